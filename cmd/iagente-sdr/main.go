@@ -1,0 +1,93 @@
+// Command iagente-sdr is the IAGENTE SDR API server and its admin tool.
+//
+//	iagente-sdr [serve] [--dev]        run the server (the default)
+//	iagente-sdr migrate                apply database migrations
+//	iagente-sdr orgs create NAME       create an organization and its first API key
+//	iagente-sdr keys create|list|revoke
+//
+// Configuration comes from the environment; see impl/app.FromEnv.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(os.Stderr, "iagente-sdr:", err)
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "iagente-sdr:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Usage:
+  iagente-sdr [serve] [--dev]                       run the API server (default)
+  iagente-sdr migrate                               apply pending database migrations
+  iagente-sdr orgs create NAME [--json]             create an organization; prints its first API key once
+  iagente-sdr keys create --org ID [--name N] [--json]
+                                                    create an API key; prints it once
+  iagente-sdr keys list --org ID [--json]           list an organization's keys (prefixes only)
+  iagente-sdr keys revoke --org ID KEY_ID           revoke a key; it answers 401 from then on
+
+Environment:
+  DATABASE_URL           postgres://... or sqlite:PATH (default: sqlite file ./iagente-sdr.db)
+  LISTEN_ADDR            address to listen on (default :8080; PORT=n also works)
+  RESPONSE_VALIDATION    strict | log | off (default log)
+  RATE_LIMIT_PER_MINUTE  per API key (default 60)
+  RATE_LIMIT_PER_DAY     per API key (default 10000)
+  LOG_LEVEL              debug | info | warn | error (default info)
+`
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// run is the whole program, parameterised so that tests can start and stop
+// it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	log := newLogger(getenv("LOG_LEVEL"), stderr)
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout, log)
+	case "migrate":
+		return migrate(ctx, args, getenv, stdout)
+	case "orgs":
+		return orgs(ctx, args, getenv, stdout)
+	case "keys":
+		return keys(ctx, args, getenv, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return usagef("unknown command %q", cmd)
+	}
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil || level == "" {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/app"
+	"github.com/iagente/iagente-sdr/impl/auth"
+	"github.com/iagente/iagente-sdr/impl/sqlstore"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dev := fs.Bool("dev", false, "on an empty embedded database, create a development organization and print its API key")
+	if err := fs.Parse(args); err != nil {
+		return usagef("serve: %v", err)
+	}
+	cfg, err := app.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	a, err := app.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	base := baseURL(ln.Addr())
+	if *dev {
+		if err := devBootstrap(ctx, a.DB, base, stdout); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+
+	srv := &http.Server{
+		Handler:           a.Server,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "database", string(a.DB.Dialect()),
+		"response_validation", orDefault(cfg.ResponseValidation, "log"),
+		"rate_limit_per_minute", cfg.RatePerMinute, "rate_limit_per_day", cfg.RatePerDay)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// baseURL is how a person on this machine reaches the listener.
+func baseURL(addr net.Addr) string {
+	host, port, _ := net.SplitHostPort(addr.String())
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return fmt.Sprintf("http://%s:%s", host, port)
+}
+
+// devBootstrap gives a new user something to try: on an empty embedded
+// database it creates an organization and prints its key once, with a curl
+// line that works as it is.
+func devBootstrap(ctx context.Context, db *sqlstore.DB, base string, out io.Writer) error {
+	if db.Dialect() != sqlstore.SQLite {
+		fmt.Fprintln(out, "iagente-sdr: --dev only bootstraps the embedded SQLite database; create an organization with `iagente-sdr orgs create NAME`.")
+		return nil
+	}
+	n, err := db.CountOrganizations(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(out, `
+iagente-sdr: the development database already has organizations, and keys are only shown when created.
+Make another key with:  go run ./cmd/iagente-sdr keys create --org 1
+Interactive docs:       %s/docs/
+
+`, base)
+		return nil
+	}
+	org := &impl.Organization{Name: "Development"}
+	if err := db.CreateOrganization(ctx, org); err != nil {
+		return err
+	}
+	_, key, err := auth.Issue(ctx, db, org.ID, "development")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, `
+================================================================================
+ iagente-sdr development server
+
+ Organization: %q (id %d)
+ API key (shown once, keep it): %s
+
+ Try it:
+   curl -X GET "%s/api/v1/leads" \
+     -H "Authorization: Bearer %s" \
+     -H "Content-Type: application/json"
+
+ Interactive docs: %s/docs/
+================================================================================
+
+`, org.Name, org.ID, key, base, key, base)
+	return nil
+}

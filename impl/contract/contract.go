@@ -1,0 +1,133 @@
+// Package contract is the glue between the spec and kin-openapi, shared by
+// the server's validation middleware and the contract suite: the validation
+// options, the format validators, the strict JSON body decoder, and the
+// translation of kin-openapi's errors into application errors whose details
+// name each offending field.
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"unicode/utf8"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+)
+
+func init() {
+	// kin-openapi keeps body decoders in a global registry; this one is
+	// stricter than the default about what counts as one JSON document.
+	openapi3filter.RegisterBodyDecoder("application/json", decodeJSONBody)
+}
+
+// emailFormat accepts what the generators of test data and real users mean
+// by an address (anything@domain.tld) and refuses whitespace, control
+// characters and a missing domain.
+var emailFormat = regexp.MustCompile(`^[^@\s\x00-\x1F\x7F]+@[^@\s\x00-\x1F\x7F]+\.[^@\s\x00-\x1F\x7F]+$`)
+
+func schemaOptions() []openapi3.SchemaValidationOption {
+	return []openapi3.SchemaValidationOption{
+		openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(func(s string) error {
+			if !emailFormat.MatchString(s) {
+				return errors.New("not a valid e-mail address")
+			}
+			return nil
+		})),
+	}
+}
+
+// RequestOptions are the options for validating requests. Authentication is
+// the auth middleware's job, so the spec's security is not re-checked here.
+func RequestOptions() *openapi3filter.Options {
+	return &openapi3filter.Options{
+		MultiError:              true,
+		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+		KeepValidatedValue:      true,
+		SchemaValidationOptions: schemaOptions(),
+	}
+}
+
+// ResponseOptions are the options for validating responses: a status the
+// spec does not list for the operation is a violation too.
+func ResponseOptions() *openapi3filter.Options {
+	return &openapi3filter.Options{
+		MultiError:              true,
+		IncludeResponseStatus:   true,
+		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+		SchemaValidationOptions: schemaOptions(),
+	}
+}
+
+// Body decoding failures; RequestError maps them to 400 with these messages.
+var (
+	errInvalidUTF8   = errors.New("the request body is not valid UTF-8")
+	errTrailingData  = errors.New("the request body has data after the JSON value")
+	errJSONSyntax    = errors.New("the request body is not valid JSON")
+	errNumberInvalid = errors.New("the request body has a number that cannot be represented")
+)
+
+// decodeJSONBody decodes exactly one JSON value. Unlike the default decoder
+// it refuses invalid UTF-8 (which would otherwise be silently replaced) and
+// anything after the value.
+func decodeJSONBody(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(data) {
+		return nil, errInvalidUTF8
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: %s", errJSONSyntax, jsonReason(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errTrailingData
+	}
+	if err := checkNumbers(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// checkNumbers refuses numbers a float64 cannot hold (1e400): they would
+// pass as +Inf and fail later, somewhere less helpful.
+func checkNumbers(v any) error {
+	switch t := v.(type) {
+	case json.Number:
+		if _, err := t.Float64(); err != nil {
+			return errNumberInvalid
+		}
+	case map[string]any:
+		for _, e := range t {
+			if err := checkNumbers(e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if err := checkNumbers(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return err.Error()
+}

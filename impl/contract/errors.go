@@ -1,0 +1,394 @@
+package contract
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+// RequestError translates an error from openapi3filter.ValidateRequest:
+//
+//   - a body over the limit is 413 payload_too_large;
+//   - an unreadable body (wrong Content-Type, malformed JSON, no body) is
+//     400 bad_request;
+//   - invalid parameters are 400 bad_request, with details per parameter;
+//   - a readable body that breaks the schema is 422 validation_error, with
+//     details per field path.
+func RequestError(err error) error {
+	var (
+		unreadable string
+		params     = map[string][]string{}
+		fields     = map[string][]string{}
+	)
+	for _, re := range requestErrors(err) {
+		switch {
+		case re.Parameter != nil:
+			collect(params, re.Parameter.Name, re.Err, parameterMessage, typeHint(re.Parameter))
+		case re.RequestBody != nil:
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(re.Err, &tooLarge):
+				return impl.Errorf(impl.EPayloadTooLarge, "The request body is larger than 1 MiB.")
+			case strings.HasPrefix(re.Reason, "header Content-Type has unexpected value"):
+				unreadable = "The Content-Type header must be application/json."
+			case errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
+				unreadable = "The request body is required."
+			case isDecodeError(re.Err):
+				unreadable = capitalize(decodeMessage(re.Err)) + "."
+			case hasSchemaError(re.Err):
+				collect(fields, "", re.Err, fieldMessage, "")
+			default:
+				unreadable = "The request body could not be read."
+			}
+		}
+	}
+	switch {
+	case len(params) > 0:
+		return &impl.Error{Code: impl.EBadRequest, Message: "The request has invalid parameters.", Details: params}
+	case unreadable != "":
+		return impl.Errorf(impl.EBadRequest, "%s", unreadable)
+	case len(fields) > 0:
+		return &impl.Error{Code: impl.EValidation, Message: "The given data was invalid.", Details: fields}
+	default:
+		return impl.Errorf(impl.EBadRequest, "The request is invalid.")
+	}
+}
+
+// requestErrors lists the per-parameter and per-body errors. It switches on
+// concrete types: errors.As would dive through Unwrap into the nested schema
+// errors and lose the structure.
+func requestErrors(err error) []*openapi3filter.RequestError {
+	switch e := err.(type) {
+	case openapi3.MultiError:
+		var out []*openapi3filter.RequestError
+		for _, x := range e {
+			out = append(out, requestErrors(x)...)
+		}
+		return out
+	case *openapi3filter.RequestError:
+		return []*openapi3filter.RequestError{e}
+	}
+	return nil
+}
+
+func isDecodeError(err error) bool {
+	for _, e := range []error{errInvalidUTF8, errTrailingData, errJSONSyntax, errNumberInvalid} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func decodeMessage(err error) string {
+	for _, e := range []error{errInvalidUTF8, errTrailingData, errNumberInvalid} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	var pe *openapi3filter.ParseError
+	if errors.As(err, &pe) && pe.Cause != nil {
+		return pe.Cause.Error()
+	}
+	return errJSONSyntax.Error()
+}
+
+func hasSchemaError(err error) bool {
+	var se *openapi3.SchemaError
+	return errors.As(err, &se)
+}
+
+// collect walks err down to its schema errors and files one message per
+// leaf under its field path, prefixed by root (a parameter name or "").
+func collect(into map[string][]string, root string, err error, message func(field string, se *openapi3.SchemaError) string, hint string) {
+	walk(err, nil, func(path []string, se *openapi3.SchemaError, other error) {
+		if se == nil {
+			add(into, fieldName(root, path), otherMessage(other, hint))
+			return
+		}
+		if se.SchemaField == "properties" {
+			// An unknown property: kin-openapi names it only in the reason.
+			if name, ok := unsupportedProperty(se.Reason); ok {
+				add(into, fieldName(root, append(path, name)), "is not a known field")
+				return
+			}
+		}
+		field := fieldName(root, path)
+		add(into, field, message(field, se))
+	})
+}
+
+// walk calls leaf for every innermost error under err with its JSON path.
+// A failure inside allOf/anyOf/oneOf is reported as the inner failure, at
+// the full path, since that is the one a partner can fix.
+func walk(err error, path []string, leaf func(path []string, se *openapi3.SchemaError, other error)) {
+	switch e := err.(type) {
+	case nil:
+	case openapi3.MultiError:
+		for _, x := range e {
+			walk(x, path, leaf)
+		}
+	case *openapi3.SchemaError:
+		p := append(append([]string(nil), path...), e.JSONPointer()...)
+		switch e.SchemaField {
+		case "allOf", "anyOf", "oneOf":
+			// kin-openapi marks the inner errors with the property keys
+			// too, so they carry the full path already.
+			if e.Origin != nil {
+				walk(e.Origin, path, leaf)
+				return
+			}
+		}
+		leaf(p, e, nil)
+	case interface{ Unwrap() []error }:
+		for _, x := range e.Unwrap() {
+			walk(x, path, leaf)
+		}
+	case *openapi3filter.ParseError:
+		leaf(path, nil, e)
+	case interface{ Unwrap() error }:
+		if inner := e.Unwrap(); inner != nil {
+			walk(inner, path, leaf)
+			return
+		}
+		leaf(path, nil, err)
+	default:
+		leaf(path, nil, err)
+	}
+}
+
+var unsupportedRe = regexp.MustCompile(`^property "(.*)" is unsupported$`)
+
+func unsupportedProperty(reason string) (string, bool) {
+	m := unsupportedRe.FindStringSubmatch(reason)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+func fieldName(root string, path []string) string {
+	if f := joinPath(root, path); f != "" {
+		return f
+	}
+	return "body"
+}
+
+// typeHint is what a parameter that failed to parse should have been.
+func typeHint(p *openapi3.Parameter) string {
+	if p.Schema == nil || p.Schema.Value == nil || p.Schema.Value.Type == nil || len(p.Schema.Value.Type.Slice()) == 0 {
+		return ""
+	}
+	return "must be " + article(p.Schema.Value.Type.Slice()[0])
+}
+
+func otherMessage(err error, hint string) string {
+	var pe *openapi3filter.ParseError
+	switch {
+	case errors.As(err, &pe) && hint != "":
+		return hint
+	case errors.As(err, &pe):
+		return parseMessage(pe)
+	case errors.Is(err, openapi3filter.ErrInvalidRequired):
+		return "is required"
+	case errors.Is(err, openapi3filter.ErrInvalidEmptyValue):
+		return "must not be empty"
+	}
+	return "is invalid"
+}
+
+func add(into map[string][]string, field, msg string) {
+	for _, m := range into[field] {
+		if m == msg {
+			return
+		}
+	}
+	into[field] = append(into[field], msg)
+}
+
+// joinPath renders a JSON pointer as a field path: cards[3].title.
+func joinPath(root string, pointer []string) string {
+	var b strings.Builder
+	b.WriteString(root)
+	for _, seg := range pointer {
+		if _, err := strconv.Atoi(seg); err == nil && b.Len() > 0 {
+			b.WriteString("[" + seg + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(seg)
+	}
+	return b.String()
+}
+
+func parseMessage(pe *openapi3filter.ParseError) string {
+	switch pe.Kind {
+	case openapi3filter.KindInvalidFormat:
+		return "has an invalid format"
+	default:
+		r := pe.Reason
+		if r == "" && pe.Cause != nil {
+			r = pe.Cause.Error()
+		}
+		if strings.Contains(r, "integer") {
+			return "must be an integer"
+		}
+		if strings.Contains(r, "number") {
+			return "must be a number"
+		}
+		if strings.Contains(r, "boolean") {
+			return "must be true or false"
+		}
+		return "is invalid"
+	}
+}
+
+// parameterMessage describes a parameter's violation without repeating its
+// name, which is already the details key.
+func parameterMessage(field string, se *openapi3.SchemaError) string {
+	return describe(field, se)
+}
+
+// fieldMessage describes a body field's violation.
+func fieldMessage(field string, se *openapi3.SchemaError) string {
+	return describe(field, se)
+}
+
+// describe turns one schema violation into a sentence a partner can act on.
+// The limits are read from the schema, so the message can never disagree
+// with the spec.
+func describe(field string, se *openapi3.SchemaError) string {
+	s := se.Schema
+	last := field
+	if i := strings.LastIndexAny(field, ".]"); i >= 0 && i+1 < len(field) {
+		last = field[i+1:]
+	}
+	switch se.SchemaField {
+	case "required":
+		return last + " is required"
+	case "additionalProperties":
+		return "is not a known field"
+	case "nullable":
+		return "must not be null"
+	case "type":
+		if se.Value == nil {
+			return "must not be null"
+		}
+		if s != nil && s.Type != nil && len(s.Type.Slice()) > 0 {
+			return "must be " + article(s.Type.Slice()[0])
+		}
+	case "enum":
+		if se.Value == nil {
+			return "must not be null"
+		}
+		if s != nil {
+			vals := make([]string, 0, len(s.Enum))
+			for _, v := range s.Enum {
+				vals = append(vals, fmt.Sprint(v))
+			}
+			return "must be one of: " + strings.Join(vals, ", ")
+		}
+	case "maxLength":
+		if s != nil && s.MaxLength != nil {
+			return fmt.Sprintf("must be at most %d characters", *s.MaxLength)
+		}
+	case "minLength":
+		if s != nil {
+			if s.MinLength == 1 {
+				return "must not be empty"
+			}
+			return fmt.Sprintf("must be at least %d characters", s.MinLength)
+		}
+	case "minimum", "maximum":
+		if s != nil && s.Min != nil && s.Max != nil {
+			return fmt.Sprintf("must be between %s and %s", num(*s.Min), num(*s.Max))
+		}
+		if se.SchemaField == "minimum" && s != nil && s.Min != nil {
+			return "must be at least " + num(*s.Min)
+		}
+		if s != nil && s.Max != nil {
+			return "must be at most " + num(*s.Max)
+		}
+	case "minItems", "maxItems":
+		noun := strings.ReplaceAll(last, "_", " ")
+		if s != nil && s.MaxItems != nil && s.MinItems > 0 {
+			return fmt.Sprintf("must contain between %d and %d %s", s.MinItems, *s.MaxItems, noun)
+		}
+		if se.SchemaField == "maxItems" && s != nil && s.MaxItems != nil {
+			return fmt.Sprintf("must contain at most %d %s", *s.MaxItems, noun)
+		}
+		if s != nil {
+			return fmt.Sprintf("must contain at least %d %s", s.MinItems, noun)
+		}
+	case "pattern":
+		if s != nil {
+			if m, ok := s.Extensions["x-pattern-message"].(string); ok {
+				return m
+			}
+		}
+		return "has an invalid format"
+	case "format":
+		if s != nil && (s.Format == "int32" || s.Format == "int64") && s.Min != nil && s.Max != nil {
+			return fmt.Sprintf("must be between %s and %s", num(*s.Min), num(*s.Max))
+		}
+		if s != nil && (s.Format == "int32" || s.Format == "int64") {
+			return "must be a " + s.Format + " integer"
+		}
+		if s != nil && s.Format == "email" {
+			return "must be a valid e-mail address"
+		}
+		if s != nil && s.Format != "" {
+			return "must be a valid " + s.Format
+		}
+	case "int32", "int64":
+		return "must be an integer in range"
+	}
+	r := se.Reason
+	if r == "" {
+		r = "is invalid"
+	}
+	return r
+}
+
+func article(t string) string {
+	switch t {
+	case "integer", "object", "array":
+		return "an " + t
+	case "boolean":
+		return "true or false"
+	default:
+		return "a " + t
+	}
+}
+
+func num(f float64) string {
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// sortedKeys is used by tests and error rendering for stable output.
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

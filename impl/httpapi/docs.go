@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+	swgui "github.com/swaggest/swgui"
+	"github.com/swaggest/swgui/v5emb"
+
+	"github.com/iagente/iagente-sdr/gen/api"
+	"github.com/iagente/iagente-sdr/openapi"
+)
+
+// registerDocs serves the spec and the interactive docs. The assets are
+// embedded in the binary: the docs work with no network.
+func (s *Server) registerDocs(e *echo.Echo) error {
+	specJSON, err := json.Marshal(s.specForServe(false))
+	if err != nil {
+		return fmt.Errorf("render spec as JSON: %w", err)
+	}
+	docsJSON, err := json.Marshal(s.specForServe(true))
+	if err != nil {
+		return fmt.Errorf("render docs spec: %w", err)
+	}
+	e.GET("/openapi.yaml", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/yaml", openapi.YAML)
+	})
+	e.GET("/openapi.json", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON)
+	})
+	// The docs' copy of the spec lists this server first, so that "Try it
+	// out" calls the server the partner is looking at.
+	e.GET("/docs/openapi.json", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, docsJSON)
+	})
+	ui := v5emb.NewWithConfig(swgui.Config{
+		Title:       "IAGENTE SDR API",
+		SwaggerJSON: "/docs/openapi.json",
+		BasePath:    "/docs/",
+		ShowTopBar:  false,
+		SettingsUI: map[string]string{
+			"persistAuthorization":   "true",
+			"tryItOutEnabled":        "true",
+			"displayRequestDuration": "true",
+		},
+	})("IAGENTE SDR API", "/docs/openapi.json", "/docs/")
+	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
+	e.GET("/docs/*", echo.WrapHandler(ui))
+	return nil
+}
+
+// specForServe returns the embedded spec, as JSON-ready, optionally with a
+// relative server URL first.
+func (s *Server) specForServe(forDocs bool) *openapi3.T {
+	spec, err := api.GetSwagger()
+	if err != nil {
+		// NewServer loaded the same bytes a moment ago.
+		panic(err)
+	}
+	if forDocs {
+		spec.Servers = append(openapi3.Servers{{URL: BasePath, Description: "This server"}}, spec.Servers...)
+	}
+	return spec
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			logger(c.Request().Context()).Warn("not ready", "err", err.Error())
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database did not answer"})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// metrics exposes counters in the Prometheus text format.
+func (s *Server) metrics(c echo.Context) error {
+	var b strings.Builder
+	b.WriteString("# HELP iagente_response_validation_failures_total Responses that did not match the OpenAPI spec.\n")
+	b.WriteString("# TYPE iagente_response_validation_failures_total counter\n")
+	b.WriteString("iagente_response_validation_failures_total " + strconv.FormatInt(s.ResponseViolations(), 10) + "\n")
+	return c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", []byte(b.String()))
+}

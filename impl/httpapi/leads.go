@@ -1,0 +1,185 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/oapi-codegen/nullable"
+
+	"github.com/iagente/iagente-sdr/gen/api"
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+// handlers implements the generated strict server interface. Requests reach
+// it already authenticated and validated against the spec, so it only maps
+// between the wire types and the domain.
+type handlers struct {
+	leads impl.LeadService
+}
+
+var _ api.StrictServerInterface = (*handlers)(nil)
+
+// Spec defaults for the list parameters; kin-openapi fills in the spec's
+// defaults too, these only cover a server run with validation off.
+const (
+	defaultPage    = 1
+	defaultPerPage = 25
+)
+
+func (h *handlers) ListLeads(ctx context.Context, req api.ListLeadsRequestObject) (api.ListLeadsResponseObject, error) {
+	p := req.Params
+	page, perPage := int32(defaultPage), int32(defaultPerPage)
+	if p.Page != nil {
+		page = *p.Page
+	}
+	if p.PerPage != nil {
+		perPage = *p.PerPage
+	}
+	f := impl.LeadFilter{
+		Phone:  p.Phone,
+		Email:  p.Email,
+		Offset: int64(page-1) * int64(perPage),
+		Limit:  int(perPage),
+	}
+	if p.Temperature != nil {
+		t := string(*p.Temperature)
+		f.Temperature = &t
+	}
+	if p.Sort != nil {
+		f.Sort = string(*p.Sort)
+	}
+	leads, total, err := h.leads.FindLeads(ctx, orgID(ctx), f)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]api.Lead, len(leads))
+	for i, l := range leads {
+		data[i] = toAPILead(l)
+	}
+	return api.ListLeads200JSONResponse{Body: api.LeadList{
+		Data: data,
+		Meta: api.PageMeta{
+			CurrentPage: page,
+			PerPage:     perPage,
+			Total:       total,
+			TotalPages:  (total + int64(perPage) - 1) / int64(perPage),
+		},
+	}}, nil
+}
+
+func (h *handlers) CreateLead(ctx context.Context, req api.CreateLeadRequestObject) (api.CreateLeadResponseObject, error) {
+	b := req.Body
+	lead := &impl.Lead{Phone: b.Phone}
+	applyFields(lead, leadFields{b.Name, b.Email, b.CompanyName, b.DealValue, b.Temperature, b.LeadScore})
+	if err := h.leads.CreateLead(ctx, orgID(ctx), lead); err != nil {
+		return nil, err
+	}
+	return api.CreateLead201JSONResponse{
+		Body:    toAPILead(lead),
+		Headers: api.CreateLead201ResponseHeaders{Location: fmt.Sprintf("%s/leads/%d", BasePath, lead.ID)},
+	}, nil
+}
+
+func (h *handlers) GetLead(ctx context.Context, req api.GetLeadRequestObject) (api.GetLeadResponseObject, error) {
+	lead, err := h.leads.FindLeadByID(ctx, orgID(ctx), req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: toAPILead(lead)}}, nil
+}
+
+func (h *handlers) UpdateLead(ctx context.Context, req api.UpdateLeadRequestObject) (api.UpdateLeadResponseObject, error) {
+	b := req.Body
+	lead, err := h.leads.UpdateLead(ctx, orgID(ctx), req.Id, func(l *impl.Lead) error {
+		// PUT replaces: what the body leaves out goes back to its default.
+		l.Phone = b.Phone
+		l.Name, l.Email, l.CompanyName, l.DealValue = nil, nil, nil, nil
+		l.Temperature, l.LeadScore = impl.DefaultTemperature, impl.DefaultLeadScore
+		applyFields(l, leadFields{b.Name, b.Email, b.CompanyName, b.DealValue, b.Temperature, b.LeadScore})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return api.UpdateLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: toAPILead(lead)}}, nil
+}
+
+func (h *handlers) PatchLead(ctx context.Context, req api.PatchLeadRequestObject) (api.PatchLeadResponseObject, error) {
+	b := req.Body
+	lead, err := h.leads.UpdateLead(ctx, orgID(ctx), req.Id, func(l *impl.Lead) error {
+		if b.Phone != nil {
+			l.Phone = *b.Phone
+		}
+		applyFields(l, leadFields{b.Name, b.Email, b.CompanyName, b.DealValue, b.Temperature, b.LeadScore})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return api.PatchLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: toAPILead(lead)}}, nil
+}
+
+func (h *handlers) DeleteLead(ctx context.Context, req api.DeleteLeadRequestObject) (api.DeleteLeadResponseObject, error) {
+	if err := h.leads.DeleteLead(ctx, orgID(ctx), req.Id); err != nil {
+		return nil, err
+	}
+	return api.DeleteLead204Response{}, nil
+}
+
+// leadFields are the optional editable fields shared by the create, replace
+// and patch bodies.
+type leadFields struct {
+	name, email, company nullable.Nullable[string]
+	dealValue            nullable.Nullable[float64]
+	temperature          *api.Temperature
+	leadScore            *int32
+}
+
+// applyFields sets what the body specifies: a value sets, null clears, and
+// an absent field is left as it is.
+func applyFields(l *impl.Lead, f leadFields) {
+	setNullable(&l.Name, f.name)
+	setNullable(&l.Email, f.email)
+	setNullable(&l.CompanyName, f.company)
+	setNullable(&l.DealValue, f.dealValue)
+	if f.temperature != nil {
+		l.Temperature = string(*f.temperature)
+	}
+	if f.leadScore != nil {
+		l.LeadScore = *f.leadScore
+	}
+}
+
+func setNullable[T any](dst **T, n nullable.Nullable[T]) {
+	if !n.IsSpecified() {
+		return
+	}
+	if n.IsNull() {
+		*dst = nil
+		return
+	}
+	v := n.MustGet()
+	*dst = &v
+}
+
+func toNullable[T any](p *T) nullable.Nullable[T] {
+	if p == nil {
+		return nullable.NewNullNullable[T]()
+	}
+	return nullable.NewNullableWithValue(*p)
+}
+
+func toAPILead(l *impl.Lead) api.Lead {
+	return api.Lead{
+		Id:          l.ID,
+		Phone:       l.Phone,
+		Name:        toNullable(l.Name),
+		Email:       toNullable(l.Email),
+		CompanyName: toNullable(l.CompanyName),
+		Temperature: api.Temperature(l.Temperature),
+		LeadScore:   l.LeadScore,
+		DealValue:   toNullable(l.DealValue),
+		CreatedAt:   l.CreatedAt.UTC(),
+		UpdatedAt:   l.UpdatedAt.UTC(),
+	}
+}

@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+const headerRequestID = "X-Request-Id"
+
+// requestLog gives every request an id (the caller's X-Request-Id if it is
+// sane, else a new one), a logger that stamps it on every line, and one
+// access-log line. Headers, query strings and bodies are never logged: they
+// carry keys and personal data.
+func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		id := req.Header.Get(headerRequestID)
+		if !saneRequestID(id) {
+			id = newRequestID()
+		}
+		c.Response().Header().Set(headerRequestID, id)
+		log := s.cfg.Logger.With("request_id", id)
+		c.SetRequest(req.WithContext(context.WithValue(req.Context(), ctxLogger, log)))
+
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		attrs := []any{
+			"method", req.Method,
+			"path", req.URL.Path,
+			"status", c.Response().Status,
+			"bytes", c.Response().Size,
+			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+		}
+		if k := caller(c.Request().Context()); k != nil {
+			attrs = append(attrs, "organization_id", k.OrganizationID, "api_key_id", k.ID)
+		}
+		log.Info("request", attrs...)
+		return nil
+	}
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// recoverPanics turns a panic into a logged internal error.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				logger(c.Request().Context()).Error("panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = impl.Errorf(impl.EInternal, internalMessage)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// limitBody refuses bodies over MaxBodyBytes: at once when Content-Length
+// says so, otherwise when reading crosses the limit.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength > MaxBodyBytes {
+			return tooLargeError()
+		}
+		if req.Body != nil {
+			req.Body = http.MaxBytesReader(c.Response(), req.Body, MaxBodyBytes)
+		}
+		return next(c)
+	}
+}
+
+// authenticate resolves the API key from "Authorization: Bearer" or
+// "X-API-Key" and puts it in the request context.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		key, err := presentedKey(req.Header)
+		if err == nil {
+			var k *impl.APIKey
+			if k, err = s.cfg.Auth.Authenticate(req.Context(), key); err == nil {
+				c.SetRequest(req.WithContext(context.WithValue(req.Context(), ctxAPIKey, k)))
+				return next(c)
+			}
+		}
+		if impl.ErrorCode(err) == impl.EUnauthorized {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="iagente-sdr"`)
+		}
+		return err
+	}
+}
+
+func presentedKey(h http.Header) (string, error) {
+	if v := h.Get("Authorization"); v != "" {
+		scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return "", impl.Errorf(impl.EUnauthorized, "The Authorization header must be 'Bearer sk_live_...'.")
+		}
+		return strings.TrimSpace(token), nil
+	}
+	if v := strings.TrimSpace(h.Get("X-API-Key")); v != "" {
+		return v, nil
+	}
+	return "", impl.Errorf(impl.EUnauthorized,
+		"Missing API key. Send it as 'Authorization: Bearer sk_live_...' or 'X-API-Key: sk_live_...'.")
+}
+
+// rateLimit counts the request against its key's limits and stamps the
+// X-RateLimit-* headers on whatever response goes out.
+func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		k := caller(c.Request().Context())
+		d, err := s.cfg.Limiter.Allow(c.Request().Context(), strconv.FormatInt(k.ID, 10))
+		if err != nil {
+			return err
+		}
+		h := c.Response().Header()
+		set := func() {
+			h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
+			h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+			h.Set("X-RateLimit-Reset", strconv.FormatInt(d.Reset.Unix(), 10))
+		}
+		set()
+		// The generated strict responses write their own zero-valued copies
+		// of the spec's headers; this hook runs after them, just before the
+		// status line, so the real values win.
+		c.Response().Before(set)
+		if !d.Allowed {
+			secs := int((d.RetryAfter + time.Second - 1) / time.Second)
+			h.Set("Retry-After", strconv.Itoa(secs))
+			return impl.Errorf(impl.ERateLimited, "Rate limit exceeded. Retry after %d seconds.", secs)
+		}
+		return next(c)
+	}
+}

@@ -1,0 +1,139 @@
+// Package httpapi is the HTTP face of iagente-sdr: it implements the
+// generated strict server interface (gen/api) and wraps it in the request
+// pipeline
+//
+//	request id + access log -> recover -> body limit (1 MiB)
+//	  -> response validation -> auth -> rate limit -> request validation
+//	  -> strict handler -> impl services
+//
+// Response validation is outermost among the API layers so that every
+// response, errors from auth and rate limiting included, is checked against
+// the spec.
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/labstack/echo/v4"
+
+	"github.com/iagente/iagente-sdr/gen/api"
+	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/ratelimit"
+)
+
+// BasePath is where the REST API is mounted, as in the spec's servers.
+const BasePath = "/api/v1"
+
+// MaxBodyBytes is the largest request body accepted (1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// Response validation modes.
+const (
+	ValidateStrict = "strict" // a violating response becomes a 500
+	ValidateLog    = "log"    // a violating response is logged, counted and sent
+	ValidateOff    = "off"
+)
+
+// Authenticator resolves a presented API key.
+type Authenticator interface {
+	Authenticate(ctx context.Context, key string) (*impl.APIKey, error)
+}
+
+// Config holds a Server's dependencies; all but Ready are required.
+type Config struct {
+	Leads   impl.LeadService
+	Auth    Authenticator
+	Limiter ratelimit.Limiter
+	Logger  *slog.Logger
+	// ResponseValidation is ValidateStrict, ValidateLog (the default when
+	// empty) or ValidateOff.
+	ResponseValidation string
+	// RequestValidation can be switched off for benchmarks only.
+	DisableRequestValidation bool
+	// Ready reports whether the server can take traffic (the database answers).
+	Ready func(ctx context.Context) error
+}
+
+// Server is the HTTP handler of the whole service.
+type Server struct {
+	cfg    Config
+	echo   *echo.Echo
+	router routers.Router
+	spec   *openapi3.T
+
+	// responseViolations counts responses that broke the spec.
+	responseViolations atomic.Int64
+}
+
+// NewServer wires the service. It returns an error if the embedded spec
+// cannot be loaded, which would be a build defect.
+func NewServer(cfg Config) (*Server, error) {
+	switch cfg.ResponseValidation {
+	case "":
+		cfg.ResponseValidation = ValidateLog
+	case ValidateStrict, ValidateLog, ValidateOff:
+	default:
+		return nil, fmt.Errorf("RESPONSE_VALIDATION must be strict, log or off, not %q", cfg.ResponseValidation)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	spec, err := api.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	// The router matches paths only: requests arrive under BasePath whatever
+	// host the server is reached by.
+	spec.Servers = openapi3.Servers{{URL: BasePath}}
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, fmt.Errorf("build spec router: %w", err)
+	}
+
+	s := &Server{cfg: cfg, router: router, spec: spec}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.requestLog, s.recoverPanics, s.limitBody)
+	e.Use(apiOnly(s.validateResponse), apiOnly(s.authenticate), apiOnly(s.rateLimit))
+	if !cfg.DisableRequestValidation {
+		e.Use(apiOnly(s.validateRequest))
+	}
+	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(&handlers{leads: cfg.Leads}, nil), BasePath)
+	if err := s.registerDocs(e); err != nil {
+		return nil, err
+	}
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metrics)
+	s.echo = e
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// ResponseViolations returns how many responses have broken the spec.
+func (s *Server) ResponseViolations() int64 { return s.responseViolations.Load() }
+
+// apiOnly applies mw to the REST API and skips it for docs and probes.
+func apiOnly(mw echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		wrapped := mw(next)
+		return func(c echo.Context) error {
+			p := c.Request().URL.Path
+			if p == BasePath || strings.HasPrefix(p, BasePath+"/") {
+				return wrapped(c)
+			}
+			return next(c)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"unicode/utf8"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/labstack/echo/v4"
+
+	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/contract"
+)
+
+const ctxRouteKey = "oapi.route"
+
+type matchedRoute struct {
+	route  *routers.Route
+	params map[string]string
+}
+
+// findRoute matches the request against the spec once per request.
+func (s *Server) findRoute(c echo.Context) *matchedRoute {
+	if m, ok := c.Get(ctxRouteKey).(*matchedRoute); ok {
+		return m
+	}
+	route, params, err := s.router.FindRoute(c.Request())
+	if err != nil {
+		// Not in the spec: echo has already routed it to 404 or 405.
+		return nil
+	}
+	m := &matchedRoute{route: route, params: params}
+	c.Set(ctxRouteKey, m)
+	return m
+}
+
+// validateRequest checks parameters, content type and body against the spec.
+// Schema violations in the body are 422 with per-field details; everything
+// that makes the request unreadable is 400.
+func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		m := s.findRoute(c)
+		if m == nil {
+			return next(c)
+		}
+		req := c.Request()
+		if err := checkUTF8(req.URL); err != nil {
+			return err
+		}
+		input := &openapi3filter.RequestValidationInput{
+			Request:    req,
+			PathParams: m.params,
+			Route:      m.route,
+			Options:    contract.RequestOptions(),
+		}
+		if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
+			return contract.RequestError(err)
+		}
+		return next(c)
+	}
+}
+
+// checkUTF8 refuses paths and query strings that decode to invalid UTF-8:
+// a database would refuse them later, as a 500.
+func checkUTF8(u *url.URL) error {
+	if !utf8.ValidString(u.Path) {
+		return impl.Errorf(impl.EBadRequest, "The request path is not valid UTF-8.")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return impl.Errorf(impl.EBadRequest, "The query string is malformed.")
+	}
+	for name, values := range q {
+		for _, v := range values {
+			if !utf8.ValidString(name) || !utf8.ValidString(v) {
+				return impl.Errorf(impl.EBadRequest, "The query string is not valid UTF-8.")
+			}
+		}
+	}
+	return nil
+}
+
+// validateResponse buffers the response, checks it against the spec and,
+// in strict mode, replaces a violating one with a 500.
+func (s *Server) validateResponse(next echo.HandlerFunc) echo.HandlerFunc {
+	if s.cfg.ResponseValidation == ValidateOff {
+		return next
+	}
+	return func(c echo.Context) error {
+		m := s.findRoute(c)
+		if m == nil {
+			return next(c)
+		}
+		res := c.Response()
+		rec := &recorder{header: res.Header(), status: http.StatusOK}
+		orig := res.Writer
+		res.Writer = rec
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		res.Writer = orig
+
+		input := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{
+				Request:    c.Request(),
+				PathParams: m.params,
+				Route:      m.route,
+				Options:    contract.RequestOptions(),
+			},
+			Status:  rec.status,
+			Header:  rec.header,
+			Body:    io.NopCloser(bytes.NewReader(rec.body.Bytes())),
+			Options: contract.ResponseOptions(),
+		}
+		if verr := openapi3filter.ValidateResponse(c.Request().Context(), input); verr != nil {
+			s.responseViolations.Add(1)
+			logger(c.Request().Context()).Error("response violates the spec",
+				"mode", s.cfg.ResponseValidation, "operation", m.route.Operation.OperationID,
+				"status", rec.status, "violation", verr.Error())
+			if s.cfg.ResponseValidation == ValidateStrict {
+				for _, h := range []string{"Content-Type", "Content-Length", "Location", "Retry-After"} {
+					rec.header.Del(h)
+				}
+				res.Committed = false
+				s.writeError(c, impl.Errorf(impl.EInternal, internalMessage))
+				return nil
+			}
+		}
+		orig.WriteHeader(rec.status)
+		_, werr := orig.Write(rec.body.Bytes())
+		return werr
+	}
+}
+
+// recorder holds a response until it has been validated.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
+
+var _ = errors.New
+var _ = openapi3.SchemaError{}

@@ -1,0 +1,116 @@
+package impl
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Temperatures, hottest first.
+const (
+	TemperatureHot    = "hot"
+	TemperatureWarm   = "warm"
+	TemperatureCool   = "cool"
+	TemperatureCold   = "cold"
+	TemperatureFrozen = "frozen"
+)
+
+// Defaults of a lead that is created or replaced without them.
+const (
+	DefaultTemperature = TemperatureCold
+	DefaultLeadScore   = 0
+)
+
+// Lead is a contact an organization's sales team works on.
+type Lead struct {
+	ID             int64     `db:"id"`
+	OrganizationID int64     `db:"organization_id"`
+	Phone          string    `db:"phone"`
+	Name           *string   `db:"name"`
+	Email          *string   `db:"email"`
+	CompanyName    *string   `db:"company_name"`
+	Temperature    string    `db:"temperature"`
+	LeadScore      int32     `db:"lead_score"`
+	DealValue      *float64  `db:"deal_value"`
+	CreatedAt      time.Time `db:"created_at"`
+	UpdatedAt      time.Time `db:"updated_at"`
+}
+
+// Normalize rewrites Phone and Email into their stored forms. The spec has
+// already checked their shape; this only canonicalises them so that equal
+// numbers and addresses compare equal.
+func (l *Lead) Normalize() {
+	l.Phone = NormalizePhone(l.Phone)
+	if l.Email != nil {
+		e := NormalizeEmail(*l.Email)
+		l.Email = &e
+	}
+}
+
+// NormalizePhone keeps only the digits of a phone number, so that
+// "+55 (11) 99999-9999" and "5511999999999" are the same lead. The country
+// code is never guessed.
+func NormalizePhone(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// NormalizeEmail lower-cases an e-mail address. Lower-casing the local part
+// is technically lossy, but no mail system in practice treats case there as
+// significant, and duplicates by case are a worse problem for a CRM.
+func NormalizeEmail(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// LeadSort names the sort orders FindLeads accepts; a "-" prefix means
+// descending. The spec enumerates the same set for the `sort` parameter.
+var LeadSortColumns = map[string]string{
+	"id":         "id",
+	"name":       "name",
+	"created_at": "created_at",
+	"updated_at": "updated_at",
+	"lead_score": "lead_score",
+	"deal_value": "deal_value",
+}
+
+// LeadFilter selects and orders leads. Nil fields do not filter.
+type LeadFilter struct {
+	Phone       *string
+	Email       *string
+	Temperature *string
+	// Sort is a key of LeadSortColumns, optionally prefixed by "-".
+	Sort   string
+	Offset int64
+	Limit  int
+}
+
+// LeadService stores leads. Every method is scoped to one organization:
+// a lead of another organization is reported as not found.
+type LeadService interface {
+	// CreateLead normalises and stores lead in organization orgID, filling in
+	// its ID and timestamps. It returns EConflict if another lead of the
+	// organization has the same phone.
+	CreateLead(ctx context.Context, orgID int64, lead *Lead) error
+
+	// FindLeadByID returns the lead, or ENotFound.
+	FindLeadByID(ctx context.Context, orgID, id int64) (*Lead, error)
+
+	// FindLeads returns one page of leads matching filter and the number of
+	// leads matching it on all pages.
+	FindLeads(ctx context.Context, orgID int64, filter LeadFilter) ([]*Lead, int64, error)
+
+	// UpdateLead loads the lead, lets update change it, then normalises and
+	// saves it, all in one transaction. It returns ENotFound if there is no
+	// such lead, EConflict if the new phone belongs to another lead, and any
+	// error update returns (nothing is saved then).
+	UpdateLead(ctx context.Context, orgID, id int64, update func(*Lead) error) (*Lead, error)
+
+	// DeleteLead removes the lead, or returns ENotFound.
+	DeleteLead(ctx context.Context, orgID, id int64) error
+}

@@ -1,0 +1,54 @@
+package impl
+
+import (
+	"context"
+	"time"
+)
+
+// Organization is a tenant. Every piece of tenant data belongs to exactly one.
+type Organization struct {
+	ID        int64     `db:"id"`
+	Name      string    `db:"name"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
+// APIKey is an organization's credential for the REST API. The secret itself
+// is never stored: only its SHA-256 (Hash) and a short visible Prefix that
+// identifies it in listings and narrows the lookup.
+type APIKey struct {
+	ID             int64      `db:"id"`
+	OrganizationID int64      `db:"organization_id"`
+	Name           string     `db:"name"`
+	Prefix         string     `db:"prefix"`
+	Hash           []byte     `db:"hash"`
+	CreatedAt      time.Time  `db:"created_at"`
+	LastUsedAt     *time.Time `db:"last_used_at"`
+	RevokedAt      *time.Time `db:"revoked_at"`
+}
+
+// OrganizationService stores organizations.
+type OrganizationService interface {
+	// CreateOrganization stores a new organization and fills in its ID.
+	CreateOrganization(ctx context.Context, org *Organization) error
+	// FindOrganizationByID returns the organization, or ENotFound.
+	FindOrganizationByID(ctx context.Context, id int64) (*Organization, error)
+	// CountOrganizations returns how many organizations exist.
+	CountOrganizations(ctx context.Context) (int64, error)
+}
+
+// APIKeyService stores API keys.
+type APIKeyService interface {
+	// CreateAPIKey stores key (its Hash and Prefix already set) and fills in
+	// its ID and CreatedAt. It returns ENotFound if the organization does not exist.
+	CreateAPIKey(ctx context.Context, key *APIKey) error
+	// FindAPIKeysByPrefix returns every key, revoked or not, with that prefix.
+	FindAPIKeysByPrefix(ctx context.Context, prefix string) ([]*APIKey, error)
+	// ListAPIKeys returns the organization's keys, oldest first.
+	ListAPIKeys(ctx context.Context, orgID int64) ([]*APIKey, error)
+	// RevokeAPIKey marks the key revoked from now on. It returns ENotFound if
+	// the organization has no such key; revoking twice is not an error.
+	RevokeAPIKey(ctx context.Context, orgID, id int64) error
+	// TouchAPIKey records that the key was used at t. To spare a write per
+	// request it may skip the write when the recorded time is recent.
+	TouchAPIKey(ctx context.Context, id int64, t time.Time) error
+}

@@ -1,0 +1,205 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+var _ impl.LeadService = (*DB)(nil)
+
+const leadColumns = `id, organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at`
+
+func errDuplicatePhone() error {
+	return impl.Errorf(impl.EConflict, "A lead with this phone already exists.").
+		WithDetail("phone", "a lead with this phone already exists")
+}
+
+// CreateLead implements impl.LeadService.
+func (s *DB) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead) error {
+	lead.Normalize()
+	lead.OrganizationID = orgID
+	lead.CreatedAt = s.timestamp()
+	lead.UpdatedAt = lead.CreatedAt
+	if lead.Temperature == "" {
+		lead.Temperature = impl.DefaultTemperature
+	}
+	err := s.db.QueryRowxContext(ctx, s.rebind(`INSERT INTO leads
+		(organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		orgID, lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore,
+		lead.DealValue, lead.CreatedAt, lead.UpdatedAt).Scan(&lead.ID)
+	if isUniqueViolation(err) {
+		return errDuplicatePhone()
+	}
+	if err != nil {
+		return fmt.Errorf("create lead: %w", err)
+	}
+	return nil
+}
+
+// FindLeadByID implements impl.LeadService.
+func (s *DB) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Lead, error) {
+	return s.findLead(ctx, s.db, orgID, id, "")
+}
+
+func (s *DB) findLead(ctx context.Context, q sqlx.QueryerContext, orgID, id int64, suffix string) (*impl.Lead, error) {
+	var lead impl.Lead
+	err := sqlx.GetContext(ctx, q, &lead, s.rebind(
+		`SELECT `+leadColumns+` FROM leads WHERE organization_id = ? AND id = ?`+suffix), orgID, id)
+	if err != nil {
+		return nil, notFound(err, "Lead")
+	}
+	utcLead(&lead)
+	return &lead, nil
+}
+
+// utcLead reports times in UTC whatever the session time zone of the database.
+func utcLead(l *impl.Lead) {
+	l.CreatedAt = l.CreatedAt.UTC()
+	l.UpdatedAt = l.UpdatedAt.UTC()
+}
+
+// FindLeads implements impl.LeadService.
+func (s *DB) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) ([]*impl.Lead, int64, error) {
+	where := []string{"organization_id = ?"}
+	args := []any{orgID}
+	if f.Phone != nil {
+		where, args = append(where, "phone = ?"), append(args, impl.NormalizePhone(*f.Phone))
+	}
+	if f.Email != nil {
+		where, args = append(where, "email = ?"), append(args, impl.NormalizeEmail(*f.Email))
+	}
+	if f.Temperature != nil {
+		where, args = append(where, "temperature = ?"), append(args, *f.Temperature)
+	}
+	cond := strings.Join(where, " AND ")
+
+	var total int64
+	if err := s.db.GetContext(ctx, &total, s.rebind(`SELECT COUNT(*) FROM leads WHERE `+cond), args...); err != nil {
+		return nil, 0, fmt.Errorf("count leads: %w", err)
+	}
+	order, err := s.leadOrder(f.Sort)
+	if err != nil {
+		return nil, 0, err
+	}
+	leads := []*impl.Lead{}
+	if total == 0 || f.Offset >= total {
+		return leads, total, nil
+	}
+	err = s.db.SelectContext(ctx, &leads, s.rebind(
+		`SELECT `+leadColumns+` FROM leads WHERE `+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`),
+		append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find leads: %w", err)
+	}
+	for _, l := range leads {
+		utcLead(l)
+	}
+	return leads, total, nil
+}
+
+// leadOrder turns a sort key into an ORDER BY clause. Missing values sort
+// last in both directions, and id breaks ties, so pages never overlap.
+func (s *DB) leadOrder(sort string) (string, error) {
+	if sort == "" {
+		sort = "-created_at"
+	}
+	dir := "ASC"
+	key := sort
+	if strings.HasPrefix(sort, "-") {
+		dir, key = "DESC", sort[1:]
+	}
+	col, ok := impl.LeadSortColumns[key]
+	if !ok {
+		return "", impl.Errorf(impl.EBadRequest, "Unknown sort field %q.", key).WithDetail("sort", "unknown sort field")
+	}
+	expr := col
+	if col == "name" && s.dialect == Postgres {
+		// dialect: compare bytes, as SQLite does, so both databases give the
+		// same order whatever the cluster's locale.
+		expr = `name COLLATE "C"`
+	}
+	switch col {
+	case "name", "deal_value":
+		return fmt.Sprintf("(%s IS NULL), %s %s, id %s", col, expr, dir, dir), nil
+	case "id":
+		return "id " + dir, nil
+	default:
+		return fmt.Sprintf("%s %s, id %s", expr, dir, dir), nil
+	}
+}
+
+// UpdateLead implements impl.LeadService.
+func (s *DB) UpdateLead(ctx context.Context, orgID, id int64, update func(*impl.Lead) error) (*impl.Lead, error) {
+	var lead *impl.Lead
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		lockSuffix := ""
+		if s.dialect == Postgres {
+			// dialect: SQLite's BEGIN IMMEDIATE already holds the write lock.
+			lockSuffix = " FOR UPDATE"
+		}
+		var err error
+		lead, err = s.findLead(ctx, tx, orgID, id, lockSuffix)
+		if err != nil {
+			return err
+		}
+		before := *lead
+		if err := update(lead); err != nil {
+			return err
+		}
+		lead.Normalize()
+		lead.ID, lead.OrganizationID, lead.CreatedAt = before.ID, before.OrganizationID, before.CreatedAt
+		if leadFieldsEqual(&before, lead) {
+			return nil
+		}
+		lead.UpdatedAt = s.timestamp()
+		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE leads SET
+			phone = ?, name = ?, email = ?, company_name = ?, temperature = ?, lead_score = ?, deal_value = ?, updated_at = ?
+			WHERE organization_id = ? AND id = ?`),
+			lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore, lead.DealValue,
+			lead.UpdatedAt, orgID, id)
+		if isUniqueViolation(err) {
+			return errDuplicatePhone()
+		}
+		if err != nil {
+			return fmt.Errorf("update lead: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lead, nil
+}
+
+// leadFieldsEqual reports whether an update changed nothing, so that a no-op
+// PUT or PATCH leaves updated_at alone.
+func leadFieldsEqual(a, b *impl.Lead) bool {
+	return a.Phone == b.Phone && eqPtr(a.Name, b.Name) && eqPtr(a.Email, b.Email) &&
+		eqPtr(a.CompanyName, b.CompanyName) && a.Temperature == b.Temperature &&
+		a.LeadScore == b.LeadScore && eqPtr(a.DealValue, b.DealValue)
+}
+
+func eqPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// DeleteLead implements impl.LeadService.
+func (s *DB) DeleteLead(ctx context.Context, orgID, id int64) error {
+	res, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM leads WHERE organization_id = ? AND id = ?`), orgID, id)
+	if err != nil {
+		return fmt.Errorf("delete lead: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return impl.Errorf(impl.ENotFound, "Lead not found.")
+	}
+	return nil
+}

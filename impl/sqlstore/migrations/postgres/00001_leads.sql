@@ -1,0 +1,42 @@
+-- +goose Up
+CREATE TABLE organizations (
+    id         BIGSERIAL PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id              BIGSERIAL PRIMARY KEY,
+    organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    prefix          TEXT NOT NULL,
+    hash            BYTEA NOT NULL UNIQUE,
+    created_at      TIMESTAMPTZ NOT NULL,
+    last_used_at    TIMESTAMPTZ,
+    revoked_at      TIMESTAMPTZ
+);
+CREATE INDEX api_keys_prefix ON api_keys (prefix);
+CREATE INDEX api_keys_organization ON api_keys (organization_id);
+
+CREATE TABLE leads (
+    id              BIGSERIAL PRIMARY KEY,
+    organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    phone           TEXT NOT NULL,
+    name            TEXT,
+    email           TEXT,
+    company_name    TEXT,
+    temperature     TEXT NOT NULL,
+    lead_score      INTEGER NOT NULL,
+    deal_value      DOUBLE PRECISION,
+    created_at      TIMESTAMPTZ NOT NULL,
+    updated_at      TIMESTAMPTZ NOT NULL,
+    CONSTRAINT leads_phone_unique UNIQUE (organization_id, phone)
+);
+CREATE INDEX leads_org_email ON leads (organization_id, email);
+CREATE INDEX leads_org_temperature ON leads (organization_id, temperature);
+CREATE INDEX leads_org_created ON leads (organization_id, created_at, id);
+
+-- +goose Down
+DROP TABLE leads;
+DROP TABLE api_keys;
+DROP TABLE organizations;

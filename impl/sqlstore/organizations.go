@@ -1,0 +1,117 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+var (
+	_ impl.OrganizationService = (*DB)(nil)
+	_ impl.APIKeyService       = (*DB)(nil)
+)
+
+// CreateOrganization implements impl.OrganizationService.
+func (s *DB) CreateOrganization(ctx context.Context, org *impl.Organization) error {
+	org.CreatedAt = s.timestamp()
+	err := s.db.QueryRowxContext(ctx, s.rebind(
+		`INSERT INTO organizations (name, created_at) VALUES (?, ?) RETURNING id`),
+		org.Name, org.CreatedAt).Scan(&org.ID)
+	if err != nil {
+		return fmt.Errorf("create organization: %w", err)
+	}
+	return nil
+}
+
+// FindOrganizationByID implements impl.OrganizationService.
+func (s *DB) FindOrganizationByID(ctx context.Context, id int64) (*impl.Organization, error) {
+	var org impl.Organization
+	err := s.db.GetContext(ctx, &org, s.rebind(`SELECT id, name, created_at FROM organizations WHERE id = ?`), id)
+	if err != nil {
+		return nil, notFound(err, "Organization")
+	}
+	org.CreatedAt = org.CreatedAt.UTC()
+	return &org, nil
+}
+
+// CountOrganizations implements impl.OrganizationService.
+func (s *DB) CountOrganizations(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM organizations`); err != nil {
+		return 0, fmt.Errorf("count organizations: %w", err)
+	}
+	return n, nil
+}
+
+const apiKeyColumns = `id, organization_id, name, prefix, hash, created_at, last_used_at, revoked_at`
+
+// CreateAPIKey implements impl.APIKeyService.
+func (s *DB) CreateAPIKey(ctx context.Context, key *impl.APIKey) error {
+	key.CreatedAt = s.timestamp()
+	err := s.db.QueryRowxContext(ctx, s.rebind(
+		`INSERT INTO api_keys (organization_id, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`),
+		key.OrganizationID, key.Name, key.Prefix, key.Hash, key.CreatedAt).Scan(&key.ID)
+	if isForeignKeyViolation(err) {
+		return impl.Errorf(impl.ENotFound, "Organization %d not found.", key.OrganizationID)
+	}
+	if err != nil {
+		return fmt.Errorf("create api key: %w", err)
+	}
+	return nil
+}
+
+// FindAPIKeysByPrefix implements impl.APIKeyService.
+func (s *DB) FindAPIKeysByPrefix(ctx context.Context, prefix string) ([]*impl.APIKey, error) {
+	var keys []*impl.APIKey
+	err := s.db.SelectContext(ctx, &keys, s.rebind(`SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = ?`), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("find api keys: %w", err)
+	}
+	return keys, nil
+}
+
+// ListAPIKeys implements impl.APIKeyService.
+func (s *DB) ListAPIKeys(ctx context.Context, orgID int64) ([]*impl.APIKey, error) {
+	var keys []*impl.APIKey
+	err := s.db.SelectContext(ctx, &keys, s.rebind(
+		`SELECT `+apiKeyColumns+` FROM api_keys WHERE organization_id = ? ORDER BY id`), orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	for _, k := range keys {
+		k.CreatedAt = k.CreatedAt.UTC()
+	}
+	return keys, nil
+}
+
+// RevokeAPIKey implements impl.APIKeyService.
+func (s *DB) RevokeAPIKey(ctx context.Context, orgID, id int64) error {
+	res, err := s.db.ExecContext(ctx, s.rebind(
+		`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND organization_id = ?`),
+		s.timestamp(), id, orgID)
+	if err != nil {
+		return fmt.Errorf("revoke api key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return impl.Errorf(impl.ENotFound, "API key %d not found.", id)
+	}
+	return nil
+}
+
+// touchInterval bounds how stale last_used_at may be: one write per key per
+// minute instead of one per request.
+const touchInterval = time.Minute
+
+// TouchAPIKey implements impl.APIKeyService.
+func (s *DB) TouchAPIKey(ctx context.Context, id int64, t time.Time) error {
+	t = t.UTC().Truncate(time.Microsecond)
+	_, err := s.db.ExecContext(ctx, s.rebind(
+		`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`),
+		t, id, t.Add(-touchInterval))
+	if err != nil {
+		return fmt.Errorf("touch api key: %w", err)
+	}
+	return nil
+}
