@@ -1,0 +1,54 @@
+# iagente-sdr: the two commands a new user needs are `make run` and `make test`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+GO ?= go
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## start the server on the embedded SQLite database; prints a dev API key on first start
+	$(GO) run ./cmd/iagente-sdr serve --dev
+
+.PHONY: build
+build: ## build bin/iagente-sdr
+	$(GO) build -o bin/iagente-sdr ./cmd/iagente-sdr
+
+.PHONY: generate
+generate: ## regenerate gen/ from openapi/ (oapi-codegen, pinned in go.mod)
+	cd openapi && $(GO) generate ./...
+
+.PHONY: check-generated
+check-generated: ## fail if gen/ differs from what openapi/ generates
+	@scripts/check-generated.sh
+
+.PHONY: vet
+vet: ## go vet and gofmt
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: lint
+lint: ## lint the spec with Spectral (pinned in package.json)
+	scripts/lint.sh
+
+.PHONY: test-go
+test-go: ## unit, store and contract tests; on PostgreSQL too when TEST_POSTGRES_URL is set
+	$(GO) test -race -count=1 ./...
+
+.PHONY: schemathesis
+schemathesis: ## schemathesis (pinned, in a venv) against fresh servers on SQLite and a throwaway PostgreSQL
+	scripts/postgres.sh run -- scripts/schemathesis-both.sh
+
+.PHONY: test
+test: ## everything CI runs: vet, check-generated, lint, Go tests and schemathesis on both databases
+	scripts/test.sh
+
+.PHONY: bench
+bench: ## benchmarks on SQLite and a throwaway PostgreSQL; see docs/benchmarks.md
+	scripts/bench.sh
+
+.PHONY: clean
+clean: ## remove build output, local database and test artifacts
+	rm -rf bin artifacts iagente-sdr.db iagente-sdr.db-wal iagente-sdr.db-shm

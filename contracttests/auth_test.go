@@ -1,0 +1,158 @@
+package contracttests
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iagente/iagente-sdr/gen/client"
+)
+
+func TestAuthentication(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		ctx := context.Background()
+		lead := createLead(t, tg.client(t, tg.key, bearer), client.LeadCreate{Phone: uniquePhone(t)})
+
+		t.Run("both header styles work", func(t *testing.T) {
+			for _, style := range []authStyle{bearer, xAPIKey} {
+				res, err := tg.client(t, tg.key, style).GetLeadWithResponse(ctx, lead.Id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.StatusCode() != http.StatusOK {
+					t.Errorf("%s: %d %s", style, res.StatusCode(), res.Body)
+				}
+			}
+		})
+
+		wrong := "sk_live_" + strings.Repeat("A", 43)
+		revoked := tg.revokedKey(t)
+		for _, tc := range []struct {
+			name  string
+			key   string
+			style authStyle
+		}{
+			{"no key", "", noKey},
+			{"wrong key, Bearer", wrong, bearer},
+			{"wrong key, X-API-Key", wrong, xAPIKey},
+			{"malformed key, Bearer", "not-a-key", bearer},
+			{"revoked key, Bearer", revoked, bearer},
+			{"revoked key, X-API-Key", revoked, xAPIKey},
+		} {
+			t.Run(tc.name+" is 401 on every operation", func(t *testing.T) {
+				c := tg.client(t, tc.key, tc.style)
+				check := func(op string, status int, body []byte) {
+					t.Helper()
+					if status != http.StatusUnauthorized || errorOf(t, body).Error.Code != "unauthorized" {
+						t.Errorf("%s: %d %s", op, status, body)
+					}
+				}
+				l, _ := c.ListLeadsWithResponse(ctx, &client.ListLeadsParams{})
+				check("list", l.StatusCode(), l.Body)
+				cr, _ := c.CreateLeadWithResponse(ctx, client.LeadCreate{Phone: uniquePhone(t)})
+				check("create", cr.StatusCode(), cr.Body)
+				g, _ := c.GetLeadWithResponse(ctx, lead.Id)
+				check("get", g.StatusCode(), g.Body)
+				u, _ := c.UpdateLeadWithResponse(ctx, lead.Id, client.LeadReplace{Phone: uniquePhone(t)})
+				check("update", u.StatusCode(), u.Body)
+				p, _ := c.PatchLeadWithResponse(ctx, lead.Id, client.LeadPatch{})
+				check("patch", p.StatusCode(), p.Body)
+				d, _ := c.DeleteLeadWithResponse(ctx, lead.Id)
+				check("delete", d.StatusCode(), d.Body)
+			})
+		}
+
+		t.Run("a 401 says how to authenticate", func(t *testing.T) {
+			res, body := tg.raw(t, "", http.MethodGet, "/leads", "", nil)
+			e := wantError(t, res.StatusCode, body, http.StatusUnauthorized, "unauthorized")
+			if !strings.Contains(e.Error.Message, "Bearer") || res.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("message %q, WWW-Authenticate %q", e.Error.Message, res.Header.Get("WWW-Authenticate"))
+			}
+		})
+
+		t.Run("the lead survived the unauthorized writes", func(t *testing.T) {
+			assertUnchanged(t, tg.client(t, tg.key, bearer), lead)
+		})
+	})
+}
+
+func TestTenantIsolation(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		ctx := context.Background()
+		a := tg.client(t, tg.key, bearer)
+		b := tg.client(t, tg.newOrg(t, "Org B"), bearer)
+		lead := createLead(t, a, client.LeadCreate{Phone: uniquePhone(t)})
+
+		g, _ := b.GetLeadWithResponse(ctx, lead.Id)
+		wantError(t, g.StatusCode(), g.Body, http.StatusNotFound, "not_found")
+		u, _ := b.UpdateLeadWithResponse(ctx, lead.Id, client.LeadReplace{Phone: uniquePhone(t)})
+		wantError(t, u.StatusCode(), u.Body, http.StatusNotFound, "not_found")
+		p, _ := b.PatchLeadWithResponse(ctx, lead.Id, client.LeadPatch{LeadScore: ptr(int32(1))})
+		wantError(t, p.StatusCode(), p.Body, http.StatusNotFound, "not_found")
+		d, _ := b.DeleteLeadWithResponse(ctx, lead.Id)
+		wantError(t, d.StatusCode(), d.Body, http.StatusNotFound, "not_found")
+
+		for _, params := range []client.ListLeadsParams{{PerPage: ptr(int32(100))}, {Phone: ptr(lead.Phone)}} {
+			l := list(t, b, params)
+			for _, other := range l.Data {
+				if other.Id == lead.Id {
+					t.Errorf("organization B's list shows A's lead %d", lead.Id)
+				}
+			}
+		}
+		// The same phone is free in B: phones are unique per organization.
+		createLead(t, b, client.LeadCreate{Phone: lead.Phone})
+		assertUnchanged(t, a, lead)
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		if tg.remote() {
+			t.Skip("a remote server's limits cannot be lowered for the test")
+		}
+		const limit = 5
+		low := startInProcess(t, tg.dbURL, limit, 1000)
+		c := low.client(t, low.key, bearer)
+		ctx := context.Background()
+		for i := 1; i <= limit; i++ {
+			res, err := c.ListLeadsWithResponse(ctx, &client.ListLeadsParams{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode() != http.StatusOK {
+				t.Fatalf("request %d: %d %s", i, res.StatusCode(), res.Body)
+			}
+			h := res.HTTPResponse.Header
+			if h.Get("X-RateLimit-Limit") != strconv.Itoa(limit) || h.Get("X-RateLimit-Remaining") != strconv.Itoa(limit-i) {
+				t.Errorf("request %d: limit %s remaining %s, want %d and %d", i, h.Get("X-RateLimit-Limit"), h.Get("X-RateLimit-Remaining"), limit, limit-i)
+			}
+		}
+		res, err := c.CreateLeadWithResponse(ctx, client.LeadCreate{Phone: uniquePhone(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantError(t, res.StatusCode(), res.Body, http.StatusTooManyRequests, "rate_limit_exceeded")
+		h := res.HTTPResponse.Header
+		retry, err := strconv.Atoi(h.Get("Retry-After"))
+		if err != nil || retry < 1 || retry > 60 {
+			t.Errorf("Retry-After %q, want 1..60 seconds", h.Get("Retry-After"))
+		}
+		reset, _ := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+		if now := time.Now().Unix(); reset < now || reset > now+61 {
+			t.Errorf("X-RateLimit-Reset %d, want within the next minute of %d", reset, now)
+		}
+		if h.Get("X-RateLimit-Remaining") != "0" || h.Get("X-RateLimit-Limit") != fmt.Sprint(limit) {
+			t.Errorf("429 headers: limit %s remaining %s", h.Get("X-RateLimit-Limit"), h.Get("X-RateLimit-Remaining"))
+		}
+		// The refused create stored nothing: ask the unlimited server, which
+		// shares the database, with the same key.
+		if l := list(t, tg.client(t, low.key, bearer), client.ListLeadsParams{}); l.Meta.Total != 0 {
+			t.Errorf("a refused create stored %d leads", l.Meta.Total)
+		}
+	})
+}

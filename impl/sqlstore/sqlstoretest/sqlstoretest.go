@@ -1,0 +1,82 @@
+// Package sqlstoretest gives tests fresh databases of both dialects.
+//
+// SQLite is always available. PostgreSQL is used when TEST_POSTGRES_URL
+// points at a server where the tests may create databases (scripts/postgres.sh
+// starts a throwaway one; `make test` does it for you). When it is unset the
+// PostgreSQL cases are skipped, unless REQUIRE_POSTGRES=1, when they fail:
+// CI sets that, so a missing PostgreSQL can never pass silently.
+package sqlstoretest
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	_ "github.com/lib/pq"
+)
+
+// Database is a fresh, empty database for one test.
+type Database struct {
+	Name string // "sqlite" or "postgres"
+	URL  string // a DATABASE_URL for sqlstore.Open
+}
+
+// Databases returns a fresh SQLite database and, when available, a fresh
+// PostgreSQL database. Both are removed when the test ends.
+func Databases(t testing.TB) []Database {
+	t.Helper()
+	dbs := []Database{SQLite(t)}
+	if pg, ok := Postgres(t); ok {
+		dbs = append(dbs, pg)
+	}
+	return dbs
+}
+
+// SQLite returns a fresh SQLite database in the test's temp dir.
+func SQLite(t testing.TB) Database {
+	t.Helper()
+	return Database{Name: "sqlite", URL: "sqlite:" + filepath.Join(t.TempDir(), "test.db")}
+}
+
+// Postgres returns a fresh PostgreSQL database, or false when none is
+// configured (the test is failed instead under REQUIRE_POSTGRES=1).
+func Postgres(t testing.TB) (Database, bool) {
+	t.Helper()
+	admin := os.Getenv("TEST_POSTGRES_URL")
+	if admin == "" {
+		if os.Getenv("REQUIRE_POSTGRES") == "1" {
+			t.Fatal("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set; run the tests through `make test` or scripts/postgres.sh")
+		}
+		t.Log("TEST_POSTGRES_URL is not set: skipping PostgreSQL")
+		return Database{}, false
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("TEST_POSTGRES_URL: %v", err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "test_" + hex.EncodeToString(b)
+
+	adminDB, err := sql.Open("postgres", admin)
+	if err != nil {
+		t.Fatalf("open %s: %v", u.Redacted(), err)
+	}
+	if _, err := adminDB.Exec("CREATE DATABASE " + name); err != nil {
+		adminDB.Close()
+		t.Fatalf("create database on %s: %v", u.Redacted(), err)
+	}
+	t.Cleanup(func() {
+		defer adminDB.Close()
+		if _, err := adminDB.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name)); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return Database{Name: "postgres", URL: u.String()}, true
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make test`: everything CI runs, on a fresh machine. It installs what it
+# needs (Go modules, the pinned npm and Python tools, PostgreSQL from Debian)
+# and starts its own throwaway PostgreSQL cluster.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+start=$SECONDS
+
+step "go mod download"
+go mod download
+
+step "go vet + gofmt"
+make --no-print-directory vet
+
+step "check-generated"
+scripts/check-generated.sh
+
+step "spec lint (Spectral)"
+scripts/lint.sh
+
+step "schemathesis venv"
+scripts/schemathesis-venv.sh >/dev/null
+
+# One throwaway cluster serves the Go tests (a fresh database per test) and
+# the PostgreSQL schemathesis run.
+step "Go tests (unit, store, contract) and schemathesis on SQLite and PostgreSQL"
+scripts/postgres.sh run -- bash -c '
+	set -euo pipefail
+	export TEST_POSTGRES_URL="$PG_ADMIN_URL" REQUIRE_POSTGRES=1
+	go test -race -count=1 ./...
+	printf "\n==> schemathesis\n"
+	scripts/schemathesis-both.sh
+'
+printf '\nmake test: all green in %ds\n' $((SECONDS - start))
