@@ -136,12 +136,12 @@ func (e ListLeadsParamsSort) Valid() bool {
 	}
 }
 
-// DealValue The expected value of the deal, in the organization's currency.
+// DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
 //
 // Example: 15000
 type DealValue = float64
 
-// Email An e-mail address. It is stored in lower case.
+// Email An e-mail address, stored in lower case; `null` when unknown.
 //
 // Example: maria@empresa.com
 type Email = string
@@ -175,22 +175,20 @@ type ErrorErrorCode string
 
 // Lead A lead, exactly as the API returns it everywhere.
 type Lead struct {
-	// CompanyName Company name.
-	//
-	// Example: Empresa LTDA
+	// CompanyName A single line of text without control characters; `null` when unknown.
 	CompanyName nullable.Nullable[Text] `json:"company_name"`
 
 	// CreatedAt Example: 2026-03-13T14:02:11Z
 	CreatedAt time.Time `json:"created_at"`
 
-	// DealValue Deal value.
+	// DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
 	//
 	// Example: 15000
 	DealValue nullable.Nullable[DealValue] `json:"deal_value"`
 
-	// Email Contact e-mail, in lower case.
+	// Email An e-mail address, stored in lower case; `null` when unknown.
 	//
-	// Example: joao@empresa.com
+	// Example: maria@empresa.com
 	Email nullable.Nullable[Email] `json:"email"`
 
 	// Id Example: 123
@@ -201,9 +199,7 @@ type Lead struct {
 	// Example: 85
 	LeadScore LeadScore `json:"lead_score"`
 
-	// Name Contact name.
-	//
-	// Example: Joao Silva
+	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name"`
 
 	// Phone The phone as stored, digits only.
@@ -222,17 +218,15 @@ type Lead struct {
 
 // LeadCreate A new lead. Unknown fields are rejected, so a misspelt field name is an error, not a silent loss.
 type LeadCreate struct {
-	// CompanyName Company name.
-	//
-	// Example: Tech Corp
+	// CompanyName A single line of text without control characters; `null` when unknown.
 	CompanyName nullable.Nullable[Text] `json:"company_name,omitempty"`
 
-	// DealValue Deal value.
+	// DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
 	//
 	// Example: 15000
 	DealValue nullable.Nullable[DealValue] `json:"deal_value,omitempty"`
 
-	// Email Contact e-mail.
+	// Email An e-mail address, stored in lower case; `null` when unknown.
 	//
 	// Example: maria@empresa.com
 	Email nullable.Nullable[Email] `json:"email,omitempty"`
@@ -242,9 +236,7 @@ type LeadCreate struct {
 	// Example: 85
 	LeadScore *LeadScore `json:"lead_score,omitempty"`
 
-	// Name Contact name.
-	//
-	// Example: Maria Santos
+	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
 	// Phone A phone number with area code, and country code if the lead will be messaged.
@@ -269,13 +261,17 @@ type LeadList struct {
 
 // LeadPatch The fields to change; fields left out keep their value. Unknown fields are rejected.
 type LeadPatch struct {
-	// CompanyName Company name; `null` clears it.
+	// CompanyName A single line of text without control characters; `null` when unknown.
 	CompanyName nullable.Nullable[Text] `json:"company_name,omitempty"`
 
-	// DealValue Deal value; `null` clears it.
+	// DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
+	//
+	// Example: 15000
 	DealValue nullable.Nullable[DealValue] `json:"deal_value,omitempty"`
 
-	// Email Contact e-mail; `null` clears it.
+	// Email An e-mail address, stored in lower case; `null` when unknown.
+	//
+	// Example: maria@empresa.com
 	Email nullable.Nullable[Email] `json:"email,omitempty"`
 
 	// LeadScore The lead's score, from 0 to 100.
@@ -283,7 +279,7 @@ type LeadPatch struct {
 	// Example: 85
 	LeadScore *LeadScore `json:"lead_score,omitempty"`
 
-	// Name Contact name; `null` clears it.
+	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
 	// Phone A phone number with area code, and country code if the lead will be messaged.
@@ -302,13 +298,17 @@ type LeadPatch struct {
 
 // LeadReplace Every editable field of a lead; fields left out are cleared. Unknown fields are rejected.
 type LeadReplace struct {
-	// CompanyName Company name.
+	// CompanyName A single line of text without control characters; `null` when unknown.
 	CompanyName nullable.Nullable[Text] `json:"company_name,omitempty"`
 
-	// DealValue Deal value.
+	// DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
+	//
+	// Example: 15000
 	DealValue nullable.Nullable[DealValue] `json:"deal_value,omitempty"`
 
-	// Email Contact e-mail.
+	// Email An e-mail address, stored in lower case; `null` when unknown.
+	//
+	// Example: maria@empresa.com
 	Email nullable.Nullable[Email] `json:"email,omitempty"`
 
 	// LeadScore The lead's score, from 0 to 100.
@@ -316,7 +316,7 @@ type LeadReplace struct {
 	// Example: 85
 	LeadScore *LeadScore `json:"lead_score,omitempty"`
 
-	// Name Contact name.
+	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
 	// Phone A phone number with area code, and country code if the lead will be messaged.
@@ -374,7 +374,7 @@ type PhoneInput = string
 // Example: hot
 type Temperature string
 
-// Text A single line of text without control characters.
+// Text A single line of text without control characters; `null` when unknown.
 type Text = string
 
 // LeadId defines model for LeadId.
@@ -425,7 +425,7 @@ type ListLeadsParams struct {
 	Phone *PhoneInput `form:"phone,omitempty" json:"phone,omitempty"`
 
 	// Email Only leads with this e-mail address (matched case-insensitively).
-	Email *Email `form:"email,omitempty" json:"email,omitempty"`
+	Email *string `form:"email,omitempty" json:"email,omitempty"`
 
 	// Temperature Only leads with this temperature.
 	Temperature *Temperature `form:"temperature,omitempty" json:"temperature,omitempty"`
@@ -1944,101 +1944,99 @@ func (sh *strictHandler) UpdateLead(ctx echo.Context, id LeadId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Nc9s20v9X2WHvJnaPkiUnblN5/nN/56Wtr27rJ3Hubi7ymTC5slCTAAuAstVU3/0ZLPhOSrbqNO3T",
-	"NDPn2hIBLBaL377z3nmhTFIpUBjtTd55c2QRKvr1+9RwKVj8ihk84Qk39MN+E6EOFaevvYl3wq8Rgn8P",
-	"yucG9DM4hFShRmHgZo4CzBxB4Y8ZagM3TAPLzByF4SEzGMElzqRC4AZmjMcYDT3f0+EcE2YXTLjgSZZ4",
-	"k5HvmWWK3sTjwuAVKm+18ruUvsKEccHF1X2oLR/+bSnWaO5HrcYPydtXaNRycDQzqLrkvcZQikiDkXDD",
-	"uClWsuQIvDUlTSEToLMwRLe4/ZgrjLyJURn2EjPuJaYjZF2SXrklNbA4ljcYAXfsCTOliF9cRPIGdlJU",
-	"kHCRGQSpwP4VsaUPN3MeznGBCriGMJYald2dyoSVEJCZ2b3nDkZ37mCDlJa7iHFm+rfwHsnoFb1/FYLV",
-	"4pyVO6N9sGIGbwS/BcMTtDRqJw0PIGzleylTLEGTY9AJsug46hJ3NkeIkUWPNAQ8CuySeMuSNEZvMt5/",
-	"7HvcPpUyM/d8T7CElok2EjaTKmHGkfPZE8+/SxZP2RV2CbOfgsiSS1Q+zJRMYDyEI0jtxynThjiKIrLi",
-	"hUlqlpZ0IvbHDNWyotaOaNzTCGcsiw2RU6f18f49aEXVT+6xwUST9Nv11tKC6mI9PfsHfQSx25yg0egO",
-	"8lb2VHQqhUY682csysXf/hVKYVDQryxNYwtpXIq9H7Sl/11x6jQwrXapsyRhalmjHdilXFgQ1FDQ5nsL",
-	"Fmf0PCollVsustRdsugiBy/P9yI0jMfFGo4Vk7dekmkLecAMJFIbGI9G3vnK9xLUmh4hMS0wcM40cLFg",
-	"MY+gEvKhZcCqzte/KJx5E++TvUox77lv9d5LIpMGdO9DCbYyiyMQkmhTyKIJJCy2J4QR/OP199/5wCB4",
-	"7vg6OFumGIA0cwt0cyamImjzOfAtRDJRkk/iQbDJzLzazHAqPL9uQfTCdd/+8jF7a0yOTbi51XTVyHUY",
-	"uOV0dhQdx3MpZjEPtxXZKHPf4+lcipbkHgl3KhbnSHrMnGtI6cENohsWlDTl1s3/1mNuvhtu5rUJgcVW",
-	"UpaAt1wb3RLjo/uMea+SrGWmwu4KH6t0HQuDSrD4ZXXW9xYxno+1v68VmuKhC/dFXXQakvBaJmjm1hK6",
-	"IZNASWsUCZCZAs0jfE9CcOcyYMUkJwsiiZrwTuECWQzFZvQh/JhJ4+xRa0Q7gBwcRwE4rjvreSkzsAxl",
-	"oQGdpalU5uMVNWtxff/NljJm4aEFXvBjxmI+4xgReNQRy1LExPIity5eJtaXYXBy9uLI871QofVaLsic",
-	"2B/tfzYYPR6MH5+Nn0xG+5Px+D8knSy+yOcbH4ysiWEZEnsT7wfJ5P9HN+UwlFbL8yg3Ci0hFzqUCr3J",
-	"04PSvPmHZBJe83jBPL8ASu/gYDz+ovjn+Z7BJEXFTGYHe3Np8TVLox5Sn5yNvpg8Hk1Go/94W1wGy/h1",
-	"gGgJf6hIdgf8UmnsH/RLBLE7gBjwnTRfykxED5bC76R1O+cdCWzDn5DmYkYrrkU+ezwEMvTce8K5gr5S",
-	"4XFCIwVSXTHBf6K9frxYdMqWsWTRmZQnTF3hluJgasPWnnzqlrgwUl7E9PRaCajb2JcyWloXjoY4wxnG",
-	"8C1/9ivY8xvW+lgFo/wMo+19xG8p6rNRKhQzeBHbBS7wNkSMcAMyWGKAHobi4SFQ2AzYzKCCJ/tVaOT9",
-	"SIeUkDCxLEREw0wqZ5kfnR7DNS5botEK4m1ie/3RdRG3P4iaeSNYZuZS8Z+2FqOEa51voaFtrnG5Sc9k",
-	"9RXXCtS3bvLyLOE1BYwMMA2PjvIJiDZ4hkyhAn19EfMFXgyHw0fWL3/078HR6fHgG1w2vnqP4JTTZnEp",
-	"54UPmbgW8kZYAhQu5DVaNel7/2Qxj4jcX+K+5LP3+MfOCaUAqczMJrYvSgp6/JvKNXYTcg1lkLAbzbni",
-	"CxQQMcMo0J5HRN4jYwu0v8E4HtSCNnCZGbhUyK41+TNusiEE+U4CSFiqAVk4nwo5m6GIrAzNOMaRi9MY",
-	"CXZ/UkEiFcI8S5gYWP+aXcalM6U/3iBOeX607RfI4n8WAtU9JrxNMTQYAQkdyBkdivVL/CJcX7fhHuk8",
-	"jB4um7Fq57yU4dNIZpcxtuKn1T+/L3zuos2WGS+dD9Sm90gADuxXwKJIodZDODZWxrSRymVIYnmDCkKm",
-	"sUGelzDFWcudKol1LhfReoLiysy9yf7Bk5IubZQ9JN+7HVzJQfNDS2xxSXuYKxYYy5TYigtUS6BrC0WY",
-	"2NKYKpmiMtyhRHnjmx+7+9/hB2hjZd6HhIVzLrC6BW4dO4z4ICyn37aiwS0Qr/sOCZq5jC7sR3n6yTq0",
-	"VUCuz9rsAad+86MVozmvn1PPJB2G1yCPRRF31+C0wS9uMHG2c3tw/gFTii29DnB9WaHMTkAwGvgQhExF",
-	"+u3++dBwE9tPWBUrBut771pMMnOcigJ9gF3KzFgb1zjoGsLLJDXLKs3pToi7gI97mh7MgatkyZ24nu9I",
-	"Xv6AIaFTCfRdeWlhZa6DhvBCEhkpUxqBm0OrpBO2hHDOxFXrKm3SHp3TWtUzVW+dHFcUVmd53tlHa2Qp",
-	"K53tnuTecnuv1lf2AW9ZaOIlMKdtrLpXaDIltN0jXcqbOaqeq9iM7rzzWBx/P/MmbzfrxDO8Nd7qvC1Y",
-	"z91kJC1NdraiRiKLY3s2Lq+3aoaR3tXGrYkoVQjMDA4MT7D/ClVxp/vurFIk3e3Z75wG6dMKnT1hge/3",
-	"W9mpgz6mulinUwr+JvzviaZ1qOJRg8MUadsqmdoMzN0dJXtND66K+N2DRcxxoytijbhgZ9tpYZFuWtOZ",
-	"ratW+PAuOqtHV80gY68g1+ON9xPkFkZQYrzIKxFP/VK3N25zcxuNY2vcjcbta+xgHRA9p+fXq6YZizX6",
-	"HawSeONio/Am9z2cLgCmEBT+QCaaD1oCIzclxThXF3TcVicw4VSK7xQKaB6jMBBLrX8zbDvDcA7PpUr7",
-	"5O6PiEF3G50dOn6fkPGtJR1eM2GkfhhoHIs0Mw9BjtYldyuvu38n3FVbNMXdGioNs/Du/EXXUkzQ3OkR",
-	"n7Ir/NY+16aaKMjnWEf7KTPhfEvosMZYDhVG5ubaYfFJEVKAa8TUmj9c5RdkE8x8QLQ4hMBKVgBhjExZ",
-	"i2z4YZHingT8Klhxz7V/L/hwT3I/LDD03qNXmMYs3FYJv3T+ecTJpc6Vq5yBqzPp3il7ZYgVGP1ertPw",
-	"w6vZD6dWf9eK8/+Mfnxd8GttGSpxNC/5HFmlMh6NGrbB0y3KJEd9TlKpJLthLlehmxcm1n2xLUtF/Vp9",
-	"Y22aB1Z4+p6RhsXrqk8Tq7+5uKJAw4zHBpX2QQpgcUxlqbptmG7yL0dr16d96S4VQYg83qFHYA8KBuwG",
-	"hzByYSchXS0SEdqi5rMtaWkHduon59cLbR3LmqT3SWeZGOlKZl6lV8R5fYj4FTcapIibUehOsUvKjEFl",
-	"5/nv29Hgi/N345E/Plj9pS8mUruNPdEkR4MLUbsCQqaQUYTVByYiCGUmjFrSJ8BdGD2vNoxjuCwTE9Fw",
-	"Ko7z6JpFES4g+Fvgg05ZiNqHSBr7k+k5apo4ZZazc9SoD4H+m+uXRC4w8qfCPkRBe8cVijkqyi3Azthd",
-	"4YNdGuP41wowen87OICd8XgXiGuDnHW1YPjj/QYnp9O//f0t7OwOB+ef7hBbi7921/LX924H+RSDKhFF",
-	"hcdztkAo6Mw34YPM0xvxEjSmTLkGkGU/m6iCt+SSPcyzJpg2T/NreeNaIqpD4mQ/X2ZLSgAS+AVzaQL7",
-	"aTBT8icUQT2S7uqmbphKKLYgXYghjjzfc083w9ru8Y7IkXbpC+tzcRUjxFy4jAzeGpI5a3dYoVEytra+",
-	"YqErvW6lLg6agv/f6fR2NBpMp7fjL6fT28+/PP90qwMS0pSi2l2doEBjmClulq+tgnLYxFL+DS6/pmxV",
-	"zx5jygEYvsAhBGWWd1JP8wZFFb9LeVVl/OXj1S7capanl5RJPsoMuVLury8LZKvN7vmdVpVQJgkKKnsI",
-	"GunpSU9+OiiaCKjMnr6uyJkbk7rEKBczWWSKmSurzndxfPTVy+/OXsLrF68838tUnI/Tk729OB3e4GWq",
-	"5DCUyfBSdTMVxxaI7a1wdVbPX33rw8tXp1TgnhmZEN26KHVGqK0GacyMBfsJJEywK5wKewe0DxpFBFUK",
-	"Q0SgMES+QMCFNUCAC1DW/jM8weFUTMUnn8BR1aPFpbAfOlO6KPvJRIQKgj2W8r3FOACBGFG4qlMWwIVL",
-	"7M7A3Mi8slVP7IyD+xwI7KjqCHdp0BrBslMebcr3FyUBTOgbVJiXjAdPRmOoZ82CIXyDS7L3p0LPaQ4R",
-	"ol9meZbOTXBBxEOX70a1QEUuudNgwGDO9HwI31G7Vmp9C7v+VNj7FnMUZqB5hIWugTS7jHkIClOpuZGu",
-	"g4FBLK+GcDwDV0zArrWf74YqLkQ0FY4OYK4evzg/yl/q6txcYmqeJ0w0S9Dl7YtkJh1IEAQ/aHva76Yu",
-	"NTP1JvBuSgke++u0k8mbej5Mi8yPe2RDJmnq+VMB1b9pkSnK1yF1bH9/O+2mxabe+Wq1IiItrT/D12dn",
-	"p/AzBJa6AH52x/PzVPw8GAzK/9kHn4xG9rlantQ+3u46cWXczc4T/66mEg35CmO7QkOK7BKFLBaz1GSx",
-	"KFHJxz+x48tkrR0s7lN9Sb0v5ZMyM1hMeGAn7GZ87czUj0nPus4FKt6w+qBqoXADDyE4ssMCiOk5Q2Xt",
-	"9pty31+4E3A55HLy/g4J2JlJBbn+hGarRy6TdOq7+eTjx3byTla6WuWOCsR8mv19O01bcotZtqtoOeyr",
-	"aKmXsaxPMFM6mRq8CijOySMW9iTVicJ2Ld2ha2W1jAxqxXBBUcPnJj1wEt/Mydv59B2tC3Y44UdVNuhA",
-	"xG6zEFlr5SbsGuGzUVXjV+tYtSpmPPJHo1HRuToEQqGpaLb+FhUTEDKlOOq+Pm1/XTu0Q7+e7mNiTtUp",
-	"mxe/WOXjekT12ubZ4VR8vyARKkomi+yyUxkaAntcvWfldEn9SAooPmVXXJRq9IRrA5LMWNLlxjIysB5U",
-	"ADuuJXOXOBgU7lYAO+PcZfch72uE/YNdxwBHGQTvphSOJvQcDofnDpfdBxbCa66cA+1ievcXOXK1X51P",
-	"N/VWK7uPTS2ieWoqT1Q5N4QkvmkNwauXr88sLz3fW6DSzuAZD0fDkbWDZIqCpdybeI+Ho+Fj5+XNyebc",
-	"IzvG/naFvS3VLvHPHI1y1kXJR5qwRg/hS+fAQyiTS2uH06kdffdiOBX5xXW8p4BXQHpeWDMz5hqjCqZu",
-	"GNUekMZhpa+h2cLl86Yi+DvN9v/+uv/s4OCv+6Px+K/7o8oTC2DGqTO98FTyWiemIah7u4FjZykuxxF1",
-	"3WtzQixp9iOvCXpVj1Aiw1v5dz+Xt6raR5vM/t6aNsTLTr/dTp1RsvBb8577Ioqyu7aJN0/w3q9GsR5j",
-	"uyeRzRoz2HHhkoiqCgZcaBSaW8clXq6lscg637OO0gVB70leLU64bvlmdvt+RLRiip03JEiVZ5wPgUEw",
-	"CCBVOOO3oKVyjoF9Pi/WlCpCNYSTknIKmLuo8VS4Gu8ixB7KBCG2cMEFXEozh4grDAnyXGTFWLy39+tS",
-	"yWsUcLmkXnmyj8t7Vg4awgsHfBMIBlX6PoAdgTfWCJhxpc2uuy59zLMb6m8Q9waNcoAiFkBlBwP6mVcX",
-	"DPL/Nh4frKsl8L1B469GNcJgfW3CoPbXebc24rzVjr4/Gm3bY9BpQnfpRqUN5NG9MrHgUqxvP66muPMq",
-	"K9wMXY/rAej9gzJwTDHfRhD3s9WWrXWU4e6puT4qlZpTYB9Pl90TJ9h9I8sLsFd7GQMNGd89pNFWYQft",
-	"f3H3oHpHz8r3Du5DW7MrmsShvHFkBMa5Djfsympvz+n085XvpVL3GDquCkmXBkdfMx6QcilMmZr3PISq",
-	"HmkqtGEW34NQxoXpyiCo7lpgJW4EmYitrlzKDDRbutcw3HCN9M4QUvpmzoy1QWvvAugzwEpHkF4z0YrA",
-	"TEVg/cjSieyzedzeT1yjZO5zPJPRcut2DcETl+upDoNYZoqMRB3+CmChWPr+eBe+ePr06dPB559//nke",
-	"IMWoC6WuGnWGCkWIj3Th8G7oMa5XVG3Ayd7KIzdDq7KnILyOh1siUl7ztmrmhPJEaEsFjbc8hn6+kfTk",
-	"qsSaA+bBvHygXurjt1NMT5qKabTNObT1Up5g6FdMdVrfY7c2ReVy7rR0yol0B9eftCsg5JGGN69ONr9L",
-	"qVvW+YfVV74Xc3Gdd+bE6JDq2XLdu6GsoVv04ZQxEO7cQfrO+k80T+UhXlJStImKUbmW1341lZVTu428",
-	"JeVSRstP9nhEtH6F5uH0XaHZTNyVW2UryqhY7uG0pXaazdSlxUpb0feGLunDCVSumGkziVm52BY0flDT",
-	"aXQP06l89ZAdMH5894B2Wz3ZaPt3j2s3cv5Wtp1TnMVLHdrG3crP41l773i0chJkL3FfXCuRC6zFiCg4",
-	"2GPync25hpCJ/J1amYikwK44vaiDRUuBP1lfPESqwtEY/el+/Ap36Mndg8o3jvxWMu1kZ51M+5sDs3nq",
-	"st8z6MrpV6Xe6At0bN5D/nqgP8+vdX5foVl/eNvFkPN3Xq7OfadDe/xUqlfP0+CmKmUv3gmb60artIat",
-	"8uPAmtGBX8Tf/akI6uZ9AFJBUFnswSFU6baaVZ0H8Wv+7FRUAFnW9x4Jl8EAV6+WF9rrsqLOlUo4IS5Q",
-	"uM85Pa3ZEr/cNyWyyh7pmj6xn7usSyOE3XilgBtmeWkP3r3catmc53/ch3n4oD66HWPrxs22dD1cz8O9",
-	"XMc/yKX+0xLqQZ1TpgynYj9nym6AoKxXf5CRXN096/83KvlrlVA5mnQDX4fAxHKaB6hccmIpMzvfAqnk",
-	"n5LBhAiTDv5AC35cyrkGQHCJlOpwMNZGIfdlGWfrglLxwGgIZ0Wjj8NNbWd1m/Qh0wjB6dHZ8697g2Nv",
-	"6o7CLwcgVXVYVGfY10DxSyJZT3siKwbDeShVmodW6jD02Z0hlc3Bfqrh3BK1ig6TP3HrI8etNxvRql4Z",
-	"SwZTvTb17fnKb1fJvj23xpKrEHQmVuul3EpGGWU576wYzcstexLzJzJkMURI1XyJNbPyksSdgEp1VCaC",
-	"3cb8dno7aC61mTwdPR2Vk5+Xm+5zCvOaV+1sec1ii9DIEriR6tpafXmxTx7YwFiKK6rD7tj+hwUs1z8k",
-	"VxYEcvpGIxVgFNDIDRXVfPrpaa1wX3/6aa0OHqy7WnUSTDbX4U9FrcS8UYEPWkLQU0Qf1F5N0y7XoHoN",
-	"Kv5x9fr0/zTgmgvWFsW7l8U2+wzIBJ2Kqwy1tmqJizDOIir53Dk4oPqmZ4r9xONd4ORTuXaE4o2zZcRA",
-	"WgH415wZfZSmU8vHV89fD+Ff3Nq3wEQrR5PndGpHVrluIl7mrH/ZsEKxxf3m2xpIWeU47u7P6nz1vwEA",
-	"AP//",
+	"7FyNc9s2sv9Xdti7id2jZMmJ21SeN/ecj7a5uq1f4tzdnOUzYXJloSYBFgBtq6n+9zdYgF8iJVtN7vre",
+	"JZmpK1H4WCwW+/HbBd8FscxyKVAYHUzeBXNkCSr6+GNuuBQsfc0MHvOMG/pjf0lQx4rTz8EkOObXCNHf",
+	"B1W7Af2NDiFXqFEYuJ2jADNHUPhzgdrALdPACjNHYXjMDCZwiTOpELiBGeMpJsMgDHQ8x4zZCTMueFZk",
+	"wWQUBmaRYzAJuDB4hSpYLsMupa8xY1xwcfUQaqvGvy/FGs3DqNX47+TtazRqMTiaGVRd8t5gLEWiwUi4",
+	"ZdyUM1lyBN6ZiqaYCdBFHKOb3D7mCpNgYlSBvcSMe4npCFmXpNduSg0sTeUtJsAde+JCKeIXF4m8hZ0c",
+	"FWRcFAZBKrDfErYI4XbO4zneoAKuIU6lRmVXpwphJQRkYXYfuILRvSvYIKXVKlKcmf4lfEAyekXvb6Vg",
+	"rXDOyp3RIVgxg7eC34HhGVoatZOG9yBsGQY5UyxD43XQMbLkVdIl7nSOkCJLHmmIeBLZKfGOZXmKwWS8",
+	"/zgMuG2VMzMPwkCwjKZJNhI2kypjxpHzxZMgvE8WT9gVdgmzT0EU2SWqEGZKZjAewhHk9nHOtCGOokis",
+	"eGGWm4UlnYj9uUC1qKm1PVrnNMEZK1JD5DRpfbz/AFpR9ZP7ymCmSfrtfGtpQXWxnp79gz6C2J0naDS6",
+	"h7yl3RWdS6GR9vwZS7z422+xFAYFfWR5nlqVxqXY+0lb+t+Vu04d83qVusgyphYN2oFdyhurBDWUtIXB",
+	"DUsLao9KSeWmSyx1lyy58MorCIMEDeNpOYdjxeQsyAptVR4wA5nUBsajUXC+DIMMtaYmJKalDpwzDVzc",
+	"sJQnUAv50DJg2eTrHxTOgknw2V5tmPfcr3rvJZFJHbrnoVK2skgTEJJoU8iSCWQstTuECfzlzY8/hMAg",
+	"eu74Ojhd5BiBNHOr6OZMTEW0yucotCqSiYp8Eg9Sm8zM68UMpyIImx5Er7ruW5/vs7fG5dikN7caru65",
+	"TgduOZztRdvxXIpZyuNtRTYp3O94MpdiRXKPhNsVq+dIesyca8ip4QbRjUtK2nLrxj8LmBvvlpt5Y0Bg",
+	"qZWUBeAd10aviPHRQ/p8UEnWslBxd4aPVbpeCYNKsPRlvdcPFjHu+9rPa4WmbHThfmiKTksS3sgMzdx6",
+	"QrfkEihpnSIBslCgeYIfSAjunQasmHiyIJGoSd8pvEGWQrkYfQg/F9I4f9Q60U5BDl4lETiuO+95IQuw",
+	"DGWxAV3kuVTm4xU163H9+N2WMmbVw4rygp8LlvIZx4SUR1NjWYqYWFx47+JlZmMZBsenL46CMIgV2qjl",
+	"gtyJ/dH+F4PR48H48en4yWS0PxmP/0HSydILP974YGRdDMuQNJgEP0km/xvdkMNYWivPE+8UWkIudCwV",
+	"BpOnB5V78xfJJLzh6Q0LwlJRBgcH4/FX5b8gDAxmOSpmCts5mEurX4s86SH1yenoq8nj0WQ0+kewxWGw",
+	"jF+nEC3h7yuS3Q6/VRr7O/0WQex2IAb8IM3XshDJe0vhD9KGnfOOBK6qPyHNxYxmXKv57PaQkqF2H0jP",
+	"lfRVBo+TNlIg1RUT/Bda68eri07YIpUsOZXymKkr3FIcTKPb2p3P3RQXRsqLlFqvlYCmj30pk4UN4aiL",
+	"c5xhDN/zZ/8Cf37DXB+rYFTPMNk+RvyeUJ+NUqGYwYvUTnCBdzFighs0gyUGqDGUjYdAsBmwmUEFT/Zr",
+	"aOTDSIeUkDGxKEVEw0wq55kfnbyCa1ysiMYKiLeJ7c2m6xC3/xAz81awwsyl4r9sLUYZ19ovoWVtrnGx",
+	"yc4UzRnXCtT3bvBqL+ENAUYGmIZHR34Aog2eIVOoQF9fpPwGL4bD4SMblz/6++Do5NXgO1y0fvqAysnT",
+	"ZvWS50UIhbgW8lZYAhTeyGu0ZjIM/spSnhC5vyV88aP3xMcuCCWAVBZmE9tvKgp64ps6NHYDcg0VSNhF",
+	"c674DQpImGEEtHtE5AMyttT2t5imgwZoA5eFgUuF7FpTPOMGG0LkVxJBxnINyOL5VMjZDEViZWjGMU0c",
+	"TmMk2PVJBZlUCPMiY2Jg42t2mVbBlP54QZxq/2jZL5Clfy0FqrtNeJdjbDABEjqQM9oUG5eEJVzf9OEe",
+	"aQ+jx4tDiESRppGLPf2ZaQPYLqKpMNVEFpcproCq9b+whanbse2GlgC3h1sdJG059tIFSquLOhKAA/sT",
+	"sCRRqHUI2kjlEiipvEUFMdN4P/VBxhRnKyFYtRYXptFSjlFcmXkw2T94spZsbZTd6DC4G1zJQfuhXUt5",
+	"0Hs2SNxgKnPaGrxBtQA6+lBCzZbmXMkcleFO01Rao/3Y6ZAOu0AbS28IGYvnXGB9ktw8thvxRdiNOVtB",
+	"lFcMQTP+yNDMZXJhH/kUlg2Ka1Cvz2PtUXD9LswKznPe3LeeQToMb6hNliTcHaWTFr+4wcz536ud/QOm",
+	"FFsEHeX3da2pdiJSxVEIUcxUos/2z4eGm9Q+YTXeDDZ+37V6zcxxKkoNBuxSFsb6ycapvyG8zHKzqFOl",
+	"boe4A41ca2rolV/Fknttg1+RvPwJY9JwlbHoysuKvvV2bAgvJJGRM6URuDm0hj5jC4jnTLiUTL1FmyxQ",
+	"Z7eWzWzXmZPjmsJ6L88761jpWclKZ7nHPuJeXauNt0PAOxabdAHMWSzrMig0hRLarpEO5e0cVc9RbCNE",
+	"m63pKd4RLU3c6F2DZ2sgpFq7MoMDwzPsl/caaNpMRm0vlhUYdY8bQI2WDp96t5K/3Cob2Ua27oeZ3lDD",
+	"ZQmAPYy/eemBbWrs3LTlClx23wR102UbVOvdxya+9rB9XJFnSgSXeRRiQVjZpZbktZfR4nJLNFrC11rB",
+	"ukPznNqvV6MzlmoMO+dK4K3DAuGt97Wd3gKmEBT+RC5JCFoCI7c8x9SrNtKVVn8x4dRf6JQfaJ6iMJBK",
+	"rT/MOfy3HJn/U/L+SuSFeR+hX5FPN/M60TnmLjHe3ilrD1rW936ouWuQMzT3Bi8n7Aq/t+1WqSYK/Bjr",
+	"aD9hJp5vKfXW5nkpN9JbxcPySRn9wTVibq0MV84j33hCPgn67yfovXLxGvOUxdvqw5fOrU84eeJez8kZ",
+	"uBR3V0asCMQpMoXJJ/H4f68H35SrXlsZRnzxVVgjqzzGo1HLn366ReXSqM/tqpRhN2p0RXO+Vqjp3W1Z",
+	"vRU2So4aw7xn0VUYGGlYuq4gLLN6mosr8ttnPDWodAhSAEtTqhTTq4DFJo91tHZ+WpfuUhHFyNMdagJ7",
+	"UDJgNzqEkYvihHTlAUToCjVfbEnLapzU3LmwWfvmWNYmvU86K6yyK5m+cEZ7bCWEhF9xo0GKdNEO9Vbz",
+	"zzkzNnQPJsE/z0aDr87fjUfh+GD5h76opXEae4IzR4MDhFxND1PICLAIgYkEYlkIoxb0BLhDtnwBUJrC",
+	"ZYUVJsOpeOWDVSkM4wKiP0Uh6JzFqENIpLF/mZ7boFxQ2RsKM0eN+hDo/17vZvIGk3AqbCPC0RxXKIRX",
+	"BPfBztgd4YNd6uP4txKvB386OICd8XgXiGsDz7oG1vR4v8XJ6fRPfz6Dnd3h4PzzHWJr+W13LX/D4G7g",
+	"hxjU2DDVAs7ZDUJJp19ECNIjjukCNOZMuZrsRT+bqKiu4pLdzNO2Mm3v5rfy1lUp15vEyU+6LBaEyZPy",
+	"i+bSRPZpNFPyFxRRE5hypQy3TGUU/kgXBaU2RnKt2yiRa94RObIWfSgZF1cpQsqFA0nxzpDMWXtshUbJ",
+	"1Pp0isVWx6xFF1tw4UEXLmyejn9Op3ej0WA6vRt/PZ3effn1+edb7aKNi0p57pJI+kJjXChuFm+sFXMK",
+	"jOX8O1x8SyhzDyNSwt0Mv8EhRFV2ZtJMz0Rl9a2Dquvy26p5vQo3m2X8JWWAjgpDfrX79nWp/hqjB2Gn",
+	"xDyWWYaC0pVRK6006ckrRWXxL5XH0s81OXNjcpfQ4GImywwPc+WQfhWvjr55+cPpS3jz4rWNkVXq++nJ",
+	"3l6aD2/xMldyGMtseKm66OArq63t0XH1Ec9ffx/Cy9cnVJhaGJkR3bosUURozAZ5yoy1CBPImGBXOBX2",
+	"oOgQNIoEathQJKAwRn6DgDfWSwEuQCFLqcJ9OBVT8dlncFTfreBS2IfODy3T9YVIUEG0x3K+dzOOQCAm",
+	"FHZ30nlcuITMDMyt9BVpemJHHDxkQ2BH1Vu4S53WCJYd8mhTnq5M5TGhb1GhL/WMnozG0ESqoyF8hwty",
+	"lqdCz2kMEWNYIasL52M7MOTQ5alQ3aCi+MyZOWAwZ3o+hB/omkVuHXM7/1TY85ZyFGageYKlQYK8uEx5",
+	"DApzqbmRrvKYQSqvhvBqBi4JyK516FdDmVKRTIWjA5iroy33j3IGut43BwbPPUipWYYu31YmEGhDoij6",
+	"Sdvdfjd1cOg0mMC7KYGq9uO0g55PgxCmJdrqmmxAb6dBOBVQ/5uW6Kyfh2y2/Xw27ULR0+B8uVwSkZbW",
+	"X+Hb09MT+BUiS10Ev7rt+XUqfh0MBtV/tuGT0ci2a+QmbPPVanFXftmuGA/vKwbX4GcY2xlaUmSnKGWx",
+	"HKUhi2Vq2fd/YvtXCRLbWTykaopq1quWsjBYDnhgB+xmWezIdI+K2rqKY0q6WntQlz67jocQHdluEaTU",
+	"zlA5qv2lWvdXbgdc3qYavL+yGXZmUoE3stAu0fYySbu+6wcfP7aDdzJB9Sz3VA75Yfb37TCrkluOsl0m",
+	"+rAvE91MP69P6lAKhy5mlKrYk0cs7ElkEYWrNTCH7gqaZWTUKGKJytobN+iBk/h2HsyOp+8pObbdSX/U",
+	"5T5OidhlliJrXeGMXSN8Maprcxo3zayJGY/C0WhU3jgbAmmhqWhf2SuzlBAzpTjqvvuV4bprjE779dwa",
+	"JObUN9x80toaH3e3S6+99Dacih9vSITKUqcyo+NMhobIblfvXjlb0tySUhWfsCsuKjN6zLUBSb4u2XJj",
+	"GRnZMCuCHXeVapc4GJUxWQQ7Yx/Xh+DvI8H+wa5jgKMMondTwiZJew6Hw3Onl90Dq8Ib8Z5T2uXw7htF",
+	"e42PLvCbBsulXcemq10eYveAu4tVSOLb3hC8fvnm1PIyCIMbVNo5POPhaDiyfpDMUbCcB5Pg8XA0fOxC",
+	"wTn5nHvkx9hPV9h7FdIl25ijUc66WvKRJl2jh/C1i/IhltmlddZp145+eDGcCn9wHe8Jn4rIzgvrZqZc",
+	"Y1KrqVtG+T6yOKwKSDS7cXmJqYj+TKP91x/3nx0c/HF/NB7/cX9Uh2sRzDjdKC3DGV+EwDREzZA4cuys",
+	"xOVVQrdltTkmlrTvEZ71Y1B1E0K1g2V4fzt/xcw2bTP7R+vaEC8792R2moySZXDr78qWUMvu2st3PlH1",
+	"sNqiJhD3QCLbZR+w4zCVhMo9BlxoFJrbwCVdrKWxzJ713KZcV/DxkAKPBy6gATeuI7Cdx3sYK1egyc7d",
+	"Z6l8bu0QGESDCHKFM34HWioXOtj2vgxLqgTVEI4rygmPdqmKqXDVmyWCHcsMIbUKhQu4lGYOCVcYk1J0",
+	"AI2xFsGewEslr1HA5YJuwZIHXZ3EqtMQXjjVOIFoUCcqI9gReGvdhBlX2uy6A9XHPLug/qufwaCV+Cwh",
+	"BUqwDuivz6MO/P9bzQfrsqZhMGh9a+VdB+uzsIPGt/NuFvh85aLp/mi0bfVw53qpy04pbcCDhBXi7zJy",
+	"Zx/XdZfzOonYRsDHTRx7/6DCnwk6bmHBXyy3vDRDCdGeasqjyuw5E/fx3J954gS7r2d1APYa16ypy/j+",
+	"Lq2Cadtp/6v7OzVr9ZdhcPAQ2tr3HUkcqhNHbmLqrbxhV9a+B87qny/DIJe6xxVy9Ra6ckn6rtkAGZfS",
+	"2WnE10OoKy+mQhtm9XsUy7R0bhlE9VmLrMSNoBCptaYLWYBmC3fB+pZrpLcBkFtg5sxYL7Vxy7fPRatC",
+	"RbpAvoLRTEVkI80qzOzzitzaj90VKB+VPJPJYutCbMEzlzKqN4NYZsrERlP9lYqFIPn98S589fTp06eD",
+	"L7/88ksPoWLSVaWuRmyGCkWMj3QZEm+4PXiK8RyeS5Vv1pN9Ral+hO/tT/CGCSN1QyM29eGWGslX9yzb",
+	"qSWjClx2TNB4y23o5xtJjzcl1h0w783L97RLffx2hulJ2zCNttmHVbvk8xT9hqlJ6we8h0m4nefOik05",
+	"lm7j+nN/pQp5pOHt6+PNb0npFrD9x9qrMEi5uPY19yk6TfVsse6tL9bRLSvsK5SEu4CRfrMRFo1Tx5CX",
+	"lFtta8WkmitYfemMlVO7DF8ofimTxWd7PCFav0Hz/vRdodlM3JWbZSvKqLbq/WnL7TCbqcvLmbai7y0d",
+	"0vcnULlaoc0kFtVkW9D4b3WdRg9wnaqXitgO48f3d1i9MEs+2v79/VavaP1evp0znOV17VXnbhl6xGvv",
+	"HU+WToLsIe5DvjJ5gw0UieDDHpfvdM41xEz4t+UUIpECu+L0oqksVgz4k/U1SGQqHI3Jp/DjX3CGntzf",
+	"qXqXwO8l00521sl0uBm69cnN/sigK6ffVHajD+jYvAb/4o9P+7eyf9+gWb9526HM/m12y/PQ2dCeOJXK",
+	"m32i3NSVz+XbHr1ttEZrWNbKUEmrhsi60VFYIvThVERN9z4CqSCqPfboEOqEXMOr9jB/I56dilpBVuWz",
+	"R8LlOMCVvfm6bF0V5rliCifEpRbuC05PGr7Eb49NiazqYmPDntjnLi/TArlbl4VdN8tLu/HutTWL9jj/",
+	"4x56+KDZexVj6+JmW4YerkT+QaHjf8ih/uQJ9WidE6YMp5pB58puUEFFr/0gJ7k+ezb+bxXKN2qlvDbp",
+	"Al+HwMRi6gEql5xYyMKOd4NUUU/pYtIIk47+gRX145LSDQUEl0ipDqfGVrWQ+7HC2bpKqWwwGsJpeS/E",
+	"6U1tR3WLDKHQCNHJ0enzb3vBsbfNQOG3KyBVX2Co97DvfsJvQbKe9iArBuN5LFXuoZWmGvriXkhlM9hP",
+	"paBbaq3yAscnvfWR6623G7VVs3aWHKZm9erZ+TJcraM9O7fOkqshdC7Wyut2lUwKynLeW1PqCzJ7UvfH",
+	"MmYpJEj1fpl1s3zR4k5ExTyqENFua3w7vO00l9pMno6ejqrBz6tF9wWFvipWO19es9RqaGQZ3Ep1bb0+",
+	"Xw7kgQ1Mpbiicu6O739YquXmQwplQSCnXzRSiUapGrmhspvPPz9p1P/rzz9vlNODDVfrCwmTzeX8U9Go",
+	"VG8V8oOWEPXU4pNxWVPQQRUdVB7kyv7pHeLujsLa2nr3Gsj2dQVyQafiqkCtrVniIk6LhIpCdw4OqALq",
+	"mWK/8HQXOMVU7lZD+S7JCjGQVgD+NmdGH+X51PLx9fM3Q/gbt/4tMLGSo/E5ncaW1aGbSBee9S9bXiiu",
+	"cL/1og1nrLwed+dneb783wAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

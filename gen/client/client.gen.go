@@ -132,12 +132,12 @@ func (e ListLeadsParamsSort) Valid() bool {
 	}
 }
 
-// DealValue The expected value of the deal, in the organization's currency.
+// DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
 //
 // Example: 15000
 type DealValue = float64
 
-// Email An e-mail address. It is stored in lower case.
+// Email An e-mail address, stored in lower case; `null` when unknown.
 //
 // Example: maria@empresa.com
 type Email = string
@@ -171,22 +171,20 @@ type ErrorErrorCode string
 
 // Lead A lead, exactly as the API returns it everywhere.
 type Lead struct {
-	// CompanyName Company name.
-	//
-	// Example: Empresa LTDA
+	// CompanyName A single line of text without control characters; `null` when unknown.
 	CompanyName nullable.Nullable[Text] `json:"company_name"`
 
 	// CreatedAt Example: 2026-03-13T14:02:11Z
 	CreatedAt time.Time `json:"created_at"`
 
-	// DealValue Deal value.
+	// DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
 	//
 	// Example: 15000
 	DealValue nullable.Nullable[DealValue] `json:"deal_value"`
 
-	// Email Contact e-mail, in lower case.
+	// Email An e-mail address, stored in lower case; `null` when unknown.
 	//
-	// Example: joao@empresa.com
+	// Example: maria@empresa.com
 	Email nullable.Nullable[Email] `json:"email"`
 
 	// Id Example: 123
@@ -197,9 +195,7 @@ type Lead struct {
 	// Example: 85
 	LeadScore LeadScore `json:"lead_score"`
 
-	// Name Contact name.
-	//
-	// Example: Joao Silva
+	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name"`
 
 	// Phone The phone as stored, digits only.
@@ -218,17 +214,15 @@ type Lead struct {
 
 // LeadCreate A new lead. Unknown fields are rejected, so a misspelt field name is an error, not a silent loss.
 type LeadCreate struct {
-	// CompanyName Company name.
-	//
-	// Example: Tech Corp
+	// CompanyName A single line of text without control characters; `null` when unknown.
 	CompanyName nullable.Nullable[Text] `json:"company_name,omitempty"`
 
-	// DealValue Deal value.
+	// DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
 	//
 	// Example: 15000
 	DealValue nullable.Nullable[DealValue] `json:"deal_value,omitempty"`
 
-	// Email Contact e-mail.
+	// Email An e-mail address, stored in lower case; `null` when unknown.
 	//
 	// Example: maria@empresa.com
 	Email nullable.Nullable[Email] `json:"email,omitempty"`
@@ -238,9 +232,7 @@ type LeadCreate struct {
 	// Example: 85
 	LeadScore *LeadScore `json:"lead_score,omitempty"`
 
-	// Name Contact name.
-	//
-	// Example: Maria Santos
+	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
 	// Phone A phone number with area code, and country code if the lead will be messaged.
@@ -265,13 +257,17 @@ type LeadList struct {
 
 // LeadPatch The fields to change; fields left out keep their value. Unknown fields are rejected.
 type LeadPatch struct {
-	// CompanyName Company name; `null` clears it.
+	// CompanyName A single line of text without control characters; `null` when unknown.
 	CompanyName nullable.Nullable[Text] `json:"company_name,omitempty"`
 
-	// DealValue Deal value; `null` clears it.
+	// DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
+	//
+	// Example: 15000
 	DealValue nullable.Nullable[DealValue] `json:"deal_value,omitempty"`
 
-	// Email Contact e-mail; `null` clears it.
+	// Email An e-mail address, stored in lower case; `null` when unknown.
+	//
+	// Example: maria@empresa.com
 	Email nullable.Nullable[Email] `json:"email,omitempty"`
 
 	// LeadScore The lead's score, from 0 to 100.
@@ -279,7 +275,7 @@ type LeadPatch struct {
 	// Example: 85
 	LeadScore *LeadScore `json:"lead_score,omitempty"`
 
-	// Name Contact name; `null` clears it.
+	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
 	// Phone A phone number with area code, and country code if the lead will be messaged.
@@ -298,13 +294,17 @@ type LeadPatch struct {
 
 // LeadReplace Every editable field of a lead; fields left out are cleared. Unknown fields are rejected.
 type LeadReplace struct {
-	// CompanyName Company name.
+	// CompanyName A single line of text without control characters; `null` when unknown.
 	CompanyName nullable.Nullable[Text] `json:"company_name,omitempty"`
 
-	// DealValue Deal value.
+	// DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
+	//
+	// Example: 15000
 	DealValue nullable.Nullable[DealValue] `json:"deal_value,omitempty"`
 
-	// Email Contact e-mail.
+	// Email An e-mail address, stored in lower case; `null` when unknown.
+	//
+	// Example: maria@empresa.com
 	Email nullable.Nullable[Email] `json:"email,omitempty"`
 
 	// LeadScore The lead's score, from 0 to 100.
@@ -312,7 +312,7 @@ type LeadReplace struct {
 	// Example: 85
 	LeadScore *LeadScore `json:"lead_score,omitempty"`
 
-	// Name Contact name.
+	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
 	// Phone A phone number with area code, and country code if the lead will be messaged.
@@ -370,7 +370,7 @@ type PhoneInput = string
 // Example: hot
 type Temperature string
 
-// Text A single line of text without control characters.
+// Text A single line of text without control characters; `null` when unknown.
 type Text = string
 
 // LeadId defines model for LeadId.
@@ -421,7 +421,7 @@ type ListLeadsParams struct {
 	Phone *PhoneInput `form:"phone,omitempty" json:"phone,omitempty"`
 
 	// Email Only leads with this e-mail address (matched case-insensitively).
-	Email *Email `form:"email,omitempty" json:"email,omitempty"`
+	Email *string `form:"email,omitempty" json:"email,omitempty"`
 
 	// Temperature Only leads with this temperature.
 	Temperature *Temperature `form:"temperature,omitempty" json:"temperature,omitempty"`

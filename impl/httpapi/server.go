@@ -4,7 +4,7 @@
 //
 //	request id + access log -> recover -> body limit (1 MiB)
 //	  -> response validation -> auth -> rate limit -> request validation
-//	  -> strict handler -> impl services
+//	  -> recover -> strict handler -> impl services
 //
 // Response validation is outermost among the API layers so that every
 // response, errors from auth and rate limiting included, is checked against
@@ -107,6 +107,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if !cfg.DisableRequestValidation {
 		e.Use(apiOnly(s.validateRequest))
 	}
+	// Innermost too: a panic in a handler becomes an ordinary error while the
+	// response-validation layer is still in place to write it.
+	e.Use(s.recoverPanics)
 	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(&handlers{leads: cfg.Leads}, nil), BasePath)
 	if err := s.registerDocs(e); err != nil {
 		return nil, err

@@ -2,13 +2,11 @@ package httpapi
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"unicode/utf8"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/labstack/echo/v4"
@@ -100,11 +98,12 @@ func (s *Server) validateResponse(next echo.HandlerFunc) echo.HandlerFunc {
 		rec := &recorder{header: res.Header(), status: http.StatusOK}
 		orig := res.Writer
 		res.Writer = rec
-		err := next(c)
-		if err != nil {
+		restore := func() { res.Writer = orig }
+		defer restore()
+		if err := next(c); err != nil {
 			c.Error(err)
 		}
-		res.Writer = orig
+		restore()
 
 		input := &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: &openapi3filter.RequestValidationInput{
@@ -148,6 +147,3 @@ type recorder struct {
 func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(status int)      { r.status = status }
-
-var _ = errors.New
-var _ = openapi3.SchemaError{}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type env map[string]string
+
+func (e env) get(k string) string { return e[k] }
+
+func runCmd(t *testing.T, e env, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, e.get, &out, &errOut)
+	return out.String(), err
+}
+
+func sqliteEnv(t *testing.T) env {
+	return env{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "cli.db")}
+}
+
+var keyRe = regexp.MustCompile(`sk_live_[0-9A-Za-z]{43}`)
+
+func TestOrgsAndKeys(t *testing.T) {
+	e := sqliteEnv(t)
+	out, err := runCmd(t, e, "migrate")
+	if err != nil || !strings.Contains(out, "applied migrations") {
+		t.Fatalf("migrate: %v %q", err, out)
+	}
+	if out, err = runCmd(t, e, "migrate"); err != nil || !strings.Contains(out, "up to date") {
+		t.Fatalf("second migrate: %v %q", err, out)
+	}
+
+	out, err = runCmd(t, e, "orgs", "create", "Acme", "Ltda", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		OrganizationID   int64  `json:"organization_id"`
+		OrganizationName string `json:"organization_name"`
+		KeyID            int64  `json:"key_id"`
+		KeyPrefix        string `json:"key_prefix"`
+		APIKey           string `json:"api_key"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatalf("orgs create --json printed %q: %v", out, err)
+	}
+	if created.OrganizationName != "Acme Ltda" || !keyRe.MatchString(created.APIKey) || !strings.HasPrefix(created.APIKey, created.KeyPrefix) {
+		t.Fatalf("orgs create: %+v", created)
+	}
+
+	out, err = runCmd(t, e, "keys", "create", "--org", fmt.Sprint(created.OrganizationID), "--name", "zapier")
+	if err != nil || !keyRe.MatchString(out) {
+		t.Fatalf("keys create: %v %q", err, out)
+	}
+	second := keyRe.FindString(out)
+
+	out, err = runCmd(t, e, "keys", "list", "--org", fmt.Sprint(created.OrganizationID))
+	if err != nil || !strings.Contains(out, "zapier") || !strings.Contains(out, created.KeyPrefix) {
+		t.Fatalf("keys list: %v %q", err, out)
+	}
+	if strings.Contains(out, created.APIKey) || strings.Contains(out, second) {
+		t.Fatalf("keys list shows a whole key: %q", out)
+	}
+
+	out, err = runCmd(t, e, "keys", "revoke", "--org", fmt.Sprint(created.OrganizationID), fmt.Sprint(created.KeyID))
+	if err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("keys revoke: %v %q", err, out)
+	}
+	out, err = runCmd(t, e, "keys", "list", "--org", fmt.Sprint(created.OrganizationID), "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 2 || rows[0]["revoked_at"] == nil || rows[1]["revoked_at"] != nil {
+		t.Fatalf("keys list --json after revoke: %v %s", err, out)
+	}
+
+	// Another organization cannot revoke this one's key.
+	other, err := runCmd(t, e, "orgs", "create", "Other", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o struct {
+		OrganizationID int64 `json:"organization_id"`
+	}
+	_ = json.Unmarshal([]byte(other), &o)
+	if _, err := runCmd(t, e, "keys", "revoke", "--org", fmt.Sprint(o.OrganizationID), "2"); err == nil {
+		t.Fatal("revoking another organization's key should fail")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	e := sqliteEnv(t)
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"orgs"},
+		{"orgs", "create"},
+		{"keys", "create"},
+		{"keys", "revoke", "--org", "1"},
+		{"keys", "explode", "--org", "1"},
+		{"migrate", "extra"},
+	} {
+		_, err := runCmd(t, e, args...)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%v: err %v, want a usage error", args, err)
+		}
+	}
+	if _, err := runCmd(t, env{"DATABASE_URL": "mysql://x"}, "migrate"); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("bad DATABASE_URL: %v", err)
+	}
+	if _, err := runCmd(t, env{"RATE_LIMIT_PER_MINUTE": "zero"}, "migrate"); err == nil {
+		t.Error("bad RATE_LIMIT_PER_MINUTE accepted")
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeDev starts the whole binary in-process the way `make run` does
+// and uses the key it prints.
+func TestServeDev(t *testing.T) {
+	e := sqliteEnv(t)
+	addr := freePort(t)
+	e["LISTEN_ADDR"] = addr
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, logs syncWriter
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--dev"}, e.get, &out, &logs) }()
+
+	var key string
+	deadline := time.Now().Add(10 * time.Second)
+	for key == "" && time.Now().Before(deadline) {
+		key = keyRe.FindString(out.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+	if key == "" {
+		cancel()
+		t.Fatalf("no key printed: %s\nlogs: %s", out.String(), logs.String())
+	}
+	if !strings.Contains(out.String(), "curl -X GET") || !strings.Contains(out.String(), "/docs/") {
+		t.Errorf("banner lacks the curl line or the docs link: %s", out.String())
+	}
+	var res *http.Response
+	var err error
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/api/v1/leads", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		if res, err = http.DefaultClient.Do(req); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("GET /leads with the printed key: %d", res.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve returned %v after cancel", err)
+	}
+	if strings.Contains(logs.String(), key) {
+		t.Error("the dev key reached the logs")
+	}
+
+	// A second start does not mint another key silently, and says how to.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	var out2, logs2 syncWriter
+	done2 := make(chan error, 1)
+	go func() { done2 <- run(ctx2, []string{"serve", "--dev"}, e.get, &out2, &logs2) }()
+	deadline2 := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline2) && !strings.Contains(out2.String(), "keys create") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel2()
+	<-done2
+	if keyRe.MatchString(out2.String()) || !strings.Contains(out2.String(), "keys create") {
+		t.Errorf("second start printed: %s", out2.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
