@@ -107,7 +107,9 @@ func (m *Memory) Allow(_ context.Context, key string) (Decision, error) {
 	c.day++
 	minute.used, day.used = c.minute, c.day
 	w := minute
-	if day.remaining() < minute.remaining() {
+	// When this request used up the day too, the day's reset is when the
+	// next request can succeed, as the refusal that follows will say.
+	if day.remaining() < minute.remaining() || day.remaining() == 0 {
 		w = day
 	}
 	return Decision{Allowed: true, Limit: w.limit, Remaining: w.remaining(), Reset: w.reset}, nil

@@ -153,7 +153,10 @@ func (s *DB) UpdateLead(ctx context.Context, orgID, id int64, update func(*impl.
 			return err
 		}
 		lead.Normalize()
-		lead.ID, lead.OrganizationID, lead.CreatedAt = before.ID, before.OrganizationID, before.CreatedAt
+		// The store owns these; an update func cannot move, re-date or
+		// renumber a lead, and a no-op returns the lead exactly as stored.
+		lead.ID, lead.OrganizationID = before.ID, before.OrganizationID
+		lead.CreatedAt, lead.UpdatedAt = before.CreatedAt, before.UpdatedAt
 		if leadFieldsEqual(&before, lead) {
 			return nil
 		}

@@ -69,6 +69,9 @@ func (s *DB) FindAPIKeysByPrefix(ctx context.Context, prefix string) ([]*impl.AP
 	if err != nil {
 		return nil, fmt.Errorf("find api keys: %w", err)
 	}
+	for _, k := range keys {
+		utcKey(k)
+	}
 	return keys, nil
 }
 
@@ -81,9 +84,19 @@ func (s *DB) ListAPIKeys(ctx context.Context, orgID int64) ([]*impl.APIKey, erro
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
 	for _, k := range keys {
-		k.CreatedAt = k.CreatedAt.UTC()
+		utcKey(k)
 	}
 	return keys, nil
+}
+
+// utcKey reports times in UTC whatever the session time zone of the database.
+func utcKey(k *impl.APIKey) {
+	k.CreatedAt = k.CreatedAt.UTC()
+	for _, t := range []*time.Time{k.LastUsedAt, k.RevokedAt} {
+		if t != nil {
+			*t = t.UTC()
+		}
+	}
 }
 
 // RevokeAPIKey implements impl.APIKeyService.
