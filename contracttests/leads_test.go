@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +113,27 @@ func TestLeads(t *testing.T) {
 			if l.Temperature != client.Hot || l.LeadScore != 90 {
 				t.Errorf("got %q %d", l.Temperature, l.LeadScore)
 			}
+		})
+
+		t.Run("whole numbers written as 50.0 or 1e2 are integers", func(t *testing.T) {
+			res, body := tg.raw(t, tg.key, http.MethodPost, "/leads", "application/json",
+				[]byte(fmt.Sprintf(`{"phone":%q,"lead_score":50.0,"deal_value":1.5e3}`, uniquePhone(t))))
+			if res.StatusCode != http.StatusCreated {
+				t.Fatalf("%d %s", res.StatusCode, body)
+			}
+			var l client.Lead
+			if err := json.Unmarshal(body, &l); err != nil {
+				t.Fatal(err)
+			}
+			if l.LeadScore != 50 || l.DealValue.MustGet() != 1500 {
+				t.Errorf("got score %d deal %v", l.LeadScore, l.DealValue)
+			}
+			res, body = tg.raw(t, tg.key, http.MethodPatch, fmt.Sprintf("/leads/%d", l.Id), "application/json", []byte(`{"lead_score":1e2}`))
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"lead_score":100`) {
+				t.Errorf("PATCH lead_score 1e2: %d %s", res.StatusCode, body)
+			}
+			res, body = tg.raw(t, tg.key, http.MethodPatch, fmt.Sprintf("/leads/%d", l.Id), "application/json", []byte(`{"lead_score":50.5}`))
+			wantError(t, res.StatusCode, body, http.StatusUnprocessableEntity, "validation_error")
 		})
 
 		t.Run("duplicate phone is 409 conflict", func(t *testing.T) {

@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"regexp"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -97,34 +99,41 @@ func decodeJSONBody(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ open
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errTrailingData
 	}
-	if err := checkNumbers(v); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return checkNumbers(v)
 }
 
 // checkNumbers refuses numbers a float64 cannot hold (1e400): they would
-// pass as +Inf and fail later, somewhere less helpful.
-func checkNumbers(v any) error {
+// pass as +Inf and fail later, somewhere less helpful. It also rewrites
+// whole numbers written as 50.0 or 1e2 as 50 and 100: JSON Schema counts
+// them as integers, and the handlers' integer fields must bind them.
+func checkNumbers(v any) (any, error) {
 	switch t := v.(type) {
 	case json.Number:
-		if _, err := t.Float64(); err != nil {
-			return errNumberInvalid
+		f, err := t.Float64()
+		if err != nil {
+			return nil, errNumberInvalid
+		}
+		if _, err := t.Int64(); err != nil && f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+			return json.Number(strconv.FormatInt(int64(f), 10)), nil
 		}
 	case map[string]any:
-		for _, e := range t {
-			if err := checkNumbers(e); err != nil {
-				return err
+		for k, e := range t {
+			n, err := checkNumbers(e)
+			if err != nil {
+				return nil, err
 			}
+			t[k] = n
 		}
 	case []any:
-		for _, e := range t {
-			if err := checkNumbers(e); err != nil {
-				return err
+		for i, e := range t {
+			n, err := checkNumbers(e)
+			if err != nil {
+				return nil, err
 			}
+			t[i] = n
 		}
 	}
-	return nil
+	return v, nil
 }
 
 func jsonReason(err error) string {
