@@ -222,7 +222,7 @@ func routerFor(t testing.TB, baseURL string) routers.Router {
 	if r, ok := specRouter[baseURL]; ok {
 		return r
 	}
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}

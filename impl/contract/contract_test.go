@@ -37,7 +37,7 @@ var (
 func leadsSpec(t testing.TB) (*openapi3.T, routers.Router) {
 	t.Helper()
 	specOnce.Do(func() {
-		specDoc, specErr = api.GetSwagger()
+		specDoc, specErr = api.GetSpec()
 		if specErr != nil {
 			return
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -32,7 +31,7 @@ func RequestError(err error) error {
 	for _, re := range requestErrors(err) {
 		switch {
 		case re.Parameter != nil:
-			collect(params, re.Parameter.Name, re.Err, parameterMessage, typeHint(re.Parameter))
+			collect(params, re.Parameter.Name, re.Err, typeHint(re.Parameter))
 		case re.RequestBody != nil:
 			var tooLarge *http.MaxBytesError
 			switch {
@@ -45,7 +44,7 @@ func RequestError(err error) error {
 			case isDecodeError(re.Err):
 				unreadable = capitalize(decodeMessage(re.Err)) + "."
 			case hasSchemaError(re.Err):
-				collect(fields, "", re.Err, fieldMessage, "")
+				collect(fields, "", re.Err, "")
 			default:
 				unreadable = "The request body could not be read."
 			}
@@ -109,7 +108,7 @@ func hasSchemaError(err error) bool {
 
 // collect walks err down to its schema errors and files one message per
 // leaf under its field path, prefixed by root (a parameter name or "").
-func collect(into map[string][]string, root string, err error, message func(field string, se *openapi3.SchemaError) string, hint string) {
+func collect(into map[string][]string, root string, err error, hint string) {
 	walk(err, nil, func(path []string, se *openapi3.SchemaError, other error) {
 		if se == nil {
 			add(into, fieldName(root, path), otherMessage(other, hint))
@@ -123,7 +122,7 @@ func collect(into map[string][]string, root string, err error, message func(fiel
 			}
 		}
 		field := fieldName(root, path)
-		add(into, field, message(field, se))
+		add(into, field, describe(field, se))
 	})
 }
 
@@ -254,17 +253,6 @@ func parseMessage(pe *openapi3filter.ParseError) string {
 	}
 }
 
-// parameterMessage describes a parameter's violation without repeating its
-// name, which is already the details key.
-func parameterMessage(field string, se *openapi3.SchemaError) string {
-	return describe(field, se)
-}
-
-// fieldMessage describes a body field's violation.
-func fieldMessage(field string, se *openapi3.SchemaError) string {
-	return describe(field, se)
-}
-
 // describe turns one schema violation into a sentence a partner can act on.
 // The limits are read from the schema, so the message can never disagree
 // with the spec.
@@ -381,14 +369,4 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// sortedKeys is used by tests and error rendering for stable output.
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -59,7 +59,7 @@ func (s *Server) registerDocs(e *echo.Echo) error {
 // specForServe returns the embedded spec, as JSON-ready, optionally with a
 // relative server URL first.
 func (s *Server) specForServe(forDocs bool) *openapi3.T {
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		// NewServer loaded the same bytes a moment ago.
 		panic(err)

@@ -99,11 +99,11 @@ func parseURL(databaseURL string) (Dialect, string, error) {
 	case strings.HasPrefix(databaseURL, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
 		if path == "" {
-			return "", "", errors.New("DATABASE_URL sqlite: needs a file path, e.g. sqlite:./iagente-sdr.db")
+			return "", "", errors.New("DATABASE_URL sqlite: needs a file path, for example sqlite:./iagente-sdr.db")
 		}
 		return SQLite, sqliteDSN(path), nil
 	default:
-		return "", "", errors.New("DATABASE_URL must start with postgres://, postgresql:// or sqlite:")
+		return "", "", errors.New("DATABASE_URL must be a postgres://, postgresql:// or sqlite:PATH URL")
 	}
 }
 

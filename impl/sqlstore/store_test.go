@@ -147,8 +147,8 @@ func TestParseURL(t *testing.T) {
 		{url: "postgres://u:p@h:5432/db?sslmode=disable", dialect: Postgres, dsnPrefix: "postgres://u:p@h:5432/db?sslmode=disable"},
 		{url: "postgresql://h/db", dialect: Postgres, dsnPrefix: "postgresql://h/db"},
 		{url: "sqlite:", wantErrSub: "needs a file path"},
-		{url: "mysql://h/db", wantErrSub: "must start with"},
-		{url: "/tmp/x.db", wantErrSub: "must start with"},
+		{url: "mysql://h/db", wantErrSub: "must be a postgres"},
+		{url: "/tmp/x.db", wantErrSub: "must be a postgres"},
 		{url: "postgres://h/db\x7f", wantErrSub: "not a valid URL"},
 	}
 	for _, tt := range tests {
