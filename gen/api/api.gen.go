@@ -208,8 +208,6 @@ type Lead struct {
 	Phone Phone `json:"phone"`
 
 	// Temperature How close the lead is to buying, from `hot` to `frozen`.
-	//
-	// Example: hot
 	Temperature Temperature `json:"temperature"`
 
 	// UpdatedAt Example: 2026-03-14T09:30:00Z
@@ -239,17 +237,12 @@ type LeadCreate struct {
 	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
-	// Phone A phone number with area code, and country code if the lead will be messaged.
-	// It may contain `+`, spaces, dots, dashes and parentheses; these are removed,
-	// and the digits that remain (10 to 15) are stored.
-	//
-	//
-	// Example: +55 (11) 99999-9999
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone PhoneInput `json:"phone"`
 
 	// Temperature How close the lead is to buying, from `hot` to `frozen`.
-	//
-	// Example: hot
 	Temperature *Temperature `json:"temperature,omitempty"`
 }
 
@@ -282,17 +275,12 @@ type LeadPatch struct {
 	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
-	// Phone A phone number with area code, and country code if the lead will be messaged.
-	// It may contain `+`, spaces, dots, dashes and parentheses; these are removed,
-	// and the digits that remain (10 to 15) are stored.
-	//
-	//
-	// Example: +55 (11) 99999-9999
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput `json:"phone,omitempty"`
 
 	// Temperature How close the lead is to buying, from `hot` to `frozen`.
-	//
-	// Example: hot
 	Temperature *Temperature `json:"temperature,omitempty"`
 }
 
@@ -319,17 +307,12 @@ type LeadReplace struct {
 	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
-	// Phone A phone number with area code, and country code if the lead will be messaged.
-	// It may contain `+`, spaces, dots, dashes and parentheses; these are removed,
-	// and the digits that remain (10 to 15) are stored.
-	//
-	//
-	// Example: +55 (11) 99999-9999
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone PhoneInput `json:"phone"`
 
 	// Temperature How close the lead is to buying, from `hot` to `frozen`.
-	//
-	// Example: hot
 	Temperature *Temperature `json:"temperature,omitempty"`
 }
 
@@ -362,16 +345,12 @@ type PageMeta struct {
 // Example: 5511999999999
 type Phone = string
 
-// PhoneInput A phone number with area code, and country code if the lead will be messaged.
-// It may contain `+`, spaces, dots, dashes and parentheses; these are removed,
-// and the digits that remain (10 to 15) are stored.
-//
-// Example: +55 (11) 99999-9999
+// PhoneInput A phone number with area code, and country code if the lead will be messaged,
+// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 type PhoneInput = string
 
 // Temperature How close the lead is to buying, from `hot` to `frozen`.
-//
-// Example: hot
 type Temperature string
 
 // Text A single line of text without control characters; `null` when unknown.
@@ -1944,99 +1923,100 @@ func (sh *strictHandler) UpdateLead(ctx echo.Context, id LeadId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FyNc9s2sv9Xdti7id2jZMmJ21SeN/ecj7a5uq1f4tzdnOUzYXJloSYBFgBtq6n+9zdYgF8iJVtN7vre",
-	"JZmpK1H4WCwW+/HbBd8FscxyKVAYHUzeBXNkCSr6+GNuuBQsfc0MHvOMG/pjf0lQx4rTz8EkOObXCNHf",
-	"B1W7Af2NDiFXqFEYuJ2jADNHUPhzgdrALdPACjNHYXjMDCZwiTOpELiBGeMpJsMgDHQ8x4zZCTMueFZk",
-	"wWQUBmaRYzAJuDB4hSpYLsMupa8xY1xwcfUQaqvGvy/FGs3DqNX47+TtazRqMTiaGVRd8t5gLEWiwUi4",
-	"ZdyUM1lyBN6ZiqaYCdBFHKOb3D7mCpNgYlSBvcSMe4npCFmXpNduSg0sTeUtJsAde+JCKeIXF4m8hZ0c",
-	"FWRcFAZBKrDfErYI4XbO4zneoAKuIU6lRmVXpwphJQRkYXYfuILRvSvYIKXVKlKcmf4lfEAyekXvb6Vg",
-	"rXDOyp3RIVgxg7eC34HhGVoatZOG9yBsGQY5UyxD43XQMbLkVdIl7nSOkCJLHmmIeBLZKfGOZXmKwWS8",
-	"/zgMuG2VMzMPwkCwjKZJNhI2kypjxpHzxZMgvE8WT9gVdgmzT0EU2SWqEGZKZjAewhHk9nHOtCGOokis",
-	"eGGWm4UlnYj9uUC1qKm1PVrnNMEZK1JD5DRpfbz/AFpR9ZP7ymCmSfrtfGtpQXWxnp79gz6C2J0naDS6",
-	"h7yl3RWdS6GR9vwZS7z422+xFAYFfWR5nlqVxqXY+0lb+t+Vu04d83qVusgyphYN2oFdyhurBDWUtIXB",
-	"DUsLao9KSeWmSyx1lyy58MorCIMEDeNpOYdjxeQsyAptVR4wA5nUBsajUXC+DIMMtaYmJKalDpwzDVzc",
-	"sJQnUAv50DJg2eTrHxTOgknw2V5tmPfcr3rvJZFJHbrnoVK2skgTEJJoU8iSCWQstTuECfzlzY8/hMAg",
-	"eu74Ojhd5BiBNHOr6OZMTEW0yucotCqSiYp8Eg9Sm8zM68UMpyIImx5Er7ruW5/vs7fG5dikN7caru65",
-	"TgduOZztRdvxXIpZyuNtRTYp3O94MpdiRXKPhNsVq+dIesyca8ip4QbRjUtK2nLrxj8LmBvvlpt5Y0Bg",
-	"qZWUBeAd10aviPHRQ/p8UEnWslBxd4aPVbpeCYNKsPRlvdcPFjHu+9rPa4WmbHThfmiKTksS3sgMzdx6",
-	"QrfkEihpnSIBslCgeYIfSAjunQasmHiyIJGoSd8pvEGWQrkYfQg/F9I4f9Q60U5BDl4lETiuO+95IQuw",
-	"DGWxAV3kuVTm4xU163H9+N2WMmbVw4rygp8LlvIZx4SUR1NjWYqYWFx47+JlZmMZBsenL46CMIgV2qjl",
-	"gtyJ/dH+F4PR48H48en4yWS0PxmP/0HSydILP974YGRdDMuQNJgEP0km/xvdkMNYWivPE+8UWkIudCwV",
-	"BpOnB5V78xfJJLzh6Q0LwlJRBgcH4/FX5b8gDAxmOSpmCts5mEurX4s86SH1yenoq8nj0WQ0+kewxWGw",
-	"jF+nEC3h7yuS3Q6/VRr7O/0WQex2IAb8IM3XshDJe0vhD9KGnfOOBK6qPyHNxYxmXKv57PaQkqF2H0jP",
-	"lfRVBo+TNlIg1RUT/Bda68eri07YIpUsOZXymKkr3FIcTKPb2p3P3RQXRsqLlFqvlYCmj30pk4UN4aiL",
-	"c5xhDN/zZ/8Cf37DXB+rYFTPMNk+RvyeUJ+NUqGYwYvUTnCBdzFighs0gyUGqDGUjYdAsBmwmUEFT/Zr",
-	"aOTDSIeUkDGxKEVEw0wq55kfnbyCa1ysiMYKiLeJ7c2m6xC3/xAz81awwsyl4r9sLUYZ19ovoWVtrnGx",
-	"yc4UzRnXCtT3bvBqL+ENAUYGmIZHR34Aog2eIVOoQF9fpPwGL4bD4SMblz/6++Do5NXgO1y0fvqAysnT",
-	"ZvWS50UIhbgW8lZYAhTeyGu0ZjIM/spSnhC5vyV88aP3xMcuCCWAVBZmE9tvKgp64ps6NHYDcg0VSNhF",
-	"c674DQpImGEEtHtE5AMyttT2t5imgwZoA5eFgUuF7FpTPOMGG0LkVxJBxnINyOL5VMjZDEViZWjGMU0c",
-	"TmMk2PVJBZlUCPMiY2Jg42t2mVbBlP54QZxq/2jZL5Clfy0FqrtNeJdjbDABEjqQM9oUG5eEJVzf9OEe",
-	"aQ+jx4tDiESRppGLPf2ZaQPYLqKpMNVEFpcproCq9b+whanbse2GlgC3h1sdJG059tIFSquLOhKAA/sT",
-	"sCRRqHUI2kjlEiipvEUFMdN4P/VBxhRnKyFYtRYXptFSjlFcmXkw2T94spZsbZTd6DC4G1zJQfuhXUt5",
-	"0Hs2SNxgKnPaGrxBtQA6+lBCzZbmXMkcleFO01Rao/3Y6ZAOu0AbS28IGYvnXGB9ktw8thvxRdiNOVtB",
-	"lFcMQTP+yNDMZXJhH/kUlg2Ka1Cvz2PtUXD9LswKznPe3LeeQToMb6hNliTcHaWTFr+4wcz536ud/QOm",
-	"FFsEHeX3da2pdiJSxVEIUcxUos/2z4eGm9Q+YTXeDDZ+37V6zcxxKkoNBuxSFsb6ycapvyG8zHKzqFOl",
-	"boe4A41ca2rolV/Fknttg1+RvPwJY9JwlbHoysuKvvV2bAgvJJGRM6URuDm0hj5jC4jnTLiUTL1FmyxQ",
-	"Z7eWzWzXmZPjmsJ6L88761jpWclKZ7nHPuJeXauNt0PAOxabdAHMWSzrMig0hRLarpEO5e0cVc9RbCNE",
-	"m63pKd4RLU3c6F2DZ2sgpFq7MoMDwzPsl/caaNpMRm0vlhUYdY8bQI2WDp96t5K/3Cob2Ua27oeZ3lDD",
-	"ZQmAPYy/eemBbWrs3LTlClx23wR102UbVOvdxya+9rB9XJFnSgSXeRRiQVjZpZbktZfR4nJLNFrC11rB",
-	"ukPznNqvV6MzlmoMO+dK4K3DAuGt97Wd3gKmEBT+RC5JCFoCI7c8x9SrNtKVVn8x4dRf6JQfaJ6iMJBK",
-	"rT/MOfy3HJn/U/L+SuSFeR+hX5FPN/M60TnmLjHe3ilrD1rW936ouWuQMzT3Bi8n7Aq/t+1WqSYK/Bjr",
-	"aD9hJp5vKfXW5nkpN9JbxcPySRn9wTVibq0MV84j33hCPgn67yfovXLxGvOUxdvqw5fOrU84eeJez8kZ",
-	"uBR3V0asCMQpMoXJJ/H4f68H35SrXlsZRnzxVVgjqzzGo1HLn366ReXSqM/tqpRhN2p0RXO+Vqjp3W1Z",
-	"vRU2So4aw7xn0VUYGGlYuq4gLLN6mosr8ttnPDWodAhSAEtTqhTTq4DFJo91tHZ+WpfuUhHFyNMdagJ7",
-	"UDJgNzqEkYvihHTlAUToCjVfbEnLapzU3LmwWfvmWNYmvU86K6yyK5m+cEZ7bCWEhF9xo0GKdNEO9Vbz",
-	"zzkzNnQPJsE/z0aDr87fjUfh+GD5h76opXEae4IzR4MDhFxND1PICLAIgYkEYlkIoxb0BLhDtnwBUJrC",
-	"ZYUVJsOpeOWDVSkM4wKiP0Uh6JzFqENIpLF/mZ7boFxQ2RsKM0eN+hDo/17vZvIGk3AqbCPC0RxXKIRX",
-	"BPfBztgd4YNd6uP4txKvB386OICd8XgXiGsDz7oG1vR4v8XJ6fRPfz6Dnd3h4PzzHWJr+W13LX/D4G7g",
-	"hxjU2DDVAs7ZDUJJp19ECNIjjukCNOZMuZrsRT+bqKiu4pLdzNO2Mm3v5rfy1lUp15vEyU+6LBaEyZPy",
-	"i+bSRPZpNFPyFxRRE5hypQy3TGUU/kgXBaU2RnKt2yiRa94RObIWfSgZF1cpQsqFA0nxzpDMWXtshUbJ",
-	"1Pp0isVWx6xFF1tw4UEXLmyejn9Op3ej0WA6vRt/PZ3effn1+edb7aKNi0p57pJI+kJjXChuFm+sFXMK",
-	"jOX8O1x8SyhzDyNSwt0Mv8EhRFV2ZtJMz0Rl9a2Dquvy26p5vQo3m2X8JWWAjgpDfrX79nWp/hqjB2Gn",
-	"xDyWWYaC0pVRK6006ckrRWXxL5XH0s81OXNjcpfQ4GImywwPc+WQfhWvjr55+cPpS3jz4rWNkVXq++nJ",
-	"3l6aD2/xMldyGMtseKm66OArq63t0XH1Ec9ffx/Cy9cnVJhaGJkR3bosUURozAZ5yoy1CBPImGBXOBX2",
-	"oOgQNIoEathQJKAwRn6DgDfWSwEuQCFLqcJ9OBVT8dlncFTfreBS2IfODy3T9YVIUEG0x3K+dzOOQCAm",
-	"FHZ30nlcuITMDMyt9BVpemJHHDxkQ2BH1Vu4S53WCJYd8mhTnq5M5TGhb1GhL/WMnozG0ESqoyF8hwty",
-	"lqdCz2kMEWNYIasL52M7MOTQ5alQ3aCi+MyZOWAwZ3o+hB/omkVuHXM7/1TY85ZyFGageYKlQYK8uEx5",
-	"DApzqbmRrvKYQSqvhvBqBi4JyK516FdDmVKRTIWjA5iroy33j3IGut43BwbPPUipWYYu31YmEGhDoij6",
-	"Sdvdfjd1cOg0mMC7KYGq9uO0g55PgxCmJdrqmmxAb6dBOBVQ/5uW6Kyfh2y2/Xw27ULR0+B8uVwSkZbW",
-	"X+Hb09MT+BUiS10Ev7rt+XUqfh0MBtV/tuGT0ci2a+QmbPPVanFXftmuGA/vKwbX4GcY2xlaUmSnKGWx",
-	"HKUhi2Vq2fd/YvtXCRLbWTykaopq1quWsjBYDnhgB+xmWezIdI+K2rqKY0q6WntQlz67jocQHdluEaTU",
-	"zlA5qv2lWvdXbgdc3qYavL+yGXZmUoE3stAu0fYySbu+6wcfP7aDdzJB9Sz3VA75Yfb37TCrkluOsl0m",
-	"+rAvE91MP69P6lAKhy5mlKrYk0cs7ElkEYWrNTCH7gqaZWTUKGKJytobN+iBk/h2HsyOp+8pObbdSX/U",
-	"5T5OidhlliJrXeGMXSN8Maprcxo3zayJGY/C0WhU3jgbAmmhqWhf2SuzlBAzpTjqvvuV4bprjE779dwa",
-	"JObUN9x80toaH3e3S6+99Dacih9vSITKUqcyo+NMhobIblfvXjlb0tySUhWfsCsuKjN6zLUBSb4u2XJj",
-	"GRnZMCuCHXeVapc4GJUxWQQ7Yx/Xh+DvI8H+wa5jgKMMondTwiZJew6Hw3Onl90Dq8Ib8Z5T2uXw7htF",
-	"e42PLvCbBsulXcemq10eYveAu4tVSOLb3hC8fvnm1PIyCIMbVNo5POPhaDiyfpDMUbCcB5Pg8XA0fOxC",
-	"wTn5nHvkx9hPV9h7FdIl25ijUc66WvKRJl2jh/C1i/IhltmlddZp145+eDGcCn9wHe8Jn4rIzgvrZqZc",
-	"Y1KrqVtG+T6yOKwKSDS7cXmJqYj+TKP91x/3nx0c/HF/NB7/cX9Uh2sRzDjdKC3DGV+EwDREzZA4cuys",
-	"xOVVQrdltTkmlrTvEZ71Y1B1E0K1g2V4fzt/xcw2bTP7R+vaEC8792R2moySZXDr78qWUMvu2st3PlH1",
-	"sNqiJhD3QCLbZR+w4zCVhMo9BlxoFJrbwCVdrKWxzJ713KZcV/DxkAKPBy6gATeuI7Cdx3sYK1egyc7d",
-	"Z6l8bu0QGESDCHKFM34HWioXOtj2vgxLqgTVEI4rygmPdqmKqXDVmyWCHcsMIbUKhQu4lGYOCVcYk1J0",
-	"AI2xFsGewEslr1HA5YJuwZIHXZ3EqtMQXjjVOIFoUCcqI9gReGvdhBlX2uy6A9XHPLug/qufwaCV+Cwh",
-	"BUqwDuivz6MO/P9bzQfrsqZhMGh9a+VdB+uzsIPGt/NuFvh85aLp/mi0bfVw53qpy04pbcCDhBXi7zJy",
-	"Zx/XdZfzOonYRsDHTRx7/6DCnwk6bmHBXyy3vDRDCdGeasqjyuw5E/fx3J954gS7r2d1APYa16ypy/j+",
-	"Lq2Cadtp/6v7OzVr9ZdhcPAQ2tr3HUkcqhNHbmLqrbxhV9a+B87qny/DIJe6xxVy9Ra6ckn6rtkAGZfS",
-	"2WnE10OoKy+mQhtm9XsUy7R0bhlE9VmLrMSNoBCptaYLWYBmC3fB+pZrpLcBkFtg5sxYL7Vxy7fPRatC",
-	"RbpAvoLRTEVkI80qzOzzitzaj90VKB+VPJPJYutCbMEzlzKqN4NYZsrERlP9lYqFIPn98S589fTp06eD",
-	"L7/88ksPoWLSVaWuRmyGCkWMj3QZEm+4PXiK8RyeS5Vv1pN9Ral+hO/tT/CGCSN1QyM29eGWGslX9yzb",
-	"qSWjClx2TNB4y23o5xtJjzcl1h0w783L97RLffx2hulJ2zCNttmHVbvk8xT9hqlJ6we8h0m4nefOik05",
-	"lm7j+nN/pQp5pOHt6+PNb0npFrD9x9qrMEi5uPY19yk6TfVsse6tL9bRLSvsK5SEu4CRfrMRFo1Tx5CX",
-	"lFtta8WkmitYfemMlVO7DF8ofimTxWd7PCFav0Hz/vRdodlM3JWbZSvKqLbq/WnL7TCbqcvLmbai7y0d",
-	"0vcnULlaoc0kFtVkW9D4b3WdRg9wnaqXitgO48f3d1i9MEs+2v79/VavaP1evp0znOV17VXnbhl6xGvv",
-	"HU+WToLsIe5DvjJ5gw0UieDDHpfvdM41xEz4t+UUIpECu+L0oqksVgz4k/U1SGQqHI3Jp/DjX3CGntzf",
-	"qXqXwO8l00521sl0uBm69cnN/sigK6ffVHajD+jYvAb/4o9P+7eyf9+gWb9526HM/m12y/PQ2dCeOJXK",
-	"m32i3NSVz+XbHr1ttEZrWNbKUEmrhsi60VFYIvThVERN9z4CqSCqPfboEOqEXMOr9jB/I56dilpBVuWz",
-	"R8LlOMCVvfm6bF0V5rliCifEpRbuC05PGr7Eb49NiazqYmPDntjnLi/TArlbl4VdN8tLu/HutTWL9jj/",
-	"4x56+KDZexVj6+JmW4YerkT+QaHjf8ih/uQJ9WidE6YMp5pB58puUEFFr/0gJ7k+ezb+bxXKN2qlvDbp",
-	"Al+HwMRi6gEql5xYyMKOd4NUUU/pYtIIk47+gRX145LSDQUEl0ipDqfGVrWQ+7HC2bpKqWwwGsJpeS/E",
-	"6U1tR3WLDKHQCNHJ0enzb3vBsbfNQOG3KyBVX2Co97DvfsJvQbKe9iArBuN5LFXuoZWmGvriXkhlM9hP",
-	"paBbaq3yAscnvfWR6623G7VVs3aWHKZm9erZ+TJcraM9O7fOkqshdC7Wyut2lUwKynLeW1PqCzJ7UvfH",
-	"MmYpJEj1fpl1s3zR4k5ExTyqENFua3w7vO00l9pMno6ejqrBz6tF9wWFvipWO19es9RqaGQZ3Ep1bb0+",
-	"Xw7kgQ1Mpbiicu6O739YquXmQwplQSCnXzRSiUapGrmhspvPPz9p1P/rzz9vlNODDVfrCwmTzeX8U9Go",
-	"VG8V8oOWEPXU4pNxWVPQQRUdVB7kyv7pHeLujsLa2nr3Gsj2dQVyQafiqkCtrVniIk6LhIpCdw4OqALq",
-	"mWK/8HQXOMVU7lZD+S7JCjGQVgD+NmdGH+X51PLx9fM3Q/gbt/4tMLGSo/E5ncaW1aGbSBee9S9bXiiu",
-	"cL/1og1nrLwed+dneb783wAAAP//",
+	"7FyNc9s2sv9Xdti7id2jZMmJ21SeN/fcJG1zdVu/xLm7uchnQuTKQk0CLADaVlP972+wAL9ESraa3PW9",
+	"SzNTV6LwsVgs9uO3C74LYpnlUqAwOpi8CxbIElT08YfccClY+ooZPOUZN/TH/pKgjhWnn4NJcMqvEaK/",
+	"D6p2A/obHUOuUKMwcLtAAWaBoPCnArWBW6aBFWaBwvCYGUxghnOpELiBOeMpJsMgDHS8wIzZCTMueFZk",
+	"wWQUBmaZYzAJuDB4hSpYrcIupa8wY1xwcfUQaqvGvy3FGs3DqNX47+TtKzRqOTiZG1Rd8l5jLEWiwUi4",
+	"ZdyUM1lyBN6ZiqaYCdBFHKOb3D7mCpNgYlSBvcSMe4npCFmXpFduSg0sTeUtJsAde+JCKeIXF4m8hb0c",
+	"FWRcFAZBKrDfErYM4XbB4wXeoAKuIU6lRmVXpwphJQRkYfYfuILRvSvYIqXVKlKcm/4lfEAyekXvb6Vg",
+	"rXHOyp3RIVgxgzeC34HhGVoatZOG9yBsFQY5UyxD43XQKbLkZdIl7nyBkCJLHmmIeBLZKfGOZXmKwWR8",
+	"+DgMuG2VM7MIwkCwjKZJthI2lypjxpHz2ZMgvE8Wz9gVdgmzT0EU2QxVCHMlMxgP4QRy+zhn2hBHUSRW",
+	"vDDLzdKSTsT+VKBa1tTaHq1zmuCcFakhcpq0Pj58AK2o+sl9aTDTJP12vo20oLrcTM/hUR9B7M4TNBrd",
+	"Q97K7orOpdBIe/4lS7z422+xFAYFfWR5nlqVxqU4+FFb+t+Vu04d83qVusgyppYN2oHN5I1VghpK2sLg",
+	"hqUFtUelpHLTJZa6GUsuvfIKwiBBw3hazuFYMXkbZIW2Kg+YgUxqA+PRKLhYhUGGWlMTEtNSBy6YBi5u",
+	"WMoTqIV8aBmwavL1DwrnwST45KA2zAfuV33wgsikDt3zUClbWaQJCEm0KWTJBDKW2h3CBP7y+ofvQ2AQ",
+	"PXN8HZwvc4xAmoVVdAsmpiJa53MUWhXJREU+iQepTWYW9WKGUxGETQ+iV133rc/3OdjgcmzTmzsNV/fc",
+	"pAN3HM72ou14JsU85fGuIpsU7nc8W0ixJrknwu2K1XMkPWbBNeTUcIvoxiUlbbl1478NmBvvlptFY0Bg",
+	"qZWUJeAd10avifHJQ/p8UEnWslBxd4aPVbpeCoNKsPRFvdcPFjHu+9rPG4WmbHTpfmiKTksSXssMzcJ6",
+	"QrfkEihpnSIBslCgeYIfSAjunQasmHiyIJGoSd8pvEGWQrkYfQw/FdI4f9Q60U5BDl4mETiuO+95KQuw",
+	"DGWxAV3kuVTm4xU163H98O2OMmbVw5rygp8KlvI5x4SUR1NjWYqYWF567+JFZmMZBqfnz0+CMIgV2qjl",
+	"ktyJw9HhZ4PR48H48fn4yWR0OBmP/0HSydJLP974aGRdDMuQNJgEP0om/xvdkMNYWivPE+8UWkIudSwV",
+	"BpOnR5V78xfJJLzm6Q0LwlJRBkdH4/EX5b8gDAxmOSpmCts5WEirX4s86SH1yfnoi8nj0WQ0+keww2Gw",
+	"jN+kEC3h7yuS3Q6/Vhr7O/0aQex2IAZ8L81XshDJe0vh99KGnYuOBK6rPyHN5Zxm3Kj57PaQkqF2H0jP",
+	"lfRVBo+TNlIg1RUT/Gda68eri87YMpUsOZfylKkr3FEcTKPbxp3P3RSXRsrLlFpvlICmjz2TydKGcNTF",
+	"Oc4whu/4l/8Cf37LXB+rYFTPMNk9RvyOUJ+tUqGYwcvUTnCJdzFigls0gyUGqDGUjYdAsBmwuUEFTw5r",
+	"aOTDSIeUkDGxLEVEw1wq55mfnL2Ea1yuicYaiLeN7c2mmxC3/xAz80awwiyk4j/vLEYZ19ovoWVtrnG5",
+	"zc4UzRk3CtR3bvBqL+E1AUYGmIZHJ34Aog2+RKZQgb6+TPkNXg6Hw0c2Ln/098HJ2cvBt7hs/fQBlZOn",
+	"zeolz4sQCnEt5K2wBCi8kddozWQY/JWlPCFyf0344kfviY9dEEoAqSzMNrbfVBT0xDd1aOwG5BoqkLCL",
+	"5lzxGxSQMMMIaPeIyAdkbKntbzFNBw3QBmaFgZlCdq0pnnGDDSHyK4kgY7kGZPFiKuR8jiKxMjTnmCYO",
+	"pzES7PqkgkwqhEWRMTGw8TWbpVUwpT9eEKfaP1r2c2TpX0uB6m4T3uUYG0yAhA7knDbFxiVhCdc3fbhH",
+	"2sPo8fIYIlGkaeRiT39m2gC2i2gqTDWRxSzFNVC1/he2MHU7tt3QEuD2cKuDpC3HXrhAaX1RJwJwYH8C",
+	"liQKtQ5BG6lcAiWVt6ggZhrvpz7ImOJsLQSr1uLCNFrKKYorswgmh0dPNpKtjbIbHQZ3gys5aD+0aykP",
+	"es8GiRtMZU5bgzeolkBHH0qo2dKcK5mjMtxpmkprtB87HdJhF2hj6Q0hY/GCC6xPkpvHdiO+CLsxb9cQ",
+	"5TVD0Iw/MjQLmVzaRz6FZYPiGtTr81h7FFy/C7OG81w0961nkA7DG2qTJQl3R+msxS9uMHP+93pn/4Ap",
+	"xZZBR/l9VWuqvYhUcRRCFDOV6LeHF0PDTWqfsBpvBhu/71u9ZhY4FaUGAzaThbF+snHqbwgvstws61Sp",
+	"2yHuQCPXmhp65Vex5F7b4FckZz9iTBquMhZdeVnTt96ODeG5JDJypjQCN8fW0GdsCfGCCZeSqbdomwXq",
+	"7Naqme166+S4prDey4vOOtZ6VrLSWe6pj7jX12rj7RDwjsUmXQJzFsu6DApNoYS2a6RDebtA1XMU2wjR",
+	"dmt6jndESxM3etfg2QYIqdauzODA8Az75b0GmraTUduLVQVG3eMGUKOVw6fereUvd8pGtpGt+2Gm19Rw",
+	"VQJgD+NvXnpg2xo7N221BpfdN0HddNUG1Xr3sYmvPWwf1+SZEsFlHoVYEFZ2qSV57WW0uNwSjZbwtVaw",
+	"6dA8o/ab1eicpRrDzrkSeOuwQHjjfW2nt4ApBIU/kksSgpbAyC3PMfWqjXSl1V9MOPUXOuUHmqcoDKRS",
+	"6w9zDv8tR+b/lLy/FHlh3kfo1+TTzbxJdE65S4y3d8rag5b1vR9q7hrkDM29wcsZu8LvbLt1qokCP8Ym",
+	"2s+YiRc7Sr21eV7KjfRW8bh8UkZ/cI2YWyvDlfPIt56Q3wX9txP0Xrl4hXnK4l314Qvn1iecPHGv5+Qc",
+	"XIq7KyNWBOIUmcLkd/H4f68HX5er3lgZRnzxVVgjqzzGo1HLn366Q+XSqM/tqpRhN2p0RXO+Vqjp3e1Y",
+	"vRU2So4aw7xn0VUYGGlYuqkgLLN6mosr8tvnPDWodAhSAEtTqhTT64DFNo91tHF+WpfuUhHFyNM9agIH",
+	"UDJgPzqGkYvihHTlAUToGjWf7UjLepzU3LmwWfvmWNYmvU86K6yyK5m+cEZ7bCWEhF9xo0GKdNkO9dbz",
+	"zzkzNnQPJsE/344GX1y8G4/C8dHqD31RS+M09gRnjgYHCLmaHqaQEWARAhMJxLIQRi3pCXCHbPkCoDSF",
+	"WYUVJuFU4PBqCNGfjo5gbzzeB6J2YP9EQ3jpA1kpDOMCoj9FIeicxahDSKSxf5le2IBdJFORM8v2BWrU",
+	"x0D/90o5kzeWU5Yywtgcxyi8VwQFwt7YHe+jferieOti+QbO9PiwxcXp9E9/fgt7+8PBxad7xNLy2/5G",
+	"3obB3cAPMahxYaoDXLAbhJIOT2QI0qON6RI05ky5euxlPxuooK5igt3I87Yibe/kN/LWVSjXG8TJR5oV",
+	"S8LjSfFFC2ki+zSaK/kziqgJSrkyhlumMgp9pIuAUhsfudYN+a7FiyxDHyLGxVWKkHLhAFG8MyRf1vZa",
+	"IVAytf6bYrHVJxuRxBY0eNSFBpsn4Z/T6d1oNJhO78ZfTad3n3918elOu2ZjoFI+uySSbtAYF4qb5Wtr",
+	"sZyyYjn/FpffEKLcw4iUMDbDb3AIUZWJmTRTMVFZaetg6brUtmper8LNZhk/o2zPSWHIh3bfvipVXWP0",
+	"IOyUk8cyy1BQajJqpZAmPTmkqCz0pVJY+rkmZ2FM7pIXXMxlmc1hrvTRr+Llydcvvj9/Aa+fv7LxsEp9",
+	"Pz05OEjz4S3OciWHscyGM9VFAl9azWyPiquFePbquxBevDqjItTCyIzo1mU5IkJjNshTZqz2n0DGBLvC",
+	"qbAHQ4egUSRQQ4QiAYUx8hsEvLEeCXABCllK1ezDqZiKMyWTIqY024xphDevTicQbVrGAcv5wc04GsI0",
+	"OFdL4ORzTgOfDZgKgl5ZbMUCEhlriFma+lwOqhuX2TfuMz3OiIpPPoGT+jYHl8I+dJ5vWSBQiAQVRCUF",
+	"IBATCvQ7CUQuXApoDuZW+ho4PbEjDh4iFrCnakHap04bxNsOebItM1gmD5nQt6jQF5dGT0ZjaGLj0RC+",
+	"xSW551OhFzSGiDGssNyl8+od/HLc5KaNCJ1hBQYLphdD+J4uduQ2FLDz2z2BOOUozEDzBEsTCHkxS3kM",
+	"CnOpuZGu1plBKq+G8HIOLu3IrnXoV0O5WWvDHB3AXOVuuX+UpdD1vjn4eeFhUc0ydBm+MmVBGxJF0Y/a",
+	"7va7qQNgp8EE3k0JxrUfpx28fhqEMC3xXddkC148DcKpgPrftMSD/TzkJdjPb6dd8HsaXKxWKyLS0voL",
+	"fHN+fga/QGSpi+AXtz2/TMUvg8Gg+s82fDIa2XaNbIhtvl6f7go+2zXq4X3l5xr8DGM7Q0uK7BSlLJaj",
+	"NGSxTGb7/k9s/yolYzuLh9RpUZV81VIWBssBj+yA3byOHZlublFbV+NMaV5rlepia9fxGKIT2y2ClNoZ",
+	"KoC1v1Tr/sLtgMsUVYP311LD3lwq8O4mtIvCvUzSru/7wceP7eCd3FM9yz21Sn6Yw0M7zLrklqPslvs+",
+	"7st9NxPem9NIlDSiqyClQfDkEQt7UmdE4XrVzbG79GYZGTXKZqKy2scNeuQkvp15s+Ppe4qcbXfSH3WB",
+	"kVMidpmlyFoHO2PXCJ+N6mqgxt02a+jGo3A0GpV33IZAWmgq2pcEy7woxEwpjrrvRme46eKk03499xSJ",
+	"OfWdOp8mt8bH3SbTG6/ZDafiB2cUy+KqMofkTIaGyG5X7145W9LcklIVn7ErLiozesq1AUkeNnkUxjIy",
+	"soFdBHvu8tY+cTAqo8AI9sYeSQjB34CCw6N9xwBHGUTvpoSGkvYcDocXTi+7B1aFNyJMp7TL4d03ii8b",
+	"H12oOQ1WK7uObZfJPKjvIX4XAZHEt30yePXi9bnlZRAGN6i0c7vGw9FwZL0xmaNgOQ8mwePhaPjYBZ8L",
+	"8nwPyJuyn66w9/KlS+8xR6Ocd7XkI026Rg/hK4crQCyzmQ0ZaNdOvn8+nAp/cB3vCRGLyM4L6+ymXGNS",
+	"q6lbRhlGsjisCoM0u3GZkKmI/kyj/dcfD788Ovrj4Wg8/uPhqBGowpzTHdYyiPJlD0xD1AzCI8fOSlxe",
+	"JnQ/V5tTYkn75uLbftSrbkI4erAK72/nL7XZpm1m/2BdG+Jl52bOXpNRsgyZ/e3cEtzZ33jdz6fGHlbN",
+	"1IT+Hkhku9AE9hyKk1CByYALjUJz6yeny400lvm6nvubm0pMHlJS8sAFNADOTQS2M4cPY+UaGNq5bS2V",
+	"z+YdA4NoEEGucM7vQEvlAhjb3hd+SZWgGsJpRTkh4C45MhWuXrTEzGOZIaRWoXABM2kWkHCFFPpoD7xY",
+	"i2BP4EzJaxQwW9K9W/Kgq5NYdRrCc6caJxAN6tRoBHsCb62bMOdKm313oPqYZxfUf9k0GLRSrSWQQSnd",
+	"Af31mduB/3+r+WBTnjYMBq1vrUzvYHPed9D41oVKVhdrV1sPR6Nd65U7F1pdPkxpAx6WrHIMLgf49uO6",
+	"YHNRpy3bmPu4iZwfHlWIN4HVLfT5s9WO13QoBdtTv3lSmT1n4j6eGztPnGD39awOwEHjYjd1Gd/fpVWi",
+	"bTsdfnF/p+btgFUYHD2EtvYNSxKH6sSRm5h6K2/YlbXvgbP6F6swyKXucYVchYeuXJK+iz1AxqV0dhrx",
+	"9RDqWo+p0IZZ/R7FMi2dWwZRfdYiK3EjKERqrelSFqDZ0l3pvuUa6f0D5BaYBTPWS23cK+5z0apQka6s",
+	"r2E0UxHZSLMKM/u8Irf2U3fpykclX8pkuXPpt+CZS1LVm0EsM2Uqpan+SsVCyYjD8T588fTp06eDzz//",
+	"/HMP5GLSVaWuKm2OCkWMj3QZEm+5r3iO8QKeSZVv15N9ZbB+hO/sT/CaCSN1QyM29eGOGsnXE63aySyj",
+	"Clx1TNB4x23o5xtJjzcl1h0w783L97RLffx2hulJ2zCNdtmHdbvksyP9hqlJ6we8+Um4nefOmk05lW7j",
+	"+rONpQp5pOHNq9Pt72Xplsz9x9qrMEi5uPZV/ik6TfXlctN7ZqyjW9b0VygJdwEj/WYjLBqnjiFnlM1t",
+	"a8WkmitYf82NlVO7DF+aPpPJ8pMDnhCtX6N5f/qu0Gwn7srNshNlVM31/rTldpjt1OXlTDvR94YO6fsT",
+	"qFx10nYSi2qyHWj8t7pOowe4TtVrTGyH8eP7O6xf0SUf7fD+fuuXwn4r384ZzvKC+Lpztwo94nXwjicr",
+	"J0H2EPchX5n0eTsnIwQf9rh85wuuIWbCv5+nEIkU2BWn501lsWbAn2yueiJT4WhMfg8//gVn6Mn9naq3",
+	"F/xWMu1kZ5NMh9uhW5/c7I8MunL6dWU3+oCO7Wvwrxr5ff/W9u9rNJs3bzeU2b8/b3UROhvaE6dSQbVP",
+	"lJu61rp8v6S3jdZoDcuKHSqi1RBZNzoKS4Q+nIqo6d5HIBVEtcceHUOdkGt41R7mb8SzU1EryKpg90S4",
+	"HAe4QjtfCa6rUkBX0uGEuNTCfcHpWcOX+PWxKZFVXaVs2BP73OVlWiB363qy62Z5aTfevShn2R7nf9xD",
+	"Dx80e69jbF3cbMfQwxXlPyh0/A851L97Qj1a54wpw6lS0bmyW1RQ0Ws/yEmuz56N/1ul+Y2KLa9NusDX",
+	"MTCxnHqAyiUnlrKw490g1fBTupg0wqSjf2BN/bikdEMBwQwp1eHU2LoWcj9WOFtXKZUNRkM4L2+iOL2p",
+	"7ahukSEUGiE6Ozl/9k0vOPamGSj8egWk6isT9R723Yj4NUjW0x5kxWC8iKXKPbTSVEOf3QupbAf7qQB1",
+	"R61VXhn5XW995HrrzVZt1azgJYepWUP79mIVrlfzvr2wzpKrIXQu1toLfquq0HsrW31BZk/q/lTGLIUE",
+	"qd4vs26WL1rci6iYRxUi2m+Nb4e3nRZSm8nT0dNRNfhFtei+oNDX5mrny2uWWg2NLINbqa6t1+fLgTyw",
+	"gakUV1RE3vH9j0u13HxIoSwI5PSLRirRKFUjN1R28+mnZ40bB/rTTxtF+mDD1foKxGSHSwLt2wFa9t9C",
+	"oFqQ/oIOquig8iBXeUtvLXe3IjZW9LsXT7YvSJALOhVXBWptzRIXcVokVBS6d3REFVBfKvYzT/eBU0zl",
+	"7lGUb6+sEANpBeBvC2b0SZ5PLR9fPXs9hL9x698CE2s5Gp/TaWxZHbqJdOlZ/6LlheIa91uv9nDGyutx",
+	"d35WF6v/DQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

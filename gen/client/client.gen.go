@@ -204,8 +204,6 @@ type Lead struct {
 	Phone Phone `json:"phone"`
 
 	// Temperature How close the lead is to buying, from `hot` to `frozen`.
-	//
-	// Example: hot
 	Temperature Temperature `json:"temperature"`
 
 	// UpdatedAt Example: 2026-03-14T09:30:00Z
@@ -235,17 +233,12 @@ type LeadCreate struct {
 	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
-	// Phone A phone number with area code, and country code if the lead will be messaged.
-	// It may contain `+`, spaces, dots, dashes and parentheses; these are removed,
-	// and the digits that remain (10 to 15) are stored.
-	//
-	//
-	// Example: +55 (11) 99999-9999
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone PhoneInput `json:"phone"`
 
 	// Temperature How close the lead is to buying, from `hot` to `frozen`.
-	//
-	// Example: hot
 	Temperature *Temperature `json:"temperature,omitempty"`
 }
 
@@ -278,17 +271,12 @@ type LeadPatch struct {
 	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
-	// Phone A phone number with area code, and country code if the lead will be messaged.
-	// It may contain `+`, spaces, dots, dashes and parentheses; these are removed,
-	// and the digits that remain (10 to 15) are stored.
-	//
-	//
-	// Example: +55 (11) 99999-9999
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput `json:"phone,omitempty"`
 
 	// Temperature How close the lead is to buying, from `hot` to `frozen`.
-	//
-	// Example: hot
 	Temperature *Temperature `json:"temperature,omitempty"`
 }
 
@@ -315,17 +303,12 @@ type LeadReplace struct {
 	// Name A single line of text without control characters; `null` when unknown.
 	Name nullable.Nullable[Text] `json:"name,omitempty"`
 
-	// Phone A phone number with area code, and country code if the lead will be messaged.
-	// It may contain `+`, spaces, dots, dashes and parentheses; these are removed,
-	// and the digits that remain (10 to 15) are stored.
-	//
-	//
-	// Example: +55 (11) 99999-9999
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone PhoneInput `json:"phone"`
 
 	// Temperature How close the lead is to buying, from `hot` to `frozen`.
-	//
-	// Example: hot
 	Temperature *Temperature `json:"temperature,omitempty"`
 }
 
@@ -358,16 +341,12 @@ type PageMeta struct {
 // Example: 5511999999999
 type Phone = string
 
-// PhoneInput A phone number with area code, and country code if the lead will be messaged.
-// It may contain `+`, spaces, dots, dashes and parentheses; these are removed,
-// and the digits that remain (10 to 15) are stored.
-//
-// Example: +55 (11) 99999-9999
+// PhoneInput A phone number with area code, and country code if the lead will be messaged,
+// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 type PhoneInput = string
 
 // Temperature How close the lead is to buying, from `hot` to `frozen`.
-//
-// Example: hot
 type Temperature string
 
 // Text A single line of text without control characters; `null` when unknown.

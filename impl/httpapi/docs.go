@@ -35,8 +35,10 @@ func (s *Server) registerDocs(e *echo.Echo) error {
 	e.GET("/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON)
 	})
-	// The docs' copy of the spec lists this server first, so that "Try it
-	// out" calls the server the partner is looking at.
+	// The docs' copy of the spec lists only this server: "Try it out" from a
+	// browser can only reach the origin that served the page (the API sends
+	// no CORS headers, since keys do not belong in browser code), so other
+	// servers in the dropdown would only fail.
 	e.GET("/docs/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, docsJSON)
 	})
@@ -56,8 +58,8 @@ func (s *Server) registerDocs(e *echo.Echo) error {
 	return nil
 }
 
-// specForServe returns the embedded spec, as JSON-ready, optionally with a
-// relative server URL first.
+// specForServe returns the embedded spec, as JSON-ready; for the docs, with
+// this server as the only one.
 func (s *Server) specForServe(forDocs bool) *openapi3.T {
 	spec, err := api.GetSpec()
 	if err != nil {
@@ -65,7 +67,7 @@ func (s *Server) specForServe(forDocs bool) *openapi3.T {
 		panic(err)
 	}
 	if forDocs {
-		spec.Servers = append(openapi3.Servers{{URL: BasePath, Description: "This server"}}, spec.Servers...)
+		spec.Servers = openapi3.Servers{{URL: BasePath, Description: "This server"}}
 	}
 	return spec
 }
