@@ -96,21 +96,9 @@ func startInProcess(t testing.TB, dbURL string, perMinute, perDay int) *target {
 func (tg *target) newOrg(t testing.TB, name string) string {
 	t.Helper()
 	if tg.remote() {
-		k := os.Getenv("CONTRACT_API_KEY_B")
-		if k == "" {
-			t.Skip("needs a second organization: set CONTRACT_API_KEY_B")
-		}
-		return k
+		return envOrSkip(t, "CONTRACT_API_KEY_B", "a second organization")
 	}
-	ctx := context.Background()
-	org := &impl.Organization{Name: name}
-	if err := tg.app.DB.CreateOrganization(ctx, org); err != nil {
-		t.Fatal(err)
-	}
-	_, plain, err := auth.Issue(ctx, tg.app.DB, org.ID, "contract")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, plain := tg.issueKey(t, name)
 	return plain
 }
 
@@ -128,25 +116,38 @@ func (tg *target) freshOrg(t testing.TB) string {
 func (tg *target) revokedKey(t testing.TB) string {
 	t.Helper()
 	if tg.remote() {
-		k := os.Getenv("CONTRACT_REVOKED_API_KEY")
-		if k == "" {
-			t.Skip("needs a revoked key: set CONTRACT_REVOKED_API_KEY")
-		}
-		return k
+		return envOrSkip(t, "CONTRACT_REVOKED_API_KEY", "a revoked key")
 	}
-	ctx := context.Background()
-	org := &impl.Organization{Name: "revoked"}
-	if err := tg.app.DB.CreateOrganization(ctx, org); err != nil {
-		t.Fatal(err)
-	}
-	k, plain, err := auth.Issue(ctx, tg.app.DB, org.ID, "to revoke")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.app.DB.RevokeAPIKey(ctx, org.ID, k.ID); err != nil {
+	k, plain := tg.issueKey(t, "revoked")
+	if err := tg.app.DB.RevokeAPIKey(context.Background(), k.OrganizationID, k.ID); err != nil {
 		t.Fatal(err)
 	}
 	return plain
+}
+
+// issueKey creates an organization in the in-process target's database and
+// a key for it.
+func (tg *target) issueKey(t testing.TB, orgName string) (*impl.APIKey, string) {
+	t.Helper()
+	ctx := context.Background()
+	org := &impl.Organization{Name: orgName}
+	if err := tg.app.DB.CreateOrganization(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	k, plain, err := auth.Issue(ctx, tg.app.DB, org.ID, "contract")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, plain
+}
+
+func envOrSkip(t testing.TB, name, what string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		t.Skipf("needs %s: set %s", what, name)
+	}
+	return v
 }
 
 // authStyle is how a client presents its key.
