@@ -1,0 +1,124 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+// createLeadBody is the API reference's example with a distinct phone per
+// request (11 digits), as the phone is unique within an organization.
+const createLeadBody = `{"phone":"11%09d","name":"Maria Santos","email":"maria@empresa.com","company_name":"Tech Corp","deal_value":15000}`
+
+// BenchmarkCreateLead is POST /leads through the whole stack into an empty
+// database, with validation on and off. Each setting gets its own database so
+// that neither starts on a table the other has filled.
+func BenchmarkCreateLead(b *testing.B) {
+	for _, db := range databases {
+		b.Run(db.name, func(b *testing.B) {
+			for _, v := range validations {
+				b.Run(v.name, func(b *testing.B) {
+					a := start(b, freshDatabase(b, db), v)
+					org, key := newOrganization(b, a)
+					b.ReportAllocs()
+					var body []byte
+					n := 0
+					for b.Loop() {
+						body = fmt.Appendf(body[:0], createLeadBody, n)
+						n++
+						serve(b, a.Server, newRequest(http.MethodPost, "/api/v1/leads", key, bytes.NewReader(body)), http.StatusCreated)
+					}
+					// Not timed: every request stored exactly one lead.
+					_, total, err := a.DB.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if total != int64(n) {
+						b.Fatalf("%d leads stored after %d requests", total, n)
+					}
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkGetLead is GET /leads/{id} of one lead, with validation on and off.
+// The database work (the key lookup and one primary-key read) is the same in
+// both, so the difference is what validating the request and the response
+// costs.
+func BenchmarkGetLead(b *testing.B) {
+	for _, db := range databases {
+		b.Run(db.name, func(b *testing.B) {
+			dbURL := freshDatabase(b, db)
+			a := start(b, dbURL, validations[0])
+			org, key := newOrganization(b, a)
+			seedLeads(b, a, org.ID, 1)
+			leads, _, err := a.DB.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
+			if err != nil || len(leads) != 1 {
+				b.Fatalf("find the seeded lead: %v", err)
+			}
+			target := fmt.Sprintf("/api/v1/leads/%d", leads[0].ID)
+			for _, v := range validations {
+				b.Run(v.name, func(b *testing.B) {
+					a := start(b, dbURL, v)
+					b.ReportAllocs()
+					for b.Loop() {
+						serve(b, a.Server, newRequest(http.MethodGet, target, key, nil), http.StatusOK)
+					}
+				})
+			}
+		})
+	}
+}
+
+// listSeedSize is how many leads BenchmarkListLeads lists from.
+const listSeedSize = 10000
+
+// BenchmarkListLeads is GET /leads with one filter on an organization of
+// 10,000 leads (a tenth of them hot), 25 per page, with validation on and off.
+// The leads are seeded once per database, through the store, and the
+// database is then settled (see settle).
+func BenchmarkListLeads(b *testing.B) {
+	filters := []struct {
+		name  string
+		query url.Values
+		// total is how many leads match, checked once before timing.
+		total int64
+	}{
+		{"filter=temperature", url.Values{"temperature": {"hot"}, "per_page": {"25"}}, listSeedSize / 10},
+		{"filter=email", url.Values{"email": {seedEmail(listSeedSize / 2)}, "per_page": {"25"}}, 1},
+	}
+	for _, db := range databases {
+		b.Run(db.name, func(b *testing.B) {
+			dbURL := freshDatabase(b, db)
+			seeder := start(b, dbURL, validations[0])
+			org, key := newOrganization(b, seeder)
+			seedLeads(b, seeder, org.ID, listSeedSize)
+			settle(b, seeder, dbURL)
+			for _, f := range filters {
+				b.Run(f.name, func(b *testing.B) {
+					target := "/api/v1/leads?" + f.query.Encode()
+					for _, v := range validations {
+						b.Run(v.name, func(b *testing.B) {
+							a := start(b, dbURL, v)
+							rec := serve(b, a.Server, newRequest(http.MethodGet, target, key, nil), http.StatusOK)
+							total, page := listTotal(b, rec)
+							if total != f.total || page != int(min(f.total, 25)) {
+								b.Fatalf("GET %s: total %d and %d on the page, want %d", target, total, page, f.total)
+							}
+							b.ReportAllocs()
+							for b.Loop() {
+								serve(b, a.Server, newRequest(http.MethodGet, target, key, nil), http.StatusOK)
+							}
+						})
+					}
+				})
+			}
+		})
+	}
+}
