@@ -36,6 +36,10 @@ type OrganizationService interface {
 	CountOrganizations(ctx context.Context) (int64, error)
 }
 
+// APIKeyTouchInterval bounds how stale an API key's LastUsedAt may be: it is
+// written at most once per interval, not on every request.
+const APIKeyTouchInterval = time.Minute
+
 // APIKeyService stores API keys.
 type APIKeyService interface {
 	// CreateAPIKey stores key (its Hash and Prefix already set) and fills in
@@ -48,7 +52,7 @@ type APIKeyService interface {
 	// RevokeAPIKey marks the key revoked from now on. It returns ENotFound if
 	// the organization has no such key; revoking twice is not an error.
 	RevokeAPIKey(ctx context.Context, orgID, id int64) error
-	// TouchAPIKey records that the key was used at t. To spare a write per
-	// request it may skip the write when the recorded time is recent.
+	// TouchAPIKey records that the key was used at t, unless the recorded
+	// time is less than APIKeyTouchInterval older.
 	TouchAPIKey(ctx context.Context, id int64, t time.Time) error
 }

@@ -126,8 +126,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, presented string) (*im
 	if a.Now != nil {
 		now = a.Now
 	}
-	if err := a.Keys.TouchAPIKey(ctx, match.ID, now()); err != nil {
-		return nil, err
+	// The key was just read, so the common case (used within the interval)
+	// costs no write: on SQLite a write would queue every request behind
+	// the one write lock.
+	t := now()
+	if match.LastUsedAt == nil || t.Sub(*match.LastUsedAt) >= impl.APIKeyTouchInterval {
+		if err := a.Keys.TouchAPIKey(ctx, match.ID, t); err != nil {
+			return nil, err
+		}
 	}
 	return match, nil
 }

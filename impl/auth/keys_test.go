@@ -368,3 +368,45 @@ func TestAuthenticateDefaultClock(t *testing.T) {
 		t.Errorf("last_used_at = %v, want about now", lu)
 	}
 }
+
+// countingKeys counts the writes Authenticate asks of the real store.
+type countingKeys struct {
+	impl.APIKeyService
+	touches int
+}
+
+func (c *countingKeys) TouchAPIKey(ctx context.Context, id int64, t time.Time) error {
+	c.touches++
+	return c.APIKeyService.TouchAPIKey(ctx, id, t)
+}
+
+func TestAuthenticateWritesLastUsedAtOncePerInterval(t *testing.T) {
+	for _, d := range sqlstoretest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			e := setup(t, d.URL)
+			ctx := context.Background()
+			_, key, err := auth.Issue(ctx, e.db, e.orgA, "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := &countingKeys{APIKeyService: e.db}
+			a := &auth.Authenticator{Keys: keys, Now: e.clock.Now}
+			for i := 0; i < 5; i++ {
+				if _, err := a.Authenticate(ctx, key); err != nil {
+					t.Fatal(err)
+				}
+				e.clock.t = e.clock.t.Add(10 * time.Second)
+			}
+			if keys.touches != 1 {
+				t.Fatalf("5 requests within %v wrote last_used_at %d times, want 1", impl.APIKeyTouchInterval, keys.touches)
+			}
+			e.clock.t = e.clock.t.Add(impl.APIKeyTouchInterval)
+			if _, err := a.Authenticate(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if keys.touches != 2 {
+				t.Fatalf("after the interval: %d writes, want 2", keys.touches)
+			}
+		})
+	}
+}

@@ -113,16 +113,12 @@ func (s *DB) RevokeAPIKey(ctx context.Context, orgID, id int64) error {
 	return nil
 }
 
-// touchInterval bounds how stale last_used_at may be: one write per key per
-// minute instead of one per request.
-const touchInterval = time.Minute
-
 // TouchAPIKey implements impl.APIKeyService.
 func (s *DB) TouchAPIKey(ctx context.Context, id int64, t time.Time) error {
 	t = t.UTC().Truncate(time.Microsecond)
 	_, err := s.db.ExecContext(ctx, s.rebind(
 		`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`),
-		t, id, t.Add(-touchInterval))
+		t, id, t.Add(-impl.APIKeyTouchInterval))
 	if err != nil {
 		return fmt.Errorf("touch api key: %w", err)
 	}

@@ -32,8 +32,12 @@ CREATE TABLE leads (
     updated_at      TIMESTAMPTZ NOT NULL,
     CONSTRAINT leads_phone_unique UNIQUE (organization_id, phone)
 );
-CREATE INDEX leads_org_email ON leads (organization_id, email);
-CREATE INDEX leads_org_temperature ON leads (organization_id, temperature);
+-- Each filter's index ends in the default order (created_at, id), so one
+-- index both finds and orders a filtered page. Without that, SQLite's
+-- planner (which has no statistics until ANALYZE) preferred the ordering
+-- index and scanned the whole organization for an e-mail.
+CREATE INDEX leads_org_email ON leads (organization_id, email, created_at, id);
+CREATE INDEX leads_org_temperature ON leads (organization_id, temperature, created_at, id);
 CREATE INDEX leads_org_created ON leads (organization_id, created_at, id);
 
 -- +goose Down
