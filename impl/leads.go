@@ -68,8 +68,9 @@ func NormalizeEmail(s string) string {
 	return strings.ToLower(strings.TrimSpace(s))
 }
 
-// LeadSort names the sort orders FindLeads accepts; a "-" prefix means
-// descending. The spec enumerates the same set for the `sort` parameter.
+// LeadSortColumns maps the sort keys FindLeads accepts to their columns; a
+// "-" prefix on a key means descending. The spec enumerates the same keys for
+// the `sort` parameter and rejects others before they get here.
 var LeadSortColumns = map[string]string{
 	"id":         "id",
 	"name":       "name",

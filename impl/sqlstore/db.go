@@ -65,16 +65,14 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
 	if dialect == Postgres {
-		// sqlx does not know lib/pq's placeholders by the driver name alone
-		// when wrapped; make it explicit.
-		db = sqlx.NewDb(db.DB, "postgres")
 		db.SetMaxOpenConns(20)
 		db.SetMaxIdleConns(20)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	} else {
-		// dialect: "?" placeholders; one writer at a time is SQLite's rule,
-		// and BEGIN IMMEDIATE (the DSN's _txlock) plus busy_timeout make
-		// writers queue instead of failing with SQLITE_BUSY.
+		// dialect: sqlx knows modernc's driver by no name, so tell it the
+		// placeholders are "?". One writer at a time is SQLite's rule, and
+		// BEGIN IMMEDIATE (the DSN's _txlock) plus busy_timeout make writers
+		// queue instead of failing with SQLITE_BUSY.
 		db = sqlx.NewDb(db.DB, "sqlite3")
 		db.SetMaxOpenConns(8)
 	}
