@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Every step must pass: set -e stops at the first failure, so the closing
+# summary only ever counts passes.
+steps=0
+step() { steps=$((steps + 1)); printf '\n==> %s\n' "$*"; }
 start=$SECONDS
 
 step "go mod download"
@@ -26,6 +29,7 @@ scripts/schemathesis-venv.sh >/dev/null
 # One throwaway cluster serves the Go tests (a fresh database per test) and
 # the PostgreSQL schemathesis run.
 step "Go tests (unit, store, contract) and schemathesis on SQLite and PostgreSQL"
+steps=$((steps + 1)) # schemathesis counts as its own step
 scripts/postgres.sh run -- bash -c '
 	set -euo pipefail
 	export TEST_POSTGRES_URL="$PG_ADMIN_URL" REQUIRE_POSTGRES=1
@@ -34,3 +38,4 @@ scripts/postgres.sh run -- bash -c '
 	scripts/schemathesis-both.sh
 '
 printf '\nmake test: all green in %ds\n' $((SECONDS - start))
+printf 'steps: %d passed, 0 failed\n' "$steps"
