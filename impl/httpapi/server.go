@@ -20,12 +20,14 @@ import (
 	"sync/atomic"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/labstack/echo/v4"
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/contract"
 	"github.com/iagente/iagente-sdr/impl/ratelimit"
 )
 
@@ -68,6 +70,8 @@ type Server struct {
 	echo   *echo.Echo
 	router routers.Router
 	spec   *openapi3.T
+	// Validation options never change; built once, read by every request.
+	reqOpts, respOpts *openapi3filter.Options
 
 	// responseViolations counts responses that broke the spec.
 	responseViolations atomic.Int64
@@ -98,7 +102,8 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("build spec router: %w", err)
 	}
 
-	s := &Server{cfg: cfg, router: router, spec: spec}
+	s := &Server{cfg: cfg, router: router, spec: spec,
+		reqOpts: contract.RequestOptions(), respOpts: contract.ResponseOptions()}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

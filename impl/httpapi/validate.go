@@ -54,7 +54,7 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 			Request:    req,
 			PathParams: m.params,
 			Route:      m.route,
-			Options:    contract.RequestOptions(),
+			Options:    s.reqOpts,
 		}
 		if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
 			return contract.RequestError(err)
@@ -110,12 +110,12 @@ func (s *Server) validateResponse(next echo.HandlerFunc) echo.HandlerFunc {
 				Request:    c.Request(),
 				PathParams: m.params,
 				Route:      m.route,
-				Options:    contract.RequestOptions(),
+				Options:    s.reqOpts,
 			},
 			Status:  rec.status,
 			Header:  rec.header,
 			Body:    io.NopCloser(bytes.NewReader(rec.body.Bytes())),
-			Options: contract.ResponseOptions(),
+			Options: s.respOpts,
 		}
 		if verr := openapi3filter.ValidateResponse(c.Request().Context(), input); verr != nil {
 			s.responseViolations.Add(1)
