@@ -23,17 +23,17 @@ const (
 
 // Lead is a contact an organization's sales team works on.
 type Lead struct {
-	ID             int64     `db:"id"`
-	OrganizationID int64     `db:"organization_id"`
-	Phone          string    `db:"phone"`
-	Name           *string   `db:"name"`
-	Email          *string   `db:"email"`
-	CompanyName    *string   `db:"company_name"`
-	Temperature    string    `db:"temperature"`
-	LeadScore      int32     `db:"lead_score"`
-	DealValue      *float64  `db:"deal_value"`
-	CreatedAt      time.Time `db:"created_at"`
-	UpdatedAt      time.Time `db:"updated_at"`
+	ID             int64     `db:"id" json:"id"`
+	OrganizationID int64     `db:"organization_id" json:"-"`
+	Phone          string    `db:"phone" json:"phone"`
+	Name           *string   `db:"name" json:"name"`
+	Email          *string   `db:"email" json:"email"`
+	CompanyName    *string   `db:"company_name" json:"company_name"`
+	Temperature    string    `db:"temperature" json:"temperature"`
+	LeadScore      int32     `db:"lead_score" json:"lead_score"`
+	DealValue      *float64  `db:"deal_value" json:"deal_value"`
+	CreatedAt      time.Time `db:"created_at" json:"created_at"`
+	UpdatedAt      time.Time `db:"updated_at" json:"updated_at"`
 }
 
 // Normalize rewrites Phone and Email into their stored forms. The spec has

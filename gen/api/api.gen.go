@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,17 +23,55 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for Channel.
+const (
+	Rcs      Channel = "rcs"
+	Whatsapp Channel = "whatsapp"
+)
+
+// Valid indicates whether the value is a known member of the Channel enum.
+func (e Channel) Valid() bool {
+	switch e {
+	case Rcs:
+		return true
+	case Whatsapp:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Direction.
+const (
+	Inbound  Direction = "inbound"
+	Outbound Direction = "outbound"
+)
+
+// Valid indicates whether the value is a known member of the Direction enum.
+func (e Direction) Valid() bool {
+	switch e {
+	case Inbound:
+		return true
+	case Outbound:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorErrorCode.
 const (
-	ErrorErrorCodeBadRequest        ErrorErrorCode = "bad_request"
-	ErrorErrorCodeConflict          ErrorErrorCode = "conflict"
-	ErrorErrorCodeInternalError     ErrorErrorCode = "internal_error"
-	ErrorErrorCodeMethodNotAllowed  ErrorErrorCode = "method_not_allowed"
-	ErrorErrorCodeNotFound          ErrorErrorCode = "not_found"
-	ErrorErrorCodePayloadTooLarge   ErrorErrorCode = "payload_too_large"
-	ErrorErrorCodeRateLimitExceeded ErrorErrorCode = "rate_limit_exceeded"
-	ErrorErrorCodeUnauthorized      ErrorErrorCode = "unauthorized"
-	ErrorErrorCodeValidationError   ErrorErrorCode = "validation_error"
+	ErrorErrorCodeBadRequest          ErrorErrorCode = "bad_request"
+	ErrorErrorCodeConflict            ErrorErrorCode = "conflict"
+	ErrorErrorCodeIntegrationNotFound ErrorErrorCode = "integration_not_found"
+	ErrorErrorCodeInternalError       ErrorErrorCode = "internal_error"
+	ErrorErrorCodeMethodNotAllowed    ErrorErrorCode = "method_not_allowed"
+	ErrorErrorCodeNotFound            ErrorErrorCode = "not_found"
+	ErrorErrorCodePayloadTooLarge     ErrorErrorCode = "payload_too_large"
+	ErrorErrorCodeRateLimitExceeded   ErrorErrorCode = "rate_limit_exceeded"
+	ErrorErrorCodeSendFailed          ErrorErrorCode = "send_failed"
+	ErrorErrorCodeUnauthorized        ErrorErrorCode = "unauthorized"
+	ErrorErrorCodeValidationError     ErrorErrorCode = "validation_error"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorCode enum.
@@ -41,6 +80,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeBadRequest:
 		return true
 	case ErrorErrorCodeConflict:
+		return true
+	case ErrorErrorCodeIntegrationNotFound:
 		return true
 	case ErrorErrorCodeInternalError:
 		return true
@@ -52,9 +93,257 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
 		return true
+	case ErrorErrorCodeSendFailed:
+		return true
 	case ErrorErrorCodeUnauthorized:
 		return true
 	case ErrorErrorCodeValidationError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntegrationProvider.
+const (
+	GoogleRbm     IntegrationProvider = "google_rbm"
+	Sandbox       IntegrationProvider = "sandbox"
+	WhatsappCloud IntegrationProvider = "whatsapp_cloud"
+)
+
+// Valid indicates whether the value is a known member of the IntegrationProvider enum.
+func (e IntegrationProvider) Valid() bool {
+	switch e {
+	case GoogleRbm:
+		return true
+	case Sandbox:
+		return true
+	case WhatsappCloud:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageStatus.
+const (
+	Failed   MessageStatus = "failed"
+	Queued   MessageStatus = "queued"
+	Received MessageStatus = "received"
+	Sent     MessageStatus = "sent"
+)
+
+// Valid indicates whether the value is a known member of the MessageStatus enum.
+func (e MessageStatus) Valid() bool {
+	switch e {
+	case Failed:
+		return true
+	case Queued:
+		return true
+	case Received:
+		return true
+	case Sent:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageType.
+const (
+	MessageTypeAudio         MessageType = "audio"
+	MessageTypeCard          MessageType = "card"
+	MessageTypeCarousel      MessageType = "carousel"
+	MessageTypeDocument      MessageType = "document"
+	MessageTypeFile          MessageType = "file"
+	MessageTypeImage         MessageType = "image"
+	MessageTypeLocation      MessageType = "location"
+	MessageTypeReplyableText MessageType = "replyable_text"
+	MessageTypeTemplate      MessageType = "template"
+	MessageTypeText          MessageType = "text"
+	MessageTypeUnsupported   MessageType = "unsupported"
+	MessageTypeVideo         MessageType = "video"
+)
+
+// Valid indicates whether the value is a known member of the MessageType enum.
+func (e MessageType) Valid() bool {
+	switch e {
+	case MessageTypeAudio:
+		return true
+	case MessageTypeCard:
+		return true
+	case MessageTypeCarousel:
+		return true
+	case MessageTypeDocument:
+		return true
+	case MessageTypeFile:
+		return true
+	case MessageTypeImage:
+		return true
+	case MessageTypeLocation:
+		return true
+	case MessageTypeReplyableText:
+		return true
+	case MessageTypeTemplate:
+		return true
+	case MessageTypeText:
+		return true
+	case MessageTypeUnsupported:
+		return true
+	case MessageTypeVideo:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSCallButtonType.
+const (
+	Call RCSCallButtonType = "call"
+)
+
+// Valid indicates whether the value is a known member of the RCSCallButtonType enum.
+func (e RCSCallButtonType) Valid() bool {
+	switch e {
+	case Call:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSCardMessageType.
+const (
+	RCSCardMessageTypeCard RCSCardMessageType = "card"
+)
+
+// Valid indicates whether the value is a known member of the RCSCardMessageType enum.
+func (e RCSCardMessageType) Valid() bool {
+	switch e {
+	case RCSCardMessageTypeCard:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSCarouselMessageCardWidth.
+const (
+	MEDIUM RCSCarouselMessageCardWidth = "MEDIUM"
+	SMALL  RCSCarouselMessageCardWidth = "SMALL"
+)
+
+// Valid indicates whether the value is a known member of the RCSCarouselMessageCardWidth enum.
+func (e RCSCarouselMessageCardWidth) Valid() bool {
+	switch e {
+	case MEDIUM:
+		return true
+	case SMALL:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSCarouselMessageType.
+const (
+	RCSCarouselMessageTypeCarousel RCSCarouselMessageType = "carousel"
+)
+
+// Valid indicates whether the value is a known member of the RCSCarouselMessageType enum.
+func (e RCSCarouselMessageType) Valid() bool {
+	switch e {
+	case RCSCarouselMessageTypeCarousel:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSFileMessageType.
+const (
+	RCSFileMessageTypeFile RCSFileMessageType = "file"
+)
+
+// Valid indicates whether the value is a known member of the RCSFileMessageType enum.
+func (e RCSFileMessageType) Valid() bool {
+	switch e {
+	case RCSFileMessageTypeFile:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSLocationMessageType.
+const (
+	RCSLocationMessageTypeLocation RCSLocationMessageType = "location"
+)
+
+// Valid indicates whether the value is a known member of the RCSLocationMessageType enum.
+func (e RCSLocationMessageType) Valid() bool {
+	switch e {
+	case RCSLocationMessageTypeLocation:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSReplyButtonType.
+const (
+	Reply RCSReplyButtonType = "reply"
+)
+
+// Valid indicates whether the value is a known member of the RCSReplyButtonType enum.
+func (e RCSReplyButtonType) Valid() bool {
+	switch e {
+	case Reply:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSReplyableTextMessageType.
+const (
+	RCSReplyableTextMessageTypeReplyableText RCSReplyableTextMessageType = "replyable_text"
+)
+
+// Valid indicates whether the value is a known member of the RCSReplyableTextMessageType enum.
+func (e RCSReplyableTextMessageType) Valid() bool {
+	switch e {
+	case RCSReplyableTextMessageTypeReplyableText:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSTextMessageType.
+const (
+	RCSTextMessageTypeText RCSTextMessageType = "text"
+)
+
+// Valid indicates whether the value is a known member of the RCSTextMessageType enum.
+func (e RCSTextMessageType) Valid() bool {
+	switch e {
+	case RCSTextMessageTypeText:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSUrlButtonType.
+const (
+	Url RCSUrlButtonType = "url"
+)
+
+// Valid indicates whether the value is a known member of the RCSUrlButtonType enum.
+func (e RCSUrlButtonType) Valid() bool {
+	switch e {
+	case Url:
 		return true
 	default:
 		return false
@@ -82,6 +371,117 @@ func (e Temperature) Valid() bool {
 	case Hot:
 		return true
 	case Warm:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TemplateCategory.
+const (
+	AUTHENTICATION TemplateCategory = "AUTHENTICATION"
+	MARKETING      TemplateCategory = "MARKETING"
+	UTILITY        TemplateCategory = "UTILITY"
+)
+
+// Valid indicates whether the value is a known member of the TemplateCategory enum.
+func (e TemplateCategory) Valid() bool {
+	switch e {
+	case AUTHENTICATION:
+		return true
+	case MARKETING:
+		return true
+	case UTILITY:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppAudioMessageType.
+const (
+	WhatsAppAudioMessageTypeAudio WhatsAppAudioMessageType = "audio"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppAudioMessageType enum.
+func (e WhatsAppAudioMessageType) Valid() bool {
+	switch e {
+	case WhatsAppAudioMessageTypeAudio:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppDocumentMessageType.
+const (
+	WhatsAppDocumentMessageTypeDocument WhatsAppDocumentMessageType = "document"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppDocumentMessageType enum.
+func (e WhatsAppDocumentMessageType) Valid() bool {
+	switch e {
+	case WhatsAppDocumentMessageTypeDocument:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppImageMessageType.
+const (
+	WhatsAppImageMessageTypeImage WhatsAppImageMessageType = "image"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppImageMessageType enum.
+func (e WhatsAppImageMessageType) Valid() bool {
+	switch e {
+	case WhatsAppImageMessageTypeImage:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppTemplateMessageType.
+const (
+	WhatsAppTemplateMessageTypeTemplate WhatsAppTemplateMessageType = "template"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppTemplateMessageType enum.
+func (e WhatsAppTemplateMessageType) Valid() bool {
+	switch e {
+	case WhatsAppTemplateMessageTypeTemplate:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppTextMessageType.
+const (
+	WhatsAppTextMessageTypeText WhatsAppTextMessageType = "text"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppTextMessageType enum.
+func (e WhatsAppTextMessageType) Valid() bool {
+	switch e {
+	case WhatsAppTextMessageTypeText:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppVideoMessageType.
+const (
+	WhatsAppVideoMessageTypeVideo WhatsAppVideoMessageType = "video"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppVideoMessageType enum.
+func (e WhatsAppVideoMessageType) Valid() bool {
+	switch e {
+	case WhatsAppVideoMessageTypeVideo:
 		return true
 	default:
 		return false
@@ -136,10 +536,16 @@ func (e ListLeadsParamsSort) Valid() bool {
 	}
 }
 
+// Channel defines model for Channel.
+type Channel string
+
 // DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
 //
 // Example: 15000
 type DealValue = float64
+
+// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
+type Direction string
 
 // Email An e-mail address, stored in lower case; `null` when unknown.
 //
@@ -172,6 +578,47 @@ type Error struct {
 //
 // Example: validation_error
 type ErrorErrorCode string
+
+// Integration A connection to a messaging provider. Its credentials are never returned.
+type Integration struct {
+	// Active Only active integrations can send.
+	Active  bool    `json:"active"`
+	Channel Channel `json:"channel"`
+
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Id Example: 1
+	Id int64 `json:"id"`
+
+	// Name Example: Atendimento
+	Name string `json:"name"`
+
+	// PhoneNumber The business number messages come from, digits only; `null` when not set.
+	//
+	// Example: 551140040000
+	PhoneNumber nullable.Nullable[string] `json:"phone_number"`
+
+	// Provider `sandbox` records messages as sent without contacting anyone (the default
+	// for new integrations); `whatsapp_cloud` is Meta's WhatsApp Cloud API;
+	// `google_rbm` is Google's RCS Business Messaging.
+	Provider IntegrationProvider `json:"provider"`
+}
+
+// IntegrationProvider `sandbox` records messages as sent without contacting anyone (the default
+// for new integrations); `whatsapp_cloud` is Meta's WhatsApp Cloud API;
+// `google_rbm` is Google's RCS Business Messaging.
+type IntegrationProvider string
+
+// IntegrationId The integration to send through (see the list of integrations).
+//
+// Example: 1
+type IntegrationId = int64
+
+// IntegrationList defines model for IntegrationList.
+type IntegrationList struct {
+	Data []Integration `json:"data"`
+}
 
 // Lead A lead, exactly as the API returns it everywhere.
 type Lead struct {
@@ -321,6 +768,82 @@ type LeadReplace struct {
 // Example: 85
 type LeadScore = int32
 
+// MediaURL A public http:// or https:// URL the provider can download.
+//
+// Example: https://exemplo.com/imagem.jpg
+type MediaURL = string
+
+// Message A message of the history, outbound or inbound.
+type Message struct {
+	Channel Channel `json:"channel"`
+
+	// Content The kind's fields, as sent (outbound) or as received (inbound).
+	//
+	// Example: {"text":"Ola! Como posso ajudar?"}
+	Content map[string]interface{} `json:"content"`
+
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
+	Direction Direction `json:"direction"`
+
+	// Error Why the provider refused the message; `null` unless `status` is `failed`.
+	Error nullable.Nullable[string] `json:"error"`
+
+	// Id Example: 4521
+	Id int64 `json:"id"`
+
+	// IntegrationId Example: 1
+	IntegrationId int64 `json:"integration_id"`
+
+	// LeadId The lead the message belongs to; `null` when no lead has this phone.
+	//
+	// Example: 123
+	LeadId nullable.Nullable[int64] `json:"lead_id"`
+
+	// Phone The phone as stored, digits only.
+	//
+	// Example: 5511999999999
+	Phone Phone `json:"phone"`
+
+	// ProviderMessageId The provider's id for the message; `null` until the provider accepted it.
+	//
+	// Example: wamid.HBgNNTUxMTk5OTk5OTk5ORUCABEYEjA
+	ProviderMessageId nullable.Nullable[string] `json:"provider_message_id"`
+
+	// Status `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
+	// provider; `failed`: refused by the provider (see `error`); `received`: an
+	// inbound message.
+	Status MessageStatus `json:"status"`
+
+	// Type The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
+	// `audio`. RCS: `text`, `file`, `card`, `carousel`, `replyable_text`, `location`.
+	// Inbound messages of a kind the API does not model (stickers, reactions, ...)
+	// are `unsupported`, with the provider's kind in `content.provider_type`.
+	Type MessageType `json:"type"`
+
+	// UpdatedAt Example: 2026-03-13T14:02:12Z
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// MessageList defines model for MessageList.
+type MessageList struct {
+	Data []Message `json:"data"`
+	Meta PageMeta  `json:"meta"`
+}
+
+// MessageStatus `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
+// provider; `failed`: refused by the provider (see `error`); `received`: an
+// inbound message.
+type MessageStatus string
+
+// MessageType The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
+// `audio`. RCS: `text`, `file`, `card`, `carousel`, `replyable_text`, `location`.
+// Inbound messages of a kind the API does not model (stickers, reactions, ...)
+// are `unsupported`, with the provider's kind in `content.provider_type`.
+type MessageType string
+
 // PageMeta defines model for PageMeta.
 type PageMeta struct {
 	// CurrentPage Example: 1
@@ -350,14 +873,601 @@ type Phone = string
 // parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 type PhoneInput = string
 
+// RCSButton A button on a card; `type` selects what it does.
+type RCSButton struct {
+	union json.RawMessage
+}
+
+// RCSButtons Up to 4 buttons.
+type RCSButtons = []RCSButton
+
+// RCSCallButton Dials `phone_number`.
+type RCSCallButton struct {
+	// Payload Sent back to you when the contact taps it, up to 2048 characters (Google RBM's limit).
+	//
+	// Example: option_a
+	Payload *RCSPostbackData `json:"payload,omitempty"`
+
+	// PhoneNumber The number to dial, in E.164 (`+` and country code).
+	//
+	// Example: +5511999999999
+	PhoneNumber string `json:"phone_number"`
+
+	// Text What the button or reply chip shows, up to 25 characters (Google RBM's limit).
+	//
+	// Example: Ver Mais
+	Text RCSSuggestionText `json:"text"`
+	Type RCSCallButtonType `json:"type"`
+}
+
+// RCSCallButtonType defines model for RCSCallButton.Type.
+type RCSCallButtonType string
+
+// RCSCard A card of a carousel.
+type RCSCard struct {
+	// Buttons Up to 4 buttons.
+	Buttons *RCSButtons `json:"buttons,omitempty"`
+
+	// Description The card's text, up to 2000 characters (Google RBM's limit).
+	//
+	// Example: Confira nossa oferta especial!
+	Description *RCSCardDescription `json:"description,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl *MediaURL `json:"media_url,omitempty"`
+
+	// Title The card's title, up to 200 characters.
+	//
+	// Example: Produto em Destaque
+	Title RCSCardTitle `json:"title"`
+}
+
+// RCSCardDescription The card's text, up to 2000 characters (Google RBM's limit).
+//
+// Example: Confira nossa oferta especial!
+type RCSCardDescription = string
+
+// RCSCardMessage A standalone rich card.
+type RCSCardMessage struct {
+	// Buttons Up to 4 buttons.
+	Buttons *RCSButtons `json:"buttons,omitempty"`
+
+	// Description The card's text, up to 2000 characters (Google RBM's limit).
+	//
+	// Example: Confira nossa oferta especial!
+	Description *RCSCardDescription `json:"description,omitempty"`
+
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl *MediaURL `json:"media_url,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput `json:"phone,omitempty"`
+
+	// Title The card's title, up to 200 characters.
+	//
+	// Example: Produto em Destaque
+	Title RCSCardTitle       `json:"title"`
+	Type  RCSCardMessageType `json:"type"`
+}
+
+// RCSCardMessageType defines model for RCSCardMessage.Type.
+type RCSCardMessageType string
+
+// RCSCardTitle The card's title, up to 200 characters.
+//
+// Example: Produto em Destaque
+type RCSCardTitle = string
+
+// RCSCarouselMessage A carousel of 2 to 10 cards.
+type RCSCarouselMessage struct {
+	// CardWidth How wide the cards are.
+	CardWidth *RCSCarouselMessageCardWidth `json:"card_width,omitempty"`
+	Cards     []RCSCard                    `json:"cards"`
+
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput            `json:"phone,omitempty"`
+	Type  RCSCarouselMessageType `json:"type"`
+}
+
+// RCSCarouselMessageCardWidth How wide the cards are.
+type RCSCarouselMessageCardWidth string
+
+// RCSCarouselMessageType defines model for RCSCarouselMessage.Type.
+type RCSCarouselMessageType string
+
+// RCSFileMessage A file (image, video, document) the contact's phone downloads.
+type RCSFileMessage struct {
+	// FileUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	FileUrl MediaURL `json:"file_url"`
+
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MimeType The file's MIME type.
+	//
+	// Example: image/jpeg
+	MimeType string `json:"mime_type"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput        `json:"phone,omitempty"`
+	Type  RCSFileMessageType `json:"type"`
+}
+
+// RCSFileMessageType defines model for RCSFileMessage.Type.
+type RCSFileMessageType string
+
+// RCSIntegrationId The RCS integration to send through; default the oldest active one.
+//
+// Example: 2
+type RCSIntegrationId = int64
+
+// RCSLocationMessage A place on the map, with an optional label.
+type RCSLocationMessage struct {
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// Label The place's name.
+	//
+	// Example: Avenida Paulista
+	Label *string `json:"label,omitempty"`
+
+	// Latitude Example: -23.561414
+	Latitude float64 `json:"latitude"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Longitude Example: -46.655881
+	Longitude float64 `json:"longitude"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput            `json:"phone,omitempty"`
+	Type  RCSLocationMessageType `json:"type"`
+}
+
+// RCSLocationMessageType defines model for RCSLocationMessage.Type.
+type RCSLocationMessageType string
+
+// RCSMessageCreate An RCS message to send; `type` selects the kind.
+type RCSMessageCreate struct {
+	union json.RawMessage
+}
+
+// RCSPostbackData Sent back to you when the contact taps it, up to 2048 characters (Google RBM's limit).
+//
+// Example: option_a
+type RCSPostbackData = string
+
+// RCSQuickReply defines model for RCSQuickReply.
+type RCSQuickReply struct {
+	// Payload Sent back to you when the contact taps it, up to 2048 characters (Google RBM's limit).
+	//
+	// Example: option_a
+	Payload RCSPostbackData `json:"payload"`
+
+	// Text What the button or reply chip shows, up to 25 characters (Google RBM's limit).
+	//
+	// Example: Ver Mais
+	Text RCSSuggestionText `json:"text"`
+}
+
+// RCSReplyButton Sends `payload` back to you as the contact's answer.
+type RCSReplyButton struct {
+	// Payload Sent back to you when the contact taps it, up to 2048 characters (Google RBM's limit).
+	//
+	// Example: option_a
+	Payload RCSPostbackData `json:"payload"`
+
+	// Text What the button or reply chip shows, up to 25 characters (Google RBM's limit).
+	//
+	// Example: Ver Mais
+	Text RCSSuggestionText  `json:"text"`
+	Type RCSReplyButtonType `json:"type"`
+}
+
+// RCSReplyButtonType defines model for RCSReplyButton.Type.
+type RCSReplyButtonType string
+
+// RCSReplyableTextMessage A text with up to 11 quick replies under it.
+type RCSReplyableTextMessage struct {
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone        *PhoneInput     `json:"phone,omitempty"`
+	QuickReplies []RCSQuickReply `json:"quick_replies"`
+
+	// Text The message text, up to 4096 characters.
+	//
+	// Example: Ola! Como posso ajudar?
+	Text RCSText                     `json:"text"`
+	Type RCSReplyableTextMessageType `json:"type"`
+}
+
+// RCSReplyableTextMessageType defines model for RCSReplyableTextMessage.Type.
+type RCSReplyableTextMessageType string
+
+// RCSSuggestionText What the button or reply chip shows, up to 25 characters (Google RBM's limit).
+//
+// Example: Ver Mais
+type RCSSuggestionText = string
+
+// RCSText The message text, up to 4096 characters.
+//
+// Example: Ola! Como posso ajudar?
+type RCSText = string
+
+// RCSTextMessage A text.
+type RCSTextMessage struct {
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput `json:"phone,omitempty"`
+
+	// Text The message text, up to 4096 characters.
+	//
+	// Example: Ola! Como posso ajudar?
+	Text RCSText            `json:"text"`
+	Type RCSTextMessageType `json:"type"`
+}
+
+// RCSTextMessageType defines model for RCSTextMessage.Type.
+type RCSTextMessageType string
+
+// RCSUrlButton Opens `url`.
+type RCSUrlButton struct {
+	// Payload Sent back to you when the contact taps it, up to 2048 characters (Google RBM's limit).
+	//
+	// Example: option_a
+	Payload *RCSPostbackData `json:"payload,omitempty"`
+
+	// Text What the button or reply chip shows, up to 25 characters (Google RBM's limit).
+	//
+	// Example: Ver Mais
+	Text RCSSuggestionText `json:"text"`
+	Type RCSUrlButtonType  `json:"type"`
+
+	// Url A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	Url MediaURL `json:"url"`
+}
+
+// RCSUrlButtonType defines model for RCSUrlButton.Type.
+type RCSUrlButtonType string
+
+// RecipientLeadId The lead to send to. Give this or `phone`, not both.
+//
+// Example: 123
+type RecipientLeadId = int64
+
 // Temperature How close the lead is to buying, from `hot` to `frozen`.
 type Temperature string
+
+// Template A WhatsApp message template.
+type Template struct {
+	// Body The text, with numbered placeholders `{{1}}`, `{{2}}`, ...
+	//
+	// Example: Ola {{1}}, seja bem-vindo!
+	Body     string           `json:"body"`
+	Category TemplateCategory `json:"category"`
+
+	// Context What the template is for, in your organization's words; `null` when not set.
+	//
+	// Example: onboarding
+	Context nullable.Nullable[string] `json:"context"`
+
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Id Example: 3
+	Id int64 `json:"id"`
+
+	// Language The template's language code, as Meta names it.
+	//
+	// Example: pt_BR
+	Language string `json:"language"`
+
+	// MetaApproved Whether Meta has approved the template. Only approved templates can be sent.
+	MetaApproved bool `json:"meta_approved"`
+
+	// Name A template's name, as registered with Meta.
+	//
+	// Example: boas_vindas
+	Name TemplateName `json:"name"`
+
+	// VariablesCount How many values `variables` must carry when sending it.
+	//
+	// Example: 1
+	VariablesCount int32 `json:"variables_count"`
+}
+
+// TemplateCategory defines model for TemplateCategory.
+type TemplateCategory string
+
+// TemplateList defines model for TemplateList.
+type TemplateList struct {
+	Data []Template `json:"data"`
+	Meta PageMeta   `json:"meta"`
+}
+
+// TemplateName A template's name, as registered with Meta.
+//
+// Example: boas_vindas
+type TemplateName = string
 
 // Text A single line of text without control characters; `null` when unknown.
 type Text = string
 
+// WhatsAppAudioMessage An audio file. WhatsApp shows no caption on audio, so none is accepted.
+type WhatsAppAudioMessage struct {
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl MediaURL `json:"media_url"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput              `json:"phone,omitempty"`
+	Type  WhatsAppAudioMessageType `json:"type"`
+}
+
+// WhatsAppAudioMessageType defines model for WhatsAppAudioMessage.Type.
+type WhatsAppAudioMessageType string
+
+// WhatsAppCaption Shown under the media, up to 1024 characters.
+type WhatsAppCaption = string
+
+// WhatsAppDocumentMessage A document, with an optional caption and the file name the contact sees.
+type WhatsAppDocumentMessage struct {
+	// Caption Shown under the media, up to 1024 characters.
+	Caption *WhatsAppCaption `json:"caption,omitempty"`
+
+	// Filename The file name shown to the contact, without a path.
+	//
+	// Example: proposta.pdf
+	Filename *string `json:"filename,omitempty"`
+
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl MediaURL `json:"media_url"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput                 `json:"phone,omitempty"`
+	Type  WhatsAppDocumentMessageType `json:"type"`
+}
+
+// WhatsAppDocumentMessageType defines model for WhatsAppDocumentMessage.Type.
+type WhatsAppDocumentMessageType string
+
+// WhatsAppImageMessage An image, with an optional caption.
+type WhatsAppImageMessage struct {
+	// Caption Shown under the media, up to 1024 characters.
+	Caption *WhatsAppCaption `json:"caption,omitempty"`
+
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl MediaURL `json:"media_url"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput              `json:"phone,omitempty"`
+	Type  WhatsAppImageMessageType `json:"type"`
+}
+
+// WhatsAppImageMessageType defines model for WhatsAppImageMessage.Type.
+type WhatsAppImageMessageType string
+
+// WhatsAppMessageCreate A WhatsApp message to send; `type` selects the kind.
+type WhatsAppMessageCreate struct {
+	union json.RawMessage
+}
+
+// WhatsAppTemplateMessage A template, by `template_id` or `template_name` (exactly one), with one value
+// in `variables` per placeholder of its body, in order.
+type WhatsAppTemplateMessage struct {
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput `json:"phone,omitempty"`
+
+	// TemplateId The template's `id`.
+	//
+	// Example: 3
+	TemplateId *int64 `json:"template_id,omitempty"`
+
+	// TemplateName A template's name, as registered with Meta.
+	//
+	// Example: boas_vindas
+	TemplateName *TemplateName               `json:"template_name,omitempty"`
+	Type         WhatsAppTemplateMessageType `json:"type"`
+
+	// Variables The values of `{{1}}`, `{{2}}`, ... in order; `[]` for a template without placeholders.
+	//
+	// Example: ["Joao"]
+	Variables []string `json:"variables"`
+}
+
+// WhatsAppTemplateMessageType defines model for WhatsAppTemplateMessage.Type.
+type WhatsAppTemplateMessageType string
+
+// WhatsAppText The message text, up to 4096 characters.
+//
+// Example: Ola! Como posso ajudar?
+type WhatsAppText = string
+
+// WhatsAppTextMessage A text.
+type WhatsAppTextMessage struct {
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput `json:"phone,omitempty"`
+
+	// Text The message text, up to 4096 characters.
+	//
+	// Example: Ola! Como posso ajudar?
+	Text WhatsAppText            `json:"text"`
+	Type WhatsAppTextMessageType `json:"type"`
+}
+
+// WhatsAppTextMessageType defines model for WhatsAppTextMessage.Type.
+type WhatsAppTextMessageType string
+
+// WhatsAppVideoMessage A video, with an optional caption.
+type WhatsAppVideoMessage struct {
+	// Caption Shown under the media, up to 1024 characters.
+	Caption *WhatsAppCaption `json:"caption,omitempty"`
+
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl MediaURL `json:"media_url"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput              `json:"phone,omitempty"`
+	Type  WhatsAppVideoMessageType `json:"type"`
+}
+
+// WhatsAppVideoMessageType defines model for WhatsAppVideoMessage.Type.
+type WhatsAppVideoMessageType string
+
 // LeadId defines model for LeadId.
 type LeadId = int64
+
+// MessageId defines model for MessageId.
+type MessageId = int64
 
 // Page defines model for Page.
 type Page = int32
@@ -371,11 +1481,20 @@ type BadRequest = Error
 // Conflict The envelope of every error response.
 type Conflict = Error
 
+// IntegrationsOK defines model for IntegrationsOK.
+type IntegrationsOK = IntegrationList
+
 // InternalError The envelope of every error response.
 type InternalError = Error
 
 // LeadOK A lead, exactly as the API returns it everywhere.
 type LeadOK = Lead
+
+// MessageCreated A message of the history, outbound or inbound.
+type MessageCreated = Message
+
+// MessageTargetNotFound The envelope of every error response.
+type MessageTargetNotFound = Error
 
 // NotFound The envelope of every error response.
 type NotFound = Error
@@ -385,6 +1504,9 @@ type PayloadTooLarge = Error
 
 // RateLimited The envelope of every error response.
 type RateLimited = Error
+
+// SendFailed The envelope of every error response.
+type SendFailed = Error
 
 // Unauthorized The envelope of every error response.
 type Unauthorized = Error
@@ -418,6 +1540,45 @@ type ListLeadsParams struct {
 // ListLeadsParamsSort defines parameters for ListLeads.
 type ListLeadsParamsSort string
 
+// ListMessagesParams defines parameters for ListMessages.
+type ListMessagesParams struct {
+	// Page Page number, from 1. A page past the end is empty.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page.
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// LeadId Only messages linked to this lead.
+	LeadId *int64 `form:"lead_id,omitempty" json:"lead_id,omitempty"`
+
+	// Channel Only messages on this channel.
+	Channel *Channel `form:"channel,omitempty" json:"channel,omitempty"`
+
+	// Direction Only messages in this direction.
+	Direction *Direction `form:"direction,omitempty" json:"direction,omitempty"`
+
+	// Status Only messages with this status.
+	Status *MessageStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// ListWhatsAppTemplatesParams defines parameters for ListWhatsAppTemplates.
+type ListWhatsAppTemplatesParams struct {
+	// Page Page number, from 1. A page past the end is empty.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page.
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Category Only templates of this category.
+	Category *TemplateCategory `form:"category,omitempty" json:"category,omitempty"`
+
+	// Context Only templates for this context (exact match), for example `onboarding`.
+	Context *string `form:"context,omitempty" json:"context,omitempty"`
+
+	// MetaApproved `true`: only templates Meta has approved; `false`: only the others.
+	MetaApproved *bool `form:"meta_approved,omitempty" json:"meta_approved,omitempty"`
+}
+
 // CreateLeadJSONRequestBody defines body for CreateLead for application/json ContentType.
 type CreateLeadJSONRequestBody = LeadCreate
 
@@ -426,6 +1587,639 @@ type PatchLeadJSONRequestBody = LeadPatch
 
 // UpdateLeadJSONRequestBody defines body for UpdateLead for application/json ContentType.
 type UpdateLeadJSONRequestBody = LeadReplace
+
+// SendRCSMessageJSONRequestBody defines body for SendRCSMessage for application/json ContentType.
+type SendRCSMessageJSONRequestBody = RCSMessageCreate
+
+// SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
+type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
+
+// AsRCSUrlButton returns the union data inside the RCSButton as a RCSUrlButton
+func (t RCSButton) AsRCSUrlButton() (RCSUrlButton, error) {
+	var body RCSUrlButton
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSUrlButton overwrites any union data inside the RCSButton as the provided RCSUrlButton
+func (t *RCSButton) FromRCSUrlButton(v RCSUrlButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"url"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSUrlButton performs a merge with any union data inside the RCSButton, using the provided RCSUrlButton
+func (t *RCSButton) MergeRCSUrlButton(v RCSUrlButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"url"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSCallButton returns the union data inside the RCSButton as a RCSCallButton
+func (t RCSButton) AsRCSCallButton() (RCSCallButton, error) {
+	var body RCSCallButton
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCallButton overwrites any union data inside the RCSButton as the provided RCSCallButton
+func (t *RCSButton) FromRCSCallButton(v RCSCallButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"call"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSCallButton performs a merge with any union data inside the RCSButton, using the provided RCSCallButton
+func (t *RCSButton) MergeRCSCallButton(v RCSCallButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"call"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSReplyButton returns the union data inside the RCSButton as a RCSReplyButton
+func (t RCSButton) AsRCSReplyButton() (RCSReplyButton, error) {
+	var body RCSReplyButton
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSReplyButton overwrites any union data inside the RCSButton as the provided RCSReplyButton
+func (t *RCSButton) FromRCSReplyButton(v RCSReplyButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"reply"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSReplyButton performs a merge with any union data inside the RCSButton, using the provided RCSReplyButton
+func (t *RCSButton) MergeRCSReplyButton(v RCSReplyButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"reply"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSButton) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t RCSButton) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "call":
+		return t.AsRCSCallButton()
+	case "reply":
+		return t.AsRCSReplyButton()
+	case "url":
+		return t.AsRCSUrlButton()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t RCSButton) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RCSButton) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRCSTextMessage returns the union data inside the RCSMessageCreate as a RCSTextMessage
+func (t RCSMessageCreate) AsRCSTextMessage() (RCSTextMessage, error) {
+	var body RCSTextMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSTextMessage overwrites any union data inside the RCSMessageCreate as the provided RCSTextMessage
+func (t *RCSMessageCreate) FromRCSTextMessage(v RCSTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"text"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSTextMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSTextMessage
+func (t *RCSMessageCreate) MergeRCSTextMessage(v RCSTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"text"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSFileMessage returns the union data inside the RCSMessageCreate as a RCSFileMessage
+func (t RCSMessageCreate) AsRCSFileMessage() (RCSFileMessage, error) {
+	var body RCSFileMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSFileMessage overwrites any union data inside the RCSMessageCreate as the provided RCSFileMessage
+func (t *RCSMessageCreate) FromRCSFileMessage(v RCSFileMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"file"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSFileMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSFileMessage
+func (t *RCSMessageCreate) MergeRCSFileMessage(v RCSFileMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"file"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSCardMessage returns the union data inside the RCSMessageCreate as a RCSCardMessage
+func (t RCSMessageCreate) AsRCSCardMessage() (RCSCardMessage, error) {
+	var body RCSCardMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCardMessage overwrites any union data inside the RCSMessageCreate as the provided RCSCardMessage
+func (t *RCSMessageCreate) FromRCSCardMessage(v RCSCardMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"card"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSCardMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSCardMessage
+func (t *RCSMessageCreate) MergeRCSCardMessage(v RCSCardMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"card"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSCarouselMessage returns the union data inside the RCSMessageCreate as a RCSCarouselMessage
+func (t RCSMessageCreate) AsRCSCarouselMessage() (RCSCarouselMessage, error) {
+	var body RCSCarouselMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCarouselMessage overwrites any union data inside the RCSMessageCreate as the provided RCSCarouselMessage
+func (t *RCSMessageCreate) FromRCSCarouselMessage(v RCSCarouselMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"carousel"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSCarouselMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSCarouselMessage
+func (t *RCSMessageCreate) MergeRCSCarouselMessage(v RCSCarouselMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"carousel"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSReplyableTextMessage returns the union data inside the RCSMessageCreate as a RCSReplyableTextMessage
+func (t RCSMessageCreate) AsRCSReplyableTextMessage() (RCSReplyableTextMessage, error) {
+	var body RCSReplyableTextMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSReplyableTextMessage overwrites any union data inside the RCSMessageCreate as the provided RCSReplyableTextMessage
+func (t *RCSMessageCreate) FromRCSReplyableTextMessage(v RCSReplyableTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"replyable_text"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSReplyableTextMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSReplyableTextMessage
+func (t *RCSMessageCreate) MergeRCSReplyableTextMessage(v RCSReplyableTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"replyable_text"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSLocationMessage returns the union data inside the RCSMessageCreate as a RCSLocationMessage
+func (t RCSMessageCreate) AsRCSLocationMessage() (RCSLocationMessage, error) {
+	var body RCSLocationMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSLocationMessage overwrites any union data inside the RCSMessageCreate as the provided RCSLocationMessage
+func (t *RCSMessageCreate) FromRCSLocationMessage(v RCSLocationMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"location"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSLocationMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSLocationMessage
+func (t *RCSMessageCreate) MergeRCSLocationMessage(v RCSLocationMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"location"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSMessageCreate) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t RCSMessageCreate) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "card":
+		return t.AsRCSCardMessage()
+	case "carousel":
+		return t.AsRCSCarouselMessage()
+	case "file":
+		return t.AsRCSFileMessage()
+	case "location":
+		return t.AsRCSLocationMessage()
+	case "replyable_text":
+		return t.AsRCSReplyableTextMessage()
+	case "text":
+		return t.AsRCSTextMessage()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t RCSMessageCreate) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RCSMessageCreate) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsWhatsAppTextMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppTextMessage
+func (t WhatsAppMessageCreate) AsWhatsAppTextMessage() (WhatsAppTextMessage, error) {
+	var body WhatsAppTextMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTextMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppTextMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppTextMessage(v WhatsAppTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"text"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTextMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppTextMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppTextMessage(v WhatsAppTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"text"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppTemplateMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppTemplateMessage
+func (t WhatsAppMessageCreate) AsWhatsAppTemplateMessage() (WhatsAppTemplateMessage, error) {
+	var body WhatsAppTemplateMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTemplateMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppTemplateMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppTemplateMessage(v WhatsAppTemplateMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"template"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTemplateMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppTemplateMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppTemplateMessage(v WhatsAppTemplateMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"template"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppImageMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppImageMessage
+func (t WhatsAppMessageCreate) AsWhatsAppImageMessage() (WhatsAppImageMessage, error) {
+	var body WhatsAppImageMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppImageMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppImageMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppImageMessage(v WhatsAppImageMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"image"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppImageMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppImageMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppImageMessage(v WhatsAppImageMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"image"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppVideoMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppVideoMessage
+func (t WhatsAppMessageCreate) AsWhatsAppVideoMessage() (WhatsAppVideoMessage, error) {
+	var body WhatsAppVideoMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppVideoMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppVideoMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppVideoMessage(v WhatsAppVideoMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"video"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppVideoMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppVideoMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppVideoMessage(v WhatsAppVideoMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"video"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppDocumentMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppDocumentMessage
+func (t WhatsAppMessageCreate) AsWhatsAppDocumentMessage() (WhatsAppDocumentMessage, error) {
+	var body WhatsAppDocumentMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppDocumentMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppDocumentMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppDocumentMessage(v WhatsAppDocumentMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"document"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppDocumentMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppDocumentMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppDocumentMessage(v WhatsAppDocumentMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"document"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppAudioMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppAudioMessage
+func (t WhatsAppMessageCreate) AsWhatsAppAudioMessage() (WhatsAppAudioMessage, error) {
+	var body WhatsAppAudioMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppAudioMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppAudioMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppAudioMessage(v WhatsAppAudioMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"audio"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppAudioMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppAudioMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppAudioMessage(v WhatsAppAudioMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"audio"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppMessageCreate) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t WhatsAppMessageCreate) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "audio":
+		return t.AsWhatsAppAudioMessage()
+	case "document":
+		return t.AsWhatsAppDocumentMessage()
+	case "image":
+		return t.AsWhatsAppImageMessage()
+	case "template":
+		return t.AsWhatsAppTemplateMessage()
+	case "text":
+		return t.AsWhatsAppTextMessage()
+	case "video":
+		return t.AsWhatsAppVideoMessage()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t WhatsAppMessageCreate) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *WhatsAppMessageCreate) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -447,6 +2241,27 @@ type ServerInterface interface {
 	// UpdateLead Update lead
 	// (PUT /leads/{id})
 	UpdateLead(ctx echo.Context, id LeadId) error
+	// ListMessages List messages
+	// (GET /messages)
+	ListMessages(ctx echo.Context, params ListMessagesParams) error
+	// GetMessage Get message
+	// (GET /messages/{id})
+	GetMessage(ctx echo.Context, id MessageId) error
+	// ListRCSIntegrations List RCS integrations
+	// (GET /rcs/integrations)
+	ListRCSIntegrations(ctx echo.Context) error
+	// SendRCSMessage Send RCS message
+	// (POST /rcs/messages)
+	SendRCSMessage(ctx echo.Context) error
+	// ListWhatsAppIntegrations List WhatsApp integrations
+	// (GET /whatsapp/integrations)
+	ListWhatsAppIntegrations(ctx echo.Context) error
+	// SendWhatsAppMessage Send WhatsApp message
+	// (POST /whatsapp/messages)
+	SendWhatsAppMessage(ctx echo.Context) error
+	// ListWhatsAppTemplates List templates
+	// (GET /whatsapp/templates)
+	ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -580,6 +2395,157 @@ func (w *ServerInterfaceWrapper) UpdateLead(ctx echo.Context) error {
 	return err
 }
 
+// ListMessages converts echo context to params.
+func (w *ServerInterfaceWrapper) ListMessages(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMessagesParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", ctx.QueryParams(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter per_page: %s", err))
+	}
+
+	// ------------- Optional query parameter "lead_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "lead_id", ctx.QueryParams(), &params.LeadId, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter lead_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "channel" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "channel", ctx.QueryParams(), &params.Channel, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter channel: %s", err))
+	}
+
+	// ------------- Optional query parameter "direction" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "direction", ctx.QueryParams(), &params.Direction, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter direction: %s", err))
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", ctx.QueryParams(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter status: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListMessages(ctx, params)
+	return err
+}
+
+// GetMessage converts echo context to params.
+func (w *ServerInterfaceWrapper) GetMessage(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetMessage(ctx, id)
+	return err
+}
+
+// ListRCSIntegrations converts echo context to params.
+func (w *ServerInterfaceWrapper) ListRCSIntegrations(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListRCSIntegrations(ctx)
+	return err
+}
+
+// SendRCSMessage converts echo context to params.
+func (w *ServerInterfaceWrapper) SendRCSMessage(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SendRCSMessage(ctx)
+	return err
+}
+
+// ListWhatsAppIntegrations converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWhatsAppIntegrations(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWhatsAppIntegrations(ctx)
+	return err
+}
+
+// SendWhatsAppMessage converts echo context to params.
+func (w *ServerInterfaceWrapper) SendWhatsAppMessage(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SendWhatsAppMessage(ctx)
+	return err
+}
+
+// ListWhatsAppTemplates converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWhatsAppTemplates(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWhatsAppTemplatesParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", ctx.QueryParams(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter per_page: %s", err))
+	}
+
+	// ------------- Optional query parameter "category" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "category", ctx.QueryParams(), &params.Category, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter category: %s", err))
+	}
+
+	// ------------- Optional query parameter "context" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "context", ctx.QueryParams(), &params.Context, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter context: %s", err))
+	}
+
+	// ------------- Optional query parameter "meta_approved" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "meta_approved", ctx.QueryParams(), &params.MetaApproved, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter meta_approved: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWhatsAppTemplates(ctx, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -633,6 +2599,13 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/leads/:id", wrapper.GetLead, options.OperationMiddlewares["getLead"]...)
 	router.PATCH(options.BaseURL+"/leads/:id", wrapper.PatchLead, options.OperationMiddlewares["patchLead"]...)
 	router.PUT(options.BaseURL+"/leads/:id", wrapper.UpdateLead, options.OperationMiddlewares["updateLead"]...)
+	router.POST(options.BaseURL+"/whatsapp/messages", wrapper.SendWhatsAppMessage, options.OperationMiddlewares["sendWhatsAppMessage"]...)
+	router.GET(options.BaseURL+"/whatsapp/templates", wrapper.ListWhatsAppTemplates, options.OperationMiddlewares["listWhatsAppTemplates"]...)
+	router.GET(options.BaseURL+"/whatsapp/integrations", wrapper.ListWhatsAppIntegrations, options.OperationMiddlewares["listWhatsAppIntegrations"]...)
+	router.GET(options.BaseURL+"/rcs/integrations", wrapper.ListRCSIntegrations, options.OperationMiddlewares["listRCSIntegrations"]...)
+	router.POST(options.BaseURL+"/rcs/messages", wrapper.SendRCSMessage, options.OperationMiddlewares["sendRCSMessage"]...)
+	router.GET(options.BaseURL+"/messages", wrapper.ListMessages, options.OperationMiddlewares["listMessages"]...)
+	router.GET(options.BaseURL+"/messages/:id", wrapper.GetMessage, options.OperationMiddlewares["getMessage"]...)
 
 }
 
@@ -658,6 +2631,17 @@ type ConflictJSONResponse struct {
 	Headers ConflictResponseHeaders
 }
 
+type IntegrationsOKResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+type IntegrationsOKJSONResponse struct {
+	Body IntegrationList
+
+	Headers IntegrationsOKResponseHeaders
+}
+
 type InternalErrorResponseHeaders struct {
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
@@ -678,6 +2662,29 @@ type LeadOKJSONResponse struct {
 	Body Lead
 
 	Headers LeadOKResponseHeaders
+}
+
+type MessageCreatedResponseHeaders struct {
+	Location            string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+type MessageCreatedJSONResponse struct {
+	Body Message
+
+	Headers MessageCreatedResponseHeaders
+}
+
+type MessageTargetNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type MessageTargetNotFoundJSONResponse struct {
+	Body Error
+
+	Headers MessageTargetNotFoundResponseHeaders
 }
 
 type NotFoundResponseHeaders struct {
@@ -712,6 +2719,17 @@ type RateLimitedJSONResponse struct {
 	Body Error
 
 	Headers RateLimitedResponseHeaders
+}
+
+type SendFailedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type SendFailedJSONResponse struct {
+	Body Error
+
+	Headers SendFailedResponseHeaders
 }
 
 type UnauthorizedJSONResponse Error
@@ -1667,6 +3685,873 @@ func (response UpdateLead500JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
+type ListMessagesRequestObject struct {
+	Params ListMessagesParams
+}
+
+type ListMessagesResponseObject interface {
+	VisitListMessagesResponse(w http.ResponseWriter) error
+}
+
+type ListMessages200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type ListMessages200JSONResponse struct {
+	Body    MessageList
+	Headers ListMessages200ResponseHeaders
+}
+
+func (response ListMessages200JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListMessages400JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListMessages401JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ListMessages429JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListMessages500JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessageRequestObject struct {
+	Id MessageId `json:"id"`
+}
+
+type GetMessageResponseObject interface {
+	VisitGetMessageResponse(w http.ResponseWriter) error
+}
+
+type GetMessage200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type GetMessage200JSONResponse struct {
+	Body    Message
+	Headers GetMessage200ResponseHeaders
+}
+
+func (response GetMessage200JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetMessage400JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetMessage401JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetMessage404JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response GetMessage429JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetMessage500JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRCSIntegrationsRequestObject struct {
+}
+
+type ListRCSIntegrationsResponseObject interface {
+	VisitListRCSIntegrationsResponse(w http.ResponseWriter) error
+}
+
+type ListRCSIntegrations200JSONResponse struct{ IntegrationsOKJSONResponse }
+
+func (response ListRCSIntegrations200JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRCSIntegrations401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListRCSIntegrations401JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRCSIntegrations429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ListRCSIntegrations429JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRCSIntegrations500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListRCSIntegrations500JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessageRequestObject struct {
+	Body *SendRCSMessageJSONRequestBody
+}
+
+type SendRCSMessageResponseObject interface {
+	VisitSendRCSMessageResponse(w http.ResponseWriter) error
+}
+
+type SendRCSMessage201JSONResponse struct{ MessageCreatedJSONResponse }
+
+func (response SendRCSMessage201JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SendRCSMessage400JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SendRCSMessage401JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage404JSONResponse struct {
+	MessageTargetNotFoundJSONResponse
+}
+
+func (response SendRCSMessage404JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SendRCSMessage413JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response SendRCSMessage422JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response SendRCSMessage429JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage500JSONResponse struct{ SendFailedJSONResponse }
+
+func (response SendRCSMessage500JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppIntegrationsRequestObject struct {
+}
+
+type ListWhatsAppIntegrationsResponseObject interface {
+	VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error
+}
+
+type ListWhatsAppIntegrations200JSONResponse struct{ IntegrationsOKJSONResponse }
+
+func (response ListWhatsAppIntegrations200JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppIntegrations401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListWhatsAppIntegrations401JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppIntegrations429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ListWhatsAppIntegrations429JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppIntegrations500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListWhatsAppIntegrations500JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessageRequestObject struct {
+	Body *SendWhatsAppMessageJSONRequestBody
+}
+
+type SendWhatsAppMessageResponseObject interface {
+	VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error
+}
+
+type SendWhatsAppMessage201JSONResponse struct{ MessageCreatedJSONResponse }
+
+func (response SendWhatsAppMessage201JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SendWhatsAppMessage400JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SendWhatsAppMessage401JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage404JSONResponse struct {
+	MessageTargetNotFoundJSONResponse
+}
+
+func (response SendWhatsAppMessage404JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SendWhatsAppMessage413JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response SendWhatsAppMessage422JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response SendWhatsAppMessage429JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage500JSONResponse struct{ SendFailedJSONResponse }
+
+func (response SendWhatsAppMessage500JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppTemplatesRequestObject struct {
+	Params ListWhatsAppTemplatesParams
+}
+
+type ListWhatsAppTemplatesResponseObject interface {
+	VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error
+}
+
+type ListWhatsAppTemplates200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type ListWhatsAppTemplates200JSONResponse struct {
+	Body    TemplateList
+	Headers ListWhatsAppTemplates200ResponseHeaders
+}
+
+func (response ListWhatsAppTemplates200JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppTemplates400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListWhatsAppTemplates400JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppTemplates401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListWhatsAppTemplates401JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppTemplates429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ListWhatsAppTemplates429JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppTemplates500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListLeads List leads
@@ -1687,6 +4572,27 @@ type StrictServerInterface interface {
 	// UpdateLead Update lead
 	// (PUT /leads/{id})
 	UpdateLead(ctx context.Context, request UpdateLeadRequestObject) (UpdateLeadResponseObject, error)
+	// ListMessages List messages
+	// (GET /messages)
+	ListMessages(ctx context.Context, request ListMessagesRequestObject) (ListMessagesResponseObject, error)
+	// GetMessage Get message
+	// (GET /messages/{id})
+	GetMessage(ctx context.Context, request GetMessageRequestObject) (GetMessageResponseObject, error)
+	// ListRCSIntegrations List RCS integrations
+	// (GET /rcs/integrations)
+	ListRCSIntegrations(ctx context.Context, request ListRCSIntegrationsRequestObject) (ListRCSIntegrationsResponseObject, error)
+	// SendRCSMessage Send RCS message
+	// (POST /rcs/messages)
+	SendRCSMessage(ctx context.Context, request SendRCSMessageRequestObject) (SendRCSMessageResponseObject, error)
+	// ListWhatsAppIntegrations List WhatsApp integrations
+	// (GET /whatsapp/integrations)
+	ListWhatsAppIntegrations(ctx context.Context, request ListWhatsAppIntegrationsRequestObject) (ListWhatsAppIntegrationsResponseObject, error)
+	// SendWhatsAppMessage Send WhatsApp message
+	// (POST /whatsapp/messages)
+	SendWhatsAppMessage(ctx context.Context, request SendWhatsAppMessageRequestObject) (SendWhatsAppMessageResponseObject, error)
+	// ListWhatsAppTemplates List templates
+	// (GET /whatsapp/templates)
+	ListWhatsAppTemplates(ctx context.Context, request ListWhatsAppTemplatesRequestObject) (ListWhatsAppTemplatesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -1918,105 +4824,425 @@ func (sh *strictHandler) UpdateLead(ctx echo.Context, id LeadId) error {
 	return nil
 }
 
+// ListMessages operation middleware
+func (sh *strictHandler) ListMessages(ctx echo.Context, params ListMessagesParams) error {
+	var request ListMessagesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListMessages(ctx.Request().Context(), request.(ListMessagesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListMessages")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListMessagesResponseObject); ok {
+		return validResponse.VisitListMessagesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetMessage operation middleware
+func (sh *strictHandler) GetMessage(ctx echo.Context, id MessageId) error {
+	var request GetMessageRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMessage(ctx.Request().Context(), request.(GetMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMessage")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetMessageResponseObject); ok {
+		return validResponse.VisitGetMessageResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListRCSIntegrations operation middleware
+func (sh *strictHandler) ListRCSIntegrations(ctx echo.Context) error {
+	var request ListRCSIntegrationsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListRCSIntegrations(ctx.Request().Context(), request.(ListRCSIntegrationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListRCSIntegrations")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListRCSIntegrationsResponseObject); ok {
+		return validResponse.VisitListRCSIntegrationsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SendRCSMessage operation middleware
+func (sh *strictHandler) SendRCSMessage(ctx echo.Context) error {
+	var request SendRCSMessageRequestObject
+
+	var body SendRCSMessageJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SendRCSMessage(ctx.Request().Context(), request.(SendRCSMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendRCSMessage")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SendRCSMessageResponseObject); ok {
+		return validResponse.VisitSendRCSMessageResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListWhatsAppIntegrations operation middleware
+func (sh *strictHandler) ListWhatsAppIntegrations(ctx echo.Context) error {
+	var request ListWhatsAppIntegrationsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWhatsAppIntegrations(ctx.Request().Context(), request.(ListWhatsAppIntegrationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWhatsAppIntegrations")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWhatsAppIntegrationsResponseObject); ok {
+		return validResponse.VisitListWhatsAppIntegrationsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SendWhatsAppMessage operation middleware
+func (sh *strictHandler) SendWhatsAppMessage(ctx echo.Context) error {
+	var request SendWhatsAppMessageRequestObject
+
+	var body SendWhatsAppMessageJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SendWhatsAppMessage(ctx.Request().Context(), request.(SendWhatsAppMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendWhatsAppMessage")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SendWhatsAppMessageResponseObject); ok {
+		return validResponse.VisitSendWhatsAppMessageResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListWhatsAppTemplates operation middleware
+func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error {
+	var request ListWhatsAppTemplatesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWhatsAppTemplates(ctx.Request().Context(), request.(ListWhatsAppTemplatesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWhatsAppTemplates")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWhatsAppTemplatesResponseObject); ok {
+		return validResponse.VisitListWhatsAppTemplatesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FyNc9s2sv9Xdti7id2jZMmJ21SeN/ecj7a5uq2f49zdXOQzYXJloSYBFgBtq6n+9zdYgF8iJVtN7vre",
-	"JZmpK1H4WCwW+/HbBd8FscxyKVAYHUzeBXNkCSr6+GNuuBQsPWUGj3nGDf2xvySoY8Xp52ASHPNrhOjv",
-	"g6rdgP5Gh5Ar1CgM3M5RgJkjKPy5QG3glmlghZmjMDxmBhO4xJlUCNzAjPEUk2EQBjqeY8bshBkXPCuy",
-	"YDIKA7PIMZgEXBi8QhUsl2GX0lPMGBdcXD2E2qrx70uxRvMwajX+O3l7ikYtBkczg6pL3muMpUg0GAm3",
-	"jJtyJkuOwDtT0RQzAbqIY3ST28dcYRJMjCqwl5hxLzEdIeuSdOqm1MDSVN5iAtyxJy6UIn5xkchb2MlR",
-	"QcZFYRCkAvstYYsQbuc8nuMNKuAa4lRqVHZ1qhBWQkAWZveBKxjdu4INUlqtIsWZ6V/CBySjV/T+VgrW",
-	"Cues3BkdghUzeCP4HRieoaVRO2l4D8KWYZAzxTI0XgcdI0teJV3izuYIKbLkkYaIJ5GdEu9YlqcYTMb7",
-	"j8OA21Y5M/MgDATLaJpkI2EzqTJmHDlfPAnC+2TxhF1hlzD7FESRXaIKYaZkBuMhHEFuH+dMG+IoisSK",
-	"F2a5WVjSidifC1SLmlrbo3VOE5yxIjVETpPWx/sPoBVVP7mvDGaapN/Ot5YWVBfr6dk/6COI3XmCRqN7",
-	"yFvaXdG5FBppz5+xxIu//RZLYVDQR5bnqVVpXIq9n7Sl/12569Qxr1epiyxjatGgHdilvLFKUENJWxjc",
-	"sLSg9qiUVG66xFJ3yZILr7yCMEjQMJ6WczhWTN4GWaGtygNmIJPawHg0Cs6XYZCh1tSExLTUgXOmgYsb",
-	"lvIEaiEfWgYsm3z9g8JZMAk+26sN8577Ve+9JDKpQ/c8VMpWFmkCQhJtClkygYyldocwgb+8/vGHEBhE",
-	"zx1fB2eLHCOQZm4V3ZyJqYhW+RyFVkUyUZFP4kFqk5l5vZjhVARh04PoVdd96/N99ta4HJv05lbD1T3X",
-	"6cAth7O9aDueSzFLebytyCaF+x1P5lKsSO6RcLti9RxJj5lzDTk13CC6cUlJW27d+G8D5sa75WbeGBBY",
-	"aiVlAXjHtdErYnz0kD4fVJK1LFTcneFjla5XwqASLH1Z7/WDRYz7vvbzWqEpG124H5qi05KE1zJDM7ee",
-	"0C25BEpap0iALBRonuAHEoJ7pwErJp4sSCRq0ncKb5ClUC5GH8LPhTTOH7VOtFOQg1dJBI7rznteyAIs",
-	"Q1lsQBd5LpX5eEXNelw/freljFn1sKK84OeCpXzGMSHl0dRYliImFhfeu3iZ2ViGwfHZi6MgDGKFNmq5",
-	"IHdif7T/xWD0eDB+fDZ+MhntT8bjf5B0svTCjzc+GFkXwzIkDSbBT5LJ/0Y35DCW1srzxDuFlpALHUuF",
-	"weTpQeXe/EUyCa95esOCsFSUwcHBePxV+S8IA4NZjoqZwnYO5tLq1yJPekh9cjb6avJ4NBmN/hFscRgs",
-	"49cpREv4+4pkt8Nvlcb+Tr9FELsdiAE/SPO1LETy3lL4g7Rh57wjgavqT0hzMaMZ12o+uz2kZKjdB9Jz",
-	"JX2VweOkjRRIdcUE/4XW+vHqohO2SCVLzqQ8ZuoKtxQH0+i2dudzN8WFkfIipdZrJaDpY1/KZGFDOOri",
-	"HGcYw/f82b/An98w18cqGNUzTLaPEb8n1GejVChm8CK1E1zgXYyY4AbNYIkBagxl4yEQbAZsZlDBk/0a",
-	"Gvkw0iElZEwsShHRMJPKeeZHJ6/gGhcrorEC4m1ie7PpOsTtP8TMvBGsMHOp+C9bi1HGtfZLaFmba1xs",
-	"sjNFc8a1AvW9G7zaS3hNgJEBpuHRkR+AaINnyBQq0NcXKb/Bi+Fw+MjG5Y/+Pjg6eTX4Dhetnz6gcvK0",
-	"Wb3keRFCIa6FvBWWAIU38hqtmQyDv7KUJ0Tubwlf/Og98bELQgkglYXZxPabioKe+KYOjd2AXEMFEnbR",
-	"nCt+gwISZhgB7R4R+YCMLbX9LabpoAHawGVh4FIhu9YUz7jBhhD5lUSQsVwDsng+FXI2Q5FYGZpxTBOH",
-	"0xgJdn1SQSYVwrzImBjY+JpdplUwpT9eEKfaP1r2C2TpX0uB6m4T3uUYG0yAhA7kjDbFxiVhCdc3fbhH",
-	"2sPo8eIQIlGkaeRiT39m2gC2i2gqTDWRxWWKK6Bq/S9sYep2bLuhJcDt4VYHSVuOvXSB0uqijgTgwP4E",
-	"LEkUah2CNlK5BEoqb1FBzDTeT32QMcXZSghWrcWFabSUYxRXZh5M9g+erCVbG2U3OgzuBldy0H5o11Ie",
-	"9J4NEjeYypy2Bm9QLYCOPpRQs6U5VzJHZbjTNJXWaD92OqTDLtDG0htCxuI5F1ifJDeP7UZ8EXZj3q4g",
-	"yiuGoBl/ZGjmMrmwj3wKywbFNajX57H2KLh+F2YF5zlv7lvPIB2GN9QmSxLujtJJi1/cYOb879XO/gFT",
-	"ii2CjvL7utZUOxGp4iiEKGYq0W/3z4eGm9Q+YTXeDDZ+37V6zcxxKkoNBuxSFsb6ycapvyG8zHKzqFOl",
-	"boe4A41ca2rolV/Fknttg1+RvPwJY9JwlbHoysuKvvV2bAgvJJGRM6URuDm0hj5jC4jnTLiUTL1FmyxQ",
-	"Z7eWzWzXWyfHNYX1Xp531rHSs5KVznKPfcS9ulYbb4eAdyw26QKYs1jWZVBoCiW0XSMdyts5qp6j2EaI",
-	"NlvTM7wjWpq40bsGz9ZASLV2ZQYHhmfYL+810LSZjNpeLCsw6h43gBotHT71biV/uVU2so1s3Q8zvaaG",
-	"yxIAexh/89ID29TYuWnLFbjsvgnqpss2qNa7j0187WH7uCLPlAgu8yjEgrCySy3Jay+jxeWWaLSEr7WC",
-	"dYfmObVfr0ZnLNUYds6VwFuHBcIb72s7vQVMISj8iVySELQERm55jqlXbaQrrf5iwqm/0Ck/0DxFYSCV",
-	"Wn+Yc/hvOTL/p+T9lcgL8z5CvyKfbuZ1onPMXWK8vVPWHrSs7/1Qc9cgZ2juDV5O2BV+b9utUk0U+DHW",
-	"0X7CTDzfUuqtzfNSbqS3ioflkzL6g2vE3FoZrpxHvvGEfBL030/Qe+XiFPOUxdvqw5fOrU84eeJez8kZ",
-	"uBR3V0asCMQpMoXJJ/H4f68HX5erXlsZRnzxVVgjqzzGo1HLn366ReXSqM/tqpRhN2p0RXO+Vqjp3W1Z",
-	"vRU2So4aw7xn0VUYGGlYuq4gLLN6mosr8ttnPDWodAhSAEtTqhTTq4DFJo91tHZ+WpfuUhHFyNMdagJ7",
-	"UDJgNzqEkYvihHTlAUToCjVfbEnLapzU3LmwWfvmWNYmvU86K6yyK5m+cEZ7bCWEhF9xo0GKdNEO9Vbz",
-	"zzkzNnQPJsE/344GX52/G4/C8cHyD31RS+M09gRnjgYHCLmaHqaQEWARAhMJxLIQRi3oCXCHbPkCoDSF",
-	"yworTMKpwOHVEKI/HRzAzni8C0TtwP6JhvDKB7JSGMYFRH+KQtA5i1GHkEhj/zI9twG7SKYiZ5btc9So",
-	"D4H+75VyJm8spyxlhLE5jlF4rwgKhJ2xO94Hu9TF8dbF8g2c6fF+i4vT6Z/+/BZ2doeD8893iKXlt921",
-	"vA2Du4EfYlDjwlQHOGc3CCUdnsgQpEcb0wVozJly9diLfjZQQV3FBLuRZ21F2t7Jb+Wtq1CuN4iTj3RZ",
-	"LAiPJ8UXzaWJ7NNopuQvKKImKOXKGG6Zyij0kS4CSm185Fo35LsWL7IMfYgYF1cpQsqFA0TxzpB8Wdtr",
-	"hUDJ1PpvisVWn6xFElvQ4EEXGmyehH9Op3ej0WA6vRt/PZ3effn1+edb7ZqNgUr57JJIukFjXChuFq+t",
-	"xXLKiuX8O1x8S4hyDyNSwtgMv8EhRFUmZtJMxURlpa2DpetS26p5vQo3m2X8JWV7jgpDPrT79nWp6hqj",
-	"B2GnnDyWWYaCUpNRK4U06ckhRWWhL5XC0s81OXNjcpe84GImy2wOc6WPfhWvjr55+cPZS3j94tTGwyr1",
-	"/fRkby/Nh7d4mSs5jGU2vFRdJPCV1cz2qLhaiOen34fw8vSEilALIzOiW5fliAiN2SBPmbHafwIZE+wK",
-	"p8IeDB2CRpFADRGKBBTGyG8Q8MZ6JMAFKGQpVbMPp2IqTpRMipjSbJdMI7w5PZ5AtG4ZeyznezfjaAjT",
-	"4EwtgJPPOQ18NmAqCHplsRULSGSsIWZp6nM5qG5cZt+4z/Q4Iyo++wyO6tscXAr70Hm+ZYFAIRJUEJUU",
-	"gEBMKNDvJBC5cCmgGZhb6Wvg9MSOOHiIWMCOqgVplzqtEW875NGmzGCZPGRC36JCX1waPRmNoYmNR0P4",
-	"Dhfknk+FntMYIsawwnIXzqt38Mthk5s2InSGFRjMmZ4P4Qe62JHbUMDOb/cE4pSjMAPNEyxNIOTFZcpj",
-	"UJhLzY10tc4MUnk1hFczcGlHdq1DvxrKzVob5ugA5ip3y/2jLIWu983Bz3MPi2qWocvwlSkL2pAoin7S",
-	"drffTR0AOw0m8G5KMK79OO3g9dMghGmJ77omG/DiaRBOBdT/piUe7OchL8F+fjvtgt/T4Hy5XBKRltZf",
-	"4duzsxP4FSJLXQS/uu35dSp+HQwG1X+24ZPRyLZrZENs89X6dFfw2a5RD+8rP9fgZxjbGVpSZKcoZbEc",
-	"pSGLZTLb939i+1cpGdtZPKROi6rkq5ayMFgOeGAH7OZ17Mh0c4vauhpnSvNaq1QXW7uOhxAd2W4RpNTO",
-	"UAGs/aVa91duB1ymqBq8v5YadmZSgXc3oV0U7mWSdn3XDz5+bAfv5J7qWe6pVfLD7O/bYVYltxxlu9z3",
-	"YV/uu5nwXp9GoqQRXQUpDYInj1jYkzojClerbg7dpTfLyKhRNhOV1T5u0AMn8e3Mmx1P31PkbLuT/qgL",
-	"jJwSscssRdY62Bm7RvhiVFcDNe62WUM3HoWj0ai84zYE0kJT0b4kWOZFIWZKcdR9NzrDdRcnnfbruadI",
-	"zKnv1Pk0uTU+7jaZXnvNbjgVPzqjWBZXlTkkZzI0RHa7evfK2ZLmlpSq+IRdcVGZ0WOuDUjysMmjMJaR",
-	"kQ3sIthxl7d2iYNRGQVGsDP2SEII/gYU7B/sOgY4yiB6NyU0lLTncDg8d3rZPbAqvBFhOqVdDu++UXzZ",
-	"+OhCzWmwXNp1bLpM5kF9D/G7CIgkvu2TwenL12eWl0EY3KDSzu0aD0fDkfXGZI6C5TyYBI+Ho+FjF3zO",
-	"yfPdI2/KfrrC3suXLr3HHI1y1tWSjzTpGj2Erx2uALHMLm3IQLt29MOL4VT4g+t4T4hYRHZeWGc35RqT",
-	"Wk3dMsowksVhVRik2Y3LhExF9Gca7b/+uP/s4OCP+6Px+I/7o0agCjNOd1jLIMqXPTANUTMIjxw7K3F5",
-	"ldD9XG2OiSXtm4tv+1Gvugnh6MEyvL+dv9Rmm7aZ/aN1bYiXnZs5O01GyTJk9rdzS3Bnd+11P58ae1g1",
-	"UxP6eyCR7UIT2HEoTkIFJgMuNArNrZ+cLtbSWObreu5vrisxeUhJyQMX0AA41xHYzhw+jJUrYGjntrVU",
-	"Ppt3CAyiQQS5whm/Ay2VC2Bse1/4JVWCagjHFeWEgLvkyFS4etESM49lhpBahcIFXEozh4QrpNBHe+DF",
-	"WgR7Ai+VvEYBlwu6d0sedHUSq05DeOFU4wSiQZ0ajWBH4K11E2ZcabPrDlQf8+yC+i+bBoNWqrUEMiil",
-	"O6C/PnM78P9vNR+sy9OGwaD1rZXpHazP+w4a37pQyfJ85Wrr/mi0bb1y50Kry4cpbcDDklWOweUA335c",
-	"F2zO67RlG3MfN5Hz/YMK8SawuoU+f7Hc8poOpWB76jePKrPnTNzHc2PniRPsvp7VAdhrXOymLuP7u7RK",
-	"tG2n/a/u79S8HbAMg4OH0Na+YUniUJ04chNTb+UNu7L2PXBW/3wZBrnUPa6Qq/DQlUvSd7EHyLiUzk4j",
-	"vh5CXesxFdowq9+jWKalc8sgqs9aZCVuBIVIrTVdyAI0W7gr3bdcI71/gNwCM2fGeqmNe8V9LloVKtKV",
-	"9RWMZioiG2lWYWafV+TWfuwuXfmo5JlMFlvqPpbzU5yhQhH36EBXTuZ/fqTLWHbDRcMzjOfwXKp8s4Lr",
-	"q1/1I3xvf4LXTBipG6qsqcis6FC2yWXXapppr02ZA2qSWQ5DWZT98S589fTp06eDL7/88sttLxD6uqJl",
-	"O6llVIHLjikab7kdGjHpbgNJkTcp1i0w770172mf+rbPGagnbQM12mZbV+2Tz5L0G6gmrR/wBijhd547",
-	"K7blWLqN6886lqrkkYY3p8eb38/SLZ37j7VbYZByce2r/VN0GuvZYt37ZqzDW9b2V2gJd4Ej/WYjLRqn",
-	"jiUvKavb1o5JNVew+robK6d2Gb5E/VImi8/2eEK0foPm/em7QrOZuCs3y1aUUVXX+9OW22E2U5eXM21F",
-	"3xs6pO9PoHJVSptJLKrJtqDx3+pCjR7gQlWvM7Edxo/v77B6VZd8tf37+61eDvu9fDxnOMuL4qtO3jL0",
-	"yNfeO54snQTZQ9yHgGXS5++cjBCM2OP6nc25hpgJ/56eQiRSYFecXjSVxYoBf7K++olMhaMx+RSG/AvO",
-	"0JP7O1VvMfi9ZNrJzjqZDjdDuD7J2R8hdOX0m8pu9AEem9fgXznyaf9W9u8bNOs3bzu02b9Hb3keOhva",
-	"E69SYbVPmJu65rp8z6S3jdZoDcvKHSqm1RBZNzoKS6Q+nIqo6d5HIBVEtcceHUKdmGt41R7ub8S1U1Er",
-	"yKpw90i4XAe4gjtfEa6rkkBX2uGEuNTCfUHqScOX+O0xKpFVXals2BP73OVnWmB365qy62Z5aTfevTBn",
-	"0R7nf9xDDyM0e69ibV38bMvQwxXnPyh0/A851J88oR6tc8KU4VSx6FzZDSqo6LUf5CTXZ8/G/60S/Ubl",
-	"ltcmXQDsEJhYTD1Q5ZIUC1nY8W6QavkpbUwaYdLRP7CiflxyuqGA4BIp5eHU2KoWcj9WeFtXKZUNRkM4",
-	"K2+kOL2p7ahukSEUGiE6OTp7/m0vSPamGSj8dgWk6qsT9R723Yz4LcDY0x5kxWA8j6XKPbTSVENf3Aup",
-	"bAb9qRB1S61VXh35pLc+cr31ZqO2albyksPUrKV9e74MV6t6355bZ8nVEjoXa+VFv1V16L0Vrr4wsyeF",
-	"fyxjlkKCVPeXWTfLFy/uRFTUowoR7bbGt8PbTnOpzeTp6OmoGvy8WnRfUOhrdLXz5TVLrYZGlsGtVNfW",
-	"6/NlQR7YwFSKKyom7/j+h6Vabj6kUBYEcvpFI5VqlKqRGyq/+fzzk8bNA/35541ifbDhan0VYrLFZYH2",
-	"LQEt+28jUE1If2EHVXZQmZCrwKW3l7vbEWsr+90LKNsXJcgFnYqrArW2ZomLOC0SKg7dOTigSqhniv3C",
-	"013gFFO5+xTlWywrxEBaAfjbnBl9lOdTy8fT56+H8Ddu/VtgYiVX43M7jS2rQzeRLjzrX7a8UFzhfusV",
-	"H85YeT3uzs/yfPm/AQAA//8=",
+	"7H0Ld9s2svBfwbK7J3ZKyZJjp6l9vrOf46Stt85jbWf33o2yJkRCFmISYAHQtpr6v9+DAUCCD70cN2mb",
+	"9py2skSAg8G8MZj5EMQ8yzkjTMlg70MwJTghAj6+yhXlDKcnWJFjmlEF/9G/JETGgsLPwV5wTC8Jiv6n",
+	"Vz7Xg/9G+ygXRBKm0PWUMKSmBAnyU0GkQtdYIlyoKWGKxliRBI3JhAuCqEITTFOS9IMwkPGUZFi/MKOM",
+	"ZkUW7A3CQM1yEuwFlClyQURwexu2IT0hGaaMsotVoC0f/rwQS6JWg1aST4nbE6LErHcwUUS0wTslMWeJ",
+	"RIqja0yVe5MGh5EbVcIUY4ZkEcfEvFx/TQVJgj0lCtIJzLATmBaRtUE6Ma+UCKcpvyYJogY9cSEE4Iuy",
+	"hF+jjZwIlFFWKIK4QPqvBM9CdD2l8ZRcEYGoRHHKJRF6daJgmkIQL9TmiisYLF3BAiotV5GSiepewj2C",
+	"0Ul6/3aE1cCcpjslQ6TJDL1h9AYpmhENozTU8BGA3YZBjgXOiLIy6Jjg5ChpA3c2JSglOHkgUUSTSL+S",
+	"3OAsT0mwN9x+FAZUP5VjNQ3CgOEMXpMsBGzCRYaVAefxThAuo8UXREp8QeZBl5mfuwDc2d0efgoIX+ML",
+	"0gZOf4tYkY2JCNFE8AwN++gA5frrHEsFe05YohmAZLmaadgB2J8KImYVtHpETZIkZIKLVAE4PqyPtleA",
+	"lYhucI8UySTwp37fXFiIOJ8Pz/ZuF0D4xgI0GCwB71bvisw5kwSo8ilOLIPqv2LOFGHwEed5qoUu5Wzr",
+	"vdTwf3DbDgPzapWyyDIsZh7sCI/5lRbTEjnYwuAKpwU8T4Tgwrwu0dCNcXJuxWsQBglRmKbuHQYVe2+D",
+	"rJBaKCOsUMalQsPBIHh3GwaWOC2pOik9xRJRdoVTmqCKDfsaAbc+Xv8qyCTYC77aqkyHLfOr3HoOYMKA",
+	"Nk+U6oAXaYIYB9gEwckeynCqd4gk6B+nr16GCKPo0OC1dzbLSYS4mmpRPMVsxKImnqNQC3HMSvCBPECw",
+	"YzWtFtMfsSD0bZxOhdK1Pjtma45RtEiyrzVdNXKelF5zOj0KtuOQs0lK43VJNinM7+T1lLMG5R4wsyta",
+	"EgP1qCmVKIcHF5Bu7CCp062Z/22AzXzXVE29CRFONaXMELmhUskGGR+sMuZeKVnyQsTtN3yp1HWkhaUA",
+	"MpKvflyBxlbbBG/aYyrVvO2g3ts/dg/aA+6K/u5Bd8F8e0CJdMFw+rxisJX5mtqx+vNcTnUPnZsffH6t",
+	"sd8pz4iaagP5GixFwbWtzBAvBJI0IffEeUtfgzzLCyWcSFAyglwRnCK3GLmPfiq4Mm6K9q2MVuodJREy",
+	"CDdO1YwXSCMUxwrJIs+5UF8uf2tDfCW+9mlMy+SGxkA/FTilE0oSkNi+mtAQYTY7tybd80y7uBgdnz07",
+	"CMIgFkQ7s+dgw20Pth/3Bo96w0dnw529wfbecPgfoE6cntv5hrsDbddphKTBXvCeY/7/iZmyH3NtWtHE",
+	"+goakHMZc0GCvSe7pU35D445OqXpFQ5Cp52C3d3h8Fv3TxAGimQ5EVgVenAw5VqpFXnSAerO2eDbvUeD",
+	"vcHgP8EazKARP0/sacC/IHFnPa5DQwlr0qK0z/m0qMiNQhBF4drj//cUK3mQ5zWinGLGiKaga/0rhl+9",
+	"1+opgr3gVYr/gg55xlHOpeQIvy8SLP6uV78S4VJBYruxvFBjXjDNGlYcsyJNDbk6z7HUdudAxJaE9Wfz",
+	"7DxqzQW/ogkR51ZGwpDgGmc06f/w9OLly7M3Ny/OLndfuX9P3hwePH3+v8/faxaUCqtCBnsGl6WfBCiY",
+	"R/X+OtegervV8wjfrQPhOCa5IgnIcruofUSVdl6l4oIkCEsUaYCjBqccc0Mty9z3NyfHLgAzpXrO2eIA",
+	"h8WKVALIf17U6o/Fk2dYXBD1kqvvgHTXN0UsPdc59CVHOFb0qmbgeUY+TRa5GT6bMK7OJ5ar5tgwjvtr",
+	"7/oGDAgYqb1Jygw8fbP4tn57yZEs4mlLtzVhWwEeLfirt9+TBRV1IiXaA/L2F14aT+DYaAaYaSuLiwvM",
+	"6M/wTDhieg8sSsADH5OUswuIB+sJjXdoRWgfRc0Xgs/m3jRi81/1Jfvtd2Sq3x9tOvhK37qTEr5YOniN",
+	"ZynHyRnnx1rYrkkOyhs2d+dz84pzxfl5Ck/PpQA/nDfmyUwrXBhiYnRoiF7Qp79C6HDBu75Uwii/W9sm",
+	"zol4AUdgC6lCYEXOU/2Cc3ITE5KQBZJBA4PgYeQe7iM4Q0R4oohAO9vVOdH9UAfnKMNs5khEogkXxj44",
+	"eH2ELsmsQRqNE81FaPcf/YMbcqeEJd/B8fCaRCTIpJCkoWtqRrp9wrfRF+kfSVhybk6q6xFi32l5G+zs",
+	"bm93HGaUb02oUVHGRfBfvoc2vho+Gg4eDTbRCYlpTrULaCLG5mAMBlJWniGnVKr7ssC85VkzaBGitFVV",
+	"roTJayLAGaEZ6Y+YH+2qOzx2fmcrV+94IJEgWHKmp4kA9dH+iEUWzf0Kx5GekiptZfdRVI8ERntIdsfi",
+	"RswF4z4iyvYFW3tvGC7UlAv689qMmFEp7WJqRt8lmS1it8J/41y5/sJMXopUdApHxEpT24MDO4FxHZ4S",
+	"LIhA8vI8pVfkvN/vP9BU/OB/egevj3o/klntp3u0ESxsmm4tLkJUsEvGr5kGQJArfkm0tRoG/8IpTQDc",
+	"u8TO7ewdJ2JGiEDSBi/UIrRflRB0BNerwzAzIZWoDDi0Rd4FvSIMJVhhSP6xZ6D3iFhndF2TNO15x7Ro",
+	"XCg0FgRfSmBzM1kfOWkSoQznEhEcT0eMTyaEJZqGJpSkiTmZVRzp9XGBMi4ImhYZZj1BcILHaSnb5Jcr",
+	"EMr9g2UfumDkh4CwItP04UUlRSyDd2Ez/hQGzwhO/+XIsL255CYnsSIJAlJFfAJbmRCchi7u5TtgD6RN",
+	"CIpn+yhiRZpGRpBbTqun4pggfJl7kfBinJJG8kX1T1jLDtJzazJwITa7MKOhYWFV1LS5sMhFUbWm0vpp",
+	"PANNo6aCFxdGJR68PtrXis09J0hM6BVJTFIMZD4ZvQRLsvj2orN2ZCfOn5tjhyZYBwyRnv4J4SQRRMrQ",
+	"KW3KkDY1BIqxJMsRG2RYUNw40CjRbA49AMvHhF2oabC3vbszF6MW7DC46V3wXnstTnJ10A67IinPgWrI",
+	"FREzBLIMuWyZvok550QoakRnKQbrXxuh2EIXkkrDG6IMx1PKSCUazHv0MH936kkxDc3mxzW07cITiIBZ",
+	"G8+E9V1eQpcn3CGxu12j1qnpvEikb+m+83e341WtbfG0BU4SaiTI6xpWqSKZ7IhJl7NhIfAsaMn87yoB",
+	"vRGBBopCFMVYJPLt9ru+oirV3+AqsQYxnJFNG/cbMSe4ER7zQtveWBmp30fPs1zNqqxVs4/UxBrN0/Cg",
+	"lfklSpaqRLsiPn5PYhDspY5sU1VDzVj13UfPOICRYyEJogoOEjI8gwimyT2rtmiR4g07DgGqA4O3htor",
+	"CKu9fNdaR2OkoYZ3Hcs9qgfRm0uOOWNGWOpNwla1am3sPIM+OlISxYIkhCmKU4mwIIhBLqwgqhDMJO/W",
+	"GdcEf9tvfMXSWUfwXppUYMJ8LI05TwlmcFhWabhF1opThI3jtQ/e/sw5aatUEVakp/2oLt6iSW2yRj7j",
+	"0txLd4Tsw3OgtPWTEaZ41xuBqM+tbuuUteNCUkakdC5qyWMxzwjorBAl9EJ7bJylDeWsyVoSVSfh3d3h",
+	"cGcw2NGqN1imHW6r08MOdSsxS8b8JtJKlItEVtBhaRSw9kQ1d1udqikPs5nm5A1jb0Cu5ohNuECMXNeI",
+	"ZnMfRc7QOY9TXhjn9AVR+IEsj23Rof4F1PqIRRecX6TkXIwzePZ7+POBRCeHp+ipQ+ULxwVW2lg1YlcT",
+	"hEH9rUEYVNN26P0Gs8LxFFBCRdgeFkPHPI3dr9H0Elafl33sH+UoDgxX2j4bkhivPKVSac1dQ3Xdflub",
+	"8JsJWy1Nr6VlTTetmP7V1loNbMPEXeg6tichTZGYEpyEiNzgWGlZJZ1RaKWd1NIfjJrrKREdpkw9X2Xx",
+	"Qs7IjfrVpJWf9rIYjMoVuC1TY5b4hfBQh0jcfrQ2bfh5NsuTXk7hQU+WroLf3Lnkix42fvttI3ln2Quq",
+	"R2/ryQ6d++hn+6y2j13Cw6XSWiHi7Poa5dWXUcNyjTRqxFdbwTymMYk28w3MCU4lCVt8paU3ZCahNzb4",
+	"Yiw6sCcEeQ/eZogkmCFUypyk1ugDK1JLa8yMYRgasxBJmmodknIp74cPPwnL/Kbo/YjlhfoYom/Qp3nz",
+	"PNK5B9lvEt/arkpG1NJo1mt8QbR10K0k7BzzYH+NVTxdk+q1zrVUrrj1F/bdNy4ciC4JybWWocIEWxZy",
+	"yJ+E/vkIvZMuTkie4nhdefjchEUSCpEMK+f4BJlbDm0a0SQQpwQLkvxJHr97OXjqVj33+iLgxV7EG2jh",
+	"MRwMajb4kzUurw26zK4XJKH4zclxlw2cF+OUxmiqVL63tYW4gI9Sf35zclw/ndSee8KvWcpN1nFl9bgx",
+	"5IZkecr7Mc+2aIYvSNZ/n180ApGDnSdhkGOliNAw/BcG/31va+vtf0cj+e7rvwZdgUk7oFedfJR329g8",
+	"8IMqP7Fr7eUJ68RP7gyRC/GahL+xyXBqMdv6gQrvfKlTfBivu00ol5RpQjEyICwd6g0H5ybcfZNV/HrD",
+	"Ql335VbJVW7R8K/jr/hx+4Uyp3zwNqwix81ryrOlh+hlLKRgqXb7I5PJDIEBd1TeXyUC0nCCTDr2ml5Q",
+	"M3v7o+JMZd73PAlTyyWo0jOb0aGuK3ztS9Ut4OYgzANwPYesMz/9w4IE8AcS0cQm/HRtt6JpnTrKhHHa",
+	"CIatmgS/lEZclvxKCe6n5uGS9VYadKYfXcUJLZlz+2Oc0AbB+rGsipPtTOXyK9KsvFgnAbv32XH4en6q",
+	"Rck9+BvllYNP7HLUKaEdWv2pIAWkCpmTQuMSz4iqSHlcl4D79r7DXvOJEfMeKTOQnLxszGLChDZDaHMf",
+	"RU696HnZiFkd43iuHkA1MJsTLr2JZTaXm6Tz0NQn70WXMkAj9su47x6KtGaLQv3/LE+xguMqMED0B70c",
+	"rj8kPC4yjZlwxCJcJJRHfXRyeOpNMKFpedZl/88LSVL9WZA8nWnWP3dPp/YKSdQfsaM6PqSx8TWkZVyx",
+	"zKnPeEJStCEVjS+JkCESBAMbyRD1+/3NEdOWflQwmxBFNCxdqVwwPWUosqzVLxlLIzeqb4q9p+NwpDk7",
+	"s6l4GkOanS2CgjAA9Oido3Ber/Fh/gfogJ30saH53d2nCQMP8M6NLnmlfQ5sao3YAgbzVePSkhKhVwfB",
+	"m+YjK0GEgeIKp/OqVGRYxZASpyAckCrYXA55hFC+QjazIxYp/MHc98O6umRFTGi6AY+gLeQQsBnto0F5",
+	"DATwAaANaB6vCUvzTNPfudAvyGFQVge9SxCW6VQd6t7c5pelDPQOutpnWrUbb5Wj8XbQ+/bdh+EgHO7e",
+	"/rXLLvX8wy5Xyc8PBWbEgmBIQQgRZgmKecGUmME3iE6qGy7XNE21p2JFQxKOGOlf9FH09e4u2hgONxFA",
+	"29P/ifroyB46c6aw5u2voxDJHMdEhijhSv8XyymR+qUjlmON9imRRO4j+L8NE2T8SmMKWwFkMQZH8QKy",
+	"ldDG0Dicu5swxODWyAzPYXu0XcPiaPT139+ijc1+793DDUCp+2tzLm4XOHBTfEWQg8MCGSJuE6LSGZIk",
+	"xwJbJdaJBqjyUSJBb+TJ4enTQqnuk/Ax/AJcibRY20cRCEskSUpiJdG1RhFVIK77YOToCTLKsDIOSIbz",
+	"3CaJxThN51kEJ4enhzhNLSRWYi54+ET/Xj5diEUTvxFu3tvSM529NPeWlTUPOSOvJsHe28V2S2OypQ97",
+	"S1rhaX9Nt+/8rekQX29yTQY7docA9ytZbtV23wLlHplBO21Drg7/eoG8Z5ATEflHtVE7LmATh1YA+TWX",
+	"aozjy2faPlwpA8DKHsVRQm123vP+8PEO2oi+jloiqO79B18vkIyj0ddvh5qTQUI+Doc7t3eIwhhYDJB7",
+	"6Gs04TZ7fjxD39QY3ITfbtQKWDotLi6I1EhwoT7nKDmzBlhw6Vm89U6srVLDdZcuAkIRydpnX1qgGMvP",
+	"mUptEhlX9L8SVctWgtYKTCqSZ94I8GESis9Bqizzg2y4UOOaqpSs+L4zeLaFd/h2AYqf1RfWpnqN0gcS",
+	"7uqHqAARsT0YDFA8xQLH2sRCGya7A508ffFAmttHDeo/5GxCBUaMS4kRnxChMCIyJzHF6V+aEUprBrov",
+	"hnUz4r+j0c1g8O7hWiyizX6n0V++Ofag93DhBSvXojqpMEtwqu0TQeMpoOy3QnftcNeSOerZLfUY18Kh",
+	"7iaPrRl4V5q/y1HC+mzSJcdEsrocW8ZWZw6k+Qyln/A4yiPJOu+8FjwpFEckQ8+IVPingrQYZjm/9Eaj",
+	"m+F3o9HNN999BOvo/wuedrIPiNu7spAT11p4b5tjGEBUV74BFsn5NU3UtFZkMHjx/NnRmxdBc+4f+DW6",
+	"polJuYIptbXtZy2fvjg4Pg5CN0GXxwzjVg5lOe1VM4eGZpPsX9tt4+hzcupdmK7NPyY2sSoPGZzO4aHv",
+	"aEruSksTmhK0AcGVEEFsRXssJrSy6V8seODq1LljtQ5q05OtK8I+q8ylGTlXc0N4ejkPJHpx9OI50k/V",
+	"RQ3gbOt9ThqHhsPtb+oyBfd+fvf11tuD3n9w72dwQsuPf/nqr6NiMNh+/N/z/te9NWWNtmQr4Ew9AiyR",
+	"B9f9ECuE1VYl1JIEfOzOodsVckNPDk8X5Yfuu1xcc/UnTYhULpO7eSq0vfaB1cnhqSu8c1f2giwM7b/D",
+	"kQ/ObWgUszJsgFI87rK874Ev9MRzYlQarAcSctjqVH1wRRhNMHqNi5RKcxrg0fbn1p4pVlQVST1Q2tt+",
+	"1N99PNwZ7iy8vvWtHzDtfTvouKV1d1GScnbRAdnO4/7j3d0nT4aLL5Y9qYEGf7ZguwdOLsPeq3JziW5/",
+	"gXO4uVbxrPM6mWZmdyxiGbkV0FI2iWB5MEt7vAtNihfllZVS3S4cULPJ7GnC/AG+0vUOFOYPaIqS1rHE",
+	"ksiUfvCM3Khq/JJR/sP3EHmrT7f0cR8/K4Xqqg1b7fHadq0a3msicYVxzX1zocFaTKyj2wBTSP+sKX3G",
+	"i+oWmSsgoHAuEfXiBDtP1osTGA1yjrtylj51ROCfBY0vT0zQeImKvK8Y5B2Dck1BZ4NsFow5ss0PDa9n",
+	"ApwSlkgU2fmjGknYaxyVgW2KZtxnoPbeIpfmQGDd0OUKWG1y5LoWFtTFBKPK8NFwiH7SxIg0xJRIVLCE",
+	"CJtCc+8m1qd0ImFZ53ZZ6/jXHnPWveyh72UP2172itSzkGYq/bYm8dSXO4eEGoTbkXGHjW/gTtIE0MUM",
+	"xVOaIznl17IUwLvrid9/EYFeYCqbd9c/e3ipGxN+Toofn94ZfPt4bjhtXvplbcl6hk+vcT5WZvzuxcFH",
+	"Muf6LDmHBasT2fW24VVOmERRIdLoN6nxCpF2hjfXim8tlHD1N3hIbdDHgoRZFw7hffQ9vSImI5YLVFZC",
+	"gMYlXE1XSJBdHAw5q19BaMeNoQFVlUhC4XbRuJhBaSO4MhBNuYr0t9FE8J8Ji/zAsilHfo1FBtmX3Nwd",
+	"TBPticHTnZtx5hLEOpInyrvWldgzD3ccN/Fk1o1mIyrBvjCuOElM9GTK00QriujDh+HtbRTqD9vwod9v",
+	"CVEED4VIkvcYjUnWu6Is4X8JOqPnilxwMVvlnodezKF73qXtL1SDDgV6eyZchJ11Sx9IdM1FIle4ls/Z",
+	"mGORGGG+NN34U9Q/uMNVX8wuis57F2cexrQVYB90eVTmVj8E0WQrRztX509PuuDNiMLnOM8FvyJJZysz",
+	"qEQMU0+xRO7R2v71kSlaUf5mvzc1K8YErl10l61Y7aqSmQ5iBbdhcIUF1TsrzyFro1sAQGFLuJ8lUVSO",
+	"iBDo8xgLYUupSFtaq4GxhVmTy3P6/AIG5Y567FRxR3MLQsP+7VUuLW7Q4kFPfbw4OPnx+dnRy++DMHhz",
+	"dnR8dPa/QRgcvDn74fnLs6PDg7OjVy8XirR7SBMvpeOnzhOv0U+HaPaYSm9ZaK4EXVCpQMCCuNUvrrPU",
+	"mGN5riUnbhjdu8PtRQaoOWs5X/O6lrM+uWY0qHfVi7HU2k2ZXFmbpYhZYnxMuB0nzfJvOtMyJWXap0gp",
+	"Mze5nOvqao3Uzfm5lbVq7sZuW+5+Wo/DqdmDIqH8jhY5Q5DDDSduVbK88c8Q4yjG8CgkQuoH4UY+s6WV",
+	"3M2Bj7Xof4/JHA2b1WTCLy/20rwlY+3SCuwupnbbcojnZECdTvk1s/EWc8Upodj5mcPB9k7Dz6wdLG3v",
+	"fGIf0i3nmT3tvqsz6U7LO472HNm6vGY4bIe6EX4gWBLSmbmxUiJTc1NuzcEF6xS8ZzUYJGyXbX9ggQlL",
+	"eYShplrDphE851Lhfp5MGnJoZ/HB4NYI/mmIovXvz3rgO0BlWqZWdwuoL04KlFdjfmVBcJSBfXBHiW9z",
+	"TuYxzX1yxBdHAeay1K+8/csOfDsc8I889DXqbcm+1+wQ757YkmFNNeBunC0ZVuMB78LakmHOQF7tMLca",
+	"5R//mptwS4b8Sz90X6fAXXAsO0Gdt+JVx9UQvOqgxqpXG9SkgFXH1QgOTofnrXn9OLUZH6LxrLowCvXu",
+	"ufC+0PowQhuuPBxnZNMKVm0ig0s+YpTVvHLoUl0FsqC2npJQPhuiQlwkrgfxb8SovmPdFIuypdGdVuvz",
+	"9SNJtQ1ZN8bSDtBbUdIVJCg3sntZNgrDJ93hyXJ/91H09l0ENQlwFRt0lpUf56xh5i30m9SAlWGIz2vL",
+	"+5nDgyW1F+cpvQqli5TeF3C41iXlP8cJ22//eK1GFHc+Y5tHkHMP3Tq13Lo7ZHO9/zS/fwXz21hmv4r5",
+	"fRsGksSFoGp2qmGxla1z+iOZ/QAtGjos8RRqvEMzSBSVrU32/N4mERRPCfZs54qg7CxcPl4JGPM2vfAx",
+	"tE85KMz1EvPXd05nerO3LpqckJhnGWHQciuq9WTZ62jKoqED1EMYGH6uwJkqlZtuIJRNuGuPgmNgX7uK",
+	"o4Pvn788e45On52U95Vd+a0071+TcS6gFlh/LNo15h1JEnNWdnjyIkTPT15DLatC8cyWCy+rXnhv00pU",
+	"aTNiD2WY4QsyYpqeZWgObqvS0yxxRbEQudK0ppW0IDh1DZRGDC43mbroYywJenNyvIeiecvYwjnduhpG",
+	"fTQKzsQMUajZNwpsowxtECoibLJ8wmOJYpymtjkKEVemY50yn+HrDKD46iuk94swZdvO6C9N5UDX+M6E",
+	"ACMHAWKEJFAotdWRB+LrJhh+zW2vJbmnZ+ytQhZoQ1SEtAmD5pC3nvJgUasd143H5OC5Q4hoZzBEfm+G",
+	"qI9+JDO4FjViJoLGWUzCMr9zZqoimoOjfR+bl4TkpgwEgpO9aR+9hIr1OYTbLskMjPQ41UKsJ2lSHjS6",
+	"0neC5FxSxcUMSA+l/KKPjibI9PHBl1CdRa8Gmh2xZMQMHAgzaG/q9g+6ZMhq30xjg6nNR5Q4I6ZljmuZ",
+	"ARsSRdF7qXf7w8hUPxoFe+jDCBoE6I+jVieIURCikescYB5Z0IlgFIQjhqp/Rq7TgH0PyGX9+e2o3VZh",
+	"FLy7vb0FIDWsv6Afzs5eo19QpKGL0C9me34ZsV96vV75r35wZzDQz3ndOPTjGU693kGhbRkWHZrSNb2z",
+	"WU6i0IGOfiqI2RJoQ1E2mpDIvmGo31CjIv0KR4tuFo8WXXcoO35Hj68a0qJfEFul/yi0uS2f5IUibsJd",
+	"PWG7r4ieWVOAeRZa3Erom6QNxqqVsRm4j6IDPSyC2uzSRvz1L+W6vzU7YDqVlJM7kHEqCE5m7j0b2gux",
+	"1rGtOFpJVKBJ2PVNO/nwkZ681fukesuSHpx2mu1tPU2Tct0s6zWT2u9qJuV3kJrfoATakWj/u1QIFjxA",
+	"YUfrFoCw2U1yH11jqsCdi7x2kJHrYmkm3TUU3+iSh36Z1yYPuS55eviIndrj+0p1JYkE8a15Te5pmbmD",
+	"uns3m/4J/oUuKkfM4wR3d0u4Spe1tsyboCYjvQC/M6GZ1ZWTGrGVWhPu136mEl2SXPn9CDedtKzahBqR",
+	"qTfVMWiG9b+XBD0eVD09cyJQBr1KAd7hIBwMBvBtgmd9BDJ3BNLAKlGSlF2IIFGCEgltCOt9wzTZdHYA",
+	"i4ysj1q9vIxnfz2l8RQUjcWp3qtryhJ+LfXCIXELSnWIgun5tJ3QH7FXV/Ycz7RIdZXBDPokijRxdlKm",
+	"0Zw+ATpUvsYXlJVGwzH0dICsMrCflEZklGPNxRuQMTa0O+4qNEVoY2jrzobl1b/t3U2DANtzMvowggQF",
+	"0BX9fv+d0ULmC62wvOpPRkW56c1fUPvJ+2jKQI2C21u9jgMojoVyLA1KwJCRiGS5mtkS8LYgvAme2fv2",
+	"vgWKTp6fnmlcBmFwRYQ0RuawP+gPIBabE4ZzGuwFj/qD/iNT/mQKdv4W2I760wXpCEOc2GYQ2MDIJ525",
+	"XTBHH31nan6hmGdjykzUBx28fNYfMSumDO6hfnJkGuxo0z6ljrdAKF9j6EcB+hWXqX8SX5m6+SMW/R1m",
+	"+39/2366u/u37cFw+LftgVdECk2oFk1l4qDXGdQvA2MLxJXkcpQEe4GmoGNAiUaSU7tz49jVI5DaMjfC",
+	"6z9HRPloR9cgwKWnGo1hsuEjirtEkTGZcEHKwmuQTg4uF5gPlcflSlCu1gzR90RXBLLe1g1tmAprCbRz",
+	"61EmCZNUi+F0NhdG192hgnFpQ7dVGrituACvHPY8AOt9JlZDZaN0diu9gQvb+2EfYRT1IpQLMqE3SHJh",
+	"3DX9vNWOJnyOjkvIzZm6jcW7IrDGNoCmSKkWKJRBsi4qa5VKWxRNawTNgWPBLwmD4wCaROAvlJxYDuqj",
+	"Z0Y07qGoV6WwRWiDkWttFE2okGrTMFQX8vSCalirCkf0agVPy/PGJAiDnp+C13O9hPzHe/OqpYZBr/ZX",
+	"rS9Ib36XkJ73V0e45V0YOL0KQnN7MFi367gNrdW7RQP+UN7oDW1S8942i9sHz03jQ3R89uygjpG5ma9+",
+	"qXvbl9KWsQ/ec8wbvRRpYlO6/eL1T3bL7fwHxxyd0vQKlwVu28UHayXmbTa2X7S3u12MRrHLJKzXwxz6",
+	"VS23d8tqlFBIslYZ8vE6vV/Lhh0d7V8PSrVnVNxH9mH9HTVE3zGE3TWyZICtpzixja0DGDJcPqTW4VkP",
+	"2v52+SC/x/9tGOyuAtuRdUZca9/Q4zgwE1Or5RW+0Po9MFr/3W0Y5Fx2mEImK0GWJkmHe2xzqJ2x40UT",
+	"+qjqDDRiUmEt36OYp864xSiqeC3SFDdw9dpnvEASz4zjck0l0ZMZs0BNsdJWqvFpAK4uE610jKdYtiJS",
+	"IxZpv7p0qrusIrN26EljAs5Eqqf2hsMasg/n9IRMiCAs7pCBpvmY/fmBdJ67LxAbcvCMxFN0yEW+WMB1",
+	"dYu1M7zQP6FTzBSXnijzBdntrT2kNZVvK5hhr5Wrz+qD6aaBCqfbw0307ZMnT570vvnmm2+CNSWTzYW5",
+	"rUf6lSjIbUsVDdfcDknMdYH6NgAVWZXiymJ/3NZ8pH7q2j6joHbqCmqwzrY29ZO9GdStoHxY19zAeV3F",
+	"TTQKS4fqhm45Lss/dNbCtKLkgURvTo77QZM2fADbJ0Z/WL0VBilll4C/ZyQlRmI9nc278KYNXtfku4yW",
+	"UOM4wm/a04J5Kl9yDBWX69IxKd/VcBo/AJ3qZdiG0GOezL7aognA+j1RHw/fBVGLgbswb1kLMugB9vGw",
+	"5XqaxdDl7k1rwfcGmPTjARSmp9ViEIvyZWvA+ElNqMEKJtSh6+6tBwwfLR/w2sTBzzg/hg7gYKttLx/3",
+	"rzLwbS2vz2TjGcUJ29ph5N2GNvK19YEmt4aCNBN3RcAybk8rDY1AGLHD9DubUrgrB/djCSpYYuuF1cnp",
+	"mS8sGgp8Z8HFXK0qDIzJn27Ir8BDO8sHveTqO+hd/7lo2tDOPJoOF4dw7ZFut4fQptPvS73RFfBYvAY9",
+	"8NWPwZ/719i/74mav3nrRZtdStK70OjQDn8V2nDa9ABVdejUZjRhyulGrbT67l4gtF6UKIL039BF6sMR",
+	"i3zz3uQKVxZ7tF9VB4g8q9qG+z2/dsQqAVm2eTxg5qwDmYwk2z9Ulu06TCKLIWInhbuc1NeeLXF3HxXA",
+	"eu46PHr6RH9vzmdqwW7fB7Iei8blLZTXwSmdzOrz/NN8acMI/uhmrK0dP1vT9TCtXFdyHf8gTP2nJdQh",
+	"dV5joSh0EzGm7AIRVHTqDzCSK97T/n+toauXp2alSTsAto8wm41soMocUsx4oee7ItD5FY6NQSLsteQP",
+	"aogfczjtCSA0JnDkYcRYUwqZH8t4W1souQcGfXTm+hcbuSn1rK73ZCEJil4fnB3+0Bkke+M7CncXQKJq",
+	"tFvtYVcf3bsExp50RFYUiacxF7kNrfhi6PHSkMrioD8UX1lTarlGw3/KrS9cbr1ZKK20B+cShj4yfcGl",
+	"7JQ9cOHE1GYI2UZTrUNU/+BzYepDZ4rBCwf5Z8oyKFOtUsouTU4BnIODbTXnDLdqadlxRr/KdaZlsEBR",
+	"a60HDObnwVE14FxNqJRdiJe9n9r3V8fecyDwG3+uBoPXy3cZFFVSgmkmOg+IstXoahA0Wq7e8SR7rXct",
+	"P1V1i/4zovEHOljNKtnmhHYp7upyuwy+LQ1ceN3KuyR4KbmBeaiSyKYOeDzUCm/4ZbN/XUaYdwbkusf+",
+	"Sf1fbjwoq+7rt5llXevADoXAkGY0EcstLzd6uaHUxVyNjhkydG0xrO3zb5OoKYm2k8Chk+DRRfXbaFHY",
+	"3VJDe36FJMk8U6leFlXeKSDpT+B8gd+VTG3ugUcuJ4enVqzq3fZN4u48FlM/HJteaaVcvSICXmJvjXGR",
+	"SHubyk9qt3K2b8ttjJhfb8PvT22SDOG2AnRphsQTJRG/Zi5moB8wOfD79qsR4xN3scgMM71c35NYkaSP",
+	"TPKnNH0e0RtGoddsddXY1iadKSL75s4OtLH5xb3Rv6yjfzV9r1H5YaPzirW9HmKaYyP74bwQEGcoO9JE",
+	"9ilonQ1Twi0MN2e9w9hmiCJvU2Aid0NT/2F71VUQbVazm4bcyL5KP1Nr2LVpb4KYFl0R2oigv5YJ2ZoW",
+	"W1GV6O6+cfM3mnyXqAlRVCueXUI2HLqhZTdwPch1+YjQRu9baG/77WATWobblh/6h+ET0/j2ifkJj2Fd",
+	"euNM9V+gEHhtz1TY1qCYpNXU8Fe7yLYeYm/wSKT4iEHzAoQlMtW3tTh7+sLms0BowZDKw4eeiOg/fNgS",
+	"XlpKuRvNe2X6Le1oEzRizRZDnSlZTuqhhw/Le8YPH8ICHj7khYp5Rh4+HLFrLi41/BMuvJ7vXmEOqMlg",
+	"fTMb3DLht30UbQ+GUVkiU+2PWPumi7laYW8Z9S0Pw1Rlf4myKb65BiO7JLWWKlXLlnvLEnPFEbwUJXKj",
+	"zPWcOUlJm12ZWO0wFdTGmV8wwfquynV4iG0/VO9AAAt7ncyy6+pQlb0o335wkHi13+2rTcur+sVickOy",
+	"PIX7uODZ17vmtrvc2smP6QX2rjdDz1jtADYOjJZ2Ca0uv3dBtAXljbL++/xiUYDQ3l7p7qtYQigSh3bb",
+	"Z6eBetOucGWM+10Lq1aFtq/g284dOeRZLny0LdmQLdyBU9MONMYcJVzzESz5YAVcYovGJroOYN/vA9zx",
+	"quA+XQHc8Rxwn5oTynm0UO622eTbW9ckyd9t01LQ382qK2AnMDFWOOUX3BUVrHry1WSP+XUJbPBqyCzz",
+	"EvJ82Mrv/ZM80yetq/VZ1W7M7zHm9fryG3wtga18tYmUe61PmkeOfveSj5adja4hb73a+n4HISdic01O",
+	"hmxbz42bzz1tPDctMsyqh77DKRYo5hnCirCEMEWAwOzP/yxwijhMdMVjArdpiCCePG80EFnjaKLVj2z1",
+	"lNzFtn9t1uQ3d05hwTvD4oKomsf8RzmD0KbLd2ANNTwvKCnhtZjrdLqutU2G8/zj/eyyuOEiZ/uNJAiz",
+	"Eav8Z1toDK43No1Wvzp6H/leMJjRpn5IMmLjmYEIJxllVCqBFRdoI6L4QvNYTyaiBpVNWv5FS7VfEio1",
+	"R0Wb8zz4svDeF+/Gd26xR1bu9yZtre7Vtytkmr6mzlOAba5tZcvjH7EFLj9a0+Mfscrld34+WujmG3es",
+	"9Im0MwaNSFZxefro3+DOlL9BWRoH5gUn0lUntokMMMyNclkLynsSK9ulA15D5Yj5J2akVlQCKzNfiChc",
+	"ixcQ27LXd8uLzDbfX3PLU66mUFGDUEAGhTvw26hVPMIixRX4k3ORUqvoCIipl3Q0u8QZGTHQ82hJDceN",
+	"zmp/m+W9/7LY4YiZ1A+/BCIqiyy7phLjmSnCjw5MxWUoqjCeec0mNPlJckUE9LE1TRdkOREkrjUrV1rk",
+	"vDI+s0bNWb0Og3f/+6eCFMSGIhmaYpZUW+nc3P6IvWJIFnFMpGEJiSL95qgsu23rAugftIsNJXO6PGXE",
+	"xYhpT1uGzeIQHlA1V9yf5oFEgmDJWejeXJYk0K/u9uW99zyQiMJNtS7/HioPRO4IwqwP6kSZ4gNUKZJA",
+	"1AF4GjDvHp7j/zfK+N5jEKBqyeMHAiyVrWzQNqvGDRensXh1NxuNIsrggIWrVj3TlbLUEvw+QxlrQb9m",
+	"dKMqaezD58rXuhuKZaX0umddqaCLgiCMXE33wC8c36z03rGaZT5mY4YlzlG5JCjjlrVuXUMVYLcyu4hQ",
+	"i4J2Yma1xJeAR+dfdi+jLC4IF6iXLar0Va3/bFMmsvLUcDXvpLuC9p8uyhfhojRtvhUMylLhfmTq1NyO",
+	"aBJtQL8pqAAIFmWGfjh9sQmFp6FJ/No5U80a2J8teapaI5hBcO3HtGuam7JU9YxavXBIvRfbUlhMBRAN",
+	"jOlKZat3m+owmyHyi6FFVZe1aC7MZXOrCmSvAsvjVkXmpZVXIi2Aoj17I6EEvNWXbF+bRKmsHnVVu+bm",
+	"QjXbb7Vuv5bdyn7VvKdao62FiU/l6v/M/fgDZT4pTzJ1SWCv1K45dfCK3b59pxmmXnb37TtNrqbYpxFw",
+	"dXqqyrcuLUFrK6d2iLRjHuMUJQQKc4K5Z6uLbkRQh04ULNqsza+n14OmXKq9J4Mng3Lyd+W6u+4x2iK6",
+	"NvolcaqdbIIzdM3FpXaUbSU7exeXpJxdSNvavK559t1NAv9L06nQ+dKSQHUxl81PlXUTobqV9enlw4cQ",
+	"e6h8MVtYS4udPRR9HYVI5jgmMkQJV/q/pjMQpATnWBCt2KStpCTgpijUKEMRlH4YDjeRX5es7vbVDFdw",
+	"xybKlcjVIs/GHcD3neIrgobmvHzXQmmcbUiGEDMolahfwLgasYuCSEmSPURZnBYJVG/d2N0FHfBU4J9p",
+	"uokoaHR0TdPUCxa5O4KaABzpjjQeTw5PTZyEMqjuXSsvYsuReFtW3TZk6cyi/nnt4hRpYJ8y0xMPioYZ",
+	"G8BKd5Py3aZcvXwbntIylQDtuKWAw+rVQE5CxFk9s7v2kjLrqqNMlzay/HQZWeXLlF29D0/R00JSRqTW",
+	"aPoxyi4290zSQgi+kwxHDI4cQ+SOvGTY6C0PWTH2XMfusEmSsaiCqhyUgVM+YkbxAN6vYWg8JfElSVxl",
+	"OMxm5g6dpjzCVG3FJ4en8xbbNOsk2rDrKEVcaNotydDUfQcOMR6XWQR01tnUlp+JP3ZZj/VAt0kIkvW2",
+	"spbXahFLTbaa1QtJ+uglua7HMwvbMziSmCVjfhOV4ZTQFK4cMRfurAqOGvTUWifiWJnbhzMI6RVM0bQj",
+	"Sj5iMWfMhUQzTfvaoPFt48OUF1CBF/jAEZqZq5SJULwbC0GvCMIKRVuUjbUfU9nsH+rO5m00YhsxZxN6",
+	"UVj+sS/GeQ6CCky8EEl6wVz1aQN/niNJYkHUZh9B8VGThjdilXTCDEUWgsjhKUTLY5+IC+NEM3JtCpPb",
+	"wLCh4Srg5NjSBp1qlFnqzNt3t/8XAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

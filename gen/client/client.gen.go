@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,17 +19,55 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for Channel.
+const (
+	Rcs      Channel = "rcs"
+	Whatsapp Channel = "whatsapp"
+)
+
+// Valid indicates whether the value is a known member of the Channel enum.
+func (e Channel) Valid() bool {
+	switch e {
+	case Rcs:
+		return true
+	case Whatsapp:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Direction.
+const (
+	Inbound  Direction = "inbound"
+	Outbound Direction = "outbound"
+)
+
+// Valid indicates whether the value is a known member of the Direction enum.
+func (e Direction) Valid() bool {
+	switch e {
+	case Inbound:
+		return true
+	case Outbound:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorErrorCode.
 const (
-	ErrorErrorCodeBadRequest        ErrorErrorCode = "bad_request"
-	ErrorErrorCodeConflict          ErrorErrorCode = "conflict"
-	ErrorErrorCodeInternalError     ErrorErrorCode = "internal_error"
-	ErrorErrorCodeMethodNotAllowed  ErrorErrorCode = "method_not_allowed"
-	ErrorErrorCodeNotFound          ErrorErrorCode = "not_found"
-	ErrorErrorCodePayloadTooLarge   ErrorErrorCode = "payload_too_large"
-	ErrorErrorCodeRateLimitExceeded ErrorErrorCode = "rate_limit_exceeded"
-	ErrorErrorCodeUnauthorized      ErrorErrorCode = "unauthorized"
-	ErrorErrorCodeValidationError   ErrorErrorCode = "validation_error"
+	ErrorErrorCodeBadRequest          ErrorErrorCode = "bad_request"
+	ErrorErrorCodeConflict            ErrorErrorCode = "conflict"
+	ErrorErrorCodeIntegrationNotFound ErrorErrorCode = "integration_not_found"
+	ErrorErrorCodeInternalError       ErrorErrorCode = "internal_error"
+	ErrorErrorCodeMethodNotAllowed    ErrorErrorCode = "method_not_allowed"
+	ErrorErrorCodeNotFound            ErrorErrorCode = "not_found"
+	ErrorErrorCodePayloadTooLarge     ErrorErrorCode = "payload_too_large"
+	ErrorErrorCodeRateLimitExceeded   ErrorErrorCode = "rate_limit_exceeded"
+	ErrorErrorCodeSendFailed          ErrorErrorCode = "send_failed"
+	ErrorErrorCodeUnauthorized        ErrorErrorCode = "unauthorized"
+	ErrorErrorCodeValidationError     ErrorErrorCode = "validation_error"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorCode enum.
@@ -37,6 +76,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeBadRequest:
 		return true
 	case ErrorErrorCodeConflict:
+		return true
+	case ErrorErrorCodeIntegrationNotFound:
 		return true
 	case ErrorErrorCodeInternalError:
 		return true
@@ -48,9 +89,257 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
 		return true
+	case ErrorErrorCodeSendFailed:
+		return true
 	case ErrorErrorCodeUnauthorized:
 		return true
 	case ErrorErrorCodeValidationError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntegrationProvider.
+const (
+	GoogleRbm     IntegrationProvider = "google_rbm"
+	Sandbox       IntegrationProvider = "sandbox"
+	WhatsappCloud IntegrationProvider = "whatsapp_cloud"
+)
+
+// Valid indicates whether the value is a known member of the IntegrationProvider enum.
+func (e IntegrationProvider) Valid() bool {
+	switch e {
+	case GoogleRbm:
+		return true
+	case Sandbox:
+		return true
+	case WhatsappCloud:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageStatus.
+const (
+	Failed   MessageStatus = "failed"
+	Queued   MessageStatus = "queued"
+	Received MessageStatus = "received"
+	Sent     MessageStatus = "sent"
+)
+
+// Valid indicates whether the value is a known member of the MessageStatus enum.
+func (e MessageStatus) Valid() bool {
+	switch e {
+	case Failed:
+		return true
+	case Queued:
+		return true
+	case Received:
+		return true
+	case Sent:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageType.
+const (
+	MessageTypeAudio         MessageType = "audio"
+	MessageTypeCard          MessageType = "card"
+	MessageTypeCarousel      MessageType = "carousel"
+	MessageTypeDocument      MessageType = "document"
+	MessageTypeFile          MessageType = "file"
+	MessageTypeImage         MessageType = "image"
+	MessageTypeLocation      MessageType = "location"
+	MessageTypeReplyableText MessageType = "replyable_text"
+	MessageTypeTemplate      MessageType = "template"
+	MessageTypeText          MessageType = "text"
+	MessageTypeUnsupported   MessageType = "unsupported"
+	MessageTypeVideo         MessageType = "video"
+)
+
+// Valid indicates whether the value is a known member of the MessageType enum.
+func (e MessageType) Valid() bool {
+	switch e {
+	case MessageTypeAudio:
+		return true
+	case MessageTypeCard:
+		return true
+	case MessageTypeCarousel:
+		return true
+	case MessageTypeDocument:
+		return true
+	case MessageTypeFile:
+		return true
+	case MessageTypeImage:
+		return true
+	case MessageTypeLocation:
+		return true
+	case MessageTypeReplyableText:
+		return true
+	case MessageTypeTemplate:
+		return true
+	case MessageTypeText:
+		return true
+	case MessageTypeUnsupported:
+		return true
+	case MessageTypeVideo:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSCallButtonType.
+const (
+	Call RCSCallButtonType = "call"
+)
+
+// Valid indicates whether the value is a known member of the RCSCallButtonType enum.
+func (e RCSCallButtonType) Valid() bool {
+	switch e {
+	case Call:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSCardMessageType.
+const (
+	RCSCardMessageTypeCard RCSCardMessageType = "card"
+)
+
+// Valid indicates whether the value is a known member of the RCSCardMessageType enum.
+func (e RCSCardMessageType) Valid() bool {
+	switch e {
+	case RCSCardMessageTypeCard:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSCarouselMessageCardWidth.
+const (
+	MEDIUM RCSCarouselMessageCardWidth = "MEDIUM"
+	SMALL  RCSCarouselMessageCardWidth = "SMALL"
+)
+
+// Valid indicates whether the value is a known member of the RCSCarouselMessageCardWidth enum.
+func (e RCSCarouselMessageCardWidth) Valid() bool {
+	switch e {
+	case MEDIUM:
+		return true
+	case SMALL:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSCarouselMessageType.
+const (
+	RCSCarouselMessageTypeCarousel RCSCarouselMessageType = "carousel"
+)
+
+// Valid indicates whether the value is a known member of the RCSCarouselMessageType enum.
+func (e RCSCarouselMessageType) Valid() bool {
+	switch e {
+	case RCSCarouselMessageTypeCarousel:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSFileMessageType.
+const (
+	RCSFileMessageTypeFile RCSFileMessageType = "file"
+)
+
+// Valid indicates whether the value is a known member of the RCSFileMessageType enum.
+func (e RCSFileMessageType) Valid() bool {
+	switch e {
+	case RCSFileMessageTypeFile:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSLocationMessageType.
+const (
+	RCSLocationMessageTypeLocation RCSLocationMessageType = "location"
+)
+
+// Valid indicates whether the value is a known member of the RCSLocationMessageType enum.
+func (e RCSLocationMessageType) Valid() bool {
+	switch e {
+	case RCSLocationMessageTypeLocation:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSReplyButtonType.
+const (
+	Reply RCSReplyButtonType = "reply"
+)
+
+// Valid indicates whether the value is a known member of the RCSReplyButtonType enum.
+func (e RCSReplyButtonType) Valid() bool {
+	switch e {
+	case Reply:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSReplyableTextMessageType.
+const (
+	RCSReplyableTextMessageTypeReplyableText RCSReplyableTextMessageType = "replyable_text"
+)
+
+// Valid indicates whether the value is a known member of the RCSReplyableTextMessageType enum.
+func (e RCSReplyableTextMessageType) Valid() bool {
+	switch e {
+	case RCSReplyableTextMessageTypeReplyableText:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSTextMessageType.
+const (
+	RCSTextMessageTypeText RCSTextMessageType = "text"
+)
+
+// Valid indicates whether the value is a known member of the RCSTextMessageType enum.
+func (e RCSTextMessageType) Valid() bool {
+	switch e {
+	case RCSTextMessageTypeText:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RCSUrlButtonType.
+const (
+	Url RCSUrlButtonType = "url"
+)
+
+// Valid indicates whether the value is a known member of the RCSUrlButtonType enum.
+func (e RCSUrlButtonType) Valid() bool {
+	switch e {
+	case Url:
 		return true
 	default:
 		return false
@@ -78,6 +367,117 @@ func (e Temperature) Valid() bool {
 	case Hot:
 		return true
 	case Warm:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TemplateCategory.
+const (
+	AUTHENTICATION TemplateCategory = "AUTHENTICATION"
+	MARKETING      TemplateCategory = "MARKETING"
+	UTILITY        TemplateCategory = "UTILITY"
+)
+
+// Valid indicates whether the value is a known member of the TemplateCategory enum.
+func (e TemplateCategory) Valid() bool {
+	switch e {
+	case AUTHENTICATION:
+		return true
+	case MARKETING:
+		return true
+	case UTILITY:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppAudioMessageType.
+const (
+	WhatsAppAudioMessageTypeAudio WhatsAppAudioMessageType = "audio"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppAudioMessageType enum.
+func (e WhatsAppAudioMessageType) Valid() bool {
+	switch e {
+	case WhatsAppAudioMessageTypeAudio:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppDocumentMessageType.
+const (
+	WhatsAppDocumentMessageTypeDocument WhatsAppDocumentMessageType = "document"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppDocumentMessageType enum.
+func (e WhatsAppDocumentMessageType) Valid() bool {
+	switch e {
+	case WhatsAppDocumentMessageTypeDocument:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppImageMessageType.
+const (
+	WhatsAppImageMessageTypeImage WhatsAppImageMessageType = "image"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppImageMessageType enum.
+func (e WhatsAppImageMessageType) Valid() bool {
+	switch e {
+	case WhatsAppImageMessageTypeImage:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppTemplateMessageType.
+const (
+	WhatsAppTemplateMessageTypeTemplate WhatsAppTemplateMessageType = "template"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppTemplateMessageType enum.
+func (e WhatsAppTemplateMessageType) Valid() bool {
+	switch e {
+	case WhatsAppTemplateMessageTypeTemplate:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppTextMessageType.
+const (
+	WhatsAppTextMessageTypeText WhatsAppTextMessageType = "text"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppTextMessageType enum.
+func (e WhatsAppTextMessageType) Valid() bool {
+	switch e {
+	case WhatsAppTextMessageTypeText:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WhatsAppVideoMessageType.
+const (
+	WhatsAppVideoMessageTypeVideo WhatsAppVideoMessageType = "video"
+)
+
+// Valid indicates whether the value is a known member of the WhatsAppVideoMessageType enum.
+func (e WhatsAppVideoMessageType) Valid() bool {
+	switch e {
+	case WhatsAppVideoMessageTypeVideo:
 		return true
 	default:
 		return false
@@ -132,10 +532,16 @@ func (e ListLeadsParamsSort) Valid() bool {
 	}
 }
 
+// Channel defines model for Channel.
+type Channel string
+
 // DealValue The expected value of the deal, in the organization's currency; `null` when unknown.
 //
 // Example: 15000
 type DealValue = float64
+
+// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
+type Direction string
 
 // Email An e-mail address, stored in lower case; `null` when unknown.
 //
@@ -168,6 +574,47 @@ type Error struct {
 //
 // Example: validation_error
 type ErrorErrorCode string
+
+// Integration A connection to a messaging provider. Its credentials are never returned.
+type Integration struct {
+	// Active Only active integrations can send.
+	Active  bool    `json:"active"`
+	Channel Channel `json:"channel"`
+
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Id Example: 1
+	Id int64 `json:"id"`
+
+	// Name Example: Atendimento
+	Name string `json:"name"`
+
+	// PhoneNumber The business number messages come from, digits only; `null` when not set.
+	//
+	// Example: 551140040000
+	PhoneNumber nullable.Nullable[string] `json:"phone_number"`
+
+	// Provider `sandbox` records messages as sent without contacting anyone (the default
+	// for new integrations); `whatsapp_cloud` is Meta's WhatsApp Cloud API;
+	// `google_rbm` is Google's RCS Business Messaging.
+	Provider IntegrationProvider `json:"provider"`
+}
+
+// IntegrationProvider `sandbox` records messages as sent without contacting anyone (the default
+// for new integrations); `whatsapp_cloud` is Meta's WhatsApp Cloud API;
+// `google_rbm` is Google's RCS Business Messaging.
+type IntegrationProvider string
+
+// IntegrationId The integration to send through (see the list of integrations).
+//
+// Example: 1
+type IntegrationId = int64
+
+// IntegrationList defines model for IntegrationList.
+type IntegrationList struct {
+	Data []Integration `json:"data"`
+}
 
 // Lead A lead, exactly as the API returns it everywhere.
 type Lead struct {
@@ -317,6 +764,82 @@ type LeadReplace struct {
 // Example: 85
 type LeadScore = int32
 
+// MediaURL A public http:// or https:// URL the provider can download.
+//
+// Example: https://exemplo.com/imagem.jpg
+type MediaURL = string
+
+// Message A message of the history, outbound or inbound.
+type Message struct {
+	Channel Channel `json:"channel"`
+
+	// Content The kind's fields, as sent (outbound) or as received (inbound).
+	//
+	// Example: {"text":"Ola! Como posso ajudar?"}
+	Content map[string]interface{} `json:"content"`
+
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
+	Direction Direction `json:"direction"`
+
+	// Error Why the provider refused the message; `null` unless `status` is `failed`.
+	Error nullable.Nullable[string] `json:"error"`
+
+	// Id Example: 4521
+	Id int64 `json:"id"`
+
+	// IntegrationId Example: 1
+	IntegrationId int64 `json:"integration_id"`
+
+	// LeadId The lead the message belongs to; `null` when no lead has this phone.
+	//
+	// Example: 123
+	LeadId nullable.Nullable[int64] `json:"lead_id"`
+
+	// Phone The phone as stored, digits only.
+	//
+	// Example: 5511999999999
+	Phone Phone `json:"phone"`
+
+	// ProviderMessageId The provider's id for the message; `null` until the provider accepted it.
+	//
+	// Example: wamid.HBgNNTUxMTk5OTk5OTk5ORUCABEYEjA
+	ProviderMessageId nullable.Nullable[string] `json:"provider_message_id"`
+
+	// Status `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
+	// provider; `failed`: refused by the provider (see `error`); `received`: an
+	// inbound message.
+	Status MessageStatus `json:"status"`
+
+	// Type The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
+	// `audio`. RCS: `text`, `file`, `card`, `carousel`, `replyable_text`, `location`.
+	// Inbound messages of a kind the API does not model (stickers, reactions, ...)
+	// are `unsupported`, with the provider's kind in `content.provider_type`.
+	Type MessageType `json:"type"`
+
+	// UpdatedAt Example: 2026-03-13T14:02:12Z
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// MessageList defines model for MessageList.
+type MessageList struct {
+	Data []Message `json:"data"`
+	Meta PageMeta  `json:"meta"`
+}
+
+// MessageStatus `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
+// provider; `failed`: refused by the provider (see `error`); `received`: an
+// inbound message.
+type MessageStatus string
+
+// MessageType The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
+// `audio`. RCS: `text`, `file`, `card`, `carousel`, `replyable_text`, `location`.
+// Inbound messages of a kind the API does not model (stickers, reactions, ...)
+// are `unsupported`, with the provider's kind in `content.provider_type`.
+type MessageType string
+
 // PageMeta defines model for PageMeta.
 type PageMeta struct {
 	// CurrentPage Example: 1
@@ -346,14 +869,601 @@ type Phone = string
 // parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 type PhoneInput = string
 
+// RCSButton A button on a card; `type` selects what it does.
+type RCSButton struct {
+	union json.RawMessage
+}
+
+// RCSButtons Up to 4 buttons.
+type RCSButtons = []RCSButton
+
+// RCSCallButton Dials `phone_number`.
+type RCSCallButton struct {
+	// Payload Sent back to you when the contact taps it, up to 2048 characters (Google RBM's limit).
+	//
+	// Example: option_a
+	Payload *RCSPostbackData `json:"payload,omitempty"`
+
+	// PhoneNumber The number to dial, in E.164 (`+` and country code).
+	//
+	// Example: +5511999999999
+	PhoneNumber string `json:"phone_number"`
+
+	// Text What the button or reply chip shows, up to 25 characters (Google RBM's limit).
+	//
+	// Example: Ver Mais
+	Text RCSSuggestionText `json:"text"`
+	Type RCSCallButtonType `json:"type"`
+}
+
+// RCSCallButtonType defines model for RCSCallButton.Type.
+type RCSCallButtonType string
+
+// RCSCard A card of a carousel.
+type RCSCard struct {
+	// Buttons Up to 4 buttons.
+	Buttons *RCSButtons `json:"buttons,omitempty"`
+
+	// Description The card's text, up to 2000 characters (Google RBM's limit).
+	//
+	// Example: Confira nossa oferta especial!
+	Description *RCSCardDescription `json:"description,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl *MediaURL `json:"media_url,omitempty"`
+
+	// Title The card's title, up to 200 characters.
+	//
+	// Example: Produto em Destaque
+	Title RCSCardTitle `json:"title"`
+}
+
+// RCSCardDescription The card's text, up to 2000 characters (Google RBM's limit).
+//
+// Example: Confira nossa oferta especial!
+type RCSCardDescription = string
+
+// RCSCardMessage A standalone rich card.
+type RCSCardMessage struct {
+	// Buttons Up to 4 buttons.
+	Buttons *RCSButtons `json:"buttons,omitempty"`
+
+	// Description The card's text, up to 2000 characters (Google RBM's limit).
+	//
+	// Example: Confira nossa oferta especial!
+	Description *RCSCardDescription `json:"description,omitempty"`
+
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl *MediaURL `json:"media_url,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput `json:"phone,omitempty"`
+
+	// Title The card's title, up to 200 characters.
+	//
+	// Example: Produto em Destaque
+	Title RCSCardTitle       `json:"title"`
+	Type  RCSCardMessageType `json:"type"`
+}
+
+// RCSCardMessageType defines model for RCSCardMessage.Type.
+type RCSCardMessageType string
+
+// RCSCardTitle The card's title, up to 200 characters.
+//
+// Example: Produto em Destaque
+type RCSCardTitle = string
+
+// RCSCarouselMessage A carousel of 2 to 10 cards.
+type RCSCarouselMessage struct {
+	// CardWidth How wide the cards are.
+	CardWidth *RCSCarouselMessageCardWidth `json:"card_width,omitempty"`
+	Cards     []RCSCard                    `json:"cards"`
+
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput            `json:"phone,omitempty"`
+	Type  RCSCarouselMessageType `json:"type"`
+}
+
+// RCSCarouselMessageCardWidth How wide the cards are.
+type RCSCarouselMessageCardWidth string
+
+// RCSCarouselMessageType defines model for RCSCarouselMessage.Type.
+type RCSCarouselMessageType string
+
+// RCSFileMessage A file (image, video, document) the contact's phone downloads.
+type RCSFileMessage struct {
+	// FileUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	FileUrl MediaURL `json:"file_url"`
+
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MimeType The file's MIME type.
+	//
+	// Example: image/jpeg
+	MimeType string `json:"mime_type"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput        `json:"phone,omitempty"`
+	Type  RCSFileMessageType `json:"type"`
+}
+
+// RCSFileMessageType defines model for RCSFileMessage.Type.
+type RCSFileMessageType string
+
+// RCSIntegrationId The RCS integration to send through; default the oldest active one.
+//
+// Example: 2
+type RCSIntegrationId = int64
+
+// RCSLocationMessage A place on the map, with an optional label.
+type RCSLocationMessage struct {
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// Label The place's name.
+	//
+	// Example: Avenida Paulista
+	Label *string `json:"label,omitempty"`
+
+	// Latitude Example: -23.561414
+	Latitude float64 `json:"latitude"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Longitude Example: -46.655881
+	Longitude float64 `json:"longitude"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput            `json:"phone,omitempty"`
+	Type  RCSLocationMessageType `json:"type"`
+}
+
+// RCSLocationMessageType defines model for RCSLocationMessage.Type.
+type RCSLocationMessageType string
+
+// RCSMessageCreate An RCS message to send; `type` selects the kind.
+type RCSMessageCreate struct {
+	union json.RawMessage
+}
+
+// RCSPostbackData Sent back to you when the contact taps it, up to 2048 characters (Google RBM's limit).
+//
+// Example: option_a
+type RCSPostbackData = string
+
+// RCSQuickReply defines model for RCSQuickReply.
+type RCSQuickReply struct {
+	// Payload Sent back to you when the contact taps it, up to 2048 characters (Google RBM's limit).
+	//
+	// Example: option_a
+	Payload RCSPostbackData `json:"payload"`
+
+	// Text What the button or reply chip shows, up to 25 characters (Google RBM's limit).
+	//
+	// Example: Ver Mais
+	Text RCSSuggestionText `json:"text"`
+}
+
+// RCSReplyButton Sends `payload` back to you as the contact's answer.
+type RCSReplyButton struct {
+	// Payload Sent back to you when the contact taps it, up to 2048 characters (Google RBM's limit).
+	//
+	// Example: option_a
+	Payload RCSPostbackData `json:"payload"`
+
+	// Text What the button or reply chip shows, up to 25 characters (Google RBM's limit).
+	//
+	// Example: Ver Mais
+	Text RCSSuggestionText  `json:"text"`
+	Type RCSReplyButtonType `json:"type"`
+}
+
+// RCSReplyButtonType defines model for RCSReplyButton.Type.
+type RCSReplyButtonType string
+
+// RCSReplyableTextMessage A text with up to 11 quick replies under it.
+type RCSReplyableTextMessage struct {
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone        *PhoneInput     `json:"phone,omitempty"`
+	QuickReplies []RCSQuickReply `json:"quick_replies"`
+
+	// Text The message text, up to 4096 characters.
+	//
+	// Example: Ola! Como posso ajudar?
+	Text RCSText                     `json:"text"`
+	Type RCSReplyableTextMessageType `json:"type"`
+}
+
+// RCSReplyableTextMessageType defines model for RCSReplyableTextMessage.Type.
+type RCSReplyableTextMessageType string
+
+// RCSSuggestionText What the button or reply chip shows, up to 25 characters (Google RBM's limit).
+//
+// Example: Ver Mais
+type RCSSuggestionText = string
+
+// RCSText The message text, up to 4096 characters.
+//
+// Example: Ola! Como posso ajudar?
+type RCSText = string
+
+// RCSTextMessage A text.
+type RCSTextMessage struct {
+	// IntegrationId The RCS integration to send through; default the oldest active one.
+	//
+	// Example: 2
+	IntegrationId *RCSIntegrationId `json:"integration_id,omitempty"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput `json:"phone,omitempty"`
+
+	// Text The message text, up to 4096 characters.
+	//
+	// Example: Ola! Como posso ajudar?
+	Text RCSText            `json:"text"`
+	Type RCSTextMessageType `json:"type"`
+}
+
+// RCSTextMessageType defines model for RCSTextMessage.Type.
+type RCSTextMessageType string
+
+// RCSUrlButton Opens `url`.
+type RCSUrlButton struct {
+	// Payload Sent back to you when the contact taps it, up to 2048 characters (Google RBM's limit).
+	//
+	// Example: option_a
+	Payload *RCSPostbackData `json:"payload,omitempty"`
+
+	// Text What the button or reply chip shows, up to 25 characters (Google RBM's limit).
+	//
+	// Example: Ver Mais
+	Text RCSSuggestionText `json:"text"`
+	Type RCSUrlButtonType  `json:"type"`
+
+	// Url A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	Url MediaURL `json:"url"`
+}
+
+// RCSUrlButtonType defines model for RCSUrlButton.Type.
+type RCSUrlButtonType string
+
+// RecipientLeadId The lead to send to. Give this or `phone`, not both.
+//
+// Example: 123
+type RecipientLeadId = int64
+
 // Temperature How close the lead is to buying, from `hot` to `frozen`.
 type Temperature string
+
+// Template A WhatsApp message template.
+type Template struct {
+	// Body The text, with numbered placeholders `{{1}}`, `{{2}}`, ...
+	//
+	// Example: Ola {{1}}, seja bem-vindo!
+	Body     string           `json:"body"`
+	Category TemplateCategory `json:"category"`
+
+	// Context What the template is for, in your organization's words; `null` when not set.
+	//
+	// Example: onboarding
+	Context nullable.Nullable[string] `json:"context"`
+
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Id Example: 3
+	Id int64 `json:"id"`
+
+	// Language The template's language code, as Meta names it.
+	//
+	// Example: pt_BR
+	Language string `json:"language"`
+
+	// MetaApproved Whether Meta has approved the template. Only approved templates can be sent.
+	MetaApproved bool `json:"meta_approved"`
+
+	// Name A template's name, as registered with Meta.
+	//
+	// Example: boas_vindas
+	Name TemplateName `json:"name"`
+
+	// VariablesCount How many values `variables` must carry when sending it.
+	//
+	// Example: 1
+	VariablesCount int32 `json:"variables_count"`
+}
+
+// TemplateCategory defines model for TemplateCategory.
+type TemplateCategory string
+
+// TemplateList defines model for TemplateList.
+type TemplateList struct {
+	Data []Template `json:"data"`
+	Meta PageMeta   `json:"meta"`
+}
+
+// TemplateName A template's name, as registered with Meta.
+//
+// Example: boas_vindas
+type TemplateName = string
 
 // Text A single line of text without control characters; `null` when unknown.
 type Text = string
 
+// WhatsAppAudioMessage An audio file. WhatsApp shows no caption on audio, so none is accepted.
+type WhatsAppAudioMessage struct {
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl MediaURL `json:"media_url"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput              `json:"phone,omitempty"`
+	Type  WhatsAppAudioMessageType `json:"type"`
+}
+
+// WhatsAppAudioMessageType defines model for WhatsAppAudioMessage.Type.
+type WhatsAppAudioMessageType string
+
+// WhatsAppCaption Shown under the media, up to 1024 characters.
+type WhatsAppCaption = string
+
+// WhatsAppDocumentMessage A document, with an optional caption and the file name the contact sees.
+type WhatsAppDocumentMessage struct {
+	// Caption Shown under the media, up to 1024 characters.
+	Caption *WhatsAppCaption `json:"caption,omitempty"`
+
+	// Filename The file name shown to the contact, without a path.
+	//
+	// Example: proposta.pdf
+	Filename *string `json:"filename,omitempty"`
+
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl MediaURL `json:"media_url"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput                 `json:"phone,omitempty"`
+	Type  WhatsAppDocumentMessageType `json:"type"`
+}
+
+// WhatsAppDocumentMessageType defines model for WhatsAppDocumentMessage.Type.
+type WhatsAppDocumentMessageType string
+
+// WhatsAppImageMessage An image, with an optional caption.
+type WhatsAppImageMessage struct {
+	// Caption Shown under the media, up to 1024 characters.
+	Caption *WhatsAppCaption `json:"caption,omitempty"`
+
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl MediaURL `json:"media_url"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput              `json:"phone,omitempty"`
+	Type  WhatsAppImageMessageType `json:"type"`
+}
+
+// WhatsAppImageMessageType defines model for WhatsAppImageMessage.Type.
+type WhatsAppImageMessageType string
+
+// WhatsAppMessageCreate A WhatsApp message to send; `type` selects the kind.
+type WhatsAppMessageCreate struct {
+	union json.RawMessage
+}
+
+// WhatsAppTemplateMessage A template, by `template_id` or `template_name` (exactly one), with one value
+// in `variables` per placeholder of its body, in order.
+type WhatsAppTemplateMessage struct {
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput `json:"phone,omitempty"`
+
+	// TemplateId The template's `id`.
+	//
+	// Example: 3
+	TemplateId *int64 `json:"template_id,omitempty"`
+
+	// TemplateName A template's name, as registered with Meta.
+	//
+	// Example: boas_vindas
+	TemplateName *TemplateName               `json:"template_name,omitempty"`
+	Type         WhatsAppTemplateMessageType `json:"type"`
+
+	// Variables The values of `{{1}}`, `{{2}}`, ... in order; `[]` for a template without placeholders.
+	//
+	// Example: ["Joao"]
+	Variables []string `json:"variables"`
+}
+
+// WhatsAppTemplateMessageType defines model for WhatsAppTemplateMessage.Type.
+type WhatsAppTemplateMessageType string
+
+// WhatsAppText The message text, up to 4096 characters.
+//
+// Example: Ola! Como posso ajudar?
+type WhatsAppText = string
+
+// WhatsAppTextMessage A text.
+type WhatsAppTextMessage struct {
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput `json:"phone,omitempty"`
+
+	// Text The message text, up to 4096 characters.
+	//
+	// Example: Ola! Como posso ajudar?
+	Text WhatsAppText            `json:"text"`
+	Type WhatsAppTextMessageType `json:"type"`
+}
+
+// WhatsAppTextMessageType defines model for WhatsAppTextMessage.Type.
+type WhatsAppTextMessageType string
+
+// WhatsAppVideoMessage A video, with an optional caption.
+type WhatsAppVideoMessage struct {
+	// Caption Shown under the media, up to 1024 characters.
+	Caption *WhatsAppCaption `json:"caption,omitempty"`
+
+	// IntegrationId The integration to send through (see the list of integrations).
+	//
+	// Example: 1
+	IntegrationId IntegrationId `json:"integration_id"`
+
+	// LeadId The lead to send to. Give this or `phone`, not both.
+	//
+	// Example: 123
+	LeadId *RecipientLeadId `json:"lead_id,omitempty"`
+
+	// MediaUrl A public http:// or https:// URL the provider can download.
+	//
+	// Example: https://exemplo.com/imagem.jpg
+	MediaUrl MediaURL `json:"media_url"`
+
+	// Phone A phone number with area code, and country code if the lead will be messaged,
+	// e.g. `+55 (11) 99999-9999`. It may contain `+`, spaces, dots, dashes and
+	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
+	Phone *PhoneInput              `json:"phone,omitempty"`
+	Type  WhatsAppVideoMessageType `json:"type"`
+}
+
+// WhatsAppVideoMessageType defines model for WhatsAppVideoMessage.Type.
+type WhatsAppVideoMessageType string
+
 // LeadId defines model for LeadId.
 type LeadId = int64
+
+// MessageId defines model for MessageId.
+type MessageId = int64
 
 // Page defines model for Page.
 type Page = int32
@@ -367,11 +1477,20 @@ type BadRequest = Error
 // Conflict The envelope of every error response.
 type Conflict = Error
 
+// IntegrationsOK defines model for IntegrationsOK.
+type IntegrationsOK = IntegrationList
+
 // InternalError The envelope of every error response.
 type InternalError = Error
 
 // LeadOK A lead, exactly as the API returns it everywhere.
 type LeadOK = Lead
+
+// MessageCreated A message of the history, outbound or inbound.
+type MessageCreated = Message
+
+// MessageTargetNotFound The envelope of every error response.
+type MessageTargetNotFound = Error
 
 // NotFound The envelope of every error response.
 type NotFound = Error
@@ -381,6 +1500,9 @@ type PayloadTooLarge = Error
 
 // RateLimited The envelope of every error response.
 type RateLimited = Error
+
+// SendFailed The envelope of every error response.
+type SendFailed = Error
 
 // Unauthorized The envelope of every error response.
 type Unauthorized = Error
@@ -414,6 +1536,45 @@ type ListLeadsParams struct {
 // ListLeadsParamsSort defines parameters for ListLeads.
 type ListLeadsParamsSort string
 
+// ListMessagesParams defines parameters for ListMessages.
+type ListMessagesParams struct {
+	// Page Page number, from 1. A page past the end is empty.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page.
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// LeadId Only messages linked to this lead.
+	LeadId *int64 `form:"lead_id,omitempty" json:"lead_id,omitempty"`
+
+	// Channel Only messages on this channel.
+	Channel *Channel `form:"channel,omitempty" json:"channel,omitempty"`
+
+	// Direction Only messages in this direction.
+	Direction *Direction `form:"direction,omitempty" json:"direction,omitempty"`
+
+	// Status Only messages with this status.
+	Status *MessageStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// ListWhatsAppTemplatesParams defines parameters for ListWhatsAppTemplates.
+type ListWhatsAppTemplatesParams struct {
+	// Page Page number, from 1. A page past the end is empty.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page.
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Category Only templates of this category.
+	Category *TemplateCategory `form:"category,omitempty" json:"category,omitempty"`
+
+	// Context Only templates for this context (exact match), for example `onboarding`.
+	Context *string `form:"context,omitempty" json:"context,omitempty"`
+
+	// MetaApproved `true`: only templates Meta has approved; `false`: only the others.
+	MetaApproved *bool `form:"meta_approved,omitempty" json:"meta_approved,omitempty"`
+}
+
 // CreateLeadJSONRequestBody defines body for CreateLead for application/json ContentType.
 type CreateLeadJSONRequestBody = LeadCreate
 
@@ -422,6 +1583,639 @@ type PatchLeadJSONRequestBody = LeadPatch
 
 // UpdateLeadJSONRequestBody defines body for UpdateLead for application/json ContentType.
 type UpdateLeadJSONRequestBody = LeadReplace
+
+// SendRCSMessageJSONRequestBody defines body for SendRCSMessage for application/json ContentType.
+type SendRCSMessageJSONRequestBody = RCSMessageCreate
+
+// SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
+type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
+
+// AsRCSUrlButton returns the union data inside the RCSButton as a RCSUrlButton
+func (t RCSButton) AsRCSUrlButton() (RCSUrlButton, error) {
+	var body RCSUrlButton
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSUrlButton overwrites any union data inside the RCSButton as the provided RCSUrlButton
+func (t *RCSButton) FromRCSUrlButton(v RCSUrlButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"url"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSUrlButton performs a merge with any union data inside the RCSButton, using the provided RCSUrlButton
+func (t *RCSButton) MergeRCSUrlButton(v RCSUrlButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"url"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSCallButton returns the union data inside the RCSButton as a RCSCallButton
+func (t RCSButton) AsRCSCallButton() (RCSCallButton, error) {
+	var body RCSCallButton
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCallButton overwrites any union data inside the RCSButton as the provided RCSCallButton
+func (t *RCSButton) FromRCSCallButton(v RCSCallButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"call"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSCallButton performs a merge with any union data inside the RCSButton, using the provided RCSCallButton
+func (t *RCSButton) MergeRCSCallButton(v RCSCallButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"call"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSReplyButton returns the union data inside the RCSButton as a RCSReplyButton
+func (t RCSButton) AsRCSReplyButton() (RCSReplyButton, error) {
+	var body RCSReplyButton
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSReplyButton overwrites any union data inside the RCSButton as the provided RCSReplyButton
+func (t *RCSButton) FromRCSReplyButton(v RCSReplyButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"reply"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSReplyButton performs a merge with any union data inside the RCSButton, using the provided RCSReplyButton
+func (t *RCSButton) MergeRCSReplyButton(v RCSReplyButton) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"reply"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSButton) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t RCSButton) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "call":
+		return t.AsRCSCallButton()
+	case "reply":
+		return t.AsRCSReplyButton()
+	case "url":
+		return t.AsRCSUrlButton()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t RCSButton) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RCSButton) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRCSTextMessage returns the union data inside the RCSMessageCreate as a RCSTextMessage
+func (t RCSMessageCreate) AsRCSTextMessage() (RCSTextMessage, error) {
+	var body RCSTextMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSTextMessage overwrites any union data inside the RCSMessageCreate as the provided RCSTextMessage
+func (t *RCSMessageCreate) FromRCSTextMessage(v RCSTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"text"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSTextMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSTextMessage
+func (t *RCSMessageCreate) MergeRCSTextMessage(v RCSTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"text"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSFileMessage returns the union data inside the RCSMessageCreate as a RCSFileMessage
+func (t RCSMessageCreate) AsRCSFileMessage() (RCSFileMessage, error) {
+	var body RCSFileMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSFileMessage overwrites any union data inside the RCSMessageCreate as the provided RCSFileMessage
+func (t *RCSMessageCreate) FromRCSFileMessage(v RCSFileMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"file"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSFileMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSFileMessage
+func (t *RCSMessageCreate) MergeRCSFileMessage(v RCSFileMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"file"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSCardMessage returns the union data inside the RCSMessageCreate as a RCSCardMessage
+func (t RCSMessageCreate) AsRCSCardMessage() (RCSCardMessage, error) {
+	var body RCSCardMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCardMessage overwrites any union data inside the RCSMessageCreate as the provided RCSCardMessage
+func (t *RCSMessageCreate) FromRCSCardMessage(v RCSCardMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"card"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSCardMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSCardMessage
+func (t *RCSMessageCreate) MergeRCSCardMessage(v RCSCardMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"card"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSCarouselMessage returns the union data inside the RCSMessageCreate as a RCSCarouselMessage
+func (t RCSMessageCreate) AsRCSCarouselMessage() (RCSCarouselMessage, error) {
+	var body RCSCarouselMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCarouselMessage overwrites any union data inside the RCSMessageCreate as the provided RCSCarouselMessage
+func (t *RCSMessageCreate) FromRCSCarouselMessage(v RCSCarouselMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"carousel"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSCarouselMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSCarouselMessage
+func (t *RCSMessageCreate) MergeRCSCarouselMessage(v RCSCarouselMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"carousel"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSReplyableTextMessage returns the union data inside the RCSMessageCreate as a RCSReplyableTextMessage
+func (t RCSMessageCreate) AsRCSReplyableTextMessage() (RCSReplyableTextMessage, error) {
+	var body RCSReplyableTextMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSReplyableTextMessage overwrites any union data inside the RCSMessageCreate as the provided RCSReplyableTextMessage
+func (t *RCSMessageCreate) FromRCSReplyableTextMessage(v RCSReplyableTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"replyable_text"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSReplyableTextMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSReplyableTextMessage
+func (t *RCSMessageCreate) MergeRCSReplyableTextMessage(v RCSReplyableTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"replyable_text"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSLocationMessage returns the union data inside the RCSMessageCreate as a RCSLocationMessage
+func (t RCSMessageCreate) AsRCSLocationMessage() (RCSLocationMessage, error) {
+	var body RCSLocationMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSLocationMessage overwrites any union data inside the RCSMessageCreate as the provided RCSLocationMessage
+func (t *RCSMessageCreate) FromRCSLocationMessage(v RCSLocationMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"location"}`))
+	t.union = b
+	return err
+}
+
+// MergeRCSLocationMessage performs a merge with any union data inside the RCSMessageCreate, using the provided RCSLocationMessage
+func (t *RCSMessageCreate) MergeRCSLocationMessage(v RCSLocationMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"location"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSMessageCreate) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t RCSMessageCreate) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "card":
+		return t.AsRCSCardMessage()
+	case "carousel":
+		return t.AsRCSCarouselMessage()
+	case "file":
+		return t.AsRCSFileMessage()
+	case "location":
+		return t.AsRCSLocationMessage()
+	case "replyable_text":
+		return t.AsRCSReplyableTextMessage()
+	case "text":
+		return t.AsRCSTextMessage()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t RCSMessageCreate) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RCSMessageCreate) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsWhatsAppTextMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppTextMessage
+func (t WhatsAppMessageCreate) AsWhatsAppTextMessage() (WhatsAppTextMessage, error) {
+	var body WhatsAppTextMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTextMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppTextMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppTextMessage(v WhatsAppTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"text"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTextMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppTextMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppTextMessage(v WhatsAppTextMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"text"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppTemplateMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppTemplateMessage
+func (t WhatsAppMessageCreate) AsWhatsAppTemplateMessage() (WhatsAppTemplateMessage, error) {
+	var body WhatsAppTemplateMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTemplateMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppTemplateMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppTemplateMessage(v WhatsAppTemplateMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"template"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTemplateMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppTemplateMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppTemplateMessage(v WhatsAppTemplateMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"template"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppImageMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppImageMessage
+func (t WhatsAppMessageCreate) AsWhatsAppImageMessage() (WhatsAppImageMessage, error) {
+	var body WhatsAppImageMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppImageMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppImageMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppImageMessage(v WhatsAppImageMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"image"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppImageMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppImageMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppImageMessage(v WhatsAppImageMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"image"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppVideoMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppVideoMessage
+func (t WhatsAppMessageCreate) AsWhatsAppVideoMessage() (WhatsAppVideoMessage, error) {
+	var body WhatsAppVideoMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppVideoMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppVideoMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppVideoMessage(v WhatsAppVideoMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"video"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppVideoMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppVideoMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppVideoMessage(v WhatsAppVideoMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"video"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppDocumentMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppDocumentMessage
+func (t WhatsAppMessageCreate) AsWhatsAppDocumentMessage() (WhatsAppDocumentMessage, error) {
+	var body WhatsAppDocumentMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppDocumentMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppDocumentMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppDocumentMessage(v WhatsAppDocumentMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"document"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppDocumentMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppDocumentMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppDocumentMessage(v WhatsAppDocumentMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"document"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppAudioMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppAudioMessage
+func (t WhatsAppMessageCreate) AsWhatsAppAudioMessage() (WhatsAppAudioMessage, error) {
+	var body WhatsAppAudioMessage
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppAudioMessage overwrites any union data inside the WhatsAppMessageCreate as the provided WhatsAppAudioMessage
+func (t *WhatsAppMessageCreate) FromWhatsAppAudioMessage(v WhatsAppAudioMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"audio"}`))
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppAudioMessage performs a merge with any union data inside the WhatsAppMessageCreate, using the provided WhatsAppAudioMessage
+func (t *WhatsAppMessageCreate) MergeWhatsAppAudioMessage(v WhatsAppAudioMessage) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"audio"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppMessageCreate) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t WhatsAppMessageCreate) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "audio":
+		return t.AsWhatsAppAudioMessage()
+	case "document":
+		return t.AsWhatsAppDocumentMessage()
+	case "image":
+		return t.AsWhatsAppImageMessage()
+	case "template":
+		return t.AsWhatsAppTemplateMessage()
+	case "text":
+		return t.AsWhatsAppTextMessage()
+	case "video":
+		return t.AsWhatsAppVideoMessage()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t WhatsAppMessageCreate) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *WhatsAppMessageCreate) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -589,6 +2383,156 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
 	UpdateLead(ctx context.Context, id LeadId, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListMessages List messages
+	//
+	// Returns a page of your organization's message history, both channels and
+	// both directions, newest first. Filters combine with AND.
+	//
+	// Corresponds with GET /messages (the `ListMessages` operationId).
+	ListMessages(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMessage Get message
+	//
+	// Returns one message of your organization's history, with its current status.
+	//
+	// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
+	GetMessage(ctx context.Context, id MessageId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListRCSIntegrations List RCS integrations
+	//
+	// Returns your organization's RCS integrations, oldest first. When a send
+	// leaves out `integration_id`, the oldest active one is used.
+	//
+	// Corresponds with GET /rcs/integrations (the `ListRCSIntegrations` operationId).
+	ListRCSIntegrations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendRCSMessageWithBody Send RCS message
+	//
+	// Sends a rich message over RCS and records it in the message history. `type`
+	// selects the message kind, and each kind has its own fields and limits; fields
+	// of another kind are rejected. Lengths count Unicode characters, not bytes.
+	//
+	// | type | fields |
+	// |---|---|
+	// | `text` | `text` (up to 4096 characters) |
+	// | `file` | `file_url`, `mime_type` |
+	// | `card` | `title` (up to 200 characters), `description`, `media_url`, `buttons` (up to 4) |
+	// | `carousel` | `cards` (2 to 10 cards), `card_width` (`SMALL` or `MEDIUM`, default `MEDIUM`) |
+	// | `replyable_text` | `text`, `quick_replies` (up to 11) |
+	// | `location` | `latitude` (-90 to 90), `longitude` (-180 to 180), `label` |
+	//
+	// Button and quick-reply texts are limited to 25 characters and payloads to
+	// 2048, as Google's RBM API requires.
+	//
+	// **Integration.** `integration_id` is optional: without it the oldest active
+	// RCS integration of your organization is used. **Recipient** and **outcome**
+	// work as for WhatsApp: exactly one of `lead_id` and `phone`; `201` when sent;
+	// `500 send_failed` with `details.message_id` when the provider refuses.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /rcs/messages (the `SendRCSMessage` operationId).
+	SendRCSMessageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendRCSMessage Send RCS message
+	//
+	// Sends a rich message over RCS and records it in the message history. `type`
+	// selects the message kind, and each kind has its own fields and limits; fields
+	// of another kind are rejected. Lengths count Unicode characters, not bytes.
+	//
+	// | type | fields |
+	// |---|---|
+	// | `text` | `text` (up to 4096 characters) |
+	// | `file` | `file_url`, `mime_type` |
+	// | `card` | `title` (up to 200 characters), `description`, `media_url`, `buttons` (up to 4) |
+	// | `carousel` | `cards` (2 to 10 cards), `card_width` (`SMALL` or `MEDIUM`, default `MEDIUM`) |
+	// | `replyable_text` | `text`, `quick_replies` (up to 11) |
+	// | `location` | `latitude` (-90 to 90), `longitude` (-180 to 180), `label` |
+	//
+	// Button and quick-reply texts are limited to 25 characters and payloads to
+	// 2048, as Google's RBM API requires.
+	//
+	// **Integration.** `integration_id` is optional: without it the oldest active
+	// RCS integration of your organization is used. **Recipient** and **outcome**
+	// work as for WhatsApp: exactly one of `lead_id` and `phone`; `201` when sent;
+	// `500 send_failed` with `details.message_id` when the provider refuses.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /rcs/messages (the `SendRCSMessage` operationId).
+	SendRCSMessage(ctx context.Context, body SendRCSMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListWhatsAppIntegrations List WhatsApp integrations
+	//
+	// Returns your organization's WhatsApp integrations, oldest first. Use an
+	// active one's `id` as `integration_id` when sending. Integrations are managed
+	// by your administrator (`iagente-sdr integrations create|list|disable`).
+	//
+	// Corresponds with GET /whatsapp/integrations (the `ListWhatsAppIntegrations` operationId).
+	ListWhatsAppIntegrations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendWhatsAppMessageWithBody Send WhatsApp message
+	//
+	// Sends a WhatsApp message through one of your integrations and records it in
+	// the message history. `type` selects the message kind, and each kind has its
+	// own fields; fields of another kind are rejected.
+	//
+	// **Recipient.** Give exactly one of `lead_id` and `phone`. With `lead_id` the
+	// message goes to the lead's phone. With `phone` it goes to that number and is
+	// linked to the lead with that phone, if there is one (no lead is created).
+	// Both or neither is `422 validation_error`.
+	//
+	// **Templates.** Give exactly one of `template_id` and `template_name`, and one
+	// value in `variables` per placeholder (`{{1}}`, `{{2}}`, ...) of the template's
+	// body. The template must be approved by Meta. A name used by templates in
+	// several languages must be sent by `template_id`.
+	//
+	// **Outcome.** The message is stored as `queued`, then handed to the provider.
+	// On success it is `sent` and the answer is `201`. If the provider refuses or
+	// fails, the message is stored as `failed` with the provider's reason, and the
+	// answer is `500 send_failed` with the message's id in `details.message_id`.
+	// A `message.sent` event is emitted for each sent message.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /whatsapp/messages (the `SendWhatsAppMessage` operationId).
+	SendWhatsAppMessageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendWhatsAppMessage Send WhatsApp message
+	//
+	// Sends a WhatsApp message through one of your integrations and records it in
+	// the message history. `type` selects the message kind, and each kind has its
+	// own fields; fields of another kind are rejected.
+	//
+	// **Recipient.** Give exactly one of `lead_id` and `phone`. With `lead_id` the
+	// message goes to the lead's phone. With `phone` it goes to that number and is
+	// linked to the lead with that phone, if there is one (no lead is created).
+	// Both or neither is `422 validation_error`.
+	//
+	// **Templates.** Give exactly one of `template_id` and `template_name`, and one
+	// value in `variables` per placeholder (`{{1}}`, `{{2}}`, ...) of the template's
+	// body. The template must be approved by Meta. A name used by templates in
+	// several languages must be sent by `template_id`.
+	//
+	// **Outcome.** The message is stored as `queued`, then handed to the provider.
+	// On success it is `sent` and the answer is `201`. If the provider refuses or
+	// fails, the message is stored as `failed` with the provider's reason, and the
+	// answer is `500 send_failed` with the message's id in `details.message_id`.
+	// A `message.sent` event is emitted for each sent message.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /whatsapp/messages (the `SendWhatsAppMessage` operationId).
+	SendWhatsAppMessage(ctx context.Context, body SendWhatsAppMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListWhatsAppTemplates List templates
+	//
+	// Returns a page of your organization's WhatsApp message templates (Meta calls
+	// them HSM), by name. Filters combine with AND.
+	//
+	// Corresponds with GET /whatsapp/templates (the `ListWhatsAppTemplates` operationId).
+	ListWhatsAppTemplates(ctx context.Context, params *ListWhatsAppTemplatesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListLeads List leads
@@ -764,6 +2708,246 @@ func (c *Client) UpdateLeadWithBody(ctx context.Context, id LeadId, contentType 
 // Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
 func (c *Client) UpdateLead(ctx context.Context, id LeadId, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateLeadRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListMessages List messages
+//
+// Returns a page of your organization's message history, both channels and
+// both directions, newest first. Filters combine with AND.
+//
+// Corresponds with GET /messages (the `ListMessages` operationId).
+func (c *Client) ListMessages(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListMessagesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMessage Get message
+//
+// Returns one message of your organization's history, with its current status.
+//
+// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
+func (c *Client) GetMessage(ctx context.Context, id MessageId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMessageRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRCSIntegrations List RCS integrations
+//
+// Returns your organization's RCS integrations, oldest first. When a send
+// leaves out `integration_id`, the oldest active one is used.
+//
+// Corresponds with GET /rcs/integrations (the `ListRCSIntegrations` operationId).
+func (c *Client) ListRCSIntegrations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRCSIntegrationsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendRCSMessageWithBody Send RCS message
+//
+// Sends a rich message over RCS and records it in the message history. `type`
+// selects the message kind, and each kind has its own fields and limits; fields
+// of another kind are rejected. Lengths count Unicode characters, not bytes.
+//
+// | type | fields |
+// |---|---|
+// | `text` | `text` (up to 4096 characters) |
+// | `file` | `file_url`, `mime_type` |
+// | `card` | `title` (up to 200 characters), `description`, `media_url`, `buttons` (up to 4) |
+// | `carousel` | `cards` (2 to 10 cards), `card_width` (`SMALL` or `MEDIUM`, default `MEDIUM`) |
+// | `replyable_text` | `text`, `quick_replies` (up to 11) |
+// | `location` | `latitude` (-90 to 90), `longitude` (-180 to 180), `label` |
+//
+// Button and quick-reply texts are limited to 25 characters and payloads to
+// 2048, as Google's RBM API requires.
+//
+// **Integration.** `integration_id` is optional: without it the oldest active
+// RCS integration of your organization is used. **Recipient** and **outcome**
+// work as for WhatsApp: exactly one of `lead_id` and `phone`; `201` when sent;
+// `500 send_failed` with `details.message_id` when the provider refuses.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /rcs/messages (the `SendRCSMessage` operationId).
+func (c *Client) SendRCSMessageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendRCSMessageRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendRCSMessage Send RCS message
+//
+// Sends a rich message over RCS and records it in the message history. `type`
+// selects the message kind, and each kind has its own fields and limits; fields
+// of another kind are rejected. Lengths count Unicode characters, not bytes.
+//
+// | type | fields |
+// |---|---|
+// | `text` | `text` (up to 4096 characters) |
+// | `file` | `file_url`, `mime_type` |
+// | `card` | `title` (up to 200 characters), `description`, `media_url`, `buttons` (up to 4) |
+// | `carousel` | `cards` (2 to 10 cards), `card_width` (`SMALL` or `MEDIUM`, default `MEDIUM`) |
+// | `replyable_text` | `text`, `quick_replies` (up to 11) |
+// | `location` | `latitude` (-90 to 90), `longitude` (-180 to 180), `label` |
+//
+// Button and quick-reply texts are limited to 25 characters and payloads to
+// 2048, as Google's RBM API requires.
+//
+// **Integration.** `integration_id` is optional: without it the oldest active
+// RCS integration of your organization is used. **Recipient** and **outcome**
+// work as for WhatsApp: exactly one of `lead_id` and `phone`; `201` when sent;
+// `500 send_failed` with `details.message_id` when the provider refuses.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /rcs/messages (the `SendRCSMessage` operationId).
+func (c *Client) SendRCSMessage(ctx context.Context, body SendRCSMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendRCSMessageRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListWhatsAppIntegrations List WhatsApp integrations
+//
+// Returns your organization's WhatsApp integrations, oldest first. Use an
+// active one's `id` as `integration_id` when sending. Integrations are managed
+// by your administrator (`iagente-sdr integrations create|list|disable`).
+//
+// Corresponds with GET /whatsapp/integrations (the `ListWhatsAppIntegrations` operationId).
+func (c *Client) ListWhatsAppIntegrations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWhatsAppIntegrationsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendWhatsAppMessageWithBody Send WhatsApp message
+//
+// Sends a WhatsApp message through one of your integrations and records it in
+// the message history. `type` selects the message kind, and each kind has its
+// own fields; fields of another kind are rejected.
+//
+// **Recipient.** Give exactly one of `lead_id` and `phone`. With `lead_id` the
+// message goes to the lead's phone. With `phone` it goes to that number and is
+// linked to the lead with that phone, if there is one (no lead is created).
+// Both or neither is `422 validation_error`.
+//
+// **Templates.** Give exactly one of `template_id` and `template_name`, and one
+// value in `variables` per placeholder (`{{1}}`, `{{2}}`, ...) of the template's
+// body. The template must be approved by Meta. A name used by templates in
+// several languages must be sent by `template_id`.
+//
+// **Outcome.** The message is stored as `queued`, then handed to the provider.
+// On success it is `sent` and the answer is `201`. If the provider refuses or
+// fails, the message is stored as `failed` with the provider's reason, and the
+// answer is `500 send_failed` with the message's id in `details.message_id`.
+// A `message.sent` event is emitted for each sent message.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /whatsapp/messages (the `SendWhatsAppMessage` operationId).
+func (c *Client) SendWhatsAppMessageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendWhatsAppMessageRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendWhatsAppMessage Send WhatsApp message
+//
+// Sends a WhatsApp message through one of your integrations and records it in
+// the message history. `type` selects the message kind, and each kind has its
+// own fields; fields of another kind are rejected.
+//
+// **Recipient.** Give exactly one of `lead_id` and `phone`. With `lead_id` the
+// message goes to the lead's phone. With `phone` it goes to that number and is
+// linked to the lead with that phone, if there is one (no lead is created).
+// Both or neither is `422 validation_error`.
+//
+// **Templates.** Give exactly one of `template_id` and `template_name`, and one
+// value in `variables` per placeholder (`{{1}}`, `{{2}}`, ...) of the template's
+// body. The template must be approved by Meta. A name used by templates in
+// several languages must be sent by `template_id`.
+//
+// **Outcome.** The message is stored as `queued`, then handed to the provider.
+// On success it is `sent` and the answer is `201`. If the provider refuses or
+// fails, the message is stored as `failed` with the provider's reason, and the
+// answer is `500 send_failed` with the message's id in `details.message_id`.
+// A `message.sent` event is emitted for each sent message.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /whatsapp/messages (the `SendWhatsAppMessage` operationId).
+func (c *Client) SendWhatsAppMessage(ctx context.Context, body SendWhatsAppMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendWhatsAppMessageRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListWhatsAppTemplates List templates
+//
+// Returns a page of your organization's WhatsApp message templates (Meta calls
+// them HSM), by name. Filters combine with AND.
+//
+// Corresponds with GET /whatsapp/templates (the `ListWhatsAppTemplates` operationId).
+func (c *Client) ListWhatsAppTemplates(ctx context.Context, params *ListWhatsAppTemplatesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWhatsAppTemplatesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1090,6 +3274,390 @@ func NewUpdateLeadRequestWithBody(server string, id LeadId, contentType string, 
 	return req, nil
 }
 
+// NewListMessagesRequest constructs an http.Request for the ListMessages method
+func NewListMessagesRequest(server string, params *ListMessagesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/messages")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PerPage != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "per_page", *params.PerPage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.LeadId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "lead_id", *params.LeadId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Channel != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "channel", *params.Channel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Direction != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "direction", *params.Direction, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetMessageRequest constructs an http.Request for the GetMessage method
+func NewGetMessageRequest(server string, id MessageId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/messages/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListRCSIntegrationsRequest constructs an http.Request for the ListRCSIntegrations method
+func NewListRCSIntegrationsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/rcs/integrations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSendRCSMessageRequest calls the generic SendRCSMessage builder with application/json body
+func NewSendRCSMessageRequest(server string, body SendRCSMessageJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendRCSMessageRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendRCSMessageRequestWithBody constructs an http.Request for the SendRCSMessage method, with any body, and a specified content type
+func NewSendRCSMessageRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/rcs/messages")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListWhatsAppIntegrationsRequest constructs an http.Request for the ListWhatsAppIntegrations method
+func NewListWhatsAppIntegrationsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/whatsapp/integrations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSendWhatsAppMessageRequest calls the generic SendWhatsAppMessage builder with application/json body
+func NewSendWhatsAppMessageRequest(server string, body SendWhatsAppMessageJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendWhatsAppMessageRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendWhatsAppMessageRequestWithBody constructs an http.Request for the SendWhatsAppMessage method, with any body, and a specified content type
+func NewSendWhatsAppMessageRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/whatsapp/messages")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListWhatsAppTemplatesRequest constructs an http.Request for the ListWhatsAppTemplates method
+func NewListWhatsAppTemplatesRequest(server string, params *ListWhatsAppTemplatesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/whatsapp/templates")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PerPage != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "per_page", *params.PerPage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Category != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "category", *params.Category, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Context != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "context", *params.Context, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.MetaApproved != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "meta_approved", *params.MetaApproved, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -1232,6 +3800,166 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
 	UpdateLeadWithResponse(ctx context.Context, id LeadId, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLeadResponse, error)
+
+	// ListMessagesWithResponse List messages
+	//
+	// Returns a page of your organization's message history, both channels and
+	// both directions, newest first. Filters combine with AND.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /messages (the `ListMessages` operationId).
+	ListMessagesWithResponse(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*ListMessagesResponse, error)
+
+	// GetMessageWithResponse Get message
+	//
+	// Returns one message of your organization's history, with its current status.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
+	GetMessageWithResponse(ctx context.Context, id MessageId, reqEditors ...RequestEditorFn) (*GetMessageResponse, error)
+
+	// ListRCSIntegrationsWithResponse List RCS integrations
+	//
+	// Returns your organization's RCS integrations, oldest first. When a send
+	// leaves out `integration_id`, the oldest active one is used.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /rcs/integrations (the `ListRCSIntegrations` operationId).
+	ListRCSIntegrationsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRCSIntegrationsResponse, error)
+
+	// SendRCSMessageWithBodyWithResponse Send RCS message
+	//
+	// Sends a rich message over RCS and records it in the message history. `type`
+	// selects the message kind, and each kind has its own fields and limits; fields
+	// of another kind are rejected. Lengths count Unicode characters, not bytes.
+	//
+	// | type | fields |
+	// |---|---|
+	// | `text` | `text` (up to 4096 characters) |
+	// | `file` | `file_url`, `mime_type` |
+	// | `card` | `title` (up to 200 characters), `description`, `media_url`, `buttons` (up to 4) |
+	// | `carousel` | `cards` (2 to 10 cards), `card_width` (`SMALL` or `MEDIUM`, default `MEDIUM`) |
+	// | `replyable_text` | `text`, `quick_replies` (up to 11) |
+	// | `location` | `latitude` (-90 to 90), `longitude` (-180 to 180), `label` |
+	//
+	// Button and quick-reply texts are limited to 25 characters and payloads to
+	// 2048, as Google's RBM API requires.
+	//
+	// **Integration.** `integration_id` is optional: without it the oldest active
+	// RCS integration of your organization is used. **Recipient** and **outcome**
+	// work as for WhatsApp: exactly one of `lead_id` and `phone`; `201` when sent;
+	// `500 send_failed` with `details.message_id` when the provider refuses.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /rcs/messages (the `SendRCSMessage` operationId).
+	SendRCSMessageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendRCSMessageResponse, error)
+
+	// SendRCSMessageWithResponse Send RCS message
+	//
+	// Sends a rich message over RCS and records it in the message history. `type`
+	// selects the message kind, and each kind has its own fields and limits; fields
+	// of another kind are rejected. Lengths count Unicode characters, not bytes.
+	//
+	// | type | fields |
+	// |---|---|
+	// | `text` | `text` (up to 4096 characters) |
+	// | `file` | `file_url`, `mime_type` |
+	// | `card` | `title` (up to 200 characters), `description`, `media_url`, `buttons` (up to 4) |
+	// | `carousel` | `cards` (2 to 10 cards), `card_width` (`SMALL` or `MEDIUM`, default `MEDIUM`) |
+	// | `replyable_text` | `text`, `quick_replies` (up to 11) |
+	// | `location` | `latitude` (-90 to 90), `longitude` (-180 to 180), `label` |
+	//
+	// Button and quick-reply texts are limited to 25 characters and payloads to
+	// 2048, as Google's RBM API requires.
+	//
+	// **Integration.** `integration_id` is optional: without it the oldest active
+	// RCS integration of your organization is used. **Recipient** and **outcome**
+	// work as for WhatsApp: exactly one of `lead_id` and `phone`; `201` when sent;
+	// `500 send_failed` with `details.message_id` when the provider refuses.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /rcs/messages (the `SendRCSMessage` operationId).
+	SendRCSMessageWithResponse(ctx context.Context, body SendRCSMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*SendRCSMessageResponse, error)
+
+	// ListWhatsAppIntegrationsWithResponse List WhatsApp integrations
+	//
+	// Returns your organization's WhatsApp integrations, oldest first. Use an
+	// active one's `id` as `integration_id` when sending. Integrations are managed
+	// by your administrator (`iagente-sdr integrations create|list|disable`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /whatsapp/integrations (the `ListWhatsAppIntegrations` operationId).
+	ListWhatsAppIntegrationsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListWhatsAppIntegrationsResponse, error)
+
+	// SendWhatsAppMessageWithBodyWithResponse Send WhatsApp message
+	//
+	// Sends a WhatsApp message through one of your integrations and records it in
+	// the message history. `type` selects the message kind, and each kind has its
+	// own fields; fields of another kind are rejected.
+	//
+	// **Recipient.** Give exactly one of `lead_id` and `phone`. With `lead_id` the
+	// message goes to the lead's phone. With `phone` it goes to that number and is
+	// linked to the lead with that phone, if there is one (no lead is created).
+	// Both or neither is `422 validation_error`.
+	//
+	// **Templates.** Give exactly one of `template_id` and `template_name`, and one
+	// value in `variables` per placeholder (`{{1}}`, `{{2}}`, ...) of the template's
+	// body. The template must be approved by Meta. A name used by templates in
+	// several languages must be sent by `template_id`.
+	//
+	// **Outcome.** The message is stored as `queued`, then handed to the provider.
+	// On success it is `sent` and the answer is `201`. If the provider refuses or
+	// fails, the message is stored as `failed` with the provider's reason, and the
+	// answer is `500 send_failed` with the message's id in `details.message_id`.
+	// A `message.sent` event is emitted for each sent message.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /whatsapp/messages (the `SendWhatsAppMessage` operationId).
+	SendWhatsAppMessageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendWhatsAppMessageResponse, error)
+
+	// SendWhatsAppMessageWithResponse Send WhatsApp message
+	//
+	// Sends a WhatsApp message through one of your integrations and records it in
+	// the message history. `type` selects the message kind, and each kind has its
+	// own fields; fields of another kind are rejected.
+	//
+	// **Recipient.** Give exactly one of `lead_id` and `phone`. With `lead_id` the
+	// message goes to the lead's phone. With `phone` it goes to that number and is
+	// linked to the lead with that phone, if there is one (no lead is created).
+	// Both or neither is `422 validation_error`.
+	//
+	// **Templates.** Give exactly one of `template_id` and `template_name`, and one
+	// value in `variables` per placeholder (`{{1}}`, `{{2}}`, ...) of the template's
+	// body. The template must be approved by Meta. A name used by templates in
+	// several languages must be sent by `template_id`.
+	//
+	// **Outcome.** The message is stored as `queued`, then handed to the provider.
+	// On success it is `sent` and the answer is `201`. If the provider refuses or
+	// fails, the message is stored as `failed` with the provider's reason, and the
+	// answer is `500 send_failed` with the message's id in `details.message_id`.
+	// A `message.sent` event is emitted for each sent message.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /whatsapp/messages (the `SendWhatsAppMessage` operationId).
+	SendWhatsAppMessageWithResponse(ctx context.Context, body SendWhatsAppMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*SendWhatsAppMessageResponse, error)
+
+	// ListWhatsAppTemplatesWithResponse List templates
+	//
+	// Returns a page of your organization's WhatsApp message templates (Meta calls
+	// them HSM), by name. Filters combine with AND.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /whatsapp/templates (the `ListWhatsAppTemplates` operationId).
+	ListWhatsAppTemplatesWithResponse(ctx context.Context, params *ListWhatsAppTemplatesParams, reqEditors ...RequestEditorFn) (*ListWhatsAppTemplatesResponse, error)
 }
 
 // ListLeadsResponse200Headers the declared response headers of an HTTP 200 response for ListLeads
@@ -2072,6 +4800,830 @@ func (r UpdateLeadResponse) ContentType() string {
 	return ""
 }
 
+// ListMessagesResponse200Headers the declared response headers of an HTTP 200 response for ListMessages
+type ListMessagesResponse200Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// ListMessagesResponse400Headers the declared response headers of an HTTP 400 response for ListMessages
+type ListMessagesResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// ListMessagesResponse429Headers the declared response headers of an HTTP 429 response for ListMessages
+type ListMessagesResponse429Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// ListMessagesResponse500Headers the declared response headers of an HTTP 500 response for ListMessages
+type ListMessagesResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type ListMessagesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MessageList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListMessagesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListMessagesResponse400Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListMessagesResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListMessagesResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListMessagesResponse) GetJSON200() *MessageList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListMessagesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListMessagesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListMessagesResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListMessagesResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListMessagesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListMessagesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListMessagesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListMessagesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMessageResponse200Headers the declared response headers of an HTTP 200 response for GetMessage
+type GetMessageResponse200Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// GetMessageResponse400Headers the declared response headers of an HTTP 400 response for GetMessage
+type GetMessageResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// GetMessageResponse404Headers the declared response headers of an HTTP 404 response for GetMessage
+type GetMessageResponse404Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// GetMessageResponse429Headers the declared response headers of an HTTP 429 response for GetMessage
+type GetMessageResponse429Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// GetMessageResponse500Headers the declared response headers of an HTTP 500 response for GetMessage
+type GetMessageResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type GetMessageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Message
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetMessageResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetMessageResponse400Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetMessageResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetMessageResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetMessageResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMessageResponse) GetJSON200() *Message {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetMessageResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetMessageResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetMessageResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetMessageResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetMessageResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMessageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMessageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMessageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMessageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListRCSIntegrationsResponse200Headers the declared response headers of an HTTP 200 response for ListRCSIntegrations
+type ListRCSIntegrationsResponse200Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// ListRCSIntegrationsResponse429Headers the declared response headers of an HTTP 429 response for ListRCSIntegrations
+type ListRCSIntegrationsResponse429Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// ListRCSIntegrationsResponse500Headers the declared response headers of an HTTP 500 response for ListRCSIntegrations
+type ListRCSIntegrationsResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type ListRCSIntegrationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IntegrationsOK
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListRCSIntegrationsResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListRCSIntegrationsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListRCSIntegrationsResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRCSIntegrationsResponse) GetJSON200() *IntegrationsOK {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListRCSIntegrationsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListRCSIntegrationsResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListRCSIntegrationsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRCSIntegrationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRCSIntegrationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRCSIntegrationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRCSIntegrationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SendRCSMessageResponse201Headers the declared response headers of an HTTP 201 response for SendRCSMessage
+type SendRCSMessageResponse201Headers struct {
+	Location            string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// SendRCSMessageResponse400Headers the declared response headers of an HTTP 400 response for SendRCSMessage
+type SendRCSMessageResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SendRCSMessageResponse404Headers the declared response headers of an HTTP 404 response for SendRCSMessage
+type SendRCSMessageResponse404Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SendRCSMessageResponse413Headers the declared response headers of an HTTP 413 response for SendRCSMessage
+type SendRCSMessageResponse413Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SendRCSMessageResponse422Headers the declared response headers of an HTTP 422 response for SendRCSMessage
+type SendRCSMessageResponse422Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SendRCSMessageResponse429Headers the declared response headers of an HTTP 429 response for SendRCSMessage
+type SendRCSMessageResponse429Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// SendRCSMessageResponse500Headers the declared response headers of an HTTP 500 response for SendRCSMessage
+type SendRCSMessageResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SendRCSMessageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *MessageCreated
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *MessageTargetNotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *SendFailed
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *SendRCSMessageResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *SendRCSMessageResponse400Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *SendRCSMessageResponse404Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *SendRCSMessageResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *SendRCSMessageResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SendRCSMessageResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *SendRCSMessageResponse500Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r SendRCSMessageResponse) GetJSON201() *MessageCreated {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SendRCSMessageResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SendRCSMessageResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SendRCSMessageResponse) GetJSON404() *MessageTargetNotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SendRCSMessageResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SendRCSMessageResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SendRCSMessageResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SendRCSMessageResponse) GetJSON500() *SendFailed {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r SendRCSMessageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendRCSMessageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendRCSMessageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendRCSMessageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListWhatsAppIntegrationsResponse200Headers the declared response headers of an HTTP 200 response for ListWhatsAppIntegrations
+type ListWhatsAppIntegrationsResponse200Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// ListWhatsAppIntegrationsResponse429Headers the declared response headers of an HTTP 429 response for ListWhatsAppIntegrations
+type ListWhatsAppIntegrationsResponse429Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// ListWhatsAppIntegrationsResponse500Headers the declared response headers of an HTTP 500 response for ListWhatsAppIntegrations
+type ListWhatsAppIntegrationsResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type ListWhatsAppIntegrationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IntegrationsOK
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListWhatsAppIntegrationsResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListWhatsAppIntegrationsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListWhatsAppIntegrationsResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWhatsAppIntegrationsResponse) GetJSON200() *IntegrationsOK {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListWhatsAppIntegrationsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListWhatsAppIntegrationsResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListWhatsAppIntegrationsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWhatsAppIntegrationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWhatsAppIntegrationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWhatsAppIntegrationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWhatsAppIntegrationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SendWhatsAppMessageResponse201Headers the declared response headers of an HTTP 201 response for SendWhatsAppMessage
+type SendWhatsAppMessageResponse201Headers struct {
+	Location            string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// SendWhatsAppMessageResponse400Headers the declared response headers of an HTTP 400 response for SendWhatsAppMessage
+type SendWhatsAppMessageResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SendWhatsAppMessageResponse404Headers the declared response headers of an HTTP 404 response for SendWhatsAppMessage
+type SendWhatsAppMessageResponse404Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SendWhatsAppMessageResponse413Headers the declared response headers of an HTTP 413 response for SendWhatsAppMessage
+type SendWhatsAppMessageResponse413Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SendWhatsAppMessageResponse422Headers the declared response headers of an HTTP 422 response for SendWhatsAppMessage
+type SendWhatsAppMessageResponse422Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SendWhatsAppMessageResponse429Headers the declared response headers of an HTTP 429 response for SendWhatsAppMessage
+type SendWhatsAppMessageResponse429Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// SendWhatsAppMessageResponse500Headers the declared response headers of an HTTP 500 response for SendWhatsAppMessage
+type SendWhatsAppMessageResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SendWhatsAppMessageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *MessageCreated
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *MessageTargetNotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *SendFailed
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *SendWhatsAppMessageResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *SendWhatsAppMessageResponse400Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *SendWhatsAppMessageResponse404Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *SendWhatsAppMessageResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *SendWhatsAppMessageResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SendWhatsAppMessageResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *SendWhatsAppMessageResponse500Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r SendWhatsAppMessageResponse) GetJSON201() *MessageCreated {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SendWhatsAppMessageResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SendWhatsAppMessageResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SendWhatsAppMessageResponse) GetJSON404() *MessageTargetNotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SendWhatsAppMessageResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SendWhatsAppMessageResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SendWhatsAppMessageResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SendWhatsAppMessageResponse) GetJSON500() *SendFailed {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r SendWhatsAppMessageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendWhatsAppMessageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendWhatsAppMessageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendWhatsAppMessageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListWhatsAppTemplatesResponse200Headers the declared response headers of an HTTP 200 response for ListWhatsAppTemplates
+type ListWhatsAppTemplatesResponse200Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// ListWhatsAppTemplatesResponse400Headers the declared response headers of an HTTP 400 response for ListWhatsAppTemplates
+type ListWhatsAppTemplatesResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// ListWhatsAppTemplatesResponse429Headers the declared response headers of an HTTP 429 response for ListWhatsAppTemplates
+type ListWhatsAppTemplatesResponse429Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// ListWhatsAppTemplatesResponse500Headers the declared response headers of an HTTP 500 response for ListWhatsAppTemplates
+type ListWhatsAppTemplatesResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type ListWhatsAppTemplatesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TemplateList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListWhatsAppTemplatesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListWhatsAppTemplatesResponse400Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListWhatsAppTemplatesResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListWhatsAppTemplatesResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWhatsAppTemplatesResponse) GetJSON200() *TemplateList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListWhatsAppTemplatesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListWhatsAppTemplatesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListWhatsAppTemplatesResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListWhatsAppTemplatesResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWhatsAppTemplatesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWhatsAppTemplatesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWhatsAppTemplatesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWhatsAppTemplatesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListLeadsWithResponse List leads
 //
 // Returns a page of your organization's leads. Filters combine with AND.
@@ -2223,6 +5775,220 @@ func (c *ClientWithResponses) UpdateLeadWithResponse(ctx context.Context, id Lea
 		return nil, err
 	}
 	return ParseUpdateLeadResponse(rsp)
+}
+
+// ListMessagesWithResponse List messages
+//
+// Returns a page of your organization's message history, both channels and
+// both directions, newest first. Filters combine with AND.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /messages (the `ListMessages` operationId).
+func (c *ClientWithResponses) ListMessagesWithResponse(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*ListMessagesResponse, error) {
+	rsp, err := c.ListMessages(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListMessagesResponse(rsp)
+}
+
+// GetMessageWithResponse Get message
+//
+// Returns one message of your organization's history, with its current status.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
+func (c *ClientWithResponses) GetMessageWithResponse(ctx context.Context, id MessageId, reqEditors ...RequestEditorFn) (*GetMessageResponse, error) {
+	rsp, err := c.GetMessage(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMessageResponse(rsp)
+}
+
+// ListRCSIntegrationsWithResponse List RCS integrations
+//
+// Returns your organization's RCS integrations, oldest first. When a send
+// leaves out `integration_id`, the oldest active one is used.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /rcs/integrations (the `ListRCSIntegrations` operationId).
+func (c *ClientWithResponses) ListRCSIntegrationsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRCSIntegrationsResponse, error) {
+	rsp, err := c.ListRCSIntegrations(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRCSIntegrationsResponse(rsp)
+}
+
+// SendRCSMessageWithBodyWithResponse Send RCS message
+//
+// Sends a rich message over RCS and records it in the message history. `type`
+// selects the message kind, and each kind has its own fields and limits; fields
+// of another kind are rejected. Lengths count Unicode characters, not bytes.
+//
+// | type | fields |
+// |---|---|
+// | `text` | `text` (up to 4096 characters) |
+// | `file` | `file_url`, `mime_type` |
+// | `card` | `title` (up to 200 characters), `description`, `media_url`, `buttons` (up to 4) |
+// | `carousel` | `cards` (2 to 10 cards), `card_width` (`SMALL` or `MEDIUM`, default `MEDIUM`) |
+// | `replyable_text` | `text`, `quick_replies` (up to 11) |
+// | `location` | `latitude` (-90 to 90), `longitude` (-180 to 180), `label` |
+//
+// Button and quick-reply texts are limited to 25 characters and payloads to
+// 2048, as Google's RBM API requires.
+//
+// **Integration.** `integration_id` is optional: without it the oldest active
+// RCS integration of your organization is used. **Recipient** and **outcome**
+// work as for WhatsApp: exactly one of `lead_id` and `phone`; `201` when sent;
+// `500 send_failed` with `details.message_id` when the provider refuses.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /rcs/messages (the `SendRCSMessage` operationId).
+func (c *ClientWithResponses) SendRCSMessageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendRCSMessageResponse, error) {
+	rsp, err := c.SendRCSMessageWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendRCSMessageResponse(rsp)
+}
+
+// SendRCSMessageWithResponse Send RCS message
+//
+// Sends a rich message over RCS and records it in the message history. `type`
+// selects the message kind, and each kind has its own fields and limits; fields
+// of another kind are rejected. Lengths count Unicode characters, not bytes.
+//
+// | type | fields |
+// |---|---|
+// | `text` | `text` (up to 4096 characters) |
+// | `file` | `file_url`, `mime_type` |
+// | `card` | `title` (up to 200 characters), `description`, `media_url`, `buttons` (up to 4) |
+// | `carousel` | `cards` (2 to 10 cards), `card_width` (`SMALL` or `MEDIUM`, default `MEDIUM`) |
+// | `replyable_text` | `text`, `quick_replies` (up to 11) |
+// | `location` | `latitude` (-90 to 90), `longitude` (-180 to 180), `label` |
+//
+// Button and quick-reply texts are limited to 25 characters and payloads to
+// 2048, as Google's RBM API requires.
+//
+// **Integration.** `integration_id` is optional: without it the oldest active
+// RCS integration of your organization is used. **Recipient** and **outcome**
+// work as for WhatsApp: exactly one of `lead_id` and `phone`; `201` when sent;
+// `500 send_failed` with `details.message_id` when the provider refuses.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /rcs/messages (the `SendRCSMessage` operationId).
+func (c *ClientWithResponses) SendRCSMessageWithResponse(ctx context.Context, body SendRCSMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*SendRCSMessageResponse, error) {
+	rsp, err := c.SendRCSMessage(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendRCSMessageResponse(rsp)
+}
+
+// ListWhatsAppIntegrationsWithResponse List WhatsApp integrations
+//
+// Returns your organization's WhatsApp integrations, oldest first. Use an
+// active one's `id` as `integration_id` when sending. Integrations are managed
+// by your administrator (`iagente-sdr integrations create|list|disable`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /whatsapp/integrations (the `ListWhatsAppIntegrations` operationId).
+func (c *ClientWithResponses) ListWhatsAppIntegrationsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListWhatsAppIntegrationsResponse, error) {
+	rsp, err := c.ListWhatsAppIntegrations(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWhatsAppIntegrationsResponse(rsp)
+}
+
+// SendWhatsAppMessageWithBodyWithResponse Send WhatsApp message
+//
+// Sends a WhatsApp message through one of your integrations and records it in
+// the message history. `type` selects the message kind, and each kind has its
+// own fields; fields of another kind are rejected.
+//
+// **Recipient.** Give exactly one of `lead_id` and `phone`. With `lead_id` the
+// message goes to the lead's phone. With `phone` it goes to that number and is
+// linked to the lead with that phone, if there is one (no lead is created).
+// Both or neither is `422 validation_error`.
+//
+// **Templates.** Give exactly one of `template_id` and `template_name`, and one
+// value in `variables` per placeholder (`{{1}}`, `{{2}}`, ...) of the template's
+// body. The template must be approved by Meta. A name used by templates in
+// several languages must be sent by `template_id`.
+//
+// **Outcome.** The message is stored as `queued`, then handed to the provider.
+// On success it is `sent` and the answer is `201`. If the provider refuses or
+// fails, the message is stored as `failed` with the provider's reason, and the
+// answer is `500 send_failed` with the message's id in `details.message_id`.
+// A `message.sent` event is emitted for each sent message.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /whatsapp/messages (the `SendWhatsAppMessage` operationId).
+func (c *ClientWithResponses) SendWhatsAppMessageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendWhatsAppMessageResponse, error) {
+	rsp, err := c.SendWhatsAppMessageWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendWhatsAppMessageResponse(rsp)
+}
+
+// SendWhatsAppMessageWithResponse Send WhatsApp message
+//
+// Sends a WhatsApp message through one of your integrations and records it in
+// the message history. `type` selects the message kind, and each kind has its
+// own fields; fields of another kind are rejected.
+//
+// **Recipient.** Give exactly one of `lead_id` and `phone`. With `lead_id` the
+// message goes to the lead's phone. With `phone` it goes to that number and is
+// linked to the lead with that phone, if there is one (no lead is created).
+// Both or neither is `422 validation_error`.
+//
+// **Templates.** Give exactly one of `template_id` and `template_name`, and one
+// value in `variables` per placeholder (`{{1}}`, `{{2}}`, ...) of the template's
+// body. The template must be approved by Meta. A name used by templates in
+// several languages must be sent by `template_id`.
+//
+// **Outcome.** The message is stored as `queued`, then handed to the provider.
+// On success it is `sent` and the answer is `201`. If the provider refuses or
+// fails, the message is stored as `failed` with the provider's reason, and the
+// answer is `500 send_failed` with the message's id in `details.message_id`.
+// A `message.sent` event is emitted for each sent message.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /whatsapp/messages (the `SendWhatsAppMessage` operationId).
+func (c *ClientWithResponses) SendWhatsAppMessageWithResponse(ctx context.Context, body SendWhatsAppMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*SendWhatsAppMessageResponse, error) {
+	rsp, err := c.SendWhatsAppMessage(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendWhatsAppMessageResponse(rsp)
+}
+
+// ListWhatsAppTemplatesWithResponse List templates
+//
+// Returns a page of your organization's WhatsApp message templates (Meta calls
+// them HSM), by name. Filters combine with AND.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /whatsapp/templates (the `ListWhatsAppTemplates` operationId).
+func (c *ClientWithResponses) ListWhatsAppTemplatesWithResponse(ctx context.Context, params *ListWhatsAppTemplatesParams, reqEditors ...RequestEditorFn) (*ListWhatsAppTemplatesResponse, error) {
+	rsp, err := c.ListWhatsAppTemplates(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWhatsAppTemplatesResponse(rsp)
 }
 
 // ParseListLeadsResponse parses an HTTP response from a ListLeadsWithResponse call
@@ -3564,6 +7330,1295 @@ func ParseUpdateLeadResponse(rsp *http.Response) (*UpdateLeadResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers UpdateLeadResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListMessagesResponse parses an HTTP response from a ListMessagesWithResponse call
+func ParseListMessagesResponse(rsp *http.Response) (*ListMessagesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListMessagesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MessageList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListMessagesResponse200Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListMessagesResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListMessagesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListMessagesResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMessageResponse parses an HTTP response from a GetMessageWithResponse call
+func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMessageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetMessageResponse200Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetMessageResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetMessageResponse404Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetMessageResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetMessageResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListRCSIntegrationsResponse parses an HTTP response from a ListRCSIntegrationsWithResponse call
+func ParseListRCSIntegrationsResponse(rsp *http.Response) (*ListRCSIntegrationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRCSIntegrationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IntegrationsOK
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListRCSIntegrationsResponse200Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListRCSIntegrationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListRCSIntegrationsResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSendRCSMessageResponse parses an HTTP response from a SendRCSMessageWithResponse call
+func ParseSendRCSMessageResponse(rsp *http.Response) (*SendRCSMessageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendRCSMessageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest MessageCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest MessageTargetNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest SendFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers SendRCSMessageResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers SendRCSMessageResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 404:
+		var headers SendRCSMessageResponse404Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 413:
+		var headers SendRCSMessageResponse413Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers SendRCSMessageResponse422Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers SendRCSMessageResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers SendRCSMessageResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListWhatsAppIntegrationsResponse parses an HTTP response from a ListWhatsAppIntegrationsWithResponse call
+func ParseListWhatsAppIntegrationsResponse(rsp *http.Response) (*ListWhatsAppIntegrationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWhatsAppIntegrationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IntegrationsOK
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListWhatsAppIntegrationsResponse200Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListWhatsAppIntegrationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListWhatsAppIntegrationsResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSendWhatsAppMessageResponse parses an HTTP response from a SendWhatsAppMessageWithResponse call
+func ParseSendWhatsAppMessageResponse(rsp *http.Response) (*SendWhatsAppMessageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendWhatsAppMessageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest MessageCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest MessageTargetNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest SendFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers SendWhatsAppMessageResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers SendWhatsAppMessageResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 404:
+		var headers SendWhatsAppMessageResponse404Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 413:
+		var headers SendWhatsAppMessageResponse413Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers SendWhatsAppMessageResponse422Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers SendWhatsAppMessageResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers SendWhatsAppMessageResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListWhatsAppTemplatesResponse parses an HTTP response from a ListWhatsAppTemplatesWithResponse call
+func ParseListWhatsAppTemplatesResponse(rsp *http.Response) (*ListWhatsAppTemplatesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWhatsAppTemplatesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TemplateList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListWhatsAppTemplatesResponse200Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListWhatsAppTemplatesResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListWhatsAppTemplatesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListWhatsAppTemplatesResponse500Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

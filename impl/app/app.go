@@ -8,8 +8,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/messaging"
+	"github.com/iagente/iagente-sdr/impl/sandbox"
 
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/httpapi"
@@ -26,6 +31,13 @@ type Config struct {
 	RatePerDay               int
 	DisableRequestValidation bool
 	Logger                   *slog.Logger
+
+	// Messaging providers.
+	WhatsAppBaseURL    string
+	WhatsAppAPIVersion string
+	RBMBaseURL         string
+	RBMToken           string
+	SendTimeout        time.Duration
 }
 
 // Defaults.
@@ -42,6 +54,11 @@ const (
 //	RESPONSE_VALIDATION    strict | log (default) | off
 //	RATE_LIMIT_PER_MINUTE  requests per API key per minute (default 60)
 //	RATE_LIMIT_PER_DAY     requests per API key per day (default 10000)
+//	WHATSAPP_API_BASE_URL  Meta Graph API (default https://graph.facebook.com)
+//	WHATSAPP_API_VERSION   Graph API version (default v21.0)
+//	RBM_API_BASE_URL       Google RBM API (default https://rcsbusinessmessaging.googleapis.com)
+//	RBM_ACCESS_TOKEN       bearer token for the RBM API
+//	SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:        getenv("DATABASE_URL"),
@@ -49,6 +66,24 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ResponseValidation: getenv("RESPONSE_VALIDATION"),
 		RatePerMinute:      DefaultRatePerMinute,
 		RatePerDay:         DefaultRatePerDay,
+		WhatsAppBaseURL:    getenv("WHATSAPP_API_BASE_URL"),
+		WhatsAppAPIVersion: getenv("WHATSAPP_API_VERSION"),
+		RBMBaseURL:         getenv("RBM_API_BASE_URL"),
+		RBMToken:           getenv("RBM_ACCESS_TOKEN"),
+	}
+	if v := getenv("SEND_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("SEND_TIMEOUT must be a positive duration such as 15s, not %q", v)
+		}
+		c.SendTimeout = d
+	}
+	for _, name := range []string{"WHATSAPP_API_BASE_URL", "RBM_API_BASE_URL"} {
+		if v := getenv(name); v != "" {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return c, fmt.Errorf("%s must be an http:// or https:// URL, not %q", name, v)
+			}
+		}
 	}
 	if c.ListenAddr == "" {
 		c.ListenAddr = DefaultListenAddr
@@ -106,8 +141,20 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.RatePerDay == 0 {
 		cfg.RatePerDay = DefaultRatePerDay
 	}
+	msg := &messaging.Service{
+		Leads: db, Integrations: db, Templates: db, Messages: db,
+		WhatsApp: map[string]impl.WhatsAppProvider{
+			impl.ProviderSandbox: sandbox.Provider{},
+		},
+		RCS: map[string]impl.RCSProvider{
+			impl.ProviderSandbox: sandbox.Provider{},
+		},
+		SendTimeout: cfg.SendTimeout,
+		Logger:      cfg.Logger,
+	}
 	srv, err := httpapi.NewServer(httpapi.Config{
 		Leads:                    db,
+		Messaging:                msg,
 		Auth:                     &auth.Authenticator{Keys: db, Now: time.Now},
 		Limiter:                  ratelimit.NewMemory(cfg.RatePerMinute, cfg.RatePerDay),
 		Logger:                   cfg.Logger,

@@ -20,6 +20,10 @@ var statusOf = map[string]int{
 	impl.EValidation:       http.StatusUnprocessableEntity,
 	impl.ERateLimited:      http.StatusTooManyRequests,
 	impl.EInternal:         http.StatusInternalServerError,
+
+	impl.EIntegrationNotFound: http.StatusNotFound,
+	impl.ESendFailed:          http.StatusInternalServerError,
+	eForbidden:                http.StatusForbidden,
 }
 
 // envelope is the body of every error response.

@@ -8,13 +8,15 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/messaging"
 )
 
 // handlers implements the generated strict server interface. Requests reach
 // it already authenticated and validated against the spec, so it only maps
 // between the wire types and the domain.
 type handlers struct {
-	leads impl.LeadService
+	leads     impl.LeadService
+	messaging *messaging.Service
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -28,13 +30,7 @@ const (
 
 func (h *handlers) ListLeads(ctx context.Context, req api.ListLeadsRequestObject) (api.ListLeadsResponseObject, error) {
 	p := req.Params
-	page, perPage := int32(defaultPage), int32(defaultPerPage)
-	if p.Page != nil {
-		page = *p.Page
-	}
-	if p.PerPage != nil {
-		perPage = *p.PerPage
-	}
+	page, perPage := pageParams(p.Page, p.PerPage)
 	f := impl.LeadFilter{
 		Phone:  p.Phone,
 		Email:  p.Email,
@@ -56,15 +52,7 @@ func (h *handlers) ListLeads(ctx context.Context, req api.ListLeadsRequestObject
 	for i, l := range leads {
 		data[i] = toAPILead(l)
 	}
-	return api.ListLeads200JSONResponse{Body: api.LeadList{
-		Data: data,
-		Meta: api.PageMeta{
-			CurrentPage: page,
-			PerPage:     perPage,
-			Total:       total,
-			TotalPages:  (total + int64(perPage) - 1) / int64(perPage),
-		},
-	}}, nil
+	return api.ListLeads200JSONResponse{Body: api.LeadList{Data: data, Meta: pageMeta(page, perPage, total)}}, nil
 }
 
 func (h *handlers) CreateLead(ctx context.Context, req api.CreateLeadRequestObject) (api.CreateLeadResponseObject, error) {

@@ -28,6 +28,7 @@ import (
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/contract"
+	"github.com/iagente/iagente-sdr/impl/messaging"
 	"github.com/iagente/iagente-sdr/impl/ratelimit"
 )
 
@@ -49,12 +50,13 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (*impl.APIKey, error)
 }
 
-// Config holds a Server's dependencies; all but Ready are required.
+// Config holds a Server's dependencies; all but Ready and Inbound are required.
 type Config struct {
-	Leads   impl.LeadService
-	Auth    Authenticator
-	Limiter ratelimit.Limiter
-	Logger  *slog.Logger
+	Leads     impl.LeadService
+	Messaging *messaging.Service
+	Auth      Authenticator
+	Limiter   ratelimit.Limiter
+	Logger    *slog.Logger
 	// ResponseValidation is ValidateStrict, ValidateLog (the default when
 	// empty) or ValidateOff.
 	ResponseValidation string
@@ -72,6 +74,10 @@ type Server struct {
 	spec   *openapi3.T
 	// Validation options never change; built once, read by every request.
 	reqOpts, respOpts *openapi3filter.Options
+
+	// leadNameMax is the spec's limit on a lead's name, which inbound
+	// contact names are cut to.
+	leadNameMax int
 
 	// responseViolations counts responses that broke the spec.
 	responseViolations atomic.Int64
@@ -104,6 +110,11 @@ func NewServer(cfg Config) (*Server, error) {
 
 	s := &Server{cfg: cfg, router: router, spec: spec,
 		reqOpts: contract.RequestOptions(), respOpts: contract.ResponseOptions()}
+	text := spec.Components.Schemas["Text"]
+	if text == nil || text.Value == nil || text.Value.MaxLength == nil {
+		return nil, fmt.Errorf("the embedded spec has no maxLength on schema Text")
+	}
+	s.leadNameMax = int(*text.Value.MaxLength)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -115,10 +126,11 @@ func NewServer(cfg Config) (*Server, error) {
 	// Innermost too: a panic in a handler becomes an ordinary error while the
 	// response-validation layer is still in place to write it.
 	e.Use(s.recoverPanics)
-	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(&handlers{leads: cfg.Leads}, nil), BasePath)
+	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(&handlers{leads: cfg.Leads, messaging: cfg.Messaging}, nil), BasePath)
 	if err := s.registerDocs(e); err != nil {
 		return nil, err
 	}
+	s.registerInbound(e)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metrics)

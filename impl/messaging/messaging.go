@@ -1,0 +1,391 @@
+// Package messaging sends and receives messages: it resolves the
+// integration, the recipient and the template, keeps the history, and hands
+// each message to the integration's provider. The wire formats are the
+// providers' business (impl/whatsappcloud, impl/rbm, impl/sandbox); the
+// limits on content are the spec's, checked before a request gets here.
+package messaging
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+// DefaultSendTimeout bounds one provider call.
+const DefaultSendTimeout = 15 * time.Second
+
+// Service is the messaging service. Every field but Logger and SendTimeout
+// is required.
+type Service struct {
+	Leads        impl.LeadService
+	Integrations impl.IntegrationService
+	Templates    impl.TemplateService
+	Messages     impl.MessageService
+	// WhatsApp and RCS map an integration's Provider to its implementation.
+	WhatsApp map[string]impl.WhatsAppProvider
+	RCS      map[string]impl.RCSProvider
+	// SendTimeout bounds each provider call (DefaultSendTimeout when zero).
+	SendTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Recipient says who a message is for: exactly one of LeadID and Phone.
+type Recipient struct {
+	LeadID *int64
+	Phone  *string
+}
+
+// WhatsAppRequest is a WhatsApp message to send. For templates, exactly one
+// of TemplateID and TemplateName names the template, and Content.Variables
+// holds the values of its placeholders.
+type WhatsAppRequest struct {
+	IntegrationID int64
+	Recipient
+	Content      impl.WhatsAppContent
+	TemplateID   *int64
+	TemplateName *string
+}
+
+// RCSRequest is an RCS message to send. A nil IntegrationID means the
+// organization's oldest active RCS integration.
+type RCSRequest struct {
+	IntegrationID *int64
+	Recipient
+	Content impl.RCSContent
+}
+
+func validation(field, msg string) *impl.Error {
+	return impl.Errorf(impl.EValidation, "The given data was invalid.").WithDetail(field, msg)
+}
+
+// SendWhatsApp sends a WhatsApp message and returns it as stored. It
+// returns EValidation for a broken recipient or template rule,
+// EIntegrationNotFound, ENotFound for a missing lead, and ESendFailed (with
+// the message stored as failed) when the provider refuses.
+func (s *Service) SendWhatsApp(ctx context.Context, orgID int64, req *WhatsAppRequest) (*impl.Message, error) {
+	if err := checkRecipient(req.Recipient); err != nil {
+		return nil, err
+	}
+	if req.Content.Type == "template" {
+		if err := checkTemplateChoice(req.TemplateID, req.TemplateName); err != nil {
+			return nil, err
+		}
+	}
+	integ, err := s.integration(ctx, orgID, impl.ChannelWhatsApp, &req.IntegrationID)
+	if err != nil {
+		return nil, err
+	}
+	leadID, phone, err := s.recipient(ctx, orgID, req.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	content := req.Content
+	if content.Type == "template" {
+		t, err := s.template(ctx, orgID, req.TemplateID, req.TemplateName)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkVariables(t, content.Variables); err != nil {
+			return nil, err
+		}
+		content.TemplateName, content.TemplateLanguage = t.Name, t.Language
+	}
+	provider, ok := s.WhatsApp[integ.Provider]
+	if !ok {
+		return nil, fmt.Errorf("integration %d: no WhatsApp provider %q configured", integ.ID, integ.Provider)
+	}
+	body, err := whatsAppContentJSON(&content)
+	if err != nil {
+		return nil, err
+	}
+	return s.send(ctx, integ, leadID, phone, content.Type, body, func(ctx context.Context, _ string) (string, error) {
+		return provider.SendWhatsApp(ctx, integ, phone, &content)
+	})
+}
+
+// SendRCS sends an RCS message; its errors are SendWhatsApp's.
+func (s *Service) SendRCS(ctx context.Context, orgID int64, req *RCSRequest) (*impl.Message, error) {
+	if err := checkRecipient(req.Recipient); err != nil {
+		return nil, err
+	}
+	integ, err := s.integration(ctx, orgID, impl.ChannelRCS, req.IntegrationID)
+	if err != nil {
+		return nil, err
+	}
+	leadID, phone, err := s.recipient(ctx, orgID, req.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	provider, ok := s.RCS[integ.Provider]
+	if !ok {
+		return nil, fmt.Errorf("integration %d: no RCS provider %q configured", integ.ID, integ.Provider)
+	}
+	content := req.Content
+	body, err := json.Marshal(&content)
+	if err != nil {
+		return nil, fmt.Errorf("encode RCS content: %w", err)
+	}
+	return s.send(ctx, integ, leadID, phone, content.Type, body, func(ctx context.Context, messageID string) (string, error) {
+		return provider.SendRCS(ctx, integ, phone, messageID, &content)
+	})
+}
+
+// send stores the message as queued, calls the provider and records its
+// verdict. The provider call outlives a caller that hangs up, so that the
+// stored status says what really happened.
+func (s *Service) send(ctx context.Context, integ *impl.Integration, leadID *int64, phone, typ string, content json.RawMessage,
+	call func(ctx context.Context, messageID string) (string, error)) (*impl.Message, error) {
+	m := &impl.Message{
+		OrganizationID: integ.OrganizationID,
+		IntegrationID:  integ.ID,
+		Channel:        integ.Channel,
+		Direction:      impl.DirectionOutbound,
+		Type:           typ,
+		Status:         impl.StatusQueued,
+		LeadID:         leadID,
+		Phone:          phone,
+		Content:        content,
+	}
+	if err := s.Messages.CreateMessage(ctx, m); err != nil {
+		return nil, err
+	}
+	timeout := s.SendTimeout
+	if timeout <= 0 {
+		timeout = DefaultSendTimeout
+	}
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	providerID, sendErr := call(callCtx, "iagente-"+strconv.FormatInt(m.ID, 10))
+
+	if sendErr != nil {
+		reason := providerReason(sendErr)
+		m.Status, m.Error = impl.StatusFailed, &reason
+		s.logger().Warn("send failed", "message_id", m.ID, "integration_id", integ.ID,
+			"provider", integ.Provider, "err", sendErr.Error())
+	} else {
+		m.Status, m.ProviderMessageID = impl.StatusSent, &providerID
+	}
+	if err := s.Messages.FinishMessage(context.WithoutCancel(ctx), m); err != nil {
+		return nil, fmt.Errorf("record the outcome of message %d: %w", m.ID, err)
+	}
+	if sendErr != nil {
+		return nil, &impl.Error{
+			Code:    impl.ESendFailed,
+			Message: "The provider did not accept the message: " + *m.Error,
+			Details: map[string][]string{"message_id": {strconv.FormatInt(m.ID, 10)}},
+		}
+	}
+	return m, nil
+}
+
+// providerReason is what a partner is told about a failed send: the
+// provider's own message, never our internals.
+func providerReason(err error) string {
+	var pe *impl.ProviderError
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if msg == "" {
+			msg = "no reason given"
+		}
+		if pe.Status != 0 {
+			return fmt.Sprintf("%s (HTTP %d)", msg, pe.Status)
+		}
+		return msg
+	}
+	return "the provider could not be called"
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func checkRecipient(r Recipient) error {
+	switch {
+	case r.LeadID != nil && r.Phone != nil:
+		return impl.Errorf(impl.EValidation, "The given data was invalid.").
+			WithDetail("lead_id", "give lead_id or phone, not both").
+			WithDetail("phone", "give lead_id or phone, not both")
+	case r.LeadID == nil && r.Phone == nil:
+		return impl.Errorf(impl.EValidation, "The given data was invalid.").
+			WithDetail("lead_id", "lead_id or phone is required").
+			WithDetail("phone", "lead_id or phone is required")
+	}
+	return nil
+}
+
+func checkTemplateChoice(id *int64, name *string) error {
+	switch {
+	case id != nil && name != nil:
+		return impl.Errorf(impl.EValidation, "The given data was invalid.").
+			WithDetail("template_id", "give template_id or template_name, not both").
+			WithDetail("template_name", "give template_id or template_name, not both")
+	case id == nil && name == nil:
+		return impl.Errorf(impl.EValidation, "The given data was invalid.").
+			WithDetail("template_id", "template_id or template_name is required").
+			WithDetail("template_name", "template_id or template_name is required")
+	}
+	return nil
+}
+
+var channelName = map[string]string{impl.ChannelWhatsApp: "WhatsApp", impl.ChannelRCS: "RCS"}
+
+// integration returns the organization's active integration on channel: the
+// one with id, or the oldest active one when id is nil.
+func (s *Service) integration(ctx context.Context, orgID int64, channel string, id *int64) (*impl.Integration, error) {
+	if id == nil {
+		all, err := s.Integrations.ListIntegrations(ctx, orgID, channel)
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range all {
+			if in.Active {
+				return in, nil
+			}
+		}
+		return nil, impl.Errorf(impl.EIntegrationNotFound, "Your organization has no active %s integration.", channelName[channel])
+	}
+	in, err := s.Integrations.FindIntegrationByID(ctx, orgID, *id)
+	if impl.ErrorCode(err) == impl.ENotFound || err == nil && (!in.Active || in.Channel != channel) {
+		return nil, impl.Errorf(impl.EIntegrationNotFound, "%s integration %d not found or inactive.", channelName[channel], *id)
+	}
+	return in, err
+}
+
+// recipient returns the lead and the phone a message goes to. A phone is
+// linked to the lead that has it, if any.
+func (s *Service) recipient(ctx context.Context, orgID int64, r Recipient) (*int64, string, error) {
+	if r.LeadID != nil {
+		lead, err := s.Leads.FindLeadByID(ctx, orgID, *r.LeadID)
+		if err != nil {
+			return nil, "", err
+		}
+		return &lead.ID, lead.Phone, nil
+	}
+	phone := impl.NormalizePhone(*r.Phone)
+	leads, _, err := s.Leads.FindLeads(ctx, orgID, impl.LeadFilter{Phone: &phone, Limit: 1})
+	if err != nil {
+		return nil, "", err
+	}
+	if len(leads) == 1 {
+		return &leads[0].ID, phone, nil
+	}
+	return nil, phone, nil
+}
+
+func (s *Service) template(ctx context.Context, orgID int64, id *int64, name *string) (*impl.Template, error) {
+	var (
+		t     *impl.Template
+		field string
+	)
+	if id != nil {
+		field = "template_id"
+		var err error
+		t, err = s.Templates.FindTemplateByID(ctx, orgID, *id)
+		if impl.ErrorCode(err) == impl.ENotFound {
+			return nil, validation(field, "no template has this id")
+		}
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		field = "template_name"
+		all, err := s.Templates.FindTemplatesByName(ctx, orgID, *name)
+		if err != nil {
+			return nil, err
+		}
+		switch len(all) {
+		case 0:
+			return nil, validation(field, "no template has this name")
+		case 1:
+			t = all[0]
+		default:
+			langs := make([]string, len(all))
+			for i, x := range all {
+				langs[i] = x.Language
+			}
+			sort.Strings(langs)
+			return nil, validation(field, fmt.Sprintf(
+				"names templates in several languages (%s); send template_id instead", strings.Join(langs, ", ")))
+		}
+	}
+	if !t.MetaApproved {
+		return nil, validation(field, "is not approved by Meta yet")
+	}
+	return t, nil
+}
+
+func checkVariables(t *impl.Template, vars []string) error {
+	if len(vars) == t.VariablesCount {
+		return nil
+	}
+	noun := "values"
+	if t.VariablesCount == 1 {
+		noun = "value"
+	}
+	return validation("variables", fmt.Sprintf("must contain %d %s, one per placeholder of template %s; got %d",
+		t.VariablesCount, noun, t.Name, len(vars)))
+}
+
+// whatsAppContentJSON is the stored form of a WhatsApp message's content:
+// the fields the partner sent, with the template resolved.
+func whatsAppContentJSON(c *impl.WhatsAppContent) (json.RawMessage, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode WhatsApp content: %w", err)
+	}
+	return b, nil
+}
+
+// InboundMessage is a message a contact sent, as a provider reported it.
+type InboundMessage struct {
+	ProviderMessageID string
+	// From is the contact's number, digits only.
+	From        string
+	ContactName string
+	// Type is one of the API's message types, or "unsupported".
+	Type    string
+	Content map[string]any
+}
+
+// Receive stores messages that arrived through integ. A message already
+// stored (the provider redelivered it) is skipped.
+func (s *Service) Receive(ctx context.Context, integ *impl.Integration, msgs []InboundMessage) error {
+	for _, in := range msgs {
+		content, err := json.Marshal(in.Content)
+		if err != nil {
+			return fmt.Errorf("encode inbound content: %w", err)
+		}
+		pid := in.ProviderMessageID
+		m := &impl.Message{
+			OrganizationID:    integ.OrganizationID,
+			IntegrationID:     integ.ID,
+			Channel:           integ.Channel,
+			Direction:         impl.DirectionInbound,
+			Type:              in.Type,
+			Status:            impl.StatusReceived,
+			Phone:             impl.NormalizePhone(in.From),
+			Content:           content,
+			ProviderMessageID: &pid,
+		}
+		var name *string
+		if in.ContactName != "" {
+			n := in.ContactName
+			name = &n
+		}
+		if _, err := s.Messages.ReceiveMessage(ctx, m, name); err != nil {
+			return fmt.Errorf("store inbound message: %w", err)
+		}
+	}
+	return nil
+}
