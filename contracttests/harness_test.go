@@ -35,9 +35,11 @@ type target struct {
 	baseURL string // ends in /api/v1
 	key     string // a key of the main organization
 
-	// In-process targets only: the service and its database URL.
+	// In-process targets only: the service, its database URL and the main
+	// organization's id.
 	app   *app.App
 	dbURL string
+	orgID int64
 }
 
 // remote reports whether the target is a server the suite did not start.
@@ -87,8 +89,34 @@ func startInProcess(t testing.TB, dbURL string, perMinute, perDay int) *target {
 		a.Close()
 	})
 	tg := &target{name: "in-process", baseURL: srv.URL + "/api/v1", app: a, dbURL: dbURL}
-	tg.key = tg.newOrg(t, "Org A")
+	k, plain := tg.issueKey(t, "Org A")
+	tg.key, tg.orgID = plain, k.OrganizationID
+	tg.seedMessaging(t, tg.orgID)
 	return tg
+}
+
+// seedMessaging gives an organization what `serve --dev` gives a new
+// installation, so the API reference's examples run verbatim: a sandbox
+// WhatsApp integration (the first, id 1, in a fresh database), a sandbox RCS
+// integration, and the approved template boas_vindas with one placeholder.
+func (tg *target) seedMessaging(t testing.TB, orgID int64) (whatsApp, rcs *impl.Integration) {
+	t.Helper()
+	ctx := context.Background()
+	whatsApp = &impl.Integration{OrganizationID: orgID, Name: "WhatsApp sandbox", Channel: impl.ChannelWhatsApp,
+		Provider: impl.ProviderSandbox, Active: true, PhoneNumber: "551140040000"}
+	rcs = &impl.Integration{OrganizationID: orgID, Name: "RCS sandbox", Channel: impl.ChannelRCS,
+		Provider: impl.ProviderSandbox, Active: true}
+	for _, in := range []*impl.Integration{whatsApp, rcs} {
+		if err := tg.app.DB.CreateIntegration(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tpl := &impl.Template{OrganizationID: orgID, Name: "boas_vindas", Language: "pt_BR", Category: "UTILITY",
+		Context: ptr("onboarding"), MetaApproved: true, Body: "Ola {{1}}, seja bem-vindo!", VariablesCount: 1}
+	if err := tg.app.DB.CreateTemplate(ctx, tpl); err != nil {
+		t.Fatal(err)
+	}
+	return whatsApp, rcs
 }
 
 // newOrg creates an organization and returns a key of it. On a remote

@@ -14,7 +14,9 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/messaging"
+	"github.com/iagente/iagente-sdr/impl/rbm"
 	"github.com/iagente/iagente-sdr/impl/sandbox"
+	"github.com/iagente/iagente-sdr/impl/whatsappcloud"
 
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/httpapi"
@@ -144,10 +146,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	msg := &messaging.Service{
 		Leads: db, Integrations: db, Templates: db, Messages: db,
 		WhatsApp: map[string]impl.WhatsAppProvider{
-			impl.ProviderSandbox: sandbox.Provider{},
+			impl.ProviderSandbox:       sandbox.Provider{},
+			impl.ProviderWhatsAppCloud: &whatsappcloud.Client{BaseURL: cfg.WhatsAppBaseURL, Version: cfg.WhatsAppAPIVersion},
 		},
 		RCS: map[string]impl.RCSProvider{
-			impl.ProviderSandbox: sandbox.Provider{},
+			impl.ProviderSandbox:   sandbox.Provider{},
+			impl.ProviderGoogleRBM: &rbm.Client{BaseURL: cfg.RBMBaseURL, Token: cfg.RBMToken},
 		},
 		SendTimeout: cfg.SendTimeout,
 		Logger:      cfg.Logger,

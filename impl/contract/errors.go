@@ -114,6 +114,12 @@ func collect(into map[string][]string, root string, err error, hint string) {
 			add(into, fieldName(root, path), otherMessage(other, hint))
 			return
 		}
+		if se.SchemaField == "discriminator" && se.Schema != nil && se.Schema.Discriminator != nil {
+			// The message is about the discriminating property, not the object.
+			name := se.Schema.Discriminator.PropertyName
+			add(into, fieldName(root, append(path, name)), describeDiscriminator(name, se))
+			return
+		}
 		if se.SchemaField == "properties" {
 			// An unknown property: kin-openapi names it only in the reason.
 			if name, ok := unsupportedProperty(se.Reason); ok {
@@ -347,6 +353,27 @@ func describe(field string, se *openapi3.SchemaError) string {
 		r = "is invalid"
 	}
 	return r
+}
+
+// describeDiscriminator says what the discriminating property of a oneOf
+// must be: its values, in the order the oneOf lists their schemas.
+func describeDiscriminator(name string, se *openapi3.SchemaError) string {
+	if strings.Contains(se.Reason, "does not contain") {
+		return name + " is required"
+	}
+	d := se.Schema.Discriminator
+	var values []string
+	for _, ref := range se.Schema.OneOf {
+		for value, target := range d.Mapping {
+			if target.Ref == ref.Ref {
+				values = append(values, value)
+			}
+		}
+	}
+	if len(values) == 0 {
+		return "has an invalid value"
+	}
+	return "must be one of: " + strings.Join(values, ", ")
 }
 
 func article(t string) string {

@@ -1,0 +1,206 @@
+package contracttests
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// rcsBody is an RCS send to a fresh phone with the given type's fields.
+func rcsBody(t testing.TB, typ string, fields map[string]any) map[string]any {
+	t.Helper()
+	b := map[string]any{"phone": uniquePhone(t), "type": typ}
+	for k, v := range fields {
+		b[k] = v
+	}
+	return b
+}
+
+func card(title string, buttons int) map[string]any {
+	c := map[string]any{"title": title, "description": "Descricao", "media_url": "https://exemplo.com/a.jpg"}
+	if buttons > 0 {
+		bs := make([]any, buttons)
+		for i := range bs {
+			bs[i] = map[string]any{"type": "reply", "text": fmt.Sprintf("Opcao %d", i+1), "payload": fmt.Sprintf("opt_%d", i+1)}
+		}
+		c["buttons"] = bs
+	}
+	return c
+}
+
+func cards(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = card(fmt.Sprintf("Produto %d", i+1), 1)
+	}
+	return out
+}
+
+func quickReplies(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = map[string]any{"text": fmt.Sprintf("Opcao %d", i+1), "payload": fmt.Sprintf("option_%d", i+1)}
+	}
+	return out
+}
+
+func withCard(fields map[string]any, c map[string]any) map[string]any {
+	for k, v := range c {
+		fields[k] = v
+	}
+	return fields
+}
+
+// errorBody is the error envelope as the suite reads it.
+type errorBody struct {
+	Error struct {
+		Code    string              `json:"code"`
+		Message string              `json:"message"`
+		Details map[string][]string `json:"details"`
+	} `json:"error"`
+}
+
+func decodeError(t testing.TB, body []byte) errorBody {
+	t.Helper()
+	var e errorBody
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("not the error envelope: %v: %s", err, body)
+	}
+	return e
+}
+
+// TestRCSLimits proves every limit of an RCS message at its boundary: the
+// last accepted value is sent (201), the first rejected one is a 422 whose
+// details name the field, inside oneOfs and arrays too.
+func TestRCSLimits(t *testing.T) {
+	long := func(r string, n int) string { return strings.Repeat(r, n) }
+	tenCardsBadTitle := cards(10)
+	tenCardsBadTitle[3] = card(long("T", 201), 1)
+	tenCardsFiveButtons := cards(10)
+	tenCardsFiveButtons[9] = card("Produto", 5)
+
+	cases := []struct {
+		name   string
+		typ    string
+		fields map[string]any
+		// For rejections: the details key and a fragment of its message.
+		key, msg string
+	}{
+		{name: "text 4096 characters", typ: "text", fields: map[string]any{"text": long("a", 4096)}},
+		{name: "text 4096 ç (8192 bytes)", typ: "text", fields: map[string]any{"text": long("ç", 4096)}},
+		{name: "text 4096 emoji", typ: "text", fields: map[string]any{"text": long("😀", 4096)}},
+		{name: "text 4097 characters", typ: "text", fields: map[string]any{"text": long("a", 4097)},
+			key: "text", msg: "must be at most 4096 characters"},
+		{name: "text 4097 ç", typ: "text", fields: map[string]any{"text": long("ç", 4097)},
+			key: "text", msg: "must be at most 4096 characters"},
+		{name: "text empty", typ: "text", fields: map[string]any{"text": ""}, key: "text", msg: "must not be empty"},
+		{name: "text missing", typ: "text", fields: map[string]any{}, key: "text", msg: "text is required"},
+
+		{name: "carousel 2 cards", typ: "carousel", fields: map[string]any{"cards": cards(2)}},
+		{name: "carousel 10 cards", typ: "carousel", fields: map[string]any{"cards": cards(10), "card_width": "SMALL"}},
+		{name: "carousel 1 card", typ: "carousel", fields: map[string]any{"cards": cards(1)},
+			key: "cards", msg: "must contain between 2 and 10 cards"},
+		{name: "carousel 11 cards", typ: "carousel", fields: map[string]any{"cards": cards(11)},
+			key: "cards", msg: "must contain between 2 and 10 cards"},
+		{name: "carousel card 3 title 201", typ: "carousel", fields: map[string]any{"cards": tenCardsBadTitle},
+			key: "cards[3].title", msg: "must be at most 200 characters"},
+		{name: "carousel card 9 with 5 buttons", typ: "carousel", fields: map[string]any{"cards": tenCardsFiveButtons},
+			key: "cards[9].buttons", msg: "must contain at most 4 buttons"},
+		{name: "carousel bad card_width", typ: "carousel", fields: map[string]any{"cards": cards(2), "card_width": "LARGE"},
+			key: "card_width", msg: "must be one of: SMALL, MEDIUM"},
+
+		{name: "quick replies 11", typ: "replyable_text", fields: map[string]any{"text": "Escolha", "quick_replies": quickReplies(11)}},
+		{name: "quick replies 12", typ: "replyable_text", fields: map[string]any{"text": "Escolha", "quick_replies": quickReplies(12)},
+			key: "quick_replies", msg: "must contain between 1 and 11 quick replies"},
+		{name: "quick reply text 25", typ: "replyable_text", fields: map[string]any{"text": "Escolha",
+			"quick_replies": []any{map[string]any{"text": long("q", 25), "payload": "p"}}}},
+		{name: "quick reply text 26", typ: "replyable_text", fields: map[string]any{"text": "Escolha",
+			"quick_replies": []any{map[string]any{"text": "ok", "payload": "p"}, map[string]any{"text": long("q", 26), "payload": "p"}}},
+			key: "quick_replies[1].text", msg: "must be at most 25 characters"},
+		{name: "quick reply payload 2048", typ: "replyable_text", fields: map[string]any{"text": "Escolha",
+			"quick_replies": []any{map[string]any{"text": "ok", "payload": long("p", 2048)}}}},
+		{name: "quick reply payload 2049", typ: "replyable_text", fields: map[string]any{"text": "Escolha",
+			"quick_replies": []any{map[string]any{"text": "ok", "payload": long("p", 2049)}}},
+			key: "quick_replies[0].payload", msg: "must be at most 2048 characters"},
+
+		{name: "card 4 buttons", typ: "card", fields: withCard(map[string]any{}, card("Produto", 4))},
+		{name: "card 5 buttons", typ: "card", fields: withCard(map[string]any{}, card("Produto", 5)),
+			key: "buttons", msg: "must contain at most 4 buttons"},
+		{name: "card title 200", typ: "card", fields: withCard(map[string]any{}, card(long("T", 200), 0))},
+		{name: "card title 200 ç", typ: "card", fields: withCard(map[string]any{}, card(long("ç", 200), 0))},
+		{name: "card title 201", typ: "card", fields: withCard(map[string]any{}, card(long("T", 201), 0)),
+			key: "title", msg: "must be at most 200 characters"},
+		{name: "url button without url", typ: "card", fields: map[string]any{"title": "Produto",
+			"buttons": []any{map[string]any{"type": "url", "text": "Ver Mais"}}},
+			key: "buttons[0].url", msg: "url is required"},
+		{name: "call button without phone_number", typ: "card", fields: map[string]any{"title": "Produto",
+			"buttons": []any{map[string]any{"type": "reply", "text": "Sim", "payload": "yes"}, map[string]any{"type": "call", "text": "Ligar"}}},
+			key: "buttons[1].phone_number", msg: "phone_number is required"},
+		{name: "button of unknown type", typ: "card", fields: map[string]any{"title": "Produto",
+			"buttons": []any{map[string]any{"type": "share", "text": "Enviar"}}},
+			key: "buttons[0].type", msg: "must be one of: url, call, reply"},
+		{name: "button text 26", typ: "card", fields: map[string]any{"title": "Produto",
+			"buttons": []any{map[string]any{"type": "url", "text": long("b", 26), "url": "https://exemplo.com"}}},
+			key: "buttons[0].text", msg: "must be at most 25 characters"},
+
+		{name: "latitude 90", typ: "location", fields: map[string]any{"latitude": 90, "longitude": 0}},
+		{name: "latitude -90", typ: "location", fields: map[string]any{"latitude": -90, "longitude": 0}},
+		{name: "latitude 90.000001", typ: "location", fields: map[string]any{"latitude": 90.000001, "longitude": 0},
+			key: "latitude", msg: "must be between -90 and 90"},
+		{name: "latitude -90.000001", typ: "location", fields: map[string]any{"latitude": -90.000001, "longitude": 0},
+			key: "latitude", msg: "must be between -90 and 90"},
+		{name: "longitude 180", typ: "location", fields: map[string]any{"latitude": 0, "longitude": 180}},
+		{name: "longitude -180", typ: "location", fields: map[string]any{"latitude": 0, "longitude": -180, "label": "Antimeridiano"}},
+		{name: "longitude -180.000001", typ: "location", fields: map[string]any{"latitude": 0, "longitude": -180.000001},
+			key: "longitude", msg: "must be between -180 and 180"},
+		{name: "longitude 180.000001", typ: "location", fields: map[string]any{"latitude": 0, "longitude": 180.000001},
+			key: "longitude", msg: "must be between -180 and 180"},
+
+		{name: "file", typ: "file", fields: map[string]any{"file_url": "https://exemplo.com/a.pdf", "mime_type": "application/pdf"}},
+		{name: "file without file_url", typ: "file", fields: map[string]any{"mime_type": "image/jpeg"},
+			key: "file_url", msg: "file_url is required"},
+		{name: "file without mime_type", typ: "file", fields: map[string]any{"file_url": "https://exemplo.com/a.jpg"},
+			key: "mime_type", msg: "mime_type is required"},
+		{name: "unknown type", typ: "sticker", fields: map[string]any{"text": "oi"},
+			key: "type", msg: "must be one of: text, file, card, carousel, replyable_text, location"},
+		{name: "field of another type", typ: "text", fields: map[string]any{"text": "oi", "cards": cards(2)},
+			key: "cards", msg: "is not a known field"},
+	}
+
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				body, err := json.Marshal(rcsBody(t, tc.typ, tc.fields))
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, out := tg.raw(t, tg.key, http.MethodPost, "/rcs/messages", "application/json", body)
+				if tc.key == "" {
+					if res.StatusCode != http.StatusCreated {
+						t.Fatalf("want 201, got %d: %s", res.StatusCode, out)
+					}
+					return
+				}
+				if res.StatusCode != http.StatusUnprocessableEntity {
+					t.Fatalf("want 422, got %d: %s", res.StatusCode, out)
+				}
+				e := decodeError(t, out)
+				if e.Error.Code != "validation_error" {
+					t.Errorf("code %q, want validation_error", e.Error.Code)
+				}
+				msgs, ok := e.Error.Details[tc.key]
+				if !ok {
+					t.Fatalf("details has no %q: %v", tc.key, e.Error.Details)
+				}
+				if !strings.Contains(strings.Join(msgs, "; "), tc.msg) {
+					t.Errorf("details[%q] = %q, want it to say %q", tc.key, msgs, tc.msg)
+				}
+				if len(e.Error.Details) != 1 {
+					t.Errorf("details name more than the offending field: %v", e.Error.Details)
+				}
+			})
+		}
+	})
+}
