@@ -68,15 +68,23 @@ func forEachTarget(t *testing.T, fn func(t *testing.T, tg *target)) {
 // startInProcess runs the service on dbURL with strict response validation
 // and an organization with one key.
 func startInProcess(t testing.TB, dbURL string, perMinute, perDay int) *target {
+	return startInProcessWith(t, dbURL, func(c *app.Config) { c.RatePerMinute, c.RatePerDay = perMinute, perDay })
+}
+
+// startInProcessWith is startInProcess with the configuration adjusted by
+// configure, for tests that point the providers at fakes.
+func startInProcessWith(t testing.TB, dbURL string, configure func(*app.Config)) *target {
 	t.Helper()
 	ctx := context.Background()
-	a, err := app.Open(ctx, app.Config{
+	cfg := app.Config{
 		DatabaseURL:        dbURL,
 		ResponseValidation: "strict",
-		RatePerMinute:      perMinute,
-		RatePerDay:         perDay,
+		RatePerMinute:      app.DefaultRatePerMinute * 1000,
+		RatePerDay:         app.DefaultRatePerDay * 1000,
 		Logger:             slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	})
+	}
+	configure(&cfg)
+	a, err := app.Open(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start service: %v", err)
 	}
@@ -96,24 +104,11 @@ func startInProcess(t testing.TB, dbURL string, perMinute, perDay int) *target {
 }
 
 // seedMessaging gives an organization what `serve --dev` gives a new
-// installation, so the API reference's examples run verbatim: a sandbox
-// WhatsApp integration (the first, id 1, in a fresh database), a sandbox RCS
-// integration, and the approved template boas_vindas with one placeholder.
+// installation, so the API reference's examples run verbatim.
 func (tg *target) seedMessaging(t testing.TB, orgID int64) (whatsApp, rcs *impl.Integration) {
 	t.Helper()
-	ctx := context.Background()
-	whatsApp = &impl.Integration{OrganizationID: orgID, Name: "WhatsApp sandbox", Channel: impl.ChannelWhatsApp,
-		Provider: impl.ProviderSandbox, Active: true, PhoneNumber: "551140040000"}
-	rcs = &impl.Integration{OrganizationID: orgID, Name: "RCS sandbox", Channel: impl.ChannelRCS,
-		Provider: impl.ProviderSandbox, Active: true}
-	for _, in := range []*impl.Integration{whatsApp, rcs} {
-		if err := tg.app.DB.CreateIntegration(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tpl := &impl.Template{OrganizationID: orgID, Name: "boas_vindas", Language: "pt_BR", Category: "UTILITY",
-		Context: ptr("onboarding"), MetaApproved: true, Body: "Ola {{1}}, seja bem-vindo!", VariablesCount: 1}
-	if err := tg.app.DB.CreateTemplate(ctx, tpl); err != nil {
+	whatsApp, rcs, err := app.SeedMessaging(context.Background(), tg.app.DB, orgID)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return whatsApp, rcs

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -79,16 +81,16 @@ type Integration struct {
 // Template is a WhatsApp message template (Meta calls them HSM). Its Body
 // has numbered placeholders {{1}}..{{VariablesCount}}.
 type Template struct {
-	ID             int64     `db:"id"`
-	OrganizationID int64     `db:"organization_id"`
-	Name           string    `db:"name"`
-	Language       string    `db:"language"`
-	Category       string    `db:"category"`
-	Context        *string   `db:"context"`
-	MetaApproved   bool      `db:"meta_approved"`
-	Body           string    `db:"body"`
-	VariablesCount int       `db:"variables_count"`
-	CreatedAt      time.Time `db:"created_at"`
+	ID             int64     `db:"id" json:"id"`
+	OrganizationID int64     `db:"organization_id" json:"organization_id"`
+	Name           string    `db:"name" json:"name"`
+	Language       string    `db:"language" json:"language"`
+	Category       string    `db:"category" json:"category"`
+	Context        *string   `db:"context" json:"context"`
+	MetaApproved   bool      `db:"meta_approved" json:"meta_approved"`
+	Body           string    `db:"body" json:"body"`
+	VariablesCount int       `db:"variables_count" json:"variables_count"`
+	CreatedAt      time.Time `db:"created_at" json:"created_at"`
 }
 
 // WhatsAppContent is what an outbound WhatsApp message says. Type is one of
@@ -302,4 +304,36 @@ type MessageService interface {
 	// FindEvents returns the organization's events with an id above afterID,
 	// oldest first.
 	FindEvents(ctx context.Context, orgID, afterID int64) ([]*Event, error)
+}
+
+// TemplateVariables counts the placeholders of a template body: {{1}} to
+// {{n}}, each number used at least once and none skipped, as Meta requires.
+func TemplateVariables(body string) (int, error) {
+	seen := map[int]bool{}
+	max := 0
+	for rest := body; ; {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			break
+		}
+		j := strings.Index(rest[i:], "}}")
+		if j < 0 {
+			break
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(rest[i+2 : i+j]))
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("placeholder %q is not a number from 1 up", rest[i:i+j+2])
+		}
+		seen[n] = true
+		if n > max {
+			max = n
+		}
+		rest = rest[i+j+2:]
+	}
+	for n := 1; n <= max; n++ {
+		if !seen[n] {
+			return 0, fmt.Errorf("placeholder {{%d}} is missing; placeholders must be numbered 1 to %d", n, max)
+		}
+	}
+	return max, nil
 }

@@ -4,6 +4,9 @@
 //	iagente-sdr migrate                apply database migrations
 //	iagente-sdr orgs create NAME       create an organization and its first API key
 //	iagente-sdr keys create|list|revoke
+//	iagente-sdr integrations create|list|enable|disable
+//	iagente-sdr templates create|list
+//	iagente-sdr mock whatsapp|rbm     fake provider APIs
 //
 // Configuration comes from the environment; see impl/app.FromEnv.
 package main
@@ -42,6 +45,17 @@ const usage = `Usage:
                                                     create an API key; prints it once
   iagente-sdr keys list --org ID [--json]           list an organization's keys (prefixes only)
   iagente-sdr keys revoke --org ID KEY_ID           revoke a key; it answers 401 from then on
+  iagente-sdr integrations create --org ID --channel whatsapp|rcs [--provider sandbox|whatsapp_cloud|google_rbm]
+              [--name N] [--phone-number N] [--phone-number-id ID] [--agent-id ID] [--json]
+                                                    connect a messaging provider; secrets come from
+                                                    INTEGRATION_ACCESS_TOKEN and INTEGRATION_APP_SECRET,
+                                                    and WhatsApp's inbound verify token is printed once
+  iagente-sdr integrations list --org ID [--json]   list an organization's integrations (no secrets)
+  iagente-sdr integrations enable|disable --org ID INTEGRATION_ID
+  iagente-sdr templates create --org ID --name N --body "Ola {{1}}" [--language pt_BR]
+              [--category MARKETING|UTILITY|AUTHENTICATION] [--context C] [--approved] [--json]
+  iagente-sdr templates list --org ID [--json]
+  iagente-sdr mock whatsapp|rbm [--addr :9001]      run a fake Meta Graph API or Google RBM API
 
 Environment:
   DATABASE_URL           postgres://... or sqlite:PATH (default: sqlite file ./iagente-sdr.db)
@@ -50,6 +64,11 @@ Environment:
   RATE_LIMIT_PER_MINUTE  per API key (default 60)
   RATE_LIMIT_PER_DAY     per API key (default 10000)
   LOG_LEVEL              debug | info | warn | error (default info)
+  WHATSAPP_API_BASE_URL  Meta Graph API base URL (default https://graph.facebook.com)
+  WHATSAPP_API_VERSION   Graph API version (default v21.0)
+  RBM_API_BASE_URL       Google RBM API base URL (default https://rcsbusinessmessaging.googleapis.com)
+  RBM_ACCESS_TOKEN       bearer token for the RBM API
+  SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)
 `
 
 // usageError is a mistake in the command line.
@@ -76,6 +95,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return orgs(ctx, args, getenv, stdout)
 	case "keys":
 		return keys(ctx, args, getenv, stdout)
+	case "integrations":
+		return integrations(ctx, args, getenv, stdout)
+	case "templates":
+		return templates(ctx, args, getenv, stdout)
+	case "mock":
+		return mock(ctx, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -127,6 +127,10 @@ Interactive docs:       %s/docs/
 	if err != nil {
 		return err
 	}
+	wa, rcs, err := app.SeedMessaging(ctx, db, org.ID)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, `
 ================================================================================
  iagente-sdr development server
@@ -139,9 +143,12 @@ Interactive docs:       %s/docs/
      -H "Authorization: Bearer %s" \
      -H "Content-Type: application/json"
 
+ Messaging goes through sandbox integrations (nothing leaves the machine):
+   WhatsApp integration_id %d, RCS integration_id %d, template "boas_vindas".
+
  Interactive docs: %s/docs/
 ================================================================================
 
-`, org.Name, org.ID, key, base, key, base)
+`, org.Name, org.ID, key, base, key, wa.ID, rcs.ID, base)
 	return nil
 }

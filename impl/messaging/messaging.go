@@ -129,9 +129,9 @@ func (s *Service) SendRCS(ctx context.Context, orgID int64, req *RCSRequest) (*i
 		return nil, fmt.Errorf("integration %d: no RCS provider %q configured", integ.ID, integ.Provider)
 	}
 	content := req.Content
-	body, err := json.Marshal(&content)
+	body, err := rcsContentJSON(content)
 	if err != nil {
-		return nil, fmt.Errorf("encode RCS content: %w", err)
+		return nil, err
 	}
 	return s.send(ctx, integ, leadID, phone, content.Type, body, func(ctx context.Context, messageID string) (string, error) {
 		return provider.SendRCS(ctx, integ, phone, messageID, &content)
@@ -343,6 +343,22 @@ func whatsAppContentJSON(c *impl.WhatsAppContent) (json.RawMessage, error) {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("encode WhatsApp content: %w", err)
+	}
+	return b, nil
+}
+
+// rcsContentJSON is the stored form of an RCS message's content: the fields
+// as the partner sent them, so a card's fields are at the top level as in
+// the request.
+func rcsContentJSON(c impl.RCSContent) (json.RawMessage, error) {
+	stored := struct {
+		impl.RCSContent
+		*impl.RCSCard
+	}{c, c.Card}
+	stored.RCSContent.Card = nil
+	b, err := json.Marshal(stored)
+	if err != nil {
+		return nil, fmt.Errorf("encode RCS content: %w", err)
 	}
 	return b, nil
 }

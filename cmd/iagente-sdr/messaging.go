@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/iagente/iagente-sdr/gen/api"
+	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/mocks/graphapi"
+	"github.com/iagente/iagente-sdr/mocks/rbmapi"
+)
+
+// Integration credentials come from the environment, never from flags:
+// flags end up in shell history and in every `ps` listing.
+const (
+	envAccessToken = "INTEGRATION_ACCESS_TOKEN"
+	envAppSecret   = "INTEGRATION_APP_SECRET"
+	envVerifyToken = "INTEGRATION_VERIFY_TOKEN"
+)
+
+func integrations(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	if len(args) == 0 {
+		return usagef("integrations: expected create, list, enable or disable")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("integrations "+sub, flag.ContinueOnError)
+	org := fs.Int64("org", 0, "organization id")
+	asJSON := fs.Bool("json", false, "print JSON")
+	channel := fs.String("channel", "", "whatsapp or rcs")
+	name := fs.String("name", "", "a name for the integration")
+	provider := fs.String("provider", impl.ProviderSandbox, "sandbox, whatsapp_cloud or google_rbm")
+	phone := fs.String("phone-number", "", "the business number, as shown to partners")
+	phoneID := fs.String("phone-number-id", "", "whatsapp_cloud: the Graph API phone number id")
+	agentID := fs.String("agent-id", "", "google_rbm: the RBM agent id")
+	pos, err := parseArgs(fs, args[1:])
+	if err != nil {
+		return usagef("integrations %s: %v", sub, err)
+	}
+	if *org < 1 {
+		return usagef("integrations %s: --org ID is required", sub)
+	}
+	switch sub {
+	case "create", "list":
+		if len(pos) > 0 {
+			return usagef("integrations %s: unexpected argument %q", sub, pos[0])
+		}
+	case "enable", "disable":
+		if len(pos) != 1 {
+			return usagef("integrations %s: expected exactly one INTEGRATION_ID", sub)
+		}
+	default:
+		return usagef("integrations: unknown subcommand %q", sub)
+	}
+	db, err := openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.FindOrganizationByID(ctx, *org); err != nil {
+		return err
+	}
+	switch sub {
+	case "create":
+		in := &impl.Integration{OrganizationID: *org, Name: *name, Channel: *channel, Provider: *provider, Active: true,
+			PhoneNumber: impl.NormalizePhone(*phone), PhoneNumberID: *phoneID, AgentID: *agentID,
+			AccessToken: getenv(envAccessToken), AppSecret: getenv(envAppSecret)}
+		verifyToken, err := prepareIntegration(in, getenv(envVerifyToken))
+		if err != nil {
+			return err
+		}
+		if err := db.CreateIntegration(ctx, in); err != nil {
+			return err
+		}
+		if *asJSON {
+			row := integrationRow(in)
+			if verifyToken != "" {
+				row["verify_token"] = verifyToken
+			}
+			return json.NewEncoder(out).Encode(row)
+		}
+		fmt.Fprintf(out, "%s integration %d %q created (provider %s)\n", in.Channel, in.ID, in.Name, in.Provider)
+		if verifyToken != "" {
+			fmt.Fprintf(out, "Inbound webhook URL: https://YOUR-HOST/inbound/whatsapp/%d\nVerify token (shown once, paste it into Meta's app dashboard): %s\n", in.ID, verifyToken)
+		}
+		return nil
+	case "list":
+		all, err := db.ListIntegrations(ctx, *org, "")
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			rows := make([]map[string]any, 0, len(all))
+			for _, in := range all {
+				rows = append(rows, integrationRow(in))
+			}
+			return json.NewEncoder(out).Encode(rows)
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCHANNEL\tPROVIDER\tACTIVE\tPHONE\tCREATED")
+		for _, in := range all {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%t\t%s\t%s\n", in.ID, in.Name, in.Channel, in.Provider, in.Active,
+				in.PhoneNumber, in.CreatedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	default: // enable, disable
+		id, err := strconv.ParseInt(pos[0], 10, 64)
+		if err != nil {
+			return usagef("integrations %s: INTEGRATION_ID must be a number", sub)
+		}
+		if err := db.SetIntegrationActive(ctx, *org, id, sub == "enable"); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "integration %d %sd\n", id, sub)
+		return nil
+	}
+}
+
+// prepareIntegration checks an integration's settings for its provider and,
+// for WhatsApp, sets up the inbound handshake: it hashes the given verify
+// token, or a new one, and returns it to be shown once.
+func prepareIntegration(in *impl.Integration, verifyToken string) (string, error) {
+	if in.Channel != impl.ChannelWhatsApp && in.Channel != impl.ChannelRCS {
+		return "", usagef("integrations create: --channel must be whatsapp or rcs")
+	}
+	if in.Name == "" {
+		in.Name = map[string]string{impl.ChannelWhatsApp: "WhatsApp", impl.ChannelRCS: "RCS"}[in.Channel] + " " + in.Provider
+	}
+	switch in.Provider {
+	case impl.ProviderSandbox:
+	case impl.ProviderWhatsAppCloud:
+		if in.Channel != impl.ChannelWhatsApp {
+			return "", usagef("integrations create: provider whatsapp_cloud is for --channel whatsapp")
+		}
+		if in.PhoneNumberID == "" || in.AccessToken == "" || in.AppSecret == "" {
+			return "", usagef("integrations create: whatsapp_cloud needs --phone-number-id and the environment variables %s and %s", envAccessToken, envAppSecret)
+		}
+	case impl.ProviderGoogleRBM:
+		if in.Channel != impl.ChannelRCS {
+			return "", usagef("integrations create: provider google_rbm is for --channel rcs")
+		}
+		if in.AgentID == "" {
+			return "", usagef("integrations create: google_rbm needs --agent-id (the token is RBM_ACCESS_TOKEN of the server)")
+		}
+	default:
+		return "", usagef("integrations create: --provider must be sandbox, whatsapp_cloud or google_rbm")
+	}
+	if in.PhoneNumber != "" {
+		if err := checkSpec("Phone", in.PhoneNumber); err != nil {
+			return "", usagef("integrations create: --phone-number: %v", err)
+		}
+	}
+	if in.Channel != impl.ChannelWhatsApp {
+		return "", nil
+	}
+	if verifyToken == "" {
+		var b [24]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		verifyToken = hex.EncodeToString(b[:])
+	}
+	sum := sha256.Sum256([]byte(verifyToken))
+	in.VerifyTokenHash = sum[:]
+	return verifyToken, nil
+}
+
+func integrationRow(in *impl.Integration) map[string]any {
+	return map[string]any{"id": in.ID, "organization_id": in.OrganizationID, "name": in.Name, "channel": in.Channel,
+		"provider": in.Provider, "active": in.Active, "phone_number": in.PhoneNumber, "created_at": in.CreatedAt}
+}
+
+func templates(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	if len(args) == 0 {
+		return usagef("templates: expected create or list")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("templates "+sub, flag.ContinueOnError)
+	org := fs.Int64("org", 0, "organization id")
+	asJSON := fs.Bool("json", false, "print JSON")
+	name := fs.String("name", "", "the template's name, as registered with Meta")
+	language := fs.String("language", "pt_BR", "its language code")
+	category := fs.String("category", "UTILITY", "MARKETING, UTILITY or AUTHENTICATION")
+	tcontext := fs.String("context", "", "what it is for, e.g. onboarding")
+	approved := fs.Bool("approved", false, "Meta has approved it")
+	body := fs.String("body", "", "the text, with placeholders {{1}}, {{2}}, ...")
+	pos, err := parseArgs(fs, args[1:])
+	if err != nil {
+		return usagef("templates %s: %v", sub, err)
+	}
+	if *org < 1 {
+		return usagef("templates %s: --org ID is required", sub)
+	}
+	if len(pos) > 0 {
+		return usagef("templates %s: unexpected argument %q", sub, pos[0])
+	}
+	if sub != "create" && sub != "list" {
+		return usagef("templates: unknown subcommand %q", sub)
+	}
+	t := &impl.Template{OrganizationID: *org, Name: *name, Language: *language, Category: *category,
+		MetaApproved: *approved, Body: *body}
+	if sub == "create" {
+		if err := prepareTemplate(t, *tcontext); err != nil {
+			return err
+		}
+	}
+	db, err := openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.FindOrganizationByID(ctx, *org); err != nil {
+		return err
+	}
+	if sub == "create" {
+		if err := db.CreateTemplate(ctx, t); err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(out).Encode(t)
+		}
+		fmt.Fprintf(out, "template %d %q (%s) created with %d variables\n", t.ID, t.Name, t.Language, t.VariablesCount)
+		return nil
+	}
+	var all []*impl.Template
+	for page := int64(0); ; page++ {
+		ts, total, err := db.FindTemplates(ctx, *org, impl.TemplateFilter{Offset: page * 100, Limit: 100})
+		if err != nil {
+			return err
+		}
+		all = append(all, ts...)
+		if int64(len(all)) >= total || len(ts) == 0 {
+			break
+		}
+	}
+	if *asJSON {
+		return json.NewEncoder(out).Encode(all)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tLANGUAGE\tCATEGORY\tAPPROVED\tVARIABLES")
+	for _, t := range all {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%t\t%d\n", t.ID, t.Name, t.Language, t.Category, t.MetaApproved, t.VariablesCount)
+	}
+	return tw.Flush()
+}
+
+// prepareTemplate checks a new template against the spec's schemas (a
+// template the API could not return would break every listing) and counts
+// its placeholders.
+func prepareTemplate(t *impl.Template, context string) error {
+	if err := checkSpec("TemplateName", t.Name); err != nil {
+		return usagef("templates create: --name: %v", err)
+	}
+	if err := checkSpec("TemplateCategory", t.Category); err != nil {
+		return usagef("templates create: --category: %v", err)
+	}
+	if strings.TrimSpace(t.Language) == "" || strings.TrimSpace(t.Body) == "" {
+		return usagef("templates create: --language and --body are required")
+	}
+	if context != "" {
+		t.Context = &context
+	}
+	n, err := impl.TemplateVariables(t.Body)
+	if err != nil {
+		return usagef("templates create: --body: %v", err)
+	}
+	t.VariablesCount = n
+	return nil
+}
+
+// checkSpec validates value against a schema of the embedded spec.
+func checkSpec(schema string, value any) error {
+	spec, err := api.GetSpec()
+	if err != nil {
+		return err
+	}
+	ref, ok := spec.Components.Schemas[schema]
+	if !ok || ref.Value == nil {
+		return fmt.Errorf("the spec has no schema %s", schema)
+	}
+	if err := ref.Value.VisitJSON(value); err != nil {
+		if m, ok := ref.Value.Extensions["x-pattern-message"].(string); ok {
+			return fmt.Errorf("%q %s", value, m)
+		}
+		return fmt.Errorf("%q is not a valid %s", value, schema)
+	}
+	return nil
+}
+
+// mock runs a fake provider API for partners and manual testing.
+func mock(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return usagef("mock: expected whatsapp or rbm")
+	}
+	fs := flag.NewFlagSet("mock "+args[0], flag.ContinueOnError)
+	addr := fs.String("addr", "", "address to listen on (default :9001 for whatsapp, :9002 for rbm)")
+	if pos, err := parseArgs(fs, args[1:]); err != nil || len(pos) > 0 {
+		return usagef("mock %s: takes only --addr", args[0])
+	}
+	switch args[0] {
+	case "whatsapp":
+		if *addr == "" {
+			*addr = ":9001"
+		}
+		return graphapi.Run(ctx, *addr, out)
+	case "rbm":
+		if *addr == "" {
+			*addr = ":9002"
+		}
+		return rbmapi.Run(ctx, *addr, out)
+	default:
+		return usagef("mock: unknown fake %q (whatsapp or rbm)", args[0])
+	}
+}
