@@ -100,6 +100,17 @@ import json, sys
 lines = [l for l in sys.stdin.read().splitlines() if l.strip().startswith("{")]
 print(json.loads(lines[-1])["api_key"] if lines else "")')
 [ -n "$API_KEY" ] || { log "orgs create returned no api_key"; exit 1; }
+ORG_ID=$(printf '%s\n' "$org_json" | python3 -c '
+import json, sys
+lines = [l for l in sys.stdin.read().splitlines() if l.strip().startswith("{")]
+print(json.loads(lines[-1])["organization_id"])')
+
+# Sandbox integrations (WhatsApp first, so it is integration 1 as in the
+# spec's examples) and the examples' template, so sends can succeed.
+"$BIN" integrations create --org "$ORG_ID" --channel whatsapp --json >/dev/null
+"$BIN" integrations create --org "$ORG_ID" --channel rcs --json >/dev/null
+"$BIN" templates create --org "$ORG_ID" --name boas_vindas --body 'Ola {{1}}, seja bem-vindo!' \
+	--context onboarding --approved --json >/dev/null
 
 PORT=$(python3 -c 'import socket
 s = socket.socket()

@@ -844,6 +844,28 @@ type MessageStatus string
 // are `unsupported`, with the provider's kind in `content.provider_type`.
 type MessageType string
 
+// OneRecipient Exactly one of `lead_id` and `phone`: both or neither is a validation error.
+type OneRecipient struct {
+	union json.RawMessage
+}
+
+// OneRecipient0 defines model for OneRecipient.0.
+type OneRecipient0 = interface{}
+
+// OneRecipient1 defines model for OneRecipient.1.
+type OneRecipient1 = interface{}
+
+// OneTemplate Exactly one of `template_id` and `template_name`.
+type OneTemplate struct {
+	union json.RawMessage
+}
+
+// OneTemplate0 defines model for OneTemplate.0.
+type OneTemplate0 = interface{}
+
+// OneTemplate1 defines model for OneTemplate.1.
+type OneTemplate1 = interface{}
+
 // PageMeta defines model for PageMeta.
 type PageMeta struct {
 	// CurrentPage Example: 1
@@ -964,10 +986,17 @@ type RCSCardMessage struct {
 	// Example: Produto em Destaque
 	Title RCSCardTitle       `json:"title"`
 	Type  RCSCardMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSCardMessageType defines model for RCSCardMessage.Type.
 type RCSCardMessageType string
+
+// RCSCardMessage0 defines model for RCSCardMessage.0.
+type RCSCardMessage0 = interface{}
+
+// RCSCardMessage1 defines model for RCSCardMessage.1.
+type RCSCardMessage1 = interface{}
 
 // RCSCardTitle The card's title, up to 200 characters.
 //
@@ -995,6 +1024,7 @@ type RCSCarouselMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput            `json:"phone,omitempty"`
 	Type  RCSCarouselMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSCarouselMessageCardWidth How wide the cards are.
@@ -1002,6 +1032,12 @@ type RCSCarouselMessageCardWidth string
 
 // RCSCarouselMessageType defines model for RCSCarouselMessage.Type.
 type RCSCarouselMessageType string
+
+// RCSCarouselMessage0 defines model for RCSCarouselMessage.0.
+type RCSCarouselMessage0 = interface{}
+
+// RCSCarouselMessage1 defines model for RCSCarouselMessage.1.
+type RCSCarouselMessage1 = interface{}
 
 // RCSFileMessage A file (image, video, document) the contact's phone downloads.
 type RCSFileMessage struct {
@@ -1030,10 +1066,17 @@ type RCSFileMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput        `json:"phone,omitempty"`
 	Type  RCSFileMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSFileMessageType defines model for RCSFileMessage.Type.
 type RCSFileMessageType string
+
+// RCSFileMessage0 defines model for RCSFileMessage.0.
+type RCSFileMessage0 = interface{}
+
+// RCSFileMessage1 defines model for RCSFileMessage.1.
+type RCSFileMessage1 = interface{}
 
 // RCSIntegrationId The RCS integration to send through; default the oldest active one.
 //
@@ -1068,10 +1111,17 @@ type RCSLocationMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput            `json:"phone,omitempty"`
 	Type  RCSLocationMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSLocationMessageType defines model for RCSLocationMessage.Type.
 type RCSLocationMessageType string
+
+// RCSLocationMessage0 defines model for RCSLocationMessage.0.
+type RCSLocationMessage0 = interface{}
+
+// RCSLocationMessage1 defines model for RCSLocationMessage.1.
+type RCSLocationMessage1 = interface{}
 
 // RCSMessageCreate An RCS message to send; `type` selects the kind.
 type RCSMessageCreate struct {
@@ -1134,12 +1184,19 @@ type RCSReplyableTextMessage struct {
 	// Text The message text, up to 4096 characters.
 	//
 	// Example: Ola! Como posso ajudar?
-	Text RCSText                     `json:"text"`
-	Type RCSReplyableTextMessageType `json:"type"`
+	Text  RCSText                     `json:"text"`
+	Type  RCSReplyableTextMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSReplyableTextMessageType defines model for RCSReplyableTextMessage.Type.
 type RCSReplyableTextMessageType string
+
+// RCSReplyableTextMessage0 defines model for RCSReplyableTextMessage.0.
+type RCSReplyableTextMessage0 = interface{}
+
+// RCSReplyableTextMessage1 defines model for RCSReplyableTextMessage.1.
+type RCSReplyableTextMessage1 = interface{}
 
 // RCSSuggestionText What the button or reply chip shows, up to 25 characters (Google RBM's limit).
 //
@@ -1171,12 +1228,19 @@ type RCSTextMessage struct {
 	// Text The message text, up to 4096 characters.
 	//
 	// Example: Ola! Como posso ajudar?
-	Text RCSText            `json:"text"`
-	Type RCSTextMessageType `json:"type"`
+	Text  RCSText            `json:"text"`
+	Type  RCSTextMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSTextMessageType defines model for RCSTextMessage.Type.
 type RCSTextMessageType string
+
+// RCSTextMessage0 defines model for RCSTextMessage.0.
+type RCSTextMessage0 = interface{}
+
+// RCSTextMessage1 defines model for RCSTextMessage.1.
+type RCSTextMessage1 = interface{}
 
 // RCSUrlButton Opens `url`.
 type RCSUrlButton struct {
@@ -1285,10 +1349,17 @@ type WhatsAppAudioMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput              `json:"phone,omitempty"`
 	Type  WhatsAppAudioMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // WhatsAppAudioMessageType defines model for WhatsAppAudioMessage.Type.
 type WhatsAppAudioMessageType string
+
+// WhatsAppAudioMessage0 defines model for WhatsAppAudioMessage.0.
+type WhatsAppAudioMessage0 = interface{}
+
+// WhatsAppAudioMessage1 defines model for WhatsAppAudioMessage.1.
+type WhatsAppAudioMessage1 = interface{}
 
 // WhatsAppCaption Shown under the media, up to 1024 characters.
 type WhatsAppCaption = string
@@ -1323,10 +1394,17 @@ type WhatsAppDocumentMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput                 `json:"phone,omitempty"`
 	Type  WhatsAppDocumentMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // WhatsAppDocumentMessageType defines model for WhatsAppDocumentMessage.Type.
 type WhatsAppDocumentMessageType string
+
+// WhatsAppDocumentMessage0 defines model for WhatsAppDocumentMessage.0.
+type WhatsAppDocumentMessage0 = interface{}
+
+// WhatsAppDocumentMessage1 defines model for WhatsAppDocumentMessage.1.
+type WhatsAppDocumentMessage1 = interface{}
 
 // WhatsAppImageMessage An image, with an optional caption.
 type WhatsAppImageMessage struct {
@@ -1353,10 +1431,17 @@ type WhatsAppImageMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput              `json:"phone,omitempty"`
 	Type  WhatsAppImageMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // WhatsAppImageMessageType defines model for WhatsAppImageMessage.Type.
 type WhatsAppImageMessageType string
+
+// WhatsAppImageMessage0 defines model for WhatsAppImageMessage.0.
+type WhatsAppImageMessage0 = interface{}
+
+// WhatsAppImageMessage1 defines model for WhatsAppImageMessage.1.
+type WhatsAppImageMessage1 = interface{}
 
 // WhatsAppMessageCreate A WhatsApp message to send; `type` selects the kind.
 type WhatsAppMessageCreate struct {
@@ -1396,10 +1481,23 @@ type WhatsAppTemplateMessage struct {
 	//
 	// Example: ["Joao"]
 	Variables []string `json:"variables"`
+	union     json.RawMessage
 }
 
 // WhatsAppTemplateMessageType defines model for WhatsAppTemplateMessage.Type.
 type WhatsAppTemplateMessageType string
+
+// WhatsAppTemplateMessage0 defines model for WhatsAppTemplateMessage.0.
+type WhatsAppTemplateMessage0 = interface{}
+
+// WhatsAppTemplateMessage1 defines model for WhatsAppTemplateMessage.1.
+type WhatsAppTemplateMessage1 = interface{}
+
+// WhatsAppTemplateMessage2 defines model for WhatsAppTemplateMessage.2.
+type WhatsAppTemplateMessage2 = interface{}
+
+// WhatsAppTemplateMessage3 defines model for WhatsAppTemplateMessage.3.
+type WhatsAppTemplateMessage3 = interface{}
 
 // WhatsAppText The message text, up to 4096 characters.
 //
@@ -1426,12 +1524,19 @@ type WhatsAppTextMessage struct {
 	// Text The message text, up to 4096 characters.
 	//
 	// Example: Ola! Como posso ajudar?
-	Text WhatsAppText            `json:"text"`
-	Type WhatsAppTextMessageType `json:"type"`
+	Text  WhatsAppText            `json:"text"`
+	Type  WhatsAppTextMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // WhatsAppTextMessageType defines model for WhatsAppTextMessage.Type.
 type WhatsAppTextMessageType string
+
+// WhatsAppTextMessage0 defines model for WhatsAppTextMessage.0.
+type WhatsAppTextMessage0 = interface{}
+
+// WhatsAppTextMessage1 defines model for WhatsAppTextMessage.1.
+type WhatsAppTextMessage1 = interface{}
 
 // WhatsAppVideoMessage A video, with an optional caption.
 type WhatsAppVideoMessage struct {
@@ -1458,10 +1563,17 @@ type WhatsAppVideoMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput              `json:"phone,omitempty"`
 	Type  WhatsAppVideoMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // WhatsAppVideoMessageType defines model for WhatsAppVideoMessage.Type.
 type WhatsAppVideoMessageType string
+
+// WhatsAppVideoMessage0 defines model for WhatsAppVideoMessage.0.
+type WhatsAppVideoMessage0 = interface{}
+
+// WhatsAppVideoMessage1 defines model for WhatsAppVideoMessage.1.
+type WhatsAppVideoMessage1 = interface{}
 
 // LeadId defines model for LeadId.
 type LeadId = int64
@@ -1593,6 +1705,130 @@ type SendRCSMessageJSONRequestBody = RCSMessageCreate
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
+
+// AsOneRecipient0 returns the union data inside the OneRecipient as a OneRecipient0
+func (t OneRecipient) AsOneRecipient0() (OneRecipient0, error) {
+	var body OneRecipient0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOneRecipient0 overwrites any union data inside the OneRecipient as the provided OneRecipient0
+func (t *OneRecipient) FromOneRecipient0(v OneRecipient0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOneRecipient0 performs a merge with any union data inside the OneRecipient, using the provided OneRecipient0
+func (t *OneRecipient) MergeOneRecipient0(v OneRecipient0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOneRecipient1 returns the union data inside the OneRecipient as a OneRecipient1
+func (t OneRecipient) AsOneRecipient1() (OneRecipient1, error) {
+	var body OneRecipient1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOneRecipient1 overwrites any union data inside the OneRecipient as the provided OneRecipient1
+func (t *OneRecipient) FromOneRecipient1(v OneRecipient1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOneRecipient1 performs a merge with any union data inside the OneRecipient, using the provided OneRecipient1
+func (t *OneRecipient) MergeOneRecipient1(v OneRecipient1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t OneRecipient) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *OneRecipient) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsOneTemplate0 returns the union data inside the OneTemplate as a OneTemplate0
+func (t OneTemplate) AsOneTemplate0() (OneTemplate0, error) {
+	var body OneTemplate0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOneTemplate0 overwrites any union data inside the OneTemplate as the provided OneTemplate0
+func (t *OneTemplate) FromOneTemplate0(v OneTemplate0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOneTemplate0 performs a merge with any union data inside the OneTemplate, using the provided OneTemplate0
+func (t *OneTemplate) MergeOneTemplate0(v OneTemplate0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOneTemplate1 returns the union data inside the OneTemplate as a OneTemplate1
+func (t OneTemplate) AsOneTemplate1() (OneTemplate1, error) {
+	var body OneTemplate1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOneTemplate1 overwrites any union data inside the OneTemplate as the provided OneTemplate1
+func (t *OneTemplate) FromOneTemplate1(v OneTemplate1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOneTemplate1 performs a merge with any union data inside the OneTemplate, using the provided OneTemplate1
+func (t *OneTemplate) MergeOneTemplate1(v OneTemplate1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t OneTemplate) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *OneTemplate) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // AsRCSUrlButton returns the union data inside the RCSButton as a RCSUrlButton
 func (t RCSButton) AsRCSUrlButton() (RCSUrlButton, error) {
@@ -1728,6 +1964,698 @@ func (t RCSButton) MarshalJSON() ([]byte, error) {
 
 func (t *RCSButton) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRCSCardMessage0 returns the union data inside the RCSCardMessage as a RCSCardMessage0
+func (t RCSCardMessage) AsRCSCardMessage0() (RCSCardMessage0, error) {
+	var body RCSCardMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCardMessage0 overwrites any union data inside the RCSCardMessage as the provided RCSCardMessage0
+func (t *RCSCardMessage) FromRCSCardMessage0(v RCSCardMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSCardMessage0 performs a merge with any union data inside the RCSCardMessage, using the provided RCSCardMessage0
+func (t *RCSCardMessage) MergeRCSCardMessage0(v RCSCardMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSCardMessage1 returns the union data inside the RCSCardMessage as a RCSCardMessage1
+func (t RCSCardMessage) AsRCSCardMessage1() (RCSCardMessage1, error) {
+	var body RCSCardMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCardMessage1 overwrites any union data inside the RCSCardMessage as the provided RCSCardMessage1
+func (t *RCSCardMessage) FromRCSCardMessage1(v RCSCardMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSCardMessage1 performs a merge with any union data inside the RCSCardMessage, using the provided RCSCardMessage1
+func (t *RCSCardMessage) MergeRCSCardMessage1(v RCSCardMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSCardMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Buttons != nil {
+		object["buttons"], err = json.Marshal(t.Buttons)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'buttons': %w", err)
+		}
+	}
+
+	if t.Description != nil {
+		object["description"], err = json.Marshal(t.Description)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'description': %w", err)
+		}
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.MediaUrl != nil {
+		object["media_url"], err = json.Marshal(t.MediaUrl)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'media_url': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["title"], err = json.Marshal(t.Title)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'title': %w", err)
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSCardMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["buttons"]; found {
+		err = json.Unmarshal(raw, &t.Buttons)
+		if err != nil {
+			return fmt.Errorf("error reading 'buttons': %w", err)
+		}
+	}
+
+	if raw, found := object["description"]; found {
+		err = json.Unmarshal(raw, &t.Description)
+		if err != nil {
+			return fmt.Errorf("error reading 'description': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["media_url"]; found {
+		err = json.Unmarshal(raw, &t.MediaUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'media_url': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["title"]; found {
+		err = json.Unmarshal(raw, &t.Title)
+		if err != nil {
+			return fmt.Errorf("error reading 'title': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsRCSCarouselMessage0 returns the union data inside the RCSCarouselMessage as a RCSCarouselMessage0
+func (t RCSCarouselMessage) AsRCSCarouselMessage0() (RCSCarouselMessage0, error) {
+	var body RCSCarouselMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCarouselMessage0 overwrites any union data inside the RCSCarouselMessage as the provided RCSCarouselMessage0
+func (t *RCSCarouselMessage) FromRCSCarouselMessage0(v RCSCarouselMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSCarouselMessage0 performs a merge with any union data inside the RCSCarouselMessage, using the provided RCSCarouselMessage0
+func (t *RCSCarouselMessage) MergeRCSCarouselMessage0(v RCSCarouselMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSCarouselMessage1 returns the union data inside the RCSCarouselMessage as a RCSCarouselMessage1
+func (t RCSCarouselMessage) AsRCSCarouselMessage1() (RCSCarouselMessage1, error) {
+	var body RCSCarouselMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCarouselMessage1 overwrites any union data inside the RCSCarouselMessage as the provided RCSCarouselMessage1
+func (t *RCSCarouselMessage) FromRCSCarouselMessage1(v RCSCarouselMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSCarouselMessage1 performs a merge with any union data inside the RCSCarouselMessage, using the provided RCSCarouselMessage1
+func (t *RCSCarouselMessage) MergeRCSCarouselMessage1(v RCSCarouselMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSCarouselMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.CardWidth != nil {
+		object["card_width"], err = json.Marshal(t.CardWidth)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'card_width': %w", err)
+		}
+	}
+
+	if t.Cards != nil {
+		object["cards"], err = json.Marshal(t.Cards)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'cards': %w", err)
+		}
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSCarouselMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["card_width"]; found {
+		err = json.Unmarshal(raw, &t.CardWidth)
+		if err != nil {
+			return fmt.Errorf("error reading 'card_width': %w", err)
+		}
+	}
+
+	if raw, found := object["cards"]; found {
+		err = json.Unmarshal(raw, &t.Cards)
+		if err != nil {
+			return fmt.Errorf("error reading 'cards': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsRCSFileMessage0 returns the union data inside the RCSFileMessage as a RCSFileMessage0
+func (t RCSFileMessage) AsRCSFileMessage0() (RCSFileMessage0, error) {
+	var body RCSFileMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSFileMessage0 overwrites any union data inside the RCSFileMessage as the provided RCSFileMessage0
+func (t *RCSFileMessage) FromRCSFileMessage0(v RCSFileMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSFileMessage0 performs a merge with any union data inside the RCSFileMessage, using the provided RCSFileMessage0
+func (t *RCSFileMessage) MergeRCSFileMessage0(v RCSFileMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSFileMessage1 returns the union data inside the RCSFileMessage as a RCSFileMessage1
+func (t RCSFileMessage) AsRCSFileMessage1() (RCSFileMessage1, error) {
+	var body RCSFileMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSFileMessage1 overwrites any union data inside the RCSFileMessage as the provided RCSFileMessage1
+func (t *RCSFileMessage) FromRCSFileMessage1(v RCSFileMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSFileMessage1 performs a merge with any union data inside the RCSFileMessage, using the provided RCSFileMessage1
+func (t *RCSFileMessage) MergeRCSFileMessage1(v RCSFileMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSFileMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	object["file_url"], err = json.Marshal(t.FileUrl)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'file_url': %w", err)
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["mime_type"], err = json.Marshal(t.MimeType)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'mime_type': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSFileMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["file_url"]; found {
+		err = json.Unmarshal(raw, &t.FileUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'file_url': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["mime_type"]; found {
+		err = json.Unmarshal(raw, &t.MimeType)
+		if err != nil {
+			return fmt.Errorf("error reading 'mime_type': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsRCSLocationMessage0 returns the union data inside the RCSLocationMessage as a RCSLocationMessage0
+func (t RCSLocationMessage) AsRCSLocationMessage0() (RCSLocationMessage0, error) {
+	var body RCSLocationMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSLocationMessage0 overwrites any union data inside the RCSLocationMessage as the provided RCSLocationMessage0
+func (t *RCSLocationMessage) FromRCSLocationMessage0(v RCSLocationMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSLocationMessage0 performs a merge with any union data inside the RCSLocationMessage, using the provided RCSLocationMessage0
+func (t *RCSLocationMessage) MergeRCSLocationMessage0(v RCSLocationMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSLocationMessage1 returns the union data inside the RCSLocationMessage as a RCSLocationMessage1
+func (t RCSLocationMessage) AsRCSLocationMessage1() (RCSLocationMessage1, error) {
+	var body RCSLocationMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSLocationMessage1 overwrites any union data inside the RCSLocationMessage as the provided RCSLocationMessage1
+func (t *RCSLocationMessage) FromRCSLocationMessage1(v RCSLocationMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSLocationMessage1 performs a merge with any union data inside the RCSLocationMessage, using the provided RCSLocationMessage1
+func (t *RCSLocationMessage) MergeRCSLocationMessage1(v RCSLocationMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSLocationMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.Label != nil {
+		object["label"], err = json.Marshal(t.Label)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'label': %w", err)
+		}
+	}
+
+	object["latitude"], err = json.Marshal(t.Latitude)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'latitude': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["longitude"], err = json.Marshal(t.Longitude)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'longitude': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSLocationMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["label"]; found {
+		err = json.Unmarshal(raw, &t.Label)
+		if err != nil {
+			return fmt.Errorf("error reading 'label': %w", err)
+		}
+	}
+
+	if raw, found := object["latitude"]; found {
+		err = json.Unmarshal(raw, &t.Latitude)
+		if err != nil {
+			return fmt.Errorf("error reading 'latitude': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["longitude"]; found {
+		err = json.Unmarshal(raw, &t.Longitude)
+		if err != nil {
+			return fmt.Errorf("error reading 'longitude': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
 	return err
 }
 
@@ -1976,6 +2904,801 @@ func (t *RCSMessageCreate) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsRCSReplyableTextMessage0 returns the union data inside the RCSReplyableTextMessage as a RCSReplyableTextMessage0
+func (t RCSReplyableTextMessage) AsRCSReplyableTextMessage0() (RCSReplyableTextMessage0, error) {
+	var body RCSReplyableTextMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSReplyableTextMessage0 overwrites any union data inside the RCSReplyableTextMessage as the provided RCSReplyableTextMessage0
+func (t *RCSReplyableTextMessage) FromRCSReplyableTextMessage0(v RCSReplyableTextMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSReplyableTextMessage0 performs a merge with any union data inside the RCSReplyableTextMessage, using the provided RCSReplyableTextMessage0
+func (t *RCSReplyableTextMessage) MergeRCSReplyableTextMessage0(v RCSReplyableTextMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSReplyableTextMessage1 returns the union data inside the RCSReplyableTextMessage as a RCSReplyableTextMessage1
+func (t RCSReplyableTextMessage) AsRCSReplyableTextMessage1() (RCSReplyableTextMessage1, error) {
+	var body RCSReplyableTextMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSReplyableTextMessage1 overwrites any union data inside the RCSReplyableTextMessage as the provided RCSReplyableTextMessage1
+func (t *RCSReplyableTextMessage) FromRCSReplyableTextMessage1(v RCSReplyableTextMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSReplyableTextMessage1 performs a merge with any union data inside the RCSReplyableTextMessage, using the provided RCSReplyableTextMessage1
+func (t *RCSReplyableTextMessage) MergeRCSReplyableTextMessage1(v RCSReplyableTextMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSReplyableTextMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	if t.QuickReplies != nil {
+		object["quick_replies"], err = json.Marshal(t.QuickReplies)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'quick_replies': %w", err)
+		}
+	}
+
+	object["text"], err = json.Marshal(t.Text)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'text': %w", err)
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSReplyableTextMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["quick_replies"]; found {
+		err = json.Unmarshal(raw, &t.QuickReplies)
+		if err != nil {
+			return fmt.Errorf("error reading 'quick_replies': %w", err)
+		}
+	}
+
+	if raw, found := object["text"]; found {
+		err = json.Unmarshal(raw, &t.Text)
+		if err != nil {
+			return fmt.Errorf("error reading 'text': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsRCSTextMessage0 returns the union data inside the RCSTextMessage as a RCSTextMessage0
+func (t RCSTextMessage) AsRCSTextMessage0() (RCSTextMessage0, error) {
+	var body RCSTextMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSTextMessage0 overwrites any union data inside the RCSTextMessage as the provided RCSTextMessage0
+func (t *RCSTextMessage) FromRCSTextMessage0(v RCSTextMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSTextMessage0 performs a merge with any union data inside the RCSTextMessage, using the provided RCSTextMessage0
+func (t *RCSTextMessage) MergeRCSTextMessage0(v RCSTextMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSTextMessage1 returns the union data inside the RCSTextMessage as a RCSTextMessage1
+func (t RCSTextMessage) AsRCSTextMessage1() (RCSTextMessage1, error) {
+	var body RCSTextMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSTextMessage1 overwrites any union data inside the RCSTextMessage as the provided RCSTextMessage1
+func (t *RCSTextMessage) FromRCSTextMessage1(v RCSTextMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSTextMessage1 performs a merge with any union data inside the RCSTextMessage, using the provided RCSTextMessage1
+func (t *RCSTextMessage) MergeRCSTextMessage1(v RCSTextMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSTextMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["text"], err = json.Marshal(t.Text)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'text': %w", err)
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSTextMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["text"]; found {
+		err = json.Unmarshal(raw, &t.Text)
+		if err != nil {
+			return fmt.Errorf("error reading 'text': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsWhatsAppAudioMessage0 returns the union data inside the WhatsAppAudioMessage as a WhatsAppAudioMessage0
+func (t WhatsAppAudioMessage) AsWhatsAppAudioMessage0() (WhatsAppAudioMessage0, error) {
+	var body WhatsAppAudioMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppAudioMessage0 overwrites any union data inside the WhatsAppAudioMessage as the provided WhatsAppAudioMessage0
+func (t *WhatsAppAudioMessage) FromWhatsAppAudioMessage0(v WhatsAppAudioMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppAudioMessage0 performs a merge with any union data inside the WhatsAppAudioMessage, using the provided WhatsAppAudioMessage0
+func (t *WhatsAppAudioMessage) MergeWhatsAppAudioMessage0(v WhatsAppAudioMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppAudioMessage1 returns the union data inside the WhatsAppAudioMessage as a WhatsAppAudioMessage1
+func (t WhatsAppAudioMessage) AsWhatsAppAudioMessage1() (WhatsAppAudioMessage1, error) {
+	var body WhatsAppAudioMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppAudioMessage1 overwrites any union data inside the WhatsAppAudioMessage as the provided WhatsAppAudioMessage1
+func (t *WhatsAppAudioMessage) FromWhatsAppAudioMessage1(v WhatsAppAudioMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppAudioMessage1 performs a merge with any union data inside the WhatsAppAudioMessage, using the provided WhatsAppAudioMessage1
+func (t *WhatsAppAudioMessage) MergeWhatsAppAudioMessage1(v WhatsAppAudioMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppAudioMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["media_url"], err = json.Marshal(t.MediaUrl)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'media_url': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppAudioMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["media_url"]; found {
+		err = json.Unmarshal(raw, &t.MediaUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'media_url': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsWhatsAppDocumentMessage0 returns the union data inside the WhatsAppDocumentMessage as a WhatsAppDocumentMessage0
+func (t WhatsAppDocumentMessage) AsWhatsAppDocumentMessage0() (WhatsAppDocumentMessage0, error) {
+	var body WhatsAppDocumentMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppDocumentMessage0 overwrites any union data inside the WhatsAppDocumentMessage as the provided WhatsAppDocumentMessage0
+func (t *WhatsAppDocumentMessage) FromWhatsAppDocumentMessage0(v WhatsAppDocumentMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppDocumentMessage0 performs a merge with any union data inside the WhatsAppDocumentMessage, using the provided WhatsAppDocumentMessage0
+func (t *WhatsAppDocumentMessage) MergeWhatsAppDocumentMessage0(v WhatsAppDocumentMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppDocumentMessage1 returns the union data inside the WhatsAppDocumentMessage as a WhatsAppDocumentMessage1
+func (t WhatsAppDocumentMessage) AsWhatsAppDocumentMessage1() (WhatsAppDocumentMessage1, error) {
+	var body WhatsAppDocumentMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppDocumentMessage1 overwrites any union data inside the WhatsAppDocumentMessage as the provided WhatsAppDocumentMessage1
+func (t *WhatsAppDocumentMessage) FromWhatsAppDocumentMessage1(v WhatsAppDocumentMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppDocumentMessage1 performs a merge with any union data inside the WhatsAppDocumentMessage, using the provided WhatsAppDocumentMessage1
+func (t *WhatsAppDocumentMessage) MergeWhatsAppDocumentMessage1(v WhatsAppDocumentMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppDocumentMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Caption != nil {
+		object["caption"], err = json.Marshal(t.Caption)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'caption': %w", err)
+		}
+	}
+
+	if t.Filename != nil {
+		object["filename"], err = json.Marshal(t.Filename)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'filename': %w", err)
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["media_url"], err = json.Marshal(t.MediaUrl)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'media_url': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppDocumentMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["caption"]; found {
+		err = json.Unmarshal(raw, &t.Caption)
+		if err != nil {
+			return fmt.Errorf("error reading 'caption': %w", err)
+		}
+	}
+
+	if raw, found := object["filename"]; found {
+		err = json.Unmarshal(raw, &t.Filename)
+		if err != nil {
+			return fmt.Errorf("error reading 'filename': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["media_url"]; found {
+		err = json.Unmarshal(raw, &t.MediaUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'media_url': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsWhatsAppImageMessage0 returns the union data inside the WhatsAppImageMessage as a WhatsAppImageMessage0
+func (t WhatsAppImageMessage) AsWhatsAppImageMessage0() (WhatsAppImageMessage0, error) {
+	var body WhatsAppImageMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppImageMessage0 overwrites any union data inside the WhatsAppImageMessage as the provided WhatsAppImageMessage0
+func (t *WhatsAppImageMessage) FromWhatsAppImageMessage0(v WhatsAppImageMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppImageMessage0 performs a merge with any union data inside the WhatsAppImageMessage, using the provided WhatsAppImageMessage0
+func (t *WhatsAppImageMessage) MergeWhatsAppImageMessage0(v WhatsAppImageMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppImageMessage1 returns the union data inside the WhatsAppImageMessage as a WhatsAppImageMessage1
+func (t WhatsAppImageMessage) AsWhatsAppImageMessage1() (WhatsAppImageMessage1, error) {
+	var body WhatsAppImageMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppImageMessage1 overwrites any union data inside the WhatsAppImageMessage as the provided WhatsAppImageMessage1
+func (t *WhatsAppImageMessage) FromWhatsAppImageMessage1(v WhatsAppImageMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppImageMessage1 performs a merge with any union data inside the WhatsAppImageMessage, using the provided WhatsAppImageMessage1
+func (t *WhatsAppImageMessage) MergeWhatsAppImageMessage1(v WhatsAppImageMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppImageMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Caption != nil {
+		object["caption"], err = json.Marshal(t.Caption)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'caption': %w", err)
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["media_url"], err = json.Marshal(t.MediaUrl)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'media_url': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppImageMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["caption"]; found {
+		err = json.Unmarshal(raw, &t.Caption)
+		if err != nil {
+			return fmt.Errorf("error reading 'caption': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["media_url"]; found {
+		err = json.Unmarshal(raw, &t.MediaUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'media_url': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
 // AsWhatsAppTextMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppTextMessage
 func (t WhatsAppMessageCreate) AsWhatsAppTextMessage() (WhatsAppTextMessage, error) {
 	var body WhatsAppTextMessage
@@ -2218,6 +3941,542 @@ func (t WhatsAppMessageCreate) MarshalJSON() ([]byte, error) {
 
 func (t *WhatsAppMessageCreate) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsWhatsAppTemplateMessage0 returns the union data inside the WhatsAppTemplateMessage as a WhatsAppTemplateMessage0
+func (t WhatsAppTemplateMessage) AsWhatsAppTemplateMessage0() (WhatsAppTemplateMessage0, error) {
+	var body WhatsAppTemplateMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTemplateMessage0 overwrites any union data inside the WhatsAppTemplateMessage as the provided WhatsAppTemplateMessage0
+func (t *WhatsAppTemplateMessage) FromWhatsAppTemplateMessage0(v WhatsAppTemplateMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTemplateMessage0 performs a merge with any union data inside the WhatsAppTemplateMessage, using the provided WhatsAppTemplateMessage0
+func (t *WhatsAppTemplateMessage) MergeWhatsAppTemplateMessage0(v WhatsAppTemplateMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppTemplateMessage1 returns the union data inside the WhatsAppTemplateMessage as a WhatsAppTemplateMessage1
+func (t WhatsAppTemplateMessage) AsWhatsAppTemplateMessage1() (WhatsAppTemplateMessage1, error) {
+	var body WhatsAppTemplateMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTemplateMessage1 overwrites any union data inside the WhatsAppTemplateMessage as the provided WhatsAppTemplateMessage1
+func (t *WhatsAppTemplateMessage) FromWhatsAppTemplateMessage1(v WhatsAppTemplateMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTemplateMessage1 performs a merge with any union data inside the WhatsAppTemplateMessage, using the provided WhatsAppTemplateMessage1
+func (t *WhatsAppTemplateMessage) MergeWhatsAppTemplateMessage1(v WhatsAppTemplateMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppTemplateMessage2 returns the union data inside the WhatsAppTemplateMessage as a WhatsAppTemplateMessage2
+func (t WhatsAppTemplateMessage) AsWhatsAppTemplateMessage2() (WhatsAppTemplateMessage2, error) {
+	var body WhatsAppTemplateMessage2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTemplateMessage2 overwrites any union data inside the WhatsAppTemplateMessage as the provided WhatsAppTemplateMessage2
+func (t *WhatsAppTemplateMessage) FromWhatsAppTemplateMessage2(v WhatsAppTemplateMessage2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTemplateMessage2 performs a merge with any union data inside the WhatsAppTemplateMessage, using the provided WhatsAppTemplateMessage2
+func (t *WhatsAppTemplateMessage) MergeWhatsAppTemplateMessage2(v WhatsAppTemplateMessage2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppTemplateMessage3 returns the union data inside the WhatsAppTemplateMessage as a WhatsAppTemplateMessage3
+func (t WhatsAppTemplateMessage) AsWhatsAppTemplateMessage3() (WhatsAppTemplateMessage3, error) {
+	var body WhatsAppTemplateMessage3
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTemplateMessage3 overwrites any union data inside the WhatsAppTemplateMessage as the provided WhatsAppTemplateMessage3
+func (t *WhatsAppTemplateMessage) FromWhatsAppTemplateMessage3(v WhatsAppTemplateMessage3) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTemplateMessage3 performs a merge with any union data inside the WhatsAppTemplateMessage, using the provided WhatsAppTemplateMessage3
+func (t *WhatsAppTemplateMessage) MergeWhatsAppTemplateMessage3(v WhatsAppTemplateMessage3) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppTemplateMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	if t.TemplateId != nil {
+		object["template_id"], err = json.Marshal(t.TemplateId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'template_id': %w", err)
+		}
+	}
+
+	if t.TemplateName != nil {
+		object["template_name"], err = json.Marshal(t.TemplateName)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'template_name': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	if t.Variables != nil {
+		object["variables"], err = json.Marshal(t.Variables)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'variables': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppTemplateMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["template_id"]; found {
+		err = json.Unmarshal(raw, &t.TemplateId)
+		if err != nil {
+			return fmt.Errorf("error reading 'template_id': %w", err)
+		}
+	}
+
+	if raw, found := object["template_name"]; found {
+		err = json.Unmarshal(raw, &t.TemplateName)
+		if err != nil {
+			return fmt.Errorf("error reading 'template_name': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	if raw, found := object["variables"]; found {
+		err = json.Unmarshal(raw, &t.Variables)
+		if err != nil {
+			return fmt.Errorf("error reading 'variables': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsWhatsAppTextMessage0 returns the union data inside the WhatsAppTextMessage as a WhatsAppTextMessage0
+func (t WhatsAppTextMessage) AsWhatsAppTextMessage0() (WhatsAppTextMessage0, error) {
+	var body WhatsAppTextMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTextMessage0 overwrites any union data inside the WhatsAppTextMessage as the provided WhatsAppTextMessage0
+func (t *WhatsAppTextMessage) FromWhatsAppTextMessage0(v WhatsAppTextMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTextMessage0 performs a merge with any union data inside the WhatsAppTextMessage, using the provided WhatsAppTextMessage0
+func (t *WhatsAppTextMessage) MergeWhatsAppTextMessage0(v WhatsAppTextMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppTextMessage1 returns the union data inside the WhatsAppTextMessage as a WhatsAppTextMessage1
+func (t WhatsAppTextMessage) AsWhatsAppTextMessage1() (WhatsAppTextMessage1, error) {
+	var body WhatsAppTextMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTextMessage1 overwrites any union data inside the WhatsAppTextMessage as the provided WhatsAppTextMessage1
+func (t *WhatsAppTextMessage) FromWhatsAppTextMessage1(v WhatsAppTextMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTextMessage1 performs a merge with any union data inside the WhatsAppTextMessage, using the provided WhatsAppTextMessage1
+func (t *WhatsAppTextMessage) MergeWhatsAppTextMessage1(v WhatsAppTextMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppTextMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["text"], err = json.Marshal(t.Text)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'text': %w", err)
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppTextMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["text"]; found {
+		err = json.Unmarshal(raw, &t.Text)
+		if err != nil {
+			return fmt.Errorf("error reading 'text': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsWhatsAppVideoMessage0 returns the union data inside the WhatsAppVideoMessage as a WhatsAppVideoMessage0
+func (t WhatsAppVideoMessage) AsWhatsAppVideoMessage0() (WhatsAppVideoMessage0, error) {
+	var body WhatsAppVideoMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppVideoMessage0 overwrites any union data inside the WhatsAppVideoMessage as the provided WhatsAppVideoMessage0
+func (t *WhatsAppVideoMessage) FromWhatsAppVideoMessage0(v WhatsAppVideoMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppVideoMessage0 performs a merge with any union data inside the WhatsAppVideoMessage, using the provided WhatsAppVideoMessage0
+func (t *WhatsAppVideoMessage) MergeWhatsAppVideoMessage0(v WhatsAppVideoMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppVideoMessage1 returns the union data inside the WhatsAppVideoMessage as a WhatsAppVideoMessage1
+func (t WhatsAppVideoMessage) AsWhatsAppVideoMessage1() (WhatsAppVideoMessage1, error) {
+	var body WhatsAppVideoMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppVideoMessage1 overwrites any union data inside the WhatsAppVideoMessage as the provided WhatsAppVideoMessage1
+func (t *WhatsAppVideoMessage) FromWhatsAppVideoMessage1(v WhatsAppVideoMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppVideoMessage1 performs a merge with any union data inside the WhatsAppVideoMessage, using the provided WhatsAppVideoMessage1
+func (t *WhatsAppVideoMessage) MergeWhatsAppVideoMessage1(v WhatsAppVideoMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppVideoMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Caption != nil {
+		object["caption"], err = json.Marshal(t.Caption)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'caption': %w", err)
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["media_url"], err = json.Marshal(t.MediaUrl)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'media_url': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppVideoMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["caption"]; found {
+		err = json.Unmarshal(raw, &t.Caption)
+		if err != nil {
+			return fmt.Errorf("error reading 'caption': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["media_url"]; found {
+		err = json.Unmarshal(raw, &t.MediaUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'media_url': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
 	return err
 }
 
@@ -5042,207 +7301,210 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Ld9s2svBfwbK7J3ZKyZJjp6l9vrOf46Stt85jbWf33o2yJkRCFmISYAHQtpr6v9+DAUCCD70cN2mb",
-	"9py2skSAg8G8MZj5EMQ8yzkjTMlg70MwJTghAj6+yhXlDKcnWJFjmlEF/9G/JETGgsLPwV5wTC8Jiv6n",
-	"Vz7Xg/9G+ygXRBKm0PWUMKSmBAnyU0GkQtdYIlyoKWGKxliRBI3JhAuCqEITTFOS9IMwkPGUZFi/MKOM",
-	"ZkUW7A3CQM1yEuwFlClyQURwexu2IT0hGaaMsotVoC0f/rwQS6JWg1aST4nbE6LErHcwUUS0wTslMWeJ",
-	"RIqja0yVe5MGh5EbVcIUY4ZkEcfEvFx/TQVJgj0lCtIJzLATmBaRtUE6Ma+UCKcpvyYJogY9cSEE4Iuy",
-	"hF+jjZwIlFFWKIK4QPqvBM9CdD2l8ZRcEYGoRHHKJRF6daJgmkIQL9TmiisYLF3BAiotV5GSiepewj2C",
-	"0Ul6/3aE1cCcpjslQ6TJDL1h9AYpmhENozTU8BGA3YZBjgXOiLIy6Jjg5ChpA3c2JSglOHkgUUSTSL+S",
-	"3OAsT0mwN9x+FAZUP5VjNQ3CgOEMXpMsBGzCRYaVAefxThAuo8UXREp8QeZBl5mfuwDc2d0efgoIX+ML",
-	"0gZOf4tYkY2JCNFE8AwN++gA5frrHEsFe05YohmAZLmaadgB2J8KImYVtHpETZIkZIKLVAE4PqyPtleA",
-	"lYhucI8UySTwp37fXFiIOJ8Pz/ZuF0D4xgI0GCwB71bvisw5kwSo8ilOLIPqv2LOFGHwEed5qoUu5Wzr",
-	"vdTwf3DbDgPzapWyyDIsZh7sCI/5lRbTEjnYwuAKpwU8T4Tgwrwu0dCNcXJuxWsQBglRmKbuHQYVe2+D",
-	"rJBaKCOsUMalQsPBIHh3GwaWOC2pOik9xRJRdoVTmqCKDfsaAbc+Xv8qyCTYC77aqkyHLfOr3HoOYMKA",
-	"Nk+U6oAXaYIYB9gEwckeynCqd4gk6B+nr16GCKPo0OC1dzbLSYS4mmpRPMVsxKImnqNQC3HMSvCBPECw",
-	"YzWtFtMfsSD0bZxOhdK1Pjtma45RtEiyrzVdNXKelF5zOj0KtuOQs0lK43VJNinM7+T1lLMG5R4wsyta",
-	"EgP1qCmVKIcHF5Bu7CCp062Z/22AzXzXVE29CRFONaXMELmhUskGGR+sMuZeKVnyQsTtN3yp1HWkhaUA",
-	"MpKvflyBxlbbBG/aYyrVvO2g3ts/dg/aA+6K/u5Bd8F8e0CJdMFw+rxisJX5mtqx+vNcTnUPnZsffH6t",
-	"sd8pz4iaagP5GixFwbWtzBAvBJI0IffEeUtfgzzLCyWcSFAyglwRnCK3GLmPfiq4Mm6K9q2MVuodJREy",
-	"CDdO1YwXSCMUxwrJIs+5UF8uf2tDfCW+9mlMy+SGxkA/FTilE0oSkNi+mtAQYTY7tybd80y7uBgdnz07",
-	"CMIgFkQ7s+dgw20Pth/3Bo96w0dnw529wfbecPgfoE6cntv5hrsDbddphKTBXvCeY/7/iZmyH3NtWtHE",
-	"+goakHMZc0GCvSe7pU35D445OqXpFQ5Cp52C3d3h8Fv3TxAGimQ5EVgVenAw5VqpFXnSAerO2eDbvUeD",
-	"vcHgP8EazKARP0/sacC/IHFnPa5DQwlr0qK0z/m0qMiNQhBF4drj//cUK3mQ5zWinGLGiKaga/0rhl+9",
-	"1+opgr3gVYr/gg55xlHOpeQIvy8SLP6uV78S4VJBYruxvFBjXjDNGlYcsyJNDbk6z7HUdudAxJaE9Wfz",
-	"7DxqzQW/ogkR51ZGwpDgGmc06f/w9OLly7M3Ny/OLndfuX9P3hwePH3+v8/faxaUCqtCBnsGl6WfBCiY",
-	"R/X+OtegervV8wjfrQPhOCa5IgnIcruofUSVdl6l4oIkCEsUaYCjBqccc0Mty9z3NyfHLgAzpXrO2eIA",
-	"h8WKVALIf17U6o/Fk2dYXBD1kqvvgHTXN0UsPdc59CVHOFb0qmbgeUY+TRa5GT6bMK7OJ5ar5tgwjvtr",
-	"7/oGDAgYqb1Jygw8fbP4tn57yZEs4mlLtzVhWwEeLfirt9+TBRV1IiXaA/L2F14aT+DYaAaYaSuLiwvM",
-	"6M/wTDhieg8sSsADH5OUswuIB+sJjXdoRWgfRc0Xgs/m3jRi81/1Jfvtd2Sq3x9tOvhK37qTEr5YOniN",
-	"ZynHyRnnx1rYrkkOyhs2d+dz84pzxfl5Ck/PpQA/nDfmyUwrXBhiYnRoiF7Qp79C6HDBu75Uwii/W9sm",
-	"zol4AUdgC6lCYEXOU/2Cc3ITE5KQBZJBA4PgYeQe7iM4Q0R4oohAO9vVOdH9UAfnKMNs5khEogkXxj44",
-	"eH2ELsmsQRqNE81FaPcf/YMbcqeEJd/B8fCaRCTIpJCkoWtqRrp9wrfRF+kfSVhybk6q6xFi32l5G+zs",
-	"bm93HGaUb02oUVHGRfBfvoc2vho+Gg4eDTbRCYlpTrULaCLG5mAMBlJWniGnVKr7ssC85VkzaBGitFVV",
-	"roTJayLAGaEZ6Y+YH+2qOzx2fmcrV+94IJEgWHKmp4kA9dH+iEUWzf0Kx5GekiptZfdRVI8ERntIdsfi",
-	"RswF4z4iyvYFW3tvGC7UlAv689qMmFEp7WJqRt8lmS1it8J/41y5/sJMXopUdApHxEpT24MDO4FxHZ4S",
-	"LIhA8vI8pVfkvN/vP9BU/OB/egevj3o/klntp3u0ESxsmm4tLkJUsEvGr5kGQJArfkm0tRoG/8IpTQDc",
-	"u8TO7ewdJ2JGiEDSBi/UIrRflRB0BNerwzAzIZWoDDi0Rd4FvSIMJVhhSP6xZ6D3iFhndF2TNO15x7Ro",
-	"XCg0FgRfSmBzM1kfOWkSoQznEhEcT0eMTyaEJZqGJpSkiTmZVRzp9XGBMi4ImhYZZj1BcILHaSnb5Jcr",
-	"EMr9g2UfumDkh4CwItP04UUlRSyDd2Ez/hQGzwhO/+XIsL255CYnsSIJAlJFfAJbmRCchi7u5TtgD6RN",
-	"CIpn+yhiRZpGRpBbTqun4pggfJl7kfBinJJG8kX1T1jLDtJzazJwITa7MKOhYWFV1LS5sMhFUbWm0vpp",
-	"PANNo6aCFxdGJR68PtrXis09J0hM6BVJTFIMZD4ZvQRLsvj2orN2ZCfOn5tjhyZYBwyRnv4J4SQRRMrQ",
-	"KW3KkDY1BIqxJMsRG2RYUNw40CjRbA49AMvHhF2oabC3vbszF6MW7DC46V3wXnstTnJ10A67IinPgWrI",
-	"FREzBLIMuWyZvok550QoakRnKQbrXxuh2EIXkkrDG6IMx1PKSCUazHv0MH936kkxDc3mxzW07cITiIBZ",
-	"G8+E9V1eQpcn3CGxu12j1qnpvEikb+m+83e341WtbfG0BU4SaiTI6xpWqSKZ7IhJl7NhIfAsaMn87yoB",
-	"vRGBBopCFMVYJPLt9ru+oirV3+AqsQYxnJFNG/cbMSe4ER7zQtveWBmp30fPs1zNqqxVs4/UxBrN0/Cg",
-	"lfklSpaqRLsiPn5PYhDspY5sU1VDzVj13UfPOICRYyEJogoOEjI8gwimyT2rtmiR4g07DgGqA4O3htor",
-	"CKu9fNdaR2OkoYZ3Hcs9qgfRm0uOOWNGWOpNwla1am3sPIM+OlISxYIkhCmKU4mwIIhBLqwgqhDMJO/W",
-	"GdcEf9tvfMXSWUfwXppUYMJ8LI05TwlmcFhWabhF1opThI3jtQ/e/sw5aatUEVakp/2oLt6iSW2yRj7j",
-	"0txLd4Tsw3OgtPWTEaZ41xuBqM+tbuuUteNCUkakdC5qyWMxzwjorBAl9EJ7bJylDeWsyVoSVSfh3d3h",
-	"cGcw2NGqN1imHW6r08MOdSsxS8b8JtJKlItEVtBhaRSw9kQ1d1udqikPs5nm5A1jb0Cu5ohNuECMXNeI",
-	"ZnMfRc7QOY9TXhjn9AVR+IEsj23Rof4F1PqIRRecX6TkXIwzePZ7+POBRCeHp+ipQ+ULxwVW2lg1YlcT",
-	"hEH9rUEYVNN26P0Gs8LxFFBCRdgeFkPHPI3dr9H0Elafl33sH+UoDgxX2j4bkhivPKVSac1dQ3Xdflub",
-	"8JsJWy1Nr6VlTTetmP7V1loNbMPEXeg6tichTZGYEpyEiNzgWGlZJZ1RaKWd1NIfjJrrKREdpkw9X2Xx",
-	"Qs7IjfrVpJWf9rIYjMoVuC1TY5b4hfBQh0jcfrQ2bfh5NsuTXk7hQU+WroLf3Lnkix42fvttI3ln2Quq",
-	"R2/ryQ6d++hn+6y2j13Cw6XSWiHi7Poa5dWXUcNyjTRqxFdbwTymMYk28w3MCU4lCVt8paU3ZCahNzb4",
-	"Yiw6sCcEeQ/eZogkmCFUypyk1ugDK1JLa8yMYRgasxBJmmodknIp74cPPwnL/Kbo/YjlhfoYom/Qp3nz",
-	"PNK5B9lvEt/arkpG1NJo1mt8QbR10K0k7BzzYH+NVTxdk+q1zrVUrrj1F/bdNy4ciC4JybWWocIEWxZy",
-	"yJ+E/vkIvZMuTkie4nhdefjchEUSCpEMK+f4BJlbDm0a0SQQpwQLkvxJHr97OXjqVj33+iLgxV7EG2jh",
-	"MRwMajb4kzUurw26zK4XJKH4zclxlw2cF+OUxmiqVL63tYW4gI9Sf35zclw/ndSee8KvWcpN1nFl9bgx",
-	"5IZkecr7Mc+2aIYvSNZ/n180ApGDnSdhkGOliNAw/BcG/31va+vtf0cj+e7rvwZdgUk7oFedfJR329g8",
-	"8IMqP7Fr7eUJ68RP7gyRC/GahL+xyXBqMdv6gQrvfKlTfBivu00ol5RpQjEyICwd6g0H5ybcfZNV/HrD",
-	"Ql335VbJVW7R8K/jr/hx+4Uyp3zwNqwix81ryrOlh+hlLKRgqXb7I5PJDIEBd1TeXyUC0nCCTDr2ml5Q",
-	"M3v7o+JMZd73PAlTyyWo0jOb0aGuK3ztS9Ut4OYgzANwPYesMz/9w4IE8AcS0cQm/HRtt6JpnTrKhHHa",
-	"CIatmgS/lEZclvxKCe6n5uGS9VYadKYfXcUJLZlz+2Oc0AbB+rGsipPtTOXyK9KsvFgnAbv32XH4en6q",
-	"Rck9+BvllYNP7HLUKaEdWv2pIAWkCpmTQuMSz4iqSHlcl4D79r7DXvOJEfMeKTOQnLxszGLChDZDaHMf",
-	"RU696HnZiFkd43iuHkA1MJsTLr2JZTaXm6Tz0NQn70WXMkAj9su47x6KtGaLQv3/LE+xguMqMED0B70c",
-	"rj8kPC4yjZlwxCJcJJRHfXRyeOpNMKFpedZl/88LSVL9WZA8nWnWP3dPp/YKSdQfsaM6PqSx8TWkZVyx",
-	"zKnPeEJStCEVjS+JkCESBAMbyRD1+/3NEdOWflQwmxBFNCxdqVwwPWUosqzVLxlLIzeqb4q9p+NwpDk7",
-	"s6l4GkOanS2CgjAA9Oido3Ber/Fh/gfogJ30saH53d2nCQMP8M6NLnmlfQ5sao3YAgbzVePSkhKhVwfB",
-	"m+YjK0GEgeIKp/OqVGRYxZASpyAckCrYXA55hFC+QjazIxYp/MHc98O6umRFTGi6AY+gLeQQsBnto0F5",
-	"DATwAaANaB6vCUvzTNPfudAvyGFQVge9SxCW6VQd6t7c5pelDPQOutpnWrUbb5Wj8XbQ+/bdh+EgHO7e",
-	"/rXLLvX8wy5Xyc8PBWbEgmBIQQgRZgmKecGUmME3iE6qGy7XNE21p2JFQxKOGOlf9FH09e4u2hgONxFA",
-	"29P/ifroyB46c6aw5u2voxDJHMdEhijhSv8XyymR+qUjlmON9imRRO4j+L8NE2T8SmMKWwFkMQZH8QKy",
-	"ldDG0Dicu5swxODWyAzPYXu0XcPiaPT139+ijc1+793DDUCp+2tzLm4XOHBTfEWQg8MCGSJuE6LSGZIk",
-	"xwJbJdaJBqjyUSJBb+TJ4enTQqnuk/Ax/AJcibRY20cRCEskSUpiJdG1RhFVIK77YOToCTLKsDIOSIbz",
-	"3CaJxThN51kEJ4enhzhNLSRWYi54+ET/Xj5diEUTvxFu3tvSM529NPeWlTUPOSOvJsHe28V2S2OypQ97",
-	"S1rhaX9Nt+/8rekQX29yTQY7docA9ytZbtV23wLlHplBO21Drg7/eoG8Z5ATEflHtVE7LmATh1YA+TWX",
-	"aozjy2faPlwpA8DKHsVRQm123vP+8PEO2oi+jloiqO79B18vkIyj0ddvh5qTQUI+Doc7t3eIwhhYDJB7",
-	"6Gs04TZ7fjxD39QY3ITfbtQKWDotLi6I1EhwoT7nKDmzBlhw6Vm89U6srVLDdZcuAkIRydpnX1qgGMvP",
-	"mUptEhlX9L8SVctWgtYKTCqSZ94I8GESis9Bqizzg2y4UOOaqpSs+L4zeLaFd/h2AYqf1RfWpnqN0gcS",
-	"7uqHqAARsT0YDFA8xQLH2sRCGya7A508ffFAmttHDeo/5GxCBUaMS4kRnxChMCIyJzHF6V+aEUprBrov",
-	"hnUz4r+j0c1g8O7hWiyizX6n0V++Ofag93DhBSvXojqpMEtwqu0TQeMpoOy3QnftcNeSOerZLfUY18Kh",
-	"7iaPrRl4V5q/y1HC+mzSJcdEsrocW8ZWZw6k+Qyln/A4yiPJOu+8FjwpFEckQ8+IVPingrQYZjm/9Eaj",
-	"m+F3o9HNN999BOvo/wuedrIPiNu7spAT11p4b5tjGEBUV74BFsn5NU3UtFZkMHjx/NnRmxdBc+4f+DW6",
-	"polJuYIptbXtZy2fvjg4Pg5CN0GXxwzjVg5lOe1VM4eGZpPsX9tt4+hzcupdmK7NPyY2sSoPGZzO4aHv",
-	"aEruSksTmhK0AcGVEEFsRXssJrSy6V8seODq1LljtQ5q05OtK8I+q8ylGTlXc0N4ejkPJHpx9OI50k/V",
-	"RQ3gbOt9ThqHhsPtb+oyBfd+fvf11tuD3n9w72dwQsuPf/nqr6NiMNh+/N/z/te9NWWNtmQr4Ew9AiyR",
-	"B9f9ECuE1VYl1JIEfOzOodsVckNPDk8X5Yfuu1xcc/UnTYhULpO7eSq0vfaB1cnhqSu8c1f2giwM7b/D",
-	"kQ/ObWgUszJsgFI87rK874Ev9MRzYlQarAcSctjqVH1wRRhNMHqNi5RKcxrg0fbn1p4pVlQVST1Q2tt+",
-	"1N99PNwZ7iy8vvWtHzDtfTvouKV1d1GScnbRAdnO4/7j3d0nT4aLL5Y9qYEGf7ZguwdOLsPeq3JziW5/",
-	"gXO4uVbxrPM6mWZmdyxiGbkV0FI2iWB5MEt7vAtNihfllZVS3S4cULPJ7GnC/AG+0vUOFOYPaIqS1rHE",
-	"ksiUfvCM3Khq/JJR/sP3EHmrT7f0cR8/K4Xqqg1b7fHadq0a3msicYVxzX1zocFaTKyj2wBTSP+sKX3G",
-	"i+oWmSsgoHAuEfXiBDtP1osTGA1yjrtylj51ROCfBY0vT0zQeImKvK8Y5B2Dck1BZ4NsFow5ss0PDa9n",
-	"ApwSlkgU2fmjGknYaxyVgW2KZtxnoPbeIpfmQGDd0OUKWG1y5LoWFtTFBKPK8NFwiH7SxIg0xJRIVLCE",
-	"CJtCc+8m1qd0ImFZ53ZZ6/jXHnPWveyh72UP2172itSzkGYq/bYm8dSXO4eEGoTbkXGHjW/gTtIE0MUM",
-	"xVOaIznl17IUwLvrid9/EYFeYCqbd9c/e3ipGxN+Toofn94ZfPt4bjhtXvplbcl6hk+vcT5WZvzuxcFH",
-	"Muf6LDmHBasT2fW24VVOmERRIdLoN6nxCpF2hjfXim8tlHD1N3hIbdDHgoRZFw7hffQ9vSImI5YLVFZC",
-	"gMYlXE1XSJBdHAw5q19BaMeNoQFVlUhC4XbRuJhBaSO4MhBNuYr0t9FE8J8Ji/zAsilHfo1FBtmX3Nwd",
-	"TBPticHTnZtx5hLEOpInyrvWldgzD3ccN/Fk1o1mIyrBvjCuOElM9GTK00QriujDh+HtbRTqD9vwod9v",
-	"CVEED4VIkvcYjUnWu6Is4X8JOqPnilxwMVvlnodezKF73qXtL1SDDgV6eyZchJ11Sx9IdM1FIle4ls/Z",
-	"mGORGGG+NN34U9Q/uMNVX8wuis57F2cexrQVYB90eVTmVj8E0WQrRztX509PuuDNiMLnOM8FvyJJZysz",
-	"qEQMU0+xRO7R2v71kSlaUf5mvzc1K8YErl10l61Y7aqSmQ5iBbdhcIUF1TsrzyFro1sAQGFLuJ8lUVSO",
-	"iBDo8xgLYUupSFtaq4GxhVmTy3P6/AIG5Y567FRxR3MLQsP+7VUuLW7Q4kFPfbw4OPnx+dnRy++DMHhz",
-	"dnR8dPa/QRgcvDn74fnLs6PDg7OjVy8XirR7SBMvpeOnzhOv0U+HaPaYSm9ZaK4EXVCpQMCCuNUvrrPU",
-	"mGN5riUnbhjdu8PtRQaoOWs5X/O6lrM+uWY0qHfVi7HU2k2ZXFmbpYhZYnxMuB0nzfJvOtMyJWXap0gp",
-	"Mze5nOvqao3Uzfm5lbVq7sZuW+5+Wo/DqdmDIqH8jhY5Q5DDDSduVbK88c8Q4yjG8CgkQuoH4UY+s6WV",
-	"3M2Bj7Xof4/JHA2b1WTCLy/20rwlY+3SCuwupnbbcojnZECdTvk1s/EWc8Upodj5mcPB9k7Dz6wdLG3v",
-	"fGIf0i3nmT3tvqsz6U7LO472HNm6vGY4bIe6EX4gWBLSmbmxUiJTc1NuzcEF6xS8ZzUYJGyXbX9ggQlL",
-	"eYShplrDphE851Lhfp5MGnJoZ/HB4NYI/mmIovXvz3rgO0BlWqZWdwuoL04KlFdjfmVBcJSBfXBHiW9z",
-	"TuYxzX1yxBdHAeay1K+8/csOfDsc8I889DXqbcm+1+wQ757YkmFNNeBunC0ZVuMB78LakmHOQF7tMLca",
-	"5R//mptwS4b8Sz90X6fAXXAsO0Gdt+JVx9UQvOqgxqpXG9SkgFXH1QgOTofnrXn9OLUZH6LxrLowCvXu",
-	"ufC+0PowQhuuPBxnZNMKVm0ig0s+YpTVvHLoUl0FsqC2npJQPhuiQlwkrgfxb8SovmPdFIuypdGdVuvz",
-	"9SNJtQ1ZN8bSDtBbUdIVJCg3sntZNgrDJ93hyXJ/91H09l0ENQlwFRt0lpUf56xh5i30m9SAlWGIz2vL",
-	"+5nDgyW1F+cpvQqli5TeF3C41iXlP8cJ22//eK1GFHc+Y5tHkHMP3Tq13Lo7ZHO9/zS/fwXz21hmv4r5",
-	"fRsGksSFoGp2qmGxla1z+iOZ/QAtGjos8RRqvEMzSBSVrU32/N4mERRPCfZs54qg7CxcPl4JGPM2vfAx",
-	"tE85KMz1EvPXd05nerO3LpqckJhnGWHQciuq9WTZ62jKoqED1EMYGH6uwJkqlZtuIJRNuGuPgmNgX7uK",
-	"o4Pvn788e45On52U95Vd+a0071+TcS6gFlh/LNo15h1JEnNWdnjyIkTPT15DLatC8cyWCy+rXnhv00pU",
-	"aTNiD2WY4QsyYpqeZWgObqvS0yxxRbEQudK0ppW0IDh1DZRGDC43mbroYywJenNyvIeiecvYwjnduhpG",
-	"fTQKzsQMUajZNwpsowxtECoibLJ8wmOJYpymtjkKEVemY50yn+HrDKD46iuk94swZdvO6C9N5UDX+M6E",
-	"ACMHAWKEJFAotdWRB+LrJhh+zW2vJbmnZ+ytQhZoQ1SEtAmD5pC3nvJgUasd143H5OC5Q4hoZzBEfm+G",
-	"qI9+JDO4FjViJoLGWUzCMr9zZqoimoOjfR+bl4TkpgwEgpO9aR+9hIr1OYTbLskMjPQ41UKsJ2lSHjS6",
-	"0neC5FxSxcUMSA+l/KKPjibI9PHBl1CdRa8Gmh2xZMQMHAgzaG/q9g+6ZMhq30xjg6nNR5Q4I6ZljmuZ",
-	"ARsSRdF7qXf7w8hUPxoFe+jDCBoE6I+jVieIURCikescYB5Z0IlgFIQjhqp/Rq7TgH0PyGX9+e2o3VZh",
-	"FLy7vb0FIDWsv6Afzs5eo19QpKGL0C9me34ZsV96vV75r35wZzDQz3ndOPTjGU693kGhbRkWHZrSNb2z",
-	"WU6i0IGOfiqI2RJoQ1E2mpDIvmGo31CjIv0KR4tuFo8WXXcoO35Hj68a0qJfEFul/yi0uS2f5IUibsJd",
-	"PWG7r4ieWVOAeRZa3Erom6QNxqqVsRm4j6IDPSyC2uzSRvz1L+W6vzU7YDqVlJM7kHEqCE5m7j0b2gux",
-	"1rGtOFpJVKBJ2PVNO/nwkZ681fukesuSHpx2mu1tPU2Tct0s6zWT2u9qJuV3kJrfoATakWj/u1QIFjxA",
-	"YUfrFoCw2U1yH11jqsCdi7x2kJHrYmkm3TUU3+iSh36Z1yYPuS55eviIndrj+0p1JYkE8a15Te5pmbmD",
-	"uns3m/4J/oUuKkfM4wR3d0u4Spe1tsyboCYjvQC/M6GZ1ZWTGrGVWhPu136mEl2SXPn9CDedtKzahBqR",
-	"qTfVMWiG9b+XBD0eVD09cyJQBr1KAd7hIBwMBvBtgmd9BDJ3BNLAKlGSlF2IIFGCEgltCOt9wzTZdHYA",
-	"i4ysj1q9vIxnfz2l8RQUjcWp3qtryhJ+LfXCIXELSnWIgun5tJ3QH7FXV/Ycz7RIdZXBDPokijRxdlKm",
-	"0Zw+ATpUvsYXlJVGwzH0dICsMrCflEZklGPNxRuQMTa0O+4qNEVoY2jrzobl1b/t3U2DANtzMvowggQF",
-	"0BX9fv+d0ULmC62wvOpPRkW56c1fUPvJ+2jKQI2C21u9jgMojoVyLA1KwJCRiGS5mtkS8LYgvAme2fv2",
-	"vgWKTp6fnmlcBmFwRYQ0RuawP+gPIBabE4ZzGuwFj/qD/iNT/mQKdv4W2I760wXpCEOc2GYQ2MDIJ525",
-	"XTBHH31nan6hmGdjykzUBx28fNYfMSumDO6hfnJkGuxo0z6ljrdAKF9j6EcB+hWXqX8SX5m6+SMW/R1m",
-	"+39/2366u/u37cFw+LftgVdECk2oFk1l4qDXGdQvA2MLxJXkcpQEe4GmoGNAiUaSU7tz49jVI5DaMjfC",
-	"6z9HRPloR9cgwKWnGo1hsuEjirtEkTGZcEHKwmuQTg4uF5gPlcflSlCu1gzR90RXBLLe1g1tmAprCbRz",
-	"61EmCZNUi+F0NhdG192hgnFpQ7dVGrituACvHPY8AOt9JlZDZaN0diu9gQvb+2EfYRT1IpQLMqE3SHJh",
-	"3DX9vNWOJnyOjkvIzZm6jcW7IrDGNoCmSKkWKJRBsi4qa5VKWxRNawTNgWPBLwmD4wCaROAvlJxYDuqj",
-	"Z0Y07qGoV6WwRWiDkWttFE2okGrTMFQX8vSCalirCkf0agVPy/PGJAiDnp+C13O9hPzHe/OqpYZBr/ZX",
-	"rS9Ib36XkJ73V0e45V0YOL0KQnN7MFi367gNrdW7RQP+UN7oDW1S8942i9sHz03jQ3R89uygjpG5ma9+",
-	"qXvbl9KWsQ/ec8wbvRRpYlO6/eL1T3bL7fwHxxyd0vQKlwVu28UHayXmbTa2X7S3u12MRrHLJKzXwxz6",
-	"VS23d8tqlFBIslYZ8vE6vV/Lhh0d7V8PSrVnVNxH9mH9HTVE3zGE3TWyZICtpzixja0DGDJcPqTW4VkP",
-	"2v52+SC/x/9tGOyuAtuRdUZca9/Q4zgwE1Or5RW+0Po9MFr/3W0Y5Fx2mEImK0GWJkmHe2xzqJ2x40UT",
-	"+qjqDDRiUmEt36OYp864xSiqeC3SFDdw9dpnvEASz4zjck0l0ZMZs0BNsdJWqvFpAK4uE610jKdYtiJS",
-	"IxZpv7p0qrusIrN26EljAs5Eqqf2hsMasg/n9IRMiCAs7pCBpvmY/fmBdJ67LxAbcvCMxFN0yEW+WMB1",
-	"dYu1M7zQP6FTzBSXnijzBdntrT2kNZVvK5hhr5Wrz+qD6aaBCqfbw0307ZMnT570vvnmm2+CNSWTzYW5",
-	"rUf6lSjIbUsVDdfcDknMdYH6NgAVWZXiymJ/3NZ8pH7q2j6joHbqCmqwzrY29ZO9GdStoHxY19zAeV3F",
-	"TTQKS4fqhm45Lss/dNbCtKLkgURvTo77QZM2fADbJ0Z/WL0VBilll4C/ZyQlRmI9nc278KYNXtfku4yW",
-	"UOM4wm/a04J5Kl9yDBWX69IxKd/VcBo/AJ3qZdiG0GOezL7aognA+j1RHw/fBVGLgbswb1kLMugB9vGw",
-	"5XqaxdDl7k1rwfcGmPTjARSmp9ViEIvyZWvA+ElNqMEKJtSh6+6tBwwfLR/w2sTBzzg/hg7gYKttLx/3",
-	"rzLwbS2vz2TjGcUJ29ph5N2GNvK19YEmt4aCNBN3RcAybk8rDY1AGLHD9DubUrgrB/djCSpYYuuF1cnp",
-	"mS8sGgp8Z8HFXK0qDIzJn27Ir8BDO8sHveTqO+hd/7lo2tDOPJoOF4dw7ZFut4fQptPvS73RFfBYvAY9",
-	"8NWPwZ/719i/74mav3nrRZtdStK70OjQDn8V2nDa9ABVdejUZjRhyulGrbT67l4gtF6UKIL039BF6sMR",
-	"i3zz3uQKVxZ7tF9VB4g8q9qG+z2/dsQqAVm2eTxg5qwDmYwk2z9Ulu06TCKLIWInhbuc1NeeLXF3HxXA",
-	"eu46PHr6RH9vzmdqwW7fB7Iei8blLZTXwSmdzOrz/NN8acMI/uhmrK0dP1vT9TCtXFdyHf8gTP2nJdQh",
-	"dV5joSh0EzGm7AIRVHTqDzCSK97T/n+toauXp2alSTsAto8wm41soMocUsx4oee7ItD5FY6NQSLsteQP",
-	"aogfczjtCSA0JnDkYcRYUwqZH8t4W1souQcGfXTm+hcbuSn1rK73ZCEJil4fnB3+0Bkke+M7CncXQKJq",
-	"tFvtYVcf3bsExp50RFYUiacxF7kNrfhi6PHSkMrioD8UX1lTarlGw3/KrS9cbr1ZKK20B+cShj4yfcGl",
-	"7JQ9cOHE1GYI2UZTrUNU/+BzYepDZ4rBCwf5Z8oyKFOtUsouTU4BnIODbTXnDLdqadlxRr/KdaZlsEBR",
-	"a60HDObnwVE14FxNqJRdiJe9n9r3V8fecyDwG3+uBoPXy3cZFFVSgmkmOg+IstXoahA0Wq7e8SR7rXct",
-	"P1V1i/4zovEHOljNKtnmhHYp7upyuwy+LQ1ceN3KuyR4KbmBeaiSyKYOeDzUCm/4ZbN/XUaYdwbkusf+",
-	"Sf1fbjwoq+7rt5llXevADoXAkGY0EcstLzd6uaHUxVyNjhkydG0xrO3zb5OoKYm2k8Chk+DRRfXbaFHY",
-	"3VJDe36FJMk8U6leFlXeKSDpT+B8gd+VTG3ugUcuJ4enVqzq3fZN4u48FlM/HJteaaVcvSICXmJvjXGR",
-	"SHubyk9qt3K2b8ttjJhfb8PvT22SDOG2AnRphsQTJRG/Zi5moB8wOfD79qsR4xN3scgMM71c35NYkaSP",
-	"TPKnNH0e0RtGoddsddXY1iadKSL75s4OtLH5xb3Rv6yjfzV9r1H5YaPzirW9HmKaYyP74bwQEGcoO9JE",
-	"9ilonQ1Twi0MN2e9w9hmiCJvU2Aid0NT/2F71VUQbVazm4bcyL5KP1Nr2LVpb4KYFl0R2oigv5YJ2ZoW",
-	"W1GV6O6+cfM3mnyXqAlRVCueXUI2HLqhZTdwPch1+YjQRu9baG/77WATWobblh/6h+ET0/j2ifkJj2Fd",
-	"euNM9V+gEHhtz1TY1qCYpNXU8Fe7yLYeYm/wSKT4iEHzAoQlMtW3tTh7+sLms0BowZDKw4eeiOg/fNgS",
-	"XlpKuRvNe2X6Le1oEzRizRZDnSlZTuqhhw/Le8YPH8ICHj7khYp5Rh4+HLFrLi41/BMuvJ7vXmEOqMlg",
-	"fTMb3DLht30UbQ+GUVkiU+2PWPumi7laYW8Z9S0Pw1Rlf4myKb65BiO7JLWWKlXLlnvLEnPFEbwUJXKj",
-	"zPWcOUlJm12ZWO0wFdTGmV8wwfquynV4iG0/VO9AAAt7ncyy6+pQlb0o335wkHi13+2rTcur+sVickOy",
-	"PIX7uODZ17vmtrvc2smP6QX2rjdDz1jtADYOjJZ2Ca0uv3dBtAXljbL++/xiUYDQ3l7p7qtYQigSh3bb",
-	"Z6eBetOucGWM+10Lq1aFtq/g284dOeRZLny0LdmQLdyBU9MONMYcJVzzESz5YAVcYovGJroOYN/vA9zx",
-	"quA+XQHc8Rxwn5oTynm0UO622eTbW9ckyd9t01LQ382qK2AnMDFWOOUX3BUVrHry1WSP+XUJbPBqyCzz",
-	"EvJ82Mrv/ZM80yetq/VZ1W7M7zHm9fryG3wtga18tYmUe61PmkeOfveSj5adja4hb73a+n4HISdic01O",
-	"hmxbz42bzz1tPDctMsyqh77DKRYo5hnCirCEMEWAwOzP/yxwijhMdMVjArdpiCCePG80EFnjaKLVj2z1",
-	"lNzFtn9t1uQ3d05hwTvD4oKomsf8RzmD0KbLd2ANNTwvKCnhtZjrdLqutU2G8/zj/eyyuOEiZ/uNJAiz",
-	"Eav8Z1toDK43No1Wvzp6H/leMJjRpn5IMmLjmYEIJxllVCqBFRdoI6L4QvNYTyaiBpVNWv5FS7VfEio1",
-	"R0Wb8zz4svDeF+/Gd26xR1bu9yZtre7Vtytkmr6mzlOAba5tZcvjH7EFLj9a0+Mfscrld34+WujmG3es",
-	"9Im0MwaNSFZxefro3+DOlL9BWRoH5gUn0lUntokMMMyNclkLynsSK9ulA15D5Yj5J2akVlQCKzNfiChc",
-	"ixcQ27LXd8uLzDbfX3PLU66mUFGDUEAGhTvw26hVPMIixRX4k3ORUqvoCIipl3Q0u8QZGTHQ82hJDceN",
-	"zmp/m+W9/7LY4YiZ1A+/BCIqiyy7phLjmSnCjw5MxWUoqjCeec0mNPlJckUE9LE1TRdkOREkrjUrV1rk",
-	"vDI+s0bNWb0Og3f/+6eCFMSGIhmaYpZUW+nc3P6IvWJIFnFMpGEJiSL95qgsu23rAugftIsNJXO6PGXE",
-	"xYhpT1uGzeIQHlA1V9yf5oFEgmDJWejeXJYk0K/u9uW99zyQiMJNtS7/HioPRO4IwqwP6kSZ4gNUKZJA",
-	"1AF4GjDvHp7j/zfK+N5jEKBqyeMHAiyVrWzQNqvGDRensXh1NxuNIsrggIWrVj3TlbLUEvw+QxlrQb9m",
-	"dKMqaezD58rXuhuKZaX0umddqaCLgiCMXE33wC8c36z03rGaZT5mY4YlzlG5JCjjlrVuXUMVYLcyu4hQ",
-	"i4J2Yma1xJeAR+dfdi+jLC4IF6iXLar0Va3/bFMmsvLUcDXvpLuC9p8uyhfhojRtvhUMylLhfmTq1NyO",
-	"aBJtQL8pqAAIFmWGfjh9sQmFp6FJ/No5U80a2J8teapaI5hBcO3HtGuam7JU9YxavXBIvRfbUlhMBRAN",
-	"jOlKZat3m+owmyHyi6FFVZe1aC7MZXOrCmSvAsvjVkXmpZVXIi2Aoj17I6EEvNWXbF+bRKmsHnVVu+bm",
-	"QjXbb7Vuv5bdyn7VvKdao62FiU/l6v/M/fgDZT4pTzJ1SWCv1K45dfCK3b59pxmmXnb37TtNrqbYpxFw",
-	"dXqqyrcuLUFrK6d2iLRjHuMUJQQKc4K5Z6uLbkRQh04ULNqsza+n14OmXKq9J4Mng3Lyd+W6u+4x2iK6",
-	"NvolcaqdbIIzdM3FpXaUbSU7exeXpJxdSNvavK559t1NAv9L06nQ+dKSQHUxl81PlXUTobqV9enlw4cQ",
-	"e6h8MVtYS4udPRR9HYVI5jgmMkQJV/q/pjMQpATnWBCt2KStpCTgpijUKEMRlH4YDjeRX5es7vbVDFdw",
-	"xybKlcjVIs/GHcD3neIrgobmvHzXQmmcbUiGEDMolahfwLgasYuCSEmSPURZnBYJVG/d2N0FHfBU4J9p",
-	"uokoaHR0TdPUCxa5O4KaABzpjjQeTw5PTZyEMqjuXSsvYsuReFtW3TZk6cyi/nnt4hRpYJ8y0xMPioYZ",
-	"G8BKd5Py3aZcvXwbntIylQDtuKWAw+rVQE5CxFk9s7v2kjLrqqNMlzay/HQZWeXLlF29D0/R00JSRqTW",
-	"aPoxyi4290zSQgi+kwxHDI4cQ+SOvGTY6C0PWTH2XMfusEmSsaiCqhyUgVM+YkbxAN6vYWg8JfElSVxl",
-	"OMxm5g6dpjzCVG3FJ4en8xbbNOsk2rDrKEVcaNotydDUfQcOMR6XWQR01tnUlp+JP3ZZj/VAt0kIkvW2",
-	"spbXahFLTbaa1QtJ+uglua7HMwvbMziSmCVjfhOV4ZTQFK4cMRfurAqOGvTUWifiWJnbhzMI6RVM0bQj",
-	"Sj5iMWfMhUQzTfvaoPFt48OUF1CBF/jAEZqZq5SJULwbC0GvCMIKRVuUjbUfU9nsH+rO5m00YhsxZxN6",
-	"UVj+sS/GeQ6CCky8EEl6wVz1aQN/niNJYkHUZh9B8VGThjdilXTCDEUWgsjhKUTLY5+IC+NEM3JtCpPb",
-	"wLCh4Srg5NjSBp1qlFnqzNt3t/8XAAD//w==",
+	"7H0Ld9s2svBfwbK7J3ZKyZJjp6l8vrOf46Stt85jbWf33o28JkRCEmIKYAHQtpr6v9+DAUCCD70SN2mb",
+	"9py2skSAg8Fg3ph5H8R8lnFGmJLB4H0wJTghAj6+yhTlDKenWJETOqMK/qN/SYiMBYWfg0FwQq8Iiv6n",
+	"UzzXgf9GBygTRBKm0M2UMKSmBAnyU06kQjdYIpyrKWGKxliRBI3ImAuCqEJjTFOSdIMwkPGUzLB+4Ywy",
+	"OstnwaAXBmqekWAQUKbIhIjg7i5sQnpKZpgyyibrQFs8/HkhlkStB60knxK3p0SJeedwrIhogndGYs4S",
+	"iRRHN5gq9yYNDiO3qoApxgzJPI6Jebn+mgqSBAMlctIKTL8VmAaRNUE6Na+UCKcpvyEJogY9cS4E4Iuy",
+	"hN+grYwINKMsVwRxgfRfCZ6H6GZK4ym5JgJRieKUSyL06kTONIUgnqvtNVfQW7mCJVRarCIlY9W+hHsE",
+	"o5X0/u0Iq4Y5TXdKhkiTGXrD6C1SdEY0jNJQw0cAdhcGGRZ4RpTlQScEJ8dJE7jzKUEpwckDiSKaRPqV",
+	"5BbPspQEg/7uozCg+qkMq2kQBgzP4DXJUsDGXMywMuA83gvCVbT4gkiJJ2QRdDPzcxuAe/u7/U8B4Ws8",
+	"IU3g9LeI5bMRESEaCz5D/S46RJn+OsNSwZ4TlugDQGaZmmvYAdifciLmJbR6RIWTJGSM81QBOD6sj3bX",
+	"gJWIdnCPFZlJOJ/6fQthIeJyMTy7+20A4VsLUK+3Arw7vSsy40wSoMqnOLEHVP8Vc6YIg484y1LNdCln",
+	"O++khv+923YYmJWrlPlshsXcgx3hEb/WbFoiB1sYXOM0h+eJEFyY1yUauhFOLi17DcIgIQrT1L3DoGLw",
+	"NpjlUjNlhBWacalQv9cLLu7CwBKnJVXHpadYIsqucUoTVB7DrkbAnY/XvwoyDgbBVzul6rBjfpU7zwFM",
+	"GNA8E4U44HmaIMYBNkFwMkAznOodIgn6x9mrlyHCKDoyeO2czzMSIa6mmhVPMRuyqI7nKNRMHLMCfCAP",
+	"YOxYTcvFdIcsCH0dp1WgtK3PjtlZoBQt4+wbTVeOXMSlN5xOj4LtOOJsnNJ4U5JNcvM7eT3lrEa5h8zs",
+	"iubEQD1qSiXK4MElpBs7SKp0a+Z/G2Az3w1VU29ChFNNKXNEbqlUskbGh+uMuVdKljwXcfMNXyp1HWtm",
+	"KYCM5Ksf16Cx9TbBm/aESrVoO6j39o/dg+aAD0V/+6APwXxzQIF0wXD6vDxga59rasfqzwtPqnvo0vzg",
+	"n9fK8TvjM6KmWkG+AU1RcK0rM8RzgSRNyD2dvJWvQZ7mhRJOJAgZQa4JTpFbjDxAP+VcGTNF21ZGKnWO",
+	"kwgZhBujas5zpBGKY4VknmVcqC/3fGtFfK1z7dOY5sk1iYF+ynFKx5QkwLF9MaEhwmx+aVW65zNt4mJ0",
+	"cv7sMAiDWBBtzF6CDrfb233c6T3q9B+d9/cGvd1Bv/8foE6cXtr5+vs9rddphKTBIHjHMf//xEzZjblW",
+	"rWhibQUNyKWMuSDB4Ml+oVP+g2OOzmh6jYPQSadgf7/f/9b9E4SBIrOMCKxyPTiYci3U8ixpAXXvvPft",
+	"4FFv0Ov9J9jgMGjEL2J7GvAviN1Zi+vIUMKGtCjtcz4tKnKrEHhRuLb4/z3FSh5mWYUop5gxoinoRv+K",
+	"4VfvtXqKYBC8SvFf0BGfcZRxKTnC7/IEi7/r1a9FuFSQ2G4sz9WI50wfDcuOWZ6mhlyd5VhIu0sgYkvC",
+	"+rN5dhG1ZoJf04SIS8sjYUhwg2c06f7wdPLy5fmb2xfnV/uv3L+nb44Onz7/3+fv9BGUCqtcBgODy8JO",
+	"AhQsonp/nRtQvd3qRYTv1oFwHJNMkQR4uV3UAaJKG69ScUEShCWKNMBR7aSccEMtq8z3N6cnzgEzpXrO",
+	"+XIHh8WKVALIf5HX6o9wJsMgpewKsPk9UXbPns4XuUQimkQOlc6e1hul3G+KozFPU37jbycaAcI5sFnK",
+	"mZ49mBSvC+ouIyDpv7r5uyOezL/aoYnVQOyocywmRL3k6js4apurTvb8VTnKS45wrOh1RSH1jBKaLDOL",
+	"/GPNuLocWy6wQOdy3Kryrm9A4YGR2vqlzMDTNQepKY9fciTzeNqQxXXY1oBHC6ry7fek8UWtSIkGQCD+",
+	"wgtlDwwxTWVzrRVyMcGM/gzPhEOm98CiBDwGI5JyNgH/tZ7QWLOW5XdRVH8h2JjuTUO2+FVfsp/hAw/V",
+	"7482HXyFL6CVEr5YOniN5ynHyTnnJ5rZbkgOyhu2cOcz84pLxfllCk8vpADf/ahFgpY7MMT4FFEfvaBP",
+	"fwVX55J3famEUXy3sQ6fEfECQnZLqUJgRS5T/YJLchsTkpAlnEEDg+Bh5B7uIoh5IjxWRKC93TKudT/U",
+	"wTmaYTZ3JCLRmAujHxy+PkZXZF4jjVoEdhna/Uf/yIrnXRicEZZ8B+HsDYlIkHEuSU3WVIwK+4SvhC6T",
+	"P5Kw5NJE1qsebd/Iehvs7e/utgRfircm1IgoY9L4Lx+gra/6j/q9R71tdEpimlFtshoPtwnkwUDKiph3",
+	"SqW6Lw3MW55Vg5YhSmtVxUqYvCECNH46I90h871zVQPNzu905fIdDyQSBEvO9DQRoD46GLLIorlb4jjS",
+	"U1Kltewuiqqey2iAZLvvcMic8/AjvIJfsLb3huFcTbmgP298EGdUSruYitJ3RebLjlvuv3EhX39hJi9Y",
+	"KjqDkLbS1Pbg0E5gTIenBAsikLy6TOk1uex2uw80FT/4n87h6+POj2Re+ekedQQLm6Zbi4sQ5eyK8Rum",
+	"ARDkml8Rra2Gwb9wShMA90N8/Xb2lgieYSKQZMJztQzt1wUELcGAMnhnJqQSFQ6SJsub0GvCUIIVhmQl",
+	"G7O9R8Q6peuGpGnHCyujUa7QSBB8ZZwOZrIuctwkQjOcSURwPB0yPh4TlmgaGlOSJiaSrDjS6+MCzbgg",
+	"aJrPMOsIghM8SgveJr9chlDsHyz7yDlP3weE5TNNH54XVcQyuAjr/rIweEZw+i9Hhs3NJbcZiRVJEJAq",
+	"4mPYyoTgNHTOJd8AeyBtAlM8P0ARy9M0MozcnrRq6pAJGhS5IgnPRympJYuU/4SVbCY9tyYD5xK0CzMS",
+	"GhZWennrC4uc11dLKi2fRnOQNGoqeD4xIvHw9fGBFmzuOUFiQq9JYpJ4IFPLyCVYksW35022I1tx/tyE",
+	"SepgHTJEOvonhJNEEClDJ7QpQ1rVECjGkqxGbDDDguJaAKZAswnSAJZPCJuoaTDY3d9biFELdhjcdia8",
+	"01yL41wttMOuScozoBpyTcQcAS8rvJFd4yPPiFDUsM6CDVa/NkyxgS4klYY3RDMcTykjJWsw79HD/N2p",
+	"JvHUJJvv19C6C0/AA2Z1PBOGcHkUbZZwC8duN40aUd5Fnkhf073wd7flVY1t8aQFThJqOMjrClapIjPZ",
+	"4kMvZsNC4HnQ4PnflQx6KwIJFIUoirFI5Nvdi66iKtXf4DIRCDE8I9vW7zdkjnEjPOK51r2xMly/i57P",
+	"MjUvs2zNPlLjazRPw4OW5xcoWSkS7Yr46B2JgbEXMrJJVTUxY8V3Fz3jAEaGhSSIKgh8zPAcPJgmV67c",
+	"omWCN2wJWpQBjreG2ksIy728aKyjNtJQw0XLco+rTvT6kmPOmGGWepOwFa1aGjvLoIuOlUSxIAlhiuJU",
+	"IiwIYpC7K4jKBTPJxtWDa5y/zTe+Yum8xXkvTeoyYT6WRpynBDMI7pUSbpm24gRhLRz43tufBZHBUhRh",
+	"RTrajmo7WzSpTFbLv1yZK+pC3j48h0prPzPCFG97IxD1pZVtrbx2lEvKiJTORC3OWMxnBGRWiBI60RYb",
+	"Z2lNOGuylkRVSXh/v9/f6/X2tOgNVkmHuzLa2SJuJWbJiN9GWohykcgSOiyNANaWqD7dVqZqysNsrk/y",
+	"ltE3ILd0yMZcIEZuKkSzfYAip+hcxinPjXH6gij8QBZhZnSkfwGxPmTRhPNJSi7FaAbPfg9/PpDo9OgM",
+	"PXWofOFOgeU2VozY1QRhUH1rEAbltC1yv3ZYITwFlFAStofF0B2e2u5XaHrFUV8UGvRDOYrDgSt0ny1J",
+	"jFWeUqm05K6guqq/bUz49QSzhqTX3LIim9ZMV2tKrRq2YeI2dJ3YSEidJaYEJyEitzhWmldJpxRabic1",
+	"9wel5mZKRIsqU82vWb6Qc3KrfjVu5afpLAejNAXuilSeFXYhPNTCEncfbUwbfl7Q6iSdM3jQ46Xr4Ddz",
+	"Jvmyh43dfldLNlr1gvLRu2pyRus++tlJ6+1jG/Nwqb+WiTi9vkJ51WVUsFwhjQrxVVaw6NCYxKDFCuYY",
+	"p5KEjXOluTdkUqE31vliNDrQJwR5B9ZmiCSoIVTKjKRW6QMtUnNrzIxiGBq1EEmaahmScinv5xx+kiPz",
+	"m6L3Y5bl6mOIvkaf5s2LSOceeL9J1GuaKjOiVnqzXuMJ0dpBu5CwcyyC/TVW8XRDqtcy11K54tZeOHDf",
+	"OHcguiIk01KGCuNsWXpC/iT0z0forXRxSrIUx5vyw+fGLZJQ8GRYPsfHyNzKaNKIJoE4JViQ5E/y+N3z",
+	"wTO36oXXLQEv9uJgTzOPfq9X0cGfbHDZrtemdr0gCcVvTk/adOAsH6U0RlOlssHODuICPkr9+c3pSTU6",
+	"qS33hN+wlJss6VLrcWPILZllKe/GfLZDZ3hCZt132aTmiOztPQmDDCtFhIbhvzD474Odnbf/HQ7lxdd/",
+	"Ddock3ZAp4x8FHfx2CLwgzI/sW3tRYR17Cejhsi5eE3C38hkODUO2+aOCi++1Mo+jNXdJJQryjShGB4Q",
+	"Fgb1loNzG+7qydJ/vWWhrtpy6+RWN2j417FXfL/9Up5TPHgXlp7j+rXq+cogeuELyVmqzf7IZF6DY8CF",
+	"yrvreEBqRpBJH9/QCqpnm3+Un6nIU1/EYaqZv0V6Zt071HblsHkJvAHcAoR5AG5mkLXm079fkrD+QCKa",
+	"2ISftu1WNK1SR5HgTmvOsHWT9lfSiMvqXysh/8w8XBy9tQad60fXMUKLw7n7MUZojWB9X1Z5ku1MxfJL",
+	"0iytWMcB2/fZnfDN7FSLknuwN4orEp/Y5KhSQtO1+lNOckgVMpFCYxLPiSpJeVTlgAf2fsag/sSQeY8U",
+	"GUiOX9ZmMW5CmyG0fYAiJ170vGzIrIxxZ67qQDUwmwiX3sQim8tN0ho09cl72SUSkIjdwu87QJGWbFGo",
+	"/z/LUqwgXAUKiP6gl8P1h4TH+UxjJhyyCOcJ5VEXnR6deROMaVrEuuz/eS5Jqj8LkqVzffQv3dOpvfIS",
+	"dYfsuIoPaXR8DWnhVyxy6mc8ISnakorGV0TIEAmC4RjJEHW73e0h05p+lDObEEU0LG2pXDA9ZSiyR6tb",
+	"HCyN3Ki6KfZekcORPtkzm4qnMaSPs0VQEAaAHr1zFOL1Gh/mf4AO2EkfG/q8u/s/YeAB3rrRrxgp8u5A",
+	"H2LzV+Ng8PZ95eA4BnJxF75vU7nvLhq2lvXlQkrJGEV2hghhliAbyBygEVdTBFEGCvcTqEQYlRFX43nq",
+	"moCxSXBswhQWQJjlnDukLlyNQ3vrioofweZZY2XebHZ1lSmiBeD7QISNt9oSJy8st6spvKZqjS2FsVhp",
+	"WVmcJPQqanjTfGRNkTBQXOF0Ub2TGVYxJCsqcNSkCo4dhwxPKIQi63kry1Sx3sL3w7rauHhMaLoFj6Ad",
+	"5BCwHR2gXhGgA/gA0Bo0jzeEpR5t9ncu9Eu7GJRVQW8TUUWiW4siZupCyEI6eSHIZrSxcneyNAHf9jrf",
+	"Xrzv98L+/t1f2ywGz3JvM2L9zF1gk1gQDMkhIRyOmOdMiTl8g+i4vHt0Q9NU25CWaSfhkJHupIuir/f3",
+	"0Va/v40A2o7+T9RFxzYdgDOFNdf9OgqRzHBMZIgSrvR/sZwSqV86ZBnWaJ8SSeQBgv9bB86MX2tMYSsa",
+	"LMYgSUJAHhna6htXwP42DDG4NdzcM6Uf7VawOBx+/fe3aGu727l4uAUodX9tL8TtEtN6iq8JcnBYIEPE",
+	"bapaOkeSZFhgq160ogHqxRRI0Bt5enT2NFeqPUdhBL/AqURa4BygCMQYkiQlsZLoRqOIKhCkXVA/9QQz",
+	"yrAypuEMZ5lN34txmi7S1U6Pzo5wmlpIrCxb8vCp/r14OhfLJn4j3Lx3hc9g/tLcgFdWceeMWAmxTKOs",
+	"TbbyYW9Jazztr+nuwt+aFvb1JtNksGd3CHC/lk5dbvcdUO6xGbTXVLGr8G/mYn0G2SqRH0SPmh4bm9K1",
+	"BsivuVQjHF8905r7WrkZlvcojhJq8yafd/uP99BW9HXUYEFVv0zw9RLOOBx+/bavTzJwyMdhf+/uA/xj",
+	"BhYD5AB9bS8Fm4P7TeWAG8forVoDS2f5ZEKkRoJzwjoT1imccARXZklYu9FqkRVct8kiIBSRbByV1AzF",
+	"6OROiW2SyKik/7WoWjZS59Y4pCJ55o0A6zKh+BK4yioL1TpyNa6pSsma7zuHZxt4h2+XoPhZdWFNqtco",
+	"fSCh6kOIcmARu71eD8VTLHCsVSy0ZfJu0OnTFw+kuRdWo/4jzsZUYMS4lBjxMREKIyIzElOc/qXuO7Zq",
+	"oPuiX1Uj/jsc3vZ6Fw83OiLaIHMS/eWbEw96DxeeG3kp1eE0XYOzV+yfprIPaa8swalWawSNp4Dp3wq5",
+	"Nv2XK+aopitVnZZLhzoU2aKVH3pUPiQ2tPnpamN/Ilmf/a06jecOpMXnUD/hHUSPkqtH7rXgSa44IjP0",
+	"jEiFf8pJ45ytPmad4fC2/91wePvNdx9x4vT/BU9bTx1w6U988pxw0KJi14TjAL9teSdYJJc3NFHTSnHM",
+	"4MXzZ8dvXgT1uX/gN+iGJib1DqbUur2fvX724vDkJAjdBG2eExi3tkvTycqK8tU3e2v/2m2qYp/zgH/I",
+	"WW0eO+OjWvfoGZwuOHrf0ZR8YhIc05SgLfDNhQhcc9qsMp65bf9eygNXltFFZVuIVE+2KcP8rByezsil",
+	"WugB1st5INGL4xfPkX6qytgAZzvvMlKLOfd3v6lyMNz5+eLrnbeHnf/gzs9gKRcf//LVX4d5r7f7+L+X",
+	"3a87G3I2rW6XwJlyFlgiD677oXHwyq5L3wUJ+NhdQO5rpBafHp0tSy8+cKnc5uZYmhCp3EWAelBxd+N4",
+	"5+nRmasz9YlPJeT+IG5urcxwZh3ymBUuEZTiUZtVcQ/HSU+8wP+mwXogIXOyehgOrwmjCUavcZ5SaWJQ",
+	"3pH43CI+xYqqPKk6gTu7j7r7j/t7/b2llwa/9Z3BnW97LXcDP5wDpZxNWiDbe9x9vL//5El/+XXGJxXQ",
+	"4M8GbPfAAIpgy7pMoEC3v8AFTKBSF7D1EqPmAS4YZ89/w1mnbOrKakedtuaXKjBlabJCuC8dUFEcbQxr",
+	"8QBfxHthrMUD6hyoEQxb4XXTD56TW6/i2opR/sP34FWsTrfycR8/a7khyw1b7/HKdq3ruqwjcY1x9X1z",
+	"bs+Kv6+lJwdTSP+sKX3O8/LuoitboXAmEfV8IHtPNvOBGAlyidsy5T61t+OfOY2vTo1DfIVkvS//6gc6",
+	"HOuMzjoQLRgLeJvv9t7MhXhGWCJRZOePKiRhLw+Verkp1XKfTuh788qaYMembtk1sFo/kZ9IMYOis6CL",
+	"mePX76OfNA0jvVBKJMpZQoTN97p3zexTWrqwrEu7rE2cAN6ZrroC+r4roN90BaxJdEtJrRSLG9JcdbkL",
+	"KK9G7y3podhYIi64KIAu5iie0gzJKb+RBd/e34xr/4sI9AJTWS+08NldZ+2Y8BOofJf9Xu/bxwtdhYty",
+	"hStL1jN8ekH1mVjN756LfOSZ3vwkLzi5ZWx7Mzn8KiNMoigXafSblK+5SFtdtxs54ZYyxuobPKTW6GNJ",
+	"Urjz2fAu+p5eE5P1zQUqqn1AMyGupmskgS/32JxXr9k0feLQFK5MyaFwg26Uz6F8F1yLiaZcQTHraCz4",
+	"z4RFvtPctAi4wWIGGcbc3I9NE233wdOtm+Hn69VPeVFPoOSW5uGWCBxP5u1oNhwW1BJj+JPE+GqmPE20",
+	"fInev+/f3UWh/rALH7rdBu9F8FCIJHmH0YjMOteUJfwvQWtkQJEJF/N17jLpxRy5593VlKXS06FAb8+Y",
+	"i7C1Nu8DiW64SOQapSc4G3EsEiMDVqbUf4oaHx9wnR2zSd56t+jcw5hWHuyDLiPNVK4Al51s3EPI1OXT",
+	"0zZ4Z0ThS5xlgl+TpLW9IGSzwtRTLJF7tLJ/XWQKsxS/2e9NXZYRgatF7aVZ1ruOZ6YDz8RdGFxjQfXO",
+	"ykvIf2lnAFC8Fe4gShQVIyIEakCMhbDlgqQtH1fD2NL809XZkX6RjmJHveNUno76FoTm+DdXubKAR+MM",
+	"euLjxeHpj8/Pj19+H4TBm/Pjk+Pz/w3C4PDN+Q/PX54fHx2eH796uZSl3cNViII7fuq7EBX6aWHN3qHS",
+	"Wxaaa28TKhUwWGC3+sXVIzXiWF5qzolruvp+f3eZ3moCQpcbXkl0SivXBw1qunViLLV0Uybr2OZ7YpYY",
+	"0xRugEqz/NvWBFdJmTZFUmqyvwuL19XTqVoBC6vHVayU/Sbf/bSGihOzh3lC+adV5BmC6w0QTSzvkRhr",
+	"EDGOYgyPQiaqfhCKVTBbdcxdqvlYQ+D3mBZTU3XNJZHVdZDqF8isOluC3cYL3LYc4QUpaGdTfsOsd8fc",
+	"/ksodlZtv7e7V7NqK9Gv3b1PbLG65TyzkfxPbLq6BIKWsKWjdpePDvkHUInFd3JLQlpzYNbKJKvv5Z0J",
+	"yrBWNn9egUHCLtuGIhaYsOB+GKoU1jQowTMuFe5mybjG9faWBz13hvBPjfFtfiPdA98BKtMiJb6dHX5x",
+	"zKO4bPYr84/jGWgjn1a+2OydRWftPg/SF0c45tbir0w1q2LgLV6Cj4yDG2G6Yt8rypJ3YXPFsLrQcVc/",
+	"VwyrHB3v5uiKYU6LXy++XY7yI+LmSuqKIf/SD91XYLwNjlVB5UUrXndcBcHrDqqter1BdQpYd1yF4CBg",
+	"vmjNvwZrDVc+XJqqrf5682OIRvPanVku6ldm0RYpL9luW96tdX5wTQwZZRXvBHTQLx16UEdTSSiVD94x",
+	"LhLXH/03YiV8YI0kd194lZcroqaIykd41KoXkjf0NTUDFZYy2pwlxUa2L8t6o/i43U1b7O8Bit5eRFB/",
+	"BJc+Uqfz+f7eCmbeQi9cDVjhjvm8xomfHd5bUWd1kVwtUbpMrn4Bsck2QfI7ClD+9qOTFVr64BDlIjpe",
+	"GLNslb+faGPtNYA/7YlfwZ4wquavYk/chYEkcS6omp9pWGzN/Iz+SOY/QPOXFtMihe4R0GYWRUXTpIHf",
+	"NSmCskzBwPbECYoe68XjJTszb9MLH0FjpsPcXFgyf33nJLQ3e+Pq0imJ+WxGGDTziyrdngYt7Z40dIB6",
+	"cL7DzyU4U6Uy02eIsjF3jZdwDKferuL48PvnL8+fo7Nnp8V9e1fYL826N2SUCagy2B2JZvcKR5LERCiP",
+	"Tl+E6Pnpa6iSlys+s40Iino63tu0yFZaaRmgGWZ4QoZM07MMTbi8LGrPElduD5FrTWtaJRAEp64125DB",
+	"LTvTcWGEJUFvTk8GKFq0jB2c0Z3rftRFw+BczBGFaqDDwLbg0eqnIsLeo0h4LFGM09S2XSLi2vTCVOYz",
+	"fD0DKL76Cun9IkzZhlb6S1OT1LXUNB7UyEGAGCEJlGBu9PqCqIYJQdxw28VNDvSMnXXIAm2JkpC2YdAC",
+	"8tZTHi5r4uX6fJk8Sxf6ifZ6feR3fYm66Ecyh4t2Q2Y8iZzFJCxyeOem3qoJ1x342LwiJDNlTBDEU6dd",
+	"9BJ6YWTgdrwiczAJ4lQzsY6kSRHedUU1Bcm4pIqLOZAeSvmki47HyHQIw1dQ90mvBtqosWTIDBwIM2ic",
+	"7PYP+u/Ict9My5SpzTmVeEZMMy7XjAc2JIqid1Lv9vuhqas2DAbo/RBaj+iPw0aPmWEQoqHrSWIeWdLj",
+	"ZBiEQ4bKf4auh4l9D/Bl/fntsNmwZRhc3N3dAZAa1l/QD+fnr9EvKNLQRegXsz2/DNkvnU6n+Fc/uNfr",
+	"6ee8Pj/68RlOva5koW1GGB2Zolid83lGotCBjn7KidkSaHBTNjtH9g19/YYKFelXOFp0s3i06PrO2fF7",
+	"enzZ6hr9gtg6nY2hgXbxJM8VcRPu6wmbHYv0zND6HZ6F5tkSOrJp9bRskm4GHqDoUA+LoOuDtAET/Uux",
+	"7m/NDpgeSMXkDmScCoKTuXvPlrZ5rC5uaxmXHBVoEnZ9207ef6Qnb3RVKt+yoruvnWZ3V09Tp1w3y2Zt",
+	"6g7a2tT5vekWtz6CRkfa2i8EggUPUNjSFAogrPepPUA3mCowHiOv0Wzk+uOaSfcNxdf6b6JfFjXgRK7/",
+	"ph4+ZGc2aaIUXUkigX3rsyYHmmfuofau8KYzi3/Xj8oh806Cu9YnXA3dSsP3bVOYTC/A73lqZnWF6oZs",
+	"raanB5WfqURXJFN+p9Ntxy3LBsSGZepNdQd0hvW/VwQ97pXdgjMi0Ay6IAO8/V7Y6/Xg2wTPuwh47hC4",
+	"gRWiJCn6m0F6CiUSGpxWOxJqsmntLRgZXh81ugQaP8LNlMZTEDQWp3qvbihL+I3UC4d0OSg1I3Km59N6",
+	"QnfIXl3bMKhpvuxqDhr0SRRp4mylTCM5fQJ0qHyNJ5QVSsMJdIuBXD7Qn5RGZJRhfYq3IE+vb3fcVRiL",
+	"0FbfVrQOi1uhu/vbBgG2m230fghpISArut3uhZFC5gstsLzqZUZEuenNX1C7zPtoypgNg7s7vY5DKO6G",
+	"MiwNSkCRkYjMMjW3zSVcwT9w1dnCD74Gik6fn51rXAZhcE2ENEpmv9vr9sC5nBGGMxoMgkfdXveRKd8z",
+	"BT1/B3RH/WlCWpwep7bNDDYw8nFrRh3M0UXfmZp1KOazEWXGx4QOXz7rDpllUwb3UJk9Mq27tGqfUne2",
+	"gCnfYOh0A/IVFwmXEl+bjhxDFv0dZvt/f9t9ur//t91ev/+33Z5XBA2NqWZNRbqm13PYL2NkS08W5HKc",
+	"BINAU9AJoEQjyYndhcZx+QgkFC30BvvPEVE82tKPDHDpiUajmGz5iOIuPWdExlyQonAg5P6DyQXqQ2lx",
+	"ueK267VZ9S3RNYGsNoxEW6ZCYAKNIjuUScIk1Ww4nS+E0fWNKWFc2SpyndaQay7AK7S/CMBqB5v1UFkr",
+	"yt/IDuHCdpU5QBhFnQhlgozpLZJcGHNNP2+lo3HWo5MCcpNbYD3/rry00Q2g3VqqGQplppZoUQVZ2qJ+",
+	"WiLoEzgS/IowCD7QJAJ7oTiJxaAuemZY4wBFnTJxMEJbjNxopWhMhVTb5kC1IU8vqIK1shRJp1JKuQig",
+	"JkEYdPzEx47rUuY/3llUhzkMOpW/Kh2HOov7D3W8v1rcLRdh4OQqMM3dXm/DvsyuqGi1Dz3gD2W1rvMm",
+	"IfJtvW1G8Ny0VEUn588OqxhZmG/sN9GwHW9tg4zgHce81qWVJjaR3m+L8WS/2M5/cMzRGU2vcVFltlk8",
+	"s9K8wubA++XA2xtRaRS7/M1qPde+X5V1d7+opgqFUCuVTR9v0lW6aAXU0lj6sBB7RsR9ZIfn5oAPbe7c",
+	"PuhD+jo3BwAe9gxht40sDsDOU5zYlvkBDOmvHlLpHa8H7X67elABoRmzvw5sx9YYcU3DQ+/EgZqYWimv",
+	"8ETL98BI/Yu7MMi4bFGFTJqFLFSSFvPYZq47ZcfzJnRR2XNsyKTCmr9HMU+dcottJWg4a5GmuJ7rBDHn",
+	"OZJ4bgyXGyqJnsyoBWqKldZSjU0DcLWpaIVhPMWy4ZEaskjb1YVR3aYVmbVDtyvjcCZSPbX3SjbgfTij",
+	"p2RMBGFxCw80bQ3tzw+ks9x9hljjg+cknqIjLrLlDK6tD7Wd4YX+CZ1hprj0WJnPyO7ubEjYVG4uYYa9",
+	"Vq6+sA+mmwYq9O72t9G3T548edL55ptvvgk25Ew2ueeu6ulXIid3DVHU33A7JDGXNKrbAFRkRYoruP9x",
+	"W/OR8qlt+4yA2qsKqN4m21qXT/Y+VruA8mHdcAPbxEqB5hssHaprsuWkKPHRWsvVspIHEr05PekGddrw",
+	"AWxGjP6wcisMUsquAH/PSEoMx3o6X3TNUCu8NnZRekuoMRzhN21pwTylLTmCiuFV7pgU76oZje+BTvUy",
+	"bKv5EU/mX+3QBGD9nqiPh29C1HLgJuYtG0EG3QU/HrZMT7Mcusy9aSP43sAh/XgAhemWtxzEvHjZBjB+",
+	"UhWqt4YKdWTFOwzoP1o94LXxg59zfoKFSV3c291dPe5fhePbal6fScczghO2tUXJuwut52vnPU3uDAXp",
+	"Q9zmAZtxG600NAJuxBbV73xK4YYi3EomKGeJLSVXJadnPrOoCfC9JdehtagwMCZ/miG/whnaWz3oJVff",
+	"8Zx9PrvF0M4img6Xu3BtSLfdQmjS6feF3GhzeCxfgx746sfgz/2r7d/3RC3evM28zS4l6SI0MrTFXoUG",
+	"vzY9QJW9f7UaTZhyslELra67jQlNXSWKINk4dJ76cMgiX703mcmlxh4dlDUZIk+rtu5+z64dspJBFg1k",
+	"D5mJdSCTkWQ7E8ui3YxJZDFE7Lhwm5H62tMlPtxGBbCeu96xnjzR35v4TMXZ7dtA1mLRuLyDWkg4peN5",
+	"dZ5/mi+tG8EfXfe1Nf1nG5oepkn0WqbjH+RQ/6kJtXCd11goCt1wjCq7hAXlrfIDlOTy7Gn7v9Iq2stT",
+	"s9yk6QA7QJjNh9ZRZYIUc57r+a4J9JSGsDFwhEGD/6Aa+zHBaY8BoRGBkIdhY3UuZH4s/G1NpuQe6HXR",
+	"ueuMbvim1LO6rra5JCh6fXh+9EOrk+yNbyh8OAMSZQvvcg/bOnR/iGPsSYtnRZF4GnORWdeKz4Yer3Sp",
+	"LHf6Q8mbDbmWa2H+J9/6wvnWm6XcSltwLmHoI9MXXMpO0V0bIqY2Q8g2SmsEUf3A59LUh9YUgxcO8s+U",
+	"ZVCkWqWUXZmcAoiDg261IIZb9pVsidGvc3lqFSxQuFzLAYP5RXCUrX3XYypFf/NV76f2/WXYewEEfkvh",
+	"9WDwuoSvgqJMSjBtihcBUTQxXg+CWjPnD4xkb/Su1VFVt+g/PRp/oMDqrORtjmkX7K7Ktwvn20rHRZF0",
+	"2c7BC84Nh4cqiWzqgHeGGu4NvzT6r3sQFsWAXF/qP6n/y/UHzcoCBM3Dsql2YIeCY0gfNBHLHS83erWi",
+	"1Ha4as1UZOg6pljd598mUVMSrSeBQSfBoouqt9GisL3birb8ckmSRapStRit/CCHpD+BswV+Vzy1vgce",
+	"uZwenVm2qnfbV4nb81hMjXhsmvYVfPWaCHiJvTXGRSLtbSo/qd3y2a6tHzJkfgERv/O9STKE2wrQ/x0S",
+	"T5RE/IY5n4F+wOTAH9ivhoyP3cUiM8z0In5HYkWSLjLJn9L0KUVvGIVeyeXFZlsRdq6I7Jo7O9Dh6Bf3",
+	"Rv+yjv7VdNRHxYet1gvd9nqIabuP7IfLXICfoWhWFNmnoCk/TAm3MNyc1VZ32yGKvE2BidwNTf2HbZpY",
+	"QrRdzm5a/SP7Kv1MpQXctr0JYpq+RWgrgo5txmVrmrZFZaK7+8bNXy2GXqImRFGl0nkBWb/vhrqeJDDI",
+	"dXKJ0FbnW2jP/G1PQ1a0ddE/9J+Yxs1PzE94BOvSG2dqLgOFwGs7phy6BsUkrabmfDUroush9gaPRIoP",
+	"GTSoQFgiUypds7OnL2w+C7gWDKk8fOixiO7Dhw3mpbmUu9E8KNJvaUsHqSGrd59qTclyXA89fFjcM374",
+	"EBbw8CHPVcxn5OHDIbvh4krDP+aiqOczQKTWa9/aZta5ZdxvByja7fWjojCpOhiy5k0Xc7XC3jLq2jMM",
+	"UxU9RNw9GGSuwcg2Tq25StmW596yxFwpBi9Fidwqcz1nQVLSdlsmVtNNBcV+FpdnsLarcl08YtvP1wsI",
+	"YGGvk9njuj5URVPUt+8dJF6hfvtq0w2terGY3JJZlsJ9XLDsq12fm12a7eQndIK9683Q87h5g391l9vy",
+	"8nsbRDtQr2nWfZdNljkI7e2V9gafBYQicWi3vZRqqDcNMNfGuN8Hs2x+aTtVvm3dkSM+y4SPthUbsoNb",
+	"cGr60saYo4TrcwRLPlwDl9iisY6uQ9j3+wB3tC64T9cAd7QA3KcmQrmIFordNpt8d+caYfm7bbpN+rtZ",
+	"NoxsBSbGCqd8wl1xxbJdY4X3mF9XwAavhswyLyHPh6343o/kmV54be3typZyfh85r5+b38RtBWzFq42n",
+	"3GtvUw85+q1mPpp31lq8vPU6GvhdohyLzTQ5GbJtPDeqP/e09tw0n2FWPvQdTrFAMZ8hrAhLCLNFtezP",
+	"/8xxijhMdM1jArdpiCAeP691e9kgNNHoObd+Su5y3b8ya/Kbi1NY8M6xmBBVsZj/KDEIrbp8B9pQzfKC",
+	"khJeG8FWo+tG62Q4yz7ezi6qNS4ztt9IgjAbstJ+tmXN4HpjXWn1a9J3kW8Fgxpt6ockQzaaG4hwMqOM",
+	"SiWw4gJtRRRP9BnryERUoLJJy79orvZLQqU+UdH2Igu+qCT4xZvxrVvskZX7vU5b61v1zZKfpuWtsxRg",
+	"mytb2bD4h2yJyY82tPiHrDT5nZ2Plpr5xhwrbCJtjEH7l3VMni76N5gzxW9QlsaBOeFEuirNNpEBhrlR",
+	"LmtBeU9iZXujwGuoHDI/YkYqRSWwMvOFiMK1eAG+LXt9t7jIbPP99Wl5ytUUKmoQCsigcAd+FzWKR1ik",
+	"uHKCciFSKvUjATHVApJmlzgjQwZyHq2oGLnVWltwu7j3X5RWHDKT+uEXXERFsWnXymM0N60P0KGpPA1F",
+	"FUZzr8WHJj9JromAXsWm1YUsJoLEtXqdTIucV8Zm1qg5r9Zh8O5//5STnFhXJENTzJJyK52Z2x2yVwzJ",
+	"PI6JNEdCoki/OSrKj9u6APoHbWJDyZw2SxlxMWTa0pZhvTiEB1TFFPeneSCRIFhyFro3FyUJ9KvbbXnv",
+	"PQ8konBTrc2+h8oDkQtBmPVBnShTfIAqRRLwOsCZBsy7hxfY/7W6xPfoBCgbIfmOAEtlayu09apx/eVp",
+	"LF6Vz1p7jsI5YOGq1Op0hTM1B79PV8ZG0G/o3ShrNPvwuXq87oZiUTG+almXImiSE4SRq20f+AX06xXv",
+	"W1azysaszbDCOCqWBGXcZo1b11DW2K3MLiLUrKCZmFku8SXg0dmX7csoigvCBepViypsVWs/25SJWRE1",
+	"XM86aS8J/qeJ8kWYKHWdbw2FshC4H5k6tbAPnURb0OULKgCCRjlDP5y92IYy15olbJ4zVS/q/dmSp8o1",
+	"ghoE135Mk6yFKUtlp671C4dUO+CthMVUANHAmF5gtla4qQ6zHSK/GFpU9raLFsJctBQrQfYqsDxu1H9e",
+	"WXkl0gwoGtgbCQXgjW5wB1olSmX5qKvatTAXqt70rHH7tegR96vmPVXamy1NfCpW/2fuxx8o80l5nKmN",
+	"A3uldk3UwSt2+/ZCH5hq2d23F5pcTbFPw+Cq9FSWb11ZgtZWTm1haSc8xilKCBTmBHXPVhfdiqAOnchZ",
+	"tF2ZX0+vB025VIMnvSe9YvKLYt1t9xhtEV3r/ZI41UY2wTN0w8WVNpRtJTt7F5eknE2kbV9flTwH7iaB",
+	"/6XpD+lsaUmgupjL5qfKmolQ3cra9PLhQ/A9lLaYLayl2c4ARV9HIZIZjokMUcKV/q/pkAQpwRkWRAs2",
+	"aSspCbgpCjXKUASlH/r9beTXJauafRXFFcyxsXIlcjXLs34HsH2n+JqgvomX71sojbENyRBiDqUS9QsY",
+	"V0M2yYmUJBkgyuI0T6B669b+PsiApwL/TNNtREGioxuapp6zyN0R1ATgSHeo8Xh6dGb8JJRBde9KeRFb",
+	"jsTbsvK2IUvnFvXPKxenSA37lJlOhFA0zOgAlrublO8m5erlW/eU5qkEaMctBQxWrwZyEiLOqpndlZcU",
+	"WVctZbq0kuWny8gyX6ZowX50hp7mkjIitUTTj1E22R6YpIUQbCcZDhmEHEPkQl4yNBkORXQGsmJsXMfu",
+	"sEmSsaiCqhyUgVE+ZEbwAN5vYGg8JfEVSVxlOMzm5g6dpjzCVGXFp0dnixZbV+sk2rLrKFhcaPpHydDU",
+	"fYcTYiwuswhoFbStNT/jf2zTHquObpMQJKvNfO1Zq3gsNdnqo55L0kUvyU3Vn5nbTs2RxCwZ8duocKeE",
+	"pnDlkDl3Z1lw1KCn0rASx8rcPpyDSy9niqYtXvIhizljziU607SvFRpfNz5KeQ4VeOEcOEIzcxU8EYp3",
+	"YyHoNUFYoWiHspG2Y0qd/X3V2LyLhmwr5mxMJ7k9P/bFOMuAUYGKFyJJJ8xVnzbwZxmSJBZEbXcRFB81",
+	"aXhDVnInzFBkIYgcnkK02veJuDBGNCM3pjC5dQwbGi4dTu5YWqdThTILmXl3cfd/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

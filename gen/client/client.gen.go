@@ -840,6 +840,28 @@ type MessageStatus string
 // are `unsupported`, with the provider's kind in `content.provider_type`.
 type MessageType string
 
+// OneRecipient Exactly one of `lead_id` and `phone`: both or neither is a validation error.
+type OneRecipient struct {
+	union json.RawMessage
+}
+
+// OneRecipient0 defines model for OneRecipient.0.
+type OneRecipient0 = interface{}
+
+// OneRecipient1 defines model for OneRecipient.1.
+type OneRecipient1 = interface{}
+
+// OneTemplate Exactly one of `template_id` and `template_name`.
+type OneTemplate struct {
+	union json.RawMessage
+}
+
+// OneTemplate0 defines model for OneTemplate.0.
+type OneTemplate0 = interface{}
+
+// OneTemplate1 defines model for OneTemplate.1.
+type OneTemplate1 = interface{}
+
 // PageMeta defines model for PageMeta.
 type PageMeta struct {
 	// CurrentPage Example: 1
@@ -960,10 +982,17 @@ type RCSCardMessage struct {
 	// Example: Produto em Destaque
 	Title RCSCardTitle       `json:"title"`
 	Type  RCSCardMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSCardMessageType defines model for RCSCardMessage.Type.
 type RCSCardMessageType string
+
+// RCSCardMessage0 defines model for RCSCardMessage.0.
+type RCSCardMessage0 = interface{}
+
+// RCSCardMessage1 defines model for RCSCardMessage.1.
+type RCSCardMessage1 = interface{}
 
 // RCSCardTitle The card's title, up to 200 characters.
 //
@@ -991,6 +1020,7 @@ type RCSCarouselMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput            `json:"phone,omitempty"`
 	Type  RCSCarouselMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSCarouselMessageCardWidth How wide the cards are.
@@ -998,6 +1028,12 @@ type RCSCarouselMessageCardWidth string
 
 // RCSCarouselMessageType defines model for RCSCarouselMessage.Type.
 type RCSCarouselMessageType string
+
+// RCSCarouselMessage0 defines model for RCSCarouselMessage.0.
+type RCSCarouselMessage0 = interface{}
+
+// RCSCarouselMessage1 defines model for RCSCarouselMessage.1.
+type RCSCarouselMessage1 = interface{}
 
 // RCSFileMessage A file (image, video, document) the contact's phone downloads.
 type RCSFileMessage struct {
@@ -1026,10 +1062,17 @@ type RCSFileMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput        `json:"phone,omitempty"`
 	Type  RCSFileMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSFileMessageType defines model for RCSFileMessage.Type.
 type RCSFileMessageType string
+
+// RCSFileMessage0 defines model for RCSFileMessage.0.
+type RCSFileMessage0 = interface{}
+
+// RCSFileMessage1 defines model for RCSFileMessage.1.
+type RCSFileMessage1 = interface{}
 
 // RCSIntegrationId The RCS integration to send through; default the oldest active one.
 //
@@ -1064,10 +1107,17 @@ type RCSLocationMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput            `json:"phone,omitempty"`
 	Type  RCSLocationMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSLocationMessageType defines model for RCSLocationMessage.Type.
 type RCSLocationMessageType string
+
+// RCSLocationMessage0 defines model for RCSLocationMessage.0.
+type RCSLocationMessage0 = interface{}
+
+// RCSLocationMessage1 defines model for RCSLocationMessage.1.
+type RCSLocationMessage1 = interface{}
 
 // RCSMessageCreate An RCS message to send; `type` selects the kind.
 type RCSMessageCreate struct {
@@ -1130,12 +1180,19 @@ type RCSReplyableTextMessage struct {
 	// Text The message text, up to 4096 characters.
 	//
 	// Example: Ola! Como posso ajudar?
-	Text RCSText                     `json:"text"`
-	Type RCSReplyableTextMessageType `json:"type"`
+	Text  RCSText                     `json:"text"`
+	Type  RCSReplyableTextMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSReplyableTextMessageType defines model for RCSReplyableTextMessage.Type.
 type RCSReplyableTextMessageType string
+
+// RCSReplyableTextMessage0 defines model for RCSReplyableTextMessage.0.
+type RCSReplyableTextMessage0 = interface{}
+
+// RCSReplyableTextMessage1 defines model for RCSReplyableTextMessage.1.
+type RCSReplyableTextMessage1 = interface{}
 
 // RCSSuggestionText What the button or reply chip shows, up to 25 characters (Google RBM's limit).
 //
@@ -1167,12 +1224,19 @@ type RCSTextMessage struct {
 	// Text The message text, up to 4096 characters.
 	//
 	// Example: Ola! Como posso ajudar?
-	Text RCSText            `json:"text"`
-	Type RCSTextMessageType `json:"type"`
+	Text  RCSText            `json:"text"`
+	Type  RCSTextMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // RCSTextMessageType defines model for RCSTextMessage.Type.
 type RCSTextMessageType string
+
+// RCSTextMessage0 defines model for RCSTextMessage.0.
+type RCSTextMessage0 = interface{}
+
+// RCSTextMessage1 defines model for RCSTextMessage.1.
+type RCSTextMessage1 = interface{}
 
 // RCSUrlButton Opens `url`.
 type RCSUrlButton struct {
@@ -1281,10 +1345,17 @@ type WhatsAppAudioMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput              `json:"phone,omitempty"`
 	Type  WhatsAppAudioMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // WhatsAppAudioMessageType defines model for WhatsAppAudioMessage.Type.
 type WhatsAppAudioMessageType string
+
+// WhatsAppAudioMessage0 defines model for WhatsAppAudioMessage.0.
+type WhatsAppAudioMessage0 = interface{}
+
+// WhatsAppAudioMessage1 defines model for WhatsAppAudioMessage.1.
+type WhatsAppAudioMessage1 = interface{}
 
 // WhatsAppCaption Shown under the media, up to 1024 characters.
 type WhatsAppCaption = string
@@ -1319,10 +1390,17 @@ type WhatsAppDocumentMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput                 `json:"phone,omitempty"`
 	Type  WhatsAppDocumentMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // WhatsAppDocumentMessageType defines model for WhatsAppDocumentMessage.Type.
 type WhatsAppDocumentMessageType string
+
+// WhatsAppDocumentMessage0 defines model for WhatsAppDocumentMessage.0.
+type WhatsAppDocumentMessage0 = interface{}
+
+// WhatsAppDocumentMessage1 defines model for WhatsAppDocumentMessage.1.
+type WhatsAppDocumentMessage1 = interface{}
 
 // WhatsAppImageMessage An image, with an optional caption.
 type WhatsAppImageMessage struct {
@@ -1349,10 +1427,17 @@ type WhatsAppImageMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput              `json:"phone,omitempty"`
 	Type  WhatsAppImageMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // WhatsAppImageMessageType defines model for WhatsAppImageMessage.Type.
 type WhatsAppImageMessageType string
+
+// WhatsAppImageMessage0 defines model for WhatsAppImageMessage.0.
+type WhatsAppImageMessage0 = interface{}
+
+// WhatsAppImageMessage1 defines model for WhatsAppImageMessage.1.
+type WhatsAppImageMessage1 = interface{}
 
 // WhatsAppMessageCreate A WhatsApp message to send; `type` selects the kind.
 type WhatsAppMessageCreate struct {
@@ -1392,10 +1477,23 @@ type WhatsAppTemplateMessage struct {
 	//
 	// Example: ["Joao"]
 	Variables []string `json:"variables"`
+	union     json.RawMessage
 }
 
 // WhatsAppTemplateMessageType defines model for WhatsAppTemplateMessage.Type.
 type WhatsAppTemplateMessageType string
+
+// WhatsAppTemplateMessage0 defines model for WhatsAppTemplateMessage.0.
+type WhatsAppTemplateMessage0 = interface{}
+
+// WhatsAppTemplateMessage1 defines model for WhatsAppTemplateMessage.1.
+type WhatsAppTemplateMessage1 = interface{}
+
+// WhatsAppTemplateMessage2 defines model for WhatsAppTemplateMessage.2.
+type WhatsAppTemplateMessage2 = interface{}
+
+// WhatsAppTemplateMessage3 defines model for WhatsAppTemplateMessage.3.
+type WhatsAppTemplateMessage3 = interface{}
 
 // WhatsAppText The message text, up to 4096 characters.
 //
@@ -1422,12 +1520,19 @@ type WhatsAppTextMessage struct {
 	// Text The message text, up to 4096 characters.
 	//
 	// Example: Ola! Como posso ajudar?
-	Text WhatsAppText            `json:"text"`
-	Type WhatsAppTextMessageType `json:"type"`
+	Text  WhatsAppText            `json:"text"`
+	Type  WhatsAppTextMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // WhatsAppTextMessageType defines model for WhatsAppTextMessage.Type.
 type WhatsAppTextMessageType string
+
+// WhatsAppTextMessage0 defines model for WhatsAppTextMessage.0.
+type WhatsAppTextMessage0 = interface{}
+
+// WhatsAppTextMessage1 defines model for WhatsAppTextMessage.1.
+type WhatsAppTextMessage1 = interface{}
 
 // WhatsAppVideoMessage A video, with an optional caption.
 type WhatsAppVideoMessage struct {
@@ -1454,10 +1559,17 @@ type WhatsAppVideoMessage struct {
 	// parentheses; these are removed, and the digits that remain (10 to 15) are stored.
 	Phone *PhoneInput              `json:"phone,omitempty"`
 	Type  WhatsAppVideoMessageType `json:"type"`
+	union json.RawMessage
 }
 
 // WhatsAppVideoMessageType defines model for WhatsAppVideoMessage.Type.
 type WhatsAppVideoMessageType string
+
+// WhatsAppVideoMessage0 defines model for WhatsAppVideoMessage.0.
+type WhatsAppVideoMessage0 = interface{}
+
+// WhatsAppVideoMessage1 defines model for WhatsAppVideoMessage.1.
+type WhatsAppVideoMessage1 = interface{}
 
 // LeadId defines model for LeadId.
 type LeadId = int64
@@ -1589,6 +1701,130 @@ type SendRCSMessageJSONRequestBody = RCSMessageCreate
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
+
+// AsOneRecipient0 returns the union data inside the OneRecipient as a OneRecipient0
+func (t OneRecipient) AsOneRecipient0() (OneRecipient0, error) {
+	var body OneRecipient0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOneRecipient0 overwrites any union data inside the OneRecipient as the provided OneRecipient0
+func (t *OneRecipient) FromOneRecipient0(v OneRecipient0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOneRecipient0 performs a merge with any union data inside the OneRecipient, using the provided OneRecipient0
+func (t *OneRecipient) MergeOneRecipient0(v OneRecipient0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOneRecipient1 returns the union data inside the OneRecipient as a OneRecipient1
+func (t OneRecipient) AsOneRecipient1() (OneRecipient1, error) {
+	var body OneRecipient1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOneRecipient1 overwrites any union data inside the OneRecipient as the provided OneRecipient1
+func (t *OneRecipient) FromOneRecipient1(v OneRecipient1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOneRecipient1 performs a merge with any union data inside the OneRecipient, using the provided OneRecipient1
+func (t *OneRecipient) MergeOneRecipient1(v OneRecipient1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t OneRecipient) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *OneRecipient) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsOneTemplate0 returns the union data inside the OneTemplate as a OneTemplate0
+func (t OneTemplate) AsOneTemplate0() (OneTemplate0, error) {
+	var body OneTemplate0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOneTemplate0 overwrites any union data inside the OneTemplate as the provided OneTemplate0
+func (t *OneTemplate) FromOneTemplate0(v OneTemplate0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOneTemplate0 performs a merge with any union data inside the OneTemplate, using the provided OneTemplate0
+func (t *OneTemplate) MergeOneTemplate0(v OneTemplate0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOneTemplate1 returns the union data inside the OneTemplate as a OneTemplate1
+func (t OneTemplate) AsOneTemplate1() (OneTemplate1, error) {
+	var body OneTemplate1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOneTemplate1 overwrites any union data inside the OneTemplate as the provided OneTemplate1
+func (t *OneTemplate) FromOneTemplate1(v OneTemplate1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOneTemplate1 performs a merge with any union data inside the OneTemplate, using the provided OneTemplate1
+func (t *OneTemplate) MergeOneTemplate1(v OneTemplate1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t OneTemplate) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *OneTemplate) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // AsRCSUrlButton returns the union data inside the RCSButton as a RCSUrlButton
 func (t RCSButton) AsRCSUrlButton() (RCSUrlButton, error) {
@@ -1724,6 +1960,698 @@ func (t RCSButton) MarshalJSON() ([]byte, error) {
 
 func (t *RCSButton) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRCSCardMessage0 returns the union data inside the RCSCardMessage as a RCSCardMessage0
+func (t RCSCardMessage) AsRCSCardMessage0() (RCSCardMessage0, error) {
+	var body RCSCardMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCardMessage0 overwrites any union data inside the RCSCardMessage as the provided RCSCardMessage0
+func (t *RCSCardMessage) FromRCSCardMessage0(v RCSCardMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSCardMessage0 performs a merge with any union data inside the RCSCardMessage, using the provided RCSCardMessage0
+func (t *RCSCardMessage) MergeRCSCardMessage0(v RCSCardMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSCardMessage1 returns the union data inside the RCSCardMessage as a RCSCardMessage1
+func (t RCSCardMessage) AsRCSCardMessage1() (RCSCardMessage1, error) {
+	var body RCSCardMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCardMessage1 overwrites any union data inside the RCSCardMessage as the provided RCSCardMessage1
+func (t *RCSCardMessage) FromRCSCardMessage1(v RCSCardMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSCardMessage1 performs a merge with any union data inside the RCSCardMessage, using the provided RCSCardMessage1
+func (t *RCSCardMessage) MergeRCSCardMessage1(v RCSCardMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSCardMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Buttons != nil {
+		object["buttons"], err = json.Marshal(t.Buttons)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'buttons': %w", err)
+		}
+	}
+
+	if t.Description != nil {
+		object["description"], err = json.Marshal(t.Description)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'description': %w", err)
+		}
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.MediaUrl != nil {
+		object["media_url"], err = json.Marshal(t.MediaUrl)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'media_url': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["title"], err = json.Marshal(t.Title)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'title': %w", err)
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSCardMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["buttons"]; found {
+		err = json.Unmarshal(raw, &t.Buttons)
+		if err != nil {
+			return fmt.Errorf("error reading 'buttons': %w", err)
+		}
+	}
+
+	if raw, found := object["description"]; found {
+		err = json.Unmarshal(raw, &t.Description)
+		if err != nil {
+			return fmt.Errorf("error reading 'description': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["media_url"]; found {
+		err = json.Unmarshal(raw, &t.MediaUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'media_url': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["title"]; found {
+		err = json.Unmarshal(raw, &t.Title)
+		if err != nil {
+			return fmt.Errorf("error reading 'title': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsRCSCarouselMessage0 returns the union data inside the RCSCarouselMessage as a RCSCarouselMessage0
+func (t RCSCarouselMessage) AsRCSCarouselMessage0() (RCSCarouselMessage0, error) {
+	var body RCSCarouselMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCarouselMessage0 overwrites any union data inside the RCSCarouselMessage as the provided RCSCarouselMessage0
+func (t *RCSCarouselMessage) FromRCSCarouselMessage0(v RCSCarouselMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSCarouselMessage0 performs a merge with any union data inside the RCSCarouselMessage, using the provided RCSCarouselMessage0
+func (t *RCSCarouselMessage) MergeRCSCarouselMessage0(v RCSCarouselMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSCarouselMessage1 returns the union data inside the RCSCarouselMessage as a RCSCarouselMessage1
+func (t RCSCarouselMessage) AsRCSCarouselMessage1() (RCSCarouselMessage1, error) {
+	var body RCSCarouselMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSCarouselMessage1 overwrites any union data inside the RCSCarouselMessage as the provided RCSCarouselMessage1
+func (t *RCSCarouselMessage) FromRCSCarouselMessage1(v RCSCarouselMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSCarouselMessage1 performs a merge with any union data inside the RCSCarouselMessage, using the provided RCSCarouselMessage1
+func (t *RCSCarouselMessage) MergeRCSCarouselMessage1(v RCSCarouselMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSCarouselMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.CardWidth != nil {
+		object["card_width"], err = json.Marshal(t.CardWidth)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'card_width': %w", err)
+		}
+	}
+
+	if t.Cards != nil {
+		object["cards"], err = json.Marshal(t.Cards)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'cards': %w", err)
+		}
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSCarouselMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["card_width"]; found {
+		err = json.Unmarshal(raw, &t.CardWidth)
+		if err != nil {
+			return fmt.Errorf("error reading 'card_width': %w", err)
+		}
+	}
+
+	if raw, found := object["cards"]; found {
+		err = json.Unmarshal(raw, &t.Cards)
+		if err != nil {
+			return fmt.Errorf("error reading 'cards': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsRCSFileMessage0 returns the union data inside the RCSFileMessage as a RCSFileMessage0
+func (t RCSFileMessage) AsRCSFileMessage0() (RCSFileMessage0, error) {
+	var body RCSFileMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSFileMessage0 overwrites any union data inside the RCSFileMessage as the provided RCSFileMessage0
+func (t *RCSFileMessage) FromRCSFileMessage0(v RCSFileMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSFileMessage0 performs a merge with any union data inside the RCSFileMessage, using the provided RCSFileMessage0
+func (t *RCSFileMessage) MergeRCSFileMessage0(v RCSFileMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSFileMessage1 returns the union data inside the RCSFileMessage as a RCSFileMessage1
+func (t RCSFileMessage) AsRCSFileMessage1() (RCSFileMessage1, error) {
+	var body RCSFileMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSFileMessage1 overwrites any union data inside the RCSFileMessage as the provided RCSFileMessage1
+func (t *RCSFileMessage) FromRCSFileMessage1(v RCSFileMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSFileMessage1 performs a merge with any union data inside the RCSFileMessage, using the provided RCSFileMessage1
+func (t *RCSFileMessage) MergeRCSFileMessage1(v RCSFileMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSFileMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	object["file_url"], err = json.Marshal(t.FileUrl)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'file_url': %w", err)
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["mime_type"], err = json.Marshal(t.MimeType)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'mime_type': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSFileMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["file_url"]; found {
+		err = json.Unmarshal(raw, &t.FileUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'file_url': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["mime_type"]; found {
+		err = json.Unmarshal(raw, &t.MimeType)
+		if err != nil {
+			return fmt.Errorf("error reading 'mime_type': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsRCSLocationMessage0 returns the union data inside the RCSLocationMessage as a RCSLocationMessage0
+func (t RCSLocationMessage) AsRCSLocationMessage0() (RCSLocationMessage0, error) {
+	var body RCSLocationMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSLocationMessage0 overwrites any union data inside the RCSLocationMessage as the provided RCSLocationMessage0
+func (t *RCSLocationMessage) FromRCSLocationMessage0(v RCSLocationMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSLocationMessage0 performs a merge with any union data inside the RCSLocationMessage, using the provided RCSLocationMessage0
+func (t *RCSLocationMessage) MergeRCSLocationMessage0(v RCSLocationMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSLocationMessage1 returns the union data inside the RCSLocationMessage as a RCSLocationMessage1
+func (t RCSLocationMessage) AsRCSLocationMessage1() (RCSLocationMessage1, error) {
+	var body RCSLocationMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSLocationMessage1 overwrites any union data inside the RCSLocationMessage as the provided RCSLocationMessage1
+func (t *RCSLocationMessage) FromRCSLocationMessage1(v RCSLocationMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSLocationMessage1 performs a merge with any union data inside the RCSLocationMessage, using the provided RCSLocationMessage1
+func (t *RCSLocationMessage) MergeRCSLocationMessage1(v RCSLocationMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSLocationMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.Label != nil {
+		object["label"], err = json.Marshal(t.Label)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'label': %w", err)
+		}
+	}
+
+	object["latitude"], err = json.Marshal(t.Latitude)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'latitude': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["longitude"], err = json.Marshal(t.Longitude)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'longitude': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSLocationMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["label"]; found {
+		err = json.Unmarshal(raw, &t.Label)
+		if err != nil {
+			return fmt.Errorf("error reading 'label': %w", err)
+		}
+	}
+
+	if raw, found := object["latitude"]; found {
+		err = json.Unmarshal(raw, &t.Latitude)
+		if err != nil {
+			return fmt.Errorf("error reading 'latitude': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["longitude"]; found {
+		err = json.Unmarshal(raw, &t.Longitude)
+		if err != nil {
+			return fmt.Errorf("error reading 'longitude': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
 	return err
 }
 
@@ -1972,6 +2900,801 @@ func (t *RCSMessageCreate) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsRCSReplyableTextMessage0 returns the union data inside the RCSReplyableTextMessage as a RCSReplyableTextMessage0
+func (t RCSReplyableTextMessage) AsRCSReplyableTextMessage0() (RCSReplyableTextMessage0, error) {
+	var body RCSReplyableTextMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSReplyableTextMessage0 overwrites any union data inside the RCSReplyableTextMessage as the provided RCSReplyableTextMessage0
+func (t *RCSReplyableTextMessage) FromRCSReplyableTextMessage0(v RCSReplyableTextMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSReplyableTextMessage0 performs a merge with any union data inside the RCSReplyableTextMessage, using the provided RCSReplyableTextMessage0
+func (t *RCSReplyableTextMessage) MergeRCSReplyableTextMessage0(v RCSReplyableTextMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSReplyableTextMessage1 returns the union data inside the RCSReplyableTextMessage as a RCSReplyableTextMessage1
+func (t RCSReplyableTextMessage) AsRCSReplyableTextMessage1() (RCSReplyableTextMessage1, error) {
+	var body RCSReplyableTextMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSReplyableTextMessage1 overwrites any union data inside the RCSReplyableTextMessage as the provided RCSReplyableTextMessage1
+func (t *RCSReplyableTextMessage) FromRCSReplyableTextMessage1(v RCSReplyableTextMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSReplyableTextMessage1 performs a merge with any union data inside the RCSReplyableTextMessage, using the provided RCSReplyableTextMessage1
+func (t *RCSReplyableTextMessage) MergeRCSReplyableTextMessage1(v RCSReplyableTextMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSReplyableTextMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	if t.QuickReplies != nil {
+		object["quick_replies"], err = json.Marshal(t.QuickReplies)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'quick_replies': %w", err)
+		}
+	}
+
+	object["text"], err = json.Marshal(t.Text)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'text': %w", err)
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSReplyableTextMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["quick_replies"]; found {
+		err = json.Unmarshal(raw, &t.QuickReplies)
+		if err != nil {
+			return fmt.Errorf("error reading 'quick_replies': %w", err)
+		}
+	}
+
+	if raw, found := object["text"]; found {
+		err = json.Unmarshal(raw, &t.Text)
+		if err != nil {
+			return fmt.Errorf("error reading 'text': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsRCSTextMessage0 returns the union data inside the RCSTextMessage as a RCSTextMessage0
+func (t RCSTextMessage) AsRCSTextMessage0() (RCSTextMessage0, error) {
+	var body RCSTextMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSTextMessage0 overwrites any union data inside the RCSTextMessage as the provided RCSTextMessage0
+func (t *RCSTextMessage) FromRCSTextMessage0(v RCSTextMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSTextMessage0 performs a merge with any union data inside the RCSTextMessage, using the provided RCSTextMessage0
+func (t *RCSTextMessage) MergeRCSTextMessage0(v RCSTextMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRCSTextMessage1 returns the union data inside the RCSTextMessage as a RCSTextMessage1
+func (t RCSTextMessage) AsRCSTextMessage1() (RCSTextMessage1, error) {
+	var body RCSTextMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRCSTextMessage1 overwrites any union data inside the RCSTextMessage as the provided RCSTextMessage1
+func (t *RCSTextMessage) FromRCSTextMessage1(v RCSTextMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRCSTextMessage1 performs a merge with any union data inside the RCSTextMessage, using the provided RCSTextMessage1
+func (t *RCSTextMessage) MergeRCSTextMessage1(v RCSTextMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RCSTextMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.IntegrationId != nil {
+		object["integration_id"], err = json.Marshal(t.IntegrationId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+		}
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["text"], err = json.Marshal(t.Text)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'text': %w", err)
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *RCSTextMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["text"]; found {
+		err = json.Unmarshal(raw, &t.Text)
+		if err != nil {
+			return fmt.Errorf("error reading 'text': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsWhatsAppAudioMessage0 returns the union data inside the WhatsAppAudioMessage as a WhatsAppAudioMessage0
+func (t WhatsAppAudioMessage) AsWhatsAppAudioMessage0() (WhatsAppAudioMessage0, error) {
+	var body WhatsAppAudioMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppAudioMessage0 overwrites any union data inside the WhatsAppAudioMessage as the provided WhatsAppAudioMessage0
+func (t *WhatsAppAudioMessage) FromWhatsAppAudioMessage0(v WhatsAppAudioMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppAudioMessage0 performs a merge with any union data inside the WhatsAppAudioMessage, using the provided WhatsAppAudioMessage0
+func (t *WhatsAppAudioMessage) MergeWhatsAppAudioMessage0(v WhatsAppAudioMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppAudioMessage1 returns the union data inside the WhatsAppAudioMessage as a WhatsAppAudioMessage1
+func (t WhatsAppAudioMessage) AsWhatsAppAudioMessage1() (WhatsAppAudioMessage1, error) {
+	var body WhatsAppAudioMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppAudioMessage1 overwrites any union data inside the WhatsAppAudioMessage as the provided WhatsAppAudioMessage1
+func (t *WhatsAppAudioMessage) FromWhatsAppAudioMessage1(v WhatsAppAudioMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppAudioMessage1 performs a merge with any union data inside the WhatsAppAudioMessage, using the provided WhatsAppAudioMessage1
+func (t *WhatsAppAudioMessage) MergeWhatsAppAudioMessage1(v WhatsAppAudioMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppAudioMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["media_url"], err = json.Marshal(t.MediaUrl)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'media_url': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppAudioMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["media_url"]; found {
+		err = json.Unmarshal(raw, &t.MediaUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'media_url': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsWhatsAppDocumentMessage0 returns the union data inside the WhatsAppDocumentMessage as a WhatsAppDocumentMessage0
+func (t WhatsAppDocumentMessage) AsWhatsAppDocumentMessage0() (WhatsAppDocumentMessage0, error) {
+	var body WhatsAppDocumentMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppDocumentMessage0 overwrites any union data inside the WhatsAppDocumentMessage as the provided WhatsAppDocumentMessage0
+func (t *WhatsAppDocumentMessage) FromWhatsAppDocumentMessage0(v WhatsAppDocumentMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppDocumentMessage0 performs a merge with any union data inside the WhatsAppDocumentMessage, using the provided WhatsAppDocumentMessage0
+func (t *WhatsAppDocumentMessage) MergeWhatsAppDocumentMessage0(v WhatsAppDocumentMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppDocumentMessage1 returns the union data inside the WhatsAppDocumentMessage as a WhatsAppDocumentMessage1
+func (t WhatsAppDocumentMessage) AsWhatsAppDocumentMessage1() (WhatsAppDocumentMessage1, error) {
+	var body WhatsAppDocumentMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppDocumentMessage1 overwrites any union data inside the WhatsAppDocumentMessage as the provided WhatsAppDocumentMessage1
+func (t *WhatsAppDocumentMessage) FromWhatsAppDocumentMessage1(v WhatsAppDocumentMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppDocumentMessage1 performs a merge with any union data inside the WhatsAppDocumentMessage, using the provided WhatsAppDocumentMessage1
+func (t *WhatsAppDocumentMessage) MergeWhatsAppDocumentMessage1(v WhatsAppDocumentMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppDocumentMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Caption != nil {
+		object["caption"], err = json.Marshal(t.Caption)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'caption': %w", err)
+		}
+	}
+
+	if t.Filename != nil {
+		object["filename"], err = json.Marshal(t.Filename)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'filename': %w", err)
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["media_url"], err = json.Marshal(t.MediaUrl)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'media_url': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppDocumentMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["caption"]; found {
+		err = json.Unmarshal(raw, &t.Caption)
+		if err != nil {
+			return fmt.Errorf("error reading 'caption': %w", err)
+		}
+	}
+
+	if raw, found := object["filename"]; found {
+		err = json.Unmarshal(raw, &t.Filename)
+		if err != nil {
+			return fmt.Errorf("error reading 'filename': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["media_url"]; found {
+		err = json.Unmarshal(raw, &t.MediaUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'media_url': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsWhatsAppImageMessage0 returns the union data inside the WhatsAppImageMessage as a WhatsAppImageMessage0
+func (t WhatsAppImageMessage) AsWhatsAppImageMessage0() (WhatsAppImageMessage0, error) {
+	var body WhatsAppImageMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppImageMessage0 overwrites any union data inside the WhatsAppImageMessage as the provided WhatsAppImageMessage0
+func (t *WhatsAppImageMessage) FromWhatsAppImageMessage0(v WhatsAppImageMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppImageMessage0 performs a merge with any union data inside the WhatsAppImageMessage, using the provided WhatsAppImageMessage0
+func (t *WhatsAppImageMessage) MergeWhatsAppImageMessage0(v WhatsAppImageMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppImageMessage1 returns the union data inside the WhatsAppImageMessage as a WhatsAppImageMessage1
+func (t WhatsAppImageMessage) AsWhatsAppImageMessage1() (WhatsAppImageMessage1, error) {
+	var body WhatsAppImageMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppImageMessage1 overwrites any union data inside the WhatsAppImageMessage as the provided WhatsAppImageMessage1
+func (t *WhatsAppImageMessage) FromWhatsAppImageMessage1(v WhatsAppImageMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppImageMessage1 performs a merge with any union data inside the WhatsAppImageMessage, using the provided WhatsAppImageMessage1
+func (t *WhatsAppImageMessage) MergeWhatsAppImageMessage1(v WhatsAppImageMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppImageMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Caption != nil {
+		object["caption"], err = json.Marshal(t.Caption)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'caption': %w", err)
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["media_url"], err = json.Marshal(t.MediaUrl)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'media_url': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppImageMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["caption"]; found {
+		err = json.Unmarshal(raw, &t.Caption)
+		if err != nil {
+			return fmt.Errorf("error reading 'caption': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["media_url"]; found {
+		err = json.Unmarshal(raw, &t.MediaUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'media_url': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
 // AsWhatsAppTextMessage returns the union data inside the WhatsAppMessageCreate as a WhatsAppTextMessage
 func (t WhatsAppMessageCreate) AsWhatsAppTextMessage() (WhatsAppTextMessage, error) {
 	var body WhatsAppTextMessage
@@ -2214,6 +3937,542 @@ func (t WhatsAppMessageCreate) MarshalJSON() ([]byte, error) {
 
 func (t *WhatsAppMessageCreate) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsWhatsAppTemplateMessage0 returns the union data inside the WhatsAppTemplateMessage as a WhatsAppTemplateMessage0
+func (t WhatsAppTemplateMessage) AsWhatsAppTemplateMessage0() (WhatsAppTemplateMessage0, error) {
+	var body WhatsAppTemplateMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTemplateMessage0 overwrites any union data inside the WhatsAppTemplateMessage as the provided WhatsAppTemplateMessage0
+func (t *WhatsAppTemplateMessage) FromWhatsAppTemplateMessage0(v WhatsAppTemplateMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTemplateMessage0 performs a merge with any union data inside the WhatsAppTemplateMessage, using the provided WhatsAppTemplateMessage0
+func (t *WhatsAppTemplateMessage) MergeWhatsAppTemplateMessage0(v WhatsAppTemplateMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppTemplateMessage1 returns the union data inside the WhatsAppTemplateMessage as a WhatsAppTemplateMessage1
+func (t WhatsAppTemplateMessage) AsWhatsAppTemplateMessage1() (WhatsAppTemplateMessage1, error) {
+	var body WhatsAppTemplateMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTemplateMessage1 overwrites any union data inside the WhatsAppTemplateMessage as the provided WhatsAppTemplateMessage1
+func (t *WhatsAppTemplateMessage) FromWhatsAppTemplateMessage1(v WhatsAppTemplateMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTemplateMessage1 performs a merge with any union data inside the WhatsAppTemplateMessage, using the provided WhatsAppTemplateMessage1
+func (t *WhatsAppTemplateMessage) MergeWhatsAppTemplateMessage1(v WhatsAppTemplateMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppTemplateMessage2 returns the union data inside the WhatsAppTemplateMessage as a WhatsAppTemplateMessage2
+func (t WhatsAppTemplateMessage) AsWhatsAppTemplateMessage2() (WhatsAppTemplateMessage2, error) {
+	var body WhatsAppTemplateMessage2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTemplateMessage2 overwrites any union data inside the WhatsAppTemplateMessage as the provided WhatsAppTemplateMessage2
+func (t *WhatsAppTemplateMessage) FromWhatsAppTemplateMessage2(v WhatsAppTemplateMessage2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTemplateMessage2 performs a merge with any union data inside the WhatsAppTemplateMessage, using the provided WhatsAppTemplateMessage2
+func (t *WhatsAppTemplateMessage) MergeWhatsAppTemplateMessage2(v WhatsAppTemplateMessage2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppTemplateMessage3 returns the union data inside the WhatsAppTemplateMessage as a WhatsAppTemplateMessage3
+func (t WhatsAppTemplateMessage) AsWhatsAppTemplateMessage3() (WhatsAppTemplateMessage3, error) {
+	var body WhatsAppTemplateMessage3
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTemplateMessage3 overwrites any union data inside the WhatsAppTemplateMessage as the provided WhatsAppTemplateMessage3
+func (t *WhatsAppTemplateMessage) FromWhatsAppTemplateMessage3(v WhatsAppTemplateMessage3) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTemplateMessage3 performs a merge with any union data inside the WhatsAppTemplateMessage, using the provided WhatsAppTemplateMessage3
+func (t *WhatsAppTemplateMessage) MergeWhatsAppTemplateMessage3(v WhatsAppTemplateMessage3) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppTemplateMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	if t.TemplateId != nil {
+		object["template_id"], err = json.Marshal(t.TemplateId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'template_id': %w", err)
+		}
+	}
+
+	if t.TemplateName != nil {
+		object["template_name"], err = json.Marshal(t.TemplateName)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'template_name': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	if t.Variables != nil {
+		object["variables"], err = json.Marshal(t.Variables)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'variables': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppTemplateMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["template_id"]; found {
+		err = json.Unmarshal(raw, &t.TemplateId)
+		if err != nil {
+			return fmt.Errorf("error reading 'template_id': %w", err)
+		}
+	}
+
+	if raw, found := object["template_name"]; found {
+		err = json.Unmarshal(raw, &t.TemplateName)
+		if err != nil {
+			return fmt.Errorf("error reading 'template_name': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	if raw, found := object["variables"]; found {
+		err = json.Unmarshal(raw, &t.Variables)
+		if err != nil {
+			return fmt.Errorf("error reading 'variables': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsWhatsAppTextMessage0 returns the union data inside the WhatsAppTextMessage as a WhatsAppTextMessage0
+func (t WhatsAppTextMessage) AsWhatsAppTextMessage0() (WhatsAppTextMessage0, error) {
+	var body WhatsAppTextMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTextMessage0 overwrites any union data inside the WhatsAppTextMessage as the provided WhatsAppTextMessage0
+func (t *WhatsAppTextMessage) FromWhatsAppTextMessage0(v WhatsAppTextMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTextMessage0 performs a merge with any union data inside the WhatsAppTextMessage, using the provided WhatsAppTextMessage0
+func (t *WhatsAppTextMessage) MergeWhatsAppTextMessage0(v WhatsAppTextMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppTextMessage1 returns the union data inside the WhatsAppTextMessage as a WhatsAppTextMessage1
+func (t WhatsAppTextMessage) AsWhatsAppTextMessage1() (WhatsAppTextMessage1, error) {
+	var body WhatsAppTextMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppTextMessage1 overwrites any union data inside the WhatsAppTextMessage as the provided WhatsAppTextMessage1
+func (t *WhatsAppTextMessage) FromWhatsAppTextMessage1(v WhatsAppTextMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppTextMessage1 performs a merge with any union data inside the WhatsAppTextMessage, using the provided WhatsAppTextMessage1
+func (t *WhatsAppTextMessage) MergeWhatsAppTextMessage1(v WhatsAppTextMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppTextMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["text"], err = json.Marshal(t.Text)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'text': %w", err)
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppTextMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["text"]; found {
+		err = json.Unmarshal(raw, &t.Text)
+		if err != nil {
+			return fmt.Errorf("error reading 'text': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsWhatsAppVideoMessage0 returns the union data inside the WhatsAppVideoMessage as a WhatsAppVideoMessage0
+func (t WhatsAppVideoMessage) AsWhatsAppVideoMessage0() (WhatsAppVideoMessage0, error) {
+	var body WhatsAppVideoMessage0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppVideoMessage0 overwrites any union data inside the WhatsAppVideoMessage as the provided WhatsAppVideoMessage0
+func (t *WhatsAppVideoMessage) FromWhatsAppVideoMessage0(v WhatsAppVideoMessage0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppVideoMessage0 performs a merge with any union data inside the WhatsAppVideoMessage, using the provided WhatsAppVideoMessage0
+func (t *WhatsAppVideoMessage) MergeWhatsAppVideoMessage0(v WhatsAppVideoMessage0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWhatsAppVideoMessage1 returns the union data inside the WhatsAppVideoMessage as a WhatsAppVideoMessage1
+func (t WhatsAppVideoMessage) AsWhatsAppVideoMessage1() (WhatsAppVideoMessage1, error) {
+	var body WhatsAppVideoMessage1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWhatsAppVideoMessage1 overwrites any union data inside the WhatsAppVideoMessage as the provided WhatsAppVideoMessage1
+func (t *WhatsAppVideoMessage) FromWhatsAppVideoMessage1(v WhatsAppVideoMessage1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWhatsAppVideoMessage1 performs a merge with any union data inside the WhatsAppVideoMessage, using the provided WhatsAppVideoMessage1
+func (t *WhatsAppVideoMessage) MergeWhatsAppVideoMessage1(v WhatsAppVideoMessage1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WhatsAppVideoMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Caption != nil {
+		object["caption"], err = json.Marshal(t.Caption)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'caption': %w", err)
+		}
+	}
+
+	object["integration_id"], err = json.Marshal(t.IntegrationId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'integration_id': %w", err)
+	}
+
+	if t.LeadId != nil {
+		object["lead_id"], err = json.Marshal(t.LeadId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lead_id': %w", err)
+		}
+	}
+
+	object["media_url"], err = json.Marshal(t.MediaUrl)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'media_url': %w", err)
+	}
+
+	if t.Phone != nil {
+		object["phone"], err = json.Marshal(t.Phone)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(t.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *WhatsAppVideoMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["caption"]; found {
+		err = json.Unmarshal(raw, &t.Caption)
+		if err != nil {
+			return fmt.Errorf("error reading 'caption': %w", err)
+		}
+	}
+
+	if raw, found := object["integration_id"]; found {
+		err = json.Unmarshal(raw, &t.IntegrationId)
+		if err != nil {
+			return fmt.Errorf("error reading 'integration_id': %w", err)
+		}
+	}
+
+	if raw, found := object["lead_id"]; found {
+		err = json.Unmarshal(raw, &t.LeadId)
+		if err != nil {
+			return fmt.Errorf("error reading 'lead_id': %w", err)
+		}
+	}
+
+	if raw, found := object["media_url"]; found {
+		err = json.Unmarshal(raw, &t.MediaUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'media_url': %w", err)
+		}
+	}
+
+	if raw, found := object["phone"]; found {
+		err = json.Unmarshal(raw, &t.Phone)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone': %w", err)
+		}
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &t.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
 	return err
 }
 

@@ -120,6 +120,14 @@ func collect(into map[string][]string, root string, err error, hint string) {
 			add(into, fieldName(root, append(path, name)), describeDiscriminator(name, se))
 			return
 		}
+		if fields, msg, ok := exclusiveFields(se); ok {
+			// "exactly one of a and b", stated in the spec as an anyOf of
+			// required lists plus a not: the message goes on each field.
+			for _, f := range fields {
+				add(into, fieldName(root, append(path, f)), msg)
+			}
+			return
+		}
 		if se.SchemaField == "properties" {
 			// An unknown property: kin-openapi names it only in the reason.
 			if name, ok := unsupportedProperty(se.Reason); ok {
@@ -353,6 +361,37 @@ func describe(field string, se *openapi3.SchemaError) string {
 		r = "is invalid"
 	}
 	return r
+}
+
+// exclusiveFields recognises the spec's way of saying "exactly one of these
+// fields": an anyOf whose alternatives only require one field each (none
+// given), or a not that only requires them all (more than one given).
+func exclusiveFields(se *openapi3.SchemaError) ([]string, string, bool) {
+	s := se.Schema
+	if s == nil {
+		return nil, "", false
+	}
+	switch se.SchemaField {
+	case "anyOf":
+		var fields []string
+		for _, alt := range s.AnyOf {
+			if alt.Value == nil || len(alt.Value.Required) != 1 || len(alt.Value.Properties) > 0 {
+				return nil, "", false
+			}
+			fields = append(fields, alt.Value.Required[0])
+		}
+		if len(fields) < 2 {
+			return nil, "", false
+		}
+		return fields, strings.Join(fields, " or ") + " is required", true
+	case "not":
+		if s.Not == nil || s.Not.Value == nil || len(s.Not.Value.Required) < 2 || len(s.Not.Value.Properties) > 0 {
+			return nil, "", false
+		}
+		fields := s.Not.Value.Required
+		return fields, "give " + strings.Join(fields, " or ") + ", not both", true
+	}
+	return nil, "", false
 }
 
 // describeDiscriminator says what the discriminating property of a oneOf
