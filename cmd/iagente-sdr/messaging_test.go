@@ -1,0 +1,103 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestIntegrationsAndTemplates(t *testing.T) {
+	e := sqliteEnv(t)
+	if _, err := runCmd(t, e, "orgs", "create", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A WhatsApp integration gets a verify token, shown once.
+	out, err := runCmd(t, e, "integrations", "create", "--org", "1", "--channel", "whatsapp", "--phone-number", "+55 11 4004-0000", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wa map[string]any
+	if err := json.Unmarshal([]byte(out), &wa); err != nil || wa["provider"] != "sandbox" || wa["phone_number"] != "551140040000" {
+		t.Fatalf("integrations create: %v %s", err, out)
+	}
+	token, _ := wa["verify_token"].(string)
+	if len(token) < 32 {
+		t.Fatalf("verify token %q", token)
+	}
+
+	// Cloud API credentials come from the environment, and are never listed.
+	if _, err := runCmd(t, e, "integrations", "create", "--org", "1", "--channel", "whatsapp", "--provider", "whatsapp_cloud", "--phone-number-id", "123"); !isUsage(err) {
+		t.Errorf("whatsapp_cloud without credentials: %v", err)
+	}
+	e["INTEGRATION_ACCESS_TOKEN"], e["INTEGRATION_APP_SECRET"] = "EAAG-secret-token", "app-secret-value"
+	if _, err := runCmd(t, e, "integrations", "create", "--org", "1", "--channel", "whatsapp", "--provider", "whatsapp_cloud", "--phone-number-id", "123"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCmd(t, e, "integrations", "list", "--org", "1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"EAAG-secret-token", "app-secret-value", token} {
+		if strings.Contains(out, secret) {
+			t.Errorf("integrations list shows a secret: %s", out)
+		}
+	}
+	db, err := openStore(t.Context(), e.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stored, err := db.FindIntegrationByID(t.Context(), 1, 1)
+	if sum := sha256.Sum256([]byte(token)); err != nil || string(stored.VerifyTokenHash) != string(sum[:]) {
+		t.Errorf("the verify token is not stored as its SHA-256: %v", err)
+	}
+
+	for _, bad := range [][]string{
+		{"integrations", "create", "--org", "1", "--channel", "sms"},
+		{"integrations", "create", "--org", "1", "--channel", "rcs", "--provider", "whatsapp_cloud"},
+		{"integrations", "create", "--org", "1", "--channel", "rcs", "--provider", "google_rbm"},
+		{"integrations", "create", "--org", "1", "--channel", "whatsapp", "--phone-number", "123"},
+		{"integrations", "disable", "--org", "1"},
+		{"templates", "create", "--org", "1", "--name", "Boas Vindas", "--body", "Oi"},
+		{"templates", "create", "--org", "1", "--name", "x", "--category", "PROMO", "--body", "Oi"},
+		{"templates", "create", "--org", "1", "--name", "x", "--body", "Oi {{1}} e {{3}}"},
+		{"mock", "sms"},
+	} {
+		if _, err := runCmd(t, e, bad...); !isUsage(err) {
+			t.Errorf("%v: err %v, want a usage error", bad, err)
+		}
+	}
+
+	if out, err = runCmd(t, e, "integrations", "disable", "--org", "1", "1"); err != nil || !strings.Contains(out, "disabled") {
+		t.Errorf("disable: %v %q", err, out)
+	}
+	if in, _ := db.FindIntegrationByID(t.Context(), 1, 1); in.Active {
+		t.Error("integration 1 still active")
+	}
+	if _, err := runCmd(t, e, "integrations", "disable", "--org", "1", "99"); err == nil {
+		t.Error("disabling a missing integration succeeded")
+	}
+
+	out, err = runCmd(t, e, "templates", "create", "--org", "1", "--name", "lembrete", "--approved", "--body", "Oi {{1}}, sua visita e {{2}} as {{1}}h", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tpl map[string]any
+	if err := json.Unmarshal([]byte(out), &tpl); err != nil || tpl["variables_count"] != float64(2) || tpl["meta_approved"] != true {
+		t.Fatalf("templates create: %v %s", err, out)
+	}
+	if _, err := runCmd(t, e, "templates", "create", "--org", "1", "--name", "lembrete", "--body", "x"); err == nil {
+		t.Error("a duplicate template was created")
+	}
+	if out, err = runCmd(t, e, "templates", "list", "--org", "1"); err != nil || !strings.Contains(out, "lembrete") {
+		t.Errorf("templates list: %v %q", err, out)
+	}
+}
+
+func isUsage(err error) bool {
+	var ue usageError
+	return errors.As(err, &ue)
+}
