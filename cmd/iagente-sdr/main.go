@@ -65,7 +65,7 @@ Environment:
   RATE_LIMIT_PER_DAY     per API key (default 10000)
   LOG_LEVEL              debug | info | warn | error (default info)
   WHATSAPP_API_BASE_URL  Meta Graph API base URL (default https://graph.facebook.com)
-  WHATSAPP_API_VERSION   Graph API version (default v21.0)
+  WHATSAPP_API_VERSION   Graph API version (default v24.0)
   RBM_API_BASE_URL       Google RBM API base URL (default https://rcsbusinessmessaging.googleapis.com)
   RBM_ACCESS_TOKEN       bearer token for the RBM API
   SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)

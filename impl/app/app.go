@@ -57,7 +57,7 @@ const (
 //	RATE_LIMIT_PER_MINUTE  requests per API key per minute (default 60)
 //	RATE_LIMIT_PER_DAY     requests per API key per day (default 10000)
 //	WHATSAPP_API_BASE_URL  Meta Graph API (default https://graph.facebook.com)
-//	WHATSAPP_API_VERSION   Graph API version (default v21.0)
+//	WHATSAPP_API_VERSION   Graph API version (default v24.0)
 //	RBM_API_BASE_URL       Google RBM API (default https://rcsbusinessmessaging.googleapis.com)
 //	RBM_ACCESS_TOKEN       bearer token for the RBM API
 //	SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)

@@ -32,7 +32,7 @@ import (
 // what our requests mean.
 const (
 	DefaultBaseURL = "https://graph.facebook.com"
-	DefaultVersion = "v21.0"
+	DefaultVersion = "v24.0"
 	DefaultTimeout = 15 * time.Second
 )
 
