@@ -86,7 +86,7 @@ func (s *Server) receiveWhatsApp(c echo.Context) error {
 	if err := json.Unmarshal(body, &p); err != nil {
 		return impl.Errorf(impl.EBadRequest, "The request body is not a WhatsApp webhook payload.")
 	}
-	msgs := p.messages(s.leadNameMax, logger(c.Request().Context()).Warn)
+	msgs := p.messages(integ, s.leadNameMax, logger(c.Request().Context()).Warn)
 	if err := s.cfg.Messaging.Receive(c.Request().Context(), integ, msgs); err != nil {
 		return err
 	}
@@ -117,6 +117,9 @@ type metaWebhook struct {
 		Changes []struct {
 			Field string `json:"field"`
 			Value struct {
+				Metadata struct {
+					PhoneNumberID string `json:"phone_number_id"`
+				} `json:"metadata"`
 				Contacts []struct {
 					Profile struct {
 						Name string `json:"name"`
@@ -170,14 +173,21 @@ type metaMessage struct {
 	} `json:"interactive"`
 }
 
-// messages turns the payload's messages into inbound messages. Status
-// updates (delivered, read) carry no messages and are acknowledged as such.
+// messages turns the payload's messages for integ into inbound messages.
+// Status updates (delivered, read) carry no messages and are acknowledged as
+// such.
 // A message without an id or with a sender that is not a phone number is
 // skipped and reported to warn.
-func (p *metaWebhook) messages(maxName int, warn func(msg string, args ...any)) []messaging.InboundMessage {
+func (p *metaWebhook) messages(integ *impl.Integration, maxName int, warn func(msg string, args ...any)) []messaging.InboundMessage {
 	var out []messaging.InboundMessage
 	for _, e := range p.Entry {
 		for _, ch := range e.Changes {
+			// One Meta app can serve several numbers, all signed with the
+			// same app secret: only this integration's number is its own.
+			if got := ch.Value.Metadata.PhoneNumberID; integ.PhoneNumberID != "" && got != "" && got != integ.PhoneNumberID {
+				warn("inbound WhatsApp change skipped: it is for another phone number id", "integration_id", integ.ID)
+				continue
+			}
 			names := map[string]string{}
 			for _, ct := range ch.Value.Contacts {
 				names[ct.WaID] = ct.Profile.Name
@@ -244,16 +254,20 @@ func (m *metaMessage) content() (string, map[string]any) {
 	return "unsupported", map[string]any{"provider_type": m.Type}
 }
 
-// cleanName makes a WhatsApp profile name fit a lead's name: one line, at
+// cleanName makes a WhatsApp profile name fit a lead's name: one line with
+// single spaces where there were control characters or runs of blanks, at
 // most max characters (the spec's limit).
 func cleanName(s string, max int) string {
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
+		switch {
+		case r == utf8.RuneError:
 			return -1
+		case unicode.IsControl(r):
+			return ' '
 		}
 		return r
 	}, s)
-	s = strings.TrimSpace(s)
+	s = strings.Join(strings.Fields(s), " ")
 	if utf8.RuneCountInString(s) > max {
 		s = string([]rune(s)[:max])
 	}

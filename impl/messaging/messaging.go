@@ -185,7 +185,7 @@ func providerReason(err error) string {
 		if msg == "" {
 			msg = "no reason given"
 		}
-		if pe.Status != 0 {
+		if pe.Status != 0 && !strings.Contains(msg, "HTTP "+strconv.Itoa(pe.Status)) {
 			return fmt.Sprintf("%s (HTTP %d)", msg, pe.Status)
 		}
 		return msg
