@@ -33,9 +33,6 @@ const (
 	DefaultTimeout = 15 * time.Second
 	// maxBody caps how much of an answer is read.
 	maxBody = 1 << 20
-	// maxSuggestionText is RBM's limit on a suggestion's text, in
-	// characters.
-	maxSuggestionText = 25
 )
 
 // Postback data of the suggestions this package synthesizes or of buttons
@@ -372,7 +369,9 @@ func buildContent(msg *impl.RCSContent) (*contentMessage, error) {
 			text = "Location"
 		}
 		return &contentMessage{Text: text, Suggestions: []suggestion{{Action: &suggestedAction{
-			Text:         truncate(orDefault(msg.Label, "View location"), maxSuggestionText),
+			// A fixed chip text: the label is already the message's text,
+			// and may be longer than a chip allows.
+			Text:         "View location",
 			PostbackData: postbackViewLocation,
 			ViewLocationAction: &viewLocationAction{
 				LatLong: latLng{Latitude: *msg.Latitude, Longitude: *msg.Longitude},
@@ -437,15 +436,3 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// truncate cuts s to at most n Unicode code points (RBM counts characters,
-// not bytes).
-func truncate(s string, n int) string {
-	i := 0
-	for pos := range s {
-		if i == n {
-			return s[:pos]
-		}
-		i++
-	}
-	return s
-}

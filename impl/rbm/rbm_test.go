@@ -153,14 +153,14 @@ func TestSendRCSBodies(t *testing.T) {
 			name: "location with label and no text",
 			msg:  &impl.RCSContent{Type: "location", Latitude: ptr(-23.5613), Longitude: ptr(-46.6565), Label: "Nossa loja"},
 			want: `{"contentMessage":{"text":"Nossa loja","suggestions":[{"action":{
-				"text":"Nossa loja","postbackData":"view_location",
+				"text":"View location","postbackData":"view_location",
 				"viewLocationAction":{"latLong":{"latitude":-23.5613,"longitude":-46.6565},"label":"Nossa loja"}}}]}}`,
 		},
 		{
 			name: "location with text and label",
 			msg:  &impl.RCSContent{Type: "location", Text: "Estamos aqui:", Latitude: ptr(-23.5613), Longitude: ptr(-46.6565), Label: "Nossa loja"},
 			want: `{"contentMessage":{"text":"Estamos aqui:","suggestions":[{"action":{
-				"text":"Nossa loja","postbackData":"view_location",
+				"text":"View location","postbackData":"view_location",
 				"viewLocationAction":{"latLong":{"latitude":-23.5613,"longitude":-46.6565},"label":"Nossa loja"}}}]}}`,
 		},
 		{
@@ -171,12 +171,12 @@ func TestSendRCSBodies(t *testing.T) {
 				"viewLocationAction":{"latLong":{"latitude":0,"longitude":-46.6565}}}}]}}`,
 		},
 		{
-			name: "location with a label over 25 characters",
-			// 30 characters, 2 of them multi-byte; the chip keeps 25
-			// characters (not bytes), the action's label stays whole.
+			name: "location with a label longer than a chip",
+			// 30 characters: longer than RBM allows on a chip, so the chip
+			// text is fixed and the label stays whole in the action.
 			msg: &impl.RCSContent{Type: "location", Latitude: ptr(-23.5), Longitude: ptr(-46.6), Label: "Avenida São João, 439 — Centro"},
 			want: `{"contentMessage":{"text":"Avenida São João, 439 — Centro","suggestions":[{"action":{
-				"text":"Avenida São João, 439 — C","postbackData":"view_location",
+				"text":"View location","postbackData":"view_location",
 				"viewLocationAction":{"latLong":{"latitude":-23.5,"longitude":-46.6},"label":"Avenida São João, 439 — Centro"}}}]}}`,
 		},
 	}
