@@ -435,4 +435,3 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
-
