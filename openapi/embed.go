@@ -8,3 +8,14 @@ import _ "embed"
 //
 //go:embed openapi.yaml
 var YAML []byte
+
+// WebhooksYAML is webhooks.yaml, the event catalog as OpenAPI 3.1 webhooks.
+//
+//go:embed webhooks.yaml
+var WebhooksYAML []byte
+
+// AsyncAPIYAML is asyncapi.yaml, the same catalog as AsyncAPI 3.0; its
+// payloads are $refs into webhooks.yaml.
+//
+//go:embed asyncapi.yaml
+var AsyncAPIYAML []byte

@@ -41,6 +41,63 @@ func (e Channel) Valid() bool {
 	}
 }
 
+// Defines values for DeliveredEventType.
+const (
+	DeliveredEventTypeHandoffClosed   DeliveredEventType = "handoff.closed"
+	DeliveredEventTypeHandoffCreated  DeliveredEventType = "handoff.created"
+	DeliveredEventTypeLeadCreated     DeliveredEventType = "lead.created"
+	DeliveredEventTypeLeadQualified   DeliveredEventType = "lead.qualified"
+	DeliveredEventTypeLeadUpdated     DeliveredEventType = "lead.updated"
+	DeliveredEventTypeMessageReceived DeliveredEventType = "message.received"
+	DeliveredEventTypeMessageSent     DeliveredEventType = "message.sent"
+	DeliveredEventTypeWebhookTest     DeliveredEventType = "webhook.test"
+)
+
+// Valid indicates whether the value is a known member of the DeliveredEventType enum.
+func (e DeliveredEventType) Valid() bool {
+	switch e {
+	case DeliveredEventTypeHandoffClosed:
+		return true
+	case DeliveredEventTypeHandoffCreated:
+		return true
+	case DeliveredEventTypeLeadCreated:
+		return true
+	case DeliveredEventTypeLeadQualified:
+		return true
+	case DeliveredEventTypeLeadUpdated:
+		return true
+	case DeliveredEventTypeMessageReceived:
+		return true
+	case DeliveredEventTypeMessageSent:
+		return true
+	case DeliveredEventTypeWebhookTest:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeliveryStatus.
+const (
+	DeliveryStatusFailed    DeliveryStatus = "failed"
+	DeliveryStatusPending   DeliveryStatus = "pending"
+	DeliveryStatusSucceeded DeliveryStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the DeliveryStatus enum.
+func (e DeliveryStatus) Valid() bool {
+	switch e {
+	case DeliveryStatusFailed:
+		return true
+	case DeliveryStatusPending:
+		return true
+	case DeliveryStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Direction.
 const (
 	Inbound  Direction = "inbound"
@@ -104,6 +161,57 @@ func (e ErrorErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for EventType.
+const (
+	EventTypeHandoffClosed   EventType = "handoff.closed"
+	EventTypeHandoffCreated  EventType = "handoff.created"
+	EventTypeLeadCreated     EventType = "lead.created"
+	EventTypeLeadQualified   EventType = "lead.qualified"
+	EventTypeLeadUpdated     EventType = "lead.updated"
+	EventTypeMessageReceived EventType = "message.received"
+	EventTypeMessageSent     EventType = "message.sent"
+)
+
+// Valid indicates whether the value is a known member of the EventType enum.
+func (e EventType) Valid() bool {
+	switch e {
+	case EventTypeHandoffClosed:
+		return true
+	case EventTypeHandoffCreated:
+		return true
+	case EventTypeLeadCreated:
+		return true
+	case EventTypeLeadQualified:
+		return true
+	case EventTypeLeadUpdated:
+		return true
+	case EventTypeMessageReceived:
+		return true
+	case EventTypeMessageSent:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HandoffStatus.
+const (
+	Closed HandoffStatus = "closed"
+	Open   HandoffStatus = "open"
+)
+
+// Valid indicates whether the value is a known member of the HandoffStatus enum.
+func (e HandoffStatus) Valid() bool {
+	switch e {
+	case Closed:
+		return true
+	case Open:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IntegrationProvider.
 const (
 	GoogleRbm     IntegrationProvider = "google_rbm"
@@ -127,22 +235,22 @@ func (e IntegrationProvider) Valid() bool {
 
 // Defines values for MessageStatus.
 const (
-	Failed   MessageStatus = "failed"
-	Queued   MessageStatus = "queued"
-	Received MessageStatus = "received"
-	Sent     MessageStatus = "sent"
+	MessageStatusFailed   MessageStatus = "failed"
+	MessageStatusQueued   MessageStatus = "queued"
+	MessageStatusReceived MessageStatus = "received"
+	MessageStatusSent     MessageStatus = "sent"
 )
 
 // Valid indicates whether the value is a known member of the MessageStatus enum.
 func (e MessageStatus) Valid() bool {
 	switch e {
-	case Failed:
+	case MessageStatusFailed:
 		return true
-	case Queued:
+	case MessageStatusQueued:
 		return true
-	case Received:
+	case MessageStatusReceived:
 		return true
-	case Sent:
+	case MessageStatusSent:
 		return true
 	default:
 		return false
@@ -544,6 +652,78 @@ type Channel string
 // Example: 15000
 type DealValue = float64
 
+// DeliveredEventType An event type, or `webhook.test` for the deliveries of the test endpoint.
+type DeliveredEventType string
+
+// Delivery One event sent to one webhook, with every attempt.
+type Delivery struct {
+	// Attempts Every attempt, oldest first.
+	Attempts []DeliveryAttempt `json:"attempts"`
+
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Event An event type, or `webhook.test` for the deliveries of the test endpoint.
+	Event DeliveredEventType `json:"event"`
+
+	// EventId The event's `id` in the delivered envelope.
+	//
+	// Example: evt_2b7c5e0f9d4a4c1e8f3a6b5d
+	EventId string `json:"event_id"`
+
+	// Id Example: 981
+	Id int64 `json:"id"`
+
+	// NextAttemptAt When the next attempt is due; `null` unless `status` is `pending`.
+	NextAttemptAt nullable.Nullable[time.Time] `json:"next_attempt_at"`
+
+	// Status `pending` while attempts remain (the next at `next_attempt_at`), `succeeded`
+	// once the receiver answered 2xx, `failed` when every attempt failed, the
+	// receiver answered `410 Gone`, or the webhook was disabled first.
+	Status DeliveryStatus `json:"status"`
+
+	// UpdatedAt Example: 2026-03-13T14:02:12Z
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// WebhookId Example: 7
+	WebhookId int64 `json:"webhook_id"`
+
+	// WebhookMessageId The `X-Webhook-Id` and `webhook-id` headers of every attempt; the same on retries and redeliveries.
+	//
+	// Example: msg_5d1f0c7a3e2b4f6a9c8d7e1b
+	WebhookMessageId string `json:"webhook_message_id"`
+}
+
+// DeliveryAttempt defines model for DeliveryAttempt.
+type DeliveryAttempt struct {
+	// AttemptedAt Example: 2026-03-13T14:02:12Z
+	AttemptedAt time.Time `json:"attempted_at"`
+
+	// DurationMs Example: 120
+	DurationMs int64 `json:"duration_ms"`
+
+	// Error Why the attempt failed; `null` when it succeeded.
+	//
+	// Example: the receiver answered 503
+	Error nullable.Nullable[string] `json:"error"`
+
+	// StatusCode The receiver's HTTP status; `null` when it did not answer.
+	//
+	// Example: 503
+	StatusCode nullable.Nullable[int32] `json:"status_code"`
+}
+
+// DeliveryList defines model for DeliveryList.
+type DeliveryList struct {
+	Data []Delivery `json:"data"`
+	Meta PageMeta   `json:"meta"`
+}
+
+// DeliveryStatus `pending` while attempts remain (the next at `next_attempt_at`), `succeeded`
+// once the receiver answered 2xx, `failed` when every attempt failed, the
+// receiver answered `410 Gone`, or the webhook was disabled first.
+type DeliveryStatus string
+
 // Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
 type Direction string
 
@@ -578,6 +758,58 @@ type Error struct {
 //
 // Example: validation_error
 type ErrorErrorCode string
+
+// EventType An event a webhook can subscribe to. The payload of each is described in the
+// event catalog (`/webhooks.yaml`, `/asyncapi.yaml`).
+type EventType string
+
+// Handoff A lead handed over from automation to a person of your team.
+type Handoff struct {
+	// ClosedAt When the handoff was closed; `null` while it is open.
+	ClosedAt nullable.Nullable[time.Time] `json:"closed_at"`
+
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Id Example: 31
+	Id int64 `json:"id"`
+
+	// LeadId Example: 123
+	LeadId int64 `json:"lead_id"`
+
+	// Reason Why the lead was handed over.
+	//
+	// Example: Pediu uma proposta comercial
+	Reason string `json:"reason"`
+
+	// Status `open` while a person is handling the lead, then `closed`.
+	Status HandoffStatus `json:"status"`
+
+	// UpdatedAt Example: 2026-03-13T14:02:11Z
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// HandoffCreate A handoff to open. Unknown fields are rejected.
+type HandoffCreate struct {
+	// LeadId The lead to hand over.
+	//
+	// Example: 123
+	LeadId int64 `json:"lead_id"`
+
+	// Reason Why the lead is handed over, for the person who takes it.
+	//
+	// Example: Pediu uma proposta comercial
+	Reason string `json:"reason"`
+}
+
+// HandoffList defines model for HandoffList.
+type HandoffList struct {
+	Data []Handoff `json:"data"`
+	Meta PageMeta  `json:"meta"`
+}
+
+// HandoffStatus `open` while a person is handling the lead, then `closed`.
+type HandoffStatus string
 
 // Integration A connection to a messaging provider. Its credentials are never returned.
 type Integration struct {
@@ -767,6 +999,12 @@ type LeadReplace struct {
 //
 // Example: 85
 type LeadScore = int32
+
+// MaxAttempts How many times a delivery is tried before it is marked `failed`, the first
+// attempt included. Retries back off exponentially (see Webhooks).
+//
+// Example: 8
+type MaxAttempts = int32
 
 // MediaURL A public http:// or https:// URL the provider can download.
 //
@@ -1269,6 +1507,13 @@ type RCSUrlButtonType string
 // Example: 123
 type RecipientLeadId = int64
 
+// SigningSecret The key of the webhook's signatures. Shown once: keep it somewhere safe. It is
+// `whsec_` followed by 32 random bytes in base64; `X-Webhook-Signature` uses the
+// whole string as the HMAC key, the Standard Webhooks header the decoded bytes.
+//
+// Example: whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD3Q6JY0Kz1eU=
+type SigningSecret = string
+
 // Temperature How close the lead is to buying, from `hot` to `frozen`.
 type Temperature string
 
@@ -1326,6 +1571,243 @@ type TemplateName = string
 
 // Text A single line of text without control characters; `null` when unknown.
 type Text = string
+
+// Webhook A URL that receives your organization's events. The signing secret is never part of it.
+type Webhook struct {
+	// Active Whether events are delivered. `false` when you disabled the webhook, or
+	// when we did: after the receiver answered `410 Gone`, or after 20
+	// consecutive deliveries failed every attempt. `disabled_reason` says which.
+	//
+	//
+	// Example: true
+	Active bool `json:"active"`
+
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// DisabledAt When the webhook was disabled; `null` while it is active.
+	DisabledAt nullable.Nullable[time.Time] `json:"disabled_at"`
+
+	// DisabledReason Why the webhook is inactive; `null` while it is active.
+	DisabledReason nullable.Nullable[string] `json:"disabled_reason"`
+
+	// Events The events to deliver to this webhook.
+	//
+	// Example: ["lead.created","lead.qualified","message.received"]
+	Events WebhookEvents `json:"events"`
+
+	// Id Example: 7
+	Id int64 `json:"id"`
+
+	// MaxAttempts How many times a delivery is tried before it is marked `failed`, the first
+	// attempt included. Retries back off exponentially (see Webhooks).
+	//
+	//
+	// Example: 8
+	MaxAttempts MaxAttempts `json:"max_attempts"`
+
+	// Name A name for you to tell your webhooks apart.
+	//
+	// Example: Meu Webhook
+	Name WebhookName `json:"name"`
+
+	// PreviousSecretExpiresAt Until when deliveries are also signed with the secret before the last rotation; `null` when there is none.
+	PreviousSecretExpiresAt nullable.Nullable[time.Time] `json:"previous_secret_expires_at"`
+
+	// UpdatedAt Example: 2026-03-13T14:02:11Z
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Url Where the events are POSTed: an `http://` or `https://` URL. Use `https://` in
+	// production. Addresses that are not public (loopback, private networks,
+	// link-local such as cloud metadata) are refused when we connect, whatever the
+	// name resolves to.
+	//
+	//
+	// Example: https://meusite.com/webhook
+	Url WebhookURL `json:"url"`
+}
+
+// WebhookCreate A webhook to register. Unknown fields are rejected.
+type WebhookCreate struct {
+	// Events The events to deliver to this webhook.
+	//
+	// Example: ["lead.created","lead.qualified","message.received"]
+	Events      WebhookEvents `json:"events"`
+	MaxAttempts *MaxAttempts  `json:"max_attempts,omitempty"`
+
+	// Name A name for you to tell your webhooks apart.
+	//
+	// Example: Meu Webhook
+	Name WebhookName `json:"name"`
+
+	// Url Where the events are POSTed: an `http://` or `https://` URL. Use `https://` in
+	// production. Addresses that are not public (loopback, private networks,
+	// link-local such as cloud metadata) are refused when we connect, whatever the
+	// name resolves to.
+	//
+	//
+	// Example: https://meusite.com/webhook
+	Url WebhookURL `json:"url"`
+}
+
+// WebhookCreated The new webhook, with its signing secret.
+type WebhookCreated struct {
+	// Active Whether events are delivered. `false` when you disabled the webhook, or
+	// when we did: after the receiver answered `410 Gone`, or after 20
+	// consecutive deliveries failed every attempt. `disabled_reason` says which.
+	//
+	//
+	// Example: true
+	Active bool `json:"active"`
+
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// DisabledAt When the webhook was disabled; `null` while it is active.
+	DisabledAt nullable.Nullable[time.Time] `json:"disabled_at"`
+
+	// DisabledReason Why the webhook is inactive; `null` while it is active.
+	DisabledReason nullable.Nullable[string] `json:"disabled_reason"`
+
+	// Events The events to deliver to this webhook.
+	//
+	// Example: ["lead.created","lead.qualified","message.received"]
+	Events WebhookEvents `json:"events"`
+
+	// Id Example: 7
+	Id int64 `json:"id"`
+
+	// MaxAttempts How many times a delivery is tried before it is marked `failed`, the first
+	// attempt included. Retries back off exponentially (see Webhooks).
+	//
+	//
+	// Example: 8
+	MaxAttempts MaxAttempts `json:"max_attempts"`
+
+	// Name A name for you to tell your webhooks apart.
+	//
+	// Example: Meu Webhook
+	Name WebhookName `json:"name"`
+
+	// PreviousSecretExpiresAt Until when deliveries are also signed with the secret before the last rotation; `null` when there is none.
+	PreviousSecretExpiresAt nullable.Nullable[time.Time] `json:"previous_secret_expires_at"`
+
+	// SigningSecret The key of the webhook's signatures. Shown once: keep it somewhere safe. It is
+	// `whsec_` followed by 32 random bytes in base64; `X-Webhook-Signature` uses the
+	// whole string as the HMAC key, the Standard Webhooks header the decoded bytes.
+	//
+	//
+	// Example: whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD3Q6JY0Kz1eU=
+	SigningSecret SigningSecret `json:"signing_secret"`
+
+	// UpdatedAt Example: 2026-03-13T14:02:11Z
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Url Where the events are POSTed: an `http://` or `https://` URL. Use `https://` in
+	// production. Addresses that are not public (loopback, private networks,
+	// link-local such as cloud metadata) are refused when we connect, whatever the
+	// name resolves to.
+	//
+	//
+	// Example: https://meusite.com/webhook
+	Url WebhookURL `json:"url"`
+}
+
+// WebhookEvents The events to deliver to this webhook.
+//
+// Example: ["lead.created","lead.qualified","message.received"]
+type WebhookEvents = []EventType
+
+// WebhookList defines model for WebhookList.
+type WebhookList struct {
+	Data []Webhook `json:"data"`
+	Meta PageMeta  `json:"meta"`
+}
+
+// WebhookName A name for you to tell your webhooks apart.
+//
+// Example: Meu Webhook
+type WebhookName = string
+
+// WebhookPatch The fields to change. Unknown fields are rejected; none can be `null`.
+type WebhookPatch struct {
+	// Active `false` stops deliveries; `true` resumes them and clears `disabled_reason`.
+	Active *bool `json:"active,omitempty"`
+
+	// Events The events to deliver to this webhook.
+	//
+	// Example: ["lead.created","lead.qualified","message.received"]
+	Events *WebhookEvents `json:"events,omitempty"`
+
+	// MaxAttempts How many times a delivery is tried before it is marked `failed`, the first
+	// attempt included. Retries back off exponentially (see Webhooks).
+	//
+	//
+	// Example: 8
+	MaxAttempts *MaxAttempts `json:"max_attempts,omitempty"`
+
+	// Name A name for you to tell your webhooks apart.
+	//
+	// Example: Meu Webhook
+	Name *WebhookName `json:"name,omitempty"`
+
+	// Url Where the events are POSTed: an `http://` or `https://` URL. Use `https://` in
+	// production. Addresses that are not public (loopback, private networks,
+	// link-local such as cloud metadata) are refused when we connect, whatever the
+	// name resolves to.
+	//
+	//
+	// Example: https://meusite.com/webhook
+	Url *WebhookURL `json:"url,omitempty"`
+}
+
+// WebhookSecret defines model for WebhookSecret.
+type WebhookSecret struct {
+	// PreviousSecretExpiresAt Until when deliveries also carry a signature with the previous secret.
+	//
+	// Example: 2026-03-14T14:02:11Z
+	PreviousSecretExpiresAt time.Time `json:"previous_secret_expires_at"`
+
+	// SigningSecret The key of the webhook's signatures. Shown once: keep it somewhere safe. It is
+	// `whsec_` followed by 32 random bytes in base64; `X-Webhook-Signature` uses the
+	// whole string as the HMAC key, the Standard Webhooks header the decoded bytes.
+	//
+	//
+	// Example: whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD3Q6JY0Kz1eU=
+	SigningSecret SigningSecret `json:"signing_secret"`
+}
+
+// WebhookTestResult defines model for WebhookTestResult.
+type WebhookTestResult struct {
+	// Delivered Whether the receiver answered 2xx within 10 seconds.
+	Delivered bool `json:"delivered"`
+
+	// DeliveryId The test's entry in the delivery log.
+	//
+	// Example: 981
+	DeliveryId int64 `json:"delivery_id"`
+
+	// DurationMs From the start of the request to the end of the answer, in milliseconds.
+	//
+	// Example: 84
+	DurationMs int64 `json:"duration_ms"`
+
+	// Error What went wrong; `null` when `delivered` is true.
+	Error nullable.Nullable[string] `json:"error"`
+
+	// StatusCode The receiver's HTTP status; `null` when it did not answer.
+	//
+	// Example: 200
+	StatusCode nullable.Nullable[int32] `json:"status_code"`
+}
+
+// WebhookURL Where the events are POSTed: an `http://` or `https://` URL. Use `https://` in
+// production. Addresses that are not public (loopback, private networks,
+// link-local such as cloud metadata) are refused when we connect, whatever the
+// name resolves to.
+//
+// Example: https://meusite.com/webhook
+type WebhookURL = string
 
 // WhatsAppAudioMessage An audio file. WhatsApp shows no caption on audio, so none is accepted.
 type WhatsAppAudioMessage struct {
@@ -1575,6 +2057,12 @@ type WhatsAppVideoMessage0 = interface{}
 // WhatsAppVideoMessage1 defines model for WhatsAppVideoMessage.1.
 type WhatsAppVideoMessage1 = interface{}
 
+// DeliveryId defines model for DeliveryId.
+type DeliveryId = int64
+
+// HandoffId defines model for HandoffId.
+type HandoffId = int64
+
 // LeadId defines model for LeadId.
 type LeadId = int64
 
@@ -1587,11 +2075,17 @@ type Page = int32
 // PerPage defines model for PerPage.
 type PerPage = int32
 
+// WebhookId defines model for WebhookId.
+type WebhookId = int64
+
 // BadRequest The envelope of every error response.
 type BadRequest = Error
 
 // Conflict The envelope of every error response.
 type Conflict = Error
+
+// HandoffOK A lead handed over from automation to a person of your team.
+type HandoffOK = Handoff
 
 // IntegrationsOK defines model for IntegrationsOK.
 type IntegrationsOK = IntegrationList
@@ -1625,6 +2119,24 @@ type Unauthorized = Error
 
 // ValidationError The envelope of every error response.
 type ValidationError = Error
+
+// WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
+type WebhookOK = Webhook
+
+// ListHandoffsParams defines parameters for ListHandoffs.
+type ListHandoffsParams struct {
+	// Page Page number, from 1. A page past the end is empty.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page.
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Status Only handoffs with this status.
+	Status *HandoffStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// LeadId Only handoffs of this lead.
+	LeadId *int64 `form:"lead_id,omitempty" json:"lead_id,omitempty"`
+}
 
 // ListLeadsParams defines parameters for ListLeads.
 type ListLeadsParams struct {
@@ -1673,6 +2185,27 @@ type ListMessagesParams struct {
 	Status *MessageStatus `form:"status,omitempty" json:"status,omitempty"`
 }
 
+// ListWebhooksParams defines parameters for ListWebhooks.
+type ListWebhooksParams struct {
+	// Page Page number, from 1. A page past the end is empty.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page.
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+}
+
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Page Page number, from 1. A page past the end is empty.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page.
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Status Only deliveries with this status.
+	Status *DeliveryStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
 // ListWhatsAppTemplatesParams defines parameters for ListWhatsAppTemplates.
 type ListWhatsAppTemplatesParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -1691,6 +2224,9 @@ type ListWhatsAppTemplatesParams struct {
 	MetaApproved *bool `form:"meta_approved,omitempty" json:"meta_approved,omitempty"`
 }
 
+// CreateHandoffJSONRequestBody defines body for CreateHandoff for application/json ContentType.
+type CreateHandoffJSONRequestBody = HandoffCreate
+
 // CreateLeadJSONRequestBody defines body for CreateLead for application/json ContentType.
 type CreateLeadJSONRequestBody = LeadCreate
 
@@ -1702,6 +2238,12 @@ type UpdateLeadJSONRequestBody = LeadReplace
 
 // SendRCSMessageJSONRequestBody defines body for SendRCSMessage for application/json ContentType.
 type SendRCSMessageJSONRequestBody = RCSMessageCreate
+
+// CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
+type CreateWebhookJSONRequestBody = WebhookCreate
+
+// UpdateWebhookJSONRequestBody defines body for UpdateWebhook for application/json ContentType.
+type UpdateWebhookJSONRequestBody = WebhookPatch
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
@@ -4482,6 +5024,18 @@ func (t *WhatsAppVideoMessage) UnmarshalJSON(b []byte) error {
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListHandoffs List handoffs
+	// (GET /handoffs)
+	ListHandoffs(ctx echo.Context, params ListHandoffsParams) error
+	// CreateHandoff Hand a lead over to a person
+	// (POST /handoffs)
+	CreateHandoff(ctx echo.Context) error
+	// GetHandoff Get handoff
+	// (GET /handoffs/{id})
+	GetHandoff(ctx echo.Context, id HandoffId) error
+	// CloseHandoff Close handoff
+	// (POST /handoffs/{id}/close)
+	CloseHandoff(ctx echo.Context, id HandoffId) error
 	// ListLeads List leads
 	// (GET /leads)
 	ListLeads(ctx echo.Context, params ListLeadsParams) error
@@ -4512,6 +5066,33 @@ type ServerInterface interface {
 	// SendRCSMessage Send RCS message
 	// (POST /rcs/messages)
 	SendRCSMessage(ctx echo.Context) error
+	// ListWebhooks List webhooks
+	// (GET /webhooks)
+	ListWebhooks(ctx echo.Context, params ListWebhooksParams) error
+	// CreateWebhook Create webhook
+	// (POST /webhooks)
+	CreateWebhook(ctx echo.Context) error
+	// DeleteWebhook Delete webhook
+	// (DELETE /webhooks/{id})
+	DeleteWebhook(ctx echo.Context, id WebhookId) error
+	// GetWebhook Get webhook
+	// (GET /webhooks/{id})
+	GetWebhook(ctx echo.Context, id WebhookId) error
+	// UpdateWebhook Update webhook
+	// (PATCH /webhooks/{id})
+	UpdateWebhook(ctx echo.Context, id WebhookId) error
+	// ListWebhookDeliveries List deliveries
+	// (GET /webhooks/{id}/deliveries)
+	ListWebhookDeliveries(ctx echo.Context, id WebhookId, params ListWebhookDeliveriesParams) error
+	// RedeliverWebhookDelivery Redeliver
+	// (POST /webhooks/{id}/deliveries/{delivery_id}/redeliver)
+	RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId) error
+	// RotateWebhookSecret Rotate signing secret
+	// (POST /webhooks/{id}/rotate-secret)
+	RotateWebhookSecret(ctx echo.Context, id WebhookId) error
+	// TestWebhook Test webhook
+	// (POST /webhooks/{id}/test)
+	TestWebhook(ctx echo.Context, id WebhookId) error
 	// ListWhatsAppIntegrations List WhatsApp integrations
 	// (GET /whatsapp/integrations)
 	ListWhatsAppIntegrations(ctx echo.Context) error
@@ -4526,6 +5107,86 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// ListHandoffs converts echo context to params.
+func (w *ServerInterfaceWrapper) ListHandoffs(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListHandoffsParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", ctx.QueryParams(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter per_page: %s", err))
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", ctx.QueryParams(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter status: %s", err))
+	}
+
+	// ------------- Optional query parameter "lead_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "lead_id", ctx.QueryParams(), &params.LeadId, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter lead_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListHandoffs(ctx, params)
+	return err
+}
+
+// CreateHandoff converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateHandoff(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateHandoff(ctx)
+	return err
+}
+
+// GetHandoff converts echo context to params.
+func (w *ServerInterfaceWrapper) GetHandoff(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id HandoffId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetHandoff(ctx, id)
+	return err
+}
+
+// CloseHandoff converts echo context to params.
+func (w *ServerInterfaceWrapper) CloseHandoff(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id HandoffId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CloseHandoff(ctx, id)
+	return err
 }
 
 // ListLeads converts echo context to params.
@@ -4741,6 +5402,183 @@ func (w *ServerInterfaceWrapper) SendRCSMessage(ctx echo.Context) error {
 	return err
 }
 
+// ListWebhooks converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWebhooks(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhooksParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", ctx.QueryParams(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter per_page: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWebhooks(ctx, params)
+	return err
+}
+
+// CreateWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateWebhook(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateWebhook(ctx)
+	return err
+}
+
+// DeleteWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteWebhook(ctx, id)
+	return err
+}
+
+// GetWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) GetWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetWebhook(ctx, id)
+	return err
+}
+
+// UpdateWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateWebhook(ctx, id)
+	return err
+}
+
+// ListWebhookDeliveries converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWebhookDeliveries(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookDeliveriesParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", ctx.QueryParams(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter per_page: %s", err))
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", ctx.QueryParams(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter status: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWebhookDeliveries(ctx, id, params)
+	return err
+}
+
+// RedeliverWebhookDelivery converts echo context to params.
+func (w *ServerInterfaceWrapper) RedeliverWebhookDelivery(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// ------------- Path parameter "delivery_id" -------------
+	var deliveryId DeliveryId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "delivery_id", ctx.Param("delivery_id"), &deliveryId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter delivery_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RedeliverWebhookDelivery(ctx, id, deliveryId)
+	return err
+}
+
+// RotateWebhookSecret converts echo context to params.
+func (w *ServerInterfaceWrapper) RotateWebhookSecret(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RotateWebhookSecret(ctx, id)
+	return err
+}
+
+// TestWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) TestWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.TestWebhook(ctx, id)
+	return err
+}
+
 // ListWhatsAppIntegrations converts echo context to params.
 func (w *ServerInterfaceWrapper) ListWhatsAppIntegrations(ctx echo.Context) error {
 	var err error
@@ -4865,6 +5703,19 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/rcs/messages", wrapper.SendRCSMessage, options.OperationMiddlewares["sendRCSMessage"]...)
 	router.GET(options.BaseURL+"/messages", wrapper.ListMessages, options.OperationMiddlewares["listMessages"]...)
 	router.GET(options.BaseURL+"/messages/:id", wrapper.GetMessage, options.OperationMiddlewares["getMessage"]...)
+	router.GET(options.BaseURL+"/handoffs", wrapper.ListHandoffs, options.OperationMiddlewares["listHandoffs"]...)
+	router.POST(options.BaseURL+"/handoffs", wrapper.CreateHandoff, options.OperationMiddlewares["createHandoff"]...)
+	router.GET(options.BaseURL+"/handoffs/:id", wrapper.GetHandoff, options.OperationMiddlewares["getHandoff"]...)
+	router.POST(options.BaseURL+"/handoffs/:id/close", wrapper.CloseHandoff, options.OperationMiddlewares["closeHandoff"]...)
+	router.GET(options.BaseURL+"/webhooks", wrapper.ListWebhooks, options.OperationMiddlewares["listWebhooks"]...)
+	router.POST(options.BaseURL+"/webhooks", wrapper.CreateWebhook, options.OperationMiddlewares["createWebhook"]...)
+	router.DELETE(options.BaseURL+"/webhooks/:id", wrapper.DeleteWebhook, options.OperationMiddlewares["deleteWebhook"]...)
+	router.GET(options.BaseURL+"/webhooks/:id", wrapper.GetWebhook, options.OperationMiddlewares["getWebhook"]...)
+	router.PATCH(options.BaseURL+"/webhooks/:id", wrapper.UpdateWebhook, options.OperationMiddlewares["updateWebhook"]...)
+	router.POST(options.BaseURL+"/webhooks/:id/test", wrapper.TestWebhook, options.OperationMiddlewares["testWebhook"]...)
+	router.POST(options.BaseURL+"/webhooks/:id/rotate-secret", wrapper.RotateWebhookSecret, options.OperationMiddlewares["rotateWebhookSecret"]...)
+	router.GET(options.BaseURL+"/webhooks/:id/deliveries", wrapper.ListWebhookDeliveries, options.OperationMiddlewares["listWebhookDeliveries"]...)
+	router.POST(options.BaseURL+"/webhooks/:id/deliveries/:delivery_id/redeliver", wrapper.RedeliverWebhookDelivery, options.OperationMiddlewares["redeliverWebhookDelivery"]...)
 
 }
 
@@ -4888,6 +5739,17 @@ type ConflictJSONResponse struct {
 	Body Error
 
 	Headers ConflictResponseHeaders
+}
+
+type HandoffOKResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+type HandoffOKJSONResponse struct {
+	Body Handoff
+
+	Headers HandoffOKResponseHeaders
 }
 
 type IntegrationsOKResponseHeaders struct {
@@ -5002,6 +5864,610 @@ type ValidationErrorJSONResponse struct {
 	Body Error
 
 	Headers ValidationErrorResponseHeaders
+}
+
+type WebhookOKResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+type WebhookOKJSONResponse struct {
+	Body Webhook
+
+	Headers WebhookOKResponseHeaders
+}
+
+type ListHandoffsRequestObject struct {
+	Params ListHandoffsParams
+}
+
+type ListHandoffsResponseObject interface {
+	VisitListHandoffsResponse(w http.ResponseWriter) error
+}
+
+type ListHandoffs200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type ListHandoffs200JSONResponse struct {
+	Body    HandoffList
+	Headers ListHandoffs200ResponseHeaders
+}
+
+func (response ListHandoffs200JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListHandoffs400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListHandoffs400JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListHandoffs401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListHandoffs401JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListHandoffs429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ListHandoffs429JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListHandoffs500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListHandoffs500JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoffRequestObject struct {
+	Body *CreateHandoffJSONRequestBody
+}
+
+type CreateHandoffResponseObject interface {
+	VisitCreateHandoffResponse(w http.ResponseWriter) error
+}
+
+type CreateHandoff201ResponseHeaders struct {
+	Location            string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type CreateHandoff201JSONResponse struct {
+	Body    Handoff
+	Headers CreateHandoff201ResponseHeaders
+}
+
+func (response CreateHandoff201JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateHandoff400JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateHandoff401JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateHandoff404JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateHandoff409JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateHandoff413JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response CreateHandoff422JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response CreateHandoff429JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateHandoff500JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetHandoffRequestObject struct {
+	Id HandoffId `json:"id"`
+}
+
+type GetHandoffResponseObject interface {
+	VisitGetHandoffResponse(w http.ResponseWriter) error
+}
+
+type GetHandoff200JSONResponse struct{ HandoffOKJSONResponse }
+
+func (response GetHandoff200JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetHandoff400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetHandoff400JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetHandoff401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetHandoff401JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetHandoff404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetHandoff404JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetHandoff429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response GetHandoff429JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetHandoff500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetHandoff500JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoffRequestObject struct {
+	Id HandoffId `json:"id"`
+}
+
+type CloseHandoffResponseObject interface {
+	VisitCloseHandoffResponse(w http.ResponseWriter) error
+}
+
+type CloseHandoff200JSONResponse struct{ HandoffOKJSONResponse }
+
+func (response CloseHandoff200JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CloseHandoff400JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CloseHandoff401JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CloseHandoff404JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response CloseHandoff429JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CloseHandoff500JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type ListLeadsRequestObject struct {
@@ -6445,6 +7911,1269 @@ func (response SendRCSMessage500JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
+type ListWebhooksRequestObject struct {
+	Params ListWebhooksParams
+}
+
+type ListWebhooksResponseObject interface {
+	VisitListWebhooksResponse(w http.ResponseWriter) error
+}
+
+type ListWebhooks200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type ListWebhooks200JSONResponse struct {
+	Body    WebhookList
+	Headers ListWebhooks200ResponseHeaders
+}
+
+func (response ListWebhooks200JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListWebhooks400JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListWebhooks401JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ListWebhooks429JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListWebhooks500JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookRequestObject struct {
+	Body *CreateWebhookJSONRequestBody
+}
+
+type CreateWebhookResponseObject interface {
+	VisitCreateWebhookResponse(w http.ResponseWriter) error
+}
+
+type CreateWebhook201ResponseHeaders struct {
+	Location            string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type CreateWebhook201JSONResponse struct {
+	Body    WebhookCreated
+	Headers CreateWebhook201ResponseHeaders
+}
+
+func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateWebhook400JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateWebhook401JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateWebhook413JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response CreateWebhook422JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response CreateWebhook429JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateWebhook500JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookRequestObject struct {
+	Id WebhookId `json:"id"`
+}
+
+type DeleteWebhookResponseObject interface {
+	VisitDeleteWebhookResponse(w http.ResponseWriter) error
+}
+
+type DeleteWebhook204ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type DeleteWebhook204Response struct {
+	Headers DeleteWebhook204ResponseHeaders
+}
+
+func (response DeleteWebhook204Response) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteWebhook400JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteWebhook401JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteWebhook404JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response DeleteWebhook429JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DeleteWebhook500JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookRequestObject struct {
+	Id WebhookId `json:"id"`
+}
+
+type GetWebhookResponseObject interface {
+	VisitGetWebhookResponse(w http.ResponseWriter) error
+}
+
+type GetWebhook200JSONResponse struct{ WebhookOKJSONResponse }
+
+func (response GetWebhook200JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetWebhook400JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetWebhook401JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetWebhook404JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response GetWebhook429JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetWebhook500JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookRequestObject struct {
+	Id   WebhookId `json:"id"`
+	Body *UpdateWebhookJSONRequestBody
+}
+
+type UpdateWebhookResponseObject interface {
+	VisitUpdateWebhookResponse(w http.ResponseWriter) error
+}
+
+type UpdateWebhook200JSONResponse struct{ WebhookOKJSONResponse }
+
+func (response UpdateWebhook200JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateWebhook400JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateWebhook401JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateWebhook404JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateWebhook413JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response UpdateWebhook422JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response UpdateWebhook429JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response UpdateWebhook500JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveriesRequestObject struct {
+	Id     WebhookId `json:"id"`
+	Params ListWebhookDeliveriesParams
+}
+
+type ListWebhookDeliveriesResponseObject interface {
+	VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookDeliveries200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type ListWebhookDeliveries200JSONResponse struct {
+	Body    DeliveryList
+	Headers ListWebhookDeliveries200ResponseHeaders
+}
+
+func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListWebhookDeliveries400JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListWebhookDeliveries401JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListWebhookDeliveries404JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ListWebhookDeliveries429JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDeliveryRequestObject struct {
+	Id         WebhookId  `json:"id"`
+	DeliveryId DeliveryId `json:"delivery_id"`
+}
+
+type RedeliverWebhookDeliveryResponseObject interface {
+	VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error
+}
+
+type RedeliverWebhookDelivery202ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type RedeliverWebhookDelivery202JSONResponse struct {
+	Body    Delivery
+	Headers RedeliverWebhookDelivery202ResponseHeaders
+}
+
+func (response RedeliverWebhookDelivery202JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RedeliverWebhookDelivery400JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RedeliverWebhookDelivery401JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RedeliverWebhookDelivery404JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery409JSONResponse struct{ ConflictJSONResponse }
+
+func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response RedeliverWebhookDelivery429JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RedeliverWebhookDelivery500JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecretRequestObject struct {
+	Id WebhookId `json:"id"`
+}
+
+type RotateWebhookSecretResponseObject interface {
+	VisitRotateWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateWebhookSecret200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type RotateWebhookSecret200JSONResponse struct {
+	Body    WebhookSecret
+	Headers RotateWebhookSecret200ResponseHeaders
+}
+
+func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RotateWebhookSecret400JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RotateWebhookSecret401JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RotateWebhookSecret404JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response RotateWebhookSecret429JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RotateWebhookSecret500JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhookRequestObject struct {
+	Id WebhookId `json:"id"`
+}
+
+type TestWebhookResponseObject interface {
+	VisitTestWebhookResponse(w http.ResponseWriter) error
+}
+
+type TestWebhook200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type TestWebhook200JSONResponse struct {
+	Body    WebhookTestResult
+	Headers TestWebhook200ResponseHeaders
+}
+
+func (response TestWebhook200JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response TestWebhook400JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response TestWebhook401JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response TestWebhook404JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response TestWebhook429JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response TestWebhook500JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWhatsAppIntegrationsRequestObject struct {
 }
 
@@ -6813,6 +9542,18 @@ func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesR
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListHandoffs List handoffs
+	// (GET /handoffs)
+	ListHandoffs(ctx context.Context, request ListHandoffsRequestObject) (ListHandoffsResponseObject, error)
+	// CreateHandoff Hand a lead over to a person
+	// (POST /handoffs)
+	CreateHandoff(ctx context.Context, request CreateHandoffRequestObject) (CreateHandoffResponseObject, error)
+	// GetHandoff Get handoff
+	// (GET /handoffs/{id})
+	GetHandoff(ctx context.Context, request GetHandoffRequestObject) (GetHandoffResponseObject, error)
+	// CloseHandoff Close handoff
+	// (POST /handoffs/{id}/close)
+	CloseHandoff(ctx context.Context, request CloseHandoffRequestObject) (CloseHandoffResponseObject, error)
 	// ListLeads List leads
 	// (GET /leads)
 	ListLeads(ctx context.Context, request ListLeadsRequestObject) (ListLeadsResponseObject, error)
@@ -6843,6 +9584,33 @@ type StrictServerInterface interface {
 	// SendRCSMessage Send RCS message
 	// (POST /rcs/messages)
 	SendRCSMessage(ctx context.Context, request SendRCSMessageRequestObject) (SendRCSMessageResponseObject, error)
+	// ListWebhooks List webhooks
+	// (GET /webhooks)
+	ListWebhooks(ctx context.Context, request ListWebhooksRequestObject) (ListWebhooksResponseObject, error)
+	// CreateWebhook Create webhook
+	// (POST /webhooks)
+	CreateWebhook(ctx context.Context, request CreateWebhookRequestObject) (CreateWebhookResponseObject, error)
+	// DeleteWebhook Delete webhook
+	// (DELETE /webhooks/{id})
+	DeleteWebhook(ctx context.Context, request DeleteWebhookRequestObject) (DeleteWebhookResponseObject, error)
+	// GetWebhook Get webhook
+	// (GET /webhooks/{id})
+	GetWebhook(ctx context.Context, request GetWebhookRequestObject) (GetWebhookResponseObject, error)
+	// UpdateWebhook Update webhook
+	// (PATCH /webhooks/{id})
+	UpdateWebhook(ctx context.Context, request UpdateWebhookRequestObject) (UpdateWebhookResponseObject, error)
+	// ListWebhookDeliveries List deliveries
+	// (GET /webhooks/{id}/deliveries)
+	ListWebhookDeliveries(ctx context.Context, request ListWebhookDeliveriesRequestObject) (ListWebhookDeliveriesResponseObject, error)
+	// RedeliverWebhookDelivery Redeliver
+	// (POST /webhooks/{id}/deliveries/{delivery_id}/redeliver)
+	RedeliverWebhookDelivery(ctx context.Context, request RedeliverWebhookDeliveryRequestObject) (RedeliverWebhookDeliveryResponseObject, error)
+	// RotateWebhookSecret Rotate signing secret
+	// (POST /webhooks/{id}/rotate-secret)
+	RotateWebhookSecret(ctx context.Context, request RotateWebhookSecretRequestObject) (RotateWebhookSecretResponseObject, error)
+	// TestWebhook Test webhook
+	// (POST /webhooks/{id}/test)
+	TestWebhook(ctx context.Context, request TestWebhookRequestObject) (TestWebhookResponseObject, error)
 	// ListWhatsAppIntegrations List WhatsApp integrations
 	// (GET /whatsapp/integrations)
 	ListWhatsAppIntegrations(ctx context.Context, request ListWhatsAppIntegrationsRequestObject) (ListWhatsAppIntegrationsResponseObject, error)
@@ -6864,6 +9632,127 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// ListHandoffs operation middleware
+func (sh *strictHandler) ListHandoffs(ctx echo.Context, params ListHandoffsParams) error {
+	var request ListHandoffsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListHandoffs(ctx.Request().Context(), request.(ListHandoffsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListHandoffs")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListHandoffsResponseObject); ok {
+		return validResponse.VisitListHandoffsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateHandoff operation middleware
+func (sh *strictHandler) CreateHandoff(ctx echo.Context) error {
+	var request CreateHandoffRequestObject
+
+	var body CreateHandoffJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateHandoff(ctx.Request().Context(), request.(CreateHandoffRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateHandoff")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateHandoffResponseObject); ok {
+		return validResponse.VisitCreateHandoffResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetHandoff operation middleware
+func (sh *strictHandler) GetHandoff(ctx echo.Context, id HandoffId) error {
+	var request GetHandoffRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetHandoff(ctx.Request().Context(), request.(GetHandoffRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetHandoff")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetHandoffResponseObject); ok {
+		return validResponse.VisitGetHandoffResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CloseHandoff operation middleware
+func (sh *strictHandler) CloseHandoff(ctx echo.Context, id HandoffId) error {
+	var request CloseHandoffRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CloseHandoff(ctx.Request().Context(), request.(CloseHandoffRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CloseHandoff")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CloseHandoffResponseObject); ok {
+		return validResponse.VisitCloseHandoffResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // ListLeads operation middleware
@@ -7202,6 +10091,277 @@ func (sh *strictHandler) SendRCSMessage(ctx echo.Context) error {
 	return nil
 }
 
+// ListWebhooks operation middleware
+func (sh *strictHandler) ListWebhooks(ctx echo.Context, params ListWebhooksParams) error {
+	var request ListWebhooksRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhooks(ctx.Request().Context(), request.(ListWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhooks")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWebhooksResponseObject); ok {
+		return validResponse.VisitListWebhooksResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateWebhook operation middleware
+func (sh *strictHandler) CreateWebhook(ctx echo.Context) error {
+	var request CreateWebhookRequestObject
+
+	var body CreateWebhookJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWebhook(ctx.Request().Context(), request.(CreateWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateWebhookResponseObject); ok {
+		return validResponse.VisitCreateWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteWebhook operation middleware
+func (sh *strictHandler) DeleteWebhook(ctx echo.Context, id WebhookId) error {
+	var request DeleteWebhookRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteWebhook(ctx.Request().Context(), request.(DeleteWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteWebhookResponseObject); ok {
+		return validResponse.VisitDeleteWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetWebhook operation middleware
+func (sh *strictHandler) GetWebhook(ctx echo.Context, id WebhookId) error {
+	var request GetWebhookRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWebhook(ctx.Request().Context(), request.(GetWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetWebhookResponseObject); ok {
+		return validResponse.VisitGetWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateWebhook operation middleware
+func (sh *strictHandler) UpdateWebhook(ctx echo.Context, id WebhookId) error {
+	var request UpdateWebhookRequestObject
+
+	request.Id = id
+
+	var body UpdateWebhookJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateWebhook(ctx.Request().Context(), request.(UpdateWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateWebhookResponseObject); ok {
+		return validResponse.VisitUpdateWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListWebhookDeliveries operation middleware
+func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id WebhookId, params ListWebhookDeliveriesParams) error {
+	var request ListWebhookDeliveriesRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookDeliveries(ctx.Request().Context(), request.(ListWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookDeliveries")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWebhookDeliveriesResponseObject); ok {
+		return validResponse.VisitListWebhookDeliveriesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RedeliverWebhookDelivery operation middleware
+func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId) error {
+	var request RedeliverWebhookDeliveryRequestObject
+
+	request.Id = id
+	request.DeliveryId = deliveryId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RedeliverWebhookDelivery(ctx.Request().Context(), request.(RedeliverWebhookDeliveryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RedeliverWebhookDelivery")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RedeliverWebhookDeliveryResponseObject); ok {
+		return validResponse.VisitRedeliverWebhookDeliveryResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RotateWebhookSecret operation middleware
+func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId) error {
+	var request RotateWebhookSecretRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateWebhookSecret(ctx.Request().Context(), request.(RotateWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateWebhookSecret")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RotateWebhookSecretResponseObject); ok {
+		return validResponse.VisitRotateWebhookSecretResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// TestWebhook operation middleware
+func (sh *strictHandler) TestWebhook(ctx echo.Context, id WebhookId) error {
+	var request TestWebhookRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.TestWebhook(ctx.Request().Context(), request.(TestWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TestWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TestWebhookResponseObject); ok {
+		return validResponse.VisitTestWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListWhatsAppIntegrations operation middleware
 func (sh *strictHandler) ListWhatsAppIntegrations(ctx echo.Context) error {
 	var request ListWhatsAppIntegrationsRequestObject
@@ -7301,210 +10461,308 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Ld9s2svBfwbK7J3ZKyZJjp6l8vrOf46Stt85jbWf33o28JkRCEmIKYAHQtpr6v9+DAUCCD70SN2mb",
-	"9py2skSAg8Fg3ph5H8R8lnFGmJLB4H0wJTghAj6+yhTlDKenWJETOqMK/qN/SYiMBYWfg0FwQq8Iiv6n",
-	"UzzXgf9GBygTRBKm0M2UMKSmBAnyU06kQjdYIpyrKWGKxliRBI3ImAuCqEJjTFOSdIMwkPGUzLB+4Ywy",
-	"OstnwaAXBmqekWAQUKbIhIjg7i5sQnpKZpgyyibrQFs8/HkhlkStB60knxK3p0SJeedwrIhogndGYs4S",
-	"iRRHN5gq9yYNDiO3qoApxgzJPI6Jebn+mgqSBAMlctIKTL8VmAaRNUE6Na+UCKcpvyEJogY9cS4E4Iuy",
-	"hN+grYwINKMsVwRxgfRfCZ6H6GZK4ym5JgJRieKUSyL06kTONIUgnqvtNVfQW7mCJVRarCIlY9W+hHsE",
-	"o5X0/u0Iq4Y5TXdKhkiTGXrD6C1SdEY0jNJQw0cAdhcGGRZ4RpTlQScEJ8dJE7jzKUEpwckDiSKaRPqV",
-	"5BbPspQEg/7uozCg+qkMq2kQBgzP4DXJUsDGXMywMuA83gvCVbT4gkiJJ2QRdDPzcxuAe/u7/U8B4Ws8",
-	"IU3g9LeI5bMRESEaCz5D/S46RJn+OsNSwZ4TlugDQGaZmmvYAdifciLmJbR6RIWTJGSM81QBOD6sj3bX",
-	"gJWIdnCPFZlJOJ/6fQthIeJyMTy7+20A4VsLUK+3Arw7vSsy40wSoMqnOLEHVP8Vc6YIg484y1LNdCln",
-	"O++khv+923YYmJWrlPlshsXcgx3hEb/WbFoiB1sYXOM0h+eJEFyY1yUauhFOLi17DcIgIQrT1L3DoGLw",
-	"NpjlUjNlhBWacalQv9cLLu7CwBKnJVXHpadYIsqucUoTVB7DrkbAnY/XvwoyDgbBVzul6rBjfpU7zwFM",
-	"GNA8E4U44HmaIMYBNkFwMkAznOodIgn6x9mrlyHCKDoyeO2czzMSIa6mmhVPMRuyqI7nKNRMHLMCfCAP",
-	"YOxYTcvFdIcsCH0dp1WgtK3PjtlZoBQt4+wbTVeOXMSlN5xOj4LtOOJsnNJ4U5JNcvM7eT3lrEa5h8zs",
-	"iubEQD1qSiXK4MElpBs7SKp0a+Z/G2Az3w1VU29ChFNNKXNEbqlUskbGh+uMuVdKljwXcfMNXyp1HWtm",
-	"KYCM5Ksf16Cx9TbBm/aESrVoO6j39o/dg+aAD0V/+6APwXxzQIF0wXD6vDxga59rasfqzwtPqnvo0vzg",
-	"n9fK8TvjM6KmWkG+AU1RcK0rM8RzgSRNyD2dvJWvQZ7mhRJOJAgZQa4JTpFbjDxAP+VcGTNF21ZGKnWO",
-	"kwgZhBujas5zpBGKY4VknmVcqC/3fGtFfK1z7dOY5sk1iYF+ynFKx5QkwLF9MaEhwmx+aVW65zNt4mJ0",
-	"cv7sMAiDWBBtzF6CDrfb233c6T3q9B+d9/cGvd1Bv/8foE6cXtr5+vs9rddphKTBIHjHMf//xEzZjblW",
-	"rWhibQUNyKWMuSDB4Ml+oVP+g2OOzmh6jYPQSadgf7/f/9b9E4SBIrOMCKxyPTiYci3U8ixpAXXvvPft",
-	"4FFv0Ov9J9jgMGjEL2J7GvAviN1Zi+vIUMKGtCjtcz4tKnKrEHhRuLb4/z3FSh5mWYUop5gxoinoRv+K",
-	"4VfvtXqKYBC8SvFf0BGfcZRxKTnC7/IEi7/r1a9FuFSQ2G4sz9WI50wfDcuOWZ6mhlyd5VhIu0sgYkvC",
-	"+rN5dhG1ZoJf04SIS8sjYUhwg2c06f7wdPLy5fmb2xfnV/uv3L+nb44Onz7/3+fv9BGUCqtcBgODy8JO",
-	"AhQsonp/nRtQvd3qRYTv1oFwHJNMkQR4uV3UAaJKG69ScUEShCWKNMBR7aSccEMtq8z3N6cnzgEzpXrO",
-	"+XIHh8WKVALIf5HX6o9wJsMgpewKsPk9UXbPns4XuUQimkQOlc6e1hul3G+KozFPU37jbycaAcI5sFnK",
-	"mZ49mBSvC+ouIyDpv7r5uyOezL/aoYnVQOyocywmRL3k6js4apurTvb8VTnKS45wrOh1RSH1jBKaLDOL",
-	"/GPNuLocWy6wQOdy3Kryrm9A4YGR2vqlzMDTNQepKY9fciTzeNqQxXXY1oBHC6ry7fek8UWtSIkGQCD+",
-	"wgtlDwwxTWVzrRVyMcGM/gzPhEOm98CiBDwGI5JyNgH/tZ7QWLOW5XdRVH8h2JjuTUO2+FVfsp/hAw/V",
-	"7482HXyFL6CVEr5YOniN5ynHyTnnJ5rZbkgOyhu2cOcz84pLxfllCk8vpADf/ahFgpY7MMT4FFEfvaBP",
-	"fwVX55J3famEUXy3sQ6fEfECQnZLqUJgRS5T/YJLchsTkpAlnEEDg+Bh5B7uIoh5IjxWRKC93TKudT/U",
-	"wTmaYTZ3JCLRmAujHxy+PkZXZF4jjVoEdhna/Uf/yIrnXRicEZZ8B+HsDYlIkHEuSU3WVIwK+4SvhC6T",
-	"P5Kw5NJE1qsebd/Iehvs7e/utgRfircm1IgoY9L4Lx+gra/6j/q9R71tdEpimlFtshoPtwnkwUDKiph3",
-	"SqW6Lw3MW55Vg5YhSmtVxUqYvCECNH46I90h871zVQPNzu905fIdDyQSBEvO9DQRoD46GLLIorlb4jjS",
-	"U1Kltewuiqqey2iAZLvvcMic8/AjvIJfsLb3huFcTbmgP298EGdUSruYitJ3RebLjlvuv3EhX39hJi9Y",
-	"KjqDkLbS1Pbg0E5gTIenBAsikLy6TOk1uex2uw80FT/4n87h6+POj2Re+ekedQQLm6Zbi4sQ5eyK8Rum",
-	"ARDkml8Rra2Gwb9wShMA90N8/Xb2lgieYSKQZMJztQzt1wUELcGAMnhnJqQSFQ6SJsub0GvCUIIVhmQl",
-	"G7O9R8Q6peuGpGnHCyujUa7QSBB8ZZwOZrIuctwkQjOcSURwPB0yPh4TlmgaGlOSJiaSrDjS6+MCzbgg",
-	"aJrPMOsIghM8SgveJr9chlDsHyz7yDlP3weE5TNNH54XVcQyuAjr/rIweEZw+i9Hhs3NJbcZiRVJEJAq",
-	"4mPYyoTgNHTOJd8AeyBtAlM8P0ARy9M0MozcnrRq6pAJGhS5IgnPRympJYuU/4SVbCY9tyYD5xK0CzMS",
-	"GhZWennrC4uc11dLKi2fRnOQNGoqeD4xIvHw9fGBFmzuOUFiQq9JYpJ4IFPLyCVYksW35022I1tx/tyE",
-	"SepgHTJEOvonhJNEEClDJ7QpQ1rVECjGkqxGbDDDguJaAKZAswnSAJZPCJuoaTDY3d9biFELdhjcdia8",
-	"01yL41wttMOuScozoBpyTcQcAS8rvJFd4yPPiFDUsM6CDVa/NkyxgS4klYY3RDMcTykjJWsw79HD/N2p",
-	"JvHUJJvv19C6C0/AA2Z1PBOGcHkUbZZwC8duN40aUd5Fnkhf073wd7flVY1t8aQFThJqOMjrClapIjPZ",
-	"4kMvZsNC4HnQ4PnflQx6KwIJFIUoirFI5Nvdi66iKtXf4DIRCDE8I9vW7zdkjnEjPOK51r2xMly/i57P",
-	"MjUvs2zNPlLjazRPw4OW5xcoWSkS7Yr46B2JgbEXMrJJVTUxY8V3Fz3jAEaGhSSIKgh8zPAcPJgmV67c",
-	"omWCN2wJWpQBjreG2ksIy728aKyjNtJQw0XLco+rTvT6kmPOmGGWepOwFa1aGjvLoIuOlUSxIAlhiuJU",
-	"IiwIYpC7K4jKBTPJxtWDa5y/zTe+Yum8xXkvTeoyYT6WRpynBDMI7pUSbpm24gRhLRz43tufBZHBUhRh",
-	"RTrajmo7WzSpTFbLv1yZK+pC3j48h0prPzPCFG97IxD1pZVtrbx2lEvKiJTORC3OWMxnBGRWiBI60RYb",
-	"Z2lNOGuylkRVSXh/v9/f6/X2tOgNVkmHuzLa2SJuJWbJiN9GWohykcgSOiyNANaWqD7dVqZqysNsrk/y",
-	"ltE3ILd0yMZcIEZuKkSzfYAip+hcxinPjXH6gij8QBZhZnSkfwGxPmTRhPNJSi7FaAbPfg9/PpDo9OgM",
-	"PXWofOFOgeU2VozY1QRhUH1rEAbltC1yv3ZYITwFlFAStofF0B2e2u5XaHrFUV8UGvRDOYrDgSt0ny1J",
-	"jFWeUqm05K6guqq/bUz49QSzhqTX3LIim9ZMV2tKrRq2YeI2dJ3YSEidJaYEJyEitzhWmldJpxRabic1",
-	"9wel5mZKRIsqU82vWb6Qc3KrfjVu5afpLAejNAXuilSeFXYhPNTCEncfbUwbfl7Q6iSdM3jQ46Xr4Ddz",
-	"Jvmyh43dfldLNlr1gvLRu2pyRus++tlJ6+1jG/Nwqb+WiTi9vkJ51WVUsFwhjQrxVVaw6NCYxKDFCuYY",
-	"p5KEjXOluTdkUqE31vliNDrQJwR5B9ZmiCSoIVTKjKRW6QMtUnNrzIxiGBq1EEmaahmScinv5xx+kiPz",
-	"m6L3Y5bl6mOIvkaf5s2LSOceeL9J1GuaKjOiVnqzXuMJ0dpBu5CwcyyC/TVW8XRDqtcy11K54tZeOHDf",
-	"OHcguiIk01KGCuNsWXpC/iT0z0forXRxSrIUx5vyw+fGLZJQ8GRYPsfHyNzKaNKIJoE4JViQ5E/y+N3z",
-	"wTO36oXXLQEv9uJgTzOPfq9X0cGfbHDZrtemdr0gCcVvTk/adOAsH6U0RlOlssHODuICPkr9+c3pSTU6",
-	"qS33hN+wlJss6VLrcWPILZllKe/GfLZDZ3hCZt132aTmiOztPQmDDCtFhIbhvzD474Odnbf/HQ7lxdd/",
-	"Ddock3ZAp4x8FHfx2CLwgzI/sW3tRYR17Cejhsi5eE3C38hkODUO2+aOCi++1Mo+jNXdJJQryjShGB4Q",
-	"Fgb1loNzG+7qydJ/vWWhrtpy6+RWN2j417FXfL/9Up5TPHgXlp7j+rXq+cogeuELyVmqzf7IZF6DY8CF",
-	"yrvreEBqRpBJH9/QCqpnm3+Un6nIU1/EYaqZv0V6Zt071HblsHkJvAHcAoR5AG5mkLXm079fkrD+QCKa",
-	"2ISftu1WNK1SR5HgTmvOsHWT9lfSiMvqXysh/8w8XBy9tQad60fXMUKLw7n7MUZojWB9X1Z5ku1MxfJL",
-	"0iytWMcB2/fZnfDN7FSLknuwN4orEp/Y5KhSQtO1+lNOckgVMpFCYxLPiSpJeVTlgAf2fsag/sSQeY8U",
-	"GUiOX9ZmMW5CmyG0fYAiJ170vGzIrIxxZ67qQDUwmwiX3sQim8tN0ho09cl72SUSkIjdwu87QJGWbFGo",
-	"/z/LUqwgXAUKiP6gl8P1h4TH+UxjJhyyCOcJ5VEXnR6deROMaVrEuuz/eS5Jqj8LkqVzffQv3dOpvfIS",
-	"dYfsuIoPaXR8DWnhVyxy6mc8ISnakorGV0TIEAmC4RjJEHW73e0h05p+lDObEEU0LG2pXDA9ZSiyR6tb",
-	"HCyN3Ki6KfZekcORPtkzm4qnMaSPs0VQEAaAHr1zFOL1Gh/mf4AO2EkfG/q8u/s/YeAB3rrRrxgp8u5A",
-	"H2LzV+Ng8PZ95eA4BnJxF75vU7nvLhq2lvXlQkrJGEV2hghhliAbyBygEVdTBFEGCvcTqEQYlRFX43nq",
-	"moCxSXBswhQWQJjlnDukLlyNQ3vrioofweZZY2XebHZ1lSmiBeD7QISNt9oSJy8st6spvKZqjS2FsVhp",
-	"WVmcJPQqanjTfGRNkTBQXOF0Ub2TGVYxJCsqcNSkCo4dhwxPKIQi63kry1Sx3sL3w7rauHhMaLoFj6Ad",
-	"5BCwHR2gXhGgA/gA0Bo0jzeEpR5t9ncu9Eu7GJRVQW8TUUWiW4siZupCyEI6eSHIZrSxcneyNAHf9jrf",
-	"Xrzv98L+/t1f2ywGz3JvM2L9zF1gk1gQDMkhIRyOmOdMiTl8g+i4vHt0Q9NU25CWaSfhkJHupIuir/f3",
-	"0Va/v40A2o7+T9RFxzYdgDOFNdf9OgqRzHBMZIgSrvR/sZwSqV86ZBnWaJ8SSeQBgv9bB86MX2tMYSsa",
-	"LMYgSUJAHhna6htXwP42DDG4NdzcM6Uf7VawOBx+/fe3aGu727l4uAUodX9tL8TtEtN6iq8JcnBYIEPE",
-	"bapaOkeSZFhgq160ogHqxRRI0Bt5enT2NFeqPUdhBL/AqURa4BygCMQYkiQlsZLoRqOIKhCkXVA/9QQz",
-	"yrAypuEMZ5lN34txmi7S1U6Pzo5wmlpIrCxb8vCp/r14OhfLJn4j3Lx3hc9g/tLcgFdWceeMWAmxTKOs",
-	"TbbyYW9Jazztr+nuwt+aFvb1JtNksGd3CHC/lk5dbvcdUO6xGbTXVLGr8G/mYn0G2SqRH0SPmh4bm9K1",
-	"BsivuVQjHF8905r7WrkZlvcojhJq8yafd/uP99BW9HXUYEFVv0zw9RLOOBx+/bavTzJwyMdhf+/uA/xj",
-	"BhYD5AB9bS8Fm4P7TeWAG8forVoDS2f5ZEKkRoJzwjoT1imccARXZklYu9FqkRVct8kiIBSRbByV1AzF",
-	"6OROiW2SyKik/7WoWjZS59Y4pCJ55o0A6zKh+BK4yioL1TpyNa6pSsma7zuHZxt4h2+XoPhZdWFNqtco",
-	"fSCh6kOIcmARu71eD8VTLHCsVSy0ZfJu0OnTFw+kuRdWo/4jzsZUYMS4lBjxMREKIyIzElOc/qXuO7Zq",
-	"oPuiX1Uj/jsc3vZ6Fw83OiLaIHMS/eWbEw96DxeeG3kp1eE0XYOzV+yfprIPaa8swalWawSNp4Dp3wq5",
-	"Nv2XK+aopitVnZZLhzoU2aKVH3pUPiQ2tPnpamN/Ilmf/a06jecOpMXnUD/hHUSPkqtH7rXgSa44IjP0",
-	"jEiFf8pJ45ytPmad4fC2/91wePvNdx9x4vT/BU9bTx1w6U988pxw0KJi14TjAL9teSdYJJc3NFHTSnHM",
-	"4MXzZ8dvXgT1uX/gN+iGJib1DqbUur2fvX724vDkJAjdBG2eExi3tkvTycqK8tU3e2v/2m2qYp/zgH/I",
-	"WW0eO+OjWvfoGZwuOHrf0ZR8YhIc05SgLfDNhQhcc9qsMp65bf9eygNXltFFZVuIVE+2KcP8rByezsil",
-	"WugB1st5INGL4xfPkX6qytgAZzvvMlKLOfd3v6lyMNz5+eLrnbeHnf/gzs9gKRcf//LVX4d5r7f7+L+X",
-	"3a87G3I2rW6XwJlyFlgiD677oXHwyq5L3wUJ+NhdQO5rpBafHp0tSy8+cKnc5uZYmhCp3EWAelBxd+N4",
-	"5+nRmasz9YlPJeT+IG5urcxwZh3ymBUuEZTiUZtVcQ/HSU+8wP+mwXogIXOyehgOrwmjCUavcZ5SaWJQ",
-	"3pH43CI+xYqqPKk6gTu7j7r7j/t7/b2llwa/9Z3BnW97LXcDP5wDpZxNWiDbe9x9vL//5El/+XXGJxXQ",
-	"4M8GbPfAAIpgy7pMoEC3v8AFTKBSF7D1EqPmAS4YZ89/w1mnbOrKakedtuaXKjBlabJCuC8dUFEcbQxr",
-	"8QBfxHthrMUD6hyoEQxb4XXTD56TW6/i2opR/sP34FWsTrfycR8/a7khyw1b7/HKdq3ruqwjcY1x9X1z",
-	"bs+Kv6+lJwdTSP+sKX3O8/LuoitboXAmEfV8IHtPNvOBGAlyidsy5T61t+OfOY2vTo1DfIVkvS//6gc6",
-	"HOuMzjoQLRgLeJvv9t7MhXhGWCJRZOePKiRhLw+Verkp1XKfTuh788qaYMembtk1sFo/kZ9IMYOis6CL",
-	"mePX76OfNA0jvVBKJMpZQoTN97p3zexTWrqwrEu7rE2cAN6ZrroC+r4roN90BaxJdEtJrRSLG9JcdbkL",
-	"KK9G7y3podhYIi64KIAu5iie0gzJKb+RBd/e34xr/4sI9AJTWS+08NldZ+2Y8BOofJf9Xu/bxwtdhYty",
-	"hStL1jN8ekH1mVjN756LfOSZ3vwkLzi5ZWx7Mzn8KiNMoigXafSblK+5SFtdtxs54ZYyxuobPKTW6GNJ",
-	"Urjz2fAu+p5eE5P1zQUqqn1AMyGupmskgS/32JxXr9k0feLQFK5MyaFwg26Uz6F8F1yLiaZcQTHraCz4",
-	"z4RFvtPctAi4wWIGGcbc3I9NE233wdOtm+Hn69VPeVFPoOSW5uGWCBxP5u1oNhwW1BJj+JPE+GqmPE20",
-	"fInev+/f3UWh/rALH7rdBu9F8FCIJHmH0YjMOteUJfwvQWtkQJEJF/N17jLpxRy5593VlKXS06FAb8+Y",
-	"i7C1Nu8DiW64SOQapSc4G3EsEiMDVqbUf4oaHx9wnR2zSd56t+jcw5hWHuyDLiPNVK4Al51s3EPI1OXT",
-	"0zZ4Z0ThS5xlgl+TpLW9IGSzwtRTLJF7tLJ/XWQKsxS/2e9NXZYRgatF7aVZ1ruOZ6YDz8RdGFxjQfXO",
-	"ykvIf2lnAFC8Fe4gShQVIyIEakCMhbDlgqQtH1fD2NL809XZkX6RjmJHveNUno76FoTm+DdXubKAR+MM",
-	"euLjxeHpj8/Pj19+H4TBm/Pjk+Pz/w3C4PDN+Q/PX54fHx2eH796uZSl3cNViII7fuq7EBX6aWHN3qHS",
-	"Wxaaa28TKhUwWGC3+sXVIzXiWF5qzolruvp+f3eZ3moCQpcbXkl0SivXBw1qunViLLV0Uybr2OZ7YpYY",
-	"0xRugEqz/NvWBFdJmTZFUmqyvwuL19XTqVoBC6vHVayU/Sbf/bSGihOzh3lC+adV5BmC6w0QTSzvkRhr",
-	"EDGOYgyPQiaqfhCKVTBbdcxdqvlYQ+D3mBZTU3XNJZHVdZDqF8isOluC3cYL3LYc4QUpaGdTfsOsd8fc",
-	"/ksodlZtv7e7V7NqK9Gv3b1PbLG65TyzkfxPbLq6BIKWsKWjdpePDvkHUInFd3JLQlpzYNbKJKvv5Z0J",
-	"yrBWNn9egUHCLtuGIhaYsOB+GKoU1jQowTMuFe5mybjG9faWBz13hvBPjfFtfiPdA98BKtMiJb6dHX5x",
-	"zKO4bPYr84/jGWgjn1a+2OydRWftPg/SF0c45tbir0w1q2LgLV6Cj4yDG2G6Yt8rypJ3YXPFsLrQcVc/",
-	"VwyrHB3v5uiKYU6LXy++XY7yI+LmSuqKIf/SD91XYLwNjlVB5UUrXndcBcHrDqqter1BdQpYd1yF4CBg",
-	"vmjNvwZrDVc+XJqqrf5682OIRvPanVku6ldm0RYpL9luW96tdX5wTQwZZRXvBHTQLx16UEdTSSiVD94x",
-	"LhLXH/03YiV8YI0kd194lZcroqaIykd41KoXkjf0NTUDFZYy2pwlxUa2L8t6o/i43U1b7O8Bit5eRFB/",
-	"BJc+Uqfz+f7eCmbeQi9cDVjhjvm8xomfHd5bUWd1kVwtUbpMrn4Bsck2QfI7ClD+9qOTFVr64BDlIjpe",
-	"GLNslb+faGPtNYA/7YlfwZ4wquavYk/chYEkcS6omp9pWGzN/Iz+SOY/QPOXFtMihe4R0GYWRUXTpIHf",
-	"NSmCskzBwPbECYoe68XjJTszb9MLH0FjpsPcXFgyf33nJLQ3e+Pq0imJ+WxGGDTziyrdngYt7Z40dIB6",
-	"cL7DzyU4U6Uy02eIsjF3jZdwDKferuL48PvnL8+fo7Nnp8V9e1fYL826N2SUCagy2B2JZvcKR5LERCiP",
-	"Tl+E6Pnpa6iSlys+s40Iino63tu0yFZaaRmgGWZ4QoZM07MMTbi8LGrPElduD5FrTWtaJRAEp64125DB",
-	"LTvTcWGEJUFvTk8GKFq0jB2c0Z3rftRFw+BczBGFaqDDwLbg0eqnIsLeo0h4LFGM09S2XSLi2vTCVOYz",
-	"fD0DKL76Cun9IkzZhlb6S1OT1LXUNB7UyEGAGCEJlGBu9PqCqIYJQdxw28VNDvSMnXXIAm2JkpC2YdAC",
-	"8tZTHi5r4uX6fJk8Sxf6ifZ6feR3fYm66Ecyh4t2Q2Y8iZzFJCxyeOem3qoJ1x342LwiJDNlTBDEU6dd",
-	"9BJ6YWTgdrwiczAJ4lQzsY6kSRHedUU1Bcm4pIqLOZAeSvmki47HyHQIw1dQ90mvBtqosWTIDBwIM2ic",
-	"7PYP+u/Ict9My5SpzTmVeEZMMy7XjAc2JIqid1Lv9vuhqas2DAbo/RBaj+iPw0aPmWEQoqHrSWIeWdLj",
-	"ZBiEQ4bKf4auh4l9D/Bl/fntsNmwZRhc3N3dAZAa1l/QD+fnr9EvKNLQRegXsz2/DNkvnU6n+Fc/uNfr",
-	"6ee8Pj/68RlOva5koW1GGB2Zolid83lGotCBjn7KidkSaHBTNjtH9g19/YYKFelXOFp0s3i06PrO2fF7",
-	"enzZ6hr9gtg6nY2hgXbxJM8VcRPu6wmbHYv0zND6HZ6F5tkSOrJp9bRskm4GHqDoUA+LoOuDtAET/Uux",
-	"7m/NDpgeSMXkDmScCoKTuXvPlrZ5rC5uaxmXHBVoEnZ9207ef6Qnb3RVKt+yoruvnWZ3V09Tp1w3y2Zt",
-	"6g7a2tT5vekWtz6CRkfa2i8EggUPUNjSFAogrPepPUA3mCowHiOv0Wzk+uOaSfcNxdf6b6JfFjXgRK7/",
-	"ph4+ZGc2aaIUXUkigX3rsyYHmmfuofau8KYzi3/Xj8oh806Cu9YnXA3dSsP3bVOYTC/A73lqZnWF6oZs",
-	"raanB5WfqURXJFN+p9Ntxy3LBsSGZepNdQd0hvW/VwQ97pXdgjMi0Ay6IAO8/V7Y6/Xg2wTPuwh47hC4",
-	"gRWiJCn6m0F6CiUSGpxWOxJqsmntLRgZXh81ugQaP8LNlMZTEDQWp3qvbihL+I3UC4d0OSg1I3Km59N6",
-	"QnfIXl3bMKhpvuxqDhr0SRRp4mylTCM5fQJ0qHyNJ5QVSsMJdIuBXD7Qn5RGZJRhfYq3IE+vb3fcVRiL",
-	"0FbfVrQOi1uhu/vbBgG2m230fghpISArut3uhZFC5gstsLzqZUZEuenNX1C7zPtoypgNg7s7vY5DKO6G",
-	"MiwNSkCRkYjMMjW3zSVcwT9w1dnCD74Gik6fn51rXAZhcE2ENEpmv9vr9sC5nBGGMxoMgkfdXveRKd8z",
-	"BT1/B3RH/WlCWpwep7bNDDYw8nFrRh3M0UXfmZp1KOazEWXGx4QOXz7rDpllUwb3UJk9Mq27tGqfUne2",
-	"gCnfYOh0A/IVFwmXEl+bjhxDFv0dZvt/f9t9ur//t91ev/+33Z5XBA2NqWZNRbqm13PYL2NkS08W5HKc",
-	"BINAU9AJoEQjyYndhcZx+QgkFC30BvvPEVE82tKPDHDpiUajmGz5iOIuPWdExlyQonAg5P6DyQXqQ2lx",
-	"ueK267VZ9S3RNYGsNoxEW6ZCYAKNIjuUScIk1Ww4nS+E0fWNKWFc2SpyndaQay7AK7S/CMBqB5v1UFkr",
-	"yt/IDuHCdpU5QBhFnQhlgozpLZJcGHNNP2+lo3HWo5MCcpNbYD3/rry00Q2g3VqqGQplppZoUQVZ2qJ+",
-	"WiLoEzgS/IowCD7QJAJ7oTiJxaAuemZY4wBFnTJxMEJbjNxopWhMhVTb5kC1IU8vqIK1shRJp1JKuQig",
-	"JkEYdPzEx47rUuY/3llUhzkMOpW/Kh2HOov7D3W8v1rcLRdh4OQqMM3dXm/DvsyuqGi1Dz3gD2W1rvMm",
-	"IfJtvW1G8Ny0VEUn588OqxhZmG/sN9GwHW9tg4zgHce81qWVJjaR3m+L8WS/2M5/cMzRGU2vcVFltlk8",
-	"s9K8wubA++XA2xtRaRS7/M1qPde+X5V1d7+opgqFUCuVTR9v0lW6aAXU0lj6sBB7RsR9ZIfn5oAPbe7c",
-	"PuhD+jo3BwAe9gxht40sDsDOU5zYlvkBDOmvHlLpHa8H7X67elABoRmzvw5sx9YYcU3DQ+/EgZqYWimv",
-	"8ETL98BI/Yu7MMi4bFGFTJqFLFSSFvPYZq47ZcfzJnRR2XNsyKTCmr9HMU+dcottJWg4a5GmuJ7rBDHn",
-	"OZJ4bgyXGyqJnsyoBWqKldZSjU0DcLWpaIVhPMWy4ZEaskjb1YVR3aYVmbVDtyvjcCZSPbX3SjbgfTij",
-	"p2RMBGFxCw80bQ3tzw+ks9x9hljjg+cknqIjLrLlDK6tD7Wd4YX+CZ1hprj0WJnPyO7ubEjYVG4uYYa9",
-	"Vq6+sA+mmwYq9O72t9G3T548edL55ptvvgk25Ew2ueeu6ulXIid3DVHU33A7JDGXNKrbAFRkRYoruP9x",
-	"W/OR8qlt+4yA2qsKqN4m21qXT/Y+VruA8mHdcAPbxEqB5hssHaprsuWkKPHRWsvVspIHEr05PekGddrw",
-	"AWxGjP6wcisMUsquAH/PSEoMx3o6X3TNUCu8NnZRekuoMRzhN21pwTylLTmCiuFV7pgU76oZje+BTvUy",
-	"bKv5EU/mX+3QBGD9nqiPh29C1HLgJuYtG0EG3QU/HrZMT7Mcusy9aSP43sAh/XgAhemWtxzEvHjZBjB+",
-	"UhWqt4YKdWTFOwzoP1o94LXxg59zfoKFSV3c291dPe5fhePbal6fScczghO2tUXJuwut52vnPU3uDAXp",
-	"Q9zmAZtxG600NAJuxBbV73xK4YYi3EomKGeJLSVXJadnPrOoCfC9JdehtagwMCZ/miG/whnaWz3oJVff",
-	"8Zx9PrvF0M4img6Xu3BtSLfdQmjS6feF3GhzeCxfgx746sfgz/2r7d/3RC3evM28zS4l6SI0MrTFXoUG",
-	"vzY9QJW9f7UaTZhyslELra67jQlNXSWKINk4dJ76cMgiX703mcmlxh4dlDUZIk+rtu5+z64dspJBFg1k",
-	"D5mJdSCTkWQ7E8ui3YxJZDFE7Lhwm5H62tMlPtxGBbCeu96xnjzR35v4TMXZ7dtA1mLRuLyDWkg4peN5",
-	"dZ5/mi+tG8EfXfe1Nf1nG5oepkn0WqbjH+RQ/6kJtXCd11goCt1wjCq7hAXlrfIDlOTy7Gn7v9Iq2stT",
-	"s9yk6QA7QJjNh9ZRZYIUc57r+a4J9JSGsDFwhEGD/6Aa+zHBaY8BoRGBkIdhY3UuZH4s/G1NpuQe6HXR",
-	"ueuMbvim1LO6rra5JCh6fXh+9EOrk+yNbyh8OAMSZQvvcg/bOnR/iGPsSYtnRZF4GnORWdeKz4Yer3Sp",
-	"LHf6Q8mbDbmWa2H+J9/6wvnWm6XcSltwLmHoI9MXXMpO0V0bIqY2Q8g2SmsEUf3A59LUh9YUgxcO8s+U",
-	"ZVCkWqWUXZmcAoiDg261IIZb9pVsidGvc3lqFSxQuFzLAYP5RXCUrX3XYypFf/NV76f2/WXYewEEfkvh",
-	"9WDwuoSvgqJMSjBtihcBUTQxXg+CWjPnD4xkb/Su1VFVt+g/PRp/oMDqrORtjmkX7K7Ktwvn20rHRZF0",
-	"2c7BC84Nh4cqiWzqgHeGGu4NvzT6r3sQFsWAXF/qP6n/y/UHzcoCBM3Dsql2YIeCY0gfNBHLHS83erWi",
-	"1Ha4as1UZOg6pljd598mUVMSrSeBQSfBoouqt9GisL3birb8ckmSRapStRit/CCHpD+BswV+Vzy1vgce",
-	"uZwenVm2qnfbV4nb81hMjXhsmvYVfPWaCHiJvTXGRSLtbSo/qd3y2a6tHzJkfgERv/O9STKE2wrQ/x0S",
-	"T5RE/IY5n4F+wOTAH9ivhoyP3cUiM8z0In5HYkWSLjLJn9L0KUVvGIVeyeXFZlsRdq6I7Jo7O9Dh6Bf3",
-	"Rv+yjv7VdNRHxYet1gvd9nqIabuP7IfLXICfoWhWFNmnoCk/TAm3MNyc1VZ32yGKvE2BidwNTf2HbZpY",
-	"QrRdzm5a/SP7Kv1MpQXctr0JYpq+RWgrgo5txmVrmrZFZaK7+8bNXy2GXqImRFGl0nkBWb/vhrqeJDDI",
-	"dXKJ0FbnW2jP/G1PQ1a0ddE/9J+Yxs1PzE94BOvSG2dqLgOFwGs7phy6BsUkrabmfDUroush9gaPRIoP",
-	"GTSoQFgiUypds7OnL2w+C7gWDKk8fOixiO7Dhw3mpbmUu9E8KNJvaUsHqSGrd59qTclyXA89fFjcM374",
-	"EBbw8CHPVcxn5OHDIbvh4krDP+aiqOczQKTWa9/aZta5ZdxvByja7fWjojCpOhiy5k0Xc7XC3jLq2jMM",
-	"UxU9RNw9GGSuwcg2Tq25StmW596yxFwpBi9Fidwqcz1nQVLSdlsmVtNNBcV+FpdnsLarcl08YtvP1wsI",
-	"YGGvk9njuj5URVPUt+8dJF6hfvtq0w2terGY3JJZlsJ9XLDsq12fm12a7eQndIK9683Q87h5g391l9vy",
-	"8nsbRDtQr2nWfZdNljkI7e2V9gafBYQicWi3vZRqqDcNMNfGuN8Hs2x+aTtVvm3dkSM+y4SPthUbsoNb",
-	"cGr60saYo4TrcwRLPlwDl9iisY6uQ9j3+wB3tC64T9cAd7QA3KcmQrmIFordNpt8d+caYfm7bbpN+rtZ",
-	"NoxsBSbGCqd8wl1xxbJdY4X3mF9XwAavhswyLyHPh6343o/kmV54be3typZyfh85r5+b38RtBWzFq42n",
-	"3GtvUw85+q1mPpp31lq8vPU6GvhdohyLzTQ5GbJtPDeqP/e09tw0n2FWPvQdTrFAMZ8hrAhLCLNFtezP",
-	"/8xxijhMdM1jArdpiCAeP691e9kgNNHoObd+Su5y3b8ya/Kbi1NY8M6xmBBVsZj/KDEIrbp8B9pQzfKC",
-	"khJeG8FWo+tG62Q4yz7ezi6qNS4ztt9IgjAbstJ+tmXN4HpjXWn1a9J3kW8Fgxpt6ockQzaaG4hwMqOM",
-	"SiWw4gJtRRRP9BnryERUoLJJy79orvZLQqU+UdH2Igu+qCT4xZvxrVvskZX7vU5b61v1zZKfpuWtsxRg",
-	"mytb2bD4h2yJyY82tPiHrDT5nZ2Plpr5xhwrbCJtjEH7l3VMni76N5gzxW9QlsaBOeFEuirNNpEBhrlR",
-	"LmtBeU9iZXujwGuoHDI/YkYqRSWwMvOFiMK1eAG+LXt9t7jIbPP99Wl5ytUUKmoQCsigcAd+FzWKR1ik",
-	"uHKCciFSKvUjATHVApJmlzgjQwZyHq2oGLnVWltwu7j3X5RWHDKT+uEXXERFsWnXymM0N60P0KGpPA1F",
-	"FUZzr8WHJj9JromAXsWm1YUsJoLEtXqdTIucV8Zm1qg5r9Zh8O5//5STnFhXJENTzJJyK52Z2x2yVwzJ",
-	"PI6JNEdCoki/OSrKj9u6APoHbWJDyZw2SxlxMWTa0pZhvTiEB1TFFPeneSCRIFhyFro3FyUJ9KvbbXnv",
-	"PQ8konBTrc2+h8oDkQtBmPVBnShTfIAqRRLwOsCZBsy7hxfY/7W6xPfoBCgbIfmOAEtlayu09apx/eVp",
-	"LF6Vz1p7jsI5YOGq1Op0hTM1B79PV8ZG0G/o3ShrNPvwuXq87oZiUTG+almXImiSE4SRq20f+AX06xXv",
-	"W1azysaszbDCOCqWBGXcZo1b11DW2K3MLiLUrKCZmFku8SXg0dmX7csoigvCBepViypsVWs/25SJWRE1",
-	"XM86aS8J/qeJ8kWYKHWdbw2FshC4H5k6tbAPnURb0OULKgCCRjlDP5y92IYy15olbJ4zVS/q/dmSp8o1",
-	"ghoE135Mk6yFKUtlp671C4dUO+CthMVUANHAmF5gtla4qQ6zHSK/GFpU9raLFsJctBQrQfYqsDxu1H9e",
-	"WXkl0gwoGtgbCQXgjW5wB1olSmX5qKvatTAXqt70rHH7tegR96vmPVXamy1NfCpW/2fuxx8o80l5nKmN",
-	"A3uldk3UwSt2+/ZCH5hq2d23F5pcTbFPw+Cq9FSWb11ZgtZWTm1haSc8xilKCBTmBHXPVhfdiqAOnchZ",
-	"tF2ZX0+vB025VIMnvSe9YvKLYt1t9xhtEV3r/ZI41UY2wTN0w8WVNpRtJTt7F5eknE2kbV9flTwH7iaB",
-	"/6XpD+lsaUmgupjL5qfKmolQ3cra9PLhQ/A9lLaYLayl2c4ARV9HIZIZjokMUcKV/q/pkAQpwRkWRAs2",
-	"aSspCbgpCjXKUASlH/r9beTXJauafRXFFcyxsXIlcjXLs34HsH2n+JqgvomX71sojbENyRBiDqUS9QsY",
-	"V0M2yYmUJBkgyuI0T6B669b+PsiApwL/TNNtREGioxuapp6zyN0R1ATgSHeo8Xh6dGb8JJRBde9KeRFb",
-	"jsTbsvK2IUvnFvXPKxenSA37lJlOhFA0zOgAlrublO8m5erlW/eU5qkEaMctBQxWrwZyEiLOqpndlZcU",
-	"WVctZbq0kuWny8gyX6ZowX50hp7mkjIitUTTj1E22R6YpIUQbCcZDhmEHEPkQl4yNBkORXQGsmJsXMfu",
-	"sEmSsaiCqhyUgVE+ZEbwAN5vYGg8JfEVSVxlOMzm5g6dpjzCVGXFp0dnixZbV+sk2rLrKFhcaPpHydDU",
-	"fYcTYiwuswhoFbStNT/jf2zTHquObpMQJKvNfO1Zq3gsNdnqo55L0kUvyU3Vn5nbTs2RxCwZ8duocKeE",
-	"pnDlkDl3Z1lw1KCn0rASx8rcPpyDSy9niqYtXvIhizljziU607SvFRpfNz5KeQ4VeOEcOEIzcxU8EYp3",
-	"YyHoNUFYoWiHspG2Y0qd/X3V2LyLhmwr5mxMJ7k9P/bFOMuAUYGKFyJJJ8xVnzbwZxmSJBZEbXcRFB81",
-	"aXhDVnInzFBkIYgcnkK02veJuDBGNCM3pjC5dQwbGi4dTu5YWqdThTILmXl3cfd/AQAA//8=",
+	"7H0Lc9s2tvBfwXJ3J3ZKyZJjp4k8d/o5Ttp6m9fazu7eG2VFiIQt1BTAEqBtber//g3OAUiQol6Jk3ab",
+	"dKatLBHgAXBw3o/3QSynmRRMaBUM3gcTRhOWw8dXmeZS0PSEavacT7mG/5hfEqbinMPPwSB4zi8Zif7V",
+	"KZ/rwH+jA5LlTDGhyfWECaInjOTsl4IpTa6pIrTQEyY0j6lmCRmzc5kzwjU5pzxlSTcIAxVP2JSaF065",
+	"4NNiGgx6YaBnGQsGAReaXbA8uL0N5yE9YVPKBRcX60BbPvzbQqyYXg9axT7n3p4wnc86h+ea5fPgnbJY",
+	"ikQRLck15dq9yYAj2I0uYYqpIKqIY4YvN1/znCXBQOcFawWm3wrMHJLNg3SCr1SEpqm8ZgnhuD1xkeew",
+	"X1wk8ppsZSwnUy4KzYjMifkrobOQXE94PGFXLCdckTiViuVmdXkhDIYQWejtNVfQW7mCJVhariJl57p9",
+	"CXcIRivq/dMhVmPnDN5pFRKDZuSN4DdE8ykzMCrEho8A7DYMMprTKdOWBj1lKb9i+ew4mQfwbMJIYn+/",
+	"p0jEk8i8mt3QaZayYPD4UT8MuHkyo3oShIGgU/M6N2bEk6WQnst8SjXC93AvCFch549UJPL8fBGoE/y5",
+	"DdIH7YDeMXzPGU0WAZcymrRB1t998DlAe8GUohdsEXRT/LkNwL393c+yea/pBZsHznxLRDEdszwk57mc",
+	"kn6XHJLMfJ1RpeH+MJEYYsKmmZ4Z2AHYXwqWzypozYgaVU7YOS1SDeD4sD7YXQNWlreDe6zZVAGtM+9b",
+	"CAvLR4vh2d1vA4jeWIB6vZXg/ZONJ1JeLjrsa/y57bC//fQnfWumUpkUigEBekITS4vNX7EUmgn4SLMs",
+	"NfyVS7HzszLQv3eAwsCsOgRVTKc0n3lbS+hYXhmOrIjbujC4omkBz7M8lzm+LjHQjWkyspw0CIOEacpT",
+	"9w48qcHbYFoow38J1WQqlSb9Xi94dxsG9u7YzXUMeUIV4eKKpjwhFcXtmg249TfvLzk7DwbBn3cqKXEH",
+	"f1U7zwBMGDB/iiXnl0WaECEBtpzRZECmNDVnwhLyt9NXL0NCSXSE+9o5m2UsIlJPDNedUDEUUXOfo9Dw",
+	"aypK8AF7gYdTPakW0x2KIPTF2VbZoW19dszOAvl3GRPfaLpq5CKGvOF0ZhQcx5EU5ymPN0XZpMDf2euJ",
+	"FA3MPRR4KoZRAPboCVckgweXoG7sIKnjLc7/NqA43zXXE29CQlODKTPCbrjSqoHGh+uMuVNMVrLI4/k3",
+	"fKnYZeWcVz+tgV7r7b+dcdEJWMnpY3d8fsCHbnb7oA/Z5/kBsAfHhh/lsJXqDvfZm/Y5V3rRfnPv7V/Y",
+	"pueCps8qGrY26eR2rPm8kBi6h0b4g08SaxTuVE6Znhh18xr0rlwazVMQWeRE8YTdEXFb+Rriyd4kkUwB",
+	"H8/ZFaMpcYtRB+SXQmpU+qN/day01DlOIoIbjiaKmSyI2VAaa6KKLJO5/nJJqFHF1rrXPo4ZttdgyuSX",
+	"gqb8nLMEmKLPiQ1EVMxGVkh+Ns1ypih5fvb0MAiDOGdUs2QEgvFub/dhp/eg039w1t8b9HYH/f7/AXbS",
+	"dGTn6+/3jGRvNiQNBsHPksr/x3DKbiyN9MoTqy0aQEYqljkLBo/2Syn9b5JKcsrTKxqETgAI9vf7/cfu",
+	"nyAMNJtmLKe6MIODiTRyQ5ElLaDunfUeDx70Br3e/wUbXAaz8YvIngH8CyJ3Vuc+QkzYEBeVfc7HRc1u",
+	"NAGbpLxiOfnnhGp1mGU1pJxQIZjBoGvzK4VfvdeaKYJB8CqlfyJHcipJJpWShP5cJDT/zqx+LcTlOYvt",
+	"wcpCj2UhzNWw5FgUaYro6mwHJbcbARJbFDaf8dlF2Jrl8oonLB9ZGglDgms65Un3xycXL1+evbl5cXa5",
+	"/8r9e/Lm6PDJs/999rO5gkpTXahggHtZqqKwBYuw3l/nBlhvj3oR4rt1EBrHLNMsAVpuF3VAuCZcEaVl",
+	"zhJCFYkMwFHjpjyXiC2rDDhvTp47c+aEmzlny82FdleUzgH9F9mA/wh3MgxSLi5hN39g2p7Zk4Wmz4gn",
+	"kdtKZ7IwB6Xdb1qSc5mm8to/TjKGDZdAZrkUZvbgonxd0DTAAkr/xc3fHctk9ucdnlgJxI46o/kF0y+l",
+	"/h6u2uaik71/dYryUhIaa35VE0g9vY8nyzRP/1oLqUfnlgoskLkctaq961sQeGAkkTnhAuHp4kWa58cv",
+	"JVFFPJnjxU3Y1oDHMKrq7Xck8UWtmxINAEH8hZfCHui6BstmRiqU+QUV/D/wTDgU5gzsloBRZsxSKS7A",
+	"G2QmRIOBJfldEjVfCGq8e9NQLH7Vl2zK+cBL9d+Hmw6+0tzSiglfLB68prNU0uRMyueG2G6IDtobtvDk",
+	"M3zFSEs5SuHphRjgW3gNSzB8B4ag2Zb0yQv+5BNYk5e860tFjPK7jWX4jOUvwAG+FCtyqtkoNS8YsZuY",
+	"sYQtoQwGGAIPE/dwl0AEAaHnmuVkb7fyEt8NdkhJplTMHIooci5zlA8OXx+TSzZroEYjnmHZtvuP/pEF",
+	"z9swOGUi+R6CQzZEopydF4o1eE1NqbBP+ELoMv6jmEhGGKdSdxr4StbbYG9/d7fFv1W+NeHIolCl8V8+",
+	"IFt/7j/o9x70tskJi3nGjcqKTgR05cJALsoIkpQrfVcSmLc8KwYt2ygjVZUrEeqa5SDx8ynrDoVvnasr",
+	"aHZ+JytX77inSM6oksJME8HWRwdDEdlt7lZ7HJkpuTZSdpdEdctlNCCq3XY4FM54+BFWwS9Y2nsjaKEn",
+	"Muf/2fgiTrlSdjE1oe+SzZZdt8J/40K6/gInL0kqOYWgBm2w7d6hnQBVhyeM5iwn6nKU8is26na79wwW",
+	"3/tX5/D1cecnNqv9dIcygoXN4K3di5AU4lLIa2EAyNmVvGRGWg2Df9CUJwDuh9j67ewtTlIkIhCyJQu9",
+	"bNuvSghanAGVfxQn5IqUBpJ5knfBr5ggCdUUQv+sW/wON9YJXdcsTTue556MC03GOaOXaHTAybrEUZOI",
+	"TGmmCKPxZCjk+TkTicGhc87SBJ31WhKzPpmTqcwZmRRTKjo5owkdpyVtU18yQbCxMnfoA7QzLjpsG30T",
+	"Au+QhQYeoPgFRD8qFudMfzE28vL6wDqPnO36fcBEMTXX0zNi57EK3oVNc2UYPGU0/YejAvPbzW4yFmuW",
+	"EKAURJ7DTUoYTUNn2/P133vKRmPGswMSiSJNI+SjltDVY/fQZ1PGPyWyGKesEa1V/RPWQjPN3OYWOous",
+	"XRgKSLgwiKJkybMrJvQZ/Nxc4aEgzPxKzGgwEUUWv7qaKR1ZWb0M4+RMuS0wvxMmkkxyARjn9hy8NNYL",
+	"EKARrmuN5e7P0ikWlLSym7OY8avaV9bu7qILqjnLb1Kp4Asf6AWnjCGl81vwSjC7B+AZsRSvdsvM70ZB",
+	"0ppNM1hrlsuM5Zojv7E/qPnJn/kDQyLTxOzaOc8VTMM1m6pV9MCBfoizmNXY5dE8p7Omz+V9hV+L3C8V",
+	"wlHNOkZYDVq2DDZlTeB8JHNDQQ9ovVLmVxs96O5Q4uYhTFyxVGasdlMCdqVHu+Nv433WO3+c7NG9uM8e",
+	"nT+gD8f7SRvw+O56pPFGcYZhINiNHtmjszu7IP4aIuntk4YPJwUrL38hUqYUidCZBEJ7lCGjBQ9N61ks",
+	"uNvV8pxraj3MOcWnb+tOq+WIsrs+oti7Mmrs+bcb77ibyFckWx0r/+pYJgnqChVJSbY6vNRfgFLVbu4B",
+	"SkF0yogUJGca6JkZnrOKwNURb6ouRvtJ/7wXf0sfsN3x3vlD+jh+lHzL+uP5zbj1PWVvMfDV2x7vZrj7",
+	"1brq8oDDirbMI2Tt3tfOtqKAcvwzi7VPAR0ZMVJsGxW7a+xICuvOQErnBa73liFIrw1BSiG9eRFncLLu",
+	"CqJ2Xee/XLv8FsxwqVaH7jlgPrnV4VlC9nsP1r+II1Qa3rcaRnHme4r8eHb2muCAOdjqNoQagPu9By0B",
+	"3Qsg88O4fUysHW4d7PoRuU1ehkIQmjaHP0bBAXfhJkytjZtNmV4pJL+mF+yFea65UIDCzrFsDaclBW3Y",
+	"fxxxJtcTnpY4ZRQ8I76SLY/gk6hxJaPtkEQlmkVDIUXMSDuC7d7chJ4hyOBBjVhZLA7N8KGYHx/t9Xvk",
+	"BykYxlvrSjUALTPhyqBHYoUN0NCchGaXaPDAwWquM5r0WqWnKl5jbr9c/EY0QAFqPAObkZ7ksrhA49bh",
+	"6+MDEnHhnnOiHiZkQAYTWph8MdKLC7EjW0F7hgFPbYJtx/xEaJLkTKnQmd+4IKm8ZjmJqWKrZfRgSnNO",
+	"G6FU5W3EcCsQ2J8zcaEnwWB3f28V3QiDm86F7MyvpZ28gcxkpaKKp8E1LeMK5oXSklbWv26nVIeGLo1T",
+	"FpIpjSdcsErJx/eYYf7p1DMeGjYq30M5ZXoiE/BlW2stBhS5oPM2n1aL7aXdyTEXr7kopsC3Wb/zT7fl",
+	"VfMcrLL70CThaAt4XdvVkubNDW4St/q+f1+ZWrYisCVFIYlimifq7e67ruY6Nd/QKmuCCDpl29aDPxTO",
+	"BEPoWBaa6AnVaL/pkmfTTM+q7FM8R45RA/g0PGitN+WWrDRuzZHU0to1j1UNg5E1xHXJUwlgZDRXjHAN",
+	"IUxTOoNYhIuG6L/MhLZKALMMrvJquLOcZw2NkYu54DrqNC1pMSbWjs1TY0a0xJhdi/Vwm2k8AaWB4TMu",
+	"H3YocKqYaprKC7IV7dg5VXdGp6lBlB2qZiKmGcdvtutk/vMr4m0E2qUOtGCHTVURCUswIhH4AS20nKKp",
+	"WkuD+ixXUpitgmgDzeh0ntohAMvVNAssYBA+75F/w+sxjk5mTHy4ZvZJVPGGZvVgc2W2DJh830gd3XAe",
+	"dE4tFsEx84cq/1jr1/k1S3hBiikl5gSl0pTEcsrymNM0+GBV12LZh2i6a59Dm3Ln9rXcGU91q2lnFYKu",
+	"1NTsWjDudzHXOaepYuE8ybVYriViMnljXSxI7QnNjTT6Mxg15++Rhyft8ddmXvOK+ZP9ZOjEa9gUljZJ",
+	"SxiuJ5JoeskU4XojVPOEtr4zr5ZfGMlEG+kiGATD4WnQJsPZJzqVuwdyPG0u5Til4nIOa+YQZgkG3IGe",
+	"VSZufWY1q34fW7SGjIlSxXInaQ865eKiPH3QfwSJ8P5ENQ0hY6K8Wa2857geudq8KrEUAvUa5DR4jubt",
+	"zh3fJcdakThnCROa0xSvj4DyEznTRS7aLhFGXLaZmtNZS8SsQiGBCV+gGUuZMiqApVR+jWVn5dwfn4kJ",
+	"fYBBFfJMfHgOtdFEp0xo2fZGkD9H1qPRSpHGheKCKeXiQkpx2NxzECdCkvALrhWRIm24ZMw9VaxBM/b3",
+	"+/29Xm+v1+v11uH3DlNacFxRkYzlTWT0XZknqoKOKtSVnQvPqr8G86iYGaF7C43ikNI/FIbiCXZdQ5rt",
+	"AxI599YoTmWBESHmtt5TZW4HOTK/gAY+FNGFlBcpG+XjKTz7A/x5T5GTo1PyxG3lC3cL6tKkXU0QBvW3",
+	"BmFQTdtyC9u4JmBChdjeLobu8jROv4bTbQTHu+qL4vH9+Gkt4cKVZootxdBQk3KljaxZ2+o6n9sY8ZtZ",
+	"nR9H0n2iNkfW28h023Y9t+HHbSJ5SNgNjbWhVcrZbyy1MzwW7Q/XE5a3WB3qSW3LF3LGbvQno1Z+btwq",
+	"U6RzAN+W+XMrgjHgoRaS+AESkJ+Mtzoz7hQe9GjpOvubuTiYpZweHrptZPitekH16Doit58S+OEitytp",
+	"YImIM8HVMK++jNou11BjMxeKOYEPlMoN9QaNe5k4HhIFYghXKmOptc+AwcdQayrQhhOiBYconhoekkql",
+	"7uYefpYr87vC92ORFfpjkL6Bn/jmRahzB7Qfs2M/syxvXvqa6niyIdYbnmuxXEtr2jtw37gYPHLJWGa4",
+	"DM8xxGZDhfUron8uRG/FixOWpTTelB5iWAxLODgdLJ2T5wSrzczjiEGBOGU0Z8lX9Pivp4OnbtULq9zB",
+	"vth6bT1DPPq9Xk0Gf7RBjbPWSIIX9OZwYdTWj/IaU1aMUKIILYsYQvZuzmsVO7kiU5pfsqR05oLJAv2u",
+	"Q1GGBYk4LcpsG84UGdP4ksjzc8JucG85TdMZaiI2vEVtN5wzj5Yue3+VsPmCJZy+OXneJvlnxTjlMZlo",
+	"nQ12dojM4aMyn9+cPK8nQsRUkERei1TSRjCFG8Nu2DRLZTeW0x0+pRds2v05u2h4Snt7j3wz279h8HeD",
+	"nZ23/x4O1btv/rKJ1W3MjIS0APygSoVuW3uZzHHu572HxPmgMbd4jMmUcyRmc/OMFybcSjTR1jB/PS65",
+	"MNcDKV9YmhG2HJzbUHlNVQ72LQt1XYNdp4zD3M39NFqaH1iwlNKWD64OA1qWr7M0Ls/e3+46dp+G6oeV",
+	"KjbU/ZqFLT7KuraG5d4vMlBmgjdtYm0F5Naw86+KR9pUDW0t3fF+SW2Me4rwpPQNzB+35mkdO8paGk23",
+	"wbr1Qe4oStPSpcp1pa1veY1BLuD2E8R1tqneDYT1LXjVTbYzeY6wyufhdHdHAdvP2d3wzbRzuyV3oGWV",
+	"1Vg+s6JVx4R5g/IvBSsgKxFDmdAQMGO6QuVxnQIe2FIwg+YTQ+E9UiY7OnrZmAVFEpuMuH1AIsdezLxi",
+	"KCyPcXeubjZGmDEER1dRZmZjbJhBm+PGR+9l9WqAI3ZLa/eARIazRaH5/zRLqYZ4GhBAzAezHGk+JDIu",
+	"pmZnwqGIaJFwGXXJydGpN8E5T8tgHPt/WSgGcRc5y9KZufoj93Rqq+tE3aE4ru+HQs3GQFpaU8vyHVOZ",
+	"sJRsKc3jS5arkOSMwjVSIel2u9tDYfSbqBA29xLEy7asUZieCxLZq9UtL5bZ3Kh+KLaEkdsjc7OnNuvX",
+	"7JC5znaDgjCA7TEnxyE3xewH/g+2A07S3w1z312poTDwAG896FeClSm+IA+J2avzYPD2favT9N1t+L5N",
+	"0bh9N6dhWgs2ZK+dk8jOYIPFMdJqQMZSTwj4VjiUQuFG2K9CwtDe1sWINsylbnPkOiBwOWduUxeuxm17",
+	"64rKH0HTW2Nl3mx2dbUpogXg+0CEc2+19bRfWGrXEHix3LwtbLxYaFlZCTv06iN703xkAesw0FLTdFFx",
+	"7SnV8cR5mM95quHaSUgmh6rbqpmjtXGYOrwf1tVGxWPG0y14hOwQtwHb0QHplW5JgA8AbUDzcENYmuFw",
+	"/smFfh1x3LI66G0sqsypbRHEsMqvKrmT53id97HWyrRVKuDbXufxu/f9Xtjfv/1Lm8bg2SvalFi/SACQ",
+	"SZozCtGrIVyOWBZC5zP4hvBzL2aJp6nRIS3RTsKhYN2LLom+2d8nW/3+NgFoO+Y/UZcc23hFKTQ1VPeb",
+	"KCQqozFTIUmkNv+laoLZJUORUbPtE6aYghwUxazZaiqvzE5RyxrsjkEUp4s376MBZH8bhuDeIjX3VOkH",
+	"u7VdHA6/+e4t2drudt7d34ItdX9tL9zbJar1hF4x4uCwQIZE2qzYdEYUy2hOrXjRug1Q/bvcBHOQJ0en",
+	"Twqt2yMzxvAL3EpiGM4BiYCNEcVSFmtFrs0WcQ2MtAvip5lgygXVqBpOaZbZBNWYpukiWe3k6PSIpqmF",
+	"xPKyJQ+fmN/Lp4t82cRvcjfvbWkzmL3EYpvaCu5SMMshlkmUjclWPuwtaY2n/TXdvvOPpoV8vckMGuzZ",
+	"E1JrZzFWx30LmHuMg/bmRew6/JsZlp9CjE7khw5E8xYbG327BsivpdJjGl8+NZL7WhEplvZoSRJuc4Sf",
+	"dfsP98hW9E00R4LqdpngmyWUcTj85m3f3GSgkA/D/t7tB9jHEBYEckC+sfUH8eJ+W7vgaA6+0Wvs0mlx",
+	"ccGU2QRnenYqrBM44QqujA2xeqOVImt73caLAFHyZGNfrCEoKJM7IXYeRcYV/q+F1Woutn+NS5onT70R",
+	"oF0mnI6AqqzSUK0h1+w11ylb831n8OzcvsO3S7b4aX1h81hvtvSeggKzISmAROz2ej0ST2hOYyNikS2M",
+	"NiInT17cU1iCqoH9R1Kc85wSIZWiRJ6zXFPCVMZiTtM/NW3HywI2//3238PhTa/37v5fNg3cdBz95Zvn",
+	"HvTeXnhm5KVYR9N0Dcpe03/mhX3IyxEJTY1Yk/N4Ajv9e0HXefvlijnqQVp1o+XSoW6LbIekD70qH+IR",
+	"2/x2tZG/PFmf/K26jWcOpMX30DzhXUQPkxsR0rlMCi0Jm5KnTGn6S8Hm7tnqa9YZDm/63w+HN99+/xE3",
+	"zvw/l2nrrQMq/ZlvnmMOhlXsohMS9rct2obmyeiaJ3pS68QUvHj29PjNiyBs8S9e8wQDDmFKI9v7oc2n",
+	"Lw6fPw9CN0Gb5QTGrW3SdLyyJnz18WztX7vzothvecE/5K7OXzu0Ua179XBPF1y973nKPjMKnvOUkS2w",
+	"zYUETHNGrULL3LafOHvPNdlxXtkWJDWTbUowf1MKz6dspBdagM1y7iny4vjFM6heUydssGc7P2es4XPu",
+	"735bp2C085933+y8Pez8H+38BzTl8uOf/vyXYdHr7T7896j7TWdDymbE7Qo4rJxLFfHguhscB6vsuvhd",
+	"ooC/uwvQfY2A6pOj02VB1QcugB2rJGHtG5v+0HQq7m7s7zw5OnUl7T/zrYSIJyIxqXBKM2uQp6I0iZCU",
+	"jtu0iju4TmbiBfY3A9Y9BfGi9ctweMUETyh5TYuUK/RB1XKfflsWn1LNdZHUjcCd3Qfd/Yf9vf7e0gJZ",
+	"j31jcOdxr6UO1odToFSKixbI9h52H+7vP6qVFGop3fWoBhr8OQfbHRCA0tmyLhEot9tf4AIiUGtB0prv",
+	"bGiAc8bZ+z9nrNM2dGW1oc5o80sFmKoLQsnclw6oCY7Wh7V4gM/iPTfW4gFNCjTnDFthdTMPnrEbr7nD",
+	"ilH+w3dgVaxPt/Jxf3/WMkNWB7be47XjWtd02dzENcY1z82ZPWv2vpZm2kJj2J6WUOSkLK7gKuRqminC",
+	"PRvI3qPNbCDIQUa0LVLuc1s7/l7w+PIEDeIrOOtd2Vc/0ODYJHTWgGjBWEDbfLP3ZibEUyYSRSI7f1RD",
+	"CZsyVcnlVUWn33iT5lkHOjs2NcuusavNG/mZBDPobwWyGF6/fp/8YnCYmIVypkghEpbbeK87l8w+p6YL",
+	"yxrZZW1iBPDudN0U0PdNAf15U8CaSLcU1Sq2uCHO1Ze7APMa+N4SHkpRE3HOxRzwYkbiCc+ImshrVdLt",
+	"/c2o9j9YTl5QrpqVoH5z01n7TvgBVL7Jfq/3+OFCU+GiWOHaks0Mn59R/Uak5r+einzknd78Ji+4uZVv",
+	"ezM+/CpjQpGoyNPod8lfizxtNd1uZIRbShjrb/A2tYEfS8u5oM1GdskP/Iph1LfMSVmODMqZSD356GIv",
+	"p1ik/BRqlLeDdMlmLgnDFru6h8XNIc9IdcnpBLoFiJgNMHOQa2h1AenoRNFzBrE5XA1FdD1RLB5FNR/3",
+	"g12SU5HIKRnPNFOECzKmij3cO/Cryp66N0akUExhxOz1RKaM4Ck6Me/HF4dHBmhM+TkFX12elOk7rpMG",
+	"FnOIZQJAaNasuRYgqEe73/9DPfn78SRX8dEk/fvxi398M95Xp/+rMjn+Vj598PeHf/vf3k//6bM3/1MP",
+	"DsDxlenym5137/ce3P5PawjVWT3Ja943ARVVavV3tCTjYgYdGyApK5pIDf0Lo/Nc/oeJWl0W7Ap7TfMp",
+	"RHpLzM5OocYkPN16Kfy4ySa1LatZVFwLH27xhMpk1o5byOlAPEQDDEvQZjaRKZQLjt6/79/eRqH5sAsf",
+	"ut05HkjgoZAo9jMlYzbtXHGRyD8FrR4azS4k1hxflUlnFnPknncpQkulGLcF5njOZR62tmO7p8i1zBO1",
+	"RuETKcaS5rYu6O+jzNnmOTBUXBStOV5n3o4ZIc4+6CIDsW4KmE7ny0hlevTkpA3eKdN0RLMsl1csaS08",
+	"B1HFMPWEKuIerZ1fl2BZoPI3+z1WBRozSPFqLwy0XjIoTgcWotswuKI5NyerRhCHtCT5ETJgFYnKEREB",
+	"cSymeW7rSirbMaSxY0vjgFdHqfolYsoT9a5TdTuaRxDi9Z9f5cryMXN30GPjLw5Pfnp2dvzyhyAM3pwd",
+	"Pz8++98gDA7fnP347OXZ8dHh2fGrl0tJ2h2kpJTU8XPnpNTwp4U0e5fKHFmI6YcXXGkgsEBuzYvrV2os",
+	"qRoZykkbOtN+f3eZ/oDcbbRhaqhTHqS5aFD8txNTZbibxuhvG3dLRYImAsg/Vrj8m9ZAY8WFUQlTjlH4",
+	"peXBVXOqa2MLywzXtMX9ebr7eRVG13mmZb2YAgxhyZC2o1p5DVQsVVjitN6SBgrPQtm0jOZYYEmvXzjN",
+	"UVKcHwKhy4YRXRKBchBV/crK2tfa75cjcyPDMUGuGUl4MrAND9urczeqa+Oju72hiKVQLC7Aiek1RcG0",
+	"pkajEBI5SEZY7C8iis4UuZ7weNIQAWt81i/+9mnSbi1YS+ultpUTb62Y6pouf2jN1MYuLc7sdRB5fY1X",
+	"ALTy3YhSa/ZkeoYPz4sqm/e6mNKbkd83Zqky6BUrWJPtW4Ad189ydsVloUZ4G0fsJuM5U63n/wZSZeGm",
+	"eAhu7hxNlYR77Qg7tNPA+20LIoDSQJUmudRAFeqkT4OaBkWoxUcgzCco7rqWVm53tU0v94UWjLCwmOVV",
+	"tKud+Tza1+/l0kPbLDPWgv2BpavcpdOyZOwbFmH5wDvWvCLrme5qlwUsdzYa79GHXZ2PQ4s2jFh5RMn6",
+	"qy2bxYVN8dLyX4s8q5ZQt800V9GYa34B79qqVQh23eij1daqrlr8sxJNFvSMAjuEpUlYAR+aHmLrL5+Z",
+	"ttc+X1rs/N2aeSy1PleV/+TbZe6TMCgE/6Vg9mdD1KpV34FyUCHB59UN/JvSIjNC4bpzmWM/EEk0S1MU",
+	"G10he0KNNFhXDV6wwtnPPjZOaTg8vROp2RVzJtAIYw0J+q6qpS2lswfARJ2VALns+iK1E5qVlpnyGP0B",
+	"iQx+RiRnqpii7XOKeUspo7mal2nbbRN3RPM/rVi0OW1fdAcqo3bDC/HxgpcRutDmQitTuF8DAN/g9f5s",
+	"Lb25uUD0CTnIUuFmCak5Y0qfMAX8fI5kOo1wsf64sBMTbCcXpN+rut+3YbUrBLawGo1mShtFGDL86r0N",
+	"ZySVF7Xj+ZCuhI12ao12Mq6fktJWy8YVQ58e2zOGMJG4X3ALwHQ85WnKvbVXJcf27q5NG9VeN/K6ZhCV",
+	"xxdhlbViPf3tMzRg2+31Pr4BW4Wd63Rfq2PakgvRWsztn6Bl6UpsMmzj9avTM5YMCBUkslXSIvDzuTpp",
+	"EXlz8rxL3ijmf8cF1IpJCqhK0iWH2E6L2Sx1KIcvtaset5VKmY1pfBmSLOdXVBspUF/L/FKFQ5FycdlJ",
+	"ZUzTMh4eSogTI2EYYWPbMjgsQ+OMNbZMfwhJ32BDAn8ciBc5UzK9MtDIpk/NrWHKCsU1g1J0122CxVwd",
+	"urc/Tt69PdP47+vs3dtT9e67wc7O1ncDL1Gg9lfn3X3vp+3vtr4bDIfddZ/evj8cdr/7dTh8+7bXeXzY",
+	"+Z52zgfdd98Mh++2t74bDGxVhHD/FmZ+u/Pdn2HCfw+H6q/vfv1rNerd+93b7fvb322eqwBlT5bVz3NO",
+	"uMMi4fLzhlsIAkVoIOejqvaDMTtEGPYIj0K9APMgFFIWtnmVK330seEa/43Ji42ABCzls7pGf7PMlw06",
+	"qMBupUj2WI7ogkRh9N1jDB7WaEs4dbFH/d7uXiP2qCb77+595rgit5ynNt/qMwcYuTSvluQSh+2uaghk",
+	"iQE19EORFWOtmYpr5fs2z/IWQ+dFq6Z3VoNBwSlbWcMCUzWrp9DsruFftc15ully3qDMe8tVvp0h/NNQ",
+	"8DavG+qB7wBVaVm4pF3V++KIR1kS7BPTj+Mp2CM+L3+xOZaL7tpdXqQvDnGwttwnxppVmUotMUQfma2E",
+	"zHTFudeEJa+s3ophTabjCvStGFa7Ol59vxXDnI9/vSykapSft4SFA1cM+Yd56K7Sl9rgWJX6s2jF646r",
+	"bfC6gxqrXm9QEwPWHVdDOEhrWrTmT0Faw5UPV4EsrVHV+GNIxrNGZUOjqdYLG5ItVpVC3La028j8ELg0",
+	"FFzUYpcylvvhfhiCoMhYJjMwgMg8YTnqkL8TLeED6/e7qo6rYuAibtvpfXi8Xb1s5IaRaPPh5BYz2kKp",
+	"yoNsX5aNVZPn7UGc5fkekOjtuwicErSKoHQynx8N2vAn/U1SWfMR/bbKiV/Do7eiB9givlpt6TK++gVk",
+	"kLQxkv+iNJLffw5JDZc+OJFkER4vzCxp5b+f6WBtsZav+sQn0CdQ1Pwk+sRtGCgWFznXs1MDi/WhZvwn",
+	"NvsRcjlaVIvUkBwKEWck+lfn8PVx5yc2GxB1OUr5FRt1u90IiucHgwATQlyo0CAoH6/IGb7NLHzMaM7y",
+	"wwLLSuFf3zsO7c0+V2DqhMVyOmUC+s1EZgKZ2yjNAXkC8zShg60Hbxf8XIEz0ToLbm8B0c4l9lQCo475",
+	"aFdxfPjDs5dnz8jp05OyKqozH6dZ95qNsxx6wXTH+VzlubI9JsPggKOTFyF5dvIa4i7LXvCq8nh6bzMs",
+	"WxuhZUCmVNALNhQGn1WISU1Vw1WROEeQ84lwQXJGU+jx0x2KoXhdejkgJYi8OXk+qDwhzWXs0IzvXPWj",
+	"LhkGZ/mMcOhUNQzK7v0G/XJb7SaRsSIxTVNlQ+Zy9GJQjZ/Ryw5Q/PnPxJwXE5pjiQLzJfbLcn48tKBG",
+	"DgIiGEugPeDh62NyyWZdcmoWzzWIPTZA+VraZCQ1MDN21kELspVXiLQNgxagt5nyEBoXQo6QjXDGFNsr",
+	"eckSyOziqnK6wmlGe70+KQS1kLAk6pKf2AwcVkOhylyvsIwenGEvMAzsOfB385KxDItNE8i2mHTJSww4",
+	"BrPjJZuBShCnhoh1FE/K5A/nvMpZJhXXMp8B6oG7lhyfwxamjF5CdX6zGrO1UNcZ4SBUSD0B5QHO71me",
+	"y1xV5wYuPdtRhRFFp4z87fTVS8LEFUtlxuBAoij6WZnTfj9EH+AwGJD3w8DAaD4Og6ou/cg+EJKhC2TC",
+	"R4xYdsGvmCAJ1RQCd7mAcd1hEA4Fqf4ZBgnTlKfKvgfosvn81n42p+XI6TB4d3t7C0AaWH9FT+qvJDLQ",
+	"ReRXPJ5fh+LXTqdT/mse3Ov1zHNjmows+prHpzQ1l5YlsBEh+oNJdIStCzpns4xFoQOd/FIwPJKM6gnJ",
+	"aE6nDBKz7Rv65g01LDKvcLjoZvFw0d4TN37PjBdSj85lIWCwkOigzJmSRR6z1twqCAwvn5SFZm7CfTPh",
+	"lOmJTEZmXor5h2Zm8MfDs+yGK6N/FiieWurGFcGBByQ6NMMi6EisrMPE/FKu+zGegDhPeazLyR3INM0Z",
+	"TWbuPVtG57GyuO2z58XwGpyEU9+2k/cfmMltDu1ISzlKaX7BqrcgKTLas0EU+BEomiB98oI/sdPs7ppp",
+	"mpjrZnGjr1madjyEgE0Z5+bKIXggFhyQyKJsRKY0U4TReGJ7BwJmbJUpq9C0Q73dfdeFSpjRttFNjLZf",
+	"MgQLHmyhYT0jSOsfsZuYscQelZSYCGUXqw7INeUalMfohOl81jk81yyPXMgITrqPGA/kX9C0WrGS5vy4",
+	"uPBiIIgUxOAVkKNfzd06tSlVFetKEgXk29w1NTA0c8+vujbyMBe6hvsV2bgaCu8muOJruQsAAbpFbBef",
+	"bWwfYRZguOfI9oXBWV07kaFo6aplZqwHUBzUfuaKXLJME1o12dp21PLEUFDYfSSZ5lDdBZ1S8+8lIw97",
+	"5SmAIWfKRQGENyH9Xtjr9eDbhM66BGjuEKiBZaLM8H6VSaGg2iZEVUX/6pxAZtaU6w7816CN/+UJ1N/n",
+	"4iJCWt/4UTGNdgRI5gBGY/fUnNU1F4m8VmbhkEwL4ap5ISDyVRa6OxSvbCADrr3sDIPbp0hkkLMVM5Fz",
+	"+gjotvI1veCiFBqeQydzyPQF+UmbjYwyam7xFmTx9u2Juz4QEdnq226LYVm7b3d/GzcAISPR+yEEhgKv",
+	"6Ha775AL4ReGYXk9JpBFuenxL+gw4X3EZhPD4PbWrOMQWnCQjCpdBitxRdg00zPb+Ni1ZQFTnS3P60ug",
+	"5OTZ6ZnZyyAMrliuUMjsd3vdHhiXMyZoxoNB8KDb6z7APOoJyPk7EyoSeX4Of1y05aif2C7oFMGU561p",
+	"UG6akAh2bcgk9ILsku+x2wiJ5XTMBRsKOMrDl09xLeVZHSfBIDDH96ODxwDp2N5C5bR6BEJ6F1pj/edY",
+	"Xj7aqK1gBCm3EI87YexS1+kzwJsrdaZs+YUke5WeZ9fnWp+tggIumOE2DNtOtkFQteWpQNjIqmm0eUcu",
+	"ABF2ez2n9bgmRVmWWul852ebsLTRgiHmG3SqudqSFq3cms0yrdxu5p6jWoteaMfszA+4DYNWMrfJTNWg",
+	"udkU05vNpJjdij3c57aR5XnsPKHJCTKCAIb0Vw9540mGMGj38epBJYQ4Zn8d2I4tywf5H20JxXRK85m9",
+	"zeWhGrpFL8xFDsob/u42DDKpWmgOVjmhbvSgLMxwz1ASYUgcMvuMQlwekPZKcTYEnRr2CNqFo1ia0WlY",
+	"dkvESG6I078AM8Zh1QWSajKVhpMYRTJjwsFxMBTmTyiGgfqPTcGzugM826bxPSalzNolz5DvR3ZSl7IR",
+	"tVFE9O3aHQvQ2MOUfmIrPqy4oFb2tVHZPLYoXx1RWRKFKqMkoI/APInGctsOujSXQQUUl7AYvGYJL0gx",
+	"NSMwmsVQeZbHnKaI3hsRCOvGvq3btGziSIM69e+aOrVRJrM59oxArTSniyF1HnV6XhbMfL8gHchOcU9B",
+	"rGnQXJy/S/PGvT8s8QuDlItL2MIjIy3ac3gyW1S5J+JJ5KLLS9GWo7IEv2npFXFx5zaGNlz1OxV772tI",
+	"Ge8hydUsBl/QNeran3d4AhD/wPSdgHnB9EogL8p3bQDiZ2Upvb3Vg15K/b1R03DAGjzoyJJJGNB/sHrA",
+	"a1TXz6R8bvRxZHa7q8f9o9TPLev6jZikOWRnm5A2x8+xrnaeeRtWQvvOe57crpTcDXdyuNYmvs9j3w8+",
+	"9rVJhssXbMe++in4XSPkb3HeP7BSJlooEm2k9tihxwlGvtRRYwdoHZaG+9BJF8loQLYVevoqEQlFNcRf",
+	"Q/cSg3yl0Q20GGJGggyFBDsZCoed68lOpBKdYHy75FSn8n9YJN6Yqv4WWA+HsRzvDe6CH+sjDREwx5zd",
+	"gXhmB2syRTuQEWzSyOb05FOacmfnAwPxNZ0RqtDWT8vScIpCC0slhyL6Dmb7n7/uPtnf/+tur9//627P",
+	"a5tJzrlIVFVYDptZglXQb3wXLTKHPIct+Y1sIbCXniEEnSRb/kZJV0jIFsNwrWa3FxkrXDv09cRz3yu+",
+	"JpCsY46UUEzaIlvYUzYhMVWsw4ViQnHNr1g6WwgjIEW7OcX9VKtitNcWl3MhO3Py/FoL0FWtwkUAeo+s",
+	"vZV+CcQWUE5lrtGzcEAoiToRyXJ2zm+Ikjm6js3z1lKPgYPkeQk55jnYKESnYqOfwuiEWB+FC+w+XfbN",
+	"V7YNrCu2Ms7lJRMQCMmTCHyX5U0sB3XJUzTTDkjUqUqCRGTLtzxu44VqNdjJXNd2rWpe1amVGCmDuZMg",
+	"DDp+tZOO/X/t8c6i+iRh0Kn9Bfo01NsyP9X+ShhNR6h4h0HH+6sl9OPDjHY1m4CNDqobBGD/iG2SXBoB",
+	"sDrDWzP/NKNiZuMfg2fTLGeKkudnTw/rO7KwNo23rEF/H7oa4rUaBD9LKv8fwym7sZwGWHYIDA/eRg0e",
+	"7ZfH+TdJJTnl6RUt+5LPt1v2L8zAVuv0K+r4WeO9x4MHvUGv938g/LhqEvUO4H2/j/fuftl/G1pn13ph",
+	"P7zdwBRiLtRqQymyuK9W0j+OlTS1XN7JRcj1F9tH0VamSpGkxVVva2w6YceLbOiSQzBMmaFDAWnzikSx",
+	"TJ2jjZKoumuRwbgeKURquOlMFkTRGTpRr7kCuymKBXpC9VA4uygqtC0iWumkn1A1J+8PRUPgX2gSNTv0",
+	"UfZQmvETds5yJuIWGnj4+pjk7ud7ykUR+ASxQQfPWDwhRzLPlhO4Kc05bVA4O8ML8xM5pUJL5ZEyn5Dd",
+	"3lpHDvb6r2CGs9auI70PppsGerrv9rfJ40ePHj3qfPvtt98GG1Kmu7bQ+sehGBaxaLFNW5ZixAL90Ufz",
+	"kfyp7fiQQe3VGVRvk2Nt8idbObqdQfmwbniAi6zcGBlDldvqjW3c1jXz1cDdauB+ylKGFOvj7MYJzFPp",
+	"km1246R816am7Y+Hz9m1FwJ3gW/ZCDKoK/XxsGVmmuXQZe5NG8H3Bi7pxwOYM+yxuBTEonzZ79Yr8NXI",
+	"32L+wpjZFM+tKeSVlq/Smo+XuM0CNpU2chpxBPzeLaLf2YRDLXVbya0Qia09Wkenpz6xaDDwvSUNNKA6",
+	"LoxNvqohX6gjA3FnEU6Hqz1SCzWEVndUO5KusQYz8Ksjqt0RtfDwNrM2u/SodyHy0BZ9FUo72lQFXVV9",
+	"NGI0E9rxRsO0uq5Kmau9CInPobPUh0MR+eI9ZklXEnt0UHXxiTyp2pr7Pb12KCoCCe8CzVhg3CXB7Chb",
+	"k1IRo9Vi2E9CcovEpUOrRUl97ckSH66jAljPUPV4X3OnMIom1rqx29eBrMZi9vIWuufRlJ/P6vP8Hb+0",
+	"ZoS5kB/P1jZvP9tQ9cDyoGupjn+QS/1VEmqhOq9prjlN0xlBUXYJCSpa+QcIycqPB2QJ13ScljSldDZb",
+	"ajJvADsgVMyG1lCFToqZLMx8V4zIQmMIO1CEwRz9IQ3yg4HyHgEiYwYuDyRjTSqEP5b2tnmi5B7odcmZ",
+	"q4mLdFOZWXGRISkUI9Hrw7OjH1uNZG98ReHDCZBVSupUw2Z41bb9Qwxjj1osK5rFk1jmmTWt+GTo4UqT",
+	"ynKjPzTn2pBqWXz7Sre+dLr1Zim1MhqcS176yPAFlz404UrLfBaix9RmKymkNnNO1KUpF2RVxsULB/lv",
+	"FGVQpn2lXFxiTMFnSHlYAYsUCITd+UVw2J/XdsIf2edXvp/b91du7wUQlA+sDcPTcsRKKD5RDozFuDIH",
+	"5lOmn9h3rfaqukV/tWj8gRyr04q2OaJdkrs63V4/lLZMAF2QCecod9n+w4YOeHdozrxRFZX71BdhkQ/I",
+	"dQf5iv1frj1oWhVDnL8sm0oHdmgZmJzHasfL014tKLVdrpOjUz/ZW4VEpokn+/wTAzUVM3ISKHQKNLqo",
+	"XhknwubFdqxLEcckrkKxZJGoVG9frj7IIOlP4HSB/yqa2jwDD11Ojk4tWTWn7YvE7XEsp0wkRiLOeTyp",
+	"6OoVy+EltoKNzBNlK7v4CfaWznZtLdOh8IuZuocuuUgwyBAqJ5g/MfBEK+L3mBGJzcc/sF9B2qALZoFh",
+	"tX5fBIM/jZBdCE3eCB7LhHlF1mwPcdv4eih+JQZK8qt7o184xPwaaXYDBS3sh63W4nK2VEV0zlOoSwEf",
+	"RkUOdoYpn7IR1nXFp2KaJzglVIRwc+72ev6UIYm8Q4GJXLUo88cYutSrCqLtanZZKJbCG6D4RES2djGX",
+	"nsDf27YqxeiaJ3oSka3o9MXh8+dosn3x7OnxmxdRlXTvvnHz5yxLZ3ScslF9a0IS/VLw+HJkHuCsgqzf",
+	"d0NTG7AAg1KquS4Ss/7O45558HHPQJZKcVH+0H8Ev/Qf4U90DOsyB4dd+gFD4LUdgAuq2GHQaor3C3Z2",
+	"39tYGGKriSii5VBA0wVCFflByouUGXL25IWNZwHTAqLK/fseiejevz9HvDDVFKurDcrwW1tQoUbThqJx",
+	"WdtDshzVI/fvlzXP7t+HBdy/Lwsdyym7f38ormV+aeA/l3lZW3hAvJKkUI3S6mbWuIXmtwMS7fb6UdlC",
+	"WR8MxXzVDUz5sBVPuvYOw1SuFlJZk8N2zFBtlNpQlZOjU1+muosoMVcW0gtRYjcaS4UsCErabovEmjdT",
+	"QeHhxaUire4Kz91Ck/W8ESt1RHObMGOv6/pQ2QHA0S0k/2A5eUG5ql6NvfzqRc7YDZtmKdQGw1Z8Znkj",
+	"bDOP8Waty3zOL6hXai2madpSTfBIinOeUyKkUpTIc5ZrSpjKWMxp+qdaRbtWiHagdvS0+3N2scxAaCtp",
+	"QBk0LQmbkqdMafpLwXwI88RtOxC8ua2Hb9ff8YokBoMAiV6Ah4qn0HIiR3Ka5f62rTiQHdqyp0/hr5hK",
+	"kkiS2SUfrrGX1G5jc7sO4dzvAtzxuuA+WQPc8QJwn6CHchEulKeNh3xr+z/UT/sQ2ib4p+k48AJgYqpp",
+	"Ki+ka/TgeDQUPaxoD/66AjZ4NUSWeQF5Pmzl974nz/Ay8+sVEzyh5DUtUq6gyaHjjMGgs/ugu/+wv9ff",
+	"M5NbvhgMOnsPuw/39x896q+ErXw1Wsot654nmX83PJRY1v3xtLMmCQAKWo4bDAJkkSPqkdjMoBOi7dxz",
+	"4+ZzTxrPTYopFdVD39OU5iSWU0I1EwkTtsC3/fnvBU2JhImuZAw968wSPXpeF3A2cU1UzG3jkNzlsn9t",
+	"1uR356ew4J3R/ILpmsb8R/FBGNHle5CGGpoXlLc0wty8jl4pXa7H6Ef6INw0TeX6tNbGFqVfbHBvKArG",
+	"gs3rzP90QH1y98KnNCP7nWuXmpHd5n01pP2BzMjXFQ67W1ei9eIsnRPbOtzctzcnzzHKFwvyeo0KIfSA",
+	"m/t11hIeDJ5/KdhQQOlcuG3YA878auG6p0hU7zYaDaA4LOE6hBcIxqA6LrTZZfGlnc7ruQoxCxBPWiiy",
+	"pRgjQ6MI8POZufLVg8PAFuN1G7DdJcfnQwHLkAZwHWInfPNxcQJP1e/4N8zhcR17P6x5totGqHVvrouC",
+	"bY0YN2D09S72n7k0UqM/+wK/gWuV76ePYPyxj8GaT9kcjkIq/URei43zTSq8/5pysiTlxJ7gnWWduLNe",
+	"nHhS3YONck/uBFCXfrIMyovyXRuB6MkxT0tK+HHQGpLfoOEeNW6DPW0DYqNlnDF1N1utmVq917p62wdk",
+	"1NwJnDZ8bhWkhf/G32tmzReUKFO1LG6RtnxFZ6OMmZJTOb98rUk5eW1rW/h96HNGklxmWZtu87RB8NbL",
+	"n/HZ5dcUmq8pNKuwfY1EGodSbdp86LmHFFE1Bb41EGUhPq+xVjv2a7ZNe3TFinPezDhih95l2g26DAfE",
+	"SNARyVmHCeiVRuhQOBwDrRFoF1fmxwTaFhrdz+tcE9M0naHXHZN4hiJyz4+wfGx04NNZmBWdgGTKqMCi",
+	"ujEVZGx4u30SwjJWJOgsjoW/C33TqYs1/08lYtif19YvbX7/vLr5DhU93P/6607csRBanoGHWeWb8TCt",
+	"krixwnm32Tr/JXThC4pj30zA2qmu6kLL8lmbJgOSVT08fQAsq/w9YzleGwgKwJYloW0SwOAJqrW58PcU",
+	"2BBCr60FdDJKChvYADE+VZOEhXboharTZ4t39wjfJ4qvtmucfZYAa/ey1abxauFfRd4vVA4Ca3riX8E7",
+	"loWWEa+d947ujMwPpWCxeX1c742ryYG7IEur6f69YAUU9DrngqsJSyoaSS8ot4J8VQ4R+khBgJVdbQei",
+	"WqGC/1AIdk0Ukhh5bvvURlN6M7LUVEWOrqoDKxjmCgLUc41UiQszD3Z56pLDChqQ1YBg8TQlGSrNIXaP",
+	"awokoV/gy1L11QW+Tty51Cn2bF4n2b1zIrbIyl0unyvyizmqBI/lKyH7WgJ5PcpXYvW6Qhf60Dqoq38U",
+	"iXq32EHppVNX0lvdTABUpnI5GtIiBQuhSWUXeoTZV3VO+YWwac6FYtXjbh6NY8j3Mie7e2QiC6MabkVZ",
+	"zq64LJT1C43YTcZzpkZUR9swyammIqF5UvocK6qnqnci/g6F63dGSfkjEk8IAcd3hESVztjcKqDgGCVc",
+	"o+f0WuaXXFwMrTJqVNyEZamcNZbVJSfmoKA4hKEIjnqap9wiwYiosEeqDamwg9vIH5y7Xekpnv6nD2yw",
+	"L1pA/vzltvv2uF7kzftKE78U4Q4xt0E+1iV3mqlPROVckomjGV0NLVlR7YRk48qGKuR1CAtgCUn5JbNK",
+	"qGP/4VBAvw7bsLAUyWyMPIZw2KaBXJFot9eD2HXIIoHWqdr6q5DyDAWNY5ZpCM4YkKi0dEVE0ZnCRotd",
+	"cqyBHEFW8ryURbSUQM9msoCiNpaSGVnyxtVlN/SrNOkRbqNNrBBYNqu0dMstdyhSeXFg77aBPWc65+3p",
+	"UWc1b99HFqYu92E+qsNtXVU41kzvF6quxmIsgCf0B4PHj/ph4IwGo6kKBo/2Quw+jMVyQqtsj2KZsGCw",
+	"2+uhFQwagC4Bx6UGoYjuGM8CwGzj/QZkuw3IHvRLyALdunRDTBoA7/X6m9v7zOGdMFWkCzmAxfCy4Ser",
+	"9LjZV4L/hRJ8gzZr2BInVCuaZR+f/elyjpamgL5RhgQPRZXVeU9hQABV86lULiHJaLFd4udmgvcXO+wn",
+	"Q4FejpzQZGoUdJ1TLXOyFXF6wYQR05O8BpWNhfo15Ur/ail2tL3QNmkX9jW5tPWIfdyyvzdxa/1c0/IN",
+	"LkdUT3JZXExc/hocc+0o5/JQh2JJIirZMA91KKpEVJd9SpYmn2KSYJmp171/n/xgUH2dRLwu+SdYYcrf",
+	"QClxYF5Io7ZJv7wWDHOjXC0t7T1JNcGkL3gNV0Ph13FhtbbrVON8IeHAR3Jsm4lNZcr2OtZNZm7LE6kn",
+	"IDgxDpvBoUv0Lplrr2435YxNs5RqphZuirZPVBtTfmMrfZkvIeIWOLeRiaIrmnPwhUbgsQCteWLIjiEB",
+	"79/3b2+jkETv3+/Ch263u10xSpz8nhoK9LOeed+SaaGgACHNslxeYZHzF0xTqNFPpwzyMqHyuVsYoJ8y",
+	"YilNSUrFRQGVWtxE4EYZz+rrtJvzykqp9++Ts3qncq8rEVq3MEEeu3pVR+mSL7tD8UoQVcQxU8qKh5F5",
+	"M+6obgrB/ahLjs9b8zeJzIfinPJUhc326R5QtQRRf5p7yjZyDd2by6bd5tXtGabee+4pwqF/QlvWKfTm",
+	"jlzkL64PtQZoz821tj1TrWFBlBUUFmWlOtpz96mpeNjN9FSLZWunWdW5I7Y5WVJcrbw1wSAYS6pGV1wk",
+	"VPkpqxYu8w57hQwV/5ukEin4XSbYbgT9hjm3iYyLqT0ZL4LHfuv6ZpzzlBHbG8jL96xY0EXBSNUvN8AU",
+	"Q9cZy35rUwVbVrMq87Exw4qUvXJJZn2QL1tf3LH5yq3MLiLE/pTNcqHVEl/CPrqsx/Zl1PsJr1pUmUFp",
+	"szptIa9pWctmTU2nfvW+Js59SYlzTZlvDYGyZLgfmUw3L26WnHzLcHoS0zRVIFFOyY+nL7YhosqQhM0r",
+	"+bl3lVLQbxXiUK0RxCAoRq/ZhURbQWshPfv7Ru3szCuO3MDblbBgXzoOLeQ1cBYQDrFn4TY6Ty1fIZEU",
+	"Y0lzoxZGC2HGaWoge30BH+5BCUL3Z3++g9scwBHE3g2sXb0EHPAEGtNbMfHAiESpqh6dMGzJtDCCZMo0",
+	"HbnhQUuCzFjKlFHxiYNF3KmtDhYpV//VuvQHSqTUHmVqo8BmBIuLnOsZ1sJgNGf5YWEu0Nt35sLQjP/E",
+	"Zj/CRsJ378yQ/MoRuDo+Qe0HVx6zLmOkWfeajbMcpIzuON+hGd+56reQtOcypilJ2BVLZTbFYDXzQrIV",
+	"TeklI3khou3a/GZ6M2gilR486j3qlZO/K9f9fg71XRfkjCpVNne7B+TKLA/j3CBF00XaSuH3Cy9ZkGZ0",
+	"anS0jIEjxqi+rNE4GQWV6ABaMJuHuJ57xm+ubMlI2bB3fpeMSmloBI21td4pmjIFwJTuiy7B6tHY4Yal",
+	"UlyAGWGOcx64+tz+l9DTpLQFKAY9e12SDySbGjUXesZam4S6fx9sJ5UuadvVGrI5INE3UUhURmOmQpJI",
+	"bf5L1YTZQrsZzZlhzMrmguSQTQKdf0kEDdX6/W3id/utq601wRvUyXPNcrSDgBcZ7Sagu0/oFSN9rEK1",
+	"b6FEYwGUGMtnEPBoHTFDcVEwpVgyIFzEaZGAA3Zrfx942JOc/oen24QDOpBrnqaesYt5zebd1RuafTw5",
+	"OkU7DxfQ1bvWtM82+fOOrOrhIdKZ3fpntXYErLH7XJBUGtU8porV0AoLKbfjlDWvGeRGZ5xbCijc1jYH",
+	"ObkhkaJeL7n2krKWYUvzWyMk+kXoVFWFbgurdcHnJ4XiginDkc1jXFxsD7AUWAi6nwoh/CBRIXGFZFSI",
+	"dcPKmidQa85muNoTxtJzdqug1x0XYFQYCmScsO/XGFE/YfElS5xfj4oZdqYwmMeErq345Oi0ZbGHpeOQ",
+	"u8x0SzhsIITdz3YbvM1ap2DfnA3FhGYZExZTUVWzRwWPoVGG51UlNPNSTaLS/dud0WkaDcWWIVdGzX/Q",
+	"7W+jZW6HqpmIacbxGbJ1aP7GZ3rbaPIZ5/JaYUC8HopoJ5GxqlzLzvT1jMaT0l91/z6uPHr96vQM+lsa",
+	"XP7b6auXhAkg8iwciuj9MODJMBiQYcCu9Kjb7Q6DEP5gQuP3flQ//lj1F8QnylEJ1dR89b7b7d7eRuFQ",
+	"XIP9MzI/RC6gImdKFnlcmS1hn7my9g9UOMxVpyQylyYKCR2KyKK2+YtElkZH2+A4dtEwQMZsjIwaYElC",
+	"/Iv8io2b52sSHqHI1znDooIkagp+rtLgG8XyzuEFWMh+JdHx4Q/PXp49c4FBaqff7blHq3ChZ1f2+TJ3",
+	"IiSse9FF43TJoubGHSdukDtQsOKFVXCkFJZU5EznswE0S8DiB0kuM5IUuAqm5uY+41OmNJ1m5hW26Bwg",
+	"LPrJr6my0QEheSP4DcEAyfl5vFCoX0mkJnR3/+H/ROQbMmE35McXh0ed0x8Pd/cfOjNxTq8hpDMkl2zG",
+	"kspOeT2RaTOkwr6tFvhZ/qXLFYStUVK4c2/nQqrebTnB6Pr6uqvsz+UljeV0u8QeEl31Q7OaMVXs4V5z",
+	"QRFPuiUYkC8bza0LV3JP2Sk6CTPsLSEZzTWhwCaj64li8cjWYbx/v60aRff+fXIkp1lhM9QNJEi667ta",
+	"UUu458DaFQSuAk2VU8PqDdWNpTBr1xDVhFRtPvqsiiujqZJDEUsbRcYIT2xLc7v8gXXbVN8oMjWg6AkV",
+	"ZJ9MuShAT05xIMRwGFiyXGoMKICwMqWxQ+BMmVutSMrHOYWLfQXbYvDb8P6ZLCzJOwQzOBcXZo8OxYxE",
+	"uzc3kQtP6/dK3J0yKlTJRLvmWWQpLMWMaooWegMK3oNB6ZzC0ANDdnKGlejJFpYEOpepYfaJIdOweFlo",
+	"IFaxFALrz2O+BsYOi7JhvwswFlKTrBinPCZbqZTZmMaXIclyfkU1Q/ks5eKyA4I2EUyjjIlyGkRrGD7j",
+	"vc0AsV06z7RDn0OXeebH+EKYiw3oK4Tmqdlfo4FPaNKIpB4K95FsuVqmj0Lz7qlUmvT3t60vZUpzw7id",
+	"MwOR65pazj8U++5EQvKgV33edTgSmkMrPz/wPvchzNA8iuGGsDnwTheAWHopzoscDs7CHOK3cC1dddi/",
+	"ktxwkCn5mWvN8oOhiPZ2H2PV1v3eg6pJtNnEWQdkWhd9SRSznk+zMGLw1oiIWKF1KCw4210S7fV75Afw",
+	"JlrveD1JuwwWraSV64lUjKRUabLbGwo/TztN3SHyKjXxwKU0Wj9fMwURohWhXA328IFuOuT90ObOGWYN",
+	"9uCIlGzX4KDRYhCJfihoToVmiEe2LY7zD5XRPmYpKTNQmwUNXKRkKRKDzwrYls6pUBSRFeWrqoCBQWUK",
+	"SG0BJqrIr0BKy5mN24dlxDkoMF3ytOJyQE+kUnycsoMmK9UsTeFlU0IN9QUVTTikvH9fSH3/vrccblSD",
+	"hOUDomSOvsZK6Imc0gEFh7SsiaNlXMgCAbxpKlVky8rWpdkgJGD4VyG54gmToLWhFwNlTVokXG4b5Eef",
+	"fpsEWw8ewdLPtpxFZXKDvaxFAZhVGfWzUKxLXrLreoyAETGg8oSiIhnLm6h0UYYYxTcULoSgXB1Fkb1M",
+	"0bbaM/aZm4GbHGnPfORJSUbtyWkJRkLf3nyUyiIxciNgq1N+cK5ST1cMggtyfsVQKudiLAuRVHbw93UH",
+	"zq2R1GMpzvlFYbHBvphmGSjPYDYtgyiBViD8WWa5/naXgDyOBdeHotKYqSCRhSBy+xSS1fEEhjaBIUSw",
+	"a6j77oItUK+qnLiOy1lHbh09nR3q9t3t/w8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
