@@ -44,13 +44,6 @@ const (
 	ProviderGoogleRBM     = "google_rbm"     // Google's RCS Business Messaging API
 )
 
-// Event types written to the outbox.
-const (
-	EventMessageSent     = "message.sent"
-	EventMessageReceived = "message.received"
-	EventLeadCreated     = "lead.created"
-)
-
 // Integration is an organization's connection to a messaging provider on one
 // channel. The secret fields are never returned by the API or logged.
 type Integration struct {
@@ -184,16 +177,6 @@ type Message struct {
 	Error             *string         `db:"error" json:"error"`
 	CreatedAt         time.Time       `db:"created_at" json:"created_at"`
 	UpdatedAt         time.Time       `db:"updated_at" json:"updated_at"`
-}
-
-// Event is a row of the outbox: something that happened, written in the
-// same transaction as the change, for webhook delivery to pick up.
-type Event struct {
-	ID             int64           `db:"id"`
-	OrganizationID int64           `db:"organization_id"`
-	Type           string          `db:"type"`
-	Payload        json.RawMessage `db:"payload"`
-	CreatedAt      time.Time       `db:"created_at"`
 }
 
 // ProviderError is a provider's refusal or failure, with the provider's own

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
@@ -22,6 +23,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/httpapi"
 	"github.com/iagente/iagente-sdr/impl/ratelimit"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
+	"github.com/iagente/iagente-sdr/impl/webhook"
 )
 
 // Config is the service's configuration; FromEnv documents each variable.
@@ -40,6 +42,18 @@ type Config struct {
 	RBMBaseURL         string
 	RBMToken           string
 	SendTimeout        time.Duration
+
+	// Webhook delivery; zero values take the defaults of webhook.Config.
+	WebhookAllowPrivateTargets bool
+	WebhookTimeout             time.Duration
+	WebhookPollInterval        time.Duration
+	WebhookRetrySchedule       []time.Duration
+	WebhookDisableAfter        int
+	WebhookWorkers             int
+	WebhookLease               time.Duration
+	// WebhookDispatchOff stops this process from delivering (an API-only
+	// replica); events are still written and other replicas deliver them.
+	WebhookDispatchOff bool
 }
 
 // Defaults.
@@ -61,6 +75,17 @@ const (
 //	RBM_API_BASE_URL       Google RBM API (default https://rcsbusinessmessaging.googleapis.com)
 //	RBM_ACCESS_TOKEN       bearer token for the RBM API
 //	SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)
+//	WEBHOOK_ALLOW_PRIVATE_TARGETS  true lets webhooks reach loopback and private
+//	                       addresses (development and tests only; default false)
+//	WEBHOOK_TIMEOUT        how long a receiver may take to answer (default 10s)
+//	WEBHOOK_POLL_INTERVAL  how often to look for due deliveries (default 250ms)
+//	WEBHOOK_RETRY_SCHEDULE comma-separated waits after each failed attempt; the
+//	                       last repeats (default 5s,30s,2m,10m,30m,1h,2h,4h)
+//	WEBHOOK_DISABLE_AFTER  failed deliveries in a row that disable a webhook (default 20)
+//	WEBHOOK_WORKERS        concurrent delivery attempts per process (default 16)
+//	WEBHOOK_LEASE          how long a claimed delivery stays with its process
+//	                       before another may take it (default timeout + 20s)
+//	WEBHOOK_DISPATCH       off: this process writes events but does not deliver
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:        getenv("DATABASE_URL"),
@@ -79,6 +104,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SEND_TIMEOUT must be a positive duration such as 15s, not %q", v)
 		}
 		c.SendTimeout = d
+	}
+	if err := webhookFromEnv(getenv, &c); err != nil {
+		return c, err
 	}
 	for _, name := range []string{"WHATSAPP_API_BASE_URL", "RBM_API_BASE_URL"} {
 		if v := getenv(name); v != "" {
@@ -108,6 +136,51 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+func webhookFromEnv(getenv func(string) string, c *Config) error {
+	switch v := getenv("WEBHOOK_ALLOW_PRIVATE_TARGETS"); v {
+	case "", "false", "0":
+	case "true", "1":
+		c.WebhookAllowPrivateTargets = true
+	default:
+		return fmt.Errorf("WEBHOOK_ALLOW_PRIVATE_TARGETS must be true or false, not %q", v)
+	}
+	switch v := getenv("WEBHOOK_DISPATCH"); v {
+	case "", "on":
+	case "off":
+		c.WebhookDispatchOff = true
+	default:
+		return fmt.Errorf("WEBHOOK_DISPATCH must be on or off, not %q", v)
+	}
+	for name, dst := range map[string]*time.Duration{
+		"WEBHOOK_TIMEOUT": &c.WebhookTimeout, "WEBHOOK_POLL_INTERVAL": &c.WebhookPollInterval, "WEBHOOK_LEASE": &c.WebhookLease,
+	} {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("%s must be a positive duration such as 10s, not %q", name, v)
+			}
+			*dst = d
+		}
+	}
+	if v := getenv("WEBHOOK_RETRY_SCHEDULE"); v != "" {
+		for _, part := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(part))
+			if err != nil || d <= 0 {
+				return fmt.Errorf("WEBHOOK_RETRY_SCHEDULE must be comma-separated positive durations such as 5s,30s,2m, not %q", v)
+			}
+			c.WebhookRetrySchedule = append(c.WebhookRetrySchedule, d)
+		}
+	}
+	var err error
+	if c.WebhookDisableAfter, err = positiveInt(getenv, "WEBHOOK_DISABLE_AFTER", 20); err != nil {
+		return err
+	}
+	if c.WebhookWorkers, err = positiveInt(getenv, "WEBHOOK_WORKERS", 16); err != nil {
+		return err
+	}
+	return nil
+}
+
 func positiveInt(getenv func(string) string, name string, def int) (int, error) {
 	v := getenv(name)
 	if v == "" {
@@ -122,8 +195,12 @@ func positiveInt(getenv func(string) string, name string, def int) (int, error) 
 
 // App is a running service's parts.
 type App struct {
-	DB     *sqlstore.DB
-	Server *httpapi.Server
+	DB         *sqlstore.DB
+	Server     *httpapi.Server
+	Dispatcher *webhook.Dispatcher
+
+	stopDispatch context.CancelFunc
+	dispatchDone chan struct{}
 }
 
 // Open connects to the database, applies pending migrations and builds the
@@ -156,9 +233,22 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		SendTimeout: cfg.SendTimeout,
 		Logger:      cfg.Logger,
 	}
+	dispatcher := webhook.New(db, webhook.Config{
+		Timeout:       cfg.WebhookTimeout,
+		PollInterval:  cfg.WebhookPollInterval,
+		RetrySchedule: cfg.WebhookRetrySchedule,
+		DisableAfter:  cfg.WebhookDisableAfter,
+		Workers:       cfg.WebhookWorkers,
+		Lease:         cfg.WebhookLease,
+		AllowPrivate:  cfg.WebhookAllowPrivateTargets,
+		Logger:        cfg.Logger,
+	})
 	srv, err := httpapi.NewServer(httpapi.Config{
 		Leads:                    db,
 		Messaging:                msg,
+		Handoffs:                 db,
+		Webhooks:                 db,
+		WebhookTester:            dispatcher,
 		Auth:                     &auth.Authenticator{Keys: db, Now: time.Now},
 		Limiter:                  ratelimit.NewMemory(cfg.RatePerMinute, cfg.RatePerDay),
 		Logger:                   cfg.Logger,
@@ -170,8 +260,26 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	return &App{DB: db, Server: srv}, nil
+	a := &App{DB: db, Server: srv, Dispatcher: dispatcher, dispatchDone: make(chan struct{})}
+	if cfg.WebhookDispatchOff {
+		close(a.dispatchDone)
+		a.stopDispatch = func() {}
+		return a, nil
+	}
+	db.OnDeliveries(dispatcher.Wake)
+	var dctx context.Context
+	dctx, a.stopDispatch = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(a.dispatchDone)
+		dispatcher.Run(dctx)
+	}()
+	return a, nil
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.DB.Close() }
+// Close stops delivering (attempts in flight finish or are released for a
+// retry) and then releases the database.
+func (a *App) Close() error {
+	a.stopDispatch()
+	<-a.dispatchDone
+	return a.DB.Close()
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -53,8 +55,56 @@ func (s *Server) registerDocs(e *echo.Echo) error {
 			"displayRequestDuration": "true",
 		},
 	})("IAGENTE SDR API", "/docs/openapi.json", "/docs/")
+	if err := s.registerEventDocs(e); err != nil {
+		return err
+	}
 	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
 	e.GET("/docs/*", echo.WrapHandler(ui))
+	return nil
+}
+
+// registerEventDocs serves the event catalog: webhooks.yaml and asyncapi.yaml
+// verbatim (asyncapi.yaml's $refs to ./webhooks.yaml resolve against this
+// server, and webhooks.yaml's to ./openapi.yaml likewise), and the same
+// catalog browsable at /docs/webhooks/, from a copy with every $ref inlined.
+func (s *Server) registerEventDocs(e *echo.Echo) error {
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = true
+	loader.ReadFromURIFunc = func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
+		switch path.Base(u.Path) {
+		case "webhooks.yaml":
+			return openapi.WebhooksYAML, nil
+		case "openapi.yaml":
+			return openapi.YAML, nil
+		}
+		return nil, fmt.Errorf("the event catalog refers to %s, which is not embedded", u)
+	}
+	doc, err := loader.LoadFromURI(&url.URL{Path: "webhooks.yaml"})
+	if err != nil {
+		return fmt.Errorf("load webhooks.yaml: %w", err)
+	}
+	doc.InternalizeRefs(context.Background(), nil)
+	eventsJSON, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("render webhooks.yaml as JSON: %w", err)
+	}
+	e.GET("/webhooks.yaml", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/yaml", openapi.WebhooksYAML)
+	})
+	e.GET("/asyncapi.yaml", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/yaml", openapi.AsyncAPIYAML)
+	})
+	e.GET("/docs/webhooks.json", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, eventsJSON)
+	})
+	ui := v5emb.NewWithConfig(swgui.Config{
+		Title:       "IAGENTE SDR webhook events",
+		SwaggerJSON: "/docs/webhooks.json",
+		BasePath:    "/docs/webhooks/",
+		ShowTopBar:  false,
+	})("IAGENTE SDR webhook events", "/docs/webhooks.json", "/docs/webhooks/")
+	e.GET("/docs/webhooks", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/webhooks/") })
+	e.GET("/docs/webhooks/*", echo.WrapHandler(ui))
 	return nil
 }
 

@@ -17,6 +17,9 @@ import (
 type handlers struct {
 	leads     impl.LeadService
 	messaging *messaging.Service
+	handoffs  impl.HandoffService
+	webhooks  impl.WebhookService
+	tester    impl.WebhookTester
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)

@@ -54,9 +54,13 @@ type Authenticator interface {
 type Config struct {
 	Leads     impl.LeadService
 	Messaging *messaging.Service
-	Auth      Authenticator
-	Limiter   ratelimit.Limiter
-	Logger    *slog.Logger
+	Handoffs  impl.HandoffService
+	Webhooks  impl.WebhookService
+	// WebhookTester makes the test endpoint's delivery.
+	WebhookTester impl.WebhookTester
+	Auth          Authenticator
+	Limiter       ratelimit.Limiter
+	Logger        *slog.Logger
 	// ResponseValidation is ValidateStrict, ValidateLog (the default when
 	// empty) or ValidateOff.
 	ResponseValidation string
@@ -126,7 +130,8 @@ func NewServer(cfg Config) (*Server, error) {
 	// Innermost too: a panic in a handler becomes an ordinary error while the
 	// response-validation layer is still in place to write it.
 	e.Use(s.recoverPanics)
-	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(&handlers{leads: cfg.Leads, messaging: cfg.Messaging}, nil), BasePath)
+	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(&handlers{leads: cfg.Leads, messaging: cfg.Messaging,
+		handoffs: cfg.Handoffs, webhooks: cfg.Webhooks, tester: cfg.WebhookTester}, nil), BasePath)
 	if err := s.registerDocs(e); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -47,7 +48,17 @@ type DB struct {
 	dialect Dialect
 	// now is the clock; tests may replace it.
 	now func() time.Time
+
+	// onDeliveries is called after a commit that queued webhook deliveries,
+	// so the dispatcher starts at once instead of at its next poll.
+	onDeliveries func()
+	// queued holds the open transactions that queued deliveries.
+	queued sync.Map // *sqlx.Tx -> struct{}
 }
+
+// OnDeliveries sets the function called after each commit that queued
+// webhook deliveries. It must not block.
+func (s *DB) OnDeliveries(fn func()) { s.onDeliveries = fn }
 
 // Open connects to databaseURL: a postgres:// or postgresql:// URL, a
 // sqlite:PATH, or "" for DefaultSQLitePath. It does not migrate.
@@ -192,12 +203,19 @@ func (s *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	_, queued := s.queued.LoadAndDelete(tx) // a reused pointer must not inherit a flag
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
+		s.queued.Delete(tx)
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	_, queued = s.queued.LoadAndDelete(tx)
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if queued && s.onDeliveries != nil {
+		s.onDeliveries()
 	}
 	return nil
 }

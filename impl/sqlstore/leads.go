@@ -28,18 +28,20 @@ func (s *DB) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead) error
 	if lead.Temperature == "" {
 		lead.Temperature = impl.DefaultTemperature
 	}
-	err := s.db.QueryRowxContext(ctx, s.rebind(`INSERT INTO leads
-		(organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		orgID, lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore,
-		lead.DealValue, lead.CreatedAt, lead.UpdatedAt).Scan(&lead.ID)
-	if isUniqueViolation(err) {
-		return errDuplicatePhone()
-	}
-	if err != nil {
-		return fmt.Errorf("create lead: %w", err)
-	}
-	return nil
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		err := tx.QueryRowxContext(ctx, s.rebind(`INSERT INTO leads
+			(organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			orgID, lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore,
+			lead.DealValue, lead.CreatedAt, lead.UpdatedAt).Scan(&lead.ID)
+		if isUniqueViolation(err) {
+			return errDuplicatePhone()
+		}
+		if err != nil {
+			return fmt.Errorf("create lead: %w", err)
+		}
+		return s.insertEvent(ctx, tx, orgID, impl.EventLeadCreated, lead.CreatedAt, lead)
+	})
 }
 
 // FindLeadByID implements impl.LeadService.
@@ -171,6 +173,13 @@ func (s *DB) UpdateLead(ctx context.Context, orgID, id int64, update func(*impl.
 		}
 		if err != nil {
 			return fmt.Errorf("update lead: %w", err)
+		}
+		if err := s.insertEvent(ctx, tx, orgID, impl.EventLeadUpdated, lead.UpdatedAt, lead); err != nil {
+			return err
+		}
+		// One action, two events: becoming hot is also a qualification.
+		if lead.Temperature == impl.TemperatureHot && before.Temperature != impl.TemperatureHot {
+			return s.insertEvent(ctx, tx, orgID, impl.EventLeadQualified, lead.UpdatedAt, lead)
 		}
 		return nil
 	})

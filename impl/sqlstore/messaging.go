@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -325,21 +324,6 @@ func (s *DB) leadForInbound(ctx context.Context, tx *sqlx.Tx, m *impl.Message, c
 	return lead.ID, nil
 }
 
-// insertEvent writes an outbox row whose payload is data as JSON.
-func (s *DB) insertEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ string, at time.Time, data any) error {
-	payload, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("encode %s event: %w", typ, err)
-	}
-	_, err = tx.ExecContext(ctx, s.rebind(
-		`INSERT INTO events (organization_id, type, payload, created_at) VALUES (?, ?, ?, ?)`),
-		orgID, typ, string(payload), at)
-	if err != nil {
-		return fmt.Errorf("write %s event: %w", typ, err)
-	}
-	return nil
-}
-
 // FindMessageByID implements impl.MessageService.
 func (s *DB) FindMessageByID(ctx context.Context, orgID, id int64) (*impl.Message, error) {
 	var r messageRow
@@ -376,26 +360,4 @@ func (s *DB) FindMessages(ctx context.Context, orgID int64, f impl.MessageFilter
 		out[i] = r.message()
 	}
 	return out, total, nil
-}
-
-// FindEvents implements impl.MessageService.
-func (s *DB) FindEvents(ctx context.Context, orgID, afterID int64) ([]*impl.Event, error) {
-	var rows []struct {
-		impl.Event
-		Payload string `db:"payload"`
-	}
-	err := s.db.SelectContext(ctx, &rows, s.rebind(
-		`SELECT id, organization_id, type, payload, created_at FROM events WHERE organization_id = ? AND id > ? ORDER BY id`),
-		orgID, afterID)
-	if err != nil {
-		return nil, fmt.Errorf("find events: %w", err)
-	}
-	out := make([]*impl.Event, len(rows))
-	for i := range rows {
-		e := rows[i].Event
-		e.Payload = json.RawMessage(rows[i].Payload)
-		e.CreatedAt = e.CreatedAt.UTC()
-		out[i] = &e
-	}
-	return out, nil
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 
@@ -211,8 +212,10 @@ func TestReceiveMessage(t *testing.T) {
 		for _, e := range events {
 			types = append(types, e.Type)
 		}
-		want := []string{impl.EventMessageReceived, impl.EventLeadCreated, impl.EventMessageReceived}
-		if len(types) != len(want) || types[0] != want[0] || types[1] != want[1] || types[2] != want[2] {
+		// The known lead's creation, then each inbound message with the new
+		// lead it created; the redelivery adds nothing.
+		want := []string{impl.EventLeadCreated, impl.EventMessageReceived, impl.EventLeadCreated, impl.EventMessageReceived}
+		if strings.Join(types, " ") != strings.Join(want, " ") {
 			t.Errorf("events %v, want %v", types, want)
 		}
 

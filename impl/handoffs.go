@@ -1,0 +1,49 @@
+package impl
+
+import (
+	"context"
+	"time"
+)
+
+// Handoff statuses.
+const (
+	HandoffOpen   = "open"
+	HandoffClosed = "closed"
+)
+
+// Handoff passes a lead's conversation from automation to a person. Its JSON
+// form is the API's and the handoff.* events' data.
+type Handoff struct {
+	ID             int64      `db:"id" json:"id"`
+	OrganizationID int64      `db:"organization_id" json:"-"`
+	LeadID         int64      `db:"lead_id" json:"lead_id"`
+	Reason         string     `db:"reason" json:"reason"`
+	Status         string     `db:"status" json:"status"`
+	CreatedAt      time.Time  `db:"created_at" json:"created_at"`
+	ClosedAt       *time.Time `db:"closed_at" json:"closed_at"`
+	UpdatedAt      time.Time  `db:"updated_at" json:"updated_at"`
+}
+
+// HandoffFilter selects handoffs, newest first. Nil fields do not filter.
+type HandoffFilter struct {
+	Status *string
+	LeadID *int64
+	Offset int64
+	Limit  int
+}
+
+// HandoffService stores handoffs, each change with its event. Every method
+// is scoped to one organization.
+type HandoffService interface {
+	// CreateHandoff opens h for its lead and writes handoff.created. It
+	// returns ENotFound (detail lead_id) if the lead is not the
+	// organization's, and EConflict if the lead already has an open handoff.
+	CreateHandoff(ctx context.Context, orgID int64, h *Handoff) error
+	// FindHandoffByID returns the handoff, or ENotFound.
+	FindHandoffByID(ctx context.Context, orgID, id int64) (*Handoff, error)
+	// FindHandoffs returns one page and the total on all pages.
+	FindHandoffs(ctx context.Context, orgID int64, f HandoffFilter) ([]*Handoff, int64, error)
+	// CloseHandoff closes an open handoff and writes handoff.closed. It
+	// returns ENotFound, or EConflict if the handoff is already closed.
+	CloseHandoff(ctx context.Context, orgID, id int64) (*Handoff, error)
+}

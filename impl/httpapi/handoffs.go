@@ -1,0 +1,60 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/iagente/iagente-sdr/gen/api"
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+func toAPIHandoff(h *impl.Handoff) api.Handoff {
+	return api.Handoff{Id: h.ID, LeadId: h.LeadID, Reason: h.Reason, Status: api.HandoffStatus(h.Status),
+		CreatedAt: h.CreatedAt, ClosedAt: toNullable(h.ClosedAt), UpdatedAt: h.UpdatedAt}
+}
+
+func (h *handlers) ListHandoffs(ctx context.Context, req api.ListHandoffsRequestObject) (api.ListHandoffsResponseObject, error) {
+	p := req.Params
+	page, perPage := pageParams(p.Page, p.PerPage)
+	f := impl.HandoffFilter{LeadID: p.LeadId, Offset: int64(page-1) * int64(perPage), Limit: int(perPage)}
+	if p.Status != nil {
+		s := string(*p.Status)
+		f.Status = &s
+	}
+	list, total, err := h.handoffs.FindHandoffs(ctx, orgID(ctx), f)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]api.Handoff, len(list))
+	for i, x := range list {
+		data[i] = toAPIHandoff(x)
+	}
+	return api.ListHandoffs200JSONResponse{Body: api.HandoffList{Data: data, Meta: pageMeta(page, perPage, total)}}, nil
+}
+
+func (h *handlers) CreateHandoff(ctx context.Context, req api.CreateHandoffRequestObject) (api.CreateHandoffResponseObject, error) {
+	x := &impl.Handoff{LeadID: req.Body.LeadId, Reason: req.Body.Reason}
+	if err := h.handoffs.CreateHandoff(ctx, orgID(ctx), x); err != nil {
+		return nil, err
+	}
+	return api.CreateHandoff201JSONResponse{
+		Body:    toAPIHandoff(x),
+		Headers: api.CreateHandoff201ResponseHeaders{Location: fmt.Sprintf("%s/handoffs/%d", BasePath, x.ID)},
+	}, nil
+}
+
+func (h *handlers) GetHandoff(ctx context.Context, req api.GetHandoffRequestObject) (api.GetHandoffResponseObject, error) {
+	x, err := h.handoffs.FindHandoffByID(ctx, orgID(ctx), req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetHandoff200JSONResponse{HandoffOKJSONResponse: api.HandoffOKJSONResponse{Body: toAPIHandoff(x)}}, nil
+}
+
+func (h *handlers) CloseHandoff(ctx context.Context, req api.CloseHandoffRequestObject) (api.CloseHandoffResponseObject, error) {
+	x, err := h.handoffs.CloseHandoff(ctx, orgID(ctx), req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return api.CloseHandoff200JSONResponse{HandoffOKJSONResponse: api.HandoffOKJSONResponse{Body: toAPIHandoff(x)}}, nil
+}

@@ -1,0 +1,103 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+// randomID returns prefix followed by 24 random hex digits: ids that say
+// nothing about how many events or deliveries exist.
+func randomID(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// insertEvent writes an outbox row for data, in tx, and queues one delivery
+// per active webhook of the organization subscribed to typ. Writing the
+// deliveries here, with the change, means no event can be left undelivered
+// by a crash between the commit and a fan-out.
+func (s *DB) insertEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ string, at time.Time, data any) error {
+	ev, _, err := s.writeEvent(ctx, tx, orgID, typ, at, data)
+	if err != nil {
+		return err
+	}
+	var hooks []struct {
+		ID          int64 `db:"id"`
+		MaxAttempts int   `db:"max_attempts"`
+	}
+	err = tx.SelectContext(ctx, &hooks, s.rebind(`SELECT w.id, w.max_attempts FROM webhooks w
+		JOIN webhook_events we ON we.webhook_id = w.id
+		WHERE w.organization_id = ? AND w.active AND we.event = ? ORDER BY w.id`), orgID, typ)
+	if err != nil {
+		return fmt.Errorf("find webhooks for %s: %w", typ, err)
+	}
+	if len(hooks) == 0 {
+		return nil
+	}
+	now := s.timestamp()
+	for _, h := range hooks {
+		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO deliveries
+			(organization_id, webhook_id, event_id, message_id, status, attempt_count, attempt_limit, due_ms, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`),
+			orgID, h.ID, ev, randomID("msg_"), impl.DeliveryPending, h.MaxAttempts, now.UnixMilli(), now, now)
+		if err != nil {
+			return fmt.Errorf("queue %s delivery: %w", typ, err)
+		}
+	}
+	s.queued.Store(tx, struct{}{})
+	return nil
+}
+
+// writeEvent writes the outbox row and returns its id and the envelope,
+// whose bytes are the body of every attempt of every delivery of the event.
+func (s *DB) writeEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ string, at time.Time, data any) (int64, []byte, error) {
+	payload, err := json.Marshal(data)
+	if err != nil {
+		return 0, nil, fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	env := impl.Envelope{ID: randomID("evt_"), Event: typ, CreatedAt: at.UTC(), Data: payload}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return 0, nil, fmt.Errorf("encode %s envelope: %w", typ, err)
+	}
+	var id int64
+	err = tx.QueryRowxContext(ctx, s.rebind(
+		`INSERT INTO events (organization_id, public_id, type, payload, body, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+		orgID, env.ID, typ, string(payload), string(body), env.CreatedAt).Scan(&id)
+	if err != nil {
+		return 0, nil, fmt.Errorf("write %s event: %w", typ, err)
+	}
+	return id, body, nil
+}
+
+// FindEvents returns the organization's events with an id above afterID,
+// oldest first.
+func (s *DB) FindEvents(ctx context.Context, orgID, afterID int64) ([]*impl.Event, error) {
+	var rows []struct {
+		impl.Event
+		Payload string `db:"payload"`
+	}
+	err := s.db.SelectContext(ctx, &rows, s.rebind(
+		`SELECT id, organization_id, COALESCE(public_id, '') AS public_id, type, payload, created_at FROM events WHERE organization_id = ? AND id > ? ORDER BY id`),
+		orgID, afterID)
+	if err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	out := make([]*impl.Event, len(rows))
+	for i := range rows {
+		e := rows[i].Event
+		e.Payload = json.RawMessage(rows[i].Payload)
+		e.CreatedAt = e.CreatedAt.UTC()
+		out[i] = &e
+	}
+	return out, nil
+}

@@ -1,0 +1,119 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+var _ impl.HandoffService = (*DB)(nil)
+
+const handoffColumns = `id, organization_id, lead_id, reason, status, created_at, closed_at, updated_at`
+
+func errOpenHandoff() error {
+	return impl.Errorf(impl.EConflict, "This lead already has an open handoff.").
+		WithDetail("lead_id", "the lead already has an open handoff")
+}
+
+func utcHandoff(h *impl.Handoff) {
+	h.CreatedAt, h.UpdatedAt = h.CreatedAt.UTC(), h.UpdatedAt.UTC()
+	if h.ClosedAt != nil {
+		t := h.ClosedAt.UTC()
+		h.ClosedAt = &t
+	}
+}
+
+// CreateHandoff implements impl.HandoffService.
+func (s *DB) CreateHandoff(ctx context.Context, orgID int64, h *impl.Handoff) error {
+	h.OrganizationID = orgID
+	h.Status = impl.HandoffOpen
+	h.CreatedAt = s.timestamp()
+	h.UpdatedAt = h.CreatedAt
+	h.ClosedAt = nil
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var n int
+		err := tx.GetContext(ctx, &n, s.rebind(`SELECT COUNT(*) FROM leads WHERE organization_id = ? AND id = ?`), orgID, h.LeadID)
+		if err != nil {
+			return fmt.Errorf("find lead for handoff: %w", err)
+		}
+		if n == 0 {
+			return impl.Errorf(impl.ENotFound, "Lead not found.").WithDetail("lead_id", "no lead with this id")
+		}
+		err = tx.QueryRowxContext(ctx, s.rebind(`INSERT INTO handoffs
+			(organization_id, lead_id, reason, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+			orgID, h.LeadID, h.Reason, h.Status, h.CreatedAt, h.UpdatedAt).Scan(&h.ID)
+		if isUniqueViolation(err) {
+			return errOpenHandoff()
+		}
+		if err != nil {
+			return fmt.Errorf("create handoff: %w", err)
+		}
+		return s.insertEvent(ctx, tx, orgID, impl.EventHandoffCreated, h.CreatedAt, h)
+	})
+}
+
+// FindHandoffByID implements impl.HandoffService.
+func (s *DB) FindHandoffByID(ctx context.Context, orgID, id int64) (*impl.Handoff, error) {
+	var h impl.Handoff
+	err := s.db.GetContext(ctx, &h, s.rebind(`SELECT `+handoffColumns+` FROM handoffs WHERE organization_id = ? AND id = ?`), orgID, id)
+	if err != nil {
+		return nil, notFound(err, "Handoff")
+	}
+	utcHandoff(&h)
+	return &h, nil
+}
+
+// FindHandoffs implements impl.HandoffService.
+func (s *DB) FindHandoffs(ctx context.Context, orgID int64, f impl.HandoffFilter) ([]*impl.Handoff, int64, error) {
+	where, args := []string{"organization_id = ?"}, []any{orgID}
+	if f.Status != nil {
+		where, args = append(where, "status = ?"), append(args, *f.Status)
+	}
+	if f.LeadID != nil {
+		where, args = append(where, "lead_id = ?"), append(args, *f.LeadID)
+	}
+	out := []*impl.Handoff{}
+	total, err := s.page(ctx, &out, "handoffs", handoffColumns, strings.Join(where, " AND "), "id DESC", args, f.Offset, f.Limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find handoffs: %w", err)
+	}
+	for _, h := range out {
+		utcHandoff(h)
+	}
+	return out, total, nil
+}
+
+// CloseHandoff implements impl.HandoffService.
+func (s *DB) CloseHandoff(ctx context.Context, orgID, id int64) (*impl.Handoff, error) {
+	var h *impl.Handoff
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		now := s.timestamp()
+		// The status condition makes the close atomic: of two concurrent
+		// closes, one updates the row and emits the event, the other is told
+		// it is already closed.
+		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE handoffs SET status = ?, closed_at = ?, updated_at = ?
+			WHERE organization_id = ? AND id = ? AND status = ?`),
+			impl.HandoffClosed, now, now, orgID, id, impl.HandoffOpen)
+		if err != nil {
+			return fmt.Errorf("close handoff: %w", err)
+		}
+		var found impl.Handoff
+		if err := tx.GetContext(ctx, &found, s.rebind(`SELECT `+handoffColumns+` FROM handoffs WHERE organization_id = ? AND id = ?`), orgID, id); err != nil {
+			return notFound(err, "Handoff")
+		}
+		utcHandoff(&found)
+		h = &found
+		if n, _ := res.RowsAffected(); n == 0 {
+			return impl.Errorf(impl.EConflict, "This handoff is already closed.")
+		}
+		return s.insertEvent(ctx, tx, orgID, impl.EventHandoffClosed, now, h)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}

@@ -1,0 +1,115 @@
+// Package webhook delivers outbox events to partner endpoints: signing, the
+// SSRF-guarded HTTP client and the dispatcher.
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// SecretPrefix starts every signing secret. Standard Webhooks libraries strip
+// it before base64-decoding the key, so secrets we issue work with them as-is.
+const SecretPrefix = "whsec_"
+
+// signaturePrefix names the algorithm in X-Webhook-Signature so the scheme can
+// change later without partners mistaking a new digest for the old one.
+const signaturePrefix = "sha256="
+
+// NewSecret returns "whsec_" + base64.StdEncoding of 32 bytes from crypto/rand.
+// 32 bytes equals the SHA-256 output size, the minimum key length RFC 2104
+// recommends for HMAC-SHA256; more would add nothing to its strength.
+func NewSecret() (string, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("webhook: generate secret: %w", err)
+	}
+	return SecretPrefix + base64.StdEncoding.EncodeToString(key), nil
+}
+
+// Signature returns the X-Webhook-Signature value for body.
+//
+// The HMAC key is the whole secret string, prefix included, because that is
+// what the published partner snippets feed to hash_hmac and friends; decoding
+// it here would break every integration already written against the docs.
+func Signature(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return signaturePrefix + hex.EncodeToString(mac.Sum(nil))
+}
+
+// StandardSignature returns the webhook-signature header value: one
+// "v1,<b64>" per secret, space-separated, in the order given. It errors if a
+// secret is not "whsec_"+valid base64.
+//
+// Several secrets exist during rotation: signing with all of them lets a
+// partner verify with either the old or the new secret until it switches.
+func StandardSignature(msgID string, timestamp int64, body []byte, secrets ...string) (string, error) {
+	if len(secrets) == 0 {
+		// An empty header would fail verification at every partner; better to
+		// surface the misconfiguration before sending.
+		return "", errors.New("webhook: no signing secret")
+	}
+
+	keys := make([][]byte, len(secrets))
+	for i, secret := range secrets {
+		key, err := standardKey(secret)
+		if err != nil {
+			// The index, not the secret, identifies it: errors end up in logs.
+			return "", fmt.Errorf("webhook: signing secret #%d: %w", i, err)
+		}
+		keys[i] = key
+	}
+
+	content := make([]byte, 0, len(msgID)+1+20+1+len(body))
+	content = append(content, msgID...)
+	content = append(content, '.')
+	content = strconv.AppendInt(content, timestamp, 10)
+	content = append(content, '.')
+	content = append(content, body...)
+
+	var header strings.Builder
+	for i, key := range keys {
+		mac := hmac.New(sha256.New, key)
+		mac.Write(content)
+		if i > 0 {
+			header.WriteByte(' ')
+		}
+		header.WriteString("v1,")
+		header.WriteString(base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	}
+	return header.String(), nil
+}
+
+// standardKey extracts the Standard Webhooks HMAC key. The prefix is required
+// rather than optional so a raw key pasted by mistake is caught here instead
+// of producing signatures no partner can verify.
+func standardKey(secret string) ([]byte, error) {
+	encoded, ok := strings.CutPrefix(secret, SecretPrefix)
+	if !ok {
+		return nil, fmt.Errorf("missing %q prefix", SecretPrefix)
+	}
+	key, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return nil, errors.New("not valid base64 after the prefix")
+	}
+	if len(key) == 0 {
+		return nil, errors.New("empty key after the prefix")
+	}
+	return key, nil
+}
+
+// VerifySignature reports whether header equals Signature(secret, body), in
+// constant time so the comparison does not leak how much of a forged
+// signature was right. Only the exact lowercase form is accepted: it is the
+// only one we document, and a single canonical form keeps partners' and our
+// own checks in agreement.
+func VerifySignature(secret string, body []byte, header string) bool {
+	return hmac.Equal([]byte(header), []byte(Signature(secret, body)))
+}
