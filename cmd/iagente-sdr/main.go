@@ -6,7 +6,7 @@
 //	iagente-sdr keys create|list|revoke
 //	iagente-sdr integrations create|list|enable|disable
 //	iagente-sdr templates create|list
-//	iagente-sdr mock whatsapp|rbm     fake provider APIs
+//	iagente-sdr mock whatsapp|rbm|receiver  fake provider APIs, a webhook receiver
 //
 // Configuration comes from the environment; see impl/app.FromEnv.
 package main
@@ -56,6 +56,9 @@ const usage = `Usage:
               [--category MARKETING|UTILITY|AUTHENTICATION] [--context C] [--approved] [--json]
   iagente-sdr templates list --org ID [--json]
   iagente-sdr mock whatsapp|rbm [--addr :9001]      run a fake Meta Graph API or Google RBM API
+  iagente-sdr mock receiver [--addr :9003] [--path /webhook] [--secret whsec_...]
+                                                    run the reference webhook receiver; secrets (repeat or
+                                                    comma-separate) also from WEBHOOK_SECRET
 
 Environment:
   DATABASE_URL           postgres://... or sqlite:PATH (default: sqlite file ./iagente-sdr.db)
@@ -100,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "templates":
 		return templates(ctx, args, getenv, stdout)
 	case "mock":
-		return mock(ctx, args, stdout)
+		return mock(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
