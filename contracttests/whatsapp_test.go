@@ -574,8 +574,8 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 				{"phone": uniquePhone(t), "lead_id": 1, "type": "text", "text": "x"},
 			} {
 				res, out, reqs := env.send(t, body)
-				if res.StatusCode != http.StatusUnprocessableEntity {
-					t.Errorf("%v: %d %s, want 422", body, res.StatusCode, out)
+				if res.StatusCode != http.StatusUnprocessableEntity && res.StatusCode != http.StatusNotFound {
+					t.Errorf("%v: %d %s, want 422 or 404", body, res.StatusCode, out)
 				}
 				if len(reqs) != 0 {
 					t.Errorf("%v: the fake received %d requests", body, len(reqs))
@@ -747,14 +747,17 @@ func TestWhatsAppTemplates(t *testing.T) {
 		})
 		t.Run("unknown template_name", func(t *testing.T) {
 			r, out := sendTemplate(t, map[string]any{"template_name": "nao_existe_esse_modelo", "variables": []any{}})
-			e := want422(t, r, out, "template_name")
+			e := wantCode(t, r, out, http.StatusNotFound, "not_found")
 			if !strings.Contains(detail(e, "template_name"), "no template has this name") {
 				t.Errorf("details %v", e.Error.Details)
 			}
 		})
 		t.Run("unknown template_id", func(t *testing.T) {
 			r, out := sendTemplate(t, map[string]any{"template_id": 987654321, "variables": []any{}})
-			want422(t, r, out, "template_id")
+			e := wantCode(t, r, out, http.StatusNotFound, "not_found")
+			if !strings.Contains(detail(e, "template_id"), "no template has this id") {
+				t.Errorf("details %v", e.Error.Details)
+			}
 		})
 		t.Run("both template_id and template_name", func(t *testing.T) {
 			r, out := sendTemplate(t, map[string]any{"template_id": 1, "template_name": "boas_vindas", "variables": []any{"Joao"}})
@@ -813,9 +816,15 @@ func TestWhatsAppTemplates(t *testing.T) {
 				t.Fatal(err)
 			}
 			r, out := sendTemplate(t, map[string]any{"template_id": tpl.ID, "variables": []any{}})
-			want422(t, r, out, "template_id")
+			e := wantCode(t, r, out, http.StatusNotFound, "not_found")
+			if detail(e, "template_id") == "" {
+				t.Errorf("details %v, want template_id", e.Error.Details)
+			}
 			r, out = sendTemplate(t, map[string]any{"template_name": "so_da_b", "variables": []any{}})
-			want422(t, r, out, "template_name")
+			e = wantCode(t, r, out, http.StatusNotFound, "not_found")
+			if detail(e, "template_name") == "" {
+				t.Errorf("details %v, want template_name", e.Error.Details)
+			}
 		})
 	})
 }

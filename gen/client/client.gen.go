@@ -1613,8 +1613,9 @@ type Webhook struct {
 	// UpdatedAt Example: 2026-03-13T14:02:11Z
 	UpdatedAt time.Time `json:"updated_at"`
 
-	// Url Where the events are POSTed: an `http://` or `https://` URL. Use `https://` in
-	// production. Addresses that are not public (loopback, private networks,
+	// Url Where the events are POSTed: an `http://` or `https://` URL whose host is a
+	// name or an IPv4 address, with any non-ASCII character percent-encoded. Use
+	// `https://` in production. Addresses that are not public (loopback, private networks,
 	// link-local such as cloud metadata) are refused when we connect, whatever the
 	// name resolves to.
 	//
@@ -1636,8 +1637,9 @@ type WebhookCreate struct {
 	// Example: Meu Webhook
 	Name WebhookName `json:"name"`
 
-	// Url Where the events are POSTed: an `http://` or `https://` URL. Use `https://` in
-	// production. Addresses that are not public (loopback, private networks,
+	// Url Where the events are POSTed: an `http://` or `https://` URL whose host is a
+	// name or an IPv4 address, with any non-ASCII character percent-encoded. Use
+	// `https://` in production. Addresses that are not public (loopback, private networks,
 	// link-local such as cloud metadata) are refused when we connect, whatever the
 	// name resolves to.
 	//
@@ -1699,8 +1701,9 @@ type WebhookCreated struct {
 	// UpdatedAt Example: 2026-03-13T14:02:11Z
 	UpdatedAt time.Time `json:"updated_at"`
 
-	// Url Where the events are POSTed: an `http://` or `https://` URL. Use `https://` in
-	// production. Addresses that are not public (loopback, private networks,
+	// Url Where the events are POSTed: an `http://` or `https://` URL whose host is a
+	// name or an IPv4 address, with any non-ASCII character percent-encoded. Use
+	// `https://` in production. Addresses that are not public (loopback, private networks,
 	// link-local such as cloud metadata) are refused when we connect, whatever the
 	// name resolves to.
 	//
@@ -1747,8 +1750,9 @@ type WebhookPatch struct {
 	// Example: Meu Webhook
 	Name *WebhookName `json:"name,omitempty"`
 
-	// Url Where the events are POSTed: an `http://` or `https://` URL. Use `https://` in
-	// production. Addresses that are not public (loopback, private networks,
+	// Url Where the events are POSTed: an `http://` or `https://` URL whose host is a
+	// name or an IPv4 address, with any non-ASCII character percent-encoded. Use
+	// `https://` in production. Addresses that are not public (loopback, private networks,
 	// link-local such as cloud metadata) are refused when we connect, whatever the
 	// name resolves to.
 	//
@@ -1797,8 +1801,9 @@ type WebhookTestResult struct {
 	StatusCode nullable.Nullable[int32] `json:"status_code"`
 }
 
-// WebhookURL Where the events are POSTed: an `http://` or `https://` URL. Use `https://` in
-// production. Addresses that are not public (loopback, private networks,
+// WebhookURL Where the events are POSTed: an `http://` or `https://` URL whose host is a
+// name or an IPv4 address, with any non-ASCII character percent-encoded. Use
+// `https://` in production. Addresses that are not public (loopback, private networks,
 // link-local such as cloud metadata) are refused when we connect, whatever the
 // name resolves to.
 //

@@ -259,7 +259,7 @@ func (s *Service) template(ctx context.Context, orgID int64, id *int64, name *st
 		var err error
 		t, err = s.Templates.FindTemplateByID(ctx, orgID, *id)
 		if impl.ErrorCode(err) == impl.ENotFound {
-			return nil, validation(field, "no template has this id")
+			return nil, impl.Errorf(impl.ENotFound, "Template not found.").WithDetail(field, "no template has this id")
 		}
 		if err != nil {
 			return nil, err
@@ -272,7 +272,7 @@ func (s *Service) template(ctx context.Context, orgID int64, id *int64, name *st
 		}
 		switch len(all) {
 		case 0:
-			return nil, validation(field, "no template has this name")
+			return nil, impl.Errorf(impl.ENotFound, "Template not found.").WithDetail(field, "no template has this name")
 		case 1:
 			t = all[0]
 		default:
