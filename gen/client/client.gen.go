@@ -1629,8 +1629,10 @@ type WebhookCreate struct {
 	// Events The events to deliver to this webhook.
 	//
 	// Example: ["lead.created","lead.qualified","message.received"]
-	Events      WebhookEvents `json:"events"`
-	MaxAttempts *MaxAttempts  `json:"max_attempts,omitempty"`
+	Events WebhookEvents `json:"events"`
+
+	// MaxAttempts Attempts per delivery; 8 when left out.
+	MaxAttempts *MaxAttempts `json:"max_attempts,omitempty"`
 
 	// Name A name for you to tell your webhooks apart.
 	//
