@@ -20,6 +20,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -144,10 +145,19 @@ func (s *DB) Migrate(ctx context.Context) ([]int64, error) {
 		return nil, err
 	}
 	gd := goose.DialectPostgres
+	var opts []goose.ProviderOption
 	if s.dialect == SQLite {
 		gd = goose.DialectSQLite3
+	} else {
+		// dialect: replicas starting together on one PostgreSQL take turns,
+		// through an advisory lock, instead of racing to apply the same migration.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(gd, s.db.DB, dir)
+	p, err := goose.NewProvider(gd, s.db.DB, dir, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}

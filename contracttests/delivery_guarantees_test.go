@@ -1,0 +1,284 @@
+package contracttests
+
+// The product's two webhook delivery guarantees, checked against real server
+// processes on one PostgreSQL database:
+//
+//   - at least once: a server killed with SIGKILL mid-delivery loses no
+//     event; a server started on the same database delivers the rest once
+//     the dead process's leases run out (duplicates are allowed);
+//   - no double delivery between replicas: two servers dispatching from the
+//     same outbox never deliver one delivery twice, and both take a share.
+//
+// Both need PostgreSQL (TEST_POSTGRES_URL; REQUIRE_POSTGRES=1 turns its
+// absence into a failure) and are skipped under -short. The helpers are in
+// guarantees_*_test.go.
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/iagente/iagente-sdr/gen/api"
+)
+
+func TestDeliveryCrashRecovery(t *testing.T) {
+	dbURL := guaranteesPostgres(t)
+	bin := guaranteesBinary(t)
+	const n = 1000
+
+	// 4 workers against a receiver that takes 30ms: about 130 deliveries a
+	// second, so delivering 1,000 takes several seconds and the kill lands
+	// mid-delivery.
+	env := guaranteesEnv(dbURL, map[string]string{"WEBHOOK_WORKERS": "4"})
+	key := guaranteesCreateOrg(t, bin, env, "Crash recovery")
+	rcv := newGuaranteesReceiver(t, 30*time.Millisecond)
+
+	first := startGuaranteesServer(t, bin, env, "first")
+	apiFirst := newGuaranteesAPI(first, key)
+	hook := apiFirst.createWebhook(t, rcv.URL())
+	rcv.setSecret(hook.SigningSecret)
+
+	start := time.Now()
+	leadIDs, err := apiFirst.createLeads(guaranteesPhones("55119", 0, n), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("created %d leads in %s; %d events received meanwhile", n, time.Since(start).Round(time.Millisecond), rcv.distinctEvents())
+
+	if !guaranteesWait(30*time.Second, 10*time.Millisecond, func() bool { return rcv.distinctEvents() >= 100 }) {
+		t.Fatalf("the receiver saw only %d events within 30s of the leads being created", rcv.distinctEvents())
+	}
+	first.kill9(t)
+	killedAfter := rcv.distinctEvents()
+	if killedAfter >= n {
+		t.Fatalf("all %d events were delivered before the kill: the test did not crash the server mid-delivery", n)
+	}
+	firstAttempts := len(first.attemptLogs(t))
+	t.Logf("killed the first server (SIGKILL) after %d distinct events received (%d deliveries, %d attempts logged)",
+		killedAfter, rcv.snapshot().total, firstAttempts)
+
+	second := startGuaranteesServer(t, bin, env, "second")
+	apiSecond := newGuaranteesAPI(second, key)
+	restarted := time.Now()
+	if !guaranteesWait(90*time.Second, 20*time.Millisecond, func() bool { return rcv.distinctEvents() >= n }) {
+		t.Fatalf("after the restart the receiver saw %d of %d events within 90s", rcv.distinctEvents(), n)
+	}
+	t.Logf("the second server finished delivering %s after it started", time.Since(restarted).Round(time.Millisecond))
+
+	// The receiver has everything; the last attempts' records may still be
+	// being written.
+	var ds []api.Delivery
+	settled := guaranteesWait(30*time.Second, 200*time.Millisecond, func() bool {
+		ds = apiSecond.deliveries(t, hook.Id)
+		return len(ds) == n && guaranteesStatuses(ds)["succeeded"] == n
+	})
+	got := rcv.snapshot()
+
+	for _, p := range got.problems {
+		t.Errorf("receiver: %s", p)
+	}
+	if got.events != n {
+		t.Errorf("the receiver saw %d distinct events, want %d", got.events, n)
+	}
+	missing := 0
+	for _, id := range leadIDs {
+		if _, ok := got.leads[id]; !ok {
+			if missing++; missing <= 10 {
+				t.Errorf("lead %d: its lead.created event was never delivered", id)
+			}
+		} else if got.eventsPerLead[id] != 1 {
+			t.Errorf("lead %d: %d different lead.created events were delivered, want 1", id, got.eventsPerLead[id])
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d leads never had their event delivered", missing, n)
+	}
+	if len(got.leads) != n {
+		t.Errorf("events were delivered for %d leads, want exactly the %d created", len(got.leads), n)
+	}
+
+	if !settled {
+		t.Errorf("after 30s the deliveries API lists %d deliveries with statuses %v, want %d succeeded",
+			len(ds), guaranteesStatuses(ds), n)
+	}
+	attempts := 0
+	for _, d := range ds {
+		attempts += len(d.Attempts)
+		if _, ok := rcv.eventCount(d.EventId); !ok {
+			t.Errorf("delivery %d (event %s) is %s but the receiver never saw its event", d.Id, d.EventId, d.Status)
+		}
+	}
+	secondAttempts := len(second.attemptLogs(t))
+
+	for _, s := range []*guaranteesServer{first, second} {
+		for i, line := range s.logProblems(t) {
+			if i < 10 {
+				t.Logf("server %s logged: %s", s.name, line)
+			}
+		}
+	}
+	guaranteesReport(t, fmt.Sprintf("crash test: %d events, %d delivered, %d duplicates, killed after %d",
+		n, got.events, got.dupEvents, killedAfter))
+	t.Logf("crash test details: %d requests received in total (%d more than events), most repeats of one event %d; "+
+		"attempts recorded %d (logged: first server %d, second server %d)",
+		got.total, got.total-got.events, got.maxEventRepeats, attempts, firstAttempts, secondAttempts)
+}
+
+func TestDeliveryTwoReplicas(t *testing.T) {
+	dbURL := guaranteesPostgres(t)
+	bin := guaranteesBinary(t)
+	const n = 2000
+
+	env := guaranteesEnv(dbURL, nil)
+	// Creating the organization migrates the database, so the replicas do
+	// not race to migrate it.
+	key := guaranteesCreateOrg(t, bin, env, "Two replicas")
+	rcv := newGuaranteesReceiver(t, 0)
+
+	a := startGuaranteesServer(t, bin, env, "A")
+	b := startGuaranteesServer(t, bin, env, "B")
+	apiA, apiB := newGuaranteesAPI(a, key), newGuaranteesAPI(b, key)
+	hook := apiA.createWebhook(t, rcv.URL())
+	rcv.setSecret(hook.SigningSecret)
+
+	start := time.Now()
+	phones := guaranteesPhones("55119", 0, n)
+	type result struct {
+		ids []int64
+		err error
+	}
+	results := make(chan result, 2)
+	for i, c := range []*guaranteesAPI{apiA, apiB} {
+		half := phones[i*n/2 : (i+1)*n/2]
+		go func() {
+			ids, err := c.createLeads(half, 4)
+			results <- result{ids, err}
+		}()
+	}
+	var leadIDs []int64
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		leadIDs = append(leadIDs, r.ids...)
+	}
+	t.Logf("created %d leads, half through each replica, in %s", n, time.Since(start).Round(time.Millisecond))
+
+	if !guaranteesWait(60*time.Second, 20*time.Millisecond, func() bool { return rcv.distinctEvents() >= n }) {
+		t.Fatalf("the receiver saw %d of %d events within 60s", rcv.distinctEvents(), n)
+	}
+	t.Logf("all %d events received %s after the first lead was created", n, time.Since(start).Round(time.Millisecond))
+
+	var ds []api.Delivery
+	settled := guaranteesWait(30*time.Second, 200*time.Millisecond, func() bool {
+		ds = apiB.deliveries(t, hook.Id)
+		return len(ds) == n && guaranteesStatuses(ds)["succeeded"] == n
+	})
+	// A delivery claimed twice would be attempted twice at about the same
+	// time; give any such second request a moment to arrive.
+	time.Sleep(time.Second)
+	got := rcv.snapshot()
+
+	for _, p := range got.problems {
+		t.Errorf("receiver: %s", p)
+	}
+	if got.events != n || got.messages != n {
+		t.Errorf("the receiver saw %d distinct events and %d distinct X-Webhook-Ids, want %d of each", got.events, got.messages, n)
+	}
+	if got.total != n || got.dupMessages != 0 || got.dupEvents != 0 {
+		t.Errorf("the receiver got %d requests for %d deliveries: %d X-Webhook-Ids and %d events were delivered more than once",
+			got.total, n, got.dupMessages, got.dupEvents)
+	}
+	for _, id := range leadIDs {
+		if _, ok := got.leads[id]; !ok {
+			t.Errorf("lead %d: its lead.created event was never delivered", id)
+		}
+	}
+
+	if !settled {
+		t.Errorf("after 30s the deliveries API lists %d deliveries with statuses %v, want %d succeeded",
+			len(ds), guaranteesStatuses(ds), n)
+	}
+	deliveryIDs := map[int64]bool{}
+	multi := 0
+	for _, d := range ds {
+		deliveryIDs[d.Id] = true
+		if d.Status != "succeeded" || len(d.Attempts) != 1 {
+			if multi++; multi <= 10 {
+				t.Errorf("delivery %d (event %s): status %s with %d attempts, want succeeded with exactly 1",
+					d.Id, d.EventId, d.Status, len(d.Attempts))
+			}
+		}
+	}
+	if multi > 0 {
+		t.Errorf("%d of %d deliveries did not succeed with exactly one attempt", multi, len(ds))
+	}
+
+	// Who made each attempt: every attempt is logged ("webhook attempt",
+	// delivery_id) by the process that made it, after it is recorded.
+	var byA, byB []int64
+	guaranteesWait(5*time.Second, 100*time.Millisecond, func() bool {
+		byA, byB = a.attemptLogs(t), b.attemptLogs(t)
+		return len(byA)+len(byB) >= n
+	})
+	seen := map[int64]string{}
+	again, unknown := 0, 0
+	for _, side := range []struct {
+		name string
+		ids  []int64
+	}{{"A", byA}, {"B", byB}} {
+		for _, id := range side.ids {
+			if prev, ok := seen[id]; ok {
+				if again++; again <= 10 {
+					t.Errorf("delivery %d was attempted by replica %s and again by replica %s", id, prev, side.name)
+				}
+			}
+			seen[id] = side.name
+			if !deliveryIDs[id] {
+				if unknown++; unknown <= 10 {
+					t.Errorf("replica %s logged an attempt of delivery %d, which the API does not list", side.name, id)
+				}
+			}
+		}
+	}
+	if again > 0 {
+		t.Errorf("%d attempts were of deliveries already attempted (by either replica)", again)
+	}
+	if len(byA)+len(byB) != n {
+		t.Errorf("the replicas logged %d + %d = %d attempts, want %d", len(byA), len(byB), len(byA)+len(byB), n)
+	}
+	for _, side := range []struct {
+		name string
+		n    int
+	}{{"A", len(byA)}, {"B", len(byB)}} {
+		if side.n*10 < n {
+			t.Errorf("replica %s made %d of %d attempts, want at least 10%%", side.name, side.n, n)
+		}
+	}
+
+	for _, s := range []*guaranteesServer{a, b} {
+		for i, line := range s.logProblems(t) {
+			if i < 10 {
+				t.Logf("replica %s logged: %s", s.name, line)
+			}
+		}
+	}
+	guaranteesReport(t, fmt.Sprintf("two replicas: %d events, replica A %d, replica B %d, duplicates %d",
+		n, len(byA), len(byB), got.total-got.messages))
+	if t.Failed() {
+		var dups []string
+		rcv.mu.Lock()
+		for id, c := range rcv.byMessage {
+			if c > 1 && len(dups) < 20 {
+				dups = append(dups, fmt.Sprintf("%s x%d", id, c))
+			}
+		}
+		rcv.mu.Unlock()
+		sort.Strings(dups)
+		if len(dups) > 0 {
+			t.Logf("X-Webhook-Ids received more than once (up to 20): %v", dups)
+		}
+	}
+}
