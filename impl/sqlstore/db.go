@@ -230,6 +230,24 @@ func (s *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return nil
 }
 
+// readTx runs fn in a transaction that sees one snapshot, for reads made of
+// several statements (rows, then their children) that a concurrent commit
+// must not split.
+func (s *DB) readTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	var opts *sql.TxOptions
+	if s.dialect == Postgres {
+		// dialect: READ COMMITTED, the default, takes a snapshot per statement.
+		// SQLite's transaction is one snapshot already.
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	tx, err := s.db.BeginTxx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	return fn(tx)
+}
+
 // notFound turns sql.ErrNoRows into an ENotFound application error.
 func notFound(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {

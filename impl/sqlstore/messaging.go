@@ -181,15 +181,20 @@ func (s *DB) nameOrder() string {
 // page counts the rows of table matching cond and selects one page of them
 // into dst (a pointer to a slice).
 func (s *DB) page(ctx context.Context, dst any, table, columns, cond, order string, args []any, offset int64, limit int) (int64, error) {
+	return s.pageIn(ctx, s.db, dst, table, columns, cond, order, args, offset, limit)
+}
+
+// pageIn is page on q, for a page read inside a transaction.
+func (s *DB) pageIn(ctx context.Context, q sqlx.QueryerContext, dst any, table, columns, cond, order string, args []any, offset int64, limit int) (int64, error) {
 	var total int64
-	if err := s.db.GetContext(ctx, &total, s.rebind(`SELECT COUNT(*) FROM `+table+` WHERE `+cond), args...); err != nil {
+	if err := sqlx.GetContext(ctx, q, &total, s.rebind(`SELECT COUNT(*) FROM `+table+` WHERE `+cond), args...); err != nil {
 		return 0, err
 	}
 	if total == 0 || offset >= total {
 		return total, nil
 	}
-	q := `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + cond + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
-	return total, s.db.SelectContext(ctx, dst, s.rebind(q), append(args, limit, offset)...)
+	query := `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + cond + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	return total, sqlx.SelectContext(ctx, q, dst, s.rebind(query), append(args, limit, offset)...)
 }
 
 const messageColumns = `id, organization_id, integration_id, channel, direction, type, status, lead_id, phone,

@@ -143,7 +143,13 @@ func (s *DB) CreateWebhook(ctx context.Context, orgID int64, w *impl.Webhook) er
 
 // FindWebhookByID implements impl.WebhookService.
 func (s *DB) FindWebhookByID(ctx context.Context, orgID, id int64) (*impl.Webhook, error) {
-	return s.findWebhook(ctx, s.db, orgID, id, "")
+	var w *impl.Webhook
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		w, err = s.findWebhook(ctx, tx, orgID, id, "")
+		return err
+	})
+	return w, err
 }
 
 func (s *DB) findWebhook(ctx context.Context, q sqlx.QueryerContext, orgID, id int64, suffix string) (*impl.Webhook, error) {
@@ -161,24 +167,30 @@ func (s *DB) findWebhook(ctx context.Context, q sqlx.QueryerContext, orgID, id i
 
 // FindWebhooks implements impl.WebhookService.
 func (s *DB) FindWebhooks(ctx context.Context, orgID int64, offset int64, limit int) ([]*impl.Webhook, int64, error) {
-	rows := []*webhookRow{}
-	total, err := s.page(ctx, &rows, "webhooks", webhookColumns, "organization_id = ?", "id", []any{orgID}, offset, limit)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find webhooks: %w", err)
-	}
-	ids := make([]int64, len(rows))
-	for i, r := range rows {
-		ids[i] = r.ID
-	}
-	ev, err := s.webhookEvents(ctx, s.db, ids)
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]*impl.Webhook, len(rows))
-	for i, r := range rows {
-		out[i] = r.webhook(ev[r.ID])
-	}
-	return out, total, nil
+	var out []*impl.Webhook
+	var total int64
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		rows := []*webhookRow{}
+		var err error
+		total, err = s.pageIn(ctx, tx, &rows, "webhooks", webhookColumns, "organization_id = ?", "id", []any{orgID}, offset, limit)
+		if err != nil {
+			return fmt.Errorf("find webhooks: %w", err)
+		}
+		ids := make([]int64, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+		}
+		ev, err := s.webhookEvents(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		out = make([]*impl.Webhook, len(rows))
+		for i, r := range rows {
+			out[i] = r.webhook(ev[r.ID])
+		}
+		return nil
+	})
+	return out, total, err
 }
 
 // UpdateWebhook implements impl.WebhookService.
@@ -329,19 +341,28 @@ type deliveryRow struct {
 
 // FindDeliveries implements impl.WebhookService.
 func (s *DB) FindDeliveries(ctx context.Context, orgID, webhookID int64, f impl.DeliveryFilter) ([]*impl.Delivery, int64, error) {
-	if _, err := s.findWebhook(ctx, s.db, orgID, webhookID, ""); err != nil {
-		return nil, 0, err
-	}
-	cond, args := "d.organization_id = ? AND d.webhook_id = ?", []any{orgID, webhookID}
-	if f.Status != nil {
-		cond, args = cond+" AND d.status = ?", append(args, *f.Status)
-	}
-	rows := []*deliveryRow{}
-	total, err := s.page(ctx, &rows, "deliveries d JOIN events e ON e.id = d.event_id", deliveryColumns, cond, "d.id DESC", args, f.Offset, f.Limit)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find deliveries: %w", err)
-	}
-	out, err := s.withAttempts(ctx, s.db, rows)
+	var out []*impl.Delivery
+	var total int64
+	// One snapshot: an attempt recorded between reading the deliveries and
+	// their attempts would otherwise show a pending delivery next to the
+	// attempt that finished it.
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := s.findWebhook(ctx, tx, orgID, webhookID, ""); err != nil {
+			return err
+		}
+		cond, args := "d.organization_id = ? AND d.webhook_id = ?", []any{orgID, webhookID}
+		if f.Status != nil {
+			cond, args = cond+" AND d.status = ?", append(args, *f.Status)
+		}
+		rows := []*deliveryRow{}
+		var err error
+		total, err = s.pageIn(ctx, tx, &rows, "deliveries d JOIN events e ON e.id = d.event_id", deliveryColumns, cond, "d.id DESC", args, f.Offset, f.Limit)
+		if err != nil {
+			return fmt.Errorf("find deliveries: %w", err)
+		}
+		out, err = s.withAttempts(ctx, tx, rows)
+		return err
+	})
 	return out, total, err
 }
 
