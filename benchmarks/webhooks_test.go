@@ -1,0 +1,472 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/app"
+	"github.com/iagente/iagente-sdr/impl/webhook"
+)
+
+// The webhook delivery benchmarks. One process writes lead.created events
+// through the store (DB.CreateLead, which queues a delivery per subscribed
+// webhook in the lead's own transaction) and one webhook.Dispatcher delivers
+// them to a receiver on a loopback port: an httptest.Server that answers 204
+// at once and counts what it gets. The writer is app.Open with
+// WebhookDispatchOff, so it runs no dispatcher of its own and the benchmark
+// starts, wires and stops the one it measures.
+//
+// Unlike the request benchmarks these time wall-clock work, not one call:
+// the receiver, the dispatcher and the database (SQLite in this process, or
+// a PostgreSQL server on the same machine) share the machine's two cores,
+// and the figures are reported with b.ReportMetric.
+// ns/op is the timed part of one iteration: the drain of the backlog in
+// BenchmarkWebhookDelivery, the whole run of samples in
+// BenchmarkWebhookLatency.
+//
+// BenchmarkWebhookDelivery is throughput: a backlog of webhookBacklog
+// pending deliveries is written with no dispatcher running (not timed), then
+// a dispatcher is started and timed until the last one is recorded as
+// succeeded. In the same iteration a bare net/http client sends the same
+// request (the same headers and body as a real delivery) to the same
+// receiver from as many goroutines as the dispatcher has workers, which is
+// the ceiling: deliveries/s as a fraction of it is x-of-bare-client.
+//
+// BenchmarkWebhookLatency is commit-to-delivery latency: with the dispatcher
+// running at its default 250 ms poll, leads are created one every
+// latencySpacing, and each sample is the time from CreateLead returning (the
+// commit is its last step) to the receiver getting the request, matched on
+// the envelope's data.id. wakeup=on wires DB.OnDeliveries(d.Wake) as app.Open
+// does; wakeup=off leaves the dispatcher to its poll alone.
+
+const (
+	// webhookBacklog is how many pending deliveries one iteration of
+	// BenchmarkWebhookDelivery drains.
+	webhookBacklog = 10000
+	// anchorRequests is how many requests the bare client sends per
+	// iteration.
+	anchorRequests = 50000
+	// latencySamples leads are created per iteration of
+	// BenchmarkWebhookLatency, one every latencySpacing.
+	latencySamples = 1000
+	latencySpacing = 5 * time.Millisecond
+	// drainTimeout bounds every wait, so that a lost delivery fails the
+	// benchmark instead of hanging it.
+	drainTimeout = 2 * time.Minute
+)
+
+// receiver is the partner endpoint: it answers 204 to everything, counts
+// requests, keeps the first one's headers and body for the bare client, and,
+// when arrivals is set, records when the request for each lead id arrived.
+type receiver struct {
+	*httptest.Server
+	requests atomic.Int64
+	failures atomic.Int64
+
+	firstOnce   sync.Once
+	firstHeader http.Header
+	firstBody   []byte
+
+	mu       sync.Mutex
+	arrivals map[int64]time.Time // nil: not recorded
+}
+
+func newReceiver(b *testing.B, recordArrivals bool) *receiver {
+	b.Helper()
+	r := &receiver{}
+	if recordArrivals {
+		r.arrivals = map[int64]time.Time{}
+	}
+	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
+	b.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	at := time.Now()
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		r.failures.Add(1)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if req.Header.Get("X-Webhook-Id") != "" {
+		r.firstOnce.Do(func() { r.firstHeader, r.firstBody = req.Header.Clone(), body })
+	}
+	if r.arrivals != nil {
+		var env struct {
+			Data struct {
+				ID int64 `json:"id"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &env); err != nil || env.Data.ID == 0 {
+			r.failures.Add(1)
+		} else {
+			r.mu.Lock()
+			if _, dup := r.arrivals[env.Data.ID]; !dup {
+				r.arrivals[env.Data.ID] = at
+			}
+			r.mu.Unlock()
+		}
+	}
+	r.requests.Add(1)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// arrivalCount is how many distinct leads' deliveries have arrived.
+func (r *receiver) arrivalCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.arrivals)
+}
+
+// attemptLog is the dispatcher's logger. The dispatcher logs "webhook
+// attempt" only after RecordAttempt has committed, so counting the succeeded
+// ones tells when a delivery is both received and recorded, without polling
+// the database while it is being measured. Anything logged at Warn or above
+// (a failed attempt, a store error) is kept and fails the benchmark.
+type attemptLog struct {
+	mu        sync.Mutex
+	succeeded int
+	want      int
+	reached   chan struct{}
+	problems  []string
+}
+
+// expect returns a channel closed once n attempts in all have succeeded.
+func (l *attemptLog) expect(n int) <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.want, l.reached = n, make(chan struct{})
+	if l.succeeded >= n {
+		close(l.reached)
+	}
+	return l.reached
+}
+
+func (l *attemptLog) counts() (succeeded int, problems []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.succeeded, slices.Clone(l.problems)
+}
+
+func (l *attemptLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *attemptLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *attemptLog) WithGroup(string) slog.Handler            { return l }
+
+func (l *attemptLog) Handle(_ context.Context, r slog.Record) error {
+	succeeded := false
+	if r.Message == "webhook attempt" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "outcome" {
+				succeeded = a.Value.String() == impl.OutcomeSucceeded
+				return false
+			}
+			return true
+		})
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case succeeded:
+		l.succeeded++
+		if l.reached != nil && l.succeeded >= l.want {
+			close(l.reached)
+			l.reached = nil
+		}
+	case r.Level >= slog.LevelWarn && len(l.problems) < 10:
+		var sb strings.Builder
+		sb.WriteString(r.Message)
+		r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&sb, " %s=%v", a.Key, a.Value); return true })
+		l.problems = append(l.problems, sb.String())
+	}
+	return nil
+}
+
+// webhookSetup is a fresh database with one organization whose one webhook
+// is subscribed to lead.created and points at a new receiver.
+type webhookSetup struct {
+	app       *app.App
+	orgID     int64
+	webhookID int64
+	recv      *receiver
+	leads     int // leads created so far, for distinct phones
+}
+
+func newWebhookSetup(b *testing.B, db database, recordArrivals bool) *webhookSetup {
+	b.Helper()
+	a, err := app.Open(context.Background(), app.Config{
+		DatabaseURL:        freshDatabase(b, db),
+		RatePerMinute:      math.MaxInt32,
+		RatePerDay:         math.MaxInt32,
+		Logger:             slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		WebhookDispatchOff: true, // the benchmark runs the dispatcher it measures
+	})
+	if err != nil {
+		b.Fatalf("start service: %v", err)
+	}
+	b.Cleanup(func() { a.Close() })
+	org, _ := newOrganization(b, a)
+	recv := newReceiver(b, recordArrivals)
+	hook := &impl.Webhook{Name: "bench receiver", URL: recv.URL + "/webhooks/iagente", Events: []string{impl.EventLeadCreated}}
+	if err := a.DB.CreateWebhook(context.Background(), org.ID, hook); err != nil {
+		b.Fatalf("create webhook: %v", err)
+	}
+	return &webhookSetup{app: a, orgID: org.ID, webhookID: hook.ID, recv: recv}
+}
+
+// createLead stores the next lead, with every optional field set (a
+// lead.created body of about 400 bytes), and returns its id.
+func (s *webhookSetup) createLead(b *testing.B) int64 {
+	i := s.leads
+	s.leads++
+	name := firstNames[i%len(firstNames)] + " " + lastNames[i%len(lastNames)]
+	email := seedEmail(i)
+	company := companies[i%len(companies)]
+	deal := float64(1000 * (1 + i%50))
+	lead := &impl.Lead{
+		Phone: fmt.Sprintf("5511%09d", i), Name: &name, Email: &email, CompanyName: &company,
+		Temperature: seedTemperature(i), LeadScore: int32(i % 101), DealValue: &deal,
+	}
+	if err := s.app.DB.CreateLead(context.Background(), s.orgID, lead); err != nil {
+		b.Fatalf("create lead %d: %v", i, err)
+	}
+	return lead.ID
+}
+
+// dispatcher starts a dispatcher over the setup's database with log as its
+// logger; stop cancels it and waits until Run has returned.
+func (s *webhookSetup) dispatcher(workers int, log *attemptLog, wakeup bool) (stop func()) {
+	d := webhook.New(s.app.DB, webhook.Config{AllowPrivate: true, Workers: workers, Logger: slog.New(log)})
+	if wakeup {
+		s.app.DB.OnDeliveries(d.Wake) // as app.Open wires it
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+		if wakeup {
+			s.app.DB.OnDeliveries(nil)
+		}
+	}
+}
+
+// wait fails b unless reached closes within drainTimeout.
+func (s *webhookSetup) wait(b *testing.B, reached <-chan struct{}, log *attemptLog, what string) {
+	b.Helper()
+	select {
+	case <-reached:
+	case <-time.After(drainTimeout):
+		ok, problems := log.counts()
+		b.Fatalf("%s: only %d attempts succeeded within %s (receiver got %d requests); problems: %q",
+			what, ok, drainTimeout, s.recv.requests.Load(), problems)
+	}
+	if _, problems := log.counts(); len(problems) > 0 {
+		b.Fatalf("%s: the dispatcher logged problems: %q", what, problems)
+	}
+}
+
+// checkDelivered fails b unless the webhook has exactly n deliveries, all
+// succeeded. It is not timed.
+func (s *webhookSetup) checkDelivered(b *testing.B, n int) {
+	b.Helper()
+	ctx := context.Background()
+	_, total, err := s.app.DB.FindDeliveries(ctx, s.orgID, s.webhookID, impl.DeliveryFilter{Limit: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	succeeded := impl.DeliverySucceeded
+	_, ok, err := s.app.DB.FindDeliveries(ctx, s.orgID, s.webhookID, impl.DeliveryFilter{Status: &succeeded, Limit: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if total != int64(n) || ok != int64(n) {
+		b.Fatalf("%d deliveries stored, %d succeeded, want %d of each", total, ok, n)
+	}
+	if f := s.recv.failures.Load(); f != 0 {
+		b.Fatalf("the receiver could not read %d requests", f)
+	}
+}
+
+// bareClientRate sends total copies of the request (header and body) to url
+// from workers goroutines through one keep-alive client with room for
+// workers idle connections, and returns requests per second.
+func bareClientRate(b *testing.B, url string, header http.Header, body []byte, workers, total int) float64 {
+	b.Helper()
+	transport := &http.Transport{MaxIdleConns: workers, MaxIdleConnsPerHost: workers, IdleConnTimeout: 90 * time.Second}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(total) {
+				req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				for k, v := range header {
+					req.Header[k] = v
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if failed.Load() != 0 {
+		b.Fatalf("bare client: %d of %d requests failed", failed.Load(), total)
+	}
+	return float64(total) / elapsed.Seconds()
+}
+
+// BenchmarkWebhookDelivery is the throughput of one dispatcher draining a
+// backlog of webhookBacklog lead.created deliveries to a local receiver,
+// with 16 workers (the default) and 64, against a bare client's rate to the
+// same receiver at the same concurrency. Each iteration writes the backlog
+// (not timed), runs a new dispatcher until the last delivery is recorded as
+// succeeded (timed), stops it, and runs the bare client (not timed).
+func BenchmarkWebhookDelivery(b *testing.B) {
+	for _, db := range databases {
+		b.Run(db.name, func(b *testing.B) {
+			for _, workers := range []int{16, 64} {
+				b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+					s := newWebhookSetup(b, db, false)
+					log := &attemptLog{}
+					var delivered, anchored int
+					var deliveryTime, anchorRate float64
+					for b.Loop() {
+						b.StopTimer()
+						for range webhookBacklog {
+							s.createLead(b)
+						}
+						s.recv.requests.Store(0)
+						reached := log.expect(delivered + webhookBacklog)
+						b.StartTimer()
+
+						start := time.Now()
+						stop := s.dispatcher(workers, log, false)
+						s.wait(b, reached, log, "drain the backlog")
+						elapsed := time.Since(start)
+
+						b.StopTimer()
+						stop()
+						if got := s.recv.requests.Load(); got != webhookBacklog {
+							b.Fatalf("receiver got %d requests for a backlog of %d", got, webhookBacklog)
+						}
+						delivered += webhookBacklog
+						deliveryTime += elapsed.Seconds()
+
+						rate := bareClientRate(b, s.recv.URL+"/webhooks/iagente", s.recv.firstHeader, s.recv.firstBody, workers, anchorRequests)
+						anchorRate += rate
+						anchored++
+						b.StartTimer()
+					}
+					s.checkDelivered(b, delivered)
+					ours := float64(delivered) / deliveryTime
+					bare := anchorRate / float64(anchored)
+					b.ReportMetric(ours, "deliveries/s")
+					b.ReportMetric(bare, "bare-req/s")
+					b.ReportMetric(ours/bare, "x-of-bare-client")
+					b.ReportMetric(float64(len(s.recv.firstBody)), "body-bytes")
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkWebhookLatency is commit-to-delivery latency at a modest rate:
+// one lead every latencySpacing, latencySamples per iteration, with the
+// dispatcher's defaults (250 ms poll, 16 workers), with and without the
+// in-process wake-up after commit.
+func BenchmarkWebhookLatency(b *testing.B) {
+	for _, db := range databases {
+		b.Run(db.name, func(b *testing.B) {
+			for _, wakeup := range []bool{true, false} {
+				name := "wakeup=on"
+				if !wakeup {
+					name = "wakeup=off"
+				}
+				b.Run(name, func(b *testing.B) {
+					s := newWebhookSetup(b, db, true)
+					log := &attemptLog{}
+					stop := s.dispatcher(0, log, wakeup)
+					defer stop()
+
+					// One delivery before timing opens the connection.
+					s.createLead(b)
+					s.wait(b, log.expect(1), log, "warm-up delivery")
+					warm := s.recv.arrivalCount()
+
+					commits := map[int64]time.Time{}
+					for b.Loop() {
+						start := time.Now()
+						for i := range latencySamples {
+							if d := time.Until(start.Add(time.Duration(i) * latencySpacing)); d > 0 {
+								time.Sleep(d)
+							}
+							id := s.createLead(b)
+							commits[id] = time.Now()
+						}
+						s.wait(b, log.expect(warm+len(commits)), log, "deliver the samples")
+					}
+					stop()
+
+					s.recv.mu.Lock()
+					latencies := make([]time.Duration, 0, len(commits))
+					for id, committed := range commits {
+						arrived, ok := s.recv.arrivals[id]
+						if !ok {
+							s.recv.mu.Unlock()
+							b.Fatalf("no delivery arrived for lead %d", id)
+						}
+						// The receiver can see the request before CreateLead
+						// has returned: the commit precedes the return.
+						latencies = append(latencies, max(0, arrived.Sub(committed)))
+					}
+					s.recv.mu.Unlock()
+					s.checkDelivered(b, warm+len(commits))
+
+					slices.Sort(latencies)
+					ms := func(q float64) float64 {
+						i := int(math.Ceil(q*float64(len(latencies)))) - 1
+						return float64(latencies[max(0, i)]) / float64(time.Millisecond)
+					}
+					b.ReportMetric(ms(0.50), "p50-ms")
+					b.ReportMetric(ms(0.99), "p99-ms")
+					b.ReportMetric(ms(1), "max-ms")
+				})
+			}
+		})
+	}
+}
