@@ -26,7 +26,7 @@ func randomID(prefix string) string {
 // deliveries here, with the change, means no event can be left undelivered
 // by a crash between the commit and a fan-out.
 func (s *DB) insertEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ string, at time.Time, data any) error {
-	ev, _, err := s.writeEvent(ctx, tx, orgID, typ, at, data)
+	ev, err := s.writeEvent(ctx, tx, orgID, typ, at, data)
 	if err != nil {
 		return err
 	}
@@ -57,26 +57,26 @@ func (s *DB) insertEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ stri
 	return nil
 }
 
-// writeEvent writes the outbox row and returns its id and the envelope,
-// whose bytes are the body of every attempt of every delivery of the event.
-func (s *DB) writeEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ string, at time.Time, data any) (int64, []byte, error) {
+// writeEvent writes the outbox row with its envelope, whose bytes are the
+// body of every attempt of every delivery of the event, and returns its id.
+func (s *DB) writeEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ string, at time.Time, data any) (int64, error) {
 	payload, err := json.Marshal(data)
 	if err != nil {
-		return 0, nil, fmt.Errorf("encode %s event: %w", typ, err)
+		return 0, fmt.Errorf("encode %s event: %w", typ, err)
 	}
 	env := impl.Envelope{ID: randomID("evt_"), Event: typ, CreatedAt: at.UTC(), Data: payload}
 	body, err := json.Marshal(env)
 	if err != nil {
-		return 0, nil, fmt.Errorf("encode %s envelope: %w", typ, err)
+		return 0, fmt.Errorf("encode %s envelope: %w", typ, err)
 	}
 	var id int64
 	err = tx.QueryRowxContext(ctx, s.rebind(
 		`INSERT INTO events (organization_id, public_id, type, payload, body, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
 		orgID, env.ID, typ, string(payload), string(body), env.CreatedAt).Scan(&id)
 	if err != nil {
-		return 0, nil, fmt.Errorf("write %s event: %w", typ, err)
+		return 0, fmt.Errorf("write %s event: %w", typ, err)
 	}
-	return id, body, nil
+	return id, nil
 }
 
 // FindEvents returns the organization's events with an id above afterID,

@@ -211,7 +211,9 @@ func (s *DB) UpdateWebhook(ctx context.Context, orgID, id int64, p impl.WebhookP
 		if p.MaxAttempts != nil {
 			sets, args = append(sets, "max_attempts = ?"), append(args, *p.MaxAttempts)
 		}
+		changed := len(sets) > 0 || p.Events != nil
 		if p.Active != nil && *p.Active != w.Active {
+			changed = true
 			if *p.Active {
 				sets = append(sets, "active = ?", "disabled_reason = NULL", "disabled_at = NULL", "consecutive_failures = 0")
 				args = append(args, true)
@@ -224,8 +226,8 @@ func (s *DB) UpdateWebhook(ctx context.Context, orgID, id int64, p impl.WebhookP
 				return err
 			}
 		}
-		if len(sets) == 0 && p.Events == nil && (p.Active == nil || *p.Active == w.Active) {
-			return nil // nothing changed: updated_at stays
+		if !changed {
+			return nil // updated_at stays
 		}
 		sets, args = append(sets, "updated_at = ?"), append(args, s.timestamp())
 		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE webhooks SET `+strings.Join(sets, ", ")+` WHERE organization_id = ? AND id = ?`),
@@ -592,7 +594,7 @@ func (s *DB) CreateTestDelivery(ctx context.Context, orgID, webhookID int64, wor
 		}
 		now := s.timestamp()
 		data := map[string]any{"webhook_id": webhookID, "message": "This is a test event from IAGENTE SDR."}
-		eventID, _, err := s.writeEvent(ctx, tx, orgID, impl.EventWebhookTest, now, data)
+		eventID, err := s.writeEvent(ctx, tx, orgID, impl.EventWebhookTest, now, data)
 		if err != nil {
 			return err
 		}

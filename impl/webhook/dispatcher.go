@@ -159,7 +159,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// Test makes one attempt of a webhook.test delivery to the webhook now.
+// TestWebhook makes one attempt of a webhook.test delivery to the webhook now.
 func (d *Dispatcher) TestWebhook(ctx context.Context, orgID, webhookID int64) (*impl.WebhookTestResult, error) {
 	now := d.cfg.Now()
 	c, err := d.queue.CreateTestDelivery(ctx, orgID, webhookID, d.worker, now.Add(d.cfg.Lease))
