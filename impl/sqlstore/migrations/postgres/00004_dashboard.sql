@@ -1,0 +1,48 @@
+-- +goose Up
+-- Dashboard users sign in with an e-mail, unique across organizations, and a
+-- password kept only as an argon2id hash.
+CREATE TABLE users (
+    id              BIGSERIAL PRIMARY KEY,
+    organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    email           TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL,
+    password_hash   TEXT NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL,
+    last_login_at   TIMESTAMPTZ
+);
+CREATE INDEX users_org ON users (organization_id, id);
+
+-- A session row is what makes a cookie valid: deleting it signs the browser
+-- out. Only the SHA-256 of the cookie's token is kept.
+CREATE TABLE sessions (
+    id              BIGSERIAL PRIMARY KEY,
+    token_hash      BYTEA NOT NULL UNIQUE,
+    user_id         BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    csrf_token      TEXT NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL,
+    last_seen_at    TIMESTAMPTZ NOT NULL,
+    expires_at      TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+
+-- Failed sign-ins, one row per key and failure, counted over a sliding window.
+CREATE TABLE login_failures (
+    id        BIGSERIAL PRIMARY KEY,
+    key       TEXT NOT NULL,
+    failed_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX login_failures_key ON login_failures (key, failed_at);
+
+-- The webhook the dashboard's "Webhook" field saves: at most one per
+-- organization.
+ALTER TABLE webhooks ADD COLUMN is_default BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE UNIQUE INDEX webhooks_one_default ON webhooks (organization_id) WHERE is_default;
+
+-- +goose Down
+DROP INDEX webhooks_one_default;
+ALTER TABLE webhooks DROP COLUMN is_default;
+DROP TABLE login_failures;
+DROP TABLE sessions;
+DROP TABLE users;
