@@ -40,11 +40,30 @@ type OrganizationService interface {
 // written at most once per interval, not on every request.
 const APIKeyTouchInterval = time.Minute
 
+// MaxActiveAPIKeys is how many unrevoked keys an organization may have.
+const MaxActiveAPIKeys = 100
+
+// API key statuses, as the list filters them.
+const (
+	APIKeyActive  = "active"
+	APIKeyRevoked = "revoked"
+)
+
 // APIKeyService stores API keys.
 type APIKeyService interface {
 	// CreateAPIKey stores key (its Hash and Prefix already set) and fills in
-	// its ID and CreatedAt. It returns ENotFound if the organization does not exist.
+	// its ID and CreatedAt. It returns ENotFound if the organization does not
+	// exist and EConflict if it already has MaxActiveAPIKeys active keys.
 	CreateAPIKey(ctx context.Context, key *APIKey) error
+	// ReplaceAPIKey revokes the organization's key oldID and stores key (its
+	// Hash and Prefix set) under the old key's name, in one transaction. It
+	// returns ENotFound, or EConflict if oldID is already revoked.
+	ReplaceAPIKey(ctx context.Context, orgID, oldID int64, key *APIKey) error
+	// FindAPIKeyByID returns the organization's key, or ENotFound.
+	FindAPIKeyByID(ctx context.Context, orgID, id int64) (*APIKey, error)
+	// FindAPIKeys returns one page of the organization's keys, oldest first,
+	// and the total; status, when not empty, is APIKeyActive or APIKeyRevoked.
+	FindAPIKeys(ctx context.Context, orgID int64, status string, offset int64, limit int) ([]*APIKey, int64, error)
 	// FindAPIKeysByPrefix returns every key, revoked or not, with that prefix.
 	FindAPIKeysByPrefix(ctx context.Context, prefix string) ([]*APIKey, error)
 	// ListAPIKeys returns the organization's keys, oldest first.
@@ -52,6 +71,9 @@ type APIKeyService interface {
 	// RevokeAPIKey marks the key revoked from now on. It returns ENotFound if
 	// the organization has no such key; revoking twice is not an error.
 	RevokeAPIKey(ctx context.Context, orgID, id int64) error
+	// DeleteAPIKey removes the organization's key, which stops working at
+	// once. It returns ENotFound.
+	DeleteAPIKey(ctx context.Context, orgID, id int64) error
 	// TouchAPIKey records that the key was used at t, unless the recorded
 	// time is less than APIKeyTouchInterval older.
 	TouchAPIKey(ctx context.Context, id int64, t time.Time) error

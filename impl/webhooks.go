@@ -14,6 +14,9 @@ type Webhook struct {
 	Events         []string
 	Active         bool
 	MaxAttempts    int32
+	// IsDefault marks the webhook the dashboard's "Webhook" field saves; an
+	// organization has at most one.
+	IsDefault bool
 	// DisabledReason and DisabledAt are set while Active is false.
 	DisabledReason          *string
 	DisabledAt              *time.Time
@@ -28,6 +31,8 @@ type Webhook struct {
 // Webhook defaults and limits beyond what the spec checks.
 const (
 	DefaultMaxAttempts = 8
+	// DefaultWebhookName names the default webhook when the dashboard creates it.
+	DefaultWebhookName = "Webhook padrão"
 	// SecretGrace is how long deliveries are also signed with the secret
 	// before a rotation.
 	SecretGrace = 24 * time.Hour
@@ -101,6 +106,13 @@ type WebhookService interface {
 	// UpdateWebhook applies patch. Activating a webhook clears its disabled
 	// state and failure count. It returns ENotFound.
 	UpdateWebhook(ctx context.Context, orgID, id int64, patch WebhookPatch) (*Webhook, error)
+	// SaveDefaultWebhook points the organization's default webhook at url,
+	// subscribed to every event and active: it updates the webhook, or creates
+	// it (with a new signing secret in Secret) when there is none. created
+	// says which.
+	SaveDefaultWebhook(ctx context.Context, orgID int64, url string) (w *Webhook, created bool, err error)
+	// FindDefaultWebhook returns the organization's default webhook, or ENotFound.
+	FindDefaultWebhook(ctx context.Context, orgID int64) (*Webhook, error)
 	// DeleteWebhook removes the webhook and its deliveries, or returns ENotFound.
 	DeleteWebhook(ctx context.Context, orgID, id int64) error
 	// RotateWebhookSecret replaces the secret and keeps the old one for

@@ -596,6 +596,24 @@ func (e WhatsAppVideoMessageType) Valid() bool {
 	}
 }
 
+// Defines values for ListApiKeysParamsStatus.
+const (
+	Active  ListApiKeysParamsStatus = "active"
+	Revoked ListApiKeysParamsStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the ListApiKeysParamsStatus enum.
+func (e ListApiKeysParamsStatus) Valid() bool {
+	switch e {
+	case Active:
+		return true
+	case Revoked:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListLeadsParamsSort.
 const (
 	ListLeadsParamsSortCreatedAt      ListLeadsParamsSort = "created_at"
@@ -643,6 +661,96 @@ func (e ListLeadsParamsSort) Valid() bool {
 		return false
 	}
 }
+
+// ApiKey An API key of your organization. The key itself is never part of it.
+type ApiKey struct {
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Id Example: 3
+	Id int64 `json:"id"`
+
+	// LastUsedAt When the key last authenticated a request, to the minute; `null` if never.
+	//
+	// Example: 2026-03-14T09:30:00Z
+	LastUsedAt nullable.Nullable[time.Time] `json:"last_used_at"`
+
+	// Name A name for you to tell your keys apart, such as the system that uses the key.
+	//
+	// Example: CRM
+	Name ApiKeyName `json:"name"`
+
+	// Prefix The key's first 16 characters, which tell keys apart without revealing them.
+	//
+	// Example: sk_live_4eC39HqL
+	Prefix string `json:"prefix"`
+
+	// Revoked Whether the key was revoked (or regenerated); a revoked key gets `401` on every request.
+	//
+	// Example: false
+	Revoked bool `json:"revoked"`
+
+	// RevokedAt When the key was revoked; `null` while it works.
+	RevokedAt nullable.Nullable[time.Time] `json:"revoked_at"`
+}
+
+// ApiKeyCreate A key to create. Unknown fields are rejected.
+type ApiKeyCreate struct {
+	// Name A name for you to tell your keys apart, such as the system that uses the key.
+	//
+	// Example: CRM
+	Name ApiKeyName `json:"name"`
+}
+
+// ApiKeyCreated The new key, with the key itself.
+type ApiKeyCreated struct {
+	// CreatedAt Example: 2026-03-13T14:02:11Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Id Example: 3
+	Id int64 `json:"id"`
+
+	// Key The key. Shown once: store it where your integration keeps secrets. Send
+	// it as `Authorization: Bearer sk_live_...` or `X-API-Key: sk_live_...`.
+	//
+	//
+	// Example: sk_live_4eC39HqLyjWDarjtT1zdp7dcAbCdEfGhIjKlMnOpQrS
+	Key string `json:"key"`
+
+	// LastUsedAt When the key last authenticated a request, to the minute; `null` if never.
+	//
+	// Example: 2026-03-14T09:30:00Z
+	LastUsedAt nullable.Nullable[time.Time] `json:"last_used_at"`
+
+	// Name A name for you to tell your keys apart, such as the system that uses the key.
+	//
+	// Example: CRM
+	Name ApiKeyName `json:"name"`
+
+	// Prefix The key's first 16 characters, which tell keys apart without revealing them.
+	//
+	// Example: sk_live_4eC39HqL
+	Prefix string `json:"prefix"`
+
+	// Revoked Whether the key was revoked (or regenerated); a revoked key gets `401` on every request.
+	//
+	// Example: false
+	Revoked bool `json:"revoked"`
+
+	// RevokedAt When the key was revoked; `null` while it works.
+	RevokedAt nullable.Nullable[time.Time] `json:"revoked_at"`
+}
+
+// ApiKeyList defines model for ApiKeyList.
+type ApiKeyList struct {
+	Data []ApiKey `json:"data"`
+	Meta PageMeta `json:"meta"`
+}
+
+// ApiKeyName A name for you to tell your keys apart, such as the system that uses the key.
+//
+// Example: CRM
+type ApiKeyName = string
 
 // Channel defines model for Channel.
 type Channel string
@@ -1599,6 +1707,15 @@ type Webhook struct {
 	// Id Example: 7
 	Id int64 `json:"id"`
 
+	// IsDefault `true` for the webhook set in the dashboard's "Configurar API/Webhook" page,
+	// which is subscribed to every event. An organization has at most one; saving
+	// the page's URL changes it (or creates it), and you can manage it here like
+	// any other.
+	//
+	//
+	// Example: false
+	IsDefault bool `json:"is_default"`
+
 	// MaxAttempts How many times a delivery is tried before it is marked `failed`, the first
 	// attempt included. Retries back off exponentially (see Webhooks).
 	//
@@ -1680,6 +1797,15 @@ type WebhookCreated struct {
 
 	// Id Example: 7
 	Id int64 `json:"id"`
+
+	// IsDefault `true` for the webhook set in the dashboard's "Configurar API/Webhook" page,
+	// which is subscribed to every event. An organization has at most one; saving
+	// the page's URL changes it (or creates it), and you can manage it here like
+	// any other.
+	//
+	//
+	// Example: false
+	IsDefault bool `json:"is_default"`
 
 	// MaxAttempts How many times a delivery is tried before it is marked `failed`, the first
 	// attempt included. Retries back off exponentially (see Webhooks).
@@ -2064,6 +2190,9 @@ type WhatsAppVideoMessage0 = interface{}
 // WhatsAppVideoMessage1 defines model for WhatsAppVideoMessage.1.
 type WhatsAppVideoMessage1 = interface{}
 
+// ApiKeyId defines model for ApiKeyId.
+type ApiKeyId = int64
+
 // DeliveryId defines model for DeliveryId.
 type DeliveryId = int64
 
@@ -2129,6 +2258,21 @@ type ValidationError = Error
 
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
+
+// ListApiKeysParams defines parameters for ListApiKeys.
+type ListApiKeysParams struct {
+	// Page Page number, from 1. A page past the end is empty.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page.
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Status Only `active` keys, or only `revoked` ones.
+	Status *ListApiKeysParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// ListApiKeysParamsStatus defines parameters for ListApiKeys.
+type ListApiKeysParamsStatus string
 
 // ListHandoffsParams defines parameters for ListHandoffs.
 type ListHandoffsParams struct {
@@ -2230,6 +2374,9 @@ type ListWhatsAppTemplatesParams struct {
 	// MetaApproved `true`: only templates Meta has approved; `false`: only the others.
 	MetaApproved *bool `form:"meta_approved,omitempty" json:"meta_approved,omitempty"`
 }
+
+// CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
+type CreateApiKeyJSONRequestBody = ApiKeyCreate
 
 // CreateHandoffJSONRequestBody defines body for CreateHandoff for application/json ContentType.
 type CreateHandoffJSONRequestBody = HandoffCreate
@@ -5031,6 +5178,21 @@ func (t *WhatsAppVideoMessage) UnmarshalJSON(b []byte) error {
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListApiKeys List API keys
+	// (GET /api-keys)
+	ListApiKeys(ctx echo.Context, params ListApiKeysParams) error
+	// CreateApiKey Create API key
+	// (POST /api-keys)
+	CreateApiKey(ctx echo.Context) error
+	// RevokeApiKey Revoke API key
+	// (DELETE /api-keys/{id})
+	RevokeApiKey(ctx echo.Context, id ApiKeyId) error
+	// GetApiKey Get API key
+	// (GET /api-keys/{id})
+	GetApiKey(ctx echo.Context, id ApiKeyId) error
+	// RegenerateApiKey Regenerate API key
+	// (POST /api-keys/{id}/regenerate)
+	RegenerateApiKey(ctx echo.Context, id ApiKeyId) error
 	// ListHandoffs List handoffs
 	// (GET /handoffs)
 	ListHandoffs(ctx echo.Context, params ListHandoffsParams) error
@@ -5114,6 +5276,95 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// ListApiKeys converts echo context to params.
+func (w *ServerInterfaceWrapper) ListApiKeys(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListApiKeysParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", ctx.QueryParams(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter per_page: %s", err))
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", ctx.QueryParams(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter status: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListApiKeys(ctx, params)
+	return err
+}
+
+// CreateApiKey converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateApiKey(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateApiKey(ctx)
+	return err
+}
+
+// RevokeApiKey converts echo context to params.
+func (w *ServerInterfaceWrapper) RevokeApiKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id ApiKeyId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevokeApiKey(ctx, id)
+	return err
+}
+
+// GetApiKey converts echo context to params.
+func (w *ServerInterfaceWrapper) GetApiKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id ApiKeyId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetApiKey(ctx, id)
+	return err
+}
+
+// RegenerateApiKey converts echo context to params.
+func (w *ServerInterfaceWrapper) RegenerateApiKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id ApiKeyId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RegenerateApiKey(ctx, id)
+	return err
 }
 
 // ListHandoffs converts echo context to params.
@@ -5697,6 +5948,11 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 		Handler: si,
 	}
 
+	router.GET(options.BaseURL+"/api-keys", wrapper.ListApiKeys, options.OperationMiddlewares["listApiKeys"]...)
+	router.POST(options.BaseURL+"/api-keys", wrapper.CreateApiKey, options.OperationMiddlewares["createApiKey"]...)
+	router.DELETE(options.BaseURL+"/api-keys/:id", wrapper.RevokeApiKey, options.OperationMiddlewares["revokeApiKey"]...)
+	router.GET(options.BaseURL+"/api-keys/:id", wrapper.GetApiKey, options.OperationMiddlewares["getApiKey"]...)
+	router.POST(options.BaseURL+"/api-keys/:id/regenerate", wrapper.RegenerateApiKey, options.OperationMiddlewares["regenerateApiKey"]...)
 	router.GET(options.BaseURL+"/leads", wrapper.ListLeads, options.OperationMiddlewares["listLeads"]...)
 	router.POST(options.BaseURL+"/leads", wrapper.CreateLead, options.OperationMiddlewares["createLead"]...)
 	router.DELETE(options.BaseURL+"/leads/:id", wrapper.DeleteLead, options.OperationMiddlewares["deleteLead"]...)
@@ -5882,6 +6138,746 @@ type WebhookOKJSONResponse struct {
 	Body Webhook
 
 	Headers WebhookOKResponseHeaders
+}
+
+type ListApiKeysRequestObject struct {
+	Params ListApiKeysParams
+}
+
+type ListApiKeysResponseObject interface {
+	VisitListApiKeysResponse(w http.ResponseWriter) error
+}
+
+type ListApiKeys200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type ListApiKeys200JSONResponse struct {
+	Body    ApiKeyList
+	Headers ListApiKeys200ResponseHeaders
+}
+
+func (response ListApiKeys200JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListApiKeys400JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListApiKeys401JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ListApiKeys429JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKeyRequestObject struct {
+	Body *CreateApiKeyJSONRequestBody
+}
+
+type CreateApiKeyResponseObject interface {
+	VisitCreateApiKeyResponse(w http.ResponseWriter) error
+}
+
+type CreateApiKey201ResponseHeaders struct {
+	Location            string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type CreateApiKey201JSONResponse struct {
+	Body    ApiKeyCreated
+	Headers CreateApiKey201ResponseHeaders
+}
+
+func (response CreateApiKey201JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateApiKey400JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateApiKey401JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateApiKey409JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateApiKey413JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response CreateApiKey422JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response CreateApiKey429JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKeyRequestObject struct {
+	Id ApiKeyId `json:"id"`
+}
+
+type RevokeApiKeyResponseObject interface {
+	VisitRevokeApiKeyResponse(w http.ResponseWriter) error
+}
+
+type RevokeApiKey204ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type RevokeApiKey204Response struct {
+	Headers RevokeApiKey204ResponseHeaders
+}
+
+func (response RevokeApiKey204Response) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeApiKey400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RevokeApiKey400JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RevokeApiKey401JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RevokeApiKey404JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey409JSONResponse struct{ ConflictJSONResponse }
+
+func (response RevokeApiKey409JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response RevokeApiKey429JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RevokeApiKey500JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKeyRequestObject struct {
+	Id ApiKeyId `json:"id"`
+}
+
+type GetApiKeyResponseObject interface {
+	VisitGetApiKeyResponse(w http.ResponseWriter) error
+}
+
+type GetApiKey200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type GetApiKey200JSONResponse struct {
+	Body    ApiKey
+	Headers GetApiKey200ResponseHeaders
+}
+
+func (response GetApiKey200JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetApiKey400JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetApiKey401JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetApiKey404JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response GetApiKey429JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetApiKey500JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKeyRequestObject struct {
+	Id ApiKeyId `json:"id"`
+}
+
+type RegenerateApiKeyResponseObject interface {
+	VisitRegenerateApiKeyResponse(w http.ResponseWriter) error
+}
+
+type RegenerateApiKey201ResponseHeaders struct {
+	Location            string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type RegenerateApiKey201JSONResponse struct {
+	Body    ApiKeyCreated
+	Headers RegenerateApiKey201ResponseHeaders
+}
+
+func (response RegenerateApiKey201JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RegenerateApiKey400JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RegenerateApiKey401JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RegenerateApiKey404JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey409JSONResponse struct{ ConflictJSONResponse }
+
+func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response RegenerateApiKey429JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RegenerateApiKey500JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type ListHandoffsRequestObject struct {
@@ -9549,6 +10545,21 @@ func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesR
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListApiKeys List API keys
+	// (GET /api-keys)
+	ListApiKeys(ctx context.Context, request ListApiKeysRequestObject) (ListApiKeysResponseObject, error)
+	// CreateApiKey Create API key
+	// (POST /api-keys)
+	CreateApiKey(ctx context.Context, request CreateApiKeyRequestObject) (CreateApiKeyResponseObject, error)
+	// RevokeApiKey Revoke API key
+	// (DELETE /api-keys/{id})
+	RevokeApiKey(ctx context.Context, request RevokeApiKeyRequestObject) (RevokeApiKeyResponseObject, error)
+	// GetApiKey Get API key
+	// (GET /api-keys/{id})
+	GetApiKey(ctx context.Context, request GetApiKeyRequestObject) (GetApiKeyResponseObject, error)
+	// RegenerateApiKey Regenerate API key
+	// (POST /api-keys/{id}/regenerate)
+	RegenerateApiKey(ctx context.Context, request RegenerateApiKeyRequestObject) (RegenerateApiKeyResponseObject, error)
 	// ListHandoffs List handoffs
 	// (GET /handoffs)
 	ListHandoffs(ctx context.Context, request ListHandoffsRequestObject) (ListHandoffsResponseObject, error)
@@ -9639,6 +10650,152 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// ListApiKeys operation middleware
+func (sh *strictHandler) ListApiKeys(ctx echo.Context, params ListApiKeysParams) error {
+	var request ListApiKeysRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListApiKeys(ctx.Request().Context(), request.(ListApiKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListApiKeys")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListApiKeysResponseObject); ok {
+		return validResponse.VisitListApiKeysResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateApiKey operation middleware
+func (sh *strictHandler) CreateApiKey(ctx echo.Context) error {
+	var request CreateApiKeyRequestObject
+
+	var body CreateApiKeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateApiKey(ctx.Request().Context(), request.(CreateApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateApiKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateApiKeyResponseObject); ok {
+		return validResponse.VisitCreateApiKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RevokeApiKey operation middleware
+func (sh *strictHandler) RevokeApiKey(ctx echo.Context, id ApiKeyId) error {
+	var request RevokeApiKeyRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeApiKey(ctx.Request().Context(), request.(RevokeApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeApiKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RevokeApiKeyResponseObject); ok {
+		return validResponse.VisitRevokeApiKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetApiKey operation middleware
+func (sh *strictHandler) GetApiKey(ctx echo.Context, id ApiKeyId) error {
+	var request GetApiKeyRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetApiKey(ctx.Request().Context(), request.(GetApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetApiKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetApiKeyResponseObject); ok {
+		return validResponse.VisitGetApiKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegenerateApiKey operation middleware
+func (sh *strictHandler) RegenerateApiKey(ctx echo.Context, id ApiKeyId) error {
+	var request RegenerateApiKeyRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegenerateApiKey(ctx.Request().Context(), request.(RegenerateApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegenerateApiKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegenerateApiKeyResponseObject); ok {
+		return validResponse.VisitRegenerateApiKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // ListHandoffs operation middleware
@@ -10468,311 +11625,337 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s2tjj+VbDc3YmdUrLk2Gkiz53+HCdtvc1rbWd3742yIkTCFmoKYAnQtjb1/7P/B+cAJEhRr8RJ",
-	"u00601aWCPAAODjvx/sgltNMCia0CgbvgwmjCcvh46tMcyloekI1e86nXMN/zC8JU3HO4edgEDznl4xE",
-	"/+qUz3Xgv9EByXKmmNDkesIE0RNGcvZLwZQm11QRWugJE5rHVLOEjNm5zBnhmpxTnrKkG4SBiidsSs0L",
-	"p1zwaTENBr0w0LOMBYOAC80uWB7c3obzkJ6wKeWCi4t1oC0f/m0hVkyvB61in3NvT5jOZ53Dc83yefBO",
-	"WSxFooiW5Jpy7d5kwBHsRpcwxVQQVcQxw5ebr3nOkmCg84K1AtNvBWYOyeZBOsFXKkLTVF6zhHDcnrjI",
-	"c9gvLhJ5TbYylpMpF4VmRObE/JXQWUiuJzyesCuWE65InErFcrO6vBAGQ4gs9PaaK+itXMESLC1XkbJz",
-	"3b6EOwSjFfX+6RCrsXMG77QKiUEz8kbwG6L5lBkYFWLDRwB2GwYZzemUaUuDnrKUX7F8dpzMA3g2YSSx",
-	"v99TJOJJZF7Nbug0S1kwePyoHwbcPJlRPQnCQNCpeZ0bM+LJUkjPZT6lGuF7uBeEq5DzRyoSeX6+CNQJ",
-	"/twG6YN2QO8YvueMJouASxlN2iDr7z74HKC9YErRC7YIuin+3Abg3v7uZ9m81/SCzQNnviWimI5ZHpLz",
-	"XE5Jv0sOSWa+zqjScH+YSAwxYdNMzwzsAOwvBctnFbRmRI0qJ+ycFqkGcHxYH+yuASvL28E91myqgNaZ",
-	"9y2EheWjxfDs7rcBRG8sQL3eSvD+ycYTKS8XHfY1/tx22N9++pO+NVOpTArFgAA9oYmlxeavWArNBHyk",
-	"WZYa/sql2PlZGejfO0BhYFYdgiqmU5rPvK0ldCyvDEdWxG1dGFzRtIDnWZ7LHF+XGOjGNBlZThqEQcI0",
-	"5al7B57U4G0wLZThv4RqMpVKk36vF7y7DQN7d+zmOoY8oYpwcUVTnpCK4nbNBtz6m/eXnJ0Hg+DPO5WU",
-	"uIO/qp1nACYMmD/FkvPLIk2IkABbzmgyIFOamjNhCfnb6auXIaEkOsJ97ZzNMhYRqSeG606oGIqouc9R",
-	"aPg1FSX4gL3Aw6meVIvpDkUQ+uJsq+zQtj47ZmeB/LuMiW80XTVyEUPecDozCo7jSIrzlMebomxS4O/s",
-	"9USKBuYeCjwVwygAe/SEK5LBg0tQN3aQ1PEW538bUJzvmuuJNyGhqcGUGWE3XGnVQOPDdcbcKSYrWeTx",
-	"/Bu+VOyycs6rn9ZAr/X238646ASs5PSxOz4/4EM3u33Qh+zz/ADYg2PDj3LYSnWH++xN+5wrvWi/uff2",
-	"L2zTc0HTZxUNW5t0cjvWfF5IDN1DI/zBJ4k1Cncqp0xPjLp5DXpXLo3mKYgscqJ4wu6IuK18DfFkb5JI",
-	"poCP5+yK0ZS4xagD8kshNSr90b86VlrqHCcRwQ1HE8VMFsRsKI01UUWWyVx/uSTUqGJr3WsfxwzbazBl",
-	"8ktBU37OWQJM0efEBiIqZiMrJD+bZjlTlDw/e3oYhEGcM6pZMgLBeLe3+7DTe9DpPzjr7w16u4N+//8A",
-	"O2k6svP193tGsjcbkgaD4GdJ5f9jOGU3lkZ65YnVFg0gIxXLnAWDR/ullP43SSU55ekVDUInAAT7+/3+",
-	"Y/dPEAaaTTOWU12YwcFEGrmhyJIWUPfOeo8HD3qDXu//gg0ug9n4RWTPAP4FkTurcx8hJmyIi8o+5+Oi",
-	"ZjeagE1SXrGc/HNCtTrMshpSTqgQzGDQtfmVwq/ea80UwSB4ldI/kSM5lSSTSklCfy4Smn9nVr8W4vKc",
-	"xfZgZaHHshDmalhyLIo0RXR1toOS240AiS0Km8/47CJszXJ5xROWjyyNhCHBNZ3ypPvjk4uXL8/e3Lw4",
-	"u9x/5f49eXN0+OTZ/z772VxBpakuVDDAvSxVUdiCRVjvr3MDrLdHvQjx3ToIjWOWaZYALbeLOiBcE66I",
-	"0jJnCaGKRAbgqHFTnkvEllUGnDcnz505c8LNnLPl5kK7K0rngP6LbMB/hDsZBikXl7CbPzBtz+zJQtNn",
-	"xJPIbaUzWZiD0u43Lcm5TFN57R8nGcOGSyCzXAoze3BRvi5oGmABpf/i5u+OZTL78w5PrARiR53R/ILp",
-	"l1J/D1dtc9HJ3r86RXkpCY01v6oJpJ7ex5Nlmqd/rYXUo3NLBRbIXI5a1d71LQg8MJLInHCB8HTxIs3z",
-	"45eSqCKezPHiJmxrwGMYVfX2O5L4otZNiQaAIP7CS2EPdF2DZTMjFcr8ggr+H3gmHApzBnZLwCgzZqkU",
-	"F+ANMhOiwcCS/C6Jmi8ENV7m5vNQGM6fUs3WeTXZiuyuRcRIF4jz55ylyfaXbPb5wAv434fHDr7SNNOG",
-	"JV+udvGazlJJkzMpnxvCvCE6aG/YwpPP8BUjLeUohacXYoBvDTbsw/AoGIImXtInL/iTT2B5XvKuLxUx",
-	"yu82lvczlr8AZ/lSrMipZqPUvGDEbmLGEraEMhhgCDxM3MNdAtEGhJ5rlpO93cqjfDfYISWZUjFzKKLI",
-	"ObAfrsjh62NyyWYN1GjEPizbdv/RP7KQehsGp0wk30MgyYZIlLPzQrEGr6kpIPYJX2Bdxn8UE8kIY1rq",
-	"DgZfIXsb7O3v7rb4wsq3JhxZFKo//ssHZOvP/Qf93oPeNjlhMc+4UW/R4YBuXxjIRRltknKl70pa85Zn",
-	"RaZlG2VEqXIlQl2zHLQDPmXdofAteXVlzs7v5OrqHfcUyRlVUphpItj66GAonOjVrfY4MlNybSTyLonq",
-	"Vs5oQFS7nXEonKHxIyyIX7C090bQQk9kzv+z8UWccqXsYmpC3yWbLbtuhf/GhXT9BU5eklRyCgEQ2mDb",
-	"vUM7AcrxTxjNWU7U5SjlV2zU7XbvGSy+96/O4evjzk9sVvvpDmUEC5vBW7sXISnEpZDXwgCQsyt5yYy0",
-	"Ggb/oClPANwP8QvY2VscqkhEILxLFnrZtl+VELQ4DipfKk7IFSmNKfMk74JfMUESqimECVoX+h1urBO6",
-	"rlmadjwvPxkXmoxzRi9RWcPJuqRS5KY0U4TReDIU8vycicTgEOh06NjXkpj1yZxMZc7IpJhS0ckZTeg4",
-	"LWmb+pIJgo2ruUN/oZ1x0WHbSJ0QeIcsNPAAxS8gUlKxOGf6i7Gnl9cH1nnk7NzvAyaKqbmensE7j1Xw",
-	"LmyaNsPgKaPpPxwVmN9udpOxWLOEAKUg8hxuUsJoGjo7oK//3lM2cjOeHZBIFGkaIR+1hK4e54f+nTJW",
-	"KpHFOGWNyK7qn7AWxmnmNrfQWW/twlBAwoVBxCVLnl0xoc/g5+YKDwVh5ldiRoM5KbL41dVM6cjK6mXI",
-	"J2fKbYH5nTCRZJILwDi35+DRsR6DAA12XWtYd3+WDrSgpJXdnMWMX9W+sjZ6F4lQzVl+k0oFX/hALzhl",
-	"DD+d34JXgtk9AC+KpXi1W2Z+NwqS1myawVqzXGYs1xz5jf1BzU/+zB8YEpkmZtfOea5gGq7ZVK2iBw70",
-	"Q5zFrMYuj+Y5nTX9M+8r/FrkqqkQjmrWMcJq0LJlsClrAucjmRsKekDrlTK/2khDd4cSNw9h4oqlMmO1",
-	"mxKwKz3aHX8b77Pe+eNkj+7Fffbo/AF9ON5P2oDHd9ejkjeKSQwDwW70yB6d3dkFsdoQdW+fNHw4KVh5",
-	"+QuRMqVIhI4nENqjDBkteHNaz2LB3a6W59xY62HOKT59W3dwLUeU3fURxd6VUWPPv914x91EviLZ6oT5",
-	"V8cySVBXqEhKstXhpf4ClKp2cw9QCqJTRqQgOdNAz8zwnFUEro54U3Ux2k/65734W/qA7Y73zh/Sx/Gj",
-	"5FvWH89vxq3vVXuLQbLe9ng3w92v1lWXBxxWtGUeIWv3vna2FQWU459ZrH0K6MiIkWLbqNhdY0dSWNcH",
-	"UjovyL23DEF6bQhSCunNiziDk3VXELXrOv/l2uXCYDZMtTp05QHzya0OzxKy33uw/kUcodLwvtUwijPf",
-	"U+THs7PXBAfMwVa3IdQA3O89aAn+XgCZH/LtY2LtcOtg14/IbfIyFIIwtjn8MQoOuBY3YWpt3GzK9Eoh",
-	"+TW9YC/Mc82FAhR2jmVrOC0paMP+44gzuZ7wtMQpo+AZ8ZVseQSfRI0rGW2HJCrRLBoKKWJG2hFs9+Ym",
-	"9AxBBg9qxMpicYieuvnx0V6/R36QgmFstq5UA9AyE64MeiRW2AANzUlodokGDxys5jqjSa9VeqpiO+b2",
-	"y8V6RAMUoMYzsBnpSS6LCzRuHb4+PiARF+45J+ph8gZkO6GFyRcjvRgSO7IVtGcYHNUm2HbMT4QmSc6U",
-	"Cp35jQuSymuWk5gqtlpGD6Y057QRdlXeRgzNAoH9ORMXehIMdvf3VtGNMLjpXMjO/FrayRvITFYqqnga",
-	"XNMyBmFeKC1pZf3rdkp1aOjSOGUhmdJ4wgWrlHx8jxnmn049O6Jho/I9lFOmJzIBv7e11mLwkQtQb/Np",
-	"tdhe2p0cc7Gdi+IPfJv1O/90W141z8Equw9NEo62gNe1XS1p3tzgJnGr7/v3lallKwJbUhSSKKZ5ot7u",
-	"vutqrlPzDa0yLMD3vm29/UPhTDCEjmWhiZ5QjfabLnk2zfSsylTFc+To5sen4UFrvSm3ZKVxa46kltau",
-	"eaxqGIysIa5LnkoAI6O5YoRrCHea0hnELVw0RP9lJrRVAphlcJVXw53lPGtojFzMBddRp2lJizEJd2ye",
-	"GjOiJcb3WqyH20zjCSgNDJ9xubNDgVPFVNNUXpCtaMfOqbozOk0NouxQNRMxzTh+s10n859fEW8j0C7N",
-	"oAU7bFqLSFiC0YvAD2ih5RRN1Voa1Ge5ksJsFUQbaEan89QOAViupllgAYPweY/8G16PMXcyY+LDNbNP",
-	"ooo3NKsHmyuzZXDl+0aa6YbzoHNqsQiOWUJU+cdav86vWcILUkwpMScolaYkllOWx5ymwQeruhbLPkTT",
-	"Xfsc2pQ7t6/lzniqW007qxB0paZm14Ixwou5zjlNFQvnSa7Fci0Rk8kb62JBak9obqTRn8GoOX+PPDxp",
-	"j9U285pXzJ/sJ0MnXsOmsLRJWsJwPZFE00umCNcboZontPWdebX8wkgm2kgXwSAYDk+DNhnOPtGp3D2Q",
-	"D2rzLscpFZdzWDOHMEsw4A70rDLJ6zOrWfX72KI1ZEyUKpY7SXvQKRcX5emD/iNIhPcnqmkIGRPlzWrl",
-	"Pcf1KNfmVYmlEKjXIKfBczRvd+74LjnWisQ5S5jQnKZ4fQSUqsiZLnLRdokwOrPN1JzOWqJrFQoJTPgC",
-	"zVjKlFEBLKXyayw7K+f++ExM6AMMqpCT4sNzqI0mOmVCy7Y3gvw5sh6NVoo0LhQXTCkXF1KKw+aegzgR",
-	"koRfcK2IFGnDJWPuqWINmrG/3+/v9Xp7vV6vtw6/d5jSguOKimQsbyKj78o8URV0VKGu7Fx4Vv01mEfF",
-	"zAjdW2gUh/T/oTAUT7DrGtJsH5DIubdGcSoLjAgxt/WeKvNAyJH5BTTwoYgupLxI2SgfT+HZH+DPe4qc",
-	"HJ2SJ24rX7hbUJcm7WqCMKi/NQiDatqWW9jGNQETKsT2djF0l6dx+jWcbiM43lVfFLvvx1prCReuNFNs",
-	"KYaGmpQrbWTN2lbX+dzGiN/MAP04ku4TtTmy3kam27bruQ0/bhPJQ8JuaKwNrVLOfmOpneGxaH+4nrC8",
-	"xepQT4BbvpAzdqM/GbXy8+hWmSKdA/i2zLVbEYwBD7WQxA+QgPzEvdVZdKfwoEdL19nfzMXBLOX08NBt",
-	"Ixtw1QuqR9cRuf30wQ8XuV35A0tEnAmuhnn1ZdR2uYYam7lQzAl8oFRuqDdo3MvE8ZAoEEO4UhlLrX0G",
-	"DD6GWlOBNpwQLThE8dTwkFQqdTf38LNcmd8Vvh+LrNAfg/QN/MQ3L0KdO6D9mEn7mWV589LXVMeTDbH+",
-	"zOUHQXISmvYO3DcuBo9cMpYZLsNzDLHZUGH9iuifC9Fb8eKEZSmNN6WHGBbDEg5OB0vn5DnByjTzOGJQ",
-	"IE4ZzVnyFT3+6+ngqVv1wop4sC+2tlvPEI9+r1eTwR9tUA+tNZLgBb05XBi19aO8xpQVI5QoQsuCh5Dp",
-	"m/NadU+uyJTmlywpnbmhzYzMlR6KMixIxGlRZttwpsiYxpdEnp8TdoN7y2mazlATseEtarvhnHm0dNn7",
-	"q4TNFyzh9M3J8zbJPyvGKY/JROtssLNDZA4flfn85uR5PREipoIk8lqkkjaCKdwYdsOmWSq7sZzu8Cm9",
-	"YNPuz9lFw1Pa23vkm9n+DYO/G+zsvP33cKjeffOXTaxuY2YkpAXgB1XadNvay2SOcz9HPiTOB415yGNM",
-	"ppwjMZubZ7ww4VaiibaG+etxyYW5Hkj5wtKMsOXg3IYqbapysG9ZqOsa7DolH+Zu7qfR0vzAgqWUtnxw",
-	"dRjQsnydpXF59v5217H7NFQ/rGqxoe7XLILxUda1NSz3fkGCMmu8aRNrKza3hp1/VTzSpmpoa5mP90vq",
-	"aNxThCelb2D+uDVP69hR1t1oug3WrSVyR1Gali5VrittfctrDHIBt58grrNN9W4grG/Bq26ynclzhFU+",
-	"D6e7OwrYfs7uhm+mndstuQMtq6zc8pkVrTomzBuUfylYAVmJGMqEhoAZ0xUqj+sU8MCWjRk0nxgK75Ey",
-	"2dHRy8YsKJLYZMTtAxI59mLmFUNheYy7c3WzMcKMITi6ijIzG2PDDNocNz56L6ttAxyxW1q7ByQynC0K",
-	"zf+xtIX5DAKI+WCWI82HRMbF1OxMOBQRLRIuoy45OTr1JjjnaRmMY/8vC8Ug7iJnWTozV3/knk5tJZ6o",
-	"OxTH9f1QqNkYSEtrallvYyoTlpItpXl8yXIVkpxRuEYqJN1ud3sojH4TFcLmXoJ42ZY1CtNzQSJ7tbrl",
-	"xTKbG9UPxZY7cntkbvbUZv2aHTLX2W5QEAawPebkOOSmmP3A/8F2wEn6u2HuuytLFAYe4K0H/UqwMsUX",
-	"5CExe3UeDN6+b3WavrsN37cpGrfv5jRMa8GG7LVzEtkZbLA4RloNyFjqCQHfCoeyKdwI+1VIGNrbuhjR",
-	"hrnUbY5cBwQu58xt6sLVuG1vXVH5I2h6a6zMm82urjZFtAB8H4hw7q229vYLS+0aAi+WprdFkBcLLSur",
-	"ZodeLWVvmo8sdh0GWmqaLirEPaU6njgP8zlPNVw7CcnkUKFbNXO0Ng5Th/fDutqoeMx4ugWPkB3iNmA7",
-	"OiC90i0J8AGgDWgebghLMxzOP7nQrzmOW1YHvY1FlTm1LYIYVgRWJXfyHK/zPtZaSbdKBXzb6zx+977f",
-	"C/v7t39p0xg8e0WbEusXCQAySXNGIXo1hMsRy0LofAbfEH7uxSzxNDU6pCXaSTgUrHvRJdE3+/tkq9/f",
-	"JgBtx/wn6pJjG68ohaaG6n4ThURlNGYqJInU5r9UTTC7ZCgyarZ9whRTkIOimDVbTeWV2SlqWYPdMYji",
-	"dPHmfTSA7G/DENxbpOaeKv1gt7aLw+E3370lW9vdzrv7W7Cl7q/thXu7RLWe0CtGHBwWyJBImxWbzohi",
-	"Gc2pFS9atwEqhZebYA7y5Oj0SaF1e2TGGH6BW0kMwzkgEbAxoljKYq3ItdkiroGRdkH8NBNMuaAaVcMp",
-	"zTKboBrTNF0kq50cnR7RNLWQWF625OET83v5dJEvm/hN7ua9LW0Gs5dYmFNbwV0KZjnEMomyMdnKh70l",
-	"rfG0v6bbd/7RtJCvN5lBgz17QmrtLMbquG8Bc49x0N68iF2HfzPD8lOI0Yn80IFo3mJjo2/XAPm1VHpM",
-	"48unRnJfKyLF0h4tScJtjvCzbv/hHtmKvonmSFDdLhN8s4QyDoffvO2bmwwU8mHY37v9APsYwoJADsg3",
-	"tlYhXtxvaxcczcE3eo1dOi0uLpgym+BMz06FdQInXMGVsSFWb7RSZG2v23gRIEqebOyLNQQFZXInxM6j",
-	"yLjC/7WwWs3F9q9xSfPkqTcCtMuE0xFQlVUaqjXkmr3mOmVrvu8Mnp3bd/h2yRY/rS9sHuvNlt5TUIw2",
-	"JAWQiN1er0fiCc1pbEQssoXRRuTkyYt7CktQNbD/SIpznlMipFKUyHOWa0qYyljMafqnpu14WcDmv9/+",
-	"ezi86fXe3f/LpoGbjqO/fPPcg97bC8+MvBTraJquQdlr+s+8sA95OSKhqRFrch5PYKd/L+g6b79cMUc9",
-	"SKtutFw61G2R7ab0oVflQzxim9+uNvKXJ+uTv1W38cyBtPgemie8i+hhciNCOpdJoSVhU/KUKU1/Kdjc",
-	"PVt9zTrD4U3/++Hw5tvvP+LGmf/nMm29dUClP/PNc8zBsIpddELC/rZF29A8GV3zRE9qXZuCF8+eHr95",
-	"EYQt/sVrnmDAIUxpZHs/tPn0xeHz50HoJmiznMC4tU2ajlfWhK8+nq39a3deFPstL/iH3NX5a4c2qnWv",
-	"Hu7pgqv3PU/ZZ0bBc54ysgW2uZCAac6oVWiZ2/YTZ++5hjzOK9uCpGayTQnmb0rh+ZSN9EILsFnOPUVe",
-	"HL94BtVr6oQN9mzn54w1fM793W/rFIx2/vPum523h53/o53/gKZcfvzTn/8yLHq93Yf/HnW/6WxI2Yy4",
-	"XQGHlXOpIh5cd4PjYJVdF79LFPB3dwG6rxFQfXJ0uiyo+sAFsGOVJKx9Y9Mfmk7F3Y39nSdHp678/We+",
-	"lRDxRCQmFU5pZg3yVJQmEZLScZtWcQfXyUy8wP5mwLqnIF60fhkOr5jgCSWvaZFyhT6oWu7Tb8viU6q5",
-	"LpK6Ebiz+6C7/7C/199bWiDrsW8M7jzutdTB+nAKlEpx0QLZ3sPuw/39R7WSQi2lux7VQIM/52C7AwJQ",
-	"OlvWJQLldvsLXEAEau1KWvOdDQ1wzjh7/+eMddqGrqw21BltfqkAU3VMKJn70gE1wdH6sBYP8Fm858Za",
-	"PKBJgeacYSusbubBM3bjNYJYMcp/+A6sivXpVj7u789aZsjqwNZ7vHZc65oum5u4xrjmuTmzZ83e19J4",
-	"W2gM29MSipyUxRVchVxNM0W4ZwPZe7SZDQQ5yIi2Rcp9bmvH3wseX56gQXwFZ70r++oHGhybhM4aEC0Y",
-	"C2ibb/bezIR4ykSiSGTnj2ooYVOmKrm8quj0G2/SPOtAZ8emZtk1drV5Iz+TYAa9sEAWw+vX75NfDA4T",
-	"s1DOFClEwnIb73Xnktnn1HRhWSO7rE2MAN6drpsC+r4poD9vClgT6ZaiWsUWN8S5+nIXYF4D31vCQylq",
-	"Is65mANezEg84RlRE3mtSrq9vxnV/gfLyQvKVbMS1G9uOmvfCT+AyjfZ7/UeP1xoKlwUK1xbspnh8zOq",
-	"34jU/NdTkY+805vf5AU3t/Jtb8aHX2VMKBIVeRr9LvlrkaetptuNjHBLCWP9Dd6mNvBjaTkXtNnILvmB",
-	"XzGM+pY5KcuRQTkTqScfXezlFIuUn0KN8naQLtnMJWHYYlf3sLg55BmpLjmdQLcAEbMBZg5yDa0uIB2d",
-	"KHrOIDaHq6GIrieKxaOo5uN+sEtyKhI5JeOZZopwQcZUsYd7B35V2VP3xogUCjudDcX1RKaM4Ck6Me/H",
-	"F4dHBmhM+TkFX12elOk7rpMGFnOIZQJAaNasuRYgqEe73/9DPfn78SRX8dEk/fvxi398M95Xp/+rMjn+",
-	"Vj598PeHf/vf3k//6bM3/1MPDsDxlenym5137/ce3P5PawjVWT3Ja943ARVVavV3tCTjYgYdGyApK5pI",
-	"Db0Oo/Nc/oeJWl0W7CB7TfMpRHpLzM5OocYkPN16Kfy4ySa1LatZVFwLH27xhMpk1o5byOlAPEQDDEvQ",
-	"ZjaRKZQLjt6/79/eRqH5sAsfut05HkjgoZAo9jMlYzbtXHGRyD8FrR4azS4k1hxflUlnFnPknncpQkul",
-	"mLJ3H4eOSmFrO7Z7ilzLPFFrFD6RYixpbuuC/j7KnG2eA0PFRdGa43Xm7ZgR4uyDLjIQ66bYvobNfJBM",
-	"j56ctME7ZZqOaJbl8oolrYXnIKoYpp5QRdyjtfPrEiwLVP5mv8eqQGMGKV7thYHWSwbF6cBCdBsGVzTn",
-	"5mTVCOKQliQ/QgasIlE5IiIgjsU0z21dSWU7hjR2bGkc8OooVb9ETHmi3nWqbkfzCEK8/vOrXFk+Zu4O",
-	"emz8xeHJT8/Ojl/+EITBm7Pj58dn/xuEweGbsx+fvTw7Pjo8O371cilJu4OUlJI6fu6clBr+tJBm71KZ",
-	"Iwsx/fCCKw0EFsiteXH9So0lVSNDOWlDZ9rv7y7TH5C7jTZMDXXKgzQXDYr/dmKqDHfTGP1t426pSNBE",
-	"APnHCpd/0xporLgwKmHKMQq/tDy4ak51bWxhmeGatrg/T3c/r8LoOs+0rBdTgCEsGdJ2VCuvgYqlCkuc",
-	"1lvSQOFZKJuW0RwLLOn1C6c5SorzQyB02TCiSyJQDqKqX1lZ+1r7/XJkbmQ4Jsg1IwlPBrbhYXt17kZ1",
-	"bXx0tzcUsRSKxQU4Mb2mKJjW1GgUQiIHyQiL/UVE0Zki1xMeTxoiYI3P+sXfPk3arQVrab3UtnLirRVT",
-	"XYPmD62Z2tilxZm9DiKvB/IKgFa+G1FqzZ5Mz/DheVFl814XU3oz8vvGLFUGvWIFa7J9C7Dj+lnOrrgs",
-	"1Ahv44jdZDxnqvX830CqLNwUD8HNnaOpknCvHWGHdhp4v21BBFAaqNIklxqoQp30aVDToAi1+AiE+QTF",
-	"XdfSyu2utunlvtCCERYWs7yKdrUzn0f7+r1cemibZcZasD+wdJW7dFqWjH3DIiwfeMeaV2Q9013tssxb",
-	"7lw7h4zlZVmPA/II0dMVnOl+4DX7OBRqw56Vx5msvzNlY7mwKYpaXm0RbdUS6nac5ioac80v4F1bZQvB",
-	"rhs9t9ra2lWLf1ai1IL+UmCzsAeM1fKhQSK2CfMZb3ud9KWF0d+tmfNS64lV+Vq+XeZqCYNC8F8KZn82",
-	"BLBa9R0oEhUSfF49wr8pLfIlFLk7lzn2DpFEszRFEdMVvSfUSI51NeIFK5yt7WNjmobD0zuRsF3hZwJN",
-	"M9aQtu+qstpSmnwADNdZFJAjry9+OwFbaZkpTyg4IJHBz4jkTBVTtJNOMccpZTRX8/Jvux3jjvjDpxWh",
-	"Nqfti+5AZQBveCw+XkgzAhraZ2hlNvfrBeAbvD6hrWU6NxeePiEHWSoILSE1Z0zpE6YgEn+OZDrtcbGu",
-	"ubBrE2wnF6Tfqzrlt2G1ky4WVq7RTGmjNEM2YL0P4oyk8qJ2PB/SwbDReq3Resb1XlLaauS4YujpY/vL",
-	"ECYS9wtuAZiZpzxNubf2qjzZ3t21dKPa61xe1yKi8vgirMhWrKfrfYZmbbu93sc3a6uwc51ObXVMW3Ih",
-	"Wgu//RM0Ml2JTYZtvH51esaSAaGCRLaiWgQ+QVdTLQKD0PVEKkYmUqHSPRTAxaW5LuT49dVe1XvLBkjP",
-	"DBvqHJ4eHR9XzNCI4jETusMEeMi65I1iQ+G9iwuS5TIpoDBKlxzirMwmykNFfqldAbutVMpsTOPLkGQ5",
-	"v6LaCJf6WuaXKhyKlIvLTipjmpYh+VDFnBjBxcgw25ZvYiUcZy+ynQJCyDsHMxa4BGG9OVMyvTLQyKZb",
-	"zy1hygrFNYNqeNdt8spcKby3P07evT3T+O/r7N3bU/UOKuNViQpb3w2qvzrv7ns/bX+39d1gOOyu+/T2",
-	"/eGwa8YMbP2FcP8W5ni7892fYeifOjYXovP/vfv1r+apw873tHP+7v3u7fb97e82z42AMivL6vU5p99h",
-	"kXD5ecM7BIGiN5BjUlUXwhghIgyLhUehPoF5EAo3C9ssy5Va+tjwkP/GZMlGAASWDlrdE6BZVswGOVRg",
-	"t1I1eyxHdEFiMsYKYMwf1oRLOHWxTv3e7l4j1qmmP+zufeY4Jrecpza/6zMHNLm0spZkFoftrkoJZKUB",
-	"6fNDnxVjrZmRa+UXN8/yFkP1Rau2eFaDQcEpW3nFAlM1x6fQXK/hz7XNgLpZct4gw3vL1cadIfzTUBI3",
-	"r1Pqge8AVWlZKKVdXfziiEdZguwT04/jKdg0Pi9/sTmdi+7aXV6kLw5xsJbdJ8aaVZlRLTFLH5kdhcx0",
-	"xbnXhCWvjN+KYU2m4woCrhhWuzpePcEVw1xMwXpZT9UoP08KCxWuGPIP89BdpUu1wbEq1WjRitcdV9vg",
-	"dQc1Vr3eoCYGrDuuhnCQRrVozZ+CtIYrH64CZ1qjuPHHkIxnjUqKRtutF1IkW6wqvbhtabeR+SFQaii4",
-	"qMVKZUazrcILMeRBkbFMZmBEkXnCclQYfydawgf2C3BVJFfF3EXctu/78Pi+epnKDSPf5sPXLWa0hW6V",
-	"B9m+LBsbJ8/bg0bL8z0g0dt3ETg2aBWx6WQ+P/q04ZP6m6Sy5mf6bZUTv2ZIb0XPsUV8tdrSZXz1C8hY",
-	"aWMk/0VpK7//nJUaLn1w4soiPF6YydLKfz/TwdriMF/1iU+gT6Co+Un0idswUCwucq5npwYW64fN+E9s",
-	"9iPkjrSoFqkhORQi3Ej0r87h6+POT2w2IOpylPIrNup2uxEU6w8GASaguNCkQVA+XpEzfJtZ+JjRnOWH",
-	"BZaxwr++dxzam32uoNUJi+V0ygRY7yMzgcxtVOiAPIF5mtDB1oPHDH6uwJlonQW3t4Bo5xJ7OIFRx3y0",
-	"qzg+/OHZy7Nn5PTpSVmF1ZmP06x7zcZZDr1nuuN8rtJd2Y6TYYDB0cmLkDw7eQ2Oi7L3vKq8pt7bDMvW",
-	"RmgZkCkV9IINhcFnFWISVdXgVSTOmeT8KlyQnNEUegp1h2IoXpcuDUhBIm9Ong8qD0tzGTs04ztX/ahL",
-	"hsFZPiMcApWGgXUcGvFTs9xW10lkrEhM01TZEL0cXRZU42f01AMUf/4zMefFhOZYEsF8if25nC8QLaiR",
-	"g4AIxhJoR3j4+phcslmXnJrFcw1ijw2IvpY2+UkNzIydddCCbOUVIm3DoAXobaY8hEaJkJNkI6oxpfdK",
-	"XrIEMsm4qhy3cJrRXq9PCkEtJCyJuuQnNgOn11CoMrcsLKMVZ9h7DIODDvzdvGQsw+LWBLI7Jl3yEgOc",
-	"wex4yWagEsSpIWIdxZMy2cR5qnKWScW1zGeAeuDyJcfnsIUpo5fQDcCsxmwt1JFGOAgVUk9AeYDze5bn",
-	"MlfVuYFb0HZwYUTRKSN/O331kjBxxVKZMTiQKIp+Vua03w/RjzgMBuT9MDAwmo/DoKqDP7IPhGTogqHw",
-	"ESOWXfArJkhCNYVAYS5gXHcYhENBqn+GQcI05amy7wG6bD6/tZ/NaTlyOgze3d7eApAG1l/RG/sriQx0",
-	"EfkVj+fXofi10+mU/5oH93o989yYJiOLvubxKU3NpWUJbESIPmUSHWGrhM7ZLGNR6EAnvxQMjySjekIy",
-	"mtMpg0Rw+4a+eUMNi8wrHC66WTxctPfEjd8z44XUo3NZCBgsJHojc6ZkkcesNZcLAtHLJ2WhmZtw30w4",
-	"ZXoik5GZl2K+o5kZfPrwLLvhyuifBYqnlrpxRXDgAYkOzbAIOiAr6zAxv5TrfownIM5THutycgcyTXNG",
-	"k5l7z5bReawsbvv6eTHDBifh1Lft5P0HZnKbszvSUo5Sml+w6i1Iioz2bBAFfgSKJkifvOBP7DS7u2aa",
-	"Jua6Wdzoa5amHQ8hYFPGublyCB6IBQcksigbkSnNFGE0nthehYAZW2WKLDQJUW9333Wh8ma0bXQTo+2X",
-	"DMGCB1toWM8IygiM2E3MWGKPSkpMvLKLVQfkmnINymN0wnQ+6xyea5ZHLuwEJ91HjAfyL2harVhJc35c",
-	"XHhxFEQKYvAKyNGv5m6d2hSuinUliQLybe6aGhiauedXeRt5mAtdyv0KcFwNhXcTXLG33AWRAN0itmvQ",
-	"NrarMAsw3HNk+9DgrK59yVC0dPEyM9aDMA5qP3NFLlmmCa2aem07anliKCjsPpJMc6jugk6p+feSkYe9",
-	"8hTAkDPlogDCm5B+L+z1ehg/TGddAjR3CNTAMlFmeL/KpFBQ3RMis6J/dU4gE2zKdQf+a9DG//IE6v1z",
-	"cREhrW/8qJhGOwIkjwCjsXtqzuqai0ReK7NwSN6FkNe8EBA9KwvdHYpXNmoB1152osHtUyQyyNmKmcg5",
-	"fQR0W/maXnBRCg3PoXM6ZBaD/KTNRkYZNbd4C7KG+/bEXd+JiGz1bXfHsKwVuLu/jRuAkJHo/RCCS4FX",
-	"dLvdd8iF8AvDsLyeFsii3PT4F3S08D5ic4thcHtr1nEILT9IRpUuA564Imya6ZlttOzawICpzpYD9iVQ",
-	"cvLs9MzsZRAGVyxXKGT2u71uD4zLGRM048EgeNDtdR9g3vYE5PydCRWJPD+HPy7acuJPbNd1imDK89a0",
-	"KzdNSAS7NmQSek92yffY3YTEcjrmgg0FHOXhy6e4lvKsjpNgEJjj+9HBY4B0bG+hclo9AmHBC62x/nMs",
-	"Lx9t1HIwgpRbiMedMP6p6/QZ4M2VOlO2GEOSvUrPs+tzrdZWQQEXzHAbhm0u2yCo2gBVIGxk1TTavCMX",
-	"gAi7vZ7TelxTpCxLrXS+87NNkNpowRA3DjrVXC1Li1ZuzWaZVm43c89RrUUvtGN25gfchkErmdtkpmrQ",
-	"3GyK6c1mUsxuxR7uc9vI8jx2ntDkBBlBAEP6q4e88SRDGLT7ePWgEkIcs78ObMeW5YP8j7aEYjql+cze",
-	"5vJQDd2iF+YiB+UNf3cbBplULTQHq6pQN3pQFoK4ZyiJMCQOmX1GIQgPSHulOBuCTg17BO3CUSzN6DQs",
-	"uzNiNDjE+l+AGeOw6jpJNZlKw0mMIpkx4eA4GArzJxTfQP3HpvxZ3QGebdP4HpNSZu2SZ8j3IzupS/uI",
-	"2igi+nbtjgVo7GFKP7EVJlZcUCv72shuHluUr46oLMFClVES0EdgnkRjuW0/XZrLoOKKS5AMXrOEF6SY",
-	"mhEYzWKoPMtjTlNE740IhHVj39ZtWjb5pEGd+ndNndook9kce0agVprTxZA6jzo9Lwt0vl+QUmSnuKfI",
-	"m5Pn3aC5OH+X5o17f1jiFwYpF5ewhUdGWrTn8GS2qFJQxJPIRaiXoi1HZQl+09IrGuPObQxtv+p3Kvbe",
-	"15Ay3kNSrVkMvqBr1LU/7/AEIP6B6TsB84LplUBelO/aAMTPylJ6e6sHvZT6e6Om4YA1eNCRJZMwoP9g",
-	"9YDXqK6fSfnc6OPI7HZXj/tHqZ9b1vUbMUlzyM42IW2eoGNd7TzzNqyE9p33PLldKbkb7uRwrU18n8e+",
-	"H3zsa5MMly/Yjn31U/C7Rsjf4rx/YKVMtFAk2kjtsUOPE4x8qaPGDtA6LEX3oZMuktGAbCv09FUiEopq",
-	"iL+G7iUG+UqjG2gxxIwEGQoJdjIUDjvXk51IJTrB+HbJqU7l/7BIvDFV/S2wHg5jOd4b3AU/1kcaImCO",
-	"ObsD8cwO1mSKdiAj2KSRTeDJpzTlzs4HBuJrOiNUoa2flqXoFIWWmUoORfQdzPY/f919sr//191ev//X",
-	"3Z7XppOcc5GoqpAdNs8Eq6DfaC9aZA55DlvyG9lCYC89Qwg6Sbb8jZKucJEtvuFa224vMla49uvriee+",
-	"V3xNIFnHHKnL+yJb2MM2ITFVrMOFYkJxza9YOlsIIyBFuznF/VSrmrTXFpdzITtz8vxaC9BVbcRFAHqP",
-	"rL2VfsnFFlBOZa7Rs3BAKIk6Eclyds5viJI5uo7N89ZSj4GD5HkJOeY52ChEp2Kjn8LohFiPhQvsdl32",
-	"6Ve27awr7jLO5SUTEAjJkwh8l+VNLAd1yVM00w5I1KlKkERky7c8buOFajXYyVzXdq1qltWplTQpg7mT",
-	"IAw6fnWVjv1/7fHOonooYdCp/QX6NNT3Mj/V/koYTUeoeIdBx/urJfTjw4x2NZuAjQ6qGwRg/4htylwa",
-	"AbDCw1sz/zSjYmbjH4Nn0yxnipLnZ08P6zuysBaOt6xBfx+6KOK1GgQ/Syr/H8Mpu7GcBljmCAwP3kYN",
-	"Hu2Xx/k3SSU55ekVLfugz7d39i/MwFYH9Sv4+JnnvceDB71Br/d/IPy4ihT1juN9v2/47n7Z7xtaddd6",
-	"bz+83cAUYi7UakMpsrivVtI/jpU0tVzeyUXI9RfbR9FWpkqRpMVVb2t6OmHHi2zokkMwTJmhQwGp94pE",
-	"sUydo42SqLprkcG4HilEarjpTBZE0Rk6Ua+5ArspigV6QvVQOLsoKrQtIlrppJ9QNSfvD0VD4F9oEjU7",
-	"9FH2UJrxE3bOcibiFhp4+PqY5O7ne8pFEfgEsUEHz1g8IUcyz5YTuCnNOW1QODvDC/MTOaVCS+WRMp+Q",
-	"3d5aRw5N6zDDWWvXAd8H000DPeR3+9vk8aNHjx51vv3222+DDSnTXVto/eNQDAthtNimLUsxYoH+6KP5",
-	"SP7UdnzIoPbqDKq3ybE2+ZOtVN3OoHxYNzzARVZujIyhym31xjZu65r5auBuNXA/ZSlDivVxduME5ql0",
-	"yTa7cVK+a1PT9sfD5+zaC4G7wLdsBBnUpvp42DIzzXLoMvemjeB7A5f04wHMGfZ0XApiUb7sd+sV+Grk",
-	"bzF/YcxsiufWFPJKy1dpzcdL3GYBm0obOY04An7vFtHvbMKhdrutBleIxNY6raPTU59YNBj43pKGHVCN",
-	"F8YmX9WQL9SRgbizCKfD1R6phRpCqzuqHUnXWIMZ+NUR1e6IWnh4m1mbXXrUuxB5aIu+CuUhbaqCripH",
-	"GjGaCe14o2FaXVfpzNVvhMTn0Fnqw6GIfPEes6QriT06qLoGRZ5Ubc39nl47FBWBhHeBZiww7pJgdpSt",
-	"a6mI0Wox7CchuUXi0qHVoqS+9mSJD9dRAaxnqHq8r7lTGEUTa93Y7etAVmMxe3kL3fpoys9n9Xn+jl9a",
-	"M8JcyI9na5u3n22oemCJ0bVUxz/Ipf4qCbVQndc015ym6YygKLuEBBWt/AOEZOXHA7KEazpOS5pSOpst",
-	"NZk3gB0QKmZDa6hCJ8VMFma+K0ZkoTGEHSjCYI7+kAb5wUB5jwCRMQOXB5KxJhXCH0t72zxRcg/0uuTM",
-	"1dVFuqnMrLjIkBSKkej14dnRj61Gsje+ovDhBMgqJXWqYTO8atv+IYaxRy2WFc3iSSzzzJpWfDL0cKVJ",
-	"ZbnRH5qBbUi1LL59pVtfOt16s5RaGQ3OJS99ZPiCSx+acKVlPgvRY2qzlRRSmzkn6tKUC7Iq4+KFg/w3",
-	"ijIo075SLi4xpuAzpDysgEUKBMLu/CI47M9rO+GP7PMr38/t+yu39wIIygfWhuFpOWIlFJ8oB8ZiXJkD",
-	"8ynTT+y7VntV3aK/WjT+QI7VaUXbHNEuyV2dbq8fSlsmgC7IhHOUu2whYkMHvDs0Z96oisp96ouwyAfk",
-	"Oox8xf4v1x40rYohzl+WTaUDO7QMTM5jtePlaa8WlNou18nRqZ/srUIi08STff6JgZqKGTkJFDoFGl1U",
-	"r4wTYbNkO9aliGMSV6FYskhUqrdLVx9kkPQncLrAfxVNbZ6Bhy4nR6eWrJrT9kXi9jiWUyYSIxHnPJ5U",
-	"dPWK5fASW8FG5omylV38BHtLZ7u2lulQ+MVM3UOXXCQYZAiVE8yfGHiiFfH71IjE5uMf2K8gbdAFs8Cw",
-	"Wn8xgsGfRsguhCZvBI9lwrwia7ZnuW20PRS/EgMl+dW90S8cYn6NNLuBghb2w1ZrcTlbqiI65ynUpYAP",
-	"oyIHO8OUT9kI67riUzHNE5wSKkK4OXd7PX/KkETeocBErlqU+WMMXfFVBdF2NbssFEvhDVB8IiJbu5hL",
-	"T+DvbVuVYnTNEz2JyFZ0+uLw+XM02b549vT4zYuoSrp337j5c5alMzpO2ai+NSGJfil4fDkyD3BWQdbv",
-	"u6GpDViAQSnVXBeJWX/ncc88+LhnIEuluCh/6D+CX/qP8Cc6hnWZg3sC6wcMgdd2AC6oYodBqyneL9jZ",
-	"fW9jYYitJqKIlkMBHRYIVeQHKS9SZsjZkxc2ngVMC4gq9+97JKJ7//4c8cJUU6yuNijDb21BhRpNG4rG",
-	"ZW0PyXJUj9y/X9Y8u38fFnD/vix0LKfs/v2huJb5pYH/XOZlbeEB8UqSQjVKq5tZ4xaa3w5ItNvrR2XL",
-	"Zn0wFPNVNzDlw1Y86do7DFO5WkhlTQ7bHkO1UWpDVU6OTn2Z6i6ixFxZSC9Eid1oLBWyIChpuy0Sa95M",
-	"BYWHF5eKtLorPHcLTd3zRqzUEc1twoy9rutDZQcAR7eQ/IPl5AXlqno19gOsFzljN2yapVAbDNv5meWN",
-	"sK09xpu1LvM5v6BeqbWYpmlLNcEjKc55TomQSlEiz1muKWEqYzGn6Z9qFe1aIdqB2tHT7s/ZxTIDoa2k",
-	"AWXQtCRsSp4ypekvBfMhzBO37UDw5rYevl1/xyuSGAwCJHoBHiqeQsuJHMlplvvbtuJAdmjLnj6Fv2Iq",
-	"SSKxmY2W5HCNvaR2G5vbdQjnfhfgjtcF98ka4I4XgPsEPZSLcKE8bTzkW9v/oX7ah9A2wT9Nx4EXABNT",
-	"TVN5IV2jB8ejoehhRXvw1xWwwashsswLyPNhK7/3PXmGl5lfr5jgCSWvaZFyBY0SHWcMBp3dB939h/29",
-	"/p6Z3PLFYNDZe9h9uL//6FF/JWzlq9FSbln3PMn8u+GhxLLuj6edNUkAUNBy3GAQIIscUY/EZgadEG3n",
-	"nhs3n3vSeG5STKmoHvqepjQnsZwSqplImLAFvu3Pfy9oSiRMdCVj6HtnlujR87qAs4lromJuG4fkLpf9",
-	"a7Mmvzs/hQXvjOYXTNc05j+KD8KILt+DNNTQvKC8pRHm5nX0SulyfUo/0gfhpmkq16e1Vrgo/WJDfUNR",
-	"MBZsXmf+pwPqk7sXPqUZ2e9+u9SM7DbvqyHtD2RGvq5w2N26Eq0XZ+mc2Fbl5r69OXmOUb5YkNdrdgih",
-	"B9zcr7OW8GDw/EvBhgJK58Jtwx5w5lcL1z1FonrH0mgAxWEJ1yG8QDAG1XGhVS+LL+10Xt9WiFmAeNJC",
-	"kS3FGBkaRYCfz8yVrx4cBrYYr9uA7S45Ph8KWIY0gOsQO++bj4sTeKqeyb9hDo/r+vthDbhdNEKtA3Rd",
-	"FGzrurgBo693zf/MpZEaPd4X+A1ca34/fQTjj30M1nzK5nAUUukn8lpsnG9S4f3XlJMlKSf2BO8s68Sd",
-	"9eLEk+oebJR7cieAuvSTZVBelO/aCERPjnlaUsKPg9aQ/AYN96hxG+xpGxAbLeOMqbvZas3U6r3W1ds+",
-	"IKPmTuC04XOrIC38N/5eM2u+oESZqj9xi7TlKzobZcyUnMr55WuNzslrW9vC72WfM5LkMsvadJunDYK3",
-	"Xv6Mzy6/ptB8TaFZhe1rJNI4lGrT5kPPPaSIqinwrYEoC/F5jbXasV+zbdqjK1ac82bGETv0LtNu0GU4",
-	"IEaCjkjOOkxArzRCh8LhGGiNQLu4Mj8m0LbQ6H5e55qYpukMve6YxDMUkXt+hOVjowOfzsKs6AQkU0YF",
-	"FtWNqSBjw9vtkxCWsSJBZ3Es/F3om05drPl/KhHD/ry2fmnz++fVzXeo6OH+11934o6F0PIMPMwq34yH",
-	"aZXEjRXOu83W+S+hC19QHPtmAtZOdVUXWpbP2jQZkKzq4ekDYFnl7xnL8dpAUAC2LAltkwAGT1CtzYW/",
-	"p8CGEHptLaCTUVLYwAaI8amaJCy0Qy9UnT5bvLtH+D5RfLVd4+yzBFi7l602jVcL/1JEXs8ic+LY2Pfm",
-	"GrhNm79I0AzG3Q/bshbqJJHIfTsqS0bYb+YlufKnOtbP5pRbb84WLTehmu70diDRwj0AZLmbUT3p/hcU",
-	"nf7NXAaJT2fuWOBbRqF33ntHertTIsLmRYC9N66meQ7BlpYM/nvBCqhads4FVxOWVIyAXlButZWq5iM0",
-	"y4IoMrvaDoTuQpuCoRDsmiiko/LcNuONpvRmZFmGihzzUAdW+s0VROHnGkkvF2YebGXVJYcVNCCQAlXm",
-	"aUoytAyE2CKvKXWFfhUzy7pWVzE7WXxBG5R6984p9SJTfrl8rsgv5qgSPJavBoqvdZ7Xo3wlVq8rWaKj",
-	"sIMGiY8iUe8We2G9nPFKRK3bQoDKVH5VQ1qkYCF04uxCIzT7qs4pvxA2l7tQrHrczaNxDPle5mR3j0xk",
-	"YfTfrSjL2RWXhbLOrxG7yXjO1IjqaBsmOdVUJDRPSsdqRfVU9U7E36FwTd0oKX9E4glx7viOkKjS45xb",
-	"LRu8v4RrdA9fy/ySi4uh1biNHp+wLJWzxrK65MQcFFTAMBTBUU/zlFskWEoVNoK1cSN2cBv5g3O3Kz3F",
-	"0//00Rv2RQvIn7/cdgcm14tcll9p4pci3CHmNsjHuuROM/WJqJzLpHE0o6uh7yzq1pBRXRmKhbwOYQEs",
-	"ISm/ZFbTduw/HApoSmK7MpYimU0EwDgV2xmRKxLt9noQoA+pMtAfVlunHFKeoaBxzDINESiDUo1hSUQU",
-	"nSnsJtklxxrIEaRez0tZREsJ9GwmC6jcYymZkSVvXPF5Q79KuyXhNqTGCoFlR05Lt9xyhyKVFwf2bhvY",
-	"c6Zz3p4DdlZzaX5k9e1yH+ZDV9zWVdVxzfR+Ne5qLAY81PS4x4/6YeAsI6OpCgaP9kJssYwVgUJrURjF",
-	"MmHBYLfXQ1MfdDldAo7Lf0IR3TGeBYCd01TNQ7bbgOxBv4Qs0K1LN8SkAfBer7+5UdMc3glTRbqQA1gM",
-	"L7uaskqPm33JJguzc4stFuCMr9kmFnjlzX56xsEQb36bnf+T2TO8X79aNNZnegYB1jAaT6hWNMs+Ps3X",
-	"JZctzfV9owwbGooqfdeZy6iaz5lzmWdGk+8SPwkX3PxTKuiF0d/RnZUTmky54ErnVMucbEWcXjBhVJUk",
-	"r0Flg95+TbnSv1quFW0vNELbhX3NIm49Yh+37O9N3Fo/qbh8g0sG1pNcFhcTl6gIx1w7yrmE46FYknFM",
-	"Nkw4Hooq49ilGZOlWcaYDVqmZHbv3yc/GFRfJ+OyS/4JlqjyN1DMHJgX0qiu0q+jBsPcKFc0TXtPUk0w",
-	"uw9ew9VQ+AV7WK2/PtU4X0g48NIc+6Ni96Cyj5L1h5rb8kTqCQiPjMNmcGgHvkvm+ujbTTlj0yylmqmF",
-	"m6LtE9XGlN/Ykm7mSwitBunFcK3oiuYcnN4RuKbAcjAxZMeQgPfv+7e3UUii9+934UO3292uhAWc/J4a",
-	"CnSon3nfkmmhoNIkzbJcXmE1+xdMU2jGQKcMEnChxL1bGKCfMqI5TUlKxUUBJXncROAvG8/q67Sb88pK",
-	"6vfvk7N6S3qv/RRa+LASArZvq47SZdl2h+KVIKqIY6aUFZEj82bcUd1UBPpRlxyftybqEpkPxTnlqQqb",
-	"ffI9oGqZwP4095Tt2Bu6N5fd2c2r21OJvffcU4RDo4y29GJowh65EG9cH2pO0Ieda22b41rjiihLZSxK",
-	"P3a05+5zkPGwm3nIFsvWzqerc0fsZ7Okil55a4JBMJZUja64SKjyc5MtXOYd9goZKv43SSVS8LvMpN4I",
-	"+g2TqxMZF1N7Ml6olv3WNUg55ykjtgmUl9hbsaCLgpGqMXKAuaSuBZr91uaEtqxmVYprY4YVuZnlksz6",
-	"IDG6vrhj85VbmV1EiI1Im3VhqyW+hH106a3ty6g3jl61qDJV1qbv2opt07Jo0ZraXv3qfc2Q/JIyJJsy",
-	"3xoCZclwPzJrcl7cLDn5luH0JKZpqkCinJIfT19sQ+icIQmbl2x07yqloN8qlqVaI4hB0HVAswuJ9pLW",
-	"ion29436FppXHLmBtythwQaEBhjDZQ1nAeEQm1NuowPZ8hUSSTGWNDdqYbQQZpymBrLXAPLhHtSadH/2",
-	"51v1zQEcQZDlwPoWSsABT4y64MTEAyMSpap6dMKw99bCUKEp03TkhgctmVBjKVNGxSeOCnKntjoqqFz9",
-	"V5fKHyhjVnuUqY0CmxEsLnKuZ1j0hNGc5YeFuUBv35kLQzP+E5v9CBsJ370zQ/IrR+Dq+ARFPlwd1LqM",
-	"kWbdazbOcpAyuuN8h2Z856rfQtKey5imJGFXLJXZFKMSzQvJVjSll4zkhYi2a/Ob6c2giVR68Kj3qFdO",
-	"/q5c9/s51HftrjOqVNnF7x6QK7M8DGiEXFwXUi2F3xi+ZEGa0anR0TIGziij+rJGh2wUVKID6LVtHuJ6",
-	"7hm/i7YlI2Vn5vldMiqloRE01tZ6p2jKFABTunC6BMuEYysjlkpxAWaEOc554Aqx+19C85rSFqAYNGd2",
-	"2VyQVWzUXGgObG0S6v59sJ1UuqTtS2zI5oBE30QhURmNmQpJIrX5L1UTZisqZzRnhjErm/STQ9oQtHgm",
-	"EXTO6/e3id/Wua621gRvUCfPNcvRDgKedLSbgO4+oVeM9LHc2L6FEo0FUEsun0Fkq3VGDcVFwZRiyYBw",
-	"EadFAk7orf194GFPcvofnm4TDuhArnmaesYu12LFILC7ekOzjydHp2jn4QLat9e6M9pujt6RVc1aRDqz",
-	"W/+s1neCNXafC5JKo5rHVLEaWmHF7HacsuY1g9zokHRLAYXb2uYg+TokUtQLY9deUhatbOlybIREv9qg",
-	"qsoNbmFZNvj8pFBcMGU4snmMi4vtAdZ8C0H3UyGEYCQqJK5ikAqxQFxZ3AaKCtpUZnvCWGPQbhU0NeQC",
-	"jApDgYwT9v0aUycmLL5kifNtUjHDFiQG85jQtRWfHJ22LPawdJ5yV4LAEg4bDGL3s90Gb8sTULBvzoZi",
-	"QrOMCYupqKrZo4LH0CjD86rknXmpJlHpAu/O6DSNhmLLkCuj5j/o9rfRMrdD1UzENOP4DNk6NH/jM71t",
-	"NPmMc3mtMPNBD0W0k8hYVe51Z/qqhc/ev28jZ1+/Oj2DRqYGl/92+uolYQKIPAuHIno/DHgyDAZkGLAr",
-	"Pep2u8MghD+Y0Pi9n76BP1aNJPGJclRCNTVfve92u7e3UTgU12D/jMwPkfOF5UzJIo8rsyXsM1fW/oEK",
-	"h7nqlETm0kQhoUMRWdQ2f5HI0uhoG5znLiIIyJiNE1IDrD2Jf5FfsUP3fPHJIxT5OmdYPZJETcHPlZR8",
-	"o1jeObwAC9mvJDo+/OHZy7NnLjhK7fS7PfdoFTL17Mo+XybJhIR1L7ponC5Z1Ny448QN8uKheRJWAaJS",
-	"WFKRM53PBtAVA6tcJLnMSFLgKpiam/uMT5nSdJqZV9jqgoCwGCtwTZWNkAjJG8FvCAaJzs/jhYP9SiI1",
-	"obv7D/8nIt+QCbshP744POqc/ni4u//QmYlzeg1hrSG5ZDOWVHbK64lMm2El9m214NfyL12uIGyNFMOd",
-	"ezsXVvZuywlG19fXXWV/Li9pLKfbJfaQ6KofmtWMqWIP95oLinjSLcEAF2s0ty5cyT1lp+gkzLC3hGQ0",
-	"14QCm4yuJ4rFI1tw8/79trIj3fv3yZGcZoUtRWAgQdJd39WKWsI9B9auIHgXaKqcGlZvqG4shVm7hsgu",
-	"pGrzEXhVbB1NlRyKWNpIOkZ4YnvX2+UPrNum+kaRqQFFT6gg+2TKRQF6cooDIY7FwJLlUmNQBYTWKY2t",
-	"IGfK3GpFUj7OKVzsK9gWg9+G989kYUneIZjBubgwe3QoZiTavbmJXIhev1fi7pRRoUom2jXPIkthKTrp",
-	"KVroDSh4DwalcwrDLwzZyRm2HCBbWPvpXKaG2SeGTMPiZaGBWMVSCGw0gIk5GD8tnNBQBlkLqUlWjFMe",
-	"k61UymxM48uQZDm/opqhfJZycdkBQZsIplHGRDkNIlYMn/HeZoDYLp1n2qHPoUsx9OOcIdTHBjUWQvPU",
-	"7K/RwCc0aUSTD4X7SLZc0dpHoXn3VCpN+vvb1pcypblh3M6Zgch1TS3nH4p9dyIhedCrPu86HAnNoZWf",
-	"H3if+xBqaR7FkEvYHHinC8IsvRTnRQ4HZ2EO8Vu4lq4M8F9JbjjIlPzMtWb5wVBEe7uPsTzvfu9B1Q3c",
-	"bOKsAzKti0AlilnPp1kYMXhrREQsxTsUFpztLon2+j3yA3gTrXe8no1fBsxW0sr1RCpGUqo02e0NhZ+Q",
-	"n6buEHmVg3rgcletn6+ZawoRm1CXCJs1Qdsk8n5okyQNswZ7cERKtmtw0GgxiEQ/FDSnQjPEI9v/yPmH",
-	"yqgVs5SUGajNggYuWrQUicFnBWxL51QoisiK8lVVqcKgMgWktgATVeRXIKXlzOYuwDLiHBSYLnlacTmg",
-	"J1IpPk7ZQZOVapam8LIpoYb6goomHFLevy+kvn/fWw43qkHC8gFRMkdfYyX0RE7pgMpSWtbE0TIuZIEA",
-	"3jSVKrJlZevSbBASMPyrkFzxhEnQ2tCLgbImLRIutw3yo0+/TYKtB49gjW9bt6QyucFe1qIAzKqM+lko",
-	"1iUv2XU9RsCIGFBiRFGRjOVNVLoobTzTULgQgnJ1FEX2Mhffas/YUHAGbnKkPfORJyUZtSenJRgJfXvz",
-	"USqLxMiNgK1O+cG5Sj1dMQguyPkVQ6mci7EsRFLZwd/XHTi3RlKPpTjnF4XFBvtimmWgPIPZtAwkBVqB",
-	"8GeZ5frbXQLyOFbWH4pKY6aCRBaCyO1TSFbHExjaBIYQwa6hwL8LtkC9qnLiOi5nHbl19HR2qNt3t/9/",
-	"AAAA//8=",
+	"7L0LcxM5tjj+VbTeu0XCtB07JAw4dWt/ITAz2eG1SdjdezHXLXfLtiZtqUdSJ/Ey+X/2f+kcqV9uvyDA",
+	"zgBVgO3uVh9JR+f9eN+K5CyVggmjW/33rSmjMVPw8VVquBQ0OaOGPeczbuAfeyVmOlIcLrf6ref8kpHw",
+	"X+38vjb8Gx6RVDHNhCHXUyaImTKi2K8Z04ZcU01oZqZMGB5Rw2IyYmOpGOGGjClPWNxpBS0dTdmM2hfO",
+	"uOCzbNbqd4OWmaes1W9xYdiEqdbtbbAI6RmbUS64mGwCbX7zl4VYM7MZtJp9zrU9Y0bN28djw9QieOcs",
+	"kiLWxEhyTbnxb7LgCHZjcpgiKojOoojhy+3PXLG41TcqY43A9BqBWUCyRZDO8JWa0CSR1ywmHJcnypSC",
+	"9eIiltdkJ2WKzLjIDCNSEfstpvOAXE95NGVXTBGuSZRIzZSdncqExRAiM7O74Qy6a2ewAkvzWSRsbJqn",
+	"cIdgNKLePz1i1VbO4p3RAbFoRt4IfkMMnzELo0Zs+AjAboNWShWdMeNo0HHKf2bz03gRvIspI8evT8kl",
+	"m9/TJORxaN/LbugsTVir/yBocXtbSs20FbQEncGb4pWwjaWaUYMQPTxoBevQ8SlL+BVTS+GL3fUmAB8/",
+	"6jWC6J8Z3jGsP1ERy/F4GahTvNy4lL3PsZbPGY2XAZcwGjdB1tv/LNv8gmlNJ2wZdDO83ATgweH+Z1m8",
+	"13TCFoGzvxKRzUZMBWSs5Iz0OuSYpPbnlGoDp5uJ2JI6NkvN3MIOwP6aMTUvoLVPVHhGzMY0SwyAU4b1",
+	"wf4GsDLVDO6pYTMNlNi+byksTA2Xw7N/2AQQvXEAdbtrwfsnG02lvFy22dd4uWmzv//0O31rh9KpFJoB",
+	"eXxCY8cp7LdICsMEfKRpmljuz6XY+0Vb6N97QOHBtNgEnc1mVM1LS0voSF5ZeUETv3RB64omGdzPlJIK",
+	"Xxdb6EY0Hjo+3wpaMTOUJ/4duFP9t61Zpq10QKghM6kN6XW7rXe3QcudHbe4XlyYUk24uKIJj0nBDzp2",
+	"AW7Li/dfio1b/daf9woZdg+v6r1nACY8sLiLuVwisyQmQgJsitG4T2Y0sXvCYvK381cvA0JJeILr2r6Y",
+	"pywk0kytTDClYiDC+jqHgZUmqMjBB+wFCYOaaTGZzkC0grKw3SjZNM3PPbO3RDpfJWJsNVzx5DJxYcvh",
+	"7FOwHSdSjBMebYuycYbX2eupFDXMPRa4K5ZRAPaYKdckhRtXoG7kIaniLY7/tkVxvGtupqUBCU0spswJ",
+	"u+Ha6BoaH2/yzJ1ispaZihbf8LVil5NzXv28AXpttv5uxGU74CSnj13xxQc+dLGbH/qQdV58ANbg1PIj",
+	"BUup73CdS8M+59osW29eevtXtuhK0ORZQcM2Jp3cPWs/LyWG/qYhXiiTxAqFO5czZqZWGb4GrVBJqxcL",
+	"IjNFNI/ZHRG3ta8hJdmbxJJp4OOKXTGaED8ZfUR+zaRBk0T4r7aTltqncUhwwdGAMpcZsQtKI0N0lqZS",
+	"ma+XhFpVbKNzXcYxy/ZqTJn8mtGEjzmLgSmWObGFiIr50AnJz2apYpqS5xdPj1tBK1KMGhYPQTDe7+4/",
+	"bHcftHsPLnoH/e5+v9f7X8BOmgzdeL3DrpXs7YIkrX7rF0nl/2M4ZCeSVnrlsdMWLSBDHUnFWv1Hh7mU",
+	"/jdJJTnnyRVtBV4AaB0e9nqP/Z9W0DJsljJFTWYfbk2llRuyNG4A9eCi+7j/oNvvdv+3tcVhsAu/jOxZ",
+	"wL8icud07hPEhC1xUbv7yrho2I0hYDGVV0yRf06p0cdpWkHKKRWCWQy6tlcpXC291g7R6rdeJfRP5ETO",
+	"JEml1pLQX7KYqr/a2W+EuFyxyG2szMxIZsIeDUeORZYkiK7edpBzuyEgsUNh+xnvXYatqZJXPGZq6Ggk",
+	"PNK6pjMed356Mnn58uLNzYuLy8NX/u/Zm5PjJ8/+59kv9ghqQ02mW31cy1wVhSVYhvXleW6B9W6rlyG+",
+	"nwehUcRSw2Kg5W5SR4QbwjXRRioWE6pJaAEOayfluURsWWfAeXP23Btbp9yOOV9tzHSroo0C9F9mof4j",
+	"nMmglXBxCav5IzNuz54sNX2GPA79UnqThd0o468ZScYySeR1eTvJCBZcApnlUtjRW5P8da26eRhQ+r/8",
+	"+J2RjOd/3uOxk0DcUxdUTZh5Kc0PcNS2F53c+atSlJeS0Mjwq4pAWtL7eLxK8ywfayHNcOyowBKZy1Or",
+	"yru+B4EHniRSES4Qng4epEV+/FISnUXTBV5ch20DeCyjKt5+RxJf2LgoYR8QpDzxXNgDXddi2dxKhVJN",
+	"qOD/hnuCgbB74JYEjDIjlkgxAV+VHRANBo7kd0hYfyGo8VLZzwNhOX9CDdvk1WQndKsWEitdIM6POUvi",
+	"3a/Z7POBB/D3h8cevtw004QlX6928ZrOE0njCymfW8K8JTqY0mNLdz7FVwyNlMME7l6KAWVrsGUflkfB",
+	"I2jiJT3ygj/5BJbnFe/6WhEj/21reT9l6gW48ldihaKGDRP7giG7iRiL2QrKYIEhcDPxN3cIxEIQOjZM",
+	"kYP9wt99N9ghJZlRMfcooskY2A/X3s9dQ41aZMaqZS/f+kcWUm+D1jkT8Q8Q5rIlEik2zjSr8ZqKAuLu",
+	"KAusq/iPZiIeYsRN1cFQVsjetg4O9/cbfGH5W2OOLArVn/LL+2Tnz70Hve6D7i45YxFPuVVv0eGAbl94",
+	"kIs8Fibh2tyVtFaanhOZVi2UFaXymQh9zRRoB3zGOgNRtuRVlTk3vperi3fc00QxqqWww4Sw9OHRQHjR",
+	"q1OscWiH5MZK5B0SVq2cYZ/oZjvjQHhD40dYEL9iae+NoJmZSsX/vfVBnHGt3WQqQt8lm686bln5jUvp",
+	"+gscPCep5BwCIIzFtnvHbgCU458wqpgi+nKY8Cs27HQ69ywW3/tX+/j1aftnNq9cukMZwcFm8datRUAy",
+	"cSnktbAAKHYlL5mVVoPWP2jCYwD3Q/wCbvQGhyoSEQg+k5lZtexXOQQNjoPCl4oDck1yY8oiyZvwKyZI",
+	"TA2FIEbnQr/DhfVC1zVLknbJy09GmSEjxeglKms4WIcUityMppowGk0HQo7HTMQWh0CnQ8e+kcTOTyoy",
+	"k4qRaTajoq0YjekoyWmb/poJgouruUN/oRtx2Wa7SJ0AeIfMDPAAzScQx6lZpJj5auzp+fEpBVUu2u2O",
+	"RU565LhBZQWPGxAmo1kytidJQKhsSpWxj3BY0VTJlCnDkcaUTeLvi2CpZdbxPB4qpoa1rXxQGJ+9mRXt",
+	"4+8rwZ5bxVEFrYRqM7QyioNrSeirnay9tRZQTb2MHnhrEkYSH5FQZEkSEj7GlanEhzW7h5ZM2Y5jaYe3",
+	"OS8sATquVp8Q3OiX9s5buy9szG+azbUYRTvmShvSe0iiKVU0MkxpFxFNDEsSe5cmFHbbHyr0t9ojZaZs",
+	"Vp2vZ48H7OTB459+fQ7mW2Plr1a/9X/+6ttu+/Fx+39p+9/v3j+6/a+m7XYcr3GjXDQW7pVlG+5msgOs",
+	"csIEs4pfvHsE24bX7L0TZjQJD7q9kEhB7G7lqldlGmOa6GIDRlImjIoSVOsxqARVjiHXU55ASP61VJcQ",
+	"x/AhaHBbdk68xVhDQIx8tys+qRreFwtbmcy7/DVy9AuLgKghJqE3Dqh2HHOk9a9Lp90tVY2qwBoYSRCQ",
+	"DnnjRBlgn5pQxYhi9kWYHFAlH9uieW1F4PF1EwLEoknyatzqv93kVa3b4H0NzssmgupOVoecT0F2ExHr",
+	"o3YDOz9liiGZLVu3LxlLtWNQGuXTgUABNawIqP0GCTW0IkiYS6j9yjUUP5afz/kv/3xK1S/movfvOP0+",
+	"jo5HJ/Gz8Y/T019+Tl6IV+nf1fn6I3zwoOkM17bFrtbirrxrYuOCXds1DAoVsOBAnWInIWKoX98VK0uC",
+	"F8ewmd4MjeyQDi6qFIXvM2bWSiOv6YS9sPfV5wowuDGWY+JLh+f1s2MRGAxBVr+0zMbSYcCZghgHaG+m",
+	"Tnida8NmxEypIZl27gdnPSr2/uTsBUZGP2diYqZFbHT+vbLTb/9vMLjpdtuDwU3vh8Hg5vsf3t0v/bbf",
+	"xd+ablvEhqB103ZjtwsNAEKEXSjuKKHi0qIyaNRcwP9KJiXGZJfuxDvs37eYsLz+bdlzryJdWvCCmzxl",
+	"NPmHV2cWEY7dpECLCKg8VqwxkMpBk8A7NMtS0T3tEmSieYm4M+E1tmrCAgaqFKReZpa4V0PUiz9BJVtm",
+	"CS9AS0+rSEdh8bMrJswFXG6Q8Zi9SuzT4BcLnaDcMUyb0Bkd89wVzrRfAnudMBGnkgtkkW7NITTFsZkW",
+	"eh47LkLAf80jgVq50tdRLGL8qvKTCzbwIZXFmPkvidTwQxnoJbuMeTSLS/BKMLcGEA7iVLeKuuDEAYuj",
+	"s7RBqHUX9OLgz8oPBkQmsV01EKwgo2ETQuRBP8ZRmijSJ5GqYVE2BK6MZP7RIV8SDABXXcqEP0OxH4cw",
+	"ccUSmbIqgWJXZrg/+j46ZN3x4/iAHkQ99mj8gD4cHcYbqASQXrWlUiDYjRm6rVst1UFyo7vTqkFxVsj+",
+	"mUiY1iTECBqwPoYpWgzCzgeL+z4eZzPMOce7b6uROqsRZX9zRHFnZVhb8++3XnE/UNki3hhN8q+20/bB",
+	"7kpFnJOtNs8NsUCpKif3CDmi5aFSEMUM0DP7uGIFgasi3kxPhodxb9yNvqcP2P7oYPyQPo4exd+z3qi1",
+	"kQReWp7SyfDnq3HW+QYHBW1ZRMiaMF/a2ybBok5GFqQjN/JdY0ecuRgOpHSlbL3uKgTpNiFIbm2sH8Q5",
+	"7Kw/gugmqPJfbnzKMeoVxewwJgmYj3LOCBaTw+6DzQ/iEK2f7xs9vDjyPU1+urh4TfCBBdiqzpAKgIfd",
+	"Bw1ZbEsgK+eulTGxsrlVsKtb5Bd5FQrdgXSd8+PPLV/XaOLCnuXE2enk/vwRBXY4slMi+CSsHclwNyBh",
+	"jmbhQFgdjzQj2P7NTVDyaFk8qBArh8UBhhwtPh8e9LrkRykYJpmZwsYJFoaYa4sesRM2UNdzEpqbosUD",
+	"D6s9zuibbJSeiiDVhfXyQathHwWo0RyVk6mS2QRVtOPXp0ck5MLf50U9zEKFpHJ0lZXFyFIwrHuyEbRn",
+	"GOXdJNi27SVC41gxrQPvR+SCJPKaKRJRzdbL6K0ZVZzW4sfz04gx5hXNaf/wYB3dsBrPRLYX59JM3kBm",
+	"clJRwdPgmObBlItCaU4rawbYRkp1bOnSKGEBmdFoygUrvBX4HvtYeXeqaZ41Z1s51GrGzFTGEMDn3M4Y",
+	"Re0z7ZqCcxqcSM3RGgtJKssCKcvO93fl3W141SIHKxxYzYauEs1beLhO3Krr/kPhM9oJwSkWBiSMqIr1",
+	"2/13HcNNYn+hRaoomAB2naF5ILwvidCRzAyq+WBJ65Bns9TMi4IguI8c4xXxbjS51exAa710CyQ1V9oX",
+	"sarm+XIexQ55KgGMlCrNCDcQtz2jcwjAnNRE/1W+wHUCmGNwRXiG38tF1lB7cjkX3ESdpjktxlonI3vX",
+	"iBEj0W3isB5OM42moDQwvMeXKBkIHCqihiZyQnbCPTem7szpLLGIskf1XEQ05fjLbpXMf35FvIlA+3zJ",
+	"Buxw+bkiZjGmYQA/oJmRMzR+GmlRnyktRe6DMozOGvxKAMBqNc0BCxiE9y/a37kmMmXiwzWzz+Lg2l6Z",
+	"zbNE3tfqZWw5DkbZLBfBMd2Z6vK2Vo/zaxbzjGQzSuwOSm0oieSMqYjTpPXBqq7Dsg/RdDfehyblzq9r",
+	"vjIl1a2inRUIulZTc3P5QPeKx3IjEZO3c7CU8KQ56cyOa1+xuLOfDJ14BZuC3CbpCMP1VBJDL5l2DueN",
+	"Ua1q7l5h7x4Mzj/Uar2ANQsIswID7kDPyrPVP7OaVT2PDVpDykSuYvmddBvt/cew+6D/CBLi+QkrGkLK",
+	"RH6yGnnPaTVdp35UIikE6jXIaXAf7dt9XGGHnBpNIsViJgynCR4fDHNQzGRKNB0iTDNpMjUn84Y0IY1C",
+	"AhNlgabkWY4Kv8aqvfLuj8/EhD7AoOqcWgU8x8ZqojMmjGx6I8ifQ+fRaKRIo0xzwbT2Aa65OGzPOYgT",
+	"AYn5hBtNpEhqLhl7TjWr0YzDw17voNs96Ha73U34vceUBhzXVMQjeRNafVeqWBfQUY26sg+bcOqvxTwq",
+	"5lbo3kGjONQxGghL8QS7riDN7hEJvXtrGCUyw9BWe1rv6TyhlZzYK6CBD0Q4kXKSsKEazeDeH+HrPU3O",
+	"Ts7JE7+UL/wpqEqTbjatoFV9aytoFcM2nMIVQQkesUurGPjDU9v9Ck43EZzSUV+WhFh2qxsJBy43U+xo",
+	"hoaahGsMXiovdZXPbY349VIWH0fSy0Rtgaw3kemm5Xru8qiaRPKAsBsaGUurtLffOGpneSzaHyBcoUEO",
+	"r2Tyr57IBbsxn4xalQsCrDNFegfwbV40YE1UKdzUQBI/QAIqVyBYXw7gHG7cMN7Lr2/qA3pXcnq46bZW",
+	"1mDdC4pbNxG5Nwh024B4+DpOjoh4E1wF86rTqKxyBTW2c6HYHfhAqdxSb9C4V4njAdEghnCtU5Y4+wzG",
+	"fHBNqEAbToAWHKJ5YnlIIrW+m3P4WY7MfxS+n4o0Mx+D9DX8xDcvQ507oP1YEuQzy/L2pa+piaZbYv2F",
+	"T3SGLGs07R35X3wyAQS4WS7DFYbYbKmwfkP0z4XojXhxxtKERtvSQwyLYTEHp4Ojc3JMsMTeIo5YFIgS",
+	"RhWLv6HH754OnvtZLy3tC+viitR2LfHodbsVGfzRFoVdGyMJXtCb46VRWz/Ja8y9tUKJJjSv3AwlSxSv",
+	"FFHnmsyoumRx7swNXIkHpc1A5GFBIkqyPG2YM01GNLokcjwm7AbXltMkmaMm4sJb9G7NOfNo5bQP1wmb",
+	"L1jM6Zuz502Sf5qNEh6RqTFpf2+PSAUftf385ux5NaMzooLE8lokktaCKfwz7IbN0kR2Ijnb4zM6YbPO",
+	"L+mk5intHjyqhJXCw3/t7+29/b/BQL/7bqtY0RGzEtIS8FtF/ZemuedZqeNysZ+AeB80FlQZYVWIBRKz",
+	"vXmmlO/USDTR1tAQPc5FDIkZlvIFuRlhx8O5C+VmdeFg33FQVzXYTWpXLZzcT6OllQMLVlLa/Mb1YUCr",
+	"Eo9XxuW589vZxO5TU/2wPNeWul+9mtdHWdc2sNyXKyvl5W/qNrGmqrkb2PnXxSNtq4Y21it7v6Ig2D1N",
+	"eJz7Bha32/Ckih15AbG622DTomh3FKXp6FLhujLOt7zBQz7g9hPEdTap3jWELVvwipPsRio5wgqfh9fd",
+	"PQVs3md/wrfTzt2S3IGWlZeg+8yKVhUTFg3Kv2Ysg/IKGMqEhoA5MwUqj6oU8MjVv+vX7xiI0i151QZP",
+	"L2ujoEjiqirsHpHQsxc7rhgIx2P8mauajRFmDMExRZSZXRgXZtDkuCmj96oifcARO7m1u09Cy9nCwP6P",
+	"NbrsZxBA7Ac7HWk/xDLKZnZlgoEIaRZzGXbI2cl5aYAxT/JgHPe/zDSDuAvF0mRuj/7Q3524koJhZyBO",
+	"q+uhUbOxkObW1Lxw2EzGLCE72vDoEvIrFaNwjHRAOp3O7kBY/SbMhCsiAeJlU/kLGJ4LErqj1ckPll3c",
+	"sLoprm6jXyN7smeufIldIXuc3QK1ghYsj905Drkpdj3wP1gO2Mnyatjz7usrBq0S4I0b/UqwvFYJyENi",
+	"7vLumpym726D902KxmKu2DNnwYY0/DEJ3QguWBwjrfpkJM2UgG+FQ+Iot8J+ERKG9rYORrRhUZgmR64H",
+	"Aqdz4Rd16Wz8sjfOKL+IuYrrZ1Yazc2uMkS4BPwyEMHCW10TkReO2tUEXuwA5Lo5LBda1rb/CEpNIUrD",
+	"fGTXjqBlpKHJso4iM2qiqfcwj3mCac0SquJAqxFdz9HaOkwd3g/zaqLiEePJDtxC9ohfgN3wiHRztyTA",
+	"B4DWoHm4JSz1cLjyzgXl5im4ZFXQm1hUXhykQRDD1gY6504lx+uij7VSm7aUWdhtP373vtcNeofNyd8l",
+	"e0WTEluudgRkkipGIXo1gMMRyUwYNYdfCB+XYpZ4klgd0hHtOBgI1pl0SPjd4SHZ6fV2CUDbtv+EHXLq",
+	"4hVdQmL4XRgQndKI6YDE0th/qZ5idslApNQu+5RppiEHRTNntprJK7tS1LEGt2IQxenjzXtoADnchUdw",
+	"bZGal1TpB/uVVRwMvvvrW7Kz22m/u78DS+q/7S5d2xWq9ZReMeLhcEAGRLryHsmcaJZSRZ140bgM0PIk",
+	"XwS7kWcn508yY5ojM0ZwBU4lsQzniITAxohmCYuMJtd2ibgBRtoB8dMOMOOCGlQNZzRNXaWNiCbJMlnt",
+	"7OT8hCaJg8TxshU3n9nr+d2ZWjXwG+XHvc1tBi6zF9f+NmhJwTbIM68Ntvbm0pQ2uLs8p9t35a1pIF9v",
+	"UosGB26H9MZZjMV23wLmnuJDB4sidhX+7QzLTyFGJyyHDoSLFhsXfbsByK+lNiMaXT61kvtGESmO9hhJ",
+	"Yu5yhJ91eg8PyE74XbhAgqp2mdZ3KyjjYPDd2549yUAhHwa9g9sPsI8hLAhkn3znii7jwf2+csDRHHxj",
+	"Nlil82wyYdougjc9exXWC5xwBNfGhji90UmRlbVu4kWAKCre2hdrCQrK5F6IXUSRUYH/G2G1Xojt3+CQ",
+	"qvhp6QnQLmNOh0BV1mmozpBr15qbhG34vgu4d2Hd4dcVS/y0OrFFrLdLek9DVf2AZEAi9rvdbilBn+xg",
+	"tBE5e/LinsZamjXsP5FizBUlQmpNiRwzZShhOmURp8mf6rbjTQoUfEC5Ac/RX755Xisv4NaiZEZeiXWb",
+	"VRCp6D+Lwj7k5YiYJlasUTyawkr/p6Drov1yzRjVIK2q0XLlo36JXFvIDz0qH+IR2/50NZE/FW9O/tad",
+	"xgsP0vJzaO8oHcQSJtcipJWMMyMJm5GnTBv6a8YWztmWdUA++MQ1F/XAOQOV/swnzzMHyyr20QkJ69sU",
+	"bUNVPLzmsZlW2k+2Xjx7evrmRSto8C9e8xgDDmFIK9uXQ5vPXxw/f94K/ABNlhN4bmOTpueVFeGrh3vr",
+	"vu0vimJf8oB/yFldPHZoo9r06OGaLjl6P/CEfWYUHPOEkR2wzQUETHNWrULL3G45cfae7yzovbINSGoH",
+	"25ZgflEKz2dsaJZagO107mny4vTFM6heUyVssGZ7v6Ss5nPu7X9fpWC0/e933+29xXpVoCnnH//05/8a",
+	"ZN3u/sP/G3a+a29J2ay4XQCXl2QqwXU3OA5W2U3xO0eB8uouQfcNAqrPTs5XBVUf+QB2rJKEtW9c+kPd",
+	"qbi/tb/z7OTc9/H5zKcSIp6IxKTCGU2dQZ6K3CRCEjpq0iru4DjZgZfY3yxY9zTEi1YPw/EVEzym5DXN",
+	"Eq7RB/Uxpb7umMUn1HCTxVUjcHv/QefwYe+gd7CyQNbjsjG4/bjbUAfrwylQIsWkAbKDh52Hh4ePKiWF",
+	"Gkp3PaqABl8XYLsDApA7WzYlAvlylye4hAhU+q415jtbGuCdce78LxjrjAtdWW+os9r8SgGmaP2UM/eV",
+	"D1QER+fDWv5AmcWX3FjLH6hToAVn2Bqrm73xgt2UOlqteap88x1YFavDrb29vD4bmSGLDdvs9sp2bWq6",
+	"rC/iBs/V982bPSv2vgV0P4f6JjS6tJg+l1lRXMGX+jc01YSXbCAHj7azgSAHGdKmSLnPbe34e8ajyzM0",
+	"iK/hrHdlX/1Ag2Od0DkDogNjCW0rm723MyGeMxFrErrxwwpKuJSpQi4vKjp94UVaZB3o7NjWLLvBqtZP",
+	"5GcSzKCpJ8hiePx6PfKrxWFiJ8qZJpmImWqsS/4703RhWkM3rW2MAKUzXTUF9MqmgN6iKWBDpFuJagVb",
+	"3BLnqtNdgnk1fG8ID6WoiXjnogK8mJNoylOip/Ja53T7cDuq/Q+myAvKdb0S1Bc3nTWvRDmAqmyyP+g+",
+	"frjUVLgsVrgyZTvC52dUX4jU/O6pyEee6e1P8pKTW/i2t+PDr1ImNAkzlYT/kfw1U0mj6XYrI9xKwlh9",
+	"Q2lRa/ixspwL2mxkh/zIrxhGfUtF8nJkUM5EmulHF3s5x24r51DLfml5fJ+E4Ypd3cMuLZBnpKul8yFz",
+	"kBvo2YXV8zUdM4jN4XogwuupZtEwrPi4H+wTRUUsZ2Q0N0wTLsiIavbw4KhcVfbcvzHMa6YPxPVUJozg",
+	"Lnox76cXxydYj95+OwdfnYrz9B3fEgyLOUQyBiAMq9dcayGoJ/s//EM/+fvpVOnoZJr8/fTFP74bHerz",
+	"/9GpHH0vnz74+8O//U/353/32Jv/rgYH4POF6fK7PSi9/9+NIVQX1SSvRd8EVFSp1N8xkoyyObSegqSs",
+	"cCoNNG0Ox0r+m4lKXRZshX9N1QwivSVmZydQYxLubjwU5bjJOrXNq1kUXAtvbvCEynhJ6wXkdCAeogGG",
+	"xWgzm8oEygWH79/3bm/DwH7Yhw+dzgIPJHBTQDT7hZIRm7WvuIjln1qNHhrDJhJrjq/LpLOTOfH3+xSh",
+	"lVJM3oSYQ2vIoLGv7D1NrqWK9QaFT6QYSapcXdD/jDJnH9DHR0yyxhyvi9KKWSHO3egjA7FuimvQXM8H",
+	"Sc3wyVkTvDNm6JCmqZJXq9rRwNBTqom/tbJ/HYJlgfJr7nesCjRikOLVXBhos2RQHM63/bmiitud1UOI",
+	"Q1qR/AgZsJqE+RMhAXEsokq5upLatT6rrdjKOOD1UarlEjH5jpaOU3E66lsQ4PFfnOXa8jELZ7DExl8c",
+	"n/387OL05Y+toPXm4vT56cX/tILW8ZuLn569vDg9Ob44ffVyJUm7g5SUnDp+7pyUCv40kObSobJbFmD6",
+	"4YRrAwQWyK19cfVIjSTVQ0s5aU1nOuztr9IfkLsNt0wN9cqDtAcNiv+2I6otdzMY/e3ibqmI0UQA+cca",
+	"p3/TGGisubAqYcIxCj+3PPhqTlVtbGmZ4Yq2eLhIdz+vwuhb6DXMF1OAISwZ0nZ0I6+BiqUaS5xWe+tt",
+	"1h1uWeE0T0lxfAiEzhtGdEgIykFYNF7Na1+bcuM/qawMxwS5ZiTmcd91bm6uzl2rro237ncHIpJCsygD",
+	"J2apKQqmNdUahZDQQzLEYn8h0XSusYdaTQSs8Nly8bdPk3brwFpZL7WpnHhjxVTctg+vmVpbpeWZvR4i",
+	"bgV3fOsagNa+G1Fqw+aSz/DmRVFl+14XXA/zOKGFFBELa9F7x89aM5O3S6F6CuLaPU0GGDg5yRRV5Pj1",
+	"qQd20IJ0lsBiPccaw3khYtD7XB1xO6cOORaVw4zyiiEzqQ2Rgh0RTa+4mAwE5J3RiSX4lihgWReoC7Yj",
+	"levqZr/uYloDNEKmwooU0M/ZENDUEn7JBsKKGdKe7NphWNpkb0ZvhuVuOytV6FKJhw2FJbdypRaJV1xm",
+	"eog0bMhuUq6Ybjw1byDBGOhLiSxYSkUTLYEaenYITUiQKroyEqBqUW2IkgaWv8owDCwZlO4WH3HMPkFJ",
+	"3I1sGW5Vm6wZZVEP41LceSzVAazs+SKxqFKzlZtWOXXbJRe7OXxg9S9/go3MZaMt69h8IJmqn5fNrJ+V",
+	"k7No/PQdMVKm8sooR+QR4qqv2dP5wDP3cfjUhEprt3OLho95k+GFjo9O3HFYt24KVVNYfRa1sbZojVht",
+	"W9bU4riY/LMcpZa06AKzj9tgbDgAzbKx01qZXDeXml9ZW/7dhmlDlbZihbvq+1XeqqCVCf5rxtxlSw2L",
+	"Wd+BLlYgwedVxconZavekL5vAPaHrGpiL1jmzZW//w6QbiJ3VaxuJY0+Am7sjTTIrjfXaLzOoo1MdUli",
+	"OCJO+FNMZzM0Pc8wbSxhVOlFlaLZNHRH/OLTylfb0/plZ6LwKdScQB8vwVnpDU1etPBElEsw4BtKPeQb",
+	"K59uL1l9Qo6yUkpaQXoumDZnTDulpUZCvUK+ui93YyMsWE4uSK9rl1EKDF9fxGovbSwtBmSYNvc0YZBg",
+	"WW0tOSeJnFS250OaQta62dW6+fh2Vto4IwfOGNok+d7wTMT+Ci4BWO5nPEl4ae5FxbeDu+uSRw25hrLj",
+	"SopJVcUI8+0Lschdtpn6/Bn63+13ux/f/67Azk2a31UxbcWBaKyl909Q10whRlm28frV+QWL+4QKEroi",
+	"ddid25epC0Gdvp5KzcjUat1cEzoQwNWlPS7k9PXVQdHOzMWczy0bah+fn5yeFszQiuYRE6bNBDgdO+SN",
+	"ZgNRehcXJFUyzqDWTIcc46jM1R6AJgfS+JqAO4mU6YhGlwFJFb+ixgqbBlrVBwORcHHZTmREkzzLAQrD",
+	"EyvIWJlm1/FNLC7kTXCu+UIAqfxgGQQvK8xXMS2TKwuNrHtK/RRmLNPcMCgweN0kvyxUF3z70/Td2wuD",
+	"f1+n796e63dQbLDI/dj5a7/41n53v3Rp9687f+0PBp1N7969Pxh07DN9V9IiOLyFMd7u/fXP8Oif2i69",
+	"pP3/vfvtL9g0/QfaHr97v3+7e3/3r9unm0DlmlUlEL0f9TiLufy8ETOCQB0hSNspCjZh2BURlsXCrVDy",
+	"wd4ItbCF6z/mq1d9bMTN7zH/tBZTgtWY1rdZqFdqc3EjBdiNVM1tywldkuuN4RcYRoll9mJOffhYr7t/",
+	"UAsfq+gT+wefOTTMT+epS5n7zDFiPlOvIT/IY7sv/AKJfkD6ytHkmrHGZNONUrbre3mL2Q+iUXu8qMCg",
+	"YZedvOKACXL3FoV+hTUXueuv1EnjcY0MH6xWI/cG8KemJG5f+rUEvgdUJ3ntmWZ18asjHnlVt09MP05n",
+	"YOP4vPzFpckuO2t3eZC+OsTB8oCfGGvWJZs1hIF9ZMIZMtM1+14RlkqVEdc8Vmc6vsbimscqR6dUonHN",
+	"Yz5MY7NEsuKpcuoZ1n5c88g/7E13lYHWBMe67K1lM970ucoCb/pQbdabPVTHgE2fqyAcZKYtm/OnIK3B",
+	"2puLWKTGwHi8GJDRvFac0mq71dqUZIcV1Sx3He22Mj/Eng0EF5Xws9RqtkXEJkaRaDKS8RyMKFLF3pX8",
+	"H6IlfGALBl+Yc10YY8hdR8QPD5msVv7cMphwMSPAYUZTNFy+kc3TcuGGctwch5vv7xEJ377D4AhaBMF6",
+	"ma8c0FvzUf1NUlnxO31Z5aRchqW7po3bMr5aLOkqvvoVJAE1MZLfUSbQf34aUAWXPjgXaBkeL00OauS/",
+	"n2ljXb2db/rEJ9AnUNT8JPrEbdDSLMoUN/NzC4vzw6b8Zzb/CdJxGlSLxJIcCkGDJPxX+/j1aftnNu8T",
+	"fTlM+BUbdjqdEPoftPotzOnxcUv9Vn57Qc7wbXbiI0YVU8cZVgbDbz94Dl0afaFG2BmL5GzGBFjvQzuA",
+	"VC42r0+ewDh16GDpwWMGlwtwpsakrdtbQLSxxLZYYNSxH90sTo9/fPby4hk5f3qWF7b15uMk7VyzUaqg",
+	"nU9npBaKB+YdThkGHJycvQjIs7PX4LjI2/nrwmtaeptl2cYKLX0XIzgQFp91gHlpRc9cEXtnkvercEEU",
+	"owm0aeoMxEC8zl0akNVF3pw97xcelvo09mjK9656YYcMWhdqTjgELg1aznFoxU/DlCtYFMtIk4gmiXbx",
+	"ewpdFtTgZ/TUAxR//jOx+8WE4Vhlwv6ILc+8LxAtqKGHgAjGYujwePz6lFyyeYec28lzCPh0ld7NtXT5",
+	"ZLpvR2xvghZkRxWItAsPLUFvO+Qx9J6ENC8XpI5Z0lfyksWQnMd14biF3QwPuj2SCeogYXHYIT+zOTi9",
+	"BkLn6XpBHso4x3ZuGCx0VF7NS8ZSrBdOIGFm2iEvMWYczI6XbA4qQZRYItbWPM7zd7ynSrFUam6kmgPq",
+	"gcuXnI5hCRNGL6HBgp2NXVoozY1wECp8HCrs3zOlpNLFvoFb0DXFYUTTGSN/O3/1kjBxxRKZMtiQMAx/",
+	"0Xa33w/Qjzho9cn7QcvCaD8OWkVrgaG7ISADHxyFt1ixbMKvmCAxNRRir7mA5zqDVjAQpPgzaMXMUJ5o",
+	"9x6gy/bzW/fZ7pYnp4PWu9vbWwDSwvobemN/I6GFLiS/4fb8NhC/tdvt/K+98aDbtfeNaDx06Gtvn9HE",
+	"HloWw0IE6FMm4Ql2n2hfzFMWBh508mvGcEtSaqYkpYrOGOTWuzf07BsqWGRf4XHRj1LCRXdO/PMH9nkh",
+	"zXAsMwEPC4neSMW0zFTEGtPjILY/v1NmhvkBD+2AM2amMh7acSmmkNqRwacP97Ibrq3+maF46qgb1wQf",
+	"PCLhsX0shKbS2jlM7JV83o9xB8Q44ZHJB/cg00QxGs/9e3aszuNkcdcqsRRQbHESdn3XDd57YAd3adBD",
+	"I+UwoWrCircgKbLas0UUuAgUTZAeecGfuGH29+0wdcz1o/inr1mStEsIAYsyUvbIIXggFhyR0KFsSGY0",
+	"1YTRaOraPwJm7ORZx9B3Rb/df9eBYqbhrtVNrLafMwQHHiyhZT1DqMwwZDcRY7HbKikxl81NVh+Ra8oN",
+	"KI/hGTNq3j4eG6ZCH3aCgx4ixgP5FzQpZqyl3T8uJqU4CiIFsXgF5Og3e7bOXVZcwbriWAP5tmdN9y3N",
+	"PCgXzhuWMBcav5eL6nE9EKWT4OvnKR9EAnSLuEZMu9gBxE7Acs+ha+2Do/qOMAPR0BjNjlgNwjiqXOaa",
+	"XLLUEFr0Sdv11PLMUlBYfSSZdlP9AZ1R+/eSkYfdfBfAkDPjIgPCG5NeN+h2uxhPTOcdAjR3ANTAMVFm",
+	"eb9OpdBQMBUis8J/tc8guW7GTRv+tWhT/vEMWihwMQmR1tcuambQjgD5EcBo3JravbrmIpbX2k4c8qEh",
+	"BFZlAqJpZWY6A/HKRS3g3PPmPrh8moQWORsxEzlnGQH9Ur6mEy5yoeE5NKOHZG2Qn4xdyDCl9hTvQCJ2",
+	"z+24b+URkp2ea5gZ5OUX9w93cQEQMhK+H0CwKfCKTqfzDrkQ/mAZVqlNCLIoPzx+gyYhpY/YL2TQur21",
+	"8ziG9BCSUm3ygCeuCZulZu56V/vOOmCqcxWWyxIoOXt2fmHXshW0rpjSKGT2Ot1OF4zLKRM05a1+60Gn",
+	"23mAqfBTkPOtRNW+ZHP4MmkqM3DmGtlTBFOOGzPZHPrqwNethHaegWvj6drHDIS9BYXAQUuxCRN2q9ig",
+	"BZVlaMRishM6ltWHoCrfvcn/OqQm3IVYBzvKQPh0Gc0YcmSgkNrINLUSl1SXXEw65BiFMaNZMi5S6yyb",
+	"YXGAEhQcxiuu+SixOKPYmN+4NlA5Rp3GrX7LItkxKCwaVtLz5qUadHELxDIvNRmX72Mqv7VWw8PCGiJV",
+	"C/2SK5yCX6TQym/YasI+AsJEoX/lbeaQx1SCJXwOiRuoSeN8Z68iaQGk2e92vYbke1KlaeIk+b1fXH5a",
+	"8a5VSjAuK4Scg/q1UEnUYaDHNjtFJ+LboRcI3LL3uWf2Fh+4DVqNFHGbkYqHFkbTzGw3kmZuKQ5wmZue",
+	"zLdj7wmNz5BntOCR3vpH3pSESHho//H6h3II8ZnDTWA7ddIBqApodshmM6rm7kjlm2pJHJ3Y49SyP8E5",
+	"e3cbtFKpG8jTiUugcwoJnHMX1F+XXcvioJX2Lf/Uc23YzN6N6iso5Tl9QWriQta9KG1lDKOJvBaYuJsz",
+	"Wo6imz2KA4jEwiEspcGwLXs1vGTzsL9Ei7Pjoh53LAaikl9ogYC+Qj52qOtLA9s1O/LswxW7cIwLyrpY",
+	"qTkXmZsIGi4hnr0WGpSYNk9cYZA1B9stKBr01AzOer6vx/l2UHJy9qIsp4E13rUMd4Tp5OwF4vo2xMJ5",
+	"v2+rpjCXw1IjVL07JlQ+HaqBVvniPFYfdaq7xRauy1gChhjECMg2nbos9xJJe57XVH2/JIXpks0xtTTI",
+	"7SM5U997z+Nb8HhVl6a8xIsWxT8sGQ1aCReXsK4/MsfDn8yXlXsKeRz6mPj6GYdrRpIJw/Nmt3oEXduq",
+	"R2viX1OTFN5DQrSdAI7bsXrhn/d4DFCe5ZLRXcBYyFkrQVW1l24JsaWNdwMtmJtWQ1q8bAsoPysX7W7A",
+	"RU8cUYYHeg/WP/AabRMXUj6nCsNJDvb31z/3j9wY4ZjvF2LzSC89o2/m87dBq0q+XK4MawpxQrTTObag",
+	"zXsmryCjvo+1t9DCJGdMGJfC7005Mxozn/k5EBuYaovOg862KyRJpJjkugTZCQ+6B+FAQAGMa6pivevs",
+	"u7mGM5rXlR9t6NwPQHVJjMcu3CCc4LQwvQ0TS63m79kMZiGU9H/Xjbwy3YgKIY0dyll0QRvaqQoIu32S",
+	"aVYWp0C/GABRUlSRC3nJRMnon5dWKKQmKioWmbx5byKjS/9amRm7EjOurZLeJJacVY95jZcfLC+IB1Zc",
+	"lNUKhIi/6QqfgModrH/opTQ/yEx8IFn8EmQKEW81mQpWG0us9O8tek0WkyI6PCcmcCwWmd2PJQniE+vd",
+	"y+RY72P7doC+/AH6EufhR2bWHYbtrGCIbqcxBmtW2f1ewRmxKu0HDrzMXnCGbFijf9RFq4Ai5d3G3jmE",
+	"5dmcP1kblvZ9Xx7HZTwnjQk14LMFXloTGVAGEdKOv5uLD05xy7W+YCCwjqxg6J0nxxU3MrJutEL45XF9",
+	"kH0v9ogKT0zsYM3ygBcFakwfbSMjaaa7zZx4QTX4spq1W74APRFetNL5/kjBvmnb/1na9kt2/THqYbH2",
+	"Pob3bhRte8Q+ErQGzdUf79+t9voHletyQ8haFXRKRSzH4491i/lhAosSuVusQ37gCYRzRHI24oINBPCh",
+	"45dPlzmcfvLwfCGPk59IKWgD/UhbeJlWkX03v3N86nYdFMCnuYaYjmUQ+CjPMghbBft/UleXm/B6X5ef",
+	"8zfx+w/k65oWx9kToPyEL/d1Yf8G6p/u5yXn71lKIq6Y0mhxSSnUpgDRs4gntUyKkpQpCLrzFMswOgvy",
+	"2plYJAlKYk0guvcY46Zq5S2JTJnwcBwNhP0KZf6d2QiLi7qQOri3ybpW9kuRZxgOE7pBfXW0FR4rt2If",
+	"5bJKFY8cyhdblDd7oNoK4Oi/sneystcqjyKH3g6+FGvrNYt5RrKZfQKTvC2VZyriNNnGveVm92X8W35p",
+	"l8jfbo/Au2V3d8G6tl6QdkOgMP1NZl6UmU8SqT2Kf5xgWrSn8PvWJJdGpfdtJUT/yMydgOl9aauAnOTv",
+	"+npF56/BU2Q32YfsSldO07OuZp5ZFtpzv9FaG63HtSbxvdEWW+Y5i5Lh6gm7Z1/93PpmYmwwMU7zpW0W",
+	"ibZSe9yjuY2xghp7QOu2Ny+WB10aj2SH1pgAV4hIKKoh/lq6F1vky2PRQYsh9kmQoZBgxwPhsXMz2YkU",
+	"ohM83yw5Van8HxaJfxcGCdiM1XhvcRfSuz7SEAFjLNgdSMns4DIJMDzaCjZJ6OraqRlNuA9/B9P4NZ0T",
+	"qjHgluZNrzS9YuAFHojwrzDaf/9l/8nh4V/2u73eX/a7j+2ftv0nJGMuYl20zNJGKuf8Pjzs9R67P0vj",
+	"b5/DknwhWwisZckQgrlDO+WFkr5FiitYP6MmmnIx2V1mrMAc0U11g3Ky6IZAsrbdUl8OkewARCwmEdWs",
+	"zYVmQnPDr1gyXwojIEWzOcVfqvRnOWhKV5/I9oI8v9EETNGFbRmApVs2Xspyc7cGUM6lMphwc0QoCdsh",
+	"wchwoqXCjEp7v0tgwXoa5HkOOZb/csU5vIqN6TtWJ8QeBlyA54XEXDHIxdQuzMQ3RBgpeckE1AfhcQgp",
+	"fflJzB/qkKeYvdAnYbuo1B+SnbLl0bl3Gg12UpnKquXtNlrtSuX/vMZR3Apa7XJHgrb7v3J7e1nbgKDV",
+	"rnwDfRo6CdlLlW8xo8kQFe+g1S59u7P49IpNwCXNVw0CsH5AY8tGACyE/taOP0upmLuyIK1ns1QxTcnz",
+	"i6fH1RVZ2j+iNK1+77Db7QbuWPVbv0gq/x/DITuRnLWwoQoYHkoL1X90mG/n3ySV5JwnV7SVZ6C3yrT1",
+	"sauWlHc2dH0Iy10vygWZu4/7D7r9bvd/QfjxhdvLqS9YuMJlvmA7X0h3gekE5dSXVv/h7RamEHug1htK",
+	"kcV9s5L+caykiePyXi5Crr9BLoATSRoyWF33QC/slBJ+O+QYDFP20YGAitSahJFMfP4ZJWFx1kKLcV2S",
+	"icRy07nMiKauN88112A3RbEA05S8XRQV2gYRLc9dnVK9IO9vHsRvV+ij7KE05WdszBQTUQMNPH59SpS/",
+	"fE/7bIoyQazRwQsWTcmJVOlqAjejitMahXMjvLCXyDkVRuoSKSsTMos64MihSRVm2GvQvJx4lYPph/nu",
+	"8JDs7Pd2yeNHjx49an///ffft7akTHdtoS1vh2ZYH77BNu1YihULzEdvzUfyp6btQwZ1UGVQ3W22tc6f",
+	"XE/cZgZVhnXLDVxm5caE8VICx7Y2buea+WbgbjRwP4WgbrsBH2c3xuDwQpdsshvH+bu2NW1/PHzerr0U",
+	"uAm+ZSvIoGXLx8OW2mFWQ5f6N20F3xs4pB8PoAvtWg1ilr/sWzrI7y8dJMF9qwt5ueVrgywQzPjIcQT8",
+	"3g2iH0QEFqGUmYhdf8AqOj0tE4vN0g5yVoEwfks2+FodGYg7y3B6g6yBpRpCozuqGUk3mIN98JsjqtkR",
+	"tXTztrM2+6qB7wLkoQ36qusFK72a4tqmWTGaibx5rWVaHd8AyLc1g3rAgbfUBwMRlsV7LB5cSOzhESkq",
+	"BZWkamfuL+m1A1EQSHgXaMYCy5EQLBqYN7G1Wi2G/cREOSTOHVoNSurrkizxEWnmFqxnqHq8r7hTGEUT",
+	"a9XYXdaBnMZi19JuPPZcnFfH+Tv+6MwICyE/JVvbov1sS9UDO+9tpDr+QQ71N0mogeq8pspwmiRzgqLs",
+	"ChKUrcppKcUDspgbOkpympI7mx01WTSAHREq5gNnqEInxVxmdrwrBumaUNkJKEJ/gf6QGvnB+lElAkRG",
+	"DFweSMbqVAgv5va2RaLkb+h2yIVvN4l0U9tRcZIBpK6Gr48vTn5qNJK9KSsKH06AnFJSpRqu8GFl2T/E",
+	"MPaowbJiWDSNpEqdaaVMhh6uNamsNvpfUzXblmo5fPtGt752uvVmJbWyGpyv6feR4Qu+qt6UayPVPECP",
+	"qSvip5HaLDhRV6ZckHUZFy885F8oyiCvhphwcYkxBZ8h5WENLFIgEG7ll8HhLm/shD9x9699P3fvL9ze",
+	"SyDIb9gYhqf5E2uh+EQ5MA7j8hyYT5l+4t613qvqJ/3NovEHcqzOCtrmiXZO7qp0e/NQ2rwu6pJMOE+5",
+	"8077LnSgdIYWzBtFr6VPfRCW+YB8I/5v2P/12oNmRY+wxcOyrXTgHs0Dk1Wk90rFctYLSk2H6+zkvFxx",
+	"p1aFtUP+iYGamlk5CRQ6DRpdWG0YEQY+g94+6ysnYxJXplm8TFQ6Ozk/LU/hQ3SA8gBeF/hd0dT6HpTQ",
+	"5ezk3JFVu9tlkbg5juWcidhKxIpH04KuXjEFL3GNHaSKtWt4UK477ehsx7X4G4hyjz9/0yUXrnoEFLi0",
+	"XzHwBOtaepuBvQHLVB+5nyBtMK8NZR/DVtW/sAgqHGLwpxWyM2HIG8EjGbNS7yGsZzyaG6Y7WFbfQkl+",
+	"828s19O3V0PDbqDOu/uw09hzyVVwD8c8gXLt8GGYKbAzzPiMDbHdId4VURXjkFAo3Y+53+2WhwxIWNoU",
+	"GMg3UbFfRpkxUugCot1idJlplsAboCZ7SHb2sWQnge+7rlj78JrHZhqSnfD8xfHz52iyffHs6embF2FR",
+	"i9r/4sdXLE3mdJSwYXVpAhL+mvHocmhv4KyArNfzjyYuYAEeSqjhJovt/NuPu/bGx10LWSLFJL/QewRX",
+	"eo/wEh3BvOzGPYH5A4bAa9sAFzR3wqDVBM8XrOxhaWHhEVdkXxMjBwIajxOqyY9SThJmydmTFy6eBUwL",
+	"iCr375dIROf+/QXihamm2HSon4ffujrjFZo2ELXD2hyS5akeuX8/bwV0/z5M4P59mZlIztj9+wNxLdWl",
+	"hX8sVd5ys09KnfqgSZvTzZxxC81vRyTc7/ZcV3/NhDkaiMVi9Jjy4RoBdNwZhqF8i5C8VL3rGq+bKLWl",
+	"Kmcn52WZ6i6ixHy3tFKIErsxWEF/SVDSblMk1qKZCvpxLu+g5nRXuM8SV3umag4BqlzCjDuum0PlHgCO",
+	"7iD5B1PkBeW6eHWmkoXeP+yGzdIEWuaAZg/TG4psNmIK480ap/mcT2ipA1FEk6ShydaJFGOuKBFSa0rk",
+	"mClDCdMpizhN/lRp9NQI0R60VJ11fkknqwyErsA8dAcykrAZecq0ob9C+HUOoYr9sgPBW1h6+HXzFS9I",
+	"YqvfQqLXwk3FXWjYkRM5S1V52dZsyB5tWNOn8C2iksTSniOY8vEGa0ndMtaX6xj2/S7AHW0K7pMNwB0t",
+	"AfcJeiiX4UK+27jJt64ter3OM/xW2k3PgZcAE1FDEzmRvv+559HQC6ygPXh1DWzwaogsKwXklWHLfy97",
+	"8iwvs1evmOAxJa9plnBtaCtoec7Y6rf3H3QOH/YOegd2cMcXW/32wcPOw8PDR496a2HLX42Wcse6F0nm",
+	"3y0PJY51fzztrEgCgIKO47b6LWSRQ1oisalFJ0TbhftG9fue1O6bZjMqipt+oAlVJJIzQg0TMROu7627",
+	"/PeMJkTCQFcyYpBNwxQr0fOqgLONa6JgbluH5K6W/Sujxv9xfgoH3gVVE2YqGvMfxQdhRZcfQBqqaV7Q",
+	"9c0Kc4s6eqF0XbPRVMrLj/VB+GHqyvU5n0DtE80ixZz0W+4v0mnUmf/pgfrk7oVPaUZ2s1hvRvaL982Q",
+	"9gcyI18XOOxPXY7Wy7N0ztjEngurCpI3Z88xyhf7VELsDvaqhNADbs/Xsh4bVrNylS5rPTYcXPc0CTUe",
+	"ziEezrAP3TYINwG8QDAGTSONJNGURZduuJgl/IpB0yyIWYB40kyTHc0YGVhFgI/n9sgXNw5arkelX4Dd",
+	"DjkdY38iyPK2r1TSUGM/Lk/gcY9/2Rwe3AK7neBsdOkPLvCggzFTHH7w5nG3gdAwyEcjsIwUs6mKgjOW",
+	"aW4YiIJus7Zh9G7YL1MaqfLypbkjblYb9f+o4eiHFyct8P5bysmKlBO3g3eWdeL3enniSXEOtso9uRNA",
+	"ffrJKign+bu2ArEkxzzNKeHHQWtJfo2Gl6hxE+xJExBbTeOC6btZasP0+rU2xds+IKPmTuB04XPrIM3K",
+	"b/xPzaz5ihJlrvOdaJC2yorOVhkzOafyfnl33ubYDPq1q21ROoVWwYkVdFhcljxTFmM2yZ8ps8tvKTTf",
+	"UmjWYfsGiTQepVa337AIrysKfGMgylJ83mCu7tlv2TbN0RVr9nk744h79C7TbtBl6LrREsXaTNBRYsng",
+	"QHgcA60RaBfX9mIckNEcNEyp8gK8EU2SOXrdMYlnIEJ//xDLx4ZHZToLo6ITkMwYFVhUN+9G6e6EsIw1",
+	"CTrLY+HvQt/06mLF/1OIGO7yxvqly+9fVDffoaKH61993ZnfFkLzPShhVv5m1+AWlcStFc67zdb5ndCF",
+	"ryiOfTsBa684qkstyxdNmgxIVtXw9D6wrPx6yhQeGwgKwE7+gWsSgC3sqDH2wN/TYEMISt3eZcwCEmcu",
+	"sAFifIre4Uvt0EtVp88W714ifJ8ovtrNcf5ZAqz9y9abxouJfy0ib8kic+bZ2A/2GPhFWzxIz2g0zc+H",
+	"6wIDdZJI6H8d5iUj3C9NvVfcpSrWL/ZhKY3ZoOXG1NC97h4kWvgbgCx3Umqmnd9B0ekv5jKIy3TmjgW+",
+	"VRR6731pS2/3ckTYvghw6Y3raZ5HsJUlg/+esQyqlo254HrK4oIR0AnlTlspaj5aJMQoMjfbNoTuQpuC",
+	"gRDsmmiko3LsuoWHM3ozdCxDh5556CMn/SoNUfjKIOnlwo6jWSQFVEXLoQGBFKgyTxKSomUA2oMuSl1B",
+	"uYqZY13rq5idLT+gNUq9f+eUepkpP58+1+RXu1Uxbss3A8W3Os+bNp7y1GZDyRIdhW00SHwUiVrfB7Fq",
+	"bK/aQoDKFH5V1yUxgGaHnYEI/9V2r2qf84lwudyZZsXtfhxskNghP0hF9g/IVGZW/90JU8WuuMy0c34N",
+	"2U3KFdNDasJdGOTcUBFTFeeO1YLq6eKdiL8DEVGFJkqSX0TiCXHu+A7oU+wclspp2eD9Jdyge/haqksu",
+	"JgOncVs9PmZpIue1aXXImd0oqIBhKYKnnvYuP0mwlGpsleziRtzDTeQP9t3N9Bx3/9NHb7gXrei16Kfb",
+	"7MDkZpnL8htN/FqEO8TcGvnYlNwZpj8RlfOZNJ5mdOyrQqdbQ0Z1YSgW8jqACbCYJPySOU3bs/9gIKAp",
+	"CYg0pXoaLhEA41Twqj0O4X63CwH6kCojFSS+oFMOKc9A0ChiqYEIlH6uxrA4JJrONbY27ZBTA+QIUq8X",
+	"pSxipAR6Bj3iIyocJbOy5I0vPm/pV263JNyF1Dgh0MJ6ydLc6umnOxCJnBy5s21hV8wo3pwDdlFxaX5k",
+	"9e18HRZDV/zSFdVx7fDlatzFsxjwUNHjHj/qBS1vGRnOdKv/6CBogXUEKwIFzqIwjGTMWv39bhdNfeNM",
+	"rwTH5z+hiO4ZzxLAxjTRi5Dt1yB70Msha5nGqVtiUgP4oNvb3qhpN++M6SxZygEchvvmyODl9uB/zSYL",
+	"u3LLLRbgjK/YJpZ45e16loyDvqlxg53/k9kzSle/WTQ2Z3oWATYwGk+p0TRNPz7N1yeXrcz1faMtG7Lc",
+	"xafvenMZ1Ys5cz7zzGryHVJOwgU3/4wKOrH6O7qzFKHxjAuujaJGKrITcjphwqoqsapA5YLefku4Nr85",
+	"rhXuLjVCu4l9yyJu3OIybrnrddzaPKk4f4NPBjZTJbPJ1CcqwjZXtnIh4XggVmQcky0TjgeiyDj2acZk",
+	"ZZYxZoPmKZmd+/fJjxbVN8m47JB/giUqvwaKmQdzIq3qKst11OAx/5QvmmZKd1JDMLsPXsP1QJQL9vjS",
+	"sCgtUoPjBYQDL1XYHxW7B+V9lJw/1J6WJ9JMQXh0Tf6tYHmwv0+ucsfZEKSE0C3KBZulCTVML10U4+4o",
+	"Fib/xZV0sz9CaDVIL5ZrhVdUcXB6h+CaAsvB1JIdSwLev+/d3oYBCd+/34cPnU5ntxAWcPB7eiDQoX5R",
+	"+pXMMg2VJmmaKnmF1exfMEOhGQOdMUjAhRL3fmKAftqK5jQhCRWTDEry+IHAXzaaV+fpFueVk9Tv3yel",
+	"0h5o0MzbT6GFDyshYPu2Yit9lm1nIF4JorMoYlo7ETm0b8YVNXVFoBd2yOm4MVGXSDUQY8oTHVQOTBWo",
+	"SiZweZh72nXsDfybrZaSv7o5lbj0nnuacGiU0ZRe3BmIYxL6EG+cH2pOXBM248a45rjOuCLyUhnL0o89",
+	"7bn7HGTc7HoessOyjfPpqtwR+9msqKKXn5pWvzWSVA+vuIipLucmO7jsO9wRslT8b5JKpOB3mUm9FfRb",
+	"JlfHMspmbmdKoVruV98gZcwTRlwTqFJib8GCJhkjRWPkFuaS+hZo7leXE9owm3UprrUR1uRm5lOy84PE",
+	"6OrkTu1PfmZuEgE2Iq3XhS2m+BLW0ae3Nk+j2jh63aTyVFmXvusqts3yokUbanvVo/ctQ/JrypCsy3wb",
+	"CJQ5w/3IrMlFcTPn5DuW05OIJokGiXJGfjp/sQuhc5YkbF+y0b8rl4K+VCxLMUcQg6DrgGETifaSxoqJ",
+	"7vpWfQvtK078g7drYcEGhBYYy2UtZwHhEJtT7qID2fEVEkoxklRZtTBcCjMOUwG51ADy4QHUmvRfe4ut",
+	"+hYADiHIsu98CznggCdWXfBi4pEViRJd3Dpl2HtraajQjBk69I+3GjKhRlImjIpPHBXkd219VFA++28u",
+	"lT9QxqwpUaYmCmyfYFGmuJlj0RNGFVPHmT1Ab9/ZA0NT/jOb/wQLCb+9s4+oK0/gqvgERT58HdSqjJGk",
+	"nWs2ShVIGZ2R2qMp37vqNZC05zKiCYnZFUtkOsOoRPtCshPO6CUjKhPhbmV8O7x9aCq16T/qPurmg7/L",
+	"511/ywswNTXyECv8XrK5dq3gURyGklHgsaB6CrTK6pgDrJEzyRRV9i5v5R608GTF0scXDlo/MnvThbxk",
+	"YtAC/WnQOmOT8q8d8jOb64GgiqGDE9zYAZrNfAc2abW5CROWHUEZ9bFh6pqquAgx54qE2DjWhb04smRn",
+	"Zt/QsOrHeXP6lGqddzW8B+TbbjcGeEJusg8xl6LcKD9nyYbRmdVZUwbOOSkYqG/ljuE4lfAIeo/bm7hZ",
+	"uKfcVdzBn3eqXoTfqtiWZtLIOGumpgnTAEzu0uoQLJuOrZ1YIsUEzCoLWHDkC9OXf4RmPrltRDNoVu2z",
+	"2yDL2qr90CzZ2Wj0/ftgSyp0a9en2W5Un4TfhQHRKY2YDkgsjf2X6ilzFaZTqpgVVLRLglKQRgUtr0kI",
+	"nQR7vV1SbnNdVeMrigio1xZT0C4EkQVoRwJbxpReMdLD8muHDko0nkBtPTWHSF/nnBuISca0ZnGfcBEl",
+	"WQxO+Z3DQ+DpTxT9N092CQd0INc8SUrGP99yxh4tT4oGdh3PTs7R7sUFtLOvdKt03S1LW1Y0rxHJ3C39",
+	"s0ofDlZbfS5IIq+Zgh7UFbTCCuLNOOXMjRa50UHrpwIGCGerhGT0gEhRLRReeUlexLOh67MVmsvVF3VR",
+	"fnEHy9TB5yeZ5oJpK6HY27iY7PaxBl4AurAOICQl1gHxFZR0gAXz8mI/UGTRpXa7Hcaai26pgMRwAUaW",
+	"gUBBAtb9GlNJpiy6ZLH39VIxx5YsFvOYMJUZn52cNxIa70zmviSDIxwuOMatZ7NPwpVrQFo8H4gpTVMm",
+	"HKai6uq2Cm5DIxVXRQlA+1JDwjwkoDOnsyQciB1Lrix9fNDp7aKlco/quYhoyvEesnNsv+M93V00gY2U",
+	"vNaYCWIGItyLZaSLcANvCqyEE9+/7yKJX786v4DGrhaX/3b+6iVhApgeCwYifD9o8XjQ6pNBi12ZYafT",
+	"GbQC+MKEwd/L6Sx4sWisiXfkT8XUUPvT+06nc3sbBgNxDfbg0F4IvW9QMS0zFRVmXFhnrp09CBUwe9Qp",
+	"Ce2hCQNCByJ0qG2/kdDR6HAXggl8hBSQMRc3pftYixO/kd+wY/liMc4TFIHbF1hNk4R1QdiX2HyjmWof",
+	"T8Bi+BsJT49/fPby4pkPFtN7vU7X31qEkD27cvfnSUMBYZ1JB431OYtaeO409g+V4sN5HBQBs1I4UqGY",
+	"UfM+dAnBqh+xkimJM5wF0wtjX/AZ04bOUvsKV20REBZjJ66pdhEjAXkj+A3BoNnFcUrhcb+RUE/p/uHD",
+	"/w7Jd2TKbshPL45P2uc/He8fPvRmc0WvIcw3sHIPiwu77fVUJvUwG/e2SjBw/s3kMwgaI+dw5d4uhNm9",
+	"2/GC4vX1dUe7y/khjeRsN8ceEl71AjubEdXs4UF9QiGPOzkY4HIOF+aFM7mn3RDtmFn2FpOUKoMCFQmv",
+	"p5pFQ1eA9P79pjIsnfv3yYmcpZkrzWAhKaTGYlULagnnHFi7hmBmoKlyZlm9pbqRFHbuBiLdkKotRiQW",
+	"sYY00XIgIukiCxnhsevl76bfd26s4hdNZhYUM6WCHJIZFxnYDRJ8EOJ6LCypkgaDTCDUUBtsjTnX9lRr",
+	"kvCRonCwr2BZLH5b3j+XmSN5x+AW4GJi1+hYzEm4f3MT+pDFXjfH3RmjQudMtGPvRZbCEgxaoOixsKDg",
+	"OejnzjoMR7FkRzFswUB2sBbWWCaW2ceWTMPkZWaAWEVSCGy8gIlKGE8uvNCQB50LaUiajRIekZ1EynRE",
+	"o8uApIpfUcNQPku4uGyD4kEEMyhjopwGETyWz5TeZoHYzZ2JxqPPsU+5LMd9Q+iTC/LMhOGJXd8p1WRK",
+	"41p0/UD4j2THF/F9FNh3z6Q2pHe463xLM6os4/bOHUSua+o4/0Ac+h0JyINu8Xnf40hgNy3//KD0uQeh",
+	"p/ZWDEGFxYF3+qDU3GszzhRsnIM5wF/hWPqyyH8hynKQGfmFG8PU0UCEB/uPsVzxYfdB0R3dLuK8DTKt",
+	"j8glmjlPsJ0YsXhrRUQsTTwQDpzdDgkPel3yI3hXXbRAtTpBHkBcSCvXU6kZSag2ZL87EOUCBUniN5EX",
+	"OblHPpfX+T3rubeg4EGdJmxeBW2kyPuBSxq1zBrs4yHJ2a7FQavFIBL9mFFFhWGIR64flPeX5VE8dioJ",
+	"s1DbCfV99GwuEoMPD9iWUVRoisjqdN28codFZQpI7QAmOlNXIKUp5nI5YBqRAgWmQ54WXA7oidSajxJ2",
+	"VGelhiUJvGxGqKW+oKIJj5T37wtp7t8vTYdb1SBmqk+0VOh7LYSe0CsdUGnLyIo4msfJLBHA66ZjTXac",
+	"bJ2bUQICjhAdkCseMwlaG3p1UNakWczlrkV+jHFokmCrwTRY89zVcSlMkLCWlagIOyurfmaadchLdl2N",
+	"mbAiBpRc0VTEI3kT5i5bF981ED6kIp8dRZE9r03gtGdssDiHsAGkPYuRODkZdTtnJBhNy/b3k0RmsZUb",
+	"AVu98oNj5Xq6ZhBsofgVQ6mci5HMRFz4Bd5XHVq3VlKPnMkFscG9mKZpYZrJA2uBViD8aeq4/m6HgDyO",
+	"nQYGotCYqSChgyD06xSQ9fEVljaBIUSwa2h44INPUK8qnNqeyznHdhU9vV3u9t3t/x8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

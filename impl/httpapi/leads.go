@@ -20,6 +20,7 @@ type handlers struct {
 	handoffs  impl.HandoffService
 	webhooks  impl.WebhookService
 	tester    impl.WebhookTester
+	keys      impl.APIKeyService
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)

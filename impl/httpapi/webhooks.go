@@ -15,7 +15,7 @@ func toAPIWebhook(w *impl.Webhook) api.Webhook {
 	for i, e := range w.Events {
 		events[i] = api.EventType(e)
 	}
-	return api.Webhook{Id: w.ID, Name: w.Name, Url: w.URL, Events: events, Active: w.Active, MaxAttempts: w.MaxAttempts,
+	return api.Webhook{Id: w.ID, Name: w.Name, Url: w.URL, Events: events, Active: w.Active, MaxAttempts: w.MaxAttempts, IsDefault: w.IsDefault,
 		DisabledReason: toNullable(w.DisabledReason), DisabledAt: toNullable(w.DisabledAt),
 		PreviousSecretExpiresAt: toNullable(w.PreviousSecretExpiresAt), CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 }

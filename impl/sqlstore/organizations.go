@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/iagente/iagente-sdr/impl"
 )
 
@@ -49,8 +51,24 @@ const apiKeyColumns = `id, organization_id, name, prefix, hash, created_at, last
 
 // CreateAPIKey implements impl.APIKeyService.
 func (s *DB) CreateAPIKey(ctx context.Context, key *impl.APIKey) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var active int
+		if err := tx.GetContext(ctx, &active, s.rebind(
+			`SELECT COUNT(*) FROM api_keys WHERE organization_id = ? AND revoked_at IS NULL`), key.OrganizationID); err != nil {
+			return fmt.Errorf("count api keys: %w", err)
+		}
+		if active >= impl.MaxActiveAPIKeys {
+			return impl.Errorf(impl.EConflict,
+				"The organization already has %d active API keys, the most it can have. Revoke one first.", active)
+		}
+		return s.insertAPIKey(ctx, tx, key)
+	})
+}
+
+func (s *DB) insertAPIKey(ctx context.Context, tx *sqlx.Tx, key *impl.APIKey) error {
 	key.CreatedAt = s.timestamp()
-	err := s.db.QueryRowxContext(ctx, s.rebind(
+	key.LastUsedAt, key.RevokedAt = nil, nil
+	err := tx.QueryRowxContext(ctx, s.rebind(
 		`INSERT INTO api_keys (organization_id, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`),
 		key.OrganizationID, key.Name, key.Prefix, key.Hash, key.CreatedAt).Scan(&key.ID)
 	if isForeignKeyViolation(err) {
@@ -60,6 +78,61 @@ func (s *DB) CreateAPIKey(ctx context.Context, key *impl.APIKey) error {
 		return fmt.Errorf("create api key: %w", err)
 	}
 	return nil
+}
+
+// ReplaceAPIKey implements impl.APIKeyService.
+func (s *DB) ReplaceAPIKey(ctx context.Context, orgID, oldID int64, key *impl.APIKey) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var old impl.APIKey
+		err := tx.GetContext(ctx, &old, s.rebind(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ? AND organization_id = ?`), oldID, orgID)
+		if err != nil {
+			return notFound(err, fmt.Sprintf("API key %d", oldID))
+		}
+		// The conditional update is what decides: of two replacements at
+		// once, one revokes the key and the other finds it revoked.
+		res, err := tx.ExecContext(ctx, s.rebind(
+			`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND organization_id = ? AND revoked_at IS NULL`),
+			s.timestamp(), oldID, orgID)
+		if err != nil {
+			return fmt.Errorf("revoke api key: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return impl.Errorf(impl.EConflict, "API key %d is revoked and cannot be regenerated. Create a new key instead.", oldID)
+		}
+		key.OrganizationID, key.Name = orgID, old.Name
+		return s.insertAPIKey(ctx, tx, key)
+	})
+}
+
+// FindAPIKeyByID implements impl.APIKeyService.
+func (s *DB) FindAPIKeyByID(ctx context.Context, orgID, id int64) (*impl.APIKey, error) {
+	var k impl.APIKey
+	err := s.db.GetContext(ctx, &k, s.rebind(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ? AND organization_id = ?`), id, orgID)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("API key %d", id))
+	}
+	utcKey(&k)
+	return &k, nil
+}
+
+// FindAPIKeys implements impl.APIKeyService.
+func (s *DB) FindAPIKeys(ctx context.Context, orgID int64, status string, offset int64, limit int) ([]*impl.APIKey, int64, error) {
+	cond := "organization_id = ?"
+	switch status {
+	case impl.APIKeyActive:
+		cond += " AND revoked_at IS NULL"
+	case impl.APIKeyRevoked:
+		cond += " AND revoked_at IS NOT NULL"
+	}
+	var keys []*impl.APIKey
+	total, err := s.page(ctx, &keys, "api_keys", apiKeyColumns, cond, "id", []any{orgID}, offset, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find api keys: %w", err)
+	}
+	for _, k := range keys {
+		utcKey(k)
+	}
+	return keys, total, nil
 }
 
 // FindAPIKeysByPrefix implements impl.APIKeyService.
@@ -106,6 +179,18 @@ func (s *DB) RevokeAPIKey(ctx context.Context, orgID, id int64) error {
 		s.timestamp(), id, orgID)
 	if err != nil {
 		return fmt.Errorf("revoke api key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return impl.Errorf(impl.ENotFound, "API key %d not found.", id)
+	}
+	return nil
+}
+
+// DeleteAPIKey implements impl.APIKeyService.
+func (s *DB) DeleteAPIKey(ctx context.Context, orgID, id int64) error {
+	res, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM api_keys WHERE id = ? AND organization_id = ?`), id, orgID)
+	if err != nil {
+		return fmt.Errorf("delete api key: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return impl.Errorf(impl.ENotFound, "API key %d not found.", id)

@@ -19,7 +19,7 @@ var (
 	_ impl.DeliveryQueue  = (*DB)(nil)
 )
 
-const webhookColumns = `id, organization_id, name, url, active, max_attempts, disabled_reason, disabled_at,
+const webhookColumns = `id, organization_id, name, url, active, max_attempts, is_default, disabled_reason, disabled_at,
 	previous_secret_expires_at, created_at, updated_at`
 
 type webhookRow struct {
@@ -29,6 +29,7 @@ type webhookRow struct {
 	URL                     string     `db:"url"`
 	Active                  bool       `db:"active"`
 	MaxAttempts             int32      `db:"max_attempts"`
+	IsDefault               bool       `db:"is_default"`
 	DisabledReason          *string    `db:"disabled_reason"`
 	DisabledAt              *time.Time `db:"disabled_at"`
 	PreviousSecretExpiresAt *time.Time `db:"previous_secret_expires_at"`
@@ -47,7 +48,7 @@ func utcPtr(t *time.Time) *time.Time {
 func (r *webhookRow) webhook(events []string) *impl.Webhook {
 	return &impl.Webhook{
 		ID: r.ID, OrganizationID: r.OrganizationID, Name: r.Name, URL: r.URL, Events: events,
-		Active: r.Active, MaxAttempts: r.MaxAttempts, DisabledReason: r.DisabledReason,
+		Active: r.Active, MaxAttempts: r.MaxAttempts, IsDefault: r.IsDefault, DisabledReason: r.DisabledReason,
 		DisabledAt: utcPtr(r.DisabledAt), PreviousSecretExpiresAt: utcPtr(r.PreviousSecretExpiresAt),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
@@ -121,9 +122,12 @@ func (s *DB) CreateWebhook(ctx context.Context, orgID int64, w *impl.Webhook) er
 	w.DisabledReason, w.DisabledAt, w.PreviousSecretExpiresAt = nil, nil, nil
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		err := tx.QueryRowxContext(ctx, s.rebind(`INSERT INTO webhooks
-			(organization_id, name, url, active, max_attempts, secret, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			orgID, w.Name, w.URL, true, w.MaxAttempts, secret, w.CreatedAt, w.UpdatedAt).Scan(&w.ID)
+			(organization_id, name, url, active, max_attempts, is_default, secret, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			orgID, w.Name, w.URL, true, w.MaxAttempts, w.IsDefault, secret, w.CreatedAt, w.UpdatedAt).Scan(&w.ID)
+		if w.IsDefault && isUniqueViolation(err) {
+			return errDefaultExists
+		}
 		if err != nil {
 			return fmt.Errorf("create webhook: %w", err)
 		}
@@ -139,6 +143,45 @@ func (s *DB) CreateWebhook(ctx context.Context, orgID int64, w *impl.Webhook) er
 	w.Events = ev[w.ID]
 	w.Secret = secret
 	return nil
+}
+
+// errDefaultExists says another request created the organization's default
+// webhook first.
+var errDefaultExists = errors.New("the organization already has a default webhook")
+
+// SaveDefaultWebhook implements impl.WebhookService.
+func (s *DB) SaveDefaultWebhook(ctx context.Context, orgID int64, url string) (*impl.Webhook, bool, error) {
+	events := append([]string(nil), impl.EventTypes...)
+	active := true
+	// Two first saves at once: one creates, the unique index stops the
+	// other, which then updates what the first created.
+	for range 2 {
+		w, err := s.FindDefaultWebhook(ctx, orgID)
+		if err == nil {
+			w, err = s.UpdateWebhook(ctx, orgID, w.ID, impl.WebhookPatch{URL: &url, Events: events, Active: &active})
+			return w, false, err
+		}
+		if impl.ErrorCode(err) != impl.ENotFound {
+			return nil, false, err
+		}
+		w = &impl.Webhook{Name: impl.DefaultWebhookName, URL: url, Events: events, IsDefault: true}
+		err = s.CreateWebhook(ctx, orgID, w)
+		if errors.Is(err, errDefaultExists) {
+			continue
+		}
+		return w, err == nil, err
+	}
+	return nil, false, fmt.Errorf("save default webhook: %w", errDefaultExists)
+}
+
+// FindDefaultWebhook implements impl.WebhookService.
+func (s *DB) FindDefaultWebhook(ctx context.Context, orgID int64) (*impl.Webhook, error) {
+	var id int64
+	err := s.db.GetContext(ctx, &id, s.rebind(`SELECT id FROM webhooks WHERE organization_id = ? AND is_default`), orgID)
+	if err != nil {
+		return nil, notFound(err, "Default webhook")
+	}
+	return s.FindWebhookByID(ctx, orgID, id)
 }
 
 // FindWebhookByID implements impl.WebhookService.
