@@ -4,6 +4,7 @@
 //	iagente-sdr migrate                apply database migrations
 //	iagente-sdr orgs create NAME       create an organization and its first API key
 //	iagente-sdr keys create|list|revoke
+//	iagente-sdr users create|list      dashboard users
 //	iagente-sdr integrations create|list|enable|disable
 //	iagente-sdr templates create|list
 //	iagente-sdr mock whatsapp|rbm|receiver  fake provider APIs, a webhook receiver
@@ -45,6 +46,10 @@ const usage = `Usage:
                                                     create an API key; prints it once
   iagente-sdr keys list --org ID [--json]           list an organization's keys (prefixes only)
   iagente-sdr keys revoke --org ID KEY_ID           revoke a key; it answers 401 from then on
+  iagente-sdr users create --org ID --email E [--name N] [--password-stdin] [--json]
+                                                    create a dashboard user; the password is generated and
+                                                    printed once, or read from the first line of stdin
+  iagente-sdr users list --org ID [--json]          list an organization's dashboard users
   iagente-sdr integrations create --org ID --channel whatsapp|rcs [--provider sandbox|whatsapp_cloud|google_rbm]
               [--name N] [--phone-number N] [--phone-number-id ID] [--agent-id ID] [--json]
                                                     connect a messaging provider; secrets come from
@@ -72,7 +77,12 @@ Environment:
   RBM_API_BASE_URL       Google RBM API base URL (default https://rcsbusinessmessaging.googleapis.com)
   RBM_ACCESS_TOKEN       bearer token for the RBM API
   SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)
+  DASHBOARD_SECURE_COOKIES  true when TLS ends at a proxy: marks the dashboard's cookies Secure
+  WEBHOOK_*              webhook delivery settings; see docs/webhooks.md
 `
+
+// stdin is where `users create --password-stdin` reads; tests replace it.
+var stdin io.Reader = os.Stdin
 
 // usageError is a mistake in the command line.
 type usageError struct{ msg string }
@@ -98,6 +108,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return orgs(ctx, args, getenv, stdout)
 	case "keys":
 		return keys(ctx, args, getenv, stdout)
+	case "users":
+		return users(ctx, args, getenv, stdin, stdout)
 	case "integrations":
 		return integrations(ctx, args, getenv, stdout)
 	case "templates":

@@ -98,6 +98,9 @@ func baseURL(addr net.Addr) string {
 	return fmt.Sprintf("http://%s:%s", host, port)
 }
 
+// devUserEmail signs in to the development dashboard.
+const devUserEmail = "dev@iagente.local"
+
 // devBootstrap gives a new user something to try: on an empty embedded
 // database it creates an organization and prints its key once, with a curl
 // line that works as it is.
@@ -114,9 +117,11 @@ func devBootstrap(ctx context.Context, db *sqlstore.DB, base string, out io.Writ
 		fmt.Fprintf(out, `
 iagente-sdr: the development database already has organizations, and keys are only shown when created.
 Make another key with:  go run ./cmd/iagente-sdr keys create --org 1
+Another dashboard user: go run ./cmd/iagente-sdr users create --org 1 --email you@example.com
 Interactive docs:       %s/docs/
+Dashboard:              %s/dashboard/
 
-`, base)
+`, base, base)
 		return nil
 	}
 	org := &impl.Organization{Name: "Development"}
@@ -128,6 +133,14 @@ Interactive docs:       %s/docs/
 		return err
 	}
 	wa, rcs, err := app.SeedMessaging(ctx, db, org.ID)
+	if err != nil {
+		return err
+	}
+	password, err := auth.NewPassword()
+	if err != nil {
+		return err
+	}
+	user, err := createUser(ctx, db, org.ID, devUserEmail, "Desenvolvimento", password)
 	if err != nil {
 		return err
 	}
@@ -147,8 +160,12 @@ Interactive docs:       %s/docs/
    WhatsApp integration_id %d, RCS integration_id %d, template "boas_vindas".
 
  Interactive docs: %s/docs/
+
+ Dashboard ("Configurar API/Webhook"): %s/dashboard/
+   e-mail: %s
+   password (shown once, keep it): %s
 ================================================================================
 
-`, org.Name, org.ID, key, base, key, wa.ID, rcs.ID, base)
+`, org.Name, org.ID, key, base, key, wa.ID, rcs.ID, base, base, user.Email, password)
 	return nil
 }

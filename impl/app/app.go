@@ -20,6 +20,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/whatsappcloud"
 
 	"github.com/iagente/iagente-sdr/impl/auth"
+	"github.com/iagente/iagente-sdr/impl/dashboard"
 	"github.com/iagente/iagente-sdr/impl/httpapi"
 	"github.com/iagente/iagente-sdr/impl/ratelimit"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
@@ -51,6 +52,9 @@ type Config struct {
 	WebhookDisableAfter        int
 	WebhookWorkers             int
 	WebhookLease               time.Duration
+	// DashboardSecureCookies marks the dashboard's cookies Secure although
+	// requests arrive over plain HTTP (TLS ends at a proxy in front).
+	DashboardSecureCookies bool
 	// WebhookDispatchOff stops this process from delivering (an API-only
 	// replica); events are still written and other replicas deliver them.
 	WebhookDispatchOff bool
@@ -86,6 +90,8 @@ const (
 //	WEBHOOK_LEASE          how long a claimed delivery stays with its process
 //	                       before another may take it (default timeout + 20s)
 //	WEBHOOK_DISPATCH       off: this process writes events but does not deliver
+//	DASHBOARD_SECURE_COOKIES  true marks the dashboard's cookies Secure when TLS
+//	                       ends at a proxy (they always are on a TLS connection)
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:        getenv("DATABASE_URL"),
@@ -107,6 +113,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if err := webhookFromEnv(getenv, &c); err != nil {
 		return c, err
+	}
+	switch v := getenv("DASHBOARD_SECURE_COOKIES"); v {
+	case "", "false", "0":
+	case "true", "1":
+		c.DashboardSecureCookies = true
+	default:
+		return c, fmt.Errorf("DASHBOARD_SECURE_COOKIES must be true or false, not %q", v)
 	}
 	for _, name := range []string{"WHATSAPP_API_BASE_URL", "RBM_API_BASE_URL"} {
 		if v := getenv(name); v != "" {
@@ -243,7 +256,16 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		AllowPrivate:  cfg.WebhookAllowPrivateTargets,
 		Logger:        cfg.Logger,
 	})
+	dash, err := dashboard.New(dashboard.Config{
+		Organizations: db, Users: db, Sessions: db, Throttle: db, Keys: db, Webhooks: db,
+		Logger: cfg.Logger, SecureCookies: cfg.DashboardSecureCookies,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	srv, err := httpapi.NewServer(httpapi.Config{
+		APIKeys:                  db,
 		Leads:                    db,
 		Messaging:                msg,
 		Handoffs:                 db,
@@ -255,6 +277,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		ResponseValidation:       cfg.ResponseValidation,
 		DisableRequestValidation: cfg.DisableRequestValidation,
 		Ready:                    db.Ping,
+		Dashboard:                dash,
 	})
 	if err != nil {
 		db.Close()

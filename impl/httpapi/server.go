@@ -50,8 +50,9 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (*impl.APIKey, error)
 }
 
-// Config holds a Server's dependencies; all but Ready and Inbound are required.
+// Config holds a Server's dependencies; all but Ready and Dashboard are required.
 type Config struct {
+	APIKeys   impl.APIKeyService
 	Leads     impl.LeadService
 	Messaging *messaging.Service
 	Handoffs  impl.HandoffService
@@ -68,6 +69,10 @@ type Config struct {
 	DisableRequestValidation bool
 	// Ready reports whether the server can take traffic (the database answers).
 	Ready func(ctx context.Context) error
+	// Dashboard serves the pages under /dashboard/; it answers its own errors
+	// (as HTML) and gets only the outer layers: request id, access log,
+	// panic recovery and the body limit.
+	Dashboard http.Handler
 }
 
 // Server is the HTTP handler of the whole service.
@@ -131,11 +136,16 @@ func NewServer(cfg Config) (*Server, error) {
 	// response-validation layer is still in place to write it.
 	e.Use(s.recoverPanics)
 	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(&handlers{leads: cfg.Leads, messaging: cfg.Messaging,
-		handoffs: cfg.Handoffs, webhooks: cfg.Webhooks, tester: cfg.WebhookTester}, nil), BasePath)
+		handoffs: cfg.Handoffs, webhooks: cfg.Webhooks, tester: cfg.WebhookTester, keys: cfg.APIKeys}, nil), BasePath)
 	if err := s.registerDocs(e); err != nil {
 		return nil, err
 	}
 	s.registerInbound(e)
+	if cfg.Dashboard != nil {
+		dash := echo.WrapHandler(cfg.Dashboard)
+		e.Any("/dashboard", dash)
+		e.Any("/dashboard/*", dash)
+	}
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metrics)

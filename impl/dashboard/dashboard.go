@@ -1,0 +1,211 @@
+// Package dashboard serves the pages under /dashboard/: sign-in, and the
+// "Configurar API/Webhook" page where a customer gets the API token and sets
+// the webhook URL. The pages are in Portuguese (pt-BR), rendered on the
+// server with html/template; the only script copies the token and runs the
+// webhook URL rules before the form is sent. Every rule the script runs,
+// the server runs again, with the same messages.
+package dashboard
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/iagente/iagente-sdr/gen/api"
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// The page's messages, word for word as the product documents them.
+const (
+	MsgTokenGenerated = "Token gerado com sucesso"
+	MsgTokenCopied    = "Token copiado para a área de transferência!"
+	MsgCopyFailed     = "Falha ao copiar o token."
+	MsgURLRequired    = "Favor inserir a Url do webhook!"
+	MsgURLInvalid     = "Favor inserir uma Url válida!"
+	MsgWebhookSaved   = "Dados do usuário salvo com sucesso!"
+)
+
+// Messages of the dashboard's own (sign-in, sessions, CSRF).
+const (
+	msgBadLogin      = "E-mail ou senha inválidos."
+	msgLoginMissing  = "Informe o e-mail e a senha."
+	msgTooManyLogins = "Muitas tentativas de login sem sucesso. Tente novamente em %d minuto(s)."
+	msgLoggedOut     = "Você saiu do painel."
+	msgExpired       = "Sua sessão terminou. Entre novamente."
+	msgBadForm       = "O formulário expirou ou não veio desta página. Recarregue a página e tente novamente."
+	msgTokenReplaced = "Este token já foi substituído. Recarregue a página para ver o token atual."
+	msgTooManyKeys   = "Esta organização já tem o máximo de chaves de API ativas. Revogue uma pela API antes de gerar outra."
+	msgNotFound      = "Página não encontrada."
+	msgMethod        = "Esta página não aceita este tipo de pedido."
+	msgInternal      = "Algo deu errado do nosso lado. Tente novamente em instantes."
+)
+
+// Session and sign-in limits.
+const (
+	// SessionLifetime is the most a session lasts, however active.
+	SessionLifetime = 12 * time.Hour
+	// SessionIdle ends a session nobody used for this long.
+	SessionIdle = 2 * time.Hour
+	// sessionTouchInterval bounds how often activity is written.
+	sessionTouchInterval = time.Minute
+
+	// LoginWindow is the sliding window failed sign-ins are counted over.
+	LoginWindow = 15 * time.Minute
+	// Failures allowed within LoginWindow, per e-mail and address together,
+	// per e-mail from anywhere, and per address for any e-mail.
+	LoginLimitPair    = 5
+	LoginLimitEmail   = 20
+	LoginLimitAddress = 100
+)
+
+// Name of the key the dashboard's "Gerar Token" creates.
+const dashboardKeyName = "Token da API"
+
+// Config holds the dashboard's dependencies; all but Now, Logger and
+// SecureCookies are required.
+type Config struct {
+	Organizations impl.OrganizationService
+	Users         impl.UserService
+	Sessions      impl.SessionService
+	Throttle      impl.LoginThrottle
+	Keys          impl.APIKeyService
+	Webhooks      impl.WebhookService
+	Logger        *slog.Logger
+	Now           func() time.Time
+	// SecureCookies marks cookies Secure even when the request did not
+	// arrive over TLS itself (TLS ends at a proxy in front of the server).
+	SecureCookies bool
+}
+
+// Handler serves /dashboard/.
+type Handler struct {
+	cfg       Config
+	mux       *http.ServeMux
+	pages     map[string]*template.Template
+	urlSchema *openapi3.Schema
+	// urlPattern is the spec's WebhookURL pattern, handed to the page's
+	// script so that the browser and the server apply one rule.
+	urlPattern string
+}
+
+// New builds the dashboard. It fails only on a build defect (a template that
+// does not parse, a spec without the WebhookURL schema).
+func New(cfg Config) (*Handler, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	spec, err := api.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	ref := spec.Components.Schemas["WebhookURL"]
+	if ref == nil || ref.Value == nil || ref.Value.Pattern == "" {
+		return nil, fmt.Errorf("the embedded spec has no WebhookURL pattern")
+	}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{},
+		urlSchema: ref.Value, urlPattern: ref.Value.Pattern}
+	for _, page := range []string{"login.html", "api_webhook.html", "error.html"} {
+		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/"+page)
+		if err != nil {
+			return nil, fmt.Errorf("parse template %s: %w", page, err)
+		}
+		h.pages[page] = t
+	}
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	h.mux.Handle("GET /dashboard/static/", http.StripPrefix("/dashboard/static/", staticFiles(http.FileServerFS(static))))
+	h.mux.HandleFunc("GET /dashboard/login", h.loginPage)
+	h.mux.HandleFunc("POST /dashboard/login", h.login)
+	h.mux.HandleFunc("POST /dashboard/logout", h.requireSession(h.logout))
+	h.mux.HandleFunc("GET /dashboard/api-webhook", h.requireSession(h.apiWebhookPage))
+	h.mux.HandleFunc("POST /dashboard/api-webhook/token", h.requireSession(h.generateToken))
+	h.mux.HandleFunc("POST /dashboard/api-webhook/webhook", h.requireSession(h.saveWebhook))
+	h.mux.HandleFunc("GET /dashboard/{$}", h.home)
+	h.mux.HandleFunc("GET /dashboard", h.home)
+	// Everything else, other methods on known paths included, gets an HTML
+	// page rather than the mux's plain-text answers.
+	h.mux.HandleFunc("/dashboard/", h.notFound)
+	h.mux.HandleFunc("/dashboard", h.notFound)
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "+
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hdr.Set("X-Frame-Options", "DENY")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "same-origin")
+	h.mux.ServeHTTP(w, r)
+}
+
+func staticFiles(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/dashboard/api-webhook", http.StatusSeeOther)
+}
+
+// routes lists each page's methods, for the 405 answer's Allow header.
+var routes = map[string]string{
+	"/dashboard":                     "GET",
+	"/dashboard/":                    "GET",
+	"/dashboard/login":               "GET, POST",
+	"/dashboard/logout":              "POST",
+	"/dashboard/api-webhook":         "GET",
+	"/dashboard/api-webhook/token":   "POST",
+	"/dashboard/api-webhook/webhook": "POST",
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	if allow, ok := routes[r.URL.Path]; ok {
+		w.Header().Set("Allow", allow)
+		h.errorPage(w, r, http.StatusMethodNotAllowed, msgMethod)
+		return
+	}
+	h.errorPage(w, r, http.StatusNotFound, msgNotFound)
+}
+
+// errorPage answers with a short page that says what happened.
+func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+	h.render(w, r, status, "error.html", map[string]any{"Title": "Painel", "Message": message})
+}
+
+// render writes a page. Pages carry per-user data and one-time secrets, so
+// nothing is cached.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := h.pages[page].Execute(w, data); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "render dashboard page", "page", page, "err", err.Error())
+	}
+}
+
+// internalError logs err and answers with the generic page.
+func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	h.cfg.Logger.ErrorContext(r.Context(), "dashboard", "path", r.URL.Path, "err", err.Error())
+	h.errorPage(w, r, http.StatusInternalServerError, msgInternal)
+}

@@ -1,0 +1,639 @@
+package dashboard_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/auth"
+	"github.com/iagente/iagente-sdr/impl/dashboard"
+	"github.com/iagente/iagente-sdr/impl/sqlstore"
+	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+)
+
+// These tests drive the dashboard over real HTTP, on both databases, the way
+// a browser without JavaScript would: every rule the page's script applies
+// must hold on the server too. The browser itself is tested in browsertest/.
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// syncBuffer collects the log so tests can look for leaked secrets.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type fixture struct {
+	db    *sqlstore.DB
+	srv   *httptest.Server
+	clock *clock
+	logs  *syncBuffer
+	auth  *auth.Authenticator
+}
+
+const testPassword = "correct horse battery"
+
+func forEachDB(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	for _, d := range sqlstoretest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := sqlstore.Open(ctx, d.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f := &fixture{db: db, clock: &clock{t: time.Now().UTC()}, logs: &syncBuffer{}}
+			h, err := dashboard.New(dashboard.Config{Organizations: db, Users: db, Sessions: db, Throttle: db,
+				Keys: db, Webhooks: db, Now: f.clock.now,
+				Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.srv = httptest.NewServer(h)
+			t.Cleanup(f.srv.Close)
+			f.auth = &auth.Authenticator{Keys: db, Now: f.clock.now}
+			fn(t, f)
+		})
+	}
+}
+
+// org makes an organization with one user and, when withKey, one API key.
+func (f *fixture) org(t *testing.T, name, email string, withKey bool) (orgID int64, key string) {
+	t.Helper()
+	ctx := context.Background()
+	o := &impl.Organization{Name: name}
+	if err := f.db.CreateOrganization(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := auth.HashPassword(testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.CreateUser(ctx, &impl.User{OrganizationID: o.ID, Email: email, Name: name, PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	if withKey {
+		if _, key, err = auth.Issue(ctx, f.db, o.ID, "first"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return o.ID, key
+}
+
+// browser is a cookie-keeping client that does not follow redirects, so
+// tests see each answer.
+type browser struct {
+	t      *testing.T
+	f      *fixture
+	client *http.Client
+	addr   string // RemoteAddr is always loopback; the throttle keys on it
+}
+
+func (f *fixture) browser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, f: f, client: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (b *browser) do(method, path string, form url.Values, hdr map[string]string) page {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.f.srv.URL+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+}
+
+func (b *browser) get(path string) page { return b.do(http.MethodGet, path, nil, nil) }
+func (b *browser) post(path string, form url.Values) page {
+	return b.do(http.MethodPost, path, form, nil)
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+func csrf(t *testing.T, p page) string {
+	t.Helper()
+	m := csrfRe.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no csrf_token in the page (status %d):\n%s", p.status, p.body)
+	}
+	return m[1]
+}
+
+func (b *browser) cookie(name string) *http.Cookie {
+	u, _ := url.Parse(b.f.srv.URL + "/dashboard/api-webhook")
+	if name == "iagente_login_csrf" {
+		u, _ = url.Parse(b.f.srv.URL + "/dashboard/login")
+	}
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// login signs in and returns the page's CSRF token.
+func (b *browser) login(email, password string) page {
+	b.t.Helper()
+	lp := b.get("/dashboard/login")
+	return b.post("/dashboard/login", url.Values{"csrf_token": {csrf(b.t, lp)}, "email": {email}, "password": {password}})
+}
+
+func (b *browser) mustLogin(email string) string {
+	b.t.Helper()
+	p := b.login(email, testPassword)
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/dashboard/api-webhook" {
+		b.t.Fatalf("login: %d %q\n%s", p.status, p.header.Get("Location"), p.body)
+	}
+	pg := b.get("/dashboard/api-webhook")
+	if pg.status != http.StatusOK {
+		b.t.Fatalf("page after login: %d", pg.status)
+	}
+	return csrf(b.t, pg)
+}
+
+func messageOf(t *testing.T, p page, id string) string {
+	t.Helper()
+	re := regexp.MustCompile(`id="` + id + `"[^>]*>([^<]*)<`)
+	m := re.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no #%s in the page (status %d):\n%s", id, p.status, p.body)
+	}
+	return strings.TrimSpace(m[1])
+}
+
+var tokenRe = regexp.MustCompile(`data-token="(sk_live_[0-9A-Za-z]{43})"`)
+
+func TestSignIn(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		f.org(t, "Acme", "ana@acme.test", true)
+		b := f.browser(t)
+
+		if p := b.get("/dashboard/api-webhook"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/dashboard/login" {
+			t.Fatalf("the page without a session: %d %q, want 303 to the sign-in page", p.status, p.header.Get("Location"))
+		}
+		lp := b.get("/dashboard/login")
+		if lp.status != 200 || !strings.Contains(lp.body, `<label for="email">E-mail</label>`) || !strings.Contains(lp.body, `<label for="password">Senha</label>`) {
+			t.Fatalf("sign-in page: %d\n%s", lp.status, lp.body)
+		}
+		if c := b.cookie("iagente_login_csrf"); c == nil {
+			t.Fatal("the sign-in page set no CSRF cookie")
+		}
+
+		bad := b.login("ana@acme.test", "wrong password")
+		if bad.status != http.StatusUnauthorized || messageOf(t, bad, "login-error") != "E-mail ou senha inválidos." {
+			t.Fatalf("bad password: %d %q", bad.status, messageOf(t, bad, "login-error"))
+		}
+		unknown := b.login("nobody@acme.test", testPassword)
+		if unknown.status != http.StatusUnauthorized || messageOf(t, unknown, "login-error") != "E-mail ou senha inválidos." {
+			t.Fatalf("unknown e-mail must read exactly like a bad password: %d", unknown.status)
+		}
+		if b.cookie("iagente_session") != nil {
+			t.Fatal("a failed sign-in set a session cookie")
+		}
+
+		ok := b.login("  ANA@acme.test ", testPassword)
+		if ok.status != http.StatusSeeOther || ok.header.Get("Location") != "/dashboard/api-webhook" {
+			t.Fatalf("good sign-in: %d %q", ok.status, ok.header.Get("Location"))
+		}
+		var set string
+		for _, c := range ok.header.Values("Set-Cookie") {
+			if strings.HasPrefix(c, "iagente_session=") {
+				set = c
+			}
+		}
+		for _, want := range []string{"HttpOnly", "SameSite=Lax", "Path=/dashboard"} {
+			if !strings.Contains(set, want) {
+				t.Errorf("session cookie %q lacks %s", set, want)
+			}
+		}
+		if strings.Contains(set, "Secure") {
+			t.Errorf("session cookie %q is Secure on a plain-HTTP request without SecureCookies", set)
+		}
+		p := b.get("/dashboard/api-webhook")
+		if p.status != 200 || !strings.Contains(p.body, "Acme · ana@acme.test") {
+			t.Fatalf("page: %d\n%s", p.status, p.body)
+		}
+		for h, want := range map[string]string{"Cache-Control": "no-store", "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"} {
+			if got := p.header.Get(h); got != want {
+				t.Errorf("%s = %q, want %q", h, got, want)
+			}
+		}
+		if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("Content-Security-Policy = %q", csp)
+		}
+		// The cookie holds a token the database never sees in clear.
+		c := b.cookie("iagente_session")
+		if _, _, err := f.db.FindSession(context.Background(), []byte(c.Value)); impl.ErrorCode(err) != impl.ENotFound {
+			t.Errorf("the session was found by the cookie's clear value: %v", err)
+		}
+		sum := sha256.Sum256([]byte(c.Value))
+		if _, _, err := f.db.FindSession(context.Background(), sum[:]); err != nil {
+			t.Errorf("the session is not stored under the token's SHA-256: %v", err)
+		}
+		if logs := f.logs.String(); strings.Contains(logs, testPassword) || strings.Contains(logs, "wrong password") || strings.Contains(logs, c.Value) {
+			t.Errorf("a password or the session token reached the log:\n%s", logs)
+		}
+	})
+}
+
+func TestSignInNeedsTheFormToken(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		f.org(t, "Acme", "ana@acme.test", true)
+		b := f.browser(t)
+		lp := b.get("/dashboard/login")
+		token := csrf(t, lp)
+		for name, form := range map[string]url.Values{
+			"no token":    {"email": {"ana@acme.test"}, "password": {testPassword}},
+			"wrong token": {"csrf_token": {"x" + token}, "email": {"ana@acme.test"}, "password": {testPassword}},
+		} {
+			if p := b.post("/dashboard/login", form); p.status != http.StatusForbidden {
+				t.Errorf("%s: %d, want 403", name, p.status)
+			}
+		}
+		// A form posted from another site, even with a valid token pair.
+		p := b.do(http.MethodPost, "/dashboard/login", url.Values{"csrf_token": {csrf(t, b.get("/dashboard/login"))},
+			"email": {"ana@acme.test"}, "password": {testPassword}}, map[string]string{"Origin": "https://evil.example"})
+		if p.status != http.StatusForbidden {
+			t.Errorf("cross-origin sign-in: %d, want 403", p.status)
+		}
+		if b.cookie("iagente_session") != nil {
+			t.Error("a refused sign-in set a session cookie")
+		}
+		// A fresh browser with a token but not the cookie it pairs with.
+		other := f.browser(t)
+		if p := other.post("/dashboard/login", url.Values{"csrf_token": {token}, "email": {"ana@acme.test"}, "password": {testPassword}}); p.status != http.StatusForbidden {
+			t.Errorf("token without its cookie: %d, want 403", p.status)
+		}
+	})
+}
+
+func TestSignInThrottle(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		f.org(t, "Acme", "ana@acme.test", true)
+		f.org(t, "Beta", "bia@beta.test", true)
+		b := f.browser(t)
+		for i := range dashboard.LoginLimitPair {
+			if p := b.login("ana@acme.test", "wrong password"); p.status != http.StatusUnauthorized {
+				t.Fatalf("failure %d: %d", i+1, p.status)
+			}
+			f.clock.advance(time.Minute)
+		}
+		// Now even the right password is refused, without being checked.
+		p := b.login("ana@acme.test", testPassword)
+		if p.status != http.StatusTooManyRequests {
+			t.Fatalf("after %d failures: %d, want 429", dashboard.LoginLimitPair, p.status)
+		}
+		// The first failure was 5 minutes ago: it leaves the window in 10.
+		if got, want := messageOf(t, p, "login-error"), "Muitas tentativas de login sem sucesso. Tente novamente em 10 minuto(s)."; got != want {
+			t.Errorf("message %q, want %q", got, want)
+		}
+		if ra := p.header.Get("Retry-After"); ra != "600" {
+			t.Errorf("Retry-After %q, want 600", ra)
+		}
+		if b.cookie("iagente_session") != nil {
+			t.Fatal("a throttled sign-in set a session cookie")
+		}
+		// Another user from the same address is not locked out.
+		if p := f.browser(t).login("bia@beta.test", testPassword); p.status != http.StatusSeeOther {
+			t.Errorf("another user from the same address: %d, want 303", p.status)
+		}
+		// Once the oldest failure leaves the window, one more try is allowed.
+		f.clock.advance(10*time.Minute + time.Second)
+		if p := b.login("ana@acme.test", testPassword); p.status != http.StatusSeeOther {
+			t.Fatalf("after the window: %d, want 303", p.status)
+		}
+		// Success forgets the failures of this e-mail.
+		b2 := f.browser(t)
+		for range dashboard.LoginLimitPair - 1 {
+			b2.login("ana@acme.test", "wrong password")
+		}
+		if p := b2.login("ana@acme.test", testPassword); p.status != http.StatusSeeOther {
+			t.Fatalf("4 failures after a success: %d, want 303 (the count was reset)", p.status)
+		}
+	})
+}
+
+func TestSessions(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		f.org(t, "Acme", "ana@acme.test", true)
+		b := f.browser(t)
+		token := b.mustLogin("ana@acme.test")
+		old := *b.cookie("iagente_session")
+
+		// Logout needs the form token too.
+		if p := b.post("/dashboard/logout", url.Values{}); p.status != http.StatusForbidden {
+			t.Fatalf("logout without the token: %d, want 403", p.status)
+		}
+		if p := b.post("/dashboard/logout", url.Values{"csrf_token": {token}}); p.status != http.StatusSeeOther || p.header.Get("Location") != "/dashboard/login?saiu=1" {
+			t.Fatalf("logout: %d %q", p.status, p.header.Get("Location"))
+		}
+		if p := b.get("/dashboard/login?saiu=1"); messageOf(t, p, "login-notice") != "Você saiu do painel." {
+			t.Errorf("after logout the sign-in page does not say so")
+		}
+		// The old cookie, replayed, is worth nothing: the session is gone.
+		replay := f.browser(t)
+		u, _ := url.Parse(f.srv.URL + "/dashboard/")
+		replay.client.Jar.SetCookies(u, []*http.Cookie{{Name: old.Name, Value: old.Value, Path: "/dashboard"}})
+		if p := replay.get("/dashboard/api-webhook"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/dashboard/login" {
+			t.Fatalf("replayed cookie after logout: %d %q", p.status, p.header.Get("Location"))
+		}
+
+		// Idle for SessionIdle ends a session; activity keeps it.
+		b = f.browser(t)
+		b.mustLogin("ana@acme.test")
+		f.clock.advance(dashboard.SessionIdle - time.Minute)
+		if p := b.get("/dashboard/api-webhook"); p.status != 200 {
+			t.Fatalf("active session: %d", p.status)
+		}
+		f.clock.advance(dashboard.SessionIdle - time.Minute)
+		if p := b.get("/dashboard/api-webhook"); p.status != 200 {
+			t.Fatalf("session used %v ago: %d", dashboard.SessionIdle-time.Minute, p.status)
+		}
+		f.clock.advance(dashboard.SessionIdle)
+		if p := b.get("/dashboard/api-webhook"); p.status != http.StatusSeeOther {
+			t.Fatalf("idle session: %d, want 303", p.status)
+		}
+
+		// However active, a session ends after SessionLifetime.
+		b = f.browser(t)
+		b.mustLogin("ana@acme.test")
+		for elapsed := time.Duration(0); elapsed < dashboard.SessionLifetime-time.Hour; elapsed += time.Hour {
+			f.clock.advance(time.Hour)
+			if p := b.get("/dashboard/api-webhook"); p.status != 200 {
+				t.Fatalf("after %v: %d", elapsed+time.Hour, p.status)
+			}
+		}
+		f.clock.advance(time.Hour)
+		if p := b.get("/dashboard/api-webhook"); p.status != http.StatusSeeOther {
+			t.Fatalf("after %v: %d, want 303", dashboard.SessionLifetime, p.status)
+		}
+	})
+}
+
+func TestToken(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		orgA, _ := f.org(t, "Acme", "ana@acme.test", false)
+		_, keyB := f.org(t, "Beta", "bia@beta.test", true)
+		b := f.browser(t)
+		token := b.mustLogin("ana@acme.test")
+
+		p := b.get("/dashboard/api-webhook")
+		if !strings.Contains(p.body, `id="generate-token" class="primary">Gerar Token<`) || strings.Contains(p.body, "Regerar Token<") {
+			t.Fatalf("with no key the button must read Gerar Token:\n%s", p.body)
+		}
+		if !regexp.MustCompile(`id="copy-token"[^>]*disabled`).MatchString(p.body) {
+			t.Error("Copiar is enabled with no token to copy")
+		}
+
+		// Without the form token nothing is generated.
+		if p := b.post("/dashboard/api-webhook/token", url.Values{}); p.status != http.StatusForbidden {
+			t.Fatalf("generate without the form token: %d, want 403", p.status)
+		}
+		if keys, _ := f.db.ListAPIKeys(ctx, orgA); len(keys) != 0 {
+			t.Fatalf("a refused form created %d keys", len(keys))
+		}
+
+		p = b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}})
+		if p.status != 200 || messageOf(t, p, "token-message") != "Token gerado com sucesso" {
+			t.Fatalf("generate: %d %q", p.status, messageOf(t, p, "token-message"))
+		}
+		m := tokenRe.FindStringSubmatch(p.body)
+		if m == nil {
+			t.Fatalf("the new token is not shown:\n%s", p.body)
+		}
+		first := m[1]
+		k, err := f.auth.Authenticate(ctx, first)
+		if err != nil || k.OrganizationID != orgA {
+			t.Fatalf("the generated token does not authenticate for the organization: %v", err)
+		}
+		if strings.Contains(f.logs.String(), first) {
+			t.Error("the token reached the log")
+		}
+
+		// Afterwards only the prefix is shown, and the button regenerates.
+		p = b.get("/dashboard/api-webhook")
+		if strings.Contains(p.body, first) || !strings.Contains(p.body, `value="`+first[:16]+`…"`) {
+			t.Fatalf("the page must show only the prefix %s… after the answer that created it", first[:16])
+		}
+		if !strings.Contains(p.body, "Regerar Token<") || !strings.Contains(p.body, `name="key_id" value="`+itoa(k.ID)+`"`) {
+			t.Fatal("with a key the button must read Regerar Token and name the key")
+		}
+
+		p = b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {itoa(k.ID)}})
+		if p.status != 200 || messageOf(t, p, "token-message") != "Token gerado com sucesso" {
+			t.Fatalf("regenerate: %d", p.status)
+		}
+		second := tokenRe.FindStringSubmatch(p.body)[1]
+		if _, err := f.auth.Authenticate(ctx, first); impl.ErrorCode(err) != impl.EUnauthorized {
+			t.Errorf("the replaced token still authenticates: %v", err)
+		}
+		if _, err := f.auth.Authenticate(ctx, second); err != nil {
+			t.Errorf("the new token does not authenticate: %v", err)
+		}
+
+		// A second click on the old form (or a stale tab) revokes nothing.
+		p = b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {itoa(k.ID)}})
+		if p.status != http.StatusConflict || tokenRe.MatchString(p.body) ||
+			messageOf(t, p, "token-message") != "Este token já foi substituído. Recarregue a página para ver o token atual." {
+			t.Fatalf("stale regenerate: %d %q", p.status, messageOf(t, p, "token-message"))
+		}
+		if _, err := f.auth.Authenticate(ctx, second); err != nil {
+			t.Errorf("a stale form revoked the current token: %v", err)
+		}
+
+		// Another organization's key cannot be reached from this session.
+		kb, err := f.auth.Authenticate(ctx, keyB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {itoa(kb.ID)}})
+		if p.status != http.StatusConflict || tokenRe.MatchString(p.body) {
+			t.Fatalf("regenerating another organization's key: %d", p.status)
+		}
+		if _, err := f.auth.Authenticate(ctx, keyB); err != nil {
+			t.Errorf("another organization's key was revoked from this dashboard: %v", err)
+		}
+		if p := b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {"abc"}}); p.status != http.StatusBadRequest {
+			t.Errorf("key_id=abc: %d, want 400", p.status)
+		}
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestWebhookURL(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		orgA, _ := f.org(t, "Acme", "ana@acme.test", true)
+		orgB, _ := f.org(t, "Beta", "bia@beta.test", true)
+		b := f.browser(t)
+		token := b.mustLogin("ana@acme.test")
+		save := func(u string) page {
+			return b.post("/dashboard/api-webhook/webhook", url.Values{"csrf_token": {token}, "url": {u}})
+		}
+		for _, c := range []struct{ url, msg string }{
+			{"", "Favor inserir a Url do webhook!"},
+			{"   ", "Favor inserir a Url do webhook!"},
+			{"ftp://x", "Favor inserir uma Url válida!"},
+			{"meusite.com", "Favor inserir uma Url válida!"},
+			{"http://", "Favor inserir uma Url válida!"},
+			{"javascript:alert(1)", "Favor inserir uma Url válida!"},
+			{"https://exa mple.com/", "Favor inserir uma Url válida!"},
+			{"https://[::1]/hook", "Favor inserir uma Url válida!"},
+			{"https://user:pw@meusite.com/", "Favor inserir uma Url válida!"},
+			{"https://meusite.com/" + strings.Repeat("a", 2048), "Favor inserir uma Url válida!"},
+		} {
+			p := save(c.url)
+			if p.status != http.StatusUnprocessableEntity || messageOf(t, p, "webhook-message") != c.msg {
+				t.Errorf("%q: %d %q, want 422 %q", c.url, p.status, messageOf(t, p, "webhook-message"), c.msg)
+			}
+			if !strings.Contains(p.body, `aria-invalid="true"`) {
+				t.Errorf("%q: the field is not marked invalid", c.url)
+			}
+		}
+		if _, err := f.db.FindDefaultWebhook(ctx, orgA); impl.ErrorCode(err) != impl.ENotFound {
+			t.Fatalf("an invalid URL stored a webhook: %v", err)
+		}
+		if p := b.post("/dashboard/api-webhook/webhook", url.Values{"url": {"https://meusite.com/webhook"}}); p.status != http.StatusForbidden {
+			t.Fatalf("save without the form token: %d, want 403", p.status)
+		}
+
+		p := save(" https://meusite.com/webhook ")
+		if p.status != 200 || messageOf(t, p, "webhook-message") != "Dados do usuário salvo com sucesso!" {
+			t.Fatalf("save: %d %q", p.status, messageOf(t, p, "webhook-message"))
+		}
+		secret := regexp.MustCompile(`id="signing-secret"[^>]*value="(whsec_[^"]+)"`).FindStringSubmatch(p.body)
+		if secret == nil {
+			t.Fatal("the new webhook's signing secret is not shown")
+		}
+		w, err := f.db.FindDefaultWebhook(ctx, orgA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.URL != "https://meusite.com/webhook" || !w.Active || !w.IsDefault || strings.Join(w.Events, ",") != strings.Join(impl.EventTypes, ",") {
+			t.Fatalf("stored %+v, want the trimmed URL, active, default, every event", w)
+		}
+		if strings.Contains(f.logs.String(), "whsec_") {
+			t.Error("the signing secret reached the log")
+		}
+
+		// Saving again changes the same webhook, shows no secret, and
+		// turns a disabled webhook back on.
+		off := false
+		if _, err := f.db.UpdateWebhook(ctx, orgA, w.ID, impl.WebhookPatch{Active: &off, Events: []string{impl.EventTypes[0]}}); err != nil {
+			t.Fatal(err)
+		}
+		if p := b.get("/dashboard/api-webhook"); !strings.Contains(p.body, "Clique em Salvar para reativar.") {
+			t.Error("the page does not say the webhook is disabled")
+		}
+		p = save("http://crm.acme.test:8080/webhook/receber")
+		if p.status != 200 || strings.Contains(p.body, "signing-secret") {
+			t.Fatalf("second save: %d (a secret must not be shown again)", p.status)
+		}
+		w2, err := f.db.FindDefaultWebhook(ctx, orgA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w2.ID != w.ID || w2.URL != "http://crm.acme.test:8080/webhook/receber" || !w2.Active || len(w2.Events) != len(impl.EventTypes) {
+			t.Fatalf("second save stored %+v", w2)
+		}
+		if _, n, _ := f.db.FindWebhooks(ctx, orgA, 0, 10); n != 1 {
+			t.Errorf("the organization has %d webhooks, want 1", n)
+		}
+		if _, err := f.db.FindDefaultWebhook(ctx, orgB); impl.ErrorCode(err) != impl.ENotFound {
+			t.Errorf("another organization got a default webhook: %v", err)
+		}
+		// Another organization's user sees none of it.
+		pb := f.browser(t)
+		pb.mustLogin("bia@beta.test")
+		if p := pb.get("/dashboard/api-webhook"); strings.Contains(p.body, "crm.acme.test") || !strings.Contains(p.body, "Beta · bia@beta.test") {
+			t.Error("one organization's page shows another's webhook")
+		}
+	})
+}
+
+func TestPagesAnswerHTML(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		b := f.browser(t)
+		for _, c := range []struct {
+			method, path string
+			status       int
+			allow        string
+		}{
+			{http.MethodGet, "/dashboard/nope", 404, ""},
+			{http.MethodPut, "/dashboard/login", 405, "GET, POST"},
+			{http.MethodDelete, "/dashboard", 405, "GET"},
+			{http.MethodGet, "/dashboard/api-webhook/token", 405, "POST"},
+		} {
+			p := b.do(c.method, c.path, nil, nil)
+			if p.status != c.status || !strings.HasPrefix(p.header.Get("Content-Type"), "text/html") || p.header.Get("Allow") != c.allow {
+				t.Errorf("%s %s: %d %q Allow %q, want %d text/html Allow %q", c.method, c.path, p.status,
+					p.header.Get("Content-Type"), p.header.Get("Allow"), c.status, c.allow)
+			}
+		}
+		if p := b.get("/dashboard/"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/dashboard/api-webhook" {
+			t.Errorf("/dashboard/: %d %q", p.status, p.header.Get("Location"))
+		}
+		if p := b.get("/dashboard/static/dashboard.js"); p.status != 200 || !strings.Contains(p.body, "Falha ao copiar o token.") {
+			t.Errorf("dashboard.js: %d", p.status)
+		}
+	})
+}
