@@ -41,8 +41,12 @@ test-go: ## unit, store and contract tests; on PostgreSQL too when TEST_POSTGRES
 schemathesis: ## schemathesis (pinned, in a venv) against fresh servers on SQLite and a throwaway PostgreSQL
 	scripts/postgres.sh run -- scripts/schemathesis-both.sh
 
+.PHONY: test-browser
+test-browser: ## the dashboard in headless Chromium (playwright-core); screenshots in artifacts/browser/
+	scripts/browser-test.sh
+
 .PHONY: test
-test: ## everything CI runs: vet, check-generated, lint, Go tests and schemathesis on both databases
+test: ## everything CI runs: vet, check-generated, lint, browser tests, Go tests and schemathesis on both databases
 	scripts/test.sh
 
 .PHONY: bench

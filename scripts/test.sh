@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: everything CI runs, on a fresh machine. It installs what it
-# needs (Go modules, the pinned npm and Python tools, PostgreSQL from Debian)
+# needs (Go modules, the pinned npm and Python tools, PostgreSQL and Chromium
+# from Debian)
 # and starts its own throwaway PostgreSQL cluster.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,6 +23,11 @@ scripts/check-generated.sh
 
 step "spec lint (Spectral)"
 scripts/lint.sh
+
+# The dashboard in a real browser: Debian Chromium (installed when missing)
+# driven by the pinned playwright-core; screenshots go to artifacts/browser/.
+step "browser tests (headless Chromium)"
+scripts/browser-test.sh
 
 step "schemathesis venv"
 scripts/schemathesis-venv.sh >/dev/null

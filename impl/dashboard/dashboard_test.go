@@ -539,6 +539,9 @@ func TestWebhookURL(t *testing.T) {
 			{"https://exa mple.com/", "Favor inserir uma Url válida!"},
 			{"https://[::1]/hook", "Favor inserir uma Url válida!"},
 			{"https://user:pw@meusite.com/", "Favor inserir uma Url válida!"},
+			{"https://meusite.com:99999/webhook", "Favor inserir uma Url válida!"},
+			{"https://meusite.com:0/webhook", "Favor inserir uma Url válida!"},
+			{"https://" + strings.Repeat("a", 64) + ".com/", "Favor inserir uma Url válida!"},
 			{"https://meusite.com/" + strings.Repeat("a", 2048), "Favor inserir uma Url válida!"},
 		} {
 			p := save(c.url)

@@ -16,7 +16,6 @@ import (
 	swgui "github.com/swaggest/swgui"
 	"github.com/swaggest/swgui/v5emb"
 
-	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/openapi"
 )
 
@@ -108,12 +107,13 @@ func (s *Server) registerEventDocs(e *echo.Echo) error {
 	return nil
 }
 
-// specForServe returns the embedded spec, as JSON-ready; for the docs, with
-// this server as the only one.
+// specForServe returns the spec as written, JSON-ready; for the docs, with
+// this server as the only one. It is read from openapi.yaml itself, not from
+// gen/api's copy, in which the generator capitalised every operationId.
 func (s *Server) specForServe(forDocs bool) *openapi3.T {
-	spec, err := api.GetSpec()
+	spec, err := openapi3.NewLoader().LoadFromData(openapi.YAML)
 	if err != nil {
-		// NewServer loaded the same bytes a moment ago.
+		// The build embeds the file that generated gen/api.
 		panic(err)
 	}
 	if forDocs {
