@@ -52,6 +52,15 @@ const apiKeyColumns = `id, organization_id, name, prefix, hash, created_at, last
 // CreateAPIKey implements impl.APIKeyService.
 func (s *DB) CreateAPIKey(ctx context.Context, key *impl.APIKey) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		// Dialect difference: on PostgreSQL concurrent creates would each
+		// count the same keys under READ COMMITTED and pass the cap together,
+		// so they queue on the organization's row. SQLite's write transaction
+		// is already exclusive.
+		if s.dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, s.rebind(`SELECT id FROM organizations WHERE id = ? FOR UPDATE`), key.OrganizationID); err != nil {
+				return fmt.Errorf("lock organization: %w", err)
+			}
+		}
 		var active int
 		if err := tx.GetContext(ctx, &active, s.rebind(
 			`SELECT COUNT(*) FROM api_keys WHERE organization_id = ? AND revoked_at IS NULL`), key.OrganizationID); err != nil {
