@@ -34,6 +34,8 @@ CREATE TABLE login_failures (
     failed_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX login_failures_key ON login_failures (key, failed_at);
+-- Each failure also sweeps rows older than a day; this finds them.
+CREATE INDEX login_failures_failed_at ON login_failures (failed_at);
 
 -- The webhook the dashboard's "Webhook" field saves: at most one per
 -- organization.
