@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -57,6 +58,18 @@ const passwordAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456
 
 var b64 = base64.RawStdEncoding.Strict()
 
+// argonSlots bounds how many hashes are computed at once. Each takes its
+// memory parameter (19 MiB) for as long as it runs, so a flood of sign-ins
+// would otherwise take memory in proportion to the flood; beyond the cores,
+// more at once would not finish sooner anyway.
+var argonSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+func idKey(password, salt []byte, p argonParams, keyLen uint32) []byte {
+	argonSlots <- struct{}{}
+	defer func() { <-argonSlots }()
+	return argon2.IDKey(password, salt, p.time, p.memory, p.threads, keyLen)
+}
+
 type argonParams struct {
 	memory  uint32
 	time    uint32
@@ -77,7 +90,7 @@ func HashPassword(password string) (string, error) {
 		return "", fmt.Errorf("read random bytes: %w", err)
 	}
 	p := currentParams
-	key := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, argonKeyLen)
+	key := idKey([]byte(password), salt, p, argonKeyLen)
 	return encodeHash(p, salt, key), nil
 }
 
@@ -89,7 +102,7 @@ func CheckPassword(encoded, password string) bool {
 	if !ok {
 		return false
 	}
-	got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(want)))
+	got := idKey([]byte(password), salt, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
