@@ -2,6 +2,8 @@ package impl
 
 import (
 	"context"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -185,4 +187,12 @@ type DeliveryQueue interface {
 	// the webhook (active or not), leased to worker. ENotFound if the webhook
 	// is not the organization's.
 	CreateTestDelivery(ctx context.Context, orgID, webhookID int64, worker string, leaseUntil time.Time) (*ClaimedDelivery, error)
+}
+
+// ParsesAsWebhookURL reports whether raw parses as an http:// or https:// URL
+// with a host, as the dispatcher needs it to. It is the safety net behind the
+// spec's WebhookURL pattern, which admits only URLs that pass it.
+func ParsesAsWebhookURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Host != "" && (strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https"))
 }

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -141,11 +140,7 @@ func (h *Handler) webhookURLMessage(raw string) string {
 	if raw == "" {
 		return MsgURLRequired
 	}
-	if err := h.urlSchema.VisitJSON(raw); err != nil {
-		return MsgURLInvalid
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (!strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https")) {
+	if h.urlSchema.VisitJSON(raw) != nil || !impl.ParsesAsWebhookURL(raw) {
 		return MsgURLInvalid
 	}
 	return ""

@@ -3,8 +3,6 @@ package httpapi
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"strings"
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
@@ -42,8 +40,7 @@ func eventNames(in api.WebhookEvents) []string {
 // checkWebhookURL is the seed's URL rule past what the spec's pattern says:
 // the URL must parse, since the dispatcher will have to use it.
 func checkWebhookURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (!strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https")) {
+	if !impl.ParsesAsWebhookURL(raw) {
 		return impl.Errorf(impl.EValidation, "The given data was invalid.").
 			WithDetail("url", "must be a valid http:// or https:// URL")
 	}
