@@ -56,10 +56,10 @@ func dashboardUser(b *testing.B, dbURL string) (http.Handler, string) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := a.DB.CreateUser(ctx, &impl.User{OrganizationID: org.ID, Email: "bench@example.com", Name: "bench", PasswordHash: hash}); err != nil {
+	if err := a.Stores.Users.CreateUser(ctx, &impl.User{OrganizationID: org.ID, Email: "bench@example.com", Name: "bench", PasswordHash: hash}); err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := a.DB.SaveDefaultWebhook(ctx, org.ID, "https://crm.example.com/webhook"); err != nil {
+	if _, _, err := a.Stores.Webhooks.SaveDefaultWebhook(ctx, org.ID, "https://crm.example.com/webhook"); err != nil {
 		b.Fatal(err)
 	}
 	return a.Server, "bench@example.com"

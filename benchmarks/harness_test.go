@@ -69,14 +69,12 @@ var validations = []validation{
 // to bite, and a logger that formats every access-log line and discards it.
 func start(b *testing.B, databaseURL string, v validation) *app.App {
 	b.Helper()
-	a, err := app.Open(context.Background(), app.Config{
-		DatabaseURL:              databaseURL,
-		ResponseValidation:       v.responseValidation,
-		DisableRequestValidation: v.disableRequest,
-		RatePerMinute:            math.MaxInt32,
-		RatePerDay:               math.MaxInt32,
-		Logger:                   slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	})
+	cfg := app.Defaults()
+	cfg.DatabaseURL = databaseURL
+	cfg.ResponseValidation, cfg.DisableRequestValidation = v.responseValidation, v.disableRequest
+	cfg.RatePerMinute, cfg.RatePerDay = math.MaxInt32, math.MaxInt32
+	cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	a, err := app.Open(context.Background(), cfg)
 	if err != nil {
 		b.Fatalf("start service: %v", err)
 	}
@@ -90,10 +88,10 @@ func newOrganization(b *testing.B, a *app.App) (*impl.Organization, string) {
 	b.Helper()
 	ctx := context.Background()
 	org := &impl.Organization{Name: "bench"}
-	if err := a.DB.CreateOrganization(ctx, org); err != nil {
+	if err := a.Stores.Organizations.CreateOrganization(ctx, org); err != nil {
 		b.Fatalf("create organization: %v", err)
 	}
-	_, key, err := auth.Issue(ctx, a.DB, org.ID, "bench")
+	_, key, err := auth.Issue(ctx, a.Stores.APIKeys, org.ID, "bench")
 	if err != nil {
 		b.Fatalf("issue key: %v", err)
 	}
@@ -192,7 +190,7 @@ func seedLeads(b *testing.B, a *app.App, orgID int64, n int) {
 			deal := float64(1000 * (1 + rng.IntN(50)))
 			lead.DealValue = &deal
 		}
-		if err := a.DB.CreateLead(ctx, orgID, lead); err != nil {
+		if err := a.Stores.Leads.CreateLead(ctx, orgID, lead); err != nil {
 			b.Fatalf("seed lead %d: %v", i, err)
 		}
 	}
@@ -208,12 +206,12 @@ func seedLeads(b *testing.B, a *app.App, orgID int64, n int) {
 // database is left exactly as the service would leave it.
 func settle(b *testing.B, a *app.App, databaseURL string) {
 	b.Helper()
-	if a.DB.Dialect() != sqlstore.Postgres {
+	if a.Stores.DB.Dialect() != sqlstore.Postgres {
 		return
 	}
 	db, err := sql.Open("postgres", databaseURL)
 	if err != nil {
-		b.Fatalf("open %s: %v", a.DB.Dialect(), err)
+		b.Fatalf("open %s: %v", a.Stores.DB.Dialect(), err)
 	}
 	defer db.Close()
 	if _, err := db.Exec("ANALYZE leads"); err != nil {

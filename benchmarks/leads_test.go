@@ -34,7 +34,7 @@ func BenchmarkCreateLead(b *testing.B) {
 						serve(b, a.Server, newRequest(http.MethodPost, "/api/v1/leads", key, bytes.NewReader(body)), http.StatusCreated)
 					}
 					// Not timed: every request stored exactly one lead.
-					_, total, err := a.DB.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
+					_, total, err := a.Stores.Leads.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -58,7 +58,7 @@ func BenchmarkGetLead(b *testing.B) {
 			a := start(b, dbURL, validations[0])
 			org, key := newOrganization(b, a)
 			seedLeads(b, a, org.ID, 1)
-			leads, _, err := a.DB.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
+			leads, _, err := a.Stores.Leads.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
 			if err != nil || len(leads) != 1 {
 				b.Fatalf("find the seeded lead: %v", err)
 			}

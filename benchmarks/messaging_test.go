@@ -92,7 +92,7 @@ func carouselBody(b *testing.B) []byte {
 func newIntegration(b *testing.B, a *app.App, integ *impl.Integration) *impl.Integration {
 	b.Helper()
 	integ.Active = true
-	if err := a.DB.CreateIntegration(context.Background(), integ); err != nil {
+	if err := a.Stores.Integrations.CreateIntegration(context.Background(), integ); err != nil {
 		b.Fatalf("create integration: %v", err)
 	}
 	return integ
@@ -103,7 +103,7 @@ func newIntegration(b *testing.B, a *app.App, integ *impl.Integration) *impl.Int
 // not timed.
 func checkSent(b *testing.B, a *app.App, orgID int64, n int, idPrefix string) {
 	b.Helper()
-	msgs, total, err := a.DB.FindMessages(context.Background(), orgID, impl.MessageFilter{Limit: 1})
+	msgs, total, err := a.Stores.Messages.FindMessages(context.Background(), orgID, impl.MessageFilter{Limit: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -262,15 +262,13 @@ func BenchmarkWhatsAppCloudAdapter(b *testing.B) {
 // startWith is start with the WhatsApp Cloud API base URL pointed at a fake.
 func startWith(b *testing.B, databaseURL string, v validation, whatsAppBaseURL string) *app.App {
 	b.Helper()
-	a, err := app.Open(context.Background(), app.Config{
-		DatabaseURL:              databaseURL,
-		ResponseValidation:       v.responseValidation,
-		DisableRequestValidation: v.disableRequest,
-		RatePerMinute:            math.MaxInt32,
-		RatePerDay:               math.MaxInt32,
-		Logger:                   slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		WhatsAppBaseURL:          whatsAppBaseURL,
-	})
+	cfg := app.Defaults()
+	cfg.DatabaseURL = databaseURL
+	cfg.ResponseValidation, cfg.DisableRequestValidation = v.responseValidation, v.disableRequest
+	cfg.RatePerMinute, cfg.RatePerDay = math.MaxInt32, math.MaxInt32
+	cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	cfg.WhatsAppBaseURL = whatsAppBaseURL
+	a, err := app.Open(context.Background(), cfg)
 	if err != nil {
 		b.Fatalf("start service: %v", err)
 	}

@@ -209,13 +209,12 @@ type webhookSetup struct {
 
 func newWebhookSetup(b *testing.B, db database, recordArrivals bool) *webhookSetup {
 	b.Helper()
-	a, err := app.Open(context.Background(), app.Config{
-		DatabaseURL:        freshDatabase(b, db),
-		RatePerMinute:      math.MaxInt32,
-		RatePerDay:         math.MaxInt32,
-		Logger:             slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		WebhookDispatchOff: true, // the benchmark runs the dispatcher it measures
-	})
+	cfg := app.Defaults()
+	cfg.DatabaseURL = freshDatabase(b, db)
+	cfg.RatePerMinute, cfg.RatePerDay = math.MaxInt32, math.MaxInt32
+	cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	cfg.WebhookDispatchOff = true // the benchmark runs the dispatcher it measures
+	a, err := app.Open(context.Background(), cfg)
 	if err != nil {
 		b.Fatalf("start service: %v", err)
 	}
@@ -223,7 +222,7 @@ func newWebhookSetup(b *testing.B, db database, recordArrivals bool) *webhookSet
 	org, _ := newOrganization(b, a)
 	recv := newReceiver(b, recordArrivals)
 	hook := &impl.Webhook{Name: "bench receiver", URL: recv.URL + "/webhooks/iagente", Events: []string{impl.EventLeadCreated}}
-	if err := a.DB.CreateWebhook(context.Background(), org.ID, hook); err != nil {
+	if err := a.Stores.Webhooks.CreateWebhook(context.Background(), org.ID, hook); err != nil {
 		b.Fatalf("create webhook: %v", err)
 	}
 	return &webhookSetup{app: a, orgID: org.ID, webhookID: hook.ID, recv: recv}
@@ -242,7 +241,7 @@ func (s *webhookSetup) createLead(b *testing.B) int64 {
 		Phone: fmt.Sprintf("5511%09d", i), Name: &name, Email: &email, CompanyName: &company,
 		Temperature: seedTemperature(i), LeadScore: int32(i % 101), DealValue: &deal,
 	}
-	if err := s.app.DB.CreateLead(context.Background(), s.orgID, lead); err != nil {
+	if err := s.app.Stores.Leads.CreateLead(context.Background(), s.orgID, lead); err != nil {
 		b.Fatalf("create lead %d: %v", i, err)
 	}
 	return lead.ID
@@ -251,11 +250,25 @@ func (s *webhookSetup) createLead(b *testing.B) int64 {
 // dispatcher starts a dispatcher over the setup's database with log as its
 // logger; stop cancels it and waits until Run has returned.
 func (s *webhookSetup) dispatcher(workers int, log *attemptLog, wakeup bool) (stop func()) {
-	d := webhook.New(s.app.DB, webhook.Config{AllowPrivate: true, Workers: workers, Logger: slog.New(log)})
-	if wakeup {
-		s.app.DB.OnDeliveries(d.Wake) // as app.Open wires it
+	cfg := app.Defaults()
+	cfg.WebhookAllowPrivateTargets, cfg.WebhookWorkers, cfg.Logger = true, workers, slog.New(log)
+	d, err := webhook.New(s.app.Stores.Queue, cfg.DispatcherConfig())
+	if err != nil {
+		panic(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if wakeup {
+		go func() { // as app.Open wires it
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.app.Stores.DB.DeliveriesQueued():
+					d.Wake()
+				}
+			}
+		}()
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -264,9 +277,6 @@ func (s *webhookSetup) dispatcher(workers int, log *attemptLog, wakeup bool) (st
 	return func() {
 		cancel()
 		<-done
-		if wakeup {
-			s.app.DB.OnDeliveries(nil)
-		}
 	}
 }
 
@@ -290,12 +300,12 @@ func (s *webhookSetup) wait(b *testing.B, reached <-chan struct{}, log *attemptL
 func (s *webhookSetup) checkDelivered(b *testing.B, n int) {
 	b.Helper()
 	ctx := context.Background()
-	_, total, err := s.app.DB.FindDeliveries(ctx, s.orgID, s.webhookID, impl.DeliveryFilter{Limit: 1})
+	_, total, err := s.app.Stores.Deliveries.FindDeliveries(ctx, s.orgID, s.webhookID, impl.DeliveryFilter{Limit: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	succeeded := impl.DeliverySucceeded
-	_, ok, err := s.app.DB.FindDeliveries(ctx, s.orgID, s.webhookID, impl.DeliveryFilter{Status: &succeeded, Limit: 1})
+	_, ok, err := s.app.Stores.Deliveries.FindDeliveries(ctx, s.orgID, s.webhookID, impl.DeliveryFilter{Status: &succeeded, Limit: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

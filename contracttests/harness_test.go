@@ -76,13 +76,11 @@ func startInProcess(t testing.TB, dbURL string, perMinute, perDay int) *target {
 func startInProcessWith(t testing.TB, dbURL string, configure func(*app.Config)) *target {
 	t.Helper()
 	ctx := context.Background()
-	cfg := app.Config{
-		DatabaseURL:        dbURL,
-		ResponseValidation: "strict",
-		RatePerMinute:      app.DefaultRatePerMinute * 1000,
-		RatePerDay:         app.DefaultRatePerDay * 1000,
-		Logger:             slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	}
+	cfg := app.Defaults()
+	cfg.DatabaseURL = dbURL
+	cfg.ResponseValidation = "strict"
+	cfg.RatePerMinute, cfg.RatePerDay = app.DefaultRatePerMinute*1000, app.DefaultRatePerDay*1000
+	cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	configure(&cfg)
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
@@ -107,7 +105,7 @@ func startInProcessWith(t testing.TB, dbURL string, configure func(*app.Config))
 // installation, so the API reference's examples run verbatim.
 func (tg *target) seedMessaging(t testing.TB, orgID int64) (whatsApp, rcs *impl.Integration) {
 	t.Helper()
-	whatsApp, rcs, err := app.SeedMessaging(context.Background(), tg.app.DB, orgID)
+	whatsApp, rcs, err := app.SeedMessaging(context.Background(), tg.app.Stores, orgID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +140,7 @@ func (tg *target) revokedKey(t testing.TB) string {
 		return envOrSkip(t, "CONTRACT_REVOKED_API_KEY", "a revoked key")
 	}
 	k, plain := tg.issueKey(t, "revoked")
-	if err := tg.app.DB.RevokeAPIKey(context.Background(), k.OrganizationID, k.ID); err != nil {
+	if err := tg.app.Stores.APIKeys.RevokeAPIKey(context.Background(), k.OrganizationID, k.ID); err != nil {
 		t.Fatal(err)
 	}
 	return plain
@@ -154,10 +152,10 @@ func (tg *target) issueKey(t testing.TB, orgName string) (*impl.APIKey, string) 
 	t.Helper()
 	ctx := context.Background()
 	org := &impl.Organization{Name: orgName}
-	if err := tg.app.DB.CreateOrganization(ctx, org); err != nil {
+	if err := tg.app.Stores.Organizations.CreateOrganization(ctx, org); err != nil {
 		t.Fatal(err)
 	}
-	k, plain, err := auth.Issue(ctx, tg.app.DB, org.ID, "contract")
+	k, plain, err := auth.Issue(ctx, tg.app.Stores.APIKeys, org.ID, "contract")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func newInboundEnv(t *testing.T, tg *target, orgID int64, key, secret, verifyTok
 		Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000",
 		PhoneNumberID: fmt.Sprintf("10654035224%04d", orgID), AccessToken: "EAAGinboundToken", AppSecret: secret,
 		VerifyTokenHash: sum[:]}
-	if err := tg.app.DB.CreateIntegration(context.Background(), integ); err != nil {
+	if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), integ); err != nil {
 		t.Fatal(err)
 	}
 	return &inboundEnv{tg: tg, orgID: orgID, key: key, integ: integ, verifyToken: verifyToken}
@@ -142,7 +142,7 @@ func byProviderID(l client.MessageList, wamid string) []client.Message {
 
 func eventCount(t *testing.T, tg *target, orgID int64) int {
 	t.Helper()
-	events, err := tg.app.DB.FindEvents(context.Background(), orgID, 0)
+	events, err := tg.app.Stores.Events.FindEvents(context.Background(), orgID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestInboundWhatsAppHandshake(t *testing.T) {
 			if res, _ := verify(t, other.url(), other.verifyToken); res.StatusCode != http.StatusOK {
 				t.Fatalf("active: %d", res.StatusCode)
 			}
-			if err := tg.app.DB.SetIntegrationActive(ctx, tg.orgID, other.integ.ID, false); err != nil {
+			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, tg.orgID, other.integ.ID, false); err != nil {
 				t.Fatal(err)
 			}
 			res, body := verify(t, other.url(), other.verifyToken)
@@ -228,7 +228,7 @@ func TestInboundWhatsAppHandshake(t *testing.T) {
 		t.Run("an RCS integration", func(t *testing.T) {
 			rcs := &impl.Integration{OrganizationID: tg.orgID, Name: "RCS", Channel: impl.ChannelRCS, Provider: impl.ProviderSandbox,
 				Active: true, AppSecret: "s", VerifyTokenHash: env.integ.VerifyTokenHash}
-			if err := tg.app.DB.CreateIntegration(ctx, rcs); err != nil {
+			if err := tg.app.Stores.Integrations.CreateIntegration(ctx, rcs); err != nil {
 				t.Fatal(err)
 			}
 			res, body := verify(t, inboundURL(tg, rcs.ID), env.verifyToken)

@@ -64,7 +64,7 @@ func newMessagingOrg(t *testing.T, tg *target, name string) *messagingOrg {
 func (o *messagingOrg) createIntegration(t *testing.T, tg *target, in *impl.Integration) *impl.Integration {
 	t.Helper()
 	in.OrganizationID = o.id
-	if err := tg.app.DB.CreateIntegration(context.Background(), in); err != nil {
+	if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
 	return in
@@ -287,7 +287,7 @@ func TestListIntegrations(t *testing.T) {
 			Provider: impl.ProviderGoogleRBM, Active: true, AgentID: agentID, PhoneNumber: "551140040001"})
 		off := o.createIntegration(t, tg, &impl.Integration{Name: "Antiga", Channel: impl.ChannelWhatsApp,
 			Provider: impl.ProviderSandbox, Active: true})
-		if err := tg.app.DB.SetIntegrationActive(context.Background(), o.id, off.ID, false); err != nil {
+		if err := tg.app.Stores.Integrations.SetIntegrationActive(context.Background(), o.id, off.ID, false); err != nil {
 			t.Fatal(err)
 		}
 		// Another organization's integrations must not show.
@@ -346,7 +346,7 @@ func TestOrganizationsSeeNothingOfEachOther(t *testing.T) {
 		a := newMessagingOrg(t, tg, "A")
 		b := newMessagingOrg(t, tg, "B")
 		ctx := context.Background()
-		if err := tg.app.DB.CreateTemplate(ctx, &impl.Template{OrganizationID: a.id, Name: "so_da_a", Language: "pt_BR",
+		if err := tg.app.Stores.Templates.CreateTemplate(ctx, &impl.Template{OrganizationID: a.id, Name: "so_da_a", Language: "pt_BR",
 			Category: "MARKETING", MetaApproved: true, Body: "A", Context: ptr("onboarding")}); err != nil {
 			t.Fatal(err)
 		}
@@ -422,7 +422,7 @@ func TestRCSIntegrationChoice(t *testing.T) {
 			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
 		})
 		t.Run("the oldest disabled", func(t *testing.T) {
-			if err := tg.app.DB.SetIntegrationActive(ctx, o.id, o.rcs.ID, false); err != nil {
+			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, o.id, o.rcs.ID, false); err != nil {
 				t.Fatal(err)
 			}
 			sentThrough(t, nil, second.ID)
@@ -430,7 +430,7 @@ func TestRCSIntegrationChoice(t *testing.T) {
 			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
 		})
 		t.Run("all disabled", func(t *testing.T) {
-			if err := tg.app.DB.SetIntegrationActive(ctx, o.id, second.ID, false); err != nil {
+			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, o.id, second.ID, false); err != nil {
 				t.Fatal(err)
 			}
 			before := listMessages(t, o.c, client.ListMessagesParams{}).Meta.Total
@@ -441,7 +441,7 @@ func TestRCSIntegrationChoice(t *testing.T) {
 			}
 		})
 		t.Run("enabled again", func(t *testing.T) {
-			if err := tg.app.DB.SetIntegrationActive(ctx, o.id, o.rcs.ID, true); err != nil {
+			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, o.id, o.rcs.ID, true); err != nil {
 				t.Fatal(err)
 			}
 			sentThrough(t, nil, o.rcs.ID)

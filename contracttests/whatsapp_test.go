@@ -163,7 +163,7 @@ func detail(e errorBody, key string) string { return strings.Join(e.Error.Detail
 // typ, decoded.
 func eventPayloads(t *testing.T, tg *target, orgID int64, typ string) []map[string]any {
 	t.Helper()
-	events, err := tg.app.DB.FindEvents(context.Background(), orgID, 0)
+	events, err := tg.app.Stores.Events.FindEvents(context.Background(), orgID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func forEachCloudTarget(t *testing.T, fn func(t *testing.T, env *cloudEnv)) {
 			integ := &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
 				Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000",
 				PhoneNumberID: "106540352242922", AccessToken: "EAAGm0PX4ZCpsBAtestToken", AppSecret: "cloud-app-secret"}
-			if err := tg.app.DB.CreateIntegration(context.Background(), integ); err != nil {
+			if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), integ); err != nil {
 				t.Fatal(err)
 			}
 			fake.SetToken(integ.PhoneNumberID, integ.AccessToken)
@@ -322,11 +322,11 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 	forEachCloudTarget(t, func(t *testing.T, env *cloudEnv) {
 		tg, fake, integ := env.tg, env.fake, env.integ
 		ctx := context.Background()
-		if err := tg.app.DB.CreateTemplate(ctx, &impl.Template{OrganizationID: tg.orgID, Name: "lembrete_reuniao",
+		if err := tg.app.Stores.Templates.CreateTemplate(ctx, &impl.Template{OrganizationID: tg.orgID, Name: "lembrete_reuniao",
 			Language: "pt_BR", Category: "UTILITY", MetaApproved: true, Body: "Sua reuniao esta confirmada.", VariablesCount: 0}); err != nil {
 			t.Fatal(err)
 		}
-		if err := tg.app.DB.CreateTemplate(ctx, &impl.Template{OrganizationID: tg.orgID, Name: "pedido_enviado",
+		if err := tg.app.Stores.Templates.CreateTemplate(ctx, &impl.Template{OrganizationID: tg.orgID, Name: "pedido_enviado",
 			Language: "en_US", Category: "UTILITY", MetaApproved: true, Body: "Hi {{1}}, order {{2}} shipped.", VariablesCount: 2}); err != nil {
 			t.Fatal(err)
 		}
@@ -451,7 +451,7 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 
 		t.Run("template by id to a lead", func(t *testing.T) {
 			lead := createLead(t, tg.client(t, tg.key, bearer), client.LeadCreate{Phone: uniquePhone(t)})
-			all, err := tg.app.DB.FindTemplatesByName(ctx, tg.orgID, "boas_vindas")
+			all, err := tg.app.Stores.Templates.FindTemplatesByName(ctx, tg.orgID, "boas_vindas")
 			if err != nil || len(all) != 1 {
 				t.Fatalf("boas_vindas: %v %v", all, err)
 			}
@@ -547,7 +547,7 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 		t.Run("wrong access token", func(t *testing.T) {
 			bad := &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud (old token)", Channel: impl.ChannelWhatsApp,
 				Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: integ.PhoneNumberID, AccessToken: "EAAGrevokedToken"}
-			if err := tg.app.DB.CreateIntegration(ctx, bad); err != nil {
+			if err := tg.app.Stores.Integrations.CreateIntegration(ctx, bad); err != nil {
 				t.Fatal(err)
 			}
 			before := len(fake.Requests())
@@ -632,12 +632,12 @@ func TestWhatsAppTargets(t *testing.T) {
 			needsDB(t, tg)
 			in := &impl.Integration{OrganizationID: tg.orgID, Name: "Desligada", Channel: impl.ChannelWhatsApp,
 				Provider: impl.ProviderSandbox, Active: true}
-			if err := tg.app.DB.CreateIntegration(ctx, in); err != nil {
+			if err := tg.app.Stores.Integrations.CreateIntegration(ctx, in); err != nil {
 				t.Fatal(err)
 			}
 			res, out := send(t, map[string]any{"integration_id": in.ID, "phone": uniquePhone(t)})
 			mustCreated(t, tg, tg.key, res, out) // active, it sends
-			if err := tg.app.DB.SetIntegrationActive(ctx, tg.orgID, in.ID, false); err != nil {
+			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, tg.orgID, in.ID, false); err != nil {
 				t.Fatal(err)
 			}
 			integrationNotFound(t, in.ID)
@@ -771,7 +771,7 @@ func TestWhatsAppTemplates(t *testing.T) {
 			needsDB(t, tg)
 			tpl := &impl.Template{OrganizationID: tg.orgID, Name: "promo_pendente", Language: "pt_BR", Category: "MARKETING",
 				MetaApproved: false, Body: "Oferta {{1}}", VariablesCount: 1}
-			if err := tg.app.DB.CreateTemplate(ctx, tpl); err != nil {
+			if err := tg.app.Stores.Templates.CreateTemplate(ctx, tpl); err != nil {
 				t.Fatal(err)
 			}
 			for _, f := range []map[string]any{{"template_name": "promo_pendente"}, {"template_id": tpl.ID}} {
@@ -792,7 +792,7 @@ func TestWhatsAppTemplates(t *testing.T) {
 			for _, lang := range []string{"pt_BR", "en_US"} {
 				tpl := &impl.Template{OrganizationID: tg.orgID, Name: "confirmacao", Language: lang, Category: "UTILITY",
 					MetaApproved: true, Body: "Confirmado, {{1}}", VariablesCount: 1}
-				if err := tg.app.DB.CreateTemplate(ctx, tpl); err != nil {
+				if err := tg.app.Stores.Templates.CreateTemplate(ctx, tpl); err != nil {
 					t.Fatal(err)
 				}
 				ids = append(ids, tpl.ID)
@@ -812,7 +812,7 @@ func TestWhatsAppTemplates(t *testing.T) {
 			k, _ := tg.issueKey(t, "Org B")
 			tpl := &impl.Template{OrganizationID: k.OrganizationID, Name: "so_da_b", Language: "pt_BR", Category: "UTILITY",
 				MetaApproved: true, Body: "Oi", VariablesCount: 0}
-			if err := tg.app.DB.CreateTemplate(ctx, tpl); err != nil {
+			if err := tg.app.Stores.Templates.CreateTemplate(ctx, tpl); err != nil {
 				t.Fatal(err)
 			}
 			r, out := sendTemplate(t, map[string]any{"template_id": tpl.ID, "variables": []any{}})
@@ -842,7 +842,7 @@ func TestListWhatsAppTemplates(t *testing.T) {
 			{Name: "boas_vindas", Language: "pt_BR", Category: "UTILITY", Context: ptr("onboarding"), MetaApproved: true, Body: "Ola {{1}}", VariablesCount: 1},
 		} {
 			tpl.OrganizationID = k.OrganizationID
-			if err := tg.app.DB.CreateTemplate(ctx, tpl); err != nil {
+			if err := tg.app.Stores.Templates.CreateTemplate(ctx, tpl); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -27,22 +27,24 @@ var EventTypes = []string{
 }
 
 // Event is a row of the outbox: something that happened, written in the
-// same transaction as the change, for webhook delivery to pick up.
+// same transaction as the change, for webhook delivery to pick up. Its body
+// (the envelope every delivery sends) is fixed when it is written, so every
+// attempt signs and sends the same bytes.
 type Event struct {
-	ID             int64  `db:"id"`
-	OrganizationID int64  `db:"organization_id"`
-	PublicID       string `db:"public_id"` // "evt_...", the envelope's id
-	Type           string `db:"type"`
+	ID             int64
+	OrganizationID int64
+	PublicID       string // "evt_...", the envelope's id
+	Type           string
 	// Payload is the envelope's data: the resource as the API returns it.
-	Payload   json.RawMessage `db:"payload"`
-	CreatedAt time.Time       `db:"created_at"`
+	Payload   json.RawMessage
+	CreatedAt time.Time
 }
 
-// Envelope is the body of every webhook delivery. Its bytes are fixed when
-// the event is written, so every attempt signs and sends the same body.
-type Envelope struct {
-	ID        string          `json:"id"`
-	Event     string          `json:"event"`
-	CreatedAt time.Time       `json:"created_at"`
-	Data      json.RawMessage `json:"data"`
+// TestEvent is the data of a webhook.test event: which webhook it tests.
+type TestEvent struct {
+	WebhookID int64
+	Message   string
 }
+
+// TestEventMessage is what every webhook.test event says.
+const TestEventMessage = "This is a test event from IAGENTE SDR."

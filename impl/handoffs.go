@@ -11,17 +11,16 @@ const (
 	HandoffClosed = "closed"
 )
 
-// Handoff passes a lead's conversation from automation to a person. Its JSON
-// form is the API's and the handoff.* events' data.
+// Handoff passes a lead's conversation from automation to a person.
 type Handoff struct {
-	ID             int64      `db:"id" json:"id"`
-	OrganizationID int64      `db:"organization_id" json:"-"`
-	LeadID         int64      `db:"lead_id" json:"lead_id"`
-	Reason         string     `db:"reason" json:"reason"`
-	Status         string     `db:"status" json:"status"`
-	CreatedAt      time.Time  `db:"created_at" json:"created_at"`
-	ClosedAt       *time.Time `db:"closed_at" json:"closed_at"`
-	UpdatedAt      time.Time  `db:"updated_at" json:"updated_at"`
+	ID             int64      `db:"id"`
+	OrganizationID int64      `db:"organization_id"`
+	LeadID         int64      `db:"lead_id"`
+	Reason         string     `db:"reason"`
+	Status         string     `db:"status"`
+	CreatedAt      time.Time  `db:"created_at"`
+	ClosedAt       *time.Time `db:"closed_at"`
+	UpdatedAt      time.Time  `db:"updated_at"`
 }
 
 // HandoffFilter selects handoffs, newest first. Nil fields do not filter.
@@ -32,12 +31,13 @@ type HandoffFilter struct {
 	Limit  int
 }
 
-// HandoffService stores handoffs, each change with its event. Every method
+// HandoffStore stores handoffs, each change with its event. Every method
 // is scoped to one organization.
-type HandoffService interface {
+type HandoffStore interface {
 	// CreateHandoff opens h for its lead and writes handoff.created. It
 	// returns ENotFound (detail lead_id) if the lead is not the
-	// organization's, and EConflict if the lead already has an open handoff.
+	// organization's, and ErrOpenHandoff if the lead already has an open
+	// handoff (one open handoff per lead).
 	CreateHandoff(ctx context.Context, orgID int64, h *Handoff) error
 	// FindHandoffByID returns the handoff, or ENotFound.
 	FindHandoffByID(ctx context.Context, orgID, id int64) (*Handoff, error)
@@ -46,4 +46,10 @@ type HandoffService interface {
 	// CloseHandoff closes an open handoff and writes handoff.closed. It
 	// returns ENotFound, or EConflict if the handoff is already closed.
 	CloseHandoff(ctx context.Context, orgID, id int64) (*Handoff, error)
+}
+
+// ErrOpenHandoff is the conflict of a lead that already has an open handoff.
+func ErrOpenHandoff() *Error {
+	return Errorf(EConflict, "This lead already has an open handoff.").
+		WithDetail("lead_id", "the lead already has an open handoff")
 }

@@ -23,28 +23,80 @@ const (
 
 // Lead is a contact an organization's sales team works on.
 type Lead struct {
-	ID             int64     `db:"id" json:"id"`
-	OrganizationID int64     `db:"organization_id" json:"-"`
-	Phone          string    `db:"phone" json:"phone"`
-	Name           *string   `db:"name" json:"name"`
-	Email          *string   `db:"email" json:"email"`
-	CompanyName    *string   `db:"company_name" json:"company_name"`
-	Temperature    string    `db:"temperature" json:"temperature"`
-	LeadScore      int32     `db:"lead_score" json:"lead_score"`
-	DealValue      *float64  `db:"deal_value" json:"deal_value"`
-	CreatedAt      time.Time `db:"created_at" json:"created_at"`
-	UpdatedAt      time.Time `db:"updated_at" json:"updated_at"`
+	ID             int64     `db:"id"`
+	OrganizationID int64     `db:"organization_id"`
+	Phone          string    `db:"phone"`
+	Name           *string   `db:"name"`
+	Email          *string   `db:"email"`
+	CompanyName    *string   `db:"company_name"`
+	Temperature    string    `db:"temperature"`
+	LeadScore      int32     `db:"lead_score"`
+	DealValue      *float64  `db:"deal_value"`
+	CreatedAt      time.Time `db:"created_at"`
+	UpdatedAt      time.Time `db:"updated_at"`
 }
 
-// Normalize rewrites Phone and Email into their stored forms. The spec has
-// already checked their shape; this only canonicalises them so that equal
-// numbers and addresses compare equal.
+// Normalize rewrites Phone and Email into their stored forms and gives a
+// lead without a temperature the default one. The spec has already checked
+// their shape; this only canonicalises them so that equal numbers and
+// addresses compare equal.
 func (l *Lead) Normalize() {
 	l.Phone = NormalizePhone(l.Phone)
 	if l.Email != nil {
 		e := NormalizeEmail(*l.Email)
 		l.Email = &e
 	}
+	if l.Temperature == "" {
+		l.Temperature = DefaultTemperature
+	}
+}
+
+// SameFields reports whether o has every editable field of l, so that a
+// no-op PUT or PATCH leaves updated_at alone and emits no event.
+func (l *Lead) SameFields(o *Lead) bool {
+	return l.Phone == o.Phone && eqPtr(l.Name, o.Name) && eqPtr(l.Email, o.Email) &&
+		eqPtr(l.CompanyName, o.CompanyName) && l.Temperature == o.Temperature &&
+		l.LeadScore == o.LeadScore && eqPtr(l.DealValue, o.DealValue)
+}
+
+func eqPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// LeadEvents are the events a change to a lead causes, in order: before is
+// nil for a new lead, after is the lead as saved. A change that leaves every
+// field as it was causes none.
+func LeadEvents(before, after *Lead) []string {
+	if before == nil {
+		return []string{EventLeadCreated}
+	}
+	if before.SameFields(after) {
+		return nil
+	}
+	events := []string{EventLeadUpdated}
+	// One action, two events: becoming hot is also a qualification.
+	if after.Temperature == TemperatureHot && before.Temperature != TemperatureHot {
+		events = append(events, EventLeadQualified)
+	}
+	return events
+}
+
+// NewInboundLead is the lead a message from an unknown number creates: that
+// number, the name the contact gave the provider (if any), and the defaults
+// of any new lead.
+func NewInboundLead(orgID int64, phone string, contactName *string) *Lead {
+	return &Lead{OrganizationID: orgID, Phone: NormalizePhone(phone), Name: contactName,
+		Temperature: DefaultTemperature, LeadScore: DefaultLeadScore}
+}
+
+// ErrDuplicatePhone is the conflict of a phone that another lead of the
+// organization already has.
+func ErrDuplicatePhone() *Error {
+	return Errorf(EConflict, "A lead with this phone already exists.").
+		WithDetail("phone", "a lead with this phone already exists")
 }
 
 // NormalizePhone keeps only the digits of a phone number, so that
@@ -91,9 +143,10 @@ type LeadFilter struct {
 	Limit  int
 }
 
-// LeadService stores leads. Every method is scoped to one organization:
-// a lead of another organization is reported as not found.
-type LeadService interface {
+// LeadStore stores leads, each change with the events LeadEvents names.
+// Every method is scoped to one organization: a lead of another
+// organization is reported as not found.
+type LeadStore interface {
 	// CreateLead normalises and stores lead in organization orgID, filling in
 	// its ID and timestamps. It returns EConflict if another lead of the
 	// organization has the same phone.
@@ -107,7 +160,8 @@ type LeadService interface {
 	FindLeads(ctx context.Context, orgID int64, filter LeadFilter) ([]*Lead, int64, error)
 
 	// UpdateLead loads the lead, lets update change it, then normalises and
-	// saves it, all in one transaction. It returns ENotFound if there is no
+	// saves it, all in one transaction; a change that SameFields calls no
+	// change is not saved. It returns ENotFound if there is no
 	// such lead, EConflict if the new phone belongs to another lead, and any
 	// error update returns (nothing is saved then).
 	UpdateLead(ctx context.Context, orgID, id int64, update func(*Lead) error) (*Lead, error)

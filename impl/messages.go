@@ -74,33 +74,33 @@ type Integration struct {
 // Template is a WhatsApp message template (Meta calls them HSM). Its Body
 // has numbered placeholders {{1}}..{{VariablesCount}}.
 type Template struct {
-	ID             int64     `db:"id" json:"id"`
-	OrganizationID int64     `db:"organization_id" json:"organization_id"`
-	Name           string    `db:"name" json:"name"`
-	Language       string    `db:"language" json:"language"`
-	Category       string    `db:"category" json:"category"`
-	Context        *string   `db:"context" json:"context"`
-	MetaApproved   bool      `db:"meta_approved" json:"meta_approved"`
-	Body           string    `db:"body" json:"body"`
-	VariablesCount int       `db:"variables_count" json:"variables_count"`
-	CreatedAt      time.Time `db:"created_at" json:"created_at"`
+	ID             int64     `db:"id"`
+	OrganizationID int64     `db:"organization_id"`
+	Name           string    `db:"name"`
+	Language       string    `db:"language"`
+	Category       string    `db:"category"`
+	Context        *string   `db:"context"`
+	MetaApproved   bool      `db:"meta_approved"`
+	Body           string    `db:"body"`
+	VariablesCount int       `db:"variables_count"`
+	CreatedAt      time.Time `db:"created_at"`
 }
 
 // WhatsAppContent is what an outbound WhatsApp message says. Type is one of
 // text, template, image, video, document, audio; only that type's fields are
 // set.
 type WhatsAppContent struct {
-	Type string `json:"-"`
+	Type string
 	// text
-	Text string `json:"text,omitempty"`
+	Text string
 	// template: the resolved template and the values of its placeholders.
-	TemplateName     string   `json:"template_name,omitempty"`
-	TemplateLanguage string   `json:"template_language,omitempty"`
-	Variables        []string `json:"variables,omitempty"`
+	TemplateName     string
+	TemplateLanguage string
+	Variables        []string
 	// image, video, document, audio
-	MediaURL string `json:"media_url,omitempty"`
-	Caption  string `json:"caption,omitempty"`
-	Filename string `json:"filename,omitempty"`
+	MediaURL string
+	Caption  string
+	Filename string
 }
 
 // RCSContent is what an outbound RCS message says. Type is one of text, file,
@@ -108,31 +108,31 @@ type WhatsAppContent struct {
 // The limits on these fields live in the spec, which has been enforced
 // before a value of this type exists.
 type RCSContent struct {
-	Type string `json:"-"`
+	Type string
 	// text, replyable_text; location (optional)
-	Text string `json:"text,omitempty"`
+	Text string
 	// file
-	FileURL  string `json:"file_url,omitempty"`
-	MimeType string `json:"mime_type,omitempty"`
+	FileURL  string
+	MimeType string
 	// card
-	Card *RCSCard `json:"card,omitempty"`
+	Card *RCSCard
 	// carousel: CardWidth is SMALL or MEDIUM.
-	Cards     []RCSCard `json:"cards,omitempty"`
-	CardWidth string    `json:"card_width,omitempty"`
+	Cards     []RCSCard
+	CardWidth string
 	// replyable_text
-	QuickReplies []RCSQuickReply `json:"quick_replies,omitempty"`
+	QuickReplies []RCSQuickReply
 	// location
-	Latitude  *float64 `json:"latitude,omitempty"`
-	Longitude *float64 `json:"longitude,omitempty"`
-	Label     string   `json:"label,omitempty"`
+	Latitude  *float64
+	Longitude *float64
+	Label     string
 }
 
 // RCSCard is a rich card, standalone or in a carousel.
 type RCSCard struct {
-	Title       string      `json:"title,omitempty"`
-	Description string      `json:"description,omitempty"`
-	MediaURL    string      `json:"media_url,omitempty"`
-	Buttons     []RCSButton `json:"buttons,omitempty"`
+	Title       string
+	Description string
+	MediaURL    string
+	Buttons     []RCSButton
 }
 
 // RCS button types.
@@ -145,38 +145,38 @@ const (
 // RCSButton is a suggestion on a card: Type url opens URL, call dials
 // PhoneNumber, reply sends Payload back.
 type RCSButton struct {
-	Type        string `json:"type"`
-	Text        string `json:"text"`
-	URL         string `json:"url,omitempty"`
-	PhoneNumber string `json:"phone_number,omitempty"`
-	Payload     string `json:"payload,omitempty"`
+	Type        string
+	Text        string
+	URL         string
+	PhoneNumber string
+	Payload     string
 }
 
 // RCSQuickReply is a suggested reply under a text.
 type RCSQuickReply struct {
-	Text    string `json:"text"`
-	Payload string `json:"payload"`
+	Text    string
+	Payload string
 }
 
 // Message is one message in an organization's history, either direction.
 type Message struct {
-	ID             int64  `db:"id" json:"id"`
-	OrganizationID int64  `db:"organization_id" json:"-"`
-	IntegrationID  int64  `db:"integration_id" json:"integration_id"`
-	Channel        string `db:"channel" json:"channel"`
-	Direction      string `db:"direction" json:"direction"`
-	Type           string `db:"type" json:"type"`
-	Status         string `db:"status" json:"status"`
-	LeadID         *int64 `db:"lead_id" json:"lead_id"`
+	ID             int64  `db:"id"`
+	OrganizationID int64  `db:"organization_id"`
+	IntegrationID  int64  `db:"integration_id"`
+	Channel        string `db:"channel"`
+	Direction      string `db:"direction"`
+	Type           string `db:"type"`
+	Status         string `db:"status"`
+	LeadID         *int64 `db:"lead_id"`
 	// Phone is the other party's number, digits only.
-	Phone string `db:"phone" json:"phone"`
+	Phone string `db:"phone"`
 	// Content is the type's fields, as JSON: a WhatsAppContent or RCSContent
 	// for outbound messages, the received fields for inbound ones.
-	Content           json.RawMessage `db:"content" json:"content"`
-	ProviderMessageID *string         `db:"provider_message_id" json:"provider_message_id"`
-	Error             *string         `db:"error" json:"error"`
-	CreatedAt         time.Time       `db:"created_at" json:"created_at"`
-	UpdatedAt         time.Time       `db:"updated_at" json:"updated_at"`
+	Content           json.RawMessage `db:"content"`
+	ProviderMessageID *string         `db:"provider_message_id"`
+	Error             *string         `db:"error"`
+	CreatedAt         time.Time       `db:"created_at"`
+	UpdatedAt         time.Time       `db:"updated_at"`
 }
 
 // ProviderError is a provider's refusal or failure, with the provider's own
@@ -232,8 +232,8 @@ type TemplateFilter struct {
 	Limit        int
 }
 
-// IntegrationService stores integrations.
-type IntegrationService interface {
+// IntegrationStore stores integrations.
+type IntegrationStore interface {
 	// CreateIntegration stores integ and fills in its ID and timestamps. It
 	// returns ENotFound if the organization does not exist.
 	CreateIntegration(ctx context.Context, integ *Integration) error
@@ -251,8 +251,8 @@ type IntegrationService interface {
 	SetIntegrationActive(ctx context.Context, orgID, id int64, active bool) error
 }
 
-// TemplateService stores WhatsApp templates.
-type TemplateService interface {
+// TemplateStore stores WhatsApp templates.
+type TemplateStore interface {
 	// CreateTemplate stores t and fills in its ID. It returns EConflict if the
 	// organization has a template with the same name and language.
 	CreateTemplate(ctx context.Context, t *Template) error
@@ -264,8 +264,8 @@ type TemplateService interface {
 	FindTemplates(ctx context.Context, orgID int64, f TemplateFilter) ([]*Template, int64, error)
 }
 
-// MessageService stores the message history and the events it causes.
-type MessageService interface {
+// MessageStore stores the message history and the events it causes.
+type MessageStore interface {
 	// CreateMessage stores an outbound message (normally queued) and fills
 	// in its ID and timestamps.
 	CreateMessage(ctx context.Context, m *Message) error
@@ -274,9 +274,9 @@ type MessageService interface {
 	// message writes a message.sent event in the same transaction.
 	FinishMessage(ctx context.Context, m *Message) error
 	// ReceiveMessage stores an inbound message: it links it to the lead with
-	// its phone, creating that lead (named contactName, if given) when there
-	// is none, and writes message.received (and lead.created) events in the
-	// same transaction. A message whose provider id the integration has
+	// its phone, creating NewInboundLead (named contactName, if given) when
+	// there is none, and writes message.received (and lead.created) events in
+	// the same transaction. A message whose provider id the integration has
 	// already received is not stored again; duplicate reports that.
 	ReceiveMessage(ctx context.Context, m *Message, contactName *string) (duplicate bool, err error)
 	// FindMessageByID returns the message, or ENotFound.
@@ -284,9 +284,116 @@ type MessageService interface {
 	// FindMessages returns one page of messages, newest first, and the number
 	// on all pages.
 	FindMessages(ctx context.Context, orgID int64, f MessageFilter) ([]*Message, int64, error)
-	// FindEvents returns the organization's events with an id above afterID,
-	// oldest first.
-	FindEvents(ctx context.Context, orgID, afterID int64) ([]*Event, error)
+}
+
+// Recipient says who a message is for: exactly one of LeadID and Phone (the
+// spec requires that; LeadID wins if a caller gives both anyway).
+type Recipient struct {
+	LeadID *int64
+	Phone  *string
+}
+
+// WhatsAppRequest is a WhatsApp message to send. For templates, one of
+// TemplateID and TemplateName names the template (the spec requires exactly
+// one), and Content.Variables holds the values of its placeholders.
+type WhatsAppRequest struct {
+	IntegrationID int64
+	Recipient
+	Content      WhatsAppContent
+	TemplateID   *int64
+	TemplateName *string
+}
+
+// RCSRequest is an RCS message to send. A nil IntegrationID means the
+// organization's oldest active RCS integration.
+type RCSRequest struct {
+	IntegrationID *int64
+	Recipient
+	Content RCSContent
+}
+
+// InboundMessage is a message a contact sent, as a provider reported it.
+type InboundMessage struct {
+	ProviderMessageID string
+	// From is the contact's number, digits only.
+	From        string
+	ContactName string
+	// Type is one of the API's message types, or "unsupported".
+	Type    string
+	Content map[string]any
+}
+
+// Messenger sends and receives messages: it resolves the integration, the
+// recipient and the template, keeps the history, and hands each message to
+// the integration's provider.
+type Messenger interface {
+	// SendWhatsApp sends a WhatsApp message and returns it as stored. It
+	// returns EValidation for a broken recipient or template rule,
+	// EIntegrationNotFound, ENotFound for a missing lead, and ESendFailed
+	// (with the message stored as failed) when the provider refuses.
+	SendWhatsApp(ctx context.Context, orgID int64, req *WhatsAppRequest) (*Message, error)
+	// SendRCS sends an RCS message; its errors are SendWhatsApp's.
+	SendRCS(ctx context.Context, orgID int64, req *RCSRequest) (*Message, error)
+	// Receive stores messages that arrived through integ. A message already
+	// stored (the provider redelivered it) is skipped.
+	Receive(ctx context.Context, integ *Integration, msgs []InboundMessage) error
+}
+
+// ProviderChannels says which channels each provider serves.
+var ProviderChannels = map[string][]string{
+	ProviderSandbox:       {ChannelWhatsApp, ChannelRCS},
+	ProviderWhatsAppCloud: {ChannelWhatsApp},
+	ProviderGoogleRBM:     {ChannelRCS},
+}
+
+// ChannelNames are the channels as people write them.
+var ChannelNames = map[string]string{ChannelWhatsApp: "WhatsApp", ChannelRCS: "RCS"}
+
+// Serves reports whether the provider serves channel.
+func Serves(provider, channel string) bool {
+	for _, c := range ProviderChannels[provider] {
+		if c == channel {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks an integration about to be created: a known channel, a
+// provider that serves it, and what that provider needs to send. It names
+// an integration without a name after its channel and provider. The error
+// is EValidation with details keyed by the field at fault.
+func (in *Integration) Validate() error {
+	invalid := func(field, msg string) error {
+		return Errorf(EValidation, "The integration is not valid.").WithDetail(field, msg)
+	}
+	if _, ok := ChannelNames[in.Channel]; !ok {
+		return invalid("channel", "must be whatsapp or rcs")
+	}
+	if _, ok := ProviderChannels[in.Provider]; !ok {
+		return invalid("provider", "must be sandbox, whatsapp_cloud or google_rbm")
+	}
+	if !Serves(in.Provider, in.Channel) {
+		return invalid("provider", fmt.Sprintf("%s does not serve %s", in.Provider, in.Channel))
+	}
+	if in.Name == "" {
+		in.Name = ChannelNames[in.Channel] + " " + in.Provider
+	}
+	switch in.Provider {
+	case ProviderWhatsAppCloud:
+		for _, f := range []struct{ name, value string }{
+			{"phone_number_id", in.PhoneNumberID}, {"access_token", in.AccessToken}, {"app_secret", in.AppSecret},
+		} {
+			if f.value == "" {
+				return invalid(f.name, "is required by whatsapp_cloud")
+			}
+		}
+	case ProviderGoogleRBM:
+		if in.AgentID == "" {
+			return invalid("agent_id", "is required by google_rbm")
+		}
+	}
+	return nil
 }
 
 // TemplateVariables counts the placeholders of a template body: {{1}} to

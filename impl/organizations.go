@@ -26,8 +26,8 @@ type APIKey struct {
 	RevokedAt      *time.Time `db:"revoked_at"`
 }
 
-// OrganizationService stores organizations.
-type OrganizationService interface {
+// OrganizationStore stores organizations.
+type OrganizationStore interface {
 	// CreateOrganization stores a new organization and fills in its ID.
 	CreateOrganization(ctx context.Context, org *Organization) error
 	// FindOrganizationByID returns the organization, or ENotFound.
@@ -43,21 +43,37 @@ const APIKeyTouchInterval = time.Minute
 // MaxActiveAPIKeys is how many unrevoked keys an organization may have.
 const MaxActiveAPIKeys = 100
 
+// CheckAPIKeyCap returns EConflict when an organization that already has
+// active unrevoked keys may not have another.
+func CheckAPIKeyCap(active int) error {
+	if active >= MaxActiveAPIKeys {
+		return Errorf(EConflict,
+			"The organization already has %d active API keys, the most it can have. Revoke one first.", active)
+	}
+	return nil
+}
+
+// ErrAPIKeyRevoked is the conflict of regenerating a key that is revoked.
+func ErrAPIKeyRevoked(id int64) *Error {
+	return Errorf(EConflict, "API key %d is revoked and cannot be regenerated. Create a new key instead.", id)
+}
+
 // API key statuses, as the list filters them.
 const (
 	APIKeyActive  = "active"
 	APIKeyRevoked = "revoked"
 )
 
-// APIKeyService stores API keys.
-type APIKeyService interface {
+// APIKeyStore stores API keys.
+type APIKeyStore interface {
 	// CreateAPIKey stores key (its Hash and Prefix already set) and fills in
 	// its ID and CreatedAt. It returns ENotFound if the organization does not
-	// exist and EConflict if it already has MaxActiveAPIKeys active keys.
+	// exist and CheckAPIKeyCap's error when it has no room for another key;
+	// concurrent creates cannot pass the cap together.
 	CreateAPIKey(ctx context.Context, key *APIKey) error
 	// ReplaceAPIKey revokes the organization's key oldID and stores key (its
 	// Hash and Prefix set) under the old key's name, in one transaction. It
-	// returns ENotFound, or EConflict if oldID is already revoked.
+	// returns ENotFound, or ErrAPIKeyRevoked if oldID is already revoked.
 	ReplaceAPIKey(ctx context.Context, orgID, oldID int64, key *APIKey) error
 	// FindAPIKeyByID returns the organization's key, or ENotFound.
 	FindAPIKeyByID(ctx context.Context, orgID, id int64) (*APIKey, error)

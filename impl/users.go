@@ -17,8 +17,8 @@ type User struct {
 	LastLoginAt    *time.Time `db:"last_login_at"`
 }
 
-// UserService stores dashboard users.
-type UserService interface {
+// UserStore stores dashboard users.
+type UserStore interface {
 	// CreateUser stores u (its Email lower-cased, PasswordHash set) and fills
 	// in its ID and CreatedAt. It returns EConflict if the e-mail is taken and
 	// ENotFound if the organization does not exist.
@@ -52,8 +52,8 @@ type Session struct {
 	ExpiresAt time.Time `db:"expires_at"`
 }
 
-// SessionService stores dashboard sessions.
-type SessionService interface {
+// SessionStore stores dashboard sessions.
+type SessionStore interface {
 	// CreateSession stores s (TokenHash, UserID, OrganizationID, CSRFToken,
 	// CreatedAt, LastSeenAt and ExpiresAt set) and fills in its ID.
 	CreateSession(ctx context.Context, s *Session) error
@@ -69,9 +69,9 @@ type SessionService interface {
 	DeleteExpiredSessions(ctx context.Context, t time.Time) (int64, error)
 }
 
-// LoginThrottle counts failed sign-ins per key (an e-mail, an address, or
-// both), in the database so that every replica sees the same counts.
-type LoginThrottle interface {
+// LoginFailureStore counts failed sign-ins per key (an e-mail, an address,
+// or both), in the database so that every replica sees the same counts.
+type LoginFailureStore interface {
 	// RecordLoginFailure counts a failure for each key at t.
 	RecordLoginFailure(ctx context.Context, keys []string, t time.Time) error
 	// CountLoginFailures returns the failures of key since t, and the time

@@ -2,6 +2,9 @@ package impl
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -40,6 +43,40 @@ const (
 	SecretGrace = 24 * time.Hour
 )
 
+// Why a webhook was disabled, as DisabledReason says it.
+const (
+	DisabledThroughAPI = "disabled through the API"
+	DisabledGone       = "the receiver answered 410 Gone"
+)
+
+// WebhookSecretPrefix starts every signing secret. Standard Webhooks
+// libraries strip it before base64-decoding the key, so the secrets we issue
+// work with them as they are.
+const WebhookSecretPrefix = "whsec_"
+
+// NewWebhookSecret returns a new signing secret: WebhookSecretPrefix and the
+// standard base64 of 32 random bytes. 32 bytes is the SHA-256 output size,
+// the key length RFC 2104 recommends for HMAC-SHA256; more adds nothing.
+func NewWebhookSecret() string {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails (Go 1.24+)
+	return WebhookSecretPrefix + base64.StdEncoding.EncodeToString(key)
+}
+
+// PrepareNew gives a webhook about to be created its starting state: active,
+// never disabled, DefaultMaxAttempts unless it names its own, and a new
+// signing secret in Secret.
+func (w *Webhook) PrepareNew(orgID int64, now time.Time) {
+	w.OrganizationID = orgID
+	w.Active = true
+	if w.MaxAttempts == 0 {
+		w.MaxAttempts = DefaultMaxAttempts
+	}
+	w.DisabledReason, w.DisabledAt, w.PreviousSecretExpiresAt = nil, nil, nil
+	w.CreatedAt, w.UpdatedAt = now, now
+	w.Secret = NewWebhookSecret()
+}
+
 // WebhookPatch lists the fields to change; nil fields stay as they are.
 type WebhookPatch struct {
 	Name        *string
@@ -47,6 +84,86 @@ type WebhookPatch struct {
 	Events      []string
 	Active      *bool
 	MaxAttempts *int32
+}
+
+// WebhookChange is what applying a patch did to a webhook.
+type WebhookChange struct {
+	Changed bool // some field changed; updated_at moves
+	// Enabled and Disabled say that Active changed. Enabling clears the
+	// disabled state and the count of failed deliveries; disabling fails the
+	// pending deliveries, which would otherwise wait forever (they can be
+	// redelivered once the webhook is on again).
+	Enabled, Disabled bool
+}
+
+// Apply changes w as p says, at now, and reports what changed.
+func (w *Webhook) Apply(p WebhookPatch, now time.Time) WebhookChange {
+	var c WebhookChange
+	if p.Name != nil {
+		w.Name, c.Changed = *p.Name, true
+	}
+	if p.URL != nil {
+		w.URL, c.Changed = *p.URL, true
+	}
+	if p.MaxAttempts != nil {
+		w.MaxAttempts, c.Changed = *p.MaxAttempts, true
+	}
+	if p.Events != nil {
+		w.Events, c.Changed = SubscribedEvents(p.Events), true
+	}
+	if p.Active != nil && *p.Active != w.Active {
+		c.Changed = true
+		if *p.Active {
+			c.Enabled = true
+			w.Active, w.DisabledReason, w.DisabledAt = true, nil, nil
+		} else {
+			c.Disabled = true
+			reason := DisabledThroughAPI
+			w.Active, w.DisabledReason, w.DisabledAt = false, &reason, &now
+		}
+	}
+	if c.Changed {
+		w.UpdatedAt = now
+	}
+	return c
+}
+
+// SubscribedEvents returns events without repeats, in the catalog's order.
+func SubscribedEvents(events []string) []string {
+	set := make(map[string]bool, len(events))
+	for _, e := range events {
+		set[e] = true
+	}
+	out := make([]string, 0, len(set))
+	for _, e := range EventTypes {
+		if set[e] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// CanRedeliver returns EConflict when a delivery in status may not be sent
+// again to w: a pending delivery is still being attempted on its own, and a
+// disabled webhook receives nothing until it is enabled.
+func (w *Webhook) CanRedeliver(status string) error {
+	if status == DeliveryPending {
+		return Errorf(EConflict, "This delivery is still pending; it will be attempted again on its own.")
+	}
+	if !w.Active {
+		return Errorf(EConflict, "This webhook is disabled; set it active again before redelivering.")
+	}
+	return nil
+}
+
+// DisableAfterFailures says whether a webhook whose last failures
+// deliveries in a row all failed every attempt is disabled, and why:
+// disableAfter of them do it (0 never does).
+func DisableAfterFailures(failures, disableAfter int) (reason string, disable bool) {
+	if disableAfter > 0 && failures >= disableAfter {
+		return fmt.Sprintf("the last %d deliveries failed every attempt", failures), true
+	}
+	return "", false
 }
 
 // Delivery statuses.
@@ -95,18 +212,18 @@ type WebhookTestResult struct {
 	DeliveryID int64
 }
 
-// WebhookService stores webhooks and their delivery logs. Every method is
-// scoped to one organization: another organization's webhook is not found.
-type WebhookService interface {
-	// CreateWebhook stores w with a new signing secret, which it sets in
-	// w.Secret.
+// WebhookStore stores webhooks. Every method is scoped to one
+// organization: another organization's webhook is not found.
+type WebhookStore interface {
+	// CreateWebhook stores w as PrepareNew leaves it; w.Secret then holds
+	// the signing secret, the one time it is shown.
 	CreateWebhook(ctx context.Context, orgID int64, w *Webhook) error
 	// FindWebhookByID returns the webhook without its secret, or ENotFound.
 	FindWebhookByID(ctx context.Context, orgID, id int64) (*Webhook, error)
 	// FindWebhooks returns one page, oldest first, and the total.
 	FindWebhooks(ctx context.Context, orgID int64, offset int64, limit int) ([]*Webhook, int64, error)
-	// UpdateWebhook applies patch. Activating a webhook clears its disabled
-	// state and failure count. It returns ENotFound.
+	// UpdateWebhook applies patch with Webhook.Apply and stores what it
+	// changed, with its consequences. It returns ENotFound.
 	UpdateWebhook(ctx context.Context, orgID, id int64, patch WebhookPatch) (*Webhook, error)
 	// SaveDefaultWebhook points the organization's default webhook at url,
 	// subscribed to every event and active: it updates the webhook, or creates
@@ -120,12 +237,15 @@ type WebhookService interface {
 	// RotateWebhookSecret replaces the secret and keeps the old one for
 	// SecretGrace; the result carries the new secret.
 	RotateWebhookSecret(ctx context.Context, orgID, id int64) (*Webhook, error)
+}
+
+// DeliveryStore is the delivery log of a webhook, as partners read it.
+type DeliveryStore interface {
 	// FindDeliveries returns one page of the webhook's deliveries and the
 	// total, or ENotFound for the webhook.
 	FindDeliveries(ctx context.Context, orgID, webhookID int64, f DeliveryFilter) ([]*Delivery, int64, error)
 	// RedeliverDelivery queues a finished delivery for a new series of
-	// attempts. It returns ENotFound, or EConflict if the delivery is still
-	// pending or the webhook is inactive.
+	// attempts. It returns ENotFound, or Webhook.CanRedeliver's error.
 	RedeliverDelivery(ctx context.Context, orgID, webhookID, deliveryID int64) (*Delivery, error)
 }
 
@@ -177,8 +297,8 @@ type DeliveryQueue interface {
 	// leaseUntil. Concurrent callers never get the same delivery.
 	ClaimDeliveries(ctx context.Context, worker string, now, leaseUntil time.Time, limit int) ([]*ClaimedDelivery, error)
 	// RecordAttempt stores the attempt and its consequences for the delivery
-	// and the webhook: the webhook is disabled on OutcomeGone, and when its
-	// last disableAfter deliveries all failed.
+	// and the webhook: the webhook is disabled on OutcomeGone, and when
+	// DisableAfterFailures says so after OutcomeFailed.
 	RecordAttempt(ctx context.Context, worker string, d *ClaimedDelivery, r AttemptRecord, disableAfter int) error
 	// ReleaseDeliveries gives up worker's leases on deliveries it has not
 	// attempted, for another worker to take at once.

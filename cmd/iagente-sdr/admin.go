@@ -18,7 +18,7 @@ import (
 )
 
 // openStore opens and migrates the configured database for an admin command.
-func openStore(ctx context.Context, getenv func(string) string) (*sqlstore.DB, error) {
+func openStore(ctx context.Context, getenv func(string) string) (*sqlstore.Stores, error) {
 	cfg, err := app.FromEnv(getenv)
 	if err != nil {
 		return nil, err
@@ -31,7 +31,7 @@ func openStore(ctx context.Context, getenv func(string) string) (*sqlstore.DB, e
 		db.Close()
 		return nil, err
 	}
-	return db, nil
+	return sqlstore.NewStores(db), nil
 }
 
 // parseArgs parses flags wherever they appear among the positional
@@ -96,10 +96,10 @@ func orgs(ctx context.Context, args []string, getenv func(string) string, out io
 	}
 	defer db.Close()
 	org := &impl.Organization{Name: name}
-	if err := db.CreateOrganization(ctx, org); err != nil {
+	if err := db.Organizations.CreateOrganization(ctx, org); err != nil {
 		return err
 	}
-	k, plain, err := auth.Issue(ctx, db, org.ID, "default")
+	k, plain, err := auth.Issue(ctx, db.APIKeys, org.ID, "default")
 	if err != nil {
 		return err
 	}
@@ -149,12 +149,12 @@ func keys(ctx context.Context, args []string, getenv func(string) string, out io
 		return err
 	}
 	defer db.Close()
-	if _, err := db.FindOrganizationByID(ctx, *org); err != nil {
+	if _, err := db.Organizations.FindOrganizationByID(ctx, *org); err != nil {
 		return err
 	}
 	switch sub {
 	case "create":
-		k, plain, err := auth.Issue(ctx, db, *org, *name)
+		k, plain, err := auth.Issue(ctx, db.APIKeys, *org, *name)
 		if err != nil {
 			return err
 		}
@@ -166,7 +166,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, out io
 		fmt.Fprintf(out, "API key %d created for organization %d\nAPI key (shown once, keep it): %s\n", k.ID, k.OrganizationID, plain)
 		return nil
 	case "list":
-		ks, err := db.ListAPIKeys(ctx, *org)
+		ks, err := db.APIKeys.ListAPIKeys(ctx, *org)
 		if err != nil {
 			return err
 		}
@@ -192,7 +192,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, out io
 		if err != nil {
 			return usagef("keys revoke: KEY_ID must be a number")
 		}
-		if err := db.RevokeAPIKey(ctx, *org, id); err != nil {
+		if err := db.APIKeys.RevokeAPIKey(ctx, *org, id); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "API key %d revoked\n", id)

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/wire"
 	"github.com/iagente/iagente-sdr/mocks/graphapi"
 	"github.com/iagente/iagente-sdr/mocks/rbmapi"
 	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
@@ -67,7 +70,7 @@ func integrations(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer db.Close()
-	if _, err := db.FindOrganizationByID(ctx, *org); err != nil {
+	if _, err := db.Organizations.FindOrganizationByID(ctx, *org); err != nil {
 		return err
 	}
 	switch sub {
@@ -79,7 +82,7 @@ func integrations(ctx context.Context, args []string, getenv func(string) string
 		if err != nil {
 			return err
 		}
-		if err := db.CreateIntegration(ctx, in); err != nil {
+		if err := db.Integrations.CreateIntegration(ctx, in); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -95,7 +98,7 @@ func integrations(ctx context.Context, args []string, getenv func(string) string
 		}
 		return nil
 	case "list":
-		all, err := db.ListIntegrations(ctx, *org, "")
+		all, err := db.Integrations.ListIntegrations(ctx, *org, "")
 		if err != nil {
 			return err
 		}
@@ -118,7 +121,7 @@ func integrations(ctx context.Context, args []string, getenv func(string) string
 		if err != nil {
 			return usagef("integrations %s: INTEGRATION_ID must be a number", sub)
 		}
-		if err := db.SetIntegrationActive(ctx, *org, id, sub == "enable"); err != nil {
+		if err := db.Integrations.SetIntegrationActive(ctx, *org, id, sub == "enable"); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "integration %d %sd\n", id, sub)
@@ -130,30 +133,8 @@ func integrations(ctx context.Context, args []string, getenv func(string) string
 // for WhatsApp, sets up the inbound handshake: it hashes the given verify
 // token, or a new one, and returns it to be shown once.
 func prepareIntegration(in *impl.Integration, verifyToken string) (string, error) {
-	if in.Channel != impl.ChannelWhatsApp && in.Channel != impl.ChannelRCS {
-		return "", usagef("integrations create: --channel must be whatsapp or rcs")
-	}
-	if in.Name == "" {
-		in.Name = map[string]string{impl.ChannelWhatsApp: "WhatsApp", impl.ChannelRCS: "RCS"}[in.Channel] + " " + in.Provider
-	}
-	switch in.Provider {
-	case impl.ProviderSandbox:
-	case impl.ProviderWhatsAppCloud:
-		if in.Channel != impl.ChannelWhatsApp {
-			return "", usagef("integrations create: provider whatsapp_cloud is for --channel whatsapp")
-		}
-		if in.PhoneNumberID == "" || in.AccessToken == "" || in.AppSecret == "" {
-			return "", usagef("integrations create: whatsapp_cloud needs --phone-number-id and the environment variables %s and %s", envAccessToken, envAppSecret)
-		}
-	case impl.ProviderGoogleRBM:
-		if in.Channel != impl.ChannelRCS {
-			return "", usagef("integrations create: provider google_rbm is for --channel rcs")
-		}
-		if in.AgentID == "" {
-			return "", usagef("integrations create: google_rbm needs --agent-id (the token is RBM_ACCESS_TOKEN of the server)")
-		}
-	default:
-		return "", usagef("integrations create: --provider must be sandbox, whatsapp_cloud or google_rbm")
+	if err := in.Validate(); err != nil {
+		return "", usagef("integrations create: %s", integrationProblem(err))
 	}
 	if in.PhoneNumber != "" {
 		if err := checkSpec("Phone", in.PhoneNumber); err != nil {
@@ -173,6 +154,31 @@ func prepareIntegration(in *impl.Integration, verifyToken string) (string, error
 	sum := sha256.Sum256([]byte(verifyToken))
 	in.VerifyTokenHash = sum[:]
 	return verifyToken, nil
+}
+
+// integrationFlags names, for each field impl.Integration.Validate can fault,
+// where the command line takes it from.
+var integrationFlags = map[string]string{
+	"channel": "--channel", "provider": "--provider", "phone_number_id": "--phone-number-id",
+	"agent_id":     "--agent-id (the token is RBM_ACCESS_TOKEN of the server)",
+	"access_token": envAccessToken, "app_secret": envAppSecret,
+}
+
+// integrationProblem says what is wrong with an integration in the command
+// line's terms.
+func integrationProblem(err error) string {
+	var ae *impl.Error
+	if !errors.As(err, &ae) {
+		return err.Error()
+	}
+	var out []string
+	for field, msgs := range ae.Details {
+		for _, m := range msgs {
+			out = append(out, integrationFlags[field]+" "+m)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
 }
 
 func integrationRow(in *impl.Integration) map[string]any {
@@ -219,22 +225,22 @@ func templates(ctx context.Context, args []string, getenv func(string) string, o
 		return err
 	}
 	defer db.Close()
-	if _, err := db.FindOrganizationByID(ctx, *org); err != nil {
+	if _, err := db.Organizations.FindOrganizationByID(ctx, *org); err != nil {
 		return err
 	}
 	if sub == "create" {
-		if err := db.CreateTemplate(ctx, t); err != nil {
+		if err := db.Templates.CreateTemplate(ctx, t); err != nil {
 			return err
 		}
 		if *asJSON {
-			return json.NewEncoder(out).Encode(t)
+			return json.NewEncoder(out).Encode(wire.Template(t))
 		}
 		fmt.Fprintf(out, "template %d %q (%s) created with %d variables\n", t.ID, t.Name, t.Language, t.VariablesCount)
 		return nil
 	}
 	var all []*impl.Template
 	for page := int64(0); ; page++ {
-		ts, total, err := db.FindTemplates(ctx, *org, impl.TemplateFilter{Offset: page * 100, Limit: 100})
+		ts, total, err := db.Templates.FindTemplates(ctx, *org, impl.TemplateFilter{Offset: page * 100, Limit: 100})
 		if err != nil {
 			return err
 		}
@@ -244,7 +250,11 @@ func templates(ctx context.Context, args []string, getenv func(string) string, o
 		}
 	}
 	if *asJSON {
-		return json.NewEncoder(out).Encode(all)
+		rows := make([]api.Template, len(all))
+		for i, t := range all {
+			rows[i] = wire.Template(t)
+		}
+		return json.NewEncoder(out).Encode(rows)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tLANGUAGE\tCATEGORY\tAPPROVED\tVARIABLES")

@@ -50,7 +50,7 @@ func TestIntegrationsAndTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	stored, err := db.FindIntegrationByID(t.Context(), 1, 1)
+	stored, err := db.Integrations.FindIntegrationByID(t.Context(), 1, 1)
 	if sum := sha256.Sum256([]byte(token)); err != nil || string(stored.VerifyTokenHash) != string(sum[:]) {
 		t.Errorf("the verify token is not stored as its SHA-256: %v", err)
 	}
@@ -74,7 +74,7 @@ func TestIntegrationsAndTemplates(t *testing.T) {
 	if out, err = runCmd(t, e, "integrations", "disable", "--org", "1", "1"); err != nil || !strings.Contains(out, "disabled") {
 		t.Errorf("disable: %v %q", err, out)
 	}
-	if in, _ := db.FindIntegrationByID(t.Context(), 1, 1); in.Active {
+	if in, _ := db.Integrations.FindIntegrationByID(t.Context(), 1, 1); in.Active {
 		t.Error("integration 1 still active")
 	}
 	if _, err := runCmd(t, e, "integrations", "disable", "--org", "1", "99"); err == nil {

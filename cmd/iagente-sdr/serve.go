@@ -42,7 +42,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	base := baseURL(ln.Addr())
 	if *dev {
-		if err := devBootstrap(ctx, a.DB, base, stdout); err != nil {
+		if err := devBootstrap(ctx, a.Stores, base, stdout); err != nil {
 			ln.Close()
 			return err
 		}
@@ -56,7 +56,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "database", string(a.DB.Dialect()),
+	log.Info("listening", "addr", ln.Addr().String(), "database", string(a.Stores.DB.Dialect()),
 		"response_validation", orDefault(cfg.ResponseValidation, "log"),
 		"rate_limit_per_minute", cfg.RatePerMinute, "rate_limit_per_day", cfg.RatePerDay)
 
@@ -104,12 +104,12 @@ const devUserEmail = "dev@iagente.local"
 // devBootstrap gives a new user something to try: on an empty embedded
 // database it creates an organization and prints its key once, with a curl
 // line that works as it is.
-func devBootstrap(ctx context.Context, db *sqlstore.DB, base string, out io.Writer) error {
-	if db.Dialect() != sqlstore.SQLite {
+func devBootstrap(ctx context.Context, db *sqlstore.Stores, base string, out io.Writer) error {
+	if db.DB.Dialect() != sqlstore.SQLite {
 		fmt.Fprintln(out, "iagente-sdr: --dev only bootstraps the embedded SQLite database; create an organization with `iagente-sdr orgs create NAME`.")
 		return nil
 	}
-	n, err := db.CountOrganizations(ctx)
+	n, err := db.Organizations.CountOrganizations(ctx)
 	if err != nil {
 		return err
 	}
@@ -125,10 +125,10 @@ Dashboard:              %s/dashboard/
 		return nil
 	}
 	org := &impl.Organization{Name: "Development"}
-	if err := db.CreateOrganization(ctx, org); err != nil {
+	if err := db.Organizations.CreateOrganization(ctx, org); err != nil {
 		return err
 	}
-	_, key, err := auth.Issue(ctx, db, org.ID, "development")
+	_, key, err := auth.Issue(ctx, db.APIKeys, org.ID, "development")
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ Dashboard:              %s/dashboard/
 	if err != nil {
 		return err
 	}
-	user, err := createUser(ctx, db, org.ID, devUserEmail, "Desenvolvimento", password)
+	user, err := createUser(ctx, db.Users, org.ID, devUserEmail, "Desenvolvimento", password)
 	if err != nil {
 		return err
 	}

@@ -74,11 +74,11 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdin
 		return err
 	}
 	defer db.Close()
-	if _, err := db.FindOrganizationByID(ctx, *org); err != nil {
+	if _, err := db.Organizations.FindOrganizationByID(ctx, *org); err != nil {
 		return err
 	}
 	if sub == "list" {
-		list, err := db.ListUsers(ctx, *org)
+		list, err := db.Users.ListUsers(ctx, *org)
 		if err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdin
 		}
 		return tw.Flush()
 	}
-	u, err := createUser(ctx, db, *org, *email, *name, password)
+	u, err := createUser(ctx, db.Users, *org, *email, *name, password)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdin
 }
 
 // createUser hashes the password and stores the user.
-func createUser(ctx context.Context, db impl.UserService, orgID int64, email, name, password string) (*impl.User, error) {
+func createUser(ctx context.Context, db impl.UserStore, orgID int64, email, name, password string) (*impl.User, error) {
 	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return nil, err

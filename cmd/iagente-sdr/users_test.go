@@ -23,7 +23,7 @@ func userHash(t *testing.T, e env, email string) string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	u, err := db.FindUserByEmail(context.Background(), email)
+	u, err := sqlstore.NewStores(db).Users.FindUserByEmail(context.Background(), email)
 	if err != nil {
 		t.Fatalf("find %s: %v", email, err)
 	}

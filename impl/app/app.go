@@ -27,7 +27,9 @@ import (
 	"github.com/iagente/iagente-sdr/impl/webhook"
 )
 
-// Config is the service's configuration; FromEnv documents each variable.
+// Config is the service's whole configuration. Defaults holds every
+// default, FromEnv documents each variable; nothing below this package
+// fills in a default of its own.
 type Config struct {
 	DatabaseURL              string
 	ListenAddr               string
@@ -44,14 +46,16 @@ type Config struct {
 	RBMToken           string
 	SendTimeout        time.Duration
 
-	// Webhook delivery; zero values take the defaults of webhook.Config.
+	// Webhook delivery.
 	WebhookAllowPrivateTargets bool
 	WebhookTimeout             time.Duration
 	WebhookPollInterval        time.Duration
 	WebhookRetrySchedule       []time.Duration
 	WebhookDisableAfter        int
 	WebhookWorkers             int
-	WebhookLease               time.Duration
+	// WebhookLease is how long a claim lasts; zero means WebhookTimeout plus
+	// LeaseMargin, so that a lease always outlives its attempt.
+	WebhookLease time.Duration
 	// DashboardSecureCookies marks the dashboard's cookies Secure although
 	// requests arrive over plain HTTP (TLS ends at a proxy in front).
 	DashboardSecureCookies bool
@@ -65,7 +69,31 @@ const (
 	DefaultListenAddr    = ":8080"
 	DefaultRatePerMinute = 60
 	DefaultRatePerDay    = 10000
+	// LeaseMargin is how much longer than an attempt's timeout a claimed
+	// delivery stays with its process by default.
+	LeaseMargin = 20 * time.Second
 )
+
+// Defaults returns the configuration with every default set: the one place
+// the service's defaults live.
+func Defaults() Config {
+	return Config{
+		DatabaseURL:          "", // sqlstore.DefaultSQLitePath
+		ListenAddr:           DefaultListenAddr,
+		ResponseValidation:   httpapi.ValidateLog,
+		RatePerMinute:        DefaultRatePerMinute,
+		RatePerDay:           DefaultRatePerDay,
+		WhatsAppBaseURL:      whatsappcloud.DefaultBaseURL,
+		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
+		RBMBaseURL:           rbm.DefaultBaseURL,
+		SendTimeout:          15 * time.Second,
+		WebhookTimeout:       10 * time.Second,
+		WebhookPollInterval:  250 * time.Millisecond,
+		WebhookRetrySchedule: webhook.DefaultRetrySchedule,
+		WebhookDisableAfter:  20,
+		WebhookWorkers:       16,
+	}
+}
 
 // FromEnv reads the configuration:
 //
@@ -93,16 +121,17 @@ const (
 //	DASHBOARD_SECURE_COOKIES  true marks the dashboard's cookies Secure when TLS
 //	                       ends at a proxy (they always are on a TLS connection)
 func FromEnv(getenv func(string) string) (Config, error) {
-	c := Config{
-		DatabaseURL:        getenv("DATABASE_URL"),
-		ListenAddr:         getenv("LISTEN_ADDR"),
-		ResponseValidation: getenv("RESPONSE_VALIDATION"),
-		RatePerMinute:      DefaultRatePerMinute,
-		RatePerDay:         DefaultRatePerDay,
-		WhatsAppBaseURL:    getenv("WHATSAPP_API_BASE_URL"),
-		WhatsAppAPIVersion: getenv("WHATSAPP_API_VERSION"),
-		RBMBaseURL:         getenv("RBM_API_BASE_URL"),
-		RBMToken:           getenv("RBM_ACCESS_TOKEN"),
+	c := Defaults()
+	c.DatabaseURL = getenv("DATABASE_URL")
+	c.RBMToken = getenv("RBM_ACCESS_TOKEN")
+	for name, dst := range map[string]*string{
+		"LISTEN_ADDR": &c.ListenAddr, "RESPONSE_VALIDATION": &c.ResponseValidation,
+		"WHATSAPP_API_BASE_URL": &c.WhatsAppBaseURL, "WHATSAPP_API_VERSION": &c.WhatsAppAPIVersion,
+		"RBM_API_BASE_URL": &c.RBMBaseURL,
+	} {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
 	}
 	if v := getenv("SEND_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -128,21 +157,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			}
 		}
 	}
-	if c.ListenAddr == "" {
-		c.ListenAddr = DefaultListenAddr
-		if p := getenv("PORT"); p != "" {
-			c.ListenAddr = ":" + p
-		}
+	if p := getenv("PORT"); p != "" && getenv("LISTEN_ADDR") == "" {
+		c.ListenAddr = ":" + p
 	}
 	var err error
-	if c.RatePerMinute, err = positiveInt(getenv, "RATE_LIMIT_PER_MINUTE", DefaultRatePerMinute); err != nil {
+	if c.RatePerMinute, err = positiveInt(getenv, "RATE_LIMIT_PER_MINUTE", c.RatePerMinute); err != nil {
 		return c, err
 	}
-	if c.RatePerDay, err = positiveInt(getenv, "RATE_LIMIT_PER_DAY", DefaultRatePerDay); err != nil {
+	if c.RatePerDay, err = positiveInt(getenv, "RATE_LIMIT_PER_DAY", c.RatePerDay); err != nil {
 		return c, err
 	}
 	switch c.ResponseValidation {
-	case "", httpapi.ValidateStrict, httpapi.ValidateLog, httpapi.ValidateOff:
+	case httpapi.ValidateStrict, httpapi.ValidateLog, httpapi.ValidateOff:
 	default:
 		return c, fmt.Errorf("RESPONSE_VALIDATION must be strict, log or off, not %q", c.ResponseValidation)
 	}
@@ -176,6 +202,7 @@ func webhookFromEnv(getenv func(string) string, c *Config) error {
 		}
 	}
 	if v := getenv("WEBHOOK_RETRY_SCHEDULE"); v != "" {
+		c.WebhookRetrySchedule = nil
 		for _, part := range strings.Split(v, ",") {
 			d, err := time.ParseDuration(strings.TrimSpace(part))
 			if err != nil || d <= 0 {
@@ -185,10 +212,10 @@ func webhookFromEnv(getenv func(string) string, c *Config) error {
 		}
 	}
 	var err error
-	if c.WebhookDisableAfter, err = positiveInt(getenv, "WEBHOOK_DISABLE_AFTER", 20); err != nil {
+	if c.WebhookDisableAfter, err = positiveInt(getenv, "WEBHOOK_DISABLE_AFTER", c.WebhookDisableAfter); err != nil {
 		return err
 	}
-	if c.WebhookWorkers, err = positiveInt(getenv, "WEBHOOK_WORKERS", 16); err != nil {
+	if c.WebhookWorkers, err = positiveInt(getenv, "WEBHOOK_WORKERS", c.WebhookWorkers); err != nil {
 		return err
 	}
 	return nil
@@ -208,7 +235,8 @@ func positiveInt(getenv func(string) string, name string, def int) (int, error) 
 
 // App is a running service's parts.
 type App struct {
-	DB         *sqlstore.DB
+	// Stores are the database and every store over it.
+	Stores     *sqlstore.Stores
 	Server     *httpapi.Server
 	Dispatcher *webhook.Dispatcher
 
@@ -216,8 +244,26 @@ type App struct {
 	dispatchDone chan struct{}
 }
 
+// DispatcherConfig is the dispatcher's part of cfg.
+func (cfg Config) DispatcherConfig() webhook.Config {
+	lease := cfg.WebhookLease
+	if lease <= 0 {
+		lease = cfg.WebhookTimeout + LeaseMargin
+	}
+	return webhook.Config{
+		Timeout:       cfg.WebhookTimeout,
+		PollInterval:  cfg.WebhookPollInterval,
+		RetrySchedule: cfg.WebhookRetrySchedule,
+		DisableAfter:  cfg.WebhookDisableAfter,
+		Workers:       cfg.WebhookWorkers,
+		Lease:         lease,
+		AllowPrivate:  cfg.WebhookAllowPrivateTargets,
+		Logger:        cfg.Logger,
+	}
+}
+
 // Open connects to the database, applies pending migrations and builds the
-// HTTP server.
+// HTTP server and the dispatcher from cfg, which Defaults or FromEnv made.
 func Open(ctx context.Context, cfg Config) (*App, error) {
 	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -227,14 +273,42 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	if cfg.RatePerMinute == 0 {
-		cfg.RatePerMinute = DefaultRatePerMinute
+	st := sqlstore.NewStores(db)
+	a, err := build(cfg, st)
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
-	if cfg.RatePerDay == 0 {
-		cfg.RatePerDay = DefaultRatePerDay
+	if cfg.WebhookDispatchOff {
+		close(a.dispatchDone)
+		a.stopDispatch = func() {}
+		return a, nil
 	}
-	msg := &messaging.Service{
-		Leads: db, Integrations: db, Templates: db, Messages: db,
+	var dctx context.Context
+	dctx, a.stopDispatch = context.WithCancel(context.WithoutCancel(ctx))
+	// The store says when a commit queued deliveries; the dispatcher hears
+	// it here, so neither knows the other.
+	go func() {
+		for {
+			select {
+			case <-dctx.Done():
+				return
+			case <-db.DeliveriesQueued():
+				a.Dispatcher.Wake()
+			}
+		}
+	}()
+	go func() {
+		defer close(a.dispatchDone)
+		a.Dispatcher.Run(dctx)
+	}()
+	return a, nil
+}
+
+// build wires the parts over the stores.
+func build(cfg Config, st *sqlstore.Stores) (*App, error) {
+	messenger := &messaging.Messenger{
+		Leads: st.Leads, Integrations: st.Integrations, Templates: st.Templates, Messages: st.Messages,
 		WhatsApp: map[string]impl.WhatsAppProvider{
 			impl.ProviderSandbox:       sandbox.Provider{},
 			impl.ProviderWhatsAppCloud: &whatsappcloud.Client{BaseURL: cfg.WhatsAppBaseURL, Version: cfg.WhatsAppAPIVersion},
@@ -246,57 +320,40 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		SendTimeout: cfg.SendTimeout,
 		Logger:      cfg.Logger,
 	}
-	dispatcher := webhook.New(db, webhook.Config{
-		Timeout:       cfg.WebhookTimeout,
-		PollInterval:  cfg.WebhookPollInterval,
-		RetrySchedule: cfg.WebhookRetrySchedule,
-		DisableAfter:  cfg.WebhookDisableAfter,
-		Workers:       cfg.WebhookWorkers,
-		Lease:         cfg.WebhookLease,
-		AllowPrivate:  cfg.WebhookAllowPrivateTargets,
-		Logger:        cfg.Logger,
-	})
+	dispatcher, err := webhook.New(st.Queue, cfg.DispatcherConfig())
+	if err != nil {
+		return nil, err
+	}
 	dash, err := dashboard.New(dashboard.Config{
-		Organizations: db, Users: db, Sessions: db, Throttle: db, Keys: db, Webhooks: db,
-		Logger: cfg.Logger, SecureCookies: cfg.DashboardSecureCookies,
+		Organizations: st.Organizations, Users: st.Users, Sessions: st.Sessions, Throttle: st.LoginFailures,
+		Keys: st.APIKeys, Webhooks: st.Webhooks, Logger: cfg.Logger, SecureCookies: cfg.DashboardSecureCookies,
 	})
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	srv, err := httpapi.NewServer(httpapi.Config{
-		APIKeys:                  db,
-		Leads:                    db,
-		Messaging:                msg,
-		Handoffs:                 db,
-		Webhooks:                 db,
+		APIKeys:                  st.APIKeys,
+		Leads:                    st.Leads,
+		Handoffs:                 st.Handoffs,
+		Messenger:                messenger,
+		Messages:                 st.Messages,
+		Templates:                st.Templates,
+		Integrations:             st.Integrations,
+		Webhooks:                 st.Webhooks,
+		Deliveries:               st.Deliveries,
 		WebhookTester:            dispatcher,
-		Auth:                     &auth.Authenticator{Keys: db, Now: time.Now},
+		Auth:                     &auth.Authenticator{Keys: st.APIKeys, Now: time.Now},
 		Limiter:                  ratelimit.NewMemory(cfg.RatePerMinute, cfg.RatePerDay),
 		Logger:                   cfg.Logger,
 		ResponseValidation:       cfg.ResponseValidation,
 		DisableRequestValidation: cfg.DisableRequestValidation,
-		Ready:                    db.Ping,
+		Ready:                    st.DB.Ping,
 		Dashboard:                dash,
 	})
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	a := &App{DB: db, Server: srv, Dispatcher: dispatcher, dispatchDone: make(chan struct{})}
-	if cfg.WebhookDispatchOff {
-		close(a.dispatchDone)
-		a.stopDispatch = func() {}
-		return a, nil
-	}
-	db.OnDeliveries(dispatcher.Wake)
-	var dctx context.Context
-	dctx, a.stopDispatch = context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		defer close(a.dispatchDone)
-		dispatcher.Run(dctx)
-	}()
-	return a, nil
+	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, dispatchDone: make(chan struct{})}, nil
 }
 
 // Close stops delivering (attempts in flight finish or are released for a
@@ -304,5 +361,5 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 func (a *App) Close() error {
 	a.stopDispatch()
 	<-a.dispatchDone
-	return a.DB.Close()
+	return a.Stores.Close()
 }

@@ -12,13 +12,13 @@ import (
 // machine: a WhatsApp integration (id 1 in a new database), an RCS
 // integration, and the approved template boas_vindas with one placeholder.
 // `serve --dev` and the contract suite use it.
-func SeedMessaging(ctx context.Context, db *sqlstore.DB, orgID int64) (whatsApp, rcs *impl.Integration, err error) {
+func SeedMessaging(ctx context.Context, st *sqlstore.Stores, orgID int64) (whatsApp, rcs *impl.Integration, err error) {
 	whatsApp = &impl.Integration{OrganizationID: orgID, Name: "WhatsApp sandbox", Channel: impl.ChannelWhatsApp,
 		Provider: impl.ProviderSandbox, Active: true, PhoneNumber: "551140040000"}
 	rcs = &impl.Integration{OrganizationID: orgID, Name: "RCS sandbox", Channel: impl.ChannelRCS,
 		Provider: impl.ProviderSandbox, Active: true, PhoneNumber: "551140040000"}
 	for _, in := range []*impl.Integration{whatsApp, rcs} {
-		if err := db.CreateIntegration(ctx, in); err != nil {
+		if err := st.Integrations.CreateIntegration(ctx, in); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -28,5 +28,5 @@ func SeedMessaging(ctx context.Context, db *sqlstore.DB, orgID int64) (whatsApp,
 	if t.VariablesCount, err = impl.TemplateVariables(t.Body); err != nil {
 		return nil, nil, err
 	}
-	return whatsApp, rcs, db.CreateTemplate(ctx, t)
+	return whatsApp, rcs, st.Templates.CreateTemplate(ctx, t)
 }

@@ -81,7 +81,7 @@ func wellFormed(s string) bool {
 
 // Issue creates a key for the organization and returns it with its plain
 // text, which the caller shows once and then forgets.
-func Issue(ctx context.Context, keys impl.APIKeyService, orgID int64, name string) (*impl.APIKey, string, error) {
+func Issue(ctx context.Context, keys impl.APIKeyStore, orgID int64, name string) (*impl.APIKey, string, error) {
 	plain, err := NewKey()
 	if err != nil {
 		return nil, "", err
@@ -96,7 +96,7 @@ func Issue(ctx context.Context, keys impl.APIKeyService, orgID int64, name strin
 // Regenerate replaces the organization's key id with a new key of the same
 // name: the old key stops working the moment the new one is stored. It
 // returns the new key and its plain text, which the caller shows once.
-func Regenerate(ctx context.Context, keys impl.APIKeyService, orgID, id int64) (*impl.APIKey, string, error) {
+func Regenerate(ctx context.Context, keys impl.APIKeyStore, orgID, id int64) (*impl.APIKey, string, error) {
 	plain, err := NewKey()
 	if err != nil {
 		return nil, "", err
@@ -110,7 +110,7 @@ func Regenerate(ctx context.Context, keys impl.APIKeyService, orgID, id int64) (
 
 // Authenticator resolves a presented key to the stored key it matches.
 type Authenticator struct {
-	Keys impl.APIKeyService
+	Keys impl.APIKeyStore
 	Now  func() time.Time
 }
 

@@ -98,7 +98,7 @@ type fixedClock struct{ t time.Time }
 func (c *fixedClock) Now() time.Time { return c.t }
 
 type env struct {
-	db    *sqlstore.DB
+	db    *sqlstore.Stores
 	clock *fixedClock
 	auth  *auth.Authenticator
 	orgA  int64
@@ -116,11 +116,11 @@ func setup(t *testing.T, url string) *env {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{db: db, clock: &fixedClock{t: time.Date(2026, 3, 13, 14, 2, 11, 123456789, time.UTC)}}
-	e.auth = &auth.Authenticator{Keys: db, Now: e.clock.Now}
+	e := &env{db: sqlstore.NewStores(db), clock: &fixedClock{t: time.Date(2026, 3, 13, 14, 2, 11, 123456789, time.UTC)}}
+	e.auth = &auth.Authenticator{Keys: e.db.APIKeys, Now: e.clock.Now}
 	for _, id := range []*int64{&e.orgA, &e.orgB} {
 		org := &impl.Organization{Name: "org"}
-		if err := db.CreateOrganization(ctx, org); err != nil {
+		if err := e.db.Organizations.CreateOrganization(ctx, org); err != nil {
 			t.Fatal(err)
 		}
 		*id = org.ID
@@ -140,7 +140,7 @@ func TestAuthenticate(t *testing.T) {
 	for _, d := range sqlstoretest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			e := setup(t, d.URL)
-			key, plain, err := auth.Issue(ctx, e.db, e.orgA, "CRM")
+			key, plain, err := auth.Issue(ctx, e.db.APIKeys, e.orgA, "CRM")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +148,7 @@ func TestAuthenticate(t *testing.T) {
 				key.Prefix != auth.Prefix(plain) || !bytes.Equal(key.Hash, auth.Hash(plain)) {
 				t.Fatalf("Issue returned %+v for %q", key, plain)
 			}
-			keyB, plainB, err := auth.Issue(ctx, e.db, e.orgB, "ERP")
+			keyB, plainB, err := auth.Issue(ctx, e.db.APIKeys, e.orgB, "ERP")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,11 +201,11 @@ func TestAuthenticate(t *testing.T) {
 			})
 
 			t.Run("revoked key", func(t *testing.T) {
-				_, plainC, err := auth.Issue(ctx, e.db, e.orgA, "old")
+				_, plainC, err := auth.Issue(ctx, e.db.APIKeys, e.orgA, "old")
 				if err != nil {
 					t.Fatal(err)
 				}
-				keys, _ := e.db.ListAPIKeys(ctx, e.orgA)
+				keys, _ := e.db.APIKeys.ListAPIKeys(ctx, e.orgA)
 				var id int64
 				for _, k := range keys {
 					if k.Name == "old" {
@@ -215,7 +215,7 @@ func TestAuthenticate(t *testing.T) {
 				if _, err := e.auth.Authenticate(ctx, plainC); err != nil {
 					t.Fatalf("before revoking: %v", err)
 				}
-				if err := e.db.RevokeAPIKey(ctx, e.orgA, id); err != nil {
+				if err := e.db.APIKeys.RevokeAPIKey(ctx, e.orgA, id); err != nil {
 					t.Fatal(err)
 				}
 				got, err := e.auth.Authenticate(ctx, plainC)
@@ -230,12 +230,12 @@ func TestAuthenticate(t *testing.T) {
 			})
 
 			t.Run("last_used_at", func(t *testing.T) {
-				_, plainD, err := auth.Issue(ctx, e.db, e.orgB, "touch")
+				_, plainD, err := auth.Issue(ctx, e.db.APIKeys, e.orgB, "touch")
 				if err != nil {
 					t.Fatal(err)
 				}
 				lastUsed := func() *time.Time {
-					keys, err := e.db.ListAPIKeys(ctx, e.orgB)
+					keys, err := e.db.APIKeys.ListAPIKeys(ctx, e.orgB)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -291,7 +291,7 @@ func TestAuthenticate(t *testing.T) {
 				ids := map[string]int64{}
 				for _, plain := range []string{a, b} {
 					k := &impl.APIKey{OrganizationID: e.orgA, Name: "twin", Prefix: auth.Prefix(plain), Hash: auth.Hash(plain)}
-					if err := e.db.CreateAPIKey(ctx, k); err != nil {
+					if err := e.db.APIKeys.CreateAPIKey(ctx, k); err != nil {
 						t.Fatal(err)
 					}
 					ids[plain] = k.ID
@@ -308,7 +308,7 @@ func TestAuthenticate(t *testing.T) {
 			})
 
 			t.Run("issue for a missing organization", func(t *testing.T) {
-				k, plain, err := auth.Issue(ctx, e.db, e.orgB+1000, "ghost")
+				k, plain, err := auth.Issue(ctx, e.db.APIKeys, e.orgB+1000, "ghost")
 				wantCode(t, err, impl.ENotFound)
 				if k != nil || plain != "" {
 					t.Errorf("Issue returned %+v %q with an error", k, plain)
@@ -351,16 +351,16 @@ func swapCase(s string) string {
 func TestAuthenticateDefaultClock(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t, sqlstoretest.SQLite(t).URL)
-	_, plain, err := auth.Issue(ctx, e.db, e.orgA, "k")
+	_, plain, err := auth.Issue(ctx, e.db.APIKeys, e.orgA, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &auth.Authenticator{Keys: e.db}
+	a := &auth.Authenticator{Keys: e.db.APIKeys}
 	before := time.Now().Add(-time.Second)
 	if _, err := a.Authenticate(ctx, plain); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := e.db.ListAPIKeys(ctx, e.orgA)
+	keys, err := e.db.APIKeys.ListAPIKeys(ctx, e.orgA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,13 +371,13 @@ func TestAuthenticateDefaultClock(t *testing.T) {
 
 // countingKeys counts the writes Authenticate asks of the real store.
 type countingKeys struct {
-	impl.APIKeyService
+	impl.APIKeyStore
 	touches int
 }
 
 func (c *countingKeys) TouchAPIKey(ctx context.Context, id int64, t time.Time) error {
 	c.touches++
-	return c.APIKeyService.TouchAPIKey(ctx, id, t)
+	return c.APIKeyStore.TouchAPIKey(ctx, id, t)
 }
 
 func TestAuthenticateWritesLastUsedAtOncePerInterval(t *testing.T) {
@@ -385,11 +385,11 @@ func TestAuthenticateWritesLastUsedAtOncePerInterval(t *testing.T) {
 		t.Run(d.Name, func(t *testing.T) {
 			e := setup(t, d.URL)
 			ctx := context.Background()
-			_, key, err := auth.Issue(ctx, e.db, e.orgA, "k")
+			_, key, err := auth.Issue(ctx, e.db.APIKeys, e.orgA, "k")
 			if err != nil {
 				t.Fatal(err)
 			}
-			keys := &countingKeys{APIKeyService: e.db}
+			keys := &countingKeys{APIKeyStore: e.db.APIKeys}
 			a := &auth.Authenticator{Keys: keys, Now: e.clock.Now}
 			for i := 0; i < 5; i++ {
 				if _, err := a.Authenticate(ctx, key); err != nil {

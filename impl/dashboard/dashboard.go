@@ -76,12 +76,12 @@ const dashboardKeyName = "Token da API"
 // Config holds the dashboard's dependencies; all but Now, Logger and
 // SecureCookies are required.
 type Config struct {
-	Organizations impl.OrganizationService
-	Users         impl.UserService
-	Sessions      impl.SessionService
-	Throttle      impl.LoginThrottle
-	Keys          impl.APIKeyService
-	Webhooks      impl.WebhookService
+	Organizations impl.OrganizationStore
+	Users         impl.UserStore
+	Sessions      impl.SessionStore
+	Throttle      impl.LoginFailureStore
+	Keys          impl.APIKeyStore
+	Webhooks      impl.WebhookStore
 	Logger        *slog.Logger
 	Now           func() time.Time
 	// SecureCookies marks cookies Secure even when the request did not

@@ -54,7 +54,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type fixture struct {
-	db    *sqlstore.DB
+	db    *sqlstore.Stores
 	srv   *httptest.Server
 	clock *clock
 	logs  *syncBuffer
@@ -75,16 +75,17 @@ func forEachDB(t *testing.T, fn func(t *testing.T, f *fixture)) {
 			if _, err := db.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			f := &fixture{db: db, clock: &clock{t: time.Now().UTC()}, logs: &syncBuffer{}}
-			h, err := dashboard.New(dashboard.Config{Organizations: db, Users: db, Sessions: db, Throttle: db,
-				Keys: db, Webhooks: db, Now: f.clock.now,
+			st := sqlstore.NewStores(db)
+			f := &fixture{db: st, clock: &clock{t: time.Now().UTC()}, logs: &syncBuffer{}}
+			h, err := dashboard.New(dashboard.Config{Organizations: st.Organizations, Users: st.Users, Sessions: st.Sessions,
+				Throttle: st.LoginFailures, Keys: st.APIKeys, Webhooks: st.Webhooks, Now: f.clock.now,
 				Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			if err != nil {
 				t.Fatal(err)
 			}
 			f.srv = httptest.NewServer(h)
 			t.Cleanup(f.srv.Close)
-			f.auth = &auth.Authenticator{Keys: db, Now: f.clock.now}
+			f.auth = &auth.Authenticator{Keys: st.APIKeys, Now: f.clock.now}
 			fn(t, f)
 		})
 	}
@@ -95,18 +96,18 @@ func (f *fixture) org(t *testing.T, name, email string, withKey bool) (orgID int
 	t.Helper()
 	ctx := context.Background()
 	o := &impl.Organization{Name: name}
-	if err := f.db.CreateOrganization(ctx, o); err != nil {
+	if err := f.db.Organizations.CreateOrganization(ctx, o); err != nil {
 		t.Fatal(err)
 	}
 	hash, err := auth.HashPassword(testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.db.CreateUser(ctx, &impl.User{OrganizationID: o.ID, Email: email, Name: name, PasswordHash: hash}); err != nil {
+	if err := f.db.Users.CreateUser(ctx, &impl.User{OrganizationID: o.ID, Email: email, Name: name, PasswordHash: hash}); err != nil {
 		t.Fatal(err)
 	}
 	if withKey {
-		if _, key, err = auth.Issue(ctx, f.db, o.ID, "first"); err != nil {
+		if _, key, err = auth.Issue(ctx, f.db.APIKeys, o.ID, "first"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -280,11 +281,11 @@ func TestSignIn(t *testing.T) {
 		}
 		// The cookie holds a token the database never sees in clear.
 		c := b.cookie("iagente_session")
-		if _, _, err := f.db.FindSession(context.Background(), []byte(c.Value)); impl.ErrorCode(err) != impl.ENotFound {
+		if _, _, err := f.db.Sessions.FindSession(context.Background(), []byte(c.Value)); impl.ErrorCode(err) != impl.ENotFound {
 			t.Errorf("the session was found by the cookie's clear value: %v", err)
 		}
 		sum := sha256.Sum256([]byte(c.Value))
-		if _, _, err := f.db.FindSession(context.Background(), sum[:]); err != nil {
+		if _, _, err := f.db.Sessions.FindSession(context.Background(), sum[:]); err != nil {
 			t.Errorf("the session is not stored under the token's SHA-256: %v", err)
 		}
 		if logs := f.logs.String(); strings.Contains(logs, testPassword) || strings.Contains(logs, "wrong password") || strings.Contains(logs, c.Value) {
@@ -447,7 +448,7 @@ func TestToken(t *testing.T) {
 		if p := b.post("/dashboard/api-webhook/token", url.Values{}); p.status != http.StatusForbidden {
 			t.Fatalf("generate without the form token: %d, want 403", p.status)
 		}
-		if keys, _ := f.db.ListAPIKeys(ctx, orgA); len(keys) != 0 {
+		if keys, _ := f.db.APIKeys.ListAPIKeys(ctx, orgA); len(keys) != 0 {
 			t.Fatalf("a refused form created %d keys", len(keys))
 		}
 
@@ -552,7 +553,7 @@ func TestWebhookURL(t *testing.T) {
 				t.Errorf("%q: the field is not marked invalid", c.url)
 			}
 		}
-		if _, err := f.db.FindDefaultWebhook(ctx, orgA); impl.ErrorCode(err) != impl.ENotFound {
+		if _, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgA); impl.ErrorCode(err) != impl.ENotFound {
 			t.Fatalf("an invalid URL stored a webhook: %v", err)
 		}
 		if p := b.post("/dashboard/api-webhook/webhook", url.Values{"url": {"https://meusite.com/webhook"}}); p.status != http.StatusForbidden {
@@ -567,7 +568,7 @@ func TestWebhookURL(t *testing.T) {
 		if secret == nil {
 			t.Fatal("the new webhook's signing secret is not shown")
 		}
-		w, err := f.db.FindDefaultWebhook(ctx, orgA)
+		w, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgA)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -581,7 +582,7 @@ func TestWebhookURL(t *testing.T) {
 		// Saving again changes the same webhook, shows no secret, and
 		// turns a disabled webhook back on.
 		off := false
-		if _, err := f.db.UpdateWebhook(ctx, orgA, w.ID, impl.WebhookPatch{Active: &off, Events: []string{impl.EventTypes[0]}}); err != nil {
+		if _, err := f.db.Webhooks.UpdateWebhook(ctx, orgA, w.ID, impl.WebhookPatch{Active: &off, Events: []string{impl.EventTypes[0]}}); err != nil {
 			t.Fatal(err)
 		}
 		if p := b.get("/dashboard/api-webhook"); !strings.Contains(p.body, "Clique em Salvar para reativar.") {
@@ -591,17 +592,17 @@ func TestWebhookURL(t *testing.T) {
 		if p.status != 200 || strings.Contains(p.body, "signing-secret") {
 			t.Fatalf("second save: %d (a secret must not be shown again)", p.status)
 		}
-		w2, err := f.db.FindDefaultWebhook(ctx, orgA)
+		w2, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgA)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if w2.ID != w.ID || w2.URL != "http://crm.acme.test:8080/webhook/receber" || !w2.Active || len(w2.Events) != len(impl.EventTypes) {
 			t.Fatalf("second save stored %+v", w2)
 		}
-		if _, n, _ := f.db.FindWebhooks(ctx, orgA, 0, 10); n != 1 {
+		if _, n, _ := f.db.Webhooks.FindWebhooks(ctx, orgA, 0, 10); n != 1 {
 			t.Errorf("the organization has %d webhooks, want 1", n)
 		}
-		if _, err := f.db.FindDefaultWebhook(ctx, orgB); impl.ErrorCode(err) != impl.ENotFound {
+		if _, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgB); impl.ErrorCode(err) != impl.ENotFound {
 			t.Errorf("another organization got a default webhook: %v", err)
 		}
 		// Another organization's user sees none of it.

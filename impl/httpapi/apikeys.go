@@ -7,17 +7,12 @@ import (
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/auth"
+	"github.com/iagente/iagente-sdr/impl/wire"
 )
 
-func toAPIKey(k *impl.APIKey) api.ApiKey {
-	return api.ApiKey{Id: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt,
-		LastUsedAt: toNullable(k.LastUsedAt), Revoked: k.RevokedAt != nil, RevokedAt: toNullable(k.RevokedAt)}
-}
-
-func toAPIKeyCreated(k *impl.APIKey, plain string) api.ApiKeyCreated {
-	v := toAPIKey(k)
-	return api.ApiKeyCreated{Id: v.Id, Name: v.Name, Prefix: v.Prefix, CreatedAt: v.CreatedAt,
-		LastUsedAt: v.LastUsedAt, Revoked: v.Revoked, RevokedAt: v.RevokedAt, Key: plain}
+// apiKeyHandlers serve /api-keys.
+type apiKeyHandlers struct {
+	keys impl.APIKeyStore
 }
 
 func apiKeyLocation(id int64) string { return fmt.Sprintf("%s/api-keys/%d", BasePath, id) }
@@ -32,7 +27,7 @@ func notTheCallingKey(ctx context.Context, id int64, verb string) error {
 	return nil
 }
 
-func (h *handlers) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestObject) (api.ListApiKeysResponseObject, error) {
+func (h *apiKeyHandlers) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestObject) (api.ListApiKeysResponseObject, error) {
 	page, perPage := pageParams(req.Params.Page, req.Params.PerPage)
 	var status string
 	if req.Params.Status != nil {
@@ -44,29 +39,29 @@ func (h *handlers) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestOb
 	}
 	data := make([]api.ApiKey, len(list))
 	for i, k := range list {
-		data[i] = toAPIKey(k)
+		data[i] = wire.APIKey(k)
 	}
-	return api.ListApiKeys200JSONResponse{Body: api.ApiKeyList{Data: data, Meta: pageMeta(page, perPage, total)}}, nil
+	return api.ListApiKeys200JSONResponse{Body: api.ApiKeyList{Data: data, Meta: wire.PageMeta(page, perPage, total)}}, nil
 }
 
-func (h *handlers) CreateApiKey(ctx context.Context, req api.CreateApiKeyRequestObject) (api.CreateApiKeyResponseObject, error) {
+func (h *apiKeyHandlers) CreateApiKey(ctx context.Context, req api.CreateApiKeyRequestObject) (api.CreateApiKeyResponseObject, error) {
 	k, plain, err := auth.Issue(ctx, h.keys, orgID(ctx), req.Body.Name)
 	if err != nil {
 		return nil, err
 	}
-	return api.CreateApiKey201JSONResponse{Body: toAPIKeyCreated(k, plain),
+	return api.CreateApiKey201JSONResponse{Body: wire.APIKeyCreated(k, plain),
 		Headers: api.CreateApiKey201ResponseHeaders{Location: apiKeyLocation(k.ID)}}, nil
 }
 
-func (h *handlers) GetApiKey(ctx context.Context, req api.GetApiKeyRequestObject) (api.GetApiKeyResponseObject, error) {
+func (h *apiKeyHandlers) GetApiKey(ctx context.Context, req api.GetApiKeyRequestObject) (api.GetApiKeyResponseObject, error) {
 	k, err := h.keys.FindAPIKeyByID(ctx, orgID(ctx), req.Id)
 	if err != nil {
 		return nil, err
 	}
-	return api.GetApiKey200JSONResponse{Body: toAPIKey(k)}, nil
+	return api.GetApiKey200JSONResponse{Body: wire.APIKey(k)}, nil
 }
 
-func (h *handlers) RevokeApiKey(ctx context.Context, req api.RevokeApiKeyRequestObject) (api.RevokeApiKeyResponseObject, error) {
+func (h *apiKeyHandlers) RevokeApiKey(ctx context.Context, req api.RevokeApiKeyRequestObject) (api.RevokeApiKeyResponseObject, error) {
 	if err := notTheCallingKey(ctx, req.Id, "revoke"); err != nil {
 		return nil, err
 	}
@@ -76,7 +71,7 @@ func (h *handlers) RevokeApiKey(ctx context.Context, req api.RevokeApiKeyRequest
 	return api.RevokeApiKey204Response{}, nil
 }
 
-func (h *handlers) RegenerateApiKey(ctx context.Context, req api.RegenerateApiKeyRequestObject) (api.RegenerateApiKeyResponseObject, error) {
+func (h *apiKeyHandlers) RegenerateApiKey(ctx context.Context, req api.RegenerateApiKeyRequestObject) (api.RegenerateApiKeyResponseObject, error) {
 	if err := notTheCallingKey(ctx, req.Id, "regenerate"); err != nil {
 		return nil, err
 	}
@@ -84,6 +79,6 @@ func (h *handlers) RegenerateApiKey(ctx context.Context, req api.RegenerateApiKe
 	if err != nil {
 		return nil, err
 	}
-	return api.RegenerateApiKey201JSONResponse{Body: toAPIKeyCreated(k, plain),
+	return api.RegenerateApiKey201JSONResponse{Body: wire.APIKeyCreated(k, plain),
 		Headers: api.RegenerateApiKey201ResponseHeaders{Location: apiKeyLocation(k.ID)}}, nil
 }

@@ -6,14 +6,15 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/wire"
 )
 
-func toAPIHandoff(h *impl.Handoff) api.Handoff {
-	return api.Handoff{Id: h.ID, LeadId: h.LeadID, Reason: h.Reason, Status: api.HandoffStatus(h.Status),
-		CreatedAt: h.CreatedAt, ClosedAt: toNullable(h.ClosedAt), UpdatedAt: h.UpdatedAt}
+// handoffHandlers serve /handoffs.
+type handoffHandlers struct {
+	handoffs impl.HandoffStore
 }
 
-func (h *handlers) ListHandoffs(ctx context.Context, req api.ListHandoffsRequestObject) (api.ListHandoffsResponseObject, error) {
+func (h *handoffHandlers) ListHandoffs(ctx context.Context, req api.ListHandoffsRequestObject) (api.ListHandoffsResponseObject, error) {
 	p := req.Params
 	page, perPage := pageParams(p.Page, p.PerPage)
 	f := impl.HandoffFilter{LeadID: p.LeadId, Offset: int64(page-1) * int64(perPage), Limit: int(perPage)}
@@ -27,34 +28,34 @@ func (h *handlers) ListHandoffs(ctx context.Context, req api.ListHandoffsRequest
 	}
 	data := make([]api.Handoff, len(list))
 	for i, x := range list {
-		data[i] = toAPIHandoff(x)
+		data[i] = wire.Handoff(x)
 	}
-	return api.ListHandoffs200JSONResponse{Body: api.HandoffList{Data: data, Meta: pageMeta(page, perPage, total)}}, nil
+	return api.ListHandoffs200JSONResponse{Body: api.HandoffList{Data: data, Meta: wire.PageMeta(page, perPage, total)}}, nil
 }
 
-func (h *handlers) CreateHandoff(ctx context.Context, req api.CreateHandoffRequestObject) (api.CreateHandoffResponseObject, error) {
+func (h *handoffHandlers) CreateHandoff(ctx context.Context, req api.CreateHandoffRequestObject) (api.CreateHandoffResponseObject, error) {
 	x := &impl.Handoff{LeadID: req.Body.LeadId, Reason: req.Body.Reason}
 	if err := h.handoffs.CreateHandoff(ctx, orgID(ctx), x); err != nil {
 		return nil, err
 	}
 	return api.CreateHandoff201JSONResponse{
-		Body:    toAPIHandoff(x),
+		Body:    wire.Handoff(x),
 		Headers: api.CreateHandoff201ResponseHeaders{Location: fmt.Sprintf("%s/handoffs/%d", BasePath, x.ID)},
 	}, nil
 }
 
-func (h *handlers) GetHandoff(ctx context.Context, req api.GetHandoffRequestObject) (api.GetHandoffResponseObject, error) {
+func (h *handoffHandlers) GetHandoff(ctx context.Context, req api.GetHandoffRequestObject) (api.GetHandoffResponseObject, error) {
 	x, err := h.handoffs.FindHandoffByID(ctx, orgID(ctx), req.Id)
 	if err != nil {
 		return nil, err
 	}
-	return api.GetHandoff200JSONResponse{HandoffOKJSONResponse: api.HandoffOKJSONResponse{Body: toAPIHandoff(x)}}, nil
+	return api.GetHandoff200JSONResponse{HandoffOKJSONResponse: api.HandoffOKJSONResponse{Body: wire.Handoff(x)}}, nil
 }
 
-func (h *handlers) CloseHandoff(ctx context.Context, req api.CloseHandoffRequestObject) (api.CloseHandoffResponseObject, error) {
+func (h *handoffHandlers) CloseHandoff(ctx context.Context, req api.CloseHandoffRequestObject) (api.CloseHandoffResponseObject, error) {
 	x, err := h.handoffs.CloseHandoff(ctx, orgID(ctx), req.Id)
 	if err != nil {
 		return nil, err
 	}
-	return api.CloseHandoff200JSONResponse{HandoffOKJSONResponse: api.HandoffOKJSONResponse{Body: toAPIHandoff(x)}}, nil
+	return api.CloseHandoff200JSONResponse{HandoffOKJSONResponse: api.HandoffOKJSONResponse{Body: wire.Handoff(x)}}, nil
 }

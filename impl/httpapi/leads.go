@@ -8,31 +8,15 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
-	"github.com/iagente/iagente-sdr/impl/messaging"
+	"github.com/iagente/iagente-sdr/impl/wire"
 )
 
-// handlers implements the generated strict server interface. Requests reach
-// it already authenticated and validated against the spec, so it only maps
-// between the wire types and the domain.
-type handlers struct {
-	leads     impl.LeadService
-	messaging *messaging.Service
-	handoffs  impl.HandoffService
-	webhooks  impl.WebhookService
-	tester    impl.WebhookTester
-	keys      impl.APIKeyService
+// leadHandlers serve /leads.
+type leadHandlers struct {
+	leads impl.LeadStore
 }
 
-var _ api.StrictServerInterface = (*handlers)(nil)
-
-// Spec defaults for the list parameters; kin-openapi fills in the spec's
-// defaults too, these only cover a server run with validation off.
-const (
-	defaultPage    = 1
-	defaultPerPage = 25
-)
-
-func (h *handlers) ListLeads(ctx context.Context, req api.ListLeadsRequestObject) (api.ListLeadsResponseObject, error) {
+func (h *leadHandlers) ListLeads(ctx context.Context, req api.ListLeadsRequestObject) (api.ListLeadsResponseObject, error) {
 	p := req.Params
 	page, perPage := pageParams(p.Page, p.PerPage)
 	f := impl.LeadFilter{
@@ -54,12 +38,12 @@ func (h *handlers) ListLeads(ctx context.Context, req api.ListLeadsRequestObject
 	}
 	data := make([]api.Lead, len(leads))
 	for i, l := range leads {
-		data[i] = toAPILead(l)
+		data[i] = wire.Lead(l)
 	}
-	return api.ListLeads200JSONResponse{Body: api.LeadList{Data: data, Meta: pageMeta(page, perPage, total)}}, nil
+	return api.ListLeads200JSONResponse{Body: api.LeadList{Data: data, Meta: wire.PageMeta(page, perPage, total)}}, nil
 }
 
-func (h *handlers) CreateLead(ctx context.Context, req api.CreateLeadRequestObject) (api.CreateLeadResponseObject, error) {
+func (h *leadHandlers) CreateLead(ctx context.Context, req api.CreateLeadRequestObject) (api.CreateLeadResponseObject, error) {
 	b := req.Body
 	lead := &impl.Lead{Phone: b.Phone}
 	applyFields(lead, leadFields{b.Name, b.Email, b.CompanyName, b.DealValue, b.Temperature, b.LeadScore})
@@ -67,20 +51,20 @@ func (h *handlers) CreateLead(ctx context.Context, req api.CreateLeadRequestObje
 		return nil, err
 	}
 	return api.CreateLead201JSONResponse{
-		Body:    toAPILead(lead),
+		Body:    wire.Lead(lead),
 		Headers: api.CreateLead201ResponseHeaders{Location: fmt.Sprintf("%s/leads/%d", BasePath, lead.ID)},
 	}, nil
 }
 
-func (h *handlers) GetLead(ctx context.Context, req api.GetLeadRequestObject) (api.GetLeadResponseObject, error) {
+func (h *leadHandlers) GetLead(ctx context.Context, req api.GetLeadRequestObject) (api.GetLeadResponseObject, error) {
 	lead, err := h.leads.FindLeadByID(ctx, orgID(ctx), req.Id)
 	if err != nil {
 		return nil, err
 	}
-	return api.GetLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: toAPILead(lead)}}, nil
+	return api.GetLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: wire.Lead(lead)}}, nil
 }
 
-func (h *handlers) UpdateLead(ctx context.Context, req api.UpdateLeadRequestObject) (api.UpdateLeadResponseObject, error) {
+func (h *leadHandlers) UpdateLead(ctx context.Context, req api.UpdateLeadRequestObject) (api.UpdateLeadResponseObject, error) {
 	b := req.Body
 	lead, err := h.leads.UpdateLead(ctx, orgID(ctx), req.Id, func(l *impl.Lead) error {
 		// PUT replaces: what the body leaves out goes back to its default.
@@ -93,10 +77,10 @@ func (h *handlers) UpdateLead(ctx context.Context, req api.UpdateLeadRequestObje
 	if err != nil {
 		return nil, err
 	}
-	return api.UpdateLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: toAPILead(lead)}}, nil
+	return api.UpdateLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: wire.Lead(lead)}}, nil
 }
 
-func (h *handlers) PatchLead(ctx context.Context, req api.PatchLeadRequestObject) (api.PatchLeadResponseObject, error) {
+func (h *leadHandlers) PatchLead(ctx context.Context, req api.PatchLeadRequestObject) (api.PatchLeadResponseObject, error) {
 	b := req.Body
 	lead, err := h.leads.UpdateLead(ctx, orgID(ctx), req.Id, func(l *impl.Lead) error {
 		if b.Phone != nil {
@@ -108,10 +92,10 @@ func (h *handlers) PatchLead(ctx context.Context, req api.PatchLeadRequestObject
 	if err != nil {
 		return nil, err
 	}
-	return api.PatchLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: toAPILead(lead)}}, nil
+	return api.PatchLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: wire.Lead(lead)}}, nil
 }
 
-func (h *handlers) DeleteLead(ctx context.Context, req api.DeleteLeadRequestObject) (api.DeleteLeadResponseObject, error) {
+func (h *leadHandlers) DeleteLead(ctx context.Context, req api.DeleteLeadRequestObject) (api.DeleteLeadResponseObject, error) {
 	if err := h.leads.DeleteLead(ctx, orgID(ctx), req.Id); err != nil {
 		return nil, err
 	}
@@ -152,26 +136,4 @@ func setNullable[T any](dst **T, n nullable.Nullable[T]) {
 	}
 	v := n.MustGet()
 	*dst = &v
-}
-
-func toNullable[T any](p *T) nullable.Nullable[T] {
-	if p == nil {
-		return nullable.NewNullNullable[T]()
-	}
-	return nullable.NewNullableWithValue(*p)
-}
-
-func toAPILead(l *impl.Lead) api.Lead {
-	return api.Lead{
-		Id:          l.ID,
-		Phone:       l.Phone,
-		Name:        toNullable(l.Name),
-		Email:       toNullable(l.Email),
-		CompanyName: toNullable(l.CompanyName),
-		Temperature: api.Temperature(l.Temperature),
-		LeadScore:   l.LeadScore,
-		DealValue:   toNullable(l.DealValue),
-		CreatedAt:   l.CreatedAt.UTC(),
-		UpdatedAt:   l.UpdatedAt.UTC(),
-	}
 }

@@ -28,7 +28,6 @@ import (
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/contract"
-	"github.com/iagente/iagente-sdr/impl/messaging"
 	"github.com/iagente/iagente-sdr/impl/ratelimit"
 )
 
@@ -50,20 +49,24 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (*impl.APIKey, error)
 }
 
-// Config holds a Server's dependencies; all but Ready and Dashboard are required.
+// Config holds a Server's dependencies; all but Ready and Dashboard are
+// required. Each is the narrow interface of what the server needs.
 type Config struct {
-	APIKeys   impl.APIKeyService
-	Leads     impl.LeadService
-	Messaging *messaging.Service
-	Handoffs  impl.HandoffService
-	Webhooks  impl.WebhookService
+	APIKeys      impl.APIKeyStore
+	Leads        impl.LeadStore
+	Handoffs     impl.HandoffStore
+	Messenger    impl.Messenger
+	Messages     impl.MessageStore
+	Templates    impl.TemplateStore
+	Integrations impl.IntegrationStore
+	Webhooks     impl.WebhookStore
+	Deliveries   impl.DeliveryStore
 	// WebhookTester makes the test endpoint's delivery.
 	WebhookTester impl.WebhookTester
 	Auth          Authenticator
 	Limiter       ratelimit.Limiter
 	Logger        *slog.Logger
-	// ResponseValidation is ValidateStrict, ValidateLog (the default when
-	// empty) or ValidateOff.
+	// ResponseValidation is ValidateStrict, ValidateLog or ValidateOff.
 	ResponseValidation string
 	// RequestValidation can be switched off for benchmarks only.
 	DisableRequestValidation bool
@@ -96,8 +99,6 @@ type Server struct {
 // cannot be loaded, which would be a build defect.
 func NewServer(cfg Config) (*Server, error) {
 	switch cfg.ResponseValidation {
-	case "":
-		cfg.ResponseValidation = ValidateLog
 	case ValidateStrict, ValidateLog, ValidateOff:
 	default:
 		return nil, fmt.Errorf("RESPONSE_VALIDATION must be strict, log or off, not %q", cfg.ResponseValidation)
@@ -135,8 +136,7 @@ func NewServer(cfg Config) (*Server, error) {
 	// Innermost too: a panic in a handler becomes an ordinary error while the
 	// response-validation layer is still in place to write it.
 	e.Use(s.recoverPanics)
-	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(&handlers{leads: cfg.Leads, messaging: cfg.Messaging,
-		handoffs: cfg.Handoffs, webhooks: cfg.Webhooks, tester: cfg.WebhookTester, keys: cfg.APIKeys}, nil), BasePath)
+	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(newHandlers(cfg), nil), BasePath)
 	if err := s.registerDocs(e); err != nil {
 		return nil, err
 	}

@@ -24,11 +24,11 @@ import (
 // brokenLeads wraps the real store and corrupts what it returns, to produce
 // a response that breaks the spec. Nothing else produces one on purpose.
 type brokenLeads struct {
-	impl.LeadService
+	impl.LeadStore
 }
 
 func (b brokenLeads) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Lead, error) {
-	l, err := b.LeadService.FindLeadByID(ctx, orgID, id)
+	l, err := b.LeadStore.FindLeadByID(ctx, orgID, id)
 	if err == nil {
 		l.Temperature = "tepid" // not in the spec's enum
 	}
@@ -60,7 +60,7 @@ type fixture struct {
 	logs *syncBuffer
 }
 
-func newFixture(t *testing.T, mode string, wrap func(impl.LeadService) impl.LeadService) *fixture {
+func newFixture(t *testing.T, mode string, wrap func(impl.LeadStore) impl.LeadStore) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, sqlstoretest.SQLite(t).URL)
@@ -71,26 +71,27 @@ func newFixture(t *testing.T, mode string, wrap func(impl.LeadService) impl.Lead
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	st := sqlstore.NewStores(db)
 	org := &impl.Organization{Name: "fixture"}
-	if err := db.CreateOrganization(ctx, org); err != nil {
+	if err := st.Organizations.CreateOrganization(ctx, org); err != nil {
 		t.Fatal(err)
 	}
-	_, key, err := auth.Issue(ctx, db, org.ID, "fixture")
+	_, key, err := auth.Issue(ctx, st.APIKeys, org.ID, "fixture")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lead := &impl.Lead{Phone: "5511999999999"}
-	if err := db.CreateLead(ctx, org.ID, lead); err != nil {
+	if err := st.Leads.CreateLead(ctx, org.ID, lead); err != nil {
 		t.Fatal(err)
 	}
-	var leads impl.LeadService = db
+	var leads impl.LeadStore = st.Leads
 	if wrap != nil {
-		leads = wrap(db)
+		leads = wrap(st.Leads)
 	}
 	logs := &syncBuffer{}
 	srv, err := httpapi.NewServer(httpapi.Config{
 		Leads:              leads,
-		Auth:               &auth.Authenticator{Keys: db, Now: time.Now},
+		Auth:               &auth.Authenticator{Keys: st.APIKeys, Now: time.Now},
 		Limiter:            ratelimit.NewMemory(1000, 1000),
 		Logger:             slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		ResponseValidation: mode,
@@ -122,7 +123,7 @@ func (f *fixture) bearer() map[string]string {
 }
 
 func TestStrictResponseValidationTurnsViolationsInto500(t *testing.T) {
-	f := newFixture(t, httpapi.ValidateStrict, func(s impl.LeadService) impl.LeadService { return brokenLeads{s} })
+	f := newFixture(t, httpapi.ValidateStrict, func(s impl.LeadStore) impl.LeadStore { return brokenLeads{s} })
 	rec := f.do(t, http.MethodGet, "/api/v1/leads/1", "", f.bearer())
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status %d, want 500: %s", rec.Code, rec.Body)
@@ -148,7 +149,7 @@ func TestStrictResponseValidationTurnsViolationsInto500(t *testing.T) {
 }
 
 func TestLogResponseValidationSendsTheResponseAndCounts(t *testing.T) {
-	f := newFixture(t, httpapi.ValidateLog, func(s impl.LeadService) impl.LeadService { return brokenLeads{s} })
+	f := newFixture(t, httpapi.ValidateLog, func(s impl.LeadStore) impl.LeadStore { return brokenLeads{s} })
 	rec := f.do(t, http.MethodGet, "/api/v1/leads/1", "", f.bearer())
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"tepid"`) {
 		t.Fatalf("log mode must send the response as is: %d %s", rec.Code, rec.Body)
@@ -163,7 +164,7 @@ func TestLogResponseValidationSendsTheResponseAndCounts(t *testing.T) {
 }
 
 func TestOffResponseValidationDoesNotLook(t *testing.T) {
-	f := newFixture(t, httpapi.ValidateOff, func(s impl.LeadService) impl.LeadService { return brokenLeads{s} })
+	f := newFixture(t, httpapi.ValidateOff, func(s impl.LeadStore) impl.LeadStore { return brokenLeads{s} })
 	rec := f.do(t, http.MethodGet, "/api/v1/leads/1", "", f.bearer())
 	if rec.Code != http.StatusOK || f.srv.ResponseViolations() != 0 {
 		t.Fatalf("%d, violations %d", rec.Code, f.srv.ResponseViolations())
@@ -270,7 +271,7 @@ func TestReadyzFailsWhenTheDatabaseIsGone(t *testing.T) {
 }
 
 func TestPanicsBecomeTheEnvelope(t *testing.T) {
-	f := newFixture(t, httpapi.ValidateStrict, func(impl.LeadService) impl.LeadService { return panicky{} })
+	f := newFixture(t, httpapi.ValidateStrict, func(impl.LeadStore) impl.LeadStore { return panicky{} })
 	rec := f.do(t, http.MethodGet, "/api/v1/leads/1", "", f.bearer())
 	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"internal_error"`) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
@@ -280,6 +281,6 @@ func TestPanicsBecomeTheEnvelope(t *testing.T) {
 	}
 }
 
-type panicky struct{ impl.LeadService }
+type panicky struct{ impl.LeadStore }
 
 func (panicky) FindLeadByID(context.Context, int64, int64) (*impl.Lead, error) { panic("boom") }

@@ -17,61 +17,31 @@ import (
 	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/wire"
 )
 
-// DefaultSendTimeout bounds one provider call.
-const DefaultSendTimeout = 15 * time.Second
-
-// Service is the messaging service. Every field but Logger and SendTimeout
-// is required.
-type Service struct {
-	Leads        impl.LeadService
-	Integrations impl.IntegrationService
-	Templates    impl.TemplateService
-	Messages     impl.MessageService
+// Messenger implements impl.Messenger. Every field is required.
+type Messenger struct {
+	Leads        impl.LeadStore
+	Integrations impl.IntegrationStore
+	Templates    impl.TemplateStore
+	Messages     impl.MessageStore
 	// WhatsApp and RCS map an integration's Provider to its implementation.
 	WhatsApp map[string]impl.WhatsAppProvider
 	RCS      map[string]impl.RCSProvider
-	// SendTimeout bounds each provider call (DefaultSendTimeout when zero).
+	// SendTimeout bounds each provider call.
 	SendTimeout time.Duration
 	Logger      *slog.Logger
 }
 
-// Recipient says who a message is for: exactly one of LeadID and Phone (the
-// spec requires that; LeadID wins if a caller gives both anyway).
-type Recipient struct {
-	LeadID *int64
-	Phone  *string
-}
-
-// WhatsAppRequest is a WhatsApp message to send. For templates, one of
-// TemplateID and TemplateName names the template (the spec requires exactly
-// one), and Content.Variables holds the values of its placeholders.
-type WhatsAppRequest struct {
-	IntegrationID int64
-	Recipient
-	Content      impl.WhatsAppContent
-	TemplateID   *int64
-	TemplateName *string
-}
-
-// RCSRequest is an RCS message to send. A nil IntegrationID means the
-// organization's oldest active RCS integration.
-type RCSRequest struct {
-	IntegrationID *int64
-	Recipient
-	Content impl.RCSContent
-}
+var _ impl.Messenger = (*Messenger)(nil)
 
 func validation(field, msg string) *impl.Error {
 	return impl.Errorf(impl.EValidation, "The given data was invalid.").WithDetail(field, msg)
 }
 
-// SendWhatsApp sends a WhatsApp message and returns it as stored. It
-// returns EValidation for a broken recipient or template rule,
-// EIntegrationNotFound, ENotFound for a missing lead, and ESendFailed (with
-// the message stored as failed) when the provider refuses.
-func (s *Service) SendWhatsApp(ctx context.Context, orgID int64, req *WhatsAppRequest) (*impl.Message, error) {
+// SendWhatsApp implements impl.Messenger.
+func (s *Messenger) SendWhatsApp(ctx context.Context, orgID int64, req *impl.WhatsAppRequest) (*impl.Message, error) {
 	integ, err := s.integration(ctx, orgID, impl.ChannelWhatsApp, &req.IntegrationID)
 	if err != nil {
 		return nil, err
@@ -95,7 +65,7 @@ func (s *Service) SendWhatsApp(ctx context.Context, orgID int64, req *WhatsAppRe
 	if !ok {
 		return nil, fmt.Errorf("integration %d: no WhatsApp provider %q configured", integ.ID, integ.Provider)
 	}
-	body, err := whatsAppContentJSON(&content)
+	body, err := wire.WhatsAppContent(&content)
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +74,8 @@ func (s *Service) SendWhatsApp(ctx context.Context, orgID int64, req *WhatsAppRe
 	})
 }
 
-// SendRCS sends an RCS message; its errors are SendWhatsApp's.
-func (s *Service) SendRCS(ctx context.Context, orgID int64, req *RCSRequest) (*impl.Message, error) {
+// SendRCS implements impl.Messenger.
+func (s *Messenger) SendRCS(ctx context.Context, orgID int64, req *impl.RCSRequest) (*impl.Message, error) {
 	integ, err := s.integration(ctx, orgID, impl.ChannelRCS, req.IntegrationID)
 	if err != nil {
 		return nil, err
@@ -119,7 +89,7 @@ func (s *Service) SendRCS(ctx context.Context, orgID int64, req *RCSRequest) (*i
 		return nil, fmt.Errorf("integration %d: no RCS provider %q configured", integ.ID, integ.Provider)
 	}
 	content := req.Content
-	body, err := rcsContentJSON(content)
+	body, err := wire.RCSContent(&content)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +101,7 @@ func (s *Service) SendRCS(ctx context.Context, orgID int64, req *RCSRequest) (*i
 // send stores the message as queued, calls the provider and records its
 // verdict. The provider call outlives a caller that hangs up, so that the
 // stored status says what really happened.
-func (s *Service) send(ctx context.Context, integ *impl.Integration, leadID *int64, phone, typ string, content json.RawMessage,
+func (s *Messenger) send(ctx context.Context, integ *impl.Integration, leadID *int64, phone, typ string, content json.RawMessage,
 	call func(ctx context.Context, messageID string) (string, error)) (*impl.Message, error) {
 	m := &impl.Message{
 		OrganizationID: integ.OrganizationID,
@@ -147,11 +117,7 @@ func (s *Service) send(ctx context.Context, integ *impl.Integration, leadID *int
 	if err := s.Messages.CreateMessage(ctx, m); err != nil {
 		return nil, err
 	}
-	timeout := s.SendTimeout
-	if timeout <= 0 {
-		timeout = DefaultSendTimeout
-	}
-	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.SendTimeout)
 	defer cancel()
 	providerID, sendErr := call(callCtx, "iagente-"+strconv.FormatInt(m.ID, 10))
 
@@ -193,18 +159,16 @@ func providerReason(err error) string {
 	return "the provider could not be called"
 }
 
-func (s *Service) logger() *slog.Logger {
+func (s *Messenger) logger() *slog.Logger {
 	if s.Logger != nil {
 		return s.Logger
 	}
 	return slog.Default()
 }
 
-var channelName = map[string]string{impl.ChannelWhatsApp: "WhatsApp", impl.ChannelRCS: "RCS"}
-
 // integration returns the organization's active integration on channel: the
 // one with id, or the oldest active one when id is nil.
-func (s *Service) integration(ctx context.Context, orgID int64, channel string, id *int64) (*impl.Integration, error) {
+func (s *Messenger) integration(ctx context.Context, orgID int64, channel string, id *int64) (*impl.Integration, error) {
 	if id == nil {
 		all, err := s.Integrations.ListIntegrations(ctx, orgID, channel)
 		if err != nil {
@@ -215,18 +179,18 @@ func (s *Service) integration(ctx context.Context, orgID int64, channel string, 
 				return in, nil
 			}
 		}
-		return nil, impl.Errorf(impl.EIntegrationNotFound, "Your organization has no active %s integration.", channelName[channel])
+		return nil, impl.Errorf(impl.EIntegrationNotFound, "Your organization has no active %s integration.", impl.ChannelNames[channel])
 	}
 	in, err := s.Integrations.FindIntegrationByID(ctx, orgID, *id)
 	if impl.ErrorCode(err) == impl.ENotFound || err == nil && (!in.Active || in.Channel != channel) {
-		return nil, impl.Errorf(impl.EIntegrationNotFound, "%s integration %d not found or inactive.", channelName[channel], *id)
+		return nil, impl.Errorf(impl.EIntegrationNotFound, "%s integration %d not found or inactive.", impl.ChannelNames[channel], *id)
 	}
 	return in, err
 }
 
 // recipient returns the lead and the phone a message goes to. A phone is
 // linked to the lead that has it, if any.
-func (s *Service) recipient(ctx context.Context, orgID int64, r Recipient) (*int64, string, error) {
+func (s *Messenger) recipient(ctx context.Context, orgID int64, r impl.Recipient) (*int64, string, error) {
 	if r.LeadID != nil {
 		lead, err := s.Leads.FindLeadByID(ctx, orgID, *r.LeadID)
 		if err != nil {
@@ -249,7 +213,7 @@ func (s *Service) recipient(ctx context.Context, orgID int64, r Recipient) (*int
 	return nil, phone, nil
 }
 
-func (s *Service) template(ctx context.Context, orgID int64, id *int64, name *string) (*impl.Template, error) {
+func (s *Messenger) template(ctx context.Context, orgID int64, id *int64, name *string) (*impl.Template, error) {
 	var (
 		t     *impl.Template
 		field string
@@ -306,50 +270,12 @@ func checkVariables(t *impl.Template, vars []string) error {
 		t.VariablesCount, noun, t.Name, len(vars)))
 }
 
-// whatsAppContentJSON is the stored form of a WhatsApp message's content:
-// the fields the partner sent, with the template resolved.
-func whatsAppContentJSON(c *impl.WhatsAppContent) (json.RawMessage, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encode WhatsApp content: %w", err)
-	}
-	return b, nil
-}
-
-// rcsContentJSON is the stored form of an RCS message's content: the fields
-// as the partner sent them, so a card's fields are at the top level as in
-// the request.
-func rcsContentJSON(c impl.RCSContent) (json.RawMessage, error) {
-	stored := struct {
-		impl.RCSContent
-		*impl.RCSCard
-	}{c, c.Card}
-	stored.RCSContent.Card = nil
-	b, err := json.Marshal(stored)
-	if err != nil {
-		return nil, fmt.Errorf("encode RCS content: %w", err)
-	}
-	return b, nil
-}
-
-// InboundMessage is a message a contact sent, as a provider reported it.
-type InboundMessage struct {
-	ProviderMessageID string
-	// From is the contact's number, digits only.
-	From        string
-	ContactName string
-	// Type is one of the API's message types, or "unsupported".
-	Type    string
-	Content map[string]any
-}
-
-// Receive stores messages that arrived through integ. A message already
-// stored (the provider redelivered it) is skipped.
-func (s *Service) Receive(ctx context.Context, integ *impl.Integration, msgs []InboundMessage) error {
+// Receive implements impl.Messenger.
+func (s *Messenger) Receive(ctx context.Context, integ *impl.Integration, msgs []impl.InboundMessage) error {
 	for _, in := range msgs {
-		content, err := json.Marshal(in.Content)
+		content, err := wire.InboundContent(in.Content)
 		if err != nil {
-			return fmt.Errorf("encode inbound content: %w", err)
+			return err
 		}
 		pid := in.ProviderMessageID
 		m := &impl.Message{

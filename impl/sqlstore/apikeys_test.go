@@ -22,7 +22,7 @@ func newKey(org int64, name, secret string) *impl.APIKey {
 
 func (f *fixture) mustCreateKey(t *testing.T, k *impl.APIKey) *impl.APIKey {
 	t.Helper()
-	if err := f.db.CreateAPIKey(context.Background(), k); err != nil {
+	if err := f.s.APIKeys.CreateAPIKey(context.Background(), k); err != nil {
 		t.Fatalf("CreateAPIKey(%s): %v", k.Name, err)
 	}
 	return k
@@ -50,7 +50,7 @@ func keyNames(keys []*impl.APIKey) []string {
 
 func (f *fixture) key(t *testing.T, org, id int64) *impl.APIKey {
 	t.Helper()
-	keys, err := f.db.ListAPIKeys(context.Background(), org)
+	keys, err := f.s.APIKeys.ListAPIKeys(context.Background(), org)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestAPIKeys(t *testing.T) {
 		theirs := f.mustCreateKey(t, newKey(f.other, "theirs", "sk_live_CCCCCCCCtheirs"))
 
 		t.Run("list is scoped and oldest first", func(t *testing.T) {
-			keys, err := f.db.ListAPIKeys(ctx, f.org)
+			keys, err := f.s.APIKeys.ListAPIKeys(ctx, f.org)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,31 +86,31 @@ func TestAPIKeys(t *testing.T) {
 			if keyString(keys[0]) != keyString(crm) || keyString(keys[1]) != keyString(erp) {
 				t.Errorf("listed\n %s\n %s\nwant\n %s\n %s", keyString(keys[0]), keyString(keys[1]), keyString(crm), keyString(erp))
 			}
-			keys, err = f.db.ListAPIKeys(ctx, f.other)
+			keys, err = f.s.APIKeys.ListAPIKeys(ctx, f.other)
 			if err != nil || strings.Join(keyNames(keys), ",") != "theirs" {
 				t.Errorf("other organization's keys: %v, %v", keyNames(keys), err)
 			}
-			keys, err = f.db.ListAPIKeys(ctx, f.other+100)
+			keys, err = f.s.APIKeys.ListAPIKeys(ctx, f.other+100)
 			if err != nil || len(keys) != 0 {
 				t.Errorf("keys of a missing organization: %v, %v", keyNames(keys), err)
 			}
 		})
 
 		t.Run("find by prefix", func(t *testing.T) {
-			keys, err := f.db.FindAPIKeysByPrefix(ctx, erp.Prefix)
+			keys, err := f.s.APIKeys.FindAPIKeysByPrefix(ctx, erp.Prefix)
 			if err != nil || len(keys) != 1 || keyString(keys[0]) != keyString(erp) {
 				t.Fatalf("FindAPIKeysByPrefix = %v, %v; want ERP", keyNames(keys), err)
 			}
 			if !bytes.Equal(keys[0].Hash, erp.Hash) {
 				t.Errorf("hash read back as %x, want %x", keys[0].Hash, erp.Hash)
 			}
-			keys, err = f.db.FindAPIKeysByPrefix(ctx, "sk_live_ZZZZZZZZ")
+			keys, err = f.s.APIKeys.FindAPIKeysByPrefix(ctx, "sk_live_ZZZZZZZZ")
 			if err != nil || len(keys) != 0 {
 				t.Errorf("unknown prefix: %v, %v", keyNames(keys), err)
 			}
 			// Prefixes may collide; every key with the prefix is returned.
 			twin := f.mustCreateKey(t, newKey(f.other, "twin", erp.Prefix+"-other-secret"))
-			keys, err = f.db.FindAPIKeysByPrefix(ctx, erp.Prefix)
+			keys, err = f.s.APIKeys.FindAPIKeysByPrefix(ctx, erp.Prefix)
 			if err != nil || len(keys) != 2 {
 				t.Fatalf("colliding prefix: %v, %v; want ERP and twin", keyNames(keys), err)
 			}
@@ -123,7 +123,7 @@ func TestAPIKeys(t *testing.T) {
 
 		t.Run("revoke", func(t *testing.T) {
 			f.clock.set(t0.Add(time.Hour))
-			if err := f.db.RevokeAPIKey(ctx, f.org, crm.ID); err != nil {
+			if err := f.s.APIKeys.RevokeAPIKey(ctx, f.org, crm.ID); err != nil {
 				t.Fatal(err)
 			}
 			revokedAt := t0.Add(time.Hour).Truncate(time.Microsecond)
@@ -133,13 +133,13 @@ func TestAPIKeys(t *testing.T) {
 			}
 			// Revoked keys are still found by prefix, so that the
 			// authenticator can say the key was revoked.
-			keys, err := f.db.FindAPIKeysByPrefix(ctx, crm.Prefix)
+			keys, err := f.s.APIKeys.FindAPIKeysByPrefix(ctx, crm.Prefix)
 			if err != nil || len(keys) != 1 || keys[0].RevokedAt == nil {
 				t.Errorf("FindAPIKeysByPrefix of a revoked key: %v, %v", keyNames(keys), err)
 			}
 			// Revoking twice is fine and keeps the first time.
 			f.clock.set(t0.Add(2 * time.Hour))
-			if err := f.db.RevokeAPIKey(ctx, f.org, crm.ID); err != nil {
+			if err := f.s.APIKeys.RevokeAPIKey(ctx, f.org, crm.ID); err != nil {
 				t.Errorf("second revoke: %v", err)
 			}
 			if got := f.key(t, f.org, crm.ID); got.RevokedAt == nil || !got.RevokedAt.Equal(revokedAt) {
@@ -151,16 +151,16 @@ func TestAPIKeys(t *testing.T) {
 		})
 
 		t.Run("revoking another organization's key", func(t *testing.T) {
-			wantCode(t, f.db.RevokeAPIKey(ctx, f.org, theirs.ID), impl.ENotFound)
+			wantCode(t, f.s.APIKeys.RevokeAPIKey(ctx, f.org, theirs.ID), impl.ENotFound)
 			if got := f.key(t, f.other, theirs.ID); got.RevokedAt != nil {
 				t.Errorf("their key was revoked: %s", keyString(got))
 			}
-			wantCode(t, f.db.RevokeAPIKey(ctx, f.org, theirs.ID+1000), impl.ENotFound)
+			wantCode(t, f.s.APIKeys.RevokeAPIKey(ctx, f.org, theirs.ID+1000), impl.ENotFound)
 		})
 
 		t.Run("touch", func(t *testing.T) {
 			used := t0.Add(3 * time.Hour).Add(123 * time.Nanosecond)
-			if err := f.db.TouchAPIKey(ctx, erp.ID, used); err != nil {
+			if err := f.s.APIKeys.TouchAPIKey(ctx, erp.ID, used); err != nil {
 				t.Fatal(err)
 			}
 			want := used.Truncate(time.Microsecond)
@@ -168,14 +168,14 @@ func TestAPIKeys(t *testing.T) {
 				t.Fatalf("last_used_at = %v, want %v", got, want)
 			}
 			// Within a minute: skipped.
-			if err := f.db.TouchAPIKey(ctx, erp.ID, used.Add(59*time.Second)); err != nil {
+			if err := f.s.APIKeys.TouchAPIKey(ctx, erp.ID, used.Add(59*time.Second)); err != nil {
 				t.Fatal(err)
 			}
 			if got := f.key(t, f.org, erp.ID).LastUsedAt; got == nil || !got.Equal(want) {
 				t.Errorf("59s later last_used_at = %v, want %v", got, want)
 			}
 			// An older time never moves it back.
-			if err := f.db.TouchAPIKey(ctx, erp.ID, used.Add(-time.Hour)); err != nil {
+			if err := f.s.APIKeys.TouchAPIKey(ctx, erp.ID, used.Add(-time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			if got := f.key(t, f.org, erp.ID).LastUsedAt; got == nil || !got.Equal(want) {
@@ -184,14 +184,14 @@ func TestAPIKeys(t *testing.T) {
 			// A minute and a bit later: written. The time may come in any
 			// location.
 			later := used.Add(61 * time.Second).In(time.FixedZone("BRT", -3*60*60))
-			if err := f.db.TouchAPIKey(ctx, erp.ID, later); err != nil {
+			if err := f.s.APIKeys.TouchAPIKey(ctx, erp.ID, later); err != nil {
 				t.Fatal(err)
 			}
 			if got := f.key(t, f.org, erp.ID).LastUsedAt; got == nil || !got.Equal(later.Truncate(time.Microsecond)) {
 				t.Errorf("61s later last_used_at = %v, want %v", got, later)
 			}
 			// Touching a missing key is harmless.
-			if err := f.db.TouchAPIKey(ctx, theirs.ID+1000, later); err != nil {
+			if err := f.s.APIKeys.TouchAPIKey(ctx, theirs.ID+1000, later); err != nil {
 				t.Errorf("touch of a missing key: %v", err)
 			}
 			if got := f.key(t, f.other, theirs.ID).LastUsedAt; got != nil {
@@ -200,9 +200,9 @@ func TestAPIKeys(t *testing.T) {
 		})
 
 		t.Run("missing organization", func(t *testing.T) {
-			err := f.db.CreateAPIKey(ctx, newKey(f.other+1000, "ghost", "sk_live_GGGGGGGGghost"))
+			err := f.s.APIKeys.CreateAPIKey(ctx, newKey(f.other+1000, "ghost", "sk_live_GGGGGGGGghost"))
 			wantCode(t, err, impl.ENotFound)
-			keys, err := f.db.FindAPIKeysByPrefix(ctx, "sk_live_GGGGGGGG")
+			keys, err := f.s.APIKeys.FindAPIKeysByPrefix(ctx, "sk_live_GGGGGGGG")
 			if err != nil || len(keys) != 0 {
 				t.Errorf("a key for a missing organization was stored: %v, %v", keyNames(keys), err)
 			}
@@ -224,17 +224,17 @@ func TestAPIKeyTimesAreUTCInAnySessionTimeZone(t *testing.T) {
 	}
 	f := newFixture(t, pg.URL+sep+"timezone=America%2FSao_Paulo")
 	k := f.mustCreateKey(t, newKey(f.org, "k", "sk_live_TTTTTTTTtz"))
-	if err := f.db.TouchAPIKey(ctx, k.ID, t0.Add(time.Hour)); err != nil {
+	if err := f.s.APIKeys.TouchAPIKey(ctx, k.ID, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.db.RevokeAPIKey(ctx, f.org, k.ID); err != nil {
+	if err := f.s.APIKeys.RevokeAPIKey(ctx, f.org, k.ID); err != nil {
 		t.Fatal(err)
 	}
-	listed, err := f.db.ListAPIKeys(ctx, f.org)
+	listed, err := f.s.APIKeys.ListAPIKeys(ctx, f.org)
 	if err != nil {
 		t.Fatal(err)
 	}
-	found, err := f.db.FindAPIKeysByPrefix(ctx, k.Prefix)
+	found, err := f.s.APIKeys.FindAPIKeysByPrefix(ctx, k.Prefix)
 	if err != nil {
 		t.Fatal(err)
 	}

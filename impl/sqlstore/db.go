@@ -42,24 +42,27 @@ const DefaultSQLitePath = "iagente-sdr.db"
 //go:embed migrations
 var migrations embed.FS
 
-// DB is the store. It implements impl.LeadService, impl.OrganizationService
-// and impl.APIKeyService.
+// DB is the database handle every store shares: the pool, the dialect, the
+// clock, and the transaction helpers. The stores (one per aggregate) are in
+// the files named after them; Stores bundles them for wiring.
 type DB struct {
-	db      *sqlx.DB
+	pool    *sqlx.DB
 	dialect Dialect
 	// now is the clock; tests may replace it.
 	now func() time.Time
 
-	// onDeliveries is called after a commit that queued webhook deliveries,
-	// so the dispatcher starts at once instead of at its next poll.
-	onDeliveries func()
+	// queuedSignal receives a value after each commit that queued webhook
+	// deliveries; whoever delivers them listens (see DeliveriesQueued).
+	queuedSignal chan struct{}
 	// queued holds the open transactions that queued deliveries.
 	queued sync.Map // *sqlx.Tx -> struct{}
 }
 
-// OnDeliveries sets the function called after each commit that queued
-// webhook deliveries. It must not block.
-func (s *DB) OnDeliveries(fn func()) { s.onDeliveries = fn }
+// DeliveriesQueued signals, without blocking the writer, that a commit has
+// queued webhook deliveries, so that a dispatcher can start at once instead
+// of at its next poll. Signals coalesce: one pending value stands for any
+// number of commits.
+func (s *DB) DeliveriesQueued() <-chan struct{} { return s.queuedSignal }
 
 // Open connects to databaseURL: a postgres:// or postgresql:// URL, a
 // sqlite:PATH, or "" for DefaultSQLitePath. It does not migrate.
@@ -94,7 +97,7 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	return &DB{db: db, dialect: dialect, now: func() time.Time { return time.Now() }}, nil
+	return &DB{pool: db, dialect: dialect, now: func() time.Time { return time.Now() }, queuedSignal: make(chan struct{}, 1)}, nil
 }
 
 func parseURL(databaseURL string) (Dialect, string, error) {
@@ -132,10 +135,10 @@ func sqliteDSN(path string) string {
 func (s *DB) Dialect() Dialect { return s.dialect }
 
 // Close closes the connection pool.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error { return s.pool.Close() }
 
 // Ping checks that the database answers.
-func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *DB) Ping(ctx context.Context) error { return s.pool.PingContext(ctx) }
 
 // Migrate applies every pending migration of the store's dialect and returns
 // the versions it applied.
@@ -157,7 +160,7 @@ func (s *DB) Migrate(ctx context.Context) ([]int64, error) {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(gd, s.db.DB, dir, opts...)
+	p, err := goose.NewProvider(gd, s.pool.DB, dir, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
@@ -178,7 +181,7 @@ func (s *DB) timestamp() time.Time {
 	return s.now().UTC().Truncate(time.Microsecond)
 }
 
-func (s *DB) rebind(q string) string { return s.db.Rebind(q) }
+func (s *DB) rebind(q string) string { return s.pool.Rebind(q) }
 
 // isUniqueViolation reports whether err is a unique-constraint failure.
 // dialect: the two drivers report it differently.
@@ -209,7 +212,7 @@ func isForeignKeyViolation(err error) bool {
 
 // inTx runs fn in a transaction and commits if fn returns nil.
 func (s *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.pool.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -224,8 +227,11 @@ func (s *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if queued && s.onDeliveries != nil {
-		s.onDeliveries()
+	if queued {
+		select {
+		case s.queuedSignal <- struct{}{}:
+		default: // a signal is already pending
+		}
 	}
 	return nil
 }
@@ -240,7 +246,7 @@ func (s *DB) readTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		// SQLite's transaction is one snapshot already.
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
-	tx, err := s.db.BeginTxx(ctx, opts)
+	tx, err := s.pool.BeginTxx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -254,4 +260,41 @@ func notFound(err error, what string) error {
 		return impl.Errorf(impl.ENotFound, "%s not found.", what)
 	}
 	return err
+}
+
+// nameOrder compares names byte-wise on both databases.
+func (s *DB) nameOrder() string {
+	if s.dialect == Postgres {
+		// dialect: as for lead names, whatever the cluster's locale.
+		return `name COLLATE "C"`
+	}
+	return "name"
+}
+
+// page counts the rows of table matching cond and selects one page of them
+// into dst (a pointer to a slice).
+func (s *DB) page(ctx context.Context, dst any, table, columns, cond, order string, args []any, offset int64, limit int) (int64, error) {
+	return s.pageIn(ctx, s.pool, dst, table, columns, cond, order, args, offset, limit)
+}
+
+// pageIn is page on q, for a page read inside a transaction.
+func (s *DB) pageIn(ctx context.Context, q sqlx.QueryerContext, dst any, table, columns, cond, order string, args []any, offset int64, limit int) (int64, error) {
+	var total int64
+	if err := sqlx.GetContext(ctx, q, &total, s.rebind(`SELECT COUNT(*) FROM `+table+` WHERE `+cond), args...); err != nil {
+		return 0, err
+	}
+	if total == 0 || offset >= total {
+		return total, nil
+	}
+	query := `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + cond + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	return total, sqlx.SelectContext(ctx, q, dst, s.rebind(query), append(args, limit, offset)...)
+}
+
+// forUpdate is the row-lock suffix of a SELECT that precedes an UPDATE.
+func (s *DB) forUpdate() string {
+	if s.dialect == Postgres {
+		// dialect: SQLite's write transaction already excludes other writers.
+		return " FOR UPDATE"
+	}
+	return ""
 }

@@ -10,14 +10,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 )
 
-var _ impl.HandoffService = (*DB)(nil)
-
 const handoffColumns = `id, organization_id, lead_id, reason, status, created_at, closed_at, updated_at`
-
-func errOpenHandoff() error {
-	return impl.Errorf(impl.EConflict, "This lead already has an open handoff.").
-		WithDetail("lead_id", "the lead already has an open handoff")
-}
 
 func utcHandoff(h *impl.Handoff) {
 	h.CreatedAt, h.UpdatedAt = h.CreatedAt.UTC(), h.UpdatedAt.UTC()
@@ -27,39 +20,39 @@ func utcHandoff(h *impl.Handoff) {
 	}
 }
 
-// CreateHandoff implements impl.HandoffService.
-func (s *DB) CreateHandoff(ctx context.Context, orgID int64, h *impl.Handoff) error {
+// CreateHandoff implements impl.HandoffStore.
+func (s *HandoffStore) CreateHandoff(ctx context.Context, orgID int64, h *impl.Handoff) error {
 	h.OrganizationID = orgID
 	h.Status = impl.HandoffOpen
-	h.CreatedAt = s.timestamp()
+	h.CreatedAt = s.db.timestamp()
 	h.UpdatedAt = h.CreatedAt
 	h.ClosedAt = nil
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var n int
-		err := tx.GetContext(ctx, &n, s.rebind(`SELECT COUNT(*) FROM leads WHERE organization_id = ? AND id = ?`), orgID, h.LeadID)
+		err := tx.GetContext(ctx, &n, s.db.rebind(`SELECT COUNT(*) FROM leads WHERE organization_id = ? AND id = ?`), orgID, h.LeadID)
 		if err != nil {
 			return fmt.Errorf("find lead for handoff: %w", err)
 		}
 		if n == 0 {
 			return impl.Errorf(impl.ENotFound, "Lead not found.").WithDetail("lead_id", "no lead with this id")
 		}
-		err = tx.QueryRowxContext(ctx, s.rebind(`INSERT INTO handoffs
+		err = tx.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO handoffs
 			(organization_id, lead_id, reason, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
 			orgID, h.LeadID, h.Reason, h.Status, h.CreatedAt, h.UpdatedAt).Scan(&h.ID)
 		if isUniqueViolation(err) {
-			return errOpenHandoff()
+			return impl.ErrOpenHandoff()
 		}
 		if err != nil {
 			return fmt.Errorf("create handoff: %w", err)
 		}
-		return s.insertEvent(ctx, tx, orgID, impl.EventHandoffCreated, h.CreatedAt, h)
+		return s.db.appendEvent(ctx, tx, orgID, impl.EventHandoffCreated, h.CreatedAt, h)
 	})
 }
 
-// FindHandoffByID implements impl.HandoffService.
-func (s *DB) FindHandoffByID(ctx context.Context, orgID, id int64) (*impl.Handoff, error) {
+// FindHandoffByID implements impl.HandoffStore.
+func (s *HandoffStore) FindHandoffByID(ctx context.Context, orgID, id int64) (*impl.Handoff, error) {
 	var h impl.Handoff
-	err := s.db.GetContext(ctx, &h, s.rebind(`SELECT `+handoffColumns+` FROM handoffs WHERE organization_id = ? AND id = ?`), orgID, id)
+	err := s.db.pool.GetContext(ctx, &h, s.db.rebind(`SELECT `+handoffColumns+` FROM handoffs WHERE organization_id = ? AND id = ?`), orgID, id)
 	if err != nil {
 		return nil, notFound(err, "Handoff")
 	}
@@ -67,8 +60,8 @@ func (s *DB) FindHandoffByID(ctx context.Context, orgID, id int64) (*impl.Handof
 	return &h, nil
 }
 
-// FindHandoffs implements impl.HandoffService.
-func (s *DB) FindHandoffs(ctx context.Context, orgID int64, f impl.HandoffFilter) ([]*impl.Handoff, int64, error) {
+// FindHandoffs implements impl.HandoffStore.
+func (s *HandoffStore) FindHandoffs(ctx context.Context, orgID int64, f impl.HandoffFilter) ([]*impl.Handoff, int64, error) {
 	where, args := []string{"organization_id = ?"}, []any{orgID}
 	if f.Status != nil {
 		where, args = append(where, "status = ?"), append(args, *f.Status)
@@ -77,7 +70,7 @@ func (s *DB) FindHandoffs(ctx context.Context, orgID int64, f impl.HandoffFilter
 		where, args = append(where, "lead_id = ?"), append(args, *f.LeadID)
 	}
 	out := []*impl.Handoff{}
-	total, err := s.page(ctx, &out, "handoffs", handoffColumns, strings.Join(where, " AND "), "id DESC", args, f.Offset, f.Limit)
+	total, err := s.db.page(ctx, &out, "handoffs", handoffColumns, strings.Join(where, " AND "), "id DESC", args, f.Offset, f.Limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("find handoffs: %w", err)
 	}
@@ -87,22 +80,22 @@ func (s *DB) FindHandoffs(ctx context.Context, orgID int64, f impl.HandoffFilter
 	return out, total, nil
 }
 
-// CloseHandoff implements impl.HandoffService.
-func (s *DB) CloseHandoff(ctx context.Context, orgID, id int64) (*impl.Handoff, error) {
+// CloseHandoff implements impl.HandoffStore.
+func (s *HandoffStore) CloseHandoff(ctx context.Context, orgID, id int64) (*impl.Handoff, error) {
 	var h *impl.Handoff
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		now := s.timestamp()
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		now := s.db.timestamp()
 		// The status condition makes the close atomic: of two concurrent
 		// closes, one updates the row and emits the event, the other is told
 		// it is already closed.
-		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE handoffs SET status = ?, closed_at = ?, updated_at = ?
+		res, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE handoffs SET status = ?, closed_at = ?, updated_at = ?
 			WHERE organization_id = ? AND id = ? AND status = ?`),
 			impl.HandoffClosed, now, now, orgID, id, impl.HandoffOpen)
 		if err != nil {
 			return fmt.Errorf("close handoff: %w", err)
 		}
 		var found impl.Handoff
-		if err := tx.GetContext(ctx, &found, s.rebind(`SELECT `+handoffColumns+` FROM handoffs WHERE organization_id = ? AND id = ?`), orgID, id); err != nil {
+		if err := tx.GetContext(ctx, &found, s.db.rebind(`SELECT `+handoffColumns+` FROM handoffs WHERE organization_id = ? AND id = ?`), orgID, id); err != nil {
 			return notFound(err, "Handoff")
 		}
 		utcHandoff(&found)
@@ -110,7 +103,7 @@ func (s *DB) CloseHandoff(ctx context.Context, orgID, id int64) (*impl.Handoff, 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return impl.Errorf(impl.EConflict, "This handoff is already closed.")
 		}
-		return s.insertEvent(ctx, tx, orgID, impl.EventHandoffClosed, now, h)
+		return s.db.appendEvent(ctx, tx, orgID, impl.EventHandoffClosed, now, h)
 	})
 	if err != nil {
 		return nil, err

@@ -10,48 +10,46 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 )
 
-var _ impl.LeadService = (*DB)(nil)
-
 const leadColumns = `id, organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at`
 
-func errDuplicatePhone() error {
-	return impl.Errorf(impl.EConflict, "A lead with this phone already exists.").
-		WithDetail("phone", "a lead with this phone already exists")
-}
-
-// CreateLead implements impl.LeadService.
-func (s *DB) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead) error {
+// CreateLead implements impl.LeadStore.
+func (s *LeadStore) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead) error {
 	lead.Normalize()
 	lead.OrganizationID = orgID
-	lead.CreatedAt = s.timestamp()
+	lead.CreatedAt = s.db.timestamp()
 	lead.UpdatedAt = lead.CreatedAt
-	if lead.Temperature == "" {
-		lead.Temperature = impl.DefaultTemperature
-	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		err := tx.QueryRowxContext(ctx, s.rebind(`INSERT INTO leads
-			(organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			orgID, lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore,
-			lead.DealValue, lead.CreatedAt, lead.UpdatedAt).Scan(&lead.ID)
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		err := insertLead(ctx, s.db, tx, lead)
 		if isUniqueViolation(err) {
-			return errDuplicatePhone()
+			return impl.ErrDuplicatePhone()
 		}
-		if err != nil {
-			return fmt.Errorf("create lead: %w", err)
-		}
-		return s.insertEvent(ctx, tx, orgID, impl.EventLeadCreated, lead.CreatedAt, lead)
+		return err
 	})
 }
 
-// FindLeadByID implements impl.LeadService.
-func (s *DB) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Lead, error) {
-	return s.findLead(ctx, s.db, orgID, id, "")
+// insertLead stores a new lead (normalised, with its timestamps) and the
+// events of its creation, in tx. A duplicate phone is left as the driver's
+// unique violation, for callers that retry on it.
+func insertLead(ctx context.Context, db *DB, tx *sqlx.Tx, lead *impl.Lead) error {
+	err := tx.QueryRowxContext(ctx, db.rebind(`INSERT INTO leads
+		(organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		lead.OrganizationID, lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore,
+		lead.DealValue, lead.CreatedAt, lead.UpdatedAt).Scan(&lead.ID)
+	if err != nil {
+		return fmt.Errorf("create lead: %w", err)
+	}
+	return appendLeadEvents(ctx, db, tx, nil, lead)
 }
 
-func (s *DB) findLead(ctx context.Context, q sqlx.QueryerContext, orgID, id int64, suffix string) (*impl.Lead, error) {
+// FindLeadByID implements impl.LeadStore.
+func (s *LeadStore) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Lead, error) {
+	return s.findLead(ctx, s.db.pool, orgID, id, "")
+}
+
+func (s *LeadStore) findLead(ctx context.Context, q sqlx.QueryerContext, orgID, id int64, suffix string) (*impl.Lead, error) {
 	var lead impl.Lead
-	err := sqlx.GetContext(ctx, q, &lead, s.rebind(
+	err := sqlx.GetContext(ctx, q, &lead, s.db.rebind(
 		`SELECT `+leadColumns+` FROM leads WHERE organization_id = ? AND id = ?`+suffix), orgID, id)
 	if err != nil {
 		return nil, notFound(err, "Lead")
@@ -66,8 +64,8 @@ func utcLead(l *impl.Lead) {
 	l.UpdatedAt = l.UpdatedAt.UTC()
 }
 
-// FindLeads implements impl.LeadService.
-func (s *DB) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) ([]*impl.Lead, int64, error) {
+// FindLeads implements impl.LeadStore.
+func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) ([]*impl.Lead, int64, error) {
 	where := []string{"organization_id = ?"}
 	args := []any{orgID}
 	if f.Phone != nil {
@@ -82,7 +80,7 @@ func (s *DB) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) ([]*
 	cond := strings.Join(where, " AND ")
 
 	var total int64
-	if err := s.db.GetContext(ctx, &total, s.rebind(`SELECT COUNT(*) FROM leads WHERE `+cond), args...); err != nil {
+	if err := s.db.pool.GetContext(ctx, &total, s.db.rebind(`SELECT COUNT(*) FROM leads WHERE `+cond), args...); err != nil {
 		return nil, 0, fmt.Errorf("count leads: %w", err)
 	}
 	order, err := s.leadOrder(f.Sort)
@@ -93,7 +91,7 @@ func (s *DB) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) ([]*
 	if total == 0 || f.Offset >= total {
 		return leads, total, nil
 	}
-	err = s.db.SelectContext(ctx, &leads, s.rebind(
+	err = s.db.pool.SelectContext(ctx, &leads, s.db.rebind(
 		`SELECT `+leadColumns+` FROM leads WHERE `+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`),
 		append(args, f.Limit, f.Offset)...)
 	if err != nil {
@@ -107,7 +105,7 @@ func (s *DB) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) ([]*
 
 // leadOrder turns a sort key into an ORDER BY clause. Missing values sort
 // last in both directions, and id breaks ties, so pages never overlap.
-func (s *DB) leadOrder(sort string) (string, error) {
+func (s *LeadStore) leadOrder(sort string) (string, error) {
 	if sort == "" {
 		sort = "-created_at"
 	}
@@ -121,7 +119,7 @@ func (s *DB) leadOrder(sort string) (string, error) {
 		return "", impl.Errorf(impl.EBadRequest, "Unknown sort field %q.", key).WithDetail("sort", "unknown sort field")
 	}
 	expr := col
-	if col == "name" && s.dialect == Postgres {
+	if col == "name" && s.db.dialect == Postgres {
 		// dialect: compare bytes, as SQLite does, so both databases give the
 		// same order whatever the cluster's locale.
 		expr = `name COLLATE "C"`
@@ -136,12 +134,12 @@ func (s *DB) leadOrder(sort string) (string, error) {
 	}
 }
 
-// UpdateLead implements impl.LeadService.
-func (s *DB) UpdateLead(ctx context.Context, orgID, id int64, update func(*impl.Lead) error) (*impl.Lead, error) {
+// UpdateLead implements impl.LeadStore.
+func (s *LeadStore) UpdateLead(ctx context.Context, orgID, id int64, update func(*impl.Lead) error) (*impl.Lead, error) {
 	var lead *impl.Lead
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		lockSuffix := ""
-		if s.dialect == Postgres {
+		if s.db.dialect == Postgres {
 			// dialect: SQLite's BEGIN IMMEDIATE already holds the write lock.
 			lockSuffix = " FOR UPDATE"
 		}
@@ -159,29 +157,22 @@ func (s *DB) UpdateLead(ctx context.Context, orgID, id int64, update func(*impl.
 		// renumber a lead, and a no-op returns the lead exactly as stored.
 		lead.ID, lead.OrganizationID = before.ID, before.OrganizationID
 		lead.CreatedAt, lead.UpdatedAt = before.CreatedAt, before.UpdatedAt
-		if leadFieldsEqual(&before, lead) {
-			return nil
+		if len(impl.LeadEvents(&before, lead)) == 0 {
+			return nil // a no-op returns the lead exactly as stored
 		}
-		lead.UpdatedAt = s.timestamp()
-		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE leads SET
+		lead.UpdatedAt = s.db.timestamp()
+		_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE leads SET
 			phone = ?, name = ?, email = ?, company_name = ?, temperature = ?, lead_score = ?, deal_value = ?, updated_at = ?
 			WHERE organization_id = ? AND id = ?`),
 			lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore, lead.DealValue,
 			lead.UpdatedAt, orgID, id)
 		if isUniqueViolation(err) {
-			return errDuplicatePhone()
+			return impl.ErrDuplicatePhone()
 		}
 		if err != nil {
 			return fmt.Errorf("update lead: %w", err)
 		}
-		if err := s.insertEvent(ctx, tx, orgID, impl.EventLeadUpdated, lead.UpdatedAt, lead); err != nil {
-			return err
-		}
-		// One action, two events: becoming hot is also a qualification.
-		if lead.Temperature == impl.TemperatureHot && before.Temperature != impl.TemperatureHot {
-			return s.insertEvent(ctx, tx, orgID, impl.EventLeadQualified, lead.UpdatedAt, lead)
-		}
-		return nil
+		return appendLeadEvents(ctx, s.db, tx, &before, lead)
 	})
 	if err != nil {
 		return nil, err
@@ -189,24 +180,20 @@ func (s *DB) UpdateLead(ctx context.Context, orgID, id int64, update func(*impl.
 	return lead, nil
 }
 
-// leadFieldsEqual reports whether an update changed nothing, so that a no-op
-// PUT or PATCH leaves updated_at alone.
-func leadFieldsEqual(a, b *impl.Lead) bool {
-	return a.Phone == b.Phone && eqPtr(a.Name, b.Name) && eqPtr(a.Email, b.Email) &&
-		eqPtr(a.CompanyName, b.CompanyName) && a.Temperature == b.Temperature &&
-		a.LeadScore == b.LeadScore && eqPtr(a.DealValue, b.DealValue)
-}
-
-func eqPtr[T comparable](a, b *T) bool {
-	if a == nil || b == nil {
-		return a == b
+// appendLeadEvents writes the events impl.LeadEvents says the change from
+// before to lead causes, stamped with the lead's updated_at.
+func appendLeadEvents(ctx context.Context, db *DB, tx *sqlx.Tx, before, lead *impl.Lead) error {
+	for _, typ := range impl.LeadEvents(before, lead) {
+		if err := db.appendEvent(ctx, tx, lead.OrganizationID, typ, lead.UpdatedAt, lead); err != nil {
+			return err
+		}
 	}
-	return *a == *b
+	return nil
 }
 
-// DeleteLead implements impl.LeadService.
-func (s *DB) DeleteLead(ctx context.Context, orgID, id int64) error {
-	res, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM leads WHERE organization_id = ? AND id = ?`), orgID, id)
+// DeleteLead implements impl.LeadStore.
+func (s *LeadStore) DeleteLead(ctx context.Context, orgID, id int64) error {
+	res, err := s.db.pool.ExecContext(ctx, s.db.rebind(`DELETE FROM leads WHERE organization_id = ? AND id = ?`), orgID, id)
 	if err != nil {
 		return fmt.Errorf("delete lead: %w", err)
 	}

@@ -53,7 +53,7 @@ func sameLead(t *testing.T, what string, got, want *impl.Lead) {
 
 func (f *fixture) mustCreate(t *testing.T, org int64, l *impl.Lead) *impl.Lead {
 	t.Helper()
-	if err := f.db.CreateLead(context.Background(), org, l); err != nil {
+	if err := f.s.Leads.CreateLead(context.Background(), org, l); err != nil {
 		t.Fatalf("CreateLead(%s): %v", leadString(l), err)
 	}
 	return l
@@ -61,7 +61,7 @@ func (f *fixture) mustCreate(t *testing.T, org int64, l *impl.Lead) *impl.Lead {
 
 func (f *fixture) mustFind(t *testing.T, org, id int64) *impl.Lead {
 	t.Helper()
-	l, err := f.db.FindLeadByID(context.Background(), org, id)
+	l, err := f.s.Leads.FindLeadByID(context.Background(), org, id)
 	if err != nil {
 		t.Fatalf("FindLeadByID(%d, %d): %v", org, id, err)
 	}
@@ -81,7 +81,7 @@ func TestCreateLead(t *testing.T) {
 				CompanyName: ptr("Tech Corp"),
 				DealValue:   ptr(15000.5),
 			}
-			if err := f.db.CreateLead(ctx, f.org, l); err != nil {
+			if err := f.s.Leads.CreateLead(ctx, f.org, l); err != nil {
 				t.Fatal(err)
 			}
 			want := &impl.Lead{
@@ -130,7 +130,7 @@ func TestCreateLeadDuplicatePhone(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		first := f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999999", Name: ptr("first")})
 		for _, phone := range []string{"5511999999999", "+55 11 99999-9999", "(55) 11.99999.9999"} {
-			err := f.db.CreateLead(ctx, f.org, &impl.Lead{Phone: phone, Name: ptr("second")})
+			err := f.s.Leads.CreateLead(ctx, f.org, &impl.Lead{Phone: phone, Name: ptr("second")})
 			wantCode(t, err, impl.EConflict)
 			var ae *impl.Error
 			if !errors.As(err, &ae) || len(ae.Details["phone"]) == 0 {
@@ -138,7 +138,7 @@ func TestCreateLeadDuplicatePhone(t *testing.T) {
 			}
 		}
 		sameLead(t, "first lead after the conflicts", f.mustFind(t, f.org, first.ID), first)
-		_, total, err := f.db.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 100})
+		_, total, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 100})
 		if err != nil || total != 1 {
 			t.Errorf("FindLeads total = %d, %v; want 1", total, err)
 		}
@@ -158,15 +158,15 @@ func TestLeadsAreScopedToTheOrganization(t *testing.T) {
 		mine := f.mustCreate(t, f.org, &impl.Lead{Phone: "11999999999", Email: ptr("a@b.co"), Temperature: "hot"})
 		theirs := f.mustCreate(t, f.other, &impl.Lead{Phone: "11999999998", Email: ptr("a@b.co"), Temperature: "hot"})
 
-		_, err := f.db.FindLeadByID(ctx, f.org, theirs.ID)
+		_, err := f.s.Leads.FindLeadByID(ctx, f.org, theirs.ID)
 		wantCode(t, err, impl.ENotFound)
-		_, err = f.db.FindLeadByID(ctx, f.other, mine.ID)
+		_, err = f.s.Leads.FindLeadByID(ctx, f.other, mine.ID)
 		wantCode(t, err, impl.ENotFound)
-		_, err = f.db.FindLeadByID(ctx, f.org, theirs.ID+mine.ID+100)
+		_, err = f.s.Leads.FindLeadByID(ctx, f.org, theirs.ID+mine.ID+100)
 		wantCode(t, err, impl.ENotFound)
 
 		called := false
-		_, err = f.db.UpdateLead(ctx, f.org, theirs.ID, func(l *impl.Lead) error {
+		_, err = f.s.Leads.UpdateLead(ctx, f.org, theirs.ID, func(l *impl.Lead) error {
 			called = true
 			l.Name = ptr("hijacked")
 			return nil
@@ -175,7 +175,7 @@ func TestLeadsAreScopedToTheOrganization(t *testing.T) {
 		if called {
 			t.Error("UpdateLead called the update func for another organization's lead")
 		}
-		wantCode(t, f.db.DeleteLead(ctx, f.org, theirs.ID), impl.ENotFound)
+		wantCode(t, f.s.Leads.DeleteLead(ctx, f.org, theirs.ID), impl.ENotFound)
 		sameLead(t, "their lead after our attempts", f.mustFind(t, f.other, theirs.ID), theirs)
 
 		for _, filter := range []impl.LeadFilter{
@@ -184,7 +184,7 @@ func TestLeadsAreScopedToTheOrganization(t *testing.T) {
 			{Limit: 100, Temperature: ptr("hot")},
 			{Limit: 100, Phone: ptr("11999999998")},
 		} {
-			leads, total, err := f.db.FindLeads(ctx, f.org, filter)
+			leads, total, err := f.s.Leads.FindLeads(ctx, f.org, filter)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,7 +229,7 @@ func TestFindLeadsFilters(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				tt.filter.Sort, tt.filter.Limit = "id", 100
-				leads, total, err := f.db.FindLeads(ctx, f.org, tt.filter)
+				leads, total, err := f.s.Leads.FindLeads(ctx, f.org, tt.filter)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -269,7 +269,7 @@ func TestFindLeadsPaging(t *testing.T) {
 			{2, 1, ids[2:3]},
 		}
 		for _, tt := range tests {
-			leads, total, err := f.db.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "id", Offset: tt.offset, Limit: tt.limit})
+			leads, total, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "id", Offset: tt.offset, Limit: tt.limit})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -412,7 +412,7 @@ func TestFindLeadsSort(t *testing.T) {
 					continue
 				}
 				f.clock.set(sortBase.Add(s.touched))
-				l, err := f.db.UpdateLead(ctx, f.org, leadIDOf(index, i), func(l *impl.Lead) error {
+				l, err := f.s.Leads.UpdateLead(ctx, f.org, leadIDOf(index, i), func(l *impl.Lead) error {
 					l.Temperature = impl.TemperatureWarm
 					return nil
 				})
@@ -435,7 +435,7 @@ func TestFindLeadsSort(t *testing.T) {
 					}
 					wantOrder := expectedOrder(want, created, updated)
 
-					leads, total, err := f.db.FindLeads(ctx, f.org, impl.LeadFilter{Sort: key, Limit: 100})
+					leads, total, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: key, Limit: 100})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -454,7 +454,7 @@ func TestFindLeadsSort(t *testing.T) {
 					// Paging through the same order gives every lead once.
 					var paged []int
 					for off := int64(0); off < total; off += 5 {
-						page, _, err := f.db.FindLeads(ctx, f.org, impl.LeadFilter{Sort: key, Offset: off, Limit: 5})
+						page, _, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: key, Offset: off, Limit: 5})
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -467,9 +467,9 @@ func TestFindLeadsSort(t *testing.T) {
 					}
 				})
 			}
-			_, _, err := f.db.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "phone", Limit: 10})
+			_, _, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "phone", Limit: 10})
 			wantCode(t, err, impl.EBadRequest)
-			_, _, err = f.db.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "name; DROP TABLE leads", Limit: 10})
+			_, _, err = f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "name; DROP TABLE leads", Limit: 10})
 			wantCode(t, err, impl.EBadRequest)
 		})
 	}
@@ -501,7 +501,7 @@ func TestUpdateLead(t *testing.T) {
 
 		t.Run("changes fields and updated_at", func(t *testing.T) {
 			f.clock.set(t0.Add(time.Hour))
-			got, err := f.db.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error {
+			got, err := f.s.Leads.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error {
 				l.Phone = "+55 (11) 97777-6666"
 				l.Name = ptr("Maria Santos")
 				l.Email = ptr("Maria@TechCorp.com")
@@ -535,7 +535,7 @@ func TestUpdateLead(t *testing.T) {
 				"same phone, formatted":   func(l *impl.Lead) error { l.Phone = "+55 11 97777-6666"; return nil },
 				"same e-mail, upper case": func(l *impl.Lead) error { l.Email = ptr("MARIA@TECHCORP.COM"); return nil },
 			} {
-				got, err := f.db.UpdateLead(ctx, f.org, created.ID, update)
+				got, err := f.s.Leads.UpdateLead(ctx, f.org, created.ID, update)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -554,14 +554,14 @@ func TestUpdateLead(t *testing.T) {
 				l.UpdatedAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 			}
 			// Only identity fields: nothing to save.
-			got, err := f.db.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error { tamper(l); return nil })
+			got, err := f.s.Leads.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error { tamper(l); return nil })
 			if err != nil {
 				t.Fatal(err)
 			}
 			sameLead(t, "returned lead", got, before)
 			sameLead(t, "stored lead", f.mustFind(t, f.org, created.ID), before)
 			// With a real change too.
-			got, err = f.db.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error {
+			got, err = f.s.Leads.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error {
 				tamper(l)
 				l.LeadScore = 61
 				return nil
@@ -574,7 +574,7 @@ func TestUpdateLead(t *testing.T) {
 			sameLead(t, "returned lead", got, &want)
 			sameLead(t, "stored lead", f.mustFind(t, f.org, created.ID), &want)
 			sameLead(t, "neighbour", f.mustFind(t, f.org, neighbour.ID), neighbour)
-			if _, err := f.db.FindLeadByID(ctx, f.other, created.ID); impl.ErrorCode(err) != impl.ENotFound {
+			if _, err := f.s.Leads.FindLeadByID(ctx, f.other, created.ID); impl.ErrorCode(err) != impl.ENotFound {
 				t.Errorf("lead moved to the other organization: %v", err)
 			}
 		})
@@ -582,7 +582,7 @@ func TestUpdateLead(t *testing.T) {
 		t.Run("phone of another lead is a conflict", func(t *testing.T) {
 			before := f.mustFind(t, f.org, created.ID)
 			f.clock.set(t0.Add(4 * time.Hour))
-			_, err := f.db.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error {
+			_, err := f.s.Leads.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error {
 				l.Phone = "+55 21 98888-7777"
 				l.Name = ptr("changed too")
 				return nil
@@ -591,14 +591,14 @@ func TestUpdateLead(t *testing.T) {
 			sameLead(t, "lead after the conflict", f.mustFind(t, f.org, created.ID), before)
 			sameLead(t, "the other lead", f.mustFind(t, f.org, neighbour.ID), neighbour)
 			// The store still works after the failed transaction.
-			if _, err := f.db.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error { l.LeadScore = 62; return nil }); err != nil {
+			if _, err := f.s.Leads.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error { l.LeadScore = 62; return nil }); err != nil {
 				t.Fatal(err)
 			}
 		})
 
 		t.Run("phone of another organization's lead is fine", func(t *testing.T) {
 			theirs := f.mustCreate(t, f.other, &impl.Lead{Phone: "5541966665555"})
-			got, err := f.db.UpdateLead(ctx, f.org, neighbour.ID, func(l *impl.Lead) error { l.Phone = theirs.Phone; return nil })
+			got, err := f.s.Leads.UpdateLead(ctx, f.org, neighbour.ID, func(l *impl.Lead) error { l.Phone = theirs.Phone; return nil })
 			if err != nil || got.Phone != theirs.Phone {
 				t.Fatalf("got %s, %v", leadString(got), err)
 			}
@@ -608,7 +608,7 @@ func TestUpdateLead(t *testing.T) {
 			before := f.mustFind(t, f.org, created.ID)
 			f.clock.set(t0.Add(5 * time.Hour))
 			sentinel := impl.Errorf(impl.EValidation, "nope").WithDetail("lead_score", "too high")
-			got, err := f.db.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error {
+			got, err := f.s.Leads.UpdateLead(ctx, f.org, created.ID, func(l *impl.Lead) error {
 				l.Name = ptr("should not be saved")
 				l.Phone = "5599999999999"
 				return sentinel
@@ -620,7 +620,7 @@ func TestUpdateLead(t *testing.T) {
 		})
 
 		t.Run("missing lead", func(t *testing.T) {
-			_, err := f.db.UpdateLead(ctx, f.org, 1<<40, func(*impl.Lead) error {
+			_, err := f.s.Leads.UpdateLead(ctx, f.org, 1<<40, func(*impl.Lead) error {
 				t.Error("update func called for a missing lead")
 				return nil
 			})
@@ -643,7 +643,7 @@ func TestUpdateLeadConcurrently(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range each {
-					_, err := f.db.UpdateLead(ctx, f.org, l.ID, func(l *impl.Lead) error {
+					_, err := f.s.Leads.UpdateLead(ctx, f.org, l.ID, func(l *impl.Lead) error {
 						l.LeadScore++
 						return nil
 					})
@@ -669,16 +669,16 @@ func TestDeleteLead(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		a := f.mustCreate(t, f.org, &impl.Lead{Phone: "11999999999"})
 		b := f.mustCreate(t, f.org, &impl.Lead{Phone: "11999999998"})
-		if err := f.db.DeleteLead(ctx, f.org, a.ID); err != nil {
+		if err := f.s.Leads.DeleteLead(ctx, f.org, a.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, err := f.db.FindLeadByID(ctx, f.org, a.ID)
+		_, err := f.s.Leads.FindLeadByID(ctx, f.org, a.ID)
 		wantCode(t, err, impl.ENotFound)
-		wantCode(t, f.db.DeleteLead(ctx, f.org, a.ID), impl.ENotFound)
-		_, err = f.db.UpdateLead(ctx, f.org, a.ID, func(*impl.Lead) error { return nil })
+		wantCode(t, f.s.Leads.DeleteLead(ctx, f.org, a.ID), impl.ENotFound)
+		_, err = f.s.Leads.UpdateLead(ctx, f.org, a.ID, func(*impl.Lead) error { return nil })
 		wantCode(t, err, impl.ENotFound)
 		sameLead(t, "the other lead", f.mustFind(t, f.org, b.ID), b)
-		leads, total, err := f.db.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
+		leads, total, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
 		if err != nil || total != 1 || len(leads) != 1 || leads[0].ID != b.ID {
 			t.Errorf("after delete: %d leads, total %d, %v", len(leads), total, err)
 		}
@@ -700,24 +700,24 @@ func TestLeadTimesAreUTCInAnySessionTimeZone(t *testing.T) {
 	}
 	f := newFixture(t, url)
 	var tz string
-	if err := f.db.db.GetContext(ctx, &tz, "SHOW TimeZone"); err != nil || tz != "America/Sao_Paulo" {
+	if err := f.db.pool.GetContext(ctx, &tz, "SHOW TimeZone"); err != nil || tz != "America/Sao_Paulo" {
 		t.Fatalf("session time zone %q, %v", tz, err)
 	}
 	l := f.mustCreate(t, f.org, &impl.Lead{Phone: "11999999999"})
 	got := f.mustFind(t, f.org, l.ID)
 	sameLead(t, "FindLeadByID", got, l)
-	leads, _, err := f.db.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
+	leads, _, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
 	if err != nil || len(leads) != 1 {
 		t.Fatal(err)
 	}
 	sameLead(t, "FindLeads", leads[0], l)
 	f.clock.advance(time.Minute)
-	u, err := f.db.UpdateLead(ctx, f.org, l.ID, func(l *impl.Lead) error { l.LeadScore = 1; return nil })
+	u, err := f.s.Leads.UpdateLead(ctx, f.org, l.ID, func(l *impl.Lead) error { l.LeadScore = 1; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameLead(t, "stored after update", f.mustFind(t, f.org, l.ID), u)
-	org, err := f.db.FindOrganizationByID(ctx, f.org)
+	org, err := f.s.Organizations.FindOrganizationByID(ctx, f.org)
 	if err != nil || org.CreatedAt.Location() != time.UTC || !org.CreatedAt.Equal(t0.Truncate(time.Microsecond)) {
 		t.Errorf("organization %+v, %v", org, err)
 	}

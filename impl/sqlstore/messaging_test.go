@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
 )
 
@@ -14,7 +15,7 @@ func (f *fixture) integration(t *testing.T, org int64, channel string) *impl.Int
 	t.Helper()
 	in := &impl.Integration{OrganizationID: org, Name: channel, Channel: channel, Provider: impl.ProviderSandbox,
 		Active: true, AppSecret: "s3cret", VerifyTokenHash: []byte{1, 2, 3}}
-	if err := f.db.CreateIntegration(context.Background(), in); err != nil {
+	if err := f.s.Integrations.CreateIntegration(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
 	return in
@@ -27,33 +28,33 @@ func TestIntegrations(t *testing.T) {
 		rcs := f.integration(t, f.org, impl.ChannelRCS)
 		theirs := f.integration(t, f.other, impl.ChannelWhatsApp)
 
-		got, err := f.db.FindIntegrationByID(ctx, f.org, wa.ID)
+		got, err := f.s.Integrations.FindIntegrationByID(ctx, f.org, wa.ID)
 		if err != nil || got.AppSecret != "s3cret" || string(got.VerifyTokenHash) != "\x01\x02\x03" || !got.Active ||
 			!got.CreatedAt.Equal(t0.Truncate(1000)) {
 			t.Fatalf("FindIntegrationByID = %+v, %v", got, err)
 		}
-		_, err = f.db.FindIntegrationByID(ctx, f.org, theirs.ID)
+		_, err = f.s.Integrations.FindIntegrationByID(ctx, f.org, theirs.ID)
 		wantCode(t, err, impl.ENotFound)
-		if in, err := f.db.FindIntegrationForInbound(ctx, theirs.ID); err != nil || in.OrganizationID != f.other {
+		if in, err := f.s.Integrations.FindIntegrationForInbound(ctx, theirs.ID); err != nil || in.OrganizationID != f.other {
 			t.Errorf("FindIntegrationForInbound = %+v, %v", in, err)
 		}
 
-		list, err := f.db.ListIntegrations(ctx, f.org, impl.ChannelRCS)
+		list, err := f.s.Integrations.ListIntegrations(ctx, f.org, impl.ChannelRCS)
 		if err != nil || len(list) != 1 || list[0].ID != rcs.ID {
 			t.Errorf("ListIntegrations(rcs) = %v, %v", list, err)
 		}
-		if list, _ := f.db.ListIntegrations(ctx, f.org, ""); len(list) != 2 || list[0].ID != wa.ID {
+		if list, _ := f.s.Integrations.ListIntegrations(ctx, f.org, ""); len(list) != 2 || list[0].ID != wa.ID {
 			t.Errorf("ListIntegrations(all) = %v, want oldest first", list)
 		}
 
-		if err := f.db.SetIntegrationActive(ctx, f.org, wa.ID, false); err != nil {
+		if err := f.s.Integrations.SetIntegrationActive(ctx, f.org, wa.ID, false); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := f.db.FindIntegrationByID(ctx, f.org, wa.ID); got.Active {
+		if got, _ := f.s.Integrations.FindIntegrationByID(ctx, f.org, wa.ID); got.Active {
 			t.Error("still active after SetIntegrationActive(false)")
 		}
-		wantCode(t, f.db.SetIntegrationActive(ctx, f.org, theirs.ID, false), impl.ENotFound)
-		wantCode(t, f.db.CreateIntegration(ctx, &impl.Integration{OrganizationID: 999, Channel: "rcs", Provider: "sandbox"}), impl.ENotFound)
+		wantCode(t, f.s.Integrations.SetIntegrationActive(ctx, f.org, theirs.ID, false), impl.ENotFound)
+		wantCode(t, f.s.Integrations.CreateIntegration(ctx, &impl.Integration{OrganizationID: 999, Channel: "rcs", Provider: "sandbox"}), impl.ENotFound)
 	})
 }
 
@@ -63,7 +64,7 @@ func TestTemplates(t *testing.T) {
 		mk := func(org int64, name, lang, cat string, approved bool, context *string) *impl.Template {
 			tp := &impl.Template{OrganizationID: org, Name: name, Language: lang, Category: cat, MetaApproved: approved,
 				Context: context, Body: "Ola {{1}}", VariablesCount: 1}
-			if err := f.db.CreateTemplate(ctx, tp); err != nil {
+			if err := f.s.Templates.CreateTemplate(ctx, tp); err != nil {
 				t.Fatal(err)
 			}
 			return tp
@@ -75,24 +76,24 @@ func TestTemplates(t *testing.T) {
 		mk(f.org, "alfa", "pt_BR", "MARKETING", true, nil)
 		mk(f.other, "boas_vindas", "pt_BR", "UTILITY", true, onb)
 
-		err := f.db.CreateTemplate(ctx, &impl.Template{OrganizationID: f.org, Name: "boas_vindas", Language: "pt_BR",
+		err := f.s.Templates.CreateTemplate(ctx, &impl.Template{OrganizationID: f.org, Name: "boas_vindas", Language: "pt_BR",
 			Category: "UTILITY", Body: "x"})
 		wantCode(t, err, impl.EConflict)
 
-		byName, err := f.db.FindTemplatesByName(ctx, f.org, "boas_vindas")
+		byName, err := f.s.Templates.FindTemplatesByName(ctx, f.org, "boas_vindas")
 		if err != nil || len(byName) != 2 || byName[0].Language != "en_US" {
 			t.Errorf("FindTemplatesByName = %v, %v", byName, err)
 		}
-		if got, err := f.db.FindTemplateByID(ctx, f.org, a.ID); err != nil || *got.Context != "onboarding" || got.VariablesCount != 1 {
+		if got, err := f.s.Templates.FindTemplateByID(ctx, f.org, a.ID); err != nil || *got.Context != "onboarding" || got.VariablesCount != 1 {
 			t.Errorf("FindTemplateByID = %+v, %v", got, err)
 		}
-		theirs, _ := f.db.FindTemplatesByName(ctx, f.other, "boas_vindas")
-		_, err = f.db.FindTemplateByID(ctx, f.org, theirs[0].ID)
+		theirs, _ := f.s.Templates.FindTemplatesByName(ctx, f.other, "boas_vindas")
+		_, err = f.s.Templates.FindTemplateByID(ctx, f.org, theirs[0].ID)
 		wantCode(t, err, impl.ENotFound)
 
 		names := func(fl impl.TemplateFilter) []string {
 			fl.Limit = 10
-			ts, _, err := f.db.FindTemplates(ctx, f.org, fl)
+			ts, _, err := f.s.Templates.FindTemplates(ctx, f.org, fl)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +127,7 @@ func TestFinishMessageWritesSentEventOnly(t *testing.T) {
 			m := &impl.Message{OrganizationID: f.org, IntegrationID: in.ID, Channel: in.Channel,
 				Direction: impl.DirectionOutbound, Type: "text", Status: impl.StatusQueued, Phone: "5511999999999",
 				Content: json.RawMessage(`{"text":"oi"}`)}
-			if err := f.db.CreateMessage(ctx, m); err != nil {
+			if err := f.s.Messages.CreateMessage(ctx, m); err != nil {
 				t.Fatal(err)
 			}
 			m.Status = status
@@ -135,7 +136,7 @@ func TestFinishMessageWritesSentEventOnly(t *testing.T) {
 			} else {
 				m.Error = ptr("refused")
 			}
-			if err := f.db.FinishMessage(ctx, m); err != nil {
+			if err := f.s.Messages.FinishMessage(ctx, m); err != nil {
 				t.Fatal(err)
 			}
 			return m
@@ -143,26 +144,27 @@ func TestFinishMessageWritesSentEventOnly(t *testing.T) {
 		sent := send(impl.StatusSent)
 		failed := send(impl.StatusFailed)
 
-		got, err := f.db.FindMessageByID(ctx, f.org, failed.ID)
+		got, err := f.s.Messages.FindMessageByID(ctx, f.org, failed.ID)
 		if err != nil || got.Status != impl.StatusFailed || *got.Error != "refused" || string(got.Content) != `{"text":"oi"}` {
 			t.Fatalf("failed message = %+v, %v", got, err)
 		}
-		_, err = f.db.FindMessageByID(ctx, f.other, sent.ID)
+		_, err = f.s.Messages.FindMessageByID(ctx, f.other, sent.ID)
 		wantCode(t, err, impl.ENotFound)
 
-		events, err := f.db.FindEvents(ctx, f.org, 0)
+		events, err := f.s.Events.FindEvents(ctx, f.org, 0)
 		if err != nil || len(events) != 1 || events[0].Type != impl.EventMessageSent {
 			t.Fatalf("events = %v, %v; want one message.sent", events, err)
 		}
-		var payload impl.Message
-		if err := json.Unmarshal(events[0].Payload, &payload); err != nil || payload.ID != sent.ID ||
-			payload.Status != impl.StatusSent || *payload.ProviderMessageID != "wamid.1" {
+		// The payload is the message as the API returns it (gen/api).
+		var payload api.Message
+		if err := json.Unmarshal(events[0].Payload, &payload); err != nil || payload.Id != sent.ID ||
+			string(payload.Status) != impl.StatusSent || providerID(payload) != "wamid.1" {
 			t.Errorf("payload %s: %v", events[0].Payload, err)
 		}
-		if ev, _ := f.db.FindEvents(ctx, f.other, 0); len(ev) != 0 {
+		if ev, _ := f.s.Events.FindEvents(ctx, f.other, 0); len(ev) != 0 {
 			t.Errorf("another organization sees %d events", len(ev))
 		}
-		wantCode(t, f.db.FinishMessage(ctx, &impl.Message{OrganizationID: f.other, ID: sent.ID, Status: impl.StatusFailed}), impl.ENotFound)
+		wantCode(t, f.s.Messages.FinishMessage(ctx, &impl.Message{OrganizationID: f.other, ID: sent.ID, Status: impl.StatusFailed}), impl.ENotFound)
 	})
 }
 
@@ -178,7 +180,7 @@ func TestReceiveMessage(t *testing.T) {
 		known := f.mustCreate(t, f.org, &impl.Lead{Phone: "5511911112222"})
 
 		m := inbound("wamid.A", known.Phone)
-		if dup, err := f.db.ReceiveMessage(ctx, m, ptr("Ana")); err != nil || dup {
+		if dup, err := f.s.Messages.ReceiveMessage(ctx, m, ptr("Ana")); err != nil || dup {
 			t.Fatalf("ReceiveMessage = %v, %v", dup, err)
 		}
 		if m.LeadID == nil || *m.LeadID != known.ID {
@@ -190,7 +192,7 @@ func TestReceiveMessage(t *testing.T) {
 
 		// A new number creates its lead, named after the contact.
 		n := inbound("wamid.B", "5511933334444")
-		if _, err := f.db.ReceiveMessage(ctx, n, ptr("Bruno")); err != nil {
+		if _, err := f.s.Messages.ReceiveMessage(ctx, n, ptr("Bruno")); err != nil {
 			t.Fatal(err)
 		}
 		created := f.mustFind(t, f.org, *n.LeadID)
@@ -199,16 +201,16 @@ func TestReceiveMessage(t *testing.T) {
 		}
 
 		// Meta redelivers: stored once.
-		if dup, err := f.db.ReceiveMessage(ctx, inbound("wamid.A", known.Phone), nil); err != nil || !dup {
+		if dup, err := f.s.Messages.ReceiveMessage(ctx, inbound("wamid.A", known.Phone), nil); err != nil || !dup {
 			t.Errorf("redelivery: duplicate=%v err=%v", dup, err)
 		}
-		msgs, total, err := f.db.FindMessages(ctx, f.org, impl.MessageFilter{Direction: ptr(impl.DirectionInbound), Limit: 10})
+		msgs, total, err := f.s.Messages.FindMessages(ctx, f.org, impl.MessageFilter{Direction: ptr(impl.DirectionInbound), Limit: 10})
 		if err != nil || total != 2 || msgs[0].ID != n.ID {
 			t.Errorf("inbound messages: %d (%v), want 2, newest first", total, err)
 		}
 
 		var types []string
-		events, _ := f.db.FindEvents(ctx, f.org, 0)
+		events, _ := f.s.Events.FindEvents(ctx, f.org, 0)
 		for _, e := range events {
 			types = append(types, e.Type)
 		}
@@ -220,10 +222,10 @@ func TestReceiveMessage(t *testing.T) {
 		}
 
 		// Deleting the lead keeps its history, unlinked.
-		if err := f.db.DeleteLead(ctx, f.org, known.ID); err != nil {
+		if err := f.s.Leads.DeleteLead(ctx, f.org, known.ID); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := f.db.FindMessageByID(ctx, f.org, m.ID); got.LeadID != nil {
+		if got, _ := f.s.Messages.FindMessageByID(ctx, f.org, m.ID); got.LeadID != nil {
 			t.Errorf("message still linked to deleted lead %d", *got.LeadID)
 		}
 	})
@@ -244,7 +246,7 @@ func TestReceiveMessageRace(t *testing.T) {
 				m := &impl.Message{OrganizationID: f.org, IntegrationID: in.ID, Channel: in.Channel,
 					Direction: impl.DirectionInbound, Type: "text", Status: impl.StatusReceived, Phone: "5511955556666",
 					Content: json.RawMessage(`{}`), ProviderMessageID: ptr("wamid.race")}
-				_, err := f.db.ReceiveMessage(ctx, m, nil)
+				_, err := f.s.Messages.ReceiveMessage(ctx, m, nil)
 				errs <- err
 			}()
 		}
@@ -255,10 +257,15 @@ func TestReceiveMessageRace(t *testing.T) {
 				t.Errorf("ReceiveMessage: %v", err)
 			}
 		}
-		_, total, _ := f.db.FindMessages(ctx, f.org, impl.MessageFilter{Limit: 10})
-		_, leads, _ := f.db.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
+		_, total, _ := f.s.Messages.FindMessages(ctx, f.org, impl.MessageFilter{Limit: 10})
+		_, leads, _ := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
 		if total != 1 || leads != 1 {
 			t.Errorf("%d messages and %d leads, want 1 and 1", total, leads)
 		}
 	})
+}
+
+func providerID(m api.Message) string {
+	v, _ := m.ProviderMessageId.Get()
+	return v
 }

@@ -42,6 +42,7 @@ func (c *testClock) advance(d time.Duration) {
 // fixture is a migrated store with two organizations.
 type fixture struct {
 	db    *DB
+	s     *Stores
 	clock *testClock
 	org   int64 // the caller's organization
 	other int64 // another organization
@@ -64,11 +65,11 @@ func newFixture(t *testing.T, url string) *fixture {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	f := &fixture{db: db, clock: &testClock{t: t0}}
+	f := &fixture{db: db, s: NewStores(db), clock: &testClock{t: t0}}
 	db.now = f.clock.now
 	for _, id := range []*int64{&f.org, &f.other} {
 		org := &impl.Organization{Name: "Org"}
-		if err := db.CreateOrganization(ctx, org); err != nil {
+		if err := f.s.Organizations.CreateOrganization(ctx, org); err != nil {
 			t.Fatalf("CreateOrganization: %v", err)
 		}
 		*id = org.ID
@@ -123,10 +124,10 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			}
 			// The schema works after all that.
 			org := &impl.Organization{Name: "after"}
-			if err := again.CreateOrganization(ctx, org); err != nil {
+			if err := NewStores(again).Organizations.CreateOrganization(ctx, org); err != nil {
 				t.Fatal(err)
 			}
-			if err := again.CreateLead(ctx, org.ID, &impl.Lead{Phone: "11999999999"}); err != nil {
+			if err := NewStores(again).Leads.CreateLead(ctx, org.ID, &impl.Lead{Phone: "11999999999"}); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -190,27 +191,27 @@ func TestOpenFailures(t *testing.T) {
 func TestOrganizations(t *testing.T) {
 	ctx := context.Background()
 	forEachDB(t, func(t *testing.T, f *fixture) {
-		n, err := f.db.CountOrganizations(ctx)
+		n, err := f.s.Organizations.CountOrganizations(ctx)
 		if err != nil || n != 2 {
 			t.Fatalf("CountOrganizations = %d, %v; want 2", n, err)
 		}
 		org := &impl.Organization{Name: "Acme Ltda — São Paulo"}
-		if err := f.db.CreateOrganization(ctx, org); err != nil {
+		if err := f.s.Organizations.CreateOrganization(ctx, org); err != nil {
 			t.Fatal(err)
 		}
 		if org.ID == 0 || org.ID == f.org || org.ID == f.other || !org.CreatedAt.Equal(t0.Truncate(time.Microsecond)) {
 			t.Errorf("CreateOrganization filled in %+v", org)
 		}
-		got, err := f.db.FindOrganizationByID(ctx, org.ID)
+		got, err := f.s.Organizations.FindOrganizationByID(ctx, org.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.ID != org.ID || got.Name != org.Name || !got.CreatedAt.Equal(org.CreatedAt) || got.CreatedAt.Location() != time.UTC {
 			t.Errorf("FindOrganizationByID = %+v, want %+v in UTC", got, org)
 		}
-		_, err = f.db.FindOrganizationByID(ctx, org.ID+100)
+		_, err = f.s.Organizations.FindOrganizationByID(ctx, org.ID+100)
 		wantCode(t, err, impl.ENotFound)
-		if n, _ := f.db.CountOrganizations(ctx); n != 3 {
+		if n, _ := f.s.Organizations.CountOrganizations(ctx); n != 3 {
 			t.Errorf("CountOrganizations = %d, want 3", n)
 		}
 	})

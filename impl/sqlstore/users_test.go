@@ -19,7 +19,7 @@ var brt = time.FixedZone("BRT", -3*60*60)
 func (f *fixture) mustCreateUser(t *testing.T, org int64, email string) *impl.User {
 	t.Helper()
 	u := &impl.User{OrganizationID: org, Email: email, Name: "User " + email, PasswordHash: "$argon2id$hash-of-" + email}
-	if err := f.db.CreateUser(context.Background(), u); err != nil {
+	if err := f.s.Users.CreateUser(context.Background(), u); err != nil {
 		t.Fatalf("CreateUser(%s): %v", email, err)
 	}
 	return u
@@ -37,7 +37,7 @@ func (f *fixture) mustCreateSession(t *testing.T, u *impl.User, token string, ex
 		TokenHash: tokenHash(token), UserID: u.ID, OrganizationID: u.OrganizationID,
 		CSRFToken: "csrf-" + token, CreatedAt: now, LastSeenAt: now, ExpiresAt: expires,
 	}
-	if err := f.db.CreateSession(context.Background(), s); err != nil {
+	if err := f.s.Sessions.CreateSession(context.Background(), s); err != nil {
 		t.Fatalf("CreateSession(%s): %v", token, err)
 	}
 	return s
@@ -81,7 +81,7 @@ func TestUsers(t *testing.T) {
 
 		t.Run("find by e-mail, in any case", func(t *testing.T) {
 			for _, email := range []string{"ana.silva@example.com", "ANA.SILVA@EXAMPLE.COM", " Ana.Silva@example.com\t"} {
-				got, err := f.db.FindUserByEmail(ctx, email)
+				got, err := f.s.Users.FindUserByEmail(ctx, email)
 				if err != nil {
 					t.Fatalf("FindUserByEmail(%q): %v", email, err)
 				}
@@ -89,9 +89,9 @@ func TestUsers(t *testing.T) {
 					t.Errorf("FindUserByEmail(%q) = %s, want %s in UTC", email, userString(got), userString(ana))
 				}
 			}
-			_, err := f.db.FindUserByEmail(ctx, "nobody@example.com")
+			_, err := f.s.Users.FindUserByEmail(ctx, "nobody@example.com")
 			wantCode(t, err, impl.ENotFound)
-			_, err = f.db.FindUserByEmail(ctx, "")
+			_, err = f.s.Users.FindUserByEmail(ctx, "")
 			wantCode(t, err, impl.ENotFound)
 		})
 
@@ -100,26 +100,26 @@ func TestUsers(t *testing.T) {
 				{OrganizationID: f.org, Email: "ana.silva@example.com", Name: "again", PasswordHash: "x"},
 				{OrganizationID: f.other, Email: "ANA.SILVA@example.com", Name: "elsewhere", PasswordHash: "x"},
 			} {
-				err := f.db.CreateUser(ctx, u)
+				err := f.s.Users.CreateUser(ctx, u)
 				wantCode(t, err, impl.EConflict)
 				if !strings.Contains(err.Error(), "ana.silva@example.com") {
 					t.Errorf("conflict message %q does not name the e-mail", err)
 				}
 			}
-			if users, _ := f.db.ListUsers(ctx, f.other); userEmails(users) != "carla@other.example" {
+			if users, _ := f.s.Users.ListUsers(ctx, f.other); userEmails(users) != "carla@other.example" {
 				t.Errorf("a duplicate was stored: %s", userEmails(users))
 			}
 		})
 
 		t.Run("missing organization", func(t *testing.T) {
-			err := f.db.CreateUser(ctx, &impl.User{OrganizationID: f.other + 1000, Email: "ghost@example.com", Name: "g", PasswordHash: "x"})
+			err := f.s.Users.CreateUser(ctx, &impl.User{OrganizationID: f.other + 1000, Email: "ghost@example.com", Name: "g", PasswordHash: "x"})
 			wantCode(t, err, impl.ENotFound)
-			_, err = f.db.FindUserByEmail(ctx, "ghost@example.com")
+			_, err = f.s.Users.FindUserByEmail(ctx, "ghost@example.com")
 			wantCode(t, err, impl.ENotFound)
 		})
 
 		t.Run("list is scoped and oldest first", func(t *testing.T) {
-			users, err := f.db.ListUsers(ctx, f.org)
+			users, err := f.s.Users.ListUsers(ctx, f.org)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,11 +131,11 @@ func TestUsers(t *testing.T) {
 					t.Errorf("created_at %v not in UTC", u.CreatedAt)
 				}
 			}
-			users, err = f.db.ListUsers(ctx, f.other)
+			users, err = f.s.Users.ListUsers(ctx, f.other)
 			if err != nil || len(users) != 1 || userString(users[0]) != userString(theirs) {
 				t.Errorf("other organization's users: %s, %v", userEmails(users), err)
 			}
-			users, err = f.db.ListUsers(ctx, f.other+1000)
+			users, err = f.s.Users.ListUsers(ctx, f.other+1000)
 			if err != nil || len(users) != 0 {
 				t.Errorf("users of a missing organization: %s, %v", userEmails(users), err)
 			}
@@ -143,10 +143,10 @@ func TestUsers(t *testing.T) {
 
 		t.Run("record login", func(t *testing.T) {
 			at := t0.Add(time.Hour).Add(789 * time.Nanosecond).In(brt)
-			if err := f.db.RecordLogin(ctx, bob.ID, at); err != nil {
+			if err := f.s.Users.RecordLogin(ctx, bob.ID, at); err != nil {
 				t.Fatal(err)
 			}
-			got, err := f.db.FindUserByEmail(ctx, bob.Email)
+			got, err := f.s.Users.FindUserByEmail(ctx, bob.Email)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,10 +154,10 @@ func TestUsers(t *testing.T) {
 			if got.LastLoginAt == nil || !got.LastLoginAt.Equal(want) || got.LastLoginAt.Location() != time.UTC {
 				t.Errorf("last_login_at = %v, want %v in UTC", got.LastLoginAt, want.UTC())
 			}
-			if got, _ := f.db.FindUserByEmail(ctx, ana.Email); got.LastLoginAt != nil {
+			if got, _ := f.s.Users.FindUserByEmail(ctx, ana.Email); got.LastLoginAt != nil {
 				t.Errorf("another user's last_login_at was set: %v", got.LastLoginAt)
 			}
-			wantCode(t, f.db.RecordLogin(ctx, theirs.ID+1000, at), impl.ENotFound)
+			wantCode(t, f.s.Users.RecordLogin(ctx, theirs.ID+1000, at), impl.ENotFound)
 		})
 
 		t.Run("set password ends the user's sessions", func(t *testing.T) {
@@ -165,24 +165,24 @@ func TestUsers(t *testing.T) {
 			a1 := f.mustCreateSession(t, ana, "ana-laptop", expires)
 			a2 := f.mustCreateSession(t, ana, "ana-phone", expires)
 			b1 := f.mustCreateSession(t, bob, "bob-laptop", expires)
-			if err := f.db.SetUserPassword(ctx, ana.ID, "$argon2id$new"); err != nil {
+			if err := f.s.Users.SetUserPassword(ctx, ana.ID, "$argon2id$new"); err != nil {
 				t.Fatal(err)
 			}
-			got, err := f.db.FindUserByEmail(ctx, ana.Email)
+			got, err := f.s.Users.FindUserByEmail(ctx, ana.Email)
 			if err != nil || got.PasswordHash != "$argon2id$new" {
 				t.Fatalf("after SetUserPassword: %v, %v", got, err)
 			}
 			for _, s := range []*impl.Session{a1, a2} {
-				_, _, err := f.db.FindSession(ctx, s.TokenHash)
+				_, _, err := f.s.Sessions.FindSession(ctx, s.TokenHash)
 				wantCode(t, err, impl.ENotFound)
 			}
-			if s, u, err := f.db.FindSession(ctx, b1.TokenHash); err != nil || s.ID != b1.ID || u.ID != bob.ID {
+			if s, u, err := f.s.Sessions.FindSession(ctx, b1.TokenHash); err != nil || s.ID != b1.ID || u.ID != bob.ID {
 				t.Errorf("another user's session: %v, %v, %v", s, u, err)
 			}
-			if got, _ := f.db.FindUserByEmail(ctx, bob.Email); got.PasswordHash != bob.PasswordHash {
+			if got, _ := f.s.Users.FindUserByEmail(ctx, bob.Email); got.PasswordHash != bob.PasswordHash {
 				t.Errorf("another user's hash changed to %q", got.PasswordHash)
 			}
-			wantCode(t, f.db.SetUserPassword(ctx, theirs.ID+1000, "x"), impl.ENotFound)
+			wantCode(t, f.s.Users.SetUserPassword(ctx, theirs.ID+1000, "x"), impl.ENotFound)
 		})
 	})
 }
@@ -197,7 +197,7 @@ func TestSessions(t *testing.T) {
 			TokenHash: tokenHash("tok-1"), UserID: ana.ID, OrganizationID: f.org, CSRFToken: "csrf-1",
 			CreatedAt: t0.In(brt), LastSeenAt: t0.In(brt), ExpiresAt: expires.Add(999 * time.Nanosecond),
 		}
-		if err := f.db.CreateSession(ctx, s); err != nil {
+		if err := f.s.Sessions.CreateSession(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		stamp := t0.Truncate(time.Microsecond)
@@ -206,7 +206,7 @@ func TestSessions(t *testing.T) {
 		}
 
 		t.Run("find", func(t *testing.T) {
-			got, u, err := f.db.FindSession(ctx, tokenHash("tok-1"))
+			got, u, err := f.s.Sessions.FindSession(ctx, tokenHash("tok-1"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,9 +224,9 @@ func TestSessions(t *testing.T) {
 			if userString(u) != userString(ana) {
 				t.Errorf("FindSession user = %s, want %s", userString(u), userString(ana))
 			}
-			_, _, err = f.db.FindSession(ctx, tokenHash("tok-unknown"))
+			_, _, err = f.s.Sessions.FindSession(ctx, tokenHash("tok-unknown"))
 			wantCode(t, err, impl.ENotFound)
-			_, _, err = f.db.FindSession(ctx, nil)
+			_, _, err = f.s.Sessions.FindSession(ctx, nil)
 			wantCode(t, err, impl.ENotFound)
 		})
 
@@ -238,17 +238,17 @@ func TestSessions(t *testing.T) {
 			} {
 				bad.TokenHash, bad.CSRFToken = tokenHash("bad"), "c"
 				bad.CreatedAt, bad.LastSeenAt, bad.ExpiresAt = t0, t0, expires
-				wantCode(t, f.db.CreateSession(ctx, bad), impl.ENotFound)
+				wantCode(t, f.s.Sessions.CreateSession(ctx, bad), impl.ENotFound)
 			}
-			_, _, err := f.db.FindSession(ctx, tokenHash("bad"))
+			_, _, err := f.s.Sessions.FindSession(ctx, tokenHash("bad"))
 			wantCode(t, err, impl.ENotFound)
 		})
 
 		t.Run("token hashes are unique", func(t *testing.T) {
 			dup := &impl.Session{TokenHash: tokenHash("tok-1"), UserID: carla.ID, OrganizationID: f.other, CSRFToken: "c",
 				CreatedAt: t0, LastSeenAt: t0, ExpiresAt: expires}
-			wantCode(t, f.db.CreateSession(ctx, dup), impl.EConflict)
-			if _, u, err := f.db.FindSession(ctx, tokenHash("tok-1")); err != nil || u.ID != ana.ID {
+			wantCode(t, f.s.Sessions.CreateSession(ctx, dup), impl.EConflict)
+			if _, u, err := f.s.Sessions.FindSession(ctx, tokenHash("tok-1")); err != nil || u.ID != ana.ID {
 				t.Errorf("after a duplicate the session belongs to %v, %v", u, err)
 			}
 		})
@@ -256,13 +256,13 @@ func TestSessions(t *testing.T) {
 		t.Run("touch", func(t *testing.T) {
 			other := f.mustCreateSession(t, carla, "tok-carla", expires)
 			seen := t0.Add(10 * time.Minute).Add(500 * time.Nanosecond).In(brt)
-			if err := f.db.TouchSession(ctx, s.ID, seen); err != nil {
+			if err := f.s.Sessions.TouchSession(ctx, s.ID, seen); err != nil {
 				t.Fatal(err)
 			}
 			want := seen.Truncate(time.Microsecond)
 			lastSeen := func(token string) time.Time {
 				t.Helper()
-				got, _, err := f.db.FindSession(ctx, tokenHash(token))
+				got, _, err := f.s.Sessions.FindSession(ctx, tokenHash(token))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -272,7 +272,7 @@ func TestSessions(t *testing.T) {
 				t.Fatalf("last_seen_at = %v, want %v", got, want)
 			}
 			// An older touch, from a request that finished late, is ignored.
-			if err := f.db.TouchSession(ctx, s.ID, seen.Add(-time.Minute)); err != nil {
+			if err := f.s.Sessions.TouchSession(ctx, s.ID, seen.Add(-time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			if got := lastSeen("tok-1"); !got.Equal(want) {
@@ -281,22 +281,22 @@ func TestSessions(t *testing.T) {
 			if got := lastSeen("tok-carla"); !got.Equal(other.LastSeenAt) {
 				t.Errorf("another session was touched: %v", got)
 			}
-			if err := f.db.TouchSession(ctx, other.ID+1000, seen); err != nil {
+			if err := f.s.Sessions.TouchSession(ctx, other.ID+1000, seen); err != nil {
 				t.Errorf("touch of a missing session: %v", err)
 			}
 		})
 
 		t.Run("delete", func(t *testing.T) {
 			f.mustCreateSession(t, ana, "tok-2", expires)
-			if err := f.db.DeleteSession(ctx, tokenHash("tok-2")); err != nil {
+			if err := f.s.Sessions.DeleteSession(ctx, tokenHash("tok-2")); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := f.db.FindSession(ctx, tokenHash("tok-2"))
+			_, _, err := f.s.Sessions.FindSession(ctx, tokenHash("tok-2"))
 			wantCode(t, err, impl.ENotFound)
-			if err := f.db.DeleteSession(ctx, tokenHash("tok-2")); err != nil {
+			if err := f.s.Sessions.DeleteSession(ctx, tokenHash("tok-2")); err != nil {
 				t.Errorf("deleting a deleted session: %v", err)
 			}
-			if _, _, err := f.db.FindSession(ctx, tokenHash("tok-1")); err != nil {
+			if _, _, err := f.s.Sessions.FindSession(ctx, tokenHash("tok-1")); err != nil {
 				t.Errorf("a sibling session went too: %v", err)
 			}
 		})
@@ -307,20 +307,20 @@ func TestSessions(t *testing.T) {
 			f.mustCreateSession(t, ana, "tok-edge", t0.Add(3*time.Hour))
 			// FindSession does not judge expiry: an expired session is found
 			// until it is deleted.
-			if _, _, err := f.db.FindSession(ctx, tokenHash("tok-old")); err != nil {
+			if _, _, err := f.s.Sessions.FindSession(ctx, tokenHash("tok-old")); err != nil {
 				t.Fatalf("an expired session is not found: %v", err)
 			}
-			n, err := f.db.DeleteExpiredSessions(ctx, t0.Add(3*time.Hour).In(brt))
+			n, err := f.s.Sessions.DeleteExpiredSessions(ctx, t0.Add(3*time.Hour).In(brt))
 			if err != nil || n != 2 {
 				t.Fatalf("DeleteExpiredSessions = %d, %v; want 2", n, err)
 			}
 			for token, want := range map[string]string{"tok-old": impl.ENotFound, "tok-old-carla": impl.ENotFound, "tok-edge": "", "tok-1": "", "tok-carla": ""} {
-				_, _, err := f.db.FindSession(ctx, tokenHash(token))
+				_, _, err := f.s.Sessions.FindSession(ctx, tokenHash(token))
 				if got := impl.ErrorCode(err); got != want {
 					t.Errorf("%s after DeleteExpiredSessions: %v, want code %q", token, err, want)
 				}
 			}
-			if n, err := f.db.DeleteExpiredSessions(ctx, t0.Add(3*time.Hour)); err != nil || n != 0 {
+			if n, err := f.s.Sessions.DeleteExpiredSessions(ctx, t0.Add(3*time.Hour)); err != nil || n != 0 {
 				t.Errorf("second DeleteExpiredSessions = %d, %v; want 0", n, err)
 			}
 		})
@@ -332,7 +332,7 @@ func TestLoginThrottle(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		count := func(key string, since time.Time) (int, time.Time) {
 			t.Helper()
-			n, oldest, err := f.db.CountLoginFailures(ctx, key, since)
+			n, oldest, err := f.s.LoginFailures.CountLoginFailures(ctx, key, since)
 			if err != nil {
 				t.Fatalf("CountLoginFailures(%q): %v", key, err)
 			}
@@ -343,7 +343,7 @@ func TestLoginThrottle(t *testing.T) {
 		}
 		record := func(at time.Time, keys ...string) {
 			t.Helper()
-			if err := f.db.RecordLoginFailure(ctx, keys, at); err != nil {
+			if err := f.s.LoginFailures.RecordLoginFailure(ctx, keys, at); err != nil {
 				t.Fatalf("RecordLoginFailure(%v): %v", keys, err)
 			}
 		}
@@ -391,16 +391,16 @@ func TestLoginThrottle(t *testing.T) {
 		})
 
 		t.Run("clear", func(t *testing.T) {
-			if err := f.db.ClearLoginFailures(ctx, []string{"bob@example.com", "ip:203.0.113.7", "nobody"}); err != nil {
+			if err := f.s.LoginFailures.ClearLoginFailures(ctx, []string{"bob@example.com", "ip:203.0.113.7", "nobody"}); err != nil {
 				t.Fatal(err)
 			}
 			want("bob@example.com", none, 0, none)
 			want("ip:203.0.113.7", none, 0, none)
 			want("ana@example.com", none, 2, stamp)
-			if err := f.db.ClearLoginFailures(ctx, nil); err != nil {
+			if err := f.s.LoginFailures.ClearLoginFailures(ctx, nil); err != nil {
 				t.Errorf("clearing no keys: %v", err)
 			}
-			if err := f.db.RecordLoginFailure(ctx, nil, t0); err != nil {
+			if err := f.s.LoginFailures.RecordLoginFailure(ctx, nil, t0); err != nil {
 				t.Errorf("recording no keys: %v", err)
 			}
 			want("ana@example.com", none, 2, stamp)
@@ -427,7 +427,7 @@ func TestLoginThrottle(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					errs <- f.db.RecordLoginFailure(ctx, []string{"eve@example.com", "ip:198.51.100.1"},
+					errs <- f.s.LoginFailures.RecordLoginFailure(ctx, []string{"eve@example.com", "ip:198.51.100.1"},
 						t0.Add(25*time.Hour+time.Duration(i)*time.Second))
 				}()
 			}
@@ -458,26 +458,26 @@ func TestUserTimesAreUTCInAnySessionTimeZone(t *testing.T) {
 	}
 	f := newFixture(t, pg.URL+sep+"timezone=America%2FSao_Paulo")
 	u := f.mustCreateUser(t, f.org, "tz@example.com")
-	if err := f.db.RecordLogin(ctx, u.ID, t0); err != nil {
+	if err := f.s.Users.RecordLogin(ctx, u.ID, t0); err != nil {
 		t.Fatal(err)
 	}
 	f.mustCreateSession(t, u, "tz", t0.Add(time.Hour))
-	if err := f.db.RecordLoginFailure(ctx, []string{"tz"}, t0); err != nil {
+	if err := f.s.LoginFailures.RecordLoginFailure(ctx, []string{"tz"}, t0); err != nil {
 		t.Fatal(err)
 	}
-	found, err := f.db.FindUserByEmail(ctx, u.Email)
+	found, err := f.s.Users.FindUserByEmail(ctx, u.Email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	listed, err := f.db.ListUsers(ctx, f.org)
+	listed, err := f.s.Users.ListUsers(ctx, f.org)
 	if err != nil || len(listed) != 1 {
 		t.Fatalf("ListUsers: %d users, %v", len(listed), err)
 	}
-	s, su, err := f.db.FindSession(ctx, tokenHash("tz"))
+	s, su, err := f.s.Sessions.FindSession(ctx, tokenHash("tz"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, oldest, err := f.db.CountLoginFailures(ctx, "tz", time.Time{})
+	_, oldest, err := f.s.LoginFailures.CountLoginFailures(ctx, "tz", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

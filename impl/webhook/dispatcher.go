@@ -32,21 +32,23 @@ var DefaultRetrySchedule = []time.Duration{
 	30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour,
 }
 
-// Config tunes a Dispatcher; zero fields take the defaults.
+// Config tunes a Dispatcher. Its defaults are the service's (impl/app);
+// New refuses a config without a timeout, a poll interval, a retry
+// schedule, workers or a lease.
 type Config struct {
-	Timeout       time.Duration   // per attempt (default 10s)
-	PollInterval  time.Duration   // how often to look for due deliveries (default 250ms)
-	RetrySchedule []time.Duration // default DefaultRetrySchedule
+	Timeout       time.Duration // per attempt
+	PollInterval  time.Duration // how often to look for due deliveries
+	RetrySchedule []time.Duration
 	// DisableAfter is how many deliveries in a row may fail every attempt
-	// before the webhook is disabled (default 20).
+	// before the webhook is disabled; 0 never disables.
 	DisableAfter int
-	Workers      int           // concurrent attempts (default 16)
-	Lease        time.Duration // how long a claim lasts (default Timeout + 20s)
+	Workers      int           // concurrent attempts
+	Lease        time.Duration // how long a claim lasts; longer than Timeout
 	AllowPrivate bool          // WEBHOOK_ALLOW_PRIVATE_TARGETS
 	// Client replaces the SSRF-guarded client, for tests of the dispatcher
 	// itself.
 	Client *http.Client
-	Logger *slog.Logger
+	Logger *slog.Logger // nil discards
 	Now    func() time.Time
 }
 
@@ -61,24 +63,14 @@ type Dispatcher struct {
 }
 
 // New returns a dispatcher over queue. Start it with Run.
-func New(queue impl.DeliveryQueue, cfg Config) *Dispatcher {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 250 * time.Millisecond
-	}
-	if len(cfg.RetrySchedule) == 0 {
-		cfg.RetrySchedule = DefaultRetrySchedule
-	}
-	if cfg.DisableAfter <= 0 {
-		cfg.DisableAfter = 20
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 16
-	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = cfg.Timeout + 20*time.Second
+func New(queue impl.DeliveryQueue, cfg Config) (*Dispatcher, error) {
+	switch {
+	case cfg.Timeout <= 0, cfg.PollInterval <= 0, len(cfg.RetrySchedule) == 0, cfg.Workers <= 0:
+		return nil, errors.New("webhook: the dispatcher needs a timeout, a poll interval, a retry schedule and workers")
+	case cfg.Lease <= cfg.Timeout:
+		return nil, fmt.Errorf("webhook: a lease (%s) must outlive an attempt's timeout (%s)", cfg.Lease, cfg.Timeout)
+	case cfg.DisableAfter < 0:
+		return nil, errors.New("webhook: DisableAfter cannot be negative")
 	}
 	if cfg.Client == nil {
 		cfg.Client = NewHTTPClient(cfg.Timeout, cfg.AllowPrivate)
@@ -98,7 +90,7 @@ func New(queue impl.DeliveryQueue, cfg Config) *Dispatcher {
 		// Leases name their holder, so a replica only ever settles its own.
 		worker: host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(id[:]),
 		wake:   make(chan struct{}, 1),
-	}
+	}, nil
 }
 
 // Wake makes the dispatcher look for due deliveries now rather than at its

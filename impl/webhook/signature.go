@@ -4,7 +4,6 @@ package webhook
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -12,26 +11,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-)
 
-// SecretPrefix starts every signing secret. Standard Webhooks libraries strip
-// it before base64-decoding the key, so secrets we issue work with them as-is.
-const SecretPrefix = "whsec_"
+	"github.com/iagente/iagente-sdr/impl"
+)
 
 // signaturePrefix names the algorithm in X-Webhook-Signature so the scheme can
 // change later without partners mistaking a new digest for the old one.
 const signaturePrefix = "sha256="
-
-// NewSecret returns "whsec_" + base64.StdEncoding of 32 bytes from crypto/rand.
-// 32 bytes equals the SHA-256 output size, the minimum key length RFC 2104
-// recommends for HMAC-SHA256; more would add nothing to its strength.
-func NewSecret() (string, error) {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return "", fmt.Errorf("webhook: generate secret: %w", err)
-	}
-	return SecretPrefix + base64.StdEncoding.EncodeToString(key), nil
-}
 
 // Signature returns the X-Webhook-Signature value for body.
 //
@@ -91,9 +77,9 @@ func StandardSignature(msgID string, timestamp int64, body []byte, secrets ...st
 // rather than optional so a raw key pasted by mistake is caught here instead
 // of producing signatures no partner can verify.
 func standardKey(secret string) ([]byte, error) {
-	encoded, ok := strings.CutPrefix(secret, SecretPrefix)
+	encoded, ok := strings.CutPrefix(secret, impl.WebhookSecretPrefix)
 	if !ok {
-		return nil, fmt.Errorf("missing %q prefix", SecretPrefix)
+		return nil, fmt.Errorf("missing %q prefix", impl.WebhookSecretPrefix)
 	}
 	key, err := base64.StdEncoding.DecodeString(encoded)
 	if err != nil {

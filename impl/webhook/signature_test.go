@@ -13,6 +13,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/webhook"
 )
 
@@ -153,13 +154,11 @@ func TestVerifySignature(t *testing.T) {
 
 func mustSecret(t *testing.T) string {
 	t.Helper()
-	s, err := webhook.NewSecret()
-	if err != nil {
-		t.Fatalf("NewSecret: %v", err)
-	}
-	return s
+	return impl.NewWebhookSecret()
 }
 
+// TestNewSecret proves that the secrets the domain mints work with the
+// signer here and with the official Standard Webhooks verifier.
 func TestNewSecret(t *testing.T) {
 	seen := map[string]bool{}
 	for range 16 {
@@ -169,9 +168,9 @@ func TestNewSecret(t *testing.T) {
 		}
 		seen[s] = true
 
-		encoded, ok := strings.CutPrefix(s, webhook.SecretPrefix)
+		encoded, ok := strings.CutPrefix(s, impl.WebhookSecretPrefix)
 		if !ok {
-			t.Fatalf("secret %q lacks %q", s, webhook.SecretPrefix)
+			t.Fatalf("secret %q lacks %q", s, impl.WebhookSecretPrefix)
 		}
 		key, err := base64.StdEncoding.DecodeString(encoded)
 		if err != nil || len(key) != 32 {

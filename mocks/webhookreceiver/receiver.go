@@ -177,11 +177,11 @@ func checkPath(path string) error {
 // checkSecret refuses what the API never issues, so that a typo fails at
 // start-up rather than as a 401 on every delivery.
 func checkSecret(secret string) error {
-	if !strings.HasPrefix(secret, webhook.SecretPrefix) {
-		return fmt.Errorf("does not start with %q", webhook.SecretPrefix)
+	if !strings.HasPrefix(secret, "whsec_") {
+		return fmt.Errorf("does not start with %q", "whsec_")
 	}
-	if _, err := standardwebhooks.NewWebhook(secret); err != nil || secret == webhook.SecretPrefix {
-		return fmt.Errorf("is not %q followed by base64", webhook.SecretPrefix)
+	if _, err := standardwebhooks.NewWebhook(secret); err != nil || secret == "whsec_" {
+		return fmt.Errorf("is not %q followed by base64", "whsec_")
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/gen/webhooks"
+	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/webhook"
 	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
 )
@@ -34,11 +35,7 @@ const webhookTest = `{"id":"evt_0123456789abcdef01234567","event":"webhook.test"
 
 func newSecret(t *testing.T) string {
 	t.Helper()
-	s, err := webhook.NewSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return impl.NewWebhookSecret()
 }
 
 func newMsgID() string {

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/wire"
 )
 
 // randomID returns prefix followed by 24 random hex digits: ids that say
@@ -21,12 +22,12 @@ func randomID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// insertEvent writes an outbox row for data, in tx, and queues one delivery
-// per active webhook of the organization subscribed to typ. Writing the
-// deliveries here, with the change, means no event can be left undelivered
-// by a crash between the commit and a fan-out.
-func (s *DB) insertEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ string, at time.Time, data any) error {
-	ev, err := s.writeEvent(ctx, tx, orgID, typ, at, data)
+// appendEvent writes an outbox row about resource, in tx, and queues one
+// delivery per active webhook of the organization subscribed to typ. Writing
+// the deliveries here, with the change, means no event can be left
+// undelivered by a crash between the commit and a fan-out.
+func (s *DB) appendEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ string, at time.Time, resource any) error {
+	ev, err := s.writeEvent(ctx, tx, orgID, typ, at, resource)
 	if err != nil {
 		return err
 	}
@@ -59,20 +60,17 @@ func (s *DB) insertEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ stri
 
 // writeEvent writes the outbox row with its envelope, whose bytes are the
 // body of every attempt of every delivery of the event, and returns its id.
-func (s *DB) writeEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ string, at time.Time, data any) (int64, error) {
-	payload, err := json.Marshal(data)
+// The envelope is the one mapping's (package wire), as REST responses are.
+func (s *DB) writeEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ string, at time.Time, resource any) (int64, error) {
+	publicID := randomID("evt_")
+	payload, body, err := wire.Event(typ, publicID, at, resource)
 	if err != nil {
-		return 0, fmt.Errorf("encode %s event: %w", typ, err)
-	}
-	env := impl.Envelope{ID: randomID("evt_"), Event: typ, CreatedAt: at.UTC(), Data: payload}
-	body, err := json.Marshal(env)
-	if err != nil {
-		return 0, fmt.Errorf("encode %s envelope: %w", typ, err)
+		return 0, err
 	}
 	var id int64
 	err = tx.QueryRowxContext(ctx, s.rebind(
 		`INSERT INTO events (organization_id, public_id, type, payload, body, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
-		orgID, env.ID, typ, string(payload), string(body), env.CreatedAt).Scan(&id)
+		orgID, publicID, typ, string(payload), string(body), at.UTC()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("write %s event: %w", typ, err)
 	}
@@ -81,23 +79,25 @@ func (s *DB) writeEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ strin
 
 // FindEvents returns the organization's events with an id above afterID,
 // oldest first.
-func (s *DB) FindEvents(ctx context.Context, orgID, afterID int64) ([]*impl.Event, error) {
+func (s *EventLog) FindEvents(ctx context.Context, orgID, afterID int64) ([]*impl.Event, error) {
 	var rows []struct {
-		impl.Event
-		Payload string `db:"payload"`
+		ID             int64     `db:"id"`
+		OrganizationID int64     `db:"organization_id"`
+		PublicID       string    `db:"public_id"`
+		Type           string    `db:"type"`
+		Payload        string    `db:"payload"`
+		CreatedAt      time.Time `db:"created_at"`
 	}
-	err := s.db.SelectContext(ctx, &rows, s.rebind(
+	err := s.db.pool.SelectContext(ctx, &rows, s.db.rebind(
 		`SELECT id, organization_id, COALESCE(public_id, '') AS public_id, type, payload, created_at FROM events WHERE organization_id = ? AND id > ? ORDER BY id`),
 		orgID, afterID)
 	if err != nil {
 		return nil, fmt.Errorf("find events: %w", err)
 	}
 	out := make([]*impl.Event, len(rows))
-	for i := range rows {
-		e := rows[i].Event
-		e.Payload = json.RawMessage(rows[i].Payload)
-		e.CreatedAt = e.CreatedAt.UTC()
-		out[i] = &e
+	for i, r := range rows {
+		out[i] = &impl.Event{ID: r.ID, OrganizationID: r.OrganizationID, PublicID: r.PublicID, Type: r.Type,
+			Payload: json.RawMessage(r.Payload), CreatedAt: r.CreatedAt.UTC()}
 	}
 	return out, nil
 }

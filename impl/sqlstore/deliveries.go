@@ -1,0 +1,136 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/iagente/iagente-sdr/impl"
+	"github.com/jmoiron/sqlx"
+)
+
+const deliveryColumns = `d.id, d.organization_id, d.webhook_id, e.public_id, e.type, d.message_id, d.status,
+	d.due_ms, d.created_at, d.updated_at`
+
+type deliveryRow struct {
+	ID             int64     `db:"id"`
+	OrganizationID int64     `db:"organization_id"`
+	WebhookID      int64     `db:"webhook_id"`
+	EventID        string    `db:"public_id"`
+	Event          string    `db:"type"`
+	MessageID      string    `db:"message_id"`
+	Status         string    `db:"status"`
+	DueMS          *int64    `db:"due_ms"`
+	CreatedAt      time.Time `db:"created_at"`
+	UpdatedAt      time.Time `db:"updated_at"`
+}
+
+// FindDeliveries implements impl.WebhookStore.
+func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int64, f impl.DeliveryFilter) ([]*impl.Delivery, int64, error) {
+	var out []*impl.Delivery
+	var total int64
+	// One snapshot: an attempt recorded between reading the deliveries and
+	// their attempts would otherwise show a pending delivery next to the
+	// attempt that finished it.
+	err := s.db.readTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := findWebhook(ctx, s.db, tx, orgID, webhookID, ""); err != nil {
+			return err
+		}
+		cond, args := "d.organization_id = ? AND d.webhook_id = ?", []any{orgID, webhookID}
+		if f.Status != nil {
+			cond, args = cond+" AND d.status = ?", append(args, *f.Status)
+		}
+		rows := []*deliveryRow{}
+		var err error
+		total, err = s.db.pageIn(ctx, tx, &rows, "deliveries d JOIN events e ON e.id = d.event_id", deliveryColumns, cond, "d.id DESC", args, f.Offset, f.Limit)
+		if err != nil {
+			return fmt.Errorf("find deliveries: %w", err)
+		}
+		out, err = withAttempts(ctx, s.db, tx, rows)
+		return err
+	})
+	return out, total, err
+}
+
+func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*deliveryRow) ([]*impl.Delivery, error) {
+	out := make([]*impl.Delivery, len(rows))
+	byID := map[int64]*impl.Delivery{}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		d := &impl.Delivery{ID: r.ID, OrganizationID: r.OrganizationID, WebhookID: r.WebhookID, EventID: r.EventID,
+			Event: r.Event, MessageID: r.MessageID, Status: r.Status, Attempts: []impl.DeliveryAttempt{},
+			CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+		if r.DueMS != nil && r.Status == impl.DeliveryPending {
+			t := time.UnixMilli(*r.DueMS).UTC()
+			d.NextAttemptAt = &t
+		}
+		out[i], byID[r.ID], ids[i] = d, d, r.ID
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	query, args, err := sqlx.In(`SELECT delivery_id, attempted_at, status_code, duration_ms, error FROM delivery_attempts
+		WHERE delivery_id IN (?) ORDER BY id`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var attempts []struct {
+		DeliveryID  int64     `db:"delivery_id"`
+		AttemptedAt time.Time `db:"attempted_at"`
+		StatusCode  *int32    `db:"status_code"`
+		DurationMS  int64     `db:"duration_ms"`
+		Error       *string   `db:"error"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &attempts, db.rebind(query), args...); err != nil {
+		return nil, fmt.Errorf("find delivery attempts: %w", err)
+	}
+	for _, a := range attempts {
+		d := byID[a.DeliveryID]
+		d.Attempts = append(d.Attempts, impl.DeliveryAttempt{AttemptedAt: a.AttemptedAt.UTC(), StatusCode: a.StatusCode,
+			DurationMS: a.DurationMS, Error: a.Error})
+	}
+	return out, nil
+}
+
+// RedeliverDelivery implements impl.WebhookStore.
+func (s *DeliveryStore) RedeliverDelivery(ctx context.Context, orgID, webhookID, deliveryID int64) (*impl.Delivery, error) {
+	var out *impl.Delivery
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		w, err := findWebhook(ctx, s.db, tx, orgID, webhookID, s.db.forUpdate())
+		if err != nil {
+			return err
+		}
+		var status string
+		err = tx.GetContext(ctx, &status, s.db.rebind(`SELECT status FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND id = ?`),
+			orgID, webhookID, deliveryID)
+		if err != nil {
+			return notFound(err, "Delivery")
+		}
+		if err := w.CanRedeliver(status); err != nil {
+			return err
+		}
+		now := s.db.timestamp()
+		_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE deliveries SET status = ?, attempt_limit = attempt_count + ?, due_ms = ?,
+			locked_by = NULL, locked_until_ms = NULL, updated_at = ? WHERE id = ?`),
+			impl.DeliveryPending, w.MaxAttempts, now.UnixMilli(), now, deliveryID)
+		if err != nil {
+			return fmt.Errorf("redeliver: %w", err)
+		}
+		s.db.queued.Store(tx, struct{}{})
+		var rows []*deliveryRow
+		err = tx.SelectContext(ctx, &rows, s.db.rebind(`SELECT `+deliveryColumns+` FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?`), deliveryID)
+		if err != nil || len(rows) != 1 {
+			return fmt.Errorf("read redelivered delivery: %w", err)
+		}
+		list, err := withAttempts(ctx, s.db, tx, rows)
+		if err != nil {
+			return err
+		}
+		out = list[0]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,87 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+const integrationColumns = `id, organization_id, name, channel, provider, active, phone_number, phone_number_id,
+	access_token, app_secret, verify_token_hash, agent_id, created_at, updated_at`
+
+// CreateIntegration implements impl.IntegrationStore.
+func (s *IntegrationStore) CreateIntegration(ctx context.Context, in *impl.Integration) error {
+	in.CreatedAt = s.db.timestamp()
+	in.UpdatedAt = in.CreatedAt
+	err := s.db.pool.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO integrations
+		(organization_id, name, channel, provider, active, phone_number, phone_number_id,
+		 access_token, app_secret, verify_token_hash, agent_id, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		in.OrganizationID, in.Name, in.Channel, in.Provider, in.Active, in.PhoneNumber, in.PhoneNumberID,
+		in.AccessToken, in.AppSecret, in.VerifyTokenHash, in.AgentID, in.CreatedAt, in.UpdatedAt).Scan(&in.ID)
+	if isForeignKeyViolation(err) {
+		return impl.Errorf(impl.ENotFound, "Organization %d not found.", in.OrganizationID)
+	}
+	if err != nil {
+		return fmt.Errorf("create integration: %w", err)
+	}
+	return nil
+}
+
+// FindIntegrationByID implements impl.IntegrationStore.
+func (s *IntegrationStore) FindIntegrationByID(ctx context.Context, orgID, id int64) (*impl.Integration, error) {
+	var in impl.Integration
+	err := s.db.pool.GetContext(ctx, &in, s.db.rebind(
+		`SELECT `+integrationColumns+` FROM integrations WHERE organization_id = ? AND id = ?`), orgID, id)
+	if err != nil {
+		return nil, notFound(err, "Integration")
+	}
+	utcIntegration(&in)
+	return &in, nil
+}
+
+// FindIntegrationForInbound implements impl.IntegrationStore.
+func (s *IntegrationStore) FindIntegrationForInbound(ctx context.Context, id int64) (*impl.Integration, error) {
+	var in impl.Integration
+	err := s.db.pool.GetContext(ctx, &in, s.db.rebind(`SELECT `+integrationColumns+` FROM integrations WHERE id = ?`), id)
+	if err != nil {
+		return nil, notFound(err, "Integration")
+	}
+	utcIntegration(&in)
+	return &in, nil
+}
+
+// ListIntegrations implements impl.IntegrationStore.
+func (s *IntegrationStore) ListIntegrations(ctx context.Context, orgID int64, channel string) ([]*impl.Integration, error) {
+	q, args := `SELECT `+integrationColumns+` FROM integrations WHERE organization_id = ?`, []any{orgID}
+	if channel != "" {
+		q, args = q+` AND channel = ?`, append(args, channel)
+	}
+	out := []*impl.Integration{}
+	if err := s.db.pool.SelectContext(ctx, &out, s.db.rebind(q+` ORDER BY id`), args...); err != nil {
+		return nil, fmt.Errorf("list integrations: %w", err)
+	}
+	for _, in := range out {
+		utcIntegration(in)
+	}
+	return out, nil
+}
+
+// SetIntegrationActive implements impl.IntegrationStore.
+func (s *IntegrationStore) SetIntegrationActive(ctx context.Context, orgID, id int64, active bool) error {
+	res, err := s.db.pool.ExecContext(ctx, s.db.rebind(
+		`UPDATE integrations SET active = ?, updated_at = ? WHERE organization_id = ? AND id = ?`),
+		active, s.db.timestamp(), orgID, id)
+	if err != nil {
+		return fmt.Errorf("update integration: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return impl.Errorf(impl.ENotFound, "Integration not found.")
+	}
+	return nil
+}
+
+func utcIntegration(in *impl.Integration) {
+	in.CreatedAt, in.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
+}
