@@ -19,12 +19,12 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
-	"github.com/iagente/iagente-sdr/impl/webhook"
+	"github.com/iagente/iagente-sdr/impl/delivery"
 )
 
 // The webhook delivery benchmarks. One process writes lead.created events
 // through the store (DB.CreateLead, which queues a delivery per subscribed
-// webhook in the lead's own transaction) and one webhook.Dispatcher delivers
+// webhook in the lead's own transaction) and one delivery.Dispatcher delivers
 // them to a receiver on a loopback port: an httptest.Server that answers 204
 // at once and counts what it gets. The writer is app.Open with
 // WebhookDispatchOff, so it runs no dispatcher of its own and the benchmark
@@ -252,7 +252,7 @@ func (s *webhookSetup) createLead(b *testing.B) int64 {
 func (s *webhookSetup) dispatcher(workers int, log *attemptLog, wakeup bool) (stop func()) {
 	cfg := app.Defaults()
 	cfg.WebhookAllowPrivateTargets, cfg.WebhookWorkers, cfg.Logger = true, workers, slog.New(log)
-	d, err := webhook.New(s.app.Stores.Queue, cfg.DispatcherConfig())
+	d, err := delivery.New(s.app.Stores.Queue, cfg.DispatcherConfig())
 	if err != nil {
 		panic(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	webhooksig "github.com/iagente/iagente-sdr/impl/webhook"
+	webhooksig "github.com/iagente/iagente-sdr/impl/delivery"
 )
 
 // guaranteesReceiver is a webhook receiver that counts what it is sent: per

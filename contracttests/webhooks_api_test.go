@@ -24,7 +24,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
-	whsig "github.com/iagente/iagente-sdr/impl/webhook"
+	whsig "github.com/iagente/iagente-sdr/impl/delivery"
 )
 
 // The REST contract of webhooks and handoffs: CRUD and validation run on

@@ -24,7 +24,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/httpapi"
 	"github.com/iagente/iagente-sdr/impl/ratelimit"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
-	"github.com/iagente/iagente-sdr/impl/webhook"
+	"github.com/iagente/iagente-sdr/impl/delivery"
 )
 
 // Config is the service's whole configuration. Defaults holds every
@@ -89,7 +89,7 @@ func Defaults() Config {
 		SendTimeout:          15 * time.Second,
 		WebhookTimeout:       10 * time.Second,
 		WebhookPollInterval:  250 * time.Millisecond,
-		WebhookRetrySchedule: webhook.DefaultRetrySchedule,
+		WebhookRetrySchedule: delivery.DefaultRetrySchedule,
 		WebhookDisableAfter:  20,
 		WebhookWorkers:       16,
 	}
@@ -238,19 +238,19 @@ type App struct {
 	// Stores are the database and every store over it.
 	Stores     *sqlstore.Stores
 	Server     *httpapi.Server
-	Dispatcher *webhook.Dispatcher
+	Dispatcher *delivery.Dispatcher
 
 	stopDispatch context.CancelFunc
 	dispatchDone chan struct{}
 }
 
 // DispatcherConfig is the dispatcher's part of cfg.
-func (cfg Config) DispatcherConfig() webhook.Config {
+func (cfg Config) DispatcherConfig() delivery.Config {
 	lease := cfg.WebhookLease
 	if lease <= 0 {
 		lease = cfg.WebhookTimeout + LeaseMargin
 	}
-	return webhook.Config{
+	return delivery.Config{
 		Timeout:       cfg.WebhookTimeout,
 		PollInterval:  cfg.WebhookPollInterval,
 		RetrySchedule: cfg.WebhookRetrySchedule,
@@ -320,7 +320,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		SendTimeout: cfg.SendTimeout,
 		Logger:      cfg.Logger,
 	}
-	dispatcher, err := webhook.New(st.Queue, cfg.DispatcherConfig())
+	dispatcher, err := delivery.New(st.Queue, cfg.DispatcherConfig())
 	if err != nil {
 		return nil, err
 	}

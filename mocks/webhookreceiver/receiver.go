@@ -43,7 +43,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/iagente/iagente-sdr/gen/webhooks"
-	"github.com/iagente/iagente-sdr/impl/webhook"
+	signer "github.com/iagente/iagente-sdr/impl/delivery"
 )
 
 // maxBodyBytes bounds what is read before the signature is checked: an
@@ -551,7 +551,7 @@ func verify(secrets []string, verifiers []*standardwebhooks.Webhook, raw []byte,
 	ok := false
 	for _, s := range secrets {
 		// VerifySignature compares in constant time; so does the library.
-		if webhook.VerifySignature(s, raw, p.XWebhookSignature) {
+		if signer.VerifySignature(s, raw, p.XWebhookSignature) {
 			ok = true
 			break
 		}

@@ -18,7 +18,7 @@ import (
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/gen/webhooks"
 	"github.com/iagente/iagente-sdr/impl"
-	"github.com/iagente/iagente-sdr/impl/webhook"
+	signer "github.com/iagente/iagente-sdr/impl/delivery"
 	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
 )
 
@@ -76,7 +76,7 @@ func (d delivery) sign(t *testing.T, h http.Header, body []byte) {
 		d.at = time.Now()
 	}
 	ts := strconv.FormatInt(d.at.Unix(), 10)
-	std, err := webhook.StandardSignature(d.id, d.at.Unix(), body, d.signWith...)
+	std, err := signer.StandardSignature(d.id, d.at.Unix(), body, d.signWith...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func (d delivery) sign(t *testing.T, h http.Header, body []byte) {
 	h.Set("X-Webhook-Event", d.event)
 	h.Set("X-Webhook-Id", d.id)
 	h.Set("X-Webhook-Timestamp", ts)
-	h.Set("X-Webhook-Signature", webhook.Signature(d.signWith[0], body))
+	h.Set("X-Webhook-Signature", signer.Signature(d.signWith[0], body))
 	h.Set("webhook-id", d.id)
 	h.Set("webhook-timestamp", ts)
 	h.Set("webhook-signature", std)

@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"crypto/hmac"
@@ -14,7 +14,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/iagente/iagente-sdr/impl"
-	"github.com/iagente/iagente-sdr/impl/webhook"
+	"github.com/iagente/iagente-sdr/impl/delivery"
 )
 
 const (
@@ -27,7 +27,7 @@ func TestSignatureKnownAnswer(t *testing.T) {
 	//   printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret"
 	// so it pins the documented key choice (the whole string, prefix included).
 	const fromOpenSSL = "sha256=6adbab126d80673d2144402dea6dc285ab0dfbad54bf316aaff78687b018b56e"
-	if got := webhook.Signature(testSecret, []byte(testBody)); got != fromOpenSSL {
+	if got := delivery.Signature(testSecret, []byte(testBody)); got != fromOpenSSL {
 		t.Errorf("Signature = %s, want %s", got, fromOpenSSL)
 	}
 
@@ -40,7 +40,7 @@ func TestSignatureKnownAnswer(t *testing.T) {
 		mac := hmac.New(sha256.New, []byte(tc.secret))
 		mac.Write([]byte(tc.body))
 		want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
-		if got := webhook.Signature(tc.secret, []byte(tc.body)); got != want {
+		if got := delivery.Signature(tc.secret, []byte(tc.body)); got != want {
 			t.Errorf("Signature(%.20q, %.20q) = %s, want %s", tc.secret, tc.body, got, want)
 		}
 	}
@@ -69,7 +69,7 @@ func TestStandardSignatureVerifiedByOfficialLibrary(t *testing.T) {
 	now := time.Now()
 	body := []byte(testBody)
 
-	sig, err := webhook.StandardSignature(id, now.Unix(), body, oldSecret, newSecret)
+	sig, err := delivery.StandardSignature(id, now.Unix(), body, oldSecret, newSecret)
 	if err != nil {
 		t.Fatalf("StandardSignature: %v", err)
 	}
@@ -113,7 +113,7 @@ func TestStandardSignatureRejectsBadSecrets(t *testing.T) {
 		"bad second":      {good, "whsec_%%%"},
 		"url-safe base64": {"whsec_-_-_"},
 	} {
-		if sig, err := webhook.StandardSignature("id", 1, []byte("x"), secrets...); err == nil {
+		if sig, err := delivery.StandardSignature("id", 1, []byte("x"), secrets...); err == nil {
 			t.Errorf("%s: StandardSignature = %q, want error", name, sig)
 		} else {
 			// Errors reach logs, so they must not quote the secret.
@@ -128,8 +128,8 @@ func TestStandardSignatureRejectsBadSecrets(t *testing.T) {
 
 func TestVerifySignature(t *testing.T) {
 	body := []byte(testBody)
-	valid := webhook.Signature(testSecret, body)
-	if !webhook.VerifySignature(testSecret, body, valid) {
+	valid := delivery.Signature(testSecret, body)
+	if !delivery.VerifySignature(testSecret, body, valid) {
 		t.Fatalf("VerifySignature rejects its own signature %s", valid)
 	}
 
@@ -146,7 +146,7 @@ func TestVerifySignature(t *testing.T) {
 		"truncated":      {testSecret, body, valid[:len(valid)-2]},
 		"other scheme":   {testSecret, body, "sha1=" + strings.TrimPrefix(valid, "sha256=")},
 	} {
-		if webhook.VerifySignature(tc.secret, tc.body, tc.header) {
+		if delivery.VerifySignature(tc.secret, tc.body, tc.header) {
 			t.Errorf("%s: VerifySignature accepted %q", name, tc.header)
 		}
 	}
@@ -179,7 +179,7 @@ func TestNewSecret(t *testing.T) {
 
 		// Accepted means usable end to end, not merely parsed.
 		now := time.Now().Unix()
-		sig, err := webhook.StandardSignature("msg_1", now, []byte(testBody), s)
+		sig, err := delivery.StandardSignature("msg_1", now, []byte(testBody), s)
 		if err != nil {
 			t.Fatalf("StandardSignature with new secret: %v", err)
 		}

@@ -1,6 +1,6 @@
-// Package webhook delivers outbox events to partner endpoints: signing, the
+// Package delivery delivers outbox events to partners' webhook endpoints: signing, the
 // SSRF-guarded HTTP client and the dispatcher.
-package webhook
+package delivery
 
 import (
 	"crypto/hmac"
@@ -40,7 +40,7 @@ func StandardSignature(msgID string, timestamp int64, body []byte, secrets ...st
 	if len(secrets) == 0 {
 		// An empty header would fail verification at every partner; better to
 		// surface the misconfiguration before sending.
-		return "", errors.New("webhook: no signing secret")
+		return "", errors.New("delivery: no signing secret")
 	}
 
 	keys := make([][]byte, len(secrets))
@@ -48,7 +48,7 @@ func StandardSignature(msgID string, timestamp int64, body []byte, secrets ...st
 		key, err := standardKey(secret)
 		if err != nil {
 			// The index, not the secret, identifies it: errors end up in logs.
-			return "", fmt.Errorf("webhook: signing secret #%d: %w", i, err)
+			return "", fmt.Errorf("delivery: signing secret #%d: %w", i, err)
 		}
 		keys[i] = key
 	}

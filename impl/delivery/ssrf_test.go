@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iagente/iagente-sdr/impl/webhook"
+	"github.com/iagente/iagente-sdr/impl/delivery"
 )
 
 func TestCheckTarget(t *testing.T) {
@@ -53,8 +53,8 @@ func TestCheckTarget(t *testing.T) {
 		"::ffff:100.64.0.1":      "carrier-grade NAT",
 	}
 	for addr, reason := range refused {
-		err := webhook.CheckTarget(netip.MustParseAddr(addr))
-		if !errors.Is(err, webhook.ErrForbiddenTarget) {
+		err := delivery.CheckTarget(netip.MustParseAddr(addr))
+		if !errors.Is(err, delivery.ErrForbiddenTarget) {
 			t.Errorf("CheckTarget(%s) = %v, want ErrForbiddenTarget", addr, err)
 			continue
 		}
@@ -71,12 +71,12 @@ func TestCheckTarget(t *testing.T) {
 		"100.63.255.255", "100.128.0.1", "172.32.0.1", "198.20.0.1", "223.255.255.254",
 		"::ffff:8.8.8.8",
 	} {
-		if err := webhook.CheckTarget(netip.MustParseAddr(addr)); err != nil {
+		if err := delivery.CheckTarget(netip.MustParseAddr(addr)); err != nil {
 			t.Errorf("CheckTarget(%s) = %v, want nil", addr, err)
 		}
 	}
 
-	if err := webhook.CheckTarget(netip.Addr{}); !errors.Is(err, webhook.ErrForbiddenTarget) {
+	if err := delivery.CheckTarget(netip.Addr{}); !errors.Is(err, delivery.ErrForbiddenTarget) {
 		t.Errorf("CheckTarget(zero Addr) = %v, want ErrForbiddenTarget", err)
 	}
 }
@@ -105,7 +105,7 @@ func withHost(t *testing.T, rawURL, host string) string {
 
 func TestGuardedClientRefusesLocalTargets(t *testing.T) {
 	srv, hits := countingServer(t)
-	client := webhook.NewHTTPClient(5*time.Second, false)
+	client := delivery.NewHTTPClient(5*time.Second, false)
 
 	for name, target := range map[string]string{
 		"IP literal": srv.URL + "/hook",
@@ -118,7 +118,7 @@ func TestGuardedClientRefusesLocalTargets(t *testing.T) {
 			t.Errorf("%s: POST %s succeeded with %s, want refusal", name, target, resp.Status)
 			continue
 		}
-		if !errors.Is(err, webhook.ErrForbiddenTarget) {
+		if !errors.Is(err, delivery.ErrForbiddenTarget) {
 			t.Errorf("%s: POST %s error %v does not wrap ErrForbiddenTarget", name, target, err)
 		}
 		if !strings.Contains(err.Error(), "loopback address") {
@@ -132,7 +132,7 @@ func TestGuardedClientRefusesLocalTargets(t *testing.T) {
 
 func TestAllowPrivateClientReachesLocalTargets(t *testing.T) {
 	srv, hits := countingServer(t)
-	client := webhook.NewHTTPClient(5*time.Second, true)
+	client := delivery.NewHTTPClient(5*time.Second, true)
 
 	for _, target := range []string{srv.URL + "/hook", withHost(t, srv.URL, "localhost") + "/hook"} {
 		resp, err := client.Post(target, "application/json", strings.NewReader(`{}`))
@@ -161,7 +161,7 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	resp, err := webhook.NewHTTPClient(5*time.Second, true).Post(srv.URL+"/hook", "application/json", strings.NewReader(`{}`))
+	resp, err := delivery.NewHTTPClient(5*time.Second, true).Post(srv.URL+"/hook", "application/json", strings.NewReader(`{}`))
 	if err != nil {
 		t.Fatalf("POST: %v", err)
 	}
@@ -186,7 +186,7 @@ func TestClientIgnoresEnvironmentProxy(t *testing.T) {
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
 
-	client := webhook.NewHTTPClient(5*time.Second, true)
+	client := delivery.NewHTTPClient(5*time.Second, true)
 	if tr, ok := client.Transport.(*http.Transport); !ok || tr.Proxy != nil {
 		t.Fatalf("transport %T has a proxy function; want direct connections", client.Transport)
 	}
@@ -220,7 +220,7 @@ func TestClientIgnoresEnvironmentProxy(t *testing.T) {
 
 func TestNewHTTPClientTimeouts(t *testing.T) {
 	for _, timeout := range []time.Duration{0, -time.Second, 2 * time.Second, 10 * time.Second, time.Minute} {
-		client := webhook.NewHTTPClient(timeout, false)
+		client := delivery.NewHTTPClient(timeout, false)
 		if client.Timeout <= 0 {
 			t.Errorf("timeout %v: client has no overall timeout", timeout)
 		}

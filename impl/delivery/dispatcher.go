@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"bytes"
@@ -66,11 +66,11 @@ type Dispatcher struct {
 func New(queue impl.DeliveryQueue, cfg Config) (*Dispatcher, error) {
 	switch {
 	case cfg.Timeout <= 0, cfg.PollInterval <= 0, len(cfg.RetrySchedule) == 0, cfg.Workers <= 0:
-		return nil, errors.New("webhook: the dispatcher needs a timeout, a poll interval, a retry schedule and workers")
+		return nil, errors.New("delivery: the dispatcher needs a timeout, a poll interval, a retry schedule and workers")
 	case cfg.Lease <= cfg.Timeout:
-		return nil, fmt.Errorf("webhook: a lease (%s) must outlive an attempt's timeout (%s)", cfg.Lease, cfg.Timeout)
+		return nil, fmt.Errorf("delivery: a lease (%s) must outlive an attempt's timeout (%s)", cfg.Lease, cfg.Timeout)
 	case cfg.DisableAfter < 0:
-		return nil, errors.New("webhook: DisableAfter cannot be negative")
+		return nil, errors.New("delivery: DisableAfter cannot be negative")
 	}
 	if cfg.Client == nil {
 		cfg.Client = NewHTTPClient(cfg.Timeout, cfg.AllowPrivate)
@@ -177,7 +177,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c *impl.ClaimedDelivery) (impl
 		if err := d.queue.ReleaseDeliveries(store, d.worker, []int64{c.ID}); err != nil {
 			d.cfg.Logger.Error("release webhook delivery", "delivery_id", c.ID, "err", err.Error())
 		}
-		return rec, errors.New("webhook: delivery abandoned at shutdown")
+		return rec, errors.New("delivery: delivery abandoned at shutdown")
 	}
 	if err := d.queue.RecordAttempt(store, d.worker, c, rec, d.cfg.DisableAfter); err != nil {
 		// The lease runs out and the delivery is attempted again: at least once.

@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // ErrForbiddenTarget is wrapped by every refusal, so callers can tell a
 // refused target from a network failure: retrying a refusal is pointless, and
 // it should be reported to the partner as a configuration problem.
-var ErrForbiddenTarget = errors.New("webhook: forbidden delivery target")
+var ErrForbiddenTarget = errors.New("delivery: forbidden delivery target")
 
 // forbiddenTargetError carries the address and reason in its message because
 // that message is what an operator sees in the delivery log and must act on.
