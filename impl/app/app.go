@@ -21,10 +21,10 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/dashboard"
+	"github.com/iagente/iagente-sdr/impl/delivery"
 	"github.com/iagente/iagente-sdr/impl/httpapi"
 	"github.com/iagente/iagente-sdr/impl/ratelimit"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
-	"github.com/iagente/iagente-sdr/impl/delivery"
 )
 
 // Config is the service's whole configuration. Defaults holds every
