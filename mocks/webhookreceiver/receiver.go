@@ -8,10 +8,11 @@
 // handler, because a partner registers one URL for all its events.
 //
 // Every delivery is checked before its body is trusted: the X-Webhook-Signature
-// HMAC and the Standard Webhooks signature (with the official library, which
-// also refuses a timestamp more than 5 minutes away), each on the raw body
-// and against every configured secret, so a secret rotation is seamless. Only
-// then is the body decoded into the generated event type.
+// HMAC and the Standard Webhooks signature (refusing a timestamp more than 5
+// minutes away), each on the raw body and against every configured secret,
+// so a secret rotation is seamless. Only then is the body decoded into the
+// generated event type. The checks are this package's own code (verify.go):
+// it imports nothing of the server, so that it can catch the server's bugs.
 //
 // In a test:
 //
@@ -40,10 +41,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/iagente/iagente-sdr/gen/webhooks"
-	"github.com/iagente/iagente-sdr/impl/webhook"
 )
 
 // maxBodyBytes bounds what is read before the signature is checked: an
@@ -93,16 +92,19 @@ type Receiver struct {
 	// state a test accumulates.
 	initial []string
 
-	mu        sync.Mutex
-	secrets   []string
-	verifiers []*standardwebhooks.Webhook // nil where a secret is not whsec_+base64
-	events    []Received
-	seen      map[string]bool
-	attempts  int
-	rejected  int
-	failures  []failure
-	delay     time.Duration
-	gone      bool
+	mu      sync.Mutex
+	secrets []string
+	keys    [][]byte // Standard Webhooks keys; nil where a secret is not whsec_+base64
+	// now is the clock the timestamp tolerance is checked against; tests
+	// move it to verify published signatures of a fixed time.
+	now      func() time.Time
+	events   []Received
+	seen     map[string]bool
+	attempts int
+	rejected int
+	failures []failure
+	delay    time.Duration
+	gone     bool
 	// arrived is closed and replaced on every accepted delivery, waking
 	// WaitForEvents without polling.
 	arrived chan struct{}
@@ -134,6 +136,7 @@ func New(path string, secrets ...string) *Receiver {
 		initial: slices.Clone(secrets),
 		seen:    map[string]bool{},
 		arrived: make(chan struct{}),
+		now:     time.Now,
 	}
 	r.setSecrets(secrets)
 	r.byEvent = map[string]echo.HandlerFunc{
@@ -177,13 +180,8 @@ func checkPath(path string) error {
 // checkSecret refuses what the API never issues, so that a typo fails at
 // start-up rather than as a 401 on every delivery.
 func checkSecret(secret string) error {
-	if !strings.HasPrefix(secret, webhook.SecretPrefix) {
-		return fmt.Errorf("does not start with %q", webhook.SecretPrefix)
-	}
-	if _, err := standardwebhooks.NewWebhook(secret); err != nil || secret == webhook.SecretPrefix {
-		return fmt.Errorf("is not %q followed by base64", webhook.SecretPrefix)
-	}
-	return nil
+	_, err := standardKey(secret)
+	return err
 }
 
 // ServeHTTP answers deliveries on the receiver's path and the control API.
@@ -202,11 +200,9 @@ func (r *Receiver) SetSecrets(secrets ...string) {
 
 func (r *Receiver) setSecrets(secrets []string) {
 	r.secrets = slices.Clone(secrets)
-	r.verifiers = make([]*standardwebhooks.Webhook, len(secrets))
+	r.keys = make([][]byte, len(secrets))
 	for i, s := range secrets {
-		if checkSecret(s) == nil {
-			r.verifiers[i], _ = standardwebhooks.NewWebhook(s)
-		}
+		r.keys[i], _ = standardKey(s)
 	}
 }
 
@@ -463,10 +459,10 @@ func (r *Receiver) deliver(c echo.Context, p deliveryHeaders, decodeBody func([]
 	req := c.Request()
 
 	r.mu.Lock()
-	secrets, verifiers := r.secrets, r.verifiers
+	secrets, keys, now := r.secrets, r.keys, r.now()
 	r.mu.Unlock()
 
-	if status, check, msg := verify(secrets, verifiers, d.raw, p, req.Header); status != 0 {
+	if status, check, msg := verify(secrets, keys, now, d.raw, p); status != 0 {
 		return r.refuse(c, d, status, check, msg)
 	}
 
@@ -543,50 +539,32 @@ func (r *Receiver) deliver(c echo.Context, p deliveryHeaders, decodeBody func([]
 
 // verify checks both signature schemes before anything in the body is
 // believed. It returns status 0 when the delivery is authentic.
-func verify(secrets []string, verifiers []*standardwebhooks.Webhook, raw []byte, p deliveryHeaders, header http.Header) (status int, check, msg string) {
+func verify(secrets []string, keys [][]byte, now time.Time, raw []byte, p deliveryHeaders) (status int, check, msg string) {
 	if len(secrets) == 0 {
 		return http.StatusUnauthorized, "secrets", "no secret is configured, so nothing can verify"
 	}
 
-	ok := false
-	for _, s := range secrets {
-		// VerifySignature compares in constant time; so does the library.
-		if webhook.VerifySignature(s, raw, p.XWebhookSignature) {
-			ok = true
-			break
-		}
-	}
-	if !ok {
+	if !slices.ContainsFunc(secrets, func(s string) bool { return legacySignatureOK(s, raw, p.XWebhookSignature) }) {
 		return http.StatusUnauthorized, "X-Webhook-Signature", "X-Webhook-Signature matches none of the configured secrets (is the body exactly as received?)"
 	}
 
-	// Remember the most telling failure: a stale timestamp fails the same
-	// way for every secret and says more than "no matching signature".
-	var stdErr error
-	for _, v := range verifiers {
-		if v == nil {
-			continue
-		}
-		err := v.Verify(raw, header)
-		if err == nil {
-			stdErr = nil
-			break
-		}
-		if stdErr == nil || errors.Is(stdErr, standardwebhooks.ErrNoMatchingSignature) {
-			stdErr = err
-		}
-	}
-	switch {
-	case !slices.ContainsFunc(verifiers, func(v *standardwebhooks.Webhook) bool { return v != nil }):
+	usable := slices.DeleteFunc(slices.Clone(keys), func(k []byte) bool { return k == nil })
+	if len(usable) == 0 {
 		return http.StatusUnauthorized, "webhook-signature", "no configured secret is whsec_ followed by base64, so webhook-signature cannot verify"
-	case stdErr == nil:
-	case errors.Is(stdErr, standardwebhooks.ErrMessageTooOld):
-		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is more than 5 minutes old (a replay, or a clock off)"
-	case errors.Is(stdErr, standardwebhooks.ErrMessageTooNew):
-		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is more than 5 minutes in the future (a clock off)"
-	case errors.Is(stdErr, standardwebhooks.ErrInvalidHeaders):
+	}
+	// The timestamp is judged before the signature: a stale delivery fails
+	// the same way for every secret, and "too old" says more than "no
+	// matching signature".
+	at, ok := parseTimestamp(p.WebhookTimestamp)
+	switch {
+	case !ok:
 		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is not Unix seconds"
-	default:
+	case now.Sub(at) > tolerance:
+		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is more than 5 minutes old (a replay, or a clock off)"
+	case at.Sub(now) > tolerance:
+		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is more than 5 minutes in the future (a clock off)"
+	}
+	if !standardSignatureOK(usable, p.WebhookId, p.WebhookTimestamp, raw, p.WebhookSignature) {
 		return http.StatusUnauthorized, "webhook-signature", "webhook-signature matches none of the configured secrets"
 	}
 
