@@ -344,6 +344,9 @@ func TestKnownAnswers(t *testing.T) {
 	if a.status != http.StatusBadRequest || a.json["check"] != "body" {
 		t.Errorf("the specification's example: %d %s, want 400 on the body check", a.status, a.raw)
 	}
+	if log := rcv.AttemptLog(); len(log) != 1 || !log[0].Verified || !strings.HasPrefix(log[0].Problem, "body: ") {
+		t.Errorf("the specification's example was recorded as %+v, want verified with a body problem", log)
+	}
 }
 
 func TestFailNext(t *testing.T) {
@@ -707,7 +710,7 @@ func TestRun(t *testing.T) {
 	}
 	for _, want := range []string{"accepted", "duplicate", "rejected: X-Webhook-Signature"} {
 		line := <-lines
-		if !strings.Contains(line, " lead.created "+id+" "+want) {
+		if !strings.Contains(line, " "+path+" lead.created "+id+" "+want) {
 			t.Errorf("log line %q, want verdict %q", line, want)
 		}
 		if strings.Contains(line, secret) || strings.Contains(line, "sha256=") || strings.Contains(line, "v1,") {

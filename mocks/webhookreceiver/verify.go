@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,4 +88,47 @@ func standardSignatureOK(keys [][]byte, id, timestamp string, body []byte, heade
 		}
 	}
 	return false
+}
+
+// verify checks both signature schemes before anything in the body is
+// believed. It returns status 0 when the delivery is authentic.
+func verify(secrets []string, keys [][]byte, now time.Time, raw []byte, p deliveryHeaders) (status int, check, msg string) {
+	if len(secrets) == 0 {
+		return http.StatusUnauthorized, "secrets", "no secret is configured, so nothing can verify"
+	}
+
+	if !slices.ContainsFunc(secrets, func(s string) bool { return legacySignatureOK(s, raw, p.XWebhookSignature) }) {
+		return http.StatusUnauthorized, "X-Webhook-Signature", "X-Webhook-Signature matches none of the configured secrets (is the body exactly as received?)"
+	}
+
+	usable := slices.DeleteFunc(slices.Clone(keys), func(k []byte) bool { return k == nil })
+	if len(usable) == 0 {
+		return http.StatusUnauthorized, "webhook-signature", "no configured secret is whsec_ followed by base64, so webhook-signature cannot verify"
+	}
+	// The timestamp is judged before the signature: a stale delivery fails
+	// the same way for every secret, and "too old" says more than "no
+	// matching signature".
+	at, ok := parseTimestamp(p.WebhookTimestamp)
+	switch {
+	case !ok:
+		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is not Unix seconds"
+	case now.Sub(at) > tolerance:
+		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is more than 5 minutes old (a replay, or a clock off)"
+	case at.Sub(now) > tolerance:
+		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is more than 5 minutes in the future (a clock off)"
+	}
+	if !standardSignatureOK(usable, p.WebhookId, p.WebhookTimestamp, raw, p.WebhookSignature) {
+		return http.StatusUnauthorized, "webhook-signature", "webhook-signature matches none of the configured secrets"
+	}
+
+	// X-Webhook-Id and X-Webhook-Timestamp are covered by no signature; their
+	// signed twins are. Deduplicating on an unsigned id would let anyone
+	// replaying a body suppress a later real delivery.
+	if p.XWebhookId != p.WebhookId {
+		return http.StatusUnauthorized, "X-Webhook-Id", "X-Webhook-Id differs from the signed webhook-id"
+	}
+	if p.XWebhookTimestamp != p.WebhookTimestamp {
+		return http.StatusUnauthorized, "X-Webhook-Timestamp", "X-Webhook-Timestamp differs from the signed webhook-timestamp"
+	}
+	return 0, "", ""
 }
