@@ -13,8 +13,9 @@ run: ## start the server on the embedded SQLite database; prints a dev API key o
 	$(GO) run ./cmd/iagente-sdr serve --dev
 
 .PHONY: build
-build: ## build bin/iagente-sdr
+build: ## build bin/iagente-sdr (the server) and bin/iagente-mock (the fakes)
 	$(GO) build -o bin/iagente-sdr ./cmd/iagente-sdr
+	$(GO) build -o bin/iagente-mock ./cmd/iagente-mock
 
 .PHONY: generate
 generate: ## regenerate gen/ from openapi/ (oapi-codegen, pinned in go.mod)

@@ -6,7 +6,7 @@
 #   scripts/browser-test.sh
 #
 # Installs what is missing (Debian's chromium, the pinned npm tools), builds
-# the binary into a temporary folder, creates an organization and a dashboard
+# the server and the fakes (iagente-mock) into a temporary folder, creates an organization and a dashboard
 # user with the CLI, starts the server and the receiver on free loopback
 # ports and runs the tests with `node --test`. Screenshots, the server and
 # receiver logs and the test report go to artifacts/browser/.
@@ -82,9 +82,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "building the binary"
+log "building the server and the fakes"
 go build -o "$TMP/iagente-sdr" ./cmd/iagente-sdr
+go build -o "$TMP/iagente-mock" ./cmd/iagente-mock
 BIN=$TMP/iagente-sdr
+MOCK_BIN=$TMP/iagente-mock
 
 export DATABASE_URL="sqlite:$TMP/dashboard.db"
 org_json=$("$BIN" orgs create "Loja Exemplo" --json)
@@ -134,7 +136,7 @@ SERVER_PID=$!
 # the dashboard, so the receiver starts with a stand-in secret and the test
 # restarts it (same port, pid in RECEIVER_PID_FILE) with the real one.
 placeholder_secret=whsec_$(node -p 'require("crypto").randomBytes(24).toString("base64")')
-WEBHOOK_SECRET=$placeholder_secret "$BIN" mock receiver --addr "127.0.0.1:$RECEIVER_PORT" --path /webhook \
+WEBHOOK_SECRET=$placeholder_secret "$MOCK_BIN" receiver --addr "127.0.0.1:$RECEIVER_PORT" --path /webhook \
 	>>"$ART/receiver.log" 2>&1 &
 echo $! >"$RECEIVER_PID_FILE"
 
@@ -145,7 +147,7 @@ log "server on $BASE_URL, receiver on $RECEIVER_URL/webhook"
 # --- tests ------------------------------------------------------------------
 
 export BASE_URL RECEIVER_URL RECEIVER_PORT RECEIVER_PID_FILE ORG_ID FIRST_API_KEY \
-	DASHBOARD_EMAIL DASHBOARD_PASSWORD CHROMIUM_PATH=$CHROMIUM IAGENTE_BIN=$BIN \
+	DASHBOARD_EMAIL DASHBOARD_PASSWORD CHROMIUM_PATH=$CHROMIUM IAGENTE_MOCK_BIN=$MOCK_BIN \
 	ARTIFACTS_DIR=$ART RECEIVER_LOG=$ART/receiver.log
 unset DATABASE_URL
 

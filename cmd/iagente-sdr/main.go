@@ -7,9 +7,10 @@
 //	iagente-sdr users create|list      dashboard users
 //	iagente-sdr integrations create|list|enable|disable
 //	iagente-sdr templates create|list
-//	iagente-sdr mock whatsapp|rbm|receiver  fake provider APIs, a webhook receiver
 //
-// Configuration comes from the environment; see impl/app.FromEnv.
+// Configuration comes from the environment; see impl/app.FromEnv. The fakes
+// of the providers and a reference webhook receiver are another binary,
+// cmd/iagente-mock, so that this one links none of them.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -60,10 +62,6 @@ const usage = `Usage:
   iagente-sdr templates create --org ID --name N --body "Ola {{1}}" [--language pt_BR]
               [--category MARKETING|UTILITY|AUTHENTICATION] [--context C] [--approved] [--json]
   iagente-sdr templates list --org ID [--json]
-  iagente-sdr mock whatsapp|rbm [--addr :9001]      run a fake Meta Graph API or Google RBM API
-  iagente-sdr mock receiver [--addr :9003] [--path /webhook] [--secret whsec_...]
-                                                    run the reference webhook receiver; secrets (repeat or
-                                                    comma-separate) also from WEBHOOK_SECRET
 
 Environment:
   DATABASE_URL           postgres://... or sqlite:PATH (default: sqlite file ./iagente-sdr.db)
@@ -115,7 +113,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "templates":
 		return templates(ctx, args, getenv, stdout)
 	case "mock":
-		return mock(ctx, args, getenv, stdout)
+		// Scripts written before the fakes moved say how to run them now.
+		return usagef("the fakes are a binary of their own: iagente-mock %s (go run ./cmd/iagente-mock)", strings.Join(args, " "))
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -127,6 +127,22 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestHelpListsNoFake: the fakes are iagente-mock's; this binary neither
+// offers nor links them (go list -deps ./cmd/iagente-sdr shows no mocks/).
+func TestHelpListsNoFake(t *testing.T) {
+	out, err := runCmd(t, env{}, "help")
+	if err != nil || !strings.Contains(out, "iagente-sdr migrate") {
+		t.Fatalf("help: %v %q", err, out)
+	}
+	if strings.Contains(out, "mock") || strings.Contains(out, "receiver") {
+		t.Errorf("help still lists a fake:\n%s", out)
+	}
+	_, err = runCmd(t, env{}, "mock", "receiver", "--addr", ":9003")
+	if !isUsage(err) || !strings.Contains(err.Error(), "iagente-mock receiver --addr :9003") {
+		t.Errorf("the old subcommand: %v, want a usage error naming iagente-mock", err)
+	}
+}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

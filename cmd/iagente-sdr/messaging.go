@@ -19,9 +19,6 @@ import (
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/wire"
-	"github.com/iagente/iagente-sdr/mocks/graphapi"
-	"github.com/iagente/iagente-sdr/mocks/rbmapi"
-	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
 )
 
 // Integration credentials come from the environment, never from flags:
@@ -305,64 +302,4 @@ func checkSpec(schema string, value any) error {
 		return fmt.Errorf("%q is not a valid %s", value, schema)
 	}
 	return nil
-}
-
-// mock runs a fake provider API for partners and manual testing.
-func mock(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
-	if len(args) == 0 {
-		return usagef("mock: expected whatsapp, rbm or receiver")
-	}
-	if args[0] == "receiver" {
-		return mockReceiver(ctx, args[1:], getenv, out)
-	}
-	fs := flag.NewFlagSet("mock "+args[0], flag.ContinueOnError)
-	addr := fs.String("addr", "", "address to listen on (default :9001 for whatsapp, :9002 for rbm)")
-	if pos, err := parseArgs(fs, args[1:]); err != nil || len(pos) > 0 {
-		return usagef("mock %s: takes only --addr", args[0])
-	}
-	switch args[0] {
-	case "whatsapp":
-		if *addr == "" {
-			*addr = ":9001"
-		}
-		return graphapi.Run(ctx, *addr, out)
-	case "rbm":
-		if *addr == "" {
-			*addr = ":9002"
-		}
-		return rbmapi.Run(ctx, *addr, out)
-	default:
-		return usagef("mock: unknown fake %q (whatsapp, rbm or receiver)", args[0])
-	}
-}
-
-// mockReceiver runs the reference webhook receiver. --secret is accepted,
-// unlike for provider credentials, because these are throwaway secrets of a
-// local test webhook; WEBHOOK_SECRET keeps real ones out of ps and history.
-func mockReceiver(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
-	fs := flag.NewFlagSet("mock receiver", flag.ContinueOnError)
-	addr := fs.String("addr", ":9003", "address to listen on")
-	path := fs.String("path", "/webhook", "URL path that receives the deliveries")
-	var secrets []string
-	addSecrets := func(list string) {
-		for s := range strings.SplitSeq(list, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				secrets = append(secrets, s)
-			}
-		}
-	}
-	fs.Func("secret", "signing secret whsec_...; repeat or comma-separate for several", func(v string) error {
-		addSecrets(v)
-		return nil
-	})
-	if pos, err := parseArgs(fs, args); err != nil || len(pos) > 0 {
-		return usagef("mock receiver: takes only --addr, --path and --secret")
-	}
-	if len(secrets) == 0 {
-		addSecrets(getenv("WEBHOOK_SECRET"))
-	}
-	if len(secrets) == 0 {
-		return usagef("mock receiver: needs the webhook's signing secret: --secret whsec_... or WEBHOOK_SECRET")
-	}
-	return webhookreceiver.Run(ctx, *addr, *path, secrets, out)
 }

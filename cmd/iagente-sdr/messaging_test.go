@@ -64,7 +64,6 @@ func TestIntegrationsAndTemplates(t *testing.T) {
 		{"templates", "create", "--org", "1", "--name", "Boas Vindas", "--body", "Oi"},
 		{"templates", "create", "--org", "1", "--name", "x", "--category", "PROMO", "--body", "Oi"},
 		{"templates", "create", "--org", "1", "--name", "x", "--body", "Oi {{1}} e {{3}}"},
-		{"mock", "sms"},
 	} {
 		if _, err := runCmd(t, e, bad...); !isUsage(err) {
 			t.Errorf("%v: err %v, want a usage error", bad, err)

@@ -15,7 +15,7 @@
 //	fake.FailNext(1, 400, graphapi.MetaError(131030, "OAuthException", "(#131030) Recipient phone number not in allowed list", ""))
 //	... send, then inspect fake.Requests()
 //
-// As a process, Run serves a fake on an address (iagente-sdr mock whatsapp).
+// As a process, Run serves a fake on an address (iagente-mock whatsapp).
 //
 // The fake checks the basics Meta checks (product, recipient, message type
 // and its object, required and disallowed fields) so that a malformed

@@ -27,7 +27,7 @@
 //
 // In tests, wrap it in httptest.NewServer and point the RBM adapter's
 // BaseURL at the test server's URL. As a stand-alone server
-// (`iagente-sdr mock rbm`, which calls Run), point the API server's RBM base
+// (`iagente-mock rbm`, which calls Run), point the API server's RBM base
 // URL at it instead of https://rcsbusinessmessaging.googleapis.com; any
 // non-empty bearer token is accepted.
 package rbmapi

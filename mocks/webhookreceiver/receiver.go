@@ -8,10 +8,16 @@
 // handler, because a partner registers one URL for all its events.
 //
 // Every delivery is checked before its body is trusted: the X-Webhook-Signature
-// HMAC and the Standard Webhooks signature (with the official library, which
-// also refuses a timestamp more than 5 minutes away), each on the raw body
-// and against every configured secret, so a secret rotation is seamless. Only
-// then is the body decoded into the generated event type.
+// HMAC and the Standard Webhooks signature (refusing a timestamp more than 5
+// minutes away), each on the raw body and against every configured secret,
+// so a secret rotation is seamless. Only then is the body decoded into the
+// generated event type. The checks are this package's own code (verify.go):
+// it imports nothing of the server, so that it can catch the server's bugs.
+//
+// For tests it also keeps every request it gets, on any path, with its
+// answer and whether it verified (AttemptLog), and each path can be told how
+// to answer (SetBehavior): fail, stall, redirect, or act as another webhook
+// endpoint, so one receiver can stand in for several partners.
 //
 // In a test:
 //
@@ -22,7 +28,7 @@
 //	if err := rcv.WaitForEvents(ctx, 1); err != nil { ... }
 //	ev := rcv.Events()[0].Typed.(webhooks.LeadCreatedEvent)
 //
-// As a process, Run serves one (iagente-sdr mock receiver), programmable over
+// As a process, Run serves one (iagente-mock receiver), programmable over
 // HTTP under /_receiver/.
 package webhookreceiver
 
@@ -40,10 +46,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/iagente/iagente-sdr/gen/webhooks"
-	signer "github.com/iagente/iagente-sdr/impl/delivery"
 )
 
 // maxBodyBytes bounds what is read before the signature is checked: an
@@ -57,6 +61,9 @@ const controlPrefix = "/_receiver"
 
 // Received is one delivery the receiver accepted.
 type Received struct {
+	// Path is the request path it arrived on: the receiver's own, or one
+	// made a webhook endpoint with SetBehavior.
+	Path string
 	// Event is the X-Webhook-Event header, e.g. "lead.created".
 	Event string
 	// WebhookID is X-Webhook-Id: the delivery's id, the same on every retry.
@@ -87,33 +94,40 @@ type failure struct {
 // its zero value is not usable, call New.
 type Receiver struct {
 	path    string
-	e       *echo.Echo
+	e       *echo.Echo // the deliveries' context and error handler; routes nothing
+	control *echo.Echo
 	byEvent map[string]echo.HandlerFunc
 	// initial is what Reset goes back to: the secrets are configuration, not
 	// state a test accumulates.
 	initial []string
 
-	mu        sync.Mutex
-	secrets   []string
-	verifiers []*standardwebhooks.Webhook // nil where a secret is not whsec_+base64
+	mu      sync.Mutex
+	secrets []string
+	keys    [][]byte // Standard Webhooks keys; nil where a secret is not whsec_+base64
+	// now is the clock the timestamp tolerance is checked against; tests
+	// move it to verify published signatures of a fixed time.
+	now       func() time.Time
 	events    []Received
 	seen      map[string]bool
-	attempts  int
+	log       []*logEntry
+	behaviors map[string][]Behavior
 	rejected  int
 	failures  []failure
 	delay     time.Duration
 	gone      bool
-	// arrived is closed and replaced on every accepted delivery, waking
-	// WaitForEvents without polling.
-	arrived chan struct{}
+	// changed is closed and replaced whenever an event is accepted or an
+	// attempt is answered, waking WaitForEvents and WaitForAttempts without
+	// polling.
+	changed chan struct{}
 
-	// report hears the verdict on every delivery; Run sets it to log them.
+	// report hears the verdict on every attempt; Run sets it to log them.
 	report func(verdict)
 }
 
-// verdict is the fate of one request to the receiver's path.
+// verdict is the fate of one request.
 type verdict struct {
 	at        time.Time
+	path      string
 	event     string
 	webhookID string
 	text      string // accepted, duplicate, rejected: ..., failed on purpose: ...
@@ -130,10 +144,12 @@ func New(path string, secrets ...string) *Receiver {
 		panic("webhookreceiver: " + err.Error())
 	}
 	r := &Receiver{
-		path:    path,
-		initial: slices.Clone(secrets),
-		seen:    map[string]bool{},
-		arrived: make(chan struct{}),
+		path:      path,
+		initial:   slices.Clone(secrets),
+		seen:      map[string]bool{},
+		behaviors: map[string][]Behavior{},
+		changed:   make(chan struct{}),
+		now:       time.Now,
 	}
 	r.setSecrets(secrets)
 	r.byEvent = map[string]echo.HandlerFunc{
@@ -146,248 +162,257 @@ func New(path string, secrets ...string) *Receiver {
 		string(webhooks.HandoffClosed):   webhooks.HandoffClosedWebhookHandler(r),
 		string(webhooks.WebhookTest):     webhooks.WebhookTestWebhookHandler(r),
 	}
+	r.e = newEcho()
+	r.control = r.newControlAPI()
+	return r
+}
 
+func newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorJSON
-	e.POST(path, r.dispatch)
-	e.GET(controlPrefix+"/events", r.listEvents)
-	e.GET(controlPrefix+"/program", r.showProgram)
-	e.POST(controlPrefix+"/program", r.program)
-	e.POST(controlPrefix+"/reset", r.reset)
-	r.e = e
-	return r
+	return e
 }
 
 func checkPath(path string) error {
 	switch {
 	case !strings.HasPrefix(path, "/"):
 		return fmt.Errorf("path %q does not start with /", path)
-	case path == controlPrefix || strings.HasPrefix(path, controlPrefix+"/"):
+	case isControl(path):
 		return fmt.Errorf("path %q is taken by the control API (%s/...)", path, controlPrefix)
 	case strings.ContainsAny(path, ":*?#"):
-		// echo would read ":" and "*" as route parameters, silently
-		// matching more URLs than the one a partner registered.
+		// Paths are compared literally. "?" and "#" never reach a request
+		// path, and ":" or "*" read as a route pattern (/hooks/:id) that
+		// would match nothing here.
 		return fmt.Errorf("path %q must be a literal path, without : * ? or #", path)
 	}
 	return nil
 }
 
+func isControl(path string) bool {
+	return path == controlPrefix || strings.HasPrefix(path, controlPrefix+"/")
+}
+
 // checkSecret refuses what the API never issues, so that a typo fails at
 // start-up rather than as a 401 on every delivery.
 func checkSecret(secret string) error {
-	if !strings.HasPrefix(secret, "whsec_") {
-		return fmt.Errorf("does not start with %q", "whsec_")
-	}
-	if _, err := standardwebhooks.NewWebhook(secret); err != nil || secret == "whsec_" {
-		return fmt.Errorf("is not %q followed by base64", "whsec_")
-	}
-	return nil
+	_, err := standardKey(secret)
+	return err
 }
 
-// ServeHTTP answers deliveries on the receiver's path and the control API.
+// ServeHTTP answers the control API under /_receiver/ and takes every other
+// request as an attempt: recorded, checked, and answered as its path is
+// programmed.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	r.e.ServeHTTP(w, req)
-}
-
-// SetSecrets replaces the accepted secrets. A delivery is valid if it
-// verifies with any of them, as during a rotation when the API signs with
-// both the old and the new secret.
-func (r *Receiver) SetSecrets(secrets ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.setSecrets(secrets)
-}
-
-func (r *Receiver) setSecrets(secrets []string) {
-	r.secrets = slices.Clone(secrets)
-	r.verifiers = make([]*standardwebhooks.Webhook, len(secrets))
-	for i, s := range secrets {
-		if checkSecret(s) == nil {
-			r.verifiers[i], _ = standardwebhooks.NewWebhook(s)
-		}
+	if isControl(req.URL.Path) {
+		r.control.ServeHTTP(w, req)
+		return
+	}
+	entry := r.begin(req)
+	at := entry.attempt // filled in below, published by finish
+	c := r.e.NewContext(req, w)
+	text, err := r.dispatch(c, &at)
+	if err != nil {
+		r.e.HTTPErrorHandler(err, c)
+	}
+	if c.Response().Committed {
+		at.Status = c.Response().Status
+	}
+	r.finish(entry, at)
+	if r.report != nil {
+		r.report(verdict{at: time.Now(), path: req.URL.Path, event: req.Header.Get("X-Webhook-Event"),
+			webhookID: req.Header.Get("X-Webhook-Id"), text: text})
 	}
 }
 
-// FailNext makes the next n valid deliveries get status (with a JSON error
-// body) instead of 200, after any failures already programmed. They count
-// as attempts, not as received events, and do not mark their X-Webhook-Id as
-// seen: the retry that follows is the first real receipt, not a duplicate.
-// Invalid deliveries are refused as usual and do not use up a failure, so a
-// signature test keeps seeing 401 whatever is programmed.
-func (r *Receiver) FailNext(n, status int) {
-	r.FailNextWithRetryAfter(n, status, "")
-}
-
-// FailNextWithRetryAfter is FailNext with a Retry-After header on each
-// answer (seconds or an HTTP date), which the API honours on 429 and 503.
-func (r *Receiver) FailNextWithRetryAfter(n, status int, retryAfter string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for range n {
-		r.failures = append(r.failures, failure{status: status, retryAfter: retryAfter})
-	}
-}
-
-// SetDelay makes the receiver wait d before answering a valid delivery, to
-// let the sender's timeout fire. The wait ends when the sender hangs up;
-// such a delivery is neither received nor failed, and uses up no
-// programmed failure, since it got no answer at all.
-func (r *Receiver) SetDelay(d time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.delay = d
-}
-
-// SetGone makes valid deliveries get 410 Gone, which tells the API to
-// disable the webhook, until SetGone(false).
-func (r *Receiver) SetGone(gone bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.gone = gone
-}
-
-// Events returns copies of the accepted deliveries, in arrival order,
-// duplicates included (flagged).
-func (r *Receiver) Events() []Received {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]Received, len(r.events))
-	for i, ev := range r.events {
-		ev.Body = bytes.Clone(ev.Body)
-		ev.Header = ev.Header.Clone()
-		out[i] = ev
-	}
-	return out
-}
-
-// Attempts counts every request to the receiver's path: accepted, rejected,
-// failed on purpose or abandoned by the sender.
-func (r *Receiver) Attempts() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.attempts
-}
-
-// Rejected counts the requests refused as invalid: a bad signature or
-// timestamp (401), a missing header, an unknown event or a body that is not
-// the event's envelope (400), a body over 1 MiB (413).
-func (r *Receiver) Rejected() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.rejected
-}
-
-// Count returns how many accepted deliveries were of event, duplicates
-// included.
-func (r *Receiver) Count(event string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, ev := range r.events {
-		if ev.Event == event {
-			n++
-		}
-	}
-	return n
-}
-
-// WaitForEvents returns once at least n deliveries have been accepted, or
-// ctx's error (saying how many arrived) when ctx ends first.
-func (r *Receiver) WaitForEvents(ctx context.Context, n int) error {
-	for {
-		r.mu.Lock()
-		have, arrived := len(r.events), r.arrived
-		r.mu.Unlock()
-		if have >= n {
-			return nil
-		}
-		select {
-		case <-arrived:
-		case <-ctx.Done():
-			return fmt.Errorf("webhookreceiver: %d of %d events arrived: %w", have, n, ctx.Err())
-		}
-	}
-}
-
-// Reset returns the receiver to its state after New: nothing recorded,
-// nothing programmed, the secrets given to New.
-func (r *Receiver) Reset() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.setSecrets(r.initial)
-	r.events = nil
-	r.seen = map[string]bool{}
-	r.attempts = 0
-	r.rejected = 0
-	r.failures = nil
-	r.delay = 0
-	r.gone = false
-}
-
-// delivery carries one request's raw body from dispatch into the Handle
-// methods, and its verdict back out.
+// delivery is what the checks made of one request: its raw body, carried
+// into the Handle methods, and their findings carried back out.
 type delivery struct {
-	raw     []byte
-	verdict string
+	raw []byte
+	// refusal is why the request is not a valid delivery; nil when it is.
+	refusal *refusal
+	// verified is true once both signatures, the timestamp and the signed
+	// twins of the unsigned headers checked out.
+	verified bool
+	params   deliveryHeaders
+	typed    any
+	eventID  string
+}
+
+// refusal is the answer to an invalid delivery and the check it failed.
+type refusal struct {
+	status     int
+	check, msg string
 }
 
 const deliveryKey = "webhookreceiver.delivery"
 
-// dispatch is the one URL a partner registers. It reads the body once,
-// before anything else, because the signatures cover those exact bytes: any
-// re-encoding on the way (a framework binding JSON first, a proxy
-// reformatting it) would make a valid delivery fail verification.
-func (r *Receiver) dispatch(c echo.Context) error {
+// dispatch answers one attempt. The checks run first, whatever the path is
+// programmed to answer, so that every attempt says whether it verified.
+func (r *Receiver) dispatch(c echo.Context, at *Attempt) (text string, err error) {
 	req := c.Request()
-	r.mu.Lock()
-	r.attempts++
-	r.mu.Unlock()
+	d := r.check(c)
+	at.Body, at.Verified = d.raw, d.verified
+	if d.refusal != nil {
+		at.Problem = d.refusal.check + ": " + d.refusal.msg
+	}
 
+	b, programmed := r.nextBehavior(req.URL.Path)
+	if b.Delay > 0 && !sleep(req.Context(), b.Delay) {
+		return "abandoned: the sender left during the delay", nil
+	}
+	switch {
+	case b.Status != 0:
+		return fmt.Sprintf("answered as programmed: %d", b.Status), answerProgrammed(c, b)
+	case !programmed && req.URL.Path != r.path:
+		return "no webhook at this path: 404", c.JSON(http.StatusNotFound, map[string]string{
+			"error": fmt.Sprintf("no webhook at %s; this receiver's is %s", req.URL.Path, r.path)})
+	}
+	return r.handle(c, d, req.URL.Path == r.path)
+}
+
+// check reads the body once, before anything else, because the signatures
+// cover those exact bytes: any re-encoding on the way (a framework binding
+// JSON first, a proxy reformatting it) would make a valid delivery fail
+// verification. Then it runs every check a partner's endpoint should, and
+// answers nothing.
+func (r *Receiver) check(c echo.Context) *delivery {
+	req := c.Request()
 	d := &delivery{}
-	defer func() {
-		if r.report != nil {
-			r.report(verdict{at: time.Now(), event: req.Header.Get("X-Webhook-Event"), webhookID: req.Header.Get("X-Webhook-Id"), text: d.verdict})
-		}
-	}()
-
+	if req.Body == nil {
+		// Only a client-side request, handed straight to ServeHTTP, has none.
+		req.Body = http.NoBody
+	}
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, maxBodyBytes))
+	d.raw = raw
 	if err != nil {
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			return r.refuse(c, d, http.StatusRequestEntityTooLarge, "body", "body is larger than 1 MiB")
+			d.refusal = &refusal{http.StatusRequestEntityTooLarge, "body", "body is larger than 1 MiB"}
+			return d
 		}
 		// Almost always the sender hanging up mid-body; nobody reads this answer.
-		return r.refuse(c, d, http.StatusBadRequest, "body", "could not read the body")
+		d.refusal = &refusal{http.StatusBadRequest, "body", "could not read the body"}
+		return d
 	}
 	req.Body = io.NopCloser(bytes.NewReader(raw))
-	d.raw = raw
+	if req.Method != http.MethodPost {
+		d.refusal = &refusal{http.StatusMethodNotAllowed, "method", "deliveries are POSTs, not " + req.Method}
+		return d
+	}
 
 	event := req.Header.Get("X-Webhook-Event")
 	handler, ok := r.byEvent[event]
 	if !ok {
-		return r.refuse(c, d, http.StatusBadRequest, "X-Webhook-Event", fmt.Sprintf("unknown event %q", event))
+		d.refusal = &refusal{http.StatusBadRequest, "X-Webhook-Event", fmt.Sprintf("unknown event %q", event)}
+		return d
 	}
 	c.Set(deliveryKey, d)
-	err = handler(c)
-	if err != nil && d.verdict == "" {
+	if err := handler(c); err != nil {
 		// The generated binding refused the headers before any Handle
-		// method ran.
+		// method ran: those never return an error.
 		status, msg := http.StatusBadRequest, err.Error()
 		if he, ok := errors.AsType[*echo.HTTPError](err); ok {
 			status, msg = he.Code, fmt.Sprint(he.Message)
 		}
-		return r.refuse(c, d, status, "headers", msg)
+		d.refusal = &refusal{status, "headers", msg}
 	}
-	return err
+	return d
 }
 
-func (r *Receiver) refuse(c echo.Context, d *delivery, status int, check, msg string) error {
+// handle is what a partner's endpoint does with a delivery: refuse it if
+// invalid, otherwise record it (flagging a duplicate) and answer 200. On the
+// receiver's own path, FailNext, SetDelay and SetGone come first.
+func (r *Receiver) handle(c echo.Context, d *delivery, own bool) (string, error) {
+	req := c.Request()
+	if f := d.refusal; f != nil {
+		r.mu.Lock()
+		r.rejected++
+		r.mu.Unlock()
+		if f.status == http.StatusMethodNotAllowed {
+			c.Response().Header().Set("Allow", http.MethodPost)
+		}
+		return "rejected: " + f.msg, c.JSON(f.status, map[string]string{"error": f.msg, "check": f.check})
+	}
+
 	r.mu.Lock()
-	r.rejected++
+	delay := r.delay
 	r.mu.Unlock()
-	d.verdict = "rejected: " + msg
-	return c.JSON(status, map[string]string{"error": msg, "check": check})
+	if own && delay > 0 && !sleep(req.Context(), delay) {
+		return "abandoned: the sender left during the delay", nil
+	}
+
+	var text string
+	r.mu.Lock()
+	var fail *failure
+	switch {
+	case own && r.gone:
+		fail = &failure{status: http.StatusGone}
+	case own && len(r.failures) > 0:
+		fail = &r.failures[0]
+		r.failures = r.failures[1:]
+	default:
+		p := d.params
+		rec := Received{
+			Path:      req.URL.Path,
+			Event:     p.XWebhookEvent,
+			WebhookID: p.XWebhookId,
+			EventID:   d.eventID,
+			Body:      d.raw,
+			Header:    req.Header.Clone(),
+			At:        r.now(),
+			Duplicate: r.seen[p.XWebhookId],
+			Typed:     d.typed,
+		}
+		r.seen[p.XWebhookId] = true
+		r.events = append(r.events, rec)
+		r.broadcast()
+		text = "accepted"
+		if rec.Duplicate {
+			text = "duplicate"
+		}
+	}
+	r.mu.Unlock()
+
+	if fail != nil {
+		if fail.retryAfter != "" {
+			c.Response().Header().Set("Retry-After", fail.retryAfter)
+		}
+		return fmt.Sprintf("failed on purpose: %d", fail.status),
+			c.JSON(fail.status, map[string]string{"error": "failing on purpose, as programmed"})
+	}
+	// A real endpoint answers here, before doing the work, and processes
+	// the event asynchronously: the sender gives up after 10 seconds.
+	return text, c.JSON(http.StatusOK, map[string]string{"status": text})
+}
+
+// answerProgrammed gives b's answer whatever the request was: it stands for
+// an endpoint that fails before it looks at a delivery.
+func answerProgrammed(c echo.Context, b Behavior) error {
+	h := c.Response().Header()
+	if b.RetryAfter != "" {
+		h.Set("Retry-After", b.RetryAfter)
+	}
+	if b.Location != "" {
+		h.Set("Location", b.Location)
+	}
+	if b.Status == http.StatusNoContent || b.Status == http.StatusNotModified {
+		return c.NoContent(b.Status)
+	}
+	return c.JSON(b.Status, map[string]any{"programmed": b.Status})
+}
+
+// sleep waits d, or less if ctx ends first (the sender hung up, or the
+// server is shutting down); it reports whether it waited the whole time.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Every event's Params struct is generated from the same shared header
@@ -456,23 +481,25 @@ func decode[T any](raw []byte) (any, error) {
 func (r *Receiver) deliver(c echo.Context, p deliveryHeaders, decodeBody func([]byte) (any, error)) error {
 	d, _ := c.Get(deliveryKey).(*delivery)
 	if d == nil {
-		// Only reachable if a generated handler is mounted without dispatch,
+		// Only reachable if a generated handler is mounted without check,
 		// which would skip reading the raw body first.
 		return echo.NewHTTPError(http.StatusInternalServerError, "webhookreceiver: Handle called outside dispatch")
 	}
-	req := c.Request()
+	d.params = p
 
 	r.mu.Lock()
-	secrets, verifiers := r.secrets, r.verifiers
+	secrets, keys, now := r.secrets, r.keys, r.now()
 	r.mu.Unlock()
-
-	if status, check, msg := verify(secrets, verifiers, d.raw, p, req.Header); status != 0 {
-		return r.refuse(c, d, status, check, msg)
+	if status, check, msg := verify(secrets, keys, now, d.raw, p); status != 0 {
+		d.refusal = &refusal{status, check, msg}
+		return nil
 	}
+	d.verified = true
 
 	typed, err := decodeBody(d.raw)
 	if err != nil {
-		return r.refuse(c, d, http.StatusBadRequest, "body", "body is not a "+p.XWebhookEvent+" envelope: "+err.Error())
+		d.refusal = &refusal{http.StatusBadRequest, "body", "body is not a " + p.XWebhookEvent + " envelope: " + err.Error()}
+		return nil
 	}
 	var env struct {
 		ID    string `json:"id"`
@@ -481,129 +508,14 @@ func (r *Receiver) deliver(c echo.Context, p deliveryHeaders, decodeBody func([]
 	_ = json.Unmarshal(d.raw, &env) // cannot fail: the strict decode above succeeded
 	if env.Event != p.XWebhookEvent {
 		// The header chose the type but is not signed; the body is.
-		return r.refuse(c, d, http.StatusBadRequest, "body", fmt.Sprintf("envelope event %q differs from X-Webhook-Event", env.Event))
+		d.refusal = &refusal{http.StatusBadRequest, "body", fmt.Sprintf("envelope event %q differs from X-Webhook-Event", env.Event)}
+		return nil
 	}
-
-	r.mu.Lock()
-	delay := r.delay
-	r.mu.Unlock()
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-req.Context().Done():
-			t.Stop()
-			d.verdict = "abandoned: the sender left during the delay"
-			return nil
-		}
-	}
-
-	r.mu.Lock()
-	var fail *failure
-	switch {
-	case r.gone:
-		fail = &failure{status: http.StatusGone}
-	case len(r.failures) > 0:
-		fail = &r.failures[0]
-		r.failures = r.failures[1:]
-	default:
-		rec := Received{
-			Event:     p.XWebhookEvent,
-			WebhookID: p.XWebhookId,
-			EventID:   env.ID,
-			Body:      d.raw,
-			Header:    req.Header.Clone(),
-			At:        time.Now(),
-			Duplicate: r.seen[p.XWebhookId],
-			Typed:     typed,
-		}
-		r.seen[p.XWebhookId] = true
-		r.events = append(r.events, rec)
-		close(r.arrived)
-		r.arrived = make(chan struct{})
-		if rec.Duplicate {
-			d.verdict = "duplicate"
-		} else {
-			d.verdict = "accepted"
-		}
-	}
-	r.mu.Unlock()
-
-	if fail != nil {
-		d.verdict = fmt.Sprintf("failed on purpose: %d", fail.status)
-		if fail.retryAfter != "" {
-			c.Response().Header().Set("Retry-After", fail.retryAfter)
-		}
-		return c.JSON(fail.status, map[string]string{"error": "failing on purpose, as programmed"})
-	}
-	// A real endpoint answers here, before doing the work, and processes
-	// the event asynchronously: the sender gives up after 10 seconds.
-	return c.JSON(http.StatusOK, map[string]string{"status": d.verdict})
+	d.typed, d.eventID = typed, env.ID
+	return nil
 }
 
-// verify checks both signature schemes before anything in the body is
-// believed. It returns status 0 when the delivery is authentic.
-func verify(secrets []string, verifiers []*standardwebhooks.Webhook, raw []byte, p deliveryHeaders, header http.Header) (status int, check, msg string) {
-	if len(secrets) == 0 {
-		return http.StatusUnauthorized, "secrets", "no secret is configured, so nothing can verify"
-	}
-
-	ok := false
-	for _, s := range secrets {
-		// VerifySignature compares in constant time; so does the library.
-		if signer.VerifySignature(s, raw, p.XWebhookSignature) {
-			ok = true
-			break
-		}
-	}
-	if !ok {
-		return http.StatusUnauthorized, "X-Webhook-Signature", "X-Webhook-Signature matches none of the configured secrets (is the body exactly as received?)"
-	}
-
-	// Remember the most telling failure: a stale timestamp fails the same
-	// way for every secret and says more than "no matching signature".
-	var stdErr error
-	for _, v := range verifiers {
-		if v == nil {
-			continue
-		}
-		err := v.Verify(raw, header)
-		if err == nil {
-			stdErr = nil
-			break
-		}
-		if stdErr == nil || errors.Is(stdErr, standardwebhooks.ErrNoMatchingSignature) {
-			stdErr = err
-		}
-	}
-	switch {
-	case !slices.ContainsFunc(verifiers, func(v *standardwebhooks.Webhook) bool { return v != nil }):
-		return http.StatusUnauthorized, "webhook-signature", "no configured secret is whsec_ followed by base64, so webhook-signature cannot verify"
-	case stdErr == nil:
-	case errors.Is(stdErr, standardwebhooks.ErrMessageTooOld):
-		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is more than 5 minutes old (a replay, or a clock off)"
-	case errors.Is(stdErr, standardwebhooks.ErrMessageTooNew):
-		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is more than 5 minutes in the future (a clock off)"
-	case errors.Is(stdErr, standardwebhooks.ErrInvalidHeaders):
-		return http.StatusUnauthorized, "webhook-timestamp", "webhook-timestamp is not Unix seconds"
-	default:
-		return http.StatusUnauthorized, "webhook-signature", "webhook-signature matches none of the configured secrets"
-	}
-
-	// X-Webhook-Id and X-Webhook-Timestamp are covered by no signature; their
-	// signed twins are. Deduplicating on an unsigned id would let anyone
-	// replaying a body suppress a later real delivery.
-	if p.XWebhookId != p.WebhookId {
-		return http.StatusUnauthorized, "X-Webhook-Id", "X-Webhook-Id differs from the signed webhook-id"
-	}
-	if p.XWebhookTimestamp != p.WebhookTimestamp {
-		return http.StatusUnauthorized, "X-Webhook-Timestamp", "X-Webhook-Timestamp differs from the signed webhook-timestamp"
-	}
-	return 0, "", ""
-}
-
-// errorJSON answers echo's own errors (404, 405) in the receiver's error
-// shape.
+// errorJSON answers echo's own errors in the receiver's error shape.
 func errorJSON(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -613,110 +525,4 @@ func errorJSON(err error, c echo.Context) {
 		status, msg = he.Code, fmt.Sprint(he.Message)
 	}
 	_ = c.JSON(status, map[string]string{"error": msg})
-}
-
-// The control API: inspection and programming without Go, for the CLI mode.
-
-type eventJSON struct {
-	Event     string    `json:"event"`
-	WebhookID string    `json:"webhook_id"`
-	EventID   string    `json:"event_id"`
-	Duplicate bool      `json:"duplicate"`
-	At        time.Time `json:"at"`
-}
-
-func (r *Receiver) listEvents(c echo.Context) error {
-	evs := r.Events()
-	out := make([]eventJSON, len(evs))
-	for i, ev := range evs {
-		out[i] = eventJSON{Event: ev.Event, WebhookID: ev.WebhookID, EventID: ev.EventID, Duplicate: ev.Duplicate, At: ev.At}
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-// programJSON is the body of POST /_receiver/program; an absent field
-// leaves that setting as it is.
-type programJSON struct {
-	FailNext   *int    `json:"fail_next"`
-	Status     *int    `json:"status"`
-	RetryAfter *string `json:"retry_after"`
-	DelayMS    *int64  `json:"delay_ms"`
-	Gone       *bool   `json:"gone"`
-}
-
-type stateJSON struct {
-	FailNext int   `json:"fail_next"`
-	DelayMS  int64 `json:"delay_ms"`
-	Gone     bool  `json:"gone"`
-	Attempts int   `json:"attempts"`
-	Rejected int   `json:"rejected"`
-	Events   int   `json:"events"`
-}
-
-func (r *Receiver) state() stateJSON {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return stateJSON{
-		FailNext: len(r.failures),
-		DelayMS:  r.delay.Milliseconds(),
-		Gone:     r.gone,
-		Attempts: r.attempts,
-		Rejected: r.rejected,
-		Events:   len(r.events),
-	}
-}
-
-func (r *Receiver) showProgram(c echo.Context) error {
-	return c.JSON(http.StatusOK, r.state())
-}
-
-func (r *Receiver) program(c echo.Context) error {
-	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 1<<16))
-	dec.DisallowUnknownFields()
-	var p programJSON
-	if err := dec.Decode(&p); err != nil {
-		return c.JSON(http.StatusBadRequest, map[string]string{"error": "program: " + err.Error()})
-	}
-	bad := func(msg string) error {
-		return c.JSON(http.StatusBadRequest, map[string]string{"error": "program: " + msg})
-	}
-	// Validate everything before changing anything, so a rejected program
-	// leaves the receiver as it was.
-	status := http.StatusServiceUnavailable
-	if p.FailNext == nil && (p.Status != nil || p.RetryAfter != nil) {
-		return bad("status and retry_after apply to fail_next, which is missing")
-	}
-	if p.FailNext != nil && *p.FailNext < 0 {
-		return bad("fail_next must be 0 or more")
-	}
-	if p.Status != nil {
-		// 2xx would be a success to the sender, not a failure.
-		if *p.Status < 300 || *p.Status > 599 {
-			return bad("status must be from 300 to 599")
-		}
-		status = *p.Status
-	}
-	if p.DelayMS != nil && *p.DelayMS < 0 {
-		return bad("delay_ms must be 0 or more")
-	}
-
-	if p.FailNext != nil {
-		retryAfter := ""
-		if p.RetryAfter != nil {
-			retryAfter = *p.RetryAfter
-		}
-		r.FailNextWithRetryAfter(*p.FailNext, status, retryAfter)
-	}
-	if p.DelayMS != nil {
-		r.SetDelay(time.Duration(*p.DelayMS) * time.Millisecond)
-	}
-	if p.Gone != nil {
-		r.SetGone(*p.Gone)
-	}
-	return c.JSON(http.StatusOK, r.state())
-}
-
-func (r *Receiver) reset(c echo.Context) error {
-	r.Reset()
-	return c.NoContent(http.StatusNoContent)
 }

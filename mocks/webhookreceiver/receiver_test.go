@@ -3,7 +3,10 @@ package webhookreceiver_test
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -15,14 +18,18 @@ import (
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/gen/webhooks"
-	"github.com/iagente/iagente-sdr/impl"
-	signer "github.com/iagente/iagente-sdr/impl/delivery"
 	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
 )
 
 const path = "/webhook"
+
+// tolerance is the window the receiver allows webhook-timestamp, restated
+// here so that a change to it fails a test.
+const tolerance = 5 * time.Minute
 
 // leadCreated is a lead.created envelope as the API sends it: every field
 // of the generated LeadCreatedEvent and of api.Lead, nothing more.
@@ -33,9 +40,13 @@ const leadCreated = `{"id":"evt_2b7c5e0f9d4a4c1e8f3a6b5d","event":"lead.created"
 const webhookTest = `{"id":"evt_0123456789abcdef01234567","event":"webhook.test","created_at":"2026-03-13T14:02:11Z",` +
 	`"data":{"webhook_id":7,"message":"This is a test event from IAGENTE SDR."}}`
 
+// newSecret makes a secret shaped like the API's: whsec_ + base64 of 32
+// random bytes.
 func newSecret(t *testing.T) string {
 	t.Helper()
-	return impl.NewWebhookSecret()
+	key := make([]byte, 32)
+	rand.Read(key)
+	return "whsec_" + base64.StdEncoding.EncodeToString(key)
 }
 
 func newMsgID() string {
@@ -44,9 +55,11 @@ func newMsgID() string {
 	return "msg_" + hex.EncodeToString(b)
 }
 
-// delivery is one signed POST, built here from the signing functions the
-// server uses rather than by the receiver's own code, so a bug shared by
-// both sides cannot hide.
+// delivery is one signed POST. Its Standard Webhooks signature comes from
+// the official library, which the receiver does not use, and its
+// X-Webhook-Signature from the API reference's recipe written out here; the
+// known-answer tests below pin both to signatures computed with openssl, so
+// a mistake shared by this signer and the receiver cannot hide.
 type delivery struct {
 	event string
 	id    string
@@ -76,19 +89,29 @@ func (d delivery) sign(t *testing.T, h http.Header, body []byte) {
 		d.at = time.Now()
 	}
 	ts := strconv.FormatInt(d.at.Unix(), 10)
-	std, err := signer.StandardSignature(d.id, d.at.Unix(), body, d.signWith...)
-	if err != nil {
-		t.Fatal(err)
+	var std []string
+	for _, s := range d.signWith {
+		wh, err := standardwebhooks.NewWebhook(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := wh.Sign(d.id, d.at, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		std = append(std, sig)
 	}
+	mac := hmac.New(sha256.New, []byte(d.signWith[0]))
+	mac.Write(body)
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "IAGENTE-Webhooks/1.0")
 	h.Set("X-Webhook-Event", d.event)
 	h.Set("X-Webhook-Id", d.id)
 	h.Set("X-Webhook-Timestamp", ts)
-	h.Set("X-Webhook-Signature", signer.Signature(d.signWith[0], body))
+	h.Set("X-Webhook-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	h.Set("webhook-id", d.id)
 	h.Set("webhook-timestamp", ts)
-	h.Set("webhook-signature", std)
+	h.Set("webhook-signature", strings.Join(std, " "))
 }
 
 type answer struct {
@@ -229,6 +252,100 @@ func TestAcceptsAnyConfiguredSecret(t *testing.T) {
 	}
 	if a := deliver(t, rcv, delivery{event: "lead.created", body: leadCreated, signWith: []string{oldSecret}}); a.status != http.StatusUnauthorized {
 		t.Errorf("old secret after SetSecrets: %d %s", a.status, a.raw)
+	}
+}
+
+// Known answers: signatures computed outside Go, with openssl, so that the
+// receiver is pinned to the documented recipes and not merely to agreeing
+// with this file's signer.
+//
+//	printf %s "$body" | openssl dgst -sha256 -hmac "$secret"                     # X-Webhook-Signature
+//	key=$(printf %s "${secret#whsec_}" | base64 -d | xxd -p -c 256)
+//	printf %s "$id.$ts.$body" | openssl dgst -sha256 -mac HMAC -macopt hexkey:$key -binary | base64
+const (
+	// The secret, id and timestamp are the Standard Webhooks
+	// specification's own example.
+	kaSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	kaID     = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+	// 2026-03-13T14:02:11Z, the envelope's created_at.
+	kaTimestamp = 1773410531
+	kaLegacy    = "sha256=dfb0739338dc48333ae20c9939a64f7e44748d95a08f41224355eb67b6c2a0d8"
+	kaStandard  = "v1,JXpOeMV1kJcLR1jyN4ZqaGFTEKBpxInXB0IXvgJofSg="
+)
+
+func knownAnswerRequest(t *testing.T, body, ts, legacy, standard string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://receiver.test"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "IAGENTE-Webhooks/1.0")
+	h.Set("X-Webhook-Event", "lead.created")
+	h.Set("X-Webhook-Id", kaID)
+	h.Set("X-Webhook-Timestamp", ts)
+	h.Set("X-Webhook-Signature", legacy)
+	h.Set("webhook-id", kaID)
+	h.Set("webhook-timestamp", ts)
+	h.Set("webhook-signature", standard)
+	return req
+}
+
+func TestKnownAnswers(t *testing.T) {
+	at := time.Unix(kaTimestamp, 0)
+	ts := strconv.Itoa(kaTimestamp)
+	flip := func(sig string) string { // changes the last hex or base64 digit before any padding
+		b := []byte(strings.TrimRight(sig, "="))
+		if b[len(b)-1] == 'A' || b[len(b)-1] == '0' {
+			b[len(b)-1] = 'B'
+		} else {
+			b[len(b)-1] = '0'
+		}
+		return string(b) + sig[len(strings.TrimRight(sig, "=")):]
+	}
+	for _, tc := range []struct {
+		name             string
+		clock            time.Time
+		ts               string
+		legacy, standard string
+		status           int
+		check            string
+	}{
+		{"as computed", at.Add(30 * time.Second), ts, kaLegacy, kaStandard, http.StatusOK, ""},
+		{"an unknown version beside v1", at, ts, kaLegacy, "v2,bm90IGEgc2lnbmF0dXJl " + kaStandard, http.StatusOK, ""},
+		{"legacy digit changed", at, ts, flip(kaLegacy), kaStandard, http.StatusUnauthorized, "X-Webhook-Signature"},
+		{"legacy in upper case", at, ts, strings.ToUpper(kaLegacy), kaStandard, http.StatusUnauthorized, "X-Webhook-Signature"},
+		{"standard digit changed", at, ts, kaLegacy, flip(kaStandard), http.StatusUnauthorized, "webhook-signature"},
+		{"standard without v1,", at, ts, kaLegacy, strings.TrimPrefix(kaStandard, "v1,"), http.StatusUnauthorized, "webhook-signature"},
+		{"signed a second later", at, strconv.Itoa(kaTimestamp + 1), kaLegacy, kaStandard, http.StatusUnauthorized, "webhook-signature"},
+		{"timestamp with a leading zero", at, "0" + ts, kaLegacy, kaStandard, http.StatusUnauthorized, "webhook-timestamp"},
+		{"clock 5 minutes and a second later", at.Add(tolerance + time.Second), ts, kaLegacy, kaStandard, http.StatusUnauthorized, "webhook-timestamp"},
+		{"clock 5 minutes later", at.Add(tolerance), ts, kaLegacy, kaStandard, http.StatusOK, ""},
+		{"clock 5 minutes and a second earlier", at.Add(-tolerance - time.Second), ts, kaLegacy, kaStandard, http.StatusUnauthorized, "webhook-timestamp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rcv := webhookreceiver.New(path, kaSecret)
+			webhookreceiver.SetClock(rcv, func() time.Time { return tc.clock })
+			a := serve(rcv, knownAnswerRequest(t, leadCreated, tc.ts, tc.legacy, tc.standard))
+			if a.status != tc.status || (tc.check != "" && a.json["check"] != tc.check) {
+				t.Errorf("%d %s, want %d %s", a.status, a.raw, tc.status, tc.check)
+			}
+		})
+	}
+
+	// The specification's published example, body and signature included:
+	// the body is no event of ours, so it is refused, but only after both
+	// signatures verified.
+	rcv := webhookreceiver.New(path, kaSecret)
+	webhookreceiver.SetClock(rcv, func() time.Time { return time.Unix(1614265330, 0) })
+	a := serve(rcv, knownAnswerRequest(t, `{"test": 2432232314}`, "1614265330",
+		"sha256=80ec8a89ce3cd22133a1066caecb4d04fea7467657c8514d717ec42c38a5c94c", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="))
+	if a.status != http.StatusBadRequest || a.json["check"] != "body" {
+		t.Errorf("the specification's example: %d %s, want 400 on the body check", a.status, a.raw)
+	}
+	if log := rcv.AttemptLog(); len(log) != 1 || !log[0].Verified || !strings.HasPrefix(log[0].Problem, "body: ") {
+		t.Errorf("the specification's example was recorded as %+v, want verified with a body problem", log)
 	}
 }
 
@@ -593,7 +710,7 @@ func TestRun(t *testing.T) {
 	}
 	for _, want := range []string{"accepted", "duplicate", "rejected: X-Webhook-Signature"} {
 		line := <-lines
-		if !strings.Contains(line, " lead.created "+id+" "+want) {
+		if !strings.Contains(line, " "+path+" lead.created "+id+" "+want) {
 			t.Errorf("log line %q, want verdict %q", line, want)
 		}
 		if strings.Contains(line, secret) || strings.Contains(line, "sha256=") || strings.Contains(line, "v1,") {

@@ -13,8 +13,8 @@ import (
 
 // Run serves a new receiver for path on addr until ctx is done, accepting
 // deliveries signed with any of secrets. It writes a line when it listens
-// and one per delivery to log (nil: no log): time, event, X-Webhook-Id and
-// the verdict. It returns an error before listening if path or a secret is
+// and one per request to log (nil: no log): time, path, event, X-Webhook-Id
+// and the verdict. It returns an error before listening if path or a secret is
 // unusable, and nil after a clean shutdown.
 func Run(ctx context.Context, addr, path string, secrets []string, log io.Writer) error {
 	if err := checkPath(path); err != nil {
@@ -42,7 +42,7 @@ func Run(ctx context.Context, addr, path string, secrets []string, log io.Writer
 	r := New(path, secrets...)
 	// Set before serving: handlers only read it.
 	r.report = func(v verdict) {
-		lw.printf("%s %s %s %s\n", v.at.UTC().Format(time.RFC3339), orDash(v.event), orDash(v.webhookID), v.text)
+		lw.printf("%s %s %s %s %s\n", v.at.UTC().Format(time.RFC3339), orDash(v.path), orDash(v.event), orDash(v.webhookID), v.text)
 	}
 	srv := &http.Server{
 		Handler:           r,

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 const env = readEnv([
-  'BASE_URL', 'RECEIVER_URL', 'RECEIVER_PORT', 'RECEIVER_PID_FILE', 'RECEIVER_LOG', 'IAGENTE_BIN',
+  'BASE_URL', 'RECEIVER_URL', 'RECEIVER_PORT', 'RECEIVER_PID_FILE', 'RECEIVER_LOG', 'IAGENTE_MOCK_BIN',
   'FIRST_API_KEY', 'DASHBOARD_EMAIL', 'DASHBOARD_PASSWORD', 'ARTIFACTS_DIR',
 ]);
 const BASE = env.BASE_URL;
@@ -484,7 +484,7 @@ async function restartReceiver(secret) {
   await eventually(() => fetch(control).then(() => 'up', () => 'down'), (s) => s === 'down',
     () => `the receiver (pid ${oldPid}) did not stop`);
   const out = fs.openSync(env.RECEIVER_LOG, 'a');
-  const child = spawn(env.IAGENTE_BIN, ['mock', 'receiver', '--addr', `127.0.0.1:${env.RECEIVER_PORT}`, '--path', '/webhook'], {
+  const child = spawn(env.IAGENTE_MOCK_BIN, ['receiver', '--addr', `127.0.0.1:${env.RECEIVER_PORT}`, '--path', '/webhook'], {
     env: { ...process.env, WEBHOOK_SECRET: secret },
     stdio: ['ignore', out, out],
   });

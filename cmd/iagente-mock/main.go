@@ -1,0 +1,155 @@
+// Command iagente-mock runs the fakes of the world around IAGENTE SDR, as
+// real HTTP servers: Meta's Graph API for WhatsApp, Google's RBM API, and
+// the reference webhook receiver. They live in their own binary so that
+// the production server, cmd/iagente-sdr, links none of them.
+//
+//	iagente-mock whatsapp [--addr :9001]
+//	iagente-mock rbm [--addr :9002]
+//	iagente-mock receiver [--addr :9003] [--path /webhook] [--secret whsec_...]
+//
+// Each runs until SIGINT or SIGTERM, then shuts down gracefully: requests a
+// fake is stalling on purpose end at once rather than holding up the exit.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/iagente/iagente-sdr/mocks/graphapi"
+	"github.com/iagente/iagente-sdr/mocks/rbmapi"
+	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "iagente-mock:", err)
+		if _, ok := errors.AsType[usageError](err); ok {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `Usage:
+  iagente-mock whatsapp [--addr :9001]     run a fake Meta Graph API (WhatsApp Cloud API)
+  iagente-mock rbm [--addr :9002]          run a fake Google RCS Business Messaging API
+  iagente-mock receiver [--addr :9003] [--path /webhook] [--secret whsec_...]
+                                           run the reference webhook receiver; secrets (repeat or
+                                           comma-separate) also from WEBHOOK_SECRET; control API
+                                           under /_receiver/
+
+Each logs one line per request to stdout and stops on SIGINT or SIGTERM.
+Point the server at the fakes with WHATSAPP_API_BASE_URL and RBM_API_BASE_URL.
+`
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// run is the whole program, parameterised so that tests can start and stop
+// it in-process. The fakes log to stdout, as they always have; a mistake in
+// the command line gets the usage on stderr, above the error main prints.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := runCommand(ctx, args, getenv, stdout)
+	if _, ok := errors.AsType[usageError](err); ok {
+		fmt.Fprint(stderr, usage)
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usagef("expected whatsapp, rbm or receiver")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "whatsapp":
+		return provider(ctx, cmd, ":9001", args, stdout, graphapi.Run)
+	case "rbm":
+		return provider(ctx, cmd, ":9002", args, stdout, rbmapi.Run)
+	case "receiver":
+		return receiver(ctx, args, getenv, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return usagef("unknown fake %q (whatsapp, rbm or receiver)", cmd)
+	}
+}
+
+// parse parses flags; none of the commands takes a positional argument.
+// -h prints the usage and stops the command without an error.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer, takes string) (help bool, err error) {
+	fs.SetOutput(io.Discard)
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return true, nil
+	case err != nil:
+		return false, usagef("%s: %v (it takes %s)", fs.Name(), err, takes)
+	case fs.NArg() > 0:
+		return false, usagef("%s: unexpected argument %q (it takes %s)", fs.Name(), fs.Arg(0), takes)
+	}
+	return false, nil
+}
+
+// provider runs a fake provider API.
+func provider(ctx context.Context, name, defaultAddr string, args []string, out io.Writer,
+	runFake func(context.Context, string, io.Writer) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	addr := fs.String("addr", defaultAddr, "address to listen on")
+	if help, err := parse(fs, args, out, "only --addr"); help || err != nil {
+		return err
+	}
+	if err := runFake(ctx, *addr, out); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// receiver runs the reference webhook receiver. --secret is accepted,
+// unlike provider credentials in iagente-sdr, because these are throwaway
+// secrets of a local test webhook; WEBHOOK_SECRET keeps real ones out of ps
+// and shell history.
+func receiver(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("receiver", flag.ContinueOnError)
+	addr := fs.String("addr", ":9003", "address to listen on")
+	path := fs.String("path", "/webhook", "URL path that receives the deliveries")
+	var secrets []string
+	addSecrets := func(list string) {
+		for s := range strings.SplitSeq(list, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				secrets = append(secrets, s)
+			}
+		}
+	}
+	fs.Func("secret", "signing secret whsec_...; repeat or comma-separate for several", func(v string) error {
+		addSecrets(v)
+		return nil
+	})
+	if help, err := parse(fs, args, out, "only --addr, --path and --secret"); help || err != nil {
+		return err
+	}
+	if len(secrets) == 0 {
+		addSecrets(getenv("WEBHOOK_SECRET"))
+	}
+	if len(secrets) == 0 {
+		return usagef("receiver: needs the webhook's signing secret: --secret whsec_... or WEBHOOK_SECRET")
+	}
+	if err := webhookreceiver.Run(ctx, *addr, *path, secrets, out); err != nil {
+		return fmt.Errorf("receiver: %w", err)
+	}
+	return nil
+}
