@@ -118,17 +118,22 @@ func (e Direction) Valid() bool {
 
 // Defines values for ErrorErrorCode.
 const (
-	ErrorErrorCodeBadRequest          ErrorErrorCode = "bad_request"
-	ErrorErrorCodeConflict            ErrorErrorCode = "conflict"
-	ErrorErrorCodeIntegrationNotFound ErrorErrorCode = "integration_not_found"
-	ErrorErrorCodeInternalError       ErrorErrorCode = "internal_error"
-	ErrorErrorCodeMethodNotAllowed    ErrorErrorCode = "method_not_allowed"
-	ErrorErrorCodeNotFound            ErrorErrorCode = "not_found"
-	ErrorErrorCodePayloadTooLarge     ErrorErrorCode = "payload_too_large"
-	ErrorErrorCodeRateLimitExceeded   ErrorErrorCode = "rate_limit_exceeded"
-	ErrorErrorCodeSendFailed          ErrorErrorCode = "send_failed"
-	ErrorErrorCodeUnauthorized        ErrorErrorCode = "unauthorized"
-	ErrorErrorCodeValidationError     ErrorErrorCode = "validation_error"
+	ErrorErrorCodeBadRequest                  ErrorErrorCode = "bad_request"
+	ErrorErrorCodeConflict                    ErrorErrorCode = "conflict"
+	ErrorErrorCodeIdempotencyInProgress       ErrorErrorCode = "idempotency_in_progress"
+	ErrorErrorCodeIdempotencyKeyReused        ErrorErrorCode = "idempotency_key_reused"
+	ErrorErrorCodeIntegrationNotFound         ErrorErrorCode = "integration_not_found"
+	ErrorErrorCodeInternalError               ErrorErrorCode = "internal_error"
+	ErrorErrorCodeMethodNotAllowed            ErrorErrorCode = "method_not_allowed"
+	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
+	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
+	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
+	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
+	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
+	ErrorErrorCodeServiceUnavailable          ErrorErrorCode = "service_unavailable"
+	ErrorErrorCodeUnauthorized                ErrorErrorCode = "unauthorized"
+	ErrorErrorCodeUnsupportedMediaType        ErrorErrorCode = "unsupported_media_type"
+	ErrorErrorCodeValidationError             ErrorErrorCode = "validation_error"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorCode enum.
@@ -137,6 +142,10 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeBadRequest:
 		return true
 	case ErrorErrorCodeConflict:
+		return true
+	case ErrorErrorCodeIdempotencyInProgress:
+		return true
+	case ErrorErrorCodeIdempotencyKeyReused:
 		return true
 	case ErrorErrorCodeIntegrationNotFound:
 		return true
@@ -150,9 +159,15 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
 		return true
+	case ErrorErrorCodeRequestHeaderFieldsTooLarge:
+		return true
 	case ErrorErrorCodeSendFailed:
 		return true
+	case ErrorErrorCodeServiceUnavailable:
+		return true
 	case ErrorErrorCodeUnauthorized:
+		return true
+	case ErrorErrorCodeUnsupportedMediaType:
 		return true
 	case ErrorErrorCodeValidationError:
 		return true
@@ -2199,6 +2214,9 @@ type DeliveryId = int64
 // HandoffId defines model for HandoffId.
 type HandoffId = int64
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
 // LeadId defines model for LeadId.
 type LeadId = int64
 
@@ -2222,6 +2240,18 @@ type Conflict = Error
 
 // HandoffOK A lead handed over from automation to a person of your team.
 type HandoffOK = Handoff
+
+// HeaderTooLarge The envelope of every error response.
+type HeaderTooLarge = Error
+
+// IdempotencyKeyReused The envelope of every error response.
+type IdempotencyKeyReused = Error
+
+// IdempotentConflict The envelope of every error response.
+type IdempotentConflict = Error
+
+// IdempotentValidationError The envelope of every error response.
+type IdempotentValidationError = Error
 
 // IntegrationsOK defines model for IntegrationsOK.
 type IntegrationsOK = IntegrationList
@@ -2250,8 +2280,14 @@ type RateLimited = Error
 // SendFailed The envelope of every error response.
 type SendFailed = Error
 
+// ServiceUnavailable The envelope of every error response.
+type ServiceUnavailable = Error
+
 // Unauthorized The envelope of every error response.
 type Unauthorized = Error
+
+// UnsupportedMediaType The envelope of every error response.
+type UnsupportedMediaType = Error
 
 // ValidationError The envelope of every error response.
 type ValidationError = Error
@@ -2274,6 +2310,30 @@ type ListApiKeysParams struct {
 // ListApiKeysParamsStatus defines parameters for ListApiKeys.
 type ListApiKeysParamsStatus string
 
+// CreateApiKeyParams defines parameters for CreateApiKey.
+type CreateApiKeyParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RegenerateApiKeyParams defines parameters for RegenerateApiKey.
+type RegenerateApiKeyParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListHandoffsParams defines parameters for ListHandoffs.
 type ListHandoffsParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2287,6 +2347,30 @@ type ListHandoffsParams struct {
 
 	// LeadId Only handoffs of this lead.
 	LeadId *int64 `form:"lead_id,omitempty" json:"lead_id,omitempty"`
+}
+
+// CreateHandoffParams defines parameters for CreateHandoff.
+type CreateHandoffParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CloseHandoffParams defines parameters for CloseHandoff.
+type CloseHandoffParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListLeadsParams defines parameters for ListLeads.
@@ -2315,6 +2399,18 @@ type ListLeadsParams struct {
 // ListLeadsParamsSort defines parameters for ListLeads.
 type ListLeadsParamsSort string
 
+// CreateLeadParams defines parameters for CreateLead.
+type CreateLeadParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListMessagesParams defines parameters for ListMessages.
 type ListMessagesParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2336,6 +2432,18 @@ type ListMessagesParams struct {
 	Status *MessageStatus `form:"status,omitempty" json:"status,omitempty"`
 }
 
+// SendRCSMessageParams defines parameters for SendRCSMessage.
+type SendRCSMessageParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListWebhooksParams defines parameters for ListWebhooks.
 type ListWebhooksParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2343,6 +2451,18 @@ type ListWebhooksParams struct {
 
 	// PerPage Items per page.
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+}
+
+// CreateWebhookParams defines parameters for CreateWebhook.
+type CreateWebhookParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
@@ -2355,6 +2475,54 @@ type ListWebhookDeliveriesParams struct {
 
 	// Status Only deliveries with this status.
 	Status *DeliveryStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// RedeliverWebhookDeliveryParams defines parameters for RedeliverWebhookDelivery.
+type RedeliverWebhookDeliveryParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RotateWebhookSecretParams defines parameters for RotateWebhookSecret.
+type RotateWebhookSecretParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// TestWebhookParams defines parameters for TestWebhook.
+type TestWebhookParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// SendWhatsAppMessageParams defines parameters for SendWhatsAppMessage.
+type SendWhatsAppMessageParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListWhatsAppTemplatesParams defines parameters for ListWhatsAppTemplates.
@@ -5183,7 +5351,7 @@ type ServerInterface interface {
 	ListApiKeys(ctx echo.Context, params ListApiKeysParams) error
 	// CreateApiKey Create API key
 	// (POST /api-keys)
-	CreateApiKey(ctx echo.Context) error
+	CreateApiKey(ctx echo.Context, params CreateApiKeyParams) error
 	// RevokeApiKey Revoke API key
 	// (DELETE /api-keys/{id})
 	RevokeApiKey(ctx echo.Context, id ApiKeyId) error
@@ -5192,25 +5360,25 @@ type ServerInterface interface {
 	GetApiKey(ctx echo.Context, id ApiKeyId) error
 	// RegenerateApiKey Regenerate API key
 	// (POST /api-keys/{id}/regenerate)
-	RegenerateApiKey(ctx echo.Context, id ApiKeyId) error
+	RegenerateApiKey(ctx echo.Context, id ApiKeyId, params RegenerateApiKeyParams) error
 	// ListHandoffs List handoffs
 	// (GET /handoffs)
 	ListHandoffs(ctx echo.Context, params ListHandoffsParams) error
 	// CreateHandoff Hand a lead over to a person
 	// (POST /handoffs)
-	CreateHandoff(ctx echo.Context) error
+	CreateHandoff(ctx echo.Context, params CreateHandoffParams) error
 	// GetHandoff Get handoff
 	// (GET /handoffs/{id})
 	GetHandoff(ctx echo.Context, id HandoffId) error
 	// CloseHandoff Close handoff
 	// (POST /handoffs/{id}/close)
-	CloseHandoff(ctx echo.Context, id HandoffId) error
+	CloseHandoff(ctx echo.Context, id HandoffId, params CloseHandoffParams) error
 	// ListLeads List leads
 	// (GET /leads)
 	ListLeads(ctx echo.Context, params ListLeadsParams) error
 	// CreateLead Create lead
 	// (POST /leads)
-	CreateLead(ctx echo.Context) error
+	CreateLead(ctx echo.Context, params CreateLeadParams) error
 	// DeleteLead Delete lead
 	// (DELETE /leads/{id})
 	DeleteLead(ctx echo.Context, id LeadId) error
@@ -5234,13 +5402,13 @@ type ServerInterface interface {
 	ListRCSIntegrations(ctx echo.Context) error
 	// SendRCSMessage Send RCS message
 	// (POST /rcs/messages)
-	SendRCSMessage(ctx echo.Context) error
+	SendRCSMessage(ctx echo.Context, params SendRCSMessageParams) error
 	// ListWebhooks List webhooks
 	// (GET /webhooks)
 	ListWebhooks(ctx echo.Context, params ListWebhooksParams) error
 	// CreateWebhook Create webhook
 	// (POST /webhooks)
-	CreateWebhook(ctx echo.Context) error
+	CreateWebhook(ctx echo.Context, params CreateWebhookParams) error
 	// DeleteWebhook Delete webhook
 	// (DELETE /webhooks/{id})
 	DeleteWebhook(ctx echo.Context, id WebhookId) error
@@ -5255,19 +5423,19 @@ type ServerInterface interface {
 	ListWebhookDeliveries(ctx echo.Context, id WebhookId, params ListWebhookDeliveriesParams) error
 	// RedeliverWebhookDelivery Redeliver
 	// (POST /webhooks/{id}/deliveries/{delivery_id}/redeliver)
-	RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId) error
+	RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId, params RedeliverWebhookDeliveryParams) error
 	// RotateWebhookSecret Rotate signing secret
 	// (POST /webhooks/{id}/rotate-secret)
-	RotateWebhookSecret(ctx echo.Context, id WebhookId) error
+	RotateWebhookSecret(ctx echo.Context, id WebhookId, params RotateWebhookSecretParams) error
 	// TestWebhook Test webhook
 	// (POST /webhooks/{id}/test)
-	TestWebhook(ctx echo.Context, id WebhookId) error
+	TestWebhook(ctx echo.Context, id WebhookId, params TestWebhookParams) error
 	// ListWhatsAppIntegrations List WhatsApp integrations
 	// (GET /whatsapp/integrations)
 	ListWhatsAppIntegrations(ctx echo.Context) error
 	// SendWhatsAppMessage Send WhatsApp message
 	// (POST /whatsapp/messages)
-	SendWhatsAppMessage(ctx echo.Context) error
+	SendWhatsAppMessage(ctx echo.Context, params SendWhatsAppMessageParams) error
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error
@@ -5314,8 +5482,28 @@ func (w *ServerInterfaceWrapper) ListApiKeys(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateApiKey(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateApiKeyParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateApiKey(ctx)
+	err = w.Handler.CreateApiKey(ctx, params)
 	return err
 }
 
@@ -5362,8 +5550,28 @@ func (w *ServerInterfaceWrapper) RegenerateApiKey(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RegenerateApiKeyParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RegenerateApiKey(ctx, id)
+	err = w.Handler.RegenerateApiKey(ctx, id, params)
 	return err
 }
 
@@ -5410,8 +5618,28 @@ func (w *ServerInterfaceWrapper) ListHandoffs(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateHandoff(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateHandoffParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateHandoff(ctx)
+	err = w.Handler.CreateHandoff(ctx, params)
 	return err
 }
 
@@ -5442,8 +5670,28 @@ func (w *ServerInterfaceWrapper) CloseHandoff(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CloseHandoffParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CloseHandoff(ctx, id)
+	err = w.Handler.CloseHandoff(ctx, id, params)
 	return err
 }
 
@@ -5504,8 +5752,28 @@ func (w *ServerInterfaceWrapper) ListLeads(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateLead(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateLeadParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateLead(ctx)
+	err = w.Handler.CreateLead(ctx, params)
 	return err
 }
 
@@ -5655,8 +5923,28 @@ func (w *ServerInterfaceWrapper) ListRCSIntegrations(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) SendRCSMessage(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SendRCSMessageParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SendRCSMessage(ctx)
+	err = w.Handler.SendRCSMessage(ctx, params)
 	return err
 }
 
@@ -5689,8 +5977,28 @@ func (w *ServerInterfaceWrapper) ListWebhooks(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateWebhook(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateWebhook(ctx)
+	err = w.Handler.CreateWebhook(ctx, params)
 	return err
 }
 
@@ -5800,8 +6108,28 @@ func (w *ServerInterfaceWrapper) RedeliverWebhookDelivery(ctx echo.Context) erro
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter delivery_id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RedeliverWebhookDeliveryParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RedeliverWebhookDelivery(ctx, id, deliveryId)
+	err = w.Handler.RedeliverWebhookDelivery(ctx, id, deliveryId, params)
 	return err
 }
 
@@ -5816,8 +6144,28 @@ func (w *ServerInterfaceWrapper) RotateWebhookSecret(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RotateWebhookSecretParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RotateWebhookSecret(ctx, id)
+	err = w.Handler.RotateWebhookSecret(ctx, id, params)
 	return err
 }
 
@@ -5832,8 +6180,28 @@ func (w *ServerInterfaceWrapper) TestWebhook(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params TestWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.TestWebhook(ctx, id)
+	err = w.Handler.TestWebhook(ctx, id, params)
 	return err
 }
 
@@ -5850,8 +6218,28 @@ func (w *ServerInterfaceWrapper) ListWhatsAppIntegrations(ctx echo.Context) erro
 func (w *ServerInterfaceWrapper) SendWhatsAppMessage(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SendWhatsAppMessageParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SendWhatsAppMessage(ctx)
+	err = w.Handler.SendWhatsAppMessage(ctx, params)
 	return err
 }
 
@@ -6005,6 +6393,7 @@ type ConflictJSONResponse struct {
 }
 
 type HandoffOKResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -6013,6 +6402,42 @@ type HandoffOKJSONResponse struct {
 	Body Handoff
 
 	Headers HandoffOKResponseHeaders
+}
+
+type HeaderTooLargeJSONResponse Error
+
+type IdempotencyKeyReusedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotencyKeyReusedJSONResponse struct {
+	Body Error
+
+	Headers IdempotencyKeyReusedResponseHeaders
+}
+
+type IdempotentConflictResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotentConflictJSONResponse struct {
+	Body Error
+
+	Headers IdempotentConflictResponseHeaders
+}
+
+type IdempotentValidationErrorResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotentValidationErrorJSONResponse struct {
+	Body Error
+
+	Headers IdempotentValidationErrorResponseHeaders
 }
 
 type IntegrationsOKResponseHeaders struct {
@@ -6049,6 +6474,7 @@ type LeadOKJSONResponse struct {
 }
 
 type MessageCreatedResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6116,7 +6542,30 @@ type SendFailedJSONResponse struct {
 	Headers SendFailedResponseHeaders
 }
 
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter          int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ServiceUnavailableJSONResponse struct {
+	Body Error
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
 type UnauthorizedJSONResponse Error
+
+type UnsupportedMediaTypeResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type UnsupportedMediaTypeJSONResponse struct {
+	Body Error
+
+	Headers UnsupportedMediaTypeResponseHeaders
+}
 
 type ValidationErrorResponseHeaders struct {
 	XRateLimitLimit     *int
@@ -6229,6 +6678,20 @@ func (response ListApiKeys429JSONResponse) VisitListApiKeysResponse(w http.Respo
 	return err
 }
 
+type ListApiKeys431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListApiKeys431JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApiKeys500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
@@ -6252,8 +6715,33 @@ func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.Respo
 	return err
 }
 
+type ListApiKeys503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListApiKeys503JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApiKeyRequestObject struct {
-	Body *CreateApiKeyJSONRequestBody
+	Params CreateApiKeyParams
+	Body   *CreateApiKeyJSONRequestBody
 }
 
 type CreateApiKeyResponseObject interface {
@@ -6261,6 +6749,7 @@ type CreateApiKeyResponseObject interface {
 }
 
 type CreateApiKey201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6279,6 +6768,9 @@ func (response CreateApiKey201JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -6325,7 +6817,7 @@ func (response CreateApiKey401JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey409JSONResponse struct{ ConflictJSONResponse }
+type CreateApiKey409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CreateApiKey409JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6334,6 +6826,9 @@ func (response CreateApiKey409JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -6371,7 +6866,34 @@ func (response CreateApiKey413JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateApiKey415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateApiKey415JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateApiKey422JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6412,6 +6934,20 @@ func (response CreateApiKey429JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
+type CreateApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateApiKey431JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
@@ -6431,6 +6967,30 @@ func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateApiKey503JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6562,6 +7122,20 @@ func (response RevokeApiKey429JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 	return err
 }
 
+type RevokeApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RevokeApiKey431JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response RevokeApiKey500JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
@@ -6581,6 +7155,30 @@ func (response RevokeApiKey500JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RevokeApiKey503JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6697,6 +7295,20 @@ func (response GetApiKey429JSONResponse) VisitGetApiKeyResponse(w http.ResponseW
 	return err
 }
 
+type GetApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetApiKey431JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetApiKey500JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
@@ -6720,8 +7332,33 @@ func (response GetApiKey500JSONResponse) VisitGetApiKeyResponse(w http.ResponseW
 	return err
 }
 
+type GetApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetApiKey503JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RegenerateApiKeyRequestObject struct {
-	Id ApiKeyId `json:"id"`
+	Id     ApiKeyId `json:"id"`
+	Params RegenerateApiKeyParams
 }
 
 type RegenerateApiKeyResponseObject interface {
@@ -6729,6 +7366,7 @@ type RegenerateApiKeyResponseObject interface {
 }
 
 type RegenerateApiKey201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6747,6 +7385,9 @@ func (response RegenerateApiKey201JSONResponse) VisitRegenerateApiKeyResponse(w 
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -6816,9 +7457,37 @@ func (response RegenerateApiKey404JSONResponse) VisitRegenerateApiKeyResponse(w 
 	return err
 }
 
-type RegenerateApiKey409JSONResponse struct{ ConflictJSONResponse }
+type RegenerateApiKey409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RegenerateApiKey422JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6834,7 +7503,7 @@ func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w 
 	if response.Headers.XRateLimitReset != nil {
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
-	w.WriteHeader(409)
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6853,6 +7522,20 @@ func (response RegenerateApiKey429JSONResponse) VisitRegenerateApiKeyResponse(w 
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RegenerateApiKey431JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6876,6 +7559,30 @@ func (response RegenerateApiKey500JSONResponse) VisitRegenerateApiKeyResponse(w 
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RegenerateApiKey503JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6969,6 +7676,20 @@ func (response ListHandoffs429JSONResponse) VisitListHandoffsResponse(w http.Res
 	return err
 }
 
+type ListHandoffs431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListHandoffs431JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListHandoffs500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListHandoffs500JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
@@ -6992,8 +7713,33 @@ func (response ListHandoffs500JSONResponse) VisitListHandoffsResponse(w http.Res
 	return err
 }
 
+type ListHandoffs503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListHandoffs503JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateHandoffRequestObject struct {
-	Body *CreateHandoffJSONRequestBody
+	Params CreateHandoffParams
+	Body   *CreateHandoffJSONRequestBody
 }
 
 type CreateHandoffResponseObject interface {
@@ -7001,6 +7747,7 @@ type CreateHandoffResponseObject interface {
 }
 
 type CreateHandoff201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -7019,6 +7766,9 @@ func (response CreateHandoff201JSONResponse) VisitCreateHandoffResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -7088,7 +7838,7 @@ func (response CreateHandoff404JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff409JSONResponse struct{ ConflictJSONResponse }
+type CreateHandoff409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CreateHandoff409JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -7097,6 +7847,9 @@ func (response CreateHandoff409JSONResponse) VisitCreateHandoffResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -7134,7 +7887,34 @@ func (response CreateHandoff413JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateHandoff415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateHandoff415JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateHandoff422JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -7175,6 +7955,20 @@ func (response CreateHandoff429JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
+type CreateHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateHandoff431JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateHandoff500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateHandoff500JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
@@ -7198,6 +7992,30 @@ func (response CreateHandoff500JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
+type CreateHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateHandoff503JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHandoffRequestObject struct {
 	Id HandoffId `json:"id"`
 }
@@ -7215,6 +8033,9 @@ func (response GetHandoff200JSONResponse) VisitGetHandoffResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -7301,6 +8122,20 @@ func (response GetHandoff429JSONResponse) VisitGetHandoffResponse(w http.Respons
 	return err
 }
 
+type GetHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetHandoff431JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHandoff500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetHandoff500JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
@@ -7324,8 +8159,33 @@ func (response GetHandoff500JSONResponse) VisitGetHandoffResponse(w http.Respons
 	return err
 }
 
+type GetHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetHandoff503JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CloseHandoffRequestObject struct {
-	Id HandoffId `json:"id"`
+	Id     HandoffId `json:"id"`
+	Params CloseHandoffParams
 }
 
 type CloseHandoffResponseObject interface {
@@ -7341,6 +8201,9 @@ func (response CloseHandoff200JSONResponse) VisitCloseHandoffResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -7409,9 +8272,37 @@ func (response CloseHandoff404JSONResponse) VisitCloseHandoffResponse(w http.Res
 	return err
 }
 
-type CloseHandoff409JSONResponse struct{ ConflictJSONResponse }
+type CloseHandoff409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response CloseHandoff422JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7427,7 +8318,7 @@ func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.Res
 	if response.Headers.XRateLimitReset != nil {
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
-	w.WriteHeader(409)
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7446,6 +8337,20 @@ func (response CloseHandoff429JSONResponse) VisitCloseHandoffResponse(w http.Res
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CloseHandoff431JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7469,6 +8374,30 @@ func (response CloseHandoff500JSONResponse) VisitCloseHandoffResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CloseHandoff503JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7562,6 +8491,20 @@ func (response ListLeads429JSONResponse) VisitListLeadsResponse(w http.ResponseW
 	return err
 }
 
+type ListLeads431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListLeads431JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListLeads500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListLeads500JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
@@ -7585,8 +8528,33 @@ func (response ListLeads500JSONResponse) VisitListLeadsResponse(w http.ResponseW
 	return err
 }
 
+type ListLeads503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListLeads503JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateLeadRequestObject struct {
-	Body *CreateLeadJSONRequestBody
+	Params CreateLeadParams
+	Body   *CreateLeadJSONRequestBody
 }
 
 type CreateLeadResponseObject interface {
@@ -7594,6 +8562,7 @@ type CreateLeadResponseObject interface {
 }
 
 type CreateLead201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -7612,6 +8581,9 @@ func (response CreateLead201JSONResponse) VisitCreateLeadResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -7658,7 +8630,7 @@ func (response CreateLead401JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead409JSONResponse struct{ ConflictJSONResponse }
+type CreateLead409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CreateLead409JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -7667,6 +8639,9 @@ func (response CreateLead409JSONResponse) VisitCreateLeadResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -7704,7 +8679,34 @@ func (response CreateLead413JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateLead415JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLead422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateLead422JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -7745,6 +8747,20 @@ func (response CreateLead429JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
+type CreateLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateLead431JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateLead500JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
@@ -7764,6 +8780,30 @@ func (response CreateLead500JSONResponse) VisitCreateLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateLead503JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7872,6 +8912,20 @@ func (response DeleteLead429JSONResponse) VisitDeleteLeadResponse(w http.Respons
 	return err
 }
 
+type DeleteLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response DeleteLead431JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DeleteLead500JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
@@ -7891,6 +8945,30 @@ func (response DeleteLead500JSONResponse) VisitDeleteLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteLead503JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7998,6 +9076,20 @@ func (response GetLead429JSONResponse) VisitGetLeadResponse(w http.ResponseWrite
 	return err
 }
 
+type GetLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetLead431JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetLead500JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
@@ -8017,6 +9109,30 @@ func (response GetLead500JSONResponse) VisitGetLeadResponse(w http.ResponseWrite
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetLead503JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8153,6 +9269,31 @@ func (response PatchLead413JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 	return err
 }
 
+type PatchLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response PatchLead415JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PatchLead422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response PatchLead422JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
@@ -8194,6 +9335,20 @@ func (response PatchLead429JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 	return err
 }
 
+type PatchLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response PatchLead431JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PatchLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response PatchLead500JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
@@ -8213,6 +9368,30 @@ func (response PatchLead500JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response PatchLead503JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8349,6 +9528,31 @@ func (response UpdateLead413JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
+type UpdateLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateLead415JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateLead422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response UpdateLead422JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
@@ -8390,6 +9594,20 @@ func (response UpdateLead429JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
+type UpdateLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response UpdateLead431JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UpdateLead500JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
@@ -8409,6 +9627,30 @@ func (response UpdateLead500JSONResponse) VisitUpdateLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UpdateLead503JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8502,6 +9744,20 @@ func (response ListMessages429JSONResponse) VisitListMessagesResponse(w http.Res
 	return err
 }
 
+type ListMessages431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListMessages431JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMessages500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListMessages500JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
@@ -8521,6 +9777,30 @@ func (response ListMessages500JSONResponse) VisitListMessagesResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListMessages503JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8637,6 +9917,20 @@ func (response GetMessage429JSONResponse) VisitGetMessageResponse(w http.Respons
 	return err
 }
 
+type GetMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetMessage431JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMessage500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetMessage500JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
@@ -8656,6 +9950,30 @@ func (response GetMessage500JSONResponse) VisitGetMessageResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetMessage503JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8716,6 +10034,20 @@ func (response ListRCSIntegrations429JSONResponse) VisitListRCSIntegrationsRespo
 	return err
 }
 
+type ListRCSIntegrations431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListRCSIntegrations431JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListRCSIntegrations500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListRCSIntegrations500JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
@@ -8739,8 +10071,33 @@ func (response ListRCSIntegrations500JSONResponse) VisitListRCSIntegrationsRespo
 	return err
 }
 
+type ListRCSIntegrations503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListRCSIntegrations503JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessageRequestObject struct {
-	Body *SendRCSMessageJSONRequestBody
+	Params SendRCSMessageParams
+	Body   *SendRCSMessageJSONRequestBody
 }
 
 type SendRCSMessageResponseObject interface {
@@ -8756,6 +10113,9 @@ func (response SendRCSMessage201JSONResponse) VisitSendRCSMessageResponse(w http
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -8827,6 +10187,32 @@ func (response SendRCSMessage404JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
+type SendRCSMessage409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SendRCSMessage409JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SendRCSMessage413JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
@@ -8850,7 +10236,34 @@ func (response SendRCSMessage413JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
-type SendRCSMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+type SendRCSMessage415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendRCSMessage415JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response SendRCSMessage422JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
 
@@ -8891,6 +10304,20 @@ func (response SendRCSMessage429JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
+type SendRCSMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SendRCSMessage431JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessage500JSONResponse struct{ SendFailedJSONResponse }
 
 func (response SendRCSMessage500JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
@@ -8910,6 +10337,30 @@ func (response SendRCSMessage500JSONResponse) VisitSendRCSMessageResponse(w http
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SendRCSMessage503JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9003,6 +10454,20 @@ func (response ListWebhooks429JSONResponse) VisitListWebhooksResponse(w http.Res
 	return err
 }
 
+type ListWebhooks431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWebhooks431JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhooks500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWebhooks500JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
@@ -9026,8 +10491,33 @@ func (response ListWebhooks500JSONResponse) VisitListWebhooksResponse(w http.Res
 	return err
 }
 
+type ListWebhooks503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWebhooks503JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhookRequestObject struct {
-	Body *CreateWebhookJSONRequestBody
+	Params CreateWebhookParams
+	Body   *CreateWebhookJSONRequestBody
 }
 
 type CreateWebhookResponseObject interface {
@@ -9035,6 +10525,7 @@ type CreateWebhookResponseObject interface {
 }
 
 type CreateWebhook201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -9053,6 +10544,9 @@ func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -9099,6 +10593,32 @@ func (response CreateWebhook401JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
+type CreateWebhook409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response CreateWebhook409JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response CreateWebhook413JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
@@ -9122,7 +10642,34 @@ func (response CreateWebhook413JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
-type CreateWebhook422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateWebhook415JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateWebhook422JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
@@ -9163,6 +10710,20 @@ func (response CreateWebhook429JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
+type CreateWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateWebhook431JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateWebhook500JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
@@ -9182,6 +10743,30 @@ func (response CreateWebhook500JSONResponse) VisitCreateWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateWebhook503JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9290,6 +10875,20 @@ func (response DeleteWebhook429JSONResponse) VisitDeleteWebhookResponse(w http.R
 	return err
 }
 
+type DeleteWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response DeleteWebhook431JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DeleteWebhook500JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
@@ -9309,6 +10908,30 @@ func (response DeleteWebhook500JSONResponse) VisitDeleteWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteWebhook503JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9416,6 +11039,20 @@ func (response GetWebhook429JSONResponse) VisitGetWebhookResponse(w http.Respons
 	return err
 }
 
+type GetWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetWebhook431JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetWebhook500JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
@@ -9435,6 +11072,30 @@ func (response GetWebhook500JSONResponse) VisitGetWebhookResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetWebhook503JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9548,6 +11209,31 @@ func (response UpdateWebhook413JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
+type UpdateWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateWebhook415JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateWebhook422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response UpdateWebhook422JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
@@ -9589,6 +11275,20 @@ func (response UpdateWebhook429JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
+type UpdateWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response UpdateWebhook431JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UpdateWebhook500JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
@@ -9608,6 +11308,30 @@ func (response UpdateWebhook500JSONResponse) VisitUpdateWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UpdateWebhook503JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9725,6 +11449,20 @@ func (response ListWebhookDeliveries429JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
+type ListWebhookDeliveries431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWebhookDeliveries431JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhookDeliveries500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
@@ -9748,9 +11486,34 @@ func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
+type ListWebhookDeliveries503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWebhookDeliveries503JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RedeliverWebhookDeliveryRequestObject struct {
 	Id         WebhookId  `json:"id"`
 	DeliveryId DeliveryId `json:"delivery_id"`
+	Params     RedeliverWebhookDeliveryParams
 }
 
 type RedeliverWebhookDeliveryResponseObject interface {
@@ -9758,6 +11521,7 @@ type RedeliverWebhookDeliveryResponseObject interface {
 }
 
 type RedeliverWebhookDelivery202ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -9775,6 +11539,9 @@ func (response RedeliverWebhookDelivery202JSONResponse) VisitRedeliverWebhookDel
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -9843,9 +11610,37 @@ func (response RedeliverWebhookDelivery404JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
-type RedeliverWebhookDelivery409JSONResponse struct{ ConflictJSONResponse }
+type RedeliverWebhookDelivery409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RedeliverWebhookDelivery422JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -9861,7 +11656,7 @@ func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDel
 	if response.Headers.XRateLimitReset != nil {
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
-	w.WriteHeader(409)
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9880,6 +11675,20 @@ func (response RedeliverWebhookDelivery429JSONResponse) VisitRedeliverWebhookDel
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RedeliverWebhookDelivery431JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9907,8 +11716,33 @@ func (response RedeliverWebhookDelivery500JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
+type RedeliverWebhookDelivery503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RedeliverWebhookDelivery503JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateWebhookSecretRequestObject struct {
-	Id WebhookId `json:"id"`
+	Id     WebhookId `json:"id"`
+	Params RotateWebhookSecretParams
 }
 
 type RotateWebhookSecretResponseObject interface {
@@ -9916,6 +11750,7 @@ type RotateWebhookSecretResponseObject interface {
 }
 
 type RotateWebhookSecret200ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -9933,6 +11768,9 @@ func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10001,6 +11839,57 @@ func (response RotateWebhookSecret404JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
+type RotateWebhookSecret409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response RotateWebhookSecret409JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RotateWebhookSecret422JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateWebhookSecret429JSONResponse struct{ RateLimitedJSONResponse }
 
 func (response RotateWebhookSecret429JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
@@ -10015,6 +11904,20 @@ func (response RotateWebhookSecret429JSONResponse) VisitRotateWebhookSecretRespo
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RotateWebhookSecret431JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10042,8 +11945,33 @@ func (response RotateWebhookSecret500JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
+type RotateWebhookSecret503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RotateWebhookSecret503JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestWebhookRequestObject struct {
-	Id WebhookId `json:"id"`
+	Id     WebhookId `json:"id"`
+	Params TestWebhookParams
 }
 
 type TestWebhookResponseObject interface {
@@ -10051,6 +11979,7 @@ type TestWebhookResponseObject interface {
 }
 
 type TestWebhook200ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -10068,6 +11997,9 @@ func (response TestWebhook200JSONResponse) VisitTestWebhookResponse(w http.Respo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10136,6 +12068,57 @@ func (response TestWebhook404JSONResponse) VisitTestWebhookResponse(w http.Respo
 	return err
 }
 
+type TestWebhook409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response TestWebhook409JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response TestWebhook422JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestWebhook429JSONResponse struct{ RateLimitedJSONResponse }
 
 func (response TestWebhook429JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
@@ -10150,6 +12133,20 @@ func (response TestWebhook429JSONResponse) VisitTestWebhookResponse(w http.Respo
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response TestWebhook431JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10173,6 +12170,30 @@ func (response TestWebhook500JSONResponse) VisitTestWebhookResponse(w http.Respo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response TestWebhook503JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10233,6 +12254,20 @@ func (response ListWhatsAppIntegrations429JSONResponse) VisitListWhatsAppIntegra
 	return err
 }
 
+type ListWhatsAppIntegrations431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWhatsAppIntegrations431JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWhatsAppIntegrations500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWhatsAppIntegrations500JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
@@ -10256,8 +12291,33 @@ func (response ListWhatsAppIntegrations500JSONResponse) VisitListWhatsAppIntegra
 	return err
 }
 
+type ListWhatsAppIntegrations503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWhatsAppIntegrations503JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessageRequestObject struct {
-	Body *SendWhatsAppMessageJSONRequestBody
+	Params SendWhatsAppMessageParams
+	Body   *SendWhatsAppMessageJSONRequestBody
 }
 
 type SendWhatsAppMessageResponseObject interface {
@@ -10273,6 +12333,9 @@ func (response SendWhatsAppMessage201JSONResponse) VisitSendWhatsAppMessageRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -10344,6 +12407,32 @@ func (response SendWhatsAppMessage404JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
+type SendWhatsAppMessage409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SendWhatsAppMessage409JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SendWhatsAppMessage413JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -10367,7 +12456,34 @@ func (response SendWhatsAppMessage413JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
-type SendWhatsAppMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+type SendWhatsAppMessage415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendWhatsAppMessage415JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response SendWhatsAppMessage422JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
 
@@ -10408,6 +12524,20 @@ func (response SendWhatsAppMessage429JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
+type SendWhatsAppMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SendWhatsAppMessage431JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessage500JSONResponse struct{ SendFailedJSONResponse }
 
 func (response SendWhatsAppMessage500JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -10427,6 +12557,30 @@ func (response SendWhatsAppMessage500JSONResponse) VisitSendWhatsAppMessageRespo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SendWhatsAppMessage503JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10520,6 +12674,20 @@ func (response ListWhatsAppTemplates429JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
+type ListWhatsAppTemplates431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWhatsAppTemplates431JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWhatsAppTemplates500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
@@ -10539,6 +12707,30 @@ func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesR
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppTemplates503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWhatsAppTemplates503JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10678,8 +12870,10 @@ func (sh *strictHandler) ListApiKeys(ctx echo.Context, params ListApiKeysParams)
 }
 
 // CreateApiKey operation middleware
-func (sh *strictHandler) CreateApiKey(ctx echo.Context) error {
+func (sh *strictHandler) CreateApiKey(ctx echo.Context, params CreateApiKeyParams) error {
 	var request CreateApiKeyRequestObject
+
+	request.Params = params
 
 	var body CreateApiKeyJSONRequestBody
 	var err error
@@ -10774,10 +12968,11 @@ func (sh *strictHandler) GetApiKey(ctx echo.Context, id ApiKeyId) error {
 }
 
 // RegenerateApiKey operation middleware
-func (sh *strictHandler) RegenerateApiKey(ctx echo.Context, id ApiKeyId) error {
+func (sh *strictHandler) RegenerateApiKey(ctx echo.Context, id ApiKeyId, params RegenerateApiKeyParams) error {
 	var request RegenerateApiKeyRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RegenerateApiKey(ctx.Request().Context(), request.(RegenerateApiKeyRequestObject))
@@ -10824,8 +13019,10 @@ func (sh *strictHandler) ListHandoffs(ctx echo.Context, params ListHandoffsParam
 }
 
 // CreateHandoff operation middleware
-func (sh *strictHandler) CreateHandoff(ctx echo.Context) error {
+func (sh *strictHandler) CreateHandoff(ctx echo.Context, params CreateHandoffParams) error {
 	var request CreateHandoffRequestObject
+
+	request.Params = params
 
 	var body CreateHandoffJSONRequestBody
 	var err error
@@ -10895,10 +13092,11 @@ func (sh *strictHandler) GetHandoff(ctx echo.Context, id HandoffId) error {
 }
 
 // CloseHandoff operation middleware
-func (sh *strictHandler) CloseHandoff(ctx echo.Context, id HandoffId) error {
+func (sh *strictHandler) CloseHandoff(ctx echo.Context, id HandoffId, params CloseHandoffParams) error {
 	var request CloseHandoffRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.CloseHandoff(ctx.Request().Context(), request.(CloseHandoffRequestObject))
@@ -10945,8 +13143,10 @@ func (sh *strictHandler) ListLeads(ctx echo.Context, params ListLeadsParams) err
 }
 
 // CreateLead operation middleware
-func (sh *strictHandler) CreateLead(ctx echo.Context) error {
+func (sh *strictHandler) CreateLead(ctx echo.Context, params CreateLeadParams) error {
 	var request CreateLeadRequestObject
+
+	request.Params = params
 
 	var body CreateLeadJSONRequestBody
 	var err error
@@ -11210,8 +13410,10 @@ func (sh *strictHandler) ListRCSIntegrations(ctx echo.Context) error {
 }
 
 // SendRCSMessage operation middleware
-func (sh *strictHandler) SendRCSMessage(ctx echo.Context) error {
+func (sh *strictHandler) SendRCSMessage(ctx echo.Context, params SendRCSMessageParams) error {
 	var request SendRCSMessageRequestObject
+
+	request.Params = params
 
 	var body SendRCSMessageJSONRequestBody
 	var err error
@@ -11281,8 +13483,10 @@ func (sh *strictHandler) ListWebhooks(ctx echo.Context, params ListWebhooksParam
 }
 
 // CreateWebhook operation middleware
-func (sh *strictHandler) CreateWebhook(ctx echo.Context) error {
+func (sh *strictHandler) CreateWebhook(ctx echo.Context, params CreateWebhookParams) error {
 	var request CreateWebhookRequestObject
+
+	request.Params = params
 
 	var body CreateWebhookJSONRequestBody
 	var err error
@@ -11451,11 +13655,12 @@ func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id WebhookId, p
 }
 
 // RedeliverWebhookDelivery operation middleware
-func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId) error {
+func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId, params RedeliverWebhookDeliveryParams) error {
 	var request RedeliverWebhookDeliveryRequestObject
 
 	request.Id = id
 	request.DeliveryId = deliveryId
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RedeliverWebhookDelivery(ctx.Request().Context(), request.(RedeliverWebhookDeliveryRequestObject))
@@ -11477,10 +13682,11 @@ func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId
 }
 
 // RotateWebhookSecret operation middleware
-func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId) error {
+func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId, params RotateWebhookSecretParams) error {
 	var request RotateWebhookSecretRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RotateWebhookSecret(ctx.Request().Context(), request.(RotateWebhookSecretRequestObject))
@@ -11502,10 +13708,11 @@ func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId) err
 }
 
 // TestWebhook operation middleware
-func (sh *strictHandler) TestWebhook(ctx echo.Context, id WebhookId) error {
+func (sh *strictHandler) TestWebhook(ctx echo.Context, id WebhookId, params TestWebhookParams) error {
 	var request TestWebhookRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.TestWebhook(ctx.Request().Context(), request.(TestWebhookRequestObject))
@@ -11550,8 +13757,10 @@ func (sh *strictHandler) ListWhatsAppIntegrations(ctx echo.Context) error {
 }
 
 // SendWhatsAppMessage operation middleware
-func (sh *strictHandler) SendWhatsAppMessage(ctx echo.Context) error {
+func (sh *strictHandler) SendWhatsAppMessage(ctx echo.Context, params SendWhatsAppMessageParams) error {
 	var request SendWhatsAppMessageRequestObject
+
+	request.Params = params
 
 	var body SendWhatsAppMessageJSONRequestBody
 	var err error
@@ -11625,339 +13834,371 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s2tjj+VbDcuxM7pWTJsdNEnjv7c5y09TavtZ3dvTfKNSESllBTAAuAtrWp/5/9PzgH4EvUK3GS",
-	"bZPOtLUkEDwADs778T6I5TSTggmjg8H7YMJowhT8+SozXAqanlDDnvMpN/Af+0vCdKw4/BwMguf8kpHo",
-	"X51iXAf+Gx2QTDHNhCHXEyaImTCi2K8504ZcU01obiZMGB5TwxIyYhdSMcINuaA8ZUk3CAMdT9iU2hdO",
-	"ueDTfBoMemFgZhkLBgEXho2ZCm5vw3lIT9iUcsHFeB1oi8FfFmLNzHrQavY59/aEGTXrHF4YpubBO2Wx",
-	"FIkmRpJryo1/kwVHsBtTwBRTQXQexwxfbr/miiXBwKictQLTbwVmDsnmQTrBV2pC01Res4Rw3J44Vwr2",
-	"i4tEXpOtjCky5SI3jEhF7KeEzkJyPeHxhF0xRbgmcSo1U3Z1KhcWQ4jMzfaaK+itXMESLC1WkbIL076E",
-	"OwSjFfX+6RGrsXMW74wOiUUz8kbwG2L4lFkYNWLDRwB2GwYZVXTKjKNBhxn/mc2Ok3nwziaMHL4+Jpds",
-	"dk+TiCeRfS+7odMsZcHgQRhwOyyjZhKEgaBTeFOyFLYLqabUIEQP94JwFTo+ZSm/YmohfIn7vQ3Ax4/6",
-	"rSD6Z87vGNafqEjkxcUiUCf4c+tW9j/HXj5nNFkEXMpo0gZZf/ezHPMLpjUds0XQTfHnNgD39nc/y+a9",
-	"pmM2D5z9loh8OmIqJBdKTkm/Sw5JZr/OqDZwu5lILKlj08zMLOwA7K85U7MSWvtEjWck7ILmqQFwqrA+",
-	"2F0DVqbawT02bKqBEtv3LYSFqfPF8OzutwFEbxxAvd5K8P7JRhMpLxcd9jX+3HbY33/6k761U+lMCs2A",
-	"PD6hieMU9lMshWEC/qRZllruz6XY+UVb6N97QOHBrDwEnU+nVM0qW0voSF5ZeUETv3VhcEXTHMYzpaTC",
-	"1yUWuhFNzh2fD8IgYYby1L8DT2rwNpjm2koHhBoyldqQfq8XvLsNA3d33OZ6cWFCNeHiiqY8ISU/6NoN",
-	"uK1u3n8pdhEMgj/vlDLsDv6qd54BmPDA/CkWconM04QICbApRpMBmdLUnglLyN9OX70MCSXREe5r52yW",
-	"sYhIM7EywYSKoYia+xyFVpqgogAfsBckDGom5WK6QxGEVWG7VbJpW597ZmeBdL5MxNhouvLJReLChtPZ",
-	"p+A4jqS4SHm8KcomOf7OXk+kaGDuocBTsYwCsMdMuCYZDFyCurGHpI63OP/bgOJ819xMKhMSmlpMmRF2",
-	"w7XRDTQ+XOeZO8VkLXMVz7/ha8UuJ+e8+nkN9Fpv/92Mi07ASU4fu+PzD3zoZrc/9CH7PP8A7MGx5UcK",
-	"tlLf4T5Xpn3OtVm037zy9q9s05Wg6bOShq1NOrl71v69kBj6Qef4Q5Uk1ijcqZwyM7HK8DVohUpavVgQ",
-	"mSuiecLuiLitfA2pyN4kkUwDH1fsitGU+MXoA/JrLg2aJKJ/dZy01DlOIoIbjgaUmcyJ3VAaG6LzLJPK",
-	"fL0k1Kpia93rKo5ZttdgyuTXnKb8grMEmGKVE1uIqJidOyH52TRTTFPy/OzpYRAGsWLUsOQcBOPd3u7D",
-	"Tu9Bp//grL836O0O+v3/Beyk6bmbr7/fs5K93ZA0GAS/SCr/H8Mpu7G00itPnLZoATnXsVQsGDzaL6T0",
-	"v0kqySlPr2gQegEg2N/v9x/7f4IwMGyaMUVNbh8OJtLKDXmWtIC6d9Z7PHjQG/R6/xtscBnsxi8iexbw",
-	"r4jcOZ37CDFhQ1zUblwVFw27MQQspvKKKfLPCTX6MMtqSDmhQjCLQdf2Vwq/Vl5rpwgGwauU/okcyakk",
-	"mdRaEvpLnlD1V7v6tRCXKxa7g5W5Gclc2KvhyLHI0xTR1dsOCm53DkjsUNj+jWMXYWum5BVPmDp3NBIe",
-	"Ca7plCfdn56MX748e3Pz4uxy/5X/9+TN0eGTZ//z7Bd7BbWhJtfBAPeyUEVhCxZhfXWdG2C9O+pFiO/X",
-	"QWgcs8ywBGi5W9QB4YZwTbSRiiWEahJZgKPGTXkuEVtWGXDenDz3xtYJt3POlhsz3a5oowD9F1mo/wh3",
-	"MgxSLi5hN39kxp3Zk4Wmz4gnkd9Kb7KwB2X8b0aSC5mm8rp6nGQEGy6BzHIp7OzBuHhd0DQPA0r/l5+/",
-	"O5LJ7M87PHESiHvqjKoxMy+l+QGu2uaik7t/dYryUhIaG35VE0greh9Plmme1WstpDm/cFRggczlqVXt",
-	"Xd+DwANPEqkIFwhPFy/SPD9+KYnO48kcL27CtgY8llGVb78jiS9q3ZRoAAhSXXgh7IGua7FsZqVCqcZU",
-	"8H/DmHAo7Bm4LQGjzIilUozBV2UnRIOBI/ldEjVfCGq8VPbvobCcP6WGrfNqshW5XYuIlS4Q5y84S5Pt",
-	"r9ns84EX8PeHxx6+wjTThiVfr3bxms5SSZMzKZ9bwrwhOpjKYwtPPsNXnBspz1MYvRADqtZgyz4sj4JH",
-	"0MRL+uQFf/IJLM9L3vW1Ikbx3cbyfsbUC3DlL8UKRQ07T+0LztlNzFjCllAGCwyBwcQP7hKIhSD0wjBF",
-	"9nZLf/fdYIeUZErFzKOIJhfAfrj2fu4GajQiM5Zte3XoH1lIvQ2DUyaSHyDMZUMkUuwi16zBa2oKiBtR",
-	"FViX8R/NRHKOETd1B0NVIXsb7O3v7rb4woq3JhxZFKo/1ZcPyNaf+w/6vQe9bXLCYp5xq96iwwHdvvAg",
-	"F0UsTMq1uStprbI8JzIt2ygrShUrEfqaKdAO+JR1h6Jqyasrc25+L1eX77iniWJUS2GniWDro4Oh8KJX",
-	"t9zjyE7JjZXIuySqWzmjAdHtdsah8IbGj7AgfsXS3htBczORiv9744s45Vq7xdSEvks2W3bd8uobF9L1",
-	"Fzh5QVLJKQRAGItt9w7dBCjHP2FUMUX05XnKr9h5t9u9Z7H43r86h6+POz+zWe2nO5QRHGwWb91ehCQX",
-	"l0JeCwuAYlfykllpNQz+QVOeALgf4hdws7c4VJGIQPCZzM2ybb8qIGhxHJS+VJyQa1IYU+ZJ3phfMUES",
-	"aigEMToX+h1urBe6rlmadipefjLKDRkpRi9RWcPJuqRU5KY004TReDIU8uKCicTiEOh06Ng3ktj1SUWm",
-	"UjEyyadUdBSjCR2lBW3TXzNBcHE1d+gvdDMuOmwXqRMC75C5AR6g+RjiODWLFTNfjT29uD6VoMp5u92h",
-	"KEiPvGhRWcHjBoTJaJZe2JskIFQ2o8rYRzjsaKZkxpThSGOqJvH3ZbDUIut4EQ+VUMM6Vj4ojc/ezIr2",
-	"8fe1YM+N4qjCIKXanFsZxcG1IPTVLtYObQRUUy+jh96ahJHEByQSeZpGhF/gztTiw9rdQwuWbOextMPb",
-	"nOe2AB1Xy28IHvRLO/LWngu74Dft5lqMor3gShvSf0jiCVU0NkxpFxFNDEtTO0oTCqftLxX6W+2VMhM2",
-	"ra/Xs8c9dvTg8U+/PgfzrbHyVzAI/s//+rbXeXzY+V/a+fe7949u/6vtuB3Haz0oF42FZ2XZhhtMtoBV",
-	"jplgVvFLtg/g2PA3O3bMjCbRXq8fESmIPa1C9aot44KmujyAkZQpo6IC1WoMqkBVYMj1hKcQkn8t1SXE",
-	"MXwIGtxWnRNvMdYQEKM47ZpPqoH35cbWFvOueI0c/cJiIGqISeiNA6qdJBxp/evKbXdb1aAqsAdGEgSk",
-	"S944UQbYpyZUMaKYfREmB9TJx6Zo3tgReHzVggCxaJq+uggGb9d5VXAbvm/AedlGUN3N6pLTCchuImYD",
-	"1G7g5CdMMSSzVev2JWOZdgxKo3w6FCigRjUBddAioUZWBIkKCXVQ+w3Fj8X3c/bLP59S9Ys56/87yb5P",
-	"4sPRUfLs4sfJ8S8/py/Eq+zv6nT1Fd570HaHG8did2v+VN61sXHBru0ehqUKWHKgbnmSEDE0aJ6KlSXB",
-	"i2PYVK+HRnZKBxdVisLnKTMrpZHXdMxe2HHNtQIMbo7FmPjS4Xnz7lgEBkOQ1S8ts7F0GHCmJMYh2pup",
-	"E15n2rApMRNqSK6d+8FZj8qzPzp5gZHRz5kYm0kZG118rp302/8bDm96vc5weNP/YTi8+f6Hd/cr3+32",
-	"8Lu2YfPYEAY3HTd3p9QAIETYheKOUiouLSqDRs0F/F/JtMKY7NYdeYf9+4AJy+vfVj33KtaVDS+5yVNG",
-	"0394dWYe4dhNBrSIgMpjxRoDqRw0Db1DsyoV3dMuQSaeVYg7E15jqycsYKBKSeplbol7PUS9/CesZcss",
-	"4AVo6QnKdBSWPLtiwpzBzy0yHrO/Evs0+MUiJyh3DdMmckbHIneFM+23wP5OmEgyyQWySLfnEJri2EyA",
-	"nseuixDwH4tIoKBQ+rqKxYxf1b5ywQY+pLKcs/gmlRq+qAK94JQxj2Z+C14J5vYAwkGc6lZTF5w4YHF0",
-	"mrUIte4HPT/5s+qDIZFpYncNBCvIaFiHEHnQD3GWNor0SaRq2JQ1gasimX/0nC8IBoBfXcqEv0OJn4cw",
-	"ccVSmbE6gWJX5nx39H28z3oXj5M9uhf32aOLB/ThaD9ZQyWA9KoNlQLBbsy5O7rlUh0kN7qRVg1K8lL2",
-	"z0XKtCYRRtCA9THK0GIQdT9Y3PfxOOthzimOvq1H6ixHlN31EcXdlfPGnn+/8Y77iaoW8dZokn91nLYP",
-	"dlcqkoJsdXhhiAVKVbu5B8gRLQ+VgihmgJ7ZxxUrCVwd8aZ6fL6f9C968ff0Adsd7V08pI/jR8n3rD8K",
-	"1pLAK9tTuRn+frWuujjgsKQt8wjZEOYrZ9smWDTJyJx05Ga+a+xIchfDgZSukq3XW4YgvTYEKayNzYs4",
-	"g5P1VxDdBHX+y41POUa9olwdxiQB81HOGcESst97sP5FPEfr5/tWDy/OfE+Tn87OXhN8YA62ujOkBuB+",
-	"70FLFtsCyKq5a1VMrB1uHez6EflNXoZCdyBdF/z4c8vXDZo4d2YFcXY6ub9/RIEdjmxVCD6JGlcy2g5J",
-	"VKBZNBRWxyPtCLZ7cxNWPFoWD2rEymFxiCFH889He/0e+VEKhklmprRxgoUh4dqiR+KEDdT1nITmlmjx",
-	"wMNqrzP6JlulpzJIdW6/fNBqNEABajRD5WSiZD5GFe3w9fEBibjw47yoh1mokFSOrrKqGFkJhnVPtoL2",
-	"DKO82wTbjv2J0CRRTOvQ+xG5IKm8ZorEVLPVMnowpYrTRvx4cRsxxrymOe3u762iG1bjGcvO/FrayRvI",
-	"TE4qKnkaXNMimHJeKC1oZcMA20qpDi1dGqUsJFMaT7hgpbcC32Mfq55OPc2z4WyrhlpNmZnIBAL4nNsZ",
-	"o6h9pl1bcE6LE6k9WmMuSWVRIGXV+f6uerotr5rnYKUDq93QVaF5cw83iVt9338ofUZbETjFopBEMVWJ",
-	"frv7rmu4Se03tEwVBRPAtjM0D4X3JRE6krlBNR8saV3ybJqZWVkQBM+RY7wijkaTW8MOtNJLN0dSC6V9",
-	"Hqsani/nUeySpxLAyKjSjHADcdtTOoMAzHFD9F/mC1wlgDkGV4Zn+LOcZw2NJxdzwXXUaVrQYqx1MrKj",
-	"RowYiW4Th/Vwm2k8AaWB4RhfomQocKqYGprKMdmKdtycujuj09Qiyg7VMxHTjOM323Uy//kV8TYC7fMl",
-	"W7DD5eeKhCWYhgH8gOZGTtH4aaRFfaa0FIUPyjA6bfErAQDL1TQHLGAQjp+3v3NNZMbEh2tmn8XBtbky",
-	"W2SJvG/Uy9hwHoyyWSyCY7oz1dVjrV/n1yzhOcmnlNgTlNpQEsspUzGnafDBqq7Dsg/RdNc+hzblzu9r",
-	"sTMV1a2mnZUIulJTc2v5QPeKx3IjEZM3c7BU8KQ96czOa18xf7KfDJ14DZvCwibpCMP1RBJDL5l2Due1",
-	"Ua1u7l5i7x4OTz/Uaj2HNXMIswQD7kDPKrLVP7OaVb+PLVpDxkShYvmTdAft/cdw+qD/CBLh/YlqGkLG",
-	"RHGzWnnPcT1dp3lVYikE6jXIafAc7dt9XGGXHBtNYsUSJgynKV4fDHNQzORKtF0iTDNpMzWns5Y0IY1C",
-	"AhNVgabiWY5Lv8ays/Luj8/EhD7AoOqcWiU8h8ZqolMmjGx7I8if586j0UqRRrnmgmntA1wLcdjecxAn",
-	"QpLwMTeaSJE2XDL2nmrWoBn7+/3+Xq+31+v1euvwe48pLTiuqUhG8iay+q5UiS6hoxp1ZR824dRfi3lU",
-	"zKzQvYVGcahjNBSW4gl2XUOa7QMSeffWeZzKHENb7W29p4uEVnJkfwENfCiisZTjlJ2r0RTG/ggf72ly",
-	"cnRKnvitfOFvQV2adKsJwqD+1iAMymlbbuGSoASP2JVdDP3laZx+DafbCE7lqi9KQqy61Y2EC1eYKbY0",
-	"Q0NNyjUGL1W3us7nNkb8ZimLjyPpVaI2R9bbyHTbdj13eVRtInlI2A2NjaVV2ttvHLWzPBbtDxCu0CKH",
-	"1zL5ly/kjN2YT0atqgUBVpkivQP4tigasCKqFAa1kMQPkICqFQhWlwM4hYFrxnv5/c18QO9STg+Dbhtl",
-	"DVa9oBy6jsi9RqDbGsTD13FyRMSb4GqYV19GbZdrqLGZC8WewAdK5ZZ6g8a9TBwPiQYxhGudsdTZZzDm",
-	"g2tCBdpwQrTgEM1Ty0NSqfXd3MPPcmX+o/D9WGS5+Rikb+AnvnkR6twB7ceSIJ9ZlrcvfU1NPNkQ6898",
-	"ojNkWaNp78B/45MJIMDNchmuMMRmQ4X1G6J/LkRvxYsTlqU03pQeYlgMSzg4HRydkxcES+zN44hFgThl",
-	"VLHkG3r87ungqV/1wtK+sC+uSG3PEo9+r1eTwR9tUNi1NZLgBb05XBi19ZO8xtxbK5RoQovKzVCyRPFa",
-	"EXWuyZSqS5YUztzQlXhQ2gxFERYk4jQv0oY502RE40siLy4Iu8G95TRNZ6iJuPAWvd1wzjxauuz9VcLm",
-	"C5Zw+ubkeZvkn+WjlMdkYkw22NkhUsGf2v795uR5PaMzpoIk8lqkkjaCKfwz7IZNs1R2Yznd4VM6ZtPu",
-	"L9m44Snt7T2qhZXCw38d7Oy8/b/hUL/7bqNY0RGzEtIC8IOy/kvb2ous1ItqsZ+QeB80FlQZYVWIORKz",
-	"uXmmku/USjTR1tASPc5FAokZlvKFhRlhy8O5DeVmdelg33JQ1zXYdWpXzd3cT6OlVQMLllLaYuDqMKBl",
-	"icdL4/Lc/e2uY/dpqH5YnmtD3a9ZzeujrGtrWO6rlZWK8jdNm1hb1dw17Pyr4pE2VUNb65W9X1IQ7J4m",
-	"PCl8A/PHbXhax46igFjTbbBuUbQ7itJ0dKl0XRnnW17jIR9w+wniOttU7wbCVi145U12M1UcYaXPw+vu",
-	"ngK2n7O/4Ztp525L7kDLKkrQfWZFq44J8wblX3OWQ3kFDGVCQ8CMmRKVR3UKeODq3w2aI4aiMqSo2uDp",
-	"ZWMWFElcVYXtAxJ59mLnFUPheIy/c3WzMcKMITimjDKzG+PCDNocN1X0XlakDzhit7B2D0hkOVsU2v9j",
-	"jS77Nwgg9g+7HGn/SGScT+3OhEMR0TzhMuqSk6PTygQXPC2Ccdz/Za4ZxF0olqUze/XP/ejUlRSMukNx",
-	"XN8PjZqNhbSwphaFw6YyYSnZ0obHl5BfqRiFa6RD0u12t4fC6jdRLlwRCRAv28pfwPRckMhdrW5xsezm",
-	"RvVDcXUb/R7Zmz115UvsDtnr7DYoCAPYHntyHHJT7H7g/2A74CSru2Hvu6+vGAYVwFsP+pVgRa0SkIfE",
-	"zOXdtTlN392G79sUjflcsWfOgg1p+BckcjO4YHGMtBqQkTQTAr4VDomj3Ar7ZUgY2tu6GNGGRWHaHLke",
-	"CFzOmd/Uhavx2966ouJHzFVcvbLKbG51tSmiBeBXgQjn3uqaiLxw1K4h8GIHINfNYbHQsrL9R1hpClGZ",
-	"5iO7doSBkYamizqKTKmJJ97DfMFTTGuWUBUHWo3oZo7WxmHq8H5YVxsVjxlPt2AI2SF+A7ajA9Ir3JIA",
-	"HwDagObhhrA0w+GqJxdWm6fgltVBb2NRRXGQFkEMWxvogjtVHK/zPtZabdpKZmGv8/jd+34v7O+3J39X",
-	"7BVtSmy12hGQSaoYhejVEC5HLHNh1Ay+IfyiErPE09TqkI5oJ+FQsO64S6Lv9vfJVr+/TQDajv1P1CXH",
-	"Ll7RJSRG30Uh0RmNmQ5JIo39L9UTzC4ZiozabZ8wzTTkoGjmzFZTeWV3ijrW4HYMojh9vHkfDSD72/AI",
-	"7i1S84oq/WC3tovD4Xd/fUu2trudd/e3YEv9p+2Fe7tEtZ7QK0Y8HA7IkEhX3iOdEc0yqqgTL1q3AVqe",
-	"FJtgD/Lk6PRJbkx7ZMYIfoFbSSzDOSARsDGiWcpio8m13SJugJF2Qfy0E0y5oAZVwynNMldpI6ZpukhW",
-	"Ozk6PaJp6iBxvGzJ4BP7ezE6V8smfqP8vLeFzcBl9uLe34aBFGyNPPPGZCsHV5a0xujqmm7fVY+mhXy9",
-	"ySwa7LkT0mtnMZbHfQuYe4wP7c2L2HX4NzMsP4UYnagaOhDNW2xc9O0aIL+W2oxofPnUSu5rRaQ42mMk",
-	"SbjLEX7W7T/cI1vRd9EcCarbZYLvllDG4fC7t317k4FCPgz7e7cfYB9DWBDIAfnOFV3Gi/t97YKjOfjG",
-	"rLFLp/l4zLTdBG969iqsFzjhCq6MDXF6o5Mia3vdxosAUVSysS/WEhSUyb0QO48ioxL/18JqPRfbv8Yl",
-	"VcnTyhOgXSacngNVWaWhOkOu3WtuUrbm+85g7Ny+w7dLtvhpfWHzWG+39J6GqvohyYFE7PZ6vUqCPtnC",
-	"aCNy8uTFPY21NBvYfyTFBVeUCKk1JfKCKUMJ0xmLOU3/1LQdr1Og4APKDXiO/vLN80Z5AbcXFTPyUqxb",
-	"r4JITf+ZF/YhL0ckNLVijeLxBHb6PwVd5+2XK+aoB2nVjZZLH/Vb5NpCfuhV+RCP2Oa3q438qWR98rfq",
-	"Np55kBbfQzuichErmNyIkFYyyY0kbEqeMm3orzmbu2cb1gH54BvXXtQD1wxU+jPfPM8cLKvYRSck7G9b",
-	"tA1Vyfk1T8yk1n4yePHs6fGbF0HY4l+85gkGHMKUVravhjafvjh8/jwI/QRtlhN4bm2TpueVNeGrj2fr",
-	"Pu3Oi2Jf8oJ/yF2dv3Zoo1r36uGeLrh6P/CUfWYUvOApI1tgmwsJmOasWoWWue1q4uw931nQe2VbkNRO",
-	"tinB/KIUnk/ZuVloAbbLuafJi+MXz6B6TZ2wwZ7t/JKxhs+5v/t9nYLRzr/ffbfzFutVgaZc/PmnP//X",
-	"MO/1dh/+33n3u86GlM2K2yVwRUmmClx3g+NglV0XvwsUqO7uAnRfI6D65Oh0WVD1gQ9gxypJWPvGpT80",
-	"nYq7G/s7T45OfR+fz3wrIeKJSEwqnNLMGeSpKEwiJKWjNq3iDq6TnXiB/c2CdU9DvGj9MhxeMcETSl7T",
-	"POUafVAfU+rrjll8Sg03eVI3And2H3T3H/b3+ntLC2Q9rhqDO497LXWwPpwCpVKMWyDbe9h9uL//qFZS",
-	"qKV016MaaPBxDrY7IACFs2VdIlBsd3WBC4hAre9aa76zpQHeGefu/5yxzrjQldWGOqvNLxVgytZPBXNf",
-	"+kBNcHQ+rMUPVFl8xY21+IEmBZpzhq2wutmBZ+ym0tFqxVPVwXdgVaxPt3J4dX/WMkOWB7be8NpxrWu6",
-	"bG7iGs81z82bPWv2vjl0P4X6JjS+tJg+k3lZXMGX+jc004RXbCB7jzazgSAHOadtkXKf29rx95zHlydo",
-	"EF/BWe/KvvqBBscmoXMGRAfGAtpWNXtvZkI8ZSLRJHLzRzWUcClTpVxeVnT6wps0zzrQ2bGpWXaNXW3e",
-	"yM8kmEFTT5DF8Pr1++RXi8PELpQzTXKRMNVal/x3punCss7dsjYxAlTudN0U0K+aAvrzpoA1kW4pqpVs",
-	"cUOcqy93AeY18L0lPJSiJuKdiwrwYkbiCc+InshrXdDt/c2o9j+YIi8o181KUF/cdNa+E9UAqqrJfq/3",
-	"+OFCU+GiWOHaku0Mn59RfSFS87unIh95pze/yQtubunb3owPv8qY0CTKVRr9R/LXXKWtptuNjHBLCWP9",
-	"DZVNbeDH0nIuaLORXfIjv2IY9S0VKcqRQTkTaSYfXezlFLutnEIt+4Xl8X0Shit2dQ+7tECeka6XzofM",
-	"QW6gZxdWz9f0gkFsDtdDEV1PNIvPo5qP+8EuUVQkckpGM8M04YKMqGYP9w6qVWVP/Rujomb6UFxPZMoI",
-	"nqIX8356cXiE9ejtp1Pw1amkSN/xLcGwmEMsEwDCsGbNtQBBPdr94R/6yd+PJ0rHR5P078cv/vHdaF+f",
-	"/o/O5Oh7+fTB3x/+7X96P/+7z978dz04AJ8vTZff7UDp/f9uDaE6qyd5zfsmoKJKrf6OkWSUz6D1FCRl",
-	"RRNpoGlzdKHkv5mo1WXBVvjXVE0h0ltidnYKNSZhdOulqMZNNqltUc2i5Fo4uMUTKpMFrReQ04F4iAYY",
-	"lqDNbCJTKBccvX/fv72NQvvHLvzR7c7xQAKDQqLZL5SM2LRzxUUi/xS0emgMG0usOb4qk84u5siP9ylC",
-	"S6WYogkxh9aQYWtf2XuaXEuV6DUKn0gxklS5uqD/GWXOPqCPjxjnrTleZ5Uds0KcG+gjA7FuimvQ3MwH",
-	"ycz5k5M2eKfM0HOaZUpeLWtHA1NPqCZ+aO38ugTLAhW/ue+xKtCIQYpXe2Gg9ZJBcTrf9ueKKm5PVp9D",
-	"HNKS5EfIgNUkKp6ICIhjMVXK1ZXUrvVZY8eWxgGvjlKtlogpTrRyncrb0TyCEK///CpXlo+Zu4MVNv7i",
-	"8OTnZ2fHL38MwuDN2fHz47P/CcLg8M3ZT89enh0fHZ4dv3q5lKTdQUpKQR0/d05KDX9aSHPlUtkjCzH9",
-	"cMy1AQIL5Na+uH6lRpLqc0s5aUNn2u/vLtMfkLudb5ga6pUHaS8aFP/txFRb7mYw+tvF3VKRoIkA8o81",
-	"Lv+mNdBYc2FVwpRjFH5hefDVnOra2MIywzVtcX+e7n5ehdG30GtZL6YAQ1gypO3oVl4DFUs1ljit99Zb",
-	"rzvcosJpnpLi/BAIXTSM6JIIlIOobLxa1L421cZ/UlkZjglyzUjCk4Hr3NxenbtRXRuH7vaGIpZCszgH",
-	"J2alKQqmNTUahZDIQ3KOxf4ioulMYw+1hghY47PV4m+fJu3WgbW0XmpbOfHWiql4bB9eM7WxS4szez1E",
-	"3Aru+NYVAK18N6LUms0ln+HgeVFl814XXJ8XcUJzKSIW1rL3jl+1ZqZol0L1BMS1e5oMMXBynCuqyOHr",
-	"Yw/sMIB0ltBiPccaw0UhYtD7XB1xu6YuORS1y4zyiiFTqQ2Rgh0QTa+4GA8F5J3RsSX4lihgWReoC7Yl",
-	"levqZj9uY1oDNEKmwooU0M/ZENDUUn7JhsKKGdLe7MZlWNhkb0pvzqvddpaq0JUSD2sKS27nKi0Sr7jM",
-	"9TnSsHN2k3HFdOuteQMJxkBfKmTBUiqaagnU0LNDaEKCVNGVkQBVi2pDlDSw/XWGYWDLoHS3+Ihr9glK",
-	"4q5ly3C72mbNqIp6GJfi7mOlDmDtzOeJRZ2aLT202q3bLLnYreEDq3/5G2xkIRttWMfmA8lU876sZ/2s",
-	"3Zx546fviJExVVRGOSCPEFd9zZ7uB965j8OnNlRaeZwbNHwsmgzPdXx04o7DulVLqJvCmqtozLVBa8R6",
-	"27K2Fsfl4p8VKLWgRReYfdwBY8MBaJaNndaq5Lq91PzS2vLv1kwbqrUVK91V3y/zVoVBLvivOXM/W2pY",
-	"rvoOdLESCT6vKla9KRv1hvR9A7A/ZF0Te8Fyb678/XeAdAu5q2J1S2n0AXBjb6RBdr2+RuN1Fm1kpisS",
-	"wwFxwp9iOp+i6XmKaWMpo0rPqxTtpqE74hefVr7anNYvuhOlT6HhBPp4Cc5Kb2jyoqUnolqCAd9Q6SHf",
-	"Wvl0c8nqE3KUpVLSEtJzxrQ5YdopLQ0S6hXy5X25WxthwXZyQfo9u41SYPj6PFZ7aWNhMSDDtLmnCYME",
-	"y3pryRlJ5bh2PB/SFLLRza7Rzce3s9LGGTlwxdAmyfeGZyLxv+AWgOV+ytOUV9ZeVnzbu7suedSQayg7",
-	"rqQY11WMqDi+CIvc5eupz5+h/91ur/fx/e9K7Fyn+V0d05ZciNZaev8Edc2UYpRlG69fnZ6xZECoIJEr",
-	"UofduX2ZugjU6euJ1IxMrNbNNaFDAVxd2utCjl9f7ZXtzFzM+cyyoc7h6dHxcckMrWgeM2E6TIDTsUve",
-	"aDYUlXdxQTIlkxxqzXTJIc7KXO0BaHIgja8JuJVKmY1ofBmSTPEraqywaaBVfTgUKReXnVTGNC2yHKAw",
-	"PLGCjJVpth3fxOJC3gTnmi+EkMoPlkHwssJ6FdMyvbLQyKan1C9hynLNDYMCg9dt8stcdcG3P03evT0z",
-	"+O/r7N3bU/0Oig2WuR9bfx2Unzrv3vfCh/3byu/bf93662A47G70yPb94bBrHxzYsWUKdy98cPvb235n",
-	"333eu/3t4dteZ899fHD728P9yudd+9l+sYtf2E8P3vY6+++2Aay3O3/9M0Dzp45LW+n8f+9++ws2Y/+B",
-	"di7sFNv3t/+6eRoLVMRZVlrR+2cP84TLzxuJIwjUJ4J0oLIQFIZzEWFZNwyFUhJ2INTYFq6vma+K9bGR",
-	"PL/HvNZGrApWeVrdvqFZAc7Fo5Rgt1JLdyxHdEEOOYZ1YHgmlu9LOPVhaf3e7l4jLK2mp+zufeaQM7+c",
-	"py4V7zPHnvkMwJa8I4/tvqAMJBACSa1GqWvGWpNY10oFb57lLWZViFat9KwGg4ZTdnKQAyYs3GYU+iA2",
-	"XO+ub1M3Sy4a5H1vuXq6M4R/Gsrn5iVlK+B7QHVa1LRpV0O/OuJRVIv7xPTjeAq2k8/LX1z67aK7dpcX",
-	"6atDHCw7+ImxZlUSW0t42UcmsiEzXXHuNWGpUnFxxWNNpuNrN654rHZ1KqUfVzzmwz/WS1Arn6qmtGFN",
-	"yRWP/MMOuqvMtjY4VmWFLVrxus/VNnjdhxqrXu+hJgas+1wN4SDjbdGaPwVpDVcOLmOcWgPu8ceQjGaN",
-	"opdWi67XvCRbrKySue1ot5X5IaZtKLiohbVlVmMuI0ExOkWTkUxmYJyRKvEu6v8QLeEDWzv4gp+rwiMj",
-	"7jotfngoZr2i6IZBivOZBg4z2qLsioNsX5YLY5QX7fG9xfkekOjtOwy6oGVwrZf5qoHCDd/X3ySVNX/W",
-	"l1VOquVdeivawy3iq+WWLuOrX0FyURsj+R1lGP3npxfVcOmDc4wW4fHCpKNW/vuZDtbV8fmmT3wCfQJF",
-	"zU+iT9yGgWZxrriZnVpYnH834z+z2U+Q5tOiWqSW5FAIRiTRvzqHr487P7PZgOjL85RfsfNutxtBX4Vg",
-	"EGCukI+HGgTF8JKc4dvswkeMKqYOc6w4hp9+8By6Mvtc7bETFsvplAnwCkR2AqlczN+APIF5mtDB1oMn",
-	"Dn4uwZkYkwW3t4BoFxLbbYFRx/7pVnF8+OOzl2fPyOnTk6Jgrjcfp1n3mo0yBW2CuiM1V5Sw6JzKMJDh",
-	"6ORFSJ6dvAaHSG7k1PVPLryxlbdZlm2s0DJwsYdDYfFZh5jvVvbiFYl3Unl/DRdEMZpC+6fuUAzF68JV",
-	"Atli5M3J80HpuWkuY4dmfOeqH3XJMDhTM8IhIGoYOIekFT8NU64QUiJjTWKaptrFBSp0hVCDf2MEAEDx",
-	"5z8Te15MGI7VK+yX2ErN+xjRghp5CIhgLIHOkYevj8klm3XJqV08h0BSV0HeXEuXp6YHdsbOOmhBtlSJ",
-	"SNvw0AL0tlP+yAyhkNy3efwq2Yp2iuE7UUiGwY9MUTUUZ/KSiWGwDRHaU3rJyFR613z0+tXpGbH70Llk",
-	"Mx11ySH01YQUNheAjxngV/KSJQibHorCK42z7PX6JBfUbQdLoi75mc3Qo6eLVMSwCNOcYas6DIQ6wNN2",
-	"R3rJWIbF0AlkA0265CUGxOduc0AviVNLSTuaJ0VyknfDKZZJzY1UM8B/8GeT4ws4x5TRS+geYZdjzxfq",
-	"jiMghAofZAtI9EwpqXSJPODzdB1/GNF0ysjfTl+9JExcsVRmDLAiiqJftEW590N0kg6DAXk/DCyM9s9h",
-	"UPZNOHcD7Fm5e4ZDrGw45ldMkIQaCoHlXMBz3WEQDgUp/xkGCTOUp9q9B5iD/fut+5twTTxNHwbvbm9v",
-	"AUgL62/oav6NRBa6iPyG5/PbUPzW6XSKf+3AvV7PjhvR5NzdITt8SlNLOVgCGxGiw5xER9hao3M2y1gU",
-	"etDJrznDI8momZCMKjplUDjAvaFv31DDIvsKj4x+lgoyusvqn9+zzwtpzi9kLuBhIdHVqpiWuYpZa+4f",
-	"XItipMwN8xPu2wmnzExkcm7npZgfa2eGgAUYy264tkpwjjKyI7FcE3zwgESH9rEIOmZr57WxvxTrfown",
-	"IC5SHpticg8yTRWjycy/Z8sqXk4hcH0gK9HSFifh1Lfd5P0HdnKX431upDxPqRqz8i1ID60KbxEFfgSy",
-	"KkifvOBP3DS7u3aaJub6WfzT1yxNOxWEgE0ZKXvlEDyQTQ5I5FA2IlOaacJoPHG9LQEztoqUamgqo9/u",
-	"vutCpdZo2ypI3FQ6xDvwYAst/zuHshPn7CZmLHFHJSUm6rnF6gNyTbkBDTY6YUbNOocXhqnIx9TgpPuI",
-	"8cCDBE3LFWtpz4+LcSVIhEhBLF4BOfrN3q1Tl/JX8s8k0cBD7F3TA0sz96pVAc8rmAtd7asVAy3JrdwE",
-	"XxxQ+QgZoFvEdZnaxvYmdgGWhZ+7vkU4q293MxQtXd/sjPUIk4Paz1yTS5YZQssmcNueWp5YCgq7jyTT",
-	"Hqq/oFM6Q8bzsFecAliTplzkQHgT0u+FvV4Pg6XprEuA5g6BGjhOzqwAojMpNFSDhbCz6F+dE8gcnHLT",
-	"gf9atKl+eQL9IbgYR0jrGz9qZtCYAckfwGjcntqzuuYikdfaLhySvSG+V+UCQoVlbrpD8cqFZODai85F",
-	"uH2aRBY5WzETOWcVAf1WvqZjLgrJ5Tl02odMdBDijN3IyLL8iGxBlnnfnbjvUxKRrb7rBhoWtSV397dx",
-	"AxAyEr0fQiQt8Iput/sOuRB+YRlWpQcKsig/PX6CDiiVP7EZyjC4vbXrOESZJKPaFNFcXBM2zczMNeb2",
-	"bYPAXujKR1fFYHLy7PTM7mUQBldMaZR0+91etwcW7owJmvFgEDzo9roPMM9/AspGIc7YD+O2Ggonrks/",
-	"RTDlRWuankNfHfqinNCrNHQ9Sl1vnKGwQ1ASHQaKjZmwR8WGAZTNoTFLyFbkWNYAIsZ8ayr/7Tk10TYE",
-	"XNhZhsLnAmnGkCMDhdRGZpmVuKS65GJsJTWQxoxm6UWZN2jZDEtClKDgMl5xzUepxRnFLviN63FVYNRx",
-	"EgwCi2SHoDVp2EnPmxeq8eUQCNReaLeujmOqGNooUGJhjZCqRX7LFS7Bb1Jk5Tfso2EfAWGiVAKLHnrI",
-	"Y2oRGz5Bxk3Upva+s78iaQGk2e31vJrmG25lWerUiZ1fXPJd+a5lmjhuK8TTgw44VybVYaDHNrtEp2fY",
-	"qecI3KL3uWd25h+4DYNWirjJTOVDc7NpZjabSTO3FXu4zW1PFsex84QmJ8gzAnikv/qRNxUhEh7afbz6",
-	"oQJCfGZ/HdiOnXQAqgLaPvLplKqZu1LFoVoSR8f2OgX2K7hn727DIJO6hTwduexAp5DAPXcZC03ZtSoO",
-	"Wmnf8k8904ZN7WjUocEyUNAXpCYuHt+L0lbGMJrIa4FZyQWj5Si62as4hHAwnMJSGowds79Gl2wWDaqK",
-	"eUWLs/OiHncohqKWPGmBgKZJPoCp5+se2z078OzDVfJwjAtq1lipuRCZ2wgabiHevQCtWkybJ67qyYqL",
-	"7TYUrYpqCne9ONfD4jgoOTp5UZXTwCXg+qE7wnR08gJxfRNi4Vzwt3V7nEvQaRCq/h0TKp/r1UKrfOUh",
-	"q4863d1iC9dVLAFrEGIEpNJOXAp/haQ9LwrGvl+Qn3XJZpg3GxZGmoKp77znyS243epbU93iebPmH5aM",
-	"hkHKxSXs64/M8fAns0W1rCKeRN641Lzj8JuRZMzwvtmjHkFLuvrVGvvXNCSF95DtbReA83atXvjnHZ4A",
-	"lCeFZHQXMJZy1lJQVeOlG0JsaePdQAvmpuWQli/bAMrPykV7a3DRI0eU4YH+g9UPvEbbxJmUz6nCmJa9",
-	"3d3Vz/2jMEY45vuF2DzSS8/o2/n8bRjUyZdLBGJtcVaIdrrAFjS8T+UVlAsYYGExtDDJKRPG1Sfwppwp",
-	"TZhPax0KrskqU23ZVhGNu9DbXIpxoUuQrWivtxcNBVT3uKYq0dvOvltoOKNZU/nRhs78BFRXxHhsMQ7C",
-	"CS4Lc/cwa9Zq/p7NYIpFRf93rdZry42pENLYqZxFF7ShrbqAsD0guWZVcQr0iyEQJUUVcSbywvNQGNJL",
-	"qYmKmkWm6EycyvjSv1bmxu7ElGurpLeJJSf1a97g5XuLq/2BFRdltRIhkm+6wiegcnurH3opzQ8yFx9I",
-	"Fr8EmULEW06mwuXGEiv9e4tem8WkDFEviAlci3lm92NFgvjEevciOdY7+r5doC9/gb7EffiRmVWXYTMr",
-	"GKLbcYIRo3V2v1NyRiy5+4ETL7IXnCAb1s55jCEzoEh537V3DmHtOefU1oZlA990qHDtFmzGgNMWeGlD",
-	"ZEAZREg7/3YhPjjFrdD6wqHAIrmCYYgAOaz5kZF1oxXCb49r8uwbzcdUeGJiJ2uXB7wo0GD6aBsZSTPZ",
-	"bufEc6rBl9Ws3faF6InwopUuzkcK9k3b/s/Stl+y649RD8u994HEd6No2yv2kaC1aK7+ev9utdc/qFxX",
-	"GEJWqqATKhJ5cfGxbjE/TWhRonCLdckPPIVwjlhOR1ywoQA+dPjy6SKH008eni/kcfILqQRtoB9pAy/T",
-	"MrLv1neKT92uggL4NNcQ07EIAh9qWgVho4yDT+rqcgte7evya/4mfv+BfF2T8jp7AlTc8MW+LmxOQf3T",
-	"g6Ke/j1LScQVUxotLhmFwhsgepZBrZZJUZIxBUF3nmIZRqdhURgUK0BBva8xhBgfYtxUo3YnkRkTHo6D",
-	"obAfoYeBMxth5VQXUgdj26xrVb8UeYbhMJGb1Jd+W+Kxcjv2US6rTPHYoXx5REUnC6qtAI7+KzuSVb1W",
-	"RSg7NK7wdWaD1yzhOcmn9gnMNLdUnqmY03QT95Zb3Zfxb/mtXSB/uzMC75Y93Tnr2mpB2k2BwvQ3mXle",
-	"Zj5KpfYo/nGCadl7w59bm1waV963kRD9IzN3Aqb3pS0Dcly86+sVnb8GT5E9ZB+yK12tUM+62nlmVWgv",
-	"/EYrbbQe19rE91ZbbJXnzEuGyxfsnn31c/DNxNhiYpwUW9suEm2k9rhHCxtjDTV2gNZtbl6sTrowHslO",
-	"rTELrxSRUFRD/LV0L7HIV8SigxZD7JMgQyHBTobCY+d6shMpRSd4vl1yqlP5PywS/y4MEnAYy/He4i7k",
-	"mH2kIQLmmLM7kIrZwWUSYHi0FWzSyBXtU1Oach/+DqbxazojVGPALS06eml6xcALPBTRX2G2//7L7pP9",
-	"/b/s9vr9v+z2Htt/OvY/EbngItFlPzBtpHLO7/39fv+x+2dh/O1z2JIvZAuBvawYQjB3aKu6UdL3f3HV",
-	"+KfUxBMuxtuLjBWYqLqublDNWF0TSNaxR+prPZItgIglJKaadbjQTGhu+BVLZwthBKRoN6f4n2rNZ/ba",
-	"cubHsjMnz6+1AFO2mFsEYGXI2ltZ7VzXAsqpVAYTbg4IJVEnIhgZTrRUmNZpx7sEFizqQZ4XkGMNMlch",
-	"xKvYmL5jdUJs0MAFeF5IwhWDhFDtwkx8t4eRkpdMQJESnkSQ0lfcxOKhLnmK2QsDEnXKNgQR2apaHp17",
-	"p9VgJ5Wp7VrRSyTo1NoaFIWWkiAMOtV2Cx33/9rwzqKeCGHQqX0CfRraJNmfap8SRtNzVLzDoFP5dGfx",
-	"6TWbgMvcrxsEYP+AxlaNAFjl/a2df5pRMXO1SYJn00wxTcnzs6eH9R1Z2ByjsqxBf7/X64XuWg2CXySV",
-	"/4/hlN1YTgPsFgOGh8pGDR7tF8f5N0klOeXpFQ2KNPigSlsfu5JNRdtG12Sx2tKjWm2693jwoDfo9f4X",
-	"hB9flb6a+oLVM1zmC/YqhnQXWE5YTX0JBg9vNzCF2Au12lCKLO6blfSPYyVNHZf3chFy/TVyAZxI0pLB",
-	"6lojemGnkvDbJYdgmLKPDgWU29YkimXq888oicq7FlmM65FcpJabzmRONHWNh665BrspigWYpuTtoqjQ",
-	"tohoRe7qhOo5eX/9IH67Qx9lD6UZP2EXTDERt9DAw9fHRPmf72mfTVEliA06eMbiCTmSKltO4KZUcdqg",
-	"cG6GF/YnckqFkbpCyqqEzKIOOHJoWocZzho0LydeFWD6ab7b3ydbu/1t8vjRo0ePOt9///33wYaU6a4t",
-	"tNXj0AyL37fYph1LsWKB+eij+Uj+1HZ8yKD26gyqt8mxNvmTa/jbzqCqsG54gIus3JgwXkng2NTG7Vwz",
-	"3wzcrQbupxDUbQ/g4+zGGBxe6pJtduOkeNempu2Ph8/btRcCN8a3bAQZ9KP5eNgyO81y6DL/po3gewOX",
-	"9OMBdKFdy0HMi5d9Swf5/aWDpHhuTSGvsHytkQWCGR8FjoDfu0X0g4jAMpQyF4lrflhHp6dVYrFe2kHB",
-	"KhDGb8kGX6sjA3FnEU6vkTWwUENodUe1I+kaa7APfnNEtTuiFh7eZtZmX7rwXYg8tEVfdY1upVdTXE84",
-	"K0YzUXTmtUyr67sb+Z5tUJQ49Jb6cCiiqniPFYxLiT06IGWloIpU7cz9Fb12KEoCCe8CzVhgORKClQuL",
-	"Dr1Wq8Wwn4Qoh8SFQ6tFSX1dkSU+Is3cgvUMVY/3NXcKo2hirRu7qzqQ01jsXtqDx4aSs/o8f8cvnRlh",
-	"LuSnYmubt59tqHpgW8G1VMc/yKX+Jgm1UJ3XVBlO03RGUJRdQoLyZTktlXhAlnBDR2lBUwpns6Mm8waw",
-	"A0LFbOgMVeikmMncznfFIF0TKjsBRRjM0R/SID9YP6pCgMiIgcsDyViTCuGPhb1tnij5Ab0uOfO9NJFu",
-	"ajsrLjKE1NXo9eHZ0U+tRrI3VUXhwwmQU0rqVMMVPqxt+4cYxh61WFYMiyexVJkzrVTJ0MOVJpXlRv9r",
-	"qqabUi2Hb9/o1tdOt94spVZWg/M1/T4yfMFX1ZtwbaSahegxdUX8NFKbOSfq0pQLsirj4oWH/AtFGRTV",
-	"EFMuLjGm4DOkPKyARQoEwu38Ijjcz2s74Y/c+JXv5+79pdt7AQTFgLVheFo8sRKKT5QD4zCuyIH5lOkn",
-	"7l2rvap+0d8sGn8gx+q0pG2eaBfkrk631w+lLeqiLsiE85Tb1VvRxIUOVO7QnHmjbPj0qS/CIh+QW9U3",
-	"7P+K7UHTslHZ/GXZVDpwjxaBySrWO5ViOasFpbbLdXJ0Wq2406jC2iX/xEBNzaycBAqdBo0uqnetiEKf",
-	"QW+f9ZWTMYkr1yxZJCqdHJ0eV5fwITpAdQKvC/yuaGrzDCrocnJ06siqPe2qSNwex3LKRGIlYsXjSUlX",
-	"r5iCl7juElIl2nVdqNaddnS26/oMDkW10aAfdMmFqx4BBS7tRww8wbqW3mZgB2CZ6gP3FaQNFrWh7GPY",
-	"h/sXFkOFQwz+tEJ2Lgx5I3gsE1ZpgIT1jEczw3QXy+pbKMlv/o3Vevr218iwG6jz7v7Yam385Cq4Rxc8",
-	"hXLt8Md5rsDOMOVTdo49F3FUTFWCU0KhdD/nbq9XnTIkUeVQYCLfycV+GOXGSKFLiLbL2WWuWQpvgJrs",
-	"EdnaxZKdBD5vu2Lt59c8MZOIbEWnLw6fP0eT7YtnT4/fvIjKWtT+Gz+/Ylk6o6OUnde3JiTRrzmPL8/t",
-	"AM5KyPp9/2jqAhbgoZQabvLErr/zuGcHPu5ZyFIpxsUP/UfwS/8R/kRHsC57cE9g/YAh8NoOwAUdpjBo",
-	"NcX7BTu7X9lYeMQV2dfEyKGAruqEavKjlOOUWXL25IWLZwHTAqLK/fsVEtG9f3+OeGGqKXY+GhTht67O",
-	"eI2mDUXjsraHZHmqR+7fL/oR3b8PC7h/X+YmllN2//5QXEt1aeG/kKro+zkglXaB0CnO6WbOuIXmtwMS",
-	"7fb6EQbSaybMwVDMF6PHlA/XCKDr7jBM5XuEFKXqXUt83UapLVU5OTqtylR3ESXmW7ZVQpTYjcEK+guC",
-	"krbbIrHmzVTQFHRxGzenu8I4S1ztnWo4BKhyCTPuuq4PlXsAOLqD5B9MkReU6/LVuUrnGhCxGzbNUujb",
-	"A5o9LO9c5NMRUxhv1rrM53xMK22QYpqmLZ2+oKuNokRIrSmRF0wZSpjOWMxp+qdat6lWiHagr+u0+0s2",
-	"XmYgdAXmoUWRkYRNyVOmDf0Vwq8LCFXitx0I3tzWw7fr73hJEoNBgEQvwEPFU2g5kSM5zVR121YcyA5t",
-	"2dOn8CmmkiTS3iNY8uEae0ndNja36xDO/S7AHa0L7pM1wB0tAPcJeigX4UJx2njIt643e7POM3xXOU3P",
-	"gRcAE1NDUzmWvgm759HQkKykPfjrCtjg1RBZVgnIq8JWfF/15FleZn+9YoInlLymecq1oUEYeM4YDDq7",
-	"D7r7D/t7/T07ueOLwaCz97D7cH//0aP+StiKV6Ol3LHueZL5d8tDiWPdH087a5IAoKDjuMEgQBZ5Tisk",
-	"NrPohGg7N27UHPekMW6ST6koB/1AU6pILKeEGiYSJlzzXffz33OaEgkTXcmYQTYNU6xCz+sCziauiZK5",
-	"bRySu1z2r82a/Mf5KRx4Z1SNmalpzH8UH4QVXX4AaaiheUHrOSvMzevopdJ1jc3fPtYH4adpKtenfAy1",
-	"TzSLFXPSb7W/SLdVZ/6nB+qTuxc+pRnZrWK1Gdlv3jdD2h/IjHxd4rC/dQVaL87SOWFjey+sKkjenDzH",
-	"KF9slgmxO9gwE0IPuL1fi3psWM3KVbps9NhwcN3TJNJ4Oc/xckYD6LZBuAnhBYIx6FxpJIknLL500yUs",
-	"5VcMmmZBzALEk+aabGnGyNAqAvxiZq98OXAYuEaZfgO2u+T4AvsTQZa3faWShhr75+IEHvf4l83hwSOw",
-	"xwnORpf+4AIPuhgzxeELbx53BwgNg3w0AstJuZq6KDhlueaGgSjoDmsTRu+m/TKlkWovX5g74la1Vv+P",
-	"Bo5+eHHSEu+/pZwsSTlxJ3hnWSf+rBcnnpT3YKPckzsB1KefLINyXLxrIxArcszTghJ+HLSW5DdoeIUa",
-	"t8GetgGx0TLOmL6brTZMr95rU77tAzJq7gROFz63CtK8+sb/1MyaryhR5ro4iRZpq6robJQxU3Aq75d3",
-	"922GzaBfu9oWlVtoFZxEQYfFRckzVTFmnfyZKrv8lkLzLYVmFbavkUjjUWp5+w2L8LqmwLcGoizE5zXW",
-	"6p79lm3THl2x4pw3M464R+8y7QZdhq4bLVGswwQdpZYMDoXHMdAagXZxbX9MQjKagYYpVVGAN6ZpOkOv",
-	"OybxDEXkx59j+djooEpnYVZ0ApIpowKL6hbdKN1ICMtYkaCzOBb+LvRNry7W/D+liOF+Xlu/dPn98+rm",
-	"O1T0cP/rrzvxx0JocQYVzCre7BrcopK4scJ5t9k6vxO68BXFsW8mYO2UV3WhZfmsTZMByaoenj4AllX8",
-	"njGF1waCArCTf+iaBGALO2qMvfD3NNgQwkq3d5mwkCS5C2yAGJ+yd/hCO/RC1emzxbtXCN8niq92a5x9",
-	"lgBr/7LVpvFy4V+LyFuxyJx4NvaDvQZ+0+Yv0jMaT4r74brAQJ0kEvlvz4uSEe6btt4r7qc61s/3YanM",
-	"2aLlJtTQnd4OJFr4AUCWuxk1k+7voOj0F3MZJFU6c8cC3zIKvfO+cqS3OwUibF4EuPLG1TTPI9jSksF/",
-	"z1kOVcsuuOB6wpKSEdAx5U5bKWs+WiTEKDK32g6E7kKbgqEQ7JpopKPywnULj6b05tyxDB155qEPnPSr",
-	"NEThK4Oklws7j2axFFAVrYAGBFKgyjxNSYaWAWgPOi91hdUqZo51ra5idrL4gjYo9e6dU+pFpvxi+VyT",
-	"X+1RJXgs3wwU3+o8r9t4ylObNSVLdBR20CDxUSRqdR/EurG9bgsBKlP6VV2XxBCaHXaHIvpXx72qc8rH",
-	"wuVy55qVw/082CCxS36QiuzukYnMrf67FWWKXXGZa+f8Omc3GVdMn1MTbcMkp4aKhKqkcKyWVE+X70T8",
-	"HYqYKjRRkuJHJJ4Q547vgD7FzmGpnJYN3l/CDbqHr6W65GI8dBq31eMTlqVy1lhWl5zYg4IKGJYieOpp",
-	"R/lFgqVUY6tkFzfiHm4jf3DubqWnePqfPnrDvWhJr0W/3HYHJjeLXJbfaOLXItwh5jbIx7rkzjD9iaic",
-	"z6TxNKNrXxU53RoyqktDsZDXISyAJSTll8xp2p79h0MBTUlApKnU03CJABingr/a6xDt9noQoA+pMlJB",
-	"4gs65ZDyDAWNY5YZiEAZFGoMSyKi6Uxja9MuOTZAjiD1el7KIkZKoGfQIz6mwlEyK0ve+OLzln4VdkvC",
-	"XUiNEwItrJcsK6yefrlDkcrxgbvbFnbFjOLtOWBnNZfmR1bfLvZhPnTFb11ZHddOX63GXT6LAQ81Pe7x",
-	"o34YeMvI+VQHg0d7YQDWEawIFDqLwnksExYMdns9NPVd5HopOD7/CUV0z3gWAHZBUz0P2W4Dsgf9ArLA",
-	"tC7dEpMGwHu9/uZGTXt4J0zn6UIO4DDcN0cGL7cH/2s2WdidW2yxAGd8zTaxwCtv97NiHPRNjVvs/J/M",
-	"nlH59ZtFY32mZxFgDaPxhBpNs+zj03x9ctnSXN832rIhy118+q43l1E9nzPnM8+sJt8l1SRccPNPqaBj",
-	"q7+jO0sRmky54NooaqQiWxGnYyasqpKoGlQu6O23lGvzm+Na0fZCI7Rb2Lcs4tYjruKW+72JW+snFRdv",
-	"8MnAZqJkPp74REU45tpRziUcD8WSjGOyYcLxUJQZxz7NmCzNMsZs0CIls3v/PvnRovo6GZdd8k+wRBW/",
-	"gWLmwRxLq7rKah01eMw/5YummcpIaghm98FruB6KasEeXxoWpUVqcL6QcOClCvujYvegoo+S84fa2/JE",
-	"mgkIj67JvxUs93Z3yVXhODsHKSFym3LGpllKDdMLN8W4EeXGFN+4km72SwitBunFcq3oiioOTu8IXFNg",
-	"OZhYsmNJwPv3/dvbKCTR+/e78Ee3290uhQWc/J4eCnSon1W+JdNcQ6VJmmVKXmE1+xfMUGjGQKcMEnCh",
-	"xL1fGKCftqI5TUlKxTiHkjx+IvCXjWb1dbrNeeUk9fv3SaW0Bxo0i/ZTaOHDSgjYvq08Sp9l2x2KV4Lo",
-	"PI6Z1k5EjuybcUdNUxHoR11yfNGaqEukGooLylMd1i5MHahaJnB1mnvadewN/ZutllK8uj2VuPKee5pw",
-	"aJTRll7cHYpDEvkQb1wfak5cEzblxrjmuM64IopSGYvSjz3tufscZDzsZh6yw7K18+nq3BH72Sypolfc",
-	"mmAQjCTV51dcJFRXc5MdXPYd7gpZKv43SSVS8LvMpN4I+g2TqxMZ51N3MpVQLfetb5BywVNGXBOoSmJv",
-	"yYLGOSNlY+QAc0l9CzT3rcsJbVnNqhTXxgwrcjOLJdn1QWJ0fXHH9iu/MreIEBuRNuvClkt8Cfvo01vb",
-	"l1FvHL1qUUWqrEvfdRXbpkXRojW1vfrV+5Yh+TVlSDZlvjUEyoLhfmTW5Ly4WXDyLcvpSUzTVINEOSU/",
-	"nb7YhtA5SxI2L9no31VIQV8qlqVcI4hB0HXAsLFEe0lrxUT3+0Z9C+0rjvyDtythwQaEFhjLZS1nAeEQ",
-	"m1NuowPZ8RUSSTGSVFm1MFoIM05TA7nSAPLhHtSa9B/786365gCOIMhy4HwLBeCAJ1Zd8GLigRWJUl0O",
-	"nTDsvbUwVGjKDD33jwctmVAjKVNGxSeOCvKntjoqqFj9N5fKHyhj1lQoUxsFtk+wOFfczLDoCaOKqcPc",
-	"XqC37+yFoRn/mc1+go2E797ZR9SVJ3B1fIIiH74Oal3GSLPuNRtlCqSM7kjt0IzvXPVbSNpzGdOUJOyK",
-	"pTKbYlSifSHZiqb0khGVi2i7Nr+d3j40kdoMHvUe9YrJ3xXrbr7lBZiaWnmIFX4v2Uy7VvAoDkPJKPBY",
-	"UD0BWmV1zCHWyBnniio7ylu5hwHerET6+MJh8COzg87kJRPDAPSnYXDCxtVvu+RnNtNDQRVDBye4sUM0",
-	"m/kObNJqc2MmLDuCMuoXhqlrqpIyxJwrEmHjWBf24siSXZl9Q8uuHxbN6TOqddHV8B6Qb3vcGOAJuck+",
-	"xFyKaqP8giUbRqdWZ80YOOekYKC+VTuG41KiA+g9bgdxMzem2lXcwV90qp6H36rYlmbS2DhrpqYp0wBM",
-	"4dLqEiybjq2dWCrFGMwqc1hw4AvTV7+EZj6FbUQzaFbts9sgy9qq/dAs2dlo9P37YEsqdWvXp9ke1IBE",
-	"30Uh0RmNmQ5JIo39L9UT5ipMZ1QxK6holwSlII0KWl6TCDoJ9vvbpNrmuq7G1xQRUK8tpqBdCCIL0I4E",
-	"towJvWKkj+XX9h2UaDyB2npqBpG+zjk3FOOcac2SAeEiTvMEnPJb+/vA058o+m+ebhMO6ECueZpWjH++",
-	"5Yy9Wp4UDe0+nhydot2LC2hnX+tW6bpbVo6sbF4j0pnb+me1PhyssftckFReMwU9qGtohRXE23HKmRst",
-	"cqOD1i8FDBDOVgnJ6CGRol4ovPaSoohnS9dnKzRXqy/qsvziFpapg7+f5JoLpq2EYodxMd4eYA28EHRh",
-	"HUJISqJD4iso6RAL5hXFfqDIokvtdieMNRfdVgGJ4QKMLEOBggTs+zWmkkxYfMkS7+ulYoYtWSzmMWFq",
-	"Kz45Om0lNN6ZzH1JBkc4XHCM2892n4Qr14C0eDYUE5plTDhMRdXVHRUMQyMVV2UJQPtSQ6IiJKA7o9M0",
-	"GootS64sfXzQ7W+jpXKH6pmIacZxDNk6tJ9xTG8bTWAjJa81ZoKYoYh2EhnrMtzAmwJr4cT377tI4tev",
-	"Ts+gsavF5b+dvnpJmACmx8KhiN4PA54MgwEZBuzKnHe73WEQwgcmDH5fTWfBH8vGmjiieCqhhtqv3ne7",
-	"3dvbKByKa7AHR/aHyPsGFdMyV3FpxoV95trZg1ABs1edkshemigkdCgih9r2E4kcjY62IZjAR0gBGXNx",
-	"U3qAtTjxE/kNO5bPF+M8QhG4c4bVNEnUFIR9ic03mqnO4Rgshr+R6Pjwx2cvz575YDG90+/2/NAyhOzZ",
-	"lRtfJA2FhHXHXTTWFyxq7rnjxD9UiQ/nSVgGzErhSIViRs0G0CUEq34kSmYkyXEVTM/NfcanTBs6zewr",
-	"XLVFQFiMnbim2kWMhOSN4DcEg2bn56mEx/1GIj2hu/sP/zsi35EJuyE/vTg86pz+dLi7/9CbzRW9hjDf",
-	"0Mo9LCntttcTmTbDbNzbasHAxSdTrCBsjZzDnXs7F2b3bssLitfX113tfi4uaSyn2wX2kOiqH9rVjKhm",
-	"D/eaC4p40i3AAJdzNLcuXMk97aboJMyyt4RkVBkUqEh0PdEsPncFSO/fbyvD0r1/nxzJaZa70gwWklJq",
-	"LHe1pJZwz4G1awhmBpoqp5bVW6obS2HXbiDSDanafERiGWtIUy2HIpYuspARnrhe/m75A+fGKr/RZGpB",
-	"MRMqyD6ZcpGD3SDFByGux8KSKWkwyARCDbXB1pgzbW+1JikfKQoX+wq2xeK35f0zmTuSdwhuAS7Gdo8O",
-	"xYxEuzc3kQ9Z7PcK3J0yKnTBRLt2LLIUlmLQAkWPhQUF78GgcNZhOIolO4phCwayhbWwLmRqmX1iyTQs",
-	"XuYGiFUshcDGC5iohPHkwgsNRdC5kIZk+SjlMdlKpcxGNL4MSab4FTUM5bOUi8sOKB5EMIMyJsppEMFj",
-	"+UzlbRaI7cKZaDz6HPqUy2rcN4Q+uSDPXBie2v2dUE0mNGlE1w+F/5Ns+SK+j0L77qnUhvT3t51vaUqV",
-	"ZdzeuYPIdU0d5x+KfX8iIXnQK//e9TgS2kMr/n5Q+bsPoad2KIagwubAO31QauG1ucgVHJyDOcRv4Vr6",
-	"ssh/IcpykCn5hRvD1MFQRHu7j7Fc8X7vQdkd3W7irAMyrY/IJZo5T7BdGLF4a0VELE08FA6c7S6J9vo9",
-	"8iN4V120QL06QRFAXEor1xOpGUmpNmS3NxTVAgVp6g+Rlzm5Bz6X1/k9m7m3oOBBnSZsXgVtpMj7oUsa",
-	"tcwa7OMRKdiuxUGrxSAS/ZhTRYVhiEeuH5T3lxVRPHYpKbNQ2wUNfPRsIRKDDw/YllFUaIrI6nTdonKH",
-	"RWUKSO0AJjpXVyClKeZyOWAZsQIFpkuellwO6InUmo9SdtBkpYalKbxsSqilvqCiCY+U9+8Lae7fryyH",
-	"W9UgYWpAtFToey2FnsgrHVBpy8iaOFrEySwQwJumY022nGxdmFFCAo4QHZIrnjAJWht6dVDWpHnC5bZF",
-	"foxxaJNg68E0WPPc1XEpTZCwl7WoCLsqq37mmnXJS3Zdj5mwIgaUXNFUJCN5ExUuWxffNRQ+pKJYHUWR",
-	"vahN4LRnbLA4g7ABpD3zkTgFGXUnZyQYTav296NU5omVGwFbvfKDcxV6umYQbKH4FUOpnIuRzEVS+gXe",
-	"1x1at1ZSj53JBbHBvZhmWWmaKQJrgVYg/FnmuP52l4A8jp0GhqLUmKkgkYMg8vsUktXxFZY2gSFEsGto",
-	"eOCDT1CvKp3anss5x3YdPb1d7vbd7f8fAAD//w==",
+	"7H0Ldxu3lfBfQdndY8kZ0qQsOTZ19vSTZSdR41clue2ux8sBZ0AS0RCYABhJrKP97d/BvcA8yOHLlu2k",
+	"Vs6pK5IzwAVwcd+PD61YTjMpmDC61f/QmjCaMAV/niRsmknDhGmfsiylM5bYrxOmY8Uzw6Vo9VuRUTmL",
+	"yNWECWImXBOuiZkwoo1ULCFU6CumiJGECsKoSjlTRLFfc6YNueJmgg/TKSNRMV88a//MZlGnFbR0PGFT",
+	"aqdlIp+2+u9adr7W+6BlZhlr9VvaKC7GrZuboPUaYKLpKTXsBZ9yA/8sgvyCXzAS/bNdPNeGf6NDkimm",
+	"mTB+NayElGpCczNhwvCYGpaQIRtJxQg3ZER5ypI6sFMu+NTC2y0A5cKwMVPNkJ6yKeXCLmQDaIuHvy7E",
+	"mpnNoNXsq+wtM2p2NDJMLUJ5xmIpEm3R8opy4yc0asbFmNAx5WLJnL3GOWGu9paTTRgR7NoU+xBTQXQe",
+	"xwwXbL/myl45i/FbALOA2IsgneKUmtA0lVcsIRyPJM6VgjPiIpFXZCdjiky5yA0jUhH7KaGzgFxNeDxh",
+	"l0zZyx6nUuMNV7mwWElkbnY3XEF37QpW3IxiFSkbmeYl3CIYjej+D4/Mcztncd3ogFjUJm8FvyaGT5mF",
+	"USM2fAJgN0Ero4pOmXF0+ijjP7PZSQNxPp8wcvTmhFyw2T1NIp4ATWXXdJqlrNV/GLS4fSyjZtIKWoJO",
+	"YaZkJWwjqabUIESP9lvBOnR8xlJ+ydRS+BL3exOATx73GkH07wxuGdafqEjkaLQM1An+3LiVvS+xlxUO",
+	"+TObLQL5kl4wi3HK0iOi6Yh1yBkTCaHkkqY5I7ngv+bMXlaLtDJjitpXyUzmZMqoIDuUvH178iwUlpMn",
+	"jKa7HWKXPuJKmzrj5sbeeH0I82WM4tdckL19MpG50vA5FAWDnzIzkUlA7BYRKhIylMmMjJlBiQGncAID",
+	"0ODAjRA1SCJ9AoJHAAMJaSceAzzEXPGYIdQw7QWbIcA0FAkfjRhcVL8Urkm0v7dnF+u3dnDBZgPFcs2S",
+	"qLq6CU+BbIcCQeWaaMPTtCB8MFb3SW0sLgaZkmPFtI78cirsIuqQn9lME6oY0bHMWGIPZyZzRaQaU8H/",
+	"BQfUCUUV21r7oydxj+3R9uPh90l7Pz44aD9hj3rtveT7UZc+HB7EvV7LYSRKdCVOzolZdT5Hr18wMTaT",
+	"Vn/v4ADw0X/uWbJjDFN2zP9996f2/73feUfa//f+Pvy9+5f/aM0LZUHruu3eaU+Z1nRsf5zm2jJBkiku",
+	"DB2mjBydHZ+cwObI3JCU0QTYiCJGUZ7av3VGY6bhDrxgNFl2Qe2rTbezt/dFSN1LXOMy6NwWNAG4f7D3",
+	"RQjIGziCeeDst0Tk0yFTARkpOSW9Djkimf06o9rA9bRkhGvCppmZdTxu/ZozNSuhtW/U8ClhI5qnBsCp",
+	"wvpwbwNYmWoG98SwqQZpxM63FBamBsvh2TtoAoheO4C63bXg/YMNJ1JeLDvsK/y56bC///wnfWOH0pkU",
+	"moGI8JQmTlqyn2IpLC21f9IsS63UzaV48Iu20H/wgMKLWXkIOp9OqZpVtpbQoby0cromfuuCFjAaGEYp",
+	"qXC6xEI3pMnAUd1W0EqYoTz1c+BJ9d8VxIEaMpXakF6323p/E7RK8nFeUR0mVBMuLmnKE1LKRB27ATfV",
+	"zfsPxUatfuvPD0pd9wH+qh88BzDhhcVTLGRzmafAZixsitGkT6Y0tWfCEvLXs9evyA4XcZoD4Upy3FNg",
+	"PRbAUFBB5PAXFpuggPft+Q/tx8C9UikY0blSckwN01YJmFjJMQrDPHnc7Ua7geVd0TEeW/t8lrGISDOx",
+	"YveEChLNnyKwRT9TlX86zTqwxLV8gsDVARHfsuZiJ8mOxRQl01DEE6pobHeX4EJZsotMqWIwaNQ8mvbe",
+	"vfNgica+SgXYarjyzWXi/JbD2bcAVY6lGKU83vY6FajxZiLF3K06EniklokBZoM5JYMHV1yr2ENSv1M4",
+	"/rsWxfGcqcUPSGhqsXhG2DXXRs9dsaNN3rnVW6ZlruLFGb5V7HJ6yOufN0CvzfbfjbjsBJxmM7fjSwyA",
+	"q1bV9Moym8SqcRZf+Nhja37pY05s8QU8LPj5XMoXVCGn3IIgmMprS6+440IDBGQw4ixN9MBIOUjh3erN",
+	"X8Yr72ny9vQF8Bu3HtA5YADHRnqPyM/86e1zz4apjRwzIHZLYZhXdk9BH9tydy+q7y3d3mbVr05P55Wm",
+	"/rvWFdXEPuiUS7KgWy4ILlyTuXHQ+Omo3srBOuStZoQSwa5Aox1ZDg6f/AO3c27REkW4j5xgQZQgS7ch",
+	"FF562qGOtdUsAFKBAWDXW+5Sq2l428G3LFuUNPQjpQwu3jiTQ13CWGLIgYO1ODVv0FgldiyxcSynRUcN",
+	"k87fhgKAIbOCdKZkzLRmSYeAyYTQkZVKe86IelsY7yUowPGl0ojFV26lX0KJNla6NxNq7D0c8kSjXSie",
+	"UDFmHRItswD117rBGqT1hXM5dAY+3I6aOamwL8/fnzkXxUa4WXpQPoaF/ztcwL9b9Qgu2vMS/z+O/dSv",
+	"4YWj/UA5gZY7EllqyN8CvwpaU641F+MGfQiVDvDtyHzlhlwWpzTAn5pVIRyQa1JYWRYtC2N+yQRJqKGw",
+	"VKcg3xalmQfUURywg3NNrliatqtGhWFuyFAxeuF86jAB6O6hGOaaC6Y1UXnKDknkVhyRKc00YTSeEDka",
+	"MQEmCRAZke0aiQYbXLYlFHcs/+tTHGHYGH0x+ha1vsqwL7g2y+R0Xpn9U5XuP5DiZndHCZp+DGnn7t3V",
+	"ioV7qIEq1QjPmbS3xN7TK/AhKynGRAoic0U0T9gtkZ+105CKl4IkkmmweCp2yWhK/GL0Ifk1lwYDGKJ/",
+	"tp1duX2SRE69wxCPmcyJ3VAaG6LzLJPKfLsGnReMJhvd6yqOpYzOSQ5H5NecpnzEWQImuipTtBBRMRs4",
+	"d8LzaaaYpuTF+bOjVtCKFaOGJQNwIex19x61uw/bvYfnvf1+d6/f6/0PYCdNB2683kG32w1adkPSVr/1",
+	"i6Ty/zEcshPLaSto8cT51SwgAx1LxVr9xweFP+OvkkpyxtNL2go8D24dHPR6T/x/raBl2BR80Ll9uTWR",
+	"ls3nWdIA6v5590n/Ybff7f5Pa4vLYDd+GdmzgH9D5M55J48RE7bERe2eq+KiYdeGQEyXvGSK/GNCjT7K",
+	"shpSTqgQzGLQlf2Vwq+Vae0QrX7rdUr/RI7lVJJMai0J/SVPqPqLXf1GiMsVi93BytwMZS7s1XDkWORp",
+	"iujqvawFtxsAEjsUtn/js8uwNVPykidMDRyNhFdaV3TKk85PT8evXp2/vX55fnHw2v/v9O3x0dPn//38",
+	"F3sFrdKY61Yf97Jw2sEWLMP66jq3wHp31MsQ36+D0DhmmWEJ0HK3qEPCXWgDBnBqElmAo89mG34hEe/W",
+	"Oc3fnr7wcuOEW+hmq4OoFgNE/21vd9BKubiAc/mRGXf6T5eGXEU8ifxWejexj9uF34wkI5mm8qqKGGQI",
+	"G14EDdnRW+NiutZ8WBpcjv/w43es4P/nBzxxsox765yqMTOvpPkBLu32Qpi7yXXa9EoSGht+WRNtK3Yn",
+	"nqzUrysEQkgzGDl6skR683SvNtf3IDrBm2A4EgiPU3oXOfsriW7fea4+D9sG8FiWV85+a2bhpk1x+mt1",
+	"4YXYCFYzi2ULwUwBRpe5LQFf9JClUox1EZgGqqNjHh0SzU8I7kmp0OhmZYiUGrbJ1GSn1JOtnOIjz1j6",
+	"bbuzP/IC/vHw2MNXGHmbsOTb1VPe0FkqafI5nZkZTrGl+7KwkdWcheTl5/BXrprrW0WM4rutNYeMqZeQ",
+	"QrDaxU0NG6R2ggG7jhlL2ArKYIEh8DDxD9c9RPt7ZZz97WCHlGRKxcyjiAZ7NsgSLr6+89Huluqj/+ah",
+	"EmdMJD9ASs+WSKTYqNmPUqgy7omqwLqK/2gmkgFmF9W9BVXV7l1r/2Bvr8FLUMyacGRRqEhVJ++TnT/3",
+	"Hva6D7u75JTFPONWUUYXBIbawotcFDk4Kb89J35leU5kWrVRVpQqVoLx91Y74FPWCUXVJlhXC934pf/S",
+	"z3FPE8WolsIOE6Gn4zAUXvTqlHsMvk1urETeIVHdXhr1iW62WIbCmyw/wRb5DUt7Z0xd8pi9FfSS8pQO",
+	"020ZfV5/c8Utg4kG1edXcnv3AiijbJpJRRVPZ6Tyfp3Q3zqdnzBw/g0pasS5UIzGE8hSWH5JyCuXf3JF",
+	"tQ8CSEguUqY1ocQqJwqihomeyCuL8Bt48EOxsyY/NnBO1Tevz853P8Xh/6kc6I97E94KmpuJVPxfW7Mk",
+	"57heUH8uIKVm6ZXIqzMuvQsvcfBCuMAsLm4s3b135AZAjfYpo4opoi8GKb9kg06nc8+i6r1/to/enIDP",
+	"vvrTLd4TB5u9Jm4vApKLCyGvhAVAsUt5wRII5XsrHNVlyUuWcHoOprntVE1quOitpDZ5OctgaqcZgAlw",
+	"c/XCJx9gaP5fz16/OiTxhCrNDMH57WItASgmusX9tCDc02QuzB+tFJREDpB64H9uRu3HUYc8lQlnGNFZ",
+	"Av/taiufFrbzLYWknG8dftJpCjUJxbJYE7s+qchUKkYm+ZSKtmWEwFArISjfLKa6LLJbjPlwIy47bJeX",
+	"FhTpllb61nwMCayaxYqZb8YnWlyfShr9osfkSBSsTo4ajIXEx/Nxo1k6AhYBxREyqox9hcOOZkpmTBmO",
+	"NKbq1vxQSexd4uEssv8SaljbCp0LybY36OP8UEvv3yprMGilVJuB1Q4dXEuKHdjFQuhWvWwH9dw08HZ8",
+	"rB1xSCKRp2lE+Ah3ppYN2eziX7JkOw5qHejtW9gCDD5YfUPwoF/ZJ2/subARv252lGHdBAyZ7j0iZRKc",
+	"q4FBDEtTzPKjcNr+UmHMjL1SZsKm9fV6cWyfHT988tOvL1q1xGr/67tu+8lR+39o+1/vPzy++Y+m43YS",
+	"VuNBORmhDDR1D5MdEM3GTDBlD20XE9zxN/sspONH+91eRKQg9rRmZcRmZRkjmuryAIZSpoyKClTrMagC",
+	"VYEhmGPPDbmS6gJi0T4GDW6qbuF3mFkLiFGcdi2uYA7vy42tLaYsOYSZnHatiEkYUQFUO0k40vo3ldvu",
+	"tmqOqsAeGEkQkA5560RnzO4BUU4xOxGWg6mTj23RfG5H4PV1CwLEomn6etTqv9tkqtZN8GEOzosmgupu",
+	"VoecTUBXEDHro10JTn7CFEMyW/UrXjCWacegNOpDoUCFKKopRP0GjSiyIkhUaET92m/ztRXm7+fsl388",
+	"o+oXc977V5J9n8RHw+Pk+ejHyckvP6cvxevsb+ps/RXef9h0h+eOxe7W4qm8b2LjLqw6KI1vJQfqlCcJ",
+	"UZ/9+VOxsiT4zw2b6s3QyA7p4KJKUfg8ZWatNPKGjtlL+9z8WgEGN8ZyTHzl8Hz+7lgEBuvHTObAbCwd",
+	"BpwpiXFQJFKD8DrThk0xZyPXzvHr7Pbl2R+fvsQ6AEXVC1cJYEkVjP8Nw+tutx2G170fwvD6+x/e3698",
+	"t9fF75oe26pahks8H6ZUXFhUBlsmF8SlZ1cYk926Yx90VRZNq0RfqVg3lE8LWs8YTf/u1ZlFhGPXGdAi",
+	"V0hGjmADE0bTwIeSVKWie9qVRIpnFeLOhLcQ1MtzYLBhSepljpbCakGG8r+gVh9pCS9AG3urLEDEkueX",
+	"TBhveliQ8Zj9ldi3ISIhcoJyxzBtIufuKaoVWWXbbYH9nTCRZJILZJFuzyG80LGZFsZ8dFyUl/9YRHO2",
+	"CqWvo1jM+GXtKxcw5pN0yzGLb1KJGSBVoJecMlZOWtyC14K5PYCQPqe61dQFJw5YHJ1mDUKt+0EvDv68",
+	"+mJAZJrYXQPBCup3bEKIPOhHOEoTRfosUjVsyobAVZHMvzrgS8Kw4FdXIMTfocSPQ5i4ZKnMWJ1AsUsz",
+	"2Bt+Hx+w7uhJsk/34x57PHpIHw0Pkg1UAiiotaVSINi1GbijWy3VQTk796RVg5K8lP2dNTzCKEjw+0QZ",
+	"WgyizkeL+z6mcjPMOcOnb+rRlqsRZW9zRHF3ZTC3599vveN+oKovsjGO759tp+2Dx4uKpCBbbV64wIBS",
+	"1W7uYelUkAI8EWA8FAlRrCRwdcSb6vHgIOmNuvH39CHbG+6PHtEn8ePke9YbtjaSwCvbU7kZ/n41rro4",
+	"4KCkLYsIOSfMV862SbCYJyML0pEb+baxI8ld9BxSukptqu4qBOk2IUhhbZy/iDM4WX8F0UFb57/c+CKT",
+	"qFeUq8NoUGA+ynm4WEIOug83v4gDtH5+aIytwZHvafLT+fkbgi8swFb3sNUAPOg+bKjZtASyaqWmKibW",
+	"DrcOdv2I/CavQqFbkK4Lfvyl5es5mrhY19cTZ6eT+/tHFNjhyE6F4JNo7kpGuwGJCjSLQmF1PNKMYHvX",
+	"10EllsDiQY1YOSwOMNhz8f1ov9clP0rBsKqRKW2cYGFIuLbokThhA3U9J6G5JVo88LDa64xRIY3SU5lo",
+	"sLBfPvEg6qMANZyhcjJRMh+jinb05uSQRFz457yohzXXoIwoBilUxchKQoN7sxG055ip0yTYtu1PhCaJ",
+	"YloHPoKDC5LKK6ZITDVbL6O3plRxOpcDVNxGzBMK6vUD99fRDavxjGV7cS3N5A1kJicVlTwNrmkRxr4o",
+	"lBa0cs4A20ipjixdGqYsIFMaT7hgpbcC57GvVU+nXtRszrlbDXLFPFgInXYBP5gJ42s3NYVFNjiRmuPk",
+	"FhINl4Ww18OeljpMl2aYL6/6sL5GTVMwyPsqhjUsd5GLlk60ZmNbhe4uvDxPYOtn/0Ppt9qJwDEXBSSK",
+	"qUr0u733HcNNCvVGK/XRBJ2yXWfsDoX3ZxE6lLlx5SHsoB3yfJqZWVn6GnHJ+ZLxadywOVvUWk/hAlkv",
+	"DAeLmD3nfXNezQ55JgGMjCrNIDSFGzKlM+KKWdSIwCp/5Doh0DHZMjjPn+Uie5p7czkn3kSlpwU/wArb",
+	"Q/vUkBEj0XXjbh5QFBpPQHFh+IwvjB0KHCqmhqZyTHaiB25M3ZnRaWoR5QHVMxHTjOM3u3VW8+WNAU1M",
+	"wlcBa8AOV3VOJCzBdD7gSTQ3cooGWCMt6jOlpSj8YIbRaYNvCwBYrSo6YAGD8PlFHwDXRGZMfLx2+EWc",
+	"bNsr1EW24Ye5CrVbjoMxlsvVACziR3X1WOvX+Q1LeE7yKSX2BKU2lMRyylTMadr6aHXbYdnHaNsbn0OT",
+	"gun3tdiZivpY0xBLBF2rLbq1fKSLx2O5kYjJ2zl5KnjSnLxsx7VTLJ7sZ0MnXsOmoLCLOsJwNZHEQBFy",
+	"brZCtbrJfYXNPQzPPtZyvoA1CwizAgNuQdcrajB+YVWvfh8bNJeMiULN8yfpDtr7sOH0QQcTJML7E9W0",
+	"lIyJ4mY18p6TerLm/FWJpRCoWyGnwXN0VcAgqrxDTowmsWIJE4bTFK8PhlooZnIlmi4RJhk2mbvTWUOS",
+	"qEYhgYmqQFPxbselb2XVWXkXzBdiQh9h1HWOtRKeI2O14SkTRjbNCPLnwHlVGilSUZDIpTcU4rC95yBO",
+	"BCThY240kSKdcwtBUCWboxkHB73efre73+12u5vwe48pDTiuqUiG8jqyOrdUSVn/iFCN+roP3XAqODSC",
+	"ETMrdO+gYR4qh4fCUjzBrmpIs3tIIu9iG8SpzDGxwd7We7oojECO7S9gBQhFNJZynLKBGk7h2R/h4z1N",
+	"To/PyFO/lS/9LahLk241raBVn7UVtMphm5skLQuM8Ihd2cXAX56506/hdBPBqVz1ZSnoVde+kXDhClPJ",
+	"jmZoLEq5xgCq6lbX+dzWiD9fEunTSHqVqC2Q9SYy3bRdL1wWbZNIHhB2TWNjaZX2NiRH7SyPRRsIhEw0",
+	"yOG1ijCrF3LOrs1no1bVwjLrzKHeCX1TFJ9ZE9kKDzWQxI+QgKqVbNaXlTmDBzeMOfP7m/mg4pWcHh66",
+	"mSuPs26C8tFNRO4Ngu02IB6+OrkjIt4MWMO8+jJqu1xDje3cOPYEPlIqt9QbNO5V4nhANIghXOuMpc4+",
+	"g3EnXEMVT6WkCtCCQzRPLQ9Jpda3cw+/yJX5XeH7ichy8ylIP4efOPMy1LkF2o+lpb6wLG8nfUNNPNkS",
+	"6899mQuosYGmvUP/jU9ogCA7y2W4wjCfLRXWO0T/UojeiBdQVCnelh5iaA5LOPZiQjonRwQbRyziiEWB",
+	"OGVUseQOPf7wdPDMr3ppMy3YF9cWqmuJR6/brcngj7dopdQYzfCSXh8tjRz7SV5h5QUrlGhCi36BkCOs",
+	"eK1dKNdkStUFSwqHclC2lgtFEZrkOthgLjFnmgxpfEHkaETYNe4tp2k6Q03Ehdjo3TnnzOOVyz5YJ2xC",
+	"IuTb0xdNkn+WD1Mek4kxWf/BAyIV/Knt329PX9Tz+WMqSCKvRCrpXECHf4dds2mWyk4spw/4lI7ZtPNL",
+	"Np7z1nb3H9dCW+Hlv/QfPHj3v2Go33+3bXc3KpaB3yqrfzWtvahJMKqWeguI94NjOa0h1gRaIDHbm2cq",
+	"OVeNRBNtDQ0R7FwkkBxiKV9QmBF2PJy7UKdZl07+HQd1XYPdpAbiws39PFpaNbhhJaUtHlwfirSq7MTK",
+	"2EB3fzub2H3mVD8s87il7jdfFfKTrGsbWO6rdfWK4mfzNrGmXlAb2PnXxURtq4Y21r38sKKw5D1NeFL4",
+	"BhaP2/C0jh1FIcp5t8GmxTVvKVLU0aXSdWWcb3mDl3zQ72eILW1SvecQtmrBK2+yG6niCCt9Hl539xSw",
+	"+Zz9Dd9OO3dbcgtaVlHK9AsrWnVMWDQo/5qzHIrrYDgVGgJmzJSoPKxTwENXR7U//0QoKo8UNXs8vZwb",
+	"BUUSV1Nn95BEnr1Aa5FQOB7j71zdbIwwYxiQKSPd7Ma4MIMmx00VvVeVaAWO2Cms3X0SWc4WBfb/sUKj",
+	"/RsEEPuHXY60fyQyzqd2Z4JQRDRPuIw65PT4rDLAiKdFMI77f5lrBnEXimXpzF79gX86dQVlo04oTur7",
+	"oVGzsZAW1tSibORUJiwlO9rw+AJyPBWjcI10QDqdzm4orH4TVaKmoqCx+BEMzwWJ3NXqFBfLbm5UPxRX",
+	"/9fvkb3ZU1e8yu6Qvc5ug1pBC7bHnhyH/Bi7H/h/sB1wktXdsPfdV9ethXs1HvRrwYpKVSAPiZnL/Wty",
+	"mr6/CT40KRqL+WrPnQUbSgGMSORGcAHrGGnVJ0OJDSIE45C8yjV2rXYhYWhv62BUHZYEa3LkeiBwOed+",
+	"U5euxm9744qKHzFfcv3KKqO51dWGiJaAXwUiWJjVte196ajdnMCLfedd/9TlQsvahrtBpQ1rZZhP7JMb",
+	"tIw0NF3Ww3dKTTzxHuYRTzG1WkJNNGjuq+fzxLYOlYf5YV1NVDxmPN2BR8gD4jdgNzok3cItCfABoHPQ",
+	"PNoSlvlwuOrJBdV2xbhlddCbWFRRoKRBEMOGnbrgThXH66KPtVbjvJLd2G0/ef+h1w16B80J6BV7RZMS",
+	"W611h51iFKMQQYtd22OZC6Nm8A3ho0rMErYA80Q7CULBOuMOib47OCA7vd4uAWjb9p+oQ05cvKJLioy+",
+	"iwLXMDwgiTT2X6onmOESiozabZ8wzTTkwWjmzFZTeWl3ijrW4HYMojh9zHsPDSAHu9ivHfYWqXlFlX64",
+	"V9vFMPzuL+/Izm6n/f7+Dmyp/7S7dG9XqNYTesmIh8MBGRDpSoykM6JZRiG134oOjdsAfX6LTbAHeXp8",
+	"9jQ3pjkyYwi/wK0kluEckgjYGNEsZbHR5MpuETfASDsgftoBplxQg6rhlGaZq/YR0zRdJqudHp8d0zR1",
+	"kDhetuLhU/t78XSuVg38Vvlxbwqbgcsuxr2/CVpSsA1y3ecGW/twZUkbPF1d08376tE0kK+3mUWDfXdC",
+	"euNMyvK4bwBzT/Cl/UURuw7/doblZxCjE1VDB6JFi42Lvt0A5DdSmyGNL55ZyX2jiBRHe4wkCXd5ys87",
+	"vUf7ZCf6LlogQXW7TOu7FZQxDL9717M3GSjko6C3f/MR9jGEBYHsk+9cyX28uN/XLjiag6/NBrt0lo/H",
+	"TNtN8KZnr8J6gROu4NrYEKc3OimyttdNvAgQRSVb+2ItQUGZ3AuxiygyLPF/I6zWC7H9G1xSlTyrvAHa",
+	"ZcLpAKjKOg3VGXLtXnOTsg3nO4dnF/Ydvl2xxc/qC1vEerul9zR0ZwlIDiRir9vtVooEkB2MNiKnT1/e",
+	"01hJeQ77j6UYcUWJkFpTIkdMGUqYzljMafqnedvxJkUSPqLkgefor96+mCtx4PaiYkZeiXWbVTGp6T+L",
+	"wj7kBomEQrt+xeMJ7PTvBV0X7ZdrxqgHadWNlitf9Vv0gtEE3/yoq/IxHrHtb1cT+VPJ5uRv3W089yAt",
+	"v4f2icpFrGDyXIS0kkluJGFT8oxpQ3/N2cI927IWyUffuObCIrhmoNJf+OZ55mBZxR46IWF/m6JtqEoG",
+	"VzwxEzwWCNts9Vsvnz87efuyFTT4F694ggGHMKSV7auhzWcvj168aAV+gCbLCby3sUnT88qa8NXDs3Wf",
+	"9hZFsa95wT/mri5eO7RRbXr1cE+XXL0feMq+MAqOeMrIDtjmAgKmOatWoWVut5q8e885agqvbAOS2sG2",
+	"JZhflcLzKRuYpRZgu5x7mrw8efkcKujUCRvs2YNfMjbnc+7tfV+nYLT9r/ffPXiHNbNAUy7+/NOf/yPM",
+	"u929R/876HzX3pKyWXG7BK4oC1WB63ZwHKyym+J3gQLV3V2C7hsEVJ8en60Kqj70AexYqQnr77j0h3mn",
+	"4t7W/s7T4zPfxe0L30qIeCISkwqnNHMGeSoKkwhJ6bBJq7iF62QHXmJ/s2Dd0xAvWr8MR5dM8ISSNzRP",
+	"uUYf1KeUG7tlFp9Sw02e1I3A7b2HnYNHvf3e/soiXU+qxuD2k25DLa6Pp0CpFOMGyPYfdR4dHDyulTVq",
+	"KB/2uAYafFyA7RYIQOFs2ZQIFNtdXeASIlDr39mY72xpgHfGufu/YKwzLnRlvaHOavMrBZiy8V/B3Fe+",
+	"UBMcnQ9r+QtVFl9xYy1/YZ4CLTjD1ljd7IPn7LrSz3DNW9WHb8GqWB9u7ePV/dnIDFke2GaP145rU9Pl",
+	"/CZu8N78uXmzZ83et4DuZ1BjhcYXFtNnMi+LK/hGL4ZmmvCKDWT/8XY2EOQgA9oUKfelrR1/y3l8cYoG",
+	"8TWc9bbsqx9pcJwndM6A6MBYQtuqZu/tTIhnTCSaRG78qIYSLmWqlMvLqlJfeZMWWQc6O7Y1y26wq/M3",
+	"8gsJZtAcGmQxvH69HvnV4jCxC+VMk1wkTDXWRv+DabqwrIFb1jZGgMqdrpsCelVTQG/RFLAh0q1EtZIt",
+	"bolz9eUuwbw5fG8ID6WoiXjnogK8mJF4wjPsklTQ7YPtqPbfmSIvKdfz1ai+uumseSeqAVRVk/1+98mj",
+	"pabCZbHCtSXbEb48o/pKpOYPT0U+8U5vf5OX3NzSt70dH36dMaFJlKs0+l3y11yljabbrYxwKwljfYbK",
+	"ps7hx8pyLmizkR3yI79kGPUtFSnKkUE5E2kmn1zs5Qw7vpxBPf2lJfp9EoYrdnUPO8VAnpGul++HzEFu",
+	"oGMjVvDXdMQgNofrUERXE83iQVTzcT/cI4qKRE7JcGaYJlyQIdXs0f5htbLtmZ8xKuq2h+JqIlNG8BS9",
+	"mPfTy6NjrIlvP52Br04lRfqObwiJxRximQAQhs3XXGshqMd7P/xdP/3byUTp+HiS/u3k5d+/Gx7os//W",
+	"mRx+L589/Nujv/539+d/9djb/6oHB+D7penyuwdQ/v+/GkOozutJXou+CaioUqu/YyQZ5jNotwZJWdFE",
+	"GmjZH42U/BcTtbosEwmldamaQqS3xOzsFOpcwtONl6IaNzlPbYtqFiXXwocbPKEyWdL+ATkdiIdogGEJ",
+	"2swmMoWSxdGHD72bmyiwf+zBH53OAg8k8FBANPuFkiGbti+5SOSfWo0eGsPGEuuer8uks4s59s/7FKGV",
+	"UkzRgp5DY+Cgsav4PU2upEr0BoVPpBhKqlxt0t9HmbOP6CUkxnljjtd5ZcesEOce9JGBWDfFNb6bzwfJ",
+	"zODpaRO8U2bogGaZkperWuLA0BOqiX+0dn4dgmWBit/c91gVaMggxau5MNBmyaA4nG89dEkVtyerBxCH",
+	"tCL5ETJgNYmKNyJsVhhTpVxdSe3ar83t2Mo44PVRqtUSMcWJVq5TeTvmjyDA67+4yrXlYxbuYIWNvzw6",
+	"/fn5+cmrH1tB6+35yYuT8/9uBa2jt+c/PX91fnJ8dH7y+tVKknYLKSkFdfzSOSk1/GkgzZVLZY8swPTD",
+	"MdcGCCyQWztx/UoNJdUDSznpnM500NtbpT8gdxtsmRrqlQdpLxoUIG7HVFvuZjD628XdUpGgiQDyjzUu",
+	"/7ox0FhzYVXClGMUfmF58NWc6trY0lLHNW3xYJHuflmF0bfxa1gvpgBDWDKk7ehGXgMVSzWWOK3399us",
+	"Q92ywmmekuL4EAhdNK3okAiUg6hsu13U3zbV5oNSWRmOCXLFSMKTvmuE3FwhfK7Ct+v83A1FLIVmcQ5O",
+	"zEpjFkxrmmtWQiIPyQCL/UVE05nGPm5zImCNz1aLv32etFsH1sp6qU0lzRsrpuKxfXzN1LldWp7Z6yHi",
+	"VnDHWdcAtHZuRKkNG1w+x4cXRZXt+21wPSjihBZSRCysZf8fv2rNTNGyheoJiGv3NAkxcHKcK6rI0ZsT",
+	"D2zYgnSWwGI9xxrDRSFi0PtcLXO7pg45ErXLjPKKIVOpDZGCHRJNL7kYhwLyzujYEnxLFLCsC9QF25HK",
+	"dZazH3cxrQHa4FNhRQro5m8IaGopv2ChsGIGtBaeuwxLG/1N6fWg2vFnpQpdKfGwobDkdq7SpvGSy1wP",
+	"kIYN2HXGFdONt+YtJBgDfamQBUupaKolUEPPDqERClJFV0YCVC2qDVHSwPbXGYaBLYPS3eITrtlnKIm7",
+	"kS3D7WqTNaMq6mFciruPlTqAtTNfJBZ1arby0Gq3brvkYreGj6z+5W+wkYVstGUdm48kU/P3ZTPrZ+3m",
+	"LBo/fVeOjKmiMsoheYy46mv2dD7yzn0aPjWh0trj3KLpZNHoeKHrpBN3HNatW0LdFDa/irmxtmjPWG+d",
+	"1tRmuVz88wKllrQJA7OPO2BsOAANu7HbW5VcN5eaX1lb/v2GaUO11malu+r7Vd6qoJUL/mvO3M+WGpar",
+	"vgVdrESCL6uKVW/KVv0pfd8A7FFZ18RestybK//4XSjdQm6rWN1KGn0I3NgbaZBdb67ReJ1FG5npisRw",
+	"SJzwp5jOp2h6nmLaWMqo0osqRbNp6Jb4xeeVr7an9cvuROlTmHMCfboEZ6U3NHnR0hNRLcGAM1T62DdW",
+	"Pt1esvqMHGWllLSC9JwzbU6ZdkrLHAn1Cvnq3uCNzbhgO7kgva7dRikwfH0Rq720sbQYkGHa3NOEQYJl",
+	"vb3ljKRyXDuej2lMOddRb66bj2+ppY0zcuCKoUuR70/PROJ/wS0Ay/2UpymvrL2s+LZ/e536qCFXUHZc",
+	"STGuqxhRcXwRFrnLN1Ofv0APvr1u99N78JXYuUkDvjqmrbgQjbX0/gHqminFKMs23rw+O2dJn1BBIlek",
+	"DjuE+zJ1EajTVxOpGZlYrZtrQkMBXF3a60JO3lzuly3VXMz5zLKh9tHZ8clJyQytaB4zYdpMgNOxQ95q",
+	"ForKXFyQTMkkh1ozHXKEozJXewCaHEjjawLupFJmQxpfBCRT/JIaK2waaJcfhCLl4qKdypimRZYDFIYn",
+	"VpCxMs2u45tYXMib4FzzhQBS+cEyCF5WWK9iWqaXFho57yn1S5iyXHPDoMDgVZP8slBd8N1Pk/fvzg3+",
+	"7032/t2Zfg/FBsvcj52/9MtP7fcfusGj3k3l992/7PylH4adrV7ZvR+GHfti3z5bpnB3g4c3v73rtQ/c",
+	"5/2b3x6967b33ceHN789Oqh83rOf7Rd7+IX99PBdt33wfhfAevfgL38GaP7Udmkr7f97/9t/YkP4H2h7",
+	"ZIfYvb/7l+3TWKAizqrSit4/e5QnXH7ZSBxBoD4RpAOVhaAwnIsIy7rhUSglYR+EGtvC9TXzVbE+NZLn",
+	"j5jXOherglWe1rdvmK8A5+JRSrAbqaU7lmO6JIccwzowPBPL9yWc+rC0Xndvfy4sraan7O1/4ZAzv5xn",
+	"LhXvC8ee+QzAhrwjj+2+oAwkEAJJrUapa8Yak1g3SgWfP8sbzKoQjVrpeQ0GDafs5CAHTFC4zSj0QZxz",
+	"vbu+TZ0sGc2R9/3V6umDEP6bUz63LylbAd8DqtOipk2zGvrNEY+iWtxnph8nU7CdfFn+4tJvl92127xI",
+	"3xziYNnBz4w165LYGsLLPjGRDZnpmnOvCUuViotrXptnOr5245rXalenUvpxzWs+/GOzBLXyrWpKG9aU",
+	"XPPK3+1Dt5XZ1gTHuqywZSve9L3aBm/60tyqN3tpHgM2fa+GcJDxtmzNn4O0BmsfLmOcGgPu8ceADGdz",
+	"RS+tFl2veUl2WFklc9fRbivzQ0xbKLiohbVlVmMuI0ExOkWToUxmYJyRKvEu6t+JlvCRrR18wc914ZER",
+	"d50WPz4Us15RdMsgxcVMA4cZTVF2xUE2L8uFMcpRc3xvcb6HJHr3HoMuaBlc62W+aqDwnO/rr5LKmj/r",
+	"6yon1fIu3TXt4Zbx1XJLV/HVbyC5qImR/IEyjH7/6UU1XProHKNleLw06aiR/36hg3V1fO70ic+gT6Co",
+	"+Vn0iZugpVmcK25mZxYW59/N+M9s9hOk+TSoFqklORSCEUn0z/bRm5P2z2zWJ/pikPJLNuh0OhH0VWj1",
+	"W5gr5OOh+q3i8ZKc4Wx24UNGFVNHOVYcw08/eA5dGX2h9tgpi+V0ygR4BSI7gFQu5q9PnsI489DB1oMn",
+	"Dn4uwZkYk7VubgDRRhLbbYFRx/7pVnFy9OPzV+fPydmz06Jgrjcfp1nnig0zBW2COkO1UJSw6JzKMJDh",
+	"+PRlQJ6fvgGHSG7k1PVPLryxldksyzZWaOm72MNQWHzWAea7lb14ReKdVN5fwwVRjKbQ/qkTilC8KVwl",
+	"kC1G3p6+6Jeem/llPKAZf3DZizokbJ2rGeEQEBW2nEPSip+GKVcIKZGxJjFNU+3iAhW6QqjBvzECAKD4",
+	"85+JPS8mDMfqFfZLbKXmfYxoQY08BEQwlkDnyKM3J+SCzTrkzC6eQyCpqyBvrqTLU9N9O2J7E7QgO6pE",
+	"pF14aQl62yFhUjsdgADR4XSK2X5cYBV+BwFkM3HBDgGshI9GTDFh7KOa7PgNrIAM4dnGj+jz7a54zNDt",
+	"VLiZAUei/W6P5IK69bEkCkKhpfN6FdtYBKvDESSEwh7W4mMxzhydllNGBZzQj8yO4pa1ZZwu2YkeFI8/",
+	"iAIStn5kiqpQnMsLJsLWLix1Si8YmUofghC9eX12Tux5t+0WRR1yBP1DIVXPJRpgpvulvGAJwqZDsW5b",
+	"OuRnu+NQcrxIuQyKcNQZtuTDgK9DPBSHuheMZVj0nUDW06RDXmHgf+42B/SvOLUco615UiRheXejYpnU",
+	"3Eg1g3sOfntyMgIEShm9gC4ZdjkWj6G+OgJCqPDBxHBZnisllS4vCfh2XWcjhy9/PXv9ijBxyVKZMcD+",
+	"KIp+0fZqfQjRGRy2+uRD2LIw2j/DVtkfYuAesGfl6Ak+YjF8zC+ZIAk1FALouYD3OmErCAUp/wtbCTOU",
+	"p9rNA0zQ/v3O/W2R0fOusPX+5uYGgLSw/oYu9d9IZKGLyG94Pr+F4rd2u138zz643+3a54Y0GTgkt49P",
+	"aWopJEtgIwIMDCDRMbYQaZ/PMhYFHnTya87wSDJqJiSjik4ZFEhwM/TsDDUsslN4ZPSjVJDRESX//r59",
+	"X0gzGMlcwMtCoktZMS1zFbPGHEe4FsWTMjfMD3hgB5wyM5HJwI5LMQ/YjgyBGfAsu+baKvs56gKOlXBN",
+	"8MVDEh3Z1yLoDK6dd8r+Uqz7CZ6AGKU8NsXgHmSaKkaTmZ9nxyqYTvFx/S4rUeEWJ+HUd2uD84RNM2mY",
+	"iGcDLgaZkmPFtLZzlUSrPkp0Ur5jiTKEdWjD05SoXAguxofkinIDCm90yoyatY9GhqnIh+A4CHoPLQQu",
+	"m35gpBykVI1ZuU6cfSgTaI8IPwIDE6RHXvKnfpgDxI6iHcwAhS00sOJYdox7mkRWB9PMRBjybkiUm1H7",
+	"ceRG2tuzI83fwuoYBOJU07RdQW444KGy5AM3CeTJQxK56xeRKc00YTSeuH6kgOU7RRo8NALS7/bed6C6",
+	"brRrlVpuKl39q+BVT+yCzQaK5brEvMXDsSQCwyNALahwPr/BbnTABysRDaAQyYBdx4wlbmgpMXXTvaM3",
+	"POKHcHPdSwPkoQMMeVx64Pd0jQPbjXh7+iIAvlDDgUfkZ48EB0iEQPwRNC0PTkt7pbgYV+KTiBTEXnXg",
+	"EO51QEXLZ3jMBrmgl5RDEJCHzVJbENC4JrlQ9jChwawVEaQkOpVXa7cE5UGjgCyF4gw0CCwUIBPOdODo",
+	"oH1unhBO6WzBoCAVprhA6thiXmAYQv+oMBSue08YqsjljWDVAmClXCAWo0KjO16qgkYxhSibJBrkJssO",
+	"dN+y9f1qgc5Bhbju2P2qFu+0UkGFWPs6ncoHq8EiiGv4touw2gO10vTAtRDDUX3nqVA0NGC0I9aDvQ5r",
+	"P3NNLlhmrMjlG5PteoYO5wXB7HTE0lnJ2UEKilw4B8hqizcMsbWP0j8lI8X0hLx9e/IMr5zFlVBIKIzg",
+	"5Tsr15XNWYCsWoZc5BkimlghBNIDKSgMMjcgtoQiUTLLWOIjnSDQ6h8Y6Li3TyYyVxrId8ZoESyoMfwJ",
+	"r/yYGVd7AprJuv0idAyNYVByK9Zp2tCLecaSPoTvRbt94IqA1sBnAiKkFdPgi4qrCzhqnGsjpwy6y/uX",
+	"XGrYP5wNFFqjooBN7dliJ1y39yoXGiHrLKgl93R5M6+kgvw9aJHGErJzUNy84cwXjN3tEJ+FGIoNLnUl",
+	"mhIaeVpK0UQmQoGbVr34gRP1rbAqxgWqWXkSKCwKkJYteHHF3nIQwx91C0oLPoQpFzmIoQnpdYNut4sp",
+	"MnTWIbAfIchGTn9jlszoTAoNNcAh2Dj6Z/sU8sWn3LThX0sbql+eQlcgLsYRSr5zPwLXtLQNUv5gXQ6x",
+	"LFm44iKRV6BjQYkPyOpw0gDk7ITitQvEw7UX/epwbzWJLANq5D6LG+u38g0dc1Hoqy+4NqS4ZpoYu5GR",
+	"VYAisgO1RXqOuPjuVBHZ6bke0EFRUXjvYBc3wJ169CGE/AmQnDudznuUyfELK75XOl+hwO6Hx0/Q96ry",
+	"J7bACls3N3YdR6ihZVSbIoaXa8KmmZkFjpS5ZnHgJXJNA6rGD3L6/Ozc7mUraF0ypdG+0et0O13wa2ZM",
+	"0Iy3+q2HnW7nIVZ3mYCJqVDu7IdxU+WcU2ZyZa8fgilHjcnZDn0tv8ZSzEBUAteZ2nVECwVo2qAPhy3F",
+	"xkzYo2JhC4ql0dhe2cgJ8I7QOFum/3ZATbQLYXZ2lFD4DFDNHOkEGUsbJI6WHnAxtnor6KZGs3RUKuBW",
+	"6GZJ4JigvYyXXHN7/aNMsRG/dp0NC4w6SVr9lkWyI7CVadhJz6CXGm/LRyA9Z6m3svocU8Wjc2WpLKwR",
+	"MtDIb7nCJfhNiiwnwe5J9hUQKUrTX9E5FaXUWpyeT4t0AzUZO9/bX5G0ANLsdbveOOfbLGZZ6oxID35x",
+	"KdflXKvsr7itkEUFlr+F4tgOAz222SU6QdEOvUDgls3n3nmw+MJN0GqkiNuMVL60MJpmZruRNHNbsY/b",
+	"3PRmcRwPntLkFHlGC17prX/lbUWlhpf2nqx/qYDQvfNwg4nQjH0u5QsrwNvXDjZZ0omT58Hegm89XP/W",
+	"GfLntyV7Rht7Pp1SNXOXuEAjS1Tp2F7glv0Kbvb7m6CVSd1AEI9dFrozCAFlcZlx87aDqjpuhTvLsfVM",
+	"Gza1T6OtFizQBUVD+uXyvrwpwwrQRhN5JdC+WbB2juqmvfwhhB3jEGBchBhl0Acv2CzqVw3AFSuaHRft",
+	"aEciFDUjpAUCmvP5QNmur69v9+zQMyxXMaoQkEIR7XefkMJk0URCcQvxtm9NQyvCN/gr3qP7hWnz1JXn",
+	"WkOL3Img+0tNgTwViHFUnCclx6cvq1oM+K7TnFUcEMenL/F6bkPfXKzYTd1x5DJJ52hr75Zpq09KbiCv",
+	"vkTeFdXe+GrRjesqmoEWgigFNp+JqzVTocINSsM6mtf0yk3QelHUSP+wJCX5gs3uOduA90sUEs2DDzy5",
+	"gUiT+iZXD2vRk/dvy0OCVsrFBZzQj8wJME9ny8o3RjyJvJ9hntzAb0ZaDRKDFtmMDKELa/2Wj/00c1f8",
+	"AxQ4sQvAcTtDmcz+/IAnAOVpIRbeBoylkLkSVDU36ZYQWzJ9O9CC52E1pOVkW0D5RUWI7gYiRHnljx2n",
+	"gFd7GzD3N2gurooS+72DTeAs7MMQGeAz//f39raB9++FcbiQSb4RoQmZhxebmqWmm6BVp8AufZc1RUfj",
+	"zdEFwqN5dCovochPH8uBor9ETpkwrqqQN2FNacJ8MYpQcL3eH1vY29BVSYQkqRTjQhckO9F+dz8KBRjd",
+	"rqhK9K7zVhYa6nA2r7xqQ2d+AKoralgOWd8g6uGyMOMea11Q5622oKCLuGK/0fhQbbkxFUIaO5TzT4I2",
+	"u1MXt3b7JNesKpyCfhgCXVVUEefwLeIFCrdwKYNSUTPeJpKhqySV8YWfVubG7sSUa0MvWJOQd1qnVHOC",
+	"zf7yGr3gk0TJt0SI5E7X+wyEen/9S6+k+UHmYnPKXqPn3wZhRFRfTRiD1eY1q715G3CTja1MZSvIF1zE",
+	"RQnhx4rY9ZktNcvUCB8QdHdlv/6V/TZu4I/MrLt+21kZEMFPEsxlqYs0D0ruj80APnLgZRamUxQ1tAv3",
+	"cl57q+/6qDrvzMOquC7cThuW9X07xCIYq2ClBsKsQF6YE4tQzhLSjr9biEhOvy7U/CAUWL5fMAxeJEe1",
+	"yC8UT9Bu5bcnQYlLMI4OXio8+bKDNcs8XtyZE2zQmjaUZrLbLG2s1OA+0qz0NW0xbv8DdLd5+VMXBywF",
+	"u7PP/LvaZ16xq08xKJR777Otbsc0Y2/7J4LWYOvwlOYPa+/4HGL0EgPJVrYKIGWnEB32TUnjhc1vrali",
+	"QkUiR6NPdX/7YQKLy4X7u0N+4CnEbsVyOuSCuRCRo1fPljmWf/LwfCXPsl9IJVQV/cVbeJNXcT63vjN8",
+	"62YdFCDrcA0RRssg8IlEVRC2yif9rC5tt+D1Pm2/5jul6c6n/Qk+7UlJQDzJK2jKcp82Njuj/u1+0Z/p",
+	"nqVd4pIpjbbAjEIhN1AYyiQpy88pyZiC5AZPIw2j06AoNI8VRSG0cQwpa0cYnz5XC57IjAkPxyEETUIE",
+	"mTdoYiV+l7oAzzbZfav+Z/IcA+0iN6gvJbzCM+127Ou6pjPFY3dLyzMuWqtRbfUu9FPbJ1nVO13kVkIn",
+	"Nd/4oPWGJTwn+dS+gaWPLGNiKuY03caN7bbn6/ix/dks0ZrcIYMX26LHguH4S6o/DhhUge40nUVN5ziV",
+	"2t+2T1MnyrZyHgOatIm4Mt9Wqs+PzNwKmN5nvgrIcTHXncJz5xH+XYscFk99opl0lfy9INAsgVSVrsI/",
+	"vNYz4q9Lk/rV6AEpL1CTZL9mi/Hd1z+37gz7vwvD/qQ4zGaRdisZzb1aWPZryPgAGMT2Rv3qoEvjRu3Q",
+	"mOtdEXFR1MYbY5lFAklAPtsS9F5i3wQZGLlcEgp/HzaTfUkp+sL7zZLvctZ4G8bzf597d2e8+6wxRiDH",
+	"rbzx9tZCtY1PNNrBGAs2OlIx0bn8XEwZsnJwGrny5WpKU+6zD8EVd0VnhGpMQqFFb2NNLxlE1oQi+guM",
+	"9l//uff04OA/97q93n/udZ/Y/9r2n4iMuEh02RlZG6lcQNHBQa/3xP23NCflBWzJV7Ibwl5WjIZYXWCn",
+	"ulHSd8J0fcmm1MQTLsa7ywx7WLJnU6W0WrtnQyBZ2x6pr3pPdgAilpCYatbmQjOhueGXLJ0thRGQotn0",
+	"6H+qteHcb6oeNpbtBfVvowWYstn2MgArj2y8ldUe3g2gnEllMI39kFAStSOC2VJES4UFbuzzLn8YyxuS",
+	"FwXkWI3Z1Ur0xiFMio/l1LWq84VbEq4wuVW70D3f926o5AUTUK6RJxEU/ShuYvFShzzDjL4+idplQ7aI",
+	"7FSt9M6d3GjclsrUdq3oqthq1xq8FSVnk1bQalcbz7Xd/9ceby/rDhe02rVPYMiBhrH2p9qnhNF0gBaf",
+	"oNWufLq1nK2aMcrVMKtbojBzOHOVWL31CftdvbPjTzMqZq5KY+v5NFNMU/Li/NlRfUeWtgmsLKvfO+h2",
+	"u4G7Vv3WL5LK/8dwyE4spy3smwkWr8pG9R8fFMf5V0klOePpJW0VBcFaVdr6xBWvLRrYu3bz1eaG1b47",
+	"3Sf9h91+t/s/IPH4/lzVdFCsI+iyQS0BCDAFFJYTVNNBW/1HN1vY4OyFWu9UQBZ351G48yh8vEchdXKF",
+	"l8RQztggP84JQQ1VdVxbei9eVYoQdcgRWE7tq6GAVkeaRLFMfRY4JVF5uyOL412Si9Ty75nMiaau6esV",
+	"1+BjQEEEk4W9DwHNFQ1CYVFPZ0L1gm61eWKb3aGv6zugGT9lUOMlbiDbR29OiPI/39M+RbFKw+dI9zmL",
+	"J+RYqmw1TZ5SxekcUXYjvLQ/kTMqjNQV6lulvRb3wE9L0zrMgCygJjuJsADTD/PdwQHZ2evtkiePHz9+",
+	"3P7++++/b21JTG/bm1E9Ds3QydDgx3Fc0Eoy5pOP5hNZatPxIU/dr/PU7jbHOs9S7WVeylOrsG55gMs8",
+	"QlgFq5LU+PX8Qc6jeucManQGPYMsIXuUn+ZjwWyjUpFu8rEkxVzbuoE+HT7vA1oK3Bhn2QoyaEv66bBl",
+	"dpjV0GV+pq3gewvX/dMBdGGwq0HMi8nuUiTvHGJfIUUyRdSbF5kLy+UGmZGYBVmgOUTcNAjSEABeht7n",
+	"InFt/Os34lmV3m2WilfwTYTxLgHvzun3pW4RYuuyW7RBJt1SDa/RWdx8LTZYvn3xzk38e3ETL0WX7RRx",
+	"32jgfYCiToOFAxq4uwo6puztbvUmJowXYaxs0fG9iH2HdWghFHhvUhCKqKrPYb+hUkWLDklZI7aiRjmX",
+	"VMUSEoqSCcBcYEsRWEaOYJ8B13kekrknGFQJ5Ujh2hTu5gazxpuKyPcJtXYsWM9R1/xQc/kxim6AukOm",
+	"qvQ6FdXupT34X3Oa8tGsPs7f8EtneFqIh6zYgxdtvFvqmrAhm9kK/k3IyNaZ379bMfXbFU7fUGU4TdMZ",
+	"QQVpBcXMV6WlVoLDWcINFEx1JLCIXHHEb9HCe0iomIXOEot+v5nM7XiXDKpKQAFRIGD9BXJJ5qgllimt",
+	"0EsyZOBFRKo7TzTxx8KgvEhD/QPdDjmXjlwimdd2VFxkABU2ojdH58c/NVqB31bVz4+nl07VrRM5122g",
+	"tu0fY7h93GD5MyyexFJlzvRXpZqP1pr8VvvRrqiabktkHb7dkdk7MvuHIrNvVxLXm6D1wBdV/8QAJl9m",
+	"e8K1kWoWYMyEq6KukTguhFGsTFAk6/ITX3rIv1KcUVGOPuXiAqOKvkCC4BpYpEAg3M4vg8P9vHEYzrF7",
+	"fu383M1fBr4sgaB4YGMYnhVvrIXiM2WMOowrMkY/Z7Kmm2t9XIVf9J1N7C604hNCK6YlNfVsoiCwdU6x",
+	"eapE0QpjSaa65xWubp4mLlypcmsXDGRlu+3PffWWOXHdqu7u251F8QtaFKdlY/rF67mtBOReLRJPVKwf",
+	"VMosrhcGm67z6fFZtVbjXP8F1+mEQl8aaFF5acWV3GCfpLJLaRT4skL2Xd+eB5Osc82SZeLg6fHZSXUJ",
+	"H6OWVQfw6tkd31jJN+ZPvYKgp8dnjnVY/KoqGs3RemcM+lIRxeNJyTsumYJJXP9SqRLt+npW2yk5XtIh",
+	"ETRaC4VmKYuLPnb40AUXrgoYlLa3HzG8Divae8ORfQBb4hy6r6CQQFHH1L5GFSOK/cJiKE2OQfVWdcmF",
+	"IW8Fj2XCKv2vsHfKcGYYdrT6jVgoyW9+xmonQ/trZNg1dNhzf+w0thZ3vfOiEcfOYPDHIFdgbJryKfNN",
+	"5+CpmKoEh4S2bn7MvW63OmRAosqhwEC+V7D9MMyNkUKXEO2Wo8tcsxRmgA5yEdnZw2L9BD7vutZygyue",
+	"mElEdqKzl0cvXqCb4eXzZydvX0Zl3xv/jR9fsSydWRwc1LcmINGvOY8vBvYBzkrIej3/aupioeCllBpu",
+	"8sSuv/2kax980rWQpVKMix96j+GX3mP8iQ5hXfbgnsL6AUNg2jbABT3MMRkgxRsNO3tQ2VjXRg2MH5oY",
+	"GYq97v7jgFBNfpRynDJLQJ++dEF3YF9CVLl/v0KUOvfvL5BLLD6BvbX7RVqD62lUo6KhmLuszYGnns6S",
+	"+/eLjtf378MC7t+XuYnllN2/HwrocEU1FH7wPbn7hF3T2KQzXx4wchqvs3CiDfaQRHvdXoQJSpoJcxiK",
+	"xR5rmETo2hZ23B2GoXx31qIDG8EGbLqJN1iqcnp8VsqNv5NY2HPXNb4SiMmuDXaWWxJ6udsUb7po7LTj",
+	"tl6n9E/kWE4lyaTWktBf8oSqv5RNreE5S53tpZzzglHlcjjdfd8cKvcC7KyD5O9MkZeU63LqXKULPbLZ",
+	"NZtmKbSWBoMLLG8g8umQKYyqbVzmCz6mlU7dMU3Thmb00JBYUSKk1pTIEVOGEqYzFnOa/qnWEL0Rogd8",
+	"Ssds2vklG68yM7tuWNBF20jCpuQZ04b+CnkxBYQq8dsOFHNh6+HbzXe8pKmtfgupZgsPFU+h4USO5TRT",
+	"1W1bcyAPaMOePoNPMZUkkfYiwpKPNthL6rZxfruO4NxvA9zhpuA+3QDc4RJwn6JbfhkuFKeNh2xP3LLn",
+	"+Q4v8F3lND0LXwJMTA1N5Vh2smQElkLH5KFnfkl78Nc1sMHUEPVaCRauwlZ8X3VfW2Zof71kgieUvKF5",
+	"yrWhraDlWWur39572Dl41Nvv7dvBHWNt9dv7jzqPDg4eP+6tha2YGv0tjvcvksy/WSZMHO//dNpZEyUA",
+	"BR3LbvVbyGMHtEJiM4tOiLYLzw3nn3s699wkn1JRPvQDTakisZwSaphImDAMEMz9/LecpkTCQJcyZpDm",
+	"yBSr0PO6hLSNg6vkjlsnHqzWIGqjJr87b5cD79zqUuauRszvSWO1QtsPIAfenrpqxwRNctGUUmqqV2w4",
+	"kfLiU91hfph5G8gZH0MJOc1ixZzKUG0A2Wk0bfzDA/XZPV2f06PhVrHeo+E3787CeufR+ATL1FV5a/w9",
+	"Ly7S8pTRUza2NxFaVr89fYF5HjHj2DAHW0Vjfqe9scubIFoF2BWWn2uC6OC6p0mkkRwMkBxEfWiHSLgJ",
+	"YALBWAKKvCTxhMUXbriEpfySQR9liC+CcPxckx3NGAmtusVH0D28fDBskVxYPdlvwG6HnIywZS0UObFT",
+	"KmmosX8uzyZ1r//BE0rxDC0+gKve5eK5KKMOxnNy+MK7ehwGQBNaH3rEclJuR11in7Jcc8NAYnenvY08",
+	"5ob9OjUta5MvTWR0q9qoQeMckv8eegGUV/Au/3FF/qPDhVtLgfRYszwLspnArE2EvBVAfS7kKijHxVxb",
+	"gVgR4p4VRPnToLXcZ46dVBhDE+xpExBbLeOc6dvZasP0+r025Wwfkd55K3C6qNt1kObVGe/SPO902q+Q",
+	"5nlVYF+DsFvVbLfK9yz4vI/QcTRmRlI57pA3rrJWhfJYjTZRMsualNlnc0R+s+zPqrBxlwB6F3zzVRJA",
+	"V96vDdJAPRKvbqhor5iu2Ygag+CW3qANtsm9e5cr+nuJ7FqDWdtp2u7V20waxeCBPrGaUUQUazNhV6IJ",
+	"DYXHajBMAH3m2v6YBGQ4AyOGVEVzjpim6QzjbzAFNRSRf36AnSGiwyovgVExHIBMGRXYcCOmAjv7uSch",
+	"JGxNeuny1KjqVfpYi4Q3KNQcuaXo6H7e2ALhyhEtGiTeoykA978+3ak/FkKLM6hgVjEzHqYzI2xtkrjd",
+	"XNM/CCW6S2v6vaY1bSfzPigpy1LvznmTQg3Cbj1bqQ88vfg9YwpvOUQzWc2Rm8B1WMM+8dQYS5/uaTCK",
+	"BaXGGcuEBSTJXUQWBCfazVoW5rpOg/9i6U8VOv2Z0m3cGmdfJN/GT7bePVUu/FvRQiqGwVPPdX+w18Bv",
+	"2uJFek7jSXE/XO9PKGNJIv/toCij5b5p6rjpfqpj/WL3zcqYDcaWhBr6oPsA8u78A8BFOhk1k84foGnN",
+	"N+S2S6qU7ZYl4lU84cGHChLdPChQb/sOHJUZ11NZj9Ir+3X8LWc5lLEdccH1hCUl66Fjyp0CWZYdt2iP",
+	"AbdutW3Iq4AWbaEQ7IpopNxyRDBcOprS64FjUjry7EofOvVAaUjKUgaJPRd2HM1iKaBMbgENSOzAB3ia",
+	"kgzNQwEoAQtiaVAta+uY5fqytqebkYTb6BOyd+vMZZk7rdg/rsmv9qwTPNfP5iK7M5jdtWv59+u17Cn2",
+	"hvoABjy00c72SWT+/fJokkqdmlKxqJv4gFKX8SGWPEvBAiJFzDqhiP7ZdlO1z/hYuPoxuWbl434cg++Q",
+	"H6Qie/tkInOlQ7ETZYpdcplr54MfsOuMK6YH1ES7MMiZoSKhKikCRErOocs58eKFIqYKbf2k+BEZEKRV",
+	"4RwB0UXkjHKmHIhiIdxgmMuVVBdcjENn1pnJnCQsS+VsblkdcmoPCoqEWaLoOZB9yi8SXA6wH6FwEXfu",
+	"5SYWAufuVnqGp/+ZukzdZkiGg3QJC6nuV3MgBjefP/Tijq/c8ZV/O76CcXF1mr0pjzFMfybW4rNlPaHu",
+	"2KkiZ4aCWjSl00nIqwAWwBKS8gvmjFJe7AxCAc0zQRavFE5zyX4Y5Ii/WhIS7XW7kIQH6bBSQXIrhlEg",
+	"uQ8FjWOWGQhf7BcaP0sioulMk6sJjycdcmKAB0DRmkX1gBgpgYnMZA4VJR37sErQtW/cZZlG4ZEg3MVj",
+	"Ou3FwnrBssKf4ZcbilSODx09tLArZhRvziw/XxqE8qV4RNXRUGzkYtyj3/uyUYgdvtoKqXwXY9xqNpMn",
+	"j3tBy1shB1Pd6j/eD1pgicRSl4Gz3g1imbBWf6/bRS/ACKjBcnB8kjQqp15cWALYiKZ6EbK9Ocge9grI",
+	"WqZx6ZbuzgG83+1t7++wp3/KdJ4uZbvuilhF2oICgU0e/DsuexuGRnsGy+2MEMlVsyguCemyJ1Mx6QdI",
+	"hJqciZ/NCln59Y9qh7yTND6npGFRfQOn1oQaTbPs0yu2+Kz9lWVb3mrL+y1L95VYvDmf6sViBD6lP+Fi",
+	"3CHVeioQGTalgo5ZEgqMDlCEJlMuuDaKGqnITsTpmAmrlCeqBpWLMv8t5dr85kSFaHepk8wt7K4gzJe3",
+	"3zciVRWb3e/z2Lx5fZhiBl/XxUyUzMcTX3MCEKuGPAu1Y0KxongM2bJ2TCjK4jG+YgxZWTAGC3sU1TU6",
+	"9++TH+3l2qR4Rof8AyzlxW9g9PBgjiXTXvp3dZHhNf+WL4JsKk9SQ7DOAkzDdSiqFS199w1UCqjB8QLC",
+	"QeJRwGBdg92i1bALaLH386k0E9ARGIfNsPrD/t4euSyCFwYgy0VuU87ZNEupYXrpphj3RLkxxTeuRLP9",
+	"EtKvQMa0EkF0SRWHqKUInPVglZtYQmeJzocPvZubKCDRhw978Een09ktRToc/J4OBUZEnVe+JdNcQ6F7",
+	"mmVKXmL3tJfMUOgeSKcMaqlASzW/MEA/bTUwmpKUinEONSv9QBBBMJzV1+k257VTyO7fJ5VKdOhwKTo0",
+	"owMBy2hhb/fyKH3BlE4oXgui8zhmWjtNKLIz446aeX2vF3XIyaix5gqRKhQjylMd1C5MHahaUZfqMPc0",
+	"wdCvwM9sldFi6uaqMJV57mnCobNjU6WYTiiOSOSzuHB9qCBzTdiUG6uYjKTyhktR1FlbVknG057fYTkZ",
+	"xJb5kjIOTTcujVBn6NgzdkVZ7eLatfqtoaR6cMlFQnW1zIyDy87h7qBlA3+VVCILuM2iOFtBv2WdnETG",
+	"+dSdTCU82H3rW4KOeMqIa7RcqdFS8rBxzgi16G+ZHG1hWRDfZtx968p7NKxmXbWSuRHWlNkolmTXBzVu",
+	"6os7sV/5lblFBJaWLPa1KJf4CvbRVyppXoavg4w9ktctqqh64iqxuJrI06JI54ZKff3u3hW7uEsM+vcu",
+	"djEvKG8ghRdSyicWwFiU0QvxZ8eKRySmaapBDJ+Sn85e7kLAuCWD2xeC93MVouPXCoks1wiyI3TDM2ws",
+	"0RTYWIfd/b5xTKRf47F/8WYtLFa+QWCsZGG5KUjUZEpNPNnFqCDHS0kkxVBSZbX3aCnMOEwN5Cm9xhqY",
+	"rf6jfahg7z+WNezLFOp5gCNILeg7X2UBOOCJ1bG8bH1o5chUl49OGHbYXhpxOmWGDvzrrYa87qGUKaPi",
+	"MweX+lNbH1xarP4uw+2u+MknWGFMhRY20Xz7Botzxc0MqwQyqpg6yu2VfffeXlGa8Z/ZDJcG3723r6hL",
+	"T1LrGAxV8Xw/h7okl2adKzbMFMhynaF6QDP+4LLXQERfyJimJGGXLJXZFMPp7YRkJ5rSC0ZULqLd2vh2",
+	"ePvSRGrTf9x93C0Gf1+se36Wl2CDbORaVsW4YDONVYed0gFFWsF/SPUEqOM9HYoQi0qOc0WVfcq7jMIW",
+	"3uVE+sD4sPUjsw+dywsmwhaouWHrlI2r33bIz2ymQ0EVwxANiOQJ0J7qG7NLq3SPmbAMELpXjQxTV1Ql",
+	"ZSoXVyTKFBvxaxc96QihXZmdoWHXj8BGIEcjklGtIazHWY5iKexxY2YClJnxqVxSoBaQMaUrdWQNo9NO",
+	"KF5nDFzlUjDQsjWJ3BQ+1Sk6JHEqtX2Im4VnUqlZUof/J/ytCf7zCQPWRmPjzNyapkwDMIWDuUOwWxX2",
+	"aWapFGOwfi1gwaHvB1b9EtraFiYszRgRUvnqAFAwJxT377+xypYzpen798HkV5pAEj6GOtMinfVJ9F0U",
+	"EJ3RmOmAJNLYf6meMNcpJ6OKWdFIu4RqBSnZCbjDo+8ODshOr7dLQJlr23+iOWtLTd0DK4jFFDTfQXAV",
+	"mvvA5DShl4z0sODxgYMSbVxQzVrNIEXFucpDMc6Z1izpEy7iNE8grGjn4ACkiKeK/ounu4QDOpArnqYV",
+	"G61vhWqvlidFod3H0+MzNE9yQaioFyOmaG6sHlnZVFWkM7f1z2vdGtnc7nNBUnnFFImpZjW0wk5IzTjl",
+	"rMIWuTFcwi8F7ETOpAxlgQIiRb3hUW2SolD/4jwgplfrneuy4PkOFoaGv5/mmgumrUxkH+NivNvHqtMB",
+	"WBx0AFF5iQ6ILzmqAyxRXVTHhLLmrjSOO2Gscu62CkgMF2ALCwWKLrDvV5iyOWHxBUt85AUVM2zcaTGP",
+	"CVNb8enxWSOh8aEd3FfXcoTDxQe6/Wx2VrnKW0iLZ6GY0CxjwmEqGgjcUcFjaEvkqiy6bSc1JCoCdDoz",
+	"Ok2jUOxYcmXp48NObxcNyg+onomYZhyfITtH9jM+091FS+VQySuNGZcmFNGDRMa6DP7xFttaHsz9+y4F",
+	"5s3rs/PIQmtx+a9nr18RJoDpsSAU0YewxZOw1Sdhi12aQafTCVsBfGDC4PfVtFH80X0YUPdE8VZCDbVf",
+	"feh0Ojc3URCKKzDbR/aHyLvHFdMyV3FpbYd95tpZ3VDls1edkshemiggNBSRQ237iUSORke7ENrjg0SB",
+	"jLnQUd3H6vf4ifxG0EC/UP7+GIXu9jnWryfRvOjti9q/1Uy1j8Zg2P2NRCdHPz5/df7cx8vqB71O1z9a",
+	"RtE+v3TPF8m5AWGdcQd9KgWLWnjvJPEvVRKbeBKUeRdSOFKhmFGzPjRnxAJuiZIZSXJcBdMLY5/zKdOG",
+	"TjM7hatvDgiLkUxXVLv4rYC8FfyaYO7F4jiVCOHfSKQndO/g0X9F5DsyYdfkp5dHx+2zn472Dh5574ai",
+	"V5AtEli5hyWlef1qItP5oDc3Wy2npPhkihUEjcHDuHPvFiKN3+94QfHq6qqj3c/FJY3ldLfAHhJd9gK7",
+	"miHV7NH+/IIinnQKMCDqIlpYF67knnZDtBNm2VtCMqoMClQkuppoFg9cyf/795sq6nXu3yfHcprlrrSV",
+	"haSUGstdLakl3HNg7RpyYoCmyqll9ZbqxlLYtRuI1UWqthiUXYZb01TLUMTSBVczwhOkeX75fedtLL/R",
+	"ZGpBMRMqyAGZcpGDpSLFFyHKzsKSKWkwYguirbUBBkJn2t5qTVI+VBQu9iVsi8Vvy/tnMnck7wi8N1yM",
+	"7R4diRmJ9q6vIx+13esWuDtlVOiCiXbss8hSWIpxOxQdSxYUvAf9wqeKsV2W7CiGreTIDhZSHcnUMvvE",
+	"kmlYvMwNEKtYCoEN5DDDFtOShBcaitwlIQ3J8mHKY7KTSpkNaXwRkEzxS2oYymcpFxdtUDyIYAZlTJTT",
+	"IBzO8pnKbBaI3cLnazz6HPnSBtXsHwhEdHHuuTA8tfs7oZpMaDKXpBUK/yfZ8W0zHgd27qnUhvQOdp0L",
+	"cEqVZdzeB4fIdUUd5w/FgT+RgDzsln/veRwJ7KEVfz+s/N2D6Hv7KEbhw+bAnD4uv3CujXIFB+dgDvBb",
+	"uJa+Ecl/EmU5yJT8wo1h6jAU0f7eE2wQctB9GHlHRGQ3cdYGmdYnJRDNnMPeLoxYvLUiIjYDCYUDZ7dD",
+	"ov1el/wITnAXRlKvdFTkUJTSytVEakZSqg3Z64aiWuwoTf0h8rL2xaGvmeHc0/M1LkDBg5Kb2DMYuveS",
+	"D6ErzmCZNXghIlKwXYuDVotBJPoxp4oKwxCPXBte79YsAtnsUlJmobYL6vv4/0IkBlcrsC2jqNAUkdXp",
+	"ukXlM4vKFJDaAUx0ri5BSlPMpQTCMmIFCkyHPCu5HNATqTUfpuxwnpUalqYw2ZRQS31BRRMeKe/fF9Lc",
+	"v19ZDreqQcJUn2ip0EVeCj2RVzqgaKqRNXG0CKBaIoDPG6s12XGydWFGCQi4m3RALnnCJGht6DtDWZPm",
+	"CZe7FvkxFKVJgq1HWWGXIVcHrzR6wl7Wglfsqqz6mWvWIa/YVT20xYoYULJOU5EM5XVUeNZdiGMofORL",
+	"sTqKIntRdchpz9iGfwbRHUh7FkO0CjLqTs5IMNNWLf7HqcwTKzcCtnrlB8cq9HTNICZG8UuGUjkXQ5mL",
+	"pPREfKi7DW+spB47kwtig5uYZllpminC3IFWIPxZ5rj+boeAPI7dxEJRasxUkMhBEPl9Csj6MBhLm8AQ",
+	"ItgVNDXzMUKoV5WxB57LufiDOnp6u9zN+5v/HwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

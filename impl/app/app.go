@@ -38,6 +38,8 @@ type Config struct {
 	RatePerDay               int
 	DisableRequestValidation bool
 	Logger                   *slog.Logger
+	// DBTimeout bounds each request's database work (and every statement).
+	DBTimeout time.Duration
 
 	// Messaging providers.
 	WhatsAppBaseURL    string
@@ -87,6 +89,7 @@ func Defaults() Config {
 		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
 		RBMBaseURL:           rbm.DefaultBaseURL,
 		SendTimeout:          15 * time.Second,
+		DBTimeout:            5 * time.Second,
 		WebhookTimeout:       10 * time.Second,
 		WebhookPollInterval:  250 * time.Millisecond,
 		WebhookRetrySchedule: delivery.DefaultRetrySchedule,
@@ -107,6 +110,8 @@ func Defaults() Config {
 //	RBM_API_BASE_URL       Google RBM API (default https://rcsbusinessmessaging.googleapis.com)
 //	RBM_ACCESS_TOKEN       bearer token for the RBM API
 //	SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)
+//	DB_TIMEOUT             how long a request's database work may take before the answer is
+//	                       503 service_unavailable (default 5s; also PostgreSQL's statement_timeout)
 //	WEBHOOK_ALLOW_PRIVATE_TARGETS  true lets webhooks reach loopback and private
 //	                       addresses (development and tests only; default false)
 //	WEBHOOK_TIMEOUT        how long a receiver may take to answer (default 10s)
@@ -191,6 +196,7 @@ func webhookFromEnv(getenv func(string) string, c *Config) error {
 		return fmt.Errorf("WEBHOOK_DISPATCH must be on or off, not %q", v)
 	}
 	for name, dst := range map[string]*time.Duration{
+		"DB_TIMEOUT":      &c.DBTimeout,
 		"WEBHOOK_TIMEOUT": &c.WebhookTimeout, "WEBHOOK_POLL_INTERVAL": &c.WebhookPollInterval, "WEBHOOK_LEASE": &c.WebhookLease,
 	} {
 		if v := getenv(name); v != "" {
@@ -244,6 +250,13 @@ type App struct {
 	dispatchDone chan struct{}
 }
 
+// IdempotencyLease is how long a request with an Idempotency-Key may run
+// before a retry presumes its process dead: longer than the slowest request,
+// a provider call or a test delivery between two stretches of database work.
+func (cfg Config) IdempotencyLease() time.Duration {
+	return max(cfg.SendTimeout, cfg.WebhookTimeout) + 2*cfg.DBTimeout + time.Second
+}
+
 // DispatcherConfig is the dispatcher's part of cfg.
 func (cfg Config) DispatcherConfig() delivery.Config {
 	lease := cfg.WebhookLease
@@ -265,7 +278,7 @@ func (cfg Config) DispatcherConfig() delivery.Config {
 // Open connects to the database, applies pending migrations and builds the
 // HTTP server and the dispatcher from cfg, which Defaults or FromEnv made.
 func Open(ctx context.Context, cfg Config) (*App, error) {
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, sqlstore.Options{Timeout: cfg.DBTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -318,6 +331,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 			impl.ProviderGoogleRBM: &rbm.Client{BaseURL: cfg.RBMBaseURL, Token: cfg.RBMToken},
 		},
 		SendTimeout: cfg.SendTimeout,
+		DBTimeout:   cfg.DBTimeout,
 		Logger:      cfg.Logger,
 	}
 	dispatcher, err := delivery.New(st.Queue, cfg.DispatcherConfig())
@@ -348,6 +362,10 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		ResponseValidation:       cfg.ResponseValidation,
 		DisableRequestValidation: cfg.DisableRequestValidation,
 		Ready:                    st.DB.Ping,
+		DBTimeout:                cfg.DBTimeout,
+		Unavailable:              sqlstore.IsUnavailable,
+		Idempotency:              st.Idempotency,
+		IdempotencyLease:         cfg.IdempotencyLease(),
 		Dashboard:                dash,
 	})
 	if err != nil {
