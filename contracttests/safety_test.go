@@ -10,11 +10,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/app"
+	"github.com/iagente/iagente-sdr/impl/httpapi"
+	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/mocks/graphapi"
 )
 
 // safetyRequest sends method path with body and the given headers (a
@@ -309,4 +315,92 @@ func TestHeaderLimit(t *testing.T) {
 		res, out = safetyRequest(t, tg, "GET", "/leads", nil, bearerH(tg.key), [2]string{"X-Padding", strings.Repeat("p", 20<<10)})
 		safetyError(t, res, out, http.StatusRequestHeaderFieldsTooLarge, impl.EHeaderTooLarge)
 	})
+}
+
+// A signed Meta webhook with NUL where a database refuses it: never a 500
+// (Meta would redeliver forever). A message id with control characters is
+// not an id, so the message is skipped; a text keeps everything but the
+// control characters.
+func TestInboundControlCharacters(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		needsDB(t, tg)
+		const secret = "segredo-controle"
+		env := newInboundEnv(t, tg, tg.orgID, tg.key, secret, "token-controle")
+		pnid := env.integ.PhoneNumberID
+
+		badID := wamid(t) + "\x00"
+		status, body := env.push(t, secret, graphapi.InboundText(pnid, "551130030000", uniquePhone(t), "Ana", badID, "oi", time.Now()))
+		if status != http.StatusOK {
+			t.Fatalf("NUL in the id: %d %s", status, body)
+		}
+		if got := byProviderID(inboundMessages(t, tg, tg.key), badID); len(got) != 0 {
+			t.Errorf("a message with a NUL id was stored: %+v", got)
+		}
+
+		id := wamid(t)
+		status, body = env.push(t, secret, graphapi.InboundText(pnid, "551130030000", uniquePhone(t), "Ana\x00", id, "Oi\x00, tudo\x07 bem?\n", time.Now()))
+		if status != http.StatusOK {
+			t.Fatalf("NUL in the text: %d %s", status, body)
+		}
+		got := byProviderID(inboundMessages(t, tg, tg.key), id)
+		if len(got) != 1 || got[0].Content["text"] != "Oi, tudo bem?\n" {
+			t.Fatalf("stored %+v, want the text without its control characters", got)
+		}
+	})
+}
+
+// What needs no key is limited per address: failed authentications, the
+// docs, failed provider callbacks. Behind a trusted proxy the address is
+// the client's, from X-Forwarded-For; from anyone else the header is
+// ignored.
+func TestAddressLimit(t *testing.T) {
+	if os.Getenv("CONTRACT_BASE_URL") != "" {
+		t.Skip("lowers the per-address limit, which only an in-process target can do")
+	}
+	for _, db := range sqlstoretest.Databases(t) {
+		t.Run(db.Name, func(t *testing.T) {
+			const limit = 5
+			tg := startInProcessWith(t, db.URL, func(c *app.Config) {
+				c.AddressRatePerMinute = limit
+				c.TrustedProxies, _ = httpapi.ParseTrustedProxies("127.0.0.1, ::1")
+			})
+			wrong := "sk_live_" + strings.Repeat("Z", 43)
+			from := func(addr string) [2]string { return [2]string{"X-Forwarded-For", addr} }
+			for range limit {
+				res, out := safetyRequest(t, tg, "GET", "/leads", nil, bearerH(wrong), from("198.51.100.1"))
+				safetyError(t, res, out, http.StatusUnauthorized, impl.EUnauthorized)
+			}
+			res, out := safetyRequest(t, tg, "GET", "/leads", nil, bearerH(wrong), from("198.51.100.1"))
+			safetyError(t, res, out, http.StatusTooManyRequests, impl.ERateLimited)
+			if res.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			// Out of failures, the address is refused before its key is looked at.
+			res, out = safetyRequest(t, tg, "GET", "/leads", nil, bearerH(tg.key), from("198.51.100.1"))
+			safetyError(t, res, out, http.StatusTooManyRequests, impl.ERateLimited)
+			// Another client behind the same proxy is not affected, and a good
+			// key never counts.
+			for range limit + 2 {
+				if res, out := safetyRequest(t, tg, "GET", "/leads", nil, bearerH(tg.key), from("198.51.100.2")); res.StatusCode != http.StatusOK {
+					t.Fatalf("another address with a good key: %d %s", res.StatusCode, out)
+				}
+			}
+			// The docs count every request.
+			root := rootURL(tg)
+			status := 0
+			for range limit + 1 {
+				req, _ := http.NewRequest("GET", root+"/openapi.json", nil)
+				req.Header.Set("X-Forwarded-For", "198.51.100.3")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				status = res.StatusCode
+			}
+			if status != http.StatusTooManyRequests {
+				t.Errorf("request %d for the docs from one address: %d, want 429", limit+1, status)
+			}
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -31,11 +32,16 @@ import (
 // default, FromEnv documents each variable; nothing below this package
 // fills in a default of its own.
 type Config struct {
-	DatabaseURL              string
-	ListenAddr               string
-	ResponseValidation       string
-	RatePerMinute            int
-	RatePerDay               int
+	DatabaseURL        string
+	ListenAddr         string
+	ResponseValidation string
+	RatePerMinute      int
+	RatePerDay         int
+	// AddressRatePerMinute limits, per client address, what needs no key:
+	// the docs, failed authentications, failed provider callbacks.
+	AddressRatePerMinute int
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
+	TrustedProxies           httpapi.TrustedProxies
 	DisableRequestValidation bool
 	Logger                   *slog.Logger
 	// DBTimeout bounds each request's database work (and every statement).
@@ -85,6 +91,7 @@ func Defaults() Config {
 		ResponseValidation:   httpapi.ValidateLog,
 		RatePerMinute:        DefaultRatePerMinute,
 		RatePerDay:           DefaultRatePerDay,
+		AddressRatePerMinute: 300,
 		WhatsAppBaseURL:      whatsappcloud.DefaultBaseURL,
 		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
 		RBMBaseURL:           rbm.DefaultBaseURL,
@@ -105,6 +112,10 @@ func Defaults() Config {
 //	RESPONSE_VALIDATION    strict | log (default) | off
 //	RATE_LIMIT_PER_MINUTE  requests per API key per minute (default 60)
 //	RATE_LIMIT_PER_DAY     requests per API key per day (default 10000)
+//	UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE  per client address: docs, failed authentications,
+//	                       failed provider callbacks (default 300)
+//	TRUSTED_PROXIES        comma-separated addresses or CIDRs whose X-Forwarded-For names the
+//	                       client (default: none; the connection's address counts)
 //	WHATSAPP_API_BASE_URL  Meta Graph API (default https://graph.facebook.com)
 //	WHATSAPP_API_VERSION   Graph API version (default v24.0)
 //	RBM_API_BASE_URL       Google RBM API (default https://rcsbusinessmessaging.googleapis.com)
@@ -171,6 +182,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.RatePerDay, err = positiveInt(getenv, "RATE_LIMIT_PER_DAY", c.RatePerDay); err != nil {
 		return c, err
+	}
+	if c.AddressRatePerMinute, err = positiveInt(getenv, "UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE", c.AddressRatePerMinute); err != nil {
+		return c, err
+	}
+	if c.TrustedProxies, err = httpapi.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
+		return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
 	switch c.ResponseValidation {
 	case httpapi.ValidateStrict, httpapi.ValidateLog, httpapi.ValidateOff:
@@ -365,6 +382,8 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		DBTimeout:                cfg.DBTimeout,
 		Unavailable:              sqlstore.IsUnavailable,
 		Idempotency:              st.Idempotency,
+		AddressLimiter:           ratelimit.NewMemory(cfg.AddressRatePerMinute, math.MaxInt32),
+		TrustedProxies:           cfg.TrustedProxies,
 		IdempotencyLease:         cfg.IdempotencyLease(),
 		Dashboard:                dash,
 	})

@@ -145,6 +145,9 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
+		if err := s.addressGate(c); err != nil {
+			return err
+		}
 		key, err := presentedKey(req.Header)
 		if err == nil {
 			var k *impl.APIKey
@@ -154,6 +157,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		if impl.ErrorCode(err) == impl.EUnauthorized {
+			if limited := s.countAddress(c); limited != nil {
+				return limited
+			}
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="iagente-sdr"`)
 		}
 		return err

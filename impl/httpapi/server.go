@@ -95,6 +95,11 @@ type Config struct {
 	IdempotencyLease time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// AddressLimiter limits, per client address, what needs no API key: the
+	// docs, failed authentications, failed provider callbacks (nil: no
+	// limit). TrustedProxies says whose X-Forwarded-For names the client.
+	AddressLimiter ratelimit.Gate
+	TrustedProxies TrustedProxies
 	// Dashboard serves the pages under /dashboard/; it answers its own errors
 	// (as HTML) and gets only the outer layers: request id, access log,
 	// panic recovery and the body limit.
@@ -151,7 +156,7 @@ func NewServer(cfg Config) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.requestLog, s.recoverPanics, s.limitHeaders, s.limitBody, s.deadline)
+	e.Use(s.requestLog, s.recoverPanics, s.limitHeaders, s.limitBody, s.deadline, s.limitDocs)
 	e.Use(apiOnly(s.validateResponse), apiOnly(s.authenticate), apiOnly(s.rateLimit))
 	if !cfg.DisableRequestValidation {
 		e.Use(apiOnly(s.validateRequest))
