@@ -57,6 +57,8 @@ type DB struct {
 	queuedSignal chan struct{}
 	// queued holds the open transactions that queued deliveries.
 	queued sync.Map // *sqlx.Tx -> struct{}
+
+	signing signingKeys
 }
 
 // DeliveriesQueued signals, without blocking the writer, that a commit has

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -65,73 +66,242 @@ func utcLead(l *impl.Lead) {
 }
 
 // FindLeads implements impl.LeadStore.
-func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) ([]*impl.Lead, int64, error) {
-	where := []string{"organization_id = ?"}
-	args := []any{orgID}
-	if f.Phone != nil {
-		where, args = append(where, "phone = ?"), append(args, impl.NormalizePhone(*f.Phone))
+//
+// A page is read from an index in the page's order, whatever the size of
+// the organization (migration 00006 has one per sort, with and without the
+// temperature filter), and meta.total comes from the counters the database
+// keeps (00007), so neither sorts nor counts the organization's leads. The
+// phone and e-mail filters match a handful of leads: those are found by
+// their own index, then counted and sorted.
+func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) (*impl.LeadPage, error) {
+	var key []byte
+	if f.Cursor != "" {
+		var err error
+		if key, err = s.db.signingKey(ctx, leadCursorKey); err != nil {
+			return nil, err
+		}
 	}
-	if f.Email != nil {
-		where, args = append(where, "email = ?"), append(args, impl.NormalizeEmail(*f.Email))
-	}
-	if f.Temperature != nil {
-		where, args = append(where, "temperature = ?"), append(args, *f.Temperature)
-	}
-	cond := strings.Join(where, " AND ")
-
-	var total int64
-	if err := s.db.pool.GetContext(ctx, &total, s.db.rebind(`SELECT COUNT(*) FROM leads WHERE `+cond), args...); err != nil {
-		return nil, 0, fmt.Errorf("count leads: %w", err)
-	}
-	order, err := s.leadOrder(f.Sort)
+	q, err := f.Resolve(key, orgID)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	leads := []*impl.Lead{}
-	if total == 0 || f.Offset >= total {
-		return leads, total, nil
-	}
-	err = s.db.pool.SelectContext(ctx, &leads, s.db.rebind(
-		`SELECT `+leadColumns+` FROM leads WHERE `+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`),
-		append(args, f.Limit, f.Offset)...)
+	cond, args := leadConditions(orgID, q)
+	counts, err := s.countLeads(ctx, orgID, q, cond, args)
 	if err != nil {
-		return nil, 0, fmt.Errorf("find leads: %w", err)
+		return nil, err
+	}
+	page := &impl.LeadPage{Leads: []*impl.Lead{}, Total: counts.Total, Offset: q.Start()}
+	if q.Limit <= 0 || (q.After == nil && q.Offset >= counts.Total) {
+		return page, nil
+	}
+	// One lead more than the page says whether another page follows.
+	leads, err := s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(leads) > q.Limit {
+		leads = leads[:q.Limit]
+		if key == nil {
+			if key, err = s.db.signingKey(ctx, leadCursorKey); err != nil {
+				return nil, err
+			}
+		}
+		page.Next = q.Next(key, orgID, leads[len(leads)-1], len(leads))
 	}
 	for _, l := range leads {
 		utcLead(l)
 	}
-	return leads, total, nil
+	page.Leads = leads
+	return page, nil
 }
 
-// leadOrder turns a sort key into an ORDER BY clause. Missing values sort
-// last in both directions, and id breaks ties, so pages never overlap.
-func (s *LeadStore) leadOrder(sort string) (string, error) {
-	if sort == "" {
-		sort = "-created_at"
+// leadConditions is the WHERE clause of q's filters and its arguments.
+func leadConditions(orgID int64, q impl.LeadQuery) (string, []any) {
+	where, args := []string{"organization_id = ?"}, []any{orgID}
+	if q.Phone != nil {
+		where, args = append(where, "phone = ?"), append(args, *q.Phone)
 	}
-	dir := "ASC"
-	key := sort
-	if strings.HasPrefix(sort, "-") {
-		dir, key = "DESC", sort[1:]
+	if q.Email != nil {
+		where, args = append(where, "email = ?"), append(args, *q.Email)
 	}
-	col, ok := impl.LeadSortColumns[key]
-	if !ok {
-		return "", impl.Errorf(impl.EBadRequest, "Unknown sort field %q.", key).WithDetail("sort", "unknown sort field")
+	if q.Temperature != nil {
+		where, args = append(where, "temperature = ?"), append(args, *q.Temperature)
 	}
+	return strings.Join(where, " AND "), args
+}
+
+// fewLeads reports whether q's filters pick a handful of leads by their own
+// index (a phone is unique, an e-mail nearly so), rather than a share of the
+// organization that only a sorted index can page through.
+func fewLeads(q impl.LeadQuery) bool { return q.Phone != nil || q.Email != nil }
+
+// leadCounts are the leads matching a filter, and how many of them have a
+// name and a deal value.
+type leadCounts struct {
+	Total         int64 `db:"total"`
+	WithName      int64 `db:"with_name"`
+	WithDealValue int64 `db:"with_deal_value"`
+}
+
+// withValue is how many of the counted leads have a value for sort's field.
+func (c leadCounts) withValue(sort impl.LeadSort) int64 {
+	switch sort.Field {
+	case "name":
+		return c.WithName
+	case "deal_value":
+		return c.WithDealValue
+	}
+	return c.Total
+}
+
+func (s *LeadStore) countLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any) (leadCounts, error) {
+	var c leadCounts
+	var err error
+	if fewLeads(q) {
+		err = s.db.pool.GetContext(ctx, &c, s.db.rebind(
+			`SELECT COUNT(*) AS total, COUNT(name) AS with_name, COUNT(deal_value) AS with_deal_value FROM leads WHERE `+cond), args...)
+	} else {
+		where, cargs := "organization_id = ?", []any{orgID}
+		if q.Temperature != nil {
+			where, cargs = where+" AND temperature = ?", append(cargs, *q.Temperature)
+		}
+		err = s.db.pool.GetContext(ctx, &c, s.db.rebind(`SELECT COALESCE(SUM(total), 0) AS total,
+			COALESCE(SUM(with_name), 0) AS with_name, COALESCE(SUM(with_deal_value), 0) AS with_deal_value
+			FROM lead_counts WHERE `+where), cargs...)
+	}
+	if err != nil {
+		return leadCounts{}, fmt.Errorf("count leads: %w", err)
+	}
+	return c, nil
+}
+
+// leadRun is a stretch of one order, read by one statement: the leads after
+// a place (or from the start), skipping offset, at most limit. In an order by
+// a field that may be missing, the leads with a value and those without are
+// two runs, each read from the index in its order, one after the other.
+type leadRun struct {
+	missing bool          // the leads without a value (a nullable sort only)
+	after   *impl.LeadKey // start after this lead, nil for the run's start
+	offset  int64
+	limit   int
+}
+
+// leadsInOrder reads up to limit leads of q's order, starting at q's offset
+// or after its cursor.
+func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond string, args []any, counts leadCounts, limit int) ([]*impl.Lead, error) {
+	if !q.Sort.Nullable() {
+		return s.readRun(ctx, q, cond, args, leadRun{after: q.After, offset: q.Offset, limit: limit})
+	}
+	withValue := counts.withValue(q.Sort)
+	switch {
+	case q.After != nil && q.After.Value == nil:
+		// The cursor is among the leads without a value.
+		return s.readRun(ctx, q, cond, args, leadRun{missing: true, after: q.After, limit: limit})
+	case q.After == nil && q.Offset >= withValue:
+		return s.readRun(ctx, q, cond, args, leadRun{missing: true, offset: q.Offset - withValue, limit: limit})
+	}
+	leads, err := s.readRun(ctx, q, cond, args, leadRun{after: q.After, offset: q.Offset, limit: limit})
+	if err != nil || len(leads) == limit {
+		return leads, err
+	}
+	rest, err := s.readRun(ctx, q, cond, args, leadRun{missing: true, limit: limit - len(leads)})
+	return append(leads, rest...), err
+}
+
+// readRun reads one run of q's order.
+func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) ([]*impl.Lead, error) {
+	query, args := s.runStatement(q, cond, args, r)
+	leads := []*impl.Lead{}
+	if err := s.db.pool.SelectContext(ctx, &leads, s.db.rebind(query), args...); err != nil {
+		return nil, fmt.Errorf("find leads: %w", err)
+	}
+	return leads, nil
+}
+
+// runStatement is the statement that reads a run, and its arguments.
+func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, args []any, r leadRun) (string, []any) {
+	rs := s.runSQL(q, cond, args, r)
+	args = append(rs.args, r.limit, r.offset)
+	if fewLeads(q) {
+		// The filter's own index finds the few leads; MATERIALIZED keeps
+		// SQLite's planner, which has no statistics, from walking a sort
+		// index through the whole organization instead.
+		return `WITH matched AS MATERIALIZED (SELECT ` + leadColumns + ` FROM leads WHERE ` + cond + `)
+			SELECT ` + leadColumns + ` FROM matched WHERE ` + rs.run + ` ORDER BY ` + rs.order + ` LIMIT ? OFFSET ?`, args
+	}
+	// A deferred join: the offset is walked in the index alone (its entries
+	// hold every column the walk needs), and only the page's leads are read
+	// from the table.
+	return `SELECT ` + prefixed("l.", leadColumns) + ` FROM (` + rs.ids() + `) page
+		JOIN leads l ON l.id = page.id ORDER BY ` + prefixed("l.", rs.order), args
+}
+
+// runSQL is how a run of a query reads in SQL.
+type runSQL struct {
+	cond  string // the query's filters
+	run   string // what picks the run's leads among them ("1 = 1" for all)
+	args  []any  // of cond, then run
+	order string // ORDER BY terms: an index's order exactly
+}
+
+// ids is the statement that reads the ids of a run's page, in order, from
+// one index; its last two arguments are the LIMIT and the OFFSET.
+func (r runSQL) ids() string {
+	return `SELECT id FROM leads WHERE ` + r.cond + ` AND ` + r.run + ` ORDER BY ` + r.order + ` LIMIT ? OFFSET ?`
+}
+
+func (s *LeadStore) runSQL(q impl.LeadQuery, cond string, args []any, r leadRun) runSQL {
+	col := impl.LeadSortColumns[q.Sort.Field]
 	expr := col
 	if col == "name" && s.db.dialect == Postgres {
 		// dialect: compare bytes, as SQLite does, so both databases give the
-		// same order whatever the cluster's locale.
+		// same order whatever the cluster's locale. The name indexes are
+		// built on this expression.
 		expr = `name COLLATE "C"`
 	}
-	switch col {
-	case "name", "deal_value":
-		return fmt.Sprintf("(%s IS NULL), %s %s, id %s", col, expr, dir, dir), nil
-	case "id":
-		return "id " + dir, nil
-	default:
-		return fmt.Sprintf("%s %s, id %s", expr, dir, dir), nil
+	dir, cmp := "ASC", ">"
+	if q.Sort.Desc {
+		dir, cmp = "DESC", "<"
 	}
+	rs := runSQL{cond: cond, args: slices.Clone(args)}
+	var run []string
+	if q.Sort.Nullable() {
+		if r.missing {
+			run = append(run, col+" IS NULL")
+		} else {
+			run = append(run, col+" IS NOT NULL")
+		}
+	}
+	if r.after != nil {
+		if col == "id" || r.missing {
+			run, rs.args = append(run, "id "+cmp+" ?"), append(rs.args, r.after.ID)
+		} else {
+			// A row value: both databases start the index walk at the cursor
+			// rather than read the leads before it.
+			run, rs.args = append(run, "("+expr+", id) "+cmp+" (?, ?)"), append(rs.args, r.after.Value, r.after.ID)
+		}
+	}
+	rs.run = "1 = 1"
+	if len(run) > 0 {
+		rs.run = strings.Join(run, " AND ")
+	}
+	// Leads without a value are ordered by the same expression as the others
+	// (all NULL, so by id): that is the index's order, which PostgreSQL
+	// would otherwise not see it can use.
+	rs.order = expr + " " + dir + ", id " + dir
+	if col == "id" {
+		rs.order = "id " + dir
+	}
+	return rs
+}
+
+// prefixed qualifies every column of a list of columns or order terms.
+func prefixed(prefix, list string) string {
+	terms := strings.Split(list, ", ")
+	for i, t := range terms {
+		terms[i] = prefix + t
+	}
+	return strings.Join(terms, ", ")
 }
 
 // UpdateLead implements impl.LeadStore.

@@ -1,0 +1,171 @@
+package sqlstore
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+// sortIndexes names the index that must serve each sort field, without a
+// filter and with the temperature filter (migrations 00001 and 00006).
+var sortIndexes = map[string][2]string{
+	"id":         {"leads_org_id", "leads_org_temperature_id"},
+	"name":       {"leads_org_name", "leads_org_temperature_name"},
+	"created_at": {"leads_org_created", "leads_org_temperature"},
+	"updated_at": {"leads_org_updated", "leads_org_temperature_updated"},
+	"lead_score": {"leads_org_score", "leads_org_temperature_score"},
+	"deal_value": {"leads_org_deal", "leads_org_temperature_deal"},
+}
+
+// explain returns the plan of query as text, one node or step per line.
+// On PostgreSQL, sorting, sequential and bitmap scans are priced out of
+// reach: the plan then sorts only if no index gives the order, and reads
+// the table only if no index holds every column the query needs. The
+// answer does not depend on how few rows a test has.
+func explain(t *testing.T, db *DB, query string, args []any) string {
+	t.Helper()
+	ctx := context.Background()
+	var lines []string
+	if db.dialect == SQLite {
+		rows, err := db.pool.QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
+		if err != nil {
+			t.Fatalf("explain %s: %v", query, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, detail)
+		}
+		return strings.Join(lines, "\n")
+	}
+	tx, err := db.pool.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // only SET LOCAL and EXPLAIN
+	for _, set := range []string{"enable_sort", "enable_seqscan", "enable_bitmapscan"} {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL `+set+` = off`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = sqlx.SelectContext(ctx, tx, &lines, `EXPLAIN (COSTS OFF) `+db.rebind(query), args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", query, err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestLeadPagesReadAnIndex: for every documented sort, with and without the
+// temperature filter, each part of a page (the leads with a value, those
+// without, from an offset or after a cursor) is read from its index, in the
+// index's order and from the index alone: no sort of the organization's
+// leads, no visit to the table for the leads an offset skips. A change to
+// the ORDER BY that no longer matches its index (a collation, NULLs, a
+// direction) fails here.
+func TestLeadPagesReadAnIndex(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		// The organization's leads are a quarter of the table, mixed with
+		// another's, as one tenant's are among many: a plan that walked
+		// every tenant's leads and kept this one's would not pass for an
+		// index of its own.
+		at := `strftime('%Y-%m-%d %H:%M:%S', ?, '+' || (i / 2) || ' seconds') || '+00:00'` // the store's text form
+		if f.db.dialect == Postgres {
+			at = `?::timestamptz + (i / 2) * interval '1 second'`
+		}
+		tx, err := f.db.pool.BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.db.dialect == Postgres {
+			// The test cluster commits asynchronously, and VACUUM cannot mark
+			// pages all-visible before their inserter's commit is flushed.
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = on`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, f.db.rebind(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
+			INSERT INTO leads (organization_id, phone, name, email, temperature, lead_score, deal_value, created_at, updated_at)
+			SELECT CASE WHEN i % 4 = 0 THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END, '55' || i,
+				CASE WHEN i % 10 = 0 THEN NULL ELSE 'Lead ' || (i * 7919 % 1009) END,
+				'lead' || i || '@x.com', CASE i % 3 WHEN 0 THEN 'hot' ELSE 'cold' END, i % 101,
+				CASE WHEN i % 7 = 0 THEN NULL ELSE i % 50 * 10.0 END, `+at+`, `+at+`
+			FROM n`), f.org, f.other, sortBase.Format(time.DateTime), sortBase.Add(time.Hour).Format(time.DateTime))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if f.db.dialect == Postgres {
+			if _, err := f.db.pool.ExecContext(ctx, `VACUUM ANALYZE leads`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		store := f.s.Leads
+		for _, key := range allLeadSorts {
+			sort, _ := impl.ParseLeadSort(key)
+			for i, temperature := range []*string{nil, ptr("hot")} {
+				q := impl.LeadQuery{Sort: sort, Temperature: temperature, Limit: 25}
+				cond, args := leadConditions(f.org, q)
+				// A cursor half-way through.
+				after := &impl.LeadKey{ID: 6000}
+				switch sort.Field {
+				case "name":
+					after.Value = "Lead 500"
+				case "deal_value":
+					after.Value = 250.0
+				case "lead_score":
+					after.Value = int32(50)
+				case "created_at":
+					after.Value = sortBase.Add(3000 * time.Second)
+				case "updated_at":
+					after.Value = sortBase.Add(time.Hour + 3000*time.Second)
+				}
+				runs := map[string]leadRun{
+					"from an offset":                  {offset: 1000, limit: 26},
+					"after a cursor":                  {after: after, limit: 26},
+					"without a value":                 {missing: true, offset: 10, limit: 26},
+					"without a value, after a cursor": {missing: true, after: &impl.LeadKey{ID: 6000}, limit: 26},
+				}
+				index := sortIndexes[sort.Field][i]
+				want := regexp.MustCompile(`(?i)(Index Only Scan (Backward )?using|COVERING INDEX) ` + index + `\b`)
+				for what, r := range runs {
+					if r.missing && !sort.Nullable() {
+						continue
+					}
+					rs := store.runSQL(q, cond, args, r)
+					plan := explain(t, f.db, rs.ids(), append(rs.args, r.limit, r.offset))
+					name := key
+					if temperature != nil {
+						name += " temperature=hot"
+					}
+					if strings.Contains(plan, "TEMP B-TREE") || regexp.MustCompile(`(?m)^\s*(->\s*)?(Incremental )?Sort\b`).MatchString(plan) {
+						t.Errorf("sort=%s, %s: the page is sorted, not read in index order:\n%s", name, what, plan)
+					}
+					if !want.MatchString(plan) {
+						t.Errorf("sort=%s, %s: not read from %s alone:\n%s", name, what, index, plan)
+					}
+				}
+			}
+		}
+		// The few leads of an e-mail are found by the e-mail's index, not by
+		// walking a sort index through the organization.
+		q := impl.LeadQuery{Sort: impl.LeadSort{Field: "name"}, Email: ptr("lead7@x.com"), Limit: 25}
+		cond, args := leadConditions(f.org, q)
+		query, qargs := store.runStatement(q, cond, args, leadRun{limit: 26})
+		if plan := explain(t, f.db, query, qargs); !strings.Contains(plan, "leads_org_email") {
+			t.Errorf("the e-mail filter does not use leads_org_email:\n%s", plan)
+		}
+	})
+}
