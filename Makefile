@@ -54,6 +54,10 @@ test: ## everything CI runs: vet, check-generated, lint, browser tests, Go tests
 bench: ## benchmarks on SQLite and a throwaway PostgreSQL; see docs/benchmarks.md
 	scripts/bench.sh
 
+.PHONY: bench-scale
+bench-scale: ## GET /leads at 1M leads against 10k, every filter x sort, SQLite and PostgreSQL; see docs/benchmarks.md
+	scripts/bench-scale.sh
+
 .PHONY: clean
 clean: ## remove build output, local database and test artifacts
 	rm -rf bin artifacts iagente-sdr.db iagente-sdr.db-wal iagente-sdr.db-shm
