@@ -69,6 +69,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	case <-ctx.Done():
 	}
+	// Leave the load balancer's rotation before closing the listener: /readyz
+	// says 503 at once, new requests are still served for the drain period
+	// (a balancer that has not yet seen the 503 may send some), connections
+	// stop being kept alive, and only then does the listener close and the
+	// requests in flight finish.
+	log.Info("draining", "for", cfg.ShutdownDrain.String())
+	a.Server.Drain()
+	srv.SetKeepAlivesEnabled(false)
+	time.Sleep(cfg.ShutdownDrain)
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
