@@ -35,17 +35,15 @@ type inboundEnv struct {
 
 // newInboundEnv gives the organization orgID (key key) a whatsapp_cloud
 // integration with an app secret and a verify token; the integration keeps
-// only the token's SHA-256.
+// only the token's SHA-256. The API cannot create integrations: it is the
+// seeder's.
 func newInboundEnv(t *testing.T, tg *target, orgID int64, key, secret, verifyToken string) *inboundEnv {
 	t.Helper()
 	sum := sha256.Sum256([]byte(verifyToken))
-	integ := &impl.Integration{OrganizationID: orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
+	integ := tg.seed(t).Integration(t, &impl.Integration{OrganizationID: orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
 		Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000",
 		PhoneNumberID: fmt.Sprintf("10654035224%04d", orgID), AccessToken: "EAAGinboundToken", AppSecret: secret,
-		VerifyTokenHash: sum[:]}
-	if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), integ); err != nil {
-		t.Fatal(err)
-	}
+		VerifyTokenHash: sum[:]})
 	return &inboundEnv{tg: tg, orgID: orgID, key: key, integ: integ, verifyToken: verifyToken}
 }
 
@@ -140,22 +138,13 @@ func byProviderID(l client.MessageList, wamid string) []client.Message {
 	return out
 }
 
-func eventCount(t *testing.T, tg *target, orgID int64) int {
-	t.Helper()
-	events, err := tg.app.Stores.Events.FindEvents(context.Background(), orgID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(events)
-}
-
 func wamid(t *testing.T) string {
 	return "wamid.HBgN" + strings.TrimPrefix(uniquePhone(t), "55") + "FQIAEhg"
 }
 
 func TestInboundWhatsAppHandshake(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
-		needsDB(t, tg)
+		seed := tg.seed(t)
 		ctx := context.Background()
 		env := newInboundEnv(t, tg, tg.orgID, tg.key, "handshake-secret", "meu-token-de-verificacao")
 		verify := func(t *testing.T, u, token string) (*http.Response, []byte) {
@@ -219,18 +208,13 @@ func TestInboundWhatsAppHandshake(t *testing.T) {
 			if res, _ := verify(t, other.url(), other.verifyToken); res.StatusCode != http.StatusOK {
 				t.Fatalf("active: %d", res.StatusCode)
 			}
-			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, tg.orgID, other.integ.ID, false); err != nil {
-				t.Fatal(err)
-			}
+			seed.DisableIntegration(t, tg.orgID, other.integ.ID)
 			res, body := verify(t, other.url(), other.verifyToken)
 			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusNotFound, "integration_not_found")
 		})
 		t.Run("an RCS integration", func(t *testing.T) {
-			rcs := &impl.Integration{OrganizationID: tg.orgID, Name: "RCS", Channel: impl.ChannelRCS, Provider: impl.ProviderSandbox,
-				Active: true, AppSecret: "s", VerifyTokenHash: env.integ.VerifyTokenHash}
-			if err := tg.app.Stores.Integrations.CreateIntegration(ctx, rcs); err != nil {
-				t.Fatal(err)
-			}
+			rcs := seed.Integration(t, &impl.Integration{OrganizationID: tg.orgID, Name: "RCS", Channel: impl.ChannelRCS, Provider: impl.ProviderSandbox,
+				Active: true, AppSecret: "s", VerifyTokenHash: env.integ.VerifyTokenHash})
 			res, body := verify(t, inboundURL(tg, rcs.ID), env.verifyToken)
 			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusNotFound, "integration_not_found")
 		})
@@ -239,7 +223,7 @@ func TestInboundWhatsAppHandshake(t *testing.T) {
 
 func TestInboundWhatsAppMessages(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
-		needsDB(t, tg)
+		seed := tg.seed(t)
 		const secret = "segredo-do-app-a"
 		env := newInboundEnv(t, tg, tg.orgID, tg.key, secret, "token-a")
 		pnid := env.integ.PhoneNumberID
@@ -248,7 +232,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 		t.Run("from a lead", func(t *testing.T) {
 			lead := createLead(t, c, client.LeadCreate{Phone: uniquePhone(t), Name: nullable.NewNullableWithValue("Maria Santos")})
 			id := wamid(t)
-			events := eventCount(t, tg, tg.orgID)
+			events := seed.EventCount(t, tg.orgID)
 			status, body := env.push(t, secret, graphapi.InboundText(pnid, "551130030000", lead.Phone, "Maria do WhatsApp", id, "Oi, tudo bem?", time.Now()))
 			if status != http.StatusOK {
 				t.Fatalf("push: %d %s", status, body)
@@ -274,10 +258,10 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if len(l.Data) != 1 || l.Data[0].Name.MustGet() != "Maria Santos" {
 				t.Errorf("leads with %s: %+v", lead.Phone, l.Data)
 			}
-			if !hasEventFor(eventPayloads(t, tg, tg.orgID, impl.EventMessageReceived), m.Id) {
+			if !hasEventFor(seed.EventPayloads(t, tg.orgID, impl.EventMessageReceived), m.Id) {
 				t.Errorf("no message.received event for message %d", m.Id)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != events+1 {
+			if n := seed.EventCount(t, tg.orgID); n != events+1 {
 				t.Errorf("%d new events, want 1 (message.received only)", n-events)
 			}
 		})
@@ -300,10 +284,10 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if len(got) != 1 || got[0].LeadId.MustGet() != lead.Id || got[0].Phone != phone {
 				t.Fatalf("messages %+v, want one linked to lead %d", got, lead.Id)
 			}
-			if !hasEventFor(eventPayloads(t, tg, tg.orgID, impl.EventMessageReceived), got[0].Id) {
+			if !hasEventFor(seed.EventPayloads(t, tg.orgID, impl.EventMessageReceived), got[0].Id) {
 				t.Errorf("no message.received event for message %d", got[0].Id)
 			}
-			created := eventPayloads(t, tg, tg.orgID, impl.EventLeadCreated)
+			created := seed.EventPayloads(t, tg.orgID, impl.EventLeadCreated)
 			if !hasEventFor(created, lead.Id) {
 				t.Errorf("no lead.created event for lead %d", lead.Id)
 			}
@@ -334,7 +318,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 					t.Fatalf("push %d: %d %s", i+1, status, body)
 				}
 			}
-			events := eventCount(t, tg, tg.orgID)
+			events := seed.EventCount(t, tg.orgID)
 			if status, body := env.push(t, secret, payload); status != http.StatusOK {
 				t.Fatalf("push 3: %d %s", status, body)
 			}
@@ -344,7 +328,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if l := list(t, c, client.ListLeadsParams{Phone: &phone}); len(l.Data) != 1 {
 				t.Errorf("%d leads with %s, want 1", len(l.Data), phone)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != events {
+			if n := seed.EventCount(t, tg.orgID); n != events {
 				t.Errorf("a redelivery wrote %d events", n-events)
 			}
 		})
@@ -396,7 +380,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 		// no message, lead or event came of it.
 		nothingStored := func(t *testing.T, phone, id string, do func() (int, []byte, http.Header), wantStatus int, code string) {
 			t.Helper()
-			events := eventCount(t, tg, tg.orgID)
+			events := seed.EventCount(t, tg.orgID)
 			status, body, header := do()
 			wantEnvelope(t, status, body, header, wantStatus, code)
 			if got := byProviderID(inboundMessages(t, tg, tg.key), id); len(got) != 0 {
@@ -405,7 +389,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if l := list(t, c, client.ListLeadsParams{Phone: &phone}); len(l.Data) != 0 {
 				t.Errorf("a refused webhook created lead %+v", l.Data)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != events {
+			if n := seed.EventCount(t, tg.orgID); n != events {
 				t.Errorf("a refused webhook wrote %d events", n-events)
 			}
 		}
@@ -512,7 +496,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 
 		t.Run("a sender that is not a phone number", func(t *testing.T) {
 			id := wamid(t)
-			before := eventCount(t, tg, tg.orgID)
+			before := seed.EventCount(t, tg.orgID)
 			status, body := env.push(t, secret, webhook(pnid, "12345", "Bot", map[string]any{
 				"from": "12345", "id": id, "timestamp": "1700000000", "type": "text", "text": map[string]any{"body": "oi"}}))
 			if status != http.StatusOK {
@@ -521,7 +505,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if got := byProviderID(inboundMessages(t, tg, tg.key), id); len(got) != 0 {
 				t.Errorf("stored %+v", got)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != before {
+			if n := seed.EventCount(t, tg.orgID); n != before {
 				t.Errorf("%d events", n-before)
 			}
 		})
@@ -560,7 +544,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 				return res.JSON200.Meta.Total
 			}
 			before := total()
-			events := eventCount(t, tg, tg.orgID)
+			events := seed.EventCount(t, tg.orgID)
 			for _, state := range []string{"sent", "delivered", "read", "failed"} {
 				status, body := env.push(t, secret, graphapi.StatusUpdate(pnid, "551130030000", phone, wamid(t), state, time.Now()))
 				if status != http.StatusOK {
@@ -573,7 +557,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if l := list(t, c, client.ListLeadsParams{Phone: &phone}); len(l.Data) != 0 {
 				t.Errorf("a status update created lead %+v", l.Data)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != events {
+			if n := seed.EventCount(t, tg.orgID); n != events {
 				t.Errorf("status updates wrote %d events", n-events)
 			}
 		})
@@ -581,7 +565,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 		t.Run("a change for another phone number of the same Meta app", func(t *testing.T) {
 			// Same app secret, another number: not this integration's message.
 			phone := uniquePhone(t)
-			events := eventCount(t, tg, tg.orgID)
+			events := seed.EventCount(t, tg.orgID)
 			status, body := env.push(t, secret, graphapi.InboundText("999999999999999", "551130030001", phone, "Outra", wamid(t), "Oi", time.Now()))
 			if status != http.StatusOK {
 				t.Fatalf("%d %s", status, body)
@@ -589,7 +573,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if l := list(t, c, client.ListLeadsParams{Phone: &phone}); len(l.Data) != 0 {
 				t.Errorf("a message for another number created lead %+v", l.Data)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != events {
+			if n := seed.EventCount(t, tg.orgID); n != events {
 				t.Errorf("a message for another number wrote %d events", n-events)
 			}
 		})
@@ -602,9 +586,10 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 		})
 
 		t.Run("another organization's integration", func(t *testing.T) {
-			kb, keyB := tg.issueKey(t, "Org B")
+			orgB := seed.Organization(t, "Org B")
+			keyB := orgB.Key
 			const secretB = "segredo-do-app-b"
-			envB := newInboundEnv(t, tg, kb.OrganizationID, keyB, secretB, "token-b")
+			envB := newInboundEnv(t, tg, orgB.ID, keyB, secretB, "token-b")
 			phone, id := uniquePhone(t), wamid(t)
 			payload := graphapi.InboundText(envB.integ.PhoneNumberID, "551130030000", phone, "Bia", id, "Oi B", time.Now())
 
@@ -616,7 +601,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if got := byProviderID(inboundMessages(t, tg, keyB), id); len(got) != 0 {
 				t.Errorf("stored in B with A's secret: %+v", got)
 			}
-			if n := eventCount(t, tg, kb.OrganizationID); n != 0 {
+			if n := seed.EventCount(t, orgB.ID); n != 0 {
 				t.Errorf("B has %d events", n)
 			}
 			// Nor does B's secret open A's.

@@ -44,30 +44,30 @@ func newestFirst(ids ...int64) []int64 {
 	return out
 }
 
-// messagingOrg is a fresh organization with what seedMessaging gives it.
+// messagingOrg is a fresh organization with what seeder.Messaging gives
+// it: the grey-box tests of messaging work in one, through its seed.
 type messagingOrg struct {
 	id       int64
 	key      string
 	c        *client.ClientWithResponses
+	seed     *seeder
 	whatsApp *impl.Integration
 	rcs      *impl.Integration
 }
 
 func newMessagingOrg(t *testing.T, tg *target, name string) *messagingOrg {
 	t.Helper()
-	needsDB(t, tg)
-	k, key := tg.issueKey(t, name)
-	wa, rcs := tg.seedMessaging(t, k.OrganizationID)
-	return &messagingOrg{id: k.OrganizationID, key: key, c: tg.client(t, key, bearer), whatsApp: wa, rcs: rcs}
+	seed := tg.seed(t)
+	org := seed.Organization(t, name)
+	wa, rcs := seed.Messaging(t, org.ID)
+	return &messagingOrg{id: org.ID, key: org.Key, c: tg.client(t, org.Key, bearer), seed: seed, whatsApp: wa, rcs: rcs}
 }
 
-func (o *messagingOrg) createIntegration(t *testing.T, tg *target, in *impl.Integration) *impl.Integration {
+// createIntegration seeds an integration of the organization.
+func (o *messagingOrg) createIntegration(t *testing.T, in *impl.Integration) *impl.Integration {
 	t.Helper()
 	in.OrganizationID = o.id
-	if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), in); err != nil {
-		t.Fatal(err)
-	}
-	return in
+	return o.seed.Integration(t, in)
 }
 
 // send posts a message and returns its id, requiring status want (201 or
@@ -102,9 +102,9 @@ func TestMessageHistory(t *testing.T) {
 		lead := createLead(t, o.c, client.LeadCreate{Phone: uniquePhone(t)})
 		// An integration that can only fail: no access token, so the adapter
 		// refuses before calling anyone.
-		broken := o.createIntegration(t, tg, &impl.Integration{Name: "Sem token", Channel: impl.ChannelWhatsApp,
+		broken := o.createIntegration(t, &impl.Integration{Name: "Sem token", Channel: impl.ChannelWhatsApp,
 			Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: "106540352242922"})
-		inbound := o.createIntegration(t, tg, &impl.Integration{Name: "Cloud", Channel: impl.ChannelWhatsApp,
+		inbound := o.createIntegration(t, &impl.Integration{Name: "Cloud", Channel: impl.ChannelWhatsApp,
 			Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: "106540352242923", AccessToken: "EAAGx", AppSecret: "hist-secret"})
 
 		wa := func(fields map[string]any) map[string]any {
@@ -280,19 +280,17 @@ func TestListIntegrations(t *testing.T) {
 			appSecret = "app-secret-4f9a"
 			agentID   = "iagente-agent-7"
 		)
-		cloud := o.createIntegration(t, tg, &impl.Integration{Name: "Atendimento", Channel: impl.ChannelWhatsApp,
+		cloud := o.createIntegration(t, &impl.Integration{Name: "Atendimento", Channel: impl.ChannelWhatsApp,
 			Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: "106540352242922", AccessToken: token,
 			AppSecret: appSecret, VerifyTokenHash: []byte("0123456789abcdef0123456789abcdef")})
-		rbm := o.createIntegration(t, tg, &impl.Integration{Name: "RBM", Channel: impl.ChannelRCS,
+		rbm := o.createIntegration(t, &impl.Integration{Name: "RBM", Channel: impl.ChannelRCS,
 			Provider: impl.ProviderGoogleRBM, Active: true, AgentID: agentID, PhoneNumber: "551140040001"})
-		off := o.createIntegration(t, tg, &impl.Integration{Name: "Antiga", Channel: impl.ChannelWhatsApp,
+		off := o.createIntegration(t, &impl.Integration{Name: "Antiga", Channel: impl.ChannelWhatsApp,
 			Provider: impl.ProviderSandbox, Active: true})
-		if err := tg.app.Stores.Integrations.SetIntegrationActive(context.Background(), o.id, off.ID, false); err != nil {
-			t.Fatal(err)
-		}
+		o.seed.DisableIntegration(t, o.id, off.ID)
 		// Another organization's integrations must not show.
 		other := newMessagingOrg(t, tg, "other")
-		other.createIntegration(t, tg, &impl.Integration{Name: "Da outra", Channel: impl.ChannelWhatsApp,
+		other.createIntegration(t, &impl.Integration{Name: "Da outra", Channel: impl.ChannelWhatsApp,
 			Provider: impl.ProviderSandbox, Active: true})
 
 		check := func(t *testing.T, path string, want []*impl.Integration) {
@@ -346,10 +344,8 @@ func TestOrganizationsSeeNothingOfEachOther(t *testing.T) {
 		a := newMessagingOrg(t, tg, "A")
 		b := newMessagingOrg(t, tg, "B")
 		ctx := context.Background()
-		if err := tg.app.Stores.Templates.CreateTemplate(ctx, &impl.Template{OrganizationID: a.id, Name: "so_da_a", Language: "pt_BR",
-			Category: "MARKETING", MetaApproved: true, Body: "A", Context: ptr("onboarding")}); err != nil {
-			t.Fatal(err)
-		}
+		a.seed.Template(t, &impl.Template{OrganizationID: a.id, Name: "so_da_a", Language: "pt_BR",
+			Category: "MARKETING", MetaApproved: true, Body: "A", Context: ptr("onboarding")})
 		msg := a.send(t, tg, "/whatsapp/messages", map[string]any{"integration_id": a.whatsApp.ID, "phone": uniquePhone(t),
 			"type": "text", "text": "A"}, http.StatusCreated)
 		a.send(t, tg, "/rcs/messages", map[string]any{"phone": uniquePhone(t), "type": "text", "text": "A"}, http.StatusCreated)
@@ -395,8 +391,7 @@ func TestOrganizationsSeeNothingOfEachOther(t *testing.T) {
 func TestRCSIntegrationChoice(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
 		o := newMessagingOrg(t, tg, "rcs")
-		ctx := context.Background()
-		second := o.createIntegration(t, tg, &impl.Integration{Name: "RCS 2", Channel: impl.ChannelRCS,
+		second := o.createIntegration(t, &impl.Integration{Name: "RCS 2", Channel: impl.ChannelRCS,
 			Provider: impl.ProviderSandbox, Active: true})
 		send := func(t *testing.T, fields map[string]any) (*http.Response, []byte) {
 			t.Helper()
@@ -422,17 +417,13 @@ func TestRCSIntegrationChoice(t *testing.T) {
 			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
 		})
 		t.Run("the oldest disabled", func(t *testing.T) {
-			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, o.id, o.rcs.ID, false); err != nil {
-				t.Fatal(err)
-			}
+			o.seed.DisableIntegration(t, o.id, o.rcs.ID)
 			sentThrough(t, nil, second.ID)
 			res, out := send(t, map[string]any{"integration_id": o.rcs.ID})
 			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
 		})
 		t.Run("all disabled", func(t *testing.T) {
-			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, o.id, second.ID, false); err != nil {
-				t.Fatal(err)
-			}
+			o.seed.DisableIntegration(t, o.id, second.ID)
 			before := listMessages(t, o.c, client.ListMessagesParams{}).Meta.Total
 			res, out := send(t, nil)
 			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
@@ -441,9 +432,7 @@ func TestRCSIntegrationChoice(t *testing.T) {
 			}
 		})
 		t.Run("enabled again", func(t *testing.T) {
-			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, o.id, o.rcs.ID, true); err != nil {
-				t.Fatal(err)
-			}
+			o.seed.EnableIntegration(t, o.id, o.rcs.ID)
 			sentThrough(t, nil, o.rcs.ID)
 		})
 	})

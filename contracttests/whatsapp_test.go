@@ -22,7 +22,7 @@ import (
 	"github.com/iagente/iagente-sdr/mocks/graphapi"
 )
 
-// The sandbox WhatsApp integration seedMessaging gives the main
+// The sandbox WhatsApp integration seeder.Messaging gives the main
 // organization: the first integration of a fresh database, and the one the
 // API reference's examples name.
 const seededWhatsAppID = 1
@@ -159,45 +159,6 @@ func wantCode(t *testing.T, res *http.Response, body []byte, status int, code st
 // detail is the joined messages of one details key.
 func detail(e errorBody, key string) string { return strings.Join(e.Error.Details[key], "; ") }
 
-// eventPayloads returns the payloads of the organization's events of type
-// typ, decoded.
-func eventPayloads(t *testing.T, tg *target, orgID int64, typ string) []map[string]any {
-	t.Helper()
-	events, err := tg.app.Stores.Events.FindEvents(context.Background(), orgID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []map[string]any
-	for _, e := range events {
-		if e.Type != typ {
-			continue
-		}
-		var p map[string]any
-		if err := json.Unmarshal(e.Payload, &p); err != nil {
-			t.Fatalf("event %d (%s): payload is not a JSON object: %v: %s", e.ID, e.Type, err, e.Payload)
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-// hasEventFor reports whether one of payloads has "id" id.
-func hasEventFor(payloads []map[string]any, id int64) bool {
-	for _, p := range payloads {
-		if n, ok := p["id"].(float64); ok && int64(n) == id {
-			return true
-		}
-	}
-	return false
-}
-
-func needsDB(t *testing.T, tg *target) {
-	t.Helper()
-	if tg.remote() {
-		t.Skip("needs the target's database, which a remote target does not expose")
-	}
-}
-
 // whatsAppKinds is one message of every WhatsApp type: the fields to send and
 // the content the history must show.
 var whatsAppKinds = []struct {
@@ -245,11 +206,11 @@ func TestWhatsAppSendEveryTypeThroughSandbox(t *testing.T) {
 		}
 
 		t.Run("message.sent event", func(t *testing.T) {
-			needsDB(t, tg)
+			seed := tg.seed(t)
 			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{
 				"integration_id": seededWhatsAppID, "phone": uniquePhone(t), "type": "text", "text": "evento"})
 			m := mustCreated(t, tg, tg.key, res, out)
-			sent := eventPayloads(t, tg, tg.orgID, impl.EventMessageSent)
+			sent := seed.EventPayloads(t, tg.orgID, impl.EventMessageSent)
 			var found map[string]any
 			for _, p := range sent {
 				if n, _ := p["id"].(float64); int64(n) == m.Id {
@@ -297,12 +258,9 @@ func forEachCloudTarget(t *testing.T, fn func(t *testing.T, env *cloudEnv)) {
 				c.WhatsAppAPIVersion = "v21.0"
 				c.SendTimeout = cloudSendTimeout
 			})
-			integ := &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
+			integ := tg.seed(t).Integration(t, &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
 				Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000",
-				PhoneNumberID: "106540352242922", AccessToken: "EAAGm0PX4ZCpsBAtestToken", AppSecret: "cloud-app-secret"}
-			if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), integ); err != nil {
-				t.Fatal(err)
-			}
+				PhoneNumberID: "106540352242922", AccessToken: "EAAGm0PX4ZCpsBAtestToken", AppSecret: "cloud-app-secret"})
 			fake.SetToken(integ.PhoneNumberID, integ.AccessToken)
 			fn(t, &cloudEnv{tg: tg, fake: fake, integ: integ})
 		})
@@ -321,15 +279,11 @@ func (env *cloudEnv) send(t *testing.T, fields map[string]any) (*http.Response, 
 func TestWhatsAppCloudAPI(t *testing.T) {
 	forEachCloudTarget(t, func(t *testing.T, env *cloudEnv) {
 		tg, fake, integ := env.tg, env.fake, env.integ
-		ctx := context.Background()
-		if err := tg.app.Stores.Templates.CreateTemplate(ctx, &impl.Template{OrganizationID: tg.orgID, Name: "lembrete_reuniao",
-			Language: "pt_BR", Category: "UTILITY", MetaApproved: true, Body: "Sua reuniao esta confirmada.", VariablesCount: 0}); err != nil {
-			t.Fatal(err)
-		}
-		if err := tg.app.Stores.Templates.CreateTemplate(ctx, &impl.Template{OrganizationID: tg.orgID, Name: "pedido_enviado",
-			Language: "en_US", Category: "UTILITY", MetaApproved: true, Body: "Hi {{1}}, order {{2}} shipped.", VariablesCount: 2}); err != nil {
-			t.Fatal(err)
-		}
+		seed := tg.seed(t)
+		seed.Template(t, &impl.Template{OrganizationID: tg.orgID, Name: "lembrete_reuniao",
+			Language: "pt_BR", Category: "UTILITY", MetaApproved: true, Body: "Sua reuniao esta confirmada.", VariablesCount: 0})
+		seed.Template(t, &impl.Template{OrganizationID: tg.orgID, Name: "pedido_enviado",
+			Language: "en_US", Category: "UTILITY", MetaApproved: true, Body: "Hi {{1}}, order {{2}} shipped.", VariablesCount: 2})
 
 		// What Meta must receive for each type: the literal JSON.
 		cases := []struct {
@@ -443,7 +397,7 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 					t.Errorf("content %v, want %v", m.Content, tc.content)
 				}
 				sameMessage(t, fetchMessage(t, tg, tg.key, m.Id), m)
-				if !hasEventFor(eventPayloads(t, tg, tg.orgID, impl.EventMessageSent), m.Id) {
+				if !hasEventFor(seed.EventPayloads(t, tg.orgID, impl.EventMessageSent), m.Id) {
 					t.Errorf("no message.sent event for message %d", m.Id)
 				}
 			})
@@ -451,9 +405,9 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 
 		t.Run("template by id to a lead", func(t *testing.T) {
 			lead := createLead(t, tg.client(t, tg.key, bearer), client.LeadCreate{Phone: uniquePhone(t)})
-			all, err := tg.app.Stores.Templates.FindTemplatesByName(ctx, tg.orgID, "boas_vindas")
-			if err != nil || len(all) != 1 {
-				t.Fatalf("boas_vindas: %v %v", all, err)
+			all := seed.TemplatesNamed(t, tg.orgID, "boas_vindas")
+			if len(all) != 1 {
+				t.Fatalf("boas_vindas: %v", all)
 			}
 			res, out, reqs := env.send(t, map[string]any{"lead_id": lead.Id, "type": "template", "template_id": all[0].ID, "variables": []any{"Maria"}})
 			m := mustCreated(t, tg, tg.key, res, out)
@@ -507,7 +461,7 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 			if !reflect.DeepEqual(m.Content, map[string]any{"text": "Oi"}) {
 				t.Errorf("content %v", m.Content)
 			}
-			if hasEventFor(eventPayloads(t, tg, tg.orgID, impl.EventMessageSent), id) {
+			if hasEventFor(seed.EventPayloads(t, tg.orgID, impl.EventMessageSent), id) {
 				t.Errorf("a message.sent event exists for failed message %d", id)
 			}
 			return m
@@ -545,11 +499,8 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 			}
 		})
 		t.Run("wrong access token", func(t *testing.T) {
-			bad := &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud (old token)", Channel: impl.ChannelWhatsApp,
-				Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: integ.PhoneNumberID, AccessToken: "EAAGrevokedToken"}
-			if err := tg.app.Stores.Integrations.CreateIntegration(ctx, bad); err != nil {
-				t.Fatal(err)
-			}
+			bad := seed.Integration(t, &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud (old token)", Channel: impl.ChannelWhatsApp,
+				Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: integ.PhoneNumberID, AccessToken: "EAAGrevokedToken"})
 			before := len(fake.Requests())
 			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": bad.ID, "phone": uniquePhone(t), "type": "text", "text": "Oi"})
 			e := wantCode(t, res, out, http.StatusInternalServerError, "send_failed")
@@ -612,8 +563,8 @@ func TestWhatsAppTargets(t *testing.T) {
 		})
 		t.Run("another organization's integration", func(t *testing.T) {
 			if !tg.remote() {
-				k, _ := tg.issueKey(t, "Org B")
-				theirs, _ := tg.seedMessaging(t, k.OrganizationID)
+				seed := tg.seed(t)
+				theirs, _ := seed.Messaging(t, seed.Organization(t, "Org B").ID)
 				integrationNotFound(t, theirs.ID)
 				return
 			}
@@ -629,17 +580,12 @@ func TestWhatsAppTargets(t *testing.T) {
 			}
 		})
 		t.Run("inactive integration", func(t *testing.T) {
-			needsDB(t, tg)
-			in := &impl.Integration{OrganizationID: tg.orgID, Name: "Desligada", Channel: impl.ChannelWhatsApp,
-				Provider: impl.ProviderSandbox, Active: true}
-			if err := tg.app.Stores.Integrations.CreateIntegration(ctx, in); err != nil {
-				t.Fatal(err)
-			}
+			seed := tg.seed(t)
+			in := seed.Integration(t, &impl.Integration{OrganizationID: tg.orgID, Name: "Desligada", Channel: impl.ChannelWhatsApp,
+				Provider: impl.ProviderSandbox, Active: true})
 			res, out := send(t, map[string]any{"integration_id": in.ID, "phone": uniquePhone(t)})
 			mustCreated(t, tg, tg.key, res, out) // active, it sends
-			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, tg.orgID, in.ID, false); err != nil {
-				t.Fatal(err)
-			}
+			seed.DisableIntegration(t, tg.orgID, in.ID)
 			integrationNotFound(t, in.ID)
 		})
 
@@ -768,12 +714,8 @@ func TestWhatsAppTemplates(t *testing.T) {
 			want422(t, r, out, "template_id", "template_name")
 		})
 		t.Run("not approved by Meta", func(t *testing.T) {
-			needsDB(t, tg)
-			tpl := &impl.Template{OrganizationID: tg.orgID, Name: "promo_pendente", Language: "pt_BR", Category: "MARKETING",
-				MetaApproved: false, Body: "Oferta {{1}}", VariablesCount: 1}
-			if err := tg.app.Stores.Templates.CreateTemplate(ctx, tpl); err != nil {
-				t.Fatal(err)
-			}
+			tpl := tg.seed(t).Template(t, &impl.Template{OrganizationID: tg.orgID, Name: "promo_pendente", Language: "pt_BR", Category: "MARKETING",
+				MetaApproved: false, Body: "Oferta {{1}}", VariablesCount: 1})
 			for _, f := range []map[string]any{{"template_name": "promo_pendente"}, {"template_id": tpl.ID}} {
 				r, out := sendTemplate(t, merged(f, map[string]any{"variables": []any{"10%"}}))
 				var key string
@@ -787,14 +729,11 @@ func TestWhatsAppTemplates(t *testing.T) {
 			}
 		})
 		t.Run("a name in two languages", func(t *testing.T) {
-			needsDB(t, tg)
+			seed := tg.seed(t)
 			var ids []int64
 			for _, lang := range []string{"pt_BR", "en_US"} {
-				tpl := &impl.Template{OrganizationID: tg.orgID, Name: "confirmacao", Language: lang, Category: "UTILITY",
-					MetaApproved: true, Body: "Confirmado, {{1}}", VariablesCount: 1}
-				if err := tg.app.Stores.Templates.CreateTemplate(ctx, tpl); err != nil {
-					t.Fatal(err)
-				}
+				tpl := seed.Template(t, &impl.Template{OrganizationID: tg.orgID, Name: "confirmacao", Language: lang, Category: "UTILITY",
+					MetaApproved: true, Body: "Confirmado, {{1}}", VariablesCount: 1})
 				ids = append(ids, tpl.ID)
 			}
 			r, out := sendTemplate(t, map[string]any{"template_name": "confirmacao", "variables": []any{"Ana"}})
@@ -808,13 +747,9 @@ func TestWhatsAppTemplates(t *testing.T) {
 			}
 		})
 		t.Run("another organization's template", func(t *testing.T) {
-			needsDB(t, tg)
-			k, _ := tg.issueKey(t, "Org B")
-			tpl := &impl.Template{OrganizationID: k.OrganizationID, Name: "so_da_b", Language: "pt_BR", Category: "UTILITY",
-				MetaApproved: true, Body: "Oi", VariablesCount: 0}
-			if err := tg.app.Stores.Templates.CreateTemplate(ctx, tpl); err != nil {
-				t.Fatal(err)
-			}
+			seed := tg.seed(t)
+			tpl := seed.Template(t, &impl.Template{OrganizationID: seed.Organization(t, "Org B").ID, Name: "so_da_b", Language: "pt_BR", Category: "UTILITY",
+				MetaApproved: true, Body: "Oi", VariablesCount: 0})
 			r, out := sendTemplate(t, map[string]any{"template_id": tpl.ID, "variables": []any{}})
 			e := wantCode(t, r, out, http.StatusNotFound, "not_found")
 			if detail(e, "template_id") == "" {
@@ -831,9 +766,10 @@ func TestWhatsAppTemplates(t *testing.T) {
 
 func TestListWhatsAppTemplates(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
-		needsDB(t, tg)
+		seed := tg.seed(t)
 		ctx := context.Background()
-		k, key := tg.issueKey(t, "templates")
+		org := seed.Organization(t, "templates")
+		key := org.Key
 		for _, tpl := range []*impl.Template{
 			{Name: "promo_verao", Language: "pt_BR", Category: "MARKETING", Context: ptr("promocoes"), MetaApproved: false, Body: "Oferta {{1}}", VariablesCount: 1},
 			{Name: "aviso_pagamento", Language: "pt_BR", Category: "UTILITY", Context: ptr("cobranca"), MetaApproved: true, Body: "Boleto {{1}} vence {{2}}", VariablesCount: 2},
@@ -841,10 +777,8 @@ func TestListWhatsAppTemplates(t *testing.T) {
 			{Name: "promo_verao", Language: "en_US", Category: "MARKETING", Context: ptr("promocoes"), MetaApproved: true, Body: "Deal {{1}}", VariablesCount: 1},
 			{Name: "boas_vindas", Language: "pt_BR", Category: "UTILITY", Context: ptr("onboarding"), MetaApproved: true, Body: "Ola {{1}}", VariablesCount: 1},
 		} {
-			tpl.OrganizationID = k.OrganizationID
-			if err := tg.app.Stores.Templates.CreateTemplate(ctx, tpl); err != nil {
-				t.Fatal(err)
-			}
+			tpl.OrganizationID = org.ID
+			seed.Template(t, tpl)
 		}
 		c := tg.client(t, key, bearer)
 		names := func(ts []client.Template) []string {
