@@ -100,21 +100,6 @@ func inboundRequest(t *testing.T, tg *target, method, u string, header http.Head
 	return res, out
 }
 
-// wantEnvelope checks an error answer from outside the validating
-// transport: its status, that it is the JSON envelope, and its code.
-func wantEnvelope(t *testing.T, status int, body []byte, header http.Header, wantStatus int, code string) {
-	t.Helper()
-	if status != wantStatus {
-		t.Fatalf("status %d, want %d: %s", status, wantStatus, body)
-	}
-	if ct := header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("Content-Type %q, want application/json", ct)
-	}
-	if e := decodeError(t, body); e.Error.Code != code || e.Error.Message == "" {
-		t.Errorf("error %+v, want code %q with a message", e.Error, code)
-	}
-}
-
 // inboundMessages returns the organization's inbound messages (all of
 // them: the tests stay far below a page).
 func inboundMessages(t *testing.T, tg *target, key string) client.MessageList {
@@ -170,7 +155,7 @@ func TestInboundWhatsAppHandshake(t *testing.T) {
 		t.Run("wrong token", func(t *testing.T) {
 			for _, token := range []string{"outro-token", env.verifyToken + "x", strings.ToUpper(env.verifyToken)} {
 				res, body := verify(t, env.url(), token)
-				wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusForbidden, "forbidden")
+				wantError(t, res, body, http.StatusForbidden, "forbidden")
 				if strings.Contains(string(body), "1158201444") {
 					t.Errorf("the refusal echoes the challenge: %s", body)
 				}
@@ -178,29 +163,29 @@ func TestInboundWhatsAppHandshake(t *testing.T) {
 		})
 		t.Run("the stored hash is not a token", func(t *testing.T) {
 			res, body := verify(t, env.url(), fmt.Sprintf("%x", env.integ.VerifyTokenHash))
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusForbidden, "forbidden")
+			wantError(t, res, body, http.StatusForbidden, "forbidden")
 		})
 		t.Run("no token", func(t *testing.T) {
 			res, body := inboundRequest(t, tg, http.MethodGet, env.url()+"?hub.mode=subscribe&hub.challenge=1158201444", nil, nil)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusForbidden, "forbidden")
+			wantError(t, res, body, http.StatusForbidden, "forbidden")
 		})
 		t.Run("wrong hub.mode", func(t *testing.T) {
 			q := url.Values{"hub.mode": {"unsubscribe"}, "hub.verify_token": {env.verifyToken}, "hub.challenge": {"1158201444"}}
 			res, body := inboundRequest(t, tg, http.MethodGet, env.url()+"?"+q.Encode(), nil, nil)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusForbidden, "forbidden")
+			wantError(t, res, body, http.StatusForbidden, "forbidden")
 		})
 		t.Run("an integration without a verify token", func(t *testing.T) {
 			// The sandbox integration has none: no token opens it, not even the empty one.
 			for _, token := range []string{"", env.verifyToken} {
 				q := url.Values{"hub.mode": {"subscribe"}, "hub.verify_token": {token}, "hub.challenge": {"1"}}
 				res, body := inboundRequest(t, tg, http.MethodGet, inboundURL(tg, seededWhatsAppID)+"?"+q.Encode(), nil, nil)
-				wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusForbidden, "forbidden")
+				wantError(t, res, body, http.StatusForbidden, "forbidden")
 			}
 		})
 		t.Run("unknown integration", func(t *testing.T) {
 			for _, id := range []string{"987654321", "0", "abc"} {
 				res, body := verify(t, rootURL(tg)+"/inbound/whatsapp/"+id, env.verifyToken)
-				wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusNotFound, "integration_not_found")
+				wantError(t, res, body, http.StatusNotFound, "integration_not_found")
 			}
 		})
 		t.Run("inactive integration", func(t *testing.T) {
@@ -210,13 +195,13 @@ func TestInboundWhatsAppHandshake(t *testing.T) {
 			}
 			seed.DisableIntegration(t, tg.orgID, other.integ.ID)
 			res, body := verify(t, other.url(), other.verifyToken)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusNotFound, "integration_not_found")
+			wantError(t, res, body, http.StatusNotFound, "integration_not_found")
 		})
 		t.Run("an RCS integration", func(t *testing.T) {
 			rcs := seed.Integration(t, &impl.Integration{OrganizationID: tg.orgID, Name: "RCS", Channel: impl.ChannelRCS, Provider: impl.ProviderSandbox,
 				Active: true, AppSecret: "s", VerifyTokenHash: env.integ.VerifyTokenHash})
 			res, body := verify(t, inboundURL(tg, rcs.ID), env.verifyToken)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusNotFound, "integration_not_found")
+			wantError(t, res, body, http.StatusNotFound, "integration_not_found")
 		})
 	})
 }
@@ -378,11 +363,11 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 
 		// nothingStored pushes a request that must be refused and checks that
 		// no message, lead or event came of it.
-		nothingStored := func(t *testing.T, phone, id string, do func() (int, []byte, http.Header), wantStatus int, code string) {
+		nothingStored := func(t *testing.T, phone, id string, do func() (*http.Response, []byte), wantStatus int, code string) {
 			t.Helper()
 			events := seed.EventCount(t, tg.orgID)
-			status, body, header := do()
-			wantEnvelope(t, status, body, header, wantStatus, code)
+			res, body := do()
+			wantError(t, res, body, wantStatus, code)
 			if got := byProviderID(inboundMessages(t, tg, tg.key), id); len(got) != 0 {
 				t.Errorf("a refused webhook stored %+v", got)
 			}
@@ -393,21 +378,20 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 				t.Errorf("a refused webhook wrote %d events", n-events)
 			}
 		}
-		pushed := func(u, secret string, payload []byte) func() (int, []byte, http.Header) {
-			return func() (int, []byte, http.Header) {
+		pushed := func(u, secret string, payload []byte) func() (*http.Response, []byte) {
+			return func() (*http.Response, []byte) {
 				res, err := graphapi.PushInbound(context.Background(), u, secret, payload)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer res.Body.Close()
 				b, _ := io.ReadAll(res.Body)
-				return res.StatusCode, b, res.Header
+				return res, b
 			}
 		}
-		raw := func(header http.Header, payload []byte) func() (int, []byte, http.Header) {
-			return func() (int, []byte, http.Header) {
-				res, body := inboundRequest(t, tg, http.MethodPost, env.url(), header, payload)
-				return res.StatusCode, body, res.Header
+		raw := func(header http.Header, payload []byte) func() (*http.Response, []byte) {
+			return func() (*http.Response, []byte) {
+				return inboundRequest(t, tg, http.MethodPost, env.url(), header, payload)
 			}
 		}
 
@@ -582,7 +566,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			payload := []byte(`{"object":`)
 			h := http.Header{"Content-Type": {"application/json"}, "X-Hub-Signature-256": {graphapi.Sign(secret, payload)}}
 			res, body := inboundRequest(t, tg, http.MethodPost, env.url(), h, payload)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusBadRequest, "bad_request")
+			wantError(t, res, body, http.StatusBadRequest, "bad_request")
 		})
 
 		t.Run("another organization's integration", func(t *testing.T) {
@@ -627,7 +611,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, res.StatusCode(), res.Body, http.StatusNotFound, "not_found")
+			wantError(t, res.HTTPResponse, res.Body, http.StatusNotFound, "not_found")
 		})
 
 		t.Run("GET and POST only", func(t *testing.T) {

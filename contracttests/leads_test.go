@@ -30,28 +30,6 @@ func createLead(t *testing.T, c *client.ClientWithResponses, body client.LeadCre
 	return *res.JSON201
 }
 
-// errorOf decodes an error envelope.
-func errorOf(t *testing.T, body []byte) client.Error {
-	t.Helper()
-	var e client.Error
-	if err := json.Unmarshal(body, &e); err != nil {
-		t.Fatalf("not an error envelope: %v: %s", err, body)
-	}
-	return e
-}
-
-func wantError(t *testing.T, status int, body []byte, wantStatus int, wantCode string) client.Error {
-	t.Helper()
-	if status != wantStatus {
-		t.Fatalf("status %d, want %d: %s", status, wantStatus, body)
-	}
-	e := errorOf(t, body)
-	if string(e.Error.Code) != wantCode {
-		t.Fatalf("code %q, want %q: %s", e.Error.Code, wantCode, body)
-	}
-	return e
-}
-
 func TestLeads(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
 		ctx := context.Background()
@@ -133,7 +111,7 @@ func TestLeads(t *testing.T) {
 				t.Errorf("PATCH lead_score 1e2: %d %s", res.StatusCode, body)
 			}
 			res, body = tg.raw(t, tg.key, http.MethodPatch, fmt.Sprintf("/leads/%d", l.Id), "application/json", []byte(`{"lead_score":50.5}`))
-			wantError(t, res.StatusCode, body, http.StatusUnprocessableEntity, "validation_error")
+			wantError(t, res, body, http.StatusUnprocessableEntity, "validation_error")
 		})
 
 		t.Run("duplicate phone is 409 conflict", func(t *testing.T) {
@@ -143,7 +121,7 @@ func TestLeads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := wantError(t, res.StatusCode(), res.Body, http.StatusConflict, "conflict")
+			e := wantError(t, res.HTTPResponse, res.Body, http.StatusConflict, "conflict")
 			if len(e.Error.Details["phone"]) == 0 {
 				t.Errorf("details should name phone: %s", res.Body)
 			}
@@ -151,7 +129,7 @@ func TestLeads(t *testing.T) {
 
 		t.Run("missing phone is 422 with details.phone", func(t *testing.T) {
 			res, body := tg.raw(t, tg.key, http.MethodPost, "/leads", "application/json", []byte(`{"name":"Sem Telefone"}`))
-			e := wantError(t, res.StatusCode, body, http.StatusUnprocessableEntity, "validation_error")
+			e := wantError(t, res, body, http.StatusUnprocessableEntity, "validation_error")
 			if got := e.Error.Details["phone"]; !reflect.DeepEqual(got, []string{"phone is required"}) {
 				t.Errorf("details.phone = %q", got)
 			}
@@ -162,7 +140,7 @@ func TestLeads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, res.StatusCode(), res.Body, http.StatusNotFound, "not_found")
+			wantError(t, res.HTTPResponse, res.Body, http.StatusNotFound, "not_found")
 		})
 
 		t.Run("put replaces and clears what it leaves out", func(t *testing.T) {
@@ -192,7 +170,7 @@ func TestLeads(t *testing.T) {
 		t.Run("put without phone is 422 and changes nothing", func(t *testing.T) {
 			l := createLead(t, c, client.LeadCreate{Phone: uniquePhone(t), Name: nullable.NewNullableWithValue("Keep")})
 			res, body := tg.raw(t, tg.key, http.MethodPut, fmt.Sprintf("/leads/%d", l.Id), "application/json", []byte(`{"name":"Lost"}`))
-			e := wantError(t, res.StatusCode, body, http.StatusUnprocessableEntity, "validation_error")
+			e := wantError(t, res, body, http.StatusUnprocessableEntity, "validation_error")
 			if len(e.Error.Details["phone"]) == 0 {
 				t.Errorf("details: %+v", e.Error.Details)
 			}
@@ -238,12 +216,12 @@ func TestLeads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, pr.StatusCode(), pr.Body, http.StatusConflict, "conflict")
+			wantError(t, pr.HTTPResponse, pr.Body, http.StatusConflict, "conflict")
 			ur, err := c.UpdateLeadWithResponse(ctx, b.Id, client.LeadReplace{Phone: a.Phone})
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, ur.StatusCode(), ur.Body, http.StatusConflict, "conflict")
+			wantError(t, ur.HTTPResponse, ur.Body, http.StatusConflict, "conflict")
 			assertUnchanged(t, c, b)
 		})
 
@@ -252,12 +230,12 @@ func TestLeads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, ur.StatusCode(), ur.Body, http.StatusNotFound, "not_found")
+			wantError(t, ur.HTTPResponse, ur.Body, http.StatusNotFound, "not_found")
 			pr, err := c.PatchLeadWithResponse(ctx, 9_000_000_000_001, client.LeadPatch{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, pr.StatusCode(), pr.Body, http.StatusNotFound, "not_found")
+			wantError(t, pr.HTTPResponse, pr.Body, http.StatusNotFound, "not_found")
 		})
 
 		t.Run("delete then get, update, delete are 404", func(t *testing.T) {
@@ -270,11 +248,11 @@ func TestLeads(t *testing.T) {
 				t.Fatalf("delete: %d %q", dr.StatusCode(), dr.Body)
 			}
 			gr, _ := c.GetLeadWithResponse(ctx, l.Id)
-			wantError(t, gr.StatusCode(), gr.Body, http.StatusNotFound, "not_found")
+			wantError(t, gr.HTTPResponse, gr.Body, http.StatusNotFound, "not_found")
 			pr, _ := c.PatchLeadWithResponse(ctx, l.Id, client.LeadPatch{})
-			wantError(t, pr.StatusCode(), pr.Body, http.StatusNotFound, "not_found")
+			wantError(t, pr.HTTPResponse, pr.Body, http.StatusNotFound, "not_found")
 			dr, _ = c.DeleteLeadWithResponse(ctx, l.Id)
-			wantError(t, dr.StatusCode(), dr.Body, http.StatusNotFound, "not_found")
+			wantError(t, dr.HTTPResponse, dr.Body, http.StatusNotFound, "not_found")
 			// The phone is free again.
 			createLead(t, c, client.LeadCreate{Phone: l.Phone})
 		})

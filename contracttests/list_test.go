@@ -159,7 +159,7 @@ func TestListLeads(t *testing.T) {
 				{"email=not-an-email", "email"},
 			} {
 				res, body := tg.raw(t, tg.key, http.MethodGet, "/leads?"+tc.query, "", nil)
-				e := wantError(t, res.StatusCode, body, http.StatusBadRequest, "bad_request")
+				e := wantError(t, res, body, http.StatusBadRequest, "bad_request")
 				if len(e.Error.Details[tc.param]) == 0 {
 					t.Errorf("%s: details %v do not name %s", tc.query, e.Error.Details, tc.param)
 				}

@@ -79,7 +79,7 @@ func (o *messagingOrg) send(t *testing.T, tg *target, path string, body map[stri
 		t.Fatalf("%s: %d %s, want %d", path, res.StatusCode, out, want)
 	}
 	if want != http.StatusCreated {
-		e := decodeError(t, out)
+		e := wantError(t, res, out, want, "send_failed")
 		if len(e.Error.Details["message_id"]) != 1 {
 			t.Fatalf("no message_id in %s", out)
 		}
@@ -199,7 +199,7 @@ func TestMessageHistory(t *testing.T) {
 		t.Run("bad filters", func(t *testing.T) {
 			for _, q := range []string{"channel=sms", "direction=sideways", "status=delivered", "lead_id=0", "lead_id=abc", "per_page=0", "per_page=101", "page=0"} {
 				res, out := tg.raw(t, o.key, http.MethodGet, "/messages?"+q, "", nil)
-				wantCode(t, res, out, http.StatusBadRequest, "bad_request")
+				wantError(t, res, out, http.StatusBadRequest, "bad_request")
 			}
 		})
 
@@ -241,12 +241,12 @@ func TestMessageNotFound(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, res.StatusCode(), res.Body, http.StatusNotFound, "not_found")
+			wantError(t, res.HTTPResponse, res.Body, http.StatusNotFound, "not_found")
 		})
 		t.Run("bad id", func(t *testing.T) {
 			for _, id := range []string{"0", "-1", "abc"} {
 				res, out := tg.raw(t, tg.key, http.MethodGet, "/messages/"+id, "", nil)
-				wantCode(t, res, out, http.StatusBadRequest, "bad_request")
+				wantError(t, res, out, http.StatusBadRequest, "bad_request")
 			}
 		})
 		t.Run("another organization's message", func(t *testing.T) {
@@ -258,7 +258,7 @@ func TestMessageNotFound(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, g.StatusCode(), g.Body, http.StatusNotFound, "not_found")
+			wantError(t, g.HTTPResponse, g.Body, http.StatusNotFound, "not_found")
 			for _, p := range []client.ListMessagesParams{{PerPage: ptr(int32(100))}, {Channel: ptr(client.Channel("whatsapp")), PerPage: ptr(int32(100))}} {
 				if slices.Contains(messageIDs(listMessages(t, b, p).Data), m.Id) {
 					t.Errorf("organization B's history shows A's message %d", m.Id)
@@ -377,14 +377,14 @@ func TestOrganizationsSeeNothingOfEachOther(t *testing.T) {
 			t.Errorf("B's history: %+v", l)
 		}
 		g, _ := b.c.GetMessageWithResponse(ctx, msg)
-		wantError(t, g.StatusCode(), g.Body, http.StatusNotFound, "not_found")
+		wantError(t, g.HTTPResponse, g.Body, http.StatusNotFound, "not_found")
 		// Nor can B send through A's integrations.
 		res, out := postJSON(t, tg, b.key, "/whatsapp/messages", map[string]any{"integration_id": a.whatsApp.ID,
 			"phone": uniquePhone(t), "type": "text", "text": "B"})
-		wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+		wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 		res, out = postJSON(t, tg, b.key, "/rcs/messages", map[string]any{"integration_id": a.rcs.ID,
 			"phone": uniquePhone(t), "type": "text", "text": "B"})
-		wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+		wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 	})
 }
 
@@ -410,23 +410,23 @@ func TestRCSIntegrationChoice(t *testing.T) {
 		t.Run("an explicit one", func(t *testing.T) { sentThrough(t, map[string]any{"integration_id": second.ID}, second.ID) })
 		t.Run("the WhatsApp integration", func(t *testing.T) {
 			res, out := send(t, map[string]any{"integration_id": o.whatsApp.ID})
-			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+			wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 		})
 		t.Run("a missing one", func(t *testing.T) {
 			res, out := send(t, map[string]any{"integration_id": 987654321})
-			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+			wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 		})
 		t.Run("the oldest disabled", func(t *testing.T) {
 			o.seed.DisableIntegration(t, o.id, o.rcs.ID)
 			sentThrough(t, nil, second.ID)
 			res, out := send(t, map[string]any{"integration_id": o.rcs.ID})
-			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+			wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 		})
 		t.Run("all disabled", func(t *testing.T) {
 			o.seed.DisableIntegration(t, o.id, second.ID)
 			before := listMessages(t, o.c, client.ListMessagesParams{}).Meta.Total
 			res, out := send(t, nil)
-			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+			wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 			if after := listMessages(t, o.c, client.ListMessagesParams{}).Meta.Total; after != before {
 				t.Errorf("a send without an integration stored %d messages", after-before)
 			}

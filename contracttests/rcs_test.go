@@ -53,24 +53,6 @@ func withCard(fields map[string]any, c map[string]any) map[string]any {
 	return fields
 }
 
-// errorBody is the error envelope as the suite reads it.
-type errorBody struct {
-	Error struct {
-		Code    string              `json:"code"`
-		Message string              `json:"message"`
-		Details map[string][]string `json:"details"`
-	} `json:"error"`
-}
-
-func decodeError(t testing.TB, body []byte) errorBody {
-	t.Helper()
-	var e errorBody
-	if err := json.Unmarshal(body, &e); err != nil {
-		t.Fatalf("not the error envelope: %v: %s", err, body)
-	}
-	return e
-}
-
 // TestRCSLimits proves every limit of an RCS message at its boundary: the
 // last accepted value is sent (201), the first rejected one is a 422 whose
 // details name the field, inside oneOfs and arrays too.
@@ -183,22 +165,10 @@ func TestRCSLimits(t *testing.T) {
 					}
 					return
 				}
-				if res.StatusCode != http.StatusUnprocessableEntity {
-					t.Fatalf("want 422, got %d: %s", res.StatusCode, out)
-				}
-				e := decodeError(t, out)
-				if e.Error.Code != "validation_error" {
-					t.Errorf("code %q, want validation_error", e.Error.Code)
-				}
-				msgs, ok := e.Error.Details[tc.key]
-				if !ok {
-					t.Fatalf("details has no %q: %v", tc.key, e.Error.Details)
-				}
-				if !strings.Contains(strings.Join(msgs, "; "), tc.msg) {
-					t.Errorf("details[%q] = %q, want it to say %q", tc.key, msgs, tc.msg)
-				}
-				if len(e.Error.Details) != 1 {
-					t.Errorf("details name more than the offending field: %v", e.Error.Details)
+				// The details name the offending field and nothing else.
+				e := wantError(t, res, out, http.StatusUnprocessableEntity, "validation_error", tc.key)
+				if !strings.Contains(e.detail(tc.key), tc.msg) {
+					t.Errorf("details[%q] = %q, want it to say %q", tc.key, e.detail(tc.key), tc.msg)
 				}
 			})
 		}

@@ -23,8 +23,8 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/iagente/iagente-sdr/impl/app"
-	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 	whsig "github.com/iagente/iagente-sdr/impl/delivery"
+	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 )
 
 // The REST contract of webhooks and handoffs: CRUD and validation run on
@@ -127,17 +127,9 @@ type whHandoffPage struct {
 	Meta whMeta      `json:"meta"`
 }
 
-type whErrorBody struct {
-	Error struct {
-		Code    string              `json:"code"`
-		Message string              `json:"message"`
-		Details map[string][]string `json:"details"`
-	} `json:"error"`
-}
-
 // whDo sends a request through the validating transport. body is nil (no
 // body), a whJSON (sent verbatim) or a value to marshal.
-func whDo(t testing.TB, tg *target, key, method, path string, body any) (int, http.Header, []byte) {
+func whDo(t testing.TB, tg *target, key, method, path string, body any) (*http.Response, []byte) {
 	t.Helper()
 	var raw []byte
 	contentType := ""
@@ -152,17 +144,16 @@ func whDo(t testing.TB, tg *target, key, method, path string, body any) (int, ht
 		}
 		contentType = "application/json"
 	}
-	res, got := tg.raw(t, key, method, path, contentType, raw)
-	return res.StatusCode, res.Header, got
+	return tg.raw(t, key, method, path, contentType, raw)
 }
 
 // whExpect is whDo that fails the test unless the status is want, and
 // decodes the answer into out when out is not nil.
 func whExpect(t testing.TB, tg *target, key, method, path string, body any, want int, out any) []byte {
 	t.Helper()
-	status, _, got := whDo(t, tg, key, method, path, body)
-	if status != want {
-		t.Fatalf("%s %s: %d, want %d: %s", method, path, status, want, got)
+	res, got := whDo(t, tg, key, method, path, body)
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, want, got)
 	}
 	if out != nil {
 		if err := json.Unmarshal(got, out); err != nil {
@@ -170,47 +161,6 @@ func whExpect(t testing.TB, tg *target, key, method, path string, body any, want
 		}
 	}
 	return got
-}
-
-// whCheckError reports (without stopping) a response that is not the given
-// error, and returns the decoded envelope.
-func whCheckError(t testing.TB, what string, status int, body []byte, wantStatus int, wantCode string) whErrorBody {
-	t.Helper()
-	var e whErrorBody
-	if status != wantStatus {
-		t.Errorf("%s: %d, want %d: %s", what, status, wantStatus, body)
-		return e
-	}
-	if err := json.Unmarshal(body, &e); err != nil {
-		t.Errorf("%s: not an error envelope: %v: %s", what, err, body)
-		return e
-	}
-	if e.Error.Code != wantCode {
-		t.Errorf("%s: code %q, want %q: %s", what, e.Error.Code, wantCode, body)
-	}
-	return e
-}
-
-// whCheckField reports a 422 whose details are not about field only (the
-// field itself, or an element of it such as events[0]).
-func whCheckField(t testing.TB, what string, status int, body []byte, field string) whErrorBody {
-	t.Helper()
-	e := whCheckError(t, what, status, body, http.StatusUnprocessableEntity, "validation_error")
-	if status != http.StatusUnprocessableEntity {
-		return e
-	}
-	if len(e.Error.Details) == 0 {
-		t.Errorf("%s: no details, want them about %q: %s", what, field, body)
-	}
-	for k, msgs := range e.Error.Details {
-		if k != field && !strings.HasPrefix(k, field+"[") {
-			t.Errorf("%s: details about %q, want only %q: %s", what, k, field, body)
-		}
-		if len(msgs) == 0 {
-			t.Errorf("%s: details[%q] has no message: %s", what, k, body)
-		}
-	}
-	return e
 }
 
 func whHookPath(id int64) string { return fmt.Sprintf("/webhooks/%d", id) }
@@ -224,9 +174,9 @@ func whCreateHook(t testing.TB, tg *target, key string, body any) whHook {
 		t.Fatalf("created webhook without id or a valid signing secret: %+v", h)
 	}
 	t.Cleanup(func() {
-		status, _, got := whDo(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil)
-		if status != http.StatusNoContent && status != http.StatusNotFound {
-			t.Errorf("clean up webhook %d: %d %s", h.ID, status, got)
+		res, got := whDo(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil)
+		if res.StatusCode != http.StatusNoContent && res.StatusCode != http.StatusNotFound {
+			t.Errorf("clean up webhook %d: %d %s", h.ID, res.StatusCode, got)
 		}
 	})
 	return h
@@ -535,16 +485,16 @@ func TestWebhookAPI(t *testing.T) {
 		key := tg.key
 
 		t.Run("the API reference's example", func(t *testing.T) {
-			status, header, raw := whDo(t, tg, key, http.MethodPost, "/webhooks", whJSON(whExampleBody))
-			if status != http.StatusCreated {
-				t.Fatalf("create: %d, want 201: %s", status, raw)
+			res, raw := whDo(t, tg, key, http.MethodPost, "/webhooks", whJSON(whExampleBody))
+			if res.StatusCode != http.StatusCreated {
+				t.Fatalf("create: %d, want 201: %s", res.StatusCode, raw)
 			}
 			var h whHook
 			if err := json.Unmarshal(raw, &h); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { whDo(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil) })
-			if loc := header.Get("Location"); loc != fmt.Sprintf("/api/v1/webhooks/%d", h.ID) {
+			if loc := res.Header.Get("Location"); loc != fmt.Sprintf("/api/v1/webhooks/%d", h.ID) {
 				t.Errorf("Location %q, want /api/v1/webhooks/%d", loc, h.ID)
 			}
 			if !whSecretRe.MatchString(h.SigningSecret) {
@@ -599,18 +549,20 @@ func TestWebhookAPI(t *testing.T) {
 			_, before := whGetHook(t, tg, key, victim.ID)
 			_, total, _ := whListHooks(t, tg, key)
 			for _, bad := range []string{"ftp://x.com/a", "meusite.com/webhook", "http://", "javascript:alert(1)", "https://exa mple.com", ""} {
-				wantDetails := map[string][]string{"url": {whURLMessage}}
-				status, _, raw := whDo(t, tg, key, http.MethodPost, "/webhooks",
-					map[string]any{"name": "bad url", "url": bad, "events": []string{"lead.created"}})
-				if e := whCheckError(t, fmt.Sprintf("create with url %q", bad), status, raw, 422, "validation_error"); status == 422 &&
-					!reflect.DeepEqual(e.Error.Details, wantDetails) {
-					t.Errorf("create with url %q: details %v, want %v", bad, e.Error.Details, wantDetails)
-				}
-				status, _, raw = whDo(t, tg, key, http.MethodPatch, whHookPath(victim.ID), map[string]any{"url": bad})
-				if e := whCheckError(t, fmt.Sprintf("PATCH url %q", bad), status, raw, 422, "validation_error"); status == 422 &&
-					!reflect.DeepEqual(e.Error.Details, wantDetails) {
-					t.Errorf("PATCH url %q: details %v, want %v", bad, e.Error.Details, wantDetails)
-				}
+				t.Run("url "+strconv.Quote(bad), func(t *testing.T) {
+					wantDetails := map[string][]string{"url": {whURLMessage}}
+					res, raw := whDo(t, tg, key, http.MethodPost, "/webhooks",
+						map[string]any{"name": "bad url", "url": bad, "events": []string{"lead.created"}})
+					if e := wantError(t, res, raw, 422, "validation_error"); res.StatusCode == 422 &&
+						!reflect.DeepEqual(e.Error.Details, wantDetails) {
+						t.Errorf("create: details %v, want %v", e.Error.Details, wantDetails)
+					}
+					res, raw = whDo(t, tg, key, http.MethodPatch, whHookPath(victim.ID), map[string]any{"url": bad})
+					if e := wantError(t, res, raw, 422, "validation_error"); res.StatusCode == 422 &&
+						!reflect.DeepEqual(e.Error.Details, wantDetails) {
+						t.Errorf("PATCH: details %v, want %v", e.Error.Details, wantDetails)
+					}
+				})
 			}
 			if _, after, _ := whListHooks(t, tg, key); after != total {
 				t.Errorf("%d webhooks before the invalid creates, %d after", total, after)
@@ -649,11 +601,16 @@ func TestWebhookAPI(t *testing.T) {
 				{"name missing", `{` + u + `,"events":["lead.created"]}`, "name"},
 			}
 			for _, tc := range creates {
-				status, _, raw := whDo(t, tg, key, http.MethodPost, "/webhooks", whJSON(tc.body))
-				e := whCheckField(t, "create with "+tc.name, status, raw, tc.field)
-				if tc.name == "unknown field" && status == 422 && strings.Join(e.Error.Details["secret"], "") != "is not a known field" {
-					t.Errorf("unknown field: details %v, want secret: is not a known field", e.Error.Details)
-				}
+				t.Run("create with "+tc.name, func(t *testing.T) {
+					res, raw := whDo(t, tg, key, http.MethodPost, "/webhooks", whJSON(tc.body))
+					e := wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error")
+					if res.StatusCode == http.StatusUnprocessableEntity && !e.about(tc.field) {
+						t.Errorf("details %v, want them about %q alone", e.Error.Details, tc.field)
+					}
+					if tc.name == "unknown field" && res.StatusCode == 422 && strings.Join(e.Error.Details["secret"], "") != "is not a known field" {
+						t.Errorf("unknown field: details %v, want secret: is not a known field", e.Error.Details)
+					}
+				})
 			}
 			patches := []struct{ name, body, field string }{
 				{"events empty", `{"events":[]}`, "events"},
@@ -666,8 +623,13 @@ func TestWebhookAPI(t *testing.T) {
 				{"active null", `{"active":null}`, "active"},
 			}
 			for _, tc := range patches {
-				status, _, raw := whDo(t, tg, key, http.MethodPatch, whHookPath(victim.ID), whJSON(tc.body))
-				whCheckField(t, "PATCH "+tc.name, status, raw, tc.field)
+				t.Run("PATCH "+tc.name, func(t *testing.T) {
+					res, raw := whDo(t, tg, key, http.MethodPatch, whHookPath(victim.ID), whJSON(tc.body))
+					e := wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error")
+					if res.StatusCode == http.StatusUnprocessableEntity && !e.about(tc.field) {
+						t.Errorf("details %v, want them about %q alone", e.Error.Details, tc.field)
+					}
+				})
 			}
 			if _, after, _ := whListHooks(t, tg, key); after != total {
 				t.Errorf("%d webhooks before the invalid creates, %d after", total, after)
@@ -732,8 +694,10 @@ func TestWebhookAPI(t *testing.T) {
 			}
 
 			_, beforeNull := whGetHook(t, tg, key, h.ID)
-			status, _, raw := whDo(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"name":null}`))
-			whCheckField(t, "PATCH name null", status, raw, "name")
+			res, raw := whDo(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"name":null}`))
+			if e := wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error"); res.StatusCode == http.StatusUnprocessableEntity && !e.about("name") {
+				t.Errorf("PATCH name null: details %v, want them about name alone", e.Error.Details)
+			}
 			if _, after := whGetHook(t, tg, key, h.ID); !bytes.Equal(after, beforeNull) {
 				t.Errorf("PATCH name null changed the webhook: %s, was %s", after, beforeNull)
 			}
@@ -748,9 +712,9 @@ func TestWebhookAPI(t *testing.T) {
 
 		t.Run("DELETE", func(t *testing.T) {
 			h := whCreateHook(t, tg, key, map[string]any{"name": "delete me", "url": "https://meusite.com/webhook", "events": []string{"lead.created"}})
-			status, _, raw := whDo(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil)
-			if status != http.StatusNoContent || len(raw) != 0 {
-				t.Fatalf("DELETE: %d %q, want 204 without a body", status, raw)
+			res, raw := whDo(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil)
+			if res.StatusCode != http.StatusNoContent || len(raw) != 0 {
+				t.Fatalf("DELETE: %d %q, want 204 without a body", res.StatusCode, raw)
 			}
 			for _, op := range []struct{ method, path string }{
 				{http.MethodGet, whHookPath(h.ID)},
@@ -765,8 +729,8 @@ func TestWebhookAPI(t *testing.T) {
 				if op.method == http.MethodPatch {
 					body = whJSON(`{"name":"ghost"}`)
 				}
-				status, _, raw := whDo(t, tg, key, op.method, op.path, body)
-				whCheckError(t, "after DELETE, "+op.method+" "+op.path, status, raw, http.StatusNotFound, "not_found")
+				res, raw := whDo(t, tg, key, op.method, op.path, body)
+				wantError(t, res, raw, http.StatusNotFound, "not_found")
 			}
 			list, _, _ := whListHooks(t, tg, key)
 			for _, x := range list {
@@ -827,8 +791,8 @@ func TestWebhookAPI(t *testing.T) {
 					t.Errorf("GET after rotate contains %q: %s", secret, raw)
 				}
 			}
-			status, _, body := whDo(t, tg, key, http.MethodPost, "/webhooks/999999999/rotate-secret", nil)
-			whCheckError(t, "rotate an unknown webhook", status, body, http.StatusNotFound, "not_found")
+			res, body := whDo(t, tg, key, http.MethodPost, "/webhooks/999999999/rotate-secret", nil)
+			wantError(t, res, body, http.StatusNotFound, "not_found")
 		})
 	})
 }
@@ -1024,13 +988,12 @@ func TestWebhookAPIDelivery(t *testing.T) {
 				t.Errorf("lead.created envelope %s, want event lead.created, id %s and data equal to GET /leads/%d: %v", first[0].Body, d.EventID, leadID, lead)
 			}
 
-			redeliver := func(hook, delivery int64) (int, []byte) {
-				status, _, raw := whDo(t, tg, key, http.MethodPost, fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", hook, delivery), nil)
-				return status, raw
+			redeliver := func(hook, delivery int64) (*http.Response, []byte) {
+				return whDo(t, tg, key, http.MethodPost, fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", hook, delivery), nil)
 			}
-			status, raw := redeliver(h.ID, d.ID)
-			if status != http.StatusAccepted {
-				t.Fatalf("redeliver: %d, want 202: %s", status, raw)
+			res, raw := redeliver(h.ID, d.ID)
+			if res.StatusCode != http.StatusAccepted {
+				t.Fatalf("redeliver: %d, want 202: %s", res.StatusCode, raw)
 			}
 			var q whDelivery
 			if err := json.Unmarshal(raw, &q); err != nil {
@@ -1055,26 +1018,26 @@ func TestWebhookAPIDelivery(t *testing.T) {
 			whCheckHeaders(t, got[1], "lead.created")
 			whWaitDelivery(t, tg, key, h.ID, d.ID, "succeeded", 2)
 
-			status, raw = redeliver(h.ID, 999999999)
-			whCheckError(t, "redeliver an unknown delivery", status, raw, http.StatusNotFound, "not_found")
-			status, raw = redeliver(h.ID, d2.ID)
-			whCheckError(t, "redeliver another webhook's delivery", status, raw, http.StatusNotFound, "not_found")
-			status, raw = redeliver(999999999, d.ID)
-			whCheckError(t, "redeliver through an unknown webhook", status, raw, http.StatusNotFound, "not_found")
+			res, raw = redeliver(h.ID, 999999999)
+			wantError(t, res, raw, http.StatusNotFound, "not_found")
+			res, raw = redeliver(h.ID, d2.ID)
+			wantError(t, res, raw, http.StatusNotFound, "not_found")
+			res, raw = redeliver(999999999, d.ID)
+			wantError(t, res, raw, http.StatusNotFound, "not_found")
 			if after := whFindDelivery(t, tg, key, h2.ID, d2.ID); after.Status != "succeeded" || len(after.Attempts) != 1 {
 				t.Errorf("the sibling's delivery changed: %+v", after)
 			}
 
 			whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"active":false}`), http.StatusOK, nil)
-			status, raw = redeliver(h.ID, d.ID)
-			whCheckError(t, "redeliver on a disabled webhook", status, raw, http.StatusConflict, "conflict")
+			res, raw = redeliver(h.ID, d.ID)
+			wantError(t, res, raw, http.StatusConflict, "conflict")
 			// The test endpoint works on a disabled webhook too.
 			if r, raw := whTest(t, tg, key, h.ID); !r.Delivered {
 				t.Errorf("test of a disabled webhook: %s, want delivered", raw)
 			}
 			whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"active":true}`), http.StatusOK, nil)
-			if status, raw = redeliver(h.ID, d.ID); status != http.StatusAccepted {
-				t.Errorf("redeliver once enabled again: %d, want 202: %s", status, raw)
+			if res, raw = redeliver(h.ID, d.ID); res.StatusCode != http.StatusAccepted {
+				t.Errorf("redeliver once enabled again: %d, want 202: %s", res.StatusCode, raw)
 			} else {
 				whWaitDelivery(t, tg, key, h.ID, d.ID, "succeeded", 3)
 			}
@@ -1146,8 +1109,8 @@ func TestWebhookAPIDelivery(t *testing.T) {
 					}
 				}
 			}
-			status, _, raw := whDo(t, tg, key, http.MethodGet, whHookPath(h.ID)+"/deliveries?status=lost", nil)
-			whCheckError(t, "?status=lost", status, raw, http.StatusBadRequest, "bad_request")
+			res, raw := whDo(t, tg, key, http.MethodGet, whHookPath(h.ID)+"/deliveries?status=lost", nil)
+			wantError(t, res, raw, http.StatusBadRequest, "bad_request")
 		})
 
 		t.Run("tenant isolation", func(t *testing.T) {
@@ -1173,8 +1136,8 @@ func TestWebhookAPIDelivery(t *testing.T) {
 				{http.MethodPost, fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", hA.ID, dA.ID), nil},
 				{http.MethodPost, fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", hB.ID, dA.ID), nil},
 			} {
-				status, _, raw := whDo(t, tg, keyB, op.method, op.path, op.body)
-				whCheckError(t, "org B: "+op.method+" "+op.path, status, raw, http.StatusNotFound, "not_found")
+				res, raw := whDo(t, tg, keyB, op.method, op.path, op.body)
+				wantError(t, res, raw, http.StatusNotFound, "not_found")
 				if bytes.Contains(raw, []byte(`"A"`)) || bytes.Contains(raw, []byte(hA.SigningSecret)) {
 					t.Errorf("org B: %s %s leaks org A's webhook: %s", op.method, op.path, raw)
 				}
@@ -1290,8 +1253,8 @@ func TestWebhookAPIRedeliverPending(t *testing.T) {
 			t.Errorf("next_attempt_at %v, want about an hour from now", whDeref(d.NextAttemptAt))
 		}
 		path := fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", h.ID, d.ID)
-		status, _, raw := whDo(t, tg, key, http.MethodPost, path, nil)
-		whCheckError(t, "redeliver a pending delivery", status, raw, http.StatusConflict, "conflict")
+		res, raw := whDo(t, tg, key, http.MethodPost, path, nil)
+		wantError(t, res, raw, http.StatusConflict, "conflict")
 		if after := whFindDelivery(t, tg, key, h.ID, d.ID); after.Status != "pending" || len(after.Attempts) != 1 {
 			t.Errorf("the refused redelivery changed the delivery: %+v", after)
 		}
@@ -1302,8 +1265,8 @@ func TestWebhookAPIRedeliverPending(t *testing.T) {
 		if after := whFindDelivery(t, tg, key, h.ID, d.ID); after.Status != "failed" || after.NextAttemptAt != nil {
 			t.Errorf("after disabling, the pending delivery is %s (next %v), want failed", after.Status, whDeref(after.NextAttemptAt))
 		}
-		status, _, raw = whDo(t, tg, key, http.MethodPost, path, nil)
-		whCheckError(t, "redeliver on a disabled webhook", status, raw, http.StatusConflict, "conflict")
+		res, raw = whDo(t, tg, key, http.MethodPost, path, nil)
+		wantError(t, res, raw, http.StatusConflict, "conflict")
 		whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"active":true}`), http.StatusOK, nil)
 		whExpect(t, tg, key, http.MethodPost, path, nil, http.StatusAccepted, nil)
 		whWaitOne(t, tg, key, h.ID, "pending", 2)
@@ -1384,15 +1347,15 @@ func TestHandoffAPI(t *testing.T) {
 		}
 		open := func(t *testing.T, k string, lead int64, reason string) (whHandoff, http.Header) {
 			t.Helper()
-			status, header, raw := whDo(t, tg, k, http.MethodPost, "/handoffs", map[string]any{"lead_id": lead, "reason": reason})
-			if status != http.StatusCreated {
-				t.Fatalf("open a handoff for lead %d: %d, want 201: %s", lead, status, raw)
+			res, raw := whDo(t, tg, k, http.MethodPost, "/handoffs", map[string]any{"lead_id": lead, "reason": reason})
+			if res.StatusCode != http.StatusCreated {
+				t.Fatalf("open a handoff for lead %d: %d, want 201: %s", lead, res.StatusCode, raw)
 			}
 			var h whHandoff
 			if err := json.Unmarshal(raw, &h); err != nil {
 				t.Fatal(err)
 			}
-			return h, header
+			return h, res.Header
 		}
 
 		t.Run("open, conflict, close, reopen", func(t *testing.T) {
@@ -1411,8 +1374,8 @@ func TestHandoffAPI(t *testing.T) {
 				t.Errorf("GET %+v, want %+v", got, h)
 			}
 
-			status, _, raw := whDo(t, tg, key, http.MethodPost, "/handoffs", map[string]any{"lead_id": lead, "reason": "De novo"})
-			whCheckError(t, "a second open handoff", status, raw, http.StatusConflict, "conflict")
+			res, raw := whDo(t, tg, key, http.MethodPost, "/handoffs", map[string]any{"lead_id": lead, "reason": "De novo"})
+			wantError(t, res, raw, http.StatusConflict, "conflict")
 
 			var closed whHandoff
 			whExpect(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", h.ID), nil, http.StatusOK, &closed)
@@ -1424,8 +1387,8 @@ func TestHandoffAPI(t *testing.T) {
 			if !reflect.DeepEqual(got, closed) {
 				t.Errorf("GET after close %+v, want %+v", got, closed)
 			}
-			status, _, raw = whDo(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", h.ID), nil)
-			whCheckError(t, "close a closed handoff", status, raw, http.StatusConflict, "conflict")
+			res, raw = whDo(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", h.ID), nil)
+			wantError(t, res, raw, http.StatusConflict, "conflict")
 
 			again, _ := open(t, key, lead, "Voltou a pedir")
 			if again.ID == h.ID || again.Status != "open" {
@@ -1472,14 +1435,14 @@ func TestHandoffAPI(t *testing.T) {
 		})
 
 		t.Run("unknown lead and handoff", func(t *testing.T) {
-			status, _, raw := whDo(t, tg, key, http.MethodPost, "/handoffs", map[string]any{"lead_id": 999999999999, "reason": "x"})
-			if e := whCheckError(t, "a handoff for a missing lead", status, raw, http.StatusNotFound, "not_found"); len(e.Error.Details["lead_id"]) == 0 && status == 404 {
+			res, raw := whDo(t, tg, key, http.MethodPost, "/handoffs", map[string]any{"lead_id": 999999999999, "reason": "x"})
+			if e := wantError(t, res, raw, http.StatusNotFound, "not_found"); len(e.Error.Details["lead_id"]) == 0 && res.StatusCode == 404 {
 				t.Errorf("no details.lead_id: %s", raw)
 			}
-			status, _, raw = whDo(t, tg, key, http.MethodGet, "/handoffs/999999999", nil)
-			whCheckError(t, "GET an unknown handoff", status, raw, http.StatusNotFound, "not_found")
-			status, _, raw = whDo(t, tg, key, http.MethodPost, "/handoffs/999999999/close", nil)
-			whCheckError(t, "close an unknown handoff", status, raw, http.StatusNotFound, "not_found")
+			res, raw = whDo(t, tg, key, http.MethodGet, "/handoffs/999999999", nil)
+			wantError(t, res, raw, http.StatusNotFound, "not_found")
+			res, raw = whDo(t, tg, key, http.MethodPost, "/handoffs/999999999/close", nil)
+			wantError(t, res, raw, http.StatusNotFound, "not_found")
 		})
 
 		t.Run("validation", func(t *testing.T) {
@@ -1494,11 +1457,16 @@ func TestHandoffAPI(t *testing.T) {
 				{"lead_id 0", `{"lead_id":0,"reason":"x"}`, "lead_id"},
 				{"unknown field", fmt.Sprintf(`{"lead_id":%d,"reason":"x","status":"closed"}`, lead), "status"},
 			} {
-				status, _, raw := whDo(t, tg, key, http.MethodPost, "/handoffs", whJSON(tc.body))
-				e := whCheckField(t, tc.name, status, raw, tc.field)
-				if tc.name == "unknown field" && status == 422 && strings.Join(e.Error.Details["status"], "") != "is not a known field" {
-					t.Errorf("unknown field: details %v", e.Error.Details)
-				}
+				t.Run(tc.name, func(t *testing.T) {
+					res, raw := whDo(t, tg, key, http.MethodPost, "/handoffs", whJSON(tc.body))
+					e := wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error")
+					if res.StatusCode == http.StatusUnprocessableEntity && !e.about(tc.field) {
+						t.Errorf("details %v, want them about %q alone", e.Error.Details, tc.field)
+					}
+					if tc.name == "unknown field" && res.StatusCode == 422 && strings.Join(e.Error.Details["status"], "") != "is not a known field" {
+						t.Errorf("unknown field: details %v", e.Error.Details)
+					}
+				})
 			}
 			if p, raw := handoffs(t, key, fmt.Sprintf("lead_id=%d", lead)); p.Meta.Total != 0 {
 				t.Errorf("invalid requests stored handoffs: %s", raw)
@@ -1518,12 +1486,12 @@ func TestHandoffAPI(t *testing.T) {
 			var before whHandoff
 			snapshot := whExpect(t, tg, key, http.MethodGet, fmt.Sprintf("/handoffs/%d", hA.ID), nil, http.StatusOK, &before)
 
-			status, _, raw := whDo(t, tg, keyB, http.MethodGet, fmt.Sprintf("/handoffs/%d", hA.ID), nil)
-			whCheckError(t, "org B gets A's handoff", status, raw, http.StatusNotFound, "not_found")
-			status, _, raw = whDo(t, tg, keyB, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", hA.ID), nil)
-			whCheckError(t, "org B closes A's handoff", status, raw, http.StatusNotFound, "not_found")
-			status, _, raw = whDo(t, tg, keyB, http.MethodPost, "/handoffs", map[string]any{"lead_id": leadA, "reason": "roubando"})
-			if e := whCheckError(t, "org B opens a handoff on A's lead", status, raw, http.StatusNotFound, "not_found"); status == 404 && len(e.Error.Details["lead_id"]) == 0 {
+			res, raw := whDo(t, tg, keyB, http.MethodGet, fmt.Sprintf("/handoffs/%d", hA.ID), nil)
+			wantError(t, res, raw, http.StatusNotFound, "not_found")
+			res, raw = whDo(t, tg, keyB, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", hA.ID), nil)
+			wantError(t, res, raw, http.StatusNotFound, "not_found")
+			res, raw = whDo(t, tg, keyB, http.MethodPost, "/handoffs", map[string]any{"lead_id": leadA, "reason": "roubando"})
+			if e := wantError(t, res, raw, http.StatusNotFound, "not_found"); res.StatusCode == 404 && len(e.Error.Details["lead_id"]) == 0 {
 				t.Errorf("no details.lead_id: %s", raw)
 			}
 			if p, raw := handoffs(t, keyB, fmt.Sprintf("lead_id=%d", leadA)); p.Meta.Total != 0 {

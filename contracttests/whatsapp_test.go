@@ -119,46 +119,6 @@ func sameMessage(t *testing.T, got, want client.Message) {
 	}
 }
 
-// want422 checks a validation error whose details name exactly fields, and
-// returns it.
-func want422(t *testing.T, res *http.Response, body []byte, fields ...string) errorBody {
-	t.Helper()
-	if res.StatusCode != http.StatusUnprocessableEntity {
-		t.Fatalf("want 422, got %d: %s", res.StatusCode, body)
-	}
-	e := decodeError(t, body)
-	if e.Error.Code != "validation_error" {
-		t.Errorf("code %q, want validation_error", e.Error.Code)
-	}
-	var keys []string
-	for k := range e.Error.Details {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	want := slices.Clone(fields)
-	slices.Sort(want)
-	if !slices.Equal(keys, want) {
-		t.Errorf("details name %v, want %v: %s", keys, want, body)
-	}
-	return e
-}
-
-// wantCode checks an error's status and code.
-func wantCode(t *testing.T, res *http.Response, body []byte, status int, code string) errorBody {
-	t.Helper()
-	if res.StatusCode != status {
-		t.Fatalf("want %d, got %d: %s", status, res.StatusCode, body)
-	}
-	e := decodeError(t, body)
-	if e.Error.Code != code {
-		t.Errorf("code %q, want %q: %s", e.Error.Code, code, body)
-	}
-	return e
-}
-
-// detail is the joined messages of one details key.
-func detail(e errorBody, key string) string { return strings.Join(e.Error.Details[key], "; ") }
-
 // whatsAppKinds is one message of every WhatsApp type: the fields to send and
 // the content the history must show.
 var whatsAppKinds = []struct {
@@ -430,7 +390,7 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 			t.Helper()
 			phone := uniquePhone(t)
 			res, out, reqs := env.send(t, map[string]any{"phone": phone, "type": "text", "text": "Oi"})
-			e := wantCode(t, res, out, http.StatusInternalServerError, "send_failed")
+			e := wantError(t, res, out, http.StatusInternalServerError, "send_failed")
 			if len(reqs) != 1 {
 				t.Errorf("the fake received %d requests, want 1", len(reqs))
 			}
@@ -503,7 +463,7 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 				Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: integ.PhoneNumberID, AccessToken: "EAAGrevokedToken"})
 			before := len(fake.Requests())
 			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": bad.ID, "phone": uniquePhone(t), "type": "text", "text": "Oi"})
-			e := wantCode(t, res, out, http.StatusInternalServerError, "send_failed")
+			e := wantError(t, res, out, http.StatusInternalServerError, "send_failed")
 			if !strings.Contains(e.Error.Message, "Invalid OAuth access token") {
 				t.Errorf("message %q does not give Meta's reason", e.Error.Message)
 			}
@@ -547,7 +507,7 @@ func TestWhatsAppTargets(t *testing.T) {
 		integrationNotFound := func(t *testing.T, id int64) {
 			t.Helper()
 			res, out := send(t, map[string]any{"integration_id": id, "phone": uniquePhone(t)})
-			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+			wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 		}
 
 		t.Run("missing integration", func(t *testing.T) { integrationNotFound(t, 987654321) })
@@ -591,23 +551,23 @@ func TestWhatsAppTargets(t *testing.T) {
 
 		t.Run("missing lead", func(t *testing.T) {
 			res, out := send(t, map[string]any{"lead_id": 987654321})
-			wantCode(t, res, out, http.StatusNotFound, "not_found")
+			wantError(t, res, out, http.StatusNotFound, "not_found")
 		})
 		t.Run("another organization's lead", func(t *testing.T) {
 			theirs := createLead(t, tg.client(t, tg.newOrg(t, "Org B"), bearer), client.LeadCreate{Phone: uniquePhone(t)})
 			res, out := send(t, map[string]any{"lead_id": theirs.Id})
-			wantCode(t, res, out, http.StatusNotFound, "not_found")
+			wantError(t, res, out, http.StatusNotFound, "not_found")
 		})
 
 		t.Run("both lead_id and phone", func(t *testing.T) {
 			lead := createLead(t, tg.client(t, tg.key, bearer), client.LeadCreate{Phone: uniquePhone(t)})
 			res, out := send(t, map[string]any{"lead_id": lead.Id, "phone": lead.Phone})
-			want422(t, res, out, "lead_id", "phone")
+			wantError(t, res, out, http.StatusUnprocessableEntity, "validation_error", "lead_id", "phone")
 		})
 		t.Run("neither lead_id nor phone", func(t *testing.T) {
 			res, out := send(t, map[string]any{})
-			e := want422(t, res, out, "lead_id", "phone")
-			if !strings.Contains(detail(e, "phone"), "lead_id or phone is required") {
+			e := wantError(t, res, out, http.StatusUnprocessableEntity, "validation_error", "lead_id", "phone")
+			if !strings.Contains(e.detail("phone"), "lead_id or phone is required") {
 				t.Errorf("details %v", e.Error.Details)
 			}
 		})
@@ -679,39 +639,39 @@ func TestWhatsAppTemplates(t *testing.T) {
 		})
 		t.Run("too few variables", func(t *testing.T) {
 			r, out := sendTemplate(t, map[string]any{"template_name": "boas_vindas", "variables": []any{}})
-			e := want422(t, r, out, "variables")
-			if !strings.Contains(detail(e, "variables"), "must contain 1 value") || !strings.Contains(detail(e, "variables"), "got 0") {
-				t.Errorf("details.variables %q", detail(e, "variables"))
+			e := wantError(t, r, out, http.StatusUnprocessableEntity, "validation_error", "variables")
+			if !strings.Contains(e.detail("variables"), "must contain 1 value") || !strings.Contains(e.detail("variables"), "got 0") {
+				t.Errorf("details.variables %q", e.detail("variables"))
 			}
 		})
 		t.Run("too many variables", func(t *testing.T) {
 			r, out := sendTemplate(t, map[string]any{"template_name": "boas_vindas", "variables": []any{"Joao", "Silva"}})
-			e := want422(t, r, out, "variables")
-			if !strings.Contains(detail(e, "variables"), "got 2") {
-				t.Errorf("details.variables %q", detail(e, "variables"))
+			e := wantError(t, r, out, http.StatusUnprocessableEntity, "validation_error", "variables")
+			if !strings.Contains(e.detail("variables"), "got 2") {
+				t.Errorf("details.variables %q", e.detail("variables"))
 			}
 		})
 		t.Run("unknown template_name", func(t *testing.T) {
 			r, out := sendTemplate(t, map[string]any{"template_name": "nao_existe_esse_modelo", "variables": []any{}})
-			e := wantCode(t, r, out, http.StatusNotFound, "not_found")
-			if !strings.Contains(detail(e, "template_name"), "no template has this name") {
+			e := wantError(t, r, out, http.StatusNotFound, "not_found")
+			if !strings.Contains(e.detail("template_name"), "no template has this name") {
 				t.Errorf("details %v", e.Error.Details)
 			}
 		})
 		t.Run("unknown template_id", func(t *testing.T) {
 			r, out := sendTemplate(t, map[string]any{"template_id": 987654321, "variables": []any{}})
-			e := wantCode(t, r, out, http.StatusNotFound, "not_found")
-			if !strings.Contains(detail(e, "template_id"), "no template has this id") {
+			e := wantError(t, r, out, http.StatusNotFound, "not_found")
+			if !strings.Contains(e.detail("template_id"), "no template has this id") {
 				t.Errorf("details %v", e.Error.Details)
 			}
 		})
 		t.Run("both template_id and template_name", func(t *testing.T) {
 			r, out := sendTemplate(t, map[string]any{"template_id": 1, "template_name": "boas_vindas", "variables": []any{"Joao"}})
-			want422(t, r, out, "template_id", "template_name")
+			wantError(t, r, out, http.StatusUnprocessableEntity, "validation_error", "template_id", "template_name")
 		})
 		t.Run("neither template_id nor template_name", func(t *testing.T) {
 			r, out := sendTemplate(t, map[string]any{"variables": []any{"Joao"}})
-			want422(t, r, out, "template_id", "template_name")
+			wantError(t, r, out, http.StatusUnprocessableEntity, "validation_error", "template_id", "template_name")
 		})
 		t.Run("not approved by Meta", func(t *testing.T) {
 			tpl := tg.seed(t).Template(t, &impl.Template{OrganizationID: tg.orgID, Name: "promo_pendente", Language: "pt_BR", Category: "MARKETING",
@@ -722,8 +682,8 @@ func TestWhatsAppTemplates(t *testing.T) {
 				for k := range f {
 					key = k
 				}
-				e := want422(t, r, out, key)
-				if !strings.Contains(detail(e, key), "not approved") {
+				e := wantError(t, r, out, http.StatusUnprocessableEntity, "validation_error", key)
+				if !strings.Contains(e.detail(key), "not approved") {
 					t.Errorf("details %v", e.Error.Details)
 				}
 			}
@@ -737,8 +697,8 @@ func TestWhatsAppTemplates(t *testing.T) {
 				ids = append(ids, tpl.ID)
 			}
 			r, out := sendTemplate(t, map[string]any{"template_name": "confirmacao", "variables": []any{"Ana"}})
-			e := want422(t, r, out, "template_name")
-			if d := detail(e, "template_name"); !strings.Contains(d, "template_id") || !strings.Contains(d, "en_US, pt_BR") {
+			e := wantError(t, r, out, http.StatusUnprocessableEntity, "validation_error", "template_name")
+			if d := e.detail("template_name"); !strings.Contains(d, "template_id") || !strings.Contains(d, "en_US, pt_BR") {
 				t.Errorf("details.template_name %q should name the languages and ask for template_id", d)
 			}
 			r, out = sendTemplate(t, map[string]any{"template_id": ids[1], "variables": []any{"Ana"}})
@@ -751,13 +711,13 @@ func TestWhatsAppTemplates(t *testing.T) {
 			tpl := seed.Template(t, &impl.Template{OrganizationID: seed.Organization(t, "Org B").ID, Name: "so_da_b", Language: "pt_BR", Category: "UTILITY",
 				MetaApproved: true, Body: "Oi", VariablesCount: 0})
 			r, out := sendTemplate(t, map[string]any{"template_id": tpl.ID, "variables": []any{}})
-			e := wantCode(t, r, out, http.StatusNotFound, "not_found")
-			if detail(e, "template_id") == "" {
+			e := wantError(t, r, out, http.StatusNotFound, "not_found")
+			if e.detail("template_id") == "" {
 				t.Errorf("details %v, want template_id", e.Error.Details)
 			}
 			r, out = sendTemplate(t, map[string]any{"template_name": "so_da_b", "variables": []any{}})
-			e = wantCode(t, r, out, http.StatusNotFound, "not_found")
-			if detail(e, "template_name") == "" {
+			e = wantError(t, r, out, http.StatusNotFound, "not_found")
+			if e.detail("template_name") == "" {
 				t.Errorf("details %v, want template_name", e.Error.Details)
 			}
 		})
@@ -858,7 +818,7 @@ func TestListWhatsAppTemplates(t *testing.T) {
 		})
 		t.Run("bad category", func(t *testing.T) {
 			res, out := tg.raw(t, key, http.MethodGet, "/whatsapp/templates?category=PROMO", "", nil)
-			wantCode(t, res, out, http.StatusBadRequest, "bad_request")
+			wantError(t, res, out, http.StatusBadRequest, "bad_request")
 		})
 	})
 }
@@ -887,9 +847,9 @@ func TestWhatsAppMediaValidation(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", merged(tc.fields, map[string]any{
 					"integration_id": seededWhatsAppID, "phone": uniquePhone(t)}))
-				e := want422(t, res, out, tc.key)
-				if !strings.Contains(detail(e, tc.key), tc.msg) {
-					t.Errorf("details[%q] = %q, want it to say %q", tc.key, detail(e, tc.key), tc.msg)
+				e := wantError(t, res, out, http.StatusUnprocessableEntity, "validation_error", tc.key)
+				if !strings.Contains(e.detail(tc.key), tc.msg) {
+					t.Errorf("details[%q] = %q, want it to say %q", tc.key, e.detail(tc.key), tc.msg)
 				}
 			})
 		}
