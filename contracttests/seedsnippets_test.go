@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
 )
 
 // The API reference's "Verify Signature" section gives receivers a Python
@@ -116,11 +116,11 @@ func testSignatureSnippet(t *testing.T, tg *target, r snippetRunner) {
 		map[string]any{"url": urlA + "/webhook"}, http.StatusOK, nil)
 
 	// Webhook B, same events, is recorded here so its deliveries can be
-	// replayed, untouched and tampered with.
-	rec := &snippetRecorder{}
-	recSrv := httptest.NewServer(rec)
-	t.Cleanup(recSrv.Close)
-	hookB := createSnippetWebhook(t, tg, key, "seed snippet recorder", recSrv.URL+"/hook")
+	// replayed, untouched and tampered with. Its receiver answers 200
+	// without checking anything: the snippet does the checking.
+	rec := startReceiver(t, "/webhook")
+	rec.SetBehavior("/hook", webhookreceiver.Behavior{Status: http.StatusOK})
+	hookB := createSnippetWebhook(t, tg, key, "seed snippet recorder", rec.url("/hook"))
 
 	// Real events.
 	var lead struct {
@@ -170,20 +170,20 @@ func testSignatureSnippet(t *testing.T, tg *target, r snippetRunner) {
 	})
 
 	t.Run("rejects tampering", func(t *testing.T) {
-		got := rec.wait(t, 2, 20*time.Second)
+		got := rec.waitAttempts(t, "/hook", 2, 20*time.Second) // webhook B takes snippetEvents only
 		urlB := startSnippetRunner(t, r, "B", hookB.SigningSecret)
 		first, second := got[0], got[1]
-		sig := first.header.Get("X-Webhook-Signature")
+		sig := first.Header.Get("X-Webhook-Signature")
 		if !strings.HasPrefix(sig, "sha256=") {
 			t.Fatalf("recorded delivery has X-Webhook-Signature %q, want sha256=<hex>", sig)
 		}
-		otherSig := second.header.Get("X-Webhook-Signature")
+		otherSig := second.Header.Get("X-Webhook-Signature")
 		if otherSig == sig {
 			t.Fatalf("two different deliveries carry the same signature %q", sig)
 		}
 
 		// Unchanged: accepted, and the snippet saw the envelope's event.
-		status, body := replaySnippetDelivery(t, urlB, first, first.body, sig)
+		status, body := replaySnippetDelivery(t, urlB, first, first.Body, sig)
 		if status != http.StatusOK {
 			t.Fatalf("replaying a real delivery unchanged: %d, want 200: %s", status, body)
 		}
@@ -191,15 +191,15 @@ func testSignatureSnippet(t *testing.T, tg *target, r snippetRunner) {
 			OK    bool   `json:"ok"`
 			Event string `json:"event"`
 		}
-		if err := json.Unmarshal(body, &ack); err != nil || !ack.OK || ack.Event != first.header.Get("X-Webhook-Event") {
-			t.Errorf("the receiver answered %s, want ok with event %q", body, first.header.Get("X-Webhook-Event"))
+		if err := json.Unmarshal(body, &ack); err != nil || !ack.OK || ack.Event != first.Header.Get("X-Webhook-Event") {
+			t.Errorf("the receiver answered %s, want ok with event %q", body, first.Header.Get("X-Webhook-Event"))
 		}
 
-		tampered := tamperSnippetBody(t, first.body)
+		tampered := tamperSnippetBody(t, first.Body)
 		if status, body := replaySnippetDelivery(t, urlB, first, tampered, sig); status != http.StatusUnauthorized {
 			t.Errorf("one byte of the body changed: %d, want 401: %s", status, body)
 		}
-		if status, body := replaySnippetDelivery(t, urlB, first, first.body, otherSig); status != http.StatusUnauthorized {
+		if status, body := replaySnippetDelivery(t, urlB, first, first.Body, otherSig); status != http.StatusUnauthorized {
 			t.Errorf("another delivery's signature: %d, want 401: %s", status, body)
 		}
 	})
@@ -396,65 +396,15 @@ func (b *snippetBuffer) String() string {
 	return b.buf.String()
 }
 
-// snippetRecorded is one delivery as a receiver saw it.
-type snippetRecorded struct {
-	header http.Header
-	body   []byte
-}
-
-// snippetRecorder is a receiver that accepts and keeps every delivery of
-// snippetEvents.
-type snippetRecorder struct {
-	mu  sync.Mutex
-	got []snippetRecorded
-}
-
-func (rec *snippetRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	event := req.Header.Get("X-Webhook-Event")
-	for _, e := range snippetEvents {
-		if e == event {
-			rec.mu.Lock()
-			rec.got = append(rec.got, snippetRecorded{header: req.Header.Clone(), body: body})
-			rec.mu.Unlock()
-			break
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte(`{"ok":true}`))
-}
-
-// wait returns the recorded deliveries once there are at least n.
-func (rec *snippetRecorder) wait(t *testing.T, n int, timeout time.Duration) []snippetRecorded {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		rec.mu.Lock()
-		got := append([]snippetRecorded(nil), rec.got...)
-		rec.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the recorder received %d deliveries in %s, want %d", len(got), timeout, n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // replaySnippetDelivery POSTs body to the runner with the recorded
 // delivery's headers and the given signature, and returns the answer.
-func replaySnippetDelivery(t *testing.T, baseURL string, d snippetRecorded, body []byte, signature string) (int, []byte) {
+func replaySnippetDelivery(t *testing.T, baseURL string, d webhookreceiver.Attempt, body []byte, signature string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, baseURL+"/webhook", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, vs := range d.header {
+	for k, vs := range d.Header {
 		if k == "Content-Type" || k == "User-Agent" ||
 			strings.HasPrefix(k, "X-Webhook-") || strings.HasPrefix(k, "Webhook-") {
 			req.Header[k] = append([]string(nil), vs...)

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"reflect"
 	"regexp"
@@ -296,96 +294,28 @@ func TestWebhookEventStrictValidator(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// The receiver, tapped: every request is kept, whatever the receiver made
-// of it, so failed attempts can be compared with the one that succeeded.
+// The receiver.
 
-type evRequest struct {
-	Header http.Header
-	Body   []byte
-	Status int
-}
-
-type evReceiver struct {
-	*webhookreceiver.Receiver
-	URL string
-
-	mu   sync.Mutex
-	reqs []evRequest
-}
-
-type evStatusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *evStatusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *evStatusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (r *evReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		http.Error(w, "read body", http.StatusBadRequest)
-		return
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	sw := &evStatusWriter{ResponseWriter: w}
-	r.Receiver.ServeHTTP(sw, req)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.reqs = append(r.reqs, evRequest{Header: req.Header.Clone(), Body: body, Status: sw.status})
-}
-
-// requests returns the requests so far.
-func (r *evReceiver) requests() []evRequest {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.reqs)
-}
-
-// requestsFor returns the requests carrying X-Webhook-Id id.
-func (r *evReceiver) requestsFor(id string) []evRequest {
-	var out []evRequest
-	for _, q := range r.requests() {
-		if q.Header.Get("X-Webhook-Id") == id {
-			out = append(out, q)
-		}
-	}
-	return out
-}
-
-// evNewReceiver starts a reference receiver. It accepts nothing until
-// given a webhook's secret (evCreateHook does it). When the test ends,
-// every request it got is checked: headers against the catalog, body
+// evNewReceiver starts a reference receiver at /hook. It accepts nothing
+// until given a webhook's secret (evCreateHook does it). When the test
+// ends, every request it got is checked: headers against the catalog, body
 // against the strict schema, and none may have been refused as invalid.
-func evNewReceiver(t *testing.T) *evReceiver {
+func evNewReceiver(t *testing.T) *receiver {
 	t.Helper()
-	r := &evReceiver{Receiver: webhookreceiver.New("/hook")}
-	srv := httptest.NewServer(r)
-	r.URL = srv.URL + "/hook"
+	r := startReceiver(t, "/hook")
 	t.Cleanup(func() {
-		srv.Close()
-		for i, q := range r.requests() {
-			event := q.Header.Get("X-Webhook-Event")
+		r.close()
+		for i, a := range r.AttemptLog() {
+			event := a.Header.Get("X-Webhook-Event")
 			if _, ok := evCatalog(t).Webhooks[event]; !ok {
 				t.Errorf("request %d to the receiver: X-Webhook-Event %q is no event of the catalog", i+1, event)
 				continue
 			}
-			for _, p := range evValidateHeaders(t, event, q.Header) {
+			for _, p := range evValidateHeaders(t, event, a.Header) {
 				t.Errorf("request %d to the receiver (%s): %s", i+1, event, p)
 			}
-			if err := evValidateBody(t, event, q.Body); err != nil {
-				t.Errorf("request %d to the receiver (%s): the body violates the strict catalog: %v\nbody: %s", i+1, event, err, q.Body)
+			if err := evValidateBody(t, event, a.Body); err != nil {
+				t.Errorf("request %d to the receiver (%s): the body violates the strict catalog: %v\nbody: %s", i+1, event, err, a.Body)
 			}
 		}
 		if n := r.Rejected(); n != 0 {
@@ -435,9 +365,9 @@ func evDecode[T any](t *testing.T, b []byte) T {
 
 // evCreateHook registers a webhook pointing at r and gives r its secret.
 // maxAttempts 0 leaves the default.
-func evCreateHook(t *testing.T, tg *target, key, name string, r *evReceiver, events []string, maxAttempts int) evHook {
+func evCreateHook(t *testing.T, tg *target, key, name string, r *receiver, events []string, maxAttempts int) evHook {
 	t.Helper()
-	in := map[string]any{"name": name, "url": r.URL, "events": events}
+	in := map[string]any{"name": name, "url": r.url("/hook"), "events": events}
 	if maxAttempts > 0 {
 		in["max_attempts"] = maxAttempts
 	}
@@ -673,7 +603,7 @@ func evJSONObject(t *testing.T, v any) map[string]any {
 type evEventsEnv struct {
 	tg                   *target
 	key                  string
-	recA, recB, recC     *evReceiver
+	recA, recB, recC     *receiver
 	hookA, hookB, hookC  evHook
 	receivedA, receivedB map[string]webhookreceiver.Received // by X-Webhook-Id
 }
@@ -709,7 +639,7 @@ func (env *evEventsEnv) act(t *testing.T, want []string, fn func()) (a, b []evDe
 }
 
 // received waits until r has accepted delivery d and returns it.
-func (env *evEventsEnv) received(t *testing.T, r *evReceiver, d evDelivery) webhookreceiver.Received {
+func (env *evEventsEnv) received(t *testing.T, r *receiver, d evDelivery) webhookreceiver.Received {
 	t.Helper()
 	var got webhookreceiver.Received
 	evWaitFor(t, func() bool {
@@ -722,7 +652,7 @@ func (env *evEventsEnv) received(t *testing.T, r *evReceiver, d evDelivery) webh
 		return false
 	}, func() string {
 		return fmt.Sprintf("the receiver did not accept delivery %s; it got %d requests, the log says %s",
-			d.MessageID, len(r.requests()), evDeliveryByID(t, env.tg, env.key, d.WebhookID, d.ID))
+			d.MessageID, len(r.AttemptLog()), evDeliveryByID(t, env.tg, env.key, d.WebhookID, d.ID))
 	})
 	return got
 }
@@ -990,7 +920,7 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 			for _, h := range []struct {
 				name string
 				hook evHook
-				rec  *evReceiver
+				rec  *receiver
 			}{{"A", env.hookA, env.recA}, {"B", env.hookB, env.recB}} {
 				var ds []evDelivery
 				evWaitFor(t, func() bool {
@@ -1002,11 +932,8 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 						t.Errorf("webhook %s: delivery %s, want succeeded at the first attempt", h.name, d)
 					}
 				}
-				evWaitFor(t, func() bool { return len(h.rec.requests()) >= len(ds) },
-					func() string {
-						return fmt.Sprintf("receiver %s: %d requests for %d deliveries", h.name, len(h.rec.requests()), len(ds))
-					})
-				if n := len(h.rec.requests()); n != len(ds) {
+				h.rec.waitAttempts(t, "", len(ds), evDeadline)
+				if n := len(h.rec.AttemptLog()); n != len(ds) {
 					t.Errorf("receiver %s got %d requests for %d deliveries", h.name, n, len(ds))
 				}
 				for _, ev := range h.rec.Events() {
@@ -1048,13 +975,9 @@ func evDeliveryOf(t *testing.T, tg *target, key string, hookID int64) evDelivery
 // evSameRequests checks that the receiver got n requests of delivery d,
 // all with its X-Webhook-Id and byte-identical bodies, answered with
 // statuses (0 where it did not answer in time).
-func evSameRequests(t *testing.T, r *evReceiver, d evDelivery, statuses []int) {
+func evSameRequests(t *testing.T, r *receiver, d evDelivery, statuses []int) {
 	t.Helper()
-	evWaitFor(t, func() bool { return len(r.requests()) >= len(statuses) },
-		func() string {
-			return fmt.Sprintf("the receiver got %d requests, want %d", len(r.requests()), len(statuses))
-		})
-	reqs := r.requests()
+	reqs := r.waitAttempts(t, "", len(statuses), evDeadline)
 	if len(reqs) != len(statuses) {
 		t.Fatalf("the receiver got %d requests, want %d", len(reqs), len(statuses))
 	}

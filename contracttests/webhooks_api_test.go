@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -23,8 +21,8 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/iagente/iagente-sdr/impl/app"
-	whsig "github.com/iagente/iagente-sdr/impl/delivery"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
 )
 
 // The REST contract of webhooks and handoffs: CRUD and validation run on
@@ -330,100 +328,9 @@ func whDeliveryServer(t *testing.T, db sqlstoretest.Database, tweak func(*app.Co
 	})
 }
 
-// whReceived is one request as a receiver saw it.
-type whReceived struct {
-	Method string
-	Path   string
-	Header http.Header
-	Body   []byte
-}
-
-// whReceiver is a webhook receiver whose answer depends on the path:
-//
-//	/ok          200
-//	/fail        500
-//	/redirect    302 to /target
-//	/target      200
-//	/fail-twice  500 to the first two attempts of each X-Webhook-Id, then 200
-type whReceiver struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	got  []whReceived
-	seen map[string]int
-}
-
-func whNewReceiver(t testing.TB) *whReceiver {
-	t.Helper()
-	r := &whReceiver{seen: map[string]int{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *whReceiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	r.mu.Lock()
-	r.got = append(r.got, whReceived{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: body})
-	n := r.seen[req.URL.Path+" "+req.Header.Get("X-Webhook-Id")]
-	r.seen[req.URL.Path+" "+req.Header.Get("X-Webhook-Id")] = n + 1
-	r.mu.Unlock()
-	switch req.URL.Path {
-	case "/ok", "/target":
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"ok":true}`))
-	case "/fail":
-		http.Error(w, "boom", http.StatusInternalServerError)
-	case "/redirect":
-		http.Redirect(w, req, "/target", http.StatusFound)
-	case "/fail-twice":
-		if n < 2 {
-			http.Error(w, "not yet", http.StatusInternalServerError)
-			return
-		}
-		_, _ = w.Write([]byte(`{"ok":true}`))
-	default:
-		http.NotFound(w, req)
-	}
-}
-
-func (r *whReceiver) url(path string) string { return r.srv.URL + path }
-
-func (r *whReceiver) port() string {
-	u, _ := url.Parse(r.srv.URL)
-	return u.Port()
-}
-
-// requests returns what arrived at path, or everything when path is "".
-func (r *whReceiver) requests(path string) []whReceived {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []whReceived
-	for _, g := range r.got {
-		if path == "" || g.Path == path {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-func (r *whReceiver) waitN(t testing.TB, path string, n int) []whReceived {
-	t.Helper()
-	deadline := time.Now().Add(whWait)
-	for {
-		got := r.requests(path)
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the receiver got %d requests at %q in %s, want %d", len(got), path, whWait, n)
-		}
-		time.Sleep(whPollInterval)
-	}
-}
-
 // whVerifyStandard reports whether the Standard Webhooks headers of req
 // verify with secret, using the official library.
-func whVerifyStandard(t testing.TB, secret string, req whReceived) error {
+func whVerifyStandard(t testing.TB, secret string, req webhookreceiver.Attempt) error {
 	t.Helper()
 	wh, err := standardwebhooks.NewWebhook(secret)
 	if err != nil {
@@ -433,7 +340,7 @@ func whVerifyStandard(t testing.TB, secret string, req whReceived) error {
 }
 
 // whCheckHeaders checks the headers every delivery carries.
-func whCheckHeaders(t testing.TB, req whReceived, event string) {
+func whCheckHeaders(t testing.TB, req webhookreceiver.Attempt, event string) {
 	t.Helper()
 	h := req.Header
 	if req.Method != http.MethodPost {
@@ -803,19 +710,19 @@ func TestWebhookAPIDelivery(t *testing.T) {
 
 		t.Run("test endpoint delivers a signed webhook.test", func(t *testing.T) {
 			key := tg.newOrg(t, "wh test ok")
-			rec := whNewReceiver(t)
+			rec := startEndpoints(t)
 			h := whCreateHook(t, tg, key, map[string]any{"name": "test ok", "url": rec.url("/ok"), "events": []string{"lead.created"}})
 			r, raw := whTest(t, tg, key, h.ID)
 			if !r.Delivered || r.StatusCode == nil || *r.StatusCode != 200 || r.Error != nil || r.DurationMS < 0 || r.DeliveryID < 1 {
 				t.Errorf("test result %s, want delivered with 200 and error null", raw)
 			}
-			got := rec.requests("")
+			got := rec.waitAttempts(t, "", 1, whWait)
 			if len(got) != 1 || got[0].Path != "/ok" {
 				t.Fatalf("the receiver got %d requests, want 1 at /ok: %+v", len(got), got)
 			}
 			req := got[0]
 			whCheckHeaders(t, req, "webhook.test")
-			if !whsig.VerifySignature(h.SigningSecret, req.Body, req.Header.Get("X-Webhook-Signature")) {
+			if !signedWith(h.SigningSecret, req.Body, req.Header.Get("X-Webhook-Signature")) {
 				t.Errorf("X-Webhook-Signature %q does not verify", req.Header.Get("X-Webhook-Signature"))
 			}
 			if err := whVerifyStandard(t, h.SigningSecret, req); err != nil {
@@ -865,7 +772,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 
 		t.Run("test endpoint reports a failure and does not retry", func(t *testing.T) {
 			key := tg.newOrg(t, "wh test fail")
-			rec := whNewReceiver(t)
+			rec := startEndpoints(t)
 			h := whCreateHook(t, tg, key, map[string]any{"name": "test fail", "url": rec.url("/fail"), "events": []string{"lead.created"}})
 			r, raw := whTest(t, tg, key, h.ID)
 			if r.Delivered || r.StatusCode == nil || *r.StatusCode != 500 || r.Error == nil || !strings.Contains(*r.Error, "500") {
@@ -882,7 +789,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 			end := time.Now().Add(15 * whPollInterval)
 			for time.Now().Before(end) {
 				time.Sleep(whPollInterval)
-				if n := len(rec.requests("")); n != 1 {
+				if n := len(rec.AttemptLog()); n != 1 {
 					t.Fatalf("the receiver got %d requests, want 1: the test delivery was retried", n)
 				}
 			}
@@ -893,32 +800,32 @@ func TestWebhookAPIDelivery(t *testing.T) {
 
 		t.Run("redirects are not followed", func(t *testing.T) {
 			key := tg.newOrg(t, "wh redirect")
-			rec := whNewReceiver(t)
+			rec := startEndpoints(t)
 			h := whCreateHook(t, tg, key, map[string]any{"name": "redirect", "url": rec.url("/redirect"), "events": []string{"lead.created"}})
 			r, raw := whTest(t, tg, key, h.ID)
 			if r.Delivered || r.StatusCode == nil || *r.StatusCode != 302 || r.Error == nil || !strings.Contains(strings.ToLower(*r.Error), "redirect") {
 				t.Errorf("test result %s, want not delivered, status_code 302 and an error about redirects", raw)
 			}
-			if n := len(rec.requests("/redirect")); n != 1 {
+			if n := len(rec.AttemptsFor("/redirect")); n != 1 {
 				t.Errorf("/redirect got %d requests, want 1", n)
 			}
-			if n := len(rec.requests("/target")); n != 0 {
+			if n := len(rec.AttemptsFor("/target")); n != 0 {
 				t.Errorf("the redirect was followed: /target got %d requests", n)
 			}
 		})
 
 		t.Run("rotate-secret signs with both secrets", func(t *testing.T) {
 			key := tg.newOrg(t, "wh rotate")
-			rec := whNewReceiver(t)
+			rec := startEndpoints(t)
 			h := whCreateHook(t, tg, key, map[string]any{"name": "rotate", "url": rec.url("/ok"), "events": []string{"lead.created"}})
 			s0 := h.SigningSecret
 			other := whCreateHook(t, tg, key, map[string]any{"name": "unrelated", "url": "https://meusite.com/webhook", "events": []string{"lead.created"}}).SigningSecret
 
-			sigs := func(req whReceived) int { return len(strings.Fields(req.Header.Get("Webhook-Signature"))) }
-			check := func(label string, req whReceived, xsig string, std, notStd []string) {
+			sigs := func(req webhookreceiver.Attempt) int { return len(strings.Fields(req.Header.Get("Webhook-Signature"))) }
+			check := func(label string, req webhookreceiver.Attempt, xsig string, std, notStd []string) {
 				t.Helper()
 				for _, s := range append([]string{xsig}, append(std, notStd...)...) {
-					if ok := whsig.VerifySignature(s, req.Body, req.Header.Get("X-Webhook-Signature")); ok != (s == xsig) {
+					if ok := signedWith(s, req.Body, req.Header.Get("X-Webhook-Signature")); ok != (s == xsig) {
 						t.Errorf("%s: X-Webhook-Signature verifies with secret #%d: %v, want %v", label, whSecretIndex(s, s0, other, h.SigningSecret), ok, s == xsig)
 					}
 				}
@@ -940,7 +847,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 			if r, raw := whTest(t, tg, key, h.ID); !r.Delivered {
 				t.Fatalf("test before rotation: %s", raw)
 			}
-			check("before rotation", rec.requests("")[0], s0, []string{s0}, []string{other})
+			check("before rotation", rec.waitAttempts(t, "", 1, whWait)[0], s0, []string{s0}, []string{other})
 
 			s1 := whRotate(t, tg, key, h.ID).SigningSecret
 			if s1 == s0 {
@@ -949,20 +856,20 @@ func TestWebhookAPIDelivery(t *testing.T) {
 			if r, raw := whTest(t, tg, key, h.ID); !r.Delivered {
 				t.Fatalf("test after rotation: %s", raw)
 			}
-			got := rec.requests("")
+			got := rec.waitAttempts(t, "", 2, whWait)
 			check("after rotation", got[len(got)-1], s1, []string{s0, s1}, []string{other})
 
 			s2 := whRotate(t, tg, key, h.ID).SigningSecret
 			if r, raw := whTest(t, tg, key, h.ID); !r.Delivered {
 				t.Fatalf("test after the second rotation: %s", raw)
 			}
-			got = rec.requests("")
+			got = rec.waitAttempts(t, "", 3, whWait)
 			check("after the second rotation", got[len(got)-1], s2, []string{s1, s2}, []string{s0, other})
 		})
 
 		t.Run("redeliver", func(t *testing.T) {
 			key := tg.newOrg(t, "wh redeliver")
-			rec, rec2 := whNewReceiver(t), whNewReceiver(t)
+			rec, rec2 := startEndpoints(t), startEndpoints(t)
 			h := whCreateHook(t, tg, key, map[string]any{"name": "redeliver", "url": rec.url("/ok"), "events": []string{"lead.created"}})
 			h2 := whCreateHook(t, tg, key, map[string]any{"name": "sibling", "url": rec2.url("/ok"), "events": []string{"lead.created"}})
 			leadID := whCreateLead(t, tg, key, "Redeliver")
@@ -971,7 +878,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 			if d.Event != "lead.created" {
 				t.Fatalf("delivery %+v, want lead.created", d)
 			}
-			first := rec.waitN(t, "/ok", 1)
+			first := rec.waitAttempts(t, "/ok", 1, whWait)
 			whCheckHeaders(t, first[0], "lead.created")
 			// The envelope's data is the lead exactly as the API returns it.
 			var env struct {
@@ -1002,7 +909,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 			if q.ID != d.ID || q.Status != "pending" || q.MessageID != d.MessageID || q.EventID != d.EventID || q.NextAttemptAt == nil {
 				t.Errorf("redeliver answered %s, want delivery %d pending with the same ids and a next attempt", raw, d.ID)
 			}
-			got := rec.waitN(t, "/ok", 2)
+			got := rec.waitAttempts(t, "/ok", 2, whWait)
 			if len(got) != 2 {
 				t.Fatalf("the receiver got %d requests, want 2", len(got))
 			}
@@ -1045,7 +952,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 
 		t.Run("deliveries list", func(t *testing.T) {
 			key := tg.newOrg(t, "wh deliveries")
-			rec := whNewReceiver(t)
+			rec := startEndpoints(t)
 			h := whCreateHook(t, tg, key, map[string]any{"name": "flaky", "url": rec.url("/fail-twice"),
 				"events": []string{"lead.created"}, "max_attempts": 3})
 			whCreateLead(t, tg, key, "Flaky")
@@ -1115,7 +1022,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 
 		t.Run("tenant isolation", func(t *testing.T) {
 			keyA, keyB := tg.newOrg(t, "wh tenant A"), tg.newOrg(t, "wh tenant B")
-			recA, recB := whNewReceiver(t), whNewReceiver(t)
+			recA, recB := startEndpoints(t), startEndpoints(t)
 			hA := whCreateHook(t, tg, keyA, map[string]any{"name": "A", "url": recA.url("/ok"), "events": []string{"lead.created", "handoff.created"}})
 			hB := whCreateHook(t, tg, keyB, map[string]any{"name": "B", "url": recB.url("/ok"), "events": []string{"lead.created"}})
 			whCreateLead(t, tg, keyA, "Tenant A")
@@ -1161,7 +1068,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 			if p, raw := whDeliveries(t, tg, keyA, hA.ID, ""); p.Meta.Total != 1 {
 				t.Errorf("org A's webhook has %d deliveries after org B's event, want 1: %s", p.Meta.Total, raw)
 			}
-			if n := len(recA.requests("")); n != 1 {
+			if n := len(recA.AttemptLog()); n != 1 {
 				t.Errorf("org A's receiver got %d requests, want 1 (its own lead.created)", n)
 			}
 
@@ -1170,9 +1077,9 @@ func TestWebhookAPIDelivery(t *testing.T) {
 			if r, raw := whTest(t, tg, keyA, hA.ID); !r.Delivered {
 				t.Fatalf("org A's test: %s", raw)
 			}
-			got := recA.requests("")
+			got := recA.waitAttempts(t, "", 2, whWait)
 			last := got[len(got)-1]
-			if !whsig.VerifySignature(hA.SigningSecret, last.Body, last.Header.Get("X-Webhook-Signature")) {
+			if !signedWith(hA.SigningSecret, last.Body, last.Header.Get("X-Webhook-Signature")) {
 				t.Errorf("org A's secret no longer signs its deliveries")
 			}
 			if n := len(strings.Fields(last.Header.Get("Webhook-Signature"))); n != 1 {
@@ -1200,7 +1107,7 @@ func TestWebhookAPISSRF(t *testing.T) {
 			c.WebhookTimeout = 2 * time.Second
 		})
 		key := tg.freshOrg(t)
-		rec := whNewReceiver(t)
+		rec := startEndpoints(t)
 		port := rec.port()
 		for _, tc := range []struct {
 			url   string
@@ -1230,7 +1137,7 @@ func TestWebhookAPISSRF(t *testing.T) {
 				}
 			})
 		}
-		if got := rec.requests(""); len(got) != 0 {
+		if got := rec.AttemptLog(); len(got) != 0 {
 			t.Errorf("the loopback receiver got %d requests, want none", len(got))
 		}
 	})
@@ -1240,7 +1147,7 @@ func TestWebhookAPIRedeliverPending(t *testing.T) {
 	whDeliveryTargets(t, func(t *testing.T, db sqlstoretest.Database) {
 		tg := whDeliveryServer(t, db, func(c *app.Config) { c.WebhookRetrySchedule = []time.Duration{time.Hour} })
 		key := tg.freshOrg(t)
-		rec := whNewReceiver(t)
+		rec := startEndpoints(t)
 		h := whCreateHook(t, tg, key, map[string]any{"name": "always 500", "url": rec.url("/fail"),
 			"events": []string{"lead.created"}, "max_attempts": 15})
 		whCreateLead(t, tg, key, "Pending")
@@ -1270,7 +1177,7 @@ func TestWebhookAPIRedeliverPending(t *testing.T) {
 		whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"active":true}`), http.StatusOK, nil)
 		whExpect(t, tg, key, http.MethodPost, path, nil, http.StatusAccepted, nil)
 		whWaitOne(t, tg, key, h.ID, "pending", 2)
-		if n := len(rec.requests("")); n != 2 {
+		if n := len(rec.AttemptLog()); n != 2 {
 			t.Errorf("the receiver got %d requests, want 2", n)
 		}
 	})
@@ -1301,7 +1208,7 @@ func TestWebhookAPISecretsNotLogged(t *testing.T) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		})
 		key := tg.freshOrg(t)
-		rec := whNewReceiver(t)
+		rec := startEndpoints(t)
 		h := whCreateHook(t, tg, key, map[string]any{"name": "logged", "url": rec.url("/ok"),
 			"events": []string{"lead.created"}, "max_attempts": 2})
 		s1 := whRotate(t, tg, key, h.ID).SigningSecret
@@ -1543,7 +1450,7 @@ func TestWebhookAPIDeliveryLogConsistency(t *testing.T) {
 	whDeliveryTargets(t, func(t *testing.T, db sqlstoretest.Database) {
 		tg := whDeliveryServer(t, db, nil)
 		key := tg.freshOrg(t)
-		rec := whNewReceiver(t)
+		rec := startEndpoints(t)
 		h := whCreateHook(t, tg, key, map[string]any{"name": "consistency", "url": rec.url("/ok"), "events": []string{"lead.created"}})
 
 		// The poller uses a plain client: it runs outside the test goroutine.
