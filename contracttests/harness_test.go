@@ -27,6 +27,14 @@ import (
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 )
 
+// TestMain removes, when the package's tests end, the server binary the
+// delivery-guarantee tests build on first use.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	guaranteesRemoveBinary()
+	os.Exit(code)
+}
+
 // target is one server the suite runs against.
 type target struct {
 	name    string

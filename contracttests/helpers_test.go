@@ -8,6 +8,9 @@ import (
 	"testing"
 )
 
+// What most tests share: the error envelope and its one assertion, and
+// requests with JSON bodies.
+
 // errorBody is the error envelope that every 4xx and 5xx carries.
 type errorBody struct {
 	Error struct {
@@ -84,4 +87,72 @@ func wantError(t testing.TB, res *http.Response, body []byte, status int, code s
 		}
 	}
 	return e
+}
+
+// whJSON is a request body sent exactly as written.
+type whJSON string
+
+// whDo sends a request through the validating transport. body is nil (no
+// body), a whJSON (sent verbatim) or a value to marshal.
+func whDo(t testing.TB, tg *target, key, method, path string, body any) (*http.Response, []byte) {
+	t.Helper()
+	var raw []byte
+	contentType := ""
+	switch b := body.(type) {
+	case nil:
+	case whJSON:
+		raw, contentType = []byte(b), "application/json"
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			t.Fatal(err)
+		}
+		contentType = "application/json"
+	}
+	return tg.raw(t, key, method, path, contentType, raw)
+}
+
+// whExpect is whDo that fails the test unless the status is want, and
+// decodes the answer into out when out is not nil.
+func whExpect(t testing.TB, tg *target, key, method, path string, body any, want int, out any) []byte {
+	t.Helper()
+	res, got := whDo(t, tg, key, method, path, body)
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, want, got)
+	}
+	if out != nil {
+		if err := json.Unmarshal(got, out); err != nil {
+			t.Fatalf("%s %s: decode %s: %v", method, path, got, err)
+		}
+	}
+	return got
+}
+
+// postJSON sends body as JSON to path with key.
+func postJSON(t *testing.T, tg *target, key, path string, body map[string]any) (*http.Response, []byte) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg.raw(t, key, http.MethodPost, path, "application/json", b)
+}
+
+// merged is a copy of base with fields added.
+func merged(base map[string]any, fields map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(fields))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range fields {
+		out[k] = v
+	}
+	return out
+}
+
+func whDeref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
