@@ -7,8 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +28,18 @@ import (
 // while deliveries run), the SSRF guard and secrets kept out of the logs.
 // They need the in-process server, whose dispatcher may reach this
 // machine's loopback receivers.
+
+var (
+	whMessageIDRe = regexp.MustCompile(`^msg_`)
+	whEventIDRe   = regexp.MustCompile(`^evt_`)
+)
+
+// How fast the deliveries' servers poll their outbox, and how long a test
+// waits for a delivery to get where it should.
+const (
+	whPollInterval = 20 * time.Millisecond
+	whWait         = 10 * time.Second
+)
 
 type whAttempt struct {
 	AttemptedAt time.Time `json:"attempted_at"`
@@ -69,7 +81,7 @@ func whDeliveries(t testing.TB, tg *target, key string, hookID int64, query stri
 	if query != "" {
 		path += "?" + query
 	}
-	raw := whExpect(t, tg, key, http.MethodGet, path, nil, http.StatusOK, &p)
+	raw := expectJSON(t, tg, key, http.MethodGet, path, nil, http.StatusOK, &p)
 	return p, raw
 }
 
@@ -130,20 +142,8 @@ func whFindDelivery(t testing.TB, tg *target, key string, hookID, id int64) whDe
 func whTest(t testing.TB, tg *target, key string, hookID int64) (whTestResult, []byte) {
 	t.Helper()
 	var r whTestResult
-	raw := whExpect(t, tg, key, http.MethodPost, whHookPath(hookID)+"/test", nil, http.StatusOK, &r)
+	raw := expectJSON(t, tg, key, http.MethodPost, whHookPath(hookID)+"/test", nil, http.StatusOK, &r)
 	return r, raw
-}
-
-// whDeliveryTargets runs fn per database, for tests that need the
-// in-process dispatcher.
-func whDeliveryTargets(t *testing.T, fn func(t *testing.T, db sqlstoretest.Database)) {
-	t.Helper()
-	if os.Getenv("CONTRACT_BASE_URL") != "" {
-		t.Skip("needs the in-process server: a remote server cannot deliver to this machine's loopback receivers")
-	}
-	for _, db := range sqlstoretest.Databases(t) {
-		t.Run(db.Name, func(t *testing.T) { fn(t, db) })
-	}
 }
 
 // whDeliveryServer starts a server that delivers quickly to loopback
@@ -214,7 +214,7 @@ func whCheckHeaders(t testing.TB, req webhookreceiver.Attempt, event string) {
 }
 
 func TestWebhookAPIDelivery(t *testing.T) {
-	whDeliveryTargets(t, func(t *testing.T, db sqlstoretest.Database) {
+	forEachDatabase(t, needsLoopback, func(t *testing.T, db sqlstoretest.Database) {
 		tg := whDeliveryServer(t, db, nil)
 
 		t.Run("test endpoint delivers a signed webhook.test", func(t *testing.T) {
@@ -399,13 +399,13 @@ func TestWebhookAPIDelivery(t *testing.T) {
 				t.Fatalf("lead.created body: %v: %s", err, first[0].Body)
 			}
 			var lead map[string]any
-			whExpect(t, tg, key, http.MethodGet, fmt.Sprintf("/leads/%d", leadID), nil, http.StatusOK, &lead)
+			expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/leads/%d", leadID), nil, http.StatusOK, &lead)
 			if env.Event != "lead.created" || env.ID != d.EventID || !reflect.DeepEqual(env.Data, lead) {
 				t.Errorf("lead.created envelope %s, want event lead.created, id %s and data equal to GET /leads/%d: %v", first[0].Body, d.EventID, leadID, lead)
 			}
 
 			redeliver := func(hook, delivery int64) (*http.Response, []byte) {
-				return whDo(t, tg, key, http.MethodPost, fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", hook, delivery), nil)
+				return doJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", hook, delivery), nil)
 			}
 			res, raw := redeliver(h.ID, d.ID)
 			if res.StatusCode != http.StatusAccepted {
@@ -444,14 +444,14 @@ func TestWebhookAPIDelivery(t *testing.T) {
 				t.Errorf("the sibling's delivery changed: %+v", after)
 			}
 
-			whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"active":false}`), http.StatusOK, nil)
+			expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), rawJSON(`{"active":false}`), http.StatusOK, nil)
 			res, raw = redeliver(h.ID, d.ID)
 			wantError(t, res, raw, http.StatusConflict, "conflict")
 			// The test endpoint works on a disabled webhook too.
 			if r, raw := whTest(t, tg, key, h.ID); !r.Delivered {
 				t.Errorf("test of a disabled webhook: %s, want delivered", raw)
 			}
-			whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"active":true}`), http.StatusOK, nil)
+			expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), rawJSON(`{"active":true}`), http.StatusOK, nil)
 			if res, raw = redeliver(h.ID, d.ID); res.StatusCode != http.StatusAccepted {
 				t.Errorf("redeliver once enabled again: %d, want 202: %s", res.StatusCode, raw)
 			} else {
@@ -485,9 +485,9 @@ func TestWebhookAPIDelivery(t *testing.T) {
 				t.Errorf("a succeeded delivery has next_attempt_at %v", *d1.NextAttemptAt)
 			}
 
-			whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), map[string]any{"url": rec.url("/fail")}, http.StatusOK, nil)
+			expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), map[string]any{"url": rec.url("/fail")}, http.StatusOK, nil)
 			r2, _ := whTest(t, tg, key, h.ID)
-			whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), map[string]any{"url": rec.url("/ok")}, http.StatusOK, nil)
+			expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), map[string]any{"url": rec.url("/ok")}, http.StatusOK, nil)
 			r3, _ := whTest(t, tg, key, h.ID)
 			if r2.Delivered || !r3.Delivered {
 				t.Fatalf("test deliveries: %+v then %+v, want failed then delivered", r2, r3)
@@ -525,7 +525,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 					}
 				}
 			}
-			res, raw := whDo(t, tg, key, http.MethodGet, whHookPath(h.ID)+"/deliveries?status=lost", nil)
+			res, raw := doJSON(t, tg, key, http.MethodGet, whHookPath(h.ID)+"/deliveries?status=lost", nil)
 			wantError(t, res, raw, http.StatusBadRequest, "bad_request")
 		})
 
@@ -544,7 +544,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 				body         any
 			}{
 				{http.MethodGet, whHookPath(hA.ID), nil},
-				{http.MethodPatch, whHookPath(hA.ID), whJSON(`{"name":"hacked","active":false,"url":"https://evil.example/x"}`)},
+				{http.MethodPatch, whHookPath(hA.ID), rawJSON(`{"name":"hacked","active":false,"url":"https://evil.example/x"}`)},
 				{http.MethodDelete, whHookPath(hA.ID), nil},
 				{http.MethodPost, whHookPath(hA.ID) + "/test", nil},
 				{http.MethodPost, whHookPath(hA.ID) + "/rotate-secret", nil},
@@ -552,7 +552,7 @@ func TestWebhookAPIDelivery(t *testing.T) {
 				{http.MethodPost, fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", hA.ID, dA.ID), nil},
 				{http.MethodPost, fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", hB.ID, dA.ID), nil},
 			} {
-				res, raw := whDo(t, tg, keyB, op.method, op.path, op.body)
+				res, raw := doJSON(t, tg, keyB, op.method, op.path, op.body)
 				wantError(t, res, raw, http.StatusNotFound, "not_found")
 				if bytes.Contains(raw, []byte(`"A"`)) || bytes.Contains(raw, []byte(hA.SigningSecret)) {
 					t.Errorf("org B: %s %s leaks org A's webhook: %s", op.method, op.path, raw)
@@ -609,7 +609,7 @@ func whSecretIndex(s string, secrets ...string) int {
 }
 
 func TestWebhookAPISSRF(t *testing.T) {
-	whDeliveryTargets(t, func(t *testing.T, db sqlstoretest.Database) {
+	forEachDatabase(t, needsLoopback, func(t *testing.T, db sqlstoretest.Database) {
 		tg := startInProcessWith(t, db.URL, func(c *app.Config) {
 			c.WebhookPollInterval = whPollInterval
 			c.WebhookRetrySchedule = []time.Duration{50 * time.Millisecond}
@@ -653,7 +653,7 @@ func TestWebhookAPISSRF(t *testing.T) {
 }
 
 func TestWebhookAPIRedeliverPending(t *testing.T) {
-	whDeliveryTargets(t, func(t *testing.T, db sqlstoretest.Database) {
+	forEachDatabase(t, needsLoopback, func(t *testing.T, db sqlstoretest.Database) {
 		tg := whDeliveryServer(t, db, func(c *app.Config) { c.WebhookRetrySchedule = []time.Duration{time.Hour} })
 		key := tg.freshOrg(t)
 		rec := startEndpoints(t)
@@ -669,7 +669,7 @@ func TestWebhookAPIRedeliverPending(t *testing.T) {
 			t.Errorf("next_attempt_at %v, want about an hour from now", whDeref(d.NextAttemptAt))
 		}
 		path := fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", h.ID, d.ID)
-		res, raw := whDo(t, tg, key, http.MethodPost, path, nil)
+		res, raw := doJSON(t, tg, key, http.MethodPost, path, nil)
 		wantError(t, res, raw, http.StatusConflict, "conflict")
 		if after := whFindDelivery(t, tg, key, h.ID, d.ID); after.Status != "pending" || len(after.Attempts) != 1 {
 			t.Errorf("the refused redelivery changed the delivery: %+v", after)
@@ -677,14 +677,14 @@ func TestWebhookAPIRedeliverPending(t *testing.T) {
 
 		// Disabling fails the pending delivery; a disabled webhook refuses
 		// redelivery until it is enabled again.
-		whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"active":false}`), http.StatusOK, nil)
+		expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), rawJSON(`{"active":false}`), http.StatusOK, nil)
 		if after := whFindDelivery(t, tg, key, h.ID, d.ID); after.Status != "failed" || after.NextAttemptAt != nil {
 			t.Errorf("after disabling, the pending delivery is %s (next %v), want failed", after.Status, whDeref(after.NextAttemptAt))
 		}
-		res, raw = whDo(t, tg, key, http.MethodPost, path, nil)
+		res, raw = doJSON(t, tg, key, http.MethodPost, path, nil)
 		wantError(t, res, raw, http.StatusConflict, "conflict")
-		whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"active":true}`), http.StatusOK, nil)
-		whExpect(t, tg, key, http.MethodPost, path, nil, http.StatusAccepted, nil)
+		expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), rawJSON(`{"active":true}`), http.StatusOK, nil)
+		expectJSON(t, tg, key, http.MethodPost, path, nil, http.StatusAccepted, nil)
 		whWaitOne(t, tg, key, h.ID, "pending", 2)
 		if n := len(rec.AttemptLog()); n != 2 {
 			t.Errorf("the receiver got %d requests, want 2", n)
@@ -711,7 +711,7 @@ func (b *whLogBuffer) String() string {
 }
 
 func TestWebhookAPISecretsNotLogged(t *testing.T) {
-	whDeliveryTargets(t, func(t *testing.T, db sqlstoretest.Database) {
+	forEachDatabase(t, needsLoopback, func(t *testing.T, db sqlstoretest.Database) {
 		logs := &whLogBuffer{}
 		tg := whDeliveryServer(t, db, func(c *app.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -724,7 +724,7 @@ func TestWebhookAPISecretsNotLogged(t *testing.T) {
 		if r, raw := whTest(t, tg, key, h.ID); !r.Delivered {
 			t.Fatalf("test: %s", raw)
 		}
-		whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), map[string]any{"url": rec.url("/fail")}, http.StatusOK, nil)
+		expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), map[string]any{"url": rec.url("/fail")}, http.StatusOK, nil)
 		if r, raw := whTest(t, tg, key, h.ID); r.Delivered {
 			t.Fatalf("test against /fail: %s", raw)
 		}
@@ -782,7 +782,7 @@ func whInconsistency(d whDelivery) string {
 // delivery in every answer must agree with its own attempts (a delivery is
 // never shown pending next to the 200 that finished it).
 func TestWebhookAPIDeliveryLogConsistency(t *testing.T) {
-	whDeliveryTargets(t, func(t *testing.T, db sqlstoretest.Database) {
+	forEachDatabase(t, needsLoopback, func(t *testing.T, db sqlstoretest.Database) {
 		tg := whDeliveryServer(t, db, nil)
 		key := tg.freshOrg(t)
 		rec := startEndpoints(t)

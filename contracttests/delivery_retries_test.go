@@ -175,8 +175,8 @@ func evAutoDisable(t *testing.T, tg *target) {
 		t.Errorf("the receiver got %d requests, want 3", n)
 	}
 
-	w = evDecode[evWebhook](t, evCall(t, tg, key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", hook.ID),
-		map[string]any{"active": true}, http.StatusOK))
+	w = evDecode[evWebhook](t, expectJSON(t, tg, key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", hook.ID),
+		map[string]any{"active": true}, http.StatusOK, nil))
 	if !w.Active || w.DisabledReason != nil || w.DisabledAt != nil {
 		t.Errorf("re-enabled webhook is %+v (reason %v)", w, evStr(w.DisabledReason))
 	}

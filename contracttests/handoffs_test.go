@@ -36,12 +36,12 @@ func TestHandoffAPI(t *testing.T) {
 		handoffs := func(t *testing.T, k, query string) (whHandoffPage, []byte) {
 			t.Helper()
 			var p whHandoffPage
-			raw := whExpect(t, tg, k, http.MethodGet, "/handoffs?"+query, nil, http.StatusOK, &p)
+			raw := expectJSON(t, tg, k, http.MethodGet, "/handoffs?"+query, nil, http.StatusOK, &p)
 			return p, raw
 		}
 		open := func(t *testing.T, k string, lead int64, reason string) (whHandoff, http.Header) {
 			t.Helper()
-			res, raw := whDo(t, tg, k, http.MethodPost, "/handoffs", map[string]any{"lead_id": lead, "reason": reason})
+			res, raw := doJSON(t, tg, k, http.MethodPost, "/handoffs", map[string]any{"lead_id": lead, "reason": reason})
 			if res.StatusCode != http.StatusCreated {
 				t.Fatalf("open a handoff for lead %d: %d, want 201: %s", lead, res.StatusCode, raw)
 			}
@@ -63,25 +63,25 @@ func TestHandoffAPI(t *testing.T) {
 				t.Errorf("opened handoff %+v, want open for lead %d with closed_at null", h, lead)
 			}
 			var got whHandoff
-			whExpect(t, tg, key, http.MethodGet, fmt.Sprintf("/handoffs/%d", h.ID), nil, http.StatusOK, &got)
+			expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/handoffs/%d", h.ID), nil, http.StatusOK, &got)
 			if !reflect.DeepEqual(got, h) {
 				t.Errorf("GET %+v, want %+v", got, h)
 			}
 
-			res, raw := whDo(t, tg, key, http.MethodPost, "/handoffs", map[string]any{"lead_id": lead, "reason": "De novo"})
+			res, raw := doJSON(t, tg, key, http.MethodPost, "/handoffs", map[string]any{"lead_id": lead, "reason": "De novo"})
 			wantError(t, res, raw, http.StatusConflict, "conflict")
 
 			var closed whHandoff
-			whExpect(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", h.ID), nil, http.StatusOK, &closed)
+			expectJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", h.ID), nil, http.StatusOK, &closed)
 			if closed.Status != "closed" || closed.ClosedAt == nil || closed.ClosedAt.Before(h.CreatedAt) ||
 				closed.ID != h.ID || closed.Reason != h.Reason || !closed.CreatedAt.Equal(h.CreatedAt) || closed.UpdatedAt.Before(h.UpdatedAt) {
 				t.Errorf("closed handoff %+v", closed)
 			}
-			whExpect(t, tg, key, http.MethodGet, fmt.Sprintf("/handoffs/%d", h.ID), nil, http.StatusOK, &got)
+			expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/handoffs/%d", h.ID), nil, http.StatusOK, &got)
 			if !reflect.DeepEqual(got, closed) {
 				t.Errorf("GET after close %+v, want %+v", got, closed)
 			}
-			res, raw = whDo(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", h.ID), nil)
+			res, raw = doJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", h.ID), nil)
 			wantError(t, res, raw, http.StatusConflict, "conflict")
 
 			again, _ := open(t, key, lead, "Voltou a pedir")
@@ -125,17 +125,17 @@ func TestHandoffAPI(t *testing.T) {
 					t.Errorf("?status=%s does not list handoff %d: %v", st, want, ids(p))
 				}
 			}
-			whExpect(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", again.ID), nil, http.StatusOK, nil)
+			expectJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", again.ID), nil, http.StatusOK, nil)
 		})
 
 		t.Run("unknown lead and handoff", func(t *testing.T) {
-			res, raw := whDo(t, tg, key, http.MethodPost, "/handoffs", map[string]any{"lead_id": 999999999999, "reason": "x"})
+			res, raw := doJSON(t, tg, key, http.MethodPost, "/handoffs", map[string]any{"lead_id": 999999999999, "reason": "x"})
 			if e := wantError(t, res, raw, http.StatusNotFound, "not_found"); len(e.Error.Details["lead_id"]) == 0 && res.StatusCode == 404 {
 				t.Errorf("no details.lead_id: %s", raw)
 			}
-			res, raw = whDo(t, tg, key, http.MethodGet, "/handoffs/999999999", nil)
+			res, raw = doJSON(t, tg, key, http.MethodGet, "/handoffs/999999999", nil)
 			wantError(t, res, raw, http.StatusNotFound, "not_found")
-			res, raw = whDo(t, tg, key, http.MethodPost, "/handoffs/999999999/close", nil)
+			res, raw = doJSON(t, tg, key, http.MethodPost, "/handoffs/999999999/close", nil)
 			wantError(t, res, raw, http.StatusNotFound, "not_found")
 		})
 
@@ -152,7 +152,7 @@ func TestHandoffAPI(t *testing.T) {
 				{"unknown field", fmt.Sprintf(`{"lead_id":%d,"reason":"x","status":"closed"}`, lead), "status"},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					res, raw := whDo(t, tg, key, http.MethodPost, "/handoffs", whJSON(tc.body))
+					res, raw := doJSON(t, tg, key, http.MethodPost, "/handoffs", rawJSON(tc.body))
 					e := wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error")
 					if res.StatusCode == http.StatusUnprocessableEntity && !e.about(tc.field) {
 						t.Errorf("details %v, want them about %q alone", e.Error.Details, tc.field)
@@ -169,22 +169,22 @@ func TestHandoffAPI(t *testing.T) {
 			if len(h.Reason) != 1000 {
 				t.Errorf("a 1000-character reason was stored as %d characters", len(h.Reason))
 			}
-			whExpect(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", h.ID), nil, http.StatusOK, nil)
+			expectJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", h.ID), nil, http.StatusOK, nil)
 		})
 
 		t.Run("tenant isolation", func(t *testing.T) {
 			keyB := tg.newOrg(t, "Handoff B")
 			leadA := whCreateLead(t, tg, key, "Handoff Tenant A")
 			hA, _ := open(t, key, leadA, "Só para A")
-			t.Cleanup(func() { whDo(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", hA.ID), nil) })
+			t.Cleanup(func() { doJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", hA.ID), nil) })
 			var before whHandoff
-			snapshot := whExpect(t, tg, key, http.MethodGet, fmt.Sprintf("/handoffs/%d", hA.ID), nil, http.StatusOK, &before)
+			snapshot := expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/handoffs/%d", hA.ID), nil, http.StatusOK, &before)
 
-			res, raw := whDo(t, tg, keyB, http.MethodGet, fmt.Sprintf("/handoffs/%d", hA.ID), nil)
+			res, raw := doJSON(t, tg, keyB, http.MethodGet, fmt.Sprintf("/handoffs/%d", hA.ID), nil)
 			wantError(t, res, raw, http.StatusNotFound, "not_found")
-			res, raw = whDo(t, tg, keyB, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", hA.ID), nil)
+			res, raw = doJSON(t, tg, keyB, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", hA.ID), nil)
 			wantError(t, res, raw, http.StatusNotFound, "not_found")
-			res, raw = whDo(t, tg, keyB, http.MethodPost, "/handoffs", map[string]any{"lead_id": leadA, "reason": "roubando"})
+			res, raw = doJSON(t, tg, keyB, http.MethodPost, "/handoffs", map[string]any{"lead_id": leadA, "reason": "roubando"})
 			if e := wantError(t, res, raw, http.StatusNotFound, "not_found"); res.StatusCode == 404 && len(e.Error.Details["lead_id"]) == 0 {
 				t.Errorf("no details.lead_id: %s", raw)
 			}
@@ -197,7 +197,7 @@ func TestHandoffAPI(t *testing.T) {
 					t.Errorf("org B lists A's handoff %d", hA.ID)
 				}
 			}
-			if after := whExpect(t, tg, key, http.MethodGet, fmt.Sprintf("/handoffs/%d", hA.ID), nil, http.StatusOK, nil); !bytes.Equal(after, snapshot) {
+			if after := expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/handoffs/%d", hA.ID), nil, http.StatusOK, nil); !bytes.Equal(after, snapshot) {
 				t.Errorf("A's handoff changed:\nbefore %s\n after %s", snapshot, after)
 			}
 		})

@@ -71,6 +71,32 @@ func forEachTarget(t *testing.T, fn func(t *testing.T, tg *target)) {
 	}
 }
 
+// Why a test runs only against servers it starts itself.
+const (
+	needsLoopback = "needs the in-process server: a remote server cannot deliver to this machine's loopback receivers"
+	needsFakes    = "points the server at a fake Graph API, which only an in-process target can do"
+)
+
+// skipRemote skips the test, saying why, when the suite runs against a
+// remote server.
+func skipRemote(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CONTRACT_BASE_URL") != "" {
+		t.Skip(why)
+	}
+}
+
+// forEachDatabase runs fn as a subtest per database, for tests that start
+// in-process servers of their own, configured in ways no remote server can
+// be (why): under CONTRACT_BASE_URL they skip.
+func forEachDatabase(t *testing.T, why string, fn func(t *testing.T, db sqlstoretest.Database)) {
+	t.Helper()
+	skipRemote(t, why)
+	for _, db := range sqlstoretest.Databases(t) {
+		t.Run(db.Name, func(t *testing.T) { fn(t, db) })
+	}
+}
+
 // startInProcess runs the service on dbURL with strict response validation
 // and an organization with one key.
 func startInProcess(t testing.TB, dbURL string, perMinute, perDay int) *target {

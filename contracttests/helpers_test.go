@@ -89,18 +89,20 @@ func wantError(t testing.TB, res *http.Response, body []byte, status int, code s
 	return e
 }
 
-// whJSON is a request body sent exactly as written.
-type whJSON string
+// rawJSON is a JSON request body sent exactly as written, for bodies a
+// marshalled value cannot be (null fields, numbers as written, invalid
+// JSON).
+type rawJSON string
 
-// whDo sends a request through the validating transport. body is nil (no
-// body), a whJSON (sent verbatim) or a value to marshal.
-func whDo(t testing.TB, tg *target, key, method, path string, body any) (*http.Response, []byte) {
+// doJSON sends a request through the validating transport. body is nil (no
+// body), a rawJSON (sent verbatim) or a value to marshal.
+func doJSON(t testing.TB, tg *target, key, method, path string, body any) (*http.Response, []byte) {
 	t.Helper()
 	var raw []byte
 	contentType := ""
 	switch b := body.(type) {
 	case nil:
-	case whJSON:
+	case rawJSON:
 		raw, contentType = []byte(b), "application/json"
 	default:
 		var err error
@@ -112,11 +114,11 @@ func whDo(t testing.TB, tg *target, key, method, path string, body any) (*http.R
 	return tg.raw(t, key, method, path, contentType, raw)
 }
 
-// whExpect is whDo that fails the test unless the status is want, and
+// expectJSON is doJSON that fails the test unless the status is want, and
 // decodes the answer into out when out is not nil.
-func whExpect(t testing.TB, tg *target, key, method, path string, body any, want int, out any) []byte {
+func expectJSON(t testing.TB, tg *target, key, method, path string, body any, want int, out any) []byte {
 	t.Helper()
-	res, got := whDo(t, tg, key, method, path, body)
+	res, got := doJSON(t, tg, key, method, path, body)
 	if res.StatusCode != want {
 		t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, want, got)
 	}
@@ -128,14 +130,10 @@ func whExpect(t testing.TB, tg *target, key, method, path string, body any, want
 	return got
 }
 
-// postJSON sends body as JSON to path with key.
+// postJSON posts body, marshalled, to path with key.
 func postJSON(t *testing.T, tg *target, key, path string, body map[string]any) (*http.Response, []byte) {
 	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tg.raw(t, key, http.MethodPost, path, "application/json", b)
+	return doJSON(t, tg, key, http.MethodPost, path, body)
 }
 
 // merged is a copy of base with fields added.

@@ -462,7 +462,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					phone, id := uniquePhone(t), wamid(t)
-					status, body := env.push(t, secret, webhook(pnid, phone, "Kim", merged(tc.message, map[string]any{
+					status, body := env.push(t, secret, metaWebhook(pnid, phone, "Kim", merged(tc.message, map[string]any{
 						"from": phone, "id": id, "timestamp": strconv.FormatInt(time.Now().Unix(), 10)})))
 					if status != http.StatusOK {
 						t.Fatalf("push: %d %s", status, body)
@@ -481,7 +481,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 		t.Run("a sender that is not a phone number", func(t *testing.T) {
 			id := wamid(t)
 			before := seed.EventCount(t, tg.orgID)
-			status, body := env.push(t, secret, webhook(pnid, "12345", "Bot", map[string]any{
+			status, body := env.push(t, secret, metaWebhook(pnid, "12345", "Bot", map[string]any{
 				"from": "12345", "id": id, "timestamp": "1700000000", "type": "text", "text": map[string]any{"body": "oi"}}))
 			if status != http.StatusOK {
 				t.Fatalf("push: %d %s", status, body)
@@ -623,9 +623,9 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 	})
 }
 
-// webhook is a Meta webhook carrying one message of any kind, for kinds the
-// fake's builders do not cover.
-func webhook(phoneNumberID, from, name string, message map[string]any) []byte {
+// metaWebhook is a Meta webhook carrying one message of any kind, for
+// kinds the fake's builders do not cover.
+func metaWebhook(phoneNumberID, from, name string, message map[string]any) []byte {
 	b, err := json.Marshal(map[string]any{
 		"object": "whatsapp_business_account",
 		"entry": []any{map[string]any{

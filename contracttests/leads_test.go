@@ -41,7 +41,7 @@ func whCreateLead(t testing.TB, tg *target, key, name string) int64 {
 	var l struct {
 		ID int64 `json:"id"`
 	}
-	whExpect(t, tg, key, http.MethodPost, "/leads", map[string]any{"phone": uniquePhone(t), "name": name}, http.StatusCreated, &l)
+	expectJSON(t, tg, key, http.MethodPost, "/leads", map[string]any{"phone": uniquePhone(t), "name": name}, http.StatusCreated, &l)
 	return l.ID
 }
 

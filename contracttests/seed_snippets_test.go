@@ -47,24 +47,20 @@ type snippetRunner struct {
 }
 
 func TestSeedSignatureSnippets(t *testing.T) {
-	if os.Getenv("CONTRACT_BASE_URL") != "" {
-		t.Skip("needs the in-process server: a remote server cannot deliver to this machine's loopback receivers")
-	}
+	skipRemote(t, needsLoopback)
 	runners := snippetRunners(t)
-	for _, db := range sqlstoretest.Databases(t) {
-		t.Run(db.Name, func(t *testing.T) {
-			tg := startInProcessWith(t, db.URL, func(c *app.Config) {
-				c.WebhookAllowPrivateTargets = true
-				c.WebhookPollInterval = 50 * time.Millisecond
-				// A rejected delivery is retried at once, so a failure shows
-				// up as a second attempt instead of a timeout.
-				c.WebhookRetrySchedule = []time.Duration{100 * time.Millisecond}
-			})
-			for _, r := range runners {
-				t.Run(r.name, func(t *testing.T) { testSignatureSnippet(t, tg, r) })
-			}
+	forEachDatabase(t, needsLoopback, func(t *testing.T, db sqlstoretest.Database) {
+		tg := startInProcessWith(t, db.URL, func(c *app.Config) {
+			c.WebhookAllowPrivateTargets = true
+			c.WebhookPollInterval = 50 * time.Millisecond
+			// A rejected delivery is retried at once, so a failure shows
+			// up as a second attempt instead of a timeout.
+			c.WebhookRetrySchedule = []time.Duration{100 * time.Millisecond}
 		})
-	}
+		for _, r := range runners {
+			t.Run(r.name, func(t *testing.T) { testSignatureSnippet(t, tg, r) })
+		}
+	})
 }
 
 // snippetRunners finds the interpreters, or skips (fails under
@@ -112,7 +108,7 @@ func testSignatureSnippet(t *testing.T, tg *target, r snippetRunner) {
 	// pointing nowhere, start the runner, then point it at the runner.
 	hookA := createSnippetWebhook(t, tg, key, "seed snippet "+r.name, "http://127.0.0.1:1/")
 	urlA := startSnippetRunner(t, r, "A", hookA.SigningSecret)
-	snippetCall(t, tg, key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", hookA.ID),
+	expectJSON(t, tg, key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", hookA.ID),
 		map[string]any{"url": urlA + "/webhook"}, http.StatusOK, nil)
 
 	// Webhook B, same events, is recorded here so its deliveries can be
@@ -126,9 +122,9 @@ func testSignatureSnippet(t *testing.T, tg *target, r snippetRunner) {
 	var lead struct {
 		ID int64 `json:"id"`
 	}
-	snippetCall(t, tg, key, http.MethodPost, "/leads",
+	expectJSON(t, tg, key, http.MethodPost, "/leads",
 		map[string]any{"phone": "5511988887777", "name": snippetLeadName}, http.StatusCreated, &lead)
-	snippetCall(t, tg, key, http.MethodPatch, fmt.Sprintf("/leads/%d", lead.ID),
+	expectJSON(t, tg, key, http.MethodPatch, fmt.Sprintf("/leads/%d", lead.ID),
 		map[string]any{"temperature": "hot"}, http.StatusOK, nil)
 
 	t.Run("accepts real deliveries", func(t *testing.T) {
@@ -162,7 +158,7 @@ func testSignatureSnippet(t *testing.T, tg *target, r snippetRunner) {
 			StatusCode *int    `json:"status_code"`
 			Error      *string `json:"error"`
 		}
-		snippetCall(t, tg, key, http.MethodPost, fmt.Sprintf("/webhooks/%d/test", hookA.ID), nil, http.StatusOK, &res)
+		expectJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/webhooks/%d/test", hookA.ID), nil, http.StatusOK, &res)
 		if !res.Delivered || res.StatusCode == nil || *res.StatusCode != http.StatusOK {
 			t.Errorf("test delivery: delivered=%v status_code=%v error=%v, want delivered with 200",
 				res.Delivered, snippetDeref(res.StatusCode), snippetDeref(res.Error))
@@ -214,7 +210,7 @@ type snippetWebhook struct {
 func createSnippetWebhook(t *testing.T, tg *target, key, name, url string) snippetWebhook {
 	t.Helper()
 	var w snippetWebhook
-	snippetCall(t, tg, key, http.MethodPost, "/webhooks", map[string]any{
+	expectJSON(t, tg, key, http.MethodPost, "/webhooks", map[string]any{
 		"name":   name,
 		"url":    url,
 		"events": snippetEvents,
@@ -231,30 +227,6 @@ func createSnippetWebhook(t *testing.T, tg *target, key, name, url string) snipp
 		}
 	})
 	return w
-}
-
-// snippetCall sends a JSON request, checks the status and decodes the
-// answer into out (when not nil).
-func snippetCall(t *testing.T, tg *target, key, method, path string, in any, want int, out any) {
-	t.Helper()
-	var body []byte
-	contentType := ""
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			t.Fatal(err)
-		}
-		contentType = "application/json"
-	}
-	res, got := tg.raw(t, key, method, path, contentType, body)
-	if res.StatusCode != want {
-		t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, want, got)
-	}
-	if out != nil {
-		if err := json.Unmarshal(got, out); err != nil {
-			t.Fatalf("%s %s: decode %s: %v", method, path, got, err)
-		}
-	}
 }
 
 type snippetDelivery struct {

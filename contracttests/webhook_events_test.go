@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -54,14 +53,9 @@ func evConfig(more func(c *app.Config)) func(c *app.Config) {
 // loopback receivers, so under CONTRACT_BASE_URL the test is skipped.
 func evEachDatabase(t *testing.T, more func(c *app.Config), fn func(t *testing.T, tg *target)) {
 	t.Helper()
-	if os.Getenv("CONTRACT_BASE_URL") != "" {
-		t.Skip("needs the in-process server: a remote server cannot deliver to this machine's loopback receivers")
-	}
-	for _, db := range sqlstoretest.Databases(t) {
-		t.Run(db.Name, func(t *testing.T) {
-			fn(t, startInProcessWith(t, db.URL, evConfig(more)))
-		})
-	}
+	forEachDatabase(t, needsLoopback, func(t *testing.T, db sqlstoretest.Database) {
+		fn(t, startInProcessWith(t, db.URL, evConfig(more)))
+	})
 }
 
 // evNewReceiver starts a reference receiver at /hook. It accepts nothing
@@ -98,26 +92,6 @@ type evHook struct {
 	Secret string
 }
 
-// evCall sends a JSON request through the validating transport, checks the
-// status and returns the body.
-func evCall(t *testing.T, tg *target, key, method, path string, in any, want int) []byte {
-	t.Helper()
-	var body []byte
-	contentType := ""
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			t.Fatal(err)
-		}
-		contentType = "application/json"
-	}
-	res, got := tg.raw(t, key, method, path, contentType, body)
-	if res.StatusCode != want {
-		t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, want, got)
-	}
-	return got
-}
-
 // evDecode decodes b into a new T, failing the test if it cannot.
 func evDecode[T any](t *testing.T, b []byte) T {
 	t.Helper()
@@ -139,7 +113,7 @@ func evCreateHook(t *testing.T, tg *target, key, name string, r *receiver, event
 	w := evDecode[struct {
 		ID            int64  `json:"id"`
 		SigningSecret string `json:"signing_secret"`
-	}](t, evCall(t, tg, key, http.MethodPost, "/webhooks", in, http.StatusCreated))
+	}](t, expectJSON(t, tg, key, http.MethodPost, "/webhooks", in, http.StatusCreated, nil))
 	if w.ID == 0 || w.SigningSecret == "" {
 		t.Fatalf("created webhook without id or secret: %+v", w)
 	}
@@ -156,7 +130,7 @@ type evWebhook struct {
 
 func evGetHook(t *testing.T, tg *target, key string, id int64) evWebhook {
 	t.Helper()
-	return evDecode[evWebhook](t, evCall(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks/%d", id), nil, http.StatusOK))
+	return evDecode[evWebhook](t, expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks/%d", id), nil, http.StatusOK, nil))
 }
 
 type evAttempt struct {
@@ -203,7 +177,7 @@ func evDeliveries(t *testing.T, tg *target, key string, hookID int64) []evDelive
 			Meta struct {
 				TotalPages int64 `json:"total_pages"`
 			} `json:"meta"`
-		}](t, evCall(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks/%d/deliveries?per_page=100&page=%d", hookID, page), nil, http.StatusOK))
+		}](t, expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks/%d/deliveries?per_page=100&page=%d", hookID, page), nil, http.StatusOK, nil))
 		all = append(all, p.Data...)
 		if int64(page) >= p.Meta.TotalPages {
 			return all
@@ -290,7 +264,7 @@ func evCreateLead(t *testing.T, tg *target, key string, fields map[string]any) (
 	l := evDecode[struct {
 		ID    int64  `json:"id"`
 		Phone string `json:"phone"`
-	}](t, evCall(t, tg, key, http.MethodPost, "/leads", in, http.StatusCreated))
+	}](t, expectJSON(t, tg, key, http.MethodPost, "/leads", in, http.StatusCreated, nil))
 	return l.ID, l.Phone
 }
 
@@ -460,7 +434,7 @@ func (env *evEventsEnv) check(t *testing.T, d evDelivery, path string) (webhookr
 	}
 
 	// The same object, from the REST API, now.
-	restBody := evCall(t, env.tg, env.key, http.MethodGet, path, nil, http.StatusOK)
+	restBody := expectJSON(t, env.tg, env.key, http.MethodGet, path, nil, http.StatusOK, nil)
 	data, rest := evJSONObject(t, []byte(env0.Data)), evJSONObject(t, restBody)
 	if !reflect.DeepEqual(data, rest) {
 		t.Errorf("%s: data differs from GET %s:\n data %s\n  GET %s", d.Event, path, env0.Data, restBody)
@@ -482,8 +456,8 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 		env.hookA = evCreateHook(t, tg, env.key, "every event", env.recA, impl.EventTypes, 0)
 		env.hookB = evCreateHook(t, tg, env.key, "qualified only", env.recB, []string{impl.EventLeadQualified}, 0)
 		env.hookC = evCreateHook(t, tg, env.key, "inactive", env.recC, impl.EventTypes, 0)
-		if w := evDecode[evWebhook](t, evCall(t, tg, env.key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", env.hookC.ID),
-			map[string]any{"active": false}, http.StatusOK)); w.Active {
+		if w := evDecode[evWebhook](t, expectJSON(t, tg, env.key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", env.hookC.ID),
+			map[string]any{"active": false}, http.StatusOK, nil)); w.Active {
 			t.Fatalf("PATCH active false left webhook C active")
 		}
 
@@ -491,7 +465,7 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 		var phone string
 		leadPath := func() string { return fmt.Sprintf("/leads/%d", leadID) }
 		patch := func(fields map[string]any) func() {
-			return func() { evCall(t, tg, env.key, http.MethodPatch, leadPath(), fields, http.StatusOK) }
+			return func() { expectJSON(t, tg, env.key, http.MethodPatch, leadPath(), fields, http.StatusOK, nil) }
 		}
 
 		t.Run("lead.created by POST /leads", func(t *testing.T) {
@@ -587,9 +561,9 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 			a, _ := env.act(t, []string{impl.EventMessageSent}, func() {
 				m := evDecode[struct {
 					ID int64 `json:"id"`
-				}](t, evCall(t, tg, env.key, http.MethodPost, "/whatsapp/messages", map[string]any{
+				}](t, expectJSON(t, tg, env.key, http.MethodPost, "/whatsapp/messages", map[string]any{
 					"integration_id": seededWhatsAppID, "phone": phone, "type": "text", "text": "Olá, Ana! Tudo bem?",
-				}, http.StatusCreated))
+				}, http.StatusCreated, nil))
 				msgID = m.ID
 			})
 			if len(a) == 1 {
@@ -656,8 +630,8 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 			a, _ := env.act(t, []string{impl.EventHandoffCreated}, func() {
 				h := evDecode[struct {
 					ID int64 `json:"id"`
-				}](t, evCall(t, tg, env.key, http.MethodPost, "/handoffs",
-					map[string]any{"lead_id": leadID, "reason": "Pediu uma proposta comercial"}, http.StatusCreated))
+				}](t, expectJSON(t, tg, env.key, http.MethodPost, "/handoffs",
+					map[string]any{"lead_id": leadID, "reason": "Pediu uma proposta comercial"}, http.StatusCreated, nil))
 				hID = h.ID
 			})
 			path := fmt.Sprintf("/handoffs/%d", hID)
@@ -668,7 +642,7 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 				}
 			}
 			a, _ = env.act(t, []string{impl.EventHandoffClosed}, func() {
-				evCall(t, tg, env.key, http.MethodPost, path+"/close", nil, http.StatusOK)
+				expectJSON(t, tg, env.key, http.MethodPost, path+"/close", nil, http.StatusOK, nil)
 			})
 			if len(a) == 1 {
 				_, data := env.check(t, a[0], path)

@@ -18,17 +18,11 @@ import (
 // read, list, patch, delete, rotate the secret, and the validation of each.
 // It runs on every target; what needs a delivery is in deliveries_test.go.
 
-var (
-	whSecretRe    = regexp.MustCompile(`^whsec_[A-Za-z0-9+/]{43}=$`)
-	whMessageIDRe = regexp.MustCompile(`^msg_`)
-	whEventIDRe   = regexp.MustCompile(`^evt_`)
-)
+var whSecretRe = regexp.MustCompile(`^whsec_[A-Za-z0-9+/]{43}=$`)
 
 const (
-	whURLMessage   = "must be a valid http:// or https:// URL"
-	whExampleBody  = `{"name":"Meu Webhook","url":"https://meusite.com/webhook","events":["lead.created","lead.qualified","message.received"]}`
-	whPollInterval = 20 * time.Millisecond
-	whWait         = 10 * time.Second
+	whURLMessage  = "must be a valid http:// or https:// URL"
+	whExampleBody = `{"name":"Meu Webhook","url":"https://meusite.com/webhook","events":["lead.created","lead.qualified","message.received"]}`
 )
 
 type whHook struct {
@@ -69,12 +63,12 @@ func whHookPath(id int64) string { return fmt.Sprintf("/webhooks/%d", id) }
 func whCreateHook(t testing.TB, tg *target, key string, body any) whHook {
 	t.Helper()
 	var h whHook
-	whExpect(t, tg, key, http.MethodPost, "/webhooks", body, http.StatusCreated, &h)
+	expectJSON(t, tg, key, http.MethodPost, "/webhooks", body, http.StatusCreated, &h)
 	if h.ID == 0 || !whSecretRe.MatchString(h.SigningSecret) {
 		t.Fatalf("created webhook without id or a valid signing secret: %+v", h)
 	}
 	t.Cleanup(func() {
-		res, got := whDo(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil)
+		res, got := doJSON(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil)
 		if res.StatusCode != http.StatusNoContent && res.StatusCode != http.StatusNotFound {
 			t.Errorf("clean up webhook %d: %d %s", h.ID, res.StatusCode, got)
 		}
@@ -85,7 +79,7 @@ func whCreateHook(t testing.TB, tg *target, key string, body any) whHook {
 func whGetHook(t testing.TB, tg *target, key string, id int64) (whHook, []byte) {
 	t.Helper()
 	var h whHook
-	raw := whExpect(t, tg, key, http.MethodGet, whHookPath(id), nil, http.StatusOK, &h)
+	raw := expectJSON(t, tg, key, http.MethodGet, whHookPath(id), nil, http.StatusOK, &h)
 	return h, raw
 }
 
@@ -97,7 +91,7 @@ func whListHooks(t testing.TB, tg *target, key string) ([]whHook, int64, [][]byt
 	var total int64
 	for page := 1; ; page++ {
 		var p whHookPage
-		bodies = append(bodies, whExpect(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks?per_page=100&page=%d", page), nil, http.StatusOK, &p))
+		bodies = append(bodies, expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks?per_page=100&page=%d", page), nil, http.StatusOK, &p))
 		all, total = append(all, p.Data...), p.Meta.Total
 		if len(p.Data) == 0 || int64(page) >= p.Meta.TotalPages {
 			return all, total, bodies
@@ -108,7 +102,7 @@ func whListHooks(t testing.TB, tg *target, key string) ([]whHook, int64, [][]byt
 func whRotate(t testing.TB, tg *target, key string, hookID int64) whSecretResult {
 	t.Helper()
 	var s whSecretResult
-	whExpect(t, tg, key, http.MethodPost, whHookPath(hookID)+"/rotate-secret", nil, http.StatusOK, &s)
+	expectJSON(t, tg, key, http.MethodPost, whHookPath(hookID)+"/rotate-secret", nil, http.StatusOK, &s)
 	if !whSecretRe.MatchString(s.SigningSecret) {
 		t.Fatalf("rotated secret %q does not match %s", s.SigningSecret, whSecretRe)
 	}
@@ -127,7 +121,7 @@ func TestWebhookAPI(t *testing.T) {
 		key := tg.key
 
 		t.Run("the API reference's example", func(t *testing.T) {
-			res, raw := whDo(t, tg, key, http.MethodPost, "/webhooks", whJSON(whExampleBody))
+			res, raw := doJSON(t, tg, key, http.MethodPost, "/webhooks", rawJSON(whExampleBody))
 			if res.StatusCode != http.StatusCreated {
 				t.Fatalf("create: %d, want 201: %s", res.StatusCode, raw)
 			}
@@ -135,7 +129,7 @@ func TestWebhookAPI(t *testing.T) {
 			if err := json.Unmarshal(raw, &h); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { whDo(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil) })
+			t.Cleanup(func() { doJSON(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil) })
 			if loc := res.Header.Get("Location"); loc != fmt.Sprintf("/api/v1/webhooks/%d", h.ID) {
 				t.Errorf("Location %q, want /api/v1/webhooks/%d", loc, h.ID)
 			}
@@ -193,13 +187,13 @@ func TestWebhookAPI(t *testing.T) {
 			for _, bad := range []string{"ftp://x.com/a", "meusite.com/webhook", "http://", "javascript:alert(1)", "https://exa mple.com", ""} {
 				t.Run("url "+strconv.Quote(bad), func(t *testing.T) {
 					wantDetails := map[string][]string{"url": {whURLMessage}}
-					res, raw := whDo(t, tg, key, http.MethodPost, "/webhooks",
+					res, raw := doJSON(t, tg, key, http.MethodPost, "/webhooks",
 						map[string]any{"name": "bad url", "url": bad, "events": []string{"lead.created"}})
 					if e := wantError(t, res, raw, 422, "validation_error"); res.StatusCode == 422 &&
 						!reflect.DeepEqual(e.Error.Details, wantDetails) {
 						t.Errorf("create: details %v, want %v", e.Error.Details, wantDetails)
 					}
-					res, raw = whDo(t, tg, key, http.MethodPatch, whHookPath(victim.ID), map[string]any{"url": bad})
+					res, raw = doJSON(t, tg, key, http.MethodPatch, whHookPath(victim.ID), map[string]any{"url": bad})
 					if e := wantError(t, res, raw, 422, "validation_error"); res.StatusCode == 422 &&
 						!reflect.DeepEqual(e.Error.Details, wantDetails) {
 						t.Errorf("PATCH: details %v, want %v", e.Error.Details, wantDetails)
@@ -219,7 +213,7 @@ func TestWebhookAPI(t *testing.T) {
 					t.Errorf("created with url %q, stored %q", good, h.URL)
 				}
 				var p whHook
-				whExpect(t, tg, key, http.MethodPatch, whHookPath(victim.ID), map[string]any{"url": good}, http.StatusOK, &p)
+				expectJSON(t, tg, key, http.MethodPatch, whHookPath(victim.ID), map[string]any{"url": good}, http.StatusOK, &p)
 				if p.URL != good {
 					t.Errorf("PATCH url %q, stored %q", good, p.URL)
 				}
@@ -244,7 +238,7 @@ func TestWebhookAPI(t *testing.T) {
 			}
 			for _, tc := range creates {
 				t.Run("create with "+tc.name, func(t *testing.T) {
-					res, raw := whDo(t, tg, key, http.MethodPost, "/webhooks", whJSON(tc.body))
+					res, raw := doJSON(t, tg, key, http.MethodPost, "/webhooks", rawJSON(tc.body))
 					e := wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error")
 					if res.StatusCode == http.StatusUnprocessableEntity && !e.about(tc.field) {
 						t.Errorf("details %v, want them about %q alone", e.Error.Details, tc.field)
@@ -266,7 +260,7 @@ func TestWebhookAPI(t *testing.T) {
 			}
 			for _, tc := range patches {
 				t.Run("PATCH "+tc.name, func(t *testing.T) {
-					res, raw := whDo(t, tg, key, http.MethodPatch, whHookPath(victim.ID), whJSON(tc.body))
+					res, raw := doJSON(t, tg, key, http.MethodPatch, whHookPath(victim.ID), rawJSON(tc.body))
 					e := wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error")
 					if res.StatusCode == http.StatusUnprocessableEntity && !e.about(tc.field) {
 						t.Errorf("details %v, want them about %q alone", e.Error.Details, tc.field)
@@ -287,7 +281,7 @@ func TestWebhookAPI(t *testing.T) {
 			orig, origRaw := whGetHook(t, tg, key, h.ID)
 
 			var p whHook
-			whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{}`), http.StatusOK, &p)
+			expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), rawJSON(`{}`), http.StatusOK, &p)
 			if !reflect.DeepEqual(p, orig) {
 				t.Errorf("PATCH {} changed the webhook:\n got %+v\nwant %+v", p, orig)
 			}
@@ -310,7 +304,7 @@ func TestWebhookAPI(t *testing.T) {
 			} {
 				before, _ := whGetHook(t, tg, key, h.ID)
 				var after whHook
-				whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(st.body), http.StatusOK, &after)
+				expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), rawJSON(st.body), http.StatusOK, &after)
 				got, _ := whGetHook(t, tg, key, h.ID)
 				if !reflect.DeepEqual(got, after) {
 					t.Errorf("PATCH %s answered %+v, GET then shows %+v", st.body, after, got)
@@ -336,7 +330,7 @@ func TestWebhookAPI(t *testing.T) {
 			}
 
 			_, beforeNull := whGetHook(t, tg, key, h.ID)
-			res, raw := whDo(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{"name":null}`))
+			res, raw := doJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), rawJSON(`{"name":null}`))
 			if e := wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error"); res.StatusCode == http.StatusUnprocessableEntity && !e.about("name") {
 				t.Errorf("PATCH name null: details %v, want them about name alone", e.Error.Details)
 			}
@@ -346,7 +340,7 @@ func TestWebhookAPI(t *testing.T) {
 
 			var unchanged whHook
 			_, beforeEmpty := whGetHook(t, tg, key, h.ID)
-			whExpect(t, tg, key, http.MethodPatch, whHookPath(h.ID), whJSON(`{}`), http.StatusOK, &unchanged)
+			expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), rawJSON(`{}`), http.StatusOK, &unchanged)
 			if _, after := whGetHook(t, tg, key, h.ID); !bytes.Equal(after, beforeEmpty) {
 				t.Errorf("a second PATCH {} changed the webhook: %s, was %s", after, beforeEmpty)
 			}
@@ -354,7 +348,7 @@ func TestWebhookAPI(t *testing.T) {
 
 		t.Run("DELETE", func(t *testing.T) {
 			h := whCreateHook(t, tg, key, map[string]any{"name": "delete me", "url": "https://meusite.com/webhook", "events": []string{"lead.created"}})
-			res, raw := whDo(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil)
+			res, raw := doJSON(t, tg, key, http.MethodDelete, whHookPath(h.ID), nil)
 			if res.StatusCode != http.StatusNoContent || len(raw) != 0 {
 				t.Fatalf("DELETE: %d %q, want 204 without a body", res.StatusCode, raw)
 			}
@@ -369,9 +363,9 @@ func TestWebhookAPI(t *testing.T) {
 			} {
 				var body any
 				if op.method == http.MethodPatch {
-					body = whJSON(`{"name":"ghost"}`)
+					body = rawJSON(`{"name":"ghost"}`)
 				}
-				res, raw := whDo(t, tg, key, op.method, op.path, body)
+				res, raw := doJSON(t, tg, key, op.method, op.path, body)
 				wantError(t, res, raw, http.StatusNotFound, "not_found")
 			}
 			list, _, _ := whListHooks(t, tg, key)
@@ -400,7 +394,7 @@ func TestWebhookAPI(t *testing.T) {
 				{"per_page=2&page=3", whMeta{3, 2, 3, 2}, []int64{}},
 			} {
 				var p whHookPage
-				raw := whExpect(t, tg, k, http.MethodGet, "/webhooks?"+tc.query, nil, http.StatusOK, &p)
+				raw := expectJSON(t, tg, k, http.MethodGet, "/webhooks?"+tc.query, nil, http.StatusOK, &p)
 				got := []int64{}
 				for _, x := range p.Data {
 					got = append(got, x.ID)
@@ -433,7 +427,7 @@ func TestWebhookAPI(t *testing.T) {
 					t.Errorf("GET after rotate contains %q: %s", secret, raw)
 				}
 			}
-			res, body := whDo(t, tg, key, http.MethodPost, "/webhooks/999999999/rotate-secret", nil)
+			res, body := doJSON(t, tg, key, http.MethodPost, "/webhooks/999999999/rotate-secret", nil)
 			wantError(t, res, body, http.StatusNotFound, "not_found")
 		})
 	})

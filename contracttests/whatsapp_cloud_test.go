@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -37,26 +36,21 @@ const cloudSendTimeout = time.Second
 
 func forEachCloudTarget(t *testing.T, fn func(t *testing.T, env *cloudEnv)) {
 	t.Helper()
-	if os.Getenv("CONTRACT_BASE_URL") != "" {
-		t.Skip("points the server at a fake Graph API, which only an in-process target can do")
-	}
-	for _, db := range sqlstoretest.Databases(t) {
-		t.Run(db.Name, func(t *testing.T) {
-			fake := graphapi.New()
-			ts := httptest.NewServer(fake)
-			t.Cleanup(ts.Close)
-			tg := startInProcessWith(t, db.URL, func(c *app.Config) {
-				c.WhatsAppBaseURL = ts.URL
-				c.WhatsAppAPIVersion = "v21.0"
-				c.SendTimeout = cloudSendTimeout
-			})
-			integ := tg.seed(t).Integration(t, &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
-				Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000",
-				PhoneNumberID: "106540352242922", AccessToken: "EAAGm0PX4ZCpsBAtestToken", AppSecret: "cloud-app-secret"})
-			fake.SetToken(integ.PhoneNumberID, integ.AccessToken)
-			fn(t, &cloudEnv{tg: tg, fake: fake, integ: integ})
+	forEachDatabase(t, needsFakes, func(t *testing.T, db sqlstoretest.Database) {
+		fake := graphapi.New()
+		ts := httptest.NewServer(fake)
+		t.Cleanup(ts.Close)
+		tg := startInProcessWith(t, db.URL, func(c *app.Config) {
+			c.WhatsAppBaseURL = ts.URL
+			c.WhatsAppAPIVersion = "v21.0"
+			c.SendTimeout = cloudSendTimeout
 		})
-	}
+		integ := tg.seed(t).Integration(t, &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
+			Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000",
+			PhoneNumberID: "106540352242922", AccessToken: "EAAGm0PX4ZCpsBAtestToken", AppSecret: "cloud-app-secret"})
+		fake.SetToken(integ.PhoneNumberID, integ.AccessToken)
+		fn(t, &cloudEnv{tg: tg, fake: fake, integ: integ})
+	})
 }
 
 // send posts a WhatsApp message through the cloud integration and returns
