@@ -61,6 +61,24 @@ type whDelivery struct {
 	UpdatedAt     time.Time   `json:"updated_at"`
 }
 
+// String is the delivery as JSON, for failure messages.
+func (d whDelivery) String() string {
+	b, _ := json.Marshal(d)
+	return string(b)
+}
+
+// codes is the status code each attempt was answered, -1 for none.
+func (d whDelivery) codes() []int {
+	out := make([]int, len(d.Attempts))
+	for i, a := range d.Attempts {
+		out[i] = -1 // no answer
+		if a.StatusCode != nil {
+			out[i] = *a.StatusCode
+		}
+	}
+	return out
+}
+
 type whDeliveryPage struct {
 	Data []whDelivery `json:"data"`
 	Meta whMeta       `json:"meta"`

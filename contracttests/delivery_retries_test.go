@@ -151,7 +151,7 @@ func evAutoDisable(t *testing.T, tg *target) {
 	rec := evNewReceiver(t)
 	hook := evCreateHook(t, tg, key, "failing", rec, []string{impl.EventLeadCreated}, 1)
 	rec.FailNext(3, http.StatusInternalServerError)
-	var ds []evDelivery
+	var ds []whDelivery
 	for range 3 {
 		ds = append(ds, evDeliveryOf(t, tg, key, hook.ID))
 	}
@@ -161,7 +161,7 @@ func evAutoDisable(t *testing.T, tg *target) {
 			t.Errorf("delivery %s, want failed after one 500", d)
 		}
 	}
-	var w evWebhook
+	var w whHook
 	evWaitFor(t, func() bool { w = evGetHook(t, tg, key, hook.ID); return !w.Active },
 		func() string { return fmt.Sprintf("after 3 failed deliveries in a row the webhook is still %+v", w) })
 	if w.DisabledReason == nil || strings.TrimSpace(*w.DisabledReason) == "" || w.DisabledAt == nil {
@@ -175,7 +175,7 @@ func evAutoDisable(t *testing.T, tg *target) {
 		t.Errorf("the receiver got %d requests, want 3", n)
 	}
 
-	w = evDecode[evWebhook](t, expectJSON(t, tg, key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", hook.ID),
+	w = evDecode[whHook](t, expectJSON(t, tg, key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", hook.ID),
 		map[string]any{"active": true}, http.StatusOK, nil))
 	if !w.Active || w.DisabledReason != nil || w.DisabledAt != nil {
 		t.Errorf("re-enabled webhook is %+v (reason %v)", w, evStr(w.DisabledReason))
@@ -201,8 +201,8 @@ func evRetryAfter(t *testing.T, tg *target) {
 
 	// Between the attempts: the stored next attempt is Retry-After's
 	// second away, not the schedule's hour.
-	var between evDelivery
-	d = evWaitDelivery(t, tg, key, hook.ID, d.ID, "attempted", func(d evDelivery) bool {
+	var between whDelivery
+	d = evWaitDelivery(t, tg, key, hook.ID, d.ID, "attempted", func(d whDelivery) bool {
 		if d.Status == impl.DeliveryPending && len(d.Attempts) == 1 {
 			between = d
 		}
@@ -255,7 +255,7 @@ func evTimeout(t *testing.T, tg *target) {
 
 // evDeliveryOf creates a lead in the organization of key and returns the
 // one delivery it queues on the webhook.
-func evDeliveryOf(t *testing.T, tg *target, key string, hookID int64) evDelivery {
+func evDeliveryOf(t *testing.T, tg *target, key string, hookID int64) whDelivery {
 	t.Helper()
 	ds := evNewDeliveries(t, tg, key, hookID, func() { evCreateLead(t, tg, key, nil) })
 	if len(ds) != 1 || ds[0].Event != impl.EventLeadCreated {
@@ -267,7 +267,7 @@ func evDeliveryOf(t *testing.T, tg *target, key string, hookID int64) evDelivery
 // evSameRequests checks that the receiver got n requests of delivery d,
 // all with its X-Webhook-Id and byte-identical bodies, answered with
 // statuses (0 where it did not answer in time).
-func evSameRequests(t *testing.T, r *receiver, d evDelivery, statuses []int) {
+func evSameRequests(t *testing.T, r *receiver, d whDelivery, statuses []int) {
 	t.Helper()
 	reqs := r.waitAttempts(t, "", len(statuses), evDeadline)
 	if len(reqs) != len(statuses) {

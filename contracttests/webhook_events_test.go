@@ -121,59 +121,19 @@ func evCreateHook(t *testing.T, tg *target, key, name string, r *receiver, event
 	return evHook{ID: w.ID, Secret: w.SigningSecret}
 }
 
-type evWebhook struct {
-	ID             int64      `json:"id"`
-	Active         bool       `json:"active"`
-	DisabledReason *string    `json:"disabled_reason"`
-	DisabledAt     *time.Time `json:"disabled_at"`
-}
-
-func evGetHook(t *testing.T, tg *target, key string, id int64) evWebhook {
+func evGetHook(t *testing.T, tg *target, key string, id int64) whHook {
 	t.Helper()
-	return evDecode[evWebhook](t, expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks/%d", id), nil, http.StatusOK, nil))
-}
-
-type evAttempt struct {
-	AttemptedAt time.Time `json:"attempted_at"`
-	StatusCode  *int      `json:"status_code"`
-	DurationMS  int64     `json:"duration_ms"`
-	Error       *string   `json:"error"`
-}
-
-type evDelivery struct {
-	ID            int64       `json:"id"`
-	WebhookID     int64       `json:"webhook_id"`
-	EventID       string      `json:"event_id"`
-	Event         string      `json:"event"`
-	MessageID     string      `json:"webhook_message_id"`
-	Status        string      `json:"status"`
-	Attempts      []evAttempt `json:"attempts"`
-	NextAttemptAt *time.Time  `json:"next_attempt_at"`
-}
-
-func (d evDelivery) String() string {
-	b, _ := json.Marshal(d)
-	return string(b)
-}
-
-func (d evDelivery) codes() []int {
-	out := make([]int, len(d.Attempts))
-	for i, a := range d.Attempts {
-		out[i] = -1 // no answer
-		if a.StatusCode != nil {
-			out[i] = *a.StatusCode
-		}
-	}
-	return out
+	h, _ := whGetHook(t, tg, key, id)
+	return h
 }
 
 // evDeliveries returns every delivery of the webhook, newest first.
-func evDeliveries(t *testing.T, tg *target, key string, hookID int64) []evDelivery {
+func evDeliveries(t *testing.T, tg *target, key string, hookID int64) []whDelivery {
 	t.Helper()
-	var all []evDelivery
+	var all []whDelivery
 	for page := 1; ; page++ {
 		p := evDecode[struct {
-			Data []evDelivery `json:"data"`
+			Data []whDelivery `json:"data"`
 			Meta struct {
 				TotalPages int64 `json:"total_pages"`
 			} `json:"meta"`
@@ -186,7 +146,7 @@ func evDeliveries(t *testing.T, tg *target, key string, hookID int64) []evDelive
 }
 
 // evDeliveryByID returns one delivery of the webhook.
-func evDeliveryByID(t *testing.T, tg *target, key string, hookID, id int64) evDelivery {
+func evDeliveryByID(t *testing.T, tg *target, key string, hookID, id int64) whDelivery {
 	t.Helper()
 	for _, d := range evDeliveries(t, tg, key, hookID) {
 		if d.ID == id {
@@ -194,7 +154,7 @@ func evDeliveryByID(t *testing.T, tg *target, key string, hookID, id int64) evDe
 		}
 	}
 	t.Fatalf("webhook %d has no delivery %d", hookID, id)
-	return evDelivery{}
+	return whDelivery{}
 }
 
 // evWaitFor polls cond until it holds, failing the test after evDeadline
@@ -212,9 +172,9 @@ func evWaitFor(t *testing.T, cond func() bool, describe func() string) {
 
 // evWaitDelivery polls the delivery until done says it has reached the
 // state wanted, and returns it.
-func evWaitDelivery(t *testing.T, tg *target, key string, hookID, id int64, what string, done func(evDelivery) bool) evDelivery {
+func evWaitDelivery(t *testing.T, tg *target, key string, hookID, id int64, what string, done func(whDelivery) bool) whDelivery {
 	t.Helper()
-	var d evDelivery
+	var d whDelivery
 	evWaitFor(t, func() bool {
 		d = evDeliveryByID(t, tg, key, hookID, id)
 		return done(d)
@@ -222,20 +182,20 @@ func evWaitDelivery(t *testing.T, tg *target, key string, hookID, id int64, what
 	return d
 }
 
-func evFinished(d evDelivery) bool { return d.Status != impl.DeliveryPending }
+func evFinished(d whDelivery) bool { return d.Status != impl.DeliveryPending }
 
 // evNewDeliveries runs act and returns the deliveries it queued for the
 // webhook. Deliveries are written with the change that causes them, so
 // once act's request has been answered the list is complete: an event
 // that is not in it will never be delivered.
-func evNewDeliveries(t *testing.T, tg *target, key string, hookID int64, act func()) []evDelivery {
+func evNewDeliveries(t *testing.T, tg *target, key string, hookID int64, act func()) []whDelivery {
 	t.Helper()
 	seen := map[int64]bool{}
 	for _, d := range evDeliveries(t, tg, key, hookID) {
 		seen[d.ID] = true
 	}
 	act()
-	var out []evDelivery
+	var out []whDelivery
 	for _, d := range evDeliveries(t, tg, key, hookID) {
 		if !seen[d.ID] {
 			out = append(out, d)
@@ -245,7 +205,7 @@ func evNewDeliveries(t *testing.T, tg *target, key string, hookID int64, act fun
 	return out
 }
 
-func evEvents(ds []evDelivery) []string {
+func evEvents(ds []whDelivery) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
 		out[i] = d.Event
@@ -347,9 +307,9 @@ type evEventsEnv struct {
 // act runs fn and checks the deliveries it caused: exactly want on A (as a
 // multiset), the lead.qualified among them on B, nothing on C. It returns
 // A's and B's new deliveries.
-func (env *evEventsEnv) act(t *testing.T, want []string, fn func()) (a, b []evDelivery) {
+func (env *evEventsEnv) act(t *testing.T, want []string, fn func()) (a, b []whDelivery) {
 	t.Helper()
-	var c []evDelivery
+	var c []whDelivery
 	b = evNewDeliveries(t, env.tg, env.key, env.hookB.ID, func() {
 		c = evNewDeliveries(t, env.tg, env.key, env.hookC.ID, func() {
 			a = evNewDeliveries(t, env.tg, env.key, env.hookA.ID, fn)
@@ -375,7 +335,7 @@ func (env *evEventsEnv) act(t *testing.T, want []string, fn func()) (a, b []evDe
 }
 
 // received waits until r has accepted delivery d and returns it.
-func (env *evEventsEnv) received(t *testing.T, r *receiver, d evDelivery) webhookreceiver.Received {
+func (env *evEventsEnv) received(t *testing.T, r *receiver, d whDelivery) webhookreceiver.Received {
 	t.Helper()
 	var got webhookreceiver.Received
 	evWaitFor(t, func() bool {
@@ -396,7 +356,7 @@ func (env *evEventsEnv) received(t *testing.T, r *receiver, d evDelivery) webhoo
 // check waits for A's delivery d, validates it strictly, decodes it into
 // its generated type and compares its data with GET path. It returns the
 // delivery as received and its data.
-func (env *evEventsEnv) check(t *testing.T, d evDelivery, path string) (webhookreceiver.Received, map[string]any) {
+func (env *evEventsEnv) check(t *testing.T, d whDelivery, path string) (webhookreceiver.Received, map[string]any) {
 	t.Helper()
 	rec := env.received(t, env.recA, d)
 	if err := evValidateBody(t, d.Event, rec.Body); err != nil {
@@ -456,7 +416,7 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 		env.hookA = evCreateHook(t, tg, env.key, "every event", env.recA, impl.EventTypes, 0)
 		env.hookB = evCreateHook(t, tg, env.key, "qualified only", env.recB, []string{impl.EventLeadQualified}, 0)
 		env.hookC = evCreateHook(t, tg, env.key, "inactive", env.recC, impl.EventTypes, 0)
-		if w := evDecode[evWebhook](t, expectJSON(t, tg, env.key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", env.hookC.ID),
+		if w := evDecode[whHook](t, expectJSON(t, tg, env.key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", env.hookC.ID),
 			map[string]any{"active": false}, http.StatusOK, nil)); w.Active {
 			t.Fatalf("PATCH active false left webhook C active")
 		}
@@ -495,7 +455,7 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 			env.act(t, nil, patch(map[string]any{"name": "Ana Souza Lima", "temperature": "cold"}))
 		})
 
-		var qualifiedA, qualifiedB evDelivery
+		var qualifiedA, qualifiedB whDelivery
 		t.Run("cold to hot emits lead.updated and lead.qualified", func(t *testing.T) {
 			a, b := env.act(t, []string{impl.EventLeadUpdated, impl.EventLeadQualified}, patch(map[string]any{"temperature": "hot"}))
 			if len(a) != 2 || len(b) != 1 {
@@ -658,10 +618,10 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 				hook evHook
 				rec  *receiver
 			}{{"A", env.hookA, env.recA}, {"B", env.hookB, env.recB}} {
-				var ds []evDelivery
+				var ds []whDelivery
 				evWaitFor(t, func() bool {
 					ds = evDeliveries(t, tg, env.key, h.hook.ID)
-					return !slices.ContainsFunc(ds, func(d evDelivery) bool { return !evFinished(d) })
+					return !slices.ContainsFunc(ds, func(d whDelivery) bool { return !evFinished(d) })
 				}, func() string { return fmt.Sprintf("webhook %s still has pending deliveries: %v", h.name, ds) })
 				for _, d := range ds {
 					if d.Status != impl.DeliverySucceeded || len(d.Attempts) != 1 {
