@@ -12,6 +12,10 @@ import (
 	"github.com/iagente/iagente-sdr/gen/client"
 )
 
+// Who may call the API: a key in either header style, 401 with the
+// envelope for anything else; each organization seeing only its own leads;
+// and the per-key rate limit with its headers.
+
 func TestAuthentication(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
 		ctx := context.Background()

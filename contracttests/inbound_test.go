@@ -23,6 +23,10 @@ import (
 	"github.com/iagente/iagente-sdr/mocks/graphapi"
 )
 
+// The inbound endpoint Meta's webhooks reach: the subscription handshake,
+// signed messages of every kind stored once and linked to a lead (a new
+// one for a new contact), and refusals that store nothing.
+
 // inboundEnv is an organization with a WhatsApp Cloud API integration that
 // Meta's webhooks can reach.
 type inboundEnv struct {
