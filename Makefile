@@ -58,6 +58,10 @@ bench: ## benchmarks on SQLite and a throwaway PostgreSQL; see docs/benchmarks.m
 bench-scale: ## GET /leads at 1M leads against 10k, every filter x sort, SQLite and PostgreSQL; see docs/benchmarks.md
 	scripts/bench-scale.sh
 
+.PHONY: loadtest
+loadtest: ## GET /leads/{id} vs a bare net/http handler (vegeta), RSS, start-up; SQLite and a throwaway PostgreSQL
+	scripts/postgres.sh run -- $(GO) run ./benchmarks/loadtest
+
 .PHONY: clean
 clean: ## remove build output, local database and test artifacts
 	rm -rf bin artifacts iagente-sdr.db iagente-sdr.db-wal iagente-sdr.db-shm
