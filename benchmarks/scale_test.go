@@ -222,8 +222,8 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
-		fmt.Printf("%s: seeded %d leads in one INSERT ... SELECT in %.1f s (14 indexes, counting triggers)\n",
-			db.name, o.leads, time.Since(t0).Seconds())
+		fmt.Printf("%s: seeded %d leads in one INSERT ... SELECT in %.1f s (%d indexes on leads, counting triggers)\n",
+			db.name, o.leads, time.Since(t0).Seconds(), scaleIndexes(b, raw, dialect))
 		orgs[o.name] = &scaleOrg{id: org.ID, key: key, leads: o.leads, truth: map[string]int64{}}
 	}
 	if dialect == sqlstore.Postgres {
@@ -265,7 +265,7 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 		small, big := size(cfg.small), size(cfg.big)
 		fmt.Printf("| filter | sort | page | p50 %s | p50 %s | **p50 ×** | p99 %s | p99 %s | p99 × |\n", small, big, small, big)
 		fmt.Println("|---|---|---|---:|---:|---:|---:|---:|---:|")
-		worst := 0.0
+		worst, worstShared := 0.0, 0.0
 		for _, f := range filters {
 			for _, sort := range scaleSorts {
 				for _, kind := range []string{"1", "deep", "cursor"} {
@@ -305,13 +305,16 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 					ratio := float64(p50b) / float64(p50s)
 					if f.name != "email shared by 1%" {
 						worst = max(worst, ratio)
+					} else {
+						worstShared = max(worstShared, ratio)
 					}
 					fmt.Printf("| %s | %s | %s | %s | %s | **%.2f** | %s | %s | %.2f |\n", f.name, sort, label,
 						ms(p50s), ms(p50b), ratio, ms(p99s), ms(p99b), float64(p99b)/float64(p99s))
 				}
 			}
 		}
-		fmt.Printf("\n%s, %s: the largest p50 ratio, %s over %s (the shared e-mail aside): %.2f\n", db.name, layer, big, small, worst)
+		fmt.Printf("\n%s, %s: the largest p50 ratio, %s over %s: %.2f; for the shared e-mail, which matches 100 times as many leads: %.2f\n",
+			db.name, layer, big, small, worst, worstShared)
 	}
 
 	// How deep a numbered page can go at a million: page 400 of 100 skips
@@ -346,6 +349,21 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 				float64(p400)/float64(p1), ms(pc), float64(pc)/float64(p1))
 		}
 	}
+}
+
+// scaleIndexes counts the indexes a lead written to leads goes into,
+// the primary key's included.
+func scaleIndexes(b *testing.B, raw *sql.DB, dialect sqlstore.Dialect) int {
+	query := `SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'leads'`
+	if dialect == sqlstore.SQLite {
+		// The rowid table is the primary key's b-tree.
+		query = `SELECT COUNT(*) + 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads'`
+	}
+	var n int
+	if err := raw.QueryRow(query).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // scaleQuery returns one request of the benchmark for organization o,

@@ -12,15 +12,16 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 )
 
-// sortIndexes names the index that must serve each sort field, without a
-// filter and with the temperature filter (migrations 00001 and 00006).
-var sortIndexes = map[string][2]string{
-	"id":         {"leads_org_id", "leads_org_temperature_id"},
-	"name":       {"leads_org_name", "leads_org_temperature_name"},
-	"created_at": {"leads_org_created", "leads_org_temperature"},
-	"updated_at": {"leads_org_updated", "leads_org_temperature_updated"},
-	"lead_score": {"leads_org_score", "leads_org_temperature_score"},
-	"deal_value": {"leads_org_deal", "leads_org_temperature_deal"},
+// sortIndexes names the index that must serve each sort field: without a
+// filter, with the temperature filter and with the e-mail filter
+// (migrations 00001 and 00006).
+var sortIndexes = map[string][3]string{
+	"id":         {"leads_org_id", "leads_org_temperature_id", "leads_org_email_id"},
+	"name":       {"leads_org_name", "leads_org_temperature_name", "leads_org_email_name"},
+	"created_at": {"leads_org_created", "leads_org_temperature", "leads_org_email"},
+	"updated_at": {"leads_org_updated", "leads_org_temperature_updated", "leads_org_email_updated"},
+	"lead_score": {"leads_org_score", "leads_org_temperature_score", "leads_org_email_score"},
+	"deal_value": {"leads_org_deal", "leads_org_temperature_deal", "leads_org_email_deal"},
 }
 
 // explain returns the plan of query as text, one node or step per line.
@@ -78,7 +79,8 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 		// The organization's leads are a quarter of the table, mixed with
 		// another's, as one tenant's are among many: a plan that walked
 		// every tenant's leads and kept this one's would not pass for an
-		// index of its own.
+		// index of its own. A tenth of its leads share an e-mail, a third
+		// are hot: the e-mail is the more selective filter.
 		at := `strftime('%Y-%m-%d %H:%M:%S', ?, '+' || (i / 2) || ' seconds') || '+00:00'` // the store's text form
 		if f.db.dialect == Postgres {
 			at = `?::timestamptz + (i / 2) * interval '1 second'`
@@ -98,7 +100,8 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 			INSERT INTO leads (organization_id, phone, name, email, temperature, lead_score, deal_value, created_at, updated_at)
 			SELECT CASE WHEN i % 4 = 0 THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END, '55' || i,
 				CASE WHEN i % 10 = 0 THEN NULL ELSE 'Lead ' || (i * 7919 % 1009) END,
-				'lead' || i || '@x.com', CASE i % 3 WHEN 0 THEN 'hot' ELSE 'cold' END, i % 101,
+				CASE WHEN i % 40 = 0 THEN 'compras@x.com' ELSE 'lead' || i || '@x.com' END,
+				CASE i % 3 WHEN 0 THEN 'hot' ELSE 'cold' END, i % 101,
 				CASE WHEN i % 7 = 0 THEN NULL ELSE i % 50 * 10.0 END, `+at+`, `+at+`
 			FROM n`), f.org, f.other, sortBase.Format(time.DateTime), sortBase.Add(time.Hour).Format(time.DateTime))
 		if err != nil {
@@ -113,11 +116,25 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 			}
 		}
 		store := f.s.Leads
+		hot, shared := ptr("hot"), ptr("compras@x.com")
+		filters := []struct {
+			name               string
+			temperature, email *string
+			index              int  // in sortIndexes
+			alone              bool // the index holds all the walk needs
+		}{
+			{"", nil, nil, 0, true},
+			{" temperature=hot", hot, nil, 1, true},
+			{" email", nil, shared, 2, true},
+			// The e-mail picks fewer leads; its index gives the order, the
+			// table the temperature.
+			{" email temperature=hot", hot, shared, 2, false},
+		}
 		for _, key := range allLeadSorts {
 			sort, _ := impl.ParseLeadSort(key)
-			for i, temperature := range []*string{nil, ptr("hot")} {
-				q := impl.LeadQuery{Sort: sort, Temperature: temperature, Limit: 25}
-				cond, args := leadConditions(f.org, q)
+			for _, filter := range filters {
+				q := impl.LeadQuery{Sort: sort, Temperature: filter.temperature, Email: filter.email, Limit: 25}
+				cond, args := store.leadConditions(f.org, q)
 				// A cursor half-way through.
 				after := &impl.LeadKey{ID: 6000}
 				switch sort.Field {
@@ -133,39 +150,46 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 					after.Value = sortBase.Add(time.Hour + 3000*time.Second)
 				}
 				runs := map[string]leadRun{
-					"from an offset":                  {offset: 1000, limit: 26},
+					"from an offset":                  {offset: 100, limit: 26},
 					"after a cursor":                  {after: after, limit: 26},
 					"without a value":                 {missing: true, offset: 10, limit: 26},
 					"without a value, after a cursor": {missing: true, after: &impl.LeadKey{ID: 6000}, limit: 26},
 				}
-				index := sortIndexes[sort.Field][i]
+				index := sortIndexes[sort.Field][filter.index]
 				want := regexp.MustCompile(`(?i)(Index Only Scan (Backward )?using|COVERING INDEX) ` + index + `\b`)
+				if !filter.alone {
+					want = regexp.MustCompile(`(?i)(Index (Only )?Scan (Backward )?using|USING (COVERING )?INDEX) ` + index + `\b`)
+				}
 				for what, r := range runs {
 					if r.missing && !sort.Nullable() {
 						continue
 					}
 					rs := store.runSQL(q, cond, args, r)
 					plan := explain(t, f.db, rs.ids(), append(rs.args, r.limit, r.offset))
-					name := key
-					if temperature != nil {
-						name += " temperature=hot"
-					}
 					if strings.Contains(plan, "TEMP B-TREE") || regexp.MustCompile(`(?m)^\s*(->\s*)?(Incremental )?Sort\b`).MatchString(plan) {
-						t.Errorf("sort=%s, %s: the page is sorted, not read in index order:\n%s", name, what, plan)
+						t.Errorf("sort=%s%s, %s: the page is sorted, not read in index order:\n%s", key, filter.name, what, plan)
 					}
 					if !want.MatchString(plan) {
-						t.Errorf("sort=%s, %s: not read from %s alone:\n%s", name, what, index, plan)
+						t.Errorf("sort=%s%s, %s: not read from %s:\n%s", key, filter.name, what, index, plan)
 					}
 				}
 			}
 		}
-		// The few leads of an e-mail are found by the e-mail's index, not by
-		// walking a sort index through the organization.
-		q := impl.LeadQuery{Sort: impl.LeadSort{Field: "name"}, Email: ptr("lead7@x.com"), Limit: 25}
-		cond, args := leadConditions(f.org, q)
+		// An e-mail's leads are counted from an index alone, and so is the
+		// phone's lead found (the one index a phone is unique in).
+		for _, field := range []string{"name", "deal_value", "id"} {
+			q := impl.LeadQuery{Sort: impl.LeadSort{Field: field}, Email: shared}
+			cond, args := store.leadConditions(f.org, q)
+			query, qargs := store.countStatement(f.org, q, cond, args)
+			if plan := explain(t, f.db, query, qargs); !regexp.MustCompile(`(?i)(Index Only Scan|COVERING INDEX)`).MatchString(plan) {
+				t.Errorf("counting an e-mail's leads for sort=%s reads the table:\n%s", field, plan)
+			}
+		}
+		q := impl.LeadQuery{Sort: impl.LeadSort{Field: "name"}, Phone: ptr("5512"), Limit: 25}
+		cond, args := store.leadConditions(f.org, q)
 		query, qargs := store.runStatement(q, cond, args, leadRun{limit: 26})
-		if plan := explain(t, f.db, query, qargs); !strings.Contains(plan, "leads_org_email") {
-			t.Errorf("the e-mail filter does not use leads_org_email:\n%s", plan)
+		if plan := explain(t, f.db, query, qargs); !regexp.MustCompile(`leads_phone_unique|sqlite_autoindex_leads_1`).MatchString(plan) {
+			t.Errorf("the phone filter does not use the phone's unique index:\n%s", plan)
 		}
 	})
 }

@@ -68,11 +68,12 @@ func utcLead(l *impl.Lead) {
 // FindLeads implements impl.LeadStore.
 //
 // A page is read from an index in the page's order, whatever the size of
-// the organization (migration 00006 has one per sort, with and without the
-// temperature filter), and meta.total comes from the counters the database
-// keeps (00007), so neither sorts nor counts the organization's leads. The
-// phone and e-mail filters match a handful of leads: those are found by
-// their own index, then counted and sorted.
+// the organization (migration 00006 has one per sort, alone and with the
+// temperature or e-mail filter), and meta.total comes from the counters the
+// database keeps (00007), so neither sorts nor counts the organization's
+// leads. An e-mail's leads are counted (through an index that holds what
+// the count needs); the phone filter matches at most one lead, found by its
+// unique index.
 func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) (*impl.LeadPage, error) {
 	var key []byte
 	if f.Cursor != "" {
@@ -85,7 +86,7 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 	if err != nil {
 		return nil, err
 	}
-	cond, args := leadConditions(orgID, q)
+	cond, args := s.leadConditions(orgID, q)
 	counts, err := s.countLeads(ctx, orgID, q, cond, args)
 	if err != nil {
 		return nil, err
@@ -116,7 +117,7 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 }
 
 // leadConditions is the WHERE clause of q's filters and its arguments.
-func leadConditions(orgID int64, q impl.LeadQuery) (string, []any) {
+func (s *LeadStore) leadConditions(orgID int64, q impl.LeadQuery) (string, []any) {
 	where, args := []string{"organization_id = ?"}, []any{orgID}
 	if q.Phone != nil {
 		where, args = append(where, "phone = ?"), append(args, *q.Phone)
@@ -130,10 +131,16 @@ func leadConditions(orgID int64, q impl.LeadQuery) (string, []any) {
 	return strings.Join(where, " AND "), args
 }
 
-// fewLeads reports whether q's filters pick a handful of leads by their own
-// index (a phone is unique, an e-mail nearly so), rather than a share of the
-// organization that only a sorted index can page through.
-func fewLeads(q impl.LeadQuery) bool { return q.Phone != nil || q.Email != nil }
+// emailSortIndexes are the indexes of migration 00006 (and 00001) that read
+// an e-mail's leads in each sort's order.
+var emailSortIndexes = map[string]string{
+	"id": "leads_org_email_id", "name": "leads_org_email_name", "created_at": "leads_org_email",
+	"updated_at": "leads_org_email_updated", "lead_score": "leads_org_email_score", "deal_value": "leads_org_email_deal",
+}
+
+// oneLead reports whether q's filters pick at most one lead, by the unique
+// index on phone, so that the lead is found first and sorted after.
+func oneLead(q impl.LeadQuery) bool { return q.Phone != nil }
 
 // leadCounts are the leads matching a filter, and how many of them have a
 // name and a deal value.
@@ -156,23 +163,33 @@ func (c leadCounts) withValue(sort impl.LeadSort) int64 {
 
 func (s *LeadStore) countLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any) (leadCounts, error) {
 	var c leadCounts
-	var err error
-	if fewLeads(q) {
-		err = s.db.pool.GetContext(ctx, &c, s.db.rebind(
-			`SELECT COUNT(*) AS total, COUNT(name) AS with_name, COUNT(deal_value) AS with_deal_value FROM leads WHERE `+cond), args...)
-	} else {
-		where, cargs := "organization_id = ?", []any{orgID}
-		if q.Temperature != nil {
-			where, cargs = where+" AND temperature = ?", append(cargs, *q.Temperature)
-		}
-		err = s.db.pool.GetContext(ctx, &c, s.db.rebind(`SELECT COALESCE(SUM(total), 0) AS total,
-			COALESCE(SUM(with_name), 0) AS with_name, COALESCE(SUM(with_deal_value), 0) AS with_deal_value
-			FROM lead_counts WHERE `+where), cargs...)
-	}
-	if err != nil {
+	query, args := s.countStatement(orgID, q, cond, args)
+	if err := s.db.pool.GetContext(ctx, &c, s.db.rebind(query), args...); err != nil {
 		return leadCounts{}, fmt.Errorf("count leads: %w", err)
 	}
 	return c, nil
+}
+
+// countStatement is the statement that counts q's leads, and its arguments.
+func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, args []any) (string, []any) {
+	if q.Phone != nil || q.Email != nil {
+		// Counted: a phone is one lead's, an e-mail usually a handful's.
+		// Only what the page needs, so that one index holds it all.
+		named, valued := "0", "0"
+		switch q.Sort.Field {
+		case "name":
+			named = "COUNT(name)"
+		case "deal_value":
+			valued = "COUNT(deal_value)"
+		}
+		return `SELECT COUNT(*) AS total, ` + named + ` AS with_name, ` + valued + ` AS with_deal_value FROM leads WHERE ` + cond, args
+	}
+	where, cargs := "organization_id = ?", []any{orgID}
+	if q.Temperature != nil {
+		where, cargs = where+" AND temperature = ?", append(cargs, *q.Temperature)
+	}
+	return `SELECT COALESCE(SUM(total), 0) AS total, COALESCE(SUM(with_name), 0) AS with_name,
+		COALESCE(SUM(with_deal_value), 0) AS with_deal_value FROM lead_counts WHERE ` + where, cargs
 }
 
 // leadRun is a stretch of one order, read by one statement: the leads after
@@ -222,15 +239,16 @@ func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, 
 func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, args []any, r leadRun) (string, []any) {
 	rs := s.runSQL(q, cond, args, r)
 	args = append(rs.args, r.limit, r.offset)
-	if fewLeads(q) {
-		// The filter's own index finds the few leads; MATERIALIZED keeps
+	if oneLead(q) {
+		// The phone's unique index finds the lead; MATERIALIZED keeps
 		// SQLite's planner, which has no statistics, from walking a sort
 		// index through the whole organization instead.
 		return `WITH matched AS MATERIALIZED (SELECT ` + leadColumns + ` FROM leads WHERE ` + cond + `)
 			SELECT ` + leadColumns + ` FROM matched WHERE ` + rs.run + ` ORDER BY ` + rs.order + ` LIMIT ? OFFSET ?`, args
 	}
 	// A deferred join: the offset is walked in the index alone (its entries
-	// hold every column the walk needs), and only the page's leads are read
+	// hold every column the walk needs; with both e-mail and temperature,
+	// the e-mail's index and the table), and only the page's leads are read
 	// from the table.
 	return `SELECT ` + prefixed("l.", leadColumns) + ` FROM (` + rs.ids() + `) page
 		JOIN leads l ON l.id = page.id ORDER BY ` + prefixed("l.", rs.order), args
@@ -238,6 +256,7 @@ func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, args []any, r le
 
 // runSQL is how a run of a query reads in SQL.
 type runSQL struct {
+	from  string // the table, and on SQLite perhaps the index to read it by
 	cond  string // the query's filters
 	run   string // what picks the run's leads among them ("1 = 1" for all)
 	args  []any  // of cond, then run
@@ -247,7 +266,7 @@ type runSQL struct {
 // ids is the statement that reads the ids of a run's page, in order, from
 // one index; its last two arguments are the LIMIT and the OFFSET.
 func (r runSQL) ids() string {
-	return `SELECT id FROM leads WHERE ` + r.cond + ` AND ` + r.run + ` ORDER BY ` + r.order + ` LIMIT ? OFFSET ?`
+	return `SELECT id FROM ` + r.from + ` WHERE ` + r.cond + ` AND ` + r.run + ` ORDER BY ` + r.order + ` LIMIT ? OFFSET ?`
 }
 
 func (s *LeadStore) runSQL(q impl.LeadQuery, cond string, args []any, r leadRun) runSQL {
@@ -263,7 +282,14 @@ func (s *LeadStore) runSQL(q impl.LeadQuery, cond string, args []any, r leadRun)
 	if q.Sort.Desc {
 		dir, cmp = "DESC", "<"
 	}
-	rs := runSQL{cond: cond, args: slices.Clone(args)}
+	rs := runSQL{from: "leads", cond: cond, args: slices.Clone(args)}
+	if q.Email != nil && s.db.dialect == SQLite {
+		// dialect: an e-mail picks fewer leads than a temperature or a
+		// bound on the sort field, which SQLite, without statistics, cannot
+		// know; left to itself it may walk another index and test the
+		// e-mail on each lead. PostgreSQL's statistics tell it.
+		rs.from = "leads INDEXED BY " + emailSortIndexes[q.Sort.Field]
+	}
 	var run []string
 	if q.Sort.Nullable() {
 		if r.missing {
