@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,6 +23,23 @@ var sortIndexes = map[string][3]string{
 	"updated_at": {"leads_org_updated", "leads_org_temperature_updated", "leads_org_email_updated"},
 	"lead_score": {"leads_org_score", "leads_org_temperature_score", "leads_org_email_score"},
 	"deal_value": {"leads_org_deal", "leads_org_temperature_deal", "leads_org_email_deal"},
+}
+
+// cursorBound is what the plan of run r must show when the run starts after
+// a cursor: the cursor as a bound of the index walk. nil for a run from an
+// offset.
+func cursorBound(dialect Dialect, field string, r leadRun) *regexp.Regexp {
+	switch {
+	case r.after == nil:
+		return nil
+	case dialect == SQLite && r.beyond:
+		return regexp.MustCompile(`\b` + field + `[<>]\?`)
+	case dialect == SQLite:
+		return regexp.MustCompile(`\bid[<>]\?`)
+	case field == "id" || r.missing:
+		return regexp.MustCompile(`Index Cond: .*\bid [<>] `)
+	}
+	return regexp.MustCompile(`Index Cond: .*ROW\(`)
 }
 
 // explain returns the plan of query as text, one node or step per line.
@@ -149,11 +167,24 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 				case "updated_at":
 					after.Value = sortBase.Add(time.Hour + 3000*time.Second)
 				}
-				runs := map[string]leadRun{
-					"from an offset":                  {offset: 100, limit: 26},
-					"after a cursor":                  {after: after, limit: 26},
-					"without a value":                 {missing: true, offset: 10, limit: 26},
-					"without a value, after a cursor": {missing: true, after: &impl.LeadKey{ID: 6000}, limit: 26},
+				// The runs the store reads: from an offset among the leads
+				// with a value, among those without, after a cursor's lead
+				// with a value, after one without.
+				counts := leadCounts{Total: 3000, WithName: 1500, WithDealValue: 1500}
+				runs := map[string]leadRun{}
+				queries := map[string]impl.LeadQuery{
+					"from an offset": {Sort: sort, Offset: 100},
+					"after a cursor": {Sort: sort, After: after},
+				}
+				if sort.Nullable() {
+					queries["without a value"] = impl.LeadQuery{Sort: sort, Offset: 1510}
+					queries["without a value, after a cursor"] = impl.LeadQuery{Sort: sort, After: &impl.LeadKey{ID: 6000}}
+				}
+				for what, q := range queries {
+					for i, r := range store.runs(q, counts) {
+						r.limit = 26
+						runs[fmt.Sprintf("%s, run %d", what, i+1)] = r
+					}
 				}
 				index := sortIndexes[sort.Field][filter.index]
 				want := regexp.MustCompile(`(?i)(Index Only Scan (Backward )?using|COVERING INDEX) ` + index + `\b`)
@@ -161,9 +192,6 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 					want = regexp.MustCompile(`(?i)(Index (Only )?Scan (Backward )?using|USING (COVERING )?INDEX) ` + index + `\b`)
 				}
 				for what, r := range runs {
-					if r.missing && !sort.Nullable() {
-						continue
-					}
 					rs := store.runSQL(q, cond, args, r)
 					plan := explain(t, f.db, rs.ids(), append(rs.args, r.limit, r.offset))
 					if strings.Contains(plan, "TEMP B-TREE") || regexp.MustCompile(`(?m)^\s*(->\s*)?(Incremental )?Sort\b`).MatchString(plan) {
@@ -171,6 +199,11 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 					}
 					if !want.MatchString(plan) {
 						t.Errorf("sort=%s%s, %s: not read from %s:\n%s", key, filter.name, what, index, plan)
+					}
+					// After a cursor the walk starts at the cursor, bounded
+					// in the index, not by reading what comes before it.
+					if bound := cursorBound(f.db.dialect, sort.Field, r); bound != nil && !bound.MatchString(plan) {
+						t.Errorf("sort=%s%s, %s: the index walk does not start at the cursor (%s):\n%s", key, filter.name, what, bound, plan)
 					}
 				}
 			}

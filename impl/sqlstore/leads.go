@@ -192,37 +192,68 @@ func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, a
 		COALESCE(SUM(with_deal_value), 0) AS with_deal_value FROM lead_counts WHERE ` + where, cargs
 }
 
-// leadRun is a stretch of one order, read by one statement: the leads after
-// a place (or from the start), skipping offset, at most limit. In an order by
-// a field that may be missing, the leads with a value and those without are
-// two runs, each read from the index in its order, one after the other.
+// leadRun is a stretch of one order, read by one statement from one index,
+// in the index's order: the leads after a place (or from the start),
+// skipping offset, at most limit. In an order by a field that may be
+// missing, the leads with a value and those without are two runs, one after
+// the other.
 type leadRun struct {
 	missing bool          // the leads without a value (a nullable sort only)
 	after   *impl.LeadKey // start after this lead, nil for the run's start
-	offset  int64
-	limit   int
+	// On SQLite, after a cursor's lead with a value: the leads that tie
+	// with it (ties), then those beyond its value (beyond). See runs.
+	ties, beyond bool
+	offset       int64
+	limit        int
+}
+
+// runs are the runs q's page is read from, in order, until it is full.
+func (s *LeadStore) runs(q impl.LeadQuery, counts leadCounts) []leadRun {
+	nullable := q.Sort.Nullable()
+	if q.After == nil {
+		withValue := counts.withValue(q.Sort)
+		switch {
+		case !nullable:
+			return []leadRun{{offset: q.Offset}}
+		case q.Offset >= withValue:
+			return []leadRun{{missing: true, offset: q.Offset - withValue}}
+		}
+		return []leadRun{{offset: q.Offset}, {missing: true}}
+	}
+	if q.Sort.Field == "id" || nullable && q.After.Value == nil {
+		// By id, or among the leads without a value (ordered by id).
+		return []leadRun{{missing: nullable, after: q.After}}
+	}
+	runs := []leadRun{{after: q.After}}
+	if s.db.dialect == SQLite {
+		// dialect: SQLite bounds an index walk by the first column of a row
+		// value only, then tests the rest lead by lead, so (score, id) > (50,
+		// 123456) would read every lead with a score of 50 before the cursor
+		// (10,000 of a million leads). Two runs seek exactly: the ties after
+		// the cursor's id, then the values beyond.
+		runs = []leadRun{{after: q.After, ties: true}, {after: q.After, beyond: true}}
+	}
+	if nullable {
+		runs = append(runs, leadRun{missing: true})
+	}
+	return runs
 }
 
 // leadsInOrder reads up to limit leads of q's order, starting at q's offset
 // or after its cursor.
 func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond string, args []any, counts leadCounts, limit int) ([]*impl.Lead, error) {
-	if !q.Sort.Nullable() {
-		return s.readRun(ctx, q, cond, args, leadRun{after: q.After, offset: q.Offset, limit: limit})
+	leads := []*impl.Lead{}
+	for _, r := range s.runs(q, counts) {
+		r.limit = limit - len(leads)
+		more, err := s.readRun(ctx, q, cond, args, r)
+		if err != nil {
+			return nil, err
+		}
+		if leads = append(leads, more...); len(leads) == limit {
+			break
+		}
 	}
-	withValue := counts.withValue(q.Sort)
-	switch {
-	case q.After != nil && q.After.Value == nil:
-		// The cursor is among the leads without a value.
-		return s.readRun(ctx, q, cond, args, leadRun{missing: true, after: q.After, limit: limit})
-	case q.After == nil && q.Offset >= withValue:
-		return s.readRun(ctx, q, cond, args, leadRun{missing: true, offset: q.Offset - withValue, limit: limit})
-	}
-	leads, err := s.readRun(ctx, q, cond, args, leadRun{after: q.After, offset: q.Offset, limit: limit})
-	if err != nil || len(leads) == limit {
-		return leads, err
-	}
-	rest, err := s.readRun(ctx, q, cond, args, leadRun{missing: true, limit: limit - len(leads)})
-	return append(leads, rest...), err
+	return leads, nil
 }
 
 // readRun reads one run of q's order.
@@ -298,14 +329,18 @@ func (s *LeadStore) runSQL(q impl.LeadQuery, cond string, args []any, r leadRun)
 			run = append(run, col+" IS NOT NULL")
 		}
 	}
-	if r.after != nil {
-		if col == "id" || r.missing {
-			run, rs.args = append(run, "id "+cmp+" ?"), append(rs.args, r.after.ID)
-		} else {
-			// A row value: both databases start the index walk at the cursor
-			// rather than read the leads before it.
-			run, rs.args = append(run, "("+expr+", id) "+cmp+" (?, ?)"), append(rs.args, r.after.Value, r.after.ID)
-		}
+	switch {
+	case r.after == nil:
+	case col == "id" || r.missing:
+		run, rs.args = append(run, "id "+cmp+" ?"), append(rs.args, r.after.ID)
+	case r.ties:
+		run, rs.args = append(run, expr+" = ?", "id "+cmp+" ?"), append(rs.args, r.after.Value, r.after.ID)
+	case r.beyond:
+		run, rs.args = append(run, expr+" "+cmp+" ?"), append(rs.args, r.after.Value)
+	default:
+		// A row value: PostgreSQL starts the index walk at the cursor rather
+		// than read the leads before it.
+		run, rs.args = append(run, "("+expr+", id) "+cmp+" (?, ?)"), append(rs.args, r.after.Value, r.after.ID)
 	}
 	rs.run = "1 = 1"
 	if len(run) > 0 {
