@@ -9,7 +9,22 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Every step must pass: set -e stops at the first failure, so the closing
 # summary only ever counts passes.
 steps=0
-step() { steps=$((steps + 1)); printf '\n==> %s\n' "$*"; }
+# Each step's wall time is printed when the next one starts, and again at the
+# end, so a slow step shows up in every log.
+timings=()
+step_name= step_start=
+end_step() {
+	if [ -n "$step_name" ]; then
+		timings+=("$(printf '%5ds  %s' $((SECONDS - step_start)) "$step_name")")
+	fi
+	step_name=
+}
+step() {
+	end_step
+	steps=$((steps + 1))
+	step_name=$* step_start=$SECONDS
+	printf '\n==> %s\n' "$*"
+}
 start=$SECONDS
 
 step "go mod download"
@@ -48,11 +63,18 @@ steps=$((steps + 1)) # schemathesis counts as its own step
 scripts/postgres.sh run -- bash -c '
 	set -euo pipefail
 	export TEST_POSTGRES_URL="$PG_ADMIN_URL" REQUIRE_POSTGRES=1
+	t=$SECONDS
 	go test -race -count=1 ./...
+	printf "\n(go test: %ds)\n" $((SECONDS - t))
 	printf "\n==> schemathesis\n"
+	t=$SECONDS
 	scripts/schemathesis-both.sh
+	printf "\n(schemathesis: %ds)\n" $((SECONDS - t))
 '
 printf '\n==> delivery guarantees (from the crash and two-replica tests)\n'
 cat "$GUARANTEES_REPORT"
+end_step
+printf '\nstep times:\n'
+printf '%s\n' "${timings[@]}"
 printf '\nmake test: all green in %ds\n' $((SECONDS - start))
 printf 'steps: %d passed, 0 failed\n' "$steps"
