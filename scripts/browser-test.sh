@@ -34,11 +34,7 @@ CHROMIUM=${CHROMIUM_PATH:-/usr/bin/chromium}
 if [ ! -x "$CHROMIUM" ]; then
 	[ -z "${CHROMIUM_PATH:-}" ] || die "CHROMIUM_PATH=$CHROMIUM is not an executable"
 	log "installing Chromium from Debian (apt-get)"
-	sudo=()
-	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-	export DEBIAN_FRONTEND=noninteractive
-	"${sudo[@]}" apt-get update -qq >&2
-	"${sudo[@]}" apt-get install -y -qq chromium >&2
+	scripts/apt-install.sh chromium
 	[ -x "$CHROMIUM" ] || die "apt-get installed chromium, but $CHROMIUM is not there"
 fi
 # Debian's wrapper script prints a harmless shell warning on some machines.
