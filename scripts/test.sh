@@ -37,7 +37,8 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/iagente-test.XXXXXXXX")
 
 order=()             # step names, in the order they started
 declare -A result=() # name -> ok | FAILED | not run
-declare -A took=()   # name -> seconds
+declare -A took=()   # name -> wall seconds
+declare -A cpu=()    # name -> CPU seconds
 declare -A running=() # background step name -> pid (its process group)
 PG_THROWAWAY_DIR=
 
@@ -62,23 +63,44 @@ trap 'exit 143' TERM
 
 slug() { local s=${1,,}; s=${s//[^a-z0-9]/-}; printf '%s' "$s"; }
 
-record() { # NAME RC SECONDS
-	took[$1]=$3
-	if [ "$2" -eq 0 ]; then result[$1]=ok; else result[$1]=FAILED; fi
+# measure STATUS CMD...: run CMD and write "exit-code wall-seconds
+# cpu-seconds" to STATUS. CPU is what CMD and the processes it waited for
+# used (bash's `times`, in the subshell each step runs in): unlike the wall
+# time, other work on a shared machine hardly changes it.
+measure() {
+	local status=$1 s=$SECONDS rc=0
+	shift
+	"$@" || rc=$?
+	# Not `$(times)`: a command substitution is a new process, with no
+	# children of its own yet.
+	times >"$status.times"
+	printf '%d %d %s\n' "$rc" $((SECONDS - s)) "$(awk 'NR == 2 {
+		split($1, u, /[ms]/); split($2, k, /[ms]/)
+		printf "%d", u[1] * 60 + u[2] + k[1] * 60 + k[2] + 0.5 }' "$status.times")" >"$status"
+	return "$rc"
+}
+
+# record NAME: read the step's status file into the tables.
+record() {
+	local rc=1 wall=0 used=0
+	read -r rc wall used <"$LOGS/$(slug "$1").log.status" 2>/dev/null
+	took[$1]=$wall cpu[$1]=$used
+	if [ "$rc" -eq 0 ]; then result[$1]=ok; else result[$1]=FAILED; fi
+	return "$rc"
 }
 
 # fg NAME CMD...: run a step in the foreground; its output is shown as it
 # comes and kept in its log.
 fg() {
-	local name=$1 s=$SECONDS rc
+	local name=$1 log
 	shift
+	log=$LOGS/$(slug "$name").log
 	order+=("$name")
 	printf '\n==> %s\n' "$name"
-	"$@" 2>&1 | tee "$LOGS/$(slug "$name").log"
-	rc=${PIPESTATUS[0]}
-	record "$name" "$rc" $((SECONDS - s))
+	measure "$log.status" "$@" 2>&1 | tee "$log"
+	record "$name"
 	printf '<== %s: %s in %ds\n' "$name" "${result[$name]}" "${took[$name]}"
-	return "$rc"
+	[ "${result[$name]}" = ok ]
 }
 
 # bg NAME CMD...: start a step in the background, in a process group of its
@@ -90,12 +112,7 @@ bg() {
 	order+=("$name")
 	printf '==> %s: started (log: %s)\n' "$name" "${log#"$ROOT"/}"
 	set -m
-	(
-		s=$SECONDS rc=0
-		"$@" >"$log" 2>&1 || rc=$?
-		printf '%d %d\n' "$rc" $((SECONDS - s)) >"$log.status"
-		exit "$rc"
-	) &
+	measure "$log.status" "$@" >"$log" 2>&1 &
 	running[$name]=$!
 	set +m
 }
@@ -103,18 +120,15 @@ bg() {
 # join: wait for every background step, printing each one's log as it ends.
 # Returns non-zero if any of them failed.
 join() {
-	local done_pid name rc secs failed=0 log
+	local done_pid name failed=0
 	while [ "${#running[@]}" -gt 0 ]; do
 		wait -n -p done_pid "${running[@]}"
 		for name in "${!running[@]}"; do
 			[ "${running[$name]}" = "$done_pid" ] || continue
 			unset "running[$name]"
-			log=$LOGS/$(slug "$name").log
-			read -r rc secs <"$log.status" 2>/dev/null || { rc=1 secs=0; }
-			record "$name" "$rc" "$secs"
-			[ "$rc" -eq 0 ] || failed=1
+			record "$name" || failed=1
 			printf '\n==> %s (background step, %s in %ds)\n' "$name" "${result[$name]}" "${took[$name]}"
-			cat "$log"
+			cat "$LOGS/$(slug "$name").log"
 			printf '<== %s: %s in %ds\n' "$name" "${result[$name]}" "${took[$name]}"
 		done
 	done
@@ -146,14 +160,16 @@ count() {
 }
 
 summary() {
-	local name failed=""
+	local name failed="" cpu_total=0
 	printf '\n==> summary\n'
-	printf 'step times (wall; the steps of one stage overlap):\n'
+	printf 'step times (the steps of one stage overlap):\n'
+	printf '  %6s  %6s  %-7s %s\n' wall cpu result step
 	for name in "${order[@]}"; do
-		printf '  %5ss  %-6s  %s\n' "${took[$name]:--}" "${result[$name]:-not run}" "$name"
+		printf '  %5ss  %5ss  %-7s %s\n' "${took[$name]:--}" "${cpu[$name]:--}" "${result[$name]:-not run}" "$name"
 		[ "${result[$name]:-}" = ok ] || failed+="${failed:+, }$name"
+		cpu_total=$((cpu_total + ${cpu[$name]:-0}))
 	done
-	printf '  %5ds          total\n' $((SECONDS - start))
+	printf '  %5ds  %5ds          total\n' $((SECONDS - start)) "$cpu_total"
 	# Timings mean little without the machine's load: other work on the same
 	# 2 cores stretches every step.
 	printf 'load average (1, 5, 15 min): %s at the start, %s at the end\n\n' "$load_start" "$(loadavg)"
