@@ -17,10 +17,11 @@ import xml.etree.ElementTree as ET
 
 def go(path):
     # The last pass/fail/skip event of each (package, test) is its result;
-    # subtests count as tests, as gotestsum counts them. A package that fails
-    # without a failing test (a build error, a panic in TestMain, a timeout)
+    # subtests count as tests, as gotestsum counts them. A test that started
+    # and never ended (its package timed out or crashed) failed. A package
+    # that fails without a failing test (a build error, a panic in TestMain)
     # counts as one failure, so it can never read as all green.
-    results, failed_pkgs, pkgs_with_failed_test = {}, set(), set()
+    results, failed_pkgs = {}, set()
     with open(path, encoding="utf-8") as f:
         for line in f:
             try:
@@ -28,17 +29,19 @@ def go(path):
             except ValueError:
                 continue
             action, pkg, test = e.get("Action"), e.get("Package", ""), e.get("Test")
+            if action == "run" and test:
+                results.setdefault((pkg, test), "fail")
+                continue
             if action not in ("pass", "fail", "skip"):
                 continue
             if test:
                 results[(pkg, test)] = action
-                if action == "fail":
-                    pkgs_with_failed_test.add(pkg)
             elif action == "fail":
                 failed_pkgs.add(pkg)
     counts = {"pass": 0, "fail": 0, "skip": 0}
     for action in results.values():
         counts[action] += 1
+    pkgs_with_failed_test = {pkg for (pkg, _), action in results.items() if action == "fail"}
     counts["fail"] += len(failed_pkgs - pkgs_with_failed_test)
     return counts["pass"], counts["fail"], counts["skip"]
 
