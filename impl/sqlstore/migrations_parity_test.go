@@ -419,7 +419,7 @@ func postgresSchema(ctx context.Context, db *sql.DB) (schemaFacts, error) {
 		       COALESCE(con.contype::text, ''),
 		       (SELECT string_agg(pg_get_indexdef(ix.indexrelid, k, true)
 		                  || CASE WHEN ix.indoption[k - 1] & 1 = 1 THEN ' DESC' ELSE '' END,
-		                  ',' ORDER BY k)
+		                  E'\x1f' ORDER BY k)
 		          FROM generate_series(1, ix.indnkeyatts) AS k)
 		FROM pg_index ix
 		JOIN pg_class i ON i.oid = ix.indexrelid
@@ -439,7 +439,8 @@ func postgresSchema(ctx context.Context, db *sql.DB) (schemaFacts, error) {
 		if notOurs[table] {
 			return nil
 		}
-		cols := strings.Split(columns, ",")
+		// A unit separator, not a comma: an expression column has commas.
+		cols := strings.Split(columns, "\x1f")
 		switch {
 		case primary:
 			primaryKeyFact(f, table, cols)
