@@ -182,6 +182,7 @@ summary() {
 	count schemathesis "schemathesis (SQLite)|schemathesis (PostgreSQL)" \
 		junit "$ART/schemathesis/sqlite/junit.xml" "$ART/schemathesis/postgres/junit.xml"
 	count browser "browser tests" tap "$ART/browser/results.tap"
+	count replicas "replicas (haproxy, PostgreSQL, Redis)" go "$ART/replicas-test.json"
 	if [ -z "$failed" ]; then
 		printf 'make test: all green in %ds\n' $((SECONDS - start))
 	else
@@ -268,7 +269,8 @@ bg "spec lint" scripts/lint.sh
 # (docs/deployment.md): shared rate limits, revocation everywhere, a rolling
 # restart that fails no request.
 replicas() {
-	REQUIRE_REPLICAS=1 scripts/replicas.sh run -- go test -count=1 -run '^TestReplicas' -v ./contracttests/
+	REQUIRE_REPLICAS=1 scripts/replicas.sh run -- go tool gotestsum --format testname \
+		--jsonfile "$ART/replicas-test.json" -- -count=1 -run '^TestReplicas' ./contracttests/
 }
 bg "replicas (haproxy, PostgreSQL, Redis)" replicas
 # The dashboard in a real browser: Debian Chromium (installed when missing)
