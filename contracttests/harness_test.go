@@ -81,6 +81,8 @@ func startInProcessWith(t testing.TB, dbURL string, configure func(*app.Config))
 	cfg.ResponseValidation = "strict"
 	cfg.RatePerMinute, cfg.RatePerDay = app.DefaultRatePerMinute*1000, app.DefaultRatePerDay*1000
 	cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	// Off in tests: a test syncs when it means to.
+	cfg.TemplateSyncInterval = 0
 	configure(&cfg)
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
@@ -98,6 +100,11 @@ func startInProcessWith(t testing.TB, dbURL string, configure func(*app.Config))
 	k, plain := tg.issueKey(t, "Org A")
 	tg.key, tg.orgID = plain, k.OrganizationID
 	tg.seedMessaging(t, tg.orgID)
+	// As `serve --dev` does, so that the API reference's text example, to
+	// a contact who must have written first, works verbatim.
+	if err := a.EnsureDevWindow(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return tg
 }
 

@@ -642,6 +642,15 @@ var evTypedDecoders = map[string]func(body []byte, received any) (evTypedEvent, 
 	impl.EventMessageSent: func(b []byte, r any) (evTypedEvent, error) {
 		return evTyped(b, r, func(e webhooks.MessageSentEvent) (string, string, any) { return e.Id, string(e.Event), e.Data })
 	},
+	impl.EventMessageDelivered: func(b []byte, r any) (evTypedEvent, error) {
+		return evTyped(b, r, func(e webhooks.MessageDeliveredEvent) (string, string, any) { return e.Id, string(e.Event), e.Data })
+	},
+	impl.EventMessageRead: func(b []byte, r any) (evTypedEvent, error) {
+		return evTyped(b, r, func(e webhooks.MessageReadEvent) (string, string, any) { return e.Id, string(e.Event), e.Data })
+	},
+	impl.EventMessageFailed: func(b []byte, r any) (evTypedEvent, error) {
+		return evTyped(b, r, func(e webhooks.MessageFailedEvent) (string, string, any) { return e.Id, string(e.Event), e.Data })
+	},
 	impl.EventHandoffCreated: func(b []byte, r any) (evTypedEvent, error) {
 		return evTyped(b, r, func(e webhooks.HandoffCreatedEvent) (string, string, any) { return e.Id, string(e.Event), e.Data })
 	},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/contract"
 	"github.com/iagente/iagente-sdr/impl/wire"
 )
 
@@ -286,20 +287,4 @@ func prepareTemplate(t *impl.Template, context string) error {
 }
 
 // checkSpec validates value against a schema of the embedded spec.
-func checkSpec(schema string, value any) error {
-	spec, err := api.GetSpec()
-	if err != nil {
-		return err
-	}
-	ref, ok := spec.Components.Schemas[schema]
-	if !ok || ref.Value == nil {
-		return fmt.Errorf("the spec has no schema %s", schema)
-	}
-	if err := ref.Value.VisitJSON(value); err != nil {
-		if m, ok := ref.Value.Extensions["x-pattern-message"].(string); ok {
-			return fmt.Errorf("%q %s", value, m)
-		}
-		return fmt.Errorf("%q is not a valid %s", value, schema)
-	}
-	return nil
-}
+func checkSpec(schema string, value any) error { return contract.CheckSchema(schema, value) }

@@ -46,6 +46,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			ln.Close()
 			return err
 		}
+		if a.Stores.DB.Dialect() == sqlstore.SQLite {
+			// The API reference's WhatsApp text example writes freely to a
+			// contact; under the 24-hour rule, that contact must have
+			// written first (see app.EnsureDevWindow).
+			if err := a.EnsureDevWindow(ctx); err != nil {
+				ln.Close()
+				return err
+			}
+			devCtx, stopDev := context.WithCancel(ctx)
+			defer stopDev()
+			go func() {
+				ctx := devCtx
+				t := time.NewTicker(devWindowCheck)
+				defer t.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-t.C:
+						if err := a.EnsureDevWindow(ctx); err != nil && ctx.Err() == nil {
+							log.Warn("keeping the development contact's window open", "err", err.Error())
+						}
+					}
+				}
+			}()
+		}
 	}
 
 	srv := &http.Server{
@@ -97,6 +123,10 @@ func baseURL(addr net.Addr) string {
 	}
 	return fmt.Sprintf("http://%s:%s", host, port)
 }
+
+// devWindowCheck is how often a --dev server checks the development
+// contact's 24-hour window.
+const devWindowCheck = 10 * time.Minute
 
 // devUserEmail signs in to the development dashboard.
 const devUserEmail = "dev@iagente.local"

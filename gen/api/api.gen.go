@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -43,14 +44,17 @@ func (e Channel) Valid() bool {
 
 // Defines values for DeliveredEventType.
 const (
-	DeliveredEventTypeHandoffClosed   DeliveredEventType = "handoff.closed"
-	DeliveredEventTypeHandoffCreated  DeliveredEventType = "handoff.created"
-	DeliveredEventTypeLeadCreated     DeliveredEventType = "lead.created"
-	DeliveredEventTypeLeadQualified   DeliveredEventType = "lead.qualified"
-	DeliveredEventTypeLeadUpdated     DeliveredEventType = "lead.updated"
-	DeliveredEventTypeMessageReceived DeliveredEventType = "message.received"
-	DeliveredEventTypeMessageSent     DeliveredEventType = "message.sent"
-	DeliveredEventTypeWebhookTest     DeliveredEventType = "webhook.test"
+	DeliveredEventTypeHandoffClosed    DeliveredEventType = "handoff.closed"
+	DeliveredEventTypeHandoffCreated   DeliveredEventType = "handoff.created"
+	DeliveredEventTypeLeadCreated      DeliveredEventType = "lead.created"
+	DeliveredEventTypeLeadQualified    DeliveredEventType = "lead.qualified"
+	DeliveredEventTypeLeadUpdated      DeliveredEventType = "lead.updated"
+	DeliveredEventTypeMessageDelivered DeliveredEventType = "message.delivered"
+	DeliveredEventTypeMessageFailed    DeliveredEventType = "message.failed"
+	DeliveredEventTypeMessageRead      DeliveredEventType = "message.read"
+	DeliveredEventTypeMessageReceived  DeliveredEventType = "message.received"
+	DeliveredEventTypeMessageSent      DeliveredEventType = "message.sent"
+	DeliveredEventTypeWebhookTest      DeliveredEventType = "webhook.test"
 )
 
 // Valid indicates whether the value is a known member of the DeliveredEventType enum.
@@ -65,6 +69,12 @@ func (e DeliveredEventType) Valid() bool {
 	case DeliveredEventTypeLeadQualified:
 		return true
 	case DeliveredEventTypeLeadUpdated:
+		return true
+	case DeliveredEventTypeMessageDelivered:
+		return true
+	case DeliveredEventTypeMessageFailed:
+		return true
+	case DeliveredEventTypeMessageRead:
 		return true
 	case DeliveredEventTypeMessageReceived:
 		return true
@@ -118,17 +128,19 @@ func (e Direction) Valid() bool {
 
 // Defines values for ErrorErrorCode.
 const (
-	ErrorErrorCodeBadRequest          ErrorErrorCode = "bad_request"
-	ErrorErrorCodeConflict            ErrorErrorCode = "conflict"
-	ErrorErrorCodeIntegrationNotFound ErrorErrorCode = "integration_not_found"
-	ErrorErrorCodeInternalError       ErrorErrorCode = "internal_error"
-	ErrorErrorCodeMethodNotAllowed    ErrorErrorCode = "method_not_allowed"
-	ErrorErrorCodeNotFound            ErrorErrorCode = "not_found"
-	ErrorErrorCodePayloadTooLarge     ErrorErrorCode = "payload_too_large"
-	ErrorErrorCodeRateLimitExceeded   ErrorErrorCode = "rate_limit_exceeded"
-	ErrorErrorCodeSendFailed          ErrorErrorCode = "send_failed"
-	ErrorErrorCodeUnauthorized        ErrorErrorCode = "unauthorized"
-	ErrorErrorCodeValidationError     ErrorErrorCode = "validation_error"
+	ErrorErrorCodeBadRequest           ErrorErrorCode = "bad_request"
+	ErrorErrorCodeConflict             ErrorErrorCode = "conflict"
+	ErrorErrorCodeIntegrationNotFound  ErrorErrorCode = "integration_not_found"
+	ErrorErrorCodeInternalError        ErrorErrorCode = "internal_error"
+	ErrorErrorCodeMethodNotAllowed     ErrorErrorCode = "method_not_allowed"
+	ErrorErrorCodeNotFound             ErrorErrorCode = "not_found"
+	ErrorErrorCodeOutsideServiceWindow ErrorErrorCode = "outside_service_window"
+	ErrorErrorCodePayloadTooLarge      ErrorErrorCode = "payload_too_large"
+	ErrorErrorCodeRateLimitExceeded    ErrorErrorCode = "rate_limit_exceeded"
+	ErrorErrorCodeSendFailed           ErrorErrorCode = "send_failed"
+	ErrorErrorCodeSyncFailed           ErrorErrorCode = "sync_failed"
+	ErrorErrorCodeUnauthorized         ErrorErrorCode = "unauthorized"
+	ErrorErrorCodeValidationError      ErrorErrorCode = "validation_error"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorCode enum.
@@ -146,11 +158,15 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeNotFound:
 		return true
+	case ErrorErrorCodeOutsideServiceWindow:
+		return true
 	case ErrorErrorCodePayloadTooLarge:
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
 		return true
 	case ErrorErrorCodeSendFailed:
+		return true
+	case ErrorErrorCodeSyncFailed:
 		return true
 	case ErrorErrorCodeUnauthorized:
 		return true
@@ -163,13 +179,16 @@ func (e ErrorErrorCode) Valid() bool {
 
 // Defines values for EventType.
 const (
-	EventTypeHandoffClosed   EventType = "handoff.closed"
-	EventTypeHandoffCreated  EventType = "handoff.created"
-	EventTypeLeadCreated     EventType = "lead.created"
-	EventTypeLeadQualified   EventType = "lead.qualified"
-	EventTypeLeadUpdated     EventType = "lead.updated"
-	EventTypeMessageReceived EventType = "message.received"
-	EventTypeMessageSent     EventType = "message.sent"
+	EventTypeHandoffClosed    EventType = "handoff.closed"
+	EventTypeHandoffCreated   EventType = "handoff.created"
+	EventTypeLeadCreated      EventType = "lead.created"
+	EventTypeLeadQualified    EventType = "lead.qualified"
+	EventTypeLeadUpdated      EventType = "lead.updated"
+	EventTypeMessageDelivered EventType = "message.delivered"
+	EventTypeMessageFailed    EventType = "message.failed"
+	EventTypeMessageRead      EventType = "message.read"
+	EventTypeMessageReceived  EventType = "message.received"
+	EventTypeMessageSent      EventType = "message.sent"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -184,6 +203,12 @@ func (e EventType) Valid() bool {
 	case EventTypeLeadQualified:
 		return true
 	case EventTypeLeadUpdated:
+		return true
+	case EventTypeMessageDelivered:
+		return true
+	case EventTypeMessageFailed:
+		return true
+	case EventTypeMessageRead:
 		return true
 	case EventTypeMessageReceived:
 		return true
@@ -235,18 +260,24 @@ func (e IntegrationProvider) Valid() bool {
 
 // Defines values for MessageStatus.
 const (
-	MessageStatusFailed   MessageStatus = "failed"
-	MessageStatusQueued   MessageStatus = "queued"
-	MessageStatusReceived MessageStatus = "received"
-	MessageStatusSent     MessageStatus = "sent"
+	MessageStatusDelivered MessageStatus = "delivered"
+	MessageStatusFailed    MessageStatus = "failed"
+	MessageStatusQueued    MessageStatus = "queued"
+	MessageStatusRead      MessageStatus = "read"
+	MessageStatusReceived  MessageStatus = "received"
+	MessageStatusSent      MessageStatus = "sent"
 )
 
 // Valid indicates whether the value is a known member of the MessageStatus enum.
 func (e MessageStatus) Valid() bool {
 	switch e {
+	case MessageStatusDelivered:
+		return true
 	case MessageStatusFailed:
 		return true
 	case MessageStatusQueued:
+		return true
+	case MessageStatusRead:
 		return true
 	case MessageStatusReceived:
 		return true
@@ -485,6 +516,24 @@ func (e Temperature) Valid() bool {
 	}
 }
 
+// Defines values for TemplateSource.
+const (
+	Local TemplateSource = "local"
+	Meta  TemplateSource = "meta"
+)
+
+// Valid indicates whether the value is a known member of the TemplateSource enum.
+func (e TemplateSource) Valid() bool {
+	switch e {
+	case Local:
+		return true
+	case Meta:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TemplateCategory.
 const (
 	AUTHENTICATION TemplateCategory = "AUTHENTICATION"
@@ -500,6 +549,33 @@ func (e TemplateCategory) Valid() bool {
 	case MARKETING:
 		return true
 	case UTILITY:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TemplateStatus.
+const (
+	APPROVED TemplateStatus = "APPROVED"
+	DISABLED TemplateStatus = "DISABLED"
+	PAUSED   TemplateStatus = "PAUSED"
+	PENDING  TemplateStatus = "PENDING"
+	REJECTED TemplateStatus = "REJECTED"
+)
+
+// Valid indicates whether the value is a known member of the TemplateStatus enum.
+func (e TemplateStatus) Valid() bool {
+	switch e {
+	case APPROVED:
+		return true
+	case DISABLED:
+		return true
+	case PAUSED:
+		return true
+	case PENDING:
+		return true
+	case REJECTED:
 		return true
 	default:
 		return false
@@ -1131,11 +1207,27 @@ type Message struct {
 	// CreatedAt Example: 2026-03-13T14:02:11Z
 	CreatedAt time.Time `json:"created_at"`
 
+	// DeliveredAt When the provider reported the message delivered to the contact's phone. A
+	// message reported `read` without a delivery report is delivered too: it gets
+	// the read time.
+	DeliveredAt nullable.Nullable[time.Time] `json:"delivered_at"`
+
 	// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
 	Direction Direction `json:"direction"`
 
-	// Error Why the provider refused the message; `null` unless `status` is `failed`.
+	// Error Why the provider refused or failed the message, in its words; `null` unless `status` is `failed`.
 	Error nullable.Nullable[string] `json:"error"`
+
+	// ErrorCode The provider's error code when it gave one, for example `131047` (WhatsApp:
+	// more than 24 hours since the contact last wrote) or `NOT_FOUND` (RCS: the
+	// phone cannot receive RCS); `null` otherwise.
+	ErrorCode nullable.Nullable[string] `json:"error_code"`
+
+	// ErrorTitle The provider's short name for the error, for example `Re-engagement message`; `null` when it gave none.
+	ErrorTitle nullable.Nullable[string] `json:"error_title"`
+
+	// FailedAt When the message failed; `null` unless `status` is `failed`.
+	FailedAt nullable.Nullable[time.Time] `json:"failed_at"`
 
 	// Id Example: 4521
 	Id int64 `json:"id"`
@@ -1158,9 +1250,23 @@ type Message struct {
 	// Example: wamid.HBgNNTUxMTk5OTk5OTk5ORUCABEYEjA
 	ProviderMessageId nullable.Nullable[string] `json:"provider_message_id"`
 
-	// Status `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-	// provider; `failed`: refused by the provider (see `error`); `received`: an
-	// inbound message.
+	// ReadAt When the provider reported the message read by the contact.
+	ReadAt nullable.Nullable[time.Time] `json:"read_at"`
+
+	// SentAt Outbound: when the provider accepted the message. Inbound: when the contact
+	// sent it, as the provider reports it (never later than when it arrived here).
+	//
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SentAt nullable.Nullable[time.Time] `json:"sent_at"`
+
+	// Status Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+	// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+	// by the contact) or `failed` (refused by the provider, or reported undeliverable
+	// later; see `error_code`, `error_title` and `error`). A message only moves
+	// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+	// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+	// changes nothing. Inbound messages are `received`.
 	Status MessageStatus `json:"status"`
 
 	// Type The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1179,9 +1285,13 @@ type MessageList struct {
 	Meta PageMeta  `json:"meta"`
 }
 
-// MessageStatus `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-// provider; `failed`: refused by the provider (see `error`); `received`: an
-// inbound message.
+// MessageStatus Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+// by the contact) or `failed` (refused by the provider, or reported undeliverable
+// later; see `error_code`, `error_title` and `error`). A message only moves
+// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+// changes nothing. Inbound messages are `received`.
 type MessageStatus string
 
 // MessageType The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1649,7 +1759,8 @@ type Template struct {
 	// Example: pt_BR
 	Language string `json:"language"`
 
-	// MetaApproved Whether Meta has approved the template. Only approved templates can be sent.
+	// MetaApproved Whether the template can be sent: `status` is `APPROVED` and Meta still lists
+	// it (`removed_at` is `null`). Only approved templates can be sent.
 	MetaApproved bool `json:"meta_approved"`
 
 	// Name A template's name, as registered with Meta.
@@ -1657,11 +1768,31 @@ type Template struct {
 	// Example: boas_vindas
 	Name TemplateName `json:"name"`
 
+	// RemovedAt When a sync found the template gone from Meta; `null` while Meta lists it.
+	RemovedAt nullable.Nullable[time.Time] `json:"removed_at"`
+
+	// Source `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+	// integration; `local`: created by your administrator, for sandbox integrations.
+	Source TemplateSource `json:"source"`
+
+	// Status Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+	// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+	Status TemplateStatus `json:"status"`
+
+	// SyncedAt When a sync last found the template at Meta; `null` for local templates.
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SyncedAt nullable.Nullable[time.Time] `json:"synced_at"`
+
 	// VariablesCount How many values `variables` must carry when sending it.
 	//
 	// Example: 1
 	VariablesCount int32 `json:"variables_count"`
 }
+
+// TemplateSource `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+// integration; `local`: created by your administrator, for sandbox integrations.
+type TemplateSource string
 
 // TemplateCategory defines model for TemplateCategory.
 type TemplateCategory string
@@ -1676,6 +1807,60 @@ type TemplateList struct {
 //
 // Example: boas_vindas
 type TemplateName = string
+
+// TemplateStatus Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+type TemplateStatus string
+
+// TemplateSyncRequest defines model for TemplateSyncRequest.
+type TemplateSyncRequest struct {
+	// IntegrationId The WhatsApp Cloud API integration whose templates to read; by default the oldest active one with a WhatsApp Business Account id.
+	//
+	// Example: 3
+	IntegrationId *int64 `json:"integration_id,omitempty"`
+}
+
+// TemplateSyncResult What a sync read from Meta and what it changed.
+type TemplateSyncResult struct {
+	// Created Templates new to this API.
+	//
+	// Example: 2
+	Created int32 `json:"created"`
+
+	// IntegrationId Example: 3
+	IntegrationId int64 `json:"integration_id"`
+
+	// Listed Templates Meta listed.
+	//
+	// Example: 12
+	Listed int32 `json:"listed"`
+
+	// Pages Pages of Meta's listing read.
+	//
+	// Example: 1
+	Pages int32 `json:"pages"`
+
+	// Removed Templates Meta no longer lists, now marked with `removed_at`.
+	//
+	// Example: 1
+	Removed int32 `json:"removed"`
+
+	// Skipped Templates Meta listed that this API cannot send (named placeholders, an unknown category or status).
+	//
+	// Example: 1
+	Skipped int32 `json:"skipped"`
+
+	// SyncedAt Example: 2026-03-13T14:02:11Z
+	SyncedAt time.Time `json:"synced_at"`
+
+	// Unchanged Example: 8
+	Unchanged int32 `json:"unchanged"`
+
+	// Updated Templates whose category, status, body or placeholders changed, or that reappeared at Meta.
+	//
+	// Example: 1
+	Updated int32 `json:"updated"`
+}
 
 // Text A single line of text without control characters; `null` when unknown.
 type Text = string
@@ -2259,6 +2444,9 @@ type ValidationError = Error
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
 
+// WhatsAppSendRefused The envelope of every error response.
+type WhatsAppSendRefused = Error
+
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2401,6 +2589,9 @@ type UpdateWebhookJSONRequestBody = WebhookPatch
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
+
+// SyncWhatsAppTemplatesJSONRequestBody defines body for SyncWhatsAppTemplates for application/json ContentType.
+type SyncWhatsAppTemplatesJSONRequestBody = TemplateSyncRequest
 
 // AsOneRecipient0 returns the union data inside the OneRecipient as a OneRecipient0
 func (t OneRecipient) AsOneRecipient0() (OneRecipient0, error) {
@@ -5271,6 +5462,9 @@ type ServerInterface interface {
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error
+	// SyncWhatsAppTemplates Sync templates from Meta
+	// (POST /whatsapp/templates/sync)
+	SyncWhatsAppTemplates(ctx echo.Context) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -5901,6 +6095,15 @@ func (w *ServerInterfaceWrapper) ListWhatsAppTemplates(ctx echo.Context) error {
 	return err
 }
 
+// SyncWhatsAppTemplates converts echo context to params.
+func (w *ServerInterfaceWrapper) SyncWhatsAppTemplates(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SyncWhatsAppTemplates(ctx)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -5961,6 +6164,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PUT(options.BaseURL+"/leads/:id", wrapper.UpdateLead, options.OperationMiddlewares["updateLead"]...)
 	router.POST(options.BaseURL+"/whatsapp/messages", wrapper.SendWhatsAppMessage, options.OperationMiddlewares["sendWhatsAppMessage"]...)
 	router.GET(options.BaseURL+"/whatsapp/templates", wrapper.ListWhatsAppTemplates, options.OperationMiddlewares["listWhatsAppTemplates"]...)
+	router.POST(options.BaseURL+"/whatsapp/templates/sync", wrapper.SyncWhatsAppTemplates, options.OperationMiddlewares["syncWhatsAppTemplates"]...)
 	router.GET(options.BaseURL+"/whatsapp/integrations", wrapper.ListWhatsAppIntegrations, options.OperationMiddlewares["listWhatsAppIntegrations"]...)
 	router.GET(options.BaseURL+"/rcs/integrations", wrapper.ListRCSIntegrations, options.OperationMiddlewares["listRCSIntegrations"]...)
 	router.POST(options.BaseURL+"/rcs/messages", wrapper.SendRCSMessage, options.OperationMiddlewares["sendRCSMessage"]...)
@@ -6138,6 +6342,17 @@ type WebhookOKJSONResponse struct {
 	Body Webhook
 
 	Headers WebhookOKResponseHeaders
+}
+
+type WhatsAppSendRefusedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type WhatsAppSendRefusedJSONResponse struct {
+	Body Error
+
+	Headers WhatsAppSendRefusedResponseHeaders
 }
 
 type ListApiKeysRequestObject struct {
@@ -10367,7 +10582,9 @@ func (response SendWhatsAppMessage413JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
-type SendWhatsAppMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+type SendWhatsAppMessage422JSONResponse struct {
+	WhatsAppSendRefusedJSONResponse
+}
 
 func (response SendWhatsAppMessage422JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
 
@@ -10543,6 +10760,228 @@ func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
+type SyncWhatsAppTemplatesRequestObject struct {
+	Body *SyncWhatsAppTemplatesJSONRequestBody
+}
+
+type SyncWhatsAppTemplatesResponseObject interface {
+	VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error
+}
+
+type SyncWhatsAppTemplates200ResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type SyncWhatsAppTemplates200JSONResponse struct {
+	Body    TemplateSyncResult
+	Headers SyncWhatsAppTemplates200ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates200JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SyncWhatsAppTemplates400JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SyncWhatsAppTemplates401JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates404ResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplates404JSONResponse struct {
+	Body    Error
+	Headers SyncWhatsAppTemplates404ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates404JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SyncWhatsAppTemplates413JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response SyncWhatsAppTemplates422JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response SyncWhatsAppTemplates429JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SyncWhatsAppTemplates500JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates502ResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplates502JSONResponse struct {
+	Body    Error
+	Headers SyncWhatsAppTemplates502ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates502JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListApiKeys List API keys
@@ -10638,6 +11077,9 @@ type StrictServerInterface interface {
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx context.Context, request ListWhatsAppTemplatesRequestObject) (ListWhatsAppTemplatesResponseObject, error)
+	// SyncWhatsAppTemplates Sync templates from Meta
+	// (POST /whatsapp/templates/sync)
+	SyncWhatsAppTemplates(ctx context.Context, request SyncWhatsAppTemplatesRequestObject) (SyncWhatsAppTemplatesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -11620,344 +12062,438 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 	return nil
 }
 
+// SyncWhatsAppTemplates operation middleware
+func (sh *strictHandler) SyncWhatsAppTemplates(ctx echo.Context) error {
+	var request SyncWhatsAppTemplatesRequestObject
+
+	var body SyncWhatsAppTemplatesJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SyncWhatsAppTemplates(ctx.Request().Context(), request.(SyncWhatsAppTemplatesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SyncWhatsAppTemplates")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SyncWhatsAppTemplatesResponseObject); ok {
+		return validResponse.VisitSyncWhatsAppTemplatesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s2tjj+VbDcuxM7pWTJsdNEnjv7c5y09TavtZ3dvTfKNSESllBTAAuAtrWp/5/9PzgH4EvUK3GS",
-	"bZPOtLUkEDwADs778T6I5TSTggmjg8H7YMJowhT8+SozXAqanlDDnvMpN/Af+0vCdKw4/BwMguf8kpHo",
-	"X51iXAf+Gx2QTDHNhCHXEyaImTCi2K8504ZcU01obiZMGB5TwxIyYhdSMcINuaA8ZUk3CAMdT9iU2hdO",
-	"ueDTfBoMemFgZhkLBgEXho2ZCm5vw3lIT9iUcsHFeB1oi8FfFmLNzHrQavY59/aEGTXrHF4YpubBO2Wx",
-	"FIkmRpJryo1/kwVHsBtTwBRTQXQexwxfbr/miiXBwKictQLTbwVmDsnmQTrBV2pC01Res4Rw3J44Vwr2",
-	"i4tEXpOtjCky5SI3jEhF7KeEzkJyPeHxhF0xRbgmcSo1U3Z1KhcWQ4jMzfaaK+itXMESLC1WkbIL076E",
-	"OwSjFfX+6RGrsXMW74wOiUUz8kbwG2L4lFkYNWLDRwB2GwYZVXTKjKNBhxn/mc2Ok3nwziaMHL4+Jpds",
-	"dk+TiCeRfS+7odMsZcHgQRhwOyyjZhKEgaBTeFOyFLYLqabUIEQP94JwFTo+ZSm/YmohfIn7vQ3Ax4/6",
-	"rSD6Z87vGNafqEjkxcUiUCf4c+tW9j/HXj5nNFkEXMpo0gZZf/ezHPMLpjUds0XQTfHnNgD39nc/y+a9",
-	"pmM2D5z9loh8OmIqJBdKTkm/Sw5JZr/OqDZwu5lILKlj08zMLOwA7K85U7MSWvtEjWck7ILmqQFwqrA+",
-	"2F0DVqbawT02bKqBEtv3LYSFqfPF8OzutwFEbxxAvd5K8P7JRhMpLxcd9jX+3HbY33/6k761U+lMCs2A",
-	"PD6hieMU9lMshWEC/qRZllruz6XY+UVb6N97QOHBrDwEnU+nVM0qW0voSF5ZeUETv3VhcEXTHMYzpaTC",
-	"1yUWuhFNzh2fD8IgYYby1L8DT2rwNpjm2koHhBoyldqQfq8XvLsNA3d33OZ6cWFCNeHiiqY8ISU/6NoN",
-	"uK1u3n8pdhEMgj/vlDLsDv6qd54BmPDA/CkWconM04QICbApRpMBmdLUnglLyN9OX70MCSXREe5r52yW",
-	"sYhIM7EywYSKoYia+xyFVpqgogAfsBckDGom5WK6QxGEVWG7VbJpW597ZmeBdL5MxNhouvLJReLChtPZ",
-	"p+A4jqS4SHm8KcomOf7OXk+kaGDuocBTsYwCsMdMuCYZDFyCurGHpI63OP/bgOJ819xMKhMSmlpMmRF2",
-	"w7XRDTQ+XOeZO8VkLXMVz7/ha8UuJ+e8+nkN9Fpv/92Mi07ASU4fu+PzD3zoZrc/9CH7PP8A7MGx5UcK",
-	"tlLf4T5Xpn3OtVm037zy9q9s05Wg6bOShq1NOrl71v69kBj6Qef4Q5Uk1ijcqZwyM7HK8DVohUpavVgQ",
-	"mSuiecLuiLitfA2pyN4kkUwDH1fsitGU+MXoA/JrLg2aJKJ/dZy01DlOIoIbjgaUmcyJ3VAaG6LzLJPK",
-	"fL0k1Kpia93rKo5ZttdgyuTXnKb8grMEmGKVE1uIqJidOyH52TRTTFPy/OzpYRAGsWLUsOQcBOPd3u7D",
-	"Tu9Bp//grL836O0O+v3/Beyk6bmbr7/fs5K93ZA0GAS/SCr/H8Mpu7G00itPnLZoATnXsVQsGDzaL6T0",
-	"v0kqySlPr2gQegEg2N/v9x/7f4IwMGyaMUVNbh8OJtLKDXmWtIC6d9Z7PHjQG/R6/xtscBnsxi8iexbw",
-	"r4jcOZ37CDFhQ1zUblwVFw27MQQspvKKKfLPCTX6MMtqSDmhQjCLQdf2Vwq/Vl5rpwgGwauU/okcyakk",
-	"mdRaEvpLnlD1V7v6tRCXKxa7g5W5Gclc2KvhyLHI0xTR1dsOCm53DkjsUNj+jWMXYWum5BVPmDp3NBIe",
-	"Ca7plCfdn56MX748e3Pz4uxy/5X/9+TN0eGTZ//z7Bd7BbWhJtfBAPeyUEVhCxZhfXWdG2C9O+pFiO/X",
-	"QWgcs8ywBGi5W9QB4YZwTbSRiiWEahJZgKPGTXkuEVtWGXDenDz3xtYJt3POlhsz3a5oowD9F1mo/wh3",
-	"MgxSLi5hN39kxp3Zk4Wmz4gnkd9Kb7KwB2X8b0aSC5mm8rp6nGQEGy6BzHIp7OzBuHhd0DQPA0r/l5+/",
-	"O5LJ7M87PHESiHvqjKoxMy+l+QGu2uaik7t/dYryUhIaG35VE0greh9Plmme1WstpDm/cFRggczlqVXt",
-	"Xd+DwANPEqkIFwhPFy/SPD9+KYnO48kcL27CtgY8llGVb78jiS9q3ZRoAAhSXXgh7IGua7FsZqVCqcZU",
-	"8H/DmHAo7Bm4LQGjzIilUozBV2UnRIOBI/ldEjVfCGq8VPbvobCcP6WGrfNqshW5XYuIlS4Q5y84S5Pt",
-	"r9ns84EX8PeHxx6+wjTThiVfr3bxms5SSZMzKZ9bwrwhOpjKYwtPPsNXnBspz1MYvRADqtZgyz4sj4JH",
-	"0MRL+uQFf/IJLM9L3vW1Ikbx3cbyfsbUC3DlL8UKRQ07T+0LztlNzFjCllAGCwyBwcQP7hKIhSD0wjBF",
-	"9nZLf/fdYIeUZErFzKOIJhfAfrj2fu4GajQiM5Zte3XoH1lIvQ2DUyaSHyDMZUMkUuwi16zBa2oKiBtR",
-	"FViX8R/NRHKOETd1B0NVIXsb7O3v7rb4woq3JhxZFKo/1ZcPyNaf+w/6vQe9bXLCYp5xq96iwwHdvvAg",
-	"F0UsTMq1uStprbI8JzIt2ygrShUrEfqaKdAO+JR1h6Jqyasrc25+L1eX77iniWJUS2GniWDro4Oh8KJX",
-	"t9zjyE7JjZXIuySqWzmjAdHtdsah8IbGj7AgfsXS3htBczORiv9744s45Vq7xdSEvks2W3bd8uobF9L1",
-	"Fzh5QVLJKQRAGItt9w7dBCjHP2FUMUX05XnKr9h5t9u9Z7H43r86h6+POz+zWe2nO5QRHGwWb91ehCQX",
-	"l0JeCwuAYlfykllpNQz+QVOeALgf4hdws7c4VJGIQPCZzM2ybb8qIGhxHJS+VJyQa1IYU+ZJ3phfMUES",
-	"aigEMToX+h1urBe6rlmadipefjLKDRkpRi9RWcPJuqRU5KY004TReDIU8uKCicTiEOh06Ng3ktj1SUWm",
-	"UjEyyadUdBSjCR2lBW3TXzNBcHE1d+gvdDMuOmwXqRMC75C5AR6g+RjiODWLFTNfjT29uD6VoMp5u92h",
-	"KEiPvGhRWcHjBoTJaJZe2JskIFQ2o8rYRzjsaKZkxpThSGOqJvH3ZbDUIut4EQ+VUMM6Vj4ojc/ezIr2",
-	"8fe1YM+N4qjCIKXanFsZxcG1IPTVLtYObQRUUy+jh96ahJHEByQSeZpGhF/gztTiw9rdQwuWbOextMPb",
-	"nOe2AB1Xy28IHvRLO/LWngu74Dft5lqMor3gShvSf0jiCVU0NkxpFxFNDEtTO0oTCqftLxX6W+2VMhM2",
-	"ra/Xs8c9dvTg8U+/PgfzrbHyVzAI/s//+rbXeXzY+V/a+fe7949u/6vtuB3Haz0oF42FZ2XZhhtMtoBV",
-	"jplgVvFLtg/g2PA3O3bMjCbRXq8fESmIPa1C9aot44KmujyAkZQpo6IC1WoMqkBVYMj1hKcQkn8t1SXE",
-	"MXwIGtxWnRNvMdYQEKM47ZpPqoH35cbWFvOueI0c/cJiIGqISeiNA6qdJBxp/evKbXdb1aAqsAdGEgSk",
-	"S944UQbYpyZUMaKYfREmB9TJx6Zo3tgReHzVggCxaJq+uggGb9d5VXAbvm/AedlGUN3N6pLTCchuImYD",
-	"1G7g5CdMMSSzVev2JWOZdgxKo3w6FCigRjUBddAioUZWBIkKCXVQ+w3Fj8X3c/bLP59S9Ys56/87yb5P",
-	"4sPRUfLs4sfJ8S8/py/Eq+zv6nT1Fd570HaHG8did2v+VN61sXHBru0ehqUKWHKgbnmSEDE0aJ6KlSXB",
-	"i2PYVK+HRnZKBxdVisLnKTMrpZHXdMxe2HHNtQIMbo7FmPjS4Xnz7lgEBkOQ1S8ts7F0GHCmJMYh2pup",
-	"E15n2rApMRNqSK6d+8FZj8qzPzp5gZHRz5kYm0kZG118rp302/8bDm96vc5weNP/YTi8+f6Hd/cr3+32",
-	"8Lu2YfPYEAY3HTd3p9QAIETYheKOUiouLSqDRs0F/F/JtMKY7NYdeYf9+4AJy+vfVj33KtaVDS+5yVNG",
-	"0394dWYe4dhNBrSIgMpjxRoDqRw0Db1DsyoV3dMuQSaeVYg7E15jqycsYKBKSeplbol7PUS9/CesZcss",
-	"4AVo6QnKdBSWPLtiwpzBzy0yHrO/Evs0+MUiJyh3DdMmckbHIneFM+23wP5OmEgyyQWySLfnEJri2EyA",
-	"nseuixDwH4tIoKBQ+rqKxYxf1b5ywQY+pLKcs/gmlRq+qAK94JQxj2Z+C14J5vYAwkGc6lZTF5w4YHF0",
-	"mrUIte4HPT/5s+qDIZFpYncNBCvIaFiHEHnQD3GWNor0SaRq2JQ1gasimX/0nC8IBoBfXcqEv0OJn4cw",
-	"ccVSmbE6gWJX5nx39H28z3oXj5M9uhf32aOLB/ThaD9ZQyWA9KoNlQLBbsy5O7rlUh0kN7qRVg1K8lL2",
-	"z0XKtCYRRtCA9THK0GIQdT9Y3PfxOOthzimOvq1H6ixHlN31EcXdlfPGnn+/8Y77iaoW8dZokn91nLYP",
-	"dlcqkoJsdXhhiAVKVbu5B8gRLQ+VgihmgJ7ZxxUrCVwd8aZ6fL6f9C968ff0Adsd7V08pI/jR8n3rD8K",
-	"1pLAK9tTuRn+frWuujjgsKQt8wjZEOYrZ9smWDTJyJx05Ga+a+xIchfDgZSukq3XW4YgvTYEKayNzYs4",
-	"g5P1VxDdBHX+y41POUa9olwdxiQB81HOGcESst97sP5FPEfr5/tWDy/OfE+Tn87OXhN8YA62ujOkBuB+",
-	"70FLFtsCyKq5a1VMrB1uHez6EflNXoZCdyBdF/z4c8vXDZo4d2YFcXY6ub9/RIEdjmxVCD6JGlcy2g5J",
-	"VKBZNBRWxyPtCLZ7cxNWPFoWD2rEymFxiCFH889He/0e+VEKhklmprRxgoUh4dqiR+KEDdT1nITmlmjx",
-	"wMNqrzP6JlulpzJIdW6/fNBqNEABajRD5WSiZD5GFe3w9fEBibjw47yoh1mokFSOrrKqGFkJhnVPtoL2",
-	"DKO82wTbjv2J0CRRTOvQ+xG5IKm8ZorEVLPVMnowpYrTRvx4cRsxxrymOe3u762iG1bjGcvO/FrayRvI",
-	"TE4qKnkaXNMimHJeKC1oZcMA20qpDi1dGqUsJFMaT7hgpbcC32Mfq55OPc2z4WyrhlpNmZnIBAL4nNsZ",
-	"o6h9pl1bcE6LE6k9WmMuSWVRIGXV+f6uerotr5rnYKUDq93QVaF5cw83iVt9338ofUZbETjFopBEMVWJ",
-	"frv7rmu4Se03tEwVBRPAtjM0D4X3JRE6krlBNR8saV3ybJqZWVkQBM+RY7wijkaTW8MOtNJLN0dSC6V9",
-	"Hqsani/nUeySpxLAyKjSjHADcdtTOoMAzHFD9F/mC1wlgDkGV4Zn+LOcZw2NJxdzwXXUaVrQYqx1MrKj",
-	"RowYiW4Th/Vwm2k8AaWB4RhfomQocKqYGprKMdmKdtycujuj09Qiyg7VMxHTjOM323Uy//kV8TYC7fMl",
-	"W7DD5eeKhCWYhgH8gOZGTtH4aaRFfaa0FIUPyjA6bfErAQDL1TQHLGAQjp+3v3NNZMbEh2tmn8XBtbky",
-	"W2SJvG/Uy9hwHoyyWSyCY7oz1dVjrV/n1yzhOcmnlNgTlNpQEsspUzGnafDBqq7Dsg/RdNc+hzblzu9r",
-	"sTMV1a2mnZUIulJTc2v5QPeKx3IjEZM3c7BU8KQ96czOa18xf7KfDJ14DZvCwibpCMP1RBJDL5l2Due1",
-	"Ua1u7l5i7x4OTz/Uaj2HNXMIswQD7kDPKrLVP7OaVb+PLVpDxkShYvmTdAft/cdw+qD/CBLh/YlqGkLG",
-	"RHGzWnnPcT1dp3lVYikE6jXIafAc7dt9XGGXHBtNYsUSJgynKV4fDHNQzORKtF0iTDNpMzWns5Y0IY1C",
-	"AhNVgabiWY5Lv8ays/Luj8/EhD7AoOqcWiU8h8ZqolMmjGx7I8if586j0UqRRrnmgmntA1wLcdjecxAn",
-	"QpLwMTeaSJE2XDL2nmrWoBn7+/3+Xq+31+v1euvwe48pLTiuqUhG8iay+q5UiS6hoxp1ZR824dRfi3lU",
-	"zKzQvYVGcahjNBSW4gl2XUOa7QMSeffWeZzKHENb7W29p4uEVnJkfwENfCiisZTjlJ2r0RTG/ggf72ly",
-	"cnRKnvitfOFvQV2adKsJwqD+1iAMymlbbuGSoASP2JVdDP3laZx+DafbCE7lqi9KQqy61Y2EC1eYKbY0",
-	"Q0NNyjUGL1W3us7nNkb8ZimLjyPpVaI2R9bbyHTbdj13eVRtInlI2A2NjaVV2ttvHLWzPBbtDxCu0CKH",
-	"1zL5ly/kjN2YT0atqgUBVpkivQP4tigasCKqFAa1kMQPkICqFQhWlwM4hYFrxnv5/c18QO9STg+Dbhtl",
-	"DVa9oBy6jsi9RqDbGsTD13FyRMSb4GqYV19GbZdrqLGZC8WewAdK5ZZ6g8a9TBwPiQYxhGudsdTZZzDm",
-	"g2tCBdpwQrTgEM1Ty0NSqfXd3MPPcmX+o/D9WGS5+Rikb+AnvnkR6twB7ceSIJ9ZlrcvfU1NPNkQ6898",
-	"ojNkWaNp78B/45MJIMDNchmuMMRmQ4X1G6J/LkRvxYsTlqU03pQeYlgMSzg4HRydkxcES+zN44hFgThl",
-	"VLHkG3r87ungqV/1wtK+sC+uSG3PEo9+r1eTwR9tUNi1NZLgBb05XBi19ZO8xtxbK5RoQovKzVCyRPFa",
-	"EXWuyZSqS5YUztzQlXhQ2gxFERYk4jQv0oY502RE40siLy4Iu8G95TRNZ6iJuPAWvd1wzjxauuz9VcLm",
-	"C5Zw+ubkeZvkn+WjlMdkYkw22NkhUsGf2v795uR5PaMzpoIk8lqkkjaCKfwz7IZNs1R2Yznd4VM6ZtPu",
-	"L9m44Snt7T2qhZXCw38d7Oy8/b/hUL/7bqNY0RGzEtIC8IOy/kvb2ous1ItqsZ+QeB80FlQZYVWIORKz",
-	"uXmmku/USjTR1tASPc5FAokZlvKFhRlhy8O5DeVmdelg33JQ1zXYdWpXzd3cT6OlVQMLllLaYuDqMKBl",
-	"icdL4/Lc/e2uY/dpqH5YnmtD3a9ZzeujrGtrWO6rlZWK8jdNm1hb1dw17Pyr4pE2VUNb65W9X1IQ7J4m",
-	"PCl8A/PHbXhax46igFjTbbBuUbQ7itJ0dKl0XRnnW17jIR9w+wniOttU7wbCVi145U12M1UcYaXPw+vu",
-	"ngK2n7O/4Ztp525L7kDLKkrQfWZFq44J8wblX3OWQ3kFDGVCQ8CMmRKVR3UKeODq3w2aI4aiMqSo2uDp",
-	"ZWMWFElcVYXtAxJ59mLnFUPheIy/c3WzMcKMITimjDKzG+PCDNocN1X0XlakDzhit7B2D0hkOVsU2v9j",
-	"jS77Nwgg9g+7HGn/SGScT+3OhEMR0TzhMuqSk6PTygQXPC2Ccdz/Za4ZxF0olqUze/XP/ejUlRSMukNx",
-	"XN8PjZqNhbSwphaFw6YyYSnZ0obHl5BfqRiFa6RD0u12t4fC6jdRLlwRCRAv28pfwPRckMhdrW5xsezm",
-	"RvVDcXUb/R7Zmz115UvsDtnr7DYoCAPYHntyHHJT7H7g/2A74CSru2Hvu6+vGAYVwFsP+pVgRa0SkIfE",
-	"zOXdtTlN392G79sUjflcsWfOgg1p+BckcjO4YHGMtBqQkTQTAr4VDomj3Ar7ZUgY2tu6GNGGRWHaHLke",
-	"CFzOmd/Uhavx2966ouJHzFVcvbLKbG51tSmiBeBXgQjn3uqaiLxw1K4h8GIHINfNYbHQsrL9R1hpClGZ",
-	"5iO7doSBkYamizqKTKmJJ97DfMFTTGuWUBUHWo3oZo7WxmHq8H5YVxsVjxlPt2AI2SF+A7ajA9Ir3JIA",
-	"HwDagObhhrA0w+GqJxdWm6fgltVBb2NRRXGQFkEMWxvogjtVHK/zPtZabdpKZmGv8/jd+34v7O+3J39X",
-	"7BVtSmy12hGQSaoYhejVEC5HLHNh1Ay+IfyiErPE09TqkI5oJ+FQsO64S6Lv9vfJVr+/TQDajv1P1CXH",
-	"Ll7RJSRG30Uh0RmNmQ5JIo39L9UTzC4ZiozabZ8wzTTkoGjmzFZTeWV3ijrW4HYMojh9vHkfDSD72/AI",
-	"7i1S84oq/WC3tovD4Xd/fUu2trudd/e3YEv9p+2Fe7tEtZ7QK0Y8HA7IkEhX3iOdEc0yqqgTL1q3AVqe",
-	"FJtgD/Lk6PRJbkx7ZMYIfoFbSSzDOSARsDGiWcpio8m13SJugJF2Qfy0E0y5oAZVwynNMldpI6ZpukhW",
-	"Ozk6PaJp6iBxvGzJ4BP7ezE6V8smfqP8vLeFzcBl9uLe34aBFGyNPPPGZCsHV5a0xujqmm7fVY+mhXy9",
-	"ySwa7LkT0mtnMZbHfQuYe4wP7c2L2HX4NzMsP4UYnagaOhDNW2xc9O0aIL+W2oxofPnUSu5rRaQ42mMk",
-	"SbjLEX7W7T/cI1vRd9EcCarbZYLvllDG4fC7t317k4FCPgz7e7cfYB9DWBDIAfnOFV3Gi/t97YKjOfjG",
-	"rLFLp/l4zLTdBG969iqsFzjhCq6MDXF6o5Mia3vdxosAUVSysS/WEhSUyb0QO48ioxL/18JqPRfbv8Yl",
-	"VcnTyhOgXSacngNVWaWhOkOu3WtuUrbm+85g7Ny+w7dLtvhpfWHzWG+39J6GqvohyYFE7PZ6vUqCPtnC",
-	"aCNy8uTFPY21NBvYfyTFBVeUCKk1JfKCKUMJ0xmLOU3/1LQdr1Og4APKDXiO/vLN80Z5AbcXFTPyUqxb",
-	"r4JITf+ZF/YhL0ckNLVijeLxBHb6PwVd5+2XK+aoB2nVjZZLH/Vb5NpCfuhV+RCP2Oa3q438qWR98rfq",
-	"Np55kBbfQzuichErmNyIkFYyyY0kbEqeMm3orzmbu2cb1gH54BvXXtQD1wxU+jPfPM8cLKvYRSck7G9b",
-	"tA1Vyfk1T8yk1n4yePHs6fGbF0HY4l+85gkGHMKUVravhjafvjh8/jwI/QRtlhN4bm2TpueVNeGrj2fr",
-	"Pu3Oi2Jf8oJ/yF2dv3Zoo1r36uGeLrh6P/CUfWYUvOApI1tgmwsJmOasWoWWue1q4uw931nQe2VbkNRO",
-	"tinB/KIUnk/ZuVloAbbLuafJi+MXz6B6TZ2wwZ7t/JKxhs+5v/t9nYLRzr/ffbfzFutVgaZc/PmnP//X",
-	"MO/1dh/+33n3u86GlM2K2yVwRUmmClx3g+NglV0XvwsUqO7uAnRfI6D65Oh0WVD1gQ9gxypJWPvGpT80",
-	"nYq7G/s7T45OfR+fz3wrIeKJSEwqnNLMGeSpKEwiJKWjNq3iDq6TnXiB/c2CdU9DvGj9MhxeMcETSl7T",
-	"POUafVAfU+rrjll8Sg03eVI3And2H3T3H/b3+ntLC2Q9rhqDO497LXWwPpwCpVKMWyDbe9h9uL//qFZS",
-	"qKV016MaaPBxDrY7IACFs2VdIlBsd3WBC4hAre9aa76zpQHeGefu/5yxzrjQldWGOqvNLxVgytZPBXNf",
-	"+kBNcHQ+rMUPVFl8xY21+IEmBZpzhq2wutmBZ+ym0tFqxVPVwXdgVaxPt3J4dX/WMkOWB7be8NpxrWu6",
-	"bG7iGs81z82bPWv2vjl0P4X6JjS+tJg+k3lZXMGX+jc004RXbCB7jzazgSAHOadtkXKf29rx95zHlydo",
-	"EF/BWe/KvvqBBscmoXMGRAfGAtpWNXtvZkI8ZSLRJHLzRzWUcClTpVxeVnT6wps0zzrQ2bGpWXaNXW3e",
-	"yM8kmEFTT5DF8Pr1++RXi8PELpQzTXKRMNVal/x3punCss7dsjYxAlTudN0U0K+aAvrzpoA1kW4pqpVs",
-	"cUOcqy93AeY18L0lPJSiJuKdiwrwYkbiCc+InshrXdDt/c2o9j+YIi8o181KUF/cdNa+E9UAqqrJfq/3",
-	"+OFCU+GiWOHaku0Mn59RfSFS87unIh95pze/yQtubunb3owPv8qY0CTKVRr9R/LXXKWtptuNjHBLCWP9",
-	"DZVNbeDH0nIuaLORXfIjv2IY9S0VKcqRQTkTaSYfXezlFLutnEIt+4Xl8X0Shit2dQ+7tECeka6XzofM",
-	"QW6gZxdWz9f0gkFsDtdDEV1PNIvPo5qP+8EuUVQkckpGM8M04YKMqGYP9w6qVWVP/Rujomb6UFxPZMoI",
-	"nqIX8356cXiE9ejtp1Pw1amkSN/xLcGwmEMsEwDCsGbNtQBBPdr94R/6yd+PJ0rHR5P078cv/vHdaF+f",
-	"/o/O5Oh7+fTB3x/+7X96P/+7z978dz04AJ8vTZff7UDp/f9uDaE6qyd5zfsmoKJKrf6OkWSUz6D1FCRl",
-	"RRNpoGlzdKHkv5mo1WXBVvjXVE0h0ltidnYKNSZhdOulqMZNNqltUc2i5Fo4uMUTKpMFrReQ04F4iAYY",
-	"lqDNbCJTKBccvX/fv72NQvvHLvzR7c7xQAKDQqLZL5SM2LRzxUUi/xS0emgMG0usOb4qk84u5siP9ylC",
-	"S6WYogkxh9aQYWtf2XuaXEuV6DUKn0gxklS5uqD/GWXOPqCPjxjnrTleZ5Uds0KcG+gjA7FuimvQ3MwH",
-	"ycz5k5M2eKfM0HOaZUpeLWtHA1NPqCZ+aO38ugTLAhW/ue+xKtCIQYpXe2Gg9ZJBcTrf9ueKKm5PVp9D",
-	"HNKS5EfIgNUkKp6ICIhjMVXK1ZXUrvVZY8eWxgGvjlKtlogpTrRyncrb0TyCEK///CpXlo+Zu4MVNv7i",
-	"8OTnZ2fHL38MwuDN2fHz47P/CcLg8M3ZT89enh0fHZ4dv3q5lKTdQUpKQR0/d05KDX9aSHPlUtkjCzH9",
-	"cMy1AQIL5Na+uH6lRpLqc0s5aUNn2u/vLtMfkLudb5ga6pUHaS8aFP/txFRb7mYw+tvF3VKRoIkA8o81",
-	"Lv+mNdBYc2FVwpRjFH5hefDVnOra2MIywzVtcX+e7n5ehdG30GtZL6YAQ1gypO3oVl4DFUs1ljit99Zb",
-	"rzvcosJpnpLi/BAIXTSM6JIIlIOobLxa1L421cZ/UlkZjglyzUjCk4Hr3NxenbtRXRuH7vaGIpZCszgH",
-	"J2alKQqmNTUahZDIQ3KOxf4ioulMYw+1hghY47PV4m+fJu3WgbW0XmpbOfHWiql4bB9eM7WxS4szez1E",
-	"3Aru+NYVAK18N6LUms0ln+HgeVFl814XXJ8XcUJzKSIW1rL3jl+1ZqZol0L1BMS1e5oMMXBynCuqyOHr",
-	"Yw/sMIB0ltBiPccaw0UhYtD7XB1xu6YuORS1y4zyiiFTqQ2Rgh0QTa+4GA8F5J3RsSX4lihgWReoC7Yl",
-	"levqZj9uY1oDNEKmwooU0M/ZENDUUn7JhsKKGdLe7MZlWNhkb0pvzqvddpaq0JUSD2sKS27nKi0Sr7jM",
-	"9TnSsHN2k3HFdOuteQMJxkBfKmTBUiqaagnU0LNDaEKCVNGVkQBVi2pDlDSw/XWGYWDLoHS3+Ihr9glK",
-	"4q5ly3C72mbNqIp6GJfi7mOlDmDtzOeJRZ2aLT202q3bLLnYreEDq3/5G2xkIRttWMfmA8lU876sZ/2s",
-	"3Zx546fviJExVVRGOSCPEFd9zZ7uB965j8OnNlRaeZwbNHwsmgzPdXx04o7DulVLqJvCmqtozLVBa8R6",
-	"27K2Fsfl4p8VKLWgRReYfdwBY8MBaJaNndaq5Lq91PzS2vLv1kwbqrUVK91V3y/zVoVBLvivOXM/W2pY",
-	"rvoOdLESCT6vKla9KRv1hvR9A7A/ZF0Te8Fyb678/XeAdAu5q2J1S2n0AXBjb6RBdr2+RuN1Fm1kpisS",
-	"wwFxwp9iOp+i6XmKaWMpo0rPqxTtpqE74hefVr7anNYvuhOlT6HhBPp4Cc5Kb2jyoqUnolqCAd9Q6SHf",
-	"Wvl0c8nqE3KUpVLSEtJzxrQ5YdopLQ0S6hXy5X25WxthwXZyQfo9u41SYPj6PFZ7aWNhMSDDtLmnCYME",
-	"y3pryRlJ5bh2PB/SFLLRza7Rzce3s9LGGTlwxdAmyfeGZyLxv+AWgOV+ytOUV9ZeVnzbu7suedSQayg7",
-	"rqQY11WMqDi+CIvc5eupz5+h/91ur/fx/e9K7Fyn+V0d05ZciNZaev8Edc2UYpRlG69fnZ6xZECoIJEr",
-	"UofduX2ZugjU6euJ1IxMrNbNNaFDAVxd2utCjl9f7ZXtzFzM+cyyoc7h6dHxcckMrWgeM2E6TIDTsUve",
-	"aDYUlXdxQTIlkxxqzXTJIc7KXO0BaHIgja8JuJVKmY1ofBmSTPEraqywaaBVfTgUKReXnVTGNC2yHKAw",
-	"PLGCjJVpth3fxOJC3gTnmi+EkMoPlkHwssJ6FdMyvbLQyKan1C9hynLNDYMCg9dt8stcdcG3P03evT0z",
-	"+O/r7N3bU/0Oig2WuR9bfx2Unzrv3vfCh/3byu/bf93662A47G70yPb94bBrHxzYsWUKdy98cPvb235n",
-	"333eu/3t4dteZ899fHD728P9yudd+9l+sYtf2E8P3vY6+++2Aay3O3/9M0Dzp45LW+n8f+9++ws2Y/+B",
-	"di7sFNv3t/+6eRoLVMRZVlrR+2cP84TLzxuJIwjUJ4J0oLIQFIZzEWFZNwyFUhJ2INTYFq6vma+K9bGR",
-	"PL/HvNZGrApWeVrdvqFZAc7Fo5Rgt1JLdyxHdEEOOYZ1YHgmlu9LOPVhaf3e7l4jLK2mp+zufeaQM7+c",
-	"py4V7zPHnvkMwJa8I4/tvqAMJBACSa1GqWvGWpNY10oFb57lLWZViFat9KwGg4ZTdnKQAyYs3GYU+iA2",
-	"XO+ub1M3Sy4a5H1vuXq6M4R/Gsrn5iVlK+B7QHVa1LRpV0O/OuJRVIv7xPTjeAq2k8/LX1z67aK7dpcX",
-	"6atDHCw7+ImxZlUSW0t42UcmsiEzXXHuNWGpUnFxxWNNpuNrN654rHZ1KqUfVzzmwz/WS1Arn6qmtGFN",
-	"yRWP/MMOuqvMtjY4VmWFLVrxus/VNnjdhxqrXu+hJgas+1wN4SDjbdGaPwVpDVcOLmOcWgPu8ceQjGaN",
-	"opdWi67XvCRbrKySue1ot5X5IaZtKLiohbVlVmMuI0ExOkWTkUxmYJyRKvEu6v8QLeEDWzv4gp+rwiMj",
-	"7jotfngoZr2i6IZBivOZBg4z2qLsioNsX5YLY5QX7fG9xfkekOjtOwy6oGVwrZf5qoHCDd/X3ySVNX/W",
-	"l1VOquVdeivawy3iq+WWLuOrX0FyURsj+R1lGP3npxfVcOmDc4wW4fHCpKNW/vuZDtbV8fmmT3wCfQJF",
-	"zU+iT9yGgWZxrriZnVpYnH834z+z2U+Q5tOiWqSW5FAIRiTRvzqHr487P7PZgOjL85RfsfNutxtBX4Vg",
-	"EGCukI+HGgTF8JKc4dvswkeMKqYOc6w4hp9+8By6Mvtc7bETFsvplAnwCkR2AqlczN+APIF5mtDB1oMn",
-	"Dn4uwZkYkwW3t4BoFxLbbYFRx/7pVnF8+OOzl2fPyOnTk6Jgrjcfp1n3mo0yBW2CuiM1V5Sw6JzKMJDh",
-	"6ORFSJ6dvAaHSG7k1PVPLryxlbdZlm2s0DJwsYdDYfFZh5jvVvbiFYl3Unl/DRdEMZpC+6fuUAzF68JV",
-	"Atli5M3J80HpuWkuY4dmfOeqH3XJMDhTM8IhIGoYOIekFT8NU64QUiJjTWKaptrFBSp0hVCDf2MEAEDx",
-	"5z8Te15MGI7VK+yX2ErN+xjRghp5CIhgLIHOkYevj8klm3XJqV08h0BSV0HeXEuXp6YHdsbOOmhBtlSJ",
-	"SNvw0AL0tlP+yAyhkNy3efwq2Yp2iuE7UUiGwY9MUTUUZ/KSiWGwDRHaU3rJyFR613z0+tXpGbH70Llk",
-	"Mx11ySH01YQUNheAjxngV/KSJQibHorCK42z7PX6JBfUbQdLoi75mc3Qo6eLVMSwCNOcYas6DIQ6wNN2",
-	"R3rJWIbF0AlkA0265CUGxOduc0AviVNLSTuaJ0VyknfDKZZJzY1UM8B/8GeT4ws4x5TRS+geYZdjzxfq",
-	"jiMghAofZAtI9EwpqXSJPODzdB1/GNF0ysjfTl+9JExcsVRmDLAiiqJftEW590N0kg6DAXk/DCyM9s9h",
-	"UPZNOHcD7Fm5e4ZDrGw45ldMkIQaCoHlXMBz3WEQDgUp/xkGCTOUp9q9B5iD/fut+5twTTxNHwbvbm9v",
-	"AUgL62/oav6NRBa6iPyG5/PbUPzW6XSKf+3AvV7PjhvR5NzdITt8SlNLOVgCGxGiw5xER9hao3M2y1gU",
-	"etDJrznDI8momZCMKjplUDjAvaFv31DDIvsKj4x+lgoyusvqn9+zzwtpzi9kLuBhIdHVqpiWuYpZa+4f",
-	"XItipMwN8xPu2wmnzExkcm7npZgfa2eGgAUYy264tkpwjjKyI7FcE3zwgESH9rEIOmZr57WxvxTrfown",
-	"IC5SHpticg8yTRWjycy/Z8sqXk4hcH0gK9HSFifh1Lfd5P0HdnKX431upDxPqRqz8i1ID60KbxEFfgSy",
-	"KkifvOBP3DS7u3aaJub6WfzT1yxNOxWEgE0ZKXvlEDyQTQ5I5FA2IlOaacJoPHG9LQEztoqUamgqo9/u",
-	"vutCpdZo2ypI3FQ6xDvwYAst/zuHshPn7CZmLHFHJSUm6rnF6gNyTbkBDTY6YUbNOocXhqnIx9TgpPuI",
-	"8cCDBE3LFWtpz4+LcSVIhEhBLF4BOfrN3q1Tl/JX8s8k0cBD7F3TA0sz96pVAc8rmAtd7asVAy3JrdwE",
-	"XxxQ+QgZoFvEdZnaxvYmdgGWhZ+7vkU4q293MxQtXd/sjPUIk4Paz1yTS5YZQssmcNueWp5YCgq7jyTT",
-	"Hqq/oFM6Q8bzsFecAliTplzkQHgT0u+FvV4Pg6XprEuA5g6BGjhOzqwAojMpNFSDhbCz6F+dE8gcnHLT",
-	"gf9atKl+eQL9IbgYR0jrGz9qZtCYAckfwGjcntqzuuYikdfaLhySvSG+V+UCQoVlbrpD8cqFZODai85F",
-	"uH2aRBY5WzETOWcVAf1WvqZjLgrJ5Tl02odMdBDijN3IyLL8iGxBlnnfnbjvUxKRrb7rBhoWtSV397dx",
-	"AxAyEr0fQiQt8Iput/sOuRB+YRlWpQcKsig/PX6CDiiVP7EZyjC4vbXrOESZJKPaFNFcXBM2zczMNeb2",
-	"bYPAXujKR1fFYHLy7PTM7mUQBldMaZR0+91etwcW7owJmvFgEDzo9roPMM9/AspGIc7YD+O2Ggonrks/",
-	"RTDlRWuankNfHfqinNCrNHQ9Sl1vnKGwQ1ASHQaKjZmwR8WGAZTNoTFLyFbkWNYAIsZ8ayr/7Tk10TYE",
-	"XNhZhsLnAmnGkCMDhdRGZpmVuKS65GJsJTWQxoxm6UWZN2jZDEtClKDgMl5xzUepxRnFLviN63FVYNRx",
-	"EgwCi2SHoDVp2EnPmxeq8eUQCNReaLeujmOqGNooUGJhjZCqRX7LFS7Bb1Jk5Tfso2EfAWGiVAKLHnrI",
-	"Y2oRGz5Bxk3Upva+s78iaQGk2e31vJrmG25lWerUiZ1fXPJd+a5lmjhuK8TTgw44VybVYaDHNrtEp2fY",
-	"qecI3KL3uWd25h+4DYNWirjJTOVDc7NpZjabSTO3FXu4zW1PFsex84QmJ8gzAnikv/qRNxUhEh7afbz6",
-	"oQJCfGZ/HdiOnXQAqgLaPvLplKqZu1LFoVoSR8f2OgX2K7hn727DIJO6hTwduexAp5DAPXcZC03ZtSoO",
-	"Wmnf8k8904ZN7WjUocEyUNAXpCYuHt+L0lbGMJrIa4FZyQWj5Si62as4hHAwnMJSGowds79Gl2wWDaqK",
-	"eUWLs/OiHncohqKWPGmBgKZJPoCp5+se2z078OzDVfJwjAtq1lipuRCZ2wgabiHevQCtWkybJ67qyYqL",
-	"7TYUrYpqCne9ONfD4jgoOTp5UZXTwCXg+qE7wnR08gJxfRNi4Vzwt3V7nEvQaRCq/h0TKp/r1UKrfOUh",
-	"q4863d1iC9dVLAFrEGIEpNJOXAp/haQ9LwrGvl+Qn3XJZpg3GxZGmoKp77znyS243epbU93iebPmH5aM",
-	"hkHKxSXs64/M8fAns0W1rCKeRN641Lzj8JuRZMzwvtmjHkFLuvrVGvvXNCSF95DtbReA83atXvjnHZ4A",
-	"lCeFZHQXMJZy1lJQVeOlG0JsaePdQAvmpuWQli/bAMrPykV7a3DRI0eU4YH+g9UPvEbbxJmUz6nCmJa9",
-	"3d3Vz/2jMEY45vuF2DzSS8/o2/n8bRjUyZdLBGJtcVaIdrrAFjS8T+UVlAsYYGExtDDJKRPG1Sfwppwp",
-	"TZhPax0KrskqU23ZVhGNu9DbXIpxoUuQrWivtxcNBVT3uKYq0dvOvltoOKNZU/nRhs78BFRXxHhsMQ7C",
-	"CS4Lc/cwa9Zq/p7NYIpFRf93rdZry42pENLYqZxFF7ShrbqAsD0guWZVcQr0iyEQJUUVcSbywvNQGNJL",
-	"qYmKmkWm6EycyvjSv1bmxu7ElGurpLeJJSf1a97g5XuLq/2BFRdltRIhkm+6wiegcnurH3opzQ8yFx9I",
-	"Fr8EmULEW06mwuXGEiv9e4tem8WkDFEviAlci3lm92NFgvjEevciOdY7+r5doC9/gb7EffiRmVWXYTMr",
-	"GKLbcYIRo3V2v1NyRiy5+4ETL7IXnCAb1s55jCEzoEh537V3DmHtOefU1oZlA990qHDtFmzGgNMWeGlD",
-	"ZEAZREg7/3YhPjjFrdD6wqHAIrmCYYgAOaz5kZF1oxXCb49r8uwbzcdUeGJiJ2uXB7wo0GD6aBsZSTPZ",
-	"bufEc6rBl9Ws3faF6InwopUuzkcK9k3b/s/Stl+y649RD8u994HEd6No2yv2kaC1aK7+ev9utdc/qFxX",
-	"GEJWqqATKhJ5cfGxbjE/TWhRonCLdckPPIVwjlhOR1ywoQA+dPjy6SKH008eni/kcfILqQRtoB9pAy/T",
-	"MrLv1neKT92uggL4NNcQ07EIAh9qWgVho4yDT+rqcgte7evya/4mfv+BfF2T8jp7AlTc8MW+LmxOQf3T",
-	"g6Ke/j1LScQVUxotLhmFwhsgepZBrZZJUZIxBUF3nmIZRqdhURgUK0BBva8xhBgfYtxUo3YnkRkTHo6D",
-	"obAfoYeBMxth5VQXUgdj26xrVb8UeYbhMJGb1Jd+W+Kxcjv2US6rTPHYoXx5REUnC6qtAI7+KzuSVb1W",
-	"RSg7NK7wdWaD1yzhOcmn9gnMNLdUnqmY03QT95Zb3Zfxb/mtXSB/uzMC75Y93Tnr2mpB2k2BwvQ3mXle",
-	"Zj5KpfYo/nGCadl7w59bm1waV963kRD9IzN3Aqb3pS0Dcly86+sVnb8GT5E9ZB+yK12tUM+62nlmVWgv",
-	"/EYrbbQe19rE91ZbbJXnzEuGyxfsnn31c/DNxNhiYpwUW9suEm2k9rhHCxtjDTV2gNZtbl6sTrowHslO",
-	"rTELrxSRUFRD/LV0L7HIV8SigxZD7JMgQyHBTobCY+d6shMpRSd4vl1yqlP5PywS/y4MEnAYy/He4i7k",
-	"mH2kIQLmmLM7kIrZwWUSYHi0FWzSyBXtU1Oach/+DqbxazojVGPALS06eml6xcALPBTRX2G2//7L7pP9",
-	"/b/s9vr9v+z2Htt/OvY/EbngItFlPzBtpHLO7/39fv+x+2dh/O1z2JIvZAuBvawYQjB3aKu6UdL3f3HV",
-	"+KfUxBMuxtuLjBWYqLqublDNWF0TSNaxR+prPZItgIglJKaadbjQTGhu+BVLZwthBKRoN6f4n2rNZ/ba",
-	"cubHsjMnz6+1AFO2mFsEYGXI2ltZ7VzXAsqpVAYTbg4IJVEnIhgZTrRUmNZpx7sEFizqQZ4XkGMNMlch",
-	"xKvYmL5jdUJs0MAFeF5IwhWDhFDtwkx8t4eRkpdMQJESnkSQ0lfcxOKhLnmK2QsDEnXKNgQR2apaHp17",
-	"p9VgJ5Wp7VrRSyTo1NoaFIWWkiAMOtV2Cx33/9rwzqKeCGHQqX0CfRraJNmfap8SRtNzVLzDoFP5dGfx",
-	"6TWbgMvcrxsEYP+AxlaNAFjl/a2df5pRMXO1SYJn00wxTcnzs6eH9R1Z2ByjsqxBf7/X64XuWg2CXySV",
-	"/4/hlN1YTgPsFgOGh8pGDR7tF8f5N0klOeXpFQ2KNPigSlsfu5JNRdtG12Sx2tKjWm2693jwoDfo9f4X",
-	"hB9flb6a+oLVM1zmC/YqhnQXWE5YTX0JBg9vNzCF2Au12lCKLO6blfSPYyVNHZf3chFy/TVyAZxI0pLB",
-	"6lojemGnkvDbJYdgmLKPDgWU29YkimXq888oicq7FlmM65FcpJabzmRONHWNh665BrspigWYpuTtoqjQ",
-	"tohoRe7qhOo5eX/9IH67Qx9lD6UZP2EXTDERt9DAw9fHRPmf72mfTVEliA06eMbiCTmSKltO4KZUcdqg",
-	"cG6GF/YnckqFkbpCyqqEzKIOOHJoWocZzho0LydeFWD6ab7b3ydbu/1t8vjRo0ePOt9///33wYaU6a4t",
-	"tNXj0AyL37fYph1LsWKB+eij+Uj+1HZ8yKD26gyqt8mxNvmTa/jbzqCqsG54gIus3JgwXkng2NTG7Vwz",
-	"3wzcrQbupxDUbQ/g4+zGGBxe6pJtduOkeNempu2Ph8/btRcCN8a3bAQZ9KP5eNgyO81y6DL/po3gewOX",
-	"9OMBdKFdy0HMi5d9Swf5/aWDpHhuTSGvsHytkQWCGR8FjoDfu0X0g4jAMpQyF4lrflhHp6dVYrFe2kHB",
-	"KhDGb8kGX6sjA3FnEU6vkTWwUENodUe1I+kaa7APfnNEtTuiFh7eZtZmX7rwXYg8tEVfdY1upVdTXE84",
-	"K0YzUXTmtUyr67sb+Z5tUJQ49Jb6cCiiqniPFYxLiT06IGWloIpU7cz9Fb12KEoCCe8CzVhgORKClQuL",
-	"Dr1Wq8Wwn4Qoh8SFQ6tFSX1dkSU+Is3cgvUMVY/3NXcKo2hirRu7qzqQ01jsXtqDx4aSs/o8f8cvnRlh",
-	"LuSnYmubt59tqHpgW8G1VMc/yKX+Jgm1UJ3XVBlO03RGUJRdQoLyZTktlXhAlnBDR2lBUwpns6Mm8waw",
-	"A0LFbOgMVeikmMncznfFIF0TKjsBRRjM0R/SID9YP6pCgMiIgcsDyViTCuGPhb1tnij5Ab0uOfO9NJFu",
-	"ajsrLjKE1NXo9eHZ0U+tRrI3VUXhwwmQU0rqVMMVPqxt+4cYxh61WFYMiyexVJkzrVTJ0MOVJpXlRv9r",
-	"qqabUi2Hb9/o1tdOt94spVZWg/M1/T4yfMFX1ZtwbaSahegxdUX8NFKbOSfq0pQLsirj4oWH/AtFGRTV",
-	"EFMuLjGm4DOkPKyARQoEwu38Ijjcz2s74Y/c+JXv5+79pdt7AQTFgLVheFo8sRKKT5QD4zCuyIH5lOkn",
-	"7l2rvap+0d8sGn8gx+q0pG2eaBfkrk631w+lLeqiLsiE85Tb1VvRxIUOVO7QnHmjbPj0qS/CIh+QW9U3",
-	"7P+K7UHTslHZ/GXZVDpwjxaBySrWO5ViOasFpbbLdXJ0Wq2406jC2iX/xEBNzaycBAqdBo0uqnetiEKf",
-	"QW+f9ZWTMYkr1yxZJCqdHJ0eV5fwITpAdQKvC/yuaGrzDCrocnJ06siqPe2qSNwex3LKRGIlYsXjSUlX",
-	"r5iCl7juElIl2nVdqNaddnS26/oMDkW10aAfdMmFqx4BBS7tRww8wbqW3mZgB2CZ6gP3FaQNFrWh7GPY",
-	"h/sXFkOFQwz+tEJ2Lgx5I3gsE1ZpgIT1jEczw3QXy+pbKMlv/o3Vevr218iwG6jz7v7Yam385Cq4Rxc8",
-	"hXLt8Md5rsDOMOVTdo49F3FUTFWCU0KhdD/nbq9XnTIkUeVQYCLfycV+GOXGSKFLiLbL2WWuWQpvgJrs",
-	"EdnaxZKdBD5vu2Lt59c8MZOIbEWnLw6fP0eT7YtnT4/fvIjKWtT+Gz+/Ylk6o6OUnde3JiTRrzmPL8/t",
-	"AM5KyPp9/2jqAhbgoZQabvLErr/zuGcHPu5ZyFIpxsUP/UfwS/8R/kRHsC57cE9g/YAh8NoOwAUdpjBo",
-	"NcX7BTu7X9lYeMQV2dfEyKGAruqEavKjlOOUWXL25IWLZwHTAqLK/fsVEtG9f3+OeGGqKXY+GhTht67O",
-	"eI2mDUXjsraHZHmqR+7fL/oR3b8PC7h/X+YmllN2//5QXEt1aeG/kKro+zkglXaB0CnO6WbOuIXmtwMS",
-	"7fb6EQbSaybMwVDMF6PHlA/XCKDr7jBM5XuEFKXqXUt83UapLVU5OTqtylR3ESXmW7ZVQpTYjcEK+guC",
-	"krbbIrHmzVTQFHRxGzenu8I4S1ztnWo4BKhyCTPuuq4PlXsAOLqD5B9MkReU6/LVuUrnGhCxGzbNUujb",
-	"A5o9LO9c5NMRUxhv1rrM53xMK22QYpqmLZ2+oKuNokRIrSmRF0wZSpjOWMxp+qdat6lWiHagr+u0+0s2",
-	"XmYgdAXmoUWRkYRNyVOmDf0Vwq8LCFXitx0I3tzWw7fr73hJEoNBgEQvwEPFU2g5kSM5zVR121YcyA5t",
-	"2dOn8CmmkiTS3iNY8uEae0ndNja36xDO/S7AHa0L7pM1wB0tAPcJeigX4UJx2njIt643e7POM3xXOU3P",
-	"gRcAE1NDUzmWvgm759HQkKykPfjrCtjg1RBZVgnIq8JWfF/15FleZn+9YoInlLymecq1oUEYeM4YDDq7",
-	"D7r7D/t7/T07ueOLwaCz97D7cH//0aP+StiKV6Ol3LHueZL5d8tDiWPdH087a5IAoKDjuMEgQBZ5Tisk",
-	"NrPohGg7N27UHPekMW6ST6koB/1AU6pILKeEGiYSJlzzXffz33OaEgkTXcmYQTYNU6xCz+sCziauiZK5",
-	"bRySu1z2r82a/Mf5KRx4Z1SNmalpzH8UH4QVXX4AaaiheUHrOSvMzevopdJ1jc3fPtYH4adpKtenfAy1",
-	"TzSLFXPSb7W/SLdVZ/6nB+qTuxc+pRnZrWK1Gdlv3jdD2h/IjHxd4rC/dQVaL87SOWFjey+sKkjenDzH",
-	"KF9slgmxO9gwE0IPuL1fi3psWM3KVbps9NhwcN3TJNJ4Oc/xckYD6LZBuAnhBYIx6FxpJIknLL500yUs",
-	"5VcMmmZBzALEk+aabGnGyNAqAvxiZq98OXAYuEaZfgO2u+T4AvsTQZa3faWShhr75+IEHvf4l83hwSOw",
-	"xwnORpf+4AIPuhgzxeELbx53BwgNg3w0AstJuZq6KDhlueaGgSjoDmsTRu+m/TKlkWovX5g74la1Vv+P",
-	"Bo5+eHHSEu+/pZwsSTlxJ3hnWSf+rBcnnpT3YKPckzsB1KefLINyXLxrIxArcszTghJ+HLSW5DdoeIUa",
-	"t8GetgGx0TLOmL6brTZMr95rU77tAzJq7gROFz63CtK8+sb/1MyaryhR5ro4iRZpq6robJQxU3Aq75d3",
-	"922GzaBfu9oWlVtoFZxEQYfFRckzVTFmnfyZKrv8lkLzLYVmFbavkUjjUWp5+w2L8LqmwLcGoizE5zXW",
-	"6p79lm3THl2x4pw3M464R+8y7QZdhq4bLVGswwQdpZYMDoXHMdAagXZxbX9MQjKagYYpVVGAN6ZpOkOv",
-	"OybxDEXkx59j+djooEpnYVZ0ApIpowKL6hbdKN1ICMtYkaCzOBb+LvRNry7W/D+liOF+Xlu/dPn98+rm",
-	"O1T0cP/rrzvxx0JocQYVzCre7BrcopK4scJ5t9k6vxO68BXFsW8mYO2UV3WhZfmsTZMByaoenj4AllX8",
-	"njGF1waCArCTf+iaBGALO2qMvfD3NNgQwkq3d5mwkCS5C2yAGJ+yd/hCO/RC1emzxbtXCN8niq92a5x9",
-	"lgBr/7LVpvFy4V+LyFuxyJx4NvaDvQZ+0+Yv0jMaT4r74brAQJ0kEvlvz4uSEe6btt4r7qc61s/3YanM",
-	"2aLlJtTQnd4OJFr4AUCWuxk1k+7voOj0F3MZJFU6c8cC3zIKvfO+cqS3OwUibF4EuPLG1TTPI9jSksF/",
-	"z1kOVcsuuOB6wpKSEdAx5U5bKWs+WiTEKDK32g6E7kKbgqEQ7JpopKPywnULj6b05tyxDB155qEPnPSr",
-	"NEThK4Oklws7j2axFFAVrYAGBFKgyjxNSYaWAWgPOi91hdUqZo51ra5idrL4gjYo9e6dU+pFpvxi+VyT",
-	"X+1RJXgs3wwU3+o8r9t4ylObNSVLdBR20CDxUSRqdR/EurG9bgsBKlP6VV2XxBCaHXaHIvpXx72qc8rH",
-	"wuVy55qVw/082CCxS36QiuzukYnMrf67FWWKXXGZa+f8Omc3GVdMn1MTbcMkp4aKhKqkcKyWVE+X70T8",
-	"HYqYKjRRkuJHJJ4Q547vgD7FzmGpnJYN3l/CDbqHr6W65GI8dBq31eMTlqVy1lhWl5zYg4IKGJYieOpp",
-	"R/lFgqVUY6tkFzfiHm4jf3DubqWnePqfPnrDvWhJr0W/3HYHJjeLXJbfaOLXItwh5jbIx7rkzjD9iaic",
-	"z6TxNKNrXxU53RoyqktDsZDXISyAJSTll8xp2p79h0MBTUlApKnU03CJABingr/a6xDt9noQoA+pMlJB",
-	"4gs65ZDyDAWNY5YZiEAZFGoMSyKi6Uxja9MuOTZAjiD1el7KIkZKoGfQIz6mwlEyK0ve+OLzln4VdkvC",
-	"XUiNEwItrJcsK6yefrlDkcrxgbvbFnbFjOLtOWBnNZfmR1bfLvZhPnTFb11ZHddOX63GXT6LAQ81Pe7x",
-	"o34YeMvI+VQHg0d7YQDWEawIFDqLwnksExYMdns9NPVd5HopOD7/CUV0z3gWAHZBUz0P2W4Dsgf9ArLA",
-	"tC7dEpMGwHu9/uZGTXt4J0zn6UIO4DDcN0cGL7cH/2s2WdidW2yxAGd8zTaxwCtv97NiHPRNjVvs/J/M",
-	"nlH59ZtFY32mZxFgDaPxhBpNs+zj03x9ctnSXN832rIhy118+q43l1E9nzPnM8+sJt8l1SRccPNPqaBj",
-	"q7+jO0sRmky54NooaqQiWxGnYyasqpKoGlQu6O23lGvzm+Na0fZCI7Rb2Lcs4tYjruKW+72JW+snFRdv",
-	"8MnAZqJkPp74REU45tpRziUcD8WSjGOyYcLxUJQZxz7NmCzNMsZs0CIls3v/PvnRovo6GZdd8k+wRBW/",
-	"gWLmwRxLq7rKah01eMw/5YummcpIaghm98FruB6KasEeXxoWpUVqcL6QcOClCvujYvegoo+S84fa2/JE",
-	"mgkIj67JvxUs93Z3yVXhODsHKSFym3LGpllKDdMLN8W4EeXGFN+4km72SwitBunFcq3oiioOTu8IXFNg",
-	"OZhYsmNJwPv3/dvbKCTR+/e78Ee3290uhQWc/J4eCnSon1W+JdNcQ6VJmmVKXmE1+xfMUGjGQKcMEnCh",
-	"xL1fGKCftqI5TUlKxTiHkjx+IvCXjWb1dbrNeeUk9fv3SaW0Bxo0i/ZTaOHDSgjYvq08Sp9l2x2KV4Lo",
-	"PI6Z1k5EjuybcUdNUxHoR11yfNGaqEukGooLylMd1i5MHahaJnB1mnvadewN/ZutllK8uj2VuPKee5pw",
-	"aJTRll7cHYpDEvkQb1wfak5cEzblxrjmuM64IopSGYvSjz3tufscZDzsZh6yw7K18+nq3BH72Sypolfc",
-	"mmAQjCTV51dcJFRXc5MdXPYd7gpZKv43SSVS8LvMpN4I+g2TqxMZ51N3MpVQLfetb5BywVNGXBOoSmJv",
-	"yYLGOSNlY+QAc0l9CzT3rcsJbVnNqhTXxgwrcjOLJdn1QWJ0fXHH9iu/MreIEBuRNuvClkt8Cfvo01vb",
-	"l1FvHL1qUUWqrEvfdRXbpkXRojW1vfrV+5Yh+TVlSDZlvjUEyoLhfmTW5Ly4WXDyLcvpSUzTVINEOSU/",
-	"nb7YhtA5SxI2L9no31VIQV8qlqVcI4hB0HXAsLFEe0lrxUT3+0Z9C+0rjvyDtythwQaEFhjLZS1nAeEQ",
-	"m1NuowPZ8RUSSTGSVFm1MFoIM05TA7nSAPLhHtSa9B/786365gCOIMhy4HwLBeCAJ1Zd8GLigRWJUl0O",
-	"nTDsvbUwVGjKDD33jwctmVAjKVNGxSeOCvKntjoqqFj9N5fKHyhj1lQoUxsFtk+wOFfczLDoCaOKqcPc",
-	"XqC37+yFoRn/mc1+go2E797ZR9SVJ3B1fIIiH74Oal3GSLPuNRtlCqSM7kjt0IzvXPVbSNpzGdOUJOyK",
-	"pTKbYlSifSHZiqb0khGVi2i7Nr+d3j40kdoMHvUe9YrJ3xXrbr7lBZiaWnmIFX4v2Uy7VvAoDkPJKPBY",
-	"UD0BWmV1zCHWyBnniio7ylu5hwHerET6+MJh8COzg87kJRPDAPSnYXDCxtVvu+RnNtNDQRVDBye4sUM0",
-	"m/kObNJqc2MmLDuCMuoXhqlrqpIyxJwrEmHjWBf24siSXZl9Q8uuHxbN6TOqddHV8B6Qb3vcGOAJuck+",
-	"xFyKaqP8giUbRqdWZ80YOOekYKC+VTuG41KiA+g9bgdxMzem2lXcwV90qp6H36rYlmbS2DhrpqYp0wBM",
-	"4dLqEiybjq2dWCrFGMwqc1hw4AvTV7+EZj6FbUQzaFbts9sgy9qq/dAs2dlo9P37YEsqdWvXp9ke1IBE",
-	"30Uh0RmNmQ5JIo39L9UT5ipMZ1QxK6holwSlII0KWl6TCDoJ9vvbpNrmuq7G1xQRUK8tpqBdCCIL0I4E",
-	"towJvWKkj+XX9h2UaDyB2npqBpG+zjk3FOOcac2SAeEiTvMEnPJb+/vA058o+m+ebhMO6ECueZpWjH++",
-	"5Yy9Wp4UDe0+nhydot2LC2hnX+tW6bpbVo6sbF4j0pnb+me1PhyssftckFReMwU9qGtohRXE23HKmRst",
-	"cqOD1i8FDBDOVgnJ6CGRol4ovPaSoohnS9dnKzRXqy/qsvziFpapg7+f5JoLpq2EYodxMd4eYA28EHRh",
-	"HUJISqJD4iso6RAL5hXFfqDIokvtdieMNRfdVgGJ4QKMLEOBggTs+zWmkkxYfMkS7+ulYoYtWSzmMWFq",
-	"Kz45Om0lNN6ZzH1JBkc4XHCM2892n4Qr14C0eDYUE5plTDhMRdXVHRUMQyMVV2UJQPtSQ6IiJKA7o9M0",
-	"GootS64sfXzQ7W+jpXKH6pmIacZxDNk6tJ9xTG8bTWAjJa81ZoKYoYh2EhnrMtzAmwJr4cT377tI4tev",
-	"Ts+gsavF5b+dvnpJmACmx8KhiN4PA54MgwEZBuzKnHe73WEQwgcmDH5fTWfBH8vGmjiieCqhhtqv3ne7",
-	"3dvbKByKa7AHR/aHyPsGFdMyV3FpxoV95trZg1ABs1edkshemigkdCgih9r2E4kcjY62IZjAR0gBGXNx",
-	"U3qAtTjxE/kNO5bPF+M8QhG4c4bVNEnUFIR9ic03mqnO4Rgshr+R6Pjwx2cvz575YDG90+/2/NAyhOzZ",
-	"lRtfJA2FhHXHXTTWFyxq7rnjxD9UiQ/nSVgGzErhSIViRs0G0CUEq34kSmYkyXEVTM/NfcanTBs6zewr",
-	"XLVFQFiMnbim2kWMhOSN4DcEg2bn56mEx/1GIj2hu/sP/zsi35EJuyE/vTg86pz+dLi7/9CbzRW9hjDf",
-	"0Mo9LCntttcTmTbDbNzbasHAxSdTrCBsjZzDnXs7F2b3bssLitfX113tfi4uaSyn2wX2kOiqH9rVjKhm",
-	"D/eaC4p40i3AAJdzNLcuXMk97aboJMyyt4RkVBkUqEh0PdEsPncFSO/fbyvD0r1/nxzJaZa70gwWklJq",
-	"LHe1pJZwz4G1awhmBpoqp5bVW6obS2HXbiDSDanafERiGWtIUy2HIpYuspARnrhe/m75A+fGKr/RZGpB",
-	"MRMqyD6ZcpGD3SDFByGux8KSKWkwyARCDbXB1pgzbW+1JikfKQoX+wq2xeK35f0zmTuSdwhuAS7Gdo8O",
-	"xYxEuzc3kQ9Z7PcK3J0yKnTBRLt2LLIUlmLQAkWPhQUF78GgcNZhOIolO4phCwayhbWwLmRqmX1iyTQs",
-	"XuYGiFUshcDGC5iohPHkwgsNRdC5kIZk+SjlMdlKpcxGNL4MSab4FTUM5bOUi8sOKB5EMIMyJsppEMFj",
-	"+UzlbRaI7cKZaDz6HPqUy2rcN4Q+uSDPXBie2v2dUE0mNGlE1w+F/5Ns+SK+j0L77qnUhvT3t51vaUqV",
-	"ZdzeuYPIdU0d5x+KfX8iIXnQK//e9TgS2kMr/n5Q+bsPoad2KIagwubAO31QauG1ucgVHJyDOcRv4Vr6",
-	"ssh/IcpykCn5hRvD1MFQRHu7j7Fc8X7vQdkd3W7irAMyrY/IJZo5T7BdGLF4a0VELE08FA6c7S6J9vo9",
-	"8iN4V120QL06QRFAXEor1xOpGUmpNmS3NxTVAgVp6g+Rlzm5Bz6X1/k9m7m3oOBBnSZsXgVtpMj7oUsa",
-	"tcwa7OMRKdiuxUGrxSAS/ZhTRYVhiEeuH5T3lxVRPHYpKbNQ2wUNfPRsIRKDDw/YllFUaIrI6nTdonKH",
-	"RWUKSO0AJjpXVyClKeZyOWAZsQIFpkuellwO6InUmo9SdtBkpYalKbxsSqilvqCiCY+U9+8Lae7fryyH",
-	"W9UgYWpAtFToey2FnsgrHVBpy8iaOFrEySwQwJumY022nGxdmFFCAo4QHZIrnjAJWht6dVDWpHnC5bZF",
-	"foxxaJNg68E0WPPc1XEpTZCwl7WoCLsqq37mmnXJS3Zdj5mwIgaUXNFUJCN5ExUuWxffNRQ+pKJYHUWR",
-	"vahN4LRnbLA4g7ABpD3zkTgFGXUnZyQYTav296NU5omVGwFbvfKDcxV6umYQbKH4FUOpnIuRzEVS+gXe",
-	"1x1at1ZSj53JBbHBvZhmWWmaKQJrgVYg/FnmuP52l4A8jp0GhqLUmKkgkYMg8vsUktXxFZY2gSFEsGto",
-	"eOCDT1CvKp3anss5x3YdPb1d7vbd7f8fAAD//w==",
+	"7L3rdts4ljD6Kmj1zIqdomTJsVOJvGb15ziplLtya9vp7pkwI0IiLKFMASwCtKJO+fw8D3Ae8TzJt7A3",
+	"QIIUdYudVFcltVanLYkENoCNfb98bI3kNJWCCa1a/Y+tCaMxy+DP16nmUtDkjGr2gk+5hn/MLzFTo4zD",
+	"z61+6wW/YiT6Z7t4rg3/RkckzZhiQpPZhAmiJ4xk7JecKU1mVBGa6wkTmo+oZjEZskuZMcI1uaQ8YXGn",
+	"FbTUaMKm1Ew45YJP82mr3w1aep6yVr/FhWZjlrVuboJFSM/YlHLBxXgTaIuHf1uIFdObQavYl9zbM6az",
+	"efv4UrNsEbxzNpIiVkRLMqNcu5kMOIJ90AVMIyqIykcjhpObr3nG4lZfZzlrBKbXCMwCki2CdIZTKkKT",
+	"RM5YTDhuzyjPMtgvLmI5Izspy8iUi1wzIjNiPsV0HpDZhI8m7JplhCsySqRimVldlguDIUTmenfDFXTX",
+	"rmAFlharSNilbl7CHYLRiHr/cIhV2zmDd1oFxKAZeSv4B6L5lBkYFWLDLQC7CVopzeiUaUuDjlP+E5uf",
+	"xovgXUwYOX5zSq7Y/J4iEY8jMy/7QKdpwlr9B0GLm8dSqietoCXoFGaKV8J2KbMp1QjRw4NWsA4dn7KE",
+	"X7NsKXyx/b0JwMePeo0guncGdwzrj1TE8vJyGagT/LlxK3tfYi9fMBovAy5hNG6CrLf/RY75JVOKjtky",
+	"6Kb4cxOAB4f7X2Tz3tAxWwTOfEtEPh2yLCCXmZySXocck9R8nVKl4XYzERtSx6apnhvYAdhfcpbNS2jN",
+	"GxWeEbNLmicawPFhfbC/Aawsawb3VLOpAkps5lsKC8sGy+HZP2wCiH6wAHW7a8H7BxtOpLxadtgz/Lnp",
+	"sL///Cd9Y4ZSqRSKAXl8QmPLKcynkRSaCfiTpmliuD+XYu9nZaD/6ACFF9PyEFQ+ndJs7m0toUN5beQF",
+	"RdzWBa1rmuTwPMsymeF0sYFuSOOB5fOtoBUzTXni5sCT6r9rTXNlpANCNZlKpUmv2229vwla9u7YzXXi",
+	"woQqwsU1TXhMSn7QMRtw42/ef2TsstVv/XmvlGH38Fe19wzAhBcWT7GQS2SexERIgC1jNO6TKU3MmbCY",
+	"/PX89auAUBKd4L62L+Ypi4jUEyMTTKgIRVTf5ygw0gQVBfiAvSBhUD0pF9MJRSvwhe1GyaZpffadvSXS",
+	"+SoRY6vhyjeXiQtbDmfeguM4keIy4aNtUTbO8Xf2ZiJFDXOPBZ6KYRSAPXrCFUnhwRWoO3KQVPEWx3/X",
+	"ojjejOuJNyChicGUOWEfuNKqhsbHm7xzp5isZJ6NFmf4WrHLyjmvf9oAvTbbfzvishOwktNtd3zxhU/d",
+	"7OaXPmWfF1+APTg1/CiDrVR3uM/esC+40sv2m3uzf2WbngmaPCtp2Makk9t3zd9LiaF7aIA/+CSxQuHO",
+	"5ZTpiVGGZ6AVZtLoxYLIPCOKx+yOiNvaaYgne5NYMgV8PGPXjCbELUYdkV9yqdEkEf2zbaWl9mkcEdxw",
+	"NKDMZU7MhtKRJipPU5npr5eEGlVso3vt45hhezWmTH7JacIvOYuBKfqc2EBExXxgheRn0zRjipIXF0+P",
+	"W0FrlDGqWTwAwXi/u/+w3X3Q7j246B30u/v9Xu9/ADtpMrDj9Q67RrI3G5K0+q2fJZX/h+GQnZE00iuP",
+	"rbZoABmokcxYq//osJDS/yqpJOc8uaatwAkArcPDXu+x+68VtDSbpiyjOjcvtybSyA15GjeAenDRfdx/",
+	"0O13u//T2uIymI1fRvYM4F8RubM69wliwpa4qOxzPi5q9kETsJjKa5aRf0yoVsdpWkHKCRWCGQyamV8p",
+	"/OpNa4Zo9VuvE/onciKnkqRSKUnoz3lMs7+Y1W+GuGDgsU+JPEmCVswzNrKHLXM9lLkw18WSaHwGPgyQ",
+	"WPvfaK6T4is08HojG8R3VoiCbw7gOtjLYP7GZ5fhfZrJax6zbGCpLbzSmtEpjzs/Phm/enXx9sPLi6vD",
+	"1+5/Z29Pjp88++9nPx+D7kt9gMwRrNwfpanOVauPp1gowbD5y+6bP8IW980i2bIr59ZN6GjEUs1i4CJ2",
+	"E44I14QrorTMWEyoIpEBOKrd0RcS8XSd6ejt2Qtn5p1wM+Z8tRnV7orSGVy8ZbbxPwI1CFoJF1ewm8+Z",
+	"tmf2ZKnRNeJx5LbSGUvMQWn3m5bkUiaJnPnHSYaw4RIIPJfCjN4aF9O16oZpuAL/4cbvDGU8//Mej63s",
+	"Y9+6oNmY6VdS/wAXenuhzd7XKi17JQkdaX5dEYU9jZPHq3RenwwIqQeXltYskfYcnazM9T2IWvAmkRnh",
+	"AuHp4EValAReSaLy0WRBCqjDtgE8hkWWs9+RrBk1bkrUBwTxF16ImaBlGyybG3lUZmMq+L/gmSAU5gzs",
+	"loA5aMgSKcbgJTMDoqnCMpsOieoTggFBZubvUBiZI6GabTI12YnsrkXEyDWI85ecJfHu12xw+sQL+PvD",
+	"YwdfYRRqwpKvV695Q+eJpPGFlC8MYd4SHbT32tKTT3GKgZZykMDTSzHAt0Mb9mF4FLyCxmXSIy/5k89g",
+	"814x19eKGMV3W2saKcteQhDBSqzIqGaDxEwwYB9GjMVsBWUwwBB4mLiHOwSiMAi91CwjB/ulp/1usENK",
+	"MqVi7lBEkUtgP1w5D3sNNWoxIau23X/0jyyk3gStcybiH0D/2hKJMnaZK1bjNRUFxD7hC6yr+I9iIh6g",
+	"Klh1bfgK3LvWweH+foMXrpg15siiUP3xJ++TnT/3HvS6D7q75IyNeMqNYo2uDnQ4w4tcFFE4CVf6rqQ1",
+	"b3lWZFq1UUaUKlYi1IxloB3wKeuEwrchVpU5O76Tq8s57imSMaqkMMNEsPXRUSic6NUp9zgyQ3JtJPIO",
+	"iar21ahPVLOFMxTOxHkL2+VXLO29FTTXE5nxf219EadcKbuYitB3xearrlvuz7iUrr/EwQuSSs4h9EIb",
+	"bLt3bAdAOf4JoxnLiLoaJPyaDTqdzj2Dxff+2T5+c9r+ic0rP92hjGBhM3hr9yIgubgSciYMABm7llfM",
+	"SKtB6+804TGA+ykeCTt6gysXiQiEvclcr9r26wKCBpdF6cXFAbkihTFlkeSN+TUTJKaaQvikdd7f4cY6",
+	"oWvGkqTtxReQYa7JMGP0CpU1HKxDSkVuSlNFGB1NQiEvL5mIDQ6BTochBVoSsz6ZkanMGJnkUyraGaMx",
+	"HSYFbVNfM0GwET136Km0Iy47bBsjFADvkLkGHqD4GCJIFRtlTH9FlnxnQTLk7qyUdP6QxCJoCXbNsn9k",
+	"UrNFcc4xaXjG8Hu9UoqTuTZSwECx7JqP2ADjb5czmGNSGIu8BfRJxZwP0TFGFJplXGsm0CjFVeEQKQIG",
+	"lSRCkv2D9sTII6NcaTk1TAmhcdHAXBGZMmFXj1+eJLJRnHXrT6jSuHykWaCC7h8QM5EidCxvuSsWjAGE",
+	"b6Or4F3pK9i/6D3qH3T73cP/WYjdad5AQ5jX7QOIidWdxukJ1aRp7rsShuuIbSViYDgLjAWC00iWJ4zI",
+	"S/jerfioZDmhKHhOjdFARKDjKCRqPgoLQClVhwJE73JzqUAB3eFDI0pWDK/3lFMr0LAfCsAhhzNHxKgE",
+	"3hQlA+3UcSEiE5nEqsybwAdCYY9r5+yHE/LgwYPHuwGhw2qKRcMF/noZa4G7XqD+okfmWBRCpbxsMEZC",
+	"FAeInFqx5NJcPNzdlGbavMKBV6aZTFmmOTIE3836sQzAXeZRLGJsY6pZ22h+pVvROdDQU/qxkkCwVWxu",
+	"0DIoOchVAdeSdAqzWMDeapIOddaXwOE/ZqcckUjkSRIRfok7U4k5bg45WLJkM46RCp03cWELMBhiNSXC",
+	"g35lnrwx58Iu+YdmRxxmZlzyTGnSe0hGE5rRkWaZslk2RLMkMU8pQuG0nbiEMTxGWNITNq2u1yk+B+zk",
+	"weMff3kBjjltNOtWv/W/7td33fbj4/b/0Pa/3n98dPMfTcdtdZnGg7IRvnhWhsfbh8kOKEFjJlhmDm33",
+	"CI4NfzPPjplWJDro9iIiBTGnVRjVKsu4pIkqD2AoZcKo8KBaj0EeVAWGzCY8gTSvmcyuIDbuU9Dgxnc7",
+	"v8P4dUCM4rQrcQ41vC83trKY98U0cvgzGwF5Q0zCCA8QA+OYI7F54912u1U1qgJ7oCVBQDrkrVVSgV8p",
+	"QjNGMmYmwoSzKvnYFs1rOwKvr1sQIBZNkteXrf67TaZq3QQfa3BeNRFUe7M65HwCWrkYsT7areDkJyxj",
+	"SGZ9v+UVY6myqodCy0Mo0PQQVUwP/QbbQ2SkhqiwPfQrvyH/W34/5z//4ynNftYXvX/F6ffx6Hh4Ej+7",
+	"fD45/fmn5KV4nf4tO19/hQ8eNN3h2rGY3Vo8lfdNCppgM7OHQWncKzlQpzxJiELt10/FCP7gn9dsqjZD",
+	"IzOkhYtmGYXPU6bXSn1v6Ji9NM/V1wow2DGWY+Iri+f1u2MQGEz8c5kDszF0GHCmJMYBehKplR7nSrOp",
+	"EdQ1yZV1LFu/QHn2J2cvMdvmBRNjPSnzbYrPlZN+979h+KHbbYfhh94PYfjh+x/e3/e+2+/id02PLWJD",
+	"0PrQtmO3S4ke0k5sescwoeLKoDJIcVzA/2cy8RiT2boTFwT2scWE4fXv/GiwbKS8DS+5yVNGk787lWUR",
+	"4diHFGgRAbXGyd4xo0ngQlV8qeieskmXo7lH3JlwtrhqEhwGP5akXuaGuFfTnsr/gkoG5hJegMJ2q0xx",
+	"ZPGzayb0BfzcIOMx8ysxb0PEQ2RNIB3NlI6sO6nIh+RMleqH0oSJOJVcIIu0ew7hjpbNtDCmpGNjv9zH",
+	"Irq0VShxnYyNGL+ufGXDyNzHIvyu8hb1PxaeExfaX8JRfIMqbtDyF7oEMzCfc3HbXgtm9w20DGvIqxiP",
+	"rAhh8HqaNgjC9ge1OPgz/8WAyCQ2Ow3CGGTWbUK8HOjHOEoTFfsskjhsyobA+YjpXh3wJaFh8KtN3XP3",
+	"rsAHwsQ1S2TKqkSNXevB/vD70SHrXj6OD+jBqMceXT6gD4eH8QZqBKT5bqlICPZBD+zRrZYEIcnePmlU",
+	"pzgv9YVcJEwpEmE8JfiiohTtx1Hnk1UEF525Geac49M31bjN1Yiyvzmi2LsyqO3591vvuBvI9482xhb+",
+	"s21tv+CFoyIuSF2bF245oG6Vm3uEXNTwXSlIxjTQQPN6xkqiWEW8qRoPDuPeZXf0PX3A9ocHlw/p49Gj",
+	"+HvWG7Y2ktq97fFuhrtfjasuDjgoacsiQtYUAO9sm4SROhlZkKjsyHeNHXFuI/qQ0nlZ491VCNJtQpDC",
+	"Clm/iHM4WXcFkXNUeTbXrvQF6iLl6jBCFRhWZl3TLCaH3QebX0QbD/6xMd4HR76nyI8XF28IvrAAW9U1",
+	"XgHwsPugIZt6CWR+DrWPiZXDrYJdPSK3yatQ6A4k8oIff2mZvEYTF86sIM5Wj3f3j2RgwCM7HsEnUe1K",
+	"RrsBiQo0i0Jh9ELSjGD7Hz4EXnyDwYMKsbJYHKChdfH96KDXJc+lYJjsrEuPF1glYq4MesRW2ED90Ep1",
+	"dokGDxysLZe00Cw9lYkRC/vlEiWiPgpQwzkqNJNM5mNU647fnB6RiAv3nBMPsRqCZ9L1RU8vAcO+2Qja",
+	"M8w2ahKG2+YnQuM4Y0oFLqqEC5LIGcvIiCq2Xq5vTWnGaS2PqbiNmOtU0bb2Dw/W0Q2jJY1le3EtzeQN",
+	"ZCYrFZU8Da5pEVq/KJQWtLJmtG2kVMeGLg0TFpApHU24YKXvGucxr/mnUy03UAu98ANvp0xPZAzh3DYI",
+	"CbN5XMZ3U6hmg5ewOXZvIVlyWVh9NRRrqfNKzcVoUN6DEgkaIFpkdKXnq9mG5pHGhZfrNLB6PD+U/p+d",
+	"CJyjUUCiEc1i9W7/fQdyj6KA0LKyAVgXdq0NOxTOXUToUOYaLQhgpOuQZ9NUz0vnCh43R1cQPo3WvJqJ",
+	"aa23doHyFvaAReSrhUtYf2WHPJUARkozxQjXkOwzpXOI2h/XNIRVPuF1cprlg2VMnzvLRQ5Se3M5s9xE",
+	"U6cFycbSXEPz1JARLdEjYy8HXHo6moBuwfCZuPDB4VAjqmkix2Qn2rNjqs6cThODKHvUIDZNOX6zW+UG",
+	"vw8dv4n2u5IADRhlS1CImMWYaQishuZaTtEWq6W5LixTUhQuMc3otMHNVfqvl2qAFljAOnx+0R1Q+Og/",
+	"Ven7Iv627fXkIn3xY60k1JbjYDjncukeK3pQ5R9rlQS8YTHPST6lxJygVJqSkZyybMRp0vpkLdpi2aco",
+	"0RufQ5Pe6Pa12BlPK6wofiWCrlUC7Vo+0dvjsFxLxOTt/D0enjTnVZtxzRSLJ/vZ0IlXsCkoTKSWMMwm",
+	"kmh6xZT1f2+MalXr+wrzexief6oRfQFrFhBmBQbcgQpXFGT5whpc9T42KCQpE4X25k7SHrRzZ8Ppg2ol",
+	"SIT3J6ooHykTxc1q5D2n1bzQ+lUZSSFQZUJOg+doZncB7B1yqhUZZSxmQnOa4PXBqIuM6TwTTZcI8xmb",
+	"rNjJvCEfVaFgwYQvBHmO7lHpZll1Vs4b84WY0CfYaq2PrYTnWBsld8qElk0zgsw6sA6WRoo0zBUXTBUh",
+	"T4UIbe45iBMBifmYa0WkSGoeInNPFavRjMPDXu+g2z3odrvdTfi9w5QGHFdUxEP5ITKqtMziMh6MUIVq",
+	"uIvisJq1wTwq5kZQ30F7O5TqC4WheILNKkize0Qi520bjBKZYw6Fua33vBDFE/MLKPehiMZSjhM2yIZT",
+	"ePY5fLynyNnJOXnitvKluwVVCdSuphW0qrO2glY5bMMtXBEj4RDb28XAXZ7a6VdwuongeFd9Wba77+XX",
+	"EuPgnAVkRzG0ASVcYSyVv9VVPrc14terNd2OpPtEbYGsN5Hppu16YRN2m0TygLAPdKQNrVLONGSpneGx",
+	"aNqA6IkGObxSrGb1Qi7YB/3ZqJVf82adldP5o2+KujhrIkzhoQaS+AkSkF9kZ33Fm3N4cMPwM7e/qQsG",
+	"X8np4aGbWuWedROUj24icm8Qd7cB8XClCi0Rcda9CuZVl1HZ5QpqbOedMSfwiVK5od6gpa8SxyGQnEI6",
+	"UcoSa9PBEBSuCBVo9wnQ6kMUTwwPSaRSd3MPv8iV+bfC91OR5vo2SF/DT5x5GercAe3HqldfWJY3k76h",
+	"ejTZEusvXEUNKOeB5sAj941LRIF4O8NleIYRP1sqrN8Q/UsheiNenLE0oaNt6SFG3LCYgz/D0jl5SbCK",
+	"7CKOGBQYJYxmLP6GHr97OnjuVr20ej3si63D3jXEo9ftVmTwR1vULm8MUnhJPxwvDQj7Uc6wyIMRShSh",
+	"RXMCqI2V8UqfEK7IlGZXLC78xIGtJZQpHYoi4kiMkryoT8GZIkM6uiLy8pKwD7i3nCbJHDURGzmjdmsO",
+	"nUcrl324Tth8yWJO3569aJL803yY8BGZaJ329/aIzOBPZf5+e/aiWjpgRAWJ5UwkktbiNNw77AObpons",
+	"jOR0j0/pmE07P6fjmhO2e/CoEuUKL/+lv7f37n/DUL3/bqvQ1SEzEtIS8FtlobGmtRflDy79qnIBce5t",
+	"rNw1xPJDCyRme/OMl8/ZSDTR1tAQzM5FDHkihvIFhRlhx8G5C0lrqvTd71ioqxrsJuUZF27uZ9LS/AKP",
+	"Sz03Xs2KVGa16oJeWKLNBrLmlHu2oniHHBfO1XKEKGPU1qwAFlNecnwE/XjlyLJvbvuYaRUKDBahsSuN",
+	"8cneotiP2VjJaYoH10dYLVT4kJmNU/G3DaKpuVZkJrNYrQyFtHSts8mK/NKbH1cUirynvKCFIsJqTK8Z",
+	"kYKhkd8iGYl6D3rdg+8jsuPMWv1QNKTDKu4ieRbTZ+FqRK9eXwx+eP321dOI7JydnPfROYu+8REVWBUZ",
+	"7g45OznfLXYF6tDNuLKH7RGxhwcbb4qtPrpmV9TEIF+Rd1C4+2tbcsbaTIwNYTUUwJ5ptBCyBhsqzCXY",
+	"5PC8kqhL76K7SLX4vTV482nXo2ZfweKsWxpY6rVcb2XC3sA95tfJLIoZ1g3PTd0XNnCmrYsn3NbW01it",
+	"dg1+8rjAy6K8a4EDmidVElSUg6375jYtibsWR4qauZ/IPYCOD+f1CLdPDPl2FXsXXD+WQ/fLIJ6VJXM7",
+	"5FTUX7DQhQKYPteBs8/WFghG2h10UiVUu8J1jiTQLAPZYMIyVpcvt+LmdxQAb+Wy0nWvbTzOBi+5XIbP",
+	"EDLfZHqs0RLfg1FycjuSFwhQ+nyd7dJJgM1X0HH4CjetcpES1WpCVHkhfHK+nZ3Tbu4d2KuKqtFf2GRV",
+	"xamlt7HwyPVJ9EvOchZHZAdDUNHKOme6vJ7DqngFYcRM6CgUO6ueKY4nIjtSNAmo5imURndkygSLQ1El",
+	"SCi8uDDkHSfX1SYLsO6UpXG5sBObKxoKIARHxCiXUYlVUeA+YXgipmlgcYzdDvE0I5HMyVReMwXeyBnN",
+	"4qDcs/////3/7F7gn96S4TMsDiOgZbkOo96Hwg3idhOWWg5wRCgQMbs2QGInoReRyW4HQoFWRgiMnHAx",
+	"Lsio53vNmAEIFaSo6uNEUOzl8m+WvVZlALb5bEPrmgIPfPK0qpo5aHSdwlvbJ5HRzMxeuPIc5m9QoM0f",
+	"ZpHS/BHLUW4EvygIRUTzmMuoQ0CgLQa45EkRgGr/X+aKQaxhxtJkbvBi4J5ObO11syELWwaWOQNp4Q0s",
+	"KixPZcwSc2f46ArKFWSMAhlUAel0OruhgP3Oha22BwfdVCcQhueCRJY0dgrCaDa3dk62wL3bI0OZp7bO",
+	"o9khc3J2g1pBC7bHnBwHumn2A/8PtgNO0t8NQ69dIfqg5QHeeNCvBSuKOoI+L+Y2jb0p6Of9TfCxyVC2",
+	"mHr9zHpgoV7ZJYnsCPaCYnRxnwylnhCIDeBQh4ErQkkZBo2KQweDvbF6ZlMgkgMCl3PhNnXpaty2N66o",
+	"+BFT/9evzBvNrq4yRLQEfB+IYGFW2+fxpeUxNYMNNmm1DfeW6wNrOzQGXt8+b5hbNlYMWlpqmixr+jil",
+	"ejRxEVKXPMEqIRLKh0I3SFVPed46gwvmh3U1hW6NGE924BGyR9wG7EZHpFuE1QB8AGgNmodbwlIPAfdP",
+	"LvD7W+KWVUFvEgyKwmgNOg52n3OVTSuBQ4sxQpWmH16ifrf9+P3HXjfoHTbXUvHs7U1GWL8sLJBJmjEK",
+	"NpIALsdI5kJnc7Sa8Esv5pYnCRkWjCUOQsE64w6Jvjs8JDu93i4BaNvmn6hDTm2Mvs3vj76LAqJSOmIq",
+	"ILHU5l+qJph4GYqUmm2fMMUUpGcqZt0uRiKIg6JKld0xyFxwqVg9NOAf7sIruLcLVpQH+5VdDMPv/vKO",
+	"7Ox22u/v78CWuk+7S/d2hWl4Qq8ZcXBYIAMibbmmZE4US2lGrfzWuA3QlbLYBHOQZyfnT3KtmyMLh/AL",
+	"3EpiGM4RiYCNEcUSNtKKzMwWcQ2MtAPqgxlgygXVaNqb0jS1JaxGNEmWSchnJ+cnNEksJJaXrXj4zPxe",
+	"PJ1nqwZ+m7lxbwqbty2UgXt/E7SkYBuUbakNtvZhb0kbPO2v6ea9fzQN5OttatDgwJ6Q2jjBvzzuG8Dc",
+	"U3zpYFGxqcK/nWP0KcSYRn7oW7TocbAZJxuA/EYqPaSjq6dGX9oootLSHi1JzG3JjWed3sMDshN9Fy2Q",
+	"oKpfofXdCsoYht+965mbDBTyYdA7uPkE/w7CgkD2yXe2Ow1e3O8rFxzdmR/0Brt0no/HTJlNcK5TZ4Jw",
+	"AidcwbWxjVbvt1JkZa+beBEgShZvHUtkCArK5E6IXUSRYYn/G2G1Wshn2+CSZvFT7w3Q6WNOB0BV1tkF",
+	"rCPS7LUzi28w3wU8u7Dv8O2KLX5aXdgi1pstvaeg8VlAciAR+91u16t3Q3YwWpacPXl5T2HTgRr2n0hx",
+	"yTNKhFSKEnnJMk0JUykbcZr8qe773KTezydU73Ec/dXbF7VqPXYvPDfoSqzbrCBXRf9ZFPYhZVXENDFi",
+	"TcZHE9jpfxd0XXQNrBmjGmRc9QesfNVtke3c/6lX5VMiOra/XU3kL4s3J3/rbuPFcj+Yu4fmCe8iephc",
+	"y/DJZJxrSdiUPGVK019ytnDPtiyr9ck3rrlGFq4ZqPQXvnmOORhWsY9BNLC/TdGiNIsHMx7rCR4LpB20",
+	"+q2Xz56evn3ZChriY2Y8tq5WM6SR7f3UnPOXxy9etAI3QJPlBN7b2JDseGVF+Orh2dpP+4ui2G95wT/l",
+	"ri5eO7RRbXr1cE+XXL0feMK+MApe8oSRHbDNBQRMc0atQsvcbpMlvIgqakBSM9i2BPM3pfB8ygZ6qQXY",
+	"LOeeIi9PXz6DYnBVwgZ7tvdzymoxU73976sUjLb/9f67vXdY/hE05eLPP/35P8K8291/+L+DznftLSmb",
+	"EbdL4IoKhx5cd4PjYJXdFL8LFPB3dwm6b5AQdHZyviop6MglYGHRQSwLZ9P36v76/a1DCc5Ozl3D0y98",
+	"KyFil1hX1JSm1iBPRWESIQkdNmkVd3CdzMBL7G8GrHsKQl+ql+H4mgkeU/KG5glX6Pm7TeXMO2bxCdVc",
+	"53HVCNzef9A5fNg76B2srDf52DcGtx93G8pKfjoFSqQYN0B28LDz8PDwUaXaXkMlzEcV0ODjAmx3QAAK",
+	"Z8umRKDYbn+BS4hApTV2Y40PQwOcM87e/wVjnbahl+sNdUabXynAlD1yC+a+8oWK4Gh9WMtf8Fm858Za",
+	"/kKdAi04w9ZY3cyDF+yD1/p3zVv+w3dgVawOt/Zxf382MkOWB7bZ45Xj2tR0Wd/EDd6rn5sze1bsfQvo",
+	"fg6lv+joymD6XOaL3Ro0TRVEFjnV6+DRdjYQ5CAD2hTp/aWtHX/L+ejqDA3iazjrXdlXP9HgWCd01oBo",
+	"wVhC23yz93YmxHMmYkUiO35UQQkbUlbK5WWxw994kxZZBzo7tjXLbrCr9Rv5hQQzAyHKYnj9ej3yi8Fh",
+	"YhbKmYKYnqyxzcfvTNOFZQ3ssrYxAnh3umoK6PmmgN6iKWBDpFuJaiVb3BLnqstdgnk1fG+IZ6WoiTjn",
+	"IgREJXMymvCUqImcqYJuH25Htf/OMvKSclUvkvibm86ad8IPoPJN9gfdxw+XmgqX5bpUlmxG+PKM6jci",
+	"Nb97KnLLO739TV5yc0vf9nZ8+HXKhCJRniXRvyV/zbOk0XS7lRFuJWGszuBtag0/VpYjQ5uN7JDn/Jph",
+	"QoXMSFGCE8pxST25dbGyc2xLeQ6tYZZ2m3FJhLbA4z1sZwl5sqraiQYy37mG5sbYjEbRSwaxOVyFIppN",
+	"FBsNooqP+8E+yaiI5ZQM55opwgUZUsUeHhz5BdfP3YxR0YIkFLOJTBjBU3Ri3o8vj0+wvYv5dA6+uiwu",
+	"0k9d72QsRjSSMQChWb3OaAtBPdn/4e/qyd9OJ5kanUySv52+/Pt3w0N1/t8qlcPv5dMHf3v41//u/vSv",
+	"Hnv7X9XgAHy/NF1+twedbP6rMYTqopqkvOibgIpglfpxWpJhPocevRA0HE2kjjAYOZP/YqJSV2wioeI7",
+	"zaYQqS+xukgC0b/wdOOl8OMm69S2qMZUci3bfG/REyrjJZ2MkNOBeIgGGBajzWwiE6ikH3382Lu5iQLz",
+	"xz780eks8EACDwVEsZ8pGbJp+5qLWP6p1eih0WwssR3Hukxws5gT97xLcV0pxfj9Iy9lBpEmCz3v7tXT",
+	"E5cX7pJiKGlmS2b/e5Tp/IS2eGKcN+YoX3g7ZoQ4+6CLDMS6X2A6XSyDmOrBk7MmeKdM0wFN00xer+vu",
+	"VpzWiAoyZJB33K9m+x2/eXP2+u/PnmKUEMCjNE8SKKmloIfWTmRDBqG5pHkJTnW3Q7A0ngWlmE350yHN",
+	"WSyPt1lJBBzQ9eIrwViSN0aJmosRgdLU1Q0YS4GV5WCJtQqysGpYrz2FT0ycknk2asCCyJwY1GanXl32",
+	"groUJdyORxCkhUFCi6XgQuEJekcY/J9EfdshLrbV4TNCY4OuSmdUu/xTWwWuUh6tGpsPOTlofGyWHjbL",
+	"CnMnVqaFmQPZ4Mgg5bfh3KiuHphZDQBZYlvn86XCXdOMmwfUAE5mRc0JKDyiSFS8ERHQIkY0y2wJcGVb",
+	"m9cu+srw9fXB1X5lvoIQeVygJOpealuVhBSYGyAfW1y3f4yVa7i2wN8Cl/EE1ZfHZz89uzh99bwVtN5e",
+	"nL44vfjvVtA6fnvx47NXF6cnxxenr1+tZNp3kOpW8P8vnetWoW0NwofHNszpBlggYsyVBhECBAozcRX7",
+	"h5KqgZENaM0qcNjbX6Uho/w22LJ4h1OPIc0MOj+0R1QZ+U1jfoONLDecBYxgUCFG+ctflutnC2Jm7Jqz",
+	"me3s0ve51Y7HY3YDEr159urp6avnEdnhwr0G9T9CQdOU0cQ8dPbsr89OLp49NdLWm+O35zAQkpQZgUrs",
+	"eo5Ze09Pz4+fvHj2tJbC5OZvBS07YStouVHNlzBoK2i591fi7/lcjM5sp4ftbN2LKv+i4LHIQSpu89kE",
+	"xO2CZ2sJDOrI8JGVHnTrd17BwHi1vMy2EtXNiuuCW6Yg0KlRSLX8pOS1wNwNBrrgfUw2jJc2XW7YzWKT",
+	"BJsV/eSP35yuCiZYS8hXFjn4BCnUkIaVwBdiTq1NU297yJdkGb1xiYf2+prJDMszp3ErplcwnbXrE5Ik",
+	"UoxZhgJdQASwaCj1BIjrC7O3hEld8TTdeM8xwcahjitcAmaQHUPiq3phQGjRNYc4bm5IE9LC3duC7otl",
+	"d6RI5TaPt4rJj7aGzXXIWLGtSLzctgR2UwJi5BfI+vE1bAuV7eUESU7AEgwftfLlnUpk9XID9mYWslKZ",
+	"yt/yN63E8RKz3E3zD6xZmvjQmJmmuBgnjCQc0zYLV5UrX1013y9t2VRxLxwuCs5f1sNg7VxN68WaZ7So",
+	"B6QajRPQ1kVhHxiF5kHbOnqz7vzLKsU71RvHh8y5Ihe9QyLg5HZz5zIv+4h5hkeDpKGAR2aMxDzuE3qp",
+	"rTq/tlMZPrrfDcVICsVGOfBsrymtLShVbbpKIgfJALsbRETRucIe9jWbYUVR8qvdf5Y6Yw6slYVimlqz",
+	"NbaIwWPr3KLsV2WXlpfychBxRbjAWdcAtL4WFaDUOm3E3oxn+PCibWv7vqFcDYrA8gW7hoG17H3sVq3M",
+	"NbKtZ6magH3vniIhZtqM84xmhgE6YMMW5D8HBus5NmIqujWBo8D2ZDNr6pBjUbnMUIyJajKVShvZ9Igo",
+	"es3FGIu9mXHvKSAKrsIE12RHZtZmYj7uYh6suY9Go5hSQcdwPmDaT/gVC4VR8KGWWO0yWNF88TZM6YeB",
+	"37l4pc/Fq2m5oV3M7pwzi6VG3ZG5GiANG7APKc+Yarw1b6HYE9AXjywYSkUTJYEaOkEJGroiVbR1M8E2",
+	"T5UmmdTOCuUxDA1bBv3NxC2u2WfoAbSR88vuapP7yzeyYCCzvY9e44PKmS8Siyo1W3lolVu3XQ0gu4ZP",
+	"LHfubjCogmhq2LJw7yeSqfp92cxdXrk5i95y1100ZVlRJfKIPEJcdUWKO594526HT02otPY44813xklI",
+	"N0HdOGbFHYt165ZQ9Z3WV1Eba3EB75uqoRoVutoCnmtVE8M63uKfFSi1pN05mC7sARfKueta75Pr5n58",
+	"Kxvwvd8wz7zSor2Mb/p+VXiTkf35LzmzPxtqWK76DkybJRJ8Wcumf1MaRPSiRia0spVEsyRBKd01VyTU",
+	"CN9Vw+ZLljv/9m3zCLzv9rv43Z0oLa55GIHyqBsoMHdVnX8ljT4Cbuw8csiuN9donM6itEyVJzEcESv8",
+	"ZUzlU4xVmGKdgYTRTC2qFM1Nsu6IX3xe+Wp7Wr/sTpRBKLWoodtLcEZ6Q2cTLUNX/JpdOENBYIPmVi/b",
+	"S1afkaOslJJWkJ4LpnRpJK6R0KI43ErPeWNTcdhOLkiva7ZRCsx3XMRqJ20sNc1rpvQ9RRhU5HC6kitk",
+	"nchx5XgeP9q+4q3fdn4Bgh+cC1ppa+TAFYMjwlXjZiJ2v+AWQKjHlCcJ99ZeWvkOtq5XtbQeNtVkBn3W",
+	"MinGVRXDr1EIVf3zzdRnvyl/44m4876nyI8XF2+sQXGhMHPMY+zjU4TXl+b/brfBbriu9m+dt3qlC32Y",
+	"qydaVhr1MW3FhWhsHvAPUNd0KUYZtvHm9fkFi/uEChLZqvxY29HV5Y9AnUb768Ro3VwRGgrg6tJcF3L6",
+	"5vqgbA1vkxTnhg21j89PTk9LZmhE8xETus0ERKl1yFvFQuHNxQVJMxnnUJywQ45xVGaLVUFXR6ldE4Sd",
+	"RMp0SEdXAUkzfk21ETb1TGZXKghFwsVVG0MHXFosdMIjRpAxMs2u5ZtYpdOZ4Gy3yQDcR2AZhLA8WG/G",
+	"lEyuwXdWD61zS5iyXHHNoKPCrEl+WWin8O7Hyft3Fxr/9yZ9/+5cvYfuCmWy8M5f+uWn9vuP3eBh78b7",
+	"ffcvO3/ph2Fnq1d274dhx7zYN8+WNX+6wYObX9/12of288HNrw/fddsH9uODm18fHnqf981n88U+fmE+",
+	"PXjXbR++3wWw3u395c8AzZ/aNs+5/f+8//U/zbPH7R9o+9IMsXt/9y/b5z1DCcVVvSScx/I4j7n8sqHb",
+	"gkBBS8gfLyuHYvw/EYZ1w6NQe8w8CE3FhG3+7urU3jb0+/dYCKUW3IxlQdf3q6z7YGwAcwl2I7W0x3JC",
+	"lxQdwjhgzOfBst8xpy6PodfdP6jlMVT0lP2DL5yj4Jbz1NZu+MLJCq5kREOiusN2V4EQKk4ASfXTGhVj",
+	"jVVPNqodVD/LG0zDFY1a6UUFBgWnXO1KEngtR1JaC0tvuUbVnTS+rJH3g9Xq6V4I/9WUz+176HjgO0BV",
+	"UhRBbFZDvzriUZQX/sz043QKtpMvy19svZZld+0uL9JXhzhYp/ozY826qgcN+Qi3rHyAzHTNuVeEJa9E",
+	"95rX6kzHFfte81rl6ni1wte85iJDNqtoUL7l10DAIuRrXvm7eeiuSiE0wbGujMCyFW/6XmWDN32pturN",
+	"XqpjwKbvVRAOSiQsW/PnIK3B2ofLkOHGDE38MSDDea1KutGiq0XSyQ4ry6rvWtptZH6IJg8FF5WA8pRV",
+	"ApswOkVBzBMYZ2QWOxf1v4mW8Im9LF2F+HX5NBGPo1tFmtZL0G+Zj7KYmmox4/2qXILmZdkEAnnZnBBW",
+	"nO8Rid69x6ALWqZJOJnPj3ur+b7+Kqms+LN+W+XErwfYXdMPfxlfLbd0FV/9CrLRmxjJ7ygl/d8/H72C",
+	"S5+clL4Mj5dmqTfy3y90sLbw4zd94jPoEyhqfhZ9AtrZjfKM6/m5gcX6d1P+E5v/CHnhDapFYkgOhWBE",
+	"Ev2zffzmtP0Tm/eJuhok/JoNOp1OBI3UWv0WJpe7eKh+q3i8JGc4m1n4kNGMZcc5lqjFTz84Du2NvlCs",
+	"9oyN5HTKBHgFIjOAzGzMX588gXHq0MHWgycOfi7BmWidtm5uANEuJfYXB6OO+dOu4vT4+bNXF8/I+dOz",
+	"osOCMx8naWfGhmkGfZE7w2yhinXLoSTDQIaTs5cBeXb2BhwiuZZTzLgsvbHebIZlayO09G3sYSgMPqsA",
+	"MwPKBlgiLpqcWn8NJDrRxLWzDcWbwlUC5QXI27MX/dJzU1/GHk353nUv6pCwdZHNCYeAqLBlHZKYbprZ",
+	"vJ9YjhQZ0SRRNi4wQ1cI1fg3RgAAFH/+MzHnxYTmWO7MfPnM9uhFHyNaUCMHARGMxWaJkBhxxeYdcm4W",
+	"zyGQ1LYc0jNpCxuovhmxvQlakJ2sRKRdeGkJepshnzNNKFSD2D5+lexEe8Xje1FAwtZzltEsFBfyiomw",
+	"tQsR2lN6xQg0wcVklDevzy+I2Yf2FZurCJq3caWg5oHL/oCSQdfyisUImwpF4ZXGUQ66PZILareDxVGH",
+	"/MTm6NFTRe2KoAjTnGNvfgyEOsLTtkd6xViK3XMIJROqJh3yCgPic7s5oJeMEkNJ24rHRTa7c8NlLJWK",
+	"a5uuQsGfTU4v4RwTRq+g3ZhZDrS1FHEoEBBChQuyBSR6lmUyUyXyYOPhia2BoeiUkb+ev35FmLhmiUwZ",
+	"YEUURT8rg3IfQ3SShq0++Ri2DIzmz7BVNtoa2AfMWdl7ho8Y2XDMr5kgMdUUAsu5gPc6YSsIBSn/C1sx",
+	"05Qnys4DzMH8/c7+TbgijqaHrfc3NzcApIH1V3Q1/0oiaOpHfsXz+TUUv7bb7eJ/5sGDbtc8N6TxwN4h",
+	"8/iUJoZysBg2IkCHOYlOsBdb+2KesihwoJNfcoZHklI9ISnN6JRBpSk7Q8/MUMEiM4VDRjeKh4z2srr3",
+	"D8z7QuoBpHGbl4VEV2vGMMG4sVgEXIviSZlr5gY8NANOmZ7IeGDGpVhQxYwMAQvwLPsAefvDHGVkS2K5",
+	"IvjiEYmOzWuRze9Hr435pVj3YzwBcZnwkS4GdyDTJGM0nrt5dvx2ztQ1cXLR0gYnsTekHbz3wAxuiwIN",
+	"tJSDhGZjVs6C9BDSlrgi8KNt/NojL/kTO8z+vhmmjrluFPf2jCVJ20MI2JRhZq4cggeyyRGJLMpGZEpT",
+	"RRgdTTByDDFjp6jBA10I1bv99x3sM7lrFCSuVcmVLHiwhYb/DaBO2YB9GDEW26OSElPk7WLVEZlRrkGD",
+	"jc6Yzubt40vNssjF1OCgh4jxwIMETcoVK2nOj4uxFyRCpCAGr4Ac/Wru1rlNti/5ZxybXcgY0ivVN1Tz",
+	"wM+IHXi4u2P2y8+WNUTXuwsuGzZzMTJAuYhtLLsbkMicmcy1gWhgSCsfscGMi9ig4g4NxaIxF9JTsT8j",
+	"9exIWhJauMRmEwkUEFA941ozUbBriMx3XdV3sSmf2UUjRwyKLqSNreb9zsoyc1Eujs0cVX7nilyxVBNa",
+	"tgrf7ZDzuRhBe7siRQ82PDrs7kNCrgMgFDs2N/R5RtMJ0BDXk9wv/OD6uQGjKnLkdh1vODP8AnANGYRB",
+	"YUeOpnSObPZht8A5sJ1NuciBzcSk1w263S6GhtN5hwCHCYH2WbkF+pWqVArIM8wgyC76Z/sMyg5MuW7D",
+	"v+aS+F+eQfs0LsYRcrbaj4ppNN1AqguwVYs/RrpB9FBmh6EWEkQzZ7mAwGiZ604oXtsAFFx70dgTz0kZ",
+	"rHtMGu8hygn+dXNb+YaOuSjktBdcaSKhUBOIrNpsZGQEnIjsQD51z6KWa+MXkZ0eur+7QZE4vn+4ixuA",
+	"kJHoYwhxw8AZO53Oe+S5+IVhz16LQGTIbnj8BA0CvT+xV2DYurkx6zhGCSw1F8DFrnFF2DTV88DGa9mu",
+	"mliNBluZ+EI/OXt2fmH2shW0rlmmUK7vdbqdLtjzUyZoylv91oNOt/MAy2BNQLUqhDfzYdxUYuyM6TwT",
+	"CjzHY5Blm5ISLfqqwGXcX/JMaUNsRkke29aRoTCPIK0IWxkbM2GOioUtqCpJRyyGcj3AoPsQH+c6t7pv",
+	"B1RHuxBeYkYJhct8Uoyh/AH8QGmZpka+lNkVdOQ9RtlTK5ZcllmSmNoaoLwIl/GaKz5MDM5k7JJ/sPUT",
+	"Cow6jVv9lkGyY9ARFeykk0SWGi3KRyAsfamV3n+OZcWjtfp9BtYIKXjktjzDJbhNioy0im3mzCsgOpUq",
+	"b1FHBTlqJT7FpQPZgZqU/PfmVyQtgDT73a5TSl0/2jRNrPK097NNNSznWmV3wG2F7AHQeBe6CFgMdNhm",
+	"lmi1KjP0AoFbNp99Z2/xhZug1UgRtxmpfGlhNMX0diMpZrfiALe56c3iOPae0NhV5IBXeutfeeuJzPDS",
+	"/uP1LxUQ4juHm8B2amUhUIzQ0pNPpzSb2ytVHKohcXSssGDJKaiCrfc3QSuVqoE8ndhcSKt+wT23+Rl1",
+	"Sd0Xfo1uY/inmivNpubpskAVK+gLUhObfeAUByNPaUXkTGAOdsFoOQqq5iqGEPyGQxhKg5Fy5tfois2j",
+	"vm+G8HRWMy5qrcciFJVUUQME9BR14VpdV9TE7NmRYx+20J1lXFDS0egIhYLQRNBwC/HutdCGx5R+YosC",
+	"rrnYdkNtCZIp3PXiXI+L46Dk5OylL5OCAyTJmWfFOjl7ibi+DbGwAQc3VeujTUeqEareHRMql9nWQKtc",
+	"YU6jfVtLhcEWrnwsAdsXYgQkDk9swQKPpL0o+il8XJKNdsXmmCUcFCapgqnvfeTxDTgZq1vjb/GiEfcP",
+	"S0aDVsLFFezrc2Z5+JP5slKvEY8jZ0qr33H4TUsyZnjfzFEPoWNz9WqN3TQ1SeEj5LabBeC4HaMF/3mP",
+	"xwDlWSEZ3QWMpZy1EtSsNumWEBvaeDfQgnFtNaTlZFtA+UW5aHcDLnpiiTK80Huw/oU3aIm5kPIFzTCC",
+	"52B/f/17fy9ML5b5/kZsHumlY/TNfP4maFXJl017Yk1RZYh2qsAWdDNM5TUUR+i7cpVckamcMqFtNQZn",
+	"uJrSmLkk3lBwRdYZpsuu42jKrtVrAvXloHsQhQJqmcxoFqtda80uNJzhvK78KE3nbgCqPDE+h2w5EE5w",
+	"WZipiDnCRvN3bAYTSjz9X+FDleVizSYzlLVfgza0UxUQdvskV8wXp0C/CIEoZTQj1iFQGG4Kt0EpNVFR",
+	"sT7FkqHNJ5GjKzetzLXZiSlXRklvEkvOqte8xssPlhfDBps1ymolQsTfdIXPQOUO1r/0SuofZC4+kSz+",
+	"FmQKEW81mQpWG0uM9O8sek0WkzIgvyAmcC0Wmd1zT4L4zHr3MjnWuTW/XaDf/gL9FvfhOdPrLsN2VjBE",
+	"t9MY42Or7H6v5IzYkeITB15mLzhDNqysq9xWAzWKlPPUO1cYFq61LnylWdp3FUULR3bBZjS4qIGX1kQG",
+	"lEGENOPvFuKDVdwKrS8IBfaQEAwDIshxxWtuyy2CFcJtT4zSiGAcvTdUOGJiBmuWB5woUGP6aBsZSj3Z",
+	"bebEC6rBb6tZ2+0L0BPhRCtVnI8U7Ju2/e+lbb9is9uoh+Xeu7Dpu1G0zRW7JWgNmqu73r9b7fUPKtcV",
+	"hpC1KuiEilheXt7WLeaGCQxKFG6xDvmBJxC8MpLTIRcsFMCHjl89XeZw+tHB8xt5nNxCvBAV9CNt4WVa",
+	"Rfbt+lznhXVQAJ/mCiJYlkHgAmt9ELar5P05XV12wet9XW7N38TvP5Cva1JeZ0eAihu+3NeFvduoe7tf",
+	"tJu6ZyiJuGaZQotLSqHMCIieZQgvBuOkLIMQQ0exNKPToCiDivWuoLrZGAKqjzFKrFaplMiUCQfHUSjM",
+	"R2jxZc1GWCfWBhDCs03WNd8vRZ5hOExkB3WF7lZ4rOyO3cpllWZ8ZFG+PKKi0RtVRgBH/5V5kvleqyJw",
+	"H/q6uaq6rTcs5jnJp+YNzKs3VJ5lI06TbdxbdnW/jX/Lbe0S+dueEXi3zOkuWNfWC9J2CBSmv8nMizLz",
+	"SSKVQ/HbCaZlazp3bk1y6cibbysh+jnTdwKm86WtAnJczPX1is5fg6fIHLILUJa2MqpjXc080xfaC7/R",
+	"Whutw7Um8b3RFuvznEXJcPWC7buvf2p9MzE2mBgnxdY2i0RbqT321cLGWEGNPaB125sX/UGXxiOZoRXm",
+	"HJYiEopqiL+G7sVFJyInwnWIeRNkKCTYcSgcdm4mO5FSdIL3myWnKpX/wyLx78IgAYexGu8N7kJG3S0N",
+	"ETDGgt2BeGYHmzeB4dFGsEkiW6Iwm9KEu0B7MI3P6JxQhQG3tGh4q+g1Ay9wKKK/wGj/9Z/7Tw4P/3O/",
+	"2+v95373sfmvbf6JyCUXsSrb5bpweUWiw8Ne77H9b2n87QvYkt/IFgJ76RlCMFNqx98o6ZrH2d4DU6pH",
+	"Ey7Gu8uMFZiWu6lu4Ofnbggka5sjdZUtyQ5AxGIyooq1uVBMKK75NUvmS2EEpGg2p7ifKq12DpoqBIxl",
+	"e0Ge32gBuuzAvAxA75GNt9Jv7NwAyrnMNKYXHRFKonZEMDKcKJlhEqt53qbrYAkT8qKAHCuu2XooTsXG",
+	"ZCWjE2I7Ci7A80JinjFIf1U2zMT1thhm8ooJKMnC4wgSGIubWLzUIU8xe6FPonbZdCEiO77l0bp3Gg12",
+	"MtOVXSs6p7TalSYORVmpuBW02n5zibb9/8rj7WUdIIJWu/IJ9GnosWh+qnyKGU0GqHgHrbb36c7i0ys2",
+	"AVunoGoQgP0DGusbAbCm/Tsz/jSlYm4rsbSeTdOMKUpeXDw9ru7I0lYg3rL6vcNutxvYa9Vv/Syp/D8M",
+	"h+yM5LSFvXHA8OBtVP/RYXGcf5VUknOeXNNWkfTf8mnrY1ugquhqbnuQ+w1M/Nra3cf9B91+t/s/IPy4",
+	"Gvx+6gvWCrGZL4YABJjuAssJ/NSXVv/hzRamEHOh1htKkcV9s5L+caykieXyTi5Crr9BLoAVSRrydW3X",
+	"byfseOnNHXIMhinzaiiguLgi0UgmLv+Mkqi8a5HBuC7JRWK46VzmRFHbZmnGFdhNUSzANCVnF0WFtkFE",
+	"KzJ1J1QtyPubB/GbHbqVPZSm/IxdsoyJUQMNPH5zSjL38z3lsil8glijgxdsNCEnMktXE7gpzTitUTg7",
+	"wkvzEzmnQkvlkTKfkBnUAUcOTaoww1mD5mXFqwJMN8x3h4dkZ7+3Sx4/evToUfv777//vrUlZbprC61/",
+	"HIphqf8G27TXOF3f+mhuyZ+ajg8Z1EGVQXW3OdY6fzJ3cSmD8mHd8gCXWbkxPd5L4NjWxm1dM98M3I0G",
+	"7qcQ1G0O4HZ2YwwOL3XJJrtxXMy1rWn79vA5u/ZS4MY4y1aQQfed28OWmmFWQ5e6mbaC7y1c0tsDaEO7",
+	"VoOYF5N9Swf5/aWDJHhudSGvsHxtkAWCGR8FjoDfu0H0g4jAMpQyF7Ft9VhFp6c+sdgs7aBgFQjjt2SD",
+	"r9WRgbizDKc3yBpYqiE0uqOakXSDNZgXvzmimh1RSw9vO2uzK9T4PkAe2qCv2ra+0qkptgOeEaOZKPoQ",
+	"G6bVcb2cXIc6KMEcOEt9EIrIF++xXnMpsUdHpKyL5EnV1tzv6bWhKAkkzAWascByJATrNBb9iI1Wi2E/",
+	"McksEhcOrQYl9Y0nS9wizdyA9QxVj48VdwqjaGKtGrt9HchqLGYvzcFj+8x5dZy/4ZfWjLAQ8uPZ2hbt",
+	"Z1uqHthEcSPV8Q9yqb9JQg1U5w3NNKdJMicoyq4gQfmqnBYvHpDFXNNhUtCUwtlsqcmiAeyIUDEPraEK",
+	"nRRzmZvxrhmka0JlJ6AI/QX6Q2rkB+tHeQSIDBm4PJCM1akQ/ljY2xaJknug2yEXrnMo0k1lRsVFBpC6",
+	"Gr05vjj5sdFI9tZXFD6dAFmlpEo1bJnHyrZ/imHsUYNlRbPRZCSz1JpWfDL0cK1JZbXRf0az6bZUy+Lb",
+	"N7r1tdOttyupldHgXAXDW4YvuPJ9E660zOYBekxtwUKF1GbBiboy5YKsy7h46SD/jaIMitqPCRdXGFPw",
+	"BVIe1sAiBQJhd34ZHPbnjZ3wJ/b5tfNzO3/p9l4CQfHAxjA8Ld5YC8VnyoGxGFfkwHzO9BM713qvqlv0",
+	"N4vGH8ixOi1pmyPaBbmr0u3NQ2mLCqxLMuEc5bb1VhSxoQPeHVowb5TtrT73RVjmA7Kr+ob9X7E9aFq2",
+	"ZVu8LNtKB/bVIjA5G6k9r1jOekGp6XKdnZz7FXdqVVg75B8YqKmYkZNAoVOg0UXVHh1R4DLozbuuSjQm",
+	"ceWKxctEpbOT81N/CZ+iA/gDOF3gd0VT62fgocvZybklq+a0fZG4OY7lnInYSMQZH01KunrNMpjE9tKQ",
+	"Waxsjwm/wLWlsx3bVTEUfltF99AVF7Z6BBS4NB8x8ATrWjqbgXkAy1Qf2a8gbbCoDWVew67jP7MRVDjE",
+	"4E8jZOdCk7eCj2TMvHZPWM94ONdMdbCJgIGS/Opm9LsHmF8jzT5AVXv7x05jmytbrz665AkUp4c/BnkG",
+	"doYpn7IBdpjEp0Y0i3FIKAvvxtzvdv0hAxJ5hwIDub415sMw11oKVUK0W44uc8USmAEq0EdkZx9LdhL4",
+	"vGtL0w9mPNaTiOxE5y+PX7xAk+3LZ09P376MylrU7hs3fsbSZE6HCRtUtyYg0S85H10NzAOclZD1eu7V",
+	"xAYswEsJ1VznsVl/+3HXPPi4ayBLpBgXP/QewS+9R/gTHcK6zME9gfUDhsC0bYAL+mlh0GqC9wt29tDb",
+	"WHjFthRQRMtQQA95QhV5LuU4YYacPXlp41nAtICocv++RyI69+8vEC9MNcU+T/0i/NbWGa/QtFDULmtz",
+	"SJajeuT+/aL70v37sID792WuR3LK7t8PxUxmVwb+S5kVXU77xGuOCH3xrG5mjVtofjsi0X63F2EgvWJC",
+	"H4Viseo9pnzYtgcde4dhKNcRpV4TXzVRakNVzk7OfZnqLqLEXIM6L0SJfdBYqn9JUNJuUyTWopkKWqAu",
+	"b1pndVd4zhBXc6dqDgGa2YQZe103h8q+ABzdQvJ3lpGXlKty6jxLFtotsQ9smibQpQg0e1jeQOTTIcsw",
+	"3qxxmS/4mHpNn0Y0SRr6mkEPn4wSIZWiRF6yTFPCVMpGnCZ/qvTWaoRoD7rYTjs/p+NVBkJbYB4aMmlJ",
+	"2JQ8ZUrTXyD8uoAwi922A8Fb2Hr4dvMdL0liq99CotfCQ8VTaDiREzlNM3/b1hzIHm3Y06fwaUQliaW5",
+	"R7Dk4w32ktptrG/XMZz7XYA73BTcJxuAO1wC7hP0UC7DheK08ZBvbCf6ep1n+M47TceBlwAzopomcixd",
+	"y3nHo6H9Wkl78Nc1sMHUEFnmBeT5sBXf+548w8vMr9dM8JiSNzRPuNK0FbQcZ2z12/sPOocPewe9AzO4",
+	"5YutfvvgYefh4eGjR721sBVTo6Xcsu5Fkvk3w0OJZd23p50VSQBQ0HLcVr+FLHJAPRKbGnRCtF14blh/",
+	"7kntuUk+paJ86Aea0IyM5JRQzUTMhG01bH/+W04TImGgazlikE3DMubR86qAs41romRuW4fkrpb9K6PG",
+	"/3Z+CgveBc3GTFc05j+KD8KILj+ANFTTvKDRnhHmFnX0UumaYau72/og3DB15fqcj6H2iWKjjFnp1+8v",
+	"0mnUmf/hgPrs7oXPaUa2q1hvRnab982Q9gcyI89KHHa3rkDr5Vk6Z2xs7oVRBcnbsxcY5YutQSF2B9uD",
+	"QugBN/drWY8No1nZSpe1HhsWrnuKRAov5wAvZ9SHbhuE6wAmEIxBn04tyWjCRld2uJgl/JpB0yyIWYB4",
+	"0lyRHcUYCY0iwC/n5sqXD4Yt2xbUbcBuh5xeYn8iyPI2U2ZSU23+XJ7AY1//bXN48AjMcYKz0aY/2MCD",
+	"DsZMcfjCmcftAULDIBeNwHJSrqYqCk5ZrrhmIAraw9qG0dthf5vSSJXJl+aO2FVt1P+jhqOfXpy0xPtv",
+	"KScrUk7sCd5Z1ok76+WJJ+U92Cr35E4Adeknq6AcF3NtBaInxzwtKOHtoDUkv0bDPWrcBHvSBMRWy7hg",
+	"6m62WjO1fq91OdsnZNTcCZw2fG4dpLk/479rZs1XlCgzK06iQdryFZ2tMmYKTuX88va+zbH19Rtb28K7",
+	"hUbBiTPosLgsecYXYzbJn/HZ5bcUmm8pNOuwfYNEGodSq9tvGIRXFQW+MRBlKT5vsFb77rdsm+boijXn",
+	"vJ1xxL56l2k36DK03WhJxtpM0GFiyGAoHI6B1gi0iyvzYxyQ4Rw0TJkVBXhHNEnm6HXHJJ5QRO75AZaP",
+	"jY58OgujohOQTBkVWFS36EZpn4SwjDUJOstj4e9C33TqYsX/U4oY9ueN9Uub37+obr5HRQ/3vzrdmTsW",
+	"Qosz8DCrmNk2uEUlcWuF826zdX4ndOErimPfTsDaK6/qUsvyRZMmA5JVNTy9Dyyr+D1lGV4bCAowIjvX",
+	"gW0SgC3sqNbmwt9TYEMIvG7vMmYBiXMb2AAxPmXv8KV26KWq0xeLd/cI32eKr7ZrnH+RAGs32XrTeLnw",
+	"r0Xk9SwyZ46N/WCugdu0xYv0jI4mxf2wXWCgThKJ3LeDomSE/aap94r9qYr1i31YvDEbtNyYarrX3YNE",
+	"C/cAkOVOSvWk8zsoOv2buQxin87cscC3ikLvffSO9GavQITtiwB7M66neQ7BVpYM/lvOcqhadskFVxMW",
+	"l4yAjim32kpZ89EgIUaR2dW2IXQX2hSEQrAZUUhH5aXtFh5N6YeBZRkqcsxDHVnpN1MQhZ9pJL1cmHEU",
+	"G0kBVdEKaEAgBarMk4SkaBmA9qCLUlfgVzGzrGt9FbOz5Re0Rqn375xSLzPlF8vnivxijirGY/lmoPhW",
+	"53nTxlOO2mwoWaKjsI0GiVuRqPV9EKvG9qotBKhM6Ve1XRIDaHbYCUX0z7adqn3Ox8LmcueKlY+7cbBB",
+	"Yof8IDOyf0AmMjf6706UZuyay1xZ59eAfUh5xtSA6mgXBjnXVMQ0iwvHakn1VDkn4m8oRjRDEyUpfkTi",
+	"CXHuOAf0KbYOy8xq2eD9JVyje3gmsysuxqHVuI0eH7M0kfPasjrkzBwUVMAwFMFRT/OUWyRYShW2SrZx",
+	"I/blJvIH525Xeo6n//mjN+xEK3otuuU2OzC5Xuay/EYTvxbhDjG3Rj42JXeaqc9E5VwmjaMZHTNVZHVr",
+	"yKguDcVCzgJYAItJwq+Y1bQd+w9CAU1JQKTx6mnYRACMU8FfzXWI9rtdCNCHVBmZQeILOuWQ8oSCjkYs",
+	"1RCB0i/UGBZHRNG5wtamHXKqgRxB6vWilEW0lEDPoEf8iApLyYws+cEVnzf0q7BbEm5DaqwQaGC9Ymlh",
+	"9XTLDUUix0f2bhvYM6Yz3pwDdlFxad6y+naxD4uhK27ryuq4Zni/Gnf5LgY8VPS4x496QctZRgZT1eo/",
+	"OghaYB3BikCBtSgMRjJmrf5+t4umvstcrQTH5T+hiO4YzxLALmmiFiHbr0H2oFdA1tKNSzfEpAbwQbe3",
+	"vVHTHN4ZU3mylANYDHfNkcHL7cD/mk0WZueWWyzAGV+xTSzxypv99IyDrqlxg53/s9kzvF+/WTQ2Z3oG",
+	"ATYwGk+oVjRNb5/m65LLVub6vlWGDRnu4tJ3nbmMqsWcOZd5ZjT5DvGTcMHNP6WCjo3+ju6sjNB4ygVX",
+	"OqNaZmQn4nTMhFFV4qwClQ16+zXhSv9quVa0u9QIbRf2LYu48Yh93LK/13Fr86TiYgaXDKwnmczHE5eo",
+	"CMdcOcqFhONQrMg4JlsmHIeizDh2acZkZZYxZoMWKZmd+/fJc4Pqm2Rcdsg/wBJV/AaKmQNzLI3qKv06",
+	"avCae8sVTdPek1QTzO6DabgKhV+wx5WGRWmRahwvIBx4aYb9UbF7UNFHyfpDzW15IvUEhEfb5N8Ilgf7",
+	"++S6cJwNQEqI7KZcsGmaUM3U0k3R9olyY4pvbEk38yWEVoP0YrhWdE0zDk7vCFxTYDmYGLJjSMDHj72b",
+	"mygg0ceP+/BHp9PZLYUFHPyeCgU61C+8b8k0V1BpkqZpJq+xmv1Lpik0Y6BTBgm4UOLeLQzQTxnRnCYk",
+	"oWKcQ0keNxD4y4bz6jrd5oBa3jZqORnlSsspy4hi2TUfMTLjIpYzs23FBUkgm4MMc8UFU4rMMq4ZucwY",
+	"S+ahgI6ERq6lI43KsNX+C83fboF95p7Cdj/FtZOIe95Vu6csKh0ZmUvxGMPGYXDqbRqdo7nWDV80/u2E",
+	"4tgvxEKF7UmBafZVkO0MoALB4rEY4CVuOagOoeBG8KejiTXpuDzjPqKhHWNgN3GA40RBURgU+3oFtosF",
+	"IASfVubEXnWAZS7DGX8Z4C/Qw6jIc7bAh5hfM8ukNopXgRuGTNBkZtQnmiRyhkHXjCgq4qH8UKZJXzGG",
+	"RhmwqIciyxMGetQMIjlA4QKTjoIM8uoXgKCIUq+t8nf/PvGqxaCNvOhohkZjLK6BHQFL6uAg6oTitSAq",
+	"H40MpqHWFRlkxkuq67plL+qQ08vG3G8is1Bcmp0MKjS4ClQludwf5p6yTaADN7NRfIupm7PTvXnuKcKr",
+	"5+llrBsEvdQsm9EsVvVpUZchGUuht9ZUXjObnOErx0CzMkbNhpqVmp8dLDuX0hw7HBkQ7OfPLki1llG0",
+	"2yHgTLSzeZCHwqE6g36K5n9gKeiTyCU6wJEE5ecSMO9LhC4UxRcWvmVZ+Y7i3H1qPl6Menq+pSMbp5lW",
+	"hUZs87SiuGTBTFr91lBSNbjmIqbKT9m3cJk5LGcxws1fJZUo2NxlgYGtoN+y5kAsR/nUnowXwWi/dX2D",
+	"LnnCiO2N5uW7l5LZOGek7BfewhRr1xnQfmtTpRtWsy7zuzbCmpTlYklmfVAvoLq4U/OVW5ldRICspV4u",
+	"uVziK9hHl/XdvIxqP/V1iyoyyG1Wuy1kOC1qeW1oBKlevW+Jw58/6MttOdQjsba13y55uK4ObaBrFbLo",
+	"LROKFzWxQpDZMTIGGdEkUSA2TcmP5y93IarUkIWV1UxDUQpERgYs5zlJZB4DzfRr35QpjmbSPonevD6/",
+	"CEXDevfUXIwiIx4g857ia4YQV6XYYsYnVnYOxfEIakIVQgUI3kZpSpQkZlywcLsCVOZ6xnmCVnWekQi5",
+	"dQT6lQHznm2SGU2ZpgOnPkBIUISRuk7xAdnRClTHb96cvf77s6eR0S/cskJhMw4IRdnOiAZzZbO3bfBF",
+	"lEHKBIqjynpG65OjaTcUyuqFRcFQVTAD52LUsKyCdXXIuRVRtS/MhsLr8rXW/lK+im+tt7cUiPJbBf1p",
+	"H1OxsizVbCzRsNxYWtb+vlWDVzPFiXvxZi0s2KnVAGPkLiNrADJhF99djLSxkgaJpBhKmsVcjKOlMOMw",
+	"FZC9TrkPD6Aor/vYW+xpugAw4njfOmELwAF7J1QV+vSRkY0TVT46YagQLo2prKB0qyFldChlwqj4zOGT",
+	"7tTWh08Wq//me/4DlRbQHmXamB8Df1puAT0DvoVe3TrL3YRTeowtFI6zEcvYSg5KdmiSAHqqXWATmNCg",
+	"rDa6CHbUx6g9XbVjxLHhPpjJARY5ZUeKyY6jgoFVYwMICgxC4Znm1K5ltlXyICRJpBjb8iTOzJ9dlb1G",
+	"PVYX2EomLidvkeWBwo1DQ70F5NMghiw4GwyJUXVx4cgv1bcjM69xtlnTbiV0xjo11kg0VjlZkELcWYWC",
+	"x2V1v4vq/uCuAP8GHmAGty1xlBEYd8wqYt8GqoJQ0IJxEZk52wLXJJaYhUOuhJztwmYDCNbkpa54mjJr",
+	"ofQto8qavGGa2JoALzXLSiCNwJIk1so47aOgY34trT98agu9ygwRsthcJuKgblU67O6DJFaYdqCsftWU",
+	"5zKLGk0ZczFqkiw+3ZgBXe6Lc63qoWa2iokZZAgfDR6ssgI82EJJdIsxUxYk1eqIn5n/4ZTLvPM+LiBd",
+	"c5txZM2ludAKWhPPMMwNiMk3Tvm59O0tcFuAFeajlxWH4R5mkLhoymAxVkg9uATt3KAAmFVb/Y83RQGW",
+	"Vr/V5Dkk3wPtgTcNDeDWK9xpbdN+3THpBfSLGkGM+obHbEaprWYcikrh1TL/h8cBxk4JtpaqE26Dk26D",
+	"2q9tAdnitdvh98Jwt0PyhuFKTP+DJuqZt/a3vFtGSHkqZ2Ll/fJYXeVWLbCKd60HkJlS3rUqpx7JPImJ",
+	"7ZmXFQ1IURb88eLiDTnsdktTyfOMphNzE3aPavzLuWcyRnJR0Oq7uao+Y+87ca0ApdpvnlCBSYMBiTmu",
+	"zIkJIhSYcCgzDBtM6dhIBym1pU+g7nOn4g0rwxlrCw5F44rJhct8Ieax7Ou91VVzJQg8pZHC4dgSDcm8",
+	"y0Z5xvUc6+cymrHsONeTVv/d+5sAXEU/sfmPAAV89968kl07E1AVg6BerGupU7XLJ2lnxoZpBpb5zjDb",
+	"oynfu+41GH1eyBFNSMyuWSLTKSa4ghlwJ5rSK0ayXES7lfHN8OaliVS6/6j7qFsM/r5Yd32WlxC11Ghz",
+	"Nbh+xeYKy+lbFxJUH4fgV6omYM25p0IRYrnlcZ7RzDzlAibDFtoeQLSH6xK2njPz0IW8YiJsgdYVts7Y",
+	"2P+2Q35icxUKg+sQKw8ZEQGK7c7MJzOSsTETRqyGjnyls9TZb3hGojRjl/yD9Sdaw41ZmZmhYdePweks",
+	"Ly/NNVWQHmGjW/zgAcQoV61ACvTppCxTXoF0zei0E4rXKYM4b8OX0Vka2SlcNn90BK598xDXC8+Aa78K",
+	"/4/4WxP8F6Xn3wbGKZoYTZLRaREd3SHYgQ+7hDOj40KEzgIWHLkeh/6X0Be6CLNRjBEhM1coCQr2heL+",
+	"/TcTs2CM0VD37wPdKn3qMR+D/Vok8z6JvosColI6YiogsdTmX6omzDYrS2nGhJ4wVWh6oHNDDEL03eEh",
+	"2en1dgm45trmn6jmvq847wq3ulNbHYwYFjOh14z0sJL/oYUSKTTITdkcksZtnHcoxjlTisV9wsUoySEG",
+	"hewcHoLV80lG/8WTXcIBHciMJ4kXR+a6F5urVVpKJLStwBAqLgxvqQh7FEOi/CMr+yCLZG63/lmlpSur",
+	"7b5hFdIwqBFVrIJW2IyuGads5JpB7qpVCOz1NuwN6hoGRIpqz7nKJEU/mMV5wMnkN/JQZSePHex4AH8X",
+	"0iyOxcV4t4/tFALwH6sAsptiFRBXjFsF2HuhqBsN/TpslUB7wti+w24VtWYHRkeTUKDMAPs+w6okEza6",
+	"KmJ/CBVz1Pw5OjAqKz47OW8kNC4vgbvqnpZwWIuK3c/m8FZb+RNp8TwUE5qmTFhMRXevPSp4DP1IPCu7",
+	"SZhJNYmK7JLOnE6TKBQ7hlwZ+vig00OTXLRHjUBEU47PkJ1j8xmf6VrD2TCTM4VFRXQoor1YjlSZueKi",
+	"yiqZ6ffv26T0N6/PLyIDrcHlv56/fkWYAKbHglBEH8MWj8NWn4Qtdq0HnU4nbAXwgQmN3/uVUfBH+2FA",
+	"7RPFWzHV1Hz1sdPp3NxEQShmEFoYmR8iF2aeMSXzbFRGBMI+WwOXa95srjol0QsMr6GhiCxqm08ksjQ6",
+	"2oW8FJdsB2TMpuCpPrZ1wU/kV4JBhAt9XU5QmG9fYGMWEtVFetet5a1iWft4DJFQv5Lo9Pj5s1cXz1ze",
+	"odrrdbru0TIb8dm1fb6oPxMQ1hl3MO6zYFEL753G7iWv1AC3ljLIvZbCkoqM6Wzeh4azGKMUZzIlcY6r",
+	"YGph7As+ZUrTaWqmsAFtgLCYhjOjyiYfBeSt4B8I5l8vjuNlWv5KIjWh+4cP/ysi35EJ+0B+fHl80j7/",
+	"8Xj/8KELP8zoDI3DRu5hcRmvNZvIpJ6xZWer5JUXn3SxgqAxCRN37t1Cxub7HScozmazjrI/F5d0JKe7",
+	"BfaQ6LoXmNUMqWIPD+oLinjcKcCA7IVoYV24knvKDtGOmWFvMUlppq0NNZpNFBsNbC+b+/ebKvp27t8n",
+	"J3Ka5rbKp4GklBrLXS2pJdxzYO0K8uKBpsqpYfWG6o6kMGvXYJZFqraY3FqmrdJEyVCMpE1SZYTHSPPc",
+	"8vs2Irr8RpGpAUVPqCCHZMpFDlbRBF+EFDEDS5pJjflKLqIR7MxzZW61IgkfZhQu9jVsi8Fvw/vnMrck",
+	"7xiUQS7GZo+OxZxE+x8+RC7+tdctcHfKqFAFE+2YZ5GlsATzX6ytGnzvcA/6Rdy3c2xQkjHs5kl20BmB",
+	"PgcWGzINi5e5BmI1kkJgD0+nvsrMyBtWaCjqFxiFNs2HCR+RnUTKdEhHVwFJM35NNUP5LOHiqg2KBxFM",
+	"2/hPkNMwPpZq4s1mgNgt4tK1Q59jV73LLyEAWXRWvc2F5onZ3wlVZELjWqGGULg/yY7rB/UoMHNPpdKk",
+	"d7hrY0qt/8bFQSJyzajl/KE4dCcSkAfd8u99hyOBObTi7wfe3z2IZTaPYkwzbA7M6aKcwRlueOBlnsHB",
+	"WZgD/Baupeuw9Z8kMxxkSn7mWrPsKBTRwf5j7Hx12H0QORtfZDZx3gaZ1iV3E8VsUoFZGDF4a0RE7HIV",
+	"CgvObodEB70ueQ6B+jbxpFrosshFL6WV2UQqhuHZ+12IBylqXSaJO0Relnc7cmXhbDhqvYwbKHgQu419",
+	"0KEjOfkY2vpjhllDTFlECrZrcJBABLdBouc5zajQDPHIthaHpFVeZIohFibMQG0W1HeJ2IVIDJ4zYFs6",
+	"o0JRRFar6xZFYA0qU0BqCzBReXYNUlrGbFkQWMYoAwWmQ56WXA7oiVSKDxN2VGelmiWJDRSihvqCiiYc",
+	"Ut6/L6S+f99bDjeqAUSXK5lhGH8p9ERO6YCi7VpWxNEi5WqJAF4PtVJkx8rWhUElIBA8qAJyzWMmQWvD",
+	"SEiUNWkec7lrkB/TZZok2GpeFrbPs3Yxz7Fn9rKSYGNWZdTPXLEOecVm1fQbI2JA9V4bxR4VMdM2VTAU",
+	"LjunWB31Yo5krp32DJUKxBwyUJD2LAYVFWTUnpyWzlq4aMsHbHXKD45V6OngLDUS4jVDqZyLocxFXDrA",
+	"P1YNrTdGUh9Zkwtig52YpmlpmilytIFWIPxparm+C+7GppWlfdHsOoksBJHbp4CsT9UxtAkMIYLNoHem",
+	"y2NCvcoP+kYuZ7PLq+jp7HI372/+bwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -32,6 +32,8 @@ type Messenger struct {
 	// SendTimeout bounds each provider call.
 	SendTimeout time.Duration
 	Logger      *slog.Logger
+	// Now is the clock of the 24-hour window; nil means time.Now.
+	Now func() time.Time
 }
 
 var _ impl.Messenger = (*Messenger)(nil)
@@ -60,6 +62,16 @@ func (s *Messenger) SendWhatsApp(ctx context.Context, orgID int64, req *impl.Wha
 			return nil, err
 		}
 		content.TemplateName, content.TemplateLanguage = t.Name, t.Language
+	} else {
+		// Every provider keeps WhatsApp's rule, the sandbox included, so
+		// that what works in the sandbox works against Meta.
+		last, err := s.Messages.LastInbound(ctx, orgID, integ.ID, phone)
+		if err != nil {
+			return nil, err
+		}
+		if err := impl.CheckServiceWindow(content.Type, phone, last, s.now()); err != nil {
+			return nil, err
+		}
 	}
 	provider, ok := s.WhatsApp[integ.Provider]
 	if !ok {
@@ -69,9 +81,16 @@ func (s *Messenger) SendWhatsApp(ctx context.Context, orgID int64, req *impl.Wha
 	if err != nil {
 		return nil, err
 	}
-	return s.send(ctx, integ, leadID, phone, content.Type, body, func(ctx context.Context, _ string) (string, error) {
-		return provider.SendWhatsApp(ctx, integ, phone, &content)
+	return s.send(ctx, integ, leadID, phone, content.Type, body, func(ctx context.Context, ref string) (string, error) {
+		return provider.SendWhatsApp(ctx, integ, phone, ref, &content)
 	})
+}
+
+func (s *Messenger) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // SendRCS implements impl.Messenger.
@@ -119,27 +138,30 @@ func (s *Messenger) send(ctx context.Context, integ *impl.Integration, leadID *i
 	}
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.SendTimeout)
 	defer cancel()
-	providerID, sendErr := call(callCtx, "iagente-"+strconv.FormatInt(m.ID, 10))
+	providerID, sendErr := call(callCtx, impl.MessageReference(m.ID))
 
+	verdict := impl.StatusUpdate{Status: impl.StatusSent, At: s.now(), ProviderMessageID: providerID}
 	if sendErr != nil {
-		reason := providerReason(sendErr)
-		m.Status, m.Error = impl.StatusFailed, &reason
+		verdict = impl.StatusUpdate{Status: impl.StatusFailed, At: s.now(), Error: providerReason(sendErr)}
+		var pe *impl.ProviderError
+		if errors.As(sendErr, &pe) {
+			verdict.ErrorCode = pe.Code
+		}
 		s.logger().Warn("send failed", "message_id", m.ID, "integration_id", integ.ID,
 			"provider", integ.Provider, "err", sendErr.Error())
-	} else {
-		m.Status, m.ProviderMessageID = impl.StatusSent, &providerID
 	}
-	if err := s.Messages.FinishMessage(context.WithoutCancel(ctx), m); err != nil {
+	stored, err := s.Messages.FinishMessage(context.WithoutCancel(ctx), m.OrganizationID, m.ID, verdict)
+	if err != nil {
 		return nil, fmt.Errorf("record the outcome of message %d: %w", m.ID, err)
 	}
 	if sendErr != nil {
 		return nil, &impl.Error{
 			Code:    impl.ESendFailed,
-			Message: "The provider did not accept the message: " + *m.Error,
+			Message: "The provider did not accept the message: " + verdict.Error,
 			Details: map[string][]string{"message_id": {strconv.FormatInt(m.ID, 10)}},
 		}
 	}
-	return m, nil
+	return stored, nil
 }
 
 // providerReason is what a partner is told about a failed send: the
@@ -278,6 +300,7 @@ func (s *Messenger) Receive(ctx context.Context, integ *impl.Integration, msgs [
 			return err
 		}
 		pid := in.ProviderMessageID
+		sentAt := impl.ReportedTime(in.SentAt, s.now())
 		m := &impl.Message{
 			OrganizationID:    integ.OrganizationID,
 			IntegrationID:     integ.ID,
@@ -288,6 +311,7 @@ func (s *Messenger) Receive(ctx context.Context, integ *impl.Integration, msgs [
 			Phone:             impl.NormalizePhone(in.From),
 			Content:           content,
 			ProviderMessageID: &pid,
+			SentAt:            &sentAt,
 		}
 		var name *string
 		if in.ContactName != "" {
@@ -299,4 +323,28 @@ func (s *Messenger) Receive(ctx context.Context, integ *impl.Integration, msgs [
 		}
 	}
 	return nil
+}
+
+// ApplyStatusReports implements impl.Messenger.
+func (s *Messenger) ApplyStatusReports(ctx context.Context, integ *impl.Integration, reports []impl.StatusReport) (int, error) {
+	applied := 0
+	for _, r := range reports {
+		if !impl.KnownStatusUpdate(r.Status) {
+			s.logger().Warn("status report ignored: unknown status", "integration_id", integ.ID, "report", r.String())
+			continue
+		}
+		r.At = impl.ReportedTime(r.At, s.now())
+		_, changed, err := s.Messages.UpdateMessageStatus(ctx, integ.ID, r)
+		switch {
+		case impl.ErrorCode(err) == impl.ENotFound:
+			// Sent by another tool on the same number, or not by this
+			// integration: not ours to follow.
+			s.logger().Debug("status report ignored: no such message", "integration_id", integ.ID, "report", r.String())
+		case err != nil:
+			return applied, fmt.Errorf("apply status report %s: %w", r, err)
+		case changed:
+			applied++
+		}
+	}
+	return applied, nil
 }
