@@ -22,10 +22,9 @@ type StatusUpdate struct {
 }
 
 // StatusReport is a provider's report about a message it accepted, as its
-// status webhook says it: which message, and what happened to it.
+// status webhook says it: which message (the update's ProviderMessageID,
+// or Reference), and what happened to it.
 type StatusReport struct {
-	// ProviderMessageID is the provider's id for the message.
-	ProviderMessageID string
 	// Reference is the reference we sent with the message, when the
 	// provider echoes it (Meta's biz_opaque_callback_data, RBM's
 	// messageId): see MessageReference.

@@ -193,8 +193,8 @@ func (st *metaStatus) report() (impl.StatusReport, bool) {
 	default:
 		return impl.StatusReport{}, false
 	}
-	r := impl.StatusReport{ProviderMessageID: st.ID, Reference: st.BizOpaqueCallbackData,
-		StatusUpdate: impl.StatusUpdate{Status: st.Status, At: unixTime(st.Timestamp)}}
+	r := impl.StatusReport{Reference: st.BizOpaqueCallbackData,
+		StatusUpdate: impl.StatusUpdate{Status: st.Status, At: unixTime(st.Timestamp), ProviderMessageID: st.ID}}
 	if st.Status == impl.StatusFailed && len(st.Errors) > 0 {
 		e := st.Errors[0]
 		if code := strings.Trim(string(e.Code), `"`); code != "" && strings.Trim(code, "0123456789") == "" {
