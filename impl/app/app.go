@@ -69,6 +69,9 @@ type Config struct {
 	// WebhookDispatchOff stops this process from delivering (an API-only
 	// replica); events are still written and other replicas deliver them.
 	WebhookDispatchOff bool
+	// Clock is the clock of the 24-hour window; nil means time.Now. Tests
+	// set it to stand at the window's boundary.
+	Clock func() time.Time
 }
 
 // Defaults.
@@ -372,6 +375,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		},
 		SendTimeout: cfg.SendTimeout,
 		Logger:      cfg.Logger,
+		Now:         cfg.Clock,
 	}
 	templateSync := &messaging.TemplateSync{Integrations: st.Integrations, Templates: st.Templates,
 		Listers: map[string]impl.TemplateLister{impl.ProviderWhatsAppCloud: cloud},
