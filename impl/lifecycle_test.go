@@ -16,7 +16,9 @@ func outbound(status string) *Message {
 	return &Message{Direction: DirectionOutbound, Status: status}
 }
 
-func update(status string, minutes int) StatusUpdate { return StatusUpdate{Status: status, At: at(minutes)} }
+func update(status string, minutes int) StatusUpdate {
+	return StatusUpdate{Status: status, At: at(minutes)}
+}
 
 func TestAdvance(t *testing.T) {
 	type step struct {
