@@ -101,9 +101,9 @@ func TestTemplateSync(t *testing.T) {
 				t.Errorf("a template in appeal: %+v", l)
 			}
 			for query, want := range map[string][]string{
-				"meta_approved=true": {"boas_vindas/en_US", "boas_vindas/pt_BR", "codigo_verificacao/pt_BR", "oferta_black_friday/pt_BR"},
-				"category=MARKETING": {"oferta_black_friday/pt_BR", "pesquisa_satisfacao/pt_BR", "promocao_relampago/pt_BR"},
-				"context=onboarding": {"boas_vindas/pt_BR"},
+				"meta_approved=true":                   {"boas_vindas/en_US", "boas_vindas/pt_BR", "codigo_verificacao/pt_BR", "oferta_black_friday/pt_BR"},
+				"category=MARKETING":                   {"oferta_black_friday/pt_BR", "pesquisa_satisfacao/pt_BR", "promocao_relampago/pt_BR"},
+				"context=onboarding":                   {"boas_vindas/pt_BR"},
 				"category=UTILITY&meta_approved=false": {"aviso_antigo/pt_BR", "lembrete_reuniao/pt_BR", "pedido_enviado/pt_BR"},
 			} {
 				if got := keysOf(templatesBy(t, tg, tg.key, query)); !slices.Equal(got, want) {
