@@ -121,13 +121,28 @@ func waitMessage(t *testing.T, tg *target, id int64, what string, done func(clie
 // strictly against the catalog and decoded into its generated type.
 func (env *lifecycleEnv) messageEvents(t *testing.T, id int64, want []string) map[string][]map[string]any {
 	t.Helper()
+	return env.messageEventsWith(t, id, want, func() bool {
+		for _, cb := range env.fake.Callbacks() {
+			if cb.Status == 0 && cb.Err == "" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// messageEventsWith is messageEvents, with settled telling when the fake
+// has had every answer to its callbacks.
+func (env *lifecycleEnv) messageEventsWith(t *testing.T, id int64, want []string, settled func() bool) map[string][]map[string]any {
+	t.Helper()
 	collect := func() map[string][]map[string]any {
 		out := map[string][]map[string]any{}
 		for _, ev := range env.rec.Events() {
 			var body struct {
 				Data map[string]any `json:"data"`
 			}
-			if json.Unmarshal(ev.Body, &body) != nil || body.Data["id"] != float64(id) {
+			// Leads' ids are another sequence: only message events count.
+			if !strings.HasPrefix(ev.Event, "message.") || json.Unmarshal(ev.Body, &body) != nil || body.Data["id"] != float64(id) {
 				continue
 			}
 			out[ev.Event] = append(out[ev.Event], body.Data)
@@ -150,14 +165,7 @@ func (env *lifecycleEnv) messageEvents(t *testing.T, id int64, want []string) ma
 		func() string { return fmt.Sprintf("message %d: the webhook got %v, want %v", id, types(got), want) })
 	// The fake has posted every status by now or soon: wait for its
 	// callbacks to be answered, then for the deliveries they caused.
-	evWaitFor(t, func() bool {
-		for _, cb := range env.fake.Callbacks() {
-			if cb.Status == 0 && cb.Err == "" {
-				return false
-			}
-		}
-		return true
-	}, func() string { return "the fake's callbacks are still under way" })
+	evWaitFor(t, settled, func() string { return "the fake's callbacks are still under way" })
 	evWaitFor(t, func() bool {
 		return !slices.ContainsFunc(evDeliveries(t, env.tg, env.tg.key, env.hook.ID), func(d evDelivery) bool { return !evFinished(d) })
 	}, func() string { return "deliveries still pending" })
