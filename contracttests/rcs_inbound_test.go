@@ -39,7 +39,9 @@ type rcsEnv struct {
 	hook  evHook
 }
 
-func inboundRCSURL(tg *target, id int64) string { return fmt.Sprintf("%s/inbound/rcs/%d", rootURL(tg), id) }
+func inboundRCSURL(tg *target, id int64) string {
+	return fmt.Sprintf("%s/inbound/rcs/%d", rootURL(tg), id)
+}
 
 func forEachRCSTarget(t *testing.T, fn func(t *testing.T, env *rcsEnv)) {
 	t.Helper()
