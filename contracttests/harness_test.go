@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -117,6 +118,29 @@ func (tg *target) seedMessaging(t testing.TB, orgID int64) (whatsApp, rcs *impl.
 		t.Fatal(err)
 	}
 	return whatsApp, rcs
+}
+
+// contactWrote records that phone wrote to the integration just now, as
+// the provider's inbound webhook would (a message.received, and the
+// contact's lead if there was none), so that WhatsApp's 24-hour window is
+// open for messages that are not templates. Grey box: the sandbox has no
+// inbound webhook to push to. A remote target is skipped.
+func (tg *target) contactWrote(t testing.TB, integrationID int64, phone string) {
+	t.Helper()
+	if tg.remote() {
+		t.Skip("needs the contact to have written within 24 hours, which only an in-process target can arrange for a sandbox contact")
+	}
+	ctx := context.Background()
+	integ, err := tg.app.Stores.Integrations.FindIntegrationForInbound(ctx, integrationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	if err := tg.app.Messenger.Receive(ctx, integ, []impl.InboundMessage{{ProviderMessageID: fmt.Sprintf("contract.%x", b),
+		From: impl.NormalizePhone(phone), SentAt: time.Now(), Type: "text", Content: map[string]any{"text": "Oi"}}}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // newOrg creates an organization and returns a key of it. On a remote

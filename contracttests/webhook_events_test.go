@@ -905,7 +905,8 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 				m := evDecode[struct {
 					ID int64 `json:"id"`
 				}](t, evCall(t, tg, env.key, http.MethodPost, "/whatsapp/messages", map[string]any{
-					"integration_id": seededWhatsAppID, "phone": phone, "type": "text", "text": "Olá, Ana! Tudo bem?",
+					"integration_id": seededWhatsAppID, "phone": phone, "type": "template", "template_name": "boas_vindas",
+					"variables": []any{"Ana"},
 				}, http.StatusCreated))
 				msgID = m.ID
 			})

@@ -224,6 +224,10 @@ func TestWhatsAppSendEveryTypeThroughSandbox(t *testing.T) {
 		for _, k := range whatsAppKinds {
 			t.Run(k.typ, func(t *testing.T) {
 				phone := uniquePhone(t)
+				if k.typ != "template" {
+					// Only a template may write first (the 24-hour window).
+					tg.contactWrote(t, seededWhatsAppID, phone)
+				}
 				body := merged(k.fields, map[string]any{"integration_id": seededWhatsAppID, "phone": phone, "type": k.typ})
 				res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", body)
 				m := mustCreated(t, tg, tg.key, res, out)
@@ -231,8 +235,13 @@ func TestWhatsAppSendEveryTypeThroughSandbox(t *testing.T) {
 					t.Errorf("channel %q type %q phone %q integration %d, want whatsapp %s %s %d",
 						m.Channel, m.Type, m.Phone, m.IntegrationId, k.typ, phone, seededWhatsAppID)
 				}
-				if !m.LeadId.IsNull() {
+				// The contact's message made them a lead; a template may go
+				// to a phone no lead has.
+				if k.typ == "template" && !m.LeadId.IsNull() {
 					t.Errorf("lead_id %v for a phone no lead has, want null", m.LeadId)
+				}
+				if k.typ != "template" && m.LeadId.IsNull() {
+					t.Errorf("lead_id null, want the lead the contact's message made")
 				}
 				if !reflect.DeepEqual(m.Content, k.content) {
 					t.Errorf("content %v, want %v", m.Content, k.content)
@@ -246,8 +255,10 @@ func TestWhatsAppSendEveryTypeThroughSandbox(t *testing.T) {
 
 		t.Run("message.sent event", func(t *testing.T) {
 			needsDB(t, tg)
+			phone := uniquePhone(t)
+			tg.contactWrote(t, seededWhatsAppID, phone)
 			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{
-				"integration_id": seededWhatsAppID, "phone": uniquePhone(t), "type": "text", "text": "evento"})
+				"integration_id": seededWhatsAppID, "phone": phone, "type": "text", "text": "evento"})
 			m := mustCreated(t, tg, tg.key, res, out)
 			sent := eventPayloads(t, tg, tg.orgID, impl.EventMessageSent)
 			var found map[string]any
@@ -410,6 +421,9 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				phone := uniquePhone(t)
+				if tc.typ != "template" {
+					tg.contactWrote(t, integ.ID, phone)
+				}
 				// A formatted phone reaches Meta as digits only.
 				formatted := fmt.Sprintf("+%s (%s) %s-%s", phone[:2], phone[2:4], phone[4:9], phone[9:])
 				res, out, reqs := env.send(t, merged(tc.fields, map[string]any{"phone": formatted}))
@@ -427,7 +441,11 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 				if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 					t.Errorf("Content-Type %q", ct)
 				}
-				if want := tc.meta(phone); !reflect.DeepEqual(r.JSON, want) {
+				// Our reference rides along, for Meta to echo in its status
+				// webhooks.
+				want := tc.meta(phone)
+				want["biz_opaque_callback_data"] = fmt.Sprintf("iagente-%d", m.Id)
+				if !reflect.DeepEqual(r.JSON, want) {
 					t.Errorf("Meta received\n %s\nwant\n %v", r.Body, want)
 				}
 				if r.Status != http.StatusOK || r.MessageID == "" {
@@ -470,11 +488,12 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 		})
 
 		// sendFails checks a refused send: 500 send_failed naming the stored
-		// message, which is failed with reason and no provider id, and has no
-		// message.sent event.
+		// message, which is failed with reason and no provider id, and has a
+		// message.failed event and no message.sent.
 		sendFails := func(t *testing.T, reason string) client.Message {
 			t.Helper()
 			phone := uniquePhone(t)
+			tg.contactWrote(t, integ.ID, phone)
 			res, out, reqs := env.send(t, map[string]any{"phone": phone, "type": "text", "text": "Oi"})
 			e := wantCode(t, res, out, http.StatusInternalServerError, "send_failed")
 			if len(reqs) != 1 {
@@ -509,6 +528,9 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 			}
 			if hasEventFor(eventPayloads(t, tg, tg.orgID, impl.EventMessageSent), id) {
 				t.Errorf("a message.sent event exists for failed message %d", id)
+			}
+			if !hasEventFor(eventPayloads(t, tg, tg.orgID, impl.EventMessageFailed), id) || m.FailedAt.IsNull() {
+				t.Errorf("no message.failed event or failed_at for failed message %d", id)
 			}
 			return m
 		}
@@ -551,7 +573,9 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := len(fake.Requests())
-			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": bad.ID, "phone": uniquePhone(t), "type": "text", "text": "Oi"})
+			phone := uniquePhone(t)
+			tg.contactWrote(t, bad.ID, phone)
+			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": bad.ID, "phone": phone, "type": "text", "text": "Oi"})
 			e := wantCode(t, res, out, http.StatusInternalServerError, "send_failed")
 			if !strings.Contains(e.Error.Message, "Invalid OAuth access token") {
 				t.Errorf("message %q does not give Meta's reason", e.Error.Message)
@@ -588,10 +612,13 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 func TestWhatsAppTargets(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
 		ctx := context.Background()
+		// A template: it may write to anyone, so the recipient rules are
+		// tested apart from the 24-hour window.
 		send := func(t *testing.T, fields map[string]any) (*http.Response, []byte) {
 			t.Helper()
 			return postJSON(t, tg, tg.key, "/whatsapp/messages", merged(map[string]any{
-				"integration_id": seededWhatsAppID, "type": "text", "text": "Oi"}, fields))
+				"integration_id": seededWhatsAppID, "type": "template", "template_name": "boas_vindas",
+				"variables": []any{"Joao"}}, fields))
 		}
 		integrationNotFound := func(t *testing.T, id int64) {
 			t.Helper()
