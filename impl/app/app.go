@@ -360,9 +360,21 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	return a, nil
 }
 
+func (cfg Config) whatsAppClient() *whatsappcloud.Client {
+	return &whatsappcloud.Client{BaseURL: cfg.WhatsAppBaseURL, Version: cfg.WhatsAppAPIVersion}
+}
+
+// NewTemplateSync is the template sync of cfg over the stores, for the
+// server and the admin CLI (templates sync).
+func NewTemplateSync(cfg Config, st *sqlstore.Stores) *messaging.TemplateSync {
+	return &messaging.TemplateSync{Integrations: st.Integrations, Templates: st.Templates,
+		Listers: map[string]impl.TemplateLister{impl.ProviderWhatsAppCloud: cfg.whatsAppClient()},
+		Timeout: cfg.TemplateSyncTimeout, Logger: cfg.Logger}
+}
+
 // build wires the parts over the stores.
 func build(cfg Config, st *sqlstore.Stores) (*App, error) {
-	cloud := &whatsappcloud.Client{BaseURL: cfg.WhatsAppBaseURL, Version: cfg.WhatsAppAPIVersion}
+	cloud := cfg.whatsAppClient()
 	messenger := &messaging.Messenger{
 		Leads: st.Leads, Integrations: st.Integrations, Templates: st.Templates, Messages: st.Messages,
 		WhatsApp: map[string]impl.WhatsAppProvider{
@@ -377,9 +389,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		Logger:      cfg.Logger,
 		Now:         cfg.Clock,
 	}
-	templateSync := &messaging.TemplateSync{Integrations: st.Integrations, Templates: st.Templates,
-		Listers: map[string]impl.TemplateLister{impl.ProviderWhatsAppCloud: cloud},
-		Timeout: cfg.TemplateSyncTimeout, Logger: cfg.Logger}
+	templateSync := NewTemplateSync(cfg, st)
 	dispatcher, err := delivery.New(st.Queue, cfg.DispatcherConfig())
 	if err != nil {
 		return nil, err
