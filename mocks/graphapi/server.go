@@ -19,9 +19,13 @@
 //
 // The fake checks the basics Meta checks (product, recipient, message type
 // and its object, required and disallowed fields) so that a malformed
-// request fails here before it fails in production. It does not check
-// template approval, media reachability, the 24-hour window or rate limits;
-// program those answers with FailNext.
+// request fails here before it fails in production, and behaves like Meta
+// after the send: it posts signed status webhooks to a callback URL
+// (callbacks.go), fails free-form messages outside the 24-hour window with
+// 131047, refuses sends beyond a number's throughput with 130429, and lists
+// an account's message templates page by page (templates.go). It does not
+// check template approval or media reachability; program those answers
+// with FailNext. Everything is also programmable over HTTP (control.go).
 package graphapi
 
 import (
