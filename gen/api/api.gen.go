@@ -128,19 +128,24 @@ func (e Direction) Valid() bool {
 
 // Defines values for ErrorErrorCode.
 const (
-	ErrorErrorCodeBadRequest           ErrorErrorCode = "bad_request"
-	ErrorErrorCodeConflict             ErrorErrorCode = "conflict"
-	ErrorErrorCodeIntegrationNotFound  ErrorErrorCode = "integration_not_found"
-	ErrorErrorCodeInternalError        ErrorErrorCode = "internal_error"
-	ErrorErrorCodeMethodNotAllowed     ErrorErrorCode = "method_not_allowed"
-	ErrorErrorCodeNotFound             ErrorErrorCode = "not_found"
-	ErrorErrorCodeOutsideServiceWindow ErrorErrorCode = "outside_service_window"
-	ErrorErrorCodePayloadTooLarge      ErrorErrorCode = "payload_too_large"
-	ErrorErrorCodeRateLimitExceeded    ErrorErrorCode = "rate_limit_exceeded"
-	ErrorErrorCodeSendFailed           ErrorErrorCode = "send_failed"
-	ErrorErrorCodeSyncFailed           ErrorErrorCode = "sync_failed"
-	ErrorErrorCodeUnauthorized         ErrorErrorCode = "unauthorized"
-	ErrorErrorCodeValidationError      ErrorErrorCode = "validation_error"
+	ErrorErrorCodeBadRequest                  ErrorErrorCode = "bad_request"
+	ErrorErrorCodeConflict                    ErrorErrorCode = "conflict"
+	ErrorErrorCodeIdempotencyInProgress       ErrorErrorCode = "idempotency_in_progress"
+	ErrorErrorCodeIdempotencyKeyReused        ErrorErrorCode = "idempotency_key_reused"
+	ErrorErrorCodeIntegrationNotFound         ErrorErrorCode = "integration_not_found"
+	ErrorErrorCodeInternalError               ErrorErrorCode = "internal_error"
+	ErrorErrorCodeMethodNotAllowed            ErrorErrorCode = "method_not_allowed"
+	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
+	ErrorErrorCodeOutsideServiceWindow        ErrorErrorCode = "outside_service_window"
+	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
+	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
+	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
+	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
+	ErrorErrorCodeServiceUnavailable          ErrorErrorCode = "service_unavailable"
+	ErrorErrorCodeSyncFailed                  ErrorErrorCode = "sync_failed"
+	ErrorErrorCodeUnauthorized                ErrorErrorCode = "unauthorized"
+	ErrorErrorCodeUnsupportedMediaType        ErrorErrorCode = "unsupported_media_type"
+	ErrorErrorCodeValidationError             ErrorErrorCode = "validation_error"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorCode enum.
@@ -149,6 +154,10 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeBadRequest:
 		return true
 	case ErrorErrorCodeConflict:
+		return true
+	case ErrorErrorCodeIdempotencyInProgress:
+		return true
+	case ErrorErrorCodeIdempotencyKeyReused:
 		return true
 	case ErrorErrorCodeIntegrationNotFound:
 		return true
@@ -164,11 +173,17 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
 		return true
+	case ErrorErrorCodeRequestHeaderFieldsTooLarge:
+		return true
 	case ErrorErrorCodeSendFailed:
+		return true
+	case ErrorErrorCodeServiceUnavailable:
 		return true
 	case ErrorErrorCodeSyncFailed:
 		return true
 	case ErrorErrorCodeUnauthorized:
+		return true
+	case ErrorErrorCodeUnsupportedMediaType:
 		return true
 	case ErrorErrorCodeValidationError:
 		return true
@@ -2384,6 +2399,9 @@ type DeliveryId = int64
 // HandoffId defines model for HandoffId.
 type HandoffId = int64
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
 // LeadId defines model for LeadId.
 type LeadId = int64
 
@@ -2407,6 +2425,18 @@ type Conflict = Error
 
 // HandoffOK A lead handed over from automation to a person of your team.
 type HandoffOK = Handoff
+
+// HeaderTooLarge The envelope of every error response.
+type HeaderTooLarge = Error
+
+// IdempotencyKeyReused The envelope of every error response.
+type IdempotencyKeyReused = Error
+
+// IdempotentConflict The envelope of every error response.
+type IdempotentConflict = Error
+
+// IdempotentValidationError The envelope of every error response.
+type IdempotentValidationError = Error
 
 // IntegrationsOK defines model for IntegrationsOK.
 type IntegrationsOK = IntegrationList
@@ -2435,8 +2465,14 @@ type RateLimited = Error
 // SendFailed The envelope of every error response.
 type SendFailed = Error
 
+// ServiceUnavailable The envelope of every error response.
+type ServiceUnavailable = Error
+
 // Unauthorized The envelope of every error response.
 type Unauthorized = Error
+
+// UnsupportedMediaType The envelope of every error response.
+type UnsupportedMediaType = Error
 
 // ValidationError The envelope of every error response.
 type ValidationError = Error
@@ -2462,6 +2498,30 @@ type ListApiKeysParams struct {
 // ListApiKeysParamsStatus defines parameters for ListApiKeys.
 type ListApiKeysParamsStatus string
 
+// CreateApiKeyParams defines parameters for CreateApiKey.
+type CreateApiKeyParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RegenerateApiKeyParams defines parameters for RegenerateApiKey.
+type RegenerateApiKeyParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListHandoffsParams defines parameters for ListHandoffs.
 type ListHandoffsParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2475,6 +2535,30 @@ type ListHandoffsParams struct {
 
 	// LeadId Only handoffs of this lead.
 	LeadId *int64 `form:"lead_id,omitempty" json:"lead_id,omitempty"`
+}
+
+// CreateHandoffParams defines parameters for CreateHandoff.
+type CreateHandoffParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CloseHandoffParams defines parameters for CloseHandoff.
+type CloseHandoffParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListLeadsParams defines parameters for ListLeads.
@@ -2503,6 +2587,18 @@ type ListLeadsParams struct {
 // ListLeadsParamsSort defines parameters for ListLeads.
 type ListLeadsParamsSort string
 
+// CreateLeadParams defines parameters for CreateLead.
+type CreateLeadParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListMessagesParams defines parameters for ListMessages.
 type ListMessagesParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2524,6 +2620,18 @@ type ListMessagesParams struct {
 	Status *MessageStatus `form:"status,omitempty" json:"status,omitempty"`
 }
 
+// SendRCSMessageParams defines parameters for SendRCSMessage.
+type SendRCSMessageParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListWebhooksParams defines parameters for ListWebhooks.
 type ListWebhooksParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2531,6 +2639,18 @@ type ListWebhooksParams struct {
 
 	// PerPage Items per page.
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+}
+
+// CreateWebhookParams defines parameters for CreateWebhook.
+type CreateWebhookParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
@@ -2543,6 +2663,54 @@ type ListWebhookDeliveriesParams struct {
 
 	// Status Only deliveries with this status.
 	Status *DeliveryStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// RedeliverWebhookDeliveryParams defines parameters for RedeliverWebhookDelivery.
+type RedeliverWebhookDeliveryParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RotateWebhookSecretParams defines parameters for RotateWebhookSecret.
+type RotateWebhookSecretParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// TestWebhookParams defines parameters for TestWebhook.
+type TestWebhookParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// SendWhatsAppMessageParams defines parameters for SendWhatsAppMessage.
+type SendWhatsAppMessageParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListWhatsAppTemplatesParams defines parameters for ListWhatsAppTemplates.
@@ -2561,6 +2729,18 @@ type ListWhatsAppTemplatesParams struct {
 
 	// MetaApproved `true`: only templates Meta has approved; `false`: only the others.
 	MetaApproved *bool `form:"meta_approved,omitempty" json:"meta_approved,omitempty"`
+}
+
+// SyncWhatsAppTemplatesParams defines parameters for SyncWhatsAppTemplates.
+type SyncWhatsAppTemplatesParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
@@ -5374,7 +5554,7 @@ type ServerInterface interface {
 	ListApiKeys(ctx echo.Context, params ListApiKeysParams) error
 	// CreateApiKey Create API key
 	// (POST /api-keys)
-	CreateApiKey(ctx echo.Context) error
+	CreateApiKey(ctx echo.Context, params CreateApiKeyParams) error
 	// RevokeApiKey Revoke API key
 	// (DELETE /api-keys/{id})
 	RevokeApiKey(ctx echo.Context, id ApiKeyId) error
@@ -5383,25 +5563,25 @@ type ServerInterface interface {
 	GetApiKey(ctx echo.Context, id ApiKeyId) error
 	// RegenerateApiKey Regenerate API key
 	// (POST /api-keys/{id}/regenerate)
-	RegenerateApiKey(ctx echo.Context, id ApiKeyId) error
+	RegenerateApiKey(ctx echo.Context, id ApiKeyId, params RegenerateApiKeyParams) error
 	// ListHandoffs List handoffs
 	// (GET /handoffs)
 	ListHandoffs(ctx echo.Context, params ListHandoffsParams) error
 	// CreateHandoff Hand a lead over to a person
 	// (POST /handoffs)
-	CreateHandoff(ctx echo.Context) error
+	CreateHandoff(ctx echo.Context, params CreateHandoffParams) error
 	// GetHandoff Get handoff
 	// (GET /handoffs/{id})
 	GetHandoff(ctx echo.Context, id HandoffId) error
 	// CloseHandoff Close handoff
 	// (POST /handoffs/{id}/close)
-	CloseHandoff(ctx echo.Context, id HandoffId) error
+	CloseHandoff(ctx echo.Context, id HandoffId, params CloseHandoffParams) error
 	// ListLeads List leads
 	// (GET /leads)
 	ListLeads(ctx echo.Context, params ListLeadsParams) error
 	// CreateLead Create lead
 	// (POST /leads)
-	CreateLead(ctx echo.Context) error
+	CreateLead(ctx echo.Context, params CreateLeadParams) error
 	// DeleteLead Delete lead
 	// (DELETE /leads/{id})
 	DeleteLead(ctx echo.Context, id LeadId) error
@@ -5425,13 +5605,13 @@ type ServerInterface interface {
 	ListRCSIntegrations(ctx echo.Context) error
 	// SendRCSMessage Send RCS message
 	// (POST /rcs/messages)
-	SendRCSMessage(ctx echo.Context) error
+	SendRCSMessage(ctx echo.Context, params SendRCSMessageParams) error
 	// ListWebhooks List webhooks
 	// (GET /webhooks)
 	ListWebhooks(ctx echo.Context, params ListWebhooksParams) error
 	// CreateWebhook Create webhook
 	// (POST /webhooks)
-	CreateWebhook(ctx echo.Context) error
+	CreateWebhook(ctx echo.Context, params CreateWebhookParams) error
 	// DeleteWebhook Delete webhook
 	// (DELETE /webhooks/{id})
 	DeleteWebhook(ctx echo.Context, id WebhookId) error
@@ -5446,25 +5626,25 @@ type ServerInterface interface {
 	ListWebhookDeliveries(ctx echo.Context, id WebhookId, params ListWebhookDeliveriesParams) error
 	// RedeliverWebhookDelivery Redeliver
 	// (POST /webhooks/{id}/deliveries/{delivery_id}/redeliver)
-	RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId) error
+	RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId, params RedeliverWebhookDeliveryParams) error
 	// RotateWebhookSecret Rotate signing secret
 	// (POST /webhooks/{id}/rotate-secret)
-	RotateWebhookSecret(ctx echo.Context, id WebhookId) error
+	RotateWebhookSecret(ctx echo.Context, id WebhookId, params RotateWebhookSecretParams) error
 	// TestWebhook Test webhook
 	// (POST /webhooks/{id}/test)
-	TestWebhook(ctx echo.Context, id WebhookId) error
+	TestWebhook(ctx echo.Context, id WebhookId, params TestWebhookParams) error
 	// ListWhatsAppIntegrations List WhatsApp integrations
 	// (GET /whatsapp/integrations)
 	ListWhatsAppIntegrations(ctx echo.Context) error
 	// SendWhatsAppMessage Send WhatsApp message
 	// (POST /whatsapp/messages)
-	SendWhatsAppMessage(ctx echo.Context) error
+	SendWhatsAppMessage(ctx echo.Context, params SendWhatsAppMessageParams) error
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error
 	// SyncWhatsAppTemplates Sync templates from Meta
 	// (POST /whatsapp/templates/sync)
-	SyncWhatsAppTemplates(ctx echo.Context) error
+	SyncWhatsAppTemplates(ctx echo.Context, params SyncWhatsAppTemplatesParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -5508,8 +5688,28 @@ func (w *ServerInterfaceWrapper) ListApiKeys(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateApiKey(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateApiKeyParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateApiKey(ctx)
+	err = w.Handler.CreateApiKey(ctx, params)
 	return err
 }
 
@@ -5556,8 +5756,28 @@ func (w *ServerInterfaceWrapper) RegenerateApiKey(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RegenerateApiKeyParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RegenerateApiKey(ctx, id)
+	err = w.Handler.RegenerateApiKey(ctx, id, params)
 	return err
 }
 
@@ -5604,8 +5824,28 @@ func (w *ServerInterfaceWrapper) ListHandoffs(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateHandoff(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateHandoffParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateHandoff(ctx)
+	err = w.Handler.CreateHandoff(ctx, params)
 	return err
 }
 
@@ -5636,8 +5876,28 @@ func (w *ServerInterfaceWrapper) CloseHandoff(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CloseHandoffParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CloseHandoff(ctx, id)
+	err = w.Handler.CloseHandoff(ctx, id, params)
 	return err
 }
 
@@ -5698,8 +5958,28 @@ func (w *ServerInterfaceWrapper) ListLeads(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateLead(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateLeadParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateLead(ctx)
+	err = w.Handler.CreateLead(ctx, params)
 	return err
 }
 
@@ -5849,8 +6129,28 @@ func (w *ServerInterfaceWrapper) ListRCSIntegrations(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) SendRCSMessage(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SendRCSMessageParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SendRCSMessage(ctx)
+	err = w.Handler.SendRCSMessage(ctx, params)
 	return err
 }
 
@@ -5883,8 +6183,28 @@ func (w *ServerInterfaceWrapper) ListWebhooks(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateWebhook(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateWebhook(ctx)
+	err = w.Handler.CreateWebhook(ctx, params)
 	return err
 }
 
@@ -5994,8 +6314,28 @@ func (w *ServerInterfaceWrapper) RedeliverWebhookDelivery(ctx echo.Context) erro
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter delivery_id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RedeliverWebhookDeliveryParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RedeliverWebhookDelivery(ctx, id, deliveryId)
+	err = w.Handler.RedeliverWebhookDelivery(ctx, id, deliveryId, params)
 	return err
 }
 
@@ -6010,8 +6350,28 @@ func (w *ServerInterfaceWrapper) RotateWebhookSecret(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RotateWebhookSecretParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RotateWebhookSecret(ctx, id)
+	err = w.Handler.RotateWebhookSecret(ctx, id, params)
 	return err
 }
 
@@ -6026,8 +6386,28 @@ func (w *ServerInterfaceWrapper) TestWebhook(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params TestWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.TestWebhook(ctx, id)
+	err = w.Handler.TestWebhook(ctx, id, params)
 	return err
 }
 
@@ -6044,8 +6424,28 @@ func (w *ServerInterfaceWrapper) ListWhatsAppIntegrations(ctx echo.Context) erro
 func (w *ServerInterfaceWrapper) SendWhatsAppMessage(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SendWhatsAppMessageParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SendWhatsAppMessage(ctx)
+	err = w.Handler.SendWhatsAppMessage(ctx, params)
 	return err
 }
 
@@ -6099,8 +6499,28 @@ func (w *ServerInterfaceWrapper) ListWhatsAppTemplates(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) SyncWhatsAppTemplates(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SyncWhatsAppTemplatesParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SyncWhatsAppTemplates(ctx)
+	err = w.Handler.SyncWhatsAppTemplates(ctx, params)
 	return err
 }
 
@@ -6209,6 +6629,7 @@ type ConflictJSONResponse struct {
 }
 
 type HandoffOKResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -6217,6 +6638,42 @@ type HandoffOKJSONResponse struct {
 	Body Handoff
 
 	Headers HandoffOKResponseHeaders
+}
+
+type HeaderTooLargeJSONResponse Error
+
+type IdempotencyKeyReusedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotencyKeyReusedJSONResponse struct {
+	Body Error
+
+	Headers IdempotencyKeyReusedResponseHeaders
+}
+
+type IdempotentConflictResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotentConflictJSONResponse struct {
+	Body Error
+
+	Headers IdempotentConflictResponseHeaders
+}
+
+type IdempotentValidationErrorResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotentValidationErrorJSONResponse struct {
+	Body Error
+
+	Headers IdempotentValidationErrorResponseHeaders
 }
 
 type IntegrationsOKResponseHeaders struct {
@@ -6253,6 +6710,7 @@ type LeadOKJSONResponse struct {
 }
 
 type MessageCreatedResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6320,7 +6778,30 @@ type SendFailedJSONResponse struct {
 	Headers SendFailedResponseHeaders
 }
 
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter          int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ServiceUnavailableJSONResponse struct {
+	Body Error
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
 type UnauthorizedJSONResponse Error
+
+type UnsupportedMediaTypeResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type UnsupportedMediaTypeJSONResponse struct {
+	Body Error
+
+	Headers UnsupportedMediaTypeResponseHeaders
+}
 
 type ValidationErrorResponseHeaders struct {
 	XRateLimitLimit     *int
@@ -6444,6 +6925,20 @@ func (response ListApiKeys429JSONResponse) VisitListApiKeysResponse(w http.Respo
 	return err
 }
 
+type ListApiKeys431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListApiKeys431JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApiKeys500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
@@ -6467,8 +6962,33 @@ func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.Respo
 	return err
 }
 
+type ListApiKeys503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListApiKeys503JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApiKeyRequestObject struct {
-	Body *CreateApiKeyJSONRequestBody
+	Params CreateApiKeyParams
+	Body   *CreateApiKeyJSONRequestBody
 }
 
 type CreateApiKeyResponseObject interface {
@@ -6476,6 +6996,7 @@ type CreateApiKeyResponseObject interface {
 }
 
 type CreateApiKey201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6494,6 +7015,9 @@ func (response CreateApiKey201JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -6540,7 +7064,7 @@ func (response CreateApiKey401JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey409JSONResponse struct{ ConflictJSONResponse }
+type CreateApiKey409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CreateApiKey409JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6549,6 +7073,9 @@ func (response CreateApiKey409JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -6586,7 +7113,34 @@ func (response CreateApiKey413JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateApiKey415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateApiKey415JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateApiKey422JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6627,6 +7181,20 @@ func (response CreateApiKey429JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
+type CreateApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateApiKey431JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
@@ -6646,6 +7214,30 @@ func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateApiKey503JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6777,6 +7369,20 @@ func (response RevokeApiKey429JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 	return err
 }
 
+type RevokeApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RevokeApiKey431JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response RevokeApiKey500JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
@@ -6796,6 +7402,30 @@ func (response RevokeApiKey500JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RevokeApiKey503JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6912,6 +7542,20 @@ func (response GetApiKey429JSONResponse) VisitGetApiKeyResponse(w http.ResponseW
 	return err
 }
 
+type GetApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetApiKey431JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetApiKey500JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
@@ -6935,8 +7579,33 @@ func (response GetApiKey500JSONResponse) VisitGetApiKeyResponse(w http.ResponseW
 	return err
 }
 
+type GetApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetApiKey503JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RegenerateApiKeyRequestObject struct {
-	Id ApiKeyId `json:"id"`
+	Id     ApiKeyId `json:"id"`
+	Params RegenerateApiKeyParams
 }
 
 type RegenerateApiKeyResponseObject interface {
@@ -6944,6 +7613,7 @@ type RegenerateApiKeyResponseObject interface {
 }
 
 type RegenerateApiKey201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6962,6 +7632,9 @@ func (response RegenerateApiKey201JSONResponse) VisitRegenerateApiKeyResponse(w 
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -7031,9 +7704,37 @@ func (response RegenerateApiKey404JSONResponse) VisitRegenerateApiKeyResponse(w 
 	return err
 }
 
-type RegenerateApiKey409JSONResponse struct{ ConflictJSONResponse }
+type RegenerateApiKey409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RegenerateApiKey422JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7049,7 +7750,7 @@ func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w 
 	if response.Headers.XRateLimitReset != nil {
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
-	w.WriteHeader(409)
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7068,6 +7769,20 @@ func (response RegenerateApiKey429JSONResponse) VisitRegenerateApiKeyResponse(w 
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RegenerateApiKey431JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7091,6 +7806,30 @@ func (response RegenerateApiKey500JSONResponse) VisitRegenerateApiKeyResponse(w 
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RegenerateApiKey503JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7184,6 +7923,20 @@ func (response ListHandoffs429JSONResponse) VisitListHandoffsResponse(w http.Res
 	return err
 }
 
+type ListHandoffs431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListHandoffs431JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListHandoffs500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListHandoffs500JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
@@ -7207,8 +7960,33 @@ func (response ListHandoffs500JSONResponse) VisitListHandoffsResponse(w http.Res
 	return err
 }
 
+type ListHandoffs503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListHandoffs503JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateHandoffRequestObject struct {
-	Body *CreateHandoffJSONRequestBody
+	Params CreateHandoffParams
+	Body   *CreateHandoffJSONRequestBody
 }
 
 type CreateHandoffResponseObject interface {
@@ -7216,6 +7994,7 @@ type CreateHandoffResponseObject interface {
 }
 
 type CreateHandoff201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -7234,6 +8013,9 @@ func (response CreateHandoff201JSONResponse) VisitCreateHandoffResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -7303,7 +8085,7 @@ func (response CreateHandoff404JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff409JSONResponse struct{ ConflictJSONResponse }
+type CreateHandoff409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CreateHandoff409JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -7312,6 +8094,9 @@ func (response CreateHandoff409JSONResponse) VisitCreateHandoffResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -7349,7 +8134,34 @@ func (response CreateHandoff413JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateHandoff415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateHandoff415JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateHandoff422JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -7390,6 +8202,20 @@ func (response CreateHandoff429JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
+type CreateHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateHandoff431JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateHandoff500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateHandoff500JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
@@ -7413,6 +8239,30 @@ func (response CreateHandoff500JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
+type CreateHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateHandoff503JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHandoffRequestObject struct {
 	Id HandoffId `json:"id"`
 }
@@ -7430,6 +8280,9 @@ func (response GetHandoff200JSONResponse) VisitGetHandoffResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -7516,6 +8369,20 @@ func (response GetHandoff429JSONResponse) VisitGetHandoffResponse(w http.Respons
 	return err
 }
 
+type GetHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetHandoff431JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHandoff500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetHandoff500JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
@@ -7539,8 +8406,33 @@ func (response GetHandoff500JSONResponse) VisitGetHandoffResponse(w http.Respons
 	return err
 }
 
+type GetHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetHandoff503JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CloseHandoffRequestObject struct {
-	Id HandoffId `json:"id"`
+	Id     HandoffId `json:"id"`
+	Params CloseHandoffParams
 }
 
 type CloseHandoffResponseObject interface {
@@ -7556,6 +8448,9 @@ func (response CloseHandoff200JSONResponse) VisitCloseHandoffResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -7624,9 +8519,37 @@ func (response CloseHandoff404JSONResponse) VisitCloseHandoffResponse(w http.Res
 	return err
 }
 
-type CloseHandoff409JSONResponse struct{ ConflictJSONResponse }
+type CloseHandoff409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response CloseHandoff422JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7642,7 +8565,7 @@ func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.Res
 	if response.Headers.XRateLimitReset != nil {
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
-	w.WriteHeader(409)
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7661,6 +8584,20 @@ func (response CloseHandoff429JSONResponse) VisitCloseHandoffResponse(w http.Res
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CloseHandoff431JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7684,6 +8621,30 @@ func (response CloseHandoff500JSONResponse) VisitCloseHandoffResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CloseHandoff503JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7777,6 +8738,20 @@ func (response ListLeads429JSONResponse) VisitListLeadsResponse(w http.ResponseW
 	return err
 }
 
+type ListLeads431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListLeads431JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListLeads500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListLeads500JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
@@ -7800,8 +8775,33 @@ func (response ListLeads500JSONResponse) VisitListLeadsResponse(w http.ResponseW
 	return err
 }
 
+type ListLeads503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListLeads503JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateLeadRequestObject struct {
-	Body *CreateLeadJSONRequestBody
+	Params CreateLeadParams
+	Body   *CreateLeadJSONRequestBody
 }
 
 type CreateLeadResponseObject interface {
@@ -7809,6 +8809,7 @@ type CreateLeadResponseObject interface {
 }
 
 type CreateLead201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -7827,6 +8828,9 @@ func (response CreateLead201JSONResponse) VisitCreateLeadResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -7873,7 +8877,7 @@ func (response CreateLead401JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead409JSONResponse struct{ ConflictJSONResponse }
+type CreateLead409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CreateLead409JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -7882,6 +8886,9 @@ func (response CreateLead409JSONResponse) VisitCreateLeadResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -7919,7 +8926,34 @@ func (response CreateLead413JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateLead415JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLead422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateLead422JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -7960,6 +8994,20 @@ func (response CreateLead429JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
+type CreateLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateLead431JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateLead500JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
@@ -7979,6 +9027,30 @@ func (response CreateLead500JSONResponse) VisitCreateLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateLead503JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8087,6 +9159,20 @@ func (response DeleteLead429JSONResponse) VisitDeleteLeadResponse(w http.Respons
 	return err
 }
 
+type DeleteLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response DeleteLead431JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DeleteLead500JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
@@ -8106,6 +9192,30 @@ func (response DeleteLead500JSONResponse) VisitDeleteLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteLead503JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8213,6 +9323,20 @@ func (response GetLead429JSONResponse) VisitGetLeadResponse(w http.ResponseWrite
 	return err
 }
 
+type GetLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetLead431JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetLead500JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
@@ -8232,6 +9356,30 @@ func (response GetLead500JSONResponse) VisitGetLeadResponse(w http.ResponseWrite
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetLead503JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8368,6 +9516,31 @@ func (response PatchLead413JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 	return err
 }
 
+type PatchLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response PatchLead415JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PatchLead422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response PatchLead422JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
@@ -8409,6 +9582,20 @@ func (response PatchLead429JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 	return err
 }
 
+type PatchLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response PatchLead431JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PatchLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response PatchLead500JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
@@ -8428,6 +9615,30 @@ func (response PatchLead500JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response PatchLead503JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8564,6 +9775,31 @@ func (response UpdateLead413JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
+type UpdateLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateLead415JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateLead422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response UpdateLead422JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
@@ -8605,6 +9841,20 @@ func (response UpdateLead429JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
+type UpdateLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response UpdateLead431JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UpdateLead500JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
@@ -8624,6 +9874,30 @@ func (response UpdateLead500JSONResponse) VisitUpdateLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UpdateLead503JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8717,6 +9991,20 @@ func (response ListMessages429JSONResponse) VisitListMessagesResponse(w http.Res
 	return err
 }
 
+type ListMessages431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListMessages431JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMessages500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListMessages500JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
@@ -8736,6 +10024,30 @@ func (response ListMessages500JSONResponse) VisitListMessagesResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListMessages503JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8852,6 +10164,20 @@ func (response GetMessage429JSONResponse) VisitGetMessageResponse(w http.Respons
 	return err
 }
 
+type GetMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetMessage431JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMessage500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetMessage500JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
@@ -8871,6 +10197,30 @@ func (response GetMessage500JSONResponse) VisitGetMessageResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetMessage503JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8931,6 +10281,20 @@ func (response ListRCSIntegrations429JSONResponse) VisitListRCSIntegrationsRespo
 	return err
 }
 
+type ListRCSIntegrations431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListRCSIntegrations431JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListRCSIntegrations500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListRCSIntegrations500JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
@@ -8954,8 +10318,33 @@ func (response ListRCSIntegrations500JSONResponse) VisitListRCSIntegrationsRespo
 	return err
 }
 
+type ListRCSIntegrations503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListRCSIntegrations503JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessageRequestObject struct {
-	Body *SendRCSMessageJSONRequestBody
+	Params SendRCSMessageParams
+	Body   *SendRCSMessageJSONRequestBody
 }
 
 type SendRCSMessageResponseObject interface {
@@ -8971,6 +10360,9 @@ func (response SendRCSMessage201JSONResponse) VisitSendRCSMessageResponse(w http
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -9042,6 +10434,32 @@ func (response SendRCSMessage404JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
+type SendRCSMessage409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SendRCSMessage409JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SendRCSMessage413JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
@@ -9065,7 +10483,34 @@ func (response SendRCSMessage413JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
-type SendRCSMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+type SendRCSMessage415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendRCSMessage415JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response SendRCSMessage422JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
 
@@ -9106,6 +10551,20 @@ func (response SendRCSMessage429JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
+type SendRCSMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SendRCSMessage431JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessage500JSONResponse struct{ SendFailedJSONResponse }
 
 func (response SendRCSMessage500JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
@@ -9125,6 +10584,30 @@ func (response SendRCSMessage500JSONResponse) VisitSendRCSMessageResponse(w http
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SendRCSMessage503JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9218,6 +10701,20 @@ func (response ListWebhooks429JSONResponse) VisitListWebhooksResponse(w http.Res
 	return err
 }
 
+type ListWebhooks431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWebhooks431JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhooks500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWebhooks500JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
@@ -9241,8 +10738,33 @@ func (response ListWebhooks500JSONResponse) VisitListWebhooksResponse(w http.Res
 	return err
 }
 
+type ListWebhooks503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWebhooks503JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhookRequestObject struct {
-	Body *CreateWebhookJSONRequestBody
+	Params CreateWebhookParams
+	Body   *CreateWebhookJSONRequestBody
 }
 
 type CreateWebhookResponseObject interface {
@@ -9250,6 +10772,7 @@ type CreateWebhookResponseObject interface {
 }
 
 type CreateWebhook201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -9268,6 +10791,9 @@ func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -9314,6 +10840,32 @@ func (response CreateWebhook401JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
+type CreateWebhook409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response CreateWebhook409JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response CreateWebhook413JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
@@ -9337,7 +10889,34 @@ func (response CreateWebhook413JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
-type CreateWebhook422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateWebhook415JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateWebhook422JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
@@ -9378,6 +10957,20 @@ func (response CreateWebhook429JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
+type CreateWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateWebhook431JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateWebhook500JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
@@ -9397,6 +10990,30 @@ func (response CreateWebhook500JSONResponse) VisitCreateWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateWebhook503JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9505,6 +11122,20 @@ func (response DeleteWebhook429JSONResponse) VisitDeleteWebhookResponse(w http.R
 	return err
 }
 
+type DeleteWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response DeleteWebhook431JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DeleteWebhook500JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
@@ -9524,6 +11155,30 @@ func (response DeleteWebhook500JSONResponse) VisitDeleteWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteWebhook503JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9631,6 +11286,20 @@ func (response GetWebhook429JSONResponse) VisitGetWebhookResponse(w http.Respons
 	return err
 }
 
+type GetWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetWebhook431JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetWebhook500JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
@@ -9650,6 +11319,30 @@ func (response GetWebhook500JSONResponse) VisitGetWebhookResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetWebhook503JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9763,6 +11456,31 @@ func (response UpdateWebhook413JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
+type UpdateWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateWebhook415JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateWebhook422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response UpdateWebhook422JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
@@ -9804,6 +11522,20 @@ func (response UpdateWebhook429JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
+type UpdateWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response UpdateWebhook431JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UpdateWebhook500JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
@@ -9823,6 +11555,30 @@ func (response UpdateWebhook500JSONResponse) VisitUpdateWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UpdateWebhook503JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9940,6 +11696,20 @@ func (response ListWebhookDeliveries429JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
+type ListWebhookDeliveries431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWebhookDeliveries431JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhookDeliveries500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
@@ -9963,9 +11733,34 @@ func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
+type ListWebhookDeliveries503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWebhookDeliveries503JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RedeliverWebhookDeliveryRequestObject struct {
 	Id         WebhookId  `json:"id"`
 	DeliveryId DeliveryId `json:"delivery_id"`
+	Params     RedeliverWebhookDeliveryParams
 }
 
 type RedeliverWebhookDeliveryResponseObject interface {
@@ -9973,6 +11768,7 @@ type RedeliverWebhookDeliveryResponseObject interface {
 }
 
 type RedeliverWebhookDelivery202ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -9990,6 +11786,9 @@ func (response RedeliverWebhookDelivery202JSONResponse) VisitRedeliverWebhookDel
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10058,9 +11857,37 @@ func (response RedeliverWebhookDelivery404JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
-type RedeliverWebhookDelivery409JSONResponse struct{ ConflictJSONResponse }
+type RedeliverWebhookDelivery409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RedeliverWebhookDelivery422JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -10076,7 +11903,7 @@ func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDel
 	if response.Headers.XRateLimitReset != nil {
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
-	w.WriteHeader(409)
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10095,6 +11922,20 @@ func (response RedeliverWebhookDelivery429JSONResponse) VisitRedeliverWebhookDel
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RedeliverWebhookDelivery431JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10122,8 +11963,33 @@ func (response RedeliverWebhookDelivery500JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
+type RedeliverWebhookDelivery503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RedeliverWebhookDelivery503JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateWebhookSecretRequestObject struct {
-	Id WebhookId `json:"id"`
+	Id     WebhookId `json:"id"`
+	Params RotateWebhookSecretParams
 }
 
 type RotateWebhookSecretResponseObject interface {
@@ -10131,6 +11997,7 @@ type RotateWebhookSecretResponseObject interface {
 }
 
 type RotateWebhookSecret200ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -10148,6 +12015,9 @@ func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10216,6 +12086,57 @@ func (response RotateWebhookSecret404JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
+type RotateWebhookSecret409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response RotateWebhookSecret409JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RotateWebhookSecret422JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateWebhookSecret429JSONResponse struct{ RateLimitedJSONResponse }
 
 func (response RotateWebhookSecret429JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
@@ -10230,6 +12151,20 @@ func (response RotateWebhookSecret429JSONResponse) VisitRotateWebhookSecretRespo
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RotateWebhookSecret431JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10257,8 +12192,33 @@ func (response RotateWebhookSecret500JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
+type RotateWebhookSecret503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RotateWebhookSecret503JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestWebhookRequestObject struct {
-	Id WebhookId `json:"id"`
+	Id     WebhookId `json:"id"`
+	Params TestWebhookParams
 }
 
 type TestWebhookResponseObject interface {
@@ -10266,6 +12226,7 @@ type TestWebhookResponseObject interface {
 }
 
 type TestWebhook200ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -10283,6 +12244,9 @@ func (response TestWebhook200JSONResponse) VisitTestWebhookResponse(w http.Respo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10351,6 +12315,57 @@ func (response TestWebhook404JSONResponse) VisitTestWebhookResponse(w http.Respo
 	return err
 }
 
+type TestWebhook409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response TestWebhook409JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response TestWebhook422JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestWebhook429JSONResponse struct{ RateLimitedJSONResponse }
 
 func (response TestWebhook429JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
@@ -10365,6 +12380,20 @@ func (response TestWebhook429JSONResponse) VisitTestWebhookResponse(w http.Respo
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response TestWebhook431JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10388,6 +12417,30 @@ func (response TestWebhook500JSONResponse) VisitTestWebhookResponse(w http.Respo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response TestWebhook503JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10448,6 +12501,20 @@ func (response ListWhatsAppIntegrations429JSONResponse) VisitListWhatsAppIntegra
 	return err
 }
 
+type ListWhatsAppIntegrations431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWhatsAppIntegrations431JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWhatsAppIntegrations500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWhatsAppIntegrations500JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
@@ -10471,8 +12538,33 @@ func (response ListWhatsAppIntegrations500JSONResponse) VisitListWhatsAppIntegra
 	return err
 }
 
+type ListWhatsAppIntegrations503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWhatsAppIntegrations503JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessageRequestObject struct {
-	Body *SendWhatsAppMessageJSONRequestBody
+	Params SendWhatsAppMessageParams
+	Body   *SendWhatsAppMessageJSONRequestBody
 }
 
 type SendWhatsAppMessageResponseObject interface {
@@ -10488,6 +12580,9 @@ func (response SendWhatsAppMessage201JSONResponse) VisitSendWhatsAppMessageRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -10559,6 +12654,32 @@ func (response SendWhatsAppMessage404JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
+type SendWhatsAppMessage409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SendWhatsAppMessage409JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SendWhatsAppMessage413JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -10578,6 +12699,31 @@ func (response SendWhatsAppMessage413JSONResponse) VisitSendWhatsAppMessageRespo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendWhatsAppMessage415JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10625,6 +12771,20 @@ func (response SendWhatsAppMessage429JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
+type SendWhatsAppMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SendWhatsAppMessage431JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessage500JSONResponse struct{ SendFailedJSONResponse }
 
 func (response SendWhatsAppMessage500JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -10644,6 +12804,30 @@ func (response SendWhatsAppMessage500JSONResponse) VisitSendWhatsAppMessageRespo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SendWhatsAppMessage503JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10737,6 +12921,20 @@ func (response ListWhatsAppTemplates429JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
+type ListWhatsAppTemplates431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWhatsAppTemplates431JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWhatsAppTemplates500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
@@ -10760,8 +12958,33 @@ func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
+type ListWhatsAppTemplates503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWhatsAppTemplates503JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SyncWhatsAppTemplatesRequestObject struct {
-	Body *SyncWhatsAppTemplatesJSONRequestBody
+	Params SyncWhatsAppTemplatesParams
+	Body   *SyncWhatsAppTemplatesJSONRequestBody
 }
 
 type SyncWhatsAppTemplatesResponseObject interface {
@@ -10769,6 +12992,7 @@ type SyncWhatsAppTemplatesResponseObject interface {
 }
 
 type SyncWhatsAppTemplates200ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -10786,6 +13010,9 @@ func (response SyncWhatsAppTemplates200JSONResponse) VisitSyncWhatsAppTemplatesR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10863,6 +13090,32 @@ func (response SyncWhatsAppTemplates404JSONResponse) VisitSyncWhatsAppTemplatesR
 	return err
 }
 
+type SyncWhatsAppTemplates409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SyncWhatsAppTemplates409JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SyncWhatsAppTemplates413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SyncWhatsAppTemplates413JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
@@ -10886,7 +13139,34 @@ func (response SyncWhatsAppTemplates413JSONResponse) VisitSyncWhatsAppTemplatesR
 	return err
 }
 
-type SyncWhatsAppTemplates422JSONResponse struct{ ValidationErrorJSONResponse }
+type SyncWhatsAppTemplates415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SyncWhatsAppTemplates415JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response SyncWhatsAppTemplates422JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
 
@@ -10923,6 +13203,20 @@ func (response SyncWhatsAppTemplates429JSONResponse) VisitSyncWhatsAppTemplatesR
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SyncWhatsAppTemplates431JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10978,6 +13272,30 @@ func (response SyncWhatsAppTemplates502JSONResponse) VisitSyncWhatsAppTemplatesR
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SyncWhatsAppTemplates503JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -11120,8 +13438,10 @@ func (sh *strictHandler) ListApiKeys(ctx echo.Context, params ListApiKeysParams)
 }
 
 // CreateApiKey operation middleware
-func (sh *strictHandler) CreateApiKey(ctx echo.Context) error {
+func (sh *strictHandler) CreateApiKey(ctx echo.Context, params CreateApiKeyParams) error {
 	var request CreateApiKeyRequestObject
+
+	request.Params = params
 
 	var body CreateApiKeyJSONRequestBody
 	var err error
@@ -11216,10 +13536,11 @@ func (sh *strictHandler) GetApiKey(ctx echo.Context, id ApiKeyId) error {
 }
 
 // RegenerateApiKey operation middleware
-func (sh *strictHandler) RegenerateApiKey(ctx echo.Context, id ApiKeyId) error {
+func (sh *strictHandler) RegenerateApiKey(ctx echo.Context, id ApiKeyId, params RegenerateApiKeyParams) error {
 	var request RegenerateApiKeyRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RegenerateApiKey(ctx.Request().Context(), request.(RegenerateApiKeyRequestObject))
@@ -11266,8 +13587,10 @@ func (sh *strictHandler) ListHandoffs(ctx echo.Context, params ListHandoffsParam
 }
 
 // CreateHandoff operation middleware
-func (sh *strictHandler) CreateHandoff(ctx echo.Context) error {
+func (sh *strictHandler) CreateHandoff(ctx echo.Context, params CreateHandoffParams) error {
 	var request CreateHandoffRequestObject
+
+	request.Params = params
 
 	var body CreateHandoffJSONRequestBody
 	var err error
@@ -11337,10 +13660,11 @@ func (sh *strictHandler) GetHandoff(ctx echo.Context, id HandoffId) error {
 }
 
 // CloseHandoff operation middleware
-func (sh *strictHandler) CloseHandoff(ctx echo.Context, id HandoffId) error {
+func (sh *strictHandler) CloseHandoff(ctx echo.Context, id HandoffId, params CloseHandoffParams) error {
 	var request CloseHandoffRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.CloseHandoff(ctx.Request().Context(), request.(CloseHandoffRequestObject))
@@ -11387,8 +13711,10 @@ func (sh *strictHandler) ListLeads(ctx echo.Context, params ListLeadsParams) err
 }
 
 // CreateLead operation middleware
-func (sh *strictHandler) CreateLead(ctx echo.Context) error {
+func (sh *strictHandler) CreateLead(ctx echo.Context, params CreateLeadParams) error {
 	var request CreateLeadRequestObject
+
+	request.Params = params
 
 	var body CreateLeadJSONRequestBody
 	var err error
@@ -11652,8 +13978,10 @@ func (sh *strictHandler) ListRCSIntegrations(ctx echo.Context) error {
 }
 
 // SendRCSMessage operation middleware
-func (sh *strictHandler) SendRCSMessage(ctx echo.Context) error {
+func (sh *strictHandler) SendRCSMessage(ctx echo.Context, params SendRCSMessageParams) error {
 	var request SendRCSMessageRequestObject
+
+	request.Params = params
 
 	var body SendRCSMessageJSONRequestBody
 	var err error
@@ -11723,8 +14051,10 @@ func (sh *strictHandler) ListWebhooks(ctx echo.Context, params ListWebhooksParam
 }
 
 // CreateWebhook operation middleware
-func (sh *strictHandler) CreateWebhook(ctx echo.Context) error {
+func (sh *strictHandler) CreateWebhook(ctx echo.Context, params CreateWebhookParams) error {
 	var request CreateWebhookRequestObject
+
+	request.Params = params
 
 	var body CreateWebhookJSONRequestBody
 	var err error
@@ -11893,11 +14223,12 @@ func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id WebhookId, p
 }
 
 // RedeliverWebhookDelivery operation middleware
-func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId) error {
+func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId, params RedeliverWebhookDeliveryParams) error {
 	var request RedeliverWebhookDeliveryRequestObject
 
 	request.Id = id
 	request.DeliveryId = deliveryId
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RedeliverWebhookDelivery(ctx.Request().Context(), request.(RedeliverWebhookDeliveryRequestObject))
@@ -11919,10 +14250,11 @@ func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId
 }
 
 // RotateWebhookSecret operation middleware
-func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId) error {
+func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId, params RotateWebhookSecretParams) error {
 	var request RotateWebhookSecretRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RotateWebhookSecret(ctx.Request().Context(), request.(RotateWebhookSecretRequestObject))
@@ -11944,10 +14276,11 @@ func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId) err
 }
 
 // TestWebhook operation middleware
-func (sh *strictHandler) TestWebhook(ctx echo.Context, id WebhookId) error {
+func (sh *strictHandler) TestWebhook(ctx echo.Context, id WebhookId, params TestWebhookParams) error {
 	var request TestWebhookRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.TestWebhook(ctx.Request().Context(), request.(TestWebhookRequestObject))
@@ -11992,8 +14325,10 @@ func (sh *strictHandler) ListWhatsAppIntegrations(ctx echo.Context) error {
 }
 
 // SendWhatsAppMessage operation middleware
-func (sh *strictHandler) SendWhatsAppMessage(ctx echo.Context) error {
+func (sh *strictHandler) SendWhatsAppMessage(ctx echo.Context, params SendWhatsAppMessageParams) error {
 	var request SendWhatsAppMessageRequestObject
+
+	request.Params = params
 
 	var body SendWhatsAppMessageJSONRequestBody
 	var err error
@@ -12063,8 +14398,10 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 }
 
 // SyncWhatsAppTemplates operation middleware
-func (sh *strictHandler) SyncWhatsAppTemplates(ctx echo.Context) error {
+func (sh *strictHandler) SyncWhatsAppTemplates(ctx echo.Context, params SyncWhatsAppTemplatesParams) error {
 	var request SyncWhatsAppTemplatesRequestObject
+
+	request.Params = params
 
 	var body SyncWhatsAppTemplatesJSONRequestBody
 	var err error
@@ -12116,388 +14453,421 @@ func (sh *strictHandler) SyncWhatsAppTemplates(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rdts4ljD6Kmj1zIqdomTJsVOJvGb15ziplLtya9vp7pkwI0IiLKFMASwCtKJO+fw8D3Ae8TzJt7A3",
-	"QIIUdYudVFcltVanLYkENoCNfb98bI3kNJWCCa1a/Y+tCaMxy+DP16nmUtDkjGr2gk+5hn/MLzFTo4zD",
-	"z61+6wW/YiT6Z7t4rg3/RkckzZhiQpPZhAmiJ4xk7JecKU1mVBGa6wkTmo+oZjEZskuZMcI1uaQ8YXGn",
-	"FbTUaMKm1Ew45YJP82mr3w1aep6yVr/FhWZjlrVuboJFSM/YlHLBxXgTaIuHf1uIFdObQavYl9zbM6az",
-	"efv4UrNsEbxzNpIiVkRLMqNcu5kMOIJ90AVMIyqIykcjhpObr3nG4lZfZzlrBKbXCMwCki2CdIZTKkKT",
-	"RM5YTDhuzyjPMtgvLmI5Izspy8iUi1wzIjNiPsV0HpDZhI8m7JplhCsySqRimVldlguDIUTmenfDFXTX",
-	"rmAFlharSNilbl7CHYLRiHr/cIhV2zmDd1oFxKAZeSv4B6L5lBkYFWLDLQC7CVopzeiUaUuDjlP+E5uf",
-	"xovgXUwYOX5zSq7Y/J4iEY8jMy/7QKdpwlr9B0GLm8dSqietoCXoFGaKV8J2KbMp1QjRw4NWsA4dn7KE",
-	"X7NsKXyx/b0JwMePeo0guncGdwzrj1TE8vJyGagT/LlxK3tfYi9fMBovAy5hNG6CrLf/RY75JVOKjtky",
-	"6Kb4cxOAB4f7X2Tz3tAxWwTOfEtEPh2yLCCXmZySXocck9R8nVKl4XYzERtSx6apnhvYAdhfcpbNS2jN",
-	"GxWeEbNLmicawPFhfbC/Aawsawb3VLOpAkps5lsKC8sGy+HZP2wCiH6wAHW7a8H7BxtOpLxadtgz/Lnp",
-	"sL///Cd9Y4ZSqRSKAXl8QmPLKcynkRSaCfiTpmliuD+XYu9nZaD/6ACFF9PyEFQ+ndJs7m0toUN5beQF",
-	"RdzWBa1rmuTwPMsymeF0sYFuSOOB5fOtoBUzTXni5sCT6r9rTXNlpANCNZlKpUmv2229vwla9u7YzXXi",
-	"woQqwsU1TXhMSn7QMRtw42/ef2TsstVv/XmvlGH38Fe19wzAhBcWT7GQS2SexERIgC1jNO6TKU3MmbCY",
-	"/PX89auAUBKd4L62L+Ypi4jUEyMTTKgIRVTf5ygw0gQVBfiAvSBhUD0pF9MJRSvwhe1GyaZpffadvSXS",
-	"+SoRY6vhyjeXiQtbDmfeguM4keIy4aNtUTbO8Xf2ZiJFDXOPBZ6KYRSAPXrCFUnhwRWoO3KQVPEWx3/X",
-	"ojjejOuJNyChicGUOWEfuNKqhsbHm7xzp5isZJ6NFmf4WrHLyjmvf9oAvTbbfzvishOwktNtd3zxhU/d",
-	"7OaXPmWfF1+APTg1/CiDrVR3uM/esC+40sv2m3uzf2WbngmaPCtp2Makk9t3zd9LiaF7aIA/+CSxQuHO",
-	"5ZTpiVGGZ6AVZtLoxYLIPCOKx+yOiNvaaYgne5NYMgV8PGPXjCbELUYdkV9yqdEkEf2zbaWl9mkcEdxw",
-	"NKDMZU7MhtKRJipPU5npr5eEGlVso3vt45hhezWmTH7JacIvOYuBKfqc2EBExXxgheRn0zRjipIXF0+P",
-	"W0FrlDGqWTwAwXi/u/+w3X3Q7j246B30u/v9Xu9/ADtpMrDj9Q67RrI3G5K0+q2fJZX/h+GQnZE00iuP",
-	"rbZoABmokcxYq//osJDS/yqpJOc8uaatwAkArcPDXu+x+68VtDSbpiyjOjcvtybSyA15GjeAenDRfdx/",
-	"0O13u//T2uIymI1fRvYM4F8RubM69wliwpa4qOxzPi5q9kETsJjKa5aRf0yoVsdpWkHKCRWCGQyamV8p",
-	"/OpNa4Zo9VuvE/onciKnkqRSKUnoz3lMs7+Y1W+GuGDgsU+JPEmCVswzNrKHLXM9lLkw18WSaHwGPgyQ",
-	"WPvfaK6T4is08HojG8R3VoiCbw7gOtjLYP7GZ5fhfZrJax6zbGCpLbzSmtEpjzs/Phm/enXx9sPLi6vD",
-	"1+5/Z29Pjp88++9nPx+D7kt9gMwRrNwfpanOVauPp1gowbD5y+6bP8IW980i2bIr59ZN6GjEUs1i4CJ2",
-	"E44I14QrorTMWEyoIpEBGBXAyzwDfYQmUoxDsRMVhx4FJDI7Eu2Wlns3zz0zmlk8yZjhQGREp6y03itC",
-	"hZo16I4vJN6Fdeapt2cvnCl5wg3c89WmWrvzSmdwuZfZ3/8IFCdoJVxcwW4+Z9rixZOlht2Ix5HbSmeQ",
-	"Mcig3W9akkuZJHLmowwZwoZLYCJcCjN6a1xM16obv+Ga/YcbvzOU8fzPezy28pV964JmY6ZfSf0DEI3t",
-	"BUNLE6r08pUkdKT5dUXc9rRaHq/Sq31SI6QeXFp6tkSidLS4Mtf3IM7Bm+ZGcYHwdPCyLkobryRR+Wiy",
-	"IGnUYdsAHsOGy9nvSJ6NGjcl6gOC+AsvRFnQ5A2WzY3MK7MxFfxf8EwQCnMGdkuA4gyZITXgiTMDojnE",
-	"MrQOieoTgpFCZubvUBi5JqGabTI1MbQMdi0iRnZCnL/kLIl3v2aj1idewN8fHjv4CsNTE5Z8vbrTGzpP",
-	"JI0vpHxhCPOW6KC915aefIpTDLSUgwSeXooBvq3bsA/Do+AVNGCTHnnJn3wGu/qKub5WxCi+21qbSVn2",
-	"EgIVVmJFRjUbJGaCAfswYixmKyiDAYbAw8Q93CEQ6UHopWYZOdgvvfl3gx1SkikVc4ciilwC++HKefFr",
-	"qFGLO1m17f6jf2Qh9SZonTMR/wA63pZIlLHLXLEar6koOfYJX2BdxX8UE/EA1c2q+8RXEt+1Dg739xs8",
-	"fcWsMUcWhSqWP3mf7Py596DXfdDdJWdsxFNulHd0p6BTG17kooj0SbjSdyWtecuzItOqjTKiVLESUNJA",
-	"O+BT1gmFb6esKox2fCdXVzTBjFElhRkmgq2PjkLhRK9OuceRGdLohjzukKhqw436RDVbUUPhzKi3sI9+",
-	"xdLeW0FzPZEZ/9fWF3HKlbKLqQh9V2y+6rrl/oxL6fpLHLwgqeQcwju0wbZ7x3YAlOOfMJqxjKirQcKv",
-	"2aDT6dwzWHzvn+3jN6ftn9i88tMdyggWNoO3di8CkosrIWfCAJCxa3nFjLQatP5OEx4DuJ/i9bCjN7iL",
-	"kYhAaJ3M9aptvy4gaHCLlJ5iHJArUhhTFknemF8zQWKqKYRo2gCBO9xYJ3TNWJK0vRgGMsw1GWaMXqGy",
-	"hoN1SKnITWmqCKOjSSjk5SUTscEh0OkwbEFLYtYnMzKVGSOTfEpFO2M0psOkoG3qayYINmroDr2hdsRl",
-	"h23jkALgHTLXwAMUH0OUqmKjjOmvyFvgLEiG3J2Vks4fklgELcGuWfaPTGq2KM45Jg3PGH6vV0pxMtdG",
-	"Chgoll3zERtgjO9yBnNMCmORt4A+qbgMIALHiEKzjGvNBBqluCqcLkVQopJESLJ/0J4YeWSUKy2nhikh",
-	"NC7imCsiUybs6vHLk0Q2irNu/QlVGpePNAtU0P0DYiZShI7lLXfFgjGAEHF0R7wr/RH7F71H/YNuv3v4",
-	"PwvxQc0baAjzun0AMbG60zg9oZo0zX1XwnAdsa1EDAxngbFAABzJ8oQReQnfuxUflSwnFAXPqTEaiDp0",
-	"HIVEzUdhASil6lCA6F1uLhUooDt8aETJiuH1nnJqBRr2QwE45HDmiBiVwJuiZKCdOi5EZCKTWJUeHnwg",
-	"FPa4ds5+OCEPHjx4vBsQOqymcTRc4K+XsRa46yUDLHpkjkUhVMrLBmMkRIqAyKkVSy7NxcPdTWmmzSsc",
-	"eGWayZRlmiND8F25H8sg32VeyyKON6aatY3mV7ounQMNvbEfK0kKW8X/Bi2DkoNcFXAtSdkwiwXsrSYC",
-	"UWd9CRz+YwbMEYlEniQR4Ze4M5W45uawhiVLNuMYqdB5Exe2AAMuVlMiPOhX5skbcy7skn9odsRh9scl",
-	"z5QmvYdkNKEZHWmWKZvJQzRLEvOUIhRO24lLGCdkhCU9YdPqep3ic8BOHjz+8ZcX4JjTRrNu9Vv/6359",
-	"120/Pm7/D23/6/3HRzf/0XTcVpdpPCgbRYxnZXi8fZjsgBI0ZoJl5tB2j+DY8Dfz7JhpRaKDbi8iUhBz",
-	"WoVRrbKMS5qo8gCGUiaMCg+q9RjkQVVgyGzCE0glm8nsCuLvPgUNbny38zuMkQfEKE67EktRw/tyYyuL",
-	"eV9MI4c/sxGQN8QkjCIBMTCOORKbN95tt1tVoyqwB1oSBKRD3lolFfiVIjRjJGNmIkxqq5KPbdG8tiPw",
-	"+roFAWLRJHl92eq/22Sq1k3wsQbnVRNBtTerQ84noJWLEeuj3QpOfsIyhmTW91teMZYqq3ootDyEAk0P",
-	"UcX00G+wPURGaogK20O/8hvyv+X3c/7zP57S7Gd90ftXnH4fj46HJ/Gzy+eT059/Sl6K1+nfsvP1V/jg",
-	"QdMdrh2L2a3FU3nfpKAJNjN7GJTGvZIDdcqThEjXfv1UjOAP/nnNpmozNDJDWrhollH4PGV6rdT3ho7Z",
-	"S/Ncfa0Agx1jOSa+snhevzsGgcHEP5c5MBtDhwFnSmIcoCeRWulxrjSbGkFdk1xZx7L1C5Rnf3L2EjN6",
-	"XjAx1pMyp6f4XDnpd/8bhh+63XYYfuj9EIYfvv/h/X3vu/0uftf02CI2BK0PbTt2u5ToIbXFppAMEyqu",
-	"DCqDFMcF/H8mE48xma07cYFmH1tMGF7/zo84y0bK2/CSmzxlNPm7U1kWEY59SIEWEVBrnOwdM5oELlTF",
-	"l4ruKZvYOZp7xJ0JZ4urJtphgGVJ6mVuiHs1tar8L6hkeS7hBShst8o0ShY/u2ZCX8DPDTIeM78S8zZE",
-	"PETWBNLRTOnIupOKnEvOVKl+KE2YiFPJBbJIu+cQUmnZTAtjSjo2vsx9LCJYW4US18nYiPHrylc2VM19",
-	"LKK9Km9R/2PhOXHpAyUcxTeo4gYtf6FLMANzRhe37bVgdt9Ay7CGvIrxyIoQBq+naYMgbH9Qi4M/818M",
-	"iExis9MgjEH23ibEy4F+jKM0UbHPIonDpmwInI+Y7tUBXxIaBr/a9EB37wp8IExcs0SmrErU2LUe7A+/",
-	"Hx2y7uXj+IAejHrs0eUD+nB4GG+gRkAq8ZaKhGAf9MAe3WpJEBL57ZNGdYrzUl/IRcKUIhGGLYIvKkrR",
-	"fhx1PllFcBGgm2HOOT59U40NXY0o+5sjir0rg9qef7/1jruBfP9oY2zhP9vW9gteOCrigtS1eeGWA+pW",
-	"ublHyEUN35WCZEwDDTSvZ6wkilXEm6rx4DDuXXZH39MHbH94cPmQPh49ir9nvWFrI6nd2x7vZrj71bjq",
-	"4oCDkrYsImRNAfDOtkkYqZORBYnKjnzX2BHnNqIPKZ2Xmd5dhSDdJgQprJD1iziHk3VXEDlHlWdz7cpr",
-	"oC5Srg4jVIFhZdY1zWJy2H2w+UW0MecfG+N9cOR7ivx4cfHGhi8vwFZ1jVcAPOw+aMjYXgKZn6ftY2Ll",
-	"cKtgV4/IbfIqFLoDibzgx19aJq/RxIUzK4iz1ePd/SMZGPDIjkfwSVS7ktFuQKICzaJQGL2QNCPY/ocP",
-	"gRffYPCgQqwsFgdoaF18PzrodclzKRjG0+vS4wVWiZgrgx6xFTZQP7RSnV2iwQMHa8slRjRLT2XyxcJ+",
-	"uWSMqI8C1HCOCs0kk/kY1brjN6dHJOLCPefEQ6y44Jl0fdHTS/KwbzaC9gwzmpqE4bb5idA4zphSgYsq",
-	"4YIkcsYyMqKKrZfrW1OacVrLlSpuI+ZTVbSt/cODdXTDaElj2V5cSzN5A5nJSkUlT4NrWoTWLwqlBa2s",
-	"GW0bKdWxoUvDhAVkSkcTLljpu8Z5zGv+6VRLGtRCL/zA2ynTExlDOLcNQsKMIZdV3hSq2eAlbI7dW0jI",
-	"XBZWXw3FWuq8UnMxGpT3oESCBogWGV3p+Wq2oXmkceHlOg2sHs8Ppf9nJwLnaBSQaESzWL3bf9+B/KYo",
-	"ILSsngDWhV1rww6FcxcROpS5RgsCGOk65Nk01fPSuYLHzdEVhE+jNa9mYlrrrV2gvIU9YBH5auES1l/Z",
-	"IU8lgJHSTDHCNSQUTekcovbHNQ1hlU94nZxm+WAZ0+fOcpGD1N5cziw30dRpQbKx/NfQPDVkREv0yNjL",
-	"AZeejiagWzB8Ji58cDjUiGqayDHZifbsmKozp9PEIMoeNYhNU47f7Fa5we9Dx2+i/a7sQANG2TIXImYx",
-	"ZjMCq6G5llO0xWpprgvLlBSFS0wzOm1wc5X+66UaoAUWsA6fX3QHFD76T1X6voi/bXs9uUiR/FgrO7Xl",
-	"OBjOuVy6x6ohVPnHWiUBb1jMc5JPKTEnKJWmZCSnLBtxmrQ+WYu2WPYpSvTG59CkN7p9LXbG0woril+J",
-	"oGuVQLuWT/T2OCzXEjF5O3+PhyfNudtmXDPF4sl+NnTiFWwKChOpJQyziSSaXjFl/d8bo1rV+r7C/B6G",
-	"559qRF/AmgWEWYEBd6DCFUVfvrAGV72PDQpJykShvbmTtAft3Nlw+qBaCRLh/YkqykfKRHGzGnnPaTUv",
-	"tH5VRlIIVJmQ0+A5mtldAHuHnGpFRhmLmdCcJnh9MOoiYzrPRNMlwnzGJit2Mm/IR1UoWDDhC0Geo3tU",
-	"ullWnZXzxnwhJvQJtlrrYyvhOdZGyZ0yoWXTjCCzDqyDpZEiDXPFBVNFyFMhQpt7DuJEQGI+5loRKZKa",
-	"h8jcU8VqNOPwsNc76HYPut1udxN+7zClAccVFfFQfoiMKi2zuIwHI1ShGu6iOKxmbTCPirkR1HfQ3g7l",
-	"AENhKJ5gswrS7B6RyHnbBqNE5phDYW7rPS9E8cT8Asp9KKKxlOOEDbLhFJ59Dh/vKXJ2ck6euK186W5B",
-	"VQK1q2kFreqsraBVDttwC1fESDjE9nYxcJendvoVnG4iON5VX5bt7nv5tcQ4OGcB2VEMbUAJVxhL5W91",
-	"lc9tjfj1ilC3I+k+UVsg601kumm7XtiE3SaRPCDsAx1pQ6uUMw1Zamd4LJo2IHqiQQ6vFMRZvZAL9kF/",
-	"Nmrl19VZZ+V0/uibovbOmghTeKiBJH6CBOQX8llfVeccHtww/Mztb+qCwVdyenjoplYdaN0E5aObiNwb",
-	"xN1tQDxcOURLRJx1r4J51WVUdrmCGtt5Z8wJfKJUbqg3aOmrxHEIJKeQTpSyxNp0MASFK0IF2n0CtPoQ",
-	"xRPDQxKp1N3cwy9yZf6t8P1UpLm+DdLX8BNnXoY6d0D7sbLWF5blzaRvqB5NtsT6C1dRA8p5oDnwyH3j",
-	"ElEg3s5wGZ5hxM+WCus3RP9SiN6IF2csTehoW3qIETcs5uDPsHROXhKsVLuIIwYFRgmjGYu/ocfvng6e",
-	"u1UvrZAP+2JrvXcN8eh1uxUZ/NEW9dEbgxRe0g/HSwPCfpQzLPJghBJFaNEAAWpjZbzSi4QrMqXZFYsL",
-	"P3FgawllSoeiiDgSoyQv6lNwpsiQjq6IvLwk7APuLadJMkdNxEbOqN2aQ+fRymUfrhM2X7KY07dnL5ok",
-	"/zQfJnxEJlqn/b09IjP4U5m/3569qJYOGFFBYjkTiaS1OA33DvvApmkiOyM53eNTOmbTzs/puOaE7R48",
-	"qkS5wst/6e/tvfvfMFTvv9sqdHXIjIS0BPxWWWisae1F+YNLv6pcQJx7Gyt3DbH80AKJ2d484+VzNhJN",
-	"tDU0BLNzEUOeiKF8QWFG2HFw7kLSmip99zsW6qoGu0kJyIWb+5m0NL+I5FLPjVezIpVZrYKhF5Zos4Gs",
-	"OeWerVreIceFc7UcAcsXFiYY75LbqoXgxytHln1z28dMq1BgsAiNXWmMT/YWxX7MxkpOUzy4PsJqocKH",
-	"zGycir9tEE3NtSIzmcVqZSikpWudTVbkl/f8uKIY5T3lBS0UEVZjes2IFAyN/BbJSNR70OsefB+RHWfW",
-	"6oeiIR1WcRfJs5g+C1cjevX6YvDD67evnkZk5+zkvI/OWfSNj6jAystwd8jZyflusStQh27GlT1sj4g9",
-	"PNh4U2yF0zW7oiYG+Yq8g8LdX9uSM9ZmYmwIq6EA9kyjhZA12FBhLsEmh+eVXV16F91FqsXvrcGbT7se",
-	"NfsKFoDd0sBSrxd7KxP2Bu4xv05mUcywbnhu6vCwgTNtXTzhtraexoq4a/CTxwVeFiVkCxzQPKmSoKLk",
-	"bN03t2nZ3bU4UtTl/UTuAXR8OK9HuH1iyLerCrzg+rEcur9YLrexLG+HnIr6Cxa6UADT5zpw9tnaAsFI",
-	"u4NOqoRqV7jOkQSaZSAbTFjG6vLlVtz8jgLgrVxWuu61jcfZ4CWXy/AZQuabTI81WuJ7MEpObkfyAgFK",
-	"n6+zXToJsPkKOg5f4aZVLlKiWk2IKi+ET863s3Pazb0De1VRmfoLm6yqOLX0NhYeuT6JfslZzuKI7GAI",
-	"KlpZ50yX13NYFa8gjJgJHYViZ9UzZc1ssiNFk4C664ppkx2ZMsHiUFQJEgovLgx5x8l1tckCrDtlaVwu",
-	"7MTmioYCCMERMcplVGJVFLhPGJ6IaRpYHGO3QzzNSCRzMpXXTIE3ckazOCj37P//f/8/uxf4p7dk+AyL",
-	"wwhoWa7DqPehcIO43YSllgMcEQpEzK4NkNhJ6EVkstuBUKCVEQIjJ1yMCzLq+V4zZgBCBSmq+jgRFHu5",
-	"/Jtlr1UZgG0+29C6psADnzytqmYOGl2n8Nb2SWQ0M7MXrjyH+RsUaPOHWaQ0f8RylE+hTHsoIprHXEYd",
-	"AgJtMcAlT4oAVPv/MlcswcrtaTI3eDFwTye29rrZkIUtA8ucgbTwBhYVlqcyZom5M3x0BeUKMkaBDKqA",
-	"dDqd3VDAfufCVtuDg26qEwjDc0EiSxo7BWE0m1s7J1tE3+2RocxTW+fR7JA5ObtBraAF22NOjgPdNPuB",
-	"/wfbASfp74ah164QfdDyAG886NeCFUUdQZ8Xc5vG3hT08/4m+NhkKFtMvX5mPbBQr+ySRHYEe0ExurhP",
-	"hlJPCMQGcKjDwBWhpAyDRsWhg8HeWD2zKRDJAYHLuXCbunQ1btsbV1T8iKn/61fmjWZXVxkiWgK+D0Sw",
-	"MKvtJfnS8piawQYbwdqmfsv1gbVdIAOvN6A3zC2bNwYtLTVNljWWnFI9mrgIqUueYJUQCeVDoeOkqqc8",
-	"b53BBfPDuppCt0aMJzvwCNkjbgN2oyPSLcJqAD4AtAbNwy1hqYeA+ycX+D00ccuqoDcJBkVhtAYdBzvc",
-	"ucqmlcChxRihSmMRL1G/2378/mOvG/QOm2upePb2JiOsXxYWyCTNGAUbSQCXYyRzobM5Wk34pRdzy5OE",
-	"DAvGEgehYJ1xh0TfHR6SnV5vlwC0bfNP1CGnNkbf5vdH30UBUSkdMRWQWGrzL1UTTLwMRUrNtk+YYgrS",
-	"MxWzbhcjEcRBUaXK7hhkLrhUrB4a8A934RXc2wUryoP9yi6G4Xd/eUd2djvt9/d3YEvdp92le7vCNDyh",
-	"14w4OCyQAZG2XFMyJ4qlNKNWfmvcBuh8WWyCOcizk/MnudbNkYVD+AVuJTEM54hEwMaIYgkbaUVmZou4",
-	"BkbaAfXBDDDlgmo07U1pmtoSViOaJMsk5LOT8xOaJBYSy8tWPHxmfi+ezrNVA7/N3Lg3hc3bFsrAvb8J",
-	"WlKwDcq21AZb+7C3pA2e9td0894/mgby9TY1aHBgT0htnOBfHvcNYO4pvnSwqNhU4d/OMfoUYkwjP/Qt",
-	"WvQ42IyTDUB+I5Ue0tHVU6MvbRRRaWmPliTmtuTGs07v4QHZib6LFkhQ1a/Q+m4FZQzD7971zE0GCvkw",
-	"6B3cfIJ/B2FBIPvkO9udBi/u95ULju7MD3qDXTrPx2OmzCY416kzQTiBE67g2thGq/dbKbKy1028CBAl",
-	"i7eOJTIEBWVyJ8QuosiwxP+NsFot5LNtcEmz+Kn3Buj0MacDoCrr7ALWEWn22pnFN5jvAp5d2Hf4dsUW",
-	"P60ubBHrzZbeU9BcLSA5kIj9brfr1bshOxgtS86evLynsOlADftPpLjkGSVCKkWJvGSZpoSplI04Tf5U",
-	"931uUu/nE6r3OI7+6u2LWrUeuxeeG3Ql1m1WkKui/ywK+5CyKmKaGLEm46MJ7PS/C7ouugbWjFENMq76",
-	"A1a+6rboBaMxvvlJV+VTIjq2v11N5C+LNyd/627jxXI/mLuH5gnvInqYXMvwyWSca0nYlDxlStNfcrZw",
-	"z7Ysq/XJN665RhauGaj0F755jjkYVrGPQTSwv03RojSLBzMe6wkeC6QdtPqtl8+enr592Qoa4mNmPLau",
-	"VjOkke391Jzzl8cvXrQCN0CT5QTe29iQ7HhlRfjq4dnaT/uLothvecE/5a4uXju0UW169XBPl1y9H3jC",
-	"vjAKXvKEkR2wzQUETHNGrULL3G6TJbyIKmpAUjPYtgTzN6XwfMoGeqkF2CznniIvT18+g2JwVcIGe7b3",
-	"c8pqMVO9/e+rFIy2//X+u713WP4RNOXizz/9+T/CvNvdf/i/g8537S0pmxG3S+CKCoceXHeD42CV3RS/",
-	"CxTwd3cJum+QEHR2cr4qKejIJWBh0UEsC2fT9+r++v2tQwnOTs5dw9MvfCshYpdYV9SUptYgT0VhEiEJ",
-	"HTZpFXdwnczAS+xvBqx7CkJfqpfh+JoJHlPyhuYJV+j5u03lzDtm8QnVXOdx1Qjc3n/QOXzYO+gdrKw3",
-	"+dg3BrcfdxvKSn46BUqkGDdAdvCw8/Dw8FGl2l5DJcxHFdDg4wJsd0AACmfLpkSg2G5/gUuIQKX9dmON",
-	"D0MDnDPO3v8FY522oZfrDXVGm18pwJQ9cgvmvvKFiuBofVjLX/BZvOfGWv5CnQItOMPWWN3Mgxfsg9f6",
-	"d81b/sN3YFWsDrf2cX9/NjJDlge22eOV49rUdFnfxA3eq5+bM3tW7H0L6H4Opb/o6Mpg+lzmi90aNE0V",
-	"RBY51evg0XY2EOQgA9oU6f2lrR1/y/no6gwN4ms4613ZVz/R4FgndNaAaMFYQtt8s/d2JsRzJmJFIjt+",
-	"VEEJG1JWyuVlscPfeJMWWQc6O7Y1y26wq/Ub+YUEMwMhymJ4/Xo98ovBYWIWypmCmJ6ssc3H70zThWUN",
-	"7LK2MQJ4d7pqCuj5poDeoilgQ6RbiWolW9wS56rLXYJ5NXxviGelqIk45yIERCVzMprwlKiJnKmCbh9u",
-	"R7X/zjLyknJVL5L4m5vOmnfCD6DyTfYH3ccPl5oKl+W6VJZsRvjyjOo3IjW/eypyyzu9/U1ecnNL3/Z2",
-	"fPh1yoQiUZ4l0b8lf82zpNF0u5URbiVhrM7gbWoNP1aWI0ObjeyQ5/yaYUKFzEhRghPKcUk9uXWxsnNs",
-	"S3kOrWGWdptxSYS2wOM9bGcJebKq2okGMt+5hubG2IxG0UsGsTlchSKaTRQbDaKKj/vBPsmoiOWUDOea",
-	"KcIFGVLFHh4c+QXXz92MUdGCJBSziUwYwVN0Yt6PL49PsL2L+XQOvrosLtJPXe9kLEY0kjEAoVm9zmgL",
-	"QT3Z/+Hv6snfTieZGp1Mkr+dvvz7d8NDdf7fKpXD7+XTB397+Nf/7v70rx57+1/V4AB8vzRdfrcHnWz+",
-	"qzGE6qKapLzom4CKYJX6cVqSYT6HHr0QNBxNpI4wGDmT/2KiUldsIqHiO82mEKkvsbpIAtG/8HTjpfDj",
-	"JuvUtqjGVHIt23xv0RMq4yWdjJDTgXiIBhgWo81sIhOopB99/Ni7uYkC88c+/NHpLPBAAg8FRLGfKRmy",
-	"afuai1j+qdXoodFsLLEdx7pMcLOYE/e8S3FdKcX4/SMvZQaRJgs97+7V0xOXF+6SYihpZktm/3uU6fyE",
-	"tnhinDfmKF94O2aEOPugiwzEul9gOl0sg5jqwZOzJninTNMBTdNMXq/r7lac1ogKMmSQd9yvZvsdv3lz",
-	"9vrvz55ilBDAozRPEiippaCH1k5kQwahuaR5CU51t0OwNJ4FpZhN+dMhzVksj7dZSQQc0PXiK8FYkjdG",
-	"iZqLEYHS1NUNGEuBleVgibUKsrBqWK89hU9MnJJ5NmrAgsicGNRmp15d9oK6FCXcjkcQpIVBQoul4ELh",
-	"CXpHGPyfRH3bIS621eEzQmODrkpnVLv8U1sFrlIerRqbDzk5aHxslh42ywpzJ1amhZkD2eDIIOW34dyo",
-	"rh6YWQ0AWWJb5/Olwl3TjJsH1ABOZkXNCSg8okhUvBER0CJGNMtsCXBlW5vXLvrK8PX1wdV+Zb6CEHlc",
-	"oCTqXmpblYQUmBsgH1tct3+MlWu4tsDfApfxBNWXx2c/Pbs4ffW8FbTeXpy+OL3471bQOn578eOzVxen",
-	"J8cXp69frWTad5DqVvD/L53rVqFtDcKHxzbM6QZYIGLMlQYRAgQKM3EV+4eSqoGRDWjNKnDY21+lIaP8",
-	"NtiyeIdTjyHNDDo/tEdUGflNY36DjSw3nAWMYFAhRvnLX5brZwtiZuyas5nt7NL3udWOx2N2AxK9efbq",
-	"6emr5xHZ4cK9BvU/QkHTlNHEPHT27K/PTi6ePTXS1pvjt+cwEJKUGYFK7HqOWXtPT8+Pn7x49rSWwuTm",
-	"bwUtO2EraLlRzZcwaCtoufdX4u/5XIzObKeH7Wzdiyr/ouCxyEEqbvPZBMTtgmdrCQzqyPCRlR5063de",
-	"wcB4tbzMthLVzYrrglumINCpUUi1/KTktcDcDQa64H1MNoyXNl1u2M1ikwSbFf3kj9+crgomWEvIVxY5",
-	"+AQp1JCGlcAXYk6tTVNve8iXZBm9cYmH9vqayQzLM6dxK6ZXMJ216xOSJFKMWYYCXUAEsGgo9QSI6wuz",
-	"t4RJXfE03XjPMcHGoY4rXAJmkB1D4qt6YUBo0TWHOG5uSBPSwt3bgu6LZXekSOU2j7eKyY+2hs11yFix",
-	"rUi83LYEdlMCYuQXyPrxNWwLle3lBElOwBIMH7Xy5Z1KZPVyA/ZmFrJSmcrf8jetxPESs9xN8w+sWZr4",
-	"0JiZprgYJ4wkHNM2C1eVK19dNd8vbdlUcS8cLgrOX9bDYO1cTevFmme0qAekGo0T0NZFYR8YheZB2zp6",
-	"s+78yyrFO9Ubx4fMuSIXvUMi4OR2c+cyL/uIeYZHg6ShgEdmjMQ87hN6qa06v7ZTGT663w3FSArFRjnw",
-	"bK8prS0oVW26SiIHyQC7G0RE0bnCHvY1m2FFUfKr3X+WOmMOrJWFYppaszW2iMFj69yi7Fdll5aX8nIQ",
-	"cUW4wFnXALS+FhWg1DptxN6MZ/jwom1r+76hXA2KwPIFu4aBtex97FatzDWyrWepmoB9754iIWbajPOM",
-	"ZoYBOmDDFuQ/BwbrOTZiKro1gaPA9mQza+qQY1G5zFCMiWoylUob2fSIKHrNxRiLvZlx7ykgCq7CBNdk",
-	"R2bWZmI+7mIerLmPRqOYUkHHcD5g2k/4FQuFUfChlljtMljRfPE2TOmHgd+5eKXPxatpuaFdzO6cM4ul",
-	"Rt2RuRogDRuwDynPmGq8NW+h2BPQF48sGEpFEyWBGjpBCRq6IlW0dTPBNk+VJpnUzgrlMQwNWwb9zcQt",
-	"rtln6AG0kfPL7mqT+8s3smAgs72PXuODypkvEosqNVt5aJVbt10NILuGTyx37m4wqIJoatiycO8nkqn6",
-	"fdnMXV65OYvectddNGVZUSXyiDxCXHVFijufeOduh09NqLT2OOPNd8ZJSDdB3ThmxR2LdeuWUPWd1ldR",
-	"G2txAe+bqqEaFbraAp5rVRPDOt7inxUotaTdOZgu7AEXyrnrWu+T6+Z+fCsb8L3fMM+80qJ9WapTPb7J",
-	"CP/8l5zZnw05LJd9B7bNEgu+rGnTvyoNMnpRJBN62UqiWZKgmO66KxJqpO+qZfMly52D+7aJBN53+138",
-	"7k60Ftc9jEB91A00mLsqz7+SSB8BO3YuOeTXm6s0TmlRWqbKExmOiJX+MqbyKQYrTLHQQMJophZ1iuYu",
-	"WXfEMD6vgLU9sV92J8oolFrY0O1FOCO+obeJlrErftEunKGgsEFzr5ftRavPyFJWikkrSM8FU7q0EtdI",
-	"aFEdbqXrvLGrOGwnF6TXNdsoBSY8LmK1EzeW2uY1U/qeIgxKcjhlyVWyTuS4cjyPH21f8tbvO78AwQ/O",
-	"B620tXLgisET4cpxMxG7X3ALINZjypOEe2svzXwHWxesWloQm2oyg0ZrmRTjqo7hFymEsv75Zvqz35W/",
-	"8UTced9T5MeLizfWorhQmTnmMTbyKeLrS/t/t9tgOFxX/LfOW73ahT7M1RMtS436mLbiQjR2D/gH6Gu6",
-	"lKMM23jz+vyCxX1CBYlsWX4s7ugK80egT6MBdmLUbq4IDQVwdWmuCzl9c31Q9oa3WYpzw4bax+cnp6cl",
-	"MzSy+YgJ3WYCwtQ65K1iofDm4oKkmYxzqE7YIcc4KrPVqqCto9SuC8JOImU6pKOrgKQZv6baSJt6JrMr",
-	"FYQi4eKqjbEDLi8WWuERI8gYmWbX8k0s0+lscLbdZAD+IzANQlwerDdjSibX4Dyrx9a5JUxZrrhm0FJh",
-	"1iS/LPRTePfj5P27C43/e5O+f3eu3kN7hTJbeOcv/fJT+/3HbvCwd+P9vvuXnb/0w7Cz1Su798OwY17s",
-	"m2fLoj/d4MHNr+967UP7+eDm14fvuu0D+/HBza8PD73P++az+WIfvzCfHrzrtg/f7wJY7/b+8meA5k9t",
-	"m+jc/n/e//qf5tnj9g+0fWmG2L2/+5ftE5+hhuKqZhLOZXmcx1x+2dhtQaCiJSSQl6VDMQGACMO64VEo",
-	"PmYehK5iwnZ/d4Vqbxv7/XushFKLbsa6oOsbVtadMDaCuQS7kVraYzmhS6oOYSAwJvRg3e+YU5fI0Ovu",
-	"H9QSGSp6yv7BF05ScMt5aos3fOFsBVczoiFT3WG7K0EIJSeApPp5jYqxxrInGxUPqp/lDebhikat9KIC",
-	"g4JTrrYlCbyeIymtxaW3XKfqThpf1sj7wWr1dC+E/2rK5/ZNdDzwHaAqKaogNquhXx3xKOoLf2b6cToF",
-	"28mX5S+2YMuyu3aXF+mrQxwsVP2ZsWZd2YOGhIRblj5AZrrm3CvCkleje81rdabjqn2vea1ydbxi4Wte",
-	"c6Ehm5U0KN/yiyBgFfI1r/zdPHRXtRCa4FhXR2DZijd9r7LBm75UW/VmL9UxYNP3KggHNRKWrflzkNZg",
-	"7cNlzHBjiib+GJDhvFYm3WjR1SrpZIeVddV3Le02Mj+Ek4eCi0pEecoqkU0YnqIg6AmMMzKLnY/630RL",
-	"+MRmlq5E/LqEmojH0a1CTes16LdMSFnMTbWY8X5VMkHzsmwGgbxszggrzveIRO/eY9QFLfMknMznB77V",
-	"nF9/lVRWHFq/rXLie8m6axriL+Or5Zau4qtfQTp6EyP5HeWk//snpFdw6ZOz0pfh8dI09Ub++4UO1lZ+",
-	"/KZPfAZ9AkXNz6JPQD+7UZ5xPT83sFj/bsp/YvMfITG8QbVIDMmhEI1Ion+2j9+ctn9i8z5RV4OEX7NB",
-	"p9OJoJNaq9/C7HIXENVvFY+X5AxnMwsfMpqx7DjHGrX46QfHob3RF6rVnrGRnE6ZAK9AZAaQmQ3665Mn",
-	"ME4dOth68MTBzyU4E63T1s0NINqlxAbjYNQxf9pVnB4/f/bq4hk5f3pWtFhw5uMk7czYMM2gMXJnmC2U",
-	"sW45lGQYyHBy9jIgz87egEMk13KKKZelN9abzbBsbYSWvg0+DIXBZxVgakDZAUvERZdT66+BTCeauH62",
-	"oXhTuEqgvgB5e/aiX3pu6svYoynfu+5FHRK2LrI54RARFbasQxLzTTOb+BPLkSIjmiTKBgZm6AqhGv/G",
-	"CACA4s9/Jua8mNAc652ZL5/ZJr3oY0QLauQgIIKx2CwRMiOu2LxDzs3iOUSS2p5DeiZtZQPVNyO2N0EL",
-	"spOViLQLLy1BbzPkc6YJhXIQ2wewkp1or3h8LwpI2HrOMpqF4kJeMRG2diFEe0qvGIEuuJiN8ub1+QUx",
-	"+9C+YnMVQfc2rhQUPXDpH1Az6FpesRhhU6EovNI4ykG3R3JB7XawOOqQn9gcPXqqKF4RFHGac2zOj5FQ",
-	"R3ja9kivGEuxfQ6hZELVpENeYUR8bjcH9JJRYihpW/G4SGd3briMpVJxbfNVKPizyeklnGPC6BX0GzPL",
-	"gb6WIg4FAkKocFG2gETPskxmqkQe7Dw8sUUwFJ0y8tfz168IE9cskSkDrIii6GdlUO5jiE7SsNUnH8OW",
-	"gdH8GbbKTlsD+4A5K3vP8BEjG475NRMkpppCZDkX8F4nbAWhIOV/YStmmvJE2XmAOZi/39m/CVfE0fSw",
-	"9f7m5gaANLD+iq7mX0kEXf3Ir3g+v4bi13a7XfzPPHjQ7ZrnhjQe2DtkHp/SxFAOFsNGBOgwJ9EJNmNr",
-	"X8xTFgUOdPJLzvBIUqonJKUZnTIoNWVn6JkZKlhkpnDI6EbxkNFeVvf+gXlfSD2APG7zspDoas0YZhg3",
-	"VouAa1E8KXPN3ICHZsAp0xMZD8y4FCuqmJEhYAGeZR8gcX+Yo4xsSSxXBF88ItGxeS2yCf7otTG/FOt+",
-	"jCcgLhM+0sXgDmSaZIzGczfPjt/PmbouTi5c2uAkNoe0g/cemMFtVaCBlnKQ0GzMylmQHkLeElcEfrSd",
-	"X3vkJX9ih9nfN8PUMdeN4t6esSRpewgBmzLMzJVD8EA2OSKRRdmITGmqCKOjCUaOIWbsFEV4oA2herf/",
-	"voONJneNgsS1KrmSBQ+20PC/ARQqG7API8Zie1RSYo68Xaw6IjPKNWiw0RnT2bx9fKlZFrmYGhz0EDEe",
-	"eJCgSbliJc35cTH2gkSIFMTgFZCjX83dOrfZ9iX/jGOzCxlDeqX6hmoe+CmxAw93d8x++emyhuh6d8Gl",
-	"w2YuRgYoF7GdZXcDEpkzk7k2EA0MaeUjNphxERtU3KGhWDTmQn4qNmiknh1JS0ILl9hsIoECAqpnXGsm",
-	"CnYNofmurfouduUzu2jkiEHRhrSx17zfWllmLsrFsZmjyu9ckSuWakLLXuG7HXI+FyPob1fk6MGGR4fd",
-	"fcjIdQCEYscmhz7PaDoBGuKakvuVH1xDN2BURZLcruMNZ4ZfAK4hgzAo7MjRlM6RzT7sFjgHtrMpFzmw",
-	"mZj0ukG328XYcDrvEOAwIdA+K7dAw1KVSgGJhhkE2UX/bJ9B3YEp123411wS/8sz6J/GxThCzlb7UTGN",
-	"phvIdQG2avHHSDeIHsrsMBRDgnDmLBcQGS1z3QnFaxuAgmsvOnviOSmDdY9J4z1EOcG/bm4r39AxF4Wc",
-	"9oIrTSRUagKRVZuNjIyAE5EdSKjuWdRyffwistND93c3KDLH9w93cQMQMhJ9DCFuGDhjp9N5jzwXvzDs",
-	"2esRiAzZDY+foEOg9yc2CwxbNzdmHccogaXmArjYNa4Im6Z6Hth4LdtWE8vRYC8TX+gnZ8/OL8xetoLW",
-	"NcsUyvW9TrfTBXt+ygRNeavfetDpdh5gHawJqFaF8GY+jJtqjJ0xnWdCged4DLJsU1aiRV8VuJT7S54p",
-	"bYjNKMlj2zsyFOYRpBVhK2NjJsxRsbAFZSXpiMVQrwcYdB/i41zrVvftgOpoF8JLzCihcKlPijGUP4Af",
-	"KC3T1MiXMruClrzHKHtqxZLLMk0Sc1sDlBfhMl5zxYeJwZmMXfIPtoBCgVGncavfMkh2DDqigp10kshS",
-	"o0X5CISlL7XS+8+xrHi0VsDPwBohBY/clme4BLdJkZFWsc+ceQVEp1LlLQqpIEetxKe4fCA7UJOS/978",
-	"iqQFkGa/23VKqWtIm6aJVZ72fra5huVcq+wOuK2QPQAa70IbAYuBDtvMEq1WZYZeIHDL5rPv7C2+cBO0",
-	"GiniNiOVLy2MppjebiTF7FYc4DY3vVkcx94TGruSHPBKb/0rbz2RGV7af7z+pQJCfOdwE9hOrSwEihFa",
-	"evLplGZze6WKQzUkjo4VViw5BVWw9f4maKVSNZCnE5sMadUvuOc2P6MuqfvCr9FtDP9Uc6XZ1DxdVqhi",
-	"BX1BamKzD5ziYOQprYicCUzCLhgtR0HVXMUQgt9wCENpMFLO/BpdsXnU980Qns5qxkWt9ViEopIraoCA",
-	"pqIuXKvrqpqYPTty7MNWurOMC2o6Gh2hUBCaCBpuId69FtrwmNJPbFXANRfbbqitQTKFu16c63FxHJSc",
-	"nL30ZVJwgCQ586xYJ2cvEde3IRY24OCman206Ug1QtW7Y0LlUtsaaJWrzGm0b2upMNjClY8lYPtCjIDM",
-	"4YmtWOCRtBdFQ4WPS9LRrtgc04SDwiRVMPW9jzy+ASdjdWv8LV404v5hyWjQSri4gn19ziwPfzJfVus1",
-	"4nHkTGn1Ow6/aUnGDO+bOeohtGyuXq2xm6YmKXyE5HazABy3Y7TgP+/xGKA8KySju4CxlLNWgprVJt0S",
-	"YkMb7wZaMK6thrScbAsovygX7W7ARU8sUYYXeg/Wv/AGLTEXUr6gGUbwHOzvr3/v74XpxTLf34jNI710",
-	"jL6Zz98ErSr5smlPrCmqDNFOFdiCboapvIbqCH1Xr5IrMpVTJrQtx+AMV1MaM5fFGwquyDrDdNl2HE3Z",
-	"tYJNoL4cdA+iUEAxkxnNYrVrrdmFhjOc15UfpencDUCVJ8bnkC0HwgkuCzMVMUnYaP6OzWBCiaf/K3yo",
-	"slws2mSGsvZr0IZ2qgLCbp/kivniFOgXIRCljGbEOgQKw03hNiilJioq1qdYMrT5JHJ05aaVuTY7MeXK",
-	"KOlNYslZ9ZrXePnB8mrYYLNGWa1EiPibrvAZqNzB+pdeSf2DzMUnksXfgkwh4q0mU8FqY4mR/p1Fr8li",
-	"UgbkF8QErsUis3vuSRCfWe9eJsc6t+a3C/TbX6Df4j48Z3rdZdjOCobodhpjfGyV3e+VnBFbUnziwMvs",
-	"BWfIhpV1ldtyoEaRcp565wrDyrXWha80S/uupGjhyC7YjAYXNfDSmsiAMoiQZvzdQnywiluh9QWhwCYS",
-	"gmFABDmueM1tvUWwQrjtiVEaEYyj94YKR0zMYM3ygBMFakwfbSNDqSe7zZx4QTX4bTVru30BeiKcaKWK",
-	"85GCfdO2/7207Vdsdhv1sNx7FzZ9N4q2uWK3BK1Bc3XX+3ervf5B5brCELJWBZ1QEcvLy9u6xdwwgUGJ",
-	"wi3WIT/wBIJXRnI65IKFAvjQ8aunyxxOPzp4fiOPk1uIF6KCfqQtvEyryL5dn2u9sA4K4NNcQQTLMghc",
-	"YK0PwnalvD+nq8sueL2vy635m/j9B/J1Tcrr7AhQccOX+7qweRt1b/eLflP3DCUR1yxTaHFJKZQZAdGz",
-	"DOHFYJyUZRBi6CiWZnQaFHVQsd4VVDcbQ0D1MUaJ1UqVEpky4eA4CoX5CD2+rNkIC8XaAEJ4tsm65vul",
-	"yDMMh4nsoK7S3QqPld2xW7ms0oyPLMqXR1R0eqPKCODovzJPMt9rVQTuQ2M3V1a39YbFPCf51LyBefWG",
-	"yrNsxGmyjXvLru638W+5rV0if9szAu+WOd0F69p6QdoOgcL0N5l5UWY+SaRyKH47wbTsTefOrUkuHXnz",
-	"bSVEP2f6TsB0vrRVQI6Lub5e0flr8BSZQ3YBytKWRnWsq5ln+kJ74Tdaa6N1uNYkvjfaYn2esygZrl6w",
-	"fff1T61vJsYGE+Ok2NpmkWgrtce+WtgYK6ixB7Rue/OiP+jSeCQztMKcw1JEQlEN8dfQvbhoReREuA4x",
-	"b4IMhQQ7DoXDzs1kJ1KKTvB+s+RUpfJ/WCT+XRgk4DBW473BXciou6UhAsZYsDsQz+xg8yYwPNoINklk",
-	"SxRmU5pwF2gPpvEZnROqMOCWFh1vFb1m4AUORfQXGO2//nP/yeHhf+53e73/3O8+Nv+1zT8RueQiVmW/",
-	"XBcur0h0eNjrPbb/LY2/fQFb8hvZQmAvPUMIZkrt+BslXfc423xgSvVowsV4d5mxAtNyN9UN/PzcDYFk",
-	"bXOkrrIl2QGIWExGVLE2F4oJxTW/Zsl8KYyAFM3mFPdTpdfOQVOFgLFsL8jzGy1Aly2YlwHoPbLxVvqd",
-	"nRtAOZeZxvSiI0JJ1I4IRoYTJTNMYjXP23QdLGFCXhSQY8U1Ww/FqdiYrGR0QuxHwQV4XkjMMwbpr8qG",
-	"mbjmFsNMXjEBJVl4HEECY3ETi5c65ClmL/RJ1C67LkRkx7c8WvdOo8FOZrqya0XrlFa70sWhKCsVt4JW",
-	"2+8u0bb/X3m8vawFRNBqVz6BPg1NFs1PlU8xo8kAFe+g1fY+3Vl8esUmYOsUVA0CsH9AY30jANa0f2fG",
-	"n6ZUzG0lltazaZoxRcmLi6fH1R1Z2gvEW1a/d9jtdgN7rfqtnyWV/4fhkJ2RnLawOQ4YHryN6j86LI7z",
-	"r5JKcs6Ta9oqkv5bPm19bAtUFW3NbRNyv4OJX1u7+7j/oNvvdv8HhB9Xg99PfcFaITbzxRCAANNdYDmB",
-	"n/rS6j+82cIUYi7UekMpsrhvVtI/jpU0sVzeyUXI9TfIBbAiSUO+rm377YQdL725Q47BMGVeDQUUF1ck",
-	"GsnE5Z9REpV3LTIY1yW5SAw3ncucKGr7LM24ArspigWYpuTsoqjQNohoRabuhKoFeX/zIH6zQ7eyh9KU",
-	"n7FLljExaqCBx29OSeZ+vqdcNoVPEGt08IKNJuREZulqAjelGac1CmdHeGl+IudUaKk8UuYTMoM64Mih",
-	"SRVmOGvQvKx4VYDphvnu8JDs7Pd2yeNHjx49an///ffft7akTHdtofWPQzEs9d9gm/Y6p+tbH80t+VPT",
-	"8SGDOqgyqO42x1rnT+YuLmVQPqxbHuAyKzemx3sJHNvauK1r5puBu9HA/RSCus0B3M5ujMHhpS7ZZDeO",
-	"i7m2NW3fHj5n114K3Bhn2Qoy6L5ze9hSM8xq6FI301bwvYVLensAbWjXahDzYrJv6SC/v3SQBM+tLuQV",
-	"lq8NskAw46PAEfB7N4h+EBFYhlLmIra9Hqvo9NQnFpulHRSsAmH8lmzwtToyEHeW4fQGWQNLNYRGd1Qz",
-	"km6wBvPiN0dUsyNq6eFtZ212hRrfB8hDG/RV29dXOjXFdsAzYjQTRSNiw7Q6rpeT61AHJZgDZ6kPQhH5",
-	"4j3Way4l9uiIlHWRPKnamvs9vTYUJYGEuUAzFliOhGCdxqIhsdFqMewnJplF4sKh1aCkvvFkiVukmRuw",
-	"nqHq8bHiTmEUTaxVY7evA1mNxeylOXjsnzmvjvM3/NKaERZCfjxb26L9bEvVA5sobqQ6/kEu9TdJqIHq",
-	"vKGZ5jRJ5gRF2RUkKF+V0+LFA7KYazpMCppSOJstNVk0gB0RKuahNVShk2IuczPeNYN0TajsBBShv0B/",
-	"SI38YP0ojwCRIQOXB5KxOhXCHwt72yJRcg90O+TCdQ5FuqnMqLjIAFJXozfHFyc/NhrJ3vqKwqcTIKuU",
-	"VKmGLfNY2fZPMYw9arCsaDaajGSWWtOKT4YerjWprDb6z2g23ZZqWXz7Rre+drr1diW1Mhqcq2B4y/AF",
-	"V75vwpWW2TxAj6ktWKiQ2iw4UVemXJB1GRcvHeS/UZRBUfsx4eIKYwq+QMrDGlikQCDszi+Dw/68sRP+",
-	"xD6/dn5u5y/d3ksgKB7YGIanxRtrofhMOTAW44ocmM+ZfmLnWu9VdYv+ZtH4AzlWpyVtc0S7IHdVur15",
-	"KG1RgXVJJpyj3LbeiiI2dMC7QwvmjbK91ee+CMt8QHZV37D/K7YHTcu2bIuXZVvpwL5aBCZnI7XnFctZ",
-	"Lyg1Xa6zk3O/4k6tCmuH/AMDNRUzchIodAo0uqjaoyMKXAa9eddVicYkrlyxeJmodHZyfuov4VN0AH8A",
-	"pwv8rmhq/Qw8dDk7Obdk1Zy2LxI3x7GcMxEbiTjjo0lJV69ZBpPYXhoyi5XtMeEXuLZ0tmO7KobCb6vo",
-	"HrriwlaPgAKX5iMGnmBdS2czMA9gmeoj+xWkDRa1ocxr2HX8ZzaCCocY/GmE7Fxo8lbwkYyZ1+4J6xkP",
-	"55qpDjYRMFCSX92MfvcA82uk2Qeoam//2Glsc2Xr1UeXPIHi9PDHIM/AzjDlUzbADpP41IhmMQ4JZeHd",
-	"mPvdrj9kQCLvUGAg17fGfBjmWkuhSoh2y9FlrlgCM0AF+ojs7GPJTgKfd21p+sGMx3oSkZ3o/OXxixdo",
-	"sn357Onp25dRWYvafePGz1iazOkwYYPq1gQk+iXno6uBeYCzErJez72a2IAFeCmhmus8NutvP+6aBx93",
-	"DWSJFOPih94j+KX3CH+iQ1iXObgnsH7AEJi2DXBBPy0MWk3wfsHOHnobC6/YlgKKaBkK6CFPqCLPpRwn",
-	"zJCzJy9tPAuYFhBV7t/3SETn/v0F4oWpptjnqV+E39o64xWaForaZW0OyXJUj9y/X3Rfun8fFnD/vsz1",
-	"SE7Z/fuhmMnsysB/KbOiy2mfeM0RoS+e1c2scQvNb0ck2u/2IgykV0zoo1AsVr3HlA/b9qBj7zAM5Tqi",
-	"1GviqyZKbajK2cm5L1PdRZSYa1DnhSixDxpL9S8JStptisRaNFNBC9TlTeus7grPGeJq7lTNIUAzmzBj",
-	"r+vmUNkXgKNbSP7OMvKSclVOnWfJQrsl9oFN0wS6FIFmD8sbiHw6ZBnGmzUu8wUfU6/p04gmSUNfM+jh",
-	"k1EipFKUyEuWaUqYStmI0+RPld5ajRDtQRfbaefndLzKQGgLzENDJi0Jm5KnTGn6C4RfFxBmsdt2IHgL",
-	"Ww/fbr7jJUls9VtI9Fp4qHgKDSdyIqdp5m/bmgPZow17+hQ+jagksTT3CJZ8vMFeUruN9e06hnO/C3CH",
-	"m4L7ZANwh0vAfYIeymW4UJw2HvKN7URfr/MM33mn6TjwEmBGVNNEjqVrOe94NLRfK2kP/roGNpgaIsu8",
-	"gDwftuJ735NneJn59ZoJHlPyhuYJV5q2gpbjjK1+e/9B5/Bh76B3YAa3fLHVbx887Dw8PHz0qLcWtmJq",
-	"tJRb1r1IMv9meCixrPv2tLMiCQAKWo7b6reQRQ6oR2JTg06ItgvPDevPPak9N8mnVJQP/UATmpGRnBKq",
-	"mYiZsK2G7c9/y2lCJAx0LUcMsmlYxjx6XhVwtnFNlMxt65Dc1bJ/ZdT4385PYcG7oNmY6YrG/EfxQRjR",
-	"5QeQhmqaFzTaM8Lcoo5eKl0zbHV3Wx+EG6auXJ/zMdQ+UWyUMSv9+v1FOo068z8cUJ/dvfA5zch2FevN",
-	"yG7zvhnS/kBm5FmJw+7WFWi9PEvnjI3NvTCqIHl79gKjfLE1KMTuYHtQCD3g5n4t67FhNCtb6bLWY8PC",
-	"dU+RSOHlHODljPrQbYNwHcAEgjHo06klGU3Y6MoOF7OEXzNomgUxCxBPmiuyoxgjoVEE+OXcXPnywbBl",
-	"24K6DdjtkNNL7E8EWd5mykxqqs2fyxN47Ou/bQ4PHoE5TnA22vQHG3jQwZgpDl8487g9QGgY5KIRWE7K",
-	"1VRFwSnLFdcMREF7WNswejvsb1MaqTL50twRu6qN+n/UcPTTi5OWeP8t5WRFyok9wTvLOnFnvTzxpLwH",
-	"W+We3AmgLv1kFZTjYq6tQPTkmKcFJbwdtIbk12i4R42bYE+agNhqGRdM3c1Wa6bW77UuZ/uEjJo7gdOG",
-	"z62DNPdn/HfNrPmKEmVmxUk0SFu+orNVxkzBqZxf3t63Oba+fmNrW3i30Cg4cQYdFpclz/hizCb5Mz67",
-	"/JZC8y2FZh22b5BI41BqdfsNg/CqosA3BqIsxecN1mrf/ZZt0xxdseactzOO2FfvMu0GXYa2Gy3JWJsJ",
-	"OkwMGQyFwzHQGoF2cWV+jAMynIOGKbOiAO+IJskcve6YxBOKyD0/wPKx0ZFPZ2FUdAKSKaMCi+oW3Sjt",
-	"kxCWsSZBZ3ks/F3om05drPh/ShHD/ryxfmnz+xfVzfeo6OH+V6c7c8dCaHEGHmYVM9sGt6gkbq1w3m22",
-	"zu+ELnxFcezbCVh75VVdalm+aNJkQLKqhqf3gWUVv6csw2sDQQFGZOc6sE0CsIUd1dpc+HsKbAiB1+1d",
-	"xiwgcW4DGyDGp+wdvtQOvVR1+mLx7h7h+0zx1XaN8y8SYO0mW28aLxf+tYi8nkXmzLGxH8w1cJu2eJGe",
-	"0dGkuB+2CwzUSSKR+3ZQlIyw3zT1XrE/VbF+sQ+LN2aDlhtTTfe6e5Bo4R4AstxJqZ50fgdFp38zl0Hs",
-	"05k7FvhWUei9j96R3uwViLB9EWBvxvU0zyHYypLBf8tZDlXLLrngasLikhHQMeVWWylrPhokxCgyu9o2",
-	"hO5Cm4JQCDYjCumovLTdwqMp/TCwLENFjnmoIyv9Zgqi8DONpJcLM45iIymgKloBDQikQJV5kpAULQPQ",
-	"HnRR6gr8KmaWda2vYna2/ILWKPX+nVPqZab8YvlckV/MUcV4LN8MFN/qPG/aeMpRmw0lS3QUttEgcSsS",
-	"tb4PYtXYXrWFAJUp/aq2S2IAzQ47oYj+2bZTtc/5WNhc7lyx8nE3DjZI7JAfZEb2D8hE5kb/3YnSjF1z",
-	"mSvr/BqwDynPmBpQHe3CIOeaiphmceFYLameKudE/A3FiGZooiTFj0g8Ic4d54A+xdZhmVktG7y/hGt0",
-	"D89kdsXFOLQat9HjY5Ymcl5bVoecmYOCChiGIjjqaZ5yiwRLqcJWyTZuxL7cRP7g3O1Kz/H0P3/0hp1o",
-	"Ra9Ft9xmBybXy1yW32ji1yLcIebWyMem5E4z9ZmonMukcTSjY6aKrG4NGdWloVjIWQALYDFJ+BWzmrZj",
-	"/0EooCkJiDRePQ2bCIBxKviruQ7RfrcLAfqQKiMzSHxBpxxSnlDQ0YilGiJQ+oUaw+KIKDpX2Nq0Q041",
-	"kCNIvV6UsoiWEugZ9IgfUWEpmZElP7ji84Z+FXZLwm1IjRUCDaxXLC2snm65oUjk+MjebQN7xnTGm3PA",
-	"LiouzVtW3y72YTF0xW1dWR3XDO9X4y7fxYCHih73+FEvaDnLyGCqWv1HB0ELrCNYESiwFoXBSMas1d/v",
-	"dtHUd5mrleC4/CcU0R3jWQLYJU3UImT7Ncge9ArIWrpx6YaY1AA+6Pa2N2qawztjKk+WcgCL4a45Mni5",
-	"Hfhfs8nC7NxyiwU44yu2iSVeebOfnnHQNTVusPN/NnuG9+s3i8bmTM8gwAZG4wnViqbp7dN8XXLZylzf",
-	"t8qwIcNdXPquM5dRtZgz5zLPjCbfIX4SLrj5p1TQsdHf0Z2VERpPueBKZ1TLjOxEnI6ZMKpKnFWgskFv",
-	"vyZc6V8t14p2lxqh7cK+ZRE3HrGPW/b3Om5tnlRczOCSgfUkk/l44hIV4ZgrR7mQcByKFRnHZMuE41CU",
-	"GccuzZiszDLGbNAiJbNz/z55blB9k4zLDvkHWKKK30Axc2COpVFdpV9HDV5zb7miadp7kmqC2X0wDVeh",
-	"8Av2uNKwKC1SjeMFhAMvzbA/KnYPKvooWX+ouS1PpJ6A8Gib/BvB8mB/n1wXjrMBSAmR3ZQLNk0Tqpla",
-	"uinaPlFuTPGNLelmvoTQapBeDNeKrmnGwekdgWsKLAcTQ3YMCfj4sXdzEwUk+vhxH/7odDq7pbCAg99T",
-	"oUCH+oX3LZnmCipN0jTN5DVWs3/JNIVmDHTKIAEXSty7hQH6KSOa04QkVIxzKMnjBgJ/2XBeXafbHFDL",
-	"20YtJ6NcaTllGVEsu+YjRmZcxHJmtq24IAlkc5BhrrhgSpFZxjUjlxljyTwU0JHQyLV0pFEZttp/ofnb",
-	"LbDP3FPY7qe4dhJxz7tq95RFpSMjcykeY9g4DE69TaNzNNe64YvGv51QHPuFWKiwPSkwzb4Ksp0BVCBY",
-	"PBYDvMQtB9UhFNwI/nQ0sSYdl2fcRzS0YwzsJg5wnCgoCoNiX6/AdrEAhODTypzYqw6wzGU44y8D/AV6",
-	"GBV5zhb4EPNrZpnURvEqcMOQCZrMjPpEk0TOMOiaEUVFPJQfyjTpK8bQKAMW9VBkecJAj5pBJAcoXGDS",
-	"UZBBXv0CEBRR6rVV/u7fJ161GLSRFx3N0GiMxTWwI2BJHRxEnVC8FkTlo5HBNNS6IoPMeEl1XbfsRR1y",
-	"etmY+01kFopLs5NBhQZXgaokl/vD3FO2CXTgZjaKbzF1c3a6N889RXj1PL2MdYOgl5plM5rFqj4t6jIk",
-	"Yyn01prKa2aTM3zlGGhWxqjZULNS87ODZedSmmOHIwOC/fzZBanWMop2OwSciXY2D/JQOFRn0E/R/A8s",
-	"BX0SuUQHOJKg/FwC5n2J0IWi+MLCtywr31Gcu0/Nx4tRT8+3dGTjNNOq0IhtnlYUlyyYSavfGkqqBtdc",
-	"xFT5KfsWLjOH5SxGuPmrpBIFm7ssMLAV9FvWHIjlKJ/ak/EiGO23rm/QJU8Ysb3RvHz3UjIb54yU/cJb",
-	"mGLtOgPab22qdMNq1mV+10ZYk7JcLMmsD+oFVBd3ar5yK7OLCJC11Msll0t8Bfvosr6bl1Htp75uUUUG",
-	"uc1qt4UMp0Utrw2NINWr9y1x+PMHfbkth3ok1rb22yUP19WhDXStQha9ZULxoiZWCDI7RsYgI5okCsSm",
-	"Kfnx/OUuRJUasrCymmkoSoHIyIDlPCeJzGOgmX7tmzLF0UzaJ9Gb1+cXoWhY756ai1FkxANk3lN8zRDi",
-	"qhRbzPjEys6hOB5BTahCqADB2yhNiZLEjAsWbleAylzPOE/Qqs4zEiG3jkC/MmDes00yoynTdODUBwgJ",
-	"ijBS1yk+IDtager4zZuz139/9jQy+oVbVihsxgGhKNsZ0WCubPa2Db6IMkiZQHFUWc9ofXI07YZCWb2w",
-	"KBiqCmbgXIwallWwrg45tyKq9oXZUHhdvtbaX8pX8a319pYCUX6roD/tYypWlqWajSUalhtLy9rft2rw",
-	"aqY4cS/erIUFO7UaYIzcZWQNQCbs4ruLkTZW0iCRFENJs5iLcbQUZhymArLXKffhARTldR97iz1NFwBG",
-	"HO9bJ2wBOGDvhKpCnz4ysnGiykcnDBXCpTGVFZRuNaSMDqVMGBWfOXzSndr68Mli9d98z3+g0gLao0wb",
-	"82PgT8stoGfAt9CrW2e5m3BKj7GFwnE2YhlbyUHJDk0SQE+1C2wCExqU1UYXwY76GLWnq3aMODbcBzM5",
-	"wCKn7Egx2XFUMLBqbABBgUEoPNOc2rXMtkoehCSJFGNbnsSZ+bOrsteox+oCW8nE5eQtsjxQuHFoqLeA",
-	"fBrEkAVngyExqi4uHPml+nZk5jXONmvarYTOWKfGGonGKicLUog7q1DwuKzud1HdH9wV4N/AA8zgtiWO",
-	"MgLjjllF7NtAVRAKWjAuIjNnW+CaxBKzcMiVkLNd2GwAwZq81BVPU2YtlL5lVFmTN0wTWxPgpWZZCaQR",
-	"WJLEWhmnfRR0zK+l9YdPbaFXmSFCFpvLRBzUrUqH3X2QxArTDpTVr5ryXGZRoyljLkZNksWnGzOgy31x",
-	"rlU91MxWMTGDDOGjwYNVVoAHWyiJbjFmyoKkWh3xM/M/nHKZd97HBaRrbjOOrLk0F1pBa+IZhrkBMfnG",
-	"KT+Xvr0Fbguwwnz0suIw3MMMEhdNGSzGCqkHl6CdGxQAs2qr//GmKMDS6reaPIfke6A98KahAdx6hTut",
-	"bdqvOya9gH5RI4hR3/CYzSi11YxDUSm8Wub/8DjA2CnB1lJ1wm1w0m1Q+7UtIFu8djv8XhjudkjeMFyJ",
-	"6X/QRD3z1v6Wd8sIKU/lTKy8Xx6rq9yqBVbxrvUAMlPKu1bl1COZJzGxPfOyogEpyoI/Xly8IYfdbmkq",
-	"eZ7RdGJuwu5RjX8590zGSC4KWn03V9Vn7H0nrhWgVPvNEyowaTAgMceVOTFBhAITDmWGYYMpHRvpIKW2",
-	"9AnUfe5UvGFlOGNtwaFoXDG5cJkvxDyWfb23umquBIGnNFI4HFuiIZl32SjPuJ5j/VxGM5Yd53rS6r97",
-	"fxOAq+gnNv8RoIDv3ptXsmtnAqpiENSLdS11qnb5JO3M2DDNwDLfGWZ7NOV7170Go88LOaIJidk1S2Q6",
-	"xQRXMAPuRFN6xUiWi2i3Mr4Z3rw0kUr3H3UfdYvB3xfrrs/yEqKWGm2uBtev2FxhOX3rQoLq4xD8StUE",
-	"rDn3VChCLLc8zjOamadcwGTYQtsDiPZwXcLWc2YeupBXTIQt0LrC1hkb+992yE9srkJhcB1i5SEjIkCx",
-	"3Zn5ZEYyNmbCiNXQka90ljr7Dc9IlGbskn+w/kRruDErMzM07PoxOJ3l5aW5pgrSI2x0ix88gBjlqhVI",
-	"gT6dlGXKK5CuGZ12QvE6ZRDnbfgyOksjO4XL5o+OwLVvHuJ64Rlw7Vfh/xF/a4L/ovT828A4RROjSTI6",
-	"LaKjOwQ78GGXcGZ0XIjQWcCCI9fj0P8S+kIXYTaKMSJk5golQcG+UNy//2ZiFowxGur+faBbpU895mOw",
-	"X4tk3ifRd1FAVEpHTAUkltr8S9WE2WZlKc2Y0BOmCk0PdG6IQYi+OzwkO73eLgHXXNv8E9Xc9xXnXeFW",
-	"d2qrgxHDYib0mpEeVvI/tFAihQa5KZtD0riN8w7FOGdKsbhPuBglOcSgkJ3DQ7B6Psnov3iySzigA5nx",
-	"JPHiyFz3YnO1SkuJhLYVGELFheEtFWGPYkiUf2RlH2SRzO3WP6u0dGW13TesQhoGNaKKVdAKm9E145SN",
-	"XDPIXbUKgb3ehr1BXcOASFHtOWf9Akatgu6UFAOkIbzNwK8wbsDFC1TiBCA+ANo9WIYc4Htg3DHECENl",
-	"vMAOjIgwjNWPXcBwhbgerhCKnU+JVyD1cIXdykYWPW8W9xIcaX6zElV2K9nBrg7wdyGx41hcjHf72DIi",
-	"AB+5CiCDK1YBcQXHVYD9JYra2NCTxFZCtFiMLUosOlBrWjFbEwqUiwC3Zlh5ZcJGV0V8E6FijtYNjk4a",
-	"QDaDukg2CqKjmItf9HMkLIpQiyepBhPEzL4OAwaG4GdGE6KaRHtcDI2KBH1gPlblzJsIQxrAoVOWG3ZR",
-	"42dPXoZiJIWSEKmEaSpF7E3VSjlKOOa3XDGxC64umqYsJiofj5lCxSsLRbmx8yp1oa7dirsPs4lUjERW",
-	"Au/Y4t+RjWAPRSqVHtLRlcFgCmsf0+uy0KnFoLOT80bmVKzUVYS1zMZa4ewdbA6JttVikX/PQzExKxWW",
-	"umGIgL3e8BgeIM/KDiRmUnMyRYHiOZ0mUSh2DIszPPVBp4dm3GiPGiGaphyfITvH5jM+07XG1mEmZwoL",
-	"0ehQRHuxHKky28lFIlaqGdy/bwsZvHl9fhEZaA39+Ov561eECRCUWBCK6GPY4nHY6pOwxa71oNPphK0A",
-	"PpgrD9/71XTwR/thQO0TxVvmoMxXHzudzs1NFIRiBuGokfnBHSzJmJJ5NiqjSGGfrVHUNfw27IGS6AUS",
-	"ERqKyJIK84lElq9Hu5DL5BI0gfXZtE3Vx1ZA+In8SjDwdKEX0AmiX/sCm/mQqK4Gug4/bxXL2sdjiJ77",
-	"lUSnx8+fvbp45nJV1V6v03WPlhmsz67t80XNooCwzriDscKFWLPw3mnsXvLKU3BrXYV8fSkse8mYzuZ9",
-	"aFKMcW1xJlMS57gKphbGvuBTpjSdpmYKGwQJCIupWzOqLCUIyFvBPxDM2V8cx8vO/ZVEakL3Dx/+V0S+",
-	"IxP2gfz48vikff7j8f7hQxeymtEZOhSMrOzTmdlEJvUsPztbpRZB8UkXKwgaE3dx594tZPm+33HKxWw2",
-	"6yj7c3FJR3K6W2APia57gVnNkCr28KC+oIjHnQIMyHiJFtaFK7mn7BDtmBmRKCYpzbS1u0eziWKjge1/",
-	"dP9+UxXozv375ERO09xWhjWQlJpGuasl94F7DuKggloKwKPk1IiHhvIbgq+poeXcpRguJkSXqc40UdJw",
-	"CZvYzAiPkea55fdtFH35jSJTA4qeUEEOyZSLHCzpCb4IaYUGljSTGnPcXBQs+CbmytxqRRI+zChc7GvY",
-	"FoPfRl6cy9ySvGMwIHAxNnt0LOYk2v/wIXIx071ugbtTRoUqBK+OeRZZNEswZ8r6NyBeA+5Bv8gVcM4w",
-	"SjKGHWDJDjqw0E/FYkOmYfEy10CsRlII7PvqTB4yMzKqFTSLmhdCapLmw4SPyE4iZWrYXUDSjF9TzVCm",
-	"T7i4aoOySgTTNmYYZHuMqaaaeLMZIHaLXAbt0OfYVXzzy05A5qU1ieRC88Ts74QqMqFxrbhHKNyfZMf1",
-	"EHsUmLmnUmnSO9y1ccjW5+dEUESuGbWSVCgO3YkE5EG3/Hvf4UhgDq34+4H3dw/i382jGAcPmwNzush4",
-	"CKAwPPAyz+DgLMxWDoZr6bqy/SfJDAeZkp+51iw7CkV0sP8YxefD7oPI2YUjs4nzNuhBriAAUcwmopiF",
-	"EYO3RlrDzmihsODsdkh00OuS55DcYZOVqsVRi/oFpbSCMhGE9O93IYaoqI+aJO4QeVkS8MiVErQhzPXS",
-	"f2AUgHh/7J0PXezJx9DWrDPMGuIQI1KwXRC5IOrfINHznGZUaIZ4ZNvRQ6IzL7ILEQsTZqA2C+q75P1C",
-	"jQJ5DtiWzqhQFJHV2keKwsEGlSkgtQWYqDy7BiktY7aUDCxjlIHS2yFPSy4H9EQqxYcJO6qzUs2SxAaX",
-	"UUN9Qa0XDinv3xdS37/vLYcbWRYyEpTMMPWjFHoip6hCoX8tK+Jokaa3RKGph+cpsmN1lcIIFxAIOFUB",
-	"MYqaBE0fo2dR1qR5zOWuQX5MsWqSYKu5fNhy0dpSPWew2ctKUpZZ1YgKI0x0yCs2q6ZsGREDKj7bzIeo",
-	"UCZtemkoXEZXsTrqxanJXDvlB6pbiDlkLSHtWQxEK8ioPTktnYV50f8D2OqUyQY1izTpS0XQxILSFIqd",
-	"kTXTITbYiWmalua8qsKE8Kep5fouIQAbnZY2abPrJLIQFLpQQNandxnaBMYzwWbQb9XlvqGe6iveyOVs",
-	"RYKOA97q9y5wxO4IJIyFQksJo0F+hJe+oAqls5Yy0WRxqN4EZza+eX/zfwMAAP//",
+	"7L3rdts4ljD6Kmj1zIqdomTJsVOJvGb15zipKnfl1rbT3TNhRoRFSEKZAlgEaEed8vfzPMB5xPMkZ2Fv",
+	"gAQp6mY7SVXHtVanLYkENoCNfb98ag3lNJWCCa1a/U+tCaMxy+DP45hNU6mZ0O0TliZ0xmLzdczUMOOp",
+	"5lK0+q1IZzmLyNWECaInXBGuiJ4worTMWEyoUFcsI1oSKgijWcJZRjL2a86UJldcT/BhOmUkKuYbzto/",
+	"s1nUaQUtNZywKTXTMpFPW/33LTNf60PQ0rOUtfotpTMuxq3r66D1BmCiyQnV7CWfcg3/zIP8kl8wEv2z",
+	"XTzXhn+jA5JmTDGh3WpYCSlVhOZ6woTmQ6pZTM7ZSGaMcE1GlCcsrgI75YJPDbzdAlAuNBuzrBnSEzal",
+	"XJiFrAFt8fDXhVgxvR60in2VvWU6mx2ONMvmoTxlQyliZdDyinLtJtTZjIsxoWPKxYI5e41zwlztDSeb",
+	"MCLYR13sw5AKovLhkOGCzdc8M1fOYPwGwMwh9jxIJzilIjRJ5BWLCccjGeZZBmfERSyvyFbKMjLlIteM",
+	"yIyYTzGdBeRqwocTdskyc9mHiVR4w7NcGKwkMtfba66gu3IFS25GsYqEjXTzEu4QjEZ0/4dD5trOGVzX",
+	"KiAGtck7wT8SzafMwKgQG24B2HXQSmlGp0xbOn2Y8p/Z7LiBOJ9NGDl8e0wu2OyBIhGPgaayj3SaJqzV",
+	"fxS0uHkspXrSClqCTmGmeClsI5lNqUaIHu+1glXo+Jwl/JJlC+GL7e9NAD590msE0b0zuGNYf6IilqPR",
+	"IlAn+HPjVva+xF56HPJnNpsH8hW9YAbjMkOPiKIj1iGnTMSEkkua5Izkgv+aM3NZDdLKlGXUvEpmMidT",
+	"RgXZouTdu+PnoTCcPGY02e4Qs/QRz5SuMm6uzY1XBzBfyih+zQXZ3SMTmWcKPoeiYPBTpicyDojZIkJF",
+	"TM5lPCNjplFiwCmswAA0OLAjRA2SSJ+A4BHAQEKaiccAD9FXfMgQapj2gs0QYBqKmI9GDC6qWwpXJNrb",
+	"3TWLdVs7uGCzQcZyxeLIX92EJ0C2Q4GgckWU5klSED4Yq/u0MhYXgzST44wpFbnleOwi6pCf2UwRmjGi",
+	"hjJlsTmcmcwzIrMxFfxfcECdUPjY1tobPR322C5tPzn/Pm7vDff320/Z4157N/5+1KWPzveHvV7LYiRK",
+	"dCVO1sSsKp+jH18yMdaTVn93fx/w0X3uGbKjNcvMmP/7/k/t//th6z1p/98PD+Hv7b/8R6sulAWtj237",
+	"TnvKlKJj8+M0V4YJkjTjQtPzhJHD06PjY9gcmWuSMBoDG8mIzihPzN8qpUOm4A68ZDRedEHNq023s7f7",
+	"RUjdK1zjIujsFjQBuLe/+0UIyFs4gjpw5lsi8uk5ywIyyuSU9DrkkKTm65QqDdfTkBGuCJumetZxuPVr",
+	"zrJZCa15o4JPMRvRPNEAjg/ro901YGVZM7jHmk0VSCNmvoWwsGywGJ7d/SaA6EcLULe7Erx/sPOJlBeL",
+	"DvsKf2467O8//0lfm6FUKoViICI8o7GVlsynoRSGlpo/aZomRurmUuz8ogz0nxyg8GJaHoLKp1Oazbyt",
+	"JfRcXho5XRG3dUELGA0Mk2Uyw+liA905jQeW6raCVsw05YmbA0+q/74gDlSTqVSa9Lrd1ofroFWSjzNP",
+	"dZhQRbi4pAmPSSkTdcwGXPub9x8ZG7X6rT/vlLruDv6qdl4AmPDC/CkWsrnME2AzBraM0bhPpjQxZ8Ji",
+	"8tfTN6/JFhfDJAfCFee4p8B6DIChoILI81/YUAcFvO/Ofmg/Ae6VSMGIyrNMjqlmyigBEyM5RmGYx0+6",
+	"3Wg7MLwrOsJja5/NUhYRqSdG7J5QQaL6KQJbdDP5/NNq1oEhruUTBK4OiPiGNRc7SbYMpmQyCcVwQjM6",
+	"NLtLcKEs3kam5BkMGjWPpr237+ws0NiXqQAbDVe+uUic33A48xagypEUo4QPN71OBWq8nUhRu1WHAo/U",
+	"MDHAbDCnpPDgkms1dJBU7xSO/75FcTxranEDEpoYLJ4R9pErrWpX7HCdd+70limZZ8P5Gb5V7LJ6yJuf",
+	"10Cv9fbfjrjoBKxmU9vxBQbAZatqemWRTWLZOPMv3PTYml+6yYnNv4CHBT+fSfmSZsgpNyAI2ntt4RW3",
+	"XGiAgAxGnCWxGmgpBwm869/8RbzygSLvTl4Cv7HrAZ0DBrBspPeY/Myf3T33bJhayzEDYrcQhrqyewL6",
+	"2Ia7e+G/t3B7m1W/Kj2tK039960rqoh50CqXZE63nBNcuCK1cdD4aane0sE65J1ihBLBrkCjHRkODp/c",
+	"A3dzbtECRbiPnGBOlCALtyEUTnraopa1VSwAMgMDwLaz3CVG03C2g29Ztihp6A2lDC7eWpNDVcJYYMiB",
+	"gzU4VTdoLBM7Ftg4FtOiw4ZJ67ehAOCcGUE6zeSQKcXiDgGTCaEjI5X2rBH1rjDeSVCA4wulEYOv3Ei/",
+	"hBKljXSvJ1Sbe3jOY4V2oeGEijHrkGiRBai/0g3WIK3PncuBNfDhdlTMSYV9uX5/ai6KtXCz9KDchIX/",
+	"O1zAvxv1CC7aixL/b8Z+qtfwwtJ+oJxAyy2JLDXkb4FfBa0pV4qLcYM+hEoH+HZkvnRDLotTGuBPzaoQ",
+	"DsgVKaws85aFMb9kgsRUU1iqVZDvitLUAbUUB+zgXJErliRt36hwnmtynjF6YX3qMAHo7qE4zxUXTCmS",
+	"5Qk7IJFdcUSmNFWE0eGEyNGICTBJgMiIbFdLNNjgsg2huGf5X5/iCM3G6ItRd6j1ecO+5EovktO5N/tt",
+	"le4/kOJmdicTNLkJaef23eWKhX2ogSpVCM+pNLfE3NMr8CFnUoyJFETmGVE8ZndEflZOQzwvBYklU2Dx",
+	"zNglowlxi1EH5NdcagxgiP7Ztnbl9nEcWfUOQzxmMidmQ+lQE5Wnqcz0t2vQeclovNa99nEsYbQmORyS",
+	"X3Oa8BFnMZjofKZoIKJiNrDuhBfTNGOKkpdnzw9bQWuYMapZPAAXwm5393G7+6jde3TW2+t3d/u93v8A",
+	"dtJkYMfr7Xe73aBlNiRp9Vu/SCr/D8MhO0M5bQUtHlu/mgFkoIYyY63+k/3Cn/FXSSU55cklbQWOB7f2",
+	"93u9p+6/VtDSbAo+6Ny83JpIw+bzNG4Ade+s+7T/qNvvdv+ntcFlMBu/iOwZwL8hcme9k0eICRviorLP",
+	"+bio2UdNIKZLXrKM/GNCtTpM0wpSTqgQzGDQlfmVwq/etGaIVr/1JqF/IkdyKkkqlZKE/pLHNPuLWf16",
+	"iAvhIPYpkSdJ0Ip5xob2sGWuz2UuzHWxJBqfgQ8DJNb+N5rrpPgKQ9C8kQ3iO39twTcHcB3sZTB/47OL",
+	"8D7N5CWPWTaw1BZeaV3RKY87Pz0bv3599u7jq7OL/Tfufyfvjg6fvfjvF78cgpeQ+gCZI1i6P0ZdzVWr",
+	"j6dYuAth8xfdN3+EDe6bRbJFV86tm9DhkKWaxcBF7CYcEG6DKjB0VJHIAIzeqlGeocEwkWIciq2oOPQo",
+	"IJHZkWi7jC108zxQBBdPMmY4EBnSKSvjC5UNN5kTPe/O8v1S4q1aFRLw7uSlk4on3OzAbHmI2Hz4678t",
+	"7QpaCRcXcC4/Mm0x7NnCgLKIx5HbSucEd1HJ8JuWZCSTRF75yEfOYcOLkCgzemtcTNeqB93Bhf0PN37H",
+	"qDV/3uGxldTsW2c0GzP9WuofgPxsLmJa6lKlvK8loUPNLyuCu2dV4/FS64FHtITUg5GljAtkU0fVK3N9",
+	"D4IhvAlmMYHwWJV+Xm55LdGpXZdZ6rCtAY9h6OXsd2b0btoUq537Cy+EYrAJGiybC9UKMHbObgnQrnNm",
+	"iJYqwu6AkFnW2CFRfUJwvsoMTYpGQkqoZutMTbZKK4CRwlxcHUu+bWf9DS/gHw+PHXyFCbsJS75dLewt",
+	"nSWSxp/TVZviFBs6ZwsLYMUVSl59Dm/ssrm+VcQovttYL0pZ9goSJJY78Klmg8RMMGAfh4zFbAllMMAQ",
+	"eJi4h6v+r73dMovgbrBDSjKlYuZQRIG1HmQJmz3QubEzyX/03zwQ5JSJ+AfQFjdEooyNmr1Ehbpkn/AF",
+	"1mX8RzERD1BxrfpCfHXzfWtvf3e3wQdSzBpzZFGorPmT98nWn3uPet1H3W1ywoY85UxoGyaGgcTwIhdF",
+	"hlHC7y5EwVueFZmWbZQRpYqVYHaB0Q74lHVC4Vs8q6qnHb/0zno6ZcaoksIME6Ef5yAUTvTqlHsMnluj",
+	"ZfK4Q6KqNTjqE9Vsjw2FM8jewtL6DUt7pyy75EP2TtBLyhN6nmzK6PPqm0tuGUw08J9fyu3tC6CMsmkq",
+	"M5rxZEa896uE/s7p/ISBa/Ocokaci4zR4QRyMBZfEvLaZtdcUeVCHGKSi4QpRSgxykkGMdFETeSVQfg1",
+	"4hNCsbUi+zewLuO3b07Ptm8TznBbDvTHvQnvBM31RGb8XxuzJOuWn1N/LiBhaOGVyP0ZF96FVzh4IVxg",
+	"jhrXhu4+OLQDoEb7jNGMZURdDBJ+yQadTueBQdUH/2wfvj2GiAT/pzu8JxY2c03sXgQkFxdCXgkDQMYu",
+	"5QWLIVDxnbBUl8WvWMzpGZjmNlM1qeait5Ta5OUsg6mZZgAmwPXVC5dagYkHfz198/qADCc0U0wTnN8s",
+	"1hCAYqI73E8DwgNFakkMaKWgJLKAVNMacj1qP4k65JmMOcN41RL4b1dbuV1Q0rcUcHO2cXBNpymQJhSL",
+	"ImnM+mRGpjJjZJJPqWgbRggM1Quw+WYx1ebI3WFEix1x0WHbrLugSCY10rfiY0jPVWyYMf0NeXyd7d6w",
+	"15NSx7yPYPxGIxiDlmCXLPtHJjWbP1CnQsIzRhvVS20MMtdGRx04LQgrXyyL/y5cGd4C+qTiGoe8NyOC",
+	"XGVcaybQZcJVEVxQpCkrSYQku3vtidGWh7nScmoERati2TocXBGZMmFXj18eJbIRod36ISgRlo90HWSR",
+	"oqYBHctb7ooFYwCFU9Dt/r70u++e9Z7097r97v7/zGXlNW+gYV6r9gFwvLrTOD2hmjTN/SUiXpsjWyGe",
+	"lcgRfO9W7MW3hqIMcF0S1kqi5qOwAJQ2n1CAzltuLhVoPnL40IiSFbfgA+WMXuh2DkUlsPWAKKzB4aYo",
+	"hYxOHRciMpFJrMpIBnwgFPa4tk5+OCKPHj16uh0Qel4tqNRwgWupCH5wbyg2je4ta2bcR+96Yk5xS7xi",
+	"PPORCYeiUCnlqMEpRxxP5VqxZASqGJxjSjNtXuEguaSZTFmmObJnPzjqk1ceZEEcUFFDIKaatTWfsrmS",
+	"HdcY3/SpUiRoo9oDQcvgxSBXBVwLSiaZxQIKVYt/UYdmgbtpWIHqgEQiT5KI8BHuTKWmQnOg4IIlm3HQ",
+	"uodRNXNbgCGMy2keHvRr8+S1ORc24h+bA1Kw+hImXvUekzKV3lbSIpolCdYKoHDaTnjFyFsjuuoJm1bX",
+	"68wee+zo0dOffn3ZqpRncb++77afHrb/h7b/9eHTk+v/aDpua8loPCiri5fCnn2YbIEJZMwEy8yhbWOZ",
+	"HPzNPAtFfaK9bi8iUhBzWrNSavKWMaKJKg/gXMqEUeFBtRqDPKgKDMFKPVyTK5ldQET7TdDg2g+/eo/1",
+	"OQAxitOuRCfW8L7c2MpiysKFWA/CrBUxCeMyQSiPY47E5q132+1W1agK7IGWBAHpkHfWRIU5wmAyyZiZ",
+	"CIvKVcnHpmhe2xF4fdWCALFokrwZtfrv15mqdR18qsF50URQ7c3qkNMJ2OTEkPXRfwMnP2EZQzLrx+9c",
+	"MJYqqwgqtDuGAg2PUcXw2G+wPEZGPokKy2O/8lu9QlP9fs5++cdzmv2iz3r/itPv4+Hh+VH8YvTj5PiX",
+	"n5NX4k36t+x09RXee9R0h2vHYnZr/lQ+NKnLVrUJSidXyYE65UlC7ki/fipGxYA4Nc2maj00MkNauGiW",
+	"Ufg8ZXqlfPmWjtkr81x9rQCDHWMxJr62eF6/OwaBQa2byRyYjaHDgDMlMQ6Kciwgp86UZlPM/MyVDbCy",
+	"/vHy7I9OXmE1oaJ2lq0ntKCW1v+G4cdutx2GH3s/hOHH73/48ND7breL3zU9tlHNLVu+5jyh4sKgMsiL",
+	"XBBb5MVjTGbrjlzodll61YvhzoaqoQhr0HrOaPJ3pxzNIxz7mAItsuXorJQfM5oETqr0paIHyhZWHM48",
+	"4s6Es8RXi3xhykJJ6mWOHjm/rFP5X1CpsriAF6BY3yrLGLL4xSUT2pn452Q8Zn4l5m2I/IusQaqjmdKR",
+	"Dasoah5ypkpFR2nCRJxKLpBF2j2HJAXLZloYW9mxEdvuY5ET0irUxU7GhoxfVr6ywd/uYxE/XXmL+h+L",
+	"CAJXHqSEo/gGlemg5S90AWZgzcb5bXsjmN030GesWbViyrMihMHradogCNsf1PzgL/wXAyKT2Ow0CGNQ",
+	"OWwd4uVAP8RRmqjYZ5HEYVPWBM5HTPfqgC8IkYZfbWkyd+8KfCBMXLJEpqxK1NilHuyefz/cZ93R03iP",
+	"7g177MnoEX18vh+voUZAKc8NFQnBPuqBPbrlkiAU0rVPGtUpzkt9wXqqI0wEgJiMKEVrftS5sYrgcirW",
+	"w5xTfPq6mm2xHFF210cUe1cGtT3/fuMddwP5cUKNMfb/bFtLPESjUBEXpK7Ni/AUoG6Vm3tQOvylgCgB",
+	"cOyJmGSsJIpVxJuq8WA/7o26w+/pI7Z7vjd6TJ8On8Tfs955ay2p3dse72a4+9W46uKAg5K2zCNkTQHw",
+	"zrZJGKmTkTmJyo5819gR5zayHSmdVxWzuwxBuk0IUtg76xdxBifrriByjirP5tqVt0ZdpFwdZmoAw8ps",
+	"9AmLyX730foX0WZxfWqMe8WRHyjy09nZW5sQNAdbNfqlAuB+91FDtcgFkPk1In1MrBxuFezqEblNXoZC",
+	"dyCRF/z4S8vkNZo431HAEWerx7v7RzIw4JEtj+CTqHYlo+2ARAWaRaEweiFpRrDdjx8DL87P4EGFWFks",
+	"DtCkO/9+tNfrkh+lYJihpkv/I1glYq4MesRW2ED90Ep1dokGDxysLZdq2Cw9lemMc/vl0hujPgpQ5zNU",
+	"aCaZzMeo1h2+PT4gERfuOSceYrVXz3jsi55e2qR9sxG0F5gj3CQMt81PhMZxxpQKXHQlFySRVywjQ6rY",
+	"arm+NaUZp7Xs4+I2YoZyUK1cvLeKbhgtaSzb82tpJm8gM1mpqORpcE2LFLN5obSglTWjbSOlOjR06Txh",
+	"AZnS4YQLVkYS4DzmNf90quVUa4FXfgIKVuCAtCYbjIs5uK5qZFPKQoM/sjmGfa7EwaL0smpI8sJgpoWe",
+	"4cX1plZXx2sO1FzoqlMzMRyUd7FExIZdmWe2pZ+v2Y7nkee5l+t0uIoiP5Terq0IXMFRQKIhzWL1fvdD",
+	"B7KWo4BQr4CroFO2be3ooXDOMULPZa5t/SozaIe8mKZ6VrqSEOVsOBg+jftaM3Ot9E3PUf/CJjF/AWoB",
+	"NNY72yHPJYCR0kwxiC7lmkzpjNhqWxVascwDvkpWtLy4jK93ZznPxWpvLmbY61gLaME2sAXIuXnqnBEt",
+	"0StkLygQHjqcgH7D8Jm48DjiUEOqaSLHZCvasWOqzoxOE4MoO9QgNk05frNd5Uh/DDtDE/9xpU0bMMqW",
+	"0hUxi7FGAbA7mms5RXuwlua6sExJUbjlNKPTBldb6a1fqIVaYAHr8Pl5l0QRkXBTxfOL+Pw219WLwgef",
+	"amX3NxwHUysWaxhYmZgq/1irJOAti3lO8ikl5gSl0pQM5ZRlQ06T1o01eYtlN1Hk1z6HJt3V7WuxM55m",
+	"WlE+SwRdqYjatdzQ4+SwXEvE5M18Th6eNFdkMeOaKeZP9rOhE69gU1CYaS1huJpIoqGzCtcboVrVA7DE",
+	"BRCGpzc15M9hzRzCLMGAO1Aji8LSX1iLrN7HBqUoZaLQIN1J2oN2LnU4fVDvBInw/kQVBShlorhZjbzn",
+	"uFqjoX5VhlIIVNuQ0+A52tKmkEzWIcdakWHGYiY0pwleH4z8yJjOM9F0ibC2QJMlPZk11IZQKFgw4QtB",
+	"nrN9WLp6lp2V8wh9ISZ0A3ux9fOV8Bxqo2hPmdCyaUaQWQfWydNIkYoqizbAqxChzT0HcSIgMR9zrYgU",
+	"Sc1LBbkUrEYz9vd7vb1ud6/b7XbX4fcOUxpwXFERn8uPkVHnZRaX0W+EKjQFuEgSq91DdzsxM4L6Ftr8",
+	"oR1KKAzFE+yqgjTbByRyHr/BMJE55jOa2/rAC8g8Mr+AgSEU0VjKccIG2fkUnv0RPj5Q5OTolDxzW/nK",
+	"3YKqBGpX0wpa1VlbQasctrnz46I4DYfY3i4G7vLUTr+C000Ex7vqiyrP+JEGWmLUn7PCbCmGdqiEK4zn",
+	"8re6yuc2Rvx6ncfbkXSfqM2R9SYy3bRdL23xjCaRPCDsIx1qQ6uUM09Zamd4LJpXIIKjQQ6vlLlbvpAz",
+	"9lF/NmrlV8tbZWl1PvHroqLeinhaeKiBJN5AAvLL862ulXcKD64ZAuf2N3Wh70s5PTx0Xav5t2qC8tF1",
+	"RO41Yv/WIB6u5YolIs7CWMG86jIqu1xBjc08ROYEbiiVG+oNWvoycRzC5ikkNKYssTYdDIPhCkqTZ5nM",
+	"ArT6EMUTw0MSqdTd3MMvcmV+V/h+LNJc3wbpa/iJMy9CnTug/Vgv8wvL8mbSt1QPJxti/ZmrbgWltdAc",
+	"eOC+cWk3EPNnuAzPMOpoQ4X1HtG/FKI34gXUUhxuSg8x6ofFHBtMIp2TI4LdsOZxxKDAMGE0Y/E9evzh",
+	"6eCpW/XCDqGwL7bXZdcQj163W5HBn2zQH7IxUOIV/Xi4MCjtJ3mFBZeMUKIILZogQ2mQjFd6oHNFpjS7",
+	"YHHhqw7KfrmhKKKebFs+LCHCmSLndHhB5GhE2EfcW06TZIaaiI3eUds1h86TpcveXyVsQv2DdycvmyT/",
+	"ND9P+JBMtE77OztEZvCnMn+/O3lZLeMzpILE8kokktZiRdw77CObponsDOV0h0/pmE07v6TjmiO4u/ek",
+	"EmkLL/+lv7Pz/n/DUH34btOWtVQsAr9VFv1sWntRimjkV3gNiHOxYxXNcywFOEdiNjfPeBm+jUQTbQ0N",
+	"AfVcxJCrYihfUJgRthyc25Cip8r4gS0LdVWDXaew89zN/Uxaml8aeqHnxqsfhV7pSpJgGRppM5KsOeWB",
+	"7YzYIYeFc7UcAYsSFyYY75LbWsTgxytHln1z28dMK+yZDSV1bJmqG3uLYj9uZCmnKR5cHeU1V21LZjZW",
+	"xt82iOjmWpErmcVqaTimpWuddVbkF+3+tKTE9APlBU4UUV5jesmIFAyN/BbJSNR71OvufR+RLWfW6oei",
+	"IflXcRdNNJ8sDFcjev3mbPDDm3evn0dk6+TotI/OWfSND6nAfgpwd8jJ0el2sSuQOn/FlT1sj4g93lt7",
+	"U2zd8hW7oiYG+Yrch8LdX9uSE9ZmYmwIq6EA9kyjubA52FBhLsE6h+cVU194F91FqsUQrsCbm12Pmn0F",
+	"y7pvaGCpV4G/lQl7DfeYX7O6KCxcNzw3dZFdw5m2KqZxU1tPY537FfjJ4wIvi8LwBQ5onlRJUFFIvu6b",
+	"W7eY/kocKart35B7AB0/n9Wj7G4Ydu5q/c+5fiyH7s8XwW8stt8hx6L+goUuFMD0uQ6cfba2QDDSbqGT",
+	"Csu/AZl0JIFmGcgGE5axuny5ETe/oyB8K5eVrntt43HWeMnlU3yGsP0m02ONlvgejJKT25G8QIDS5+ts",
+	"l04CbL6CjsNXuGmVi5SoVhOiygvhk/PN7Jx2c+/AXlX0m/jCJqsqTi28jYVHrk+iX3OWszgiWxgGi1bW",
+	"GdPl9TyvilcQysyEjkKxteyZshMG2ZKiSUDddi0yyJZMmWBxKKoECYUXFwq95eS62mQBVr6zNC4XdmJz",
+	"RUMBhOCAGOUyKrEqCtwnDE/EVBEsBbLdIZ5mJJIZmcpLpsAbeUWzOCj37P/7f/5fuxf4p7dk+AyLwyhs",
+	"Wa7DqPehcIO43YSllgMc2BqWdm2AxE5CL6Kj3Q64+pcQGDnhYlyQUc/3mjEDECpIUdXHiaDYy+XfLHut",
+	"yiBw89mG1jUFHvjkaVlnEdDoOoW3tk8io5mZvXDFSMzfoECbP8wipfkjlsN8Cs1XQhHRPOYy6hAQaIsB",
+	"RjwpAlDt/8tcsQT7saTJzODFwD2d2D4oZkPmtgwscwbSwhtYdDuYypgl5s7w4QWUTMgYBTKoAtLpdLZD",
+	"AfvtBRRHQWPNXhieCxJZ0tgpCKPZ3No52dY4bo8MZZ7amstmh8zJ2Q1qBS3YHnNyHOim2Q/8P9gOOEl/",
+	"Nwy9dk1hKpHQjQf9RrCiwDLo82JmU+mbgn4+XAefmgxl8+nfL6wHFirYjUhkR7AXFKOL++RcYtdGwTjU",
+	"guCKUFKGQaPi0MGAc6xk3RSI5IDA5Zy5TV24GrftjSsqfsTyA6tX5o1mV1cZIloAvg9EMDcrdBOwvGM+",
+	"wh9ylvUgtdagRfoAWteW6gMpy+aH2d3AONk4qpaaNqRsHBuOS6ZUDycuQmrEE6xUIqGUN0mhuFIt7Xrj",
+	"LDKYH9bVFLo1ZDzZgkfIDnEbsB0dkG4RVgPwAaA1aB5vCEs9BNw/OW/33ZZVQW8SDIoycA06DlgBqKsy",
+	"Xgkcmo8RqrQL84oFdNtPP3zqdYPefnM9F8/e3mSE9Uu0Y4GnjFGwkQRwOYYyFzqbodWEj7yYW+zL7Yh2",
+	"HISCdcYdEn23v0+2er1tAtC2zT9RhxzbGH1bYyD6LgqISumQqYDEUpt/qZpg8mcoUmq2fcIUU5Aiqph1",
+	"uxiJIA6Kmlx2xyBzwaWD9dCAv78Nr+DezllRHu1WdjEMv/vLe7K13Wl/eLgFW+o+bS/c2yWm4Qm9ZMTB",
+	"YYEMiLQlo5IZUSylUCnHiFSN2yCh0pPbBHOQJ0enz3KtmyMLz+EXuJXEMJwDEgEbI4olbKgVuTJbxDUw",
+	"0g6oD2aAKRdUo2lvStPUltEa0iRZJCGfHJ0e0SSxkFhetuThE/N78XSeLRv4XebGvS5s3rZYB+79ddCS",
+	"gq1ROqY22MqHvSWt8bS/pusP/tE0kK93qUGDPXtCau0iA+VxXwPmHuNLe/OKTRX+zRyjzyHGNPJD36J5",
+	"j4PNOFkD5LdS6XM6vHhu9KW1Iiot7dGSxNyW/XjR6T3eI1vRd9EcCar6FVrfLaGMYfjd+565yUAhHwe9",
+	"vesb+HcQFgSyT76zneLw4n5fueDozvyo19il03w8ZspsgnOdOhOEEzjhCq6MbbR6v5UiK3vdxIsAUbJ4",
+	"41giQ1BQJndC7DyKnJf4vxZWq7l8tjUuaRY/994AnT7mdABUZZVdwDoizV47s/ga853Bs3P7Dt8u2eLn",
+	"1YXNY73Z0gcKWqYGJAcSsdvtdr2aO2QLo2XJybNXDxQ2AKph/5EUI55RIqRSlMgRyzQlTKVsyGnyp7rv",
+	"c52aQzeoIOQ4+ut3L2sVg+xeeG7QpVi3XlGwiv4zL+xD2qyIaWLEmowPJ7DTvxd0nXcNrBijGmRc9Qcs",
+	"fdVt0UtGY3zzRlflJhEdm9+uJvKXxeuTv1W38WyxH8zdQ/OEdxE9TK5l+GQyzrUkbEqeM6Xprzmbu2cb",
+	"lva68Y1rrtOFawYq/YVvnmMOhlXsYhAN7G9TtCjN4sEVj/UEjwXSDlr91qsXz4/fvWoFDfExVzy2rlYz",
+	"pJHt/dSc01eHL1+2AjdAk+UE3lvbkOx4ZUX46uHZ2k+786LY17zgN7mr89cObVTrXj3c0wVX7weesC+M",
+	"giOeMLIFtrmAgGnOqFVomdtusoQXUUUNSGoG25RgflUKz6dsoBdagM1yHijy6vjVCyhIVyVssGc7v6Ss",
+	"FjPV2/2+SsFo+18fvtt5jyUoQVMu/vzTn/8jzLvd3cf/O+h8196QshlxuwSuqLLowXU3OA5W2XXxu0AB",
+	"f3cXoPsaCUEnR6fLkoIOXAIWFj7E0nQ2fa/ur9/dOJTg5OjUNR//wrcSInaJdUVNaWoN8lQUJhGS0PMm",
+	"reIOrpMZeIH9zYD1QEHoS/UyHF4ywWNK3tI84Qo9f7ep3nnHLD6hmus8rhqB27uPOvuPe3u9vaU1L5/6",
+	"xuD2025DacubU6BEinEDZHuPO4/3959UKv41VON8UgENPs7BdgcEoHC2rEsEiu32F7iACNibVSbtzNX4",
+	"MDTAOePs/Z8z1mkbernaUGe0+aUCTNmvvmDuS1+oCI7Wh7X4BZ/Fe26sxS/UKdCcM2yF1c08eMY+em34",
+	"V7zlP3wHVsXqcCsf9/dnLTNkeWDrPV45rnVNl/VNXOO9+rk5s2fF3jeH7qdQfowOLwymz2Q+35tC01RB",
+	"ZJFTvfaebGYDQQ4yoE2R3l/a2vG3nA8vTtAgvoKz3pV99YYGxzqhswZEC8YC2uabvTczIZ4yESsS2fGj",
+	"CkrYkLJSLi8LLn7lTZpnHejs2NQsu8au1m/kFxLMDIQoi+H16/XIrwaHiVkoZwpierLGViN/ME0XljWw",
+	"y9rECODd6aopoOebAnrzpoA1kW4pqpVscUOcqy53AebV8L0hnpWiJuKcixAQlczIcMJTbO5b0O39zaj2",
+	"31lGXlGu6oUav7rprHkn/AAq32S/1336eKGpcFGuS2XJZoQvz6i+Eqn5w1ORW97pzW/ygptb+rY348Nv",
+	"UiYUifIsiX6X/DXPkkbT7UZGuKWEsTqDt6k1/FhajgxtNrJDfuSXDBMqZEaKEpxQjkvqya2LlZ1io9JT",
+	"aE+zsOONSyK0BR4fYINTyJNV1W44kPnONVFyyrAhjqIjBrE5XIUiupooNhxEFR/3o12SURHLKTmfaaYI",
+	"F+ScKvZ478Av+n7qZoyKNiihuJrIhBE8RSfm/fTq8AhbzJhPp+Cry+Ii/dQWircNCIYyBiA0q9cZbSGo",
+	"R7s//F09+9vxJFPDo0nyt+NXf//ufF+d/rdK5fn38vmjvz3+6393f/5Xj737r2pwAL5fmi6/24FuOv/V",
+	"GEJ1Vk1SnvdNQEWwSv04Lcl5PoMu4RA0HE2kjjAYOZP/YqJSV2wioeo8zaYQqS+xukgC0b/wdOOl8OMm",
+	"69S2qMZUci3banDeEyrjBd2UkNOBeIgGGBajzWwiE6jmH3361Lu+jgLzxy780enM8UACDwVEsV8oOWfT",
+	"9iUXsfxTq9FDo9lYYkuQVZngZjFH7nmX4rpUivG7ZY5kBpEmc333HtTTExcX7pLiXNLMlu3+fZTpvEFr",
+	"PjHOG3OUz7wdM0KcfdBFBmLdL9uvvZ5qlerBs5MmeKdM0wFN00xeruowV5zWkApyziDvuF/N9jt8+/bk",
+	"zd9fPMcoIYBHaZ4kUFJLQR+vrciGDEIrTfMSnOp2h2BpPAtKMZvyp0OaM18eb72SCDig6wdYgrEgb4wS",
+	"NRNDAuWxqxswlgIry8ESaxVkYdWwXnsKN0ycknk2bMCCyJwY1IenXm34groUJdwOhxCkhUFC86XgQuEJ",
+	"egcY/J9EfdulLrYV6jNCY4OuSmdUu/xTWwWuUh6tGpsPOTlofGyWHtbLCnMnVqaFmQNZ48gg5bfh3Kiu",
+	"HphZDQBZYlvn86XCXdKMmwfUAE5mSc0JKDyiSFS8ERHQIoY0y2wJcGWb3dcu+tLw9dXB1X5lvoIQeVyg",
+	"JOpealuVhBSYGyAfm1+3f4yVa7iywN8cl/EE1VeHJz+/ODt+/WMraL07O355fPbfraB1+O7spxevz46P",
+	"Ds+O37xeyrTvINWt4P9fOtetQtsahA+PbZjTDbBAxJgrDSIECBRm4ir2n0uqBkY2oDWrwH5vd5mGjPLb",
+	"YMPiHU49hjQz6D7RHlJl5DeN+Q02stxwFjCCQYUY5S9/Ua6fLYiZsUvOrmx3mb7PrbY8HrMdkOjti9fP",
+	"j1//GJEtLtxrUP8jFDRNGU3MQycv/vri6OzFcyNtvT18dwoDIUm5IlCJXc8wa+/58enhs5cvntdSmNz8",
+	"raBlJ2wFLTeq+RIGbQUt9/5S/D2dieGJ7Taxma17XuWfFzzmOUjFbX41AXG74NlaAoM6MHxkqQfdtbBe",
+	"zMB4tbzMphLV9ZLrglumINCpUUi1/KTktcDcDQa64H1MNowXNn5u2M1ikwS7KrrnH749XhZMsJKQLy1y",
+	"cAMp1JCGpcAXYk6tVVRvc8gXZBm9dYmH9vqayQzLM6dxK6ZXMJ2V6xOSJFKMWYYCXUAEsGgo9QSI6wuz",
+	"t4RJXfA0XXvPMcHGoY4rXAJmkC1D4qt6YUBo0bmHOG5uSBPSwu3bgu6LZXekSOU2j7eKyU82hs11yFiy",
+	"rUi83LYEdlMCYuQXyPrxNWwLle0nBUlOwBIMH7Xy5Z1KZPVyA/ZmFrJSmcrf8jetxPESs9xN8w+sWZr4",
+	"2JiZprgYJ4wkHNM2C1eVK19dNd8vbBtVcS/szwvOX9bDYO1cTevFmme0qAekGo0T0NZFYR8YheZB274a",
+	"uvNACQ7oGS9HjW67RZXineqN40PmXJGL3iERcHK7uTOZl73MPMOjQdJQwCNXjMQ87hM60ladX9ktDR/d",
+	"7YZiKIViwxx4ttcY1xaUqjZ+JZGDZIDdDSKi6ExhH/2azbCiKPnV7j9LnTEH1tJCMU3t4RpbxOCxdW5R",
+	"9quyS4tLeTmIuCJc4KwrAFpdiwpQapU2Ym/GC3x43ra1ee9SrgZFYPmcXcPAWvZfdqtW5hrZ9rdUTcC+",
+	"90CREDNtxnlGM8MAHbBhC/KfA4P1HBsxFd2awFFg+8KZNXXIoahcZijGRDWZSqWNbHpAFL3kYozF3sy4",
+	"DxQQBVdhgmuyJTNrMzEftzEP1txHo1FMqaBjOB8w7Sf8goXCKPhQS6x2GaxoPn8bpvTjwO+evNTn4tW0",
+	"XNMuZnfOmcVSo+7IXA2Qhg3Yx5RnTDXemndQ7Anoi0cWDKWiiZJADZ2gBE1lkSrauplgm6dKk0xqZ4Xy",
+	"GIaGLYP+ZuIW1+wz9ABay/lld7XJ/eUbWTCQ2d5Hr/FB5czniUWVmi09tMqt26wGkF3DDcuduxsMqiCa",
+	"GjYs3HtDMlW/L+u5yys3Z95b7jqcpiwrqkQekCeIq65IceeGd+52+NSESiuPM15/Z5yEdB3UjWNW3LFY",
+	"t2oJVd9pfRW1seYX8KGpGqpRoatt6LlWNTGs4y3+RYFSC1qug+nCHnChnLvO+T65bu7Ht7QB34c188wr",
+	"beIXpTrV45uM8M9/zZn92ZDDctl3YNssseDLmjb9q9IgoxdFMqGfriSaJQmK6a67IqFG+q5aNl+x3Dm4",
+	"b5tI4H2328Xv7kRrcd3DCNRHXUODuavy/EuJ9AGwY+eSQ369vkrjlBalZao8keGAWOkvYyqfYrDCFAsN",
+	"JIxmal6naO6SdUcM4/MKWJsT+0V3ooxCqYUN3V6EM+IbeptoGbviF+3CGQoKGzT3etlctPqMLGWpmLSE",
+	"9JwxpUsrcY2EFtXhlrrOGzubw3ZyQXpds41SYMLjPFY7cWOhbV4zpR8owqAkh1OWXCXrRI4rx/P0yeYl",
+	"b/3e93MQ/OB80EpbKweuGDwRrhw3E7H7BbcAYj2mPEm4t/bSzLe3ccGqhQWxqSZX0Ggtk2Jc1TH8IoVQ",
+	"1j9fT39GA+GSCtfuvB8o8tPZ2VtrUZyrzBzzGBv5FPH1pf2/220wHK4q/lvnrV7tQh/m6omWpUZ9TFty",
+	"IRq7B/wD9DVdylGGbbx9c3rG4j6hgkS2LD8Wd3SF+SPQp9EAOzFqN1eEhgK4ujTXhRy/vdwr+9PbLMWZ",
+	"YUPtw9Oj4+OSGRrZfMiEbjMBYWod8k6xUHhzcUHSTMY5VCfskEMcldlqVdDWUWrXBWErkTI9p8OLgKQZ",
+	"v6TaSJv6SmYXKghFwsVFG2MHXF4stMIjRpAxMs225ZtYptPZ4Gy7yQD8R2AahLg8WG/GlEwuwXlWj61z",
+	"S5iyXHHNoKXCVZP8MtdP4f1Pkw/vzzT+72364f2p+gDtFcps4a2/9MtP7Q+fusHj3rX3+/Zftv7SD8PO",
+	"Rq9sPwzDjnmxb54ti/50g0fXv73vtfft573r3x6/77b37MdH17893vc+75rP5otd/MJ8evS+297/sA1g",
+	"vd/5y58Bmj+1baJz+/9++O0/zbOH7R9oe2SG2H64/ZfNE5+hhuKyZhLOZXmYx1x+2dhtQaCiJSSQl6VD",
+	"MQGACMO64VEoPmYehK5iwnZ/d4Vqbxv7/UeshFKLbsa6oKsbVtadMDaCuQS7kVraYzmiC6oOYSAwJvRg",
+	"3e+YU5fI0Ovu7tUSGSp6yu7eF05ScMt5bos3fOFsBVczoiFT3WG7K0EIJSeApPp5jYqxxrInaxUPqp/l",
+	"Nebhikat9KwCg4JTrrYlCbyeIymtxaW3XKfqThqPauR9b7l6uhPCfzXlc/MmOh74DlCVFFUQm9XQb454",
+	"FPWFPzP9OJ6C7eTL8hdbsGXRXbvLi/TNIQ4Wqv7MWLOq7EFDQsItSx8gM11x7hVhyavRveK1OtNx1b5X",
+	"vFa5Ol6x8BWvudCQ9UoalG/5RRCwCvmKV/5uHrqrWghNcKyqI7Boxeu+V9ngdV+qrXq9l+oYsO57FYSD",
+	"GgmL1vw5SGuw8uEyZrgxRRN/DMj5rFYm3WjR1SrpZIuVddW3Le02Mj+Ek4eCi0pEecoqkU0YnqIg6AmM",
+	"MzKLnY/6d6Il3LCZpSsRvyqhJuJxdKtQ03oN+g0TUuZzUy1mfFiWTNC8LJtBIEfNGWHF+R6Q6P0HjLqg",
+	"ZZ6Ek/n8wLea8+uvksqKQ+vrKie+l6y7oiH+Ir5abukyvvoNpKM3MZI/UE767z8hvYJLN85KX4THC9PU",
+	"G/nvFzpYW/nxXp/4DPoEipqfRZ+AfnbDPON6dmpgsf7dlP/MZj9BYniDapEYkkMhGpFE/2wfvj1u/8xm",
+	"faIuBgm/ZINOpxNBJ7VWv4XZ5S4gqt8qHi/JGc5mFn7OaMaywxxr1OKnHxyH9kafq1Z7woZyOmUCvAKR",
+	"GUBmNuivT57BOHXoYOvBEwc/l+BMtE5b19eAaCOJDcbBqGP+tKs4PvzxxeuzF+T0+UnRYsGZj5O0c8XO",
+	"0wwaI3fOs7ky1i2HkgwDGY5OXgXkxclbcIjkWk4x5bL0xnqzGZatjdDSt8GHoTD4rAJMDSg7YIm46HJq",
+	"/TWQ6UQT1882FG8LVwnUFyDvTl72S89NfRk7NOU7l72oQ8LWWTYjHCKiwpZ1SGK+aWYTf2I5VGRIk0TZ",
+	"wMAMXSFU498YAQBQ/PnPxJwXE5pjvTPz5QvbpBd9jGhBjRwERDAWmyVCZsQFm3XIqVk8h0hS23NIX0lb",
+	"2UD1zYjtddCCbGUlIm3DSwvQ2wwJk5rpAAQID6dTrA/BBfZtshBA/jsX7ADAivloxDImtHlUQQoabKAH",
+	"ss0+sCO6Cg1XfMjQ7VS4mTFJZa/bI7mgdn0sjoJQKGm9XsU2FtHqcAQxobCHlQBZDDRHp+WUUQEn9CMz",
+	"o9hlbRioS7aineLxnSggYetHltEsFGfygomwtQ1LndILRqDbLy7o7ZvTM2LOu222KIIudVwpKO7g0lyg",
+	"NtKlvGAxwqZCsWpbOuRns+PQpKYo0hEU8agz+MVGfB3goVjUvWAsxTZBhJIJVZMOeY2R/7ndHNC/honh",
+	"GG3F4yJt37kbM5ZKxbXNy6HgtyfHI0CghNEL6KtmlgP9O0UcCgSEUOGiieGyvMgymanykmCH5Ykt9gH4",
+	"8tfTN68JE5cskSkD7I+i6BdlrtanEJ3BYatPPoUtA6P5M2yVHcUG9gFzVpae4CMGw8f8kgkSU00hgp4L",
+	"eK8TtoJQkPK/sBUzTXmi7DzABM3f7+3fBhkd7wpbH66vrwFIA+tv6FL/jUTQvZD8hufzWyh+a7fbxf/M",
+	"g3vdrnnunMYDi+Tm8SlNDIVkMWxEgIEBJDrCpnPts1nKosCBTn7NGR5JSvWEpDSjUwYltewMPTNDBYvM",
+	"FA4Z3SgeMlqi5N7fM+8LqQeQr25eFhJdyhnDTOrGqhhwLYonZa6ZG3DfDDhleiLjgRmXYuUYMzIEZsCz",
+	"7CMUKDjPURewrIQrgi8ekOjQvBbZQgbonTK/FOt+iicgRgkf6mJwBzJNMkbjmZtny+9bTV23KhcWbnAS",
+	"m2BWBucxm6ZSMzGcDbgYpJkcZ0wpM1dJtKqjRMflO4YoQ1gHVqDIciG4GB+QK8o1KLzRCdPZrH040iyL",
+	"XAiOhaD3yEBg6y8NtJSDhGZjVq4TZ4cMMa4I/Gh77PbIK/7MDbOP2FE0EBygsIUGVhzLjPFAkcjoYIph",
+	"TQxzJlGuR+0nkR1pd9eMVL+F/hgEAlWTpO0hNxzweWbIB24SyJMHJLLXLyJTmirC6HCC0X6I5VtF4SRo",
+	"Hane737oYHPQbaPUcq1KScIHzz+xCzYbZCxXJebNH44hERgegUnAJedzG2xHB3wwEtEAStcN2MchY7Ed",
+	"WkqsmmDfUWse8SO4ufalAfLQAYY8LjzwB6rCgc1GvDt5GQBfqODAY/KzQ4J9JEIg/gialAenpLlSXIy9",
+	"+CQiBTFXHTiEfR1Q0fAZPmSDXNBLyiEIyMFmqC0IaFyRXGTmMM3P2GpVEpXIq5VbgvKgzoAsheIUNAgs",
+	"LSVjzlRg6aB5rk4Ip3Q2Z1CQGea4QO7YfGJgGELH0TAUtt9jGGaRTRzBOlfASrlALEaFRnWcVAWtBQtR",
+	"No4NcmcMWarqG8a+52enDzzyumV2zM9cN3KBR65dZnrmwtVgGcQ2ed4OSGRwXebanNDAncoVF7Ghlls0",
+	"FPN+FUgVx0tNPZOuloQW3umriQQmDdQ441ozUUjOkCWzu0cmMs/UNm6YwSoj0g+KjsC1LuAYd+R3OZeZ",
+	"k92cJHRQ+Z0rcsFSbeQ+1593u0NOZ2IIrSaLdFnY8Gi/uwvJ8Q6AUGzZPO0fM5pOgM3hTweVIiyutyKc",
+	"dpGvuu3EF8BOiN2nI5bMSjkGZL7IBq+AZDpPT/Bu9lHXoWSUMTUh794dP0cCY25GKCQUDnPSrJFiy+aF",
+	"wESgKoFLq8RLYUQuyIakoB7JXIOQFoo4k2nKYhfXBWFl/8CwTndgwKxSRovQSIXBXkjgxkzb2mwjnikX",
+	"CkjoGBonopxarFO3T1ia0BmL+xCsGG33QQaASwxcNSBCGqEUvvAceyA/DHOl5ZRlgfeSzYT7h7X4Gvis",
+	"OkFDYRbPWez2PsuFQsg6c0rYA1XSoSuZQboitBBmMdnaL+hMWQ5iu0Nc0mUo1iBhXuwoVI0ydLGJKIYC",
+	"N80nc4FVbIxoLsYFqhnpGfgJisuGCTrhzNA0UDoedwu+Ah6TKRc5CN0x6XWDbreLGUF01iGwHyFIglZb",
+	"hTbVKpUC0sszCK2O/tk+gWozU67b8K+hhP6XJ9A1k4txhHJ+7UeQEQwlhwxHWJdFLKMgIiUCjRJK4EES",
+	"i5V9IEUpFG9s2CGuvejnjHurDIF7Shp57fzGuq18S8dcFNr5S640Ka6ZItpsZGTUvYhsQRmNnqVirntr",
+	"RLZ6GPTUDYp6Ibv727gB9tSjTyFki4Ce0Ol0PqAGgl8YZcXrDIvqiRseP0FfWO9PbBEbtq6vzToOUR9N",
+	"Da11EctcETZN9SywUbq2mTIWIcMOVr6ph5y8OD0ze9kKWpcsU2jN6XW6nS54cVMmaMpb/dajTrfzCKsf",
+	"TsCgVqiy5sO4qbLkCdN5Zq4fgilHjbnoFn2NdIKFVoCoGL42TPLYdgwOBdgVgC2FrYyNmTBHxcIWFBOm",
+	"Q3NlI6uuWEITFOUu4NsB1dE2BBWaUULhEl4Vs6QTJEqlkTgaegCN2A9RE9eKJaPS3IAVDQLL8s1lvOSK",
+	"m+sfpRkb8Y+2bE6BUcdxq98ySHYIlkEFO+nEkYWm6vIRSEZa6Jv1n2NZ8WitbKuBNUJhIXJbnuES3CZF",
+	"hpNgd1HzCghQpaGzKJ+FMnklKtFlgdqBmky7H8yvSFoAaXa7XWeKdG3I0zSxJrOdX2yGeTnXMmszbivk",
+	"jIGdc655jMVAh21miVYsNkPPEbhF89l3duZfuA5ajRRxk5HKl+ZGU0xvNpJidiv2cJub3iyOY+cZjV0h",
+	"Jnilt/qVd54BAV7afbr6pQJC+86jNSZCo/2ZlC+NumJe219nScdWewHrEr71aPVbp8if35XsGT0K+XRK",
+	"s5m9xAUaGaJKxworYx2DKa714TpopVI1EMQjm3RvzV9AWWweYN1S4hsfjHBnOLaaKc2m5umyEiIrKBrS",
+	"L5vl5gw3RlnQisgrgdbcgrVzVK7N5Q8hyBqHAFMqRGSD9nvBZlHfN3d7NkMzLloND0UoKiZXAwQ0r3Zh",
+	"wV1XPcvs2YFjWLaiaiEghSLa6z4lhYGmiYTiFuJt35iGesI3eGc+oLOJKf3Mlq9dQYvsidhiWVMgTwVi",
+	"HBbnScnRyStfYwNPfZIzz91ydPIKr+cm9M1Gxl1X3WQ2b7ZGW3t3TFtdDnYDeXUlpK+ocqZmg25c+WgG",
+	"WgiiFFi4Jra0jkeFG5SGVTSv6ZXroPWy6CH0aUEG9gWbPbCWEOeFKSSanU88voa4muom+4c177f8t+Uh",
+	"QSvh4gJO6EdmBZhns0XlzSMeR86rUic38JuWRoPEEE02I+ezztwtH7tpalf8E9RzMQvAcTvnMp79eYfH",
+	"AOVJIRbeBYylkLkU1Kw26YYQGzJ9N9CCn2U5pOVkG0D5RUWI7hoiRHnljyyngFd7azD3t2gc90WJvd7+",
+	"OnAW1nCIg3CFDvZ2dzeB9++FKbyQSb4RoQmZhxObmqWm66BVpcA2WZk1xYLjzVEFwqMxeCovoaZR31WZ",
+	"5opM5ZQJbYsoORPWlMbM1d4IBVervc+FvQ0ds7Uyi6B+7nX3olCA0e2KZrHatr7ZQkM9n9WVV6XpzA1A",
+	"laeG5ZDjDqIeLgvrC2BpD2p98wYUdIh79huFD1WWi6UWzVDWGwva7FZV3Nruk1wxXzgF/TAEuprRjFj3",
+	"dmHjLZzgpQxKRcVQHUuG5uFEDi/ctDLXZiemXGl6wZqEvJMqpaoJNnuLe1iABxYl3xIh4ntd7zMQ6r3V",
+	"L72W+geZi/Upe4WefxuEEVF9OWEMlpvXjPbmbMBNNrYyca8gX3AR5yWEHz2x6zNbahapES786f7Kfv0r",
+	"+23cwB+ZXnX9NrMyIIIfx5i5UxVpdkruj82ybjjwIgvTCYoayga32RgFo++6GELnzMOa+ja4UGmW9l2x",
+	"8yL0rGClGoLKQF6oiUUoZwlpxt8uRCSrXxdqfhAKbG8lGIZqksNKnJutBA12K7c9MUpcgnF0ZlPhyJcZ",
+	"rFnmceJOTbBBa9q51JPtZmljqQZ3Q7PS17TF2P0P0N3m5E9VHLAU7N4+8+9qn3nNrm5jUCj33uWW3Y1p",
+	"xtz2W4LWYOtwlOYPa+/4HGL0AgPJRrYKIGUnEAv3TUnjhc1vpaliQkUsR6Pbur/dMIHB5cL93SE/8AQi",
+	"1YZyes4FsyEih6+fL3Is/+Tg+UqeZbcQLzAX/cUbeJOXcT67PtdYaxUUIOtwBRFGiyBwaVM+CJs1avmc",
+	"Lm274NU+bbfme6Xp3qd9C5/2pCQgjuQVNGWxTxubAVP3dr/oX/rA0C5xyTKFtsCUQtk6UBjKlDCMKE1Z",
+	"BqkcjkZqRqdBUVcf66dCaOMYEvQOMRq/VvqeyJQJB8cBBE1CBJkzaGLjAZuoAc822X19/zN5gYF2kR3U",
+	"VU5e4pm2O/Z1XdNpxof2lpZnXLQepsroXeinNk8y3ztdZJJCp2HX56H1lsU8J/nUvIGFngxjYtmQ02QT",
+	"N7bdnq/jx3Zns0BrsocMXmyDHnOG4y+p/lhgUAW613TmNZ2jRCp3226nTpRtlx0GNGkTQ2++jVSfH5m+",
+	"EzCdz3wZkONirnuF594j/LsWOQyeurQ6aRsXOEGgWQLxla7CP7zSM+KuS5P61egBKS9Qk2S/Yovx3Tc/",
+	"t+4N+78Lw/6kOMxmkXYjGc2+Wlj2K8i4Awxic6O+P+jCuFEzNGa2eyIuitp4YwyziIvWpE4E7xDzJsjA",
+	"yOXiULj7sJ7sS0rRF95vlnwXs8a7MJ7/+9y7e+PdZ40xAjlu6Y03txZqi9zSaAdjzNnoiGeis9nImDJk",
+	"5OAkssXasylNuMtzBFfcFZ0RqjAJxXJEroiilwwia0IR/QVG+6//3H22v/+fu91e7z93u0/Nf23zT0RG",
+	"XMSquPZFtqIi0f5+r/fU/rcwJ+UlbMlXshvCXnpGQ6ylsOVvlHR9tG0btinVwwkX4+1Fhj0sULSuUupX",
+	"KloTSNY2R+pq/JMtgIjFZEgVa3OhmFBc80uWzBbCCEjRbHp0P1W6ju411Uoby/ac+rfWAjSbAhrkGVsE",
+	"oPfI2lt55r3TAMqpzDQm7R8QSqJ2RDBbiiiZYTkf87zNlsZijuRlATnWnraVIZ1xCEsADOXUduZzZWpi",
+	"nmFyq7Khe67N33kmL5iA4pQ8jqDESXETi5c65Dlm9PVJ1C77z0Vky7fSW3dyo3FbZrqya0UTyVa70s+u",
+	"KLAbt4JW2++z17b/X3m8vagZXtBqVz6BIQfazZufKp9iRpMBWnyCVtv7dGc5WxVjlK3YVrVEYeZwauvO",
+	"OusTdvd6b8afplTMbE3K1otpmjFFycuz54fVHVnYFdFbVr+33+12A3ut+q1fJJX/h+GQnaGctrBNKFi8",
+	"vI3qP9kvjvOvkkpyypNL2irKn7V82vrUlup1yN9vTWTthCpdhrpP+4+6/W73f0Dicd3I/HRQrJpos0EN",
+	"AQgwBRSWE/jpoK3+4+sNbHDmQq12KiCLu/co3HsUbu5RSKxc4SQxlDPWyI+zQlBDDaEOwTRWK155JZc6",
+	"5BAsp+bVUEBjJ0WioUxcFjglUXm7I4PjXZKLxPDvmcyJorbH7RVX4GNAQQSThZ0PAc0VDUJhUT1oQtWc",
+	"brV+YpvZoa/rO6ApP2FQ0WbYQLYP3x6TzP38QLkURZ+G10j3GRtOyJHM0uU0eUozTmtE2Y7wyvxETqnQ",
+	"UnnU16e9BvfAT0uTKsyALKAmW4mwANMN893+Ptna7W2Tp0+ePHnS/v77779vbUhM79qb4R+HYuhkaPDj",
+	"WC5oJBl966O5JUttOj7kqXtVntrd5FjrLNVc5oU81Yd1wwNc5BHCml9eUuPX8wdZj+q9M6jRGfQcsoTM",
+	"Ud7Ox4LZRqUi3eRjiYu5NnUD3R4+5wNaCNwYZ9kIMmjCenvYUjPMcuhSN9NG8L2D6357AG0Y7HIQ82Ky",
+	"+xTJe4fYV0iRTBD16iJzYblcIzMSsyALNIeImwZBGgLAy9D7XMRSsPkb8dynd+ul4hV8E2G8T8C7d/p9",
+	"qVuE2LroFq2RSbdQw2t0FjdfizWWb168dxP/XtzEC9FlM0XctVX4EKCo02DhgNKRtoKOLjvZG72JCe1E",
+	"GCNbdFznZddPHhomBc6bFIQi8vU57K5UqmjRASkr4npqlHVJeZaQUJRMAOYCW4rAMnIEuyrYPvuQzD3B",
+	"oEoovgrXpnA3N5g13noi3y1q7RiwXqCu+ani8mMU3QBVh4yv9FoV1eylOfhfc5rw0aw6zt/wS2t4mouH",
+	"9OzB8zbeDXVN2JD1bAX/JmRk48zv362Y+u0Kp29ppjlNkhlBBWkJxcyXpaV6weEs5hoKploSWESuWOI3",
+	"b+E9IFTMQmuJRb/fTOZmvEsGVSWggCgQsP4cuSQ1aollSj16Sc4ZeBGR6taJJv5YGJTnaah7oNshZ9KS",
+	"SyTzyoyKiwygwkb09vDs6KdGK/A7X/28Ob20qm6VyNneCpVtv4nh9kmD5U+z4WQos9Sa/nyq+XilyW+5",
+	"H+2KZtNNiazFt3sye09m/1Bk9t1S4nodtHZcCflbBjC5MtsTrrTMZgHGTNiK8QqJ41wYxdIERbIqP/GV",
+	"g/wrxRkVxfcTLi4wqugLJAiugEUKBMLu/CI47M9rh+Ec2edXzs/t/GXgywIIigfWhuF58cZKKD5TxqjF",
+	"uCJj9HMma9q5VsdVuEXf28TuQytuEVoxLampYxMFga1yivVTJYqmGwsy1R2vsHXzFLHhSt6tnTOQlc3F",
+	"P/fVW+TEtau6v2/3FsUvaFGclm3456/nphKQfbVIPMmGascrs7haGGy6zidHp36txlr/BdvphEJfGmjI",
+	"eWnElVxjV6iyJ2sUuLJC5l3XigiTrHPF4kXi4MnR6bG/hJuoZf4ATj275xtL+Ub91D0EPTk6tazD4Jev",
+	"aDRH650y6MJFMj6clLzjkmUwie3WKrNY2S6mft8my0s6JIK2cqFQLGHDomsfPnTBha0CBqXtzUcMr8OK",
+	"9s5wZB7AljgH9isoJFDUMTWv0YyRjP3ChlCaHIPqjeqSC03eCT6UMfO6fWHvlPOZZti/6zdioCS/uRn9",
+	"vo3m10izj9BP0P6x1dhI3XYKjEYc+6DBH4M8A2PTlE+Za7EHTw1pFuOQ0MTOjbnb7fpDBiTyDgUGcp2R",
+	"zYfzXGspVAnRdjm6zBVLYAbolxeRrV0s1k/g87ZtpDe44rGeRGQrOn11+PIluhlevXh+/O5VVPa9cd+4",
+	"8TOWJjODg4Pq1gQk+jXnw4uBeYCzErJez72a2FgoeCmhmus8NutvP+2aB592DWSJFOPih94T+KX3BH+i",
+	"57Auc3DPYP2AITBtG+CCju2YDJDgjYad3fc21jaNA+OHIlqGYre79yQgVJEfpRwnzBDQZ69s0B3YlxBV",
+	"Hj70iFLn4cM5conFJ7CTeL9Ia7A9jSpUNBS1y9oceOroLHn4sOjv/fAhLODhQ5nroZyyhw9DAR2uqILC",
+	"D67fW5+wj3Sok5krDxhZjddaONEGe0Ci3W4vwgQlxYQ+CMV8MzdMIrRNGjv2DsNQrhdtvdWbauINhqqc",
+	"HJ2WcuPvJBb2zPbI9wIx2UeNLewWhF5uN8Wbzhs7zbitNwn9EzmSU0lSqZQk9Jc8ptlfyhbe8JyhzuZS",
+	"1rxgNLM5nPa+rw+VfQF21kLyd5aRV5Srcuo8S+Y6grOPbJom0EgbDC6wvIHIp+csw6jaxmW+5GPq9SUf",
+	"0iRpaL0P7ZczSoRUihI5YpmmhKmUDTlN/lRp/94I0Q6f0jGbdn5Jx8vMzLYbFvQM15KwKXnOlKa/Ql5M",
+	"AWEWu20Hijm39fDt+jte0tRWv4VUs4WHiqfQcCJHcppm/ratOJAd2rCnz+HTkEoSS3MRYcmHa+wltdtY",
+	"365DOPe7APd8XXCfrQHu+QJwn6FbfhEuFKeNh2xO3LDneocX+M47TcfCFwAzpJomciw7aTwCS6Fl8q1+",
+	"hfbgrytgg6kh6tULFvZhK7733deGGZpfL5ngMSVvaZ5wpWkraDnW2uq3dx919h/39np7ZnDLWFv99t7j",
+	"zuP9/SdPeithK6ZGf4vl/fMk82+GCRPL+29POyuiBKCgZdmtfgt57IB6JDY16IRoO/fcef25Z7XnJvmU",
+	"ivKhH2hCMzKUU0I1EzETmgGC2Z//ltOESBjoUg4ZpDmyjHn0vCohbeLgKrnjxokHyzWIyqjx787bZcE7",
+	"M7qUvq8R83vSWI3Q9gPIgXenrpoxQZOcN6WUmuoVO59IeXFbd5gbpm4DOeVjKCGn2DBjVmXwG0B2Gk0b",
+	"/3BAfXZP1+f0aNhVrPZouM27t7DeezRuYZm6Km+Nu+fFRVqcMnrCxuYmQsvqdycvMc9jyDg2zMFW0Zjf",
+	"aW7s4iaIRgG2heVrTRAtXA8UiRSSgwGSg6gP7RAJ1wFMIBiLQZGXZDhhwws7XMwSfsmgjzLEF0E4fq7I",
+	"lmKMhEbd4iPoHl4+GLZILoye7DZgu0OOR9iyFoqcmCkzqak2fy7OJrWv/8ETSvEMDT6Aq97m4tkoow7G",
+	"c3L4wrl6LAZAE1oXesRyUm5HVWKfslxxzUBit6e9iTxmh/06NS0rky9MZLSrWqtBYw3Jfw+9AMoreJ//",
+	"uCT/0eLCnaVAOqxZnAXZTGBWJkLeCaAuF3IZlONiro1A9IS45wVRvh20hvvU2InHGJpgT5qA2GgZZ0zd",
+	"zVZrplbvtS5nu0F6553AaaNuV0Ga+zPep3ne67RfIc3zqsC+BmHX12w3yvcs+LyL0LE0ZkYSOe6Qt7ay",
+	"lkd5jEYbZzJNm5TZ5zUiv172py9s3CeA3gfffJUE0KX3a400UIfEyxsqmiumKjaixiC4hTdojW2y797n",
+	"iv5eIrtWYNZmmrZ99S6TRjF4oE+MZhSRjLWZMCtRhIbCYTUYJoA+c2V+jANyPgMjhsyK5hxDmiQzjL/B",
+	"FNRQRO75AXaGiA58XgKjYjgAmTIqsOHGkArs7GefhJCwFemli1Oj/Kt0U4uEMyhUHLml6Gh/XtsCYcsR",
+	"zRskPqApAPe/Ot2JOxZCizPwMKuYGQ/TmhE2Nkncba7pH4QS3ac1/V7TmjaTeXdKyrLQu3PWpFCDsFvN",
+	"VuoDTy9+T1mGtxyimYzmyHVgO6xhn3iqtaFPDxQYxYJS4xzKmAUkzm1EFgQnms1aFOa6SoP/YulPHp3+",
+	"TOk2do2zL5Jv4yZb7Z4qF/6taCGeYfDEcd0fzDVwmzZ/kV7Q4aS4H7b3J5SxJJH7dlCU0bLfNHXctD9V",
+	"sX6++6Y3ZoOxJaaa7nR3IO/OPQBcpJNSPen8AZrWfENuu9inbHcsES/jCTufPCS63ilQb/MOHN6Mq6ms",
+	"Q+ml/Tr+lrMcytiOuOBqwuKS9dAx5VaBLMuOG7THgFu72jbkVUCLtlAIdkUUUm45IhguHU3px4FlUipy",
+	"7EodWPUgU5CUlWkk9lyYcRQbSgFlcgtoQGIHPsCThKRoHgpACZgTSwO/rK1llqvL2p6sRxLuok/I7p0z",
+	"l0XutGL/uCK/mrOO8Vw/m4vs3mB2367l36/XsqPYa+oDGPDQRjvbrcj8h8XRJF6dmlKxqJr4gFKX8SGG",
+	"PEvBAiLFkHVCEf2zbadqn/KxsPVjcsXKx904Gt8hP8iM7O6RicwzFYqtKM3YJZe5sj74AfuY8oypAdXR",
+	"NgxyqqmIaRYXASIl51DlnHjxQjGkGdr6SfEjMiBIq8I5AqKKyJnMmnIgioVwjWEuVzK74GIcWrPOTOYk",
+	"ZmkiZ7VldciJOSgoEmaIouNA5im3SHA5wH6Ewkbc2ZebWAicu13pKZ7+Z+oydZchGRbSBSzE36/mQAyu",
+	"P3/oxT1fuecr/3Z8BePiqjR7XR6jmfpMrMVlyzpC3TFTRdYMBbVoSqeTkFcBLIDFJOEXzBqlnNgZhAKa",
+	"Z4Is7hVOs8l+GOSIvxoSEu12u5CEB+mwMoPkVgyjQHIfCjocslRD+GK/0PhZHBFFZ4pcTfhw0iHHGngA",
+	"FK2ZVw+IlhKYyEzmUFHSsg+jBH10jbsM0yg8EoTbeEyrvRhYL1ha+DPcckORyPGBpYcG9ozpjDdnlp8t",
+	"DEL5UjzCdzQUGzkf9+j2vmwUYob3WyGV72KMW8Vm8vRJL2g5K+Rgqlr9J3tBCyyRWOoysNa7wVDGrNXf",
+	"7XbRCzACarAYHJckjcqpExcWADaiiZqHbLcG2aNeAVlLNy7d0N0awHvd3ub+DnP6J0zlyUK2a6+IUaQN",
+	"KBDY5MC/57J3YWg0Z7DYzgiRXBWL4oKQLnMynkk/QCLU5Ez8bFZI79c/qh3yXtL4nJKGQfU1nFoTqhVN",
+	"09tXbHFZ+0vLtrxThvcblu4qsThzPlXzxQhcSn/MxbhD/HoqEBk2pYKOWRwKjA7ICI2nXHClM6plRrYi",
+	"TsdMGKU8zipQ2Sjz3xKu9G9WVIi2FzrJ7MLuC8J8eft9I1L52Gx/r2Pz+vVhihlcXRc9yWQ+nriaE4BY",
+	"FeSZqx0TiiXFY8iGtWNCURaPcRVjyNKCMVjYo6iu0Xn4kPxoLtc6xTM65B9gKS9+A6OHA3MsmXLSv62L",
+	"DK+5t1wRZO09STXBOgswDVeh8Ctauu4bqBRQjeMFhIPEkwGDtQ12i1bDNqDF3M9nUk9AR2AcNsPoD3u7",
+	"u+SyCF4YgCwX2U05Y9M0oZqphZui7RPlxhTf2BLN5ktIvwIZ00gE0SXNOEQtReCsB6vcxBA6Q3Q+fepd",
+	"X0cBiT592oU/Op3OdinS4eAPVCgwIurM+5ZMcwWF7mmaZvISu6e9YppC90A6ZVBLBVqquYUB+imjgdGE",
+	"JFSMc6hZ6QaCCILzWXWdbnPA5NWeGAQf5krLKcuIwmtJrriI5ZXZtuKCJJBjSs5zxQVTilxlXDMyyhhL",
+	"ZqHQklBitA861Ggnspa1wqpmt8A+80BhR9zi2knEPe+qPVAWlQ6MZKx4jKllMDj1No3O0J3khr9kmcIK",
+	"N6E49OsGUmGbKGLFpCrIdgbQdGHxWNx7hFsOGmIouNHv6HBizaWuZEwf0dCOMbCbOMBxoqDoS4CtrwPb",
+	"dhEQgk8rc2Ije8AyV6wGfxngL9DmtyhZY4EPMev3KpPa6NcFbhgyQZMroyXTJJFXmFfFiKIiPpcfy4o3",
+	"F4yhwRM8fqHI8oSBunwFoXigV4O5VEExoOoXgKCIUm+sjv/wIfGKG6IPr2j6jT4prMwmoCN6SR0cRJ1Q",
+	"vBFE5cOhwTRUriODzHhJdd2E0Is65HjUWMaHyCwUI7OTQYUGV4Gq1Anyh3lgkIAqKQI3cyi8qZsLDXnz",
+	"PFCEV8/TKz5kEHSkWXZFs1jVp0WNk2QshfbTU3nJbAKnbwMBmpUxajbUrNT87GDZGklz7HBkQLB/fHFG",
+	"qqU3o+0OgfAKO5sHeSgcqrMp11jYDAxCfRK5XEY4kqD8XALmfYnQhaL4wsK3qMCSozi/wypLeLPqlZYs",
+	"IVq7YkhVzsVWykuqzRfcqNVvnUuqBpdcxFT51ZcsXGYOy5qMdPRXSSVKRndZK2oj6DcsHxXLYT61J+NF",
+	"zdtvXafcEU8Ysf3HvdJFpWg3zhmh5i4Z2Y+2sFqO675vv7VVbxpWs6qIT22EFdVniiWZ9UHpp+rijs1X",
+	"bmV2EQHypnq7l3KJr2EfXQGf5mW48uDYOnzVoopiQLZAkS0VPi1q165p66re3fsaMP+++XLuqKEmnjXd",
+	"fkvVX+qa4xpqaSG237IizLzSWsh8W0YcI0OaJAokzCn56fTVNmRQGAK4tDNCKErZ0YjL5TxHicxj4A5+",
+	"xceyYoSZtE+it29Oz0LRsN4dNRPDyEhSKOdM8TXDcqoCfzHjM6tmhOJwCJVQC/kLdBSjXyZKEjMu+Hxc",
+	"2VVDiOI8QT8Tz0iEgk0EqqgB84HCkaIp03TgNC2IJ40wK8XpiCBmW9nz8O3bkzd/f/E8MqqYW1YobAYh",
+	"oSgGGylqpmz5HRtHF2WQAomSu7IBGvXJ0VcRCmVV6KL5gCrYnot00LCsgkl3yKmV5rUv94fCa8C90jhW",
+	"vopvrTaGFYjytSLGtY+p2KWCajaW6ClpbFNhf187ZNyt8ci9eL0SlpHMLDBGwjRSFSATmVI9nGxj0KSV",
+	"qUgkxbmkWczFOFoIMw5TAXlKP2KJ4Fb/8R40+HAfyxYfZYWJOsCI430bylEADtg7oaowPRwYNSJR5aMT",
+	"hrrzwoD8Ckq3GspenEuZMCo+c+y9O7XVsffF6u8TgO9rQ93CSK09Wri2BAAccbF5+gQ4JUZW1Jn8OrzZ",
+	"Y6WhcLyUWFZa8myyRZMELoTaBsaE6YLKmgrmwY76GPKtq0amODb8DvMkwVyq7Egx2XJ0N7A2hgAiyoNQ",
+	"eHZTtW3Ze5UgCUkSKca2op3z+mQXLLYmNJ+5Brb4ncvqn2eyYA3BoaFgFkoGIPjM+Z4MUVN1AeXAL4m9",
+	"JbPiI4U1bVdiBq2Pa4UMZRW/ObnHnVUoeFxW0T6r7g/uCkgMwHXM4LZdqjIi6pZZRewbqFUQClqwSiIz",
+	"Z/jhmsQSc1zJhZBX27DZAIK1R6oLnqbMmo99s7Wy/giYJrb22ZFmWQmkEZGSxJqAp30UrcyvpWmOT20L",
+	"B5khQhaby0Qc1E1++91dkP0Kuxs0BavaWV3ebqOdaSaGt5dl7tTSJAXzPIRVI4EBt+JAALHHx6NHy0w0",
+	"jzbQ4N1umCkLLmAV+M/MsnHKRREyPjIhYXSbcWCN4bnQiig6Q7O1pUb3gTO///DUDW6JAGPbJy/9HYO3",
+	"zCBx0d3O4r6QejACI4xBJjC/t/qfrotafK1+q8nDTL4HMghvGnLEbbxCx16E9bDaihrziBw1ghj1Dbtb",
+	"j2lYs0AoKr0WysxZHgcYSinYSgZDuI1VvI0E/Mb2jCheux1+zw13OyRvGM7D9PtSVr870Xx3Q6JgBL3n",
+	"8kosJQyeuFAhB3Pc8n3rEaSGlkSiKu0MZZ7ExPakzxiNfXn6p7Ozt2S/2y0NXD9mNJ2YK7x9UGPhzv+Y",
+	"MZKLgl3dDY3xhaO+E3kLUMroViQPAusEBCTmuDInaolQYI0BmWH4c0rHRsJKqS26Bz1qOhV3bxmWXVtw",
+	"KBpXTM5c6ikxj2XfMjm6I/s0iIulVcqh5wIF1bzLhnnG9Qy7fDCaseww15NW//2H6wC8oD+zGV5w+O6D",
+	"eSW7dHJyFfmgq4Xrx1p1OSVp54qdpxk4nTrn2Q5N+c5lr8HK91IOaUJidskSmU6xHAbYfbeiKb1gJMtF",
+	"tF0Z3wxvXppIpftPuk+6xeAfinXXZ3kFMYSNRnZzTS7YTGHXMOsdhSZLEP9P1QTMdw9UKEJsCjPOM5qZ",
+	"p1zId9hCYxNoVnDTwtaPzDx0Ji+YCFug9IatEzb2v+2Qn9lMhcJcE0ixgky8ALUmZ9eVGcnYmAmj1UD3",
+	"+TKQwBnseEaiNGMj/tH62q2lzqzMzNCw64cQkCFHI3PDFaTl2cgvP7AGMcqVYpIC3ZUpy5TXB0ozOu2E",
+	"4k3KINXFyCIYSBDZKVypougAwl7MQ1zPPQNhL1X4f8LfmuA/K6NibJiqoolR5BmdFgkiHYLd5iHC7Jwl",
+	"Uowhem0OCw5cP3//SwVx3i4ETTFGhMxcdU8oeB2Khw/fTsyCMX5JPXwIJK+MN4n5GBwWIpn1SfRdFBCV",
+	"0iFTAYmlNv9SNWG203VKMyb0hKlC0QaTB8TnRN/t75OtXm+bgNe5bf6JaqEtFb90EXLirAYORgwZm9BL",
+	"RnrYsGzfQonEHWTFbAYlZmyqSyjGOVOKxX3CxTDJIT6LbO3vg5n7WUb/xZNtwgEdyBVPEi/G0gYCwtUq",
+	"DVUSuvNheCEXhi1VBFyK4YL+kZmPOJJIZnbrX7SnlCeExnFmwKvtvuEy0vC2IVWsglbYybwZp2xUp0Hu",
+	"qlEOHDQ2JBTKegdEimrDcusIMkppKM7ZkGKKB4R+GvgVxtS4WJpKDA3EzkBXO8vLA3wPbGuGGGEYmRf0",
+	"hNFChif7cT0YyhPXQ3lCsXWTWB5SD+XZrmxk0Ux0fi/Bc+r3ZFRlU8YtbF4HfxdaCo7FxXi7j53xAgj/",
+	"UAFkDscqIK4tkgqwjV7RwQdaL9ry3RaLsROjRQdqLVtma0KBIhXg1hWWlZuw4UUR+0eomKFxiaNXDpDN",
+	"oC6SjYLoKOZie/00MYsi1OJJqsGAc2VfhwEDQ/Azo/1RTaIdLs6NWgjtLj9VRdTrCKN1wINXNghx2Son",
+	"z16FYiiFkhDFh5l6RVxa1Ug8TDim+F0wsQ2+TZqmLCYqH4+ZQmUzC0W5sbMqdaGuq6S7D1cTqRiJrPDe",
+	"sS2KIps5E4pUKn1OhxcGgymsfUwvy0YBFoNOjk4bmVOxUtdRwTIbawS1d7A5QcF2W0D+PQvFxKxUWOqG",
+	"0S/2esNjeIA8KxstmknNyRQtRWZ0mkSh2DIszvDUR50eWtGjHWrkb5pyfIZsHZrP+EzX2rrPM3mlsMqe",
+	"DkW0E8uhKhM+XZRupfbRw4e27NHbN6dnkYHW0I+/nr55TZgAQYkFoYg+hS0eh60+CVvsUg86nU7YCuCD",
+	"ufLwvV8qEH+0HwbUPlG8ZQ7KfPWp0+lcX0dBKK4gVDsyP7iDJRlTMs+GZYQ17LO1SWc2qsGwB0qil0hE",
+	"aCgiSyrMJxJZvh5tQzqnKwwArM+WC1B97HiKn8hvBIOy51qeHiH6tc+wZymJ6hqka2T6TrGsfTiGyNLf",
+	"SHR8+OOL12cvXI0EtdPrdN2jZeWEF5f2+aIgY0BYZ9zBOPpCrJl77zh2L3nFrLg1bkOtHSkse8mYzmZ9",
+	"kisX8xlnMiVxjqtgam7sMz5lStNpaqawAcKAsJi9ekWVpQQBeSf4R4L1dubH8apC/EYiNaG7+4//KyLf",
+	"kQn7SH56dXjUPv3pcHf/sQvnzugV+nOMrOzTmauJTOqJzna2Sh2h4pMuVhA0FozAnXs/V13iw5ZTLq6u",
+	"rjrK/lxc0qGcbhfYQ6LLXmBWc04Ve7xXX1DE404BBmTaRXPrwpU8UHaIdsyMSBSTlGbauj2iq4liw4Ft",
+	"8/rwYVMXlc7Dh+RITtPctjMwkJSaRrmrJfeBew7ioII6SMCj5NSIh4byG4Kv6f9P2NX0to0D0b8ylwVs",
+	"wzFsJwZ2k5OxBdJT0UOPKiDGZhu2NCmQVBKjyH8v5ouSP4rehECxSGo0895w3hB9uVOV9WUjjqHFhvE5",
+	"YpSQhhoW3J59nk7/XhQmw18yHHAo5dkE2MDBhZ72ITz/IymrcSxdioVVulohTltDx4xfdQbvnpKhD/uF",
+	"lgXtG/HiMfbi8raUe3DhO67RNhyhXb+9taonWC2r7R6sCbkCrwXeyyHaetZqyvYSFejQd3BfdTS6F2kg",
+	"2b1LONEJ7x/yNqHdo5umyce+kLPaxRAs0VrNlsSEGFWAZu1XFWKBrn/ybgcTH2OH4W4OXXIvpljG9N6F",
+	"nzdEViHYIvX0hO1Zb2AKjJ6Gg5hWnU9R89lqO9txxycSn0s2pQ/FeVzfZ5Ph2ezPGnM1QS9hokcl/zvH",
+	"Zx9iLrDaTKVGX7ZcFYKycb0aQVJN2OgbmcPtcrheq43M8aXV69vR9Yq0IXgra0RoceiZqhqhihmMgd/6",
+	"RC9Oxiw4mD5LPXz6H0gYQQ7ww5Vi00MT2rv1fwyfN8vbVnPhLS7i8YZ4kDaigWxFpIUTA7RbRGt8AHQT",
+	"ZDjTBbR3qyU8kvBJpIOn3e1r35wBrTAmIrnLeklFY7XBvff6Et3Q7/hB+yRLef95X2NKCpAWhtar/bz9",
+	"8v9H+NVIQ14M1lRi20INuwS5SBGDRvTYm2RCsWxHTIa514Orqma2Qm9x1Dihe+35UmkU4TkKWyWZkA0b",
+	"q+RH6mkXaMqGjFoGDLlPL4TSkpU2cDSNXSLSu4APQ5QjfxJzdk/ePpyH0mK9l2pCg96XaH1Qo5zNQiyz",
+	"2Wg6DrEsqXVyTCyLGkBPq0SVDsoq8QSOVtHsHwjNeT1mholwlZqEmwPVUuc5IFGLxPS5MJyxpun3Lk7R",
+	"+Fl+eA3Bnipr+WR5ScOO9uJxLU8EizirnQkIJhbwyb6eyhkRYtAxJaIKaiuZFFl7E1TtWGdnRoWJsS9K",
+	"fqirUjiSoo99z2XlYXWj8uZK1OT05Z4XWauSySs0C67xpVqzckGamjDZSZqOrUEebLpuSOedEiYef9dJ",
+	"1FexDKJuN0pn46pDKyOoXGgOf5c+om+i5Fmwr03AO0QXyjx1TLw5yklTloUOXvi91u3IipCYsgklRvo1",
+	"0g6NpD25ks4zOdG1jMPpl6Bp4/ev778DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

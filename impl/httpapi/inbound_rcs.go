@@ -41,12 +41,18 @@ func (s *Server) receiveRCS(c echo.Context) error {
 	}
 	if v != nil {
 		if integ.ClientToken == "" || subtle.ConstantTimeCompare([]byte(v.ClientToken), []byte(integ.ClientToken)) != 1 {
+			if limited := s.countAddress(c); limited != nil {
+				return limited
+			}
 			s.writeError(c, impl.Errorf(eForbidden, "The client token does not match this integration's."))
 			return nil
 		}
 		return c.String(http.StatusOK, v.Secret)
 	}
 	if !rbm.ValidSignature(integ.ClientToken, event, c.Request().Header.Get("X-Goog-Signature")) {
+		if limited := s.countAddress(c); limited != nil {
+			return limited
+		}
 		return impl.Errorf(impl.EUnauthorized, "Missing or invalid X-Goog-Signature.")
 	}
 	ev, err := rbm.ParseEvent(event, integ)

@@ -21,6 +21,10 @@ import (
 // verifies the webhook with a POST of {"clientToken": "...", "secret": "..."}
 // that must be answered 200 with the secret.
 
+// maxMessageID bounds the ids we keep or look up: RBM's are tens of
+// characters; anything far longer is not one of them.
+const maxMessageID = 512
+
 // Verification is RBM's webhook verification request.
 type Verification struct {
 	ClientToken string
@@ -136,6 +140,9 @@ func ParseEvent(event []byte, integ *impl.Integration) (*Event, error) {
 		return &Event{Ignored: "for another agent"}, nil
 	}
 	at, _ := time.Parse(time.RFC3339Nano, e.SendTime)
+	if len(e.MessageID) > maxMessageID || impl.HasControlChars(e.MessageID) {
+		return &Event{Ignored: "a message id that is no RBM id"}, nil
+	}
 	if e.EventType != "" {
 		var status string
 		switch e.EventType {
@@ -158,6 +165,13 @@ func ParseEvent(event []byte, integ *impl.Integration) (*Event, error) {
 		return &Event{Ignored: "a message without an id or a sender's phone number"}, nil
 	}
 	typ, content := e.content()
+	// What a user wrote is kept, not refused: only the control characters
+	// no text may hold are dropped (impl.HasControlChars).
+	for k, v := range content {
+		if str, ok := v.(string); ok {
+			content[k] = impl.StripControlChars(str)
+		}
+	}
 	return &Event{Message: &impl.InboundMessage{ProviderMessageID: e.MessageID, From: from, SentAt: at,
 		Type: typ, Content: content}}, nil
 }

@@ -16,7 +16,7 @@ import (
 
 const messageColumns = `id, organization_id, integration_id, channel, direction, type, status, lead_id, phone,
 	content, provider_message_id, error, error_code, error_title, sent_at, delivered_at, read_at, failed_at,
-	created_at, updated_at`
+	idempotency_key, created_at, updated_at`
 
 // messageRow is a message as scanned: the drivers hand TEXT to Go as a
 // string or []byte, which json.RawMessage cannot take directly.
@@ -58,11 +58,11 @@ func (s *MessageStore) insertMessage(ctx context.Context, q sqlx.QueryerContext,
 	err := q.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO messages
 		(organization_id, integration_id, channel, direction, type, status, lead_id, phone, content,
 		 provider_message_id, error, error_code, error_title, sent_at, delivered_at, read_at, failed_at,
-		 created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		 idempotency_key, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		m.OrganizationID, m.IntegrationID, m.Channel, m.Direction, m.Type, m.Status, m.LeadID, m.Phone,
 		string(m.Content), m.ProviderMessageID, m.Error, m.ErrorCode, m.ErrorTitle, m.SentAt, m.DeliveredAt,
-		m.ReadAt, m.FailedAt, m.CreatedAt, m.UpdatedAt).Scan(&m.ID)
+		m.ReadAt, m.FailedAt, m.IdempotencyKey, m.CreatedAt, m.UpdatedAt).Scan(&m.ID)
 	if err != nil {
 		return fmt.Errorf("create message: %w", err)
 	}
@@ -244,6 +244,17 @@ func (s *MessageStore) FindMessageByID(ctx context.Context, orgID, id int64) (*i
 	var r messageRow
 	err := s.db.pool.GetContext(ctx, &r, s.db.rebind(
 		`SELECT `+messageColumns+` FROM messages WHERE organization_id = ? AND id = ?`), orgID, id)
+	if err != nil {
+		return nil, notFound(err, "Message")
+	}
+	return r.message(), nil
+}
+
+// FindMessageByIdempotencyKey implements impl.MessageStore.
+func (s *MessageStore) FindMessageByIdempotencyKey(ctx context.Context, orgID int64, key string) (*impl.Message, error) {
+	var r messageRow
+	err := s.db.pool.GetContext(ctx, &r, s.db.rebind(
+		`SELECT `+messageColumns+` FROM messages WHERE organization_id = ? AND idempotency_key = ?`), orgID, key)
 	if err != nil {
 		return nil, notFound(err, "Message")
 	}

@@ -114,6 +114,10 @@ type metaMessage struct {
 	} `json:"interactive"`
 }
 
+// maxMessageID bounds the provider ids we keep. Meta's wamid values are
+// around 60 characters; anything far longer is not one of them.
+const maxMessageID = 512
+
 // Webhook is what one of Meta's WhatsApp webhooks says to an integration.
 type Webhook struct {
 	// Messages are the messages contacts sent.
@@ -122,9 +126,9 @@ type Webhook struct {
 	// read or failed.
 	Statuses []impl.StatusReport
 	// Ignored counts the entries skipped: another phone number's, a message
-	// without an id or a phone, a status this API does not follow (Meta
-	// adds kinds over time; refusing them would make Meta retry the whole
-	// payload for days).
+	// without a usable id or a phone, a status this API does not follow
+	// (Meta adds kinds over time; refusing them would make Meta retry the
+	// whole payload for days).
 	Ignored int
 }
 
@@ -153,12 +157,20 @@ func ParseWebhook(body []byte, integ *impl.Integration, maxName int, warn func(m
 			}
 			for _, m := range ch.Value.Messages {
 				from := impl.NormalizePhone(m.From)
-				if m.ID == "" || len(from) < 10 || len(from) > 15 || from != m.From {
-					warn("inbound WhatsApp message skipped: no id or not a phone number", "type", m.Type)
+				if m.ID == "" || len(m.ID) > maxMessageID || impl.HasControlChars(m.ID) ||
+					len(from) < 10 || len(from) > 15 || from != m.From {
+					warn("inbound WhatsApp message skipped: no usable id or not a phone number", "type", m.Type)
 					w.Ignored++
 					continue
 				}
 				typ, content := m.content()
+				// What a contact wrote is kept, not refused: only the control
+				// characters no text may hold are dropped (impl.HasControlChars).
+				for k, v := range content {
+					if str, ok := v.(string); ok {
+						content[k] = impl.StripControlChars(str)
+					}
+				}
 				w.Messages = append(w.Messages, impl.InboundMessage{
 					ProviderMessageID: m.ID,
 					From:              from,
@@ -187,6 +199,11 @@ func ParseWebhook(body []byte, integ *impl.Integration, maxName int, warn func(m
 func (st *metaStatus) report() (impl.StatusReport, bool) {
 	if st.ID == "" && st.BizOpaqueCallbackData == "" {
 		return impl.StatusReport{}, false
+	}
+	for _, id := range []string{st.ID, st.BizOpaqueCallbackData} {
+		if len(id) > maxMessageID || impl.HasControlChars(id) {
+			return impl.StatusReport{}, false
+		}
 	}
 	switch st.Status {
 	case impl.StatusSent, impl.StatusDelivered, impl.StatusRead, impl.StatusFailed:
