@@ -122,6 +122,18 @@ func (m *Message) Advance(u StatusUpdate) (events []string, changed bool) {
 	return events, true
 }
 
+// Settle applies the send's own verdict, u: sent with the provider's id,
+// or failed. A provider's report that came first (found by our reference)
+// has already moved the message on, and the provider knows better than a
+// send that timed out or was cut off: a failed verdict applies only to a
+// message still queued. Otherwise it is Advance.
+func (m *Message) Settle(u StatusUpdate) (events []string, changed bool) {
+	if u.Status == StatusFailed && m.Status != StatusQueued {
+		return nil, false
+	}
+	return m.Advance(u)
+}
+
 // progressTime is the field that records when m reached status.
 func (m *Message) progressTime(status string) **time.Time {
 	switch status {

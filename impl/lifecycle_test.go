@@ -260,3 +260,23 @@ func TestTemplateSendable(t *testing.T) {
 		}
 	}
 }
+
+func TestSettle(t *testing.T) {
+	// The send timed out, but Meta's delivered report came first: the
+	// report stands.
+	m := outbound(StatusDelivered)
+	if events, changed := m.Settle(StatusUpdate{Status: StatusFailed, At: at(1), Error: "no answer within the timeout"}); changed ||
+		events != nil || m.Status != StatusDelivered || m.Error != nil {
+		t.Errorf("a failed verdict after a report: %s, %v", m.Status, events)
+	}
+	q := outbound(StatusQueued)
+	if events, _ := q.Settle(StatusUpdate{Status: StatusFailed, At: at(1), Error: "refused"}); q.Status != StatusFailed ||
+		!slices.Equal(events, []string{EventMessageFailed}) {
+		t.Errorf("a failed verdict on a queued message: %s, %v", q.Status, events)
+	}
+	s := outbound(StatusRead)
+	if _, changed := s.Settle(StatusUpdate{Status: StatusSent, At: at(1), ProviderMessageID: "wamid.late"}); !changed ||
+		*s.ProviderMessageID != "wamid.late" || s.Status != StatusRead {
+		t.Errorf("a sent verdict after read: %s %v", s.Status, s.ProviderMessageID)
+	}
+}

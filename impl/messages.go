@@ -266,9 +266,9 @@ type MessageStore interface {
 	// CreateMessage stores an outbound message (normally queued) and fills
 	// in its ID and timestamps.
 	CreateMessage(ctx context.Context, m *Message) error
-	// FinishMessage records the provider's verdict on a queued message,
-	// u (sent with the provider's id, or failed with the reason), as
-	// Message.Advance decides, writes the events it causes in the same
+	// FinishMessage records the send's verdict on a queued message, u
+	// (sent with the provider's id, or failed with the reason), as
+	// Message.Settle decides, writes the events it causes in the same
 	// transaction, and returns the message as stored. A status report that
 	// came first may have moved the message on already; the verdict then
 	// only adds the provider's id.

@@ -139,6 +139,19 @@ func TestStatusReportBeatsTheSendsAnswer(t *testing.T) {
 		if !slices.Equal(types, []string{impl.EventMessageSent, impl.EventMessageDelivered}) {
 			t.Errorf("events %v, want message.sent then message.delivered, once", types)
 		}
+
+		// A send that timed out, which Meta delivered all the same: the
+		// report stands over the send's failed verdict.
+		late := f.queued(t, in)
+		if _, _, err := f.s.Messages.UpdateMessageStatus(ctx, in.ID, impl.StatusReport{Reference: impl.MessageReference(late.ID),
+			StatusUpdate: impl.StatusUpdate{Status: impl.StatusDelivered, At: t0, ProviderMessageID: "wamid.slow"}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err = f.s.Messages.FinishMessage(ctx, f.org, late.ID, impl.StatusUpdate{Status: impl.StatusFailed, At: t0,
+			Error: "no answer within the timeout"})
+		if err != nil || got.Status != impl.StatusDelivered || got.Error != nil {
+			t.Errorf("a failed verdict after the delivered report = %+v, %v", got, err)
+		}
 	})
 }
 

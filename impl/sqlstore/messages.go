@@ -80,7 +80,7 @@ func (s *MessageStore) FinishMessage(ctx context.Context, orgID, id int64, u imp
 			return notFound(err, "Message")
 		}
 		out = r.message()
-		_, err = s.advance(ctx, tx, out, u)
+		_, err = s.apply(ctx, tx, out, u, out.Settle)
 		return err
 	})
 	return out, err
@@ -97,7 +97,7 @@ func (s *MessageStore) UpdateMessageStatus(ctx context.Context, integrationID in
 		if out, err = s.reportedMessage(ctx, tx, integrationID, rep); err != nil {
 			return err
 		}
-		changed, err = s.advance(ctx, tx, out, rep.StatusUpdate)
+		changed, err = s.apply(ctx, tx, out, rep.StatusUpdate, out.Advance)
 		return err
 	})
 	return out, changed, err
@@ -127,16 +127,18 @@ func (s *MessageStore) reportedMessage(ctx context.Context, tx *sqlx.Tx, integra
 	return r.message(), nil
 }
 
-// advance applies u to m (locked by tx) as impl's rule decides, stores the
-// result and appends the events it causes.
-func (s *MessageStore) advance(ctx context.Context, tx *sqlx.Tx, m *impl.Message, u impl.StatusUpdate) (bool, error) {
+// apply applies u to m (locked by tx) as impl's rule (Message.Settle or
+// Message.Advance) decides, stores the result and appends the events it
+// causes.
+func (s *MessageStore) apply(ctx context.Context, tx *sqlx.Tx, m *impl.Message, u impl.StatusUpdate,
+	rule func(impl.StatusUpdate) ([]string, bool)) (bool, error) {
 	// At the precision PostgreSQL keeps, so the message returned reads
 	// back the same.
 	if u.At.IsZero() {
 		u.At = s.db.timestamp()
 	}
 	u.At = u.At.UTC().Truncate(time.Microsecond)
-	events, changed := m.Advance(u)
+	events, changed := rule(u)
 	if !changed {
 		return false, nil
 	}
