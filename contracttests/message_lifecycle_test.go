@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -33,7 +32,7 @@ type lifecycleEnv struct {
 	tg    *target
 	fake  *graphapi.Server
 	integ *impl.Integration
-	rec   *evReceiver
+	rec   *receiver
 	hook  evHook
 	// clock is the 24-hour window's clock, as Unix nanoseconds; 0 is now.
 	clock *atomic.Int64
@@ -47,44 +46,37 @@ const (
 
 func forEachLifecycleTarget(t *testing.T, more func(c *app.Config), fn func(t *testing.T, env *lifecycleEnv)) {
 	t.Helper()
-	if os.Getenv("CONTRACT_BASE_URL") != "" {
-		t.Skip("points the server at a fake Graph API, which only an in-process target can do")
-	}
-	for _, db := range sqlstoretest.Databases(t) {
-		t.Run(db.Name, func(t *testing.T) {
-			fake := graphapi.New()
-			ts := httptest.NewServer(fake)
-			t.Cleanup(ts.Close)
-			t.Cleanup(fake.Close)
-			clock := &atomic.Int64{}
-			tg := startInProcessWith(t, db.URL, evConfig(func(c *app.Config) {
-				c.WhatsAppBaseURL = ts.URL
-				c.WhatsAppAPIVersion = "v21.0"
-				c.SendTimeout = cloudSendTimeout
-				c.Clock = func() time.Time {
-					if n := clock.Load(); n != 0 {
-						return time.Unix(0, n)
-					}
-					return time.Now()
+	forEachDatabase(t, "points the server at a fake Graph API that calls it back", func(t *testing.T, db sqlstoretest.Database) {
+		fake := graphapi.New()
+		ts := httptest.NewServer(fake)
+		t.Cleanup(ts.Close)
+		t.Cleanup(fake.Close)
+		clock := &atomic.Int64{}
+		tg := startInProcessWith(t, db.URL, evConfig(func(c *app.Config) {
+			c.WhatsAppBaseURL = ts.URL
+			c.WhatsAppAPIVersion = "v21.0"
+			c.SendTimeout = cloudSendTimeout
+			c.Clock = func() time.Time {
+				if n := clock.Load(); n != 0 {
+					return time.Unix(0, n)
 				}
-				if more != nil {
-					more(c)
-				}
-			}))
-			integ := &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
-				Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000",
-				PhoneNumberID: lcPhoneNumberID, AccessToken: "EAAGlifecycleToken", AppSecret: lcAppSecret, WABAID: lcWABA}
-			if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), integ); err != nil {
-				t.Fatal(err)
+				return time.Now()
 			}
-			fake.SetToken(lcPhoneNumberID, integ.AccessToken)
-			fake.SetToken(lcWABA, integ.AccessToken)
-			fake.SetCallback(inboundURL(tg, integ.ID), lcAppSecret)
-			rec := evNewReceiver(t)
-			hook := evCreateHook(t, tg, tg.key, "lifecycle", rec, impl.EventTypes, 0)
-			fn(t, &lifecycleEnv{tg: tg, fake: fake, integ: integ, rec: rec, hook: hook, clock: clock})
-		})
-	}
+			if more != nil {
+				more(c)
+			}
+		}))
+		integ := &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
+			Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000",
+			PhoneNumberID: lcPhoneNumberID, AccessToken: "EAAGlifecycleToken", AppSecret: lcAppSecret, WABAID: lcWABA}
+		tg.seed(t).Integration(t, integ)
+		fake.SetToken(lcPhoneNumberID, integ.AccessToken)
+		fake.SetToken(lcWABA, integ.AccessToken)
+		fake.SetCallback(inboundURL(tg, integ.ID), lcAppSecret)
+		rec := evNewReceiver(t)
+		hook := evCreateHook(t, tg, tg.key, "lifecycle", rec, impl.EventTypes, 0)
+		fn(t, &lifecycleEnv{tg: tg, fake: fake, integ: integ, rec: rec, hook: hook, clock: clock})
+	})
 }
 
 // contactWrites has phone write to the business number through the fake,
@@ -167,7 +159,7 @@ func (env *lifecycleEnv) messageEventsWith(t *testing.T, id int64, want []string
 	// callbacks to be answered, then for the deliveries they caused.
 	evWaitFor(t, settled, func() string { return "the fake's callbacks are still under way" })
 	evWaitFor(t, func() bool {
-		return !slices.ContainsFunc(evDeliveries(t, env.tg, env.tg.key, env.hook.ID), func(d evDelivery) bool { return !evFinished(d) })
+		return !slices.ContainsFunc(evDeliveries(t, env.tg, env.tg.key, env.hook.ID), func(d whDelivery) bool { return !evFinished(d) })
 	}, func() string { return "deliveries still pending" })
 	if got = collect(); !slices.Equal(types(got), want) {
 		t.Errorf("message %d: the webhook got %v, want %v (each once)", id, types(got), want)
@@ -280,7 +272,7 @@ func TestMessageLifecycle(t *testing.T) {
 			env.fake.FailNext(1, http.StatusBadRequest, graphapi.MetaError(131030, "OAuthException",
 				"(#131030) Recipient phone number not in allowed list", ""))
 			res, out := env.sendText(t, phone)
-			e := wantCode(t, res, out, http.StatusInternalServerError, "send_failed")
+			e := wantError(t, res, out, http.StatusInternalServerError, "send_failed")
 			var id int64
 			fmt.Sscan(e.Error.Details["message_id"][0], &id)
 			got := fetchMessage(t, tg, tg.key, id)
@@ -316,12 +308,12 @@ func TestStatusCallbacksBadInput(t *testing.T) {
 		}
 		delivered := graphapi.StatusesPayload(lcPhoneNumberID, "551130030000",
 			graphapi.Status{WAMID: wamid, State: "delivered", Recipient: phone, Time: time.Now()})
-		before := eventCount(t, tg, tg.orgID)
+		before := tg.seed(t).EventCount(t, tg.orgID)
 
 		t.Run("unsigned: 401", func(t *testing.T) {
 			res, body := inboundRequest(t, tg, http.MethodPost, inboundURL(tg, env.integ.ID),
 				http.Header{"Content-Type": {"application/json"}}, delivered)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusUnauthorized, "unauthorized")
+			wantError(t, res, body, http.StatusUnauthorized, "unauthorized")
 			unchanged(t)
 		})
 		t.Run("signed with another secret: 401", func(t *testing.T) {
@@ -357,9 +349,7 @@ func TestStatusCallbacksBadInput(t *testing.T) {
 			other := &impl.Integration{OrganizationID: tg.orgID, Name: "Outro numero", Channel: impl.ChannelWhatsApp,
 				Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: "106540352249999", AccessToken: "EAAGother",
 				AppSecret: "outro-segredo"}
-			if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), other); err != nil {
-				t.Fatal(err)
-			}
+			tg.seed(t).Integration(t, other)
 			for _, st := range []graphapi.Status{
 				{WAMID: wamid, State: "read", Recipient: phone, Time: time.Now()},
 				{WAMID: "wamid.x", State: "read", Recipient: phone, Time: time.Now(), Reference: impl.MessageReference(m.Id)},
@@ -378,7 +368,7 @@ func TestStatusCallbacksBadInput(t *testing.T) {
 			}
 			unchanged(t)
 		})
-		if after := eventCount(t, tg, tg.orgID); after != before {
+		if after := tg.seed(t).EventCount(t, tg.orgID); after != before {
 			t.Errorf("bad input wrote %d events", after-before)
 		}
 	})
@@ -396,11 +386,11 @@ func TestServiceWindow(t *testing.T) {
 			t.Helper()
 			before, fakeBefore := messages(), len(env.fake.Requests())
 			res, out := env.sendText(t, phone)
-			e := wantCode(t, res, out, http.StatusUnprocessableEntity, "outside_service_window")
+			e := wantError(t, res, out, http.StatusUnprocessableEntity, "outside_service_window")
 			if !strings.Contains(e.Error.Message, "template is required") || !strings.Contains(e.Error.Message, phone) {
 				t.Errorf("message %q", e.Error.Message)
 			}
-			if got := detail(e, "window_closed_at"); got != closedAt || (closedAt != "" && !strings.Contains(e.Error.Message, closedAt)) {
+			if got := e.detail("window_closed_at"); got != closedAt || (closedAt != "" && !strings.Contains(e.Error.Message, closedAt)) {
 				t.Errorf("window_closed_at %q, want %q: %s", got, closedAt, out)
 			}
 			if messages() != before || len(env.fake.Requests()) != fakeBefore {
@@ -448,14 +438,14 @@ func TestServiceWindow(t *testing.T) {
 				}
 				res, out := postJSON(t, tg, tg.key, "/whatsapp/messages",
 					merged(k.fields, map[string]any{"integration_id": env.integ.ID, "phone": phone, "type": k.typ}))
-				wantCode(t, res, out, http.StatusUnprocessableEntity, "outside_service_window")
+				wantError(t, res, out, http.StatusUnprocessableEntity, "outside_service_window")
 			}
 		})
 		t.Run("the sandbox keeps the same rule", func(t *testing.T) {
 			phone := uniquePhone(t)
 			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": seededWhatsAppID,
 				"phone": phone, "type": "text", "text": "Oi"})
-			wantCode(t, res, out, http.StatusUnprocessableEntity, "outside_service_window")
+			wantError(t, res, out, http.StatusUnprocessableEntity, "outside_service_window")
 			res, out = postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": seededWhatsAppID,
 				"phone": phone, "type": "template", "template_name": "boas_vindas", "variables": []any{"Joao"}})
 			mustCreated(t, tg, tg.key, res, out)
@@ -466,7 +456,7 @@ func TestServiceWindow(t *testing.T) {
 			env.contactWrites(t, phone, time.Now())
 			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": seededWhatsAppID,
 				"phone": phone, "type": "text", "text": "Oi"})
-			wantCode(t, res, out, http.StatusUnprocessableEntity, "outside_service_window")
+			wantError(t, res, out, http.StatusUnprocessableEntity, "outside_service_window")
 		})
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
@@ -35,7 +34,7 @@ type rcsEnv struct {
 	tg    *target
 	fake  *rbmapi.Server
 	integ *impl.Integration
-	rec   *evReceiver
+	rec   *receiver
 	hook  evHook
 }
 
@@ -45,30 +44,23 @@ func inboundRCSURL(tg *target, id int64) string {
 
 func forEachRCSTarget(t *testing.T, fn func(t *testing.T, env *rcsEnv)) {
 	t.Helper()
-	if os.Getenv("CONTRACT_BASE_URL") != "" {
-		t.Skip("points the server at a fake RBM API, which only an in-process target can do")
-	}
-	for _, db := range sqlstoretest.Databases(t) {
-		t.Run(db.Name, func(t *testing.T) {
-			fake := rbmapi.New()
-			ts := httptest.NewServer(fake)
-			t.Cleanup(ts.Close)
-			t.Cleanup(fake.Close)
-			tg := startInProcessWith(t, db.URL, evConfig(func(c *app.Config) {
-				c.RBMBaseURL, c.RBMToken, c.SendTimeout = ts.URL, rcsServerToken, cloudSendTimeout
-			}))
-			integ := &impl.Integration{OrganizationID: tg.orgID, Name: "RCS Google", Channel: impl.ChannelRCS,
-				Provider: impl.ProviderGoogleRBM, Active: true, AgentID: rcsAgent, AccessToken: rcsToken, ClientToken: rcsClientToken}
-			if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), integ); err != nil {
-				t.Fatal(err)
-			}
-			fake.SetToken(rcsToken)
-			fake.SetWebhook(inboundRCSURL(tg, integ.ID), rcsClientToken)
-			rec := evNewReceiver(t)
-			hook := evCreateHook(t, tg, tg.key, "rcs", rec, impl.EventTypes, 0)
-			fn(t, &rcsEnv{tg: tg, fake: fake, integ: integ, rec: rec, hook: hook})
-		})
-	}
+	forEachDatabase(t, "points the server at a fake RBM API that calls it back", func(t *testing.T, db sqlstoretest.Database) {
+		fake := rbmapi.New()
+		ts := httptest.NewServer(fake)
+		t.Cleanup(ts.Close)
+		t.Cleanup(fake.Close)
+		tg := startInProcessWith(t, db.URL, evConfig(func(c *app.Config) {
+			c.RBMBaseURL, c.RBMToken, c.SendTimeout = ts.URL, rcsServerToken, cloudSendTimeout
+		}))
+		integ := &impl.Integration{OrganizationID: tg.orgID, Name: "RCS Google", Channel: impl.ChannelRCS,
+			Provider: impl.ProviderGoogleRBM, Active: true, AgentID: rcsAgent, AccessToken: rcsToken, ClientToken: rcsClientToken}
+		tg.seed(t).Integration(t, integ)
+		fake.SetToken(rcsToken)
+		fake.SetWebhook(inboundRCSURL(tg, integ.ID), rcsClientToken)
+		rec := evNewReceiver(t)
+		hook := evCreateHook(t, tg, tg.key, "rcs", rec, impl.EventTypes, 0)
+		fn(t, &rcsEnv{tg: tg, fake: fake, integ: integ, rec: rec, hook: hook})
+	})
 }
 
 // inboundFrom returns the inbound messages of phone, newest first.
@@ -110,7 +102,7 @@ func TestRCSInbound(t *testing.T) {
 			if m.Type != "text" || m.Content["text"] != "Quero saber mais" {
 				t.Errorf("content %v", m.Content)
 			}
-			lead := evDecode[client.Lead](t, evCall(t, tg, tg.key, http.MethodGet, fmt.Sprintf("/leads/%d", m.LeadId.MustGet()), nil, http.StatusOK))
+			lead := evDecode[client.Lead](t, expectJSON(t, tg, tg.key, http.MethodGet, fmt.Sprintf("/leads/%d", m.LeadId.MustGet()), nil, http.StatusOK, nil))
 			if lead.Phone != phone {
 				t.Errorf("lead %+v", lead)
 			}
@@ -186,9 +178,7 @@ func TestRCSReceiptsAndCredentials(t *testing.T) {
 		t.Run("an integration without a token uses the server's", func(t *testing.T) {
 			bare := &impl.Integration{OrganizationID: tg.orgID, Name: "RCS sem token", Channel: impl.ChannelRCS,
 				Provider: impl.ProviderGoogleRBM, Active: true, AgentID: "outro@rbm.goog"}
-			if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), bare); err != nil {
-				t.Fatal(err)
-			}
+			tg.seed(t).Integration(t, bare)
 			env.fake.SetToken(rcsServerToken)
 			defer env.fake.SetToken(rcsToken)
 			before := len(env.fake.Requests())
@@ -200,7 +190,7 @@ func TestRCSReceiptsAndCredentials(t *testing.T) {
 			}
 			// The integration with its own token does not fall back.
 			res, out := send(t, env.integ.ID)
-			if e := wantCode(t, res, out, http.StatusInternalServerError, "send_failed"); !strings.Contains(e.Error.Message, "authentication") {
+			if e := wantError(t, res, out, http.StatusInternalServerError, "send_failed"); !strings.Contains(e.Error.Message, "authentication") {
 				t.Errorf("%s", out)
 			}
 		})
@@ -212,7 +202,7 @@ func TestRCSReceiptsAndCredentials(t *testing.T) {
 				t.Fatalf("%d %s", res.StatusCode, out)
 			}
 			res, out := send(t, env.integ.ID)
-			e := wantCode(t, res, out, http.StatusInternalServerError, "send_failed")
+			e := wantError(t, res, out, http.StatusInternalServerError, "send_failed")
 			var id int64
 			fmt.Sscan(e.Error.Details["message_id"][0], &id)
 			if m := fetchMessage(t, tg, tg.key, id); m.ErrorCode.MustGet() != "RESOURCE_EXHAUSTED" || m.Status != "failed" {
@@ -241,7 +231,7 @@ func TestRCSInboundBadInput(t *testing.T) {
 		phone := uniquePhone(t)
 		text, _ := json.Marshal(map[string]any{"senderPhoneNumber": "+" + phone, "messageId": "MsBad", "text": "Oi",
 			"sendTime": "2026-03-13T14:02:11Z", "agentId": rcsAgent})
-		before, messagesBefore := eventCount(t, tg, tg.orgID), len(inboundMessages(t, tg, tg.key).Data)
+		before, messagesBefore := tg.seed(t).EventCount(t, tg.orgID), len(inboundMessages(t, tg, tg.key).Data)
 		for _, tc := range []struct {
 			name   string
 			token  string
@@ -273,7 +263,7 @@ func TestRCSInboundBadInput(t *testing.T) {
 					res, body = rbmPush(t, tg, env.integ.ID, tc.token, tc.event)
 				}
 				if tc.code != "" {
-					wantEnvelope(t, res.StatusCode, body, res.Header, tc.status, tc.code)
+					wantError(t, res, body, tc.status, tc.code)
 				} else if res.StatusCode != tc.status || !bytes.Contains(body, []byte(`"ignored":1`)) {
 					t.Errorf("%d %s", res.StatusCode, body)
 				}
@@ -281,9 +271,9 @@ func TestRCSInboundBadInput(t *testing.T) {
 		}
 		t.Run("an RBM push to a WhatsApp integration's number: 404", func(t *testing.T) {
 			res, body := rbmPush(t, tg, seededWhatsAppID, rcsClientToken, text)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusNotFound, "integration_not_found")
+			wantError(t, res, body, http.StatusNotFound, "integration_not_found")
 		})
-		if after := eventCount(t, tg, tg.orgID); after != before {
+		if after := tg.seed(t).EventCount(t, tg.orgID); after != before {
 			t.Errorf("bad input wrote %d events", after-before)
 		}
 		if n := len(inboundMessages(t, tg, tg.key).Data); n != messagesBefore {

@@ -34,7 +34,7 @@ type syncResult struct {
 // "name/language".
 func templatesBy(t *testing.T, tg *target, key, query string) map[string]client.Template {
 	t.Helper()
-	page := evDecode[client.TemplateList](t, evCall(t, tg, key, http.MethodGet, "/whatsapp/templates?per_page=100&"+query, nil, http.StatusOK))
+	page := evDecode[client.TemplateList](t, expectJSON(t, tg, key, http.MethodGet, "/whatsapp/templates?per_page=100&"+query, nil, http.StatusOK, nil))
 	out := map[string]client.Template{}
 	for _, tpl := range page.Data {
 		out[string(tpl.Name)+"/"+tpl.Language] = tpl
@@ -62,7 +62,7 @@ func TestTemplateSync(t *testing.T) {
 		fake.SetPaging(lcWABA, graphapi.Paging{PageSize: 3})
 		sync := func(t *testing.T, body any, want int) []byte {
 			t.Helper()
-			return evCall(t, tg, tg.key, http.MethodPost, "/whatsapp/templates/sync", body, want)
+			return expectJSON(t, tg, tg.key, http.MethodPost, "/whatsapp/templates/sync", body, want, nil)
 		}
 
 		t.Run("Meta's templates, every page, with the API reference's filters", func(t *testing.T) {
@@ -125,7 +125,7 @@ func TestTemplateSync(t *testing.T) {
 			}
 			res, out = postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": env.integ.ID,
 				"phone": uniquePhone(t), "type": "template", "template_name": "pedido_enviado", "variables": []any{"#1"}})
-			if e := want422(t, res, out, "template_name"); !strings.Contains(detail(e, "template_name"), "not approved") {
+			if e := wantError(t, res, out, http.StatusUnprocessableEntity, "validation_error", "template_name"); !strings.Contains(e.detail("template_name"), "not approved") {
 				t.Errorf("a pending template: %s", out)
 			}
 		})
@@ -156,7 +156,7 @@ func TestTemplateSync(t *testing.T) {
 			}
 			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": env.integ.ID,
 				"phone": uniquePhone(t), "type": "template", "template_name": "codigo_verificacao", "variables": []any{"123456"}})
-			want422(t, res, out, "template_name")
+			wantError(t, res, out, http.StatusUnprocessableEntity, "validation_error", "template_name")
 		})
 
 		// Every failure leaves the templates exactly as they were.
@@ -170,9 +170,9 @@ func TestTemplateSync(t *testing.T) {
 			program()
 			res, out := tg.raw(t, tg.key, http.MethodPost, "/whatsapp/templates/sync", "application/json",
 				[]byte(fmt.Sprintf(`{"integration_id":%d}`, env.integ.ID)))
-			e := wantCode(t, res, out, http.StatusBadGateway, "sync_failed")
+			e := wantError(t, res, out, http.StatusBadGateway, "sync_failed")
 			if !strings.Contains(e.Error.Message, reason) || !strings.Contains(e.Error.Message, "unchanged") ||
-				detail(e, "integration_id") != fmt.Sprint(env.integ.ID) {
+				e.detail("integration_id") != fmt.Sprint(env.integ.ID) {
 				t.Errorf("sync_failed %s, want the reason %q", out, reason)
 			}
 			if strings.Contains(string(out), env.integ.AccessToken) {
@@ -223,21 +223,21 @@ func TestTemplateSyncRefusals(t *testing.T) {
 			return tg.raw(t, key, http.MethodPost, "/whatsapp/templates/sync", contentType, []byte(body))
 		}
 		res, out := post(tg.key, "application/json", fmt.Sprintf(`{"integration_id":%d}`, seededWhatsAppID))
-		if e := want422(t, res, out, "integration_id"); !strings.Contains(detail(e, "integration_id"), "templates create") {
+		if e := wantError(t, res, out, http.StatusUnprocessableEntity, "validation_error", "integration_id"); !strings.Contains(e.detail("integration_id"), "templates create") {
 			t.Errorf("a sandbox integration: %s", out)
 		}
 		res, out = post(tg.key, "application/json", `{"integration_id":999999}`)
-		wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+		wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 		res, out = post(tg.key, "application/json", `{"integration_id":1,"waba_id":"1"}`)
-		want422(t, res, out, "waba_id")
+		wantError(t, res, out, http.StatusUnprocessableEntity, "validation_error", "waba_id")
 		res, out = post(tg.key, "application/json", `{"integration_id":`)
-		wantCode(t, res, out, http.StatusBadRequest, "bad_request")
+		wantError(t, res, out, http.StatusBadRequest, "bad_request")
 		// Another organization's integration, and an organization with none.
 		other := tg.freshOrg(t)
 		res, out = post(other, "application/json", fmt.Sprintf(`{"integration_id":%d}`, env.integ.ID))
-		wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+		wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 		res, out = post(other, "", "")
-		wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+		wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 		// Without a body, the organization's integration with an account.
 		res, out = post(tg.key, "", "")
 		if res.StatusCode != http.StatusOK {

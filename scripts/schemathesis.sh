@@ -168,6 +168,10 @@ export NO_PROXY=127.0.0.1${NO_PROXY:+,$NO_PROXY}
 export no_proxy=127.0.0.1${no_proxy:+,$no_proxy}
 # Hypothesis keeps caches in ./.hypothesis by default; keep them out of the repo.
 export HYPOTHESIS_STORAGE_DIRECTORY=$TMP/hypothesis
+# Valid Idempotency-Keys are made unique per call, as a client must send them
+# (see scripts/schemathesis_hooks.py).
+export PYTHONPATH=$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}
+export SCHEMATHESIS_HOOKS=schemathesis_hooks
 
 log "running schemathesis (seed $SEED, max examples $MAX_EXAMPLES, label $LABEL)"
 st_rc=0

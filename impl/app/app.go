@@ -19,6 +19,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/rbm"
 	"github.com/iagente/iagente-sdr/impl/sandbox"
 	"github.com/iagente/iagente-sdr/impl/whatsappcloud"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/dashboard"
@@ -41,7 +42,17 @@ type Config struct {
 	// the docs, failed authentications, failed provider callbacks.
 	AddressRatePerMinute int
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
-	TrustedProxies           httpapi.TrustedProxies
+	TrustedProxies httpapi.TrustedProxies
+	// RedisURL, when set, keeps the rate-limit counters in Redis, shared by
+	// every replica; otherwise they are in this process's memory.
+	RedisURL string
+	// ShutdownDrain is how long a stopping server keeps serving, with
+	// /readyz already answering 503, before it closes its listener: time for
+	// a load balancer to take it out of rotation.
+	ShutdownDrain time.Duration
+	// RedisTimeout bounds each limiter call to Redis: a slow Redis must not
+	// slow the API (past it the request is allowed uncounted).
+	RedisTimeout             time.Duration
 	DisableRequestValidation bool
 	Logger                   *slog.Logger
 	// DBTimeout bounds each request's database work (and every statement).
@@ -102,6 +113,8 @@ func Defaults() Config {
 		RatePerMinute:        DefaultRatePerMinute,
 		RatePerDay:           DefaultRatePerDay,
 		AddressRatePerMinute: 300,
+		RedisTimeout:         250 * time.Millisecond,
+		ShutdownDrain:        time.Second,
 		WhatsAppBaseURL:      whatsappcloud.DefaultBaseURL,
 		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
 		RBMBaseURL:           rbm.DefaultBaseURL,
@@ -126,6 +139,10 @@ func Defaults() Config {
 //	RATE_LIMIT_PER_DAY     requests per API key per day (default 10000)
 //	UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE  per client address: docs, failed authentications,
 //	                       failed provider callbacks (default 300)
+//	SHUTDOWN_DRAIN         how long a stopping server keeps serving with /readyz at 503,
+//	                       before it closes its listener (default 1s)
+//	REDIS_URL              redis://host:port/db: rate-limit counters shared by every replica
+//	                       (default: none; counters in memory, exact for one process)
 //	TRUSTED_PROXIES        comma-separated addresses or CIDRs whose X-Forwarded-For names the
 //	                       client (default: none; the connection's address counts)
 //	WHATSAPP_API_BASE_URL  Meta Graph API (default https://graph.facebook.com)
@@ -153,6 +170,12 @@ func Defaults() Config {
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Defaults()
 	c.DatabaseURL = getenv("DATABASE_URL")
+	c.RedisURL = getenv("REDIS_URL")
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			return c, fmt.Errorf("REDIS_URL must be a redis:// or rediss:// URL: %w", err)
+		}
+	}
 	c.RBMToken = getenv("RBM_ACCESS_TOKEN")
 	for name, dst := range map[string]*string{
 		"LISTEN_ADDR": &c.ListenAddr, "RESPONSE_VALIDATION": &c.ResponseValidation,
@@ -202,6 +225,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.AddressRatePerMinute, err = positiveInt(getenv, "UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE", c.AddressRatePerMinute); err != nil {
 		return c, err
+	}
+	if v := getenv("SHUTDOWN_DRAIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("SHUTDOWN_DRAIN must be a duration such as 1s (0 to skip), not %q", v)
+		}
+		c.ShutdownDrain = d
 	}
 	if c.TrustedProxies, err = httpapi.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
 		return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
@@ -425,6 +455,10 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	keyLimiter, addrLimiter, err := limiters(cfg)
+	if err != nil {
+		return nil, err
+	}
 	dash, err := dashboard.New(dashboard.Config{
 		Organizations: st.Organizations, Users: st.Users, Sessions: st.Sessions, Throttle: st.LoginFailures,
 		Keys: st.APIKeys, Webhooks: st.Webhooks, Logger: cfg.Logger, SecureCookies: cfg.DashboardSecureCookies,
@@ -445,7 +479,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		TemplateSync:             templateSync,
 		WebhookTester:            dispatcher,
 		Auth:                     &auth.Authenticator{Keys: st.APIKeys, Now: time.Now},
-		Limiter:                  ratelimit.NewMemory(cfg.RatePerMinute, cfg.RatePerDay),
+		Limiter:                  keyLimiter,
 		Logger:                   cfg.Logger,
 		ResponseValidation:       cfg.ResponseValidation,
 		DisableRequestValidation: cfg.DisableRequestValidation,
@@ -453,7 +487,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		DBTimeout:                cfg.DBTimeout,
 		Unavailable:              sqlstore.IsUnavailable,
 		Idempotency:              st.Idempotency,
-		AddressLimiter:           ratelimit.NewMemory(cfg.AddressRatePerMinute, math.MaxInt32),
+		AddressLimiter:           addrLimiter,
 		TrustedProxies:           cfg.TrustedProxies,
 		IdempotencyLease:         cfg.IdempotencyLease(),
 		Dashboard:                dash,
@@ -463,6 +497,37 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	}
 	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, Messenger: messenger, TemplateSync: templateSync,
 		dispatchDone: make(chan struct{})}, nil
+}
+
+// limiters returns the per-key and per-address limiters: in Redis when
+// cfg.RedisURL is set, so that replicas share them, else in memory.
+func limiters(cfg Config) (ratelimit.Limiter, ratelimit.Gate, error) {
+	if cfg.RedisURL == "" {
+		return ratelimit.NewMemory(cfg.RatePerMinute, cfg.RatePerDay),
+			ratelimit.NewMemory(cfg.AddressRatePerMinute, math.MaxInt32), nil
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.RedisTimeout, cfg.RedisTimeout, cfg.RedisTimeout
+	opt.MaxRetries = -1 // the limiter fails open at once rather than retrying in the request's time
+	// go-redis prints its pool's errors to stderr by default; the limiter
+	// reports an outage itself, once per interval, in the service's log.
+	redis.SetLogger(debugLogger{cfg.Logger})
+	client := redis.NewClient(opt)
+	log := cfg.Logger
+	return ratelimit.NewRedis(client, "iagente:rl:key:", cfg.RatePerMinute, cfg.RatePerDay, log),
+		ratelimit.NewRedis(client, "iagente:rl:addr:", cfg.AddressRatePerMinute, math.MaxInt32, log), nil
+}
+
+// debugLogger hands go-redis's own messages to the service's log at debug.
+type debugLogger struct{ log *slog.Logger }
+
+func (l debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	if l.log != nil {
+		l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+	}
 }
 
 // Close stops the periodic template sync and delivering (attempts in

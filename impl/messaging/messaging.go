@@ -172,9 +172,11 @@ func (s *Messenger) send(ctx context.Context, integ *impl.Integration, leadID *i
 	if err != nil {
 		return nil, err
 	}
-	// A provider's report that came before its answer (a timeout that was
-	// no failure at Meta's end) has the last word over our verdict.
-	if stored.Status == impl.StatusFailed {
+	// A provider's report that came before its answer has the last word
+	// over our verdict: a send that timed out but was delivered is no
+	// failure, and one accepted, then reported failed, was accepted (201,
+	// its status failed).
+	if sendErr != nil && stored.Status == impl.StatusFailed {
 		return nil, sendFailed(stored)
 	}
 	return stored, nil
