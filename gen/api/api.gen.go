@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -43,14 +44,17 @@ func (e Channel) Valid() bool {
 
 // Defines values for DeliveredEventType.
 const (
-	DeliveredEventTypeHandoffClosed   DeliveredEventType = "handoff.closed"
-	DeliveredEventTypeHandoffCreated  DeliveredEventType = "handoff.created"
-	DeliveredEventTypeLeadCreated     DeliveredEventType = "lead.created"
-	DeliveredEventTypeLeadQualified   DeliveredEventType = "lead.qualified"
-	DeliveredEventTypeLeadUpdated     DeliveredEventType = "lead.updated"
-	DeliveredEventTypeMessageReceived DeliveredEventType = "message.received"
-	DeliveredEventTypeMessageSent     DeliveredEventType = "message.sent"
-	DeliveredEventTypeWebhookTest     DeliveredEventType = "webhook.test"
+	DeliveredEventTypeHandoffClosed    DeliveredEventType = "handoff.closed"
+	DeliveredEventTypeHandoffCreated   DeliveredEventType = "handoff.created"
+	DeliveredEventTypeLeadCreated      DeliveredEventType = "lead.created"
+	DeliveredEventTypeLeadQualified    DeliveredEventType = "lead.qualified"
+	DeliveredEventTypeLeadUpdated      DeliveredEventType = "lead.updated"
+	DeliveredEventTypeMessageDelivered DeliveredEventType = "message.delivered"
+	DeliveredEventTypeMessageFailed    DeliveredEventType = "message.failed"
+	DeliveredEventTypeMessageRead      DeliveredEventType = "message.read"
+	DeliveredEventTypeMessageReceived  DeliveredEventType = "message.received"
+	DeliveredEventTypeMessageSent      DeliveredEventType = "message.sent"
+	DeliveredEventTypeWebhookTest      DeliveredEventType = "webhook.test"
 )
 
 // Valid indicates whether the value is a known member of the DeliveredEventType enum.
@@ -65,6 +69,12 @@ func (e DeliveredEventType) Valid() bool {
 	case DeliveredEventTypeLeadQualified:
 		return true
 	case DeliveredEventTypeLeadUpdated:
+		return true
+	case DeliveredEventTypeMessageDelivered:
+		return true
+	case DeliveredEventTypeMessageFailed:
+		return true
+	case DeliveredEventTypeMessageRead:
 		return true
 	case DeliveredEventTypeMessageReceived:
 		return true
@@ -126,11 +136,13 @@ const (
 	ErrorErrorCodeInternalError               ErrorErrorCode = "internal_error"
 	ErrorErrorCodeMethodNotAllowed            ErrorErrorCode = "method_not_allowed"
 	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
+	ErrorErrorCodeOutsideServiceWindow        ErrorErrorCode = "outside_service_window"
 	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
 	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
 	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
 	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
 	ErrorErrorCodeServiceUnavailable          ErrorErrorCode = "service_unavailable"
+	ErrorErrorCodeSyncFailed                  ErrorErrorCode = "sync_failed"
 	ErrorErrorCodeUnauthorized                ErrorErrorCode = "unauthorized"
 	ErrorErrorCodeUnsupportedMediaType        ErrorErrorCode = "unsupported_media_type"
 	ErrorErrorCodeValidationError             ErrorErrorCode = "validation_error"
@@ -155,6 +167,8 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeNotFound:
 		return true
+	case ErrorErrorCodeOutsideServiceWindow:
+		return true
 	case ErrorErrorCodePayloadTooLarge:
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
@@ -164,6 +178,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeSendFailed:
 		return true
 	case ErrorErrorCodeServiceUnavailable:
+		return true
+	case ErrorErrorCodeSyncFailed:
 		return true
 	case ErrorErrorCodeUnauthorized:
 		return true
@@ -178,13 +194,16 @@ func (e ErrorErrorCode) Valid() bool {
 
 // Defines values for EventType.
 const (
-	EventTypeHandoffClosed   EventType = "handoff.closed"
-	EventTypeHandoffCreated  EventType = "handoff.created"
-	EventTypeLeadCreated     EventType = "lead.created"
-	EventTypeLeadQualified   EventType = "lead.qualified"
-	EventTypeLeadUpdated     EventType = "lead.updated"
-	EventTypeMessageReceived EventType = "message.received"
-	EventTypeMessageSent     EventType = "message.sent"
+	EventTypeHandoffClosed    EventType = "handoff.closed"
+	EventTypeHandoffCreated   EventType = "handoff.created"
+	EventTypeLeadCreated      EventType = "lead.created"
+	EventTypeLeadQualified    EventType = "lead.qualified"
+	EventTypeLeadUpdated      EventType = "lead.updated"
+	EventTypeMessageDelivered EventType = "message.delivered"
+	EventTypeMessageFailed    EventType = "message.failed"
+	EventTypeMessageRead      EventType = "message.read"
+	EventTypeMessageReceived  EventType = "message.received"
+	EventTypeMessageSent      EventType = "message.sent"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -199,6 +218,12 @@ func (e EventType) Valid() bool {
 	case EventTypeLeadQualified:
 		return true
 	case EventTypeLeadUpdated:
+		return true
+	case EventTypeMessageDelivered:
+		return true
+	case EventTypeMessageFailed:
+		return true
+	case EventTypeMessageRead:
 		return true
 	case EventTypeMessageReceived:
 		return true
@@ -250,18 +275,24 @@ func (e IntegrationProvider) Valid() bool {
 
 // Defines values for MessageStatus.
 const (
-	MessageStatusFailed   MessageStatus = "failed"
-	MessageStatusQueued   MessageStatus = "queued"
-	MessageStatusReceived MessageStatus = "received"
-	MessageStatusSent     MessageStatus = "sent"
+	MessageStatusDelivered MessageStatus = "delivered"
+	MessageStatusFailed    MessageStatus = "failed"
+	MessageStatusQueued    MessageStatus = "queued"
+	MessageStatusRead      MessageStatus = "read"
+	MessageStatusReceived  MessageStatus = "received"
+	MessageStatusSent      MessageStatus = "sent"
 )
 
 // Valid indicates whether the value is a known member of the MessageStatus enum.
 func (e MessageStatus) Valid() bool {
 	switch e {
+	case MessageStatusDelivered:
+		return true
 	case MessageStatusFailed:
 		return true
 	case MessageStatusQueued:
+		return true
+	case MessageStatusRead:
 		return true
 	case MessageStatusReceived:
 		return true
@@ -500,6 +531,24 @@ func (e Temperature) Valid() bool {
 	}
 }
 
+// Defines values for TemplateSource.
+const (
+	Local TemplateSource = "local"
+	Meta  TemplateSource = "meta"
+)
+
+// Valid indicates whether the value is a known member of the TemplateSource enum.
+func (e TemplateSource) Valid() bool {
+	switch e {
+	case Local:
+		return true
+	case Meta:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TemplateCategory.
 const (
 	AUTHENTICATION TemplateCategory = "AUTHENTICATION"
@@ -515,6 +564,33 @@ func (e TemplateCategory) Valid() bool {
 	case MARKETING:
 		return true
 	case UTILITY:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TemplateStatus.
+const (
+	APPROVED TemplateStatus = "APPROVED"
+	DISABLED TemplateStatus = "DISABLED"
+	PAUSED   TemplateStatus = "PAUSED"
+	PENDING  TemplateStatus = "PENDING"
+	REJECTED TemplateStatus = "REJECTED"
+)
+
+// Valid indicates whether the value is a known member of the TemplateStatus enum.
+func (e TemplateStatus) Valid() bool {
+	switch e {
+	case APPROVED:
+		return true
+	case DISABLED:
+		return true
+	case PAUSED:
+		return true
+	case PENDING:
+		return true
+	case REJECTED:
 		return true
 	default:
 		return false
@@ -1146,11 +1222,27 @@ type Message struct {
 	// CreatedAt Example: 2026-03-13T14:02:11Z
 	CreatedAt time.Time `json:"created_at"`
 
+	// DeliveredAt When the provider reported the message delivered to the contact's phone. A
+	// message reported `read` without a delivery report is delivered too: it gets
+	// the read time.
+	DeliveredAt nullable.Nullable[time.Time] `json:"delivered_at"`
+
 	// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
 	Direction Direction `json:"direction"`
 
-	// Error Why the provider refused the message; `null` unless `status` is `failed`.
+	// Error Why the provider refused or failed the message, in its words; `null` unless `status` is `failed`.
 	Error nullable.Nullable[string] `json:"error"`
+
+	// ErrorCode The provider's error code when it gave one, for example `131047` (WhatsApp:
+	// more than 24 hours since the contact last wrote) or `NOT_FOUND` (RCS: the
+	// phone cannot receive RCS); `null` otherwise.
+	ErrorCode nullable.Nullable[string] `json:"error_code"`
+
+	// ErrorTitle The provider's short name for the error, for example `Re-engagement message`; `null` when it gave none.
+	ErrorTitle nullable.Nullable[string] `json:"error_title"`
+
+	// FailedAt When the message failed; `null` unless `status` is `failed`.
+	FailedAt nullable.Nullable[time.Time] `json:"failed_at"`
 
 	// Id Example: 4521
 	Id int64 `json:"id"`
@@ -1173,9 +1265,23 @@ type Message struct {
 	// Example: wamid.HBgNNTUxMTk5OTk5OTk5ORUCABEYEjA
 	ProviderMessageId nullable.Nullable[string] `json:"provider_message_id"`
 
-	// Status `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-	// provider; `failed`: refused by the provider (see `error`); `received`: an
-	// inbound message.
+	// ReadAt When the provider reported the message read by the contact.
+	ReadAt nullable.Nullable[time.Time] `json:"read_at"`
+
+	// SentAt Outbound: when the provider accepted the message. Inbound: when the contact
+	// sent it, as the provider reports it (never later than when it arrived here).
+	//
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SentAt nullable.Nullable[time.Time] `json:"sent_at"`
+
+	// Status Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+	// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+	// by the contact) or `failed` (refused by the provider, or reported undeliverable
+	// later; see `error_code`, `error_title` and `error`). A message only moves
+	// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+	// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+	// changes nothing. Inbound messages are `received`.
 	Status MessageStatus `json:"status"`
 
 	// Type The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1194,9 +1300,13 @@ type MessageList struct {
 	Meta PageMeta  `json:"meta"`
 }
 
-// MessageStatus `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-// provider; `failed`: refused by the provider (see `error`); `received`: an
-// inbound message.
+// MessageStatus Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+// by the contact) or `failed` (refused by the provider, or reported undeliverable
+// later; see `error_code`, `error_title` and `error`). A message only moves
+// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+// changes nothing. Inbound messages are `received`.
 type MessageStatus string
 
 // MessageType The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1664,7 +1774,8 @@ type Template struct {
 	// Example: pt_BR
 	Language string `json:"language"`
 
-	// MetaApproved Whether Meta has approved the template. Only approved templates can be sent.
+	// MetaApproved Whether the template can be sent: `status` is `APPROVED` and Meta still lists
+	// it (`removed_at` is `null`). Only approved templates can be sent.
 	MetaApproved bool `json:"meta_approved"`
 
 	// Name A template's name, as registered with Meta.
@@ -1672,11 +1783,31 @@ type Template struct {
 	// Example: boas_vindas
 	Name TemplateName `json:"name"`
 
+	// RemovedAt When a sync found the template gone from Meta; `null` while Meta lists it.
+	RemovedAt nullable.Nullable[time.Time] `json:"removed_at"`
+
+	// Source `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+	// integration; `local`: created by your administrator, for sandbox integrations.
+	Source TemplateSource `json:"source"`
+
+	// Status Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+	// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+	Status TemplateStatus `json:"status"`
+
+	// SyncedAt When a sync last found the template at Meta; `null` for local templates.
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SyncedAt nullable.Nullable[time.Time] `json:"synced_at"`
+
 	// VariablesCount How many values `variables` must carry when sending it.
 	//
 	// Example: 1
 	VariablesCount int32 `json:"variables_count"`
 }
+
+// TemplateSource `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+// integration; `local`: created by your administrator, for sandbox integrations.
+type TemplateSource string
 
 // TemplateCategory defines model for TemplateCategory.
 type TemplateCategory string
@@ -1691,6 +1822,60 @@ type TemplateList struct {
 //
 // Example: boas_vindas
 type TemplateName = string
+
+// TemplateStatus Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+type TemplateStatus string
+
+// TemplateSyncRequest defines model for TemplateSyncRequest.
+type TemplateSyncRequest struct {
+	// IntegrationId The WhatsApp Cloud API integration whose templates to read; by default the oldest active one with a WhatsApp Business Account id.
+	//
+	// Example: 3
+	IntegrationId *int64 `json:"integration_id,omitempty"`
+}
+
+// TemplateSyncResult What a sync read from Meta and what it changed.
+type TemplateSyncResult struct {
+	// Created Templates new to this API.
+	//
+	// Example: 2
+	Created int32 `json:"created"`
+
+	// IntegrationId Example: 3
+	IntegrationId int64 `json:"integration_id"`
+
+	// Listed Templates Meta listed.
+	//
+	// Example: 12
+	Listed int32 `json:"listed"`
+
+	// Pages Pages of Meta's listing read.
+	//
+	// Example: 1
+	Pages int32 `json:"pages"`
+
+	// Removed Templates Meta no longer lists, now marked with `removed_at`.
+	//
+	// Example: 1
+	Removed int32 `json:"removed"`
+
+	// Skipped Templates Meta listed that this API cannot send (named placeholders, an unknown category or status).
+	//
+	// Example: 1
+	Skipped int32 `json:"skipped"`
+
+	// SyncedAt Example: 2026-03-13T14:02:11Z
+	SyncedAt time.Time `json:"synced_at"`
+
+	// Unchanged Example: 8
+	Unchanged int32 `json:"unchanged"`
+
+	// Updated Templates whose category, status, body or placeholders changed, or that reappeared at Meta.
+	//
+	// Example: 1
+	Updated int32 `json:"updated"`
+}
 
 // Text A single line of text without control characters; `null` when unknown.
 type Text = string
@@ -2295,6 +2480,9 @@ type ValidationError = Error
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
 
+// WhatsAppSendRefused The envelope of every error response.
+type WhatsAppSendRefused = Error
+
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2543,6 +2731,18 @@ type ListWhatsAppTemplatesParams struct {
 	MetaApproved *bool `form:"meta_approved,omitempty" json:"meta_approved,omitempty"`
 }
 
+// SyncWhatsAppTemplatesParams defines parameters for SyncWhatsAppTemplates.
+type SyncWhatsAppTemplatesParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody = ApiKeyCreate
 
@@ -2569,6 +2769,9 @@ type UpdateWebhookJSONRequestBody = WebhookPatch
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
+
+// SyncWhatsAppTemplatesJSONRequestBody defines body for SyncWhatsAppTemplates for application/json ContentType.
+type SyncWhatsAppTemplatesJSONRequestBody = TemplateSyncRequest
 
 // AsOneRecipient0 returns the union data inside the OneRecipient as a OneRecipient0
 func (t OneRecipient) AsOneRecipient0() (OneRecipient0, error) {
@@ -5439,6 +5642,9 @@ type ServerInterface interface {
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error
+	// SyncWhatsAppTemplates Sync templates from Meta
+	// (POST /whatsapp/templates/sync)
+	SyncWhatsAppTemplates(ctx echo.Context, params SyncWhatsAppTemplatesParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -6289,6 +6495,35 @@ func (w *ServerInterfaceWrapper) ListWhatsAppTemplates(ctx echo.Context) error {
 	return err
 }
 
+// SyncWhatsAppTemplates converts echo context to params.
+func (w *ServerInterfaceWrapper) SyncWhatsAppTemplates(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SyncWhatsAppTemplatesParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SyncWhatsAppTemplates(ctx, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -6349,6 +6584,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PUT(options.BaseURL+"/leads/:id", wrapper.UpdateLead, options.OperationMiddlewares["updateLead"]...)
 	router.POST(options.BaseURL+"/whatsapp/messages", wrapper.SendWhatsAppMessage, options.OperationMiddlewares["sendWhatsAppMessage"]...)
 	router.GET(options.BaseURL+"/whatsapp/templates", wrapper.ListWhatsAppTemplates, options.OperationMiddlewares["listWhatsAppTemplates"]...)
+	router.POST(options.BaseURL+"/whatsapp/templates/sync", wrapper.SyncWhatsAppTemplates, options.OperationMiddlewares["syncWhatsAppTemplates"]...)
 	router.GET(options.BaseURL+"/whatsapp/integrations", wrapper.ListWhatsAppIntegrations, options.OperationMiddlewares["listWhatsAppIntegrations"]...)
 	router.GET(options.BaseURL+"/rcs/integrations", wrapper.ListRCSIntegrations, options.OperationMiddlewares["listRCSIntegrations"]...)
 	router.POST(options.BaseURL+"/rcs/messages", wrapper.SendRCSMessage, options.OperationMiddlewares["sendRCSMessage"]...)
@@ -6587,6 +6823,17 @@ type WebhookOKJSONResponse struct {
 	Body Webhook
 
 	Headers WebhookOKResponseHeaders
+}
+
+type WhatsAppSendRefusedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type WhatsAppSendRefusedJSONResponse struct {
+	Body Error
+
+	Headers WhatsAppSendRefusedResponseHeaders
 }
 
 type ListApiKeysRequestObject struct {
@@ -12482,7 +12729,7 @@ func (response SendWhatsAppMessage415JSONResponse) VisitSendWhatsAppMessageRespo
 }
 
 type SendWhatsAppMessage422JSONResponse struct {
-	IdempotentValidationErrorJSONResponse
+	WhatsAppSendRefusedJSONResponse
 }
 
 func (response SendWhatsAppMessage422JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -12735,6 +12982,324 @@ func (response ListWhatsAppTemplates503JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
+type SyncWhatsAppTemplatesRequestObject struct {
+	Params SyncWhatsAppTemplatesParams
+	Body   *SyncWhatsAppTemplatesJSONRequestBody
+}
+
+type SyncWhatsAppTemplatesResponseObject interface {
+	VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error
+}
+
+type SyncWhatsAppTemplates200ResponseHeaders struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type SyncWhatsAppTemplates200JSONResponse struct {
+	Body    TemplateSyncResult
+	Headers SyncWhatsAppTemplates200ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates200JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SyncWhatsAppTemplates400JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SyncWhatsAppTemplates401JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates404ResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplates404JSONResponse struct {
+	Body    Error
+	Headers SyncWhatsAppTemplates404ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates404JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SyncWhatsAppTemplates409JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SyncWhatsAppTemplates413JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SyncWhatsAppTemplates415JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
+
+func (response SyncWhatsAppTemplates422JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response SyncWhatsAppTemplates429JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SyncWhatsAppTemplates431JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SyncWhatsAppTemplates500JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates502ResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplates502JSONResponse struct {
+	Body    Error
+	Headers SyncWhatsAppTemplates502ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates502JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SyncWhatsAppTemplates503JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListApiKeys List API keys
@@ -12830,6 +13395,9 @@ type StrictServerInterface interface {
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx context.Context, request ListWhatsAppTemplatesRequestObject) (ListWhatsAppTemplatesResponseObject, error)
+	// SyncWhatsAppTemplates Sync templates from Meta
+	// (POST /whatsapp/templates/sync)
+	SyncWhatsAppTemplates(ctx context.Context, request SyncWhatsAppTemplatesRequestObject) (SyncWhatsAppTemplatesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -13829,376 +14397,477 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 	return nil
 }
 
+// SyncWhatsAppTemplates operation middleware
+func (sh *strictHandler) SyncWhatsAppTemplates(ctx echo.Context, params SyncWhatsAppTemplatesParams) error {
+	var request SyncWhatsAppTemplatesRequestObject
+
+	request.Params = params
+
+	var body SyncWhatsAppTemplatesJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SyncWhatsAppTemplates(ctx.Request().Context(), request.(SyncWhatsAppTemplatesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SyncWhatsAppTemplates")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SyncWhatsAppTemplatesResponseObject); ok {
+		return validResponse.VisitSyncWhatsAppTemplatesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Ldxu3lfBfQdndY8kZ0qQsOTZ19vSTZSdR41clue2ux8sBZ0AS0RCYABhJrKP97d/BvcA8yOHLlu2k",
-	"Vs6pK5IzwAVwcd+PD61YTjMpmDC61f/QmjCaMAV/niRsmknDhGmfsiylM5bYrxOmY8Uzw6Vo9VuRUTmL",
-	"yNWECWImXBOuiZkwoo1ULCFU6CumiJGECsKoSjlTRLFfc6YNueJmgg/TKSNRMV88a//MZlGnFbR0PGFT",
-	"aqdlIp+2+u9adr7W+6BlZhlr9VvaKC7GrZuboPUaYKLpKTXsBZ9yA/8sgvyCXzAS/bNdPNeGf6NDkimm",
-	"mTB+NayElGpCczNhwvCYGpaQIRtJxQg3ZER5ypI6sFMu+NTC2y0A5cKwMVPNkJ6yKeXCLmQDaIuHvy7E",
-	"mpnNoNXsq+wtM2p2NDJMLUJ5xmIpEm3R8opy4yc0asbFmNAx5WLJnL3GOWGu9paTTRgR7NoU+xBTQXQe",
-	"xwwXbL/myl45i/FbALOA2IsgneKUmtA0lVcsIRyPJM6VgjPiIpFXZCdjiky5yA0jUhH7KaGzgFxNeDxh",
-	"l0zZyx6nUuMNV7mwWElkbnY3XEF37QpW3IxiFSkbmeYl3CIYjej+D4/Mcztncd3ogFjUJm8FvyaGT5mF",
-	"USM2fAJgN0Ero4pOmXF0+ijjP7PZSQNxPp8wcvTmhFyw2T1NIp4ATWXXdJqlrNV/GLS4fSyjZtIKWoJO",
-	"YaZkJWwjqabUIESP9lvBOnR8xlJ+ydRS+BL3exOATx73GkH07wxuGdafqEjkaLQM1An+3LiVvS+xlxUO",
-	"+TObLQL5kl4wi3HK0iOi6Yh1yBkTCaHkkqY5I7ngv+bMXlaLtDJjitpXyUzmZMqoIDuUvH178iwUlpMn",
-	"jKa7HWKXPuJKmzrj5sbeeH0I82WM4tdckL19MpG50vA5FAWDnzIzkUlA7BYRKhIylMmMjJlBiQGncAID",
-	"0ODAjRA1SCJ9AoJHAAMJaSceAzzEXPGYIdQw7QWbIcA0FAkfjRhcVL8Urkm0v7dnF+u3dnDBZgPFcs2S",
-	"qLq6CU+BbIcCQeWaaMPTtCB8MFb3SW0sLgaZkmPFtI78cirsIuqQn9lME6oY0bHMWGIPZyZzRaQaU8H/",
-	"BQfUCUUV21r7oydxj+3R9uPh90l7Pz44aD9hj3rtveT7UZc+HB7EvV7LYSRKdCVOzolZdT5Hr18wMTaT",
-	"Vn/v4ADw0X/uWbJjDFN2zP9996f2/73feUfa//f+Pvy9+5f/aM0LZUHruu3eaU+Z1nRsf5zm2jJBkiku",
-	"DB2mjBydHZ+cwObI3JCU0QTYiCJGUZ7av3VGY6bhDrxgNFl2Qe2rTbezt/dFSN1LXOMy6NwWNAG4f7D3",
-	"RQjIGziCeeDst0Tk0yFTARkpOSW9Djkimf06o9rA9bRkhGvCppmZdTxu/ZozNSuhtW/U8ClhI5qnBsCp",
-	"wvpwbwNYmWoG98SwqQZpxM63FBamBsvh2TtoAoheO4C63bXg/YMNJ1JeLDvsK/y56bC///wnfWOH0pkU",
-	"moGI8JQmTlqyn2IpLC21f9IsS63UzaV48Iu20H/wgMKLWXkIOp9OqZpVtpbQoby0cromfuuCFjAaGEYp",
-	"qXC6xEI3pMnAUd1W0EqYoTz1c+BJ9d8VxIEaMpXakF6323p/E7RK8nFeUR0mVBMuLmnKE1LKRB27ATfV",
-	"zfsPxUatfuvPD0pd9wH+qh88BzDhhcVTLGRzmafAZixsitGkT6Y0tWfCEvLXs9evyA4XcZoD4Upy3FNg",
-	"PRbAUFBB5PAXFpuggPft+Q/tx8C9UikY0blSckwN01YJmFjJMQrDPHnc7Ua7geVd0TEeW/t8lrGISDOx",
-	"YveEChLNnyKwRT9TlX86zTqwxLV8gsDVARHfsuZiJ8mOxRQl01DEE6pobHeX4EJZsotMqWIwaNQ8mvbe",
-	"vfNgica+SgXYarjyzWXi/JbD2bcAVY6lGKU83vY6FajxZiLF3K06EniklokBZoM5JYMHV1yr2ENSv1M4",
-	"/rsWxfGcqcUPSGhqsXhG2DXXRs9dsaNN3rnVW6ZlruLFGb5V7HJ6yOufN0CvzfbfjbjsBJxmM7fjSwyA",
-	"q1bV9Moym8SqcRZf+Nhja37pY05s8QU8LPj5XMoXVCGn3IIgmMprS6+440IDBGQw4ixN9MBIOUjh3erN",
-	"X8Yr72ny9vQF8Bu3HtA5YADHRnqPyM/86e1zz4apjRwzIHZLYZhXdk9BH9tydy+q7y3d3mbVr05P55Wm",
-	"/rvWFdXEPuiUS7KgWy4ILlyTuXHQ+Omo3srBOuStZoQSwa5Aox1ZDg6f/AO3c27REkW4j5xgQZQgS7ch",
-	"FF562qGOtdUsAFKBAWDXW+5Sq2l428G3LFuUNPQjpQwu3jiTQ13CWGLIgYO1ODVv0FgldiyxcSynRUcN",
-	"k87fhgKAIbOCdKZkzLRmSYeAyYTQkZVKe86IelsY7yUowPGl0ojFV26lX0KJNla6NxNq7D0c8kSjXSie",
-	"UDFmHRItswD117rBGqT1hXM5dAY+3I6aOamwL8/fnzkXxUa4WXpQPoaF/ztcwL9b9Qgu2vMS/z+O/dSv",
-	"4YWj/UA5gZY7EllqyN8CvwpaU641F+MGfQiVDvDtyHzlhlwWpzTAn5pVIRyQa1JYWRYtC2N+yQRJqKGw",
-	"VKcg3xalmQfUURywg3NNrliatqtGhWFuyFAxeuF86jAB6O6hGOaaC6Y1UXnKDknkVhyRKc00YTSeEDka",
-	"MQEmCRAZke0aiQYbXLYlFHcs/+tTHGHYGH0x+ha1vsqwL7g2y+R0Xpn9U5XuP5DiZndHCZp+DGnn7t3V",
-	"ioV7qIEq1QjPmbS3xN7TK/AhKynGRAoic0U0T9gtkZ+105CKl4IkkmmweCp2yWhK/GL0Ifk1lwYDGKJ/",
-	"tp1duX2SRE69wxCPmcyJ3VAaG6LzLJPKfLsGnReMJhvd6yqOpYzOSQ5H5NecpnzEWQImuipTtBBRMRs4",
-	"d8LzaaaYpuTF+bOjVtCKFaOGJQNwIex19x61uw/bvYfnvf1+d6/f6/0PYCdNB2683kG32w1adkPSVr/1",
-	"i6Ty/zEcshPLaSto8cT51SwgAx1LxVr9xweFP+OvkkpyxtNL2go8D24dHPR6T/x/raBl2BR80Ll9uTWR",
-	"ls3nWdIA6v5590n/Ybff7f5Pa4vLYDd+GdmzgH9D5M55J48RE7bERe2eq+KiYdeGQEyXvGSK/GNCjT7K",
-	"shpSTqgQzGLQlf2Vwq+Vae0QrX7rdUr/RI7lVJJMai0J/SVPqPqLXf1GiMsVi93BytwMZS7s1XDkWORp",
-	"iujqvawFtxsAEjsUtn/js8uwNVPykidMDRyNhFdaV3TKk85PT8evXp2/vX55fnHw2v/v9O3x0dPn//38",
-	"F3sFrdKY61Yf97Jw2sEWLMP66jq3wHp31MsQ36+D0DhmmWEJ0HK3qEPCXWgDBnBqElmAo89mG34hEe/W",
-	"Oc3fnr7wcuOEW+hmq4OoFgNE/21vd9BKubiAc/mRGXf6T5eGXEU8ifxWejexj9uF34wkI5mm8qqKGGQI",
-	"G14EDdnRW+NiutZ8WBpcjv/w43es4P/nBzxxsox765yqMTOvpPkBLu32Qpi7yXXa9EoSGht+WRNtK3Yn",
-	"nqzUrysEQkgzGDl6skR683SvNtf3IDrBm2A4EgiPU3oXOfsriW7fea4+D9sG8FiWV85+a2bhpk1x+mt1",
-	"4YXYCFYzi2ULwUwBRpe5LQFf9JClUox1EZgGqqNjHh0SzU8I7kmp0OhmZYiUGrbJ1GSn1JOtnOIjz1j6",
-	"bbuzP/IC/vHw2MNXGHmbsOTb1VPe0FkqafI5nZkZTrGl+7KwkdWcheTl5/BXrprrW0WM4rutNYeMqZeQ",
-	"QrDaxU0NG6R2ggG7jhlL2ArKYIEh8DDxD9c9RPt7ZZz97WCHlGRKxcyjiAZ7NsgSLr6+89Huluqj/+ah",
-	"EmdMJD9ASs+WSKTYqNmPUqgy7omqwLqK/2gmkgFmF9W9BVXV7l1r/2Bvr8FLUMyacGRRqEhVJ++TnT/3",
-	"Hva6D7u75JTFPONWUUYXBIbawotcFDk4Kb89J35leU5kWrVRVpQqVoLx91Y74FPWCUXVJlhXC934pf/S",
-	"z3FPE8WolsIOE6Gn4zAUXvTqlHsMvk1urETeIVHdXhr1iW62WIbCmyw/wRb5DUt7Z0xd8pi9FfSS8pQO",
-	"020ZfV5/c8Utg4kG1edXcnv3AiijbJpJRRVPZ6Tyfp3Q3zqdnzBw/g0pasS5UIzGE8hSWH5JyCuXf3JF",
-	"tQ8CSEguUqY1ocQqJwqihomeyCuL8Bt48EOxsyY/NnBO1Tevz853P8Xh/6kc6I97E94KmpuJVPxfW7Mk",
-	"57heUH8uIKVm6ZXIqzMuvQsvcfBCuMAsLm4s3b135AZAjfYpo4opoi8GKb9kg06nc8+i6r1/to/enIDP",
-	"vvrTLd4TB5u9Jm4vApKLCyGvhAVAsUt5wRII5XsrHNVlyUuWcHoOprntVE1quOitpDZ5OctgaqcZgAlw",
-	"c/XCJx9gaP5fz16/OiTxhCrNDMH57WItASgmusX9tCDc02QuzB+tFJREDpB64H9uRu3HUYc8lQlnGNFZ",
-	"Av/taiufFrbzLYWknG8dftJpCjUJxbJYE7s+qchUKkYm+ZSKtmWEwFArISjfLKa6LLJbjPlwIy47bJeX",
-	"FhTpllb61nwMCayaxYqZb8YnWlyfShr9osfkSBSsTo4ajIXEx/Nxo1k6AhYBxREyqox9hcOOZkpmTBmO",
-	"NKbq1vxQSexd4uEssv8SaljbCp0LybY36OP8UEvv3yprMGilVJuB1Q4dXEuKHdjFQuhWvWwH9dw08HZ8",
-	"rB1xSCKRp2lE+Ah3ppYN2eziX7JkOw5qHejtW9gCDD5YfUPwoF/ZJ2/subARv252lGHdBAyZ7j0iZRKc",
-	"q4FBDEtTzPKjcNr+UmHMjL1SZsKm9fV6cWyfHT988tOvL1q1xGr/67tu+8lR+39o+1/vPzy++Y+m43YS",
-	"VuNBORmhDDR1D5MdEM3GTDBlD20XE9zxN/sspONH+91eRKQg9rRmZcRmZRkjmuryAIZSpoyKClTrMagC",
-	"VYEhmGPPDbmS6gJi0T4GDW6qbuF3mFkLiFGcdi2uYA7vy42tLaYsOYSZnHatiEkYUQFUO0k40vo3ldvu",
-	"tmqOqsAeGEkQkA5560RnzO4BUU4xOxGWg6mTj23RfG5H4PV1CwLEomn6etTqv9tkqtZN8GEOzosmgupu",
-	"VoecTUBXEDHro10JTn7CFEMyW/UrXjCWacegNOpDoUCFKKopRP0GjSiyIkhUaET92m/ztRXm7+fsl388",
-	"o+oXc977V5J9n8RHw+Pk+ejHyckvP6cvxevsb+ps/RXef9h0h+eOxe7W4qm8b2LjLqw6KI1vJQfqlCcJ",
-	"UZ/9+VOxsiT4zw2b6s3QyA7p4KJKUfg8ZWatNPKGjtlL+9z8WgEGN8ZyTHzl8Hz+7lgEBuvHTObAbCwd",
-	"BpwpiXFQJFKD8DrThk0xZyPXzvHr7Pbl2R+fvsQ6AEXVC1cJYEkVjP8Nw+tutx2G170fwvD6+x/e3698",
-	"t9fF75oe26pahks8H6ZUXFhUBlsmF8SlZ1cYk926Yx90VRZNq0RfqVg3lE8LWs8YTf/u1ZlFhGPXGdAi",
-	"V0hGjmADE0bTwIeSVKWie9qVRIpnFeLOhLcQ1MtzYLBhSepljpbCakGG8r+gVh9pCS9AG3urLEDEkueX",
-	"TBhveliQ8Zj9ldi3ISIhcoJyxzBtIufuKaoVWWXbbYH9nTCRZJILZJFuzyG80LGZFsZ8dFyUl/9YRHO2",
-	"CqWvo1jM+GXtKxcw5pN0yzGLb1KJGSBVoJecMlZOWtyC14K5PYCQPqe61dQFJw5YHJ1mDUKt+0EvDv68",
-	"+mJAZJrYXQPBCup3bEKIPOhHOEoTRfosUjVsyobAVZHMvzrgS8Kw4FdXIMTfocSPQ5i4ZKnMWJ1AsUsz",
-	"2Bt+Hx+w7uhJsk/34x57PHpIHw0Pkg1UAiiotaVSINi1GbijWy3VQTk796RVg5K8lP2dNTzCKEjw+0QZ",
-	"WgyizkeL+z6mcjPMOcOnb+rRlqsRZW9zRHF3ZTC3599vveN+oKovsjGO759tp+2Dx4uKpCBbbV64wIBS",
-	"1W7uYelUkAI8EWA8FAlRrCRwdcSb6vHgIOmNuvH39CHbG+6PHtEn8ePke9YbtjaSwCvbU7kZ/n41rro4",
-	"4KCkLYsIOSfMV862SbCYJyML0pEb+baxI8ld9BxSukptqu4qBOk2IUhhbZy/iDM4WX8F0UFb57/c+CKT",
-	"qFeUq8NoUGA+ynm4WEIOug83v4gDtH5+aIytwZHvafLT+fkbgi8swFb3sNUAPOg+bKjZtASyaqWmKibW",
-	"DrcOdv2I/CavQqFbkK4Lfvyl5es5mrhY19cTZ6eT+/tHFNjhyE6F4JNo7kpGuwGJCjSLQmF1PNKMYHvX",
-	"10EllsDiQY1YOSwOMNhz8f1ov9clP0rBsKqRKW2cYGFIuLbokThhA3U9J6G5JVo88LDa64xRIY3SU5lo",
-	"sLBfPvEg6qMANZyhcjJRMh+jinb05uSQRFz457yohzXXoIwoBilUxchKQoN7sxG055ip0yTYtu1PhCaJ",
-	"YloHPoKDC5LKK6ZITDVbL6O3plRxOpcDVNxGzBMK6vUD99fRDavxjGV7cS3N5A1kJicVlTwNrmkRxr4o",
-	"lBa0cs4A20ipjixdGqYsIFMaT7hgpbcC57GvVU+nXtRszrlbDXLFPFgInXYBP5gJ42s3NYVFNjiRmuPk",
-	"FhINl4Ww18OeljpMl2aYL6/6sL5GTVMwyPsqhjUsd5GLlk60ZmNbhe4uvDxPYOtn/0Ppt9qJwDEXBSSK",
-	"qUr0u733HcNNCvVGK/XRBJ2yXWfsDoX3ZxE6lLlx5SHsoB3yfJqZWVn6GnHJ+ZLxadywOVvUWk/hAlkv",
-	"DAeLmD3nfXNezQ55JgGMjCrNIDSFGzKlM+KKWdSIwCp/5Doh0DHZMjjPn+Uie5p7czkn3kSlpwU/wArb",
-	"Q/vUkBEj0XXjbh5QFBpPQHFh+IwvjB0KHCqmhqZyTHaiB25M3ZnRaWoR5QHVMxHTjOM3u3VW8+WNAU1M",
-	"wlcBa8AOV3VOJCzBdD7gSTQ3cooGWCMt6jOlpSj8YIbRaYNvCwBYrSo6YAGD8PlFHwDXRGZMfLx2+EWc",
-	"bNsr1EW24Ye5CrVbjoMxlsvVACziR3X1WOvX+Q1LeE7yKSX2BKU2lMRyylTMadr6aHXbYdnHaNsbn0OT",
-	"gun3tdiZivpY0xBLBF2rLbq1fKSLx2O5kYjJ2zl5KnjSnLxsx7VTLJ7sZ0MnXsOmoLCLOsJwNZHEQBFy",
-	"brZCtbrJfYXNPQzPPtZyvoA1CwizAgNuQdcrajB+YVWvfh8bNJeMiULN8yfpDtr7sOH0QQcTJML7E9W0",
-	"lIyJ4mY18p6TerLm/FWJpRCoWyGnwXN0VcAgqrxDTowmsWIJE4bTFK8PhlooZnIlmi4RJhk2mbvTWUOS",
-	"qEYhgYmqQFPxbselb2XVWXkXzBdiQh9h1HWOtRKeI2O14SkTRjbNCPLnwHlVGilSUZDIpTcU4rC95yBO",
-	"BCThY240kSKdcwtBUCWboxkHB73efre73+12u5vwe48pDTiuqUiG8jqyOrdUSVn/iFCN+roP3XAqODSC",
-	"ETMrdO+gYR4qh4fCUjzBrmpIs3tIIu9iG8SpzDGxwd7We7oojECO7S9gBQhFNJZynLKBGk7h2R/h4z1N",
-	"To/PyFO/lS/9LahLk241raBVn7UVtMphm5skLQuM8Ihd2cXAX56506/hdBPBqVz1ZSnoVde+kXDhClPJ",
-	"jmZoLEq5xgCq6lbX+dzWiD9fEunTSHqVqC2Q9SYy3bRdL1wWbZNIHhB2TWNjaZX2NiRH7SyPRRsIhEw0",
-	"yOG1ijCrF3LOrs1no1bVwjLrzKHeCX1TFJ9ZE9kKDzWQxI+QgKqVbNaXlTmDBzeMOfP7m/mg4pWcHh66",
-	"mSuPs26C8tFNRO4Ngu02IB6+OrkjIt4MWMO8+jJqu1xDje3cOPYEPlIqt9QbNO5V4nhANIghXOuMpc4+",
-	"g3EnXEMVT6WkCtCCQzRPLQ9Jpda3cw+/yJX5XeH7ichy8ylIP4efOPMy1LkF2o+lpb6wLG8nfUNNPNkS",
-	"6899mQuosYGmvUP/jU9ogCA7y2W4wjCfLRXWO0T/UojeiBdQVCnelh5iaA5LOPZiQjonRwQbRyziiEWB",
-	"OGVUseQOPf7wdPDMr3ppMy3YF9cWqmuJR6/brcngj7dopdQYzfCSXh8tjRz7SV5h5QUrlGhCi36BkCOs",
-	"eK1dKNdkStUFSwqHclC2lgtFEZrkOthgLjFnmgxpfEHkaETYNe4tp2k6Q03Ehdjo3TnnzOOVyz5YJ2xC",
-	"IuTb0xdNkn+WD1Mek4kxWf/BAyIV/Knt329PX9Tz+WMqSCKvRCrpXECHf4dds2mWyk4spw/4lI7ZtPNL",
-	"Np7z1nb3H9dCW+Hlv/QfPHj3v2Go33+3bXc3KpaB3yqrfzWtvahJMKqWeguI94NjOa0h1gRaIDHbm2cq",
-	"OVeNRBNtDQ0R7FwkkBxiKV9QmBF2PJy7UKdZl07+HQd1XYPdpAbiws39PFpaNbhhJaUtHlwfirSq7MTK",
-	"2EB3fzub2H3mVD8s87il7jdfFfKTrGsbWO6rdfWK4mfzNrGmXlAb2PnXxURtq4Y21r38sKKw5D1NeFL4",
-	"BhaP2/C0jh1FIcp5t8GmxTVvKVLU0aXSdWWcb3mDl3zQ72eILW1SvecQtmrBK2+yG6niCCt9Hl539xSw",
-	"+Zz9Dd9OO3dbcgtaVlHK9AsrWnVMWDQo/5qzHIrrYDgVGgJmzJSoPKxTwENXR7U//0QoKo8UNXs8vZwb",
-	"BUUSV1Nn95BEnr1Aa5FQOB7j71zdbIwwYxiQKSPd7Ma4MIMmx00VvVeVaAWO2Cms3X0SWc4WBfb/sUKj",
-	"/RsEEPuHXY60fyQyzqd2Z4JQRDRPuIw65PT4rDLAiKdFMI77f5lrBnEXimXpzF79gX86dQVlo04oTur7",
-	"oVGzsZAW1tSibORUJiwlO9rw+AJyPBWjcI10QDqdzm4orH4TVaKmoqCx+BEMzwWJ3NXqFBfLbm5UPxRX",
-	"/9fvkb3ZU1e8yu6Qvc5ug1pBC7bHnhyH/Bi7H/h/sB1wktXdsPfdV9ethXs1HvRrwYpKVSAPiZnL/Wty",
-	"mr6/CT40KRqL+WrPnQUbSgGMSORGcAHrGGnVJ0OJDSIE45C8yjV2rXYhYWhv62BUHZYEa3LkeiBwOed+",
-	"U5euxm9744qKHzFfcv3KKqO51dWGiJaAXwUiWJjVte196ajdnMCLfedd/9TlQsvahrtBpQ1rZZhP7JMb",
-	"tIw0NF3Ww3dKTTzxHuYRTzG1WkJNNGjuq+fzxLYOlYf5YV1NVDxmPN2BR8gD4jdgNzok3cItCfABoHPQ",
-	"PNoSlvlwuOrJBdV2xbhlddCbWFRRoKRBEMOGnbrgThXH66KPtVbjvJLd2G0/ef+h1w16B80J6BV7RZMS",
-	"W611h51iFKMQQYtd22OZC6Nm8A3ho0rMErYA80Q7CULBOuMOib47OCA7vd4uAWjb9p+oQ05cvKJLioy+",
-	"iwLXMDwgiTT2X6onmOESiozabZ8wzTTkwWjmzFZTeWl3ijrW4HYMojh9zHsPDSAHu9ivHfYWqXlFlX64",
-	"V9vFMPzuL+/Izm6n/f7+Dmyp/7S7dG9XqNYTesmIh8MBGRDpSoykM6JZRiG134oOjdsAfX6LTbAHeXp8",
-	"9jQ3pjkyYwi/wK0kluEckgjYGNEsZbHR5MpuETfASDsgftoBplxQg6rhlGaZq/YR0zRdJqudHp8d0zR1",
-	"kDhetuLhU/t78XSuVg38Vvlxbwqbgcsuxr2/CVpSsA1y3ecGW/twZUkbPF1d08376tE0kK+3mUWDfXdC",
-	"euNMyvK4bwBzT/Cl/UURuw7/doblZxCjE1VDB6JFi42Lvt0A5DdSmyGNL55ZyX2jiBRHe4wkCXd5ys87",
-	"vUf7ZCf6LlogQXW7TOu7FZQxDL9717M3GSjko6C3f/MR9jGEBYHsk+9cyX28uN/XLjiag6/NBrt0lo/H",
-	"TNtN8KZnr8J6gROu4NrYEKc3OimyttdNvAgQRSVb+2ItQUGZ3AuxiygyLPF/I6zWC7H9G1xSlTyrvAHa",
-	"ZcLpAKjKOg3VGXLtXnOTsg3nO4dnF/Ydvl2xxc/qC1vEerul9zR0ZwlIDiRir9vtVooEkB2MNiKnT1/e",
-	"01hJeQ77j6UYcUWJkFpTIkdMGUqYzljMafqnedvxJkUSPqLkgefor96+mCtx4PaiYkZeiXWbVTGp6T+L",
-	"wj7kBomEQrt+xeMJ7PTvBV0X7ZdrxqgHadWNlitf9Vv0gtEE3/yoq/IxHrHtb1cT+VPJ5uRv3W089yAt",
-	"v4f2icpFrGDyXIS0kkluJGFT8oxpQ3/N2cI927IWyUffuObCIrhmoNJf+OZ55mBZxR46IWF/m6JtqEoG",
-	"VzwxEzwWCNts9Vsvnz87efuyFTT4F694ggGHMKSV7auhzWcvj168aAV+gCbLCby3sUnT88qa8NXDs3Wf",
-	"9hZFsa95wT/mri5eO7RRbXr1cE+XXL0feMq+MAqOeMrIDtjmAgKmOatWoWVut5q8e885agqvbAOS2sG2",
-	"JZhflcLzKRuYpRZgu5x7mrw8efkcKujUCRvs2YNfMjbnc+7tfV+nYLT9r/ffPXiHNbNAUy7+/NOf/yPM",
-	"u929R/876HzX3pKyWXG7BK4oC1WB63ZwHKyym+J3gQLV3V2C7hsEVJ8en60Kqj70AexYqQnr77j0h3mn",
-	"4t7W/s7T4zPfxe0L30qIeCISkwqnNHMGeSoKkwhJ6bBJq7iF62QHXmJ/s2Dd0xAvWr8MR5dM8ISSNzRP",
-	"uUYf1KeUG7tlFp9Sw02e1I3A7b2HnYNHvf3e/soiXU+qxuD2k25DLa6Pp0CpFOMGyPYfdR4dHDyulTVq",
-	"KB/2uAYafFyA7RYIQOFs2ZQIFNtdXeASIlDr39mY72xpgHfGufu/YKwzLnRlvaHOavMrBZiy8V/B3Fe+",
-	"UBMcnQ9r+QtVFl9xYy1/YZ4CLTjD1ljd7IPn7LrSz3DNW9WHb8GqWB9u7ePV/dnIDFke2GaP145rU9Pl",
-	"/CZu8N78uXmzZ83et4DuZ1BjhcYXFtNnMi+LK/hGL4ZmmvCKDWT/8XY2EOQgA9oUKfelrR1/y3l8cYoG",
-	"8TWc9bbsqx9pcJwndM6A6MBYQtuqZu/tTIhnTCSaRG78qIYSLmWqlMvLqlJfeZMWWQc6O7Y1y26wq/M3",
-	"8gsJZtAcGmQxvH69HvnV4jCxC+VMk1wkTDXWRv+DabqwrIFb1jZGgMqdrpsCelVTQG/RFLAh0q1EtZIt",
-	"bolz9eUuwbw5fG8ID6WoiXjnogK8mJF4wjPsklTQ7YPtqPbfmSIvKdfz1ai+uumseSeqAVRVk/1+98mj",
-	"pabCZbHCtSXbEb48o/pKpOYPT0U+8U5vf5OX3NzSt70dH36dMaFJlKs0+l3y11yljabbrYxwKwljfYbK",
-	"ps7hx8pyLmizkR3yI79kGPUtFSnKkUE5E2kmn1zs5Qw7vpxBPf2lJfp9EoYrdnUPO8VAnpGul++HzEFu",
-	"oGMjVvDXdMQgNofrUERXE83iQVTzcT/cI4qKRE7JcGaYJlyQIdXs0f5htbLtmZ8xKuq2h+JqIlNG8BS9",
-	"mPfTy6NjrIlvP52Br04lRfqObwiJxRximQAQhs3XXGshqMd7P/xdP/3byUTp+HiS/u3k5d+/Gx7os//W",
-	"mRx+L589/Nujv/539+d/9djb/6oHB+D7penyuwdQ/v+/GkOozutJXou+CaioUqu/YyQZ5jNotwZJWdFE",
-	"GmjZH42U/BcTtbosEwmldamaQqS3xOzsFOpcwtONl6IaNzlPbYtqFiXXwocbPKEyWdL+ATkdiIdogGEJ",
-	"2swmMoWSxdGHD72bmyiwf+zBH53OAg8k8FBANPuFkiGbti+5SOSfWo0eGsPGEuuer8uks4s59s/7FKGV",
-	"UkzRgp5DY+Cgsav4PU2upEr0BoVPpBhKqlxt0t9HmbOP6CUkxnljjtd5ZcesEOce9JGBWDfFNb6bzwfJ",
-	"zODpaRO8U2bogGaZkperWuLA0BOqiX+0dn4dgmWBit/c91gVaMggxau5MNBmyaA4nG89dEkVtyerBxCH",
-	"tCL5ETJgNYmKNyJsVhhTpVxdSe3ar83t2Mo44PVRqtUSMcWJVq5TeTvmjyDA67+4yrXlYxbuYIWNvzw6",
-	"/fn5+cmrH1tB6+35yYuT8/9uBa2jt+c/PX91fnJ8dH7y+tVKknYLKSkFdfzSOSk1/GkgzZVLZY8swPTD",
-	"MdcGCCyQWztx/UoNJdUDSznpnM500NtbpT8gdxtsmRrqlQdpLxoUIG7HVFvuZjD628XdUpGgiQDyjzUu",
-	"/7ox0FhzYVXClGMUfmF58NWc6trY0lLHNW3xYJHuflmF0bfxa1gvpgBDWDKk7ehGXgMVSzWWOK3399us",
-	"Q92ywmmekuL4EAhdNK3okAiUg6hsu13U3zbV5oNSWRmOCXLFSMKTvmuE3FwhfK7Ct+v83A1FLIVmcQ5O",
-	"zEpjFkxrmmtWQiIPyQCL/UVE05nGPm5zImCNz1aLv32etFsH1sp6qU0lzRsrpuKxfXzN1LldWp7Z6yHi",
-	"VnDHWdcAtHZuRKkNG1w+x4cXRZXt+21wPSjihBZSRCysZf8fv2rNTNGyheoJiGv3NAkxcHKcK6rI0ZsT",
-	"D2zYgnSWwGI9xxrDRSFi0PtcLXO7pg45ErXLjPKKIVOpDZGCHRJNL7kYhwLyzujYEnxLFLCsC9QF25HK",
-	"dZazH3cxrQHa4FNhRQro5m8IaGopv2ChsGIGtBaeuwxLG/1N6fWg2vFnpQpdKfGwobDkdq7SpvGSy1wP",
-	"kIYN2HXGFdONt+YtJBgDfamQBUupaKolUEPPDqERClJFV0YCVC2qDVHSwPbXGYaBLYPS3eITrtlnKIm7",
-	"kS3D7WqTNaMq6mFciruPlTqAtTNfJBZ1arby0Gq3brvkYreGj6z+5W+wkYVstGUdm48kU/P3ZTPrZ+3m",
-	"LBo/fVeOjKmiMsoheYy46mv2dD7yzn0aPjWh0trj3KLpZNHoeKHrpBN3HNatW0LdFDa/irmxtmjPWG+d",
-	"1tRmuVz88wKllrQJA7OPO2BsOAANu7HbW5VcN5eaX1lb/v2GaUO11malu+r7Vd6qoJUL/mvO3M+WGpar",
-	"vgVdrESCL6uKVW/KVv0pfd8A7FFZ18RestybK//4XSjdQm6rWN1KGn0I3NgbaZBdb67ReJ1FG5npisRw",
-	"SJzwp5jOp2h6nmLaWMqo0osqRbNp6Jb4xeeVr7an9cvuROlTmHMCfboEZ6U3NHnR0hNRLcGAM1T62DdW",
-	"Pt1esvqMHGWllLSC9JwzbU6ZdkrLHAn1Cvnq3uCNzbhgO7kgva7dRikwfH0Rq720sbQYkGHa3NOEQYJl",
-	"vb3ljKRyXDuej2lMOddRb66bj2+ppY0zcuCKoUuR70/PROJ/wS0Ay/2UpymvrL2s+LZ/e536qCFXUHZc",
-	"STGuqxhRcXwRFrnLN1Ofv0APvr1u99N78JXYuUkDvjqmrbgQjbX0/gHqminFKMs23rw+O2dJn1BBIlek",
-	"DjuE+zJ1EajTVxOpGZlYrZtrQkMBXF3a60JO3lzuly3VXMz5zLKh9tHZ8clJyQytaB4zYdpMgNOxQ95q",
-	"ForKXFyQTMkkh1ozHXKEozJXewCaHEjjawLupFJmQxpfBCRT/JIaK2waaJcfhCLl4qKdypimRZYDFIYn",
-	"VpCxMs2u45tYXMib4FzzhQBS+cEyCF5WWK9iWqaXFho57yn1S5iyXHPDoMDgVZP8slBd8N1Pk/fvzg3+",
-	"7032/t2Zfg/FBsvcj52/9MtP7fcfusGj3k3l992/7PylH4adrV7ZvR+GHfti3z5bpnB3g4c3v73rtQ/c",
-	"5/2b3x6967b33ceHN789Oqh83rOf7Rd7+IX99PBdt33wfhfAevfgL38GaP7Udmkr7f97/9t/YkP4H2h7",
-	"ZIfYvb/7l+3TWKAizqrSit4/e5QnXH7ZSBxBoD4RpAOVhaAwnIsIy7rhUSglYR+EGtvC9TXzVbE+NZLn",
-	"j5jXOherglWe1rdvmK8A5+JRSrAbqaU7lmO6JIccwzowPBPL9yWc+rC0Xndvfy4sraan7O1/4ZAzv5xn",
-	"LhXvC8ee+QzAhrwjj+2+oAwkEAJJrUapa8Yak1g3SgWfP8sbzKoQjVrpeQ0GDafs5CAHTFC4zSj0QZxz",
-	"vbu+TZ0sGc2R9/3V6umDEP6bUz63LylbAd8DqtOipk2zGvrNEY+iWtxnph8nU7CdfFn+4tJvl92127xI",
-	"3xziYNnBz4w165LYGsLLPjGRDZnpmnOvCUuViotrXptnOr5245rXalenUvpxzWs+/GOzBLXyrWpKG9aU",
-	"XPPK3+1Dt5XZ1gTHuqywZSve9L3aBm/60tyqN3tpHgM2fa+GcJDxtmzNn4O0BmsfLmOcGgPu8ceADGdz",
-	"RS+tFl2veUl2WFklc9fRbivzQ0xbKLiohbVlVmMuI0ExOkWToUxmYJyRKvEu6t+JlvCRrR18wc914ZER",
-	"d50WPz4Us15RdMsgxcVMA4cZTVF2xUE2L8uFMcpRc3xvcb6HJHr3HoMuaBlc62W+aqDwnO/rr5LKmj/r",
-	"6yon1fIu3TXt4Zbx1XJLV/HVbyC5qImR/IEyjH7/6UU1XProHKNleLw06aiR/36hg3V1fO70ic+gT6Co",
-	"+Vn0iZugpVmcK25mZxYW59/N+M9s9hOk+TSoFqklORSCEUn0z/bRm5P2z2zWJ/pikPJLNuh0OhH0VWj1",
-	"W5gr5OOh+q3i8ZKc4Wx24UNGFVNHOVYcw08/eA5dGX2h9tgpi+V0ygR4BSI7gFQu5q9PnsI489DB1oMn",
-	"Dn4uwZkYk7VubgDRRhLbbYFRx/7pVnFy9OPzV+fPydmz06Jgrjcfp1nnig0zBW2COkO1UJSw6JzKMJDh",
-	"+PRlQJ6fvgGHSG7k1PVPLryxldksyzZWaOm72MNQWHzWAea7lb14ReKdVN5fwwVRjKbQ/qkTilC8KVwl",
-	"kC1G3p6+6Jeem/llPKAZf3DZizokbJ2rGeEQEBW2nEPSip+GKVcIKZGxJjFNU+3iAhW6QqjBvzECAKD4",
-	"85+JPS8mDMfqFfZLbKXmfYxoQY08BEQwlkDnyKM3J+SCzTrkzC6eQyCpqyBvrqTLU9N9O2J7E7QgO6pE",
-	"pF14aQl62yFhUjsdgADR4XSK2X5cYBV+BwFkM3HBDgGshI9GTDFh7KOa7PgNrIAM4dnGj+jz7a54zNDt",
-	"VLiZAUei/W6P5IK69bEkCkKhpfN6FdtYBKvDESSEwh7W4mMxzhydllNGBZzQj8yO4pa1ZZwu2YkeFI8/",
-	"iAIStn5kiqpQnMsLJsLWLix1Si8YmUofghC9eX12Tux5t+0WRR1yBP1DIVXPJRpgpvulvGAJwqZDsW5b",
-	"OuRnu+NQcrxIuQyKcNQZtuTDgK9DPBSHuheMZVj0nUDW06RDXmHgf+42B/SvOLUco615UiRheXejYpnU",
-	"3Eg1g3sOfntyMgIEShm9gC4ZdjkWj6G+OgJCqPDBxHBZnisllS4vCfh2XWcjhy9/PXv9ijBxyVKZMcD+",
-	"KIp+0fZqfQjRGRy2+uRD2LIw2j/DVtkfYuAesGfl6Ak+YjF8zC+ZIAk1FALouYD3OmErCAUp/wtbCTOU",
-	"p9rNA0zQ/v3O/W2R0fOusPX+5uYGgLSw/oYu9d9IZKGLyG94Pr+F4rd2u138zz643+3a54Y0GTgkt49P",
-	"aWopJEtgIwIMDCDRMbYQaZ/PMhYFHnTya87wSDJqJiSjik4ZFEhwM/TsDDUsslN4ZPSjVJDRESX//r59",
-	"X0gzGMlcwMtCoktZMS1zFbPGHEe4FsWTMjfMD3hgB5wyM5HJwI5LMQ/YjgyBGfAsu+baKvs56gKOlXBN",
-	"8MVDEh3Z1yLoDK6dd8r+Uqz7CZ6AGKU8NsXgHmSaKkaTmZ9nxyqYTvFx/S4rUeEWJ+HUd2uD84RNM2mY",
-	"iGcDLgaZkmPFtLZzlUSrPkp0Ur5jiTKEdWjD05SoXAguxofkinIDCm90yoyatY9GhqnIh+A4CHoPLQQu",
-	"m35gpBykVI1ZuU6cfSgTaI8IPwIDE6RHXvKnfpgDxI6iHcwAhS00sOJYdox7mkRWB9PMRBjybkiUm1H7",
-	"ceRG2tuzI83fwuoYBOJU07RdQW444KGy5AM3CeTJQxK56xeRKc00YTSeuH6kgOU7RRo8NALS7/bed6C6",
-	"brRrlVpuKl39q+BVT+yCzQaK5brEvMXDsSQCwyNALahwPr/BbnTABysRDaAQyYBdx4wlbmgpMXXTvaM3",
-	"POKHcHPdSwPkoQMMeVx64Pd0jQPbjXh7+iIAvlDDgUfkZ48EB0iEQPwRNC0PTkt7pbgYV+KTiBTEXnXg",
-	"EO51QEXLZ3jMBrmgl5RDEJCHzVJbENC4JrlQ9jChwawVEaQkOpVXa7cE5UGjgCyF4gw0CCwUIBPOdODo",
-	"oH1unhBO6WzBoCAVprhA6thiXmAYQv+oMBSue08YqsjljWDVAmClXCAWo0KjO16qgkYxhSibJBrkJssO",
-	"dN+y9f1qgc5Bhbju2P2qFu+0UkGFWPs6ncoHq8EiiGv4touw2gO10vTAtRDDUX3nqVA0NGC0I9aDvQ5r",
-	"P3NNLlhmrMjlG5PteoYO5wXB7HTE0lnJ2UEKilw4B8hqizcMsbWP0j8lI8X0hLx9e/IMr5zFlVBIKIzg",
-	"5Tsr15XNWYCsWoZc5BkimlghBNIDKSgMMjcgtoQiUTLLWOIjnSDQ6h8Y6Li3TyYyVxrId8ZoESyoMfwJ",
-	"r/yYGVd7AprJuv0idAyNYVByK9Zp2tCLecaSPoTvRbt94IqA1sBnAiKkFdPgi4qrCzhqnGsjpwy6y/uX",
-	"XGrYP5wNFFqjooBN7dliJ1y39yoXGiHrLKgl93R5M6+kgvw9aJHGErJzUNy84cwXjN3tEJ+FGIoNLnUl",
-	"mhIaeVpK0UQmQoGbVr34gRP1rbAqxgWqWXkSKCwKkJYteHHF3nIQwx91C0oLPoQpFzmIoQnpdYNut4sp",
-	"MnTWIbAfIchGTn9jlszoTAoNNcAh2Dj6Z/sU8sWn3LThX0sbql+eQlcgLsYRSr5zPwLXtLQNUv5gXQ6x",
-	"LFm44iKRV6BjQYkPyOpw0gDk7ITitQvEw7UX/epwbzWJLANq5D6LG+u38g0dc1Hoqy+4NqS4ZpoYu5GR",
-	"VYAisgO1RXqOuPjuVBHZ6bke0EFRUXjvYBc3wJ169CGE/AmQnDudznuUyfELK75XOl+hwO6Hx0/Q96ry",
-	"J7bACls3N3YdR6ihZVSbIoaXa8KmmZkFjpS5ZnHgJXJNA6rGD3L6/Ozc7mUraF0ypdG+0et0O13wa2ZM",
-	"0Iy3+q2HnW7nIVZ3mYCJqVDu7IdxU+WcU2ZyZa8fgilHjcnZDn0tv8ZSzEBUAteZ2nVECwVo2qAPhy3F",
-	"xkzYo2JhC4ql0dhe2cgJ8I7QOFum/3ZATbQLYXZ2lFD4DFDNHOkEGUsbJI6WHnAxtnor6KZGs3RUKuBW",
-	"6GZJ4JigvYyXXHN7/aNMsRG/dp0NC4w6SVr9lkWyI7CVadhJz6CXGm/LRyA9Z6m3svocU8Wjc2WpLKwR",
-	"MtDIb7nCJfhNiiwnwe5J9hUQKUrTX9E5FaXUWpyeT4t0AzUZO9/bX5G0ANLsdbveOOfbLGZZ6oxID35x",
-	"KdflXKvsr7itkEUFlr+F4tgOAz222SU6QdEOvUDgls3n3nmw+MJN0GqkiNuMVL60MJpmZruRNHNbsY/b",
-	"3PRmcRwPntLkFHlGC17prX/lbUWlhpf2nqx/qYDQvfNwg4nQjH0u5QsrwNvXDjZZ0omT58Hegm89XP/W",
-	"GfLntyV7Rht7Pp1SNXOXuEAjS1Tp2F7glv0Kbvb7m6CVSd1AEI9dFrozCAFlcZlx87aDqjpuhTvLsfVM",
-	"Gza1T6OtFizQBUVD+uXyvrwpwwrQRhN5JdC+WbB2juqmvfwhhB3jEGBchBhl0Acv2CzqVw3AFSuaHRft",
-	"aEciFDUjpAUCmvP5QNmur69v9+zQMyxXMaoQkEIR7XefkMJk0URCcQvxtm9NQyvCN/gr3qP7hWnz1JXn",
-	"WkOL3Img+0tNgTwViHFUnCclx6cvq1oM+K7TnFUcEMenL/F6bkPfXKzYTd1x5DJJ52hr75Zpq09KbiCv",
-	"vkTeFdXe+GrRjesqmoEWgigFNp+JqzVTocINSsM6mtf0yk3QelHUSP+wJCX5gs3uOduA90sUEs2DDzy5",
-	"gUiT+iZXD2vRk/dvy0OCVsrFBZzQj8wJME9ny8o3RjyJvJ9hntzAb0ZaDRKDFtmMDKELa/2Wj/00c1f8",
-	"AxQ4sQvAcTtDmcz+/IAnAOVpIRbeBoylkLkSVDU36ZYQWzJ9O9CC52E1pOVkW0D5RUWI7gYiRHnljx2n",
-	"gFd7GzD3N2gurooS+72DTeAs7MMQGeAz//f39raB9++FcbiQSb4RoQmZhxebmqWmm6BVp8AufZc1RUfj",
-	"zdEFwqN5dCovochPH8uBor9ETpkwrqqQN2FNacJ8MYpQcL3eH1vY29BVSYQkqRTjQhckO9F+dz8KBRjd",
-	"rqhK9K7zVhYa6nA2r7xqQ2d+AKoralgOWd8g6uGyMOMea11Q5622oKCLuGK/0fhQbbkxFUIaO5TzT4I2",
-	"u1MXt3b7JNesKpyCfhgCXVVUEefwLeIFCrdwKYNSUTPeJpKhqySV8YWfVubG7sSUa0MvWJOQd1qnVHOC",
-	"zf7yGr3gk0TJt0SI5E7X+wyEen/9S6+k+UHmYnPKXqPn3wZhRFRfTRiD1eY1q715G3CTja1MZSvIF1zE",
-	"RQnhx4rY9ZktNcvUCB8QdHdlv/6V/TZu4I/MrLt+21kZEMFPEsxlqYs0D0ruj80APnLgZRamUxQ1tAv3",
-	"cl57q+/6qDrvzMOquC7cThuW9X07xCIYq2ClBsKsQF6YE4tQzhLSjr9biEhOvy7U/CAUWL5fMAxeJEe1",
-	"yC8UT9Bu5bcnQYlLMI4OXio8+bKDNcs8XtyZE2zQmjaUZrLbLG2s1OA+0qz0NW0xbv8DdLd5+VMXBywF",
-	"u7PP/LvaZ16xq08xKJR777Otbsc0Y2/7J4LWYOvwlOYPa+/4HGL0EgPJVrYKIGWnEB32TUnjhc1vrali",
-	"QkUiR6NPdX/7YQKLy4X7u0N+4CnEbsVyOuSCuRCRo1fPljmWf/LwfCXPsl9IJVQV/cVbeJNXcT63vjN8",
-	"62YdFCDrcA0RRssg8IlEVRC2yif9rC5tt+D1Pm2/5jul6c6n/Qk+7UlJQDzJK2jKcp82Njuj/u1+0Z/p",
-	"nqVd4pIpjbbAjEIhN1AYyiQpy88pyZiC5AZPIw2j06AoNI8VRSG0cQwpa0cYnz5XC57IjAkPxyEETUIE",
-	"mTdoYiV+l7oAzzbZfav+Z/IcA+0iN6gvJbzCM+127Ou6pjPFY3dLyzMuWqtRbfUu9FPbJ1nVO13kVkIn",
-	"Nd/4oPWGJTwn+dS+gaWPLGNiKuY03caN7bbn6/ix/dks0ZrcIYMX26LHguH4S6o/DhhUge40nUVN5ziV",
-	"2t+2T1MnyrZyHgOatIm4Mt9Wqs+PzNwKmN5nvgrIcTHXncJz5xH+XYscFk99opl0lfy9INAsgVSVrsI/",
-	"vNYz4q9Lk/rV6AEpL1CTZL9mi/Hd1z+37gz7vwvD/qQ4zGaRdisZzb1aWPZryPgAGMT2Rv3qoEvjRu3Q",
-	"mOtdEXFR1MYbY5lFAklAPtsS9F5i3wQZGLlcEgp/HzaTfUkp+sL7zZLvctZ4G8bzf597d2e8+6wxRiDH",
-	"rbzx9tZCtY1PNNrBGAs2OlIx0bn8XEwZsnJwGrny5WpKU+6zD8EVd0VnhGpMQqFFb2NNLxlE1oQi+guM",
-	"9l//uff04OA/97q93n/udZ/Y/9r2n4iMuEh02RlZG6lcQNHBQa/3xP23NCflBWzJV7Ibwl5WjIZYXWCn",
-	"ulHSd8J0fcmm1MQTLsa7ywx7WLJnU6W0WrtnQyBZ2x6pr3pPdgAilpCYatbmQjOhueGXLJ0thRGQotn0",
-	"6H+qteHcb6oeNpbtBfVvowWYstn2MgArj2y8ldUe3g2gnEllMI39kFAStSOC2VJES4UFbuzzLn8YyxuS",
-	"FwXkWI3Z1Ur0xiFMio/l1LWq84VbEq4wuVW70D3f926o5AUTUK6RJxEU/ShuYvFShzzDjL4+idplQ7aI",
-	"7FSt9M6d3GjclsrUdq3oqthq1xq8FSVnk1bQalcbz7Xd/9ceby/rDhe02rVPYMiBhrH2p9qnhNF0gBaf",
-	"oNWufLq1nK2aMcrVMKtbojBzOHOVWL31CftdvbPjTzMqZq5KY+v5NFNMU/Li/NlRfUeWtgmsLKvfO+h2",
-	"u4G7Vv3WL5LK/8dwyE4spy3smwkWr8pG9R8fFMf5V0klOePpJW0VBcFaVdr6xBWvLRrYu3bz1eaG1b47",
-	"3Sf9h91+t/s/IPH4/lzVdFCsI+iyQS0BCDAFFJYTVNNBW/1HN1vY4OyFWu9UQBZ351G48yh8vEchdXKF",
-	"l8RQztggP84JQQ1VdVxbei9eVYoQdcgRWE7tq6GAVkeaRLFMfRY4JVF5uyOL412Si9Ty75nMiaau6esV",
-	"1+BjQEEEk4W9DwHNFQ1CYVFPZ0L1gm61eWKb3aGv6zugGT9lUOMlbiDbR29OiPI/39M+RbFKw+dI9zmL",
-	"J+RYqmw1TZ5SxekcUXYjvLQ/kTMqjNQV6lulvRb3wE9L0zrMgCygJjuJsADTD/PdwQHZ2evtkiePHz9+",
-	"3P7++++/b21JTG/bm1E9Ds3QydDgx3Fc0Eoy5pOP5hNZatPxIU/dr/PU7jbHOs9S7WVeylOrsG55gMs8",
-	"QlgFq5LU+PX8Qc6jeucManQGPYMsIXuUn+ZjwWyjUpFu8rEkxVzbuoE+HT7vA1oK3Bhn2QoyaEv66bBl",
-	"dpjV0GV+pq3gewvX/dMBdGGwq0HMi8nuUiTvHGJfIUUyRdSbF5kLy+UGmZGYBVmgOUTcNAjSEABeht7n",
-	"InFt/Os34lmV3m2WilfwTYTxLgHvzun3pW4RYuuyW7RBJt1SDa/RWdx8LTZYvn3xzk38e3ETL0WX7RRx",
-	"32jgfYCiToOFAxq4uwo6puztbvUmJowXYaxs0fG9iH2HdWghFHhvUhCKqKrPYb+hUkWLDklZI7aiRjmX",
-	"VMUSEoqSCcBcYEsRWEaOYJ8B13kekrknGFQJ5Ujh2hTu5gazxpuKyPcJtXYsWM9R1/xQc/kxim6AukOm",
-	"qvQ6FdXupT34X3Oa8tGsPs7f8EtneFqIh6zYgxdtvFvqmrAhm9kK/k3IyNaZ379bMfXbFU7fUGU4TdMZ",
-	"QQVpBcXMV6WlVoLDWcINFEx1JLCIXHHEb9HCe0iomIXOEot+v5nM7XiXDKpKQAFRIGD9BXJJ5qgllimt",
-	"0EsyZOBFRKo7TzTxx8KgvEhD/QPdDjmXjlwimdd2VFxkABU2ojdH58c/NVqB31bVz4+nl07VrRM5122g",
-	"tu0fY7h93GD5MyyexFJlzvRXpZqP1pr8VvvRrqiabktkHb7dkdk7MvuHIrNvVxLXm6D1wBdV/8QAJl9m",
-	"e8K1kWoWYMyEq6KukTguhFGsTFAk6/ITX3rIv1KcUVGOPuXiAqOKvkCC4BpYpEAg3M4vg8P9vHEYzrF7",
-	"fu383M1fBr4sgaB4YGMYnhVvrIXiM2WMOowrMkY/Z7Kmm2t9XIVf9J1N7C604hNCK6YlNfVsoiCwdU6x",
-	"eapE0QpjSaa65xWubp4mLlypcmsXDGRlu+3PffWWOXHdqu7u251F8QtaFKdlY/rF67mtBOReLRJPVKwf",
-	"VMosrhcGm67z6fFZtVbjXP8F1+mEQl8aaFF5acWV3GCfpLJLaRT4skL2Xd+eB5Osc82SZeLg6fHZSXUJ",
-	"H6OWVQfw6tkd31jJN+ZPvYKgp8dnjnVY/KoqGs3RemcM+lIRxeNJyTsumYJJXP9SqRLt+npW2yk5XtIh",
-	"ETRaC4VmKYuLPnb40AUXrgoYlLa3HzG8Divae8ORfQBb4hy6r6CQQFHH1L5GFSOK/cJiKE2OQfVWdcmF",
-	"IW8Fj2XCKv2vsHfKcGYYdrT6jVgoyW9+xmonQ/trZNg1dNhzf+w0thZ3vfOiEcfOYPDHIFdgbJryKfNN",
-	"5+CpmKoEh4S2bn7MvW63OmRAosqhwEC+V7D9MMyNkUKXEO2Wo8tcsxRmgA5yEdnZw2L9BD7vutZygyue",
-	"mElEdqKzl0cvXqCb4eXzZydvX0Zl3xv/jR9fsSydWRwc1LcmINGvOY8vBvYBzkrIej3/aupioeCllBpu",
-	"8sSuv/2kax980rWQpVKMix96j+GX3mP8iQ5hXfbgnsL6AUNg2jbABT3MMRkgxRsNO3tQ2VjXRg2MH5oY",
-	"GYq97v7jgFBNfpRynDJLQJ++dEF3YF9CVLl/v0KUOvfvL5BLLD6BvbX7RVqD62lUo6KhmLuszYGnns6S",
-	"+/eLjtf378MC7t+XuYnllN2/HwrocEU1FH7wPbn7hF3T2KQzXx4wchqvs3CiDfaQRHvdXoQJSpoJcxiK",
-	"xR5rmETo2hZ23B2GoXx31qIDG8EGbLqJN1iqcnp8VsqNv5NY2HPXNb4SiMmuDXaWWxJ6udsUb7po7LTj",
-	"tl6n9E/kWE4lyaTWktBf8oSqv5RNreE5S53tpZzzglHlcjjdfd8cKvcC7KyD5O9MkZeU63LqXKULPbLZ",
-	"NZtmKbSWBoMLLG8g8umQKYyqbVzmCz6mlU7dMU3Thmb00JBYUSKk1pTIEVOGEqYzFnOa/qnWEL0Rogd8",
-	"Ssds2vklG68yM7tuWNBF20jCpuQZ04b+CnkxBYQq8dsOFHNh6+HbzXe8pKmtfgupZgsPFU+h4USO5TRT",
-	"1W1bcyAPaMOePoNPMZUkkfYiwpKPNthL6rZxfruO4NxvA9zhpuA+3QDc4RJwn6JbfhkuFKeNh2xP3LLn",
-	"+Q4v8F3lND0LXwJMTA1N5Vh2smQElkLH5KFnfkl78Nc1sMHUEPVaCRauwlZ8X3VfW2Zof71kgieUvKF5",
-	"yrWhraDlWWur39572Dl41Nvv7dvBHWNt9dv7jzqPDg4eP+6tha2YGv0tjvcvksy/WSZMHO//dNpZEyUA",
-	"BR3LbvVbyGMHtEJiM4tOiLYLzw3nn3s699wkn1JRPvQDTakisZwSaphImDAMEMz9/LecpkTCQJcyZpDm",
-	"yBSr0PO6hLSNg6vkjlsnHqzWIGqjJr87b5cD79zqUuauRszvSWO1QtsPIAfenrpqxwRNctGUUmqqV2w4",
-	"kfLiU91hfph5G8gZH0MJOc1ixZzKUG0A2Wk0bfzDA/XZPV2f06PhVrHeo+E3787CeufR+ATL1FV5a/w9",
-	"Ly7S8pTRUza2NxFaVr89fYF5HjHj2DAHW0Vjfqe9scubIFoF2BWWn2uC6OC6p0mkkRwMkBxEfWiHSLgJ",
-	"YALBWAKKvCTxhMUXbriEpfySQR9liC+CcPxckx3NGAmtusVH0D28fDBskVxYPdlvwG6HnIywZS0UObFT",
-	"KmmosX8uzyZ1r//BE0rxDC0+gKve5eK5KKMOxnNy+MK7ehwGQBNaH3rEclJuR11in7Jcc8NAYnenvY08",
-	"5ob9OjUta5MvTWR0q9qoQeMckv8eegGUV/Au/3FF/qPDhVtLgfRYszwLspnArE2EvBVAfS7kKijHxVxb",
-	"gVgR4p4VRPnToLXcZ46dVBhDE+xpExBbLeOc6dvZasP0+r025Wwfkd55K3C6qNt1kObVGe/SPO902q+Q",
-	"5nlVYF+DsFvVbLfK9yz4vI/QcTRmRlI57pA3rrJWhfJYjTZRMsualNlnc0R+s+zPqrBxlwB6F3zzVRJA",
-	"V96vDdJAPRKvbqhor5iu2Ygag+CW3qANtsm9e5cr+nuJ7FqDWdtp2u7V20waxeCBPrGaUUQUazNhV6IJ",
-	"DYXHajBMAH3m2v6YBGQ4AyOGVEVzjpim6QzjbzAFNRSRf36AnSGiwyovgVExHIBMGRXYcCOmAjv7uSch",
-	"JGxNeuny1KjqVfpYi4Q3KNQcuaXo6H7e2ALhyhEtGiTeoykA978+3ak/FkKLM6hgVjEzHqYzI2xtkrjd",
-	"XNM/CCW6S2v6vaY1bSfzPigpy1LvznmTQg3Cbj1bqQ88vfg9YwpvOUQzWc2Rm8B1WMM+8dQYS5/uaTCK",
-	"BaXGGcuEBSTJXUQWBCfazVoW5rpOg/9i6U8VOv2Z0m3cGmdfJN/GT7bePVUu/FvRQiqGwVPPdX+w18Bv",
-	"2uJFek7jSXE/XO9PKGNJIv/toCij5b5p6rjpfqpj/WL3zcqYDcaWhBr6oPsA8u78A8BFOhk1k84foGnN",
-	"N+S2S6qU7ZYl4lU84cGHChLdPChQb/sOHJUZ11NZj9Ir+3X8LWc5lLEdccH1hCUl66Fjyp0CWZYdt2iP",
-	"AbdutW3Iq4AWbaEQ7IpopNxyRDBcOprS64FjUjry7EofOvVAaUjKUgaJPRd2HM1iKaBMbgENSOzAB3ia",
-	"kgzNQwEoAQtiaVAta+uY5fqytqebkYTb6BOyd+vMZZk7rdg/rsmv9qwTPNfP5iK7M5jdtWv59+u17Cn2",
-	"hvoABjy00c72SWT+/fJokkqdmlKxqJv4gFKX8SGWPEvBAiJFzDqhiP7ZdlO1z/hYuPoxuWbl434cg++Q",
-	"H6Qie/tkInOlQ7ETZYpdcplr54MfsOuMK6YH1ES7MMiZoSKhKikCRErOocs58eKFIqYKbf2k+BEZEKRV",
-	"4RwB0UXkjHKmHIhiIdxgmMuVVBdcjENn1pnJnCQsS+VsblkdcmoPCoqEWaLoOZB9yi8SXA6wH6FwEXfu",
-	"5SYWAufuVnqGp/+ZukzdZkiGg3QJC6nuV3MgBjefP/Tijq/c8ZV/O76CcXF1mr0pjzFMfybW4rNlPaHu",
-	"2KkiZ4aCWjSl00nIqwAWwBKS8gvmjFJe7AxCAc0zQRavFE5zyX4Y5Ii/WhIS7XW7kIQH6bBSQXIrhlEg",
-	"uQ8FjWOWGQhf7BcaP0sioulMk6sJjycdcmKAB0DRmkX1gBgpgYnMZA4VJR37sErQtW/cZZlG4ZEg3MVj",
-	"Ou3FwnrBssKf4ZcbilSODx09tLArZhRvziw/XxqE8qV4RNXRUGzkYtyj3/uyUYgdvtoKqXwXY9xqNpMn",
-	"j3tBy1shB1Pd6j/eD1pgicRSl4Gz3g1imbBWf6/bRS/ACKjBcnB8kjQqp15cWALYiKZ6EbK9Ocge9grI",
-	"WqZx6ZbuzgG83+1t7++wp3/KdJ4uZbvuilhF2oICgU0e/DsuexuGRnsGy+2MEMlVsyguCemyJ1Mx6QdI",
-	"hJqciZ/NCln59Y9qh7yTND6npGFRfQOn1oQaTbPs0yu2+Kz9lWVb3mrL+y1L95VYvDmf6sViBD6lP+Fi",
-	"3CHVeioQGTalgo5ZEgqMDlCEJlMuuDaKGqnITsTpmAmrlCeqBpWLMv8t5dr85kSFaHepk8wt7K4gzJe3",
-	"3zciVRWb3e/z2Lx5fZhiBl/XxUyUzMcTX3MCEKuGPAu1Y0KxongM2bJ2TCjK4jG+YgxZWTAGC3sU1TU6",
-	"9++TH+3l2qR4Rof8AyzlxW9g9PBgjiXTXvp3dZHhNf+WL4JsKk9SQ7DOAkzDdSiqFS199w1UCqjB8QLC",
-	"QeJRwGBdg92i1bALaLH386k0E9ARGIfNsPrD/t4euSyCFwYgy0VuU87ZNEupYXrpphj3RLkxxTeuRLP9",
-	"EtKvQMa0EkF0SRWHqKUInPVglZtYQmeJzocPvZubKCDRhw978Een09ktRToc/J4OBUZEnVe+JdNcQ6F7",
-	"mmVKXmL3tJfMUOgeSKcMaqlASzW/MEA/bTUwmpKUinEONSv9QBBBMJzV1+k257VTyO7fJ5VKdOhwKTo0",
-	"owMBy2hhb/fyKH3BlE4oXgui8zhmWjtNKLIz446aeX2vF3XIyaix5gqRKhQjylMd1C5MHahaUZfqMPc0",
-	"wdCvwM9sldFi6uaqMJV57mnCobNjU6WYTiiOSOSzuHB9qCBzTdiUG6uYjKTyhktR1FlbVknG057fYTkZ",
-	"xJb5kjIOTTcujVBn6NgzdkVZ7eLatfqtoaR6cMlFQnW1zIyDy87h7qBlA3+VVCILuM2iOFtBv2WdnETG",
-	"+dSdTCU82H3rW4KOeMqIa7RcqdFS8rBxzgi16G+ZHG1hWRDfZtx968p7NKxmXbWSuRHWlNkolmTXBzVu",
-	"6os7sV/5lblFBJaWLPa1KJf4CvbRVyppXoavg4w9ktctqqh64iqxuJrI06JI54ZKff3u3hW7uEsM+vcu",
-	"djEvKG8ghRdSyicWwFiU0QvxZ8eKRySmaapBDJ+Sn85e7kLAuCWD2xeC93MVouPXCoks1wiyI3TDM2ws",
-	"0RTYWIfd/b5xTKRf47F/8WYtLFa+QWCsZGG5KUjUZEpNPNnFqCDHS0kkxVBSZbX3aCnMOEwN5Cm9xhqY",
-	"rf6jfahg7z+WNezLFOp5gCNILeg7X2UBOOCJ1bG8bH1o5chUl49OGHbYXhpxOmWGDvzrrYa87qGUKaPi",
-	"MweX+lNbH1xarP4uw+2u+MknWGFMhRY20Xz7Botzxc0MqwQyqpg6yu2VfffeXlGa8Z/ZDJcG3723r6hL",
-	"T1LrGAxV8Xw/h7okl2adKzbMFMhynaF6QDP+4LLXQERfyJimJGGXLJXZFMPp7YRkJ5rSC0ZULqLd2vh2",
-	"ePvSRGrTf9x93C0Gf1+se36Wl2CDbORaVsW4YDONVYed0gFFWsF/SPUEqOM9HYoQi0qOc0WVfcq7jMIW",
-	"3uVE+sD4sPUjsw+dywsmwhaouWHrlI2r33bIz2ymQ0EVwxANiOQJ0J7qG7NLq3SPmbAMELpXjQxTV1Ql",
-	"ZSoXVyTKFBvxaxc96QihXZmdoWHXj8BGIEcjklGtIazHWY5iKexxY2YClJnxqVxSoBaQMaUrdWQNo9NO",
-	"KF5nDFzlUjDQsjWJ3BQ+1Sk6JHEqtX2Im4VnUqlZUof/J/ytCf7zCQPWRmPjzNyapkwDMIWDuUOwWxX2",
-	"aWapFGOwfi1gwaHvB1b9EtraFiYszRgRUvnqAFAwJxT377+xypYzpen798HkV5pAEj6GOtMinfVJ9F0U",
-	"EJ3RmOmAJNLYf6meMNcpJ6OKWdFIu4RqBSnZCbjDo+8ODshOr7dLQJlr23+iOWtLTd0DK4jFFDTfQXAV",
-	"mvvA5DShl4z0sODxgYMSbVxQzVrNIEXFucpDMc6Z1izpEy7iNE8grGjn4ACkiKeK/ounu4QDOpArnqYV",
-	"G61vhWqvlidFod3H0+MzNE9yQaioFyOmaG6sHlnZVFWkM7f1z2vdGtnc7nNBUnnFFImpZjW0wk5IzTjl",
-	"rMIWuTFcwi8F7ETOpAxlgQIiRb3hUW2SolD/4jwgplfrneuy4PkOFoaGv5/mmgumrUxkH+NivNvHqtMB",
-	"WBx0AFF5iQ6ILzmqAyxRXVTHhLLmrjSOO2Gscu62CkgMF2ALCwWKLrDvV5iyOWHxBUt85AUVM2zcaTGP",
-	"CVNb8enxWSOh8aEd3FfXcoTDxQe6/Wx2VrnKW0iLZ6GY0CxjwmEqGgjcUcFjaEvkqiy6bSc1JCoCdDoz",
-	"Ok2jUOxYcmXp48NObxcNyg+onomYZhyfITtH9jM+091FS+VQySuNGZcmFNGDRMa6DP7xFttaHsz9+y4F",
-	"5s3rs/PIQmtx+a9nr18RJoDpsSAU0YewxZOw1Sdhi12aQafTCVsBfGDC4PfVtFH80X0YUPdE8VZCDbVf",
-	"feh0Ojc3URCKKzDbR/aHyLvHFdMyV3FpbYd95tpZ3VDls1edkshemiggNBSRQ237iUSORke7ENrjg0SB",
-	"jLnQUd3H6vf4ifxG0EC/UP7+GIXu9jnWryfRvOjti9q/1Uy1j8Zg2P2NRCdHPz5/df7cx8vqB71O1z9a",
-	"RtE+v3TPF8m5AWGdcQd9KgWLWnjvJPEvVRKbeBKUeRdSOFKhmFGzPjRnxAJuiZIZSXJcBdMLY5/zKdOG",
-	"TjM7hatvDgiLkUxXVLv4rYC8FfyaYO7F4jiVCOHfSKQndO/g0X9F5DsyYdfkp5dHx+2zn472Dh5574ai",
-	"V5AtEli5hyWlef1qItP5oDc3Wy2npPhkihUEjcHDuHPvFiKN3+94QfHq6qqj3c/FJY3ldLfAHhJd9gK7",
-	"miHV7NH+/IIinnQKMCDqIlpYF67knnZDtBNm2VtCMqoMClQkuppoFg9cyf/795sq6nXu3yfHcprlrrSV",
-	"haSUGstdLakl3HNg7RpyYoCmyqll9ZbqxlLYtRuI1UWqthiUXYZb01TLUMTSBVczwhOkeX75fedtLL/R",
-	"ZGpBMRMqyAGZcpGDpSLFFyHKzsKSKWkwYguirbUBBkJn2t5qTVI+VBQu9iVsi8Vvy/tnMnck7wi8N1yM",
-	"7R4diRmJ9q6vIx+13esWuDtlVOiCiXbss8hSWIpxOxQdSxYUvAf9wqeKsV2W7CiGreTIDhZSHcnUMvvE",
-	"kmlYvMwNEKtYCoEN5DDDFtOShBcaitwlIQ3J8mHKY7KTSpkNaXwRkEzxS2oYymcpFxdtUDyIYAZlTJTT",
-	"IBzO8pnKbBaI3cLnazz6HPnSBtXsHwhEdHHuuTA8tfs7oZpMaDKXpBUK/yfZ8W0zHgd27qnUhvQOdp0L",
-	"cEqVZdzeB4fIdUUd5w/FgT+RgDzsln/veRwJ7KEVfz+s/N2D6Hv7KEbhw+bAnD4uv3CujXIFB+dgDvBb",
-	"uJa+Ecl/EmU5yJT8wo1h6jAU0f7eE2wQctB9GHlHRGQ3cdYGmdYnJRDNnMPeLoxYvLUiIjYDCYUDZ7dD",
-	"ov1el/wITnAXRlKvdFTkUJTSytVEakZSqg3Z64aiWuwoTf0h8rL2xaGvmeHc0/M1LkDBg5Kb2DMYuveS",
-	"D6ErzmCZNXghIlKwXYuDVotBJPoxp4oKwxCPXBte79YsAtnsUlJmobYL6vv4/0IkBlcrsC2jqNAUkdXp",
-	"ukXlM4vKFJDaAUx0ri5BSlPMpQTCMmIFCkyHPCu5HNATqTUfpuxwnpUalqYw2ZRQS31BRRMeKe/fF9Lc",
-	"v19ZDreqQcJUn2ip0EVeCj2RVzqgaKqRNXG0CKBaIoDPG6s12XGydWFGCQi4m3RALnnCJGht6DtDWZPm",
-	"CZe7FvkxFKVJgq1HWWGXIVcHrzR6wl7Wglfsqqz6mWvWIa/YVT20xYoYULJOU5EM5XVUeNZdiGMofORL",
-	"sTqKIntRdchpz9iGfwbRHUh7FkO0CjLqTs5IMNNWLf7HqcwTKzcCtnrlB8cq9HTNICZG8UuGUjkXQ5mL",
-	"pPREfKi7DW+spB47kwtig5uYZllpminC3IFWIPxZ5rj+boeAPI7dxEJRasxUkMhBEPl9Csj6MBhLm8AQ",
-	"ItgVNDXzMUKoV5WxB57LufiDOnp6u9zN+5v/HwAA//8=",
+	"7L3rdts4ljD6Kmj1zIqdomTJsVOJvGb15zipKnfl1rbT3TNhRoRFSEKZAlgEaEed8vfzPMB5xPMkZ2Fv",
+	"gAQp6mY7SVXHtVanLYkENoCNfb98ag3lNJWCCa1a/U+tCaMxy+DP45hNU6mZ0O0TliZ0xmLzdczUMOOp",
+	"5lK0+q1IZzmLyNWECaInXBGuiJ4worTMWEyoUFcsI1oSKgijWcJZRjL2a86UJldcT/BhOmUkKuYbzto/",
+	"s1nUaQUtNZywKTXTMpFPW/33LTNf60PQ0rOUtfotpTMuxq3r66D1BmCiyQnV7CWfcg3/zIP8kl8wEv2z",
+	"XTzXhn+jA5JmTDGh3WpYCSlVhOZ6woTmQ6pZTM7ZSGaMcE1GlCcsrgI75YJPDbzdAlAuNBuzrBnSEzal",
+	"XJiFrAFt8fDXhVgxvR60in2VvWU6mx2ONMvmoTxlQyliZdDyinLtJtTZjIsxoWPKxYI5e41zwlztDSeb",
+	"MCLYR13sw5AKovLhkOGCzdc8M1fOYPwGwMwh9jxIJzilIjRJ5BWLCccjGeZZBmfERSyvyFbKMjLlIteM",
+	"yIyYTzGdBeRqwocTdskyc9mHiVR4w7NcGKwkMtfba66gu3IFS25GsYqEjXTzEu4QjEZ0/4dD5trOGVzX",
+	"KiAGtck7wT8SzafMwKgQG24B2HXQSmlGp0xbOn2Y8p/Z7LiBOJ9NGDl8e0wu2OyBIhGPgaayj3SaJqzV",
+	"fxS0uHkspXrSClqCTmGmeClsI5lNqUaIHu+1glXo+Jwl/JJlC+GL7e9NAD590msE0b0zuGNYf6IilqPR",
+	"IlAn+HPjVva+xF56HPJnNpsH8hW9YAbjMkOPiKIj1iGnTMSEkkua5Izkgv+aM3NZDdLKlGXUvEpmMidT",
+	"RgXZouTdu+PnoTCcPGY02e4Qs/QRz5SuMm6uzY1XBzBfyih+zQXZ3SMTmWcKPoeiYPBTpicyDojZIkJF",
+	"TM5lPCNjplFiwCmswAA0OLAjRA2SSJ+A4BHAQEKaiccAD9FXfMgQapj2gs0QYBqKmI9GDC6qWwpXJNrb",
+	"3TWLdVs7uGCzQcZyxeLIX92EJ0C2Q4GgckWU5klSED4Yq/u0MhYXgzST44wpFbnleOwi6pCf2UwRmjGi",
+	"hjJlsTmcmcwzIrMxFfxfcECdUPjY1tobPR322C5tPzn/Pm7vDff320/Z4157N/5+1KWPzveHvV7LYiRK",
+	"dCVO1sSsKp+jH18yMdaTVn93fx/w0X3uGbKjNcvMmP/7/k/t//th6z1p/98PD+Hv7b/8R6sulAWtj237",
+	"TnvKlKJj8+M0V4YJkjTjQtPzhJHD06PjY9gcmWuSMBoDG8mIzihPzN8qpUOm4A68ZDRedEHNq023s7f7",
+	"RUjdK1zjIujsFjQBuLe/+0UIyFs4gjpw5lsi8uk5ywIyyuSU9DrkkKTm65QqDdfTkBGuCJumetZxuPVr",
+	"zrJZCa15o4JPMRvRPNEAjg/ro901YGVZM7jHmk0VSCNmvoWwsGywGJ7d/SaA6EcLULe7Erx/sPOJlBeL",
+	"DvsKf2467O8//0lfm6FUKoViICI8o7GVlsynoRSGlpo/aZomRurmUuz8ogz0nxyg8GJaHoLKp1Oazbyt",
+	"JfRcXho5XRG3dUELGA0Mk2Uyw+liA905jQeW6raCVsw05YmbA0+q/74gDlSTqVSa9Lrd1ofroFWSjzNP",
+	"dZhQRbi4pAmPSSkTdcwGXPub9x8ZG7X6rT/vlLruDv6qdl4AmPDC/CkWsrnME2AzBraM0bhPpjQxZ8Ji",
+	"8tfTN6/JFhfDJAfCFee4p8B6DIChoILI81/YUAcFvO/Ofmg/Ae6VSMGIyrNMjqlmyigBEyM5RmGYx0+6",
+	"3Wg7MLwrOsJja5/NUhYRqSdG7J5QQaL6KQJbdDP5/NNq1oEhruUTBK4OiPiGNRc7SbYMpmQyCcVwQjM6",
+	"NLtLcKEs3kam5BkMGjWPpr237+ws0NiXqQAbDVe+uUic33A48xagypEUo4QPN71OBWq8nUhRu1WHAo/U",
+	"MDHAbDCnpPDgkms1dJBU7xSO/75FcTxranEDEpoYLJ4R9pErrWpX7HCdd+70limZZ8P5Gb5V7LJ6yJuf",
+	"10Cv9fbfjrjoBKxmU9vxBQbAZatqemWRTWLZOPMv3PTYml+6yYnNv4CHBT+fSfmSZsgpNyAI2ntt4RW3",
+	"XGiAgAxGnCWxGmgpBwm869/8RbzygSLvTl4Cv7HrAZ0DBrBspPeY/Myf3T33bJhayzEDYrcQhrqyewL6",
+	"2Ia7e+G/t3B7m1W/Kj2tK039960rqoh50CqXZE63nBNcuCK1cdD4aane0sE65J1ihBLBrkCjHRkODp/c",
+	"A3dzbtECRbiPnGBOlCALtyEUTnraopa1VSwAMgMDwLaz3CVG03C2g29Ztihp6A2lDC7eWpNDVcJYYMiB",
+	"gzU4VTdoLBM7Ftg4FtOiw4ZJ67ehAOCcGUE6zeSQKcXiDgGTCaEjI5X2rBH1rjDeSVCA4wulEYOv3Ei/",
+	"hBKljXSvJ1Sbe3jOY4V2oeGEijHrkGiRBai/0g3WIK3PncuBNfDhdlTMSYV9uX5/ai6KtXCz9KDchIX/",
+	"O1zAvxv1CC7aixL/b8Z+qtfwwtJ+oJxAyy2JLDXkb4FfBa0pV4qLcYM+hEoH+HZkvnRDLotTGuBPzaoQ",
+	"DsgVKaws85aFMb9kgsRUU1iqVZDvitLUAbUUB+zgXJErliRt36hwnmtynjF6YX3qMAHo7qE4zxUXTCmS",
+	"5Qk7IJFdcUSmNFWE0eGEyNGICTBJgMiIbFdLNNjgsg2huGf5X5/iCM3G6ItRd6j1ecO+5EovktO5N/tt",
+	"le4/kOJmdicTNLkJaef23eWKhX2ogSpVCM+pNLfE3NMr8CFnUoyJFETmGVE8ZndEflZOQzwvBYklU2Dx",
+	"zNglowlxi1EH5NdcagxgiP7Ztnbl9nEcWfUOQzxmMidmQ+lQE5Wnqcz0t2vQeclovNa99nEsYbQmORyS",
+	"X3Oa8BFnMZjofKZoIKJiNrDuhBfTNGOKkpdnzw9bQWuYMapZPAAXwm5393G7+6jde3TW2+t3d/u93v8A",
+	"dtJkYMfr7Xe73aBlNiRp9Vu/SCr/D8MhO0M5bQUtHlu/mgFkoIYyY63+k/3Cn/FXSSU55cklbQWOB7f2",
+	"93u9p+6/VtDSbAo+6Ny83JpIw+bzNG4Ade+s+7T/qNvvdv+ntcFlMBu/iOwZwL8hcme9k0eICRviorLP",
+	"+bio2UdNIKZLXrKM/GNCtTpM0wpSTqgQzGDQlfmVwq/etGaIVr/1JqF/IkdyKkkqlZKE/pLHNPuLWf16",
+	"iAvhIPYpkSdJ0Ip5xob2sGWuz2UuzHWxJBqfgQ8DJNb+N5rrpPgKQ9C8kQ3iO39twTcHcB3sZTB/47OL",
+	"8D7N5CWPWTaw1BZeaV3RKY87Pz0bv3599u7jq7OL/Tfufyfvjg6fvfjvF78cgpeQ+gCZI1i6P0ZdzVWr",
+	"j6dYuAth8xfdN3+EDe6bRbJFV86tm9DhkKWaxcBF7CYcEG6DKjB0VJHIAIzeqlGeocEwkWIciq2oOPQo",
+	"IJHZkWi7jC108zxQBBdPMmY4EBnSKSvjC5UNN5kTPe/O8v1S4q1aFRLw7uSlk4on3OzAbHmI2Hz4678t",
+	"7QpaCRcXcC4/Mm0x7NnCgLKIx5HbSucEd1HJ8JuWZCSTRF75yEfOYcOLkCgzemtcTNeqB93Bhf0PN37H",
+	"qDV/3uGxldTsW2c0GzP9WuofgPxsLmJa6lKlvK8loUPNLyuCu2dV4/FS64FHtITUg5GljAtkU0fVK3N9",
+	"D4IhvAlmMYHwWJV+Xm55LdGpXZdZ6rCtAY9h6OXsd2b0btoUq537Cy+EYrAJGiybC9UKMHbObgnQrnNm",
+	"iJYqwu6AkFnW2CFRfUJwvsoMTYpGQkqoZutMTbZKK4CRwlxcHUu+bWf9DS/gHw+PHXyFCbsJS75dLewt",
+	"nSWSxp/TVZviFBs6ZwsLYMUVSl59Dm/ssrm+VcQovttYL0pZ9goSJJY78Klmg8RMMGAfh4zFbAllMMAQ",
+	"eJi4h6v+r73dMovgbrBDSjKlYuZQRIG1HmQJmz3QubEzyX/03zwQ5JSJ+AfQFjdEooyNmr1Ehbpkn/AF",
+	"1mX8RzERD1BxrfpCfHXzfWtvf3e3wQdSzBpzZFGorPmT98nWn3uPet1H3W1ywoY85UxoGyaGgcTwIhdF",
+	"hlHC7y5EwVueFZmWbZQRpYqVYHaB0Q74lHVC4Vs8q6qnHb/0zno6ZcaoksIME6Ef5yAUTvTqlHsMnluj",
+	"ZfK4Q6KqNTjqE9Vsjw2FM8jewtL6DUt7pyy75EP2TtBLyhN6nmzK6PPqm0tuGUw08J9fyu3tC6CMsmkq",
+	"M5rxZEa896uE/s7p/ISBa/Ocokaci4zR4QRyMBZfEvLaZtdcUeVCHGKSi4QpRSgxykkGMdFETeSVQfg1",
+	"4hNCsbUi+zewLuO3b07Ptm8TznBbDvTHvQnvBM31RGb8XxuzJOuWn1N/LiBhaOGVyP0ZF96FVzh4IVxg",
+	"jhrXhu4+OLQDoEb7jNGMZURdDBJ+yQadTueBQdUH/2wfvj2GiAT/pzu8JxY2c03sXgQkFxdCXgkDQMYu",
+	"5QWLIVDxnbBUl8WvWMzpGZjmNlM1qeait5Ta5OUsg6mZZgAmwPXVC5dagYkHfz198/qADCc0U0wTnN8s",
+	"1hCAYqI73E8DwgNFakkMaKWgJLKAVNMacj1qP4k65JmMOcN41RL4b1dbuV1Q0rcUcHO2cXBNpymQJhSL",
+	"ImnM+mRGpjJjZJJPqWgbRggM1Quw+WYx1ebI3WFEix1x0WHbrLugSCY10rfiY0jPVWyYMf0NeXyd7d6w",
+	"15NSx7yPYPxGIxiDlmCXLPtHJjWbP1CnQsIzRhvVS20MMtdGRx04LQgrXyyL/y5cGd4C+qTiGoe8NyOC",
+	"XGVcaybQZcJVEVxQpCkrSYQku3vtidGWh7nScmoERati2TocXBGZMmFXj18eJbIRod36ISgRlo90HWSR",
+	"oqYBHctb7ooFYwCFU9Dt/r70u++e9Z7097r97v7/zGXlNW+gYV6r9gFwvLrTOD2hmjTN/SUiXpsjWyGe",
+	"lcgRfO9W7MW3hqIMcF0S1kqi5qOwAJQ2n1CAzltuLhVoPnL40IiSFbfgA+WMXuh2DkUlsPWAKKzB4aYo",
+	"hYxOHRciMpFJrMpIBnwgFPa4tk5+OCKPHj16uh0Qel4tqNRwgWupCH5wbyg2je4ta2bcR+96Yk5xS7xi",
+	"PPORCYeiUCnlqMEpRxxP5VqxZASqGJxjSjNtXuEguaSZTFmmObJnPzjqk1ceZEEcUFFDIKaatTWfsrmS",
+	"HdcY3/SpUiRoo9oDQcvgxSBXBVwLSiaZxQIKVYt/UYdmgbtpWIHqgEQiT5KI8BHuTKWmQnOg4IIlm3HQ",
+	"uodRNXNbgCGMy2keHvRr8+S1ORc24h+bA1Kw+hImXvUekzKV3lbSIpolCdYKoHDaTnjFyFsjuuoJm1bX",
+	"68wee+zo0dOffn3ZqpRncb++77afHrb/h7b/9eHTk+v/aDpua8loPCiri5fCnn2YbIEJZMwEy8yhbWOZ",
+	"HPzNPAtFfaK9bi8iUhBzWrNSavKWMaKJKg/gXMqEUeFBtRqDPKgKDMFKPVyTK5ldQET7TdDg2g+/eo/1",
+	"OQAxitOuRCfW8L7c2MpiysKFWA/CrBUxCeMyQSiPY47E5q132+1W1agK7IGWBAHpkHfWRIU5wmAyyZiZ",
+	"CIvKVcnHpmhe2xF4fdWCALFokrwZtfrv15mqdR18qsF50URQ7c3qkNMJ2OTEkPXRfwMnP2EZQzLrx+9c",
+	"MJYqqwgqtDuGAg2PUcXw2G+wPEZGPokKy2O/8lu9QlP9fs5++cdzmv2iz3r/itPv4+Hh+VH8YvTj5PiX",
+	"n5NX4k36t+x09RXee9R0h2vHYnZr/lQ+NKnLVrUJSidXyYE65UlC7ki/fipGxYA4Nc2maj00MkNauGiW",
+	"Ufg8ZXqlfPmWjtkr81x9rQCDHWMxJr62eF6/OwaBQa2byRyYjaHDgDMlMQ6Kciwgp86UZlPM/MyVDbCy",
+	"/vHy7I9OXmE1oaJ2lq0ntKCW1v+G4cdutx2GH3s/hOHH73/48ND7breL3zU9tlHNLVu+5jyh4sKgMsiL",
+	"XBBb5MVjTGbrjlzodll61YvhzoaqoQhr0HrOaPJ3pxzNIxz7mAItsuXorJQfM5oETqr0paIHyhZWHM48",
+	"4s6Es8RXi3xhykJJ6mWOHjm/rFP5X1CpsriAF6BY3yrLGLL4xSUT2pn452Q8Zn4l5m2I/IusQaqjmdKR",
+	"Dasoah5ypkpFR2nCRJxKLpBF2j2HJAXLZloYW9mxEdvuY5ET0irUxU7GhoxfVr6ywd/uYxE/XXmL+h+L",
+	"CAJXHqSEo/gGlemg5S90AWZgzcb5bXsjmN030GesWbViyrMihMHradogCNsf1PzgL/wXAyKT2Ow0CGNQ",
+	"OWwd4uVAP8RRmqjYZ5HEYVPWBM5HTPfqgC8IkYZfbWkyd+8KfCBMXLJEpqxK1NilHuyefz/cZ93R03iP",
+	"7g177MnoEX18vh+voUZAKc8NFQnBPuqBPbrlkiAU0rVPGtUpzkt9wXqqI0wEgJiMKEVrftS5sYrgcirW",
+	"w5xTfPq6mm2xHFF210cUe1cGtT3/fuMddwP5cUKNMfb/bFtLPESjUBEXpK7Ni/AUoG6Vm3tQOvylgCgB",
+	"cOyJmGSsJIpVxJuq8WA/7o26w+/pI7Z7vjd6TJ8On8Tfs955ay2p3dse72a4+9W46uKAg5K2zCNkTQHw",
+	"zrZJGKmTkTmJyo5819gR5zayHSmdVxWzuwxBuk0IUtg76xdxBifrriByjirP5tqVt0ZdpFwdZmoAw8ps",
+	"9AmLyX730foX0WZxfWqMe8WRHyjy09nZW5sQNAdbNfqlAuB+91FDtcgFkPk1In1MrBxuFezqEblNXoZC",
+	"dyCRF/z4S8vkNZo431HAEWerx7v7RzIw4JEtj+CTqHYlo+2ARAWaRaEweiFpRrDdjx8DL87P4EGFWFks",
+	"DtCkO/9+tNfrkh+lYJihpkv/I1glYq4MesRW2ED90Ep1dokGDxysLZdq2Cw9lemMc/vl0hujPgpQ5zNU",
+	"aCaZzMeo1h2+PT4gERfuOSceYrVXz3jsi55e2qR9sxG0F5gj3CQMt81PhMZxxpQKXHQlFySRVywjQ6rY",
+	"arm+NaUZp7Xs4+I2YoZyUK1cvLeKbhgtaSzb82tpJm8gM1mpqORpcE2LFLN5obSglTWjbSOlOjR06Txh",
+	"AZnS4YQLVkYS4DzmNf90quVUa4FXfgIKVuCAtCYbjIs5uK5qZFPKQoM/sjmGfa7EwaL0smpI8sJgpoWe",
+	"4cX1plZXx2sO1FzoqlMzMRyUd7FExIZdmWe2pZ+v2Y7nkee5l+t0uIoiP5Terq0IXMFRQKIhzWL1fvdD",
+	"B7KWo4BQr4CroFO2be3ooXDOMULPZa5t/SozaIe8mKZ6VrqSEOVsOBg+jftaM3Ot9E3PUf/CJjF/AWoB",
+	"NNY72yHPJYCR0kwxiC7lmkzpjNhqWxVascwDvkpWtLy4jK93ZznPxWpvLmbY61gLaME2sAXIuXnqnBEt",
+	"0StkLygQHjqcgH7D8Jm48DjiUEOqaSLHZCvasWOqzoxOE4MoO9QgNk05frNd5Uh/DDtDE/9xpU0bMMqW",
+	"0hUxi7FGAbA7mms5RXuwlua6sExJUbjlNKPTBldb6a1fqIVaYAHr8Pl5l0QRkXBTxfOL+Pw219WLwgef",
+	"amX3NxwHUysWaxhYmZgq/1irJOAti3lO8ikl5gSl0pQM5ZRlQ06T1o01eYtlN1Hk1z6HJt3V7WuxM55m",
+	"WlE+SwRdqYjatdzQ4+SwXEvE5M18Th6eNFdkMeOaKeZP9rOhE69gU1CYaS1huJpIoqGzCtcboVrVA7DE",
+	"BRCGpzc15M9hzRzCLMGAO1Aji8LSX1iLrN7HBqUoZaLQIN1J2oN2LnU4fVDvBInw/kQVBShlorhZjbzn",
+	"uFqjoX5VhlIIVNuQ0+A52tKmkEzWIcdakWHGYiY0pwleH4z8yJjOM9F0ibC2QJMlPZk11IZQKFgw4QtB",
+	"nrN9WLp6lp2V8wh9ISZ0A3ux9fOV8Bxqo2hPmdCyaUaQWQfWydNIkYoqizbAqxChzT0HcSIgMR9zrYgU",
+	"Sc1LBbkUrEYz9vd7vb1ud6/b7XbX4fcOUxpwXFERn8uPkVHnZRaX0W+EKjQFuEgSq91DdzsxM4L6Ftr8",
+	"oR1KKAzFE+yqgjTbByRyHr/BMJE55jOa2/rAC8g8Mr+AgSEU0VjKccIG2fkUnv0RPj5Q5OTolDxzW/nK",
+	"3YKqBGpX0wpa1VlbQasctrnz46I4DYfY3i4G7vLUTr+C000Ex7vqiyrP+JEGWmLUn7PCbCmGdqiEK4zn",
+	"8re6yuc2Rvx6ncfbkXSfqM2R9SYy3bRdL23xjCaRPCDsIx1qQ6uUM09Zamd4LJpXIIKjQQ6vlLlbvpAz",
+	"9lF/NmrlV8tbZWl1PvHroqLeinhaeKiBJN5AAvLL862ulXcKD64ZAuf2N3Wh70s5PTx0Xav5t2qC8tF1",
+	"RO41Yv/WIB6u5YolIs7CWMG86jIqu1xBjc08ROYEbiiVG+oNWvoycRzC5ikkNKYssTYdDIPhCkqTZ5nM",
+	"ArT6EMUTw0MSqdTd3MMvcmV+V/h+LNJc3wbpa/iJMy9CnTug/Vgv8wvL8mbSt1QPJxti/ZmrbgWltdAc",
+	"eOC+cWk3EPNnuAzPMOpoQ4X1HtG/FKI34gXUUhxuSg8x6ofFHBtMIp2TI4LdsOZxxKDAMGE0Y/E9evzh",
+	"6eCpW/XCDqGwL7bXZdcQj163W5HBn2zQH7IxUOIV/Xi4MCjtJ3mFBZeMUKIILZogQ2mQjFd6oHNFpjS7",
+	"YHHhqw7KfrmhKKKebFs+LCHCmSLndHhB5GhE2EfcW06TZIaaiI3eUds1h86TpcveXyVsQv2DdycvmyT/",
+	"ND9P+JBMtE77OztEZvCnMn+/O3lZLeMzpILE8kokktZiRdw77CObponsDOV0h0/pmE07v6TjmiO4u/ek",
+	"EmkLL/+lv7Pz/n/DUH34btOWtVQsAr9VFv1sWntRimjkV3gNiHOxYxXNcywFOEdiNjfPeBm+jUQTbQ0N",
+	"AfVcxJCrYihfUJgRthyc25Cip8r4gS0LdVWDXaew89zN/Uxaml8aeqHnxqsfhV7pSpJgGRppM5KsOeWB",
+	"7YzYIYeFc7UcAYsSFyYY75LbWsTgxytHln1z28dMK+yZDSV1bJmqG3uLYj9uZCmnKR5cHeU1V21LZjZW",
+	"xt82iOjmWpErmcVqaTimpWuddVbkF+3+tKTE9APlBU4UUV5jesmIFAyN/BbJSNR71OvufR+RLWfW6oei",
+	"IflXcRdNNJ8sDFcjev3mbPDDm3evn0dk6+TotI/OWfSND6nAfgpwd8jJ0el2sSuQOn/FlT1sj4g93lt7",
+	"U2zd8hW7oiYG+Yrch8LdX9uSE9ZmYmwIq6EA9kyjubA52FBhLsE6h+cVU194F91FqsUQrsCbm12Pmn0F",
+	"y7pvaGCpV4G/lQl7DfeYX7O6KCxcNzw3dZFdw5m2KqZxU1tPY537FfjJ4wIvi8LwBQ5onlRJUFFIvu6b",
+	"W7eY/kocKart35B7AB0/n9Wj7G4Ydu5q/c+5fiyH7s8XwW8stt8hx6L+goUuFMD0uQ6cfba2QDDSbqGT",
+	"Csu/AZl0JIFmGcgGE5axuny5ETe/oyB8K5eVrntt43HWeMnlU3yGsP0m02ONlvgejJKT25G8QIDS5+ts",
+	"l04CbL6CjsNXuGmVi5SoVhOiygvhk/PN7Jx2c+/AXlX0m/jCJqsqTi28jYVHrk+iX3OWszgiWxgGi1bW",
+	"GdPl9TyvilcQysyEjkKxteyZshMG2ZKiSUDddi0yyJZMmWBxKKoECYUXFwq95eS62mQBVr6zNC4XdmJz",
+	"RUMBhOCAGOUyKrEqCtwnDE/EVBEsBbLdIZ5mJJIZmcpLpsAbeUWzOCj37P/7f/5fuxf4p7dk+AyLwyhs",
+	"Wa7DqPehcIO43YSllgMc2BqWdm2AxE5CL6Kj3Q64+pcQGDnhYlyQUc/3mjEDECpIUdXHiaDYy+XfLHut",
+	"yiBw89mG1jUFHvjkaVlnEdDoOoW3tk8io5mZvXDFSMzfoECbP8wipfkjlsN8Cs1XQhHRPOYy6hAQaIsB",
+	"RjwpAlDt/8tcsQT7saTJzODFwD2d2D4oZkPmtgwscwbSwhtYdDuYypgl5s7w4QWUTMgYBTKoAtLpdLZD",
+	"AfvtBRRHQWPNXhieCxJZ0tgpCKPZ3No52dY4bo8MZZ7amstmh8zJ2Q1qBS3YHnNyHOim2Q/8P9gOOEl/",
+	"Nwy9dk1hKpHQjQf9RrCiwDLo82JmU+mbgn4+XAefmgxl8+nfL6wHFirYjUhkR7AXFKOL++RcYtdGwTjU",
+	"guCKUFKGQaPi0MGAc6xk3RSI5IDA5Zy5TV24GrftjSsqfsTyA6tX5o1mV1cZIloAvg9EMDcrdBOwvGM+",
+	"wh9ylvUgtdagRfoAWteW6gMpy+aH2d3AONk4qpaaNqRsHBuOS6ZUDycuQmrEE6xUIqGUN0mhuFIt7Xrj",
+	"LDKYH9bVFLo1ZDzZgkfIDnEbsB0dkG4RVgPwAaA1aB5vCEs9BNw/OW/33ZZVQW8SDIoycA06DlgBqKsy",
+	"Xgkcmo8RqrQL84oFdNtPP3zqdYPefnM9F8/e3mSE9Uu0Y4GnjFGwkQRwOYYyFzqbodWEj7yYW+zL7Yh2",
+	"HISCdcYdEn23v0+2er1tAtC2zT9RhxzbGH1bYyD6LgqISumQqYDEUpt/qZpg8mcoUmq2fcIUU5Aiqph1",
+	"uxiJIA6Kmlx2xyBzwaWD9dCAv78Nr+DezllRHu1WdjEMv/vLe7K13Wl/eLgFW+o+bS/c2yWm4Qm9ZMTB",
+	"YYEMiLQlo5IZUSylUCnHiFSN2yCh0pPbBHOQJ0enz3KtmyMLz+EXuJXEMJwDEgEbI4olbKgVuTJbxDUw",
+	"0g6oD2aAKRdUo2lvStPUltEa0iRZJCGfHJ0e0SSxkFhetuThE/N78XSeLRv4XebGvS5s3rZYB+79ddCS",
+	"gq1ROqY22MqHvSWt8bS/pusP/tE0kK93qUGDPXtCau0iA+VxXwPmHuNLe/OKTRX+zRyjzyHGNPJD36J5",
+	"j4PNOFkD5LdS6XM6vHhu9KW1Iiot7dGSxNyW/XjR6T3eI1vRd9EcCar6FVrfLaGMYfjd+565yUAhHwe9",
+	"vesb+HcQFgSyT76zneLw4n5fueDozvyo19il03w8ZspsgnOdOhOEEzjhCq6MbbR6v5UiK3vdxIsAUbJ4",
+	"41giQ1BQJndC7DyKnJf4vxZWq7l8tjUuaRY/994AnT7mdABUZZVdwDoizV47s/ga853Bs3P7Dt8u2eLn",
+	"1YXNY73Z0gcKWqYGJAcSsdvtdr2aO2QLo2XJybNXDxQ2AKph/5EUI55RIqRSlMgRyzQlTKVsyGnyp7rv",
+	"c52aQzeoIOQ4+ut3L2sVg+xeeG7QpVi3XlGwiv4zL+xD2qyIaWLEmowPJ7DTvxd0nXcNrBijGmRc9Qcs",
+	"fdVt0UtGY3zzRlflJhEdm9+uJvKXxeuTv1W38WyxH8zdQ/OEdxE9TK5l+GQyzrUkbEqeM6Xprzmbu2cb",
+	"lva68Y1rrtOFawYq/YVvnmMOhlXsYhAN7G9TtCjN4sEVj/UEjwXSDlr91qsXz4/fvWoFDfExVzy2rlYz",
+	"pJHt/dSc01eHL1+2AjdAk+UE3lvbkOx4ZUX46uHZ2k+786LY17zgN7mr89cObVTrXj3c0wVX7weesC+M",
+	"giOeMLIFtrmAgGnOqFVomdtusoQXUUUNSGoG25RgflUKz6dsoBdagM1yHijy6vjVCyhIVyVssGc7v6Ss",
+	"FjPV2/2+SsFo+18fvtt5jyUoQVMu/vzTn/8jzLvd3cf/O+h8196QshlxuwSuqLLowXU3OA5W2XXxu0AB",
+	"f3cXoPsaCUEnR6fLkoIOXAIWFj7E0nQ2fa/ur9/dOJTg5OjUNR//wrcSInaJdUVNaWoN8lQUJhGS0PMm",
+	"reIOrpMZeIH9zYD1QEHoS/UyHF4ywWNK3tI84Qo9f7ep3nnHLD6hmus8rhqB27uPOvuPe3u9vaU1L5/6",
+	"xuD2025DacubU6BEinEDZHuPO4/3959UKv41VON8UgENPs7BdgcEoHC2rEsEiu32F7iACNibVSbtzNX4",
+	"MDTAOePs/Z8z1mkbernaUGe0+aUCTNmvvmDuS1+oCI7Wh7X4BZ/Fe26sxS/UKdCcM2yF1c08eMY+em34",
+	"V7zlP3wHVsXqcCsf9/dnLTNkeWDrPV45rnVNl/VNXOO9+rk5s2fF3jeH7qdQfowOLwymz2Q+35tC01RB",
+	"ZJFTvfaebGYDQQ4yoE2R3l/a2vG3nA8vTtAgvoKz3pV99YYGxzqhswZEC8YC2uabvTczIZ4yESsS2fGj",
+	"CkrYkLJSLi8LLn7lTZpnHejs2NQsu8au1m/kFxLMDIQoi+H16/XIrwaHiVkoZwpierLGViN/ME0XljWw",
+	"y9rECODd6aopoOebAnrzpoA1kW4pqpVscUOcqy53AebV8L0hnpWiJuKcixAQlczIcMJTbO5b0O39zaj2",
+	"31lGXlGu6oUav7rprHkn/AAq32S/1336eKGpcFGuS2XJZoQvz6i+Eqn5w1ORW97pzW/ygptb+rY348Nv",
+	"UiYUifIsiX6X/DXPkkbT7UZGuKWEsTqDt6k1/FhajgxtNrJDfuSXDBMqZEaKEpxQjkvqya2LlZ1io9JT",
+	"aE+zsOONSyK0BR4fYINTyJNV1W44kPnONVFyyrAhjqIjBrE5XIUiupooNhxEFR/3o12SURHLKTmfaaYI",
+	"F+ScKvZ478Av+n7qZoyKNiihuJrIhBE8RSfm/fTq8AhbzJhPp+Cry+Ii/dQWircNCIYyBiA0q9cZbSGo",
+	"R7s//F09+9vxJFPDo0nyt+NXf//ufF+d/rdK5fn38vmjvz3+6393f/5Xj737r2pwAL5fmi6/24FuOv/V",
+	"GEJ1Vk1SnvdNQEWwSv04Lcl5PoMu4RA0HE2kjjAYOZP/YqJSV2wioeo8zaYQqS+xukgC0b/wdOOl8OMm",
+	"69S2qMZUci3banDeEyrjBd2UkNOBeIgGGBajzWwiE6jmH3361Lu+jgLzxy780enM8UACDwVEsV8oOWfT",
+	"9iUXsfxTq9FDo9lYYkuQVZngZjFH7nmX4rpUivG7ZY5kBpEmc333HtTTExcX7pLiXNLMlu3+fZTpvEFr",
+	"PjHOG3OUz7wdM0KcfdBFBmLdL9uvvZ5qlerBs5MmeKdM0wFN00xeruowV5zWkApyziDvuF/N9jt8+/bk",
+	"zd9fPMcoIYBHaZ4kUFJLQR+vrciGDEIrTfMSnOp2h2BpPAtKMZvyp0OaM18eb72SCDig6wdYgrEgb4wS",
+	"NRNDAuWxqxswlgIry8ESaxVkYdWwXnsKN0ycknk2bMCCyJwY1IenXm34groUJdwOhxCkhUFC86XgQuEJ",
+	"egcY/J9EfdulLrYV6jNCY4OuSmdUu/xTWwWuUh6tGpsPOTlofGyWHtbLCnMnVqaFmQNZ48gg5bfh3Kiu",
+	"HphZDQBZYlvn86XCXdKMmwfUAE5mSc0JKDyiSFS8ERHQIoY0y2wJcGWb3dcu+tLw9dXB1X5lvoIQeVyg",
+	"JOpealuVhBSYGyAfm1+3f4yVa7iywN8cl/EE1VeHJz+/ODt+/WMraL07O355fPbfraB1+O7spxevz46P",
+	"Ds+O37xeyrTvINWt4P9fOtetQtsahA+PbZjTDbBAxJgrDSIECBRm4ir2n0uqBkY2oDWrwH5vd5mGjPLb",
+	"YMPiHU49hjQz6D7RHlJl5DeN+Q02stxwFjCCQYUY5S9/Ua6fLYiZsUvOrmx3mb7PrbY8HrMdkOjti9fP",
+	"j1//GJEtLtxrUP8jFDRNGU3MQycv/vri6OzFcyNtvT18dwoDIUm5IlCJXc8wa+/58enhs5cvntdSmNz8",
+	"raBlJ2wFLTeq+RIGbQUt9/5S/D2dieGJ7Taxma17XuWfFzzmOUjFbX41AXG74NlaAoM6MHxkqQfdtbBe",
+	"zMB4tbzMphLV9ZLrglumINCpUUi1/KTktcDcDQa64H1MNowXNn5u2M1ikwS7KrrnH749XhZMsJKQLy1y",
+	"cAMp1JCGpcAXYk6tVVRvc8gXZBm9dYmH9vqayQzLM6dxK6ZXMJ2V6xOSJFKMWYYCXUAEsGgo9QSI6wuz",
+	"t4RJXfA0XXvPMcHGoY4rXAJmkC1D4qt6YUBo0bmHOG5uSBPSwu3bgu6LZXekSOU2j7eKyU82hs11yFiy",
+	"rUi83LYEdlMCYuQXyPrxNWwLle0nBUlOwBIMH7Xy5Z1KZPVyA/ZmFrJSmcrf8jetxPESs9xN8w+sWZr4",
+	"2JiZprgYJ4wkHNM2C1eVK19dNd8vbBtVcS/szwvOX9bDYO1cTevFmme0qAekGo0T0NZFYR8YheZB274a",
+	"uvNACQ7oGS9HjW67RZXineqN40PmXJGL3iERcHK7uTOZl73MPMOjQdJQwCNXjMQ87hM60ladX9ktDR/d",
+	"7YZiKIViwxx4ttcY1xaUqjZ+JZGDZIDdDSKi6ExhH/2azbCiKPnV7j9LnTEH1tJCMU3t4RpbxOCxdW5R",
+	"9quyS4tLeTmIuCJc4KwrAFpdiwpQapU2Ym/GC3x43ra1ee9SrgZFYPmcXcPAWvZfdqtW5hrZ9rdUTcC+",
+	"90CREDNtxnlGM8MAHbBhC/KfA4P1HBsxFd2awFFg+8KZNXXIoahcZijGRDWZSqWNbHpAFL3kYozF3sy4",
+	"DxQQBVdhgmuyJTNrMzEftzEP1txHo1FMqaBjOB8w7Sf8goXCKPhQS6x2GaxoPn8bpvTjwO+evNTn4tW0",
+	"XNMuZnfOmcVSo+7IXA2Qhg3Yx5RnTDXemndQ7Anoi0cWDKWiiZJADZ2gBE1lkSrauplgm6dKk0xqZ4Xy",
+	"GIaGLYP+ZuIW1+wz9ABay/lld7XJ/eUbWTCQ2d5Hr/FB5czniUWVmi09tMqt26wGkF3DDcuduxsMqiCa",
+	"GjYs3HtDMlW/L+u5yys3Z95b7jqcpiwrqkQekCeIq65IceeGd+52+NSESiuPM15/Z5yEdB3UjWNW3LFY",
+	"t2oJVd9pfRW1seYX8KGpGqpRoatt6LlWNTGs4y3+RYFSC1qug+nCHnChnLvO+T65bu7Ht7QB34c188wr",
+	"beIXpTrV45uM8M9/zZn92ZDDctl3YNssseDLmjb9q9IgoxdFMqGfriSaJQmK6a67IqFG+q5aNl+x3Dm4",
+	"b5tI4H2328Xv7kRrcd3DCNRHXUODuavy/EuJ9AGwY+eSQ369vkrjlBalZao8keGAWOkvYyqfYrDCFAsN",
+	"JIxmal6naO6SdUcM4/MKWJsT+0V3ooxCqYUN3V6EM+IbeptoGbviF+3CGQoKGzT3etlctPqMLGWpmLSE",
+	"9JwxpUsrcY2EFtXhlrrOGzubw3ZyQXpds41SYMLjPFY7cWOhbV4zpR8owqAkh1OWXCXrRI4rx/P0yeYl",
+	"b/3e93MQ/OB80EpbKweuGDwRrhw3E7H7BbcAYj2mPEm4t/bSzLe3ccGqhQWxqSZX0Ggtk2Jc1TH8IoVQ",
+	"1j9fT39GA+GSCtfuvB8o8tPZ2VtrUZyrzBzzGBv5FPH1pf2/220wHK4q/lvnrV7tQh/m6omWpUZ9TFty",
+	"IRq7B/wD9DVdylGGbbx9c3rG4j6hgkS2LD8Wd3SF+SPQp9EAOzFqN1eEhgK4ujTXhRy/vdwr+9PbLMWZ",
+	"YUPtw9Oj4+OSGRrZfMiEbjMBYWod8k6xUHhzcUHSTMY5VCfskEMcldlqVdDWUWrXBWErkTI9p8OLgKQZ",
+	"v6TaSJv6SmYXKghFwsVFG2MHXF4stMIjRpAxMs225ZtYptPZ4Gy7yQD8R2AahLg8WG/GlEwuwXlWj61z",
+	"S5iyXHHNoKXCVZP8MtdP4f1Pkw/vzzT+72364f2p+gDtFcps4a2/9MtP7Q+fusHj3rX3+/Zftv7SD8PO",
+	"Rq9sPwzDjnmxb54ti/50g0fXv73vtfft573r3x6/77b37MdH17893vc+75rP5otd/MJ8evS+297/sA1g",
+	"vd/5y58Bmj+1baJz+/9++O0/zbOH7R9oe2SG2H64/ZfNE5+hhuKyZhLOZXmYx1x+2dhtQaCiJSSQl6VD",
+	"MQGACMO64VEoPmYehK5iwnZ/d4Vqbxv7/UeshFKLbsa6oKsbVtadMDaCuQS7kVraYzmiC6oOYSAwJvRg",
+	"3e+YU5fI0Ovu7tUSGSp6yu7eF05ScMt5bos3fOFsBVczoiFT3WG7K0EIJSeApPp5jYqxxrInaxUPqp/l",
+	"Nebhikat9KwCg4JTrrYlCbyeIymtxaW3XKfqThqPauR9b7l6uhPCfzXlc/MmOh74DlCVFFUQm9XQb454",
+	"FPWFPzP9OJ6C7eTL8hdbsGXRXbvLi/TNIQ4Wqv7MWLOq7EFDQsItSx8gM11x7hVhyavRveK1OtNx1b5X",
+	"vFa5Ol6x8BWvudCQ9UoalG/5RRCwCvmKV/5uHrqrWghNcKyqI7Boxeu+V9ngdV+qrXq9l+oYsO57FYSD",
+	"GgmL1vw5SGuw8uEyZrgxRRN/DMj5rFYm3WjR1SrpZIuVddW3Le02Mj+Ek4eCi0pEecoqkU0YnqIg6AmM",
+	"MzKLnY/6d6Il3LCZpSsRvyqhJuJxdKtQ03oN+g0TUuZzUy1mfFiWTNC8LJtBIEfNGWHF+R6Q6P0HjLqg",
+	"ZZ6Ek/n8wLea8+uvksqKQ+vrKie+l6y7oiH+Ir5abukyvvoNpKM3MZI/UE767z8hvYJLN85KX4THC9PU",
+	"G/nvFzpYW/nxXp/4DPoEipqfRZ+AfnbDPON6dmpgsf7dlP/MZj9BYniDapEYkkMhGpFE/2wfvj1u/8xm",
+	"faIuBgm/ZINOpxNBJ7VWv4XZ5S4gqt8qHi/JGc5mFn7OaMaywxxr1OKnHxyH9kafq1Z7woZyOmUCvAKR",
+	"GUBmNuivT57BOHXoYOvBEwc/l+BMtE5b19eAaCOJDcbBqGP+tKs4PvzxxeuzF+T0+UnRYsGZj5O0c8XO",
+	"0wwaI3fOs7ky1i2HkgwDGY5OXgXkxclbcIjkWk4x5bL0xnqzGZatjdDSt8GHoTD4rAJMDSg7YIm46HJq",
+	"/TWQ6UQT1882FG8LVwnUFyDvTl72S89NfRk7NOU7l72oQ8LWWTYjHCKiwpZ1SGK+aWYTf2I5VGRIk0TZ",
+	"wMAMXSFU498YAQBQ/PnPxJwXE5pjvTPz5QvbpBd9jGhBjRwERDAWmyVCZsQFm3XIqVk8h0hS23NIX0lb",
+	"2UD1zYjtddCCbGUlIm3DSwvQ2wwJk5rpAAQID6dTrA/BBfZtshBA/jsX7ADAivloxDImtHlUQQoabKAH",
+	"ss0+sCO6Cg1XfMjQ7VS4mTFJZa/bI7mgdn0sjoJQKGm9XsU2FtHqcAQxobCHlQBZDDRHp+WUUQEn9CMz",
+	"o9hlbRioS7aineLxnSggYetHltEsFGfygomwtQ1LndILRqDbLy7o7ZvTM2LOu222KIIudVwpKO7g0lyg",
+	"NtKlvGAxwqZCsWpbOuRns+PQpKYo0hEU8agz+MVGfB3goVjUvWAsxTZBhJIJVZMOeY2R/7ndHNC/honh",
+	"GG3F4yJt37kbM5ZKxbXNy6HgtyfHI0CghNEL6KtmlgP9O0UcCgSEUOGiieGyvMgymanykmCH5Ykt9gH4",
+	"8tfTN68JE5cskSkD7I+i6BdlrtanEJ3BYatPPoUtA6P5M2yVHcUG9gFzVpae4CMGw8f8kgkSU00hgp4L",
+	"eK8TtoJQkPK/sBUzTXmi7DzABM3f7+3fBhkd7wpbH66vrwFIA+tv6FL/jUTQvZD8hufzWyh+a7fbxf/M",
+	"g3vdrnnunMYDi+Tm8SlNDIVkMWxEgIEBJDrCpnPts1nKosCBTn7NGR5JSvWEpDSjUwYltewMPTNDBYvM",
+	"FA4Z3SgeMlqi5N7fM+8LqQeQr25eFhJdyhnDTOrGqhhwLYonZa6ZG3DfDDhleiLjgRmXYuUYMzIEZsCz",
+	"7CMUKDjPURewrIQrgi8ekOjQvBbZQgbonTK/FOt+iicgRgkf6mJwBzJNMkbjmZtny+9bTV23KhcWbnAS",
+	"m2BWBucxm6ZSMzGcDbgYpJkcZ0wpM1dJtKqjRMflO4YoQ1gHVqDIciG4GB+QK8o1KLzRCdPZrH040iyL",
+	"XAiOhaD3yEBg6y8NtJSDhGZjVq4TZ4cMMa4I/Gh77PbIK/7MDbOP2FE0EBygsIUGVhzLjPFAkcjoYIph",
+	"TQxzJlGuR+0nkR1pd9eMVL+F/hgEAlWTpO0hNxzweWbIB24SyJMHJLLXLyJTmirC6HCC0X6I5VtF4SRo",
+	"Hane737oYHPQbaPUcq1KScIHzz+xCzYbZCxXJebNH44hERgegUnAJedzG2xHB3wwEtEAStcN2MchY7Ed",
+	"WkqsmmDfUWse8SO4ufalAfLQAYY8LjzwB6rCgc1GvDt5GQBfqODAY/KzQ4J9JEIg/gialAenpLlSXIy9",
+	"+CQiBTFXHTiEfR1Q0fAZPmSDXNBLyiEIyMFmqC0IaFyRXGTmMM3P2GpVEpXIq5VbgvKgzoAsheIUNAgs",
+	"LSVjzlRg6aB5rk4Ip3Q2Z1CQGea4QO7YfGJgGELH0TAUtt9jGGaRTRzBOlfASrlALEaFRnWcVAWtBQtR",
+	"No4NcmcMWarqG8a+52enDzzyumV2zM9cN3KBR65dZnrmwtVgGcQ2ed4OSGRwXebanNDAncoVF7Ghlls0",
+	"FPN+FUgVx0tNPZOuloQW3umriQQmDdQ441ozUUjOkCWzu0cmMs/UNm6YwSoj0g+KjsC1LuAYd+R3OZeZ",
+	"k92cJHRQ+Z0rcsFSbeQ+1593u0NOZ2IIrSaLdFnY8Gi/uwvJ8Q6AUGzZPO0fM5pOgM3hTweVIiyutyKc",
+	"dpGvuu3EF8BOiN2nI5bMSjkGZL7IBq+AZDpPT/Bu9lHXoWSUMTUh794dP0cCY25GKCQUDnPSrJFiy+aF",
+	"wESgKoFLq8RLYUQuyIakoB7JXIOQFoo4k2nKYhfXBWFl/8CwTndgwKxSRovQSIXBXkjgxkzb2mwjnikX",
+	"CkjoGBonopxarFO3T1ia0BmL+xCsGG33QQaASwxcNSBCGqEUvvAceyA/DHOl5ZRlgfeSzYT7h7X4Gvis",
+	"OkFDYRbPWez2PsuFQsg6c0rYA1XSoSuZQboitBBmMdnaL+hMWQ5iu0Nc0mUo1iBhXuwoVI0ydLGJKIYC",
+	"N80nc4FVbIxoLsYFqhnpGfgJisuGCTrhzNA0UDoedwu+Ah6TKRc5CN0x6XWDbreLGUF01iGwHyFIglZb",
+	"hTbVKpUC0sszCK2O/tk+gWozU67b8K+hhP6XJ9A1k4txhHJ+7UeQEQwlhwxHWJdFLKMgIiUCjRJK4EES",
+	"i5V9IEUpFG9s2CGuvejnjHurDIF7Shp57fzGuq18S8dcFNr5S640Ka6ZItpsZGTUvYhsQRmNnqVirntr",
+	"RLZ6GPTUDYp6Ibv727gB9tSjTyFki4Ce0Ol0PqAGgl8YZcXrDIvqiRseP0FfWO9PbBEbtq6vzToOUR9N",
+	"Da11EctcETZN9SywUbq2mTIWIcMOVr6ph5y8OD0ze9kKWpcsU2jN6XW6nS54cVMmaMpb/dajTrfzCKsf",
+	"TsCgVqiy5sO4qbLkCdN5Zq4fgilHjbnoFn2NdIKFVoCoGL42TPLYdgwOBdgVgC2FrYyNmTBHxcIWFBOm",
+	"Q3NlI6uuWEITFOUu4NsB1dE2BBWaUULhEl4Vs6QTJEqlkTgaegCN2A9RE9eKJaPS3IAVDQLL8s1lvOSK",
+	"m+sfpRkb8Y+2bE6BUcdxq98ySHYIlkEFO+nEkYWm6vIRSEZa6Jv1n2NZ8WitbKuBNUJhIXJbnuES3CZF",
+	"hpNgd1HzCghQpaGzKJ+FMnklKtFlgdqBmky7H8yvSFoAaXa7XWeKdG3I0zSxJrOdX2yGeTnXMmszbivk",
+	"jIGdc655jMVAh21miVYsNkPPEbhF89l3duZfuA5ajRRxk5HKl+ZGU0xvNpJidiv2cJub3iyOY+cZjV0h",
+	"Jnilt/qVd54BAV7afbr6pQJC+86jNSZCo/2ZlC+NumJe219nScdWewHrEr71aPVbp8if35XsGT0K+XRK",
+	"s5m9xAUaGaJKxworYx2DKa714TpopVI1EMQjm3RvzV9AWWweYN1S4hsfjHBnOLaaKc2m5umyEiIrKBrS",
+	"L5vl5gw3RlnQisgrgdbcgrVzVK7N5Q8hyBqHAFMqRGSD9nvBZlHfN3d7NkMzLloND0UoKiZXAwQ0r3Zh",
+	"wV1XPcvs2YFjWLaiaiEghSLa6z4lhYGmiYTiFuJt35iGesI3eGc+oLOJKf3Mlq9dQYvsidhiWVMgTwVi",
+	"HBbnScnRyStfYwNPfZIzz91ydPIKr+cm9M1Gxl1X3WQ2b7ZGW3t3TFtdDnYDeXUlpK+ocqZmg25c+WgG",
+	"WgiiFFi4Jra0jkeFG5SGVTSv6ZXroPWy6CH0aUEG9gWbPbCWEOeFKSSanU88voa4muom+4c177f8t+Uh",
+	"QSvh4gJO6EdmBZhns0XlzSMeR86rUic38JuWRoPEEE02I+ezztwtH7tpalf8E9RzMQvAcTvnMp79eYfH",
+	"AOVJIRbeBYylkLkU1Kw26YYQGzJ9N9CCn2U5pOVkG0D5RUWI7hoiRHnljyyngFd7azD3t2gc90WJvd7+",
+	"OnAW1nCIg3CFDvZ2dzeB9++FKbyQSb4RoQmZhxObmqWm66BVpcA2WZk1xYLjzVEFwqMxeCovoaZR31WZ",
+	"5opM5ZQJbYsoORPWlMbM1d4IBVervc+FvQ0ds7Uyi6B+7nX3olCA0e2KZrHatr7ZQkM9n9WVV6XpzA1A",
+	"laeG5ZDjDqIeLgvrC2BpD2p98wYUdIh79huFD1WWi6UWzVDWGwva7FZV3Nruk1wxXzgF/TAEuprRjFj3",
+	"dmHjLZzgpQxKRcVQHUuG5uFEDi/ctDLXZiemXGl6wZqEvJMqpaoJNnuLe1iABxYl3xIh4ntd7zMQ6r3V",
+	"L72W+geZi/Upe4WefxuEEVF9OWEMlpvXjPbmbMBNNrYyca8gX3AR5yWEHz2x6zNbahapES786f7Kfv0r",
+	"+23cwB+ZXnX9NrMyIIIfx5i5UxVpdkruj82ybjjwIgvTCYoayga32RgFo++6GELnzMOa+ja4UGmW9l2x",
+	"8yL0rGClGoLKQF6oiUUoZwlpxt8uRCSrXxdqfhAKbG8lGIZqksNKnJutBA12K7c9MUpcgnF0ZlPhyJcZ",
+	"rFnmceJOTbBBa9q51JPtZmljqQZ3Q7PS17TF2P0P0N3m5E9VHLAU7N4+8+9qn3nNrm5jUCj33uWW3Y1p",
+	"xtz2W4LWYOtwlOYPa+/4HGL0AgPJRrYKIGUnEAv3TUnjhc1vpaliQkUsR6Pbur/dMIHB5cL93SE/8AQi",
+	"1YZyes4FsyEih6+fL3Is/+Tg+UqeZbcQLzAX/cUbeJOXcT67PtdYaxUUIOtwBRFGiyBwaVM+CJs1avmc",
+	"Lm274NU+bbfme6Xp3qd9C5/2pCQgjuQVNGWxTxubAVP3dr/oX/rA0C5xyTKFtsCUQtk6UBjKlDCMKE1Z",
+	"BqkcjkZqRqdBUVcf66dCaOMYEvQOMRq/VvqeyJQJB8cBBE1CBJkzaGLjAZuoAc822X19/zN5gYF2kR3U",
+	"VU5e4pm2O/Z1XdNpxof2lpZnXLQepsroXeinNk8y3ztdZJJCp2HX56H1lsU8J/nUvIGFngxjYtmQ02QT",
+	"N7bdnq/jx3Zns0BrsocMXmyDHnOG4y+p/lhgUAW613TmNZ2jRCp3226nTpRtlx0GNGkTQ2++jVSfH5m+",
+	"EzCdz3wZkONirnuF594j/LsWOQyeurQ6aRsXOEGgWQLxla7CP7zSM+KuS5P61egBKS9Qk2S/Yovx3Tc/",
+	"t+4N+78Lw/6kOMxmkXYjGc2+Wlj2K8i4Awxic6O+P+jCuFEzNGa2eyIuitp4YwyziIvWpE4E7xDzJsjA",
+	"yOXiULj7sJ7sS0rRF95vlnwXs8a7MJ7/+9y7e+PdZ40xAjlu6Y03txZqi9zSaAdjzNnoiGeis9nImDJk",
+	"5OAkssXasylNuMtzBFfcFZ0RqjAJxXJEroiilwwia0IR/QVG+6//3H22v/+fu91e7z93u0/Nf23zT0RG",
+	"XMSquPZFtqIi0f5+r/fU/rcwJ+UlbMlXshvCXnpGQ6ylsOVvlHR9tG0btinVwwkX4+1Fhj0sULSuUupX",
+	"KloTSNY2R+pq/JMtgIjFZEgVa3OhmFBc80uWzBbCCEjRbHp0P1W6ju411Uoby/ac+rfWAjSbAhrkGVsE",
+	"oPfI2lt55r3TAMqpzDQm7R8QSqJ2RDBbiiiZYTkf87zNlsZijuRlATnWnraVIZ1xCEsADOXUduZzZWpi",
+	"nmFyq7Khe67N33kmL5iA4pQ8jqDESXETi5c65Dlm9PVJ1C77z0Vky7fSW3dyo3FbZrqya0UTyVa70s+u",
+	"KLAbt4JW2++z17b/X3m8vagZXtBqVz6BIQfazZufKp9iRpMBWnyCVtv7dGc5WxVjlK3YVrVEYeZwauvO",
+	"OusTdvd6b8afplTMbE3K1otpmjFFycuz54fVHVnYFdFbVr+33+12A3ut+q1fJJX/h+GQnaGctrBNKFi8",
+	"vI3qP9kvjvOvkkpyypNL2irKn7V82vrUlup1yN9vTWTthCpdhrpP+4+6/W73f0Dicd3I/HRQrJpos0EN",
+	"AQgwBRSWE/jpoK3+4+sNbHDmQq12KiCLu/co3HsUbu5RSKxc4SQxlDPWyI+zQlBDDaEOwTRWK155JZc6",
+	"5BAsp+bVUEBjJ0WioUxcFjglUXm7I4PjXZKLxPDvmcyJorbH7RVX4GNAQQSThZ0PAc0VDUJhUT1oQtWc",
+	"brV+YpvZoa/rO6ApP2FQ0WbYQLYP3x6TzP38QLkURZ+G10j3GRtOyJHM0uU0eUozTmtE2Y7wyvxETqnQ",
+	"UnnU16e9BvfAT0uTKsyALKAmW4mwANMN893+Ptna7W2Tp0+ePHnS/v77779vbUhM79qb4R+HYuhkaPDj",
+	"WC5oJBl966O5JUttOj7kqXtVntrd5FjrLNVc5oU81Yd1wwNc5BHCml9eUuPX8wdZj+q9M6jRGfQcsoTM",
+	"Ud7Ox4LZRqUi3eRjiYu5NnUD3R4+5wNaCNwYZ9kIMmjCenvYUjPMcuhSN9NG8L2D6357AG0Y7HIQ82Ky",
+	"+xTJe4fYV0iRTBD16iJzYblcIzMSsyALNIeImwZBGgLAy9D7XMRSsPkb8dynd+ul4hV8E2G8T8C7d/p9",
+	"qVuE2LroFq2RSbdQw2t0FjdfizWWb168dxP/XtzEC9FlM0XctVX4EKCo02DhgNKRtoKOLjvZG72JCe1E",
+	"GCNbdFznZddPHhomBc6bFIQi8vU57K5UqmjRASkr4npqlHVJeZaQUJRMAOYCW4rAMnIEuyrYPvuQzD3B",
+	"oEoovgrXpnA3N5g13noi3y1q7RiwXqCu+ani8mMU3QBVh4yv9FoV1eylOfhfc5rw0aw6zt/wS2t4mouH",
+	"9OzB8zbeDXVN2JD1bAX/JmRk48zv362Y+u0Kp29ppjlNkhlBBWkJxcyXpaV6weEs5hoKploSWESuWOI3",
+	"b+E9IFTMQmuJRb/fTOZmvEsGVSWggCgQsP4cuSQ1aollSj16Sc4ZeBGR6taJJv5YGJTnaah7oNshZ9KS",
+	"SyTzyoyKiwygwkb09vDs6KdGK/A7X/28Ob20qm6VyNneCpVtv4nh9kmD5U+z4WQos9Sa/nyq+XilyW+5",
+	"H+2KZtNNiazFt3sye09m/1Bk9t1S4nodtHZcCflbBjC5MtsTrrTMZgHGTNiK8QqJ41wYxdIERbIqP/GV",
+	"g/wrxRkVxfcTLi4wqugLJAiugEUKBMLu/CI47M9rh+Ec2edXzs/t/GXgywIIigfWhuF58cZKKD5TxqjF",
+	"uCJj9HMma9q5VsdVuEXf28TuQytuEVoxLampYxMFga1yivVTJYqmGwsy1R2vsHXzFLHhSt6tnTOQlc3F",
+	"P/fVW+TEtau6v2/3FsUvaFGclm3456/nphKQfbVIPMmGascrs7haGGy6zidHp36txlr/BdvphEJfGmjI",
+	"eWnElVxjV6iyJ2sUuLJC5l3XigiTrHPF4kXi4MnR6bG/hJuoZf4ATj275xtL+Ub91D0EPTk6tazD4Jev",
+	"aDRH650y6MJFMj6clLzjkmUwie3WKrNY2S6mft8my0s6JIK2cqFQLGHDomsfPnTBha0CBqXtzUcMr8OK",
+	"9s5wZB7AljgH9isoJFDUMTWv0YyRjP3ChlCaHIPqjeqSC03eCT6UMfO6fWHvlPOZZti/6zdioCS/uRn9",
+	"vo3m10izj9BP0P6x1dhI3XYKjEYc+6DBH4M8A2PTlE+Za7EHTw1pFuOQ0MTOjbnb7fpDBiTyDgUGcp2R",
+	"zYfzXGspVAnRdjm6zBVLYAbolxeRrV0s1k/g87ZtpDe44rGeRGQrOn11+PIluhlevXh+/O5VVPa9cd+4",
+	"8TOWJjODg4Pq1gQk+jXnw4uBeYCzErJez72a2FgoeCmhmus8NutvP+2aB592DWSJFOPih94T+KX3BH+i",
+	"57Auc3DPYP2AITBtG+CCju2YDJDgjYad3fc21jaNA+OHIlqGYre79yQgVJEfpRwnzBDQZ69s0B3YlxBV",
+	"Hj70iFLn4cM5conFJ7CTeL9Ia7A9jSpUNBS1y9oceOroLHn4sOjv/fAhLODhQ5nroZyyhw9DAR2uqILC",
+	"D67fW5+wj3Sok5krDxhZjddaONEGe0Ci3W4vwgQlxYQ+CMV8MzdMIrRNGjv2DsNQrhdtvdWbauINhqqc",
+	"HJ2WcuPvJBb2zPbI9wIx2UeNLewWhF5uN8Wbzhs7zbitNwn9EzmSU0lSqZQk9Jc8ptlfyhbe8JyhzuZS",
+	"1rxgNLM5nPa+rw+VfQF21kLyd5aRV5Srcuo8S+Y6grOPbJom0EgbDC6wvIHIp+csw6jaxmW+5GPq9SUf",
+	"0iRpaL0P7ZczSoRUihI5YpmmhKmUDTlN/lRp/94I0Q6f0jGbdn5Jx8vMzLYbFvQM15KwKXnOlKa/Ql5M",
+	"AWEWu20Hijm39fDt+jte0tRWv4VUs4WHiqfQcCJHcppm/ratOJAd2rCnz+HTkEoSS3MRYcmHa+wltdtY",
+	"365DOPe7APd8XXCfrQHu+QJwn6FbfhEuFKeNh2xO3LDneocX+M47TcfCFwAzpJomciw7aTwCS6Fl8q1+",
+	"hfbgrytgg6kh6tULFvZhK7733deGGZpfL5ngMSVvaZ5wpWkraDnW2uq3dx919h/39np7ZnDLWFv99t7j",
+	"zuP9/SdPeithK6ZGf4vl/fMk82+GCRPL+29POyuiBKCgZdmtfgt57IB6JDY16IRoO/fcef25Z7XnJvmU",
+	"ivKhH2hCMzKUU0I1EzETmgGC2Z//ltOESBjoUg4ZpDmyjHn0vCohbeLgKrnjxokHyzWIyqjx787bZcE7",
+	"M7qUvq8R83vSWI3Q9gPIgXenrpoxQZOcN6WUmuoVO59IeXFbd5gbpm4DOeVjKCGn2DBjVmXwG0B2Gk0b",
+	"/3BAfXZP1+f0aNhVrPZouM27t7DeezRuYZm6Km+Nu+fFRVqcMnrCxuYmQsvqdycvMc9jyDg2zMFW0Zjf",
+	"aW7s4iaIRgG2heVrTRAtXA8UiRSSgwGSg6gP7RAJ1wFMIBiLQZGXZDhhwws7XMwSfsmgjzLEF0E4fq7I",
+	"lmKMhEbd4iPoHl4+GLZILoye7DZgu0OOR9iyFoqcmCkzqak2fy7OJrWv/8ETSvEMDT6Aq97m4tkoow7G",
+	"c3L4wrl6LAZAE1oXesRyUm5HVWKfslxxzUBit6e9iTxmh/06NS0rky9MZLSrWqtBYw3Jfw+9AMoreJ//",
+	"uCT/0eLCnaVAOqxZnAXZTGBWJkLeCaAuF3IZlONiro1A9IS45wVRvh20hvvU2InHGJpgT5qA2GgZZ0zd",
+	"zVZrplbvtS5nu0F6553AaaNuV0Ga+zPep3ne67RfIc3zqsC+BmHX12w3yvcs+LyL0LE0ZkYSOe6Qt7ay",
+	"lkd5jEYbZzJNm5TZ5zUiv172py9s3CeA3gfffJUE0KX3a400UIfEyxsqmiumKjaixiC4hTdojW2y797n",
+	"iv5eIrtWYNZmmrZ99S6TRjF4oE+MZhSRjLWZMCtRhIbCYTUYJoA+c2V+jANyPgMjhsyK5hxDmiQzjL/B",
+	"FNRQRO75AXaGiA58XgKjYjgAmTIqsOHGkArs7GefhJCwFemli1Oj/Kt0U4uEMyhUHLml6Gh/XtsCYcsR",
+	"zRskPqApAPe/Ot2JOxZCizPwMKuYGQ/TmhE2Nkncba7pH4QS3ac1/V7TmjaTeXdKyrLQu3PWpFCDsFvN",
+	"VuoDTy9+T1mGtxyimYzmyHVgO6xhn3iqtaFPDxQYxYJS4xzKmAUkzm1EFgQnms1aFOa6SoP/YulPHp3+",
+	"TOk2do2zL5Jv4yZb7Z4qF/6taCGeYfDEcd0fzDVwmzZ/kV7Q4aS4H7b3J5SxJJH7dlCU0bLfNHXctD9V",
+	"sX6++6Y3ZoOxJaaa7nR3IO/OPQBcpJNSPen8AZrWfENuu9inbHcsES/jCTufPCS63ilQb/MOHN6Mq6ms",
+	"Q+ml/Tr+lrMcytiOuOBqwuKS9dAx5VaBLMuOG7THgFu72jbkVUCLtlAIdkUUUm45IhguHU3px4FlUipy",
+	"7EodWPUgU5CUlWkk9lyYcRQbSgFlcgtoQGIHPsCThKRoHgpACZgTSwO/rK1llqvL2p6sRxLuok/I7p0z",
+	"l0XutGL/uCK/mrOO8Vw/m4vs3mB2367l36/XsqPYa+oDGPDQRjvbrcj8h8XRJF6dmlKxqJr4gFKX8SGG",
+	"PEvBAiLFkHVCEf2zbadqn/KxsPVjcsXKx904Gt8hP8iM7O6RicwzFYqtKM3YJZe5sj74AfuY8oypAdXR",
+	"NgxyqqmIaRYXASIl51DlnHjxQjGkGdr6SfEjMiBIq8I5AqKKyJnMmnIgioVwjWEuVzK74GIcWrPOTOYk",
+	"ZmkiZ7VldciJOSgoEmaIouNA5im3SHA5wH6Ewkbc2ZebWAicu13pKZ7+Z+oydZchGRbSBSzE36/mQAyu",
+	"P3/oxT1fuecr/3Z8BePiqjR7XR6jmfpMrMVlyzpC3TFTRdYMBbVoSqeTkFcBLIDFJOEXzBqlnNgZhAKa",
+	"Z4Is7hVOs8l+GOSIvxoSEu12u5CEB+mwMoPkVgyjQHIfCjocslRD+GK/0PhZHBFFZ4pcTfhw0iHHGngA",
+	"FK2ZVw+IlhKYyEzmUFHSsg+jBH10jbsM0yg8EoTbeEyrvRhYL1ha+DPcckORyPGBpYcG9ozpjDdnlp8t",
+	"DEL5UjzCdzQUGzkf9+j2vmwUYob3WyGV72KMW8Vm8vRJL2g5K+Rgqlr9J3tBCyyRWOoysNa7wVDGrNXf",
+	"7XbRCzACarAYHJckjcqpExcWADaiiZqHbLcG2aNeAVlLNy7d0N0awHvd3ub+DnP6J0zlyUK2a6+IUaQN",
+	"KBDY5MC/57J3YWg0Z7DYzgiRXBWL4oKQLnMynkk/QCLU5Ez8bFZI79c/qh3yXtL4nJKGQfU1nFoTqhVN",
+	"09tXbHFZ+0vLtrxThvcblu4qsThzPlXzxQhcSn/MxbhD/HoqEBk2pYKOWRwKjA7ICI2nXHClM6plRrYi",
+	"TsdMGKU8zipQ2Sjz3xKu9G9WVIi2FzrJ7MLuC8J8eft9I1L52Gx/r2Pz+vVhihlcXRc9yWQ+nriaE4BY",
+	"FeSZqx0TiiXFY8iGtWNCURaPcRVjyNKCMVjYo6iu0Xn4kPxoLtc6xTM65B9gKS9+A6OHA3MsmXLSv62L",
+	"DK+5t1wRZO09STXBOgswDVeh8Ctauu4bqBRQjeMFhIPEkwGDtQ12i1bDNqDF3M9nUk9AR2AcNsPoD3u7",
+	"u+SyCF4YgCwX2U05Y9M0oZqphZui7RPlxhTf2BLN5ktIvwIZ00gE0SXNOEQtReCsB6vcxBA6Q3Q+fepd",
+	"X0cBiT592oU/Op3OdinS4eAPVCgwIurM+5ZMcwWF7mmaZvISu6e9YppC90A6ZVBLBVqquYUB+imjgdGE",
+	"JFSMc6hZ6QaCCILzWXWdbnPA5NWeGAQf5krLKcuIwmtJrriI5ZXZtuKCJJBjSs5zxQVTilxlXDMyyhhL",
+	"ZqHQklBitA861Ggnspa1wqpmt8A+80BhR9zi2knEPe+qPVAWlQ6MZKx4jKllMDj1No3O0J3khr9kmcIK",
+	"N6E49OsGUmGbKGLFpCrIdgbQdGHxWNx7hFsOGmIouNHv6HBizaWuZEwf0dCOMbCbOMBxoqDoS4CtrwPb",
+	"dhEQgk8rc2Ije8AyV6wGfxngL9DmtyhZY4EPMev3KpPa6NcFbhgyQZMroyXTJJFXmFfFiKIiPpcfy4o3",
+	"F4yhwRM8fqHI8oSBunwFoXigV4O5VEExoOoXgKCIUm+sjv/wIfGKG6IPr2j6jT4prMwmoCN6SR0cRJ1Q",
+	"vBFE5cOhwTRUriODzHhJdd2E0Is65HjUWMaHyCwUI7OTQYUGV4Gq1Anyh3lgkIAqKQI3cyi8qZsLDXnz",
+	"PFCEV8/TKz5kEHSkWXZFs1jVp0WNk2QshfbTU3nJbAKnbwMBmpUxajbUrNT87GDZGklz7HBkQLB/fHFG",
+	"qqU3o+0OgfAKO5sHeSgcqrMp11jYDAxCfRK5XEY4kqD8XALmfYnQhaL4wsK3qMCSozi/wypLeLPqlZYs",
+	"IVq7YkhVzsVWykuqzRfcqNVvnUuqBpdcxFT51ZcsXGYOy5qMdPRXSSVKRndZK2oj6DcsHxXLYT61J+NF",
+	"zdtvXafcEU8Ysf3HvdJFpWg3zhmh5i4Z2Y+2sFqO675vv7VVbxpWs6qIT22EFdVniiWZ9UHpp+rijs1X",
+	"bmV2EQHypnq7l3KJr2EfXQGf5mW48uDYOnzVoopiQLZAkS0VPi1q165p66re3fsaMP+++XLuqKEmnjXd",
+	"fkvVX+qa4xpqaSG237IizLzSWsh8W0YcI0OaJAokzCn56fTVNmRQGAK4tDNCKErZ0YjL5TxHicxj4A5+",
+	"xceyYoSZtE+it29Oz0LRsN4dNRPDyEhSKOdM8TXDcqoCfzHjM6tmhOJwCJVQC/kLdBSjXyZKEjMu+Hxc",
+	"2VVDiOI8QT8Tz0iEgk0EqqgB84HCkaIp03TgNC2IJ40wK8XpiCBmW9nz8O3bkzd/f/E8MqqYW1YobAYh",
+	"oSgGGylqpmz5HRtHF2WQAomSu7IBGvXJ0VcRCmVV6KL5gCrYnot00LCsgkl3yKmV5rUv94fCa8C90jhW",
+	"vopvrTaGFYjytSLGtY+p2KWCajaW6ClpbFNhf187ZNyt8ci9eL0SlpHMLDBGwjRSFSATmVI9nGxj0KSV",
+	"qUgkxbmkWczFOFoIMw5TAXlKP2KJ4Fb/8R40+HAfyxYfZYWJOsCI430bylEADtg7oaowPRwYNSJR5aMT",
+	"hrrzwoD8Ckq3GspenEuZMCo+c+y9O7XVsffF6u8TgO9rQ93CSK09Wri2BAAccbF5+gQ4JUZW1Jn8OrzZ",
+	"Y6WhcLyUWFZa8myyRZMELoTaBsaE6YLKmgrmwY76GPKtq0amODb8DvMkwVyq7Egx2XJ0N7A2hgAiyoNQ",
+	"eHZTtW3Ze5UgCUkSKca2op3z+mQXLLYmNJ+5Brb4ncvqn2eyYA3BoaFgFkoGIPjM+Z4MUVN1AeXAL4m9",
+	"JbPiI4U1bVdiBq2Pa4UMZRW/ObnHnVUoeFxW0T6r7g/uCkgMwHXM4LZdqjIi6pZZRewbqFUQClqwSiIz",
+	"Z/jhmsQSc1zJhZBX27DZAIK1R6oLnqbMmo99s7Wy/giYJrb22ZFmWQmkEZGSxJqAp30UrcyvpWmOT20L",
+	"B5khQhaby0Qc1E1++91dkP0Kuxs0BavaWV3ebqOdaSaGt5dl7tTSJAXzPIRVI4EBt+JAALHHx6NHy0w0",
+	"jzbQ4N1umCkLLmAV+M/MsnHKRREyPjIhYXSbcWCN4bnQiig6Q7O1pUb3gTO///DUDW6JAGPbJy/9HYO3",
+	"zCBx0d3O4r6QejACI4xBJjC/t/qfrotafK1+q8nDTL4HMghvGnLEbbxCx16E9bDaihrziBw1ghj1Dbtb",
+	"j2lYs0AoKr0WysxZHgcYSinYSgZDuI1VvI0E/Mb2jCheux1+zw13OyRvGM7D9PtSVr870Xx3Q6JgBL3n",
+	"8kosJQyeuFAhB3Pc8n3rEaSGlkSiKu0MZZ7ExPakzxiNfXn6p7Ozt2S/2y0NXD9mNJ2YK7x9UGPhzv+Y",
+	"MZKLgl3dDY3xhaO+E3kLUMroViQPAusEBCTmuDInaolQYI0BmWH4c0rHRsJKqS26Bz1qOhV3bxmWXVtw",
+	"KBpXTM5c6ikxj2XfMjm6I/s0iIulVcqh5wIF1bzLhnnG9Qy7fDCaseww15NW//2H6wC8oD+zGV5w+O6D",
+	"eSW7dHJyFfmgq4Xrx1p1OSVp54qdpxk4nTrn2Q5N+c5lr8HK91IOaUJidskSmU6xHAbYfbeiKb1gJMtF",
+	"tF0Z3wxvXppIpftPuk+6xeAfinXXZ3kFMYSNRnZzTS7YTGHXMOsdhSZLEP9P1QTMdw9UKEJsCjPOM5qZ",
+	"p1zId9hCYxNoVnDTwtaPzDx0Ji+YCFug9IatEzb2v+2Qn9lMhcJcE0ixgky8ALUmZ9eVGcnYmAmj1UD3",
+	"+TKQwBnseEaiNGMj/tH62q2lzqzMzNCw64cQkCFHI3PDFaTl2cgvP7AGMcqVYpIC3ZUpy5TXB0ozOu2E",
+	"4k3KINXFyCIYSBDZKVypougAwl7MQ1zPPQNhL1X4f8LfmuA/K6NibJiqoolR5BmdFgkiHYLd5iHC7Jwl",
+	"Uowhem0OCw5cP3//SwVx3i4ETTFGhMxcdU8oeB2Khw/fTsyCMX5JPXwIJK+MN4n5GBwWIpn1SfRdFBCV",
+	"0iFTAYmlNv9SNWG203VKMyb0hKlC0QaTB8TnRN/t75OtXm+bgNe5bf6JaqEtFb90EXLirAYORgwZm9BL",
+	"RnrYsGzfQonEHWTFbAYlZmyqSyjGOVOKxX3CxTDJIT6LbO3vg5n7WUb/xZNtwgEdyBVPEi/G0gYCwtUq",
+	"DVUSuvNheCEXhi1VBFyK4YL+kZmPOJJIZnbrX7SnlCeExnFmwKvtvuEy0vC2IVWsglbYybwZp2xUp0Hu",
+	"qlEOHDQ2JBTKegdEimrDcusIMkppKM7ZkGKKB4R+GvgVxtS4WJpKDA3EzkBXO8vLA3wPbGuGGGEYmRf0",
+	"hNFChif7cT0YyhPXQ3lCsXWTWB5SD+XZrmxk0Ux0fi/Bc+r3ZFRlU8YtbF4HfxdaCo7FxXi7j53xAgj/",
+	"UAFkDscqIK4tkgqwjV7RwQdaL9ry3RaLsROjRQdqLVtma0KBIhXg1hWWlZuw4UUR+0eomKFxiaNXDpDN",
+	"oC6SjYLoKOZie/00MYsi1OJJqsGAc2VfhwEDQ/Azo/1RTaIdLs6NWgjtLj9VRdTrCKN1wINXNghx2Son",
+	"z16FYiiFkhDFh5l6RVxa1Ug8TDim+F0wsQ2+TZqmLCYqH4+ZQmUzC0W5sbMqdaGuq6S7D1cTqRiJrPDe",
+	"sS2KIps5E4pUKn1OhxcGgymsfUwvy0YBFoNOjk4bmVOxUtdRwTIbawS1d7A5QcF2W0D+PQvFxKxUWOqG",
+	"0S/2esNjeIA8KxstmknNyRQtRWZ0mkSh2DIszvDUR50eWtGjHWrkb5pyfIZsHZrP+EzX2rrPM3mlsMqe",
+	"DkW0E8uhKhM+XZRupfbRw4e27NHbN6dnkYHW0I+/nr55TZgAQYkFoYg+hS0eh60+CVvsUg86nU7YCuCD",
+	"ufLwvV8qEH+0HwbUPlG8ZQ7KfPWp0+lcX0dBKK4gVDsyP7iDJRlTMs+GZYQ17LO1SWc2qsGwB0qil0hE",
+	"aCgiSyrMJxJZvh5tQzqnKwwArM+WC1B97HiKn8hvBIOy51qeHiH6tc+wZymJ6hqka2T6TrGsfTiGyNLf",
+	"SHR8+OOL12cvXI0EtdPrdN2jZeWEF5f2+aIgY0BYZ9zBOPpCrJl77zh2L3nFrLg1bkOtHSkse8mYzmZ9",
+	"kisX8xlnMiVxjqtgam7sMz5lStNpaqawAcKAsJi9ekWVpQQBeSf4R4L1dubH8apC/EYiNaG7+4//KyLf",
+	"kQn7SH56dXjUPv3pcHf/sQvnzugV+nOMrOzTmauJTOqJzna2Sh2h4pMuVhA0FozAnXs/V13iw5ZTLq6u",
+	"rjrK/lxc0qGcbhfYQ6LLXmBWc04Ve7xXX1DE404BBmTaRXPrwpU8UHaIdsyMSBSTlGbauj2iq4liw4Ft",
+	"8/rwYVMXlc7Dh+RITtPctjMwkJSaRrmrJfeBew7ioII6SMCj5NSIh4byG4Kv6f9P2NX0to0D0b8ylwVs",
+	"wzFsJwZ2k5OxBdJT0UOPKiDGZhu2NCmQVBKjyH8v5ouSP4rehECxSGo0895w3hB9uVOV9WUjjqHFhvE5",
+	"YpSQhhoW3J59nk7/XhQmw18yHHAo5dkE2MDBhZ72ITz/IymrcSxdioVVulohTltDx4xfdQbvnpKhD/uF",
+	"lgXtG/HiMfbi8raUe3DhO67RNhyhXb+9taonWC2r7R6sCbkCrwXeyyHaetZqyvYSFejQd3BfdTS6F2kg",
+	"2b1LONEJ7x/yNqHdo5umyce+kLPaxRAs0VrNlsSEGFWAZu1XFWKBrn/ybgcTH2OH4W4OXXIvpljG9N6F",
+	"nzdEViHYIvX0hO1Zb2AKjJ6Gg5hWnU9R89lqO9txxycSn0s2pQ/FeVzfZ5Ph2ezPGnM1QS9hokcl/zvH",
+	"Zx9iLrDaTKVGX7ZcFYKycb0aQVJN2OgbmcPtcrheq43M8aXV69vR9Yq0IXgra0RoceiZqhqhihmMgd/6",
+	"RC9Oxiw4mD5LPXz6H0gYQQ7ww5Vi00MT2rv1fwyfN8vbVnPhLS7i8YZ4kDaigWxFpIUTA7RbRGt8AHQT",
+	"ZDjTBbR3qyU8kvBJpIOn3e1r35wBrTAmIrnLeklFY7XBvff6Et3Q7/hB+yRLef95X2NKCpAWhtar/bz9",
+	"8v9H+NVIQ14M1lRi20INuwS5SBGDRvTYm2RCsWxHTIa514Orqma2Qm9x1Dihe+35UmkU4TkKWyWZkA0b",
+	"q+RH6mkXaMqGjFoGDLlPL4TSkpU2cDSNXSLSu4APQ5QjfxJzdk/ePpyH0mK9l2pCg96XaH1Qo5zNQiyz",
+	"2Wg6DrEsqXVyTCyLGkBPq0SVDsoq8QSOVtHsHwjNeT1mholwlZqEmwPVUuc5IFGLxPS5MJyxpun3Lk7R",
+	"+Fl+eA3Bnipr+WR5ScOO9uJxLU8EizirnQkIJhbwyb6eyhkRYtAxJaIKaiuZFFl7E1TtWGdnRoWJsS9K",
+	"fqirUjiSoo99z2XlYXWj8uZK1OT05Z4XWauSySs0C67xpVqzckGamjDZSZqOrUEebLpuSOedEiYef9dJ",
+	"1FexDKJuN0pn46pDKyOoXGgOf5c+om+i5Fmwr03AO0QXyjx1TLw5yklTloUOXvi91u3IipCYsgklRvo1",
+	"0g6NpD25ks4zOdG1jMPpl6Bp4/ev778DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
