@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_ = srv.Shutdown(shutdownCtx)
 	}
 
+	if addr := getenv("PPROF_ADDR"); addr != "" {
+		startPprof(addr, log)
+	}
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
 		closeEarly()
@@ -71,6 +75,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err := devBootstrap(ctx, a.Stores, base, stdout); err != nil {
 			closeEarly()
 			return err
+		}
+		if a.Stores.DB.Dialect() == sqlstore.SQLite {
+			// The API reference's WhatsApp text example writes freely to a
+			// contact; under the 24-hour rule, that contact must have
+			// written first (see app.EnsureDevWindow).
+			if err := a.EnsureDevWindow(ctx); err != nil {
+				closeEarly()
+				return err
+			}
+			devCtx, stopDev := context.WithCancel(ctx)
+			defer stopDev()
+			go keepDevWindowOpen(devCtx, a, log)
 		}
 	}
 	var h http.Handler = a.Server
@@ -103,6 +119,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	return nil
+}
+
+// startPprof serves net/http/pprof on addr, a listener of its own that
+// must never be the public one (say 127.0.0.1:6060): profiles show a
+// running server's costs, and nothing of the API is reachable there.
+func startPprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		log.Info("pprof listening", "addr", addr)
+		if err := srv.ListenAndServe(); err != nil {
+			log.Error("pprof", "err", err.Error())
+		}
+	}()
 }
 
 // swappable serves with whichever handler it holds now: the starting
@@ -141,6 +176,27 @@ func baseURL(addr net.Addr) string {
 	}
 	return fmt.Sprintf("http://%s:%s", host, port)
 }
+
+// keepDevWindowOpen checks the development contact's window every
+// devWindowCheck until ctx ends.
+func keepDevWindowOpen(ctx context.Context, a *app.App, log *slog.Logger) {
+	t := time.NewTicker(devWindowCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.EnsureDevWindow(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("keeping the development contact's window open", "err", err.Error())
+			}
+		}
+	}
+}
+
+// devWindowCheck is how often a --dev server checks the development
+// contact's 24-hour window.
+const devWindowCheck = 10 * time.Minute
 
 // devUserEmail signs in to the development dashboard.
 const devUserEmail = "dev@iagente.local"

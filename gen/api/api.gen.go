@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -43,14 +44,17 @@ func (e Channel) Valid() bool {
 
 // Defines values for DeliveredEventType.
 const (
-	DeliveredEventTypeHandoffClosed   DeliveredEventType = "handoff.closed"
-	DeliveredEventTypeHandoffCreated  DeliveredEventType = "handoff.created"
-	DeliveredEventTypeLeadCreated     DeliveredEventType = "lead.created"
-	DeliveredEventTypeLeadQualified   DeliveredEventType = "lead.qualified"
-	DeliveredEventTypeLeadUpdated     DeliveredEventType = "lead.updated"
-	DeliveredEventTypeMessageReceived DeliveredEventType = "message.received"
-	DeliveredEventTypeMessageSent     DeliveredEventType = "message.sent"
-	DeliveredEventTypeWebhookTest     DeliveredEventType = "webhook.test"
+	DeliveredEventTypeHandoffClosed    DeliveredEventType = "handoff.closed"
+	DeliveredEventTypeHandoffCreated   DeliveredEventType = "handoff.created"
+	DeliveredEventTypeLeadCreated      DeliveredEventType = "lead.created"
+	DeliveredEventTypeLeadQualified    DeliveredEventType = "lead.qualified"
+	DeliveredEventTypeLeadUpdated      DeliveredEventType = "lead.updated"
+	DeliveredEventTypeMessageDelivered DeliveredEventType = "message.delivered"
+	DeliveredEventTypeMessageFailed    DeliveredEventType = "message.failed"
+	DeliveredEventTypeMessageRead      DeliveredEventType = "message.read"
+	DeliveredEventTypeMessageReceived  DeliveredEventType = "message.received"
+	DeliveredEventTypeMessageSent      DeliveredEventType = "message.sent"
+	DeliveredEventTypeWebhookTest      DeliveredEventType = "webhook.test"
 )
 
 // Valid indicates whether the value is a known member of the DeliveredEventType enum.
@@ -65,6 +69,12 @@ func (e DeliveredEventType) Valid() bool {
 	case DeliveredEventTypeLeadQualified:
 		return true
 	case DeliveredEventTypeLeadUpdated:
+		return true
+	case DeliveredEventTypeMessageDelivered:
+		return true
+	case DeliveredEventTypeMessageFailed:
+		return true
+	case DeliveredEventTypeMessageRead:
 		return true
 	case DeliveredEventTypeMessageReceived:
 		return true
@@ -126,11 +136,13 @@ const (
 	ErrorErrorCodeInternalError               ErrorErrorCode = "internal_error"
 	ErrorErrorCodeMethodNotAllowed            ErrorErrorCode = "method_not_allowed"
 	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
+	ErrorErrorCodeOutsideServiceWindow        ErrorErrorCode = "outside_service_window"
 	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
 	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
 	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
 	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
 	ErrorErrorCodeServiceUnavailable          ErrorErrorCode = "service_unavailable"
+	ErrorErrorCodeSyncFailed                  ErrorErrorCode = "sync_failed"
 	ErrorErrorCodeUnauthorized                ErrorErrorCode = "unauthorized"
 	ErrorErrorCodeUnsupportedMediaType        ErrorErrorCode = "unsupported_media_type"
 	ErrorErrorCodeValidationError             ErrorErrorCode = "validation_error"
@@ -155,6 +167,8 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeNotFound:
 		return true
+	case ErrorErrorCodeOutsideServiceWindow:
+		return true
 	case ErrorErrorCodePayloadTooLarge:
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
@@ -164,6 +178,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeSendFailed:
 		return true
 	case ErrorErrorCodeServiceUnavailable:
+		return true
+	case ErrorErrorCodeSyncFailed:
 		return true
 	case ErrorErrorCodeUnauthorized:
 		return true
@@ -178,13 +194,16 @@ func (e ErrorErrorCode) Valid() bool {
 
 // Defines values for EventType.
 const (
-	EventTypeHandoffClosed   EventType = "handoff.closed"
-	EventTypeHandoffCreated  EventType = "handoff.created"
-	EventTypeLeadCreated     EventType = "lead.created"
-	EventTypeLeadQualified   EventType = "lead.qualified"
-	EventTypeLeadUpdated     EventType = "lead.updated"
-	EventTypeMessageReceived EventType = "message.received"
-	EventTypeMessageSent     EventType = "message.sent"
+	EventTypeHandoffClosed    EventType = "handoff.closed"
+	EventTypeHandoffCreated   EventType = "handoff.created"
+	EventTypeLeadCreated      EventType = "lead.created"
+	EventTypeLeadQualified    EventType = "lead.qualified"
+	EventTypeLeadUpdated      EventType = "lead.updated"
+	EventTypeMessageDelivered EventType = "message.delivered"
+	EventTypeMessageFailed    EventType = "message.failed"
+	EventTypeMessageRead      EventType = "message.read"
+	EventTypeMessageReceived  EventType = "message.received"
+	EventTypeMessageSent      EventType = "message.sent"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -199,6 +218,12 @@ func (e EventType) Valid() bool {
 	case EventTypeLeadQualified:
 		return true
 	case EventTypeLeadUpdated:
+		return true
+	case EventTypeMessageDelivered:
+		return true
+	case EventTypeMessageFailed:
+		return true
+	case EventTypeMessageRead:
 		return true
 	case EventTypeMessageReceived:
 		return true
@@ -250,18 +275,24 @@ func (e IntegrationProvider) Valid() bool {
 
 // Defines values for MessageStatus.
 const (
-	MessageStatusFailed   MessageStatus = "failed"
-	MessageStatusQueued   MessageStatus = "queued"
-	MessageStatusReceived MessageStatus = "received"
-	MessageStatusSent     MessageStatus = "sent"
+	MessageStatusDelivered MessageStatus = "delivered"
+	MessageStatusFailed    MessageStatus = "failed"
+	MessageStatusQueued    MessageStatus = "queued"
+	MessageStatusRead      MessageStatus = "read"
+	MessageStatusReceived  MessageStatus = "received"
+	MessageStatusSent      MessageStatus = "sent"
 )
 
 // Valid indicates whether the value is a known member of the MessageStatus enum.
 func (e MessageStatus) Valid() bool {
 	switch e {
+	case MessageStatusDelivered:
+		return true
 	case MessageStatusFailed:
 		return true
 	case MessageStatusQueued:
+		return true
+	case MessageStatusRead:
 		return true
 	case MessageStatusReceived:
 		return true
@@ -500,6 +531,24 @@ func (e Temperature) Valid() bool {
 	}
 }
 
+// Defines values for TemplateSource.
+const (
+	Local TemplateSource = "local"
+	Meta  TemplateSource = "meta"
+)
+
+// Valid indicates whether the value is a known member of the TemplateSource enum.
+func (e TemplateSource) Valid() bool {
+	switch e {
+	case Local:
+		return true
+	case Meta:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TemplateCategory.
 const (
 	AUTHENTICATION TemplateCategory = "AUTHENTICATION"
@@ -515,6 +564,33 @@ func (e TemplateCategory) Valid() bool {
 	case MARKETING:
 		return true
 	case UTILITY:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TemplateStatus.
+const (
+	APPROVED TemplateStatus = "APPROVED"
+	DISABLED TemplateStatus = "DISABLED"
+	PAUSED   TemplateStatus = "PAUSED"
+	PENDING  TemplateStatus = "PENDING"
+	REJECTED TemplateStatus = "REJECTED"
+)
+
+// Valid indicates whether the value is a known member of the TemplateStatus enum.
+func (e TemplateStatus) Valid() bool {
+	switch e {
+	case APPROVED:
+		return true
+	case DISABLED:
+		return true
+	case PAUSED:
+		return true
+	case PENDING:
+		return true
+	case REJECTED:
 		return true
 	default:
 		return false
@@ -1174,11 +1250,27 @@ type Message struct {
 	// CreatedAt Example: 2026-03-13T14:02:11Z
 	CreatedAt time.Time `json:"created_at"`
 
+	// DeliveredAt When the provider reported the message delivered to the contact's phone. A
+	// message reported `read` without a delivery report is delivered too: it gets
+	// the read time.
+	DeliveredAt nullable.Nullable[time.Time] `json:"delivered_at"`
+
 	// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
 	Direction Direction `json:"direction"`
 
-	// Error Why the provider refused the message; `null` unless `status` is `failed`.
+	// Error Why the provider refused or failed the message, in its words; `null` unless `status` is `failed`.
 	Error nullable.Nullable[string] `json:"error"`
+
+	// ErrorCode The provider's error code when it gave one, for example `131047` (WhatsApp:
+	// more than 24 hours since the contact last wrote) or `NOT_FOUND` (RCS: the
+	// phone cannot receive RCS); `null` otherwise.
+	ErrorCode nullable.Nullable[string] `json:"error_code"`
+
+	// ErrorTitle The provider's short name for the error, for example `Re-engagement message`; `null` when it gave none.
+	ErrorTitle nullable.Nullable[string] `json:"error_title"`
+
+	// FailedAt When the message failed; `null` unless `status` is `failed`.
+	FailedAt nullable.Nullable[time.Time] `json:"failed_at"`
 
 	// Id Example: 4521
 	Id int64 `json:"id"`
@@ -1201,9 +1293,23 @@ type Message struct {
 	// Example: wamid.HBgNNTUxMTk5OTk5OTk5ORUCABEYEjA
 	ProviderMessageId nullable.Nullable[string] `json:"provider_message_id"`
 
-	// Status `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-	// provider; `failed`: refused by the provider (see `error`); `received`: an
-	// inbound message.
+	// ReadAt When the provider reported the message read by the contact.
+	ReadAt nullable.Nullable[time.Time] `json:"read_at"`
+
+	// SentAt Outbound: when the provider accepted the message. Inbound: when the contact
+	// sent it, as the provider reports it (never later than when it arrived here).
+	//
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SentAt nullable.Nullable[time.Time] `json:"sent_at"`
+
+	// Status Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+	// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+	// by the contact) or `failed` (refused by the provider, or reported undeliverable
+	// later; see `error_code`, `error_title` and `error`). A message only moves
+	// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+	// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+	// changes nothing. Inbound messages are `received`.
 	Status MessageStatus `json:"status"`
 
 	// Type The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1222,9 +1328,13 @@ type MessageList struct {
 	Meta PageMeta  `json:"meta"`
 }
 
-// MessageStatus `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-// provider; `failed`: refused by the provider (see `error`); `received`: an
-// inbound message.
+// MessageStatus Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+// by the contact) or `failed` (refused by the provider, or reported undeliverable
+// later; see `error_code`, `error_title` and `error`). A message only moves
+// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+// changes nothing. Inbound messages are `received`.
 type MessageStatus string
 
 // MessageType The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1692,7 +1802,8 @@ type Template struct {
 	// Example: pt_BR
 	Language string `json:"language"`
 
-	// MetaApproved Whether Meta has approved the template. Only approved templates can be sent.
+	// MetaApproved Whether the template can be sent: `status` is `APPROVED` and Meta still lists
+	// it (`removed_at` is `null`). Only approved templates can be sent.
 	MetaApproved bool `json:"meta_approved"`
 
 	// Name A template's name, as registered with Meta.
@@ -1700,11 +1811,31 @@ type Template struct {
 	// Example: boas_vindas
 	Name TemplateName `json:"name"`
 
+	// RemovedAt When a sync found the template gone from Meta; `null` while Meta lists it.
+	RemovedAt nullable.Nullable[time.Time] `json:"removed_at"`
+
+	// Source `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+	// integration; `local`: created by your administrator, for sandbox integrations.
+	Source TemplateSource `json:"source"`
+
+	// Status Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+	// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+	Status TemplateStatus `json:"status"`
+
+	// SyncedAt When a sync last found the template at Meta; `null` for local templates.
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SyncedAt nullable.Nullable[time.Time] `json:"synced_at"`
+
 	// VariablesCount How many values `variables` must carry when sending it.
 	//
 	// Example: 1
 	VariablesCount int32 `json:"variables_count"`
 }
+
+// TemplateSource `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+// integration; `local`: created by your administrator, for sandbox integrations.
+type TemplateSource string
 
 // TemplateCategory defines model for TemplateCategory.
 type TemplateCategory string
@@ -1719,6 +1850,60 @@ type TemplateList struct {
 //
 // Example: boas_vindas
 type TemplateName = string
+
+// TemplateStatus Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+type TemplateStatus string
+
+// TemplateSyncRequest defines model for TemplateSyncRequest.
+type TemplateSyncRequest struct {
+	// IntegrationId The WhatsApp Cloud API integration whose templates to read; by default the oldest active one with a WhatsApp Business Account id.
+	//
+	// Example: 3
+	IntegrationId *int64 `json:"integration_id,omitempty"`
+}
+
+// TemplateSyncResult What a sync read from Meta and what it changed.
+type TemplateSyncResult struct {
+	// Created Templates new to this API.
+	//
+	// Example: 2
+	Created int32 `json:"created"`
+
+	// IntegrationId Example: 3
+	IntegrationId int64 `json:"integration_id"`
+
+	// Listed Templates Meta listed.
+	//
+	// Example: 12
+	Listed int32 `json:"listed"`
+
+	// Pages Pages of Meta's listing read.
+	//
+	// Example: 1
+	Pages int32 `json:"pages"`
+
+	// Removed Templates Meta no longer lists, now marked with `removed_at`.
+	//
+	// Example: 1
+	Removed int32 `json:"removed"`
+
+	// Skipped Templates Meta listed that this API cannot send (named placeholders, an unknown category or status).
+	//
+	// Example: 1
+	Skipped int32 `json:"skipped"`
+
+	// SyncedAt Example: 2026-03-13T14:02:11Z
+	SyncedAt time.Time `json:"synced_at"`
+
+	// Unchanged Example: 8
+	Unchanged int32 `json:"unchanged"`
+
+	// Updated Templates whose category, status, body or placeholders changed, or that reappeared at Meta.
+	//
+	// Example: 1
+	Updated int32 `json:"updated"`
+}
 
 // Text A single line of text without control characters; `null` when unknown.
 type Text = string
@@ -2323,6 +2508,9 @@ type ValidationError = Error
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
 
+// WhatsAppSendRefused The envelope of every error response.
+type WhatsAppSendRefused = Error
+
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2575,6 +2763,18 @@ type ListWhatsAppTemplatesParams struct {
 	MetaApproved *bool `form:"meta_approved,omitempty" json:"meta_approved,omitempty"`
 }
 
+// SyncWhatsAppTemplatesParams defines parameters for SyncWhatsAppTemplates.
+type SyncWhatsAppTemplatesParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody = ApiKeyCreate
 
@@ -2601,6 +2801,9 @@ type UpdateWebhookJSONRequestBody = WebhookPatch
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
+
+// SyncWhatsAppTemplatesJSONRequestBody defines body for SyncWhatsAppTemplates for application/json ContentType.
+type SyncWhatsAppTemplatesJSONRequestBody = TemplateSyncRequest
 
 // AsOneRecipient0 returns the union data inside the OneRecipient as a OneRecipient0
 func (t OneRecipient) AsOneRecipient0() (OneRecipient0, error) {
@@ -5471,6 +5674,9 @@ type ServerInterface interface {
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error
+	// SyncWhatsAppTemplates Sync templates from Meta
+	// (POST /whatsapp/templates/sync)
+	SyncWhatsAppTemplates(ctx echo.Context, params SyncWhatsAppTemplatesParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -6328,6 +6534,35 @@ func (w *ServerInterfaceWrapper) ListWhatsAppTemplates(ctx echo.Context) error {
 	return err
 }
 
+// SyncWhatsAppTemplates converts echo context to params.
+func (w *ServerInterfaceWrapper) SyncWhatsAppTemplates(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SyncWhatsAppTemplatesParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SyncWhatsAppTemplates(ctx, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -6388,6 +6623,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PUT(options.BaseURL+"/leads/:id", wrapper.UpdateLead, options.OperationMiddlewares["updateLead"]...)
 	router.POST(options.BaseURL+"/whatsapp/messages", wrapper.SendWhatsAppMessage, options.OperationMiddlewares["sendWhatsAppMessage"]...)
 	router.GET(options.BaseURL+"/whatsapp/templates", wrapper.ListWhatsAppTemplates, options.OperationMiddlewares["listWhatsAppTemplates"]...)
+	router.POST(options.BaseURL+"/whatsapp/templates/sync", wrapper.SyncWhatsAppTemplates, options.OperationMiddlewares["syncWhatsAppTemplates"]...)
 	router.GET(options.BaseURL+"/whatsapp/integrations", wrapper.ListWhatsAppIntegrations, options.OperationMiddlewares["listWhatsAppIntegrations"]...)
 	router.GET(options.BaseURL+"/rcs/integrations", wrapper.ListRCSIntegrations, options.OperationMiddlewares["listRCSIntegrations"]...)
 	router.POST(options.BaseURL+"/rcs/messages", wrapper.SendRCSMessage, options.OperationMiddlewares["sendRCSMessage"]...)
@@ -6626,6 +6862,17 @@ type WebhookOKJSONResponse struct {
 	Body Webhook
 
 	Headers WebhookOKResponseHeaders
+}
+
+type WhatsAppSendRefusedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type WhatsAppSendRefusedJSONResponse struct {
+	Body Error
+
+	Headers WhatsAppSendRefusedResponseHeaders
 }
 
 type ListApiKeysRequestObject struct {
@@ -12521,7 +12768,7 @@ func (response SendWhatsAppMessage415JSONResponse) VisitSendWhatsAppMessageRespo
 }
 
 type SendWhatsAppMessage422JSONResponse struct {
-	IdempotentValidationErrorJSONResponse
+	WhatsAppSendRefusedJSONResponse
 }
 
 func (response SendWhatsAppMessage422JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -12774,6 +13021,324 @@ func (response ListWhatsAppTemplates503JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
+type SyncWhatsAppTemplatesRequestObject struct {
+	Params SyncWhatsAppTemplatesParams
+	Body   *SyncWhatsAppTemplatesJSONRequestBody
+}
+
+type SyncWhatsAppTemplatesResponseObject interface {
+	VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error
+}
+
+type SyncWhatsAppTemplates200ResponseHeaders struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type SyncWhatsAppTemplates200JSONResponse struct {
+	Body    TemplateSyncResult
+	Headers SyncWhatsAppTemplates200ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates200JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SyncWhatsAppTemplates400JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SyncWhatsAppTemplates401JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates404ResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplates404JSONResponse struct {
+	Body    Error
+	Headers SyncWhatsAppTemplates404ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates404JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SyncWhatsAppTemplates409JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SyncWhatsAppTemplates413JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SyncWhatsAppTemplates415JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
+
+func (response SyncWhatsAppTemplates422JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response SyncWhatsAppTemplates429JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SyncWhatsAppTemplates431JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SyncWhatsAppTemplates500JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates502ResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplates502JSONResponse struct {
+	Body    Error
+	Headers SyncWhatsAppTemplates502ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates502JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SyncWhatsAppTemplates503JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListApiKeys List API keys
@@ -12869,6 +13434,9 @@ type StrictServerInterface interface {
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx context.Context, request ListWhatsAppTemplatesRequestObject) (ListWhatsAppTemplatesResponseObject, error)
+	// SyncWhatsAppTemplates Sync templates from Meta
+	// (POST /whatsapp/templates/sync)
+	SyncWhatsAppTemplates(ctx context.Context, request SyncWhatsAppTemplatesRequestObject) (SyncWhatsAppTemplatesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -13868,392 +14436,493 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 	return nil
 }
 
+// SyncWhatsAppTemplates operation middleware
+func (sh *strictHandler) SyncWhatsAppTemplates(ctx echo.Context, params SyncWhatsAppTemplatesParams) error {
+	var request SyncWhatsAppTemplatesRequestObject
+
+	request.Params = params
+
+	var body SyncWhatsAppTemplatesJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SyncWhatsAppTemplates(ctx.Request().Context(), request.(SyncWhatsAppTemplatesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SyncWhatsAppTemplates")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SyncWhatsAppTemplatesResponseObject); ok {
+		return validResponse.VisitSyncWhatsAppTemplatesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2Ldts21jD6KhjO963YKSVLjp0m8vrW/I6Ttm7jJLWd6cyE+USIhCTEFMASoG1N6n+dpzkPdp7kLOwN",
-	"8CJRN8dJ24m71mQsiQQ2gI19v3z0IjlJpWBCK6/30RszGrMM/jyO2SSVmgndOmVpQqcsNl/HTEUZTzWX",
-	"wut5oc5yFpKrMRNEj7kiXBE9ZkRpmbGYUKGuWEa0JFQQRrOEs4xk7NecKU2uuB7jw3TCSFjMF01bP7Fp",
-	"2PZ8T0VjNqFmWibyidd755n5vPe+p6cp83qe0hkXI+/mxvdeA0w0OaWaveQTruGfeZBf8gtGwn+0iuda",
-	"8G94QNKMKSa0Ww0rIaWK0FyPmdA8oprFZMCGMmOEazKkPGFxHdgJF3xi4O0UgHKh2YhlzZCesgnlwixk",
-	"DWiLh39fiBXT60Gr2O+yt0xn08OhZtk8lGcskiJWBi2vKNduQp1NuRgROqJcLJiz2zgnzNXacLIxI4Jd",
-	"62IfIiqIyqOI4YLN1zwzV85g/AbAzCH2PEinOKUiNEnkFYsJxyOJ8iyDM+IilldkK2UZmXCRa0ZkRsyn",
-	"mE59cjXm0Zhdssxc9iiRCm94lguDlUTmenvNFXRWrmDJzShWkbChbl7CHYLRiO6/OGSe2TmD61r5xKA2",
-	"eSv4NdF8wgyMCrHhEwC78b2UZnTCtKXThyn/iU2PG4jz+ZiRwzfH5IJNHygS8hhoKrumkzRhXu+R73Hz",
-	"WEr12PM9QScwU7wUtqHMJlQjRI/3PH8VOj5nCb9k2UL4Yvt7E4BPn3QbQXTv9O8Y1h+oiOVwuAjUMf7c",
-	"uJXdL7GXFQ75E5vOA3lCL5jBuMzQI6LokLXJGRMxoeSSJjkjueC/5sxcVoO0MmUZNa+SqczJhFFBtih5",
-	"+/b4eSAMJ48ZTbbbxCx9yDOl64yba3Pj1QHMlzKKX3NBdvfIWOaZgs+BKBj8hOmxjH1itohQEZOBjKdk",
-	"xDRKDDiFFRiABvt2hLBBEukREDx8GEhIM/EI4CH6ikcMoYZpL9gUAaaBiPlwyOCiuqVwRcK93V2zWLe1",
-	"/Qs27WcsVywOq6sb8wTIdiAQVK6I0jxJCsIHY3We1sbiop9mcpQxpUK3nAq7CNvkJzZVhGaMqEimLDaH",
-	"M5V5RmQ2ooL/Gw6oHYgqtnl7w6dRl+3S1pPBt3FrL9rfbz1lj7ut3fjbYYc+GuxH3a5nMRIluhInZ8Ss",
-	"Op+j1y+ZGOmx19vd3wd8dJ+7huxozTIz5v+++0vr/77fekda//f9Q/h7+2//5c0KZb533bLvtCZMKToy",
-	"P05yZZggSTMuNB0kjByeHR0fw+bIXJOE0RjYSEZ0Rnli/lYpjZiCO/CS0XjRBTWvNt3O7u4XIXUnuMZF",
-	"0NktaAJwb3/3ixCQN3AEs8CZb4nIJwOW+WSYyQnptskhSc3XKVUarqchI1wRNkn1tO1w69ecZdMSWvNG",
-	"DZ9iNqR5ogGcKqyPdteAlWXN4B5rNlEgjZj5FsLCsv5ieHb3mwCi1xagTmcleL+wwVjKi0WHfYU/Nx32",
-	"t5//pG/MUCqVQjEQEZ7R2EpL5lMkhaGl5k+apomRurkUOx+Ugf6jAxReTMtDUPlkQrNpZWsJHchLI6cr",
-	"4rbO94DRwDBZJjOcLjbQDWjct1TX872YacoTNweeVO9dQRyoJhOpNOl2Ot77G98rycd5RXUYU0W4uKQJ",
-	"j0kpE7XNBtxUN++/Mjb0et5fd0pddwd/VTsvAEx4Yf4UC9lc5gmwGQNbxmjcIxOamDNhMfnx7PUrssVF",
-	"lORAuOIc9xRYjwEwEFQQOfjAIu0X8L49/671BLhXIgUjKs8yOaKaKaMEjI3kGAZBHj/pdMJt3/Cu8AiP",
-	"rXU+TVlIpB4bsXtMBQlnTxHYopupyj+tZu0b4lo+QeDqgIhvWHOxk2TLYEomk0BEY5rRyOwuwYWyeBuZ",
-	"UsVg0Kh5NO29fWdngca+TAXYaLjyzUXi/IbDmbcAVY6kGCY82vQ6FajxZizFzK06FHikhokBZoM5JYUH",
-	"l1yryEFSv1M4/juP4njW1OIGJDQxWDwl7JorrWau2OE679zpLVMyz6L5Gb5W7LJ6yOuf1kCv9fbfjrjo",
-	"BKxmM7PjCwyAy1bV9Moim8SyceZfuO2xNb90mxObfwEPC34+l/IlzZBTbkAQdOW1hVfccqE+AtIfcpbE",
-	"qq+l7CfwbvXmL+KVDxR5e/oS+I1dD+gcMIBlI93H5Cf+7O65Z8PUWo4YELuFMMwqu6egj224uxfV9xZu",
-	"b7PqV6ens0pT7513RRUxD1rlkszplnOCC1dkZhw0flqqt3SwNnmrGKFEsCvQaIeGg8Mn98DdnFu4QBHu",
-	"ISeYEyXIwm0IhJOetqhlbTULgMzAALDtLHeJ0TSc7eBrli1KGnpLKYOLN9bkUJcwFhhy4GANTs0aNJaJ",
-	"HQtsHItp0WHDpLO3oQBgwIwgnWYyYkqxuE3AZELo0EilXWtEvSuMdxIU4PhCacTgKzfSL6FEaSPd6zHV",
-	"5h4OeKzQLhSNqRixNgkXWYB6K91gDdL63LkcWAMfbkfNnFTYl2fvz4yLYi3cLD0ot2Hh/wkX8O9GPYKL",
-	"9qLE/9uxn/o1vLC0Hygn0HJLIksN+WvgV7434UpxMWrQh1DpAN+OzJduyGVxSn38qVkVwgG5IoWVZd6y",
-	"MOKXTJCYagpLtQryXVGaWUAtxQE7OFfkiiVJq2pUGOSaDDJGL6xPHSYA3T0Qg1xxwZQiWZ6wAxLaFYdk",
-	"QlNFGI3GRA6HTIBJAkRGZLtaosEGl20IxT3L//0pjtBshL4YdYdaX2XYl1zpRXI6r8z+qUr3n0hxM7uT",
-	"CZrchrRz++5yxcI+1ECVaoTnTJpbYu7pFfiQMylGRAoi84woHrM7Ij8rpyEVLwWJJVNg8czYJaMJcYtR",
-	"B+TXXGoMYAj/0bJ25dZxHFr1DkM8pjInZkNppInK01Rm+us16LxkNF7rXldxLGF0RnI4JL/mNOFDzmIw",
-	"0VWZooGIimnfuhNeTNKMKUpenj8/9HwvyhjVLO6DC2G3s/u41XnU6j467+71Oru9bvdfgJ006dvxuvud",
-	"Tsf3zIYkXs/7IKn8PwyHbEdy4vkej61fzQDSV5HMmNd7sl/4M36UVJIznlxSz3c82Nvf73afuv8839Ns",
-	"Aj7o3LzsjaVh83kaN4C6d9552nvU6XU6//I2uAxm4xeRPQP4V0TurHfyCDFhQ1xU9rkqLmp2rQnEdMlL",
-	"lpFfxlSrwzStIeWYCsEMBl2ZXyn8WpnWDOH1vNcJ/Qs5khNJUqmUJPRDHtPsb2b1ayEuz1hkD1bmeiBz",
-	"Ya6GJcciTxJEV+dlLbhdH5DYorD5G59dhK1pJi95zLK+pZHwindFJzxu//Bs9OrV+dvrk/OL/dfuf6dv",
-	"jw6fvfjniw/mChqlMVdeD/eycNrBFizC+uo6N8B6e9SLEN+tg9AoYqlmMdByu6gDwm1oAwZwKhIagMPP",
-	"Zht+KRHvVjnN356+dHLjmBvopsuDqOYDRP9jb7fvJVxcwLl8z7Q9/WcLQ65CHoduK52b2MXtwm9akqFM",
-	"EnlVRQwygA0vgobM6N6omM6bDUuDy/Ffbvy2Efz/usNjK8vYt85pNmL6ldTfwaXdXAizN7lOm15JQiPN",
-	"L2uibcXuxOOl+nWFQAip+0NLTxZIb47u1eb6FkQneBMMRwLhsUrvPGd/JdHtO8vVZ2FbAx7D8srZ78ws",
-	"3LQpVn+tLrwQG8FqZrBsLpjJx+gyuyXgix6wRIqRKgLTQHW0zKNNwtkJwT0pMzS6GRkioZqtMzXZKvVk",
-	"I6e4yDOWfN3u7FtewD8fHjv4CiNvE5Z8vXrKGzpNJI0/pzMzxSk2dF8WNrKas5CcfA5/5bK5vlbEKL7b",
-	"WHNIWXYCKQTLXdxUs35iJuiz64ixmC2hDAYYAg8T93DdQ7S3W8bZ3w12SEkmVEwdiiiwZ4MsYePr27d2",
-	"t1Qf/Q8PlThjIv4OUno2RKKMDZv9KIUqY5+oCqzL+I9iIu5jdlHdW1BV7d55e/u7uw1egmLWmCOLQkWq",
-	"OnmPbP21+6jbedTZJqcs4ik3ijK6IDDUFl7kosjBSfjdOfEry7Mi07KNMqJUsRKMvzfaAZ+wdiCqNsG6",
-	"WmjHL/2Xbo4HimSMKinMMCF6Og4C4USvdrnH4Nvk2kjkbRLW7aVhj6hmi2UgnMnyE2yRX7G0d8aySx6x",
-	"t4JeUp7QQbIpo8/rby65ZTBRv/r8Um5vXwBllE1SmdGMJ1NSeb9O6O+czo8ZOP8GFDXiXGSMRmPIUlh8",
-	"Scgrm39yRZULAohJLhKmFKHEKCcZRA0TNZZXBuHX8OAHYmtFfqxvnapvXp+db3+Kw/9TOdCf9ya8FTTX",
-	"Y5nxf2/Mkqzjek79uYCUmoVXIq/OuPAunODghXCBWVxcG7r74NAOgBrtM0YzlhF10U/4Jeu32+0HBlUf",
-	"/KN1+OYYfPbVn+7wnljYzDWxe+GTXFwIeSUMABm7lBcshlC+t8JSXRafsJjTczDNbaZqUs1Fdym1yctZ",
-	"+hMzTR9MgOurFy75AEPzfzx7/eqARGOaKaYJzm8WawhAMdEd7qcB4YEiM2H+aKWgJLSA1AP/cz1sPQnb",
-	"5JmMOcOIzhL4r1db+bSwna8pJOV84/CTdlOoSSAWxZqY9cmMTGTGyDifUNEyjBAYaiUE5avFVJtFdocx",
-	"H3bERYdt89L8It3SSN+KjyCBVbEoY/qr8YkW16eSRj/vMTkUBauTwwZjIXHxfFwrlgyBRUBxhJRm2rzC",
-	"YUfTTKYs0xxpTNWt+bGS2LvAw1lk/8VUs5YROueSbW/Qx/mxlt6/Udag7yVU6b7RDi1cC4odmMVC6Fa9",
-	"bAd13NR3dnysHXFAQpEnSUj4EHemlg3Z7OJfsGQzDmod6O2b2wIMPlh+Q/CgX5knb8y5sCG/bnaUYd0E",
-	"DJnuPiZlEpytgUE0SxLM8qNw2u5SYcyMuVJ6zCb19TpxbI8dPXr6w68vvVpitfv1Xaf19LD1L9r69/uP",
-	"T27+q+m4rYTVeFBWRigDTe3DZAtEsxETLDOHto0J7vibeRbS8cO9TjckUhBzWtMyYrOyjCFNVHkAAykT",
-	"RkUFqtUYVIGqwBDMseeaXMnsAmLRboMGN1W38DvMrAXEKE67Flcwg/flxtYWU5YcwkxOs1bEJIyoAKod",
-	"xxxp/ZvKbbdbNUNVYA+0JAhIm7y1ojNm94AolzEzEZaDqZOPTdF8Zkfg9VULAsSiSfJ66PXerTOVd+N/",
-	"nIHzoomg2pvVJmdj0BVExHpoV4KTH7OMIZmt+hUvGEuVZVAK9aFAoEIU1hSiXoNGFBoRJCw0ol7tt9na",
-	"CrP3c/rhl+c0+6DPu/+O02/j6HBwFL8Yfj8+/vBTciJepz9nZ6uv8N6jpjs8cyxmt+ZP5X0TG7dh1X5p",
-	"fCs5ULs8SYj67M2eipElwX+u2USth0ZmSAsXzTIKnydMr5RG3tAROzHPza4VYLBjLMbEVxbPZ++OQWCw",
-	"fkxlDszG0GHAmZIY+0UiNQivU6XZBHM2cmUdv9ZuX5790ekJ1gEoql7YSgALqmD8bxBcdzqtILjufhcE",
-	"199+9/5h5bvdDn7X9NhG1TJs4vkgoeLCoDLYMrkgNj27wpjM1h25oKuyaFol+iqLVEP5NN97zmjyd6fO",
-	"zCMcu06BFtlCMnIIGxgzmvgulKQqFT1QtiRSNK0QdyachaBengODDUtSL3O0FFYLMpT/+bX6SAt4AdrY",
-	"vbIAEYtfXDKhnelhTsZj5ldi3oaIhNAKym3NlA6tu6eoVmSUbbsF5nfCRJxKLpBF2j2H8ELLZjyM+Wjb",
-	"KC/3sYjm9Aqlr52xiPHL2lc2YMwl6ZZjFt8kEjNAqkAvOGWsnDS/Ba8Fs3sAIX1WdaupC1YcMDg6SRuE",
-	"WvuDmh/8RfVFn8gkNrsGghXU71iHEDnQD3GUJor0WaRq2JQ1gasimXu1zxeEYcGvtkCIu0OxG4cwcckS",
-	"mbI6gWKXur87+DbaZ53h03iP7kVd9mT4iD4e7MdrqARQUGtDpUCwa923R7dcqoNydvZJowbFeSn7W2t4",
-	"iFGQ4PcJU7QYhO1bi/supnI9zDnDp2/q0ZbLEWV3fUSxd6U/s+ffbrzjbqCqL7Ixju8fLavtg8eLirgg",
-	"Wy1euMCAUtVu7kHpVJACPBFgPBQxyVhJ4OqIN1Gj/n7cHXaib+kjtjvYGz6mT6Mn8besO/DWksAr21O5",
-	"Ge5+Na66OGC/pC3zCDkjzFfOtkmwmCUjc9KRHfmusSPObfQcUrpKbarOMgTpNCFIYW2cvYhTOFl3BdFB",
-	"W+e/XLsik6hXlKvDaFBgPpn1cLGY7HcerX8R+2j9/NgYW4MjP1Dkh/PzNwRfmIOt7mGrAbjfedRQs2kB",
-	"ZNVKTVVMrB1uHez6EblNXoZCdyBdF/z4S8vXMzRxvq6vI85WJ3f3j2RghyNbFYJPwpkrGW77JCzQLAyE",
-	"0fFIM4LtXl/7lVgCgwc1YmWx2Mdgz/n3w71uh3wvBcOqRrq0cYKFIebKoEdshQ3U9ayEZpdo8MDBaq4z",
-	"RoU0Sk9losHcfrnEg7CHAtRgisrJOJP5CFW0wzfHByTkwj3nRD2suQZlRDFIoSpGVhIa7JuNoL3ATJ0m",
-	"wbZlfiI0jjOmlO8iOLggibxiGYmoYqtldG9CM05ncoCK24h5Qn69fuDeKrphNJ6RbM2vpZm8gcxkpaKS",
-	"p8E1LcLY54XSglbOGGAbKdWhoUuDhPlkQqMxF6z0VuA85rXq6dSLms04d6tBrpgHC6HTNuAHM2Fc7aam",
-	"sMgGJ1JznNxcouGiEPZ62NNCh+nCDPPFVR9W16hpCgZ5X8WwhuXOc9HSidZsbKvQ3bmXZwls/ey/K/1W",
-	"WyE45kKfhBHNYvVu931bc51AvdFKfTRBJ2zbGrsD4fxZhA5krm15CDNom7yYpHpalr5GXLK+ZHwaN2zG",
-	"FrXSUzhH1gvDwTxmz3jfrFezTZ5LACOlmWIQmsI1mdApscUsakRgmT9ylRBomWwZnOfOcp49zby5mBOv",
-	"o9LTgh9ghe2BeWrAiJbourE3DygKjcaguDB8xhXGDgQOFVFNEzkiW+GOHVO1p3SSGETZoWoqIppy/Ga7",
-	"zmq+vDGgiUm4KmAN2GGrzomYxZjOBzyJ5lpO0ACrpUF9likpCj+YZnTS4NsCAJarihZYwCB8ft4HwBWR",
-	"KRO31w6/iJNtc4W6yDb8OFOhdsNxMMZysRqARfyoqh5r/Tq/YTHPST6hxJygVJqSSE5YFnGaeLdWty2W",
-	"3UbbXvscmhRMt6/FzlTUx5qGWCLoSm3RruWWLh6H5VoiJm/m5KngSXPyshnXTDF/sp8NnXgNm/zCLmoJ",
-	"w9VYEg1FyLneCNXqJvclNvcgOLut5XwOa+YQZgkG3IGuV9Rg/MKqXv0+NmguKROFmudO0h6082HD6YMO",
-	"JkiI9yesaSkpE8XNauQ9x/VkzdmrEkkhULdCToPnaKuAQVR5mxxrRaKMxUxoThO8PhhqkTGdZ6LpEmGS",
-	"YZO5O5k2JIkqFBKYqAo0Fe92VPpWlp2Vc8F8ISZ0C6OudayV8Bxqow1PmNCyaUaQP/vWq9JIkYqCRDa9",
-	"oRCHzT0HccInMR9xrYgUyYxbCIIq2QzN2N/vdvc6nb1Op9NZh987TGnAcUVFPJDXodG5ZRaX9Y8IVaiv",
-	"u9ANq4JDIxgxNUL3FhrmoXJ4IAzFE+yqhjTbByR0LrZ+lMgcExvMbX2gisII5Mj8AlaAQIQjKUcJ62eD",
-	"CTz7PXx8oMjp0Rl55rbyxN2CujRpV+P5Xn1Wz/fKYZubJC0KjHCIXdlF312emdOv4XQTwalc9UUp6FXX",
-	"vpZw4QpTyZZiaCxKuMIAqupW1/ncxog/WxLp00h6lajNkfUmMt20XS9tFm2TSO4Tdk0jbWiVcjYkS+0M",
-	"j0UbCIRMNMjhtYowyxdyzq71Z6NW1cIyq8yhzgl9UxSfWRHZCg81kMRbSEDVSjary8qcwYNrxpy5/U1d",
-	"UPFSTg8P3cyUx1k1QfnoOiL3GsF2axAPV53cEhFnBqxhXn0ZtV2uocZmbhxzAreUyg31Bo17mTjuEwVi",
-	"CFcqZYm1z2DcCVdQxTPLZOajBYconhgekkil7uYefpEr84fC92OR5vpTkH4GP3HmRahzB7QfS0vdTpY3",
-	"795anq+9vHaMXjndXJQeeG+iPFOLrO4h/hiiTdNISFzkRnaC9DVsEYBFeiAsGBmXi0wLBHialcw0+JiH",
-	"PNEsUweEDrB4VKUWJDR0Ia9T+mvOeiSlSmHSUyDA6ohSUEVX3Os8fbwsPgvD7zqtp/3W+2+aA/DWibYz",
-	"R1F6HIxYgn2nMFZRy2JL2uRYEEquaHJBBtNi3/xAhLZDHHQ6CUkkc2H7XqUghtpoInhTSTKkGaHaFuB0",
-	"DVIgVLFAAB2NNyR9567WCRRaQfvugfvGZbVApKWBhWcY67Wh1eKe2n0patdIGKCyVrQpU8T4LBZzbMiF",
-	"zE4OCXYPmccRgwJRwmjG4nv0+NMzwzO36oUd1WBfbG+wjiEe3U6npog92aCfVmNIywm9PlwYPviDvMLy",
-	"G0YyVYQWTSMhUTzjtZ6xXJEJzS5YXEQV+GV/wUAU8Wm2jREmlHOmyIBGF0QOh4Rd495ymiRTVEdtnJXa",
-	"nvHQPVm67P1VGgdkw749fdmk/qX5IOERGWud9nZ2iMzgT2X+fnv6sl7UIaKCxPJKJJLORPW4d9g1m6SJ",
-	"bEdyssMndMQm7Q/paMZl39l7UuOf8PLfejs77/43CFQTB13e4o+KReB7ZQm4prUXhSmG1Xp/PnHBEFhT",
-	"bYCFoeZIzOY2ukriXSPRRINTQxoDFzFkCBnK5xe2pC0H5zYU61ZlpMeWhbpuxlinEObczf08qno1wmUp",
-	"pS0eXB2Ptqz2yNIAUXt/2+sY/2b0f6z1uaEBYLY06CeZWNdw31SLKxYV8GYNo00NwdZw9qwKjNvUFtFY",
-	"/PTjkuqiDxThceEgmj9uzZM6dhTVSGd9R+tWWL2jcGFLl0r/pbYBBmu85CK/P0OAcZP9ZQZhq2bc8ibb",
-	"kSre0NLx5Qw4jgI2n7O74ZuZaOyW3IGqXdSz/cKeszomzHsVfs1ZDhWWMKYOrUFTpktUHtQp4IEtptub",
-	"fSIQlUeKwk2OXs6MgiKJLay0fUBCx16gv0wgLI9xd67uO0CYMRZMl+GOZmNsrEmT966K3svq9AJHbBcu",
-	"jx4JDWcLffP/WKbT/A0CiPnDLEeaP2IZ5ROzM0ZVpnnMZdgmp0dnlQGGPCkisuz/y1wxCL7JWJpMzdXv",
-	"u6cTW1XY6MzH9f1QqNkYSAuTelE7dCJjlpAtpXl0AYm+GaNwjZRP2u32diCMfhNWQudCv7ECFgzPBQnt",
-	"1WoXF8tsblg/FFsE2u2RudkTW8HM7JC5znaDPN+D7TEnxyFJyuwH/h9sB5xkdTfMfXcllmsxf40H/Vqw",
-	"olwZyENiao1LTZ7z9zf+xyZFY96M8sK6MaAexJCEdgSbtYDhdj0ykNglRDAOGcxcYetyGxeIRtc2hlZi",
-	"Xbgmb74DApdz7jZ14WrctjeuqPgRk2ZXr6wyml1dbYhwAfhVIPy5WW3vZmfymxF4K6alZULLyq7LfqUX",
-	"b2WYT2yW7HtaaposauQ8oToauzADaxz0iYTCeGgcm00W3DhfAuaHdTVR8YjxZAseITvEbcB2eEA6hW8a",
-	"4ANAZ6B5vCEsszGR1ZPzqz2rccvqoDexqKJKTYMghl1bVcGdKt73eUd7rdB9xYTaaT19/7Hb8bv7zVUI",
-	"KvaKJiW2WvAQ2wVljEIYNZpQwRCaTeEbwoeVwDXsA+eIduwHgrVHbRJ+s79PtrrdbQLQtsw/YZsc26BV",
-	"mxkbfhP6tmu8T2Kpzb9UjTHNKRApNds+ZoopSIZSzJqtJvLS7BS1rMHuGJi9XeJDFw0g+9vYtB/2ds4w",
-	"/Wi3totB8M3f3pGt7Xbr/cMt2FL3aXvh3i5Rrcf0khEHhwXSJ9LWmUmmRLGUQn0HIzo0bgM0ey42wRzk",
-	"6dHZs1zr5vCcAfwCt5IYhnNAQmBjRLGERVqRK7NFXAMjbYP4aQaYcEE1qoYTmqa25EtEk2SRrHZ6dHZE",
-	"k8RCYnnZkodPze/F03m2bOC3mRv3prAZ2BRz3Psb35OCreFMmRls5cOVJa3xdHVNN++rR9NAvt6mBg32",
-	"7AmptdNpy+O+Acw9xpf25kXsOvybGZafQ6BWWI0fCectNjYEew2Q30ilBzS6eE7Bk7VGWJKlPVqSmNtk",
-	"9Rft7uM9shV+E86RoLpdxvtmCWUMgm/edc1NBgr52O/u3dzCPoawIJA98o3tu4AX99vaBUdz8LVeY5fO",
-	"8tGIKbMJzvTsVFgncMIVXBkgZPVGK0XW9rqJFwGiZPHGDnlDUFAmd0LsPIoMSvxfC6vVXILHGpc0i59X",
-	"3gDtMua0D1RllYZqDblmr7lO2JrzncOzc/sO3y7Z4uf1hc1jvdnSBwpa9PgkBxKx2+l0KpUiyBaGnJHT",
-	"ZycPFJbTnsH+IymGPKNESKUokUOWaUqYSlnEafKXWdvxOpUyblH3wnH0V29fztS5sHtRMSMvxbr13OQ1",
-	"/Wde2IcEMRHTxIg1GY/GsNN/FHSdt1+uGKMeqVc3Wi591W3RS0ZjfPNWV+U2HrHNb1cT+cvi9cnfqtt4",
-	"7kBafA/NE5WLWMHkmTD5TMa5loRNyHOmNP01Z3P3bMOCNLe+cc3VZXDNQKW/8M1zzMGwil10QsL+NoVc",
-	"0SzuX/FYj/FYIHbX63knL54fvz3x/Ab/4hWPMeoUhjSyfTW+/ezk8OVLz3cDNFlO4L21TZqOV9aEry6e",
-	"rf20Oy+K/Z4X/DZ3df7aoY1q3auHe7rg6n3HE/aFUXDIE0a2wDbnEzDNGbUKLXPb1QzuB9ZRU3hlG5DU",
-	"DLYpwfxdKTyfsL5eaAE2y3mgyMnxyQsoo1QnbLBnOx9SNuNz7u5+W6dgtPXv99/slJFb78s///LX/wry",
-	"Tmf38f/229+0NqRsRtwugStqg1XguhscB6vsuvhdoEB1dxeg+xpR9adHZ8si6w9cFgOW68IiTDYHZtap",
-	"uLuxv/P06My18vvCtxIinlwc4YSm1iBPRWESIQkdNGkVd3CdzMAL7G8GrAcKgobrl+HwkgkeU/KG5glX",
-	"6IP6lJpzd8ziE6q5zuO6Ebi1+6i9/7i7191bWqntadUY3HraaSjIdnsKlEgxaoBs73H78f7+k1ptq4Ya",
-	"ck9qoMHHOdjugAAUzpZ1iUCx3dUFLiACtSaujUnvhgY4Z5y9/3PGOm1DV1Yb6ow2v1SAKbs/Fsx96Qs1",
-	"wdH6sBa/UGXxFTfW4hdmKdCcM2yF1c08eM6uK00tV7xVffgOrIr14VY+Xt2ftcyQ5YGt93jtuNY1Xc5u",
-	"4hrvzZ6bM3vW7H1z6H4GhXZodGEwfSrzssKG6/ajaaoIr9hA9p5sZgNBDtKnTZFyX9ra8XPOo4tTNIiv",
-	"4Kx3ZV+9pcFxltBZA6IFYwFtq5q9NzMhnjERKxLa8cMaSti8uVIuL0uL/c6bNM860NmxqVl2jV2dvZFf",
-	"SDCDDuEgi+H163bJrwaHiVkoZ4rkImZZY4H8P5mmC8vq22VtYgSo3Om6KaBbNQV0500BayLdUlQr2eKG",
-	"OFdf7gLMm8H3hvBQipqIcy5mgBdTEo15iq2yCrq9vxnV/jvLyAnlarYk2e9uOmveiWoAVdVkv9d5+nih",
-	"qXBRrPBGCVKfh1H9TqTmT09FPvFOb36TF9zc0re9GR9+nTKhSJhnSfiH5K95ljSabjcywi0ljPUZKps6",
-	"gx9La/qgzUa2yff8kmHUt8xIUZMOatpIPf7kij9n2PbnDJoqLOzTUKQmYgrMA2wXBHlGqt7DATIHuYa2",
-	"nZgaqeiQQWwOV4EIr8aKRf2w5uN+tEsyKmI5IYOpZopwQQZUscd7B9XyxmduxrAo3h+Iq7FMGMFTdGLe",
-	"DyeHR9gYwXw6A19dFhfpO64rKFb0iGQMQGg2W3jPQ1CPdr/7u3r28/E4U9HROPn5+OTv3wz21dk/VSoH",
-	"38rnj35+/OM/Oz/9u8ve/k89OADfL02X3+xAD4j/aQyhOq8nec37JqCsTq0Ik5ZkkE+h5x4kZYVjqUPz",
-	"bTjM5L+ZqBXnGUuor0yzCUR6S0zRT6DYKTzdeCmqcZOz1LYoaVJyLXy4wRMq4wU9QJDTgXiIBhgWo81s",
-	"LBOoWx1+/Ni9uQl988cu/NFuz/FAAg/5RLEPlAzYpHXJRSz/4jV6aDQbSSx+vyqTzizmyD3vUoSWSjFu",
-	"C8zxDGXmN7aWf6DIlcxitUb1GykGkma2QO0fo9bdLRpKiVHemON1XtkxyBvHB11kIBbPsd0PZ/NBUt1/",
-	"dtoE74Rp2qdpmsnLZX2RYOgxVcQ9Wju/NsHaUMVv9nssDTVgkOLVXB1qvWRQHM71n7qkGTcnq/oQh7Qk",
-	"+REyYBUJizdC7FgZ0SyzxUWV7cE3s2NL44BXR6lW6wQVJ1q5TuXtmD0CH6///CpX1hCau4MVNn5yePrT",
-	"i/PjV997vvf2/Pjl8fk/Pd87fHv+w4tX58dHh+fHr18tJWl3kJJSUMcvnZNSw58G0ly5VObIfEw/HHGl",
-	"gcACuTUT16/UQFLVN5STzuhM+93dZfqDra6wYWqoUx6kuWhQhboVUWW4m8bobxt3S0WMJgLIP1a4/OvG",
-	"QGPFhVEJE45R+IXlwZX0qmtjC+td17TF/Xm6+2UVRtfLsWG9mAIMYcmQtqMaeQ2UrVVY57be5HG9NoWL",
-	"quc5SorjQyB00bmkTUJQDsKy93pRhF1XO1DKzMhwTJArRmIe94pyIk1l4mfKvNv2351ARFIoFuXgxKx0",
-	"58G0ppmONSR0kPSx4mNIFJ0qbOY3IwLW+Gy1AuDnSbu1YC0tmttU176xbC4e2+0L587s0uLMXgcRN4I7",
-	"zroCoJVzI0qt2eX0BT48L6ps3nSFq34RJzSXImJgLZtAuVUrc41s3x6qxiCuPVAkwMDJUZ7RjBy+OXbA",
-	"Bh6ks/gG6zkWmi6qUYPeZwvamzW1yaGoXWaUVzSZSKWJFOyAKHrJxSgQrobMAwVEAcu6QN2cLZnZ9oLm",
-	"4zamNZj7aASZCRVG3uKagKaW8AsWCCNmQH/pmcuwsNvjhF73q22flqrQlRIPawpLducqvTovucxVH2lY",
-	"n12nPGOq8da8hQRjoC8VsmAoFU2UBGro2CF0w0GqaMtIFAWJMqlh++sMQ8OWQf128QnX7DPURV7LlmF3",
-	"tcmaURX1MC7F3sdKMcjamc8Tizo1W3potVu3WXKxXcMtS8C5G6xlIRttWMfmlmRq9r6sZ/2s3Zx546dr",
-	"zZKyrKiMckCeIK66mj3tW965T8OnJlRaeZwbdB4tul3PFTWz4o7FulVLqJvCZlcxM9YGPTrr/fOaem2X",
-	"i39RoNSCXnFg9rEHjF0noGs7tvyrkuvmfgNLGwy8XzNtqNbfrnRXfbvMW+V7ueC/5sz+bKhhueo70MVK",
-	"JPiyqlj1pmzUpNQ1j8BGpXVN7ITlzlz5529FahdyV8XqltLoA+DGzkiD7Hp9jcbpLErLVFUkhgNihb+M",
-	"qXyCpucJpo0ljGZqXqVoNg3dEb/4vPLV5rR+0Z0ofQozTqBPl+CM9IYmL1p6IqolGHCGgsAu6DW/uWT1",
-	"GTnKUilpCek5Z0qfMmWVlhkS6hTy5Q3iGzuywXZyQbods41SYPj6PFY7aWNhMSDNlH6gCIMEy3qP0ylJ",
-	"5Kh2PLfpTjrTVnGmpZPrq6a0NXLgiqFVle3bRJiI3S+4BWC5n/Ak4ZW1lxXf9u6uXSPV5Apqz2dSjOoq",
-	"RlgcX4hF7vL11Ocv0Ihxt9P59EaMJXau04WxjmlLLkRjLb1fsExrKUYZtvHm9dk5i3uEChLaInXYJt6V",
-	"qQtBnb4aS8XI2GjdXBEaCODq0lwXcvzmcq/sq2djzqeGDbUOz46Oj0tmaETziAndYgKcjm3yVrFAVObi",
-	"gqSZjHOoNdMmhzgqs7UHoNOF1K4m4FYiZTqg0YVP0oxfUm2ETX0lswvlByLh4qKVyIgmRZYDdAeAMrZG",
-	"ptm2fBOLCzkTnO3A4UMqP1gGwcsK682YksmlgUbOekrdEiYsV1wzKDB41SS/zFUXfPfD+P27c43/e5O+",
-	"f3em3kOxwTL3Y+tvvfJT6/3Hjv+4e1P5fftvW3/rBUF7o1e2HwZB27zYM8+WKdwd/9HNb++6rX37ee/m",
-	"t8fvOq09+/HRzW+P9yufd81n88UufmE+PXrXae2/3waw3u387a8AzV9aNm2l9X/f//bf5tnD1ne0NTRD",
-	"bD/c/tvmaSxQEWdZaUXnnz3MYy6/bCSOIFCfCNKBykJQGM5FhGHd8CiUkjAPQqF1YZvbuapYnxrJ82fM",
-	"a52JVcEqT6t7eMxWgLPxKCXYjdTSHssRXZBDjmEdGJ6J5ftiTl1YWrezuzcTllbTU3b3vnDImVvOc5uK",
-	"94Vjz1wGYEPekcN2V1AGEgiBpFaj1BVjjUmsa6WCz57lDWZViEat9LwGg4JTtnKQBcYv3GYUmmHOuN5t",
-	"8652Gg9nyPvecvV0J4D/ZpTPzUvKVsB3gKqkqGnTrIZ+dcSjqBb3menH8QRsJ1+Wv9j020V37S4v0leH",
-	"OFh28DNjzaoktobwsk9MZENmuuLca8JSpeLiitdmmY6r3bjitdrVqZR+XPGaC/9YL0GtfKua0oY1JVe8",
-	"8nfz0F1ltjXBsSorbNGK132vtsHrvjSz6vVemsWAdd+rIRxkvC1a8+cgrf7Kh8sYp8aAe/zRh0YntaKX",
-	"Rouu17wkW6yskrltabeR+SGmLRBc1MLaUqMxl5GgGJ2iyEDGUzDOyCx2Luo/iJZwy9YOruDnqvDIkNt2",
-	"m7cPxaxXFN0wSHE+08BiRlOUXXGQzcuyYYxy2BzfW5zvAQnfvcegC1oG1zqZrxooPOP7+lFSWfNn/b7K",
-	"SbW8S2dFj8BFfLXc0mV89StILmpiJH+iDKM/fnpRDZdunWO0CI8XJh018t8vdLC2js+9PvEZ9AkUNT+L",
-	"PnHje4pFecb19MzAYv27Kf+JTX+ANJ8G1SIxJIdCMCIJ/9E6fHPc+olNe0Rd9BN+yfrtdjuEvgpez8Nc",
-	"IRcP1fOKx0tyhrOZhQ8YzVh2mGPFMfz0nePQldHnao+dskhOJkyAVyA0A8jMxvz1yDMYZxY62HrwxMHP",
-	"JThjrVPv5gYQbSix3RYYdaDLH67i+PD7F6/OX5Cz56dFwVxnPk7S9hUbpBm0CWoPsrmihEX7XIaBDEen",
-	"Jz55cfoGHCK5lhPbRLvwxlZmMyxbG6GlZ2MPA2HwWfmY71Y2ZBaxc1I5fw0XJGM0gfZP7UAE4k3hKoFs",
-	"MfL29GWv9NzMLmOHpnznshu2SeCdZ1PCISAq8KxD0oifmmW2EFIsI0UimiTKxgVm6AqhGv/GCACA4q9/",
-	"Jea8mNAcq1eYL7GVmvMxogU1dBAQwVgM7UMP3xyTCzZtkzOzeA6BpLaCvL6SNk9N9cyIrXXQgmxlJSJt",
-	"w0sL0NsMCZOa6QAEiA6nE8z24wKr8FsIIJuJC3YAYMV8OGQZE9o8qsiW28AKyBCerd2ILt/uikcM3U6F",
-	"mxlwJNzrdEkuqF0fi0M/EEpar1exjUWwOhxBTCjsYS0+FuPM0Wk5YVTACX3PzCh2WRvG6ZKtcKd4fCf0",
-	"SeB9zzKaBeJcXjAReNuw1Am9YGQiXQhC+Ob12Tkx590yWxS2ySE0kYVUPZtogJnul/KCxQibCsSqbWmT",
-	"n8yOQ8nxIuXSL8JRp9iSDwO+DmzbTUTdC8ZSLPpOIOtp3CavMPA/t5sD+leUGI7RUjwukrCcuzFjqVRc",
-	"y2wK9xz89uR4CAiUMHoBXTLMcqBZp4gDgYAQKlwwMVyWF1kmM1VeEvDt2s5GFl9+PHv9ijBxyRKZMsD+",
-	"MAw/KHO1PgboDA68HvkYeAZG82fglf0h+vYBc1aWnuAjBsOhgyiJqaYQQM8FvNcOPD8QpPwv8GKmKU+U",
-	"nQeYoPn7nf3bIKPjXYH3/ubmBoA0sP6GLvXfSGigC8lveD6/BeK3VqtV/M88uNfpmOcGNO5bJDePT2hi",
-	"KCSLYSN8DAwg4RG2EGmdT1MW+g508mvO8EhSqsckpRmdMCiQYGfomhlqWGSmcMjoRqkgoyVK7v09876Q",
-	"uj+UuYCXhUSXcsaUzLOINeY4wrUonpS5Zm7AfTPghOmxjPtmXIp5wGZkCMyAZ9k1V0bZz1EXsKyEK4Iv",
-	"HpDw0LwWQh9WZb1T5pdi3U/xBMQw4ZEuBncg0yRjNJ66ebaMgmkVH9vvshIVbnASTn27NjiP2SSVmolo",
-	"2uein2ZylDGlzFwl0aqPEh6X7xiiDGEdSvMkIVkuBBejA3JFuQaFNzxlOpu2DoeaZaELwbEQdB8ZCGw2",
-	"fV9L2U9oNmLlOnH2gYyhPSL8CAxMkC454c/cMPuIHUU7mD4KW2hgxbHMGA8UCY0OppgOMeRdkzDXw9aT",
-	"0I60u2tGmr2F1TEIxKkmSauC3HDAg8yQD9wkkCcPSGivX0gmNFWE0Whs+5EClm8VafDQCEi9233fhuq6",
-	"4bZRarlWpSRRBa96Yhds2s9YrkrMmz8cQyIwPALUggrncxtsRwd8MBJRHwqR9Nl1xFhsh5YSUzftO2rN",
-	"I34EN9e+1Ece2seQx4UH/kDVOLDZiLenL33gCzUceEx+ckiwj0QIxB9Bk/LglDRXiotRJT6JSEHMVQcO",
-	"YV8HVDR8hkesnwt6STkEATnYDLUFAY0rkovMHCY0mDUigpREJfJq5ZagPKgzIEuBOAMNAgsFyJgz5Vs6",
-	"aJ6bJYQTOp0zKMgMU1wgdWw+LzAIoH9UEAjbvScIstDmjWDVAmClXCAWo0Kj2k6qgkYxhSgbxwrkJsMO",
-	"VM+w9b1qgc5+hbhumf2qFu80UkGFWLs6nZkLVoNFENvwbRthNQdqpOm+bSGGo7rOU4FoaMBoRqwHex3U",
-	"fuaKXLBUG5HLNSbbdgwdzguC2emQJdOSs4MUFNpwDpDV5m8YYmsPpX9KhhlTY/L27fFzvHIGVwIhoTCC",
-	"k++MXFc2ZwGyahhykWeIaGKEEEgPpKAwyFyD2BKIOJNpymIX6QSBVr9goOPuHhnLPFNAvlNGi2BBheFP",
-	"eOVHTNvaE9BM1u4XoSNoDIOSW7FO3YJezFMW9yB8L9zuAVcEtLY90oU0Yhp8UXF1AUeNcqXlhGV+5SWb",
-	"GvaLtYFCa1QUsKk5W+yEa/c+y4VCyNpzaskDVd7MK5lB/h60SGMx2dovbt5g6grGbreJy0IMxBqXuhJN",
-	"CY08DaVoIhOBwE2rXnzfivpGWBWjAtWMPAkUFgVIwxacuGJuOYjhjzsFpQUfwoSLHMTQmHQ7fqfTwRQZ",
-	"Om0T2I8AZCOrvzFDZlQqhYIa4BBsHP6jdQr54hOuW/CvoQ3VL0+hKxAXoxAl35kfgWsa2gYpf7Aui1iG",
-	"LFxxEcsr0LGgxAdkdVhpAHJ2AvHaBuLh2ot+dbi3ioSGATVyn/mNdVv5ho64KPTVl1xpUlwzRbTZyBC7",
-	"1G9BbZGuJS5FG3qy1bU9oP2iovDu/jZugD318GMA+RMgObfb7fcok+MXRnyvdL5Cgd0Nj5+g71XlT2yB",
-	"FXg3N2Ydh6ihpVTpIoaXK8ImqZ76lpTZZnHgJbJNA6rGD3L64uzc7KXne5csU2jf6LY77Q74NVMmaMq9",
-	"nveo3Wk/wuouYzAxFcqd+TBqqpxzynSemeuHYMphY3K2RV/Dr7EUMxAV33amth3RAgGaNujDgZexERPm",
-	"qFjgQbE0GpkrG1oB3hIaa8t03/apDrchzM6MEgiXAaqYJZ0gYymNxNHQAy5GRm8F3VQrlgxLBdwI3Sz2",
-	"LRM0l/GSK26uf5hmbMivbWfDAqOOY6/nGSQ7BFuZgp10DHqh8bZ8BNJzFnorq8+xrHh0piyVgTVEBhq6",
-	"Lc9wCW6TQsNJsHuSeQVEitL0V3RORSm1Fqfn0iLtQE3GzvfmVyQtgDS7nY4zzrk2i2maWCPSzgebcl3O",
-	"tcz+itsKWVRg+Zsrjm0x0GGbWaIVFM3QcwRu0Xz2nZ35F258r5EibjJS+dLcaIrpzUZSzG7FHm5z05vF",
-	"cew8o/Ep8gwPXumufuVtRaWGl3afrn6pgNC+82iNidCMfS7lSyPAm9f211nSsZXnwd6Cbz1a/dYZ8ue3",
-	"JXtGG3s+mdBsai9xgUaGqNKRucCe+Qpu9vsb30ulaiCIRzYL3RqEgLLYzLhZ20FVHTfCneHYaqo0m5in",
-	"0VYLFuiCoiH9snlfzpRhBGitiLwSaN8sWDtHddNc/gDCjnEIMC5CjDLogxdsGvaqBuCKFc2Mi3a0QxGI",
-	"mhHSAAHN+VygbMfV1zd7duAYlq0YVQhIgQj3Ok9JYbJoIqG4hXjbN6ahFeEb/BXv0f3ClH5my3OtoEX2",
-	"RND9lU2APBWIcVicJyVHpydVLQZ810nOKg6Io9MTvJ6b0DcbK3ZTdxzZTNIZ2tq9Y9rqkpIbyKsrkXdF",
-	"lTO+GnTjqopmoIUgSoHNZ2xrzVSocIPSsIrmNb1y43svixrpHxekJF+w6QNrG3B+iUKi2fnI4xuINKlv",
-	"cvWw5j15/7E8xPcSLi7ghL5nVoB5Nl1UvjHkcej8DLPkBn7T0miQGLTIpmQAXVjrt3zkppm54h+hwIlZ",
-	"AI7bHsh4+tcdHgOUp4VYeBcwlkLmUlCzmUk3hNiQ6buBFjwPyyEtJ9sAyi8qQnTWECHKK39kOQW82l2D",
-	"ub9Bc3FVlNjr7q8DZ2EfhsgAl/m/t7u7Cbx/L4zDhUzylQhNyDyc2NQsNd34Xp0C2/Rd1hQdjTdHFQiP",
-	"5tGJvIQiPz0sB4r+EjlhQtuqQs6ENaExc8UoAsHVan9sYW9DVyURkiRSjApdkGyFe529MBBgdLuiWay2",
-	"rbey0FAH01nlVWk6dQNQVVHDcsj6BlEPl4UZ91jrglpvtQEFXcQV+43Ch2rLjagQUpuhrH8StNmturi1",
-	"3SO5YlXhFPTDAOhqRjNiHb5FvEDhFi5lUCpqxttYMnSVJDK6cNPKXJudmHCl6QVrEvJO65RqRrDZW1yj",
-	"F3ySKPmWCBHf63qfgVDvrX7pldTfyVysT9lr9PzrIIyI6ssJo7/cvGa0N2cDbrKxlalsBfmCizgvIXxf",
-	"Ebs+s6VmkRrhAoLur+zvf2W/jhv4PdOrrt9mVgZE8OMYc1nqIs1Oyf2xGcAtB15kYTpFUUPZcC/rtTf6",
-	"rouqc848rIprw+2UZmnPtUMsgrEKVqohzArkhRmxCOUsIc3424WIZPXrQs33A4Hl+wXD4EVyWIv8QvEE",
-	"7VZue2KUuATj6OClwpEvM1izzOPEnRnBBq1pA6nH283SxlIN7pZmpd/TFmP330d3m5M/VXHAUrB7+8x/",
-	"qn3mFbv6FINCufcu2+puTDPmtn8iaA22Dkdp/rT2js8hRi8wkGxkqwBSdgrRYV+VNF7Y/FaaKsZUxHI4",
-	"/FT3txvGN7hcuL/b5DueQOxWJCcDLpgNETl89XyRY/kHB8/v5Fl2C6mEqqK/eANv8jLOZ9d3hm/drIIC",
-	"ZB2uIMJoEQQukagKwkb5pJ/VpW0XvNqn7dZ8rzTd+7Q/wac9LgmII3kFTVns08ZmZ9S93Sv6Mz0wtEtc",
-	"skyhLTClUMgNFIYyScrwc0pSlkFyg6ORmtGJXxSax4qiENo4gpS1Q4xPn6kFT2TKhIPjAIImIYLMGTSx",
-	"Er9NXYBnm+y+Vf8zeYGBdqEd1JUSXuKZtjv2+7qm04xH9paWZ1y0VqPK6F3opzZPsqp3usithE5qrvGB",
-	"94bFPCf5xLyBpY8MY2JZxGmyiRvbbs/v48d2Z7NAa7KHDF5sgx5zhuMvqf5YYFAFutd05jWdo0Qqd9s+",
-	"TZ0o28o5DGjSJqLKfBupPt8zfSdgOp/5MiBHxVz3Cs+9R/gPLXIYPHWJZtJW8neCQLMEUlW6Cv/wSs+I",
-	"uy5N6lejB6S8QE2S/Yotxndf/+TdG/b/EIb9cXGYzSLtRjKafbWw7NeQcQcYxOZG/eqgC+NGzdCY610R",
-	"cVHUxhtjmEUMSUAu2xL0XmLeBBkYuVwcCHcf1pN9SSn6wvvNku9i1ngXxvP/nHt3b7z7rDFGIMctvfHm",
-	"1kK1jU802sEYczY6UjHR2fxcTBkycnAS2vLl2YQm3GUfgivuik4JVZiEQovexopeMoisCUT4Nxjtf/57",
-	"99n+/n/vdrrd/97tPDX/tcw/IRlyEauyM7LSMrMBRfv73e5T+x+mPj18eH4lzZzQUcSssv3woUt1mslw",
-	"wobExPVWU9BGkybm5YNAhBOmaRvykuyb5ReYqIRrhqJ3bXJuZk0uiB5nMh+NbUSWATgQW5SoqYh8SFi6",
-	"NnLVtm8bZNtRBbvW/SjPlMyMqKw0o3EPjAqQ6ahIaH8MhAHFSctwUpWWitDOzBDKqcyJolc+GcsrCHuH",
-	"DGVsaUYzFoiyB9rE5skhSoDzcUxVbWiui2Q5SsIqrFjIg+LSId8ImjCgGURMKz2f6YgdlDDCXGYaaK5m",
-	"Du6Q4JAkYxNmXrL6gZKZDqullQEnuQZFtgh0w3xJQgPhNgpzSSkcgYsvk7n2sRQCZH/Cd7nAtjPxQTUB",
-	"PBB2YpnZOX2zdMAb7E3pwIUN46qs6uATmmAbVigcErNAgDXC2mlqqQRcGcbUIbUKEXDPbII8kaI4erh3",
-	"BfKapSHkuNvm1J2HWA7dkdiyz+bI7C7D1xkcbgWDVFlfpMwWS21qcGFSaZMz0AnIYBqI0FWBLDu6hWQL",
-	"fbKYRobgbfvmtDJLecprYRPVbIUGe21cHA9AWZaTjFilJKQzkNl5SZxjc3gRCKoim54NAwymqF9GcsLA",
-	"mGZ4PpSYVW4dUGuaJQiN66sYiK2wbE0X+iSEApc++f/+n/9323dUjMW8Mn0BNfRdlJdl4mIgLKoYJIbW",
-	"0kxgsRysoaENZDRJFrk+XgJJ//J+jyMpNBc5c7g0Q2ZQtxmCmc124zEI08OdxGaVjorWSIbBNnt/oVxL",
-	"m7ySmmg5wn41KK4BkuOONPk2cKyaa2ODmoVFo4h+6zbFyWeXZK8PONVGhthwvdCDg/etdCJhtZmtKuOU",
-	"rjOypdETqqMxF6PtRY4eLOG2rpGyWsttTSBZy7B41wWFbAFELCYRVazFhWJCcc0vWTJdCCMICc2uKPdT",
-	"rS3zXtOhjGRrzhy41gI0m8C1yjO2CMDKI2tv5XnlnQZQDLFE6mJ4S9gKCWbPAvWB4hbmeUuwLG17WUCO",
-	"1flt7VznLEBaZegZXkJXyCvmGRY7UDaU2/VBHWTygglHCaEIVCGZFS+1yXPM8O6RsFUj51Wv7fbi62gW",
-	"VNu1osuu16o1/CxKkMee77WqjUhb9v9rj7cWdQv1vVbtExj2oYG4+an2KWY06aMHwPdalU93lsNbc07Y",
-	"mpZ1zwRWkkhtZW7njcD+h+/M+JOUiqmt2uu9mKQZU5S8PH9+WN+RhW1jK8vqdfc7nY5vr1XP+yCp/D8M",
-	"h2xHcuJhH2XwgFQ2qvdkvzjOHyWV5Iwnl9QrCkR6VVn7qS1m7pC/543lzAnV+rB1nvYedXqdzr9AA3b9",
-	"GqvlAYBGV2iq1/MO//7rq87Ro4vu8MfO9O9dea6f/PDrbvotm/747+MPkr/85dX0X7981/nXL6fDf/7j",
-	"Z/7y6Mfs+EM6OP5wfHXy4Z/65PmJPjl/9fbk/OfHJ8+PH5+cf0eP+dX1yYdX8cujHy+PP8jpq390zBKt",
-	"VGUIj4+lCGAb/WpZAq/3+GYDX5C5yKud26hqfSWe7Yp/4xW7Rrnm2fTInvdcs8YGxcjqBO6zjfg0zxSy",
-	"h6VthiKhrmRVBr9BYeLKNdU2xLRJ/koWyF8fvQJNZ70OBuydKibf3Pv0P5NPP7En42wheFJrZKhbM0RD",
-	"Xbs2wUIS1sBRKQNo9A7BrqxKD3quUctl4uqwUBKW9BSQs0NykRiJCdVx23b9iivw8qPoh1qQ0w6dUD0H",
-	"V1HRzijNs9bN9VPLzQ79vt57mvJTBkp21MAojQiduZ8fKFckoMo1Z5jlOYvG5Ehm6XIuOKEZpzNs0I5w",
-	"Yn4iZ1RoqSr8rsrtDO5BpBRN6jADsoABycrgBZhumG/298nWbnebPH3y5MmT1rfffvuttyEbuet4gupx",
-	"KIZu/oZICqdfD6aFdnP7o/lEIabp+FCK2atLMZ1NjnVWiDGXeaEUU4V1wwNcFJOBdSgrZQV+v4gMG9N0",
-	"H47RKK48hzxdc5SfFuWA+b6lKbspyiEu5to0EOPT4avalReFYGwMGTQG/3TYUjPMcuhSN9NG8L2F6/7p",
-	"ANpElOUg5sVk90UK7kNSfociBQmi3qzIXPgO16hNgHUICjQH90ODIA0pWGXyWy5iKdj8jXhepXfrJcMX",
-	"fBNhvE+Bvw+7+VK3CLF10S1aI5d9oYbXGK7VfC3WWL558T5Q648SqLUQXTZTxF2rn/c+ijoNFg50YNqU",
-	"V+cwUMToTUxoJ8IY2aJNQpEnSUiihNFMFT5OG8/hByKs6nPo6y1VtPCAlFXaK2qUjZWoWEICUTIBmAts",
-	"KQILuRLs9OM8r0RILEluC4LDtSkCvhrMGm8qIt8nVLszYL1AXfNjLeiGUXS81F1gVaXXqqhmL83B/5rT",
-	"hA+n9XF+xi+t4WkuI6FigZ+3qm+oa8KGrGcr+A8hIxvXXvnDiqlfr3D6hmaa0ySZElSQllDMfFlhiEp6",
-	"Fou5hpLllgQWsaOW+M1beA8IFdPAWmLR0zqVuQ0gkrnGEt5AwHpz5JLMUEssFF6hl2TAwG+LVHeWaOKP",
-	"hUF5noa6BzoQamYjf4DMKzMqLtKHGlfhm8Pzox8arcBvq+rn7emlVXXrRM72+6lt+20Mt08aLH+aReNI",
-	"Zqk1/VWp5uOVJr/lnssrmk02JbIW3+7J7D2Z/VOR2bdLieuN7+24tiafGELsGl2MudIym/oYpWL7mCgk",
-	"jnOBK0tLBJBVFQJOHOS/U4WAoiFMwsUFxnF9gRT9FbBIgUDYnV8Eh/157cCnI/v8yvm5nb8MNVoAQfHA",
-	"2jA8L95YCcVnqtlgMa6o2fA5yyXYuVZHlLhF39vE7kMrPiG0YlJSU8cmCgJb5xTrJysWzagW1IpxvMJW",
-	"rlXEBohVbu2cgcy1kf78V2+RE9eu6v6+3VsUv6BFcVLgfcP13FQCsq8WqZ9ZpHYqhY5XC4NN1/n06Kxa",
-	"LXmmA5LtNUahMxw0ib404kqusVNh2Sc89F1hP/Oua5CHZU5yxeJF4uDp0dlxdQm3UcuqAzj17J5vLOUb",
-	"s6deQdDTozPLOgx+VRWN5mi9MwadIUnGo3HJOy5ZBpPYDuIyi5XtrF1taGh5SZuE0Oo0EIolLCo6yeJD",
-	"F1zYOpyQ7mQ+Yngd9pRxhiPzADalO7BfQSmfopK4eY1mjGTsA4ugOQimMRjVJReavBU8kjGrdKDE7mWD",
-	"qWbYU/I3YqAkv7kZq72Eza+hZtfQ49b+sYWdZ/Y6Tx9XRrXda8Mhx96c8Ec/z8DYNOET5tq+wlMRzWIc",
-	"EhqrujF3O53qkD4JK4cCA7lu/ebDINdaClVCtF2OLnPFEpgBeriGZGsX2+UQ+Lxtm7v2r3isxyHZCs9O",
-	"Dl++RDfDyYvnx29PwrLznPvGjZ+xNJkaHOzXt8Yn4a85jy765gHOSsi6XfdqYmOh4KWEaq7z2Ky/9bRj",
-	"HnzaMZAlUoyKH7pP4JfuE/yJDmBd5uCewfoBQ2DaFsBFDCiYfpHgjYad3a9srG1kCsYPRbQMxG5n7wmk",
-	"Rn0v5ShhhoA+O7FBd2BfUja/tUKUILV1hlxi+SfziSa9IpHEdhWsUdFAzFzW5sBTR2fJw4enLOIpZ0I/",
-	"fAgLePhQ5jqSE/bwYSCgxyRVUHrplzHV6jBNe5UcPpD7QqvxulxcsMEekHC30w0x81AxoQ8CMd/lFPPC",
-	"bF5k295hGMr1Ry96oBJsgaqaeIOhKqdHZ6Xc+AeJhT1n13omEJNda+ztuiD0crsp3nTe2GnG9V4n9C/k",
-	"SE4kSaVSktAPeUyzv5W5b/Ccoc7mUs54wWhmqyjY+74+VPYF2FkLyd9ZRk4oV+XUeZZ4Pvzb88Zap6q3",
-	"s8Ou2SRNJNh7jXoPy+tjOjFG1TYu8yUf0awcOaJJAmc0l9k45BklQipFiRyyTFPCVMoiTpO/eL5XELlm",
-	"iHb4hI7YpP0hHS0zM9t+lG8yGedaEjYhz5nS9FfIRCogzGK37UAx57Yevl1/x0ua6vU8pJoeHiqeQsOJ",
-	"HMlJmlW3bcWB7NCGPX0OnyIqSSzNRYQlH66xl9Ru4+x2HcK53wW4g3XBfbYGuIMF4D5Dt/wiXChOGw/Z",
-	"nLhhz7M91uC7ymk6Fr4AmIhqmsiRbKfxECyFlsl7vRrtwV9XwAZTQ9RrJVi4ClvxfdV9bZih+fWSCR5T",
-	"8obmCVeaer7nWKvXa+0+au8/7u5198zglrF6vdbe4/bj/f0nT7orYSumRn+L5f3zJPNnw4SJ5f2fTjtr",
-	"ogSgoGXZXs9DHtunFRKbGnRCtJ17bjD73LOZ58b5hIryoe9oQjMSyQmhmomYCc0AwezPP+c0IRIGupQR",
-	"g8RSlrEKPa9LSJs4uEruuHHiwXINojZq/Ifzdlnwzo0upe+rtP2RNFYjtH0HcuDdqatmTNAk500ppaZ6",
-	"xQZjKS8+1R3mhpm1gZzxERRxVSzKmFUZqi2Y242mjV8cUJ/d0/U5PRp2Fas9Gm7z7i2s9x6NT7BMXZW3",
-	"xt3z4iItThk9ZSNzE43GTt6evsQ8j4hxLClE2KWBBcOEuLnRi9oQGwXYtnaZaUNs4XqgSKiQHPSRHIQ9",
-	"aEhMuPZhAsFYDIq8JNGYRRd2uJgl/JJBcSaIL4Jw/FyRLcUYCYy6xYdTQ2TKBwOP5MLoyW4DttvkeIhN",
-	"46HMmJkyk5pq8+fibFL7+p88oRTP0OADuOptLp6NMmpjPCeHL5yrx2IAtIF3oUcsJ+V21CX2CcsV1wwk",
-	"dnvam8hjdtjfp6p0bfKFiYx2VWu1SJ5B8j9CN57yCt7nPy7Jf7S4cGcpkA5rFmdBNhOYlYmQdwKoy4Vc",
-	"BuWomGsjECtC3POCKH8atIb7zLCTCmNogj1pAmKjZZwzdTdbrZlavde6nO0W6Z13AqeNul0FaV6d8T7N",
-	"816n/R3SPK8K7GsQdqua7Ub5ngWfdxE6lsZMSSJHbfLG1jKrUB6j0caZTNMmZfb5DJFfL/uzKmzcJ4De",
-	"B9/8LgmgS+/XGmmgDomXtzQ2V0zVbESNQXALb9Aa22Tfvc8V/aNEdq3ArM00bfvqXSaNYvBAjxjNKCQZ",
-	"azFhVqIIDYTDajBMAH3myvwY+2QwBSOGzIr2WBFNkinG32AKaiBC93wfezOFB1VeAqNiOACZMCqw5VVE",
-	"BfbWtU9CSNiK9NLFqVHVq3Rbi4QzKNQcuaXoaH9e2wJhyxHNGyTeoykA978+3ak7FihqjXtawaxiZjxM",
-	"a0bY2CRxt7mmfxJKdJ/W9EdNa9pM5t0pKctC7855k0INwm49W6kHPL34PWUZ3nKIZjKaI9e+7XGKBdCp",
-	"1oY+PVBgFPNLjTOSMfNJnNuILAhONJu1KMx1lQb/xdKfKnT6M6Xb2DVOv0i+jZtstXuqXPhXWMf11HHd",
-	"78w1cJs2f5Fe0Ghc3A/bfRvKWJLQfdsvymjZb5p6Xtuf6lg/3/+6MmaDsSWmmu50diDvzj0AXKSdUj1u",
-	"/wnaxn1Fbru4StnuWCJexhN2PlaQ6GanQL3Ne2BVZlxNZR1KL+2Y9XPOcihjO+SCqzGLS9ZDR5RbBbIs",
-	"hmzQHgNu7WpbkFcBbUkCIdgVUUi55ZBguHQ4odd9y6RU6NiVOrDqQaY0sRVwzUxcmHEUi6SAMrkFNK45",
-	"itI8SUiK5iHbP2VWLPWrZW0ts1xd1vZ0PZJwF526du+cuSxypxX7xxX51Zx1jOf62Vxk9waz+4Zp/2nc",
-	"o6AM6+oDGPDQQjvbJ5H594ujSSp1akrFom7iA0pdxocY8iwF86ENUjsQ4T9adqrWGR8JWz8mV6x83I2j",
-	"8R3ynczI7h4ZyzyD3kauYY/1wffZdcozpvpUh9swyJmmIqZZXASIlJxDlXPixQtE2Rus+BEZEKRV4Rw+",
-	"UUXkTKZctyUWXRCuMczlSmYXXIwCa9aZypzELE3kdGZZbXJqDgqKhBmi6DiQecotElwOCpsv2Yg7+3IT",
-	"C4Fztys9w9P/TH0e7zIkw0K6gIVU96s5EIPrzx96cc9X7vnKfxxfwbi4Os1el8dopj4Ta3HZso5QtzU0",
-	"E0QzlG0D6MzzQl75sAAWk4RfMGuUcmKnj41TUBavFE6zyX4Y5Ii/QgfD3U4HkvBsf0NIbsUwCiT3gaBR",
-	"xFIN4Yu9QuNncUgUnSoCPQPb5FgDD4CiNfPqAdFSAhOZyhwqSlr2YZSga9cqzTCNwiNBuI3HtNqLgfWC",
-	"pYU/wy03EIkcHVh6aGDPmM54c2b5+cIglC/FI6qOhmIj5+Me3d6XjULM8NXmU+W7GONWs5k8fdL1PWeF",
-	"7E+U13uy53tgicRSl7613vUjGTOvt9vpoBdgCNRgMTguSRqVUycuLABsSBM1D9nuDGSPugVknm5cuqG7",
-	"MwDvdbqb+zvM6Z8ylScL2a69Iq4zEQQ2OfDvuexdGBrNGSy2M0IkV82iuCCky5xMxaTvIxFqciZ+Nitk",
-	"5dc/qx3yXtL4nJKGQfU1nFpjqhVN00+v2OKy9peWbXmrGLbaLSqxOHM+VfPFCFxKf8zFqE2q9VQgMmxC",
-	"BR2xOBAYHZARGk+44EpnVMuMbIWcjpgwSnmc1aCyUea/JVzp36yoEG4vdJLZhd0XhPny9vtGpKpis/19",
-	"FpvXrw9TzODqurgW7LbmBCBWDXnmascEYknxGLJh7ZhAlMVjXMUYsrRgDBb2KKprtB8+JN+by7VO8Qzb",
-	"+bz8DYweDsyRZMpJ/7YuMrzm3nJFkHXlSapdZ3wzDVeBqFa0dN03UCmgGsfzCR/a9vIcA9y2hCya/duA",
-	"FnM/n0k9Bh2BcdgM6IC+u0sui+CFPshyRTd/NkkTqplauCnaPlFuTPGNLdFsvoT0K5AxjUQQXtKMQ9RS",
-	"CM56sMqNDaEzROfjx+7NTeiT8OPHXfij3W5vlyIdDv5ABQIjos4r35KiS3SaZvISu6edME2heyCdMKil",
-	"Ai3V3MIA/ZTRwGhCEipGOdSsdANBBMFgWl+n3ZzXViF7+JBUKtGhw0UawdeQZHQgYBktQcZUxOVRuoIp",
-	"7UC8FkTlUcSUsppQaGYuO+/X9L1u2CbHw8aaK0RmgRhSntiOm81A1Yq6VId5oAiGfvluZqOMFlM3V4Wp",
-	"zPNAEQ6dHZsqxbQDcUhCl8WF60MFmSvCJlxr7HPvDJeiqLO2qJKMoz1/wHIyiC2zJWUsmq5dGqHO0LGT",
-	"+pKy2sW183reQFLVv+QipqpaZsbCZeawd9CwgR8llcgC7rIozkbQb1gnJ5ZRPrEnUwkPtt+6lqBDnjBi",
-	"W1tXarSUPGwEDfbTTBomRz0sC+Iau9tvbXmPhtWsqlYyM8KKMhvFksz6oMZNfXHH5iu3MrsI39CS+b4W",
-	"5RJfwT66SiXNy3B1kLEr9apFFVVPbCUWWxN5UhTpXFOpr9/d+2IX94lB/9nFLmYF5TWk8EJK+cQCGPMy",
-	"eiH+bBnxiEQ0SRSI4RPyw9nJNgSMGzK4eSF4N1chOv5eIZHlGkF2hG54mo0kmgIb67Db39eOiXRrPHIv",
-	"3qyExcg3CIyRLAw3BYmaTKiOxtsYFWR5KQmlGEiaGe09XAgzDlMDeUKvsQam13u8BxXs3ceyhn2ZQj3X",
-	"+R1SC3rWV1kADnhidCwnWx8YOTJR5aNjhh22F0acTpimffe615DXPZAyYVR85uBSd2qrg0uL1d9nuN0X",
-	"P/kEK4yu0MImmm/eYFGecT3FKoGMZiw7zM2VfffeXFGa8p/YFJcG3703r2SXjqTWMRiq4rl+DnVJLknb",
-	"V2yQZiDLtQfZDk35zmW3gYi+lBFNSMwuWSLTCYbTmwnJVjihF4xkuQi3a+Ob4c1LY6l070nnSacY/H2x",
-	"7tlZTsAG2ci1jIpxwaYKqw5bpQOKtIL/kKoxUMcHKhABFpUc5RnNzFPOZRR4eJdj6QLjA+97Zh46lxdM",
-	"BB6ouYF3ykbVb9vkJzZVgaAZwxANiOTx0Z7qGrNLo3SPmDAMELpXDTXLrmgWl6lcPCNhmrEhv7bRk5YQ",
-	"mpWZGRp2/RBsBHI4JClVCsJ6rOUoksIcN2YmQJkZl8olBWoBKctUpY6sZnTSDsTrlIGrXAoGWrYioZ3C",
-	"pTqFByRKpDIPcT33TCIVi+vw/4C/NcF/PmbA2mikrZlb0YQpAKZwMLcJdqvCPs0skWIE1q85LDhw/cCq",
-	"X0Jb28KEpRgjQmauOgAUzAnEw4dvjLJlTWnq4UMw+ZUmkJiPoM60SKY9En4T+kSlNGLKJ7HU5l+qxsx2",
-	"yklpxoxopGxCdQYp2TG4w8Nv9vfJVre7TUCZa5l/whlrS03dAyuIwRQ030FwFZr7wOQ0ppeMdLHg8b6F",
-	"Em1cUM06m0KKinWVB2KUM6VY3CNcREkeQ1jR1v4+SBHPMvpvnmwTDuhArniSVGy0rhWquVqOFAVmH0+P",
-	"ztA8yQWhol6MmKK5sXpkZVNVkUzt1r+odWtkM7vPBUnkFctIRBWroRV2QmrGKWsVNsiN4RJuKWAnsiZl",
-	"KAvkEynqDY9qkxSF+ufnATG9Wu9clQXPt7AwNPz9LFdcMGVkIvMYF6PtHlad9sHioHyIyouVT1zJUeVj",
-	"ieqiOiaUNbelcewJY5Vzu1VAYrgAW1ggUHSBfb/ClM0xiy5Y7CIvqJhi406DeUzo2opPj84aCY0L7eCu",
-	"upYlHDY+0O5ns7PKVt5CWjwNxJimKRMWU9FAYI8KHkNbIs/KottmUk3CIkCnPaWTJAzEliFXhj4+ane3",
-	"0aC8Q9VURDTl+AzZOjSf8ZnONloqB5m8UphxqQMR7sQyUmXwj7PY1vJgHj60KTBvXp+dhwZag8s/nr1+",
-	"RZgApsf8QIQfA4/Hgdcjgccudb/dbgeeDx+Y0Ph9NW0Uf7Qf+tQ+UbwVU03NVx/b7fbNTegH4grM9qH5",
-	"IXTu8YwpmWdRaW2HfebKWt1Q5TNXnZLQXJrQJzQQoUVt84mElkaH2xDa44JEgYzZ0FHVw+r3+In8RtBA",
-	"P1f+/giF7tY51q8n4azo7Yrav1Usax2OwLD7GwmPD79/8er8hYuXVTvddsc9WkbRvri0zxfJuT5h7VEb",
-	"fSoFi5p77zh2L1USm3jsl3kXUlhSkTGdTXvQnBELuMWZTEmc4yqYmhv7nE+Y0nSSmilsfXNAWIxkuqLK",
-	"xm/55K3g1wRzL+bHqUQI/0ZCNaa7+4//JyTfkDG7Jj+cHB61zn443N1/7LwbGb2CbBHfyD0sLs3rV2OZ",
-	"zAa92dlqOSXFJ12swG8MHsadezcXafx+ywmKV1dXbWV/Li5pJCfbBfaQ8LLrm9UMqGKP92YXFPK4XYAB",
-	"URfh3LpwJQ+UHaIVM8PeYpLSTKNARcKrsWJR35b8f/iwqaJe++FDciQnaW5LWxlISqmx3NWSWsI9B9au",
-	"ICcGaKqcGFZvqG4khVm7hlhdpGrzQdlluDVNlAxEJG1wNSM8Rprnlt+z3sbyG0UmBhQ9poLskwkXOVgq",
-	"EnwRouwMLGkmNUZsQbS10sBA6FSZW61IwgcZhYt9Cdti8Nvw/qnMLck7BO8NFyOzR4diSsLd6+vQRW13",
-	"OwXuThgVqmCibfMsshSWYNwORceSAQXvQa/wqWJslyE7GcNWcmQLC6kOZWKYfWzINCxe5hqIVSSFwAZy",
-	"mGGLaUnCCQ1F7pKQmqT5IOER2UqkTAc0uvBJmvFLqhnKZwkXFy1QPIhgGmVMlNMgHM7wmcpsBojtwuer",
-	"HfocutIG1ewfCES0ce650Dwx+zumioxpPJOkFQj3J9lybTOe+GbuiVSadPe3rQtwQjPDuJ0PDpHrilrO",
-	"H4h9dyI+edQp/951OOKbQyv+flT5uwvR9+ZRjMKHzYE5XVx+4Vwb5hkcnIXZx2/hWrpGJP9NMsNBJuQD",
-	"15plB4EI93afYoOQ/c6j0DkiQrOJ0xbItC4pgShmHfZmYcTgrRERsRlIICw4220S7nU75Htwgtswknql",
-	"oyKHopRWrsZSMZJQpcluJxDVYkdJ4g6Rl7UvDlzNDOuenq1xAQoelNzEnsHQvZd8DGxxBsOswQsRkoLt",
-	"Ghw0Wgwi0fc5zajQDPHItuF1bs0ikM0sJWEGarOgnov/L0RicLUC29IZFYoislpdt6h8ZlCZAlJbgInK",
-	"s0uQ0jJmUwJhGVEGCkybPC+5HNATqRQfJOxglpVqliQw2YRQQ31BRRMOKR8+FFI/fFhZDjeqQcyyHlEy",
-	"Qxd5KfSETumAoqla1sTRIoBqgQA+a6xWZMvK1oUZxSfgblI+ueQxk6C1oe8MZU2ax1xuG+THUJQmCbYe",
-	"ZYVdhmwdvNLoCXtZC14xqzLqZ65Ym7xiV/XQFiNiQMk6RUU8kNdh4Vm3IY6BcJEvxeooiuxF1SGrPWMb",
-	"/ilEdyDtmQ/RKsioPTktwUxbtfgfJTKPjdwI2OqUHxyr0NMVg5iYjF8ylMq5GMhcxKUn4mPdbXhjJPXI",
-	"mlwQG+zENE1L00wR5g60AuFPU8v1t9sE5HHsJhaIUmOmgoQWgtDtk09Wh8EY2gSGEMGuoKmZixFCvaqM",
-	"PXBczsYf1NHT2eVu3t/8/wEAAP//",
+	"7P37dts21jCM3wpG8zwrdkopkmOnibzeNa/jpK3bnMZ22pkJ84iwCEmIKYAlQDua1O/6/fW7gO8ivgt7",
+	"r+Rb2BsgQYo62U7aTty1JmNJJLABbOzz4VNrKKepFExo1ep/ak0YjVkGfx7FbJpKzYRuH7M0oTMWm69j",
+	"poYZTzWXotVvRTrLWUQuJ0wQPeGKcEX0hBGlZcZiQoW6ZBnRklBBGM0SzjKSsV9zpjS55HqCD9MpI1Ex",
+	"33DW/onNok4raKnhhE2pmZaJfNrqv2uZ+Vrvg5aepazVbymdcTFuXV0FrdcAE02OqWYv+JRr+Gce5Bf8",
+	"nJHoH+3iuTb8G+2TNGOKCe1Ww0pIqSI01xMmNB9SzWJyxkYyY4RrMqI8YXEV2CkXfGrg7RaAcqHZmGXN",
+	"kB6zKeXCLGQNaIuHf1+IFdPrQavY77K3TGezg5Fm2TyUJ2woRawMWl5Srt2EOptxMSZ0TLlYMGevcU6Y",
+	"q73hZBNGBPuoi30YUkFUPhwyXLD5mmfmyhmM3wCYOcSeB+kYp1SEJom8ZDHheCTDPMvgjLiI5SXZSllG",
+	"plzkmhGZEfMpprOAXE74cMIuWGYu+zCRCm94lguDlUTmenvNFXRXrmDJzShWkbCRbl7CLYLRiO6/OGSu",
+	"7ZzBda0CYlCbvBX8I9F8ygyMCrHhBoBdBa2UZnTKtKXTByn/ic2OGojz6YSRgzdH5JzN7ikS8RhoKvtI",
+	"p2nCWv2HQYubx1KqJ62gJegUZoqXwjaS2ZRqhOjRbitYhY7PWMIvWLYQvtj+3gTgk8e9RhDdO4NbhvUH",
+	"KmI5Gi0CdYI/N25l70vspcchf2KzeSBf0nNmMC4z9IgoOmIdcsJETCi5oEnOSC74rzkzl9UgrUxZRs2r",
+	"ZCZzMmVUkC1K3r49ehYKw8ljRpPtDjFLH/FM6Srj5trceLUP86WM4tdckJ1dMpF5puBzKAoGP2V6IuOA",
+	"mC0iVMTkTMYzMmYaJQacwgoMQIMDO0LUIIn0CQgeAQwkpJl4DPAQfcmHDKGGac/ZDAGmoYj5aMTgorql",
+	"cEWi3Z0ds1i3tYNzNhtkLFcsjvzVTXgCZDsUCCpXRGmeJAXhg7G6TypjcTFIMznOmFKRW47HLqIO+YnN",
+	"FKEZI2ooUxabw5nJPCMyG1PB/w0H1AmFj22t3dGTYY/t0Pbjs2/j9u5wb6/9hD3qtXfib0dd+vBsb9jr",
+	"tSxGokRX4mRNzKryOfrxBRNjPWn1d/b2AB/d554hO1qzzIz5P+/+0v4/77fekfb/eX8f/t7+23+16kJZ",
+	"0PrYtu+0p0wpOjY/TnNlmCBJMy40PUsYOTg5PDqCzZG5JgmjMbCRjOiM8sT8rVI6ZAruwAtG40UX1Lza",
+	"dDt7O1+E1L3ENS6Czm5BE4C7eztfhIC8gSOoA2e+JSKfnrEsIKNMTkmvQw5Iar5OqdJwPQ0Z4Yqwaapn",
+	"HYdbv+Ysm5XQmjcq+BSzEc0TDeD4sD7cWQNWljWDe6TZVIE0YuZbCAvLBovh2dlrAoh+tAB1uyvB+4Wd",
+	"TaQ8X3TYl/hz02F/+/lP+soMpVIpFAMR4SmNrbRkPg2lMLTU/EnTNDFSN5fiwQdloP/kAIUX0/IQVD6d",
+	"0mzmbS2hZ/LCyOmKuK0LWsBoYJgskxlOFxvozmg8sFS3FbRipilP3Bx4Uv13BXGgmkyl0qTX7bbeXwWt",
+	"knyceqrDhCrCxQVNeExKmahjNuDK37z/ytio1W/99UGp6z7AX9WD5wAmvDB/ioVsLvME2IyBLWM07pMp",
+	"TcyZsJj8ePL6FdniYpjkQLjiHPcUWI8BMBRUEHn2gQ11UMD79vS79mPgXokUjKg8y+SYaqaMEjAxkmMU",
+	"hnn8uNuNtgPDu6JDPLb26SxlEZF6YsTuCRUkqp8isEU3k88/rWYdGOJaPkHg6oCIb1hzsZNky2BKJpNQ",
+	"DCc0o0OzuwQXyuJtZEqewaBR82jae/vOgwUa+zIVYKPhyjcXifMbDmfeAlQ5lGKU8OGm16lAjTcTKWq3",
+	"6kDgkRomBpgN5pQUHlxyrYYOkuqdwvHftSiOZ00tbkBCE4PFM8I+cqVV7YodrPPOrd4yJfNsOD/D14pd",
+	"Vg95/dMa6LXe/tsRF52A1WxqO77AALhsVU2vLLJJLBtn/oXrHlvzS9c5sfkX8LDg51MpX9AMOeUGBEF7",
+	"ry284pYLDRCQwYizJFYDLeUggXf9m7+IV95T5O3xC+A3dj2gc8AAlo30HpGf+NPb554NU2s5ZkDsFsJQ",
+	"V3aPQR/bcHfP/fcWbm+z6lelp3Wlqf+udUkVMQ9a5ZLM6ZZzggtXpDYOGj8t1Vs6WIe8VYxQItglaLQj",
+	"w8Hhk3vgds4tWqAI95ETzIkSZOE2hMJJT1vUsraKBUBmYADYdpa7xGgaznbwNcsWJQ29ppTBxRtrcqhK",
+	"GAsMOXCwBqfqBo1lYscCG8diWnTQMGn9NhQAnDEjSKeZHDKlWNwhYDIhdGSk0p41ot4WxjsJCnB8oTRi",
+	"8JUb6ZdQorSR7vWEanMPz3is0C40nFAxZh0SLbIA9Ve6wRqk9blz2bcGPtyOijmpsC/X70/NRbEWbpYe",
+	"lOuw8P+EC/izUY/goj0v8f967Kd6Dc8t7QfKCbTckshSQ/4a+FXQmnKluBg36EOodIBvR+ZLN+SiOKUB",
+	"/tSsCuGAXJHCyjJvWRjzCyZITDWFpVoF+bYoTR1QS3HADs4VuWRJ0vaNCme5JmcZo+fWpw4TgO4eirNc",
+	"ccGUIlmesH0S2RVHZEpTRRgdTogcjZgAkwSIjMh2tUSDDS7bEIo7lv/7Uxyh2Rh9MeoWtT5v2Bdc6UVy",
+	"Ovdmv6nS/SdS3MzuZIIm1yHt3L67XLGwDzVQpQrhOZHmlph7egk+5EyKMZGCyDwjisfslsjPymmI56Ug",
+	"sWQKLJ4Zu2A0IW4xap/8mkuNAQzRP9rWrtw+iiOr3mGIx0zmxGwoHWqi8jSVmf56DTovGI3Xutc+jiWM",
+	"1iSHA/JrThM+4iwGE53PFA1EVMwG1p3wfJpmTFHy4vTZQStoDTNGNYsH4ELY6e48ancftnsPT3u7/e5O",
+	"v9f7F2AnTQZ2vN5et9sNWmZDkla/9UFS+b8ZDtkZymkraPHY+tUMIAM1lBlr9R/vFf6MHyWV5IQnF7QV",
+	"OB7c2tvr9Z64/1pBS7Mp+KBz83JrIg2bz9O4AdTd0+6T/sNuv9v9V2uDy2A2fhHZM4B/ReTOeicPERM2",
+	"xEVln/NxUbOPmkBMl7xgGfllQrU6SNMKUk6oEMxg0KX5lcKv3rRmiFa/9TqhfyGHcipJKpWShH7IY5r9",
+	"zax+PcSFcBD7lMiTJGjFPGNDe9gy12cyF+a6WBKNz8CHARJr/xvNdVJ8hSFo3sgG8Z2/tuCbA7gO9jKY",
+	"v/HZRXifZvKCxywbWGoLr7Qu6ZTHnR+ejl+9On378eXp+d5r97/jt4cHT5//8/mHA/ASUh8gcwRL98eo",
+	"q7lq9fEUC3chbP6i++aPsMF9s0i26Mq5dRM6HLJUsxi4iN2EfcJtUAWGjioSGYDRWzXKMzQYJlKMQ7EV",
+	"FYceBSQyOxJtl7GFbp57iuDiScYMByJDOmVlfKGy4SZzouftWb5fSLxVq0IC3h6/cFLxhJsdmC0PEZsP",
+	"f/2PpV1BK+HiHM7le6Ythj1dGFAW8ThyW+mc4C4qGX7TkoxkkshLH/nIGWx4ERJlRm+Ni+la9aA7uLD/",
+	"5cbvGLXmrw94bCU1+9YpzcZMv5L6OyA/m4uYlrpUKe8rSehQ84uK4O5Z1Xi81HrgES0h9WBkKeMC2dRR",
+	"9cpc34JgCG+CWUwgPFaln5dbXkl0atdlljpsa8BjGHo5+60ZvZs2xWrn/sILoRhsggbL5kK1Aoyds1sC",
+	"tOuMGaKlirA7IGSWNXZIVJ8QnK8yQ5OikZASqtk6U5Ot0gpgpDAXV8eSr9tZf80L+OfDYwdfYcJuwpKv",
+	"Vwt7Q2eJpPHndNWmOMWGztnCAlhxhZKXn8Mbu2yurxUxiu821otSlr2EBInlDnyq2SAxEwzYxyFjMVtC",
+	"GQwwBB4m7uGq/2t3p8wiuB3skJJMqZg5FFFgrQdZwmYPdK7tTPIf/Q8PBDlhIv4OtMUNkShjo2YvUaEu",
+	"2Sd8gXUZ/1FMxANUXKu+EF/dfNfa3dvZafCBFLPGHFkUKmv+5H2y9dfew173YXebHLMhTzkT2oaJYSAx",
+	"vMhFkWGU8NsLUfCWZ0WmZRtlRKliJZhdYLQDPmWdUPgWz6rqaccvvbOeTpkxqqQww0Tox9kPhRO9OuUe",
+	"g+fWaJk87pCoag2O+kQ122ND4QyyN7C0fsXS3gnLLviQvRX0gvKEniWbMvq8+uaSWwYTDfznl3J7+wIo",
+	"o2yayoxmPJkR7/0qob91Oj9h4No8o6gR5yJjdDiBHIzFl4S8stk1l1S5EIeY5CJhShFKjHKSQUw0URN5",
+	"aRB+jfiEUGytyP4NrMv4zeuT0+2bhDPclAP9eW/CW0FzPZEZ//fGLMm65efUn3NIGFp4JXJ/xoV34SUO",
+	"XggXmKPGtaG79w7sAKjRPmU0YxlR54OEX7BBp9O5Z1D13j/aB2+OICLB/+kW74mFzVwTuxcBycW5kJfC",
+	"AJCxC3nOYghUfCss1WXxSxZzegqmuc1UTaq56C2lNnk5y2BqphmACXB99cKlVmDiwY8nr1/tk+GEZopp",
+	"gvObxRoCUEx0i/tpQLinSC2JAa0UlEQWkGpaQ65H7cdRhzyVMWcYr1oC//VqKzcLSvqaAm5ONw6u6TQF",
+	"0oRiUSSNWZ/MyFRmjEzyKRVtwwiBoXoBNl8tptocuVuMaLEjLjpsm3UXFMmkRvpWfAzpuYoNM6a/Io+v",
+	"s90b9npc6ph3EYxfaQRj0BLsgmW/ZFKz+QN1KiQ8Y7RRvdTGIHNtdNSB04Kw8sWy+O/CleEtoE8qrnHI",
+	"ezMiyGXGtWYCXSZcFcEFRZqykkRIsrPbnhhteZgrLadGULQqlq3DwRWRKRN29fjlYSIbEdqtH4ISYflI",
+	"10EWKWoa0LG84a5YMAZQOAXd7u9Kv/vOae9xf7fb7+79ay4rr3kDDfNatQ+A49WdxukJ1aRp7i8R8doc",
+	"2QrxrESO4Hu3Yi++NRRlgOuSsFYSNR+FBaC0+YQCdN5yc6lA85HDh0aUrLgF7yln9EK3cygqga37RGEN",
+	"DjdFKWR06rgQkYlMYlVGMuADobDHtXX83SF5+PDhk+2A0LNqQaWGC1xLRfCDe0OxaXRvWTPjLnrXE3OK",
+	"W+IV45mPTDgQhUopRw1OOeJ4KteKJSNQxeAcU5pp8woHySXNZMoyzZE9+8FRn7zyIAvigIoaAjHVrK35",
+	"lM2V7LjC+KZPlSJBG9UeCFoGLwa5KuBaUDLJLBZQqFr8izo0C9xNwwpU+yQSeZJEhI9wZyo1FZoDBRcs",
+	"2YyD1j2MqpnbAgxhXE7z8KBfmSevzLmwEf/YHJCC1Zcw8ar3iJSp9LaSFtEsSbBWAIXTdsIrRt4a0VVP",
+	"2LS6Xmf22GWHD5/88OuLVqU8i/v1Xbf95KD9L9r+9/tPj6/+q+m4rSWj8aCsLl4Ke/ZhsgUmkDETLDOH",
+	"to1lcvA38ywU9Yl2u72ISEHMac1KqclbxogmqjyAMykTRoUH1WoM8qAqMAQr9XBNLmV2DhHt10GDKz/8",
+	"6h3W5wDEKE67Ep1Yw/tyYyuLKQsXYj0Is1bEJIzLBKE8jjkSmzfebbdbVaMqsAdaEgSkQ95aExXmCIPJ",
+	"JGNmIiwqVyUfm6J5bUfg9VULAsSiSfJ61Oq/W2eq1lXwqQbneRNBtTerQ04mYJMTQ9ZH/w2c/IRlDMms",
+	"H79zzliqrCKo0O4YCjQ8RhXDY7/B8hgZ+SQqLI/9ym/1Ck31+zn78Mszmn3Qp71/x+m38fDg7DB+Pvp+",
+	"cvThp+SleJ3+PTtZfYV3Hzbd4dqxmN2aP5X3TeqyVW2C0slVcqBOeZKQO9Kvn4pRMSBOTbOpWg+NzJAW",
+	"LpplFD5PmV4pX76hY/bSPFdfK8Bgx1iMia8sntfvjkFgUOtmMgdmY+gw4ExJjIOiHAvIqTOl2RQzP3Nl",
+	"A6ysf7w8+8Pjl1hNqKidZesJLail9T9h+LHbbYfhx953Yfjx2+/e3/e+2+nid02PbVRzy5avOUuoODeo",
+	"DPIiF8QWefEYk9m6Qxe6XZZe9WK4s6FqKMIatJ4xmvzslKN5hGMfU6BFthydlfJjRpPASZW+VHRP2cKK",
+	"w5lH3JlwlvhqkS9MWShJvczRI+eXdSr/CypVFhfwAhTrW2UZQxY/v2BCOxP/nIzHzK/EvA2Rf5E1SHU0",
+	"UzqyYRVFzUPOVKnoKE2YiFPJBbJIu+eQpGDZTAtjKzs2Ytt9LHJCWoW62MnYkPGLylc2+Nt9LOKnK29R",
+	"/2MRQeDKg5RwFN+gMh20/IUuwAys2Ti/ba8Fs/sG+ow1q1ZMeVaEMHg9TRsEYfuDmh/8uf9iQGQSm50G",
+	"YQwqh61DvBzoBzhKExX7LJI4bMqawPmI6V4d8AUh0vCrLU3m7l2BD4SJC5bIlFWJGrvQg52zb4d7rDt6",
+	"Eu/S3WGPPR49pI/O9uI11Ago5bmhIiHYRz2wR7dcEoRCuvZJozrFeakvWE91hIkAEJMRpWjNjzrXVhFc",
+	"TsV6mHOCT19Vsy2WI8rO+ohi78qgtuffbrzjbiA/Tqgxxv4fbWuJh2gUKuKC1LV5EZ4C1K1yc/dLh78U",
+	"ECUAjj0Rk4yVRLGKeFM1HuzFvVF3+C19yHbOdkeP6JPh4/hb1jtrrSW1e9vj3Qx3vxpXXRxwUNKWeYSs",
+	"KQDe2TYJI3UyMidR2ZFvGzvi3Ea2I6XzqmJ2lyFItwlBCntn/SLO4GTdFUTOUeXZXLvy1qiLlKvDTA1g",
+	"WJmNPmEx2es+XP8i2iyuT41xrzjyPUV+OD19YxOC5mCrRr9UANzrPmyoFrkAMr9GpI+JlcOtgl09IrfJ",
+	"y1DoFiTygh9/aZm8RhPnOwo44mz1eHf/SAYGPLLlEXwS1a5ktB2QqECzKBRGLyTNCLbz8WPgxfkZPKgQ",
+	"K4vFAZp059+Pdntd8r0UDDPUdOl/BKtEzJVBj9gKG6gfWqnOLtHggYO15VINm6WnMp1xbr9cemPURwHq",
+	"bIYKzSST+RjVuoM3R/sk4sI958RDrPbqGY990dNLm7RvNoL2HHOEm4ThtvmJ0DjOmFKBi67kgiTykmVk",
+	"SBVbLde3pjTjtJZ9XNxGzFAOqpWLd1fRDaMljWV7fi3N5A1kJisVlTwNrmmRYjYvlBa0sma0baRUB4Yu",
+	"nSUsIFM6nHDBykgCnMe85p9OtZxqLfDKT0DBChyQ1mSDcTEH11WNbEpZaPBHNsewz5U4WJReVg1JXhjM",
+	"tNAzvLje1OrqeM2BmgtddWomhoPyLpaI2LAr88y29PM12/E88jz3cp0OV1Hku9LbtRWBKzgKSDSkWaze",
+	"7bzvQNZyFBDqFXAVdMq2rR09FM45RuiZzLWtX2UG7ZDn01TPSlcSopwNB8OncV9rZq6Vvuk56l/YJOYv",
+	"QC2AxnpnO+SZBDBSmikG0aVckymdEVttq0IrlnnAV8mKlheX8fXuLOe5WO3NxQx7HWsBLdgGtgA5M0+d",
+	"MaIleoXsBQXCQ4cT0G8YPhMXHkccakg1TeSYbEUP7JiqM6PTxCDKA2oQm6Ycv9mucqQ/h52hif+40qYN",
+	"GGVL6YqYxVijANgdzbWcoj1YS3NdWKakKNxymtFpg6ut9NYv1EItsIB1+Py8S6KISLiu4vlFfH6b6+pF",
+	"4YNPtbL7G46DqRWLNQysTEyVf6xVEvCGxTwn+ZQSc4JSaUqGcsqyIadJ69qavMWy6yjya59Dk+7q9rXY",
+	"GU8zrSifJYKuVETtWq7pcXJYriVi8mY+Jw9PmiuymHHNFPMn+9nQiVewKSjMtJYwXE4k0dBZheuNUK3q",
+	"AVjiAgjDk+sa8uewZg5hlmDALaiRRWHpL6xFVu9jg1KUMlFokO4k7UE7lzqcPqh3gkR4f6KKApQyUdys",
+	"Rt5zVK3RUL8qQykEqm3IafAcbWlTSCbrkCOtyDBjMROa0wSvD0Z+ZEznmWi6RFhboMmSnswaakMoFCyY",
+	"8IUgz9k+LF09y87KeYS+EBO6hr3Y+vlKeA60UbSnTGjZNCPIrAPr5GmkSEWVRRvgVYjQ5p6DOBGQmI+5",
+	"VkSKpOalglwKVqMZe3u93m63u9vtdrvr8HuHKQ04rqiIz+THyKjzMovL6DdCFZoCXCSJ1e6hu52YGUF9",
+	"C23+0A4lFIbiCXZZQZrtfRI5j99gmMgc8xnNbb3nBWQeml/AwBCKaCzlOGGD7GwKz34PH+8pcnx4Qp66",
+	"rXzpbkFVArWraQWt6qytoFUO29z5cVGchkNsbxcDd3lqp1/B6SaC4131RZVn/EgDLTHqz1lhthRDO1TC",
+	"FcZz+Vtd5XMbI369zuPNSLpP1ObIehOZbtquF7Z4RpNIHhD2kQ61oVXKmacstTM8Fs0rEMHRIIdXytwt",
+	"X8gp+6g/G7Xyq+WtsrQ6n/hVUVFvRTwtPNRAEq8hAfnl+VbXyjuBB9cMgXP7m7rQ96WcHh66qtX8WzVB",
+	"+eg6IvcasX9rEA/XcsUSEWdhrGBedRmVXa6gxmYeInMC15TKDfUGLX2ZOA5h8xQSGlOWWJsOhsFwBaXJ",
+	"s0xmAVp9iOKJ4SGJVOp27uEXuTJ/KHw/Emmub4L0NfzEmRehzi3QfqyXeT1Z3rx7bXm+8vLaIYPldHNB",
+	"g+AYGuaZWmTQj/DHCO2gRkLiIjeyE2StY98jrM0HUcrIuFygXCjAia1kpsF9PeKJZpnad0H50guRhy51",
+	"5HVKf81Zn6RUKcx1DgVYKlEK8nTF3e6TR8vCxTAasNt+Mmi//6Y5HnCd4D9zFKUzw4gl2EwTQye1LLak",
+	"Q44EoeSSJufkbFbsWxCKyLa9hfZtERnKXNhmnimIoTa4Cd5UkoxoRqi2VcVd1zeInCwQQA8nG5K+U1fi",
+	"DOqroU14333jcq8g8NPAwjMMPdvQanFH7b4UtWskDFBQc7gpU8TQLxZz7DKKzE6OCLZEm8cRgwLDhNGM",
+	"xXfo8adnhidu1QvbxMK+2IanXUM8et1uRRF7vEGT0MZomZf048HCyMQf5CVW3TKSqSK06IQN9WEyXmmE",
+	"zxWZ0uycxUXAQlA2TQ5FEfpmezNiHRnOFDmjw3MiRyPCPuLecpokM1RHbQiX2q559R4vXfbeKo0DimC8",
+	"PX7RpP6l+VnCh2Siddp/8IDIDP5U5u+3xy+qtZyGVJBYXopE0lrAkHuHfWTTNJGdoZw+4FM6ZtPOh3Rc",
+	"iwbo7j6u8E94+W/9Bw/e/U8YqiYOurxvMRWLwG+VlV+b1l7Uoxr5ZX4D4uIssJTqGdaDnCMxm9vovDTv",
+	"RqKJBqeGrAouYkhYMpQvKGxJWw7ObcjTVGUQyZaFumrGWKe699zN/Uyqul8ffKH7zisihqEJlUzRMj7W",
+	"pqVZm9o92x6zQw4KD3s5AlamLuxw3iW3BanBmVuOLPvmto+ZVtg4Heoq2Vpl13YZxn7w0FJOUzy4OtRv",
+	"ruSazGzAlL9tENbPtSKXMovV0phcS9c666zIr9z+aUmd8XvKi54pQv3G9IIRKRh6eiySkaj3sNfd/TYi",
+	"W8622Q9FQwa44i6kbD5jHK5G9Or16eC7129fPYvI1vHhSR8VBgyQGFKBTTXg7pDjw5PtYlegfsIlV2xO",
+	"JXi0u/am2OL1K3ZFTQzyFQkwRcxHbUuOWZuJsSGshgLYM43mYidhQ4W5BOscnldRf+FddBepFki6Am+u",
+	"dz1qRjas7b+hla3eCuBGfow1fKR+4fKiunTd+9DUSngNj+qqwNZNDX6NzQ5W4CePC7wsugMUOKB5UiVB",
+	"RTeBuoN23Y4KK3GkaLlwTe4BdPxsVg+1vGbugWv4MOf/sxy6P98JobHjgtHs6y9Y6EIBTJ/rwBnpawsE",
+	"I8YWeiqxBiCQSUcSaJaBbDBhGavLlxtx81vKxLByWRm/oW1Q1hovuaSaz5C70WR/rtES341VcnI7khcN",
+	"Ujr+nQHbSYDNV9Bx+Ao3rXKREtVqQlR5IXxyvpmx227uLRgti6YjXzgGoYpTC29j4Zbtk+jXnOUsjsgW",
+	"xkKjqX3GdHk9z6riFcSzM6GjUGwte6Zsh0K2pGgSULddnxSyJVMmWByKKkFC4cXFw285ua42WYDlDy2N",
+	"y4Wd2FzRUAAh2CdGuYxKrIoC9wljVDFfCOvBbHeIpxmJZEam8oIpcElf0iwOyj37v////8fuBf7pLRk+",
+	"w+IwFF+W6zDqfSjcIG43YanlAPu2kKldGyCxk9CLEHm3A64IKkTHTrgYF2TUc8BnzACEClJUdXQjKPZy",
+	"+TfLXqsyE8B8tvGVTdEnPnla1l4GNLpO4bLvk8hoZmYvXEUa8zco0OYPs0hp/ojlMJ9CB55QRDSPuYw6",
+	"BATaYoART4ooZPv/MlcswaY8aTIzeDFwTye2GY7ZkLktA8ucgbRwCRctL6YyZom5M3x4DnUzMkaBDKqA",
+	"dDqd7VDAfntR5VHQWLgZhueCRJY0dgrCaDa3dk62P5LbI0OZp7bwttkhc3J2g1pBC7bHnBwHumn2A/8P",
+	"tgNO0t8NQ69dZ6BKOHzjQb8WrKiyDfq8mFnnSFPk1/ur4FOToWzeDfDcuuGhjOGIRHYEe0ExxLxPziS2",
+	"7hSMQ0EQrgglZSw8Kg4dzDrAcuZN0WgOCFzOqdvUhatx2964ouJHrEGxemXeaHZ1lSGiBeD7QARzs0JL",
+	"idJlVTPYeK6RZfoAWteW6gPOVVIZZmcD42TjqFpq2pC3c2Q4LplSPZy4MDnr3AqIhHru6Nyp595vnEoI",
+	"88O6muL3hownW/AIeUDcBmxH+6RbxFYBfABoDZpHG8JSzwPwT87bfbdlVdCbBIOiFmCDjgNWAOpKzVei",
+	"x+YDxSo94zwXYLf95P2nXjfo7TUX9fHs7U1GWL9OP1b5yhgFGwm6AMGRl83QasJHXuA1Nmd3RDsOQsE6",
+	"4w6JvtnbI1u93jYBaNvmn6hDjmyihi00EX0TBUSldMhUQGKpzb9UTTADOBQpNds+YYopyBNWzLpdjEQQ",
+	"B0VhNrtj4LZ1OYE9NODvbcMruLdzVpSHO5VdDMNv/vaObG132u/vb8GWuk/bC/d2iWl4Qi8YcXBYIAMi",
+	"bd2wZEYUSymUSzIiVeM2SCj35TbBHOTx4cnTXOvm8NIz+AVuJTEMZ59EwMaIYgkbakUuzRZxDYy0A+qD",
+	"GWDKBdVo2pvSNLW11IY0SRZJyMeHJ4c0SSwklpctefjY/F48nWfLBn6buXGvCpu3rdiCe38VtKRgawQD",
+	"1AZb+bC3pDWe9td09d4/mgby9TY1aLBrT0itXWmiPO4rwNwjfGl3XrGpwr+ZY/QZBBpHfvxjNO9xsGlH",
+	"a4D8Rip9RofnzyhEYqwRVmtpj5Yk5rb2y/NO79Eu2Yq+ieZIUNWv0PpmCWUMw2/e9cxNBgr5KOjtXl3D",
+	"v4OwIJB98o1tF4gX99vKBUd35ke9xi6d5OMxU2YTnOvUmSCcwAlXcGWAq9X7rRRZ2esmXgSIksUbB5QZ",
+	"goIyuRNi51HkrMT/tbBazSU1rnFJs/iZ9wbo9DGnA6Aqq+wC1hFp9tqZxdeY7xSendt3+HbJFj+rLmwe",
+	"682W3lPQNzcgOZCInW636xVeIlsYMk2On768p7ALVA37D6UY8YwSIZWiRI5YpilhKmVDTpO/1H2f6xae",
+	"6j42/zw1/xyaf55jmalrVJhaXFXKr+2v6Rlc84QLZgvBejvpOVGX4ux6QWIV7WleVYDMaxHTxAhFGR9O",
+	"4Jz+KMg+71hYMUY1Tr3qTVj6qtuiF4zG+Oa1Ltp14kE2v5tNxDOL1yeeq+7y6WIvmrvF5gnvGnuIXksS",
+	"y2Sca0nYlDxjStNfczZ3SzesDneLl7JcM9D4L3zzHGsxjGYHQ3Bgf5sCjmkWDy55rCd4LJC50uq3Xj5/",
+	"dvT2ZStoiK655LF11JohjWbgZ3edvDx48aIVuAGa7C7w3tpmaMdpK6JbD8/WftqZF+R+zwt+nbs6f+3Q",
+	"wrXu1cM9XXD1vuMJ+8IoOOIJI1tg2QsIGPaMUoZ2ve0mO3oRk9SApGawTQnm70rh+ZQN9EL7sVnOPUVe",
+	"Hr18DjUNq4QN9uzBh5TVIq56O99WKRht//v9Nw/KuOX35Z9/+et/hXm3u/Pofwadb9obUjYjrJfAFYU6",
+	"PbhuB8fBprsufhco4O/uAnRfI6fs+PBkWV7Zvsvhw9qZWN3QZoDWvf07GwciHB+euP71X/hWQryvi6Kf",
+	"0tSa86koDCokoWdNOsktXCcz8ALrnQHrnoLAmeplOLhggseUvKF5whX6DW9SAPaWWXxCNdd5XDUht3ce",
+	"dvYe9XZ7u0vLpj7xTcntJ92G6qjXp0CJFOMGyHYfdR7t7T2uFI1sKOj6uAIafJyD7RYIQOGqWZcIFNvt",
+	"L3ABEbA3q8z7misTY2iAc+XZ+z9n6tM2cHO1mS+LVwgwL4sCOAVzX/pCRXC0HrDFL/gs3nOCLX6hToHm",
+	"XGkrbHbmwVP2UZfvr3jLf/gWbJLV4VY+7u/PWkbM8sDWe7xyXOsaPuubuMZ79XNzRtOKtXAO3U+ggh0d",
+	"nhtMn8l8vr2JpqmCuCSneu0+3syCghxkQJvixP9ctpK/53x4fozG+BV8+bZsu9c0dtbJpDVeWjAWUEbf",
+	"5L6Z+fKEiViRyI4fVRDKhrOVUn1Z8fN33qR5xoOOlk1Nwmvsav0+fyGxzkCIkhxe3l6P/GpwmJiFcqYg",
+	"nihr7HXzJ9OTYVkDu6xNTAjena4aEnq+IaE3b0hYE+mWolrJVDfEuepyF2BeDd8bYmkp6jHOsQnBWMmM",
+	"DCc8xe7SBdXf24zm/8wy8pJyVa8U+rsb3pp3wg/e8t0Fu90njxYaGhfl2WyUXPxHZHO/E6H609OgG1KE",
+	"zenAgntfeuU34+KvUyYUifIsif6Q3DnPkkaz8UYGwKVktTqDt6k1/FhaTQ/tRbJDvucXDFNBZEaKCrJQ",
+	"TU7qyY1r7Z1gn90T6K60sGFTURQAk0/vYX9eyPBV1WZOkLPPNVFyyrAogaIjBlFFXIUiupwoNhxEFe/8",
+	"wx2SURHLKTmbaaYIF+SMKvZod9/vWXDiZoyKLj6huJzIhBE8RSck/vDy4BA7JJlPJ+AnzOIicdb2ObD9",
+	"M4YyBiA0q5fJbSGohzvf/aye/v1okqnh4ST5+9HLn78521Mn/1SpPPtWPnv490c//rP707977O3/qoY1",
+	"4Pul2fSbB9AM6n81Bn+dVtOr5/0iUNCuUv5QS3KWz6DJPYQ7RxOpIwyjzuS/maiUxZtIaJpAsynkGEgs",
+	"jpNA3DI83Xgp/IjPOrUtiomVPM92ypz3wsp4QTMw5JMgXKLxh8Vor5vIBJpRRJ8+9a6uosD8sQN/dDpz",
+	"HJTAQwFR7AMlZ2zavuAiln9pNXqHNBtL7GizKofdLObQPe+Sc5fKQH6z15HMIEZmrm3kvXpi5eK6c1Kc",
+	"SZrZqvN/jCqz1+gsKcZ5Y3b1qbdjULEFH3QxjVi2Dsy281U8Uz14etwE75RpOqBpmsmLVQ0Si9MaUkHO",
+	"GGRM96t5igdv3hy//vn5M4xvAniU5kkCpVcUtKHbimywI3SCNS/BqW53CFZ2tKAUsyl/OqQ589Ud1yvm",
+	"gAO6dpYlGAsy3ihRMzEkUN29ugFjKbAwIiyxVgAZVg3rtadwzZQvmWfDBiyIzIlBewPqtTYoqEtRgfBg",
+	"COFlGN40X8kwFJ6gt49pC0nUt00WY9tgISM0NuiqdEa1y5y1RQwr1f2qWQWQTYSGz2bpYb18NndiZUKb",
+	"OZA1jgySlRvOjerqgZnVAJAltnU+XxLfBc24eUAN4GSWVMuAkimKRMUbEQFFY0izzFawV9hdo37Rlwbe",
+	"rw4L9wtLFoTI4wIlUfeS8qokpMDcAPnY/Lr9Y6xcw5X1Kee4jCeovjw4/un56dGr71tB6+3p0Yuj03+2",
+	"gtbB29Mfnr86PTo8OD16/Wop076FJL2C/3/pLL0KbWsQPjy2YU43wNIWY640iBAgUJiJq9h/JqkaGNmA",
+	"1mwKe72dZfq1rdy1YdkRp0FDghw0T2kPqTLym8bMDBsTbzgLmNCgto3yl78oS9HWc83YBWeXtjlS3+dW",
+	"Wx6P2Q5I9Ob5q2dHr76PyBYX7jWoXBIKmqaMJuah4+c/Pj88ff7MSFtvDt6ewEBIUi4JNBLQM8w3fHZ0",
+	"cvD0xfNnteQrN38raNkJW0HLjWq+hEFbQcu9vxR/T2ZieGybpWxmKZ9X+ecFj3kOUnHZX05A3C54tpbA",
+	"oPYNH1nqvXcd2BczMF4tjLOpRHW15LrglikIsmoUUi0/KXktMHesIIdpB5gmGS/sW96wm8UmCXaJhVa4",
+	"Mhu6LJBhJSFfWp7hGlKoIQ1LgS/EnFqns97mkC/Ij3rjUibt9TWTGZZnTuNGTK9gOivXJyRJpBizDAW6",
+	"gAhg0VCkChDXF2ZvCJM652m69p5japBDHVdyBcwgW4bEV/XCgNCi8RRx3NyQJqSF2zcF3RfLbkmRym0G",
+	"chWTH28Mm2vwsmRbkXi5bQnspgTEyC+Qr+Rr2BYq2w4N0rOAJRg+auXLW5XI6oUS7M0sZKWyCEHL37QS",
+	"x0vMcjfNP7BmaeJjY06d4mKcMDRey1Hp6HLV16t274VdzyrOib15wfnL+iesnatpvVitjRaVjFSjcQK6",
+	"EilsY6TQPGi7r0NzKSgektIMC6Lr9RsdONUbx4ecvyKLvkMi4OR2c2cyL1vxeYZHg6ShgEcuGYl53C8q",
+	"vzY1C6w1+8NHd7qhGEqh2DAHnu31dbalsKp9i0nkIBlgc46IKDozl4wPJzWbYUVR8ps1fJYKaQ6spSVu",
+	"mrobNnY4wmPr3KBgWWWXFhchcxBxRbjAWVcAtLqKFqDUKm3E3ozn+PC8bWvz1rtcDYqg9jm7hoG1bB/u",
+	"Vq3MNbLdm6magH3vniIh5giN84xmhgE6YMMWZG4HBus59hErmo2Bo8C2NTRr6pADUbnMUEaKajKVShvZ",
+	"dJ8oesHFGMvU2ULJhii42hhcky2ZWZuJ+biNGbzmPhqNYkoFHcP5gGk/4ecsFEbBB5dg7TJY0Xz+Nkzp",
+	"x4Hf/Hupz8WrxrmmXczunDOLpUbdkbkaIA0bsI8pz5hqvDVvoUwV0BePLBhKRRMlgRo6QQl6IiNVtBU/",
+	"i9rRmdTOCuUxDA1bBu35xA2u2WdoYbWW88vuapP7yzeyYBC1vY9e347Kmc8Tiyo1W3polVu3WfUiu4Zr",
+	"Vut3NxhUQTQ1bFhy+Jpkqn5f1nOXV27OvLfcNehNWVbUt9wnjxFXXXnlzjXv3M3wqQmVVh5nvP7OOAlp",
+	"vv68FXcs1q1aQtV3Wl9Fbaz36xV4Nyp0IewAoeFa1cSwjrf45wVKNXS/RUFLS3fAhXJuZ6jI9c3tJJf2",
+	"j3y/ZoZ82VBzSZpVPTrKCP/815zZnw05LJd9C7bNEgu+rGnTvyoNMnpR3hPaQUuiWZKgmO6agxJqpO+q",
+	"ZfMly52D+6ZJDN53O1387la0Ftf8jkBl1zU0mNtqLLCUSO8DO3YuOeTX66s0TmlRWqbKExn2iZX+Mqby",
+	"KQYrTLFEQsJopuZ1iuYmb7fEMD6vgLU5sV90J8oolFrY0M1FOCO+obeJlrErfrkxnKGgsEFzq6LNRavP",
+	"yFKWiklLSM8pU7q0EtdIaFHXbqnrvLExP2wnF6TXNdsoBSZbzmO1EzcW2uY1U/qeIgyKiThlydXgTuS4",
+	"cjxPHm9erDfOrQVq2sA6v3M+aKWtlQNXDJ4IV0icidj9glsAsR5TniTcW3tp5tvduNTWwlLeVJNL6BOY",
+	"STGu6hh+eUVoSJCvpz+jgXBJbW533vcU+eH09I21KM7VlI55jH2oiuj80v7f7TYYDleVLa7zVq/qog9z",
+	"9UTLIqk+pi25EI19D37BljqlHGXYxpvXJ6cs7hMqSGQbCmBZStdSIAJ9Gg2wE6N2c0VoKICrS3NdyNGb",
+	"i11C4zhjShUZkjPDhtoHJ4dHRyUzNLL5kAndZgLC1DrkrWKh8ObigqSZjHOoq9ghBzgqs3W2oCup1K5/",
+	"w1YiZXpGh+cBSTN+QbWRNvWlzM5VEIqEi/M2xg64nFzo5Agth4xMs235JhYYdTY42y01AP8RmAYhLg/W",
+	"mzElkwtwntVj69wSpixXXDNoBnHZJL/MdYJ498Pk/btTjf97k75/d6LeQ2OIMlN562/98lP7/adu8Kh3",
+	"5f2+/betv/XDsLPRK9v3w7BjXuybZ8tyRd3g4dVv73rtPft59+q3R++67V378eHVb4/2vM875rP5Yge/",
+	"MJ8evuu2995vA1jvHvztrwDNX9o2ybr9f97/9t/m2YP2d7Q9MkNs39/+2+ZJ11D9cVkbDOeyPMhjLr9s",
+	"7LYgUIsTktfLoqeYPkCEYd3wKJRNMw9CUzyQ3MBQiCV2bxr7/WeswlKLbsaKpqv7rdadMDaCuQS7kVra",
+	"YzmkC+olYSAwpgNhxfKYU5cG0evu7NbSICp6ys7unyrFwW3GM1t24gvnOrhqFw059u6uuNKLUCwDCLKf",
+	"kakYayzYslbZozomXGEGsWjUaU8rMCjAkWo7lsDrtZLSWlR7y7Vp76TxqMYcdpcrtw9C+K+mum7ePMgD",
+	"3wGqkqL6Y7MS+9WRnqKu8memPkdTsLx8We5kS80sumu3eZG+OsTBAt2fGWtWFWxoSGe4YdEGZMUrzr0i",
+	"anm1yVe8Vmc6rsr5itcqV8crkr7iNRdYsl4xhvItv3wDVl9f8crP5qHbquLQBMeqCgiLVrzue5UNXvel",
+	"2qrXe6mOAeu+V0E4qO6waM2fg7QGKx8uI44bEzzxxwBa2lbKwxsdvFodnmyxsp78tqXdRmOAYPRQcFGJ",
+	"R09ZJS4Kg1sUhEyBaUdmsfNw/0F0jGs28XSl8Vel40Q8jm4UqFqvvb9hOst8ZqvFjPfLUhGal2XzD+So",
+	"OZ+sON99Er17jzEbtMyycDKfHzZXc539KKmsuMP+zKqN76Hr1r1ja3Ll8kCWceW7RPo1tcw/aTb9Hz+V",
+	"voKJ186nX3QLFibYN/L+L3Swtl7mnS7zGXQZFHM/iy4DPQSHecb17MTAYj3TKf+JzX6AlPYGtSYxVIlC",
+	"HCWJ/tE+eHPU/onN+kSdDxJ+wQadTieC7nWtfgvz4l0oV79VPF5SPJzNLPyM0YxlBzlW9sVP3znpwBt9",
+	"rsbvMRvK6ZQJ8GdEZgCZ2XDFPnkK49Shg60HHyL8XIIz0TptXV0Boo0kNnUHg5L5067i6OD7569On5OT",
+	"Z8dFWwtn+E7SziU7SzNoRt05y+aKf7ccSjIMwTg8fhmQ58dvwJWTaznFZNHSj+zNZsQFbQSmvg2bDIXB",
+	"ZxVgUkPZdUzERWdZ62mCHC2auB7CoXhTOHmgMgJ5e/yiX/qc6st4QFP+4KIXdUjYOs1mhEMsV9iyrlTM",
+	"lM1sylIsh4oMaZIoG9KYoROHavwbYxcAir/+lZjzYkJzrBJnvnxuGyOjdxRtv5GDgAjGYrNEyOk4Z7MO",
+	"OTGL5xADa/s86UtpazKovhmxvQ5akK2sRKRteGkBepshYVIzHYAAge10ipUtuMBeWRYCyNzngu0DWDEf",
+	"jVjGhDaPKkiegw30QLZ5E3ZEV1vikg8ZOswKBzmm1+x2eyQX1K6PxVEQCiWtv67YxiLOHo4gJhT2sBLa",
+	"iyHy6G6dMirghL5nZhS7rA1DjMlW9KB4/EEUkLD1PctoFopTec5E2NqGpU7pOSPQYRkX9Ob1ySkx5902",
+	"WxRBZ0CuFJSlcAk6UBPqQp6zGGFToVi1LR3yk9lxaAxUlBcJikjaGfxiY9X28VAs6p4zlmJrJkLJhKpJ",
+	"h7zCnIXcbg7ofsPEcIy24nFRcMA5SjOWSsW1zSiiEHFAjkaAQImRzAK7HOiZKuJQICCEChcHDZfleZbJ",
+	"TJWXBLtaT2yZEsCXH09evyJMXLBEpgywP4qiD8pcrU8hurHDVp98ClsGRvNn2Cq7uA3sA+asLD3BRwyG",
+	"j/kFEySmmkLsPxfwXidsBaEg5X9hK2aa8kTZeYAJmr/f2b8NMjreFbbeX11dAZAG1t8wGOA3EkHHSPIb",
+	"ns9vofit3W4X/zMP7na75rkzGg8skpvHpzQxFJLFsBEBhjSQ6BAb/bVPZymLAgc6+TVneCQp1ROS0oxO",
+	"GcjRdoaemaGCRWYKh4xuFA8ZLVFy7++a94XUA8i0Ny8Lic7wjGEOeGM9D7gWxZMy18wNuGcGnDI9kfHA",
+	"jEux5o0ZGUJK4Fn2EUornOWoLlhWwhXBF/dJdGBei2wJBvSrmV+KdT/BExCjhA91MbgDmSYZo/HMzbPl",
+	"9wqnrkOYC2g3OImNRyuD85hNU6mZGM4GXAzSTI4zppSZqyRa1VGio/IdQ5QhIAVrZ2S5EFyM98kl5RqU",
+	"7eiY6WzWPhhplkUueMhC0HtoILCVowZaykFCszEr14mzQ24bVwR+tEpVj7zkT90we4gdRdPGAQpbaNzF",
+	"scwY9xSJjIqmGFbzMGcS5XrUfhzZkXZ2zEj1W+iPQSDENknaHnLDAaNih5sE8uQ+iez1i8iUpoowOpxg",
+	"nCJi+VZR8gnadap3O+872JB126jEXKtSkvDB80/snM0GGctViXnzh2NIBAZ2YPpyyfncBtvRAR+MRDSA",
+	"kn0D9nHIWGyHlhLrPdh31JpH/BBurn1pgDx0gMGaCw/8nqpwYLMRb49fBMAXKjjwiPzkkGAPiRCIP4Im",
+	"5cEpaa4UF2MvsopIQcxVBw5hXwdUNHyGD9kgF/SCcghfcrAZagsCGlckF5k5TPMztreVRCXycuWWoDyo",
+	"MyBLoTgBDQKLYsmYMxVYOmieqxPCKZ1VbA6v3r4wcwNXgqy3+ZTGMIQur2EobI/NMMwim/KCFbqAlXKB",
+	"WIwKjeo4qQraORaibBwb5M4YslTVN4x918+rH3jkdcvsmJ9zb+QCj1y7nPrMBdqhucQ21t4OSGRwXeba",
+	"nNDAncolF7Ghlls0FPM+HUhyx0tNPXOyloQWnvHLiQQmDdQ441ozUUjOkN+zs0smMs/UNm6YwSoj0g+K",
+	"Lsy1zusYMeV3lpeZk92cJLRf+Z0rcs5SbeQ+1xN5u0NOZmII7T2LRF/Y8GivuwNp/Q6AUGzZDPPvM5pO",
+	"gM3hT/uV8jGunyWcdpFpu+3EF8BOyDqgI5bMSjkGZL7Iht2AZDpPT/Bu9lHXoWSUMTUhb98ePUMCY25G",
+	"KCSUPHPSrJFiy4aRwESgnoJLCMVLYUQuyOOkoB7JXIOQFoo4k2nKYheRBgFxv2BAqjswYFYpo0VQp8Iw",
+	"NSRwY6ZtVbkRz5QLYiR0DM0qUU4t1qnbxyxN6IzFfQizjLb7IAPAJQauGhAhjVAKX3hORZAfhrnScsqy",
+	"wHvJ5vD9Yq3NBj6rTtBQmMVzFru9z3KhELLOnBJ2T5V06FJmkGgJbZtZTLb2CjpTFrLY7hCXLhqKNUiY",
+	"F/UK9a4MXWwiiqHATfPJXGAVGyOai3GBakZ6Bn6C4rJhgk44MzQNlI5H3YKvgLdmykUOQndMet2g2+1i",
+	"LhOddQjsRwiSoNVWoTW4SqWAxPgMgsKjf7SPoU7OlOs2/Gsoof/lMXQq5WIcoZxf+xFkBEPJITcT1mUR",
+	"yyiISIlAo4TifZB+Y2UfSK4KxWsbMIlrL3po494qQ+CekEZeO7+xbivf0DEXhXb+gitNimumiDYbGRl1",
+	"LyJbUACkZ6mY65gbka0ehmt1g6LSyc7eNm6APfXoUwh5LqAndDqd96iB4BdGWfG68aJ64obHT9CL1/sT",
+	"2/KGrasrs44D1EdTQ2tdrDVXhE1TPQtsfLFtYI3l07Dvl2/qIcfPT07NXraC1gXLFFpzep1upwse5JQJ",
+	"mvJWv/Ww0+08xLqNEzCoFaqs+TBuqol5zHSemeuHYMpRYxa9RV8jnWCJGCAqhq8Nkzy2XZpDAXYFYEth",
+	"K2NjJsxRsbAFRZTp0FzZyKorltAERaEO+HZAdbQN4ZBmlFC4VF3FLOkEiVJpJI6GHkDz+wPUxLViyag0",
+	"N2AthsCyfHMZL7ji5vpHacZG/KMt+FNg1FHc6rcMkh2AZVDBTjpxZKGpunwE0qgW+oX951hWPForOGtg",
+	"jVBYiNyWZ7gEt0mR4STY0dW8AgJUaegsCn+hTF6Jp3T5q3agJtPue/MrkhZAmp1u15kiXev3NE2syezB",
+	"B5sbX861zNqM2wrZbmDnnGu5YzHQYZtZohWLzdBzBG7RfPadB/MvXAWtRoq4yUjlS3OjKaY3G0kxuxW7",
+	"uM1NbxbH8eApjV0JKXilt/qVt54BAV7aebL6pQJC+87DNSZCo/2plC+MumJe21tnSUdWewHrEr71cPVb",
+	"J8if35bsGT0K+XRKs5m9xAUaGaJKxwpreh2BKa71/ipopVI1EMRDWy7Amr+AstgMxrqlxDc+GOHOcGw1",
+	"U5pNzdNlDUdWUDSkXzY/zxlujLKgFZGXAq25BWvnqFybyx9CeDgOAaZUiCUH7feczaK+b+72bIZmXLQa",
+	"HohQVEyuBghoGO4Cmruu7pfZs33HsGwt2EJACkW0231CCgNNEwnFLcTbvjEN9YRv8M68R2cTU/qpLby7",
+	"ghbZE7FlvqZAngrEOCjOk5LD45e+xgZ+/iRnnrvl8PglXs9N6JuNyruquslsxm+NtvZumba67PEG8uqK",
+	"X19S5UzNBt248tEMtBBEKbBwTWxRII8KNygNq2he0ytXQetF0Xnp04Lc8XM2u2ctIc4LU0g0Dz7x+Api",
+	"eqqb7B/WvN/yP5aHBK2Ei3M4oe+ZFWCezhYVZo94HDmvSp3cwG9aGg0Sw0PZjJzNOnO3fOymqV3xT1CJ",
+	"xiwAx+2cyXj21wc8BiiPC7HwNmAshcyloGa1STeE2JDp24EW/CzLIS0n2wDKLypCdNcQIcorf2g5Bbza",
+	"W4O5v0HjuC9K7Pb21oGzsIZDHIQr0bC7s7MJvD8XpvBCJvlKhCZkHk5sapaaroJWlQLbNGvWFIeON0cV",
+	"CI/G4Km8gGpMfVcfmysylVMmtC3/5ExYUxozVzUkFFyt9j4X9jZ0zNYKRIL6udvdjUIBRrdLmsVq2/pm",
+	"Cw31bFZXXpWmMzcAVZ4alkN2Poh6uCysjIBFSaj1zRtQ0CHu2W8UPlRZLhaJNENZbyxos1tVcWu7T3LF",
+	"fOEU9MMQ6GpGM2Ld24WNt3CClzIoFRVDdSwZmocTOTx308pcm52YcqXpOWsS8o6rlKom2Owu7r4BHliU",
+	"fEuEiO90vc9AqHdXv/RK6u9kLtan7BV6/nUQRkT15YQxWG5eM9qbswE32djKpMGCfMFFnJcQvvfErs9s",
+	"qVmkRrjwp7sr+/tf2a/jBn7P9Krrt5mVARH8KMasoapI86Dk/tjm65oDL7IwHaOooWxwm41RMPquiyF0",
+	"zjzsBmCDC5Vmad+VaS9CzwpWqiGoDOSFmliEcpaQZvztQkSy+nWh5gehwMZcgmGoJjmoxLnZGtZgt3Lb",
+	"E6PEJRhHZzYVjnyZwZplHifu1AQbtKadST3ZbpY2lmpw1zQr/Z62GLv/AbrbnPypigOWgt3ZZ/5T7TOv",
+	"2OVNDArl3ru8ttsxzZjbfkPQGmwdjtL8ae0dn0OMXmAg2chWAaTsGGLhvippvLD5rTRVTKiI5Wh0U/e3",
+	"GyYwuFy4vzvkO55ApNpQTs+4YDZE5ODVs0WO5R8cPL+TZ9ktxAvMRX/xBt7kZZzPrs+1BFsFBcg6XEGE",
+	"0SIIXNqUD8JmLWY+p0vbLni1T9ut+U5puvNp38CnPSkJiCN5BU1Z7NPGNsbUvd0vOq/eM7RLXLBMoS0w",
+	"pVBwDxSGMiUMI0pTlkEqh6ORmtFpUHQEwMqvENo4hgS9A4zGrxXtJzJlwsGxD0GTEEHmDJrYMsEmasCz",
+	"TXZf3/9MnmOgXWQHdTWfl3im7Y79vq7pNONDe0vLMy6aJlNl9C70U5snme+dLjJJoUey61DResNinpN8",
+	"at7AIlOGMbFsyGmyiRvbbs/v48d2Z7NAa7KHDF5sgx5zhuMvqf5YYFAFutN05jWdw0Qqd9tupk6UDaMd",
+	"BjRpE0Nvvo1Un++ZvhUwnc98GZDjYq47hefOI/yHFjkMnrq0OmlbLjhBoFkC8ZWuwj+80jPirkuT+tXo",
+	"ASkvUJNkv2KL8d3XP7XuDPt/CMP+pDjMZpF2IxnNvlpY9ivI+AAYxOZGfX/QhXGjZmjMbPdEXBS18cYY",
+	"ZhEXTVWdCN4h5k2QgZHLxaFw92E92ZeUoi+83yz5LmaNt2E8/8+5d3fGu88aYwRy3NIbb24t1Ba5odEO",
+	"xpiz0RHPRGezkTFlyMjBSWTLzGdTmnCX5wiuuEs6I1RhEorliFwRRS8YRNaEIvobjPa//nvn6d7ef+90",
+	"e73/3uk+Mf+1zT8RGXERq+LaF9mKikR7e73eE/sfpj7dv396Kc2c0PnFrLJz/75LdaplOIl8emYTryDx",
+	"CNqH08S8vB+KaMo07UBekn2z/AITlXDNUF6wQ07NrMk50ZNM5uOJjcgyAIdiC/stQ7da9tHIVdtG/08S",
+	"eWlHFeyjHgzzTMnMiMpKMxr3wagAmY6KRPbHUBhQnLQMJ+X1voS8VEMoZzInil4GZCIvIewd8rGx9xzN",
+	"WCjKZnVTmyeHKAHOxwlVlaG5LpLlKIl8WLFsCcWlQ74RNMtAM4iY2S1mMQy+X8IIc2F2rcDaNgcEhyQZ",
+	"mzLzktUPlMx05BexBpzkGhTZItAN8yUJDYXbKMwlpXAELr5M5jrAwg+Q/QnfFQmv+366eyjsxDKzcwZm",
+	"6YA32ETUgetyiYsaFgGhCbafhzIpMQsFWCOsnaaSSsCVYUxdUqmHAffMlgMgUhRHD/euQF6zNIQcd9uc",
+	"uvMQy5E7Eltg2xyZ3WX4OoPD9TBIldVUymyx1OYgFyaVDjkBnYCczUIRuXqbZeu9iGyhTxbTyBC87cCc",
+	"VmYpT3ktbKKarUdhr42L4wEoy8KdQ+YV33QGMjsvifMMDWGhoGpok9FhgLMZ6pdDOWVgTDM8H4r5KrcO",
+	"qOrNEtt32jbADMVWVPYQjAISQSnRgPzf/9//ux04KsZi7k1fQA0NMuVFmbgYCosqBomhGT8TWBoIK4Zo",
+	"AxlNkkWujxdA0r+83+NQCs1Fzhwu1cgM6jYjMLPZrkkGYfq4k9hV1FHRCskw2GbvLxSn6ZBXUhMtx9hX",
+	"CMU1QHLckSbfBo5VcW1sUN+xaOgxaF+nDHx9Sfb6gFNtbIgN1ws9OHjfSicS1tbZ8hmnJDEfQ9FZpNFT",
+	"qocTLsbbixw9WLBuXSOlX7luTSBZ27B4162GbAFELCZDqlibC8WE4ppfsGS2EEYQEppdUe6nSv/s3aZD",
+	"Gcv2nDlwrQVoNoVrlWdsEYDeI2tv5an3TgMohlgidTG8JWpHBLNngfpAKQ/zvCVYlra9KCDHPgi2SrFz",
+	"FiCtMvQML6ErWxbzDIsdKBvK7RrWnmXynAlHCaHkVSGZFS91yDPM8O6TqF0h577XdnvxdTQLquxa0Q65",
+	"1a50Zi2KvcetoNX2O8a27f9XHm8vausatNqVT2DYV0MJh9eufIoZTQboAQhabe/TreXwVpwTtoJn1TOB",
+	"lSRSWwPdeSOwT+U7M/40pWJm6yO3nk/TjClKXpw+O6juyML+vt6y+r29brcb2GvVb32QVP5vhkN2hnLa",
+	"wobX4AHxNqr/eK84zh8lleSEJxe0VZTDbPmy9hNbNt4hf781kbUTqvTL6z7pP+z2u91/gQbs+mr65QGA",
+	"Rns0tdVvHfz866vu4cPz3ujH7uznnjzVj3/4dSf9ls1+/PfRB8lf/PJq9q9fvuv+65fj0T//8Xf+4vDH",
+	"7OhDenb04ejy5Yd/6pfPXuqXp6/evjz9+6OXz44evTz9jh7xy48vP7yKXxz+eHH0Qc5e/aNrlmilKkN4",
+	"AixFANsY+GUJWv1HVxv4gsxFXu3cRlXrK/Fse/6NV+wjyjVPZ4f2vOeaajYoRlYncJ9txKd5ppA9LG0z",
+	"FAl1JasyBA0KE1eu+7khpk3yV7JA/vrUKtC07nUwYD/wMfnqzqf/mXz6iT0ZZwvBk1ojQ92aIRqq+HUI",
+	"FpKwBg6v6KHROwS7tCo96LlGLZeJq8NCSVTSU0DOLslFYiQmVMdtf/xLrsDLj6IfakFOO3RC9RxcRf0+",
+	"ozTXrZvrp5abHfp9vfc05ccMlOxhA6M0InTmfr6nXJEAn2vWmOUpG07IoczS5VxwSjNOa2zQjvDS/ERO",
+	"qNBSefzO53YG9yBSiiZVmAFZwIBkZfACTDfMN3t7ZGunt02ePH78+HH722+//ba1IRu57XgC/zgUQzd/",
+	"QySF06/PZoV2c/2juaEQ03R8KMXsVqWY7ibHWhdizGVeKMX4sG54gItiMrDqpldW4PeLyLAxTXfhGI3i",
+	"yjPI0zVHebMoB8z3LU3ZTVEOcTHXpoEYN4fPtysvCsHYGDJo4H5z2FIzzHLoUjfTRvC9het+cwBtIspy",
+	"EPNisrsiBXchKb9DkYIEUa8uMhe+wzVqE2AdggLNwf3QIEhDClaZ/JaLWAo2fyOe+fRuvWT4gm8ijHcp",
+	"8HdhN1/qFiG2LrpFa+SyL9TwGsO1mq/FGss3L94Fav1RArUWostmirhrbPQ+QFGnwcKBDkyb8uocBooY",
+	"vYkJ7UQYI1t0SCTyJInIMGE0U4WP08ZzBKGIfH0Ofb2lihbtk7ImvadG2VgJzxISipIJwFxgSxFYyJVg",
+	"XyPneSVCYgF2W/4crk0R8NVg1njjiXw3qHZnwHqOuuanStANo+h4qbrAfKXXqqhmL83B/5rThI9m1XH+",
+	"jl9aw9NcRoJngZ+3qm+oa8KGrGcr+A8hIxvXXvnDiqlfr3D6hmaa0ySZEVSQllDMfFlhCC89i8VcQ8ly",
+	"SwKL2FFL/OYtvPuEilloLbHoaZ3J3AYQyVxjCW8gYP05cklq1BILhXv0kpwx8Nsi1a0TTfyxMCjP01D3",
+	"QBdCzWzkD5B5ZUbFRQZQ4yp6c3B6+EOjFfitr35en15aVbdK5Gx3o8q2X8dw+7jB8qfZcDKUWWpNfz7V",
+	"fLTS5Lfcc3lJs+mmRNbi2x2ZvSOzfyoy+3Ypcb0KWg9cE5cbhhC7RhcTrrTMZgFGqdieLQqJ41zgytIS",
+	"AWRVhYCXDvLfqUJA0f4m4eIc47i+QIr+ClikQCDszi+Cw/68duDToX1+5fzczl+GGi2AoHhgbRieFW+s",
+	"hOIz1WywGFfUbPic5RLsXKsjStyi72xid6EVNwitmJbU1LGJgsBWOcX6yYpF26sFtWIcr7CVaxWxAWLe",
+	"rZ0zkLmm2Z//6i1y4tpV3d23O4viF7QoTgu8b7iem0pA9tUi9TMbqgdeoePVwmDTdT4+PPGrJdc6INle",
+	"YxQ6w0FL7AsjruQa+zKWXdGjwBX2M++6ZoBY5iRXLF4kDh4fnhz5S7iOWuYP4NSzO76xlG/UT91D0OPD",
+	"E8s6DH75ikZztN4Jgz6YJOPDSck7LlgGk9h+6TKLle0j7ndOtLykQyJo7BoKxRI2LPrm4kPnXNg6nJDu",
+	"ZD5ieB32lHGGI/MANqXbt19BKZ+ikrh5jWaMZOwDG0JzEExjMKpLLjR5K/hQxszrt4ndy85mmmEHzd+I",
+	"gZL85mb0OyebXyPNPkJHX/vHFnae2e0+eeSNanv1RiOOnUjhj0GegbFpyqfMNbmFp4Y0i3FIaCPrxtzp",
+	"dv0hAxJ5hwIDQbtcO+pZrrUUqoRouxxd5oolMAN0rI3I1g62yyHwedu2sh1c8lhPIrIVnbw8ePEC3Qwv",
+	"nz87evsyKjvPuW/c+BlLk5nBwUF1awIS/Zrz4fnAPMBZCVmv515NbCwUvJRQzXUem/W3n3TNg0+6BrJE",
+	"inHxQ+8x/NJ7jD/RM1iXObinsH7AEJi2DXARAwqmXyR4o2Fn97yNtW1bwfihiJah2OnuPobUqO+lHCfM",
+	"ENCnL23QHdiXlM1v9YgSpLbWyCWWfzKfaNIvEklsV8EKFQ1F7bI2B546Okvu3z9mQ55yJvT9+7CA+/dl",
+	"rodyyu7fDwX0mKQKSi+5jqt9L4cP5L7IarwuFxdssPsk2un2Isw8VEzo/VDMt1PFvDCbF9mxdxiGct3g",
+	"681WVRNvMFTl+PCklBv/ILGwp+yjrgViso8am8guCL3cboo3nTd2mnFbrxP6F3Iop5KkUilJ6Ic8ptnf",
+	"ytw3eM5QZ3Mpa14wmtkqCva+rw+VfQF21kLyM8vIS8pVOXWeJa0A/u23Jlqnqv/gAfvIpmkiwd5r1HtY",
+	"3gDTiTGqtnGZL/iYZuXIQ5okcEZzmY0jnlEipFKUyBHLNCVMpWzIafKXVtAqiFwzRA/4lI7ZtPMhHS8z",
+	"M9t+lG8yGedaEjYlz5jS9FfIRCogzGK37UAx57Yevl1/x0ua2uq3kGq28FDxFBpO5FBO08zfthUH8oA2",
+	"7Okz+DSkksTSXERY8sEae0ntNta36wDO/TbAPVsX3KdrgHu2ANyn6JZfhAvFaeMhmxM37LneYw2+807T",
+	"sfAFwAyppokcy04aj8BSaJl8q1+hPfjrCthgaoh69YKFfdiK7333tWGG5tcLJnhMyRuaJ1xp2gpajrW2",
+	"+u2dh529R73d3q4Z3DLWVr+9+6jzaG/v8ePeStiKqdHfYnn/PMn8u2HCxPL+m9POiigBKGhZdqvfQh47",
+	"oB6JTQ06IdrOPXdWf+5p7blJPqWifOg7mtCMDOWUUM1EzIRmgGD257/nNCESBrqQQwaJpSxjHj2vSkib",
+	"OLhK7rhx4sFyDaIyavyH83ZZ8E6NLqXvqrT9kTRWI7R9B3Lg7amrZkzQJOdNKaWmesnOJlKe39Qd5oap",
+	"20BO+BiKuCo2zJhVGfwWzJ1G08YvDqjP7un6nB4Nu4rVHg23eXcW1juPxg0sU5flrXH3vLhIi1NGj9nY",
+	"3ESjsZO3xy8wz2PIOJYUIuzCwIJhQtzc6EVtiI0CbFu71NoQW7juKRIpJAcDJAdRHxoSE64DmEAwFoMi",
+	"L8lwwobndriYJfyCQXEmiC+CcPxckS3FGAmNusVHM0NkygfDFsmF0ZPdBmx3yNEIm8ZDmTEzZSY11ebP",
+	"xdmk9vU/eUIpnqHBB3DV21w8G2XUwXhODl84V4/FAGgD70KPWE7K7ahK7FOWK64ZSOz2tDeRx+ywv09V",
+	"6crkCxMZ7arWapFcQ/I/Qjee8gre5T8uyX+0uHBrKZAOaxZnQTYTmJWJkLcCqMuFXAbluJhrIxA9Ie5Z",
+	"QZRvBq3hPjV24jGGJtiTJiA2WsYpU7ez1Zqp1Xuty9mukd55K3DaqNtVkOb+jHdpnnc67e+Q5nlZYF+D",
+	"sOtrthvlexZ83kXoWBozI4kcd8gbW8vMozxGo40zmaZNyuyzGpFfL/vTFzbuEkDvgm9+lwTQpfdrjTRQ",
+	"h8TLWxqbK6YqNqLGILiFN2iNbbLv3uWK/lEiu1Zg1maatn31NpNGMXigT4xmFJGMtZkwK1GEhsJhNRgm",
+	"gD5zZX6MA3I2AyOGzIr2WEOaJDOMv8EU1FBE7vkB9maK9n1eAqNiOACZMiqw5dWQCuyta5+EkLAV6aWL",
+	"U6P8q3Rdi4QzKFQcuaXoaH9e2wJhyxHNGyTeoykA97863bE7FihqjXvqYVYxMx6mNSNsbJK43VzTPwkl",
+	"uktr+qOmNW0m8z4oKctC785pk0INwm41W6kPPL34PWUZ3nKIZjKaI9eB7XGKBdCp1oY+3VNgFAtKjXMo",
+	"YxaQOLcRWRCcaDZrUZjrKg3+i6U/eXT6M6Xb2DXOvki+jZtstXuqXPhXWMf12HHd78w1cJs2f5Ge0+Gk",
+	"uB+2+zaUsSSR+3ZQlNGy3zT1vLY/VbF+vv+1N2aDsSWmmj7oPoC8O/cAcJFOSvWk8ydoG/cVue1in7Ld",
+	"skS8jCc8+OQh0dWDAvU274HlzbiayjqUXtox6+85y6GM7YgLriYsLlkPHVNuFciyGLJBewy4tattQ14F",
+	"tCUJhWCXRCHlliOC4dLRlH4cWCalIseu1L5VDzKlia2Aa2biwoyj2FAKKJNbQOOaoyjNk4SkaB6y/VPq",
+	"Ymngl7W1zHJ1Wdvj9UjCbXTq2rl15rLInVbsH1fkV3PWMZ7rZ3OR3RnM7hqm/adxj4IyrKsPYMBDG+1s",
+	"NyLz7xdHk3h1akrFomriA0pdxocY8iwFC6ANUicU0T/adqr2CR8LWz8mV6x83I2j8R3ynczIzi6ZyDyD",
+	"3kauYY/1wQ/Yx5RnTA2ojrZhkBNNRUyzuAgQKTmHKufEixeKsjdY8SMyIEirwjkCoorImUy5bktseE64",
+	"xjCXS5mdczEOrVlnJnMSszSRs9qyOuTYHBQUCTNE0XEg85RbJLgcFDZfshF39uUmFgLnbld6gqf/mfo8",
+	"3mZIhoV0AQvx96s5EIPrzx96ccdX7vjKfxxfwbi4Ks1el8dopj4Ta3HZso5QdzQ0E0QzlG0D6MzzQl4G",
+	"sAAWk4SfM2uUcmJngI1TUBb3CqfZZD8McsRfoYPhTrcLSXi2vyEkt2IYBZL7UNDhkKUawhf7hcbP4ogo",
+	"OlMEegZ2yJEGHgBFa+bVA6KlBCYykzlUlLTswyhBH12rNMM0Co8E4TYe02ovBtZzlhb+DLfcUCRyvG/p",
+	"oYE9YzrjzZnlpwuDUL4Uj/AdDcVGzsc9ur0vG4WY4f3mU+W7GONWsZk8edwLWs4KOZiqVv/xbtACSySW",
+	"ugys9W4wlDFr9Xe6XfQCjIAaLAbHJUmjcurEhQWAjWii5iHbqUH2sFdA1tKNSzd0twbwbre3ub/DnP4x",
+	"U3mykO3aK+I6E0FgkwP/jsvehqHRnMFiOyNEclUsigtCuszJeCb9AIlQkzPxs1khvV//rHbIO0njc0oa",
+	"BtXXcGpNqFY0TW9escVl7S8t2/JWMWy1W1RiceZ8quaLEbiU/piLcYf49VQgMmxKBR2zOBQYHZARGk+5",
+	"4EpnVMuMbEWcjpkwSnmcVaCyUea/JVzp36yoEG0vdJLZhd0VhPny9vtGpPKx2f5ex+b168MUM7i6Lq4F",
+	"u605AYhVQZ652jGhWFI8hmxYOyYUZfEYVzGGLC0Yg4U9iuoanfv3yffmcq1TPMN2Pi9/A6OHA3MsmXLS",
+	"v62LDK+5t1wRZO09SbXrjG+m4SoUfkVL130DlQKqcbyA8JFtL88xwG1LyKLZvw1oMffzqdQT0BEYh82A",
+	"Dug7O+SiCF4YgCxXdPNn0zShmqmFm6LtE+XGFN/YEs3mS0i/AhnTSATRBc04RC1F4KwHq9zEEDpDdD59",
+	"6l1dRQGJPn3agT86nc52KdLh4PdUKDAi6tT7lhRdotM0kxfYPe0l0xS6B9Ipg1oq0FLNLQzQTxkNjCYk",
+	"oWKcQ81KNxBEEJzNqut0mwMmr/bEIPgwV1pOWUYUXktyyUUsL822FRckgRxTcpYrLphS5DLjmpFRxlgy",
+	"C4WWhBKjfdChRjuRtawVVjW7BfYZ2zazvHYScc+7aveURaV9IxkrHmNqGQxOvU2jM3QnueEvWKawwk0o",
+	"Dvy6gVTYJopYMakKsp0BNF1YPBb3HuGWg4YYCuhFT4cTay51JWP6iIZ2jIHdxAGOEwVFXwJDGVgc2LaL",
+	"gBB8WplzmEgzn8EyV6wGfxngL9BYuShZY4EPMev3MpPa6NcFbhgyQZNLoyXTJJGXmFfFiKIiPpMfy4o3",
+	"54yhwRM8fqHI8oSBunwJoXigV4O5VEExoOoXgKCIUq+tjn//PvGKG6IPz6wcuDz6pLAymyATKuKSOjiI",
+	"OqF4LYjKh0ODaahcRwaZ8ZLqugmhF3XI0aixjA+RWShGZieDCg2uAlWpE+QPc88gAVVSBG7mUHhTNxca",
+	"8ua5pwivnqdXfMgg6Eiz7JIaZlKbFjVOkrEUGn5PJfSGB/+qZwMBmpUxajbUrNT87GDZGklz7HBkQLC/",
+	"f35KqqU3o+0OgfAKO5sHeSgcqrMp11jYDAxCfRK5XEY4kqD8XALmfYnQQTd//MLCt6jAkqM4f8AqS3iz",
+	"6pWWLCFau2JIVc6F0szLqs0X3KjVb51JqgYXXMRU+dWXLFxmDsuajHT0o6QSJaPbrBW1EfQblo+K5TCf",
+	"2pPxoubtt65T7ognjNiO717polK0G+eMUHOXjOxHW1gtx+6g+9ZWvWlYzaoiPrURVlSfKZZk1geln6qL",
+	"OzJfuZXZRQTIm+rtXsolvoJ9dAV8mpfhyoNjs/ZViyqKAdkCRbZU+LSoXbumrat6d+9qwPzn5su5o4aa",
+	"eNZ0+zVVf6lrjmuopYXYfsOKMPNKayHzbRlxjAxpkiiQMKfkh5OX25BBYQjg0s4IoShlRyMul/McJjKP",
+	"gTv4FR/LihFm0j6J3rw+OQ1Fw3ofqJkYRkaSQjlniq8ZllMV+IsZn1o1IxQHQ6iEWshfoKMY/TJRkphx",
+	"wefjyq4aQhTnCfqZeEYiFGwiUEUNmPcUjhRNmaYDp2lBPGmEWSlORwQx28qeB2/eHL/++fmzyKhiblmh",
+	"sBmEhKIYbKSombLld2wcXZRBCiRK7soGaNQnR19FKJRVoYvmA6pgey7SQcOyCibdISdWmte+3B8KrwH3",
+	"SuNY+Sq+tdoYViDK7xUxrn1MxS4VVLOxRE9JY5sK+/vaIeNujYfuxauVsIxkZoExEqaRqgCZyJTq4WQb",
+	"gyatTEUiKc4kzWIuxtFCmHGYCshT+hFLBLf6j3ahwYf7WLb4KCtM1AFGHO/bUI4CcMDeCVWF6WHfqBGJ",
+	"Kh+dMNSdFwbkV1C61VD24kzKhFHxmWPv3amtjr0vVn+XAHxXG+oGRmrt0cK1JQDgiIvN08fAKTGyos7k",
+	"1+HNHisNheOlxLLSkmeTLZokcCHUNjAmTBdU1lQwD3bUx5BvXTUyxbHhd5gnCeZSZUeKyZaju4G1MQQQ",
+	"UR6EwrObqm3L3qsESUiSSDG2Fe2c1yc7Z7E1ofnMNbDF71xW/zyTBWsIDg0Fs1AyAMFnzvdkiJqqCyj7",
+	"fknsLZkVHymsabsSM2h9XCtkKKv4zck97qxCweOyivZpdX9wV0BiAK5jBrftUpURUbfMKmLfQK2CUNCC",
+	"VRKZOcMP1ySWmONKzoW83IbNBhCsPVKd8zRl1nzsm62V9UfANLG1z440y0ogjYiUJNYEPO2jaGV+LU1z",
+	"fGpbOMgMEbLYXCbioG7y2+vugOxX2N2gKVjVzurydhvtTDMxvLksc6uWJimY5yGsGgkMuBUHAog9Ph49",
+	"XGaiebiBBu92w0xZcAGrwH9mlo1TLoqQ8ZEJCaPbjH1rDM+FVkTRGZqtLTW6C5z544enbnBLBBjbPnnp",
+	"7xi8ZQaJi+52FveF1IMRGGEMMoH5vdX/dFXU4mv1W00eZvItkEF405AjbuMVOvYirIfVVtSYR+SoEcSo",
+	"b9jdekzDmgVCUem1UGbO8jjAUErBVjIYwm2s4k0k4Ne2Z0Tx2s3we264myF5w3Aept+VsvrDieY7GxIF",
+	"I+g9k5diKWHwxIUKOZjjlu9aDyE1tCQSVWlnKPMkJrYnfcZo7MvTP5yeviF73W5p4Po+o+nEXOHt/RoL",
+	"d/7HjJFcFOzqdmiMLxz1nchbgFJGtyJ5EFgnICAxx5U5UUuEAmsMyAzDn1M6NhJWSm3RPehR06m4e8uw",
+	"7NqCQ9G4YnLqUk+JeSz7msnRLdmnQVwsrVIOPRcoqOZdNswzrmfY5YPRjGUHuZ60+u/eXwXgBf2JzfCC",
+	"w3fvzSvZhZOTq8gHXS1cP9aqyylJO5fsLM3A6dQ5yx7QlD+46DVY+V7IIU1IzC5YItMplsMAu+9WNKXn",
+	"jGS5iLYr45vhzUsTqXT/cfdxtxj8fbHu+iwvIYaw0chursk5mynsGma9o9BkCeL/qZqA+e6eCkWITWHG",
+	"eUYz85QL+Q5baGwCzQpuWtj6npmHTuU5E2ELlN6wdczG/rcd8hObqVCYawIpVpCJF6DW5Oy6MiMZGzNh",
+	"tBroPl8GEjiDHc9IlGZsxD9aX7u11JmVmRkadv0AAjLkaGRuuIK0PBv55QfWIEa5UkxSoLsyZZny+kBp",
+	"RqedULxOGaS6GFkEAwkiO4UrVRTtQ9iLeYjruWcg7KUK/w/4WxP8p2VUjA1TVTQxijyj0yJBpEOw2zxE",
+	"mJ2xRIoxRK/NYcG+6+fvf6kgztuFoCnGiJCZq+4JBa9Dcf/+m4lZMMYvqfv3geSV8SYxH4PDQiSzPom+",
+	"iQKiUjpkKiCx1OZfqibMdrpOacaEnjBVKNpg8oD4nOibvT2y1ettE/A6t80/US20peKXLkJOnNXAwYgh",
+	"YxN6wUgPG5btWSiRuIOsmM2gxIxNdQnFOGdKsbhPuBgmOcRnka29PTBzP83ov3myTTigA7nkSeLFWNpA",
+	"QLhapaFKQnc+DC/kwrClioBLMVzQPzLzEUcSycxu/fP2lPKE0DjODHi13TdcRhreNqSKVdAKO5k345SN",
+	"6jTIXTXKgYPm/+PsWnvbtrnwXzkI8OK1PUW5NcWWYh+8rGg7rBc06aepKGmLi7XIpCDSUYw0/304F1KS",
+	"7WHAvlmJLiR1dG58nnMEEkplvTNwdtywXDaCMCgt7MIsNVM8CPqJ4/eMqYlYmhGGhrAz1NVObHnG11Fu",
+	"DZURw8gGoCdGC6FNHuJ6GMpT7kJ5Cjv5L1ge2IXyTEcLmZqJ7q8l7ZwOezL6vinjhJvX0e8UpfC9Kns3",
+	"veLOeBnBP3xGzOHSZxDbIvmM2+ilDj7UelHKd4sUcydGEQctmS1cmsKyS0Wy1XFZuZVZ3ifsH2i75eRS",
+	"xbtyJGwouqw2ktLxJmJ7hzQxEREtctIESuB0cjndMEOF32L0pwOok8ouMCykdpdPYxf1WTFah3bw+gYh",
+	"ka3y+Zf3hV066x2h+Jipl3Bp4yTxsq6Y4ndv7JT2NnXTmBL85u7OeA4228L2C7sdaxcdu0rG76FbOW9A",
+	"ifOeS4siJcyZwjbOh4Ve3qMEa5r7nX7oGwWIBH2+vjlonNJMY0cFMTaSBJVv8DBBQbotsP3eFnaFM7Wi",
+	"3Rj9Ip83ncYvsGr7Rov4UHwzqaXIVq9rVdgJmji0qRf5GWfR1YlG/1s3FZ8Dkzke8zmnkutetK7zXGUv",
+	"FFadlG7pe8JnROmOah/NZlL26NPHm1uFo0X98dvNxw9gLDlKJiuseiqOqrI4uoLiyDyEb3meF0cZHeAn",
+	"T38flgrkf8rBNy1npKvwReGfnvI8f35WWWE7gmor/Ed8sdAa7zbtskdY0zpLTroVVAOaBw3qd1YiurBK",
+	"VAUegRK7rqZE54yFAcj0SbkAf8UdT/kIvgODsvdanl6z+B3fcs9SULsRZGxk+sWb9nh+R8jS76Dezd+8",
+	"/nD7OtZI8Cdn+Wk8ta+c8PpBzk8FGTMw+V3OOPrk1uxd966MFw2KWVWS3KZaO86KeWlNaLdXsPER81m2",
+	"roFyw7Mwfu/et9Xa+KDXDT5CAMIksMxe7bQXTZDBF1s9Atfb2b/PoCrEd1B+pc8vX/6s4AdYmUd4+35+",
+	"fXzzdn5++TLCuVvd8X4O+spDPdOtXL1LdJanjeoIpaOQZpAdLBjBK/fHXnWJr5MYXHRdl3v5d/pIl249",
+	"TdID6uEsw9kstDcvX+xOSFVlnoZBTDu1Ny+eyf+93OK4NOgSldDoNsi2h+pW3iy/SZvX2exQF5V8NoNr",
+	"t2420s4AR9JHGv2q9taHvnNyBz3VQSIb5dboHqLmR4UfNOryKrKs9wtx9CU2dO0dWgkpqGGgKlnnxelf",
+	"CcOk/4uHNQ4lrLSFS1hXdkP7EDVfSMxqHEvTusAs3YgQp62hrcev2kNdLVpNH/YDLQvKN/qLW7cRlTen",
+	"3ENl73CN5nYL6vzxUUU+wdlpkt210dYnxyvHc9lEm5q5mrK9RAAd+g6uEo8m7kVqaE1ZtTjRCe8f8jah",
+	"KVFN0+TdJpCyWjprDYW1MVviWvRRxdFM9aqsC9BsFnW1hEntXIPmLoOmrR50MOzT15W9P6ZgFawJgqcn",
+	"3575BjrA4Gk4iGni+YQoPvNYznZY8YnI55JN2dhQ1bi+K+1hpcudwlyFjT9hElsl/5jhs9fOBzi7nApG",
+	"X7ZcowvKwtVp8aQKexnfSAYXp/3v8ygjGb609Pti8PuMuCF4KnNEaHHomZE1QogZtIF/blp6cTJm8YPp",
+	"s4zNp/8HLVqQNfxVhWDaV4VVL85/Yvf58vRCxVy4wkXcHlMcFAvRgDdC0sKJAcotemvcALqwMpxpDurF",
+	"2Sm8IeKTUAfH1e1T3ZzeW2GfiOgu56cEGksF7us6vsSqr3f8KtZJFnj/bl1jSgoQF4bWS32a316/hadC",
+	"CvKisSaIrYJkdsnlIkYMCtGbjW61DYbliINhrvVQJVYzS2FtcNQ4oatY8yWFUeTPkdkKrbZes7BKfiR1",
+	"u0BR1iTUMmDwm/aBvLTWSBk4msaypaA3h197K0f6xHlfLWrzateUBlPXgibUqH0prLdRKGcz68JsNphO",
+	"hb4ssXW8a5kW1Ts9Kgaq1CgruJE7mkiz/xDQ7OIxPUwkVklJuAwIS+0zwEDNUaTPwHD2NfWmrNwUhZ/p",
+	"h4c82DGzljvLSxp2sBePazkiLOKsltqiM5HDB9ON6YzoYlCbEmEFqRRMCq29sJHtmGanB8BEtwkx+KGq",
+	"SnZLjD7WPfvIw6RG5c0FF5PT+3teJK0xmDwQZsGheClhVvaCpsJOlpKmY2mQB+um6dN544CJx980YvUj",
+	"WQa97mqQzsZVByUjSLFQBv9OfUTdRMkza7rC4hnCC+U4dRh4s5WToix5HLzE9xG3IytCZMrCBufobsQd",
+	"GlB7fAo6d+hEhzIO4y8hpo2fvz7/HQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

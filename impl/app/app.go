@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
@@ -46,6 +47,10 @@ type Config struct {
 	// RedisURL, when set, keeps the rate-limit counters in Redis, shared by
 	// every replica; otherwise they are in this process's memory.
 	RedisURL string
+	// APIKeyCacheTTL is how long a verified API key is trusted without the
+	// database (0: never). Revocations reach every replica's cache at once
+	// through notifications; the TTL bounds what a lost one can cost.
+	APIKeyCacheTTL time.Duration
 	// ShutdownDrain is how long a stopping server keeps serving, with
 	// /readyz already answering 503, before it closes its listener: time for
 	// a load balancer to take it out of rotation.
@@ -64,6 +69,13 @@ type Config struct {
 	RBMBaseURL         string
 	RBMToken           string
 	SendTimeout        time.Duration
+	// TemplateSyncInterval is how often every WhatsApp Cloud API
+	// integration's templates are read from Meta; zero switches the
+	// periodic sync off (the on-demand one stays).
+	TemplateSyncInterval time.Duration
+	// TemplateSyncTimeout bounds one integration's listing, every page
+	// included.
+	TemplateSyncTimeout time.Duration
 
 	// Webhook delivery.
 	WebhookAllowPrivateTargets bool
@@ -81,6 +93,9 @@ type Config struct {
 	// WebhookDispatchOff stops this process from delivering (an API-only
 	// replica); events are still written and other replicas deliver them.
 	WebhookDispatchOff bool
+	// Clock is the clock of the 24-hour window; nil means time.Now. Tests
+	// set it to stand at the window's boundary.
+	Clock func() time.Time
 }
 
 // Defaults.
@@ -105,10 +120,13 @@ func Defaults() Config {
 		AddressRatePerMinute: 300,
 		RedisTimeout:         250 * time.Millisecond,
 		ShutdownDrain:        time.Second,
+		APIKeyCacheTTL:       time.Second,
 		WhatsAppBaseURL:      whatsappcloud.DefaultBaseURL,
 		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
 		RBMBaseURL:           rbm.DefaultBaseURL,
 		SendTimeout:          15 * time.Second,
+		TemplateSyncInterval: time.Hour,
+		TemplateSyncTimeout:  time.Minute,
 		DBTimeout:            5 * time.Second,
 		WebhookTimeout:       10 * time.Second,
 		WebhookPollInterval:  250 * time.Millisecond,
@@ -127,6 +145,8 @@ func Defaults() Config {
 //	RATE_LIMIT_PER_DAY     requests per API key per day (default 10000)
 //	UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE  per client address: docs, failed authentications,
 //	                       failed provider callbacks (default 300)
+//	API_KEY_CACHE_TTL      how long a verified API key is trusted without the database
+//	                       (default 1s; 0 turns the cache off)
 //	SHUTDOWN_DRAIN         how long a stopping server keeps serving with /readyz at 503,
 //	                       before it closes its listener (default 1s)
 //	REDIS_URL              redis://host:port/db: rate-limit counters shared by every replica
@@ -138,6 +158,8 @@ func Defaults() Config {
 //	RBM_API_BASE_URL       Google RBM API (default https://rcsbusinessmessaging.googleapis.com)
 //	RBM_ACCESS_TOKEN       bearer token for the RBM API
 //	SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)
+//	TEMPLATE_SYNC_INTERVAL how often templates are read from Meta (default 1h; 0 or off: never)
+//	TEMPLATE_SYNC_TIMEOUT  how long one account's template listing may take (default 1m)
 //	DB_TIMEOUT             how long a request's database work may take before the answer is
 //	                       503 service_unavailable (default 5s; also PostgreSQL's statement_timeout)
 //	WEBHOOK_ALLOW_PRIVATE_TARGETS  true lets webhooks reach loopback and private
@@ -179,6 +201,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.SendTimeout = d
 	}
+	if err := templateSyncFromEnv(getenv, &c); err != nil {
+		return c, err
+	}
 	if err := webhookFromEnv(getenv, &c); err != nil {
 		return c, err
 	}
@@ -209,6 +234,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.AddressRatePerMinute, err = positiveInt(getenv, "UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE", c.AddressRatePerMinute); err != nil {
 		return c, err
 	}
+	if v := getenv("API_KEY_CACHE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("API_KEY_CACHE_TTL must be a duration such as 1s (0 turns the cache off), not %q", v)
+		}
+		c.APIKeyCacheTTL = d
+	}
 	if v := getenv("SHUTDOWN_DRAIN"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -225,6 +257,28 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("RESPONSE_VALIDATION must be strict, log or off, not %q", c.ResponseValidation)
 	}
 	return c, nil
+}
+
+func templateSyncFromEnv(getenv func(string) string, c *Config) error {
+	switch v := getenv("TEMPLATE_SYNC_INTERVAL"); v {
+	case "":
+	case "0", "off":
+		c.TemplateSyncInterval = 0
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return fmt.Errorf("TEMPLATE_SYNC_INTERVAL must be a duration of a minute or more such as 1h, or off, not %q", v)
+		}
+		c.TemplateSyncInterval = d
+	}
+	if v := getenv("TEMPLATE_SYNC_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("TEMPLATE_SYNC_TIMEOUT must be a positive duration such as 1m, not %q", v)
+		}
+		c.TemplateSyncTimeout = d
+	}
+	return nil
 }
 
 func webhookFromEnv(getenv func(string) string, c *Config) error {
@@ -292,9 +346,18 @@ type App struct {
 	Stores     *sqlstore.Stores
 	Server     *httpapi.Server
 	Dispatcher *delivery.Dispatcher
+	// Messenger sends and receives; TemplateSync reads templates from Meta.
+	Messenger    *messaging.Messenger
+	TemplateSync *messaging.TemplateSync
 
 	stopDispatch context.CancelFunc
 	dispatchDone chan struct{}
+	stopSync     context.CancelFunc
+	syncDone     chan struct{}
+
+	auth          *auth.Authenticator
+	stopKeyCache  context.CancelFunc
+	keyCacheWorks sync.WaitGroup
 }
 
 // IdempotencyLease is how long a request with an Idempotency-Key may run
@@ -339,6 +402,18 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	a.syncDone, a.stopSync = make(chan struct{}), func() {}
+	if cfg.TemplateSyncInterval > 0 {
+		var sctx context.Context
+		sctx, a.stopSync = context.WithCancel(context.WithoutCancel(ctx))
+		go func() {
+			defer close(a.syncDone)
+			a.TemplateSync.RunEvery(sctx, cfg.TemplateSyncInterval)
+		}()
+	} else {
+		close(a.syncDone)
+	}
+	a.startKeyCache(ctx, cfg)
 	if cfg.WebhookDispatchOff {
 		close(a.dispatchDone)
 		a.stopDispatch = func() {}
@@ -365,13 +440,26 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	return a, nil
 }
 
+func (cfg Config) whatsAppClient() *whatsappcloud.Client {
+	return &whatsappcloud.Client{BaseURL: cfg.WhatsAppBaseURL, Version: cfg.WhatsAppAPIVersion}
+}
+
+// NewTemplateSync is the template sync of cfg over the stores, for the
+// server and the admin CLI (templates sync).
+func NewTemplateSync(cfg Config, st *sqlstore.Stores) *messaging.TemplateSync {
+	return &messaging.TemplateSync{Integrations: st.Integrations, Templates: st.Templates,
+		Listers: map[string]impl.TemplateLister{impl.ProviderWhatsAppCloud: cfg.whatsAppClient()},
+		Timeout: cfg.TemplateSyncTimeout, Logger: cfg.Logger}
+}
+
 // build wires the parts over the stores.
 func build(cfg Config, st *sqlstore.Stores) (*App, error) {
+	cloud := cfg.whatsAppClient()
 	messenger := &messaging.Messenger{
 		Leads: st.Leads, Integrations: st.Integrations, Templates: st.Templates, Messages: st.Messages,
 		WhatsApp: map[string]impl.WhatsAppProvider{
 			impl.ProviderSandbox:       sandbox.Provider{},
-			impl.ProviderWhatsAppCloud: &whatsappcloud.Client{BaseURL: cfg.WhatsAppBaseURL, Version: cfg.WhatsAppAPIVersion},
+			impl.ProviderWhatsAppCloud: cloud,
 		},
 		RCS: map[string]impl.RCSProvider{
 			impl.ProviderSandbox:   sandbox.Provider{},
@@ -380,10 +468,17 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		SendTimeout: cfg.SendTimeout,
 		DBTimeout:   cfg.DBTimeout,
 		Logger:      cfg.Logger,
+		Now:         cfg.Clock,
 	}
+	templateSync := NewTemplateSync(cfg, st)
 	dispatcher, err := delivery.New(st.Queue, cfg.DispatcherConfig())
 	if err != nil {
 		return nil, err
+	}
+	authn := &auth.Authenticator{Keys: st.APIKeys, Now: time.Now}
+	if cfg.APIKeyCacheTTL > 0 {
+		authn.Cache = &auth.KeyCache{TTL: cfg.APIKeyCacheTTL, Size: 10000}
+		authn.Usage = &auth.UsageWriter{Keys: st.APIKeys, Logger: cfg.Logger, Timeout: cfg.DBTimeout}
 	}
 	keyLimiter, addrLimiter, err := limiters(cfg)
 	if err != nil {
@@ -406,8 +501,9 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		Integrations:             st.Integrations,
 		Webhooks:                 st.Webhooks,
 		Deliveries:               st.Deliveries,
+		TemplateSync:             templateSync,
 		WebhookTester:            dispatcher,
-		Auth:                     &auth.Authenticator{Keys: st.APIKeys, Now: time.Now},
+		Auth:                     authn,
 		Limiter:                  keyLimiter,
 		Logger:                   cfg.Logger,
 		ResponseValidation:       cfg.ResponseValidation,
@@ -424,7 +520,8 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, dispatchDone: make(chan struct{})}, nil
+	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, Messenger: messenger, TemplateSync: templateSync,
+		dispatchDone: make(chan struct{}), auth: authn}, nil
 }
 
 // limiters returns the per-key and per-address limiters: in Redis when
@@ -458,10 +555,42 @@ func (l debugLogger) Printf(ctx context.Context, format string, v ...any) {
 	}
 }
 
-// Close stops delivering (attempts in flight finish or are released for a
-// retry) and then releases the database.
+// startKeyCache runs what the key cache needs: the writer of last uses,
+// and forgetting the keys this process's own commits invalidated.
+// (Other replicas' changes arrive as PostgreSQL notifications.)
+func (a *App) startKeyCache(ctx context.Context, cfg Config) {
+	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopKeyCache = stop
+	if a.auth.Cache == nil {
+		return
+	}
+	a.keyCacheWorks.Add(2)
+	go func() {
+		defer a.keyCacheWorks.Done()
+		a.auth.Usage.Run(kctx)
+	}()
+	go func() {
+		defer a.keyCacheWorks.Done()
+		for {
+			select {
+			case <-kctx.Done():
+				return
+			case id := <-a.Stores.DB.KeyChanges():
+				a.auth.Cache.Forget(id)
+			}
+		}
+	}()
+}
+
+// Close stops the periodic template sync and delivering (attempts in
+// flight finish or are released for a retry), and then releases the
+// database.
 func (a *App) Close() error {
+	a.stopSync()
+	<-a.syncDone
 	a.stopDispatch()
 	<-a.dispatchDone
+	a.stopKeyCache()
+	a.keyCacheWorks.Wait()
 	return a.Stores.Close()
 }

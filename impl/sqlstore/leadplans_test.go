@@ -15,7 +15,7 @@ import (
 
 // sortIndexes names the index that must serve each sort field: without a
 // filter, with the temperature filter and with the e-mail filter
-// (migrations 00001 and 00006).
+// (migrations 00001 and 00008).
 var sortIndexes = map[string][3]string{
 	"id":         {"leads_org_id", "leads_org_temperature_id", "leads_org_email_id"},
 	"name":       {"leads_org_name", "leads_org_temperature_name", "leads_org_email_name"},

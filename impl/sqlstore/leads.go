@@ -45,7 +45,13 @@ func insertLead(ctx context.Context, db *DB, tx *sqlx.Tx, lead *impl.Lead) error
 
 // FindLeadByID implements impl.LeadStore.
 func (s *LeadStore) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Lead, error) {
-	return s.findLead(ctx, s.db.pool, orgID, id, "")
+	var lead impl.Lead
+	err := s.db.get(ctx, &lead, `SELECT `+leadColumns+` FROM leads WHERE organization_id = ? AND id = ?`, orgID, id)
+	if err != nil {
+		return nil, notFound(err, "Lead")
+	}
+	utcLead(&lead)
+	return &lead, nil
 }
 
 func (s *LeadStore) findLead(ctx context.Context, q sqlx.QueryerContext, orgID, id int64, suffix string) (*impl.Lead, error) {
@@ -68,9 +74,9 @@ func utcLead(l *impl.Lead) {
 // FindLeads implements impl.LeadStore.
 //
 // A page is read from an index in the page's order, whatever the size of
-// the organization (migration 00006 has one per sort, alone and with the
+// the organization (migration 00008 has one per sort, alone and with the
 // temperature or e-mail filter), and meta.total comes from the counters the
-// database keeps (00007), so neither sorts nor counts the organization's
+// database keeps (00009), so neither sorts nor counts the organization's
 // leads. An e-mail's leads are counted (through an index that holds what
 // the count needs); the phone filter matches at most one lead, found by its
 // unique index.
@@ -131,7 +137,7 @@ func (s *LeadStore) leadConditions(orgID int64, q impl.LeadQuery) (string, []any
 	return strings.Join(where, " AND "), args
 }
 
-// emailSortIndexes are the indexes of migration 00006 (and 00001) that read
+// emailSortIndexes are the indexes of migration 00008 (and 00001) that read
 // an e-mail's leads in each sort's order.
 var emailSortIndexes = map[string]string{
 	"id": "leads_org_email_id", "name": "leads_org_email_name", "created_at": "leads_org_email",
@@ -164,7 +170,18 @@ func (c leadCounts) withValue(sort impl.LeadSort) int64 {
 func (s *LeadStore) countLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any) (leadCounts, error) {
 	var c leadCounts
 	query, args := s.countStatement(orgID, q, cond, args)
-	if err := s.db.pool.GetContext(ctx, &c, s.db.rebind(query), args...); err != nil {
+	var err error
+	if q.Phone == nil && q.Email == nil {
+		// The counters' lookup, which every list without those filters
+		// makes: prepared once, its plan a primary-key read whatever the
+		// arguments.
+		err = s.db.get(ctx, &c, query, args...)
+	} else {
+		// A plan for these arguments: a generic plan for every e-mail is
+		// the kind PostgreSQL's plan cache may settle on after five runs.
+		err = s.db.pool.GetContext(ctx, &c, s.db.rebind(query), args...)
+	}
+	if err != nil {
 		return leadCounts{}, fmt.Errorf("count leads: %w", err)
 	}
 	return c, nil
@@ -256,7 +273,10 @@ func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond str
 	return leads, nil
 }
 
-// readRun reads one run of q's order.
+// readRun reads one run of q's order. Not through a prepared statement:
+// PostgreSQL plans an unnamed statement for its arguments, and the right
+// index for an organization's page depends on how much of the table is that
+// organization's, which a generic plan cannot know.
 func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) ([]*impl.Lead, error) {
 	query, args := s.runStatement(q, cond, args, r)
 	leads := []*impl.Lead{}
