@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/labstack/echo/v4"
@@ -115,7 +114,8 @@ type Server struct {
 	router routers.Router
 	spec   *openapi3.T
 	// Validation options never change; built once, read by every request.
-	reqOpts, respOpts *openapi3filter.Options
+	// validator checks requests and responses against the spec.
+	validator *contract.Validator
 
 	// leadNameMax is the spec's limit on a lead's name, which inbound
 	// contact names are cut to.
@@ -152,7 +152,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{cfg: cfg, router: router, spec: spec,
-		reqOpts: contract.RequestOptions(), respOpts: contract.ResponseOptions()}
+		validator: contract.NewValidator(spec)}
 	text := spec.Components.Schemas["Text"]
 	if text == nil || text.Value == nil || text.Value.MaxLength == nil {
 		return nil, fmt.Errorf("the embedded spec has no maxLength on schema Text")
