@@ -56,6 +56,15 @@ type DB struct {
 	queuedSignal chan struct{}
 	// queued holds the open transactions that queued deliveries.
 	queued sync.Map // *sqlx.Tx -> struct{}
+
+	// dsn is what the pool connects with; a Notifier opens its own
+	// connection with it.
+	dsn string
+	// writeTurn is held by the process's one SQLite writer at a time (nil on
+	// PostgreSQL); see exclusive.
+	writeTurn chan struct{}
+	// statements are the prepared statements, by query text (see prepared).
+	statements sync.Map // string -> *sqlx.Stmt
 }
 
 // DeliveriesQueued signals, without blocking the writer, that a commit has
@@ -97,7 +106,11 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	return &DB{pool: db, dialect: dialect, now: func() time.Time { return time.Now() }, queuedSignal: make(chan struct{}, 1)}, nil
+	out := &DB{pool: db, dialect: dialect, now: func() time.Time { return time.Now() }, queuedSignal: make(chan struct{}, 1), dsn: dsn}
+	if dialect == SQLite {
+		out.writeTurn = make(chan struct{}, 1)
+	}
+	return out, nil
 }
 
 func parseURL(databaseURL string) (Dialect, string, error) {
@@ -135,7 +148,10 @@ func sqliteDSN(path string) string {
 func (s *DB) Dialect() Dialect { return s.dialect }
 
 // Close closes the connection pool.
-func (s *DB) Close() error { return s.pool.Close() }
+func (s *DB) Close() error {
+	s.closeStatements()
+	return s.pool.Close()
+}
 
 // Ping checks that the database answers.
 func (s *DB) Ping(ctx context.Context) error { return s.pool.PingContext(ctx) }
@@ -210,8 +226,32 @@ func isForeignKeyViolation(err error) bool {
 	return false
 }
 
+// exclusive waits for the process's turn to write and returns the function
+// that ends it. dialect: SQLite has one writer at a time; a writer that
+// finds the lock taken sleeps in SQLite's busy handler (1 ms, then 2, then
+// 5...) although the holder needs a fraction of that. Taking turns in the
+// process first hands the lock over as soon as it is free. Other processes
+// on the same file still wait in the busy handler. PostgreSQL writers run
+// side by side, so there it does nothing.
+func (s *DB) exclusive(ctx context.Context) (func(), error) {
+	if s.writeTurn == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writeTurn <- struct{}{}:
+		return func() { <-s.writeTurn }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait to write: %w", ctx.Err())
+	}
+}
+
 // inTx runs fn in a transaction and commits if fn returns nil.
 func (s *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	done, err := s.exclusive(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	tx, err := s.pool.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -240,11 +280,12 @@ func (s *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 // several statements (rows, then their children) that a concurrent commit
 // must not split.
 func (s *DB) readTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	var opts *sql.TxOptions
+	// dialect: READ COMMITTED, PostgreSQL's default, takes a snapshot per
+	// statement. SQLite's transaction is one snapshot already; read-only, it
+	// begins DEFERRED instead of taking the write lock (the DSN's _txlock).
+	opts := &sql.TxOptions{ReadOnly: true}
 	if s.dialect == Postgres {
-		// dialect: READ COMMITTED, the default, takes a snapshot per statement.
-		// SQLite's transaction is one snapshot already.
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+		opts.Isolation = sql.LevelRepeatableRead
 	}
 	tx, err := s.pool.BeginTxx(ctx, opts)
 	if err != nil {
