@@ -9,13 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/big"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iagente/iagente-sdr/gen/webhooks"
@@ -34,7 +35,7 @@ var DefaultRetrySchedule = []time.Duration{
 
 // Config tunes a Dispatcher. Its defaults are the service's (impl/app);
 // New refuses a config without a timeout, a poll interval, a retry
-// schedule, workers or a lease.
+// schedule, workers, a per-webhook share or a lease.
 type Config struct {
 	Timeout       time.Duration // per attempt
 	PollInterval  time.Duration // how often to look for due deliveries
@@ -42,7 +43,10 @@ type Config struct {
 	// DisableAfter is how many deliveries in a row may fail every attempt
 	// before the webhook is disabled; 0 never disables.
 	DisableAfter int
-	Workers      int           // concurrent attempts
+	Workers      int // concurrent attempts
+	// PerWebhook is how many of the workers one webhook may hold at once
+	// (see fairShare).
+	PerWebhook   int
 	Lease        time.Duration // how long a claim lasts; longer than Timeout
 	AllowPrivate bool          // WEBHOOK_ALLOW_PRIVATE_TARGETS
 	// Client replaces the SSRF-guarded client, for tests of the dispatcher
@@ -52,8 +56,9 @@ type Config struct {
 	Now    func() time.Time
 }
 
-// Dispatcher delivers queued deliveries: it claims due ones, POSTs them with
-// their signatures, and records each attempt with its consequence.
+// Dispatcher delivers queued deliveries: it claims due ones in batches,
+// POSTs them concurrently with their signatures, and records the attempts
+// of a batch, with their consequences, in one transaction.
 type Dispatcher struct {
 	queue  impl.DeliveryQueue
 	cfg    Config
@@ -65,15 +70,15 @@ type Dispatcher struct {
 // New returns a dispatcher over queue. Start it with Run.
 func New(queue impl.DeliveryQueue, cfg Config) (*Dispatcher, error) {
 	switch {
-	case cfg.Timeout <= 0, cfg.PollInterval <= 0, len(cfg.RetrySchedule) == 0, cfg.Workers <= 0:
-		return nil, errors.New("delivery: the dispatcher needs a timeout, a poll interval, a retry schedule and workers")
+	case cfg.Timeout <= 0, cfg.PollInterval <= 0, len(cfg.RetrySchedule) == 0, cfg.Workers <= 0, cfg.PerWebhook <= 0:
+		return nil, errors.New("delivery: the dispatcher needs a timeout, a poll interval, a retry schedule, workers and a per-webhook share")
 	case cfg.Lease <= cfg.Timeout:
 		return nil, fmt.Errorf("delivery: a lease (%s) must outlive an attempt's timeout (%s)", cfg.Lease, cfg.Timeout)
 	case cfg.DisableAfter < 0:
 		return nil, errors.New("delivery: DisableAfter cannot be negative")
 	}
 	if cfg.Client == nil {
-		cfg.Client = NewHTTPClient(cfg.Timeout, cfg.AllowPrivate)
+		cfg.Client = NewHTTPClient(cfg.Timeout, cfg.AllowPrivate, cfg.Workers)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -102,52 +107,192 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
+// recordTimeout bounds the transaction that records a batch of attempts. A
+// batch not recorded in time is attempted again once its leases run out.
+const recordTimeout = 30 * time.Second
+
+// outcome is an attempt on its way to the recorder.
+type outcome struct {
+	claim     *impl.ClaimedDelivery
+	record    impl.AttemptRecord
+	abandoned bool // ended by shutdown: released, not recorded
+}
+
 // Run delivers until ctx is done. Then it stops claiming and gives the
 // attempts in flight up to the attempt timeout to finish; any still running
 // after that are abandoned and their deliveries released for a retry.
+//
+// One loop claims, a goroutine per claimed delivery makes its attempt, and
+// one recorder writes the outcomes: whatever has ended while it wrote the
+// previous batch goes into its next transaction. An attempt holds its
+// worker until its outcome is recorded, so a process never holds more
+// unsettled deliveries than it has workers.
 func (d *Dispatcher) Run(ctx context.Context) {
-	var wg sync.WaitGroup
 	// Attempts outlive ctx by the grace period: a shutdown should not turn
 	// a delivery that is about to succeed into a failure.
 	attemptCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
-	slots := make(chan struct{}, d.cfg.Workers)
+	outcomes := make(chan outcome, d.cfg.Workers)
+	settled := make(chan []int64, d.cfg.Workers)
+	var started atomic.Int64 // attempts started, for the recorder
+	recorderDone := make(chan struct{})
+	go func() {
+		defer close(recorderDone)
+		d.record(outcomes, &started, settled)
+	}()
+
+	fair := newFairShare(d.cfg.PerWebhook)
+	// A claim for fewer than claimMin free workers waits for more to free
+	// up, unless new work arrived, so that a busy dispatcher claims in
+	// batches rather than one delivery per finished attempt. A webhook
+	// held back at its cap is claimed for again once half its share is
+	// free, for the same reason.
+	claimMin := max(1, d.cfg.Workers/8)
+	laneMin := max(1, d.cfg.PerWebhook/2)
+	inFlight := 0
+	claimNow := true
+	limited := false
+	waiting := map[int64]bool{}
+
 	ticker := time.NewTicker(d.cfg.PollInterval)
 	defer ticker.Stop()
 	for ctx.Err() == nil {
-		if free := d.cfg.Workers - len(slots); free > 0 {
-			now := d.cfg.Now()
-			batch, err := d.queue.ClaimDeliveries(ctx, d.worker, now, now.Add(d.cfg.Lease), free)
-			if err != nil && ctx.Err() == nil {
-				d.cfg.Logger.Error("claim webhook deliveries", "err", err.Error())
-			}
+		if free := d.cfg.Workers - inFlight; claimNow && free > 0 {
+			claimNow = false
+			batch, left := d.claim(ctx, fair, free)
+			started.Add(int64(len(batch)))
 			for _, c := range batch {
-				slots <- struct{}{}
-				wg.Add(1)
+				fair.start(c.WebhookID)
+				inFlight++
 				go func() {
-					defer wg.Done()
-					d.deliver(attemptCtx, c)
-					<-slots
-					d.Wake() // a free slot may take a waiting delivery
+					rec, abandoned := d.attempt(attemptCtx, c)
+					outcomes <- outcome{claim: c, record: rec, abandoned: abandoned}
 				}()
 			}
-			if len(batch) == free {
-				continue // there may be more due
+			limited = left.limited
+			clear(waiting)
+			for _, id := range left.waiting {
+				waiting[id] = true
+			}
+			if limited && d.cfg.Workers-inFlight >= claimMin {
+				claimNow = true
+				continue // there is more due than this claim could take
 			}
 		}
 		select {
 		case <-ctx.Done():
 		case <-ticker.C:
+			claimNow = true
 		case <-d.wake:
+			claimNow = true
+		case ids := <-settled:
+			for _, id := range ids {
+				inFlight--
+				if n := fair.settle(id); waiting[id] && d.cfg.PerWebhook-n >= laneMin {
+					delete(waiting, id)
+					claimNow = true
+				}
+			}
+			if limited && d.cfg.Workers-inFlight >= claimMin {
+				claimNow = true
+			}
 		}
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(d.cfg.Timeout + time.Second):
-		abandon()
-		<-done
+
+	grace := time.After(d.cfg.Timeout + time.Second)
+	for inFlight > 0 {
+		select {
+		case ids := <-settled:
+			inFlight -= len(ids)
+		case <-grace:
+			abandon()
+			grace = nil
+		}
+	}
+	close(outcomes)
+	<-recorderDone
+}
+
+// claim leases up to free due deliveries, chosen by fair.
+func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, free int) ([]*impl.ClaimedDelivery, leftover) {
+	now := d.cfg.Now()
+	var left leftover
+	batch, err := d.queue.ClaimDeliveries(ctx, impl.ClaimRequest{
+		Worker: d.worker, Now: now, LeaseUntil: now.Add(d.cfg.Lease),
+		// One more than a lane could take, to tell whether it has more.
+		PerWebhook: min(d.cfg.PerWebhook, free) + 1,
+		// Enough lanes for every free worker to go to a different
+		// organization, and some to spare for the lanes held back.
+		Candidates: 4 * free,
+		Pick: func(cands []impl.ClaimCandidate) []int64 {
+			var ids []int64
+			ids, left = fair.pick(cands, free)
+			return ids
+		},
+	})
+	if err != nil && ctx.Err() == nil {
+		d.cfg.Logger.Error("claim webhook deliveries", "err", err.Error())
+	}
+	return batch, left
+}
+
+// recordLinger is how long the recorder waits for more outcomes before it
+// records a batch, while attempts are still running. Attempts end one by
+// one, and a transaction per attempt is what made the dispatcher slow; a
+// millisecond gathers those of a busy dispatcher into one transaction, and
+// a lone attempt (nothing else running) is recorded at once.
+const recordLinger = time.Millisecond
+
+// record writes the outcomes as they come, in batches, until outcomes is
+// closed, and reports on settled the webhook of every outcome it is done
+// with, recorded or not. started counts the attempts begun so far.
+func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64, settled chan<- []int64) {
+	linger := time.NewTimer(recordLinger)
+	received := int64(0)
+	for first := range outcomes {
+		received++
+		batch := []outcome{first}
+		linger.Reset(recordLinger)
+	more:
+		for len(batch) < d.cfg.Workers && received < started.Load() {
+			select {
+			case o, ok := <-outcomes:
+				if !ok {
+					break more
+				}
+				received++
+				batch = append(batch, o)
+			case <-linger.C:
+				break more
+			}
+		}
+		linger.Stop()
+		var attempts []impl.Attempted
+		var released []int64
+		hooks := make([]int64, len(batch))
+		for i, o := range batch {
+			hooks[i] = o.claim.WebhookID
+			if o.abandoned {
+				released = append(released, o.claim.ID)
+			} else {
+				attempts = append(attempts, impl.Attempted{Delivery: o.claim, Record: o.record})
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		if err := d.queue.ReleaseDeliveries(ctx, d.worker, released); err != nil {
+			d.cfg.Logger.Error("release webhook deliveries", "deliveries", len(released), "err", err.Error())
+		}
+		if err := d.queue.RecordAttempts(ctx, d.worker, attempts, d.cfg.DisableAfter); err != nil {
+			// The leases run out and the deliveries are attempted again:
+			// at least once.
+			d.cfg.Logger.Error("record webhook attempts", "attempts", len(attempts), "err", err.Error())
+		} else {
+			for _, a := range attempts {
+				d.logAttempt(ctx, a.Delivery, a.Record)
+			}
+		}
+		cancel()
+		settled <- hooks
 	}
 }
 
@@ -160,30 +305,22 @@ func (d *Dispatcher) TestWebhook(ctx context.Context, orgID, webhookID int64) (*
 	}
 	// The partner waits for this answer; a hang-up must not leave the
 	// delivery without its attempt.
-	rec, err := d.deliver(context.WithoutCancel(ctx), c)
-	if err != nil {
+	store := context.WithoutCancel(ctx)
+	rec, abandoned := d.attempt(store, c)
+	if abandoned {
+		return nil, errors.New("delivery: test attempt abandoned")
+	}
+	if err := d.queue.RecordAttempts(store, d.worker, []impl.Attempted{{Delivery: c, Record: rec}}, d.cfg.DisableAfter); err != nil {
 		return nil, err
 	}
+	d.logAttempt(ctx, c, rec)
 	return &impl.WebhookTestResult{Delivered: rec.Outcome == impl.OutcomeSucceeded, StatusCode: rec.StatusCode,
 		DurationMS: rec.DurationMS, Error: rec.Error, DeliveryID: c.ID}, nil
 }
 
-// deliver makes one attempt and records it.
-func (d *Dispatcher) deliver(ctx context.Context, c *impl.ClaimedDelivery) (impl.AttemptRecord, error) {
-	rec, abandoned := d.attempt(ctx, c)
-	// Recording must happen even while shutting down.
-	store := context.WithoutCancel(ctx)
-	if abandoned {
-		if err := d.queue.ReleaseDeliveries(store, d.worker, []int64{c.ID}); err != nil {
-			d.cfg.Logger.Error("release webhook delivery", "delivery_id", c.ID, "err", err.Error())
-		}
-		return rec, errors.New("delivery: delivery abandoned at shutdown")
-	}
-	if err := d.queue.RecordAttempt(store, d.worker, c, rec, d.cfg.DisableAfter); err != nil {
-		// The lease runs out and the delivery is attempted again: at least once.
-		d.cfg.Logger.Error("record webhook attempt", "delivery_id", c.ID, "err", err.Error())
-		return rec, err
-	}
+// logAttempt logs a recorded attempt: at info when it succeeded, at warn
+// when it did not.
+func (d *Dispatcher) logAttempt(ctx context.Context, c *impl.ClaimedDelivery, rec impl.AttemptRecord) {
 	level := slog.LevelInfo
 	if rec.Outcome != impl.OutcomeSucceeded {
 		level = slog.LevelWarn
@@ -197,7 +334,6 @@ func (d *Dispatcher) deliver(ctx context.Context, c *impl.ClaimedDelivery) (impl
 		attrs = append(attrs, "error", *rec.Error)
 	}
 	d.cfg.Logger.Log(ctx, level, "webhook attempt", attrs...)
-	return rec, nil
 }
 
 // attempt POSTs the delivery once and classifies the result. abandoned is
@@ -207,19 +343,22 @@ func (d *Dispatcher) attempt(ctx context.Context, c *impl.ClaimedDelivery) (rec 
 	start := d.cfg.Now()
 	rec.AttemptedAt = start
 	resp, err := d.send(ctx, c, start.Unix())
-	rec.DurationMS = time.Since(start).Milliseconds()
 	var retryAfter time.Duration
 	var problem string
 	gone := false
 	if err != nil {
+		rec.DurationMS = time.Since(start).Milliseconds()
 		if ctx.Err() != nil {
 			return rec, true
 		}
 		problem = describe(err, d.cfg.Timeout)
 	} else {
-		// Drain a little so the connection can be reused; the body is not kept.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		// Read a little of the body, within the attempt's timeout, so that
+		// the connection can be reused; it is not kept. A bigger body, or
+		// one that trickles in, costs the connection, not the worker.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 		resp.Body.Close()
+		rec.DurationMS = time.Since(start).Milliseconds()
 		code := int32(resp.StatusCode)
 		rec.StatusCode = &code
 		switch {
@@ -270,12 +409,20 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 	return base
 }
 
-// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or invalid.
+// drainLimit is how much of an answer's body an attempt reads.
+const drainLimit = 64 << 10
+
+// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or
+// invalid. Seconds beyond what a time.Duration holds (about 292 years) read
+// as the most it holds, not as a negative wait.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || n > uint64(math.MaxInt64/time.Second) {
+			return math.MaxInt64
+		}
 		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {

@@ -32,6 +32,9 @@ type (
 	DeliveryStore struct{ db *DB }
 	// DeliveryQueue implements impl.DeliveryQueue: the dispatcher's side.
 	DeliveryQueue struct{ db *DB }
+	// DeliveryLogRetention implements impl.ExpiredLogs: the retention job's
+	// side.
+	DeliveryLogRetention struct{ db *DB }
 	// EventLog reads the outbox. No production code needs it: the
 	// dispatcher reads events through the DeliveryQueue. Tests and tools
 	// read what was written.
@@ -52,6 +55,8 @@ var (
 	_ impl.WebhookStore      = (*WebhookStore)(nil)
 	_ impl.DeliveryStore     = (*DeliveryStore)(nil)
 	_ impl.DeliveryQueue     = (*DeliveryQueue)(nil)
+	_ impl.BacklogReader     = (*DeliveryQueue)(nil)
+	_ impl.ExpiredLogs       = (*DeliveryLogRetention)(nil)
 )
 
 // Stores are every store over one DB, for wiring.
@@ -70,6 +75,7 @@ type Stores struct {
 	Webhooks      *WebhookStore
 	Deliveries    *DeliveryStore
 	Queue         *DeliveryQueue
+	Retention     *DeliveryLogRetention
 	Events        *EventLog
 }
 
@@ -90,6 +96,7 @@ func NewStores(db *DB) *Stores {
 		Webhooks:      &WebhookStore{db},
 		Deliveries:    &DeliveryStore{db},
 		Queue:         &DeliveryQueue{db},
+		Retention:     &DeliveryLogRetention{db},
 		Events:        &EventLog{db},
 	}
 }
