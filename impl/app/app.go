@@ -440,6 +440,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		ResponseValidation:       cfg.ResponseValidation,
 		DisableRequestValidation: cfg.DisableRequestValidation,
 		Ready:                    st.DB.Ping,
+		Backlog:                  st.Queue,
 		Dashboard:                dash,
 	})
 	if err != nil {

@@ -49,7 +49,7 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (*impl.APIKey, error)
 }
 
-// Config holds a Server's dependencies; all but Ready and Dashboard are
+// Config holds a Server's dependencies; all but Ready, Backlog and Dashboard are
 // required. Each is the narrow interface of what the server needs.
 type Config struct {
 	APIKeys      impl.APIKeyStore
@@ -72,6 +72,8 @@ type Config struct {
 	DisableRequestValidation bool
 	// Ready reports whether the server can take traffic (the database answers).
 	Ready func(ctx context.Context) error
+	// Backlog, if set, reads the webhooks' backlogs for /metrics.
+	Backlog impl.BacklogReader
 	// Dashboard serves the pages under /dashboard/; it answers its own errors
 	// (as HTML) and gets only the outer layers: request id, access log,
 	// panic recovery and the body limit.
