@@ -247,7 +247,10 @@ func TestWebhookChangedWhileInFlight(t *testing.T) {
 		}
 		for name, n := range want {
 			evWaitFor(t, func() bool { _, _, in, _ := g.seen("/" + name); return in == n },
-				func() string { _, _, in, _ := g.seen("/" + name); return fmt.Sprintf("%s: %d in flight, want %d", name, in, n) })
+				func() string {
+					_, _, in, _ := g.seen("/" + name)
+					return fmt.Sprintf("%s: %d in flight, want %d", name, in, n)
+				})
 		}
 		evCall(t, tg, keys["deleted"], http.MethodDelete, fmt.Sprintf("/webhooks/%d", hooks["deleted"]), nil, http.StatusNoContent)
 		evCall(t, tg, keys["disabled"], http.MethodPatch, fmt.Sprintf("/webhooks/%d", hooks["disabled"]), map[string]any{"active": false}, http.StatusOK)
@@ -342,6 +345,8 @@ func TestWebhookRetentionDuringADrain(t *testing.T) {
 		// And the job did delete: finished deliveries are gone.
 		evWaitFor(t, func() bool {
 			return shareGetBacklog(t, tg, key, hook).Backlog.Pending == 0 && len(evDeliveries(t, tg, key, hook)) < events
-		}, func() string { return fmt.Sprintf("%d deliveries are still listed", len(evDeliveries(t, tg, key, hook))) })
+		}, func() string {
+			return fmt.Sprintf("%d deliveries are still listed", len(evDeliveries(t, tg, key, hook)))
+		})
 	})
 }

@@ -148,7 +148,9 @@ func shareMetrics(t *testing.T, tg *target) string {
 // would get nothing until A answered.
 func TestWebhookSlowReceiverHoldsOnlyItsShare(t *testing.T) {
 	t.Parallel()
-	evEachDatabase(t, func(c *app.Config) { c.WebhookWorkers, c.WebhookWorkersPerWebhook, c.WebhookTimeout = 4, 2, 30*time.Second }, func(t *testing.T, tg *target) {
+	evEachDatabase(t, func(c *app.Config) {
+		c.WebhookWorkers, c.WebhookWorkersPerWebhook, c.WebhookTimeout = 4, 2, 30*time.Second
+	}, func(t *testing.T, tg *target) {
 		keyA, keyB := tg.freshOrg(t), tg.newOrg(t, "B")
 		g := newGateReceiver(t)
 		g.hold("/a")
@@ -177,7 +179,10 @@ func TestWebhookSlowReceiverHoldsOnlyItsShare(t *testing.T) {
 			evCreateLead(t, tg, keyB, nil)
 		}
 		evWaitFor(t, func() bool { _, n, _, _ := g.seen("/b"); return n == fresh },
-			func() string { _, n, _, _ := g.seen("/b"); return fmt.Sprintf("B's receiver got %d of %d while A's was held", n, fresh) })
+			func() string {
+				_, n, _, _ := g.seen("/b")
+				return fmt.Sprintf("B's receiver got %d of %d while A's was held", n, fresh)
+			})
 		_, nA, _, mostA := g.seen("/a")
 		if nA != 2 || mostA != 2 {
 			t.Errorf("while held, A's receiver got %d requests and at most %d at once, want 2 and 2 (its share)", nA, mostA)
@@ -187,7 +192,10 @@ func TestWebhookSlowReceiverHoldsOnlyItsShare(t *testing.T) {
 
 		g.open("/a")
 		evWaitFor(t, func() bool { _, n, _, _ := g.seen("/a"); return n == backlog },
-			func() string { _, n, _, _ := g.seen("/a"); return fmt.Sprintf("A's receiver got %d of %d after it opened", n, backlog) })
+			func() string {
+				_, n, _, _ := g.seen("/a")
+				return fmt.Sprintf("A's receiver got %d of %d after it opened", n, backlog)
+			})
 		arrivals, _, _, mostA := g.seen("/a")
 		if mostA > 2 {
 			t.Errorf("A's receiver had %d requests in flight at once, more than its share of 2", mostA)
@@ -199,7 +207,9 @@ func TestWebhookSlowReceiverHoldsOnlyItsShare(t *testing.T) {
 		evWaitFor(t, func() bool {
 			b := shareGetBacklog(t, tg, keyA, hookA)
 			return b.Backlog.Pending == 0 && b.Backlog.OldestPendingAt == nil
-		}, func() string { return fmt.Sprintf("A's backlog is still %+v", shareGetBacklog(t, tg, keyA, hookA).Backlog) })
+		}, func() string {
+			return fmt.Sprintf("A's backlog is still %+v", shareGetBacklog(t, tg, keyA, hookA).Backlog)
+		})
 		if m := shareMetrics(t, tg); strings.Contains(m, fmt.Sprintf(`webhook_id="%d"`, hookA)) {
 			t.Errorf("/metrics still lists A's webhook after its backlog emptied:\n%s", m)
 		}
@@ -211,7 +221,9 @@ func TestWebhookSlowReceiverHoldsOnlyItsShare(t *testing.T) {
 // all of A before any of B; taking turns alternates them.
 func TestWebhookOrganizationsTakeTurns(t *testing.T) {
 	t.Parallel()
-	evEachDatabase(t, func(c *app.Config) { c.WebhookWorkers, c.WebhookWorkersPerWebhook, c.WebhookTimeout = 1, 1, 30*time.Second }, func(t *testing.T, tg *target) {
+	evEachDatabase(t, func(c *app.Config) {
+		c.WebhookWorkers, c.WebhookWorkersPerWebhook, c.WebhookTimeout = 1, 1, 30*time.Second
+	}, func(t *testing.T, tg *target) {
 		keyA, keyB := tg.freshOrg(t), tg.newOrg(t, "B")
 		g := newGateReceiver(t)
 		g.hold("/a")
