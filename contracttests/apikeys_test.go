@@ -115,7 +115,7 @@ func akCheckLocation(t testing.TB, what string, res *http.Response, id int64) {
 // so that runs do not pile up active keys.
 func akCreate(t testing.TB, tg *target, key, name string) (client.ApiKeyCreated, *http.Response) {
 	t.Helper()
-	res, err := tg.client(t, key, bearer).CreateApiKeyWithResponse(context.Background(), client.ApiKeyCreate{Name: name})
+	res, err := tg.client(t, key, bearer).CreateApiKeyWithResponse(context.Background(), nil, client.ApiKeyCreate{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -665,7 +665,7 @@ func TestApiKeys(t *testing.T) {
 				}
 				akWantError(t, "DELETE of the calling key as "+style.String(), del.StatusCode(), del.Body, http.StatusConflict, "conflict")
 				akWorks(t, tg, "the key after it tried to revoke itself", k.Key)
-				reg, err := self.RegenerateApiKeyWithResponse(ctx, k.Id)
+				reg, err := self.RegenerateApiKeyWithResponse(ctx, k.Id, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -692,7 +692,7 @@ func TestApiKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			akWantError(t, "DELETE of the suite's own key", del.StatusCode(), del.Body, http.StatusConflict, "conflict")
-			reg, err := c.RegenerateApiKeyWithResponse(ctx, all[mine].Id)
+			reg, err := c.RegenerateApiKeyWithResponse(ctx, all[mine].Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -711,7 +711,7 @@ func TestApiKeys(t *testing.T) {
 			old, _ := akCreate(t, tg, mainKey, akUniqueName(t, "regen"))
 			akWorks(t, tg, "the key before regenerating", old.Key)
 			lo := time.Now()
-			res, err := c.RegenerateApiKeyWithResponse(ctx, old.Id)
+			res, err := c.RegenerateApiKeyWithResponse(ctx, old.Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -758,7 +758,7 @@ func TestApiKeys(t *testing.T) {
 				t.Errorf("%d keys named %q, want the old and the new", n, old.Name)
 			}
 
-			again, err := c.RegenerateApiKeyWithResponse(ctx, old.Id)
+			again, err := c.RegenerateApiKeyWithResponse(ctx, old.Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -776,7 +776,7 @@ func TestApiKeys(t *testing.T) {
 			}
 
 			// The new key can be regenerated in turn.
-			third, err := c.RegenerateApiKeyWithResponse(ctx, nu.Id)
+			third, err := c.RegenerateApiKeyWithResponse(ctx, nu.Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -803,7 +803,7 @@ func TestApiKeys(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					res, err := tg.client(t, mainKey, bearer).RegenerateApiKeyWithResponse(ctx, old.Id)
+					res, err := tg.client(t, mainKey, bearer).RegenerateApiKeyWithResponse(ctx, old.Id, nil)
 					if err != nil {
 						t.Error(err)
 						return
@@ -993,7 +993,7 @@ func TestApiKeyActiveCap(t *testing.T) {
 		}
 		createStatus := func(t *testing.T, name string) (int, []byte, *client.ApiKeyCreated) {
 			t.Helper()
-			res, err := c.CreateApiKeyWithResponse(ctx, client.ApiKeyCreate{Name: name})
+			res, err := c.CreateApiKeyWithResponse(ctx, nil, client.ApiKeyCreate{Name: name})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1023,7 +1023,7 @@ func TestApiKeyActiveCap(t *testing.T) {
 		akWorks(t, tg, "the last key under the cap", made[len(made)-1].Key)
 
 		// Regenerating replaces a key, so it is allowed at the cap.
-		reg, err := c.RegenerateApiKeyWithResponse(ctx, made[0].Id)
+		reg, err := c.RegenerateApiKeyWithResponse(ctx, made[0].Id, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1072,7 +1072,7 @@ func TestApiKeyActiveCap(t *testing.T) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						res, err := tg.client(t, key, bearer).CreateApiKeyWithResponse(ctx, client.ApiKeyCreate{Name: fmt.Sprintf("race %d.%d", round, i)})
+						res, err := tg.client(t, key, bearer).CreateApiKeyWithResponse(ctx, nil, client.ApiKeyCreate{Name: fmt.Sprintf("race %d.%d", round, i)})
 						if err != nil {
 							t.Error(err)
 							return

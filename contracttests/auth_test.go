@@ -53,7 +53,7 @@ func TestAuthentication(t *testing.T) {
 				}
 				l, _ := c.ListLeadsWithResponse(ctx, &client.ListLeadsParams{})
 				check("list", l.StatusCode(), l.Body)
-				cr, _ := c.CreateLeadWithResponse(ctx, client.LeadCreate{Phone: uniquePhone(t)})
+				cr, _ := c.CreateLeadWithResponse(ctx, nil, client.LeadCreate{Phone: uniquePhone(t)})
 				check("create", cr.StatusCode(), cr.Body)
 				g, _ := c.GetLeadWithResponse(ctx, lead.Id)
 				check("get", g.StatusCode(), g.Body)
@@ -139,7 +139,7 @@ func TestRateLimit(t *testing.T) {
 				}
 				resets = append(resets, h.Get("X-RateLimit-Reset"))
 			}
-			res, err := c.CreateLeadWithResponse(ctx, client.LeadCreate{Phone: uniquePhone(t)})
+			res, err := c.CreateLeadWithResponse(ctx, nil, client.LeadCreate{Phone: uniquePhone(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

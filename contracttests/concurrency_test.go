@@ -43,13 +43,13 @@ func TestConcurrentWrites(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < each; i++ {
-					cr, err := c.CreateLeadWithResponse(ctx, client.LeadCreate{Phone: uniquePhone(t)})
+					cr, err := c.CreateLeadWithResponse(ctx, nil, client.LeadCreate{Phone: uniquePhone(t)})
 					if err != nil {
 						t.Error(err)
 						return
 					}
 					record("create", cr.StatusCode(), cr.Body)
-					dup, err := c.CreateLeadWithResponse(ctx, client.LeadCreate{Phone: shared})
+					dup, err := c.CreateLeadWithResponse(ctx, nil, client.LeadCreate{Phone: shared})
 					if err != nil {
 						t.Error(err)
 						return

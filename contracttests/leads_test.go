@@ -20,7 +20,7 @@ import (
 // was created.
 func createLead(t *testing.T, c *client.ClientWithResponses, body client.LeadCreate) client.Lead {
 	t.Helper()
-	res, err := c.CreateLeadWithResponse(context.Background(), body)
+	res, err := c.CreateLeadWithResponse(context.Background(), nil, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestLeads(t *testing.T) {
 		t.Run("create normalises and returns the lead", func(t *testing.T) {
 			phone := uniquePhone(t)
 			formatted := fmt.Sprintf("+%s (%s) %s-%s", phone[:2], phone[2:4], phone[4:9], phone[9:])
-			res, err := c.CreateLeadWithResponse(ctx, client.LeadCreate{
+			res, err := c.CreateLeadWithResponse(ctx, nil, client.LeadCreate{
 				Phone:       formatted,
 				Name:        nullable.NewNullableWithValue("Maria Santos"),
 				Email:       nullable.NewNullableWithValue("Maria@Empresa.COM"),
@@ -139,7 +139,7 @@ func TestLeads(t *testing.T) {
 		t.Run("duplicate phone is 409 conflict", func(t *testing.T) {
 			phone := uniquePhone(t)
 			createLead(t, c, client.LeadCreate{Phone: phone})
-			res, err := c.CreateLeadWithResponse(ctx, client.LeadCreate{Phone: "+" + phone[:2] + " " + phone[2:]})
+			res, err := c.CreateLeadWithResponse(ctx, nil, client.LeadCreate{Phone: "+" + phone[:2] + " " + phone[2:]})
 			if err != nil {
 				t.Fatal(err)
 			}

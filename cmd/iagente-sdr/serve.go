@@ -15,6 +15,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/auth"
+	"github.com/iagente/iagente-sdr/impl/httpapi"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
 )
 
@@ -54,6 +55,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    httpapi.ListenerMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "database", string(a.Stores.DB.Dialect()),

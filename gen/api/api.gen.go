@@ -118,17 +118,22 @@ func (e Direction) Valid() bool {
 
 // Defines values for ErrorErrorCode.
 const (
-	ErrorErrorCodeBadRequest          ErrorErrorCode = "bad_request"
-	ErrorErrorCodeConflict            ErrorErrorCode = "conflict"
-	ErrorErrorCodeIntegrationNotFound ErrorErrorCode = "integration_not_found"
-	ErrorErrorCodeInternalError       ErrorErrorCode = "internal_error"
-	ErrorErrorCodeMethodNotAllowed    ErrorErrorCode = "method_not_allowed"
-	ErrorErrorCodeNotFound            ErrorErrorCode = "not_found"
-	ErrorErrorCodePayloadTooLarge     ErrorErrorCode = "payload_too_large"
-	ErrorErrorCodeRateLimitExceeded   ErrorErrorCode = "rate_limit_exceeded"
-	ErrorErrorCodeSendFailed          ErrorErrorCode = "send_failed"
-	ErrorErrorCodeUnauthorized        ErrorErrorCode = "unauthorized"
-	ErrorErrorCodeValidationError     ErrorErrorCode = "validation_error"
+	ErrorErrorCodeBadRequest                  ErrorErrorCode = "bad_request"
+	ErrorErrorCodeConflict                    ErrorErrorCode = "conflict"
+	ErrorErrorCodeIdempotencyInProgress       ErrorErrorCode = "idempotency_in_progress"
+	ErrorErrorCodeIdempotencyKeyReused        ErrorErrorCode = "idempotency_key_reused"
+	ErrorErrorCodeIntegrationNotFound         ErrorErrorCode = "integration_not_found"
+	ErrorErrorCodeInternalError               ErrorErrorCode = "internal_error"
+	ErrorErrorCodeMethodNotAllowed            ErrorErrorCode = "method_not_allowed"
+	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
+	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
+	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
+	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
+	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
+	ErrorErrorCodeServiceUnavailable          ErrorErrorCode = "service_unavailable"
+	ErrorErrorCodeUnauthorized                ErrorErrorCode = "unauthorized"
+	ErrorErrorCodeUnsupportedMediaType        ErrorErrorCode = "unsupported_media_type"
+	ErrorErrorCodeValidationError             ErrorErrorCode = "validation_error"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorCode enum.
@@ -137,6 +142,10 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeBadRequest:
 		return true
 	case ErrorErrorCodeConflict:
+		return true
+	case ErrorErrorCodeIdempotencyInProgress:
+		return true
+	case ErrorErrorCodeIdempotencyKeyReused:
 		return true
 	case ErrorErrorCodeIntegrationNotFound:
 		return true
@@ -150,9 +159,15 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
 		return true
+	case ErrorErrorCodeRequestHeaderFieldsTooLarge:
+		return true
 	case ErrorErrorCodeSendFailed:
 		return true
+	case ErrorErrorCodeServiceUnavailable:
+		return true
 	case ErrorErrorCodeUnauthorized:
+		return true
+	case ErrorErrorCodeUnsupportedMediaType:
 		return true
 	case ErrorErrorCodeValidationError:
 		return true
@@ -2231,6 +2246,9 @@ type DeliveryId = int64
 // HandoffId defines model for HandoffId.
 type HandoffId = int64
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
 // LeadId defines model for LeadId.
 type LeadId = int64
 
@@ -2254,6 +2272,18 @@ type Conflict = Error
 
 // HandoffOK A lead handed over from automation to a person of your team.
 type HandoffOK = Handoff
+
+// HeaderTooLarge The envelope of every error response.
+type HeaderTooLarge = Error
+
+// IdempotencyKeyReused The envelope of every error response.
+type IdempotencyKeyReused = Error
+
+// IdempotentConflict The envelope of every error response.
+type IdempotentConflict = Error
+
+// IdempotentValidationError The envelope of every error response.
+type IdempotentValidationError = Error
 
 // IntegrationsOK defines model for IntegrationsOK.
 type IntegrationsOK = IntegrationList
@@ -2282,8 +2312,14 @@ type RateLimited = Error
 // SendFailed The envelope of every error response.
 type SendFailed = Error
 
+// ServiceUnavailable The envelope of every error response.
+type ServiceUnavailable = Error
+
 // Unauthorized The envelope of every error response.
 type Unauthorized = Error
+
+// UnsupportedMediaType The envelope of every error response.
+type UnsupportedMediaType = Error
 
 // ValidationError The envelope of every error response.
 type ValidationError = Error
@@ -2306,6 +2342,30 @@ type ListApiKeysParams struct {
 // ListApiKeysParamsStatus defines parameters for ListApiKeys.
 type ListApiKeysParamsStatus string
 
+// CreateApiKeyParams defines parameters for CreateApiKey.
+type CreateApiKeyParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RegenerateApiKeyParams defines parameters for RegenerateApiKey.
+type RegenerateApiKeyParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListHandoffsParams defines parameters for ListHandoffs.
 type ListHandoffsParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2319,6 +2379,30 @@ type ListHandoffsParams struct {
 
 	// LeadId Only handoffs of this lead.
 	LeadId *int64 `form:"lead_id,omitempty" json:"lead_id,omitempty"`
+}
+
+// CreateHandoffParams defines parameters for CreateHandoff.
+type CreateHandoffParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CloseHandoffParams defines parameters for CloseHandoff.
+type CloseHandoffParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListLeadsParams defines parameters for ListLeads.
@@ -2347,6 +2431,18 @@ type ListLeadsParams struct {
 // ListLeadsParamsSort defines parameters for ListLeads.
 type ListLeadsParamsSort string
 
+// CreateLeadParams defines parameters for CreateLead.
+type CreateLeadParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListMessagesParams defines parameters for ListMessages.
 type ListMessagesParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2368,6 +2464,18 @@ type ListMessagesParams struct {
 	Status *MessageStatus `form:"status,omitempty" json:"status,omitempty"`
 }
 
+// SendRCSMessageParams defines parameters for SendRCSMessage.
+type SendRCSMessageParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListWebhooksParams defines parameters for ListWebhooks.
 type ListWebhooksParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2375,6 +2483,18 @@ type ListWebhooksParams struct {
 
 	// PerPage Items per page.
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+}
+
+// CreateWebhookParams defines parameters for CreateWebhook.
+type CreateWebhookParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
@@ -2387,6 +2507,54 @@ type ListWebhookDeliveriesParams struct {
 
 	// Status Only deliveries with this status.
 	Status *DeliveryStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// RedeliverWebhookDeliveryParams defines parameters for RedeliverWebhookDelivery.
+type RedeliverWebhookDeliveryParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RotateWebhookSecretParams defines parameters for RotateWebhookSecret.
+type RotateWebhookSecretParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// TestWebhookParams defines parameters for TestWebhook.
+type TestWebhookParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// SendWhatsAppMessageParams defines parameters for SendWhatsAppMessage.
+type SendWhatsAppMessageParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListWhatsAppTemplatesParams defines parameters for ListWhatsAppTemplates.
@@ -5215,7 +5383,7 @@ type ServerInterface interface {
 	ListApiKeys(ctx echo.Context, params ListApiKeysParams) error
 	// CreateApiKey Create API key
 	// (POST /api-keys)
-	CreateApiKey(ctx echo.Context) error
+	CreateApiKey(ctx echo.Context, params CreateApiKeyParams) error
 	// RevokeApiKey Revoke API key
 	// (DELETE /api-keys/{id})
 	RevokeApiKey(ctx echo.Context, id ApiKeyId) error
@@ -5224,25 +5392,25 @@ type ServerInterface interface {
 	GetApiKey(ctx echo.Context, id ApiKeyId) error
 	// RegenerateApiKey Regenerate API key
 	// (POST /api-keys/{id}/regenerate)
-	RegenerateApiKey(ctx echo.Context, id ApiKeyId) error
+	RegenerateApiKey(ctx echo.Context, id ApiKeyId, params RegenerateApiKeyParams) error
 	// ListHandoffs List handoffs
 	// (GET /handoffs)
 	ListHandoffs(ctx echo.Context, params ListHandoffsParams) error
 	// CreateHandoff Hand a lead over to a person
 	// (POST /handoffs)
-	CreateHandoff(ctx echo.Context) error
+	CreateHandoff(ctx echo.Context, params CreateHandoffParams) error
 	// GetHandoff Get handoff
 	// (GET /handoffs/{id})
 	GetHandoff(ctx echo.Context, id HandoffId) error
 	// CloseHandoff Close handoff
 	// (POST /handoffs/{id}/close)
-	CloseHandoff(ctx echo.Context, id HandoffId) error
+	CloseHandoff(ctx echo.Context, id HandoffId, params CloseHandoffParams) error
 	// ListLeads List leads
 	// (GET /leads)
 	ListLeads(ctx echo.Context, params ListLeadsParams) error
 	// CreateLead Create lead
 	// (POST /leads)
-	CreateLead(ctx echo.Context) error
+	CreateLead(ctx echo.Context, params CreateLeadParams) error
 	// DeleteLead Delete lead
 	// (DELETE /leads/{id})
 	DeleteLead(ctx echo.Context, id LeadId) error
@@ -5266,13 +5434,13 @@ type ServerInterface interface {
 	ListRCSIntegrations(ctx echo.Context) error
 	// SendRCSMessage Send RCS message
 	// (POST /rcs/messages)
-	SendRCSMessage(ctx echo.Context) error
+	SendRCSMessage(ctx echo.Context, params SendRCSMessageParams) error
 	// ListWebhooks List webhooks
 	// (GET /webhooks)
 	ListWebhooks(ctx echo.Context, params ListWebhooksParams) error
 	// CreateWebhook Create webhook
 	// (POST /webhooks)
-	CreateWebhook(ctx echo.Context) error
+	CreateWebhook(ctx echo.Context, params CreateWebhookParams) error
 	// DeleteWebhook Delete webhook
 	// (DELETE /webhooks/{id})
 	DeleteWebhook(ctx echo.Context, id WebhookId) error
@@ -5287,19 +5455,19 @@ type ServerInterface interface {
 	ListWebhookDeliveries(ctx echo.Context, id WebhookId, params ListWebhookDeliveriesParams) error
 	// RedeliverWebhookDelivery Redeliver
 	// (POST /webhooks/{id}/deliveries/{delivery_id}/redeliver)
-	RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId) error
+	RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId, params RedeliverWebhookDeliveryParams) error
 	// RotateWebhookSecret Rotate signing secret
 	// (POST /webhooks/{id}/rotate-secret)
-	RotateWebhookSecret(ctx echo.Context, id WebhookId) error
+	RotateWebhookSecret(ctx echo.Context, id WebhookId, params RotateWebhookSecretParams) error
 	// TestWebhook Test webhook
 	// (POST /webhooks/{id}/test)
-	TestWebhook(ctx echo.Context, id WebhookId) error
+	TestWebhook(ctx echo.Context, id WebhookId, params TestWebhookParams) error
 	// ListWhatsAppIntegrations List WhatsApp integrations
 	// (GET /whatsapp/integrations)
 	ListWhatsAppIntegrations(ctx echo.Context) error
 	// SendWhatsAppMessage Send WhatsApp message
 	// (POST /whatsapp/messages)
-	SendWhatsAppMessage(ctx echo.Context) error
+	SendWhatsAppMessage(ctx echo.Context, params SendWhatsAppMessageParams) error
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error
@@ -5346,8 +5514,28 @@ func (w *ServerInterfaceWrapper) ListApiKeys(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateApiKey(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateApiKeyParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateApiKey(ctx)
+	err = w.Handler.CreateApiKey(ctx, params)
 	return err
 }
 
@@ -5394,8 +5582,28 @@ func (w *ServerInterfaceWrapper) RegenerateApiKey(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RegenerateApiKeyParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RegenerateApiKey(ctx, id)
+	err = w.Handler.RegenerateApiKey(ctx, id, params)
 	return err
 }
 
@@ -5442,8 +5650,28 @@ func (w *ServerInterfaceWrapper) ListHandoffs(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateHandoff(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateHandoffParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateHandoff(ctx)
+	err = w.Handler.CreateHandoff(ctx, params)
 	return err
 }
 
@@ -5474,8 +5702,28 @@ func (w *ServerInterfaceWrapper) CloseHandoff(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CloseHandoffParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CloseHandoff(ctx, id)
+	err = w.Handler.CloseHandoff(ctx, id, params)
 	return err
 }
 
@@ -5536,8 +5784,28 @@ func (w *ServerInterfaceWrapper) ListLeads(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateLead(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateLeadParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateLead(ctx)
+	err = w.Handler.CreateLead(ctx, params)
 	return err
 }
 
@@ -5687,8 +5955,28 @@ func (w *ServerInterfaceWrapper) ListRCSIntegrations(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) SendRCSMessage(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SendRCSMessageParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SendRCSMessage(ctx)
+	err = w.Handler.SendRCSMessage(ctx, params)
 	return err
 }
 
@@ -5721,8 +6009,28 @@ func (w *ServerInterfaceWrapper) ListWebhooks(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateWebhook(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateWebhook(ctx)
+	err = w.Handler.CreateWebhook(ctx, params)
 	return err
 }
 
@@ -5832,8 +6140,28 @@ func (w *ServerInterfaceWrapper) RedeliverWebhookDelivery(ctx echo.Context) erro
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter delivery_id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RedeliverWebhookDeliveryParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RedeliverWebhookDelivery(ctx, id, deliveryId)
+	err = w.Handler.RedeliverWebhookDelivery(ctx, id, deliveryId, params)
 	return err
 }
 
@@ -5848,8 +6176,28 @@ func (w *ServerInterfaceWrapper) RotateWebhookSecret(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RotateWebhookSecretParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RotateWebhookSecret(ctx, id)
+	err = w.Handler.RotateWebhookSecret(ctx, id, params)
 	return err
 }
 
@@ -5864,8 +6212,28 @@ func (w *ServerInterfaceWrapper) TestWebhook(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params TestWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.TestWebhook(ctx, id)
+	err = w.Handler.TestWebhook(ctx, id, params)
 	return err
 }
 
@@ -5882,8 +6250,28 @@ func (w *ServerInterfaceWrapper) ListWhatsAppIntegrations(ctx echo.Context) erro
 func (w *ServerInterfaceWrapper) SendWhatsAppMessage(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SendWhatsAppMessageParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SendWhatsAppMessage(ctx)
+	err = w.Handler.SendWhatsAppMessage(ctx, params)
 	return err
 }
 
@@ -6037,6 +6425,7 @@ type ConflictJSONResponse struct {
 }
 
 type HandoffOKResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -6045,6 +6434,42 @@ type HandoffOKJSONResponse struct {
 	Body Handoff
 
 	Headers HandoffOKResponseHeaders
+}
+
+type HeaderTooLargeJSONResponse Error
+
+type IdempotencyKeyReusedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotencyKeyReusedJSONResponse struct {
+	Body Error
+
+	Headers IdempotencyKeyReusedResponseHeaders
+}
+
+type IdempotentConflictResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotentConflictJSONResponse struct {
+	Body Error
+
+	Headers IdempotentConflictResponseHeaders
+}
+
+type IdempotentValidationErrorResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotentValidationErrorJSONResponse struct {
+	Body Error
+
+	Headers IdempotentValidationErrorResponseHeaders
 }
 
 type IntegrationsOKResponseHeaders struct {
@@ -6081,6 +6506,7 @@ type LeadOKJSONResponse struct {
 }
 
 type MessageCreatedResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6148,7 +6574,30 @@ type SendFailedJSONResponse struct {
 	Headers SendFailedResponseHeaders
 }
 
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter          int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ServiceUnavailableJSONResponse struct {
+	Body Error
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
 type UnauthorizedJSONResponse Error
+
+type UnsupportedMediaTypeResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type UnsupportedMediaTypeJSONResponse struct {
+	Body Error
+
+	Headers UnsupportedMediaTypeResponseHeaders
+}
 
 type ValidationErrorResponseHeaders struct {
 	XRateLimitLimit     *int
@@ -6261,6 +6710,20 @@ func (response ListApiKeys429JSONResponse) VisitListApiKeysResponse(w http.Respo
 	return err
 }
 
+type ListApiKeys431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListApiKeys431JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApiKeys500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
@@ -6284,8 +6747,33 @@ func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.Respo
 	return err
 }
 
+type ListApiKeys503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListApiKeys503JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApiKeyRequestObject struct {
-	Body *CreateApiKeyJSONRequestBody
+	Params CreateApiKeyParams
+	Body   *CreateApiKeyJSONRequestBody
 }
 
 type CreateApiKeyResponseObject interface {
@@ -6293,6 +6781,7 @@ type CreateApiKeyResponseObject interface {
 }
 
 type CreateApiKey201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6311,6 +6800,9 @@ func (response CreateApiKey201JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -6357,7 +6849,7 @@ func (response CreateApiKey401JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey409JSONResponse struct{ ConflictJSONResponse }
+type CreateApiKey409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CreateApiKey409JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6366,6 +6858,9 @@ func (response CreateApiKey409JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -6403,7 +6898,34 @@ func (response CreateApiKey413JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateApiKey415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateApiKey415JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateApiKey422JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6444,6 +6966,20 @@ func (response CreateApiKey429JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
+type CreateApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateApiKey431JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
@@ -6463,6 +6999,30 @@ func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateApiKey503JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6594,6 +7154,20 @@ func (response RevokeApiKey429JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 	return err
 }
 
+type RevokeApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RevokeApiKey431JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response RevokeApiKey500JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
@@ -6613,6 +7187,30 @@ func (response RevokeApiKey500JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RevokeApiKey503JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6729,6 +7327,20 @@ func (response GetApiKey429JSONResponse) VisitGetApiKeyResponse(w http.ResponseW
 	return err
 }
 
+type GetApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetApiKey431JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetApiKey500JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
@@ -6752,8 +7364,33 @@ func (response GetApiKey500JSONResponse) VisitGetApiKeyResponse(w http.ResponseW
 	return err
 }
 
+type GetApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetApiKey503JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RegenerateApiKeyRequestObject struct {
-	Id ApiKeyId `json:"id"`
+	Id     ApiKeyId `json:"id"`
+	Params RegenerateApiKeyParams
 }
 
 type RegenerateApiKeyResponseObject interface {
@@ -6761,6 +7398,7 @@ type RegenerateApiKeyResponseObject interface {
 }
 
 type RegenerateApiKey201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6779,6 +7417,9 @@ func (response RegenerateApiKey201JSONResponse) VisitRegenerateApiKeyResponse(w 
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -6848,9 +7489,37 @@ func (response RegenerateApiKey404JSONResponse) VisitRegenerateApiKeyResponse(w 
 	return err
 }
 
-type RegenerateApiKey409JSONResponse struct{ ConflictJSONResponse }
+type RegenerateApiKey409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RegenerateApiKey422JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6866,7 +7535,7 @@ func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w 
 	if response.Headers.XRateLimitReset != nil {
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
-	w.WriteHeader(409)
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6885,6 +7554,20 @@ func (response RegenerateApiKey429JSONResponse) VisitRegenerateApiKeyResponse(w 
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RegenerateApiKey431JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6908,6 +7591,30 @@ func (response RegenerateApiKey500JSONResponse) VisitRegenerateApiKeyResponse(w 
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RegenerateApiKey503JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7001,6 +7708,20 @@ func (response ListHandoffs429JSONResponse) VisitListHandoffsResponse(w http.Res
 	return err
 }
 
+type ListHandoffs431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListHandoffs431JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListHandoffs500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListHandoffs500JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
@@ -7024,8 +7745,33 @@ func (response ListHandoffs500JSONResponse) VisitListHandoffsResponse(w http.Res
 	return err
 }
 
+type ListHandoffs503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListHandoffs503JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateHandoffRequestObject struct {
-	Body *CreateHandoffJSONRequestBody
+	Params CreateHandoffParams
+	Body   *CreateHandoffJSONRequestBody
 }
 
 type CreateHandoffResponseObject interface {
@@ -7033,6 +7779,7 @@ type CreateHandoffResponseObject interface {
 }
 
 type CreateHandoff201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -7051,6 +7798,9 @@ func (response CreateHandoff201JSONResponse) VisitCreateHandoffResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -7120,7 +7870,7 @@ func (response CreateHandoff404JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff409JSONResponse struct{ ConflictJSONResponse }
+type CreateHandoff409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CreateHandoff409JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -7129,6 +7879,9 @@ func (response CreateHandoff409JSONResponse) VisitCreateHandoffResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -7166,7 +7919,34 @@ func (response CreateHandoff413JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateHandoff415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateHandoff415JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateHandoff422JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -7207,6 +7987,20 @@ func (response CreateHandoff429JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
+type CreateHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateHandoff431JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateHandoff500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateHandoff500JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
@@ -7230,6 +8024,30 @@ func (response CreateHandoff500JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
+type CreateHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateHandoff503JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHandoffRequestObject struct {
 	Id HandoffId `json:"id"`
 }
@@ -7247,6 +8065,9 @@ func (response GetHandoff200JSONResponse) VisitGetHandoffResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -7333,6 +8154,20 @@ func (response GetHandoff429JSONResponse) VisitGetHandoffResponse(w http.Respons
 	return err
 }
 
+type GetHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetHandoff431JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHandoff500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetHandoff500JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
@@ -7356,8 +8191,33 @@ func (response GetHandoff500JSONResponse) VisitGetHandoffResponse(w http.Respons
 	return err
 }
 
+type GetHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetHandoff503JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CloseHandoffRequestObject struct {
-	Id HandoffId `json:"id"`
+	Id     HandoffId `json:"id"`
+	Params CloseHandoffParams
 }
 
 type CloseHandoffResponseObject interface {
@@ -7373,6 +8233,9 @@ func (response CloseHandoff200JSONResponse) VisitCloseHandoffResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -7441,9 +8304,37 @@ func (response CloseHandoff404JSONResponse) VisitCloseHandoffResponse(w http.Res
 	return err
 }
 
-type CloseHandoff409JSONResponse struct{ ConflictJSONResponse }
+type CloseHandoff409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response CloseHandoff422JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7459,7 +8350,7 @@ func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.Res
 	if response.Headers.XRateLimitReset != nil {
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
-	w.WriteHeader(409)
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7478,6 +8369,20 @@ func (response CloseHandoff429JSONResponse) VisitCloseHandoffResponse(w http.Res
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CloseHandoff431JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7501,6 +8406,30 @@ func (response CloseHandoff500JSONResponse) VisitCloseHandoffResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CloseHandoff503JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7594,6 +8523,20 @@ func (response ListLeads429JSONResponse) VisitListLeadsResponse(w http.ResponseW
 	return err
 }
 
+type ListLeads431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListLeads431JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListLeads500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListLeads500JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
@@ -7617,8 +8560,33 @@ func (response ListLeads500JSONResponse) VisitListLeadsResponse(w http.ResponseW
 	return err
 }
 
+type ListLeads503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListLeads503JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateLeadRequestObject struct {
-	Body *CreateLeadJSONRequestBody
+	Params CreateLeadParams
+	Body   *CreateLeadJSONRequestBody
 }
 
 type CreateLeadResponseObject interface {
@@ -7626,6 +8594,7 @@ type CreateLeadResponseObject interface {
 }
 
 type CreateLead201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -7644,6 +8613,9 @@ func (response CreateLead201JSONResponse) VisitCreateLeadResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -7690,7 +8662,7 @@ func (response CreateLead401JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead409JSONResponse struct{ ConflictJSONResponse }
+type CreateLead409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response CreateLead409JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -7699,6 +8671,9 @@ func (response CreateLead409JSONResponse) VisitCreateLeadResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -7736,7 +8711,34 @@ func (response CreateLead413JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateLead415JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLead422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateLead422JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -7777,6 +8779,20 @@ func (response CreateLead429JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
+type CreateLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateLead431JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateLead500JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
@@ -7796,6 +8812,30 @@ func (response CreateLead500JSONResponse) VisitCreateLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateLead503JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7904,6 +8944,20 @@ func (response DeleteLead429JSONResponse) VisitDeleteLeadResponse(w http.Respons
 	return err
 }
 
+type DeleteLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response DeleteLead431JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DeleteLead500JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
@@ -7923,6 +8977,30 @@ func (response DeleteLead500JSONResponse) VisitDeleteLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteLead503JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8030,6 +9108,20 @@ func (response GetLead429JSONResponse) VisitGetLeadResponse(w http.ResponseWrite
 	return err
 }
 
+type GetLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetLead431JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetLead500JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
@@ -8049,6 +9141,30 @@ func (response GetLead500JSONResponse) VisitGetLeadResponse(w http.ResponseWrite
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetLead503JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8185,6 +9301,31 @@ func (response PatchLead413JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 	return err
 }
 
+type PatchLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response PatchLead415JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PatchLead422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response PatchLead422JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
@@ -8226,6 +9367,20 @@ func (response PatchLead429JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 	return err
 }
 
+type PatchLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response PatchLead431JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PatchLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response PatchLead500JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
@@ -8245,6 +9400,30 @@ func (response PatchLead500JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response PatchLead503JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8381,6 +9560,31 @@ func (response UpdateLead413JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
+type UpdateLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateLead415JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateLead422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response UpdateLead422JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
@@ -8422,6 +9626,20 @@ func (response UpdateLead429JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
+type UpdateLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response UpdateLead431JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UpdateLead500JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
@@ -8441,6 +9659,30 @@ func (response UpdateLead500JSONResponse) VisitUpdateLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UpdateLead503JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8534,6 +9776,20 @@ func (response ListMessages429JSONResponse) VisitListMessagesResponse(w http.Res
 	return err
 }
 
+type ListMessages431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListMessages431JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMessages500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListMessages500JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
@@ -8553,6 +9809,30 @@ func (response ListMessages500JSONResponse) VisitListMessagesResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListMessages503JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8669,6 +9949,20 @@ func (response GetMessage429JSONResponse) VisitGetMessageResponse(w http.Respons
 	return err
 }
 
+type GetMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetMessage431JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMessage500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetMessage500JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
@@ -8688,6 +9982,30 @@ func (response GetMessage500JSONResponse) VisitGetMessageResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetMessage503JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8748,6 +10066,20 @@ func (response ListRCSIntegrations429JSONResponse) VisitListRCSIntegrationsRespo
 	return err
 }
 
+type ListRCSIntegrations431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListRCSIntegrations431JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListRCSIntegrations500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListRCSIntegrations500JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
@@ -8771,8 +10103,33 @@ func (response ListRCSIntegrations500JSONResponse) VisitListRCSIntegrationsRespo
 	return err
 }
 
+type ListRCSIntegrations503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListRCSIntegrations503JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessageRequestObject struct {
-	Body *SendRCSMessageJSONRequestBody
+	Params SendRCSMessageParams
+	Body   *SendRCSMessageJSONRequestBody
 }
 
 type SendRCSMessageResponseObject interface {
@@ -8788,6 +10145,9 @@ func (response SendRCSMessage201JSONResponse) VisitSendRCSMessageResponse(w http
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -8859,6 +10219,32 @@ func (response SendRCSMessage404JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
+type SendRCSMessage409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SendRCSMessage409JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SendRCSMessage413JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
@@ -8882,7 +10268,34 @@ func (response SendRCSMessage413JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
-type SendRCSMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+type SendRCSMessage415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendRCSMessage415JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response SendRCSMessage422JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
 
@@ -8923,6 +10336,20 @@ func (response SendRCSMessage429JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
+type SendRCSMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SendRCSMessage431JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessage500JSONResponse struct{ SendFailedJSONResponse }
 
 func (response SendRCSMessage500JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
@@ -8942,6 +10369,30 @@ func (response SendRCSMessage500JSONResponse) VisitSendRCSMessageResponse(w http
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SendRCSMessage503JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9035,6 +10486,20 @@ func (response ListWebhooks429JSONResponse) VisitListWebhooksResponse(w http.Res
 	return err
 }
 
+type ListWebhooks431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWebhooks431JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhooks500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWebhooks500JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
@@ -9058,8 +10523,33 @@ func (response ListWebhooks500JSONResponse) VisitListWebhooksResponse(w http.Res
 	return err
 }
 
+type ListWebhooks503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWebhooks503JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhookRequestObject struct {
-	Body *CreateWebhookJSONRequestBody
+	Params CreateWebhookParams
+	Body   *CreateWebhookJSONRequestBody
 }
 
 type CreateWebhookResponseObject interface {
@@ -9067,6 +10557,7 @@ type CreateWebhookResponseObject interface {
 }
 
 type CreateWebhook201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -9085,6 +10576,9 @@ func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -9131,6 +10625,32 @@ func (response CreateWebhook401JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
+type CreateWebhook409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response CreateWebhook409JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response CreateWebhook413JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
@@ -9154,7 +10674,34 @@ func (response CreateWebhook413JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
-type CreateWebhook422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateWebhook415JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateWebhook422JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
@@ -9195,6 +10742,20 @@ func (response CreateWebhook429JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
+type CreateWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateWebhook431JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateWebhook500JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
@@ -9214,6 +10775,30 @@ func (response CreateWebhook500JSONResponse) VisitCreateWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateWebhook503JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9322,6 +10907,20 @@ func (response DeleteWebhook429JSONResponse) VisitDeleteWebhookResponse(w http.R
 	return err
 }
 
+type DeleteWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response DeleteWebhook431JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DeleteWebhook500JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
@@ -9341,6 +10940,30 @@ func (response DeleteWebhook500JSONResponse) VisitDeleteWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteWebhook503JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9448,6 +11071,20 @@ func (response GetWebhook429JSONResponse) VisitGetWebhookResponse(w http.Respons
 	return err
 }
 
+type GetWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetWebhook431JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetWebhook500JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
@@ -9467,6 +11104,30 @@ func (response GetWebhook500JSONResponse) VisitGetWebhookResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetWebhook503JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9580,6 +11241,31 @@ func (response UpdateWebhook413JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
+type UpdateWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateWebhook415JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateWebhook422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response UpdateWebhook422JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
@@ -9621,6 +11307,20 @@ func (response UpdateWebhook429JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
+type UpdateWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response UpdateWebhook431JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UpdateWebhook500JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
@@ -9640,6 +11340,30 @@ func (response UpdateWebhook500JSONResponse) VisitUpdateWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UpdateWebhook503JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9757,6 +11481,20 @@ func (response ListWebhookDeliveries429JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
+type ListWebhookDeliveries431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWebhookDeliveries431JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhookDeliveries500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
@@ -9780,9 +11518,34 @@ func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
+type ListWebhookDeliveries503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWebhookDeliveries503JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RedeliverWebhookDeliveryRequestObject struct {
 	Id         WebhookId  `json:"id"`
 	DeliveryId DeliveryId `json:"delivery_id"`
+	Params     RedeliverWebhookDeliveryParams
 }
 
 type RedeliverWebhookDeliveryResponseObject interface {
@@ -9790,6 +11553,7 @@ type RedeliverWebhookDeliveryResponseObject interface {
 }
 
 type RedeliverWebhookDelivery202ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -9807,6 +11571,9 @@ func (response RedeliverWebhookDelivery202JSONResponse) VisitRedeliverWebhookDel
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -9875,9 +11642,37 @@ func (response RedeliverWebhookDelivery404JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
-type RedeliverWebhookDelivery409JSONResponse struct{ ConflictJSONResponse }
+type RedeliverWebhookDelivery409JSONResponse struct{ IdempotentConflictJSONResponse }
 
 func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RedeliverWebhookDelivery422JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -9893,7 +11688,7 @@ func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDel
 	if response.Headers.XRateLimitReset != nil {
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
-	w.WriteHeader(409)
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9912,6 +11707,20 @@ func (response RedeliverWebhookDelivery429JSONResponse) VisitRedeliverWebhookDel
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RedeliverWebhookDelivery431JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9939,8 +11748,33 @@ func (response RedeliverWebhookDelivery500JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
+type RedeliverWebhookDelivery503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RedeliverWebhookDelivery503JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateWebhookSecretRequestObject struct {
-	Id WebhookId `json:"id"`
+	Id     WebhookId `json:"id"`
+	Params RotateWebhookSecretParams
 }
 
 type RotateWebhookSecretResponseObject interface {
@@ -9948,6 +11782,7 @@ type RotateWebhookSecretResponseObject interface {
 }
 
 type RotateWebhookSecret200ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -9965,6 +11800,9 @@ func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10033,6 +11871,57 @@ func (response RotateWebhookSecret404JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
+type RotateWebhookSecret409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response RotateWebhookSecret409JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RotateWebhookSecret422JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateWebhookSecret429JSONResponse struct{ RateLimitedJSONResponse }
 
 func (response RotateWebhookSecret429JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
@@ -10047,6 +11936,20 @@ func (response RotateWebhookSecret429JSONResponse) VisitRotateWebhookSecretRespo
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RotateWebhookSecret431JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10074,8 +11977,33 @@ func (response RotateWebhookSecret500JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
+type RotateWebhookSecret503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RotateWebhookSecret503JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestWebhookRequestObject struct {
-	Id WebhookId `json:"id"`
+	Id     WebhookId `json:"id"`
+	Params TestWebhookParams
 }
 
 type TestWebhookResponseObject interface {
@@ -10083,6 +12011,7 @@ type TestWebhookResponseObject interface {
 }
 
 type TestWebhook200ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -10100,6 +12029,9 @@ func (response TestWebhook200JSONResponse) VisitTestWebhookResponse(w http.Respo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10168,6 +12100,57 @@ func (response TestWebhook404JSONResponse) VisitTestWebhookResponse(w http.Respo
 	return err
 }
 
+type TestWebhook409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response TestWebhook409JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response TestWebhook422JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestWebhook429JSONResponse struct{ RateLimitedJSONResponse }
 
 func (response TestWebhook429JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
@@ -10182,6 +12165,20 @@ func (response TestWebhook429JSONResponse) VisitTestWebhookResponse(w http.Respo
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response TestWebhook431JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10205,6 +12202,30 @@ func (response TestWebhook500JSONResponse) VisitTestWebhookResponse(w http.Respo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response TestWebhook503JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10265,6 +12286,20 @@ func (response ListWhatsAppIntegrations429JSONResponse) VisitListWhatsAppIntegra
 	return err
 }
 
+type ListWhatsAppIntegrations431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWhatsAppIntegrations431JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWhatsAppIntegrations500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWhatsAppIntegrations500JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
@@ -10288,8 +12323,33 @@ func (response ListWhatsAppIntegrations500JSONResponse) VisitListWhatsAppIntegra
 	return err
 }
 
+type ListWhatsAppIntegrations503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWhatsAppIntegrations503JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessageRequestObject struct {
-	Body *SendWhatsAppMessageJSONRequestBody
+	Params SendWhatsAppMessageParams
+	Body   *SendWhatsAppMessageJSONRequestBody
 }
 
 type SendWhatsAppMessageResponseObject interface {
@@ -10305,6 +12365,9 @@ func (response SendWhatsAppMessage201JSONResponse) VisitSendWhatsAppMessageRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -10376,6 +12439,32 @@ func (response SendWhatsAppMessage404JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
+type SendWhatsAppMessage409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SendWhatsAppMessage409JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SendWhatsAppMessage413JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -10399,7 +12488,34 @@ func (response SendWhatsAppMessage413JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
-type SendWhatsAppMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+type SendWhatsAppMessage415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendWhatsAppMessage415JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response SendWhatsAppMessage422JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
 
@@ -10440,6 +12556,20 @@ func (response SendWhatsAppMessage429JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
+type SendWhatsAppMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SendWhatsAppMessage431JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessage500JSONResponse struct{ SendFailedJSONResponse }
 
 func (response SendWhatsAppMessage500JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -10459,6 +12589,30 @@ func (response SendWhatsAppMessage500JSONResponse) VisitSendWhatsAppMessageRespo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SendWhatsAppMessage503JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10552,6 +12706,20 @@ func (response ListWhatsAppTemplates429JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
+type ListWhatsAppTemplates431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWhatsAppTemplates431JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWhatsAppTemplates500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
@@ -10571,6 +12739,30 @@ func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesR
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppTemplates503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWhatsAppTemplates503JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10710,8 +12902,10 @@ func (sh *strictHandler) ListApiKeys(ctx echo.Context, params ListApiKeysParams)
 }
 
 // CreateApiKey operation middleware
-func (sh *strictHandler) CreateApiKey(ctx echo.Context) error {
+func (sh *strictHandler) CreateApiKey(ctx echo.Context, params CreateApiKeyParams) error {
 	var request CreateApiKeyRequestObject
+
+	request.Params = params
 
 	var body CreateApiKeyJSONRequestBody
 	var err error
@@ -10806,10 +13000,11 @@ func (sh *strictHandler) GetApiKey(ctx echo.Context, id ApiKeyId) error {
 }
 
 // RegenerateApiKey operation middleware
-func (sh *strictHandler) RegenerateApiKey(ctx echo.Context, id ApiKeyId) error {
+func (sh *strictHandler) RegenerateApiKey(ctx echo.Context, id ApiKeyId, params RegenerateApiKeyParams) error {
 	var request RegenerateApiKeyRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RegenerateApiKey(ctx.Request().Context(), request.(RegenerateApiKeyRequestObject))
@@ -10856,8 +13051,10 @@ func (sh *strictHandler) ListHandoffs(ctx echo.Context, params ListHandoffsParam
 }
 
 // CreateHandoff operation middleware
-func (sh *strictHandler) CreateHandoff(ctx echo.Context) error {
+func (sh *strictHandler) CreateHandoff(ctx echo.Context, params CreateHandoffParams) error {
 	var request CreateHandoffRequestObject
+
+	request.Params = params
 
 	var body CreateHandoffJSONRequestBody
 	var err error
@@ -10927,10 +13124,11 @@ func (sh *strictHandler) GetHandoff(ctx echo.Context, id HandoffId) error {
 }
 
 // CloseHandoff operation middleware
-func (sh *strictHandler) CloseHandoff(ctx echo.Context, id HandoffId) error {
+func (sh *strictHandler) CloseHandoff(ctx echo.Context, id HandoffId, params CloseHandoffParams) error {
 	var request CloseHandoffRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.CloseHandoff(ctx.Request().Context(), request.(CloseHandoffRequestObject))
@@ -10977,8 +13175,10 @@ func (sh *strictHandler) ListLeads(ctx echo.Context, params ListLeadsParams) err
 }
 
 // CreateLead operation middleware
-func (sh *strictHandler) CreateLead(ctx echo.Context) error {
+func (sh *strictHandler) CreateLead(ctx echo.Context, params CreateLeadParams) error {
 	var request CreateLeadRequestObject
+
+	request.Params = params
 
 	var body CreateLeadJSONRequestBody
 	var err error
@@ -11242,8 +13442,10 @@ func (sh *strictHandler) ListRCSIntegrations(ctx echo.Context) error {
 }
 
 // SendRCSMessage operation middleware
-func (sh *strictHandler) SendRCSMessage(ctx echo.Context) error {
+func (sh *strictHandler) SendRCSMessage(ctx echo.Context, params SendRCSMessageParams) error {
 	var request SendRCSMessageRequestObject
+
+	request.Params = params
 
 	var body SendRCSMessageJSONRequestBody
 	var err error
@@ -11313,8 +13515,10 @@ func (sh *strictHandler) ListWebhooks(ctx echo.Context, params ListWebhooksParam
 }
 
 // CreateWebhook operation middleware
-func (sh *strictHandler) CreateWebhook(ctx echo.Context) error {
+func (sh *strictHandler) CreateWebhook(ctx echo.Context, params CreateWebhookParams) error {
 	var request CreateWebhookRequestObject
+
+	request.Params = params
 
 	var body CreateWebhookJSONRequestBody
 	var err error
@@ -11483,11 +13687,12 @@ func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id WebhookId, p
 }
 
 // RedeliverWebhookDelivery operation middleware
-func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId) error {
+func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId, params RedeliverWebhookDeliveryParams) error {
 	var request RedeliverWebhookDeliveryRequestObject
 
 	request.Id = id
 	request.DeliveryId = deliveryId
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RedeliverWebhookDelivery(ctx.Request().Context(), request.(RedeliverWebhookDeliveryRequestObject))
@@ -11509,10 +13714,11 @@ func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId
 }
 
 // RotateWebhookSecret operation middleware
-func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId) error {
+func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId, params RotateWebhookSecretParams) error {
 	var request RotateWebhookSecretRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RotateWebhookSecret(ctx.Request().Context(), request.(RotateWebhookSecretRequestObject))
@@ -11534,10 +13740,11 @@ func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId) err
 }
 
 // TestWebhook operation middleware
-func (sh *strictHandler) TestWebhook(ctx echo.Context, id WebhookId) error {
+func (sh *strictHandler) TestWebhook(ctx echo.Context, id WebhookId, params TestWebhookParams) error {
 	var request TestWebhookRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.TestWebhook(ctx.Request().Context(), request.(TestWebhookRequestObject))
@@ -11582,8 +13789,10 @@ func (sh *strictHandler) ListWhatsAppIntegrations(ctx echo.Context) error {
 }
 
 // SendWhatsAppMessage operation middleware
-func (sh *strictHandler) SendWhatsAppMessage(ctx echo.Context) error {
+func (sh *strictHandler) SendWhatsAppMessage(ctx echo.Context, params SendWhatsAppMessageParams) error {
 	var request SendWhatsAppMessageRequestObject
+
+	request.Params = params
 
 	var body SendWhatsAppMessageJSONRequestBody
 	var err error
@@ -11657,347 +13866,379 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lcxu3tTj+VVD2diw5S4qUJcem5k5/suwkavyqJLe91/TlgrsgiWgJbACsJNbR/7P/B+cA++LyZct2",
-	"EzszSUQSiz0ADs778b4VyVkqBRNGt/rvW1NGY6bgz1ep4VLQ5Iwa9pzPuIH/2F9ipiPF4edWv/WcXzIS",
-	"/qudj2vDf8MjkiqmmTDkesoEMVNGFPs1Y9qQa6oJzcyUCcMjalhMRmwsFSPckDHlCYs7raCloymbUfvC",
-	"GRd8ls1a/W7QMvOUtfotLgybMNW6vQ0WIT1jM8oFF5NNoM0Hf1mINTObQavZ59zbM2bUvH08NkwtgnfO",
-	"IiliTYwk15Qb/yYLjmA3JocpooLoLIoYvtx+zRWLW32jMtYITK8RmAUkWwTpDF+pCU0Sec1iwnF7okwp",
-	"2C8uYnlNdlKmyIyLzDAiFbGfYjoPyPWUR1N2xRThmkSJ1EzZ1alMWAwhMjO7G66gu3YFK7A0X0XCxqZ5",
-	"CXcIRiPq/dMjVm3nLN4ZHRCLZuSN4DfE8BmzMGrEho8A7DZopVTRGTOOBh2n/Gc2P40XwbuYMnL8+pRc",
-	"svk9TUIeh/a97IbO0oS1+g+CFrfDUmqmraAl6AzeFK+EbSzVjBqE6OFBK1iHjk9Zwq+YWgpf7H5vAvDx",
-	"o14jiP6Z4R3D+hMVsRyPl4E6xZ8bt7L3OfbyOaPxMuASRuMmyHr7n+WYXzCt6YQtg26GPzcBeHC4/1k2",
-	"7zWdsEXg7LdEZLMRUwEZKzkjvQ45Jqn9OqXawO1mIrakjs1SM7ewA7C/ZkzNC2jtExWeEbMxzRID4JRh",
-	"fbC/AaxMNYN7athMAyW271sKC1PD5fDsHzYBRG8cQN3uWvD+yUZTKS+XHfY1/tx02N9/+pO+tVPpVArN",
-	"gDw+obHjFPZTJIVhAv6kaZpY7s+l2PtFW+jfe0DhwbQ4BJ3NZlTNS1tL6EheWXlBE791QeuKJhmMZ0pJ",
-	"ha+LLXQjGg8dn28FrZgZyhP/Djyp/tvWLNNWOiDUkJnUhvS63da726Dl7o7bXC8uTKkmXFzRhMek4Acd",
-	"uwG35c37L8XGrX7rz3uFDLuHv+q9ZwAmPLB4irlcIrMkJkICbIrRuE9mNLFnwmLyt/NXLwNCSXiC+9q+",
-	"mKcsJNJMrUwwpWIgwvo+h4GVJqjIwQfsBQmDmmmxmM5AtIKysN0o2TStzz2zt0Q6XyVibDVd8eQycWHL",
-	"6exTcBwnUowTHm2LsnGGv7PXUylqmHss8FQsowDsMVOuSQoDV6Bu5CGp4i3O/7ZFcb5rbqalCQlNLKbM",
-	"Cbvh2ugaGh9v8sydYrKWmYoW3/C1YpeTc179vAF6bbb/bsZlJ+Akp4/d8cUHPnSzmx/6kH1efAD24NTy",
-	"IwVbqe9wn0vTPufaLNtvXnr7V7bpStDkWUHDNiad3D1r/15KDP2gIf5QJokVCncuZ8xMrTJ8DVqhklYv",
-	"FkRmimgeszsibmtfQ0qyN4kl08DHFbtiNCF+MfqI/JpJgyaJ8F9tJy21T+OQ4IajAWUuM2I3lEaG6CxN",
-	"pTJfLwm1qthG97qMY5bt1Zgy+TWjCR9zFgNTLHNiCxEV86ETkp/NUsU0Jc8vnh63glakGDUsHoJgvN/d",
-	"f9juPmj3Hlz0Dvrd/X6v97+AnTQZuvl6h10r2dsNSVr91i+Syv/HcMpOJK30ymOnLVpAhjqSirX6jw5z",
-	"Kf1vkkpyzpMr2gq8ANA6POz1Hvt/WkHLsFnKFDWZfbg1lVZuyNK4AdSDi+7j/oNuv9v939YWl8Fu/DKy",
-	"ZwH/isid07lPEBO2xEXtxpVx0bAbQ8BiKq+YIv+cUqOP07SClFMqBLMYdG1/pfBr6bV2ila/9SqhfyIn",
-	"ciZJKrWWhP6SxVT91a5+I8TlikXuYGVmRjIT9mo4ciyyJEF09baDnNsNAYkdCtu/cewybE2VvOIxU0NH",
-	"I+GR1jWd8bjz05PJy5cXb25eXFwevvL/nr05OX7y7H+e/WKvoDbUZLrVx73MVVHYgmVYX17nFljvjnoZ",
-	"4vt1EBpFLDUsBlruFnVEuCFcE22kYjGhmoQW4LB2U55LxJZ1Bpw3Z8+9sXXK7Zzz1cZMtyvaKED/ZRbq",
-	"P8KdDFoJF5ewmz8y487syVLTZ8jj0G+lN1nYgzL+NyPJWCaJvC4fJxnBhksgs1wKO3trkr+uVTcPA0r/",
-	"l5+/M5Lx/M97PHYSiHvqgqoJMy+l+QGu2vaik7t/VYryUhIaGX5VEUhLeh+PV2me5WstpBmOHRVYInN5",
-	"alV51/cg8MCTRCrCBcLTwYu0yI9fSqKzaLrAi+uwbQCPZVTF2+9I4gsbNyXsA4KUF54Le6DrWiybW6lQ",
-	"qgkV/N8wJhgIewZuS8AoM2KJFBPwVdkJ0WDgSH6HhPUXghovlf17ICznT6hhm7ya7IRu10JipQvE+TFn",
-	"Sbz7NZt9PvAC/v7w2MOXm2aasOTr1S5e03kiaXwh5XNLmLdEB1N6bOnJp/iKoZFymMDopRhQtgZb9mF5",
-	"FDyCJl7SIy/4k09geV7xrq8VMfLvtpb3U6ZegCt/JVYoatgwsS8YspuIsZitoAwWGAKDiR/cIRALQejY",
-	"MEUO9gt/991gh5RkRsXco4gmY2A/XHs/dw01apEZq7a9PPSPLKTeBq1zJuIfIMxlSyRSbJxpVuM1FQXE",
-	"jSgLrKv4j2YiHmLETdXBUFbI3rYODvf3G3xh+VtjjiwK1Z/yy/tk58+9B73ug+4uOWMRT7lVb9HhgG5f",
-	"eJCLPBYm4drclbRWWp4TmVZtlBWl8pUIfc0UaAd8xjoDUbbkVZU5N7+Xq4t33NNEMaqlsNOEsPXh0UB4",
-	"0atT7HFop+TGSuQdElatnGGf6GY740B4Q+NHWBC/YmnvjaCZmUrF/731RZxxrd1iKkLfJZuvum5Z+Y1L",
-	"6foLnDwnqeQcAiCMxbZ7x24ClOOfMKqYIvpymPArNux0OvcsFt/7V/v49Wn7Zzav/HSHMoKDzeKt24uA",
-	"ZOJSyGthAVDsSl4yK60GrX/QhMcA7of4BdzsDQ5VJCIQfCYzs2rbr3IIGhwHhS8VJ+Sa5MaURZI34VdM",
-	"kJgaCkGMzoV+hxvrha5rliTtkpefjDJDRorRS1TWcLIOKRS5GU01YTSaDoQcj5mILQ6BToeOfSOJXZ9U",
-	"ZCYVI9NsRkVbMRrTUZLTNv01EwQXV3OH/kI347LDdpE6AfAOmRngAZpPII5Ts0gx89XY0/PrUwqqXLTb",
-	"HYuc9Mhxg8oKHjcgTEazZGxvkoBQ2ZQqYx/hsKOpkilThiONKZvE3xfBUsus43k8VEwNa1v5oDA+ezMr",
-	"2sffV4I9t4qjCloJ1WZoZRQH15LQV7tYO7QWUE29jB54axJGEh+RUGRJEhI+xp2pxIc1u4eWLNnOY2mH",
-	"tzkvbAE6rlbfEDzol3bkrT0XNuY3zeZajKIdc6UN6T0k0ZQqGhmmtIuIJoYliR2lCYXT9pcK/a32Spkp",
-	"m1XX69njATt58PinX5+D+dZY+avVb/2f//Vtt/34uP2/tP3vd+8f3f5X03E7jtd4UC4aC8/Ksg03mOwA",
-	"q5wwwaziF+8ewbHhb3bshBlNwoNuLyRSEHtauepVWcaYJro4gJGUCaOiBNV6DCpBlWPI9ZQnEJJ/LdUl",
-	"xDF8CBrclp0TbzHWEBAjP+2KT6qG98XGVhbzLn+NHP3CIiBqiEnojQOqHcccaf3r0m13W1WjKrAHRhIE",
-	"pEPeOFEG2KcmVDGimH0RJgdUyce2aF7bEXh83YIAsWiSvBq3+m83eVXrNnhfg/OyiaC6m9Uh51OQ3UTE",
-	"+qjdwMlPmWJIZsvW7UvGUu0YlEb5dCBQQA0rAmq/QUINrQgS5hJqv/Ibih/L7+f8l38+peoXc9H7d5x+",
-	"H0fHo5P42fjH6ekvPycvxKv07+p8/RU+eNB0h2vHYndr8VTeNbFxwa7tHgaFClhwoE5xkhAx1K+fipUl",
-	"wYtj2ExvhkZ2SgcXVYrC5xkza6WR13TCXthx9bUCDG6O5Zj40uF5/e5YBAZDkNUvLbOxdBhwpiDGAdqb",
-	"qRNe59qwGTFTakimnfvBWY+Ksz85e4GR0c+ZmJhpERudf66c9Nv/Gwxuut32YHDT+2EwuPn+h3f3S9/t",
-	"d/G7pmGL2BC0btpu7nahAUCIsAvFHSVUXFpUBo2aC/i/kkmJMdmtO/EO+/ctJiyvf1v23KtIlza84CZP",
-	"GU3+4dWZRYRjNynQIgIqjxVrDKRy0CTwDs2yVHRPuwSZaF4i7kx4ja2asICBKgWpl5kl7tUQ9eKfoJIt",
-	"s4QXoKWnVaSjsPjZFRPmAn5ukPGY/ZXYp8EvFjpBuWOYNqEzOua5K5xpvwX2d8JEnEoukEW6PYfQFMdm",
-	"Wuh57LgIAf8xjwRq5UpfR7GI8avKVy7YwIdUFnPm3yRSwxdloJecMubRLG7BK8HcHkA4iFPdKuqCEwcs",
-	"js7SBqHW/aAXJ39WfjAgMontroFgBRkNmxAiD/oxztJEkT6JVA2bsiFwZSTzjw75kmAA+NWlTPg7FPt5",
-	"CBNXLJEpqxIodmWG+6Pvo0PWHT+OD+hB1GOPxg/ow9FhvIFKAOlVWyoFgt2YoTu61VIdJDe6kVYNirNC",
-	"9s9EwrQmIUbQgPUxTNFiEHY+WNz38TibYc45jr6tRuqsRpT9zRHF3ZVhbc+/33rH/URli3hjNMm/2k7b",
-	"B7srFXFOtto8N8QCparc3CPkiJaHSkEUM0DP7OOKFQSuingzPRkexr1xN/qePmD7o4PxQ/o4ehR/z3qj",
-	"1kYSeGl7SjfD36/GVecHHBS0ZREha8J86WybBIs6GVmQjtzMd40dceZiOJDSlbL1uqsQpNuEILm1sX4R",
-	"53Cy/gqim6DKf7nxKceoVxSrw5gkYD7KOSNYTA67Dza/iEO0fr5v9PDizPc0+eni4jXBBxZgqzpDKgAe",
-	"dh80ZLEtgaycu1bGxMrhVsGuHpHf5FUodAfSdc6PP7d8XaOJC2eWE2enk/v7RxTY4chOieCTsHYlw92A",
-	"hDmahQNhdTzSjGD7NzdByaNl8aBCrBwWBxhytPh8eNDrkh+lYJhkZgobJ1gYYq4tesRO2EBdz0lobokW",
-	"Dzys9jqjb7JReiqCVBf2ywethn0UoEZzVE6mSmYTVNGOX58ekZALP86LepiFCknl6Cori5GlYFj3ZCNo",
-	"zzDKu0mwbdufCI1jxbQOvB+RC5LIa6ZIRDVbL6O3ZlRxWosfz28jxphXNKf9w4N1dMNqPBPZXlxLM3kD",
-	"mclJRQVPg2uaB1MuCqU5rawZYBsp1bGlS6OEBWRGoykXrPBW4HvsY+XTqaZ51pxt5VCrGTNTGUMAn3M7",
-	"YxS1z7RrCs5pcCI1R2ssJKksC6QsO9/flU+34VWLHKxwYDUbuko0b+HhOnGr7vsPhc9oJwSnWBiQMKIq",
-	"1m/333UMN4n9hhapomAC2HWG5oHwviRCRzIzqOaDJa1Dns1SMy8KguA5coxXxNFocqvZgdZ66RZIaq60",
-	"L2JVzfPlPIod8lQCGClVmhFuIG57RucQgDmpif6rfIHrBDDH4IrwDH+Wi6yh9uRyLriJOk1zWoy1TkZ2",
-	"1IgRI9Ft4rAebjONpqA0MBzjS5QMBE4VUUMTOSE74Z6bU3fmdJZYRNmjei4imnL8ZrdK5j+/It5EoH2+",
-	"ZAN2uPxcEbMY0zCAH9DMyBkaP420qM+UliL3QRlGZw1+JQBgtZrmgAUMwvGL9neuiUyZ+HDN7LM4uLZX",
-	"ZvMskfe1ehlbzoNRNstFcEx3prp8rNXr/JrFPCPZjBJ7glIbSiI5YyriNGl9sKrrsOxDNN2Nz6FJufP7",
-	"mu9MSXWraGcFgq7V1NxaPtC94rHcSMTk7RwsJTxpTjqz89pXLJ7sJ0MnXsGmILdJOsJwPZXE0EumncN5",
-	"Y1SrmrtX2LsHg/MPtVovYM0CwqzAgDvQs/Js9c+sZlXvY4PWkDKRq1j+JN1Be/8xnD7oP4KEeH/CioaQ",
-	"MpHfrEbec1pN16lflUgKgXoNcho8R/t2H1fYIadGk0ixmAnDaYLXB8McFDOZEk2XCNNMmkzNybwhTUij",
-	"kMBEWaApeZajwq+x6qy8++MzMaEPMKg6p1YBz7GxmuiMCSOb3gjy59B5NBop0ijTXDCtfYBrLg7bew7i",
-	"REBiPuFGEymSmkvG3lPNajTj8LDXO+h2D7rdbncTfu8xpQHHNRXxSN6EVt+VKtYFdFSjruzDJpz6azGP",
-	"irkVunfQKA51jAbCUjzBritIs3tEQu/eGkaJzDC01d7WezpPaCUn9hfQwAcinEg5SdhQjWYw9kf4eE+T",
-	"s5Nz8sRv5Qt/C6rSpFtNK2hV39oKWsW0DbdwRVCCR+zSLgb+8tROv4LTTQSndNWXJSGW3epGwoXLzRQ7",
-	"mqGhJuEag5fKW13lc1sjfr2UxceR9DJRWyDrTWS6abueuzyqJpE8IOyGRsbSKu3tN47aWR6L9gcIV2iQ",
-	"wyuZ/KsXcsFuzCejVuWCAOtMkd4BfJsXDVgTVQqDGkjiB0hA5QoE68sBnMPADeO9/P6mPqB3JaeHQbe1",
-	"sgbrXlAM3UTk3iDQbQPi4es4OSLiTXAVzKsuo7LLFdTYzoViT+ADpXJLvUHjXiWOB0SDGMK1Tlni7DMY",
-	"88E1oQJtOAFacIjmieUhidT6bu7hZ7ky/1H4firSzHwM0tfwE9+8DHXugPZjSZDPLMvbl76mJppuifUX",
-	"PtEZsqzRtHfkv/HJBBDgZrkMVxhis6XC+g3RPxeiN+LFGUsTGm1LDzEshsUcnA6OzskxwRJ7izhiUSBK",
-	"GFUs/oYev3s6eO5XvbS0L+yLK1LbtcSj1+1WZPBHWxR2bYwkeEFvjpdGbf0krzH31golmtC8cjOULFG8",
-	"UkSdazKj6pLFuTM3cCUelDYDkYcFiSjJ8rRhzjQZ0eiSyPGYsBvcW06TZI6aiAtv0bs158yjlcs+XCds",
-	"vmAxp2/OnjdJ/mk2SnhEpsak/b09IhX8qe3fb86eVzM6IypILK9FImktmMI/w27YLE1kJ5KzPT6jEzbr",
-	"/JJOap7S7sGjSlgpPPzX/t7e2/8bDPS777aKFR0xKyEtAb9V1H9pWnuelTouF/sJiPdBY0GVEVaFWCAx",
-	"25tnSvlOjUQTbQ0N0eNcxJCYYSlfkJsRdjycu1BuVhcO9h0HdVWD3aR21cLN/TRaWjmwYCWlzQeuDwNa",
-	"lXi8Mi7P3d/OJnafmuqH5bm21P3q1bw+yrq2geW+XFkpL39Tt4k1Vc3dwM6/Lh5pWzW0sV7Z+xUFwe5p",
-	"wuPcN7B43IYnVezIC4jV3QabFkW7oyhNR5cK15VxvuUNHvIBt58grrNJ9a4hbNmCV9xkN1PJEVb4PLzu",
-	"7ilg8zn7G76ddu625A60rLwE3WdWtKqYsGhQ/jVjGZRXwFAmNATMmSlQeVSlgEeu/l2/PmIgSkPyqg2e",
-	"XtZmQZHEVVXYPSKhZy92XjEQjsf4O1c1GyPMGIJjiigzuzEuzKDJcVNG71VF+oAjdnJrd5+ElrOFgf0/",
-	"1uiyf4MAYv+wy5H2j1hG2czuTDAQIc1iLsMOOTs5L00w5kkejOP+LzPNIO5CsTSZ26s/9KMTV1Iw7AzE",
-	"aXU/NGo2FtLcmpoXDpvJmCVkRxseXUJ+pWIUrpEOSKfT2R0Iq9+EmXBFJEC8bCp/AdNzQUJ3tTr5xbKb",
-	"G1YPxdVt9Htkb/bMlS+xO2Svs9ugVtCC7bEnxyE3xe4H/g+2A06yvBv2vvv6ikGrBHjjQb8SLK9VAvKQ",
-	"mLu8uyan6bvb4H2TorGYK/bMWbAhDX9MQjeDCxbHSKs+GUkzJeBb4ZA4yq2wX4SEob2tgxFtWBSmyZHr",
-	"gcDlXPhNXboav+2NK8p/xFzF9SsrzeZWV5kiXAJ+GYhg4a2uicgLR+1qAi92AHLdHJYLLWvbfwSlphCl",
-	"aT6ya0fQMtLQZFlHkRk10dR7mMc8wbRmCVVxoNWIrudobR2mDu+HdTVR8YjxZAeGkD3iN2A3PCLd3C0J",
-	"8AGgNWgebglLPRyufHJBuXkKblkV9CYWlRcHaRDEsLWBzrlTyfG66GOt1KYtZRZ224/fve91g95hc/J3",
-	"yV7RpMSWqx0BmaSKUYheDeByRDITRs3hG8LHpZglniRWh3REOw4GgnUmHRJ+d3hIdnq9XQLQtu1/wg45",
-	"dfGKLiEx/C4MiE5pxHRAYmnsf6meYnbJQKTUbvuUaaYhB0UzZ7aaySu7U9SxBrdjEMXp4817aAA53IVH",
-	"cG+RmpdU6Qf7lV0cDL7761uys9tpv7u/A1vqP+0u3dsVqvWUXjHi4XBABkS68h7JnGiWUkWdeNG4DdDy",
-	"JN8Ee5BnJ+dPMmOaIzNG8AvcSmIZzhEJgY0RzRIWGU2u7RZxA4y0A+KnnWDGBTWoGs5omrpKGxFNkmWy",
-	"2tnJ+QlNEgeJ42UrBp/Z3/PRmVo18Rvl573NbQYusxf3/jZoScE2yDOvTbZ2cGlJG4wur+n2XfloGsjX",
-	"m9SiwYE7Ib1xFmNx3LeAuaf40MGiiF2FfzvD8lOI0QnLoQPhosXGRd9uAPJrqc2IRpdPreS+UUSKoz1G",
-	"kpi7HOFnnd7DA7ITfhcukKCqXab13QrKOBh897ZnbzJQyIdB7+D2A+xjCAsC2SffuaLLeHG/r1xwNAff",
-	"mA126TybTJi2m+BNz16F9QInXMG1sSFOb3RSZGWvm3gRIIqKt/bFWoKCMrkXYhdRZFTg/0ZYrRdi+ze4",
-	"pCp+WnoCtMuY0yFQlXUaqjPk2r3mJmEbvu8Cxi7sO3y7YoufVhe2iPV2S+9pqKofkAxIxH632y0l6JMd",
-	"jDYiZ09e3NNYS7OG/SdSjLmiREitKZFjpgwlTKcs4jT5U912vEmBgg8oN+A5+ss3z2vlBdxelMzIK7Fu",
-	"swoiFf1nUdiHvBwR08SKNYpHU9jp/xR0XbRfrpmjGqRVNVqufNRvkWsL+aFX5UM8Ytvfribyp+LNyd+6",
-	"23jhQVp+D+2I0kUsYXItQlrJODOSsBl5yrShv2Zs4Z5tWQfkg29cc1EPXDNQ6c988zxzsKxiH52QsL9N",
-	"0TZUxcNrHptppf1k68Wzp6dvXrSCBv/iNY8x4BCmtLJ9ObT5/MXx8+etwE/QZDmB5zY2aXpeWRG+eni2",
-	"7tP+oij2JS/4h9zVxWuHNqpNrx7u6ZKr9wNP2GdGwTFPGNkB21xAwDRn1Sq0zO2WE2fv+c6C3ivbgKR2",
-	"sm0J5hel8HzGhmapBdgu554mL05fPIPqNVXCBnu290vKaj7n3v73VQpG2/9+993eW6xXBZpy/uef/vxf",
-	"g6zb3X/4f8POd+0tKZsVtwvg8pJMJbjuBsfBKrspfucoUN7dJei+QUD12cn5qqDqIx/AjlWSsPaNS3+o",
-	"OxX3t/Z3np2c+z4+n/lWQsQTkZhUOKOpM8hTkZtESEJHTVrFHVwnO/ES+5sF656GeNHqZTi+YoLHlLym",
-	"WcI1+qA+ptTXHbP4hBpusrhqBG7vP+gcPuwd9A5WFsh6XDYGtx93G+pgfTgFSqSYNEB28LDz8PDwUaWk",
-	"UEPprkcV0ODjAmx3QAByZ8umRCDf7vIClxCBSt+1xnxnSwO8M87d/wVjnXGhK+sNdVabXynAFK2fcua+",
-	"8oGK4Oh8WMsfKLP4khtr+QN1CrTgDFtjdbMDL9hNqaPVmqfKg+/Aqlidbu3w8v5sZIYsDmyz4ZXj2tR0",
-	"Wd/EDZ6rn5s3e1bsfQvofg71TWh0aTF9LrOiuIIv9W9oqgkv2UAOHm1nA0EOMqRNkXKf29rx94xHl2do",
-	"EF/DWe/KvvqBBsc6oXMGRAfGEtpWNntvZ0I8ZyLWJHTzhxWUcClThVxeVHT6wpu0yDrQ2bGtWXaDXa3f",
-	"yM8kmEFTT5DF8Pr1euRXi8PELpQzTTIRM9VYl/x3punCsoZuWdsYAUp3umoK6JVNAb1FU8CGSLcS1Qq2",
-	"uCXOVZe7BPNq+N4QHkpRE/HORQV4MSfRlKdET+W1zun24XZU+x9MkReU63olqC9uOmveiXIAVdlkf9B9",
-	"/HCpqXBZrHBlyXaGz8+ovhCp+d1TkY+809vf5CU3t/Btb8eHX6VMaBJmKgn/I/lrppJG0+1WRriVhLH6",
-	"htKm1vBjZTkXtNnIDvmRXzGM+paK5OXIoJyJNNOPLvZyjt1WzqGW/dLy+D4JwxW7uoddWiDPSFdL50Pm",
-	"IDfQswur52s6ZhCbw/VAhNdTzaJhWPFxP9gniopYzshobpgmXJAR1ezhwVG5quy5f2OY10wfiOupTBjB",
-	"U/Ri3k8vjk+wHr39dA6+OhXn6Tu+JRgWc4hkDEAYVq+51kJQT/Z/+Id+8vfTqdLRyTT5++mLf3w3OtTn",
-	"/6NTOfpePn3w94d/+5/uz//usTf/XQ0OwOcL0+V3e1B6/78bQ6guqklei74JqKhSqb9jJBllc2g9BUlZ",
-	"4VQaaNocjpX8NxOVuizYCv+aqhlEekvMzk6gxiSMbrwU5bjJOrXNq1kUXAsHN3hCZbyk9QJyOhAP0QDD",
-	"YrSZTWUC5YLD9+97t7dhYP/Yhz86nQUeSGBQQDT7hZIRm7WvuIjln1qNHhrDJhJrjq/LpLOLOfHjfYrQ",
-	"Sikmb0LMoTVk0NhX9p4m11LFeoPCJ1KMJFWuLuh/RpmzD+jjIyZZY47XRWnHrBDnBvrIQKyb4ho01/NB",
-	"UjN8ctYE74wZOqRpquTVqnY0MPWUauKHVs6vQ7AsUP6b+x6rAo0YpHg1FwbaLBkUp/Ntf66o4vZk9RDi",
-	"kFYkP0IGrCZh/kRIQByLqFKurqR2rc9qO7YyDnh9lGq5REx+oqXrVNyO+hEEeP0XV7m2fMzCHSyx8RfH",
-	"Zz8/uzh9+WMraL25OH1+evE/raB1/Obip2cvL05Pji9OX71cSdLuICUlp46fOyelgj8NpLl0qeyRBZh+",
-	"OOHaAIEFcmtfXL1SI0n10FJOWtOZDnv7q/QH5G7DLVNDvfIg7UWD4r/tiGrL3QxGf7u4WypiNBFA/rHG",
-	"5d80BhprLqxKmHCMws8tD76aU1UbW1pmuKItHi7S3c+rMPoWeg3rxRRgCEuGtB3dyGugYqnGEqfV3nqb",
-	"dYdbVjjNU1KcHwKh84YRHRKCchAWjVfz2tem3PhPKivDMUGuGYl53Hedm5urc9eqa+PQ/e5ARFJoFmXg",
-	"xCw1RcG0plqjEBJ6SIZY7C8kms419lCriYAVPlui8VYxSeRkw+6HT9zoT5ev69azstBqUx3yxlKreN4f",
-	"Xmy1tr3LU4I9RNxK/PjWNQCtfTfi4obn8gwHL8o42zfJ4HqYBxgt5JZYWIumPX7Vmpm8zwrVU5Dz7mky",
-	"wIjLSaaoIsevTz2wgxbkwQT2unAsTpxXMAaF0RUgt2vqkGNRoQIo6Bgyk9oQKdgR0fSKi8lAQMIanVhO",
-	"YakJ1oOBgmI7Url2cPbjLuZDQAdlKqwsAo2gDQEVL+GXbCCsfCItSajdoqXd+Wb0Zlhu07NS9y7VhthQ",
-	"ynI7V+qteMVlpodI/IbsJuWK6cZb8wYyk4EwleiJJXE00RLIqOej0L0EyamrPwE6GtWGKGlg+6ucxsCW",
-	"Qc1v8RHX7BPU0t3ICOJ2tckMUpYRMaDF3cdSAcHKmS8Siyo1W3lolVtX0OTt8pNrJLpZs7umkAAkreBf",
-	"9ERybUVzuuoJra/+D5R2RmPWL+GQvXEUa+cUTS124owRIa8DMmJgx/B9QYDN2bdDK2PL8qBBzny3Q46J",
-	"W7CbcaLAVG7HCBJiXM/QvWFITeiq0NMk0WTEplzEAZkxKnSV13I9EBpbMZgpdcqr4/BSAUflYnKEBdL9",
-	"0qFNJyWQYMtioqd2eXJMZKYGIi/TEtGURtzMoaCa3VC3gCLvNmYJnTsZBkQLX1v9ngNhIKT/Kcq0kTOm",
-	"9D2kNlWZZWH9Kxiji4FCC9cMC5EjBtUVdKy77yb98JvrO30s1/JKNAewDPph415XMKciv3c/Lg2x6D+y",
-	"uHkrbs4Hlt7zyzEyV0y2LCL1gay+znM2cz1UuM+i58G3o0mZyssSHZFHiDe+YFbnA/nWx9HkJnK89ji3",
-	"6Laad/heaLfqdA1HudctoWqHrq+iNtcWfUmrPQOb+osXi3+Wo9SS/nhwHd0B129m5S4293lY2djh3YY5",
-	"e5WefoWv+PtVruKglQn+a8bcz5YuFau+A0NIgQSf1w5SvilbNWb1jAWbs1bNIC9Y5n0Fv//2q24hd1Up",
-	"ciWNPkIW6SykyDo3Nyd4g4E2MtUlDnhEnAKlmM5m6PeZYc5mwqjSi/p8s132jvjFp9VRtqf1y+5E4dCr",
-	"eWA/XguyGhDam2nhBizXP8E35AR2SX/97bWTT8hRVmoaK0jPBdPmjGmn+NdIqFcVVjfFb+xCB9vJBel1",
-	"7TZKgbkji1jtpY2llbgM0+aeJgyym6t9XeckkZPK8XxIR9ZaK8laKy3fS04bZ2HEFUOPMq9BMRH7X3AL",
-	"wG0240nCS2svyi0e3F2LSqvcQc1/Ja1WUxb3w/z4QqwwmW1mgvoMzSf3u92Pbz5ZYOcmnSermLbiQjQW",
-	"svwnmDxMIUZZtvH61fkFi/ugr7oKkdga39eIDMEkdT2VmpGp1GgLHAjg6qjnnr6+Oih6CbqEj7llQ+3j",
-	"85PT04IZWtE8YsK0mQCPf4e80WwgSu/igqRKxhkUeuqQY5yVucIf0GFEGl+QcyeRMrX6a0BSxa+oscKm",
-	"uZbqUgcDkXBx2U5kRJM8xQi6MhAryFiZZtfxTazs5e3frvNJAHU0wCwPIQ6wXsW0TK5AH6yHKfglzFim",
-	"uWFQ3fO6SX5ZKO359qfpu7cXBv99nb57e67fQaXPIvFq56/94lP73ftu8LB3W/p99687f+0PBp2tHtm9",
-	"Pxh07IN9O7aon9ANHtz+9rbXPnSfD25/e/i22z5wHx/c/vbwsPR53362X+zjF/bTg7fd9uG7XQDr7d5f",
-	"/wzQ/Kntcsba/9+73/5ixx63f6DtsZ1i9/7uX7fPIYNyVKvqmvrgiOMs5vLzhsEJAsXBIBevqMKGsZRE",
-	"WNYNQ6GOix0I9hhv3PAl6T42jO73mFReCxTDEmvre6fUyy+6YLAC7EZq6Y7lhC4p4IAxVRgbjbUzY059",
-	"TGivu39Qiwmt6Cn7B5853tMv56nLg/3MgZ8+/bYh6c9ju6/mBNm7QFLLKSKascYM8o3qMNTP8hZTmkSj",
-	"VnpRgUHDKTs5yAET5D5rCk1Ia3EvrmlaJ43HNfJ+sFo93RvAPzXlc/t6ziXwPaA6yQtKNauhXx3xyEs1",
-	"fmL6cToD28nn5S8u933ZXbvLi/TVIQ7W/PzEWLMug7QhtvMjs0iRma4594qwVCp3uuaxOtPxhVPXPFa5",
-	"OqW6q2se87FXm2WHFk+V80mxoOuaR/5hB91VWmkTHOtSMpeteNPnKhu86UO1VW/2UB0DNn2ugnCQbrps",
-	"zZ+CtAZrBxcBho3ZLvhjQEbzWsVZq0VXC86SHVaUqN11tNvK/BBQOhBcVGJKU6sxF2HYGBqmyUjGczDO",
-	"SBX7MI//EC3hA/uq+Gq762KTQx5Xva3bx0FXy/luGSG8mObjMKMpxDU/yOZluRhiOW4Ors/P94iEb9+F",
-	"Lu4gj2z3Ml85Sr/m+/qbpLLiz/qyykm5tlJ3TW/GZXy12NJVfPUryOxrYiS/o/S+//zcvgoufXCC3zI8",
-	"Xprx18h/P9PBuiJa3/SJT6BPoKj5SfSJ26ClWZQpbubnFhbn3035z2z+E+TYNagWiSU5FAJ6Sfiv9vHr",
-	"0/bPbN4n+nKY8Cs27HQ6ITQ1afVbmKjnYwr7rXx4Qc7wbRCTzahi6jjDcn/46QfPoUuzLxT+O2ORnM2Y",
-	"AK9AaCeQysXN9skTmKcOHWw9eOLg5wKcqTFp6/YWEG0ssdcdGHXsn24Vp8c/Pnt58YycPz3Lq1V783GS",
-	"dq7ZKFXQo6szUgsVQfO2xQwDGU7OXgTk2dlrcIhkRs5c8/LcG1t6m2XZxgotfRe/OxAWn3WAyaZFI2wR",
-	"eyeV99dwQRSjCfRe6wzEQLzOXSWQqknenD3vF56b+jL2aMr3rnphhwxaF2pOOAREDVrOIWnFT8OUq0IW",
-	"y0iTCAIVMbZWoSuEGvwbIwAAij//mdjzYsJwLB1jv8Q+ht7HiBbU0ENABGMxtG09fn1KLtm8Q87t4jkE",
-	"Y7v2DeZauiRR3bcztjdBC7KjCkTahYeWoLed8kdmCIXM2u1jwMlOuJcP3wsDMmj9yBRVA3EhL5kYtHYh",
-	"DnRGLxmZSe+aD1+/Or8gdh/al2yuww45hqa2kD/qsl+w/MKVvGQxwqYHIvdK4ywH3R7JBHXbweKwQ35m",
-	"c/To6TwPOMjDYefYJ9IHVMJpuyO9ZCzFTgQEUvGmHfISs1Eytzmgl0SJpaRtzeM8M9C74RRLpeZGqjng",
-	"P/izyekYzjFh9BJat9jl2POFov8ICKHCB6oDEj1TSipdIA/4PF27LUY0nTHyt/NXLwkTVyyRKQOsCMPw",
-	"F21R7v0AnaSDVp+8H7QsjPbPQatoWjJ0A+xZuXuGQ6xsOOFXTJCYGgrBp1zAc51BKxgIUvwzaMXMUJ5o",
-	"9x5gDvbvt+5vwjXxNH3Qend7ewtAWlh/Q1fzbyS00IXkNzyf3wbit3a7nf9rBx50u3bciMZDd4fs8BlN",
-	"LOVgMWxEgA5zEp5gX5v2xTxlYeBBJ79mDI8kpWZKUqrojEHVDveGnn1DBYvsKzwy+llKyOguq3/+wD4v",
-	"pBmOZSbgYSHR1aqYlpmKWGPiLVyLfKTMDPMTHtoJZ8xMZTy081JMTrczQ8ACjGU3XFslOEMZ2ZFYrgk+",
-	"eETCY/tYCO3qtfPa2F/ydT/GExDjhEcmn9yDTBPFaDz379mxipdTCFwT1lLGgcVJOPVdN3nvgZ3cFVgY",
-	"GimHCVUTVrwF6aFV4S2iwI8uyLtHXvAnbpr9fTtNHXP9LP7pa5Yk7RJCwKaMlL1yCB7IJkckdCgbkhlN",
-	"NUaNY2NZwIydvJ4BdHTSb/ffdaBMcrhrFSRudMGVHHiwhZb/DaHmy5DdRIzF7qikxPhpt1h9BMHzoMGG",
-	"Z8yoeft4bJgKfUwNTnqIGA88SNCkWLGW9vy4mJSCRIgUxOIVkKPf7N06d/m2Bf+MYw08xN413bc086Bc",
-	"knNYwtwdu1vlcp2W5JZugq/MqXyEjIt+xxZvu9hbyC7AsvChaxqGs/peUwPR0HLRzliNMDmq/Mw1uWSp",
-	"IbTowLjrqeWZpaCw+0gy7aH6Czqjc2Q8D7v5KYA1acZFBoQ3Jr1u0O12MViazjsEaO4AqIHj5Cwusigi",
-	"qiDsLPxX+wzSdmfctOG/Fm3KX55BcxbIqABaX/tRM4PGDEigAkbj9tSe1TUXsbzWduFQaQHie1UmIFRY",
-	"ZqYzEK9cSAauPW8bhtunSWiRsxEzkXOWEdBv5Ws64SKXXJ5zbYiEMhAgxBm7kaFl+SHZgRIPPXfivklQ",
-	"SHZ6rhVvkBd23T/cxQ1AyEj4fgCRtMArOp3OO+RC+IVlWKUGRMii/PT4CdoPlf7ETkSD1u2tXccxyiQp",
-	"1SaP5uKasFlq5q4rvu/ZBfZCV7u9LAaTs2fnF3YvW0HriimNkm6v0+10wcKdMkFT3uq3HnS6nQdYZGMK",
-	"ykYuztgPk6YCJmfMZEpo8KViM9mmHFmHvjrw2SDQKDhwDYJdY6qBsENQEh20FJswYY+KDVpQs4pGLCY7",
-	"oWNZfYgY833h/LdDasJdCLiwswyEz6fTjCFHBgqpjUxTK3FJdcnFxEpqII0ZzZJxkbRr2QzkCFkJCi7j",
-	"Fdd8lFicUWzMb1yDuRyjTuNWv2WR7Bi0Jg076XnzUjW+GAKB2kvt1uVxTOVDa9WBLKwhUrXQb7nCJfhN",
-	"Cq38hk1s7CMgTBRKYN7AEnlMJWLDJ5m5iZrU3nf2VyQtgDT73a5X03y3uzRNnDqx94tLYC3etUoTx22F",
-	"eHrQARdqFDsM9Nhml+j0DDv1AoFb9j73zN7iA7dBq5EibjNT8dDCbJqZ7WbSzG3FAW5z05P5cew9ofEZ",
-	"8owWPNJb/8ibkhAJD+0/Xv9QDiE+c7gJbKdOOgBVAW0f2WxG1dxdqfxQLYmjE3udWvYruGfvboNWKnUD",
-	"eTpxGbZOIYF77jIW6rJrWRy00r7ln3quDZvZ0ahDg2Ugpy9ITVw8vhelrYxhNJHXAksC5IyWo+hmr+IA",
-	"wsFwCktpMHbM/hpesnnYLyvmJS3Ozot63LEYiEoCsgUCOpb5AKauLzpu9+zIsw9XRscxLigYZaXmXGRu",
-	"Imi4hXj3WmjVYto8cSWH1lxst6FoVVQzuOv5uR7nx0HJydmLspwGLoEkYyW7zsnZC8T1bYiFc8HfVu1x",
-	"LkGnRqh6d0yofK5XA63yZb9KyZAWW7guYwlYgxAjIB196upnlEja87xa8/sl+VmXbI6550FupMmZ+t57",
-	"Ht+C2626NeUtXjRr/mHJaNBKuLiEff2ROR7+ZL6skFzI49Abl+p3HH4zkkwY3jd71CPoB1m9WhP/mpqk",
-	"8B4qJtgF4Lwdqxf+eY/HAOVZLhndBYyFnLUSVFV76ZYQW9p4N9CCuWk1pMXLtoDys3LR7gZc9MQRZXig",
-	"92D9A6/RNnEh5XOqMKblYH9//XP/yI0Rjvl+ITaP9NIz+mY+fxu0quTLJQKxpjgrRDudYwsa3mfyCkpu",
-	"9LGqH1qY5IwJ42p8eFPOjMbMp7UOBNdknam26GmKxl0iJEmkmOS6BNkJD7oH4UBAaZ1rqmK96+y7uYYz",
-	"mteVH23o3E9AdUmMx/7+IJzgsjB3D7Nmrebv2QymWJT0f42DKsuNqBDS2KmcRRe0oZ2qgLDbJ5lmZXEK",
-	"9IsBECVFFXEm8tzzkBvSC6mJiopFJi9PkMjo0r9WZsbuxIxrq6Q3iSVn1Wte4+UHy0ttghUXZbUCIeJv",
-	"usInoHIH6x96Kc0PMhMfSBa/BJlCxFtNpoLVxhIr/XuLXpPFpAhRz4kJXItFZvdjSYL4xHr3MjnWO/q+",
-	"XaAvf4G+xH34kZl1l2E7Kxii22mMEaNVdr9XcEasd/2BEy+zF5whG9bOeYwhM6BIed+1dw5h4Ufn1NaG",
-	"pX1f7SZ37eZsxoDTFnhpTWRAGURIO/9uLj44xS3X+oKBwArVgmGIADmu+JGRdaMVwm+P67AuGEePBhWe",
-	"mPgaSYvygBcFakwfbSMjaaa7zZx4QTX4spq1274APRFetNL5+UjBvmnb/1na9kt2/THqYbH3PpD4bhRt",
-	"e8U+ErQGzdVf79+t9voHletyQ8haFXRKRSzH4491i/lpAosSuVusQ37gCYRzRHI24oINBPCh45dPlzmc",
-	"fvLwfCGPk19IKWgD/UhbeJlWkX23vnN86nYdFMCnuYaYjmUQ+FDTMghbZRx8UleXW/B6X5df8zfx+w/k",
-	"65oW19kToPyGL/d1YWcY6p/u580s7llKIq6Y0mhxSSkU3gDRswhqtUyKkpQpCLrzFMswOgvy4rpYAQrq",
-	"fU0gxPgY46Zq9W+JTJnwcBwNhP0IhTed2QirD7uQOhjbZF0r+6XIMwyHCd2kvvTbCo+V27GPclmlikcO",
-	"5YsjytvIUG0FcPRf2ZGs7LXKQ9mha4yv1dx6zWKekWxmn8BMc0vlmYo4TbZxb7nVfRn/lt/aJfK3OyPw",
-	"btnTXbCurRek3RQoTH+TmRdl5pNEao/iHyeYFo1v/Lk1yaVR6X1bCdE/MnMnYHpf2iogJ/m7vl7R+Wvw",
-	"FNlD9iG70tUK9ayrmWeWhfbcb7TWRutxrUl8b7TFlnnOomS4esHu2Vc/t76ZGBtMjNN8a5tFoq3UHvdo",
-	"bmOsoMYe0LrtzYvlSZfGI9mpNWbhFSISimqIv5buxRb58lh00GKIfRJkKCTY8UB47NxMdiKF6ATPN0tO",
-	"VSr/h0Xi34VBAg5jNd5b3IUcs480RMAcC3YHUjI7uEwCDI+2gk0SuqJ9akYT7sPfwTR+TeeEagy4pXk7",
-	"PU2vGHiBByL8K8z233/Zf3J4+Jf9bq/3l/3uY/tP2/4nJGMuYl0049NGKuf8Pjzs9R67f5bG3z6HLflC",
-	"thDYy5IhBHOHdsobJX3zJdfRYkZNNOVisrvMWIGJqpvqBuWM1Q2BZG17pL7WI9kBiFhMIqpZmwvNhOaG",
-	"X7FkvhRGQIpmc4r/qdL56aApZ34i2wvy/EYLMEV/x2UAloZsvJXltpENoJxLZTDh5ohQErZDgpHhREuF",
-	"aZ12vEtgwaIe5HkOOdYgcxVCvIqN6TtWJ8QmJ1yA54XEXDFICNUuzMR3TBkpeckEFCnhcQgpfflNzB/q",
-	"kKeYvdAnYbto4BGSnbLl0bl3Gg12UpnKruX9eFrtSkOQvNBS3Apa7XLLkrb7f2V4e1k3kaDVrnwCfRp6",
-	"lNmfKp9iRpMhKt5Bq136dGfx6RWbgMvcrxoEYP+AxpaNAFjl/a2df5ZSMXe1SVrPZqlimpLnF0+Pqzuy",
-	"tMFMaVn93mG32w3cteq3fpFU/j+GU3YiOWthxyUwPJQ2qv/oMD/Ov0kqyTlPrmgrT4NvlWnrY1eyKe+Z",
-	"6jqcltvilKtNdx/3H3T73e7/gvDjq9KXU1+weobLfMFG4ZDuAssJyqkvrf7D2y1MIfZCrTeUIov7ZiX9",
-	"41hJE8flvVyEXH+DXAAnkjRksLq+pF7YKSX8dsgxGKbsowMB5bY1CSOZ+PwzSsLiroUW47okE4nlpnOZ",
-	"EU1d865rrsFuimIBpil5uygqtA0iWp67OqV6Qd7fPIjf7tBH2UNpys/YmCkmogYaePz6lCj/8z3tsynK",
-	"BLFGBy9YNCUnUqWrCdyMKk5rFM7N8ML+RM6pMFKXSFmZkFnUAUcOTaoww1mD5uXEqxxMP813h4dkZ7+3",
-	"Sx4/evToUfv777//vrUlZbprC235ODTD4vcNtmnHUqxYYD76aD6SPzUdHzKogyqD6m5zrHX+5LptNzOo",
-	"MqxbHuAyKzcmjJcSOLa1cTvXzDcDd6OB+ykEddsD+Di7MQaHF7pkk904zt+1rWn74+Hzdu2lwE3wLVtB",
-	"Bv1oPh621E6zGrrUv2kr+N7AJf14AF1o12oQs/xl39JBfn/pIAmeW13Iyy1fG2SBYMZHjiPg924Q/SAi",
-	"sAilzETsGohW0elpmVhslnaQswqE8VuywdfqyEDcWYbTG2QNLNUQGt1RzUi6wRrsg98cUc2OqKWHt521",
-	"2ZcufBcgD23QV12zaOnVFNcTzorRTOTdrS3T6vjuRr5nGxQlDrylPhiIsCzeYwXjQmIPj0hRKagkVTtz",
-	"f0mvHYiCQMK7QDMWWI6EYOXCvMu11Wox7CcmyiFx7tBqUFJfl2SJj0gzt2A9Q9XjfcWdwiiaWKvG7rIO",
-	"5DQWu5f24LGh5Lw6z9/xS2dGWAj5KdnaFu1nW6oe2FZwI9XxD3Kpv0lCDVTnNVWG0ySZExRlV5CgbFVO",
-	"SykekMXc0FGS05Tc2eyoyaIB7IhQMR84QxU6KeYys/NdMUjXhMpOQBH6C/SH1MgP1o8qESAyYuDyQDJW",
-	"p0L4Y25vWyRKfkC3Qy58L02km9rOiosMIHU1fH18cfJTo5HsTVlR+HAC5JSSKtVwhQ8r2/4hhrFHDZYV",
-	"w6JpJFXqTCtlMvRwrUlltdH/mqrZtlTL4ds3uvW10603K6mV1eB8Tb+PDF/wVfWmXBup5gF6TF0RP43U",
-	"ZsGJujLlgqzLuHjhIf9CUQZ5NcSEi0uMKfgMKQ9rYJECgXA7vwwO9/PGTvgTN37t+7l7f+H2XgJBPmBj",
-	"GJ7mT6yF4hPlwDiMy3NgPmX6iXvXeq+qX/Q3i8YfyLE6K2ibJ9o5uavS7c1DafO6qEsy4TzldvVWNHGh",
-	"A6U7tGDeKBo+feqLsMwH5Fb1Dfu/YnvQrGhUtnhZtpUO3KN5YLKK9F6pWM56Qanpcp2dnJcr7tSqsHbI",
-	"PzFQUzMrJ4FCp0GjC6tdK8LAZ9DbZ33lZEziyjSLl4lKZyfnp+UlfIgOUJ7A6wK/K5paP4MSupydnDuy",
-	"ak+7LBI3x7GcMxFbiVjxaFrQ1Sum4CWuu4RUsXZdF8p1px2d7bg+gwNRbjToB11y4apHQIFL+xEDT7Cu",
-	"pbcZ2AFYpvrIfQVpg3ltKPsY9uH+hUVQ4RCDP62QnQlD3ggeyZiVGiBhPePR3DDdwbL6Fkrym39juZ6+",
-	"/TU07AbqvLs/dhobP7kK7uGYJ1CuHf4YZgrsDDM+Y0PsuYijIqpinBIKpfs597vd8pQBCUuHAhP5Ti72",
-	"wygzRgpdQLRbzC4zzRJ4A9RkD8nOPpbsJPB51xVrH17z2ExDshOevzh+/hxNti+ePT198yIsalH7b/z8",
-	"iqXJnI4SNqxuTUDCXzMeXQ7tAM4KyHo9/2jiAhbgoYQabrLYrr/9uGsHPu5ayBIpJvkPvUfwS+8R/kRH",
-	"sC57cE9g/YAh8No2wAUdpjBoNcH7BTt7WNpYeMQV2dfEyIGAruqEavKjlJOEWXL25IWLZwHTAqLK/fsl",
-	"EtG5f3+BeGGqKXY+6ufht67OeIWmDUTtsjaHZHmqR+7fz/sR3b8PC7h/X2YmkjN2//5AXEt1aeEfS5X3",
-	"/eyTUrtA6BTndDNn3ELz2xEJ97u9EAPpNRPmaCAWi9FjyodrBNBxdxim8j1C8lL1riW+bqLUlqqcnZyX",
-	"Zaq7iBLzLdtKIUrsxmAF/SVBSbtNkViLZipoCrq8jZvTXWGcJa72TtUcAlS5hBl3XTeHyj0AHN1B8g+m",
-	"yAvKdfHqTCULDYjYDZulCfTtAc0eljcU2WzEFMabNS7zOZ/QUhukiCZJQ6cv6GqjKBFSa0rkmClDCdMp",
-	"izhN/lTpNtUI0R70dZ11fkknqwyErsA8tCgykrAZecq0ob9C+HUOoYr9tgPBW9h6+HbzHS9IYqvfQqLX",
-	"wkPFU2g4kRM5S1V529YcyB5t2NOn8CmiksTS3iNY8vEGe0ndNta36xjO/S7AHW0K7pMNwB0tAfcJeiiX",
-	"4UJ+2njIt643e73OM3xXOk3PgZcAE1FDEzmRvgm759HQkKygPfjrGtjg1RBZVgrIK8OWf1/25FleZn+9",
-	"YoLHlLymWcK1oa2g5Tljq9/ef9A5fNg76B3YyR1fbPXbBw87Dw8PHz3qrYUtfzVayh3rXiSZf7c8lDjW",
-	"/fG0syIJAAo6jtvqt5BFDmmJxKYWnRBtF8aN6uOe1MZNsxkVxaAfaEIVieSMUMNEzIRrvut+/ntGEyJh",
-	"oisZMcimYYqV6HlVwNnGNVEwt61DclfL/pVZ4/84P4UD74KqCTMVjfmP4oOwossPIA3VNC9oPWeFuUUd",
-	"vVC6rrH528f6IPw0deX6nE+g9olmkWJO+i33F+k06sz/9EB9cvfCpzQju1WsNyP7zftmSPsDmZGvCxz2",
-	"ty5H6+VZOmdsYu+FVQXJm7PnGOWLzTIhdgcbZkLoAbf3a1mPDatZuUqXtR4bDq57moQaL+cQL2fYh24b",
-	"hJsAXiAYg86VRpJoyqJLN13MEn7FoGkWxCxAPGmmyY5mjAysIsDHc3vli4GDlmuU6Tdgt0NOx9ifCLK8",
-	"7SuVNNTYP5cn8LjHv2wODx6BPU5wNrr0Bxd40MGYKQ5fePO4O0BoGOSjEVhGitVURcEZyzQ3DERBd1jb",
-	"MHo37ZcpjVR5+dLcEbeqjfp/1HD0w4uTFnj/LeVkRcqJO8E7yzrxZ7088aS4B1vlntwJoD79ZBWUk/xd",
-	"W4FYkmOe5pTw46C1JL9Gw0vUuAn2pAmIrZZxwfTdbLVhev1em+JtH5BRcydwuvC5dZBm5Tf+p2bWfEWJ",
-	"Mtf5STRIW2VFZ6uMmZxTeb+8u29zbAb92tW2KN1Cq+DECjosLkueKYsxm+TPlNnltxSabyk067B9g0Qa",
-	"j1Kr229YhNcVBb4xEGUpPm+wVvfst2yb5uiKNee8nXHEPXqXaTfoMnTdaIlibSboKLFkcCA8joHWCLSL",
-	"a/tjHJDRHDRMqfICvBFNkjl63TGJZyBCP36I5WPDozKdhVnRCUhmjAosqpt3o3QjISxjTYLO8lj4u9A3",
-	"vbpY8f8UIob7eWP90uX3L6qb71DRw/2vvu7MHwuh+RmUMCt/s2twi0ri1grn3Wbr/E7owlcUx76dgLVX",
-	"XNWlluWLJk0GJKtqeHofWFb+e8oUXhsICsBO/oFrEoAt7Kgx9sLf02BDCErd3mXMAhJnLrABYnygdzg5",
-	"LubneiCgO/1YKvKgS2I61wRa1gFDhLJkTknYyb9wr7QkLSc+810IGRMD4aS2I5I2C4xoEfey3ZJAsnV6",
-	"3GcLvi8B/4mCvd0a558l2tu/bL2dvlj41yJ/l8xDZx6tf7B30m/a4q1+RqNpfplcSxoo2kRC/+0wr1/h",
-	"vmlqBON+qmL9YlOY0pwNKndMDd3r7kHWhx8APKKTUjPt/A4qYH8x/0VcpjN3LH2uYhd770tHeruXI8L2",
-	"FYlLb1xP8zyCraxf/PeMZVBCbcwF11MWF1yDTih3qlNRgNIiIYa0udW2IY4YeiYMhGDXRCMdlWPXujyc",
-	"0ZuhYyY69GxFHzlRXGlICVAGSS8Xdh7NIiniCg8D6RioMk8Sz3WgV+miCBiUS6o5Prq+pNrZ8gtao9T7",
-	"d06pl/kVSiyc/GqPKsZj+WYt+VZ0etMuWJ7abCjmoteyjdaRjyJR65syVi3/VcMMUJnCyetaNgbQebEz",
-	"EOG/2u5V7XM+ES6xPNOsGO7nwW6NHfKDVGT/gExlZpXxnTBV7IrLTDtP3JDdpFwxPaQm3IVJzg0VMVVx",
-	"7uUtqJ4u3on4OxARVSj+kvxHJJ4QdI/vgKbJznuqnMoPrmjCDfqqr6W65GIycOr/XGYkZmki57VldciZ",
-	"PSgox2EpgqeedpRfJJhtNfZtdkEs7uEm8gfn7lZ6jqf/6UNJ3ItWNH70y232pnKzzH/6jSZ+LcIdYm6N",
-	"fGxK7gzTn4jK+bQeTzM69lWhU/QhvbuwWgt5HcACWEwSfsmc2u/ZfzAQ0CEFRJpScQ+XlYBBM/irvQ7h",
-	"frcL2QKQtyMVZOGghxApz0DQKGKpgXCYfq7GsDgkms419lntkFMD5AjywBelLGKkBHoGDesjKhwls7Lk",
-	"ja+Eb+lXbkQl3MX3eNsC1wTsEo5u+eUORCInR+5uW9gVM4o32xEuKv7VjywFnu/DYhyN37qiVK+dvlwa",
-	"vHgWoy8qetzjR72g5c00w5lu9R8dBC0w1WB5osBZFIaRjFmrv9/tot1xnOmV4PhkLBTRPeNZAtiYJnoR",
-	"sv0aZA96OWQt07h0S0xqAB90e9tbWO3hnTGdJUs5gMNw36kZXO4e/K/ZZGF3brnFAiIDKraJJSECdj9L",
-	"lkrfYbnB6fDJ7BmlX79ZNDZnehYBNrBgT6nRNE0/PufYZ7qtTDx+oy0bstzF5xJ7cxnViwl8Pg3OavId",
-	"Us4IBhPyjAo6sfo7+tYUofGMC66NokYqshNyOmHCqiqxqkDlIvB+S7g2vzmuFe4uNUK7hX1LaW484jJu",
-	"ud/ruLV5hnP+Bp+ZbKZKZpOpz5qEY64c5UL280CsSH8mW2Y/D0SR/uxznsnKlGdMTc3zQzv375MfLapv",
-	"kv7ZIf8ES1T+GyhmHsyJtKqrLBd1g8f8U76CmymNpIZgqiG8huuBKFcP8nVqUVqkBucLCAdeqrBZK7Yy",
-	"yps6OeesvS1PpJmC8Mg4bIYVLA/298lV7sUbgpQQuk25YLM0oYbppZti3IhiY/JvXH05+yXEeYP0YrlW",
-	"eEUVBw98CH4ysBxMLdmxJOD9+97tbRiQ8P37ffij0+nsFsICTn5PDwR69y9K35JZpqHsJU1TJa+wtP4L",
-	"Zih0hqAzBtnAUG/fLwzQT1vRnCYkoWKSQX0gPxE470bz6jrd5rxykvr9+6RUZwQNmnkvLLTwYVkG7CVX",
-	"HKVP+e0MxCtBdBZFTGsnIof2zbijpq4I9MIOOR03Zg0TqQZiTHmig8qFqQJVSUsuT3NPu/bBgX+z1VLy",
-	"VzfnNZfec08TDl07mnKdOwNxTEIfb47rQ82Ja8Jm3BjXqdcZV0Ret2NZLrSnPXefEI2HXU+Kdli2cXJf",
-	"lTtic50VJf3yW9Pqt0aS6uEVFzHV5URpB5d9h7tClor/TVKJFPwu07q3gn7LTO9YRtnMnUwpbsx967u1",
-	"jHnCiOtIVcoyLljQJGOk6NLcwsRW34/NfesSVBtWsy7ftjbDmkTRfEl2fZClXV3cqf3Kr8wtIsCuqPUi",
-	"tcUSX8I++lzb5mVUu1ivW1Set+tyiV35uFleQWlDba969b6la35N6Zp1mW8DgTJnuB+ZwrkobuacfMdy",
-	"ehLRJNEgUc7IT+cvdiGOz5KE7etH+nflUtCXimUp1ghiELRAMGwi0V7SWL7R/b5VE0X7ihP/4O1aWLAb",
-	"ogXGclnLWUA4xE6Zu+hAdnyFhFKMJFVWLQyXwozTVEAudaN8eACFL/3H3mLfwAWAQ4j47DvfQg444IlV",
-	"F7yYeGRFokQXQ6cMG4EtDRWaMUOH/vFWQ1rWSMqEUfGJo4L8qa2PCspX/82l8gdK3zUlytREge0TLMoU",
-	"N3OswMKoYuo4sxfo7Tt7YWjKf2bzn2Aj4bt39hF15QlcFZ+g4ogvylqVMZK0c81GqQIpozNSezTle1e9",
-	"BpL2XEY0ITG7YolMZxgiaV9IdsIZvWREZSLcrcxvp7cPTaU2/UfdR9188nf5uutveQGmpkYeYoXfSzbX",
-	"ri89isNQvwo8FlRPgVZZHXOABXsmmaLKjvJW7kELb1YsfXzhoPUjs4Mu5CUTgxboT4PWGZuUv+2Qn9lc",
-	"DwRVDB2c4MYO0Gzm28FBdOaECcuOoKb72DB1TVVcxLtzRULsYuvCXhxZsiuzb2jY9eO8U35Ktc5bLN4D",
-	"8m2PG6NNIVHax7tLUe7an7Nkw+jM6qwpA+ecFAzUt3L7clxKeASN0O0gbhbGlFucO/jzttmL8FsV29JM",
-	"GhlnzdQ0YRqAyV1aHYI13LHPFEukmIBZZQELjnyV/PKX0Fkot41oBp2zfRQtpHxbtR86Nzsbjb5/H2xJ",
-	"hW7tmkbbg+qT8LswIDqlEdMBiaWx/6V6yly565QqZgUV7QJsFeR0Qf9tEkJbw15vl5R7blfV+IoiAuo1",
-	"xP+CXQgiC9COBLaMKb1ipIe14A4dlGg8gUJ/ag5hx845NxCTjGnN4j7hIkqyGJzyO4eHwNOfKPpvnuwS",
-	"DuhArnmSlIx/vv+NvVqeFA3sPp6dnKPdiwvorV9pnelabZaOrOikI5K52/pnlaYgrLb7XJBEXjMFDbEr",
-	"aIXlzJtxypkbLXKjg9YvBQwQzlYJmfEBkaJatbzykryiaEMLais0l0tB6qIW5A7WzIO/n2SaC6athGKH",
-	"cTHZ7WNBvgB0YR1ASEqsA+LLOekAq/fllYeg4qPLM3cnjAUg3VYBieECjCwDgYIE7Ps15rVMWXTJYu/r",
-	"pWKO/WEs5jFhKis+OzlvJDTemcx9fQhHOFxwjNvPZp+Eqx2BtHg+EFOapkw4TEXV1R0VDEMjFVdFPUL7",
-	"UkPCPCSgM6ezJByIHUuuLH180OntoqVyj+q5iGjKcQzZObafcUx3F01gIyWvNaalmIEI92IZ6SLcwJsC",
-	"K+HE9++7SOLXr84voMusxeW/nb96SZgApseCgQjfD1o8HrT6ZNBiV2bY6XQGrQA+MGHw+3JuDf5YdPnE",
-	"EflTMTXUfvW+0+nc3obBQFyDPTi0P4TeN6iYlpmKCjMu7DPXzh6ECpi96pSE9tKEAaEDETrUtp9I6Gh0",
-	"uAvBBD5CCsiYi5vSfSwMip/Ib9g+fbEy6AmKwO0LLO1Jwrog7Ot9vtFMtY8nYDH8jYSnxz8+e3nxzAeL",
-	"6b1ep+uHFiFkz67c+DyDKSCsM+mgsT5nUQvPncb+oVJ8OI+DImBWCkcqFDNq3oeWJViCJFYyJXGGq2B6",
-	"Ye4LPmPa0FlqX+FKPwLCYuzENdUuYiQgbwS/IRg0uzhPKTzuNxLqKd0/fPjfIfmOTNkN+enF8Un7/Kfj",
-	"/cOH3myu6DWE+QZW7mFxYbe9nsqkHmbj3lYJBs4/mXwFQWPkHO7c24Uwu3c7XlC8vr7uaPdzfkkjOdvN",
-	"sYeEV73ArmZENXt4UF9QyONODga4nMOFdeFK7mk3RTtmlr3FJKXKuDSZ8HqqWTR01VDv32+qCdO5f5+c",
-	"yFmauToRFpJCaix2taCWcM+BtWsIZgaaKmeW1VuqG0lh124g0g2p2mJEYhFrSBMtByKSLrKQER4jzfPL",
-	"7zs3VvGNJjMLiplSQQ7JjIsM7AYJPghxPRaWVEmDQSYQaqgN9umca3urNUn4SFG42FewLRa/Le+fy8yR",
-	"vGNwC3AxsXt0LOYk3L+5CX3IYq+b4+6MUaFzJtqxY5GlsASDFih6LCwoeA/6ubMOw1Es2VEM+0GQHUxD",
-	"GsvEMvvYkmlYvMwMEKtICoFdIDBrCuPJhRca8qBzIQ1Js1HCI7KTSJmOaHQZkFTxK2oYymcJF5dtUDyI",
-	"YAZlTJTTIILH8pnS2ywQu7kz0Xj0Ofb5n+W4bwh9ckGemTA8sfs7pZpMaVyLrh8I/yfZ8RWFHwX23TOp",
-	"DekduvwtMqPKMm7v3EHkuqaO8w/EoT+RgDzoFn/vexwJ7KHlfz8o/d2D0FM7FENQYXPgnT4oNffajDMF",
-	"B+dgDvBbuJa+RvNfiLIcZEZ+4cYwdTQQ4cH+Y6ydfNh9ULRqt5s4b4NM6yNyiWbOE2wXRizeWhER6yQP",
-	"hANnt0PCg16X/AjeVRctUC2VkAcQF9LK9VRqhnly+13IhsuT35LEHyIvEoSPfGKx83vWE4FBwYOiUdhJ",
-	"C3pakfcDl8FqmTXYx0OSs12Lg1aLQST6MaOKCsMQj1xzKu8vy6N47FISZqG2C+r76NlcJAYfHrAto6jQ",
-	"FJHV6bp5GRGLyhSQ2gFMdKauQEpTzOVywDIiBQpMhzwtuBzQE6k1HyXsqM5KDUsSeNmMUEt9QUUTHinv",
-	"3xfS3L9fWg63qkHMVJ9oqdD3Wgg9oVc6oOyXkW6nzqfUUyKQxPyR5pKmvy2UjGQGLlinG8mxvcKuj8VA",
-	"OPehdl7rim5o6CXDowIFjRJtZWapADUsPctj6mJmCelAgLbuC7KXmEqBdPc0Ce2hJ3ISusD4a0xEt4/Z",
-	"W5WrnU9Lmae45fX0T6sNOQXQSsSVFNBMJEj8LDKAteWeJmjxlsqK9ianuSlTXMZW8fClqYtQMiAmnhxB",
-	"fILRA4FICTVFXHLospojDSmkTpfIg5yWaE91u78mO04xym1gAQEvlg7IFY+ZBJUbXXIIK81iLnct5cIA",
-	"lSb1oxoJhdXzXUWgwn4MF6ES0mJRMqLCSoId8pJdVwNerHwIxXs0FfFI3oS5v90F51nEw3iYfHUU9a28",
-	"yoUzfWCrzjnEfCDjWAyjynmgu3ZGgsW77Dw5SWQWW6EfkMtrrjhXbmTRDCJlFL9iqFJxAbencOq8r3oj",
-	"b62aFTl7GV5l92KapoVdLY+KBkKP8KepE9l2O3iFsWfFQBTmDipI6CAI/T4FZH1wjL2iYMUS7BpaZ/jI",
-	"IVSKi4gEL6K4qIQqenqj6u272/8/AAD//w==",
+	"7H0Ldxu3lfBfQdndY8kZ0qQsOTZ19vSTZSdR41clue2ux8sBZ0AS0RCYABhJrKP97d/BvcA8yOHLlu2k",
+	"Vs6pK5IzwAVwcd+PD61YTjMpmDC61f/QmjCaMAV/niRsmknDhGmfsiylM5bYrxOmY8Uzw6Vo9VuRUTmL",
+	"yNWECWImXBOuiZkwoo1ULCFU6CumiJGECsKoSjlTRLFfc6YNueJmgg/TKSNRMV88a//MZlGnFbR0PGFT",
+	"aqdlIp+2+u9adr7W+6BlZhlr9VvaKC7GrZuboPUaYKLpKTXsBZ9yA/8sgvyCXzAS/bNdPNeGf6NDkimm",
+	"mTB+NayElGpCczNhwvCYGpaQIRtJxQg3ZER5ypI6sFMu+NTC2y0A5cKwMVPNkJ6yKeXCLmQDaIuHvy7E",
+	"mpnNoNXsq+wtM2p2NDJMLUJ5xmIpEm3R8opy4yc0asbFmNAx5WLJnL3GOWGu9paTTRgR7NoU+xBTQXQe",
+	"xwwXbL/myl45i/FbALOA2IsgneKUmtA0lVcsIRyPJM6VgjPiIpFXZCdjiky5yA0jUhH7KaGzgFxNeDxh",
+	"l0zZyx6nUuMNV7mwWElkbnY3XEF37QpW3IxiFSkbmeYl3CIYjej+D4/Mcztncd3ogFjUJm8FvyaGT5mF",
+	"USM2fAJgN0Ero4pOmXF0+ijjP7PZSQNxPp8wcvTmhFyw2T1NIp4ATWXXdJqlrNV/GLS4fSyjZtIKWoJO",
+	"YaZkJWwjqabUIESP9lvBOnR8xlJ+ydRS+BL3exOATx73GkH07wxuGdafqEjkaLQM1An+3LiVvS+xlxUO",
+	"+TObLQL5kl4wi3HK0iOi6Yh1yBkTCaHkkqY5I7ngv+bMXlaLtDJjitpXyUzmZMqoIDuUvH178iwUlpMn",
+	"jKa7HWKXPuJKmzrj5sbeeH0I82WM4tdckL19MpG50vA5FAWDnzIzkUlA7BYRKhIylMmMjJlBiQGncAID",
+	"0ODAjRA1SCJ9AoJHAAMJaSceAzzEXPGYIdQw7QWbIcA0FAkfjRhcVL8Urkm0v7dnF+u3dnDBZgPFcs2S",
+	"qLq6CU+BbIcCQeWaaMPTtCB8MFb3SW0sLgaZkmPFtI78cirsIuqQn9lME6oY0bHMWGIPZyZzRaQaU8H/",
+	"BQfUCUUV21r7oydxj+3R9uPh90l7Pz44aD9hj3rtveT7UZc+HB7EvV7LYSRKdCVOzolZdT5Hr18wMTaT",
+	"Vn/v4ADw0X/uWbJjDFN2zP9996f2/73feUfa//f+Pvy9+5f/aM0LZUHruu3eaU+Z1nRsf5zm2jJBkiku",
+	"DB2mjBydHZ+cwObI3JCU0QTYiCJGUZ7av3VGY6bhDrxgNFl2Qe2rTbezt/dFSN1LXOMy6NwWNAG4f7D3",
+	"RQjIGziCeeDst0Tk0yFTARkpOSW9Djkimf06o9rA9bRkhGvCppmZdTxu/ZozNSuhtW/U8ClhI5qnBsCp",
+	"wvpwbwNYmWoG98SwqQZpxM63FBamBsvh2TtoAoheO4C63bXg/YMNJ1JeLDvsK/y56bC///wnfWOH0pkU",
+	"moGI8JQmTlqyn2IpLC21f9IsS63UzaV48Iu20H/wgMKLWXkIOp9OqZpVtpbQoby0cromfuuCFjAaGEYp",
+	"qXC6xEI3pMnAUd1W0EqYoTz1c+BJ9d8VxIEaMpXakF6323p/E7RK8nFeUR0mVBMuLmnKE1LKRB27ATfV",
+	"zfsPxUatfuvPD0pd9wH+qh88BzDhhcVTLGRzmafAZixsitGkT6Y0tWfCEvLXs9evyA4XcZoD4Upy3FNg",
+	"PRbAUFBB5PAXFpuggPft+Q/tx8C9UikY0blSckwN01YJmFjJMQrDPHnc7Ua7geVd0TEeW/t8lrGISDOx",
+	"YveEChLNnyKwRT9TlX86zTqwxLV8gsDVARHfsuZiJ8mOxRQl01DEE6pobHeX4EJZsotMqWIwaNQ8mvbe",
+	"vfNgica+SgXYarjyzWXi/JbD2bcAVY6lGKU83vY6FajxZiLF3K06EniklokBZoM5JYMHV1yr2ENSv1M4",
+	"/rsWxfGcqcUPSGhqsXhG2DXXRs9dsaNN3rnVW6ZlruLFGb5V7HJ6yOufN0CvzfbfjbjsBJxmM7fjSwyA",
+	"q1bV9Moym8SqcRZf+Nhja37pY05s8QU8LPj5XMoXVCGn3IIgmMprS6+440IDBGQw4ixN9MBIOUjh3erN",
+	"X8Yr72ny9vQF8Bu3HtA5YADHRnqPyM/86e1zz4apjRwzIHZLYZhXdk9BH9tydy+q7y3d3mbVr05P55Wm",
+	"/rvWFdXEPuiUS7KgWy4ILlyTuXHQ+Omo3srBOuStZoQSwa5Aox1ZDg6f/AO3c27REkW4j5xgQZQgS7ch",
+	"FF562qGOtdUsAFKBAWDXW+5Sq2l428G3LFuUNPQjpQwu3jiTQ13CWGLIgYO1ODVv0FgldiyxcSynRUcN",
+	"k87fhgKAIbOCdKZkzLRmSYeAyYTQkZVKe86IelsY7yUowPGl0ojFV26lX0KJNla6NxNq7D0c8kSjXSie",
+	"UDFmHRItswD117rBGqT1hXM5dAY+3I6aOamwL8/fnzkXxUa4WXpQPoaF/ztcwL9b9Qgu2vMS/z+O/dSv",
+	"4YWj/UA5gZY7EllqyN8CvwpaU641F+MGfQiVDvDtyHzlhlwWpzTAn5pVIRyQa1JYWRYtC2N+yQRJqKGw",
+	"VKcg3xalmQfUURywg3NNrliatqtGhWFuyFAxeuF86jAB6O6hGOaaC6Y1UXnKDknkVhyRKc00YTSeEDka",
+	"MQEmCRAZke0aiQYbXLYlFHcs/+tTHGHYGH0x+ha1vsqwL7g2y+R0Xpn9U5XuP5DiZndHCZp+DGnn7t3V",
+	"ioV7qIEq1QjPmbS3xN7TK/AhKynGRAoic0U0T9gtkZ+105CKl4IkkmmweCp2yWhK/GL0Ifk1lwYDGKJ/",
+	"tp1duX2SRE69wxCPmcyJ3VAaG6LzLJPKfLsGnReMJhvd6yqOpYzOSQ5H5NecpnzEWQImuipTtBBRMRs4",
+	"d8LzaaaYpuTF+bOjVtCKFaOGJQNwIex19x61uw/bvYfnvf1+d6/f6/0PYCdNB2683kG32w1adkPSVr/1",
+	"i6Ty/zEcshPLaSto8cT51SwgAx1LxVr9xweFP+OvkkpyxtNL2go8D24dHPR6T/x/raBl2BR80Ll9uTWR",
+	"ls3nWdIA6v5590n/Ybff7f5Pa4vLYDd+GdmzgH9D5M55J48RE7bERe2eq+KiYdeGQEyXvGSK/GNCjT7K",
+	"shpSTqgQzGLQlf2Vwq+Vae0QrX7rdUr/RI7lVJJMai0J/SVPqPqLXf1GiMsVi93BytwMZS7s1XDkWORp",
+	"iujqvawFtxsAEjsUtn/js8uwNVPykidMDRyNhFdaV3TKk85PT8evXp2/vX55fnHw2v/v9O3x0dPn//38",
+	"F3sFrdKY61Yf97Jw2sEWLMP66jq3wHp31MsQ36+D0DhmmWEJ0HK3qEPCXWgDBnBqElmAo89mG34hEe/W",
+	"Oc3fnr7wcuOEW+hmq4OoFgNE/21vd9BKubiAc/mRGXf6T5eGXEU8ifxWejexj9uF34wkI5mm8qqKGGQI",
+	"G14EDdnRW+NiutZ8WBpcjv/w43es4P/nBzxxsox765yqMTOvpPkBLu32Qpi7yXXa9EoSGht+WRNtK3Yn",
+	"nqzUrysEQkgzGDl6skR683SvNtf3IDrBm2A4EgiPU3oXOfsriW7fea4+D9sG8FiWV85+a2bhpk1x+mt1",
+	"4YXYCFYzi2ULwUwBRpe5LQFf9JClUox1EZgGqqNjHh0SzU8I7kmp0OhmZYiUGrbJ1GSn1JOtnOIjz1j6",
+	"bbuzP/IC/vHw2MNXGHmbsOTb1VPe0FkqafI5nZkZTrGl+7KwkdWcheTl5/BXrprrW0WM4rutNYeMqZeQ",
+	"QrDaxU0NG6R2ggG7jhlL2ArKYIEh8DDxD9c9RPt7ZZz97WCHlGRKxcyjiAZ7NsgSLr6+89Huluqj/+ah",
+	"EmdMJD9ASs+WSKTYqNmPUqgy7omqwLqK/2gmkgFmF9W9BVXV7l1r/2Bvr8FLUMyacGRRqEhVJ++TnT/3",
+	"Hva6D7u75JTFPONWUUYXBIbawotcFDk4Kb89J35leU5kWrVRVpQqVoLx91Y74FPWCUXVJlhXC934pf/S",
+	"z3FPE8WolsIOE6Gn4zAUXvTqlHsMvk1urETeIVHdXhr1iW62WIbCmyw/wRb5DUt7Z0xd8pi9FfSS8pQO",
+	"020ZfV5/c8Utg4kG1edXcnv3AiijbJpJRRVPZ6Tyfp3Q3zqdnzBw/g0pasS5UIzGE8hSWH5JyCuXf3JF",
+	"tQ8CSEguUqY1ocQqJwqihomeyCuL8Bt48EOxsyY/NnBO1Tevz853P8Xh/6kc6I97E94KmpuJVPxfW7Mk",
+	"57heUH8uIKVm6ZXIqzMuvQsvcfBCuMAsLm4s3b135AZAjfYpo4opoi8GKb9kg06nc8+i6r1/to/enIDP",
+	"vvrTLd4TB5u9Jm4vApKLCyGvhAVAsUt5wRII5XsrHNVlyUuWcHoOprntVE1quOitpDZ5OctgaqcZgAlw",
+	"c/XCJx9gaP5fz16/OiTxhCrNDMH57WItASgmusX9tCDc02QuzB+tFJREDpB64H9uRu3HUYc8lQlnGNFZ",
+	"Av/taiufFrbzLYWknG8dftJpCjUJxbJYE7s+qchUKkYm+ZSKtmWEwFArISjfLKa6LLJbjPlwIy47bJeX",
+	"FhTpllb61nwMCayaxYqZb8YnWlyfShr9osfkSBSsTo4ajIXEx/Nxo1k6AhYBxREyqox9hcOOZkpmTBmO",
+	"NKbq1vxQSexd4uEssv8SaljbCp0LybY36OP8UEvv3yprMGilVJuB1Q4dXEuKHdjFQuhWvWwH9dw08HZ8",
+	"rB1xSCKRp2lE+Ah3ppYN2eziX7JkOw5qHejtW9gCDD5YfUPwoF/ZJ2/subARv252lGHdBAyZ7j0iZRKc",
+	"q4FBDEtTzPKjcNr+UmHMjL1SZsKm9fV6cWyfHT988tOvL1q1xGr/67tu+8lR+39o+1/vPzy++Y+m43YS",
+	"VuNBORmhDDR1D5MdEM3GTDBlD20XE9zxN/sspONH+91eRKQg9rRmZcRmZRkjmuryAIZSpoyKClTrMagC",
+	"VYEhmGPPDbmS6gJi0T4GDW6qbuF3mFkLiFGcdi2uYA7vy42tLaYsOYSZnHatiEkYUQFUO0k40vo3ldvu",
+	"tmqOqsAeGEkQkA5560RnzO4BUU4xOxGWg6mTj23RfG5H4PV1CwLEomn6etTqv9tkqtZN8GEOzosmgupu",
+	"VoecTUBXEDHro10JTn7CFEMyW/UrXjCWacegNOpDoUCFKKopRP0GjSiyIkhUaET92m/ztRXm7+fsl388",
+	"o+oXc977V5J9n8RHw+Pk+ejHyckvP6cvxevsb+ps/RXef9h0h+eOxe7W4qm8b2LjLqw6KI1vJQfqlCcJ",
+	"UZ/9+VOxsiT4zw2b6s3QyA7p4KJKUfg8ZWatNPKGjtlL+9z8WgEGN8ZyTHzl8Hz+7lgEBuvHTObAbCwd",
+	"BpwpiXFQJFKD8DrThk0xZyPXzvHr7Pbl2R+fvsQ6AEXVC1cJYEkVjP8Nw+tutx2G170fwvD6+x/e3698",
+	"t9fF75oe26pahks8H6ZUXFhUBlsmF8SlZ1cYk926Yx90VRZNq0RfqVg3lE8LWs8YTf/u1ZlFhGPXGdAi",
+	"V0hGjmADE0bTwIeSVKWie9qVRIpnFeLOhLcQ1MtzYLBhSepljpbCakGG8r+gVh9pCS9AG3urLEDEkueX",
+	"TBhveliQ8Zj9ldi3ISIhcoJyxzBtIufuKaoVWWXbbYH9nTCRZJILZJFuzyG80LGZFsZ8dFyUl/9YRHO2",
+	"CqWvo1jM+GXtKxcw5pN0yzGLb1KJGSBVoJecMlZOWtyC14K5PYCQPqe61dQFJw5YHJ1mDUKt+0EvDv68",
+	"+mJAZJrYXQPBCup3bEKIPOhHOEoTRfosUjVsyobAVZHMvzrgS8Kw4FdXIMTfocSPQ5i4ZKnMWJ1AsUsz",
+	"2Bt+Hx+w7uhJsk/34x57PHpIHw0Pkg1UAiiotaVSINi1GbijWy3VQTk796RVg5K8lP2dNTzCKEjw+0QZ",
+	"WgyizkeL+z6mcjPMOcOnb+rRlqsRZW9zRHF3ZTC3599vveN+oKovsjGO759tp+2Dx4uKpCBbbV64wIBS",
+	"1W7uYelUkAI8EWA8FAlRrCRwdcSb6vHgIOmNuvH39CHbG+6PHtEn8ePke9YbtjaSwCvbU7kZ/n41rro4",
+	"4KCkLYsIOSfMV862SbCYJyML0pEb+baxI8ld9BxSukptqu4qBOk2IUhhbZy/iDM4WX8F0UFb57/c+CKT",
+	"qFeUq8NoUGA+ynm4WEIOug83v4gDtH5+aIytwZHvafLT+fkbgi8swFb3sNUAPOg+bKjZtASyaqWmKibW",
+	"DrcOdv2I/CavQqFbkK4Lfvyl5es5mrhY19cTZ6eT+/tHFNjhyE6F4JNo7kpGuwGJCjSLQmF1PNKMYHvX",
+	"10EllsDiQY1YOSwOMNhz8f1ov9clP0rBsKqRKW2cYGFIuLbokThhA3U9J6G5JVo88LDa64xRIY3SU5lo",
+	"sLBfPvEg6qMANZyhcjJRMh+jinb05uSQRFz457yohzXXoIwoBilUxchKQoN7sxG055ip0yTYtu1PhCaJ",
+	"YloHPoKDC5LKK6ZITDVbL6O3plRxOpcDVNxGzBMK6vUD99fRDavxjGV7cS3N5A1kJicVlTwNrmkRxr4o",
+	"lBa0cs4A20ipjixdGqYsIFMaT7hgpbcC57GvVU+nXtRszrlbDXLFPFgInXYBP5gJ42s3NYVFNjiRmuPk",
+	"FhINl4Ww18OeljpMl2aYL6/6sL5GTVMwyPsqhjUsd5GLlk60ZmNbhe4uvDxPYOtn/0Ppt9qJwDEXBSSK",
+	"qUr0u733HcNNCvVGK/XRBJ2yXWfsDoX3ZxE6lLlx5SHsoB3yfJqZWVn6GnHJ+ZLxadywOVvUWk/hAlkv",
+	"DAeLmD3nfXNezQ55JgGMjCrNIDSFGzKlM+KKWdSIwCp/5Doh0DHZMjjPn+Uie5p7czkn3kSlpwU/wArb",
+	"Q/vUkBEj0XXjbh5QFBpPQHFh+IwvjB0KHCqmhqZyTHaiB25M3ZnRaWoR5QHVMxHTjOM3u3VW8+WNAU1M",
+	"wlcBa8AOV3VOJCzBdD7gSTQ3cooGWCMt6jOlpSj8YIbRaYNvCwBYrSo6YAGD8PlFHwDXRGZMfLx2+EWc",
+	"bNsr1EW24Ye5CrVbjoMxlsvVACziR3X1WOvX+Q1LeE7yKSX2BKU2lMRyylTMadr6aHXbYdnHaNsbn0OT",
+	"gun3tdiZivpY0xBLBF2rLbq1fKSLx2O5kYjJ2zl5KnjSnLxsx7VTLJ7sZ0MnXsOmoLCLOsJwNZHEQBFy",
+	"brZCtbrJfYXNPQzPPtZyvoA1CwizAgNuQdcrajB+YVWvfh8bNJeMiULN8yfpDtr7sOH0QQcTJML7E9W0",
+	"lIyJ4mY18p6TerLm/FWJpRCoWyGnwXN0VcAgqrxDTowmsWIJE4bTFK8PhlooZnIlmi4RJhk2mbvTWUOS",
+	"qEYhgYmqQFPxbselb2XVWXkXzBdiQh9h1HWOtRKeI2O14SkTRjbNCPLnwHlVGilSUZDIpTcU4rC95yBO",
+	"BCThY240kSKdcwtBUCWboxkHB73efre73+12u5vwe48pDTiuqUiG8jqyOrdUSVn/iFCN+roP3XAqODSC",
+	"ETMrdO+gYR4qh4fCUjzBrmpIs3tIIu9iG8SpzDGxwd7We7oojECO7S9gBQhFNJZynLKBGk7h2R/h4z1N",
+	"To/PyFO/lS/9LahLk241raBVn7UVtMphm5skLQuM8Ihd2cXAX56506/hdBPBqVz1ZSnoVde+kXDhClPJ",
+	"jmZoLEq5xgCq6lbX+dzWiD9fEunTSHqVqC2Q9SYy3bRdL1wWbZNIHhB2TWNjaZX2NiRH7SyPRRsIhEw0",
+	"yOG1ijCrF3LOrs1no1bVwjLrzKHeCX1TFJ9ZE9kKDzWQxI+QgKqVbNaXlTmDBzeMOfP7m/mg4pWcHh66",
+	"mSuPs26C8tFNRO4Ngu02IB6+OrkjIt4MWMO8+jJqu1xDje3cOPYEPlIqt9QbNO5V4nhANIghXOuMpc4+",
+	"g3EnXEMVT6WkCtCCQzRPLQ9Jpda3cw+/yJX5XeH7ichy8ylIP4efOPMy1LkF2o+lpb6wLG8nfUNNPNkS",
+	"6899mQuosYGmvUP/jU9ogCA7y2W4wjCfLRXWO0T/UojeiBdQVCnelh5iaA5LOPZiQjonRwQbRyziiEWB",
+	"OGVUseQOPf7wdPDMr3ppMy3YF9cWqmuJR6/brcngj7dopdQYzfCSXh8tjRz7SV5h5QUrlGhCi36BkCOs",
+	"eK1dKNdkStUFSwqHclC2lgtFEZrkOthgLjFnmgxpfEHkaETYNe4tp2k6Q03Ehdjo3TnnzOOVyz5YJ2xC",
+	"IuTb0xdNkn+WD1Mek4kxWf/BAyIV/Knt329PX9Tz+WMqSCKvRCrpXECHf4dds2mWyk4spw/4lI7ZtPNL",
+	"Np7z1nb3H9dCW+Hlv/QfPHj3v2Go33+3bXc3KpaB3yqrfzWtvahJMKqWeguI94NjOa0h1gRaIDHbm2cq",
+	"OVeNRBNtDQ0R7FwkkBxiKV9QmBF2PJy7UKdZl07+HQd1XYPdpAbiws39PFpaNbhhJaUtHlwfirSq7MTK",
+	"2EB3fzub2H3mVD8s87il7jdfFfKTrGsbWO6rdfWK4mfzNrGmXlAb2PnXxURtq4Y21r38sKKw5D1NeFL4",
+	"BhaP2/C0jh1FIcp5t8GmxTVvKVLU0aXSdWWcb3mDl3zQ72eILW1SvecQtmrBK2+yG6niCCt9Hl539xSw",
+	"+Zz9Dd9OO3dbcgtaVlHK9AsrWnVMWDQo/5qzHIrrYDgVGgJmzJSoPKxTwENXR7U//0QoKo8UNXs8vZwb",
+	"BUUSV1Nn95BEnr1Aa5FQOB7j71zdbIwwYxiQKSPd7Ma4MIMmx00VvVeVaAWO2Cms3X0SWc4WBfb/sUKj",
+	"/RsEEPuHXY60fyQyzqd2Z4JQRDRPuIw65PT4rDLAiKdFMI77f5lrBnEXimXpzF79gX86dQVlo04oTur7",
+	"oVGzsZAW1tSibORUJiwlO9rw+AJyPBWjcI10QDqdzm4orH4TVaKmoqCx+BEMzwWJ3NXqFBfLbm5UPxRX",
+	"/9fvkb3ZU1e8yu6Qvc5ug1pBC7bHnhyH/Bi7H/h/sB1wktXdsPfdV9ethXs1HvRrwYpKVSAPiZnL/Wty",
+	"mr6/CT40KRqL+WrPnQUbSgGMSORGcAHrGGnVJ0OJDSIE45C8yjV2rXYhYWhv62BUHZYEa3LkeiBwOed+",
+	"U5euxm9744qKHzFfcv3KKqO51dWGiJaAXwUiWJjVte196ajdnMCLfedd/9TlQsvahrtBpQ1rZZhP7JMb",
+	"tIw0NF3Ww3dKTTzxHuYRTzG1WkJNNGjuq+fzxLYOlYf5YV1NVDxmPN2BR8gD4jdgNzok3cItCfABoHPQ",
+	"PNoSlvlwuOrJBdV2xbhlddCbWFRRoKRBEMOGnbrgThXH66KPtVbjvJLd2G0/ef+h1w16B80J6BV7RZMS",
+	"W611h51iFKMQQYtd22OZC6Nm8A3ho0rMErYA80Q7CULBOuMOib47OCA7vd4uAWjb9p+oQ05cvKJLioy+",
+	"iwLXMDwgiTT2X6onmOESiozabZ8wzTTkwWjmzFZTeWl3ijrW4HYMojh9zHsPDSAHu9ivHfYWqXlFlX64",
+	"V9vFMPzuL+/Izm6n/f7+Dmyp/7S7dG9XqNYTesmIh8MBGRDpSoykM6JZRiG134oOjdsAfX6LTbAHeXp8",
+	"9jQ3pjkyYwi/wK0kluEckgjYGNEsZbHR5MpuETfASDsgftoBplxQg6rhlGaZq/YR0zRdJqudHp8d0zR1",
+	"kDhetuLhU/t78XSuVg38Vvlxbwqbgcsuxr2/CVpSsA1y3ecGW/twZUkbPF1d08376tE0kK+3mUWDfXdC",
+	"euNMyvK4bwBzT/Cl/UURuw7/doblZxCjE1VDB6JFi42Lvt0A5DdSmyGNL55ZyX2jiBRHe4wkCXd5ys87",
+	"vUf7ZCf6LlogQXW7TOu7FZQxDL9717M3GSjko6C3f/MR9jGEBYHsk+9cyX28uN/XLjiag6/NBrt0lo/H",
+	"TNtN8KZnr8J6gROu4NrYEKc3OimyttdNvAgQRSVb+2ItQUGZ3AuxiygyLPF/I6zWC7H9G1xSlTyrvAHa",
+	"ZcLpAKjKOg3VGXLtXnOTsg3nO4dnF/Ydvl2xxc/qC1vEerul9zR0ZwlIDiRir9vtVooEkB2MNiKnT1/e",
+	"01hJeQ77j6UYcUWJkFpTIkdMGUqYzljMafqnedvxJkUSPqLkgefor96+mCtx4PaiYkZeiXWbVTGp6T+L",
+	"wj7kBomEQrt+xeMJ7PTvBV0X7ZdrxqgHadWNlitf9Vv0gtEE3/yoq/IxHrHtb1cT+VPJ5uRv3W089yAt",
+	"v4f2icpFrGDyXIS0kkluJGFT8oxpQ3/N2cI927IWyUffuObCIrhmoNJf+OZ55mBZxR46IWF/m6JtqEoG",
+	"VzwxEzwWCNts9Vsvnz87efuyFTT4F694ggGHMKSV7auhzWcvj168aAV+gCbLCby3sUnT88qa8NXDs3Wf",
+	"9hZFsa95wT/mri5eO7RRbXr1cE+XXL0feMq+MAqOeMrIDtjmAgKmOatWoWVut5q8e885agqvbAOS2sG2",
+	"JZhflcLzKRuYpRZgu5x7mrw8efkcKujUCRvs2YNfMjbnc+7tfV+nYLT9r/ffPXiHNbNAUy7+/NOf/yPM",
+	"u929R/876HzX3pKyWXG7BK4oC1WB63ZwHKyym+J3gQLV3V2C7hsEVJ8en60Kqj70AexYqQnr77j0h3mn",
+	"4t7W/s7T4zPfxe0L30qIeCISkwqnNHMGeSoKkwhJ6bBJq7iF62QHXmJ/s2Dd0xAvWr8MR5dM8ISSNzRP",
+	"uUYf1KeUG7tlFp9Sw02e1I3A7b2HnYNHvf3e/soiXU+qxuD2k25DLa6Pp0CpFOMGyPYfdR4dHDyulTVq",
+	"KB/2uAYafFyA7RYIQOFs2ZQIFNtdXeASIlDr39mY72xpgHfGufu/YKwzLnRlvaHOavMrBZiy8V/B3Fe+",
+	"UBMcnQ9r+QtVFl9xYy1/YZ4CLTjD1ljd7IPn7LrSz3DNW9WHb8GqWB9u7ePV/dnIDFke2GaP145rU9Pl",
+	"/CZu8N78uXmzZ83et4DuZ1BjhcYXFtNnMi+LK/hGL4ZmmvCKDWT/8XY2EOQgA9oUKfelrR1/y3l8cYoG",
+	"8TWc9bbsqx9pcJwndM6A6MBYQtuqZu/tTIhnTCSaRG78qIYSLmWqlMvLqlJfeZMWWQc6O7Y1y26wq/M3",
+	"8gsJZtAcGmQxvH69HvnV4jCxC+VMk1wkTDXWRv+DabqwrIFb1jZGgMqdrpsCelVTQG/RFLAh0q1EtZIt",
+	"bolz9eUuwbw5fG8ID6WoiXjnogK8mJF4wjPsklTQ7YPtqPbfmSIvKdfz1ai+uumseSeqAVRVk/1+98mj",
+	"pabCZbHCtSXbEb48o/pKpOYPT0U+8U5vf5OX3NzSt70dH36dMaFJlKs0+l3y11yljabbrYxwKwljfYbK",
+	"ps7hx8pyLmizkR3yI79kGPUtFSnKkUE5E2kmn1zs5Qw7vpxBPf2lJfp9EoYrdnUPO8VAnpGul++HzEFu",
+	"oGMjVvDXdMQgNofrUERXE83iQVTzcT/cI4qKRE7JcGaYJlyQIdXs0f5htbLtmZ8xKuq2h+JqIlNG8BS9",
+	"mPfTy6NjrIlvP52Br04lRfqObwiJxRximQAQhs3XXGshqMd7P/xdP/3byUTp+HiS/u3k5d+/Gx7os//W",
+	"mRx+L589/Nujv/539+d/9djb/6oHB+D7penyuwdQ/v+/GkOozutJXou+CaioUqu/YyQZ5jNotwZJWdFE",
+	"GmjZH42U/BcTtbosEwmldamaQqS3xOzsFOpcwtONl6IaNzlPbYtqFiXXwocbPKEyWdL+ATkdiIdogGEJ",
+	"2swmMoWSxdGHD72bmyiwf+zBH53OAg8k8FBANPuFkiGbti+5SOSfWo0eGsPGEuuer8uks4s59s/7FKGV",
+	"UkzRgp5DY+Cgsav4PU2upEr0BoVPpBhKqlxt0t9HmbOP6CUkxnljjtd5ZcesEOce9JGBWDfFNb6bzwfJ",
+	"zODpaRO8U2bogGaZkperWuLA0BOqiX+0dn4dgmWBit/c91gVaMggxau5MNBmyaA4nG89dEkVtyerBxCH",
+	"tCL5ETJgNYmKNyJsVhhTpVxdSe3ar83t2Mo44PVRqtUSMcWJVq5TeTvmjyDA67+4yrXlYxbuYIWNvzw6",
+	"/fn5+cmrH1tB6+35yYuT8/9uBa2jt+c/PX91fnJ8dH7y+tVKknYLKSkFdfzSOSk1/GkgzZVLZY8swPTD",
+	"MdcGCCyQWztx/UoNJdUDSznpnM500NtbpT8gdxtsmRrqlQdpLxoUIG7HVFvuZjD628XdUpGgiQDyjzUu",
+	"/7ox0FhzYVXClGMUfmF58NWc6trY0lLHNW3xYJHuflmF0bfxa1gvpgBDWDKk7ehGXgMVSzWWOK3399us",
+	"Q92ywmmekuL4EAhdNK3okAiUg6hsu13U3zbV5oNSWRmOCXLFSMKTvmuE3FwhfK7Ct+v83A1FLIVmcQ5O",
+	"zEpjFkxrmmtWQiIPyQCL/UVE05nGPm5zImCNz1ZovFVMUjnesAPjU/f058vXdetZWWi1qRZ6Y6lVPO+P",
+	"L7Y6t73LU4I9RNxK/DjrGoDWzo24uOG5PMeHF2Wc7Rt1cD0oAowWckssrGXjIL9qzUzR64XqCch59zQJ",
+	"MeJynCuqyNGbEw9s2II8mMBeF47FiYsKxqAwuiLodk0dciRqVAAFHUOmUhsiBTskml5yMQ4FJKzRseUU",
+	"lppgPRgoKLYjlWtJZz/uYj4E9M+nwsoiVlDjhoCKl/ILFgorn0BP4rlbtLRD4JReD6qtglbq3pXaEBtK",
+	"WW7nKv0dL7nM9QCJ34BdZ1wx3Xhr3kJmMhCmCj2xJI6mWgIZ9XwUOqggOXX1J0BHo9oQJQ1sf53TGNgy",
+	"qPktPuGafYZauhsZQdyuNplBqjIiBrS4+1gpIFg780ViUadmKw+tdutKmrxdfvIciW7W7K4oJABJK/iX",
+	"fZlca9OCrnpC6zsQAKWd0oT1KzhkbxzF2jllY42dJGdEyKuADBnYMXxvEmBzdnZopww9/hUzarbbIUfE",
+	"LdiNOFZgKrfPCBJhXM/AzTCgJnJV6GmaajJkEy6SgEwZFbrOa7kOhcZ2ENBYHAQKx+GlAo7KxfgQC6T7",
+	"pUOrUEogwZYlRE/s8uSIyFyFoijTEtOMxtzMoKCa3VC3gDLvNmEpnTkZBkQLX1v9ngMhFNL/FOfayClT",
+	"+h5Sm7rMsrD+FYzRxUChhWuKhcgRg+YVdKy77wb9+Jvru40s1/IqNAewDHpy417XMKcmv3c/LQ2x7IGy",
+	"uHkrbs5Hlt7zyzGyUEy2LCL1kax+nuds5nqocZ9Fz4NviZMxVZQlOiSPEW98wazOR/KtT6PJTeR47XFu",
+	"0fG16DK+0PLV6RqOcq9bQt0OPb+KubG26I1a71vY1OO8XPzzAqWW9OiD6+gOeP5m1u5ic5+HlY0d3m+Y",
+	"s1frK1j6ir9f5SoOWrngv+bM/WzpUrnqWzCElEjwZe0g1ZuyVXNYz1iwQWzdDPKS5d5X8MdvAesWcluV",
+	"IlfS6ENkkc5Ciqxzc3OCNxhoIzNd4YCHxClQiul8in6fKeZspowqvajPN9tlb4lffF4dZXtav+xOlA69",
+	"OQ/sp2tBVgNCezMt3YDV+ic4Q0Fgl/T43147+YwcZaWmsYL0nDNtTpl2iv8cCfWqwurG/I2d8GA7uSC9",
+	"rt1GKTB3ZBGrvbSxtBKXYdrc04RBdnO9t+yMpHJcO56P6Qo7185yrpWW72enjbMw4oqhRZjXoJhI/C+4",
+	"BeA2m/I05ZW1l+UW92+vTaZV7qDmv5JWq6mK+1FxfBFWmMw3M0F9gQaYe93upzfALLFzk+6XdUxbcSEa",
+	"C1n+A0wephSjLNt48/rsnCV90FddhUhsz+9rREZgkrqaSM3IRGq0BYYCuDrquSdvLvfLfoYu4WNm2VD7",
+	"6Oz45KRkhlY0j5kwbSbA498hbzULRWUuLkimZJJDoacOOcJRmSv8AR1GpPEFOXdSKTOrvwYkU/ySGits",
+	"miupLnQQipSLi3YqY5oWKUbQlYFYQcbKNLuOb2JlL2//dp1PAqijAWZ5CHGA9SqmZXoJ+uB8mIJfwpTl",
+	"mhsG1T2vmuSXhdKe736avH93bvB/b7L37870e6j0WSZe7fylX35qv//QDR71biq/7/5l5y/9MOxs9cru",
+	"/TDs2Bf79tmyfkI3eHjz27te+8B93r/57dG7bnvffXx489ujg8rnPfvZfrGHX9hPD9912wfvdwGsdw/+",
+	"8meA5k9tlzPW/r/3v/2nffao/QNtj+wQu/d3/7J9DhmUo1pV19QHRxzlCZdfNgxOECgOBrl4ZRU2jKUk",
+	"wrJueBTquNgHwR7jjRu+JN2nhtH9EZPK5wLFsMTa+t4p8+UXXTBYCXYjtXTHckyXFHDAmCqMjcbamQmn",
+	"Pia0193bn4sJrekpe/tfON7TL+eZy4P9woGfPv22IenPY7uv5gTZu0BSqykimrHGDPKN6jDMn+UNpjSJ",
+	"Rq30vAaDhlN2cpADJih81hSakM7FvbimaZ0sGc2R9/3V6umDEP6bUz63r+dcAd8DqtOioFSzGvrNEY+i",
+	"VONnph8nU7CdfFn+4nLfl92127xI3xziYM3Pz4w16zJIG2I7PzGLFJnpmnOvCUuVcqdrXptnOr5w6prX",
+	"alenUnd1zWs+9mqz7NDyrWo+KRZ0XfPK3+1Dt5VW2gTHupTMZSve9L3aBm/60tyqN3tpHgM2fa+GcJBu",
+	"umzNn4O0BmsfLgMMG7Nd8MeADGdzFWetFl0vOEt2WFmidtfRbivzQ0BpKLioxZRmVmMuw7AxNEyToUxm",
+	"YJyRKvFhHr8TLeEj+6r4arvrYpMjntS9rdvHQdfL+W4ZIbyY5uMwoynEtTjI5mW5GGI5ag6uL873kETv",
+	"3kcu7qCIbPcyXzVKf8739VdJZc2f9XWVk2ptpe6a3ozL+Gq5pav46jeQ2dfESP5A6X2//9y+Gi59dILf",
+	"MjxemvHXyH+/0MG6Ilp3+sRn0CdQ1Pws+sRN0NIszhU3szMLi/PvZvxnNvsJcuwaVIvUkhwKAb0k+mf7",
+	"6M1J+2c26xN9MUj5JRt0Op0Impq0+i1M1PMxhf1W8XhJznA2iMlmVDF1lGO5P/z0g+fQldEXCv+dslhO",
+	"p0yAVyCyA0jl4mb75CmMMw8dbD144uDnEpyJMVnr5gYQbSSx1x0YdeyfbhUnRz8+f3X+nJw9Oy2qVXvz",
+	"cZp1rtgwU9CjqzNUCxVBi7bFDAMZjk9fBuT56RtwiORGTl3z8sIbW5nNsmxjhZa+i98NhcVnHWCyadkI",
+	"WyTeSeX9NVwQxWgKvdc6oQjFm8JVAqma5O3pi37puZlfxgOa8QeXvahDwta5mhEOAVFhyzkkrfhpmHJV",
+	"yBIZaxJDoCLG1ip0hVCDf2MEAEDx5z8Te15MGI6lY+yX2MfQ+xjRghp5CIhgLIG2rUdvTsgFm3XImV08",
+	"h2Bs177BXEmXJKr7dsT2JmhBdlSJSLvw0hL0tkPCpHY6AAFSM+gUU225wBYYDgJIJeSCHQJYCR+NmGLC",
+	"2Ec12fEbWAEZgkCNH9Enu17xmKHbqXAzA45E+90eyQV162NJFIRCS+f1KraxyBSBI0gIhT2sxZhjkgc6",
+	"LaeMCjihH5kdxS1ry1h3shM9KB5/EAUkbP3IFFWhOJcXTIStXVjqlF4wMpU+BCF68/rsnNjzbtstijrk",
+	"CJr3Qp6sy/LBMhOX8oIlCJsOxbpt6ZCf7Y5Dvf8i3zkown5n2A/TB47CoTjUvWAsw44LBFIOJx3yCrNu",
+	"crc5oH/FqeUYbc2TIgPSuxsVy6TmRqoZ3HPw25OTESBQyugFtKixy7F4DM0NEBBChQ/Ih8vyXCmpdHlJ",
+	"wLfr2oo5fPnr2etXhIlLlsqMAfZHUfSLtlfrQ4jO4LDVJx/CloXR/hm2yuYsA/eAPStHT/ARi+FjfskE",
+	"SaihEGTLBbzXCVtBKEj5X9hKmKE81W4eYIL273fub4uMnneFrfc3NzcApIX1N3Sp/0YiC11EfsPz+S0U",
+	"v7Xb7eJ/9sH9btc+N6TJwCG5fXxKU0shWQIbEWBgAImOsX9P+3yWsSjwoJNfc4ZHklEzIRlVdMqgOomb",
+	"oWdnqGGRncIjox+lgoyOKPn39+37QprBSOYCXhYSXcqKaZmrmDUmGMO1KJ6UuWF+wAM74JSZiUwGdlyK",
+	"Sfh2ZAjMgGfZNddW2c9RF3CshGuCLx6S6Mi+FkFbfu28U/aXYt1P8ATEKOWxKQb3INNUMZrM/Dw7VsF0",
+	"io9rNlvJrLA4Cae+WxucJ2yaScNEPBtwMciUHCumtZ2rJFr1UaKT8h1LlCGsQxuepkTlQkBY+xXlBhTe",
+	"6JQZNWsfjQxTkQ/BcRD0HloIXCmLgZFykFI1ZuU6cfahTKA3Kfzowul75CV/6oc5QOwoejENUNhCAyuO",
+	"Zce4p0lkdTDNTIRpI4ZEuRm1H0dupL09O9L8LayOQSBONU3bFeSGAx4qSz5wk0CePCSRu34RmdJMY6Q/",
+	"NgMGLN8palBAFy79bu99B0pbR7tWqeVGl5JEFbzqiV2w2UCxXJeYt3g4lkRgeASoBRXO5zfYjQ74YCWi",
+	"AVQBGrDrmLHEDS0lRtS7d/SGR/wQbq57aYA8dIAhj0sP/J6ucWC7EW9PXwTAF2o48Ij87JHgAIkQiD+C",
+	"puXBaWmvFBfjSnwSkYLYqw4cwr0OqGj5DI/ZIBf0knIIAvKwWWoLAhrXJBfKHiZ0d7YigpREp/Jq7Zag",
+	"PGgUkKVQnIEGgVU6ZMKZDhwdtM/NE8IpnS0YFHwOB+RtLiblhiE0bwtD4VpnhaGKXO4VlgwBVsoFYjEq",
+	"NLrjpSro0lSIskmiQW6y7ED3LVvfr1bHHVSI647dr2rlXCsVVIi1L5KrfLCaS0TBbou7CKs9UCtND1z/",
+	"PhzVt30LRUP3UztiPdjrsPYz1+SCZcaKXL4r4K5n6HBeEMxORyydlZwdpKDIhXOArLZ4wxBb+yj9UzJS",
+	"TE/I27cnz/DKWVwJhYSqJF6+s3Jd2RkJyKplyEWSL6KJFUIgN5eCwiBzA2JLKBIls4wlPtIJAq3+gYGO",
+	"e/tkInOlgXxnjBbBghrDn/DKQ6YRyFbQydntF6Fj6MqEkluxTtOGRugzlvQhfC/a7QNXBLQGPhMQIa2Y",
+	"Bl9UXF3AUX2GUVB5yaVX/sPZQKEvMQrY1J4ttqF2e69yoRGyzoJack+XN/NKKsiB9elTOwfFzRvOfLXm",
+	"3Q7xCUuh2OBSV6IpoYuupRRNZCIUuGnVix84Ud8Kq2JcoJqVJ4HCogBp2YIXV+wtBzH8UbegtOBDmHKR",
+	"gxiakF436Ha7mCJDZx0C+xGCbOT0N5aUuXMxVRBsHP2zfQrFGqbctOFfSxuqX55CSy7IowPJd+5H4JqW",
+	"tkHaLKzLIZYlC1dcJPIKdCyorwNZHU4agJydULx2gXi49qJZJO6tJpFlQI3cZ3Fj/Va+oWMuCn31BdeG",
+	"FNdME2M3MrIKUER2oLBPzxEX3xouIjs914A9KMp57x3s4ga4U48+hJA/AZJzp9N5jzI5fmHF90rbORTY",
+	"/fD4CZrOVf7E/nNh6+bGruMINbSMalPE8HJN2DQzs8CRMtepEbxErmNH1fhBTp+fndu9bAWtS6Y02jd6",
+	"nW6nC37NjAma8Va/9bDT7TzE0koTMDEVyp39MG4qW3XKTK7s9UMw5aixMoJDX8uvMQcQiErg2sK7doSh",
+	"AE0b9OGwpdiYCXtULGxBpUIa2ysbOQHeERpny/TfDqiJdiHMzo4SCp9FrZkjnSBjaYPE0dIDLsZWbwXd",
+	"1GiWjkoF3ArdkBkKTNBexkuuub3+UabYiF+7tqIFRp0krX7LItkR2Mo07KRn0EuNt+UjkJ6z1FtZfY6p",
+	"4tG5mnAW1ggZaOS3XOES/CZFlpNg6zL7CogUpemvaFuMUmotTs+nFruBmoyd7+2vSFoAafa6XW+c8z1O",
+	"syx1RqQHv7iyBeVcq+yvuK2QRQWWv4XK9A4DPbbZJTpB0Q69QOCWzefeebD4wk3QaqSI24xUvrQwmmZm",
+	"u5E0c1uxj9vc9GZxHA+e0uQUeUYLXumtf+VtRaWGl/aerH+pgNC983CDidCMfS7lCyvA29cONlnSiZPn",
+	"wd6Cbz1c/9YZ8ue3JXtGG3s+nVI1c5e4QCNLVOnYXuCW/Qpu9vuboJVJ3UAQj10lB2cQAsriMuPmbQdV",
+	"ddwKd5Zj65k2bGqfRlstWKALiob0y+V9eVOGFaCNJvJKoH2zYO0c1U17+UMIO8YhwLgIMcqgD16wWdSv",
+	"GoArVjQ7LtrRjkQoakZICwR0xvSBsl3f3MLu2aFnWK5cWyEghSLa7z4hhcmiiYTiFuJt35qGVoRv8Fe8",
+	"R/cL0+apq423hha5E0H3l5oCeSoQ46g4T0qOT19WtRjwXac5qzggjk9f4vXchr65WLGbuuPIZZLO0dbe",
+	"LdNWn5TcQF59fcpK1r5FN66raAZaCKIU2HwmrtBThQo3KA3raF7TKzdB60XRoODDkpTkCza752wD3i9R",
+	"SDQPPvDkBiJN6ptcPaxFT96/LQ8JWikXF3BCPzInwDydLaudGvEk8n6GeXIDvxlpNUgMWmQzMoQWyPVb",
+	"PvbTzF3xD1AkyC4Ax+0MZTL78wOeAJSnhVh4GzCWQuZKUNXcpFtCbMn07UALnofVkJaTbQHlFxUhuhuI",
+	"EOWVP3acAl7tbcDc36C5uCpK7PcONoGzsA9DZIDP/N/f29sG3r8XxuFCJvlGhCZkHl5sapaaboJWnQK7",
+	"9F3WFB2NN0cXCI/m0am8hEJZfazFi/4SOWXCuMpc3oQ1pQnzxShCwfV6f2xhb0NXJRGSpFKMC12Q7ET7",
+	"3f0oFGB0u6Iq0bvOW1loqMPZvPKqDZ35AaiuqGE5ZH2DqIfLwox7rHVBnbfagoIu4or9RuNDteXGVAhp",
+	"7FDOPwna7E5d3Nrtk1yzqnAK+mEIdFVRRZzDt4gXKNzCpQxKRc14WxQVSmV84aeVubE7MeXa0AvWJOSd",
+	"1inVnGCzv7xANvgkUfItESK50/U+A6HeX//SK2l+kLnYnLLX6Pm3QRgR1VcTxmC1ec1qb94G3GRjK1PZ",
+	"CvIFF3FRQvixInZ9ZkvNMjXCBwTdXdmvf2W/jRv4IzPrrt92VgZE8JMEc1nqIs2DkvtjJ46PHHiZhekU",
+	"RQ3twr2c197quz6qzjvzsCS1C7fThmV9X4evCMYqWKmBMCuQF+bEIpSzhLTj7xYiktOvCzU/CAX2zhAM",
+	"gxfJUS3yC8UTtFv57UlQ4hKMo4OXCk++fPXGRZnHiztzgg1a04bSTHabpY2VGtxHmpW+pi3G7X+A7jYv",
+	"f+rigKVgd/aZf1f7zCt29SkGhXLvfbbV7Zhm7G3/RNAabB2e0vxh7R2fQ4xeYiDZylYBpOwUosO+KWm8",
+	"sPmtNVVMqEjkaPSp7m8/TGBxuXB/d8gPPIXYrVhOh1wwFyJy9OrZMsfyTx6er+RZ9guphKqiv3gLb/Iq",
+	"zufWd4Zv3ayDAmQdriHCaBkEPpGoCsJW+aSf1aXtFrzep+3XfKc03fm0P8GnPSkJiCd5BU1Z7tPGToPU",
+	"v90vmqPds7RLXDKl0RaYUSjkBgpDmSRl+TklGVOQ3OBppGF0GhTNGrCiKIQ2jiFl7Qjj0+f6KRCZMeHh",
+	"OISgSYgg8wZN7GbhUhfg2Sa7b9X/TJ5joF3kBvWlhFd4pt2OfV3XdKZ47G5pecZFX0Oqrd6Ffmr7JKt6",
+	"p4vcSmhj6JuHtN6whOckn9o3sPSRZUxMxZym27ix3fZ8HT+2P5slWpM7ZPBiW/RYMBx/SfXHAYMq0J2m",
+	"s6jpHKdS+9v2aepE2dPRY0CTNhFX5ttK9fmRmVsB0/vMVwE5Lua6U3juPMK/a5HD4qlPNJOukr8XBJol",
+	"kKrSVfiH13pG/HVpUr8aPSDlBWqS7NdsMb77+ufWnWH/d2HYnxSH2SzSbiWjuVcLy34NGR8Ag9jeqF8d",
+	"dGncqB0ac70rIi6K2nhjLLNIIAnIZ1uC3kvsmyADI5dLQuHvw2ayLylFX3i/WfJdzhpvw3j+73Pv7ox3",
+	"nzXGCOS4lTfe3lqotvGJRjsYY8FGRyomOpefiylDVg5OI1e+XE1pyn32IbjiruiMUI1JKLRoLK7pJYPI",
+	"mlBEf4HR/us/954eHPznXrfX+8+97hP7X9v+E5ERF4ku25JrI5ULKDo46PWeuP+W5qS8gC35SnZD2MuK",
+	"0RCrC+xUN0r6NrSut9+UmnjCxXh3mWEPS/ZsqpRWa/dsCCRr2yP1Ve/JDkDEEhJTzdpcaCY0N/ySpbOl",
+	"MAJSNJse/U+1Hrj7TdXDxrK9oP5ttABTdrpfBmDlkY23stpAvwGUM6kMprEfEkqidkQwW4poqbDAjX3e",
+	"5Q9jeUPyooAcqzG7WoneOIRJ8bGcunaPvnBLwhUmt2oXuud7Rw6VvGACyjXyJIKiH8VNLF7qkGeY0dcn",
+	"UbtsZRiRnaqV3rmTG43bUpnarhWdSVvtWmvEouRs0gpa7Wrzxrb7/9rj7WV9FYNWu/YJDDnQrdn+VPuU",
+	"MJoO0OITtNqVT7eWs1UzRrkaZnVLFGYOZ64Sq7c+Yb+rd3b8aUbFzFVpbD2fZoppSl6cPzuq78jSVpuV",
+	"ZfV7B91uN3DXqt/6RVL5/xgO2YnltIW9Z8HiVdmo/uOD4jj/KqkkZzy9pK2iIFirSlufuOK1Hvn7rYmc",
+	"O6Fa353uk/7Dbr/b/R+QeHx/rmo6KNYRdNmglgAEmAIKywmq6aCt/qObLWxw9kKtdyogi7vzKNx5FD7e",
+	"o5A6ucJLYihnbJAf54Sghqo6HYJprE68qhQh6pAjsJzaV0MBrY40iWKZ+ixwSqLydkcWx7skF6nl3zOZ",
+	"E01d4+QrrsHHgIIIJgt7HwKaKxqEwqKezoTqBd1q88Q2u0Nf13dAM37KoMZL3EC2j96cEOV/vqd9imKV",
+	"hs+R7nMWT8ixVNlqmjylitM5ouxGeGl/ImdUGKkr1LdKey3ugZ+WpnWYAVlATXYSYQGmH+a7gwOys9fb",
+	"JU8eP378uP39999/39qSmN62N6N6HJqhk6HBj+O4oJVkzCcfzSey1KbjQ566X+ep3W2OdZ6l2su8lKdW",
+	"Yd3yAJd5hLAKViWp8ev5g5xH9c4Z1OgMegZZQvYoP83HgtlGpSLd5GNJirm2dQN9OnzeB7QUuDHOshVk",
+	"0Jb002HL7DCrocv8TFvB9xau+6cD6MJgV4OYF5PdpUjeOcS+Qopkiqg3LzIXlssNMiMxC7JAc4i4aRCk",
+	"IQC8DL3PRSIFW7wRz6r0brNUvIJvIox3CXh3Tr8vdYsQW5fdog0y6ZZqeI3O4uZrscHy7Yt3buLfi5t4",
+	"Kbpsp4j7RgPvAxR1Giwc0MDdVdAxZW93qzcxYbwIY2WLju9F7DusQwuhwHuTglBEVX0O+w2VKlp0SMoa",
+	"sRU1yrmkKpaQUJRMAOYCW4rAMnIE+wy4zvOQzD3BoEooRwrXpnA3N5g13lREvk+otWPBeo665oeay49R",
+	"dAPUHTJVpdepqHYv7cH/mtOUj2b1cf6GXzrD00I8ZMUevGjj3VLXhA3ZzFbwb0JGts78/t2Kqd+ucPqG",
+	"KsNpms4IKkgrKGa+Ki21EhzOEm6gYKojgUXkiiN+ixbeQ0LFLHSWWPT7zWRux7tkUFUCCogCAesvkEsy",
+	"Ry2xTGmFXpIhAy8iUt15ook/FgblRRrqH+h2yLl05BLJvLaj4iIDqLARvTk6P/6p0Qr8tqp+fjy9dKpu",
+	"nci5bgO1bf8Yw+3jBsufYfEklipzpr8q1Xy01uS32o92RdV0WyLr8O2OzN6R2T8UmX27krjeBK0Hvqj6",
+	"JwYw+TLbE66NVLMAYyZcFXWNxHEhjGJlgiJZl5/40kP+leKMinL0KRcXGFX0BRIE18AiBQLhdn4ZHO7n",
+	"jcNwjt3za+fnbv4y8GUJBMUDG8PwrHhjLRSfKWPUYVyRMfo5kzXdXOvjKvyi72xid6EVnxBaMS2pqWcT",
+	"BYGtc4rNUyWKVhhLMtU9r3B18zRx4UqVW7tgICvbbX/uq7fMietWdXff7iyKX9CiOC0b0y9ez20lIPdq",
+	"kXiiYv2gUmZxvTDYdJ1Pj8+qtRrn+i+4TicU+tJAi8pLK67kBvsklV1Ko8CXFbLv+vY8mGSda5YsEwdP",
+	"j89Oqkv4GLWsOoBXz+74xkq+MX/qFQQ9PT5zrMPiV1XRaI7WO2PQl4ooHk9K3nHJFEzi+pdKlWjX17Pa",
+	"Tsnxkg6JoNFaKDRLWVz0scOHLrhwVcCgtL39iOF1WNHeG47sA9gS59B9BYUEijqm9jWqGFHsFxZDaXIM",
+	"qreqSy4MeSt4LBNW6X+FvVOGM8Owo9VvxEJJfvMzVjsZ2l8jw66hw577Y6extbjrnReNOHYGgz8GuQJj",
+	"05RPmW86B0/FVCU4JLR182PudbvVIQMSVQ4FBvK9gu2HYW6MFLqEaLccXeaapTADdJCLyM4eFusn8HnX",
+	"tZYbXPHETCKyE529PHrxAt0ML58/O3n7Mir73vhv/PiKZenM4uCgvjUBiX7NeXwxsA9wVkLW6/lXUxcL",
+	"BS+l1HCTJ3b97Sdd++CTroUslWJc/NB7DL/0HuNPdAjrsgf3FNYPGALTtgEu6GGOyQAp3mjY2YPKxro2",
+	"amD80MTIUOx19x8HhGryo5TjlFkC+vSlC7oD+xKiyv37FaLUuX9/gVxi8Qnsrd0v0hpcT6MaFQ3F3GVt",
+	"Djz1dJbcv190vL5/HxZw/77MTSyn7P79UECHK6qh8IPvyd0n7JrGJp358oCR03idhRNtsIck2uv2IkxQ",
+	"0kyYw1As9ljDJELXtrDj7jAM5buzFh3YCDZg0028wVKV0+OzUm78ncTCnruu8ZVATHZtsLPcktDL3aZ4",
+	"00Vjpx239TqlfyLHcipJJrWWhP6SJ1T9pWxqDc9Z6mwv5ZwXjCqXw+nu++ZQuRdgZx0kf2eKvKRcl1Pn",
+	"Kl3okc2u2TRLobU0GFxgeQORT4dMYVRt4zJf8DGtdOqOaZo2NKOHhsSKEiG1pkSOmDKUMJ2xmNP0T7WG",
+	"6I0QPeBTOmbTzi/ZeJWZ2XXDgi7aRhI2Jc+YNvRXyIspIFSJ33agmAtbD99uvuMlTW31W0g1W3ioeAoN",
+	"J3Isp5mqbtuaA3lAG/b0GXyKqSSJtBcRlny0wV5St43z23UE534b4A43BffpBuAOl4D7FN3yy3ChOG08",
+	"ZHvilj3Pd3iB7yqn6Vn4EmBiamgqx7KTJSOwFDomDz3zS9qDv66BDaaGqNdKsHAVtuL7qvvaMkP76yUT",
+	"PKHkDc1Trg1tBS3PWlv99t7DzsGj3n5v3w7uGGur395/1Hl0cPD4cW8tbMXU6G9xvH+RZP7NMmHieP+n",
+	"086aKAEo6Fh2q99CHjugFRKbWXRCtF14bjj/3NO55yb5lIryoR9oShWJ5ZRQw0TChGGAYO7nv+U0JRIG",
+	"upQxgzRHpliFntclpG0cXCV33DrxYLUGURs1+d15uxx451aXMnc1Yn5PGqsV2n4AOfD21FU7JmiSi6aU",
+	"UlO9YsOJlBef6g7zw8zbQM74GErIaRYr5lSGagPITqNp4x8eqM/u6fqcHg23ivUeDb95dxbWO4/GJ1im",
+	"rspb4+95cZGWp4yesrG9idCy+u3pC8zziBnHhjnYKhrzO+2NXd4E0SrArrD8XBNEB9c9TSKN5GCA5CDq",
+	"QztEwk0AEwjGElDkJYknLL5wwyUs5ZcM+ihDfBGE4+ea7GjGSGjVLT6C7uHlg2GL5MLqyX4DdjvkZIQt",
+	"a6HIiZ1SSUON/XN5Nql7/Q+eUIpnaPEBXPUuF89FGXUwnpPDF97V4zAAmtD60COWk3I76hL7lOWaGwYS",
+	"uzvtbeQxN+zXqWlZm3xpIqNb1UYNGueQ/PfQC6C8gnf5jyvyHx0u3FoKpMea5VmQzQRmbSLkrQDqcyFX",
+	"QTku5toKxIoQ96wgyp8GreU+c+ykwhiaYE+bgNhqGedM385WG6bX77UpZ/uI9M5bgdNF3a6DNK/OeJfm",
+	"eafTfoU0z6sC+xqE3apmu1W+Z8HnfYSOozEzkspxh7xxlbUqlMdqtImSWdakzD6bI/KbZX9WhY27BNC7",
+	"4JuvkgC68n5tkAbqkXh1Q0V7xXTNRtQYBLf0Bm2wTe7du1zR30tk1xrM2k7Tdq/eZtIoBg/0idWMIqJY",
+	"mwm7Ek1oKDxWg2EC6DPX9sckIMMZGDGkKppzxDRNZxh/gymooYj88wPsDBEdVnkJjIrhAGTKqMCGGzEV",
+	"2NnPPQkhYWvSS5enRlWv0sdaJLxBoebILUVH9/PGFghXjmjRIPEeTQG4//XpTv2xEFqcQQWzipnxMJ0Z",
+	"YWuTxO3mmv5BKNFdWtPvNa1pO5n3QUlZlnp3zpsUahB269lKfeDpxe8ZU3jLIZrJao7cBK7DGvaJp8ZY",
+	"+nRPg1EsKDXOWCYsIEnuIrIgONFuVoccleNzHYoLlhmItXrYJQmdaQJ94UFigDq1TlfdKb5wU1oKXNDK",
+	"2S5E14pQOEH6kGTNMjx6pby4vSTmdp054YvlYlWA/0y5P26Nsy+S/OMnW+8rKxf+rahEFSvlqUfrH+yd",
+	"9Ju2eKuf03hSXCbXiBRqapLIfzsoanq5b5raf7qf6li/2Aq0MmaD5Sehhj7oPoAkQP8AsLRORs2k8wfo",
+	"oPMN+RCTKmW7ZfF8FYN68KGCRDcPCtTbvh1IZcb1VNaj9MrmIX/LWQ41dUdccD1hScmn6Jhyp82WNdAt",
+	"2mP0r1ttG5I8oF9cKAS7IhoptxwRjN2OpvR64NiXjjwj04dOV1EaMsSUQWLPhR1Hs1iKpMY1QX0APsDT",
+	"1PO5ADSSBRk5qNbYdZx7fY3d081Iwm00Ldm7deayzLdXkTrIr/asEzzXz+avu7Pe3fWO+fdr/Owp9obK",
+	"CUZftNHo90lk/v3y0JZK0ZxSy6nbG4FSl8EqljxLwQIiRcw6oYj+2XZTtc/4WLhiNrlm5eN+HIPvkB+k",
+	"Inv7ZCJzpUOxE2WKXXKZaxcQMGDXGVdMD6iJdmGQM0NFQlVSRKuUnEOXc+LFC0VMFSotpPgRGRDkeOEc",
+	"AdFFGI9ydiUIqSHcYMzNlVQXXIxDZ2OayZwkLEvlbG5ZHXJqDwoqllmi6DmQfcovEvwfsB+hcOF/7uUm",
+	"FgLn7lZ6hqf/mVpe3WZ8iIN0CQup7ldzVAg3nz8O5I6v3PGVfzu+gkF6dZq9KY8xTH8m1uJTdz2h7tip",
+	"ImcTg8I4pQdMyKsAFsASkvIL5ixkXuwMQgGdPEEWr1Rxc5mHGHGJv1oSEu11u5ARCLm5UkGmLcZ0ILkP",
+	"BY1jlhmIpewXGj9LIqLpTJOrCY8nHXJigAdABZ1F9YAYKYGJzGQO5S0d+7BK0LXvImaZRuEeIdwFh3oz",
+	"HNcETHiOWfjlhiKV40NHDy3sihnFm01u50sjYr4Uj6h6PYqNXAzC9Htfdi2xw1f7MpXvYsBdzWby5HEv",
+	"aHmT6GCqW/3H+0ELzKJYdzNw1rtBLBPW6u91u+iSGAE1WA6Oz9hG5dSLC0sAG9FUL0K2NwfZw14BWcs0",
+	"Lt3S3TmA97u97Z0v9vRPmc7TpWzXXRGrSFtQIMrKg3/HZW/D0GjPYLmdEcLKahbFJfFl9mQq/oUAiVCT",
+	"Z/OzWSErv/5R7ZB3ksbnlDQsqm/gYZtQo2mWfXr5GF9CYGUNmbfa8n7L0n1ZGG/Op3qxMoKvL5BwMe6Q",
+	"anEXcHFNqaBjloQCQxUUocmUC66NokYqshNxOmbCKuWJqkHlQt5/S7k2vzlRIdpd6iRzC7urTvPl7feN",
+	"SFXFZvf7PDZvXqymmMEXmTETJfPxxBfAAMSqIc9CIZtQrKhkQ7YsZBOKspKNL19DVlavwSojRamPzv37",
+	"5Ed7uTap5NEh/wBLefEbGD08mGPJtJf+XZFmeM2/5Ssym8qT1BAs+gDTcB2KanlN3woElQJqcLyAcJB4",
+	"FDBY1+236Hvsomvs/XwqzQR0BMZhM6z+sL+3Ry6LSIoByHKR25RzNs1SapheuinGPVFuTPGNqxdtv4Rc",
+	"MJAxrUQQXVLFIYQqgsgBsMpNLKGzROfDh97NTRSQ6MOHPfij0+nsliIdDn5PhwLDs84r35JprqHqPs0y",
+	"JS+xldtLZii0MqRTBoVdoL+bXxign7YaGE1JSsU4hwKafiAIZxjO6ut0m/PaKWT375NKWTx0uBTtotGB",
+	"gDW9sNF8eZS+eksnFK8F0XkcM62dJhTZmXFHzby+14s65GTUWACGSBWKEeWpDmoXpg5UrcJMdZh7mmAc",
+	"WuBntspoMXVziZrKPPc04dBmsqlsTScURyTyKWW4PlSQuSZsyo1VTEZSecOlKIq+LStr42nP77C2DWLL",
+	"fH0bh6Yb12moM3RsYLuixndx7Vr91lBSPbjkIqG6WvPGwWXncHfQsoG/SiqRBdxmhZ6toN+yaE8i43zq",
+	"TqYSq+y+9f1JRzxlxHV9rhSMKXnYOGeEWvS3TI62sEaJ73nuvnW1RhpWs650ytwIa2p+FEuy64OCO/XF",
+	"ndiv/MrcIgJLSxabbJRLfAX76MumNC/DF2XGhs3rFlWUYHFlYVyB5mlRMXRDpb5+d+8qb9xlKf17V96Y",
+	"F5Q3kMILKeUTq3EsyuiF+LNjxSMS0zTVIIZPyU9nL3chet2Swe2r0vu5CtHxa4VElmsE2RFa8xk2lmgK",
+	"bCwK737fOCbSr/HYv3izFhYr3yAwVrKw3BQkajKlJp7sYlSQ46UkkmIoqbLae7QUZhymBvKUXmNBzlb/",
+	"0T6U0/cfy4L6ZT73PMAR5Dn0na+yABzwxOpYXrY+tHJkqstHJwzbfS+NOJ0yQwf+9VZDkvlQypRR8ZmD",
+	"S/2prQ8uLVZ/l253V4nlE6wwpkILm2i+fYPFueJmhiULGVVMHeX2yr57b68ozfjPbIZLg+/e21fUpSep",
+	"dQyGEn2+uURdkkuzzhUbZgpkuc5QPaAZf3DZayCiL2RMU5KwS5bKbIqx/XZCshNN6QUjKhfRbm18O7x9",
+	"aSK16T/uPu4Wg78v1j0/y0uwQTZyLatiXLCZxhLITumAirHgP6R6AtTxng5FiBUux7miyj7lXUZhC+9y",
+	"In1gfNj6kdmHzuUFE2EL1NywdcrG1W875Gc206GgimGIBkTyBGhP9V3iIa1gzIRlgNBKa2SYuqIqKfPK",
+	"uCJRptiIX7voSUcI7crsDA27fgQ2AjkakYxqDWE9znIUS2GPG9MkoOaNzyuTArWAjCldKWprGJ12QvE6",
+	"Y+Aql4KBlq1J5KbweVfRIYlTqe1D3Cw8k0rNkjr8P+FvTfCfTxiwNhobZ+bWNGUagCkczB2CrbOwaTRL",
+	"pRiD9WsBCw59c7Lql9BjtzBhacaIkMqnf0D1nlDcv//GKlvOlKbv3weTX2kCSfgYil6LdNYn0XdRQHRG",
+	"Y6YDkkhj/6V6wlzbnowqZkUj7TJDFOSHJ+AOj747OCA7vd4uAWWubf+J5qwtNXUPrCCQuALmOwiuQnMf",
+	"mJwm9JKRHlZfPnBQoo0LSmurGeTLOFd5KMY505olfcJFnOYJhBXtHByAFPFU0X/xdJdwQAdyxdO0YqP1",
+	"fVnt1fKkKLT7eHp8huZJLggV9crIFM2N1SMrO7yKdOa2/nmtdSSb230uSCqvmCIx1ayGVtiWqRmnnFXY",
+	"IjeGS/ilgJ3ImZShRlFApKh3X6pNUnQNWJwHxPRq8XVdVl/fwSrV8PfTXHPBtJWJ7GNcjHf7WAI7AIuD",
+	"DiAqL9EB8fVPdYD1sotSnVBj3dXpcSeMJdfdVgGJ4QJsYaFA0QX2/QrzRycsvmCJj7ygYoZdRC3mMWFq",
+	"Kz49PmskND60g/tSX45wuPhAt5/NzipXBgxp8SwUE5plTDhMRQOBOyp4DG2JXJUVwO2khkRFgE5nRqdp",
+	"FIodS64sfXzY6e2iQfkB1TMR04zjM2TnyH7GZ7q7aKkcKnmlMf3ThCJ6kMhYl8E/3mJby4O5f9+lwLx5",
+	"fXYeWWgtLv/17PUrwgQwPRaEIvoQtngStvokbLFLM+h0OmErgA9MGPy+msOKP7oPA+qeKN5KqKH2qw+d",
+	"TufmJgpCcQVm+8j+EHn3uGJa5ioure2wz1w7qxuqfPaqUxLZSxMFhIYicqhtP5HI0ehoF0J7fJAokDEX",
+	"Oqr7WIofP5HfCBroF2rxH6PQ3T7HYvokmhe9fYX9t5qp9tEYDLu/kejk6Mfnr86f+3hZ/aDX6fpHyyja",
+	"55fu+SJTOCCsM+6gT6VgUQvvnST+pUpiE0+CMu9CCkcqFDNq1odOkVhNLlEyI0mOq2B6YexzPmXa0Glm",
+	"p3DF1gFhMZLpimoXvxWQt4JfE8y9WBynEiH8G4n0hO4dPPqviHxHJuya/PTy6Lh99tPR3sEj791Q9Aqy",
+	"RQIr97CkNK9fTWQ6H/TmZqvllBSfTLGCoDF4GHfu3UKk8fsdLyheXV11tPu5uKSxnO4W2EOiy15gVzOk",
+	"mj3an19QxJNOAQZEXUQL68KV3NNuiHbCLHtLSEaVcfmd0dVEs3jg+g/cv99U3q9z/z45ltMsd3W2LCSl",
+	"1Fjuakkt4Z4Da9eQEwM0VU4tq7dUN5bCrt1ArC5StcWg7DLcmqZahiKWLriaEZ4gzfPL7ztvY/mNJlML",
+	"iplQQQ7IlIscLBUpvghRdhaWTEmDEVsQba0NMBA60/ZWa5LyoaJwsS9hWyx+W94/k7kjeUfgveFibPfo",
+	"SMxItHd9Hfmo7V63wN0po0IXTLRjn0WWwlKM26HoWLKg4D3oFz5VjO2yZEcx7GtHdjB/diRTy+wTS6Zh",
+	"8TI3QKxiKQR2s8N0X0xLEl5oKHKXhDQky4cpj8lOKmU2pPFFQDLFL6lhKJ+lXFy0QfEgghmUMVFOg3A4",
+	"y2cqs1kgdgufr/Hoc+TrLFSzfyAQ0cW558Lw1O7vhGoyoclcklYo/J9kx/fweBzYuadSG9I7cInHZEqV",
+	"ZdzeB4fIdUUd5w/FgT+RgDzsln/veRwJ7KEVfz+s/N2D6Hv7KEbhw+bAnD4uv3CujXIFB+dgDvBbuJa+",
+	"K8p/EmU5yJT8wo1h6jAU0f7eE+xWctB9GHlHRGQ3cdYGmdYnJRDNnMPeLoxYvLUiInYmCYUDZ7dDov1e",
+	"l/wITnAXRlIvu1TkUJTSytVEaoYJ3ntdSOMusrbT1B8iLwtxHPoCHs49PV9wAxQ8qP+JDYyhlTD5ELpK",
+	"EZZZgxciIgXbtThotRhEoh9zqqgwDPHI9QT2bs0ikM0uJWUWarugvo//L0RicLUC2zKKCk0RWZ2uW5Rh",
+	"s6hMAakdwETn6hKkNMVcSiAsI1agwHTIs5LLAT2RWvNhyg7nWalhaQqTTQm11BdUNOGR8v59Ic39+5Xl",
+	"cKsaJEz1iZYKXeSl0BN5pQMquBrpdupsQj0lAknMH2khafrbQslQ5uApd7qRHNkr7LrjhcI5abULLqjp",
+	"hoZeMDwqUNAo0VZmlgpQw9KzIkA1YZaQhgK0dd8CqcJUSqS7p0lkDz2V48jlBl1hwRf7mr1Vhdr5rFIy",
+	"Abd8vm6B1YacAmgl4lrtglykSPwsMoC15Z4maGOXyor2pqC5GVNcJlbx8M1gymhKICaeHEEYidGhQKSE",
+	"+mSuqsGy+mUNtQ+cLlFEvy3RnuY9DZrsOMWosIEFBHyFOiCXPGESVG50fCKsNE+43LWUC+OImtSPeogc",
+	"9qtyFRVLizVchFrkkUXJmAorCXbIK3ZVj0uy8iEUP9RUJEN5HRVhES4+1SIehi0Vq6OobxX1q5zpA9Kj",
+	"xAxCc5BxLMbXFTzQXTsjwcZeddccpzJPrNAPyOU1VxyrMLJoBgFNil8yVKm4gNtTupE+1H2+N1bNip29",
+	"DK+ym5hmWWlXK3IUgNAj/FnmRLbdDl5h7EsXitLcQQWJHASR36eArI9hslcUrFiCXUF7PB/ghUpxGTji",
+	"RRQXPFJHT29UvXl/8/8DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,13 +34,20 @@ import (
 // default, FromEnv documents each variable; nothing below this package
 // fills in a default of its own.
 type Config struct {
-	DatabaseURL              string
-	ListenAddr               string
-	ResponseValidation       string
-	RatePerMinute            int
-	RatePerDay               int
+	DatabaseURL        string
+	ListenAddr         string
+	ResponseValidation string
+	RatePerMinute      int
+	RatePerDay         int
+	// AddressRatePerMinute limits, per client address, what needs no key:
+	// the docs, failed authentications, failed provider callbacks.
+	AddressRatePerMinute int
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
+	TrustedProxies           httpapi.TrustedProxies
 	DisableRequestValidation bool
 	Logger                   *slog.Logger
+	// DBTimeout bounds each request's database work (and every statement).
+	DBTimeout time.Duration
 
 	// Messaging providers.
 	WhatsAppBaseURL    string
@@ -92,10 +100,12 @@ func Defaults() Config {
 		ResponseValidation:   httpapi.ValidateLog,
 		RatePerMinute:        DefaultRatePerMinute,
 		RatePerDay:           DefaultRatePerDay,
+		AddressRatePerMinute: 300,
 		WhatsAppBaseURL:      whatsappcloud.DefaultBaseURL,
 		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
 		RBMBaseURL:           rbm.DefaultBaseURL,
 		SendTimeout:          15 * time.Second,
+		DBTimeout:            5 * time.Second,
 		WebhookTimeout:       10 * time.Second,
 		WebhookPollInterval:  250 * time.Millisecond,
 		WebhookRetrySchedule: delivery.DefaultRetrySchedule,
@@ -112,11 +122,17 @@ func Defaults() Config {
 //	RESPONSE_VALIDATION    strict | log (default) | off
 //	RATE_LIMIT_PER_MINUTE  requests per API key per minute (default 60)
 //	RATE_LIMIT_PER_DAY     requests per API key per day (default 10000)
+//	UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE  per client address: docs, failed authentications,
+//	                       failed provider callbacks (default 300)
+//	TRUSTED_PROXIES        comma-separated addresses or CIDRs whose X-Forwarded-For names the
+//	                       client (default: none; the connection's address counts)
 //	WHATSAPP_API_BASE_URL  Meta Graph API (default https://graph.facebook.com)
 //	WHATSAPP_API_VERSION   Graph API version (default v24.0)
 //	RBM_API_BASE_URL       Google RBM API (default https://rcsbusinessmessaging.googleapis.com)
 //	RBM_ACCESS_TOKEN       bearer token for the RBM API
 //	SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)
+//	DB_TIMEOUT             how long a request's database work may take before the answer is
+//	                       503 service_unavailable (default 5s; also PostgreSQL's statement_timeout)
 //	WEBHOOK_ALLOW_PRIVATE_TARGETS  true lets webhooks reach loopback and private
 //	                       addresses (development and tests only; default false)
 //	WEBHOOK_TIMEOUT        how long a receiver may take to answer (default 10s)
@@ -181,6 +197,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.RatePerDay, err = positiveInt(getenv, "RATE_LIMIT_PER_DAY", c.RatePerDay); err != nil {
 		return c, err
 	}
+	if c.AddressRatePerMinute, err = positiveInt(getenv, "UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE", c.AddressRatePerMinute); err != nil {
+		return c, err
+	}
+	if c.TrustedProxies, err = httpapi.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
+		return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
 	switch c.ResponseValidation {
 	case httpapi.ValidateStrict, httpapi.ValidateLog, httpapi.ValidateOff:
 	default:
@@ -205,6 +227,7 @@ func webhookFromEnv(getenv func(string) string, c *Config) error {
 		return fmt.Errorf("WEBHOOK_DISPATCH must be on or off, not %q", v)
 	}
 	for name, dst := range map[string]*time.Duration{
+		"DB_TIMEOUT":      &c.DBTimeout,
 		"WEBHOOK_TIMEOUT": &c.WebhookTimeout, "WEBHOOK_POLL_INTERVAL": &c.WebhookPollInterval, "WEBHOOK_LEASE": &c.WebhookLease,
 	} {
 		if v := getenv(name); v != "" {
@@ -285,6 +308,13 @@ type App struct {
 	background sync.WaitGroup
 }
 
+// IdempotencyLease is how long a request with an Idempotency-Key may run
+// before a retry presumes its process dead: longer than the slowest request,
+// a provider call or a test delivery between two stretches of database work.
+func (cfg Config) IdempotencyLease() time.Duration {
+	return max(cfg.SendTimeout, cfg.WebhookTimeout) + 2*cfg.DBTimeout + time.Second
+}
+
 // DispatcherConfig is the dispatcher's part of cfg.
 func (cfg Config) DispatcherConfig() delivery.Config {
 	lease := cfg.WebhookLease
@@ -313,7 +343,7 @@ func (cfg Config) DispatcherConfig() delivery.Config {
 // Unless cfg.WebhookDispatchOff, it starts delivering, and deleting expired
 // delivery logs, until Close.
 func Open(ctx context.Context, cfg Config) (*App, error) {
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, sqlstore.Options{Timeout: cfg.DBTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -410,6 +440,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 			impl.ProviderGoogleRBM: &rbm.Client{BaseURL: cfg.RBMBaseURL, Token: cfg.RBMToken},
 		},
 		SendTimeout: cfg.SendTimeout,
+		DBTimeout:   cfg.DBTimeout,
 		Logger:      cfg.Logger,
 	}
 	dispatcher, err := delivery.New(st.Queue, cfg.DispatcherConfig())
@@ -441,6 +472,12 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		DisableRequestValidation: cfg.DisableRequestValidation,
 		Ready:                    st.DB.Ping,
 		Backlog:                  st.Queue,
+		DBTimeout:                cfg.DBTimeout,
+		Unavailable:              sqlstore.IsUnavailable,
+		Idempotency:              st.Idempotency,
+		AddressLimiter:           ratelimit.NewMemory(cfg.AddressRatePerMinute, math.MaxInt32),
+		TrustedProxies:           cfg.TrustedProxies,
+		IdempotencyLease:         cfg.IdempotencyLease(),
 		Dashboard:                dash,
 	})
 	if err != nil {

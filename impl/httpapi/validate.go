@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -50,14 +52,31 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := checkUTF8(req.URL); err != nil {
 			return err
 		}
+		if err := checkParams(req.URL, m.params); err != nil {
+			return err
+		}
+		if req.ContentLength != 0 {
+			if err := contract.CheckCharset(req.Header.Get("Content-Type")); err != nil {
+				return err
+			}
+		}
+		var body []byte
+		if req.Body != nil && req.ContentLength != 0 {
+			var err error
+			if body, err = io.ReadAll(req.Body); err != nil {
+				return err
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		input := &openapi3filter.RequestValidationInput{
 			Request:    req,
 			PathParams: m.params,
 			Route:      m.route,
 			Options:    s.reqOpts,
 		}
-		if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
-			return contract.RequestError(err)
+		verr := openapi3filter.ValidateRequest(req.Context(), input)
+		if err := withControlChars(verr, body); err != nil {
+			return err
 		}
 		return next(c)
 	}
@@ -81,6 +100,67 @@ func checkUTF8(u *url.URL) error {
 		}
 	}
 	return nil
+}
+
+// withControlChars adds to the schema's verdict on a request the body's
+// strings that hold control characters: the input policy, for fields whose
+// schema says nothing about them. A field the schema already faults keeps
+// the schema's message; an unreadable request stays unreadable.
+func withControlChars(verr error, body []byte) error {
+	var rerr error
+	if verr != nil {
+		rerr = contract.RequestError(verr)
+	}
+	bad := contract.ControlChars(body)
+	if len(bad) == 0 {
+		return rerr
+	}
+	var ae *impl.Error
+	switch {
+	case rerr == nil:
+		return &impl.Error{Code: impl.EValidation, Message: "The given data was invalid.", Details: bad}
+	case errors.As(rerr, &ae) && ae.Code == impl.EValidation:
+		for path, msgs := range bad {
+			if _, faulted := ae.Details[path]; !faulted {
+				ae.Details[path] = msgs
+			}
+		}
+	}
+	return rerr
+}
+
+// checkParams refuses query and path parameters with control characters,
+// naming each: the input policy (impl.HasControlChars) applies to every
+// door, and a database would refuse a NUL later, as a 500.
+func checkParams(u *url.URL, path map[string]string) error {
+	bad := map[string][]string{}
+	for name, v := range path {
+		if impl.HasControlChars(v) {
+			bad[name] = []string{"must not contain control characters"}
+		}
+	}
+	q, _ := url.ParseQuery(u.RawQuery) // checkUTF8 has refused what does not parse
+	for name, values := range q {
+		for _, v := range values {
+			if impl.HasControlChars(name) || impl.HasControlChars(v) {
+				bad[sanitizeName(name)] = []string{"must not contain control characters"}
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return &impl.Error{Code: impl.EBadRequest, Message: "The request has invalid parameters.", Details: bad}
+}
+
+// sanitizeName keeps a parameter name fit to echo back.
+func sanitizeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if impl.ForbiddenRune(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // validateResponse buffers the response, checks it against the spec and,

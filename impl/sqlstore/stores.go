@@ -35,6 +35,8 @@ type (
 	// DeliveryLogRetention implements impl.ExpiredLogs: the retention job's
 	// side.
 	DeliveryLogRetention struct{ db *DB }
+	// IdempotencyStore implements impl.IdempotencyStore.
+	IdempotencyStore struct{ db *DB }
 	// EventLog reads the outbox. No production code needs it: the
 	// dispatcher reads events through the DeliveryQueue. Tests and tools
 	// read what was written.
@@ -57,6 +59,7 @@ var (
 	_ impl.DeliveryQueue     = (*DeliveryQueue)(nil)
 	_ impl.BacklogReader     = (*DeliveryQueue)(nil)
 	_ impl.ExpiredLogs       = (*DeliveryLogRetention)(nil)
+	_ impl.IdempotencyStore  = (*IdempotencyStore)(nil)
 )
 
 // Stores are every store over one DB, for wiring.
@@ -76,6 +79,7 @@ type Stores struct {
 	Deliveries    *DeliveryStore
 	Queue         *DeliveryQueue
 	Retention     *DeliveryLogRetention
+	Idempotency   *IdempotencyStore
 	Events        *EventLog
 }
 
@@ -97,6 +101,7 @@ func NewStores(db *DB) *Stores {
 		Deliveries:    &DeliveryStore{db},
 		Queue:         &DeliveryQueue{db},
 		Retention:     &DeliveryLogRetention{db},
+		Idempotency:   &IdempotencyStore{db},
 		Events:        &EventLog{db},
 	}
 }
