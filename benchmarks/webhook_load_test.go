@@ -353,4 +353,3 @@ func startServer(b *testing.B, bin string, env map[string]string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

@@ -118,38 +118,74 @@ type outcome struct {
 	abandoned bool // ended by shutdown: released, not recorded
 }
 
-// Run delivers until ctx is done. Then it stops claiming and gives the
-// attempts in flight up to the attempt timeout to finish; any still running
-// after that are abandoned and their deliveries released for a retry.
+// Run delivers until ctx is done. Then it stops claiming, releases what it
+// claimed but had not started, and gives the attempts in flight up to the
+// attempt timeout to finish; any still running after that are abandoned and
+// their deliveries released for a retry.
 //
-// One loop claims, a goroutine per claimed delivery makes its attempt, and
+// One loop claims, a goroutine per started delivery makes its attempt, and
 // one recorder writes the outcomes: whatever has ended while it wrote the
-// previous batch goes into its next transaction. An attempt holds its
-// worker until its outcome is recorded, so a process never holds more
-// unsettled deliveries than it has workers.
+// previous batch goes into its next transaction. A webhook has at most
+// PerWebhook attempts running; the loop claims up to as many again ahead,
+// which wait in the process for the webhook's running attempts, so that a
+// webhook whose attempts end one by one is claimed for in batches and never
+// waits for a claim between two attempts. An attempt gives its worker back
+// once its outcome is handed to the recorder, which holds at most a worker's
+// worth of them: a recorder that falls behind keeps the workers waiting, so
+// a process never holds more than twice as many unrecorded attempts as it
+// has workers (what a kill -9 may send again).
 func (d *Dispatcher) Run(ctx context.Context) {
 	// Attempts outlive ctx by the grace period: a shutdown should not turn
 	// a delivery that is about to succeed into a failure.
 	attemptCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
 	outcomes := make(chan outcome, d.cfg.Workers)
-	settled := make(chan []int64, d.cfg.Workers)
-	var started atomic.Int64 // attempts started, for the recorder
+	ended := make(chan int64, d.cfg.Workers) // the webhook of each attempt handed over
+	var started atomic.Int64                 // attempts started, for the recorder
 	recorderDone := make(chan struct{})
 	go func() {
 		defer close(recorderDone)
-		d.record(outcomes, &started, settled)
+		d.record(outcomes, &started)
 	}()
 
-	fair := newFairShare(d.cfg.PerWebhook)
-	// A claim for fewer than claimMin free workers waits for more to free
-	// up, unless new work arrived, so that a busy dispatcher claims in
-	// batches rather than one delivery per finished attempt. A webhook
-	// held back at its cap is claimed for again once half its share is
-	// free, for the same reason.
+	// A webhook may hold twice its share: running, and claimed ahead.
+	fair := newFairShare(2 * d.cfg.PerWebhook)
+	waitingToRun := newReadyQueue()
+	running := 0
+	held := 0 // claimed and not ended: waiting to run or running
+	start := func() {
+		for running < d.cfg.Workers {
+			c, ok := waitingToRun.next(d.cfg.PerWebhook)
+			if !ok {
+				return
+			}
+			// A delivery that could not finish within its lease is given
+			// back rather than risk a second worker sending it as well.
+			if d.cfg.Now().Add(d.cfg.Timeout).After(c.leaseUntil) {
+				waitingToRun.done(c.WebhookID)
+				fair.settle(c.WebhookID)
+				held--
+				d.release(c.ClaimedDelivery)
+				continue
+			}
+			running++
+			started.Add(1)
+			go func() {
+				rec, abandoned := d.attempt(attemptCtx, c.ClaimedDelivery)
+				outcomes <- outcome{claim: c.ClaimedDelivery, record: rec, abandoned: abandoned}
+				ended <- c.WebhookID
+			}()
+		}
+	}
+
+	// A claim for less than claimMin waits for more room, unless new work
+	// arrived, so that a busy dispatcher claims in batches rather than one
+	// delivery per finished attempt. A webhook held back at its limit is
+	// claimed for again once it has room for three quarters of its share,
+	// likewise, while the quarter still waiting keeps its workers busy.
+	capacity := 2 * d.cfg.Workers
 	claimMin := max(1, d.cfg.Workers/8)
-	laneMin := max(1, d.cfg.PerWebhook/2)
-	inFlight := 0
+	laneMin := max(1, d.cfg.PerWebhook*3/4)
 	claimNow := true
 	limited := false
 	waiting := map[int64]bool{}
@@ -157,27 +193,30 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	ticker := time.NewTicker(d.cfg.PollInterval)
 	defer ticker.Stop()
 	for ctx.Err() == nil {
-		if free := d.cfg.Workers - inFlight; claimNow && free > 0 {
+		// Claim before starting what waits, so that a fresh event of an
+		// organization served less recently goes before what was claimed
+		// ahead for a busy webhook.
+		if room := capacity - held; claimNow && room > 0 {
 			claimNow = false
-			batch, left := d.claim(ctx, fair, free)
-			started.Add(int64(len(batch)))
+			now := d.cfg.Now()
+			batch, left := d.claim(ctx, fair, room, now)
 			for _, c := range batch {
 				fair.start(c.WebhookID)
-				inFlight++
-				go func() {
-					rec, abandoned := d.attempt(attemptCtx, c)
-					outcomes <- outcome{claim: c, record: rec, abandoned: abandoned}
-				}()
+				held++
+				waitingToRun.push(c, now.Add(d.cfg.Lease))
 			}
 			limited = left.limited
 			clear(waiting)
 			for _, id := range left.waiting {
 				waiting[id] = true
 			}
-			if limited && d.cfg.Workers-inFlight >= claimMin {
+			if limited && capacity-held >= claimMin {
 				claimNow = true
-				continue // there is more due than this claim could take
 			}
+		}
+		start()
+		if claimNow && capacity-held > 0 {
+			continue // there is more due than the last claim could take
 		}
 		select {
 		case <-ctx.Done():
@@ -185,25 +224,29 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			claimNow = true
 		case <-d.wake:
 			claimNow = true
-		case ids := <-settled:
-			for _, id := range ids {
-				inFlight--
-				if n := fair.settle(id); waiting[id] && d.cfg.PerWebhook-n >= laneMin {
-					delete(waiting, id)
-					claimNow = true
-				}
+		case id := <-ended:
+			running--
+			held--
+			waitingToRun.done(id)
+			n := fair.settle(id)
+			if waiting[id] && 2*d.cfg.PerWebhook-n >= laneMin {
+				delete(waiting, id)
+				claimNow = true
 			}
-			if limited && d.cfg.Workers-inFlight >= claimMin {
+			if limited && capacity-held >= claimMin {
 				claimNow = true
 			}
 		}
 	}
 
+	for _, c := range waitingToRun.drain() {
+		d.release(c)
+	}
 	grace := time.After(d.cfg.Timeout + time.Second)
-	for inFlight > 0 {
+	for running > 0 {
 		select {
-		case ids := <-settled:
-			inFlight -= len(ids)
+		case <-ended:
+			running--
 		case <-grace:
 			abandon()
 			grace = nil
@@ -213,20 +256,28 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	<-recorderDone
 }
 
-// claim leases up to free due deliveries, chosen by fair.
-func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, free int) ([]*impl.ClaimedDelivery, leftover) {
-	now := d.cfg.Now()
+// release gives up the lease of a delivery that was not attempted.
+func (d *Dispatcher) release(c *impl.ClaimedDelivery) {
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := d.queue.ReleaseDeliveries(ctx, d.worker, []int64{c.ID}); err != nil {
+		d.cfg.Logger.Error("release webhook delivery", "delivery_id", c.ID, "err", err.Error())
+	}
+}
+
+// claim leases up to room due deliveries, chosen by fair.
+func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, room int, now time.Time) ([]*impl.ClaimedDelivery, leftover) {
 	var left leftover
 	batch, err := d.queue.ClaimDeliveries(ctx, impl.ClaimRequest{
 		Worker: d.worker, Now: now, LeaseUntil: now.Add(d.cfg.Lease),
 		// One more than a lane could take, to tell whether it has more.
-		PerWebhook: min(d.cfg.PerWebhook, free) + 1,
-		// Enough lanes for every free worker to go to a different
+		PerWebhook: min(fair.perWebhook, room) + 1,
+		// Enough lanes for every free place to go to a different
 		// organization, and some to spare for the lanes held back.
-		Candidates: 4 * free,
+		Candidates: 4 * room,
 		Pick: func(cands []impl.ClaimCandidate) []int64 {
 			var ids []int64
-			ids, left = fair.pick(cands, free)
+			ids, left = fair.pick(cands, room)
 			return ids
 		},
 	})
@@ -244,9 +295,8 @@ func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, free int) ([]*i
 const recordLinger = time.Millisecond
 
 // record writes the outcomes as they come, in batches, until outcomes is
-// closed, and reports on settled the webhook of every outcome it is done
-// with, recorded or not. started counts the attempts begun so far.
-func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64, settled chan<- []int64) {
+// closed. started counts the attempts begun so far.
+func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64) {
 	linger := time.NewTimer(recordLinger)
 	received := int64(0)
 	for first := range outcomes {
@@ -269,9 +319,7 @@ func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64, sett
 		linger.Stop()
 		var attempts []impl.Attempted
 		var released []int64
-		hooks := make([]int64, len(batch))
-		for i, o := range batch {
-			hooks[i] = o.claim.WebhookID
+		for _, o := range batch {
 			if o.abandoned {
 				released = append(released, o.claim.ID)
 			} else {
@@ -292,7 +340,6 @@ func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64, sett
 			}
 		}
 		cancel()
-		settled <- hooks
 	}
 }
 

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"slices"
+	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
 )
@@ -9,11 +10,12 @@ import (
 // fairShare is how a dispatcher shares its workers between webhooks and
 // between organizations:
 //
-//   - A webhook has at most perWebhook attempts in flight in this process,
-//     counting from the claim to the recorded outcome. A slow or failing
-//     endpoint holds no more than that many workers however long its
-//     backlog, and that backlog waits behind the webhook's own attempts
-//     (retries included), not in front of other webhooks' fresh events.
+//   - A webhook holds at most perWebhook deliveries in this process, from
+//     the claim to the end of the attempt (the dispatcher runs at most half
+//     of them at once, see Run). A slow or failing endpoint holds no more
+//     than that however long its backlog, and that backlog waits behind the
+//     webhook's own attempts (retries included), not in front of other
+//     webhooks' fresh events.
 //   - Organizations take turns. At each claim the organization served least
 //     recently goes first (on a tie, the one whose oldest due delivery has
 //     waited longest), and each takes one delivery per round, so a small
@@ -180,3 +182,92 @@ func (f *fairShare) settle(webhookID int64) int {
 
 // room is how many more attempts of the webhook may start.
 func (f *fairShare) room(webhookID int64) int { return f.perWebhook - f.busy[webhookID] }
+
+// readyQueue holds the claimed deliveries that wait for a worker, or for
+// one of their webhook's running places, per webhook in claim order, and
+// counts each webhook's running attempts. When a worker is free, the
+// organization that started an attempt least recently goes first, as in
+// fairShare, so that what was claimed ahead for a busy webhook does not
+// take the worker a fresh event of another organization was claimed for.
+type readyQueue struct {
+	lanes   map[int64][]readyDelivery
+	turns   []int64 // webhooks with deliveries waiting, in the order they started last
+	running map[int64]int
+	started map[int64]uint64 // organization -> turn it last started at
+	turn    uint64
+}
+
+type readyDelivery struct {
+	*impl.ClaimedDelivery
+	leaseUntil time.Time
+}
+
+func newReadyQueue() *readyQueue {
+	return &readyQueue{lanes: map[int64][]readyDelivery{}, running: map[int64]int{}, started: map[int64]uint64{}}
+}
+
+func (q *readyQueue) push(c *impl.ClaimedDelivery, leaseUntil time.Time) {
+	if len(q.lanes[c.WebhookID]) == 0 {
+		q.turns = append(q.turns, c.WebhookID)
+	}
+	q.lanes[c.WebhookID] = append(q.lanes[c.WebhookID], readyDelivery{c, leaseUntil})
+}
+
+// next takes the next delivery to start, of a webhook with fewer than
+// perWebhook running, and counts it as running.
+func (q *readyQueue) next(perWebhook int) (readyDelivery, bool) {
+	best := -1
+	for i, id := range q.turns {
+		if q.running[id] >= perWebhook {
+			continue
+		}
+		if best < 0 || q.started[q.lanes[id][0].OrganizationID] < q.started[q.lanes[q.turns[best]][0].OrganizationID] {
+			best = i
+		}
+	}
+	if best < 0 {
+		return readyDelivery{}, false
+	}
+	id := q.turns[best]
+	lane := q.lanes[id]
+	d := lane[0]
+	q.turns = append(q.turns[:best:best], q.turns[best+1:]...)
+	if len(lane) == 1 {
+		delete(q.lanes, id)
+	} else {
+		q.lanes[id] = lane[1:]
+		q.turns = append(q.turns, id)
+	}
+	q.running[id]++
+	q.turn++
+	q.started[d.OrganizationID] = q.turn
+	if len(q.started) > forgetAfter {
+		for org, t := range q.started {
+			if t+forgetAfter < q.turn {
+				delete(q.started, org)
+			}
+		}
+	}
+	return d, true
+}
+
+// done counts a running attempt of the webhook as ended.
+func (q *readyQueue) done(webhookID int64) {
+	if q.running[webhookID] <= 1 {
+		delete(q.running, webhookID)
+		return
+	}
+	q.running[webhookID]--
+}
+
+// drain empties the queue and returns what waited.
+func (q *readyQueue) drain() []*impl.ClaimedDelivery {
+	var out []*impl.ClaimedDelivery
+	for _, id := range q.turns {
+		for _, d := range q.lanes[id] {
+			out = append(out, d.ClaimedDelivery)
+		}
+	}
+	q.lanes, q.turns = map[int64][]readyDelivery{}, nil
+	return out
+}

@@ -135,3 +135,41 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestReadyQueueStartsTheOrganizationLeastRecentlyStarted(t *testing.T) {
+	q := newReadyQueue()
+	until := time.Now().Add(time.Minute)
+	d := func(id, org, hook int64) *impl.ClaimedDelivery {
+		return &impl.ClaimedDelivery{ID: id, OrganizationID: org, WebhookID: hook}
+	}
+	next := func(want int64) {
+		t.Helper()
+		got, ok := q.next(1)
+		if !ok || got.ID != want {
+			t.Fatalf("started %d (%v), want %d", got.ID, ok, want)
+		}
+	}
+	// Two of organization 1's deliveries were claimed ahead for webhook 7,
+	// which may run one at a time.
+	q.push(d(1, 1, 7), until)
+	q.push(d(2, 1, 7), until)
+	next(1)
+	if got, ok := q.next(1); ok {
+		t.Fatalf("started %d while webhook 7 already runs its one", got.ID)
+	}
+	// A fresh event of organization 2, then two more of organization 1's.
+	q.push(d(3, 2, 8), until)
+	q.push(d(4, 1, 9), until)
+	q.done(7)
+	// Organization 1 started last: organization 2 goes first, then
+	// organization 1's webhooks in the order they became ready.
+	next(3)
+	next(2)
+	next(4)
+	if _, ok := q.next(1); ok {
+		t.Fatal("started more than was queued")
+	}
+	if left := q.drain(); len(left) != 0 {
+		t.Errorf("drain returned %d", len(left))
+	}
+}

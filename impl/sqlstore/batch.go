@@ -18,14 +18,15 @@ import (
 // then prepared once (see prepared) and every batch costs one round trip
 // per statement, instead of a Parse and a Bind for each one and each row.
 
-// prepared returns query, rebound for the dialect, prepared on the pool the
-// first time it is asked for. database/sql prepares it again on each
-// connection it runs on, once; tx.StmtxContext reuses that.
+// prepared returns query, rebound for the dialect, prepared on the queue's
+// pool the first time it is asked for. database/sql prepares it again on
+// each connection it runs on, once; tx.StmtxContext reuses that, in a
+// transaction of inQueueTx.
 func (s *DB) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	if st, ok := s.statements.Load(query); ok {
 		return st.(*sqlx.Stmt), nil
 	}
-	st, err := s.pool.PreparexContext(ctx, s.rebind(query))
+	st, err := s.queuePool.PreparexContext(ctx, s.rebind(query))
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}

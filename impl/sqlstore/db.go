@@ -63,6 +63,9 @@ type DB struct {
 	// writeTurn is held by the process's one SQLite writer at a time (nil on
 	// PostgreSQL); see exclusive.
 	writeTurn chan struct{}
+	// queuePool serves the webhook queue's prepared statements (see
+	// prepared); on SQLite it is pool.
+	queuePool *sqlx.DB
 	// statements are the prepared statements, by query text (see prepared).
 	statements sync.Map // string -> *sqlx.Stmt
 }
@@ -81,6 +84,9 @@ type Options struct {
 	// writer waits for the lock. Callers bound whole requests with their
 	// context; this bounds what a context cannot reach.
 	Timeout time.Duration
+
+	// settings are more of the session's settings (PostgreSQL).
+	settings map[string]string
 }
 
 // Open connects to databaseURL: a postgres:// or postgresql:// URL, a
@@ -106,18 +112,34 @@ func OpenWith(ctx context.Context, databaseURL string, opts Options) (*DB, error
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	out := &DB{pool: db, dialect: dialect, dsn: dsn, now: func() time.Time { return time.Now() },
+	out := &DB{pool: db, queuePool: db, dialect: dialect, dsn: dsn, now: func() time.Time { return time.Now() },
 		queuedSignal: make(chan struct{}, 1)}
 	if dialect == SQLite {
 		out.writeTurn = make(chan struct{}, 1)
+		return out, nil
 	}
+	// dialect: the queue's statements are prepared once, and their generic
+	// plans (primary-key and lane-index lookups) are the right ones for any
+	// batch. PostgreSQL's default plans them again at every execution,
+	// because for a short list of ids a custom plan looks a little cheaper,
+	// and planning a claim's three-table join cost more CPU than running
+	// it. Sessions of their own keep that setting away from the rest of the
+	// service's queries, which are planned for their parameters.
+	qopts := opts
+	qopts.settings = map[string]string{"plan_cache_mode": "force_generic_plan"}
+	if out.queuePool, err = openPool(dialect, dsn, qopts); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	out.queuePool.SetMaxOpenConns(8)
+	out.queuePool.SetMaxIdleConns(8)
 	return out, nil
 }
 
 // openPool opens the connection pool of a dialect.
 func openPool(dialect Dialect, dsn string, opts Options) (*sqlx.DB, error) {
 	if dialect == Postgres {
-		connector, err := pgConnector(dsn, opts.Timeout)
+		connector, err := pgConnector(dsn, opts.Timeout, opts.settings)
 		if err != nil {
 			return nil, err
 		}
@@ -178,9 +200,12 @@ func sqliteDSN(path string) string {
 // Dialect reports which SQL flavour the store speaks.
 func (s *DB) Dialect() Dialect { return s.dialect }
 
-// Close closes the connection pool.
+// Close closes the connection pools.
 func (s *DB) Close() error {
 	s.closeStatements()
+	if s.queuePool != s.pool {
+		s.queuePool.Close()
+	}
 	return s.pool.Close()
 }
 
@@ -285,12 +310,22 @@ func (s *DB) exclusive(ctx context.Context) (func(), error) {
 
 // inTx runs fn in a transaction and commits if fn returns nil.
 func (s *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.inTxOn(ctx, s.pool, fn)
+}
+
+// inQueueTx is inTx on the queue's pool, for transactions that use
+// prepared statements.
+func (s *DB) inQueueTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.inTxOn(ctx, s.queuePool, fn)
+}
+
+func (s *DB) inTxOn(ctx context.Context, pool *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
 	done, err := s.exclusive(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	tx, err := s.pool.BeginTxx(ctx, nil)
+	tx, err := pool.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -199,7 +199,7 @@ func (s *DeliveryQueue) RecordAttempts(ctx context.Context, worker string, attem
 	}
 	var err error
 	for range recordTries {
-		err = s.db.inTx(ctx, func(tx *sqlx.Tx) error { return s.record(ctx, tx, worker, attempts, disableAfter) })
+		err = s.db.inQueueTx(ctx, func(tx *sqlx.Tx) error { return s.record(ctx, tx, worker, attempts, disableAfter) })
 		if !isRetryable(err) {
 			break
 		}
@@ -393,7 +393,7 @@ func (s *DeliveryQueue) ReleaseDeliveries(ctx context.Context, worker string, id
 // CreateTestDelivery implements impl.DeliveryQueue.
 func (s *DeliveryQueue) CreateTestDelivery(ctx context.Context, orgID, webhookID int64, worker string, leaseUntil time.Time) (*impl.ClaimedDelivery, error) {
 	var out *impl.ClaimedDelivery
-	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.db.inQueueTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := findWebhook(ctx, s.db, tx, orgID, webhookID, ""); err != nil {
 			return err
 		}
