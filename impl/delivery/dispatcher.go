@@ -239,9 +239,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 	}
 
-	for _, c := range waitingToRun.drain() {
-		d.release(c)
-	}
+	d.release(waitingToRun.drain()...)
 	grace := time.After(d.cfg.Timeout + time.Second)
 	for running > 0 {
 		select {
@@ -256,12 +254,19 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	<-recorderDone
 }
 
-// release gives up the lease of a delivery that was not attempted.
-func (d *Dispatcher) release(c *impl.ClaimedDelivery) {
+// release gives up the leases of deliveries that were not attempted.
+func (d *Dispatcher) release(cs ...*impl.ClaimedDelivery) {
+	if len(cs) == 0 {
+		return
+	}
+	ids := make([]int64, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
-	if err := d.queue.ReleaseDeliveries(ctx, d.worker, []int64{c.ID}); err != nil {
-		d.cfg.Logger.Error("release webhook delivery", "delivery_id", c.ID, "err", err.Error())
+	if err := d.queue.ReleaseDeliveries(ctx, d.worker, ids); err != nil {
+		d.cfg.Logger.Error("release webhook deliveries", "deliveries", len(ids), "err", err.Error())
 	}
 }
 
