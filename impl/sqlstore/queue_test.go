@@ -319,6 +319,14 @@ func TestRecordAttemptsWithoutTheLease(t *testing.T) {
 }
 
 func TestRecordAttemptsOfADeletedWebhook(t *testing.T) {
+	// A batch of successes is recorded by another path than one with a
+	// failure (see RecordAttempts): both.
+	for _, outcome := range []string{impl.OutcomeFailed, impl.OutcomeSucceeded} {
+		t.Run(outcome, func(t *testing.T) { recordAttemptsOfADeletedWebhook(t, outcome) })
+	}
+}
+
+func recordAttemptsOfADeletedWebhook(t *testing.T, outcome string) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		kept, deleted := f.hook(t, f.org, 0), f.hook(t, f.other, 0)
@@ -338,7 +346,7 @@ func TestRecordAttemptsOfADeletedWebhook(t *testing.T) {
 		// webhook that is gone; it must not stop the batch either.
 		for i := range batch {
 			if batch[i].Delivery.WebhookID == deleted.ID {
-				batch[i].Record.Outcome = impl.OutcomeFailed
+				batch[i].Record.Outcome = outcome
 			}
 		}
 		if err := f.s.Queue.RecordAttempts(ctx, "w1", batch, 1); err != nil {
@@ -432,6 +440,81 @@ func TestWebhookBacklog(t *testing.T) {
 		}
 		if w, _ := f.s.Webhooks.FindWebhookByID(ctx, f.other, b.ID); w.Backlog.Pending != 0 || w.Backlog.OldestPendingAt != nil {
 			t.Errorf("an emptied backlog reads %+v", w.Backlog)
+		}
+	})
+}
+
+// TestRecordAttemptsWhileTheWebhookIsBeingDeleted: on PostgreSQL the
+// deletion holds the rows when the batch is recorded; the batch waits for
+// it and then finds them gone, rather than failing on the attempts'
+// foreign key.
+func TestRecordAttemptsWhileTheWebhookIsBeingDeleted(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		if f.db.Dialect() != Postgres {
+			t.Skip("SQLite's one writer makes the deletion and the record take turns")
+		}
+		for _, outcome := range []string{impl.OutcomeSucceeded, impl.OutcomeFailed} {
+			t.Run(outcome, func(t *testing.T) {
+				ctx := context.Background()
+				kept, doomed := f.hook(t, f.org, 0), f.hook(t, f.other, 0)
+				f.queue(t, f.org, 1)
+				f.queue(t, f.other, 1)
+				claimed, _ := f.claim(t, "w1", 10, 10, func(c []impl.ClaimCandidate) []int64 {
+					var ids []int64
+					for _, x := range c {
+						if x.WebhookID == kept.ID || x.WebhookID == doomed.ID {
+							ids = append(ids, x.ID)
+						}
+					}
+					return ids
+				})
+				if len(claimed) != 2 {
+					t.Fatalf("claimed %d", len(claimed))
+				}
+				tx, err := f.db.pool.Beginx()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, q := range []string{
+					`DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = $1)`,
+					`DELETE FROM deliveries WHERE webhook_id = $1`,
+					`DELETE FROM webhook_events WHERE webhook_id = $1`,
+					`DELETE FROM webhooks WHERE id = $1`,
+				} {
+					if _, err := tx.Exec(q, doomed.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var batch []impl.Attempted
+				for _, c := range claimed {
+					batch = append(batch, impl.Attempted{Delivery: c, Record: impl.AttemptRecord{
+						DeliveryAttempt: impl.DeliveryAttempt{AttemptedAt: f.clock.now()}, Outcome: outcome}})
+				}
+				recorded := make(chan error, 1)
+				go func() { recorded <- f.s.Queue.RecordAttempts(ctx, "w1", batch, 1) }()
+				select {
+				case err := <-recorded:
+					t.Fatalf("the record did not wait for the deletion: %v", err)
+				case <-time.After(300 * time.Millisecond):
+				}
+				if err := tx.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-recorded; err != nil {
+					t.Fatalf("RecordAttempts after the deletion: %v", err)
+				}
+				if d := f.deliveriesOf(t, f.org, kept.ID); len(d) == 0 {
+					t.Fatal("the kept webhook lost its delivery")
+				}
+				for _, d := range f.deliveriesOf(t, f.org, kept.ID) {
+					if len(d.Attempts) != 1 {
+						t.Errorf("the kept webhook's delivery has %d attempts, want 1", len(d.Attempts))
+					}
+				}
+				if err := f.s.Webhooks.DeleteWebhook(ctx, f.org, kept.ID); err != nil {
+					t.Fatal(err)
+				}
+			})
 		}
 	})
 }
