@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -201,7 +202,8 @@ func (r *receiver) latencies(b *testing.B, commits map[int64]time.Time) []time.D
 // BENCH_SUSTAINED_SECONDS), from 8 writers; `iagente-sdr serve` in another
 // process, with the defaults, delivers them to a receiver in this process.
 // The only way the other process hears of an event before its 250 ms poll
-// is the NOTIFY this process sends after the commit. Each sample is the
+// is the NOTIFY this process sends after the commit. WEBHOOK_* variables
+// set for the run are passed to the server. Each sample is the
 // commit (CreateLead returning) to the receiver getting the request.
 // Reports p50-ms, p99-ms, max-ms and the rate achieved (events/s).
 // PostgreSQL only: SQLite is served by one process.
@@ -210,12 +212,16 @@ func BenchmarkWebhookSustained(b *testing.B) {
 	db := databases[1]
 	rate, seconds := envInt(b, "BENCH_SUSTAINED_RATE", 500), envInt(b, "BENCH_SUSTAINED_SECONDS", 60)
 	s := newWebhookSetup(b, db, true) // migrates, and writes with dispatch off
-	bin := buildServer(b)
-	startServer(b, bin, map[string]string{
-		"DATABASE_URL":                  s.dbURL,
-		"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-		"LOG_LEVEL":                     "warn",
-	})
+	env := map[string]string{"DATABASE_URL": s.dbURL, "LOG_LEVEL": "warn"}
+	// The run's own WEBHOOK_* settings go to the server, to measure others
+	// than the defaults (WEBHOOK_WORKERS_PER_WEBHOOK, say).
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "WEBHOOK_") {
+			env[k] = v
+		}
+	}
+	env["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
+	startServer(b, buildServer(b), env)
 	// One event first: the other process has connected to the receiver.
 	warm := s.createLead(b)
 	for s.recv.arrivalCount() < 1 {
