@@ -36,7 +36,7 @@ lint: ## lint the spec with Spectral (pinned in package.json)
 
 .PHONY: test-go
 test-go: ## unit, store and contract tests; on PostgreSQL too when TEST_POSTGRES_URL is set
-	$(GO) test -race -count=1 ./...
+	$(GO) tool gotestsum --format pkgname --format-hide-empty-pkg -- -race -count=1 -timeout=20m ./...
 
 .PHONY: schemathesis
 schemathesis: ## schemathesis (pinned, in a venv) against fresh servers on SQLite and a throwaway PostgreSQL
@@ -47,12 +47,16 @@ test-browser: ## the dashboard in headless Chromium (playwright-core); screensho
 	scripts/browser-test.sh
 
 .PHONY: test
-test: ## everything CI runs: vet, check-generated, lint, browser tests, Go tests and schemathesis on both databases
+test: ## everything CI runs, in parallel where it pays: vet, check-generated, lint, browser tests, Go tests and schemathesis on both databases
 	scripts/test.sh
 
 .PHONY: bench
 bench: ## benchmarks on SQLite and a throwaway PostgreSQL; see docs/benchmarks.md
 	scripts/bench.sh
+
+.PHONY: loadtest
+loadtest: ## GET /leads/{id} vs a bare net/http handler (vegeta), RSS, start-up; SQLite and a throwaway PostgreSQL
+	scripts/postgres.sh run -- $(GO) run ./benchmarks/loadtest
 
 .PHONY: clean
 clean: ## remove build output, local database and test artifacts

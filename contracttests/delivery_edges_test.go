@@ -19,7 +19,6 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
-	"github.com/iagente/iagente-sdr/impl/delivery"
 )
 
 // badReceiver misbehaves in one way per path and reports what it saw.
@@ -137,9 +136,11 @@ func TestWebhookBadReceivers(t *testing.T) {
 			if path != "/retry-after" {
 				in["max_attempts"] = 1
 			}
-			hooks[path] = evDecode[struct {
+			var w struct {
 				ID int64 `json:"id"`
-			}](t, evCall(t, tg, key, http.MethodPost, "/webhooks", in, http.StatusCreated)).ID
+			}
+			expectJSON(t, tg, key, http.MethodPost, "/webhooks", in, http.StatusCreated, &w)
+			hooks[path] = w.ID
 		}
 		evCreateLead(t, tg, key, nil)
 		started := time.Now()
@@ -147,7 +148,7 @@ func TestWebhookBadReceivers(t *testing.T) {
 		okHook := shareHook(t, tg, okKey, r.srv.URL+"/ok")
 		evCreateLead(t, tg, okKey, nil)
 
-		var ok evDelivery
+		var ok whDelivery
 		evWaitFor(t, func() bool {
 			ds := evDeliveries(t, tg, okKey, okHook)
 			if len(ds) == 1 {
@@ -159,8 +160,8 @@ func TestWebhookBadReceivers(t *testing.T) {
 			t.Errorf("the well-behaved receiver was served %s after the others, after the trickle's end: a worker was kept", time.Since(started))
 		}
 
-		finished := func(path string) evDelivery {
-			var d evDelivery
+		finished := func(path string) whDelivery {
+			var d whDelivery
 			evWaitFor(t, func() bool {
 				ds := evDeliveries(t, tg, key, hooks[path])
 				if len(ds) == 1 {
@@ -252,23 +253,23 @@ func TestWebhookChangedWhileInFlight(t *testing.T) {
 					return fmt.Sprintf("%s: %d in flight, want %d", name, in, n)
 				})
 		}
-		evCall(t, tg, keys["deleted"], http.MethodDelete, fmt.Sprintf("/webhooks/%d", hooks["deleted"]), nil, http.StatusNoContent)
-		evCall(t, tg, keys["disabled"], http.MethodPatch, fmt.Sprintf("/webhooks/%d", hooks["disabled"]), map[string]any{"active": false}, http.StatusOK)
+		expectJSON(t, tg, keys["deleted"], http.MethodDelete, fmt.Sprintf("/webhooks/%d", hooks["deleted"]), nil, http.StatusNoContent, nil)
+		expectJSON(t, tg, keys["disabled"], http.MethodPatch, fmt.Sprintf("/webhooks/%d", hooks["disabled"]), map[string]any{"active": false}, http.StatusOK, nil)
 		for name := range want {
 			g.open("/" + name)
 		}
 
 		kept := evWaitDelivery(t, tg, keys["kept"], hooks["kept"], evDeliveries(t, tg, keys["kept"], hooks["kept"])[0].ID, "succeeded",
-			func(d evDelivery) bool { return d.Status == impl.DeliverySucceeded })
+			func(d whDelivery) bool { return d.Status == impl.DeliverySucceeded })
 		if len(kept.Attempts) != 1 {
 			t.Errorf("the kept webhook's delivery: %s, want one attempt", kept)
 		}
 		disabled := evWaitDelivery(t, tg, keys["disabled"], hooks["disabled"], evDeliveries(t, tg, keys["disabled"], hooks["disabled"])[0].ID,
-			"attempted", func(d evDelivery) bool { return len(d.Attempts) == 1 })
+			"attempted", func(d whDelivery) bool { return len(d.Attempts) == 1 })
 		if disabled.Status != impl.DeliveryFailed || disabled.Attempts[0].StatusCode == nil || *disabled.Attempts[0].StatusCode != 204 {
 			t.Errorf("the disabled webhook's delivery: %s, want failed with its 204 attempt kept in the log", disabled)
 		}
-		evCall(t, tg, keys["deleted"], http.MethodGet, fmt.Sprintf("/webhooks/%d/deliveries", hooks["deleted"]), nil, http.StatusNotFound)
+		expectJSON(t, tg, keys["deleted"], http.MethodGet, fmt.Sprintf("/webhooks/%d/deliveries", hooks["deleted"]), nil, http.StatusNotFound, nil)
 		for _, line := range strings.Split(logs.String(), "\n") {
 			if strings.Contains(line, `"level":"ERROR"`) {
 				t.Errorf("the server logged an error: %s", line)
@@ -306,10 +307,13 @@ func TestWebhookRetentionDuringADrain(t *testing.T) {
 
 		ctx, stop := context.WithCancel(context.Background())
 		sweeps := make(chan struct{})
-		job := &delivery.Retention{Store: tg.app.Stores.Retention, Keep: time.Nanosecond, Every: 5 * time.Millisecond, Batch: 20}
+		seed := tg.seed(t)
 		go func() {
 			defer close(sweeps)
-			job.Run(ctx)
+			for ctx.Err() == nil {
+				seed.SweepDeliveryLogs(t, time.Nanosecond)
+				time.Sleep(5 * time.Millisecond)
+			}
 		}()
 		t.Cleanup(func() { stop(); <-sweeps })
 

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/iagente/iagente-sdr/impl/app"
-	"github.com/iagente/iagente-sdr/impl/auth"
 )
 
 // gateReceiver answers 204 to every request, except that requests to a
@@ -107,11 +106,12 @@ func (g *gateReceiver) seen(path string) (arrivals []string, n, inFlight, most i
 // lead.created, at url, and returns its id.
 func shareHook(t *testing.T, tg *target, key, url string) int64 {
 	t.Helper()
-	w := evDecode[struct {
+	var w struct {
 		ID int64 `json:"id"`
-	}](t, evCall(t, tg, key, http.MethodPost, "/webhooks", map[string]any{
+	}
+	expectJSON(t, tg, key, http.MethodPost, "/webhooks", map[string]any{
 		"name": "sharing", "url": url, "events": []string{"lead.created"},
-	}, http.StatusCreated))
+	}, http.StatusCreated, &w)
 	return w.ID
 }
 
@@ -124,7 +124,9 @@ type shareBacklog struct {
 
 func shareGetBacklog(t *testing.T, tg *target, key string, id int64) shareBacklog {
 	t.Helper()
-	return evDecode[shareBacklog](t, evCall(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks/%d", id), nil, http.StatusOK))
+	var b shareBacklog
+	expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks/%d", id), nil, http.StatusOK, &b)
+	return b
 }
 
 // shareMetrics returns the server's /metrics text.
@@ -151,7 +153,10 @@ func TestWebhookSlowReceiverHoldsOnlyItsShare(t *testing.T) {
 	evEachDatabase(t, func(c *app.Config) {
 		c.WebhookWorkers, c.WebhookWorkersPerWebhook, c.WebhookTimeout = 4, 2, 30*time.Second
 	}, func(t *testing.T, tg *target) {
-		keyA, keyB := tg.freshOrg(t), tg.newOrg(t, "B")
+		// Organization A through the seeder: /metrics labels series with
+		// its id, which the API never shows.
+		orgA := tg.seed(t).Organization(t, "A")
+		keyA, keyB := orgA.Key, tg.newOrg(t, "B")
 		g := newGateReceiver(t)
 		g.hold("/a")
 		hookA, hookB := shareHook(t, tg, keyA, g.url("/a")), shareHook(t, tg, keyB, g.url("/b"))
@@ -169,7 +174,7 @@ func TestWebhookSlowReceiverHoldsOnlyItsShare(t *testing.T) {
 		if b.Backlog.Pending != backlog || b.Backlog.OldestPendingAt == nil {
 			t.Errorf("A's backlog %+v, want %d pending with an oldest_pending_at", b.Backlog, backlog)
 		}
-		series := fmt.Sprintf(`iagente_webhook_pending_deliveries{organization_id="%d",webhook_id="%d"} %d`, orgOf(t, tg, keyA), hookA, backlog)
+		series := fmt.Sprintf(`iagente_webhook_pending_deliveries{organization_id="%d",webhook_id="%d"} %d`, orgA.ID, hookA, backlog)
 		if m := shareMetrics(t, tg); !strings.Contains(m, series) || !strings.Contains(m, "iagente_webhook_oldest_pending_age_seconds{") {
 			t.Errorf("/metrics lacks %q or the age series:\n%s", series, m)
 		}
@@ -249,15 +254,4 @@ func TestWebhookOrganizationsTakeTurns(t *testing.T) {
 			t.Errorf("arrivals %v, want the organizations taking turns: %v", arrivals, want)
 		}
 	})
-}
-
-// orgOf returns the organization of a key of the in-process target: the
-// API never shows it, and /metrics labels series with it.
-func orgOf(t *testing.T, tg *target, key string) int64 {
-	t.Helper()
-	k, err := (&auth.Authenticator{Keys: tg.app.Stores.APIKeys, Now: time.Now}).Authenticate(t.Context(), key)
-	if err != nil {
-		t.Fatalf("find the key's organization: %v", err)
-	}
-	return k.OrganizationID
 }

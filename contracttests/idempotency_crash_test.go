@@ -87,15 +87,9 @@ func TestIdempotentSendSurvivesKill9(t *testing.T) {
 				t.Fatalf("the fake Graph API got %d sends, want exactly 1", n)
 			}
 			// The interrupted send is reported failed, never sent again.
-			var env2 struct {
-				Error struct {
-					Code    string              `json:"code"`
-					Details map[string][]string `json:"details"`
-				} `json:"error"`
-			}
-			if err := json.Unmarshal(out, &env2); err != nil || res.StatusCode != http.StatusInternalServerError ||
-				env2.Error.Code != impl.ESendFailed || len(env2.Error.Details["message_id"]) != 1 {
-				t.Fatalf("retry after the takeover: %d %s; want 500 send_failed with message_id", res.StatusCode, out)
+			env2 := wantError(t, res, out, http.StatusInternalServerError, impl.ESendFailed, "message_id")
+			if len(env2.Error.Details["message_id"]) != 1 {
+				t.FailNow()
 			}
 			msg := crashGet(t, b.baseURL, key, "/api/v1/messages/"+env2.Error.Details["message_id"][0])
 			if !strings.Contains(msg, `"status":"failed"`) || !strings.Contains(msg, "interrupted") {

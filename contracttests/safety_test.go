@@ -7,10 +7,8 @@ package contracttests
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -53,23 +51,6 @@ func bearerH(key string) [2]string { return [2]string{"Authorization", "Bearer "
 
 func idemKey(key string) [2]string { return [2]string{"Idempotency-Key", key} }
 
-// safetyError decodes the envelope of an error answer and checks its status
-// and code.
-func safetyError(t *testing.T, res *http.Response, body []byte, status int, code string) map[string][]string {
-	t.Helper()
-	var env struct {
-		Error struct {
-			Code    string              `json:"code"`
-			Message string              `json:"message"`
-			Details map[string][]string `json:"details"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil || res.StatusCode != status || env.Error.Code != code {
-		t.Fatalf("got %d %s, want %d %s", res.StatusCode, body, status, code)
-	}
-	return env.Error.Details
-}
-
 func newIdemKey(t *testing.T) string { return "test-" + uniquePhone(t) + "-" + t.Name() }
 
 func TestIdempotencyKey(t *testing.T) {
@@ -95,7 +76,7 @@ func TestIdempotencyKey(t *testing.T) {
 			}
 			// Without the header a retry runs again, as before.
 			res, out := safetyRequest(t, tg, "POST", "/leads", body, bearerH(tg.key))
-			safetyError(t, res, out, http.StatusConflict, impl.EConflict)
+			wantError(t, res, out, http.StatusConflict, impl.EConflict)
 		})
 
 		t.Run("the same key for another request is refused", func(t *testing.T) {
@@ -106,13 +87,10 @@ func TestIdempotencyKey(t *testing.T) {
 			}
 			res, out := safetyRequest(t, tg, "POST", "/leads", []byte(fmt.Sprintf(`{"phone":%q}`, uniquePhone(t))),
 				bearerH(tg.key), idemKey(key))
-			details := safetyError(t, res, out, http.StatusUnprocessableEntity, impl.EIdempotencyKeyReused)
-			if len(details["Idempotency-Key"]) == 0 {
-				t.Errorf("details %v do not name the header", details)
-			}
+			wantError(t, res, out, http.StatusUnprocessableEntity, impl.EIdempotencyKeyReused, "Idempotency-Key")
 			// Another path with the same key is another request too.
 			res, out = safetyRequest(t, tg, "POST", "/webhooks/999999999/rotate-secret", nil, bearerH(tg.key), idemKey(key))
-			safetyError(t, res, out, http.StatusUnprocessableEntity, impl.EIdempotencyKeyReused)
+			wantError(t, res, out, http.StatusUnprocessableEntity, impl.EIdempotencyKeyReused)
 		})
 
 		t.Run("a bad key is a bad request", func(t *testing.T) {
@@ -187,7 +165,7 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Run("failures are replayed too", func(t *testing.T) {
 			key := newIdemKey(t)
 			res, first := safetyRequest(t, tg, "POST", "/handoffs", []byte(`{"lead_id":999999999,"reason":"x"}`), bearerH(tg.key), idemKey(key))
-			safetyError(t, res, first, http.StatusNotFound, impl.ENotFound)
+			wantError(t, res, first, http.StatusNotFound, impl.ENotFound)
 			res, again := safetyRequest(t, tg, "POST", "/handoffs", []byte(`{"lead_id":999999999,"reason":"x"}`), bearerH(tg.key), idemKey(key))
 			if res.StatusCode != http.StatusNotFound || !bytes.Equal(again, first) || res.Header.Get("Idempotent-Replayed") != "true" {
 				t.Errorf("repeat: %d %s", res.StatusCode, again)
@@ -287,23 +265,19 @@ func TestInputPolicy(t *testing.T) {
 
 		// The places that answered 500 on PostgreSQL and stored NUL on SQLite.
 		res, out := post("/handoffs", `{"lead_id":1,"reason":"urgente\u0000"}`, "application/json")
-		if d := safetyError(t, res, out, 422, impl.EValidation); len(d["reason"]) == 0 {
-			t.Errorf("handoff reason: details %v", d)
-		}
+		wantError(t, res, out, 422, impl.EValidation, "reason")
 		res, out = safetyRequest(t, tg, "GET", "/whatsapp/templates?context=onboarding%00", nil, bearerH(tg.key))
-		if d := safetyError(t, res, out, 400, impl.EBadRequest); len(d["context"]) == 0 {
-			t.Errorf("templates context: details %v", d)
-		}
+		wantError(t, res, out, 400, impl.EBadRequest, "context")
 		for path, body := range map[string]string{
 			"/whatsapp/messages": `{"integration_id":1,"phone":"5511999999999","type":"image","media_url":"https://x.example/a.png\u0000"}`,
 			"/rcs/messages":      `{"phone":"5511999999999","type":"file","file_url":"https://x.example/a.pdf\u0000","mime_type":"application/pdf"}`,
 		} {
 			res, out := post(path, body, "application/json")
-			safetyError(t, res, out, 422, impl.EValidation)
+			wantError(t, res, out, 422, impl.EValidation)
 		}
 		res, out = post("/rcs/messages", `{"phone":"5511999999999","type":"card","title":"Oferta","buttons":[{"type":"url","text":"Ver","url":"https://x.example/\u0000"}]}`, "application/json")
-		if d := safetyError(t, res, out, 422, impl.EValidation); len(d["buttons[0].url"]) == 0 {
-			t.Errorf("button url: details %v", d)
+		if e := wantError(t, res, out, 422, impl.EValidation); len(e.Error.Details["buttons[0].url"]) == 0 {
+			t.Errorf("button url: details %v", e.Error.Details)
 		}
 	})
 }
@@ -311,9 +285,9 @@ func TestInputPolicy(t *testing.T) {
 func TestHeaderLimit(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
 		res, out := safetyRequest(t, tg, "GET", "/leads?email="+strings.Repeat("a", 20<<10)+"%40x.com", nil, bearerH(tg.key))
-		safetyError(t, res, out, http.StatusRequestHeaderFieldsTooLarge, impl.EHeaderTooLarge)
+		wantError(t, res, out, http.StatusRequestHeaderFieldsTooLarge, impl.EHeaderTooLarge)
 		res, out = safetyRequest(t, tg, "GET", "/leads", nil, bearerH(tg.key), [2]string{"X-Padding", strings.Repeat("p", 20<<10)})
-		safetyError(t, res, out, http.StatusRequestHeaderFieldsTooLarge, impl.EHeaderTooLarge)
+		wantError(t, res, out, http.StatusRequestHeaderFieldsTooLarge, impl.EHeaderTooLarge)
 	})
 }
 
@@ -323,7 +297,7 @@ func TestHeaderLimit(t *testing.T) {
 // control characters.
 func TestInboundControlCharacters(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
-		needsDB(t, tg)
+		tg.seed(t) // the integration's app secret is set behind the API
 		const secret = "segredo-controle"
 		env := newInboundEnv(t, tg, tg.orgID, tg.key, secret, "token-controle")
 		pnid := env.integ.PhoneNumberID
@@ -354,53 +328,48 @@ func TestInboundControlCharacters(t *testing.T) {
 // the client's, from X-Forwarded-For; from anyone else the header is
 // ignored.
 func TestAddressLimit(t *testing.T) {
-	if os.Getenv("CONTRACT_BASE_URL") != "" {
-		t.Skip("lowers the per-address limit, which only an in-process target can do")
-	}
-	for _, db := range sqlstoretest.Databases(t) {
-		t.Run(db.Name, func(t *testing.T) {
-			const limit = 5
-			tg := startInProcessWith(t, db.URL, func(c *app.Config) {
-				c.AddressRatePerMinute = limit
-				c.TrustedProxies, _ = httpapi.ParseTrustedProxies("127.0.0.1, ::1")
-			})
-			wrong := "sk_live_" + strings.Repeat("Z", 43)
-			from := func(addr string) [2]string { return [2]string{"X-Forwarded-For", addr} }
-			for range limit {
-				res, out := safetyRequest(t, tg, "GET", "/leads", nil, bearerH(wrong), from("198.51.100.1"))
-				safetyError(t, res, out, http.StatusUnauthorized, impl.EUnauthorized)
-			}
-			res, out := safetyRequest(t, tg, "GET", "/leads", nil, bearerH(wrong), from("198.51.100.1"))
-			safetyError(t, res, out, http.StatusTooManyRequests, impl.ERateLimited)
-			if res.Header.Get("Retry-After") == "" {
-				t.Error("429 without Retry-After")
-			}
-			// Out of failures, the address is refused before its key is looked at.
-			res, out = safetyRequest(t, tg, "GET", "/leads", nil, bearerH(tg.key), from("198.51.100.1"))
-			safetyError(t, res, out, http.StatusTooManyRequests, impl.ERateLimited)
-			// Another client behind the same proxy is not affected, and a good
-			// key never counts.
-			for range limit + 2 {
-				if res, out := safetyRequest(t, tg, "GET", "/leads", nil, bearerH(tg.key), from("198.51.100.2")); res.StatusCode != http.StatusOK {
-					t.Fatalf("another address with a good key: %d %s", res.StatusCode, out)
-				}
-			}
-			// The docs count every request.
-			root := rootURL(tg)
-			status := 0
-			for range limit + 1 {
-				req, _ := http.NewRequest("GET", root+"/openapi.json", nil)
-				req.Header.Set("X-Forwarded-For", "198.51.100.3")
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res.Body.Close()
-				status = res.StatusCode
-			}
-			if status != http.StatusTooManyRequests {
-				t.Errorf("request %d for the docs from one address: %d, want 429", limit+1, status)
-			}
+	forEachDatabase(t, "lowers the per-address limit", func(t *testing.T, db sqlstoretest.Database) {
+		const limit = 5
+		tg := startInProcessWith(t, db.URL, func(c *app.Config) {
+			c.AddressRatePerMinute = limit
+			c.TrustedProxies, _ = httpapi.ParseTrustedProxies("127.0.0.1, ::1")
 		})
-	}
+		wrong := "sk_live_" + strings.Repeat("Z", 43)
+		from := func(addr string) [2]string { return [2]string{"X-Forwarded-For", addr} }
+		for range limit {
+			res, out := safetyRequest(t, tg, "GET", "/leads", nil, bearerH(wrong), from("198.51.100.1"))
+			wantError(t, res, out, http.StatusUnauthorized, impl.EUnauthorized)
+		}
+		res, out := safetyRequest(t, tg, "GET", "/leads", nil, bearerH(wrong), from("198.51.100.1"))
+		wantError(t, res, out, http.StatusTooManyRequests, impl.ERateLimited)
+		if res.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+		// Out of failures, the address is refused before its key is looked at.
+		res, out = safetyRequest(t, tg, "GET", "/leads", nil, bearerH(tg.key), from("198.51.100.1"))
+		wantError(t, res, out, http.StatusTooManyRequests, impl.ERateLimited)
+		// Another client behind the same proxy is not affected, and a good
+		// key never counts.
+		for range limit + 2 {
+			if res, out := safetyRequest(t, tg, "GET", "/leads", nil, bearerH(tg.key), from("198.51.100.2")); res.StatusCode != http.StatusOK {
+				t.Fatalf("another address with a good key: %d %s", res.StatusCode, out)
+			}
+		}
+		// The docs count every request.
+		root := rootURL(tg)
+		status := 0
+		for range limit + 1 {
+			req, _ := http.NewRequest("GET", root+"/openapi.json", nil)
+			req.Header.Set("X-Forwarded-For", "198.51.100.3")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			status = res.StatusCode
+		}
+		if status != http.StatusTooManyRequests {
+			t.Errorf("request %d for the docs from one address: %d, want 429", limit+1, status)
+		}
+	})
 }

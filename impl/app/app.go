@@ -21,6 +21,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/rbm"
 	"github.com/iagente/iagente-sdr/impl/sandbox"
 	"github.com/iagente/iagente-sdr/impl/whatsappcloud"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/dashboard"
@@ -43,7 +44,21 @@ type Config struct {
 	// the docs, failed authentications, failed provider callbacks.
 	AddressRatePerMinute int
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
-	TrustedProxies           httpapi.TrustedProxies
+	TrustedProxies httpapi.TrustedProxies
+	// RedisURL, when set, keeps the rate-limit counters in Redis, shared by
+	// every replica; otherwise they are in this process's memory.
+	RedisURL string
+	// APIKeyCacheTTL is how long a verified API key is trusted without the
+	// database (0: never). Revocations reach every replica's cache at once
+	// through notifications; the TTL bounds what a lost one can cost.
+	APIKeyCacheTTL time.Duration
+	// ShutdownDrain is how long a stopping server keeps serving, with
+	// /readyz already answering 503, before it closes its listener: time for
+	// a load balancer to take it out of rotation.
+	ShutdownDrain time.Duration
+	// RedisTimeout bounds each limiter call to Redis: a slow Redis must not
+	// slow the API (past it the request is allowed uncounted).
+	RedisTimeout             time.Duration
 	DisableRequestValidation bool
 	Logger                   *slog.Logger
 	// DBTimeout bounds each request's database work (and every statement).
@@ -101,6 +116,9 @@ func Defaults() Config {
 		RatePerMinute:        DefaultRatePerMinute,
 		RatePerDay:           DefaultRatePerDay,
 		AddressRatePerMinute: 300,
+		RedisTimeout:         250 * time.Millisecond,
+		ShutdownDrain:        time.Second,
+		APIKeyCacheTTL:       time.Second,
 		WhatsAppBaseURL:      whatsappcloud.DefaultBaseURL,
 		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
 		RBMBaseURL:           rbm.DefaultBaseURL,
@@ -124,6 +142,12 @@ func Defaults() Config {
 //	RATE_LIMIT_PER_DAY     requests per API key per day (default 10000)
 //	UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE  per client address: docs, failed authentications,
 //	                       failed provider callbacks (default 300)
+//	API_KEY_CACHE_TTL      how long a verified API key is trusted without the database
+//	                       (default 1s; 0 turns the cache off)
+//	SHUTDOWN_DRAIN         how long a stopping server keeps serving with /readyz at 503,
+//	                       before it closes its listener (default 1s)
+//	REDIS_URL              redis://host:port/db: rate-limit counters shared by every replica
+//	                       (default: none; counters in memory, exact for one process)
 //	TRUSTED_PROXIES        comma-separated addresses or CIDRs whose X-Forwarded-For names the
 //	                       client (default: none; the connection's address counts)
 //	WHATSAPP_API_BASE_URL  Meta Graph API (default https://graph.facebook.com)
@@ -153,6 +177,12 @@ func Defaults() Config {
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Defaults()
 	c.DatabaseURL = getenv("DATABASE_URL")
+	c.RedisURL = getenv("REDIS_URL")
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			return c, fmt.Errorf("REDIS_URL must be a redis:// or rediss:// URL: %w", err)
+		}
+	}
 	c.RBMToken = getenv("RBM_ACCESS_TOKEN")
 	for name, dst := range map[string]*string{
 		"LISTEN_ADDR": &c.ListenAddr, "RESPONSE_VALIDATION": &c.ResponseValidation,
@@ -199,6 +229,20 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.AddressRatePerMinute, err = positiveInt(getenv, "UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE", c.AddressRatePerMinute); err != nil {
 		return c, err
+	}
+	if v := getenv("API_KEY_CACHE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("API_KEY_CACHE_TTL must be a duration such as 1s (0 turns the cache off), not %q", v)
+		}
+		c.APIKeyCacheTTL = d
+	}
+	if v := getenv("SHUTDOWN_DRAIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("SHUTDOWN_DRAIN must be a duration such as 1s (0 to skip), not %q", v)
+		}
+		c.ShutdownDrain = d
 	}
 	if c.TrustedProxies, err = httpapi.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
 		return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
@@ -306,6 +350,8 @@ type App struct {
 	logger     *slog.Logger
 	stop       context.CancelFunc
 	background sync.WaitGroup
+
+	auth *auth.Authenticator
 }
 
 // IdempotencyLease is how long a request with an Idempotency-Key may run
@@ -359,9 +405,15 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Notifier = db.NewNotifier(cfg.Logger)
 	dispatch := !cfg.WebhookDispatchOff
-	var others <-chan sqlstore.Notification
-	if dispatch && a.Notifier.Shared() {
-		if others, _, err = a.Notifier.Subscribe(ctx, sqlstore.DeliveriesChannel); err != nil {
+	var others, keys <-chan sqlstore.Notification
+	if a.Notifier.Shared() {
+		if dispatch {
+			others, _, err = a.Notifier.Subscribe(ctx, sqlstore.DeliveriesChannel)
+		}
+		if err == nil && a.auth.Cache != nil {
+			keys, _, err = a.Notifier.Subscribe(ctx, sqlstore.APIKeysChannel)
+		}
+		if err != nil {
 			a.Notifier.Close()
 			db.Close()
 			return nil, err
@@ -369,6 +421,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	var bg context.Context
 	bg, a.stop = context.WithCancel(context.WithoutCancel(ctx))
+	a.startKeyCache(bg, keys)
 	a.background.Go(func() { a.relayDeliveries(bg, dispatch, others) })
 	if dispatch {
 		a.background.Go(func() { a.Dispatcher.Run(bg) })
@@ -447,6 +500,15 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	authn := &auth.Authenticator{Keys: st.APIKeys, Now: time.Now}
+	if cfg.APIKeyCacheTTL > 0 {
+		authn.Cache = &auth.KeyCache{TTL: cfg.APIKeyCacheTTL, Size: 10000}
+		authn.Usage = &auth.UsageWriter{Keys: st.APIKeys, Logger: cfg.Logger, Timeout: cfg.DBTimeout}
+	}
+	keyLimiter, addrLimiter, err := limiters(cfg)
+	if err != nil {
+		return nil, err
+	}
 	dash, err := dashboard.New(dashboard.Config{
 		Organizations: st.Organizations, Users: st.Users, Sessions: st.Sessions, Throttle: st.LoginFailures,
 		Keys: st.APIKeys, Webhooks: st.Webhooks, Logger: cfg.Logger, SecureCookies: cfg.DashboardSecureCookies,
@@ -465,8 +527,8 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		Webhooks:                 st.Webhooks,
 		Deliveries:               st.Deliveries,
 		WebhookTester:            dispatcher,
-		Auth:                     &auth.Authenticator{Keys: st.APIKeys, Now: time.Now},
-		Limiter:                  ratelimit.NewMemory(cfg.RatePerMinute, cfg.RatePerDay),
+		Auth:                     authn,
+		Limiter:                  keyLimiter,
 		Logger:                   cfg.Logger,
 		ResponseValidation:       cfg.ResponseValidation,
 		DisableRequestValidation: cfg.DisableRequestValidation,
@@ -475,7 +537,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		DBTimeout:                cfg.DBTimeout,
 		Unavailable:              sqlstore.IsUnavailable,
 		Idempotency:              st.Idempotency,
-		AddressLimiter:           ratelimit.NewMemory(cfg.AddressRatePerMinute, math.MaxInt32),
+		AddressLimiter:           addrLimiter,
 		TrustedProxies:           cfg.TrustedProxies,
 		IdempotencyLease:         cfg.IdempotencyLease(),
 		Dashboard:                dash,
@@ -483,7 +545,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, logger: cfg.Logger}, nil
+	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, logger: cfg.Logger, auth: authn}, nil
 }
 
 func slogOrDiscard(a *App) *slog.Logger {
@@ -491,6 +553,65 @@ func slogOrDiscard(a *App) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return a.logger
+}
+
+// limiters returns the per-key and per-address limiters: in Redis when
+// cfg.RedisURL is set, so that replicas share them, else in memory.
+func limiters(cfg Config) (ratelimit.Limiter, ratelimit.Gate, error) {
+	if cfg.RedisURL == "" {
+		return ratelimit.NewMemory(cfg.RatePerMinute, cfg.RatePerDay),
+			ratelimit.NewMemory(cfg.AddressRatePerMinute, math.MaxInt32), nil
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.RedisTimeout, cfg.RedisTimeout, cfg.RedisTimeout
+	opt.MaxRetries = -1 // the limiter fails open at once rather than retrying in the request's time
+	// go-redis prints its pool's errors to stderr by default; the limiter
+	// reports an outage itself, once per interval, in the service's log.
+	redis.SetLogger(debugLogger{cfg.Logger})
+	client := redis.NewClient(opt)
+	log := cfg.Logger
+	return ratelimit.NewRedis(client, "iagente:rl:key:", cfg.RatePerMinute, cfg.RatePerDay, log),
+		ratelimit.NewRedis(client, "iagente:rl:addr:", cfg.AddressRatePerMinute, math.MaxInt32, log), nil
+}
+
+// debugLogger hands go-redis's own messages to the service's log at debug.
+type debugLogger struct{ log *slog.Logger }
+
+func (l debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	if l.log != nil {
+		l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+	}
+}
+
+// startKeyCache runs what the key cache needs: the writer of last uses,
+// and forgetting the keys that stopped being valid, by this process's own
+// commits (KeyChanges) or, on PostgreSQL, another replica's (keys, from the
+// notifier; after a reconnection, when some may have been missed, every
+// key).
+func (a *App) startKeyCache(ctx context.Context, keys <-chan sqlstore.Notification) {
+	if a.auth.Cache == nil {
+		return
+	}
+	a.background.Go(func() { a.auth.Usage.Run(ctx) })
+	a.background.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case id := <-a.Stores.DB.KeyChanges():
+				a.auth.Cache.Forget(id)
+			case n := <-keys:
+				id, err := strconv.ParseInt(n.Payload, 10, 64)
+				if n.Resync || err != nil {
+					id = sqlstore.KeyChangePurge
+				}
+				a.auth.Cache.Forget(id)
+			}
+		}
+	})
 }
 
 // Close stops delivering (attempts in flight finish or are released for a

@@ -128,6 +128,9 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 func (s *Server) readyz(c echo.Context) error {
+	if s.draining.Load() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "draining", "reason": "the server is stopping"})
+	}
 	if s.cfg.Ready != nil {
 		if err := s.ready(c.Request().Context()); err != nil {
 			logger(c.Request().Context()).Warn("not ready", "err", err.Error())

@@ -123,6 +123,9 @@ type Server struct {
 
 	// responseViolations counts responses that broke the spec.
 	responseViolations atomic.Int64
+	// draining is set when the process is stopping: /readyz answers 503
+	// while requests are still served, so a load balancer moves away first.
+	draining atomic.Bool
 }
 
 // NewServer wires the service. It returns an error if the embedded spec
@@ -186,6 +189,11 @@ func NewServer(cfg Config) (*Server, error) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Drain makes /readyz answer 503 from now on: the process is stopping and
+// a load balancer should send its traffic elsewhere. Requests are still
+// served.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // ResponseViolations returns how many responses have broken the spec.
 func (s *Server) ResponseViolations() int64 { return s.responseViolations.Load() }

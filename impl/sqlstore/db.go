@@ -68,6 +68,10 @@ type DB struct {
 	queuePool *sqlx.DB
 	// statements are the prepared statements, by query text (see prepared).
 	statements sync.Map // string -> *sqlx.Stmt
+	// keySignal and changedKeys are KeyChanges: the API keys that the open
+	// transactions invalidated, handed on after their commit.
+	keySignal   chan int64
+	changedKeys sync.Map // *sqlx.Tx -> []int64
 }
 
 // DeliveriesQueued signals, without blocking the writer, that a commit has
@@ -113,7 +117,7 @@ func OpenWith(ctx context.Context, databaseURL string, opts Options) (*DB, error
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
 	out := &DB{pool: db, queuePool: db, dialect: dialect, dsn: dsn, now: func() time.Time { return time.Now() },
-		queuedSignal: make(chan struct{}, 1)}
+		queuedSignal: make(chan struct{}, 1), keySignal: make(chan int64, 256)}
 	if dialect == SQLite {
 		out.writeTurn = make(chan struct{}, 1)
 		return out, nil
@@ -330,16 +334,20 @@ func (s *DB) inTxOn(ctx context.Context, pool *sqlx.DB, fn func(tx *sqlx.Tx) err
 		return fmt.Errorf("begin: %w", err)
 	}
 	_, queued := s.queued.LoadAndDelete(tx) // a reused pointer must not inherit a flag
+	s.changedKeys.Delete(tx)
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		s.queued.Delete(tx)
+		s.changedKeys.Delete(tx)
 		return err
 	}
 	err = tx.Commit()
 	_, queued = s.queued.LoadAndDelete(tx)
 	if err != nil {
+		s.changedKeys.Delete(tx)
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.signalKeys(tx)
 	if queued {
 		select {
 		case s.queuedSignal <- struct{}{}:
