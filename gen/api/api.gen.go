@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -43,14 +44,17 @@ func (e Channel) Valid() bool {
 
 // Defines values for DeliveredEventType.
 const (
-	DeliveredEventTypeHandoffClosed   DeliveredEventType = "handoff.closed"
-	DeliveredEventTypeHandoffCreated  DeliveredEventType = "handoff.created"
-	DeliveredEventTypeLeadCreated     DeliveredEventType = "lead.created"
-	DeliveredEventTypeLeadQualified   DeliveredEventType = "lead.qualified"
-	DeliveredEventTypeLeadUpdated     DeliveredEventType = "lead.updated"
-	DeliveredEventTypeMessageReceived DeliveredEventType = "message.received"
-	DeliveredEventTypeMessageSent     DeliveredEventType = "message.sent"
-	DeliveredEventTypeWebhookTest     DeliveredEventType = "webhook.test"
+	DeliveredEventTypeHandoffClosed    DeliveredEventType = "handoff.closed"
+	DeliveredEventTypeHandoffCreated   DeliveredEventType = "handoff.created"
+	DeliveredEventTypeLeadCreated      DeliveredEventType = "lead.created"
+	DeliveredEventTypeLeadQualified    DeliveredEventType = "lead.qualified"
+	DeliveredEventTypeLeadUpdated      DeliveredEventType = "lead.updated"
+	DeliveredEventTypeMessageDelivered DeliveredEventType = "message.delivered"
+	DeliveredEventTypeMessageFailed    DeliveredEventType = "message.failed"
+	DeliveredEventTypeMessageRead      DeliveredEventType = "message.read"
+	DeliveredEventTypeMessageReceived  DeliveredEventType = "message.received"
+	DeliveredEventTypeMessageSent      DeliveredEventType = "message.sent"
+	DeliveredEventTypeWebhookTest      DeliveredEventType = "webhook.test"
 )
 
 // Valid indicates whether the value is a known member of the DeliveredEventType enum.
@@ -65,6 +69,12 @@ func (e DeliveredEventType) Valid() bool {
 	case DeliveredEventTypeLeadQualified:
 		return true
 	case DeliveredEventTypeLeadUpdated:
+		return true
+	case DeliveredEventTypeMessageDelivered:
+		return true
+	case DeliveredEventTypeMessageFailed:
+		return true
+	case DeliveredEventTypeMessageRead:
 		return true
 	case DeliveredEventTypeMessageReceived:
 		return true
@@ -126,11 +136,13 @@ const (
 	ErrorErrorCodeInternalError               ErrorErrorCode = "internal_error"
 	ErrorErrorCodeMethodNotAllowed            ErrorErrorCode = "method_not_allowed"
 	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
+	ErrorErrorCodeOutsideServiceWindow        ErrorErrorCode = "outside_service_window"
 	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
 	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
 	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
 	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
 	ErrorErrorCodeServiceUnavailable          ErrorErrorCode = "service_unavailable"
+	ErrorErrorCodeSyncFailed                  ErrorErrorCode = "sync_failed"
 	ErrorErrorCodeUnauthorized                ErrorErrorCode = "unauthorized"
 	ErrorErrorCodeUnsupportedMediaType        ErrorErrorCode = "unsupported_media_type"
 	ErrorErrorCodeValidationError             ErrorErrorCode = "validation_error"
@@ -155,6 +167,8 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeNotFound:
 		return true
+	case ErrorErrorCodeOutsideServiceWindow:
+		return true
 	case ErrorErrorCodePayloadTooLarge:
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
@@ -164,6 +178,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeSendFailed:
 		return true
 	case ErrorErrorCodeServiceUnavailable:
+		return true
+	case ErrorErrorCodeSyncFailed:
 		return true
 	case ErrorErrorCodeUnauthorized:
 		return true
@@ -178,13 +194,16 @@ func (e ErrorErrorCode) Valid() bool {
 
 // Defines values for EventType.
 const (
-	EventTypeHandoffClosed   EventType = "handoff.closed"
-	EventTypeHandoffCreated  EventType = "handoff.created"
-	EventTypeLeadCreated     EventType = "lead.created"
-	EventTypeLeadQualified   EventType = "lead.qualified"
-	EventTypeLeadUpdated     EventType = "lead.updated"
-	EventTypeMessageReceived EventType = "message.received"
-	EventTypeMessageSent     EventType = "message.sent"
+	EventTypeHandoffClosed    EventType = "handoff.closed"
+	EventTypeHandoffCreated   EventType = "handoff.created"
+	EventTypeLeadCreated      EventType = "lead.created"
+	EventTypeLeadQualified    EventType = "lead.qualified"
+	EventTypeLeadUpdated      EventType = "lead.updated"
+	EventTypeMessageDelivered EventType = "message.delivered"
+	EventTypeMessageFailed    EventType = "message.failed"
+	EventTypeMessageRead      EventType = "message.read"
+	EventTypeMessageReceived  EventType = "message.received"
+	EventTypeMessageSent      EventType = "message.sent"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -199,6 +218,12 @@ func (e EventType) Valid() bool {
 	case EventTypeLeadQualified:
 		return true
 	case EventTypeLeadUpdated:
+		return true
+	case EventTypeMessageDelivered:
+		return true
+	case EventTypeMessageFailed:
+		return true
+	case EventTypeMessageRead:
 		return true
 	case EventTypeMessageReceived:
 		return true
@@ -250,18 +275,24 @@ func (e IntegrationProvider) Valid() bool {
 
 // Defines values for MessageStatus.
 const (
-	MessageStatusFailed   MessageStatus = "failed"
-	MessageStatusQueued   MessageStatus = "queued"
-	MessageStatusReceived MessageStatus = "received"
-	MessageStatusSent     MessageStatus = "sent"
+	MessageStatusDelivered MessageStatus = "delivered"
+	MessageStatusFailed    MessageStatus = "failed"
+	MessageStatusQueued    MessageStatus = "queued"
+	MessageStatusRead      MessageStatus = "read"
+	MessageStatusReceived  MessageStatus = "received"
+	MessageStatusSent      MessageStatus = "sent"
 )
 
 // Valid indicates whether the value is a known member of the MessageStatus enum.
 func (e MessageStatus) Valid() bool {
 	switch e {
+	case MessageStatusDelivered:
+		return true
 	case MessageStatusFailed:
 		return true
 	case MessageStatusQueued:
+		return true
+	case MessageStatusRead:
 		return true
 	case MessageStatusReceived:
 		return true
@@ -500,6 +531,24 @@ func (e Temperature) Valid() bool {
 	}
 }
 
+// Defines values for TemplateSource.
+const (
+	Local TemplateSource = "local"
+	Meta  TemplateSource = "meta"
+)
+
+// Valid indicates whether the value is a known member of the TemplateSource enum.
+func (e TemplateSource) Valid() bool {
+	switch e {
+	case Local:
+		return true
+	case Meta:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TemplateCategory.
 const (
 	AUTHENTICATION TemplateCategory = "AUTHENTICATION"
@@ -515,6 +564,33 @@ func (e TemplateCategory) Valid() bool {
 	case MARKETING:
 		return true
 	case UTILITY:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TemplateStatus.
+const (
+	APPROVED TemplateStatus = "APPROVED"
+	DISABLED TemplateStatus = "DISABLED"
+	PAUSED   TemplateStatus = "PAUSED"
+	PENDING  TemplateStatus = "PENDING"
+	REJECTED TemplateStatus = "REJECTED"
+)
+
+// Valid indicates whether the value is a known member of the TemplateStatus enum.
+func (e TemplateStatus) Valid() bool {
+	switch e {
+	case APPROVED:
+		return true
+	case DISABLED:
+		return true
+	case PAUSED:
+		return true
+	case PENDING:
+		return true
+	case REJECTED:
 		return true
 	default:
 		return false
@@ -1146,11 +1222,27 @@ type Message struct {
 	// CreatedAt Example: 2026-03-13T14:02:11Z
 	CreatedAt time.Time `json:"created_at"`
 
+	// DeliveredAt When the provider reported the message delivered to the contact's phone. A
+	// message reported `read` without a delivery report is delivered too: it gets
+	// the read time.
+	DeliveredAt nullable.Nullable[time.Time] `json:"delivered_at"`
+
 	// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
 	Direction Direction `json:"direction"`
 
-	// Error Why the provider refused the message; `null` unless `status` is `failed`.
+	// Error Why the provider refused or failed the message, in its words; `null` unless `status` is `failed`.
 	Error nullable.Nullable[string] `json:"error"`
+
+	// ErrorCode The provider's error code when it gave one, for example `131047` (WhatsApp:
+	// more than 24 hours since the contact last wrote) or `NOT_FOUND` (RCS: the
+	// phone cannot receive RCS); `null` otherwise.
+	ErrorCode nullable.Nullable[string] `json:"error_code"`
+
+	// ErrorTitle The provider's short name for the error, for example `Re-engagement message`; `null` when it gave none.
+	ErrorTitle nullable.Nullable[string] `json:"error_title"`
+
+	// FailedAt When the message failed; `null` unless `status` is `failed`.
+	FailedAt nullable.Nullable[time.Time] `json:"failed_at"`
 
 	// Id Example: 4521
 	Id int64 `json:"id"`
@@ -1173,9 +1265,23 @@ type Message struct {
 	// Example: wamid.HBgNNTUxMTk5OTk5OTk5ORUCABEYEjA
 	ProviderMessageId nullable.Nullable[string] `json:"provider_message_id"`
 
-	// Status `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-	// provider; `failed`: refused by the provider (see `error`); `received`: an
-	// inbound message.
+	// ReadAt When the provider reported the message read by the contact.
+	ReadAt nullable.Nullable[time.Time] `json:"read_at"`
+
+	// SentAt Outbound: when the provider accepted the message. Inbound: when the contact
+	// sent it, as the provider reports it (never later than when it arrived here).
+	//
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SentAt nullable.Nullable[time.Time] `json:"sent_at"`
+
+	// Status Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+	// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+	// by the contact) or `failed` (refused by the provider, or reported undeliverable
+	// later; see `error_code`, `error_title` and `error`). A message only moves
+	// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+	// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+	// changes nothing. Inbound messages are `received`.
 	Status MessageStatus `json:"status"`
 
 	// Type The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1194,9 +1300,13 @@ type MessageList struct {
 	Meta PageMeta  `json:"meta"`
 }
 
-// MessageStatus `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-// provider; `failed`: refused by the provider (see `error`); `received`: an
-// inbound message.
+// MessageStatus Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+// by the contact) or `failed` (refused by the provider, or reported undeliverable
+// later; see `error_code`, `error_title` and `error`). A message only moves
+// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+// changes nothing. Inbound messages are `received`.
 type MessageStatus string
 
 // MessageType The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1664,7 +1774,8 @@ type Template struct {
 	// Example: pt_BR
 	Language string `json:"language"`
 
-	// MetaApproved Whether Meta has approved the template. Only approved templates can be sent.
+	// MetaApproved Whether the template can be sent: `status` is `APPROVED` and Meta still lists
+	// it (`removed_at` is `null`). Only approved templates can be sent.
 	MetaApproved bool `json:"meta_approved"`
 
 	// Name A template's name, as registered with Meta.
@@ -1672,11 +1783,31 @@ type Template struct {
 	// Example: boas_vindas
 	Name TemplateName `json:"name"`
 
+	// RemovedAt When a sync found the template gone from Meta; `null` while Meta lists it.
+	RemovedAt nullable.Nullable[time.Time] `json:"removed_at"`
+
+	// Source `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+	// integration; `local`: created by your administrator, for sandbox integrations.
+	Source TemplateSource `json:"source"`
+
+	// Status Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+	// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+	Status TemplateStatus `json:"status"`
+
+	// SyncedAt When a sync last found the template at Meta; `null` for local templates.
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SyncedAt nullable.Nullable[time.Time] `json:"synced_at"`
+
 	// VariablesCount How many values `variables` must carry when sending it.
 	//
 	// Example: 1
 	VariablesCount int32 `json:"variables_count"`
 }
+
+// TemplateSource `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+// integration; `local`: created by your administrator, for sandbox integrations.
+type TemplateSource string
 
 // TemplateCategory defines model for TemplateCategory.
 type TemplateCategory string
@@ -1691,6 +1822,60 @@ type TemplateList struct {
 //
 // Example: boas_vindas
 type TemplateName = string
+
+// TemplateStatus Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+type TemplateStatus string
+
+// TemplateSyncRequest defines model for TemplateSyncRequest.
+type TemplateSyncRequest struct {
+	// IntegrationId The WhatsApp Cloud API integration whose templates to read; by default the oldest active one with a WhatsApp Business Account id.
+	//
+	// Example: 3
+	IntegrationId *int64 `json:"integration_id,omitempty"`
+}
+
+// TemplateSyncResult What a sync read from Meta and what it changed.
+type TemplateSyncResult struct {
+	// Created Templates new to this API.
+	//
+	// Example: 2
+	Created int32 `json:"created"`
+
+	// IntegrationId Example: 3
+	IntegrationId int64 `json:"integration_id"`
+
+	// Listed Templates Meta listed.
+	//
+	// Example: 12
+	Listed int32 `json:"listed"`
+
+	// Pages Pages of Meta's listing read.
+	//
+	// Example: 1
+	Pages int32 `json:"pages"`
+
+	// Removed Templates Meta no longer lists, now marked with `removed_at`.
+	//
+	// Example: 1
+	Removed int32 `json:"removed"`
+
+	// Skipped Templates Meta listed that this API cannot send (named placeholders, an unknown category or status).
+	//
+	// Example: 1
+	Skipped int32 `json:"skipped"`
+
+	// SyncedAt Example: 2026-03-13T14:02:11Z
+	SyncedAt time.Time `json:"synced_at"`
+
+	// Unchanged Example: 8
+	Unchanged int32 `json:"unchanged"`
+
+	// Updated Templates whose category, status, body or placeholders changed, or that reappeared at Meta.
+	//
+	// Example: 1
+	Updated int32 `json:"updated"`
+}
 
 // Text A single line of text without control characters; `null` when unknown.
 type Text = string
@@ -2327,6 +2512,9 @@ type ValidationError = Error
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
 
+// WhatsAppSendRefused The envelope of every error response.
+type WhatsAppSendRefused = Error
+
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2575,6 +2763,18 @@ type ListWhatsAppTemplatesParams struct {
 	MetaApproved *bool `form:"meta_approved,omitempty" json:"meta_approved,omitempty"`
 }
 
+// SyncWhatsAppTemplatesParams defines parameters for SyncWhatsAppTemplates.
+type SyncWhatsAppTemplatesParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody = ApiKeyCreate
 
@@ -2601,6 +2801,9 @@ type UpdateWebhookJSONRequestBody = WebhookPatch
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
+
+// SyncWhatsAppTemplatesJSONRequestBody defines body for SyncWhatsAppTemplates for application/json ContentType.
+type SyncWhatsAppTemplatesJSONRequestBody = TemplateSyncRequest
 
 // AsOneRecipient0 returns the union data inside the OneRecipient as a OneRecipient0
 func (t OneRecipient) AsOneRecipient0() (OneRecipient0, error) {
@@ -5471,6 +5674,9 @@ type ServerInterface interface {
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error
+	// SyncWhatsAppTemplates Sync templates from Meta
+	// (POST /whatsapp/templates/sync)
+	SyncWhatsAppTemplates(ctx echo.Context, params SyncWhatsAppTemplatesParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -6321,6 +6527,35 @@ func (w *ServerInterfaceWrapper) ListWhatsAppTemplates(ctx echo.Context) error {
 	return err
 }
 
+// SyncWhatsAppTemplates converts echo context to params.
+func (w *ServerInterfaceWrapper) SyncWhatsAppTemplates(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SyncWhatsAppTemplatesParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SyncWhatsAppTemplates(ctx, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -6381,6 +6616,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PUT(options.BaseURL+"/leads/:id", wrapper.UpdateLead, options.OperationMiddlewares["updateLead"]...)
 	router.POST(options.BaseURL+"/whatsapp/messages", wrapper.SendWhatsAppMessage, options.OperationMiddlewares["sendWhatsAppMessage"]...)
 	router.GET(options.BaseURL+"/whatsapp/templates", wrapper.ListWhatsAppTemplates, options.OperationMiddlewares["listWhatsAppTemplates"]...)
+	router.POST(options.BaseURL+"/whatsapp/templates/sync", wrapper.SyncWhatsAppTemplates, options.OperationMiddlewares["syncWhatsAppTemplates"]...)
 	router.GET(options.BaseURL+"/whatsapp/integrations", wrapper.ListWhatsAppIntegrations, options.OperationMiddlewares["listWhatsAppIntegrations"]...)
 	router.GET(options.BaseURL+"/rcs/integrations", wrapper.ListRCSIntegrations, options.OperationMiddlewares["listRCSIntegrations"]...)
 	router.POST(options.BaseURL+"/rcs/messages", wrapper.SendRCSMessage, options.OperationMiddlewares["sendRCSMessage"]...)
@@ -6619,6 +6855,17 @@ type WebhookOKJSONResponse struct {
 	Body Webhook
 
 	Headers WebhookOKResponseHeaders
+}
+
+type WhatsAppSendRefusedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type WhatsAppSendRefusedJSONResponse struct {
+	Body Error
+
+	Headers WhatsAppSendRefusedResponseHeaders
 }
 
 type ListApiKeysRequestObject struct {
@@ -12514,7 +12761,7 @@ func (response SendWhatsAppMessage415JSONResponse) VisitSendWhatsAppMessageRespo
 }
 
 type SendWhatsAppMessage422JSONResponse struct {
-	IdempotentValidationErrorJSONResponse
+	WhatsAppSendRefusedJSONResponse
 }
 
 func (response SendWhatsAppMessage422JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -12767,6 +13014,324 @@ func (response ListWhatsAppTemplates503JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
+type SyncWhatsAppTemplatesRequestObject struct {
+	Params SyncWhatsAppTemplatesParams
+	Body   *SyncWhatsAppTemplatesJSONRequestBody
+}
+
+type SyncWhatsAppTemplatesResponseObject interface {
+	VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error
+}
+
+type SyncWhatsAppTemplates200ResponseHeaders struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type SyncWhatsAppTemplates200JSONResponse struct {
+	Body    TemplateSyncResult
+	Headers SyncWhatsAppTemplates200ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates200JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SyncWhatsAppTemplates400JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SyncWhatsAppTemplates401JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates404ResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplates404JSONResponse struct {
+	Body    Error
+	Headers SyncWhatsAppTemplates404ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates404JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SyncWhatsAppTemplates409JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SyncWhatsAppTemplates413JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SyncWhatsAppTemplates415JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
+
+func (response SyncWhatsAppTemplates422JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response SyncWhatsAppTemplates429JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SyncWhatsAppTemplates431JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SyncWhatsAppTemplates500JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates502ResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplates502JSONResponse struct {
+	Body    Error
+	Headers SyncWhatsAppTemplates502ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates502JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SyncWhatsAppTemplates503JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListApiKeys List API keys
@@ -12862,6 +13427,9 @@ type StrictServerInterface interface {
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx context.Context, request ListWhatsAppTemplatesRequestObject) (ListWhatsAppTemplatesResponseObject, error)
+	// SyncWhatsAppTemplates Sync templates from Meta
+	// (POST /whatsapp/templates/sync)
+	SyncWhatsAppTemplates(ctx context.Context, request SyncWhatsAppTemplatesRequestObject) (SyncWhatsAppTemplatesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -13861,384 +14429,485 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 	return nil
 }
 
+// SyncWhatsAppTemplates operation middleware
+func (sh *strictHandler) SyncWhatsAppTemplates(ctx echo.Context, params SyncWhatsAppTemplatesParams) error {
+	var request SyncWhatsAppTemplatesRequestObject
+
+	request.Params = params
+
+	var body SyncWhatsAppTemplatesJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SyncWhatsAppTemplates(ctx.Request().Context(), request.(SyncWhatsAppTemplatesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SyncWhatsAppTemplates")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SyncWhatsAppTemplatesResponseObject); ok {
+		return validResponse.VisitSyncWhatsAppTemplatesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Ldxu3lfBfQdndY8kZ0qQsOTZ19vSTZSdR41clue2ux8sBZ0AS0RCYABhJrKP97d/BvcA8yOHLlu2k",
-	"Vs6pK5IzwAVwcd+PD61YTjMpmDC61f/QmjCaMAV/niRsmknDhGmfsiylM5bYrxOmY8Uzw6Vo9VuRUTmL",
-	"yNWECWImXBOuiZkwoo1ULCFU6CumiJGECsKoSjlTRLFfc6YNueJmgg/TKSNRMV88a//MZlGnFbR0PGFT",
-	"aqdlIp+2+u9adr7W+6BlZhlr9VvaKC7GrZuboPUaYKLpKTXsBZ9yA/8sgvyCXzAS/bNdPNeGf6NDkimm",
-	"mTB+NayElGpCczNhwvCYGpaQIRtJxQg3ZER5ypI6sFMu+NTC2y0A5cKwMVPNkJ6yKeXCLmQDaIuHvy7E",
-	"mpnNoNXsq+wtM2p2NDJMLUJ5xmIpEm3R8opy4yc0asbFmNAx5WLJnL3GOWGu9paTTRgR7NoU+xBTQXQe",
-	"xwwXbL/myl45i/FbALOA2IsgneKUmtA0lVcsIRyPJM6VgjPiIpFXZCdjiky5yA0jUhH7KaGzgFxNeDxh",
-	"l0zZyx6nUuMNV7mwWElkbnY3XEF37QpW3IxiFSkbmeYl3CIYjej+D4/Mcztncd3ogFjUJm8FvyaGT5mF",
-	"USM2fAJgN0Ero4pOmXF0+ijjP7PZSQNxPp8wcvTmhFyw2T1NIp4ATWXXdJqlrNV/GLS4fSyjZtIKWoJO",
-	"YaZkJWwjqabUIESP9lvBOnR8xlJ+ydRS+BL3exOATx73GkH07wxuGdafqEjkaLQM1An+3LiVvS+xlxUO",
-	"+TObLQL5kl4wi3HK0iOi6Yh1yBkTCaHkkqY5I7ngv+bMXlaLtDJjitpXyUzmZMqoIDuUvH178iwUlpMn",
-	"jKa7HWKXPuJKmzrj5sbeeH0I82WM4tdckL19MpG50vA5FAWDnzIzkUlA7BYRKhIylMmMjJlBiQGncAID",
-	"0ODAjRA1SCJ9AoJHAAMJaSceAzzEXPGYIdQw7QWbIcA0FAkfjRhcVL8Urkm0v7dnF+u3dnDBZgPFcs2S",
-	"qLq6CU+BbIcCQeWaaMPTtCB8MFb3SW0sLgaZkmPFtI78cirsIuqQn9lME6oY0bHMWGIPZyZzRaQaU8H/",
-	"BQfUCUUV21r7oydxj+3R9uPh90l7Pz44aD9hj3rtveT7UZc+HB7EvV7LYSRKdCVOzolZdT5Hr18wMTaT",
-	"Vn/v4ADw0X/uWbJjDFN2zP9996f2/73feUfa//f+Pvy9+5f/aM0LZUHruu3eaU+Z1nRsf5zm2jJBkiku",
-	"DB2mjBydHZ+cwObI3JCU0QTYiCJGUZ7av3VGY6bhDrxgNFl2Qe2rTbezt/dFSN1LXOMy6NwWNAG4f7D3",
-	"RQjIGziCeeDst0Tk0yFTARkpOSW9Djkimf06o9rA9bRkhGvCppmZdTxu/ZozNSuhtW/U8ClhI5qnBsCp",
-	"wvpwbwNYmWoG98SwqQZpxM63FBamBsvh2TtoAoheO4C63bXg/YMNJ1JeLDvsK/y56bC///wnfWOH0pkU",
-	"moGI8JQmTlqyn2IpLC21f9IsS63UzaV48Iu20H/wgMKLWXkIOp9OqZpVtpbQoby0cromfuuCFjAaGEYp",
-	"qXC6xEI3pMnAUd1W0EqYoTz1c+BJ9d8VxIEaMpXakF6323p/E7RK8nFeUR0mVBMuLmnKE1LKRB27ATfV",
-	"zfsPxUatfuvPD0pd9wH+qh88BzDhhcVTLGRzmafAZixsitGkT6Y0tWfCEvLXs9evyA4XcZoD4Upy3FNg",
-	"PRbAUFBB5PAXFpuggPft+Q/tx8C9UikY0blSckwN01YJmFjJMQrDPHnc7Ua7geVd0TEeW/t8lrGISDOx",
-	"YveEChLNnyKwRT9TlX86zTqwxLV8gsDVARHfsuZiJ8mOxRQl01DEE6pobHeX4EJZsotMqWIwaNQ8mvbe",
-	"vfNgica+SgXYarjyzWXi/JbD2bcAVY6lGKU83vY6FajxZiLF3K06EniklokBZoM5JYMHV1yr2ENSv1M4",
-	"/rsWxfGcqcUPSGhqsXhG2DXXRs9dsaNN3rnVW6ZlruLFGb5V7HJ6yOufN0CvzfbfjbjsBJxmM7fjSwyA",
-	"q1bV9Moym8SqcRZf+Nhja37pY05s8QU8LPj5XMoXVCGn3IIgmMprS6+440IDBGQw4ixN9MBIOUjh3erN",
-	"X8Yr72ny9vQF8Bu3HtA5YADHRnqPyM/86e1zz4apjRwzIHZLYZhXdk9BH9tydy+q7y3d3mbVr05P55Wm",
-	"/rvWFdXEPuiUS7KgWy4ILlyTuXHQ+Omo3srBOuStZoQSwa5Aox1ZDg6f/AO3c27REkW4j5xgQZQgS7ch",
-	"FF562qGOtdUsAFKBAWDXW+5Sq2l428G3LFuUNPQjpQwu3jiTQ13CWGLIgYO1ODVv0FgldiyxcSynRUcN",
-	"k87fhgKAIbOCdKZkzLRmSYeAyYTQkZVKe86IelsY7yUowPGl0ojFV26lX0KJNla6NxNq7D0c8kSjXSie",
-	"UDFmHRItswD117rBGqT1hXM5dAY+3I6aOamwL8/fnzkXxUa4WXpQPoaF/ztcwL9b9Qgu2vMS/z+O/dSv",
-	"4YWj/UA5gZY7EllqyN8CvwpaU641F+MGfQiVDvDtyHzlhlwWpzTAn5pVIRyQa1JYWRYtC2N+yQRJqKGw",
-	"VKcg3xalmQfUURywg3NNrliatqtGhWFuyFAxeuF86jAB6O6hGOaaC6Y1UXnKDknkVhyRKc00YTSeEDka",
-	"MQEmCRAZke0aiQYbXLYlFHcs/+tTHGHYGH0x+ha1vsqwL7g2y+R0Xpn9U5XuP5DiZndHCZp+DGnn7t3V",
-	"ioV7qIEq1QjPmbS3xN7TK/AhKynGRAoic0U0T9gtkZ+105CKl4IkkmmweCp2yWhK/GL0Ifk1lwYDGKJ/",
-	"tp1duX2SRE69wxCPmcyJ3VAaG6LzLJPKfLsGnReMJhvd6yqOpYzOSQ5H5NecpnzEWQImuipTtBBRMRs4",
-	"d8LzaaaYpuTF+bOjVtCKFaOGJQNwIex19x61uw/bvYfnvf1+d6/f6/0PYCdNB2683kG32w1adkPSVr/1",
-	"i6Ty/zEcshPLaSto8cT51SwgAx1LxVr9xweFP+OvkkpyxtNL2go8D24dHPR6T/x/raBl2BR80Ll9uTWR",
-	"ls3nWdIA6v5590n/Ybff7f5Pa4vLYDd+GdmzgH9D5M55J48RE7bERe2eq+KiYdeGQEyXvGSK/GNCjT7K",
-	"shpSTqgQzGLQlf2Vwq+Vae0QrX7rdUr/RI7lVJJMai0J/SVPqPqLXf1GiMsVi93BytwMZS7s1XDkWORp",
-	"iujqvawFtxsAEjsUtn/js8uwNVPykidMDRyNhFdaV3TKk85PT8evXp2/vX55fnHw2v/v9O3x0dPn//38",
-	"F3sFrdKY61Yf97Jw2sEWLMP66jq3wHp31MsQ36+D0DhmmWEJ0HK3qEPCXWgDBnBqElmAo89mG34hEe/W",
-	"Oc3fnr7wcuOEW+hmq4OoFgNE/21vd9BKubiAc/mRGXf6T5eGXEU8ifxWejexj9uF34wkI5mm8qqKGGQI",
-	"G14EDdnRW+NiutZ8WBpcjv/w43es4P/nBzxxsox765yqMTOvpPkBLu32Qpi7yXXa9EoSGht+WRNtK3Yn",
-	"nqzUrysEQkgzGDl6skR683SvNtf3IDrBm2A4EgiPU3oXOfsriW7fea4+D9sG8FiWV85+a2bhpk1x+mt1",
-	"4YXYCFYzi2ULwUwBRpe5LQFf9JClUox1EZgGqqNjHh0SzU8I7kmp0OhmZYiUGrbJ1GSn1JOtnOIjz1j6",
-	"bbuzP/IC/vHw2MNXGHmbsOTb1VPe0FkqafI5nZkZTrGl+7KwkdWcheTl5/BXrprrW0WM4rutNYeMqZeQ",
-	"QrDaxU0NG6R2ggG7jhlL2ArKYIEh8DDxD9c9RPt7ZZz97WCHlGRKxcyjiAZ7NsgSLr6+89Huluqj/+ah",
-	"EmdMJD9ASs+WSKTYqNmPUqgy7omqwLqK/2gmkgFmF9W9BVXV7l1r/2Bvr8FLUMyacGRRqEhVJ++TnT/3",
-	"Hva6D7u75JTFPONWUUYXBIbawotcFDk4Kb89J35leU5kWrVRVpQqVoLx91Y74FPWCUXVJlhXC934pf/S",
-	"z3FPE8WolsIOE6Gn4zAUXvTqlHsMvk1urETeIVHdXhr1iW62WIbCmyw/wRb5DUt7Z0xd8pi9FfSS8pQO",
-	"020ZfV5/c8Utg4kG1edXcnv3AiijbJpJRRVPZ6Tyfp3Q3zqdnzBw/g0pasS5UIzGE8hSWH5JyCuXf3JF",
-	"tQ8CSEguUqY1ocQqJwqihomeyCuL8Bt48EOxsyY/NnBO1Tevz853P8Xh/6kc6I97E94KmpuJVPxfW7Mk",
-	"57heUH8uIKVm6ZXIqzMuvQsvcfBCuMAsLm4s3b135AZAjfYpo4opoi8GKb9kg06nc8+i6r1/to/enIDP",
-	"vvrTLd4TB5u9Jm4vApKLCyGvhAVAsUt5wRII5XsrHNVlyUuWcHoOprntVE1quOitpDZ5OctgaqcZgAlw",
-	"c/XCJx9gaP5fz16/OiTxhCrNDMH57WItASgmusX9tCDc02QuzB+tFJREDpB64H9uRu3HUYc8lQlnGNFZ",
-	"Av/taiufFrbzLYWknG8dftJpCjUJxbJYE7s+qchUKkYm+ZSKtmWEwFArISjfLKa6LLJbjPlwIy47bJeX",
-	"FhTpllb61nwMCayaxYqZb8YnWlyfShr9osfkSBSsTo4ajIXEx/Nxo1k6AhYBxREyqox9hcOOZkpmTBmO",
-	"NKbq1vxQSexd4uEssv8SaljbCp0LybY36OP8UEvv3yprMGilVJuB1Q4dXEuKHdjFQuhWvWwH9dw08HZ8",
-	"rB1xSCKRp2lE+Ah3ppYN2eziX7JkOw5qHejtW9gCDD5YfUPwoF/ZJ2/subARv252lGHdBAyZ7j0iZRKc",
-	"q4FBDEtTzPKjcNr+UmHMjL1SZsKm9fV6cWyfHT988tOvL1q1xGr/67tu+8lR+39o+1/vPzy++Y+m43YS",
-	"VuNBORmhDDR1D5MdEM3GTDBlD20XE9zxN/sspONH+91eRKQg9rRmZcRmZRkjmuryAIZSpoyKClTrMagC",
-	"VYEhmGPPDbmS6gJi0T4GDW6qbuF3mFkLiFGcdi2uYA7vy42tLaYsOYSZnHatiEkYUQFUO0k40vo3ldvu",
-	"tmqOqsAeGEkQkA5560RnzO4BUU4xOxGWg6mTj23RfG5H4PV1CwLEomn6etTqv9tkqtZN8GEOzosmgupu",
-	"VoecTUBXEDHro10JTn7CFEMyW/UrXjCWacegNOpDoUCFKKopRP0GjSiyIkhUaET92m/ztRXm7+fsl388",
-	"o+oXc977V5J9n8RHw+Pk+ejHyckvP6cvxevsb+ps/RXef9h0h+eOxe7W4qm8b2LjLqw6KI1vJQfqlCcJ",
-	"UZ/9+VOxsiT4zw2b6s3QyA7p4KJKUfg8ZWatNPKGjtlL+9z8WgEGN8ZyTHzl8Hz+7lgEBuvHTObAbCwd",
-	"BpwpiXFQJFKD8DrThk0xZyPXzvHr7Pbl2R+fvsQ6AEXVC1cJYEkVjP8Nw+tutx2G170fwvD6+x/e3698",
-	"t9fF75oe26pahks8H6ZUXFhUBlsmF8SlZ1cYk926Yx90VRZNq0RfqVg3lE8LWs8YTf/u1ZlFhGPXGdAi",
-	"V0hGjmADE0bTwIeSVKWie9qVRIpnFeLOhLcQ1MtzYLBhSepljpbCakGG8r+gVh9pCS9AG3urLEDEkueX",
-	"TBhveliQ8Zj9ldi3ISIhcoJyxzBtIufuKaoVWWXbbYH9nTCRZJILZJFuzyG80LGZFsZ8dFyUl/9YRHO2",
-	"CqWvo1jM+GXtKxcw5pN0yzGLb1KJGSBVoJecMlZOWtyC14K5PYCQPqe61dQFJw5YHJ1mDUKt+0EvDv68",
-	"+mJAZJrYXQPBCup3bEKIPOhHOEoTRfosUjVsyobAVZHMvzrgS8Kw4FdXIMTfocSPQ5i4ZKnMWJ1AsUsz",
-	"2Bt+Hx+w7uhJsk/34x57PHpIHw0Pkg1UAiiotaVSINi1GbijWy3VQTk796RVg5K8lP2dNTzCKEjw+0QZ",
-	"WgyizkeL+z6mcjPMOcOnb+rRlqsRZW9zRHF3ZTC3599vveN+oKovsjGO759tp+2Dx4uKpCBbbV64wIBS",
-	"1W7uYelUkAI8EWA8FAlRrCRwdcSb6vHgIOmNuvH39CHbG+6PHtEn8ePke9YbtjaSwCvbU7kZ/n41rro4",
-	"4KCkLYsIOSfMV862SbCYJyML0pEb+baxI8ld9BxSukptqu4qBOk2IUhhbZy/iDM4WX8F0UFb57/c+CKT",
-	"qFeUq8NoUGA+ynm4WEIOug83v4gDtH5+aIytwZHvafLT+fkbgi8swFb3sNUAPOg+bKjZtASyaqWmKibW",
-	"DrcOdv2I/CavQqFbkK4Lfvyl5es5mrhY19cTZ6eT+/tHFNjhyE6F4JNo7kpGuwGJCjSLQmF1PNKMYHvX",
-	"10EllsDiQY1YOSwOMNhz8f1ov9clP0rBsKqRKW2cYGFIuLbokThhA3U9J6G5JVo88LDa64xRIY3SU5lo",
-	"sLBfPvEg6qMANZyhcjJRMh+jinb05uSQRFz457yohzXXoIwoBilUxchKQoN7sxG055ip0yTYtu1PhCaJ",
-	"YloHPoKDC5LKK6ZITDVbL6O3plRxOpcDVNxGzBMK6vUD99fRDavxjGV7cS3N5A1kJicVlTwNrmkRxr4o",
-	"lBa0cs4A20ipjixdGqYsIFMaT7hgpbcC57GvVU+nXtRszrlbDXLFPFgInXYBP5gJ42s3NYVFNjiRmuPk",
-	"FhINl4Ww18OeljpMl2aYL6/6sL5GTVMwyPsqhjUsd5GLlk60ZmNbhe4uvDxPYOtn/0Ppt9qJwDEXBSSK",
-	"qUr0u733HcNNCvVGK/XRBJ2yXWfsDoX3ZxE6lLlx5SHsoB3yfJqZWVn6GnHJ+ZLxadywOVvUWk/hAlkv",
-	"DAeLmD3nfXNezQ55JgGMjCrNIDSFGzKlM+KKWdSIwCp/5Doh0DHZMjjPn+Uie5p7czkn3kSlpwU/wArb",
-	"Q/vUkBEj0XXjbh5QFBpPQHFh+IwvjB0KHCqmhqZyTHaiB25M3ZnRaWoR5QHVMxHTjOM3u3VW8+WNAU1M",
-	"wlcBa8AOV3VOJCzBdD7gSTQ3cooGWCMt6jOlpSj8YIbRaYNvCwBYrSo6YAGD8PlFHwDXRGZMfLx2+EWc",
-	"bNsr1EW24Ye5CrVbjoMxlsvVACziR3X1WOvX+Q1LeE7yKSX2BKU2lMRyylTMadr6aHXbYdnHaNsbn0OT",
-	"gun3tdiZivpY0xBLBF2rLbq1fKSLx2O5kYjJ2zl5KnjSnLxsx7VTLJ7sZ0MnXsOmoLCLOsJwNZHEQBFy",
-	"brZCtbrJfYXNPQzPPtZyvoA1CwizAgNuQdcrajB+YVWvfh8bNJeMiULN8yfpDtr7sOH0QQcTJML7E9W0",
-	"lIyJ4mY18p6TerLm/FWJpRCoWyGnwXN0VcAgqrxDTowmsWIJE4bTFK8PhlooZnIlmi4RJhk2mbvTWUOS",
-	"qEYhgYmqQFPxbselb2XVWXkXzBdiQh9h1HWOtRKeI2O14SkTRjbNCPLnwHlVGilSUZDIpTcU4rC95yBO",
-	"BCThY240kSKdcwtBUCWboxkHB73efre73+12u5vwe48pDTiuqUiG8jqyOrdUSVn/iFCN+roP3XAqODSC",
-	"ETMrdO+gYR4qh4fCUjzBrmpIs3tIIu9iG8SpzDGxwd7We7oojECO7S9gBQhFNJZynLKBGk7h2R/h4z1N",
-	"To/PyFO/lS/9LahLk241raBVn7UVtMphm5skLQuM8Ihd2cXAX56506/hdBPBqVz1ZSnoVde+kXDhClPJ",
-	"jmZoLEq5xgCq6lbX+dzWiD9fEunTSHqVqC2Q9SYy3bRdL1wWbZNIHhB2TWNjaZX2NiRH7SyPRRsIhEw0",
-	"yOG1ijCrF3LOrs1no1bVwjLrzKHeCX1TFJ9ZE9kKDzWQxI+QgKqVbNaXlTmDBzeMOfP7m/mg4pWcHh66",
-	"mSuPs26C8tFNRO4Ngu02IB6+OrkjIt4MWMO8+jJqu1xDje3cOPYEPlIqt9QbNO5V4nhANIghXOuMpc4+",
-	"g3EnXEMVT6WkCtCCQzRPLQ9Jpda3cw+/yJX5XeH7ichy8ylIP4efOPMy1LkF2o+lpb6wLG8nfUNNPNkS",
-	"6899mQuosYGmvUP/jU9ogCA7y2W4wjCfLRXWO0T/UojeiBdQVCnelh5iaA5LOPZiQjonRwQbRyziiEWB",
-	"OGVUseQOPf7wdPDMr3ppMy3YF9cWqmuJR6/brcngj7dopdQYzfCSXh8tjRz7SV5h5QUrlGhCi36BkCOs",
-	"eK1dKNdkStUFSwqHclC2lgtFEZrkOthgLjFnmgxpfEHkaETYNe4tp2k6Q03Ehdjo3TnnzOOVyz5YJ2xC",
-	"IuTb0xdNkn+WD1Mek4kxWf/BAyIV/Knt329PX9Tz+WMqSCKvRCrpXECHf4dds2mWyk4spw/4lI7ZtPNL",
-	"Np7z1nb3H9dCW+Hlv/QfPHj3v2Go33+3bXc3KpaB3yqrfzWtvahJMKqWeguI94NjOa0h1gRaIDHbm2cq",
-	"OVeNRBNtDQ0R7FwkkBxiKV9QmBF2PJy7UKdZl07+HQd1XYPdpAbiws39PFpaNbhhJaUtHlwfirSq7MTK",
-	"2EB3fzub2H3mVD8s87il7jdfFfKTrGsbWO6rdfWK4mfzNrGmXlAb2PnXxURtq4Y21r38sKKw5D1NeFL4",
-	"BhaP2/C0jh1FIcp5t8GmxTVvKVLU0aXSdWWcb3mDl3zQ72eILW1SvecQtmrBK2+yG6niCCt9Hl539xSw",
-	"+Zz9Dd9OO3dbcgtaVlHK9AsrWnVMWDQo/5qzHIrrYDgVGgJmzJSoPKxTwENXR7U//0QoKo8UNXs8vZwb",
-	"BUUSV1Nn95BEnr1Aa5FQOB7j71zdbIwwYxiQKSPd7Ma4MIMmx00VvVeVaAWO2Cms3X0SWc4WBfb/sUKj",
-	"/RsEEPuHXY60fyQyzqd2Z4JQRDRPuIw65PT4rDLAiKdFMI77f5lrBnEXimXpzF79gX86dQVlo04oTur7",
-	"oVGzsZAW1tSibORUJiwlO9rw+AJyPBWjcI10QDqdzm4orH4TVaKmoqCx+BEMzwWJ3NXqFBfLbm5UPxRX",
-	"/9fvkb3ZU1e8yu6Qvc5ug1pBC7bHnhyH/Bi7H/h/sB1wktXdsPfdV9ethXs1HvRrwYpKVSAPiZnL/Wty",
-	"mr6/CT40KRqL+WrPnQUbSgGMSORGcAHrGGnVJ0OJDSIE45C8yjV2rXYhYWhv62BUHZYEa3LkeiBwOed+",
-	"U5euxm9744qKHzFfcv3KKqO51dWGiJaAXwUiWJjVte196ajdnMCLfedd/9TlQsvahrtBpQ1rZZhP7JMb",
-	"tIw0NF3Ww3dKTTzxHuYRTzG1WkJNNGjuq+fzxLYOlYf5YV1NVDxmPN2BR8gD4jdgNzok3cItCfABoHPQ",
-	"PNoSlvlwuOrJBdV2xbhlddCbWFRRoKRBEMOGnbrgThXH66KPtVbjvJLd2G0/ef+h1w16B80J6BV7RZMS",
-	"W611h51iFKMQQYtd22OZC6Nm8A3ho0rMErYA80Q7CULBOuMOib47OCA7vd4uAWjb9p+oQ05cvKJLioy+",
-	"iwLXMDwgiTT2X6onmOESiozabZ8wzTTkwWjmzFZTeWl3ijrW4HYMojh9zHsPDSAHu9ivHfYWqXlFlX64",
-	"V9vFMPzuL+/Izm6n/f7+Dmyp/7S7dG9XqNYTesmIh8MBGRDpSoykM6JZRiG134oOjdsAfX6LTbAHeXp8",
-	"9jQ3pjkyYwi/wK0kluEckgjYGNEsZbHR5MpuETfASDsgftoBplxQg6rhlGaZq/YR0zRdJqudHp8d0zR1",
-	"kDhetuLhU/t78XSuVg38Vvlxbwqbgcsuxr2/CVpSsA1y3ecGW/twZUkbPF1d08376tE0kK+3mUWDfXdC",
-	"euNMyvK4bwBzT/Cl/UURuw7/doblZxCjE1VDB6JFi42Lvt0A5DdSmyGNL55ZyX2jiBRHe4wkCXd5ys87",
-	"vUf7ZCf6LlogQXW7TOu7FZQxDL9717M3GSjko6C3f/MR9jGEBYHsk+9cyX28uN/XLjiag6/NBrt0lo/H",
-	"TNtN8KZnr8J6gROu4NrYEKc3OimyttdNvAgQRSVb+2ItQUGZ3AuxiygyLPF/I6zWC7H9G1xSlTyrvAHa",
-	"ZcLpAKjKOg3VGXLtXnOTsg3nO4dnF/Ydvl2xxc/qC1vEerul9zR0ZwlIDiRir9vtVooEkB2MNiKnT1/e",
-	"01hJeQ77j6UYcUWJkFpTIkdMGUqYzljMafqnedvxJkUSPqLkgefor96+mCtx4PaiYkZeiXWbVTGp6T+L",
-	"wj7kBomEQrt+xeMJ7PTvBV0X7ZdrxqgHadWNlitf9Vv0gtEE3/yoq/IxHrHtb1cT+VPJ5uRv3W089yAt",
-	"v4f2icpFrGDyXIS0kkluJGFT8oxpQ3/N2cI927IWyUffuObCIrhmoNJf+OZ55mBZxR46IWF/m6JtqEoG",
-	"VzwxEzwWCNts9Vsvnz87efuyFTT4F694ggGHMKSV7auhzWcvj168aAV+gCbLCby3sUnT88qa8NXDs3Wf",
-	"9hZFsa95wT/mri5eO7RRbXr1cE+XXL0feMq+MAqOeMrIDtjmAgKmOatWoWVut5q8e885agqvbAOS2sG2",
-	"JZhflcLzKRuYpRZgu5x7mrw8efkcKujUCRvs2YNfMjbnc+7tfV+nYLT9r/ffPXiHNbNAUy7+/NOf/yPM",
-	"u929R/876HzX3pKyWXG7BK4oC1WB63ZwHKyym+J3gQLV3V2C7hsEVJ8en60Kqj70AexYqQnr77j0h3mn",
-	"4t7W/s7T4zPfxe0L30qIeCISkwqnNHMGeSoKkwhJ6bBJq7iF62QHXmJ/s2Dd0xAvWr8MR5dM8ISSNzRP",
-	"uUYf1KeUG7tlFp9Sw02e1I3A7b2HnYNHvf3e/soiXU+qxuD2k25DLa6Pp0CpFOMGyPYfdR4dHDyulTVq",
-	"KB/2uAYafFyA7RYIQOFs2ZQIFNtdXeASIlDr39mY72xpgHfGufu/YKwzLnRlvaHOavMrBZiy8V/B3Fe+",
-	"UBMcnQ9r+QtVFl9xYy1/YZ4CLTjD1ljd7IPn7LrSz3DNW9WHb8GqWB9u7ePV/dnIDFke2GaP145rU9Pl",
-	"/CZu8N78uXmzZ83et4DuZ1BjhcYXFtNnMi+LK/hGL4ZmmvCKDWT/8XY2EOQgA9oUKfelrR1/y3l8cYoG",
-	"8TWc9bbsqx9pcJwndM6A6MBYQtuqZu/tTIhnTCSaRG78qIYSLmWqlMvLqlJfeZMWWQc6O7Y1y26wq/M3",
-	"8gsJZtAcGmQxvH69HvnV4jCxC+VMk1wkTDXWRv+DabqwrIFb1jZGgMqdrpsCelVTQG/RFLAh0q1EtZIt",
-	"bolz9eUuwbw5fG8ID6WoiXjnogK8mJF4wjPsklTQ7YPtqPbfmSIvKdfz1ai+uumseSeqAVRVk/1+98mj",
-	"pabCZbHCtSXbEb48o/pKpOYPT0U+8U5vf5OX3NzSt70dH36dMaFJlKs0+l3y11yljabbrYxwKwljfYbK",
-	"ps7hx8pyLmizkR3yI79kGPUtFSnKkUE5E2kmn1zs5Qw7vpxBPf2lJfp9EoYrdnUPO8VAnpGul++HzEFu",
-	"oGMjVvDXdMQgNofrUERXE83iQVTzcT/cI4qKRE7JcGaYJlyQIdXs0f5htbLtmZ8xKuq2h+JqIlNG8BS9",
-	"mPfTy6NjrIlvP52Br04lRfqObwiJxRximQAQhs3XXGshqMd7P/xdP/3byUTp+HiS/u3k5d+/Gx7os//W",
-	"mRx+L589/Nujv/539+d/9djb/6oHB+D7penyuwdQ/v+/GkOozutJXou+CaioUqu/YyQZ5jNotwZJWdFE",
-	"GmjZH42U/BcTtbosEwmldamaQqS3xOzsFOpcwtONl6IaNzlPbYtqFiXXwocbPKEyWdL+ATkdiIdogGEJ",
-	"2swmMoWSxdGHD72bmyiwf+zBH53OAg8k8FBANPuFkiGbti+5SOSfWo0eGsPGEuuer8uks4s59s/7FKGV",
-	"UkzRgp5DY+Cgsav4PU2upEr0BoVPpBhKqlxt0t9HmbOP6CUkxnljjtd5ZcesEOce9JGBWDfFNb6bzwfJ",
-	"zODpaRO8U2bogGaZkperWuLA0BOqiX+0dn4dgmWBit/c91gVaMggxau5MNBmyaA4nG89dEkVtyerBxCH",
-	"tCL5ETJgNYmKNyJsVhhTpVxdSe3ar83t2Mo44PVRqtUSMcWJVq5TeTvmjyDA67+4yrXlYxbuYIWNvzw6",
-	"/fn5+cmrH1tB6+35yYuT8/9uBa2jt+c/PX91fnJ8dH7y+tVKknYLKSkFdfzSOSk1/GkgzZVLZY8swPTD",
-	"MdcGCCyQWztx/UoNJdUDSznpnM500NtbpT8gdxtsmRrqlQdpLxoUIG7HVFvuZjD628XdUpGgiQDyjzUu",
-	"/7ox0FhzYVXClGMUfmF58NWc6trY0lLHNW3xYJHuflmF0bfxa1gvpgBDWDKk7ehGXgMVSzWWOK3399us",
-	"Q92ywmmekuL4EAhdNK3okAiUg6hsu13U3zbV5oNSWRmOCXLFSMKTvmuE3FwhfK7Ct+v83A1FLIVmcQ5O",
-	"zEpjFkxrmmtWQiIPyQCL/UVE05nGPm5zImCNz1ZovFVMUjnesAPjU/f058vXdetZWWi1qRZ6Y6lVPO+P",
-	"L7Y6t73LU4I9RNxK/DjrGoDWzo24uOG5PMeHF2Wc7Rt1cD0oAowWckssrGXjIL9qzUzR64XqCch59zQJ",
-	"MeJynCuqyNGbEw9s2II8mMBeF47FiYsKxqAwuiLodk0dciRqVAAFHUOmUhsiBTskml5yMQ4FJKzRseUU",
-	"lppgPRgoKLYjlWtJZz/uYj4E9M+nwsoiVlDjhoCKl/ILFgorn0BP4rlbtLRD4JReD6qtglbq3pXaEBtK",
-	"WW7nKv0dL7nM9QCJ34BdZ1wx3Xhr3kJmMhCmCj2xJI6mWgIZ9XwUOqggOXX1J0BHo9oQJQ1sf53TGNgy",
-	"qPktPuGafYZauhsZQdyuNplBqjIiBrS4+1gpIFg780ViUadmKw+tdutKmrxdfvIciW7W7K4oJABJK/iX",
-	"fZlca9OCrnpC6zsQAKWd0oT1KzhkbxzF2jllY42dJGdEyKuADBnYMXxvEmBzdnZopww9/hUzarbbIUfE",
-	"LdiNOFZgKrfPCBJhXM/AzTCgJnJV6GmaajJkEy6SgEwZFbrOa7kOhcZ2ENBYHAQKx+GlAo7KxfgQC6T7",
-	"pUOrUEogwZYlRE/s8uSIyFyFoijTEtOMxtzMoKCa3VC3gDLvNmEpnTkZBkQLX1v9ngMhFNL/FOfayClT",
-	"+h5Sm7rMsrD+FYzRxUChhWuKhcgRg+YVdKy77wb9+Jvru40s1/IqNAewDHpy417XMKcmv3c/LQ2x7IGy",
-	"uHkrbs5Hlt7zyzGyUEy2LCL1kax+nuds5nqocZ9Fz4NviZMxVZQlOiSPEW98wazOR/KtT6PJTeR47XFu",
-	"0fG16DK+0PLV6RqOcq9bQt0OPb+KubG26I1a71vY1OO8XPzzAqWW9OiD6+gOeP5m1u5ic5+HlY0d3m+Y",
-	"s1frK1j6ir9f5SoOWrngv+bM/WzpUrnqWzCElEjwZe0g1ZuyVXNYz1iwQWzdDPKS5d5X8MdvAesWcluV",
-	"IlfS6ENkkc5Ciqxzc3OCNxhoIzNd4YCHxClQiul8in6fKeZspowqvajPN9tlb4lffF4dZXtav+xOlA69",
-	"OQ/sp2tBVgNCezMt3YDV+ic4Q0Fgl/T43147+YwcZaWmsYL0nDNtTpl2iv8cCfWqwurG/I2d8GA7uSC9",
-	"rt1GKTB3ZBGrvbSxtBKXYdrc04RBdnO9t+yMpHJcO56P6Qo7185yrpWW72enjbMw4oqhRZjXoJhI/C+4",
-	"BeA2m/I05ZW1l+UW92+vTaZV7qDmv5JWq6mK+1FxfBFWmMw3M0F9gQaYe93upzfALLFzk+6XdUxbcSEa",
-	"C1n+A0wephSjLNt48/rsnCV90FddhUhsz+9rREZgkrqaSM3IRGq0BYYCuDrquSdvLvfLfoYu4WNm2VD7",
-	"6Oz45KRkhlY0j5kwbSbA498hbzULRWUuLkimZJJDoacOOcJRmSv8AR1GpPEFOXdSKTOrvwYkU/ySGits",
-	"miupLnQQipSLi3YqY5oWKUbQlYFYQcbKNLuOb2JlL2//dp1PAqijAWZ5CHGA9SqmZXoJ+uB8mIJfwpTl",
-	"mhsG1T2vmuSXhdKe736avH93bvB/b7L37870e6j0WSZe7fylX35qv//QDR71biq/7/5l5y/9MOxs9cru",
-	"/TDs2Bf79tmyfkI3eHjz27te+8B93r/57dG7bnvffXx489ujg8rnPfvZfrGHX9hPD9912wfvdwGsdw/+",
-	"8meA5k9tlzPW/r/3v/2nffao/QNtj+wQu/d3/7J9DhmUo1pV19QHRxzlCZdfNgxOECgOBrl4ZRU2jKUk",
-	"wrJueBTquNgHwR7jjRu+JN2nhtH9EZPK5wLFsMTa+t4p8+UXXTBYCXYjtXTHckyXFHDAmCqMjcbamQmn",
-	"Pia0193bn4sJrekpe/tfON7TL+eZy4P9woGfPv22IenPY7uv5gTZu0BSqykimrHGDPKN6jDMn+UNpjSJ",
-	"Rq30vAaDhlN2cpADJih81hSakM7FvbimaZ0sGc2R9/3V6umDEP6bUz63r+dcAd8DqtOioFSzGvrNEY+i",
-	"VONnph8nU7CdfFn+4nLfl92127xI3xziYM3Pz4w16zJIG2I7PzGLFJnpmnOvCUuVcqdrXptnOr5w6prX",
-	"alenUnd1zWs+9mqz7NDyrWo+KRZ0XfPK3+1Dt5VW2gTHupTMZSve9L3aBm/60tyqN3tpHgM2fa+GcJBu",
-	"umzNn4O0BmsfLgMMG7Nd8MeADGdzFWetFl0vOEt2WFmidtfRbivzQ0BpKLioxZRmVmMuw7AxNEyToUxm",
-	"YJyRKvFhHr8TLeEj+6r4arvrYpMjntS9rdvHQdfL+W4ZIbyY5uMwoynEtTjI5mW5GGI5ag6uL873kETv",
-	"3kcu7qCIbPcyXzVKf8739VdJZc2f9XWVk2ptpe6a3ozL+Gq5pav46jeQ2dfESP5A6X2//9y+Gi59dILf",
-	"MjxemvHXyH+/0MG6Ilp3+sRn0CdQ1Pws+sRN0NIszhU3szMLi/PvZvxnNvsJcuwaVIvUkhwKAb0k+mf7",
-	"6M1J+2c26xN9MUj5JRt0Op0Impq0+i1M1PMxhf1W8XhJznA2iMlmVDF1lGO5P/z0g+fQldEXCv+dslhO",
-	"p0yAVyCyA0jl4mb75CmMMw8dbD144uDnEpyJMVnr5gYQbSSx1x0YdeyfbhUnRz8+f3X+nJw9Oy2qVXvz",
-	"cZp1rtgwU9CjqzNUCxVBi7bFDAMZjk9fBuT56RtwiORGTl3z8sIbW5nNsmxjhZa+i98NhcVnHWCyadkI",
-	"WyTeSeX9NVwQxWgKvdc6oQjFm8JVAqma5O3pi37puZlfxgOa8QeXvahDwta5mhEOAVFhyzkkrfhpmHJV",
-	"yBIZaxJDoCLG1ip0hVCDf2MEAEDx5z8Te15MGI6lY+yX2MfQ+xjRghp5CIhgLIG2rUdvTsgFm3XImV08",
-	"h2Bs177BXEmXJKr7dsT2JmhBdlSJSLvw0hL0tkPCpHY6AAFSM+gUU225wBYYDgJIJeSCHQJYCR+NmGLC",
-	"2Ec12fEbWAEZgkCNH9Enu17xmKHbqXAzA45E+90eyQV162NJFIRCS+f1KraxyBSBI0gIhT2sxZhjkgc6",
-	"LaeMCjihH5kdxS1ry1h3shM9KB5/EAUkbP3IFFWhOJcXTIStXVjqlF4wMpU+BCF68/rsnNjzbtstijrk",
-	"CJr3Qp6sy/LBMhOX8oIlCJsOxbpt6ZCf7Y5Dvf8i3zkown5n2A/TB47CoTjUvWAsw44LBFIOJx3yCrNu",
-	"crc5oH/FqeUYbc2TIgPSuxsVy6TmRqoZ3HPw25OTESBQyugFtKixy7F4DM0NEBBChQ/Ih8vyXCmpdHlJ",
-	"wLfr2oo5fPnr2etXhIlLlsqMAfZHUfSLtlfrQ4jO4LDVJx/CloXR/hm2yuYsA/eAPStHT/ARi+FjfskE",
-	"SaihEGTLBbzXCVtBKEj5X9hKmKE81W4eYIL273fub4uMnneFrfc3NzcApIX1N3Sp/0YiC11EfsPz+S0U",
-	"v7Xb7eJ/9sH9btc+N6TJwCG5fXxKU0shWQIbEWBgAImOsX9P+3yWsSjwoJNfc4ZHklEzIRlVdMqgOomb",
-	"oWdnqGGRncIjox+lgoyOKPn39+37QprBSOYCXhYSXcqKaZmrmDUmGMO1KJ6UuWF+wAM74JSZiUwGdlyK",
-	"Sfh2ZAjMgGfZNddW2c9RF3CshGuCLx6S6Mi+FkFbfu28U/aXYt1P8ATEKOWxKQb3INNUMZrM/Dw7VsF0",
-	"io9rNlvJrLA4Cae+WxucJ2yaScNEPBtwMciUHCumtZ2rJFr1UaKT8h1LlCGsQxuepkTlQkBY+xXlBhTe",
-	"6JQZNWsfjQxTkQ/BcRD0HloIXCmLgZFykFI1ZuU6cfahTKA3Kfzowul75CV/6oc5QOwoejENUNhCAyuO",
-	"Zce4p0lkdTDNTIRpI4ZEuRm1H0dupL09O9L8LayOQSBONU3bFeSGAx4qSz5wk0CePCSRu34RmdJMY6Q/",
-	"NgMGLN8palBAFy79bu99B0pbR7tWqeVGl5JEFbzqiV2w2UCxXJeYt3g4lkRgeASoBRXO5zfYjQ74YCWi",
-	"AVQBGrDrmLHEDS0lRtS7d/SGR/wQbq57aYA8dIAhj0sP/J6ucWC7EW9PXwTAF2o48Ij87JHgAIkQiD+C",
-	"puXBaWmvFBfjSnwSkYLYqw4cwr0OqGj5DI/ZIBf0knIIAvKwWWoLAhrXJBfKHiZ0d7YigpREp/Jq7Zag",
-	"PGgUkKVQnIEGgVU6ZMKZDhwdtM/NE8IpnS0YFHwOB+RtLiblhiE0bwtD4VpnhaGKXO4VlgwBVsoFYjEq",
-	"NLrjpSro0lSIskmiQW6y7ED3LVvfr1bHHVSI647dr2rlXCsVVIi1L5KrfLCaS0TBbou7CKs9UCtND1z/",
-	"PhzVt30LRUP3UztiPdjrsPYz1+SCZcaKXL4r4K5n6HBeEMxORyydlZwdpKDIhXOArLZ4wxBb+yj9UzJS",
-	"TE/I27cnz/DKWVwJhYSqJF6+s3Jd2RkJyKplyEWSL6KJFUIgN5eCwiBzA2JLKBIls4wlPtIJAq3+gYGO",
-	"e/tkInOlgXxnjBbBghrDn/DKQ6YRyFbQydntF6Fj6MqEkluxTtOGRugzlvQhfC/a7QNXBLQGPhMQIa2Y",
-	"Bl9UXF3AUX2GUVB5yaVX/sPZQKEvMQrY1J4ttqF2e69yoRGyzoJack+XN/NKKsiB9elTOwfFzRvOfLXm",
-	"3Q7xCUuh2OBSV6IpoYuupRRNZCIUuGnVix84Ud8Kq2JcoJqVJ4HCogBp2YIXV+wtBzH8UbegtOBDmHKR",
-	"gxiakF436Ha7mCJDZx0C+xGCbOT0N5aUuXMxVRBsHP2zfQrFGqbctOFfSxuqX55CSy7IowPJd+5H4JqW",
-	"tkHaLKzLIZYlC1dcJPIKdCyorwNZHU4agJydULx2gXi49qJZJO6tJpFlQI3cZ3Fj/Va+oWMuCn31BdeG",
-	"FNdME2M3MrIKUER2oLBPzxEX3xouIjs914A9KMp57x3s4ga4U48+hJA/AZJzp9N5jzI5fmHF90rbORTY",
-	"/fD4CZrOVf7E/nNh6+bGruMINbSMalPE8HJN2DQzs8CRMtepEbxErmNH1fhBTp+fndu9bAWtS6Y02jd6",
-	"nW6nC37NjAma8Va/9bDT7TzE0koTMDEVyp39MG4qW3XKTK7s9UMw5aixMoJDX8uvMQcQiErg2sK7doSh",
-	"AE0b9OGwpdiYCXtULGxBpUIa2ysbOQHeERpny/TfDqiJdiHMzo4SCp9FrZkjnSBjaYPE0dIDLsZWbwXd",
-	"1GiWjkoF3ArdkBkKTNBexkuuub3+UabYiF+7tqIFRp0krX7LItkR2Mo07KRn0EuNt+UjkJ6z1FtZfY6p",
-	"4tG5mnAW1ggZaOS3XOES/CZFlpNg6zL7CogUpemvaFuMUmotTs+nFruBmoyd7+2vSFoAafa6XW+c8z1O",
-	"syx1RqQHv7iyBeVcq+yvuK2QRQWWv4XK9A4DPbbZJTpB0Q69QOCWzefeebD4wk3QaqSI24xUvrQwmmZm",
-	"u5E0c1uxj9vc9GZxHA+e0uQUeUYLXumtf+VtRaWGl/aerH+pgNC983CDidCMfS7lCyvA29cONlnSiZPn",
-	"wd6Cbz1c/9YZ8ue3JXtGG3s+nVI1c5e4QCNLVOnYXuCW/Qpu9vuboJVJ3UAQj10lB2cQAsriMuPmbQdV",
-	"ddwKd5Zj65k2bGqfRlstWKALiob0y+V9eVOGFaCNJvJKoH2zYO0c1U17+UMIO8YhwLgIMcqgD16wWdSv",
-	"GoArVjQ7LtrRjkQoakZICwR0xvSBsl3f3MLu2aFnWK5cWyEghSLa7z4hhcmiiYTiFuJt35qGVoRv8Fe8",
-	"R/cL0+apq423hha5E0H3l5oCeSoQ46g4T0qOT19WtRjwXac5qzggjk9f4vXchr65WLGbuuPIZZLO0dbe",
-	"LdNWn5TcQF59fcpK1r5FN66raAZaCKIU2HwmrtBThQo3KA3raF7TKzdB60XRoODDkpTkCza752wD3i9R",
-	"SDQPPvDkBiJN6ptcPaxFT96/LQ8JWikXF3BCPzInwDydLaudGvEk8n6GeXIDvxlpNUgMWmQzMoQWyPVb",
-	"PvbTzF3xD1AkyC4Ax+0MZTL78wOeAJSnhVh4GzCWQuZKUNXcpFtCbMn07UALnofVkJaTbQHlFxUhuhuI",
-	"EOWVP3acAl7tbcDc36C5uCpK7PcONoGzsA9DZIDP/N/f29sG3r8XxuFCJvlGhCZkHl5sapaaboJWnQK7",
-	"9F3WFB2NN0cXCI/m0am8hEJZfazFi/4SOWXCuMpc3oQ1pQnzxShCwfV6f2xhb0NXJRGSpFKMC12Q7ET7",
-	"3f0oFGB0u6Iq0bvOW1loqMPZvPKqDZ35AaiuqGE5ZH2DqIfLwox7rHVBnbfagoIu4or9RuNDteXGVAhp",
-	"7FDOPwna7E5d3Nrtk1yzqnAK+mEIdFVRRZzDt4gXKNzCpQxKRc14WxQVSmV84aeVubE7MeXa0AvWJOSd",
-	"1inVnGCzv7xANvgkUfItESK50/U+A6HeX//SK2l+kLnYnLLX6Pm3QRgR1VcTxmC1ec1qb94G3GRjK1PZ",
-	"CvIFF3FRQvixInZ9ZkvNMjXCBwTdXdmvf2W/jRv4IzPrrt92VgZE8JMEc1nqIs2DkvtjJ46PHHiZhekU",
-	"RQ3twr2c197quz6qzjvzsCS1C7fThmV9X4evCMYqWKmBMCuQF+bEIpSzhLTj7xYiktOvCzU/CAX2zhAM",
-	"gxfJUS3yC8UTtFv57UlQ4hKMo4OXCk++fPXGRZnHiztzgg1a04bSTHabpY2VGtxHmpW+pi3G7X+A7jYv",
-	"f+rigKVgd/aZf1f7zCt29SkGhXLvfbbV7Zhm7G3/RNAabB2e0vxh7R2fQ4xeYiDZylYBpOwUosO+KWm8",
-	"sPmtNVVMqEjkaPSp7m8/TGBxuXB/d8gPPIXYrVhOh1wwFyJy9OrZMsfyTx6er+RZ9guphKqiv3gLb/Iq",
-	"zufWd4Zv3ayDAmQdriHCaBkEPpGoCsJW+aSf1aXtFrzep+3XfKc03fm0P8GnPSkJiCd5BU1Z7tPGToPU",
-	"v90vmqPds7RLXDKl0RaYUSjkBgpDmSRl+TklGVOQ3OBppGF0GhTNGrCiKIQ2jiFl7Qjj0+f6KRCZMeHh",
-	"OISgSYgg8wZN7GbhUhfg2Sa7b9X/TJ5joF3kBvWlhFd4pt2OfV3XdKZ47G5pecZFX0Oqrd6Ffmr7JKt6",
-	"p4vcSmhj6JuHtN6whOckn9o3sPSRZUxMxZym27ix3fZ8HT+2P5slWpM7ZPBiW/RYMBx/SfXHAYMq0J2m",
-	"s6jpHKdS+9v2aepE2dPRY0CTNhFX5ttK9fmRmVsB0/vMVwE5Lua6U3juPMK/a5HD4qlPNJOukr8XBJol",
-	"kKrSVfiH13pG/HVpUr8aPSDlBWqS7NdsMb77+ufWnWH/d2HYnxSH2SzSbiWjuVcLy34NGR8Ag9jeqF8d",
-	"dGncqB0ac70rIi6K2nhjLLNIIAnIZ1uC3kvsmyADI5dLQuHvw2ayLylFX3i/WfJdzhpvw3j+73Pv7ox3",
-	"nzXGCOS4lTfe3lqotvGJRjsYY8FGRyomOpefiylDVg5OI1e+XE1pyn32IbjiruiMUI1JKLRoLK7pJYPI",
-	"mlBEf4HR/us/954eHPznXrfX+8+97hP7X9v+E5ERF4ku25JrI5ULKDo46PWeuP+W5qS8gC35SnZD2MuK",
-	"0RCrC+xUN0r6NrSut9+UmnjCxXh3mWEPS/ZsqpRWa/dsCCRr2yP1Ve/JDkDEEhJTzdpcaCY0N/ySpbOl",
-	"MAJSNJse/U+1Hrj7TdXDxrK9oP5ttABTdrpfBmDlkY23stpAvwGUM6kMprEfEkqidkQwW4poqbDAjX3e",
-	"5Q9jeUPyooAcqzG7WoneOIRJ8bGcunaPvnBLwhUmt2oXuud7Rw6VvGACyjXyJIKiH8VNLF7qkGeY0dcn",
-	"UbtsZRiRnaqV3rmTG43bUpnarhWdSVvtWmvEouRs0gpa7Wrzxrb7/9rj7WV9FYNWu/YJDDnQrdn+VPuU",
-	"MJoO0OITtNqVT7eWs1UzRrkaZnVLFGYOZ64Sq7c+Yb+rd3b8aUbFzFVpbD2fZoppSl6cPzuq78jSVpuV",
-	"ZfV7B91uN3DXqt/6RVL5/xgO2YnltIW9Z8HiVdmo/uOD4jj/KqkkZzy9pK2iIFirSlufuOK1Hvn7rYmc",
-	"O6Fa353uk/7Dbr/b/R+QeHx/rmo6KNYRdNmglgAEmAIKywmq6aCt/qObLWxw9kKtdyogi7vzKNx5FD7e",
-	"o5A6ucJLYihnbJAf54Sghqo6HYJprE68qhQh6pAjsJzaV0MBrY40iWKZ+ixwSqLydkcWx7skF6nl3zOZ",
-	"E01d4+QrrsHHgIIIJgt7HwKaKxqEwqKezoTqBd1q88Q2u0Nf13dAM37KoMZL3EC2j96cEOV/vqd9imKV",
-	"hs+R7nMWT8ixVNlqmjylitM5ouxGeGl/ImdUGKkr1LdKey3ugZ+WpnWYAVlATXYSYQGmH+a7gwOys9fb",
-	"JU8eP378uP39999/39qSmN62N6N6HJqhk6HBj+O4oJVkzCcfzSey1KbjQ566X+ep3W2OdZ6l2su8lKdW",
-	"Yd3yAJd5hLAKViWp8ev5g5xH9c4Z1OgMegZZQvYoP83HgtlGpSLd5GNJirm2dQN9OnzeB7QUuDHOshVk",
-	"0Jb002HL7DCrocv8TFvB9xau+6cD6MJgV4OYF5PdpUjeOcS+Qopkiqg3LzIXlssNMiMxC7JAc4i4aRCk",
-	"IQC8DL3PRSIFW7wRz6r0brNUvIJvIox3CXh3Tr8vdYsQW5fdog0y6ZZqeI3O4uZrscHy7Yt3buLfi5t4",
-	"Kbpsp4j7RgPvAxR1Giwc0MDdVdAxZW93qzcxYbwIY2WLju9F7DusQwuhwHuTglBEVX0O+w2VKlp0SMoa",
-	"sRU1yrmkKpaQUJRMAOYCW4rAMnIE+wy4zvOQzD3BoEooRwrXpnA3N5g13lREvk+otWPBeo665oeay49R",
-	"dAPUHTJVpdepqHYv7cH/mtOUj2b1cf6GXzrD00I8ZMUevGjj3VLXhA3ZzFbwb0JGts78/t2Kqd+ucPqG",
-	"KsNpms4IKkgrKGa+Ki21EhzOEm6gYKojgUXkiiN+ixbeQ0LFLHSWWPT7zWRux7tkUFUCCogCAesvkEsy",
-	"Ry2xTGmFXpIhAy8iUt15ook/FgblRRrqH+h2yLl05BLJvLaj4iIDqLARvTk6P/6p0Qr8tqp+fjy9dKpu",
-	"nci5bgO1bf8Yw+3jBsufYfEklipzpr8q1Xy01uS32o92RdV0WyLr8O2OzN6R2T8UmX27krjeBK0Hvqj6",
-	"JwYw+TLbE66NVLMAYyZcFXWNxHEhjGJlgiJZl5/40kP+leKMinL0KRcXGFX0BRIE18AiBQLhdn4ZHO7n",
-	"jcNwjt3za+fnbv4y8GUJBMUDG8PwrHhjLRSfKWPUYVyRMfo5kzXdXOvjKvyi72xid6EVnxBaMS2pqWcT",
-	"BYGtc4rNUyWKVhhLMtU9r3B18zRx4UqVW7tgICvbbX/uq7fMietWdXff7iyKX9CiOC0b0y9ez20lIPdq",
-	"kXiiYv2gUmZxvTDYdJ1Pj8+qtRrn+i+4TicU+tJAi8pLK67kBvsklV1Ko8CXFbLv+vY8mGSda5YsEwdP",
-	"j89Oqkv4GLWsOoBXz+74xkq+MX/qFQQ9PT5zrMPiV1XRaI7WO2PQl4ooHk9K3nHJFEzi+pdKlWjX17Pa",
-	"Tsnxkg6JoNFaKDRLWVz0scOHLrhwVcCgtL39iOF1WNHeG47sA9gS59B9BYUEijqm9jWqGFHsFxZDaXIM",
-	"qreqSy4MeSt4LBNW6X+FvVOGM8Owo9VvxEJJfvMzVjsZ2l8jw66hw577Y6extbjrnReNOHYGgz8GuQJj",
-	"05RPmW86B0/FVCU4JLR182PudbvVIQMSVQ4FBvK9gu2HYW6MFLqEaLccXeaapTADdJCLyM4eFusn8HnX",
-	"tZYbXPHETCKyE529PHrxAt0ML58/O3n7Mir73vhv/PiKZenM4uCgvjUBiX7NeXwxsA9wVkLW6/lXUxcL",
-	"BS+l1HCTJ3b97Sdd++CTroUslWJc/NB7DL/0HuNPdAjrsgf3FNYPGALTtgEu6GGOyQAp3mjY2YPKxro2",
-	"amD80MTIUOx19x8HhGryo5TjlFkC+vSlC7oD+xKiyv37FaLUuX9/gVxi8Qnsrd0v0hpcT6MaFQ3F3GVt",
-	"Djz1dJbcv190vL5/HxZw/77MTSyn7P79UECHK6qh8IPvyd0n7JrGJp358oCR03idhRNtsIck2uv2IkxQ",
-	"0kyYw1As9ljDJELXtrDj7jAM5buzFh3YCDZg0028wVKV0+OzUm78ncTCnruu8ZVATHZtsLPcktDL3aZ4",
-	"00Vjpx239TqlfyLHcipJJrWWhP6SJ1T9pWxqDc9Z6mwv5ZwXjCqXw+nu++ZQuRdgZx0kf2eKvKRcl1Pn",
-	"Kl3okc2u2TRLobU0GFxgeQORT4dMYVRt4zJf8DGtdOqOaZo2NKOHhsSKEiG1pkSOmDKUMJ2xmNP0T7WG",
-	"6I0QPeBTOmbTzi/ZeJWZ2XXDgi7aRhI2Jc+YNvRXyIspIFSJ33agmAtbD99uvuMlTW31W0g1W3ioeAoN",
-	"J3Isp5mqbtuaA3lAG/b0GXyKqSSJtBcRlny0wV5St43z23UE534b4A43BffpBuAOl4D7FN3yy3ChOG08",
-	"ZHvilj3Pd3iB7yqn6Vn4EmBiamgqx7KTJSOwFDomDz3zS9qDv66BDaaGqNdKsHAVtuL7qvvaMkP76yUT",
-	"PKHkDc1Trg1tBS3PWlv99t7DzsGj3n5v3w7uGGur395/1Hl0cPD4cW8tbMXU6G9xvH+RZP7NMmHieP+n",
-	"086aKAEo6Fh2q99CHjugFRKbWXRCtF14bjj/3NO55yb5lIryoR9oShWJ5ZRQw0TChGGAYO7nv+U0JRIG",
-	"upQxgzRHpliFntclpG0cXCV33DrxYLUGURs1+d15uxx451aXMnc1Yn5PGqsV2n4AOfD21FU7JmiSi6aU",
-	"UlO9YsOJlBef6g7zw8zbQM74GErIaRYr5lSGagPITqNp4x8eqM/u6fqcHg23ivUeDb95dxbWO4/GJ1im",
-	"rspb4+95cZGWp4yesrG9idCy+u3pC8zziBnHhjnYKhrzO+2NXd4E0SrArrD8XBNEB9c9TSKN5GCA5CDq",
-	"QztEwk0AEwjGElDkJYknLL5wwyUs5ZcM+ihDfBGE4+ea7GjGSGjVLT6C7uHlg2GL5MLqyX4DdjvkZIQt",
-	"a6HIiZ1SSUON/XN5Nql7/Q+eUIpnaPEBXPUuF89FGXUwnpPDF97V4zAAmtD60COWk3I76hL7lOWaGwYS",
-	"uzvtbeQxN+zXqWlZm3xpIqNb1UYNGueQ/PfQC6C8gnf5jyvyHx0u3FoKpMea5VmQzQRmbSLkrQDqcyFX",
-	"QTku5toKxIoQ96wgyp8GreU+c+ykwhiaYE+bgNhqGedM385WG6bX77UpZ/uI9M5bgdNF3a6DNK/OeJfm",
-	"eafTfoU0z6sC+xqE3apmu1W+Z8HnfYSOozEzkspxh7xxlbUqlMdqtImSWdakzD6bI/KbZX9WhY27BNC7",
-	"4JuvkgC68n5tkAbqkXh1Q0V7xXTNRtQYBLf0Bm2wTe7du1zR30tk1xrM2k7Tdq/eZtIoBg/0idWMIqJY",
-	"mwm7Ek1oKDxWg2EC6DPX9sckIMMZGDGkKppzxDRNZxh/gymooYj88wPsDBEdVnkJjIrhAGTKqMCGGzEV",
-	"2NnPPQkhYWvSS5enRlWv0sdaJLxBoebILUVH9/PGFghXjmjRIPEeTQG4//XpTv2xEFqcQQWzipnxMJ0Z",
-	"YWuTxO3mmv5BKNFdWtPvNa1pO5n3QUlZlnp3zpsUahB269lKfeDpxe8ZU3jLIZrJao7cBK7DGvaJp8ZY",
-	"+nRPg1EsKDXOWCYsIEnuIrIgONFuVoccleNzHYoLlhmItXrYJQmdaQJ94UFigDq1TlfdKb5wU1oKXNDK",
-	"2S5E14pQOEH6kGTNMjx6pby4vSTmdp054YvlYlWA/0y5P26Nsy+S/OMnW+8rKxf+rahEFSvlqUfrH+yd",
-	"9Ju2eKuf03hSXCbXiBRqapLIfzsoanq5b5raf7qf6li/2Aq0MmaD5Sehhj7oPoAkQP8AsLRORs2k8wfo",
-	"oPMN+RCTKmW7ZfF8FYN68KGCRDcPCtTbvh1IZcb1VNaj9MrmIX/LWQ41dUdccD1hScmn6Jhyp82WNdAt",
-	"2mP0r1ttG5I8oF9cKAS7IhoptxwRjN2OpvR64NiXjjwj04dOV1EaMsSUQWLPhR1Hs1iKpMY1QX0APsDT",
-	"1PO5ADSSBRk5qNbYdZx7fY3d081Iwm00Ldm7deayzLdXkTrIr/asEzzXz+avu7Pe3fWO+fdr/Owp9obK",
-	"CUZftNHo90lk/v3y0JZK0ZxSy6nbG4FSl8EqljxLwQIiRcw6oYj+2XZTtc/4WLhiNrlm5eN+HIPvkB+k",
-	"Inv7ZCJzpUOxE2WKXXKZaxcQMGDXGVdMD6iJdmGQM0NFQlVSRKuUnEOXc+LFC0VMFSotpPgRGRDkeOEc",
-	"AdFFGI9ydiUIqSHcYMzNlVQXXIxDZ2OayZwkLEvlbG5ZHXJqDwoqllmi6DmQfcovEvwfsB+hcOF/7uUm",
-	"FgLn7lZ6hqf/mVpe3WZ8iIN0CQup7ldzVAg3nz8O5I6v3PGVfzu+gkF6dZq9KY8xTH8m1uJTdz2h7tip",
-	"ImcTg8I4pQdMyKsAFsASkvIL5ixkXuwMQgGdPEEWr1Rxc5mHGHGJv1oSEu11u5ARCLm5UkGmLcZ0ILkP",
-	"BY1jlhmIpewXGj9LIqLpTJOrCY8nHXJigAdABZ1F9YAYKYGJzGQO5S0d+7BK0LXvImaZRuEeIdwFh3oz",
-	"HNcETHiOWfjlhiKV40NHDy3sihnFm01u50sjYr4Uj6h6PYqNXAzC9Htfdi2xw1f7MpXvYsBdzWby5HEv",
-	"aHmT6GCqW/3H+0ELzKJYdzNw1rtBLBPW6u91u+iSGAE1WA6Oz9hG5dSLC0sAG9FUL0K2NwfZw14BWcs0",
-	"Lt3S3TmA97u97Z0v9vRPmc7TpWzXXRGrSFtQIMrKg3/HZW/D0GjPYLmdEcLKahbFJfFl9mQq/oUAiVCT",
-	"Z/OzWSErv/5R7ZB3ksbnlDQsqm/gYZtQo2mWfXr5GF9CYGUNmbfa8n7L0n1ZGG/Op3qxMoKvL5BwMe6Q",
-	"anEXcHFNqaBjloQCQxUUocmUC66NokYqshNxOmbCKuWJqkHlQt5/S7k2vzlRIdpd6iRzC7urTvPl7feN",
-	"SFXFZvf7PDZvXqymmMEXmTETJfPxxBfAAMSqIc9CIZtQrKhkQ7YsZBOKspKNL19DVlavwSojRamPzv37",
-	"5Ed7uTap5NEh/wBLefEbGD08mGPJtJf+XZFmeM2/5Ssym8qT1BAs+gDTcB2KanlN3woElQJqcLyAcJB4",
-	"FDBY1+236Hvsomvs/XwqzQR0BMZhM6z+sL+3Ry6LSIoByHKR25RzNs1SapheuinGPVFuTPGNqxdtv4Rc",
-	"MJAxrUQQXVLFIYQqgsgBsMpNLKGzROfDh97NTRSQ6MOHPfij0+nsliIdDn5PhwLDs84r35JprqHqPs0y",
-	"JS+xldtLZii0MqRTBoVdoL+bXxign7YaGE1JSsU4hwKafiAIZxjO6ut0m/PaKWT375NKWTx0uBTtotGB",
-	"gDW9sNF8eZS+eksnFK8F0XkcM62dJhTZmXFHzby+14s65GTUWACGSBWKEeWpDmoXpg5UrcJMdZh7mmAc",
-	"WuBntspoMXVziZrKPPc04dBmsqlsTScURyTyKWW4PlSQuSZsyo1VTEZSecOlKIq+LStr42nP77C2DWLL",
-	"fH0bh6Yb12moM3RsYLuixndx7Vr91lBSPbjkIqG6WvPGwWXncHfQsoG/SiqRBdxmhZ6toN+yaE8i43zq",
-	"TqYSq+y+9f1JRzxlxHV9rhSMKXnYOGeEWvS3TI62sEaJ73nuvnW1RhpWs650ytwIa2p+FEuy64OCO/XF",
-	"ndiv/MrcIgJLSxabbJRLfAX76MumNC/DF2XGhs3rFlWUYHFlYVyB5mlRMXRDpb5+d+8qb9xlKf17V96Y",
-	"F5Q3kMILKeUTq3EsyuiF+LNjxSMS0zTVIIZPyU9nL3chet2Swe2r0vu5CtHxa4VElmsE2RFa8xk2lmgK",
-	"bCwK737fOCbSr/HYv3izFhYr3yAwVrKw3BQkajKlJp7sYlSQ46UkkmIoqbLae7QUZhymBvKUXmNBzlb/",
-	"0T6U0/cfy4L6ZT73PMAR5Dn0na+yABzwxOpYXrY+tHJkqstHJwzbfS+NOJ0yQwf+9VZDkvlQypRR8ZmD",
-	"S/2prQ8uLVZ/l253V4nlE6wwpkILm2i+fYPFueJmhiULGVVMHeX2yr57b68ozfjPbIZLg+/e21fUpSep",
-	"dQyGEn2+uURdkkuzzhUbZgpkuc5QPaAZf3DZayCiL2RMU5KwS5bKbIqx/XZCshNN6QUjKhfRbm18O7x9",
-	"aSK16T/uPu4Wg78v1j0/y0uwQTZyLatiXLCZxhLITumAirHgP6R6AtTxng5FiBUux7miyj7lXUZhC+9y",
-	"In1gfNj6kdmHzuUFE2EL1NywdcrG1W875Gc206GgimGIBkTyBGhP9V3iIa1gzIRlgNBKa2SYuqIqKfPK",
-	"uCJRptiIX7voSUcI7crsDA27fgQ2AjkakYxqDWE9znIUS2GPG9MkoOaNzyuTArWAjCldKWprGJ12QvE6",
-	"Y+Aql4KBlq1J5KbweVfRIYlTqe1D3Cw8k0rNkjr8P+FvTfCfTxiwNhobZ+bWNGUagCkczB2CrbOwaTRL",
-	"pRiD9WsBCw59c7Lql9BjtzBhacaIkMqnf0D1nlDcv//GKlvOlKbv3weTX2kCSfgYil6LdNYn0XdRQHRG",
-	"Y6YDkkhj/6V6wlzbnowqZkUj7TJDFOSHJ+AOj747OCA7vd4uAWWubf+J5qwtNXUPrCCQuALmOwiuQnMf",
-	"mJwm9JKRHlZfPnBQoo0LSmurGeTLOFd5KMY505olfcJFnOYJhBXtHByAFPFU0X/xdJdwQAdyxdO0YqP1",
-	"fVnt1fKkKLT7eHp8huZJLggV9crIFM2N1SMrO7yKdOa2/nmtdSSb230uSCqvmCIx1ayGVtiWqRmnnFXY",
-	"IjeGS/ilgJ3ImZShRlFApKh3X6pNUnQNWJwHxPRq8XVdVl/fwSrV8PfTXHPBtJWJ7GNcjHf7WAI7AIuD",
-	"DiAqL9EB8fVPdYD1sotSnVBj3dXpcSeMJdfdVgGJ4QJsYaFA0QX2/QrzRycsvmCJj7ygYoZdRC3mMWFq",
-	"Kz49PmskND60g/tSX45wuPhAt5/NzipXBgxp8SwUE5plTDhMRQOBOyp4DG2JXJUVwO2khkRFgE5nRqdp",
-	"FIodS64sfXzY6e2iQfkB1TMR04zjM2TnyH7GZ7q7aKkcKnmlMf3ThCJ6kMhYl8E/3mJby4O5f9+lwLx5",
-	"fXYeWWgtLv/17PUrwgQwPRaEIvoQtngStvokbLFLM+h0OmErgA9MGPy+msOKP7oPA+qeKN5KqKH2qw+d",
-	"TufmJgpCcQVm+8j+EHn3uGJa5ioure2wz1w7qxuqfPaqUxLZSxMFhIYicqhtP5HI0ehoF0J7fJAokDEX",
-	"Oqr7WIofP5HfCBroF2rxH6PQ3T7HYvokmhe9fYX9t5qp9tEYDLu/kejk6Mfnr86f+3hZ/aDX6fpHyyja",
-	"55fu+SJTOCCsM+6gT6VgUQvvnST+pUpiE0+CMu9CCkcqFDNq1odOkVhNLlEyI0mOq2B6YexzPmXa0Glm",
-	"p3DF1gFhMZLpimoXvxWQt4JfE8y9WBynEiH8G4n0hO4dPPqviHxHJuya/PTy6Lh99tPR3sEj791Q9Aqy",
-	"RQIr97CkNK9fTWQ6H/TmZqvllBSfTLGCoDF4GHfu3UKk8fsdLyheXV11tPu5uKSxnO4W2EOiy15gVzOk",
-	"mj3an19QxJNOAQZEXUQL68KV3NNuiHbCLHtLSEaVcfmd0dVEs3jg+g/cv99U3q9z/z45ltMsd3W2LCSl",
-	"1Fjuakkt4Z4Da9eQEwM0VU4tq7dUN5bCrt1ArC5StcWg7DLcmqZahiKWLriaEZ4gzfPL7ztvY/mNJlML",
-	"iplQQQ7IlIscLBUpvghRdhaWTEmDEVsQba0NMBA60/ZWa5LyoaJwsS9hWyx+W94/k7kjeUfgveFibPfo",
-	"SMxItHd9Hfmo7V63wN0po0IXTLRjn0WWwlKM26HoWLKg4D3oFz5VjO2yZEcx7GtHdjB/diRTy+wTS6Zh",
-	"8TI3QKxiKQR2s8N0X0xLEl5oKHKXhDQky4cpj8lOKmU2pPFFQDLFL6lhKJ+lXFy0QfEgghmUMVFOg3A4",
-	"y2cqs1kgdgufr/Hoc+TrLFSzfyAQ0cW558Lw1O7vhGoyoclcklYo/J9kx/fweBzYuadSG9I7cInHZEqV",
-	"ZdzeB4fIdUUd5w/FgT+RgDzsln/veRwJ7KEVfz+s/N2D6Hv7KEbhw+bAnD4uv3CujXIFB+dgDvBbuJa+",
-	"K8p/EmU5yJT8wo1h6jAU0f7eE+xWctB9GHlHRGQ3cdYGmdYnJRDNnMPeLoxYvLUiInYmCYUDZ7dDov1e",
-	"l/wITnAXRlIvu1TkUJTSytVEaoYJ3ntdSOMusrbT1B8iLwtxHPoCHs49PV9wAxQ8qP+JDYyhlTD5ELpK",
-	"EZZZgxciIgXbtThotRhEoh9zqqgwDPHI9QT2bs0ikM0uJWUWarugvo//L0RicLUC2zKKCk0RWZ2uW5Rh",
-	"s6hMAakdwETn6hKkNMVcSiAsI1agwHTIs5LLAT2RWvNhyg7nWalhaQqTTQm11BdUNOGR8v59Ic39+5Xl",
-	"cKsaJEz1iZYKXeSl0BN5pQMquBrpdupsQj0lAknMH2khafrbQslQ5uApd7qRHNkr7LrjhcI5abULLqjp",
-	"hoZeMDwqUNAo0VZmlgpQw9KzIkA1YZaQhgK0dd8CqcJUSqS7p0lkDz2V48jlBl1hwRf7mr1Vhdr5rFIy",
-	"Abd8vm6B1YacAmgl4lrtglykSPwsMoC15Z4maGOXyor2pqC5GVNcJlbx8M1gymhKICaeHEEYidGhQKSE",
-	"+mSuqsGy+mUNtQ+cLlFEvy3RnuY9DZrsOMWosIEFBHyFOiCXPGESVG50fCKsNE+43LWUC+OImtSPeogc",
-	"9qtyFRVLizVchFrkkUXJmAorCXbIK3ZVj0uy8iEUP9RUJEN5HRVhES4+1SIehi0Vq6OobxX1q5zpA9Kj",
-	"xAxCc5BxLMbXFTzQXTsjwcZeddccpzJPrNAPyOU1VxyrMLJoBgFNil8yVKm4gNtTupE+1H2+N1bNip29",
-	"DK+ym5hmWWlXK3IUgNAj/FnmRLbdDl5h7EsXitLcQQWJHASR36eArI9hslcUrFiCXUF7PB/ghUpxGTji",
-	"RRQXPFJHT29UvXl/8/8DAAD//w==",
+	"7L3rdts4ljD6Kmj1zIqdomTJsVOJvL7Vn+OkqtyVW9tOd8+EGREmIQllClARoB11yvPzPMB5xPMkZ2Fv",
+	"gAQp6mY7SVXHtVanLYkENoCNfb98asVyMpWCCa1a/U+tMaMJy+DP44RNplIzodsnbJrSGUvM1wlTccan",
+	"mkvR6rcineUsIldjJogec0W4InrMiNIyYwmhQl2xjGhJqCCMZilnGcnYrzlTmlxxPcaH6YSRqJgvnrV/",
+	"ZrOo0wpaKh6zCTXTMpFPWv33LTNf60PQ0rMpa/VbSmdcjFrX10HrDcBE0xOq2Us+4Rr+mQf5Jb9gJPpn",
+	"u3iuDf9GB2SaMcWEdqthJaRUEZrrMROax1SzhJyzocwY4ZoMKU9ZUgV2wgWfGHi7BaBcaDZiWTOkJ2xC",
+	"uTALWQPa4uGvC7Fiej1oFfsqe8t0NjscapbNQ3nKYikSZdDyinLtJtTZjIsRoSPKxYI5e41zwlztDScb",
+	"MyLYR13sQ0wFUXkcM1yw+Zpn5soZjN8AmDnEngfpBKdUhKapvGIJ4XgkcZ5lcEZcJPKKbE1ZRiZc5JoR",
+	"mRHzKaGzgFyNeTxmlywzlz1OpcIbnuXCYCWRud5ecwXdlStYcjOKVaRsqJuXcIdgNKL7Pxwy13bO4LpW",
+	"ATGoTd4J/pFoPmEGRoXYcAvAroPWlGZ0wrSl04dT/jObHTcQ57MxI4dvj8kFmz1QJOIJ0FT2kU6mKWv1",
+	"HwUtbh6bUj1uBS1BJzBTshS2ocwmVCNEj/dawSp0fM5SfsmyhfAl9vcmAJ8+6TWC6N4Z3DGsP1GRyOFw",
+	"Eahj/LlxK3tfYi89Dvkzm80D+YpeMINxmaFHRNEh65BTJhJCySVNc0ZywX/NmbmsBmnllGXUvEpmMicT",
+	"RgXZouTdu+PnoTCcPGE03e4Qs/Qhz5SuMm6uzY1XBzDflFH8mguyu0fGMs8UfA5FweAnTI9lEhCzRYSK",
+	"hJzLZEZGTKPEgFNYgQFocGBHiBokkT4BwSOAgYQ0E48AHqKveMwQapj2gs0QYBqKhA+HDC6qWwpXJNrb",
+	"3TWLdVs7uGCzQcZyxZLIX92Yp0C2Q4GgckWU5mlaED4Yq/u0MhYXg2kmRxlTKnLL8dhF1CE/s5kiNGNE",
+	"xXLKEnM4M5lnRGYjKvi/4IA6ofCxrbU3fBr32C5tPzn/Pmnvxfv77afsca+9m3w/7NJH5/txr9eyGIkS",
+	"XYmTNTGryufox5dMjPS41d/d3wd8dJ97huxozTIz5v+8/1P7fz9svSft//3wEP7e/st/tOpCWdD62Lbv",
+	"tCdMKToyP05yZZggmWZcaHqeMnJ4enR8DJsjc01SRhNgIxnRGeWp+VtNacwU3IGXjCaLLqh5tel29na/",
+	"CKl7hWtcBJ3dgiYA9/Z3vwgBeQtHUAfOfEtEPjlnWUCGmZyQXocckqn5ekqVhutpyAhXhE2metZxuPVr",
+	"zrJZCa15o4JPCRvSPNUAjg/ro901YGVZM7jHmk0USCNmvoWwsGywGJ7d/SaA6EcLULe7Erx/sPOxlBeL",
+	"DvsKf2467O8//0lfm6HUVArFQER4RhMrLZlPsRSGlpo/6XSaGqmbS7HzizLQf3KAwovT8hBUPpnQbOZt",
+	"LaHn8tLI6Yq4rQtawGhgmCyTGU6XGOjOaTKwVLcVtBKmKU/dHHhS/fcFcaCaTKTSpNfttj5cB62SfJx5",
+	"qsOYKsLFJU15QkqZqGM24NrfvP/I2LDVb/15p9R1d/BXtfMCwIQX5k+xkM1lngKbMbBljCZ9MqGpOROW",
+	"kL+evnlNtriI0xwIV5LjngLrMQCGggoiz39hsQ4KeN+d/dB+AtwrlYIRlWeZHFHNlFECxkZyjMIwT550",
+	"u9F2YHhXdITH1j6bTVlEpB4bsXtMBYnqpwhs0c3k80+rWQeGuJZPELg6IOIb1lzsJNkymJLJNBTxmGY0",
+	"NrtLcKEs2Uam5BkMGjWPpr237+ws0NiXqQAbDVe+uUic33A48xagypEUw5THm16nAjXejqWo3apDgUdq",
+	"mBhgNphTpvDgkmsVO0iqdwrHf9+iOJ41tbgBCU0NFs8I+8iVVrUrdrjOO3d6y5TMs3h+hm8Vu6we8ubn",
+	"NdBrvf23Iy46AavZ1HZ8gQFw2aqaXllkk1g2zvwLNz225pducmLzL+Bhwc9nUr6kGXLKDQiC9l5beMUt",
+	"FxogIIMhZ2miBlrKQQrv+jd/Ea98oMi7k5fAb+x6QOeAASwb6T0mP/Nnd889G6bWcsSA2C2Eoa7snoA+",
+	"tuHuXvjvLdzeZtWvSk/rSlP/feuKKmIetMolmdMt5wQXrkhtHDR+Wqq3dLAOeacYoUSwK9Boh4aDwyf3",
+	"wN2cW7RAEe4jJ5gTJcjCbQiFk562qGVtFQuAzMAAsO0sd6nRNJzt4FuWLUoaekMpg4u31uRQlTAWGHLg",
+	"YA1O1Q0ay8SOBTaOxbTosGHS+m0oADhnRpCeZjJmSrGkQ8BkQujQSKU9a0S9K4x3EhTg+EJpxOArN9Iv",
+	"oURpI93rMdXmHp7zRKFdKB5TMWIdEi2yAPVXusEapPW5czmwBj7cjoo5qbAv1+9PzUWxFm6WHpSbsPB/",
+	"hwv4d6MewUV7UeL/zdhP9RpeWNoPlBNouSWRpYb8LfCroDXhSnExatCHUOkA347Ml27IZXFKA/ypWRXC",
+	"AbkihZVl3rIw4pdMkIRqCku1CvJdUZo6oJbigB2cK3LF0rTtGxXOc03OM0YvrE8dJgDdPRTnueKCKUWy",
+	"PGUHJLIrjsiEThVhNB4TORwyASYJEBmR7WqJBhtctiEU9yz/61McodkIfTHqDrU+b9iXXOlFcjr3Zr+t",
+	"0v0HUtzM7mSCpjch7dy+u1yxsA81UKUK4TmV5paYe3oFPuRMihGRgsg8I4on7I7Iz8ppiOelIIlkCiye",
+	"GbtkNCVuMeqA/JpLjQEM0T/b1q7cPk4iq95hiMdM5sRsKI01Ufl0KjP97Rp0XjKarHWvfRxLGa1JDofk",
+	"15ymfMhZAiY6nykaiKiYDaw74cVkmjFFycuz54etoBVnjGqWDMCFsNvdfdzuPmr3Hp319vrd3X6v99+A",
+	"nTQd2PF6+91uN2iZDUlb/dYvksr/y3DITiwnraDFE+tXM4AMVCwz1uo/2S/8GX+VVJJTnl7SVuB4cGt/",
+	"v9d76v5rBS3NJuCDzs3LrbE0bD6fJg2g7p11n/Yfdfvd7n+3NrgMZuMXkT0D+DdE7qx38ggxYUNcVPY5",
+	"Hxc1+6gJxHTJS5aRf4ypVofTaQUpx1QIZjDoyvxK4VdvWjNEq996k9I/kSM5kWQqlZKE/pInNPuLWf16",
+	"iAvhIPYpkadp0Ep4xmJ72DLX5zIX5rpYEo3PwIcBEmv/G811WnyFIWjeyAbxnb+24JsDuA72Mpi/8dlF",
+	"eD/N5CVPWDaw1BZeaV3RCU86Pz0bvX599u7jq7OL/Tfufyfvjg6fvfivF78cgpeQ+gCZI1i6P0ZdzVWr",
+	"j6dYuAth8xfdN3+EDe6bRbJFV86tm9A4ZlPNEuAidhMOCLdBFRg6qkhkAEZv1TDP0GCYSjEKxVZUHHoU",
+	"kMjsSLRdxha6eR4ogosnGTMciMR0wsr4QmXDTeZEz7uzfL+UeKtWhQS8O3nppOIxNzswWx4iNh/++m9L",
+	"u4JWysUFnMuPTFsMe7YwoCziSeS20jnBXVQy/KYlGco0lVc+8pFz2PAiJMqM3hoV07XqQXdwYf/Djd8x",
+	"as2fd3hiJTX71hnNRky/lvoHID+bi5iWulQp72tJaKz5ZUVw96xqPFlqPfCIlpB6MLSUcYFs6qh6Za7v",
+	"QTCEN8EsJhAeq9LPyy2vJTq16zJLHbY14DEMvZz9zozeTZtitXN/4YVQDDZBg2VzoVoBxs7ZLQHadc4M",
+	"0VJF2B0QMssaOySqTwjOV5mhSdFISCnVbJ2pyVZpBTBSmIurY+m37ay/4QX84+Gxg68wYTdhyberhb2l",
+	"s1TS5HO6aqc4xYbO2cICWHGFklefwxu7bK5vFTGK7zbWi6YsewUJEssd+FSzQWomGLCPMWMJW0IZDDAE",
+	"Hibu4ar/a2+3zCK4G+yQkkyomDkUUWCtB1nCZg90buxM8h/9Nw8EOWUi+QG0xQ2RKGPDZi9RoS7ZJ3yB",
+	"dRn/UUwkA1Rcq74QX91839rb391t8IEUsyYcWRQqa/7kfbL1596jXvdRd5ucsJhPORPaholhIDG8yEWR",
+	"YZTyuwtR8JZnRaZlG2VEqWIlmF1gtAM+YZ1Q+BbPquppxy+9s55OmTGqpDDDROjHOQiFE7065R6D59Zo",
+	"mTzpkKhqDY76RDXbY0PhDLK3sLR+w9LeKcsueczeCXpJeUrP000ZfV59c8ktg4kG/vNLub19AZRRNpnK",
+	"jGY8nRHv/Sqhv3M6P2bg2jynqBHnImM0HkMOxuJLQl7b7JorqlyIQ0JykTKlCCVGOckgJpqosbwyCL9G",
+	"fEIotlZk/wbWZfz2zenZ9m3CGW7Lgf64N+GdoLkey4z/a2OWZN3yc+rPBSQMLbwSuT/jwrvwCgcvhAvM",
+	"UePa0N0Hh3YA1GifMZqxjKiLQcov2aDT6TwwqPrgn+3Dt8cQkeD/dIf3xMJmrondi4Dk4kLIK2EAyNil",
+	"vGAJBCq+E5bqsuQVSzg9A9PcZqom1Vz0llKbvJxlMDHTDMAEuL564VIrMPHgr6dvXh+QeEwzxTTB+c1i",
+	"DQEoJrrD/TQgPFCklsSAVgpKIgtINa0h18P2k6hDnsmEM4xXLYH/drWV2wUlfUsBN2cbB9d0mgJpQrEo",
+	"ksasT2ZkIjNGxvmEirZhhMBQvQCbbxZTbY7cHUa02BEXHbbNuguKZFIjfSs+gvRcxeKM6W/I4+ts94a9",
+	"npQ65n0E4zcawRi0BLtk2T8yqdn8gToVEp4x2qheamOQuTY66sBpQVj5Yln8d+HK8BbQJxXXOOS9GRHk",
+	"KuNaM4EuE66K4IIiTVlJIiTZ3WuPjbYc50rLiREUrYpl63BwReSUCbt6/PIolY0I7dYPQYmwfKTrIIsU",
+	"NQ3oSN5yVywYAyicgm7396Xfffes96S/1+139/97LiuveQMN81q1D4Dj1Z3G6QnVpGnuLxHx2hzZCvGs",
+	"RA7he7diL741FGWA65KwVhI1H4UFoLT5hAJ03nJzqUDzkcOHRpSsuAUfKGf0QrdzKCqBrQdEYQ0ON0Up",
+	"ZHTquBCRsUwTVUYy4AOhsMe1dfLDEXn06NHT7YDQ82pBpYYLXEtF8IN7Q7FpdG9ZM+M+etcTc4pb4hXj",
+	"mY9MOBSFSimHDU454ngq14qlQ1DF4BynNNPmFQ6SyzSTU5ZpjuzZD4765JUHWRAHVNQQSKhmbc0nbK5k",
+	"xzXGN32qFAnaqPZA0DJ4MchVAdeCkklmsYBC1eJf1KFZ4G4aVqA6IJHI0zQifIg7U6mp0BwouGDJZhy0",
+	"7mFUzdwWYAjjcpqHB/3aPHltzoUN+cfmgBSsvoSJV73HpEylt5W0iGZpirUCKJy2E14x8taIrnrMJtX1",
+	"OrPHHjt69PSnX1+2KuVZ3K/vu+2nh+3/pu1/ffj05Po/mo7bWjIaD8rq4qWwZx8mW2ACGTHBMnNo21gm",
+	"B38zz0JRn2iv24uIFMSc1qyUmrxlDGmqygM4lzJlVHhQrcYgD6oCQ7BSD9fkSmYXENF+EzS49sOv3mN9",
+	"DkCM4rQr0Yk1vC83trKYsnAh1oMwa0VMwrhMEMqThCOxeevddrtVNaoCe6AlQUA65J01UWGOMJhMMmYm",
+	"wqJyVfKxKZrXdgReX7UgQCyapm+Grf77daZqXQefanBeNBFUe7M65HQMNjkRsz76b+DkxyxjSGb9+J0L",
+	"xqbKKoIK7Y6hQMNjVDE89hssj5GRT6LC8tiv/Fav0FS/n7Nf/vGcZr/os96/kun3SXx4fpS8GP44Pv7l",
+	"5/SVeDP9W3a6+grvPWq6w7VjMbs1fyofmtRlq9oEpZOr5ECd8iQhd6RfPxWjYkCcmmYTtR4amSEtXDTL",
+	"KHyeML1SvnxLR+yVea6+VoDBjrEYE19bPK/fHYPAoNbNZA7MxtBhwJmSGAdFORaQU2dKswlmfubKBlhZ",
+	"/3h59kcnr7CaUFE7y9YTWlBL63/C8GO32w7Dj70fwvDj9z98eOh9t9vF75oe26jmli1fc55ScWFQGeRF",
+	"Logt8uIxJrN1Ry50uyy96sVwZ7FqKMIatJ4zmv7dKUfzCMc+ToEW2XJ0VspPGE0DJ1X6UtEDZQsrxjOP",
+	"uDPhLPHVIl+YslCSepmjR84v61T+F1SqLC7gBSjWt8oyhix5ccmEdib+ORmPmV+JeRsi/yJrkOpopnRk",
+	"wyqKmoecqVLRUZowkUwlF8gi7Z5DkoJlMy2MrezYiG33scgJaRXqYidjMeOXla9s8Lf7WMRPV96i/sci",
+	"gsCVBynhKL5BZTpo+QtdgBlYs3F+294IZvcN9BlrVq2Y8qwIYfB6Mm0QhO0Pan7wF/6LAZFpYnYahDGo",
+	"HLYO8XKgH+IoTVTss0jisClrAucjpnt1wBeESMOvtjSZu3cFPhAmLlkqp6xK1NilHuyefx/vs+7wabJH",
+	"9+IeezJ8RB+f7ydrqBFQynNDRUKwj3pgj265JAiFdO2TRnVK8lJfsJ7qCBMBICYjmqI1P+rcWEVwORXr",
+	"Yc4pPn1dzbZYjii76yOKvSuD2p5/v/GOu4H8OKHGGPt/tq0lHqJRqEgKUtfmRXgKULfKzT0oHf5SQJQA",
+	"OPZEQjJWEsUq4k3UaLCf9Ibd+Hv6iO2e7w0f06fxk+R71jtvrSW1e9vj3Qx3vxpXXRxwUNKWeYSsKQDe",
+	"2TYJI3UyMidR2ZHvGjuS3Ea2I6XzqmJ2lyFItwlBCntn/SLO4GTdFUTOUeXZXLvy1qiLlKvDTA1gWJmN",
+	"PmEJ2e8+Wv8i2iyuT41xrzjyA0V+Ojt7axOC5mCrRr9UANzvPmqoFrkAMr9GpI+JlcOtgl09IrfJy1Do",
+	"DiTygh9/aZm8RhPnOwo44mz1eHf/SAYGPLLlEXwS1a5ktB2QqECzKBRGLyTNCLb78WPgxfkZPKgQK4vF",
+	"AZp059+P9npd8qMUDDPUdOl/BKtEwpVBj8QKG6gfWqnOLtHggYO15VINm6WnMp1xbr9cemPURwHqfIYK",
+	"zTiT+QjVusO3xwck4sI958RDrPbqGY990dNLm7RvNoL2AnOEm4ThtvmJ0CTJmFKBi67kgqTyimUkpoqt",
+	"lutbE5pxWss+Lm4jZigH1crFe6vohtGSRrI9v5Zm8gYyk5WKSp4G17RIMZsXSgtaWTPaNlKqQ0OXzlMW",
+	"kAmNx1ywMpIA5zGv+adTLadaC7zyE1CwAgekNdlgXMzBdVUjm1IWGvyRzTHscyUOFqWXVUOSFwYzLfQM",
+	"L643tbo6XnOg5kJXnZqJeFDexRIRG3ZlntmWfr5mO55HnudertPhKor8UHq7tiJwBUcBiWKaJer97ocO",
+	"ZC1HAaFeAVdBJ2zb2tFD4ZxjhJ7LXNv6VWbQDnkxmepZ6UpClLPhYPg07mvNzLXSNz1H/QubxPwFqAXQ",
+	"WO9shzyXAMaUZopBdCnXZEJnxFbbqtCKZR7wVbKi5cVlfL07y3kuVntzMcNex1pAC7aBLUDOzVPnjGiJ",
+	"XiF7QYHw0HgM+g3DZ5LC44hDxVTTVI7IVrRjx1SdGZ2kBlF2qEFsOuX4zXaVI/0x7AxN/MeVNm3AKFtK",
+	"VyQswRoFwO5oruUE7cFamuvCMiVF4ZbTjE4aXG2lt36hFmqBBazD5+ddEkVEwk0Vzy/i89tcVy8KH3yq",
+	"ld3fcBxMrVisYWBlYqr8Y62SgLcs4TnJJ5SYE5RKUxLLCctiTtPWjTV5i2U3UeTXPocm3dXta7EznmZa",
+	"UT5LBF2piNq13NDj5LBcS8TkzXxOHp40V2Qx45op5k/2s6ETr2BTUJhpLWG4GkuiobMK1xuhWtUDsMQF",
+	"EIanNzXkz2HNHMIswYA7UCOLwtJfWIus3scGpWjKRKFBupO0B+1c6nD6oN4JEuH9iSoK0JSJ4mY18p7j",
+	"ao2G+lWJpRCotiGnwXO0pU0hmaxDjrUiccYSJjSnKV4fjPzImM4z0XSJsLZAkyU9nTXUhlAoWDDhC0Ge",
+	"sz0uXT3Lzsp5hL4QE7qBvdj6+Up4DrVRtCdMaNk0I8isA+vkaaRIRZVFG+BViNDmnoM4EZCEj7hWRIq0",
+	"5qWCXApWoxn7+73eXre71+12u+vwe4cpDTiuqEjO5cfIqPMyS8roN0IVmgJcJInV7qG7nZgZQX0Lbf7Q",
+	"DiUUhuIJdlVBmu0DEjmP3yBOZY75jOa2PvACMo/ML2BgCEU0knKUskF2PoFnf4SPDxQ5OTolz9xWvnK3",
+	"oCqB2tW0glZ11lbQKodt7vy4KE7DIba3i4G7PLXTr+B0E8HxrvqiyjN+pIGWGPXnrDBbiqEdKuUK47n8",
+	"ra7yuY0Rv17n8XYk3Sdqc2S9iUw3bddLWzyjSSQPCPtIY21olXLmKUvtDI9F8wpEcDTI4ZUyd8sXcsY+",
+	"6s9Grfxqeassrc4nfl1U1FsRTwsPNZDEG0hAfnm+1bXyTuHBNUPg3P5OXej7Uk4PD13Xav6tmqB8dB2R",
+	"e43YvzWIh2u5YomIszBWMK+6jMouV1BjMw+ROYEbSuWGeoOWvkwch7B5CgmNU5Zamw6GwXAFpcmzTGYB",
+	"Wn2I4qnhIalU6m7u4Re5Mr8rfD8W01zfBulr+IkzL0KdO6D9WC/zC8vyZtK3VMfjDbH+zFW3gtJaaA48",
+	"cN+4tBuI+TNchmcYdbShwnqP6F8K0RvxAmopxpvSQ4z6YQnHBpNI5+SQYDeseRwxKBCnjGYsuUePPzwd",
+	"PHWrXtghFPbF9rrsGuLR63YrMviTDfpDNgZKvKIfDxcGpf0kr7DgkhFKFKFFE2QoDZLxSg90rsiEZhcs",
+	"KXzVQdkvNxRF1JNty4clRDhT5JzGF0QOh4R9xL3lNE1nqInY6B21XXPoPFm67P1VwibUP3h38rJJ8p/m",
+	"5ymPyVjraX9nh8gM/lTm73cnL6tlfGIqSCKvRCppLVbEvcM+ssk0lZ1YTnb4hI7YpPPLdFRzBHf3nlQi",
+	"beHlv/R3dt7/TxiqD99t2rKWikXgt8qin01rL0oRDf0KrwFxLnasonmOpQDnSMzm5hkvw7eRaKKtoSGg",
+	"nosEclUM5QsKM8KWg3MbUvRUGT+wZaGuarDrFHaeu7mfSUvzS0Mv9Nx49aPQK11JEixDI21GkjWnPLCd",
+	"ETvksHCuliNgUeLCBONdcluLGPx45ciyb277iGmFPbOhpI4tU3Vjb1Hix40s5TTFg6ujvOaqbcnMxsr4",
+	"2wYR3VwrciWzRC0Nx7R0rbPOivyi3Z+WlJh+oLzAiSLKa0QvGZGCoZHfIhmJeo963b3vI7LlzFr9UDQk",
+	"/yruoonmk4XhakSv35wNfnjz7vXziGydHJ320TmLvvGYCuynAHeHnBydbhe7AqnzV1zZw/aI2OO9tTfF",
+	"1i1fsStqbJCvyH0o3P21LTlhbSZGhrAaCmDPNJoLm4MNFeYSrHN4XjH1hXfRXaRaDOEKvLnZ9ajZV7Cs",
+	"+4YGlnoV+FuZsNdwj/k1q4vCwnXDc1MX2TWcaatiGje19TTWuV+Bnzwp8LIoDF/ggOZplQQVheTrvrl1",
+	"i+mvxJGi2v4NuQfQ8fNZPcruhmHnrtb/nOvHcuj+fBH8xmL7HXIs6i9Y6EIBTJ/rwNlnawsEI+0WOqmw",
+	"/BuQSUcSaJaBbDBmGavLlxtx8zsKwrdyWem61zYeZ42XXD7FZwjbbzI91miJ78EoObkdyQsEKH2+znbp",
+	"JMDmK+g4fIWbVrlIiWo1Iaq8ED4538zOaTf3DuxVRb+JL2yyquLUwttYeOT6JPo1ZzlLIrKFYbBoZZ0x",
+	"XV7P86p4BaHMTOgoFFvLnik7YZAtKZoE1G3XIoNsySkTLAlFlSCh8OJCobecXFebLMDKd5bG5cJObK5o",
+	"KIAQHBCjXEYlVkWB+4ThiZgqgqVAtjvE04xEOiMTeckUeCOvaJYE5Z79f//P/2v3Av/0lgyfYXEYhS3L",
+	"dRj1PhRuELebsNRygANbw9KuDZDYSehFdLTbAVf/EgIjx1yMCjLq+V4zZgBCBSmq+jgRFHu5/Jtlr1UZ",
+	"BG4+29C6psADnzwt6ywCGl2n8Nb2SWQ0M7MXrhiJ+RsUaPOHWaQ0fyQyzifQfCUUEc0TLqMOAYG2GGDI",
+	"0yIA1f6/zBVLsR/LNJ0ZvBi4p1PbB8VsyNyWgWXOQFp4A4tuBxOZsNTcGR5fQMmEjFEggyognU5nOxSw",
+	"315AcRQ01uyF4bkgkSWNnYIwms2tnZNtjeP2yFDmia25bHbInJzdoFbQgu0xJ8eBbpr9wP+D7YCT9HfD",
+	"0GvXFKYSCd140G8EKwosgz4vZjaVvino58N18KnJUDaf/v3CemChgt2QRHYEe0ExurhPziV2bRSMQy0I",
+	"rgglZRg0Kg4dDDjHStZNgUgOCFzOmdvUhatx2964ouJHLD+wemXeaHZ1lSGiBeD7QARzs0I3Acs75iP8",
+	"IWdZD6bWGrRIH0Dr2lJ9YMqy+WF2NzBONo6qpaYNKRvHhuOSCdXx2EVIDXmKlUoklPImUyiuVEu73jiL",
+	"DOaHdTWFbsWMp1vwCNkhbgO2owPSLcJqAD4AtAbN4w1hqYeA+yfn7b7bsiroTYJBUQauQccBKwB1VcYr",
+	"gUPzMUKVdmFesYBu++mHT71u0Ntvrufi2dubjLB+iXYs8JQxCjaSAC5HLHOhsxlaTfjQi7nFvtyOaCdB",
+	"KFhn1CHRd/v7ZKvX2yYAbdv8E3XIsY3RtzUGou+igKgpjZkKSCK1+ZeqMSZ/hmJKzbaPmWIKUkQVs24X",
+	"IxEkQVGTy+4YZC64dLAeGvD3t+EV3Ns5K8qj3couhuF3f3lPtrY77Q8Pt2BL3afthXu7xDQ8ppeMODgs",
+	"kAGRtmRUOiOKTSlUyjEiVeM2SKj05DbBHOTJ0emzXOvmyMJz+AVuJTEM54BEwMaIYimLtSJXZou4Bkba",
+	"AfXBDDDhgmo07U3odGrLaMU0TRdJyCdHp0c0TS0klpctefjE/F48nWfLBn6XuXGvC5u3LdaBe38dtKRg",
+	"a5SOqQ228mFvSWs87a/p+oN/NA3k693UoMGePSG1dpGB8rivAXOP8aW9ecWmCv9mjtHnEGMa+aFv0bzH",
+	"wWacrAHyW6n0OY0vnht9aa2ISkt7tCQJt2U/XnR6j/fIVvRdNEeCqn6F1ndLKGMYfve+Z24yUMjHQW/v",
+	"+gb+HYQFgeyT72ynOLy431cuOLozP+o1duk0H42YMpvgXKfOBOEETriCK2Mbrd5vpcjKXjfxIkCULNk4",
+	"lsgQFJTJnRA7jyLnJf6vhdVqLp9tjUuaJc+9N0CnTzgdAFVZZRewjkiz184svsZ8Z/Ds3L7Dt0u2+Hl1",
+	"YfNYb7b0gYKWqQHJgUTsdrtdr+YO2cJoWXLy7NUDhQ2Aath/JMWQZ5QIqRQlcsgyTQlTUxZzmv6p7vtc",
+	"t+ZQ94n555n558j88wIrDN2guNDigkJ+WXdNz+Gap1wwWwPU20nPiboUZ9crKVbRnuZVBUi6FQlNjVCU",
+	"8XgM5/R7QfZ5x8KKMaohylVvwtJX3Ra9ZDTBN2900W4SD7L53WwinlmyPvFcdZfPFnvR3C02T3jX2EP0",
+	"Wn5QJpNcS8Im5DlTmv6as7lbumFhsDu8lOWagcZ/4ZvnWIthNLsYggP72xRrSrNkcMUTPcZjgaSFVr/1",
+	"6sXz43evWkFDdM0VT6yj1gxpNAM/sef01eHLl63ADdBkd4H31jZDO05bEd16eLb20+68IPc1L/hN7ur8",
+	"tUML17pXD/d0wdX7gafsC6PgkKeMbIFlLyBg2DNKGdr1tpvs6EVMUgOSmsE2JZhflcLzCRvohfZjs5wH",
+	"irw6fvUCytlVCRvs2c4vU1aLuOrtfl+lYLT9rw/f7bzHApagZxd//unP/xHm3e7u4/8ZdL5rb0jZjLBe",
+	"AlfUaPTguhscB5vuuvhdoIC/uwvQfY10opOj02UpRQcufQvLJmJhO5v8V/f2724ciHBydOpal3/hWwnx",
+	"vsQ6siZ0as35VBQGFZLS8yad5A6ukxl4gfXOgPVAQeBM9TIcXjLBE0re0jzlCv2Gt6n9eccsPqWa6zyp",
+	"mpDbu486+497e729pRUzn/qm5PbTbkNhzJtToFSKUQNke487j/f3n1TqBTbU8nxSAQ0+zsF2BwSgcNWs",
+	"SwSK7fYXuIAI2JtVpvzMVQgxNMC58uz9nzP1aRu4udrMlyUrBJiy233B3Je+UBEcrQds8Qs+i/ecYItf",
+	"qFOgOVfaCpudefCMffSa+K94y3/4DmyS1eFWPu7vz1pGzPLA1nu8clzrGj7rm7jGe/Vzc0bTirVwDt1P",
+	"oXgZjS8Mps9kPt/ZQtOpgrgkp3rtPdnMgoIcZECb4sT/WLaSv+U8vjhBY/wKvnxXtt0bGjvrZNIaLy0Y",
+	"Cyijb3LfzHx5ykSiSGTHjyoIZcPZSqm+LPb4lTdpnvGgo2VTk/Aau1q/z19IrDMQoiSHl7fXI78aHCZm",
+	"oZwpiCfKGtuc/MH0ZFjWwC5rExOCd6erhoSeb0jozRsS1kS6pahWMtUNca663AWYV8P3hlhainqMc2xC",
+	"MFY6I/GYT7GxcEH19zej+X9nGXlFuaoXifzqhrfmnfCDt3x3wV736eOFhsZFeTaVJZsR/mhs7isRqj88",
+	"DbolRdicDiy496VXfjMu/mbKhCJRnqXR75I751naaDbeyAC4lKxWZ/A2tYYfSwupob1IdsiP/JJhKojM",
+	"SFE8FAqJST2+dZm1U2yxegqNdRb26nHpj7Y05QNszQoZvqraxwdy9rkmSk4YtvJRdMggqoirUERXY8Xi",
+	"QVTxzj/aJRkViZyQ85lminBBzqlij/cO/HL1p27GqGjgEoqrsUwZwVN0QuJPrw6PsDmO+XQKfsIsKRJn",
+	"bYl72zohlgkAoVm9QmoLQT3a/eHv6tnfjseZio/G6d+OX/39u/N9dfpfairPv5fPH/3t8V//q/vzv3rs",
+	"3f+phjXg+6XZ9Lsd6AP0fxqDv86q6dXzfhGoZVapfKclOc9n0N8cwp2jsdQRhlFn8l9MVCqijSXUy6fZ",
+	"BHIMJNZFSSFuGZ5uvBR+xGed2hZ1pEqeZ5skznthZbKgDxTySRAu0fjDErTXjWUKfQiiT59619dRYP7Y",
+	"hT86nTkOSuChgCj2CyXnbNK+5CKRf2o1eoc0G0lsZrIqh90s5sg975Jzl8pAfp/PocwgRmauY+CDemLl",
+	"4pJjUpxLmtmC47+PAqM3aCooRnljdvWZt2NGBLQPuphGrFhmO83Xk8SmevDspAneCdN0QKfTTF6u6o1X",
+	"nFZMBTlnkDHdr+YpHr59e/Lm7y+eY3wTwKM0T1MoBqagA9lWZIMdoQmoeQlOdbtDsKifBaWYTfnTIc2Z",
+	"L+y3XjEHHNB1MizBWJDxRomaiZhAYe/qBoykwJp4sMRa7VtYNazXnsINU75knsUNWBCZE4PK9tSral9Q",
+	"l6L43GEM4WUY3jRfxC4UnqB3gGkLadS3/fUSW1s/IzQx6Kp0RrXLnLX16yqF3apZBZBNhIbPZulhvXw2",
+	"d2JlQps5kDWODJKVG86N6uqBmdUAkCW2dT5fEt8lzbh5QA3gZJZUy4CSKYpExRsRAUUjpllmi5cr26a/",
+	"dtGXBt6vDgv3awoWhMjjAiVR95LyqiSkwNwA+dj8uv1jrFzDlaUJ57iMJ6i+Ojz5+cXZ8esfW0Hr3dnx",
+	"y+Oz/2oFrcN3Zz+9eH12fHR4dvzm9VKmfQdJegX//9JZehXa1iB8eGzDnG6ApS1GXGkQIUCgMBNXsf9c",
+	"UjUwsgGt2RT2e7vL9GuU3wYblh1xGjQkyEHfjHZMlZHfNGZm2Jh4w1nAhAa1bZS//EVZiraUZ8YuObuy",
+	"fXH6Prfa8njMdkCity9ePz9+/WNEtrhwr0HlklDQ6ZTR1Dx08uKvL47OXjw30tbbw3enMBCSlCsCNeT1",
+	"DPMNnx+fHj57+eJ5LfnKzd8KWnbCVtByo5ovYdBW0HLvL8Xf05mIT2yfjM0s5fMq/7zgMc9BKi77qzGI",
+	"2wXP1hIY1IHhI0u996759mIGxquFcTaVqK6XXBfcMgVBVo1CquUnJa8F5m4w0KUdYJpksrBldcNuFpsk",
+	"2FXR9//w7fGyQIaVhHxpeYYbSKGGNCwFvhBzak2ueptDviA/6q1LmbTX10xmWJ45jVsxvYLprFyfkCSV",
+	"YsQyFOgCIoBFQ5EqQFxfmL0lTOqCT6dr7zmmBjnUcSVXwAyyZUh8VS8MCC16DhHHzQ1pQlq4fVvQfbHs",
+	"jhSp3GYgVzH5ycawud4eS7YViZfblsBuSkCM/AL5Sr6GbaGynbAgPQtYguGjVr68U4msXijB3sxCViqL",
+	"ELT8TStxvMQsd9P8A2uWJj425tQpLkYpQ+O1HJaOLld4u2r3XtjwquKc2J8XnL+sf8LauZrWi9XaaFHJ",
+	"SDUaJ6AhjcIONgrNg7bxNvQVguIh0O1eDhudfotq3DvVG8eHnL8ii75DIuDkdnNnMi+7sHmGR4OkoYBH",
+	"rhhJeNIndKitOr+yzxs+utsNRSyFYnEOPNtr6WtLYVVb1pLIQTLAvgwRUXRmLhmPxzWbYUVR8tT5cxpf",
+	"pHK0Sly2R/fMPv3ZSqu59SytjdPUEa+xKw6ed+cWlc4q27u4epmDiCvCBc66AqDV5bcAF9c8lxf48LxR",
+	"bPN2rVwNimj4OYOIgbVsOe1Wrcz9sx1/qRqDYfCBIiEmF43yjGaGczpgwxakfAfmunDsPVU0qAIPg22F",
+	"Z9bUIYeiQgWg/hTVZCKVNkLtAVH0kosR1rcz4z5QQE1cUQ2uyZbMrLHFfNzG1F9zkY0qMqGCjuB8wCeQ",
+	"8gsWCipm6Eus3SIr089fown9OPAbRi911nhlPNc0qNmdc/a0qdGTZK4GSPwG7OOUZ0w13pp3UN8KCJNH",
+	"TwyJo6mSQEadhAV9dJGc2lKhYNSnSpNMame+8jiNhi2Dlm7iFtfsM7Q9WstrZne1yW/mW2cw+treR6/X",
+	"Q+XM54lFlZotPbTKrStp8mYFkGokulnLuqKQ6y6NBj5XgrKgq47Quj6UQGknNGF9D4fMjaNY5rhsr7qV",
+	"5MxI7gE5Z+D4ch1qgc2Z2c23hoBQaNU8g4I9dsF2xFEGkRnmGUEiVGMHdgawZGOTQZqmipyzMRdJQCaM",
+	"ClXltVyFQmFTUAgIAIHCcnhbXJKL0QH2v3NLHzHD/wnUkmEJUWOzPDkkMs9CURTbjOmUxlzPoPa92VC7",
+	"gLLETMJSas26GJPgWuc9sCCEQrqf4lxpOWGZeoDUpiqzzK1/CWO0Kj+6RCfYMw4xqO7RwbaKdtCb31zX",
+	"c3axfdWjOU7/dntdwZyKIN+9XcWNshPu/OYtuTk37JLglgN2GLTzbVjv+4asvs5z1otVqXCf+VAV1xh5",
+	"yrKiuOwBeYJ442qbd27It25Hk5vI8crjTNbfGaeeXAd1y7TVNSzlXrWEauBCfRW1seYX8KGpiLJgV6Wm",
+	"AczakJ2qDtTxFv+iQKmGrsNIA7V0B1y/mZW72NzGc2nfzg9rlqcoG5kuyXGshyYazZv/mjP7syFM5bLv",
+	"wLFQYsGX9Sv4V6VBQS5q60Ibbkk0S1PkL46zEGpU36pb4RXLXXTJbTOIvO92u/jdnZgMXNNBAmWV1zAf",
+	"3FVXj6VE+gB5pPVVIO9c357gLAZKy6nyWOABsRpUxlQ+wUihCdYnSRnN1LxC39xc744YxudVUjYn9ovu",
+	"RBkCVovZu70aZFQgdPXSMnDMr/WHMxQUNmhuEbW5evIZWcpSVWMJ6TljSpcumhoJLYpKLo1bmTd07X78",
+	"CNvJBel1zTZKgZnO81jtxI2FjjHNlH6gCINKPs7g4GTyVI4qx/P0yeaVspPcmn8nDazzBxcAorQ1MeKK",
+	"wQ3oVCgmEvcLbgEEWk14mnJv7aWNfW/jOncL6+gb7Q76M2bSqDW+vO/XNoVuIPl6Nii0zi8pjO/O+4Ei",
+	"P52dvbXm/LmC7glPsP9XkRpTOt+63Qar/aqa4XXe6pU89WGunmhZodjHtCUXorHpyD/A5qFLOcqwjbdv",
+	"Ts9Y0geF1XbzwJqwrp9HBDYp9H6MpUJjYCiAq6Oie/z2co/QJMmYUkV68sywofbh6dHxcckMjWweM6Hb",
+	"TECMaIe8UywU3lxckGkmkxyKmnbIIY7KbJE76AYrtWuespVKOTUKbECmGb+k2kib+kpmFyoIRcrFRRsD",
+	"d1xCPHTQJEaQMTLNtuWbWN3XGcBtl9oAnLdgl4egWFhvxpRML0EhrAe2uiVMWK64ZtCJ5apJfplrw/L+",
+	"p/GH92ca//d2+uH9qfoAXVnKMgFbf+mXn9ofPnWDx71r7/ftv2z9pR+GnY1e2X4Yhh3zYt88W9YK6waP",
+	"rn9732vv28971789ft9t79mPj65/e7zvfd41n80Xu/iF+fTofbe9/2EbwHq/85c/AzR/atsKB+3//fDb",
+	"f5pnD9s/0PbQDLH9cPsvm1c8gNKry3rQuHiBwzzh8ssmTggChXChckRZcRhzd4gwrBsehZqF5kEwyDjr",
+	"hqtvfdvEiz9iCaRaagGWE17d57buAbXpAyXYjdTSHssRXVCsDKPwMRcP2wUknLocpF53d6+Wg1TRU3b3",
+	"/lD5RW4zntuaL1840ciVmmkocOHuiqt7CpVqgCD76dCKscZqSWvVHKtjwjWm74tGnfasAoMCHKn2Qgq8",
+	"RkdTWkspabn2+J1pMqwxh73lyu1OCP/VVNfNO3d54DtAVVqUXm1WYr850lMUNf/M1Od4ApaXL8udbJ2n",
+	"RXftLi/SN4c4WB3/M2PNqmopDblEt6yYgqx4xblXRC2vMcCK1+pMx7UYWPFa5ep4HQpWvOaiutarhFK+",
+	"5ddOwdYHK175u3norkqoNMGxqvzIohWv+15lg9d9qbbq9V6qY8C671UQDkqrLFrz5yCtwcqHy3D/xuxq",
+	"/DEg57Nabwajg1dbM5AtVjZz2La022gMkAkSCi4qySBTVglKxMgyBfGKYNqRWeKiRH4nOsYNO+i6vhSr",
+	"cuEinkS3ihKvN77YMJdsPq3cYsaHZXlAzcuyyT9y2JzMWZzvAYnef4hs2EKR4uRkPj9mteY6+6uksuIO",
+	"+yOrNr6Hrlv3jq3JlcsDWcaV76tYrKll/kFLWfz+61hUMPHGxSwW3YKF1S0aef8XOlhbrPZel/kMugyK",
+	"uZ9Fl4EGnnGecT07NbBYz/SU/8xmP0E9iQa1JjVUiUIsMon+2T58e9z+mc36RF0MUn7JBp1OJ4LWka1+",
+	"C4tSuHDIfqt4vKR4OBuEkzOasewwx7La+OkHJx14o88V2D5hsZxMmAB/RmQGkJkN+e2TZzBOHTrYevAh",
+	"ws8lOGOtp63ra0C0oQRURYOS+dOu4vjwxxevz16Q0+cnRU8ZZ/hOp50rdj7NoBN85zybq7zfcijJMATj",
+	"6ORVQF6cvAVXTq7lBDO1Sz+yN5sRF7QRmPo29DgUBp9VgBlFZcs/kRRtna2nCRIkaeoaeIfibeHkgbIk",
+	"5N3Jy37pc6ovY4dO+c5lL+qQsHWWzQiHWK6wZV2pmKae2XzBRMaKxBBjiWHBGTpxqMa/MXYBoPjzn4k5",
+	"LyY0xxKN5ssXtis5ekfR9hs5CIhgLDFLhISqCzbrkFOzeA5x5LbJmr6StiCK6psR2+ugBdnKSkTahpcW",
+	"oLcZEiY10wEIkFVCJ1hWhgtsVGchgLIZXLADACvhwyHLmNDmUQWZq7CBHsg2acmO6Aq7XPGYocOscJBj",
+	"bttet0dyQe36WBIFoVDS+uuKbSySXOAIEkJhDyvh8Zifgu7WCaMCTuhHZkaxy9owTJ9sRTvF4ztRQMLW",
+	"jyyjWSjO5AUTYWsbljqhF4xAe3Nc0Ns3p2fEnHfbbFEEbTm5UlATxmXHQUG2S3nBEoRNhWLVtnTIz2bH",
+	"oStXUdsnKCKWZ/BLEfMKh2JR94KxKfZFI5SMqRp3yGtMGMrt5oDuF6eGY7QVT4pqH85RmrGpVFzbdD4K",
+	"EQfkeAgIlBrJLLDLgYbFIgkFAkKocLkEcFleZJnMVHlJsKX82NYIAnz56+mb14SJS5bKKQPsj6LoF2Wu",
+	"1qcQ3dhhq08+hS0Do/kzbJUtFAf2AXNWlp7gIwbDR/ySCZJQTSE+mAt4rxO2glCQ8r+wlTBNearsPMAE",
+	"zd/v7d8GGR3vClsfrq+vAUgD628YDPAbiaBdK/kNz+e3UPzWbreL/5kH97pd89w5TQYWyc3jE5oaCskS",
+	"2IgAQxpIdIRdNttnsymLAgc6+TVneCRTqsdkSjM6YSBH2xl6ZoYKFpkpHDK6UTxktETJvb9n3hdSD6DM",
+	"hXlZSHSGZwwLMDQW04FrUTwpc83cgPtmwAnTY5kMzLgUC06ZkSGkBJ5lH6GuyXmO6oJlJVwRfPGARIfm",
+	"tcjWP0G/mvmlWPdTPAExTHmsi8EdyDTNGE1mbp4tv1E/de35XFKIwUns+lsZnCdsMpWaiXg24GIwzeQo",
+	"Y0qZuUqiVR0lOi7fMUQZAlKwcE2WCwER+VeUa1C2oxOms1n7cKhZFrngIQtB75GBwJZtG2gpBynNRqxc",
+	"J84OiaVcEfjRKlU98oo/c8PsI3YUHVMHKGyhcRfHMmM8UCQyKppiWErHnEmU62H7SWRH2t01I9VvoT8G",
+	"gRDbNG17yA0HjIodbhLIkwckstcvIhM6VZikAHGKiOVbRb016JWr3u9+6GA35G2jEnOtSknCB88/sQs2",
+	"G2QsVyXmzR+OIREY2IG1A0rO5zbYjg74YCSiAdTLHLCPMWOJHVpKTAaw76g1j/gR3Fz70gB56ACDNRce",
+	"+ANV4cBmI96dvAyAL1Rw4DH52SHBPhIhEH8ETcuDU9JcKS5GXmQVkYKYqw4cwr4OqGj4DI/ZIBf0knII",
+	"X3KwGWoLAhpXJBeZOUzzM/aWlkSl8mrllqA8qDMgS6E4BQ0CK9LJhDMVWDponqsTwgmdVWwOr9+9JC79",
+	"BFJO5/OJwxBaLIehsA1uwzCLbNoYlscDVsoFYjEqNKrjpCropVqIsklikDtjyFJV3zD2Pb+oxcAjr1tm",
+	"x/yCF0Yu8Mi1K2iRuUA7m0WDXe23AxIZXJe5Nic0cKdyxUViqOUWDcW8TwcqTOClpp45WUtCC8/41VgC",
+	"kwZqnHGtmSgkZ8iR290jY5lnahs3zGCVEekHRQt0v3t0ETGlPauWzJzs5iShg8rvXJELNtVG7nMNybc7",
+	"5HQmYuitW2TZw4ZH+91dqKnhAAjFli3v8GNGp2Ngc/jTQaV2k2smC6ddpLlvO/EFsBOyDuiQpbNSjgGZ",
+	"L7JhNyCZztMTvJt91HUoGWZMjcm7d8fPkcCYmxEKCfUGnTRrpNiyWyswEShm4rKx8VIYkQuSqCmoRzLX",
+	"IKSFIsnkdMoSF5EGAXH/wIBUd2DArKaMFkGdCsPUkMBBShic8pBnygUxEjqCTrEopxbr1O0TNk3pjCV9",
+	"CLOMtvsgA8AlBq4aECGNUApfeE5FkB9cKljgvWTzYP9hrc0GPqtO0FCYxXOWuL3PcqEQss6cEvZAlXTo",
+	"SmaQrOzy3Lb2CzpTVpHZ7hCXWRaKNUiYF/UKxeYMXWwiiqHATfPJXGAVGyOai1GBakZ6Bn6C4rJhgk44",
+	"MzQNlI7H3YKvgLdmwkUOQndCet2g2+1iLhOddQjsRwiSoNVWoS+/TXKMaQZB4dE/2ydQpGrCdRv+NZTQ",
+	"//IE2gRDwiPI+bUfQUYwlBzym2FdFrGMgoiUCDRKqJwJ6TdW9oHkqlC8sQGTuPaigT3urTIE7ilp5LXz",
+	"G+u28i0dcVFo5y+50qS4Zopos5GRUfcisgXVd3qWirl21RHZ6mG4Vjcoygzt7m/jBthTjz6FkOcCekKn",
+	"0/mAGgh+YZQVrxU2qiduePwEjbC9P7Endti6vjbrOER9dGporYu15oqwyVTPAhtfbLvHY+1CbLrnm3rI",
+	"yYvTM7OXraB1yTKF1pxep9vpggd5ygSd8la/9ajT7TzCoqljMKgVqqz5MGoqSHvCdJ6Z64dgymFjCQuL",
+	"vkY6wWRNICqGr8VpntgW6aEAuwKwpbCVsRET5qhY2IIK5jQ2Vzay6oolNEFRJQe+HVAdbUM4pBklFC7d",
+	"XTFLOkGiVBqJo6EHXIyMlg6auFYsHZbmBiyEEliWby7jJVfcXP9omrEh/2irbRUYdZy0+i2DZIdgGVSw",
+	"k04cWWiqLh+BNKqFfmH/OZYVj9aqPRtYIxQWIrflGS7BbVJkOAm2UzavgABVGjqLqnsok1fiKV0OuB2o",
+	"ybT7wfyKpAWQZrfbdaZIhiUJ6XSaWpPZzi+2vkQ51zJrM24rZLuBnXOu35XFQIdtZolWLDZDzxG4RfPZ",
+	"d3bmX7gOWo0UcZORypfmRlNMbzaSYnYr9nCbm94sjmPnGU1c/TZ4pbf6lXeeAQFe2n26+qUCQvvOozUm",
+	"QqP9mZQvjbpiXttfZ0nHVnsB6xK+9Wj1W6fIn9+V7Bk9CvlkQrOZvcQFGhmiSkcKC+odgymu9eE6aE2l",
+	"aiCIR7bkhjV/AWWxGYx1S4lvfDDCneHYaqY0m5inywKqrKBoSL9sfp4z3BhlQSsirwRacwvWzlG5Npc/",
+	"hPBwHAJMqRBLDtrvBZtFfd/c7dkMzbhoNTwUoaiYXA0Q0K3fBTR3XdE9s2cHjmHZQsyFgBSKaK/7lBQG",
+	"miYSiluIt31jGuoJ3+Cd+YDOJqb0M1v1egUtsidia+xNgDwViHFYnCclRyevfI0N/Pxpzjx3y9HJK7ye",
+	"m9A3G5V3XXWT2YzfGm3t3TFtddnjDeTVVZ73yisYdOPKRzPQQhClwMI1thW5PCrcoDSsonlNr1wHrZdF",
+	"27NPC3LHL9jsgbWEOC9MIdHsfOLJNcT0VDfZP6x5v+W/LQ8JWikXF3BCPzIrwDybLeqKEPEkcl6VOrmB",
+	"37Q0GiSGh7IZOZ915m75yE1Tu+KfoJqTWQCO2zmXyezPOzwBKE8KsfAuYCyFzKWgZrVJN4TYkOm7gRb8",
+	"LMshLSfbAMovKkJ01xAhyit/ZDkFvNpbg7m/ReO4L0rs9fbXgbOwhkMchCvRsLe7uwm8fy9M4YVM8o0I",
+	"Tcg8nNjULDVdB60qBbZp1qwpDh1vjioQHo3BE3kJFc36rjg9V2QiJ0xoW0LNmbAmNGGuakgouFrtfS7s",
+	"beiYrVVnBfVzr7sXhQKMblc0S9S29c0WGur5rK68Kk1nbgCqPDUsh+x8EPVwWVgZAYuSUOubN6CgQ9yz",
+	"3yh8qLJcrNBqhrLeWNBmt6ri1naf5Ir5winohyHQ1YxmxLq3Cxtv4QQvZVAqKobqovpTKuMLN63MtdmJ",
+	"CVeaXrAmIe+kSqlqgs3e4tY34IFFybdEiORe1/sMhHpv9Uuvpf5B5mJ9yl6h598GYURUX04Yg+XmNaO9",
+	"ORtwk42tTBosyBdcxHkJ4UdP7PrMlppFaoQLf7q/sl//yn4bN/BHplddv82sDIjgxwlmDVVFmp2S+2OP",
+	"vRsOvMjCdIKihrLBbTZGwei7LobQOfOwFYcNLlSaTfuuYGIRelawUg1BZSAv1MQilLOENONvFyKS1a8L",
+	"NT8IBXbFEwxDNclhJc7NFpAHu5XbngQlLsE4OrOpcOTLldmcl3mcuFMTbNCadi71eLtZ2liqwd3QrPQ1",
+	"bTF2/wN0tzn5UxUHLAW7t8/8u9pnXrOr2xgUyr13eW13Y5oxt/2WoDXYOhyl+cPaOz6HGL3AQLKRrQJI",
+	"2QnEwn1T0nhh81tpqhhTkcjh8LbubzdMYHC5cH93yA88hUi1WE7OuWA2ROTw9fNFjuWfHDxfybPsFuIF",
+	"5qK/eANv8jLOZ9fn+vGtggJkHa4gwmgRBC5tygdhs/5On9OlbRe82qft1nyvNN37tG/h0x6XBMSRvIKm",
+	"LPZpYw9x6t7uF22PHxjaJS5ZptAWOKVQcA8UhjIlDCNKpyyDVA5HIzWjk6DoqoGVXyG0cQQJeocYjV9r",
+	"fEHklAkHxwEETUIEmTNoYtsRm6gBzzbZfX3/M3mBgXaRHdTVfF7imbY79nVd09OMx/aWlmdcdCynyuhd",
+	"6Kc2TzLfO11kkkKDctflpfWWJTwn+cS8gUWmDGNiWcxpuokb227P1/Fju7NZoDXZQwYvtkGPOcPxl1R/",
+	"LDCoAt1rOvOazlEqlbttt1Mnym7tDgOatInYm28j1edHpu8ETOczXwbkqJjrXuG59wj/rkUOg6curU7a",
+	"lgtOEGiWQHylq/APr/SMuOvSpH41ekDKC9Qk2a/YYnz3zc+te8P+78KwPy4Os1mk3UhGs68Wlv0KMu4A",
+	"g9jcqO8PujBu1AyNme2eiIuiNt4YwyySoqOxE8E7xLwJMjByuSQU7j6sJ/uSUvSF95sl38Ws8S6M5/8+",
+	"9+7eePdZY4xAjlt6482thdoitzTawRhzNjrimehsNjKmDBk5OI1smflsQlPu8hzBFXdFZ4QqTEKxHJEr",
+	"ouglg8iaUER/gdH+z3/uPtvf/8/dbq/3n7vdp+a/tvknIkMuElVc+yJbUZFof7/Xe2r/W5iT8hK25CvZ",
+	"DWEvPaMh1lLY8jdKuvb7tgnjhOp4zMVoe5FhDwsUrauU+pWK1gSStc2Ruu4EZAsgYgmJqWJtLhQTimt+",
+	"ydLZQhgBKZpNj+6nSrPivaZyaiPZnlP/1lqAZhNAgzxjiwD0Hll7K8+8dxpAOZWZxqT9A0JJ1I4IZksR",
+	"JTMs52Oet9nSWEiSvCwgx7rXtiqlMw5hCYBYTmxfTlemJuEZJrcqG7rnmnyeZ/KCCSiMyZMISpwUN7F4",
+	"qUOeY0Zfn0TtsudkRLZ8K711Jzcat2WmK7tWtJBttSs9LIvivkkraLX9Lptt+/+Vx9uLGmAGrXblExhy",
+	"VCzh8NqVTwmj6QAtPkGr7X26s5ytijHKVmyrWqIwc3hqa9466xP2JXtvxp9MqZjZepitF5NpxhQlL8+e",
+	"H1Z3ZGFPVG9Z/d5+t9sN7LXqt36RVP5fhkN2YjlpYZNgsHh5G9V/sl8c518lleSUp5e0VZQ/a/m09akt",
+	"E+yQv98ay9oJVfojdZ/2H3X73e5/g8Tj+qj56aBYc9FmgxoCEGAKKCwn8NNBW/3H1xvY4MyFWu1UQBZ3",
+	"71G49yjc3KOQWrnCSWIoZ6yRH2eFoIYaQh2CaaxWvPJKLnXIIVhOzauhgJZUikSxTF0WOCVRebsjg+Nd",
+	"kovU8O+ZzImitsP1FVfgY0BBBJOFnQ8BzRUNQmFRPWhM1ZxutX5im9mhr+s7oFN+wqCiTdxAtg/fHpPM",
+	"/fxAuRRFn4bXSPcZi8fkSGbT5TR5QjNOa0TZjvDK/EROqdBSedTXp70G98BPS9MqzIAsoCZbibAA0w3z",
+	"3f4+2drtbZOnT548edL+/vvvv29tSEzv2pvhH4di6GRo8ONYLmgkGX3ro7klS206PuSpe1We2t3kWOss",
+	"1VzmhTzVh3XDA1zkEcKaX15S49fzB1mP6r0zqNEZ9ByyhMxR3s7HgtlGpSLd5GNJirk2dQPdHj7nA1oI",
+	"3Ahn2QgyaB97e9imZpjl0E3dTBvB9w6u++0BtGGwy0HMi8nuUyTvHWJfIUUyRdSri8yF5XKNzEjMgizQ",
+	"HCJuGgRpCAAvQ+9zkUjB5m/Ec5/erZeKV/BNhPE+Ae/e6felbhFi66JbtEYm3UINr9FZ3Hwt1li+efHe",
+	"Tfx7cRMvRJfNFHHXVuFDgKJOg4UDSkfaCjq67MFv9CYmtBNhjGzRcT2jXSd8aNYUOG9SEIrI1+ews1Op",
+	"okUHpKyI66lR1iXlWUJCUTIBmAtsKQLLyBHsqkBiC7iQWP7VFl+Fa1O4mxvMGm89ke8WtXYMWC9Q1/xU",
+	"cfkxim6AqkPGV3qtimr20hz8rzlN+XBWHedv+KU1PM3FQ3r24Hkb74a6JmzIeraCfxMysnHm9+9WTP12",
+	"hdO3NNOcpumMoIK0hGLmy9JSveBwlnANBVMtCSwiVyzxm7fwHhAqZqG1xKLfbyZzM94lg6oSUEAUCFh/",
+	"jlySGrXEMqUevSTnDLyISHXrRBN/LAzK8zTUPdDtkDNpySWSeWVGxUUGUGEjent4dvRToxX4na9+3pxe",
+	"WlW3SuRsb4XKtt/EcPukwfKnWTyOZTa1pj+faj5eafJb7ke7otlkUyJr8e2ezN6T2T8UmX23lLheB60d",
+	"V0L+lgFMrsz2mCsts1mAMRO2YrxC4jgXRrE0QZGsyk985SD/SnFGRfH9lIsLjCr6AgmCK2CRAoGwO78I",
+	"Dvvz2mE4R/b5lfNzO38Z+LIAguKBtWF4XryxEorPlDFqMa7IGP2cyZp2rtVxFW7R9zax+9CKW4RWTEpq",
+	"6thEQWCrnGL9VImi6caCTHXHK2zdPEVsuJJ3a+cMZGVj88999RY5ce2q7u/bvUXxC1oUJwXeN1zPTSUg",
+	"+2qReJLFascrs7haGGy6zidHp36txlr/BdvphEJfGmjIeWnElVxjV6iyJ2sUuLJC5l3XigiTrHPFkkXi",
+	"4MnR6bG/hJuoZf4ATj275xtL+Ub91D0EPTk6tazD4JevaDRH650y6MJFMh6PS95xyTKYxHZrlVmibBdT",
+	"v2+T5SUdEkFbuVAolrK46NqHD11wYauAQWl78xHD67CivTMcYTfwCdfqwH4FhQSKOqbmNZoxkrFfWAyl",
+	"yTGo3qguudDkneCxTJjX7Qt7p5zPNMP+Xb8RAyX5zc3o9200v0aafYR+gvaPrcY27LZTYDTk2AcN/hjk",
+	"GRibJnzCXIs9eCqmWYJDQhM7N+Zut+sPGZDIOxQYyHVGNh/Oc62lUCVE2+XoMlcshRmgX15EtnaxWD+B",
+	"z9u2kd7giid6HJGt6PTV4cuX6GZ49eL58btXUdn3xn3jxs/YNJ0ZHBxUtyYg0a85jy8G5gHOSsh6Pfdq",
+	"amOh4KWUaq7zxKy//bRrHnzaNZClUoyKH3pP4JfeE/yJnsO6zME9g/UDhsC0bYALOrZjMkCKNxp2dt/v",
+	"OI9N48D4oYiWodjt7j0JCFXkRylHKTME9NkrG3QH9iVElYcPPaLUefhwjlxi8QnsJN4v0hpsT6MKFQ1F",
+	"7bI2B546OksePiz6ez98CAt4+FDmOpYT9vBhKKDDFVVQ+MH1e+sT9pHGOp258oCR1XithRNtsAck2u32",
+	"IkxQUkzog1DMN3PDJELbpLFj7zAM5XrR1lu9qSbeYKjKydFpKTf+TmJhz2yPfC8Qk33U2MJuQejldlO8",
+	"6byx04zbepPSP5EjOZFkKpWShP6SJzT7S9nCG54z1NlcypoXjGY2h9Pe9/Whsi/AzlpI/s4y8opyVU6d",
+	"Z+lcR3D2kU2mKTTSBoMLLG8g8sk5yzCqtnGZL/mIen3JY5qmDa33of1yRomQSlEihyzTlDA1ZTGn6Z8q",
+	"7d8bIdrhEzpik84v09EyM7PthgU9w7UkbEKeM6Xpr5AXU0CYJW7bgWLObT18u/6OlzS11W8h1WzhoeIp",
+	"NJzIkZxMM3/bVhzIDm3Y0+fwKaaSJNJcRFjy4Rp7Se021rfrEM79LsA9XxfcZ2uAe74A3Gfoll+EC8Vp",
+	"4yGbEzfsud7hBb7zTtOx8AXAxFTTVI5kZ5oMwVJomXyrX6E9+OsK2GBqiHr1goV92Irvffe1YYbm10sm",
+	"eELJW5qnXGnaClqOtbb67d1Hnf3Hvb3enhncMtZWv733uPN4f//Jk95K2Iqp0d9ief88yfybYcLE8v7b",
+	"086KKAEoaFl2q99CHjugHomdGnRCtJ177rz+3LPac+N8QkX50A80pRmJ5YRQzUTChGaAYPbnv+U0JRIG",
+	"upQxgzRHljGPnlclpE0cXCV33DjxYLkGURk1+d15uyx4Z0aX0vc1Yn5PGqsR2n4AOfDu1FUzJmiS86aU",
+	"UlO9YudjKS9u6w5zw9RtIKd8BCXkFIszZlUGvwFkp9G08Q8H1Gf3dH1Oj4ZdxWqPhtu8ewvrvUfjFpap",
+	"q/LWuHteXKTFKaMnbGRuIrSsfnfyEvM8YsaxYQ62isb8TnNjFzdBNAqwLSxfa4Jo4XqgSKSQHAyQHER9",
+	"aIdIuA5gAsFYAoq8JPGYxRd2uISl/JJBH2WIL4Jw/FyRLcUYCY26xYfQPbx8MGyRXBg92W3AdoccD7Fl",
+	"LRQ5MVNmUlNt/lycTWpf/4MnlOIZGnwAV73NxbNRRh2M5+TwhXP1WAyAJrQu9IjlpNyOqsQ+YbnimoHE",
+	"bk97E3nMDvt1alpWJl+YyGhXtVaDxhqS/x56AZRX8D7/cUn+o8WFO0uBdFizOAuymcCsTIS8E0BdLuQy",
+	"KEfFXBuB6AlxzwuifDtoDfepsROPMTTBnjYBsdEyzpi6m63WTK3ea13OdoP0zjuB00bdroI092e8T/O8",
+	"12m/QprnVYF9DcKur9lulO9Z8HkXoWNpzIykctQhb21lLY/yGI02yeR02qTMPq8R+fWyP31h4z4B9D74",
+	"5qskgC69X2ukgTokXt5Q0VwxVbERNQbBLbxBa2yTffc+V/T3Etm1ArM207Ttq3eZNIrBA31iNKOIZKzN",
+	"hFmJIjQUDqvBMAH0mSvzYxKQ8xkYMWRWNOeIaZrOMP4GU1BDEbnnB9gZIjrweQmMiuEAZMKowIYbMRXY",
+	"2c8+CSFhK9JLF6dG+VfpphYJZ1CoOHJL0dH+vLYFwpYjmjdIfEBTAO5/dboTdyyEFmfgYVYxMx6mNSNs",
+	"bJK421zTPwgluk9r+r2mNW0m8+6UlGWhd+esSaEGYbeardQHnl78PmUZ3nKIZjKaI9eB7bCGfeKp1oY+",
+	"PVBgFAtKjTOWCQtIktuILAhONJvVIYfl+FyF4oJNNcRaPeqShM4Ugb7wIDFAnVqrq24VX9gpDQUuaOVs",
+	"G6JrRSisIH1Aps0yPHqlnLi9IOZ2lTnhi+ViecB/ptwfu8bZF0n+cZOt9pWVC/9WVCLPSnni0PoHcyfd",
+	"ps3f6hc0HheXyTYihZqaJHLfDoqaXvabpvaf9qcq1s+3AvXGbLD8JFTTne4OJAG6B4CldaZUjzt/gA46",
+	"35APMfEp2x2L58sY1M4nD4mudwrU27wdiDfjairrUHpp85C/5SyHmrpDLrgas6TkU3REudVmyxroBu0x",
+	"+teutg1JHtAvLhSCXRGFlFsOCcZuRxP6cWDZl4ocI1MHVlfJFGSIZRqJPRdmHMViKZIK1wT1AfgAT1PH",
+	"5wLQSOZk5MCvsWs59+oauyfrkYS7aFqye+fMZZFvz5M6yK/mrBM818/mr7u33t33jvn3a/zsKPaayglG",
+	"X7TR6HcrMv9hcWiLVzSn1HKq9kag1GWwiiHPUrCASBGzTiiif7btVO1TPhK2mE2uWPm4G0fjO+QHmZHd",
+	"PTKWeaZCsRVNM3bJZa5sQMCAfZzyjKkB1dE2DHKqqUholhTRKiXnUOWcePFCEdMMlRZS/IgMCHK8cI6A",
+	"qCKMJ7N2JQipIVxjzM2VzC64GIXWxjSTOUnYNJWz2rI65MQcFFQsM0TRcSDzlFsk+D9gP0Jhw//sy00s",
+	"BM7drvQUT/8ztby6y/gQC+kCFuLvV3NUCNefPw7knq/c85V/O76CQXpVmr0uj9FMfSbW4lJ3HaHumKki",
+	"axODwjilB0zIqwAWwBKS8gtmLWRO7AxCAZ08QRb3qrjZzEOMuMRfDQmJdrtdyAiE3FyZQaYtxnQguQ8F",
+	"jWM21RBL2S80fpZERNGZIldjHo875FgDD4AKOvPqAdFSAhOZyRzKW1r2YZSgj66LmGEahXuEcBsc6sxw",
+	"XBEw4Vlm4ZYbilSODiw9NLBnTGe82eR2tjAi5kvxCN/rUWzkfBCm2/uya4kZ3u/LVL6LAXcVm8nTJ72g",
+	"5Uyig4lq9Z/sBS0wi2LdzcBa7waxTFirv9vtoktiCNRgMTguYxuVUycuLABsSFM1D9luDbJHvQKylm5c",
+	"uqG7NYD3ur3NnS/m9E+YytOFbNdeEaNIG1AgysqBf89l78LQaM5gsZ0RwsoqFsUF8WXmZDz/QoBEqMmz",
+	"+dmskN6vf1Q75L2k8TklDYPqa3jYxlQrOp3evnyMKyGwtIbMO2V4v2HpriyMM+dTNV8ZwdUXSLgYdYhf",
+	"3AVcXBMq6IglocBQhYzQZMIFVzqjWmZkK+J0xIRRypOsApUNef8t5Ur/ZkWFaHuhk8wu7L46zZe33zci",
+	"lY/N9vc6Nq9frKaYwRWZ0eNM5qOxK4ABiFVBnrlCNqFYUsmGbFjIJhRlJRtXvoYsrV6DVUaKUh+dhw/J",
+	"j+ZyrVPJo0P+AZby4jcwejgwR5IpJ/3bIs3wmnvLVWTW3pNUEyz6ANNwFQq/vKZrBYJKAdU4XkA4SDwZ",
+	"MFjb7bfoe2yja8z9fCb1GHQExmEzjP6wt7tLLotIigHIcpHdlDM2maZUM7VwU7R9otyY4htbL9p8Cblg",
+	"IGMaiSC6pBmHEKoIIgfAKjc2hM4QnU+fetfXUUCiT5924Y9Op7NdinQ4+AMVCgzPOvO+JZNcQdV9Op1m",
+	"8hJbub1imkIrQzphUNgF+ru5hQH6KaOB0ZSkVIxyKKDpBoJwhvNZdZ1uc8Dk1R4bBI9zpeWEZUThtSRX",
+	"XCTyymxbcUFSSHgl57nigilFrjKuGRlmjKWzUGhJKDHaB4012omsZa2wqtktsM88sFEOxbWTiHveVXug",
+	"LCodGMlY8QTz3GBw6m0anaE7yQ1/yTKF5XZCcegXMaTCdnTE8k1VkO0MoOnC4rHS+BC3HDTEUHCj39F4",
+	"bM2lrn5NH9HQjjGwmzjAcaKgaJKAfbgD2wMSEIJPKnNiV33AMlc5B38Z4C/Qc7ion2OBDzHY4yqT2ujX",
+	"BW4YMkHTKwg2SVN5hUlejCgqknP5sSy/c8EYGjzB4xeKLE8ZqMtXEBcIejWYSxVUJqp+AQiKKPXG6vgP",
+	"HxKv0iL68IoO5OiTwjJxAtqzl9TBQdQJxRtBVB7HBtNQuY4MMuMl1XUTQi/qkONhY00hIrNQDM1OBhUa",
+	"XAWqUrTIH+aBQQKqpAjczKHwpm6ueuTN80ARXj1PrxKSQdChZtkVzRJVnxY1TpKxKfTCnshLZrNJfRsI",
+	"0KyMUbOhZqXmZwfL1lCaY4cjA4L944szUq0DGm13CIRX2Nk8yEPhUJ1NuMYqa2AQ6pPIJVbCkQTl5xIw",
+	"70uELhTFFxa+RdWeHMX5HZZ8wptVL/tkCdHa5Uuqci72dV5S+r7gRq1+61xSNbjkIqHKLwVl4TJzWNZk",
+	"pKO/SipRMrrLwlUbQb9hLatExvnEnowXwm+/dW17hzxlxDZD9+oolaLdKGeEmrtkZD/awtI9dgfdt7YE",
+	"T8NqVlUUqo2wohROsSSzPqhDVV3csfnKrcwuIkDeVO89Uy7xNeyjqybUvAxXqxz7mK9aVFGZyFZLsnXL",
+	"J0Uh3TVtXdW7e1+Q5t83ec8dNRTos6bbb6kUTV1zXEMtLcT2W5anmVdaC5lvy4hjJKZpqkDCnJCfTl9t",
+	"QzqHIYBL2zSEopQdjbhcznOUyjwB7uCXnyzLV5hJ+yR6++b0LBQN691RMxFHRpJCOWeCrxmWUxX4ixmf",
+	"WTUjFIcxlGUt5C/QUYx+mSpJzLjg83E1YA0hSvIU/Uw8IxEKNhGoogbMBwpHiiZM04HTtCCeNMIUGacj",
+	"gphtZc/Dt29P3vz9xfPIqGJuWUUUNqEoBhspaqZsLSAbRxdlkI+JkruyARr1ydFXEQplVeiiE4Iq2J6L",
+	"dNCwrIJJd8iplea1L/eHwusGvtI4Vr6Kb602hhWI8rUixrWPqdgyg2o2kugpaeyZYX9fO2TcrfHIvXi9",
+	"EpahzCwwRsI0UhUgE5lQHY+3MWjSylQkkuJc0izhYhQthBmHqYA8oR+xXnGr/3gPuo24j2W/kbLcRR1g",
+	"xPG+DeUoAAfsHVNVmB4OjBqRqvLRMUPdeWFAfgWlWw01OM6lTBkVnzn23p3a6tj7YvX32cj3hapuYaTW",
+	"Hi1cWwIAjrjYPH0CnBIjK+pMfh3e7LHSUDheSiwrLXk22aJpChdCbQNjwtxFZU0F82BHfQz51lUjU5IY",
+	"focpTGAuVXakhGw5uhtYG0MAEeVBKDy7qdq27L1KkIQkqRQjW17PeX2yC5ZYE5rPXINaztM8kwVrCA4N",
+	"1btQMgDBZ873ZIiaqgsoB3597i2ZFR8prGm7EjNofVwrZCir+M3JPe6sQsGTsqT3WXV/cFdAYgCuYwa3",
+	"vVuVEVG3zCoS30CtglDQglUSmTnDD9ckkZhwSy6EvNqGzQYQrD1SXfDplFnzsW+2VtYfAdMk1j4LyW0F",
+	"kEZESlNrAp70UbQyv5amOT6x/SRkhghZbC4TSVA3+e13d0H2K+xu0KGsamd1ScSNdqaZiG8vy9yppUkK",
+	"5nkIq0YCA27FgQBij49Hj5aZaB5toMG73TBTFlzAKvCfmWXjlIsiZHxkQsLoNuPAGsNzoRVRdIZma0uN",
+	"7gNnfv/hqRvcEgHGtk9eLj4Gb5lBkqLVnsV9IfVgCEYYg0xgfm/1P10XhQFb/VaTh5l8D2QQ3jTkiNt4",
+	"hY69COthtRU15hE5agQx6ht2tx7TsGaBUFQaP5SZszwJMJRSsJUMhnAbq3gbCfiNbWBRvHY7/J4b7nZI",
+	"3jCch+n3dbV+d6L57oZEwQh6z+WVWEoYPHGhQg7muOX71iNIDS2JRFXaiWWeJsQ2yM8YTXx5+qezs7dk",
+	"v9stDVw/ZnQ6Nld4+6DGwp3/MWMkFwW7uhsa4wtHfSfyFqCU0a1IHgQWLQhIwnFlTtQSocCCBzLD8Ocp",
+	"HRkJa0ptBUBomNOpuHvLsOzagkPRuGJy5lJPiXks+5bJ0R3Zp0FcLK1SDj0XKKjmXRbnGdczbDnCaMay",
+	"w1yPW/33H64D8IL+zGZ4weG7D+aV7NLJyVXkgxYbrjls1eWUTjtX7HyagdOpc57t0Cnfuew1WPleypim",
+	"JGGXLJXTCdbmALvvVjShF4xkuYi2K+Ob4c1LY6l0/0n3SbcY/EOx7vosryCGsNHIbq7JBZspbGFmvaPQ",
+	"8Qni/6kag/nugQpFiB1qRnlGM/OUC/kOW2hsAs0KblrY+pGZh87kBRNhC5TesHXCRv63HfIzm6lQmGsC",
+	"KVaQiReg1uTsulAWZMSE0WqgFX4ZSOAMdjwj0TRjQ/7R+tqtpc6szMzQsOuHEJAhh0NzwxWk5dnILz+w",
+	"BjHK1YWSAt2VU5YprymVZnTSCcWbKYNUFyOLYCBBZKdwdZOiAwh7MQ9xPfcMhL1U4f8Jf2uC/6yMirFh",
+	"qoqmRpFndFIkiHQItr6HCLNzlkoxgui1OSw4CG3Unf+lgjhvF4KmGCNCZq58C1TfDsXDh2/HZsEYv6Qe",
+	"PgSSV8abJHwEDguRzvok+i4KiJrSmKmAJFKbf6kaM9t2e0ozJvSYqULRBpMHxOdE3+3vk61eb5uA17lt",
+	"/olqoS0Vv3QRcuKsBg5GDBkb00tGetg9bd9CicQdZMVsBvVubKpLKEY5U4olfcJFnOYQn0W29vfBzP0s",
+	"o//i6TbhgA7kiqepF2NpAwHhapWGKgmtAjG8kAvDlioCLsVwQf/IzEccSaQzu/Uv2hPKU0KTJDPg1Xbf",
+	"cBlpeFtMFaugFbZVb8YpG9VpkLtqlAMHjQ0JhRrjAZGi2j3dOoKMUhqKcxZTTPGA0E8Dv8KYGhdLU4mh",
+	"gdgZaLFneXmA74FtzRAjDCPzgp4wWsjwZD+uB0N5knooTyi2bhLLQ+qhPNuVjSw6m87vJXhO/QaRquwQ",
+	"uYWd9ODvQkvBsbgYbfexTV8A4R8qgMzhRAXE9WhSAfb0K9oJQR9IW0vcYjG2hbToQK1ly2xNKFCkAty6",
+	"whp3YxZfFLF/hIoZGpc4euUA2QzqItkoiI5iLrbXTxOzKEItnkw1GHCu7OswYGAIfma0P6pJtMPFuVEL",
+	"offmp6qIeh1htA548MpuJS5b5eTZq1DEUigJUXyYqVfEpVWNxHHKMcXvgolt8G3S6ZQlROWjEVOobGah",
+	"KDd2VqUu1LW4dPfhaiwVI5EV3ju2X1JkM2dCMZVKn9P4wmAwhbWP6GXZtcBi0MnRaSNzKlbq2jtYZmON",
+	"oPYONico2NYPyL9noRiblQpL3TD6xV5veAwPkGdl10czqTmZor/JjE7SKBRbhsUZnvqo00MrerRDjfxN",
+	"pxyfIVuH5jM+07W27vNMXiks+adDEe0kMlZlwqeL0q3UPnr40JY9evvm9Cwy0Br68dfTN68JEyAosSAU",
+	"0aewxZOw1Sdhi13qQafTCVsBfDBXHr736xbij/bDgNonirfMQZmvPnU6nevrKAjFFYRqR+YHd7AkY0rm",
+	"WVxGWMM+W5t0ZqMaDHugJHqJRISGIrKkwnwikeXr0Takc7rCAMD6bLkA1cf2q/iJ/EYwKHuu/+oRol/7",
+	"DBuokqiuQbququ8Uy9qHI4gs/Y1Ex4c/vnh99sLVSFA7vU7XPVpWTnhxaZ8vqkMGhHVGHYyj//8Zu5be",
+	"Nm4g/FfmUkRWZcGWLaO10YPgAHEPLQIkPVVBl9YyEZsVuSC5Xgtt/nsxL+7qUbQ3JZZ2+RgOvxnO97HA",
+	"mpPf/Vzrj0ZiVk6S26S1E7xsL9HmuL+HLmnNZx1DC3XHvbDp5Nkf3c6mbHYtvkIKhMlgmb3amySeYAa/",
+	"efcKrLdz+pyRKsTfUKWtWSzvfqrge9jaV3j6ZfV4+eFptVjeaTl3ND2f5yBWHvuZfhuaY6KzvO1AR6j8",
+	"K5cezM4KRvDI/X6iLvFposFF3/fzJH8ui3QTdhfFeqB6uZ5hb55Nsne3xx2qXD0vzSCmXXXSL+7JmySP",
+	"uKwtQqIaWhOzHHtU/TbZzR9y5+x0eu5Kl/l0Co9h13ZytwK2ZIg0hlEddh9a5wQHE+kg0R4VdggP0fOj",
+	"w88GfblTlvWpEMcgsWGaFHCXEEENC65mn6fdvxeGyfA/CXbYlLw1Hpawc76jc4iGf0jMamxLG0Nmlq5W",
+	"iNPR0D7hqk7QuOdoaGG/0LCgfSNe3IdOXN6Kcg/Of8ExWvk9VIvX10r5BNdXxXZ31vhUgNccv8tbtG2Y",
+	"qynHS1SgQ+vgvvBo9CzSQLS1i9jRCZ8f8jGhrdFNU+dDl8lZbYL3lsJazZaEiBhVgGbRq/IhQ9s9N24D",
+	"kyaEFre7GbTRvZhsGdM3zn+9pGAVvM1ST0/YnvkGJsPobdiIi8LzyWo+K9XWHSs+Eflcsimdz67B8d2a",
+	"BFtTHwlzrb1+hIne2/zDDN+9CynD9VLEJvXIVSEoG1dvBEmt/VJnZAY3V8PnhdrIDCetfL4Zfb4mbgh+",
+	"lTkiNDj0TmWNUMUM7oGfu0gTJ20WHEzLUm/C/g4i7iA7+NPlbOPD2le3ix8ZPi+vbirNhVc4iPtLioNU",
+	"iAaSFZIWdgzQbhGt8W3Uay/NuZhDdXt9Be+I+CTUwUOp/aKbM6AVxkREd1lcUdFYUepsGp1EN4gvP6ho",
+	"s5T3H4ssU1KAuDA0XtX71cfHJ/hrLerAuFlTiW0FZdslyEWMGDSid52JxmfLdsTBMGs9uMJqZitsLLYa",
+	"O3Svmi8ljCI8R9tWjsYnw8Yq+ZFy9QaasiGjlgZD6uILobRoRQaOurGJFPTO4e2wy5E/CSm558Y+HG+l",
+	"2TaNVBMa9L4U1ns1yunUhzydjrrjEMsSWyeFyLSoAfRUGqjSrV05yEh92Br1RITEdEoL0tTVYoDguq01",
+	"ng6fcQlvuhgpzpJzYSk+PMwnZPPV8lRRUG8gYQwSIpkG+rMiSlBbdKRrTxkeLXkcbSqD0b1JUOGkN+FL",
+	"JXpQTOahZYurqqQq3o5kcnnIj7VqMYKWpAEi4gO92s437PzQGChD9yYBH7aHmKTikX1ua6MLNQZySmAa",
+	"GPTkTNQdEXUwJ+I1YXgd7VDV8f5/691KLFEYz/8SjR4X0yaYSKBZMqgzoEL4NAOMsgOlabiqn9tqutqF",
+	"C/RczB09F34c0qIpNtUrgEaFFLgQDtimaJIb4xEJzuFX2x9yUREf0oU3QumqSiZANAnQ8JiqWnpnRlWl",
+	"ocsauZIklt8THZM3jtOy0bIHyrLLQU8WTg8sybg0E3AmRoZzwW4pODqJeNd+spEcKy9lebFp2yEXexjt",
+	"cvvbViCbMp0wZHKjswgcdaikBSWQncF/81ZxiVLm09t+7fEbQurlJMM4a8IQRRR15tp4Sc5o0ZWMCDFh",
+	"1z6HQE8j4teIl5VKxuCIC3YuXXS4EjTn/+3Tt38CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
