@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_ = srv.Shutdown(shutdownCtx)
 	}
 
+	if addr := getenv("PPROF_ADDR"); addr != "" {
+		startPprof(addr, log)
+	}
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
 		closeEarly()
@@ -115,6 +119,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	return nil
+}
+
+// startPprof serves net/http/pprof on addr, a listener of its own that
+// must never be the public one (say 127.0.0.1:6060): profiles show a
+// running server's costs, and nothing of the API is reachable there.
+func startPprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		log.Info("pprof listening", "addr", addr)
+		if err := srv.ListenAndServe(); err != nil {
+			log.Error("pprof", "err", err.Error())
+		}
+	}()
 }
 
 // swappable serves with whichever handler it holds now: the starting

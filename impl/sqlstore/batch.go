@@ -15,14 +15,16 @@ import (
 // Statements that act on a batch of rows are written so that their text is
 // the same for any number of rows: the rows travel as one argument per
 // column, arrays on PostgreSQL and one JSON array on SQLite. The text is
-// then prepared once (see prepared) and every batch costs one round trip
-// per statement, instead of a Parse and a Bind for each one and each row.
+// then prepared once (see queueStatement) and every batch costs one round
+// trip per statement, instead of a Parse and a Bind for each one and each
+// row.
 
-// prepared returns query, rebound for the dialect, prepared on the queue's
-// pool the first time it is asked for. database/sql prepares it again on
-// each connection it runs on, once; tx.StmtxContext reuses that, in a
+// queueStatement is prepared for the webhook queue's statements: query,
+// rebound for the dialect, prepared on the queue's pool (see queuePool) the
+// first time it is asked for. database/sql prepares it again on each
+// connection it runs on, once; tx.StmtxContext reuses that, in a
 // transaction of inQueueTx.
-func (s *DB) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+func (s *DB) queueStatement(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	if st, ok := s.statements.Load(query); ok {
 		return st.(*sqlx.Stmt), nil
 	}
@@ -37,9 +39,9 @@ func (s *DB) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	return st, nil
 }
 
-// inTxStmt is prepared's statement for use in tx.
+// inTxStmt is queueStatement's statement for use in tx.
 func (s *DB) inTxStmt(ctx context.Context, tx *sqlx.Tx, query string) (*sqlx.Stmt, error) {
-	st, err := s.prepared(ctx, query)
+	st, err := s.queueStatement(ctx, query)
 	if err != nil {
 		return nil, err
 	}

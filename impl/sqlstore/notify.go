@@ -225,7 +225,7 @@ func (n *Notifier) Notify(ctx context.Context, channel, payload string) error {
 		n.deliver(Notification{Channel: channel, Payload: payload})
 		return nil
 	}
-	st, err := n.db.prepared(ctx, `SELECT pg_notify(?, ?)`)
+	st, err := n.db.queueStatement(ctx, `SELECT pg_notify(?, ?)`)
 	if err != nil {
 		return err
 	}

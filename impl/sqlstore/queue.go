@@ -78,7 +78,7 @@ func (s *DB) leaseQuery(returning string) string {
 // ClaimDeliveries implements impl.DeliveryQueue.
 func (s *DeliveryQueue) ClaimDeliveries(ctx context.Context, r impl.ClaimRequest) ([]*impl.ClaimedDelivery, error) {
 	now := r.Now.UnixMilli()
-	st, err := s.db.prepared(ctx, s.db.candidatesQuery())
+	st, err := s.db.queueStatement(ctx, s.db.candidatesQuery())
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (s *DeliveryQueue) ClaimDeliveries(ctx context.Context, r impl.ClaimRequest
 // reads what their attempts need. The leases are the worker's by then, so
 // the read needs no transaction.
 func (s *DeliveryQueue) leaseThenRead(ctx context.Context, r impl.ClaimRequest, picked []int64) (map[int64]*impl.ClaimedDelivery, error) {
-	lease, err := s.db.prepared(ctx, s.db.leaseQuery("id"))
+	lease, err := s.db.queueStatement(ctx, s.db.leaseQuery("id"))
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (s *DeliveryQueue) leaseThenRead(ctx context.Context, r impl.ClaimRequest, 
 // leaseAndRead is leaseThenRead in one statement, a round trip less on
 // every claim. dialect: SQLite has no UPDATE in a WITH clause.
 func (s *DeliveryQueue) leaseAndRead(ctx context.Context, r impl.ClaimRequest, picked []int64) (map[int64]*impl.ClaimedDelivery, error) {
-	st, err := s.db.prepared(ctx, `WITH d AS (`+
+	st, err := s.db.queueStatement(ctx, `WITH d AS (`+
 		s.db.leaseQuery("id, organization_id, webhook_id, event_id, message_id, attempt_count, attempt_limit")+`)
 		SELECT `+claimColumns+` FROM d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id`)
 	if err != nil {
@@ -292,7 +292,7 @@ func (s *DeliveryQueue) recordInOneStatement(ctx context.Context, worker string,
 	}
 	// As in record: lock what still exists, in id order; its attempts are
 	// kept, and the lease holder's deliveries move on.
-	st, err := db.prepared(ctx, `WITH locked AS (
+	st, err := db.queueStatement(ctx, `WITH locked AS (
 			SELECT id FROM deliveries WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE
 		), attempts AS (
 			INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error)
@@ -493,7 +493,7 @@ func (s *DeliveryQueue) ReleaseDeliveries(ctx context.Context, worker string, id
 	if len(ids) == 0 {
 		return nil
 	}
-	st, err := s.db.prepared(ctx, `UPDATE deliveries SET locked_by = NULL, locked_until_ms = NULL
+	st, err := s.db.queueStatement(ctx, `UPDATE deliveries SET locked_by = NULL, locked_until_ms = NULL
 		WHERE locked_by = ? AND status = 'pending' AND `+s.db.oneOf("id"))
 	if err != nil {
 		return err
