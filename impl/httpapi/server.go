@@ -58,7 +58,7 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (*impl.APIKey, error)
 }
 
-// Config holds a Server's dependencies; all but Ready and Dashboard are
+// Config holds a Server's dependencies; all but Ready, Backlog and Dashboard are
 // required. Each is the narrow interface of what the server needs.
 type Config struct {
 	APIKeys      impl.APIKeyStore
@@ -83,6 +83,8 @@ type Config struct {
 	DisableRequestValidation bool
 	// Ready reports whether the server can take traffic (the database answers).
 	Ready func(ctx context.Context) error
+	// Backlog, if set, reads the webhooks' backlogs for /metrics.
+	Backlog impl.BacklogReader
 	// DBTimeout is each request's deadline for its database work (0: none).
 	DBTimeout time.Duration
 	// Unavailable reports an error that means the database could not do the
