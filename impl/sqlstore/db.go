@@ -49,7 +49,9 @@ var migrations embed.FS
 type DB struct {
 	pool    *sqlx.DB
 	dialect Dialect
-	dsn     string // to open the migrations' own, unbounded pool
+	// dsn opens the migrations' own, unbounded pool and a Notifier's
+	// listening connection.
+	dsn string
 	// now is the clock; tests may replace it.
 	now func() time.Time
 
@@ -61,6 +63,14 @@ type DB struct {
 
 	signing signingKeys
 
+	// writeTurn is held by the process's one SQLite writer at a time (nil on
+	// PostgreSQL); see exclusive.
+	writeTurn chan struct{}
+	// queuePool serves the webhook queue's prepared statements (see
+	// queueStatement); on SQLite it is pool.
+	queuePool *sqlx.DB
+	// statements are the queue's prepared statements, by query text.
+	statements sync.Map // string -> *sqlx.Stmt
 	// keySignal and changedKeys are KeyChanges: the API keys that the open
 	// transactions invalidated, handed on after their commit.
 	keySignal   chan int64
@@ -87,6 +97,9 @@ type Options struct {
 	// writer waits for the lock. Callers bound whole requests with their
 	// context; this bounds what a context cannot reach.
 	Timeout time.Duration
+
+	// settings are more of the session's settings (PostgreSQL).
+	settings map[string]string
 }
 
 // Open connects to databaseURL: a postgres:// or postgresql:// URL, a
@@ -112,14 +125,34 @@ func OpenWith(ctx context.Context, databaseURL string, opts Options) (*DB, error
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	return &DB{pool: db, dialect: dialect, dsn: dsn, now: func() time.Time { return time.Now() },
-		queuedSignal: make(chan struct{}, 1), keySignal: make(chan int64, 256)}, nil
+	out := &DB{pool: db, queuePool: db, dialect: dialect, dsn: dsn, now: func() time.Time { return time.Now() },
+		queuedSignal: make(chan struct{}, 1), keySignal: make(chan int64, 256)}
+	if dialect == SQLite {
+		out.writeTurn = make(chan struct{}, 1)
+		return out, nil
+	}
+	// dialect: the queue's statements are prepared once, and their generic
+	// plans (primary-key and lane-index lookups) are the right ones for any
+	// batch. PostgreSQL's default plans them again at every execution,
+	// because for a short list of ids a custom plan looks a little cheaper,
+	// and planning a claim's three-table join cost more CPU than running
+	// it. Sessions of their own keep that setting away from the rest of the
+	// service's queries, which are planned for their parameters.
+	qopts := opts
+	qopts.settings = map[string]string{"plan_cache_mode": "force_generic_plan"}
+	if out.queuePool, err = openPool(dialect, dsn, qopts); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	out.queuePool.SetMaxOpenConns(8)
+	out.queuePool.SetMaxIdleConns(8)
+	return out, nil
 }
 
 // openPool opens the connection pool of a dialect.
 func openPool(dialect Dialect, dsn string, opts Options) (*sqlx.DB, error) {
 	if dialect == Postgres {
-		connector, err := pgConnector(dsn, opts.Timeout)
+		connector, err := pgConnector(dsn, opts.Timeout, opts.settings)
 		if err != nil {
 			return nil, err
 		}
@@ -184,12 +217,16 @@ func sqliteDSN(path string) string {
 // Dialect reports which SQL flavour the store speaks.
 func (s *DB) Dialect() Dialect { return s.dialect }
 
-// Close closes the connection pool.
+// Close closes the connection pools.
 func (s *DB) Close() error {
 	s.stmts.Range(func(_, v any) bool {
 		_ = v.(*sqlx.Stmt).Close()
 		return true
 	})
+	s.closeStatements()
+	if s.queuePool != s.pool {
+		s.queuePool.Close()
+	}
 	return s.pool.Close()
 }
 
@@ -310,9 +347,43 @@ func isForeignKeyViolation(err error) bool {
 	return false
 }
 
+// exclusive waits for the process's turn to write and returns the function
+// that ends it. dialect: SQLite has one writer at a time; a writer that
+// finds the lock taken sleeps in SQLite's busy handler (1 ms, then 2, then
+// 5...) although the holder needs a fraction of that. Taking turns in the
+// process first hands the lock over as soon as it is free. Other processes
+// on the same file still wait in the busy handler. PostgreSQL writers run
+// side by side, so there it does nothing.
+func (s *DB) exclusive(ctx context.Context) (func(), error) {
+	if s.writeTurn == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writeTurn <- struct{}{}:
+		return func() { <-s.writeTurn }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait to write: %w", ctx.Err())
+	}
+}
+
 // inTx runs fn in a transaction and commits if fn returns nil.
 func (s *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.pool.BeginTxx(ctx, nil)
+	return s.inTxOn(ctx, s.pool, fn)
+}
+
+// inQueueTx is inTx on the queue's pool, for transactions that use
+// prepared statements.
+func (s *DB) inQueueTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.inTxOn(ctx, s.queuePool, fn)
+}
+
+func (s *DB) inTxOn(ctx context.Context, pool *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
+	done, err := s.exclusive(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	tx, err := pool.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -344,11 +415,12 @@ func (s *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 // several statements (rows, then their children) that a concurrent commit
 // must not split.
 func (s *DB) readTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	var opts *sql.TxOptions
+	// dialect: READ COMMITTED, PostgreSQL's default, takes a snapshot per
+	// statement. SQLite's transaction is one snapshot already; read-only, it
+	// begins DEFERRED instead of taking the write lock (the DSN's _txlock).
+	opts := &sql.TxOptions{ReadOnly: true}
 	if s.dialect == Postgres {
-		// dialect: READ COMMITTED, the default, takes a snapshot per statement.
-		// SQLite's transaction is one snapshot already.
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+		opts.Isolation = sql.LevelRepeatableRead
 	}
 	tx, err := s.pool.BeginTxx(ctx, opts)
 	if err != nil {
