@@ -54,6 +54,10 @@ test: ## everything CI runs, in parallel where it pays: vet, check-generated, li
 bench: ## benchmarks on SQLite and a throwaway PostgreSQL; see docs/benchmarks.md
 	scripts/bench.sh
 
+.PHONY: bench-scale
+bench-scale: ## GET /leads at 1M leads against 10k, every filter x sort, SQLite and PostgreSQL; see docs/benchmarks.md
+	scripts/bench-scale.sh
+
 .PHONY: loadtest
 loadtest: ## GET /leads/{id} vs a bare net/http handler (vegeta), RSS, start-up; SQLite and a throwaway PostgreSQL
 	scripts/postgres.sh run -- $(GO) run ./benchmarks/loadtest

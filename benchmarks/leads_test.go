@@ -34,12 +34,12 @@ func BenchmarkCreateLead(b *testing.B) {
 						serve(b, a.Server, newRequest(http.MethodPost, "/api/v1/leads", key, bytes.NewReader(body)), http.StatusCreated)
 					}
 					// Not timed: every request stored exactly one lead.
-					_, total, err := a.Stores.Leads.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
+					page, err := a.Stores.Leads.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
 					if err != nil {
 						b.Fatal(err)
 					}
-					if total != int64(n) {
-						b.Fatalf("%d leads stored after %d requests", total, n)
+					if page.Total != int64(n) {
+						b.Fatalf("%d leads stored after %d requests", page.Total, n)
 					}
 				})
 			}
@@ -58,11 +58,11 @@ func BenchmarkGetLead(b *testing.B) {
 			a := start(b, dbURL, validations[0])
 			org, key := newOrganization(b, a)
 			seedLeads(b, a, org.ID, 1)
-			leads, _, err := a.Stores.Leads.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
-			if err != nil || len(leads) != 1 {
+			page, err := a.Stores.Leads.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
+			if err != nil || len(page.Leads) != 1 {
 				b.Fatalf("find the seeded lead: %v", err)
 			}
-			target := fmt.Sprintf("/api/v1/leads/%d", leads[0].ID)
+			target := fmt.Sprintf("/api/v1/leads/%d", page.Leads[0].ID)
 			for _, v := range validations {
 				b.Run(v.name, func(b *testing.B) {
 					a := start(b, dbURL, v)

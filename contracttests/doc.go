@@ -1,5 +1,6 @@
 // Package contracttests is the contract suite of the REST API, one file per
-// resource: how leads behave is in leads_test.go, handoffs in
+// resource: how leads behave is in leads_test.go (walks by cursor in
+// leads_cursor_test.go), handoffs in
 // handoffs_test.go, the webhook API in webhooks_test.go, deliveries in
 // deliveries_test.go and delivery_retries_test.go, events in
 // webhook_events_test.go, and so on.

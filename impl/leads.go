@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Temperatures, hottest first.
+// The temperatures of a lead, hottest first.
 const (
 	TemperatureHot    = "hot"
 	TemperatureWarm   = "warm"
@@ -14,6 +14,9 @@ const (
 	TemperatureCold   = "cold"
 	TemperatureFrozen = "frozen"
 )
+
+// Temperatures are the temperatures, hottest first.
+var Temperatures = []string{TemperatureHot, TemperatureWarm, TemperatureCool, TemperatureCold, TemperatureFrozen}
 
 // Defaults of a lead that is created or replaced without them.
 const (
@@ -132,17 +135,6 @@ var LeadSortColumns = map[string]string{
 	"deal_value": "deal_value",
 }
 
-// LeadFilter selects and orders leads. Nil fields do not filter.
-type LeadFilter struct {
-	Phone       *string
-	Email       *string
-	Temperature *string
-	// Sort is a key of LeadSortColumns, optionally prefixed by "-".
-	Sort   string
-	Offset int64
-	Limit  int
-}
-
 // LeadStore stores leads, each change with the events LeadEvents names.
 // Every method is scoped to one organization: a lead of another
 // organization is reported as not found.
@@ -155,9 +147,10 @@ type LeadStore interface {
 	// FindLeadByID returns the lead, or ENotFound.
 	FindLeadByID(ctx context.Context, orgID, id int64) (*Lead, error)
 
-	// FindLeads returns one page of leads matching filter and the number of
-	// leads matching it on all pages.
-	FindLeads(ctx context.Context, orgID int64, filter LeadFilter) ([]*Lead, int64, error)
+	// FindLeads returns one page of leads matching filter, in its order, with
+	// the number matching on all pages and the cursor of the next page. A
+	// cursor LeadFilter.Resolve refuses is EBadRequest, as is an unknown sort.
+	FindLeads(ctx context.Context, orgID int64, filter LeadFilter) (*LeadPage, error)
 
 	// UpdateLead loads the lead, lets update change it, then normalises and
 	// saves it, all in one transaction; a change that SameFields calls no

@@ -171,6 +171,21 @@ if [ "$ready" -ne 1 ]; then
 	exit 1
 fi
 
+# More leads than a page holds, so that a listLeads answer carries a
+# meta.next_cursor and the stateful phase can follow NextLeadsByCursor.
+log "creating 30 leads"
+python3 - "$BASE/api/v1/leads" "$API_KEY" <<'EOF'
+import json, sys, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+for i in range(30):
+    body = json.dumps({"phone": "55119%08d" % i, "name": "Lead %02d" % i}).encode()
+    req = urllib.request.Request(sys.argv[1], data=body, method="POST",
+        headers={"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
+    with opener.open(req, timeout=10) as r:
+        if r.status != 201:
+            sys.exit("create lead: %d" % r.status)
+EOF
+
 # The server is local: never send its traffic through a proxy from the env.
 export NO_PROXY=127.0.0.1${NO_PROXY:+,$NO_PROXY}
 export no_proxy=127.0.0.1${no_proxy:+,$no_proxy}

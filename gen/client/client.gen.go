@@ -1121,8 +1121,36 @@ type LeadCreate struct {
 
 // LeadList defines model for LeadList.
 type LeadList struct {
-	Data []Lead   `json:"data"`
-	Meta PageMeta `json:"meta"`
+	Data []Lead `json:"data"`
+
+	// Meta The meta of every list, and where to continue. In a walk by `cursor`,
+	// `current_page` counts the pages of the walk so far at this `per_page`.
+	Meta LeadPageMeta `json:"meta"`
+}
+
+// LeadPageMeta The meta of every list, and where to continue. In a walk by `cursor`,
+// `current_page` counts the pages of the walk so far at this `per_page`.
+type LeadPageMeta struct {
+	// CurrentPage Example: 1
+	CurrentPage int32 `json:"current_page"`
+
+	// NextCursor The `cursor` that continues after this page's last lead, with the
+	// same sort and filters; absent on the last page. Opaque: pass it as
+	// given.
+	NextCursor *string `json:"next_cursor,omitempty"`
+
+	// PerPage Example: 25
+	PerPage int32 `json:"per_page"`
+
+	// Total Items matching the filters, on all pages.
+	//
+	// Example: 150
+	Total int64 `json:"total"`
+
+	// TotalPages `ceil(total / per_page)`; 0 when nothing matches.
+	//
+	// Example: 6
+	TotalPages int64 `json:"total_pages"`
 }
 
 // LeadPatch The fields to change; fields left out keep their value. Unknown fields are rejected.
@@ -2595,6 +2623,10 @@ type ListLeadsParams struct {
 
 	// PerPage Items per page.
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Cursor Continue a walk after the last lead of a previous page: that page's
+	// `meta.next_cursor`, as it was given. Not together with `page`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// Phone Only leads with this phone (normalised to digits before matching).
 	Phone *PhoneInput `form:"phone,omitempty" json:"phone,omitempty"`
@@ -5766,6 +5798,26 @@ type ClientInterface interface {
 	// `phone` and `email` are normalised the same way as when a lead is saved, so
 	// `?phone=%2B55%2011%2099999-9999` finds the lead stored as `551199999999`.
 	//
+	// **Two ways to page.** `page` and `per_page` number the pages, as always;
+	// `meta.total` and `meta.total_pages` are exact. To walk through every lead
+	// (a sync, an export), follow `meta.next_cursor` instead: pass it as `cursor`
+	// and get the leads after the last one you saw, however many there are
+	// before them. Every page that has leads after it carries a `next_cursor`,
+	// so a walk can start from any numbered page; the last page has none.
+	//
+	// A cursor remembers the `sort` and the filters it was made with. With a
+	// `cursor` you may leave them out, or repeat them unchanged; a different
+	// `sort` or filter, a `page`, or a cursor that is malformed, altered or made
+	// for another organization is `400 bad_request` with details on `cursor`.
+	// `per_page` may change from one request of a walk to the next.
+	//
+	// A walk reads the leads as they are when each page is asked for. Sorted by
+	// `id` or `created_at` (which never change), it returns every lead that
+	// exists throughout the walk exactly once, in order. A lead created during an
+	// ascending walk by `id` comes at its end; sorted by a field that changes
+	// (`updated_at`, `name`, …), a lead edited during the walk can move past the
+	// cursor and be seen twice or not at all.
+	//
 	// Corresponds with GET /leads (the `ListLeads` operationId).
 	ListLeads(ctx context.Context, params *ListLeadsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -6419,6 +6471,26 @@ func (c *Client) CloseHandoff(ctx context.Context, id HandoffId, params *CloseHa
 // Returns a page of your organization's leads. Filters combine with AND.
 // `phone` and `email` are normalised the same way as when a lead is saved, so
 // `?phone=%2B55%2011%2099999-9999` finds the lead stored as `551199999999`.
+//
+// **Two ways to page.** `page` and `per_page` number the pages, as always;
+// `meta.total` and `meta.total_pages` are exact. To walk through every lead
+// (a sync, an export), follow `meta.next_cursor` instead: pass it as `cursor`
+// and get the leads after the last one you saw, however many there are
+// before them. Every page that has leads after it carries a `next_cursor`,
+// so a walk can start from any numbered page; the last page has none.
+//
+// A cursor remembers the `sort` and the filters it was made with. With a
+// `cursor` you may leave them out, or repeat them unchanged; a different
+// `sort` or filter, a `page`, or a cursor that is malformed, altered or made
+// for another organization is `400 bad_request` with details on `cursor`.
+// `per_page` may change from one request of a walk to the next.
+//
+// A walk reads the leads as they are when each page is asked for. Sorted by
+// `id` or `created_at` (which never change), it returns every lead that
+// exists throughout the walk exactly once, in order. A lead created during an
+// ascending walk by `id` comes at its end; sorted by a field that changes
+// (`updated_at`, `name`, …), a lead edited during the walk can move past the
+// cursor and be seen twice or not at all.
 //
 // Corresponds with GET /leads (the `ListLeads` operationId).
 func (c *Client) ListLeads(ctx context.Context, params *ListLeadsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7676,6 +7748,18 @@ func NewListLeadsRequest(server string, params *ListLeadsParams) (*http.Request,
 		if params.PerPage != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "per_page", *params.PerPage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -9083,6 +9167,26 @@ type ClientWithResponsesInterface interface {
 	// Returns a page of your organization's leads. Filters combine with AND.
 	// `phone` and `email` are normalised the same way as when a lead is saved, so
 	// `?phone=%2B55%2011%2099999-9999` finds the lead stored as `551199999999`.
+	//
+	// **Two ways to page.** `page` and `per_page` number the pages, as always;
+	// `meta.total` and `meta.total_pages` are exact. To walk through every lead
+	// (a sync, an export), follow `meta.next_cursor` instead: pass it as `cursor`
+	// and get the leads after the last one you saw, however many there are
+	// before them. Every page that has leads after it carries a `next_cursor`,
+	// so a walk can start from any numbered page; the last page has none.
+	//
+	// A cursor remembers the `sort` and the filters it was made with. With a
+	// `cursor` you may leave them out, or repeat them unchanged; a different
+	// `sort` or filter, a `page`, or a cursor that is malformed, altered or made
+	// for another organization is `400 bad_request` with details on `cursor`.
+	// `per_page` may change from one request of a walk to the next.
+	//
+	// A walk reads the leads as they are when each page is asked for. Sorted by
+	// `id` or `created_at` (which never change), it returns every lead that
+	// exists throughout the walk exactly once, in order. A lead created during an
+	// ascending walk by `id` comes at its end; sorted by a field that changes
+	// (`updated_at`, `name`, …), a lead edited during the walk can move past the
+	// cursor and be seen twice or not at all.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -15028,6 +15132,26 @@ func (c *ClientWithResponses) CloseHandoffWithResponse(ctx context.Context, id H
 // Returns a page of your organization's leads. Filters combine with AND.
 // `phone` and `email` are normalised the same way as when a lead is saved, so
 // `?phone=%2B55%2011%2099999-9999` finds the lead stored as `551199999999`.
+//
+// **Two ways to page.** `page` and `per_page` number the pages, as always;
+// `meta.total` and `meta.total_pages` are exact. To walk through every lead
+// (a sync, an export), follow `meta.next_cursor` instead: pass it as `cursor`
+// and get the leads after the last one you saw, however many there are
+// before them. Every page that has leads after it carries a `next_cursor`,
+// so a walk can start from any numbered page; the last page has none.
+//
+// A cursor remembers the `sort` and the filters it was made with. With a
+// `cursor` you may leave them out, or repeat them unchanged; a different
+// `sort` or filter, a `page`, or a cursor that is malformed, altered or made
+// for another organization is `400 bad_request` with details on `cursor`.
+// `per_page` may change from one request of a walk to the next.
+//
+// A walk reads the leads as they are when each page is asked for. Sorted by
+// `id` or `created_at` (which never change), it returns every lead that
+// exists throughout the walk exactly once, in order. A lead created during an
+// ascending walk by `id` comes at its end; sorted by a field that changes
+// (`updated_at`, `name`, …), a lead edited during the walk can move past the
+// cursor and be seen twice or not at all.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -51,9 +51,16 @@ func schemaOptions() []openapi3.SchemaValidationOption {
 // does so eagerly), which costs time and memory quadratic in the nesting of
 // a hostile body, and would put a partner's data into any log of the error.
 // RequestError reads the structured errors, never their text.
+//
+// Defaults are not written into the request: the handlers apply the spec's
+// defaults themselves (so they behave the same with validation off), and
+// they must tell a parameter left out from one given with its default value:
+// GET /leads refuses `page` next to a `cursor`, and takes the cursor's sort
+// when `sort` is left out.
 func RequestOptions() *openapi3filter.Options {
 	return &openapi3filter.Options{
 		MultiError:              true,
+		SkipSettingDefaults:     true,
 		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
 		KeepValidatedValue:      true,
 		SchemaValidationOptions: append(schemaOptions(), openapi3.DisableSchemaErrorDetails()),

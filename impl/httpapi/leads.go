@@ -18,12 +18,18 @@ type leadHandlers struct {
 
 func (h *leadHandlers) ListLeads(ctx context.Context, req api.ListLeadsRequestObject) (api.ListLeadsResponseObject, error) {
 	p := req.Params
+	if p.Cursor != nil && p.Page != nil {
+		return nil, impl.ErrCursorWithPage()
+	}
 	page, perPage := pageParams(p.Page, p.PerPage)
 	f := impl.LeadFilter{
 		Phone:  p.Phone,
 		Email:  p.Email,
 		Offset: int64(page-1) * int64(perPage),
 		Limit:  int(perPage),
+	}
+	if p.Cursor != nil {
+		f.Cursor = *p.Cursor
 	}
 	if p.Temperature != nil {
 		t := string(*p.Temperature)
@@ -32,15 +38,15 @@ func (h *leadHandlers) ListLeads(ctx context.Context, req api.ListLeadsRequestOb
 	if p.Sort != nil {
 		f.Sort = string(*p.Sort)
 	}
-	leads, total, err := h.leads.FindLeads(ctx, orgID(ctx), f)
+	res, err := h.leads.FindLeads(ctx, orgID(ctx), f)
 	if err != nil {
 		return nil, err
 	}
-	data := make([]api.Lead, len(leads))
-	for i, l := range leads {
+	data := make([]api.Lead, len(res.Leads))
+	for i, l := range res.Leads {
 		data[i] = wire.Lead(l)
 	}
-	return api.ListLeads200JSONResponse{Body: api.LeadList{Data: data, Meta: wire.PageMeta(page, perPage, total)}}, nil
+	return api.ListLeads200JSONResponse{Body: api.LeadList{Data: data, Meta: wire.LeadPageMeta(res, perPage)}}, nil
 }
 
 func (h *leadHandlers) CreateLead(ctx context.Context, req api.CreateLeadRequestObject) (api.CreateLeadResponseObject, error) {

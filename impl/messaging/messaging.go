@@ -288,12 +288,12 @@ func (s *Messenger) recipient(ctx context.Context, orgID int64, r impl.Recipient
 		return nil, "", impl.Errorf(impl.EBadRequest, "The message has no recipient.")
 	}
 	phone := impl.NormalizePhone(*r.Phone)
-	leads, _, err := s.Leads.FindLeads(ctx, orgID, impl.LeadFilter{Phone: &phone, Limit: 1})
+	page, err := s.Leads.FindLeads(ctx, orgID, impl.LeadFilter{Phone: &phone, Limit: 1})
 	if err != nil {
 		return nil, "", err
 	}
-	if len(leads) == 1 {
-		return &leads[0].ID, phone, nil
+	if len(page.Leads) == 1 {
+		return &page.Leads[0].ID, phone, nil
 	}
 	return nil, phone, nil
 }

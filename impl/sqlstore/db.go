@@ -61,6 +61,8 @@ type DB struct {
 	// queued holds the open transactions that queued deliveries.
 	queued sync.Map // *sqlx.Tx -> struct{}
 
+	signing signingKeys
+
 	// writeTurn is held by the process's one SQLite writer at a time (nil on
 	// PostgreSQL); see exclusive.
 	writeTurn chan struct{}

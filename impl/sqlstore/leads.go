@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -71,73 +72,317 @@ func utcLead(l *impl.Lead) {
 }
 
 // FindLeads implements impl.LeadStore.
-func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) ([]*impl.Lead, int64, error) {
-	where := []string{"organization_id = ?"}
-	args := []any{orgID}
-	if f.Phone != nil {
-		where, args = append(where, "phone = ?"), append(args, impl.NormalizePhone(*f.Phone))
+//
+// A page is read from an index in the page's order, whatever the size of
+// the organization (migration 00008 has one per sort, alone and with the
+// temperature or e-mail filter), and meta.total comes from the counters the
+// database keeps (00009), so neither sorts nor counts the organization's
+// leads. An e-mail's leads are counted (through an index that holds what
+// the count needs); the phone filter matches at most one lead, found by its
+// unique index.
+func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) (*impl.LeadPage, error) {
+	var key []byte
+	if f.Cursor != "" {
+		var err error
+		if key, err = s.db.signingKey(ctx, leadCursorKey); err != nil {
+			return nil, err
+		}
 	}
-	if f.Email != nil {
-		where, args = append(where, "email = ?"), append(args, impl.NormalizeEmail(*f.Email))
-	}
-	if f.Temperature != nil {
-		where, args = append(where, "temperature = ?"), append(args, *f.Temperature)
-	}
-	cond := strings.Join(where, " AND ")
-
-	var total int64
-	if err := s.db.pool.GetContext(ctx, &total, s.db.rebind(`SELECT COUNT(*) FROM leads WHERE `+cond), args...); err != nil {
-		return nil, 0, fmt.Errorf("count leads: %w", err)
-	}
-	order, err := s.leadOrder(f.Sort)
+	q, err := f.Resolve(key, orgID)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	leads := []*impl.Lead{}
-	if total == 0 || f.Offset >= total {
-		return leads, total, nil
-	}
-	err = s.db.pool.SelectContext(ctx, &leads, s.db.rebind(
-		`SELECT `+leadColumns+` FROM leads WHERE `+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`),
-		append(args, f.Limit, f.Offset)...)
+	cond, args := s.leadConditions(orgID, q)
+	counts, err := s.countLeads(ctx, orgID, q, cond, args)
 	if err != nil {
-		return nil, 0, fmt.Errorf("find leads: %w", err)
+		return nil, err
+	}
+	page := &impl.LeadPage{Leads: []*impl.Lead{}, Total: counts.Total, Offset: q.Start()}
+	if q.Limit <= 0 || (q.After == nil && q.Offset >= counts.Total) {
+		return page, nil
+	}
+	// One lead more than the page says whether another page follows.
+	leads, err := s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(leads) > q.Limit {
+		leads = leads[:q.Limit]
+		if key == nil {
+			if key, err = s.db.signingKey(ctx, leadCursorKey); err != nil {
+				return nil, err
+			}
+		}
+		page.Next = q.Next(key, orgID, leads[len(leads)-1], len(leads))
 	}
 	for _, l := range leads {
 		utcLead(l)
 	}
-	return leads, total, nil
+	page.Leads = leads
+	return page, nil
 }
 
-// leadOrder turns a sort key into an ORDER BY clause. Missing values sort
-// last in both directions, and id breaks ties, so pages never overlap.
-func (s *LeadStore) leadOrder(sort string) (string, error) {
-	if sort == "" {
-		sort = "-created_at"
+// leadConditions is the WHERE clause of q's filters and its arguments.
+func (s *LeadStore) leadConditions(orgID int64, q impl.LeadQuery) (string, []any) {
+	where, args := []string{"organization_id = ?"}, []any{orgID}
+	if q.Phone != nil {
+		where, args = append(where, "phone = ?"), append(args, *q.Phone)
 	}
-	dir := "ASC"
-	key := sort
-	if strings.HasPrefix(sort, "-") {
-		dir, key = "DESC", sort[1:]
+	if q.Email != nil {
+		where, args = append(where, "email = ?"), append(args, *q.Email)
 	}
-	col, ok := impl.LeadSortColumns[key]
-	if !ok {
-		return "", impl.Errorf(impl.EBadRequest, "Unknown sort field %q.", key).WithDetail("sort", "unknown sort field")
+	if q.Temperature != nil {
+		where, args = append(where, "temperature = ?"), append(args, *q.Temperature)
 	}
+	return strings.Join(where, " AND "), args
+}
+
+// emailSortIndexes are the indexes of migration 00008 (and 00001) that read
+// an e-mail's leads in each sort's order.
+var emailSortIndexes = map[string]string{
+	"id": "leads_org_email_id", "name": "leads_org_email_name", "created_at": "leads_org_email",
+	"updated_at": "leads_org_email_updated", "lead_score": "leads_org_email_score", "deal_value": "leads_org_email_deal",
+}
+
+// oneLead reports whether q's filters pick at most one lead, by the unique
+// index on phone, so that the lead is found first and sorted after.
+func oneLead(q impl.LeadQuery) bool { return q.Phone != nil }
+
+// leadCounts are the leads matching a filter, and how many of them have a
+// name and a deal value.
+type leadCounts struct {
+	Total         int64 `db:"total"`
+	WithName      int64 `db:"with_name"`
+	WithDealValue int64 `db:"with_deal_value"`
+}
+
+// withValue is how many of the counted leads have a value for sort's field.
+func (c leadCounts) withValue(sort impl.LeadSort) int64 {
+	switch sort.Field {
+	case "name":
+		return c.WithName
+	case "deal_value":
+		return c.WithDealValue
+	}
+	return c.Total
+}
+
+func (s *LeadStore) countLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any) (leadCounts, error) {
+	var c leadCounts
+	query, args := s.countStatement(orgID, q, cond, args)
+	var err error
+	if q.Phone == nil && q.Email == nil {
+		// The counters' lookup, which every list without those filters
+		// makes: prepared once, its plan a primary-key read whatever the
+		// arguments.
+		err = s.db.get(ctx, &c, query, args...)
+	} else {
+		// A plan for these arguments: a generic plan for every e-mail is
+		// the kind PostgreSQL's plan cache may settle on after five runs.
+		err = s.db.pool.GetContext(ctx, &c, s.db.rebind(query), args...)
+	}
+	if err != nil {
+		return leadCounts{}, fmt.Errorf("count leads: %w", err)
+	}
+	return c, nil
+}
+
+// countStatement is the statement that counts q's leads, and its arguments.
+func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, args []any) (string, []any) {
+	if q.Phone != nil || q.Email != nil {
+		// Counted: a phone is one lead's, an e-mail usually a handful's.
+		// Only what the page needs, so that one index holds it all.
+		named, valued := "0", "0"
+		switch q.Sort.Field {
+		case "name":
+			named = "COUNT(name)"
+		case "deal_value":
+			valued = "COUNT(deal_value)"
+		}
+		return `SELECT COUNT(*) AS total, ` + named + ` AS with_name, ` + valued + ` AS with_deal_value FROM leads WHERE ` + cond, args
+	}
+	where, cargs := "organization_id = ?", []any{orgID}
+	if q.Temperature != nil {
+		where, cargs = where+" AND temperature = ?", append(cargs, *q.Temperature)
+	}
+	return `SELECT COALESCE(SUM(total), 0) AS total, COALESCE(SUM(with_name), 0) AS with_name,
+		COALESCE(SUM(with_deal_value), 0) AS with_deal_value FROM lead_counts WHERE ` + where, cargs
+}
+
+// leadRun is a stretch of one order, read by one statement from one index,
+// in the index's order: the leads after a place (or from the start),
+// skipping offset, at most limit. In an order by a field that may be
+// missing, the leads with a value and those without are two runs, one after
+// the other.
+type leadRun struct {
+	missing bool          // the leads without a value (a nullable sort only)
+	after   *impl.LeadKey // start after this lead, nil for the run's start
+	// On SQLite, after a cursor's lead with a value: the leads that tie
+	// with it (ties), then those beyond its value (beyond). See runs.
+	ties, beyond bool
+	offset       int64
+	limit        int
+}
+
+// runs are the runs q's page is read from, in order, until it is full.
+func (s *LeadStore) runs(q impl.LeadQuery, counts leadCounts) []leadRun {
+	nullable := q.Sort.Nullable()
+	if q.After == nil {
+		withValue := counts.withValue(q.Sort)
+		switch {
+		case !nullable:
+			return []leadRun{{offset: q.Offset}}
+		case q.Offset >= withValue:
+			return []leadRun{{missing: true, offset: q.Offset - withValue}}
+		}
+		return []leadRun{{offset: q.Offset}, {missing: true}}
+	}
+	if q.Sort.Field == "id" || nullable && q.After.Value == nil {
+		// By id, or among the leads without a value (ordered by id).
+		return []leadRun{{missing: nullable, after: q.After}}
+	}
+	runs := []leadRun{{after: q.After}}
+	if s.db.dialect == SQLite {
+		// dialect: SQLite bounds an index walk by the first column of a row
+		// value only, then tests the rest lead by lead, so (score, id) > (50,
+		// 123456) would read every lead with a score of 50 before the cursor
+		// (10,000 of a million leads). Two runs seek exactly: the ties after
+		// the cursor's id, then the values beyond.
+		runs = []leadRun{{after: q.After, ties: true}, {after: q.After, beyond: true}}
+	}
+	if nullable {
+		runs = append(runs, leadRun{missing: true})
+	}
+	return runs
+}
+
+// leadsInOrder reads up to limit leads of q's order, starting at q's offset
+// or after its cursor.
+func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond string, args []any, counts leadCounts, limit int) ([]*impl.Lead, error) {
+	leads := []*impl.Lead{}
+	for _, r := range s.runs(q, counts) {
+		r.limit = limit - len(leads)
+		more, err := s.readRun(ctx, q, cond, args, r)
+		if err != nil {
+			return nil, err
+		}
+		if leads = append(leads, more...); len(leads) == limit {
+			break
+		}
+	}
+	return leads, nil
+}
+
+// readRun reads one run of q's order. Not through a prepared statement:
+// PostgreSQL plans an unnamed statement for its arguments, and the right
+// index for an organization's page depends on how much of the table is that
+// organization's, which a generic plan cannot know.
+func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) ([]*impl.Lead, error) {
+	query, args := s.runStatement(q, cond, args, r)
+	leads := []*impl.Lead{}
+	if err := s.db.pool.SelectContext(ctx, &leads, s.db.rebind(query), args...); err != nil {
+		return nil, fmt.Errorf("find leads: %w", err)
+	}
+	return leads, nil
+}
+
+// runStatement is the statement that reads a run, and its arguments.
+func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, args []any, r leadRun) (string, []any) {
+	rs := s.runSQL(q, cond, args, r)
+	args = append(rs.args, r.limit, r.offset)
+	if oneLead(q) {
+		// The phone's unique index finds the lead; MATERIALIZED keeps
+		// SQLite's planner, which has no statistics, from walking a sort
+		// index through the whole organization instead.
+		return `WITH matched AS MATERIALIZED (SELECT ` + leadColumns + ` FROM leads WHERE ` + cond + `)
+			SELECT ` + leadColumns + ` FROM matched WHERE ` + rs.run + ` ORDER BY ` + rs.order + ` LIMIT ? OFFSET ?`, args
+	}
+	// A deferred join: the offset is walked in the index alone (its entries
+	// hold every column the walk needs; with both e-mail and temperature,
+	// the e-mail's index and the table), and only the page's leads are read
+	// from the table.
+	return `SELECT ` + prefixed("l.", leadColumns) + ` FROM (` + rs.ids() + `) page
+		JOIN leads l ON l.id = page.id ORDER BY ` + prefixed("l.", rs.order), args
+}
+
+// runSQL is how a run of a query reads in SQL.
+type runSQL struct {
+	from  string // the table, and on SQLite perhaps the index to read it by
+	cond  string // the query's filters
+	run   string // what picks the run's leads among them ("1 = 1" for all)
+	args  []any  // of cond, then run
+	order string // ORDER BY terms: an index's order exactly
+}
+
+// ids is the statement that reads the ids of a run's page, in order, from
+// one index; its last two arguments are the LIMIT and the OFFSET.
+func (r runSQL) ids() string {
+	return `SELECT id FROM ` + r.from + ` WHERE ` + r.cond + ` AND ` + r.run + ` ORDER BY ` + r.order + ` LIMIT ? OFFSET ?`
+}
+
+func (s *LeadStore) runSQL(q impl.LeadQuery, cond string, args []any, r leadRun) runSQL {
+	col := impl.LeadSortColumns[q.Sort.Field]
 	expr := col
 	if col == "name" && s.db.dialect == Postgres {
 		// dialect: compare bytes, as SQLite does, so both databases give the
-		// same order whatever the cluster's locale.
+		// same order whatever the cluster's locale. The name indexes are
+		// built on this expression.
 		expr = `name COLLATE "C"`
 	}
-	switch col {
-	case "name", "deal_value":
-		return fmt.Sprintf("(%s IS NULL), %s %s, id %s", col, expr, dir, dir), nil
-	case "id":
-		return "id " + dir, nil
-	default:
-		return fmt.Sprintf("%s %s, id %s", expr, dir, dir), nil
+	dir, cmp := "ASC", ">"
+	if q.Sort.Desc {
+		dir, cmp = "DESC", "<"
 	}
+	rs := runSQL{from: "leads", cond: cond, args: slices.Clone(args)}
+	if q.Email != nil && s.db.dialect == SQLite {
+		// dialect: an e-mail picks fewer leads than a temperature or a
+		// bound on the sort field, which SQLite, without statistics, cannot
+		// know; left to itself it may walk another index and test the
+		// e-mail on each lead. PostgreSQL's statistics tell it.
+		rs.from = "leads INDEXED BY " + emailSortIndexes[q.Sort.Field]
+	}
+	var run []string
+	if q.Sort.Nullable() {
+		if r.missing {
+			run = append(run, col+" IS NULL")
+		} else {
+			run = append(run, col+" IS NOT NULL")
+		}
+	}
+	switch {
+	case r.after == nil:
+	case col == "id" || r.missing:
+		run, rs.args = append(run, "id "+cmp+" ?"), append(rs.args, r.after.ID)
+	case r.ties:
+		run, rs.args = append(run, expr+" = ?", "id "+cmp+" ?"), append(rs.args, r.after.Value, r.after.ID)
+	case r.beyond:
+		run, rs.args = append(run, expr+" "+cmp+" ?"), append(rs.args, r.after.Value)
+	default:
+		// A row value: PostgreSQL starts the index walk at the cursor rather
+		// than read the leads before it.
+		run, rs.args = append(run, "("+expr+", id) "+cmp+" (?, ?)"), append(rs.args, r.after.Value, r.after.ID)
+	}
+	rs.run = "1 = 1"
+	if len(run) > 0 {
+		rs.run = strings.Join(run, " AND ")
+	}
+	// Leads without a value are ordered by the same expression as the others
+	// (all NULL, so by id): that is the index's order, which PostgreSQL
+	// would otherwise not see it can use.
+	rs.order = expr + " " + dir + ", id " + dir
+	if col == "id" {
+		rs.order = "id " + dir
+	}
+	return rs
+}
+
+// prefixed qualifies every column of a list of columns or order terms.
+func prefixed(prefix, list string) string {
+	terms := strings.Split(list, ", ")
+	for i, t := range terms {
+		terms[i] = prefix + t
+	}
+	return strings.Join(terms, ", ")
 }
 
 // UpdateLead implements impl.LeadStore.

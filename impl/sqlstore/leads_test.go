@@ -59,6 +59,15 @@ func (f *fixture) mustCreate(t *testing.T, org int64, l *impl.Lead) *impl.Lead {
 	return l
 }
 
+// findLeads is FindLeads as a page's leads and total.
+func (f *fixture) findLeads(ctx context.Context, org int64, filter impl.LeadFilter) ([]*impl.Lead, int64, error) {
+	page, err := f.s.Leads.FindLeads(ctx, org, filter)
+	if err != nil {
+		return nil, 0, err
+	}
+	return page.Leads, page.Total, nil
+}
+
 func (f *fixture) mustFind(t *testing.T, org, id int64) *impl.Lead {
 	t.Helper()
 	l, err := f.s.Leads.FindLeadByID(context.Background(), org, id)
@@ -138,7 +147,7 @@ func TestCreateLeadDuplicatePhone(t *testing.T) {
 			}
 		}
 		sameLead(t, "first lead after the conflicts", f.mustFind(t, f.org, first.ID), first)
-		_, total, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 100})
+		_, total, err := f.findLeads(ctx, f.org, impl.LeadFilter{Limit: 100})
 		if err != nil || total != 1 {
 			t.Errorf("FindLeads total = %d, %v; want 1", total, err)
 		}
@@ -184,7 +193,7 @@ func TestLeadsAreScopedToTheOrganization(t *testing.T) {
 			{Limit: 100, Temperature: ptr("hot")},
 			{Limit: 100, Phone: ptr("11999999998")},
 		} {
-			leads, total, err := f.s.Leads.FindLeads(ctx, f.org, filter)
+			leads, total, err := f.findLeads(ctx, f.org, filter)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,7 +238,7 @@ func TestFindLeadsFilters(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				tt.filter.Sort, tt.filter.Limit = "id", 100
-				leads, total, err := f.s.Leads.FindLeads(ctx, f.org, tt.filter)
+				leads, total, err := f.findLeads(ctx, f.org, tt.filter)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -269,7 +278,7 @@ func TestFindLeadsPaging(t *testing.T) {
 			{2, 1, ids[2:3]},
 		}
 		for _, tt := range tests {
-			leads, total, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "id", Offset: tt.offset, Limit: tt.limit})
+			leads, total, err := f.findLeads(ctx, f.org, impl.LeadFilter{Sort: "id", Offset: tt.offset, Limit: tt.limit})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -435,7 +444,7 @@ func TestFindLeadsSort(t *testing.T) {
 					}
 					wantOrder := expectedOrder(want, created, updated)
 
-					leads, total, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: key, Limit: 100})
+					leads, total, err := f.findLeads(ctx, f.org, impl.LeadFilter{Sort: key, Limit: 100})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -454,7 +463,7 @@ func TestFindLeadsSort(t *testing.T) {
 					// Paging through the same order gives every lead once.
 					var paged []int
 					for off := int64(0); off < total; off += 5 {
-						page, _, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: key, Offset: off, Limit: 5})
+						page, _, err := f.findLeads(ctx, f.org, impl.LeadFilter{Sort: key, Offset: off, Limit: 5})
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -467,9 +476,9 @@ func TestFindLeadsSort(t *testing.T) {
 					}
 				})
 			}
-			_, _, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "phone", Limit: 10})
+			_, _, err := f.findLeads(ctx, f.org, impl.LeadFilter{Sort: "phone", Limit: 10})
 			wantCode(t, err, impl.EBadRequest)
-			_, _, err = f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "name; DROP TABLE leads", Limit: 10})
+			_, _, err = f.findLeads(ctx, f.org, impl.LeadFilter{Sort: "name; DROP TABLE leads", Limit: 10})
 			wantCode(t, err, impl.EBadRequest)
 		})
 	}
@@ -678,7 +687,7 @@ func TestDeleteLead(t *testing.T) {
 		_, err = f.s.Leads.UpdateLead(ctx, f.org, a.ID, func(*impl.Lead) error { return nil })
 		wantCode(t, err, impl.ENotFound)
 		sameLead(t, "the other lead", f.mustFind(t, f.org, b.ID), b)
-		leads, total, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
+		leads, total, err := f.findLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
 		if err != nil || total != 1 || len(leads) != 1 || leads[0].ID != b.ID {
 			t.Errorf("after delete: %d leads, total %d, %v", len(leads), total, err)
 		}
@@ -706,7 +715,7 @@ func TestLeadTimesAreUTCInAnySessionTimeZone(t *testing.T) {
 	l := f.mustCreate(t, f.org, &impl.Lead{Phone: "11999999999"})
 	got := f.mustFind(t, f.org, l.ID)
 	sameLead(t, "FindLeadByID", got, l)
-	leads, _, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
+	leads, _, err := f.findLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
 	if err != nil || len(leads) != 1 {
 		t.Fatal(err)
 	}

@@ -259,7 +259,7 @@ func TestReceiveMessageRace(t *testing.T) {
 			}
 		}
 		_, total, _ := f.s.Messages.FindMessages(ctx, f.org, impl.MessageFilter{Limit: 10})
-		_, leads, _ := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
+		_, leads, _ := f.findLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
 		if total != 1 || leads != 1 {
 			t.Errorf("%d messages and %d leads, want 1 and 1", total, leads)
 		}

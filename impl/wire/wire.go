@@ -6,6 +6,7 @@
 package wire
 
 import (
+	"math"
 	"time"
 
 	"github.com/oapi-codegen/nullable"
@@ -143,6 +144,22 @@ func WebhookTestResult(r *impl.WebhookTestResult) api.WebhookTestResult {
 func PageMeta(page, perPage int32, total int64) api.PageMeta {
 	return api.PageMeta{CurrentPage: page, PerPage: perPage, Total: total,
 		TotalPages: (total + int64(perPage) - 1) / int64(perPage)}
+}
+
+// LeadPageMeta is the meta of a page of leads of perPage. Its current_page
+// is the page the page's first lead is on, so in a walk by cursor it counts
+// the pages of the walk.
+func LeadPageMeta(p *impl.LeadPage, perPage int32) api.LeadPageMeta {
+	page := p.Offset/int64(perPage) + 1
+	if page > math.MaxInt32 {
+		page = math.MaxInt32 // unreachable: page is an int32, a walk returns fewer leads
+	}
+	m := PageMeta(int32(page), perPage, p.Total)
+	meta := api.LeadPageMeta{CurrentPage: m.CurrentPage, PerPage: m.PerPage, Total: m.Total, TotalPages: m.TotalPages}
+	if p.Next != "" {
+		meta.NextCursor = &p.Next
+	}
+	return meta
 }
 
 func utcPtr(t *time.Time) *time.Time {

@@ -1,0 +1,47 @@
+-- +goose Up
+-- GET /leads reads each page from an index in the page's order, so that a
+-- page costs the same in an organization of ten thousand leads as in one of
+-- a million: every documented sort, alone and with the temperature or the
+-- e-mail filter, has an index of organization_id [, temperature | email],
+-- the sort field and id, the tie-breaker. (created_at has had them since
+-- 00001.) An e-mail is usually one lead's, but a CRM may give thousands the
+-- same placeholder address. The phone filter matches at most one lead,
+-- through leads_phone_unique, and sorts what it finds.
+--
+-- A sort field that may be NULL (name, deal_value) is read in two parts,
+-- the leads with a value and then those without, each in index order, so
+-- the same index serves both directions with NULLs last. The PostgreSQL
+-- twin builds them CONCURRENTLY and compares names with COLLATE "C", which
+-- is SQLite's own byte order.
+CREATE INDEX leads_org_id ON leads (organization_id, id);
+CREATE INDEX leads_org_name ON leads (organization_id, name, id);
+CREATE INDEX leads_org_updated ON leads (organization_id, updated_at, id);
+CREATE INDEX leads_org_score ON leads (organization_id, lead_score, id);
+CREATE INDEX leads_org_deal ON leads (organization_id, deal_value, id);
+CREATE INDEX leads_org_temperature_id ON leads (organization_id, temperature, id);
+CREATE INDEX leads_org_temperature_name ON leads (organization_id, temperature, name, id);
+CREATE INDEX leads_org_temperature_updated ON leads (organization_id, temperature, updated_at, id);
+CREATE INDEX leads_org_temperature_score ON leads (organization_id, temperature, lead_score, id);
+CREATE INDEX leads_org_temperature_deal ON leads (organization_id, temperature, deal_value, id);
+CREATE INDEX leads_org_email_id ON leads (organization_id, email, id);
+CREATE INDEX leads_org_email_name ON leads (organization_id, email, name, id);
+CREATE INDEX leads_org_email_updated ON leads (organization_id, email, updated_at, id);
+CREATE INDEX leads_org_email_score ON leads (organization_id, email, lead_score, id);
+CREATE INDEX leads_org_email_deal ON leads (organization_id, email, deal_value, id);
+
+-- +goose Down
+DROP INDEX leads_org_email_deal;
+DROP INDEX leads_org_email_score;
+DROP INDEX leads_org_email_updated;
+DROP INDEX leads_org_email_name;
+DROP INDEX leads_org_email_id;
+DROP INDEX leads_org_temperature_deal;
+DROP INDEX leads_org_temperature_score;
+DROP INDEX leads_org_temperature_updated;
+DROP INDEX leads_org_temperature_name;
+DROP INDEX leads_org_temperature_id;
+DROP INDEX leads_org_deal;
+DROP INDEX leads_org_score;
+DROP INDEX leads_org_updated;
+DROP INDEX leads_org_name;
+DROP INDEX leads_org_id;
