@@ -18,6 +18,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/contract"
 	"github.com/iagente/iagente-sdr/impl/wire"
 )
 
@@ -296,7 +297,7 @@ func checkSpec(schema string, value any) error {
 		return fmt.Errorf("the spec has no schema %s", schema)
 	}
 	if err := ref.Value.VisitJSON(value); err != nil {
-		if m, ok := ref.Value.Extensions["x-pattern-message"].(string); ok {
+		if m, _ := contract.PatternMessage(ref.Value); m != "" {
 			return fmt.Errorf("%q %s", value, m)
 		}
 		return fmt.Errorf("%q is not a valid %s", value, schema)

@@ -116,7 +116,7 @@ func (s *LeadStore) leadOrder(sort string) (string, error) {
 	}
 	col, ok := impl.LeadSortColumns[key]
 	if !ok {
-		return "", impl.Errorf(impl.EBadRequest, "Unknown sort field %q.", key).WithDetail("sort", "unknown sort field")
+		return "", impl.Errorf(impl.EBadRequest, "Unknown sort field %q.", key).WithDetailText("sort", impl.Text{En: "unknown sort field", PtBR: "O campo sort não é um campo de ordenação."})
 	}
 	expr := col
 	if col == "name" && s.db.dialect == Postgres {
