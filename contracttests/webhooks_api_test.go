@@ -23,8 +23,8 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/iagente/iagente-sdr/impl/app"
-	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 	whsig "github.com/iagente/iagente-sdr/impl/delivery"
+	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 )
 
 // The REST contract of webhooks and handoffs: CRUD and validation run on

@@ -32,6 +32,11 @@ if [ "${LINT_SKIP_SELFTEST:-0}" != 1 ]; then
 	python3 scripts/spectral/selftest.py
 fi
 
+# The code samples are generated from the spec's examples (make generate);
+# a spec whose examples changed without regenerating them fails here.
+log "code samples (gen/samples) match openapi/openapi.yaml"
+(cd openapi && go run ./samplegen -spec openapi.yaml -out ../gen/samples -check)
+
 if [ "$#" -gt 0 ]; then
 	log "spectral $(node_modules/.bin/spectral --version) lint $*"
 	exec node_modules/.bin/spectral lint --ruleset .spectral.yaml --fail-severity=warn "$@"

@@ -37,6 +37,12 @@ scripts/schemathesis-venv.sh >/dev/null
 step "seed snippet venv (Flask)"
 SEED_PYTHON=$(scripts/seed-snippets-venv.sh)
 export SEED_PYTHON REQUIRE_SEED_SNIPPETS=1
+# The generated code samples run in Python (requests, pinned venv) and PHP
+# (Debian's php-cli and php-curl) besides curl and node; C# is not run.
+step "code sample runtimes (Python requests, php-cli)"
+eval "$(scripts/samples-env.sh)"
+export REQUIRE_SAMPLES=1
+
 mkdir -p artifacts
 export GUARANTEES_REPORT=$PWD/artifacts/delivery-guarantees.txt
 : >"$GUARANTEES_REPORT"
