@@ -43,6 +43,32 @@ import (
 type specOp struct {
 	id, method, path string
 	op               *openapi3.Operation
+	// params are the operation's parameters and its path's.
+	params openapi3.Parameters
+}
+
+// pathParamExamples are the path parameters' example values.
+func (op *specOp) pathParamExamples() map[string]string {
+	p := map[string]string{}
+	for _, ref := range op.params {
+		if ref.Value != nil && ref.Value.In == "path" {
+			ex := ref.Value.Example
+			if ex == nil && ref.Value.Schema != nil && ref.Value.Schema.Value != nil {
+				ex = ref.Value.Schema.Value.Example
+			}
+			p[ref.Value.Name] = fmt.Sprint(ex)
+		}
+	}
+	return p
+}
+
+func (op *specOp) hasParam(name string) bool {
+	for _, p := range op.params {
+		if p.Value != nil && p.Value.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -72,7 +98,8 @@ func specOps(t testing.TB) map[string]*specOp {
 	ops := map[string]*specOp{}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
-			ops[op.OperationID] = &specOp{id: op.OperationID, method: method, path: path, op: op}
+			params := append(append(openapi3.Parameters{}, op.Parameters...), item.Parameters...)
+			ops[op.OperationID] = &specOp{id: op.OperationID, method: method, path: path, op: op, params: params}
 		}
 	}
 	return ops
@@ -81,8 +108,9 @@ func specOps(t testing.TB) map[string]*specOp {
 // exampleServer is an in-process server for running the spec's examples:
 // webhooks may target loopback, where the test's receiver answers 200.
 type exampleServer struct {
-	tg       *target
-	receiver string // the receiver's URL
+	tg *target
+	// receiverBase is the receiver's root: /webhook answers 200, /refuse 401.
+	receiverBase string
 }
 
 // forEachExampleServer runs fn against a fresh in-process server per
@@ -94,11 +122,15 @@ func forEachExampleServer(t *testing.T, fn func(t *testing.T, s *exampleServer))
 		t.Run(db.Name, func(t *testing.T) {
 			rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
+				if r.URL.Path == "/refuse" {
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
 				w.WriteHeader(http.StatusOK)
 			}))
 			t.Cleanup(rec.Close)
 			tg := startInProcessWith(t, db.URL, func(c *app.Config) { c.WebhookAllowPrivateTargets = true })
-			fn(t, &exampleServer{tg: tg, receiver: rec.URL + "/webhook"})
+			fn(t, &exampleServer{tg: tg, receiverBase: rec.URL})
 		})
 	}
 }
@@ -110,9 +142,14 @@ type exampleRun struct {
 	ops   map[string]*specOp
 	set   *samples.Set
 	key   string
+	keyID int64
 	orgID int64
 	// integrations are the organization's seeded WhatsApp and RCS ones.
 	integrations map[string]int64
+	// receiver is where the run's webhooks point.
+	receiver string
+	// bound are the body fields the run has given values of its own.
+	bound map[string]bool
 }
 
 // newExampleRun makes a fresh organization with the messaging `make run`
@@ -121,8 +158,9 @@ func (s *exampleServer) newExampleRun(t *testing.T, set *samples.Set) *exampleRu
 	t.Helper()
 	k, key := s.tg.issueKey(t, "Exemplos "+t.Name())
 	wa, rcs := s.tg.seedMessaging(t, k.OrganizationID)
-	return &exampleRun{t: t, s: s, ops: specOps(t), set: set, key: key, orgID: k.OrganizationID,
-		integrations: map[string]int64{"whatsapp": wa.ID, "rcs": rcs.ID}}
+	return &exampleRun{t: t, s: s, ops: specOps(t), set: set, key: key, keyID: k.ID, orgID: k.OrganizationID,
+		integrations: map[string]int64{"whatsapp": wa.ID, "rcs": rcs.ID}, receiver: s.receiverBase + "/webhook",
+		bound: map[string]bool{}}
 }
 
 // bindings are what an example request needs changed to be true here.
@@ -167,8 +205,13 @@ func (r *exampleRun) prepare(op *specOp, body json.RawMessage) *bindings {
 	if op.op.RequestBody != nil && op.op.RequestBody.Value != nil {
 		if mt := op.op.RequestBody.Value.Content.Get("application/json"); mt != nil && mt.Schema != nil {
 			for _, f := range webhookURLFields(rawOpenAPI(r.t), mt.Schema.Value, obj) {
-				b.fields[f] = r.s.receiver
+				b.fields[f] = r.receiver
 			}
+		}
+	}
+	for f := range b.fields {
+		if r.bound != nil {
+			r.bound[f] = true
 		}
 	}
 	return b
@@ -265,7 +308,7 @@ func (r *exampleRun) pathParams(op *specOp, depth int) map[string]string {
 			r.t.Fatalf("preparing %s: link from %s: unsupported expression %q", op.id, src.id, e)
 		}
 	}
-	for _, p := range op.op.Parameters {
+	for _, p := range op.params {
 		if p.Value != nil && p.Value.In == "path" && params[p.Value.Name] == "" {
 			r.t.Fatalf("preparing %s: the link from %s gives no %s", op.id, src.id, p.Value.Name)
 		}

@@ -852,7 +852,7 @@ type Error struct {
 		// messages about that field. Empty when the error is not about fields.
 		//
 		//
-		// Example: {"phone":["phone is required"]}
+		// Example: {"phone":["O campo phone é obrigatório."]}
 		Details map[string][]string `json:"details"`
 
 		// Message A human-readable summary. Do not parse it; it may change.
@@ -2214,11 +2214,44 @@ type PerPage = int32
 // WebhookId defines model for WebhookId.
 type WebhookId = int64
 
+// ApiKeyLimitReached The envelope of every error response.
+type ApiKeyLimitReached = Error
+
+// ApiKeyNotFound The envelope of every error response.
+type ApiKeyNotFound = Error
+
+// ApiKeyRegenerateConflict The envelope of every error response.
+type ApiKeyRegenerateConflict = Error
+
+// ApiKeyRevokeConflict The envelope of every error response.
+type ApiKeyRevokeConflict = Error
+
 // BadRequest The envelope of every error response.
 type BadRequest = Error
 
+// BadRequestBody The envelope of every error response.
+type BadRequestBody = Error
+
+// BadRequestList The envelope of every error response.
+type BadRequestList = Error
+
 // Conflict The envelope of every error response.
 type Conflict = Error
+
+// DeliveryNotFound The envelope of every error response.
+type DeliveryNotFound = Error
+
+// HandoffClosedConflict The envelope of every error response.
+type HandoffClosedConflict = Error
+
+// HandoffClosedOK A lead handed over from automation to a person of your team.
+type HandoffClosedOK = Handoff
+
+// HandoffLeadNotFound The envelope of every error response.
+type HandoffLeadNotFound = Error
+
+// HandoffNotFound The envelope of every error response.
+type HandoffNotFound = Error
 
 // HandoffOK A lead handed over from automation to a person of your team.
 type HandoffOK = Handoff
@@ -2232,20 +2265,32 @@ type InternalError = Error
 // LeadOK A lead, exactly as the API returns it everywhere.
 type LeadOK = Lead
 
+// LeadValidationError The envelope of every error response.
+type LeadValidationError = Error
+
 // MessageCreated A message of the history, outbound or inbound.
 type MessageCreated = Message
 
-// MessageTargetNotFound The envelope of every error response.
-type MessageTargetNotFound = Error
+// MessageNotFound The envelope of every error response.
+type MessageNotFound = Error
 
 // NotFound The envelope of every error response.
 type NotFound = Error
 
+// OpenHandoffConflict The envelope of every error response.
+type OpenHandoffConflict = Error
+
 // PayloadTooLarge The envelope of every error response.
 type PayloadTooLarge = Error
 
+// RCSTargetNotFound The envelope of every error response.
+type RCSTargetNotFound = Error
+
 // RateLimited The envelope of every error response.
 type RateLimited = Error
+
+// RedeliverConflict The envelope of every error response.
+type RedeliverConflict = Error
 
 // SendFailed The envelope of every error response.
 type SendFailed = Error
@@ -2256,8 +2301,14 @@ type Unauthorized = Error
 // ValidationError The envelope of every error response.
 type ValidationError = Error
 
+// WebhookNotFound The envelope of every error response.
+type WebhookNotFound = Error
+
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
+
+// WhatsAppTargetNotFound The envelope of every error response.
+type WhatsAppTargetNotFound = Error
 
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
@@ -5982,6 +6033,50 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 }
 
+type ApiKeyLimitReachedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ApiKeyLimitReachedJSONResponse struct {
+	Body Error
+
+	Headers ApiKeyLimitReachedResponseHeaders
+}
+
+type ApiKeyNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ApiKeyNotFoundJSONResponse struct {
+	Body Error
+
+	Headers ApiKeyNotFoundResponseHeaders
+}
+
+type ApiKeyRegenerateConflictResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ApiKeyRegenerateConflictJSONResponse struct {
+	Body Error
+
+	Headers ApiKeyRegenerateConflictResponseHeaders
+}
+
+type ApiKeyRevokeConflictResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ApiKeyRevokeConflictJSONResponse struct {
+	Body Error
+
+	Headers ApiKeyRevokeConflictResponseHeaders
+}
+
 type BadRequestResponseHeaders struct {
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
@@ -5993,6 +6088,28 @@ type BadRequestJSONResponse struct {
 	Headers BadRequestResponseHeaders
 }
 
+type BadRequestBodyResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type BadRequestBodyJSONResponse struct {
+	Body Error
+
+	Headers BadRequestBodyResponseHeaders
+}
+
+type BadRequestListResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type BadRequestListJSONResponse struct {
+	Body Error
+
+	Headers BadRequestListResponseHeaders
+}
+
 type ConflictResponseHeaders struct {
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
@@ -6002,6 +6119,61 @@ type ConflictJSONResponse struct {
 	Body Error
 
 	Headers ConflictResponseHeaders
+}
+
+type DeliveryNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type DeliveryNotFoundJSONResponse struct {
+	Body Error
+
+	Headers DeliveryNotFoundResponseHeaders
+}
+
+type HandoffClosedConflictResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type HandoffClosedConflictJSONResponse struct {
+	Body Error
+
+	Headers HandoffClosedConflictResponseHeaders
+}
+
+type HandoffClosedOKResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+type HandoffClosedOKJSONResponse struct {
+	Body Handoff
+
+	Headers HandoffClosedOKResponseHeaders
+}
+
+type HandoffLeadNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type HandoffLeadNotFoundJSONResponse struct {
+	Body Error
+
+	Headers HandoffLeadNotFoundResponseHeaders
+}
+
+type HandoffNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type HandoffNotFoundJSONResponse struct {
+	Body Error
+
+	Headers HandoffNotFoundResponseHeaders
 }
 
 type HandoffOKResponseHeaders struct {
@@ -6048,6 +6220,17 @@ type LeadOKJSONResponse struct {
 	Headers LeadOKResponseHeaders
 }
 
+type LeadValidationErrorResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type LeadValidationErrorJSONResponse struct {
+	Body Error
+
+	Headers LeadValidationErrorResponseHeaders
+}
+
 type MessageCreatedResponseHeaders struct {
 	Location            string
 	XRateLimitLimit     int
@@ -6060,15 +6243,15 @@ type MessageCreatedJSONResponse struct {
 	Headers MessageCreatedResponseHeaders
 }
 
-type MessageTargetNotFoundResponseHeaders struct {
+type MessageNotFoundResponseHeaders struct {
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 }
-type MessageTargetNotFoundJSONResponse struct {
+type MessageNotFoundJSONResponse struct {
 	Body Error
 
-	Headers MessageTargetNotFoundResponseHeaders
+	Headers MessageNotFoundResponseHeaders
 }
 
 type NotFoundResponseHeaders struct {
@@ -6082,6 +6265,17 @@ type NotFoundJSONResponse struct {
 	Headers NotFoundResponseHeaders
 }
 
+type OpenHandoffConflictResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type OpenHandoffConflictJSONResponse struct {
+	Body Error
+
+	Headers OpenHandoffConflictResponseHeaders
+}
+
 type PayloadTooLargeResponseHeaders struct {
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
@@ -6091,6 +6285,17 @@ type PayloadTooLargeJSONResponse struct {
 	Body Error
 
 	Headers PayloadTooLargeResponseHeaders
+}
+
+type RCSTargetNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type RCSTargetNotFoundJSONResponse struct {
+	Body Error
+
+	Headers RCSTargetNotFoundResponseHeaders
 }
 
 type RateLimitedResponseHeaders struct {
@@ -6103,6 +6308,17 @@ type RateLimitedJSONResponse struct {
 	Body Error
 
 	Headers RateLimitedResponseHeaders
+}
+
+type RedeliverConflictResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type RedeliverConflictJSONResponse struct {
+	Body Error
+
+	Headers RedeliverConflictResponseHeaders
 }
 
 type SendFailedResponseHeaders struct {
@@ -6129,6 +6345,17 @@ type ValidationErrorJSONResponse struct {
 	Headers ValidationErrorResponseHeaders
 }
 
+type WebhookNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type WebhookNotFoundJSONResponse struct {
+	Body Error
+
+	Headers WebhookNotFoundResponseHeaders
+}
+
 type WebhookOKResponseHeaders struct {
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6138,6 +6365,17 @@ type WebhookOKJSONResponse struct {
 	Body Webhook
 
 	Headers WebhookOKResponseHeaders
+}
+
+type WhatsAppTargetNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type WhatsAppTargetNotFoundJSONResponse struct {
+	Body Error
+
+	Headers WhatsAppTargetNotFoundResponseHeaders
 }
 
 type ListApiKeysRequestObject struct {
@@ -6174,7 +6412,7 @@ func (response ListApiKeys200JSONResponse) VisitListApiKeysResponse(w http.Respo
 	return err
 }
 
-type ListApiKeys400JSONResponse struct{ BadRequestJSONResponse }
+type ListApiKeys400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListApiKeys400JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
 
@@ -6288,7 +6526,7 @@ func (response CreateApiKey201JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey400JSONResponse struct{ BadRequestJSONResponse }
+type CreateApiKey400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response CreateApiKey400JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6325,7 +6563,7 @@ func (response CreateApiKey401JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey409JSONResponse struct{ ConflictJSONResponse }
+type CreateApiKey409JSONResponse struct{ ApiKeyLimitReachedJSONResponse }
 
 func (response CreateApiKey409JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6498,7 +6736,7 @@ func (response RevokeApiKey401JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 	return err
 }
 
-type RevokeApiKey404JSONResponse struct{ NotFoundJSONResponse }
+type RevokeApiKey404JSONResponse struct{ ApiKeyNotFoundJSONResponse }
 
 func (response RevokeApiKey404JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6521,7 +6759,9 @@ func (response RevokeApiKey404JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 	return err
 }
 
-type RevokeApiKey409JSONResponse struct{ ConflictJSONResponse }
+type RevokeApiKey409JSONResponse struct {
+	ApiKeyRevokeConflictJSONResponse
+}
 
 func (response RevokeApiKey409JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6656,7 +6896,7 @@ func (response GetApiKey401JSONResponse) VisitGetApiKeyResponse(w http.ResponseW
 	return err
 }
 
-type GetApiKey404JSONResponse struct{ NotFoundJSONResponse }
+type GetApiKey404JSONResponse struct{ ApiKeyNotFoundJSONResponse }
 
 func (response GetApiKey404JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6793,7 +7033,7 @@ func (response RegenerateApiKey401JSONResponse) VisitRegenerateApiKeyResponse(w 
 	return err
 }
 
-type RegenerateApiKey404JSONResponse struct{ NotFoundJSONResponse }
+type RegenerateApiKey404JSONResponse struct{ ApiKeyNotFoundJSONResponse }
 
 func (response RegenerateApiKey404JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6816,7 +7056,9 @@ func (response RegenerateApiKey404JSONResponse) VisitRegenerateApiKeyResponse(w 
 	return err
 }
 
-type RegenerateApiKey409JSONResponse struct{ ConflictJSONResponse }
+type RegenerateApiKey409JSONResponse struct {
+	ApiKeyRegenerateConflictJSONResponse
+}
 
 func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6914,7 +7156,7 @@ func (response ListHandoffs200JSONResponse) VisitListHandoffsResponse(w http.Res
 	return err
 }
 
-type ListHandoffs400JSONResponse struct{ BadRequestJSONResponse }
+type ListHandoffs400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListHandoffs400JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
 
@@ -7028,7 +7270,7 @@ func (response CreateHandoff201JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff400JSONResponse struct{ BadRequestJSONResponse }
+type CreateHandoff400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response CreateHandoff400JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -7065,7 +7307,9 @@ func (response CreateHandoff401JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff404JSONResponse struct{ NotFoundJSONResponse }
+type CreateHandoff404JSONResponse struct {
+	HandoffLeadNotFoundJSONResponse
+}
 
 func (response CreateHandoff404JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -7088,7 +7332,9 @@ func (response CreateHandoff404JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff409JSONResponse struct{ ConflictJSONResponse }
+type CreateHandoff409JSONResponse struct {
+	OpenHandoffConflictJSONResponse
+}
 
 func (response CreateHandoff409JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -7260,7 +7506,7 @@ func (response GetHandoff401JSONResponse) VisitGetHandoffResponse(w http.Respons
 	return err
 }
 
-type GetHandoff404JSONResponse struct{ NotFoundJSONResponse }
+type GetHandoff404JSONResponse struct{ HandoffNotFoundJSONResponse }
 
 func (response GetHandoff404JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
 
@@ -7332,7 +7578,7 @@ type CloseHandoffResponseObject interface {
 	VisitCloseHandoffResponse(w http.ResponseWriter) error
 }
 
-type CloseHandoff200JSONResponse struct{ HandoffOKJSONResponse }
+type CloseHandoff200JSONResponse struct{ HandoffClosedOKJSONResponse }
 
 func (response CloseHandoff200JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
 
@@ -7386,7 +7632,7 @@ func (response CloseHandoff401JSONResponse) VisitCloseHandoffResponse(w http.Res
 	return err
 }
 
-type CloseHandoff404JSONResponse struct{ NotFoundJSONResponse }
+type CloseHandoff404JSONResponse struct{ HandoffNotFoundJSONResponse }
 
 func (response CloseHandoff404JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
 
@@ -7409,7 +7655,9 @@ func (response CloseHandoff404JSONResponse) VisitCloseHandoffResponse(w http.Res
 	return err
 }
 
-type CloseHandoff409JSONResponse struct{ ConflictJSONResponse }
+type CloseHandoff409JSONResponse struct {
+	HandoffClosedConflictJSONResponse
+}
 
 func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
 
@@ -7507,7 +7755,7 @@ func (response ListLeads200JSONResponse) VisitListLeadsResponse(w http.ResponseW
 	return err
 }
 
-type ListLeads400JSONResponse struct{ BadRequestJSONResponse }
+type ListLeads400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListLeads400JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
 
@@ -7621,7 +7869,7 @@ func (response CreateLead201JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead400JSONResponse struct{ BadRequestJSONResponse }
+type CreateLead400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response CreateLead400JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -7704,7 +7952,9 @@ func (response CreateLead413JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateLead422JSONResponse struct {
+	LeadValidationErrorJSONResponse
+}
 
 func (response CreateLead422JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -8047,7 +8297,7 @@ func (response PatchLead200JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 	return err
 }
 
-type PatchLead400JSONResponse struct{ BadRequestJSONResponse }
+type PatchLead400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response PatchLead400JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
 
@@ -8243,7 +8493,7 @@ func (response UpdateLead200JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
-type UpdateLead400JSONResponse struct{ BadRequestJSONResponse }
+type UpdateLead400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response UpdateLead400JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
 
@@ -8349,7 +8599,9 @@ func (response UpdateLead413JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
-type UpdateLead422JSONResponse struct{ ValidationErrorJSONResponse }
+type UpdateLead422JSONResponse struct {
+	LeadValidationErrorJSONResponse
+}
 
 func (response UpdateLead422JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
 
@@ -8447,7 +8699,7 @@ func (response ListMessages200JSONResponse) VisitListMessagesResponse(w http.Res
 	return err
 }
 
-type ListMessages400JSONResponse struct{ BadRequestJSONResponse }
+type ListMessages400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListMessages400JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
 
@@ -8596,7 +8848,7 @@ func (response GetMessage401JSONResponse) VisitGetMessageResponse(w http.Respons
 	return err
 }
 
-type GetMessage404JSONResponse struct{ NotFoundJSONResponse }
+type GetMessage404JSONResponse struct{ MessageNotFoundJSONResponse }
 
 func (response GetMessage404JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
 
@@ -8765,7 +9017,7 @@ func (response SendRCSMessage201JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
-type SendRCSMessage400JSONResponse struct{ BadRequestJSONResponse }
+type SendRCSMessage400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response SendRCSMessage400JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
 
@@ -8802,9 +9054,7 @@ func (response SendRCSMessage401JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
-type SendRCSMessage404JSONResponse struct {
-	MessageTargetNotFoundJSONResponse
-}
+type SendRCSMessage404JSONResponse struct{ RCSTargetNotFoundJSONResponse }
 
 func (response SendRCSMessage404JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
 
@@ -8948,7 +9198,7 @@ func (response ListWebhooks200JSONResponse) VisitListWebhooksResponse(w http.Res
 	return err
 }
 
-type ListWebhooks400JSONResponse struct{ BadRequestJSONResponse }
+type ListWebhooks400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListWebhooks400JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
@@ -9062,7 +9312,7 @@ func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
-type CreateWebhook400JSONResponse struct{ BadRequestJSONResponse }
+type CreateWebhook400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response CreateWebhook400JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
@@ -9249,7 +9499,7 @@ func (response DeleteWebhook401JSONResponse) VisitDeleteWebhookResponse(w http.R
 	return err
 }
 
-type DeleteWebhook404JSONResponse struct{ NotFoundJSONResponse }
+type DeleteWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response DeleteWebhook404JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 
@@ -9375,7 +9625,7 @@ func (response GetWebhook401JSONResponse) VisitGetWebhookResponse(w http.Respons
 	return err
 }
 
-type GetWebhook404JSONResponse struct{ NotFoundJSONResponse }
+type GetWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response GetWebhook404JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
@@ -9465,7 +9715,7 @@ func (response UpdateWebhook200JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
-type UpdateWebhook400JSONResponse struct{ BadRequestJSONResponse }
+type UpdateWebhook400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response UpdateWebhook400JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
@@ -9502,7 +9752,7 @@ func (response UpdateWebhook401JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
-type UpdateWebhook404JSONResponse struct{ NotFoundJSONResponse }
+type UpdateWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response UpdateWebhook404JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
@@ -9647,7 +9897,7 @@ func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
-type ListWebhookDeliveries400JSONResponse struct{ BadRequestJSONResponse }
+type ListWebhookDeliveries400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListWebhookDeliveries400JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
@@ -9684,7 +9934,7 @@ func (response ListWebhookDeliveries401JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
-type ListWebhookDeliveries404JSONResponse struct{ NotFoundJSONResponse }
+type ListWebhookDeliveries404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response ListWebhookDeliveries404JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
@@ -9820,7 +10070,7 @@ func (response RedeliverWebhookDelivery401JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
-type RedeliverWebhookDelivery404JSONResponse struct{ NotFoundJSONResponse }
+type RedeliverWebhookDelivery404JSONResponse struct{ DeliveryNotFoundJSONResponse }
 
 func (response RedeliverWebhookDelivery404JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
 
@@ -9843,7 +10093,7 @@ func (response RedeliverWebhookDelivery404JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
-type RedeliverWebhookDelivery409JSONResponse struct{ ConflictJSONResponse }
+type RedeliverWebhookDelivery409JSONResponse struct{ RedeliverConflictJSONResponse }
 
 func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
 
@@ -9978,7 +10228,7 @@ func (response RotateWebhookSecret401JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
-type RotateWebhookSecret404JSONResponse struct{ NotFoundJSONResponse }
+type RotateWebhookSecret404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response RotateWebhookSecret404JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
 
@@ -10113,7 +10363,7 @@ func (response TestWebhook401JSONResponse) VisitTestWebhookResponse(w http.Respo
 	return err
 }
 
-type TestWebhook404JSONResponse struct{ NotFoundJSONResponse }
+type TestWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response TestWebhook404JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
 
@@ -10282,7 +10532,7 @@ func (response SendWhatsAppMessage201JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
-type SendWhatsAppMessage400JSONResponse struct{ BadRequestJSONResponse }
+type SendWhatsAppMessage400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response SendWhatsAppMessage400JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
 
@@ -10320,7 +10570,7 @@ func (response SendWhatsAppMessage401JSONResponse) VisitSendWhatsAppMessageRespo
 }
 
 type SendWhatsAppMessage404JSONResponse struct {
-	MessageTargetNotFoundJSONResponse
+	WhatsAppTargetNotFoundJSONResponse
 }
 
 func (response SendWhatsAppMessage404JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -10465,7 +10715,7 @@ func (response ListWhatsAppTemplates200JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
-type ListWhatsAppTemplates400JSONResponse struct{ BadRequestJSONResponse }
+type ListWhatsAppTemplates400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListWhatsAppTemplates400JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
 
@@ -11625,347 +11875,385 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L1bcxs3tjD6VzCcvcuS06RIWXJsqnbNJ8tOoonteCR5ZvY2vdkgGyIRdQMdAC2J4+j8l1Pn4dQ5Vd/T",
-	"eduv+WOnsBbQNzZvkuxc7FQlEcluYAFYWPfLh9ZYJqkUTBjd6n9oTRmNmII/f0gNl4LGJ9SwlzzhBv5j",
-	"f4mYHisOP7f6rZf8gpHwn+38uTb8NzwgqWKaCUOupkwQM2VEsZ8ypg25oprQzEyZMHxMDYvIiJ1LxQg3",
-	"5JzymEWdVtDS4ylLqJ0w4YInWdLqd4OWmaWs1W9xYdiEqdbNTTAP6QlLKBdcTNaBNn/414VYM7MetJp9",
-	"yr09YUbN2ofnhql58E7ZWIpIEyPJFeXGz2TBEeza5DCNqSA6G48ZTm6/5opFrb5RGWsEptcIzBySzYN0",
-	"glNqQuNYXrGIcNyecaYU7BcXkbwiWylTJOEiM4xIReyniM4CcjXl4ym7ZIpwTcax1EzZ1alMWAwhMjPb",
-	"a66gu3IFS7A0X0XMzk3zEu4RjEbU+4dHrNrOWbwzOiAWzchbwa+J4QmzMGrEhjsAdhO0UqpowoyjQYcp",
-	"/57NjqN58M6mjBy+OSYXbPZAk5BHoZ2XXdMkjVmr/yhocftYSs20FbQETWCmaCls51Il1CBEj/dawSp0",
-	"fM5ifsnUQvgi93sTgE+f9BpB9O8M7xnW76iI5Pn5IlCn+HPjVvY+xV6+ZDRaBFzMaNQEWW/3kxzzK6Y1",
-	"nbBF0CX4cxOAe/u7n2Tz3tAJmwfOfktEloyYCsi5kgnpdcghSe3XKdUGbjcTkSV1LEnNzMIOwP6UMTUr",
-	"oLVvVHhGxM5pFhsApwzro901YGWqGdxjwxINlNjOtxAWpoaL4dndbwKIXjuAut2V4P2DjaZSXiw67Cv8",
-	"uemwv/74J31jh9KpFJoBeXxGI8cp7KexFIYJ+JOmaWy5P5di50dtof/gAYUX0+IQdJYkVM1KW0voSF5a",
-	"eUETv3VB65LGGTzPlJIKp4ssdCMaDR2fbwWtiBnKYz8HnlT/XSvJtJUOCDUkkdqQXrfben8TtNzdcZvr",
-	"xYUp1YSLSxrziBT8oGM34Ka8ef+m2Hmr3/rzTiHD7uCveucFgAkvzJ9iLpfILI6IkACbYjTqk4TG9kxY",
-	"RP56+sPrgFASHuG+ts9mKQuJNFMrE0ypGIiwvs9hYKUJKnLwAXtBwqBmWiymMxCtoCxsN0o2Tetz7+ws",
-	"kM6XiRgbDVe8uUhc2HA4+xYcx5EU5zEfb4qyUYa/szdTKWqYeyjwVCyjAOwxU65JCg8uQd2xh6SKtzj+",
-	"uxbF8a64mZYGJDS2mDIj7Jpro2tofLjOO/eKyVpmajw/w+eKXU7O+eH7NdBrvf13Iy46ASc53XXH51+4",
-	"7WY3v3SbfZ5/Afbg2PIjBVup73GfS8O+5Nos2m9emv0z23QlaPyioGFrk07u3rV/LySG/qEh/lAmiRUK",
-	"dyoTZqZWGb4CrVBJqxcLIjNFNI/YPRG3ldOQkuxNIsk08HHFLhmNiV+MPiA/ZdKgSSL8Z9tJS+3jKCS4",
-	"4WhAmcmM2A2lY0N0lqZSmc+XhFpVbK17XcYxy/ZqTJn8lNGYn3MWAVMsc2ILERWzoROSXySpYpqSl2fP",
-	"D1tBa6wYNSwagmC829193O4+avcenfX2+t3dfq/3X4CdNB668Xr7XSvZ2w2JW/3Wj5LK/8VwyM5YWumV",
-	"R05btIAM9Vgq1uo/2c+l9L9KKskpjy9pK/ACQGt/v9d76v9pBS3DkpQpajL7cmsqrdyQpVEDqHtn3af9",
-	"R91+t/tfrQ0ug934RWTPAv4ZkTuncx8hJmyIi9o9V8ZFw64NAYupvGSK/GNKjT5M0wpSTqkQzGLQlf2V",
-	"wq+lae0QrX7rh5j+iRzJRJJUai0J/TGLqPqLXf1aiMsVG7uDlZkZyUzYq+HIscjiGNHV2w5ybjcEJHYo",
-	"bP/GZxdha6rkJY+YGjoaCa+0rmjCo853zyavX5+9vX51drH/g//35O3R4bMX//niR3sFtaEm060+7mWu",
-	"isIWLML68jo3wHp31IsQ36+D0PGYpYZFQMvdog4IN4Rroo1ULCJUk9ACHNZuykuJ2LLKgPP25KU3tk65",
-	"HXO23JjpdkUbBei/yEL9R7iTQSvm4gJ281tm3Jk9W2j6DHkU+q30Jgt7UMb/ZiQ5l3Esr8rHSUaw4RLI",
-	"LJfCjt6a5NO16uZhQOl/8+N3RjKa/XmHR04CcW+dUTVh5rU038BV21x0cvevSlFeS0LHhl9WBNKS3sej",
-	"ZZpn+VoLaYbnjgoskLk8tarM9TUIPPAmkYpwgfB08CLN8+PXkuhsPJ3jxXXY1oDHMqpi9nuS+MLGTQn7",
-	"gCDlhefCHui6FstmViqUakIF/xc8EwyEPQO3JWCUGbFYign4quyAaDBwJL9DwvqEoMZLZf8eCMv5Y2rY",
-	"OlOTrdDtWkisdIE4f85ZHG1/zmafW17A3x8ee/hy00wTlny+2sUbOosljc6kfGkJ84boYEqvLTz5FKcY",
-	"GimHMTy9EAPK1mDLPiyPglfQxEt65BV/9hEsz0vm+lwRI/9uY3k/ZeoVuPKXYoWihg1jO8GQXY8Zi9gS",
-	"ymCBIfAw8Q93CMRCEHpumCJ7u4W/+36wQ0qSUDHzKKLJObAfrr2fu4YatciMZdtefvSPLKTeBK1TJqJv",
-	"IMxlQyRS7DzTrMZrKgqIe6IssC7jP5qJaIgRN1UHQ1khe9fa29/dbfCF5bNGHFkUqj/lyftk68+9R73u",
-	"o+42OWFjnnKr3qLDAd2+8CIXeSxMzLW5L2mttDwnMi3bKCtK5SsR+oop0A54wjoDUbbkVZU5N76Xq4s5",
-	"HmiiGNVS2GFC2PrwYCC86NUp9ji0Q3JjJfIOCatWzrBPdLOdcSC8ofEOFsTPWNp7K2hmplLxf218EROu",
-	"tVtMRei7YLNl1y0rz7iQrr/CwXOSSk4hAMJYbHtw6AZAOf4Zo4opoi+GMb9kw06n88Bi8YN/tg/fHLe/",
-	"Z7PKT/coIzjYLN66vQhIJi6EvBIWAMUu5QWz0mrQ+juNeQTg3sYv4EZvcKgiEYHgM5mZZdt+mUPQ4Dgo",
-	"fKk4INckN6bMk7wJv2SCRNRQCGJ0LvR73FgvdF2xOG6XvPxklBkyUoxeoLKGg3VIocglNNWE0fF0IOT5",
-	"ORORxSHQ6dCxbySx65OKJFIxMs0SKtqK0YiO4py26c+ZILi4mnv0F7oRFx22i9QJgHfIzAAP0HwCcZya",
-	"jRUzn409Pb8+paDKebvdochJjzxvUFnB4waEyWgWn9ubJCBUNqXK2Fc47GiqZMqU4UhjyibxD0Ww1CLr",
-	"eB4PFVHD2lY+KIzP3syK9vEPlWDPjeKoglZMtRlaGcXBtSD01S7WPloLqKZeRg+8NQkjiQ9IKLI4Dgk/",
-	"x52pxIc1u4cWLNmOY2mHtznPbQE6rpbfEDzo1/bJG3su7JxfN5trMYr2nCttSO8xGU+pomPDlHYR0cSw",
-	"OLZPaULhtP2lQn+rvVJmypLqej173GNHj55+99NLMN8aK3+1+q3/9r++67afHrb/i7b/9f7Dk5t/azpu",
-	"x/EaD8pFY+FZWbbhHiZbwConTDCr+EXbB3Bs+Jt9dsKMJuFetxcSKYg9rVz1qizjnMa6OICRlDGjogTV",
-	"agwqQZVjyNWUxxCSfyXVBcQx3AYNbsrOiXcYawiIkZ92xSdVw/tiYyuLeZ9PI0c/sjEQNcQk9MYB1Y4i",
-	"jrT+Tem2u62qURXYAyMJAtIhb50oA+xTE6oYUcxOhMkBVfKxKZrXdgReX7UgQCwaxz+ct/rv1pmqdRN8",
-	"qMF50URQ3c3qkNMpyG5izPqo3cDJT5liSGbL1u0LxlLtGJRG+XQgUEANKwJqv0FCDa0IEuYSar/yG4of",
-	"i+/n7Md/PKfqR3PW+1eUfh2ND0dH0Yvzb6fHP34fvxI/pH9Tp6uv8N6jpjtcOxa7W/On8r6JjQt2Zfcw",
-	"KFTAggN1ipOEiKF+/VSsLAleHMMSvR4a2SEdXFQpCp8TZlZKI2/ohL2yz9XXCjC4MRZj4muH5/W7YxEY",
-	"DEFWv7TMxtJhwJmCGAdob6ZOeJ1pwxJiptSQTDv3g7MeFWd/dPIKI6NfMjEx0yI2Ov9cOel3/z0YXHe7",
-	"7cHguvfNYHD99TfvH5a+2+3id02PzWND0Lpuu7HbuQbwocXsTBAo7AJyRzEVFxahQa/mAv6vZFxiTxYf",
-	"TfvZSavfEr/8X5KkMmLknI+pIiwhI0XFWBLBEniVKTJ2LzJNIubHQ7Jx5L3/FhIrOLwrhwGosS6dXsGa",
-	"njMa/93rRvPYy65TIGwE9CcrIxnIC6Fx4L2jZRHrgXbZNuNZiVMw4dW/avYDRr0UfENmllNU492Lf4JK",
-	"6s0CxoJmo1aR28KiF5dMmDP4uUFgZPZXYt8GJ1vopO6OYdqEzoKZJ8Jwpv0W2N8JE1EquUB+6/Yc4lwc",
-	"z2qhG7Pjwg38xzysqJVrkB3FxoxfVr5ykQs+PrMYM/8mlhq+KAO94JQxKWd+C34QzO0BxJY4PbCiezjZ",
-	"wiJ8kjZIyO4HPT/4i/KLAZFxZHcNpDRIj1iHqnnQD3GUJvL2UUR02JQ1gSsjmX91yBdEFsCvLv/C36HI",
-	"j0OYuGSxTFmV2rFLM9wdfT3eZ93zp9Ee3Rv32JPzR/TxaD9aQ7+AXK0NNQzBrs3QHd1yEREyJd2TVqeK",
-	"skKRyETMtCYhhuOAKTNM0fwQdm6tO/jgnvUw5xSfvqmG/SxHlN31EcXdlWFtz7/eeMf9QGXzemNoyj/b",
-	"znQARlwqopxstXlu1QVKVbm5B8heLUOWgihmgJ7Z1xUrCFwV8RI9Ge5HvfPu+Gv6iO2O9s4f06fjJ9HX",
-	"rDdqrSXOl7andDP8/WpcdX7AQUFb5hGyphmUzrZJSqmTkTlRy41839gRZS4gBCldKfWvuwxBuk0Ikpsu",
-	"6xdxBifrryD6HKr8lxufv4xKSrE6DHAC5qOcZ4NFZL/7aP2LOERT6odGdzGO/ECT787O3hB8YQ62qmel",
-	"AuB+91FDStwCyMqJcGVMrBxuFezqEflNXoZC9yCq5/z4UwvrNZo4d2Y5cXYKvr9/RIFRj2yVCD4Ja1cy",
-	"3A5ImKNZOBBWYSTNCLZ7fR2U3GMWDyrEymFxgPFL8++He70u+VYKhhlrpjCYgrki4tqiR+SEDVQcnYTm",
-	"lmjxwMNqrzM6OhulpyLidW6/fARs2EcBajRDTWeqZDZBfe/wzfEBCbnwz3lRD1NaIUMd/W5lMbIUWeve",
-	"bATtBYaMNwm2bfsToVGkmNaBd0pyQWJ5BZqEZqtl9FZCFae1YPT8NmLAekUN293fW0U3rPo0ke35tTST",
-	"N5CZnFRU8DS4pnlk5rxQmtPKmjW3kVIdWro0illAEjqecsEK1wfOY18rn041Z7TmuSvHbSXMTGUE0YDO",
-	"h40h2T5trynSp8Ej1Rz6MZfxsigqs+zJf18+3Yap5jlY4Q1rtpqVaN7cy3XiVt33bwoH1FYIHrYwIOGY",
-	"qki/233fMdzE9hta5J2CPWHbWa0HwjumCB3JzKDNAMxyHfIiSc2sqC6C58gx+BGfRvtdzai00uU3R1JL",
-	"FoA6VtXcaM492SHPJYCRUqUZ4QaCwBM6g2jOSU30X+ZYXCWAOQZXxHr4s5xnDbU3F3PBddRpmtNiLJwy",
-	"sk+NGDESfTAO6+E20/EUlAaGz/h6JwOBQ42pobGckK1wx42pOzOaxBZRdqieiTFNOX6zXSXzn14RbyLQ",
-	"PvmyATtcsq+IWIQ5HcAPaGZkgpZUIy3qM6WlyB1ahtGkwUkFACxX0xywgEH4/Lwxn2siUyZur5l9Em/Z",
-	"5spsnnLyoVZ8Y8NxMGRnsQiOudNUl4+1ep3fsIhnJEsosScotaFkLBOmxpzGrVurug7LbqPprn0OTcqd",
-	"39d8Z0qqW0U7KxB0pabm1nJLX43HciMRkzfz1pTwpDmDzY5rp5g/2Y+GTryCTUFuk3SE4WoqiaEXTDvv",
-	"9dqoVrWdLzGeDwandzOBr2Pk9sVBCgSbw60lyHIPKlmeJf+JNbLq1W1QMFImcm3MH7rDCe+3BkQBVUmQ",
-	"EK9aWFEmUibyS9jIpo6raUL1WzWWQqAKhEwJj9zO7uMZO+TYaDJWLGLCcBrjTcPwCsVMpkTTfcP0liar",
-	"dDxrSE/SKE8wUZZ9Sh7tceECWXZW3lPyifjVLWyvzplWwHNorNKaMGFk04wgqg6d86OReI0yzQXT2gfW",
-	"5pKzJQkgeQQk4hNuNJEirnlv7GXWrEZe9vd7vb1ud6/b7XbXEQ08pjTguKYiGsnr0KrGUkW6gI5qVKt9",
-	"uIbTlC3mUTGz8vkW2s+hftJAWOIo2FUFabYPSOg9YcNxLDMMqbW39YHOE2nJkf0FlPWBCCdSTmI2VKME",
-	"nv0WPj7Q5OTolDzzW/nK34Kq4OlW0wpa1VlbQasYtuEWLgmG8Ihd2sXAX57a6VdwuonglK76ouTHsjvf",
-	"SLhwuUVjSzO06cRcY9BUeaurLHFjxK+X0LgbSS8TtTmy3kSmm7brpcvfapLeA8Ku6dhYWqW9qcdRO8uO",
-	"0VQBYRINInulgsDyhZyxa/PRqFW5EMEqq6X3Fd/kxQpWRLPCQw0k8RbCUrnyweoyBKfw4JpxZn5/Ux9I",
-	"vJTTw0M3tXIKqyYoHl1HOl8jwG4N4uHrRzki4q11FcyrLqOyyxXU2MzbYk/glgK8pd6gnC+T3AOiQQzh",
-	"WqcsdqYcjDXhmlCB5p4AjT1E89jykFhqfT/38JNcmd8Uvh+LNDN3QfoafuLMi1DnHmg/liL5xLK8nfQN",
-	"NePphlh/5hOsIbsbrYAH/hufxACBdZbLcIXROBvqtl8Q/VMheiNenLA0puNN6SFG0LCIg3/C0Tl5TrC0",
-	"3zyOWBQYx4wqFn1Bj989HTz1q15YUhj2xRXH7Vri0et2KzL4kw0KyjYGHbyi14cLA7y+k1eY82uFEk1o",
-	"XjEaSqUoXinezjVJqLpgUe73DVxpCaXNQOQRRGIcZ3m6MmeajOj4gsjzc8KucW85jeMZaiIuEkZv1/w4",
-	"T5Yue3+VsPmKRZy+PXnZJPmn2SjmYzI1Ju3v7BCp4E9t/3578rKaSTqmgkTySsSS1uIu/DvsmiVpLDtj",
-	"mezwhE5Y0vkxndScqt29J5VwVnj5L/2dnXf/PRjo91/dIkZ1xKyctGARJYtdxC4Z0UyBIdGuL38ly18p",
-	"V5lu2rE8h/a8XJooIN7JjeVfRljDYo4wbW7UKWVnNZJatFA0xLpzEUEaiaWXQW582PJwbkNxXF148Lcc",
-	"1FW9d51KW3P3/ePoduXIhaX0OX9wdZzRsjTppYF/7tZ31rEW1RRGLCa2ocZYrz12J5vcGq6Bch2ovFhP",
-	"3ZLWVON3DUfCqoCnTZXXxupqH5aUL3ugCY9y58P8cRseV7EjL3dW90usW8LtnsJAHV0qfGPGOa/XeMlH",
-	"9H6EwNEmhb2GsGW7X3GT3UglT1vhKfEav6eAzefsb/hmOr3bknvQzfKCeZ9YPatiwrwZ+qeMZVAMAmOl",
-	"0HwwY6ZA5VGVAh64an39+hMDUXokrzHh6WVtFBRkXA2I7QMSevZixxUD4XiMv3NVYzPCjDE+pghjsxvj",
-	"4hia3D1l9F5WUhA4Yie3kfdJaDlbGNj/Y0Ux+zeILfYPuxxp/4jkOEvszgQDEdIs4jLskJOj09IA5zzO",
-	"o33c/2WmGQR2KJbGM3v1h/7p2BVADDsDcVzdD436kIU0t8HmZc4SGbGYbGnDxxeQDaoYhWukA9LpdLYH",
-	"wmpFYSZcyQsQSpuKdcDwXJDQXa1OfrHs5obVQ3FVJv0e2ZuduGIrdofsdXYb1ApasD325Dgkv9j9wP/B",
-	"dsBJlnfD3ndfDTJolQBvPOgfBMsrq4A8JGYuS7DJ1fr+JvjQpJ7MZ7a9cHZvKBpwTkI3gotGx1CuPhlJ",
-	"MyXgkeGQ5sqtilDEnKGVroMhc1jCpsn964HA5Zz5TV24Gr/tjSvKf8TMytUrK43mVlcZIlwAfhmIYG5W",
-	"1/LklaN2NYEX+xW53hOLhZaVzUqCUguL0jB37DEStIw0NF7U/yShZjz1fulzHmMStoQaPtAYRdeTwDaO",
-	"g4f5YV1NVHzMeLwFj5Ad4jdgOzwg3dyZCfABoDVoHm8ISz3ernxyQbnVC25ZFfQmFpWXMmkQxLARg865",
-	"U8ldO++ZrVTSLeVBdttP33/odYPefnOqesnK0aT6lmszAZmkilEIjw3gcoxlJoyawTeEn5eCongcW53T",
-	"Ee0oGAjWmXRI+NX+Ptnq9bYJQNu2/wk75NgFRLrEyfCrMCA6pWOmAxJJY/9L9RTTVwYipXbbp0wzDUku",
-	"mjljVyIv7U5RxxrcjkGYqA9o76HZZH8bXsG9RWpeUsAf7VZ2cTD46i/vyNZ2p/3+4RZsqf+0vXBvVyrk",
-	"U3rJiIfGgRoQ6UqSxDOiWUoVdUJG42ZAm5Z8K+pKvGGKRDAFhRl++d8TbqQO3MCR1FandxE6ijCd0l/+",
-	"b/t7KgU8N/3lf58zAU+lVP3y/woD00Dtu6PTZ5kxzdEjI/gFaACx7O2AhMA0iWYxGxtNruyBcANsuwPC",
-	"rh0g4YIaVEQTmqauCsmYxvEiyfDk6PSIxrGDxHHOJQ+f2N/zpzO1bOC3yo97k1soXNYznvRN0JKCrZGD",
-	"Xxts5cOlJa3xdHlNN+/LR9NALN+mFt323AnptZMyi+O+gXtyjC/tzQv0Vfg3M34/hziisBzeEM7bh1ww",
-	"8Rogv5HajOj44rnVE9aKmnGUzkgScZfy/KLTe7xHtsKvwjmCV7UCtb5aQocHg6/e9SzdAHr8OOjt3dza",
-	"hocQIah98pUrS41k4usKOWk26xHxy/8kTEkcyI6g2STjkbTU4usqsUD/Bli3Vm73aTaZMG1309vZvebt",
-	"5WS4yysDYZy664TfyqE1sVDAOBVt7Hi2lAlVCS97z+PaqLhIa10PPZfzsMZtV9Hz0hugFEecDoE8rVKs",
-	"ndXa7jU3MVtzvjN4dm7f4dslW/y8urD562O39IGG1gUByYDW7Ha73VL9A7KFoVXk5NmrBxoLltau0ZEU",
-	"51xRIqTWlMhzpgy1zImNOY3/VDeUr1MF4tY1Hbw48vrty1U1HObrNbx++9KzSrt5JXP5UjRdr65LRc+b",
-	"V2ogwUlENLbim+LjKRzNbwW/5+20K8aohrBVjbNLX/Vb5Jp13vZu3cZfuPl1bKKXKlqfXq66vmcepMUX",
-	"1z5RurklpK+FmisZZUYSlpDnTBv6U8bmLuaG1VnueEXXLLWyuqwKbhbwg098ZT0bskxpF327cDBNQUxU",
-	"RcMrHplppZto69WL58dvX7WCBrftFY8wjhOGtMpPOWL89NXhy5etwA/QZFqC99a2+XquXJEXe4gU7tPu",
-	"vPT4a1KG21zy+fuKRrx17yzu6YI7+w2P2SdGwXMeM7IFxsuAgO3Sapxoutwupy4/8I0ivbO7AUntYJtS",
-	"2l+VNfCEDc1CE7ldzgNNXh2/egH1g6oUEfZs58eU1Vz5vd2vq6SPtv/1/qudd1h+DEwJ+Z9/+vO/DbJu",
-	"d/fxfw87X7VvRRKthlCAmNfZqkDXpBIYnkp8bywTWX7+5n6uBli7170WOeaUD2XBLVkjvP3k6HRZiPuB",
-	"TyfA8lZYtMglo9Sdtbsb+5FPjk59N6dPfJkh/oxIzAZNaOocHVTkRiYS01GT2nMPt9AOvMCuacF6oCF6",
-	"t3qHDi+Z4BElb2gWc42+vbsUfPutiBQxNdxkUdUq39591Nl/3Nvr7S0tifa0bJ1vP+02VD67PcWLpZg0",
-	"QLb3uPN4f/9JpYhUQ7G2JxXQ4OMcbPdAOXLv17rUI9/u8gIXUI9K277GDHdLPLx31BGOOXumcbFEq22Z",
-	"KlohMBWdw3JhYukLFUHVORUXv1AWKUp+xcUv1EnXnHdyhWHSPnjGrksN0Va8VX74Hgyv1eFWPl7en7Us",
-	"tcWBrfd45bjWte7WN3GN9+rn5i3DFZPoHLqfQkUbOr6wmD6TWVFOw3eKMDTVhJesO3tPNrPuIOsZ0qaA",
-	"x9+8HedvGR9fnKCTYQUPvy+b9S1tr3XK6GypDowFxLDsStjMmnrKRKRJ6MYPKzjkUuUKxaEo+vUrb9I8",
-	"r0EH0qYW6jV2tX6FP5EICE1kQerD+9rrkZ8sDhO7UM40yUTEVGMd/N+ZKg7LGrplbWKlKN3pqq2iV7ZV",
-	"9OZtFWsi3VJUK/johjhXXe4CzKvhe0OAL0WdxztsFeDFjIynPCV6Kq90Tuj3NyPzf2eKvKJc14uF/X6N",
-	"gs1bWI6dK7s99rpPHy+0ni4KE6/slR3hd8ASfyWi9runV3ekHpvTjAU0oohM2Izj/5AyoUmYqTj8TXLy",
-	"TMWNVuyN7JFLSXB1htKm1vBjaW0htEPJDvmWXzLMEJCK5LXxoKqONNM7Vx46xT5Cp9ClYWHjB5+w4yqv",
-	"PcD+Q5DJpqtNISA3lRvoRod9ITQ9ZxDHxfVAhFdTzcbDsBKb8GiXKCoimZDRzDBNuCAjqtnjvYNyieNT",
-	"P2OYdwMYiKupjBnBU/QC5XevDo+w04L9dAr+ThXlCWK+2R2WCxnLCIAwrF4AsIWgHu1+83f97G/HU6XH",
-	"R9P4b8ev/v7VaF+f/qdO5ehr+fzR3x7/9T+73/+rx97+RzW0A98vrLhf7UBTif9oDLc7q6YRzrtpoGZP",
-	"pRiUkWSUzaCpGqT9hVNpoB15eK7kv5ioVP6ZSqixTFUCWQES8/9jKHgKTzdeinKMbZ3a5vVSCjaHDzd4",
-	"k2W0oKkIskYQRNE2xCK0A05lDLWrww8fejc3YWD/2IU/Op05pkngoYBo9iMlI5a0L7mI5J9ajc4qwyYS",
-	"C+CvytW0iznyz/t0sqXyUt5em0PT06CxY/IDTa6kivQapXWkGEmqXJHa30bNvVt0qBKTrDEf8Ky0Y1Zc",
-	"dA/6KFKszONaj9dzh1IzfHbSBG/CDB3SNFXyclmjJRh6SjXxj1bOr0Ow8FT+m/se606NGKQDNpeeWi/d",
-	"GIfzDa0uqeL2ZPUQosiWpNdCjrUmYf5GSEByG1OlXJFT7Zr61XZsacz46ojmchGi/ERL16m4HfUjCPD6",
-	"z69yZYGiuTtYYuOvDk++f3F2/PrbVtB6e3b88vjsP1tB6/Dt2XcvXp8dHx2eHf/weilJu4f0pZw6fur8",
-	"pQr+NJDm0qWyRxZgquqEawMEFsitnbh6pUaS6qGlnLSmne33dpcpHMjdhrdKPvbahrTXDepRt8dUWx5n",
-	"MF/ARWpTEaFJAvLc5+IXnSZCUyaoti8rqknCxS//o8dZTO04Lm6RMKKzUczFlEYuirFZgTskmgury8Yc",
-	"E0Byk4kvP1ZVIBeW0K6oufvzZPx3oun6JpUNG4XJ7hBKD6lmupHnQRlfjXV/q90r1+u/uKhEoKfoOD4E",
-	"7+ddVDokBCUlLFob5wXhTbm1plRWlmSCXDES8ajveqM3l6yvlZzHR3e7AzGWQrNxBg7iUqcgTMWrdc8h",
-	"oYdkiGUtQ6LpTGOXwpooWuH35TKHHydV3IG1tIhwU439xjLCeGy3LyRc26XF2egeIm4VCJx1BUAr50aU",
-	"WrN96wt8eF5k2rwBDNfDPHRrLq3Jwlo0pPKr1szkPYSonoLY+ECTAUbNTjJFFTl8c+yBHbQgBSuwWM+x",
-	"8HZenRv0T1dc366pQw5F5TKj3GRIIrUhUrADouklF5OBgFxJOrGMxxIFLGAEFfC2pHJ9E+3HbUzFgVbj",
-	"VFjRBjqmGwIaY8wv2EBYcUfam127DAvbWCb0elhuQbVUlS8VM1lTaHM7V2pCesllpodIw4bsOuWK6cZb",
-	"8xaS4oG+lMiCpVQ01hKooWfL0JkHqaIrmAIqH9WGKGlg+6ucxsCWQT17cYdr9hHqRK9lU3G72mRVKYuc",
-	"GPPj7mOp4mXlzOeJRZWaLT20yq3bLCHereGWde78DTYyl9E2rNh0SzJVvy/rWWErN2feCOvbxKSQY4Y1",
-	"gA7IE8RVX52qc8s7dzd8akKllce5QUvVvI33XE9VJ+44rFu1hKpJrr6K2lgbNB+t9vJraiJeLP5FjlIL",
-	"+taB+ckdMHbhgHb02H6wTK6b+y8sbbjwfs3ks0qvvcJB9/Uy/1zQygT/KWPuZ0sNi1Xfg05YIMGnVQnL",
-	"N2Wj7qu+mQZ2YK1qhK9Y5s2mX3qsNmlD91XjcSnBPwDW7i1PyPvXV4+8AqSNTHVJ/DggTpJUTGcJ2tMT",
-	"zGSMGVV6Xj9ptnfdE/P5uMLa5oxj0QUrHCU1z9bdxUErCqIdjxbulXINEpwhp9YLOvJvLqZ9RPa0VORa",
-	"QsfOmDYnTDsNqEaPvXa/vI1+Y6s52E4uSK9rt1EKTE+Yx2ovuiyshmWYNg80YZDzW23eOiOxnFSO5zZt",
-	"V2v9Imv9snzDOG2cxQRXDI3IXFMswkTkf8EtAHdEwuOYl9ZeFErcu78+lNSQK6jWr6SYVPWVMD++EGtD",
-	"Zuvp4p+gw+Rut3v3DpMFdq7TXrKKaUsuRGMJyn+A7mcKmcyyjTc/nJ6xqE+oIKEr0YjN9H2RxhB086up",
-	"1IxMrQrPNaEDASKCtNeFHL+53CsaBrrkgJllQ+3D06Pj44KnWjl/zIRpMwGe1A55q9lAlObigqRKRhkU",
-	"W+qQQxyVueIb0BtEGl9KcyuWMh3R8UVAUsUvqbGSq7mS6kIHAxFzcdGO5ZjGef4K9FMgViqyAtK245tY",
-	"Xcvb81zPkgCqS4CZEVzHsF7FtIwvLTSy7v71S0hYprlhUJfzqkkYmivK+e676ft3Zwb/fZO+f3eq30ON",
-	"ziK3Z+sv/eJT+/2HbvC4d1P6ffsvW3/pDwadjV7ZfjgYdOyLfftsUVWgGzy6+fldr73vPu/d/Pz4Xbe9",
-	"5z4+uvn58X7p8679bL/YxS/sp0fvuu3999sA1rudv/wZoPlT26Ultf+P9z//u332sP0NbZ/bIbYfbv/l",
-	"tmlKUBjqniqSkstf/s+YRyhQe5f1YRZx+WmDkwSB8l6QLFbUUcNYOiIs44dHoTaKfRAK2wvXd9AXlbtr",
-	"cNPvMV26Fr6DRdJW90ypF1B0IToF2I201h3LEV1QywAjXTA2FqtfRpz60L5ed3evFtpXUZl2937rYXt+",
-	"/c9dZucnjt/zCaUN+Wj+evgCTpCPChS8nISgGWvMiV6rJEH98G8waUY0atRnFRg0oIUTuxwwQe4rpNDY",
-	"tBa+4BqxddLovMZN9par1jsD+KemON+28HNpER5cHec1pJaq0JXCMTKx4i+h6qeMX0qirT5NlaIa9enF",
-	"ivRnR8Dygo8fmYYdJ2BK+rQ8ziWIL7q+93k3PzvEwcqhHxlrVqU9NkT93TH1ERn6inOvCGyloqkrXqvz",
-	"MV9+dcVrlatTqt664jUflbNeSmPxVjkJEsvCrnjl7/ah+8qFbIJjVR7hohWv+15lg9d9qbbq9V6qY8C6",
-	"71UQDnIkF635Y5DWYOXDRehZYx4E/hiQ0axWt1aqetlassWKQrfbjnZbvQNCDQeCi0q0YWp1/iJAF4N1",
-	"NBnJaAbmJaki77H/jWgqt+zp4mv2ropaDblrsXr7CNlqUeANY0fnE0AcZjQFP+YH2bwsF10qz5vDrvPz",
-	"PSDhu/cYg0KLmGcvQJbjt2uuwL9KKivuvd+ZglSuWNRd0UhyESMuzmAZI/6SVbZYPf2dppb99vPKKsh3",
-	"6+SyRYi/MNuskcN/ooN1tay+aCwfQWNBYfajaCw3QUuzcaa4mZ1aWJwPPOXfs9l3kN/VoLzElkZRiP4k",
-	"4T/bh2+O29+zWZ/oi2HML9mw0+mE0Hyl1W9hkpgPQOu38scL+oez2YWPGFVMHWZYdQ8/feNlgNLoc/X3",
-	"TthYJgkT4DkJ7QBSuSDLPnkG49Shg60HbyX8XIAzNSbF5vlcnEvs5AeWKPunW8Xx4bcvXp+9IKfPT/I6",
-	"195SHqedKzZKFXQg64zUXEXPvCkzw8iRo5NXAXlx8gacRpmRiWvNnnusS7NZocBYsajvgj0HwuIz1Bwv",
-	"d/CgIvKOPO/T4oIoRmPoLNcZiIF4k7uTIE2QvD152S+8W/Vl7NCU71z2wg4ZtM7UjHCIQBu0nNPWCriG",
-	"KVfVK5JjTcY0jrULxFToLqIG/8YoCYDiz38m9ryYMBwrqtgvsUuj98OinTj0EBDBWARNaQ/fHJMLNuuQ",
-	"U7t4DpG7rs2EuZIuQVH37YjtddCCbKkCkbbhpQXobYf8lhlCIatz84BhshXu5I/vhAEZtL5liqqBOJMX",
-	"TAxa2xASn9ALRhLpwxfCNz+cnhG7D+0LNtNhhxxCy17IXXSpElhk4FJesAhh0wORe+5xlL1uj2SCuu1g",
-	"Udgh37MZej11noMa5HGxM+yCiZFnB3ja7kgvGEuxYwKBNLBph7zGDITMbQ5oPuPYUtK25lGeleZdlYql",
-	"UnMj1QzwH3z+5PgczjFm9AJazNjl2POF5gQICKHCRzUDEr1QSipdIA/4hV1bMEY0TRj56+kPrwkTlyyW",
-	"KQOsCMPwR21R7sMAHcmDVp98GLQsjPbPQatorjJ0D9izcvcMH7HC5IRfMkEiaihE8nMB73UGrWAgSPHP",
-	"oBUxQ3ms3TzAHOzf7watH8iYJql0ZR9/+X+IHCk+oeaX/09x2Rm03t/c3ADEFvCHD1+65DHdefiQlORZ",
-	"uOihmyaEk+OCPFP0XzzmVJA3UplskjHNfEs5OE9316widghesrafIPSJvqli50xp8kJMYq6nZKv+ZJ8w",
-	"EWIOSMhE++1pmPsZYn7BAvJT22lGUylkpli0Dbouhs5DvhJgm2I0Goiwtj+4L1wTz/PsloQdEtrDKmYy",
-	"Mm3H7JLFJHQ7gpuAWAsNrQX20fHpd7qPrUuIFOXBXF0/e9FAk/NbGrgcG4s2kDkgIbEU8PBnDJn42Y/z",
-	"M96hnwfi53a7nf9rH9zrdu1zIxoN3d7bxxMaW+rOIkDWAAM/SHiEPZLaZ7OUhYFHL/JTxvDapNRMSUoV",
-	"TRjUD3Ez9OwMlZtup/AEw49SIhiOoPr39+z7QprhucwEvCwkhgwopmWmxqwxMRdIV/6kzAzzA+7bARNm",
-	"pjIa2nEpJq/bkSHwBp5l11wbTUYZqjyODXJN8MUDEh7a10ISw3PoP7S/5Ot+iicgzmM+NvngHmQaWwSb",
-	"+Xm2rPrttDzXBriUQmARBjBv2w3ee2QHdwUYhkbKYUzVhBWzIM8ayQh6tsKPwPoE6ZFX/JkbZnfXDlOn",
-	"Ln4U//YVi+N2CSFgU0bKkkUED+THg9J9T2iqCaPjqWttDJixldc7gO5g+t3u+w6Uog63rdbLjS6ohwMP",
-	"ttDKKEOoPjNk12PGIndUUmIWrVusPiBXlBuwY4QnzKhZ+/DcMBX62DAcdB8xHuQEQeNixVra8+NiUgp2",
-	"stfP4hWwjJ/t3Tp1+biFjBNFGvi8vWu6b/naXrkM6bCEuVt2t8olSi1bLN0EX41U+Ugv4C3EtQvcxj5V",
-	"dgFWzBq6BnQ4qu9bZmnoXPtOO2I1Uuqg8jPX5IKlhtCim+e252gnlsvB7iNbs4fqL2hCZygcPO7mpwA2",
-	"xYSLDJhjRHrdoNvtYgYBnXUI8MUBUAMnbTErJOpUCg1VqyF8Mvxn+wTSehNu2vBfizblL0+g0Q8XkxD5",
-	"ce1HzQyatICsI6nEPbVndcVFJK+0XThUYoCgd5UJiJ+XmekMxA8utAjXnregw+3TJLTI2YiZKN2UEdBv",
-	"5Rs64SKXLl9ybYiEMhEgaBu7kWEKrGILSkD03In7hlMh2eq5ZtBBXsx2d38bNwAhI5ZhWQkA+FWn03mP",
-	"kgJ+YYWKUjMrFCP88PgJWlmV/sSuVoPWzY1dxyHKjSnVJo9K5JqwJDWzwOGX6/8GVmNXH7+sqpCTF6dn",
-	"di9bQeuSKY3aSK/T7XTBz5EyQVPe6rcedbqdR1iEYwoKYS5y2g+TpgInJ8xkSmhw0mNj4qbcVYe+OvBV",
-	"gKFVdeBaVLsmZwMBPBe0hUFLsQkT9qjYoAXVs+iYRWQrdCyrD5GPvseg/3ZITbgNoT92lIHwCXKaMeTI",
-	"QCG1kWlqpWKpLiwHJ4coMRvN4vMimdayGRYFKOXCZbzkmo9iizOKnfNr16wwx6jjqNVvWSQ7BM0WzHM5",
-	"b15oaikegeyFhd6L8nNM5Y/WqgdZWEOkaqHfcoVL8JsUWhkbWxTZV0CYKBT1vBkq8phK7JDPGnMDNZkm",
-	"3ttfkbQA0ux2u16V9p0T0zR2Kt/Ojy4jtZhrmbUEtxWSTEBPn6vL7DDQY5tdotMF7dBzBG7RfO6dnfkX",
-	"boJWI0XcZKTipbnRNDObjaSZ24o93OamN/Pj2HlGoxPkGS14pbf6lbclIRJe2n26+qUcQnxnfx3Yjp10",
-	"AOoc2qeyJKFq5q5UfqiWxNGJvU4t+xXcs/c3QSuVuoE8HbmUWac0wj13aTx12bUsDlqNw/JPPdOGJfZp",
-	"tHOA9SanL0hNXF6JF6WtjGE0kVcCU/VzRstRdLNXcQCBiTiEpTQYxWh/DS/YLOyXjSclTduOi7r2oRiI",
-	"SkaxBQL63vlQuq4vtG737MCzD1dmxzEuKChlpeZcZG4iaLiFePdaaHlk2jxzJYlWXGy3oWj5VQnc9fxc",
-	"D/PjoOTo5FVZTgM/T5yxku3t6OQV4vomxMIFYtxUbaYua61GqHr3TKh8AmQDrfJlwa6o9vYViy1cl7EE",
-	"LHaIEZBfPnUFMUok7WVeaPrDgqTFCzbDZPIgN6TlTH3nA49uwPla3ZryFs+bnv+wZDRoxVxcwL5+yxwP",
-	"fzZbVGgu5FHoDYD1Ow6/GUkmzHhbAhlBb9Hq1Zr4aWqSwgcogWAXgON2rF745x0eYXHIXDK6DxgLOWsp",
-	"qKo26YYQW9p4P9CCSXA5pMVkG0D5Sblodw0ueuSIMrzQe7T6hTdomziT8iVVGNm0t7u7+r2/58YIx3x/",
-	"JTaP9NIz+mY+fxO0quTLJbSxpmg7RDudYws6RxJ5CTU0+lj1Dy1MMmHCuKId3pST0Ij5XO+B4JqsMqcX",
-	"/XHRAE+EJLEUk1yXIFvhXncvHAgoeXNFVaS3nQ0+13BGs7ryow2d+QGoLonxGeRBgnCCy8IcVEwlt5q/",
-	"ZzOYKlTS/zU+VFnumAohjR3KWd1BG9qqCgjbfZJpVhanQL8YAFFSVBHnxsi9Q7mzo5CaqKhYZPIW87Ec",
-	"X/hpZWbsTiRcWyW9SSw5qV7zGi/fW1yKEyzJKKsVCBF90RU+ApXbW/3Sa2m+kZm4JVn8NcgUIt5yMhUs",
-	"N5ZY6d9b9JosJkXuQ05M4FrMM7tvSxLER9a7F8mx3hn75QL9+hfo17gP3zKz6jJsZgVDdDuOMG64yu53",
-	"Cs6I9bBvOfAie8EJsmHtHPwY1gSKlI8v8M4hLAzpAg+0YWnfdznL3e85mzHgWAdeWhMZUAYR0o6/nYsP",
-	"TnHLtb5gILCCtWAYxkEOK75+ZN1ohfDb47r1C8bRo0Fzt6YdrFke8KJAjemjbWQkzXS7mRPPqQa/rmbt",
-	"ti9wDmblz9SfjxTsi7b929K2X7Oru6iHxd77cPL7UbTtFbsjaA2aq7/ev1vt9Q8q1+WGkJUq6JSKSJ6f",
-	"39Ut5ocJLErkbrEO+YbHEM4xlsmICzYQwIcOXz9f5HD6zsPzK3mc/EJKQRvoR9rAy7SM7Lv1neJbN6ug",
-	"AD7NNcR0LILAhwOXQdgo7+Sjurrcglf7uvyav4jffyBf17S4zp4A5Td8sa8LO8dQ/3Y/b3bxwFISccmU",
-	"RotLSqGADIieReCxZVKUpExBYKSnWIbRJMir5WIlMyiCN4Ew8EOMm6oVtCUyZcLDcTAQ9iM0GHFmIywn",
-	"7ML64Nkm61rZL0VeYDhM6Ab19RCXeKzcjt3JZZUqPnYoXxxR3maGaiuAo//KPsnKXqs83QC6yvjiy603",
-	"LOIZFFzxJQwslWdqzGm8iXvLre7X8W/5rV0gf7szAu+WPd0569pqQdoNgcL0F5l5XmY+iqX2KH43wbRo",
-	"jOPPrUkuHZfm20iI/paZewHT+9KWATnJ5/p8RefPwVNkD9mH7EpXQNezrmaeWRbac7/RShutx7Um8b3R",
-	"FlvmOfOS4fIFu3d/+L71xcTYYGKc5lvbLBJtpPa4V3MbYwU1doDWbW5eLA+6MB7JDq0xU7IQkVBUQ/y1",
-	"dC+yyJfHooMWQ+ybIEMhwY4GwmPnerITKUQneL9ZcqpS+T8sEv8uDBJwGMvx3uIu5AHe0RABY8zZHUjJ",
-	"7OAyCTA82go2ceiKT6qExtyHv4Np/IrOCNUYcEvzdnuaXjLwAg9E+BcY7T/+fffZ/v6/73Z7vX/f7T61",
-	"/7Ttf0JyzkWki2Z92kjlnN/7+73eU/fPwvjbl7Alv5ItBPayZAjB/KWt8kZJ35bJtaiANCQuJtuLjBWY",
-	"TLyublDOKl4TSNa2R+prlpItgIhFkJzV5kIzobnhlyyeLYQRkKLZnOJ/qrRy2msqhDCR7Tl5fq0FmKL/",
-	"4yIAS4+svZXltpINoJxKZTDh5oBQErZDgpHhREuFqbf2eZfAgqVdyMsccixu5+rEeBUb03esTohdS3zW",
-	"WsQVg6Rd7cJMfAuUkZIXTECpGh6FkHaZ38T8pQ55jtkLfRK2i94cIdkqWx6de6fRYCeVqexa3mCn1a70",
-	"+sjLbUWtoNUu9yBpu/9XHm8vahQStNqVT6BPQ/cy+1PlU8RoPETFO2i1S5/uLT69YhNw1RWqBgHYP6Cx",
-	"ZSMAtj54Z8dPUipmrkJN60WSKqYpeXn2/LC6Iws7xpSW1e/td7vdwF2rfutHSeX/YjhkZyyTFrZQAsND",
-	"aaP6T/bz4/yrpJKc8viStvJSBa0ybX3qCnflPVVdB9Ryn5ty1fTu0/6jbr/b/S8QfnyrhnLqC5ZEcZkv",
-	"2LIc0l1gOUE59aXVf3yzgSnEXqjVhlJkcV+spH8cK2nsuLyXi5Drr5EL4ESShgxW17fUCzulpOMOOQTD",
-	"VAw5ylA2XpNwLGOff0ZJWNy10GJc1ydaz2RGNHXduK64BrspigWYpuTtoqjQNohoee7qlOo5eX/9IH67",
-	"Q3eyh9KUn7BzppgYN9DAwzfHRPmfH2ifTVEmiDU6eMbGU3IkVbqcwCVUcVqjcG6EV/YnckqFkbpEysqE",
-	"DApPccETGldhhrMGzcuJVzmYfpiv9vfJ1m5vmzx98uTJk/bXX3/9dWtDynTfFtrycWiGTRwabNOOpVix",
-	"wNz5aO7In5qODxnUXpVBdTc51jp/ct24mxlUGdYND3CRlRsTxksJHJvauJ1r5ouBu9HA/RyCuu0B3M1u",
-	"jMHhhS7ZZDeO8rk2NW3fHT5v114I3ARn2Qgy6Kt0d9hSKI+xFLrUz7QRfG/hkt4dQBfatRzELJ/sSzrI",
-	"7y8dJMZzqwt5ueVrjSwQzPjIcQT83g2iH0QEFqGUmYhcR9AqOj0vE4v10g5yVoEwfkk2+FwdGYg7i3B6",
-	"jayBhRpCozuqGUnXWIN98YsjqtkRtfDwNrM2+/KS7wPkoQ36quv+LL2a4nobWjGaibxdtWVaHd+ly/ce",
-	"hNLUgbfUBwMRlsV7rGNdSOzhASkqBZWkamfuL+m1A1EQSJgLNGOB5UgIVpfM21ZbrRbDfiKiHBLnDq0G",
-	"JfVNSZa4Q5q5BesFqh4fKu4URtHEWjV2l3Ugp7HYvbQHj11WZ9Vx/oZfOjPCXMhPydY2bz/bUPXA9phr",
-	"qY5/kEv9RRJqoDpvqDKcxvGMoCi7hARly3JaSvGALOKGjuKcpuTOZkdN5g1gB4SK2cAZqtBJMZOZHe+S",
-	"QbomVHYCitCfoz+kRn6wflSJAJERA5cHkrE6FcIfc3vbPFHyD3Q75Mz3hEW6qe2ouMgAUlfDN4dnR981",
-	"GsnelhWF2xMgp5RUqYYrTlnZ9tsYxp40WFYMG0/HUqXOtFImQ49XmlSWG/2vqEo2pVoO377Qrc+dbr1d",
-	"Sq2sBudr+t0xfMFX1ZtybaSaBegxdUX8NFKbOSfq0pQLsirj4pWH/FeKMsirIcZcXGBMwSdIeVgBC5RO",
-	"tXwAd34RHO7ntZ3wR+75lfNzN3/h9l4AQf7A2jA8z99YCcVHyoFxGJfnwHzM9BM312qvql/0F4vGH8ix",
-	"mhS0zRPtnNxV6fb6obR5XdQFmXCecrt6K5q40IHSHZozbxRtvz72RVjkA3Kr+oL9n7E9KCna1c1flk2l",
-	"A/dqHpisxnqnVCxntaDUdLlOjk7LFXdqVVg75B8YqKmZlZNAodOg0YXVziJh4DPo7bu+cjImcWWaRYtE",
-	"pZOj0+PyEm6jA5QH8LrA74qm1s+ghC4nR6eOrNrTLovEzXEsp0xEViJWfDwt6OolUzCJ6wAiVaRdZ4xy",
-	"3WlHZzuu2+RAlNtN+ocuuHDVI6DApf2IgSdY19LbDOwDWKb6wH0FaYN5bSj7GvaT/5GNocIhBn9aITsT",
-	"hrwVfAwNq/J+VljPeDQzTLuy+hZK8rOfsVxP3/4aGnYNdd7dH1uN3bxcBffwnMdQrh3+GGYK7AwJT9gQ",
-	"O2/iU2OqIhwSCqX7MXe73fKQAQlLhwID+W479sMoM0YKXUC0XYwuM81imAFqsodkaxdLdhL4vO2KtQ+v",
-	"eGSmIdkKT18dvnyJJttXL54fv30VFrWo/Td+fMXSeEZHMRtWtyYg4U8ZH18M7QOcFZD1ev7V2AUswEsx",
-	"NdxkkV1/+2nXPvi0ayGLpZjkP/SewC+9J/gTHcG67ME9g/UDhsC0bYALuoBh0GqM9wt2dr+0sfCKK7Kv",
-	"iZEDsdvdexIQqsm3Uk5iZsnZs1cungVMC4gqDx+WSETn4cM54oWpptidqp+H37o64xWaNhC1y9ockuWp",
-	"Hnn4MO8Z9fAhLODhQ5mZsUzYw4cDcSXVhYX/XKq8+2uflJpGQpcJp5s54xaa3w5IuNvthRhIr5kwBwMx",
-	"X4weUz5cI4COu8MwlO/jkpeqJ1ipXjdRaktVTo5OyzLVfUSJ+T58pRAldm2wgv6CoKTtpkiseTMVtIZd",
-	"3JvP6a7wnCWu9k7VHAJUuYQZd13Xh8q9ABzdQfJ3psgrynUxdabiuSZR7JolaQy9lUCzh+UNRZaMmMJ4",
-	"s8ZlvuQTWmpVNaZx3NCNDToPKUqE1JoSec6UoYTplI05jf9U6QjWCNEOdPdNOj+mk2UGQldgHtpIGUlY",
-	"Qp4zbehPEH6dQ6giv+1A8Oa2Hr5df8cLktjqt5DotfBQ8RQaTuRIJqkqb9uKA9mhDXv6HD6NqSSRtPcI",
-	"lny4xl5St4317TqEc78PcEfrgvtsDXBHC8B9hh7KRbiQnzYe8o1r+l+v8wzflU7Tc+AFwIypobGcSN/d",
-	"3/NoaBpX0B78dQVsMDVElpUC8sqw5d+XPXmWl9lfL5ngESVvaBZzbWgraHnO2Oq3dx919h/39np7dnDH",
-	"F1v99t7jzuP9/SdPeithy6dGS7lj3fMk82+WhxLHuu9OOyuSAKCg47itfgtZ5JCWSGxq0QnRdu65Uf25",
-	"Z7XnpllCRfHQNzSmioxlQqhhImLCtWB2P/8tozGRMNClHDPXeoqV6HlVwNnENVEwt41DcpfL/pVRo9+c",
-	"n8KBd0bVhJmKxvxH8UFY0eUbkIZqmhe0B7TC3LyOXihdV9ig764+CD9MXbk+5ROofaLZWDEn/Zb7i3Qa",
-	"deZ/eKA+unvhY5qR3SpWm5H95n0xpP2BzMhXBQ77W5ej9eIsnRM2sffCqoLk7clLjPLFhqYQu4NNTSH0",
-	"gNv7tajHhtWsXKXLWo8NB9cDTUKNl3OIlzPsQ7cNwk0AEwjGoLuokWQ8ZeMLN1zEYn7JoGkWxCxAPGmm",
-	"yZZmjAysIsDPZ/bKFw8OWq6Zqd+A7Q45Psf+RJDlbadU0lBj/1ycwONe/3VzePAI7HGCs9GlP7jAgw7G",
-	"THH4wpvH3QFCwyAfjcAyUqymKgomLNPcMBAF3WFtwujdsL9OaaTK5AtzR9yq1ur/UcPR2xcnLfD+S8rJ",
-	"kpQTd4L3lnXiz3px4klxDzbKPbkXQH36yTIoJ/lcG4FYkmOe55TwbtBakl+j4SVq3AR73ATEZlVggSy7",
-	"MU7hEt4xaQXpfHUZuiImNpeGnQdko4WcMX0/OGOYXo00ppjtFqlB9wKniwNcBWlWnvG3miL0GWX8XOUn",
-	"0SA2ljW2jVJ/cpbrAwwc4Zhh5/E3rkhHiZxYTS1S0CpyURZQWR5bJxGozPe/5AJ9yQVahe1rZAR5lFre",
-	"R8QifJXFNEbULMTnNdbq3v2SNtQcJrLinDez8rhX7zN/CH2frq0uUazNBB3FlgwOhMcxUH+BdnFtf4wC",
-	"MpqBqixVXkl4TON4huEDmI00EKF/foh1cMODMp2FUdGbSRJGBVYHzttquichvmRFptHioP77UJy93ltx",
-	"ZBUihvt5bUXZFSqY15vfo8aK+1+d7sQfC6H5GZQwK5/ZdepFbXdjzfl+045+J3ThMwrI30zA2imu6kIT",
-	"+VmTSgaSVTXOvg8sK/89ZQqvDUQ3WJGdm8B1O8BefNQYe+EfaDCGBKW29TJiAYkyF6EBwUpFE/SFBvWF",
-	"OuAnC9wvEb6PFCju1jj7JJHifrLVNv5i4Z+LyFsyLZ14NvaNvQZ+0+Yv0gs6nub3w7WzgYJPJPTfDvPa",
-	"F+6bpiYy7qcq1s83lCmN2aDlRtTQne4OZIz4B4Asd1Jqpp3fQfXsX833EZXpzD0LfMso9M6H0pHe7OSI",
-	"sHk149KMq2meR7CltY//lrEMyq+dc8H1lEUFI6ATyp22UhSvtEiI4XButW2IQYZ+CwMh2BXRSEfluWt7",
-	"Hib0euhYhg4989AHTvpVGtIJlEHSy4UdR7OxFFDeLYcGBFKgyjyOSYqWAehzOi91BeVybI51rS7HdrL4",
-	"gtYo9e69U+pFPol8+VyTn+xRRXgsXwwUXwpWr9tBy1ObNSVLtGi30SBxJxK1uqHjUnO7pTKFg9i1ewyg",
-	"a2NnIMJ/tt1U7VM+ES4pPdOseNyPg50eO+QbqcjuHpnKzOq/W2Gq2CWXmXZevCG7TrliekhNuA2DnBoq",
-	"Iqqi3ENcUD1dzIn4OxBjqtBESfIfkXhCwD7OAQ2XnedVOS0b3NiEG/RzX0l1wcVk4DRuq8dHLI3lrLas",
-	"DgEfCJTysBTBU0/7lF8kWEo19nx2ATDu5Sby1+jJ+NhhKG6iJU0j/XKbPbHcLPK9fqGJn4twh5hbIx/r",
-	"kjvD9Eeicj4lyNOMjp0qdLo1pIYXhmIhrwJYAItIzC+Y07Q9+w8GArqrgEhTKgziMhow4AZ/tdch3O12",
-	"IdMAcn6kggwedMoh5RkIOh6z1EAoTT9XY1gUEk1nGnu0dsixAXIEOeTzUhYxUgI9g2b3YyocJbOy5LWv",
-	"om/pV263JNzFBjkh0MJ6wdLc6umXOxCxnBy4u21hV8wo3pzMdlZxad6xjHi+D/MxOH7rijK/dvhyWfHi",
-	"XYzcqOhxT5/0gpa3jAwT3eo/2QtaYB3B0kaBsygMxzJirf5ut4umvvNMLwXHJ3KhiO4ZzwLAzmms5yHb",
-	"rUH2qJdD1jKNS7fEpAbwXre3uVHTHt4J01m8kAM4DPddnsHL7cH/nE0WducWWyzAGV+xTSzwytv9LBkH",
-	"fXfmBjv/R7NnlH79YtFYn+lZBFjDaDylRtM0vXu+ss+SW5q0/FZbNmS5i89D9uYyqueT/3wKndXkO6Sc",
-	"TQxu/oQKOrH6O7qzFKFRwgXXRlEjFdkKOZ0wYVWVSFWgctF7P8dcm58d1wq3Fxqh3cK+pEM3HnEZt9zv",
-	"ddxaPzs6n8FnNZupktlk6jMu4ZgrRzmXOT0QS1KnyYaZ0wNRpE77fGmyNF0a01rz3NLOw4fkW4vq66SO",
-	"dsg/wBKV/waKmQdzIq3qKssF4eA1/5av/mZKT1JDME0RpuF6IMqVh3yNW5QWqcHxAsKBlyps9IptkPKG",
-	"UM4fam/LM2mmIDwyDpthBcu93V1ymTvOhiAlhG5TzliSxtQwvXBTjHui2Jj8G1ebzn4JMeIgvViuFV5S",
-	"xcHpHYJrCiwHU0t2LAn48KF3cxMGJPzwYRf+6HQ624WwgIM/0AOBDvWz0rckyTSUzKRpquQlluV/xQyF",
-	"rhI0YZBJDLX6/cIA/bQVzWlMYiomGdQW8gOBv2w0q67Tbc4PTlJ/+JCUapSgQTPvo4UWPizpgH3oiqP0",
-	"6cKdgfhBEJ2Nx0xrJyKHdmbcUVNXBHphhxyfN2YcE6kG4pzyWAeVC1MFqpLSXB7mgXathwM/s9VS8qmb",
-	"c6JL8zzQhEPHj6Y86c5AHJLQx6rj+lBz4pqwhBvjuvw644rIa34syqP2tOf+k6nxsOsJ1Q7L1k4MrHJH",
-	"bMyzpBxgfmta/dZIUj285CKiupxk7eCyc7grZKn4XyWVSMHvMyV8I+g3zBKP5DhL3MmUQrXct77TyzmP",
-	"GXHdrEoZygULmmSMFB2eW5gU63u5uW9dcmvDalbl6tZGWJFkmi/Jrg8yvKuLO7Zf+ZW5RQTYUbVe4LZY",
-	"4mvYR5+n27yMagfsVYvKc35dHrIrPZfk1ZfW1PaqV+9LqufnlOpZl/nWEChzhnvH9M95cTPn5FuW05Mx",
-	"jWMNEmVCvjt9tQ2hc5YkbF570s+VS0G/VixLsUYQg6B9gmETifaSxtKP7veNGjDaKY78izcrYcFOihYY",
-	"y2UtZwHhELtsbqMD2fEVEkoxklRZtTBcCDMOUwG51Mny8R4UzfQfe/M9B+cADiHIsu98CznggCdWXfBi",
-	"4oEViWJdPDpl2ERsYahQwgwd+tdbDSldIyljRsVHjgryp7Y6Kihf/ReXyh8o9deUKFMTBbZvsHGmuJlh",
-	"9RZGFVOHmb1A797bC0NT/j2bfQcbCd+9t6+oS0/gqvgE1Up8QdeqjBGnnSs2ShVIGZ2R2qEp37nsNZC0",
-	"l3JMYxKxSxbLNMGoRDsh2QoTesGIykS4XRnfDm9fmkpt+k+6T7r54O/zdddneQWmpkYeYoXfCzbTrqc9",
-	"isNQ+wo8FlRPgVZZHXOAxX4mmaLKPuWt3IMW3qxI+vjCQetbZh86kxdMDFqgPw1aJ2xS/rZDvmczPRBU",
-	"MXRwghs7QLOZbyUnrTY3YcKyI6gHf26YuqIqKkLMuSIhdsB1YS+OLNmV2Rkadv0w77KfUq3z9owPgHzb",
-	"48YAT0iy9iHmUpQ7/ucs2TCaWJ01ZeCck4KB+lZufY5LCQ+gibp9iJu5Z8rt0R38ecvtefitim1pJh0b",
-	"Z83UNGYagMldWh2C9d+xRxWLpZiAWWUOCw58hf3yl9CVKLeNaAZdt312G6SLW7Ufuj47G41++BBsSYVu",
-	"7RpO24Pqk/CrMCA6pWOmAxJJY/9L9ZS5UtkpVcwKKtolQSlIo4Le3SSEloi93jYp9+uuqvEVRQTUa4sp",
-	"aBeCyAK0I4EtY0ovGelhHbl9ByUaT6BIoJpBpK9zzg3EJGNas6hPuBjHWQRO+a39feDpzxT9F4+3CQd0",
-	"IFc8jkvGP987x14tT4oGdh9Pjk7R7sUF9OWvtN10bTpLR1Z04RHxzG39i0pDEVbbfS5ILK+YgmbaFbTC",
-	"UujNOOXMjRa50UHrlwIGCGerhKz6gEhRrXhemSSvRtrQvtoKzeUykrqoI7mF9fbg72eZ5oJpK6HYx7iY",
-	"bPexmF8AurAOICQl0gHxpaB0gJX/8qpFUC3S5ai7E8bikW6rgMRwAUaWgUBBAvb9ClNJpmx8wSLv66Vi",
-	"hr1lLOYxYSorPjk6bSQ03pnMfW0JRzhccIzbz2afhKs7gbR4NhBTmqZMOExF1dUdFTyGRiquilqGdlJD",
-	"wjwkoDOjSRwOxJYlV5Y+Pur0ttFSuUP1TIxpyvEZsnVoP+Mz3W00gY2UvNKYCWIGItyJ5FgX4QbeFFgJ",
-	"J3740EUSv/nh9Aw61Fpc/uvpD68JE8D0WDAQ4YdBi0eDVp8MWuzSDDudzqAVwAcmDH5fTmfBH4sOofhE",
-	"/lZEDbVffeh0Ojc3YTAQV2APDu0PofcNKqZlpsaFGRf2mWtnD0IFzF51SkJ7acKA0IEIHWrbTyR0NDrc",
-	"hmACHyEFZMzFTek+FhXFT+RnbL0+X1X0CEXg9hmWBSVhXRD2tULfaqbahxOwGP5MwuPDb1+8Pnvhg8X0",
-	"Tq/T9Y8WIWQvLt3zedJQQFhn0kFjfc6i5t47jvxLpfhwHgVFwKwUjlQoZtSsD+1OsHxJpGRKogxXwfTc",
-	"2Gc8YdrQJLVTuLKRgLAYO3FFtYsYCchbwa8JBs3Oj1MKj/uZhHpKd/cf/0dIviJTdk2+e3V41D797nB3",
-	"/7E3myt6BWG+gZV7WFTYba+mMq6H2bjZKsHA+SeTryBojJzDnXs3F2b3fssLildXVx3tfs4v6Vgm2zn2",
-	"kPCyF9jVjKhmj/fqCwp51MnBAJdzOLcuXMkD7YZoR8yyt4ikVBkUqEh4NdVsPHSVVB8+bKon03n4kBzJ",
-	"JM1cHQELSSE1FrtaUEu458DaNQQzA02ViWX1luqOpbBrNxDphlRtPiKxiDWksZYDMZYuspARHiHN88vv",
-	"OzdW8Y0miQXFTKkg+yThIgO7QYwvQlyPhSVV0mCQCYQaaoM9Pmfa3mpNYj5SFC72JWyLxW/L+2cycyTv",
-	"ENwCXEzsHh2KGQl3r69DH7LY6+a4mzAqdM5EO/ZZZCksxqAFih4LCwreg37urMNwFEt2FMNeEmQLi3qd",
-	"y9gy+8iSaVi8zAwQq7EUAjtIYKISxpMLLzTkQedCGpJmo5iPyVYsZTqi44uApIpfUsNQPou5uGiD4kEE",
-	"MyhjopwGETyWz5Rms0Bs585E49Hn0KdcluO+IfTJBXlmwvDY7u+UajKlUS26fiD8n2TLVyN+Eti5E6kN",
-	"6e1vO99SQpVl3N65g8h1RR3nH4h9fyIBedQt/t71OBLYQ8v/flT6uwehp/ZRDEGFzYE5fVBq7rU5zxQc",
-	"nIM5wG/hWvr6zv9OlOUgCfmRG8PUwUCEe7tPse7yfvdR0ebdbuKsDTKtj8glmjlPsF0YsXhrRUSssTwQ",
-	"DpztDgn3el3yLXhXXbRAtTpBHkBcSCtXU6kZiak2ZLc7EOUCBXHsD5EXObkHPpfX+T3rubeg4EHBKezC",
-	"Bf2wyIeBSxq1zBrs4yHJ2a7FQavFIBJ9m1FFhWGIR66xlfeX5VE8dikxs1DbBfV99GwuEoMPD9iWUVRo",
-	"isjqdN28codFZQpI7QAmOlOXIKUp5nI5YBljBQpMhzwvuBzQE6k1H8XsoM5KDYtjmCwh1FJfUNGER8qH",
-	"D4U0Dx+WlsOtahAx1SdaKvS9FkJP6JUOKBlmZEUczeNkFgjgddOxJltOts7NKAEBR4gOyCWPmAStDb06",
-	"KGvSLOJy2yI/xjg0SbDVYBos3u7quBQmSNjLSlSEXZVVPzPNOuQ1u6rGTFgRA0quaCqikbwOc5eti+8a",
-	"CB9Ska+Oosie1yZw2jN2ipxB2ADSnvlInJyMupMzEoymZfv7USyzyMqNgK1e+cGxcj1dMwi2UPySoVTO",
-	"xUhmIir8Ah+qDq0bK6mPnckFscFNTNO0MM3kgbVAKxD+NHVcf7tDQB7HlgkDUWjMVJDQQRD6fQrI6vgK",
-	"S5vAECLYFXRu8MEnqFcVTm3P5Zxju4qe3i538/7m/w8AAP//",
+	"7L1bcxs3uij6VzCctcqS06RIWfKFqqnZsuzESnyLJCczY3qpwW6QRNQNdAC0JMbR+S+79sOpfar2035b",
+	"r/ljp/AB6EY3mzdJvmTsVCURyW7gA/Dhu1/etyKeZpwRpmSr/741ITgmAv58lSnKGU6OsCLPaUoV/Ef/",
+	"EhMZCQo/t/qt5/SMoPAf7eK5Nvw33EOZIJIwhS4mhCE1IUiQX3MiFbrAEuFcTQhTNMKKxGhIRlwQRBUa",
+	"YZqQuNMKWjKakBTrCVPKaJqnrX43aKlpRlr9FmWKjIloXV0Fs5AekRRTRtl4FWiLhz8txJKo1aCV5GPu",
+	"7RFRYtreHykiZsE7JhFnsUSKowtMlZtJg8PIpSpgijBDMo8iYibXX1NB4lZfiZw0AtNrBGYGyWZBOjJT",
+	"SoSThF+QGFGzPVEuBOwXZTG/QBsZESilLFcEcYH0pxhPA3QxodGEnBOBqERRwiURenUiZxpDEM/V5oor",
+	"6C5dwQIsLVaRkJFqXsItgtGIej87xKrtnMY7JQOk0Qy9YfQSKZoSDaM02HADwK6CVoYFTomyNGg/oz+Q",
+	"6WE8C97JhKD914fojEzvSBTSONTzkkucZglp9e8FLaofy7CatIIWwynMFC+EbcRFipWB6P5OK1iGjk9I",
+	"Qs+JmAtfbH9vAvDRw14jiO6d01uG9RlmMR+N5oE6MT83bmXvY+zlc4LjecAlBMdNkPW2P8oxvyBS4jGZ",
+	"B11qfm4CcGd3+6Ns3ms8JrPA6W8Ry9MhEQEaCZ6iXgfto0x/nWGp4HYTFmtSR9JMTTXsAOyvORHTElr9",
+	"RoVnxGSE80QBOD6s97ZXgJWIZnAPFUklUGI931xYiDidD8/2bhNA+NIC1O0uBe9nMpxwfjbvsC/Mz02H",
+	"/eDDn/SVHkpmnEnikUcrQOBoQgDqiDNFGJB0nGWJlgIoZ1u/SL2K9w5gGEBx/gKz6Q9kCh9lnqZYTFv9",
+	"Vq/bRThS9JxoCqu5qSA41udwjpMcTo8IwYWZL9ZgRpyNEhqpVtCKicI00UNeBS17P+wGcjHGjP4GILlR",
+	"0QRL5M1o6boMAENTLpUWXrQQMcHnpIOOyDk/I4gzgkZUSNXRW3Plb+t/CDJq9Vt/3Sql2y3zq9x6CnDD",
+	"C7PnewvgDVgr8OXoRqGlCUD7ztYcwXuR9LDWcOWb8ySBNYfTb8F+Gnx8ydW3PGfr4iKGl6to+JJruXGi",
+	"t3sR6jGuTkcw5Vzcs4eG7iHGFYKHbwltHIxuBsrQlOeigkpfkeKIjAkjAity4OjEmuhhLqO5+3EVTfTN",
+	"ha2XSNjfb0SoSmQpR0SYxfqSa/QZanXLrSfuoANBsCIII0YuLA5IRbDBsKDFL9gMZjuQy3EkokqSZHRb",
+	"oPtKoERqAksx+pi3lHJ+O30HvZEEYcbVhAg9VKAVJE3pYiwnQ45FfIv0VoPaAKiWgB20MH95Dl+vkrkC",
+	"17xGi3FRD/yp8BB4+meLg3NB/YLR8TGOraFiTSSk7Bwn1Op7JR7uM0RjpCZY6fuutxpb/WURLg5xfGqP",
+	"qYKOWvTuv229QhFOM65Hjsk5QZIIlKeI/fHfKREcaeGaCt5pvZsRVR2WavHPQoxK88QtIaDWx9SkHNet",
+	"HKbrI9ywJRmXFATRiwlPnIbXGbDQrj1EWveQcF+Kcb/iqT7LxzyeromrKU60kkbi749fvZylm/pbrURL",
+	"pDhHknN2HVydi3tDHk8rKAET3iLxK0y0PE9iVAg3OO6jYuUwZ4AwCg/MvrVPphkJkSHPaoLZgIX1fQz1",
+	"CymVkrIxLANouMbn4ir5eP8VP/UxPKdr09KstKeUmOmsJAgP+TmwKuSsINehpIXRxaOnxRRAVYlUWCDC",
+	"lCCoh4hWlz8hSQWbEdj159PWAI24QHYnUeiWE9ot0wuYJakER19xFrb8muJnnJvfyesJZ6TO/g1BSQiO",
+	"AUNADMvgwXVl0ZZ5rf+29f0f/xORSyoV0Wwfxo54qhGWIEUSMuKM1FF13zx3QdXEA6KwB8Fwt4at/qr5",
+	"aNZ2UNuKLxnpnMPlmhYm51tptjEVv97M0ORgrNmZgpY1HTdP7n682dzWeP3BTFwWykYTF7B3VttLjdBU",
+	"fckoa/1uBwmXJL6Z6cuMUcUf891tmeepdI5AzSoduQM3+G0q3PPn+Ioo5kBf/bAmikQNuOFtdWA32EcQ",
+	"880peJ+2u9v329177d69k979/s5uv9v9VytoRWDXbHhmp9/d7vd6+hmtZd/rBS3Nv071B/DKCoKlcUKS",
+	"mOYoTzHKBM+4VFizXyIiipNW0JIKq1xq9HTw5VncPGcB1xpoaDd1CSIGBYrfDPlmX7gu3jW/dB2Um33B",
+	"x7bnBMfXZKb6vJt5GfyyNiMrEeht6yVhEyesKWKFNRrXxTQN/a3zutDC4UR+xueLZl/p1eia2GNvXjMC",
+	"uR9vJgxZAD+YMFRwsa/+vibEWJuF8YywmkJY7LFUNEkQPNHMwVieJB+VX1lY5nKrYsZb51ZfEJc6ZIqM",
+	"BaCMXBufJGbxkF/OuhjKQV1kpXvUw60YK9zqv33fMkEfLnInmmDGSNLqty4mWEmcZWuISb0iKmhfERbT",
+	"lDDFW4GxVZxaT0e/tbvb6+10uzvdbrerfxX8nMbwi4Pz6t0aWOVtIpgX52CXty3yC0MxwXDytGQwa7ix",
+	"zLv677mcyj10an6Yy66OeUrUhLIxuoBoW8HZGHGGNGuRNCa3xL2WToO8mEYUc2JMpoKcE5wgtxi5h37N",
+	"uTKh3uE/2tZ83T6MQ2Q23ASmT3mO9IbiSCGZZxkXqvPFMkYtrq5NxWbF7H30a44TOqIknhG1NUSYTU8t",
+	"mXmaZoJIjJ6fPNlfkU7FBCendrzebrfbDVp6QzTF+4Vj/j+IGbIT8dRRNc0/gZvKiAvS6j/cLejc9xxz",
+	"dEyTc+zInKVvj9w/raClSJoRgVWuX25NuJrLV3dOuo/697rraoF64+eRvQTCdL4Ycqe34iec0Bgw7jpE",
+	"z7r0Guz3xkgOGQs8V2hD2RB9QUZEEBaRO9L5WzYXyfbnBXwNNLM07BeOKJj2j/+N+FDQMVZ//F9BG/35",
+	"Y3pOGNKMHZJkrP/pFu1azll7QZKk7blO0TBXaCgIPjNOeTNYB5XepRRnxrk0YHw00rIBG6MRJYl1kyoO",
+	"0a5coJSLgjzLQAswjwX+jSYUM/SaC5WPcyIJyllCpBywcD+KSKbazzEb58a9Jc8kuL6esnFC5QRtSEIQ",
+	"rEtufsl6iw3zN7F86+qz0j7nk2lFLhWCJC1+TgT6WQuM+yAwlvS6UZwsp9VDtPqtVwn+CzrgKUcZl5Ij",
+	"/EseY/F3vQUr0XQqSGTxlOdqaPVme++M6qQpuUtXKATBUyu1FrqSeXYeIXeS6qnFT3ildYFTGneePR6/",
+	"fHny5vLFydnuK/fv0ZuD/cdP//n0l31ftYK9LKLfYQtuWdGyRz3vHrt1IAyXh8Qm0Nu8tIcoxOJIxQWJ",
+	"EZYo1ACHNSbynBtsWZYz8uboudNCJlSPOV2cP2V3RSoBd2BeUty/A7sKWgllZ7Cb3xFlz+zx3GyrkMah",
+	"20qXJaEPSrnfFEcjniT8wj9ONIQN5yCBUM706K1xMV2rnpEGKP0fbvyOJvl/3aKxZSL2rWsaxQp21WQU",
+	"SwuAbmIUswB+MKOY29WvRrEqc/lMjOwf3nzuw/cVC2pY8CojzPn5rhm+XY4wz1bqeVXrBtPVQmc8R8wr",
+	"c46//PE/wQ+Tp8UseEiEahCzqTSv+LlTmAEkpQHz1iTupVN9wcj2Gk8TjuMTzp9jMSbrZwYWr83Fn8xM",
+	"cao4P03g6bWCWuEVE0CKeugFffwB4loXzPWlIsbRwfGJ3g11TabkKQgzvMmmSPo29jKKji7kWL7esQL3",
+	"Ojo4rkyzXbIySBhiBhQbfPXnY6Rh436EfRBe/YUXNloIS2yOzRowvf12SyBSa0gSzsZQukMPaGIQrTra",
+	"QWF9QuMChxycAVMkzRKsyCpTo42mtAQwbXzR1obiu7VNDRkRL6BwyULSLLAip4me4JRcRoTEZNFd0ocJ",
+	"DyP3cAdB5ReER4oItLNdVve4HRLNOUoxKxKsjEkKqITNHKvR51odmkXb7j/676wfQ3UeG2l5TXHSBnQ+",
+	"oRIPk6b4sSLiU6LYPXTzIMOGUfeQJJBHbzkIHmPKXEEh4ZZJ2fgWZYQiShXMOTRJUGZMr0W6YQOgXzLR",
+	"OiYs/hZqSK2JZ4KM8sb4xMLUZp/wTTOLEE0SFp+aclZV5cU3Pb5t7exubzd4AopZY2oYtzH0+ZP30cZf",
+	"e/d63XvdTXREIppRwpT1NRhPPbxIWVFoKqG3Voki9JZnGfCijdLYWqyEyQsiwA5GU9IZMN+dWzVb2vGd",
+	"gFbOcUciEw+jhwlh68O9MhmmU+5xqIekSot2HRRWXd1hH8lmZ/OAOW/zDdzIX/A1fMNwriZc0N/WvojW",
+	"ezcjCi8psJH7M843LtpsP8fB0TFUF1Ia2+7s2wEAtj56TLAgAsmzU02DTzudzh2Nxnf+0d5/fdj+gUz7",
+	"ld9ukeoXdTqkS08MUM7OGL9gGgJXZkCf2s08pXbQb7WsWzfWGN8eSN7O8lxK0/q16ztIyaUS2HeQwheI",
+	"/fG/OPrjf6OMiJQqGn91kX51ka5LeGx+0TXtBv/mCVBfEeNs7eimRpTYZ04JaECKWjjmSt5vI7h7ccLF",
+	"Vy7s13xNzk0Z3LdgLurYwVvGetQpoq5aBcZ1BIkIPSdx653xoD8IWlSeFuXoRjiRBArQnWKlSJrp0R8W",
+	"0VEvSI5+LpaYCXJOeS5PJYkE0Wp7RgWRHtjLfeBBKxdJq9+aKJXJ/tZWSnJJFelEPN1ym7nGffjZf2Vu",
+	"MbwAJEieK5AEJR1DqVSzii8otMrFd/wb2FbdUipzPfhqYP1qYP2zsKQCPbw6mbNhI/us0AYa07tQUVgO",
+	"aj1B/QgoDp1hoWxus4l7yohQ1KZiejzpfVkedB7BLiqAatre1kp7GfvkonwMc3lfKW+8VuXQoJVgqU5z",
+	"WcA1p9izXqx+tFZCHJeFsCw+m9rZeyjUrClEdGR2plIRtTlwd86S9TiaKTvWPrMFhmkuvuy2AKV+8go4",
+	"6oheNkcLmbrRUD4U9e7riylwpIiQtgY4UiRJbO1TOG3H40wkvOZwakLS6nqdxrpDDu49evbrc4geUooI",
+	"Pet/uV/fdtuP9tv/wu3f3r1/ePUfTcctyiqHMwdli+6Ys9JamitQuAHaa1GWcHMPjs38pp8dEyVRuNPt",
+	"hYgzRPz6ZpVlWKnFAjXkPCGYeVAtxyAPqgJDLiY0gSL0F1ycQYbJddDgyo+Ne2uq6wJiFKddEQpreF9u",
+	"bGUx74pp+PAXEgF5M5hkgkGBcccxNcTmtXfb7VbV68/oPVAcGUA66I21LgBRlgiDRVtPZFKOq+RjXTSv",
+	"7Qi8vmxBsakqkLwaQYrT8qlaV8H7GpxnTQTV3qwOOp6AOYVFpG9MjnDyEyKIIbM+fz0jJJNWXpTGaDRg",
+	"xmoULrUahZpphs1Wo9Dwv/n3c/rLz0+w+EWd9H6LswdxtD88iJ+Ovpsc/vJD8oK9yn4Ux8uv8M69pjtc",
+	"Oxa9W7On8q5JqrY1RIPSLltyoE55kq5UVPVUTNra+xZVJJWroZEe0sKFhcDwOSVqqWD1Go/JC/1cfa0A",
+	"gx1jPia+tHhevzsagcH4MuU5MBtNhwFnSmIcGMkSW1vRVCqSmiJ5ubQCkPUglmd/cPTC1AJ/TthYTcpq",
+	"4MXnykm//a/B4LLbbQ8Gl71vB4PLB9++u+t9t9013zU9NosNQeuybcdue0GeRM+U5lK5umvDBLMzjdBg",
+	"7KYM/i944rEnjY+q/fhIC85//C+OMh5raS/CApEUDQVmEUeMpPCqljjti0SimLjxDNk4cMHnGhItOLz1",
+	"o9BFJL3TK1nTE4KTn4osyRnsJZcZEDYE8r6WkaBsJ8FJ4IJzfRHrjrT9JaKpxykIcxbZar1/k49U8g2e",
+	"a05RrfBe/hNUmk3MYSw267IsLkTip+eEqRP4uUFgBCMB0m+DmB9aJbijiFSh9WIXrkVKpNsC/TsiLM44",
+	"ZYbf2j1vsjVYTX8l00P5lQ2cd7Fv5ZjFN67Ihg/0nFMuSyVVt+AVI3YPILXBml0rpgArW1iTxyyLK20h",
+	"9cGf+i8GiCex3jVb5D1Yjao50PfNKE3k7YOI6LApKwLnI5l79ZTOCWyHX23HAXeHYjcOIuycJDwjVWpH",
+	"ztXp9vBBtEu6o0fxDt6JeuTh6B6+P9yNV9AvoDvJmhoGI5fKmbkWi4jQG8g+Ca71vFQkjFUehSYbBPyL",
+	"ofXKh51r6w4ut2Q1zDk2T19VLW6LEWV7dUSxd+W0tucP1t5xN5Dv827MjPhH21rywLOKWVyQrTYtXK1A",
+	"qSo3d88mx6dEKwyCKKBn+vUyIIPIKuKlcny6G/dG3egBvke2hzuj+/hR9DB+QHrD1krivLc93s1w96tx",
+	"1cUBByVtmUXImmbgnW2TlFInIzOilh35trEjzq1JKpWVUXvb3UUI0m1CkMLUVr+IUzhZdwVNIECV/1Ll",
+	"OnYZJaVcncmvAeYjbLgBidFu997qF/HUmP7eN8btmpHvSPTs5OQ1Mi/MwFYNd6gAuNu919AEZg5kfusX",
+	"HxMrh1sFu3pEbpMXodAtiOoFP/7YwnqNJs6cWUGcrYLv7h8SYNkzWcCW4KOwdiXDzQCFBZqFA6YVRtSM",
+	"YNuXl4EXs6LxoEKsLBYHxoI6+3640+ui7zgj4Ux01wUuw7ussGEURyuh2SVqPHCw6utsoo8apacy4XJm",
+	"v1wCZtg3AtRwajSdieD52Oh7+68P91BImXvOiXqmiRP0ZDPBML4Y6SV22jcbQXtqkvmbBNu2/gnhOBZE",
+	"ysBFClGGEn4BmoQky2X0VooFxbUyAcVtNKUEKmrY9u7OMrqh1acxb8+upZm8gcxkpaKSp8E1LRIDZ4XS",
+	"glbWrLmNlGpf06VhQgKU4mhCGWkLgmP9jZ1Hv+afTrW0ci2cxveApERNeAz+CBtYZjKCXVhlU8pFQzxI",
+	"c/jvTC2SeX4hP7zunX+6DVPNcrAyFqXZaubRvJmX68Stuu/flvEeGyEE44UBCiMsYvl2+11HUZUQKDxe",
+	"1nxmOCWb1mo9YC4sBOEhz5WxGYBZroOeppmalv00zTm6ovvwtLHf1YxK61UkmKGvnjmgjmKTPMWsRCzr",
+	"WeugJxxgyrCQBFEFCckpnoJzaVzTAxYF9SyTxiy3K6Mx3cHO8onam/NZ4iq6NS4Is+kbOtRPDQlS3Dhk",
+	"7BWAq42jCWgQxDzj2n0OmBkqwgonfIw2Quf+lp0pThONNVtYTlmEM2q+2azS/I+vlTdRay/Vr44dtko2",
+	"i0ls6gsAc8C54qkxqyqu7wERkrPCu6UIThs8VmUdtbk6m8v70xhknp+17FMJyXfXV9M+iutsfc22SIh8",
+	"X+s9ueY4Ltpknjxuio5j6R9r9TovqU53Tb3XYtl11N6Vz6FJ03P7WuyMp8dVVLUSQZeqbS699nqOG4fl",
+	"ihtMXs914+HJnFRVxWGK2ZP9YOhEK9gUFAZKSxguJhwpbJo+rYVqVUP6Akv6YHB8M3v4KhZv1xuzRLAZ",
+	"3FqALLegnxWlGz+yela9ug3aRkZYoZq5Q7c44ZzYgCigNzEUmqsWVjQLk0W+gE0dVqOW6rcq4owZfcgw",
+	"JXPkenaXcdBBh0qiSJCYMEVxYm6aibUQROWCNd03Fws4a6JOpg3RUtLIE4T5so/n3o5Kf8iis3Juk4/E",
+	"r65hiLWetRKearnJmRmr9SebiNcwl5QRKV3qSyFGa5IAkkeAYjqmSiLOkporR19mSWrkpVbkcqloUFbB",
+	"nMFxWxUz1HoyF7EsocPS6NgudsOqzRrzMJtqIX3DGNMhXnPANHFk5KKCNJt7KHRusdMo4blJetG39Y4s",
+	"ijqhA/0LaO4DFo45HyfkVAxTePY7+HhHoqODY/TYbeULdwuqgmdZi7Q6aytolcM23MIFkREOsb1dDNzl",
+	"qZ1+BaebCI531ecV4vF9+4rDhSvMGxBJDzSHShNB5W91lSWujfj1Sqc3I+k+UZsh601kumm7ntuwyCbp",
+	"PUDkEkdK0yqJymJ5mtppdmzsFhAz0SCyVwo9Ll7ICblUH4xa+fUil5kwneP4qqgpuSR0Ex5qIInXEJb8",
+	"ApXLq0Uew4MrBp25/c1cScSFnB4euqpVvVw2QfnoKtL5CtF2KxAP13jJEhFnuqtgXnUZlV2uoMZ6rhd9",
+	"AtcU4DX1BuV8keQeIMltc7qMJNauYwJPKJSQAftFYNstSppoHpJwKW/nHn6UK/NZ4fshy3J1E6Sv4aeZ",
+	"eR7q3ALtNxVjP7Isryd9jVU0WRPrT1y8NwSbGyvgnvumKMd6RkimuQwVJjRnTd32K6J/LERvxIsjkiU4",
+	"WpcemnAaElNwVlg6x0cIA42cxRGNAlFCsCDxV/T409PBY7fqZmPUHYlgXwJjOe5q4gFtOz0Z/OFugyvd",
+	"j7ZbFoHwAl/uz432esYvTBEYLZRIhCsFOZSgJHYFQIxxOcXijMSFEziwmS5CqgErwolYlORF/RpKJBri",
+	"6Azx0QiRS7O3FCfJ1GgiNizGZfWW61647N1lwuYLElP85uh5k+Sf5cOERmiiVNbf2kJcIJesB7VgK7Ue",
+	"IsxQzC9YwnEtCMO9Qy5JmiUcEvxoisck7fySjWse1u7Ow0psK7z89/7W1tv/Ggzku2+uEbA6JFpOmrMI",
+	"z2LntdzGsL7ilbx4peVVTm3asaLKxcgvkxsg5/E22WhDkxo2Q5jWN+p42XqNpNZYKBoC3ymLIadE08ug",
+	"MD5sODg3oQGyLN35Gxbqqt67StXnmfv+YXQ7P4xhIX0uHlwedLSokMnCKEB76zurWItqCqMpbL2mxliv",
+	"g30jm9wKrgG/JnGRO1i3pDU1x13BkbAs+mld5bWx0vf7BaW070hE48L5MHvciiZV7ChKb9f9EquWE7+l",
+	"mFBLl0rfmLLO6xVecuG9HyCKtElhryGsb/crb7IdyfO0lZ4Sp/E7Cth8zu6Gr6fT2y25Bd2sKN7+kdWz",
+	"KibMmqF/zUkO5ZpM4JQxH0yJKlF5WKWAe7ZyfL/+xIB5jxRVoBy9rI1iBBlbpWlzD4WOvehx2YBZHuPu",
+	"XNXYbGA2AT+qjGnTG1MWNpi5OT56LypvDxyxU9jI+yjUnC0M9P9NgrP+G8QW/YdeDtd/xDzKU70zwYCF",
+	"OI8pDzvo6ODYG2BEkyL0x/6f55JAYIcgWTLVV//UPZ3YYvxhZ8AOq/shjT6kIS1ssEXWdcpjkqANqWh0",
+	"BqmhgmC4RjJAnU5nc8C0VhTmzBalAqG0qZwWDE8ZCu3V6hQXS29uWD0U2/HA7ZG+2akth6Z3SF9nu0Gt",
+	"oAXbo0+OQiaM3g/zP9gOOEl/N/R9d50JgpYHeONBv2KkqH0G8hCb2pTBJlfru6vgfZN6Mpvm9tTavaFg",
+	"zwiVLTchNN3EdfXRkKsJNJUmFHJeqVYRygA0Y6XrmPg5U2Suyf3rgDDLOXGbOnc1btsbV1T8aNIsl6/M",
+	"G82urjJEOAd8H4hgZlYo7myp2GzAIqRTqdPMyexzhBaj0ywUWjIiZofZXkMlbBxVcYUbIlAPNe1HKVbR",
+	"xPmlRzQxGdkcquwhDYusZ4StHRQP88O6mqh4RGiyAY+gLeQ2YDPcQ93CmQnwAaA1aO6vCUs93s4/OW/3",
+	"3ZZVQW9iUUVTpgZBDGISsSy4k+eunfXMVrq6eEmR3fajd+973aC325y37lk5mlRfv3oikEksCIZY2QAu",
+	"R8RzpsQUvkF05AVF0STROqcl2nEwYKQz7qDwm91dtNHrbSKAtq3/E3bQoQ2ItFmU4TdhgGSGIyIDFHOl",
+	"/4vlxOSyDFiG9bZPiCQSMl4kscaulJ/rncKWNdgdg5hRF93eM2aT3U14xeytoeaeAn5vu7KLg8E3f3+L",
+	"NjY77Xd3N2BL3afNuXu7VCGf4HOCHDQW1ABxWyAjmSJJMgx1AbQA0bgZHOpauK2oK/GKCBTDFBhm+OP/",
+	"jKniMrADx1xqnd5G6AhEZIb/+H/17xln8Nzkj/8zIgyeyrD44/9jCqaxFckf50o1R48M4RegAUiztz0U",
+	"AtNEkiQkUhJd6AOhCth2xxR8igRNKcPKKKIpzjJbnCTCSTJPMjw6OD7ASWIhsZxzwcNH+vfiaVN4ad6z",
+	"b4Qb96qwUNgUaHPSV0GLM7JCQn5tsKUPe0ta4Wl/TVfv/KNpIJZvMo1uO/aE5MoZmuVxX8E9OTQv7cwK",
+	"9FX41zN+P4E4otAPbwhn7UM2mHgFkF9zqYY4Onui9YSVomYspVMcxdTmPz/t9O7voI3wm3CG4FWtQK1v",
+	"FtDhweCbtz1NN4Ae3w96O1fXtuEZiAyoffSNbZFkyMSDCjlpNush9sd/p0RwM5AeQZJxTmOuqcWDKrEw",
+	"/g2wbi3d7uN8PCZS76azszvN28nJcJeXBsJYddcKv5VDa2KhgHEiXtvxrCmTUSWc7D2La8PyIq10PeRM",
+	"AsQKt13ET7w3QCmOKT4F8rRMsbZWa73XVCVkxflO4NmZfYdvF2zxk+rCZq+P3tI7EtroBSgHWrPd7Xa9",
+	"Yghow4RWoaPHL+5IU8G+do0OOBtRgRHjUmLER0QorJkTiShO/lI3lK9SEuLaBR6cOPLyzfNlBR1mize8",
+	"fPPcsUq9eZ65fCGarlbkpaLnzSo1kO3EYpxo8U3QaAJH87ng96yddskY1RC2qnF24atui54THJs3r3W3",
+	"ruMvXP86NtFLEa9OL5dd3xMH0vyLq5/wbq6H9LVQc8HjXHFEUvSESIV/zcnMxVyzVMsNr+iKdVeW11gx",
+	"mwX84CNfWceGNFPaNr5dOJimICYs4tMLGquJOU9bvbT14umTwzcvWkGD2/aCxiaOE4bUyo8fMX78Yv/5",
+	"81bgBmgyLcF7K9t8HVeuyIs9gxT20/as9PgpKcN1LvnsfTVGvFXvrNnTOXf2W5qQj4yCI5oQtAHGywCB",
+	"7VJrnMZ0uennMd+xnqzC2d2ApHqwdSntJ2UNNCWnaq6JXC/njkQvDl88hWJCVYoIe7b1S0Zqrvze9oMq",
+	"6cPt3959s/XW1CIDU0Lx51/++h+DvNvdvv9fp51v2tciiVpDKEEsim5VoGtSCRTNuHkv4in3n7+6nasB",
+	"1u5Vr0WBOf6hzLklK4S31xuP1ULc91w6gal1ZSoY2WSUurN2e20/8tHBsess/JEvM8SfIW6yQVOcWUcH",
+	"NFw0c6MED5vUnlu4hXrgOXZNDdYdCdG71Tu0f04YjTF6jfOESuPbu0n1t89FpEiwoiqPq1b59va9zu79",
+	"3k5vZ2F9tEe+db79qNtQBu36FC/hbNwA2c79zv3d3YeVilINldseVkCDjzOw3QLlKLxfq1KPYrv9Bc6h",
+	"HpUW8o0Z7pp4OO+oJRwz9kxlY4mW2zJFvERgKrtYF8LEwhcqgqp1Ks5/wRcpPL/i/BfqpGvGO7nEMKkf",
+	"PCGXXnPuJW/5D9+C4bU63NLH/f1ZyVJbHthqj1eOa1Xrbn0TV3ivfm7OMlwxic6g+zGUt8HRmcb0Kc/L",
+	"2hqul5PCmUTUs+7sPFzPumNYzyluCnj87O04P+Y0OjsyToYlPPy2bNbXtL3WKaO1pVow5hBD35WwnjX1",
+	"mLBYotCOH1ZwyKbKlYpDWQHsE2/SLK8xDqR1LdQr7Gr9Cn8kEVBDaKQ+c197PfSrxmGkF0qJRDmLiWgs",
+	"iv8nU8VhWad2WetYKbw7XbVV9HxbRW/WVrEi0i1EtZKProlz1eXOwbwavjcE+GKj8ziHrQC8mKJoQjMk",
+	"J/xCFoR+dz0y/xMR6AWmsl457M9rFGzeQj92znd77HQf3Z9rPZ0XJl7ZKz3Cn4AlfiKi9qenVzekHuvT",
+	"jDk0ooxMWI/jv8oIkyjMRRJ+lpw8F0mjFXste+RCElydwdvUGn4srC1k7FC8g76j58RkCHCBikJ5UFWH",
+	"q8mNKw8dmx5fx9CyYW4XCJewYyuv3TG9wSCTTVY7REBuKlXQL9Y0iZB4RCCOi8oBCy8mkkSnYSU24d42",
+	"EpjFPEXDqSISUYaGWJL7O3t+veNjN2NYtAYYsIsJTwgyp+gEymcv9g9M2wX96Rj8nSIuEsRcO1pTLiTi",
+	"MQChSL0aYMuAerD97U/y8Y+HEyGjg0ny4+GLn74Z7srjf8qMDx/wJ/d+vP/9P7s//NYjb/5WDe0w75dW",
+	"3G+2oMPE3xrD7U6qaYSzbhqo2VMpBqU4GuZTaHoKaX/hhKtQfxuOBP+NsErlnwmHgstYpJAVwE3+fwLV",
+	"T+Hpxkvhx9jWqW1RL6Vkc+bhBm8yj+d0GDGsEQRRYxsisbEDTngChazD9+97V1dhoP/Yhj86nRmmieCh",
+	"AEnyC0ZDkrbPKYv5X1qNzipFxtxUw1+Wq6kXc+Ced+lkC+WlotsXha6jQWObrzsSXXARyxVK63A25FjY",
+	"irWfR829a7SrMs1Y5yGA2TEtLtoHXRSpqcxjO6HVc4cydfr4qAnelCh8irNM8PNFXZdg6AmWyD1aOb8O",
+	"MoWnit/s96bu1JBAOmBz6anV0o3NcK671TkWVJ+sPIUosgXptZBjLVFYvBEikNwiLISteCptQ93aji2M",
+	"GV8e0ewXISpO1LtO5e2oH0Fgrv/sKpcWKJq5gx4bf7F/9MPTk8OX37WC1puTw+eHJ/9sBa39NyfPnr48",
+	"OTzYPzl89XIhSbuF9KWCOn7s/KUK/jSQZu9S6SMLTKrqmEoFBBbIrZ64eqWGHMtTTTlxTTvb7W0vUjgM",
+	"dzu9VvKx0za4vm5QnLodYal5nDL5AjZSG7PYmCQgz30mftFqIjgjDEv9ssASpZT98d8yyhOsx7Fxi4gg",
+	"mQ8TyiY4tlGMzQrcPpKUaV02oSYBpDCZuPJjVQVybj3tipq7O0vG/ySa7s9lf9/6Rplkdwilh1Qz2cjz",
+	"TEteU/e32ll2tWaM80oEOopuxofg/aKlSgeFoKTYU5nyvKwOr/y2t1xoWZIwdEFQTOM+wiNlZcSl9efN",
+	"o9vdAYs4kyTKwUHstQ0yqXi1VjoorLUuDpHEU2laFtZE0Qq/98scfphUca/J8twiwk0F9xvLCLvWstct",
+	"JDzT4HleNnrR0Lvs3roEoKVzuy7SK7VWfmoenhWZ1u8G4zeenklr0rCW3ancqiVRRUMhLCcgNt6RaGCi",
+	"Zse5wALtvz50wA5akIIVaKynpvB2UZ0b9E9baV+vqYP2WbVPLchNCqVcKsQZ2UMSn1M2HjDIlcRjzXg0",
+	"UTAFjKAC3gYXtomi/rhpUnH0fdQCVYqZlvuoQqAxJvSMDJgWd6DVbu0yzO1pWe3NvUSV94qZrCi0uY75",
+	"ZUfSuT2+Z7IrICke6ItHFjSlwonkQA0dW4Y2PYYq2oIpoPJhqZDgCra/ymkUbBkUt2c3uGYfoE70SjYV",
+	"u6tNVhVf5DQxP/Y+ehUvK2c+Syyq1GzhoVVu3XoJ8XYN16xz526w4oWMtmbFpmuSqfp9Wc0KW7k5s0ZY",
+	"1zMmgxwzUwNoDz00uOqqU3Wueeduhk9NqLT0ONfor1q02J9psGrFHYt1y5ZQNcnVV1Eba41OpNXGfk0N",
+	"/svFPy1Qak4TOzA/2QM2LTmodDNU1Irm/gsLGy68WzH5rNJ4r3TQPVjknwtaOaO/5sT+rKlhuepb0AlL",
+	"JPi4KqF/U9ZqxeqaaZh2rFWN8AXJndn0a8PVJm3otmo8LiT4e8DaneXJ8P7V1SOnAEnFM+mJH3vISpKC",
+	"yDw19vTUZDImBAs5q58027tuifl8WGFtfcYx74KVjpKaZ+vm4qAWBY0dD5fuFb8GiZmhoNZz2vOvL6Z9",
+	"QPa0UORaQMdOiFRHRFoNqEaPnXa/uKd+Y9852E7KUK+rt5Ezk54wi9VOdJlbDUsRqe5IRCDnt9rJdYoS",
+	"Pq4cz3V6sNaaR9aaZ7nucVJZi4lZMXQlsx2yEGGx+8VsAbgjUpok1Ft7WShx5/aaUmKFLqBav+BsXNVX",
+	"wuL4QlMbMl9NF/8I7Sa3u92bt5sssXOVXpNVTFtwIRpLUP4Mup8qZTLNNl6/Oj4hcR9hhkJbotF01ndF",
+	"GkPQzS8mXBI00So8lQgPGIgIXF8XdPj6fKfsHmiTA6aaDbX3jw8OD0uequX8iDDVJgw8qR30RpIB8+ai",
+	"DGWCxzkUW+qgfTMqscU3oDcIV66U5kbCeTbE0VmAMkHPsdKSq7rg4kwGA5ZQdtZOeISTIn8F+ikgLRVp",
+	"AWnT8k1TXcvZ82zPkgCqS4CZEVzHsF5BJE/ONTS87v51S0hJLqkiUJfzokkYminK+fbZ5N3bE2X+fZ29",
+	"e3ss30GNzjK3Z+Pv/fJT+937bnC/d+X9vvn3jb/3B4POWq9s3h0MOvrFvn62rCrQDe5d/f621961n3eu",
+	"fr//ttvesR/vXf1+f9f7vK0/6y+2zRf607233fbuu00A6+3W3/8K0PylbdOS2v/Pu9//Uz+73/4Wt0d6",
+	"iM27m3+/bpoSFIa6pYqk6PyP/5nQ2AjUzmW9n8eUf9zgJIagvBcki5V11EwsHWKa8cOjUBtFPwiF7UHu",
+	"A5OlKSp30+CmP2O6dC18xxRJW94zpV5A0YbolGA30lp7LAd4Ti0DE+liYmNN9cuYYhfa1+tu79RC+yoq",
+	"0/bO5x6259b/xGZ2fuT4PZdQ2pCP5q6HK+AE+ahAwf0kBElIY070SiUJ6od/ZZJmWKNGfVKBQQJaWLHL",
+	"AhMUvkIMXU5r4Qu2EVsni0c1brKzWLXeGsA/NcX5uoWfvUU4cGVS1JBaqEJXCsfwVIu/CItfc3rOkdT6",
+	"NBYCS6NPz1ekvzgCVhR8/MA07DAFU9LH5XE2QXze9b3Nu/nFIY6pHPqBsWZZ2mND1N8NUx8NQ19y7hWB",
+	"zSuauuS1Oh9z5VeXvFa5Ol711iWvuaic1VIay7f8JEhTFnbJKz/ph24rF7IJjmV5hPNWvOp7lQ1e9aXa",
+	"qld7qY4Bq75XQTjIkZy35g9BWoOlD5ehZ415EObHAA2ntbq1XNTL1qINUha63bS0W+sdEGo4YJRVog0z",
+	"rfOXAbomWEeiIY+nYF7iInYe+89EU7lmTxdXs3dZ1GpIbYvV60fIVosCrxk7OpsAYjGjKfixOMjmZdno",
+	"Uj5qDrsuzncPhW/fmRgUXMY8OwHSj9+uuQK/55hX3Ht/MgXJr1jUXdJIch4jLs9gESP+mlU2Xz39k6aW",
+	"ff55ZRXku3Zy2TzEn5tt1sjhP9LB2lpWXzWWD6CxGGH2g2gsV0FLkigXVE2PNSzWB57RH8j0GeR3NSgv",
+	"iaZRGKI/UfiP9v7rw/YPZNpH8uw0oefktNPphNB8pdVvmSQxF4DWbxWPl/TPzKYXPiRYELGfm6p75tO3",
+	"TgbwRp+pv3dEIp6mhIHnJNQDcGGDLPvoMYxThw62HryV8HMJzkSpzDTPp2zETSc/sETpP+0qDve/e/ry",
+	"5Ck6fnJU1Ll2lvIk61yQYSagA1lnKGYqehZNmYmJHDk4ehGgp0evwWmUK57a1uyFx9qbTQsFSotFfRvs",
+	"OWAan6HmuN/BA7PYOfKcT4syJAhOoLNcZ8AG7HXhToI0QfTm6Hm/9G7Vl7GFM7p13gs7aNA6EVNEIQJt",
+	"0LJOWy3gKiJsVa+YRxJFOEmkDcQUxl2ElfnbREkAFH/9K9LnRZiipqKK/tJ0aXR+WGMnDh0EiBESQ1Pa",
+	"/deH6IxMO+hYL55C5K5tM6EuuE1QlH09YnsVtEAbokSkTXhpDnrrIb8jCmHI6lw/YBhthFvF41thgAat",
+	"74jAYsBO+Blhg9YmhMSn+IyglLvwhfD1q+MTpPehfUamMuygfWjZC7mLNlXCFBk452ckNrDJASs892aU",
+	"nW4P5Qzb7SBx2EE/kKnxesoiBzUo4mKnpgumiTzbM6dtj/SMkMx0TECQBjbpoJcmAyG3mwOaT5RoStqW",
+	"NC6y0pyrUpCMS6q4mAL+g88fHY7gHBOCz6DFjF6OPl9oTmAAQZi5qGZAoqdCcCFL5AG/sG0LRpDEKUHf",
+	"H796iQg7JwnPCGBFGIa/SI1y7wfGkTxo9dH7QUvDqP8ctMrmKqf2AX1W9p6ZR7QwOabnhKEYKwyR/JTB",
+	"e51BKxgwVP4zaMVEYZpIOw8wB/3320HrFYpwmnFb9vGP/434UNAxVn/8X0F5Z9B6d3V1BRBrwO/efW6T",
+	"x2Tn7l3kybNw0UM7TQgnRxl6LPBvNKGYoddcqHycE0lcSzk4T3vXtCK2D16ytpsgdIm+mSAjIiR6ysYJ",
+	"lRO0UX+yjwgLTQ5ISFj7zXFY+BkSekYC9GvbakYTznguSLwJuq4JnYd8JcA2QXA8YGFtf8y+UIkcz9Nb",
+	"EnZQqA+rnEnxrJ2Qc5Kg0O6I2QSDtdDQmpk+Oi79TvZN6xLEmT+YreunLxpocm5LA5tjo9EGMgc4JJYC",
+	"Hv5uQiZ+d+P8bu7Q7wP2e7vdLv7VD+50u/q5IY5P7d7rx1OcaOpOYkDWwAR+oPDA9Ehqn0wzEgYOvdCv",
+	"OTHXJsNqgjIscEqgfoidoadnqNx0PYUjGG4Uj2BYgure39HvM65ORzxn8DLjJmRAEMlzEZHGxFwgXcWT",
+	"PFfEDbirB0yJmvD4VI+LTfK6HhkCb+BZckmlkmiYG5XHskEqkXlxD4X7+rUQJfCc8R/qX4p1PzInwEYJ",
+	"jVQxuAMZJxrBpm6eDa1+Wy3PtgH2Ugg0wgDmbdrBe/f04LYAw6ni/DTBYkzKWQzPGvIYerbCj8D6GOqh",
+	"F/SxHWZ7Ww9Tpy5uFPf2BUmStocQsClDocmiAQ/kxz3vvqc4k4jgaGJbGwNmbBT1DqA7mHy7/a4DpajD",
+	"Ta31UiVL6mHBgy3UMsopVJ85JZcRIbE9Ks5NFq1drNxDF5gqsGOER0SJaXt/pIgIXWyYGXTXYDzICQwn",
+	"5Yol1+dH2dgLdtLXT+MVsIzf9d06tvm4pYwTxxL4vL5rsq/52o5fhvTUw9wNvVt+iVLNFr2b4KqRChfp",
+	"BbwF2XaBm6ZPlV6AFrNObQM6M6rrW6Zp6Ez7Tj1iNVJqr/IzleiMZArhspvnpuNoR5rLwe4btqYP1V3Q",
+	"FE+NcHC/W5wC2BRTynJgjjHqdYNut2syCPC0g4AvDoAaWGmLaCFRZpxJqFoN4ZPhP9pHkNabUtWG/2q0",
+	"8b88gkY/lI1Dw49rP0qijEkLyLohlWZP9VldUBbzC6kXDpUYIOhd5Azi53muOgP2yoYWmbUXLejM9kkU",
+	"auRsxEwj3fgI6LbyNR5TVkiXz6lUiEOZCBC0ld7IMANWsQElIHr2xF3DqRBt9Gwz6KAoZru9u2k2wECG",
+	"NMPSEgDwq06n885ICuYLLVR4zayMGOGGN5+glZX3p+lqNWhdXel17Bu5McNSFVGJVCKSZmoaWPyy/d/A",
+	"amzr4/uqCjp6enyi97IVtM6JkEYb6XW6nS74OTLCcEZb/da9TrdzzxThmIBCWIic+sO4qcDJEVG5YBKc",
+	"9KYxcVPuqkVfGbgqwNCqOrAtqm2TswEDngvawqAlyJgwfVRk0ILqWTgiMdoILcvqQ+Sj6zHovj3FKtyE",
+	"0B89yoC5BDlJiOHIQCGl4lmmpWIuzjQHR/tGYlaSJKMymVazGRIHRsqFy3hOJR0mGmcEGdFL26ywwKjD",
+	"uNVvaSTbB80WzHMFb55raikfgeyFud4L/zkiikdr1YM0rKGhaqHbcmGW4DYp1DK2aVGkXwFholTUi2ao",
+	"hsdUYodc1pgdqMk08U7/akgLIM12t+tUadc5McsSq/Jt/WIzUi0bhjccusk8TbGYWqutr2MprSrBRTVq",
+	"mLGjHxy9AOuwbaJvsk7evq8k+c5Lx6Mx+B0SLNWpJuW1h3dOuo/697r9bvdf5UaBwoZibC+WQQnPXrFD",
+	"Du49evbrc2+/nO2txNZWn+VJos+xGczqzBrMnTqYeoACKLMJM7A8Gv3w6/a/1M+rwPKuzLSpNlDs+W0Q",
+	"t3eL9oXbtUaCvSuwopT4s8gCZq4KJA7BWzO1ti1VcRREo63V7/XQM0xr3nz2na3ZF66CViOXW2ek8qWZ",
+	"0SRR640kid2KHXN1mt4srtjWYxwfGTnA7KF+rbf8tTeecgAvbT9a/lIBpXlndxX4Dq3UB2q6sTsW9xr4",
+	"sTtYzbrwWJPJlv4K6Oe7q6CVcdnAdg5sKrQ1BhRkoEEn8cV8rUlquUhOpSKpftrYr8AqV/ANwyVsvpBT",
+	"kbTsqCTiF8yUYCgEKGpEck1iBxBwaobQHMREp+pfwzMyDfu+UcyzoOhxjQ1lnw1YJVNcAwH9DF2IZNcV",
+	"0Nd7tufEAls+yQokUChMa0OFKtTEqMwWmvvXMhZlItVjW2pqDYIdibRKr/erVNmXv30K7ZGstQmGDbC5",
+	"qtrCbTZijQH1broeV8StWFHgIhahrByLiL+sNQj5GZk2EOnhvX9Mn3fTlw+yH8XxQ/Xm/Ofe5T9/28aP",
+	"oyfk2/Ez+v3Z89aHZgLXO4+4iYa73bvA0tkS9Q2i0r85YJ02twRqKUxs8ReP1D8viqq/n5Oge0ampnBC",
+	"UBiNCwF26z2NryDQoIou/jJn3Sz/tuwlaCWUncG+fkesvPp4Oq+oYkjj0Bm763QPflMcjYlydjM0hD66",
+	"VXIzdtPUpOL3cBn0Asy4nSGPp3/dorEphFpoAbcBY6lTLARV1CZdE2J9lW4HWjB/L4a0nGwNKK8hXQBf",
+	"uLZ00V1BunCSYErVkWbA9tXeveWvvjZWuRPOn2NhYvp2treXv/dTYYaz4sknEoQM9XSiULMkdBW0qsTM",
+	"pnKSpjhTg4SywB3jFkz5OVSP6Zt6l8a2ylPClC1X44yYKY6Jq3IwYFSiZY6ksjO0cT0hxlHC2bjQotFG",
+	"uNPdCQcMij1dYBHLTet9KnT74bSu9kuFp24ALD0FNocMYBDfzLJM9rUpooCnRkLToJgkOc/yJc1DleVG",
+	"mDGu9FDW3wR2gI2qCLXZR7kkvsAJmvUASJTAAlkHXuEXLTTWUq7ErGKLjDmRYMFJeHTmpuW50juRUqnw",
+	"GWkS3I6ql74m7ezML0ILPhQjzZYIEX/VqObRvBvQu51V6d1Lrr7lOVuXTBocOLDI+ckIlwFjMeEKFhsO",
+	"tcbkrNtN1sMyD6ggL3BRZpnhd56EcUMb1ByVBi7xBXYGQi19X1Py/7yk93liu4uz+EohPhcK8Sku+XdE",
+	"Lbvh65m5zboOY5MYUJVqtkoBwBS8v+bA8wxHR0bakNZ0bOIWQXt0AUTO+2sqv9rIIqlI1ndtDIv4moKb",
+	"KrACgMhQk4yMqMW4Hn+zkJKstlqousGAWVsCMXFaaL8SzGMkFGOOctsTG6GLEWpclriIW9CDNYs9TuKp",
+	"yTbGSDbkarLZLHDM6EMfwsRiN+UaxpXdk56mrx6J3a0bV579+uB5+nI7e/P6V/yA//jdZdr9/un+t/uH",
+	"9DU9+eX5/Z/Ohk+f/ayin3+8vJZxxY3/CYwrxb6ZeBrhMNxhK2fkq8Hl8zK4vCQXN7EQlHvvsmdux9ai",
+	"8fSGoDUYLxyx+7QGjM9amHf09TMQ6AsL2VJrxASzmI9GN40NcMMEGlGK2IAO+pYmENMW8XRIGRkw4NX7",
+	"L5/M87o/c/B8Ire7W4gXuWac6Wu42hcxA7u+Y/PW1TIoQJahEgLb5kHgciJ8ENZKvrsFfz/PCKsrWyYY",
+	"D1NF2di6XTIiZNV/VHr4E15l1Su7/HteWgh0/3FFsluvSUxzKIzjSk1oRCQiojgpKlNB203CqhVu58y4",
+	"vl+9dxO/ukWW5Y51hy9flbx/M8f6pCSHjoAXFHK+Y920H8Pu7X7RMemOpsTsnAhpjJcZhipkoN6U2Sua",
+	"9bu7OmCO4iuC06AouW7uGFRSHUMukb3vtaroSF8tB8fegOmP0KXKWmBNTXobGw7PNhmqfSc4empiKkM7",
+	"qCuqu8A9bnfsRv7xTNDIon1V4YFVY6mVPEvjBK2qO9chTusTiQ/pTJ+7eHsGcHI1M9qfgpyvvcvz1De3",
+	"ERdY2s1YWw+zQxhd7KvKNatyHWiUsudwM72mbCPnzq1JrYm8+dbSwb4j6lbAdN74RUCOi7k+a9fxCtqX",
+	"E3YIjtdWwTTDc3TQ176+BL/zMxNDC3yI20L0nqTdIDb4el/hhV7q3ylofYMG2OjH8dnurHKxEjK8+qH1",
+	"uRkJLGSfhUF/Uuxws3C4lgJtXy0s+hUM2QJiuL4x3x90bhioHlqawgOlsGiEVoPGmjDGGgeL1C7Qh5F+",
+	"E6RJQ9HjAXNIupoUiUohEt5vliGrbODauAzjxH8SjF6F6FbW9cmNXgDG4huhsRoS7m9o7IIxZmxbyDNt",
+	"2ZQ9k4ekZaIktFWeRYoT6vLMwEV1gacIS5PZgou+thKfEwg6GbDw7zDa3/5z+/Hu7n9ud3u9/9zuPtL/",
+	"tPV/QjSiLJZlV1ypuLCxNru7vd4j+8/cRJfnsCWfyN4Ge+kZ20yi8Ia/Udz1P7S9oCDfl7Lx5jyDmKna",
+	"sapk75fvWBFI0tZH6oqDow2AiMSQBd2mTBImqaLnJJnOhRGQotlk536q9Ezcaao4NObtGVVgpQWostHy",
+	"PAC9R1beSr9/cwMox1wok9m6hzAK2yEyHjgkuTA1LvTzNlPU1FBDzwvITRVZW5DNmSFMnqzWAk17MJce",
+	"HlNBoDqGtFFtrtfYUEDGz3AKUjbUNyhuYvFSBz0xaYJ9FLZLxTVEG75127pZG43CXKjKrhWd7FrtSlOt",
+	"oq6lVp7bfrOvtv1/5fH2vI5cQatd+QQaNLQJ1T9VPsUEJ6dGTw9abe/TB0kEy2wZo6rdAPYPaGyzLZin",
+	"GWZTWwqu9TTNBJEYPT95st9azZLgLavf2+12u4G9Vv3WLxzz/0HMkJ2Ip9buAKYGb6P6D3eL4/yeY46O",
+	"aXKOW0VNoJZPWx/ZCplF83LbarzZBOEHE13DorzbrdmU769jU9YXarlB2bC4r9bkfy9rcmI5vZONDOdf",
+	"IUHLiiUN5SJsk3An8HgVPjpoH+xaCRQEgR4tEoURT1yyN0Zhed9CjXVdV9VkynMksW19eUEl2JeNaGBy",
+	"gp392Gi9DWJaUShiguWMNrB6ZpXeoRvZjXFGj8iICMKiBjq4//oQCffzHelS3CqG1CotPCHRBB1wkS0m",
+	"cikWFNeonB3hhf4JHWOmuPTImU/MoMojZTTFSRVmOGvQy6yIVYDphvlmdxdtbPc20aOHDx8+bD948OBB",
+	"a03q9CEt2YuPA7DJshctIqgbH9ENeVXTMRpmtVNlVt11jrfOq/SdvG17OVycOcZy6xguM8nWNZVbV9ZX",
+	"O3mjnfwJ5JPoA7iZ+dnkpZR6ZZP5OS7mWtdCfnP4nHl8LnBjM8takEEzw5vDlkFNqoXQZW6mteB7A5f0",
+	"5gDaAMPFIObFZH/2vLSP5hXQm/WZZaQl5vzqQl9hDVshEc0knRW4AvECDaIgxKeWYc45i2077ipaPfGJ",
+	"xmqZTwXLMDB+zXf6RLbiT+72MLgzD6dXSFOaqzE0+rCakbS7Gh34DG39n4Xbau7hrWeBdrWd3wWGlzbo",
+	"r9BX2BboUGXLYS1OE6Ycj9TMq+NaZLrGv9AXInDW+2DAQl/MN00kSsk93ENlmT5PurYuAE/PHbCSQMJc",
+	"oCkzUwsMmdLOtiEy5JVOTLhUjIRF4sL91aC0vvZkihvUAtFgPTUqyPuKi4VgY3atGsB9XchqLiZFImiZ",
+	"FufT6jg/mi+tWWEmVMqzv83a1NZUQUxv6pVUyQ95qT989MTa3rsvLk7iNRaK4iSZIiPWLiBD+aKcMy+W",
+	"ksRU4WFS0JXCPW0pyqxRbA9hNh1Y45VxXkx5rsc7J5A1DqUVgSr0Z2gQqpEgU8DRI0JoSMAVYkhZnRKZ",
+	"Hwsb3Cxhcg90O+jENWU3tFPqUc0iA8igD1/vnxw8azScvfGVhusTIaugVCmHrQ5d2fbrGMseNlhZFIkm",
+	"EReZNbP4pOj+UvPKYmfABRbpupTL4ttX2vVVmzO4/2Yh1dLanCuue8PwBlfedkKl4mIaGI+qraYrDdWZ",
+	"cbIuTPtBy7J+XjjIP1EUQlGWOKHszMQcfIS0myWwcJs+a3d+Hhz255Wd9Af2+aXzUzt/6RafA0HxwMow",
+	"PCneWArFB8rDshhX5GHd3NNtr0s9C0qRS4VA24DgTNcSp9nvbY+m37rQj2F4zAPBtlKc18vqakV/Q7H5",
+	"/RbP1RBIr+vFb6P1ocLF7nZvtmGPH55vnp3HA11t7VN7lvBK6wKnNO48ezx++fLkzeWLk7PdV+7fozcH",
+	"+4+f/vPpL/t+NL/eu7LBC2zBZ5iqZfFpuWfdIfZXC9a/mXM9LXmYY84FW6vy59VjrotC9HOybh2HtmW+",
+	"JLKY7tHKGZNW2Wf1hgRP2ufWpHZfidwtErm1CdQ8n6wF/ytV+jR2WXs6n4V5Ni1bN8/SsXUFdPtqkVUg",
+	"Irnl3bblukoT3Ts6OPZr8NU6EnTQzyaWWhKtqoBtRYJxJaze8zBw5VX0u66LiMlFzSWJ52krRwfHh/4S",
+	"rqOO+wM4tfxPxe7qZ+Chy9HBseV4+rR9rbQ5zOyYsFgrpYJGk5Llaf6hJ7Hd8LiIpe0S5/dgsSywYzuv",
+	"D5jfet09dEaZLbQERcH1RxMXZmqBO/OdfsC0bNmzX0H2c1EtUr+GBUGC/EIiqIBs4rO1npszhd4wGkHz",
+	"1qK3q+ntMZwqIm2LKQ0l+t3N6PeW0r+GmvKHqPhjo7Gzre1mFI5oAq2L4I/TXIDJL6UpOTVd6M1TERax",
+	"GRKaBrkxt7tdf8gAhd6hwECu86T+MMyV4kyWEG2Wo/NckgRmgP5EIdrYNmXOEXzetI2LTi9orCYh2giP",
+	"X+w/f248KC+ePjl88yIs+7K4b9z4gmTJFA8TclrdmgCFv+Y0OjvVD1BSQtbruVcTG0cELyVYUZXHev3t",
+	"R1394KOuhizhbFz80HsIv/Qemp/wENalD+4xrB8wBKZtA1wg7pi48sTcL9jZXW9j4RXbcEoixQdsu7vz",
+	"MEBYou84HydEk7PHL2yYGVj5DKrcveuRiM7duzPEy2TMm06t/SJC3vbcqdC0Aatd1uaISUf10N27Rf/U",
+	"u3dhAXfv8lxFPCV37w7YBRdnGv4RLwW8PvIaqEPHNSs/WTuzsYTvoXC72wtNrosWefYGbLYxk8nXsk2x",
+	"OqVcFRY9DYu2Tch0bZJNlFpTlaODY1/cvY0gTteT2osc1DLvxoJYwc2mQMlZi/FCsbcqG2riqu9UzT+H",
+	"hc12s9d1dajsC8DRLSQ/EYFeYCrLqXORzDRMJZckzRLoMwrGNVjeKcvTIREmHLRxmc/pGHttWyOcJA2d",
+	"iaELp8CIcSkx4iMiFEZEZiSiOPlLpTtuI0RbNMVjknZ+ycaLbPW22RK0VFUckRQ9IVLhXyFDooBQxG7b",
+	"geDNbD18u/qOlySx1W8Zotcyh2pOoeFEDniaCX/blhzIFm7Y0yfwKcIcxVzfI1jy/gp7ie021rdrH879",
+	"NsAdrgru4xXAHc4B97EJGJiHC8Vpm0PWJ665a13P1d8FJtO67sN2zHgOXBFWOOFj3sniUate6qJg3tBZ",
+	"uSRK5ln7A8ADEZ9eoGyl8JL9Xou3gufjCcIomnBJ2LwuHnX9dztoAffTw50TRmOMXuM8oVJhKKxoeGmr",
+	"396+19m939vp7WhoLCdt9ds79zv3d3cfPuwt3eliDcbNZZn9LJH9UXNdZJn9zaltRXYApLU8GsqHwD5g",
+	"jyhnGgENos88N6w/97j23CRPMSsf+hYnWKCIpwgrwmLCFAGUtD//mOMEcRjonEfENm4lHgeoikTr2ABK",
+	"drh2jP1K6mtR4/IzdDIeHRyfYDEmqqJj/7sEPmhh51uQn2q6GjTX1uLfrFZfqmkXpr31TR2Hbpi6On5M",
+	"x1D0SZJIECsv+935Oo1a9s8OqA/uE7y578ffQD9bhrg9aXT32FZ8Nm1hNaum1Bffr6tUfOXKJJmvTd94",
+	"fczgw7SDW4bTMWFZFL5wlj/bcR4aAmoe8CBoUXlaJK7aOrgpvjzFSpE006M/LOMiSI5+LtaaCXJOeS5P",
+	"zZGfkstMKzYe2Mttm3VJISW5pIoAE3W7+pGdPHaBy508Dh++mlP/zZw8FyVRcmS0oFPz8yiPyFgTOqEJ",
+	"6Juj5yb/Am6biaaEu2oCwagmmPNa02nl2tYFr7Wms3DdkSiUhtraqxf2oUkdoiqACRghMRgJOIomJDqz",
+	"w8UkoecEeghDBBlE+OcSbUhC0EDrgnQ01TS8fHDQQjnTOrjbgM0OOhyZdq1Qi0NPKbjCSv85P8WypBqf",
+	"MMvyZuSykQauQL3WpjyfLjXSwuyK68/ZUs8TKStM39/rL5ntVS8n+EAliU4Ptr/9ST7+8XAiZHQwSX48",
+	"fPHTN8NdefxPmfHhA/7k3o/3v/9n94ffeuTN31q3xjyviX5z8zodjqzSJLBGpa5fvr6kfF/TQRekg9oT",
+	"vLWMUHfW85NCvWuxTl7orQDqUkMXQTku5loLRE81eVLwwptBq5l+jYt7/LgJ9qQJiPX6BABjtmMcwyW8",
+	"YUKp4fTVZVSZQHPzgFlA1lrICZG3gzOKyOVIo8rZrpG2eytw2rj8ZZDm/oyfc/ruF9QbsjQGNCgPviFm",
+	"rZTcgu060csSjylK+LiDXtuCWh5JwYKgWPAsa7K9PKlR79USdH3e/zVH95PGEtmj+1xSdRci/QoJu57m",
+	"saCv4KzK0Rj8OBetuyvv62eY1fu5nPh3RC077vVMufbV28zyNdpnH2nlIESCtAnTiqREeMAcqhUtIp2W",
+	"GaDhFMwnXBR9EiKcJFMTVWRyhgcsrGml4Z5PdWFUE+SAUoKZ6X0QYWZawtknIexsST7w/LS72zCmOB26",
+	"4t8uhQ7788rGE6uszurg74wVw+x/dbojdywIF2fQZEr3TQnrq7O3mxx8E/Lw4d1fTSTiS5C8bNbcepLX",
+	"Vnlr57rETpr0NRC5qslwfWBixe8ZEeYGmSh5xRFVgW2LZfp3WzPTHQmWkqDUAyIekwDFuY3hgnBGveJ5",
+	"YarLFMSPll3n0cAPlM1l1zi9xXSuhI9nkxukKk/S6GhgPBQIRxHJVLUFSunnKwyH5Yf51rttsHjaUz5N",
+	"Zav/cKeWuGB251QjRKu/3e3q5a5iRwXEa/Wdu7KjF+S+NokL5Fydbg8fRLukO3oU7+CdqEceju7h+8Pd",
+	"2Naee/SwF7QYuVTOIOqbN4t8hjyKCInJCnXlYL0WolNrgXUfK0kVqRyf7sa9UTd6gO+R7eHO6D5+FD2M",
+	"H5De8GN7Ah3CLXcFlsj/pehDnu3xyEk132pS6DZtlpg+xdGkuFm2IyZU7USh+/a0KFxmv2nqQ2l/qlK+",
+	"2Z6U3pgNZhB9b7e6W9QhvH4AuHQnw2rSua6V5GYezz+TGgCe0thnO7esCixi2FvvvdO92ipwYv3eFd6M",
+	"y1mgw7WFnS5+zEkO5XRHlFE5IXHJTfAYU6vOlgXJNT6a+Gm72jYkrUCfsQFj5AJJw1b5CJno99B3VIVO",
+	"lpB7Vi8SElIDhTKcmDI9jiQRZ1Cu1+NtGEqRSEWTBGXGghSA9jMjjwd+eV0rySwvr3s0/67WGPf2moz7",
+	"V73JcT16UH83s8kEi4Rq7m22CZ2RrOqp/AIYd2XKXWjADVMWrNye/iJGvlv27b45I1+fCc/zRxboTCX6",
+	"1cOAr4bJT2Omcue1dr2Xglh8Bq2VHTtZUZM07q228/e/v5kBbE50kVeZaq7vTbORMl5I8w7OSAC9+TsD",
+	"Fv6jbadqH9MxsxWjcknKx904yryDvuUCbe+gCc+FHLCNcH7wQ7gJgxwrzGIs4iJgqGRrspzTIPSARVgY",
+	"XwUqfjSEG1L4zBwBkkUklbAGNohqQlSZsKcLLs4oGw+ssW3KcxSTLOHT2rI6CByiUGtPkwjHHvVTbpHg",
+	"MoH9GDAb4GpfbuJvjW7NG+qkBpni2eicciF7Lv0LzA6Gf+sNNOlabimVEPkFQSt+zwqfH80JY3n+kP3r",
+	"16c/nHS7/9jqfvty/Gx/dKj+SfZfX5z8dI7/+cMzdnT48+G/usnl079dI/zEbuMcau8fZnPQCVXzwky+",
+	"soAvzFNhrudskNpKNB2krw9Cyl0mdOgLeqE1GEJRqtIfxvhFAAsgMUroGbHmQyf0BAMGjSFBMPdKE9pE",
+	"ThNkan7VtyLc7nYhwRJSnbmAxGXfxDVgzsaFqOoXejmJQyTxVKKLCY0mHXSogOZC9apZXQEpzoFoT3kO",
+	"hVAtudYa0aXr76WJdOGXQdTGwzoZnUoQ051Xxy13wBI+3rNXXMMuiBK0OYf/pBLEcUOaXOzDLFUurYOu",
+	"+Yge3rcQlu+aWLWKYQLk9TX1CfBcjHK5EByXv24UTcdd5wBmAyBrkG3XILvXKyBrqcala5pSA3in21uf",
+	"CejDOyIyT+YyAovhLlS1YrX9Am1wz6lUetOeVHwas9um98n3ZFDp7lizm+OmUWl1k1pQCtceuNM5gVIV",
+	"s+CciKnaigJDo5o8rh/MlOj9eqvGxC+DS2s8WMF1Z8tI3byujKtmsLC4zBup+aZmh65ejDNYYzlbpMGV",
+	"OogpG3eQX/UForBSzPCYxANm4gsEwnFKGZVKYMUF2ggpHhOmFchYVKCyAda/6zv3u2Wz4eZcV6Bd2Ney",
+	"NY1H7OOWq1hWw63Vq9gUM7jqMy4J21bGgGOuHOVMhZsBW1DiBq1Z4WbAyhI3rq4NWljWxpQfKWqAdO7e",
+	"Rd9pVF+lxEcH/QwG4OI3UJcdmGNOpJNjbQ1teM295QpmK+9JrJApJwHTUDlgfpFW1xrEiLdYmfECRIH5",
+	"C+AFtqNs0VvXWlz1bXnM1QSkXUJhM7QkvLO9jc6L8IVTEGtCuyknJM0SrIicuynKPlFuTPGNLeetv4RE",
+	"LhC3NPMKz7GgEIUUQoAA2HMmmuxoEvD+fe/qKgxQ+P79NvzR6XQ2S+nGDH5HDpiJcDrxvkVpLqHTAM4y",
+	"wc9NV7MXRGFozodTAhVfoNWZWxign9S6BE5Qgtk4hzKsbiCIWhhOq+u0m/PKqhZ37yKvpJzxIxQtiY0h",
+	"1pTeMs2+y6N0ZV06A/aKIfAhS2ll+lDPbHZU1TWXXthBh6PGyjCIiwEbYZrIoHJhqkBVSs/4w9yRyIRy",
+	"BW5mrVYVUzfXrvHmuSMRhcaJTfVsOgO2j0KXiGTWZ1Q9KhFJqdIy+ogLZ/JiRW22efVuHO25/aI35rDr",
+	"hW8slq1cjqGhzuKiCurFrWn1W0OO5ek5ZTGWfjEcC5eew14hTcW/55gbCn6bpXvWgn7Naj4xj/J0pqDm",
+	"E/uta5g5oglBtjGwV0mmZEHjnCCssVfzKNwyxUtcW2z7ra080rCaZTVVaiMsKe1RLEmvDyrxVBd3qL9y",
+	"K7OLmFNTpVziS9hHV0Sltbh0p6mpsmRRRUEWWy/GVulOi2KZK6qn1av35RXYcBvwxVbZqAt+K0iVBde9",
+	"YeWNWZmzYOcbmt2jCCeJBLEyRc+OX2xCQLOmC+vX6i/OuYD9E4UVlmsEWQhazyky5sbK01gq3/6+VkN7",
+	"PcWBe/FqKSymM70GRrNazV5AQkQpVtFk0wRvWOaCQs6GHAutG4ZzYTbDVEBO8aWpPNnq39+BJgPuY2+2",
+	"h/sMwCGEvvetY6QAHPBE6wxOVtzTclEiy0cnxDRknhu1mRKFT93rrYbU2yHnCcHsVgI0K3fHC9NkpbB7",
+	"QRKwBFbEhHp05hBEI82qEUjaAZLkF4yGJG1rcYP/Bcqy2fPvt96cHD4/PPmnq1kNbL48xhVb/mrmdC9o",
+	"OfFaM2d1+vioFdS20JqFG0WgQuA5heqjrX7vI8dAusuxPAayOKqvbrd/s3ooymMCTcxOv0GiXFA1NZeN",
+	"YEHEfq5p1dt3mjbhjP5Aps9gM+G7d/oVce54SRWnoIqf6zVSlemSrHNBhpkAqa4zFFs4o1vnvQbu8ZxH",
+	"OEExOScJz1ITi68nRBthis8IEjkLNyvj6+H1SxMuVf9h92G3GPxdse76LC/AtNfIrrWycUam0hQ5tuoH",
+	"1IQFlxaWE6AnWqcfmCKY41xgoZ9yttlBy9yumLuo+kHrO6IfOuFnhA1aoK8OWkdk7H/bQT+QqRwwLIhx",
+	"hEMwR2DMlK7zOdfa85gwzfmhZdlIEXGBRVzmWFGBwkyQEb200X2WROmV6Rkadn0flH0+GqEMSwmRHdYE",
+	"FHGmj9ukNUDlGZdjxZnRBzIipFe2VhGcdgbsVUbAe8sZAXVZotBO4XKQwj0UJVzqh6iaeSbhksRV+J+Z",
+	"35rgP5kQ4Ok4UtZ6LHFCJABT+Dw7yLQoMy2VScLZGMxYM1iw55rA+V9C89zCFiUJQYwLl/ANNXQG7O7d",
+	"11rtsjYxefcu2O5KW0ZMx1DWmiXTPgq/CQMkMxwRGaCYK/1fLCfEdnHKsOYREyJtTrCArOIYPLQhdPLv",
+	"9TYRqHVt/Z+wZjapKH5gztCYYuxwEF9j7HZgO5rgc4J6pr7yroXSGKuAfYkp5LdY7+2AjXMiJYn7iLIo",
+	"yWMI3tjY3QXx6bHAv9FkE1FAB3RBk8QztroWr37/iYHex6ODY2NnpAxhVq19jI3d0D+yslksS6Z2659W",
+	"+l6S2u5ThhJ+QQSKsCQVtDJduppxypp3NXIbD75bChh8rG0YStQEiLNqM67KJEWV/tl5QD/xy6vLsr76",
+	"hqlDDX8/ziVlRGphUD9G2Xizb4pcB2B7kAEEZsUyQK5EqgxMReyiNidUUbdlW+wJm6LqdquAxFAGRq0B",
+	"M8IE7PuFyaWckOiMxC4YALOpaYGqMY8wVVnx0cFxI6Fx0QbUFdyyhMOGiNn9bPYB2WJchhZPB2yCs4ww",
+	"i6nGVGCPCh4zRkEqyhrfelKFwiJmpDPFaRIO2IYmV5o+3uv0No1leAvLKYtwRs0zaGNffzbPdDeNyXEo",
+	"+IU0qZBqwMKtmEeyjEdxptdKAsXduzZ34vWr45NQQ6tx+fvjVy8RYcD0SDBg4ftBi8aDVh8NIHq40+kM",
+	"WgF8IEyZ7/18TvNjKd2aJ4q3tDytv3rf6XSursJgwC7A/h7qH0LnkhVE8lxEpdkc9plKa38zuq6+6hiF",
+	"+tKEAcIDFlrU1p9QaGl0uAnRJi5OEMiYjR6UfVNs33xCvyNjaZ+ptn9gtI32iSmXj8K6zuFq6L+RRLT3",
+	"x2Ch/R2Fh/vfPX158tSFTMqtXqfrHi0DKZ+e2+eLrNkAkc64Y5wjBYuaee8wdi95GTE0Dsq8AM4sqRBE",
+	"iWkfOnKamm6x4BmKc7MKImfGPqEpkQqnmZ7CllMHhDXBNRdY2pCiAL1h9BKZ3IDZcbwg0d9RKCd4e/f+",
+	"30L0DZqQS/Tsxf5B+/jZ/vbufeemEPgCshkCLfeQuLSTX0x4Uo/DsrNVch6KT6pYQdAYP2p27u1MsOm7",
+	"DScoXlxcdKT9ubikEU83C+xB4Xkv0KsZYknu79QXFNK4U4ABnv5wZl1mJXekHaIdE83eYpRhoYxAhUIT",
+	"NGk7DNy921Rkr3P3LjrgaZbb0joaklJqLHe1pJZwz4G1S8jZAJrKU83qNdWNONNrVxARaajabFxuGXGL",
+	"E8kHLOI2vpYgGhua55bft27D8huJUg2KmmCGdlFKWQ4mmsS8CIFfGpZMcGWikCDgVipgIHgq9a2WKKFD",
+	"geFin8O2aPzWvH/Kc0vy9sENQ9lY79E+m6Jw+/IydIG7vW6BuynBTBZMtKOfNSyFJCZWBBsPkQbF3IN+",
+	"4Rw18Uqa7AhiWkqhDVO6dsQTzexjTaZh8TxXQKwizphpPWXSc03aDHNCQ5Fbw7hCWT5MaIQ2Es6zIY7O",
+	"ApQJeo4VMfJZQtlZGxQPxIgyMqaR0yDES/MZbzYNxGbhvFUOffZdzQE/sgdi42yoc84UTfT+TrBEExzX",
+	"kogGzP2JNlyXjoeBnjvlUqHe7qb15aVYaMbtnGkGuS6w5fwDtutOJED3uuXf2w5HAn1oxd/3vL97ELWs",
+	"HzWB2LA5MKcLzS68ZKNcwMFZmAPzLVxL1/fkP5HQHCRFv1CliNgbsHBn+5HpR7LbvRc6l0SoN3HaBpnW",
+	"xaUjSaznXS8MabzVIqLpPTJgFpzNDgp3el30HXizbXRGtVhPEUZfSisXEy4JSrBUaLs7YH69niRxh0jL",
+	"ohR7rpiF9TPXi0+AggdVOE2jaGjZjN4PbNUEzazBHxGigu1qHNRajEGi73IsMFPE4JHtvez8k0XwlF5K",
+	"QjTUekF9F2VdiMTgMwW2pQRmEhtktbpuUcxKozIGpLYAI5mLc5DSBLEpa7CMSIAC00FPSi4H9IRLSYcJ",
+	"2auzUkWSBCZLEdbUF1Q05pDy7l3G1d273nKoVg1iIvpIcmF83aXQEzqlA+qoKl4RR4u4pDkCeN1KL9GG",
+	"la0LM0qAwPEkA3ROY8JBazNeNCNr4jymfFMjv4kpaZJgq8FLpqmRLW1WWnthLytRKHpVWv3MJemgl+Si",
+	"GqOiRQyoQiYxi4f8Mixc5DasbsBcCEuxOmxE9qJGj9WeIcmCTSFMw9Ce2cingozak1Mc7NO+q+Mg4Xms",
+	"5UbAVqf8mLEKPV0SCG4R9JwYqZwyaAVYumDeVx2IV1pSj6zJxWCDnRhnWWmaKSKvgVYY+LPMcv3NDgJ5",
+	"3LQSG7BSY8YMhRaC0O1TgJbHs2jaBIYQRi6go5kL9jF6VRlE4LicDSSooqezy129u/r/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -848,7 +848,7 @@ type Error struct {
 		// messages about that field. Empty when the error is not about fields.
 		//
 		//
-		// Example: {"phone":["phone is required"]}
+		// Example: {"phone":["O campo phone é obrigatório."]}
 		Details map[string][]string `json:"details"`
 
 		// Message A human-readable summary. Do not parse it; it may change.
@@ -2210,11 +2210,44 @@ type PerPage = int32
 // WebhookId defines model for WebhookId.
 type WebhookId = int64
 
+// ApiKeyLimitReached The envelope of every error response.
+type ApiKeyLimitReached = Error
+
+// ApiKeyNotFound The envelope of every error response.
+type ApiKeyNotFound = Error
+
+// ApiKeyRegenerateConflict The envelope of every error response.
+type ApiKeyRegenerateConflict = Error
+
+// ApiKeyRevokeConflict The envelope of every error response.
+type ApiKeyRevokeConflict = Error
+
 // BadRequest The envelope of every error response.
 type BadRequest = Error
 
+// BadRequestBody The envelope of every error response.
+type BadRequestBody = Error
+
+// BadRequestList The envelope of every error response.
+type BadRequestList = Error
+
 // Conflict The envelope of every error response.
 type Conflict = Error
+
+// DeliveryNotFound The envelope of every error response.
+type DeliveryNotFound = Error
+
+// HandoffClosedConflict The envelope of every error response.
+type HandoffClosedConflict = Error
+
+// HandoffClosedOK A lead handed over from automation to a person of your team.
+type HandoffClosedOK = Handoff
+
+// HandoffLeadNotFound The envelope of every error response.
+type HandoffLeadNotFound = Error
+
+// HandoffNotFound The envelope of every error response.
+type HandoffNotFound = Error
 
 // HandoffOK A lead handed over from automation to a person of your team.
 type HandoffOK = Handoff
@@ -2228,20 +2261,32 @@ type InternalError = Error
 // LeadOK A lead, exactly as the API returns it everywhere.
 type LeadOK = Lead
 
+// LeadValidationError The envelope of every error response.
+type LeadValidationError = Error
+
 // MessageCreated A message of the history, outbound or inbound.
 type MessageCreated = Message
 
-// MessageTargetNotFound The envelope of every error response.
-type MessageTargetNotFound = Error
+// MessageNotFound The envelope of every error response.
+type MessageNotFound = Error
 
 // NotFound The envelope of every error response.
 type NotFound = Error
 
+// OpenHandoffConflict The envelope of every error response.
+type OpenHandoffConflict = Error
+
 // PayloadTooLarge The envelope of every error response.
 type PayloadTooLarge = Error
 
+// RCSTargetNotFound The envelope of every error response.
+type RCSTargetNotFound = Error
+
 // RateLimited The envelope of every error response.
 type RateLimited = Error
+
+// RedeliverConflict The envelope of every error response.
+type RedeliverConflict = Error
 
 // SendFailed The envelope of every error response.
 type SendFailed = Error
@@ -2252,8 +2297,14 @@ type Unauthorized = Error
 // ValidationError The envelope of every error response.
 type ValidationError = Error
 
+// WebhookNotFound The envelope of every error response.
+type WebhookNotFound = Error
+
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
+
+// WhatsAppTargetNotFound The envelope of every error response.
+type WhatsAppTargetNotFound = Error
 
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
@@ -8699,7 +8750,7 @@ type ListApiKeysResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *ApiKeyList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -8722,7 +8773,7 @@ func (r ListApiKeysResponse) GetJSON200() *ApiKeyList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListApiKeysResponse) GetJSON400() *BadRequest {
+func (r ListApiKeysResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -8827,11 +8878,11 @@ type CreateApiKeyResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *ApiKeyCreated
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *Conflict
+	JSON409 *ApiKeyLimitReached
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -8862,7 +8913,7 @@ func (r CreateApiKeyResponse) GetJSON201() *ApiKeyCreated {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r CreateApiKeyResponse) GetJSON400() *BadRequest {
+func (r CreateApiKeyResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -8872,7 +8923,7 @@ func (r CreateApiKeyResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r CreateApiKeyResponse) GetJSON409() *Conflict {
+func (r CreateApiKeyResponse) GetJSON409() *ApiKeyLimitReached {
 	return r.JSON409
 }
 
@@ -8976,9 +9027,9 @@ type RevokeApiKeyResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *ApiKeyNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *Conflict
+	JSON409 *ApiKeyRevokeConflict
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -9008,12 +9059,12 @@ func (r RevokeApiKeyResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r RevokeApiKeyResponse) GetJSON404() *NotFound {
+func (r RevokeApiKeyResponse) GetJSON404() *ApiKeyNotFound {
 	return r.JSON404
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r RevokeApiKeyResponse) GetJSON409() *Conflict {
+func (r RevokeApiKeyResponse) GetJSON409() *ApiKeyRevokeConflict {
 	return r.JSON409
 }
 
@@ -9102,7 +9153,7 @@ type GetApiKeyResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *ApiKeyNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -9135,7 +9186,7 @@ func (r GetApiKeyResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r GetApiKeyResponse) GetJSON404() *NotFound {
+func (r GetApiKeyResponse) GetJSON404() *ApiKeyNotFound {
 	return r.JSON404
 }
 
@@ -9232,9 +9283,9 @@ type RegenerateApiKeyResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *ApiKeyNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *Conflict
+	JSON409 *ApiKeyRegenerateConflict
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -9269,12 +9320,12 @@ func (r RegenerateApiKeyResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r RegenerateApiKeyResponse) GetJSON404() *NotFound {
+func (r RegenerateApiKeyResponse) GetJSON404() *ApiKeyNotFound {
 	return r.JSON404
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r RegenerateApiKeyResponse) GetJSON409() *Conflict {
+func (r RegenerateApiKeyResponse) GetJSON409() *ApiKeyRegenerateConflict {
 	return r.JSON409
 }
 
@@ -9352,7 +9403,7 @@ type ListHandoffsResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *HandoffList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -9375,7 +9426,7 @@ func (r ListHandoffsResponse) GetJSON200() *HandoffList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListHandoffsResponse) GetJSON400() *BadRequest {
+func (r ListHandoffsResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -9487,13 +9538,13 @@ type CreateHandoffResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *Handoff
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *HandoffLeadNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *Conflict
+	JSON409 *OpenHandoffConflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -9526,7 +9577,7 @@ func (r CreateHandoffResponse) GetJSON201() *Handoff {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r CreateHandoffResponse) GetJSON400() *BadRequest {
+func (r CreateHandoffResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -9536,12 +9587,12 @@ func (r CreateHandoffResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r CreateHandoffResponse) GetJSON404() *NotFound {
+func (r CreateHandoffResponse) GetJSON404() *HandoffLeadNotFound {
 	return r.JSON404
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r CreateHandoffResponse) GetJSON409() *Conflict {
+func (r CreateHandoffResponse) GetJSON409() *OpenHandoffConflict {
 	return r.JSON409
 }
 
@@ -9640,7 +9691,7 @@ type GetHandoffResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *HandoffNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -9673,7 +9724,7 @@ func (r GetHandoffResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r GetHandoffResponse) GetJSON404() *NotFound {
+func (r GetHandoffResponse) GetJSON404() *HandoffNotFound {
 	return r.JSON404
 }
 
@@ -9763,15 +9814,15 @@ type CloseHandoffResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *HandoffOK
+	JSON200 *HandoffClosedOK
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *HandoffNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *Conflict
+	JSON409 *HandoffClosedConflict
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -9791,7 +9842,7 @@ type CloseHandoffResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CloseHandoffResponse) GetJSON200() *HandoffOK {
+func (r CloseHandoffResponse) GetJSON200() *HandoffClosedOK {
 	return r.JSON200
 }
 
@@ -9806,12 +9857,12 @@ func (r CloseHandoffResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r CloseHandoffResponse) GetJSON404() *NotFound {
+func (r CloseHandoffResponse) GetJSON404() *HandoffNotFound {
 	return r.JSON404
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r CloseHandoffResponse) GetJSON409() *Conflict {
+func (r CloseHandoffResponse) GetJSON409() *HandoffClosedConflict {
 	return r.JSON409
 }
 
@@ -9889,7 +9940,7 @@ type ListLeadsResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *LeadList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -9912,7 +9963,7 @@ func (r ListLeadsResponse) GetJSON200() *LeadList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListLeadsResponse) GetJSON400() *BadRequest {
+func (r ListLeadsResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -10017,7 +10068,7 @@ type CreateLeadResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *Lead
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON409 the response for an HTTP 409 `application/json` response
@@ -10025,7 +10076,7 @@ type CreateLeadResponse struct {
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *ValidationError
+	JSON422 *LeadValidationError
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -10052,7 +10103,7 @@ func (r CreateLeadResponse) GetJSON201() *Lead {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r CreateLeadResponse) GetJSON400() *BadRequest {
+func (r CreateLeadResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -10072,7 +10123,7 @@ func (r CreateLeadResponse) GetJSON413() *PayloadTooLarge {
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r CreateLeadResponse) GetJSON422() *ValidationError {
+func (r CreateLeadResponse) GetJSON422() *LeadValidationError {
 	return r.JSON422
 }
 
@@ -10415,7 +10466,7 @@ type PatchLeadResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *LeadOK
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -10454,7 +10505,7 @@ func (r PatchLeadResponse) GetJSON200() *LeadOK {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r PatchLeadResponse) GetJSON400() *BadRequest {
+func (r PatchLeadResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -10585,7 +10636,7 @@ type UpdateLeadResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *LeadOK
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -10595,7 +10646,7 @@ type UpdateLeadResponse struct {
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *ValidationError
+	JSON422 *LeadValidationError
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -10624,7 +10675,7 @@ func (r UpdateLeadResponse) GetJSON200() *LeadOK {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r UpdateLeadResponse) GetJSON400() *BadRequest {
+func (r UpdateLeadResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -10649,7 +10700,7 @@ func (r UpdateLeadResponse) GetJSON413() *PayloadTooLarge {
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r UpdateLeadResponse) GetJSON422() *ValidationError {
+func (r UpdateLeadResponse) GetJSON422() *LeadValidationError {
 	return r.JSON422
 }
 
@@ -10727,7 +10778,7 @@ type ListMessagesResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *MessageList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -10750,7 +10801,7 @@ func (r ListMessagesResponse) GetJSON200() *MessageList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListMessagesResponse) GetJSON400() *BadRequest {
+func (r ListMessagesResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -10844,7 +10895,7 @@ type GetMessageResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *MessageNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -10877,7 +10928,7 @@ func (r GetMessageResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r GetMessageResponse) GetJSON404() *NotFound {
+func (r GetMessageResponse) GetJSON404() *MessageNotFound {
 	return r.JSON404
 }
 
@@ -11067,11 +11118,11 @@ type SendRCSMessageResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *MessageCreated
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *MessageTargetNotFound
+	JSON404 *RCSTargetNotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -11102,7 +11153,7 @@ func (r SendRCSMessageResponse) GetJSON201() *MessageCreated {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r SendRCSMessageResponse) GetJSON400() *BadRequest {
+func (r SendRCSMessageResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -11112,7 +11163,7 @@ func (r SendRCSMessageResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r SendRCSMessageResponse) GetJSON404() *MessageTargetNotFound {
+func (r SendRCSMessageResponse) GetJSON404() *RCSTargetNotFound {
 	return r.JSON404
 }
 
@@ -11200,7 +11251,7 @@ type ListWebhooksResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *WebhookList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -11223,7 +11274,7 @@ func (r ListWebhooksResponse) GetJSON200() *WebhookList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListWebhooksResponse) GetJSON400() *BadRequest {
+func (r ListWebhooksResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -11321,7 +11372,7 @@ type CreateWebhookResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *WebhookCreated
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -11352,7 +11403,7 @@ func (r CreateWebhookResponse) GetJSON201() *WebhookCreated {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r CreateWebhookResponse) GetJSON400() *BadRequest {
+func (r CreateWebhookResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -11454,7 +11505,7 @@ type DeleteWebhookResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -11482,7 +11533,7 @@ func (r DeleteWebhookResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r DeleteWebhookResponse) GetJSON404() *NotFound {
+func (r DeleteWebhookResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -11571,7 +11622,7 @@ type GetWebhookResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -11604,7 +11655,7 @@ func (r GetWebhookResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r GetWebhookResponse) GetJSON404() *NotFound {
+func (r GetWebhookResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -11703,11 +11754,11 @@ type UpdateWebhookResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *WebhookOK
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -11738,7 +11789,7 @@ func (r UpdateWebhookResponse) GetJSON200() *WebhookOK {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r UpdateWebhookResponse) GetJSON400() *BadRequest {
+func (r UpdateWebhookResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -11748,7 +11799,7 @@ func (r UpdateWebhookResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r UpdateWebhookResponse) GetJSON404() *NotFound {
+func (r UpdateWebhookResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -11843,11 +11894,11 @@ type ListWebhookDeliveriesResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *DeliveryList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -11870,7 +11921,7 @@ func (r ListWebhookDeliveriesResponse) GetJSON200() *DeliveryList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListWebhookDeliveriesResponse) GetJSON400() *BadRequest {
+func (r ListWebhookDeliveriesResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -11880,7 +11931,7 @@ func (r ListWebhookDeliveriesResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r ListWebhookDeliveriesResponse) GetJSON404() *NotFound {
+func (r ListWebhookDeliveriesResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -11976,9 +12027,9 @@ type RedeliverWebhookDeliveryResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *DeliveryNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *Conflict
+	JSON409 *RedeliverConflict
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -12013,12 +12064,12 @@ func (r RedeliverWebhookDeliveryResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r RedeliverWebhookDeliveryResponse) GetJSON404() *NotFound {
+func (r RedeliverWebhookDeliveryResponse) GetJSON404() *DeliveryNotFound {
 	return r.JSON404
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r RedeliverWebhookDeliveryResponse) GetJSON409() *Conflict {
+func (r RedeliverWebhookDeliveryResponse) GetJSON409() *RedeliverConflict {
 	return r.JSON409
 }
 
@@ -12107,7 +12158,7 @@ type RotateWebhookSecretResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -12140,7 +12191,7 @@ func (r RotateWebhookSecretResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r RotateWebhookSecretResponse) GetJSON404() *NotFound {
+func (r RotateWebhookSecretResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -12229,7 +12280,7 @@ type TestWebhookResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -12262,7 +12313,7 @@ func (r TestWebhookResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r TestWebhookResponse) GetJSON404() *NotFound {
+func (r TestWebhookResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -12452,11 +12503,11 @@ type SendWhatsAppMessageResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *MessageCreated
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *MessageTargetNotFound
+	JSON404 *WhatsAppTargetNotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -12487,7 +12538,7 @@ func (r SendWhatsAppMessageResponse) GetJSON201() *MessageCreated {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r SendWhatsAppMessageResponse) GetJSON400() *BadRequest {
+func (r SendWhatsAppMessageResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -12497,7 +12548,7 @@ func (r SendWhatsAppMessageResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r SendWhatsAppMessageResponse) GetJSON404() *MessageTargetNotFound {
+func (r SendWhatsAppMessageResponse) GetJSON404() *WhatsAppTargetNotFound {
 	return r.JSON404
 }
 
@@ -12585,7 +12636,7 @@ type ListWhatsAppTemplatesResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *TemplateList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -12608,7 +12659,7 @@ func (r ListWhatsAppTemplatesResponse) GetJSON200() *TemplateList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListWhatsAppTemplatesResponse) GetJSON400() *BadRequest {
+func (r ListWhatsAppTemplatesResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -13427,7 +13478,7 @@ func ParseListApiKeysResponse(rsp *http.Response) (*ListApiKeysResponse, error) 
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13587,7 +13638,7 @@ func ParseCreateApiKeyResponse(rsp *http.Response) (*CreateApiKeyResponse, error
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13601,7 +13652,7 @@ func ParseCreateApiKeyResponse(rsp *http.Response) (*CreateApiKeyResponse, error
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest Conflict
+		var dest ApiKeyLimitReached
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13857,14 +13908,14 @@ func ParseRevokeApiKeyResponse(rsp *http.Response) (*RevokeApiKeyResponse, error
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest ApiKeyNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest Conflict
+		var dest ApiKeyRevokeConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14079,7 +14130,7 @@ func ParseGetApiKeyResponse(rsp *http.Response) (*GetApiKeyResponse, error) {
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest ApiKeyNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14270,14 +14321,14 @@ func ParseRegenerateApiKeyResponse(rsp *http.Response) (*RegenerateApiKeyRespons
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest ApiKeyNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest Conflict
+		var dest ApiKeyRegenerateConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14485,7 +14536,7 @@ func ParseListHandoffsResponse(rsp *http.Response) (*ListHandoffsResponse, error
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14645,7 +14696,7 @@ func ParseCreateHandoffResponse(rsp *http.Response) (*CreateHandoffResponse, err
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14659,14 +14710,14 @@ func ParseCreateHandoffResponse(rsp *http.Response) (*CreateHandoffResponse, err
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest HandoffLeadNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest Conflict
+		var dest OpenHandoffConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14950,7 +15001,7 @@ func ParseGetHandoffResponse(rsp *http.Response) (*GetHandoffResponse, error) {
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest HandoffNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -15120,7 +15171,7 @@ func ParseCloseHandoffResponse(rsp *http.Response) (*CloseHandoffResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest HandoffOK
+		var dest HandoffClosedOK
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -15141,14 +15192,14 @@ func ParseCloseHandoffResponse(rsp *http.Response) (*CloseHandoffResponse, error
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest HandoffNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest Conflict
+		var dest HandoffClosedConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -15349,7 +15400,7 @@ func ParseListLeadsResponse(rsp *http.Response) (*ListLeadsResponse, error) {
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -15509,7 +15560,7 @@ func ParseCreateLeadResponse(rsp *http.Response) (*CreateLeadResponse, error) {
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -15537,7 +15588,7 @@ func ParseCreateLeadResponse(rsp *http.Response) (*CreateLeadResponse, error) {
 		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest ValidationError
+		var dest LeadValidationError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16147,7 +16198,7 @@ func ParsePatchLeadResponse(rsp *http.Response) (*PatchLeadResponse, error) {
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16431,7 +16482,7 @@ func ParseUpdateLeadResponse(rsp *http.Response) (*UpdateLeadResponse, error) {
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16466,7 +16517,7 @@ func ParseUpdateLeadResponse(rsp *http.Response) (*UpdateLeadResponse, error) {
 		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest ValidationError
+		var dest LeadValidationError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16715,7 +16766,7 @@ func ParseListMessagesResponse(rsp *http.Response) (*ListMessagesResponse, error
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16889,7 +16940,7 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest MessageNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17195,7 +17246,7 @@ func ParseSendRCSMessageResponse(rsp *http.Response) (*SendRCSMessageResponse, e
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17209,7 +17260,7 @@ func ParseSendRCSMessageResponse(rsp *http.Response) (*SendRCSMessageResponse, e
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest MessageTargetNotFound
+		var dest RCSTargetNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17455,7 +17506,7 @@ func ParseListWebhooksResponse(rsp *http.Response) (*ListWebhooksResponse, error
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17615,7 +17666,7 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17854,7 +17905,7 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18045,7 +18096,7 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18222,7 +18273,7 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18236,7 +18287,7 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18475,7 +18526,7 @@ func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliver
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18489,7 +18540,7 @@ func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliver
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18680,14 +18731,14 @@ func ParseRedeliverWebhookDeliveryResponse(rsp *http.Response) (*RedeliverWebhoo
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest DeliveryNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest Conflict
+		var dest RedeliverConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18902,7 +18953,7 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -19093,7 +19144,7 @@ func ParseTestWebhookResponse(rsp *http.Response) (*TestWebhookResponse, error) 
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -19399,7 +19450,7 @@ func ParseSendWhatsAppMessageResponse(rsp *http.Response) (*SendWhatsAppMessageR
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -19413,7 +19464,7 @@ func ParseSendWhatsAppMessageResponse(rsp *http.Response) (*SendWhatsAppMessageR
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest MessageTargetNotFound
+		var dest WhatsAppTargetNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -19659,7 +19710,7 @@ func ParseListWhatsAppTemplatesResponse(rsp *http.Response) (*ListWhatsAppTempla
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
