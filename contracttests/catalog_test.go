@@ -341,8 +341,8 @@ func TestEventCatalogServed(t *testing.T) {
 				}
 			})
 		}
-		t.Run("docs/webhooks.json", func(t *testing.T) {
-			body := get(t, "/docs/webhooks.json")
+		t.Run("docs/reference.json", func(t *testing.T) {
+			body := get(t, "/docs/reference.json")
 			var doc struct {
 				Webhooks map[string]json.RawMessage `json:"webhooks"`
 			}
@@ -350,17 +350,22 @@ func TestEventCatalogServed(t *testing.T) {
 				t.Fatalf("not JSON: %v", err)
 			}
 			if got := slices.Sorted(maps.Keys(doc.Webhooks)); !slices.Equal(got, evAllEvents()) || len(got) != 8 {
-				t.Errorf("/docs/webhooks.json lists %v, want the 8 events %v", got, evAllEvents())
+				t.Errorf("/docs/reference.json lists the events %v, want the 8 events %v", got, evAllEvents())
 			}
-			// The browsable copy must stand alone: no $ref may point outside it.
+			// The reference's document must stand alone: no $ref may point
+			// outside it, and every one must resolve in it.
 			var v any
 			_ = json.Unmarshal(body, &v)
-			var walk func(v any)
-			walk = func(v any) {
-				switch x := v.(type) {
+			var walk func(node any)
+			walk = func(node any) {
+				switch x := node.(type) {
 				case map[string]any:
-					if ref, ok := x["$ref"].(string); ok && !strings.HasPrefix(ref, "#/") {
-						t.Errorf("/docs/webhooks.json has an external $ref %q", ref)
+					if ref, ok := x["$ref"].(string); ok {
+						if !strings.HasPrefix(ref, "#/") {
+							t.Errorf("/docs/reference.json has an external $ref %q", ref)
+						} else if _, found := pointer(v, strings.TrimPrefix(ref, "#")); !found {
+							t.Errorf("/docs/reference.json: $ref %q resolves to nothing", ref)
+						}
 					}
 					for _, c := range x {
 						walk(c)
