@@ -476,7 +476,13 @@ func compareError(t *testing.T, want, got any) {
 // fields with the same JSON types, recursively; with values, the same
 // values too but for volatile fields and those the runner bound (a webhook's
 // url is the test's receiver).
-func compareShape(t *testing.T, path string, want, got any, values bool, bound map[string]bool) {
+func compareShape(t testing.TB, path string, want, got any, values bool, bound map[string]bool) {
+	compareShapeOf(t, path, want, got, values, bound, false)
+}
+
+// compareShapeOf is compareShape; with anyNull, a null on either side
+// matches any type (a nullable field the real cause left empty).
+func compareShapeOf(t testing.TB, path string, want, got any, values bool, bound map[string]bool, anyNull bool) {
 	t.Helper()
 	kind := func(v any) string {
 		switch v.(type) {
@@ -499,6 +505,9 @@ func compareShape(t *testing.T, path string, want, got any, values bool, bound m
 	if at == "" {
 		at = "the body"
 	}
+	if anyNull && (want == nil || got == nil) {
+		return
+	}
 	if kind(want) != kind(got) {
 		t.Errorf("%s: example has %s %v, answer %s %v", at, kind(want), want, kind(got), got)
 		return
@@ -518,7 +527,7 @@ func compareShape(t *testing.T, path string, want, got any, values bool, bound m
 		}
 		for k, wv := range w {
 			if gv, ok := g[k]; ok {
-				compareShape(t, strings.TrimPrefix(path+"."+k, "."), wv, gv, values && !volatile(k) && !bound[k], bound)
+				compareShapeOf(t, strings.TrimPrefix(path+"."+k, "."), wv, gv, values && !volatile(k) && !bound[k], bound, anyNull)
 			}
 		}
 	case []any:
@@ -532,12 +541,42 @@ func compareShape(t *testing.T, path string, want, got any, values bool, bound m
 		}
 		for i := range w {
 			if i < len(g) {
-				compareShape(t, fmt.Sprintf("%s[%d]", path, i), w[i], g[i], values, bound)
+				compareShapeOf(t, fmt.Sprintf("%s[%d]", path, i), w[i], g[i], values, bound, anyNull)
 			}
 		}
 	default:
 		if values && fmt.Sprint(want) != fmt.Sprint(got) {
 			t.Errorf("%s: example %v, answer %v", at, want, got)
+		}
+	}
+}
+
+// evCompareExample checks a real delivery against the examples the
+// catalog documents for its event: the same shape (fields and JSON types;
+// the tests' leads leave nullable fields empty, so null matches any).
+// The webhook event tests call it for every delivery they receive, so each
+// event's example is compared with one made by its real cause.
+func evCompareExample(t *testing.T, event string, body []byte) {
+	t.Helper()
+	op := evOperation(t, event)
+	if op.RequestBody == nil || op.RequestBody.Value == nil {
+		return
+	}
+	mt := op.RequestBody.Value.Content.Get("application/json")
+	if mt == nil {
+		return
+	}
+	if len(mt.Examples) == 0 {
+		t.Errorf("webhooks.yaml documents no example of %s", event)
+	}
+	var got any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Errorf("%s delivery: %v", event, err)
+		return
+	}
+	for name, ex := range mt.Examples {
+		if ex.Value != nil {
+			compareShapeOf(t, event+" example "+strconv.Quote(name)+" vs a real delivery: ", ex.Value.Value, got, false, nil, true)
 		}
 	}
 }

@@ -387,6 +387,7 @@ func evNewReceiver(t *testing.T) *evReceiver {
 			if err := evValidateBody(t, event, q.Body); err != nil {
 				t.Errorf("request %d to the receiver (%s): the body violates the strict catalog: %v\nbody: %s", i+1, event, err, q.Body)
 			}
+			evCompareExample(t, event, q.Body)
 		}
 		if n := r.Rejected(); n != 0 {
 			t.Errorf("the reference receiver refused %d deliveries as invalid (signature, headers or body)", n)
