@@ -62,6 +62,10 @@ test: ## everything CI runs: vet, check-generated, lint, browser tests, Go tests
 bench: ## benchmarks on SQLite and a throwaway PostgreSQL; see docs/benchmarks.md
 	scripts/bench.sh
 
+.PHONY: loadtest
+loadtest: ## GET /leads/{id} vs a bare net/http handler (vegeta), RSS, start-up; SQLite and a throwaway PostgreSQL
+	scripts/postgres.sh run -- $(GO) run ./benchmarks/loadtest
+
 .PHONY: clean
 clean: ## remove build output, local database and test artifacts
 	rm -rf bin artifacts iagente-sdr.db iagente-sdr.db-wal iagente-sdr.db-shm

@@ -55,28 +55,6 @@ func akCheckTime(t testing.TB, tg *target, what string, got, lo, hi time.Time) {
 	}
 }
 
-// akWantError reports (without stopping) a response that is not the given
-// error, and returns the decoded envelope.
-func akWantError(t testing.TB, what string, status int, body []byte, wantStatus int, wantCode string) client.Error {
-	t.Helper()
-	var e client.Error
-	if status != wantStatus {
-		t.Errorf("%s: %d, want %d: %s", what, status, wantStatus, body)
-		return e
-	}
-	if err := json.Unmarshal(body, &e); err != nil {
-		t.Errorf("%s: not an error envelope: %v: %s", what, err, body)
-		return e
-	}
-	if string(e.Error.Code) != wantCode {
-		t.Errorf("%s: code %q, want %q: %s", what, e.Error.Code, wantCode, body)
-	}
-	if e.Error.Message == "" {
-		t.Errorf("%s: empty message: %s", what, body)
-	}
-	return e
-}
-
 // akCheckCreated reports a created key that is not a fresh, working-looking
 // key named name, created between lo and hi.
 func akCheckCreated(t testing.TB, tg *target, what string, k client.ApiKeyCreated, name string, lo, hi time.Time) {
@@ -115,7 +93,7 @@ func akCheckLocation(t testing.TB, what string, res *http.Response, id int64) {
 // so that runs do not pile up active keys.
 func akCreate(t testing.TB, tg *target, key, name string) (client.ApiKeyCreated, *http.Response) {
 	t.Helper()
-	res, err := tg.client(t, key, bearer).CreateApiKeyWithResponse(context.Background(), client.ApiKeyCreate{Name: name})
+	res, err := tg.client(t, key, bearer).CreateApiKeyWithResponse(context.Background(), nil, client.ApiKeyCreate{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,22 +189,22 @@ func akCountNamed(keys []client.ApiKey, name string) int {
 	return n
 }
 
-// akUse makes a real call with key and returns the status and body.
-func akUse(t testing.TB, tg *target, key string, style authStyle) (int, []byte) {
+// akUse makes a real call with key and returns the answer.
+func akUse(t testing.TB, tg *target, key string, style authStyle) (*http.Response, []byte) {
 	t.Helper()
 	res, err := tg.client(t, key, style).ListLeadsWithResponse(context.Background(), &client.ListLeadsParams{PerPage: ptr(int32(1))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.StatusCode(), res.Body
+	return res.HTTPResponse, res.Body
 }
 
 // akWorks reports a key that does not authenticate a real call.
 func akWorks(t testing.TB, tg *target, what, key string) {
 	t.Helper()
 	for _, style := range []authStyle{bearer, xAPIKey} {
-		if status, body := akUse(t, tg, key, style); status != http.StatusOK {
-			t.Errorf("%s: GET /leads with the key as %s: %d, want 200: %s", what, style, status, body)
+		if res, body := akUse(t, tg, key, style); res.StatusCode != http.StatusOK {
+			t.Errorf("%s: GET /leads with the key as %s: %d, want 200: %s", what, style, res.StatusCode, body)
 		}
 	}
 }
@@ -235,8 +213,10 @@ func akWorks(t testing.TB, tg *target, what, key string) {
 func akRejected(t testing.TB, tg *target, what, key string) {
 	t.Helper()
 	for _, style := range []authStyle{bearer, xAPIKey} {
-		status, body := akUse(t, tg, key, style)
-		akWantError(t, fmt.Sprintf("%s: GET /leads with the key as %s", what, style), status, body, http.StatusUnauthorized, "unauthorized")
+		res, body := akUse(t, tg, key, style)
+		if e := wantError(t, res, body, http.StatusUnauthorized, "unauthorized"); e.Error.Code != "unauthorized" {
+			t.Logf("that was %s, with the key as %s", what, style)
+		}
 	}
 }
 
@@ -439,20 +419,17 @@ func TestApiKeys(t *testing.T) {
 				{"over 1 MiB", "application/json", `{"name":"` + strings.Repeat("a", 1<<20) + `"}`, 413, "payload_too_large", "", ""},
 			}
 			for _, tc := range cases {
-				res, body := tg.raw(t, mainKey, http.MethodPost, "/api-keys", tc.contentType, []byte(tc.body))
-				e := akWantError(t, tc.name, res.StatusCode, body, tc.status, tc.code)
-				if bytes.Contains(body, []byte("sk_live_")) {
-					t.Errorf("%s: the error shows a key: %s", tc.name, body)
-				}
-				if tc.field == "" || res.StatusCode != tc.status {
-					continue
-				}
-				if len(e.Error.Details) != 1 {
-					t.Errorf("%s: details %v, want only %q", tc.name, e.Error.Details, tc.field)
-				}
-				if got := strings.Join(e.Error.Details[tc.field], "; "); !strings.Contains(got, tc.message) {
-					t.Errorf("%s: details[%q] = %q, want %q", tc.name, tc.field, got, tc.message)
-				}
+				t.Run(tc.name, func(t *testing.T) {
+					res, body := tg.raw(t, mainKey, http.MethodPost, "/api-keys", tc.contentType, []byte(tc.body))
+					if tc.field == "" {
+						wantError(t, res, body, tc.status, tc.code)
+					} else if e := wantError(t, res, body, tc.status, tc.code, tc.field); res.StatusCode == tc.status && !strings.Contains(e.detail(tc.field), tc.message) {
+						t.Errorf("details[%q] = %q, want %q", tc.field, e.detail(tc.field), tc.message)
+					}
+					if bytes.Contains(body, []byte("sk_live_")) {
+						t.Errorf("the error shows a key: %s", body)
+					}
+				})
 			}
 			after, _ := akPage(t, tg, mainKey, client.ListApiKeysParams{})
 			if after.Meta.Total != before.Meta.Total {
@@ -570,7 +547,7 @@ func TestApiKeys(t *testing.T) {
 				{"page=-1", "page"},
 			} {
 				res, body := tg.raw(t, mainKey, http.MethodGet, "/api-keys?"+tc.query, "", nil)
-				e := akWantError(t, "GET /api-keys?"+tc.query, res.StatusCode, body, http.StatusBadRequest, "bad_request")
+				e := wantError(t, res, body, http.StatusBadRequest, "bad_request")
 				if res.StatusCode == http.StatusBadRequest && len(e.Error.Details[tc.param]) == 0 {
 					t.Errorf("GET /api-keys?%s: details %v, want them about %q", tc.query, e.Error.Details, tc.param)
 				}
@@ -632,17 +609,17 @@ func TestApiKeys(t *testing.T) {
 			}
 			akRejected(t, tg, "after the revoke", k.Key)
 			lr, body := tg.raw(t, k.Key, http.MethodGet, "/api-keys", "", nil)
-			akWantError(t, "the revoked key lists keys", lr.StatusCode, body, http.StatusUnauthorized, "unauthorized")
+			wantError(t, lr, body, http.StatusUnauthorized, "unauthorized")
 			cr, body := tg.raw(t, k.Key, http.MethodPost, "/api-keys", "application/json", []byte(`{"name":"again"}`))
-			akWantError(t, "the revoked key creates a key", cr.StatusCode, body, http.StatusUnauthorized, "unauthorized")
+			wantError(t, cr, body, http.StatusUnauthorized, "unauthorized")
 
 			// The key is gone: not found, not listed, not revocable again.
 			gr, raw := tg.raw(t, mainKey, http.MethodGet, akPath(k.Id), "", nil)
-			akWantError(t, "GET of a revoked key", gr.StatusCode, raw, http.StatusNotFound, "not_found")
+			wantError(t, gr, raw, http.StatusNotFound, "not_found")
 			again, raw := tg.raw(t, mainKey, http.MethodDelete, akPath(k.Id), "", nil)
-			akWantError(t, "revoking it again", again.StatusCode, raw, http.StatusNotFound, "not_found")
+			wantError(t, again, raw, http.StatusNotFound, "not_found")
 			rr, raw := tg.raw(t, mainKey, http.MethodPost, akPath(k.Id)+"/regenerate", "", nil)
-			akWantError(t, "regenerating it", rr.StatusCode, raw, http.StatusNotFound, "not_found")
+			wantError(t, rr, raw, http.StatusNotFound, "not_found")
 			for _, st := range []*client.ListApiKeysParamsStatus{nil, ptr(client.Active), ptr(client.Revoked)} {
 				list, _ := akAll(t, tg, mainKey, st)
 				if _, n := akFind(list, k.Id); n != 0 {
@@ -663,13 +640,13 @@ func TestApiKeys(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				akWantError(t, "DELETE of the calling key as "+style.String(), del.StatusCode(), del.Body, http.StatusConflict, "conflict")
+				wantError(t, del.HTTPResponse, del.Body, http.StatusConflict, "conflict")
 				akWorks(t, tg, "the key after it tried to revoke itself", k.Key)
-				reg, err := self.RegenerateApiKeyWithResponse(ctx, k.Id)
+				reg, err := self.RegenerateApiKeyWithResponse(ctx, k.Id, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				akWantError(t, "regenerate of the calling key as "+style.String(), reg.StatusCode(), reg.Body, http.StatusConflict, "conflict")
+				wantError(t, reg.HTTPResponse, reg.Body, http.StatusConflict, "conflict")
 				if bytes.Contains(reg.Body, []byte("sk_live_")) {
 					t.Errorf("the refused regenerate shows a key: %s", reg.Body)
 				}
@@ -691,12 +668,12 @@ func TestApiKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			akWantError(t, "DELETE of the suite's own key", del.StatusCode(), del.Body, http.StatusConflict, "conflict")
-			reg, err := c.RegenerateApiKeyWithResponse(ctx, all[mine].Id)
+			wantError(t, del.HTTPResponse, del.Body, http.StatusConflict, "conflict")
+			reg, err := c.RegenerateApiKeyWithResponse(ctx, all[mine].Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			akWantError(t, "regenerate of the suite's own key", reg.StatusCode(), reg.Body, http.StatusConflict, "conflict")
+			wantError(t, reg.HTTPResponse, reg.Body, http.StatusConflict, "conflict")
 			akWorks(t, tg, "the suite's key after refusing itself", mainKey)
 
 			// Another key of the organization may revoke it: the refusal was
@@ -711,7 +688,7 @@ func TestApiKeys(t *testing.T) {
 			old, _ := akCreate(t, tg, mainKey, akUniqueName(t, "regen"))
 			akWorks(t, tg, "the key before regenerating", old.Key)
 			lo := time.Now()
-			res, err := c.RegenerateApiKeyWithResponse(ctx, old.Id)
+			res, err := c.RegenerateApiKeyWithResponse(ctx, old.Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -758,11 +735,11 @@ func TestApiKeys(t *testing.T) {
 				t.Errorf("%d keys named %q, want the old and the new", n, old.Name)
 			}
 
-			again, err := c.RegenerateApiKeyWithResponse(ctx, old.Id)
+			again, err := c.RegenerateApiKeyWithResponse(ctx, old.Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			akWantError(t, "regenerating a revoked key", again.StatusCode(), again.Body, http.StatusConflict, "conflict")
+			wantError(t, again.HTTPResponse, again.Body, http.StatusConflict, "conflict")
 			if bytes.Contains(again.Body, []byte("sk_live_")) {
 				t.Errorf("the refused regenerate shows a key: %s", again.Body)
 			}
@@ -776,7 +753,7 @@ func TestApiKeys(t *testing.T) {
 			}
 
 			// The new key can be regenerated in turn.
-			third, err := c.RegenerateApiKeyWithResponse(ctx, nu.Id)
+			third, err := c.RegenerateApiKeyWithResponse(ctx, nu.Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -796,29 +773,30 @@ func TestApiKeys(t *testing.T) {
 		t.Run("concurrent regenerates of one key make one new key", func(t *testing.T) {
 			old, _ := akCreate(t, tg, mainKey, akUniqueName(t, "race"))
 			const n = 6
+			answers := make([]*client.RegenerateApiKeyResponse, n)
 			statuses := make([]int, n)
-			bodies := make([][]byte, n)
 			var wg sync.WaitGroup
 			for i := range n {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					res, err := tg.client(t, mainKey, bearer).RegenerateApiKeyWithResponse(ctx, old.Id)
+					res, err := tg.client(t, mainKey, bearer).RegenerateApiKeyWithResponse(ctx, old.Id, nil)
 					if err != nil {
 						t.Error(err)
 						return
 					}
-					statuses[i], bodies[i] = res.StatusCode(), res.Body
+					answers[i], statuses[i] = res, res.StatusCode()
 				}()
 			}
 			wg.Wait()
 			created := 0
-			for i, s := range statuses {
-				switch s {
-				case http.StatusCreated:
+			for _, res := range answers {
+				switch {
+				case res == nil: // the call failed, reported above
+				case res.StatusCode() == http.StatusCreated:
 					created++
 					var k client.ApiKeyCreated
-					if err := json.Unmarshal(bodies[i], &k); err != nil {
+					if err := json.Unmarshal(res.Body, &k); err != nil {
 						t.Fatal(err)
 					}
 					if tg.remote() {
@@ -826,7 +804,7 @@ func TestApiKeys(t *testing.T) {
 					}
 					akWorks(t, tg, "the winner's key", k.Key)
 				default:
-					akWantError(t, "a losing regenerate", s, bodies[i], http.StatusConflict, "conflict")
+					wantError(t, res.HTTPResponse, res.Body, http.StatusConflict, "conflict")
 				}
 			}
 			if created != 1 {
@@ -880,7 +858,7 @@ func TestApiKeys(t *testing.T) {
 					{http.MethodPost, akPath(tc.id) + "/regenerate"},
 				} {
 					res, body := tg.raw(t, tc.key, op.method, op.path, "", nil)
-					akWantError(t, fmt.Sprintf("%s: %s %s", tc.who, op.method, op.path), res.StatusCode, body, http.StatusNotFound, "not_found")
+					wantError(t, res, body, http.StatusNotFound, "not_found")
 					if bytes.Contains(body, []byte("sk_live_")) {
 						t.Errorf("%s: %s %s shows a key: %s", tc.who, op.method, op.path, body)
 					}
@@ -932,10 +910,10 @@ func TestApiKeys(t *testing.T) {
 				{http.MethodGet, ""}, {http.MethodDelete, ""}, {http.MethodPost, "/regenerate"},
 			} {
 				res, body := tg.raw(t, mainKey, op.method, "/api-keys/"+akHugeID+op.suffix, "", nil)
-				akWantError(t, op.method+" of an unknown id", res.StatusCode, body, http.StatusNotFound, "not_found")
+				wantError(t, res, body, http.StatusNotFound, "not_found")
 				for _, id := range []string{"abc", "0", "-1", "1.5", "99999999999999999999"} {
 					res, body := tg.raw(t, mainKey, op.method, "/api-keys/"+id+op.suffix, "", nil)
-					e := akWantError(t, op.method+" /api-keys/"+id+op.suffix, res.StatusCode, body, http.StatusBadRequest, "bad_request")
+					e := wantError(t, res, body, http.StatusBadRequest, "bad_request")
 					if res.StatusCode == http.StatusBadRequest && len(e.Error.Details["id"]) == 0 {
 						t.Errorf("%s /api-keys/%s%s: details %v, want them about id", op.method, id, op.suffix, e.Error.Details)
 					}
@@ -964,7 +942,9 @@ func TestApiKeys(t *testing.T) {
 						ct = "application/json"
 					}
 					res, body := tg.raw(t, who.key, op.method, op.path, ct, []byte(op.body))
-					akWantError(t, fmt.Sprintf("%s with %s", op.method+" "+op.path, who.name), res.StatusCode, body, http.StatusUnauthorized, "unauthorized")
+					if e := wantError(t, res, body, http.StatusUnauthorized, "unauthorized"); e.Error.Code != "unauthorized" {
+						t.Logf("that was with %s", who.name)
+					}
 				}
 			}
 			got, _ := akGet(t, tg, mainKey, k.Id)
@@ -991,13 +971,13 @@ func TestApiKeyActiveCap(t *testing.T) {
 			l, _ := akPage(t, tg, key, client.ListApiKeysParams{Status: ptr(client.Active), PerPage: ptr(int32(1))})
 			return l.Meta.Total
 		}
-		createStatus := func(t *testing.T, name string) (int, []byte, *client.ApiKeyCreated) {
+		create := func(t *testing.T, name string) *client.CreateApiKeyResponse {
 			t.Helper()
-			res, err := c.CreateApiKeyWithResponse(ctx, client.ApiKeyCreate{Name: name})
+			res, err := c.CreateApiKeyWithResponse(ctx, nil, client.ApiKeyCreate{Name: name})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return res.StatusCode(), res.Body, res.JSON201
+			return res
 		}
 
 		var made []client.ApiKeyCreated
@@ -1009,10 +989,10 @@ func TestApiKeyActiveCap(t *testing.T) {
 			t.Fatalf("%d active keys, want %d", n, akMaxActive)
 		}
 
-		status, body, _ := createStatus(t, "one too many")
-		akWantError(t, "create past the cap", status, body, http.StatusConflict, "conflict")
-		if bytes.Contains(body, []byte("sk_live_")) {
-			t.Errorf("the refused create shows a key: %s", body)
+		res := create(t, "one too many")
+		wantError(t, res.HTTPResponse, res.Body, http.StatusConflict, "conflict")
+		if bytes.Contains(res.Body, []byte("sk_live_")) {
+			t.Errorf("the refused create shows a key: %s", res.Body)
 		}
 		if n := activeTotal(t); n != akMaxActive {
 			t.Errorf("after the refused create: %d active keys, want %d", n, akMaxActive)
@@ -1023,7 +1003,7 @@ func TestApiKeyActiveCap(t *testing.T) {
 		akWorks(t, tg, "the last key under the cap", made[len(made)-1].Key)
 
 		// Regenerating replaces a key, so it is allowed at the cap.
-		reg, err := c.RegenerateApiKeyWithResponse(ctx, made[0].Id)
+		reg, err := c.RegenerateApiKeyWithResponse(ctx, made[0].Id, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1035,8 +1015,8 @@ func TestApiKeyActiveCap(t *testing.T) {
 		if n := activeTotal(t); n != akMaxActive {
 			t.Errorf("after regenerating at the cap: %d active keys, want %d", n, akMaxActive)
 		}
-		status, body, _ = createStatus(t, "still too many")
-		akWantError(t, "create past the cap after a regenerate", status, body, http.StatusConflict, "conflict")
+		res = create(t, "still too many")
+		wantError(t, res.HTTPResponse, res.Body, http.StatusConflict, "conflict")
 
 		// Revoked keys do not count.
 		if res, body := tg.raw(t, key, http.MethodDelete, akPath(made[1].Id), "", nil); res.StatusCode != http.StatusNoContent {
@@ -1045,13 +1025,13 @@ func TestApiKeyActiveCap(t *testing.T) {
 		if n := activeTotal(t); n != akMaxActive-1 {
 			t.Errorf("after a revoke: %d active keys, want %d", n, akMaxActive-1)
 		}
-		status, body, k := createStatus(t, "room again")
-		if status != http.StatusCreated || k == nil {
-			t.Fatalf("create after a revoke: %d %s, want 201", status, body)
+		res = create(t, "room again")
+		if res.StatusCode() != http.StatusCreated || res.JSON201 == nil {
+			t.Fatalf("create after a revoke: %d %s, want 201", res.StatusCode(), res.Body)
 		}
-		akWorks(t, tg, "the key made after a revoke", k.Key)
-		status, body, _ = createStatus(t, "full again")
-		akWantError(t, "create past the cap again", status, body, http.StatusConflict, "conflict")
+		akWorks(t, tg, "the key made after a revoke", res.JSON201.Key)
+		res = create(t, "full again")
+		wantError(t, res.HTTPResponse, res.Body, http.StatusConflict, "conflict")
 
 		t.Run("concurrent creates do not pass the cap", func(t *testing.T) {
 			// A few rounds, because a race shows only now and then.
@@ -1065,29 +1045,31 @@ func TestApiKeyActiveCap(t *testing.T) {
 				if n := activeTotal(t); n != akMaxActive-free {
 					t.Fatalf("round %d: %d active keys, want %d", round, n, akMaxActive-free)
 				}
+				answers := make([]*client.CreateApiKeyResponse, tries)
 				statuses := make([]int, tries)
-				bodies := make([][]byte, tries)
 				var wg sync.WaitGroup
 				for i := range tries {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						res, err := tg.client(t, key, bearer).CreateApiKeyWithResponse(ctx, client.ApiKeyCreate{Name: fmt.Sprintf("race %d.%d", round, i)})
+						res, err := tg.client(t, key, bearer).CreateApiKeyWithResponse(ctx, nil, client.ApiKeyCreate{Name: fmt.Sprintf("race %d.%d", round, i)})
 						if err != nil {
 							t.Error(err)
 							return
 						}
-						statuses[i], bodies[i] = res.StatusCode(), res.Body
+						answers[i], statuses[i] = res, res.StatusCode()
 					}()
 				}
 				wg.Wait()
 				created := 0
-				for i, s := range statuses {
-					if s == http.StatusCreated {
+				for _, res := range answers {
+					switch {
+					case res == nil: // the call failed, reported above
+					case res.StatusCode() == http.StatusCreated:
 						created++
-						continue
+					default:
+						wantError(t, res.HTTPResponse, res.Body, http.StatusConflict, "conflict")
 					}
-					akWantError(t, "a create that lost the race", s, bodies[i], http.StatusConflict, "conflict")
 				}
 				if created != free {
 					t.Errorf("round %d: %d of %d concurrent creates succeeded with room for %d: %v", round, created, tries, free, statuses)

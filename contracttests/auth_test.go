@@ -12,6 +12,10 @@ import (
 	"github.com/iagente/iagente-sdr/gen/client"
 )
 
+// Who may call the API: a key in either header style, 401 with the
+// envelope for anything else; each organization seeing only its own leads;
+// and the per-key rate limit with its headers.
+
 func TestAuthentication(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
 		ctx := context.Background()
@@ -45,30 +49,24 @@ func TestAuthentication(t *testing.T) {
 		} {
 			t.Run(tc.name+" is 401 on every operation", func(t *testing.T) {
 				c := tg.client(t, tc.key, tc.style)
-				check := func(op string, status int, body []byte) {
-					t.Helper()
-					if status != http.StatusUnauthorized || errorOf(t, body).Error.Code != "unauthorized" {
-						t.Errorf("%s: %d %s", op, status, body)
-					}
-				}
 				l, _ := c.ListLeadsWithResponse(ctx, &client.ListLeadsParams{})
-				check("list", l.StatusCode(), l.Body)
-				cr, _ := c.CreateLeadWithResponse(ctx, client.LeadCreate{Phone: uniquePhone(t)})
-				check("create", cr.StatusCode(), cr.Body)
+				wantError(t, l.HTTPResponse, l.Body, http.StatusUnauthorized, "unauthorized")
+				cr, _ := c.CreateLeadWithResponse(ctx, nil, client.LeadCreate{Phone: uniquePhone(t)})
+				wantError(t, cr.HTTPResponse, cr.Body, http.StatusUnauthorized, "unauthorized")
 				g, _ := c.GetLeadWithResponse(ctx, lead.Id)
-				check("get", g.StatusCode(), g.Body)
+				wantError(t, g.HTTPResponse, g.Body, http.StatusUnauthorized, "unauthorized")
 				u, _ := c.UpdateLeadWithResponse(ctx, lead.Id, client.LeadReplace{Phone: uniquePhone(t)})
-				check("update", u.StatusCode(), u.Body)
+				wantError(t, u.HTTPResponse, u.Body, http.StatusUnauthorized, "unauthorized")
 				p, _ := c.PatchLeadWithResponse(ctx, lead.Id, client.LeadPatch{})
-				check("patch", p.StatusCode(), p.Body)
+				wantError(t, p.HTTPResponse, p.Body, http.StatusUnauthorized, "unauthorized")
 				d, _ := c.DeleteLeadWithResponse(ctx, lead.Id)
-				check("delete", d.StatusCode(), d.Body)
+				wantError(t, d.HTTPResponse, d.Body, http.StatusUnauthorized, "unauthorized")
 			})
 		}
 
 		t.Run("a 401 says how to authenticate", func(t *testing.T) {
 			res, body := tg.raw(t, "", http.MethodGet, "/leads", "", nil)
-			e := wantError(t, res.StatusCode, body, http.StatusUnauthorized, "unauthorized")
+			e := wantError(t, res, body, http.StatusUnauthorized, "unauthorized")
 			if !strings.Contains(e.Error.Message, "Bearer") || res.Header.Get("WWW-Authenticate") == "" {
 				t.Errorf("message %q, WWW-Authenticate %q", e.Error.Message, res.Header.Get("WWW-Authenticate"))
 			}
@@ -88,13 +86,13 @@ func TestTenantIsolation(t *testing.T) {
 		lead := createLead(t, a, client.LeadCreate{Phone: uniquePhone(t)})
 
 		g, _ := b.GetLeadWithResponse(ctx, lead.Id)
-		wantError(t, g.StatusCode(), g.Body, http.StatusNotFound, "not_found")
+		wantError(t, g.HTTPResponse, g.Body, http.StatusNotFound, "not_found")
 		u, _ := b.UpdateLeadWithResponse(ctx, lead.Id, client.LeadReplace{Phone: uniquePhone(t)})
-		wantError(t, u.StatusCode(), u.Body, http.StatusNotFound, "not_found")
+		wantError(t, u.HTTPResponse, u.Body, http.StatusNotFound, "not_found")
 		p, _ := b.PatchLeadWithResponse(ctx, lead.Id, client.LeadPatch{LeadScore: ptr(int32(1))})
-		wantError(t, p.StatusCode(), p.Body, http.StatusNotFound, "not_found")
+		wantError(t, p.HTTPResponse, p.Body, http.StatusNotFound, "not_found")
 		d, _ := b.DeleteLeadWithResponse(ctx, lead.Id)
-		wantError(t, d.StatusCode(), d.Body, http.StatusNotFound, "not_found")
+		wantError(t, d.HTTPResponse, d.Body, http.StatusNotFound, "not_found")
 
 		for _, params := range []client.ListLeadsParams{{PerPage: ptr(int32(100))}, {Phone: ptr(lead.Phone)}} {
 			l := list(t, b, params)
@@ -139,7 +137,7 @@ func TestRateLimit(t *testing.T) {
 				}
 				resets = append(resets, h.Get("X-RateLimit-Reset"))
 			}
-			res, err := c.CreateLeadWithResponse(ctx, client.LeadCreate{Phone: uniquePhone(t)})
+			res, err := c.CreateLeadWithResponse(ctx, nil, client.LeadCreate{Phone: uniquePhone(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +146,7 @@ func TestRateLimit(t *testing.T) {
 				t.Logf("the minute window rolled over during attempt %d; again", attempt)
 				continue
 			}
-			wantError(t, res.StatusCode(), res.Body, http.StatusTooManyRequests, "rate_limit_exceeded")
+			wantError(t, res.HTTPResponse, res.Body, http.StatusTooManyRequests, "rate_limit_exceeded")
 			retry, err := strconv.Atoi(h.Get("Retry-After"))
 			if err != nil || retry < 1 || retry > 60 {
 				t.Errorf("Retry-After %q, want 1..60 seconds", h.Get("Retry-After"))

@@ -60,7 +60,7 @@ func TestBadInput(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(op.method+" "+tc.name, func(t *testing.T) {
 					res, body := tg.raw(t, key, op.method, op.path, tc.contentType, []byte(tc.body))
-					wantError(t, res.StatusCode, body, tc.status, tc.code)
+					wantError(t, res, body, tc.status, tc.code)
 				})
 			}
 		}
@@ -74,7 +74,7 @@ func TestBadInput(t *testing.T) {
 		t.Run("422 details name every offending field", func(t *testing.T) {
 			res, body := tg.raw(t, key, http.MethodPost, "/leads", "application/json",
 				[]byte(`{"phone":"12","email":"nope","lead_score":101,"temperature":"boiling","extra":1,"deal_value":-1,"company_name":5}`))
-			e := wantError(t, res.StatusCode, body, 422, "validation_error")
+			e := wantError(t, res, body, 422, "validation_error")
 			want := map[string]string{
 				"phone":        "must have 10 to 15 digits",
 				"email":        "must be a valid e-mail address",
@@ -98,18 +98,18 @@ func TestBadInput(t *testing.T) {
 		t.Run("bad path ids are 400", func(t *testing.T) {
 			for _, id := range []string{"abc", "0", "-1", "1.5", "99999999999999999999", "%00", "%ff"} {
 				res, body := tg.raw(t, key, http.MethodGet, "/leads/"+id, "", nil)
-				wantError(t, res.StatusCode, body, http.StatusBadRequest, "bad_request")
+				wantError(t, res, body, http.StatusBadRequest, "bad_request")
 			}
 		})
 
 		t.Run("invalid UTF-8 in the query is 400", func(t *testing.T) {
 			res, body := tg.raw(t, key, http.MethodGet, "/leads?email=%ff%fe@x.com", "", nil)
-			wantError(t, res.StatusCode, body, http.StatusBadRequest, "bad_request")
+			wantError(t, res, body, http.StatusBadRequest, "bad_request")
 		})
 
 		t.Run("unknown route is 404 with the envelope", func(t *testing.T) {
 			res, body := tg.raw(t, key, http.MethodGet, "/no-such-thing", "", nil)
-			wantError(t, res.StatusCode, body, http.StatusNotFound, "not_found")
+			wantError(t, res, body, http.StatusNotFound, "not_found")
 		})
 
 		t.Run("wrong method is 405 with Allow", func(t *testing.T) {
@@ -119,7 +119,7 @@ func TestBadInput(t *testing.T) {
 				{http.MethodPost, fmt.Sprintf("/leads/%d", victim.Id), "PATCH"},
 			} {
 				res, body := tg.raw(t, key, tc.method, tc.path, "application/json", []byte(`{}`))
-				wantError(t, res.StatusCode, body, http.StatusMethodNotAllowed, "method_not_allowed")
+				wantError(t, res, body, http.StatusMethodNotAllowed, "method_not_allowed")
 				if !strings.Contains(res.Header.Get("Allow"), tc.allow) {
 					t.Errorf("%s %s: Allow %q lacks %s", tc.method, tc.path, res.Header.Get("Allow"), tc.allow)
 				}

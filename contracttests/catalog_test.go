@@ -4,18 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"gopkg.in/yaml.v3"
-
 	"github.com/iagente/iagente-sdr/impl"
+	"gopkg.in/yaml.v3"
 )
 
 // The event catalog is written twice: openapi/webhooks.yaml (OpenAPI 3.1
@@ -23,6 +24,10 @@ import (
 // $refs into webhooks.yaml). These tests keep the two, the REST spec's
 // EventType enum and impl.EventTypes telling the same story, and check
 // that the server publishes the files as written.
+//
+// They also hold the strict validator the event tests check deliveries
+// with: the catalog's schemas with every listed object closed, so that a
+// field the server sends without documenting it fails.
 
 // evWebhooksFile is the part of webhooks.yaml the cross-checks read.
 type evWebhooksFile struct {
@@ -379,4 +384,222 @@ func TestEventCatalogServed(t *testing.T) {
 			walk(v)
 		})
 	})
+}
+
+var (
+	evCatalogOnce sync.Once
+	evCatalogDoc  *openapi3.T
+	evCatalogErr  error
+
+	evStrictMu    sync.Mutex
+	evStrictCache = map[string]*openapi3.Schema{}
+)
+
+// evCatalog returns webhooks.yaml loaded with kin-openapi, its references
+// into openapi.yaml resolved. It is shared: never modify it.
+func evCatalog(t testing.TB) *openapi3.T {
+	t.Helper()
+	evCatalogOnce.Do(func() {
+		loader := openapi3.NewLoader()
+		loader.IsExternalRefsAllowed = true
+		evCatalogDoc, evCatalogErr = loader.LoadFromFile("../openapi/webhooks.yaml")
+	})
+	if evCatalogErr != nil {
+		t.Fatalf("load openapi/webhooks.yaml: %v", evCatalogErr)
+	}
+	return evCatalogDoc
+}
+
+// evOperation is the catalog's POST for event.
+func evOperation(t testing.TB, event string) *openapi3.Operation {
+	t.Helper()
+	item := evCatalog(t).Webhooks[event]
+	if item == nil || item.Post == nil {
+		t.Fatalf("webhooks.yaml has no POST for event %q", event)
+	}
+	return item.Post
+}
+
+// evStrictSchema returns a strict copy of the body schema of event: every
+// object schema with properties and no additionalProperties of its own
+// refuses properties it does not list. The copy is made once per event.
+func evStrictSchema(t testing.TB, event string) *openapi3.Schema {
+	t.Helper()
+	evStrictMu.Lock()
+	defer evStrictMu.Unlock()
+	if s, ok := evStrictCache[event]; ok {
+		return s
+	}
+	op := evOperation(t, event)
+	if op.RequestBody == nil || op.RequestBody.Value == nil {
+		t.Fatalf("webhooks.yaml: %s has no requestBody", event)
+	}
+	mt := op.RequestBody.Value.Content["application/json"]
+	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
+		t.Fatalf("webhooks.yaml: %s has no application/json schema", event)
+	}
+	s := evStrictCopy(mt.Schema.Value, map[*openapi3.Schema]*openapi3.Schema{})
+	evStrictCache[event] = s
+	return s
+}
+
+// evStrictCopy deep-copies s, closing every object that lists properties
+// and says nothing about others. seen maps each original to its copy, so
+// a schema reached twice is copied once and a cycle ends.
+func evStrictCopy(s *openapi3.Schema, seen map[*openapi3.Schema]*openapi3.Schema) *openapi3.Schema {
+	if s == nil {
+		return nil
+	}
+	if c, ok := seen[s]; ok {
+		return c
+	}
+	c := new(openapi3.Schema)
+	seen[s] = c
+	*c = *s
+	ref := func(r *openapi3.SchemaRef) *openapi3.SchemaRef {
+		if r == nil {
+			return nil
+		}
+		out := *r
+		out.Value = evStrictCopy(r.Value, seen)
+		return &out
+	}
+	refs := func(rs openapi3.SchemaRefs) openapi3.SchemaRefs {
+		if rs == nil {
+			return nil
+		}
+		out := make(openapi3.SchemaRefs, len(rs))
+		for i, r := range rs {
+			out[i] = ref(r)
+		}
+		return out
+	}
+	schemas := func(m openapi3.Schemas) openapi3.Schemas {
+		if m == nil {
+			return nil
+		}
+		out := make(openapi3.Schemas, len(m))
+		for k, r := range m {
+			out[k] = ref(r)
+		}
+		return out
+	}
+	c.OneOf, c.AnyOf, c.AllOf, c.PrefixItems = refs(s.OneOf), refs(s.AnyOf), refs(s.AllOf), refs(s.PrefixItems)
+	c.Not, c.Items, c.Contains, c.PropertyNames = ref(s.Not), ref(s.Items), ref(s.Contains), ref(s.PropertyNames)
+	c.If, c.Then, c.Else, c.ContentSchema = ref(s.If), ref(s.Then), ref(s.Else), ref(s.ContentSchema)
+	c.Properties, c.PatternProperties = schemas(s.Properties), schemas(s.PatternProperties)
+	c.DependentSchemas, c.Defs = schemas(s.DependentSchemas), schemas(s.Defs)
+	c.AdditionalProperties.Schema = ref(s.AdditionalProperties.Schema)
+	c.UnevaluatedItems.Schema = ref(s.UnevaluatedItems.Schema)
+	c.UnevaluatedProperties.Schema = ref(s.UnevaluatedProperties.Schema)
+	if len(c.Properties) > 0 && c.AdditionalProperties.Has == nil && c.AdditionalProperties.Schema == nil {
+		closed := false
+		c.AdditionalProperties.Has = &closed
+	}
+	return c
+}
+
+// evValidateBody checks body against the strict schema of event.
+func evValidateBody(t testing.TB, event string, body []byte) error {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("not JSON: %w", err)
+	}
+	return evStrictSchema(t, event).VisitJSON(v, openapi3.MultiErrors())
+}
+
+// evValidateHeaders checks a delivery's headers against the header
+// parameters of event: the required ones present, every value matching its
+// schema.
+func evValidateHeaders(t testing.TB, event string, h http.Header) []string {
+	t.Helper()
+	var problems []string
+	for _, p := range evOperation(t, event).Parameters {
+		if p == nil || p.Value == nil || p.Value.In != openapi3.ParameterInHeader {
+			continue
+		}
+		name := p.Value.Name
+		vs := h.Values(name)
+		if len(vs) == 0 {
+			if p.Value.Required {
+				problems = append(problems, fmt.Sprintf("required header %s is missing", name))
+			}
+			continue
+		}
+		if len(vs) > 1 {
+			problems = append(problems, fmt.Sprintf("header %s is sent %d times: %q", name, len(vs), vs))
+		}
+		if p.Value.Schema != nil && p.Value.Schema.Value != nil {
+			if err := p.Value.Schema.Value.VisitJSON(vs[0], openapi3.MultiErrors()); err != nil {
+				problems = append(problems, fmt.Sprintf("header %s: %q: %v", name, vs[0], err))
+			}
+		}
+	}
+	return problems
+}
+
+// TestWebhookEventStrictValidator makes sure the validator is strict: a
+// body with a field the catalog does not list fails, at the top and inside
+// data, while the catalog's own shape passes.
+func TestWebhookEventStrictValidator(t *testing.T) {
+	lead := map[string]any{
+		"id": 1, "phone": "5511999999999", "name": nil, "email": nil, "company_name": nil,
+		"temperature": "cold", "lead_score": 0, "deal_value": nil,
+		"created_at": "2026-03-13T14:02:11Z", "updated_at": "2026-03-13T14:02:11Z",
+	}
+	env := func(mut func(e map[string]any, data map[string]any)) []byte {
+		data := map[string]any{}
+		for k, v := range lead {
+			data[k] = v
+		}
+		e := map[string]any{"id": "evt_0123456789abcdef01234567", "event": "lead.created", "created_at": "2026-03-13T14:02:11Z", "data": data}
+		if mut != nil {
+			mut(e, data)
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if err := evValidateBody(t, impl.EventLeadCreated, env(nil)); err != nil {
+		t.Fatalf("a valid lead.created envelope fails: %v", err)
+	}
+	for name, mut := range map[string]func(e, d map[string]any){
+		"unknown field in data":         func(_, d map[string]any) { d["organization_id"] = 1 },
+		"unknown field in the envelope": func(e, _ map[string]any) { e["webhook_id"] = 1 },
+		"wrong event":                   func(e, _ map[string]any) { e["event"] = "lead.updated" },
+		"bad id":                        func(e, _ map[string]any) { e["id"] = "evt_XYZ" },
+		"missing data field":            func(_, d map[string]any) { delete(d, "email") },
+		"null where not nullable":       func(_, d map[string]any) { d["phone"] = nil },
+		"bad created_at":                func(e, _ map[string]any) { e["created_at"] = "yesterday" },
+	} {
+		if err := evValidateBody(t, impl.EventLeadCreated, env(mut)); err == nil {
+			t.Errorf("%s: the strict validator accepts it", name)
+		}
+	}
+	// The shared document is left as it was: Lead there is still open.
+	lr := evOperation(t, impl.EventLeadCreated).RequestBody.Value.Content["application/json"].Schema.Value.Properties["data"].Value
+	if lr.AdditionalProperties.Has != nil {
+		t.Errorf("the strict copy changed the loaded catalog: Lead has additionalProperties %v", *lr.AdditionalProperties.Has)
+	}
+
+	h := http.Header{}
+	h.Set("User-Agent", "IAGENTE-Webhooks/1.0")
+	h.Set("X-Webhook-Event", "lead.created")
+	h.Set("X-Webhook-Id", "msg_0123456789abcdef01234567")
+	h.Set("X-Webhook-Timestamp", "1773410531")
+	h.Set("X-Webhook-Signature", "sha256="+strings.Repeat("ab", 32))
+	h.Set("webhook-id", "msg_0123456789abcdef01234567")
+	h.Set("webhook-timestamp", "1773410531")
+	h.Set("webhook-signature", "v1,abc=")
+	if p := evValidateHeaders(t, impl.EventLeadCreated, h); len(p) != 0 {
+		t.Errorf("valid headers fail: %v", p)
+	}
+	h.Set("X-Webhook-Id", "msg_nothex")
+	h.Del("webhook-signature")
+	if p := evValidateHeaders(t, impl.EventLeadCreated, h); len(p) != 2 {
+		t.Errorf("a bad X-Webhook-Id and a missing webhook-signature gave %d problems, want 2: %v", len(p), p)
+	}
 }

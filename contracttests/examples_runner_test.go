@@ -156,9 +156,10 @@ type exampleRun struct {
 // seeds.
 func (s *exampleServer) newExampleRun(t *testing.T, set *samples.Set) *exampleRun {
 	t.Helper()
-	k, key := s.tg.issueKey(t, "Exemplos "+t.Name())
-	wa, rcs := s.tg.seedMessaging(t, k.OrganizationID)
-	return &exampleRun{t: t, s: s, ops: specOps(t), set: set, key: key, keyID: k.ID, orgID: k.OrganizationID,
+	// Grey-box: an organization of its own, with the messaging `make run` seeds.
+	org := s.tg.seed(t).Organization(t, "Exemplos "+t.Name())
+	wa, rcs := s.tg.seed(t).Messaging(t, org.ID)
+	return &exampleRun{t: t, s: s, ops: specOps(t), set: set, key: org.Key, keyID: org.KeyID, orgID: org.ID,
 		integrations: map[string]int64{"whatsapp": wa.ID, "rcs": rcs.ID}, receiver: s.receiverBase + "/webhook",
 		bound: map[string]bool{}}
 }
@@ -415,6 +416,17 @@ func (r *exampleRun) call(op *specOp, params map[string]string, body json.RawMes
 
 func (r *exampleRun) send(method, path, key string, body json.RawMessage, lang string) (int, []byte) {
 	r.t.Helper()
+	var headers map[string]string
+	if lang != "" {
+		headers = map[string]string{"Accept-Language": lang}
+	}
+	return r.sendWith(method, path, key, body, headers)
+}
+
+// sendWith sends a request with headers of the caller's besides the key
+// and the JSON Content-Type (which headers may replace).
+func (r *exampleRun) sendWith(method, path, key string, body json.RawMessage, headers map[string]string) (int, []byte) {
+	r.t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, r.s.tg.baseURL+path, bytes.NewReader(body))
 	if err != nil {
 		r.t.Fatal(err)
@@ -425,8 +437,8 @@ func (r *exampleRun) send(method, path, key string, body json.RawMessage, lang s
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if lang != "" {
-		req.Header.Set("Accept-Language", lang)
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	res, err := (&http.Client{Transport: newValidatingTransport(r.t, r.s.tg.baseURL)}).Do(req)
 	if err != nil {

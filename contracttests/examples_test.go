@@ -37,8 +37,10 @@ import (
 // error, and a provider refusing a message (the sandbox never refuses; the
 // WhatsApp contract tests cause it with the fake Graph API).
 var unprovokable = map[string]string{
-	"internal": "an internal error cannot be caused from outside",
-	"refused":  "the sandbox provider never refuses a message (whatsapp_test.go covers send_failed with the fake Graph API)",
+	"internal":    "an internal error cannot be caused from outside",
+	"refused":     "the sandbox provider never refuses a message (whatsapp_test.go covers send_failed with the fake Graph API)",
+	"unavailable": "needs the database down (impl/app/outage_test.go takes it down)",
+	"inProgress":  "needs a request still running under the same key (idempotency_crash_test.go holds one)",
 }
 
 // volatile fields differ between the example and any real answer.
@@ -226,6 +228,26 @@ func (r *exampleRun) provoke(ex responseExample) (int, []byte) {
 		}
 		delete(obj, field)
 		return r.call(op, b.params, mustJSON(r.t, obj), "")
+	}
+	switch {
+	case ex.status == http.StatusRequestHeaderFieldsTooLarge:
+		// Over the 16 KiB the URL and headers may take.
+		return r.sendWith(op.method, fillPath(op.path, exampleParams()), r.key, req.Body,
+			map[string]string{"X-Padding": strings.Repeat("a", 17<<10)})
+	case ex.status == http.StatusUnsupportedMediaType && ex.name == "latin1":
+		b, body := valid()
+		return r.sendWith(op.method, fillPath(op.path, b.params), r.key, body,
+			map[string]string{"Content-Type": "application/json; charset=latin1"})
+	case ex.name == "keyReused":
+		// The key first goes with another request (a POST /leads of its
+		// own), then with this one.
+		key := map[string]string{"Idempotency-Key": "exemplo-" + strconv.FormatInt(r.keyID, 10) + "-" + op.id}
+		other := mustJSON(r.t, map[string]string{"phone": uniquePhone(r.t)})
+		if status, out := r.sendWith(http.MethodPost, "/leads", r.key, other, key); status != http.StatusCreated {
+			r.t.Fatalf("the first request with the key: %d %s", status, out)
+		}
+		b, body := valid()
+		return r.sendWith(op.method, fillPath(op.path, b.params), r.key, body, key)
 	}
 	switch ex.name {
 	case "missing":
@@ -438,7 +460,7 @@ func snake(camel string) string {
 // request a minute: the second answer is the 429.
 func (r *exampleRun) rateLimited(limited *target, op *specOp) (int, []byte) {
 	r.t.Helper()
-	_, key := limited.issueKey(r.t, "limited")
+	key := limited.seed(r.t).Organization(r.t, "limited").Key
 	path := fillPath(op.path, op.pathParamExamples())
 	lr := &exampleRun{t: r.t, s: &exampleServer{tg: limited}}
 	lr.send(op.method, path, key, nil, "")

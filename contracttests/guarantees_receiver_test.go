@@ -3,126 +3,33 @@ package contracttests
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
+	"strconv"
 	"testing"
 	"time"
-
-	webhooksig "github.com/iagente/iagente-sdr/impl/delivery"
 )
 
-// guaranteesReceiver is a webhook receiver that counts what it is sent: per
-// X-Webhook-Id (one delivery) and per envelope event id (one event). It
-// verifies every signature and answers 200 after an optional delay.
-type guaranteesReceiver struct {
-	srv   *httptest.Server
-	delay time.Duration
+// The delivery-guarantee tests deliver to a reference receiver
+// (mocks/webhookreceiver), which checks every signature with its own code,
+// and count what it was sent from its attempt log.
 
-	mu          sync.Mutex
-	secret      string
-	byMessage   map[string]int   // X-Webhook-Id -> times received
-	byEvent     map[string]int   // envelope id -> times received
-	leadOfEvent map[string]int64 // envelope id -> data.id
-	total       int
-	problems    []string // bad signatures and malformed deliveries
-}
+// guaranteesPath is where the guarantee tests' webhook points.
+const guaranteesPath = "/hook"
 
-func newGuaranteesReceiver(t testing.TB, delay time.Duration) *guaranteesReceiver {
+// newGuaranteesReceiver starts a reference receiver that answers a valid
+// delivery after delay. It accepts nothing until it is given the webhook's
+// secret (SetSecrets), which must happen before any event is written.
+func newGuaranteesReceiver(t testing.TB, delay time.Duration) *receiver {
 	t.Helper()
-	r := &guaranteesReceiver{
-		delay:       delay,
-		byMessage:   map[string]int{},
-		byEvent:     map[string]int{},
-		leadOfEvent: map[string]int64{},
-	}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serveHTTP))
-	t.Cleanup(r.srv.Close)
+	r := startReceiver(t, guaranteesPath)
+	r.SetDelay(delay)
 	return r
 }
 
-// URL is where the webhook points.
-func (r *guaranteesReceiver) URL() string { return r.srv.URL + "/hook" }
-
-// setSecret gives the receiver the webhook's signing secret; it must be
-// called before any event is written.
-func (r *guaranteesReceiver) setSecret(s string) {
-	r.mu.Lock()
-	r.secret = s
-	r.mu.Unlock()
-}
-
-func (r *guaranteesReceiver) problem(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.problems) < 1000 {
-		r.problems = append(r.problems, fmt.Sprintf(format, args...))
-	}
-}
-
-func (r *guaranteesReceiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		// The sender went away mid-request (e.g. killed): not a delivery.
-		return
-	}
-	msgID := req.Header.Get("X-Webhook-Id")
-	sig := req.Header.Get("X-Webhook-Signature")
-	r.mu.Lock()
-	secret := r.secret
-	r.mu.Unlock()
-	if req.Method != http.MethodPost || req.URL.Path != "/hook" {
-		r.problem("unexpected request %s %s", req.Method, req.URL.Path)
-		http.Error(w, "not here", http.StatusNotFound)
-		return
-	}
-	if secret == "" || !webhooksig.VerifySignature(secret, body, sig) {
-		r.problem("bad X-Webhook-Signature %q on delivery %q: %s", sig, msgID, body)
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	var env struct {
-		ID    string `json:"id"`
-		Event string `json:"event"`
-		Data  struct {
-			ID int64 `json:"id"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil || env.ID == "" || msgID == "" {
-		r.problem("malformed delivery %q (%v): %s", msgID, err, body)
-		http.Error(w, "malformed", http.StatusBadRequest)
-		return
-	}
-	if env.Event != "lead.created" || req.Header.Get("X-Webhook-Event") != env.Event || env.Data.ID == 0 {
-		r.problem("unexpected delivery %q (X-Webhook-Event %q): %s", msgID, req.Header.Get("X-Webhook-Event"), body)
-		http.Error(w, "unexpected", http.StatusBadRequest)
-		return
-	}
-	r.mu.Lock()
-	r.byMessage[msgID]++
-	r.byEvent[env.ID]++
-	r.leadOfEvent[env.ID] = env.Data.ID
-	r.total++
-	r.mu.Unlock()
-	if r.delay > 0 {
-		select {
-		case <-time.After(r.delay):
-		case <-req.Context().Done():
-			return
-		}
-	}
-	w.WriteHeader(http.StatusOK)
-}
-
-// distinctEvents is how many different events were received.
-func (r *guaranteesReceiver) distinctEvents() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.byEvent)
-}
-
-// guaranteesReceived is a snapshot of a receiver's counts.
+// guaranteesReceived is what a receiver was sent, counted per X-Webhook-Id
+// (one delivery) and per envelope id (one event). A request counts once it
+// has arrived whole and verified, whether or not the sender waited for the
+// answer: a server killed mid-delivery has still delivered.
 type guaranteesReceived struct {
 	total           int              // requests counted as deliveries
 	events          int              // distinct envelope ids
@@ -131,39 +38,71 @@ type guaranteesReceived struct {
 	dupMessages     int              // X-Webhook-Ids received more than once
 	leads           map[int64]string // lead id -> its event id
 	eventsPerLead   map[int64]int    // lead id -> distinct events for it
-	problems        []string
+	byMessage       map[string]int   // X-Webhook-Id -> times received
+	byEvent         map[string]int   // envelope id -> times received
+	problems        []string         // requests that are not valid lead.created deliveries
 	maxEventRepeats int
 }
 
-func (r *guaranteesReceiver) snapshot() guaranteesReceived {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// guaranteesTally counts the receiver's attempts so far.
+func guaranteesTally(r *receiver) guaranteesReceived {
 	s := guaranteesReceived{
-		total: r.total, events: len(r.byEvent), messages: len(r.byMessage),
 		leads: map[int64]string{}, eventsPerLead: map[int64]int{},
-		problems: append([]string(nil), r.problems...),
+		byMessage: map[string]int{}, byEvent: map[string]int{},
 	}
-	for id, n := range r.byEvent {
+	problem := func(format string, args ...any) {
+		if len(s.problems) < 1000 {
+			s.problems = append(s.problems, fmt.Sprintf(format, args...))
+		}
+	}
+	leadOfEvent := map[string]int64{}
+	for _, a := range r.AttemptLog() {
+		if n, err := strconv.Atoi(a.Header.Get("Content-Length")); err == nil && len(a.Body) < n {
+			continue // the sender went away mid-request (killed): not a delivery
+		}
+		msgID := a.Header.Get("X-Webhook-Id")
+		if a.Method != http.MethodPost || a.Path != guaranteesPath {
+			problem("unexpected request %s %s", a.Method, a.Path)
+			continue
+		}
+		if !a.Verified || a.Problem != "" {
+			problem("delivery %q refused by the reference receiver (%s): %s", msgID, a.Problem, a.Body)
+			continue
+		}
+		var env struct {
+			ID    string `json:"id"`
+			Event string `json:"event"`
+			Data  struct {
+				ID int64 `json:"id"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(a.Body, &env); err != nil || env.ID == "" || msgID == "" {
+			problem("malformed delivery %q (%v): %s", msgID, err, a.Body)
+			continue
+		}
+		if env.Event != "lead.created" || a.Header.Get("X-Webhook-Event") != env.Event || env.Data.ID == 0 {
+			problem("unexpected delivery %q (X-Webhook-Event %q): %s", msgID, a.Header.Get("X-Webhook-Event"), a.Body)
+			continue
+		}
+		s.byMessage[msgID]++
+		s.byEvent[env.ID]++
+		leadOfEvent[env.ID] = env.Data.ID
+		s.total++
+	}
+	s.events, s.messages = len(s.byEvent), len(s.byMessage)
+	for id, n := range s.byEvent {
 		if n > 1 {
 			s.dupEvents++
 		}
 		s.maxEventRepeats = max(s.maxEventRepeats, n)
-		lead := r.leadOfEvent[id]
+		lead := leadOfEvent[id]
 		s.leads[lead] = id
 		s.eventsPerLead[lead]++
 	}
-	for _, n := range r.byMessage {
+	for _, n := range s.byMessage {
 		if n > 1 {
 			s.dupMessages++
 		}
 	}
 	return s
-}
-
-// eventCount is how many times the event was received, and whether it was.
-func (r *guaranteesReceiver) eventCount(eventID string) (int, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n, ok := r.byEvent[eventID]
-	return n, ok
 }

@@ -22,12 +22,18 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/gen/client"
-	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
-	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/contract"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 )
+
+// TestMain removes, when the package's tests end, the server binary the
+// delivery-guarantee tests build on first use.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	guaranteesRemoveBinary()
+	os.Exit(code)
+}
 
 // target is one server the suite runs against.
 type target struct {
@@ -35,15 +41,15 @@ type target struct {
 	baseURL string // ends in /api/v1
 	key     string // a key of the main organization
 
-	// In-process targets only: the service, its database URL and the main
-	// organization's id.
-	app   *app.App
-	dbURL string
-	orgID int64
+	// In-process targets only: the way into the database (tests get it
+	// from tg.seed), its URL and the main organization's id.
+	seeder *seeder
+	dbURL  string
+	orgID  int64
 }
 
 // remote reports whether the target is a server the suite did not start.
-func (tg *target) remote() bool { return tg.app == nil }
+func (tg *target) remote() bool { return tg.seeder == nil }
 
 // forEachTarget runs fn as a subtest per target.
 func forEachTarget(t *testing.T, fn func(t *testing.T, tg *target)) {
@@ -62,6 +68,32 @@ func forEachTarget(t *testing.T, fn func(t *testing.T, tg *target)) {
 		t.Run(db.Name, func(t *testing.T) {
 			fn(t, startInProcess(t, db.URL, app.DefaultRatePerMinute*1000, app.DefaultRatePerDay*1000))
 		})
+	}
+}
+
+// Why a test runs only against servers it starts itself.
+const (
+	needsLoopback = "needs the in-process server: a remote server cannot deliver to this machine's loopback receivers"
+	needsFakes    = "points the server at a fake Graph API, which only an in-process target can do"
+)
+
+// skipRemote skips the test, saying why, when the suite runs against a
+// remote server.
+func skipRemote(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CONTRACT_BASE_URL") != "" {
+		t.Skip(why)
+	}
+}
+
+// forEachDatabase runs fn as a subtest per database, for tests that start
+// in-process servers of their own, configured in ways no remote server can
+// be (why): under CONTRACT_BASE_URL they skip.
+func forEachDatabase(t *testing.T, why string, fn func(t *testing.T, db sqlstoretest.Database)) {
+	t.Helper()
+	skipRemote(t, why)
+	for _, db := range sqlstoretest.Databases(t) {
+		t.Run(db.Name, func(t *testing.T) { fn(t, db) })
 	}
 }
 
@@ -94,33 +126,24 @@ func startInProcessWith(t testing.TB, dbURL string, configure func(*app.Config))
 		}
 		a.Close()
 	})
-	tg := &target{name: "in-process", baseURL: srv.URL + "/api/v1", app: a, dbURL: dbURL}
-	k, plain := tg.issueKey(t, "Org A")
-	tg.key, tg.orgID = plain, k.OrganizationID
-	tg.seedMessaging(t, tg.orgID)
+	seed := &seeder{stores: a.Stores}
+	tg := &target{name: "in-process", baseURL: srv.URL + "/api/v1", seeder: seed, dbURL: dbURL}
+	main := seed.Organization(t, "Org A")
+	tg.key, tg.orgID = main.Key, main.ID
+	// What `serve --dev` gives a new installation, so the API reference's
+	// examples run verbatim.
+	seed.Messaging(t, tg.orgID)
 	return tg
 }
 
-// seedMessaging gives an organization what `serve --dev` gives a new
-// installation, so the API reference's examples run verbatim.
-func (tg *target) seedMessaging(t testing.TB, orgID int64) (whatsApp, rcs *impl.Integration) {
-	t.Helper()
-	whatsApp, rcs, err := app.SeedMessaging(context.Background(), tg.app.Stores, orgID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return whatsApp, rcs
-}
-
-// newOrg creates an organization and returns a key of it. On a remote
-// target it returns CONTRACT_API_KEY_B or skips the test.
+// newOrg returns a key of another organization. On a remote target it is
+// CONTRACT_API_KEY_B, or the test skips.
 func (tg *target) newOrg(t testing.TB, name string) string {
 	t.Helper()
 	if tg.remote() {
 		return envOrSkip(t, "CONTRACT_API_KEY_B", "a second organization")
 	}
-	_, plain := tg.issueKey(t, name)
-	return plain
+	return tg.seed(t).Organization(t, name).Key
 }
 
 // freshOrg gives a test an empty organization of its own, for assertions on
@@ -133,33 +156,17 @@ func (tg *target) freshOrg(t testing.TB) string {
 	return tg.newOrg(t, t.Name())
 }
 
-// revokedKey returns a key that has been revoked.
+// revokedKey returns a key that has been revoked. On a remote target it is
+// CONTRACT_REVOKED_API_KEY, or the test skips.
 func (tg *target) revokedKey(t testing.TB) string {
 	t.Helper()
 	if tg.remote() {
 		return envOrSkip(t, "CONTRACT_REVOKED_API_KEY", "a revoked key")
 	}
-	k, plain := tg.issueKey(t, "revoked")
-	if err := tg.app.Stores.APIKeys.RevokeAPIKey(context.Background(), k.OrganizationID, k.ID); err != nil {
-		t.Fatal(err)
-	}
-	return plain
-}
-
-// issueKey creates an organization in the in-process target's database and
-// a key for it.
-func (tg *target) issueKey(t testing.TB, orgName string) (*impl.APIKey, string) {
-	t.Helper()
-	ctx := context.Background()
-	org := &impl.Organization{Name: orgName}
-	if err := tg.app.Stores.Organizations.CreateOrganization(ctx, org); err != nil {
-		t.Fatal(err)
-	}
-	k, plain, err := auth.Issue(ctx, tg.app.Stores.APIKeys, org.ID, "contract")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, plain
+	seed := tg.seed(t)
+	org := seed.Organization(t, "revoked")
+	seed.RevokeKey(t, org)
+	return org.Key
 }
 
 func envOrSkip(t testing.TB, name, what string) string {

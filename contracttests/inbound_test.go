@@ -23,6 +23,10 @@ import (
 	"github.com/iagente/iagente-sdr/mocks/graphapi"
 )
 
+// The inbound endpoint Meta's webhooks reach: the subscription handshake,
+// signed messages of every kind stored once and linked to a lead (a new
+// one for a new contact), and refusals that store nothing.
+
 // inboundEnv is an organization with a WhatsApp Cloud API integration that
 // Meta's webhooks can reach.
 type inboundEnv struct {
@@ -35,17 +39,15 @@ type inboundEnv struct {
 
 // newInboundEnv gives the organization orgID (key key) a whatsapp_cloud
 // integration with an app secret and a verify token; the integration keeps
-// only the token's SHA-256.
+// only the token's SHA-256. The API cannot create integrations: it is the
+// seeder's.
 func newInboundEnv(t *testing.T, tg *target, orgID int64, key, secret, verifyToken string) *inboundEnv {
 	t.Helper()
 	sum := sha256.Sum256([]byte(verifyToken))
-	integ := &impl.Integration{OrganizationID: orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
+	integ := tg.seed(t).Integration(t, &impl.Integration{OrganizationID: orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
 		Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000",
 		PhoneNumberID: fmt.Sprintf("10654035224%04d", orgID), AccessToken: "EAAGinboundToken", AppSecret: secret,
-		VerifyTokenHash: sum[:]}
-	if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), integ); err != nil {
-		t.Fatal(err)
-	}
+		VerifyTokenHash: sum[:]})
 	return &inboundEnv{tg: tg, orgID: orgID, key: key, integ: integ, verifyToken: verifyToken}
 }
 
@@ -102,21 +104,6 @@ func inboundRequest(t *testing.T, tg *target, method, u string, header http.Head
 	return res, out
 }
 
-// wantEnvelope checks an error answer from outside the validating
-// transport: its status, that it is the JSON envelope, and its code.
-func wantEnvelope(t *testing.T, status int, body []byte, header http.Header, wantStatus int, code string) {
-	t.Helper()
-	if status != wantStatus {
-		t.Fatalf("status %d, want %d: %s", status, wantStatus, body)
-	}
-	if ct := header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("Content-Type %q, want application/json", ct)
-	}
-	if e := decodeError(t, body); e.Error.Code != code || e.Error.Message == "" {
-		t.Errorf("error %+v, want code %q with a message", e.Error, code)
-	}
-}
-
 // inboundMessages returns the organization's inbound messages (all of
 // them: the tests stay far below a page).
 func inboundMessages(t *testing.T, tg *target, key string) client.MessageList {
@@ -140,22 +127,13 @@ func byProviderID(l client.MessageList, wamid string) []client.Message {
 	return out
 }
 
-func eventCount(t *testing.T, tg *target, orgID int64) int {
-	t.Helper()
-	events, err := tg.app.Stores.Events.FindEvents(context.Background(), orgID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(events)
-}
-
 func wamid(t *testing.T) string {
 	return "wamid.HBgN" + strings.TrimPrefix(uniquePhone(t), "55") + "FQIAEhg"
 }
 
 func TestInboundWhatsAppHandshake(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
-		needsDB(t, tg)
+		seed := tg.seed(t)
 		ctx := context.Background()
 		env := newInboundEnv(t, tg, tg.orgID, tg.key, "handshake-secret", "meu-token-de-verificacao")
 		verify := func(t *testing.T, u, token string) (*http.Response, []byte) {
@@ -181,7 +159,7 @@ func TestInboundWhatsAppHandshake(t *testing.T) {
 		t.Run("wrong token", func(t *testing.T) {
 			for _, token := range []string{"outro-token", env.verifyToken + "x", strings.ToUpper(env.verifyToken)} {
 				res, body := verify(t, env.url(), token)
-				wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusForbidden, "forbidden")
+				wantError(t, res, body, http.StatusForbidden, "forbidden")
 				if strings.Contains(string(body), "1158201444") {
 					t.Errorf("the refusal echoes the challenge: %s", body)
 				}
@@ -189,29 +167,29 @@ func TestInboundWhatsAppHandshake(t *testing.T) {
 		})
 		t.Run("the stored hash is not a token", func(t *testing.T) {
 			res, body := verify(t, env.url(), fmt.Sprintf("%x", env.integ.VerifyTokenHash))
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusForbidden, "forbidden")
+			wantError(t, res, body, http.StatusForbidden, "forbidden")
 		})
 		t.Run("no token", func(t *testing.T) {
 			res, body := inboundRequest(t, tg, http.MethodGet, env.url()+"?hub.mode=subscribe&hub.challenge=1158201444", nil, nil)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusForbidden, "forbidden")
+			wantError(t, res, body, http.StatusForbidden, "forbidden")
 		})
 		t.Run("wrong hub.mode", func(t *testing.T) {
 			q := url.Values{"hub.mode": {"unsubscribe"}, "hub.verify_token": {env.verifyToken}, "hub.challenge": {"1158201444"}}
 			res, body := inboundRequest(t, tg, http.MethodGet, env.url()+"?"+q.Encode(), nil, nil)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusForbidden, "forbidden")
+			wantError(t, res, body, http.StatusForbidden, "forbidden")
 		})
 		t.Run("an integration without a verify token", func(t *testing.T) {
 			// The sandbox integration has none: no token opens it, not even the empty one.
 			for _, token := range []string{"", env.verifyToken} {
 				q := url.Values{"hub.mode": {"subscribe"}, "hub.verify_token": {token}, "hub.challenge": {"1"}}
 				res, body := inboundRequest(t, tg, http.MethodGet, inboundURL(tg, seededWhatsAppID)+"?"+q.Encode(), nil, nil)
-				wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusForbidden, "forbidden")
+				wantError(t, res, body, http.StatusForbidden, "forbidden")
 			}
 		})
 		t.Run("unknown integration", func(t *testing.T) {
 			for _, id := range []string{"987654321", "0", "abc"} {
 				res, body := verify(t, rootURL(tg)+"/inbound/whatsapp/"+id, env.verifyToken)
-				wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusNotFound, "integration_not_found")
+				wantError(t, res, body, http.StatusNotFound, "integration_not_found")
 			}
 		})
 		t.Run("inactive integration", func(t *testing.T) {
@@ -219,27 +197,22 @@ func TestInboundWhatsAppHandshake(t *testing.T) {
 			if res, _ := verify(t, other.url(), other.verifyToken); res.StatusCode != http.StatusOK {
 				t.Fatalf("active: %d", res.StatusCode)
 			}
-			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, tg.orgID, other.integ.ID, false); err != nil {
-				t.Fatal(err)
-			}
+			seed.DisableIntegration(t, tg.orgID, other.integ.ID)
 			res, body := verify(t, other.url(), other.verifyToken)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusNotFound, "integration_not_found")
+			wantError(t, res, body, http.StatusNotFound, "integration_not_found")
 		})
 		t.Run("an RCS integration", func(t *testing.T) {
-			rcs := &impl.Integration{OrganizationID: tg.orgID, Name: "RCS", Channel: impl.ChannelRCS, Provider: impl.ProviderSandbox,
-				Active: true, AppSecret: "s", VerifyTokenHash: env.integ.VerifyTokenHash}
-			if err := tg.app.Stores.Integrations.CreateIntegration(ctx, rcs); err != nil {
-				t.Fatal(err)
-			}
+			rcs := seed.Integration(t, &impl.Integration{OrganizationID: tg.orgID, Name: "RCS", Channel: impl.ChannelRCS, Provider: impl.ProviderSandbox,
+				Active: true, AppSecret: "s", VerifyTokenHash: env.integ.VerifyTokenHash})
 			res, body := verify(t, inboundURL(tg, rcs.ID), env.verifyToken)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusNotFound, "integration_not_found")
+			wantError(t, res, body, http.StatusNotFound, "integration_not_found")
 		})
 	})
 }
 
 func TestInboundWhatsAppMessages(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
-		needsDB(t, tg)
+		seed := tg.seed(t)
 		const secret = "segredo-do-app-a"
 		env := newInboundEnv(t, tg, tg.orgID, tg.key, secret, "token-a")
 		pnid := env.integ.PhoneNumberID
@@ -248,7 +221,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 		t.Run("from a lead", func(t *testing.T) {
 			lead := createLead(t, c, client.LeadCreate{Phone: uniquePhone(t), Name: nullable.NewNullableWithValue("Maria Santos")})
 			id := wamid(t)
-			events := eventCount(t, tg, tg.orgID)
+			events := seed.EventCount(t, tg.orgID)
 			status, body := env.push(t, secret, graphapi.InboundText(pnid, "551130030000", lead.Phone, "Maria do WhatsApp", id, "Oi, tudo bem?", time.Now()))
 			if status != http.StatusOK {
 				t.Fatalf("push: %d %s", status, body)
@@ -274,10 +247,10 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if len(l.Data) != 1 || l.Data[0].Name.MustGet() != "Maria Santos" {
 				t.Errorf("leads with %s: %+v", lead.Phone, l.Data)
 			}
-			if !hasEventFor(eventPayloads(t, tg, tg.orgID, impl.EventMessageReceived), m.Id) {
+			if !hasEventFor(seed.EventPayloads(t, tg.orgID, impl.EventMessageReceived), m.Id) {
 				t.Errorf("no message.received event for message %d", m.Id)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != events+1 {
+			if n := seed.EventCount(t, tg.orgID); n != events+1 {
 				t.Errorf("%d new events, want 1 (message.received only)", n-events)
 			}
 		})
@@ -300,10 +273,10 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if len(got) != 1 || got[0].LeadId.MustGet() != lead.Id || got[0].Phone != phone {
 				t.Fatalf("messages %+v, want one linked to lead %d", got, lead.Id)
 			}
-			if !hasEventFor(eventPayloads(t, tg, tg.orgID, impl.EventMessageReceived), got[0].Id) {
+			if !hasEventFor(seed.EventPayloads(t, tg.orgID, impl.EventMessageReceived), got[0].Id) {
 				t.Errorf("no message.received event for message %d", got[0].Id)
 			}
-			created := eventPayloads(t, tg, tg.orgID, impl.EventLeadCreated)
+			created := seed.EventPayloads(t, tg.orgID, impl.EventLeadCreated)
 			if !hasEventFor(created, lead.Id) {
 				t.Errorf("no lead.created event for lead %d", lead.Id)
 			}
@@ -334,7 +307,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 					t.Fatalf("push %d: %d %s", i+1, status, body)
 				}
 			}
-			events := eventCount(t, tg, tg.orgID)
+			events := seed.EventCount(t, tg.orgID)
 			if status, body := env.push(t, secret, payload); status != http.StatusOK {
 				t.Fatalf("push 3: %d %s", status, body)
 			}
@@ -344,7 +317,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if l := list(t, c, client.ListLeadsParams{Phone: &phone}); len(l.Data) != 1 {
 				t.Errorf("%d leads with %s, want 1", len(l.Data), phone)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != events {
+			if n := seed.EventCount(t, tg.orgID); n != events {
 				t.Errorf("a redelivery wrote %d events", n-events)
 			}
 		})
@@ -394,36 +367,35 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 
 		// nothingStored pushes a request that must be refused and checks that
 		// no message, lead or event came of it.
-		nothingStored := func(t *testing.T, phone, id string, do func() (int, []byte, http.Header), wantStatus int, code string) {
+		nothingStored := func(t *testing.T, phone, id string, do func() (*http.Response, []byte), wantStatus int, code string) {
 			t.Helper()
-			events := eventCount(t, tg, tg.orgID)
-			status, body, header := do()
-			wantEnvelope(t, status, body, header, wantStatus, code)
+			events := seed.EventCount(t, tg.orgID)
+			res, body := do()
+			wantError(t, res, body, wantStatus, code)
 			if got := byProviderID(inboundMessages(t, tg, tg.key), id); len(got) != 0 {
 				t.Errorf("a refused webhook stored %+v", got)
 			}
 			if l := list(t, c, client.ListLeadsParams{Phone: &phone}); len(l.Data) != 0 {
 				t.Errorf("a refused webhook created lead %+v", l.Data)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != events {
+			if n := seed.EventCount(t, tg.orgID); n != events {
 				t.Errorf("a refused webhook wrote %d events", n-events)
 			}
 		}
-		pushed := func(u, secret string, payload []byte) func() (int, []byte, http.Header) {
-			return func() (int, []byte, http.Header) {
+		pushed := func(u, secret string, payload []byte) func() (*http.Response, []byte) {
+			return func() (*http.Response, []byte) {
 				res, err := graphapi.PushInbound(context.Background(), u, secret, payload)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer res.Body.Close()
 				b, _ := io.ReadAll(res.Body)
-				return res.StatusCode, b, res.Header
+				return res, b
 			}
 		}
-		raw := func(header http.Header, payload []byte) func() (int, []byte, http.Header) {
-			return func() (int, []byte, http.Header) {
-				res, body := inboundRequest(t, tg, http.MethodPost, env.url(), header, payload)
-				return res.StatusCode, body, res.Header
+		raw := func(header http.Header, payload []byte) func() (*http.Response, []byte) {
+			return func() (*http.Response, []byte) {
+				return inboundRequest(t, tg, http.MethodPost, env.url(), header, payload)
 			}
 		}
 
@@ -494,7 +466,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					phone, id := uniquePhone(t), wamid(t)
-					status, body := env.push(t, secret, webhook(pnid, phone, "Kim", merged(tc.message, map[string]any{
+					status, body := env.push(t, secret, metaWebhook(pnid, phone, "Kim", merged(tc.message, map[string]any{
 						"from": phone, "id": id, "timestamp": strconv.FormatInt(time.Now().Unix(), 10)})))
 					if status != http.StatusOK {
 						t.Fatalf("push: %d %s", status, body)
@@ -512,8 +484,8 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 
 		t.Run("a sender that is not a phone number", func(t *testing.T) {
 			id := wamid(t)
-			before := eventCount(t, tg, tg.orgID)
-			status, body := env.push(t, secret, webhook(pnid, "12345", "Bot", map[string]any{
+			before := seed.EventCount(t, tg.orgID)
+			status, body := env.push(t, secret, metaWebhook(pnid, "12345", "Bot", map[string]any{
 				"from": "12345", "id": id, "timestamp": "1700000000", "type": "text", "text": map[string]any{"body": "oi"}}))
 			if status != http.StatusOK {
 				t.Fatalf("push: %d %s", status, body)
@@ -521,7 +493,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if got := byProviderID(inboundMessages(t, tg, tg.key), id); len(got) != 0 {
 				t.Errorf("stored %+v", got)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != before {
+			if n := seed.EventCount(t, tg.orgID); n != before {
 				t.Errorf("%d events", n-before)
 			}
 		})
@@ -560,7 +532,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 				return res.JSON200.Meta.Total
 			}
 			before := total()
-			events := eventCount(t, tg, tg.orgID)
+			events := seed.EventCount(t, tg.orgID)
 			for _, state := range []string{"sent", "delivered", "read", "failed"} {
 				status, body := env.push(t, secret, graphapi.StatusUpdate(pnid, "551130030000", phone, wamid(t), state, time.Now()))
 				if status != http.StatusOK {
@@ -573,7 +545,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if l := list(t, c, client.ListLeadsParams{Phone: &phone}); len(l.Data) != 0 {
 				t.Errorf("a status update created lead %+v", l.Data)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != events {
+			if n := seed.EventCount(t, tg.orgID); n != events {
 				t.Errorf("status updates wrote %d events", n-events)
 			}
 		})
@@ -581,7 +553,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 		t.Run("a change for another phone number of the same Meta app", func(t *testing.T) {
 			// Same app secret, another number: not this integration's message.
 			phone := uniquePhone(t)
-			events := eventCount(t, tg, tg.orgID)
+			events := seed.EventCount(t, tg.orgID)
 			status, body := env.push(t, secret, graphapi.InboundText("999999999999999", "551130030001", phone, "Outra", wamid(t), "Oi", time.Now()))
 			if status != http.StatusOK {
 				t.Fatalf("%d %s", status, body)
@@ -589,7 +561,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if l := list(t, c, client.ListLeadsParams{Phone: &phone}); len(l.Data) != 0 {
 				t.Errorf("a message for another number created lead %+v", l.Data)
 			}
-			if n := eventCount(t, tg, tg.orgID); n != events {
+			if n := seed.EventCount(t, tg.orgID); n != events {
 				t.Errorf("a message for another number wrote %d events", n-events)
 			}
 		})
@@ -598,13 +570,14 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			payload := []byte(`{"object":`)
 			h := http.Header{"Content-Type": {"application/json"}, "X-Hub-Signature-256": {graphapi.Sign(secret, payload)}}
 			res, body := inboundRequest(t, tg, http.MethodPost, env.url(), h, payload)
-			wantEnvelope(t, res.StatusCode, body, res.Header, http.StatusBadRequest, "bad_request")
+			wantError(t, res, body, http.StatusBadRequest, "bad_request")
 		})
 
 		t.Run("another organization's integration", func(t *testing.T) {
-			kb, keyB := tg.issueKey(t, "Org B")
+			orgB := seed.Organization(t, "Org B")
+			keyB := orgB.Key
 			const secretB = "segredo-do-app-b"
-			envB := newInboundEnv(t, tg, kb.OrganizationID, keyB, secretB, "token-b")
+			envB := newInboundEnv(t, tg, orgB.ID, keyB, secretB, "token-b")
 			phone, id := uniquePhone(t), wamid(t)
 			payload := graphapi.InboundText(envB.integ.PhoneNumberID, "551130030000", phone, "Bia", id, "Oi B", time.Now())
 
@@ -616,7 +589,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if got := byProviderID(inboundMessages(t, tg, keyB), id); len(got) != 0 {
 				t.Errorf("stored in B with A's secret: %+v", got)
 			}
-			if n := eventCount(t, tg, kb.OrganizationID); n != 0 {
+			if n := seed.EventCount(t, orgB.ID); n != 0 {
 				t.Errorf("B has %d events", n)
 			}
 			// Nor does B's secret open A's.
@@ -642,7 +615,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, res.StatusCode(), res.Body, http.StatusNotFound, "not_found")
+			wantError(t, res.HTTPResponse, res.Body, http.StatusNotFound, "not_found")
 		})
 
 		t.Run("GET and POST only", func(t *testing.T) {
@@ -654,9 +627,9 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 	})
 }
 
-// webhook is a Meta webhook carrying one message of any kind, for kinds the
-// fake's builders do not cover.
-func webhook(phoneNumberID, from, name string, message map[string]any) []byte {
+// metaWebhook is a Meta webhook carrying one message of any kind, for
+// kinds the fake's builders do not cover.
+func metaWebhook(phoneNumberID, from, name string, message map[string]any) []byte {
 	b, err := json.Marshal(map[string]any{
 		"object": "whatsapp_business_account",
 		"entry": []any{map[string]any{

@@ -12,7 +12,7 @@ import (
 // sendWithLanguage sends a JSON request with the given Accept-Language
 // ("" sends none) through the validating transport and decodes the error
 // envelope it answers with.
-func (tg *target) sendWithLanguage(t *testing.T, method, path, acceptLanguage string, body string) (int, envelopeJSON) {
+func (tg *target) sendWithLanguage(t *testing.T, method, path, acceptLanguage string, body string) (int, errorBody) {
 	t.Helper()
 	req, err := http.NewRequest(method, tg.baseURL+path, bytes.NewReader([]byte(body)))
 	if err != nil {
@@ -34,19 +34,11 @@ func (tg *target) sendWithLanguage(t *testing.T, method, path, acceptLanguage st
 	if err != nil {
 		t.Fatal(err)
 	}
-	var e envelopeJSON
+	var e errorBody
 	if err := json.Unmarshal(raw, &e); err != nil {
 		t.Fatalf("%s %s: %d %s: %v", method, path, res.StatusCode, raw, err)
 	}
 	return res.StatusCode, e
-}
-
-type envelopeJSON struct {
-	Error struct {
-		Code    string              `json:"code"`
-		Message string              `json:"message"`
-		Details map[string][]string `json:"details"`
-	} `json:"error"`
 }
 
 // Field messages are Brazilian Portuguese by default, as in the API

@@ -3,7 +3,10 @@ package contracttests
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +17,80 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/mocks/graphapi"
 )
+
+// Messages, whatever their channel: the answer to a send, the history
+// (GET /messages, paged and filtered), one message by id, and the
+// organizations' messaging kept apart.
+
+// mustCreated checks a send's 201 answer: the Location header names the
+// message, and the message is stored as sent with a provider id.
+func mustCreated(t *testing.T, tg *target, key string, res *http.Response, body []byte) client.Message {
+	t.Helper()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("want 201, got %d: %s", res.StatusCode, body)
+	}
+	var m client.Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("decode message: %v: %s", err, body)
+	}
+	loc := res.Header.Get("Location")
+	if !strings.HasSuffix(loc, fmt.Sprintf("/messages/%d", m.Id)) {
+		t.Errorf("Location %q does not name message %d", loc, m.Id)
+	} else {
+		// The Location is usable as it stands, relative to the server.
+		base, err := url.Parse(tg.baseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := url.Parse(loc)
+		if err != nil {
+			t.Fatalf("Location %q: %v", loc, err)
+		}
+		abs := base.ResolveReference(ref).String()
+		if !strings.HasPrefix(abs, tg.baseURL+"/") {
+			t.Errorf("Location %q resolves to %s, outside %s", loc, abs, tg.baseURL)
+		} else if got, _ := tg.raw(t, key, http.MethodGet, strings.TrimPrefix(abs, tg.baseURL), "", nil); got.StatusCode != http.StatusOK {
+			t.Errorf("GET Location %s: %d", loc, got.StatusCode)
+		}
+	}
+	if m.Status != client.MessageStatus(impl.StatusSent) || m.Direction != client.Direction(impl.DirectionOutbound) {
+		t.Errorf("status %q direction %q, want sent outbound", m.Status, m.Direction)
+	}
+	if pid, err := m.ProviderMessageId.Get(); err != nil || pid == "" {
+		t.Errorf("provider_message_id %v, want one", m.ProviderMessageId)
+	}
+	if !m.Error.IsNull() {
+		t.Errorf("error %v on a sent message, want null", m.Error)
+	}
+	return m
+}
+
+// fetchMessage is GET /messages/{id}, which must succeed.
+func fetchMessage(t *testing.T, tg *target, key string, id int64) client.Message {
+	t.Helper()
+	res, err := tg.client(t, key, bearer).GetMessageWithResponse(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode() != http.StatusOK || res.JSON200 == nil {
+		t.Fatalf("GET /messages/%d: %d %s", id, res.StatusCode(), res.Body)
+	}
+	return *res.JSON200
+}
+
+// sameMessage reports how got, as GET /messages/{id} returns it, differs
+// from want, as the send returned it.
+func sameMessage(t *testing.T, got, want client.Message) {
+	t.Helper()
+	a, _ := json.Marshal(got)
+	b, _ := json.Marshal(want)
+	var x, y map[string]any
+	_ = json.Unmarshal(a, &x)
+	_ = json.Unmarshal(b, &y)
+	if !reflect.DeepEqual(x, y) {
+		t.Errorf("GET /messages/%d differs from the send's answer:\n got %s\nwant %s", want.Id, a, b)
+	}
+}
 
 // listMessages is GET /messages, which must succeed.
 func listMessages(t *testing.T, c *client.ClientWithResponses, p client.ListMessagesParams) client.MessageList {
@@ -44,30 +121,30 @@ func newestFirst(ids ...int64) []int64 {
 	return out
 }
 
-// messagingOrg is a fresh organization with what seedMessaging gives it.
+// messagingOrg is a fresh organization with what seeder.Messaging gives
+// it: the grey-box tests of messaging work in one, through its seed.
 type messagingOrg struct {
 	id       int64
 	key      string
 	c        *client.ClientWithResponses
+	seed     *seeder
 	whatsApp *impl.Integration
 	rcs      *impl.Integration
 }
 
 func newMessagingOrg(t *testing.T, tg *target, name string) *messagingOrg {
 	t.Helper()
-	needsDB(t, tg)
-	k, key := tg.issueKey(t, name)
-	wa, rcs := tg.seedMessaging(t, k.OrganizationID)
-	return &messagingOrg{id: k.OrganizationID, key: key, c: tg.client(t, key, bearer), whatsApp: wa, rcs: rcs}
+	seed := tg.seed(t)
+	org := seed.Organization(t, name)
+	wa, rcs := seed.Messaging(t, org.ID)
+	return &messagingOrg{id: org.ID, key: org.Key, c: tg.client(t, org.Key, bearer), seed: seed, whatsApp: wa, rcs: rcs}
 }
 
-func (o *messagingOrg) createIntegration(t *testing.T, tg *target, in *impl.Integration) *impl.Integration {
+// createIntegration seeds an integration of the organization.
+func (o *messagingOrg) createIntegration(t *testing.T, in *impl.Integration) *impl.Integration {
 	t.Helper()
 	in.OrganizationID = o.id
-	if err := tg.app.Stores.Integrations.CreateIntegration(context.Background(), in); err != nil {
-		t.Fatal(err)
-	}
-	return in
+	return o.seed.Integration(t, in)
 }
 
 // send posts a message and returns its id, requiring status want (201 or
@@ -79,7 +156,7 @@ func (o *messagingOrg) send(t *testing.T, tg *target, path string, body map[stri
 		t.Fatalf("%s: %d %s, want %d", path, res.StatusCode, out, want)
 	}
 	if want != http.StatusCreated {
-		e := decodeError(t, out)
+		e := wantError(t, res, out, want, "send_failed")
 		if len(e.Error.Details["message_id"]) != 1 {
 			t.Fatalf("no message_id in %s", out)
 		}
@@ -102,9 +179,9 @@ func TestMessageHistory(t *testing.T) {
 		lead := createLead(t, o.c, client.LeadCreate{Phone: uniquePhone(t)})
 		// An integration that can only fail: no access token, so the adapter
 		// refuses before calling anyone.
-		broken := o.createIntegration(t, tg, &impl.Integration{Name: "Sem token", Channel: impl.ChannelWhatsApp,
+		broken := o.createIntegration(t, &impl.Integration{Name: "Sem token", Channel: impl.ChannelWhatsApp,
 			Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: "106540352242922"})
-		inbound := o.createIntegration(t, tg, &impl.Integration{Name: "Cloud", Channel: impl.ChannelWhatsApp,
+		inbound := o.createIntegration(t, &impl.Integration{Name: "Cloud", Channel: impl.ChannelWhatsApp,
 			Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: "106540352242923", AccessToken: "EAAGx", AppSecret: "hist-secret"})
 
 		wa := func(fields map[string]any) map[string]any {
@@ -199,7 +276,7 @@ func TestMessageHistory(t *testing.T) {
 		t.Run("bad filters", func(t *testing.T) {
 			for _, q := range []string{"channel=sms", "direction=sideways", "status=delivered", "lead_id=0", "lead_id=abc", "per_page=0", "per_page=101", "page=0"} {
 				res, out := tg.raw(t, o.key, http.MethodGet, "/messages?"+q, "", nil)
-				wantCode(t, res, out, http.StatusBadRequest, "bad_request")
+				wantError(t, res, out, http.StatusBadRequest, "bad_request")
 			}
 		})
 
@@ -241,12 +318,12 @@ func TestMessageNotFound(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, res.StatusCode(), res.Body, http.StatusNotFound, "not_found")
+			wantError(t, res.HTTPResponse, res.Body, http.StatusNotFound, "not_found")
 		})
 		t.Run("bad id", func(t *testing.T) {
 			for _, id := range []string{"0", "-1", "abc"} {
 				res, out := tg.raw(t, tg.key, http.MethodGet, "/messages/"+id, "", nil)
-				wantCode(t, res, out, http.StatusBadRequest, "bad_request")
+				wantError(t, res, out, http.StatusBadRequest, "bad_request")
 			}
 		})
 		t.Run("another organization's message", func(t *testing.T) {
@@ -258,7 +335,7 @@ func TestMessageNotFound(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantError(t, g.StatusCode(), g.Body, http.StatusNotFound, "not_found")
+			wantError(t, g.HTTPResponse, g.Body, http.StatusNotFound, "not_found")
 			for _, p := range []client.ListMessagesParams{{PerPage: ptr(int32(100))}, {Channel: ptr(client.Channel("whatsapp")), PerPage: ptr(int32(100))}} {
 				if slices.Contains(messageIDs(listMessages(t, b, p).Data), m.Id) {
 					t.Errorf("organization B's history shows A's message %d", m.Id)
@@ -268,88 +345,13 @@ func TestMessageNotFound(t *testing.T) {
 	})
 }
 
-// integrationFields are the only fields an integration has in the API:
-// its credentials never leave the server.
-var integrationFields = []string{"active", "channel", "created_at", "id", "name", "phone_number", "provider"}
-
-func TestListIntegrations(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg *target) {
-		o := newMessagingOrg(t, tg, "integrations")
-		const (
-			token     = "EAAGsecretAccessToken123"
-			appSecret = "app-secret-4f9a"
-			agentID   = "iagente-agent-7"
-		)
-		cloud := o.createIntegration(t, tg, &impl.Integration{Name: "Atendimento", Channel: impl.ChannelWhatsApp,
-			Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: "106540352242922", AccessToken: token,
-			AppSecret: appSecret, VerifyTokenHash: []byte("0123456789abcdef0123456789abcdef")})
-		rbm := o.createIntegration(t, tg, &impl.Integration{Name: "RBM", Channel: impl.ChannelRCS,
-			Provider: impl.ProviderGoogleRBM, Active: true, AgentID: agentID, PhoneNumber: "551140040001"})
-		off := o.createIntegration(t, tg, &impl.Integration{Name: "Antiga", Channel: impl.ChannelWhatsApp,
-			Provider: impl.ProviderSandbox, Active: true})
-		if err := tg.app.Stores.Integrations.SetIntegrationActive(context.Background(), o.id, off.ID, false); err != nil {
-			t.Fatal(err)
-		}
-		// Another organization's integrations must not show.
-		other := newMessagingOrg(t, tg, "other")
-		other.createIntegration(t, tg, &impl.Integration{Name: "Da outra", Channel: impl.ChannelWhatsApp,
-			Provider: impl.ProviderSandbox, Active: true})
-
-		check := func(t *testing.T, path string, want []*impl.Integration) {
-			t.Helper()
-			res, body := tg.raw(t, o.key, http.MethodGet, path, "", nil)
-			if res.StatusCode != http.StatusOK {
-				t.Fatalf("%d %s", res.StatusCode, body)
-			}
-			for _, secret := range []string{token, appSecret, agentID, "106540352242922", "0123456789abcdef"} {
-				if strings.Contains(string(body), secret) {
-					t.Errorf("the list leaks %q: %s", secret, body)
-				}
-			}
-			var raw struct {
-				Data []map[string]any `json:"data"`
-			}
-			if err := json.Unmarshal(body, &raw); err != nil {
-				t.Fatal(err)
-			}
-			if len(raw.Data) != len(want) {
-				t.Fatalf("%d integrations, want %d: %s", len(raw.Data), len(want), body)
-			}
-			for i, got := range raw.Data {
-				var keys []string
-				for k := range got {
-					keys = append(keys, k)
-				}
-				slices.Sort(keys)
-				if !slices.Equal(keys, integrationFields) {
-					t.Errorf("integration %d has fields %v, want exactly %v", i, keys, integrationFields)
-				}
-				w := want[i]
-				var phone any
-				if w.PhoneNumber != "" {
-					phone = w.PhoneNumber
-				}
-				if got["id"] != float64(w.ID) || got["name"] != w.Name || got["channel"] != w.Channel ||
-					got["provider"] != w.Provider || got["active"] != w.Active || got["phone_number"] != phone {
-					t.Errorf("integration %d is %v, want %+v", i, got, w)
-				}
-			}
-		}
-		off.Active = false
-		t.Run("whatsapp", func(t *testing.T) { check(t, "/whatsapp/integrations", []*impl.Integration{o.whatsApp, cloud, off}) })
-		t.Run("rcs", func(t *testing.T) { check(t, "/rcs/integrations", []*impl.Integration{o.rcs, rbm}) })
-	})
-}
-
 func TestOrganizationsSeeNothingOfEachOther(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
 		a := newMessagingOrg(t, tg, "A")
 		b := newMessagingOrg(t, tg, "B")
 		ctx := context.Background()
-		if err := tg.app.Stores.Templates.CreateTemplate(ctx, &impl.Template{OrganizationID: a.id, Name: "so_da_a", Language: "pt_BR",
-			Category: "MARKETING", MetaApproved: true, Body: "A", Context: ptr("onboarding")}); err != nil {
-			t.Fatal(err)
-		}
+		a.seed.Template(t, &impl.Template{OrganizationID: a.id, Name: "so_da_a", Language: "pt_BR",
+			Category: "MARKETING", MetaApproved: true, Body: "A", Context: ptr("onboarding")})
 		msg := a.send(t, tg, "/whatsapp/messages", map[string]any{"integration_id": a.whatsApp.ID, "phone": uniquePhone(t),
 			"type": "text", "text": "A"}, http.StatusCreated)
 		a.send(t, tg, "/rcs/messages", map[string]any{"phone": uniquePhone(t), "type": "text", "text": "A"}, http.StatusCreated)
@@ -381,70 +383,13 @@ func TestOrganizationsSeeNothingOfEachOther(t *testing.T) {
 			t.Errorf("B's history: %+v", l)
 		}
 		g, _ := b.c.GetMessageWithResponse(ctx, msg)
-		wantError(t, g.StatusCode(), g.Body, http.StatusNotFound, "not_found")
+		wantError(t, g.HTTPResponse, g.Body, http.StatusNotFound, "not_found")
 		// Nor can B send through A's integrations.
 		res, out := postJSON(t, tg, b.key, "/whatsapp/messages", map[string]any{"integration_id": a.whatsApp.ID,
 			"phone": uniquePhone(t), "type": "text", "text": "B"})
-		wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
+		wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 		res, out = postJSON(t, tg, b.key, "/rcs/messages", map[string]any{"integration_id": a.rcs.ID,
 			"phone": uniquePhone(t), "type": "text", "text": "B"})
-		wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
-	})
-}
-
-func TestRCSIntegrationChoice(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg *target) {
-		o := newMessagingOrg(t, tg, "rcs")
-		ctx := context.Background()
-		second := o.createIntegration(t, tg, &impl.Integration{Name: "RCS 2", Channel: impl.ChannelRCS,
-			Provider: impl.ProviderSandbox, Active: true})
-		send := func(t *testing.T, fields map[string]any) (*http.Response, []byte) {
-			t.Helper()
-			return postJSON(t, tg, o.key, "/rcs/messages", merged(map[string]any{"phone": uniquePhone(t), "type": "text", "text": "Oi"}, fields))
-		}
-		sentThrough := func(t *testing.T, fields map[string]any, want int64) {
-			t.Helper()
-			res, out := send(t, fields)
-			m := mustCreated(t, tg, o.key, res, out)
-			if m.IntegrationId != want || m.Channel != "rcs" {
-				t.Errorf("sent through %s integration %d, want rcs %d", m.Channel, m.IntegrationId, want)
-			}
-		}
-
-		t.Run("the oldest active one by default", func(t *testing.T) { sentThrough(t, nil, o.rcs.ID) })
-		t.Run("an explicit one", func(t *testing.T) { sentThrough(t, map[string]any{"integration_id": second.ID}, second.ID) })
-		t.Run("the WhatsApp integration", func(t *testing.T) {
-			res, out := send(t, map[string]any{"integration_id": o.whatsApp.ID})
-			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
-		})
-		t.Run("a missing one", func(t *testing.T) {
-			res, out := send(t, map[string]any{"integration_id": 987654321})
-			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
-		})
-		t.Run("the oldest disabled", func(t *testing.T) {
-			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, o.id, o.rcs.ID, false); err != nil {
-				t.Fatal(err)
-			}
-			sentThrough(t, nil, second.ID)
-			res, out := send(t, map[string]any{"integration_id": o.rcs.ID})
-			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
-		})
-		t.Run("all disabled", func(t *testing.T) {
-			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, o.id, second.ID, false); err != nil {
-				t.Fatal(err)
-			}
-			before := listMessages(t, o.c, client.ListMessagesParams{}).Meta.Total
-			res, out := send(t, nil)
-			wantCode(t, res, out, http.StatusNotFound, "integration_not_found")
-			if after := listMessages(t, o.c, client.ListMessagesParams{}).Meta.Total; after != before {
-				t.Errorf("a send without an integration stored %d messages", after-before)
-			}
-		})
-		t.Run("enabled again", func(t *testing.T) {
-			if err := tg.app.Stores.Integrations.SetIntegrationActive(ctx, o.id, o.rcs.ID, true); err != nil {
-				t.Fatal(err)
-			}
-			sentThrough(t, nil, o.rcs.ID)
-		})
+		wantError(t, res, out, http.StatusNotFound, "integration_not_found")
 	})
 }

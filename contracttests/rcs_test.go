@@ -6,7 +6,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/iagente/iagente-sdr/gen/client"
+	"github.com/iagente/iagente-sdr/impl"
 )
+
+// RCS sends: every limit of a message at its boundary, and which
+// integration a send goes through.
 
 // rcsBody is an RCS send to a fresh phone with the given type's fields.
 func rcsBody(t testing.TB, typ string, fields map[string]any) map[string]any {
@@ -51,24 +57,6 @@ func withCard(fields map[string]any, c map[string]any) map[string]any {
 		fields[k] = v
 	}
 	return fields
-}
-
-// errorBody is the error envelope as the suite reads it.
-type errorBody struct {
-	Error struct {
-		Code    string              `json:"code"`
-		Message string              `json:"message"`
-		Details map[string][]string `json:"details"`
-	} `json:"error"`
-}
-
-func decodeError(t testing.TB, body []byte) errorBody {
-	t.Helper()
-	var e errorBody
-	if err := json.Unmarshal(body, &e); err != nil {
-		t.Fatalf("not the error envelope: %v: %s", err, body)
-	}
-	return e
 }
 
 // TestRCSLimits proves every limit of an RCS message at its boundary: the
@@ -183,24 +171,62 @@ func TestRCSLimits(t *testing.T) {
 					}
 					return
 				}
-				if res.StatusCode != http.StatusUnprocessableEntity {
-					t.Fatalf("want 422, got %d: %s", res.StatusCode, out)
-				}
-				e := decodeError(t, out)
-				if e.Error.Code != "validation_error" {
-					t.Errorf("code %q, want validation_error", e.Error.Code)
-				}
-				msgs, ok := e.Error.Details[tc.key]
-				if !ok {
-					t.Fatalf("details has no %q: %v", tc.key, e.Error.Details)
-				}
-				if !strings.Contains(strings.Join(msgs, "; "), tc.msg) {
-					t.Errorf("details[%q] = %q, want it to say %q", tc.key, msgs, tc.msg)
-				}
-				if len(e.Error.Details) != 1 {
-					t.Errorf("details name more than the offending field: %v", e.Error.Details)
+				// The details name the offending field and nothing else.
+				e := wantError(t, res, out, http.StatusUnprocessableEntity, "validation_error", tc.key)
+				if !strings.Contains(e.detail(tc.key), tc.msg) {
+					t.Errorf("details[%q] = %q, want it to say %q", tc.key, e.detail(tc.key), tc.msg)
 				}
 			})
 		}
+	})
+}
+
+func TestRCSIntegrationChoice(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		o := newMessagingOrg(t, tg, "rcs")
+		second := o.createIntegration(t, &impl.Integration{Name: "RCS 2", Channel: impl.ChannelRCS,
+			Provider: impl.ProviderSandbox, Active: true})
+		send := func(t *testing.T, fields map[string]any) (*http.Response, []byte) {
+			t.Helper()
+			return postJSON(t, tg, o.key, "/rcs/messages", merged(map[string]any{"phone": uniquePhone(t), "type": "text", "text": "Oi"}, fields))
+		}
+		sentThrough := func(t *testing.T, fields map[string]any, want int64) {
+			t.Helper()
+			res, out := send(t, fields)
+			m := mustCreated(t, tg, o.key, res, out)
+			if m.IntegrationId != want || m.Channel != "rcs" {
+				t.Errorf("sent through %s integration %d, want rcs %d", m.Channel, m.IntegrationId, want)
+			}
+		}
+
+		t.Run("the oldest active one by default", func(t *testing.T) { sentThrough(t, nil, o.rcs.ID) })
+		t.Run("an explicit one", func(t *testing.T) { sentThrough(t, map[string]any{"integration_id": second.ID}, second.ID) })
+		t.Run("the WhatsApp integration", func(t *testing.T) {
+			res, out := send(t, map[string]any{"integration_id": o.whatsApp.ID})
+			wantError(t, res, out, http.StatusNotFound, "integration_not_found")
+		})
+		t.Run("a missing one", func(t *testing.T) {
+			res, out := send(t, map[string]any{"integration_id": 987654321})
+			wantError(t, res, out, http.StatusNotFound, "integration_not_found")
+		})
+		t.Run("the oldest disabled", func(t *testing.T) {
+			o.seed.DisableIntegration(t, o.id, o.rcs.ID)
+			sentThrough(t, nil, second.ID)
+			res, out := send(t, map[string]any{"integration_id": o.rcs.ID})
+			wantError(t, res, out, http.StatusNotFound, "integration_not_found")
+		})
+		t.Run("all disabled", func(t *testing.T) {
+			o.seed.DisableIntegration(t, o.id, second.ID)
+			before := listMessages(t, o.c, client.ListMessagesParams{}).Meta.Total
+			res, out := send(t, nil)
+			wantError(t, res, out, http.StatusNotFound, "integration_not_found")
+			if after := listMessages(t, o.c, client.ListMessagesParams{}).Meta.Total; after != before {
+				t.Errorf("a send without an integration stored %d messages", after-before)
+			}
+		})
+		t.Run("enabled again", func(t *testing.T) {
+			o.seed.EnableIntegration(t, o.id, o.rcs.ID)
+			sentThrough(t, nil, o.rcs.ID)
+		})
 	})
 }

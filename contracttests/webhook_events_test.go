@@ -4,20 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"maps"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/iagente/iagente-sdr/gen/webhooks"
 	"github.com/iagente/iagente-sdr/impl"
@@ -27,13 +19,10 @@ import (
 	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
 )
 
-// These tests point real webhooks at the reference receiver
-// (mocks/webhookreceiver) and check every delivery against the event
-// catalog, openapi/webhooks.yaml, more strictly than the catalog itself
-// says: an object of the catalog or of the REST schemas it refers to may
-// carry only the properties it lists, so a field the server adds without
-// documenting it fails here. Each event is caused for real (the API call or
-// the inbound message that emits it) and its data is compared with the REST
+// Each event, caused for real (the API call or the inbound message that
+// emits it), delivered to the reference receiver (mocks/webhookreceiver)
+// and checked against the event catalog more strictly than the catalog
+// itself says (see catalog_test.go); its data is compared with the REST
 // resource the API returns for the same object.
 
 // The fast dispatcher settings every test here starts from.
@@ -64,330 +53,33 @@ func evConfig(more func(c *app.Config)) func(c *app.Config) {
 // loopback receivers, so under CONTRACT_BASE_URL the test is skipped.
 func evEachDatabase(t *testing.T, more func(c *app.Config), fn func(t *testing.T, tg *target)) {
 	t.Helper()
-	if os.Getenv("CONTRACT_BASE_URL") != "" {
-		t.Skip("needs the in-process server: a remote server cannot deliver to this machine's loopback receivers")
-	}
-	for _, db := range sqlstoretest.Databases(t) {
-		t.Run(db.Name, func(t *testing.T) {
-			fn(t, startInProcessWith(t, db.URL, evConfig(more)))
-		})
-	}
-}
-
-// ---------------------------------------------------------------------------
-// The strict validator.
-
-var (
-	evCatalogOnce sync.Once
-	evCatalogDoc  *openapi3.T
-	evCatalogErr  error
-
-	evStrictMu    sync.Mutex
-	evStrictCache = map[string]*openapi3.Schema{}
-)
-
-// evCatalog returns webhooks.yaml loaded with kin-openapi, its references
-// into openapi.yaml resolved. It is shared: never modify it.
-func evCatalog(t testing.TB) *openapi3.T {
-	t.Helper()
-	evCatalogOnce.Do(func() {
-		loader := openapi3.NewLoader()
-		loader.IsExternalRefsAllowed = true
-		evCatalogDoc, evCatalogErr = loader.LoadFromFile("../openapi/webhooks.yaml")
+	forEachDatabase(t, needsLoopback, func(t *testing.T, db sqlstoretest.Database) {
+		fn(t, startInProcessWith(t, db.URL, evConfig(more)))
 	})
-	if evCatalogErr != nil {
-		t.Fatalf("load openapi/webhooks.yaml: %v", evCatalogErr)
-	}
-	return evCatalogDoc
 }
 
-// evOperation is the catalog's POST for event.
-func evOperation(t testing.TB, event string) *openapi3.Operation {
-	t.Helper()
-	item := evCatalog(t).Webhooks[event]
-	if item == nil || item.Post == nil {
-		t.Fatalf("webhooks.yaml has no POST for event %q", event)
-	}
-	return item.Post
-}
-
-// evStrictSchema returns a strict copy of the body schema of event: every
-// object schema with properties and no additionalProperties of its own
-// refuses properties it does not list. The copy is made once per event.
-func evStrictSchema(t testing.TB, event string) *openapi3.Schema {
-	t.Helper()
-	evStrictMu.Lock()
-	defer evStrictMu.Unlock()
-	if s, ok := evStrictCache[event]; ok {
-		return s
-	}
-	op := evOperation(t, event)
-	if op.RequestBody == nil || op.RequestBody.Value == nil {
-		t.Fatalf("webhooks.yaml: %s has no requestBody", event)
-	}
-	mt := op.RequestBody.Value.Content["application/json"]
-	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
-		t.Fatalf("webhooks.yaml: %s has no application/json schema", event)
-	}
-	s := evStrictCopy(mt.Schema.Value, map[*openapi3.Schema]*openapi3.Schema{})
-	evStrictCache[event] = s
-	return s
-}
-
-// evStrictCopy deep-copies s, closing every object that lists properties
-// and says nothing about others. seen maps each original to its copy, so
-// a schema reached twice is copied once and a cycle ends.
-func evStrictCopy(s *openapi3.Schema, seen map[*openapi3.Schema]*openapi3.Schema) *openapi3.Schema {
-	if s == nil {
-		return nil
-	}
-	if c, ok := seen[s]; ok {
-		return c
-	}
-	c := new(openapi3.Schema)
-	seen[s] = c
-	*c = *s
-	ref := func(r *openapi3.SchemaRef) *openapi3.SchemaRef {
-		if r == nil {
-			return nil
-		}
-		out := *r
-		out.Value = evStrictCopy(r.Value, seen)
-		return &out
-	}
-	refs := func(rs openapi3.SchemaRefs) openapi3.SchemaRefs {
-		if rs == nil {
-			return nil
-		}
-		out := make(openapi3.SchemaRefs, len(rs))
-		for i, r := range rs {
-			out[i] = ref(r)
-		}
-		return out
-	}
-	schemas := func(m openapi3.Schemas) openapi3.Schemas {
-		if m == nil {
-			return nil
-		}
-		out := make(openapi3.Schemas, len(m))
-		for k, r := range m {
-			out[k] = ref(r)
-		}
-		return out
-	}
-	c.OneOf, c.AnyOf, c.AllOf, c.PrefixItems = refs(s.OneOf), refs(s.AnyOf), refs(s.AllOf), refs(s.PrefixItems)
-	c.Not, c.Items, c.Contains, c.PropertyNames = ref(s.Not), ref(s.Items), ref(s.Contains), ref(s.PropertyNames)
-	c.If, c.Then, c.Else, c.ContentSchema = ref(s.If), ref(s.Then), ref(s.Else), ref(s.ContentSchema)
-	c.Properties, c.PatternProperties = schemas(s.Properties), schemas(s.PatternProperties)
-	c.DependentSchemas, c.Defs = schemas(s.DependentSchemas), schemas(s.Defs)
-	c.AdditionalProperties.Schema = ref(s.AdditionalProperties.Schema)
-	c.UnevaluatedItems.Schema = ref(s.UnevaluatedItems.Schema)
-	c.UnevaluatedProperties.Schema = ref(s.UnevaluatedProperties.Schema)
-	if len(c.Properties) > 0 && c.AdditionalProperties.Has == nil && c.AdditionalProperties.Schema == nil {
-		closed := false
-		c.AdditionalProperties.Has = &closed
-	}
-	return c
-}
-
-// evValidateBody checks body against the strict schema of event.
-func evValidateBody(t testing.TB, event string, body []byte) error {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return fmt.Errorf("not JSON: %w", err)
-	}
-	return evStrictSchema(t, event).VisitJSON(v, openapi3.MultiErrors())
-}
-
-// evValidateHeaders checks a delivery's headers against the header
-// parameters of event: the required ones present, every value matching its
-// schema.
-func evValidateHeaders(t testing.TB, event string, h http.Header) []string {
-	t.Helper()
-	var problems []string
-	for _, p := range evOperation(t, event).Parameters {
-		if p == nil || p.Value == nil || p.Value.In != openapi3.ParameterInHeader {
-			continue
-		}
-		name := p.Value.Name
-		vs := h.Values(name)
-		if len(vs) == 0 {
-			if p.Value.Required {
-				problems = append(problems, fmt.Sprintf("required header %s is missing", name))
-			}
-			continue
-		}
-		if len(vs) > 1 {
-			problems = append(problems, fmt.Sprintf("header %s is sent %d times: %q", name, len(vs), vs))
-		}
-		if p.Value.Schema != nil && p.Value.Schema.Value != nil {
-			if err := p.Value.Schema.Value.VisitJSON(vs[0], openapi3.MultiErrors()); err != nil {
-				problems = append(problems, fmt.Sprintf("header %s: %q: %v", name, vs[0], err))
-			}
-		}
-	}
-	return problems
-}
-
-// TestWebhookEventStrictValidator makes sure the validator is strict: a
-// body with a field the catalog does not list fails, at the top and inside
-// data, while the catalog's own shape passes.
-func TestWebhookEventStrictValidator(t *testing.T) {
-	lead := map[string]any{
-		"id": 1, "phone": "5511999999999", "name": nil, "email": nil, "company_name": nil,
-		"temperature": "cold", "lead_score": 0, "deal_value": nil,
-		"created_at": "2026-03-13T14:02:11Z", "updated_at": "2026-03-13T14:02:11Z",
-	}
-	env := func(mut func(e map[string]any, data map[string]any)) []byte {
-		data := map[string]any{}
-		for k, v := range lead {
-			data[k] = v
-		}
-		e := map[string]any{"id": "evt_0123456789abcdef01234567", "event": "lead.created", "created_at": "2026-03-13T14:02:11Z", "data": data}
-		if mut != nil {
-			mut(e, data)
-		}
-		b, err := json.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	if err := evValidateBody(t, impl.EventLeadCreated, env(nil)); err != nil {
-		t.Fatalf("a valid lead.created envelope fails: %v", err)
-	}
-	for name, mut := range map[string]func(e, d map[string]any){
-		"unknown field in data":         func(_, d map[string]any) { d["organization_id"] = 1 },
-		"unknown field in the envelope": func(e, _ map[string]any) { e["webhook_id"] = 1 },
-		"wrong event":                   func(e, _ map[string]any) { e["event"] = "lead.updated" },
-		"bad id":                        func(e, _ map[string]any) { e["id"] = "evt_XYZ" },
-		"missing data field":            func(_, d map[string]any) { delete(d, "email") },
-		"null where not nullable":       func(_, d map[string]any) { d["phone"] = nil },
-		"bad created_at":                func(e, _ map[string]any) { e["created_at"] = "yesterday" },
-	} {
-		if err := evValidateBody(t, impl.EventLeadCreated, env(mut)); err == nil {
-			t.Errorf("%s: the strict validator accepts it", name)
-		}
-	}
-	// The shared document is left as it was: Lead there is still open.
-	lr := evOperation(t, impl.EventLeadCreated).RequestBody.Value.Content["application/json"].Schema.Value.Properties["data"].Value
-	if lr.AdditionalProperties.Has != nil {
-		t.Errorf("the strict copy changed the loaded catalog: Lead has additionalProperties %v", *lr.AdditionalProperties.Has)
-	}
-
-	h := http.Header{}
-	h.Set("User-Agent", "IAGENTE-Webhooks/1.0")
-	h.Set("X-Webhook-Event", "lead.created")
-	h.Set("X-Webhook-Id", "msg_0123456789abcdef01234567")
-	h.Set("X-Webhook-Timestamp", "1773410531")
-	h.Set("X-Webhook-Signature", "sha256="+strings.Repeat("ab", 32))
-	h.Set("webhook-id", "msg_0123456789abcdef01234567")
-	h.Set("webhook-timestamp", "1773410531")
-	h.Set("webhook-signature", "v1,abc=")
-	if p := evValidateHeaders(t, impl.EventLeadCreated, h); len(p) != 0 {
-		t.Errorf("valid headers fail: %v", p)
-	}
-	h.Set("X-Webhook-Id", "msg_nothex")
-	h.Del("webhook-signature")
-	if p := evValidateHeaders(t, impl.EventLeadCreated, h); len(p) != 2 {
-		t.Errorf("a bad X-Webhook-Id and a missing webhook-signature gave %d problems, want 2: %v", len(p), p)
-	}
-}
-
-// ---------------------------------------------------------------------------
-// The receiver, tapped: every request is kept, whatever the receiver made
-// of it, so failed attempts can be compared with the one that succeeded.
-
-type evRequest struct {
-	Header http.Header
-	Body   []byte
-	Status int
-}
-
-type evReceiver struct {
-	*webhookreceiver.Receiver
-	URL string
-
-	mu   sync.Mutex
-	reqs []evRequest
-}
-
-type evStatusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *evStatusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *evStatusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (r *evReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		http.Error(w, "read body", http.StatusBadRequest)
-		return
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	sw := &evStatusWriter{ResponseWriter: w}
-	r.Receiver.ServeHTTP(sw, req)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.reqs = append(r.reqs, evRequest{Header: req.Header.Clone(), Body: body, Status: sw.status})
-}
-
-// requests returns the requests so far.
-func (r *evReceiver) requests() []evRequest {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.reqs)
-}
-
-// requestsFor returns the requests carrying X-Webhook-Id id.
-func (r *evReceiver) requestsFor(id string) []evRequest {
-	var out []evRequest
-	for _, q := range r.requests() {
-		if q.Header.Get("X-Webhook-Id") == id {
-			out = append(out, q)
-		}
-	}
-	return out
-}
-
-// evNewReceiver starts a reference receiver. It accepts nothing until
-// given a webhook's secret (evCreateHook does it). When the test ends,
-// every request it got is checked: headers against the catalog, body
+// evNewReceiver starts a reference receiver at /hook. It accepts nothing
+// until given a webhook's secret (evCreateHook does it). When the test
+// ends, every request it got is checked: headers against the catalog, body
 // against the strict schema, and none may have been refused as invalid.
-func evNewReceiver(t *testing.T) *evReceiver {
+func evNewReceiver(t *testing.T) *receiver {
 	t.Helper()
-	r := &evReceiver{Receiver: webhookreceiver.New("/hook")}
-	srv := httptest.NewServer(r)
-	r.URL = srv.URL + "/hook"
+	r := startReceiver(t, "/hook")
 	t.Cleanup(func() {
-		srv.Close()
-		for i, q := range r.requests() {
-			event := q.Header.Get("X-Webhook-Event")
+		r.close()
+		for i, a := range r.AttemptLog() {
+			event := a.Header.Get("X-Webhook-Event")
 			if _, ok := evCatalog(t).Webhooks[event]; !ok {
 				t.Errorf("request %d to the receiver: X-Webhook-Event %q is no event of the catalog", i+1, event)
 				continue
 			}
-			for _, p := range evValidateHeaders(t, event, q.Header) {
+			for _, p := range evValidateHeaders(t, event, a.Header) {
 				t.Errorf("request %d to the receiver (%s): %s", i+1, event, p)
 			}
-			if err := evValidateBody(t, event, q.Body); err != nil {
-				t.Errorf("request %d to the receiver (%s): the body violates the strict catalog: %v\nbody: %s", i+1, event, err, q.Body)
+			if err := evValidateBody(t, event, a.Body); err != nil {
+				t.Errorf("request %d to the receiver (%s): the body violates the strict catalog: %v\nbody: %s", i+1, event, err, a.Body)
 			}
-			evCompareExample(t, event, q.Body)
+			evCompareExample(t, event, a.Body)
 		}
 		if n := r.Rejected(); n != 0 {
 			t.Errorf("the reference receiver refused %d deliveries as invalid (signature, headers or body)", n)
@@ -396,32 +88,9 @@ func evNewReceiver(t *testing.T) *evReceiver {
 	return r
 }
 
-// ---------------------------------------------------------------------------
-// The API side.
-
 type evHook struct {
 	ID     int64
 	Secret string
-}
-
-// evCall sends a JSON request through the validating transport, checks the
-// status and returns the body.
-func evCall(t *testing.T, tg *target, key, method, path string, in any, want int) []byte {
-	t.Helper()
-	var body []byte
-	contentType := ""
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			t.Fatal(err)
-		}
-		contentType = "application/json"
-	}
-	res, got := tg.raw(t, key, method, path, contentType, body)
-	if res.StatusCode != want {
-		t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, want, got)
-	}
-	return got
 }
 
 // evDecode decodes b into a new T, failing the test if it cannot.
@@ -436,16 +105,16 @@ func evDecode[T any](t *testing.T, b []byte) T {
 
 // evCreateHook registers a webhook pointing at r and gives r its secret.
 // maxAttempts 0 leaves the default.
-func evCreateHook(t *testing.T, tg *target, key, name string, r *evReceiver, events []string, maxAttempts int) evHook {
+func evCreateHook(t *testing.T, tg *target, key, name string, r *receiver, events []string, maxAttempts int) evHook {
 	t.Helper()
-	in := map[string]any{"name": name, "url": r.URL, "events": events}
+	in := map[string]any{"name": name, "url": r.url("/hook"), "events": events}
 	if maxAttempts > 0 {
 		in["max_attempts"] = maxAttempts
 	}
 	w := evDecode[struct {
 		ID            int64  `json:"id"`
 		SigningSecret string `json:"signing_secret"`
-	}](t, evCall(t, tg, key, http.MethodPost, "/webhooks", in, http.StatusCreated))
+	}](t, expectJSON(t, tg, key, http.MethodPost, "/webhooks", in, http.StatusCreated, nil))
 	if w.ID == 0 || w.SigningSecret == "" {
 		t.Fatalf("created webhook without id or secret: %+v", w)
 	}
@@ -453,63 +122,23 @@ func evCreateHook(t *testing.T, tg *target, key, name string, r *evReceiver, eve
 	return evHook{ID: w.ID, Secret: w.SigningSecret}
 }
 
-type evWebhook struct {
-	ID             int64      `json:"id"`
-	Active         bool       `json:"active"`
-	DisabledReason *string    `json:"disabled_reason"`
-	DisabledAt     *time.Time `json:"disabled_at"`
-}
-
-func evGetHook(t *testing.T, tg *target, key string, id int64) evWebhook {
+func evGetHook(t *testing.T, tg *target, key string, id int64) whHook {
 	t.Helper()
-	return evDecode[evWebhook](t, evCall(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks/%d", id), nil, http.StatusOK))
-}
-
-type evAttempt struct {
-	AttemptedAt time.Time `json:"attempted_at"`
-	StatusCode  *int      `json:"status_code"`
-	DurationMS  int64     `json:"duration_ms"`
-	Error       *string   `json:"error"`
-}
-
-type evDelivery struct {
-	ID            int64       `json:"id"`
-	WebhookID     int64       `json:"webhook_id"`
-	EventID       string      `json:"event_id"`
-	Event         string      `json:"event"`
-	MessageID     string      `json:"webhook_message_id"`
-	Status        string      `json:"status"`
-	Attempts      []evAttempt `json:"attempts"`
-	NextAttemptAt *time.Time  `json:"next_attempt_at"`
-}
-
-func (d evDelivery) String() string {
-	b, _ := json.Marshal(d)
-	return string(b)
-}
-
-func (d evDelivery) codes() []int {
-	out := make([]int, len(d.Attempts))
-	for i, a := range d.Attempts {
-		out[i] = -1 // no answer
-		if a.StatusCode != nil {
-			out[i] = *a.StatusCode
-		}
-	}
-	return out
+	h, _ := whGetHook(t, tg, key, id)
+	return h
 }
 
 // evDeliveries returns every delivery of the webhook, newest first.
-func evDeliveries(t *testing.T, tg *target, key string, hookID int64) []evDelivery {
+func evDeliveries(t *testing.T, tg *target, key string, hookID int64) []whDelivery {
 	t.Helper()
-	var all []evDelivery
+	var all []whDelivery
 	for page := 1; ; page++ {
 		p := evDecode[struct {
-			Data []evDelivery `json:"data"`
+			Data []whDelivery `json:"data"`
 			Meta struct {
 				TotalPages int64 `json:"total_pages"`
 			} `json:"meta"`
-		}](t, evCall(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks/%d/deliveries?per_page=100&page=%d", hookID, page), nil, http.StatusOK))
+		}](t, expectJSON(t, tg, key, http.MethodGet, fmt.Sprintf("/webhooks/%d/deliveries?per_page=100&page=%d", hookID, page), nil, http.StatusOK, nil))
 		all = append(all, p.Data...)
 		if int64(page) >= p.Meta.TotalPages {
 			return all
@@ -518,7 +147,7 @@ func evDeliveries(t *testing.T, tg *target, key string, hookID int64) []evDelive
 }
 
 // evDeliveryByID returns one delivery of the webhook.
-func evDeliveryByID(t *testing.T, tg *target, key string, hookID, id int64) evDelivery {
+func evDeliveryByID(t *testing.T, tg *target, key string, hookID, id int64) whDelivery {
 	t.Helper()
 	for _, d := range evDeliveries(t, tg, key, hookID) {
 		if d.ID == id {
@@ -526,7 +155,7 @@ func evDeliveryByID(t *testing.T, tg *target, key string, hookID, id int64) evDe
 		}
 	}
 	t.Fatalf("webhook %d has no delivery %d", hookID, id)
-	return evDelivery{}
+	return whDelivery{}
 }
 
 // evWaitFor polls cond until it holds, failing the test after evDeadline
@@ -544,9 +173,9 @@ func evWaitFor(t *testing.T, cond func() bool, describe func() string) {
 
 // evWaitDelivery polls the delivery until done says it has reached the
 // state wanted, and returns it.
-func evWaitDelivery(t *testing.T, tg *target, key string, hookID, id int64, what string, done func(evDelivery) bool) evDelivery {
+func evWaitDelivery(t *testing.T, tg *target, key string, hookID, id int64, what string, done func(whDelivery) bool) whDelivery {
 	t.Helper()
-	var d evDelivery
+	var d whDelivery
 	evWaitFor(t, func() bool {
 		d = evDeliveryByID(t, tg, key, hookID, id)
 		return done(d)
@@ -554,20 +183,20 @@ func evWaitDelivery(t *testing.T, tg *target, key string, hookID, id int64, what
 	return d
 }
 
-func evFinished(d evDelivery) bool { return d.Status != impl.DeliveryPending }
+func evFinished(d whDelivery) bool { return d.Status != impl.DeliveryPending }
 
 // evNewDeliveries runs act and returns the deliveries it queued for the
 // webhook. Deliveries are written with the change that causes them, so
 // once act's request has been answered the list is complete: an event
 // that is not in it will never be delivered.
-func evNewDeliveries(t *testing.T, tg *target, key string, hookID int64, act func()) []evDelivery {
+func evNewDeliveries(t *testing.T, tg *target, key string, hookID int64, act func()) []whDelivery {
 	t.Helper()
 	seen := map[int64]bool{}
 	for _, d := range evDeliveries(t, tg, key, hookID) {
 		seen[d.ID] = true
 	}
 	act()
-	var out []evDelivery
+	var out []whDelivery
 	for _, d := range evDeliveries(t, tg, key, hookID) {
 		if !seen[d.ID] {
 			out = append(out, d)
@@ -577,7 +206,7 @@ func evNewDeliveries(t *testing.T, tg *target, key string, hookID int64, act fun
 	return out
 }
 
-func evEvents(ds []evDelivery) []string {
+func evEvents(ds []whDelivery) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
 		out[i] = d.Event
@@ -596,12 +225,9 @@ func evCreateLead(t *testing.T, tg *target, key string, fields map[string]any) (
 	l := evDecode[struct {
 		ID    int64  `json:"id"`
 		Phone string `json:"phone"`
-	}](t, evCall(t, tg, key, http.MethodPost, "/leads", in, http.StatusCreated))
+	}](t, expectJSON(t, tg, key, http.MethodPost, "/leads", in, http.StatusCreated, nil))
 	return l.ID, l.Phone
 }
-
-// ---------------------------------------------------------------------------
-// Events from their real causes.
 
 // evTypedEvent is a delivery decoded into its generated type.
 type evTypedEvent struct {
@@ -674,7 +300,7 @@ func evJSONObject(t *testing.T, v any) map[string]any {
 type evEventsEnv struct {
 	tg                   *target
 	key                  string
-	recA, recB, recC     *evReceiver
+	recA, recB, recC     *receiver
 	hookA, hookB, hookC  evHook
 	receivedA, receivedB map[string]webhookreceiver.Received // by X-Webhook-Id
 }
@@ -682,9 +308,9 @@ type evEventsEnv struct {
 // act runs fn and checks the deliveries it caused: exactly want on A (as a
 // multiset), the lead.qualified among them on B, nothing on C. It returns
 // A's and B's new deliveries.
-func (env *evEventsEnv) act(t *testing.T, want []string, fn func()) (a, b []evDelivery) {
+func (env *evEventsEnv) act(t *testing.T, want []string, fn func()) (a, b []whDelivery) {
 	t.Helper()
-	var c []evDelivery
+	var c []whDelivery
 	b = evNewDeliveries(t, env.tg, env.key, env.hookB.ID, func() {
 		c = evNewDeliveries(t, env.tg, env.key, env.hookC.ID, func() {
 			a = evNewDeliveries(t, env.tg, env.key, env.hookA.ID, fn)
@@ -710,7 +336,7 @@ func (env *evEventsEnv) act(t *testing.T, want []string, fn func()) (a, b []evDe
 }
 
 // received waits until r has accepted delivery d and returns it.
-func (env *evEventsEnv) received(t *testing.T, r *evReceiver, d evDelivery) webhookreceiver.Received {
+func (env *evEventsEnv) received(t *testing.T, r *receiver, d whDelivery) webhookreceiver.Received {
 	t.Helper()
 	var got webhookreceiver.Received
 	evWaitFor(t, func() bool {
@@ -723,7 +349,7 @@ func (env *evEventsEnv) received(t *testing.T, r *evReceiver, d evDelivery) webh
 		return false
 	}, func() string {
 		return fmt.Sprintf("the receiver did not accept delivery %s; it got %d requests, the log says %s",
-			d.MessageID, len(r.requests()), evDeliveryByID(t, env.tg, env.key, d.WebhookID, d.ID))
+			d.MessageID, len(r.AttemptLog()), evDeliveryByID(t, env.tg, env.key, d.WebhookID, d.ID))
 	})
 	return got
 }
@@ -731,7 +357,7 @@ func (env *evEventsEnv) received(t *testing.T, r *evReceiver, d evDelivery) webh
 // check waits for A's delivery d, validates it strictly, decodes it into
 // its generated type and compares its data with GET path. It returns the
 // delivery as received and its data.
-func (env *evEventsEnv) check(t *testing.T, d evDelivery, path string) (webhookreceiver.Received, map[string]any) {
+func (env *evEventsEnv) check(t *testing.T, d whDelivery, path string) (webhookreceiver.Received, map[string]any) {
 	t.Helper()
 	rec := env.received(t, env.recA, d)
 	if err := evValidateBody(t, d.Event, rec.Body); err != nil {
@@ -769,7 +395,7 @@ func (env *evEventsEnv) check(t *testing.T, d evDelivery, path string) (webhookr
 	}
 
 	// The same object, from the REST API, now.
-	restBody := evCall(t, env.tg, env.key, http.MethodGet, path, nil, http.StatusOK)
+	restBody := expectJSON(t, env.tg, env.key, http.MethodGet, path, nil, http.StatusOK, nil)
 	data, rest := evJSONObject(t, []byte(env0.Data)), evJSONObject(t, restBody)
 	if !reflect.DeepEqual(data, rest) {
 		t.Errorf("%s: data differs from GET %s:\n data %s\n  GET %s", d.Event, path, env0.Data, restBody)
@@ -791,8 +417,8 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 		env.hookA = evCreateHook(t, tg, env.key, "every event", env.recA, impl.EventTypes, 0)
 		env.hookB = evCreateHook(t, tg, env.key, "qualified only", env.recB, []string{impl.EventLeadQualified}, 0)
 		env.hookC = evCreateHook(t, tg, env.key, "inactive", env.recC, impl.EventTypes, 0)
-		if w := evDecode[evWebhook](t, evCall(t, tg, env.key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", env.hookC.ID),
-			map[string]any{"active": false}, http.StatusOK)); w.Active {
+		if w := evDecode[whHook](t, expectJSON(t, tg, env.key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", env.hookC.ID),
+			map[string]any{"active": false}, http.StatusOK, nil)); w.Active {
 			t.Fatalf("PATCH active false left webhook C active")
 		}
 
@@ -800,7 +426,7 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 		var phone string
 		leadPath := func() string { return fmt.Sprintf("/leads/%d", leadID) }
 		patch := func(fields map[string]any) func() {
-			return func() { evCall(t, tg, env.key, http.MethodPatch, leadPath(), fields, http.StatusOK) }
+			return func() { expectJSON(t, tg, env.key, http.MethodPatch, leadPath(), fields, http.StatusOK, nil) }
 		}
 
 		t.Run("lead.created by POST /leads", func(t *testing.T) {
@@ -830,7 +456,7 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 			env.act(t, nil, patch(map[string]any{"name": "Ana Souza Lima", "temperature": "cold"}))
 		})
 
-		var qualifiedA, qualifiedB evDelivery
+		var qualifiedA, qualifiedB whDelivery
 		t.Run("cold to hot emits lead.updated and lead.qualified", func(t *testing.T) {
 			a, b := env.act(t, []string{impl.EventLeadUpdated, impl.EventLeadQualified}, patch(map[string]any{"temperature": "hot"}))
 			if len(a) != 2 || len(b) != 1 {
@@ -896,9 +522,9 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 			a, _ := env.act(t, []string{impl.EventMessageSent}, func() {
 				m := evDecode[struct {
 					ID int64 `json:"id"`
-				}](t, evCall(t, tg, env.key, http.MethodPost, "/whatsapp/messages", map[string]any{
+				}](t, expectJSON(t, tg, env.key, http.MethodPost, "/whatsapp/messages", map[string]any{
 					"integration_id": seededWhatsAppID, "phone": phone, "type": "text", "text": "Olá, Ana! Tudo bem?",
-				}, http.StatusCreated))
+				}, http.StatusCreated, nil))
 				msgID = m.ID
 			})
 			if len(a) == 1 {
@@ -965,8 +591,8 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 			a, _ := env.act(t, []string{impl.EventHandoffCreated}, func() {
 				h := evDecode[struct {
 					ID int64 `json:"id"`
-				}](t, evCall(t, tg, env.key, http.MethodPost, "/handoffs",
-					map[string]any{"lead_id": leadID, "reason": "Pediu uma proposta comercial"}, http.StatusCreated))
+				}](t, expectJSON(t, tg, env.key, http.MethodPost, "/handoffs",
+					map[string]any{"lead_id": leadID, "reason": "Pediu uma proposta comercial"}, http.StatusCreated, nil))
 				hID = h.ID
 			})
 			path := fmt.Sprintf("/handoffs/%d", hID)
@@ -977,7 +603,7 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 				}
 			}
 			a, _ = env.act(t, []string{impl.EventHandoffClosed}, func() {
-				evCall(t, tg, env.key, http.MethodPost, path+"/close", nil, http.StatusOK)
+				expectJSON(t, tg, env.key, http.MethodPost, path+"/close", nil, http.StatusOK, nil)
 			})
 			if len(a) == 1 {
 				_, data := env.check(t, a[0], path)
@@ -991,23 +617,20 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 			for _, h := range []struct {
 				name string
 				hook evHook
-				rec  *evReceiver
+				rec  *receiver
 			}{{"A", env.hookA, env.recA}, {"B", env.hookB, env.recB}} {
-				var ds []evDelivery
+				var ds []whDelivery
 				evWaitFor(t, func() bool {
 					ds = evDeliveries(t, tg, env.key, h.hook.ID)
-					return !slices.ContainsFunc(ds, func(d evDelivery) bool { return !evFinished(d) })
+					return !slices.ContainsFunc(ds, func(d whDelivery) bool { return !evFinished(d) })
 				}, func() string { return fmt.Sprintf("webhook %s still has pending deliveries: %v", h.name, ds) })
 				for _, d := range ds {
 					if d.Status != impl.DeliverySucceeded || len(d.Attempts) != 1 {
 						t.Errorf("webhook %s: delivery %s, want succeeded at the first attempt", h.name, d)
 					}
 				}
-				evWaitFor(t, func() bool { return len(h.rec.requests()) >= len(ds) },
-					func() string {
-						return fmt.Sprintf("receiver %s: %d requests for %d deliveries", h.name, len(h.rec.requests()), len(ds))
-					})
-				if n := len(h.rec.requests()); n != len(ds) {
+				h.rec.waitAttempts(t, "", len(ds), evDeadline)
+				if n := len(h.rec.AttemptLog()); n != len(ds) {
 					t.Errorf("receiver %s got %d requests for %d deliveries", h.name, n, len(ds))
 				}
 				for _, ev := range h.rec.Events() {
@@ -1030,287 +653,4 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 			}
 		})
 	})
-}
-
-// ---------------------------------------------------------------------------
-// How deliveries behave with the receiver's answers.
-
-// evDeliveryOf creates a lead in the organization of key and returns the
-// one delivery it queues on the webhook.
-func evDeliveryOf(t *testing.T, tg *target, key string, hookID int64) evDelivery {
-	t.Helper()
-	ds := evNewDeliveries(t, tg, key, hookID, func() { evCreateLead(t, tg, key, nil) })
-	if len(ds) != 1 || ds[0].Event != impl.EventLeadCreated {
-		t.Fatalf("creating a lead queued %v, want one lead.created delivery", ds)
-	}
-	return ds[0]
-}
-
-// evSameRequests checks that the receiver got n requests of delivery d,
-// all with its X-Webhook-Id and byte-identical bodies, answered with
-// statuses (0 where it did not answer in time).
-func evSameRequests(t *testing.T, r *evReceiver, d evDelivery, statuses []int) {
-	t.Helper()
-	evWaitFor(t, func() bool { return len(r.requests()) >= len(statuses) },
-		func() string {
-			return fmt.Sprintf("the receiver got %d requests, want %d", len(r.requests()), len(statuses))
-		})
-	reqs := r.requests()
-	if len(reqs) != len(statuses) {
-		t.Fatalf("the receiver got %d requests, want %d", len(reqs), len(statuses))
-	}
-	var got []int
-	for i, q := range reqs {
-		got = append(got, q.Status)
-		if id := q.Header.Get("X-Webhook-Id"); id != d.MessageID {
-			t.Errorf("request %d has X-Webhook-Id %q, want the delivery's %q", i+1, id, d.MessageID)
-		}
-		if !bytes.Equal(q.Body, reqs[0].Body) {
-			t.Errorf("request %d's body differs from the first:\n first %s\n  this %s", i+1, reqs[0].Body, q.Body)
-		}
-	}
-	if !slices.Equal(got, statuses) {
-		t.Errorf("the receiver answered %v, want %v", got, statuses)
-	}
-}
-
-// evParallel runs each case as a parallel subtest. Every case works in an
-// organization of its own, so the cases share the server without seeing
-// each other's events, and a server is started once per database rather
-// than once per case.
-func evParallel(t *testing.T, tg *target, cases map[string]func(t *testing.T, tg *target)) {
-	t.Helper()
-	for _, name := range slices.Sorted(maps.Keys(cases)) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			cases[name](t, tg)
-		})
-	}
-}
-
-// TestWebhookDelivery: what the receiver's answers do to a delivery and to
-// its webhook. The server disables a webhook after 3 failed deliveries in
-// a row; the other cases never fail 3 deliveries of one webhook.
-func TestWebhookDelivery(t *testing.T) {
-	t.Parallel()
-	evEachDatabase(t, func(c *app.Config) { c.WebhookDisableAfter = 3 }, func(t *testing.T, tg *target) {
-		evParallel(t, tg, map[string]func(*testing.T, *target){
-			"fails 3 times then succeeds":    evRetriesUntilSuccess,
-			"always fails, max_attempts 3":   evGivesUpAfterMaxAttempts,
-			"410 disables the webhook":       evGoneDisablesTheWebhook,
-			"3 failed deliveries disable it": evAutoDisable,
-		})
-	})
-}
-
-// TestWebhookDeliveryWaits: a server whose retry schedule is an hour, so
-// that a retry within the test can only come from Retry-After, and whose
-// attempts time out after a second.
-func TestWebhookDeliveryWaits(t *testing.T) {
-	t.Parallel()
-	evEachDatabase(t, func(c *app.Config) {
-		c.WebhookRetrySchedule = []time.Duration{time.Hour}
-		c.WebhookTimeout = time.Second
-	}, func(t *testing.T, tg *target) {
-		evParallel(t, tg, map[string]func(*testing.T, *target){
-			"Retry-After overrides the schedule": evRetryAfter,
-			"no answer within the timeout":       evTimeout,
-		})
-	})
-}
-
-// evRetriesUntilSuccess: a receiver failing 3 times, then answering 200.
-func evRetriesUntilSuccess(t *testing.T, tg *target) {
-	key := tg.freshOrg(t)
-	rec := evNewReceiver(t)
-	hook := evCreateHook(t, tg, key, "flaky", rec, []string{impl.EventLeadCreated}, 0)
-	rec.FailNext(3, http.StatusInternalServerError)
-	d := evDeliveryOf(t, tg, key, hook.ID)
-	d = evWaitDelivery(t, tg, key, hook.ID, d.ID, "finished", evFinished)
-	if d.Status != impl.DeliverySucceeded || !slices.Equal(d.codes(), []int{500, 500, 500, 200}) {
-		t.Errorf("delivery %s, want succeeded after attempts 500,500,500,200", d)
-	}
-	if d.NextAttemptAt != nil {
-		t.Errorf("a succeeded delivery has next_attempt_at %v", d.NextAttemptAt)
-	}
-	for i, a := range d.Attempts {
-		if (i < 3) != (a.Error != nil) {
-			t.Errorf("attempt %d: error %v", i+1, a.Error)
-		}
-		if i > 0 && a.AttemptedAt.Before(d.Attempts[i-1].AttemptedAt) {
-			t.Errorf("attempt %d is dated before attempt %d", i+1, i)
-		}
-	}
-	evSameRequests(t, rec, d, []int{500, 500, 500, 200})
-	if evs := rec.Events(); len(evs) != 1 || evs[0].Duplicate {
-		t.Errorf("the receiver accepted %d events, want the one delivery once", len(evs))
-	}
-}
-
-func evGivesUpAfterMaxAttempts(t *testing.T, tg *target) {
-	key := tg.freshOrg(t)
-	rec := evNewReceiver(t)
-	hook := evCreateHook(t, tg, key, "always failing", rec, []string{impl.EventLeadCreated}, 3)
-	rec.FailNext(1000, http.StatusInternalServerError)
-	d := evDeliveryOf(t, tg, key, hook.ID)
-	d = evWaitDelivery(t, tg, key, hook.ID, d.ID, "finished", evFinished)
-	if d.Status != impl.DeliveryFailed || !slices.Equal(d.codes(), []int{500, 500, 500}) {
-		t.Errorf("delivery %s, want failed after attempts 500,500,500", d)
-	}
-	if d.NextAttemptAt != nil {
-		t.Errorf("a failed delivery has next_attempt_at %v, want null", d.NextAttemptAt)
-	}
-	for i, a := range d.Attempts {
-		if a.Error == nil || !strings.Contains(*a.Error, "500") {
-			t.Errorf("attempt %d: error %v, want one naming the 500", i+1, a.Error)
-		}
-	}
-	evSameRequests(t, rec, d, []int{500, 500, 500})
-
-	// Nothing more comes, however long we look: many poll intervals and
-	// retry waits later, the delivery and the receiver are as they were.
-	time.Sleep(20*evPollInterval + 5*evRetryWait)
-	if n := rec.Attempts(); n != 3 {
-		t.Errorf("the receiver got %d requests, want 3: a failed delivery was tried again", n)
-	}
-	if again := evDeliveryByID(t, tg, key, hook.ID, d.ID); again.Status != impl.DeliveryFailed || len(again.Attempts) != 3 {
-		t.Errorf("later the delivery is %s", again)
-	}
-	if w := evGetHook(t, tg, key, hook.ID); !w.Active {
-		t.Errorf("one failed delivery disabled the webhook: %+v", w)
-	}
-}
-
-func evGoneDisablesTheWebhook(t *testing.T, tg *target) {
-	key := tg.freshOrg(t)
-	rec := evNewReceiver(t)
-	hook := evCreateHook(t, tg, key, "gone", rec, []string{impl.EventLeadCreated}, 0)
-	rec.SetGone(true)
-	d := evDeliveryOf(t, tg, key, hook.ID)
-	d = evWaitDelivery(t, tg, key, hook.ID, d.ID, "finished", evFinished)
-	if d.Status != impl.DeliveryFailed || !slices.Equal(d.codes(), []int{http.StatusGone}) || d.NextAttemptAt != nil {
-		t.Errorf("delivery %s, want failed after one attempt answered 410, without next_attempt_at", d)
-	}
-	w := evGetHook(t, tg, key, hook.ID)
-	if w.Active || w.DisabledReason == nil || !strings.Contains(*w.DisabledReason, "410") || w.DisabledAt == nil {
-		t.Errorf("after a 410 the webhook is %+v (reason %v), want inactive with a reason mentioning 410", w, evStr(w.DisabledReason))
-	}
-	if ds := evNewDeliveries(t, tg, key, hook.ID, func() { evCreateLead(t, tg, key, nil) }); len(ds) != 0 {
-		t.Errorf("a disabled webhook got new deliveries: %v", ds)
-	}
-	evSameRequests(t, rec, d, []int{http.StatusGone})
-}
-
-func evAutoDisable(t *testing.T, tg *target) {
-	key := tg.freshOrg(t)
-	rec := evNewReceiver(t)
-	hook := evCreateHook(t, tg, key, "failing", rec, []string{impl.EventLeadCreated}, 1)
-	rec.FailNext(3, http.StatusInternalServerError)
-	var ds []evDelivery
-	for range 3 {
-		ds = append(ds, evDeliveryOf(t, tg, key, hook.ID))
-	}
-	for _, d := range ds {
-		d = evWaitDelivery(t, tg, key, hook.ID, d.ID, "finished", evFinished)
-		if d.Status != impl.DeliveryFailed || !slices.Equal(d.codes(), []int{500}) {
-			t.Errorf("delivery %s, want failed after one 500", d)
-		}
-	}
-	var w evWebhook
-	evWaitFor(t, func() bool { w = evGetHook(t, tg, key, hook.ID); return !w.Active },
-		func() string { return fmt.Sprintf("after 3 failed deliveries in a row the webhook is still %+v", w) })
-	if w.DisabledReason == nil || strings.TrimSpace(*w.DisabledReason) == "" || w.DisabledAt == nil {
-		t.Errorf("disabled webhook has disabled_reason %v disabled_at %v", evStr(w.DisabledReason), w.DisabledAt)
-	}
-
-	if later := evNewDeliveries(t, tg, key, hook.ID, func() { evCreateLead(t, tg, key, nil) }); len(later) != 0 {
-		t.Errorf("a disabled webhook got new deliveries: %v", later)
-	}
-	if n := rec.Attempts(); n != 3 {
-		t.Errorf("the receiver got %d requests, want 3", n)
-	}
-
-	w = evDecode[evWebhook](t, evCall(t, tg, key, http.MethodPatch, fmt.Sprintf("/webhooks/%d", hook.ID),
-		map[string]any{"active": true}, http.StatusOK))
-	if !w.Active || w.DisabledReason != nil || w.DisabledAt != nil {
-		t.Errorf("re-enabled webhook is %+v (reason %v)", w, evStr(w.DisabledReason))
-	}
-	d := evDeliveryOf(t, tg, key, hook.ID)
-	d = evWaitDelivery(t, tg, key, hook.ID, d.ID, "finished", evFinished)
-	if d.Status != impl.DeliverySucceeded || !slices.Equal(d.codes(), []int{200}) {
-		t.Errorf("after re-enabling, delivery %s, want succeeded", d)
-	}
-	evWaitFor(t, func() bool { return len(rec.Events()) == 1 },
-		func() string { return fmt.Sprintf("the receiver accepted %d events, want 1", len(rec.Events())) })
-	if got := rec.Events()[0].WebhookID; got != d.MessageID {
-		t.Errorf("the receiver accepted %s, want %s", got, d.MessageID)
-	}
-}
-
-func evRetryAfter(t *testing.T, tg *target) {
-	key := tg.freshOrg(t)
-	rec := evNewReceiver(t)
-	hook := evCreateHook(t, tg, key, "busy", rec, []string{impl.EventLeadCreated}, 0)
-	rec.FailNextWithRetryAfter(1, http.StatusServiceUnavailable, "1")
-	d := evDeliveryOf(t, tg, key, hook.ID)
-
-	// Between the attempts: the stored next attempt is Retry-After's
-	// second away, not the schedule's hour.
-	var between evDelivery
-	d = evWaitDelivery(t, tg, key, hook.ID, d.ID, "attempted", func(d evDelivery) bool {
-		if d.Status == impl.DeliveryPending && len(d.Attempts) == 1 {
-			between = d
-		}
-		return len(d.Attempts) > 0
-	})
-	if between.ID == 0 {
-		t.Fatalf("never saw the delivery pending after its first attempt: %s", d)
-	}
-	if c := between.codes(); !slices.Equal(c, []int{503}) || between.NextAttemptAt == nil {
-		t.Fatalf("after the first attempt: %s, want one 503 and a next_attempt_at", between)
-	}
-	wait := between.NextAttemptAt.Sub(between.Attempts[0].AttemptedAt)
-	if wait < 900*time.Millisecond || wait > 3*time.Second {
-		t.Errorf("next_attempt_at is %s after the first attempt, want about 1s (Retry-After: 1), not the schedule's 1h", wait)
-	}
-
-	d = evWaitDelivery(t, tg, key, hook.ID, d.ID, "finished", evFinished)
-	if d.Status != impl.DeliverySucceeded || !slices.Equal(d.codes(), []int{503, 200}) {
-		t.Errorf("delivery %s, want succeeded after 503, 200", d)
-	}
-	if len(d.Attempts) == 2 {
-		if gap := d.Attempts[1].AttemptedAt.Sub(d.Attempts[0].AttemptedAt); gap < 900*time.Millisecond {
-			t.Errorf("the second attempt is dated %s after the first, before Retry-After's second", gap)
-		}
-	}
-	evSameRequests(t, rec, d, []int{503, 200})
-}
-
-func evTimeout(t *testing.T, tg *target) {
-	key := tg.freshOrg(t)
-	rec := evNewReceiver(t)
-	hook := evCreateHook(t, tg, key, "slow", rec, []string{impl.EventLeadCreated}, 1)
-	rec.SetDelay(3 * time.Second)
-	d := evDeliveryOf(t, tg, key, hook.ID)
-	d = evWaitDelivery(t, tg, key, hook.ID, d.ID, "finished", evFinished)
-	if d.Status != impl.DeliveryFailed || len(d.Attempts) != 1 {
-		t.Fatalf("delivery %s, want failed after one attempt", d)
-	}
-	a := d.Attempts[0]
-	if a.StatusCode != nil {
-		t.Errorf("an unanswered attempt has status_code %d", *a.StatusCode)
-	}
-	if a.Error == nil || !strings.Contains(*a.Error, "no answer within 1s") {
-		t.Errorf("attempt error %v, want it to say no answer within 1s", evStr(a.Error))
-	}
-	if n := len(rec.Events()); n != 0 {
-		t.Errorf("the receiver accepted %d events from an attempt the sender gave up on", n)
-	}
-}
-
-func evStr(s *string) string {
-	if s == nil {
-		return "<null>"
-	}
-	return *s
 }

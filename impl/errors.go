@@ -20,6 +20,15 @@ const (
 	EValidation       = "validation_error"
 	ERateLimited      = "rate_limit_exceeded"
 	EInternal         = "internal_error"
+
+	EUnsupportedMediaType = "unsupported_media_type"          // 415: a charset other than utf-8
+	EHeaderTooLarge       = "request_header_fields_too_large" // 431
+	EUnavailable          = "service_unavailable"             // 503: the database is down or too slow
+
+	// Idempotency-Key: the key was used for another request, or the first
+	// request with it is still running.
+	EIdempotencyKeyReused  = "idempotency_key_reused"  // 422
+	EIdempotencyInProgress = "idempotency_in_progress" // 409
 )
 
 // Error is an application error: a code, a message safe to show to the

@@ -37,6 +37,11 @@ const (
 	StatusReceived = "received"
 )
 
+// InterruptedSend is the error of a message whose request was cut off (the
+// server stopped) after it was stored and before the provider's verdict was:
+// it may or may not have reached the contact, and it is not sent again.
+const InterruptedSend = "the send was interrupted before the provider's answer was recorded; it may not have reached the contact, and it was not sent again"
+
 // Providers an integration can use.
 const (
 	ProviderSandbox       = "sandbox"        // records messages as sent; never leaves the building
@@ -175,8 +180,10 @@ type Message struct {
 	Content           json.RawMessage `db:"content"`
 	ProviderMessageID *string         `db:"provider_message_id"`
 	Error             *string         `db:"error"`
-	CreatedAt         time.Time       `db:"created_at"`
-	UpdatedAt         time.Time       `db:"updated_at"`
+	// IdempotencyKey is the Idempotency-Key of the request that sent it.
+	IdempotencyKey *string   `db:"idempotency_key"`
+	CreatedAt      time.Time `db:"created_at"`
+	UpdatedAt      time.Time `db:"updated_at"`
 }
 
 // ProviderError is a provider's refusal or failure, with the provider's own
@@ -281,6 +288,9 @@ type MessageStore interface {
 	ReceiveMessage(ctx context.Context, m *Message, contactName *string) (duplicate bool, err error)
 	// FindMessageByID returns the message, or ENotFound.
 	FindMessageByID(ctx context.Context, orgID, id int64) (*Message, error)
+	// FindMessageByIdempotencyKey returns the message sent under that
+	// Idempotency-Key, or ENotFound.
+	FindMessageByIdempotencyKey(ctx context.Context, orgID int64, key string) (*Message, error)
 	// FindMessages returns one page of messages, newest first, and the number
 	// on all pages.
 	FindMessages(ctx context.Context, orgID int64, f MessageFilter) ([]*Message, int64, error)

@@ -128,6 +128,7 @@ LISTEN_ADDR=127.0.0.1:$PORT \
 	RESPONSE_VALIDATION=strict \
 	RATE_LIMIT_PER_MINUTE=100000000 \
 	RATE_LIMIT_PER_DAY=100000000 \
+	UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE=100000000 \
 	WEBHOOK_TIMEOUT=2s \
 	"$BIN" serve >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
@@ -167,6 +168,10 @@ export NO_PROXY=127.0.0.1${NO_PROXY:+,$NO_PROXY}
 export no_proxy=127.0.0.1${no_proxy:+,$no_proxy}
 # Hypothesis keeps caches in ./.hypothesis by default; keep them out of the repo.
 export HYPOTHESIS_STORAGE_DIRECTORY=$TMP/hypothesis
+# Valid Idempotency-Keys are made unique per call, as a client must send them
+# (see scripts/schemathesis_hooks.py).
+export PYTHONPATH=$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}
+export SCHEMATHESIS_HOOKS=schemathesis_hooks
 
 log "running schemathesis (seed $SEED, max examples $MAX_EXAMPLES, label $LABEL)"
 st_rc=0

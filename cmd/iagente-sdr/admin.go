@@ -23,7 +23,7 @@ func openStore(ctx context.Context, getenv func(string) string) (*sqlstore.Store
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, sqlstore.Options{Timeout: cfg.DBTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, out
 	if err != nil {
 		return err
 	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, sqlstore.Options{Timeout: cfg.DBTimeout})
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,9 @@ Environment:
   RESPONSE_VALIDATION    strict | log | off (default log)
   RATE_LIMIT_PER_MINUTE  per API key (default 60)
   RATE_LIMIT_PER_DAY     per API key (default 10000)
+  UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE  per client address: docs, failed auth, failed callbacks (default 300)
+  TRUSTED_PROXIES        proxies (addresses or CIDRs) whose X-Forwarded-For names the client
+  DB_TIMEOUT             a request's database work before the answer is 503 (default 5s)
   LOG_LEVEL              debug | info | warn | error (default info)
   WHATSAPP_API_BASE_URL  Meta Graph API base URL (default https://graph.facebook.com)
   WHATSAPP_API_VERSION   Graph API version (default v24.0)

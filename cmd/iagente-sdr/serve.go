@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/auth"
+	"github.com/iagente/iagente-sdr/impl/httpapi"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
 )
 
@@ -30,43 +32,67 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	cfg.Logger = log
-	a, err := app.Open(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
 
+	// The listener comes first: while the service opens (database,
+	// migrations, the spec) the process already answers /healthz ("up") and
+	// every other path 503 with Retry-After, /readyz included, so neither a
+	// person nor a load balancer meets a refused connection.
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
-	base := baseURL(ln.Addr())
-	if *dev {
-		if err := devBootstrap(ctx, a.Stores, base, stdout); err != nil {
-			ln.Close()
-			return err
-		}
-	}
-
+	handler := &swappable{}
+	handler.h.Store(&startingHandler)
 	srv := &http.Server{
-		Handler:           a.Server,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    httpapi.ListenerMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	closeEarly := func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}
+
+	a, err := app.Open(ctx, cfg)
+	if err != nil {
+		closeEarly()
+		return err
+	}
+	defer a.Close()
+	base := baseURL(ln.Addr())
+	if *dev {
+		if err := devBootstrap(ctx, a.Stores, base, stdout); err != nil {
+			closeEarly()
+			return err
+		}
+	}
+	var h http.Handler = a.Server
+	handler.h.Store(&h)
 	log.Info("listening", "addr", ln.Addr().String(), "database", string(a.Stores.DB.Dialect()),
 		"response_validation", orDefault(cfg.ResponseValidation, "log"),
 		"rate_limit_per_minute", cfg.RatePerMinute, "rate_limit_per_day", cfg.RatePerDay)
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
+	// Leave the load balancer's rotation before closing the listener: /readyz
+	// says 503 at once, new requests are still served for the drain period
+	// (a balancer that has not yet seen the 503 may send some), connections
+	// stop being kept alive, and only then does the listener close and the
+	// requests in flight finish.
+	log.Info("draining", "for", cfg.ShutdownDrain.String())
+	a.Server.Drain()
+	srv.SetKeepAlivesEnabled(false)
+	time.Sleep(cfg.ShutdownDrain)
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -78,6 +104,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	return nil
 }
+
+// swappable serves with whichever handler it holds now: the starting
+// handler, then the service.
+type swappable struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swappable) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+
+// startingHandler answers while the service opens.
+var startingHandler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Path == "/healthz" {
+		_, _ = io.WriteString(w, `{"status":"starting"}`)
+		return
+	}
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, `{"error":{"code":"service_unavailable","message":"The server is starting. Retry after 1 second.","details":{}}}`)
+})
 
 func orDefault(s, def string) string {
 	if s == "" {

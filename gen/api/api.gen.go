@@ -118,17 +118,22 @@ func (e Direction) Valid() bool {
 
 // Defines values for ErrorErrorCode.
 const (
-	ErrorErrorCodeBadRequest          ErrorErrorCode = "bad_request"
-	ErrorErrorCodeConflict            ErrorErrorCode = "conflict"
-	ErrorErrorCodeIntegrationNotFound ErrorErrorCode = "integration_not_found"
-	ErrorErrorCodeInternalError       ErrorErrorCode = "internal_error"
-	ErrorErrorCodeMethodNotAllowed    ErrorErrorCode = "method_not_allowed"
-	ErrorErrorCodeNotFound            ErrorErrorCode = "not_found"
-	ErrorErrorCodePayloadTooLarge     ErrorErrorCode = "payload_too_large"
-	ErrorErrorCodeRateLimitExceeded   ErrorErrorCode = "rate_limit_exceeded"
-	ErrorErrorCodeSendFailed          ErrorErrorCode = "send_failed"
-	ErrorErrorCodeUnauthorized        ErrorErrorCode = "unauthorized"
-	ErrorErrorCodeValidationError     ErrorErrorCode = "validation_error"
+	ErrorErrorCodeBadRequest                  ErrorErrorCode = "bad_request"
+	ErrorErrorCodeConflict                    ErrorErrorCode = "conflict"
+	ErrorErrorCodeIdempotencyInProgress       ErrorErrorCode = "idempotency_in_progress"
+	ErrorErrorCodeIdempotencyKeyReused        ErrorErrorCode = "idempotency_key_reused"
+	ErrorErrorCodeIntegrationNotFound         ErrorErrorCode = "integration_not_found"
+	ErrorErrorCodeInternalError               ErrorErrorCode = "internal_error"
+	ErrorErrorCodeMethodNotAllowed            ErrorErrorCode = "method_not_allowed"
+	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
+	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
+	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
+	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
+	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
+	ErrorErrorCodeServiceUnavailable          ErrorErrorCode = "service_unavailable"
+	ErrorErrorCodeUnauthorized                ErrorErrorCode = "unauthorized"
+	ErrorErrorCodeUnsupportedMediaType        ErrorErrorCode = "unsupported_media_type"
+	ErrorErrorCodeValidationError             ErrorErrorCode = "validation_error"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorCode enum.
@@ -137,6 +142,10 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeBadRequest:
 		return true
 	case ErrorErrorCodeConflict:
+		return true
+	case ErrorErrorCodeIdempotencyInProgress:
+		return true
+	case ErrorErrorCodeIdempotencyKeyReused:
 		return true
 	case ErrorErrorCodeIntegrationNotFound:
 		return true
@@ -150,9 +159,15 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
 		return true
+	case ErrorErrorCodeRequestHeaderFieldsTooLarge:
+		return true
 	case ErrorErrorCodeSendFailed:
 		return true
+	case ErrorErrorCodeServiceUnavailable:
+		return true
 	case ErrorErrorCodeUnauthorized:
+		return true
+	case ErrorErrorCodeUnsupportedMediaType:
 		return true
 	case ErrorErrorCodeValidationError:
 		return true
@@ -843,7 +858,9 @@ type Email = string
 // Error The envelope of every error response.
 type Error struct {
 	Error struct {
-		// Code A stable, machine-readable error code.
+		// Code A stable, machine-readable error code. New codes may be added (the
+		// set is extensible): treat a code you do not know by its HTTP status.
+		//
 		//
 		// Example: validation_error
 		Code ErrorErrorCode `json:"code"`
@@ -862,7 +879,8 @@ type Error struct {
 	} `json:"error"`
 }
 
-// ErrorErrorCode A stable, machine-readable error code.
+// ErrorErrorCode A stable, machine-readable error code. New codes may be added (the
+// set is extensible): treat a code you do not know by its HTTP status.
 //
 // Example: validation_error
 type ErrorErrorCode string
@@ -2199,6 +2217,9 @@ type DeliveryId = int64
 // HandoffId defines model for HandoffId.
 type HandoffId = int64
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
 // LeadId defines model for LeadId.
 type LeadId = int64
 
@@ -2256,11 +2277,29 @@ type HandoffNotFound = Error
 // HandoffOK A lead handed over from automation to a person of your team.
 type HandoffOK = Handoff
 
+// HeaderTooLarge The envelope of every error response.
+type HeaderTooLarge = Error
+
+// IdempotencyKeyReused The envelope of every error response.
+type IdempotencyKeyReused = Error
+
+// IdempotentConflict The envelope of every error response.
+type IdempotentConflict = Error
+
+// IdempotentValidationError The envelope of every error response.
+type IdempotentValidationError = Error
+
 // IntegrationsOK defines model for IntegrationsOK.
 type IntegrationsOK = IntegrationList
 
 // InternalError The envelope of every error response.
 type InternalError = Error
+
+// LeadCreateConflict The envelope of every error response.
+type LeadCreateConflict = Error
+
+// LeadCreateValidationError The envelope of every error response.
+type LeadCreateValidationError = Error
 
 // LeadOK A lead, exactly as the API returns it everywhere.
 type LeadOK = Lead
@@ -2295,8 +2334,14 @@ type RedeliverConflict = Error
 // SendFailed The envelope of every error response.
 type SendFailed = Error
 
+// ServiceUnavailable The envelope of every error response.
+type ServiceUnavailable = Error
+
 // Unauthorized The envelope of every error response.
 type Unauthorized = Error
+
+// UnsupportedMediaType The envelope of every error response.
+type UnsupportedMediaType = Error
 
 // ValidationError The envelope of every error response.
 type ValidationError = Error
@@ -2325,6 +2370,30 @@ type ListApiKeysParams struct {
 // ListApiKeysParamsStatus defines parameters for ListApiKeys.
 type ListApiKeysParamsStatus string
 
+// CreateApiKeyParams defines parameters for CreateApiKey.
+type CreateApiKeyParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RegenerateApiKeyParams defines parameters for RegenerateApiKey.
+type RegenerateApiKeyParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListHandoffsParams defines parameters for ListHandoffs.
 type ListHandoffsParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2338,6 +2407,30 @@ type ListHandoffsParams struct {
 
 	// LeadId Only handoffs of this lead.
 	LeadId *int64 `form:"lead_id,omitempty" json:"lead_id,omitempty"`
+}
+
+// CreateHandoffParams defines parameters for CreateHandoff.
+type CreateHandoffParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CloseHandoffParams defines parameters for CloseHandoff.
+type CloseHandoffParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListLeadsParams defines parameters for ListLeads.
@@ -2366,6 +2459,18 @@ type ListLeadsParams struct {
 // ListLeadsParamsSort defines parameters for ListLeads.
 type ListLeadsParamsSort string
 
+// CreateLeadParams defines parameters for CreateLead.
+type CreateLeadParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListMessagesParams defines parameters for ListMessages.
 type ListMessagesParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2387,6 +2492,18 @@ type ListMessagesParams struct {
 	Status *MessageStatus `form:"status,omitempty" json:"status,omitempty"`
 }
 
+// SendRCSMessageParams defines parameters for SendRCSMessage.
+type SendRCSMessageParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListWebhooksParams defines parameters for ListWebhooks.
 type ListWebhooksParams struct {
 	// Page Page number, from 1. A page past the end is empty.
@@ -2394,6 +2511,18 @@ type ListWebhooksParams struct {
 
 	// PerPage Items per page.
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+}
+
+// CreateWebhookParams defines parameters for CreateWebhook.
+type CreateWebhookParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
@@ -2406,6 +2535,54 @@ type ListWebhookDeliveriesParams struct {
 
 	// Status Only deliveries with this status.
 	Status *DeliveryStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// RedeliverWebhookDeliveryParams defines parameters for RedeliverWebhookDelivery.
+type RedeliverWebhookDeliveryParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RotateWebhookSecretParams defines parameters for RotateWebhookSecret.
+type RotateWebhookSecretParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// TestWebhookParams defines parameters for TestWebhook.
+type TestWebhookParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// SendWhatsAppMessageParams defines parameters for SendWhatsAppMessage.
+type SendWhatsAppMessageParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListWhatsAppTemplatesParams defines parameters for ListWhatsAppTemplates.
@@ -5234,7 +5411,7 @@ type ServerInterface interface {
 	ListApiKeys(ctx echo.Context, params ListApiKeysParams) error
 	// CreateApiKey Create API key
 	// (POST /api-keys)
-	CreateApiKey(ctx echo.Context) error
+	CreateApiKey(ctx echo.Context, params CreateApiKeyParams) error
 	// RevokeApiKey Revoke API key
 	// (DELETE /api-keys/{id})
 	RevokeApiKey(ctx echo.Context, id ApiKeyId) error
@@ -5243,25 +5420,25 @@ type ServerInterface interface {
 	GetApiKey(ctx echo.Context, id ApiKeyId) error
 	// RegenerateApiKey Regenerate API key
 	// (POST /api-keys/{id}/regenerate)
-	RegenerateApiKey(ctx echo.Context, id ApiKeyId) error
+	RegenerateApiKey(ctx echo.Context, id ApiKeyId, params RegenerateApiKeyParams) error
 	// ListHandoffs List handoffs
 	// (GET /handoffs)
 	ListHandoffs(ctx echo.Context, params ListHandoffsParams) error
 	// CreateHandoff Hand a lead over to a person
 	// (POST /handoffs)
-	CreateHandoff(ctx echo.Context) error
+	CreateHandoff(ctx echo.Context, params CreateHandoffParams) error
 	// GetHandoff Get handoff
 	// (GET /handoffs/{id})
 	GetHandoff(ctx echo.Context, id HandoffId) error
 	// CloseHandoff Close handoff
 	// (POST /handoffs/{id}/close)
-	CloseHandoff(ctx echo.Context, id HandoffId) error
+	CloseHandoff(ctx echo.Context, id HandoffId, params CloseHandoffParams) error
 	// ListLeads List leads
 	// (GET /leads)
 	ListLeads(ctx echo.Context, params ListLeadsParams) error
 	// CreateLead Create lead
 	// (POST /leads)
-	CreateLead(ctx echo.Context) error
+	CreateLead(ctx echo.Context, params CreateLeadParams) error
 	// DeleteLead Delete lead
 	// (DELETE /leads/{id})
 	DeleteLead(ctx echo.Context, id LeadId) error
@@ -5285,13 +5462,13 @@ type ServerInterface interface {
 	ListRCSIntegrations(ctx echo.Context) error
 	// SendRCSMessage Send RCS message
 	// (POST /rcs/messages)
-	SendRCSMessage(ctx echo.Context) error
+	SendRCSMessage(ctx echo.Context, params SendRCSMessageParams) error
 	// ListWebhooks List webhooks
 	// (GET /webhooks)
 	ListWebhooks(ctx echo.Context, params ListWebhooksParams) error
 	// CreateWebhook Create webhook
 	// (POST /webhooks)
-	CreateWebhook(ctx echo.Context) error
+	CreateWebhook(ctx echo.Context, params CreateWebhookParams) error
 	// DeleteWebhook Delete webhook
 	// (DELETE /webhooks/{id})
 	DeleteWebhook(ctx echo.Context, id WebhookId) error
@@ -5306,19 +5483,19 @@ type ServerInterface interface {
 	ListWebhookDeliveries(ctx echo.Context, id WebhookId, params ListWebhookDeliveriesParams) error
 	// RedeliverWebhookDelivery Redeliver
 	// (POST /webhooks/{id}/deliveries/{delivery_id}/redeliver)
-	RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId) error
+	RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId, params RedeliverWebhookDeliveryParams) error
 	// RotateWebhookSecret Rotate signing secret
 	// (POST /webhooks/{id}/rotate-secret)
-	RotateWebhookSecret(ctx echo.Context, id WebhookId) error
+	RotateWebhookSecret(ctx echo.Context, id WebhookId, params RotateWebhookSecretParams) error
 	// TestWebhook Test webhook
 	// (POST /webhooks/{id}/test)
-	TestWebhook(ctx echo.Context, id WebhookId) error
+	TestWebhook(ctx echo.Context, id WebhookId, params TestWebhookParams) error
 	// ListWhatsAppIntegrations List WhatsApp integrations
 	// (GET /whatsapp/integrations)
 	ListWhatsAppIntegrations(ctx echo.Context) error
 	// SendWhatsAppMessage Send WhatsApp message
 	// (POST /whatsapp/messages)
-	SendWhatsAppMessage(ctx echo.Context) error
+	SendWhatsAppMessage(ctx echo.Context, params SendWhatsAppMessageParams) error
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error
@@ -5365,8 +5542,28 @@ func (w *ServerInterfaceWrapper) ListApiKeys(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateApiKey(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateApiKeyParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateApiKey(ctx)
+	err = w.Handler.CreateApiKey(ctx, params)
 	return err
 }
 
@@ -5413,8 +5610,28 @@ func (w *ServerInterfaceWrapper) RegenerateApiKey(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RegenerateApiKeyParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RegenerateApiKey(ctx, id)
+	err = w.Handler.RegenerateApiKey(ctx, id, params)
 	return err
 }
 
@@ -5461,8 +5678,28 @@ func (w *ServerInterfaceWrapper) ListHandoffs(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateHandoff(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateHandoffParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateHandoff(ctx)
+	err = w.Handler.CreateHandoff(ctx, params)
 	return err
 }
 
@@ -5493,8 +5730,28 @@ func (w *ServerInterfaceWrapper) CloseHandoff(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CloseHandoffParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CloseHandoff(ctx, id)
+	err = w.Handler.CloseHandoff(ctx, id, params)
 	return err
 }
 
@@ -5555,8 +5812,28 @@ func (w *ServerInterfaceWrapper) ListLeads(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateLead(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateLeadParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateLead(ctx)
+	err = w.Handler.CreateLead(ctx, params)
 	return err
 }
 
@@ -5706,8 +5983,28 @@ func (w *ServerInterfaceWrapper) ListRCSIntegrations(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) SendRCSMessage(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SendRCSMessageParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SendRCSMessage(ctx)
+	err = w.Handler.SendRCSMessage(ctx, params)
 	return err
 }
 
@@ -5740,8 +6037,28 @@ func (w *ServerInterfaceWrapper) ListWebhooks(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateWebhook(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateWebhook(ctx)
+	err = w.Handler.CreateWebhook(ctx, params)
 	return err
 }
 
@@ -5851,8 +6168,28 @@ func (w *ServerInterfaceWrapper) RedeliverWebhookDelivery(ctx echo.Context) erro
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter delivery_id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RedeliverWebhookDeliveryParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RedeliverWebhookDelivery(ctx, id, deliveryId)
+	err = w.Handler.RedeliverWebhookDelivery(ctx, id, deliveryId, params)
 	return err
 }
 
@@ -5867,8 +6204,28 @@ func (w *ServerInterfaceWrapper) RotateWebhookSecret(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RotateWebhookSecretParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RotateWebhookSecret(ctx, id)
+	err = w.Handler.RotateWebhookSecret(ctx, id, params)
 	return err
 }
 
@@ -5883,8 +6240,28 @@ func (w *ServerInterfaceWrapper) TestWebhook(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params TestWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.TestWebhook(ctx, id)
+	err = w.Handler.TestWebhook(ctx, id, params)
 	return err
 }
 
@@ -5901,8 +6278,28 @@ func (w *ServerInterfaceWrapper) ListWhatsAppIntegrations(ctx echo.Context) erro
 func (w *ServerInterfaceWrapper) SendWhatsAppMessage(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SendWhatsAppMessageParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SendWhatsAppMessage(ctx)
+	err = w.Handler.SendWhatsAppMessage(ctx, params)
 	return err
 }
 
@@ -6034,6 +6431,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 }
 
 type ApiKeyLimitReachedResponseHeaders struct {
+	RetryAfter          *int
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -6056,6 +6454,7 @@ type ApiKeyNotFoundJSONResponse struct {
 }
 
 type ApiKeyRegenerateConflictResponseHeaders struct {
+	RetryAfter          *int
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -6133,6 +6532,7 @@ type DeliveryNotFoundJSONResponse struct {
 }
 
 type HandoffClosedConflictResponseHeaders struct {
+	RetryAfter          *int
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -6177,6 +6577,7 @@ type HandoffNotFoundJSONResponse struct {
 }
 
 type HandoffOKResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -6185,6 +6586,42 @@ type HandoffOKJSONResponse struct {
 	Body Handoff
 
 	Headers HandoffOKResponseHeaders
+}
+
+type HeaderTooLargeJSONResponse Error
+
+type IdempotencyKeyReusedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotencyKeyReusedJSONResponse struct {
+	Body Error
+
+	Headers IdempotencyKeyReusedResponseHeaders
+}
+
+type IdempotentConflictResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotentConflictJSONResponse struct {
+	Body Error
+
+	Headers IdempotentConflictResponseHeaders
+}
+
+type IdempotentValidationErrorResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type IdempotentValidationErrorJSONResponse struct {
+	Body Error
+
+	Headers IdempotentValidationErrorResponseHeaders
 }
 
 type IntegrationsOKResponseHeaders struct {
@@ -6207,6 +6644,29 @@ type InternalErrorJSONResponse struct {
 	Body Error
 
 	Headers InternalErrorResponseHeaders
+}
+
+type LeadCreateConflictResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type LeadCreateConflictJSONResponse struct {
+	Body Error
+
+	Headers LeadCreateConflictResponseHeaders
+}
+
+type LeadCreateValidationErrorResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type LeadCreateValidationErrorJSONResponse struct {
+	Body Error
+
+	Headers LeadCreateValidationErrorResponseHeaders
 }
 
 type LeadOKResponseHeaders struct {
@@ -6232,6 +6692,7 @@ type LeadValidationErrorJSONResponse struct {
 }
 
 type MessageCreatedResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6266,6 +6727,7 @@ type NotFoundJSONResponse struct {
 }
 
 type OpenHandoffConflictResponseHeaders struct {
+	RetryAfter          *int
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -6311,6 +6773,7 @@ type RateLimitedJSONResponse struct {
 }
 
 type RedeliverConflictResponseHeaders struct {
+	RetryAfter          *int
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -6332,7 +6795,30 @@ type SendFailedJSONResponse struct {
 	Headers SendFailedResponseHeaders
 }
 
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter          int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ServiceUnavailableJSONResponse struct {
+	Body Error
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
 type UnauthorizedJSONResponse Error
+
+type UnsupportedMediaTypeResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type UnsupportedMediaTypeJSONResponse struct {
+	Body Error
+
+	Headers UnsupportedMediaTypeResponseHeaders
+}
 
 type ValidationErrorResponseHeaders struct {
 	XRateLimitLimit     *int
@@ -6467,6 +6953,20 @@ func (response ListApiKeys429JSONResponse) VisitListApiKeysResponse(w http.Respo
 	return err
 }
 
+type ListApiKeys431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListApiKeys431JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApiKeys500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
@@ -6490,8 +6990,33 @@ func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.Respo
 	return err
 }
 
+type ListApiKeys503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListApiKeys503JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApiKeyRequestObject struct {
-	Body *CreateApiKeyJSONRequestBody
+	Params CreateApiKeyParams
+	Body   *CreateApiKeyJSONRequestBody
 }
 
 type CreateApiKeyResponseObject interface {
@@ -6499,6 +7024,7 @@ type CreateApiKeyResponseObject interface {
 }
 
 type CreateApiKey201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6517,6 +7043,9 @@ func (response CreateApiKey201JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -6572,6 +7101,9 @@ func (response CreateApiKey409JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -6609,7 +7141,34 @@ func (response CreateApiKey413JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateApiKey415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateApiKey415JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateApiKey422JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -6650,6 +7209,20 @@ func (response CreateApiKey429JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
+type CreateApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateApiKey431JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
@@ -6669,6 +7242,30 @@ func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateApiKey503JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6802,6 +7399,20 @@ func (response RevokeApiKey429JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 	return err
 }
 
+type RevokeApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RevokeApiKey431JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response RevokeApiKey500JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
@@ -6821,6 +7432,30 @@ func (response RevokeApiKey500JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RevokeApiKey503JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6937,6 +7572,20 @@ func (response GetApiKey429JSONResponse) VisitGetApiKeyResponse(w http.ResponseW
 	return err
 }
 
+type GetApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetApiKey431JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetApiKey500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetApiKey500JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
@@ -6960,8 +7609,33 @@ func (response GetApiKey500JSONResponse) VisitGetApiKeyResponse(w http.ResponseW
 	return err
 }
 
+type GetApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetApiKey503JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RegenerateApiKeyRequestObject struct {
-	Id ApiKeyId `json:"id"`
+	Id     ApiKeyId `json:"id"`
+	Params RegenerateApiKeyParams
 }
 
 type RegenerateApiKeyResponseObject interface {
@@ -6969,6 +7643,7 @@ type RegenerateApiKeyResponseObject interface {
 }
 
 type RegenerateApiKey201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6987,6 +7662,9 @@ func (response RegenerateApiKey201JSONResponse) VisitRegenerateApiKeyResponse(w 
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -7067,6 +7745,9 @@ func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w 
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -7077,6 +7758,31 @@ func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w 
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RegenerateApiKey422JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7095,6 +7801,20 @@ func (response RegenerateApiKey429JSONResponse) VisitRegenerateApiKeyResponse(w 
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RegenerateApiKey431JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7118,6 +7838,30 @@ func (response RegenerateApiKey500JSONResponse) VisitRegenerateApiKeyResponse(w 
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateApiKey503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RegenerateApiKey503JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7211,6 +7955,20 @@ func (response ListHandoffs429JSONResponse) VisitListHandoffsResponse(w http.Res
 	return err
 }
 
+type ListHandoffs431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListHandoffs431JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListHandoffs500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListHandoffs500JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
@@ -7234,8 +7992,33 @@ func (response ListHandoffs500JSONResponse) VisitListHandoffsResponse(w http.Res
 	return err
 }
 
+type ListHandoffs503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListHandoffs503JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateHandoffRequestObject struct {
-	Body *CreateHandoffJSONRequestBody
+	Params CreateHandoffParams
+	Body   *CreateHandoffJSONRequestBody
 }
 
 type CreateHandoffResponseObject interface {
@@ -7243,6 +8026,7 @@ type CreateHandoffResponseObject interface {
 }
 
 type CreateHandoff201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -7261,6 +8045,9 @@ func (response CreateHandoff201JSONResponse) VisitCreateHandoffResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -7343,6 +8130,9 @@ func (response CreateHandoff409JSONResponse) VisitCreateHandoffResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -7380,7 +8170,34 @@ func (response CreateHandoff413JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateHandoff415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateHandoff415JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateHandoff422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateHandoff422JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -7421,6 +8238,20 @@ func (response CreateHandoff429JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
+type CreateHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateHandoff431JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateHandoff500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateHandoff500JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
@@ -7444,6 +8275,30 @@ func (response CreateHandoff500JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
+type CreateHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateHandoff503JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHandoffRequestObject struct {
 	Id HandoffId `json:"id"`
 }
@@ -7461,6 +8316,9 @@ func (response GetHandoff200JSONResponse) VisitGetHandoffResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -7547,6 +8405,20 @@ func (response GetHandoff429JSONResponse) VisitGetHandoffResponse(w http.Respons
 	return err
 }
 
+type GetHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetHandoff431JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHandoff500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetHandoff500JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
@@ -7570,8 +8442,33 @@ func (response GetHandoff500JSONResponse) VisitGetHandoffResponse(w http.Respons
 	return err
 }
 
+type GetHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetHandoff503JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CloseHandoffRequestObject struct {
-	Id HandoffId `json:"id"`
+	Id     HandoffId `json:"id"`
+	Params CloseHandoffParams
 }
 
 type CloseHandoffResponseObject interface {
@@ -7666,6 +8563,9 @@ func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -7676,6 +8576,31 @@ func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response CloseHandoff422JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7694,6 +8619,20 @@ func (response CloseHandoff429JSONResponse) VisitCloseHandoffResponse(w http.Res
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CloseHandoff431JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7717,6 +8656,30 @@ func (response CloseHandoff500JSONResponse) VisitCloseHandoffResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseHandoff503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CloseHandoff503JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7810,6 +8773,20 @@ func (response ListLeads429JSONResponse) VisitListLeadsResponse(w http.ResponseW
 	return err
 }
 
+type ListLeads431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListLeads431JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListLeads500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListLeads500JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
@@ -7833,8 +8810,33 @@ func (response ListLeads500JSONResponse) VisitListLeadsResponse(w http.ResponseW
 	return err
 }
 
+type ListLeads503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListLeads503JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateLeadRequestObject struct {
-	Body *CreateLeadJSONRequestBody
+	Params CreateLeadParams
+	Body   *CreateLeadJSONRequestBody
 }
 
 type CreateLeadResponseObject interface {
@@ -7842,6 +8844,7 @@ type CreateLeadResponseObject interface {
 }
 
 type CreateLead201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -7860,6 +8863,9 @@ func (response CreateLead201JSONResponse) VisitCreateLeadResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -7906,7 +8912,7 @@ func (response CreateLead401JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead409JSONResponse struct{ ConflictJSONResponse }
+type CreateLead409JSONResponse struct{ LeadCreateConflictJSONResponse }
 
 func (response CreateLead409JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -7915,6 +8921,9 @@ func (response CreateLead409JSONResponse) VisitCreateLeadResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -7952,8 +8961,33 @@ func (response CreateLead413JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
+type CreateLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateLead415JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateLead422JSONResponse struct {
-	LeadValidationErrorJSONResponse
+	LeadCreateValidationErrorJSONResponse
 }
 
 func (response CreateLead422JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
@@ -7995,6 +9029,20 @@ func (response CreateLead429JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
+type CreateLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateLead431JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateLead500JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
@@ -8014,6 +9062,30 @@ func (response CreateLead500JSONResponse) VisitCreateLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateLead503JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8122,6 +9194,20 @@ func (response DeleteLead429JSONResponse) VisitDeleteLeadResponse(w http.Respons
 	return err
 }
 
+type DeleteLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response DeleteLead431JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DeleteLead500JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
@@ -8141,6 +9227,30 @@ func (response DeleteLead500JSONResponse) VisitDeleteLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteLead503JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8248,6 +9358,20 @@ func (response GetLead429JSONResponse) VisitGetLeadResponse(w http.ResponseWrite
 	return err
 }
 
+type GetLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetLead431JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetLead500JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
@@ -8267,6 +9391,30 @@ func (response GetLead500JSONResponse) VisitGetLeadResponse(w http.ResponseWrite
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetLead503JSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8403,6 +9551,31 @@ func (response PatchLead413JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 	return err
 }
 
+type PatchLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response PatchLead415JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PatchLead422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response PatchLead422JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
@@ -8444,6 +9617,20 @@ func (response PatchLead429JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 	return err
 }
 
+type PatchLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response PatchLead431JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PatchLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response PatchLead500JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
@@ -8463,6 +9650,30 @@ func (response PatchLead500JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response PatchLead503JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8599,6 +9810,31 @@ func (response UpdateLead413JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
+type UpdateLead415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateLead415JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateLead422JSONResponse struct {
 	LeadValidationErrorJSONResponse
 }
@@ -8642,6 +9878,20 @@ func (response UpdateLead429JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
+type UpdateLead431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response UpdateLead431JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateLead500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UpdateLead500JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
@@ -8661,6 +9911,30 @@ func (response UpdateLead500JSONResponse) VisitUpdateLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLead503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UpdateLead503JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8754,6 +10028,20 @@ func (response ListMessages429JSONResponse) VisitListMessagesResponse(w http.Res
 	return err
 }
 
+type ListMessages431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListMessages431JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMessages500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListMessages500JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
@@ -8773,6 +10061,30 @@ func (response ListMessages500JSONResponse) VisitListMessagesResponse(w http.Res
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListMessages503JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8889,6 +10201,20 @@ func (response GetMessage429JSONResponse) VisitGetMessageResponse(w http.Respons
 	return err
 }
 
+type GetMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetMessage431JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMessage500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetMessage500JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
@@ -8908,6 +10234,30 @@ func (response GetMessage500JSONResponse) VisitGetMessageResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetMessage503JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8968,6 +10318,20 @@ func (response ListRCSIntegrations429JSONResponse) VisitListRCSIntegrationsRespo
 	return err
 }
 
+type ListRCSIntegrations431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListRCSIntegrations431JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListRCSIntegrations500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListRCSIntegrations500JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
@@ -8991,8 +10355,33 @@ func (response ListRCSIntegrations500JSONResponse) VisitListRCSIntegrationsRespo
 	return err
 }
 
+type ListRCSIntegrations503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListRCSIntegrations503JSONResponse) VisitListRCSIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessageRequestObject struct {
-	Body *SendRCSMessageJSONRequestBody
+	Params SendRCSMessageParams
+	Body   *SendRCSMessageJSONRequestBody
 }
 
 type SendRCSMessageResponseObject interface {
@@ -9008,6 +10397,9 @@ func (response SendRCSMessage201JSONResponse) VisitSendRCSMessageResponse(w http
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -9077,6 +10469,32 @@ func (response SendRCSMessage404JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
+type SendRCSMessage409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SendRCSMessage409JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SendRCSMessage413JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
@@ -9100,7 +10518,34 @@ func (response SendRCSMessage413JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
-type SendRCSMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+type SendRCSMessage415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendRCSMessage415JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response SendRCSMessage422JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
 
@@ -9141,6 +10586,20 @@ func (response SendRCSMessage429JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
+type SendRCSMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SendRCSMessage431JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendRCSMessage500JSONResponse struct{ SendFailedJSONResponse }
 
 func (response SendRCSMessage500JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
@@ -9160,6 +10619,30 @@ func (response SendRCSMessage500JSONResponse) VisitSendRCSMessageResponse(w http
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendRCSMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SendRCSMessage503JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9253,6 +10736,20 @@ func (response ListWebhooks429JSONResponse) VisitListWebhooksResponse(w http.Res
 	return err
 }
 
+type ListWebhooks431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWebhooks431JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhooks500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWebhooks500JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
@@ -9276,8 +10773,33 @@ func (response ListWebhooks500JSONResponse) VisitListWebhooksResponse(w http.Res
 	return err
 }
 
+type ListWebhooks503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWebhooks503JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhookRequestObject struct {
-	Body *CreateWebhookJSONRequestBody
+	Params CreateWebhookParams
+	Body   *CreateWebhookJSONRequestBody
 }
 
 type CreateWebhookResponseObject interface {
@@ -9285,6 +10807,7 @@ type CreateWebhookResponseObject interface {
 }
 
 type CreateWebhook201ResponseHeaders struct {
+	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -9303,6 +10826,9 @@ func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -9349,6 +10875,32 @@ func (response CreateWebhook401JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
+type CreateWebhook409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response CreateWebhook409JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response CreateWebhook413JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
@@ -9372,7 +10924,34 @@ func (response CreateWebhook413JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
-type CreateWebhook422JSONResponse struct{ ValidationErrorJSONResponse }
+type CreateWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateWebhook415JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response CreateWebhook422JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
@@ -9413,6 +10992,20 @@ func (response CreateWebhook429JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
+type CreateWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response CreateWebhook431JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateWebhook500JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
@@ -9432,6 +11025,30 @@ func (response CreateWebhook500JSONResponse) VisitCreateWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateWebhook503JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9540,6 +11157,20 @@ func (response DeleteWebhook429JSONResponse) VisitDeleteWebhookResponse(w http.R
 	return err
 }
 
+type DeleteWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response DeleteWebhook431JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DeleteWebhook500JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
@@ -9559,6 +11190,30 @@ func (response DeleteWebhook500JSONResponse) VisitDeleteWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteWebhook503JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9666,6 +11321,20 @@ func (response GetWebhook429JSONResponse) VisitGetWebhookResponse(w http.Respons
 	return err
 }
 
+type GetWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response GetWebhook431JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetWebhook500JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
@@ -9685,6 +11354,30 @@ func (response GetWebhook500JSONResponse) VisitGetWebhookResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetWebhook503JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9798,6 +11491,31 @@ func (response UpdateWebhook413JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
+type UpdateWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateWebhook415JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateWebhook422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response UpdateWebhook422JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
@@ -9839,6 +11557,20 @@ func (response UpdateWebhook429JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
+type UpdateWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response UpdateWebhook431JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UpdateWebhook500JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
@@ -9858,6 +11590,30 @@ func (response UpdateWebhook500JSONResponse) VisitUpdateWebhookResponse(w http.R
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UpdateWebhook503JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9975,6 +11731,20 @@ func (response ListWebhookDeliveries429JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
+type ListWebhookDeliveries431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWebhookDeliveries431JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhookDeliveries500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
@@ -9998,9 +11768,34 @@ func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
+type ListWebhookDeliveries503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWebhookDeliveries503JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RedeliverWebhookDeliveryRequestObject struct {
 	Id         WebhookId  `json:"id"`
 	DeliveryId DeliveryId `json:"delivery_id"`
+	Params     RedeliverWebhookDeliveryParams
 }
 
 type RedeliverWebhookDeliveryResponseObject interface {
@@ -10008,6 +11803,7 @@ type RedeliverWebhookDeliveryResponseObject interface {
 }
 
 type RedeliverWebhookDelivery202ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -10025,6 +11821,9 @@ func (response RedeliverWebhookDelivery202JSONResponse) VisitRedeliverWebhookDel
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10102,6 +11901,9 @@ func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDel
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -10112,6 +11914,31 @@ func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDel
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RedeliverWebhookDelivery422JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10130,6 +11957,20 @@ func (response RedeliverWebhookDelivery429JSONResponse) VisitRedeliverWebhookDel
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookDelivery431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RedeliverWebhookDelivery431JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10157,8 +11998,33 @@ func (response RedeliverWebhookDelivery500JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
+type RedeliverWebhookDelivery503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RedeliverWebhookDelivery503JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateWebhookSecretRequestObject struct {
-	Id WebhookId `json:"id"`
+	Id     WebhookId `json:"id"`
+	Params RotateWebhookSecretParams
 }
 
 type RotateWebhookSecretResponseObject interface {
@@ -10166,6 +12032,7 @@ type RotateWebhookSecretResponseObject interface {
 }
 
 type RotateWebhookSecret200ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -10183,6 +12050,9 @@ func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10251,6 +12121,57 @@ func (response RotateWebhookSecret404JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
+type RotateWebhookSecret409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response RotateWebhookSecret409JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RotateWebhookSecret422JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateWebhookSecret429JSONResponse struct{ RateLimitedJSONResponse }
 
 func (response RotateWebhookSecret429JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
@@ -10265,6 +12186,20 @@ func (response RotateWebhookSecret429JSONResponse) VisitRotateWebhookSecretRespo
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RotateWebhookSecret431JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10292,8 +12227,33 @@ func (response RotateWebhookSecret500JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
+type RotateWebhookSecret503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RotateWebhookSecret503JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestWebhookRequestObject struct {
-	Id WebhookId `json:"id"`
+	Id     WebhookId `json:"id"`
+	Params TestWebhookParams
 }
 
 type TestWebhookResponseObject interface {
@@ -10301,6 +12261,7 @@ type TestWebhookResponseObject interface {
 }
 
 type TestWebhook200ResponseHeaders struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -10318,6 +12279,9 @@ func (response TestWebhook200JSONResponse) VisitTestWebhookResponse(w http.Respo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10386,6 +12350,57 @@ func (response TestWebhook404JSONResponse) VisitTestWebhookResponse(w http.Respo
 	return err
 }
 
+type TestWebhook409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response TestWebhook409JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response TestWebhook422JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestWebhook429JSONResponse struct{ RateLimitedJSONResponse }
 
 func (response TestWebhook429JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
@@ -10400,6 +12415,20 @@ func (response TestWebhook429JSONResponse) VisitTestWebhookResponse(w http.Respo
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response TestWebhook431JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10423,6 +12452,30 @@ func (response TestWebhook500JSONResponse) VisitTestWebhookResponse(w http.Respo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestWebhook503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response TestWebhook503JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10483,6 +12536,20 @@ func (response ListWhatsAppIntegrations429JSONResponse) VisitListWhatsAppIntegra
 	return err
 }
 
+type ListWhatsAppIntegrations431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWhatsAppIntegrations431JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWhatsAppIntegrations500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWhatsAppIntegrations500JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
@@ -10506,8 +12573,33 @@ func (response ListWhatsAppIntegrations500JSONResponse) VisitListWhatsAppIntegra
 	return err
 }
 
+type ListWhatsAppIntegrations503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWhatsAppIntegrations503JSONResponse) VisitListWhatsAppIntegrationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessageRequestObject struct {
-	Body *SendWhatsAppMessageJSONRequestBody
+	Params SendWhatsAppMessageParams
+	Body   *SendWhatsAppMessageJSONRequestBody
 }
 
 type SendWhatsAppMessageResponseObject interface {
@@ -10523,6 +12615,9 @@ func (response SendWhatsAppMessage201JSONResponse) VisitSendWhatsAppMessageRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
@@ -10594,6 +12689,32 @@ func (response SendWhatsAppMessage404JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
+type SendWhatsAppMessage409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SendWhatsAppMessage409JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SendWhatsAppMessage413JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -10617,7 +12738,34 @@ func (response SendWhatsAppMessage413JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
-type SendWhatsAppMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+type SendWhatsAppMessage415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendWhatsAppMessage415JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
 
 func (response SendWhatsAppMessage422JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
 
@@ -10658,6 +12806,20 @@ func (response SendWhatsAppMessage429JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
+type SendWhatsAppMessage431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SendWhatsAppMessage431JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWhatsAppMessage500JSONResponse struct{ SendFailedJSONResponse }
 
 func (response SendWhatsAppMessage500JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -10677,6 +12839,30 @@ func (response SendWhatsAppMessage500JSONResponse) VisitSendWhatsAppMessageRespo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWhatsAppMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SendWhatsAppMessage503JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10770,6 +12956,20 @@ func (response ListWhatsAppTemplates429JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
+type ListWhatsAppTemplates431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response ListWhatsAppTemplates431JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWhatsAppTemplates500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
@@ -10789,6 +12989,30 @@ func (response ListWhatsAppTemplates500JSONResponse) VisitListWhatsAppTemplatesR
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWhatsAppTemplates503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListWhatsAppTemplates503JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10928,8 +13152,10 @@ func (sh *strictHandler) ListApiKeys(ctx echo.Context, params ListApiKeysParams)
 }
 
 // CreateApiKey operation middleware
-func (sh *strictHandler) CreateApiKey(ctx echo.Context) error {
+func (sh *strictHandler) CreateApiKey(ctx echo.Context, params CreateApiKeyParams) error {
 	var request CreateApiKeyRequestObject
+
+	request.Params = params
 
 	var body CreateApiKeyJSONRequestBody
 	var err error
@@ -11024,10 +13250,11 @@ func (sh *strictHandler) GetApiKey(ctx echo.Context, id ApiKeyId) error {
 }
 
 // RegenerateApiKey operation middleware
-func (sh *strictHandler) RegenerateApiKey(ctx echo.Context, id ApiKeyId) error {
+func (sh *strictHandler) RegenerateApiKey(ctx echo.Context, id ApiKeyId, params RegenerateApiKeyParams) error {
 	var request RegenerateApiKeyRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RegenerateApiKey(ctx.Request().Context(), request.(RegenerateApiKeyRequestObject))
@@ -11074,8 +13301,10 @@ func (sh *strictHandler) ListHandoffs(ctx echo.Context, params ListHandoffsParam
 }
 
 // CreateHandoff operation middleware
-func (sh *strictHandler) CreateHandoff(ctx echo.Context) error {
+func (sh *strictHandler) CreateHandoff(ctx echo.Context, params CreateHandoffParams) error {
 	var request CreateHandoffRequestObject
+
+	request.Params = params
 
 	var body CreateHandoffJSONRequestBody
 	var err error
@@ -11145,10 +13374,11 @@ func (sh *strictHandler) GetHandoff(ctx echo.Context, id HandoffId) error {
 }
 
 // CloseHandoff operation middleware
-func (sh *strictHandler) CloseHandoff(ctx echo.Context, id HandoffId) error {
+func (sh *strictHandler) CloseHandoff(ctx echo.Context, id HandoffId, params CloseHandoffParams) error {
 	var request CloseHandoffRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.CloseHandoff(ctx.Request().Context(), request.(CloseHandoffRequestObject))
@@ -11195,8 +13425,10 @@ func (sh *strictHandler) ListLeads(ctx echo.Context, params ListLeadsParams) err
 }
 
 // CreateLead operation middleware
-func (sh *strictHandler) CreateLead(ctx echo.Context) error {
+func (sh *strictHandler) CreateLead(ctx echo.Context, params CreateLeadParams) error {
 	var request CreateLeadRequestObject
+
+	request.Params = params
 
 	var body CreateLeadJSONRequestBody
 	var err error
@@ -11460,8 +13692,10 @@ func (sh *strictHandler) ListRCSIntegrations(ctx echo.Context) error {
 }
 
 // SendRCSMessage operation middleware
-func (sh *strictHandler) SendRCSMessage(ctx echo.Context) error {
+func (sh *strictHandler) SendRCSMessage(ctx echo.Context, params SendRCSMessageParams) error {
 	var request SendRCSMessageRequestObject
+
+	request.Params = params
 
 	var body SendRCSMessageJSONRequestBody
 	var err error
@@ -11531,8 +13765,10 @@ func (sh *strictHandler) ListWebhooks(ctx echo.Context, params ListWebhooksParam
 }
 
 // CreateWebhook operation middleware
-func (sh *strictHandler) CreateWebhook(ctx echo.Context) error {
+func (sh *strictHandler) CreateWebhook(ctx echo.Context, params CreateWebhookParams) error {
 	var request CreateWebhookRequestObject
+
+	request.Params = params
 
 	var body CreateWebhookJSONRequestBody
 	var err error
@@ -11701,11 +13937,12 @@ func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id WebhookId, p
 }
 
 // RedeliverWebhookDelivery operation middleware
-func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId) error {
+func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId, params RedeliverWebhookDeliveryParams) error {
 	var request RedeliverWebhookDeliveryRequestObject
 
 	request.Id = id
 	request.DeliveryId = deliveryId
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RedeliverWebhookDelivery(ctx.Request().Context(), request.(RedeliverWebhookDeliveryRequestObject))
@@ -11727,10 +13964,11 @@ func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId
 }
 
 // RotateWebhookSecret operation middleware
-func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId) error {
+func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId, params RotateWebhookSecretParams) error {
 	var request RotateWebhookSecretRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.RotateWebhookSecret(ctx.Request().Context(), request.(RotateWebhookSecretRequestObject))
@@ -11752,10 +13990,11 @@ func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, id WebhookId) err
 }
 
 // TestWebhook operation middleware
-func (sh *strictHandler) TestWebhook(ctx echo.Context, id WebhookId) error {
+func (sh *strictHandler) TestWebhook(ctx echo.Context, id WebhookId, params TestWebhookParams) error {
 	var request TestWebhookRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.TestWebhook(ctx.Request().Context(), request.(TestWebhookRequestObject))
@@ -11800,8 +14039,10 @@ func (sh *strictHandler) ListWhatsAppIntegrations(ctx echo.Context) error {
 }
 
 // SendWhatsAppMessage operation middleware
-func (sh *strictHandler) SendWhatsAppMessage(ctx echo.Context) error {
+func (sh *strictHandler) SendWhatsAppMessage(ctx echo.Context, params SendWhatsAppMessageParams) error {
 	var request SendWhatsAppMessageRequestObject
+
+	request.Params = params
 
 	var body SendWhatsAppMessageJSONRequestBody
 	var err error
@@ -11875,387 +14116,424 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L1bcxs31ij6VzCc7ytLTpMiZckXqqZmy7ITK/EtkpzMjOlPDXaDJKJuoNNAS2Icnf+yaz+c2qdqP+23",
-	"7zV/7BTWAvrG5k2SLxk7VUlEshtYABbW/fK+Fcg4kYIJrVr9960JoyFL4c9XieZS0OiIavacx1zDf8wv",
-	"IVNByuHnVr/1nJ8x4v+jnT/Xhv/6eyRJmWJCk4sJE0RPGEnZrxlTmlxQRWimJ0xoHlDNQjJkI5kywjUZ",
-	"UR6xsNPyWiqYsJiaCWMueJzFrX7Xa+lpwlr9FheajVnaurryZiE9YjHlgovxKtDmD39aiBXTq0Gr2Mfc",
-	"2yOm02l7f6RZOgveMQukCBXRklxQrt1MBhzBLnUOU0AFUVkQMJzcfM1TFrb6Os1YIzC9RmBmkGwWpCOc",
-	"UhEaRfKChYTj9gRZmsJ+cRHKC7KRsJTEXGSaEZkS8ymkU49cTHgwYecsJVyRIJKKpWZ1aSYMhhCZ6c0V",
-	"V9BduoIFWJqvImIj3byEWwSjEfV+dohV2zmDd1p5xKAZeSP4JdE8ZgZGhdhwA8CuvFZCUxozbWnQfsJ/",
-	"YNPDcBa8kwkj+68PyRmb3lHE56Fv5mWXNE4i1urf81rcPJZQPWl5LUFjmClcCNtIpjHVCNH9nZa3DB2f",
-	"sIifs3QufKH9vQnARw97jSC6d05vGdZnVIRyNJoH6gR/btzK3sfYy+eMhvOAixgNmyDrbX+UY37BlKJj",
-	"Ng+6GH9uAnBnd/ujbN5rOmazwJlvicjiIUs9MkplTHodsk8S83VClYbbzURoSB2LEz01sAOwv2YsnRbQ",
-	"mjcqPCNkI5pFGsApw3pvewVYWdoM7qFmsQJKbOabCwtLT+fDs73bBBC9tAB1u0vB+5kNJ1KezTvsC/y5",
-	"6bAffPiTvjJDqUQKxUrk0QoQNJgwgDqQQjMBJJ0mSWSkAC7F1i/KrOK9AxgG0FK+oGL6A5vCR5XFMU2n",
-	"rX6r1+0SGmh+zgyFNdw0ZTQ053BOowxOj6WpTHG+0IAZSDGKeKBbXitkmvLIDHnltez9sBso0zEV/DcA",
-	"yY1KJlSR0oyWrisPMDSWShvhxQgRE3rOOuSIncszRqRgZMRTpTtma67K2/ofKRu1+q2/bhXS7Rb+qrae",
-	"Atzwwuz53gJ4A9HyynJ0o9DSBKB9Z2uO4L1IelhruOLNeZLAmsOZt2A/ER9fSv2tzMS6uEjh5SoavpRG",
-	"bpyY7V6EekLq0xFMORf37KGRe0RITeDhW0IbB6ObgQsylVlaQaWvSHHExkywlGp24OjEmuiBlxHvflhF",
-	"E3NzYesVSe3vNyJUBbIUIxIqQnPJDfoMjbrl1hN2yEHKqGaEEsEuLA4ozShimNeSF2IGsx3IxTiKcK1Y",
-	"NLot0MtKoCJ6AktBfay0lGJ+O32HvFGMUCH1hKVmKM8oSIbShVRNhpKm4S3SWwNqA6BGAnbQwvzFOXy9",
-	"SngFrnmNFuOiGfhT4SHw9M8WB+eC+gWj42MaWkPFmkjIxTmNuNX3CjzcF4SHRE+oNvfdbDW1+ssiXBzS",
-	"8NQeUwUdjejdf9t6RQIaJ9KMHLJzRhRLSRYT8cd/xyyVxAjXPJWd1rsZUdVhqRH/LMSkME/cEgIafUxP",
-	"inHdymG6PqENW5JIxUEQvZjIyGl4nYHw7dp9YnQPBfclH/crnpqzfCzD6Zq4GtPIKGks/P741ctZumm+",
-	"NUq0IlpKoqQU18HVubg3lOG0ghIw4S0Sv9xEK7MoJLlwQ8M+yVcOc3qEEv8A9619Mk2YT5A86wkVA+HX",
-	"99E3L8RcKS7GsAyg4Qaf86tUxvuv+GmO4Tlfm5YmhT2lwExnJSF0KM+BVRFnBbkOJc2NLiV6mk8BVJUp",
-	"TVPChE4Z6RFm1OVPSFLBZgR2/fm01SMjmRK7k8R3y/HtlpkFzJJURoOvOAtbfk3xM8zwd/Z6IgWrs38k",
-	"KBGjIWAIiGEJPLiuLNrC1/pvW9//8T8Ju+RKM8P2YexAxgZhGdEsYiMpWB1V9/G5C64nJSByexAMd2vY",
-	"Wl61HM3aDmpb8SUjnXO4XNPC5HwrzTam/NebGZocjDU7k9eypuPmyd2PN5vbGq8/mInLQtlo4gL2Lmp7",
-	"aRCa6y8ZZa3f7SCSioU3M33hGFX8we9uyzzPlXMEGlbpyB24wW9T4Z4/x1dEwQN99cOaKBI04EZpqz27",
-	"wWUEwW9Owfu03d2+3+7ea/funfTu93d2+93uv1peKwC7ZsMzO/3udr/XM88YLftez2sZ/nVqPoBXNmVU",
-	"oROShTwjWUxJkspEKk0N+2VpwGnU8lpKU50pg54OviwJm+fM4VoDDe2mLkFEL0fxmyHf7AvXxbvml66D",
-	"crMvlLHtOaPhNZmpOe9mXga/rM3ICgR623rJxMQJa5pZYY2HdTHNQH/rvM63cDiRX8j5otlXejW6JvbY",
-	"m9eMQO7HmwlDFsAPJgzlXOyrv68JMdZmYTJhoqYQ5nusNI8iAk80czCRRdFH5VcWlrncKp/x1rnVF8Sl",
-	"DoVm4xRQRq2NT4qKcCgvZ10MxaAustI9WsKtkGra6r9938KgDxe5E0yoECxq9VsXE6oVTZI1xKReHhW0",
-	"r5kIecyEli0PbRWn1tPRb+3u9no73e5Ot9vtml9Tec5D+MXBefVuDawqbSKYF+dgV2lb1BeGYqmg0dOC",
-	"wazhxsJ3zd9zOZV76BR/mMuujmXM9ISLMbmAaNtUijGRghjWonjIbol7LZ2GlGIaSSgZmkxTds5oRNxi",
-	"1B75NZMaQ739f7St+bp9GPoENxwD06cyI2ZDaaCJypJEprrzxTJGI66uTcVmxex98mtGIz7iLJwRtQ1E",
-	"VExPLZl5GicpU5Q8P3myvyKdChmNTu14vd1ut+u1zIYYiveLpPJ/MByyE8jYUTXDP4GbqkCmrNV/uJvT",
-	"ue8lleSYR+fUkTlL3x65f1peS7M4YSnVmXm5NZF6Ll/dOek+6t/rrqsFmo2fR/YiCNP5Ysid2YqfaMRD",
-	"wLjrED3r0muw36ORHDIWZKbJhrYh+ikbsZSJgN1Rzt+yuUi2P8/ha6CZhWE/d0TBtH/8byKHKR9T/cf/",
-	"TXmjP3/Mz5kghrFDkoz1P92iXcs5ay9YFLVLrlMyzDQZpoyeoVMeB+uQwrsU0wSdSwMhRyMjG4gxGXEW",
-	"WTeplhDtKlMSyzQnz8ozAszjlP7GI04FeS1TnY0zphjJRMSUGgh/PwhYotvPqRhn6N5SZwpcX0/FOOJq",
-	"QjYUYwTWpTa/ZL3FhvljLN+6+qyyz5XJtGaXmkCSljxnKfnZCIz7IDAW9LpRnCymNUO0+q1XEf0LOZCx",
-	"JIlUShL6SxbS9O9mC1ai6TxlgcVTmemh1ZvtvUPVyVByl66QC4KnVmrNdSV8dh4hd5LqqcVPeKV1QWMe",
-	"dp49Hr98efLm8sXJ2e4r9+/Rm4P9x0//+fSX/bJqBXuZR7/DFtyyomWPet49dusgFC4PCzHQG1/aIxxi",
-	"cZSWKQsJVcQ3APs1JvJcIrYsyxl5c/TcaSETbsacLs6fsruidAp3YF5S3L8Du/JaERdnsJvfMW3P7PHc",
-	"bCufh77bSpclYQ5Ku9+0JCMZRfKifJxkCBsuQQLhUpjRW+N8ulY9Iw1Q+j/c+B1D8v+6xUPLROxb1zSK",
-	"5eyqySgW5wDdxChmAfxgRjG3q1+NYlXm8pkY2T+8+bwM31csqGHBq4QJ5+e7Zvh2McI8W2nJq1o3mK4W",
-	"OlNyxLzCc/zlj/8JfpgszmehQ5bqBjGbK3ylnDtFBUBSGDBvTeJeOtUXjGyv6TSSNDyR8jlNx2z9zMD8",
-	"tbn4k+AUp1rK0wieXiuoFV7BAFLSIy/44w8Q17pgri8VMY4Ojk/MbuhrMqWSgjDDm2yKZNnGXkTR8YUc",
-	"q6x3rMC9jg6OK9NsF6wMEoYEgmKDr/58jNRv3A+/D8JreeG5jRbCEptjswbCbL/dEojUGrJIijGU7jAD",
-	"YgyiVUc7xK9PiC5wyMEZCM3iJKKarTI12WhKSwDTxhdtbci/W9vUkLD0BRQuWUiaU6rZaWQmOGWXAWMh",
-	"W3SXzGHCw8Q93CFQ+YXQkWYp2dkuqnvcDomWksRU5AlWaJICKmEzx2r0uVaHZtG2lx/9d9aPoTqPjbS8",
-	"pjhpAzqfcEWHUVP8WB7xqUjoHrp5kGHDqHtEMcijtxyEjikXrqBQ6pbJxfgWZYQ8ShXMOTyKSIKm1zzd",
-	"sAHQL5loHTMRfgs1pNbEs5SNssb4xNzUZp8om2YWIZpiIjzFclZV5aVsenzb2tnd3m7wBOSzhhwZNxr6",
-	"ypP3ycZfe/d63XvdTXLEAp5wJrT1NaCnHl7kIi80FfFbq0Thl5ZnGfCijTLYmq9EqAuWgh2Mx6wzEGV3",
-	"btVsacd3Aloxxx1FMB7GDOPD1vt7RTJMp9hj3wzJtRHtOsSvurr9PlHNzuaBcN7mG7iRv+Br+EbQTE9k",
-	"yn9b+yJa792MKLykwEZWnnG+cdFm+zkOTo6hupA22HZn3w4AsPXJY0ZTlhJ1dmpo8Gmn07lj0PjOP9r7",
-	"rw/bP7Bpv/LbLVL9vE6HcumJHsnEmZAXwkDgygyYU7uZp9QO+q2RdevGGvTtgeTtLM+FNG1eu76DlF3q",
-	"lJYdpPAFEX/8L0n++N8kYWnMNQ+/uki/ukjXJTw2v+iadoN/8wSor4hxtnZ0UyNK7AunBDQgRS0ccyXv",
-	"NwrupTjh/CsX9otfs3Msg/sWzEUdO3gLrUedPOqqlWNcJ2UB4+csbL1DD/oDr8XVaV6ObkQjxaAA3SnV",
-	"msWJGf1hHh31gmXk53yJScrOuczUqWJByozanvCUqRLYy33gXitLo1a/NdE6Uf2trZhlimvWCWS85TZz",
-	"jfvwc/mVucXwPJAgZaZBElR8DKVScRVfUGiVi+/4N7CtuqVU5nrw1cD61cD6Z2FJOXqU6mTOho3si1wb",
-	"aEzvInlhOaj1BPUjoDh0QlNtc5sx7ilhqeY2FbPEk94X5UHnEey8Aqih7W2jtBexTy7KB5nL+0p547Uq",
-	"h3qtiCp9mqkcrjnFns1izaO1EuK0KIRl8RlrZ+8R37Amn/AR7kylImpz4O6cJZtxDFN2rH1mC5BpLr7s",
-	"tgClefIKOOqIXzZHC2HdaCgfSnr3zcVMaaBZqmwNcKJZFNnap3DajsdhJLzhcHrC4up6nca6ww7uPXr2",
-	"63OIHtKapWbW/3K/vu22H+23/0Xbv717//DqP5qOOy2qHM4clC26g2dltDRXoHADtNe8LOHmHhwb/mae",
-	"HTOtiL/T7flECsLK9c0qy7BSiwVqKGXEqChBtRyDSlDlGHIx4REUob+Q6RlkmFwHDa7KsXFvsbouIEZ+",
-	"2hWhsIb3xcZWFvMun0YOf2EBkDfEJAwGBcYdhhyJzevSbbdbVa8/Y/ZAS4KAdMgba10AoqwIBYu2mQhT",
-	"jqvkY100r+0IvL5sQSFWFYhejSDFaflUrSvvfQ3OsyaCam9WhxxPwJwiAtZHkyOc/ISlDMlsmb+eMZYo",
-	"Ky8qNBoNBFqN/KVWI98wTb/ZauQj/5t/P6e//PyEpr/ok95vYfIgDPaHB+HT0XeTw19+iF6IV8mP6fHy",
-	"K7xzr+kO147F7NbsqbxrkqptDVGvsMsWHKhTnKQrFVU9FUxbe9/imsVqNTQyQ1q4aJpS+BwzvVSwek3H",
-	"7IV5rr5WgMGOMR8TX1o8r98dg8BgfJnKDJiNocOAMwUx9lCypNZWNFWaxVgkL1NWALIexOLsD45eYC3w",
-	"50yM9aSoBp5/rpz02/8aDC673fZgcNn7djC4fPDtu7ul77a7+F3TY7PY4LUu23bsdinIk5mZ4kxpV3dt",
-	"GFFxZhAajN1cwP9TGZXYk8FH3X58ZATnP/6XJIkMjbQX0JSwmAxTKgJJBIvhVSNx2heZIiFz4yHZOHDB",
-	"5wYSIzi8LUehp4EqnV7Bmp4wGv2UZ0nOYC+7TICwEZD3jYwEZTsZjTwXnFsWse4o218imJY4BRPOIlut",
-	"94/5SAXfkJnhFNUK78U/XqXZxBzGYrMui+JCLHx6zoQ+gZ8bBEYwEhDzNoj5vlWCO5op7Vsvdu5a5Ey5",
-	"LTC/EybCRHKB/NbueZOtwWr6K5keiq9s4LyLfSvGzL9xRTbKQM855aJUUnULXglm9wBSG6zZtWIKsLKF",
-	"NXnMsrjCFlIf/Gn5RY/IKDS7Zou8e6tRNQf6Po7SRN4+iIgOm7IicGUkc6+e8jmB7fCr7Tjg7lDoxiFM",
-	"nLNIJqxK7di5Pt0ePgh2WXf0KNyhO0GPPRzdo/eHu+EK+gV0J1lTwxDsUjsz12IREXoD2SfBtZ4VigRa",
-	"5YmP2SDgX/StV97vXFt3cLklq2HOMT59VbW4LUaU7dURxd6V09qeP1h7x91AZZ93Y2bEP9rWkgeeVSrC",
-	"nGy1ee5qBUpVubl7Njk+ZkZhSJkGemZeLwIymKoiXqzGp7thb9QNHtB7bHu4M7pPHwUPwwesN2ytJM6X",
-	"tqd0M9z9alx1fsBeQVtmEbKmGZTOtklKqZORGVHLjnzb2BFm1iQVq8qove3uIgTpNiFIbmqrX8QpnKy7",
-	"ghgIUOW/XLuOXaikFKvD/BpgPqkNN2Ah2e3eW/0inqLp731j3C6OfEeRZycnrwm+MANbNdyhAuBu915D",
-	"E5g5kJVbv5QxsXK4VbCrR+Q2eREK3YKonvPjjy2s12jizJnlxNkq+O7+kRQse5gFbAk+8WtX0t/0iJ+j",
-	"mT8QRmEkzQi2fXnplWJWDB5UiJXFYg8tqLPv+zu9LvlOCubPRHdd0CK8ywobqDhaCc0u0eCBg9VcZ4w+",
-	"apSeioTLmf1yCZh+HwWo4RQ1nUkqszHqe/uvD/eIz4V7zol62MQJerJhMExZjCwldto3G0F7isn8TYJt",
-	"2/xEaBimTCnPRQpxQSJ5AZqEYstl9FZMU05rZQLy24ilBCpq2PbuzjK6YdSnsWzPrqWZvIHMZKWigqfB",
-	"Nc0TA2eF0pxW1qy5jZRq39ClYcQ8EtNgwgVrp4yG5hs7j3mtfDrV0sq1cJqyByRmeiJD8EfYwDLMCHZh",
-	"lU0pFw3xIM3hvzO1SOb5hcrhde/Kp9sw1SwHK2JRmq1mJZo383KduFX3/dsi3mPDh2A83yN+QNNQvd1+",
-	"19FcRwwKjxc1nwWN2aa1Wg+ECwshdCgzjTYDMMt1yNM40dOinyaeoyu6D0+j/a5mVFqvIsEMfS2ZA+oo",
-	"NsliKgrEsp61DnkiAaaEpooRriEhOaZTcC6Na3rAoqCeZdKY5XZFNKY72Fk+UXtzPktcRbemOWHGvqFD",
-	"89SQES3RIWOvAFxtGkxAg2D4jGv3ORA4VEA1jeSYbPjO/a06UxpHBmu2qJqKgCYcv9ms0vyPr5U3UetS",
-	"ql8dO2yVbBGyEOsLAHOgmZYxmlW1NPeApUqK3LulGY0bPFZFHbW5OpvL+zMYhM/PWva5guS766tpH8V1",
-	"tr5mmydEvq/1nlxzHBdtMk8ex6LjVJWPtXqdl1Snu6bea7HsOmrvyufQpOm5fc13pqTHVVS1AkGXqm0u",
-	"vfZ6jhuH5VoiJq/nuinhyZxUVS1hitmT/WDoxCvY5OUGSksYLiaSaIpNn9ZCtaohfYElfTA4vpk9fBWL",
-	"t+uNWSDYDG4tQJZb0M/y0o0fWT2rXt0GbSNhIlfN3KFbnHBObEAU0JsE8fGq+RXNArPIF7Cpw2rUUv1W",
-	"BVII1IeQKeGRm9ldxkGHHGpFgpSFTGhOI7xpGGuRMp2loum+uVjAWRN1NG2IllIoTzBRln1K7u2g8Ics",
-	"OivnNvlI/OoahljrWSvgqZabnJmxWn+yiXgNM8UFU8qlvuRitCEJIHl4JORjrhWRIqq5csxlVqxGXmpF",
-	"LpeKBkUVzBkct1UxfaMnyzRUBXRUoY7tYjes2mwwj4qpEdI30JgO8ZoDYYijYBcVpNncI75zi50Gkcww",
-	"6cXc1jsqL+pEDswvoLkPhD+Wchyx03QYw7Pfwcc7ihwdHJPHbitfuFtQFTyLWqTVWVteqxi24RYuiIxw",
-	"iF3aRc9dntrpV3C6ieCUrvq8Qjxl376WcOFy8wZE0gPN4QojqMpbXWWJayN+vdLpzUh6majNkPUmMt20",
-	"Xc9tWGST9O4RdkkDbWiVIkWxPEPtDDtGuwXETDSI7JVCj4sXcsIu9QejVuV6kctMmM5xfJXXlFwSugkP",
-	"NZDEawhL5QKVy6tFHsODKwaduf1NXEnEhZweHrqqVb1cNkHx6CrS+QrRdisQD9d4yRIRZ7qrYF51GZVd",
-	"rqDGeq4XcwLXFOAN9QblfJHk7hElbXO6hEXWroOBJxxKyID9wrPtFhWPDA+JpFK3cw8/ypX5rPD9UCSZ",
-	"vgnS1/ATZ56HOrdA+7Fi7EeW5c2kr6kOJmti/YmL94Zgc7QC7rlv8nKsZ4wlhsvwFENz1tRtvyL6x0L0",
-	"Rrw4YklEg3XpIYbTsJCDs8LSOTkiFGjkLI4YFAgiRlMWfkWPPz0dPHarbjZG3VEE9sVDy3HXEA9o21mS",
-	"wR/uNrjSy9F2yyIQXtDL/bnRXs/kBRaBMUKJIrRSkEOnnIWuAAgal2OanrEwdwJ7NtMlVXog8nAiEURZ",
-	"Xr+GM0WGNDgjcjQi7BL3ltMomqImYsNiXFZvse6Fy95dJmy+YCGnb46eN0n+STaMeEAmWif9rS0iU+KS",
-	"9aAWbKXWQ0AFCeWFiCStBWG4d9gli5NIQoIfj+mYxZ1fknHNw9rdeViJbYWX/97f2nr7X4OBevfNNQJW",
-	"h8zISXMWUbLYlVpuU1hf/kqWv9IqVU5t2rG8ysWoXCbXI87jjdloQ0wNmyFM6xt1Stl6jaQWLRQNge9c",
-	"hJBTYuillxsfNhycm9AAWRXu/A0LdVXvXaXq88x9/zC6XTmMYSF9zh9cHnS0qJDJwihAe+s7q1iLagoj",
-	"FrZeU2Os18G+kU1uBddAuSZxnjtYt6Q1NcddwZGwLPppXeW1sdL3+wWltO8owsPc+TB73JpHVezIS2/X",
-	"/RKrlhO/pZhQS5cK35i2zusVXnLhvR8girRJYa8hbNnuV9xkO1LJ01Z4SpzG7yhg8zm7G76eTm+35BZ0",
-	"s7x4+0dWz6qYMGuG/jVjGZRrwsApNB9MmS5QeVilgHu2cny//sRAlB7Jq0A5elkbBQUZW6Vpc4/4jr2Y",
-	"ccVAWB7j7lzV2IwwY8CPLmLazMYUhQ1mbk4ZvReVtweO2Mlt5H3iG87me+b/mOBs/gaxxfxhliPNH6EM",
-	"stjsjDcQPs1CLv0OOTo4Lg0w4lEe+mP/LzPFILAjZUk0NVf/1D0d2WL8fmcgDqv7oVAfMpDmNtg86zqW",
-	"IYvIhtI8OIPU0JRRuEbKI51OZ3MgjFbkZ8IWpQKhtKmcFgzPBfHt1erkF8tsrl89FNvxwO2RudmxLYdm",
-	"dshcZ7tBLa8F22NOjkMmjNkP/B9sB5xkeTfMfXedCbxWCfDGg34lWF77DOQhMbUpg02u1ndX3vsm9WQ2",
-	"ze2ptXtDwZ4RKVpuQmg6xnX1yVDqCTSVZhxyXrlREYoANLTSdTB+DovMNbl/HRC4nBO3qXNX47a9cUX5",
-	"j5hmuXxlpdHs6ipD+HPALwPhzcwKxZ0tFZsNWIR0Kn2aOJl9jtCCOs1CoSVh6eww22uohI2jaqlpQwTq",
-	"oaH9JKY6mDi/9IhHmJEtocoeMbCoekbY2kHxMD+sq4mKB4xHG/AI2SJuAzb9PdLNnZkAHwBag+b+mrDU",
-	"4+3KJ1fafbdlVdCbWFTelKlBEIOYRKpy7lRy1856ZitdXUpJkd32o3fve12vt9uct16ycjSpvuXqiUAm",
-	"acooxMp6cDkCmQmdTuEbwkeloCgeRUbntEQ79AaCdcYd4n+zu0s2er1NAtC2zX/8Djm0AZE2i9L/xveI",
-	"SmjAlEdCqc1/qZpgLstAJNRs+4QppiDjRTFr7IrludkpalmD3TGIGXXR7T00m+xuwiu4t0jNSwr4ve3K",
-	"Lg4G3/z9LdnY7LTf3d2ALXWfNufu7VKFfELPGXHQWFA9Im2BjGhKFEso1AUwAkTjZkioa+G2oq7Ea5aS",
-	"EKagMMMf/2fMtVSeHTiUyuj0NkInJUwl9I//1/yeSAHPTf74PyMm4KmEpn/8f0LDNLYi+eNM6+bokSH8",
-	"AjSAGPa2R3xgmkSxiAVakQtzIFwD2+5gwacg5TEXVKMiGtMkscVJAhpF8yTDo4PjAxpFFhLLORc8fGR+",
-	"z5/Gwkvznn2TunGvcguFTYHGk77yWlKwFRLya4Mtfbi0pBWeLq/p6l35aBqI5ZvEoNuOPSG1coZmcdxX",
-	"cE8O8aWdWYG+Cv96xu8nEEfkl8Mb/Fn7kA0mXgHk11LpIQ3Onhg9YaWoGUvptCQht/nPTzu9+ztkw//G",
-	"nyF4VStQ65sFdHgw+OZtz9ANoMf3vd7O1bVteAgRgton39gWSUgmHlTISbNZj4g//jtmqcSBzAiKjTMe",
-	"SkMtHlSJBfo3wLq1dLuPs/GYKbObzs7uNG8nJ8NdXhoIY9VdK/xWDq2JhQLGpeHajmdDmVCVcLL3LK4N",
-	"i4u00vVQMwkQK9z2NHxSegOU4pDTUyBPyxRra7U2e811xFac7wSendl3+HbBFj+pLmz2+pgtvaOgjZ5H",
-	"MqA1291ut1QMgWxgaBU5evzijsIK9rVrdCDFiKeUCKkUJXLEUk0Nc2IBp9Ff6obyVUpCXLvAgxNHXr55",
-	"vqygw2zxhpdvnjtWaTavZC5fiKarFXmp6HmzSg1kO4mQRkZ8S3kwgaP5XPB71k67ZIxqCFvVOLvwVbdF",
-	"zxkN8c1r3a3r+AvXv45N9DINV6eXy67viQNp/sU1T5Rubgnpa6HmqQwzLQmLyROmNP01YzMXc81SLTe8",
-	"oivWXVleYwU3C/jBR76yjg0ZprSNvl04mKYgJpqGpxc81BM8T1u9tPXi6ZPDNy9aXoPb9oKHGMcJQxrl",
-	"pxwxfvxi//nzlucGaDItwXsr23wdV67Iiz1ECvtpe1Z6/JSU4TqXfPa+ohFv1TuLezrnzn7LI/aRUXDE",
-	"I0Y2wHjpEbBdGo0TTZeb5TzmO9aTlTu7G5DUDLYupf2krIHH7FTPNZGb5dxR5MXhi6dQTKhKEWHPtn5J",
-	"WM2V39t+UCV9tP3bu2+23mItMjAl5H/+5a//Mci63e37/3Xa+aZ9LZJoNIQCxLzoVgW6JpVA80Tie4GM",
-	"Zfn5q9u5GmDtXvVa5JhTPpQ5t2SF8PZ647FaiPueSyfAWldYwcgmo9Sdtdtr+5GPDo5dZ+GPfJkh/oxI",
-	"zAaNaWIdHdBwEecmER02qT23cAvNwHPsmgasOwqid6t3aP+cCR5S8ppmEVfo27tJ9bfPRaSIqOY6C6tW",
-	"+fb2vc7u/d5Ob2dhfbRHZet8+1G3oQza9SleJMW4AbKd+537u7sPKxWlGiq3PayABh9nYLsFypF7v1al",
-	"Hvl2lxc4h3pUWsg3Zrgb4uG8o5ZwzNgztY0lWm7LTMMlAlPRxToXJha+UBFUrVNx/gtlkaLkV5z/Qp10",
-	"zXgnlxgmzYMn7LLUnHvJW+WHb8HwWh1u6ePl/VnJUlsc2GqPV45rVetufRNXeK9+bs4yXDGJzqD7MZS3",
-	"ocGZwfSpzIraGq6Xk6aJIrxk3dl5uJ51B1nPKW0KePzs7Tg/Zjw4O0InwxIefls262vaXuuU0dpSLRhz",
-	"iGHZlbCeNfWYiVAR347vV3DIpsoVikNRAewTb9Isr0EH0roW6hV2tX6FP5IIaCBEqQ/va69HfjU4TMxC",
-	"OVMkEyFLG4vi/8lUcVjWqV3WOlaK0p2u2ip6ZVtFb9ZWsSLSLUS1go+uiXPV5c7BvBq+NwT4UtR5nMM2",
-	"BbyYkmDCE6Im8kLlhH53PTL/E0vJC8pVvXLYn9co2LyF5di5sttjp/vo/lzr6bww8cpemRH+BCzxExG1",
-	"Pz29uiH1WJ9mzKERRWTCehz/VcKEIn6WRv5nycmzNGq0Yq9lj1xIgqszlDa1hh8LawuhHUp2yHf8nGGG",
-	"gExJXigPqupIPblx5aFj7PF1DC0b5naBcAk7tvLaHewNBplsqtohAnJTuYZ+sdgkQtERgzgurgbCv5go",
-	"Fpz6ldiEe9skpSKUMRlONVOECzKkit3f2SvXOz52M/p5a4CBuJjIiBE8RSdQPnuxf4BtF8ynY/B3pmGe",
-	"IOba0WK5kECGAIRm9WqALQT1YPvbn9TjHw8nqQoOJtGPhy9++ma4q47/qRI5fCCf3Pvx/vf/7P7wW4+9",
-	"+Vs1tAPfL6y432xBh4m/NYbbnVTTCGfdNFCzp1IMSksyzKbQ9BTS/vyJ1L751h+l8jcmKpV/JhIKLtM0",
-	"hqwAifn/EVQ/hacbL0U5xrZObfN6KQWbw4cbvMkynNNhBFkjCKJoG2Ih2gEnMoJC1v77972rK98zf2zD",
-	"H53ODNMk8JBHFPuFkiGL2+dchPIvrUZnlWZjidXwl+VqmsUcuOddOtlCeSnv9sWh66jX2ObrjiIXMg3V",
-	"CqV1pBhKmtqKtZ9Hzb1rtKvCZqzzEAB3zIiL9kEXRYqVeWwntHruUKJPHx81wRszTU9pkqTyfFHXJRh6",
-	"QhVxj1bOr0Ow8FT+m/0e604NGaQDNpeeWi3dGIdz3a3OacrNyapTiCJbkF4LOdaK+PkbPgHJLaBpaiue",
-	"KttQt7ZjC2PGl0c0l4sQ5Sdauk7F7agfgYfXf3aVSwsUzdzBEht/sX/0w9OTw5fftbzWm5PD54cn/2x5",
-	"rf03J8+evjw5PNg/OXz1ciFJu4X0pZw6fuz8pQr+NJDm0qUyR+ZhquqYKw0EFsitmbh6pYaSqlNDOWlN",
-	"O9vtbS9SOJC7nV4r+dhpG9JcNyhO3Q6oMjxOY76AjdSmIkSTBOS5z8QvWk2EJkxQZV5OqSIxF3/8twqy",
-	"iJpxbNwiYURlw4iLCQ1tFGOzArdPFBdGl404JoDkJhNXfqyqQM6tp11Rc3dnyfifRNP9uejvW98oTHaH",
-	"UHpINVONPA9b8mLd32pn2dWaMc4rEegoOo4Pwft5S5UO8UFJsacylVlRHV6X297K1MiSTJALRkIe9gkd",
-	"aSsjLq0/j49udwcikEKxIAMHcaltEKbi1VrpEL/Wutgnik4VtiysiaIVfl8uc/hhUsVLTZbnFhFuKrjf",
-	"WEbYtZa9biHhmQbP87LR84beRffWJQAtndt1kV6ptfJTfHhWZFq/G0y58fRMWpOBtehO5VatmM4bClE1",
-	"AbHxjiIDjJodZylNyf7rQwfsoAUpWJ7Beo6Ft/Pq3KB/2kr7Zk0dsi+qfWpBbtIklkoTKdgeUfSci/FA",
-	"QK4kHRvGY4gCFjCCCngbMrVNFM3HTUzFMffRCFQxFUbu45qAxhjxMzYQRtyBVru1yzC3p2W1N/cSVb5U",
-	"zGRFoc11zC86ks7t8T2TXQFJ8UBfSmTBUCoaKQnU0LFlaNODVNEWTAGVjypNUqlh+6ucRsOWQXF7cYNr",
-	"9gHqRK9kU7G72mRVKYucGPNj72Op4mXlzGeJRZWaLTy0yq1bLyHeruGade7cDdYyl9HWrNh0TTJVvy+r",
-	"WWErN2fWCOt6xiSQY4Y1gPbIQ8RVV52qc807dzN8akKlpce5Rn/VvMX+TINVK+5YrFu2hKpJrr6K2lhr",
-	"dCKtNvZravBfLP5pjlJzmtiB+ckeMLbk4MrNUFErmvsvLGy48G7F5LNK473CQfdgkX/Oa2WC/5ox+7Oh",
-	"hsWqb0EnLJDg46qE5ZuyVitW10wD27FWNcIXLHNm068NV5u0oduq8biQ4O8Ba3eWJ+T9q6tHTgFSWiaq",
-	"JH7sEStJpkxlMdrTY8xkjBhN1ax+0mzvuiXm82GFtfUZx7wLVjhKap6tm4uDRhREOx4t3CvlGiQ4Q06t",
-	"57TnX19M+4DsaaHItYCOnTClj5iyGlCNHjvtfnFP/ca+c7CdXJBe12yjFJieMIvVTnSZWw1LM6XvKMIg",
-	"57fayXVKIjmuHM91erDWmkfWmme57nFKW4sJrhi6ktkOWYSJ0P2CWwDuiJhHES+tvSiUuHN7TSmpJhdQ",
-	"rT+VYlzVV/z8+HysDZmtpot/hHaT293uzdtNFti5Sq/JKqYtuBCNJSh/Bt1PFzKZYRuvXx2fsLBPqCC+",
-	"LdGInfVdkUYfdPOLiVSMTIwKzxWhAwEigjTXhRy+Pt8pugfa5ICpYUPt/eODw8OCpxo5P2BCt5kAT2qH",
-	"vFFsIEpzcUGSVIYZFFvqkH0cldniG9AbRGpXSnMjkjIZ0uDMI0nKz6k2kqu+kOmZ8gYi4uKsHcmARnn+",
-	"CvRTIEYqMgLSpuWbWF3L2fNszxIPqkuAmRFcx7DelCkZnRtoZN3965YQs0xxzaAu50WTMDRTlPPts8m7",
-	"tyca/32dvHt7rN5Bjc4it2fj7/3iU/vd+653v3dV+n3z7xt/7w8GnbVe2bw7GHTMi33zbFFVoOvdu/r9",
-	"ba+9az/vXP1+/223vWM/3rv6/f5u6fO2+Wy+2MYvzKd7b7vt3XebANbbrb//FaD5S9umJbX/n3e//6d5",
-	"dr/9LW2PzBCbdzf/ft00JSgMdUsVScn5H/8z4iEK1M5lvZ+FXH7c4CRBoLwXJIsVddQwlo4Iw/jhUaiN",
-	"Yh6EwvYg94HJEovK3TS46c+YLl0L38Eiact7ptQLKNoQnQLsRlprj+WAzqllgJEuGBuL1S9DTl1oX6+7",
-	"vVML7auoTNs7n3vYnlv/E5vZ+ZHj91xCaUM+mrseroAT5KMCBS8nISjGGnOiVypJUD/8K0yaEY0a9UkF",
-	"BgVoYcUuC4yX+wopdDmthS/YRmydJBzVuMnOYtV6awD/1BTn6xZ+Li3CgauivIbUQhW6UjhGxkb8JTT9",
-	"NePnkiijT9M0pQr16fmK9BdHwPKCjx+Yhh3GYEr6uDzOJojPu763eTe/OMTByqEfGGuWpT02RP3dMPUR",
-	"GfqSc68IbKWiqUteq/MxV351yWuVq1Oq3rrkNReVs1pKY/FWOQkSy8IueeUn89Bt5UI2wbEsj3Deild9",
-	"r7LBq75UW/VqL9UxYNX3KggHOZLz1vwhSKu39OEi9KwxDwJ/9MhwWqtbK9N62VqywYpCt5uWdhu9A0IN",
-	"B4KLSrRhYnT+IkAXg3UUGcpwCuYlmYbOY/+ZaCrX7OniavYui1r1uW2xev0I2WpR4DVjR2cTQCxmNAU/",
-	"5gfZvCwbXSpHzWHX+fnuEf/tO4xBoUXMsxMgy/HbNVfg95LKinvvT6YglSsWdZc0kpzHiIszWMSIv2aV",
-	"zVdP/6SpZZ9/XlkF+a6dXDYP8edmmzVy+I90sLaW1VeN5QNoLCjMfhCN5cprKRZkKdfTYwOL9YEn/Ac2",
-	"fQb5XQ3KS2RoFIXoT+L/o73/+rD9A5v2iTo7jfg5O+10Oj40X2n1W5gk5gLQ+q388YL+4Wxm4UNGU5bu",
-	"Z1h1Dz9962SA0ugz9feOWCDjmAnwnPhmAJnaIMs+eQzj1KGDrQdvJfxcgDPROsHm+VyMJHbyA0uU+dOu",
-	"4nD/u6cvT56S4ydHeZ1rZymPks4FGyYpdCDrDNOZip55U2aGkSMHRy888vToNTiNMi1j25o991iXZjNC",
-	"gTZiUd8Gew6EwWeoOV7u4EFF6Bx5zqfFBUkZjaCzXGcgBuJ17k6CNEHy5uh5v/Bu1ZexRRO+dd7zO2TQ",
-	"OmFKkyP0kg5a1m07ENisecRSJgJGNvytUAZqy98kAY0iZUMyU3QcUY1/Q0YSwa6MEjL3bGDsABxhRAH3",
-	"BeiDLI088nqqJ1J45KUMWecX5ZHXz17Dcg/+6pGYhth7HZ15l/ZlORoICKxyCu8eWhibBoSxzJhS2NjS",
-	"NBOEjikXShNKDA4NhF2HbTyjzX6ojGvc2L/+lRgUZEJzLBJjvsQlOtcymr59t6lEMBZCn12zh2ds2iHH",
-	"5jw5BCPbzhn6QtqcS9U3I7ZXwXSykRZ3YxNemnNjzZDfMbPEMza9Rgw0HLh7fMv3yKD1HUtpOhAn8oyJ",
-	"QWsTovxjesZILF1Ehv/61fEJMfvQPmNT5XfIPnQhhnRMm/2BdRPO5RkLETY1EHkwAo6y0+2RTFC7HSz0",
-	"O+QHNsXzU3larZeH+k6xsScG0+0h+tozPWMswSYQBDLbJh3yEpMqMrs5oMwFkWEObcXDPNHOeV9TlkjF",
-	"tTQobST7SI475HAE5xgxegZdc8xyzPlCvwUEhFDhArUBiZ6mqUxVgTzg6radzuBmMPL98auXhIlzFsmE",
-	"AVb4vv+LMij3foC+8UGrT94PWgZG8+egVfSLObUPmLOypAMfMfLxmJ8zQUKqKSQncAHvdQYtbyBI8c+g",
-	"FTJNeaTsPMDvzN9vB61XJKBxIm0lyz/+N5HDlI+p/uP/plx2Bq13V1dXALEB/O7d5zYfTnXu3iUlER1u",
-	"v2+n8eHkuCCPU/objzgV5LVMdTbOmGKuSx6cp71rRrfcB8df203gu9zlBMiVIk/FOOJqQjbqT/YJEz6m",
-	"tfhMtN8c+7nrJOJnzCO/tq2yN5FCZikLN0F9x2wASMECbEsZDQfCr+0P7gtXxLFxsyV+h/jmsIqZtEza",
-	"ETtnEfHtjuAmINZCj26BrYFcRqHqYzcWIkV5MFuq0Fw0UE7dlno2bcigDSRDSMiVBTz8HaNAfnfj/I53",
-	"6PeB+L3dbuf/mgd3ul3z3JCGp3bvzeMxjQzDYiEgq4exLMQ/wLZP7ZNpwnzPoRf5NWN4bRKqJyShKY0Z",
-	"lESxM/TMDJWbbqZwBMONUiIYlqC693fM+0Lq05HMBLwsJEZBpEzJLA1YY64xkK78SZlp5gbcNQPGTE9k",
-	"eGrGpZiPb0aGWCJ4ll1ypRUZZqjFWc7OFcEX94i/b17zSQTPoUvU/JKv+xGegBhFPND54A5kGhkEm7p5",
-	"NkYyddzPdjYuZUUYhAHM27SD9+6ZwW1NiVMt5WlE0zErZkGeNZQhtKGFH4GHC9IjL/hjO8z2thmmTl3c",
-	"KO7tCxZF7RJCwKYMU0MWETwQifdK9z2miSKMBhPbrRkwYyMv4QANz9Tb7XcdqK7tbxpFnmtVUA8LHmyh",
-	"EbtOoaDOKbsMGAvtUUmJicF2sWqPXFCuwTTjHzGdTtv7I81S34W74aC7iPFG8k4FjYoVK2nOj4txKX7L",
-	"XD+DV8Ayfjd369imGBdiWxgq4PPmrqm+4Ws75cqqpyXM3TC7Va66athi6Sa4AqupC14D3kJsB8RNbL1l",
-	"FmAkx1PbUw9Hda3YDA2d6UhqRqwGf+1VfuaKnLFEE1o0KN10HO3IcDnYfWRr5lDdBY3pFIWD+938FMBM",
-	"GnORAXMMSa/rdbtdTIqgUys3DoAaWGmLGblXJVIoKMQNEaH+P9pHkKkcc92G/xq0KX95BL2LuBj7yI9r",
-	"Pyqm0UoHZB1JJe6pOasLLkJ5oczCobgExPGnmYCUAJnpzkC8stFSuPa8qx5unyK+Qc5GzETppoyAbitf",
-	"0zEXuXT5nCtdyM+KaLORfgKsYgME4p49cddDyycbPdvf2svr827vbuIGIGTEMCwjAQC/6nQ671BSwC+M",
-	"UFHqz4VihBseP0F3rtKf2Khr0Lq6MuvYR7kxoUrngZZcERYneupZ/LIt7cAQbkv+l7UvcvT0+MTsZctr",
-	"nbNUoYLV63Q7XXDdJEzQhLf6rXudbuce1hWZgI6bi5zmw7ipZssR01kqFMQdYK/lpnRci77Kc4WNofu2",
-	"Z7tu275tAwE8F9SeQStlYybMUbFBCwqC0YCFZMO3LKsPwZyubaL79pRqfxOimcwoA+Fy/hRjyJGBQiot",
-	"k8RIxTI9Mxyc7KPErBWLRkV+sGEzLPRQyoXLeM4VH0YGZ1I24pe2/2KOUYdhq98ySLYPyjpYHHPePNd6",
-	"VDwCCRlzHTLl51iaP1oriGRg9ZGq+W7LU1yC2yQftLaOMz6AMFHYHvL+rshjKuFQLhHODtRkbXlnfkXS",
-	"Akiz3e0664BrBpkkkVX5tn6xSbZOCTV/O3RTWRzTdGoN0WUdSxtVCS4qqmHoGjg4egEG7yhjRSLN2/eV",
-	"vOV5GYY8BFdKRJU+NaS89vDOSfdR/1633+3+q9goUNhISO3FQpQomWB22MG9R89+fV7aL2dOLLC11RdZ",
-	"FJlzbAazOrMBc6cOphkgBwo3YQaWR6Mfft3+l/55FVjeFclD1Z6QvXJnx+3dvCPjdq03Yu8KDEMF/iwy",
-	"6uFVgVwoeGumfLilKo6CGLS1+r0ZeoZpzZvPvrM1+8KV12rkcuuMVLw0M5pier2RFLNbsYNXp+nN/Ipt",
-	"PaahtTHhHprXestfe1NSDuCl7UfLX8qhxHd2V4Hv0Ep9oKajKTW/18CP3cEa1kXHhky2zFdAP99dea1E",
-	"qga2c2Czu60xICcDDTpJWcw3mqSRi9RUaRabpwfCSYcs5xvIJWwKlFORjOyoFZEXAqtK5AIUR5HckNgB",
-	"xNDiEIaDYMCt+dU/Y1O/X7bulSwoZly0oeyLgagkvxsgoEWji/rsup4AZs/2nFhgK0JZgQRqnxltKFeF",
-	"mhgVbiHevxYayZnSj231rDUIdpDGVXq9X6XKZfm7TKFLJGttgmFjhq6q5n2bYFljQL2brsfVpctX5Lkg",
-	"TKiUJwJWXtYahPyMTRuI9PDeP6bPu/HLB8mP6fFD/eb8597lP3/bpo+DJ+zb8TP+/dnz1odmAtc7j7CJ",
-	"hrvdu6DK2RLNDeKqfHPA4I63BMpDTGw9mxKpf57XiX8/J+f4jE2xFoSXG41zAXbrPQ+vIHaiii7lZc56",
-	"jv5t2YvXirg4g339jll59fF0Xp1In4e+M3bX6R78piUZM+3sZmQIrYGr5GbspqlJxe/hMpgF4LidoQyn",
-	"f93iIdZ2zbWA24Cx0CkWgprWJl0TYnOVbgdaMH8vhrSYbA0oryFdAF+4tnTRXUG6cJJgzPWRYcD21d69",
-	"5a++RqvciZTPaYphijvb28vf+yk3w1nx5BMJQkg9nSjULAldea0qMbPZqawpdBaRUOW4g57OWKIrse+8",
-	"f1yRWMZMaFuBxxkxwUNoCzcMBFdkmSOpaHaNriciJImkGOdaNNnwd7o7/kBA/aoLmoZq03qfct1+OK2r",
-	"/UrTqRuAqpICm0FSM4hvuCxMKMe6EHSKEpoBBfP+SpYvhQ9VlhtQIaQ2Q1l/E9gBNqoi1GafZIqVBU7Q",
-	"rAdAolKaEuvAyx29ucZayJVUVGyRoWQKLDiRDM7ctDLTZidirjQ9Y02C21H10teknZ35dXXBh4LSbIEQ",
-	"4VeNah7NuwG921mV3r2U+luZiXXJJOLAgUXOT0a4EIzFhMtbbDg0GpOzbjdZD4vUppy8wEWZZYbflSSM",
-	"G9qg5qg0cIkvqDMQGun7mpL/5yW9zxPbXZzFVwrxuVCIT3HJv2N62Q1fz8yN6zoMMdehKtVsFQIA1vC/",
-	"5sDzDEdHKG0oazrGUEzQHl0AkfP+YjFbG1mkNEv6rjNjHl+Tc1MNVgAQGWqSEYpaQprxN3MpyWqruarr",
-	"2dArMB/xmHXIfiWYByUUNEe57QlR6BKMo8uS5nELZrBmscdJPDXZBo1kQ6knm80Cx4w+9CFMLHZTrmFc",
-	"2T3pGfpaIrG7dePKs18fPI9fbidvXv9KH8gfv7uMu98/3f92/5C/5ie/PL//09nw6bOfdfDzj5fXMq64",
-	"8T+BcSXfN4ynSR2GO2yVgn01uHxeBpeX7OImFoJi711C0O3YWgye3hC0BuOFI3af1oDxWQvzjr5+BgJ9",
-	"biFbao2YUBHK0eimsQFuGM8gSh4b0CHf8ghi2gIZD7lgAwG8ev/lk3le92cOnk/kdncLKUWuoTN9DVf7",
-	"ImZg13eMb10tgwJkGa4gsG0eBC7NowzCWvmEt+DvlwkTdWULg/Eo11yMrdslYamq+o8KD38kq6x6ZZd/",
-	"r5TpAg2NXN3v1msW8gxq/bjqGQYRWRpwGuXFtqCTKBPVor1zZlzfr967iV/dIstyx7rDl69K3r+ZY31S",
-	"kENHwHMKOd+xjh3VqHu7nzeBumMosThnqULjZUKhsBqoN0VCjmH97q4OhKP4mtHYy6vI4x2D4rBjSI+y",
-	"971W6J2Yq+Xg2BsI8xEab1kLLJbZt7Hh8GyTobrsBCdPMabSt4O6OsEL3ON2x27kH09SHli0ryo8sGqq",
-	"jJJnaVzKq+rOdYjT+kTiQzrT5y7engGcXM2M9qcg52vv8jz1zW3EBVV2M9bWw+wQqIt9VblmVa4Dg1L2",
-	"HG6m1xSd8dy5Nak1QWm+tXSw75i+FTCdN34RkON8rs/adbyC9uWEHUbDtVUww/AcHSxrX1+C3/kZxtAC",
-	"H5K2tn5J0m4QG8p6X+6FXurfyWl9gwbY6Mcps91Z5WIlZHj1Q+tzMxJYyD4Lg/4k3+Fm4XAtBdq+mlv0",
-	"KxiyBcRwfWN+edC5YaBmaIW1FAphEYVWRGMCCc2iVNoc9GFi3gRpEil6OBAOSVeTIkkhRML7zTJklQ1c",
-	"G5dhnPBPgtGrEN3Kuj650QvAWHwjDFZDDYEbGrtgjBnbFimZtmzKHuYhGZko8m3h6jSmEXd5ZuCiuqBT",
-	"QhVmttC8Va+i5wyCTgbC/zuM9rf/3H68u/uf291e7z+3u4/MP23zH5+MuAhV0ehXaZnaWJvd3V7vkf1n",
-	"bqLLc9iST2Rvg70sGdswUXijvFHStXS07a0g35eL8eY8gxgWIllVsi9XJFkRSNY2R+rqnZMNgIiFkAXd",
-	"5kIxobjm5yyazoURkKLZZOd+qrSB3GkqojSW7RlVYKUF6KJ39DwAS4+svJXlltQNoBzLVGNm6x6hxG/7",
-	"BD1wRMkUy3aY522mKJaFI89zyLEwrq0x58wQmCdrtEDseObSw0OeMij4oWxUm2ufNkwh42c4BSkb6hvk",
-	"NzF/qUOeYJpgn/jtQnH1yUbZum3drI1GYZnqyq7lzfla7UqfsLxUp1Ge2+X+ZW37/8rj7XlNxrxWu/IJ",
-	"NGjofGp+qnwKGY1OUU/3Wu3Spw+SCJbYykxVuwHsH9DYZluwjBMqpra6XetpnKRMUfL85Ml+azVLQmlZ",
-	"/d5ut9v17LXqt36RVP4PhkN2AhlbuwOYGkob1X+4mx/n95JKcsyjc9rKyxy1yrT1kS36mfdjt93Tm00Q",
-	"5WCia1iUd7s1m/L9dWzK5kItNygji/tqTf73siZHltM72Qg5/woJWlYsaSgXYfueO4GnVOGjQ/bBrhVB",
-	"QRBoO6OIH8jIJXtT4hf3zTdY13VVTaYyI4rabp4XXIF9GUUDzAl29mPUehvEtLxQxISqGW1g9cwqs0M3",
-	"shvThB+5QlGzdLBSR+qOciluFUNqlRaesGBCDmSaLCZyMU05rVE5O8IL8xM5pkJLVSJnZWIGhSu54DGN",
-	"qjDDWYNeZkWsHEw3zDe7u2Rju7dJHj18+PBh+8GDBw9aa1KnD2nJXnwcgE2WvbiKVzc7ohvyqqZjRGa1",
-	"U2VW3XWOt86rzJ28bXs5XJw5xnLrGC4yydY1lVtX1lc7eaOd/Ankk5gDuJn5GfNSCr2yyfwc5nOtayG/",
-	"OXzOPD4XuDHOshZk0J/x5rAlUJNqIXSJm2kt+N7AJb05gDbAcDGIWT7Znz0v7aN5BcxmfWYZaRGeX13o",
-	"y61hKySiYdJZjisQL9AgCkJ8ahHmnInQdhivotWTMtFYLfMpZxkI49d8p09kK/7kbg/EnXk4vUKa0lyN",
-	"odGH1Yyk3dXowGdo6/8s3FZzD289C7QrV/3OQ17aoL9Cq2RboEMXXZSNOM2EdjzSMK+O6/rpehlDqwvP",
-	"We+9gfDLYj72xSgkd3+PFGX6StK1dQGU9NyBKAgkzAWassBaYASrVdsez5BXOsFwqZCkFolz91eD0vq6",
-	"JFPcoBaIAespqiDvKy4WRtHsWjWAl3Uhq7lgioTXwq7t0+o4P+KX1qwwEypVsr/N2tTWVEGw3fZKquSH",
-	"vNQfPnpibe/dFxcn8ZqmmtMomhIUaxeQoWxRzlkplpKFXNNhlNOV3D1tKcqsUWyPUDEdWOMVOi+mMjPj",
-	"nTPIGofSikAV+jM0iNRIEBZwLBEhMmTgCkFSVqdE+GNug5slTO6BboecuD7zSDuVGRUX6UEGvf96/+Tg",
-	"WaPh7E1Zabg+EbIKSpVy2OrQlW2/jrHsYYOVRbNgEsg0sWaWMim6v9S8stgZcEHTeF3KZfHtK+36qs0h",
-	"7r9ZSLWMNueK694wvMGVt51wpWU69dCjaqvpKqQ6M07WhWk/ZFnWzwsH+SeKQsjLEkdcnGHMwUdIu1kC",
-	"i7Tps3bn58Fhf17ZSX9gn186P7fzF27xORDkD6wMw5P8jaVQfKA8LItxeR7WzT3d9rrUs6A0u9QEtA0I",
-	"znRdfpr93vZo+q0L8xiFx0og2O6Q89pzXa3ob8g3v9+SmR4C6fWwhYKL1ocKF7vbvdkeROXwfHx2Hg90",
-	"tbVP7VnCK60LGvOw8+zx+OXLkzeXL07Odl+5f4/eHOw/fvrPp7/sl6P5zd4VPWtgCz7DVC2LT8s96w6x",
-	"v1qw/s2c63HBwxxzztlalT+vHnOdF6Kfk3XrOLQt86WIxfQSrZwxaRWtY29I8JR9bk1q95XI3SKRW5tA",
-	"zfPJWvC/UqVPY5e1p/NZmGfjohv1LB1bV0C3r+ZZBWmgtkq3bbmu0kT3jg6OyzX4ah0JOuRnjKVWzKgq",
-	"YFtRYFzxq/fc91x5FfOu6yKCuaiZYuE8beXo4PiwvITrqOPlAZxa/qdid/UzKKHL0cGx5XjmtMtaaXOY",
-	"2TEToVFKUx5MCpZn+IeZxDb4k2mobJe4cg8WywI7tpn8QJS7ybuHzriwhZagKLj5iHFhWAvcme/MA9iy",
-	"Zc9+BdnPebVI8xq0yWO/sAAqIGN8ttFzM6HJG8Ghk1/RrhZ7ewynminbYspASX53M5Z7S5lffUP5fZL/",
-	"sdHYrNd2M/JHPILWRfDHaZaCyS/mMTvFxvr4VEDTEIeEpkFuzO1utzykR/zSocBArpmm+TDMtJZCFRBt",
-	"FqPLTLEIZoD+RD7Z2MYy5wQ+b9rGRacXPNQTn2z4xy/2nz9HD8qLp08O37zwi74s7hs3fsqSaEqHETut",
-	"bo1H/F8zHpydmgc4KyDr9dyrkY0jgpciqrnOQrP+9qOuefBR10AWSTHOf+g9hF96D/EnOoR1mYN7DOsH",
-	"DIFp2wAXiDsYVx7h/YKd3S1tLLxiG04pouVAbHd3HnqEKvKdlOOIGXL2+IUNMwMrH6LK3bslEtG5e3eG",
-	"eGHGPDaf7ecR8rbnToWmDUTtsjZHTDqqR+7ezVvC3r0LC7h7V2Y6kDG7e3cgLmR6ZuAfyULA65NST3jo",
-	"uGblJ2tnRkv4HvG3uz0fc12MyLM3ELONmTBfyzbF6hRylZ/3NMzbNhHs2qSaKLWhKkcHx2Vx9zaCOF2b",
-	"7VLkoJF5NxbECm42BUrOWowXir1V2dAQV3Onav45mtpsN3tdV4fKvgAc3ULyE0vJC8pVMXWWRjM9YNkl",
-	"i5MIWqeCcQ2WdyqyeMhSDAdtXOZzPqalTrQBjaKGZsvQhTOlREilKJEjlmpKmEpYwGn0l0rD30aItnhM",
-	"xyzu/JKMF9nqbbMl6BKrJWExecKUpr9ChkQOYRq6bQeCN7P18O3qO16QxFa/hUSvhYeKp9BwIgcyTtLy",
-	"ti05kC3asKdP4FNAJQmluUew5P0V9pLabaxv1z6c+22AO1wV3McrgDucA+5jDBiYhwv5aeMhmxM33LWu",
-	"55rvPMy0rvuwHTOeA1dANY3kWHaScNSql7rImTc0iy6IEj5rfwB4IOKzFChbKbxkvzfibSqz8YRQEkyk",
-	"YmJeF4+6/rvttYD7meHOmeAhJa9pFnGlKRRWRF7a6re373V27/d2ejsGGstJW/32zv3O/d3dhw97S3c6",
-	"XwO6uSyznyWyPxquSyyzvzm1rcgOgLSWR0P5ENgHWiLKiUFARPSZ54b15x7XnptkMRXFQ9/SiKYkkDGh",
-	"momQCc0AJe3PP2Y0IhIGOpcBs41bWYkDVEWidWwABTtcO8Z+JfU1r3H5GToZjw6OT2g6ZrqiY/+7BD4Y",
-	"YedbkJ9quho01zbi36xWX6hpF9je+qaOQzdMXR0/5mMo+qRYkDIrL5e783UateyfHVAf3Cd4c99PeQPL",
-	"2TLM7Umju8e24rNpC6tZNZW5+OW6SvlXrkwSfo2t8M0xgw/TDm4ZTgfDsjh84Sx/tok+NAQ0POCB1+Lq",
-	"NE9ctXVwY3p5SrVmcWJGf1jERbCM/JyvNUnZOZeZOsUjP2WXiVFsSmAvt23WJYWYZYprBkzU7epHdvLY",
-	"BS538jh8+GpO/Tdz8lwURMmR0ZxOzc+jPGJjQ+hSQ0DfHD3H/Au4bRhNCXcVA8G4IZjzWtMZ5drWBa+1",
-	"prNw3VHEV0ht7dXz+9CkjnDtwQSCsRCMBJIEExac2eFCFvFzBj2EIYIMIvwzRTYUY2RgdEE+mhoaXjw4",
-	"aJFMGB3cbcBmhxyOsF0r1OIwU6ZSU23+nJ9iWVCNT5hleTNy2UgDV6Bea1OeT5caaWF2xfXnbGnJE6kq",
-	"TL+8118y26teTvCBKhacHmx/+5N6/OPhJFXBwST68fDFT98Md9XxP1Uihw/kk3s/3v/+n90ffuuxN39r",
-	"3RrzvCb6zc3rdDiySpPAGpW6fvn6gvJ9TQddkA5qT/DWMkLdWc9PCi1di3XyQm8FUJcaugjKcT7XWiCW",
-	"VJMnOS+8GbSG6de4eIkfN8EeNQGxXp8AYMx2jGO4hDdMKEVOX11GlQk0Nw+YBWSthZwwdTs4o5lajjS6",
-	"mO0aabu3AqeNy18GaVae8XNO3/2CekMWxoAG5aFsiFkrJTdnu070ssRjSiI57pDXtqBWiaTQlJEwlUnS",
-	"ZHt5UqPeqyXolnn/1xzdTxpLZI/uc0nVXYj0KyTsljSPBX0FZ1WOxuDHuWjdXXlfP8Os3s/lxL9jetlx",
-	"r2fKta/eZpYvap99YpQDn6SszYRRJBWhA+FQLW8R6bRMjwynYD6Rad4nIaBRNMWoIswZHgi/ppX6e2Wq",
-	"C6NikAOJGRXY+yCgAlvC2Sch7GxJPvD8tLvbMKY4Hbri3y6EDvvzysYTq6zO6uDv0IqB+1+d7sgdC6H5",
-	"GTSZ0sumhPXV2dtNDr4Jefjw7q8mEvElSF42a249yWuruLVzXWInTfoaiFzVZLg+MLH894SleIMwSl5L",
-	"wrVn22Jh/25rZrqjwFLiFXpAIEPmkTCzMVwQzmhWPC9MdZmC+NGy60o08ANlc9k1Tm8xnSuS49nkBqWL",
-	"k0QdDYyHKaFBwBJdbYFS+Plyw2HxYb71bhssnvaUT2PV6j/cqSUu4O6cGoRo9be7XbPcVeyogHitvnNX",
-	"dsyC3NeYuMDO9en28EGwy7qjR+EO3Ql67OHoHr0/3A1t7blHD3teS7BL7QyiZfNmns+QBQFjIVuhrhys",
-	"10J0ai2w7mMlqSJW49PdsDfqBg/oPbY93Bndp4+Ch+ED1ht+bE+gQ7jlrsAC+b8UfahkezxyUs23hhS6",
-	"TZslpk9pMMlvlu2ICVU7ie++Pc0Ll9lvmvpQ2p+qlG+2J2VpzAYziLm3W90t7hDePABcupNQPelc10py",
-	"M4/nn0kNAE9pWGY7t6wKLGLYW+9Lp3u1lePE+r0rSjMuZ4EO1xZ2uvgxYxmU0x1xwdWEhQU3oWPKrTpb",
-	"FCQ3+Ijx03a1bUhagT5jAyHYBVHIVuWIYPS7X3ZU+U6WUHtWL0oVpAamGjkxF2YcxQIpoFxvibdRKEWi",
-	"NI8ikqAFyQPtZ0Ye98rlda0ks7y87tH8u1pj3NtrMu5fzSaH9ehB893MJjOaRtxwb9wmcsaSqqfyC2Dc",
-	"lSl3oQE3TJmzcnv6ixj5btG3++aMfH0mPM8fmaMzV+TXEgZ8NUx+GjOVO6+1673kxOIzaK3s2MmKmiS6",
-	"t9rO3//+ZgawOdFFpcpUc31vho0U8UKGd0jBPOjN3xkI/x9tO1X7mI+FrRiVKVY87sbR+A75VqZke4dM",
-	"ZJaqgdjw5wc/+JswyLGmIqRpmAcMFWxNFXMiQg9EQFP0VZD8RyTckMKHc3hE5ZFUqTWwQVQT4RrDni5k",
-	"esbFeGCNbVOZkZAlkZzWltUh4BCFWnuGRDj2aJ5yiwSXCezHQNgAV/tyE39rdGveUCdFZApno3OKhey5",
-	"9C8wOyD/NhuI6VpuKZUQ+QVBK+WeFWV+NCeM5flD8a9fn/5w0u3+Y6v77cvxs/3Rof4n2399cfLTOf3n",
-	"D8/E0eHPh//qRpdP/3aN8BO7jXOoffkwm4NOuJ4XZvKVBXxhngq8nrNBaivRdJC+Pggpd5nQflnQ863B",
-	"EIpSFf4wIS88WAALScTPmDUfOqHHGwhoDAmCeak0oU3kxCBT/NXcCn+724UES0h1likkLpdNXAPhbFyE",
-	"636ul7PQJ4pOFbmY8GDSIYcaaC5Ur5rVFYiWEoj2VGZQCNWSa6MRXbr+XoZI534Zwm08rJPRuQIx3Xl1",
-	"3HIHIpLjPXvFDewp0ylvzuE/qQRx3JAm5/swS5UL66BrPmKGL1sIi3cxVq1imAB5fU19AjwXo0wtBMfl",
-	"r6Oi6bjrHMBsAGQNsu0aZPd6OWQt3bh0Q1NqAO90e+szAXN4R0xl0VxGYDHchapWrLZfoA3uOVfabNqT",
-	"ik9jdtvMPpU9GVy5O9bs5rhpVFrdpOYVwnUJ3OmcQKmKWXBOxFRtRR7SqCaP6wczJZZ+vVVj4pfBpQ0e",
-	"rOC6s2Wkbl5XxlUzWFhc5o0yfNOwQ1cvxhmsqZot0uBKHYRcjDukXPUForBiKuiYhQOB8QUpoWHMBVc6",
-	"pVqmZMPndMyEUSDDtAKVDbD+3dy53y2b9TfnugLtwr6WrWk84jJuuYplNdxavYpNPoOrPuOSsG1lDDjm",
-	"ylHOVLgZiAUlbsiaFW4Goihx4+rakIVlbbD8SF4DpHP3LvnOoPoqJT465GcwAOe/gbrswBxLppwca2to",
-	"w2vuLVcwW5eepJpgOQmYhquBKBdpda1BULylGsfzCAfmnwIvsB1l89661uJqbstjqScg7TIOm2Ek4Z3t",
-	"bXKehy+cgljj2005YXESUc3U3E3R9oliY/JvbDlv8yUkcoG4ZZiXf05TDlFIPgQIgD1nYsiOIQHv3/eu",
-	"rnyP+O/fb8MfnU5ns5BucPA7aiAwwumk9C2JMwWdBmiSpPIcu5q9YJpCcz4aM6j4Aq3O3MIA/ZTRJWhE",
-	"IirGGZRhdQNB1MJwWl2n3ZxXVrW4e5eUSsqhHyFvSYyGWCy9hc2+i6N0ZV06A/FKEPAhK2Vlet/MjDuq",
-	"65pLz++Qw1FjZRgi04EYUR4pr3JhqkBVSs+Uh7mjCIZyeW5mo1blUzfXrinNc0cRDo0Tm+rZdAZin/gu",
-	"EQnXh6oeV4TFXBsZfSRTZ/ISeW22efVuHO25/aI3eNj1wjcWy1Yux9BQZ3FRBfX81rT6raGk6vSci5Cq",
-	"cjEcC5eZw14hQ8W/l1QiBb/N0j1rQb9mNZ9QBlk8U1Dzif3WNcwc8YgR2xi4VEmmYEHjjBFqsNfwKNrC",
-	"4iWuLbb91lYeaVjNspoqtRGWlPbIl2TWB5V4qos7NF+5ldlFzKmpUizxJeyjK6LSWly6E2uqLFlUXpDF",
-	"1ouxVbrjvFjmiupp9ep9eQU23AZ8sVU26oLfClJlznVvWHljVubM2fmGYfckoFGkQKyMybPjF5sQ0Gzo",
-	"wvq1+vNzzmH/RGGFxRpBFoLWc5qNJVp5Gkvl29/XamhvpjhwL14thQU70xtgDKs17AUkRBJTHUw2MXjD",
-	"MhfiSzGUNDW6oT8XZhymAnJML7HyZKt/fweaDLiPvdke7jMA+xD63reOkRxwwBOjMzhZcc/IRZEqHp0w",
-	"bMg8N2ozZpqeutdbDam3QykjRsWtBGhW7k4pTFMUwu4Fi8ASWBET6tGZQxCNDKsmIGl7RLFfKBmyuG3E",
-	"DfkXKMtmz7/fenNy+Pzw5J+uZjWw+eIYV2z5a5jTPa/lxGvDnPXp46OWV9tCaxZuFIFygecUqo+2+r2P",
-	"HAPpLsfyGMj8qL663f7N6qHoEhNoYnbmDRZkKddTvGyMpizdzwytevvO0Caa8B/Y9BlsJnz3zrySnjte",
-	"UsUpqOLneo1UZboo6VywYZKCVNcZpls04VvnvQbu8VwGNCIhO2eRTGKMxTcTkg0/pmeMpJnwNyvjm+HN",
-	"SxOpdP9h92E3H/xdvu76LC/AtNfIro2yccamCoscW/UDasKCS4uqCdATo9MPsAjmOEtpap5yttlBC29X",
-	"KF1U/aD1HTMPncgzJgYt0FcHrSM2Ln/bIT+wqRoImjJ0hEMwh4dmStf5XBrtecyE4fzQsmykWXpB07DI",
-	"seIp8ZOUjfilje6zJMqszMzQsOv7oOzL0YgkVCmI7LAmoEAKc9yY1gCVZ1yOlRSoDyQsVaWytZrRuDMQ",
-	"rxIG3lspGKjLivh2CpeD5O+RIJLKPMT1zDORVCyswv8Mf2uC/2TCgKfTQFvrsaIRUwBM7vPsEGxRhi2V",
-	"WSTFGMxYM1iw55rAlb+E5rm5LUoxRoRMXcI31NAZiLt3Xxu1y9rE1N27YLsrbBkhH0NZaxFN+8T/xveI",
-	"SmjAlEdCqc1/qZow28UpoYZHTJiyOcEpZBWH4KH1oZN/r7dJQK1rm//4NbNJRfEDc4bBFLTDQXwN2u3A",
-	"djSh54z0sL7yroUSjVXAvtIp5LdY7+1AjDOmFAv7hIsgykII3tjY3QXx6XFKf+PRJuGADuSCR1HJ2Opa",
-	"vJb7TwzMPh4dHKOdkQtCRbX2MUW7YfnIimaxIprarX9a6XvJarvPBYnkBUtJQBWroBV26WrGKWveNciN",
-	"Hny3FDD4WNswlKjxiBTVZlyVSfIq/bPzgH5SLq+uivrqG1iHGv5+nCkumDLCoHmMi/FmH4tce2B7UB4E",
-	"ZoXKI65EqvKwInZemxOqqNuyLfaEsai63SogMVyAUWsgUJiAfb/AXMoJC85Y6IIBqJhiC1SDeUzoyoqP",
-	"Do4bCY2LNuCu4JYlHDZEzO5nsw/IFuNCWjwdiAlNEiYspqKpwB4VPIZGQZ4WNb7NpJr4ecxIZ0rjyB+I",
-	"DUOuDH281+ltomV4i6qpCGjC8RmysW8+4zPdTTQ5DlN5oTAVUg+EvxXKQBXxKM70WkmguHvX5k68fnV8",
-	"4htoDS5/f/zqJWECmB7zBsJ/P2jxcNDqkwFED3c6nUHLgw9MaPy+nM+JPxbSLT6Rv2XkafPV+06nc3Xl",
-	"ewNxAfZ33/zgO5dsypTM0qAwm8M+c2Xtb6jrmqtOiW8uje8ROhC+RW3zifiWRvubEG3i4gSBjNnoQdXH",
-	"Yvv4ifxO0NI+U23/ALWN9gmWyyd+XedwNfTfKJa298dgof2d+If73z19efLUhUyqrV6n6x4tAimfntvn",
-	"86xZj7DOuIPOkZxFzbx3GLqXShkxPPSKvAApLKlImU6nfejIiTXdwlQmJMxwFUzNjH3CY6Y0jRMzhS2n",
-	"DgiLwTUXVNmQIo+8EfySYG7A7DilINHfia8mdHv3/t988g2ZsEvy7MX+Qfv42f727n3npkjpBWQzeEbu",
-	"YWFhJ7+YyKgeh2Vnq+Q85J90vgKvMX4Ud+7tTLDpuw0nKF5cXHSU/Tm/pIGMN3PsIf55zzOrGVLF7u/U",
-	"F+TzsJODAZ5+f2ZduJI7yg7RDplhbyFJaKpRoCI+Bk3aDgN37zYV2evcvUsOZJxktrSOgaSQGotdLagl",
-	"3HNg7QpyNoCmytiwekN1AynM2jVERCJVm43LLSJuaaTkQATSxtcywkOkeW75fes2LL5RJDag6AkVZJfE",
-	"XGRgoonwRQj8MrAkqdQYhQQBt0oDA6FTZW61IhEfphQu9jlsi8Fvw/unMrMkbx/cMFyMzR7tiynxty8v",
-	"fRe42+vmuBszKlTORDvmWWQpLMJYEYoeIgMK3oN+7hzFeCVDdlKGLaXIBpauHcnIMPvQkGlYvMw0EKtA",
-	"CoGtpzA9F9NmhBMa8twaITVJsmHEA7IRSZkMaXDmkSTl51QzlM8iLs7aoHgQwTTKmCinQYiX4TOl2QwQ",
-	"m7nzVjv02Xc1B8qRPRAbZ0OdM6F5ZPZ3QhWZ0LCWRDQQ7k+y4bp0PPTM3LFUmvR2N60vL6apYdzOmYbI",
-	"dUEt5x+IXXciHrnXLf7edjjimUPL/75X+rsHUcvmUQzEhs2BOV1odu4lG2UpHJyF2cNv4Vq6vif/SVLD",
-	"QWLyC9eapXsD4e9sP8J+JLvde75zSfhmE6dtkGldXDpRzHrezcKIwVsjImLvkYGw4Gx2iL/T65LvwJtt",
-	"ozOqxXryMPpCWrmYSMVIRJUm292BKNfriSJ3iLwoSrHnillYP3O9+AQoeFCFExtFQ8tm8n5gqyYYZg3+",
-	"CJ/kbNfgoNFiEIm+y2hKhWaIR7b3svNP5sFTZikRM1CbBfVdlHUuEoPPFNiWTqlQFJHV6rp5MSuDyhSQ",
-	"2gJMVJaeg5SWMpuyBssIUlBgOuRJweWAnkil+DBie3VWqlkUwWQxoYb6goomHFLevSukvnu3tBxuVIOQ",
-	"pX2iZIq+7kLo8Z3SAXVUtayIo3lc0hwBvG6lV2TDyta5GcUj4HhSHjnnIZOgtaEXDWVNmoVcbhrkx5iS",
-	"Jgm2GryETY1sabPC2gt7WYlCMasy6memWIe8ZBfVGBUjYkAVMkVFOJSXfu4it2F1A+FCWPLVURTZ8xo9",
-	"VnuGJAsxhTANpD2zkU85GbUnpyXYp8uujoNIZqGRGwFbnfKDY+V6umIQ3JLyc4ZSORfQCrBwwbyvOhCv",
-	"jKQeWJMLYoOdmCZJYZrJI6+BViD8SWK5/maHgDyOrcQGotCYqSC+hcB3++SR5fEshjaBIUSwC+ho5oJ9",
-	"UK8qgggcl7OBBFX0dHa5q3dX/38AAAD//w==",
+	"7L1bcxs3mjD8VzA9u2XJaVKkLPlA1da8suwkSnyKJCczY3rZYDdIIuoGOgBaEuPo/S9b78XWflV7tXd7",
+	"6z/2FR4AfWLzJMmnWKkaj0h2Aw+AB8/58M4LeZJyRpiSXu+dNyE4IgL+PIxIknJFmGodkTTGUxLpryMi",
+	"Q0FTRTnzel6gREYCdD4hDKkJlYhKpCYEScUFiRBm8pwIpDjCDBEsYkoEEuS3jEiFzqmamIdxQlCQzxdO",
+	"Wz+SadD2fE+GE5JgPS1hWeL13nh6Pu+t76lpSryeJ5WgbOxdXvreS4AJx0dYkWc0oQr+mQX5GT0lKPh7",
+	"K3+uBf8GeygVRBKm3GpIASmWCGdqQpiiIVYkQkMy4oIgqtAI05hEVWATymii4e3kgFKmyJiIZkiPSIIp",
+	"0wtZAdr84U8LsSRqNWgl+SR7S5SY7o8UEbNQHpOQs0hqtDzHVLkJlZhSNkZ4jCmbM2e3cU6Yq7XmZBOC",
+	"GLlQ+T6EmCGZhSExC9ZfU6GvnMb4NYCZQexZkI7MlBLhOObnJELUHEmYCQFnRFnEz9FGSgRKKMsUQVwg",
+	"/SnCUx+dT2g4IWdE6MsexlyaGy4yprES8UxtrriCztIVLLgZ+SpiMlLNS7hBMBrR/ReHzLWd07iupI80",
+	"aqPXjF4gRROiYZQGG64B2KXvpVjghChLp/dT+iOZHjYQ55MJQfuvDtEpmd6RKKAR0FRygZM0Jl7vnu9R",
+	"/ViK1cTzPYYTmClaCNuIiwQrA9H9Hc9fho5PSEzPiJgLX2R/bwLw0cNuI4juncENw/o9ZhEfjeaBOjE/",
+	"N25l92PsZYlD/kims0A+x6dEY5zQ9AhJPCJtdExYhDA6w3FGUMbobxnRl1UjLU+JwPpVNOUZSghmaAOj",
+	"168Pn/SZ5uQRwfFmG+mlj6iQqsq4qdI3Xu7BfCnB5mvK0PYOmvBMSPjcZzmDT4ia8MhHeosQZhEa8miK",
+	"xkQZicFMYQUGoMG+HSFokER6CAQPHwZiXE88BniQOqchMVDDtKdkagDGfRbR0YjARXVLoRIFO9vberFu",
+	"awenZDoQJJMkCsqrm9AYyHafGVCpRFLROM4JH4zVeVQZi7JBKvhYECkDt5wSuwja6EcylQgLgmTIUxLp",
+	"w5nyTCAuxpjR3+GA2n1WxjZvZ/Qo7JJt3Ho4fBC1dsLd3dYjcr/b2o4ejDr43nA37HY9i5FGoitwsiZm",
+	"VfkcvnhG2FhNvN727i7go/vc1WRHKSL0mP/+5i+t//t24w1q/d+3d+Hvzb/9i1cXynzvomXfaSVESjwm",
+	"RpLzel6SSc0KUSooU3gYE7R/fHB4CFvEM4VigiNgJgIpgWms/5YpDon0fC9VrcdHQAfOCFJEIPn+f1CI",
+	"BQ4VEUTaoWiSCpq8/+8zQqWPJEkQkSl+/59cIsYRZe//O6Qc8Ux/GtHEkNZnBEfz7r+Gqenyd7c/CiV9",
+	"brZwHnR2h5sA3Nnd/ij06ZU94Spw+lvEsmRIhI9Ggieo20b7KNVfp1gquP2aSlGJSJKqaduh7m8ZEdMC",
+	"Wv1GBV0jMsJZrACcMqz3tleAlYhmcA8VSSQIO3q+ubAQMZgPz/ZuE0D4wgLU6SwF7xcynHB+Ou+wz83P",
+	"TYf94MOf9KUeSqacSVKSQKxegMOJURRDzjTJ1n/iNI21cE852/pV6lW8cwDDAJS9skRSf5JZkmAxtUtt",
+	"YD2gaGq6XifBnu8Bo4PxheDCwBGZHWikyp7vRURhGuupL30vJ1TefsOkNeJZADAkmkKlgodEShK1ERB5",
+	"hDWRR10r9rXN3inOn2OmWXhtud1OB+FQ0TPgWlo8FwRH00WrCjkbxTRU85eh97DMS9yoaIIlKs1oBUXp",
+	"w31MuOZwRiuZ4DOiF3TGTwnizB4JLOayjET/IsjI63l/3SpMClvmV7n1FOCGF2ax+QbA67NgHtvtXcH2",
+	"AAJQBbX2rFRlTrTCw3OhHrh0yYJS0wub9sc+vdWgts7T5VYapmoDWaRUrTVc8eY8BWnN4fRbgBWGhrzg",
+	"6luesXXpB4aXq5fpBdfq9EQjzaILxLgajGDK+YTAoB66pwVNBA/fEPI7GN0MlM2T/UpY9dUhxREZE6ZV",
+	"FXLgqN2a6GFIiqFg0SyLsaxE2N+vRW4LZClGBCUlxEyjz5Agka8naqMDQbAiCCNGzi0OSEWw4xVfF2fk",
+	"52zmHrsDKnZNIqokiUc3dVBl66M0q3HrKx1cMb+dvo1eS4KwVj6J0EP5oK1MCIqwnAw5FtEN8kgNagOg",
+	"Z0RMHbQwf4F1tzzxz0L+9HFekfQtvlF64E91m0Ca/Gxv0lxQv2Ju/BhH1ua+tnp3hmNq7SoFHu4zRCOk",
+	"JhhsaXqrsbUTLMLFIY4G9pgq6KhV3N4b7yUKcZJyPTKYhyQRKEsQe/+/CREcaSWWCt723s4oSQ5LteJh",
+	"IUaFpf2GEHDfmD/zcd3KzXQbuGFLUi4pqEDnEx4XlhQu+kwrY0C19WEIHqNwYq1gcjO/QzOEHJnDRnyE",
+	"MApevTw+CRDVlDqwuxkghhMgDLforlHiMY+ma6J8guMRFwmJfjh++WKW/OpvETFuQY4k5+wqKD8XhcGy",
+	"XsEsPeEN0tDcacmzGOzvRq7FUQ/lKzeL3KAsjDOw5UaZ2TNr3aCszzBDfPgrCZWfX7nXJ9+2HgL9jTV6",
+	"y0wIPgYyDaoSlijo97PoYacTbPoI91lwYI6ldTJNSYAME1ETzFBQP6XARxglVEoNjt4kTejdzGVHg70p",
+	"cIeKJxAYAcEXWr3EG/b+9VlxAZFZOIk2by+RxpVndG2+kRY22uL6OMsrwkN+BmwZOcvqVbhGbsgt8Y58",
+	"CuAgRCosEGFKENRFBHU7nU/IPuahYPm2+2jEBbI7iQK3nMBuWbfTAe7hvIJzOEgb1fkBwWFpyq8Zra8o",
+	"jecU8NWEM1KXhgzligmOAIlAKk3hwXVFc8+81nvj/fD+PxC5oFIRLQXB2CFPNE4TpEhMRpyROjbvm+cK",
+	"3R5Gyw2zMNyNIXR51Xw0a/6qbcXXjHQulOKKRlIXNdFsJs1/vZ6t1MFYM5X6nvVYNU/ufrze3NZn9sGs",
+	"tBbKRistSAqstpcaob9uGdpG1BzEXJLoetZbM0YVf8x3N+Uno9KF+Ghu6sgdBLh9jebYm9EU5u/orXny",
+	"z3S5X/645rUOG+5zCWF8iyblm2K+GUCgwnZn+36rc6/VvXfSvd/b2e11Ov/0fC8Ed0rDMzu9znav29XP",
+	"0MgE7GmZY6A/QACPIFiaeBUS0QxlCda3JOVSYS0yERFSHHu+JxVWmdQkxcGXpVHznDlca1wmu6lLrpOf",
+	"k6XrcZbZF66Kd80vXQXlZl8oY9szgqMrCkD6vJvlD/hlbeGjQKA33gvCJk7AVsQK2DSqi9Ya+huXTwIL",
+	"h1PTGJ8vTt8KI6MrYo+9ec0I5H68ngBrAfxgAmzOi2/DDJoQY20WxlPCakp8vsdGEoEnmjkYy+L4o/Ir",
+	"C8tcbpXPeOPcqsal5iSWLTq9pleuImx9SfwOfj7h/BkWxga6Bmaq0mtzKZIVrAcGkMGIkjiSA8X5IIZ3",
+	"V3E13JHo9dEzMNfb9UAsOwxgrfDd++hH+vjmnQ8NUys+JmBOmgtDPYniCOL819zd0/J7K+lxRUpBVYKo",
+	"B+NbI/SQvP9PHE/4jBr36/v/QCNOUSZxxMGSxzMlOEpJRKMGr2aDJgj5dlYT0wDZ5Ag0kxthvfJ5YNKI",
+	"C/vJPXBD4suc3Iue0WRn3Zd6BY2Q95nTFTdcMEEl6YQLcPpsumSxGEuVp6t8zQywIK9XtNHc2kXWwnhn",
+	"jQIc1wRN8kyEdRO7DeeiDGGkuTgxgQEjLoY0kiYVKZxgNiZtdA1TSoPfE92aUj7VBfwZxzSCi/a0wP+r",
+	"cabZiK+ccgIttySycIt+5azM9zJ2yvg5+1ZLQnXBHsSjWt5kxIlxu+rXFm3gWX6qA/NTZevIhRK47ICG",
+	"LxB7//84ev9fKCUioapxUwga0zPCUIQVhu2wnuebIlR1uC3BcvEl5ySOW+Voj2Gm0FAQfGqrQMAEEETR",
+	"Z8NMUkakRCKLyV7JuZzg1PqW+WhEGMSKmN0Grq24cfKbZcu63fhWYvgkBIspMja3QK6tN0vMoiG/mI0G",
+	"LAZ1G+4eLd0tjete7807z2QGuWQ2zQkZib2edz7BSuI0XcMc3M0T5faVxsCEMMU93/jRBzYoseft7na7",
+	"O53OTqfT6ehfBT+jEfzi4Lx8u8a9K20iRMfM0XdK2yK/IoOv3h3BcHwVPkjtu4sVNPtQA0mukNljrmmC",
+	"pkrnUONBcDZGnCGeCSRpRG6I2C6dBpXSfAvWI8gZwTFyi5F76LeMK1NgJPh7y0ZftQ6jPO4TSrBMeQYx",
+	"PzhUSGZpyoVqf7XU7BnBkUnEuQ3sufV0f5wwplvn95+EZNxqbJ9QY7PB3A1k19A2qA3FM4U2lC2GJAjM",
+	"FJI70oXIbl5ddcvpcR47DNO+/y/Eh4KOsXr/P4J+fMXtZG0lrd2kkPXZPI1ML5ILlHCRiyTS10L7Y4F/",
+	"pzHFDL3iQmXjjEiCMhYTKfss2A9DkqrWM8zGmYlIlqcSDvcpG8dUTtCGJATBuuTmrar3uVC6tVW82ViL",
+	"ffRbhmM6oiSaibfQEGE2HVgd7GmSCiIxenbyZH9FJS4iOB7Y8bq7nU7H9/SGaHXwV475/yFmyHbIE6fy",
+	"bd+zLlUZckG83sPdXAn8gWOOjml8hp0OaJW/R+4/z/cUScAQlOmXvQlXc52rOyedR717nXVDgfTGz7vc",
+	"MaSIfzW6oN6K6/HZW0bx52YUXy15tmXBjCy6ridb2ufKZFqRC4WgVis/IwL9MsFK7oM1raDXjba2Ylo9",
+	"hNfzXsb4L+iAJxylXEqO8K9ZhMXf9BasRNOpIKHFU56poQ2esvfOxM9oSu7Km+VWsoE16eUBM+bZeYTc",
+	"mfEGFj/hFe8cJzRqf/94/OLFyeuL5yenuy/d/45eH+w/fvqPp7/ul+NrYC/zalmwBTccbWOPet49dutA",
+	"GC4PMd4Ku6g9RG3JQlOYWaJAAxx8sNicZ9zg3bJqda+PnjmRa0I1dNPFxVFnCz//aRmf78WUncK5fEeU",
+	"Pf3Hc0upBjQK3Fa6+myuHjf8pjga8Tjm52XEQEPY8NyppUf3xvl0Xr3cLFyOf3HjtzXz+OsWjSw7sm9d",
+	"McayVCVyNsYyyQG6ToylBfCDxVi6Xb2Nsayyqc8kZvvDR2OX4bvFghoWvEwJc2kjt5FGKxTEKvZrXqBx",
+	"KbGqHm28mkuhlMXw0mDtr+//A5IYsiSfBQ+JUM02PnilXLURM4CkiP69MU1l6VS3ZvUvnEC8wtOY4+hD",
+	"hj2nZoo1A51zLbkSVoyef4jI5kVzfa2c4+jg+ETvhrqiIFFSD2fkCVtithx+UtBxulDKKGudK0gcRwfH",
+	"lWm2C/EDoj2ZAcVS/y9P+Aka98NGjZUXnocvgNO5OaXedCGwWwIJ9kMSczaWeQMDsOJbY0QbBfUJjTdW",
+	"mEhZRZI0xoqsMjXaqJc+MR0KSPx1V/PJv1vb0JQS8Rw6ySzOSMGKDGI9wYBchIREZNFd0ocJDyP3cFWW",
+	"2tku2q3cDInmHCWY5WUCjUESqIStf9i+MucvP/onz2w6IrZAxq0KsIIKYKuOPKESD+OmMIG8LIlEkXvo",
+	"+pUwGkbdQ5JA1XXLL6FJi+tnJdyhUja+QYkoL6WS711q3Ax5ecMGQG/VgC+d0RwTFn0Lzd/WpA2CjJqD",
+	"aXLjuH2ibAJddF0kYdHA9KGrqs1lZ8Ebb2d3e7vBd5fPGlEjbBnTfHnyHtr4a/det3Ovs4mOSEhTSpiy",
+	"3kETeAwvUpZ3a4vpzeXelZZnhaZFG6XvXL4S06mJMuht1u6zcnRq1dFgxy+umZvjjkQmjVkPE5gMg72i",
+	"Dmm72GNISaJKi+NtFFQjd4Meks2xs33mgmevERX7Fct7x0Sc0ZC8ZvgM01jT1jWvY1Z9c8Etg4kG5ecX",
+	"auX2BXBvaGItsKDxFJXerzLVGxcFoTi1wkNsfCwZEwSHE+hkNf+SoBe2U9k5li53L7JOb4SRVk8ElFFF",
+	"csLPNcKvwGj6bGMJ//Jt+Nyrl8cnm9fhS9cVUr/cm/Ca4UxNuKC/r82SbOTJjCK/pDFJVp5xvjvLFrN1",
+	"+ofp96dlNInu7NsBALYeekywIALJ04GWqQbtdvuOxtU7f2/tvzrUiNKr/HaDNyXvbyJd9V0f2Vw7DYFr",
+	"WODBRlu6S6LnJKL4BNy96/mMsKKsu5DeZMUsg0RPMwC38uqGQNe/zlQr/uH45Ys9KJ2qJWQzv6vImk90",
+	"wxE7dySqVT42lgqMAgtItRZypkath0EbPeYRJaZKQwH812tXvF5U2W3C6G042Z/rPtgiqle0sv/Jq7ze",
+	"Isbp2pHgjSixz5wRqQEpanm9K0UKGsNPqbBW/pWrk2W+Jmd6wZp0QgS1HdwzvpZ2HqHu5RjXFiQk9IxE",
+	"3lsTbfjA96gc5K0+RziWBJp7DrDSqoge/WEeSf6cZOiXfImpIGeUZ3IgSSiIGpCLlAoiS2Avjxf0vUzE",
+	"Xs+bKJXK3tZWQjJJFWmHPNlym7nGffil/MrcRqN+3phX6+CSjqHhsVnFVxSG7mJh/wSeSLeUylwPbt2R",
+	"t+7IL4Ul5ehR6kE8Gxi7z3Lts7EeKsobQEJ/L9DayBl0fxbKFnA3MeIpEYra2sUlnvSu1Jd9DsHOuytr",
+	"2t5SNCEzvdIvDXMpDXbPX68rs+/FWKpBJnO4qhvxy4SY0GC9WEhuKzdBi6DRvW1+ZvE5AYftHgo0awoQ",
+	"HZmdqXSbbk5ymrNkPY4xBRrWPrMFhmkuvuy2Uax+8hI46oheNMdDnxKtJBuPYPd+qbOJj84nNJwgReLY",
+	"dlqG03Y8zpRU0BxOTUhSXa+zkOyQg3uPvv/tmVfpi+9+fdNpPdpv/RO3fn/77uHlvzQdtyi6kc4clFXb",
+	"ixRg10h0A6wlefvQzT04NvObfnZMlETBTqcbIM4QKfe0qyzDSi0WqCHnMcGsBNVyDCpBlWPI+YTGBFGF",
+	"zrk4hVIlV0GDy3L0/xvTuRwQIz/tilBYw/tiYyuLeZtPY/pNeXl7RZM4A4w7iqghNq9Kt91uVb0Pj94D",
+	"xZEBpI1eW2uWKaIJ1hVB9ESmRneVfKyL5rUdgdeXLSgyrRPilyOolbN8Ku/Sf1eD87SJoNqb1UbHEzDf",
+	"sZD0jLMHTn5CBDFktsxfTwlJpZUXpTFS9pmxUgZLrZSBZppBs5UyMPxv/v2c/vrLEyx+VSfd36P0QRTu",
+	"Dw+ip6PvJoe//hg/Zy/Tn8Tx8iu8c6/pDteORe/W7Km8bZKqbVa7X3jECg7ULk7Stcyqnoqpf/TOo4ok",
+	"cjU00kNauLAQGD4nRC0VrF7hMXmun6uvFWCwY8zHxBcWz+t3RyMwGF+mPANmo+kw4ExBjP283RvYiqZS",
+	"kcTUP8ykFYBsvE1x9gdHzz1QxZ4RNlYTr9ftdIBp5p8rJ/3m3/v9i06n1e9fdL/t9y8efPv2bum77Y75",
+	"rumxWWzwvYuWHbtVSmMheiYwFtsmecMYs1ON0OBmpKyh8ZbGR9V6fKQF5/f/j6OUR1raC7FAJEFDgVnI",
+	"ESMJvKolTvsikSgibjxDNg5cop6GRAsOb8oZeyKUpdMrWNMTguOf83JbM9hLLlIgbLZ9GB+ZVq0Ex75L",
+	"PyqLWHckCjMhCAunJU5BmPMAVM7Q5m4XfINnxhfoerzpMy3+K4lEnbmMxZbvKjookejpGWHKuRZmBEYw",
+	"EiD9Noj5gVWC24pIFdiYrzw0hRLptkD/jgiLUk6Z4bd2z5tsDVbTX8n0UHxlkwxdvHsxZv6N60pRBnrO",
+	"KRf9oKpb8JIRuweQBmrNrhVTgJUtrMljlsUVtpD64E/LL/qIx5HeNZDS9DArUTUH+r4ZpYm8fRARHTZl",
+	"ReDKSOZeHdA5qXvw6x1ZSeGL3DiIsDMS85RUqR05U4Pt4YNwl3RGj6IdvBN2ycPRPXx/uButoF88ethd",
+	"W8Ng5EI5M9diEVE/6Q4ZQrOyQpGw/u7AZM5CZEdgo7qC9pV1B5eHuxrmHJunL6sWt8WIsr06oti7Mqjt",
+	"+YO1d9wNVI42asz9/HvLWvIgpgWzKCdbLZoHuQClqtzcvSJsgDOINQDnIItKAX1EVhEvkePBbtQddcIH",
+	"+B7ZHu6M7uNH4cPoAekOvZXE+dL2lG6Gu1+Nq84P2C9oyyxC1jSD0tk2SSl1MjIjatmRbxo7osyapBJZ",
+	"GbW73VmEIJ0mBMlNbfWLOIWTdVfQhGBV+S9VWsaykdOVEzYZxMB8hI1hIRHa7dxb/SIOjOnvXWOWixn5",
+	"jkTfn5y8QuaFGdiqMTQVAHc7NevIve35kOWbVcPEyuFWwa4ekdvkRSh0A6J6zo8/trBeo4kzZ5YTZ6vg",
+	"u/uHBFj2TMUUS/BRULuSwaaPghzNgj7TCiNqRrDtiwu/FC2o8aBCrCwW+8aCOvt+sNPtoO84I8FMdPA5",
+	"LsKDrbBhFEcrodklajxwsOrrbOI+G6WnojjFzH65YhVBzwhQw6nRdCaCZ2Oj7+2/OtxDAWXuOSfqoZHg",
+	"CTxhwxDLYmSpCIZ9sxG0p6bwUZNg29I/IRxFgkjpuxhNylDMz0GTkGS5jO4lWFBcK6mU30ZTdqmihm3v",
+	"7iyjG1p9GvPW7FqayRvITFYqKngaXNO89MGsUJrTypo1t5FS7Wu6NIyJjxIcTigjLUFwBAF+Zh79Whu9",
+	"IOfwl0QJnmoFD0cRieBO9BnEy0tELhRhkg5jstlDSjMohOElQIuI5xEhGlOoqpDFKppW21jXQsTKXhZT",
+	"2gx8HjZs2FRocaH/TUmQDTEnzQk5M4Vz5/meqsHTc4Ou5hYrnJ+Fsbx3TVNI6dsyFjcsdxYni6NrmTPQ",
+	"yHtZCcZpNhuWiP4MUtepexXxvi0CXjYCiAMPfBSEWETyzfbbtqIqJtDIvmj+zXBCNq3Zvs9cXAzCQ54p",
+	"2zRCD9pGT5NUTc3N1jTGILINVDNPm52sWdXWK181w2BK9pD6HZtkCWbFzbKuxTZ6Yi5FioUkEAZLFVww",
+	"2++iQo4WRTUtE0ctuy8SAdzBzjLK2pvzZYJVjAs450whZkhmQ/3UkCDFjUfK3k+gbTicgApFzDORVRD7",
+	"zAwVYoVjPkYbgfP/y/YUJ7HGmi0spyzEKTXfbFapycc3SzSxq1J9gzp22JLJTFNUKEYF3BFniifGrqy4",
+	"vgdESM5y954iOGlw2RWd1+Yqra7YgcYg8/ysa4NKqDhwdT31o/gO11ft8yoQFX1kfSekC7eZp5CYCtRY",
+	"lo+1ep2X9LO7ouJvsewqev/K59Ck6rp9zXempMhWdNUCQZfqra6CytU8Vw7LFTeYvJ7vqoQnc+pzKA5T",
+	"zJ7sB0MnWsEmP7fQWsJwPuFI4VMirS9/ZVSrehIWuBL6/ePrOQRWMfmbAJcygs3g1gJkuQEFNW/2+JH1",
+	"0+rVbVC3UsJy3dQdusUJ58UHRAHFkaHAXLWgolqZ0jkL2NRhNWyrfqtCzphRCA1TMkdu03wh2a2NDpVE",
+	"oSARYYri2Nw0E2wiiMoEa7pvLhhy1kYfTxvCxaSRJwgryz4l/35YOIQWnZXzG30kfnUFS7R1LRbwVBu3",
+	"zMxY7eTSRLzy/kQ26zIXozVJAMnDRxEda/2Ms7jmy4JMD1IjL7V2MUtFg6KfzAyO2/4yARIk5CIq2iEh",
+	"LI2RwQWvWLuBxjzMplpI3zDeBAhY7TNNHBk5ryDN5h4KnF9wEMY8M/mW+rbekXkFUHSgfwHTRZ8FY87H",
+	"MRmIYQLPfgcf70h0dHCMHrutfO5uQVXwLLr6VGf1fK8YtuEWLggNcYhd2kXfXZ7a6VdwuonglK76vFqL",
+	"5eAGxeHC5fYdSCUAmkOlCSErb3WVJa6N+PWeQdcj6WWiNkPWm8h003Y9s3GhTdK7j8gFDpWmVRIVlZU1",
+	"tdPs2BhuIGikQWSvVAVfvJATcqE+GLUqFxdfZsN1nvPLvAD5kthVeKiBJF5BWCpXM19eWvwYHlwx6s7t",
+	"b+rqZy/k9PDQZa1E+rIJikdXkc5XCDdcgXi4LjyWiDjbZQXzqsuo7HIFNdbzPRX9Q9YW4DX1BuV8keTu",
+	"IwliCJUyJbG165jIGwp188B+4RvLD5I01jwk5lLezD38KFfms8L3Q5Zm6jpIX8NPM/M81LkB2m/aC3xk",
+	"WV5P+gqrcLIm1p+4gHeItjdWwD33TV67/5SQVHMZKkxs0pq67S2ifyxEb8QLqB4erksPTTwRiSh4ayyd",
+	"4yOEgUbO4ohGgTAmWJDoFj2+eDp47FbdbIy6IxHsi28sxx1NPLqdTkUGf7jbEEtQDjdcFoLxHF/szw13",
+	"+56fm5pxWiiRCFcqWilBSeQqaBnjcoLFKYlyL7hvU32EVH2Wx1OxMM7ycneUSDTE4SnioxEiF2ZvKY7j",
+	"qdFEbFyQS2su1r1w2bvLhE2ozvD66FmT5J9mw5iGaKJU2tvaQlwgl60I5f4rZYZCzFDEz1nMcS0Kxb1D",
+	"LkiSxhwyHGmCxyRp/5qOay7mzs7DSnAvvPy33tbWm3/v9+Xbb64QsTskWk6as4iSxS4iZ1CQBgyJen35",
+	"K1n+ilcqjt+0Y3mBpVG5E4KPnMvfpOMNTW7cDGFa36hTSldsJLXGQtEQ+U9ZBEk1ml76ufFhw8G5Cc2e",
+	"ZRHPsGGhruq9q7QImbnvH0a3K8dxLKTP+YPLo64W1dBaGAZpb317FWtRTWE0XVDW1BjrTVOuZZNbwTVQ",
+	"bjuRJ0/WLWlNnVJXcCQsC/9aV3ltbAvzbkHflTsS0Sh3Pswet6JxFTvyPi11v8SqvWduKCjW0qXCN6as",
+	"83qFl1x88wcIo21S2GsIW7b7FTfZjlTytBWeEqfxOwrYfM7uhq+n09stuQHdLO/085HVsyomzJqhf8tI",
+	"BpUCTeSYMR9MiSpQeVilgHu2zVCv/kSflR7JCxA6elkbxQgytkDg5h4KHHuBcp59ZnmMu3NVY7OB2UQj",
+	"qSKoT29MUdlh5uaU0XtRByPgiO3cRt5DgeZsga//32R4679BbNF/6OVw/UfEwyzRO+P3WYCziPKgjY4O",
+	"jksDjGich/7Y/+eZJBDYIUgaT/XVH7inY9tvKWj32WF1P6TRhzSkuQ02TztPeERitCEVDU8hN1YQDNdI",
+	"+qjdbm/2mdaKglLwVuA3VnKE4SlDgb1a7fxi6c0Nqodi22O5PdI3O7GVOPUO6etsN8jzPdgefXIUUoH0",
+	"fpj/g+2Akyzvhr7vrvlUJeqs8aBfMpKX3QR5iE1tzmSTq/Xtpf+uST2ZzfN7au3eULFohAI7go3NN3Fd",
+	"PTTkpvUoIxSSfqlWEYrINGOla5vgPlPftMn964Awyzlxmzp3NW7bG1eU/2jyTJevrDSaXV1liGAO+GUg",
+	"/JlZoReEpWKzEZuQT6YGqZPZ5wgtRqdZKLSkRMwOs72GStg4quIKN4TgHmrajxKswonzS49obFLSORR4",
+	"RRoWWU+JWzsrAOaHdTVR8ZDQeAMeQVvIbcBmsIc6uTMT4ANAa9DcXxOWerxd+eRKu++2rAp6E4vKO3g2",
+	"CGKmnb3MuVPJXTvrma20ACxlhXZaj96+63b87m5z4n7JytGk+pYL95oexIKYaF8fLkfIM6bE1MT/0lEp",
+	"KMpUBndEO/L7jLTHbRR8s7uLNrrdTQTQtvQ/QRsd2oBIm0YafBP4SKY4JNJHEVf6XywnJpmnz1Kst31C",
+	"JJGQ8iOJNXYl/EzvFLaswe4YxIy68P6uMZvsbsIrZm8NNS8p4Pe2K7vY73/ztzdoY7Pdent3A7bUfdqc",
+	"u7dLFfIJPiPIQWNB9RG3FULiKZIkxVAYQQsQjZvBobCH24q6Eq+IQBFMgWGG9/89popL3w4ccal1ehuh",
+	"IxCRKX7/n/r3lDN4bvL+v0eEwVMpFu//P6ZgGtvA5HGmVHP0yBB+ARqANHvbQwEwTSRJTEIl0bk+EKqA",
+	"bbdNxatQ0IQyrIwimuA0tdVZQhzH8yTDo4PjAxzHFhLLORc8fKR/z582lafmPftauHEvcwuFzQE3J33p",
+	"e5yRFSoS1AZb+nBpSSs8XV7T5dvy0TQQy9epRrcde0Jy5RTV4rgv4Z4cmpd2ZgX6KvzrGb+fQBxRUA5v",
+	"CGbtQzaYeAWQX3Gphjg8faL1hJWiZiylUxxF1CaAP2137++gjeCbYIbgVa1A3jcL6HC//82brqYbQI/v",
+	"+92dyyvb8AxEBtQe+sZ2wTRk4kGFnDSb9RB7/78JEdwMpEeQZJzRiGtq8aBKLIx/A6xbS7f7OBuPidS7",
+	"6ezsTvN2cjLc5aWBMFbdtcJv5dCaWChgnIjWdjxrymRUCSd7z+LasLhIK10POZMAscJtF9GT0hugFEcU",
+	"D4A8LVOsrdVa7zVVMVlxvhN4dmbf4dsFW/ykurDZ66O39I6Enss+yoDWbHc6nVI1CLRhQqvQ0ePnd6Rp",
+	"eFO7RgecjajAiHEpMeIjIhTWzImEFMd/qRvKV6mJceUKF04cefH62bKKFrPVK168fuZYpd68krl8IZqu",
+	"VuWmoufNKjWQ7sUiHGvxTdBwAkfzueD3rJ12yRjVELaqcXbhq26LnhEcmTevdLeu4i9c/zo20UsRrU4v",
+	"l13fEwfS/Iurnyjd3BLS10LNBY8yxRFJ0BMiFf4tIzMXc81aNde8oisWnlleZMZsFvCDj3xlHRvSTGnb",
+	"+HbhYJqCmLCIBuc0UhNznrZ8q/f86ZPD1889v8Fte04jE8cJQ2rlpxwxfvx8/9kzz3cDNJmW4L2Vbb6O",
+	"K1fkxa5BCvtpe1Z6/JSU4SqXfPa+GiPeqnfW7OmcO/stjclHRsERjQnaAOOlj8B2qTVOY7rcLCdy37Ge",
+	"rNzZ3YCkerB1Ke0nZQ00IQM110Sul3NHoueHz59CNaUqRYQ92/o1JTVXfnf7QZX04dbvb7/ZemOKsYEp",
+	"If/zL3/9l37W6Wzf//dB+5vWlUii1hAKEPOqYxXomlQCRVNu3gt5wsvPX97M1QBr96rXIsec8qHMuSUr",
+	"hLfX+5TWQtz3XDqBKfZlSjjZZJS6s3Z7bT/y0cHxM2u//8iXGeLPEDfZoAlOraMDukybuVGMh01qzw3c",
+	"Qj3wHLumBuuOhOjd6h3aPyOMRhi9wllMpfHtXaf83eciUsRYUZVFVat8a/tee/d+d6e7s7BA3KOydb71",
+	"qNNQB+7qFC/mbNwA2c799v3d3YeVkloNpeseVkCDjzOw3QDlyL1fq1KPfLvLC5xDPeyVLGLXZzLcNfFw",
+	"3lFLOGbsmcrGEi23ZYpoicD0PM/dz4WJhS9UBFXrVJz/QlmkKPkV579QJ10z3sklhkn94Am5UMX7S94q",
+	"P3wDhtfqcEsfL+/PSpba4sBWe7xyXKtad+ubuMJ79XNzluGKSXQG3Y+hvg8OTzWmT3lW1NZwbQQVTiWi",
+	"JevOzsP1rDuG9QxwU8DjZ2/H+Smj4emRcTIs4eE3ZbO+ou21ThmtLdWCMYcYll0J61lTjwmLJArs+EEF",
+	"h2yqXKE4FCXQPvEmzfIa40Ba10K9wq7Wr/BHEgE1hEbqM/e120W/aRxGeqGUSJSxiIjGrgBfmCoOyxrY",
+	"Za1jpSjd6aqtolu2VXRnbRUrIt1CVCv46Jo4V13uHMyr4XtDgC82Oo9z2ArAiykKJzQ1TTtzQr+7Hpn/",
+	"mQj0HFNZL5325RoFm7ewHDtXdnvsdB7dn2s9nRcmXtkrPcIXwBI/EVH74unVNanH+jRjDo0oIhPW4/gv",
+	"U8IkCjIRB58lJ89E3GjFXsseuZAEV2cobWoNPxbWFjJ2KN5G39EzYjIEuEB5oTyoqsPV5NqVh45Nk7Nj",
+	"6Fkxtw2GS9ixldfumOZokMkmqy0yIDeVKmhVbrpkSDwiEMdFZZ8F5xNJwkFQiU24t40EZhFP0HCqiESU",
+	"oSGW5P7OXrng87GbMch7I/TZ+YTHBJlTdALl98/3D0zfCf3pGPydIsoTxFwndFMuJOQRAKFIvRqgZ0A9",
+	"2P72Z/n4p8OJkOHBJP7p8PnP3wx35fE/ZMqHD/iTez/d/+EfnR9/75LX/1YN7TDvF1bcb7agxca/NYbb",
+	"nVTTCGfdNFCzp1IMSnE0zKbQZRjS/oIJV4H+NhgJ/jthlco/Ew4Vp7FIICuAm/z/GMq/wtONl6IcY1un",
+	"tnm9lILNmYcbvMk8mtNixbBGEESNbYhExg444TFU8g7eveteXga+/mMb/mi3Z5gmgod8JMmvGA1J0jqj",
+	"LOJ/8RqdVYqMuWkHsCxXUy/mwD3v0skWykt5uzMKbVf9xj5ndyQ65yKSK5TW4WzIsbAlez+PmntX6Ndl",
+	"utHOQwCzY1pctA+6KFJTmce2gqvnDqVq8PioCd6EKDzAaSr42aK2UzD0BEvkHq2cXxuZwlP5b/Z7U3dq",
+	"SCAdsLn01GrpxmY4197rDAuqT1YOIIpsQXot5FhLFORvBKZHd4iFsBVPpe0oXNuxhTHjyyOay0WI8hMt",
+	"XafidtSPwDfXf3aVSwsUzdzBEht/vn/049OTwxffeb73+uTw2eHJPzzf23998v3TFyeHB/snhy9fLCRp",
+	"N5C+lFPHj52/VMGfBtJculT6yHyTqjqmUgGBBXKrJ65eqSHHcqApJ65pZ7vd7UUKh+FugyslHzttg+vr",
+	"BtW5WyGWmscpky9gI7Uxi4xJAvLcZ+IXrSaCU8Kw1C8LLFFC2fv/lWEWYz2OjVtEBMlsGFM2wZGNYmxW",
+	"4PaRpEzrsjE1CSC5ycSVH6sqkHMLilfU3N1ZMv6FaLq/FA2O6xtlkt0hlB5SzWQjzzM9iU3d32pr3dW6",
+	"Uc4rEegouhkfgvfznjJtFICSYk8F6pC78viq3PeXCy1LEobOCYpo1EN4pKyMuLQAv3l0u9NnIWeShBk4",
+	"iEt9k0wqXq2XEApqvZsDJPFUmp6NNVG0wu/LZQ4/TKp4qcv03CLCTR0HGssIu966Vy0kPNPhel42et7R",
+	"vGhfuwSgpXO7Ntor9ZZ+ah6eFZnWb4dT7rw9k9akYS3ac7lVQw1+21EJywmIjXck6puo2XEmsED7rw4d",
+	"sH0PUrB8jfXUFN7Oq3OD/mlbDeg1tdE+qzbqBblJoYRLhTgje0jiM8rGfQa5knisGY8mCqaAEVTA2+DC",
+	"dpHUHzdNKo6+j1qgSjDTch9VCDTGmJ6SPtPiDvQarl2GuU09q83Jl6jypWImKwptdudKLVnnNjmfya6A",
+	"pHigLyWyoCkVjiUHaujYMvQpMlTRFkwBlQ9LhQRXsP1VTqNgy6C4PbvGNfsAdaJXsqnYXW2yqpRFThPz",
+	"Y+9jqeJl5cxniUWVmi08tMqtWy8h3q7hinXu3A1WPJfR1qzYdEUyVb8vq1lhKzdn1gjrmuakkGNmagDt",
+	"oYcGV111qvYV79z18KkJlZYe5xoNZp2ENNth1oo7FuuWLaFqkquvojbWGq1Yq50NtVRdFcPapcU/zVFq",
+	"Thc/MD/ZAzYtOah0M1TUiub+CwsbLrxdMfms0nmwcNA9WOSf872M0d8yYn+2fU7sqm9AJyyQ4OOqhOWb",
+	"slYvWtdMw/SjrWqEz0nmzKa3HWebtKGbqvG4kODvAWt3lifD+1dXj5wCJBVPZUn82ENWkhREZomxpycm",
+	"kzEmWMhZ/aTZ3nVDzOfDCmvrM455F6xwlNQ8W9cXB7UoaOx4uHCvlGuQmBlyau03FwxeX0z7gOxpoci1",
+	"gI6dEKmOiLQaUI0eO+1+vi1gbuM92E7KULejt5Ezk54wi9VOdJlbDUsRqe5IRCDnt9rKdopiPq4cz1Wa",
+	"0Na6Z9aaZ7n2eVJZi4lZMXQLsx2yEGGR+8VsAbgjEhrHtLT2olDizs115cQKnUO1fsHZuKqvBPnxBaY2",
+	"ZLaaLv4R+m1udzrX77dZYOcqzTarmLbgQjSWoPwFdD9VyGSabbx6eXxCoh7CDAW2RGMAvmNXpDEA3fx8",
+	"wiVBE63CU4lwn4GIwPV1QYevznaK9ok2OWCq2VBr//jg8LDgqVrODwlTLcLAk9pGryXps9JclKFU8CiD",
+	"YktttG9GJbb4BvQG4cqV0tyIOU+HODz1USroGVZaclXnXJxKv89iyk5bMQ9xnOevQD8FpKUiLSBtWr5p",
+	"qms5e57tWeJDdQkwM4LrGNYriOTxmYaG192/bgkJySRVBOpynjcJQzNFOd98P3n75kSZ/71K3745lm+h",
+	"RmeR27Pxt17xqfX2Xce/370s/b75t42/9fr99lqvbN7t99v6xZ5+tqgq0PHvXf7xptvatZ93Lv+4/6bT",
+	"2rEf713+cX+39Hlbf9ZfbJsv9Kd7bzqt3bebANabrb/9FaD5S8umJbX+79s//lU/u9/6FrdGeojNu5t/",
+	"u2qaEhSGuqGKpOjs/X/ENDICtXNZ72cR5R83OIkhKO8FyWJFHTUTS4eYZvzwKNRG0Q9CYXuQ+8BkaYrK",
+	"XTe46UtMl66F75giact7ptQLKNoQnQLsRlprj+UAz6llYCJdTGysqX4ZUexC+7qd7Z1aaF9FZdre+dzD",
+	"9tz6n9jMzo8cv+cSShvy0dz1cAWcIB8VKHg5CUES0pgTvVJJgvrhX5qkGdaoUZ9UYJCAFlbsssD4ua8Q",
+	"Q5fTWviCbcTWTqNRjZvsLFatt/rwX01xvmrh59IiHLgyzmtILVShK4VjeKLFX4TFbxk940hqfRoLgaXR",
+	"p+cr0l8dAcsLPn5gGnaYgCnp4/I4myA+7/re5N386hDHVA79wFizLO2xIervmqmPhqEvOfeKwFYqmrrk",
+	"tTofc+VXl7xWuTql6q1LXnNROaulNBZvlZMgTVnYJa/8rB+6qVzIJjiW5RHOW/Gq71U2eNWXaqte7aU6",
+	"Bqz6XgXhIEdy3po/BGn1lz5chJ415kGYH300nNbq1nJRL1uLNkhR6HbT0m6td0CoYZ9RVok2TLXOXwTo",
+	"mmAdiYY8moJ5iYvIeew/E03lij1dXM3eZVGrAbUtVq8eIVstCrxm7OhsAojFjKbgx/wgm5dlo0v5qDns",
+	"Oj/fPRS8eWtiUHAR8+wEyHL8ds0V+APHvOLe+8IUpHLFos6SRpLzGHFxBosY8W1W2Xz19AtNLfv888oq",
+	"yHfl5LJ5iD8326yRw3+kg7W1rG41lg+gsRhh9oNoLJe+J0mYCaqmxxoW6wNP6Y9k+j3kdzUoL7GmURii",
+	"P1Hw99b+q8PWj2TaQ/J0ENMzMmi32wE0X/F6nkkScwFoPS9/vKB/Zja98CHBgoj9zFTdM5++dTJAafSZ",
+	"+ntHJORJQhh4TgI9ABc2yLKHHsM4dehg68FbCT8X4EyUSk3zfMpG3HTyA0uU/tOu4nD/u6cvTp6i4ydH",
+	"eZ1rZymP0/Y5GaYCOpC1h2KmomfelJmYyJGDo+c+enr0CpxGmeKJbc2ee6xLs2mhQGmxqGeDPftM4zPU",
+	"HC938MAsco4859OiDAmCY+gs1+6zPnuVu5MgTRC9PnrWK7xb9WVs4ZRunXWDNup7J0QqdGS8pH3Pum37",
+	"zDRrHhFBWEjQRrAV8VBuBZsoxHEsbUimMI4jrMzfkJGETFdGDpl7NjC2D44wJIH7AvRhJmIfvZqqCWc+",
+	"esEj0v5V+ujV969guQd/9VGCI9N73TjzLuzLfNRnEFjlFN49Y2FsGhDG0mNyZmNLRcYQHmPKpEIYaRzq",
+	"M7sO23hG6f2QGVVmY//6V6RRkDBFTZEY/aVZonMtG9N34DYVMUIi6LOr9/CUTNvoWJ8nhWBk2zlDnXOb",
+	"cyl7esTWKpiONkRxNzbhpTk3Vg8Jk+rpAATIMMCJyVylzHQfsRBAZh5lZA/AiugIjl3pRyXacBhRAhlC",
+	"/JUb0eWOntOQGG9jHl0AaB/sdLooY9iuj0SB32eSW2dnvo15wgOcR4Qw7GElxtrkKhhfdUIwgxP6juhR",
+	"7LLWjPUGxHaPbwU+6nvfEYFFn53wU8L63iYsNcGnBCXcRZ4Er14enyB93i29RUEb7UO3ZUg7tVkupj7E",
+	"GT8lkYFN9tmybWmjH/WOQ6uFPH3Yz0Oap6aBqQka3DOHYnH3lJDUNLtAkME3aaMXJnkks5sDSmsYaybY",
+	"kjTKEwqdl1mQlEuquL66WoOJ+biNDkeAQDHBp9AdSC9H4zH0lTCAIMxcQDpclqdCcCGLSwIufdvRzeLL",
+	"D8cvXyDCzkjMUwLYHwTBr1JfrXd9EwPQ93roXd/TMOo/+17RF2dgH9BnZUmkeURj+JieEYYirDAkYVAG",
+	"77X7nt9nqPiv70VEYRpLOw/wdf33m773EoU4Sbmt2Pn+vxAfCjrG6v3/CMrbfe/t5eUlQKwBv3v3mc37",
+	"k+27d1FJFQEqF9hpAjg5ytBjgX+nMcUMveJCZeOMSOK6AcJ52sugdeh9cHC23ASBu2cpkGWJnrJxTOUE",
+	"bdSf7CHCApO+ExDWen0c5C6imJ4SH/3WskrthDOeCRJtgpnCZD1AqhlgmyA46rOgtj9mX6hETlzRWxK0",
+	"UaAPq5hJ8bQVkzMSo8DuiNkEg7XQi9wSIZc5KXum6wzirDyYLckItEgr4W5LfUstNNpA0geHnGDAwz9M",
+	"tMsfbpw/zB36o8/+aLVa+f/0gzudjn5uiKOB3Xv9eIJjzZhJBMjqm5gdFByY9latk2lKAt+hF/otI+ba",
+	"pFhNUIoFTgiUfrEzdPUMlZuup3AEw41SIhiWcbj3d/T7jKvBiGcMXmbcRHsIInkmQtKYUw2kK3+SZ4q4",
+	"AXf1gAlREx4N9LjY1B3QI0PMFDxLLqhUEg0zo61aCYZKZF7cQ8G+fi1AMTxnXL/6l3zdj8wJsFFMQ5UP",
+	"7kDGsUawqZtnY8SF4/K2g3Mp+0MjDGDeZmVwGpEk5YqwcDqgbJAKPhZESj1XwViqowSHxTuacULElVQ0",
+	"jrVwwCgb76FzTBVYcoIjosS0tT9SRAQuOs5C0L2nIbDVOwaK80GMxZgU6zSzD3kEDX/hR5CWGOqi5/Sx",
+	"G2bXYEfeqmxgZHzjOTBj6TE0SQgnWEiiApPaolCQqVHrYWBH2t7WI9UpZXkMBPHocdwqITcc8FBoEm82",
+	"CdSYvRLtSnAqEcHhxHbYBizfyMtuQJM6+Wb7bRsqogebSHGwf+aUsAxe+cROyXQgSCYLzJs9HE3GTeQS",
+	"aKMl6cRtsB0d8EEL4gMosTQgFyEhkR2ac5Mqbt+RKx7xPbi59qWBob8DE40898DvyIqUpDfi9dEzH4hf",
+	"BQfuox8dEuwaIqSVPsFwXByc5PpKUTYuhQ5qiqivOnBx+zqgopYFaEgGGcNnmEJ8noNNc0TQC6hEGRP6",
+	"MKFluhbjOEcy5udLt8SoIUoAWeqzY1BcTWESHlEifUsH9XN1Qpjg6YzJiwuTygYporOJw/0+9Dbs95nt",
+	"LNfvi8Dmh5kqKSDuUGaw2OjRsu0kX2hilmtQUSRBttXsQPa06LVTLnI8KBHXDb1f5QLIWnIrEWtX61i4",
+	"OFJYBLLNSDcNrPpAtRI3sO0tzaiuK6Jm8zPNgfWI1TjMvcrPVKJTkiotFrummZtO6ILzgqQVPCLxtJC+",
+	"QFINbKwUyNOzN8xga88onRiNBJET9Pr14RNz5TSu9FmhzmkZXMveReMwIKtaKMjziQ2aaEER0oAx6Kk8",
+	"UyBa9lkkeJqSyAUhQgzkLyYGeXsHTXgmJJDvlOA8jleayERz5cdEWXkJ2qPb/TKKHdow0nW+TtU6ImmM",
+	"pyTqQWRtsNkDrghoDXzGR4xrURq+KPlwgaOGmVQ8IcIvvWRTQH+xxn1o222EM6zP1vR2t3svMiYNZO0Z",
+	"1fGOLG7mOReQpwvtO0mENnbzmzecuqLbm23kso37bIVLXQp0hibTmlI0kYk+M5tWvvhOwNIKhZWrNKpp",
+	"mR8orBHyNVtw4oq+5aAq3e/klBacYwllGagKEep2/E6nY1Lh8NRaC/ogG1kdm2gyI1POJLRfgDyA4O+t",
+	"I6hPkVDVgn81bSh/eQQd6ygbB0Y7qf0IXFPTNhByjeBoEEuThXPKIn4OejCUFILsLSsNQG5en720MbJm",
+	"7XkvVbO3EgWaATVyn9mNdVv5Co8py20Kz6hUhdVEIqU3MkhBcN4AM0jXEhfXOTFAG10TY9fx86rs27ub",
+	"ZgPsqWvxXSMKSO/tdvut0ZvMF1rFKnVlNEqVG958gp6MpT9Ne8a+d3mp17FvtOgUS5WH11OJSJKqqW9J",
+	"mW1kCu5P2+ilbHNDR0+PT/Reer53RoQ0ZrVuu9PugMM+JQyn1Ot599qd9j1TTWoCls1cAdcfxk2Vuo6I",
+	"yoS+fgZMPmoswmDRV/NrU84eiIqm9WGcRbZbZ5+BBgI2i74nyJgwfVSk70EZSBzqKxtYAd4SGmtCd98O",
+	"sAo2IYZVj9JnLtNbEks6QcaSyhBHTQ+0PoP2jf1ASRKPCiOJFrpJ5FsmqC/jGZVUX/9AK4j0wnbdzTHq",
+	"MPJ6nkayfTDRgp8pZ9BzfQbFI5CGN9cNX36OiPzRWhk8DWtgGGjgtlyYJbhNCsBW13YmZxApCotz3tXb",
+	"SKmVIFiX/mwHarKxv9W/GtICSLPd6TibsGsBnKaxNfRt/WpLKzjTo/7boZvMkgSLqXU/li1Oip8SE5Np",
+	"jFLGIXxw9BzcnHFGivTJN+8q1Srm5ZXTCBzoMZZqoKWG2sM7J51HvXudXqfzz2KjwHyFImwvlkGJkuF9",
+	"hxzce/T9b89K++WcSAW2ej2WxbE+x2YwqzNrMHfqYOoBcqDMJszA8mj042/b/1S/rALL2yJltNoJuFvu",
+	"57u9m/fh3a51xO1egjugwJ9FrhxzVSADFt6aaRphqYqjIBptrfCvh55hWvPms+9szb5w6XuNXG6dkYqX",
+	"ZkaTRK03kiR2K3bM1Wl6M79iW49xZD0LZg/1a93lr70umUrgpe1Hy1/KobTv3FthIuMVO+H8mVbM9Gu7",
+	"qyzr0OppYOs0b91b/taxkbteF2KXcdnllAQkAIdKmlnisSbMnv4KKPbbS99LuWxgdAe2iog1xuaEp8Em",
+	"VDazaKFdS2JyKhVJ9NN95lQfknMqw5dsqq0zUWnFSEnEz5nxLeQiGzVmBE3U+5CrYYYAwz4kdoCef0qm",
+	"Qa/sRSpZsPW4xoa9z/qs4gDQQEArYJdd0HG9Z/Se7TlBxFYezAXfPgt2Oo9QbopqYo1mC82NX5s3lpQq",
+	"cH++Nd5cItVjW+ZxDR4TiqTKYvarjKSsnZaZSonKrk3jbHDrZdUPbSsB1Hhm97rrcQVU8xX5LlsASrqy",
+	"kJSXtQbvOSXTBr4yvPf36bNO8uJB+pM4fqhen/3SvfjH79v4cfiEfDv+nv5w+sz70HzraucRNbEdt3vn",
+	"WDpnkL6CVJavHmjc5pqBfXNiC6+VuFODgryMFzS9cul7z/LWKO/mlNk4JdM71g7m/KS59L71jkaXEC5Y",
+	"Rbzyhs0GS/xpeavvxZSdwgl9R6yw/ng6rzRyQKPA+T3rJBh+UxyNiXIuFDSEbvhVyjd209TI3ju4VnoB",
+	"Ztz2kEfTv27RyJQzz1Wgm4CxUKgWgipqk64Jsb6UNwMteEIXQ1pMtgaUVxCtgMNcWbTqrCBaOTE4oepI",
+	"ywL21e4KQs8r4x4pi1g73d1V4Mz9IRCA5Sra7GxvryCf5WTq59wZkstqX4kwaRiIEyebpclL36tSYVtJ",
+	"gjSluZjbI3OkN+6AhJuwn56L1KESJTwhTNlqec5kC9E8tshSn1G5PEYkty+b8AnEOIo5G+e2D7QR7HR2",
+	"gj4DI/M5FpHctBEUuUVmOK0ba6TCUzcAliWzQwYFSEAENssyxV9MDSdsI2g0KCZspWSvlOahynJDzBhX",
+	"eigbMwHWm42qGLrZQ5kkZaEd7CF9oK0CC2SDUPKgrNzOUMjmmFWcFREnxjUY8/DUTcszpXcioVLhU9Ik",
+	"/B5VqVVN4NuZXwMf4gCMRlAgRHSrB88j1tcg1DurEuoXXH3LM7YufTc4cGCR8ysilWbhi0mlv9jArPVc",
+	"5wVpsjIXic85QYOrOSs3fFcSxq5pq5yjRwLZOMfOkKxVniuqW5+XyjRPV3JRmLc06XOhSV8HWfmOqGU0",
+	"ZT0jk9nJw8jkXlYlt61CyDE9ha448DwD45GRqKR1athgHK3au4Bm56M3xfVtpLNUJO25TtF5HGwuMSgw",
+	"9oBYVJP+jDjJuB5/M5cErSkht2j4NhQczIw0IW20Xwm6NVKYMVu67YmMYMkINXEbOI8v1IM1i3ZOqqvJ",
+	"b8aYOuRqstksVC1UVq9oVbx5U5zd1SsY4XZPupollLjCbt0I9/1vD54lL7bT169+ww/4T99dJJ0fnu5/",
+	"u39IX9GTX5/d//l0+PT7X1T4y08XVzLCufE/gREu3zcTOCvcFXHozhm5Ncz9WQ1zL8j5dSxJxd67XOmb",
+	"sclpjL8maA1GLkd3P62h67PWnRypr+pP6xirgMgfQTjsV6V85YbfpbaqCWYRH42uG+/jhvE1XufxPm30",
+	"LY0hWDXkyZAyYmPi9l88mRdJ872D5xOF0riFlGLzTYDMGuEzi7igXd+xeetyGRQgBVIJIZXzIHAJu2UQ",
+	"1qoMcQMxPDwlrK4Ym3QDTBVlY+uXTImQVQdrEbUT86qMsnIYT7eUswytKV0HF+8ViWgGVRtdHTSNiESE",
+	"FMd52VToCU9Ytf3CnBnXj5XpXidWxiLL8mAZhy+3CvltsMw1g2UmBQF2LCOnyfODZUw3Xuze7uUNRO9o",
+	"2s/OiJDGmJ5iKMoLqmiRzK1lI0cd+szxGEVw4ucdiMythlj4MaTWWwpTaxKE9GV2cOxBlD2EHDuPgGnR",
+	"ZPPt4Nkmx0k5sAU9NZHZgR3U9ZhYEPJid+zTxrykgob2plaVU9g2LLVGb8myoFXV9Cr0dH269iEDZOYu",
+	"3h4iHH3NSvtFcKC1d3mequ024hxLuxmfUGe2wBi9+VY9nlWPDzRy2hO9ng5aNHh2GNCkgoal+dbSl78j",
+	"6kbAdBE2i4Ac53N91uEgK2jKTtIjOFpbXda811HUsqZ8G0vyGcta35tsBmDF3Pa2KulHDaJXWVvPI0uW",
+	"elBzdtegtzd6SosL1aQSroTFL3/0PjdLlIXsK3WZTfIzbRbp15JR7au5z6yCk1vAN9Z3l5UHnRuQr4c2",
+	"BWxKIr5RNczFQVDCiJWaGYHdBOk3QQcwzC/qM3ctVpP9USH6w/vNkv98jnkTbqnVrx8AEn0hl3AVBldZ",
+	"160xeM2gRRD3FlIAfYuhSto1jcAwxozNF5VMvrbAhcm51eJyHNjWPCLBMXXp++D0PsdThKXJ4rSMkkok",
+	"8RmBUL0+C/4Go/3bv24/3t391+1Ot/uv251H+r+W/idAI8oimZMBJBUXNkJxd7fbfWT/m5vU+Qy25BPZ",
+	"oWEvS0ZoUyJoo7xR3DWttw18odIPZePNeYZiU2pxVfWxXHNxRSBJSx+p6+iENgAiEkH9oxZlkjBJFT0j",
+	"8XQujIAUzaZs91Ol0f1OU5nYMW/NaIkrLUCRBNAgE2QegKVHVt7Kk9I7DaAcc6FMHZg9hFHQCpBxySPJ",
+	"hSlMqJ+3BThM4Wv0LIfctP6wVbSdscxUlQl5Yns6u8JQERWmOoS0scCuQfRQQHbrcAoKGFQ2y29i/lIb",
+	"PTEp8T0UtArrSIA2yl4fG7jR6CzhQlV2LW8/7rUqnZDzZgSR53utcofmlv3/yuOteW2Ufa9V+QRmGhly",
+	"OLxW5VNEcDwwxiDfa5U+fZCk59TWnq0ap0zpjdTW6J/1kfAkxWxq63d7T5NUEInRs5Mn+95q5qrSsnrd",
+	"3U6n49tr1fN+5Zj/H2KGbIc8scYtsGeVNqr3cDc/zh845uiYxmfYywu5emXa+si2NXDI3/MmXM21c5UD",
+	"Iq/gadnt1Hwt99fxtegLtdzRYljcrZfl1styPS9LbGULJ40ZWWOFZGQrCDWUpmsjUwvCililaoJttA9G",
+	"1hiKD0IrT4mCkMeulApGQXHDA43nHVdBccozJPHUVGQ6pxL8LkYYMRU3nF/FWDIaBMO8KN0Eyxl9a/Us",
+	"Yr1Dn9afglN65Kr3zpLuSnHfO9Llg1ccDFXyfULCCTrgIl1MlxMsKK4RZjvCc/0TOsZMcVmiwGX6C90E",
+	"KKMJjqswA7KA6mylwhxMN8w3u7toY7u7iR49fPjwYevBgwcPvDUJ6of08Cw+DkBHyxFdGeLrHdE12WvT",
+	"MRr+ulPlr511jrfOXvWlvmk/Ety8OU4kG+NRZE1/OheS9Tbf+o8a/UdPIAVRH+X13DImlbFQqpvcMlE+",
+	"17qeo+vD59xGc4Ebm1nWggza718fthRK8S6ELnUzrQXfa7ju1wfQhlsvBjHLJ/vSc7ALDvVl+M0KeL/6",
+	"HOzYoF9dfM4tmSukXps06xzVISKpQaiGZIMi6SVjEWdk9lY8KdO81XJ9c95pYLzN8P1Ebomv0ClosHXe",
+	"LVohMXeuttfoU26+Fp3VKN5n6Mj6St3Ic9FlPaXcNYx66xtxp8HaMcFsTGzpstycLZHWnQhTTozR8kUb",
+	"BSyL4wCFMcFCogCaTfrOu+T3WVDW6UxnykJNC/ZQUXS9pEpZF1XJKtJnBROAucCuwkxdVmT6RUHF6rGp",
+	"FjExQadQ3xuuTe6ObjBxvCqJfdcocqbBemr0zXcVFyDBxi1QddCUFV+rppqcPt/7LcMxHU2r4/xkvrRG",
+	"qJl40ZJ9eNbmu6a+CRuymt3gQ5KRDx/4tbYz/MsQVb9eAfUVForiOJ4ioygtoJrZoqTwUgA9iaiCKuSW",
+	"DObRLZYAzlp89xBm0761zBpf4JRnerwzAqVroCo3ELHeDMlENYppan+XaCYaEvAsGspbJ5zmx9zAPEtH",
+	"3QOdNjrhlmQaUi/1qGaRPpTxCV7tnxx832gVfl1WQ69OM63KWyV0ts1SZduvYsh92GABVCSchFyk1gRY",
+	"ppz3l5r+FvvWzrFI1iW0Ft9uSe0XS2r1jn+95Pb1QiJ76XtbrmPJNYObXA+LCZWKi6lv4ilsixJpiORM",
+	"iMXCZFi0LBf2uYP8E8Ug5b1eYspOTcTRR0hGXQILt9U07M7Pg8P+vHKIzoF9fun81M5fBMXMgSB/YGUY",
+	"nuRvLIXiA2UnW4zLs5OvH+dir0s9N1iRC4VAl4Pgd9fFuDnqxR5NzzvXj2F4rASC6Tg9t/345Yquu3zz",
+	"ex7PFLSM8XzTOtElhEGNrt3t7myP5XIGmHl2Hst2DYsG9izhFe8cJzRqf/94/OLFyeuL5yenuy/d/45e",
+	"H+w/fvqPp7/ulxPG9N4VPXlhCz7DBGaLT8vjahxi39pAb0NrrhlakxRc04kDOSOtSgSrZ9Hk/cTmVL9w",
+	"MoEtxiqRvVsl6jxjFHUN6K9NYqV9bk36ektWb5Csrk0S5wVUWPBv6eCnsezb0/lKDfxJTpIaKOe6Soh9",
+	"Nc8TE6HcKt3v5fpYE6U9Ojgu12au9Reznfww9F2Ezv9nWmPIlOkDWlCWwHcV5fS7rv2kqQmRSRLN08iO",
+	"Do4Py0u4ioWkPICzlNyy9IUsvX7qJQQ9Oji2XF3jV1nXbw6kPSbQdxUJGk4Ktq55pJ7E+GtCLiKJaO5n",
+	"qqn+bRRAI+E+kyQmYd6n2Tx0SpkthwktfvRHE/lqOvs4G65+wLR83LNfQd2TvG65fg0LggT5lYTQjsTk",
+	"vEgU8owp9JrRkEek1N/V9AYcThWRtmG3hhL94WYsd+rWvwaauwUo/2PD9P/Z6Ty6XxrV9oYORtR0voU/",
+	"BpkAu29CE+KaKsNTIRaRGRLaFrsxtzud8pA+CkqHAgNBe2Y76jBTijNZQLRZjM4zSWKYATokB2hj2zQt",
+	"QvB507ZOHpzTSE0CtBEcP99/9sx4/Z4/fXL4+nlQ9HV037jxBUnjqcbBQXVrfBT8ltHwdKAfoKSArNt1",
+	"r8Y2PBFeirGiKov0+luPOvrBRx0NWczZOP+h+xB+6T40P+EhrEsf3GNYP2AITNsCuECkM7k6sbnRsLO7",
+	"pY21bYLBBimR4n223dl56CMs0Xecj2OiCejj5zYOFky9BlXu3i0RpfbduzPk0tTK0Z9w3MuzjmzPzgoV",
+	"7bPaZW2OCXd0Ft29e0RCmlLC1N27sIC7d3mmQp6Qu3f7DDq4Ygl1apwQ20PkAocqnro6uYGVEa2zwbhD",
+	"9lCw3ekGJn9Qi3V7fTbbQ9jk/Nq23O1CdrTvlTsMI9NgWDbxBk1Vjg6OC5H+MwlTPwEZvhIbrRWDjQXR",
+	"0JtNoeCzfoeFukFVgNbUWV/KmlMaC5tybe/76lDZF2BnLSQ/E4GeYyqLqTMRa9FdaAVnolQqe1tb5IIk",
+	"aczB9XLp2+UNWJYMiTAB743LfEbHWBQjhziO4YxqQQucjajAiHEpMeIjIhRGRKYkpDj+i+d7OZFrhmiL",
+	"JnhMkvav6XiRx8d2e30leJQpjkiCnhCp8G+QtpZDKCK37UAxZ7Yevl19xwua6vU8QzU9c6jmFBpO5IAn",
+	"qShv25ID2cINe/oEPoWYo4jriwhL3l9hL7Hdxvp27cO53wS4w1XBfbwCuMM54D42UTLzcCE/bXPI+sQ1",
+	"e64bA/R3vikwUg/ccNx8DlwhVjjmY95Oo5FXL3KVc3+vVyFK5ln7A8ADkeilAP5KlUj7vZbIBc/GE4RR",
+	"OOGSsHk9+epGgm3fA/aphzsjjEYYvcJZTKXCUP7aMGOv19q+1969393p7mhoLCv2eq2d++37u7sPH3aX",
+	"7nS+BuMstdLCLJH9SbNtZKWF61PbivABSGuZPBQOg33AJaKcagQ0iD7z3LD+3OPac5Mswax46FscY4FC",
+	"niCsCIsIUwRQ0v78U4ZjxGGgMx4SyFsmgpQ4QFWmWsdQUvDTtbOIVtLx80rkn6Gr+ujg+ERrX2ptn3WR",
+	"PnNbC+rGdVwt5n0LkuPNKbh6TNA9Z40vhW57ToYTzk+v68N2w9StJsd0DDUyJQkFsUpGuSV6u9EY8osD",
+	"6oO7p6/vhixvYDkHkrg9afQ82v7nNoVsNXO31GdcriKZf+WKQpqvyZlerj5mcKfbwS2TbZv4SwpfOJOw",
+	"ICGhZ6YLu+Z7D3yPykFeQcF2aEjwxQArRZJUj/6wiCgiGfolX2sqyBnlmRyYIx+Qi1RrgyWwlxu969JR",
+	"QjJJFQHBwe3qR/Y32gUu9zc6fLi1s9/6G69pnDwvyKAj3DllnJ/Qf0TGmrQKTbJfHz0z2Xdwv02gNlAH",
+	"E7RJNYme1w8ccUZsk51aP3AL1x2JAmnou73sQQ86gyOqfJiAERKBLYejcELCUztcRGJ6RoSWYCHaExKk",
+	"Mok2JCGorzVuOppqrlE82PdQxiIiHKGRm210OOozWAbXgCsfCa6w0n/Oz/Uv0akvON3/ehS+kWyvQHDX",
+	"JpafLkffwuxaXc3Z0pJXXVbklPJef82cunq7wZ8vSTg42P72Z/n4p8OJkOHBJP7p8PnP3wx35fE/ZMqH",
+	"D/iTez/d/+EfnR9/75LX/+bdGL+/IvrNLTDgcGSVzuw1Mvc59IIqiPBtXYIFdQksLtxYaQKHNfOrEzSz",
+	"mKUFCm4EUFejYBGU43yutUAs6WVPcrZ8PWi1/FETKEqiQRPscRMQ6zXdAhnBjnEM1/malQ2M0FFdRpWd",
+	"NHfimgVkrYWcEHkzOKOIXI40qpjtCvUjbgROm86zDNKsPOOXXkfi1ub2xdaRKKw/Dbpb2fK2VkGJXGhx",
+	"gqslmFMU83EbvbKlPEtkFAuCIsHTtMnY9qTGsVYrL1GWnG4rTHzSqEJ7dF9voYmF12yFchMlTXFBH/hZ",
+	"FbEx8HruReqsfJKfYU2KrxfHviNqGYKtZ0ayr95kjQpjn+ghrfQFSJAWYXolEuE+c8gNVjeg1tYO4aPh",
+	"FCx0XOS90kIcx1MTX2gqXvRZULNbBHtlzgKjmnAnlBDMTP+zEDPTwts+CSGvS6pZzM/CLt+oq5rbnJWl",
+	"EqhSCJP255XNa9acMWuleWvsXGb/q9MduWNBOD+DJv9Q2di0vsHjZktbXIcgfXg/dhNRuq1Z8bkmUa8n",
+	"DG8VRGauW/qkyWwAUnA1N7oHXD7/PSXCXHiTwqQ4osq3vYMJPGHtpnckmP78Qh0NeUR8FGU2+BTisPVm",
+	"zYvoX2an+GjJ1iWS/YGSe+0apzeY3Rvz8WzmmVTFSRpTAVjDBcJhSFJVbbpY+NpzS3jxYb45ehtM+PaU",
+	"B4n0eg93alllZncGGiG83nano5e7imMAEM/ruZCBtl6Q+9pklZEzNdgePgh3SWf0KNrBO2GXPBzdw/eH",
+	"u5Gt6vvoYdf3GLlQzsJfttfnyWZZGBISkRUq9sJ6LUQD61JwHysZb4kcD3aj7qgTPsD3yPZwZ3QfPwof",
+	"Rg9Id/ixvfEO4Za74wvk/1pU1JIJ/MgJYd9qUug2bZaYPsXhJL9Zd6Q1x0mEUeC+HeSFXO03DRZN91OV",
+	"8k1njHClMRuscfrebnW2qEN4/QAIFe0Uq0n7qsa660Ud3OpJS6MVojKju2FdaZGIsPWuhE+XWzkWrt8q",
+	"rjTjcqbrsHthY7mfMpJBb4URZVROSFTwLzzG1FoYin44+gaYVBO72hZkFEIv5T5j5BxJw8j5CJlEoaDs",
+	"6w2c9CL3rOIoJGSKC2V4P2V6HElCzqB3Q4mbYijdJRWNY5QaM6IP6uGMwuKXey1Y2Wl5r4Wj1ajDTTS0",
+	"215T1vhNn1JUD7TW382cEsEiplrgMPuMTklajRb4CmSNypS7vU6n14Epc+nDos8i2cO81rkZ2WN9uWFe",
+	"TEB+H6hEv5Uw4IP5+W8N5R/JiOlOfu2w95xu3baHXE8oyDduVa3feMRbLtjo3fVsq3NiI0s1MOe66zUD",
+	"LqIdNdfljPiIs5C0+yz4e8tO1TqmY2ZrU2aSFI+7cZR5B33LBdreQROeCdlnG8H8yKtgEwY5VphFWER5",
+	"uGMhEMhiTnP/+izEwrj6UP6j4ViQJ27m8JHM40CFtd1CTCaiygRtnnNxStm4b+24U56hiKQxn9aW1UYQ",
+	"QwFFiDVtdIKFfsotEjyOsB99ZhMC7MtNksHSSIgb63K7TvlOgCqajS0sdmLPJSmDjcmITvoETFKx24tK",
+	"HtaCkLtyt7oyJ58ThPfsIfvnb09/POl0/r7V+fbF+Pv90aH6B9l/dX7y8xn+x4/fs6PDXw7/2Ykvnv7b",
+	"FYLn7DnM4ZNlbGgOmaPqwwfJ3TLPT+gBvEb4yi3zXM48TVTZTFjySowUZP0Pwj9djZOgrFYE1qIORTwL",
+	"jzrj5z4sgEQopqfE2tediO33meazRo8sVZ62JRpMXoL5VVOSYLvTgdIJUMSECyhJUrYB95kzAiOqernh",
+	"ikQBkngq0fmEhpM2OlTA6KDa56xqixTnwCmnPIOy/JZHagX+wnVD1pwx97MialMonEZIJSiFzkvrlttn",
+	"MR/vWbKoYRdECdpcD+hkbrDdp2CE+UbOssLC/u46L+rhyzb44l0TlFwx/YF6uab6C67MEVCD+eC40jbG",
+	"sOJkojmA2Zj5GmTbNcjudXPIPNW4dE1+awDvdLrrc159+kdEZvFc7muviMtuqPhFbpntNezlz6hUevuf",
+	"VPyPswegd7zsdaTSXfdml+R1A5nr5m+/UK5K4E7nxNZWTPhzgmxrK/INuWwK5vhgZv/Srzdq+L8Vjf5c",
+	"opHG+BUCCmzl0esXBnTFoRZWB3wttbCiZRBX8M+50bCcrXnlKkdFlI3bqFy2D8J1E8zwmER9ZoK0BMJR",
+	"QhmVSmDFBdoIKB4TpkhLRqIClc1j+kNTlz+sbBNszg1QsAu7rTv48Z1ljUhVxmZXVreGzauXIcxncOUD",
+	"XREcW9oMEKuCPDMlCvtsQY1CtGaJwj4rahS6woRoYV1CUz8uL+LWvnsXfacv1yo12troF3BL5b+BKcqB",
+	"OeZEOnXFdsKB19xbru2NKj2JFTLlvGAaKvus3LvA9Vw0WgxWZjwfURDRBPBZDe8G47bPep50qO/nY64m",
+	"oNQQCpuhFZ6d7W10lgeODUD4DOymnJAkjbEicu6mKPtEsTH5N7Ypj/4SUrxBKNaCQXCGBYXg0QACpcBW",
+	"OtGEThOdd++6l5eBj4J377bhj3a7vVnIoGbwO7LPTGDqSelblGQS2pvhNBX8zPTNfk4Uhv7xOCFQsg+a",
+	"abuFAfpJrTLiGMWYjTPoTuAGguit4bS6Trs5L60GefcuKtU9Nt5NriV1TZKNd8dUa2VogllUHKWry9fu",
+	"s5cMQSyNlFZ1C/TMZkdVXUHtBm10OGos7Ye46LMRprH0KxemClSldmB5mDsSmQhc382sted86ubig6V5",
+	"7khEobd/U0HCdp/to8BlGJv1GY2eSkQSqrQmNeLCmZNZXs53XsFCR3s+w6qFBlvqlQstmq5cT6uhmvii",
+	"Rkr5tfN63pBjOTijLMKyXM3QwqXnsHdQs4EfOOaGBdxk7cW1oF+zHGPEwyyZKRv/xH5rEBND3Ti4+NVS",
+	"gAUPG2cEYY3+mslhz1SfszvovrWl4xpWs6woXm2EJbXZ8iXp9UEpxeriDvVXbmV2EXOK4hVLfAH76Krg",
+	"eYsL1JuieEsWlVfUswX/bPebJC8Jv6IVonp3v74KaW4DbsukfUVl0urS8gqieC6qXLN02qygnstAG1pG",
+	"QiGOYwmyeIK+P36+Cck7mhau3/crx+0c9k8Uk16sEQRIaISuyJgbA2Zj2y37+8pB6W6NB+7Fy6WwaCHH",
+	"AKPFC81SQaxGCVbhZNPE4VmGigLOhhwLrcIHc2E2w1RATvCFqbfu9e7vQMMy97FoWVZU6qgDHECaV886",
+	"WnPAAU+0ouUE7D0tTMayeHRCEOhZc0P+E6LwwL3uNZQPGXIeE8xuJLq/cndKMf6s0BDOSQxG7opoVA/t",
+	"H4I4qMUTBOqJjyT5FaMhSVpaxOJ/gVrC9vx73uuTw2eHJ/9w3WhAtCmO0Vstsk4z5Hu+53QSLZCoweMj",
+	"z69tofV4NIp9uZA3gJr7Xq/7kQPo3eVYHkCfH9VtivdtQbtrWr1Uie00sVf9BgkzQdXUXG+CBRH7maaO",
+	"b95qaohT+iOZmqXBd2/1K+LMca8qFkOxa9cpsSo5x2n7nAxTAbJzeyi2cEq3zroN/OoZD3GMInJGYp4m",
+	"JnVMT4g2ggSfEiQyFmxWxtfD65cmXKrew87DTj7423zd9Vmeg823UUDQKt0pmUrTTMQqedB7ARzMWE6A",
+	"gt2RfdY3teLHmcBCP+XcE33P3OeIuySwvvcd0Q+d8FPC+h6YFfreERmXv22jH8lU9hkWxITyQDybb+zX",
+	"llYiLpAgY8K0rAH9oUeKiHMsoiKDmQoUpIKM6IUNDbdEUa9Mz9Cw6/tgk+GjEUqxlBDcZi11IWf6uE0W",
+	"HpQOdBnMnBmtKyVCltpDKIKTdp+9TAnEUnBGwKohUWCncBm+wR4KYy71Q1TNPBNzSaIq/N+b35rgP5kQ",
+	"kCJwqKxbQeKYSAAmj0BoI9MPGiyCQxJzNgZr4wwW7LmO2+UvJbjnnMlQEoIYF65MDhRB7LO7d19p5daa",
+	"LuXdu2BiLUxOER1D+xgWT3so+CbwkUxxSKSPIq70v1hOiO1Bm2LNlSZE2qoiAuqSRBAvEXyzu4s2ut1N",
+	"BMpzS/8T1KxbFfUarE4aU4y5FEIMjXkVTHwTfEZQ1/Qx2bVQGpsiMEwxhXRMG0vRZ+OMSEmiHqIsjLMI",
+	"ws82dndBYHss8O803kQU0AGd0zgu2cSt4bbSy66v9/Ho4NiYgylDmFV7jGBj3i0fmf5oRmLx1G7901aC",
+	"aYxwFAkNXm33KUMxPycChViSClqZHsPNOGWt8Bq5TTyNWwrY5awJH0oE+oizaivhyiR5/63ZeUAjKrcx",
+	"kkUfow3T7wX+fpxJyojU4qd+jLLxZs80k/HBwiN9iE2NpI9cJwHpm84zeQl76FZki93ZEzbNi+xWAYmh",
+	"DGyPfWbEF9j3c1OpYELCUxK50BzMplBQADCPMFVZ8dHBcSOhcbE/1FVMtYTDRsna/Wx2DtpqqoYWT/ts",
+	"gtOUMIupxiBjjwoeM7ZbKopeOnpShYI8gqs9xUkc9NmGJleaPt5rdzeNAX8LyykLcUrNM2hjX382z3Q2",
+	"jWV4KPi5NIUGVJ8FWxEPZREd5izklXy/u3dtqt+rl8cngYZW4/IPxy9fIMKA6RH//yfs6n4bt2H4v0IU",
+	"GNZkjpekTbGl2EPQFe097DBgvaf5ACmxrvHOlgxJjhu0/d8HkpKcjw57ix1/iDLFD/FHstDitbioyuJi",
+	"CQVljuR5XlxkdKC05/OH1RL4z8Ge5ivSXWjB46nXPM/f30VW6J7CJAL/EBGVYJUznd0M0Q2a58qFXU72",
+	"rnGpSxC4aEQGstAisDYegQgyWowI+xWh0iTGAoDaLbmpFR/BG3BA5Kyr1R37N5MnbksF4tTLib2qvjhl",
+	"J6tn2kh/A/Fp9XD/+ek+osbdz7N8Gi8dsOT3u3B9qkmRgcqfc45hJRV1dt+nMt50kMBZldmQVGZ0EBVW",
+	"ebtfQkflcqmuoTUtlB1TodzZs5+qRjkvmxZfEdoWEcMy1K2XLgD8MviiqxfgxLLz5xzg5N9AuK2cL25+",
+	"E/ATbNULPP6xupv89biaL25iNMnKnlLhMrR7VDmEM/qtqU9RkeFtRwlz6cgnCrIPIfQ8c3+f4e2/XkZD",
+	"se/73IW/0yLdmGaUuAfEbpYhNWvp1M31KUGiKvM0DAK7iDO6mJIfXXjEpFSo3kpopfVsUIFg2Hfo5DUe",
+	"f1QlOR+P4c40bRcKEuJIBqtxmNVBWtI6J9XuKOGPZKppUNWj1N0YjbR7wnSzVDtPTRiSDmTtTKE3JqQY",
+	"KKhKlnmR/GWI7g5nHDQ4FL+VGhbQVLqjTaGabyQYJo6ltcYzpI9yDpwnBSL3Dle1g7paW0kLe0fTgvyN",
+	"un9vuiDyVhQtq/QzztFK70HMX15EzF2YTRPvNkpql5RojteySlE1w6UkB/JwKLwOlimGzeA/FDtWcXta",
+	"uORuB99Mjcq+RDFNxJvOk7DaGK25jS1Xk+CcSx2NhpSYqY2HtlvX1QYua2Patdx8z6C11U56xfZZXenv",
+	"E3I8QCvPNibbaYSXRD1z8DYcxCjF2H1kn1Ws6HMIbiOkasj26LSvapzfrXSwleVJBmqh40+4jN3wfsnw",
+	"3Y1xHmaLUQi5NtKi4o4xT2auXgbNX+hF/CIZXE2H3/PIIxl+tPT76uD3jPIu8FLORaHJoXfG7JQUzPzW",
+	"WfpwYcwZn6VlGfsL/gAWNUgD/1TeK3tbaHE9/5X7/i2mVyIGfgRO4n5CNm1MzQGnAkACCQPkWzQRucdf",
+	"ocNwRjmI69kUHgh0EGA7x+X+UibRYK30W+MU1NJ5mE8LfVjxr67jR6yGkk+3sVRUgAOclnYiB4/KqNN8",
+	"iT9XT3eP8FqEmkSorCnqIyCpXeRB9GKYiR46aaX2ivmIHZsURk74QSSlVjhqJGgZ80SSSUyhbVJb3krt",
+	"JDNr8HVTCVBkZUlMHQYMrrM7stKsCvnORMbGkgOTw++DliN5Ypyr1rW6PVWlXtU1vawBidKXXDQdmXI8",
+	"1saPxwfkVOgalMouwRnLkITB6BHR6aBC+N4cmaMJsPYfBvhpXMDBZbCt0zZKBhTecxnsqlIZ8to4Vsm2",
+	"puzKyoyQ+Rn685EFe4xq4+ahoSDssL9Mc3kEFkKq0P3snMrhs+qPoURoYlDtVid1uTYvIiEZArK00BFp",
+	"lKiTbLKnmnvBe6Y8M70nNA3LnnNIXBKj4ct5Qzvih8GVu9p0JdqNxK3R+eFnJT/dKcIg2Wqn2CqvNLUV",
+	"H4I+r8dh2ne01Ddhy4W5IbxYtu2wNZPyIEhW8PjbNmj9UQ5kj3OT4EIPHrPUIMIIRJynDP4fdoSyiTZC",
+	"tOqpV3HEZLFfNWA9opYLeI9j9oz7cu9f3/8NAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/rbm"
 	"github.com/iagente/iagente-sdr/impl/sandbox"
 	"github.com/iagente/iagente-sdr/impl/whatsappcloud"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/dashboard"
@@ -31,13 +33,30 @@ import (
 // default, FromEnv documents each variable; nothing below this package
 // fills in a default of its own.
 type Config struct {
-	DatabaseURL              string
-	ListenAddr               string
-	ResponseValidation       string
-	RatePerMinute            int
-	RatePerDay               int
+	DatabaseURL        string
+	ListenAddr         string
+	ResponseValidation string
+	RatePerMinute      int
+	RatePerDay         int
+	// AddressRatePerMinute limits, per client address, what needs no key:
+	// the docs, failed authentications, failed provider callbacks.
+	AddressRatePerMinute int
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
+	TrustedProxies httpapi.TrustedProxies
+	// RedisURL, when set, keeps the rate-limit counters in Redis, shared by
+	// every replica; otherwise they are in this process's memory.
+	RedisURL string
+	// ShutdownDrain is how long a stopping server keeps serving, with
+	// /readyz already answering 503, before it closes its listener: time for
+	// a load balancer to take it out of rotation.
+	ShutdownDrain time.Duration
+	// RedisTimeout bounds each limiter call to Redis: a slow Redis must not
+	// slow the API (past it the request is allowed uncounted).
+	RedisTimeout             time.Duration
 	DisableRequestValidation bool
 	Logger                   *slog.Logger
+	// DBTimeout bounds each request's database work (and every statement).
+	DBTimeout time.Duration
 
 	// Messaging providers.
 	WhatsAppBaseURL    string
@@ -83,10 +102,14 @@ func Defaults() Config {
 		ResponseValidation:   httpapi.ValidateLog,
 		RatePerMinute:        DefaultRatePerMinute,
 		RatePerDay:           DefaultRatePerDay,
+		AddressRatePerMinute: 300,
+		RedisTimeout:         250 * time.Millisecond,
+		ShutdownDrain:        time.Second,
 		WhatsAppBaseURL:      whatsappcloud.DefaultBaseURL,
 		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
 		RBMBaseURL:           rbm.DefaultBaseURL,
 		SendTimeout:          15 * time.Second,
+		DBTimeout:            5 * time.Second,
 		WebhookTimeout:       10 * time.Second,
 		WebhookPollInterval:  250 * time.Millisecond,
 		WebhookRetrySchedule: delivery.DefaultRetrySchedule,
@@ -102,11 +125,21 @@ func Defaults() Config {
 //	RESPONSE_VALIDATION    strict | log (default) | off
 //	RATE_LIMIT_PER_MINUTE  requests per API key per minute (default 60)
 //	RATE_LIMIT_PER_DAY     requests per API key per day (default 10000)
+//	UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE  per client address: docs, failed authentications,
+//	                       failed provider callbacks (default 300)
+//	SHUTDOWN_DRAIN         how long a stopping server keeps serving with /readyz at 503,
+//	                       before it closes its listener (default 1s)
+//	REDIS_URL              redis://host:port/db: rate-limit counters shared by every replica
+//	                       (default: none; counters in memory, exact for one process)
+//	TRUSTED_PROXIES        comma-separated addresses or CIDRs whose X-Forwarded-For names the
+//	                       client (default: none; the connection's address counts)
 //	WHATSAPP_API_BASE_URL  Meta Graph API (default https://graph.facebook.com)
 //	WHATSAPP_API_VERSION   Graph API version (default v24.0)
 //	RBM_API_BASE_URL       Google RBM API (default https://rcsbusinessmessaging.googleapis.com)
 //	RBM_ACCESS_TOKEN       bearer token for the RBM API
 //	SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)
+//	DB_TIMEOUT             how long a request's database work may take before the answer is
+//	                       503 service_unavailable (default 5s; also PostgreSQL's statement_timeout)
 //	WEBHOOK_ALLOW_PRIVATE_TARGETS  true lets webhooks reach loopback and private
 //	                       addresses (development and tests only; default false)
 //	WEBHOOK_TIMEOUT        how long a receiver may take to answer (default 10s)
@@ -123,6 +156,12 @@ func Defaults() Config {
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Defaults()
 	c.DatabaseURL = getenv("DATABASE_URL")
+	c.RedisURL = getenv("REDIS_URL")
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			return c, fmt.Errorf("REDIS_URL must be a redis:// or rediss:// URL: %w", err)
+		}
+	}
 	c.RBMToken = getenv("RBM_ACCESS_TOKEN")
 	for name, dst := range map[string]*string{
 		"LISTEN_ADDR": &c.ListenAddr, "RESPONSE_VALIDATION": &c.ResponseValidation,
@@ -167,6 +206,19 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.RatePerDay, err = positiveInt(getenv, "RATE_LIMIT_PER_DAY", c.RatePerDay); err != nil {
 		return c, err
 	}
+	if c.AddressRatePerMinute, err = positiveInt(getenv, "UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE", c.AddressRatePerMinute); err != nil {
+		return c, err
+	}
+	if v := getenv("SHUTDOWN_DRAIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("SHUTDOWN_DRAIN must be a duration such as 1s (0 to skip), not %q", v)
+		}
+		c.ShutdownDrain = d
+	}
+	if c.TrustedProxies, err = httpapi.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
+		return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
 	switch c.ResponseValidation {
 	case httpapi.ValidateStrict, httpapi.ValidateLog, httpapi.ValidateOff:
 	default:
@@ -191,6 +243,7 @@ func webhookFromEnv(getenv func(string) string, c *Config) error {
 		return fmt.Errorf("WEBHOOK_DISPATCH must be on or off, not %q", v)
 	}
 	for name, dst := range map[string]*time.Duration{
+		"DB_TIMEOUT":      &c.DBTimeout,
 		"WEBHOOK_TIMEOUT": &c.WebhookTimeout, "WEBHOOK_POLL_INTERVAL": &c.WebhookPollInterval, "WEBHOOK_LEASE": &c.WebhookLease,
 	} {
 		if v := getenv(name); v != "" {
@@ -244,6 +297,13 @@ type App struct {
 	dispatchDone chan struct{}
 }
 
+// IdempotencyLease is how long a request with an Idempotency-Key may run
+// before a retry presumes its process dead: longer than the slowest request,
+// a provider call or a test delivery between two stretches of database work.
+func (cfg Config) IdempotencyLease() time.Duration {
+	return max(cfg.SendTimeout, cfg.WebhookTimeout) + 2*cfg.DBTimeout + time.Second
+}
+
 // DispatcherConfig is the dispatcher's part of cfg.
 func (cfg Config) DispatcherConfig() delivery.Config {
 	lease := cfg.WebhookLease
@@ -265,7 +325,7 @@ func (cfg Config) DispatcherConfig() delivery.Config {
 // Open connects to the database, applies pending migrations and builds the
 // HTTP server and the dispatcher from cfg, which Defaults or FromEnv made.
 func Open(ctx context.Context, cfg Config) (*App, error) {
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, sqlstore.Options{Timeout: cfg.DBTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -318,9 +378,14 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 			impl.ProviderGoogleRBM: &rbm.Client{BaseURL: cfg.RBMBaseURL, Token: cfg.RBMToken},
 		},
 		SendTimeout: cfg.SendTimeout,
+		DBTimeout:   cfg.DBTimeout,
 		Logger:      cfg.Logger,
 	}
 	dispatcher, err := delivery.New(st.Queue, cfg.DispatcherConfig())
+	if err != nil {
+		return nil, err
+	}
+	keyLimiter, addrLimiter, err := limiters(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -343,17 +408,54 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		Deliveries:               st.Deliveries,
 		WebhookTester:            dispatcher,
 		Auth:                     &auth.Authenticator{Keys: st.APIKeys, Now: time.Now},
-		Limiter:                  ratelimit.NewMemory(cfg.RatePerMinute, cfg.RatePerDay),
+		Limiter:                  keyLimiter,
 		Logger:                   cfg.Logger,
 		ResponseValidation:       cfg.ResponseValidation,
 		DisableRequestValidation: cfg.DisableRequestValidation,
 		Ready:                    st.DB.Ping,
+		DBTimeout:                cfg.DBTimeout,
+		Unavailable:              sqlstore.IsUnavailable,
+		Idempotency:              st.Idempotency,
+		AddressLimiter:           addrLimiter,
+		TrustedProxies:           cfg.TrustedProxies,
+		IdempotencyLease:         cfg.IdempotencyLease(),
 		Dashboard:                dash,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, dispatchDone: make(chan struct{})}, nil
+}
+
+// limiters returns the per-key and per-address limiters: in Redis when
+// cfg.RedisURL is set, so that replicas share them, else in memory.
+func limiters(cfg Config) (ratelimit.Limiter, ratelimit.Gate, error) {
+	if cfg.RedisURL == "" {
+		return ratelimit.NewMemory(cfg.RatePerMinute, cfg.RatePerDay),
+			ratelimit.NewMemory(cfg.AddressRatePerMinute, math.MaxInt32), nil
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.RedisTimeout, cfg.RedisTimeout, cfg.RedisTimeout
+	opt.MaxRetries = -1 // the limiter fails open at once rather than retrying in the request's time
+	// go-redis prints its pool's errors to stderr by default; the limiter
+	// reports an outage itself, once per interval, in the service's log.
+	redis.SetLogger(debugLogger{cfg.Logger})
+	client := redis.NewClient(opt)
+	log := cfg.Logger
+	return ratelimit.NewRedis(client, "iagente:rl:key:", cfg.RatePerMinute, cfg.RatePerDay, log),
+		ratelimit.NewRedis(client, "iagente:rl:addr:", cfg.AddressRatePerMinute, math.MaxInt32, log), nil
+}
+
+// debugLogger hands go-redis's own messages to the service's log at debug.
+type debugLogger struct{ log *slog.Logger }
+
+func (l debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	if l.log != nil {
+		l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+	}
 }
 
 // Close stops delivering (attempts in flight finish or are released for a

@@ -77,11 +77,23 @@ var (
 	errTrailingData  = errors.New("the request body has data after the JSON value")
 	errJSONSyntax    = errors.New("the request body is not valid JSON")
 	errNumberInvalid = errors.New("the request body has a number that cannot be represented")
+	errDuplicateName = errors.New("the request body has an object with the same key twice")
+	errLoneSurrogate = errors.New("the request body has a \\u escape of half a surrogate pair, which is not a character")
 )
 
+// controlCharsError names the strings of a body that hold control
+// characters other than tab, line feed and carriage return. It is a
+// validation error (422), not an unreadable body: the JSON is fine.
+type controlCharsError struct{ fields map[string][]string }
+
+func (e *controlCharsError) Error() string {
+	return "the request body has control characters in strings"
+}
+
 // decodeJSONBody decodes exactly one JSON value. Unlike the default decoder
-// it refuses invalid UTF-8 (which would otherwise be silently replaced) and
-// anything after the value.
+// it refuses invalid UTF-8 and lone surrogates (which would otherwise be
+// silently replaced by U+FFFD), an object with the same key twice (where the
+// last would silently win), and anything after the value.
 func decodeJSONBody(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
 	data, err := io.ReadAll(body)
 	if err != nil {
@@ -89,6 +101,9 @@ func decodeJSONBody(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ open
 	}
 	if !utf8.Valid(data) {
 		return nil, errInvalidUTF8
+	}
+	if err := CheckJSON(data); err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

@@ -80,7 +80,7 @@ func requestErrors(err error) []*openapi3filter.RequestError {
 }
 
 func isDecodeError(err error) bool {
-	for _, e := range []error{errInvalidUTF8, errTrailingData, errJSONSyntax, errNumberInvalid} {
+	for _, e := range []error{errInvalidUTF8, errTrailingData, errJSONSyntax, errNumberInvalid, errDuplicateName, errLoneSurrogate} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -89,7 +89,7 @@ func isDecodeError(err error) bool {
 }
 
 func decodeMessage(err error) string {
-	for _, e := range []error{errInvalidUTF8, errTrailingData, errNumberInvalid} {
+	for _, e := range []error{errInvalidUTF8, errTrailingData, errNumberInvalid, errDuplicateName, errLoneSurrogate} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}

@@ -73,15 +73,35 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 func (s *Server) readyz(c echo.Context) error {
+	if s.draining.Load() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "draining", "reason": "the server is stopping"})
+	}
 	if s.cfg.Ready != nil {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-		defer cancel()
-		if err := s.cfg.Ready(ctx); err != nil {
+		if err := s.ready(c.Request().Context()); err != nil {
 			logger(c.Request().Context()).Warn("not ready", "err", err.Error())
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database did not answer"})
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// readyTimeout is how long /readyz waits for the database.
+const readyTimeout = 2 * time.Second
+
+// ready runs the readiness check with its own clock: a frozen database
+// may ignore the context, and a probe that hangs is worse than one that
+// says no.
+func (s *Server) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.cfg.Ready(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // metrics exposes counters in the Prometheus text format.

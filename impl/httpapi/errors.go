@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,6 +22,12 @@ var statusOf = map[string]int{
 	impl.EValidation:       http.StatusUnprocessableEntity,
 	impl.ERateLimited:      http.StatusTooManyRequests,
 	impl.EInternal:         http.StatusInternalServerError,
+
+	impl.EUnsupportedMediaType:  http.StatusUnsupportedMediaType,
+	impl.EHeaderTooLarge:        http.StatusRequestHeaderFieldsTooLarge,
+	impl.EUnavailable:           http.StatusServiceUnavailable,
+	impl.EIdempotencyKeyReused:  http.StatusUnprocessableEntity,
+	impl.EIdempotencyInProgress: http.StatusConflict,
 
 	impl.EIntegrationNotFound: http.StatusNotFound,
 	impl.ESendFailed:          http.StatusInternalServerError,
@@ -67,6 +75,23 @@ func appError(err error) (*impl.Error, bool) {
 	return impl.Errorf(impl.EInternal, internalMessage), false
 }
 
+// retryAfterUnavailable is the Retry-After of a 503, in seconds: long
+// enough for a restarting database, short enough not to strand a client.
+const retryAfterUnavailable = 2
+
+func unavailableError() *impl.Error {
+	return impl.Errorf(impl.EUnavailable, "The service is temporarily unavailable. Retry after %d seconds.", retryAfterUnavailable)
+}
+
+// unavailable reports whether err means the database could not do the
+// work: the store's verdict, or a request deadline that ran out.
+func (s *Server) unavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	return s.cfg.Unavailable != nil && s.cfg.Unavailable(err)
+}
+
 func tooLargeError() *impl.Error {
 	return impl.Errorf(impl.EPayloadTooLarge, "The request body is larger than 1 MiB.")
 }
@@ -78,6 +103,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	ae, known := appError(err)
+	if !known && s.unavailable(err) {
+		ae, known = unavailableError(), true
+		logger(c.Request().Context()).Warn("database unavailable", "err", err.Error())
+	}
+	if ae.Code == impl.EUnavailable {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
+	}
 	if !known {
 		logger(c.Request().Context()).Error("internal error", "err", err.Error())
 	}

@@ -27,7 +27,22 @@ func (s *Server) registerInbound(e *echo.Echo) {
 }
 
 // inboundIntegration finds the active WhatsApp integration the URL names.
+// An address that keeps naming integrations that do not exist, or failing
+// their signatures, is limited like failed API keys.
 func (s *Server) inboundIntegration(c echo.Context) (*impl.Integration, error) {
+	if err := s.addressGate(c); err != nil {
+		return nil, err
+	}
+	integ, err := s.findInboundIntegration(c)
+	if impl.ErrorCode(err) == impl.EIntegrationNotFound {
+		if limited := s.countAddress(c); limited != nil {
+			return nil, limited
+		}
+	}
+	return integ, err
+}
+
+func (s *Server) findInboundIntegration(c echo.Context) (*impl.Integration, error) {
 	id, err := strconv.ParseInt(c.Param("integration_id"), 10, 64)
 	notFound := impl.Errorf(impl.EIntegrationNotFound, "WhatsApp integration not found or inactive.")
 	if err != nil || id < 1 {
@@ -52,6 +67,9 @@ func (s *Server) verifyWhatsAppSubscription(c echo.Context) error {
 	sum := sha256.Sum256([]byte(token))
 	if q.Get("hub.mode") != "subscribe" || token == "" || len(integ.VerifyTokenHash) == 0 ||
 		subtle.ConstantTimeCompare(sum[:], integ.VerifyTokenHash) != 1 {
+		if limited := s.countAddress(c); limited != nil {
+			return limited
+		}
 		s.writeError(c, impl.Errorf(eForbidden, "The verify token does not match this integration's."))
 		return nil
 	}
@@ -75,6 +93,9 @@ func (s *Server) receiveWhatsApp(c echo.Context) error {
 		return err
 	}
 	if !whatsappcloud.ValidSignature(integ.AppSecret, body, c.Request().Header.Get("X-Hub-Signature-256")) {
+		if limited := s.countAddress(c); limited != nil {
+			return limited
+		}
 		return impl.Errorf(impl.EUnauthorized, "Missing or invalid X-Hub-Signature-256.")
 	}
 	msgs, err := whatsappcloud.InboundMessages(body, integ, s.leadNameMax, logger(c.Request().Context()).Warn)

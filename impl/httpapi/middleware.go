@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -87,6 +88,43 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// limitHeaders answers requests whose URL and headers together exceed
+// MaxHeaderBytes with the JSON envelope. The listener accepts more
+// (ListenerMaxHeaderBytes) so that this layer, not net/http's plain-text
+// 431, is what a client normally meets.
+func (s *Server) limitHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		n := len(req.RequestURI)
+		for name, values := range req.Header {
+			for _, v := range values {
+				n += len(name) + len(v) + 4 // ": " and CRLF
+			}
+		}
+		if n > MaxHeaderBytes {
+			return impl.Errorf(impl.EHeaderTooLarge,
+				"The request's URL and headers are larger than %d KiB.", MaxHeaderBytes>>10)
+		}
+		return next(c)
+	}
+}
+
+// deadline gives the request's context the deadline of its database work.
+// Work that must outlive it (a provider call, its outcome) detaches from
+// the request's context and sets its own bound.
+func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
+	if s.cfg.DBTimeout <= 0 {
+		return next
+	}
+	return func(c echo.Context) error {
+		req := c.Request()
+		ctx, cancel := context.WithTimeout(req.Context(), s.cfg.DBTimeout)
+		defer cancel()
+		c.SetRequest(req.WithContext(ctx))
+		return next(c)
+	}
+}
+
 // limitBody refuses bodies over MaxBodyBytes: at once when Content-Length
 // says so, otherwise when reading crosses the limit.
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
@@ -107,6 +145,9 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
+		if err := s.addressGate(c); err != nil {
+			return err
+		}
 		key, err := presentedKey(req.Header)
 		if err == nil {
 			var k *impl.APIKey
@@ -116,25 +157,45 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		if impl.ErrorCode(err) == impl.EUnauthorized {
+			if limited := s.countAddress(c); limited != nil {
+				return limited
+			}
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="iagente-sdr"`)
 		}
 		return err
 	}
 }
 
+// presentedKey returns the one API key the request presents, in
+// "Authorization: Bearer" or "X-API-Key". Two different keys (the two
+// headers, or one header twice) are refused rather than one of them being
+// picked: a request must never be served as an organization its sender did
+// not mean. The same key in both headers is one key.
 func presentedKey(h http.Header) (string, error) {
-	if v := h.Get("Authorization"); v != "" {
+	var keys []string
+	for _, v := range h.Values("Authorization") {
 		scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			return "", impl.Errorf(impl.EUnauthorized, "The Authorization header must be 'Bearer sk_live_...'.")
 		}
-		return strings.TrimSpace(token), nil
+		keys = append(keys, strings.TrimSpace(token))
 	}
-	if v := strings.TrimSpace(h.Get("X-API-Key")); v != "" {
-		return v, nil
+	for _, v := range h.Values("X-API-Key") {
+		if v = strings.TrimSpace(v); v != "" {
+			keys = append(keys, v)
+		}
 	}
-	return "", impl.Errorf(impl.EUnauthorized,
-		"Missing API key. Send it as 'Authorization: Bearer sk_live_...' or 'X-API-Key: sk_live_...'.")
+	if len(keys) == 0 {
+		return "", impl.Errorf(impl.EUnauthorized,
+			"Missing API key. Send it as 'Authorization: Bearer sk_live_...' or 'X-API-Key: sk_live_...'.")
+	}
+	for _, k := range keys[1:] {
+		if subtle.ConstantTimeCompare([]byte(k), []byte(keys[0])) != 1 {
+			return "", impl.Errorf(impl.EUnauthorized,
+				"The request presents more than one API key. Send one key, in 'Authorization: Bearer' or in 'X-API-Key'.")
+		}
+	}
+	return keys[0], nil
 }
 
 // rateLimit counts the request against its key's limits and stamps the

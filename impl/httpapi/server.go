@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -36,6 +37,15 @@ const BasePath = "/api/v1"
 
 // MaxBodyBytes is the largest request body accepted (1 MiB).
 const MaxBodyBytes = 1 << 20
+
+// MaxHeaderBytes is the documented limit on a request's URL and headers
+// together (431 above it). ListenerMaxHeaderBytes is what the listener lets
+// through to this server's own check; past it net/http answers by itself,
+// in plain text, before any of our code runs.
+const (
+	MaxHeaderBytes         = 16 << 10
+	ListenerMaxHeaderBytes = 2 << 20
+)
 
 // Response validation modes.
 const (
@@ -72,6 +82,24 @@ type Config struct {
 	DisableRequestValidation bool
 	// Ready reports whether the server can take traffic (the database answers).
 	Ready func(ctx context.Context) error
+	// DBTimeout is each request's deadline for its database work (0: none).
+	DBTimeout time.Duration
+	// Unavailable reports an error that means the database could not do the
+	// work in time or at all; such errors are answered 503 with Retry-After.
+	Unavailable func(error) bool
+	// Idempotency keeps the answers of POSTs sent with an Idempotency-Key
+	// (nil: the header is ignored). IdempotencyLease is how long a request
+	// may run before a retry presumes its process dead and runs it again: it
+	// must outlast the slowest request.
+	Idempotency      impl.IdempotencyStore
+	IdempotencyLease time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// AddressLimiter limits, per client address, what needs no API key: the
+	// docs, failed authentications, failed provider callbacks (nil: no
+	// limit). TrustedProxies says whose X-Forwarded-For names the client.
+	AddressLimiter ratelimit.Gate
+	TrustedProxies TrustedProxies
 	// Dashboard serves the pages under /dashboard/; it answers its own errors
 	// (as HTML) and gets only the outer layers: request id, access log,
 	// panic recovery and the body limit.
@@ -93,6 +121,9 @@ type Server struct {
 
 	// responseViolations counts responses that broke the spec.
 	responseViolations atomic.Int64
+	// draining is set when the process is stopping: /readyz answers 503
+	// while requests are still served, so a load balancer moves away first.
+	draining atomic.Bool
 }
 
 // NewServer wires the service. It returns an error if the embedded spec
@@ -128,11 +159,12 @@ func NewServer(cfg Config) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.requestLog, s.recoverPanics, s.limitBody)
+	e.Use(s.requestLog, s.recoverPanics, s.limitHeaders, s.limitBody, s.deadline, s.limitDocs)
 	e.Use(apiOnly(s.validateResponse), apiOnly(s.authenticate), apiOnly(s.rateLimit))
 	if !cfg.DisableRequestValidation {
 		e.Use(apiOnly(s.validateRequest))
 	}
+	e.Use(apiOnly(s.idempotency))
 	// Innermost too: a panic in a handler becomes an ordinary error while the
 	// response-validation layer is still in place to write it.
 	e.Use(s.recoverPanics)
@@ -159,6 +191,11 @@ func NewServer(cfg Config) (*Server, error) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Drain makes /readyz answer 503 from now on: the process is stopping and
+// a load balancer should send its traffic elsewhere. Requests are still
+// served.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // ResponseViolations returns how many responses have broken the spec.
 func (s *Server) ResponseViolations() int64 { return s.responseViolations.Load() }

@@ -2,9 +2,13 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -50,14 +54,31 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := checkUTF8(req.URL); err != nil {
 			return err
 		}
+		if err := checkParams(req.URL, m.params); err != nil {
+			return err
+		}
+		if req.ContentLength != 0 {
+			if err := contract.CheckCharset(req.Header.Get("Content-Type")); err != nil {
+				return err
+			}
+		}
+		var body []byte
+		if req.Body != nil && req.ContentLength != 0 {
+			var err error
+			if body, err = io.ReadAll(req.Body); err != nil {
+				return err
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		input := &openapi3filter.RequestValidationInput{
 			Request:    req,
 			PathParams: m.params,
 			Route:      m.route,
 			Options:    s.reqOpts,
 		}
-		if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
-			return contract.RequestError(err)
+		verr := openapi3filter.ValidateRequest(req.Context(), input)
+		if err := withControlChars(verr, body); err != nil {
+			return err
 		}
 		return next(c)
 	}
@@ -81,6 +102,75 @@ func checkUTF8(u *url.URL) error {
 		}
 	}
 	return nil
+}
+
+// withControlChars adds to the schema's verdict on a request the body's
+// strings that hold control characters: the input policy, for fields whose
+// schema says nothing about them. A field the schema already faults keeps
+// the schema's message; an unreadable request stays unreadable.
+func withControlChars(verr error, body []byte) error {
+	var rerr error
+	if verr != nil {
+		rerr = contract.RequestError(verr)
+	}
+	bad := contract.ControlChars(body)
+	if len(bad) == 0 {
+		return rerr
+	}
+	var ae *impl.Error
+	switch {
+	case rerr == nil:
+		ae = impl.Errorf(impl.EValidation, "The given data was invalid.")
+		for _, path := range slices.Sorted(maps.Keys(bad)) {
+			ae.WithDetailText(path, contract.ControlCharsText(path))
+		}
+		return ae
+	case errors.As(rerr, &ae) && ae.Code == impl.EValidation:
+		for _, path := range slices.Sorted(maps.Keys(bad)) {
+			if _, faulted := ae.Details[path]; !faulted {
+				ae.WithDetailText(path, contract.ControlCharsText(path))
+			}
+		}
+	}
+	return rerr
+}
+
+// checkParams refuses query and path parameters with control characters,
+// naming each: the input policy (impl.HasControlChars) applies to every
+// door, and a database would refuse a NUL later, as a 500.
+func checkParams(u *url.URL, path map[string]string) error {
+	bad := map[string]bool{}
+	for name, v := range path {
+		if impl.HasControlChars(v) {
+			bad[name] = true
+		}
+	}
+	q, _ := url.ParseQuery(u.RawQuery) // checkUTF8 has refused what does not parse
+	for name, values := range q {
+		for _, v := range values {
+			if impl.HasControlChars(name) || impl.HasControlChars(v) {
+				bad[sanitizeName(name)] = true
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	ae := impl.Errorf(impl.EBadRequest, "The request has invalid parameters.")
+	for _, name := range slices.Sorted(maps.Keys(bad)) {
+		ae.WithDetailText(name, contract.ControlCharsText(name))
+	}
+	return ae
+}
+
+// sanitizeName keeps a parameter name fit to echo back.
+func sanitizeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if impl.ForbiddenRune(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // validateResponse buffers the response, checks it against the spec and,

@@ -31,7 +31,10 @@ type Messenger struct {
 	RCS      map[string]impl.RCSProvider
 	// SendTimeout bounds each provider call.
 	SendTimeout time.Duration
-	Logger      *slog.Logger
+	// DBTimeout bounds the database work after a provider call, which the
+	// request's own deadline may no longer cover.
+	DBTimeout time.Duration
+	Logger    *slog.Logger
 }
 
 var _ impl.Messenger = (*Messenger)(nil)
@@ -101,6 +104,11 @@ func (s *Messenger) SendRCS(ctx context.Context, orgID int64, req *impl.RCSReque
 // send stores the message as queued, calls the provider and records its
 // verdict. The provider call outlives a caller that hangs up, so that the
 // stored status says what really happened.
+//
+// Under an Idempotency-Key the message remembers the key. A retry of a
+// request that a crash interrupted finds the message instead of sending it
+// again: a message is sent at most once per key, even when that means
+// reporting an interrupted send as failed.
 func (s *Messenger) send(ctx context.Context, integ *impl.Integration, leadID *int64, phone, typ string, content json.RawMessage,
 	call func(ctx context.Context, messageID string) (string, error)) (*impl.Message, error) {
 	m := &impl.Message{
@@ -113,6 +121,16 @@ func (s *Messenger) send(ctx context.Context, integ *impl.Integration, leadID *i
 		LeadID:         leadID,
 		Phone:          phone,
 		Content:        content,
+	}
+	if key := impl.IdempotencyKey(ctx); key != "" {
+		earlier, err := s.Messages.FindMessageByIdempotencyKey(ctx, integ.OrganizationID, key)
+		if err == nil {
+			return s.resume(ctx, earlier)
+		}
+		if impl.ErrorCode(err) != impl.ENotFound {
+			return nil, err
+		}
+		m.IdempotencyKey = &key
 	}
 	if err := s.Messages.CreateMessage(ctx, m); err != nil {
 		return nil, err
@@ -129,17 +147,55 @@ func (s *Messenger) send(ctx context.Context, integ *impl.Integration, leadID *i
 	} else {
 		m.Status, m.ProviderMessageID = impl.StatusSent, &providerID
 	}
-	if err := s.Messages.FinishMessage(context.WithoutCancel(ctx), m); err != nil {
-		return nil, fmt.Errorf("record the outcome of message %d: %w", m.ID, err)
+	if err := s.finish(ctx, m); err != nil {
+		return nil, err
 	}
 	if sendErr != nil {
-		return nil, &impl.Error{
-			Code:    impl.ESendFailed,
-			Message: "The provider did not accept the message: " + *m.Error,
-			Details: map[string][]string{"message_id": {strconv.FormatInt(m.ID, 10)}},
-		}
+		return nil, sendFailed(m)
 	}
 	return m, nil
+}
+
+// resume answers a retry for a message an earlier request under the same
+// Idempotency-Key created: as it ended, or, if its request was cut off
+// between storing it and learning the provider's verdict, as failed without
+// calling the provider again.
+func (s *Messenger) resume(ctx context.Context, m *impl.Message) (*impl.Message, error) {
+	switch m.Status {
+	case impl.StatusSent:
+		return m, nil
+	case impl.StatusQueued:
+		reason := impl.InterruptedSend
+		m.Status, m.Error = impl.StatusFailed, &reason
+		if err := s.finish(ctx, m); err != nil {
+			return nil, err
+		}
+		s.logger().Warn("interrupted send ended as failed", "message_id", m.ID, "integration_id", m.IntegrationID)
+	}
+	return nil, sendFailed(m)
+}
+
+// finish records the verdict, with a deadline of its own: the request's may
+// have run out while the provider answered.
+func (s *Messenger) finish(ctx context.Context, m *impl.Message) error {
+	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.DBTimeout)
+	defer cancel()
+	if err := s.Messages.FinishMessage(finishCtx, m); err != nil {
+		return fmt.Errorf("record the outcome of message %d: %w", m.ID, err)
+	}
+	return nil
+}
+
+func sendFailed(m *impl.Message) error {
+	reason := "no reason given"
+	if m.Error != nil {
+		reason = *m.Error
+	}
+	return &impl.Error{
+		Code:    impl.ESendFailed,
+		Message: "The provider did not accept the message: " + reason,
+		Details: map[string][]string{"message_id": {strconv.FormatInt(m.ID, 10)}},
+	}
 }
 
 // providerReason is what a partner is told about a failed send: the

@@ -29,6 +29,13 @@ type Limiter interface {
 	Allow(ctx context.Context, key string) (Decision, error)
 }
 
+// Gate is a Limiter that can also say, without counting a request, that a
+// key is out of requests: to refuse work before doing it.
+type Gate interface {
+	Limiter
+	Exhausted(ctx context.Context, key string) (bool, error)
+}
+
 // Memory is an in-process Limiter.
 type Memory struct {
 	PerMinute int
@@ -113,6 +120,24 @@ func (m *Memory) Allow(_ context.Context, key string) (Decision, error) {
 		w = day
 	}
 	return Decision{Allowed: true, Limit: w.limit, Remaining: w.remaining(), Reset: w.reset}, nil
+}
+
+// Exhausted reports whether key has no request left in a window now,
+// without counting one: for refusing work before doing it.
+func (m *Memory) Exhausted(_ context.Context, key string) (bool, error) {
+	now := time.Now()
+	if m.Now != nil {
+		now = m.Now()
+	}
+	now = now.UTC()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.counters[key]
+	if c == nil {
+		return false, nil
+	}
+	return (c.minuteStart.Equal(now.Truncate(time.Minute)) && c.minute >= m.PerMinute) ||
+		(c.dayStart.Equal(now.Truncate(24*time.Hour)) && c.day >= m.PerDay), nil
 }
 
 // sweep forgets keys idle since before today, at most once a minute, so the

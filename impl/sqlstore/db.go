@@ -48,6 +48,7 @@ var migrations embed.FS
 type DB struct {
 	pool    *sqlx.DB
 	dialect Dialect
+	dsn     string // to open the migrations' own, unbounded pool
 	// now is the clock; tests may replace it.
 	now func() time.Time
 
@@ -64,32 +65,32 @@ type DB struct {
 // number of commits.
 func (s *DB) DeliveriesQueued() <-chan struct{} { return s.queuedSignal }
 
+// Options tune how a DB talks to its database.
+type Options struct {
+	// Timeout bounds every statement (0: unbounded). On PostgreSQL it is the
+	// session's statement_timeout, and a connection that stays silent for
+	// longer (a frozen server) is abandoned; on SQLite it is how long a
+	// writer waits for the lock. Callers bound whole requests with their
+	// context; this bounds what a context cannot reach.
+	Timeout time.Duration
+}
+
 // Open connects to databaseURL: a postgres:// or postgresql:// URL, a
-// sqlite:PATH, or "" for DefaultSQLitePath. It does not migrate.
+// sqlite:PATH, or "" for DefaultSQLitePath. It does not migrate, and it
+// bounds nothing; the server opens with OpenWith.
 func Open(ctx context.Context, databaseURL string) (*DB, error) {
+	return OpenWith(ctx, databaseURL, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, databaseURL string, opts Options) (*DB, error) {
 	dialect, dsn, err := parseURL(databaseURL)
 	if err != nil {
 		return nil, err
 	}
-	driver := "postgres"
-	if dialect == SQLite {
-		driver = "sqlite"
-	}
-	db, err := sqlx.Open(driver, dsn)
+	db, err := openPool(dialect, dsn, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
-	}
-	if dialect == Postgres {
-		db.SetMaxOpenConns(20)
-		db.SetMaxIdleConns(20)
-		db.SetConnMaxIdleTime(5 * time.Minute)
-	} else {
-		// dialect: sqlx knows modernc's driver by no name, so tell it the
-		// placeholders are "?". One writer at a time is SQLite's rule, and
-		// BEGIN IMMEDIATE (the DSN's _txlock) plus busy_timeout make writers
-		// queue instead of failing with SQLITE_BUSY.
-		db = sqlx.NewDb(db.DB, "sqlite3")
-		db.SetMaxOpenConns(8)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -97,7 +98,38 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	return &DB{pool: db, dialect: dialect, now: func() time.Time { return time.Now() }, queuedSignal: make(chan struct{}, 1)}, nil
+	return &DB{pool: db, dialect: dialect, dsn: dsn, now: func() time.Time { return time.Now() },
+		queuedSignal: make(chan struct{}, 1)}, nil
+}
+
+// openPool opens the connection pool of a dialect.
+func openPool(dialect Dialect, dsn string, opts Options) (*sqlx.DB, error) {
+	if dialect == Postgres {
+		connector, err := pgConnector(dsn, opts.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
+		db.SetMaxOpenConns(20)
+		db.SetMaxIdleConns(20)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		return db, nil
+	}
+	if opts.Timeout > 0 {
+		dsn = strings.Replace(dsn, url.QueryEscape("busy_timeout(10000)"),
+			url.QueryEscape(fmt.Sprintf("busy_timeout(%d)", opts.Timeout.Milliseconds())), 1)
+	}
+	db, err := sqlx.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	// dialect: sqlx knows modernc's driver by no name, so tell it the
+	// placeholders are "?". One writer at a time is SQLite's rule, and
+	// BEGIN IMMEDIATE (the DSN's _txlock) plus busy_timeout make writers
+	// queue instead of failing with SQLITE_BUSY.
+	db = sqlx.NewDb(db.DB, "sqlite3")
+	db.SetMaxOpenConns(8)
+	return db, nil
 }
 
 func parseURL(databaseURL string) (Dialect, string, error) {
@@ -160,7 +192,14 @@ func (s *DB) Migrate(ctx context.Context) ([]int64, error) {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(gd, s.pool.DB, dir, opts...)
+	// Migrations get their own pool without the statement timeout: building
+	// an index on a large table may rightly take longer than any request.
+	pool, err := openPool(s.dialect, s.dsn, Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open migration connection: %w", err)
+	}
+	defer pool.Close()
+	p, err := goose.NewProvider(gd, pool.DB, dir, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 const messageColumns = `id, organization_id, integration_id, channel, direction, type, status, lead_id, phone,
-	content, provider_message_id, error, created_at, updated_at`
+	content, provider_message_id, error, idempotency_key, created_at, updated_at`
 
 // messageRow is a message as scanned: the drivers hand TEXT to Go as a
 // string or []byte, which json.RawMessage cannot take directly.
@@ -43,10 +43,10 @@ func (s *MessageStore) insertMessage(ctx context.Context, q sqlx.QueryerContext,
 	}
 	err := q.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO messages
 		(organization_id, integration_id, channel, direction, type, status, lead_id, phone, content,
-		 provider_message_id, error, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		 provider_message_id, error, idempotency_key, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		m.OrganizationID, m.IntegrationID, m.Channel, m.Direction, m.Type, m.Status, m.LeadID, m.Phone,
-		string(m.Content), m.ProviderMessageID, m.Error, m.CreatedAt, m.UpdatedAt).Scan(&m.ID)
+		string(m.Content), m.ProviderMessageID, m.Error, m.IdempotencyKey, m.CreatedAt, m.UpdatedAt).Scan(&m.ID)
 	if err != nil {
 		return fmt.Errorf("create message: %w", err)
 	}
@@ -142,6 +142,17 @@ func (s *MessageStore) FindMessageByID(ctx context.Context, orgID, id int64) (*i
 	var r messageRow
 	err := s.db.pool.GetContext(ctx, &r, s.db.rebind(
 		`SELECT `+messageColumns+` FROM messages WHERE organization_id = ? AND id = ?`), orgID, id)
+	if err != nil {
+		return nil, notFound(err, "Message")
+	}
+	return r.message(), nil
+}
+
+// FindMessageByIdempotencyKey implements impl.MessageStore.
+func (s *MessageStore) FindMessageByIdempotencyKey(ctx context.Context, orgID int64, key string) (*impl.Message, error) {
+	var r messageRow
+	err := s.db.pool.GetContext(ctx, &r, s.db.rebind(
+		`SELECT `+messageColumns+` FROM messages WHERE organization_id = ? AND idempotency_key = ?`), orgID, key)
 	if err != nil {
 		return nil, notFound(err, "Message")
 	}

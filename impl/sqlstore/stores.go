@@ -32,6 +32,8 @@ type (
 	DeliveryStore struct{ db *DB }
 	// DeliveryQueue implements impl.DeliveryQueue: the dispatcher's side.
 	DeliveryQueue struct{ db *DB }
+	// IdempotencyStore implements impl.IdempotencyStore.
+	IdempotencyStore struct{ db *DB }
 	// EventLog reads the outbox. No production code needs it: the
 	// dispatcher reads events through the DeliveryQueue. Tests and tools
 	// read what was written.
@@ -52,6 +54,7 @@ var (
 	_ impl.WebhookStore      = (*WebhookStore)(nil)
 	_ impl.DeliveryStore     = (*DeliveryStore)(nil)
 	_ impl.DeliveryQueue     = (*DeliveryQueue)(nil)
+	_ impl.IdempotencyStore  = (*IdempotencyStore)(nil)
 )
 
 // Stores are every store over one DB, for wiring.
@@ -70,6 +73,7 @@ type Stores struct {
 	Webhooks      *WebhookStore
 	Deliveries    *DeliveryStore
 	Queue         *DeliveryQueue
+	Idempotency   *IdempotencyStore
 	Events        *EventLog
 }
 
@@ -90,6 +94,7 @@ func NewStores(db *DB) *Stores {
 		Webhooks:      &WebhookStore{db},
 		Deliveries:    &DeliveryStore{db},
 		Queue:         &DeliveryQueue{db},
+		Idempotency:   &IdempotencyStore{db},
 		Events:        &EventLog{db},
 	}
 }

@@ -96,6 +96,10 @@ type metaMessage struct {
 	} `json:"interactive"`
 }
 
+// maxMessageID bounds the provider ids we keep. Meta's wamid values are
+// around 60 characters; anything far longer is not one of them.
+const maxMessageID = 512
+
 // InboundMessages reads the messages of a WhatsApp webhook payload that are
 // for integ. It fails only when body is not such a payload. Status updates
 // (delivered, read) carry no messages. A message without an id or with a
@@ -126,11 +130,19 @@ func (p *metaWebhook) messages(integ *impl.Integration, maxName int, warn func(m
 			}
 			for _, m := range ch.Value.Messages {
 				from := impl.NormalizePhone(m.From)
-				if m.ID == "" || len(from) < 10 || len(from) > 15 || from != m.From {
-					warn("inbound WhatsApp message skipped: no id or not a phone number", "type", m.Type)
+				if m.ID == "" || len(m.ID) > maxMessageID || impl.HasControlChars(m.ID) ||
+					len(from) < 10 || len(from) > 15 || from != m.From {
+					warn("inbound WhatsApp message skipped: no usable id or not a phone number", "type", m.Type)
 					continue
 				}
 				typ, content := m.content()
+				// What a contact wrote is kept, not refused: only the control
+				// characters no text may hold are dropped (impl.HasControlChars).
+				for k, v := range content {
+					if str, ok := v.(string); ok {
+						content[k] = impl.StripControlChars(str)
+					}
+				}
 				out = append(out, impl.InboundMessage{
 					ProviderMessageID: m.ID,
 					From:              from,

@@ -64,6 +64,10 @@ GOOD = {
                         "description": "Server error.",
                         "content": {"application/json": {"schema": dict(ERR_REF)}},
                     },
+                    "503": {
+                        "description": "Unavailable.",
+                        "content": {"application/json": {"schema": dict(ERR_REF)}},
+                    },
                 },
             }
         }
@@ -222,6 +226,47 @@ def m_pattern_message_blank(d):
     phone(d)["x-pattern-message"]["pt-BR"] = " "
 
 
+def post_op(params):
+    o = {
+        "operationId": "createLead",
+        "tags": ["Leads"],
+        "summary": "Create a lead",
+        "description": "Creates a lead.",
+        "responses": {
+            "201": {"description": "Created.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Lead"},
+                                                                               "example": {"id": 1, "phone": "+5511999999999"}}}},
+            "503": {"description": "Unavailable.", "content": {"application/json": {"schema": dict(ERR_REF)}}},
+        },
+    }
+    if params is not None:
+        o["parameters"] = params
+    return o
+
+
+def m_post_with_key(d):
+    comp(d)["parameters"] = {
+        "IdempotencyKey": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "description": "Makes a retry safe.",
+            "schema": {"type": "string", "maxLength": 255},
+        }
+    }
+    d["paths"]["/leads"] = {"post": post_op([{"$ref": "#/components/parameters/IdempotencyKey"}])}
+
+
+def m_post_without_key(d):
+    d["paths"]["/leads"] = {"post": post_op(None)}
+
+
+def m_post_other_params(d):
+    d["paths"]["/leads"] = {"post": post_op([{"name": "dry_run", "in": "query", "description": "Try.", "schema": {"type": "boolean"}}])}
+
+
+def m_no_503(d):
+    del resp(d)["503"]
+
+
 def m_warning_only(d):
     # Only a warning-level finding (info-contact); must still fail the run.
     del d["info"]["contact"]
@@ -262,6 +307,10 @@ CASES = {
     "pattern_message_no_pt": (m_pattern_message_no_portuguese, {"iagente-pattern-message-languages"}),
     "pattern_message_blank": (m_pattern_message_blank, {"iagente-pattern-message-languages"}),
     "warning_only": (m_warning_only, {"info-contact"}),
+    "post_with_key": (m_post_with_key, set()),
+    "post_without_key": (m_post_without_key, {"iagente-post-idempotency-key"}),
+    "post_other_params": (m_post_other_params, {"iagente-post-idempotency-key"}),
+    "no_503": (m_no_503, {"iagente-operation-503"}),
 }
 
 # Rules that must report at severity error (0), not merely warn.
@@ -277,6 +326,8 @@ MUST_BE_ERROR = {
     "iagente-error-response-uses-error-schema",
     "iagente-error-response-envelope",
     "iagente-pattern-message-languages",
+    "iagente-post-idempotency-key",
+    "iagente-operation-503",
 }
 
 

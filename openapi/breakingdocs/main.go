@@ -1,15 +1,18 @@
-// Command eventsapi rewrites webhooks.yaml for oasdiff, which compares
-// `paths` and ignores `webhooks`. An event is data we send and partners
-// consume, which is what a response is to oasdiff: each event becomes
-// GET /events/{event}, answering 200 with the event's payload and its
-// delivery headers. Then oasdiff's response rules say what breaks a
+// Command breakingdocs prepares the specs for oasdiff in scripts/breaking.sh.
+//
+//	go run ./openapi/breakingdocs -kind rest -in openapi/openapi.yaml -out /tmp/x/openapi.yaml
+//	go run ./openapi/breakingdocs -kind events -in openapi/webhooks.yaml -rest /tmp/x/openapi.yaml -out /tmp/x/events.yaml
+//
+// rest: an enum marked `x-extensible-enum: true` is a set the spec says may
+// grow (the error codes): partners are told to expect new values, so its
+// enum is left out of the comparison and adding a code breaks nobody.
+//
+// events: oasdiff compares `paths` and ignores `webhooks`. An event is data
+// we send and partners consume, which is what a response is to oasdiff: each
+// event becomes GET /events/{event}, answering 200 with the event's payload
+// and its delivery headers. Then oasdiff's response rules say what breaks a
 // receiver: a payload field removed or made optional, a header dropped, a
-// type changed. Only scripts/breaking.sh uses it.
-//
-//	go run ./openapi/eventsapi -in openapi/webhooks.yaml -out /tmp/events.yaml
-//
-// webhooks.yaml's ./openapi.yaml references are made absolute, to the
-// openapi.yaml beside the input.
+// type changed. webhooks.yaml's ./openapi.yaml references point at -rest.
 package main
 
 import (
@@ -24,29 +27,64 @@ import (
 )
 
 func main() {
-	in := flag.String("in", "openapi/webhooks.yaml", "the webhooks document")
-	out := flag.String("out", "", "where to write the events as an API")
+	kind := flag.String("kind", "", "rest or events")
+	in := flag.String("in", "", "the spec to prepare")
+	rest := flag.String("rest", "", "events: the openapi.yaml its references point at (default: beside -in)")
+	out := flag.String("out", "", "where to write the result")
 	flag.Parse()
-	if err := run(*in, *out); err != nil {
-		fmt.Fprintln(os.Stderr, "eventsapi:", err)
+	if err := run(*kind, *in, *rest, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "breakingdocs:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out string) error {
+func run(kind, in, rest, out string) error {
 	src, err := os.ReadFile(in)
 	if err != nil {
 		return err
 	}
-	dir, err := filepath.Abs(filepath.Dir(in))
-	if err != nil {
-		return err
+	var doc []byte
+	switch kind {
+	case "rest":
+		doc, err = Relax(src)
+	case "events":
+		if rest == "" {
+			rest = filepath.Join(filepath.Dir(in), "openapi.yaml")
+		}
+		if rest, err = filepath.Abs(rest); err == nil {
+			doc, err = Convert(src, rest)
+		}
+	default:
+		return fmt.Errorf("-kind must be rest or events, not %q", kind)
 	}
-	doc, err := Convert(src, filepath.Join(dir, "openapi.yaml"))
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
 	return os.WriteFile(out, doc, 0o644)
+}
+
+// Relax leaves out the enum of every schema marked x-extensible-enum: true.
+func Relax(src []byte) ([]byte, error) {
+	var file yaml.Node
+	if err := yaml.Unmarshal(src, &file); err != nil {
+		return nil, err
+	}
+	if len(file.Content) != 1 {
+		return nil, errors.New("not one YAML document")
+	}
+	walk(file.Content[0], func(n *yaml.Node) {
+		if x := get(n, "x-extensible-enum"); x == nil || x.Value != "true" {
+			return
+		}
+		kept := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; k != "enum" && k != "x-extensible-enum" {
+				kept = append(kept, n.Content[i], n.Content[i+1])
+			}
+		}
+		n.Content = kept
+	})
+	return yaml.Marshal(file.Content[0])
 }
 
 // Convert returns the events of a webhooks document as GET operations

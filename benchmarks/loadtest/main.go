@@ -1,0 +1,393 @@
+// Command loadtest measures the server the way the request-path goals are
+// stated: GET /api/v1/leads/{id} through the whole stack, against a bare
+// net/http handler that answers the same bytes, driven by one load
+// generator (vegeta, as a library pinned in go.mod) and alternated in one
+// run, because these shared machines drift and ratios do not. It also
+// measures the server's memory under many connections and its start-up
+// time on an existing database.
+//
+//	go run ./benchmarks/loadtest [-db sqlite,postgres] [-duration 10s] [-rounds 3] [-workers 32]
+//
+// PostgreSQL needs PG_ADMIN_URL (scripts/postgres.sh run -- ... sets it);
+// make loadtest does all of it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/lib/pq"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "bare" {
+		bare(os.Args[2:])
+		return
+	}
+	dbs := flag.String("db", "sqlite,postgres", "databases to run on")
+	duration := flag.Duration("duration", 10*time.Second, "length of each attack")
+	rounds := flag.Int("rounds", 3, "alternations of server and bare handler")
+	workers := flag.Uint64("workers", 32, "concurrent connections of the load generator")
+	conns := flag.Int("conns", 1000, "connections held open for the memory measurement")
+	flag.Parse()
+	if err := run(strings.Split(*dbs, ","), *duration, *rounds, *workers, *conns); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+// bare serves body at every path with the same headers the server sends:
+// the anchor of the ratio.
+func bare(args []string) {
+	fs := flag.NewFlagSet("bare", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "address")
+	bodyFile := fs.String("body", "", "file with the response body")
+	_ = fs.Parse(args)
+	body, err := os.ReadFile(*bodyFile)
+	if err != nil {
+		panic(err)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-RateLimit-Limit", "60")
+		w.Header().Set("X-RateLimit-Remaining", "59")
+		w.Header().Set("X-RateLimit-Reset", "1767225600")
+		w.Header().Set("X-Request-Id", "0123456789abcdef01234567")
+		_, _ = w.Write(body)
+	})
+	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		panic(err)
+	}
+}
+
+type result struct {
+	rps, p50, p99 float64 // req/s, ms
+	errors        uint64
+}
+
+func run(dbs []string, duration time.Duration, rounds int, workers uint64, conns int) error {
+	tmp, err := os.MkdirTemp("", "iagente-loadtest-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "iagente-sdr")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/iagente-sdr").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("machine: %d cores; load generator: vegeta %d workers, keep-alive; %d rounds of %s, alternated\n\n",
+		cpus(), workers, rounds, duration)
+	for _, db := range dbs {
+		dbURL, err := database(db, tmp)
+		if err != nil {
+			return err
+		}
+		if err := measure(db, dbURL, bin, self, tmp, duration, rounds, workers, conns); err != nil {
+			return fmt.Errorf("%s: %w", db, err)
+		}
+	}
+	return nil
+}
+
+func cpus() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+// database returns a fresh database URL of the dialect.
+func database(db, tmp string) (string, error) {
+	switch db {
+	case "sqlite":
+		return "sqlite:" + filepath.Join(tmp, "load.db"), nil
+	case "postgres":
+		admin := os.Getenv("PG_ADMIN_URL")
+		if admin == "" {
+			return "", errors.New("postgres needs PG_ADMIN_URL: run under scripts/postgres.sh run --")
+		}
+		c, err := sql.Open("postgres", admin)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		name := fmt.Sprintf("loadtest_%d", time.Now().UnixNano())
+		if _, err := c.Exec("CREATE DATABASE " + name); err != nil {
+			return "", err
+		}
+		u, err := url.Parse(admin)
+		if err != nil {
+			return "", err
+		}
+		u.Path = "/" + name
+		return u.String(), nil
+	}
+	return "", fmt.Errorf("unknown database %q", db)
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func start(name string, args []string, env []string) (*proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), append(env, "LISTEN_ADDR="+addr)...)
+	for i, a := range cmd.Args {
+		cmd.Args[i] = strings.ReplaceAll(a, "{addr}", addr)
+	}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, base: "http://" + addr}
+	return p, nil
+}
+
+func (p *proc) waitReady(path string, within time.Duration) (time.Duration, error) {
+	start := time.Now()
+	c := &http.Client{Timeout: time.Second}
+	for time.Since(start) < within {
+		if res, err := c.Get(p.base + path); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return time.Since(start), nil
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return 0, fmt.Errorf("%s did not answer 200 within %s", path, within)
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func measure(db, dbURL, bin, self, tmp string, duration time.Duration, rounds int, workers uint64, conns int) error {
+	env := []string{"DATABASE_URL=" + dbURL, "RESPONSE_VALIDATION=log", "LOG_LEVEL=info",
+		"RATE_LIMIT_PER_MINUTE=1000000000", "RATE_LIMIT_PER_DAY=1000000000", "SHUTDOWN_DRAIN=0s"}
+	orgCmd := exec.Command(bin, "orgs", "create", "Load", "--json")
+	orgCmd.Env = append(os.Environ(), env...)
+	out, err := orgCmd.Output()
+	if err != nil {
+		return fmt.Errorf("orgs create: %v", err)
+	}
+	var org struct {
+		Key string `json:"api_key"`
+	}
+	if err := json.Unmarshal(out, &org); err != nil {
+		return err
+	}
+	srv, err := start(bin, []string{"serve"}, env)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	if _, err := srv.waitReady("/readyz", 30*time.Second); err != nil {
+		return err
+	}
+	leadURL, body, err := createLead(srv.base, org.Key)
+	if err != nil {
+		return err
+	}
+	bodyFile := filepath.Join(tmp, db+"-lead.json")
+	if err := os.WriteFile(bodyFile, body, 0o644); err != nil {
+		return err
+	}
+	bareProc, err := start(self, []string{"bare", "-addr", "{addr}", "-body", bodyFile}, nil)
+	if err != nil {
+		return err
+	}
+	defer bareProc.stop()
+	if _, err := bareProc.waitReady("/", 10*time.Second); err != nil {
+		return err
+	}
+
+	header := http.Header{"Authorization": {"Bearer " + org.Key}}
+	var ours, anchor []result
+	for r := 0; r < rounds; r++ {
+		ours = append(ours, attack(srv.base+leadURL, header, duration, workers))
+		anchor = append(anchor, attack(bareProc.base+leadURL, header, duration, workers))
+	}
+	fmt.Printf("## %s: GET %s, RESPONSE_VALIDATION=log\n\n", db, leadURL)
+	fmt.Println("| round | server req/s | p50 ms | p99 ms | bare req/s | p50 ms | p99 ms | ratio |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
+	var ratios []float64
+	for i := range ours {
+		ratio := ours[i].rps / anchor[i].rps
+		ratios = append(ratios, ratio)
+		fmt.Printf("| %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.3f |\n", i+1, ours[i].rps, ours[i].p50, ours[i].p99,
+			anchor[i].rps, anchor[i].p50, anchor[i].p99, ratio)
+		if ours[i].errors > 0 || anchor[i].errors > 0 {
+			fmt.Printf("| | %d errors | | | %d errors | | | |\n", ours[i].errors, anchor[i].errors)
+		}
+	}
+	slices.Sort(ratios)
+	fmt.Printf("\nmedian ratio server/bare: **%.3f**\n\n", ratios[len(ratios)/2])
+
+	rss, err := rssUnder(srv, leadURL, header, conns)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("server RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB)\n", conns, rss[0], rss[1])
+
+	srv.stop()
+	var live, ready []time.Duration
+	for range 5 {
+		p, err := start(bin, []string{"serve"}, env)
+		if err != nil {
+			return err
+		}
+		began := time.Now()
+		_, err = p.waitReady("/healthz", 30*time.Second)
+		l := time.Since(began)
+		if err == nil {
+			_, err = p.waitReady("/readyz", 30*time.Second)
+		}
+		r := time.Since(began)
+		p.stop()
+		if err != nil {
+			return err
+		}
+		live, ready = append(live, l), append(ready, r)
+	}
+	slices.Sort(live)
+	slices.Sort(ready)
+	fmt.Printf("start to first 200 on the existing database: /healthz median %s, /readyz median %s (5 starts)\n\n",
+		live[len(live)/2].Round(time.Millisecond), ready[len(ready)/2].Round(time.Millisecond))
+	return nil
+}
+
+func createLead(base, key string) (string, []byte, error) {
+	req, _ := http.NewRequest("POST", base+"/api/v1/leads", bytes.NewReader([]byte(
+		`{"phone":"5511999999999","name":"Maria Santos","email":"maria@empresa.com","company_name":"Tech Corp","deal_value":15000,"temperature":"hot","lead_score":85}`)))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(res.Body)
+		return "", nil, fmt.Errorf("create lead: %d %s", res.StatusCode, b)
+	}
+	loc := res.Header.Get("Location") // /api/v1/leads/{id}
+	get, _ := http.NewRequest("GET", base+loc, nil)
+	get.Header.Set("Authorization", "Bearer "+key)
+	g, err := http.DefaultClient.Do(get)
+	if err != nil {
+		return "", nil, err
+	}
+	defer g.Body.Close()
+	body, err := io.ReadAll(g.Body)
+	return loc, body, err
+}
+
+func attack(target string, header http.Header, duration time.Duration, workers uint64) result {
+	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: target, Header: header})
+	a := vegeta.NewAttacker(vegeta.Workers(workers), vegeta.MaxWorkers(workers), vegeta.Connections(int(workers)),
+		vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second))
+	var m vegeta.Metrics
+	for res := range a.Attack(tr, vegeta.Rate{Freq: 0}, duration, "load") {
+		m.Add(res)
+	}
+	m.Close()
+	var errs uint64
+	for code, n := range m.StatusCodes {
+		if code != "200" {
+			errs += uint64(n)
+		}
+	}
+	return result{rps: m.Throughput, p50: ms(m.Latencies.P50), p99: ms(m.Latencies.P99), errors: errs}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// rssUnder holds conns connections to the server, each making requests,
+// for a few seconds, and returns the server's largest resident set seen
+// and its high-water mark, in MB.
+func rssUnder(p *proc, path string, header http.Header, conns int) ([2]float64, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: p.base + path, Header: header})
+		a := vegeta.NewAttacker(vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(conns)),
+			vegeta.Connections(conns), vegeta.KeepAlive(true), vegeta.Timeout(30*time.Second))
+		for range a.Attack(tr, vegeta.Rate{Freq: 0}, 8*time.Second, "rss") {
+			if ctx.Err() != nil {
+				a.Stop()
+			}
+		}
+	}()
+	var maxRSS float64
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		if rss, _ := status(p.cmd.Process.Pid, "VmRSS:"); rss > maxRSS {
+			maxRSS = rss
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	hwm, err := status(p.cmd.Process.Pid, "VmHWM:")
+	cancel()
+	<-done
+	return [2]float64{maxRSS, hwm}, err
+}
+
+// status reads a "kB" field of /proc/PID/status, in MB.
+func status(pid int, field string) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field) {
+			kb, err := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in status", field)
+}

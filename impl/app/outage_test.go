@@ -1,0 +1,343 @@
+package app_test
+
+// How the service behaves when its database is frozen, locked or gone: it
+// answers 503 service_unavailable with Retry-After instead of hanging or
+// saying 500, /readyz says so within its 2 s, and it recovers on its own.
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/lib/pq"
+	_ "modernc.org/sqlite"
+
+	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/app"
+	"github.com/iagente/iagente-sdr/impl/auth"
+	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+)
+
+// outageDBTimeout keeps the test short; the service's default is 5 s.
+const outageDBTimeout = time.Second
+
+type outageEnv struct {
+	srv *httptest.Server
+	a   *app.App
+	key string
+}
+
+func startOutageApp(t *testing.T, dbURL string) *outageEnv {
+	t.Helper()
+	cfg := app.Defaults()
+	cfg.DatabaseURL = dbURL
+	cfg.ResponseValidation = "strict"
+	cfg.DBTimeout = outageDBTimeout
+	cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	cfg.WebhookDispatchOff = true
+	a, err := app.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Server)
+	t.Cleanup(func() {
+		srv.Close()
+		if n := a.Server.ResponseViolations(); n != 0 {
+			t.Errorf("%d responses violated the spec", n)
+		}
+		a.Close()
+	})
+	org := &impl.Organization{Name: "Outage"}
+	if err := a.Stores.Organizations.CreateOrganization(context.Background(), org); err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := auth.Issue(context.Background(), a.Stores.APIKeys, org.ID, "outage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &outageEnv{srv: srv, a: a, key: key}
+}
+
+// do sends a request with a client that gives up well after the answer is
+// due: a hang fails the test instead of stalling it.
+func (e *outageEnv) do(t *testing.T, method, path, body string, header ...string) (*http.Response, []byte, time.Duration) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	client := &http.Client{Timeout: outageDBTimeout + 5*time.Second}
+	start := time.Now()
+	res, err := client.Do(req)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("%s %s: no answer after %s: %v", method, path, took, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, b, took
+}
+
+// wantUnavailable checks a 503 with Retry-After and the envelope.
+func wantUnavailable(t *testing.T, what string, res *http.Response, body []byte) {
+	t.Helper()
+	var env struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	_ = json.Unmarshal(body, &env)
+	if res.StatusCode != http.StatusServiceUnavailable || env.Error.Code != impl.EUnavailable ||
+		res.Header.Get("Retry-After") == "" || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("%s: %d %s (Retry-After %q); want 503 service_unavailable with Retry-After",
+			what, res.StatusCode, body, res.Header.Get("Retry-After"))
+	}
+}
+
+// TestFrozenPostgres stops every process of a private PostgreSQL cluster
+// (SIGSTOP, as a hung host or a stalled disk would), then resumes it, then
+// shuts it down.
+func TestFrozenPostgres(t *testing.T) {
+	cluster := startPrivateCluster(t)
+	e := startOutageApp(t, cluster.url)
+	if res, b, _ := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990001"}`); res.StatusCode != http.StatusCreated {
+		t.Fatalf("before the freeze: %d %s", res.StatusCode, b)
+	}
+
+	cluster.signal(t, syscall.SIGSTOP)
+	thawed := false
+	defer func() {
+		if !thawed {
+			cluster.signal(t, syscall.SIGCONT)
+		}
+	}()
+	res, b, took := e.do(t, "GET", "/api/v1/leads", "")
+	wantUnavailable(t, "GET /leads on a frozen database", res, b)
+	t.Logf("GET /leads answered %d after %s (DB_TIMEOUT %s)", res.StatusCode, took.Round(time.Millisecond), outageDBTimeout)
+	res, b, took = e.do(t, "GET", "/readyz", "")
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz on a frozen database: %d %s", res.StatusCode, b)
+	}
+	t.Logf("/readyz answered %d after %s", res.StatusCode, took.Round(time.Millisecond))
+	res, b, _ = e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990002"}`, "Idempotency-Key", "frozen-1")
+	wantUnavailable(t, "POST /leads on a frozen database", res, b)
+
+	cluster.signal(t, syscall.SIGCONT)
+	thawed = true
+	if !eventually(15*time.Second, func() bool {
+		res, _, _ := e.do(t, "GET", "/api/v1/leads", "")
+		return res.StatusCode == http.StatusOK
+	}) {
+		t.Fatal("the service did not recover within 15s of the database resuming")
+	}
+	// The key of the request the outage stopped was released: its retry runs.
+	res, b, _ = e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990002"}`, "Idempotency-Key", "frozen-1")
+	if res.StatusCode != http.StatusCreated || res.Header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("the retry after the outage: %d %s (replayed %q); want it to run", res.StatusCode, b, res.Header.Get("Idempotent-Replayed"))
+	}
+	if res, _, _ := e.do(t, "GET", "/readyz", ""); res.StatusCode != http.StatusOK {
+		t.Errorf("/readyz after the outage: %d", res.StatusCode)
+	}
+
+	cluster.stop(t)
+	res, b, _ = e.do(t, "GET", "/api/v1/leads", "")
+	wantUnavailable(t, "GET /leads with the database shut down", res, b)
+	res, b, _ = e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990003"}`)
+	wantUnavailable(t, "POST /leads with the database shut down", res, b)
+}
+
+// TestLockedDatabase holds a lock the request needs, on both databases:
+// the statement times out (PostgreSQL's statement_timeout, SQLite's busy
+// timeout) and the answer is 503; once the lock goes, the same request works.
+func TestLockedDatabase(t *testing.T) {
+	for _, d := range sqlstoretest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			e := startOutageApp(t, d.URL)
+			release := holdWriteLock(t, d)
+			res, b, took := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990010"}`)
+			wantUnavailable(t, "POST /leads behind a lock", res, b)
+			t.Logf("answered %d after %s", res.StatusCode, took.Round(time.Millisecond))
+			release()
+			if res, b, _ := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990010"}`); res.StatusCode != http.StatusCreated {
+				t.Errorf("after the lock: %d %s", res.StatusCode, b)
+			}
+		})
+	}
+}
+
+// holdWriteLock takes the database's write lock on leads from another
+// connection and returns its release.
+func holdWriteLock(t *testing.T, d sqlstoretest.Database) func() {
+	t.Helper()
+	driver, dsn, lock := "postgres", d.URL, "LOCK TABLE leads IN ACCESS EXCLUSIVE MODE"
+	if d.Name == "sqlite" {
+		driver, dsn, lock = "sqlite", "file:"+strings.TrimPrefix(d.URL, "sqlite:"), "INSERT INTO organizations (name, created_at) VALUES ('lock', CURRENT_TIMESTAMP)"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := "BEGIN"
+	if d.Name == "sqlite" {
+		begin = "BEGIN IMMEDIATE" // the write lock, at once
+	}
+	for _, q := range []string{begin, lock} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	released := false
+	release := func() {
+		if released {
+			return
+		}
+		released = true
+		_, _ = conn.ExecContext(ctx, "ROLLBACK")
+		conn.Close()
+		db.Close()
+	}
+	t.Cleanup(release)
+	return release
+}
+
+func eventually(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// privateCluster is a PostgreSQL cluster of this test alone, started by the
+// project's scripts/postgres.sh, which the test may freeze and stop.
+type privateCluster struct {
+	dir, url string
+	stopped  bool
+}
+
+func startPrivateCluster(t *testing.T) *privateCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster of its own; skipped under -short")
+	}
+	if os.Getenv("TEST_POSTGRES_URL") == "" && os.Getenv("REQUIRE_POSTGRES") != "1" {
+		t.Skip("needs PostgreSQL: run through scripts/postgres.sh or make test")
+	}
+	script, err := filepath.Abs("../../scripts/postgres.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(script, "start").Output()
+	if err != nil {
+		t.Fatalf("scripts/postgres.sh start: %v", err)
+	}
+	c := &privateCluster{}
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimPrefix(strings.TrimSpace(line), "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		if u, err := strconv.Unquote(v); err == nil {
+			v = u
+		}
+		v = strings.Trim(v, `'`)
+		switch k {
+		case "PG_THROWAWAY_DIR":
+			c.dir = v
+		case "PG_ADMIN_URL":
+			c.url = v
+		}
+	}
+	if c.dir == "" || c.url == "" {
+		t.Fatalf("scripts/postgres.sh start printed %q", out)
+	}
+	t.Cleanup(func() { c.stop(t) })
+	return c
+}
+
+// signal sends sig to the cluster's postmaster and every process it started.
+func (c *privateCluster) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(c.dir, "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Scan()
+	pm, err := strconv.Atoi(strings.TrimSpace(sc.Text()))
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	pids := append([]int{pm}, childrenOf(pm)...)
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Fatalf("signal %d: %v", pid, err)
+		}
+	}
+	t.Logf("sent %v to %d PostgreSQL processes", sig, len(pids))
+}
+
+func childrenOf(ppid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func (c *privateCluster) stop(t *testing.T) {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	script, _ := filepath.Abs("../../scripts/postgres.sh")
+	if out, err := exec.Command(script, "stop", c.dir).CombinedOutput(); err != nil {
+		t.Errorf("scripts/postgres.sh stop: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,128 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+type idempotencyRow struct {
+	OrganizationID int64          `db:"organization_id"`
+	Key            string         `db:"key"`
+	Fingerprint    []byte         `db:"fingerprint"`
+	Status         sql.NullInt64  `db:"status"`
+	ContentType    sql.NullString `db:"content_type"`
+	Location       sql.NullString `db:"location"`
+	Body           []byte         `db:"body"`
+	LockedUntil    time.Time      `db:"locked_until"`
+	CreatedAt      time.Time      `db:"created_at"`
+}
+
+func (r *idempotencyRow) record() *impl.IdempotencyRecord {
+	return &impl.IdempotencyRecord{OrganizationID: r.OrganizationID, Key: r.Key, Fingerprint: r.Fingerprint,
+		Status: int(r.Status.Int64), ContentType: r.ContentType.String, Location: r.Location.String, Body: r.Body,
+		LockedUntil: r.LockedUntil.UTC(), CreatedAt: r.CreatedAt.UTC()}
+}
+
+// BeginIdempotent implements impl.IdempotencyStore.
+func (s *IdempotencyStore) BeginIdempotent(ctx context.Context, orgID int64, key string, fingerprint []byte, now, leaseUntil time.Time) (*impl.IdempotencyRecord, bool, error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	leaseUntil = leaseUntil.UTC().Truncate(time.Microsecond)
+	// Two first requests with a new key both find nothing; the primary key
+	// lets one insert, and the other's second try finds the claim.
+	for attempt := 1; ; attempt++ {
+		rec, claimed, err := s.begin(ctx, orgID, key, fingerprint, now, leaseUntil)
+		if err != nil && isUniqueViolation(err) && attempt < 3 {
+			continue
+		}
+		return rec, claimed, err
+	}
+}
+
+func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, fingerprint []byte, now, leaseUntil time.Time) (*impl.IdempotencyRecord, bool, error) {
+	var out *impl.IdempotencyRecord
+	claimed := false
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var row idempotencyRow
+		err := tx.GetContext(ctx, &row, s.db.rebind(`SELECT organization_id, key, fingerprint, status, content_type,
+			location, body, locked_until, created_at FROM idempotency_keys WHERE organization_id = ? AND key = ?`+s.db.forUpdate()),
+			orgID, key)
+		var existing *impl.IdempotencyRecord
+		switch {
+		case err == nil:
+			existing = row.record()
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("find idempotency key: %w", err)
+		}
+		if existing.Decide(fingerprint, now) != impl.IdempotencyRun {
+			out = existing
+			return nil
+		}
+		claim := &impl.IdempotencyRecord{OrganizationID: orgID, Key: key, Fingerprint: fingerprint,
+			LockedUntil: leaseUntil, CreatedAt: now}
+		if existing == nil {
+			_, err = tx.ExecContext(ctx, s.db.rebind(`INSERT INTO idempotency_keys
+				(organization_id, key, fingerprint, locked_until, created_at) VALUES (?, ?, ?, ?, ?)`),
+				orgID, key, fingerprint, leaseUntil, now)
+			if err != nil {
+				return fmt.Errorf("claim idempotency key: %w", err)
+			}
+			// Keys live a day; each new one sweeps a few of the
+			// organization's expired ones, so the table stays the size of
+			// a day's traffic without a job of its own.
+			_, err = tx.ExecContext(ctx, s.db.rebind(`DELETE FROM idempotency_keys WHERE organization_id = ? AND key IN
+				(SELECT key FROM idempotency_keys WHERE organization_id = ? AND created_at < ? LIMIT 100)`),
+				orgID, orgID, now.Add(-impl.IdempotencyTTL))
+			if err != nil {
+				return fmt.Errorf("sweep idempotency keys: %w", err)
+			}
+		} else {
+			// Expired, or abandoned by a process that died: start afresh.
+			if existing.Status == 0 && now.Sub(existing.CreatedAt) < impl.IdempotencyTTL {
+				claim.CreatedAt = existing.CreatedAt // a take-over keeps the key's day
+			}
+			_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE idempotency_keys SET fingerprint = ?, status = NULL,
+				content_type = NULL, location = NULL, body = NULL, locked_until = ?, created_at = ?
+				WHERE organization_id = ? AND key = ?`),
+				fingerprint, leaseUntil, claim.CreatedAt, orgID, key)
+			if err != nil {
+				return fmt.Errorf("take over idempotency key: %w", err)
+			}
+		}
+		out, claimed = claim, true
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, claimed, nil
+}
+
+// FinishIdempotent implements impl.IdempotencyStore.
+func (s *IdempotencyStore) FinishIdempotent(ctx context.Context, r *impl.IdempotencyRecord) error {
+	_, err := s.db.pool.ExecContext(ctx, s.db.rebind(`UPDATE idempotency_keys SET status = ?, content_type = ?,
+		location = ?, body = ? WHERE organization_id = ? AND key = ?`),
+		r.Status, nullString(r.ContentType), nullString(r.Location), r.Body, r.OrganizationID, r.Key)
+	if err != nil {
+		return fmt.Errorf("store idempotent response: %w", err)
+	}
+	return nil
+}
+
+// ReleaseIdempotent implements impl.IdempotencyStore.
+func (s *IdempotencyStore) ReleaseIdempotent(ctx context.Context, orgID int64, key string) error {
+	_, err := s.db.pool.ExecContext(ctx, s.db.rebind(`DELETE FROM idempotency_keys
+		WHERE organization_id = ? AND key = ? AND status IS NULL`), orgID, key)
+	if err != nil {
+		return fmt.Errorf("release idempotency key: %w", err)
+	}
+	return nil
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
