@@ -290,7 +290,12 @@ func TestEventCatalogLoadsAndValidates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load webhooks.yaml: %v", err)
 	}
-	if err := doc.Validate(context.Background()); err != nil {
+	// The events' examples are not judged here: in this 3.1 document
+	// kin-openapi reads openapi.yaml's 3.0 schemas as 3.1 ones and ignores
+	// their `nullable`, refusing the null of an open handoff's closed_at.
+	// Spectral validates the examples (make lint), and examples_test.go
+	// compares each with a real delivery.
+	if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
 		t.Fatalf("webhooks.yaml does not validate: %v", err)
 	}
 	if got := slices.Sorted(maps.Keys(doc.Webhooks)); !slices.Equal(got, evAllEvents()) {
