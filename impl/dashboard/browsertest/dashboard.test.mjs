@@ -19,6 +19,10 @@ const env = readEnv([
 const BASE = env.BASE_URL;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const WEBHOOK_URL = `http://127.0.0.1:${env.RECEIVER_PORT}/webhook`;
+// The reference renders the whole API in the browser: on a busy shared
+// machine that takes far longer than a form page.
+const DOCS_TIMEOUT = 30_000;
+const DOCS_STEP_TIMEOUT = 180_000;
 
 // The page's messages, as impl/dashboard documents them.
 const MSG = {
@@ -72,8 +76,8 @@ after(async () => {
 
 // step runs fn as a test, unless an earlier blocking step failed: the later
 // steps build on its outcome. A step that nothing builds on is not blocking.
-function step(name, fn, { blocking = true } = {}) {
-  test(name, { timeout: 45_000 }, async (t) => {
+function step(name, fn, { blocking = true, timeout = 45_000 } = {}) {
+  test(name, { timeout }, async (t) => {
     if (broken) {
       t.skip(`needs the outcome of "${broken}", which failed`);
       return;
@@ -518,6 +522,7 @@ step('09 "Documentacao da API" opens the reference: search, REST and events, sam
   try {
     const [docs] = await Promise.all([context.waitForEvent('page'), page.click('#docs-link')]);
     current = docs; // left open on a failure, for its screenshot
+    docs.setDefaultTimeout(DOCS_TIMEOUT);
     await docs.waitForLoadState('load');
     assert.equal(new URL(docs.url()).pathname, '/docs/', 'the link opens /docs/ in a new tab');
     await docs.getByRole('heading', { name: 'IAGENTE SDR REST API' }).waitFor();
@@ -569,11 +574,12 @@ step('09 "Documentacao da API" opens the reference: search, REST and events, sam
     context.off('request', watch);
   }
   assert.deepEqual(foreign, [], 'the reference loaded something from another host');
-}, { blocking: false });
+}, { blocking: false, timeout: DOCS_STEP_TIMEOUT });
 
 step('10 the reference\'s "Test Request" calls this server with the token, which lasts as long as the tab', async () => {
   const docs = await context.newPage();
   current = docs;
+  docs.setDefaultTimeout(DOCS_TIMEOUT);
   try {
     await docs.goto(`${BASE}/docs/`);
     await docs.getByRole('heading', { name: 'IAGENTE SDR REST API' }).waitFor();
@@ -611,6 +617,7 @@ step('10 the reference\'s "Test Request" calls this server with the token, which
   // Another tab starts without it.
   const other = await context.newPage();
   current = other;
+  other.setDefaultTimeout(DOCS_TIMEOUT);
   try {
     await other.goto(`${BASE}/docs/`);
     await other.getByRole('heading', { name: 'IAGENTE SDR REST API' }).waitFor();
@@ -618,7 +625,7 @@ step('10 the reference\'s "Test Request" calls this server with the token, which
   } finally {
     await other.close();
   }
-}, { blocking: false });
+}, { blocking: false, timeout: DOCS_STEP_TIMEOUT });
 
 step('11 "Sair" signs out, and the page asks to sign in again', async () => {
   const r = await submit(page, '#logout', '/dashboard/logout');
