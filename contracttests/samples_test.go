@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,33 +191,42 @@ func TestCodeSamples(t *testing.T) {
 	sort.Strings(ids)
 
 	forEachExampleServer(t, func(t *testing.T, s *exampleServer) {
+		var mu sync.Mutex
 		ran := map[string]int{}
-		for _, id := range ids {
-			for _, req := range set.Operations[id] {
-				name := id
-				if req.Example != "" {
-					name += "/" + req.Example
-				}
-				for _, lang := range samples.Languages {
-					run := runners[lang]
-					if run == nil {
-						continue
+		// Each sample has an organization of its own, so they run in
+		// parallel (as many at once as -parallel allows): most of a run is
+		// an interpreter starting.
+		t.Run("samples", func(t *testing.T) {
+			for _, id := range ids {
+				for _, req := range set.Operations[id] {
+					name := id
+					if req.Example != "" {
+						name += "/" + req.Example
 					}
-					t.Run(name+"/"+lang, func(t *testing.T) {
-						r := s.newExampleRun(t, set)
-						b := r.prepare(ops[id], req.Body)
-						code := r.substitute(req, ops[id], b, lang)
-						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-						defer cancel()
-						status, out, err := run(ctx, t.TempDir(), code)
-						if err != nil || status != req.Status {
-							t.Fatalf("got %d (%v), want %d\nsample:\n%s\noutput:\n%s", status, err, req.Status, code, out)
+					for _, lang := range samples.Languages {
+						run := runners[lang]
+						if run == nil {
+							continue
 						}
-						ran[lang]++
-					})
+						t.Run(name+"/"+lang, func(t *testing.T) {
+							t.Parallel()
+							r := s.newExampleRun(t, set)
+							b := r.prepare(ops[id], req.Body)
+							code := r.substitute(req, ops[id], b, lang)
+							ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+							defer cancel()
+							status, out, err := run(ctx, t.TempDir(), code)
+							if err != nil || status != req.Status {
+								t.Fatalf("got %d (%v), want %d\nsample:\n%s\noutput:\n%s", status, err, req.Status, code, out)
+							}
+							mu.Lock()
+							ran[lang]++
+							mu.Unlock()
+						})
+					}
 				}
 			}
-		}
+		})
 		var counts []string
 		for _, lang := range samples.Languages {
 			counts = append(counts, fmt.Sprintf("%s %d", lang, ran[lang]))
