@@ -44,7 +44,7 @@ publish-spec: ## the current specs become the published ones (openapi/published/
 
 .PHONY: test-go
 test-go: ## unit, store and contract tests; on PostgreSQL too when TEST_POSTGRES_URL is set
-	$(GO) test -race -count=1 ./...
+	$(GO) tool gotestsum --format pkgname --format-hide-empty-pkg -- -race -count=1 -timeout=20m ./...
 
 .PHONY: schemathesis
 schemathesis: ## schemathesis (pinned, in a venv) against fresh servers on SQLite and a throwaway PostgreSQL
@@ -55,7 +55,7 @@ test-browser: ## the dashboard in headless Chromium (playwright-core); screensho
 	scripts/browser-test.sh
 
 .PHONY: test
-test: ## everything CI runs: vet, check-generated, lint, browser tests, Go tests and schemathesis on both databases
+test: ## everything CI runs, in parallel where it pays: vet, check-generated, lint, browser tests, Go tests and schemathesis on both databases
 	scripts/test.sh
 
 .PHONY: bench

@@ -6,9 +6,10 @@
 #   scripts/browser-test.sh
 #
 # Installs what is missing (Debian's chromium, the pinned npm tools), builds
-# the server and the fakes (iagente-mock) into a temporary folder, creates an organization and a dashboard
-# user with the CLI, starts the server and the receiver on free loopback
-# ports and runs the tests with `node --test`. Screenshots, the server and
+# the server (or uses IAGENTE_SDR_BIN) and the fakes (iagente-mock) into a
+# temporary folder, creates an organization and a dashboard user with the
+# CLI, starts the server and the receiver on free loopback ports and runs
+# the tests with `node --test`. Screenshots, the server and
 # receiver logs and the test report go to artifacts/browser/.
 set -euo pipefail
 
@@ -34,28 +35,14 @@ CHROMIUM=${CHROMIUM_PATH:-/usr/bin/chromium}
 if [ ! -x "$CHROMIUM" ]; then
 	[ -z "${CHROMIUM_PATH:-}" ] || die "CHROMIUM_PATH=$CHROMIUM is not an executable"
 	log "installing Chromium from Debian (apt-get)"
-	sudo=()
-	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-	export DEBIAN_FRONTEND=noninteractive
-	"${sudo[@]}" apt-get update -qq >&2
-	"${sudo[@]}" apt-get install -y -qq chromium >&2
+	scripts/apt-install.sh chromium
 	[ -x "$CHROMIUM" ] || die "apt-get installed chromium, but $CHROMIUM is not there"
 fi
 # Debian's wrapper script prints a harmless shell warning on some machines.
 log "$("$CHROMIUM" --version 2>/dev/null)"
 
-# The same rule as scripts/lint.sh: reinstall exactly when the lockfile is
-# newer than the installed tree, or the pinned playwright-core is missing.
-want_pw=$(node -p 'require("./package-lock.json").packages["node_modules/playwright-core"].version')
-have_pw=$(node -p 'try { require("./node_modules/playwright-core/package.json").version } catch { "" }')
-if [ "$have_pw" != "$want_pw" ] || [ ! -e node_modules/.package-lock.json ] ||
-	[ package-lock.json -nt node_modules/.package-lock.json ]; then
-	log "installing pinned tools (npm ci)"
-	# --ignore-scripts: nothing needs a build step, and playwright-core must
-	# not try to download a browser of its own.
-	npm ci --no-audit --no-fund --ignore-scripts >&2
-fi
-log "playwright-core $want_pw"
+scripts/node-tools.sh
+log "playwright-core $(node -p 'require("./node_modules/playwright-core/package.json").version')"
 
 # --- build and data ---------------------------------------------------------
 
@@ -63,6 +50,7 @@ TMP=$(mktemp -d -t iagente-browser.XXXXXX)
 SERVER_PID=
 RECEIVER_PID_FILE=$TMP/receiver.pid
 
+# shellcheck disable=SC2317 # reached through the traps below
 cleanup() {
 	local status=$?
 	set +e
@@ -82,10 +70,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "building the server and the fakes"
-go build -o "$TMP/iagente-sdr" ./cmd/iagente-sdr
+# IAGENTE_SDR_BIN: a binary built already (make test builds one for every
+# step that runs the server); without it, build one here.
+if [ -n "${IAGENTE_SDR_BIN:-}" ]; then
+	BIN=$IAGENTE_SDR_BIN
+	[ -x "$BIN" ] || die "IAGENTE_SDR_BIN=$BIN is not an executable"
+else
+	log "building the binary"
+	go build -o "$TMP/iagente-sdr" ./cmd/iagente-sdr
+	BIN=$TMP/iagente-sdr
+fi
+log "building the fakes"
 go build -o "$TMP/iagente-mock" ./cmd/iagente-mock
-BIN=$TMP/iagente-sdr
 MOCK_BIN=$TMP/iagente-mock
 
 export DATABASE_URL="sqlite:$TMP/dashboard.db"
@@ -113,8 +109,8 @@ free_port() {
 }
 
 wait_for() { # URL NAME PID
-	local i
-	for i in $(seq 1 100); do
+	local _
+	for _ in $(seq 1 100); do
 		if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
 		kill -0 "$3" 2>/dev/null || die "the $2 exited during start-up; see artifacts/browser/$2.log"
 		sleep 0.1

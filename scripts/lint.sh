@@ -19,15 +19,7 @@ cd "$ROOT"
 
 log() { printf 'lint.sh: %s\n' "$*" >&2; }
 
-# npm writes node_modules/.package-lock.json on every install; if the committed
-# lockfile is newer, the installed tree may not match it, so reinstall exactly.
-if [ ! -x node_modules/.bin/spectral ] || [ ! -e node_modules/.package-lock.json ] ||
-	[ package-lock.json -nt node_modules/.package-lock.json ]; then
-	log "installing pinned tools (npm ci)"
-	# --ignore-scripts: nothing in the tree needs a build step, and it keeps
-	# install-time scripts (telemetry, downloads) from running.
-	npm ci --no-audit --no-fund --ignore-scripts >&2
-fi
+scripts/node-tools.sh
 
 if [ "${LINT_SKIP_SELFTEST:-0}" != 1 ]; then
 	log "self-testing .spectral.yaml house rules"

@@ -66,10 +66,7 @@ install_postgres() {
 		chmod 755 "$policy"
 	fi
 	local rc=0
-	{
-		DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql
-	} >&2 || rc=$?
+	"$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" --no-install-recommends postgresql || rc=$?
 	remove_temp_policy
 	[ "$rc" -eq 0 ] || die "apt-get install postgresql failed (exit $rc)"
 	# Belt and braces for environments where policy-rc.d is not consulted:

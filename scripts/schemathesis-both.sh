@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 : "${DATABASE_URL_POSTGRES:?run me under scripts/postgres.sh run --}"
 rc=0
-DATABASE_URL= SCHEMATHESIS_LABEL=sqlite scripts/schemathesis.sh || rc=1
+DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite scripts/schemathesis.sh || rc=1
 DATABASE_URL=$DATABASE_URL_POSTGRES SCHEMATHESIS_LABEL=postgres scripts/schemathesis.sh || rc=1
 exit $rc

@@ -14,6 +14,7 @@
 #   SCHEMATHESIS_MAX_EXAMPLES  max test cases per operation (default 100)
 #   SCHEMATHESIS_SEED          generation seed (default fixed, for reproducible runs)
 #   SCHEMATHESIS_LABEL         artifacts subdir (default: sqlite or postgres)
+#   IAGENTE_SDR_BIN            use this server binary instead of building one
 #
 # Output: artifacts/schemathesis/<label>/{junit.xml,schemathesis.log,server.log}
 set -euo pipefail
@@ -85,9 +86,16 @@ export DATABASE_URL=$DB_URL
 
 ST=$("$ROOT/scripts/schemathesis-venv.sh")
 
-BIN=$TMP/iagente-sdr
-log "building server"
-go build -o "$BIN" ./cmd/iagente-sdr
+# IAGENTE_SDR_BIN: a binary built already (make test builds one for every
+# step that runs the server); without it, build one here.
+if [ -n "${IAGENTE_SDR_BIN:-}" ]; then
+	BIN=$IAGENTE_SDR_BIN
+	[ -x "$BIN" ] || { log "IAGENTE_SDR_BIN=$BIN is not an executable"; exit 2; }
+else
+	BIN=$TMP/iagente-sdr
+	log "building server"
+	go build -o "$BIN" ./cmd/iagente-sdr
+fi
 
 log "migrating ($LABEL)"
 "$BIN" migrate

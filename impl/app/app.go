@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
@@ -46,6 +47,10 @@ type Config struct {
 	// RedisURL, when set, keeps the rate-limit counters in Redis, shared by
 	// every replica; otherwise they are in this process's memory.
 	RedisURL string
+	// APIKeyCacheTTL is how long a verified API key is trusted without the
+	// database (0: never). Revocations reach every replica's cache at once
+	// through notifications; the TTL bounds what a lost one can cost.
+	APIKeyCacheTTL time.Duration
 	// ShutdownDrain is how long a stopping server keeps serving, with
 	// /readyz already answering 503, before it closes its listener: time for
 	// a load balancer to take it out of rotation.
@@ -105,6 +110,7 @@ func Defaults() Config {
 		AddressRatePerMinute: 300,
 		RedisTimeout:         250 * time.Millisecond,
 		ShutdownDrain:        time.Second,
+		APIKeyCacheTTL:       time.Second,
 		WhatsAppBaseURL:      whatsappcloud.DefaultBaseURL,
 		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
 		RBMBaseURL:           rbm.DefaultBaseURL,
@@ -127,6 +133,8 @@ func Defaults() Config {
 //	RATE_LIMIT_PER_DAY     requests per API key per day (default 10000)
 //	UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE  per client address: docs, failed authentications,
 //	                       failed provider callbacks (default 300)
+//	API_KEY_CACHE_TTL      how long a verified API key is trusted without the database
+//	                       (default 1s; 0 turns the cache off)
 //	SHUTDOWN_DRAIN         how long a stopping server keeps serving with /readyz at 503,
 //	                       before it closes its listener (default 1s)
 //	REDIS_URL              redis://host:port/db: rate-limit counters shared by every replica
@@ -208,6 +216,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.AddressRatePerMinute, err = positiveInt(getenv, "UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE", c.AddressRatePerMinute); err != nil {
 		return c, err
+	}
+	if v := getenv("API_KEY_CACHE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("API_KEY_CACHE_TTL must be a duration such as 1s (0 turns the cache off), not %q", v)
+		}
+		c.APIKeyCacheTTL = d
 	}
 	if v := getenv("SHUTDOWN_DRAIN"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -295,6 +310,10 @@ type App struct {
 
 	stopDispatch context.CancelFunc
 	dispatchDone chan struct{}
+
+	auth          *auth.Authenticator
+	stopKeyCache  context.CancelFunc
+	keyCacheWorks sync.WaitGroup
 }
 
 // IdempotencyLease is how long a request with an Idempotency-Key may run
@@ -339,6 +358,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	a.startKeyCache(ctx, cfg)
 	if cfg.WebhookDispatchOff {
 		close(a.dispatchDone)
 		a.stopDispatch = func() {}
@@ -385,6 +405,11 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	authn := &auth.Authenticator{Keys: st.APIKeys, Now: time.Now}
+	if cfg.APIKeyCacheTTL > 0 {
+		authn.Cache = &auth.KeyCache{TTL: cfg.APIKeyCacheTTL, Size: 10000}
+		authn.Usage = &auth.UsageWriter{Keys: st.APIKeys, Logger: cfg.Logger, Timeout: cfg.DBTimeout}
+	}
 	keyLimiter, addrLimiter, err := limiters(cfg)
 	if err != nil {
 		return nil, err
@@ -407,7 +432,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		Webhooks:                 st.Webhooks,
 		Deliveries:               st.Deliveries,
 		WebhookTester:            dispatcher,
-		Auth:                     &auth.Authenticator{Keys: st.APIKeys, Now: time.Now},
+		Auth:                     authn,
 		Limiter:                  keyLimiter,
 		Logger:                   cfg.Logger,
 		ResponseValidation:       cfg.ResponseValidation,
@@ -424,7 +449,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, dispatchDone: make(chan struct{})}, nil
+	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, dispatchDone: make(chan struct{}), auth: authn}, nil
 }
 
 // limiters returns the per-key and per-address limiters: in Redis when
@@ -458,10 +483,39 @@ func (l debugLogger) Printf(ctx context.Context, format string, v ...any) {
 	}
 }
 
+// startKeyCache runs what the key cache needs: the writer of last uses,
+// and forgetting the keys this process's own commits invalidated.
+// (Other replicas' changes arrive as PostgreSQL notifications.)
+func (a *App) startKeyCache(ctx context.Context, cfg Config) {
+	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopKeyCache = stop
+	if a.auth.Cache == nil {
+		return
+	}
+	a.keyCacheWorks.Add(2)
+	go func() {
+		defer a.keyCacheWorks.Done()
+		a.auth.Usage.Run(kctx)
+	}()
+	go func() {
+		defer a.keyCacheWorks.Done()
+		for {
+			select {
+			case <-kctx.Done():
+				return
+			case id := <-a.Stores.DB.KeyChanges():
+				a.auth.Cache.Forget(id)
+			}
+		}
+	}()
+}
+
 // Close stops delivering (attempts in flight finish or are released for a
 // retry) and then releases the database.
 func (a *App) Close() error {
 	a.stopDispatch()
 	<-a.dispatchDone
+	a.stopKeyCache()
+	a.keyCacheWorks.Wait()
 	return a.Stores.Close()
 }

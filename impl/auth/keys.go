@@ -112,6 +112,12 @@ func Regenerate(ctx context.Context, keys impl.APIKeyStore, orgID, id int64) (*i
 type Authenticator struct {
 	Keys impl.APIKeyStore
 	Now  func() time.Time
+	// Cache, when set, answers for keys verified less than its TTL ago
+	// without the database.
+	Cache *KeyCache
+	// Usage, when set, takes the writes of last_used_at of cached keys off
+	// the request path; without it they are written before answering.
+	Usage *UsageWriter
 }
 
 // Authenticate returns the live key matching presented, or an EUnauthorized
@@ -120,14 +126,31 @@ func (a *Authenticator) Authenticate(ctx context.Context, presented string) (*im
 	if !wellFormed(presented) {
 		return nil, impl.Errorf(impl.EUnauthorized, "Invalid API key.")
 	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	t := now()
+	var sum [32]byte
+	copy(sum[:], Hash(presented))
+	if a.Cache != nil {
+		if k, ok := a.Cache.get(sum, t); ok {
+			if touchDue(k, t) {
+				a.Cache.noteUse(sum, t)
+				if err := a.touch(ctx, k.ID, t); err != nil {
+					return nil, err
+				}
+			}
+			return k, nil
+		}
+	}
 	candidates, err := a.Keys.FindAPIKeysByPrefix(ctx, Prefix(presented))
 	if err != nil {
 		return nil, err
 	}
-	sum := Hash(presented)
 	var match *impl.APIKey
 	for _, c := range candidates {
-		if subtle.ConstantTimeCompare(sum, c.Hash) == 1 {
+		if subtle.ConstantTimeCompare(sum[:], c.Hash) == 1 {
 			match = c
 		}
 	}
@@ -137,18 +160,32 @@ func (a *Authenticator) Authenticate(ctx context.Context, presented string) (*im
 	if match.RevokedAt != nil {
 		return nil, impl.Errorf(impl.EUnauthorized, "This API key has been revoked.")
 	}
-	now := time.Now
-	if a.Now != nil {
-		now = a.Now
-	}
 	// The key was just read, so the common case (used within the interval)
 	// costs no write: on SQLite a write would queue every request behind
-	// the one write lock.
-	t := now()
-	if match.LastUsedAt == nil || t.Sub(*match.LastUsedAt) >= impl.APIKeyTouchInterval {
+	// the one write lock. A key read from the database is touched before
+	// the answer, so that its first use is visible at once.
+	if touchDue(match, t) {
 		if err := a.Keys.TouchAPIKey(ctx, match.ID, t); err != nil {
 			return nil, err
 		}
+		match.LastUsedAt = &t
+	}
+	if a.Cache != nil {
+		a.Cache.put(sum, match, t)
 	}
 	return match, nil
+}
+
+func touchDue(k *impl.APIKey, t time.Time) bool {
+	return k.LastUsedAt == nil || t.Sub(*k.LastUsedAt) >= impl.APIKeyTouchInterval
+}
+
+// touch records a cached key's use: queued when a UsageWriter is set,
+// written now otherwise.
+func (a *Authenticator) touch(ctx context.Context, id int64, t time.Time) error {
+	if a.Usage != nil {
+		a.Usage.add(id, t)
+		return nil
+	}
+	return a.Keys.TouchAPIKey(ctx, id, t)
 }

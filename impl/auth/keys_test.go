@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -406,6 +407,130 @@ func TestAuthenticateWritesLastUsedAtOncePerInterval(t *testing.T) {
 			}
 			if keys.touches != 2 {
 				t.Fatalf("after the interval: %d writes, want 2", keys.touches)
+			}
+		})
+	}
+}
+
+// lookupCounter counts the lookups Authenticate makes.
+type lookupCounter struct {
+	impl.APIKeyStore
+	lookups int
+}
+
+func (c *lookupCounter) FindAPIKeysByPrefix(ctx context.Context, prefix string) ([]*impl.APIKey, error) {
+	c.lookups++
+	return c.APIKeyStore.FindAPIKeysByPrefix(ctx, prefix)
+}
+
+// The cache answers for a key verified within its TTL without the
+// database; a forgotten key, or one past the TTL, is verified again, so a
+// revocation is seen.
+func TestKeyCache(t *testing.T) {
+	for _, d := range sqlstoretest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			e := setup(t, d.URL)
+			ctx := context.Background()
+			k, key, err := auth.Issue(ctx, e.db.APIKeys, e.orgA, "cached")
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := &lookupCounter{APIKeyStore: e.db.APIKeys}
+			cache := &auth.KeyCache{TTL: time.Second, Size: 10}
+			a := &auth.Authenticator{Keys: keys, Now: e.clock.Now, Cache: cache}
+			for range 5 {
+				if _, err := a.Authenticate(ctx, key); err != nil {
+					t.Fatal(err)
+				}
+				e.clock.t = e.clock.t.Add(100 * time.Millisecond)
+			}
+			if keys.lookups != 1 {
+				t.Fatalf("5 requests within the TTL made %d lookups, want 1", keys.lookups)
+			}
+
+			// Revoked in the database: the cache still answers until it is
+			// told or the TTL passes.
+			if err := e.db.APIKeys.RevokeAPIKey(ctx, e.orgA, k.ID); err != nil {
+				t.Fatal(err)
+			}
+			cache.Forget(k.ID)
+			if _, err := a.Authenticate(ctx, key); impl.ErrorCode(err) != impl.EUnauthorized {
+				t.Fatalf("after Forget: %v, want unauthorized", err)
+			}
+
+			// A lost notification: only the TTL stands between a revoked
+			// key and the door.
+			_, key2, _ := auth.Issue(ctx, e.db.APIKeys, e.orgA, "stale")
+			if _, err := a.Authenticate(ctx, key2); err != nil {
+				t.Fatal(err)
+			}
+			k2, _ := e.db.APIKeys.FindAPIKeysByPrefix(ctx, auth.Prefix(key2))
+			if err := e.db.APIKeys.RevokeAPIKey(ctx, e.orgA, k2[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Authenticate(ctx, key2); err != nil {
+				t.Fatalf("within the TTL the cached key still works (%v): that is the bound the TTL sets", err)
+			}
+			e.clock.t = e.clock.t.Add(time.Second)
+			if _, err := a.Authenticate(ctx, key2); impl.ErrorCode(err) != impl.EUnauthorized {
+				t.Fatalf("past the TTL: %v, want unauthorized", err)
+			}
+
+			// Forget with a purge value drops everything; the size bound holds.
+			for i := range 15 {
+				_, kx, _ := auth.Issue(ctx, e.db.APIKeys, e.orgB, fmt.Sprintf("k%d", i))
+				if _, err := a.Authenticate(ctx, kx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := cache.Len(); n > 10 {
+				t.Errorf("%d cached keys, want at most the size 10", n)
+			}
+			cache.Forget(0)
+			if n := cache.Len(); n != 0 {
+				t.Errorf("%d cached keys after a purge", n)
+			}
+		})
+	}
+}
+
+// The store tells the process which keys its commits invalidated.
+func TestKeyChangesSignal(t *testing.T) {
+	for _, d := range sqlstoretest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			e := setup(t, d.URL)
+			ctx := context.Background()
+			k, _, _ := auth.Issue(ctx, e.db.APIKeys, e.orgA, "a")
+			if _, _, err := auth.Regenerate(ctx, e.db.APIKeys, e.orgA, k.ID); err != nil {
+				t.Fatal(err)
+			}
+			k2, _, _ := auth.Issue(ctx, e.db.APIKeys, e.orgA, "b")
+			if err := e.db.APIKeys.RevokeAPIKey(ctx, e.orgA, k2.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.db.APIKeys.DeleteAPIKey(ctx, e.orgA, k2.ID); err != nil {
+				t.Fatal(err)
+			}
+			// A change that fails is not signalled.
+			if err := e.db.APIKeys.RevokeAPIKey(ctx, e.orgA, 999999); impl.ErrorCode(err) != impl.ENotFound {
+				t.Fatal(err)
+			}
+			var got []int64
+			for len(got) < 3 {
+				select {
+				case id := <-e.db.DB.KeyChanges():
+					got = append(got, id)
+				case <-time.After(time.Second):
+					t.Fatalf("signals %v, want %d, %d, %d", got, k.ID, k2.ID, k2.ID)
+				}
+			}
+			if got[0] != k.ID || got[1] != k2.ID || got[2] != k2.ID {
+				t.Errorf("signals %v, want %d, %d, %d", got, k.ID, k2.ID, k2.ID)
+			}
+			select {
+			case id := <-e.db.DB.KeyChanges():
+				t.Errorf("a failed change was signalled: %d", id)
+			default:
 			}
 		})
 	}

@@ -34,6 +34,18 @@ func CheckJSON(data []byte) error {
 	return err
 }
 
+// ScanBody reads a JSON request body once for the input policy: the error
+// of an unreadable body (CheckJSON's), else the fields with control
+// characters (ControlChars'), as BodyError and the details of a 422.
+func ScanBody(data []byte) (map[string][]string, error) {
+	return scanJSON(data, true)
+}
+
+// BodyError is the 400 answer to a body ScanBody found unreadable.
+func BodyError(err error) error {
+	return impl.Errorf(impl.EBadRequest, "%s.", capitalize(err.Error()))
+}
+
 // ControlChars returns the field paths of the strings (keys or values) of a
 // JSON body that hold control characters other than tab, line feed and
 // carriage return, each with its message; nil when there are none or the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -62,13 +63,18 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		}
-		var body []byte
-		if req.Body != nil && req.ContentLength != 0 {
-			var err error
-			if body, err = io.ReadAll(req.Body); err != nil {
+		// The body is read and scanned once: unreadable is answered here,
+		// and the strings with control characters join the schema's verdict.
+		var controls map[string][]string
+		if m.route.Operation.RequestBody != nil && req.Body != nil && req.ContentLength != 0 && isJSON(req.Header.Get("Content-Type")) {
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
 				return err
 			}
 			req.Body = io.NopCloser(bytes.NewReader(body))
+			if controls, err = contract.ScanBody(body); err != nil {
+				return contract.BodyError(err)
+			}
 		}
 		input := &openapi3filter.RequestValidationInput{
 			Request:    req,
@@ -77,7 +83,7 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 			Options:    s.reqOpts,
 		}
 		verr := openapi3filter.ValidateRequest(req.Context(), input)
-		if err := withControlChars(verr, body); err != nil {
+		if err := withControlChars(verr, controls); err != nil {
 			return err
 		}
 		return next(c)
@@ -108,12 +114,11 @@ func checkUTF8(u *url.URL) error {
 // strings that hold control characters: the input policy, for fields whose
 // schema says nothing about them. A field the schema already faults keeps
 // the schema's message; an unreadable request stays unreadable.
-func withControlChars(verr error, body []byte) error {
+func withControlChars(verr error, bad map[string][]string) error {
 	var rerr error
 	if verr != nil {
 		rerr = contract.RequestError(verr)
 	}
-	bad := contract.ControlChars(body)
 	if len(bad) == 0 {
 		return rerr
 	}
@@ -133,6 +138,12 @@ func withControlChars(verr error, body []byte) error {
 		}
 	}
 	return rerr
+}
+
+// isJSON reports a JSON media type: the only bodies the API reads.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // checkParams refuses query and path parameters with control characters,

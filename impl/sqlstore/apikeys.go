@@ -70,7 +70,10 @@ func (s *APIKeyStore) ReplaceAPIKey(ctx context.Context, orgID, oldID int64, key
 			return impl.ErrAPIKeyRevoked(oldID)
 		}
 		key.OrganizationID, key.Name = orgID, old.Name
-		return s.insertAPIKey(ctx, tx, key)
+		if err := s.insertAPIKey(ctx, tx, key); err != nil {
+			return err
+		}
+		return s.db.keyChanged(ctx, tx, oldID)
 	})
 }
 
@@ -144,28 +147,32 @@ func utcKey(k *impl.APIKey) {
 
 // RevokeAPIKey implements impl.APIKeyStore.
 func (s *APIKeyStore) RevokeAPIKey(ctx context.Context, orgID, id int64) error {
-	res, err := s.db.pool.ExecContext(ctx, s.db.rebind(
-		`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND organization_id = ?`),
-		s.db.timestamp(), id, orgID)
-	if err != nil {
-		return fmt.Errorf("revoke api key: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return impl.Errorf(impl.ENotFound, "API key %d not found.", id)
-	}
-	return nil
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.rebind(
+			`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND organization_id = ?`),
+			s.db.timestamp(), id, orgID)
+		if err != nil {
+			return fmt.Errorf("revoke api key: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return impl.Errorf(impl.ENotFound, "API key %d not found.", id)
+		}
+		return s.db.keyChanged(ctx, tx, id)
+	})
 }
 
 // DeleteAPIKey implements impl.APIKeyStore.
 func (s *APIKeyStore) DeleteAPIKey(ctx context.Context, orgID, id int64) error {
-	res, err := s.db.pool.ExecContext(ctx, s.db.rebind(`DELETE FROM api_keys WHERE id = ? AND organization_id = ?`), id, orgID)
-	if err != nil {
-		return fmt.Errorf("delete api key: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return impl.Errorf(impl.ENotFound, "API key %d not found.", id)
-	}
-	return nil
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.rebind(`DELETE FROM api_keys WHERE id = ? AND organization_id = ?`), id, orgID)
+		if err != nil {
+			return fmt.Errorf("delete api key: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return impl.Errorf(impl.ENotFound, "API key %d not found.", id)
+		}
+		return s.db.keyChanged(ctx, tx, id)
+	})
 }
 
 // TouchAPIKey implements impl.APIKeyStore.

@@ -57,6 +57,11 @@ type DB struct {
 	queuedSignal chan struct{}
 	// queued holds the open transactions that queued deliveries.
 	queued sync.Map // *sqlx.Tx -> struct{}
+
+	// keySignal and changedKeys are KeyChanges: the API keys that the open
+	// transactions invalidated, handed on after their commit.
+	keySignal   chan int64
+	changedKeys sync.Map // *sqlx.Tx -> []int64
 }
 
 // DeliveriesQueued signals, without blocking the writer, that a commit has
@@ -99,7 +104,7 @@ func OpenWith(ctx context.Context, databaseURL string, opts Options) (*DB, error
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
 	return &DB{pool: db, dialect: dialect, dsn: dsn, now: func() time.Time { return time.Now() },
-		queuedSignal: make(chan struct{}, 1)}, nil
+		queuedSignal: make(chan struct{}, 1), keySignal: make(chan int64, 256)}, nil
 }
 
 // openPool opens the connection pool of a dialect.
@@ -256,16 +261,20 @@ func (s *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	_, queued := s.queued.LoadAndDelete(tx) // a reused pointer must not inherit a flag
+	s.changedKeys.Delete(tx)
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		s.queued.Delete(tx)
+		s.changedKeys.Delete(tx)
 		return err
 	}
 	err = tx.Commit()
 	_, queued = s.queued.LoadAndDelete(tx)
 	if err != nil {
+		s.changedKeys.Delete(tx)
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.signalKeys(tx)
 	if queued {
 		select {
 		case s.queuedSignal <- struct{}{}:
