@@ -205,7 +205,7 @@ func BenchmarkWhatsAppCloudAdapter(b *testing.B) {
 		b.ReportAllocs()
 		n := 0
 		for b.Loop() {
-			id, err := client.SendWhatsApp(ctx, integ, whatsAppPhone, msg)
+			id, err := client.SendWhatsApp(ctx, integ, whatsAppPhone, "iagente-1", msg)
 			if err != nil || !strings.HasPrefix(id, "wamid.") {
 				b.Fatalf("send: id %q, error %v", id, err)
 			}
@@ -232,7 +232,7 @@ func BenchmarkWhatsAppCloudAdapter(b *testing.B) {
 		var sent, failed atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				id, err := client.SendWhatsApp(ctx, integ, whatsAppPhone, msg)
+				id, err := client.SendWhatsApp(ctx, integ, whatsAppPhone, "iagente-1", msg)
 				if err != nil || !strings.HasPrefix(id, "wamid.") {
 					// FailNow must not be called from a RunParallel
 					// goroutine; the count is checked below.

@@ -38,7 +38,15 @@
 //   - the subtests TestWhatsAppSendEveryTypeThroughSandbox/message.sent
 //     event (the outbox), TestWhatsAppTargets/inactive integration, and
 //     TestWhatsAppTemplates/not approved by Meta, /a name in two languages
-//     and /another organization's template.
+//     and /another organization's template;
+//   - the free-form WhatsApp sends of TestWhatsAppSendEveryTypeThroughSandbox,
+//     whatsapp_cloud_test.go and TestIdempotentWhatsAppSend: WhatsApp's
+//     24-hour window must be open, so the contact writes first
+//     (seeder.ContactWrote), which the sandbox has no webhook for.
+//
+// The main organization of an in-process target also gets what `serve
+// --dev` gives: the API reference's contact has written to integration 1
+// (seeder.DevContactWrote), so the reference's WhatsApp text runs verbatim.
 //
 // Two seeded things have a remote stand-in. A second organization
 // (tg.newOrg) is CONTRACT_API_KEY_B, and a revoked key (tg.revokedKey) is
@@ -54,7 +62,10 @@
 // that deliver webhooks to receivers on this machine's loopback
 // (deliveries_test.go, delivery_retries_test.go, webhook_events_test.go,
 // seed_snippets_test.go), the WhatsApp Cloud API adapter against a fake
-// Graph API (whatsapp_cloud_test.go, and TestIdempotentWhatsAppSend), and
+// Graph API (whatsapp_cloud_test.go, and TestIdempotentWhatsAppSend), the
+// fakes calling the server back with statuses, templates and RCS users
+// (message_lifecycle_test.go, template_sync_test.go, rcs_inbound_test.go),
+// and
 // TestRateLimit and TestAddressLimit, which lower the limits. The delivery
 // guarantees (delivery_guarantees_test.go) kill and race real server
 // processes on one PostgreSQL database, given by TEST_POSTGRES_URL, and

@@ -3,9 +3,11 @@ package contracttests
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -17,8 +19,10 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/iagente/iagente-sdr/gen/samples"
+	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/mocks/graphapi"
 	"github.com/iagente/iagente-sdr/openapi"
 )
 
@@ -106,12 +110,19 @@ func specOps(t testing.TB) map[string]*specOp {
 }
 
 // exampleServer is an in-process server for running the spec's examples:
-// webhooks may target loopback, where the test's receiver answers 200.
+// webhooks may target loopback, where the test's receiver answers 200, and
+// the WhatsApp Cloud API is the fake Graph API, for what the sandbox cannot
+// do (read templates from Meta).
 type exampleServer struct {
 	tg *target
 	// receiverBase is the receiver's root: /webhook answers 200, /refuse 401.
 	receiverBase string
+	graph        *graphapi.Server
 }
+
+// needsMeta are the operations the sandbox cannot serve: the runner binds
+// their integration_id to a Cloud API integration on the fake Graph API.
+var needsMeta = map[string]bool{"syncWhatsAppTemplates": true}
 
 // forEachExampleServer runs fn against a fresh in-process server per
 // database. The examples assume a server of our own (the seeded messaging
@@ -129,8 +140,15 @@ func forEachExampleServer(t *testing.T, fn func(t *testing.T, s *exampleServer))
 				w.WriteHeader(http.StatusOK)
 			}))
 			t.Cleanup(rec.Close)
-			tg := startInProcessWith(t, db.URL, func(c *app.Config) { c.WebhookAllowPrivateTargets = true })
-			fn(t, &exampleServer{tg: tg, receiverBase: rec.URL})
+			graph := graphapi.New()
+			gs := httptest.NewServer(graph)
+			t.Cleanup(gs.Close)
+			t.Cleanup(graph.Close)
+			tg := startInProcessWith(t, db.URL, func(c *app.Config) {
+				c.WebhookAllowPrivateTargets = true
+				c.WhatsAppBaseURL, c.WhatsAppAPIVersion = gs.URL, "v21.0"
+			})
+			fn(t, &exampleServer{tg: tg, receiverBase: rec.URL, graph: graph})
 		})
 	}
 }
@@ -144,8 +162,13 @@ type exampleRun struct {
 	key   string
 	keyID int64
 	orgID int64
-	// integrations are the organization's seeded WhatsApp and RCS ones.
+	// integrations are the organization's seeded WhatsApp and RCS ones,
+	// cloud its Cloud API one.
 	integrations map[string]int64
+	cloud        int64
+	// noWindow keeps the WhatsApp contact from writing first: the run is
+	// about the 24-hour window being shut.
+	noWindow bool
 	// receiver is where the run's webhooks point.
 	receiver string
 	// bound are the body fields the run has given values of its own.
@@ -156,12 +179,25 @@ type exampleRun struct {
 // seeds.
 func (s *exampleServer) newExampleRun(t *testing.T, set *samples.Set) *exampleRun {
 	t.Helper()
-	// Grey-box: an organization of its own, with the messaging `make run` seeds.
-	org := s.tg.seed(t).Organization(t, "Exemplos "+t.Name())
-	wa, rcs := s.tg.seed(t).Messaging(t, org.ID)
+	// Grey-box: an organization of its own, with the messaging `make run`
+	// seeds, and a Cloud API integration whose account is on the fake.
+	seed := s.tg.seed(t)
+	org := seed.Organization(t, "Exemplos "+t.Name())
+	wa, rcs := seed.Messaging(t, org.ID)
+	n, err := rand.Int(rand.Reader, big.NewInt(1e12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waba, number := fmt.Sprintf("1%014d", n.Int64()), fmt.Sprintf("2%014d", n.Int64())
+	cloud := seed.Integration(t, &impl.Integration{OrganizationID: org.ID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
+		Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000", PhoneNumberID: number,
+		AccessToken: "EAAGexemplos" + waba, AppSecret: "segredo-" + waba, WABAID: waba})
+	s.graph.SetToken(number, cloud.AccessToken)
+	s.graph.SetToken(waba, cloud.AccessToken)
+	s.graph.SetTemplates(waba, graphapi.SampleTemplates())
 	return &exampleRun{t: t, s: s, ops: specOps(t), set: set, key: org.Key, keyID: org.KeyID, orgID: org.ID,
-		integrations: map[string]int64{"whatsapp": wa.ID, "rcs": rcs.ID}, receiver: s.receiverBase + "/webhook",
-		bound: map[string]bool{}}
+		integrations: map[string]int64{"whatsapp": wa.ID, "rcs": rcs.ID}, cloud: cloud.ID,
+		receiver: s.receiverBase + "/webhook", bound: map[string]bool{}}
 }
 
 // bindings are what an example request needs changed to be true here.
@@ -186,6 +222,8 @@ func (r *exampleRun) prepare(op *specOp, body json.RawMessage) *bindings {
 	obj, _ := v.(map[string]any)
 	for field := range obj {
 		switch {
+		case field == "integration_id" && needsMeta[op.id]:
+			b.fields[field] = r.cloud
 		case field == "integration_id":
 			ch := strings.Split(strings.TrimPrefix(op.path, "/"), "/")[0]
 			id, ok := r.integrations[ch]
@@ -215,7 +253,31 @@ func (r *exampleRun) prepare(op *specOp, body json.RawMessage) *bindings {
 			r.bound[f] = true
 		}
 	}
+	r.openWindow(op, obj, b)
 	return b
+}
+
+// openWindow has a WhatsApp message's contact write first: WhatsApp (and
+// the sandbox, like it) takes only templates from a business whose contact
+// has not written in the last 24 hours, and `make run` has the examples'
+// contact write for the same reason.
+func (r *exampleRun) openWindow(op *specOp, body map[string]any, b *bindings) {
+	r.t.Helper()
+	if op.path != "/whatsapp/messages" || r.noWindow {
+		return
+	}
+	phone, _ := body["phone"].(string)
+	if id, ok := b.fields["lead_id"]; ok {
+		status, out := r.send(http.MethodGet, fmt.Sprintf("/leads/%v", id), r.key, nil, "")
+		var lead struct{ Phone string }
+		if err := json.Unmarshal(out, &lead); status != http.StatusOK || err != nil {
+			r.t.Fatalf("the lead of %s: %d %s", op.id, status, out)
+		}
+		phone = lead.Phone
+	}
+	if phone != "" {
+		r.s.tg.seed(r.t).ContactWrote(r.t, r.integrations["whatsapp"], phone)
+	}
 }
 
 // webhookURLFields lists the top-level fields of value whose schema is the

@@ -113,6 +113,8 @@ func startInProcessWith(t testing.TB, dbURL string, configure func(*app.Config))
 	cfg.ResponseValidation = "strict"
 	cfg.RatePerMinute, cfg.RatePerDay = app.DefaultRatePerMinute*1000, app.DefaultRatePerDay*1000
 	cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	// Off in tests: a test syncs when it means to.
+	cfg.TemplateSyncInterval = 0
 	configure(&cfg)
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
@@ -126,13 +128,16 @@ func startInProcessWith(t testing.TB, dbURL string, configure func(*app.Config))
 		}
 		a.Close()
 	})
-	seed := &seeder{stores: a.Stores}
+	seed := &seeder{stores: a.Stores, app: a}
 	tg := &target{name: "in-process", baseURL: srv.URL + "/api/v1", seeder: seed, dbURL: dbURL}
 	main := seed.Organization(t, "Org A")
 	tg.key, tg.orgID = main.Key, main.ID
 	// What `serve --dev` gives a new installation, so the API reference's
 	// examples run verbatim.
 	seed.Messaging(t, tg.orgID)
+	// And, as `serve --dev` does, the examples' contact has written, so
+	// that their WhatsApp text, which needs the 24-hour window open, works.
+	seed.DevContactWrote(t)
 	return tg
 }
 

@@ -55,6 +55,14 @@ func TestIdempotentSendSurvivesKill9(t *testing.T) {
 			body := []byte(fmt.Sprintf(`{"integration_id":%d,"phone":"5511977776666","type":"text","text":"Ola, Maria!"}`, integrationID))
 			const idem = "crash-send-0001"
 			a := startGuaranteesServer(t, bin, env, "a")
+			// The contact writes first, through Meta's signed webhook: a text
+			// needs WhatsApp's 24-hour window open.
+			in, err := graphapi.PushInbound(context.Background(), fmt.Sprintf("%s/inbound/whatsapp/%d", a.baseURL, integrationID),
+				"crash-app-secret", graphapi.InboundText(phoneNumberID, "551130030000", "5511977776666", "Maria", "wamid.crash-in", "Oi", time.Now()))
+			if err != nil || in.StatusCode != http.StatusOK {
+				t.Fatalf("the contact's message: %v %v", in, err)
+			}
+			in.Body.Close()
 			go func() { _, _, _ = crashPost(a.baseURL, key, idem, body, 30*time.Second) }()
 			if !guaranteesWait(10*time.Second, 20*time.Millisecond, func() bool { return len(fake.Requests()) == 1 }) {
 				t.Fatal("the send never reached the fake Graph API")

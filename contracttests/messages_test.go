@@ -184,15 +184,17 @@ func TestMessageHistory(t *testing.T) {
 		inbound := o.createIntegration(t, &impl.Integration{Name: "Cloud", Channel: impl.ChannelWhatsApp,
 			Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: "106540352242923", AccessToken: "EAAGx", AppSecret: "hist-secret"})
 
+		// Templates, which may write to anyone: the history is what this
+		// tests, not the 24-hour window.
 		wa := func(fields map[string]any) map[string]any {
-			return merged(map[string]any{"integration_id": o.whatsApp.ID, "type": "text", "text": "Oi"}, fields)
+			return merged(map[string]any{"integration_id": o.whatsApp.ID, "type": "template", "template_name": "boas_vindas",
+				"variables": []any{"Ana"}}, fields)
 		}
 		waToLead := o.send(t, tg, "/whatsapp/messages", wa(map[string]any{"lead_id": lead.Id}), http.StatusCreated)
 		waToPhone := o.send(t, tg, "/whatsapp/messages", wa(map[string]any{"phone": uniquePhone(t)}), http.StatusCreated)
 		rcsToLead := o.send(t, tg, "/rcs/messages", map[string]any{"lead_id": lead.Id, "type": "text", "text": "Oi"}, http.StatusCreated)
 		rcsToPhone := o.send(t, tg, "/rcs/messages", map[string]any{"phone": uniquePhone(t), "type": "text", "text": "Oi"}, http.StatusCreated)
-		waImageToLeadPhone := o.send(t, tg, "/whatsapp/messages", map[string]any{"integration_id": o.whatsApp.ID,
-			"phone": lead.Phone, "type": "image", "media_url": "https://exemplo.com/a.jpg"}, http.StatusCreated)
+		waTemplateToLeadPhone := o.send(t, tg, "/whatsapp/messages", wa(map[string]any{"phone": lead.Phone}), http.StatusCreated)
 		failed := o.send(t, tg, "/whatsapp/messages", wa(map[string]any{"integration_id": broken.ID, "phone": uniquePhone(t)}),
 			http.StatusInternalServerError)
 		wamid := "wamid.history" + uniquePhone(t)
@@ -205,7 +207,7 @@ func TestMessageHistory(t *testing.T) {
 			t.Fatalf("inbound messages %+v", in.Data)
 		}
 		received := in.Data[0].Id
-		all := newestFirst(waToLead, waToPhone, rcsToLead, rcsToPhone, waImageToLeadPhone, failed, received)
+		all := newestFirst(waToLead, waToPhone, rcsToLead, rcsToPhone, waTemplateToLeadPhone, failed, received)
 
 		t.Run("newest first, paged", func(t *testing.T) {
 			l := listMessages(t, o.c, client.ListMessagesParams{})
@@ -233,21 +235,21 @@ func TestMessageHistory(t *testing.T) {
 			params client.ListMessagesParams
 			want   []int64
 		}{
-			{"lead_id", client.ListMessagesParams{LeadId: &lead.Id}, newestFirst(waToLead, rcsToLead, waImageToLeadPhone, received)},
+			{"lead_id", client.ListMessagesParams{LeadId: &lead.Id}, newestFirst(waToLead, rcsToLead, waTemplateToLeadPhone, received)},
 			{"unknown lead_id", client.ListMessagesParams{LeadId: ptr(int64(987654321))}, nil},
 			{"channel rcs", client.ListMessagesParams{Channel: ptr(client.Channel("rcs"))}, newestFirst(rcsToLead, rcsToPhone)},
 			{"channel whatsapp", client.ListMessagesParams{Channel: ptr(client.Channel("whatsapp"))},
-				newestFirst(waToLead, waToPhone, waImageToLeadPhone, failed, received)},
+				newestFirst(waToLead, waToPhone, waTemplateToLeadPhone, failed, received)},
 			{"direction inbound", client.ListMessagesParams{Direction: ptr(client.Direction("inbound"))}, []int64{received}},
 			{"direction outbound", client.ListMessagesParams{Direction: ptr(client.Direction("outbound"))},
-				newestFirst(waToLead, waToPhone, rcsToLead, rcsToPhone, waImageToLeadPhone, failed)},
+				newestFirst(waToLead, waToPhone, rcsToLead, rcsToPhone, waTemplateToLeadPhone, failed)},
 			{"status sent", client.ListMessagesParams{Status: ptr(client.MessageStatus("sent"))},
-				newestFirst(waToLead, waToPhone, rcsToLead, rcsToPhone, waImageToLeadPhone)},
+				newestFirst(waToLead, waToPhone, rcsToLead, rcsToPhone, waTemplateToLeadPhone)},
 			{"status failed", client.ListMessagesParams{Status: ptr(client.MessageStatus("failed"))}, []int64{failed}},
 			{"status received", client.ListMessagesParams{Status: ptr(client.MessageStatus("received"))}, []int64{received}},
 			{"status queued", client.ListMessagesParams{Status: ptr(client.MessageStatus("queued"))}, nil},
 			{"filters combine", client.ListMessagesParams{LeadId: &lead.Id, Channel: ptr(client.Channel("whatsapp")), Direction: ptr(client.Direction("outbound"))},
-				newestFirst(waToLead, waImageToLeadPhone)},
+				newestFirst(waToLead, waTemplateToLeadPhone)},
 			{"filters combine to nothing", client.ListMessagesParams{Channel: ptr(client.Channel("rcs")), Status: ptr(client.MessageStatus("failed"))}, nil},
 		}
 		for _, tc := range cases {
@@ -274,15 +276,15 @@ func TestMessageHistory(t *testing.T) {
 		}
 
 		t.Run("bad filters", func(t *testing.T) {
-			for _, q := range []string{"channel=sms", "direction=sideways", "status=delivered", "lead_id=0", "lead_id=abc", "per_page=0", "per_page=101", "page=0"} {
+			for _, q := range []string{"channel=sms", "direction=sideways", "status=bounced", "lead_id=0", "lead_id=abc", "per_page=0", "per_page=101", "page=0"} {
 				res, out := tg.raw(t, o.key, http.MethodGet, "/messages?"+q, "", nil)
 				wantError(t, res, out, http.StatusBadRequest, "bad_request")
 			}
 		})
 
 		t.Run("get", func(t *testing.T) {
-			m := fetchMessage(t, tg, o.key, waImageToLeadPhone)
-			if m.Type != "image" || m.LeadId.MustGet() != lead.Id || m.Phone != lead.Phone || m.Status != "sent" || m.IntegrationId != o.whatsApp.ID {
+			m := fetchMessage(t, tg, o.key, waTemplateToLeadPhone)
+			if m.Type != "template" || m.LeadId.MustGet() != lead.Id || m.Phone != lead.Phone || m.Status != "sent" || m.IntegrationId != o.whatsApp.ID {
 				t.Errorf("message %+v", m)
 			}
 			f := fetchMessage(t, tg, o.key, failed)
@@ -329,7 +331,8 @@ func TestMessageNotFound(t *testing.T) {
 		t.Run("another organization's message", func(t *testing.T) {
 			b := tg.client(t, tg.newOrg(t, "Org B"), bearer)
 			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{
-				"integration_id": seededWhatsAppID, "phone": uniquePhone(t), "type": "text", "text": "so da A"})
+				"integration_id": seededWhatsAppID, "phone": uniquePhone(t), "type": "template", "template_name": "boas_vindas",
+				"variables": []any{"A"}})
 			m := mustCreated(t, tg, tg.key, res, out)
 			g, err := b.GetMessageWithResponse(ctx, m.Id)
 			if err != nil {
@@ -353,7 +356,7 @@ func TestOrganizationsSeeNothingOfEachOther(t *testing.T) {
 		a.seed.Template(t, &impl.Template{OrganizationID: a.id, Name: "so_da_a", Language: "pt_BR",
 			Category: "MARKETING", MetaApproved: true, Body: "A", Context: ptr("onboarding")})
 		msg := a.send(t, tg, "/whatsapp/messages", map[string]any{"integration_id": a.whatsApp.ID, "phone": uniquePhone(t),
-			"type": "text", "text": "A"}, http.StatusCreated)
+			"type": "template", "template_name": "boas_vindas", "variables": []any{"A"}}, http.StatusCreated)
 		a.send(t, tg, "/rcs/messages", map[string]any{"phone": uniquePhone(t), "type": "text", "text": "A"}, http.StatusCreated)
 
 		tpl, err := b.c.ListWhatsAppTemplatesWithResponse(ctx, &client.ListWhatsAppTemplatesParams{})

@@ -179,6 +179,7 @@ func TestIdempotentWhatsAppSend(t *testing.T) {
 	forEachCloudTarget(t, func(t *testing.T, env *cloudEnv) {
 		tg := env.tg
 		key := newIdemKey(t)
+		tg.seed(t).ContactWrote(t, env.integ.ID, "5511988887777") // a text needs the 24-hour window open
 		body := []byte(fmt.Sprintf(`{"integration_id":%d,"phone":"5511988887777","type":"text","text":"Ola!"}`, env.integ.ID))
 		before := len(env.fake.Requests())
 		first, firstBody := safetyRequest(t, tg, "POST", "/whatsapp/messages", body, bearerH(tg.key), idemKey(key))

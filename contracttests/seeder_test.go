@@ -2,8 +2,11 @@ package contracttests
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
@@ -19,6 +22,8 @@ import (
 // seeder, and those tests skip there (see doc.go).
 type seeder struct {
 	stores *sqlstore.Stores
+	// app receives what a provider's webhook would bring (ContactWrote).
+	app *app.App
 }
 
 // seed returns the target's seeder, or skips the test on a remote target.
@@ -70,6 +75,42 @@ func (s *seeder) Messaging(t testing.TB, orgID int64) (whatsApp, rcs *impl.Integ
 		t.Fatalf("seed messaging for organization %d: %v", orgID, err)
 	}
 	return whatsApp, rcs
+}
+
+// ContactWrote has phone write to the integration now, as the provider's
+// inbound webhook would bring it (a message.received, and the contact's
+// lead if there was none), so that WhatsApp's 24-hour window is open for
+// messages that are not templates. The sandbox has no inbound webhook to
+// push to; a Cloud API integration's tests push Meta's instead.
+func (s *seeder) ContactWrote(t testing.TB, integrationID int64, phone string) {
+	t.Helper()
+	s.ContactWroteAt(t, integrationID, phone, time.Now())
+}
+
+// ContactWroteAt is ContactWrote at another time: before the last 24 hours,
+// the window is closed again.
+func (s *seeder) ContactWroteAt(t testing.TB, integrationID int64, phone string, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	integ, err := s.stores.Integrations.FindIntegrationForInbound(ctx, integrationID)
+	if err != nil {
+		t.Fatalf("find integration %d: %v", integrationID, err)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	if err := s.app.Messenger.Receive(ctx, integ, []impl.InboundMessage{{ProviderMessageID: fmt.Sprintf("contract.%x", b),
+		From: impl.NormalizePhone(phone), SentAt: at, Type: "text", Content: map[string]any{"text": "Oi"}}}); err != nil {
+		t.Fatalf("%s writes to integration %d: %v", phone, integrationID, err)
+	}
+}
+
+// DevContactWrote does what `serve --dev` does for the API reference's
+// WhatsApp examples: their contact writes to integration 1.
+func (s *seeder) DevContactWrote(t testing.TB) {
+	t.Helper()
+	if err := s.app.EnsureDevWindow(context.Background()); err != nil {
+		t.Fatalf("the examples' contact writes: %v", err)
+	}
 }
 
 // Integration stores in (its OrganizationID set) and returns it with its id.

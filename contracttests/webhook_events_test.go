@@ -269,6 +269,15 @@ var evTypedDecoders = map[string]func(body []byte, received any) (evTypedEvent, 
 	impl.EventMessageSent: func(b []byte, r any) (evTypedEvent, error) {
 		return evTyped(b, r, func(e webhooks.MessageSentEvent) (string, string, any) { return e.Id, string(e.Event), e.Data })
 	},
+	impl.EventMessageDelivered: func(b []byte, r any) (evTypedEvent, error) {
+		return evTyped(b, r, func(e webhooks.MessageDeliveredEvent) (string, string, any) { return e.Id, string(e.Event), e.Data })
+	},
+	impl.EventMessageRead: func(b []byte, r any) (evTypedEvent, error) {
+		return evTyped(b, r, func(e webhooks.MessageReadEvent) (string, string, any) { return e.Id, string(e.Event), e.Data })
+	},
+	impl.EventMessageFailed: func(b []byte, r any) (evTypedEvent, error) {
+		return evTyped(b, r, func(e webhooks.MessageFailedEvent) (string, string, any) { return e.Id, string(e.Event), e.Data })
+	},
 	impl.EventHandoffCreated: func(b []byte, r any) (evTypedEvent, error) {
 		return evTyped(b, r, func(e webhooks.HandoffCreatedEvent) (string, string, any) { return e.Id, string(e.Event), e.Data })
 	},
@@ -523,7 +532,8 @@ func TestWebhookEventsFromTheirCauses(t *testing.T) {
 				m := evDecode[struct {
 					ID int64 `json:"id"`
 				}](t, expectJSON(t, tg, env.key, http.MethodPost, "/whatsapp/messages", map[string]any{
-					"integration_id": seededWhatsAppID, "phone": phone, "type": "text", "text": "Olá, Ana! Tudo bem?",
+					"integration_id": seededWhatsAppID, "phone": phone, "type": "template", "template_name": "boas_vindas",
+					"variables": []any{"Ana"},
 				}, http.StatusCreated, nil))
 				msgID = m.ID
 			})

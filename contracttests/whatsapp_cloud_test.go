@@ -150,6 +150,10 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				phone := uniquePhone(t)
+				if tc.typ != "template" {
+					// Only a template may write first (the 24-hour window).
+					seed.ContactWrote(t, integ.ID, phone)
+				}
 				// A formatted phone reaches Meta as digits only.
 				formatted := fmt.Sprintf("+%s (%s) %s-%s", phone[:2], phone[2:4], phone[4:9], phone[9:])
 				res, out, reqs := env.send(t, merged(tc.fields, map[string]any{"phone": formatted}))
@@ -167,7 +171,11 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 				if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 					t.Errorf("Content-Type %q", ct)
 				}
-				if want := tc.meta(phone); !reflect.DeepEqual(r.JSON, want) {
+				// Our reference rides along, for Meta to echo in its status
+				// webhooks.
+				want := tc.meta(phone)
+				want["biz_opaque_callback_data"] = fmt.Sprintf("iagente-%d", m.Id)
+				if !reflect.DeepEqual(r.JSON, want) {
 					t.Errorf("Meta received\n %s\nwant\n %v", r.Body, want)
 				}
 				if r.Status != http.StatusOK || r.MessageID == "" {
@@ -210,11 +218,12 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 		})
 
 		// sendFails checks a refused send: 500 send_failed naming the stored
-		// message, which is failed with reason and no provider id, and has no
-		// message.sent event.
+		// message, which is failed with reason and no provider id, and has a
+		// message.failed event and no message.sent.
 		sendFails := func(t *testing.T, reason string) client.Message {
 			t.Helper()
 			phone := uniquePhone(t)
+			seed.ContactWrote(t, integ.ID, phone)
 			res, out, reqs := env.send(t, map[string]any{"phone": phone, "type": "text", "text": "Oi"})
 			e := wantError(t, res, out, http.StatusInternalServerError, "send_failed")
 			if len(reqs) != 1 {
@@ -249,6 +258,9 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 			}
 			if hasEventFor(seed.EventPayloads(t, tg.orgID, impl.EventMessageSent), id) {
 				t.Errorf("a message.sent event exists for failed message %d", id)
+			}
+			if !hasEventFor(seed.EventPayloads(t, tg.orgID, impl.EventMessageFailed), id) || m.FailedAt.IsNull() {
+				t.Errorf("no message.failed event or failed_at for failed message %d", id)
 			}
 			return m
 		}
@@ -288,7 +300,9 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 			bad := seed.Integration(t, &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud (old token)", Channel: impl.ChannelWhatsApp,
 				Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumberID: integ.PhoneNumberID, AccessToken: "EAAGrevokedToken"})
 			before := len(fake.Requests())
-			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": bad.ID, "phone": uniquePhone(t), "type": "text", "text": "Oi"})
+			phone := uniquePhone(t)
+			seed.ContactWrote(t, bad.ID, phone)
+			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{"integration_id": bad.ID, "phone": phone, "type": "text", "text": "Oi"})
 			e := wantError(t, res, out, http.StatusInternalServerError, "send_failed")
 			if !strings.Contains(e.Error.Message, "Invalid OAuth access token") {
 				t.Errorf("message %q does not give Meta's reason", e.Error.Message)

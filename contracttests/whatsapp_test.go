@@ -48,6 +48,10 @@ func TestWhatsAppSendEveryTypeThroughSandbox(t *testing.T) {
 		for _, k := range whatsAppKinds {
 			t.Run(k.typ, func(t *testing.T) {
 				phone := uniquePhone(t)
+				if k.typ != "template" {
+					// Only a template may write first (the 24-hour window).
+					tg.seed(t).ContactWrote(t, seededWhatsAppID, phone)
+				}
 				body := merged(k.fields, map[string]any{"integration_id": seededWhatsAppID, "phone": phone, "type": k.typ})
 				res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", body)
 				m := mustCreated(t, tg, tg.key, res, out)
@@ -55,8 +59,13 @@ func TestWhatsAppSendEveryTypeThroughSandbox(t *testing.T) {
 					t.Errorf("channel %q type %q phone %q integration %d, want whatsapp %s %s %d",
 						m.Channel, m.Type, m.Phone, m.IntegrationId, k.typ, phone, seededWhatsAppID)
 				}
-				if !m.LeadId.IsNull() {
+				// The contact's message made them a lead; a template may go
+				// to a phone no lead has.
+				if k.typ == "template" && !m.LeadId.IsNull() {
 					t.Errorf("lead_id %v for a phone no lead has, want null", m.LeadId)
+				}
+				if k.typ != "template" && m.LeadId.IsNull() {
+					t.Errorf("lead_id null, want the lead the contact's message made")
 				}
 				if !reflect.DeepEqual(m.Content, k.content) {
 					t.Errorf("content %v, want %v", m.Content, k.content)
@@ -70,8 +79,10 @@ func TestWhatsAppSendEveryTypeThroughSandbox(t *testing.T) {
 
 		t.Run("message.sent event", func(t *testing.T) {
 			seed := tg.seed(t)
+			phone := uniquePhone(t)
+			seed.ContactWrote(t, seededWhatsAppID, phone)
 			res, out := postJSON(t, tg, tg.key, "/whatsapp/messages", map[string]any{
-				"integration_id": seededWhatsAppID, "phone": uniquePhone(t), "type": "text", "text": "evento"})
+				"integration_id": seededWhatsAppID, "phone": phone, "type": "text", "text": "evento"})
 			m := mustCreated(t, tg, tg.key, res, out)
 			sent := seed.EventPayloads(t, tg.orgID, impl.EventMessageSent)
 			var found map[string]any
@@ -96,10 +107,13 @@ func TestWhatsAppSendEveryTypeThroughSandbox(t *testing.T) {
 func TestWhatsAppTargets(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
 		ctx := context.Background()
+		// A template: it may write to anyone, so the recipient rules are
+		// tested apart from the 24-hour window.
 		send := func(t *testing.T, fields map[string]any) (*http.Response, []byte) {
 			t.Helper()
 			return postJSON(t, tg, tg.key, "/whatsapp/messages", merged(map[string]any{
-				"integration_id": seededWhatsAppID, "type": "text", "text": "Oi"}, fields))
+				"integration_id": seededWhatsAppID, "type": "template", "template_name": "boas_vindas",
+				"variables": []any{"Joao"}}, fields))
 		}
 		integrationNotFound := func(t *testing.T, id int64) {
 			t.Helper()

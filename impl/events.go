@@ -13,8 +13,12 @@ const (
 	EventLeadQualified   = "lead.qualified"
 	EventMessageReceived = "message.received"
 	EventMessageSent     = "message.sent"
-	EventHandoffCreated  = "handoff.created"
-	EventHandoffClosed   = "handoff.closed"
+	// The lifecycle of a message sent: see Message.Advance.
+	EventMessageDelivered = "message.delivered"
+	EventMessageRead      = "message.read"
+	EventMessageFailed    = "message.failed"
+	EventHandoffCreated   = "handoff.created"
+	EventHandoffClosed    = "handoff.closed"
 	// EventWebhookTest is sent only by the test endpoint, to one webhook.
 	EventWebhookTest = "webhook.test"
 )
@@ -23,6 +27,7 @@ const (
 var EventTypes = []string{
 	EventLeadCreated, EventLeadUpdated, EventLeadQualified,
 	EventMessageReceived, EventMessageSent,
+	EventMessageDelivered, EventMessageRead, EventMessageFailed,
 	EventHandoffCreated, EventHandoffClosed,
 }
 

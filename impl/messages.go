@@ -11,8 +11,10 @@ import (
 
 // Messaging error codes, on top of the generic ones.
 const (
-	EIntegrationNotFound = "integration_not_found" // 404: missing, inactive or of another channel
-	ESendFailed          = "send_failed"           // 500: the provider refused or failed
+	EIntegrationNotFound = "integration_not_found"  // 404: missing, inactive or of another channel
+	ESendFailed          = "send_failed"            // 500: the provider refused or failed
+	EOutsideWindow       = "outside_service_window" // 422: free-form WhatsApp outside the 24-hour window
+	ESyncFailed          = "sync_failed"            // 502: the provider failed to list the templates
 )
 
 // Channels.
@@ -29,12 +31,15 @@ const (
 
 // Message statuses. An outbound message is stored as queued before the
 // provider is called, so a crash mid-send leaves a visible queued row rather
-// than nothing.
+// than nothing; the provider's reports then move it forward (see
+// Message.Advance).
 const (
-	StatusQueued   = "queued"
-	StatusSent     = "sent"
-	StatusFailed   = "failed"
-	StatusReceived = "received"
+	StatusQueued    = "queued"
+	StatusSent      = "sent"
+	StatusDelivered = "delivered"
+	StatusRead      = "read"
+	StatusFailed    = "failed"
+	StatusReceived  = "received"
 )
 
 // InterruptedSend is the error of a message whose request was cut off (the
@@ -63,32 +68,22 @@ type Integration struct {
 
 	// WhatsApp Cloud API: the Graph API phone number id to send from, the
 	// access token to send with, the app secret that signs inbound webhooks,
-	// and the SHA-256 of the verify token of Meta's subscription handshake.
+	// the SHA-256 of the verify token of Meta's subscription handshake, and
+	// the WhatsApp Business Account whose templates the number sends.
 	PhoneNumberID   string `db:"phone_number_id"`
 	AccessToken     string `db:"access_token"`
 	AppSecret       string `db:"app_secret"`
 	VerifyTokenHash []byte `db:"verify_token_hash"`
+	WABAID          string `db:"waba_id"`
 
-	// Google RBM: the agent to send as.
-	AgentID string `db:"agent_id"`
+	// Google RBM: the agent to send as, with AccessToken as its bearer
+	// token (empty: the server-wide one), and the client token RBM signs
+	// its webhooks with. Both tokens are secrets, kept beside the others.
+	AgentID     string `db:"agent_id"`
+	ClientToken string `db:"client_token"`
 
 	CreatedAt time.Time `db:"created_at"`
 	UpdatedAt time.Time `db:"updated_at"`
-}
-
-// Template is a WhatsApp message template (Meta calls them HSM). Its Body
-// has numbered placeholders {{1}}..{{VariablesCount}}.
-type Template struct {
-	ID             int64     `db:"id"`
-	OrganizationID int64     `db:"organization_id"`
-	Name           string    `db:"name"`
-	Language       string    `db:"language"`
-	Category       string    `db:"category"`
-	Context        *string   `db:"context"`
-	MetaApproved   bool      `db:"meta_approved"`
-	Body           string    `db:"body"`
-	VariablesCount int       `db:"variables_count"`
-	CreatedAt      time.Time `db:"created_at"`
 }
 
 // WhatsAppContent is what an outbound WhatsApp message says. Type is one of
@@ -179,7 +174,18 @@ type Message struct {
 	// for outbound messages, the received fields for inbound ones.
 	Content           json.RawMessage `db:"content"`
 	ProviderMessageID *string         `db:"provider_message_id"`
-	Error             *string         `db:"error"`
+	// Error, ErrorCode and ErrorTitle are the provider's reason, code and
+	// short name for a failure.
+	Error      *string `db:"error"`
+	ErrorCode  *string `db:"error_code"`
+	ErrorTitle *string `db:"error_title"`
+	// SentAt is when the provider accepted an outbound message, or when the
+	// contact sent an inbound one; the others are set as the provider
+	// reports the outbound message's progress.
+	SentAt      *time.Time `db:"sent_at"`
+	DeliveredAt *time.Time `db:"delivered_at"`
+	ReadAt      *time.Time `db:"read_at"`
+	FailedAt    *time.Time `db:"failed_at"`
 	// IdempotencyKey is the Idempotency-Key of the request that sent it.
 	IdempotencyKey *string   `db:"idempotency_key"`
 	CreatedAt      time.Time `db:"created_at"`
@@ -207,10 +213,12 @@ func (e *ProviderError) Error() string {
 
 // WhatsAppProvider sends WhatsApp messages. SendWhatsApp delivers msg to
 // the phone (digits only, with country code) through the integration and
-// returns the provider's id for the message, or a *ProviderError. It gives
-// up when ctx is done.
+// returns the provider's id for the message, or a *ProviderError. messageID
+// is ours, for providers that echo a caller's reference in their status
+// reports (Meta does), so that a report racing the send's answer still
+// finds its message. It gives up when ctx is done.
 type WhatsAppProvider interface {
-	SendWhatsApp(ctx context.Context, integ *Integration, phone string, msg *WhatsAppContent) (providerID string, err error)
+	SendWhatsApp(ctx context.Context, integ *Integration, phone, messageID string, msg *WhatsAppContent) (providerID string, err error)
 }
 
 // RCSProvider sends RCS messages. messageID is ours, unique per message,
@@ -230,15 +238,6 @@ type MessageFilter struct {
 	Limit     int
 }
 
-// TemplateFilter selects templates, by name. Nil fields do not filter.
-type TemplateFilter struct {
-	Category     *string
-	Context      *string
-	MetaApproved *bool
-	Offset       int64
-	Limit        int
-}
-
 // IntegrationStore stores integrations.
 type IntegrationStore interface {
 	// CreateIntegration stores integ and fills in its ID and timestamps. It
@@ -256,19 +255,10 @@ type IntegrationStore interface {
 	ListIntegrations(ctx context.Context, orgID int64, channel string) ([]*Integration, error)
 	// SetIntegrationActive enables or disables the integration, or returns ENotFound.
 	SetIntegrationActive(ctx context.Context, orgID, id int64, active bool) error
-}
-
-// TemplateStore stores WhatsApp templates.
-type TemplateStore interface {
-	// CreateTemplate stores t and fills in its ID. It returns EConflict if the
-	// organization has a template with the same name and language.
-	CreateTemplate(ctx context.Context, t *Template) error
-	// FindTemplateByID returns the template, or ENotFound.
-	FindTemplateByID(ctx context.Context, orgID, id int64) (*Template, error)
-	// FindTemplatesByName returns the templates with that name, one per language.
-	FindTemplatesByName(ctx context.Context, orgID int64, name string) ([]*Template, error)
-	// FindTemplates returns one page of templates and the number on all pages.
-	FindTemplates(ctx context.Context, orgID int64, f TemplateFilter) ([]*Template, int64, error)
+	// FindTemplateSources returns every active WhatsApp Cloud API
+	// integration with a WhatsApp Business Account id, of every
+	// organization, for the periodic template sync.
+	FindTemplateSources(ctx context.Context) ([]*Integration, error)
 }
 
 // MessageStore stores the message history and the events it causes.
@@ -276,10 +266,23 @@ type MessageStore interface {
 	// CreateMessage stores an outbound message (normally queued) and fills
 	// in its ID and timestamps.
 	CreateMessage(ctx context.Context, m *Message) error
-	// FinishMessage records the provider's verdict on a queued message:
-	// status sent with the provider's id, or failed with the reason. A sent
-	// message writes a message.sent event in the same transaction.
-	FinishMessage(ctx context.Context, m *Message) error
+	// FinishMessage records the send's verdict on a queued message, u
+	// (sent with the provider's id, or failed with the reason), as
+	// Message.Settle decides, writes the events it causes in the same
+	// transaction, and returns the message as stored. A status report that
+	// came first may have moved the message on already; the verdict then
+	// only adds the provider's id.
+	FinishMessage(ctx context.Context, orgID, id int64, u StatusUpdate) (*Message, error)
+	// UpdateMessageStatus applies a provider's status report to the
+	// outbound message of the integration it names (by the provider's id,
+	// or by ours), as Message.Advance decides, and writes the events it
+	// causes in the same transaction. It returns the message and whether
+	// the report changed it, or ENotFound when the integration sent no such
+	// message.
+	UpdateMessageStatus(ctx context.Context, integrationID int64, r StatusReport) (*Message, bool, error)
+	// LastInbound returns when the contact at phone last wrote to the
+	// integration (the latest SentAt of its inbound messages), or nil.
+	LastInbound(ctx context.Context, orgID, integrationID int64, phone string) (*time.Time, error)
 	// ReceiveMessage stores an inbound message: it links it to the lead with
 	// its phone, creating NewInboundLead (named contactName, if given) when
 	// there is none, and writes message.received (and lead.created) events in
@@ -328,6 +331,9 @@ type InboundMessage struct {
 	// From is the contact's number, digits only.
 	From        string
 	ContactName string
+	// SentAt is when the contact sent it, by the provider's clock; zero
+	// when the provider did not say.
+	SentAt time.Time
 	// Type is one of the API's message types, or "unsupported".
 	Type    string
 	Content map[string]any
@@ -347,6 +353,11 @@ type Messenger interface {
 	// Receive stores messages that arrived through integ. A message already
 	// stored (the provider redelivered it) is skipped.
 	Receive(ctx context.Context, integ *Integration, msgs []InboundMessage) error
+	// ApplyStatusReports applies the provider's reports on messages sent
+	// through integ. Reports on messages the integration did not send
+	// (another tool on the same number, another integration's message) are
+	// ignored; it returns how many changed a message.
+	ApplyStatusReports(ctx context.Context, integ *Integration, reports []StatusReport) (applied int, err error)
 }
 
 // ProviderChannels says which channels each provider serves.
@@ -402,6 +413,15 @@ func (in *Integration) Validate() error {
 		if in.AgentID == "" {
 			return invalid("agent_id", "is required by google_rbm")
 		}
+	}
+	if in.WABAID != "" && in.Provider != ProviderWhatsAppCloud {
+		return invalid("waba_id", "is only for whatsapp_cloud, whose templates come from Meta")
+	}
+	if in.ClientToken != "" && in.Provider != ProviderGoogleRBM {
+		return invalid("client_token", "is only for google_rbm")
+	}
+	if in.WABAID != "" && strings.ContainsFunc(in.WABAID, func(r rune) bool { return r < '0' || r > '9' }) {
+		return invalid("waba_id", "must be the account's numeric id")
 	}
 	return nil
 }

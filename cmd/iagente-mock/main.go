@@ -3,8 +3,8 @@
 // the reference webhook receiver. They live in their own binary so that
 // the production server, cmd/iagente-sdr, links none of them.
 //
-//	iagente-mock whatsapp [--addr :9001]
-//	iagente-mock rbm [--addr :9002]
+//	iagente-mock whatsapp [--addr :9001] [--callback-url URL] [--app-secret S]
+//	iagente-mock rbm [--addr :9002] [--webhook-url URL] [--client-token T]
 //	iagente-mock receiver [--addr :9003] [--path /webhook] [--secret whsec_...]
 //
 // Each runs until SIGINT or SIGTERM, then shuts down gracefully: requests a
@@ -40,8 +40,16 @@ func main() {
 }
 
 const usage = `Usage:
-  iagente-mock whatsapp [--addr :9001]     run a fake Meta Graph API (WhatsApp Cloud API)
-  iagente-mock rbm [--addr :9002]          run a fake Google RCS Business Messaging API
+  iagente-mock whatsapp [--addr :9001] [--callback-url URL] [--app-secret S]
+                                           run a fake Meta Graph API (WhatsApp Cloud API); with a
+                                           callback URL (the integration's /inbound/whatsapp/ID) it
+                                           posts signed statuses after each send, app secret also
+                                           from WHATSAPP_APP_SECRET; control API under /_graphapi/
+  iagente-mock rbm [--addr :9002] [--webhook-url URL] [--client-token T]
+                                           run a fake Google RCS Business Messaging API; with a
+                                           webhook URL (the integration's /inbound/rcs/ID) it posts
+                                           signed receipts and user messages, client token also
+                                           from RBM_CLIENT_TOKEN; control API under /_rbm/
   iagente-mock receiver [--addr :9003] [--path /webhook] [--secret whsec_...]
                                            run the reference webhook receiver; secrets (repeat or
                                            comma-separate) also from WEBHOOK_SECRET; control API
@@ -76,9 +84,9 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "whatsapp":
-		return provider(ctx, cmd, ":9001", args, stdout, graphapi.Run)
+		return whatsapp(ctx, args, getenv, stdout)
 	case "rbm":
-		return provider(ctx, cmd, ":9002", args, stdout, rbmapi.Run)
+		return rbm(ctx, args, getenv, stdout)
 	case "receiver":
 		return receiver(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
@@ -105,18 +113,59 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer, takes string) (hel
 	return false, nil
 }
 
-// provider runs a fake provider API.
-func provider(ctx context.Context, name, defaultAddr string, args []string, out io.Writer,
-	runFake func(context.Context, string, io.Writer) error) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	addr := fs.String("addr", defaultAddr, "address to listen on")
-	if help, err := parse(fs, args, out, "only --addr"); help || err != nil {
+// whatsapp runs the fake Graph API. Like the receiver's, its secret may be
+// a flag: a throwaway secret of a local test; the environment keeps real
+// ones out of ps and shell history.
+func whatsapp(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("whatsapp", flag.ContinueOnError)
+	addr := fs.String("addr", ":9001", "address to listen on")
+	callback := fs.String("callback-url", "", "where to post Meta's webhooks (statuses, inbound messages)")
+	secret := fs.String("app-secret", "", "the app secret that signs them (or WHATSAPP_APP_SECRET)")
+	if help, err := parse(fs, args, out, "only --addr, --callback-url and --app-secret"); help || err != nil {
 		return err
 	}
-	if err := runFake(ctx, *addr, out); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+	fake := graphapi.New()
+	if *callback != "" {
+		s := orEnv(*secret, getenv, "WHATSAPP_APP_SECRET")
+		if s == "" {
+			return usagef("whatsapp: --callback-url needs the app secret that signs the webhooks: --app-secret or WHATSAPP_APP_SECRET")
+		}
+		fake.SetCallback(*callback, s)
+	}
+	if err := fake.ListenAndServe(ctx, *addr, out); err != nil {
+		return fmt.Errorf("whatsapp: %w", err)
 	}
 	return nil
+}
+
+// rbm runs the fake RBM API.
+func rbm(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("rbm", flag.ContinueOnError)
+	addr := fs.String("addr", ":9002", "address to listen on")
+	webhook := fs.String("webhook-url", "", "the agent's webhook: where to post receipts and user messages")
+	token := fs.String("client-token", "", "the client token that signs them (or RBM_CLIENT_TOKEN)")
+	if help, err := parse(fs, args, out, "only --addr, --webhook-url and --client-token"); help || err != nil {
+		return err
+	}
+	fake := rbmapi.New()
+	if *webhook != "" {
+		t := orEnv(*token, getenv, "RBM_CLIENT_TOKEN")
+		if t == "" {
+			return usagef("rbm: --webhook-url needs the client token that signs the events: --client-token or RBM_CLIENT_TOKEN")
+		}
+		fake.SetWebhook(*webhook, t)
+	}
+	if err := fake.ListenAndServe(ctx, *addr, out); err != nil {
+		return fmt.Errorf("rbm: %w", err)
+	}
+	return nil
+}
+
+func orEnv(v string, getenv func(string) string, name string) string {
+	if v != "" {
+		return v
+	}
+	return getenv(name)
 }
 
 // receiver runs the reference webhook receiver. --secret is accepted,

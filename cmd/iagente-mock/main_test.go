@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/iagente/iagente-sdr/mocks/graphapi"
 )
 
 // TestMain lets the test binary be iagente-mock itself, so the signal
@@ -156,6 +159,39 @@ func TestRBM(t *testing.T) {
 	s.stop(t)
 }
 
+// With a callback URL the fake Graph API posts each send's statuses there,
+// signed with the app secret from the environment.
+func TestWhatsAppCallbacks(t *testing.T) {
+	got := make(chan string, 8)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Header.Get("X-Hub-Signature-256") == graphapi.Sign("segredo", body) {
+			got <- string(body)
+		}
+	}))
+	defer hook.Close()
+	s := start(t, env{"WHATSAPP_APP_SECRET": "segredo"}, "whatsapp", "--addr", "127.0.0.1:0", "--callback-url", hook.URL)
+	status, body := call(t, "POST", s.url+"/v24.0/1234567890/messages", "any-token",
+		`{"messaging_product":"whatsapp","to":"5511987654321","type":"template","template":{"name":"x","language":{"code":"pt_BR"}}}`)
+	if status != http.StatusOK {
+		t.Fatalf("send: %d %s", status, body)
+	}
+	for _, want := range []string{`"status":"sent"`, `"status":"delivered"`, `"status":"read"`} {
+		select {
+		case b := <-got:
+			if !strings.Contains(b, want) {
+				t.Errorf("callback %s, want %s", b, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no signed callback with %s", want)
+		}
+	}
+	s.stop(t)
+	if strings.Contains(s.out.String(), "segredo") {
+		t.Errorf("the log shows the app secret: %s", s.out)
+	}
+}
+
 func TestReceiver(t *testing.T) {
 	a, b, c := newSecret(t), newSecret(t), newSecret(t)
 	for name, tc := range map[string]struct {
@@ -217,6 +253,8 @@ func TestUsageErrors(t *testing.T) {
 		{env{}, []string{"mock", "receiver"}},
 		{env{}, []string{"whatsapp", "extra"}},
 		{env{}, []string{"rbm", "--path", "/x"}},
+		{env{}, []string{"whatsapp", "--callback-url", "http://127.0.0.1:1/inbound/whatsapp/1"}},
+		{env{}, []string{"rbm", "--webhook-url", "http://127.0.0.1:1/inbound/rcs/2"}},
 		{env{}, []string{"receiver", "--addr"}},
 		{env{}, []string{"receiver"}},
 		{env{"WEBHOOK_SECRET": " , "}, []string{"receiver"}},

@@ -6,7 +6,7 @@
 //	iagente-sdr keys create|list|revoke
 //	iagente-sdr users create|list      dashboard users
 //	iagente-sdr integrations create|list|enable|disable
-//	iagente-sdr templates create|list
+//	iagente-sdr templates create|list|sync
 //
 // Configuration comes from the environment; see impl/app.FromEnv. The fakes
 // of the providers and a reference webhook receiver are another binary,
@@ -53,15 +53,20 @@ const usage = `Usage:
                                                     printed once, or read from the first line of stdin
   iagente-sdr users list --org ID [--json]          list an organization's dashboard users
   iagente-sdr integrations create --org ID --channel whatsapp|rcs [--provider sandbox|whatsapp_cloud|google_rbm]
-              [--name N] [--phone-number N] [--phone-number-id ID] [--agent-id ID] [--json]
+              [--name N] [--phone-number N] [--phone-number-id ID] [--waba-id ID] [--agent-id ID] [--json]
                                                     connect a messaging provider; secrets come from
-                                                    INTEGRATION_ACCESS_TOKEN and INTEGRATION_APP_SECRET,
-                                                    and WhatsApp's inbound verify token is printed once
+                                                    INTEGRATION_ACCESS_TOKEN (Meta's or RBM's token),
+                                                    INTEGRATION_APP_SECRET (Meta) and INTEGRATION_CLIENT_TOKEN
+                                                    (RBM's webhook), and WhatsApp's inbound verify token is
+                                                    printed once
   iagente-sdr integrations list --org ID [--json]   list an organization's integrations (no secrets)
   iagente-sdr integrations enable|disable --org ID INTEGRATION_ID
   iagente-sdr templates create --org ID --name N --body "Ola {{1}}" [--language pt_BR]
               [--category MARKETING|UTILITY|AUTHENTICATION] [--context C] [--approved] [--json]
   iagente-sdr templates list --org ID [--json]
+  iagente-sdr templates sync --org ID [--integration ID] [--json]
+                                                    read the templates of the organization's WhatsApp Cloud
+                                                    API integrations from Meta (as POST /whatsapp/templates/sync)
 
 Environment:
   DATABASE_URL           postgres://... or sqlite:PATH (default: sqlite file ./iagente-sdr.db)
@@ -78,6 +83,8 @@ Environment:
   RBM_API_BASE_URL       Google RBM API base URL (default https://rcsbusinessmessaging.googleapis.com)
   RBM_ACCESS_TOKEN       bearer token for the RBM API
   SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)
+  TEMPLATE_SYNC_INTERVAL how often templates are read from Meta (default 1h; off: never)
+  TEMPLATE_SYNC_TIMEOUT  how long one account's template listing may take (default 1m)
   DASHBOARD_SECURE_COOKIES  true when TLS ends at a proxy: marks the dashboard's cookies Secure
   WEBHOOK_*              webhook delivery settings; see docs/webhooks.md
 `

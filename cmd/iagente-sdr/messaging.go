@@ -18,6 +18,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/contract"
 	"github.com/iagente/iagente-sdr/impl/wire"
 )
@@ -28,6 +29,7 @@ const (
 	envAccessToken = "INTEGRATION_ACCESS_TOKEN"
 	envAppSecret   = "INTEGRATION_APP_SECRET"
 	envVerifyToken = "INTEGRATION_VERIFY_TOKEN"
+	envClientToken = "INTEGRATION_CLIENT_TOKEN"
 )
 
 func integrations(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
@@ -44,6 +46,7 @@ func integrations(ctx context.Context, args []string, getenv func(string) string
 	phone := fs.String("phone-number", "", "the business number, as shown to partners")
 	phoneID := fs.String("phone-number-id", "", "whatsapp_cloud: the Graph API phone number id")
 	agentID := fs.String("agent-id", "", "google_rbm: the RBM agent id")
+	wabaID := fs.String("waba-id", "", "whatsapp_cloud: the WhatsApp Business Account id, whose templates are synced")
 	pos, err := parseArgs(fs, args[1:])
 	if err != nil {
 		return usagef("integrations %s: %v", sub, err)
@@ -74,8 +77,8 @@ func integrations(ctx context.Context, args []string, getenv func(string) string
 	switch sub {
 	case "create":
 		in := &impl.Integration{OrganizationID: *org, Name: *name, Channel: *channel, Provider: *provider, Active: true,
-			PhoneNumber: impl.NormalizePhone(*phone), PhoneNumberID: *phoneID, AgentID: *agentID,
-			AccessToken: getenv(envAccessToken), AppSecret: getenv(envAppSecret)}
+			PhoneNumber: impl.NormalizePhone(*phone), PhoneNumberID: *phoneID, AgentID: *agentID, WABAID: *wabaID,
+			AccessToken: getenv(envAccessToken), AppSecret: getenv(envAppSecret), ClientToken: getenv(envClientToken)}
 		verifyToken, err := prepareIntegration(in, getenv(envVerifyToken))
 		if err != nil {
 			return err
@@ -93,6 +96,15 @@ func integrations(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprintf(out, "%s integration %d %q created (provider %s)\n", in.Channel, in.ID, in.Name, in.Provider)
 		if verifyToken != "" {
 			fmt.Fprintf(out, "Inbound webhook URL: https://YOUR-HOST/inbound/whatsapp/%d\nVerify token (shown once, paste it into Meta's app dashboard): %s\n", in.ID, verifyToken)
+		}
+		if in.Provider == impl.ProviderGoogleRBM {
+			fmt.Fprintf(out, "RBM webhook URL (the agent's, in the RBM console): https://YOUR-HOST/inbound/rcs/%d\n", in.ID)
+			if in.ClientToken == "" {
+				fmt.Fprintf(out, "No client token (%s): RBM's webhook will be refused until the integration has one.\n", envClientToken)
+			}
+			if in.AccessToken == "" {
+				fmt.Fprintln(out, "No access token of its own: sends use the server's RBM_ACCESS_TOKEN.")
+			}
 		}
 		return nil
 	case "list":
@@ -158,8 +170,8 @@ func prepareIntegration(in *impl.Integration, verifyToken string) (string, error
 // where the command line takes it from.
 var integrationFlags = map[string]string{
 	"channel": "--channel", "provider": "--provider", "phone_number_id": "--phone-number-id",
-	"agent_id":     "--agent-id (the token is RBM_ACCESS_TOKEN of the server)",
-	"access_token": envAccessToken, "app_secret": envAppSecret,
+	"agent_id":     "--agent-id (the token is " + envAccessToken + ", or else the server's RBM_ACCESS_TOKEN)",
+	"access_token": envAccessToken, "app_secret": envAppSecret, "waba_id": "--waba-id", "client_token": envClientToken,
 }
 
 // integrationProblem says what is wrong with an integration in the command
@@ -186,9 +198,12 @@ func integrationRow(in *impl.Integration) map[string]any {
 
 func templates(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	if len(args) == 0 {
-		return usagef("templates: expected create or list")
+		return usagef("templates: expected create, list or sync")
 	}
 	sub := args[0]
+	if sub == "sync" {
+		return syncTemplates(ctx, args[1:], getenv, out)
+	}
 	fs := flag.NewFlagSet("templates "+sub, flag.ContinueOnError)
 	org := fs.Int64("org", 0, "organization id")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -255,11 +270,105 @@ func templates(ctx context.Context, args []string, getenv func(string) string, o
 		return json.NewEncoder(out).Encode(rows)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tLANGUAGE\tCATEGORY\tAPPROVED\tVARIABLES")
+	fmt.Fprintln(tw, "ID\tNAME\tLANGUAGE\tCATEGORY\tSTATUS\tAPPROVED\tVARIABLES\tSOURCE\tREMOVED")
 	for _, t := range all {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%t\t%d\n", t.ID, t.Name, t.Language, t.Category, t.MetaApproved, t.VariablesCount)
+		removed := ""
+		if t.RemovedAt != nil {
+			removed = t.RemovedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%t\t%d\t%s\t%s\n", t.ID, t.Name, t.Language, t.Category, t.Status,
+			t.MetaApproved, t.VariablesCount, t.Source, removed)
 	}
 	return tw.Flush()
+}
+
+// syncTemplates reads the templates of the organization's WhatsApp Cloud
+// API integrations (or the one named) from Meta, as the API's sync does,
+// one integration after the other. It fails, after trying them all, when
+// one failed.
+func syncTemplates(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("templates sync", flag.ContinueOnError)
+	org := fs.Int64("org", 0, "organization id")
+	integ := fs.Int64("integration", 0, "only this integration")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return usagef("templates sync: %v", err)
+	}
+	if *org < 1 {
+		return usagef("templates sync: --org ID is required")
+	}
+	if len(pos) > 0 {
+		return usagef("templates sync: unexpected argument %q", pos[0])
+	}
+	cfg, err := app.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Organizations.FindOrganizationByID(ctx, *org); err != nil {
+		return err
+	}
+	sync := app.NewTemplateSync(cfg, db)
+	var ids []int64
+	if *integ > 0 {
+		ids = []int64{*integ}
+	} else {
+		all, err := db.Integrations.ListIntegrations(ctx, *org, impl.ChannelWhatsApp)
+		if err != nil {
+			return err
+		}
+		for _, in := range all {
+			if in.Active && in.Provider == impl.ProviderWhatsAppCloud && in.WABAID != "" {
+				ids = append(ids, in.ID)
+			}
+		}
+		if len(ids) == 0 {
+			return fmt.Errorf("organization %d has no active WhatsApp Cloud API integration with a WhatsApp Business Account id (integrations create ... --waba-id)", *org)
+		}
+	}
+	var results []api.TemplateSyncResult
+	failed := 0
+	for _, id := range ids {
+		r, err := sync.SyncTemplates(ctx, *org, &id)
+		if err != nil {
+			failed++
+			msg := err.Error()
+			if ae, ok := errors.AsType[*impl.Error](err); ok {
+				msg = ae.Message
+				for field, ms := range ae.Details {
+					if field != "integration_id" {
+						continue
+					}
+					for _, m := range ms {
+						if strings.Contains(m, " ") {
+							msg += " (" + m + ")"
+						}
+					}
+				}
+			}
+			fmt.Fprintf(out, "integration %d: %s\n", id, msg)
+			continue
+		}
+		results = append(results, wire.TemplateSyncResult(r))
+		if !*asJSON {
+			fmt.Fprintf(out, "integration %d: %d listed in %d pages: %d created, %d updated, %d unchanged, %d removed, %d skipped\n",
+				id, r.Listed, r.Pages, r.Created, r.Updated, r.Unchanged, r.Removed, r.Skipped)
+		}
+	}
+	if *asJSON {
+		if err := json.NewEncoder(out).Encode(results); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("the templates of %d of %d integrations could not be synced; the stored ones are unchanged", failed, len(ids))
+	}
+	return nil
 }
 
 // prepareTemplate checks a new template against the spec's schemas (a
@@ -287,20 +396,4 @@ func prepareTemplate(t *impl.Template, context string) error {
 }
 
 // checkSpec validates value against a schema of the embedded spec.
-func checkSpec(schema string, value any) error {
-	spec, err := api.GetSpec()
-	if err != nil {
-		return err
-	}
-	ref, ok := spec.Components.Schemas[schema]
-	if !ok || ref.Value == nil {
-		return fmt.Errorf("the spec has no schema %s", schema)
-	}
-	if err := ref.Value.VisitJSON(value); err != nil {
-		if m, _ := contract.PatternMessage(ref.Value); m != "" {
-			return fmt.Errorf("%q %s", value, m)
-		}
-		return fmt.Errorf("%q is not a valid %s", value, schema)
-	}
-	return nil
-}
+func checkSpec(schema string, value any) error { return contract.CheckSchema(schema, value) }

@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/iagente/iagente-sdr/mocks/graphapi"
 )
 
 func TestIntegrationsAndTemplates(t *testing.T) {
@@ -99,4 +102,53 @@ func TestIntegrationsAndTemplates(t *testing.T) {
 func isUsage(err error) bool {
 	var ue usageError
 	return errors.As(err, &ue)
+}
+
+// templates sync reads the organization's templates from Meta, here the
+// fake Graph API over real HTTP, and reports a failure without losing any.
+func TestTemplatesSync(t *testing.T) {
+	fake := graphapi.New()
+	ts := httptest.NewServer(fake)
+	defer ts.Close()
+	e := sqliteEnv(t)
+	e["WHATSAPP_API_BASE_URL"] = ts.URL
+	if _, err := runCmd(t, e, "orgs", "create", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCmd(t, e, "templates", "sync", "--org", "1"); err == nil || !strings.Contains(err.Error(), "--waba-id") {
+		t.Errorf("sync without an integration: %v", err)
+	}
+	e["INTEGRATION_ACCESS_TOKEN"], e["INTEGRATION_APP_SECRET"] = "EAAG-sync", "app-secret"
+	for _, bad := range [][]string{
+		{"integrations", "create", "--org", "1", "--channel", "whatsapp", "--waba-id", "111"},
+		{"integrations", "create", "--org", "1", "--channel", "whatsapp", "--provider", "whatsapp_cloud", "--phone-number-id", "1", "--waba-id", "abc"},
+		{"templates", "sync", "--org", "1", "extra"},
+		{"templates", "sync"},
+	} {
+		if _, err := runCmd(t, e, bad...); !isUsage(err) {
+			t.Errorf("%v: %v, want a usage error", bad, err)
+		}
+	}
+	if _, err := runCmd(t, e, "integrations", "create", "--org", "1", "--channel", "whatsapp", "--provider", "whatsapp_cloud",
+		"--phone-number-id", "106540352242922", "--waba-id", "102290129340398"); err != nil {
+		t.Fatal(err)
+	}
+	fake.SetToken("102290129340398", "EAAG-sync")
+	fake.SetTemplates("102290129340398", graphapi.SampleTemplates())
+	out, err := runCmd(t, e, "templates", "sync", "--org", "1")
+	if err != nil || !strings.Contains(out, "integration 1: 10 listed in 1 pages: 9 created, 0 updated, 0 unchanged, 0 removed, 1 skipped") {
+		t.Fatalf("templates sync: %v %q", err, out)
+	}
+	out, err = runCmd(t, e, "templates", "list", "--org", "1")
+	if err != nil || !strings.Contains(out, "oferta_black_friday") || !strings.Contains(out, "PAUSED") {
+		t.Errorf("templates list after the sync: %v %q", err, out)
+	}
+	fake.FailNext(1, 500, graphapi.MetaError(2, "OAuthException", "(#2) Service temporarily unavailable", ""))
+	out, err = runCmd(t, e, "templates", "sync", "--org", "1", "--integration", "1")
+	if err == nil || !strings.Contains(out, "Service temporarily unavailable") || !strings.Contains(out, "unchanged") {
+		t.Errorf("a failed sync: %v %q", err, out)
+	}
+	if after, _ := runCmd(t, e, "templates", "list", "--org", "1"); strings.Count(after, "\n") != 10 {
+		t.Errorf("after a failed sync the templates are\n%s", after)
+	}
 }

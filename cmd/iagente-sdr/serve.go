@@ -72,6 +72,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			closeEarly()
 			return err
 		}
+		if a.Stores.DB.Dialect() == sqlstore.SQLite {
+			// The API reference's WhatsApp text example writes freely to a
+			// contact; under the 24-hour rule, that contact must have
+			// written first (see app.EnsureDevWindow).
+			if err := a.EnsureDevWindow(ctx); err != nil {
+				closeEarly()
+				return err
+			}
+			devCtx, stopDev := context.WithCancel(ctx)
+			defer stopDev()
+			go keepDevWindowOpen(devCtx, a, log)
+		}
 	}
 	var h http.Handler = a.Server
 	handler.h.Store(&h)
@@ -141,6 +153,27 @@ func baseURL(addr net.Addr) string {
 	}
 	return fmt.Sprintf("http://%s:%s", host, port)
 }
+
+// keepDevWindowOpen checks the development contact's window every
+// devWindowCheck until ctx ends.
+func keepDevWindowOpen(ctx context.Context, a *app.App, log *slog.Logger) {
+	t := time.NewTicker(devWindowCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.EnsureDevWindow(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("keeping the development contact's window open", "err", err.Error())
+			}
+		}
+	}
+}
+
+// devWindowCheck is how often a --dev server checks the development
+// contact's 24-hour window.
+const devWindowCheck = 10 * time.Minute
 
 // devUserEmail signs in to the development dashboard.
 const devUserEmail = "dev@iagente.local"

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -43,14 +44,17 @@ func (e Channel) Valid() bool {
 
 // Defines values for DeliveredEventType.
 const (
-	DeliveredEventTypeHandoffClosed   DeliveredEventType = "handoff.closed"
-	DeliveredEventTypeHandoffCreated  DeliveredEventType = "handoff.created"
-	DeliveredEventTypeLeadCreated     DeliveredEventType = "lead.created"
-	DeliveredEventTypeLeadQualified   DeliveredEventType = "lead.qualified"
-	DeliveredEventTypeLeadUpdated     DeliveredEventType = "lead.updated"
-	DeliveredEventTypeMessageReceived DeliveredEventType = "message.received"
-	DeliveredEventTypeMessageSent     DeliveredEventType = "message.sent"
-	DeliveredEventTypeWebhookTest     DeliveredEventType = "webhook.test"
+	DeliveredEventTypeHandoffClosed    DeliveredEventType = "handoff.closed"
+	DeliveredEventTypeHandoffCreated   DeliveredEventType = "handoff.created"
+	DeliveredEventTypeLeadCreated      DeliveredEventType = "lead.created"
+	DeliveredEventTypeLeadQualified    DeliveredEventType = "lead.qualified"
+	DeliveredEventTypeLeadUpdated      DeliveredEventType = "lead.updated"
+	DeliveredEventTypeMessageDelivered DeliveredEventType = "message.delivered"
+	DeliveredEventTypeMessageFailed    DeliveredEventType = "message.failed"
+	DeliveredEventTypeMessageRead      DeliveredEventType = "message.read"
+	DeliveredEventTypeMessageReceived  DeliveredEventType = "message.received"
+	DeliveredEventTypeMessageSent      DeliveredEventType = "message.sent"
+	DeliveredEventTypeWebhookTest      DeliveredEventType = "webhook.test"
 )
 
 // Valid indicates whether the value is a known member of the DeliveredEventType enum.
@@ -65,6 +69,12 @@ func (e DeliveredEventType) Valid() bool {
 	case DeliveredEventTypeLeadQualified:
 		return true
 	case DeliveredEventTypeLeadUpdated:
+		return true
+	case DeliveredEventTypeMessageDelivered:
+		return true
+	case DeliveredEventTypeMessageFailed:
+		return true
+	case DeliveredEventTypeMessageRead:
 		return true
 	case DeliveredEventTypeMessageReceived:
 		return true
@@ -126,11 +136,13 @@ const (
 	ErrorErrorCodeInternalError               ErrorErrorCode = "internal_error"
 	ErrorErrorCodeMethodNotAllowed            ErrorErrorCode = "method_not_allowed"
 	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
+	ErrorErrorCodeOutsideServiceWindow        ErrorErrorCode = "outside_service_window"
 	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
 	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
 	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
 	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
 	ErrorErrorCodeServiceUnavailable          ErrorErrorCode = "service_unavailable"
+	ErrorErrorCodeSyncFailed                  ErrorErrorCode = "sync_failed"
 	ErrorErrorCodeUnauthorized                ErrorErrorCode = "unauthorized"
 	ErrorErrorCodeUnsupportedMediaType        ErrorErrorCode = "unsupported_media_type"
 	ErrorErrorCodeValidationError             ErrorErrorCode = "validation_error"
@@ -155,6 +167,8 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeNotFound:
 		return true
+	case ErrorErrorCodeOutsideServiceWindow:
+		return true
 	case ErrorErrorCodePayloadTooLarge:
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
@@ -164,6 +178,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeSendFailed:
 		return true
 	case ErrorErrorCodeServiceUnavailable:
+		return true
+	case ErrorErrorCodeSyncFailed:
 		return true
 	case ErrorErrorCodeUnauthorized:
 		return true
@@ -178,13 +194,16 @@ func (e ErrorErrorCode) Valid() bool {
 
 // Defines values for EventType.
 const (
-	EventTypeHandoffClosed   EventType = "handoff.closed"
-	EventTypeHandoffCreated  EventType = "handoff.created"
-	EventTypeLeadCreated     EventType = "lead.created"
-	EventTypeLeadQualified   EventType = "lead.qualified"
-	EventTypeLeadUpdated     EventType = "lead.updated"
-	EventTypeMessageReceived EventType = "message.received"
-	EventTypeMessageSent     EventType = "message.sent"
+	EventTypeHandoffClosed    EventType = "handoff.closed"
+	EventTypeHandoffCreated   EventType = "handoff.created"
+	EventTypeLeadCreated      EventType = "lead.created"
+	EventTypeLeadQualified    EventType = "lead.qualified"
+	EventTypeLeadUpdated      EventType = "lead.updated"
+	EventTypeMessageDelivered EventType = "message.delivered"
+	EventTypeMessageFailed    EventType = "message.failed"
+	EventTypeMessageRead      EventType = "message.read"
+	EventTypeMessageReceived  EventType = "message.received"
+	EventTypeMessageSent      EventType = "message.sent"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -199,6 +218,12 @@ func (e EventType) Valid() bool {
 	case EventTypeLeadQualified:
 		return true
 	case EventTypeLeadUpdated:
+		return true
+	case EventTypeMessageDelivered:
+		return true
+	case EventTypeMessageFailed:
+		return true
+	case EventTypeMessageRead:
 		return true
 	case EventTypeMessageReceived:
 		return true
@@ -250,18 +275,24 @@ func (e IntegrationProvider) Valid() bool {
 
 // Defines values for MessageStatus.
 const (
-	MessageStatusFailed   MessageStatus = "failed"
-	MessageStatusQueued   MessageStatus = "queued"
-	MessageStatusReceived MessageStatus = "received"
-	MessageStatusSent     MessageStatus = "sent"
+	MessageStatusDelivered MessageStatus = "delivered"
+	MessageStatusFailed    MessageStatus = "failed"
+	MessageStatusQueued    MessageStatus = "queued"
+	MessageStatusRead      MessageStatus = "read"
+	MessageStatusReceived  MessageStatus = "received"
+	MessageStatusSent      MessageStatus = "sent"
 )
 
 // Valid indicates whether the value is a known member of the MessageStatus enum.
 func (e MessageStatus) Valid() bool {
 	switch e {
+	case MessageStatusDelivered:
+		return true
 	case MessageStatusFailed:
 		return true
 	case MessageStatusQueued:
+		return true
+	case MessageStatusRead:
 		return true
 	case MessageStatusReceived:
 		return true
@@ -500,6 +531,24 @@ func (e Temperature) Valid() bool {
 	}
 }
 
+// Defines values for TemplateSource.
+const (
+	Local TemplateSource = "local"
+	Meta  TemplateSource = "meta"
+)
+
+// Valid indicates whether the value is a known member of the TemplateSource enum.
+func (e TemplateSource) Valid() bool {
+	switch e {
+	case Local:
+		return true
+	case Meta:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TemplateCategory.
 const (
 	AUTHENTICATION TemplateCategory = "AUTHENTICATION"
@@ -515,6 +564,33 @@ func (e TemplateCategory) Valid() bool {
 	case MARKETING:
 		return true
 	case UTILITY:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TemplateStatus.
+const (
+	APPROVED TemplateStatus = "APPROVED"
+	DISABLED TemplateStatus = "DISABLED"
+	PAUSED   TemplateStatus = "PAUSED"
+	PENDING  TemplateStatus = "PENDING"
+	REJECTED TemplateStatus = "REJECTED"
+)
+
+// Valid indicates whether the value is a known member of the TemplateStatus enum.
+func (e TemplateStatus) Valid() bool {
+	switch e {
+	case APPROVED:
+		return true
+	case DISABLED:
+		return true
+	case PAUSED:
+		return true
+	case PENDING:
+		return true
+	case REJECTED:
 		return true
 	default:
 		return false
@@ -1149,11 +1225,27 @@ type Message struct {
 	// CreatedAt Example: 2026-03-13T14:02:11Z
 	CreatedAt time.Time `json:"created_at"`
 
+	// DeliveredAt When the provider reported the message delivered to the contact's phone. A
+	// message reported `read` without a delivery report is delivered too: it gets
+	// the read time.
+	DeliveredAt nullable.Nullable[time.Time] `json:"delivered_at"`
+
 	// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
 	Direction Direction `json:"direction"`
 
-	// Error Why the provider refused the message; `null` unless `status` is `failed`.
+	// Error Why the provider refused or failed the message, in its words; `null` unless `status` is `failed`.
 	Error nullable.Nullable[string] `json:"error"`
+
+	// ErrorCode The provider's error code when it gave one, for example `131047` (WhatsApp:
+	// more than 24 hours since the contact last wrote) or `NOT_FOUND` (RCS: the
+	// phone cannot receive RCS); `null` otherwise.
+	ErrorCode nullable.Nullable[string] `json:"error_code"`
+
+	// ErrorTitle The provider's short name for the error, for example `Re-engagement message`; `null` when it gave none.
+	ErrorTitle nullable.Nullable[string] `json:"error_title"`
+
+	// FailedAt When the message failed; `null` unless `status` is `failed`.
+	FailedAt nullable.Nullable[time.Time] `json:"failed_at"`
 
 	// Id Example: 4521
 	Id int64 `json:"id"`
@@ -1176,9 +1268,23 @@ type Message struct {
 	// Example: wamid.HBgNNTUxMTk5OTk5OTk5ORUCABEYEjA
 	ProviderMessageId nullable.Nullable[string] `json:"provider_message_id"`
 
-	// Status `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-	// provider; `failed`: refused by the provider (see `error`); `received`: an
-	// inbound message.
+	// ReadAt When the provider reported the message read by the contact.
+	ReadAt nullable.Nullable[time.Time] `json:"read_at"`
+
+	// SentAt Outbound: when the provider accepted the message. Inbound: when the contact
+	// sent it, as the provider reports it (never later than when it arrived here).
+	//
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SentAt nullable.Nullable[time.Time] `json:"sent_at"`
+
+	// Status Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+	// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+	// by the contact) or `failed` (refused by the provider, or reported undeliverable
+	// later; see `error_code`, `error_title` and `error`). A message only moves
+	// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+	// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+	// changes nothing. Inbound messages are `received`.
 	Status MessageStatus `json:"status"`
 
 	// Type The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1197,9 +1303,13 @@ type MessageList struct {
 	Meta PageMeta  `json:"meta"`
 }
 
-// MessageStatus `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-// provider; `failed`: refused by the provider (see `error`); `received`: an
-// inbound message.
+// MessageStatus Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+// by the contact) or `failed` (refused by the provider, or reported undeliverable
+// later; see `error_code`, `error_title` and `error`). A message only moves
+// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+// changes nothing. Inbound messages are `received`.
 type MessageStatus string
 
 // MessageType The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1667,7 +1777,8 @@ type Template struct {
 	// Example: pt_BR
 	Language string `json:"language"`
 
-	// MetaApproved Whether Meta has approved the template. Only approved templates can be sent.
+	// MetaApproved Whether the template can be sent: `status` is `APPROVED` and Meta still lists
+	// it (`removed_at` is `null`). Only approved templates can be sent.
 	MetaApproved bool `json:"meta_approved"`
 
 	// Name A template's name, as registered with Meta.
@@ -1675,11 +1786,31 @@ type Template struct {
 	// Example: boas_vindas
 	Name TemplateName `json:"name"`
 
+	// RemovedAt When a sync found the template gone from Meta; `null` while Meta lists it.
+	RemovedAt nullable.Nullable[time.Time] `json:"removed_at"`
+
+	// Source `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+	// integration; `local`: created by your administrator, for sandbox integrations.
+	Source TemplateSource `json:"source"`
+
+	// Status Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+	// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+	Status TemplateStatus `json:"status"`
+
+	// SyncedAt When a sync last found the template at Meta; `null` for local templates.
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SyncedAt nullable.Nullable[time.Time] `json:"synced_at"`
+
 	// VariablesCount How many values `variables` must carry when sending it.
 	//
 	// Example: 1
 	VariablesCount int32 `json:"variables_count"`
 }
+
+// TemplateSource `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+// integration; `local`: created by your administrator, for sandbox integrations.
+type TemplateSource string
 
 // TemplateCategory defines model for TemplateCategory.
 type TemplateCategory string
@@ -1694,6 +1825,60 @@ type TemplateList struct {
 //
 // Example: boas_vindas
 type TemplateName = string
+
+// TemplateStatus Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+type TemplateStatus string
+
+// TemplateSyncRequest defines model for TemplateSyncRequest.
+type TemplateSyncRequest struct {
+	// IntegrationId The WhatsApp Cloud API integration whose templates to read; by default the oldest active one with a WhatsApp Business Account id.
+	//
+	// Example: 3
+	IntegrationId *int64 `json:"integration_id,omitempty"`
+}
+
+// TemplateSyncResult What a sync read from Meta and what it changed.
+type TemplateSyncResult struct {
+	// Created Templates new to this API.
+	//
+	// Example: 2
+	Created int32 `json:"created"`
+
+	// IntegrationId Example: 3
+	IntegrationId int64 `json:"integration_id"`
+
+	// Listed Templates Meta listed.
+	//
+	// Example: 12
+	Listed int32 `json:"listed"`
+
+	// Pages Pages of Meta's listing read.
+	//
+	// Example: 1
+	Pages int32 `json:"pages"`
+
+	// Removed Templates Meta no longer lists, now marked with `removed_at`.
+	//
+	// Example: 1
+	Removed int32 `json:"removed"`
+
+	// Skipped Templates Meta listed that this API cannot send (named placeholders, an unknown category or status).
+	//
+	// Example: 1
+	Skipped int32 `json:"skipped"`
+
+	// SyncedAt Example: 2026-03-13T14:02:11Z
+	SyncedAt time.Time `json:"synced_at"`
+
+	// Unchanged Example: 8
+	Unchanged int32 `json:"unchanged"`
+
+	// Updated Templates whose category, status, body or placeholders changed, or that reappeared at Meta.
+	//
+	// Example: 1
+	Updated int32 `json:"updated"`
+}
 
 // Text A single line of text without control characters; `null` when unknown.
 type Text = string
@@ -2352,6 +2537,9 @@ type WebhookNotFound = Error
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
 
+// WhatsAppSendRefused The envelope of every error response.
+type WhatsAppSendRefused = Error
+
 // WhatsAppTargetNotFound The envelope of every error response.
 type WhatsAppTargetNotFound = Error
 
@@ -2603,6 +2791,18 @@ type ListWhatsAppTemplatesParams struct {
 	MetaApproved *bool `form:"meta_approved,omitempty" json:"meta_approved,omitempty"`
 }
 
+// SyncWhatsAppTemplatesParams defines parameters for SyncWhatsAppTemplates.
+type SyncWhatsAppTemplatesParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody = ApiKeyCreate
 
@@ -2629,6 +2829,9 @@ type UpdateWebhookJSONRequestBody = WebhookPatch
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
+
+// SyncWhatsAppTemplatesJSONRequestBody defines body for SyncWhatsAppTemplates for application/json ContentType.
+type SyncWhatsAppTemplatesJSONRequestBody = TemplateSyncRequest
 
 // AsOneRecipient0 returns the union data inside the OneRecipient as a OneRecipient0
 func (t OneRecipient) AsOneRecipient0() (OneRecipient0, error) {
@@ -5499,6 +5702,9 @@ type ServerInterface interface {
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx echo.Context, params ListWhatsAppTemplatesParams) error
+	// SyncWhatsAppTemplates Sync templates from Meta
+	// (POST /whatsapp/templates/sync)
+	SyncWhatsAppTemplates(ctx echo.Context, params SyncWhatsAppTemplatesParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -6349,6 +6555,35 @@ func (w *ServerInterfaceWrapper) ListWhatsAppTemplates(ctx echo.Context) error {
 	return err
 }
 
+// SyncWhatsAppTemplates converts echo context to params.
+func (w *ServerInterfaceWrapper) SyncWhatsAppTemplates(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SyncWhatsAppTemplatesParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SyncWhatsAppTemplates(ctx, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -6409,6 +6644,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PUT(options.BaseURL+"/leads/:id", wrapper.UpdateLead, options.OperationMiddlewares["updateLead"]...)
 	router.POST(options.BaseURL+"/whatsapp/messages", wrapper.SendWhatsAppMessage, options.OperationMiddlewares["sendWhatsAppMessage"]...)
 	router.GET(options.BaseURL+"/whatsapp/templates", wrapper.ListWhatsAppTemplates, options.OperationMiddlewares["listWhatsAppTemplates"]...)
+	router.POST(options.BaseURL+"/whatsapp/templates/sync", wrapper.SyncWhatsAppTemplates, options.OperationMiddlewares["syncWhatsAppTemplates"]...)
 	router.GET(options.BaseURL+"/whatsapp/integrations", wrapper.ListWhatsAppIntegrations, options.OperationMiddlewares["listWhatsAppIntegrations"]...)
 	router.GET(options.BaseURL+"/rcs/integrations", wrapper.ListRCSIntegrations, options.OperationMiddlewares["listRCSIntegrations"]...)
 	router.POST(options.BaseURL+"/rcs/messages", wrapper.SendRCSMessage, options.OperationMiddlewares["sendRCSMessage"]...)
@@ -6851,6 +7087,17 @@ type WebhookOKJSONResponse struct {
 	Body Webhook
 
 	Headers WebhookOKResponseHeaders
+}
+
+type WhatsAppSendRefusedResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type WhatsAppSendRefusedJSONResponse struct {
+	Body Error
+
+	Headers WhatsAppSendRefusedResponseHeaders
 }
 
 type WhatsAppTargetNotFoundResponseHeaders struct {
@@ -12764,7 +13011,7 @@ func (response SendWhatsAppMessage415JSONResponse) VisitSendWhatsAppMessageRespo
 }
 
 type SendWhatsAppMessage422JSONResponse struct {
-	IdempotentValidationErrorJSONResponse
+	WhatsAppSendRefusedJSONResponse
 }
 
 func (response SendWhatsAppMessage422JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -13017,6 +13264,324 @@ func (response ListWhatsAppTemplates503JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
+type SyncWhatsAppTemplatesRequestObject struct {
+	Params SyncWhatsAppTemplatesParams
+	Body   *SyncWhatsAppTemplatesJSONRequestBody
+}
+
+type SyncWhatsAppTemplatesResponseObject interface {
+	VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error
+}
+
+type SyncWhatsAppTemplates200ResponseHeaders struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type SyncWhatsAppTemplates200JSONResponse struct {
+	Body    TemplateSyncResult
+	Headers SyncWhatsAppTemplates200ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates200JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates400JSONResponse struct{ BadRequestBodyJSONResponse }
+
+func (response SyncWhatsAppTemplates400JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SyncWhatsAppTemplates401JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates404ResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplates404JSONResponse struct {
+	Body    Error
+	Headers SyncWhatsAppTemplates404ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates404JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates409JSONResponse struct{ IdempotentConflictJSONResponse }
+
+func (response SyncWhatsAppTemplates409JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SyncWhatsAppTemplates413JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SyncWhatsAppTemplates415JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
+
+func (response SyncWhatsAppTemplates422JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response SyncWhatsAppTemplates429JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response SyncWhatsAppTemplates431JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SyncWhatsAppTemplates500JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates502ResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplates502JSONResponse struct {
+	Body    Error
+	Headers SyncWhatsAppTemplates502ResponseHeaders
+}
+
+func (response SyncWhatsAppTemplates502JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncWhatsAppTemplates503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SyncWhatsAppTemplates503JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListApiKeys List API keys
@@ -13112,6 +13677,9 @@ type StrictServerInterface interface {
 	// ListWhatsAppTemplates List templates
 	// (GET /whatsapp/templates)
 	ListWhatsAppTemplates(ctx context.Context, request ListWhatsAppTemplatesRequestObject) (ListWhatsAppTemplatesResponseObject, error)
+	// SyncWhatsAppTemplates Sync templates from Meta
+	// (POST /whatsapp/templates/sync)
+	SyncWhatsAppTemplates(ctx context.Context, request SyncWhatsAppTemplatesRequestObject) (SyncWhatsAppTemplatesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -14111,431 +14679,534 @@ func (sh *strictHandler) ListWhatsAppTemplates(ctx echo.Context, params ListWhat
 	return nil
 }
 
+// SyncWhatsAppTemplates operation middleware
+func (sh *strictHandler) SyncWhatsAppTemplates(ctx echo.Context, params SyncWhatsAppTemplatesParams) error {
+	var request SyncWhatsAppTemplatesRequestObject
+
+	request.Params = params
+
+	var body SyncWhatsAppTemplatesJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SyncWhatsAppTemplates(ctx.Request().Context(), request.(SyncWhatsAppTemplatesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SyncWhatsAppTemplates")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SyncWhatsAppTemplatesResponseObject); ok {
+		return validResponse.VisitSyncWhatsAppTemplatesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L1bcxs3tij8VzA9e5clp0mRsuQLVbvmyLKTKPEtkpzMjOlhg90giagbaANoSYyj8192nYdd+6vaT+ft",
-	"vPqPfYUFoG9s3iT5klipGo9IdgMLwMK6X957IU9SzghT0uu99yYER0TAn4cRSVKuCFOtI5LGeEoi/XVE",
-	"ZChoqihnXs8LlMhIgM4nhCE1oRJRidSEIKm4IBHCTJ4TgRRHmCGCRUyJQIK8y4hU6JyqiXkYJwQF+Xzh",
-	"tPUjmQZtz/dkOCEJ1tMSliVe742n5/Pe+p6apsTreVIJysbe5aXvvQSYcHyEFXlGE6rgn1mQn9FTgoK/",
-	"t/LnWvBvsIdSQSRhyq2GFJBiiXCmJoQpGmJFIjQkIy4IogqNMI1JVAU2oYwmGt5ODihlioyJaIb0iCSY",
-	"Mr2QFaDNH/68EEuiVoNWks+yt0SJ6f5IETEL5TEJOYukRstzTJWbUIkpZWOEx5iyOXN2G+eEuVprTjYh",
-	"iJELle9DiBmSWRgSs2D9NRX6ymmMXwOYGcSeBenITCkRjmN+TiJEzZGEmRBwRpRF/BxtpESghLJMEcQF",
-	"0p8iPPXR+YSGE3JGhL7sYcylueEiYxorEc/U5oor6CxdwYKbka8iJiPVvIQbBKMR3X9xyFzbOY3rSvpI",
-	"ozZ6zegFUjQhGkZpsOEagF36XooFToiydHo/pT+S6WEDcT6ZELT/6hCdkukdiQIaAU0lFzhJY+L17vke",
-	"1Y+lWE0832M4gZmihbCNuEiwMhDd3/H8Zej4hMT0jIi58EX29yYAHz3sNoLo3hncMKzfYxbx0WgeqBPz",
-	"c+NWdj/FXpY45I9kOgvkc3xKNMYJTY+QxCPSRseERQijMxxnBGWMvsuIvqwaaXlKBNavoinPUEIwQxsY",
-	"vX59+KTPNCePCI4320gvfUSFVFXGTZW+8XIP5ksJNl9ThrZ30IRnQsLnPssZfELUhEc+0luEMIvQkEdT",
-	"NCbKSAxmCiswAA327QhBgyTSQyB4+DAQ43riMcCD1DkNiYEapj0lUwMw7rOIjkYELqpbCpUo2Nne1ot1",
-	"Wzs4JdOBIJkkUVBe3YTGQLb7zIBKJZKKxnFO+GCszqPKWJQNUsHHgkgZuOWU2EXQRj+SqURYECRDnpJI",
-	"H86UZwJxMcaM/gYH1O6zMrZ5O6NHYZds49bD4YOotRPu7rYekfvd1nb0YNTB94a7YbfrWYw0El2BkzUx",
-	"q8rn8MUzwsZq4vW2d3cBH93nriY7ShGhx/zXm7+0/vfbjTeo9b/f3oW/N//2b15dKPO9i5Z9p5UQKfGY",
-	"GEnO63lJJjUrRKmgTOFhTND+8cHhIWwRzxSKCY6AmQikBKax/lumOCTS871UtR4fAR04I0gRgeSH/4tC",
-	"LHCoiCDSDkWTVNDkw/+cESp9JEmCiEzxh//iEjGOKPvwPyHliGf604gmhrQ+Iziad/81TE2Xv7v9SSjp",
-	"c7OF86CzO9wE4M7u9iehT6/sCVeB098iliVDInw0EjxB3TbaR6n+OsVSwe3XVIpKRJJUTdsOdd9lREwL",
-	"aPUbFXSNyAhnsQJwyrDe214BViKawT1UJJEg7Oj55sJCxGA+PNu7TQDhCwtQp7MUvF/IcML56bzDPjc/",
-	"Nx32g49/0pd6KJlyJklJArF6AQ4nRlEMOdMkW/+J0zTWwj3lbOtXqVfx3gEMA1D2yhJJ/UlmSYLF1C61",
-	"gfWAoqnpep0Ee74HjA7GF4ILA0dkdqCRKnu+FxGFaaynvvS9nFB5+w2T1ohnAcCQaAqVCh4SKUnURkDk",
-	"EdZEHnWt2Nc2e6c4f46ZZuG15XY7HYRDRc+Aa2nxXBAcTRetKuRsFNNQzV+G3sMyL3GjogmWqDSjFRSl",
-	"D/cx4ZrDGa1kgs+IXtAZPyWIM3sksJjLMhL9myAjr+f9daswKWyZX+XWU4AbXpjF5hsAr8+CeWy3dwXb",
-	"AwhAFdTas1KVOdEKD8+FeuDSJQtKTS9s2h/79FaD2jpPl1tpmKoNZJFStdZwxZvzFKQ1h9NvAVYYGvKC",
-	"q295xtalHxherl6mF1yr0xONNIsuEONqMIIp5xMCg3ronhY0ETx8Q8jvYHQzUDZP9ith1VeHFEdkTJhW",
-	"VciBo3ZroochKYaCRbMsxrISYX+/FrktkKUYEZSUEDONPkOCRL6eqI0OBMGKIIwYObc4IBXBjld8XZyR",
-	"n7OZe+wOqNg1iaiSJB7d1EGVrY/SrMatr3Rwxfx2+jZ6LQnCWvkkQg/lg7YyISjCcjLkWEQ3yCM1qA2A",
-	"nhExddDC/AXW3fLEPwv508d5RdK3+EbpgT/XbQJp8ou9SXNB/Yq58WMcWZv72urdGY6ptasUeLjPEI2Q",
-	"mmCwpemtxtZOsAgXhzga2GOqoKNWcXtvvJcoxEnK9chgHpJEoCxB7MP/S4jgSCuxVPC293ZGSXJYqhUP",
-	"CzEqLO03hID7xvyZj+tWbqbbwA1bknJJQQU6n/C4sKRw0WdaGQOqrQ9D8BiFE2sFk5v5HZoh5MgcNuIj",
-	"hFHw6uXxSYCoptSB3c0AMZwAYbhFd40Sj3k0XRPlExyPuEhI9MPxyxez5Fd/i4hxC3IkOWdXQfm5KAyW",
-	"9Qpm6QlvkIbmTkuexWB/N3ItjnooX7lZ5AZlYZyBLTfKzJ5Z6wZlfYYZ4sNfSaj8/Mq9Pvm29RDob6zR",
-	"W2ZC8DGQaVCVsERBv59FDzudYNNHuM+CA3MsrZNpSgJkmIiaYIaC+ikFPsIooVJqcPQmaULvZi47GuxN",
-	"gTtUPIHACAi+0Ool3rD3r8+KC4jMwkm0eXuJNK48o2vzjbSw0RbXx1leER7yM2DLyFlWr8I1ckNuiXfk",
-	"UwAHIVJhgQhTgqAuIqjb6XxG9jEPBcu33UcjLpDdSRS45QR2y7qdDnAP5xWcw0HaqM4PCA5LU37NaH1F",
-	"aTyngK8mnJG6NGQoV0xwBEgEUmkKD64rmnvmtd4b74cP/4nIBZWKaCkIxg55onGaIEViMuKM1LF53zxX",
-	"6PYwWm6YheFuDKHLq+ajWfNXbSu+ZqRzoRRXNJK6qIlmM2n+6/VspQ7GmqnU96zHqnly9+P15rY+s49m",
-	"pbVQNlppQVJgtb3UCP11y9A2ouYg5pJE17PemjGq+GO+uyk/GZUuxEdzU0fuIMDtazTH3oymMH9Hb82T",
-	"f6bL/fLHNa912HCfSwjjWzQp3xTzzQACFbY72/dbnXut7r2T7v3ezm6v0/mn53shuFMantnpdbZ73a5+",
-	"hkYmYE/LHAP9AQJ4BMHSxKuQiGYoS7C+JSmXCmuRiYiQ4tjzPamwyqQmKQ6+LI2a58zhWuMy2U1dcp38",
-	"nCxdj7PMvnBVvGt+6SooN/tCGdueERxdUQDS590sf8AvawsfBQK98V4QNnECtiJWwKZRXbTW0N+4fBJY",
-	"OJyaxvh8cfpWGBldEXvszWtGIPfj9QRYC+BHE2BzXnwbZtCEGGuzMJ4SVlPi8z02kgg80czBWBbHn5Rf",
-	"WVjmcqt8xhvnVjUuNSexbNHpNb1yFWHrj8Tv4OcTzp9hYWyga2CmKr02lyJZwXpgABmMKIkjOVCcD2J4",
-	"dxVXwx2JXh89A3O9XQ/EssMA1grfvY9+pI9v3vnQMLXiYwLmpLkw1JMojiDOf83dPS2/t5IeV6QUVCWI",
-	"ejC+NUIPyYf/wvGEz6hxv374TzTiFGUSRxwseTxTgqOURDRq8Go2aIKQb2c1MQ2QTY5AM7kR1iufByaN",
-	"uLCf3AM3JL7Myb3oGU121n2pV9AIeZ85XXHDBRNUkk64AKfPpksWi7FUebrK18wAC/J6RRvNrV1kLYx3",
-	"1ijAcU3QJM9EWDex23AuyhBGmosTExgw4mJII2lSkcIJZmPSRtcwpTT4PdGtKeVzXcCfcUwjuGhPC/y/",
-	"GmeajfjKKSfQcksiC7foV87KfC9jp4yfs2+1JFQX7EE8quVNRpwYt6t+bdEGnuWnOjA/VbaOXCiByw5o",
-	"+AKxD/+How//jVIiEqoaN4WgMT0jDEVYYdgO63m+KUJVh9sSLBdfck7iuFWO9hhmCg0Fwae2CgRMAEEU",
-	"fTbMJGVESiSymOyVnMsJTq1vmY9GhEGsiNlt4NqKGye/Wbas241vJYbPQrCYImNzC+TaerPELBryi9lo",
-	"wGJQt+Hu0dLd0rju9d6890xmkEtm05yQkdjreecTrCRO0zXMwd08UW5faQxMCFPc840ffWCDEnve7m63",
-	"u9Pp7HQ6nY7+VfAzGsEvDs7Lt2vcu9ImQnTMHH2ntC3yKzL46t0RDMdX4YPUvrtYQbMPNZDkCpk95pom",
-	"aKp0DjUeBGdjxBnimUCSRuSGiO3SaVApzbdgPYKcERwjtxi5h95lXJkCI8HfWzb6qnUY5XGfUIJlyjOI",
-	"+cGhQjJLUy5U+6ulZs8Ijkwizm1gz62n+9OEMd06v/8kJONWY/uMGpsN5m4gu4a2QW0onim0oWwxJEFg",
-	"ppDckS5EdvPqqltOj/PYYZj2w38jPhR0jNWH/yvop1fcTtZW0tpNClmfzdPI9CK5QAkXuUgifS20Pxb4",
-	"NxpTzNArLlQ2zogkKGMxkbLPgv0wJKlqPcNsnJmIZHkq4XCfsnFM5QRtSEIQrEtu3qp6XwqlW1vFm421",
-	"2EfvMhzTESXRTLyFhgiz6cDqYE+TVBCJ0bOTJ/srKnERwfHAjtfd7XQ6vqc3RKuDv3LM/xcxQ7ZDnjiV",
-	"b/uedanKkAvi9R7u5krgDxxzdEzjM+x0QKv8PXL/eb6nSAKGoEy/7E24mutc3TnpPOrd66wbCqQ3ft7l",
-	"jiFF/KvRBfVWXI/P3jKKPzej+GrJsy0LZmTRdT3Z0j5XJtOKXCgEtVr5GRHolwlWch+saQW9brS1FdPq",
-	"Ibye9zLGf0EHPOEo5VJyhH/NIiz+prdgJZpOBQktnvJMDW3wlL13Jn5GU3JX3iy3kg2sSS8PmDHPziPk",
-	"zow3sPgJr3jnOKFR+/vH4xcvTl5fPD853X3p/nf0+mD/8dN/PP11vxxfA3uZV8uCLbjhaBt71PPusVsH",
-	"wnB5iPFW2EXtIWpLFprCzBIFGuDgo8XmPOMG75ZVq3t99MyJXBOqoZsuLo46W/j5T8v4fC+m7BTO5Tui",
-	"7Ok/nltKNaBR4LbS1Wdz9bjhN8XRiMcxPy8jBhrChudOLT26N86n8+rlZuFy/Jsbv62Zx1+3aGTZkX3r",
-	"ijGWpSqRszGWSQ7QdWIsLYAfLcbS7eptjGWVTX0hMdsfPxq7DN8tFtSw4GVKmEsbuY00WqEgVrFf8wKN",
-	"S4lV9Wjj1VwKpSyGlwZrf/3wn5DEkCX5LHhIhGq28cEr5aqNmAEkRfTvjWkqS6e6Nav/wQnEKzyNOY4+",
-	"ZthzaqZYM9A515IrYcXo+ceIbF4019fKOY4Ojk/0bqgrChIl9XBGnrAlZsvhJwUdpwuljLLWuYLEcXRw",
-	"XJlmuxA/INqTGVAs9f/jCT9B437YqLHywvPwBXA6N6fUmy4EdksgwX5IYs7GMm9gAFZ8a4xoo6A+ofHG",
-	"ChMpq0iSxliRVaZGG/XSJ6ZDAYm/7mo++XdrG5pSIp5DJ5nFGSlYkUGsJxiQi5CQiCy6S/ow4WHkHq7K",
-	"UjvbRbuVmyHRnKMEs7xMoDFIApWw9Q/bV+b85Uf/5JlNR8QWyLhVAVZQAWzVkSdU4mHcFCaQlyWRKHIP",
-	"Xb8SRsOoe0gSqLpu+SU0aXH9rIQ7VMrGNygR5aVU8r1LjZshL2/YAOitGvBHZzTHhEXfQvO3NWmDIKPm",
-	"YJrcOG6fKJtAF10XSVg0MH3oqmpz2VnwxtvZ3d5u8N3ls0bUCFvGNF+evIc2/tq91+3c62yiIxLSlBKm",
-	"rHfQBB7Di5Tl3dpienO5d6XlWaFp0UbpO5evxHRqogx6m7X7rBydWnU02PGLa+bmuCORSWPWwwQmw2Cv",
-	"qEPaLvYYUpKo0uJ4GwXVyN2gh2Rz7GyfueDZa0TFfsXy3jERZzQkrxk+wzTWtHXN65hV31xwy2CiQfn5",
-	"hVq5fQHcG5pYCyxoPEWl96tM9cZFQShOrfAQGx9LxgTB4QQ6Wc2/JOiF7VR2jqXL3Yus0xthpNUTAWVU",
-	"kZzwc43wKzCaPttYwr98Gz736uXxyeZ1+NJ1hdQ/7k14zXCmJlzQ39ZmSTbyZEaRX9KYJCvPON+dZYvZ",
-	"Ov3D9PvTMppEd/btAABbDz0mWBCB5OlAy1SDdrt9R+Pqnb+39l8dakTpVX67wZuS9zeRrvquj2yunYbA",
-	"NSzwYKMt3SXRcxJRfALu3vV8RlhR1l1Ib7JilkGipxmAW3l1Q6DrX2eqFf9w/PLFHpRO1RKymd9VZM0n",
-	"uuGInTsS1SofG0sFRoEFpFoLOVOj1sOgjR7ziBJTpaEA/uu1K14vquw2YfQ2nOzPdR9sEdUrWtn/5FVe",
-	"bxHjdO1I8EaU2GfOiNSAFLW83pUiBY3hp1RYK//K1ckyX5MzvWBNOiGC2g7uGV9LO49Q93KMawsSEnpG",
-	"Iu+tiTZ84HtUDvJWnyMcSwLNPQdYaVVEj/4wjyR/TjL0S77EVJAzyjM5kCQURA3IRUoFkSWwl8cL+l4m",
-	"Yq/nTZRKZW9rKyGZpIq0Q55suc1c4z78Un5lbqNRP2/Mq3VwScfQ8Nis4isKQ3exsH8CT6RbSmWuB7fu",
-	"yFt35B+FJeXoUepBPBsYu89y7bOxHirKG0BCfy/Q2sgZdH8WyhZwNzHiKRGK2trFJZ70vtSXfQ7Bzrsr",
-	"a9reUjQhM73SLw1zKQ12z1+vK7PvxViqQSZzuKob8cuEmNBgvVhIbis3QYug0b1tfmbxOQGH7R4KNGsK",
-	"EB2Znal0m25OcpqzZD2OMQUa1j6zBYZpLr7stlGsfvISOOqIXjTHQ58SrSQbj2D3fqmziY/OJzScIEXi",
-	"2HZahtN2PM6UVNAcTk1IUl2vs5DskIN7j75/98yr9MV3v77ptB7tt/6JW7+9ff/w8t+ajlsU3UhnDsqq",
-	"7UUKsGskugHWkrx96OYeHJv5TT87JkqiYKfTDRBniJR72lWWYaUWC9SQ85hgVoJqOQaVoMox5HxCY4Ko",
-	"QudcnEKpkqugwWU5+v+N6VwOiJGfdkUorOF9sbGVxbzNpzH9pry8vaJJnAHGHUXUEJtXpdtut6reh0fv",
-	"geLIANJGr601yxTRBOuKIHoiU6O7Sj7WRfPajsDryxYUmdYJ8csR1MpZPpV36b+vwXnaRFDtzWqj4wmY",
-	"71hIesbZAyc/IYIYMlvmr6eEpNLKi9IYKfvMWCmDpVbKQDPNoNlKGRj+N/9+Tn/95QkWv6qT7m9R+iAK",
-	"94cH0dPRd5PDX3+Mn7OX6U/iePkV3rnXdIdrx6J3a/ZU3jZJ1Tar3S88YgUHahcn6VpmVU/F1D9671FF",
-	"ErkaGukhLVxYCAyfE6KWClav8Jg818/V1wow2DHmY+ILi+f1u6MRGIwvU54Bs9F0GHCmIMZ+3u4NbEVT",
-	"qUhi6h9m0gpANt6mOPuDo+ceqGLPCBuridfrdjrANPPPlZN+869+/6LTafX7F91v+/2LB9++vVv6brtj",
-	"vmt6bBYbfO+iZcduldJYiJ4JjMW2Sd4wxuxUIzS4GSlraLyl8VG1Hh9pwfnD/+Eo5ZGW9kIsEEnQUGAW",
-	"csRIAq9qidO+SCSKiBvPkI0Dl6inIdGCw5tyxp4IZen0Ctb0hOD457zc1gz2kosUCJttH8ZHplUrwbHv",
-	"0o/KItYdicJMCMLCaYlTEOY8AJUztLnbBd/gmfEFuh5v+kyL/0oiUWcuY7Hlu4oOSiR6ekaYcq6FGYER",
-	"jARIvw1ifmCV4LYiUgU25isPTaFEui3QvyPCopRTZvit3fMmW4PV9FcyPRRf2SRDF+9ejJl/47pSlIGe",
-	"c8pFP6jqFrxkxO4BpIFas2vFFGBlC2vymGVxhS2kPvjT8os+4nGkdw2kND3MSlTNgb5vRmkibx9FRIdN",
-	"WRG4MpK5Vwd0Tuoe/HpHVlL4IjcOIuyMxDwlVWpHztRge/gg3CWd0aNoB++EXfJwdA/fH+5GK+gXjx52",
-	"19YwGLlQzsy1WETUT7pDhtCsrFAkrL87MJmzENkR2KiuoH1l3cHl4a6GOcfm6cuqxW0xomyvjij2rgxq",
-	"e/5g7R13A5WjjRpzP//espY8iGnBLMrJVovmQS5AqSo3d68IG+AMYg3AOciiUkAfkVXES+R4sBt1R53w",
-	"Ab5Htoc7o/v4UfgwekC6Q28lcb60PaWb4e5X46rzA/YL2jKLkDXNoHS2TVJKnYzMiFp25JvGjiizJqlE",
-	"VkbtbncWIUinCUFyU1v9Ik7hZN0VNCFYVf5LlZaxbOR05YRNBjEwH2FjWEiEdjv3Vr+IA2P6e9+Y5WJG",
-	"viPR9ycnr5B5YQa2agxNBcDdTs06cm97PmT5ZtUwsXK4VbCrR+Q2eREK3YConvPjTy2s12jizJnlxNkq",
-	"+O7+IQGWPVMxxRJ8FNSuZLDpoyBHs6DPtMKImhFs++LCL0ULajyoECuLxb6xoM6+H+x0O+g7zkgwEx18",
-	"jovwYCtsGMXRSmh2iRoPHKz6Opu4z0bpqShOMbNfrlhF0DMC1HBqNJ2J4NnY6Hv7rw73UECZe86Jemgk",
-	"eAJP2DDEshhZKoJh32wE7akpfNQk2Lb0TwhHkSBS+i5GkzIU83PQJCRZLqN7CRYU10oq5bfRlF2qqGHb",
-	"uzvL6IZWn8a8NbuWZvIGMpOVigqeBtc0L30wK5TmtLJmzW2kVPuaLg1j4qMEhxPKSEsQHEGAn5lHv9ZG",
-	"L8g5/CVRgqdawcNRRCK4E30G8fISkQtFmKTDmGz2kNIMCmF4CdAi4nlEiMYUqipksYqm1TbWtRCxspfF",
-	"lDYDn4cNGzYVWlzof1MSZEPMSXNCzkzh3Hm+p2rw9Nygq7nFCudnYSzvXdMUUvq2jMUNy53FyeLoWuYM",
-	"NPJeVoJxms2GJaI/g9R16l5FvG+LgJeNAOLAAx8FIRaRfLP9tq2oigk0si+afzOckE1rtu8zFxeD8JBn",
-	"yjaN0IO20dMkVVNzszWNMYhsA9XM02Yna1a19cpXzTCYkj2kfscmWYJZcbOsa7GNnphLkWIhCYTBUgUX",
-	"zPa7qJCjRVFNy8RRy+6LRAB3sLOMsvbmfJlgFeMCzjlTiBmS2VA/NSRIceORsvcTaBsOJ6BCEfNMZBXE",
-	"PjNDhVjhmI/RRuD8/7I9xUmssWYLyykLcUrNN5tVavLpzRJN7KpU36COHbZkMtMUFYpRAXfEmeKJsSsr",
-	"ru8BEZKz3L2nCE4aXHZF57W5SqsrdqAxyDw/69qgEioOXF1P/SS+w/VV+7wKREUfWd8J6cJt5ikkpgI1",
-	"luVjrV7nJf3srqj4Wyy7it6/8jk0qbpuX/OdKSmyFV21QNClequroHI1z5XDcsUNJq/nuyrhyZz6HIrD",
-	"FLMn+9HQiVawyc8ttJYwnE84UviUSOvLXxnVqp6EFV0JnYf6n8f6nwP9z1PjOKi5Ft6u8sZH9TKUg8MV",
-	"HhqjT0wZsTG6N+OFQDj+8N+J/kbhYRbjD/+lxyLoXUaGAuvvY8om2ATvlC/PzL1ZcBFuQPnOG1l+Yt27",
-	"SpYaVMmUsFzvdght8d1FKMAlAKWYocCQkaCiNpqyQAtY8GE1JK1OMULOmFF2DcM1mGdTmCGRr40OlUSh",
-	"IBFhiuLYUBETSCOIygRroiUu0HPW/xBPG0LhpJGVCCvLdaXYhbBwdi06K+cT+0S8+ApWdus2LeCpNqWZ",
-	"mbHapaaJMOe9l2xGaa4iaHIHUpWPIjrWuidncc1PB1kspEY6a61wloo9Ra+cGRy3vXMCJEjIRVS0ekJY",
-	"GgOKC8yxNhGNeZhNtQKyYTwlEIzbZ5rwM3JeQZrNPRQ4n+cgjHlmckn1bb0j8+qm6ED/AmaZPgvGnI9j",
-	"MhDDBJ79Dj7ekejo4Bg9dlv53N2CqlBddCyqzur5XjFswy1cEPbiELu0i767PLXTr+B0E8EpXfV5dSTL",
-	"gRuKw4XLbVeQJgE0h0oTHlfe6iq7Xxvx6/2QrkfSy0Rthqw3kemm7XpmY16bNBMfkQscKk2rJCqqRmtq",
-	"p0UNY5SCgJgGdaRS8XzxQk7Ihfpo1KpcOH2ZfdpFBVzmxdWXxOXCQw0k8QqCYLlS+/Ky6cfw4IoRhW5/",
-	"U1cbfCGnh4cua+Xfl01QPLqK5rFCKOUKxMN1GLJExNllK5hXXUZllyuosZ5freiNsrZyoqk3GB4WaSU+",
-	"kiCGUClTElublYkqolATEGwzvrFqIUljzUNiLuXN3MNPcmW+KHw/ZGmmroP0Nfw0M89DnRug/aZ1wieW",
-	"5fWkr7AKJ2ti/YkL5odMAmPh3HPf5H0JTglJNZehwsRdram33yL6p0L0RryAyujhuvTQxEqRiIInytI5",
-	"PkIYaOQsjmgUCGOCBYlu0eMPTweP3aqbDW13JIJ98Y1VvKOJR7fTqcjgD3cb4iTKoZTLwkue44v9uaF8",
-	"3/NzUw9PCyUS4Uq1LiUoiVx1MGM4T7A4JVHu4fdtGpOQqs/yWDEWxlleyo8SiYY4PEV8NELkwuwtxXE8",
-	"NZqIjXlyKdvFuhcue3eZsAmVJ14fPWuS/NNsGNMQTZRKe1tbiAvkMjGhlUGlhFKIGYr4OYs5rkXYuHfI",
-	"BUnSmEP2Jk3wmCTtX9NxzX3e2XlYsTbCy3/rbW29+Ve/L0vRyW+/uYLJcEi0yDRnPSUrYETOoO4O2Ev1",
-	"UvNXsvwVr9QDoGnz8jpSo3LDBx+5yAaTdTg0KYAzNGp9+04pK7OR6hpjRUOCA2UR5A5p0unndogNB+cm",
-	"9LSWRdjGhoW6qgKv0gll5up/HDWvHK6ykFTnDy4PLltUKmxhtKclAO1VDEc13dE0e1lTeaz3hrmWeW4F",
-	"D0i5u0aeI1o3qjU1hF3BX7Isym1dPbax+837Be1l7khEo9zHMnvcisZV7Mjb0dTdL6u22Lmh2F9LlwoX",
-	"oLI++hVecmHcHyFauEl3ryFs2QRY3GQ7UsmhWDhNnPLvKGDzObsbvp56b7fkBtS0vKHRJ9bUqpgwa5F+",
-	"l5EMCiKaADljSZgSVaDysEoB92w3pV79iT4rPZLXWXT0sjaKkWlsHcTNPRQ49gJVS/vM8hh356p2ZwOz",
-	"CbpSReyi3piigMXMzSmj96JGTcAR27m5vIcCzdkCX/+/SWTXf4MEo//Qy+H6j4iHWaJ3xu+zAGcR5UEb",
-	"HR0clwYY0TiPcLL/zzNJIH5FkDSe6qs/cE/Htq1U0O6zw+p+SKMaaUhzc2yeXZ/wiMRoQyoankIKsCAY",
-	"rpH0Ubvd3uwzrSAFpRi1wG8sWAnDU4YCe7Xa+cXSmxtUD8V2AXN7pG92YguO6h3S19lukOd7sD365Chk",
-	"POn9MP8H2wEnWd4Nfd9dj61KcF3jQb9kJK8uCvIQm9rU0Cav69tL/32TpjKbzvjUmsChMNMIBXYEm4Jg",
-	"wtd6aMhNh1VGKHidqdYWigA8Y7BrmxhGU8a1yRPsgDDLOXGbOnc1btsbV5T/aNJpl6+sNJpdXWWIYA74",
-	"ZSD8mVmh5YWlYrOBqZA2pwapk9nnCC1GvVkotKREzA6zvYZ22Diq4go3RBofatqPEqzCiXNRj2hsMu85",
-	"1LFFGhZZz/xbO/kB5od1NVHxkNB4Ax5BW8htwGawhzq5XxPgA0Br0NxfE5Z6WGH55Eq777asCnoTi8ob",
-	"lTYIYqZrv8y5U8lzO+ukrXQ6LEWsdFqP3r7vdvzubnN9gpLBo0kLLtcnNq2WBTFBzT5cjpBnTImpCXOm",
-	"o1LslymA7oh25PcZaY/bKPhmdxdtdLubCKBt6X+CNjq0cZ82jiX4JvCRTHFIpI8irvS/WE5MzlKfpVhv",
-	"+4RIIiGzSRJr90r4md4pbFmD3TEIjXVZDF1jQdndhFfM3hpqXtLF721XdrHf/+Zvb9DGZrv19u4GbKn7",
-	"tDl3b5cq5BN8RpCDxoLqI24LocRTJEmKof6DFiAaN4ND/RK3FXUlXhGBIpgCwwwf/mdMFZe+HTjiUuv0",
-	"NupHICJT/OG/9O8pZ/Dc5MP/jAiDp1IsPvx/TME0tk/L40yp5kCSIfwCNABp9raHAmCaSJKYhEqic30g",
-	"VAHbbpvCXqGgCWVYGUU0wWlqi9CEOI7nSYZHB8cHOI4tJJZzLnj4SP+eP20KbM179rVw417mFgqb6m5O",
-	"+tL3OCMrFF6oDbb04dKSVni6vKbLt+WjaSCWr1ONbjv2hOTKmbjFcV/CPTk0L+3MCvRV+Nezgz+BkKKg",
-	"HOkQzNqHbMz0CiC/4lINcXj6ROsJKwXQWEqnOIqozXN/2u7e30EbwTfBDMGrWoG8bxbQ4X7/mzddTTeA",
-	"Ht/3uzuXV7bhGYgMqD30jW32acjEgwo5aTbrIfbh/yVEcDOQHkGScUYjrqnFgyqxMK4OsG4t3e7jbDwm",
-	"Uu+mM7k7zdvJyXCXl8bEWHXXCr+VQ2tioYBxIlrbB60pk1ElnOw9i2vD4iKtdD3kTJ7HCrddRE9Kb4BS",
-	"HFE8APK0TLG2Bmy911TFZMX5TuDZmX2Hbxds8ZPqwmavj97SOxJaS/soA1qz3el0yuGoGybKCh09fn5H",
-	"mr4+tWt0wNmICowYlxIjPiJCYc2cSEhx/Je6zfza8bpXjL694YjbG4quzY+qZJxfeClWKx1U0SpnVSjI",
-	"oWMRjrWwKGg4AUT4Um7TrFV4yRjV2LmqKXjhq26LnhEcmTevdJOv4qhc//I3UWcRrU6dlxGLEwfSfDKh",
-	"nyjRidIdqsXvCx5liiOSoCdEKvwuIzNkYM0CQDd+69e/1aXrCtznE19Zx/Q0C9w2TmU4mKboKSyiwTmN",
-	"1MScp62J6z1/+uTw9XPPb/AXn9PIBJDCkFrVKoeqHz/ff/bM890ATYYseG9lC7OTASrSadcghf20PSur",
-	"fk7KcJVLPntfjclw1Ttr9nTOnf2WxuQTo+CIxgRtgKnUR2Ap1fqtMZRulrPj71i/We5lb0BSPdi6lPaz",
-	"sgaakIGaa5DXy7kj0fPD50+hRFWVIsKebf2akloMQXf7QZX04dZvb7/ZemMq3IHhIv/zL3/9t37W6Wzf",
-	"/9eg/U3rSiRR6yMFiHkptwp0TQqIoik374U84eXnL2/maoBtfdVrkWNO+VDm3JIV4urrzV9rsfV7Lo/B",
-	"VFAzdbFsFkzdNby9ttf66OD4mfUWfOLLDIFviJsU2wSn1q0CrbvN3CjGwyYl6wZuoR54jhVVg3VHQthw",
-	"9Q7tnxFGI4xe4Sym0ngSr1NT8EsRKWKsqMqiqg+gtX2vvXu/u9PdWVh171HZF9B61Gkornd1ihdzNm6A",
-	"bOd++/7u7sNKnbKGeoAPK6DBxxnYboBy5L62ValHvt3lBc6hHvZKFkHzM2UDNPFwvlhLOGasp8pGLi23",
-	"nIpoicD0PC+IkAsTC1+oCKrWhTn/hbJIUfJizn+hTrpmfKFLzKD6wRNyoYr3l7xVfvgGzLzV4ZY+Xt6f",
-	"lezCxYGt9njluFa1Jdc3cYX36ufm7NAVA+wMuh9D0SQcnmpMn/KsKFjiejMqnEpES7aknYfr2ZIM6xng",
-	"pkjLW6tRxWr0U0bD0yPjQFkiMdyUPf6KduU6HbZ2YgvGHNJbdpOsZyk+JiySKLDjBxWMtRmBhZpSVLH7",
-	"zJs0y9mMc2xd6/sKu1onGJ9I4NQQGhnTUIduF73TOIz0QimRKGMREY2NHf5gij8sa2CXtY5NpHSnq5aR",
-	"btky0p21jKyIdAtRreDaa+JcdblzMK+G7w3By9hoWM4ZLQAvpiic0NT0Xc3Zyu56TOVnItBzTGW9+t0f",
-	"1wTZvIXluMCyS2en8+j+XFvtvBD4yl7pEW4ZcI0BfyYS+oenjtekVetTqDkUqYjxWE++eJkSJlGQiTj4",
-	"IuWGTMSNFvq1bK0LCX51htKm1vBjYTEqY2PjbfQdPSMm14ILlFdWhIpJXE2uXarq2HTFO4YmJ3P7prjU",
-	"J1uq747ppgfpgbLaUwUSfqmC3vamrYrEIwIRcVT2WXA+kSQcBJUoj3vbSGAW8QQNp4pIRBkaYknu7+yV",
-	"K4QfuxmDvJlGn51PNGUyp+jE1++f7x+YRiX60zH4ckWUZ9251vmmBkvIIwBCkXr5SM+AerD97c/y8U+H",
-	"EyHDg0n80+Hzn78Z7srjf8iUDx/wJ/d+uv/DPzo//tYlr/+jGiRj3i8s1N9sQU+W/2gMXDyp5mbOuqCg",
-	"EFKlepjiaJhNoS015FIGE64C/W0wEvw3wirllCYcSpRjkUB+BTdFFWKoFwxPN16KcrRyndrmRWgKpmoe",
-	"bvCU82hOTx7DiEHsNXYvEhkb54THUPo9eP++e3kZ+PqPbfij3Z5h0Qge8pEkv2I0JEnrjLKI/8VrdMQp",
-	"Muamf8SyBFi9mAP3vEvMWyid5f3xKPTp9Rsb492R6JyLSK5Qr4izIcfC1nj+Moo0XqHBm2lfPA8BzI5p",
-	"4dQ+6OJxTbkj2zuwnoWVqsHjoyZ4E6LwAKep4GeL+pTB0BMskXu0cn5tZKp55b/Z700xryGBxMrmel6r",
-	"5XCb4Vw/uDMsqD5ZOYB4vAU5y5C4LlGQvxGYpu4hFsKWyJW2BXVtxxZG3y+PDS9XdspPtHSdittRPwLf",
-	"XP/ZVS6t+jRzB0ts/Pn+0Y9PTw5ffOf53uuTw2eHJ//wfG//9cn3T1+cHB7snxy+fLGQpN1AIlhOHT91",
-	"JlgFfxpIc+lS6SPzTdLvmEoFBBbIrZ64eqWGHMuBppy4pgvudrcXqTeGuw2ulMbtFBiurxuUc2+FWGoe",
-	"p0zmhY1519oLGECgeMBMJKhVXHBKGJb6ZYElSij78P9kmMVYj2MjQBFBMhuCphLZeNBmdXEfScq05gxK",
-	"k5Z/nIHG1XSrKlxzK9BXlOrdWTL+B9Grfyk6Ytc3ylQQgKQESNqTjTzPNLE2haKrvZhXa186r+6io+hm",
-	"fEiDyJsQtVEASoo9FShc7/opqHKjaC60LEkYOicoolEP4ZGyMuLSjg3m0e1On4WcSRJm4PwuNdoySY21",
-	"5lMoqDX7DpDEU2mafNZE0Qq/L9eO/DhJ96W25HOrTje1qGisO+2aMV+18vRMS/R5ef15C/yi3/ESgJbO",
-	"7fqur9SM/Kl5eFZkWr9/UrlV+0yCmIa16OfmVg1NG2wLLiwnIDbekahv4o/HmcAC7b86dMD2PUhm8zXW",
-	"U1OpPS/nDvqn7U2h19RG+6za2RnkJoUSLhXijOwhic8oG/cZZJ3isWY8miiYqlBQVnCDC9t2VH/cNElN",
-	"+j5qgSrBTMt9VCHQGGN6SvpMiztgxKpdhrldYKvd7Jeo8qUKMSsKbXbnSj1853bFn8lTgfICQF9KZEFT",
-	"KhxLDtTQsWVobGWooq1CAyoflgoJrmD7q5xGwZZBNwR2jWv2EQqLr2RTsbvaZFUpi5wmnsnex1IZ0cqZ",
-	"zxKLKjVbeGiVW7deaQG7hisWD3Q3WPFcRluzDNYVyVT9vqxmha3cnFkjrOuylEK2nimstIceGlx1Jb/a",
-	"V7xz18OnJlRaepxrdCR2EtJsS2Ir7lisW7aEqkmuvoraWGv07q22wtRSdVUMa5cW/zRHqTltH8H8ZA/Y",
-	"9HCh0s1QUSuaG3Ys7NDxdsU0vkqrysId+GCRN9D3MkbfZcT+bBvj2FXfgE5YIMGnVQnLN2Wt5sWu+4pp",
-	"YFzVCJ+TzJlNb1sUN2lDN1U4cyHB3wPW7ixPhvevrh45BUgqnsqS+LGHrCQpiMwSY09PTE5oTLCQs/pJ",
-	"s73rhpjPxxXW1mcc8y5Y4SipebauLw5qUdDY8XDhXilXczEz5NTab67CvL6Y9hHZ00KRawEdOyFSHRFp",
-	"NaAaPXba/XxbwNxOjbCdlKFuR28jZyb1Yharnegyt66YIlLdkYhA9nS19/EUxXxcOZ6rdC2utVutdVtz",
-	"/RalshYTs2JoL2dbqiHCIveL2QJwRyQ0jmlp7UX1yZ2ba+OKFTqHFgiCs3FVXwny4wtMwc1sNV38EzRo",
-	"3e50rt+gtcDOVbqzVjFtwYVorOv5C+h+qpDJNNt49fL4hEQ9hBkKbLHLAHzHrtxlALr5+YRLgiZahacS",
-	"4T4DEYHr64IOX53tFP02beLDVLOh1v7xweFhwVO1nB8SplqEgSe1jV5L0meluShDqeBRBmWr2mjfjEps",
-	"GRNouMKVq0+6EXOeDnF46qNU0DOstOSqzrk4lX6fxZSdtmIe4jjPzYEmFUhLRVpA2rR809Qpc/Y82wjG",
-	"hzodYGYE1zGsVxDJ4zMNDa+7f90SEpJJqggUOz1vEoZmKp2++X7y9s2JMv97lb59cyzfQuHTIm9p42+9",
-	"4lPr7fuOf797Wfp9828bf+v1++21Xtm82++39Ys9/WxRn6Hj37v8/U23tWs/71z+fv9Np7VjP967/P3+",
-	"bunztv6sv9g2X+hP9950WrtvNwGsN1t/+ytA85eWTblq/e+3v/+7fna/9S1ujfQQm3c3/3bVFCwosXVD",
-	"tV3R2Yf/jGlkBGrnst7PIso/bXASQ1AoDRLhiop0JnIPMc344VGoMqMfhG4BIPeBydKU57tucNMfMRW8",
-	"Fr5jys0tb0RTL0VpQ3QKsBtprT2WAzynKoSJdDGRuKaOaESxCyTsdrZ3aoGEFZVpe+c2SLAcJOh2+4nN",
-	"kf3E0YIuNbchs89dRld4CzJ7gV+U0zkkIY3Z5SsVd6ij2qVJP2KN+vtJBQYJSGiFPAuMn3smMTThrQVL",
-	"2D6B7TQa1XjXzmJFfqsP/9XU9KsW7C4twoEr47z210KFvVLwhyda2EZYvMvoGUdSa+9YCCyN9j5fbf/q",
-	"yGVeqPMjU8zDBAxXn5aj2lT7edf3Ju/mV4c4puLrR8aaZQmkDTGG10wiNeLDknOviIelYrdLXqvzMVc2",
-	"d8lrlatTqrq75DUXA7RacmjxVjmd1JTzXfLKz/qhm8oqbYJjWUbmvBWv+l5lg1d9qbbq1V6qY8Cq71UQ",
-	"DrJN5635Y5BWf+nDRaBbY9aF+dFHw2mt3jAX9XLDaIMUBYo3Le3WWg4ENvYZZZXYxpSIcjiwCQ2SaMij",
-	"KRizuIhcfMAXohddsS2Pq7W8LEY2oLZL7tXjcavFnNeMVJ1NN7GY0RRqmR9k87JsLCsfNQd55+e7h4I3",
-	"b03ECy4irJ0AWY4Wrzkef+CYV5yJt+rYAnWsXGmqs6Tz6Dy2X5z4IrZ/m5/3pajef9AkvS8/Q6+C6ldO",
-	"05t3zebm7TVKL5/oYG3Fs1tt7CNoY0ZQ/yja2KXvSRJmgqrpsYbFRhOk9Ecy/R4y5RoUs1iTPQxxtCj4",
-	"e2v/1WHrRzLtIXk6iOkZGbTb7QAaAnk9z6TbuVC+npc/XpBUM5te+JBgQcR+Zmozmk/fOvmmNPpMlcYj",
-	"EvIkIQx8UIEegAsbrtpDj2GcOnSw9eD3hZ8LcCZKpd6lsReNuGk0CVY2/addxeH+d09fnDxFx0+O8trr",
-	"zucQp+1zMkwFNMhrD8VM3de8ZzgxMTgHR8999PToFbjfMsUT05m88P2XZtMCj9IiX8+GzfaZxmeog1/u",
-	"KqP5iXWJOu8gZUgQHEPjw3af9dmr3DEHCZfo9dGzXuEnrC9jC6d066wbtFHfOyFSoSPjb+571gHeZ6aX",
-	"+IgIwkKCNoKtiIdyK9hEIY5jaYNbhXHBYWX+htwuZJqGcsiBtCHGfXApIgm8HqAPMxH76NVUTTjz0Qse",
-	"kfav0kevvn8Fyz34q48SHBGTDglu0Qv7Mh/1GYSoOWV+z1hPmwaEsfSYnNkoXZExhMeYMqkQRhqH+syu",
-	"wzZDUno/ZEaV2di//hVpFCRMUVNKSH9pluic9MaJELhNRYyQCNpA6z08JdM2OtbnSSGs23ZzUefcZq/K",
-	"nh6xtQqmow1R3I1NeGnOjdVDwqR6OgABcjVwYnKAKTMdcSwEkONIGdkDsCI6gmNX+lGJNhxGlECGZAnl",
-	"RnRZuOc0JMZvm8dpANoHO50uyhi26yNR4PeZ5NZtnG9jnjoC5xEhDHtYiVY3WR/G658QzOCEviN6FLus",
-	"NaPmAbHd41uBj/red0Rg0Wcn/JSwvrcJS03wKUEJdzE8wauXxydIn3dLb1HQRvvQDBwSeG2+kKnrccZP",
-	"SWRgk322bFva6Ee949D+I0/E9vPg8Knpr2vCL/fMoVjcPSUkNQ1YEORCTtrohUnDyezmgEIexpoJtiSN",
-	"8tRM568XJOWSKq6vrtbOYj5uo8MRIFCsxVjfLkfjMfQ6MYAgzFxoP1yWp0JwIYtLAsERtsugxZcfjl++",
-	"QISdkZinBLA/CIJfpb5a7/smmqLv9dD7vqdh1H/2vaJX08A+oM/KkkjziMbwMT0jDEVYYUhnoQzea/c9",
-	"v89Q8V/fi4jCNJZ2HuDr+u83fe8lCnGSclvX9cN/Iz4UdIzVh/8rKG/3vbeXl5cAsQb87t1nNoNStu/e",
-	"RSXFB6hcYKcJ4OQoQ48F/o3GFDP0iguVjTMiietQCedpL8MdiYJ9cBW33ASBu2cpkGWJnrJxTOUEbdSf",
-	"7CHCApMIFRDWen0c5O6vmJ4SH71rWYV9whnPBIk2wQRj8kcgaQ+wTRAc9VlQ2x+zL1QiJ67oLQnaKNCH",
-	"VcykeNqKyRmJUWB3xGyCwVpolW+JkMtBlT3TCQlxVh7MFu4EWsRHxZb6llpotIH0GQ7Z1YCHv5u4od/d",
-	"OL+bO/R7n/3earXy/+kHdzod/dwQRwO79/rxBMeaMZMIkNU30U8oODAt11on05QEvkMvrZeZa5NiNUEp",
-	"FjghoBnaGbp6hspN11M4guFGKREMyzjc+zv6fcbVYMQzBi8zbuJmBJE8EyFpzE4H0pU/yTNF3IC7esCE",
-	"qAmPBnpcbCo46JEh+gyeJRdUKomGmVGArQRDJTIv7qFgX78WoBieM050/Uu+7kfmBNgopqHKB3cg41gj",
-	"2NTNszHiwnF522C8lEejEQYwb7MyOI1IknJFWDgdUDZIBR8LIqWeq2As1VGCw+IdzTghdk0qGsdaOGCU",
-	"jffQOaYKrFTBEVFi2tofKSICF2doIeje0xDYOigDxfkgxmJMinWa2Yc8gn7U8KM1E3TRc/rYDbNrsCNv",
-	"nzcwMr7xipix9BiaJIQTLCRRgUkSUijI1Kj1MLAjbW/rkeqUsjwGgsj+OG6VkBsO2FgqzCaBGrNXol0J",
-	"TiUiOJzYBvCA5Rt5ARNonCjfbL9tQ938YBMpDrbdnBKWwSuf2CmZDgTJZIF5s4ejybiJAQNttCSduA22",
-	"owM+aEF8AKWxBuQiJCSyQ3Nuku7tO3LFI74HN9e+NDD0d2Diuuce+B1ZkZL0Rrw+euYD8avgwH30o0OC",
-	"XUOEtNInGI6Lg5NcXynKxqUgTE0R9VUHLm5fB1TUsgANySBj+AxTiHR0sGmOCHoBlShjQh8mdPTXYhzn",
-	"SMb8fOmWGDVECSBLfXYMiqsp8cIjSqRv6aB+rk4IEzytWNFevH6m5wbJAZJtZ1Ow+33ot9nvM9vtsN8X",
-	"gc20M/VmQNyhzGCx0aNl20m+0Fgv16CiSIJsq9mB7GnRa6dcCntQIq4ber/KZbK15FYi1q4itnARucb8",
-	"ZxvkbhpY9YFqJW5gW66aUV2nTs3mZxpW6xGrEa17lZ+pRKckVVosdo1cN53QBecF6T94ROJpIX2BpBrY",
-	"qDOQp2dvmMHWnlE6MRoJIifo9evDJ+bKaVzps0Kd0zK4lr2LZnZAVrVQkGdmGzTRgiIkVGPQU3mmQLTs",
-	"s0jwNCWRC+eEaNJfTDT39g6a8ExIIN8pwXlEtDQxnubKj4my8hJ077f7ZRQ7tGGk63ydqnVE0hhPSdSD",
-	"GOVgswdcEdAa+IyPGNeiNHxR8k8DRw0zqXhChF96ySbT/mIdF9BK3ghnWJ+tEpREbu9FxqSBrD2jOt6R",
-	"xc085wIynqGlLInQxm5+84ZTV5p9s41c3nafrXCpSyHj0PhcU4omMtFnZtPKF98JWFqhsHKVRjUt8wOF",
-	"NUK+ZgtOXNG3HFSl+52c0oLjL6EsA1UhQt2O3+l0TFIhnlprQR9kI6tjE01mZMqZhCYdkFER/L11BJU+",
-	"Eqpa8K+mDeUvj6CLImXjwGgntR+Ba2raBkKuERwNYmmycE5ZxM9BD4biTJAHZ6UByHLss5c22tisPe/v",
-	"a/ZWokAzoEbuM7uxbitf4TFluU3hGZWqsJpIpPRGBikIzhtgBula4uK6eQZoo2uiFTt+Xrt/e3fTbIA9",
-	"dS2+a0QB6b3dbr81epP5QqtYpU6hRqlyw5tP0Ce09KdpGdr3Li/1OvaNFp1iqfJEBSoRSVI19S0ps811",
-	"wbVr2wGVbW7o6Onxid5Lz/fOiJDGrNZtd9odCEZICcMp9XrevXanfc/U5ZqAZTNXwPWHcVPNsyOiMqGv",
-	"nwGTjxrLWVj01fzaND0AoqJpfRhnke0g22eggYDNou8JMiZMHxXpe1C+E4f6ygZWgLeExprQ3bcDrIJN",
-	"iAbWo/SZy5mXxJJOkLGkMsRR0wOtz6B9Yz9QksSjwkiihW4S+ZYJ6st4RiXV1z/QCiK9sJ2gc4w6jLye",
-	"p5FsH0y04JbKGfRcn0HxCCQ0zg0xKD9HRP5oraCghjUwDDRwWy7MEtwmBWCrazuTM4gUhcU57zRvpNRK",
-	"OLFLJLcDNdnY3+pfDWkBpNnudJxN2LWlTtPYGvq2frVFKpzpUf/t0E1mSYLF1Do7yxYnxU+JiTc1Rinj",
-	"7D44eg5O1TgjRSLqm/eVuh/zMvRpBMEBMZZqoKWG2sM7J51HvXudXqfzz2KjwHyFImwvlkGJkuF9hxzc",
-	"e/T9u2el/XJOpAJbvR7L4lifYzOY1Zk1mDt1MPUAOVBmE2ZgeTT68d32P9Uvq8Dytki+rXan7pZ7TG/v",
-	"5r2ht2tdmruX4A4o8GeRK8dcFcglhrdmWotYquIoiEZbK/zroWeY1rz57Dtbsy9c+l4jl1tnpOKlmdEk",
-	"UeuNJIndih1zdZrezK/Y1mMcWc+C2UP9Wnf5a69LphJ4afvR8pdyKO0791aYyHjFTjh/phUz/druKss6",
-	"tHoa2DrNW/eWv3Vs5K7XhdhlXHY5JQEJwKGSZpZ4rAmzp78Civ320vdSLhsY3YGtx2KNsTnhabAJlc0s",
-	"WmjXkpicSkUS/XSfOdWH5JzK8CWbtOxMVFoxUhLxc2Z8C7nIRo0ZQRP1PmS9mCHAsA8pMqDnn5Jp0Ct7",
-	"kUoWbD2usWHvsz6rOAA0ENCe2uVpdFyHIr1ne04QsTUcc8G3z4KdziOUm6KaWKPZQnPj1+aNJaUK3J9v",
-	"jTeXSPXYFsxcg8eEIqmymP0qIylrp2WmUqKya9M4G7h7WfVD25oKNZ7Zve56XCnafEW+y4SA4rgsJOVl",
-	"rcF7Tsm0ga8M7/19+qyTvHiQ/iSOH6rXZ790L/7x2zZ+HD4h346/pz+cPvM+Nt+62nlETWzH7d45ls4Z",
-	"pK8gleWrBxq3uWZg35zYEnYl7tSgIC/jBU2vXPres7yBzvs5BUtOyfSOtYM5P2kuvW+9p9ElhEJWEa+8",
-	"YbPBEn9a3up7MWWncELfESusP57OKzId0Chwfs86CYbfFEdjopwLBQ2n7RnKN3bT1Mjee7hWegFm3PaQ",
-	"R9O/btHIFIbPVaCbgLFQqBaCKmqTrgmxvpQ3Ay14QhdDWky2BpRXEK2Aw1xZtOqsIFo5MTih6kjLAvbV",
-	"7gpCzyvjHimLWDvd3VXgzP0hEIDlagPtbG+vIJ/lZOrn3BmSy2pfiTBpGIgTJ5ulyUvfq1JhW5ODNKXw",
-	"mNsjc6Q37oCEm7CfnovUoRIlPCFM2bqDzmQL0Ty2XFWfUbk8RiS3L5vwCcQ4ijkb57YPtBHsdHaCPgMj",
-	"8zkWkdy0ERS5RWY4rRtrpMJTNwCWJbNDBqVcQAQ2yzJldEw1LGwjaDQoJmylZK+U5qHKckPMGFd6KBsz",
-	"AdabjaoYutlDmSRloR3sIX2grQILZINQ8qCs3M5QyOaYVZwVESfGNRjz8NRNyzOldyKhUuFT0iT8HlWp",
-	"VU3g25nfTQDiAIxGUCBEdKsHzyPW1yDUO6sS6hdcfcszti59NzhwYJHzKyKVZuGLSaW/2MCs9VznBWmy",
-	"MhdJ3TlBg6s5Kzd8VxLGrmmrnKNHAtk4x86QrFWeK6pbX5bKNE9XclGYtzTpS6FJXwdZ+Y6oZTRlPSOT",
-	"2cnDyOSVViW3rULIMd2ZrjjwPAPjkZGopHVq2GAcrdq7gGbnozdtCmyks1Qk7bl+4nkcbC4xKDD2gFhU",
-	"k/6MOMm4Hn8zlwStKSG3aPg2FBzMjDQhbbRfCbo1UpgxW7rtiYxgyQg1cRs4jy/UgzWLdk6qq8lvxpg6",
-	"5Gqy2SxULVRWr2hVvHlTnN3VKxjhdk+6miWUuMJu3Qj3/bsHz5IX2+nrV+/wA/7TdxdJ54en+9/uH9JX",
-	"9OTXZ/d/Ph0+/f4XFf7y08WVjHBu/M9ghMv3zQTOCndFHLpzRm4Nc39Ww9wLcn4dS1Kx9y4P/GZschrj",
-	"rwlag5HL0d3Pa+j6onUnR+qr+tM6xiog8kcQDvtVKV+54XeprWqCWcRHo+vG+7hhfI3XebxPG31LYwhW",
-	"DXkypIzYmLj9F0/mRdJ87+D5TKE0biGl2HwTILNG+MwiLmjXd2zeulwGBUiBVEJI5TwIXMJuGYS1ql7c",
-	"QAwPTwmrK8Ym3QBTRdnY+iVTImTVwVpE7cS8KqOsHMbTLeUsQ5NP1wvHe0UimkH9S1fjTSMiESHFcV6A",
-	"1usZ6KtdPppnXD9WpnudWBmLLMuDZRy+3Crkt8Ey1wyWmRQE2LGMnCbPD5YxfY2xe7uXt2K9o2k/OyNC",
-	"GmN6iqG8MaiiRTK3lo0cdegzx2MUwYmf93Iytxpi4ceQWm8pTK3dEtKX2cGxB1H2EHLsPAKm2ZXNt4Nn",
-	"mxwn5cAW9NREZgd2UNetY0HIi92xzxvzkgoa2ptaVU5h27DUGr0ly4JWVdOr0NP16drHDJCZu3h7iHD0",
-	"NSvtH4IDrb3L81RttxHnWNrN+Iw6swXG6M236vGsenygkdOe6PV00KJVtsOAJhU0LM23lr78HVE3AqaL",
-	"sFkE5Dif64sOB1lBU3aSHsHR2uqy5r2OopY15dtYki9Y1vreZDMAK+a2S1hJP2oQvcraeh5ZstSDmrO7",
-	"Br290VNaXKgmlXAlLH75o/elWaIsZF+py2ySn2mzSL+WjGpfzX1mFZzcAr6xvrusPOjcgHw9tClgUxLx",
-	"japhLg6CEkas1BYK7CZIvwk6gGF+UZ+5a7Ga7I8K0R/eb5b853PMm3BLrX79AJDoD3IJV2FwlXXdGoPX",
-	"DFoEcW8hBdC3GKqkXdMIDGPM2HxRyeRrC1yYnFstLseBbXIkEhxTl74PTu9zPEVYmixOyyipRBKfEQjV",
-	"67PgbzDaf/z79uPd3X/f7nS7/77deaT/a+l/AjSiLJI5GUBScWEjFHd3u91H9r+5SZ3PYEs+kx0a9rJk",
-	"hDYlgjbKG8Vd+3/bChkq/VA23pxnKDalFldVH8s1F1cEkrT0kbreWGgDICIR1D9qUSYJk1TRMxJP58II",
-	"SNFsynY/lRt07O40VZ4d89aMlrjSAhRJAA0yQeYBWHpk5a08Kb3TAMoxF8rUgdlDGAWtABmXPJJcmMKE",
-	"+nlbgMMU9UbPcshNWxNbIdwZy0xVmZAntju2KwwVUWGqQ0gbC+xabQ8FZLcOp6CAQWWz/CbmL7XRE5MS",
-	"30NBq7COBGij7PWxgRuNzhIuVGXX8kbuXqvSUzpvtBB5vtcq97pu2f+vPN6a15Da91qVT2CmkSGHw2tV",
-	"PkUExwNjDPK9VunTR0l6Tm3t2apxypTeSG3/gVkfCU9SzKa2Nrn3NEkFkRg9O3my761mriotq9fd7XQ6",
-	"vr1WPe9Xjvn/ImbIdsgTa9wCe1Zpo3oPd/Pj/IFjjo5pfIa9vJCrV6atj2zLBof8PW/C1Vw7Vzkg8gqe",
-	"lt1Ozddyfx1fi75Qyx0thsXdelluvSzX87LEVrZw0piRNVZIRraCUENpujYytSCsiFWqJthG+2BkjaH4",
-	"IDRFlSgIeexKqWAUFDc80HjecRUUpzxDEk9NRaZzKsHvYoQRU3HD+VWMJaNBMMyL0k2wnNG3Vs8i1jv0",
-	"ef0pOKVHrnrvLOmuFPe9I10+eMXBUCXfJyScoAMu0sV0OcGC4hphtiM81z+hY8wUlyUKXKa/0LuAMprg",
-	"uAozIAuozlYqzMF0w3yzu4s2trub6NHDhw8fth48ePDAW5OgfkwPz+LjAHS0HNGVIb7eEV2TvTYdo+Gv",
-	"O1X+2lnneOvsVV/qm/Yjwc2b40SyMR5F1vTncyFZb/Ot/6jRf/QEUhD1UV7PLWNSGQulusktE+Vzres5",
-	"uj58zm00F7ixmWUtyF5pPfb6sKVQinchdKmbaS34XsN1vz6ANtx6MYhZPtkfPQe74FB/DL9ZAe9Xn4Md",
-	"G/Sri8+5JXOF1GuTZp2jOkQkNQjVkGxQJL1kLOKMzN6KJ2Wat1qub847DYy3Gb6fyS3xFToFDbbOu0Ur",
-	"JObO1fYafcrN16KzGsX7Ah1ZX6kbeS66rKeUu4ZRb30j7jRYOyaYjYktXZabsyXSuhNhyokxWr5oo4Bl",
-	"cRygMCZYSBRAI03feZf8PgvKOp3pulmoacEeKoqul1Qp66IqWUX6rGACMBfYVZipy4pMvyioWD021SIm",
-	"JugU6nvDtcnd0Q0mjlclse8aRc40WE+Nvvm+4gIk2LgFqg6asuJr1VST0+d77zIc09G0Os5P5ktrhJqJ",
-	"Fy3Zh2dtvmvqm7Ahq9kNPiYZ+fiBX2s7w/8YourXK6C+wkJRHMdTZBSlBVQzW5QUXgqgJxFVUIXcksE8",
-	"usUSwFmL7x7CbNq3llnjC5zyTI93RqB0DVTlBiLWmyGZqEYxTe3vEs1EQwKeRUN564TT/JgbmGfpqHug",
-	"00Yn3JJMQ+qlHtUs0ocyPsGr/ZOD7xutwq/LaujVaaZVeauEzrZZqmz7VQy5DxssgIqEk5CL1JoAy5Tz",
-	"/lLT32Lf2jkWybqE1uLbLan9w5JaveNfL7l9vZDIXvrelutYcs3gJtfDYkKl4mLqm3gK26JEGiI5E2Kx",
-	"MBkWLcuFfe4g/0wxSHmvl5iyUxNx9AmSUZfAwm01Dbvz8+CwP68conNgn186P7XzF0ExcyDIH1gZhif5",
-	"G0uh+EjZyRbj8uzk68e52OtSzw1W5EIh0OUg+N11MW6OerFH0/PO9WMYHiuBYDpOz212frmi6y7f/J7H",
-	"MwUtYzzftE50CWFQo2t3uzvbY7mcAWaenceyXcOigT1LeMU7xwmN2t8/Hr94cfL64vnJ6e5L97+j1wf7",
-	"j5/+4+mv++WEMb13RU9e2IIvMIHZ4tPyuBqH2Lc20NvQmmuG1iQF13TiQM5IqxLB6lk0eT+xOdUvnExg",
-	"i7FKZO9WiTrPGEVdA/prk1hpn1uTvt6S1Rskq2uTxHkBFRb8Wzr4eSz79nS+UgN/kpOkBsq5rhJiX83z",
-	"xEQot0r3e7k+1kRpjw6Oy7WZa/3FbCc/DH0XofP/mdYYMmX6gBaUJfBdRTn9rms/aWpCZJJE8zSyo4Pj",
-	"w/ISrmIhKQ/gLCW3LH0hS6+feglBjw6OLVfX+FXW9ZsDaY8J9F1FgoaTgq1rHqknMf6akItIIpr7mWqq",
-	"fxsF0Ei4zySJSZj3aTYPnVJmy2FCix/90US+ms4+zoarHzAtH/fsV1D3JK9brl/DgiBBfiUhtCMxOS8S",
-	"hTxjCr1mNOQRKfV3Nb0Bh1NFpG3YraFEv7sZy5269a+B5m4Byv/YMP1/djqP7pdGtb2hgxE1nW/hj0Em",
-	"wO6b0IS4psrwVIhFZIaEtsVuzO1Opzykj4LSocBA0J7ZjjrMlOJMFhBtFqPzTJIYZoAOyQHa2DZNixB8",
-	"3rStkwfnNFKTAG0Ex8/3nz0zXr/nT58cvn4eFH0d3TdufEHSeKpxcFDdGh8F7zIang70A5QUkHW77tXY",
-	"hifCSzFWVGWRXn/rUUc/+KijIYs5G+c/dB/CL92H5ic8hHXpg3sM6wcMgWlbABeIdCZXJzY3GnZ2t7Sx",
-	"tk0w2CAlUrzPtjs7D32EJfqO83FMNAF9/NzGwYKp16DK3bslotS+e3eGXJpaOfoTjnt51pHt2Vmhon1W",
-	"u6zNMeGOzqK7d49ISFNKmLp7FxZw9y7PVMgTcvdun0EHVyyhTo0TYnuIXOBQxVNXJzewMqJ1Nhh3yB4K",
-	"tjvdwOQParFur89mewibnF/blrtdyI72vXKHYWQaDMsm3qCpytHBcSHSfyFh6icgw1dio7VisLEgGnqz",
-	"KRR81u+wUDeoCtCaOutLWXNKY2FTru19Xx0q+wLsrIXkZyLQc0xlMXUmYi26C63gTJRKZW9ri1yQJI05",
-	"uF4ufbu8AcuSIREm4L1xmc/oGIti5BDHMZxRLWiBsxEVGDEuJUZ8RITCiMiUhBTHf/F8LydyzRBt0QSP",
-	"SdL+NR0v8vjYbq+vBI8yxRFJ0BMiFX4HaWs5hCJy2w4Uc2br4dvVd7ygqV7PM1TTM4dqTqHhRA54kory",
-	"ti05kC3csKdP4FOIOYq4voiw5P0V9hLbbaxv1z6c+02AO1wV3McrgDucA+5jEyUzDxfy0zaHrE9cs+e6",
-	"MUB/55sCI/XADcfN58AVYoVjPubtNBp59SJXOff3ehWiZJ61PwA8EIleCuCvVIm032uJXPBsPEEYhRMu",
-	"CZvXk69uJNj2PWCfergzwmiE0SucxVQqDOWvDTP2eq3te+3d+92d7o6GxrJir9faud++v7v78GF36U7n",
-	"azDOUistzBLZnzTbRlZauD61rQgfgLSWyUPhMNgHXCLKqUZAg+gzzw3rzz2uPTfJEsyKh77FMRYo5AnC",
-	"irCIMEUAJe3PP2U4RhwGOuMhgbxlIkiJA1RlqnUMJQU/XTuLaCUdP69E/gW6qo8Ojk+09qXW9lkX6TO3",
-	"taBuXMfVYt63IDnenIKrxwTdc9b4Uui252Q44fz0uj5sN0zdanJMx1AjU5JQEKtklFuitxuNIb84oD66",
-	"e/r6bsjyBpZzIInbk0bPo+1/blPIVjN3S33G5SqS+VeuKKT5mpzp5epjBne6Hdwy2baJv6TwhTMJCxIS",
-	"ema6sGu+98D3qBzkFRRsh4YEXwywUiRJ9egPi4gikqFf8rWmgpxRnsmBOfIBuUi1NlgCe7nRuy4dJSST",
-	"VBEQHNyufmJ/o13gcn+jw4dbO/utv/Gaxsnzggw6wp1TxvkJ/UdkrEmr0CT79dEzk30H99sEagN1MEGb",
-	"VJPoef3AEWfENtmp9QO3cN2RKJCGvtvLHvSgMziiyocJGCER2HI4CickPLXDRSSmZ0RoCRaiPSFBKpNo",
-	"QxKC+lrjpqOp5hrFg30PZSwiwhEaudlGh6M+g2VwDbjykeAKK/3n/Fz/Ep36A6f7X4/CN5LtFQju2sTy",
-	"8+XoW5hdq6s5W1ryqsuKnFLe66+ZU1dvN/jzJQkHB9vf/iwf/3Q4ETI8mMQ/HT7/+Zvhrjz+h0z58AF/",
-	"cu+n+z/8o/Pjb13y+j+8G+P3V0S/uQUGHI6s0pm9Rua+hF5QBRG+rUuwoC6BxYUbK03gsGZ+dYJmFrO0",
-	"QMGNAOpqFCyCcpzPtRaIJb3sSc6Wrwetlj9qAkVJNGiCPW4CYr2mWyAj2DGO4Tpfs7KBETqqy6iyk+ZO",
-	"XLOArLWQEyJvBmcUkcuRRhWzXaF+xI3AadN5lkGalWf8o9eRuLW5/WHrSBTWnwbdrWx5W6ugRC60OMHV",
-	"Eswpivm4jV7ZUp4lMooFQZHgadpkbHtS41irlZcoS063FSY+a1ShPbqvt9DEwmu2QrmJkqa4oA/8rIrY",
-	"GHg99yJ1Vj7JL7AmxdeLY98RtQzB1jMj2VdvskaFsU/0kFb6AiRIizC9EolwnznkBqsbUGtrh/DRcAoW",
-	"Oi7yXmkhjuOpiS80FS/6LKjZLYK9MmeBUU24E0oIZqb/WYiZaeFtn4SQ1yXVLOZnYZdv1FXNbc7KUglU",
-	"KYRJ+/PK5jVrzpi10rw1di6z/9XpjtyxIJyfQZN/qGxsWt/gcbOlLa5DkD6+H7uJKN3WrPhSk6jXE4a3",
-	"CiIz1y190mQ2ACm4mhvdAy6f/54SYS68SWFSHFHl297BBJ6wdtM7Ekx/fqGOhjwiPooyG3wKcdh6s+ZF",
-	"9C+zU3yyZOsSyf5Iyb12jdMbzO6N+Xg280yq4iSNqQCs4QLhMCSpqjZdLHztuSW8+DDfHL0NJnx7yoNE",
-	"er2HO7WsMrM7A40QXm+709HLXcUxAIjn9VzIQFsvyH1tssrImRpsDx+Eu6QzehTt4J2wSx6O7uH7w93I",
-	"VvV99LDre4xcKGfhL9vr82SzLAwJicgKFXthvRaigXUpuI+VjLdEjge7UXfUCR/ge2R7uDO6jx+FD6MH",
-	"pDv81N54h3DL3fEF8n8tKmrJBH7khLBvNSl0mzZLTJ/icJLfrDvSmuMkwihw3w7yQq72mwaLpvupSvmm",
-	"M0a40pgN1jh9b7c6W9QhvH4AhIp2itWkfVVj3fWiDm71pKXRClGZ0d2wrrRIRNh6X8Kny60cC9dvFVea",
-	"cTnTddi9sLHcTxnJoLfCiDIqJyQq+BceY2otDEU/HH0DTKqJXW0LMgqhl3KfMXKOpGHkfIRMolBQ9vUG",
-	"TnqRe1ZxFBIyxYUyvJ8yPY4kIWfQu6HETTGU7pKKxjFKjRnRB/VwRmHxy70WrOy0vNfC0WrU4SYa2m2v",
-	"KWu806cU1QOt9Xczp0SwiKkWOMw+o1OSVqMFvgJZozLlbq/T6XVgylz6sOizSPYwr3VuRvZYX26YFxOQ",
-	"3wcq0bsSBnw0P/+tofwTGTHdya8d9p7Trdv2kOsJBfnGrar1G494ywUbvb+ebXVObGSpBuZcd71mwEW0",
-	"o+a6nBEfcRaSdp8Ff2/ZqVrHdMxsbcpMkuJxN44y76BvuUDbO2jCMyH7bCOYH3kVbMIgxwqzCIsoD3cs",
-	"BAJZzGnuX5+FWBhXH8p/NBwL8sTNHD6SeRyosLZbiMlEVJmgzXMuTikb960dd8ozFJE05tPastoIYiig",
-	"CLGmjU6w0E+5RYLHEfajz2xCgH25STJYGglxY11u1ynfCVBFs7GFxU7suSRlsDEZ0UmfgEkqdntRycNa",
-	"EHJX7lZX5uRzgvCePWT/fPf0x5NO5+9bnW9fjL/fHx2qf5D9V+cnP5/hf/z4PTs6/OXwn5344ul/XCF4",
-	"zp7DHD5ZxobmkDmqPn6Q3C3z/IwewGuEr9wyz+XM00SVzYQlr8RIQdb/KPzT1TgJympFYC3qUMSz8Kgz",
-	"fu7DAkiEYnpKrH3didh+n2k+a/TIUuVpW6LB5CWYXzUlCbY7HSidAEVMuICSJGUbcJ85IzCiqpcbrkgU",
-	"IImnEp1PaDhpo0MFjA6qfc6qtkhxDpxyyjMoy295pFbgL1w3ZM0Zcz8rojaFwmmEVIJS6Ly0brl9FvPx",
-	"niWLGnZBlKDN9YBO5gbbfQ5GmG/kLCss7O+u86IevmyDL941QckV0x+ol2uqv+DKHAE1mA+OK21jDCtO",
-	"JpoDmI2Zr0G2XYPsXjeHzFONS9fktwbwTqe7PufVp39EZBbP5b72irjshopf5JbZXsNe/oxKpbf/ScX/",
-	"OHsAesfLXkcq3XVvdkleN5C5bv72C+WqBO50TmxtxYQ/J8i2tiLfkMumYI6PZvYv/Xqjhv9b0ejPJRpp",
-	"jF8hoMBWHr1+YUBXHGphdcDXUgsrWgZxBf+cGw3L2ZpXrnJURNm4jcpl+yBcN8EMj0nUZyZISyAcJZRR",
-	"qQRWXKCNgOIxYYq0ZCQqUNk8pt81dfndyjbB5twABbuw27qDn95Z1ohUZWx2ZXVr2Lx6GcJ8Blc+0BXB",
-	"saXNALEqyDNTorDPFtQoRGuWKOyzokahK0yIFtYlNPXj8iJu7bt30Xf6cq1So62NfgG3VP4bmKIcmGNO",
-	"pFNXbCcceM295dreqNKTWCFTzgumobLPyr0LXM9Fo8VgZcbzEQURTQCf1fBuMG77rOdJh/p+PuZqAkoN",
-	"obAZWuHZ2d5GZ3ng2ACEz8BuyglJ0hgrIuduirJPFBuTf2Ob8ugvIcUbhGItGARnWFAIHg0gUApspRNN",
-	"6DTRef++e3kZ+Ch4/34b/mi325uFDGoGvyP7zASmnpS+RUkmob0ZTlPBz0zf7OdEYegfjxMCJfugmbZb",
-	"GKCf1CojjlGM2TiD7gRuIIjeGk6r67Sb89JqkHfvolLdY+Pd5FpS1yTZeHdMtVaGJphFxVG6unztPnvJ",
-	"EMTSSGlVt0DPbHZU1RXUbtBGh6PG0n6Iiz4bYRpLv3JhqkBVageWh7kjkYnA9d3MWnvOp24uPlia545E",
-	"FHr7NxUkbPfZPgpchrFZn9HoqUQkoUprUiMunDmZ5eV85xUsdLTnC6xaaLClXrnQounK9bQaqokvaqSU",
-	"Xzuv5w05loMzyiIsy9UMLVx6DnsHNRv4gWNuWMBN1l5cC/o1yzFGPMySmbLxT+y3BjEx1I2Di18tBVjw",
-	"sHFGENbor5kc9kz1ObuD7ltbOq5hNcuK4tVGWFKbLV+SXh+UUqwu7lB/5VZmFzGnKF6xxBewj64Knre4",
-	"QL0pirdkUXlFPVvwz3a/SfKS8CtaIap39+urkOY24LZM2ldUJq0uLa8giueiyjVLp80K6rkMtKFlJBTi",
-	"OJYgiyfo++Pnm5C8o2nh+n2/ctzOYf9MMenFGkGAhEboioy5MWA2tt2yv68clO7WeOBevFwKixZyDDBa",
-	"vNAsFcRqlGAVTjZNHJ5lqCjgbMix0Cp8MBdmM0wF5ARfmHrrXu/+DjQscx+7kBGmdU6v5/3rzb/6/YtO",
-	"p9XvX3S/fXv33wqSbut4+N5Fyz7fclirRR/9NojJjCtYCKYM/l/wuFTSW5+8aj0+8noe+/B/NGOPiFm3",
-	"QKF9iEhkvxQ8NkygvoMB5J31rOc330lAXK35OYl/T0u3sSwenRAEit/cHISEKDxwr3sN9UyGnMcEsxtJ",
-	"N6hc5lLSAStUlnMSg9W9IqvVcw2GIJ9qeQmBvuQjSX7FaEiSlpb5+F+guLFFyJ73+uTw2eHJP1x7HJC1",
-	"CrzyVgv10xLCPd9zSpKWkNTg8ZHn17bQumAa5dBc6hxAEwCv1/3EEf3uti6P6M+P6jbn/LbC3jXNcKrE",
-	"B5v4vX6DhJmgamquN8GCiP1Mk+s3bzU1xCn9kUzN0uC7t/oVcebYaRWLofq2a91YFeXjtH1OhqkAYb49",
-	"FFs4pVtn3QYG+oyHOEYROSMxTxOTy6YnRBtBgk8JEhkLNivj6+H1SxMuVe9h52EnH/xtvu76LM/BCN0o",
-	"sWgd85RMpeluYrVOaAYBHm8sJ0DB7sg+65vi9eNMYKGfcv6Svmfuc8RdVlrf+47oh074KWF9D+wcfe+I",
-	"jMvfttGPZCr7DAtiYosgwM43BnVLKxEXSJAxYVr4gYbVI0XEORZRkVJNBQpSQUb0wsaqW6KoV6ZnaNj1",
-	"fTAS8dEIpVhKiLazpsOQM33cJi0Qahm6lGrOjBqYEiFL/SoUwUm7z16mBII7OCNgZpEosFO4lONgD4Ux",
-	"l/ohqmaeibkkURX+781vTfCfTAwnx6Gyfg6JYyIBmDwkoo1Mg2owUQ5JzNkYzJ8zWLDnWoCXv5TgL3Q2",
-	"TEkIYly4uj1QlbHP7t59pbVta0uVd++CzbewgUV0DP1sWDztoeCbwEcyxSGRPoq40v9iOSG2KW6KNVea",
-	"EGnLnAgolBJBAEfwze4u2uh2NxFo8y39T1Azt1X0fTCDaUwx9luIeTT2XhCmJviMoK5prLJroTRGTmCY",
-	"Ygr5oTa4o8/GGZGSRD1EWRhnEcTDbezuggT5WODfaLyJKKADOqdxXDLSW0typbleX+/j0cGxsU9ThjCr",
-	"Nj3Bxt5cPjL90YzE4qnd+qetBNMY4SgSGrza7lOGYn4O4p8kFbQyTY+bccq6BTRymwAftxQwFFqfAtQs",
-	"9BFn1d7GlUnyhmCz84CKVu6rJIvGShumAQ38/TiTlBGpxU/9GGXjzZ7pbuODyUn6ECwbSR+51gbSN61w",
-	"8pr60D7JVt+zJ2y6KdmtAhJDGRhD+8yIL7Dv56Z0woSEpyRysUKYTaHCAWAeYaqy4qOD4/+fsOvrcduG",
-	"4V+FKDAsyXxuctcUW4o9BLei7YC1BXp9mgtIidVGqy0ZkhxfcL3vPpCU5Py5YW9x4liiTPGP+CP5pKBJ",
-	"YCSdSrhGwRFhu3E9n45WxvKuLIsPldnJrlMmciqfEMVXRbfxYbJ2Y3MfHDSAyJCy8iDbRlRmguIK5eNN",
-	"uZhyROG59AezlZ3me2Cyxmu+Zz7lo+qNs4PnygehMuJ5bbd+hKulI/uTBMTZLOYefvzw6U7gbJGX//z0",
-	"4T0oQ0pPFZURD9UzXVfPVlBRKktZltWzgi6UCfz9cfkG/nG0p/mO/C+04PGrh7IsHx9FUZmB4jYCfxAJ",
-	"JuGUt73bjuEWWmft47Eru/u41SUI3DSiAFkZEVkbr0BEGS2mBEZL2G0SYxHR7VfcZYuv4AdwhOaizdYt",
-	"+zdXd9wnC8S5l5OaZ332yl2tv9HJ/g8Q79ZvXr+/e51g7P75opynW0dw++t9vD8XyShAld9KDqplFXXx",
-	"v3d1+tNRRqmuizHLzZooKpwK7rCCnur3UqFFZzuoe6ZC+Ytn3+lW+SDbDoeIfZSIYRl7N0gfEYcFfDb6",
-	"HjjT7fI5R8D9HyD8Tl4vX/4u4BfYqXt4+9f69urT2/X18mUKbzk5UG5egXaPqsf4yrCzzTlMM452ksGX",
-	"r0KmoHgS088r9/dFAsCXSTIUh2Eoffw5b9KtbaeZe0DsFwVSs5FevXxxTpDQdZmnQegbcUEXU/Kzj4+4",
-	"qhWqtxo66QIbVCAYhx5bi81mT5VtLmczuLVt18cKiTiT0WocV3WUlrTPSbV7ykAkmWpbVPXA5xhIeyCQ",
-	"OUu1y1yJMQtCNt5WZmtjzoMCXbPMS+SvYrh5/MZDi1MJO2lgCa02PZ1SNfxHwoXiXDpnA2MMKQnCB1Ig",
-	"8uBxV3to9MZJ2th7Whbkb9T9B9tHkbem8J0233CN1uYA4vr+XqRkisU8826rpPFZiZZ4L6sU1TB+S3Jk",
-	"EafC+2CVg+qMRkSx4xT3y4UJt1/4ahtU9jWKaSLe9oGE1dYaw311ubwFJ4GaZDTkTFFjA3T9ptFbmDTW",
-	"dhu5/V5A5/ReBsX2WaPN9ytyPMCowDYm22kE4EQ9czQaTmKag/4hsc86lRg6RtsRdDamn/Qm6AbXdyc9",
-	"7GR9lhJbmfQRJqk9368Fjt1aH2CxnMYYcCsdKu4UhGXmGmTU/JVZpjdSwM18/HydeKTAl5Y/3xx9XlAi",
-	"CN7KyTG0ODRmSpfJ0dWvvaMXF+dc8Le0LVPDw5/AoQZp4R8dgnKvKiNeXP/GjQiX8xuRIlECF/FwRTZt",
-	"yhUCryJiAwkD5Fs0EbnpYGXidKYliBeLObwhFETEEZ3WH8ypTaO1MuysV9BIH+B6XpnjEoRNk16iHmtQ",
-	"vUq1qyI+4bzWFDl4VNed1kt8XN/dvoWHKhZJQmVNYSgBWe0iD6IXw0z0ppdOmqCYj9ixyXHtDGhEUhqF",
-	"s0aCVilxJZvEFGsntRWcNF4ys0ZfN9ckRVaWxNRxwuB7tycrzamYgE1kbB05MCX8MWo5kifWe71p1Ktz",
-	"VRpU09BgLUiUvuSimcSUs5mxYTY7Ikeja1ArtwJvHWMkRqNHJKeDKvMHe2KOZgTdfxjg54EKD5NoW+dj",
-	"lAIo3ugL2OtaWfLaOHjKtqbsa22nyPyMRXrKgj2F2XE301ihdjxfprU8QS8hVeh+9l6V8F4Np9gmNDGo",
-	"mKyXpt7Ye5GhFRHqWpkEfcrUSTbZcxHA6D1T4ps5ELyHZc8lRi+L0fjmgqUT8eNoz21j+xrtRuLW5Pzw",
-	"s7Kf7hWBopzeK7bKtaE+52MU6uE0bvyIlvo2HrkwN8SBZdeNRzM5MYNkBc+/66LWn5ZA9jh3La7M6DFL",
-	"AyLOQKR1KuD/cVAom+ggxKiBmicnkBj7VSP4JGm5CEA5Zc90Lvf45fHfAAAA//8=",
+	"7P3bchs5ligMvwqaPROWqpI0KUs+UDHRW5btKnX5oJLkqu42PUwwEyRRSgJpACmJ7dK+/B/gf4OJfTEx",
+	"X8Rc7bu59Zt8T/IFFoBMZDJ5kuRTWRXRbpHMBBaAhXU+vG9EfJJyRpiSje77xpjgmAj48yAmk5QrwlTz",
+	"iKQJnpJYfx0TGQmaKspZo9sIlchIiM7HhCE1phJRidSYIKm4IDHCTJ4TgRRHmCGCRUKJQIK8y4hU6Jyq",
+	"sXkYTwgK8/miafMnMg1bjaAhozGZYD0tYdmk0X3T0PM13gYNNU1Jo9uQSlA2alxeBo1XABNOjrAiz+mE",
+	"KvhnFuTn9JSg8G/N/Lkm/BvuolQQSZhyqyEFpFginKkxYYpGWJEYDciQC4KoQkNMExKXgZ1QRica3nYO",
+	"KGWKjIioh/SITDBleiErQJs//HkhlkStBq0kn2VviRLTvaEiYhbKYxJxFkuNlueYKjehElPKRgiPMGVz",
+	"5uzUzglzNdecbEwQIxcq34cIMySzKCJmwfprKvSV0xi/BjAziD0L0pGZUiKcJPycxIiaI4kyIeCMKIv5",
+	"OdpIiUATyjJFEBdIf4rxNEDnYxqNyRkR+rJHCZfmhouMaaxEPFObK66gvXQFC25GvoqEDFX9Em4QjFp0",
+	"/9Uhc2XnNK4rGSCN2ug1oxdI0QnRMEqDDdcA7DJopFjgCVGWTu+l9CcyPaghzidjgvYOD9Apmd6RKKQx",
+	"0FRygSdpQhrde0GD6sdSrMaNoMHwBGaKF8I25GKClYHo/nYjWIaOT0hCz4iYC19sf68D8NHDTi2I7p3+",
+	"DcP6I2YxHw7ngTo2P9duZedT7KXHIX8i01kgX+BTojFOaHqEJB6SFjomLEYYneEkIyhj9F1G9GXVSMtT",
+	"IrB+FU15hiYEM7SB0evXB096THPymOBks4X00odUSFVm3FTpGy93Yb6UYPM1ZWhrG415JiR87rGcwU+I",
+	"GvM4QHqLEGYxGvB4ikZEGYnBTGEFBqDBgR0hrJFEuggEjwAGYlxPPAJ4kDqnETFQw7SnZGoAxj0W0+GQ",
+	"wEV1S6EShdtbW3qxbmv7p2TaFySTJA791Y1pAmS7xwyoVCKpaJLkhA/Gaj8qjUVZPxV8JIiUoVuOxy7C",
+	"FvqJTCXCgiAZ8ZTE+nCmPBOIixFm9J9wQK0e87GtsT18FHXIFm4+HDyIm9vRzk7zEbnfaW7FD4ZtfG+w",
+	"E3U6DYuRRqIrcLIiZpX5HL54TthIjRvdrZ0dwEf3uaPJjlJE6DH//c2fmv/77cYb1Pzfb7+Dvzf/8i+N",
+	"qlAWNC6a9p3mhEiJR8RIco1uY5JJzQpRKihTeJAQtHe8f3AAW8QzhRKCY2AmAimBaaL/limOiGwEjVQ1",
+	"Hx8BHTgjSBGB5If/iyIscKSIINIORSepoJMP/31GqAyQJBNEZIo//CeXiHFE2Yf/jihHPNOfhnRiSOtz",
+	"guN591/DVHf5O1ufhJK+MFs4Dzq7w3UAbu9sfRL6dGhPuAyc/haxbDIgIkBDwSeo00J7KNVfp1gquP2a",
+	"SlGJyCRV05ZD3XcZEdMCWv1GCV1jMsRZogAcH9Z7WyvASkQ9uAeKTCQIO3q+ubAQ0Z8Pz9ZOHUD4wgLU",
+	"bi8F71cyGHN+Ou+wz83PdYf94OOf9KUeSqacSeJJIFYvwNHYKIoRZ5pk6z9xmiZauKec3f1N6lW8dwDD",
+	"AJQdWiKpP8lsMsFiapdaw3pA0dR0vUqCG0EDGB2MLwQXBo7Y7EAtVW4EjZgoTBM99WXQyAlVY69m0grx",
+	"LAAYEE2hUsEjIiWJWwiIPMKayKOOFftaZu8U5y8w0yy8stxOu41wpOgZcC0tnguC4+miVUWcDRMaqfnL",
+	"0Hvo8xI3KhpjibwZraAoA7iPE645nNFKxviM6AWd8VOCOLNHAou59JHoXwQZNrqNP98tTAp3za/y7lOA",
+	"G16YxeYbAK/Hwnlst3sF2wMIQCXU2rVSlTnREg/PhXrg0p4FpaIX1u2Pffpujdo6T5dbaZiyDWSRUrXW",
+	"cMWb8xSkNYfTbwFWGBrykqtnPGPr0g8ML5cv00uu1emxRppFF4hx1R/ClPMJgUE9dE8LmggeviHkdzC6",
+	"GSibJ/t5WPXNIcURGRGmVRWy76jdmuhhSIqhYPEsi7GsRNjfr0VuC2QpRgQlJcJMo8+AIJGvJ26hfUGw",
+	"IggjRs4tDkhFsOMV3xZn5Ods5h67Ayp2TSKqJEmGN3VQvvVRmtW49XkHV8xvp2+h15IgrJVPIvRQAWgr",
+	"Y4JiLMcDjkV8gzxSg1oD6BkRUwctzF9g3S1P/KOQP32cVyR9i2+UHvhz3SaQJr/YmzQX1G+YGz/GsbW5",
+	"r63eneGEWrtKgYd7DNEYqTEGW5reamztBItwcYDjvj2mEjpqFbf7pvEKRXiScj0ymIckESibIPbhfyZE",
+	"cKSVWCp4q/F2RklyWKoVDwsxKiztN4SAe8b8mY/rVm6m28A1W5JySUEFOh/zpLCkcNFjWhkDqq0PQ/AE",
+	"RWNrBZOb+R2aIeTIHDbiQ4RRePjq+CREVFPq0O5miBieAGG4RXeNEo95PF0T5Sc4GXIxIfFfj1+9nCW/",
+	"+ltEjFuQI8k5uwrKz0VhsKyXMEtP2EUZIxcpiRSJweDGh4iyNLtJVT73ZvIsAcO8EXhx3EX5lpjVb1AW",
+	"JRkYeePMbKY1e1DWY5ghPviNRCrI7+Lrk2fNh0CYE433MhOCj4B+gw6FJQp7vSx+2G6HmwHCPRbum/Nq",
+	"nkxTEiLDXdQYMxRWjy8MEEYTKqUGR++e5gBuZt8DYa8QXK7iCQTWQXCSlm/3hr2YPVbcTGQWTuLN29ul",
+	"ceU5XZuhpIXxtrhXziSL8ICfAb9GzuR6FXaSW3g9ppJPAayFSIUFIkwJgjqIoE67/Rn5yjwU9MlAgIZc",
+	"ILuTKHTLCe2WddptYCvOXTiHtbRQlVEQHHlTfstofUUxPaeAh2POSFVMMpQrITgGJAJxNYUH15XZG+a1",
+	"7pvGXz/8ByIXVCqixSMYO+ITjdMEKZKQIWekis175rlC6YfRcostDHdjCO2vmg9n7WKVrfiWkc7FWFzR",
+	"eurCKertp/mv1zOiOhgrNtSgYV1Z9ZO7H683t3WmfTTzrYWy1nwLkgKr7CVIXt+0cG1DbfYTLkl8PbOu",
+	"GaOMP+a7m3KgUelifzQ3deQOIt++RTvtzWgK83f01m75R7rcr35a81pHNffZQ5jAool/U8w3fYhg2Gpv",
+	"3W+27zU7904697vbO912+x+NoBGBn6Xmme1ue6vb6ehnaGwi+bTM0dcfILJHECxNIAuJaYayCda3JOVS",
+	"YS0yERFRnDSChlRYZVKTFAdflsb1c+ZwrXGZ7KYuuU5BTpaux1lmX7gq3tW/dBWUm33Bx7bnBMdXFID0",
+	"edfLH/DL2sJHgUBvGi8JGzsBWxErYNO4Klpr6G9cPgktHE5NY3y+OH0rjAyviD325tUjkPvxegKsBfCj",
+	"CbA5L76NP6hDjLVZGE8Jqyjx+R4bSQSeqOdgLEuST8qvLCxzuVU+441zqwqXmpNxtuj06l65irD1NfE7",
+	"+PmE8+dYGBvoGpipvNfmUiQrWPcNIP0hJUks+4rzfgLvruKDuCPR66PnYK6364EgdxjAWuE799FP9PHN",
+	"Ox9qplZ8RMCcNBeGanbFESQArLm7p/57K+lxRa5BWYKoRulbI/SAfPhPnIz5jBr324f/QENOUSZxzMGS",
+	"xzMlOEpJTOMad2eNJgiJeFYT0wDZrAk0kzRh3fV5xNKQC/vJPXBD4sucpIyu0WRn/Zp6BbWQ95jTFTdc",
+	"lEEpG4ULcPpsuiyyBEuV57F8ywywIK9XtNHc2kXWwnhnjQIc1wRN8kxEVRO7jfOiDGGkuTgxEQNDLgY0",
+	"liZHKRpjNiItdA1TSo3fE92aUj7XBfwFJzSGi/a0wP+rcabZULCccgIttySycIt+46wsaGTslPFz9kxL",
+	"QlXBHsSjSkJlzIlxu+rXFm3gWX6qffNTaevIhRLYd0DDF4h9+D8cffgvlBIxoap2Uwga0TPCUIwVhu2w",
+	"nuebIlRVuC3BcoEn5yRJmn60xyBTaCAIPrXlIWACCKLosUEmKSNSIpElZNdzLk9wan3LfDgkDGJFzG4D",
+	"11bcOPnNsmXVbnwrMXwWgsUUGZlbINfWmyVm8YBfzIYJFoO6DXePendL43qj++Z9w6QMuSw3zQkZSRrd",
+	"xvkYK4nTdA1zcCfPoNtTGgMnhCneCIwfvW+jFbuNnZ1OZ7vd3m632239q+BnNIZfHJyXb9e4d94mQnTM",
+	"HH3H2xb5DRl89e4IhpOr8EFq312soNmHakhyicwec00TNFU6h+IPgrMR4gzxTCBJY3JDxHbpNMjL/y1Y",
+	"jyBnBCfILUbuoncZV6bySPi3po2+ah7EeUAo1GaZ8gxifnCkkMzSlAvV+map2XOCY5OhcxvYc+vp/jRh",
+	"TLfO7z8IybjV2D6jxmaDuWvIrqFtUDSKZwptKFslSRCYKSJ3pAuR3by66pbT4zx2GKb98F+IDwQdYfXh",
+	"/wr66RW3k7WVtFadQtZj8zQyvUgu0ISLXCSRgRbaHwv8T5pQzNAhFyobZUQSlLGESNlj4V4UkVQ1n2M2",
+	"ykxEsjyVcLhP2Sihcow2JCEI1iU3b1W9L4XSra3izcZa7KF3GU7okJJ4Jt5CQ4TZtG91sKeTVBCJ0fOT",
+	"J3srKnExwUnfjtfZabfbQUNviFYHf+OY/y9ihmxFfOJUvq171qUqIy5Io/twJ1cC/8oxR8c0OcNOB7TK",
+	"3yP3XyNoKDIBQ1CmX26MuZrrXN0+aT/q3muvGwqkN37e5U4gd/yb0QX1VlyPz94yij82o/hmybOtF2Zk",
+	"0XU92dI+55NpRS4UgiKu/IwI9OsYK7kH1rSCXtfa2opp9RCNbuNVgv+E9vmEo5RLyRH+LYux+IvegtVo",
+	"OoTRl+JlYipIZHGXZ2pgA6rsXTTPwIe+uZX+N4qqJP/K1Jz1RtY8wVVQy+1tfWsczENvzLPzWIIzCPYt",
+	"psMrjXM8oXHrx8ejly9PXl+8ODndeeX+d/R6f+/x078//W0P6nZhHyB9BAv3J4/sgVPMC3jB5t9wnI9F",
+	"snkUxK0bYbi2xPhJ7CbsImqrKJpa0RKFGmCTXDnMhAnYSDgb9dhGmB96GKBQ70i4WRQTdvPckcgsHgmS",
+	"cqE0SSVFQWFp60vOkIWbizx6zs2tWlak7/XRcydQjqnegenimrCz9a7/sGw9aCSUncK5/ECUxbDHcyvI",
+	"hjQO3Va6snSuDDn8pjga8iTh5z7yoQFseO6y06M3Rvl0jWqVXbiw/+LGb2nW+Oe7NLbM1r51xQhSrzjm",
+	"bATpJAfoOhGkFsCPFkHqdvU2grTMhL+QiPSPH2vuw3eLBRUseJUS5pJibuOoVqgDVuzXvDBqL22sGku9",
+	"msPEy9F4ZbD2tw//ASka2SSfBQ+IUPUWTHjFL1aJGUBSxDbfmB62dKpbp8FXTiAO8TThOP6YQd2pmWLN",
+	"MO7cBlAKmkYvPkbc9qK5vlXOcbR/fKJ3Q11RkPBU1hl5wlbW9YNrCjpOF0oZvia8gsRxtH9cmmarED8g",
+	"lpUZUCz1//qEn7B2P2xMnL/wPDgDXOr1BQNM8wW7JaALD4hWgmXetwEUY2tqaaGwOqHxNQsTB6zIJE2w",
+	"IqtMjTaqhV1MYwaSfNu1ivLv1jajpUS8gAY6i/NtsCL9RE/QJxcRITFZdJf0YcLDyD1clqW2t4ouMzdD",
+	"ojlHE8zy6ojG3ApUwpZ9bF2Z8/uP/sHzto6INWHdqgArqAC2psoTKvEgqQuCyIuuSBS7h65f56Nm1F0k",
+	"CRSbt/wSetM4m6Jwh0rZ6AYlorxQTL53qXGi5FUdawC9VQO+dkZzTFj8DPwPa9IGQYb1oUK5Ad4+4ZtA",
+	"F10XSVjcN66QstrsOzDeNLZ3trZqPJP5rDE1wpYx//uTd9HGnzv3Ou177U10RCKaUsKU9X2asGp4kbK8",
+	"SV1Cby6z0FueFZoWbZS+c/lKTIMqyqClW6vH/NjbsjPDjl9cM89LYZK09TChyZ/YLcqvtoo9hoQrqrQ4",
+	"3kJhOS457CJZHxncYy40+Boxv9+wvHdMxBmNyGuGzzBNNG1d8zpm5TcX3DKYqO8/v1Arty+Ae0MTa4EF",
+	"TabIe7/MVG9cFISa3AoPsPGxZEwQHI2hgdf8S4Je2gZt51i6zMTYuvQRRlo9EVAkFskxP9cIvwKj6bGN",
+	"JfwrsMGBh6+OTzavw5euK6R+vTfhNcOZGnNB/7k2S7JxNTOK/JJ+LJk/43x3li3V6/QP0+ZQy2gS3dmz",
+	"AwBsXfSYYEEEkqd9LVP1W63WHY2rd/7W3Ds80IjSLf12gzclb+siXW3hANlMQg2B69PQgI22dJfEL0hM",
+	"8Qm4e9fzGWFFWWchvcmKWfoTPU0f3MqrGwJd2z5Ti/mvx69e7kJhWC0hm/ldvdl8ohuOR7ojUaWus7FU",
+	"YBRaQMqVnjM1bD4MW+gxjykxNSgK4L9du+L1YuZu02Fvg+X+WPfBloi9opX9D17D9hYxTteOc69FiT3m",
+	"jEg1SFHJWl4lDtIafkphkPYrVwXMxjme6QVr0gnx4XbwhvG1tPL4+0aOcS1BIkLPSNx4ayIgHwQNKvt5",
+	"h9MhTiSBnqZ9rLQqokd/mMfJvyAZ+jVfYirIGeWZ7EsSCaL65CKlgkgP7OUxiUEjE0mj2xgrlcru3bsT",
+	"kkmqSCvik7tuM9e4D7/6r8ztrxrk/Yi1Di7pCPo8m1V8Q0H2LtJXC9lHhaXpNpntUyWzMXJGxK+CKzK7",
+	"f85uA8+gc3howZbxTEkak74zPZxTFoNMNtfAn3sQbScvKkjcRaUIZwhK0ZzpXFClCDOeSirzGPG8a5Hk",
+	"iHG0td0cayYTZVLxiVbOrF3DQKNn4ilhf8jiK0HDLHJ/Tpljd56QZgbHacQ+UGfy3vp4xK95yhaMvld5",
+	"8k1BerdOOg+72+1ue+cfM7ni9Qihz2DZucI9KGNOZCu1K1Q396coV1NflgaK0SA+hO/dir3iND1WVKdZ",
+	"UJMGhfVHYQEoDMc9Zrp95ZuLmcFrhw+1V6wUXXBHOsu5iYbusVKq4i6ShMXeFIUO0qriQojGPIllEWBv",
+	"Hugxe1wbR8/20b179x5tBggPICckf7SGIFXKkPnpmj22br5mbpG4zcesiKqW2P4BAoZyvuHP9eA2aug2",
+	"auhruY45esCy9/IG5dXyILmRuLYoO8rbU0P3UTCuAllNsVC2i4xJL0uJUNQ2UPBUx/xyz9erhlxMQO/S",
+	"KlhT0QkpUsZcupHRAb3B7nnvUabub2vVkTLottbt5O8DFhuviSbT/UzmcJU34lfHPfRigaL7LVo118pb",
+	"s1p8nkBc1S4KtQYZIjo0O6O3o2bJfqb1nCXrcYzHzmjgM1tgdNvFl922sddPXoLiO6QX9WlLp2R6R9rA",
+	"nc59r71agM7HNBojRZLENETEcNpOFTV1nbQiqsZkUl6vc2Rsk/17j3589xzSmJQiQs/67+7XN+3mo73m",
+	"P3Dzn2/fP7z8l7rjFkWv9JmDstb1QnVzbc43wKmRNzff3IVjM7/pZ0dESRRutzsh4gwRv+NuaRnWuGCB",
+	"GnCeEMw8qJZjkAdVjiHnY5oQRBU65+IU6qVdBQ0u/SS9Nw3geoAY+WmXbDcVvC82trSYt/k0pullI2/+",
+	"bLJ3gXHHMTXE5tC77Xarqs0A9R4ojgwgLfTaOp1MJW9wggjyGzQCnSUf66J5ZUfg9WULik3/puTVEAr2",
+	"LZ+qcRm8r8B5WkdQ7c1qoeMxeNlYRLomJgNOfkwEMWTW56+nhKTSmnWk8SX2mHEmhkudiaFmmmG9MzE0",
+	"/G/+/Zz+9usTLH5TJ51/xumDONob7MdPhz+MD377KXnBXqU/i+PlV3j7Xt0drhyL3q3ZU3lbZ/yy1oig",
+	"CFwpOFCrOEnXt7N8KqYI4/sGVWQiV0MjPaSFCwuB4fOEqKWC1SEekRf6uepaAQY7xnxMfGnxvHp3NAKD",
+	"JWbKM2A2mg4DzhTEOMh7zoLaOJWKTEwR5kxaAciGxRZnv3/0ogEW0+eEjdS40e2028A088+lk37z773e",
+	"Rbvd7PUuOs96vYsHz95+53231Tbf1T02iw1B46Jpx2562aZEzwQ+Xdupd5BgdqoRGpQ4ymq6f2p8VM3H",
+	"R1pw/vB/OEp5rKW9CAtEJmggMIs4YmQCr2qJ075IJIqJG8+QjX1XLUBDogWHN37ZABFJ7/QK1vSE4OSX",
+	"vObnDPbmHY5ND1OrwccEJ4HTGH0R645EUSaE1js9TkGYc9SXztAWkCn4Bs9MyI5rNKvPtPjPE4nacxmL",
+	"rSFatHEk8dMzwpSLAJgRGMGWj/TbIOaH1lbdUkSq0IZm5xGklMjCiCEVIixOOWWG39o9r3MJWIP8Sh6C",
+	"4itbb8B9zFP2S29h/2MeYuhS2Qo48m9cOy1/oXMwo2hkWd62V4zYfQNbhfWolqz8Vh6x3oxZtli4OaqD",
+	"P/VfDBBPYr3TINnpYVaihA70PTNKHUn8KGI9bMqKwPmI6V7t0zlZ+fDrHVnKzs/xARF2RhKekjKFJGeq",
+	"vzV4EO2Q9vBRvI23ow55OLyH7w924hV0kkcPO2trJYxcKOfBWixW6ifdIUPUdVYoHzaULTS1JyBoM7QB",
+	"22HryvqGK+OxGuYcm6cvy860xYiytTqi2LvSr+z5g7V33A3kBxLXlnX4W9M66SBcFbM4J3VNmsevAnUr",
+	"3dzdIiKQMwgjhLgfFnux+kSWEW8iR/2duDNsRw/wPbI12B7ex4+ih/ED0hk0VlIBvO3xboa7X7Wrzg84",
+	"KGjLLEJWtAnvbOskmyoZmRHP7Mg3jR1xZs1YE1katbPVXoQg7ToEyc1z1Ys4hZN1V9BwjjLPpkrLZTYp",
+	"qnTCpjgIMCxhw1NJjHba91a/iLZw0PvaBFYz8h2Jfjw5ObQ1aGZgK4fHlgDcaVcsKve25kOWb1YFE0uH",
+	"Wwa7fERukxeh0A2I9zk//tQCfoUmzpxZTpytUcDdPyTAGmhKvVmCj8LKlQw3AxTmaBb2mFYyUT2CbV1c",
+	"BF4igMaDErGyWBwYq+vs++F2p41+4IyEM4k/57jI/LHChlE2rVRnl6jxwMHacNWt6qWnooLWzH65ilph",
+	"1whQg6nRjsaCZyOjI+4dHuyikDL3nBMP0VDwie8Y8kVPr1KXfbMWtKemYmOdMNzUPyEcx4JIGbj0C8pQ",
+	"ws9B+5BkuVzfmGBBcaUWZH4bTb3Ikuq2tbO9jG5olWvEm7NrqSdvIDNZqajgaXBN86pGs0JpTisrFuBa",
+	"SrWn6dIgIQGa4GhMGWlqYRxi9808+rUWeknO4S+JJniqlUIcxySGO9FjkAonEblQhEk6SMhmFynNoBCG",
+	"lwAtYp673zWmUFUii2U0HeC4X0R6VKK/fc+MqckKfhKbEWRKy7msvrr6BjUO/vpc25mK//P8VeW8qLnx",
+	"1HMDU+YnWC5vulefLTLX1S+nLOoX971A9ppdmUXd4oSb5qg0jl+WAgjqLZIeb5jB/SoTKOPns8KNvhFC",
+	"JlgYoDDCIpZvtt62oEpfGCCM8spcYKvZtB6BHnNed4QHPFO2KZYetIWeTlI1LXzUBt9tqLp52mx4xWC3",
+	"XnnOGT7kmVqqV3GcTTArLqD1WrbQE3N3UiwkgUQYquAe2n5eJaq1KNJkmdRqpYIiFdAd7Cw/rbw5X3RY",
+	"xW6BcwYWYYZkNtBPDQhS3Di77DUGEoijMWhaxDwT53ENZqgIK5zwEdoIXQSgbE3xJNFYcxdr9McpNd9s",
+	"lonO12HxqOOEXlWkKkbZNhJME2so0AmMF2eKT4yZW3F9d4iQnOXeRkXwpMaDWMQEzdWHXYkkjXXm+VlP",
+	"Sx7HdVUV+JO4Mte3GuS1o0qqzvo+URekO0/XMV05sPSPtUwClvT4vaJNwWLZVUwKK59DnRbt9jXfGU9H",
+	"LqnBBYIuVYld3bWrOdIclituMHk9V5qHJ3OqeikOU8ye7EdDJ1rCpiA3GFvCcD7mSOFTIm1owcqoVnZs",
+	"rOjZaD/U/zzW/+zrf54aP0bF0/F2lTc+qtPDTylTeGDsSQllxEYP3oxTBOHkw39N9DcKD7IEf/hPPRZB",
+	"7zIyEFh/n1A2xiaWyL88M/dmwUW4Ab0+b+79idX6Mlmq0VJTwnKV3iG0xXcXMAGXAPRthkJDRsKSRmqK",
+	"CS5gwQflCLkqxYg4Y0aPNgzXYJ4tfALp/y10oCSKBIkJUxQnhoqYuB5BVCZYHS1x6SGzro1kWhOZJ418",
+	"RZgvC3qhFFHhe1t0Vs5F94l48RUM+NaLW8BTbtQ3M2O5c18dYc77Udpo2lyt0OQOpKoAxXSk1VrOkorb",
+	"EHJfSYV0VtoDLhV7iv6BMzhu+wmGSJCIi7gINUZYGtuMixOy5haNeZhNtdKyYZwwkMLTY5rwM3JeQprN",
+	"XRQ6F2w/SnhmKlDo23rHi+bf17+AxafHwhHno4T0xWACz/4AH+9IdLR/jB67rXzhbkFZEC+6OJZnbQSN",
+	"YtiaW7ggCschtreLgbs8ldMv4XQdwfGu+rzq034cieImxNqZxSC5EmgOlSZaz9/qMrtfG/GrPSKvR9J9",
+	"ojZD1uvIdN12PbchuHWaSYDIBY6UplUSFZ00NLXTooaxd0F8To06UuoCs3ghJ+RCfTRq5TeTWWb6dkEK",
+	"l3nDmSVhwvBQDUm8giDod69Z3krmGB5cMcDR7W/q+qUs5PTw0GWlJc6yCYpHV9E8VojsXIF4uK6Llog4",
+	"k28J88rLKO1yCTXWc9kV/eLWVk409QZjxSKtBHKuMBSgSEli7VwmyIlCJWGw5wTGEoYkTTQPSbiUN3MP",
+	"P8mV+aLw/YClmboO0lfw08w8D3VugPabdlKfWJbXkx5iFY3XxPoTl1sAiQ3GKrrrvsl7NZ0SkmouQ4UJ",
+	"A1tTb79F9E+F6LV4Af1UonXpoQnDIjEFJ5elc3yIMNDIWRzRKBAlBAsS36LHV08Hj92q6w1tdySCfQmM",
+	"VbytiUen3S7J4A93akIw/MjOZZErL/DF3twowR/5uamiq4USiXCpxqcSlMRFnyKoGIXFKYnz4IHAZlUJ",
+	"qXosD0NjUZLlBYApkWiAo1PEh0NELszeUpwkU6OJ2HAqV+ilWPfCZe8sEzahXtXro+d1kn+aDRIaobFS",
+	"affuXcQFcvUboAFSqfBihBmK+TlLOK4E77h3yAWZpAmHmg90gkdk0votHVU88+3thyVrI7z8l+7du2/+",
+	"vdeTXrD02++vYDIcEC0yzVmPZwWMyRlU6wN7qV5q/kqWv9LwOgfVbV5efXLot4kKkAuaMEmQA5OROEOj",
+	"1rfveEmitVTXGCtq8i0oiyGVSZPOILdDbDg4NyGhWhYRIRsW6rIKvEp3uJmr/5HUPL+/3FwPmFcy1MQA",
+	"lFK6i2BXm7Bm7TF3XKdvtJd7rIsRTGez3IbjUQnb0Az8ocXIvKvJxYgo2WMmBAnHrjLplb1usR8JtJBV",
+	"5Q8uj9ubKbDKhY1+8rcNYvSpkuici1guDLC1hLG1yor8zn/vF/SpuyO9UJg8bm+EzwjijBhniUUyFHbu",
+	"ddrbD0K04exi3R6rKdUgqYsPmy3tAFcjfPnqpP/s1euXT0K0cbR/3DVObhNoEGEoDGDvDjraP97MdwWc",
+	"EudU2sP2qOD97ZU3xTY/XLIrcqyRL0+NyWMoKltyRJqEjTRl1hTAnmk4EwgJG8r0JVjl8LyOjHPvortI",
+	"lajQJXhztetRMdCY3pBrWmiqrSSvZQNfwc3oN77L88KrlmsXQiBNRr8hU8udksuiVNc1FtU2y1yCnzTO",
+	"8TLvLpnjgKJJmQTl3SirPs5VO3IuxZG8ZecVuQfQ8cG0Gjd5xUQC1zB0xndkOXR3tpNmbcfOFjpg1Rcs",
+	"dD0GTJ+qwBl4KwsEK++G8XKZir9AJh1JwEKAbDAmglQF1LW4+Q2lVVi5rAiBUDauaYWXXIbMR0jEqLNd",
+	"VmiJ7wIpOLkdyQuoKJzGzvjpJMD6K+g4fImblrlIgWoVIaq4ED45X89Qajf3BgxeedPaT2zzKuPU3NuY",
+	"u/S6KHyXkYzEIdowgc3GTDslqrieg7J4BcHphKmwxzYWPVO000UbnNUJqJuuzy7a4ClhJO6xMkEywosL",
+	"bt9wcl1lssCUOrY0LmN2Yn1FewwIwS7S2mlYYFUYuE8m5tMk/5jCTZst5GlGLJmiCT8jEtyZ51jEQbFn",
+	"/+//7/9v98L86S0ZPsPiTFw9L9YxFHzSY24Qt5uw1GKAXVu23K4NkNhJ6Hm8u9sBV/Icok3HlI1yMuo5",
+	"bwXRABkFKSw7SQ0o9nL5N8teqyKsX38uyjbOUD6fPC1qTwwaXSt393ZRqDUzvReuLoz+GzRw/YdeJNd/",
+	"xDzKJtDBucdCnMWUhy0EAm0+wJAmeVSv/X+eSZKYps5pMtV40XdPJ7aZst6QmS0D056GNHcn5sVqJjwm",
+	"ib4zNDqFihqCYCCDMkCtVmuzx2C/vfDtMKht0wDDU4ZCSxpbOWHUm1s5J9tf2+2RpswT22ZD75A+ObtB",
+	"jaAB26NPjgLd1Pth/g+2A07S3w1Nr11n6VLcee1Bv2Ik76kB+jyb2koLdVFDby+D93WWttnqAE+tCxfK",
+	"EQ9RaEewF9SEbHfRgKsxguACClFTVCKMiqBzozi0THi/aV5SF8nkgDDLOXGbOnc1bttrV5T/aKpTLF+Z",
+	"N5pdXWmIcA74PhDBzKzQ6NHyjtmcDchCV/3U2Zzm6APGPLdQH0iJmB1maw3rZu2oiitck4RzoDkummAV",
+	"jV2I1ZAmppANh+4tKIVSeJVE+rXzAmF+WFdd7FdEaLIBj6C7yG3AZriL2nlcDsAHgFagub8mLNVQev/k",
+	"vN13W1YGvU4wOHT6UY2OA1YA7BrLlCKPZoOM8rqK5aohb9rNR2/fd9pBZ6e+3I9nsK+z4vpdeUw5PkFM",
+	"vk8AlyPiGVNiaqwmdOjFLpu2X45ox0GPkdaohcLvd3bQRqeziQDapv4nbKEDm+tg4zDD78MAyRRHRAYo",
+	"5kr/i+XYpPP2WIr1to+JJBKSfiWxfhstEcRBXkHR7hikg7gEv47xAOxswitmb2esKPe2SrvY633/lzdo",
+	"Y7PVfPvdBmyp+7Q5d2+XGpTH+IwgB40FNUDc1hVLpkiSFEM5JS1Y1W4Gh3JgbiuqRmitacUwBYYZPvz3",
+	"iCouAztwzCXiGbJRqwIRmeIP/6l/TzmD58Yf/ntIGDyVYvHh/2EKprHdSR9nStUHQg7gF6ABSLO3XRQC",
+	"00SSJCRSEp3rA6EK2HbLlLOOBJ1QhpUxJE5wmtqabhFOknny+NH+8T5OEguJ5ZwLHj7Sv+dPm7LS8559",
+	"Ldy4l7mF3VaOMSd9GTQ4IyvUMaoMtvRhb0krPO2v6fKtfzQ1xPJ1qtFt256QXLlIRXHcl3BPDsxL27Nq",
+	"VBn+9fy4TyAkNvQj9cJZ/4bNE1oB5EMu1QBHp0+0drZSAKildIqjmNqyMU9bnfvbaCP8PpwheGUvRuP7",
+	"BXS41/v+TUfTDaDH94PO9uWVfVAGIgNqF32Phtz2SRtM0YMSOal3SyH24X8mRHAzkB5BklFGY66pxYMy",
+	"sTCuevDOLN3u42w0IlLvpnMZO8uJk5PhLi+N6bTmCiv8lg6tjoUCxol47RgqTZmMKuFk71lcGxQXaaXr",
+	"IWdyG1e47SJ+4r0BpoiY4j6Qp2XmDOuA1XvtrPkrzHcCz87sO3y7YIuflBc2e330lt6RSJ9cgDKgNVvt",
+	"dttPp9gwUcLo6PGLO9J0s61co33OhlRgxLiUGPEhEQpr5kQiipM/VX2+1843uWL2yA1njNxQdkh+VJ5z",
+	"eeGlWK0SX0mrnFWhIL2cxTjRwqKg0RgQ4Uu5TbMOlyVjlGO/y16Wha+6LXpOcGzevNJNvkqgzfqXv446",
+	"i3h16ryMWJzM9y46MqGf8OiEd4cq+WeCx5niiEzQEyIVfpeRGTKwZj29G7/1699q77oC9/nEV9YxPc0C",
+	"t0xQFBxMXfQvFnH/nMZqbM7TdoJpvHj65OD1i0ZQE+90TmPr+dZDalXLT7U6frH3/HkjcAPUGbLgvZXt",
+	"+k4GKEmnHYMU9tPWrKz6OSnDVS757H01JsNV76zZ0zl39hlNyCdGwSFNCNoAU2mAwFKq9VtjKN2sc0zk",
+	"UWI1SKoHW5fSflbWQCekr+Ya5PVy7kj04uDFU6j4WKaIsGd3f0tJJQaus/WgTPpw859vv7/7xhSMBcNF",
+	"/uef/vwvvazd3rr/7/3W980rkUStjxQg5pVRS9DVKSCKpty8F/EJ95+/vJmrAbb1Va9Fjjn+ocy5JSvk",
+	"hR3tHy/KDdt1eXimIKkpGWmzOKtRF1trB4Qc7R8/t96CT3yZIXAbWYfiBKfWrYJZbtJCCR7UKVk3cAv1",
+	"wHOsqBqsOxICmMp3aO+MMBpjdIizhErjv71Oid4vRaRIsKIqi8s+gObWvdbO/c52Z3thEdtHvi+g+ahd",
+	"U6v26hQv4WxUA9n2/db9nZ2HpRKeNeV1H5ZAg48zsN0A5ch9batSj3y7/QXOoR72ShZJXzOlcjTxcL5Y",
+	"SzhmrKfKRt4ut5yKeInA9CIvApQLEwtfKAmq1oU5/wVfpPC8mPNfqJKuGV/oEjOofvCEXKji/SVv+Q/f",
+	"gJm3PNzSx/39WckuXBzYao+XjmtVW3J1E1d4r3puzg5dMsDOoPsx1BPE0anG9CnPZhtJKZxKCCxzOuL2",
+	"w/VsSYb19HFdpsCt1ahkNfo5o9HpkXGgLJEYbsoef0W7cpUOWzuxBWMO6fXdJOtZio8JiyUK7fhhCWNt",
+	"wGOhphQFXj/zJs1yNuMcW9f6vsKuVgnGJxI4NYRGxjTUodNB7zQOI71QSiREnInaPklfmeIPy+rbZa1j",
+	"E/HudNky0vEtI51Zy8iKSLcQ1QquvSbOlZc7B/Mq+F4TbY2NhuWc0RCul0xRNKYpkmN+LnO2srMeU/mF",
+	"CPQCU1ktDPv1miDrt9CPC/RdOtvtR/fn2mrnpXCV9kqPcMuAKwz4M5HQr546XpNWrU+h5lCkIsZjPfni",
+	"VUqYRGEmkvCLlBsykdRa6NeytS4k+OUZvE2t4MfCYorGxsZb6Ad6RkwaExcoryYMFf+4Gl+71OKx6QV/",
+	"DD3D5rYhc6m7tjztHdNDHtLbZblFGRSsoApJPiGmS5nEQwIRcVT2WHg+liTqh6Uoj3tbSGAW8wkaTBWR",
+	"iDI0wJLc3971m2ccuxnDvDdVj52PNWUyp+jE1x9f7O2bvl/60zH4ckWcZ43bhhu2kUvEYwBCkWrJ5IYB",
+	"dX/r2S/y8c8HYyGj/XHy88GLX74f7Mjjv8uUDx7wJ/d+vv/Xv7d/+meHvP63cpCMeb+wUH9/F1qc/Vtt",
+	"4OJJubbArAsKCvmVql8qjgbZlLKRrQUQjrkKTQqA4P8krFQOcMyhewcWE8iP4aYoUAIx9/B07aXwo5Wr",
+	"1DYvolYwVduOedZTzuM5Le4MIwax19i9SGxsnGOeQFeU8P37zuVlGOg/tuCPVmuGRSN4KECS/IbRgEya",
+	"Z5TF/E+NWkecIiNuWistK+CgF7PvnneJ5QulM7+j+JCLoLbP7J1qUvD8enucDTgWtv3Bl1Fk+Ar9Utko",
+	"q60McOLtmBZO7YMuHteU67OteKsJjqnqPz6qg3dCFO7jNBX8bFnbz/y0IszQgEC2f7ecY7t3eHj06pen",
+	"T0y0HMAjFU0SqIQnobniRmgDdaHduH4JTnWzhUxFSwtKPpv0pzM0Z7aq5WqVTMyArklrAcacbE2M5JRF",
+	"tvF0aQNGnJmCkLDESv1rWDWs157CFdMVeSaiGiwI9YlBnw3s9djIqUteeXEvgmBFE+M2W8GxxzxBb9ek",
+	"3CRh17YOjW2nD4FwrNFVKoGVy/q2xRtLVQ3LGTGQCWdsvvXSw2q5mO7EimRMfSArHBkk2tecG1blA9Or",
+	"ASALbGt9vATUMyyofkD24WQWlIqBekEShfkbIQIdJsJC2G4G0rR5qV70hUkjy1Ma/IKaOSHyuEBB1L2E",
+	"0jIJyTE3MHxsdt3+MZau4dK6nDNcxhNUX+wd/fT05ODlD42g8frk4PnByd8bQWPv9cmPT1+eHOzvnRy8",
+	"ermQad9AgmnO/z91hmmJttUIHx7b0KcbmLIsIyoViBAgUOiJy9g/4Fj2tWyAK9aOnc7WIgXeyG/9KxXa",
+	"cSo6pHhCL59mhKWW4pTJLbJZHZq/gIkPyjvNxDpb1RynhGGpXxZYogllH/5HRlmC9Tg2xhkRJLMB6OKx",
+	"jXiu0J2Z/bRlcQU5o+Tcdrfp+sxvw2NZmwEKD5++fHLw8ocQbVDmXoMiPj2G05TgRD909PSvT/dPnj7R",
+	"wtvh3utjGMhQqHMEbSnU1KTePjk43nv8/OmTSh6im78RNOyEjaDhRtVfwqCNoOHeX3gdjqcsOrINetZz",
+	"CcxaEGblmFmGVIqaOB+D9J6LAIoDv9vVbGlhAIUNO1jAD2m5yNS6AtrlgttntkxCeFytzGvZU8G6QVbQ",
+	"qOxyYkzGcDy3uX/NbuabxMi5qTlEpd7QRbEkS/nCwkolVxBqNaVZCHwuNVU6+HXWh3xOquChyx6211dP",
+	"pjmoPo1r8dCchy1dH+Mo4WxEhJEPA8SA40PBN0BcXza+JkzylKbpyntusuQc6rjqQ2BV2dAco6xmBgjn",
+	"DdWQEw40aTK0cPO6oPtS3g3pZZlNxi9j8sO1YXPtghZsqyFeblsCuykB0uIQJO35CruFyrb5g0xFYAma",
+	"LVtx9UYFvGrNEHszc9GrqMfR8DetwPECs9xN8w+sXji5qE0vlZSNEmKs7HxYePRcEfuyhX5uN7+SF2Zn",
+	"Vg7/Shwx1t5Wt1GmZCLOq4HJWiMJNMeSppuWNGZKJMFOCQ3PoABPioUpSK9WbzThTABmfMibzStRtFAI",
+	"IoA9FWgC6HpTegZQjd09Bo+cExTTuIvwUFmzwtLul+bRrXaPRZxJEmXA7L1G57acXLmRNwodJH3THCVE",
+	"Ek/17aTRuGK7LClsfrOMj1Jl0IG1sExUXbvP2kZb5tha1yj6V9ql+YX8HERUIsrMrEsAWl6JDlBqmVZk",
+	"b8ZT8/CsjW39XtRU9vM8hhn7ioa16KfvVg0NMG07cyzHYGe8I1HPJKyNMoGF5pwO2F4Dqh8EGuupaWeX",
+	"97wDh4Xt86nX1EJ7rHSZoRQbVmjCpdJC7S6S+IyykSn1qMe9I4EouPoyVKENLqztRn/cNFnw+j5qVWSC",
+	"GR7B+YCLIaGnpMcwmxqvZ+UyWJl+9jZM8EXf74a/0PfjlcRd0T5nd86Z51KtJ/FM9g0N65OLlAoia2/N",
+	"ayj1BvTFIwuaUuFEcqCGTsKCJuGGKtqyu+AjwFIhwZWzhnmcRsGWQctIdo1r9hE6qa3khLO7WueG8409",
+	"JgDe3kevb0rpzGeJRZmaLTy00q1brwKYXcMVuyW4Gww6pDF5rFn3+4pkqnpfVnPbl27OrNfedaxOobyD",
+	"qRG7ix4aXHU1zltXvHPXw6c6VFp6nPHqO+MkpMugaqSz4o7FumVLKPtwq6uojDW7gLd1tZC17p0LO0Bo",
+	"qJIVMazlLf5pjlI17aCNoKW4O+Bcq7czlBSC+q6mC9uYvl2x7kPR13VBZl01fkxrDfRdRuzPtn2wXfYN",
+	"2FgLLPi0Jlb/qtTI6HmJXOiPzpEiSWLEdNejFmEtfZctrC9I5hzt101AKXVONN/doLqzWrvEm2mH6KtD",
+	"N9UqZCHF3wXe7vyMhvmvrh85DUgqnkpP/thFVpQURGYTE4ExMVVEEoKFnFVQ6jv23RD3+bjS2vqcY94F",
+	"K0JrKrFQ15cHtSxoXGi4CMjx6/+ZGXJyHdT3nVpfTvuI/GmhzLWAjp0QqQpbdYUe54UmF8YDzCruWxcX",
+	"sJ2UoU5bbyNnJll3Fqud7DLXQ6CIVHckIlBvx2lerih+wkel43n0cP3q2XFm7WCTGj78zDnWpbImE7Ni",
+	"8Ie4yv6Exe4XswUQwDKhSUK9tRfGxu21a9/Nra2PFTqHpo+Cs1FZYfHrnUKLkWw1ZdyYKRcUy3fnfUei",
+	"H09ODq1dc6bIe0xj01QsT4YovBDtdo35clkd8Sqj9sqg+jCXT7SoWuxj2oILUdvJ5FdQ/lQhlGm2cfjq",
+	"+ITEXYQZCm17D1Mn1jX4CEE5N2bgsdbhqUS4x0BE4Pq6oIPDs22E41gQKfNU2almQ8294/2Dg4KnakE/",
+	"Ikw1CYPYuxZ6LUmPeXNRhlLB4wwKnbbQnhmV2MJ30GKWK9eRZSPhPB3g6DRAqaBnWGnRVZ1zcSqDHkso",
+	"O22agAiXzQ1tOZGWirSAtGn5pqn46wx6tvVtAF4ssDNCsCGsVxDJkzNw4VUDBt0SJiSTVBFo73JeJwzN",
+	"9HZ58+P47ZsTZf53mL59cyzfQquXItN94y/d4lPz7ft2cL9z6f2++ZeNv3R7vdZar2x+1+u19Itd/WxR",
+	"0asd3Lv8/U2nuWM/b1/+fv9Nu7ltP967/P3+jvd5S3/WX2yZL/Sne2/azZ23mwDWm7t/+TNA86emTdJv",
+	"/u+3v/+rfnav+Qw3h3qIze82/3LVpH0oynpD3WzQ2Yf/SGhsBGrndt3LYso/bTg7Q1BaF0onFDWMTa4H",
+	"Yprxw6NQl1A/CP0RQe4Dm6WpmH3dcPivsXhQJeDbFChe3nq36kiyQd0F2LW01h7LPp5TR8zERpvcLdOA",
+	"IKbYpZ502lvbldSTksq0tX2bVuKnlbjdfmKrqnzi/BJXzKWmFoS7jK5UK9SCAX7hJwBLQmrrEa1UDqyK",
+	"apcmYZ3V6u8nJRgkIGG5fVPg9WZKcSWTACDkUuFWGg8rvGt7sSJ/twf/VdT0q7Yo8xbhwJVJXi12ocJe",
+	"KhHJJ1rYRli8y+gZR1Jr71gILI32Pl9t/+bIZV7a/SNTzIMJGK4+LUe1xZnmXd+bvJvfHOKYHgEfGWuW",
+	"lRypyUq5ZtkRIz4sOfeSeOi1R1jyWpWPuUYLS14rXR2vT8OS11xAz2rlRIq3/AIkpgHEkld+0Q/dVB2S",
+	"OjiW1fCYt+JV3ytt8KovVVa92ktVDFj1vRLCQX2SeWv+GKQ1WPpwEThem6drfgzQYFrpUMFFtUEF2iBF",
+	"S4tNS7u1lgM5BT1GWSmtICWleDQTGyQhVA2MWVzELkDgC9GLrtiI2HXnWJZVFdI4vFaAcLX9x5pZSbMJ",
+	"yhYz3i7KKKlflk0j4cP6tMD8fHdR+OatCXnBRbKMEyD9cMWK5/GvHPOSN/FWHVugjvke1HbVe7ki2y9O",
+	"fBHbv63o8KWo3l9pWYcvv6ZDCdWvXNhh3jWbW+mhVnr5RAdra+TeamMfQRszgvpH0cagEWuUCaqmxxoW",
+	"G02Q0p/I9EeorVCjmCWa7GEIpEXh35p7hwfNn8i0i+RpP6FnpN9qtUJoAdroNkyBBhfL123kjxck1cym",
+	"Fz4gWBCxl5lq3ubTMyffeKPP1PU+IhGfTAgDH1SoB+DCxqt20WMYpwodbD34feHnApyxUmnj0tiLhhxQ",
+	"1VjZ9J92FQd7Pzx9efIUHT85yrv1OJ9DkrbOySAVvBXxSWsgZjoFNBxKEhODs3/0IkBPjw7B/ZYpPjFZ",
+	"y4Xv35tNCzxKi3xdGzfbYxqfoXNSqXUji/P23NY7CNl9OHGN2HvsMHfMQYkO9ProebfwE1aXcRen9O5Z",
+	"J2yhXuOESIVs/l2vYR3gPbZ3eIAEGRJBWETQRng35pG8G26iCCeJtNGtwrjgsDJ/Qx46egqOcw5VM2yM",
+	"cQ9cikgCrwfoo0wkATqcqjFnAXrJY9L6TQbo8MdDWO7+nwM0wTEp8s6toKCFzB6DGDWnzO8a62ndgDCW",
+	"HpMzG6YrMobwCFMmFcJI41CP2XXYtqJK74fMqDIb++c/I42ChClqik/qL5/ahvnGSW+cCKHbVMQIifXU",
+	"kOB0SqYtdKzPk0Jct+3/p865rXciu3rE5iqYjjZEcTc24aU5N1YPCZPq6QAESNbAE1M1hjLTQ9FCAFUx",
+	"KCO7AFZMh3DsSj8qIZMUMMID2SYR2RFd3ZZzGhHjt83jNEyu2Xa7gzKG7fpIHAY9Jrl1G+fbmOeOwHnE",
+	"CMMelsLVTdqH8fpPCGZwQj8QPYpd1pph84DY7vG7YYB6jR+IwKLHTvgpYb3GJix1gk8Jgs77ZkGHr45P",
+	"kD7vpt6iEDrGUimh5IvLVoNKcGf8lMQGNtljy7alhX7SOw4N4/LSPUEeHT6FX2z85a45FIu7p4SkpmUf",
+	"wvrCjVvopcnDyezmgEIeJZoJNiWN82Iezl8vSMolVTa9DkPgCzoYAgIlWowN7HKglzaLe8wAgjBzsf1w",
+	"WZ4KwYUsLgkER9iW7xZf/nr86iUi7IwkPCWA/WEY/ib11XrfM9EUvUYXve81NIz6z16j6O7Ztw/os7Ik",
+	"0jyiMXxEzwhDMVYY8lkog/davUbQY6j4r9eIicI0kXYe4Ov67ze9xisU4UnKbSeAD/+F+EDQEVYf/q+g",
+	"vNVrvL28vASINeDffffcFi+Qre++Q57iA1QutNOEcHKUoccC/5MmFDN0yIXKRhmRBGUsIdLWTbKX4Y5E",
+	"4R64iptugtDdsxTIskRP2Sihcow2qk92EWGhyYQKCWu+Pg5z91dCT0mA3jWtwj7mjGeCxJtggjEJJJAE",
+	"D9gmCI57LKzsj9kXKpETV/SWhC0UQmPlfCbF02ZCzkiCQrsjZhMM1mo0cETIlX+QXdM7E3HmD2ZLvQMt",
+	"4sNiSwNLLTTaQP4Mh3o8gIe/m7ih3904v5s79HuP/d5sNvP/6Qe322393ADHfbv3+vEJTjRjJjEga2Ci",
+	"n1C4b5r0Nk+mKQkDh15aLzPXJsVqjFIs8ISAZmhn6OgZSjddT+EIhhvFIxiWcbj3t/X7jKs+VBrRLzNu",
+	"4mYEMTUwausZAenKn+SZIm7AHT3ghKgxj/t6XGxqfumRIfoMniUXUFpmkBkF2EowVCLz4i4K9/RroS1B",
+	"Y5zo+pd83Y/MCbBhQiOVD+5AxolGsKmbByoQWC6v6Y/p7ukSaTTCmKbhpcFpTCYpV4RF0z5l/VTwkSBS",
+	"6rkKxlIeJTwo3tGME2LXTO0gkTFG2WgXnWOqwEoVHhElps29oSIidHGGFoLOPQ2BrZzXV5z3EyxGpFin",
+	"mR2ScalE8KM1E3TQC/rYDbNjsCNvuNw3Mr7xipix9BiaJERjLCQx1Yz0mYSZGjYfhnakrS09UpVS+mMg",
+	"CO1PkqaH3HDAxlJhNgnUmF2Pdk1wKhHB0diENBss38hL3kGrbflm623LNFPfRIqDbTenhD54/omdkmlf",
+	"kEwWmDd7OJqMmxgwU2+hkE7cBtvRAR+0IN6HYqp9chEREtuhOTf1buw7csUjvgc3177UN/S3b+K65x74",
+	"HVmSkvRGvD56HgDxK+HAffSTQ4IdQ4S00icYToqDk1xfKcpGXhCmpoj6qgMXt68DKmpZgEaknzF8hilE",
+	"OjrYNEcEvYBKlDGhD1P/bFrTcyQTfr50S4waogSQpR47BsXVFAXkMSUysHRQP1clhBM8LVnRXr5+rucG",
+	"yQGybWdzsHs96NDe6zHbH7vXE6FNtTMVCkHcocxgsdGjZctJvtCKOdeg4lgjtyBG7JFdLXxt+4VA+h55",
+	"3dA75hcJ0bKbR65dERDhYnKNATAaY8YIVFjRuM4zpU+o707lnLJYU8sN3GOzzlCoymEuNfb8MIojnEep",
+	"nI85CFJAjQVVirBcXYO8wq1tNOaZkJtmwzRWaU2yb9KW7cJcg/k8uFJ51lounHztpNXd0u9UolOSKi2b",
+	"h3bUzRY6nrIIWnPnlQlgw8Od9hbUIXEA9NiGLYnxg8DpGNic+Wm3VD7L9aKG085LA2w6EROwE7Kd8JAk",
+	"00LWBLk8tDF2oD3M0hNzN7tGxcZoKIgco9evD54YAqNvRo8VyqvWOLSmUTR7BiYCBWBcIrq5FFoshvxx",
+	"DFo5zxQI0j0WC56mJHbBqxA7+6uJXXcHBswqJTiP/5YmotUQuBFRVjocUiFdvLNRY9GG0SXydarmEUkT",
+	"PCVxFyKyw80uyABwiYGrBohxrTjAF543HuSHKJOKT4gIvJds7vCv1k2j4bOiKNYCqxKUxG7vRcakgaw1",
+	"oyjfkQUdOucCErwH+sqRGG3s5HSmqLyz2UIuTb3HViBhXoA81PvTdLGOKPaY2TSfzDlxUqtPVorUqKY1",
+	"HOAnRqXRTNAJZ5qmgWJ4v53zFXBzTijLQDGKUacdtNttk0OJp9Y20gNJ0FoUiCaqMuUMKnkIyB8J/9Y8",
+	"gjphE6qa8K+mhP6XR9BlnLJRaHSxyo8gI2hKDiK9EZMNYmkl3lAi0PqheCmk/VnZB5I6e+yVja02a4e/",
+	"9LLN3kpN4B6hWl47u7FuKw/xiLLcgvKcSlXYiCRSeiPDFNSEDTD6dCwVc93uQ7TRMbGZ7SAvzbS1s2k2",
+	"wJ66VlY0ooCu0mq13hot0XyhFUqvk75RId3w5hP00ff+NC31e43LS72OPWMzSDWtdWkZVCIySdU0sKkI",
+	"RuG15SNNb0rfwoiOnh6f6L1sBI0zIqQxInZa7VYbQi9SwnBKG93GvVa7dc/UrR2DHTc3N+gPo7qawEdE",
+	"ZUJfPwMmH9ZW77Doq6UTU9MKiIrma1GSAduE6wb6FrClXkOQEWH6qEivAeXtcaSvbGjVFUtogryyEHzb",
+	"xyrchNhnPUqPuRIBkljSCRKlVIY4anqgtTe0Z6wlSpJkWJiETPGYwLJ8fRnPqKT6+odaHaYXtkJZjlEH",
+	"caPb0Ei2BwZpcMLl4shcD0nxCKRvzg2o8J8jIn+0UnBbwxoaYSF0Wy7MEtwmhWCZbDkDOwhQhX09L3xo",
+	"ZPJS8LTLm7cD1XkU3upfDWkBpNlqt50FnJiqkDhNE2vWvPubrcnhDK36b4duMptMsJha165vX1P8lJjo",
+	"WmOCM679/aMX4EJOMlKk3b55XypzMq8gAY0hFEILNH0tn1Qe3j5pP+rea3fb7X8UGwXGOhRje7EMSnhu",
+	"hm2yf+/Rj++ee/vlXGYFtja6LEsSfY71YJZn1mBuV8HUA+RAmU2YgeXR8Kd3W/9Qv64Cy9si1dinXMbt",
+	"bQmXaQkB1Mp0Hy3oVqPbuQTnR4E/ixxX5qpA5jS8NdN6z1IVR0E02lpVRw89w7TmzWffuTv7wmXQqOVy",
+	"64xUvDQzmiRqvZEksVuxba5O3Zv5Fbv7GMfWj2L2UL/WWf7aa88wBC9tPVr+Ug6lfefeChMZH+AJ58+1",
+	"Gqpf21llWQdWKwXLrnnr3vK3jo3c9boQu4yDMqckIAE4VNLMEo+kKS55AGbwxtvLoJFyWcPo9m35GWt6",
+	"zglPjQXMNyppoV1LYnIqFZnop4vaxCTnVIYv2RRtZ5DTSqCSiJ8z40nJRTZqjCaaqPcgx8cMAW4MSAgC",
+	"q8YpmYZd32fm2ev1uMZiv8d6rOTu0ECM8RnJs1LargCl3rNdJ4jYGue54Ntj4Xb7EcoNb3Ws0WyhufFr",
+	"80ZPqQJn71vjuyZSPbYF5dfgMZGYlFnMXpmR+Jq4z1Q8Krs2jbNhypdlr7utIFHhmZ3rrse1ashXFLi8",
+	"D2gewSLiL2sN3nNKpjV8ZXDvb9Pn7cnLB+nP4vihen32a+fi7//cwo+jJ+TZ6Ef619PnjY/Nt652HnEd",
+	"23G7d46lc33pK0ilf/VA4zbXDKy5Y1uxz+NONQryMl5Q98pl0HieN5h8P6c+yymZ3rFWP+cVzqX3u+9p",
+	"fAmBn2XE8zdsNjTkD8tbg0ZC2Smc0A/ECuuPp/OasIQ0Dp2Xt0qC4TfF0Ygo5zBCg2lrhvKN3DQVsvce",
+	"rpVegBm3NeDx9M93aWwaJ+Uq0E3AWChUC0EVlUnXhFhfypuBFvy+iyEtJlsDyiuIVsBhrixatVcQrZwY",
+	"PKHqSMsC9tXOCkLPoXEG+SLWdmdnFThz7w+Em7lSSNtbWyvIZzmZ+iV3/eSy2jciTBoG4sTJemnyMmiU",
+	"qbCtQELqEpbM7ZE50hvnx4SbIKeui0uiEk34hDBlyyw6ky3ELtnqXD1G5fKImNy+bIJFKhWcwdyy3d4O",
+	"ewyMzOdYxHLTxovkFpnBtGqskQpP3QBYemaHDArXgAhslmWKBpniX9jGC2lQTJCOZ6+U5qHSck0VZz2U",
+	"jRAB681GWQzd7KJMEl9oB3tID2irwALZkJvcp5HbGQrZHLOSYybmxLhDEh6duml5pvROTKhU+JTUCb9H",
+	"ZWpVEfi253fbgqgHoxEUCBHf6sHziPU1CPX2qoT6JVfPeMbWpe8GB/Ytcn5DpNIsfDGpDBYbmLWe67wg",
+	"dVbmIoU9J2hwNWflhh88Yeyatso5eiSQjXPsDMla5bmiuvVlqUzzdCUXc3pLk74UmvRtkJUfiFpGU9Yz",
+	"MpmdPIhNFm1ZcrtbCDmme+kVB55nYDwyEpW0Tg0beqRVexe+7Xz0psmRjeuWiqRd1y4mj/rNJQYFxh4Q",
+	"iyrSnxEnGdfjb+aSoDUl5BaNwAa+g5mRTkgL7ZVCjG0vDTBbuu2JjWDJCDUxKjiPptSD1Yt2TqqryG/G",
+	"mDrgarxZL1QtVFavaFW8eVOc3dUrGOF2TjqaJXhcYadqhPvx3YPnk5db6evDd/gB//mHi0n7r0/3nu0d",
+	"0EN68tvz+7+cDp7++KuKfv354kpGODf+ZzDC5ftmwoSFuyIO3Tkjt4a5P6ph7iU5v44lqdh7l/V+MzY5",
+	"jfHXBK3GyOXo7uc1dH3RupMj9WX9aR1jFRD5Iwj+/aaUr9zwu9RWNcYs5sPhdeN93DCBxus83qeFntEE",
+	"QnMjPhlQRmxM3N7LJ/MiaX508HymUBq3EC8TwQTIrBE+s4gL2vW5HrDLoAApkEoIqZwHgUtP9kFYrwng",
+	"9WN4eEpYVTE2yRWYQls645dMiZBlB2sRtZPwsoyychhPx8vQhib4rvVP45DENINqn66inUZEIiKKk6Ll",
+	"a9dAX25qUj/j+rEynevEylhkWR4s4/DlViG/DZa5ZrDMuCDAjmXkNHl+sMyrlACPsG8b/VTfyjua9rMz",
+	"IqQxpqcYijmDKlqkrpsUBEMdeszxGEXwJMhbV5lbDbHwIygkYClMpbsU0pfZwbELUfYQcuw8Aqa3l80u",
+	"hGfrHCd+YAt6aiKzQzuoa06yIOTF7tjnjXlJBY3sTS0rp7BtWGqN3pJlQcuq6VXo6fp07WMGyMxdvD1E",
+	"OPqKlfar4EBr7/I8VdttxDmWdjM+o85sgTF68616PKse72vktCd6PR0U0Nzk11gMqFNBI2++tfTlH4i6",
+	"ETBdhM0iIEf5XF90OMgKmrKT9AiO11aXNe91FNXXlG9jSb5gWetHk80ArJjbpmieflQjevnaeh5ZstSD",
+	"mrO7Gr291lNaXKg6lXAlLH71U+NLs0RZyL5Rl9k4P9N6kX4tGdW+mvvMSjh5F/jG+u4yf9C5Afl6aFOu",
+	"xxPxjaphLg6Cgk3Ma4IFdhOk3wQdwDC/uMfctVhN9keF6A/v10v+8znmTbilVr9+AEj8lVzCVRhcaV23",
+	"xuA1gxZB3FtIAfQthppw1zQCwxgzNl/kmXxtOQ+Tc6vF5SS0LZ3EBCfUFQoAp/c5niIsTRanZZRUIonP",
+	"CITq9Vj4Fxjt3/516/HOzr9utTudf91qP9L/NfU/IRpSFsucDOTp/hKFOzudziP739ykzuewJZ/JDg17",
+	"6RmhTUGkDX+jOIrpCMpbm87PUNeIstHmPEOxKSy5qvroV5hcEUjS1EfqOoGhDYCIxFDtqUmZJExSRc9I",
+	"Mp0LIyBFvSnb/eS3I9nZrquzO+LNGS1xpQUoMgE0yASZB6D3yMpbeeK9UwPKMRfKVL3ZRRiFzRAZlzyS",
+	"XJgyjPp5W27ElDBHz3PITRMXWw/dGctMDZ2IT2wzcFcGK6bCVIeQNhbYdRYfCMhuHUxBAYM6bvlNzF9q",
+	"oScmJb6LwmZhHQnRhu/1sYEbtc4SLlRp1/K+9Y1mqYV23lYibgSNpt/au2n/v/R4c17/7aDRLH0CM42M",
+	"OBxes/QpJjjpG2NQ0Gh6nz5K0nNqK+2WjVOm9EZquy3M+kj4JMVsaiuxN55OUkEkRs9Pnuw1VjNXecvq",
+	"dnba7XZgr1W38RvH/H8RM2Qr4hNr3AJ7lrdR3Yc7+XH+lWOOjmlyhht52dqGT1sf2QYVDvm7jTFXc+1c",
+	"fkDkFTwtO+2Kr+X+Or4WfaGWO1oMi7v1stx6Wa7nZUmsbOGkMSNrrJCMbAWhmkJ8LWRqQVgRy6ud2EJ7",
+	"YGRNoNQitICVKIx44kqpYBQWNzzUeN529SKnPEMST031qXMqwe9ihBFTccP5VYwlo0YwzEvwjbGc0bdW",
+	"zyLWO/R5/Sk4pUeuVvEs6S6VMr4jXT54ycFQJt8nJBqjfS7SxXR5ggXFFcJsR3ihf0LHmCkuPQrs01/o",
+	"1EAZneCkDDMgC6jOVirMwXTDfL+zgza2Opvo0cOHDx82Hzx48KCxJkH9mB6exccB6Gg5oiu6fL0juiZ7",
+	"rTtGw1+3y/y1vc7xVtmrvtQ37UeCmzfHiWRjPIqs6c/nQrLe5lv/Ua3/6AmkIOqjvJ5bxqQyFkp1nVsm",
+	"zuda13N0ffic22gucCMzy1qQHWo99vqwpVB4eCF0qZtpLfhew3W/PoA23HoxiFk+2deeg11wqK/Db1bA",
+	"+83nYCcG/aric27JXCH12qRZ56gOEUk1QjUkGxRJLxmLOSOzt+KJT/NWy/XNeaeB8TbD9zO5Jb5Bp6DB",
+	"1nm3aIXE3LnaXq1Puf5atFejeF+gI+sbdSPPRZf1lHLXHuttYMSdGmsH1GK2pctyc7ZEWnciTDkxRssX",
+	"LRSyLElCFCUEC4lCaBsaOO9S0GOhr9OZHqOFmhbuoqLEvKdKWReVZxXpsYIJwFxgV2GmLisy3bFQZAFn",
+	"3NRTt9XM4drk7ugaE8ehJ/Zdo8iZBuup0Tffl1yABBu3QNlB4yu+Vk01OX1B412GEzqclsf52XxpjVAz",
+	"8aKefXjW5rumvgkbsprd4GOSkY8f+LW2M/zrEFW/XQH1EAtFcZJMkVGUFlDNbFFSuBdAT2KqoAq5JYN5",
+	"dIslgLMW312E2bRnLbPGFzjlmR7vjEDpGqjKDUSsO0MyUYVimtrfHs1EAwKeRUN5q4TT/JgbmGfpqHug",
+	"3UIn3JJMQ+qlHtUsMoAyPuHh3sn+j7VW4de+Gnp1mmlV3jKhs02lStt+FUPuwxoLoCLROOIitSZAn3Le",
+	"X2r6W+xbO8disi6htfh2S2q/WlKrd/zbJbevFxLZy6Bx1/VnuWZwk+thMaZScTENTDyFbcciDZGcCbFY",
+	"mAyLluXCvnCQf6YYpLyzTULZqYk4+gTJqEtg4baaht35eXDYn1cO0dm3zy+dn9r5i6CYORDkD6wMw5P8",
+	"jaVQfKTsZItxeXby9eNc7HWp5gYrcqEQ6HIQ/O5aFdVHvdij6TbO9WMYHvNAMP2157Z2v1zVdZfQMyJK",
+	"CWDFEXYbPFPQRqYRmOaR7hn40I94TMrf2LYc5ivTf8gbGap97Wx1ZntT+7lk5tl5zN/1WOpbrIBXGud4",
+	"QuPWj49HL1+evL54cXK688r97+j1/t7jp39/+tseiEzYB0ifxcL9yVPV9JNF72PY/C8wddpi8vKIHnel",
+	"bq2vt0E91wzqmRT82gkiOQsvyyKr5+/kPdPm1N1w0ogtAyuRvVseX5gxx7pG/9cm7tI+tyZlvyXofwiC",
+	"vjYxnhdEYpd7S4E/jzfDns436tSY5MSwhmavq3jZV/PcOBHJux49WK6D1tH4o/1jvx51paea7V6Ioddk",
+	"j4GJT4KNLyxTojBwVfT0u669qKmDkUkSz9NCj/aPD/wlXMUq5A/grEO3wsRCYaJ66h6CHu0fW3lC45dv",
+	"36gPHj4m0FkXCRqNC4FCc2c9ifFRRVzEEtHct1Yxd7RQCK2ie0yShER5J27z0ClltgQotDXSH020r+lm",
+	"5OzW+gHT5nLXfgW1XvJa7fo1LAgS5DcSQQsWk+cjUcQzptBrRjVb9jr4mn6Ig6ki0rZk11Ci392Mfi92",
+	"/WuouVuI8j82TM+j7faj+96otvt3OKSmtzH80c8E2LondEJc22x4KsIiNkNCY2o35la77Q8ZoNA7FBgI",
+	"GnDbUQeZUpzJAqLNYnSeSZLADNADO0QbW6ZRE4LPm7Y5dv+cxmocoo3w+MXe8+fG0/ni6ZOD1y/Copel",
+	"+8aNL0iaTDUO9stbE6DwXUaj075+gJICsk7HvZrYkEx4KcGKqizW628+ausHH7U1ZAlno/yHzkP4pfPQ",
+	"/IQHsC59cI9h/YAhMG0T4AJh0uQnJeZGw87ueBtrG0GD3VUixXtsq739MEBYoh84HyVEE9DHL2zsL5i3",
+	"Dap8951HlFrffTdDLk19IP0JJ90808r2KS1R0R6rXNb6OHhHZ9F33x2RiKaUMPXdd7CA777jmYr4hHz3",
+	"XY9B11osoTaPE5+7iFzgSCVTVxs4tDKldbAYF9AuCrfandDkTGqxbrfHZhs0mzxn23i9Vcia9r2a9s2y",
+	"jjdoqnK0f1woE19IaP4JaA+leHCtkmwsiADfrAt/n/W1LNRKygK0ps76UlYc8VjYNHN731eHyr4AO2sh",
+	"+YUI9AJTWUydiUSL7kKrVmOlUtm9e5dckEmacHA3XQZ2eX2WTQZEmCD/2mU+pyMsipEjnCRwRpVADc6G",
+	"VGDEuJQY8SERCiMiUxJRnPypETRyIlcP0V06wSMyaf2WjhZ5uWyH20PB40xxRCboCZEKv4NUvRxCEbtt",
+	"B4o5s/Xw7eo7XtDURrdhqGbDHKo5hZoT2eeTVPjbtuRA7uKaPX0CnyLMUcz1RYQl762wl9huY3W79uDc",
+	"bwLcwargPl4B3MEccB+byKB5uJCftjlkfeKaPVfNEPo729m+GqziuPkcuCKscMJHvJXGw0a1sFfO/Rvd",
+	"ElEyz9ofAB6IvveSFkqVMe33WiIXPBuNEUbRmEvC5vUhrBoVtoIGsE893BlhNMboEGcJlQpDyW/DjBvd",
+	"5ta91s79znZnW0NjWXGj29y+37q/s/PwYWfpTudrMA5iKy3MEtmfNdtGVlq4PrUtCR+AtJbJQ7E02Afs",
+	"EeVUI6BB9JnnBtXnHleeG2cTzIqHnuEECxTxCcKKsJgwRQAl7c8/ZzhBHAY64xGBXG0iiMcByjLVOoaS",
+	"gp+unTm1ko6fV1//At3zR/vHJ1r7Umv76YuUodv6Vzeu42ox7xlIjjen4OoxQfecNb4Uuu05GYw5P72u",
+	"394NU7WaHNMR1AWVJBLEKhl+G/hWrTHkVwfUR3fJX9/16m+gn/dJ3J7Uelttz3ebNreSoZ1KfcZlO7v9",
+	"yhXCtIb0M71cfcwQQmAHt0y2ZWJOKXzhTMKCRISemc7zmu89CBpU9vOqEbYrxQRf9LFSZJLq0R8WUVQk",
+	"Q7/ma00FOaM8k31z5H1ykWpt0AN7udG7Kh1NSCapIiA4uF39xJ5Ou8Dlnk6HD7d29ltP5zWNk+cFGXSE",
+	"O6eM84sYHJGRJq1Ck+zXR89NxiHcbxOcDtTBBKpSTaLn9UBHnBHbWKjSA93CdUeiUBr6bi972IVu6Iiq",
+	"ACZghMRgy+EoGpPo1A5nfYZagoUIV0gKyyTakISgnta46XCquUbxYK+BMhYT4QiN3Gyhg2GPwTK4BlwF",
+	"SHCFlf5zfn0Dj059xSUOrkfha8n2CgR3bWL5+eoSWJhde685W+r582VJTvH3+lvm1OXbDZEEkkT9/a1n",
+	"v8jHPx+MhYz2x8nPBy9++X6wI4//LlM+eMCf3Pv5/l//3v7pnx3y+t8aN8bvr4h+c4sqOBxZpRt9hcx9",
+	"Cf2vCiJ8W4thQS0Giws3Vo7BYc38igz1LGZpUYYbAdTVZVgE5Sifay0QPb3sSc6Wrwetlj8qAoUnGtTB",
+	"ntQBsV6jMZAR7BjHcJ2vWc3BCB3lZZTZSX33sVlA1lrICZE3gzOKyOVIo4rZrlAz40bgtClMyyDN/Bm/",
+	"9toZtza3r7Z2RmH9qdHdfMvbWkU0cqHFCa6WYE5RwkctdGjLl3pkFAuCYsHTtM7Y9qTCsVYrqeFLTrdV",
+	"NT5rVKE9um+3uMbCa7ZCiQ1PU1zQ+35WRawN+Z57kdorn+QXWIfj28WxH4hahmDrmZHsqzdZl8PYJ7pI",
+	"K30hEqRJmF6JRLjHHHKD1Q2otbVDBGgwBQsdF3l/uAgnydTEF5oqHz0WVuwW4a7PWWBUE+6EJgQz0/Mt",
+	"wsy0Lc8zA1o9tqSCx/zMc/9GXdXc5qwspUCVQpi0P69sXrPmjFkrzVtj5zL7X57uyB0LwvkZ1PmHfGPT",
+	"+gaPmy3ncR2C9PH92HVE6bZOx5eaOL6eMHy3IDJz3dIndWYDkILL+eBd4PL57ykR5sKb5CnFEVWB7ZdM",
+	"4AlrN70jwfQXFOpoxGMSoDizwacQh603a15E/zI7xSdLMPdI9kdKaLZrnN5gRnPCR7M5b1IVJ2lMBWAN",
+	"FwhHEUlVudFk4WvPLeHFh/nm6C0w4dtT7k9ko/twu5K7ZnbHJq9ttdt6uas4BgDxGl0XMtDSC3Jfmyw0",
+	"cqb6W4MH0Q5pDx/F23g76pCHw3v4/mAntpWMHz3sBA1GLpSz8Pv2+jzZLIsiQmKyQpViWK+FqG9dCu5j",
+	"KUNuIkf9nbgzbEcP8D2yNdge3sePoofxA9IZfGpvvEO45e74Avm/FRXVM4EfOSHsmSaFbtNmielTHI3z",
+	"m3VHWnOcRBiF7tt+XrzWflNj0XQ/lSnfdMYI541ZY43T9/Zu+y51CK8fAKGilWI1bl3VWHe9qINbPWlp",
+	"tELsM7ob1pUWiQh333v4dHk3x8L12+N5My5nug67FzbT+zkjGfSTGFJG5ZjEBf/CI0ythaHoAaRvgEk1",
+	"sattQkYh9I/uMUbOkTSMnA+RSRQKfV9v6KQXuWsVRyEhR10ow/sp0+NIEnEG/So8boqhXJlUNElQasyI",
+	"AaiHMwpL4PeXsLLT8v4SR6tRh5to4re1pqzxTp9SXA201t/NnBLBIqFa4DD7jE5JWo4W+AZkjdKUO912",
+	"u9sup7pb9Fkke5jX2jcje6wvN8yLCcjvA5XonYcBH83Pf2so/0RGTHfya4e953TrtiXmekJBvnGrav3G",
+	"I950wUbvr2dbnRMb6dX9nOuu1wy4iHbUXJczEiDOItLqsfBvTTtV85iOmK3HmUlSPO7GUeYd9IwLtLWN",
+	"xjwTssc2wvmRV+EmDHKsMIuxiPNwx0IgkMWc5v71WISFcfWh/EfDsSBP3MwRIJnHgQpru4WYTESVCdo8",
+	"5+KUslHP2nGnPEMxSRM+rSyrhSCGAgova9roBAv9lFskeBxhP3rMJgTYl+skg6WREDfW2XedkqUAVTwb",
+	"W1jsxK5LUgYbkxGd9AmYpGK3F6U8rAUhd36HvlIFmfogvOcP2T/ePf3ppN3+2932s5ejH/eGB+rvZO/w",
+	"/OSXM/z3n35kRwe/HvyjnVw8/bcrBM/Zc5jDJ31sqA+Zo+rjB8ndMs/P6AG8RvjKLfNczjxNVNlMWPJK",
+	"jBRk/Y/CP12Nk9BXK0JrUYfCpYVHnfHzABZAYpTQU2Lt607EDnpM81mjR3rVtm2JBpOXYH7VlCTcareh",
+	"dAIUMeECSpL4NuAec0ZgRFU3N1yROEQSTyU6H9No3EIHChgdVDidVW2R4hw45ZRn0IrA8kitwF+4DtCa",
+	"M+Z+VkRtCoXTCKkEpdB5ad1yeyzho11LFjXsgihB6+sBncwNtvscjDDfyFlWWNjfXbdJPbxvgy/eNUHJ",
+	"JdMfqJdrqr/gyhwCNZgPjittYwwrTiaaA5iNma9AtlWB7F4nh6yhapeuyW8F4O12Z33Oq0//iMgsmct9",
+	"7RVx2Q0lv8gts72Gvfw5lUpv/5OS/3H2APSO+15HKt11r3dJXjeQuWr+DgrlygN3Oie2tmTCnxNkW1lR",
+	"YMhlXTDHRzP7e7/eqOH/VjT6Y4lGGuNXCCiwNU+vXxjQFYdaWB3wtdTCipZBXME/50bDcrbmlascFVM2",
+	"aiG/bB+E604wwyMS95gJ0hIIxxPKqFQCKy7QRkjxiDBFmjIWJahsHtPvmrr8bmWbcHNugIJd2G3dwU/v",
+	"LKtFKh+bXUHfCjavXoYwn8GVD3RFcGxpM0CsEvLMlCjssQU1CtGaJQp7rKhR6AoTooV1CU39uLyIW+u7",
+	"79AP+nKtUqOthX4Ft1T+G5iiHJgjTqRTV2z3H3jNveVa/SjvSayQKecF01DZY36/Btdn0mgxWJnxAkRB",
+	"RBPAZzW8G4zb3vJ50qG+n4+5GoNSQyhshlZ4tre20FkeONYH4TO0m3JCJmmCFZFzN0XZJ4qNyb+xjYj0",
+	"l5DiDUKxFgzCMywoBI+GECgFttKxJnSa6Lx/37m8DAMUvn+/BX+0Wq3NQgY1g9+RPWYCU0+8b9Ekk9DS",
+	"Daep4GemV/gLojD0zMcTAiX7oIG4Wxign9QqI05Qgv8/9q53uY1bu7/KKacdk8qSluwoTanpB9lxbd8b",
+	"xx5b6Uwn8NWCXIjcqyXAAZaiWFtP00fpi3XOH2B3ScqSY7fNTPwhjkjuYgHsAfA7/37HzlZUkSE2RNFb",
+	"k013nHFyyBA5nKOAT1ehdgvjIfCyhHVpC7fGaUsLpCJiEpisQmlNCLD2ZW3gwhtTbZQlcitUl/S0ZvuW",
+	"2DuTrVOmQK55EKDSDU25iIeyraX2IIgonSCUD2XB6evUuG5Nmt6w7zY2f2V8YCJFZU/bnOXaboBXERFz",
+	"drssTyB0SoPnElYXPOWk0ipbokKqp3MxYkdmwjGLobRxLpN4zu3kWarAhzuDKdhPyrsGGQFbz5xWDp+H",
+	"UhY5EfmXc/7lXNctZkTpvGKqmLV3tRlBEnraJnS1RrVeV5Vbc+augaBtMXHXDbHipTFshib3urJ+VRnS",
+	"79cUEU2GADJiB+Kc7H5BAsoi9VqMEgcH0KLSZoc5jpxOeXYYMgGwhbm2RbM7xB6NlH1tgcKzQhBrQI7C",
+	"zIu03rZ5HOUjeHmxly0SnFf2Amcy6+zB3U516CjbzTxAIdDB2Sw+WdnWo/fzWbae8yBA2X2fLY5LFNCL",
+	"2vi1xsNk67GsIoM3S+frAAt3ZYQkom20oT3LG40TiiPFn2Nf+hcOXzu9Mtqwnz87gy7tfz4YAYU1ydNa",
+	"PVc2irpZlDXz55IFawx5zLOnV5I1n5uOtb7k3imbvpD+3cbjGXecPyCZJ6+sbUJP2YjuTTO3h5T/UzXV",
+	"0mnUG/cmTofzq9IWOrRJPqVf+Aw5mhAd/cVpx8joa1KSflbvP5OltHDT1WKnjsNP8i1LsSY6RToPuwyZ",
+	"DbSbrQxoXEuI/XSPSRllBuO3wqi4ZzR3cUVutXAHZWEaEo6PGEa7g3uJX8WRySBu4YpshvgLzWMkh+x9",
+	"us4Dc0XeMahENCk8mFIIa5EqJdzTONddu38+4sA4AX8S9sA4XOJfFoPzn4k3cFt9vIdumrD7F3IJ7mqu",
+	"Cfj1EZPBVFdVIJi5gBfvXg0omw13wU8W/1O2AZCImZvnPK3cqqAjos0u3lBT4UPHkL95/e5M2T3jfRg2",
+	"dpojnGKws+Db8Nzpov70xCeiayh7OiXW/QTCSFFBJbMKDrBd8lRFin/cjYpVxd6x0kPO6CYnfRS7+SBw",
+	"S/nC1Po8qlsUzJ1zhmBUFAlrCwA9ffPm7et/f/ZTjvpYHJayktsNmrEwQqlNEOJGiYnMPSWnM3wPEjuz",
+	"/XD2sCgbRI9O9fVCOvtiEEpNw0on9QjeCaSv2+BfWdGd4T4WsuZWvutui1gSlP+vlJ26LalciFHXZubY",
+	"v7O3EqP8fu+cnTjGp/HGmzv7cuG8dAZhJkIrEiZY6Ho6H3CYsgAryJ2dOO2L0s7yW/vMzXS6vNDXXI6i",
+	"N/7he6phGT8eUcJsbTy29Lff/qbU9eHhUKnro397f/CPzdEuNEdZ73oo1w/jHoYQGO8mK4J1NeuZpaX/",
+	"e1e1Kh7gm6+HT972xj373/+FAK9gtdR4mMpFJoB86V3FYGB7BnnRjSUwJs0kLae5DskgcoLKTRWaS+eG",
+	"NfpbU7Q6a6y3h+5p4lxltP0q2Vidrb2Vk2Ubi87aVLRjdjD7dirWhPQUxM1A5qQMgvm7holZDBH7u38g",
+	"7ncRyHHv17OXP788+49Yt4wwdyNXvftFQiNSfJz1og0JkXJ9/uRtL9uaQvFQ79VHml0uOabdyk8jc3fV",
+	"jn6Omyl+t7HTzl1JizmnXb83Pvo/TpyKq/7uxKn0yr9Re3wjMv1Cb0fdOk/vjSIJVd3u53hLaItjiraB",
+	"4n3wXQuOKRvxGAgca3Af9HVV0aIIAwI3nNIQxOa02+18zIk6dddaWRSImZj3gOzuQVoqoB93vEyMVRnl",
+	"AWXKtgzwYSAQsXuGWAeVszPh047uQ39pCrHFtgFaJtTbkbNnF6iRWY2bJnZXRpcEnnecmLhRhm2Qe9Iu",
+	"4dN3Pn3UNKZBJyRYnKV34HCxIOxg5/iulC2LpurPWXd+eFYIdRJywcan2uLZH1DN6eMoiranI2TK6gS3",
+	"wPloQSxrKBxzVsCldesBTTZ1QQzb4bJcLo34Idr+jyCOLXpMIYb+C4QSqZMIs6tKfAmLMcNz/LWx8ZYL",
+	"KTnnPAtkmlxji2zbdnx8+Ij0h2TApdrpXYN95OHYa7Dc2OmX4+GvarJ01rRczV0ogt3teKIIOrfl6PGn",
+	"bH2Pf8cZio9MMSZiCfpslPV7HnlbbFhbmHhjjJNxIl6Vla0DBL1h/4fsRt9Cxv73ocLXsM99xkqxZLn9",
+	"0KK04dBFbKQg+2dL/q2rzy+kRq/4cnrjDzeJdLg37u0LV4B/pq2Q7sQtqZTgl1HvcwCpwI1dYc73djEf",
+	"45F3v4NDzEvKdurDNRQYZZFxILE1dx4yUEqk7pcg4ddS5y7d9mUyvtPclwn6nuZa0v6NrPIPB88/N80Z",
+	"wd5Pbm0/uTG0IENnO9g5MX/rPaak/maT6CKeqVtVBRcONWQabWPqF2dnb+D48LAxlD73ejnHJTw42TrG",
+	"ozPbG1jZdGR9nT2mDZDGEfamrjSx3bw9WCb8yaAoeWQRblllmSzIeQ7+X+oZoqylFmpdqqs56sQONEkJ",
+	"WwNWdu+I4SySBgBe5v/M29FX8nMQZGysm1E8b1FS8V4zXfmy3rAty2hv/OmqnvfGv72/ycil/lez4QVO",
+	"373HW/xVxMpd4aNKfFMpQdf1X1bL0dpMlp48mKOJf6iX5cOroz3W4p/dVFdQmCtTueWCea3If9DPF/rS",
+	"gF/ZfNBpH5vHm+Yu1OMfD388TI2/T+PefsorCkjd66zBZXJpNoErHYurnQrDUvaLDnMy1z0IyiouZDlb",
+	"ee3xqhg7rXpsdCLtilaa6j03eNGZuzRW9UjxVb23Ztb+dgR/NZugLC4TyjOkZNuMNafoH3AevJkZi5qN",
+	"KU5Y6+KolGhnLT3kS28uymsJ3BALII4Mn7Bn1k8pusddXOAKD5R5K2GE7SgtlqhIr+gs+76XxodW7dra",
+	"6MVI2ddLQ4leiEU4KiWXR0T6wfyEYqjworLeuYZiqLr9f8G/7ev/WRNiJTHPQVeozBu9SOlRI3jG+Qu4",
+	"d09M5eyMQiF3pOBESQhn+8tAuQMxnjEYA9b5yOFNFVqUPTh4M8cBczBcODigLa8JXirKGTm+bLUZQ/5d",
+	"nkFY6qkJGRSuxn91mJvAiu1Se2PruQlJ2SazBwV75d8dH0P/6GgAFMIwxH/yrTipTpBDil+KloPYR44/",
+	"nOsrA0dcZPlYesmbO2FFvyGuOEn0Una2MiGYYgylnVYrCvaD/vExuUueeP2fZTWAksQB1mVVtQJ2JaqU",
+	"llZjrHJUUZxjVUuLx1IH4GqOPW2/MvzILdlqI1P/bLjQZQW6KDx2b2v28ZRxa/J1BNMRq5+NLm6TKQkR",
+	"RuHuGubI0SfxxVS/JANnYeLqOYmENVUQhyIqpspOzFRzghPFEVN6NQdoxcCsTkAWBWJRJW45yzO+j+xr",
+	"uBlxTGIrgo5Dz/BMbgeJcVxYsR0Xpmz/9wSGwXZc2KAzka9iKPfuXJIHvl1HPjSF5PtccJv+TloKt1Xa",
+	"2WDM1bwziiUKGZEDFCGDWMo1ZFz6O9UQpXLxUm1EpJirx4s4aLFu4dQoy5CKZGvNVLFzM71MgaSg7YYN",
+	"TCV7d0nYUHR520ibTjAxULydJCkiokVOljUZcdZyOzWY4YbvUfvTNeQPSztBtZBK9H/oQtSbnEO/yBPc",
+	"lCiMGVBvn7xSdupscBQSynmqKcixayieViUnuF4aOyAfuV4uTQFhNZuZwMqmV7aZ2E13d9GxEn5cD+u5",
+	"CwZyAe8jKZKaSzaWsksX6omeXqIEaxr7TF81la1Egt4+fbf3cEojjSXA5LARQ6iswf3ZLlIejM/vjbJz",
+	"HKmV3Y1DqWR502X8AkvfFIfHh+KbSXXwNnpR5cr28YjDM/Xx6Igt6flDjfhbL0u+Bvqn+JmvORR798S7",
+	"dWDm3FrZ/GHhpqFJd44h3x0Cu4MD4a578/rdWY69xf3jL+9e/wLGElAymbL5B9UrC9UbgyIqpNFopHoZ",
+	"fcAlT9+36X/5x8bhyFeku/BF4VcfRqPRzU2eKbumuP8cf4gvFrxhv2GKwqB5Fru0l+gYPB405D/zJqKV",
+	"zWWrwE+Qy7meDyiZOXJ/0NEnjCBhjLPyUT7BR+AI/4/KfhwOh/Qf/pw/ZfEbnlE+x0fItzXIHPjCX4Px",
+	"w9MZhSl/hPzl6fNnv5w9izQo4eHR6DBe2pCjPLuS6xPJcgZmNBtxUkaCNTv3vSziTS1GwlIM3MSS5qwc",
+	"L97UfjOGVYgBxIV3SyhWPAoTdto+Kxcm1HqxxEdItDkJLOdur3WQnSCDX215DcyUtttOi/jlI+Rhrh8d",
+	"//CvOXwHc3MNL16dPh2+e3H66PiHmBvg9Zp9OoiV2/vMeu6q7TR/eVqHAS59qtMIsr2cMDxzv+0QyLzv",
+	"R+VivV6PgvycFunULQZJeiC/OspwNBMdzA/fbw8oL4tR6gZlb+Y74+KRPAjSxLAwCIkKWGpfi+sjZx4T",
+	"EgBcw/vK/o0ODuCpWyxXUmEHe9JoGs2sNqcPrXOCg4EY7OiMcguEh8CBHjj2mrwpvKvtcu00LDq6Cg5P",
+	"CeHMMVAWvOfF4Y8lXan5JsACu1LPtYVjWJR2Rb6Iim8kXgHsy9K7mnPUY7oBuYc2AVd1gKqceE0L+4qm",
+	"BeUb8eLGrWTLOyXbQ2lnOEendgP5o+vrPCanHB0m2V0YbUMCXiO8lo9oU3H+r7iYKNCL1sE4JWVFf6QG",
+	"b4rS40D77ENkV6EpcJumwbtVTZvV1FlrSK2N1hLnEaMK0ExMg9bVsFxNqnIK/cq5JR53GSx9eaVrw5i+",
+	"Ku3lkJRVsKaW5AzC9py8oimAJz4NOzFISWN1FJ/TSFHfztYm6gWxpqxsXVY4v3MdYK6LLUpFZeOf0Jc6",
+	"e/Bjhs9euFDD0fFAEj7E7RohKAvXWguSUvY4vpEMHh82fz+KMpLhS0t/P279fUSJRngpJxzR5NAzYwoS",
+	"RV7hGXix8vTipM+Cg2lZMl/ko8N/Ao8nyAL+Xta18SfK5t8/+heGz8eHj/NoC89xEjdD0oMi1xQEIxl/",
+	"ODBAuUW01qe2lZXuDEaQf390CM8pi07yULv1axI1VoNWGBNR7tSjQwo+TCVsqiq+xLKpYXASax9Irsh2",
+	"rQIyClBiFc1X/ub07OkL+KCEZB8Pa4rXziEduwS5KL0Khej5Sntta8NyxMowM52UKVOepbAy2Gsc0DgS",
+	"HyU1ivAcHVu11zZoFlaxj6SaVijKmoRaOgxh5a8IpXkjBJ40jKknpXcEPzWnHO0nLoRyUpmT7aO0NlUl",
+	"Uakad19S620UyoMD6+qDg9ZwSsSylPoVnOccuwb05FFRpcqutevA0ZSBfYtCsx3XG6AvukoywmVAgfkh",
+	"A1TUHGn6nGXAWFOvitINUPg5l3Ufgu2maZN6E+vMtfzxOJed7Fcc1VRbBBMj+MWsu7mxCDGoGJmkmOVJ",
+	"mRSqBGVj6mwanW4FuLpVHZUfIk6zG0oP5b1nN4I1baPy5moXjdO7Pi+S1qhM7lGzYJ++lOJWdpQmZftT",
+	"MdOxNMiD9XLZmPO6ChP3f7mUUz9mXiHqLlvmbJx1yKUHSRfK4O48WtybyHhmzVpZvEKSjFlPbSvefMoJ",
+	"JdEodl70+xi7IzNCmbnK1s5Ra5SI1soTC0np3MpN22dx6K6EaDa+eX/zPwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

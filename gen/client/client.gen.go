@@ -39,14 +39,17 @@ func (e Channel) Valid() bool {
 
 // Defines values for DeliveredEventType.
 const (
-	DeliveredEventTypeHandoffClosed   DeliveredEventType = "handoff.closed"
-	DeliveredEventTypeHandoffCreated  DeliveredEventType = "handoff.created"
-	DeliveredEventTypeLeadCreated     DeliveredEventType = "lead.created"
-	DeliveredEventTypeLeadQualified   DeliveredEventType = "lead.qualified"
-	DeliveredEventTypeLeadUpdated     DeliveredEventType = "lead.updated"
-	DeliveredEventTypeMessageReceived DeliveredEventType = "message.received"
-	DeliveredEventTypeMessageSent     DeliveredEventType = "message.sent"
-	DeliveredEventTypeWebhookTest     DeliveredEventType = "webhook.test"
+	DeliveredEventTypeHandoffClosed    DeliveredEventType = "handoff.closed"
+	DeliveredEventTypeHandoffCreated   DeliveredEventType = "handoff.created"
+	DeliveredEventTypeLeadCreated      DeliveredEventType = "lead.created"
+	DeliveredEventTypeLeadQualified    DeliveredEventType = "lead.qualified"
+	DeliveredEventTypeLeadUpdated      DeliveredEventType = "lead.updated"
+	DeliveredEventTypeMessageDelivered DeliveredEventType = "message.delivered"
+	DeliveredEventTypeMessageFailed    DeliveredEventType = "message.failed"
+	DeliveredEventTypeMessageRead      DeliveredEventType = "message.read"
+	DeliveredEventTypeMessageReceived  DeliveredEventType = "message.received"
+	DeliveredEventTypeMessageSent      DeliveredEventType = "message.sent"
+	DeliveredEventTypeWebhookTest      DeliveredEventType = "webhook.test"
 )
 
 // Valid indicates whether the value is a known member of the DeliveredEventType enum.
@@ -61,6 +64,12 @@ func (e DeliveredEventType) Valid() bool {
 	case DeliveredEventTypeLeadQualified:
 		return true
 	case DeliveredEventTypeLeadUpdated:
+		return true
+	case DeliveredEventTypeMessageDelivered:
+		return true
+	case DeliveredEventTypeMessageFailed:
+		return true
+	case DeliveredEventTypeMessageRead:
 		return true
 	case DeliveredEventTypeMessageReceived:
 		return true
@@ -122,11 +131,13 @@ const (
 	ErrorErrorCodeInternalError               ErrorErrorCode = "internal_error"
 	ErrorErrorCodeMethodNotAllowed            ErrorErrorCode = "method_not_allowed"
 	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
+	ErrorErrorCodeOutsideServiceWindow        ErrorErrorCode = "outside_service_window"
 	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
 	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
 	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
 	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
 	ErrorErrorCodeServiceUnavailable          ErrorErrorCode = "service_unavailable"
+	ErrorErrorCodeSyncFailed                  ErrorErrorCode = "sync_failed"
 	ErrorErrorCodeUnauthorized                ErrorErrorCode = "unauthorized"
 	ErrorErrorCodeUnsupportedMediaType        ErrorErrorCode = "unsupported_media_type"
 	ErrorErrorCodeValidationError             ErrorErrorCode = "validation_error"
@@ -151,6 +162,8 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeNotFound:
 		return true
+	case ErrorErrorCodeOutsideServiceWindow:
+		return true
 	case ErrorErrorCodePayloadTooLarge:
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
@@ -160,6 +173,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeSendFailed:
 		return true
 	case ErrorErrorCodeServiceUnavailable:
+		return true
+	case ErrorErrorCodeSyncFailed:
 		return true
 	case ErrorErrorCodeUnauthorized:
 		return true
@@ -174,13 +189,16 @@ func (e ErrorErrorCode) Valid() bool {
 
 // Defines values for EventType.
 const (
-	EventTypeHandoffClosed   EventType = "handoff.closed"
-	EventTypeHandoffCreated  EventType = "handoff.created"
-	EventTypeLeadCreated     EventType = "lead.created"
-	EventTypeLeadQualified   EventType = "lead.qualified"
-	EventTypeLeadUpdated     EventType = "lead.updated"
-	EventTypeMessageReceived EventType = "message.received"
-	EventTypeMessageSent     EventType = "message.sent"
+	EventTypeHandoffClosed    EventType = "handoff.closed"
+	EventTypeHandoffCreated   EventType = "handoff.created"
+	EventTypeLeadCreated      EventType = "lead.created"
+	EventTypeLeadQualified    EventType = "lead.qualified"
+	EventTypeLeadUpdated      EventType = "lead.updated"
+	EventTypeMessageDelivered EventType = "message.delivered"
+	EventTypeMessageFailed    EventType = "message.failed"
+	EventTypeMessageRead      EventType = "message.read"
+	EventTypeMessageReceived  EventType = "message.received"
+	EventTypeMessageSent      EventType = "message.sent"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -195,6 +213,12 @@ func (e EventType) Valid() bool {
 	case EventTypeLeadQualified:
 		return true
 	case EventTypeLeadUpdated:
+		return true
+	case EventTypeMessageDelivered:
+		return true
+	case EventTypeMessageFailed:
+		return true
+	case EventTypeMessageRead:
 		return true
 	case EventTypeMessageReceived:
 		return true
@@ -246,18 +270,24 @@ func (e IntegrationProvider) Valid() bool {
 
 // Defines values for MessageStatus.
 const (
-	MessageStatusFailed   MessageStatus = "failed"
-	MessageStatusQueued   MessageStatus = "queued"
-	MessageStatusReceived MessageStatus = "received"
-	MessageStatusSent     MessageStatus = "sent"
+	MessageStatusDelivered MessageStatus = "delivered"
+	MessageStatusFailed    MessageStatus = "failed"
+	MessageStatusQueued    MessageStatus = "queued"
+	MessageStatusRead      MessageStatus = "read"
+	MessageStatusReceived  MessageStatus = "received"
+	MessageStatusSent      MessageStatus = "sent"
 )
 
 // Valid indicates whether the value is a known member of the MessageStatus enum.
 func (e MessageStatus) Valid() bool {
 	switch e {
+	case MessageStatusDelivered:
+		return true
 	case MessageStatusFailed:
 		return true
 	case MessageStatusQueued:
+		return true
+	case MessageStatusRead:
 		return true
 	case MessageStatusReceived:
 		return true
@@ -496,6 +526,24 @@ func (e Temperature) Valid() bool {
 	}
 }
 
+// Defines values for TemplateSource.
+const (
+	Local TemplateSource = "local"
+	Meta  TemplateSource = "meta"
+)
+
+// Valid indicates whether the value is a known member of the TemplateSource enum.
+func (e TemplateSource) Valid() bool {
+	switch e {
+	case Local:
+		return true
+	case Meta:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TemplateCategory.
 const (
 	AUTHENTICATION TemplateCategory = "AUTHENTICATION"
@@ -511,6 +559,33 @@ func (e TemplateCategory) Valid() bool {
 	case MARKETING:
 		return true
 	case UTILITY:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TemplateStatus.
+const (
+	APPROVED TemplateStatus = "APPROVED"
+	DISABLED TemplateStatus = "DISABLED"
+	PAUSED   TemplateStatus = "PAUSED"
+	PENDING  TemplateStatus = "PENDING"
+	REJECTED TemplateStatus = "REJECTED"
+)
+
+// Valid indicates whether the value is a known member of the TemplateStatus enum.
+func (e TemplateStatus) Valid() bool {
+	switch e {
+	case APPROVED:
+		return true
+	case DISABLED:
+		return true
+	case PAUSED:
+		return true
+	case PENDING:
+		return true
+	case REJECTED:
 		return true
 	default:
 		return false
@@ -1145,11 +1220,27 @@ type Message struct {
 	// CreatedAt Example: 2026-03-13T14:02:11Z
 	CreatedAt time.Time `json:"created_at"`
 
+	// DeliveredAt When the provider reported the message delivered to the contact's phone. A
+	// message reported `read` without a delivery report is delivered too: it gets
+	// the read time.
+	DeliveredAt nullable.Nullable[time.Time] `json:"delivered_at"`
+
 	// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
 	Direction Direction `json:"direction"`
 
-	// Error Why the provider refused the message; `null` unless `status` is `failed`.
+	// Error Why the provider refused or failed the message, in its words; `null` unless `status` is `failed`.
 	Error nullable.Nullable[string] `json:"error"`
+
+	// ErrorCode The provider's error code when it gave one, for example `131047` (WhatsApp:
+	// more than 24 hours since the contact last wrote) or `NOT_FOUND` (RCS: the
+	// phone cannot receive RCS); `null` otherwise.
+	ErrorCode nullable.Nullable[string] `json:"error_code"`
+
+	// ErrorTitle The provider's short name for the error, for example `Re-engagement message`; `null` when it gave none.
+	ErrorTitle nullable.Nullable[string] `json:"error_title"`
+
+	// FailedAt When the message failed; `null` unless `status` is `failed`.
+	FailedAt nullable.Nullable[time.Time] `json:"failed_at"`
 
 	// Id Example: 4521
 	Id int64 `json:"id"`
@@ -1172,9 +1263,23 @@ type Message struct {
 	// Example: wamid.HBgNNTUxMTk5OTk5OTk5ORUCABEYEjA
 	ProviderMessageId nullable.Nullable[string] `json:"provider_message_id"`
 
-	// Status `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-	// provider; `failed`: refused by the provider (see `error`); `received`: an
-	// inbound message.
+	// ReadAt When the provider reported the message read by the contact.
+	ReadAt nullable.Nullable[time.Time] `json:"read_at"`
+
+	// SentAt Outbound: when the provider accepted the message. Inbound: when the contact
+	// sent it, as the provider reports it (never later than when it arrived here).
+	//
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SentAt nullable.Nullable[time.Time] `json:"sent_at"`
+
+	// Status Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+	// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+	// by the contact) or `failed` (refused by the provider, or reported undeliverable
+	// later; see `error_code`, `error_title` and `error`). A message only moves
+	// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+	// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+	// changes nothing. Inbound messages are `received`.
 	Status MessageStatus `json:"status"`
 
 	// Type The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1193,9 +1298,13 @@ type MessageList struct {
 	Meta PageMeta  `json:"meta"`
 }
 
-// MessageStatus `queued`: stored, not yet accepted by the provider; `sent`: accepted by the
-// provider; `failed`: refused by the provider (see `error`); `received`: an
-// inbound message.
+// MessageStatus Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
+// (accepted by the provider), `delivered` (on the contact's phone), `read` (opened
+// by the contact) or `failed` (refused by the provider, or reported undeliverable
+// later; see `error_code`, `error_title` and `error`). A message only moves
+// forward, `queued` → `sent` → `delivered` → `read`, or to `failed` from
+// `queued`, `sent` or `delivered`; a late or repeated report from the provider
+// changes nothing. Inbound messages are `received`.
 type MessageStatus string
 
 // MessageType The message kind. WhatsApp: `text`, `template`, `image`, `video`, `document`,
@@ -1663,7 +1772,8 @@ type Template struct {
 	// Example: pt_BR
 	Language string `json:"language"`
 
-	// MetaApproved Whether Meta has approved the template. Only approved templates can be sent.
+	// MetaApproved Whether the template can be sent: `status` is `APPROVED` and Meta still lists
+	// it (`removed_at` is `null`). Only approved templates can be sent.
 	MetaApproved bool `json:"meta_approved"`
 
 	// Name A template's name, as registered with Meta.
@@ -1671,11 +1781,31 @@ type Template struct {
 	// Example: boas_vindas
 	Name TemplateName `json:"name"`
 
+	// RemovedAt When a sync found the template gone from Meta; `null` while Meta lists it.
+	RemovedAt nullable.Nullable[time.Time] `json:"removed_at"`
+
+	// Source `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+	// integration; `local`: created by your administrator, for sandbox integrations.
+	Source TemplateSource `json:"source"`
+
+	// Status Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+	// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+	Status TemplateStatus `json:"status"`
+
+	// SyncedAt When a sync last found the template at Meta; `null` for local templates.
+	//
+	// Example: 2026-03-13T14:02:11Z
+	SyncedAt nullable.Nullable[time.Time] `json:"synced_at"`
+
 	// VariablesCount How many values `variables` must carry when sending it.
 	//
 	// Example: 1
 	VariablesCount int32 `json:"variables_count"`
 }
+
+// TemplateSource `meta`: read from the WhatsApp Business Account of a WhatsApp Cloud API
+// integration; `local`: created by your administrator, for sandbox integrations.
+type TemplateSource string
 
 // TemplateCategory defines model for TemplateCategory.
 type TemplateCategory string
@@ -1690,6 +1820,60 @@ type TemplateList struct {
 //
 // Example: boas_vindas
 type TemplateName = string
+
+// TemplateStatus Meta's review status: `APPROVED` (can be sent), `PENDING` (in review or in
+// appeal), `REJECTED`, `PAUSED` (for low quality) or `DISABLED`.
+type TemplateStatus string
+
+// TemplateSyncRequest defines model for TemplateSyncRequest.
+type TemplateSyncRequest struct {
+	// IntegrationId The WhatsApp Cloud API integration whose templates to read; by default the oldest active one with a WhatsApp Business Account id.
+	//
+	// Example: 3
+	IntegrationId *int64 `json:"integration_id,omitempty"`
+}
+
+// TemplateSyncResult What a sync read from Meta and what it changed.
+type TemplateSyncResult struct {
+	// Created Templates new to this API.
+	//
+	// Example: 2
+	Created int32 `json:"created"`
+
+	// IntegrationId Example: 3
+	IntegrationId int64 `json:"integration_id"`
+
+	// Listed Templates Meta listed.
+	//
+	// Example: 12
+	Listed int32 `json:"listed"`
+
+	// Pages Pages of Meta's listing read.
+	//
+	// Example: 1
+	Pages int32 `json:"pages"`
+
+	// Removed Templates Meta no longer lists, now marked with `removed_at`.
+	//
+	// Example: 1
+	Removed int32 `json:"removed"`
+
+	// Skipped Templates Meta listed that this API cannot send (named placeholders, an unknown category or status).
+	//
+	// Example: 1
+	Skipped int32 `json:"skipped"`
+
+	// SyncedAt Example: 2026-03-13T14:02:11Z
+	SyncedAt time.Time `json:"synced_at"`
+
+	// Unchanged Example: 8
+	Unchanged int32 `json:"unchanged"`
+
+	// Updated Templates whose category, status, body or placeholders changed, or that reappeared at Meta.
+	//
+	// Example: 1
+	Updated int32 `json:"updated"`
+}
 
 // Text A single line of text without control characters; `null` when unknown.
 type Text = string
@@ -2348,6 +2532,9 @@ type WebhookNotFound = Error
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
 
+// WhatsAppSendRefused The envelope of every error response.
+type WhatsAppSendRefused = Error
+
 // WhatsAppTargetNotFound The envelope of every error response.
 type WhatsAppTargetNotFound = Error
 
@@ -2599,6 +2786,18 @@ type ListWhatsAppTemplatesParams struct {
 	MetaApproved *bool `form:"meta_approved,omitempty" json:"meta_approved,omitempty"`
 }
 
+// SyncWhatsAppTemplatesParams defines parameters for SyncWhatsAppTemplates.
+type SyncWhatsAppTemplatesParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody = ApiKeyCreate
 
@@ -2625,6 +2824,9 @@ type UpdateWebhookJSONRequestBody = WebhookPatch
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
+
+// SyncWhatsAppTemplatesJSONRequestBody defines body for SyncWhatsAppTemplates for application/json ContentType.
+type SyncWhatsAppTemplatesJSONRequestBody = TemplateSyncRequest
 
 // AsOneRecipient0 returns the union data inside the OneRecipient as a OneRecipient0
 func (t OneRecipient) AsOneRecipient0() (OneRecipient0, error) {
@@ -5893,11 +6095,23 @@ type ClientInterface interface {
 	// body. The template must be approved by Meta. A name used by templates in
 	// several languages must be sent by `template_id`.
 	//
+	// **The 24-hour customer service window.** WhatsApp lets a business write freely
+	// to a contact only within 24 hours of the contact's last message to the
+	// integration's number; outside it, only a template may start the conversation.
+	// A message of any other type to a contact outside the window is refused before
+	// it reaches the provider: `422 outside_service_window`, nothing stored, with
+	// the time the window closed in `details.window_closed_at` when the contact
+	// ever wrote. Templates are always allowed. The sandbox provider keeps the same
+	// rule, so what works against it works against Meta.
+	//
 	// **Outcome.** The message is stored as `queued`, then handed to the provider.
 	// On success it is `sent` and the answer is `201`. If the provider refuses or
 	// fails, the message is stored as `failed` with the provider's reason, and the
 	// answer is `500 send_failed` with the message's id in `details.message_id`.
-	// A `message.sent` event is emitted for each sent message.
+	// Afterwards the provider's status reports move it to `delivered` and `read`, or
+	// to `failed` (follow it with `GET /messages/{id}`). Each status the message
+	// reaches emits its event: `message.sent`, `message.delivered`, `message.read`,
+	// `message.failed`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5920,11 +6134,23 @@ type ClientInterface interface {
 	// body. The template must be approved by Meta. A name used by templates in
 	// several languages must be sent by `template_id`.
 	//
+	// **The 24-hour customer service window.** WhatsApp lets a business write freely
+	// to a contact only within 24 hours of the contact's last message to the
+	// integration's number; outside it, only a template may start the conversation.
+	// A message of any other type to a contact outside the window is refused before
+	// it reaches the provider: `422 outside_service_window`, nothing stored, with
+	// the time the window closed in `details.window_closed_at` when the contact
+	// ever wrote. Templates are always allowed. The sandbox provider keeps the same
+	// rule, so what works against it works against Meta.
+	//
 	// **Outcome.** The message is stored as `queued`, then handed to the provider.
 	// On success it is `sent` and the answer is `201`. If the provider refuses or
 	// fails, the message is stored as `failed` with the provider's reason, and the
 	// answer is `500 send_failed` with the message's id in `details.message_id`.
-	// A `message.sent` event is emitted for each sent message.
+	// Afterwards the provider's status reports move it to `delivered` and `read`, or
+	// to `failed` (follow it with `GET /messages/{id}`). Each status the message
+	// reaches emits its event: `message.sent`, `message.delivered`, `message.read`,
+	// `message.failed`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5936,8 +6162,60 @@ type ClientInterface interface {
 	// Returns a page of your organization's WhatsApp message templates (Meta calls
 	// them HSM), by name. Filters combine with AND.
 	//
+	// Templates of a WhatsApp Cloud API integration come from Meta: `POST
+	// /whatsapp/templates/sync` reads them from the integration's WhatsApp Business
+	// Account, and the server also syncs on its own schedule. Their `status` is
+	// Meta's, and `meta_approved` is `true` exactly when it is `APPROVED`. A template
+	// deleted at Meta stays listed, with `removed_at` set and `meta_approved` false,
+	// so that messages sent with it keep their reference. Sandbox templates are
+	// created by your administrator (`iagente-sdr templates create`).
+	//
 	// Corresponds with GET /whatsapp/templates (the `ListWhatsAppTemplates` operationId).
 	ListWhatsAppTemplates(ctx context.Context, params *ListWhatsAppTemplatesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SyncWhatsAppTemplatesWithBody Sync templates from Meta
+	//
+	// Reads every message template of a WhatsApp Cloud API integration's WhatsApp
+	// Business Account from Meta (all pages) and updates `GET /whatsapp/templates`:
+	// new templates are added, changed ones updated (category, status, body,
+	// placeholders), and templates Meta no longer lists are marked with
+	// `removed_at`, never deleted. `meta_approved` follows Meta's `status`.
+	//
+	// `integration_id` names the integration; without it (or without a body) the
+	// oldest active WhatsApp Cloud API integration with a WhatsApp Business Account
+	// id is used. Templates Meta lists that this API cannot send (named placeholders,
+	// a category or status it does not know) are counted in `skipped`.
+	//
+	// The templates are replaced only after Meta listed all of them: when Meta
+	// fails, times out or pages without end, the answer is `502 sync_failed` and
+	// nothing stored changes.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /whatsapp/templates/sync (the `SyncWhatsAppTemplates` operationId).
+	SyncWhatsAppTemplatesWithBody(ctx context.Context, params *SyncWhatsAppTemplatesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SyncWhatsAppTemplates Sync templates from Meta
+	//
+	// Reads every message template of a WhatsApp Cloud API integration's WhatsApp
+	// Business Account from Meta (all pages) and updates `GET /whatsapp/templates`:
+	// new templates are added, changed ones updated (category, status, body,
+	// placeholders), and templates Meta no longer lists are marked with
+	// `removed_at`, never deleted. `meta_approved` follows Meta's `status`.
+	//
+	// `integration_id` names the integration; without it (or without a body) the
+	// oldest active WhatsApp Cloud API integration with a WhatsApp Business Account
+	// id is used. Templates Meta lists that this API cannot send (named placeholders,
+	// a category or status it does not know) are counted in `skipped`.
+	//
+	// The templates are replaced only after Meta listed all of them: when Meta
+	// fails, times out or pages without end, the answer is `502 sync_failed` and
+	// nothing stored changes.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /whatsapp/templates/sync (the `SyncWhatsAppTemplates` operationId).
+	SyncWhatsAppTemplates(ctx context.Context, params *SyncWhatsAppTemplatesParams, body SyncWhatsAppTemplatesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListApiKeys List API keys
@@ -6729,11 +7007,23 @@ func (c *Client) ListWhatsAppIntegrations(ctx context.Context, reqEditors ...Req
 // body. The template must be approved by Meta. A name used by templates in
 // several languages must be sent by `template_id`.
 //
+// **The 24-hour customer service window.** WhatsApp lets a business write freely
+// to a contact only within 24 hours of the contact's last message to the
+// integration's number; outside it, only a template may start the conversation.
+// A message of any other type to a contact outside the window is refused before
+// it reaches the provider: `422 outside_service_window`, nothing stored, with
+// the time the window closed in `details.window_closed_at` when the contact
+// ever wrote. Templates are always allowed. The sandbox provider keeps the same
+// rule, so what works against it works against Meta.
+//
 // **Outcome.** The message is stored as `queued`, then handed to the provider.
 // On success it is `sent` and the answer is `201`. If the provider refuses or
 // fails, the message is stored as `failed` with the provider's reason, and the
 // answer is `500 send_failed` with the message's id in `details.message_id`.
-// A `message.sent` event is emitted for each sent message.
+// Afterwards the provider's status reports move it to `delivered` and `read`, or
+// to `failed` (follow it with `GET /messages/{id}`). Each status the message
+// reaches emits its event: `message.sent`, `message.delivered`, `message.read`,
+// `message.failed`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6766,11 +7056,23 @@ func (c *Client) SendWhatsAppMessageWithBody(ctx context.Context, params *SendWh
 // body. The template must be approved by Meta. A name used by templates in
 // several languages must be sent by `template_id`.
 //
+// **The 24-hour customer service window.** WhatsApp lets a business write freely
+// to a contact only within 24 hours of the contact's last message to the
+// integration's number; outside it, only a template may start the conversation.
+// A message of any other type to a contact outside the window is refused before
+// it reaches the provider: `422 outside_service_window`, nothing stored, with
+// the time the window closed in `details.window_closed_at` when the contact
+// ever wrote. Templates are always allowed. The sandbox provider keeps the same
+// rule, so what works against it works against Meta.
+//
 // **Outcome.** The message is stored as `queued`, then handed to the provider.
 // On success it is `sent` and the answer is `201`. If the provider refuses or
 // fails, the message is stored as `failed` with the provider's reason, and the
 // answer is `500 send_failed` with the message's id in `details.message_id`.
-// A `message.sent` event is emitted for each sent message.
+// Afterwards the provider's status reports move it to `delivered` and `read`, or
+// to `failed` (follow it with `GET /messages/{id}`). Each status the message
+// reaches emits its event: `message.sent`, `message.delivered`, `message.read`,
+// `message.failed`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6792,9 +7094,81 @@ func (c *Client) SendWhatsAppMessage(ctx context.Context, params *SendWhatsAppMe
 // Returns a page of your organization's WhatsApp message templates (Meta calls
 // them HSM), by name. Filters combine with AND.
 //
+// Templates of a WhatsApp Cloud API integration come from Meta: `POST
+// /whatsapp/templates/sync` reads them from the integration's WhatsApp Business
+// Account, and the server also syncs on its own schedule. Their `status` is
+// Meta's, and `meta_approved` is `true` exactly when it is `APPROVED`. A template
+// deleted at Meta stays listed, with `removed_at` set and `meta_approved` false,
+// so that messages sent with it keep their reference. Sandbox templates are
+// created by your administrator (`iagente-sdr templates create`).
+//
 // Corresponds with GET /whatsapp/templates (the `ListWhatsAppTemplates` operationId).
 func (c *Client) ListWhatsAppTemplates(ctx context.Context, params *ListWhatsAppTemplatesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListWhatsAppTemplatesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SyncWhatsAppTemplatesWithBody Sync templates from Meta
+//
+// Reads every message template of a WhatsApp Cloud API integration's WhatsApp
+// Business Account from Meta (all pages) and updates `GET /whatsapp/templates`:
+// new templates are added, changed ones updated (category, status, body,
+// placeholders), and templates Meta no longer lists are marked with
+// `removed_at`, never deleted. `meta_approved` follows Meta's `status`.
+//
+// `integration_id` names the integration; without it (or without a body) the
+// oldest active WhatsApp Cloud API integration with a WhatsApp Business Account
+// id is used. Templates Meta lists that this API cannot send (named placeholders,
+// a category or status it does not know) are counted in `skipped`.
+//
+// The templates are replaced only after Meta listed all of them: when Meta
+// fails, times out or pages without end, the answer is `502 sync_failed` and
+// nothing stored changes.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /whatsapp/templates/sync (the `SyncWhatsAppTemplates` operationId).
+func (c *Client) SyncWhatsAppTemplatesWithBody(ctx context.Context, params *SyncWhatsAppTemplatesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSyncWhatsAppTemplatesRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SyncWhatsAppTemplates Sync templates from Meta
+//
+// Reads every message template of a WhatsApp Cloud API integration's WhatsApp
+// Business Account from Meta (all pages) and updates `GET /whatsapp/templates`:
+// new templates are added, changed ones updated (category, status, body,
+// placeholders), and templates Meta no longer lists are marked with
+// `removed_at`, never deleted. `meta_approved` follows Meta's `status`.
+//
+// `integration_id` names the integration; without it (or without a body) the
+// oldest active WhatsApp Cloud API integration with a WhatsApp Business Account
+// id is used. Templates Meta lists that this API cannot send (named placeholders,
+// a category or status it does not know) are counted in `skipped`.
+//
+// The templates are replaced only after Meta listed all of them: when Meta
+// fails, times out or pages without end, the answer is `502 sync_failed` and
+// nothing stored changes.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /whatsapp/templates/sync (the `SyncWhatsAppTemplates` operationId).
+func (c *Client) SyncWhatsAppTemplates(ctx context.Context, params *SyncWhatsAppTemplatesParams, body SyncWhatsAppTemplatesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSyncWhatsAppTemplatesRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -8503,6 +8877,61 @@ func NewListWhatsAppTemplatesRequest(server string, params *ListWhatsAppTemplate
 	return req, nil
 }
 
+// NewSyncWhatsAppTemplatesRequest calls the generic SyncWhatsAppTemplates builder with application/json body
+func NewSyncWhatsAppTemplatesRequest(server string, params *SyncWhatsAppTemplatesParams, body SyncWhatsAppTemplatesJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSyncWhatsAppTemplatesRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewSyncWhatsAppTemplatesRequestWithBody constructs an http.Request for the SyncWhatsAppTemplates method, with any body, and a specified content type
+func NewSyncWhatsAppTemplatesRequestWithBody(server string, params *SyncWhatsAppTemplatesParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/whatsapp/templates/sync")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -9008,11 +9437,23 @@ type ClientWithResponsesInterface interface {
 	// body. The template must be approved by Meta. A name used by templates in
 	// several languages must be sent by `template_id`.
 	//
+	// **The 24-hour customer service window.** WhatsApp lets a business write freely
+	// to a contact only within 24 hours of the contact's last message to the
+	// integration's number; outside it, only a template may start the conversation.
+	// A message of any other type to a contact outside the window is refused before
+	// it reaches the provider: `422 outside_service_window`, nothing stored, with
+	// the time the window closed in `details.window_closed_at` when the contact
+	// ever wrote. Templates are always allowed. The sandbox provider keeps the same
+	// rule, so what works against it works against Meta.
+	//
 	// **Outcome.** The message is stored as `queued`, then handed to the provider.
 	// On success it is `sent` and the answer is `201`. If the provider refuses or
 	// fails, the message is stored as `failed` with the provider's reason, and the
 	// answer is `500 send_failed` with the message's id in `details.message_id`.
-	// A `message.sent` event is emitted for each sent message.
+	// Afterwards the provider's status reports move it to `delivered` and `read`, or
+	// to `failed` (follow it with `GET /messages/{id}`). Each status the message
+	// reaches emits its event: `message.sent`, `message.delivered`, `message.read`,
+	// `message.failed`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9035,11 +9476,23 @@ type ClientWithResponsesInterface interface {
 	// body. The template must be approved by Meta. A name used by templates in
 	// several languages must be sent by `template_id`.
 	//
+	// **The 24-hour customer service window.** WhatsApp lets a business write freely
+	// to a contact only within 24 hours of the contact's last message to the
+	// integration's number; outside it, only a template may start the conversation.
+	// A message of any other type to a contact outside the window is refused before
+	// it reaches the provider: `422 outside_service_window`, nothing stored, with
+	// the time the window closed in `details.window_closed_at` when the contact
+	// ever wrote. Templates are always allowed. The sandbox provider keeps the same
+	// rule, so what works against it works against Meta.
+	//
 	// **Outcome.** The message is stored as `queued`, then handed to the provider.
 	// On success it is `sent` and the answer is `201`. If the provider refuses or
 	// fails, the message is stored as `failed` with the provider's reason, and the
 	// answer is `500 send_failed` with the message's id in `details.message_id`.
-	// A `message.sent` event is emitted for each sent message.
+	// Afterwards the provider's status reports move it to `delivered` and `read`, or
+	// to `failed` (follow it with `GET /messages/{id}`). Each status the message
+	// reaches emits its event: `message.sent`, `message.delivered`, `message.read`,
+	// `message.failed`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9051,10 +9504,62 @@ type ClientWithResponsesInterface interface {
 	// Returns a page of your organization's WhatsApp message templates (Meta calls
 	// them HSM), by name. Filters combine with AND.
 	//
+	// Templates of a WhatsApp Cloud API integration come from Meta: `POST
+	// /whatsapp/templates/sync` reads them from the integration's WhatsApp Business
+	// Account, and the server also syncs on its own schedule. Their `status` is
+	// Meta's, and `meta_approved` is `true` exactly when it is `APPROVED`. A template
+	// deleted at Meta stays listed, with `removed_at` set and `meta_approved` false,
+	// so that messages sent with it keep their reference. Sandbox templates are
+	// created by your administrator (`iagente-sdr templates create`).
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /whatsapp/templates (the `ListWhatsAppTemplates` operationId).
 	ListWhatsAppTemplatesWithResponse(ctx context.Context, params *ListWhatsAppTemplatesParams, reqEditors ...RequestEditorFn) (*ListWhatsAppTemplatesResponse, error)
+
+	// SyncWhatsAppTemplatesWithBodyWithResponse Sync templates from Meta
+	//
+	// Reads every message template of a WhatsApp Cloud API integration's WhatsApp
+	// Business Account from Meta (all pages) and updates `GET /whatsapp/templates`:
+	// new templates are added, changed ones updated (category, status, body,
+	// placeholders), and templates Meta no longer lists are marked with
+	// `removed_at`, never deleted. `meta_approved` follows Meta's `status`.
+	//
+	// `integration_id` names the integration; without it (or without a body) the
+	// oldest active WhatsApp Cloud API integration with a WhatsApp Business Account
+	// id is used. Templates Meta lists that this API cannot send (named placeholders,
+	// a category or status it does not know) are counted in `skipped`.
+	//
+	// The templates are replaced only after Meta listed all of them: when Meta
+	// fails, times out or pages without end, the answer is `502 sync_failed` and
+	// nothing stored changes.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /whatsapp/templates/sync (the `SyncWhatsAppTemplates` operationId).
+	SyncWhatsAppTemplatesWithBodyWithResponse(ctx context.Context, params *SyncWhatsAppTemplatesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SyncWhatsAppTemplatesResponse, error)
+
+	// SyncWhatsAppTemplatesWithResponse Sync templates from Meta
+	//
+	// Reads every message template of a WhatsApp Cloud API integration's WhatsApp
+	// Business Account from Meta (all pages) and updates `GET /whatsapp/templates`:
+	// new templates are added, changed ones updated (category, status, body,
+	// placeholders), and templates Meta no longer lists are marked with
+	// `removed_at`, never deleted. `meta_approved` follows Meta's `status`.
+	//
+	// `integration_id` names the integration; without it (or without a body) the
+	// oldest active WhatsApp Cloud API integration with a WhatsApp Business Account
+	// id is used. Templates Meta lists that this API cannot send (named placeholders,
+	// a category or status it does not know) are counted in `skipped`.
+	//
+	// The templates are replaced only after Meta listed all of them: when Meta
+	// fails, times out or pages without end, the answer is `502 sync_failed` and
+	// nothing stored changes.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /whatsapp/templates/sync (the `SyncWhatsAppTemplates` operationId).
+	SyncWhatsAppTemplatesWithResponse(ctx context.Context, params *SyncWhatsAppTemplatesParams, body SyncWhatsAppTemplatesJSONRequestBody, reqEditors ...RequestEditorFn) (*SyncWhatsAppTemplatesResponse, error)
 }
 
 // ListApiKeysResponse200Headers the declared response headers of an HTTP 200 response for ListApiKeys
@@ -13869,7 +14374,7 @@ type SendWhatsAppMessageResponse struct {
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *IdempotentValidationError
+	JSON422 *WhatsAppSendRefused
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -13936,7 +14441,7 @@ func (r SendWhatsAppMessageResponse) GetJSON415() *UnsupportedMediaType {
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r SendWhatsAppMessageResponse) GetJSON422() *IdempotentValidationError {
+func (r SendWhatsAppMessageResponse) GetJSON422() *WhatsAppSendRefused {
 	return r.JSON422
 }
 
@@ -14113,6 +14618,234 @@ func (r ListWhatsAppTemplatesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListWhatsAppTemplatesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SyncWhatsAppTemplatesResponse200Headers the declared response headers of an HTTP 200 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse200Headers struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// SyncWhatsAppTemplatesResponse400Headers the declared response headers of an HTTP 400 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SyncWhatsAppTemplatesResponse404Headers the declared response headers of an HTTP 404 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse404Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SyncWhatsAppTemplatesResponse409Headers the declared response headers of an HTTP 409 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse409Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SyncWhatsAppTemplatesResponse413Headers the declared response headers of an HTTP 413 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse413Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SyncWhatsAppTemplatesResponse415Headers the declared response headers of an HTTP 415 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse415Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SyncWhatsAppTemplatesResponse422Headers the declared response headers of an HTTP 422 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse422Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SyncWhatsAppTemplatesResponse429Headers the declared response headers of an HTTP 429 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse429Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// SyncWhatsAppTemplatesResponse500Headers the declared response headers of an HTTP 500 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SyncWhatsAppTemplatesResponse502Headers the declared response headers of an HTTP 502 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse502Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SyncWhatsAppTemplatesResponse503Headers the declared response headers of an HTTP 503 response for SyncWhatsAppTemplates
+type SyncWhatsAppTemplatesResponse503Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type SyncWhatsAppTemplatesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TemplateSyncResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequestBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotentConflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotentValidationError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeaderTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SyncWhatsAppTemplatesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *SyncWhatsAppTemplatesResponse400Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *SyncWhatsAppTemplatesResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *SyncWhatsAppTemplatesResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *SyncWhatsAppTemplatesResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *SyncWhatsAppTemplatesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *SyncWhatsAppTemplatesResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SyncWhatsAppTemplatesResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *SyncWhatsAppTemplatesResponse500Headers
+	// Headers502 the parsed response headers for an HTTP 502 response
+	Headers502 *SyncWhatsAppTemplatesResponse502Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SyncWhatsAppTemplatesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON200() *TemplateSyncResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON400() *BadRequestBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON409() *IdempotentConflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON422() *IdempotentValidationError {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON431() *HeaderTooLarge {
+	return r.JSON431
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON502() *Error {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SyncWhatsAppTemplatesResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SyncWhatsAppTemplatesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SyncWhatsAppTemplatesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SyncWhatsAppTemplatesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SyncWhatsAppTemplatesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -14802,11 +15535,23 @@ func (c *ClientWithResponses) ListWhatsAppIntegrationsWithResponse(ctx context.C
 // body. The template must be approved by Meta. A name used by templates in
 // several languages must be sent by `template_id`.
 //
+// **The 24-hour customer service window.** WhatsApp lets a business write freely
+// to a contact only within 24 hours of the contact's last message to the
+// integration's number; outside it, only a template may start the conversation.
+// A message of any other type to a contact outside the window is refused before
+// it reaches the provider: `422 outside_service_window`, nothing stored, with
+// the time the window closed in `details.window_closed_at` when the contact
+// ever wrote. Templates are always allowed. The sandbox provider keeps the same
+// rule, so what works against it works against Meta.
+//
 // **Outcome.** The message is stored as `queued`, then handed to the provider.
 // On success it is `sent` and the answer is `201`. If the provider refuses or
 // fails, the message is stored as `failed` with the provider's reason, and the
 // answer is `500 send_failed` with the message's id in `details.message_id`.
-// A `message.sent` event is emitted for each sent message.
+// Afterwards the provider's status reports move it to `delivered` and `read`, or
+// to `failed` (follow it with `GET /messages/{id}`). Each status the message
+// reaches emits its event: `message.sent`, `message.delivered`, `message.read`,
+// `message.failed`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14835,11 +15580,23 @@ func (c *ClientWithResponses) SendWhatsAppMessageWithBodyWithResponse(ctx contex
 // body. The template must be approved by Meta. A name used by templates in
 // several languages must be sent by `template_id`.
 //
+// **The 24-hour customer service window.** WhatsApp lets a business write freely
+// to a contact only within 24 hours of the contact's last message to the
+// integration's number; outside it, only a template may start the conversation.
+// A message of any other type to a contact outside the window is refused before
+// it reaches the provider: `422 outside_service_window`, nothing stored, with
+// the time the window closed in `details.window_closed_at` when the contact
+// ever wrote. Templates are always allowed. The sandbox provider keeps the same
+// rule, so what works against it works against Meta.
+//
 // **Outcome.** The message is stored as `queued`, then handed to the provider.
 // On success it is `sent` and the answer is `201`. If the provider refuses or
 // fails, the message is stored as `failed` with the provider's reason, and the
 // answer is `500 send_failed` with the message's id in `details.message_id`.
-// A `message.sent` event is emitted for each sent message.
+// Afterwards the provider's status reports move it to `delivered` and `read`, or
+// to `failed` (follow it with `GET /messages/{id}`). Each status the message
+// reaches emits its event: `message.sent`, `message.delivered`, `message.read`,
+// `message.failed`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14857,6 +15614,14 @@ func (c *ClientWithResponses) SendWhatsAppMessageWithResponse(ctx context.Contex
 // Returns a page of your organization's WhatsApp message templates (Meta calls
 // them HSM), by name. Filters combine with AND.
 //
+// Templates of a WhatsApp Cloud API integration come from Meta: `POST
+// /whatsapp/templates/sync` reads them from the integration's WhatsApp Business
+// Account, and the server also syncs on its own schedule. Their `status` is
+// Meta's, and `meta_approved` is `true` exactly when it is `APPROVED`. A template
+// deleted at Meta stays listed, with `removed_at` set and `meta_approved` false,
+// so that messages sent with it keep their reference. Sandbox templates are
+// created by your administrator (`iagente-sdr templates create`).
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /whatsapp/templates (the `ListWhatsAppTemplates` operationId).
@@ -14866,6 +15631,62 @@ func (c *ClientWithResponses) ListWhatsAppTemplatesWithResponse(ctx context.Cont
 		return nil, err
 	}
 	return ParseListWhatsAppTemplatesResponse(rsp)
+}
+
+// SyncWhatsAppTemplatesWithBodyWithResponse Sync templates from Meta
+//
+// Reads every message template of a WhatsApp Cloud API integration's WhatsApp
+// Business Account from Meta (all pages) and updates `GET /whatsapp/templates`:
+// new templates are added, changed ones updated (category, status, body,
+// placeholders), and templates Meta no longer lists are marked with
+// `removed_at`, never deleted. `meta_approved` follows Meta's `status`.
+//
+// `integration_id` names the integration; without it (or without a body) the
+// oldest active WhatsApp Cloud API integration with a WhatsApp Business Account
+// id is used. Templates Meta lists that this API cannot send (named placeholders,
+// a category or status it does not know) are counted in `skipped`.
+//
+// The templates are replaced only after Meta listed all of them: when Meta
+// fails, times out or pages without end, the answer is `502 sync_failed` and
+// nothing stored changes.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /whatsapp/templates/sync (the `SyncWhatsAppTemplates` operationId).
+func (c *ClientWithResponses) SyncWhatsAppTemplatesWithBodyWithResponse(ctx context.Context, params *SyncWhatsAppTemplatesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SyncWhatsAppTemplatesResponse, error) {
+	rsp, err := c.SyncWhatsAppTemplatesWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSyncWhatsAppTemplatesResponse(rsp)
+}
+
+// SyncWhatsAppTemplatesWithResponse Sync templates from Meta
+//
+// Reads every message template of a WhatsApp Cloud API integration's WhatsApp
+// Business Account from Meta (all pages) and updates `GET /whatsapp/templates`:
+// new templates are added, changed ones updated (category, status, body,
+// placeholders), and templates Meta no longer lists are marked with
+// `removed_at`, never deleted. `meta_approved` follows Meta's `status`.
+//
+// `integration_id` names the integration; without it (or without a body) the
+// oldest active WhatsApp Cloud API integration with a WhatsApp Business Account
+// id is used. Templates Meta lists that this API cannot send (named placeholders,
+// a category or status it does not know) are counted in `skipped`.
+//
+// The templates are replaced only after Meta listed all of them: when Meta
+// fails, times out or pages without end, the answer is `502 sync_failed` and
+// nothing stored changes.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /whatsapp/templates/sync (the `SyncWhatsAppTemplates` operationId).
+func (c *ClientWithResponses) SyncWhatsAppTemplatesWithResponse(ctx context.Context, params *SyncWhatsAppTemplatesParams, body SyncWhatsAppTemplatesJSONRequestBody, reqEditors ...RequestEditorFn) (*SyncWhatsAppTemplatesResponse, error) {
+	rsp, err := c.SyncWhatsAppTemplates(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSyncWhatsAppTemplatesResponse(rsp)
 }
 
 // ParseListApiKeysResponse parses an HTTP response from a ListApiKeysWithResponse call
@@ -22876,7 +23697,7 @@ func ParseSendWhatsAppMessageResponse(rsp *http.Response) (*SendWhatsAppMessageR
 		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest IdempotentValidationError
+		var dest WhatsAppSendRefused
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -23364,6 +24185,411 @@ func ParseListWhatsAppTemplatesResponse(rsp *http.Response) (*ListWhatsAppTempla
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListWhatsAppTemplatesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSyncWhatsAppTemplatesResponse parses an HTTP response from a SyncWhatsAppTemplatesWithResponse call
+func ParseSyncWhatsAppTemplatesResponse(rsp *http.Response) (*SyncWhatsAppTemplatesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SyncWhatsAppTemplatesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TemplateSyncResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequestBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotentConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotentValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers SyncWhatsAppTemplatesResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers SyncWhatsAppTemplatesResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 404:
+		var headers SyncWhatsAppTemplatesResponse404Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers SyncWhatsAppTemplatesResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers SyncWhatsAppTemplatesResponse413Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers SyncWhatsAppTemplatesResponse415Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers SyncWhatsAppTemplatesResponse422Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers SyncWhatsAppTemplatesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers SyncWhatsAppTemplatesResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 502:
+		var headers SyncWhatsAppTemplatesResponse502Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers502 = &headers
+	case rsp.StatusCode == 503:
+		var headers SyncWhatsAppTemplatesResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

@@ -94,6 +94,51 @@ func (e LeadUpdatedEventEvent) Valid() bool {
 	}
 }
 
+// Defines values for MessageDeliveredEventEvent.
+const (
+	MessageDelivered MessageDeliveredEventEvent = "message.delivered"
+)
+
+// Valid indicates whether the value is a known member of the MessageDeliveredEventEvent enum.
+func (e MessageDeliveredEventEvent) Valid() bool {
+	switch e {
+	case MessageDelivered:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageFailedEventEvent.
+const (
+	MessageFailed MessageFailedEventEvent = "message.failed"
+)
+
+// Valid indicates whether the value is a known member of the MessageFailedEventEvent enum.
+func (e MessageFailedEventEvent) Valid() bool {
+	switch e {
+	case MessageFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageReadEventEvent.
+const (
+	MessageRead MessageReadEventEvent = "message.read"
+)
+
+// Valid indicates whether the value is a known member of the MessageReadEventEvent enum.
+func (e MessageReadEventEvent) Valid() bool {
+	switch e {
+	case MessageRead:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MessageReceivedEventEvent.
 const (
 	MessageReceived MessageReceivedEventEvent = "message.received"
@@ -224,6 +269,54 @@ type LeadUpdatedEvent struct {
 
 // LeadUpdatedEventEvent defines model for LeadUpdatedEvent.Event.
 type LeadUpdatedEventEvent string
+
+// MessageDeliveredEvent `message.delivered`: a message was delivered.
+type MessageDeliveredEvent struct {
+	// CreatedAt When the change happened (the transaction that made it).
+	CreatedAt EventCreatedAt `json:"created_at"`
+
+	// Data A message of the history, outbound or inbound.
+	Data  externalRef0.Message       `json:"data"`
+	Event MessageDeliveredEventEvent `json:"event"`
+
+	// Id The event's unique id. A delivery to several webhooks carries the same event id.
+	Id EventId `json:"id"`
+}
+
+// MessageDeliveredEventEvent defines model for MessageDeliveredEvent.Event.
+type MessageDeliveredEventEvent string
+
+// MessageFailedEvent `message.failed`: a message failed.
+type MessageFailedEvent struct {
+	// CreatedAt When the change happened (the transaction that made it).
+	CreatedAt EventCreatedAt `json:"created_at"`
+
+	// Data A message of the history, outbound or inbound.
+	Data  externalRef0.Message    `json:"data"`
+	Event MessageFailedEventEvent `json:"event"`
+
+	// Id The event's unique id. A delivery to several webhooks carries the same event id.
+	Id EventId `json:"id"`
+}
+
+// MessageFailedEventEvent defines model for MessageFailedEvent.Event.
+type MessageFailedEventEvent string
+
+// MessageReadEvent `message.read`: a message was read.
+type MessageReadEvent struct {
+	// CreatedAt When the change happened (the transaction that made it).
+	CreatedAt EventCreatedAt `json:"created_at"`
+
+	// Data A message of the history, outbound or inbound.
+	Data  externalRef0.Message  `json:"data"`
+	Event MessageReadEventEvent `json:"event"`
+
+	// Id The event's unique id. A delivery to several webhooks carries the same event id.
+	Id EventId `json:"id"`
+}
+
+// MessageReadEventEvent defines model for MessageReadEvent.Event.
+type MessageReadEventEvent string
 
 // MessageReceivedEvent `message.received`: a message was received.
 type MessageReceivedEvent struct {
@@ -453,6 +546,96 @@ type LeadUpdatedParams struct {
 	WebhookSignature WebhookSignature `json:"webhook-signature"`
 }
 
+// MessageDeliveredParams defines parameters for MessageDelivered.
+type MessageDeliveredParams struct {
+	// UserAgent Always `IAGENTE-Webhooks/1.0`.
+	UserAgent UserAgent `json:"User-Agent"`
+
+	// XWebhookEvent The event, as in the envelope's `event`.
+	XWebhookEvent XWebhookEvent `json:"X-Webhook-Event"`
+
+	// XWebhookId The delivery's id; the same on every retry and redelivery. Use it to drop duplicates.
+	XWebhookId XWebhookId `json:"X-Webhook-Id"`
+
+	// XWebhookTimestamp When this attempt was signed, in Unix seconds.
+	XWebhookTimestamp XWebhookTimestamp `json:"X-Webhook-Timestamp"`
+
+	// XWebhookSignature `sha256=` + lowercase hex HMAC-SHA256 of the raw body, keyed with the whole signing secret (`whsec_...`).
+	XWebhookSignature XWebhookSignature `json:"X-Webhook-Signature"`
+
+	// WebhookId Standard Webhooks message id; equal to `X-Webhook-Id`.
+	WebhookId WebhookId `json:"webhook-id"`
+
+	// WebhookTimestamp Standard Webhooks timestamp, Unix seconds; equal to `X-Webhook-Timestamp`.
+	WebhookTimestamp WebhookTimestamp `json:"webhook-timestamp"`
+
+	// WebhookSignature Standard Webhooks signatures: `v1,` + base64 HMAC-SHA256 of
+	// `webhook-id + "." + webhook-timestamp + "." + body`, keyed with the base64-decoded
+	// part of the secret after `whsec_`. For 24 hours after a secret rotation there
+	// are two, space-separated: one per secret.
+	WebhookSignature WebhookSignature `json:"webhook-signature"`
+}
+
+// MessageFailedParams defines parameters for MessageFailed.
+type MessageFailedParams struct {
+	// UserAgent Always `IAGENTE-Webhooks/1.0`.
+	UserAgent UserAgent `json:"User-Agent"`
+
+	// XWebhookEvent The event, as in the envelope's `event`.
+	XWebhookEvent XWebhookEvent `json:"X-Webhook-Event"`
+
+	// XWebhookId The delivery's id; the same on every retry and redelivery. Use it to drop duplicates.
+	XWebhookId XWebhookId `json:"X-Webhook-Id"`
+
+	// XWebhookTimestamp When this attempt was signed, in Unix seconds.
+	XWebhookTimestamp XWebhookTimestamp `json:"X-Webhook-Timestamp"`
+
+	// XWebhookSignature `sha256=` + lowercase hex HMAC-SHA256 of the raw body, keyed with the whole signing secret (`whsec_...`).
+	XWebhookSignature XWebhookSignature `json:"X-Webhook-Signature"`
+
+	// WebhookId Standard Webhooks message id; equal to `X-Webhook-Id`.
+	WebhookId WebhookId `json:"webhook-id"`
+
+	// WebhookTimestamp Standard Webhooks timestamp, Unix seconds; equal to `X-Webhook-Timestamp`.
+	WebhookTimestamp WebhookTimestamp `json:"webhook-timestamp"`
+
+	// WebhookSignature Standard Webhooks signatures: `v1,` + base64 HMAC-SHA256 of
+	// `webhook-id + "." + webhook-timestamp + "." + body`, keyed with the base64-decoded
+	// part of the secret after `whsec_`. For 24 hours after a secret rotation there
+	// are two, space-separated: one per secret.
+	WebhookSignature WebhookSignature `json:"webhook-signature"`
+}
+
+// MessageReadParams defines parameters for MessageRead.
+type MessageReadParams struct {
+	// UserAgent Always `IAGENTE-Webhooks/1.0`.
+	UserAgent UserAgent `json:"User-Agent"`
+
+	// XWebhookEvent The event, as in the envelope's `event`.
+	XWebhookEvent XWebhookEvent `json:"X-Webhook-Event"`
+
+	// XWebhookId The delivery's id; the same on every retry and redelivery. Use it to drop duplicates.
+	XWebhookId XWebhookId `json:"X-Webhook-Id"`
+
+	// XWebhookTimestamp When this attempt was signed, in Unix seconds.
+	XWebhookTimestamp XWebhookTimestamp `json:"X-Webhook-Timestamp"`
+
+	// XWebhookSignature `sha256=` + lowercase hex HMAC-SHA256 of the raw body, keyed with the whole signing secret (`whsec_...`).
+	XWebhookSignature XWebhookSignature `json:"X-Webhook-Signature"`
+
+	// WebhookId Standard Webhooks message id; equal to `X-Webhook-Id`.
+	WebhookId WebhookId `json:"webhook-id"`
+
+	// WebhookTimestamp Standard Webhooks timestamp, Unix seconds; equal to `X-Webhook-Timestamp`.
+	WebhookTimestamp WebhookTimestamp `json:"webhook-timestamp"`
+
+	// WebhookSignature Standard Webhooks signatures: `v1,` + base64 HMAC-SHA256 of
+	// `webhook-id + "." + webhook-timestamp + "." + body`, keyed with the base64-decoded
+	// part of the secret after `whsec_`. For 24 hours after a secret rotation there
+	// are two, space-separated: one per secret.
+	WebhookSignature WebhookSignature `json:"webhook-signature"`
+}
+
 // MessageReceivedParams defines parameters for MessageReceived.
 type MessageReceivedParams struct {
 	// UserAgent Always `IAGENTE-Webhooks/1.0`.
@@ -557,6 +740,15 @@ type LeadQualifiedJSONRequestBody = LeadQualifiedEvent
 
 // LeadUpdatedJSONRequestBody defines body for LeadUpdated for application/json ContentType.
 type LeadUpdatedJSONRequestBody = LeadUpdatedEvent
+
+// MessageDeliveredJSONRequestBody defines body for MessageDelivered for application/json ContentType.
+type MessageDeliveredJSONRequestBody = MessageDeliveredEvent
+
+// MessageFailedJSONRequestBody defines body for MessageFailed for application/json ContentType.
+type MessageFailedJSONRequestBody = MessageFailedEvent
+
+// MessageReadJSONRequestBody defines body for MessageRead for application/json ContentType.
+type MessageReadJSONRequestBody = MessageReadEvent
 
 // MessageReceivedJSONRequestBody defines body for MessageReceived for application/json ContentType.
 type MessageReceivedJSONRequestBody = MessageReceivedEvent
@@ -778,6 +970,21 @@ type WebhookInitiatorInterface interface {
 
 	LeadUpdated(ctx context.Context, targetURL string, params *LeadUpdatedParams, body LeadUpdatedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// MessageDeliveredWithBody fires the message.delivered webhook with any body
+	MessageDeliveredWithBody(ctx context.Context, targetURL string, params *MessageDeliveredParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	MessageDelivered(ctx context.Context, targetURL string, params *MessageDeliveredParams, body MessageDeliveredJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MessageFailedWithBody fires the message.failed webhook with any body
+	MessageFailedWithBody(ctx context.Context, targetURL string, params *MessageFailedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	MessageFailed(ctx context.Context, targetURL string, params *MessageFailedParams, body MessageFailedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MessageReadWithBody fires the message.read webhook with any body
+	MessageReadWithBody(ctx context.Context, targetURL string, params *MessageReadParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	MessageRead(ctx context.Context, targetURL string, params *MessageReadParams, body MessageReadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// MessageReceivedWithBody fires the message.received webhook with any body
 	MessageReceivedWithBody(ctx context.Context, targetURL string, params *MessageReceivedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -904,6 +1111,78 @@ func (p *WebhookInitiator) LeadUpdatedWithBody(ctx context.Context, targetURL st
 
 func (p *WebhookInitiator) LeadUpdated(ctx context.Context, targetURL string, params *LeadUpdatedParams, body LeadUpdatedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLeadUpdatedWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) MessageDeliveredWithBody(ctx context.Context, targetURL string, params *MessageDeliveredParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMessageDeliveredWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) MessageDelivered(ctx context.Context, targetURL string, params *MessageDeliveredParams, body MessageDeliveredJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMessageDeliveredWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) MessageFailedWithBody(ctx context.Context, targetURL string, params *MessageFailedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMessageFailedWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) MessageFailed(ctx context.Context, targetURL string, params *MessageFailedParams, body MessageFailedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMessageFailedWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) MessageReadWithBody(ctx context.Context, targetURL string, params *MessageReadParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMessageReadWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) MessageRead(ctx context.Context, targetURL string, params *MessageReadParams, body MessageReadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMessageReadWebhookRequest(targetURL, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1516,6 +1795,324 @@ func NewLeadUpdatedWebhookRequestWithBody(targetURL string, params *LeadUpdatedP
 	return req, nil
 }
 
+// NewMessageDeliveredWebhookRequest builds a application/json POST request for the message.delivered webhook
+func NewMessageDeliveredWebhookRequest(targetURL string, params *MessageDeliveredParams, body MessageDeliveredJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMessageDeliveredWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewMessageDeliveredWebhookRequestWithBody builds a POST request for the message.delivered webhook with any body
+func NewMessageDeliveredWebhookRequestWithBody(targetURL string, params *MessageDeliveredParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "User-Agent", params.UserAgent, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("User-Agent", headerParam0)
+
+		var headerParam1 string
+
+		headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Event", params.XWebhookEvent, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Event", headerParam1)
+
+		var headerParam2 string
+
+		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Id", params.XWebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Id", headerParam2)
+
+		var headerParam3 string
+
+		headerParam3, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Timestamp", params.XWebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Timestamp", headerParam3)
+
+		var headerParam4 string
+
+		headerParam4, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Signature", params.XWebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Signature", headerParam4)
+
+		var headerParam5 string
+
+		headerParam5, err = runtime.StyleParamWithOptions("simple", false, "webhook-id", params.WebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-id", headerParam5)
+
+		var headerParam6 string
+
+		headerParam6, err = runtime.StyleParamWithOptions("simple", false, "webhook-timestamp", params.WebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-timestamp", headerParam6)
+
+		var headerParam7 string
+
+		headerParam7, err = runtime.StyleParamWithOptions("simple", false, "webhook-signature", params.WebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-signature", headerParam7)
+
+	}
+	return req, nil
+}
+
+// NewMessageFailedWebhookRequest builds a application/json POST request for the message.failed webhook
+func NewMessageFailedWebhookRequest(targetURL string, params *MessageFailedParams, body MessageFailedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMessageFailedWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewMessageFailedWebhookRequestWithBody builds a POST request for the message.failed webhook with any body
+func NewMessageFailedWebhookRequestWithBody(targetURL string, params *MessageFailedParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "User-Agent", params.UserAgent, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("User-Agent", headerParam0)
+
+		var headerParam1 string
+
+		headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Event", params.XWebhookEvent, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Event", headerParam1)
+
+		var headerParam2 string
+
+		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Id", params.XWebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Id", headerParam2)
+
+		var headerParam3 string
+
+		headerParam3, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Timestamp", params.XWebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Timestamp", headerParam3)
+
+		var headerParam4 string
+
+		headerParam4, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Signature", params.XWebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Signature", headerParam4)
+
+		var headerParam5 string
+
+		headerParam5, err = runtime.StyleParamWithOptions("simple", false, "webhook-id", params.WebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-id", headerParam5)
+
+		var headerParam6 string
+
+		headerParam6, err = runtime.StyleParamWithOptions("simple", false, "webhook-timestamp", params.WebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-timestamp", headerParam6)
+
+		var headerParam7 string
+
+		headerParam7, err = runtime.StyleParamWithOptions("simple", false, "webhook-signature", params.WebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-signature", headerParam7)
+
+	}
+	return req, nil
+}
+
+// NewMessageReadWebhookRequest builds a application/json POST request for the message.read webhook
+func NewMessageReadWebhookRequest(targetURL string, params *MessageReadParams, body MessageReadJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMessageReadWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewMessageReadWebhookRequestWithBody builds a POST request for the message.read webhook with any body
+func NewMessageReadWebhookRequestWithBody(targetURL string, params *MessageReadParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "User-Agent", params.UserAgent, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("User-Agent", headerParam0)
+
+		var headerParam1 string
+
+		headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Event", params.XWebhookEvent, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Event", headerParam1)
+
+		var headerParam2 string
+
+		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Id", params.XWebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Id", headerParam2)
+
+		var headerParam3 string
+
+		headerParam3, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Timestamp", params.XWebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Timestamp", headerParam3)
+
+		var headerParam4 string
+
+		headerParam4, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Signature", params.XWebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Webhook-Signature", headerParam4)
+
+		var headerParam5 string
+
+		headerParam5, err = runtime.StyleParamWithOptions("simple", false, "webhook-id", params.WebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-id", headerParam5)
+
+		var headerParam6 string
+
+		headerParam6, err = runtime.StyleParamWithOptions("simple", false, "webhook-timestamp", params.WebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-timestamp", headerParam6)
+
+		var headerParam7 string
+
+		headerParam7, err = runtime.StyleParamWithOptions("simple", false, "webhook-signature", params.WebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-signature", headerParam7)
+
+	}
+	return req, nil
+}
+
 // NewMessageReceivedWebhookRequest builds a application/json POST request for the message.received webhook
 func NewMessageReceivedWebhookRequest(targetURL string, params *MessageReceivedParams, body MessageReceivedJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1909,6 +2506,15 @@ type WebhookReceiverInterface interface {
 	// A lead was updated
 	// HandleLeadUpdatedWebhook handles the POST webhook for lead.updated.
 	HandleLeadUpdatedWebhook(ctx echo.Context, params LeadUpdatedParams) error
+	// A message was delivered
+	// HandleMessageDeliveredWebhook handles the POST webhook for message.delivered.
+	HandleMessageDeliveredWebhook(ctx echo.Context, params MessageDeliveredParams) error
+	// A message failed
+	// HandleMessageFailedWebhook handles the POST webhook for message.failed.
+	HandleMessageFailedWebhook(ctx echo.Context, params MessageFailedParams) error
+	// A message was read
+	// HandleMessageReadWebhook handles the POST webhook for message.read.
+	HandleMessageReadWebhook(ctx echo.Context, params MessageReadParams) error
 	// A message was received
 	// HandleMessageReceivedWebhook handles the POST webhook for message.received.
 	HandleMessageReceivedWebhook(ctx echo.Context, params MessageReceivedParams) error
@@ -2738,6 +3344,501 @@ func LeadUpdatedWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.
 		}
 
 		return si.HandleLeadUpdatedWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
+}
+
+// MessageDeliveredWebhookHandler returns the echo.HandlerFunc for the message.delivered webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func MessageDeliveredWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params MessageDeliveredParams
+
+		// ------------- Required header parameter "User-Agent" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("User-Agent")]; found {
+			var UserAgent UserAgent
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for User-Agent, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "User-Agent", valueList[0], &UserAgent, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter User-Agent: %s", err))
+			}
+			params.UserAgent = UserAgent
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter User-Agent is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Event" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Event")]; found {
+			var XWebhookEvent XWebhookEvent
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Event, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Event", valueList[0], &XWebhookEvent, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Event: %s", err))
+			}
+			params.XWebhookEvent = XWebhookEvent
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Event is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Id" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Id")]; found {
+			var XWebhookId XWebhookId
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Id, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Id", valueList[0], &XWebhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Id: %s", err))
+			}
+			params.XWebhookId = XWebhookId
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Id is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Timestamp" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Timestamp")]; found {
+			var XWebhookTimestamp XWebhookTimestamp
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Timestamp, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Timestamp", valueList[0], &XWebhookTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Timestamp: %s", err))
+			}
+			params.XWebhookTimestamp = XWebhookTimestamp
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Timestamp is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Signature")]; found {
+			var XWebhookSignature XWebhookSignature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Signature", valueList[0], &XWebhookSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Signature: %s", err))
+			}
+			params.XWebhookSignature = XWebhookSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Signature is required, but not found"))
+		}
+
+		// ------------- Required header parameter "webhook-id" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("webhook-id")]; found {
+			var WebhookId WebhookId
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for webhook-id, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-id", valueList[0], &WebhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhook-id: %s", err))
+			}
+			params.WebhookId = WebhookId
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter webhook-id is required, but not found"))
+		}
+
+		// ------------- Required header parameter "webhook-timestamp" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("webhook-timestamp")]; found {
+			var WebhookTimestamp WebhookTimestamp
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for webhook-timestamp, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-timestamp", valueList[0], &WebhookTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhook-timestamp: %s", err))
+			}
+			params.WebhookTimestamp = WebhookTimestamp
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter webhook-timestamp is required, but not found"))
+		}
+
+		// ------------- Required header parameter "webhook-signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("webhook-signature")]; found {
+			var WebhookSignature WebhookSignature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for webhook-signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-signature", valueList[0], &WebhookSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhook-signature: %s", err))
+			}
+			params.WebhookSignature = WebhookSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter webhook-signature is required, but not found"))
+		}
+
+		return si.HandleMessageDeliveredWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
+}
+
+// MessageFailedWebhookHandler returns the echo.HandlerFunc for the message.failed webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func MessageFailedWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params MessageFailedParams
+
+		// ------------- Required header parameter "User-Agent" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("User-Agent")]; found {
+			var UserAgent UserAgent
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for User-Agent, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "User-Agent", valueList[0], &UserAgent, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter User-Agent: %s", err))
+			}
+			params.UserAgent = UserAgent
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter User-Agent is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Event" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Event")]; found {
+			var XWebhookEvent XWebhookEvent
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Event, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Event", valueList[0], &XWebhookEvent, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Event: %s", err))
+			}
+			params.XWebhookEvent = XWebhookEvent
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Event is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Id" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Id")]; found {
+			var XWebhookId XWebhookId
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Id, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Id", valueList[0], &XWebhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Id: %s", err))
+			}
+			params.XWebhookId = XWebhookId
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Id is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Timestamp" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Timestamp")]; found {
+			var XWebhookTimestamp XWebhookTimestamp
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Timestamp, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Timestamp", valueList[0], &XWebhookTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Timestamp: %s", err))
+			}
+			params.XWebhookTimestamp = XWebhookTimestamp
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Timestamp is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Signature")]; found {
+			var XWebhookSignature XWebhookSignature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Signature", valueList[0], &XWebhookSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Signature: %s", err))
+			}
+			params.XWebhookSignature = XWebhookSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Signature is required, but not found"))
+		}
+
+		// ------------- Required header parameter "webhook-id" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("webhook-id")]; found {
+			var WebhookId WebhookId
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for webhook-id, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-id", valueList[0], &WebhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhook-id: %s", err))
+			}
+			params.WebhookId = WebhookId
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter webhook-id is required, but not found"))
+		}
+
+		// ------------- Required header parameter "webhook-timestamp" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("webhook-timestamp")]; found {
+			var WebhookTimestamp WebhookTimestamp
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for webhook-timestamp, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-timestamp", valueList[0], &WebhookTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhook-timestamp: %s", err))
+			}
+			params.WebhookTimestamp = WebhookTimestamp
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter webhook-timestamp is required, but not found"))
+		}
+
+		// ------------- Required header parameter "webhook-signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("webhook-signature")]; found {
+			var WebhookSignature WebhookSignature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for webhook-signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-signature", valueList[0], &WebhookSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhook-signature: %s", err))
+			}
+			params.WebhookSignature = WebhookSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter webhook-signature is required, but not found"))
+		}
+
+		return si.HandleMessageFailedWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
+}
+
+// MessageReadWebhookHandler returns the echo.HandlerFunc for the message.read webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func MessageReadWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params MessageReadParams
+
+		// ------------- Required header parameter "User-Agent" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("User-Agent")]; found {
+			var UserAgent UserAgent
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for User-Agent, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "User-Agent", valueList[0], &UserAgent, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter User-Agent: %s", err))
+			}
+			params.UserAgent = UserAgent
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter User-Agent is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Event" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Event")]; found {
+			var XWebhookEvent XWebhookEvent
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Event, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Event", valueList[0], &XWebhookEvent, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Event: %s", err))
+			}
+			params.XWebhookEvent = XWebhookEvent
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Event is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Id" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Id")]; found {
+			var XWebhookId XWebhookId
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Id, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Id", valueList[0], &XWebhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Id: %s", err))
+			}
+			params.XWebhookId = XWebhookId
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Id is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Timestamp" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Timestamp")]; found {
+			var XWebhookTimestamp XWebhookTimestamp
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Timestamp, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Timestamp", valueList[0], &XWebhookTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Timestamp: %s", err))
+			}
+			params.XWebhookTimestamp = XWebhookTimestamp
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Timestamp is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Webhook-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Webhook-Signature")]; found {
+			var XWebhookSignature XWebhookSignature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Webhook-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Webhook-Signature", valueList[0], &XWebhookSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Webhook-Signature: %s", err))
+			}
+			params.XWebhookSignature = XWebhookSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Webhook-Signature is required, but not found"))
+		}
+
+		// ------------- Required header parameter "webhook-id" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("webhook-id")]; found {
+			var WebhookId WebhookId
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for webhook-id, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-id", valueList[0], &WebhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhook-id: %s", err))
+			}
+			params.WebhookId = WebhookId
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter webhook-id is required, but not found"))
+		}
+
+		// ------------- Required header parameter "webhook-timestamp" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("webhook-timestamp")]; found {
+			var WebhookTimestamp WebhookTimestamp
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for webhook-timestamp, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-timestamp", valueList[0], &WebhookTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhook-timestamp: %s", err))
+			}
+			params.WebhookTimestamp = WebhookTimestamp
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter webhook-timestamp is required, but not found"))
+		}
+
+		// ------------- Required header parameter "webhook-signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("webhook-signature")]; found {
+			var WebhookSignature WebhookSignature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for webhook-signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-signature", valueList[0], &WebhookSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhook-signature: %s", err))
+			}
+			params.WebhookSignature = WebhookSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter webhook-signature is required, but not found"))
+		}
+
+		return si.HandleMessageReadWebhook(ctx, params)
 	})
 	for _, mw := range middlewares {
 		h = mw(h)

@@ -69,6 +69,13 @@ type Config struct {
 	RBMBaseURL         string
 	RBMToken           string
 	SendTimeout        time.Duration
+	// TemplateSyncInterval is how often every WhatsApp Cloud API
+	// integration's templates are read from Meta; zero switches the
+	// periodic sync off (the on-demand one stays).
+	TemplateSyncInterval time.Duration
+	// TemplateSyncTimeout bounds one integration's listing, every page
+	// included.
+	TemplateSyncTimeout time.Duration
 
 	// Webhook delivery.
 	WebhookAllowPrivateTargets bool
@@ -86,6 +93,9 @@ type Config struct {
 	// WebhookDispatchOff stops this process from delivering (an API-only
 	// replica); events are still written and other replicas deliver them.
 	WebhookDispatchOff bool
+	// Clock is the clock of the 24-hour window; nil means time.Now. Tests
+	// set it to stand at the window's boundary.
+	Clock func() time.Time
 }
 
 // Defaults.
@@ -115,6 +125,8 @@ func Defaults() Config {
 		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
 		RBMBaseURL:           rbm.DefaultBaseURL,
 		SendTimeout:          15 * time.Second,
+		TemplateSyncInterval: time.Hour,
+		TemplateSyncTimeout:  time.Minute,
 		DBTimeout:            5 * time.Second,
 		WebhookTimeout:       10 * time.Second,
 		WebhookPollInterval:  250 * time.Millisecond,
@@ -146,6 +158,8 @@ func Defaults() Config {
 //	RBM_API_BASE_URL       Google RBM API (default https://rcsbusinessmessaging.googleapis.com)
 //	RBM_ACCESS_TOKEN       bearer token for the RBM API
 //	SEND_TIMEOUT           how long a provider may take to accept a message (default 15s)
+//	TEMPLATE_SYNC_INTERVAL how often templates are read from Meta (default 1h; 0 or off: never)
+//	TEMPLATE_SYNC_TIMEOUT  how long one account's template listing may take (default 1m)
 //	DB_TIMEOUT             how long a request's database work may take before the answer is
 //	                       503 service_unavailable (default 5s; also PostgreSQL's statement_timeout)
 //	WEBHOOK_ALLOW_PRIVATE_TARGETS  true lets webhooks reach loopback and private
@@ -186,6 +200,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SEND_TIMEOUT must be a positive duration such as 15s, not %q", v)
 		}
 		c.SendTimeout = d
+	}
+	if err := templateSyncFromEnv(getenv, &c); err != nil {
+		return c, err
 	}
 	if err := webhookFromEnv(getenv, &c); err != nil {
 		return c, err
@@ -240,6 +257,28 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("RESPONSE_VALIDATION must be strict, log or off, not %q", c.ResponseValidation)
 	}
 	return c, nil
+}
+
+func templateSyncFromEnv(getenv func(string) string, c *Config) error {
+	switch v := getenv("TEMPLATE_SYNC_INTERVAL"); v {
+	case "":
+	case "0", "off":
+		c.TemplateSyncInterval = 0
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return fmt.Errorf("TEMPLATE_SYNC_INTERVAL must be a duration of a minute or more such as 1h, or off, not %q", v)
+		}
+		c.TemplateSyncInterval = d
+	}
+	if v := getenv("TEMPLATE_SYNC_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("TEMPLATE_SYNC_TIMEOUT must be a positive duration such as 1m, not %q", v)
+		}
+		c.TemplateSyncTimeout = d
+	}
+	return nil
 }
 
 func webhookFromEnv(getenv func(string) string, c *Config) error {
@@ -307,9 +346,14 @@ type App struct {
 	Stores     *sqlstore.Stores
 	Server     *httpapi.Server
 	Dispatcher *delivery.Dispatcher
+	// Messenger sends and receives; TemplateSync reads templates from Meta.
+	Messenger    *messaging.Messenger
+	TemplateSync *messaging.TemplateSync
 
 	stopDispatch context.CancelFunc
 	dispatchDone chan struct{}
+	stopSync     context.CancelFunc
+	syncDone     chan struct{}
 
 	auth          *auth.Authenticator
 	stopKeyCache  context.CancelFunc
@@ -358,6 +402,17 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	a.syncDone, a.stopSync = make(chan struct{}), func() {}
+	if cfg.TemplateSyncInterval > 0 {
+		var sctx context.Context
+		sctx, a.stopSync = context.WithCancel(context.WithoutCancel(ctx))
+		go func() {
+			defer close(a.syncDone)
+			a.TemplateSync.RunEvery(sctx, cfg.TemplateSyncInterval)
+		}()
+	} else {
+		close(a.syncDone)
+	}
 	a.startKeyCache(ctx, cfg)
 	if cfg.WebhookDispatchOff {
 		close(a.dispatchDone)
@@ -385,13 +440,26 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	return a, nil
 }
 
+func (cfg Config) whatsAppClient() *whatsappcloud.Client {
+	return &whatsappcloud.Client{BaseURL: cfg.WhatsAppBaseURL, Version: cfg.WhatsAppAPIVersion}
+}
+
+// NewTemplateSync is the template sync of cfg over the stores, for the
+// server and the admin CLI (templates sync).
+func NewTemplateSync(cfg Config, st *sqlstore.Stores) *messaging.TemplateSync {
+	return &messaging.TemplateSync{Integrations: st.Integrations, Templates: st.Templates,
+		Listers: map[string]impl.TemplateLister{impl.ProviderWhatsAppCloud: cfg.whatsAppClient()},
+		Timeout: cfg.TemplateSyncTimeout, Logger: cfg.Logger}
+}
+
 // build wires the parts over the stores.
 func build(cfg Config, st *sqlstore.Stores) (*App, error) {
+	cloud := cfg.whatsAppClient()
 	messenger := &messaging.Messenger{
 		Leads: st.Leads, Integrations: st.Integrations, Templates: st.Templates, Messages: st.Messages,
 		WhatsApp: map[string]impl.WhatsAppProvider{
 			impl.ProviderSandbox:       sandbox.Provider{},
-			impl.ProviderWhatsAppCloud: &whatsappcloud.Client{BaseURL: cfg.WhatsAppBaseURL, Version: cfg.WhatsAppAPIVersion},
+			impl.ProviderWhatsAppCloud: cloud,
 		},
 		RCS: map[string]impl.RCSProvider{
 			impl.ProviderSandbox:   sandbox.Provider{},
@@ -400,7 +468,9 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		SendTimeout: cfg.SendTimeout,
 		DBTimeout:   cfg.DBTimeout,
 		Logger:      cfg.Logger,
+		Now:         cfg.Clock,
 	}
+	templateSync := NewTemplateSync(cfg, st)
 	dispatcher, err := delivery.New(st.Queue, cfg.DispatcherConfig())
 	if err != nil {
 		return nil, err
@@ -431,6 +501,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		Integrations:             st.Integrations,
 		Webhooks:                 st.Webhooks,
 		Deliveries:               st.Deliveries,
+		TemplateSync:             templateSync,
 		WebhookTester:            dispatcher,
 		Auth:                     authn,
 		Limiter:                  keyLimiter,
@@ -449,7 +520,8 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, dispatchDone: make(chan struct{}), auth: authn}, nil
+	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, Messenger: messenger, TemplateSync: templateSync,
+		dispatchDone: make(chan struct{}), auth: authn}, nil
 }
 
 // limiters returns the per-key and per-address limiters: in Redis when
@@ -510,9 +582,12 @@ func (a *App) startKeyCache(ctx context.Context, cfg Config) {
 	}()
 }
 
-// Close stops delivering (attempts in flight finish or are released for a
-// retry) and then releases the database.
+// Close stops the periodic template sync and delivering (attempts in
+// flight finish or are released for a retry), and then releases the
+// database.
 func (a *App) Close() error {
+	a.stopSync()
+	<-a.syncDone
 	a.stopDispatch()
 	<-a.dispatchDone
 	a.stopKeyCache()

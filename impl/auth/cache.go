@@ -13,11 +13,12 @@ import (
 // so that a busy key costs one lookup per TTL instead of one per request.
 //
 // A key that stops being valid (revoked, regenerated, deleted) is
-// forgotten at once through Forget, which the service wires to the store's
-// own changes and, on PostgreSQL, to every replica's notifications. The TTL
-// bounds what a lost notification can cost: an entry older than it is
-// verified again, so a revoked key is refused within TTL on every replica
-// whatever happens to the notifications.
+// forgotten at once: in this process because the store counts such commits
+// (an entry verified before the last of them is not trusted), on other
+// replicas through Forget, which the service wires to PostgreSQL
+// notifications. The TTL bounds what a lost notification can cost: an
+// entry older than it is verified again, so a revoked key is refused within
+// TTL on every replica whatever happens to the notifications.
 type KeyCache struct {
 	TTL time.Duration
 	// Size bounds the entries; past it an arbitrary entry makes room.
@@ -30,20 +31,24 @@ type KeyCache struct {
 type cachedKey struct {
 	key      impl.APIKey
 	verified time.Time
+	gen      uint64 // the store's KeysChanged when it was verified
 }
 
-func (c *KeyCache) get(sum [32]byte, now time.Time) (*impl.APIKey, bool) {
+// generation is a store that counts its own key-invalidating commits.
+type generation interface{ KeysChanged() uint64 }
+
+func (c *KeyCache) get(sum [32]byte, now time.Time, gen uint64) (*impl.APIKey, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[sum]
-	if !ok || now.Sub(e.verified) >= c.TTL || now.Before(e.verified) {
+	if !ok || e.gen != gen || now.Sub(e.verified) >= c.TTL || now.Before(e.verified) {
 		return nil, false
 	}
 	k := e.key
 	return &k, true
 }
 
-func (c *KeyCache) put(sum [32]byte, k *impl.APIKey, now time.Time) {
+func (c *KeyCache) put(sum [32]byte, k *impl.APIKey, now time.Time, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
@@ -55,7 +60,7 @@ func (c *KeyCache) put(sum [32]byte, k *impl.APIKey, now time.Time) {
 			break
 		}
 	}
-	c.entries[sum] = cachedKey{key: *k, verified: now}
+	c.entries[sum] = cachedKey{key: *k, verified: now, gen: gen}
 }
 
 // noteUse records a use in the cached copy, so that the next touch is due

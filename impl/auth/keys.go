@@ -133,8 +133,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, presented string) (*im
 	t := now()
 	var sum [32]byte
 	copy(sum[:], Hash(presented))
+	var gen uint64
+	if g, ok := a.Keys.(generation); ok {
+		gen = g.KeysChanged() // read before the lookup: a change after it leaves the entry stale
+	}
 	if a.Cache != nil {
-		if k, ok := a.Cache.get(sum, t); ok {
+		if k, ok := a.Cache.get(sum, t, gen); ok {
 			if touchDue(k, t) {
 				a.Cache.noteUse(sum, t)
 				if err := a.touch(ctx, k.ID, t); err != nil {
@@ -171,7 +175,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, presented string) (*im
 		match.LastUsedAt = &t
 	}
 	if a.Cache != nil {
-		a.Cache.put(sum, match, t)
+		a.Cache.put(sum, match, t, gen)
 	}
 	return match, nil
 }

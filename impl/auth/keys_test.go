@@ -476,6 +476,21 @@ func TestKeyCache(t *testing.T) {
 				t.Fatalf("past the TTL: %v, want unauthorized", err)
 			}
 
+			// With the store itself (which counts its key-invalidating
+			// commits), this process's own revocation is seen at once,
+			// without Forget and within the TTL.
+			direct := &auth.Authenticator{Keys: e.db.APIKeys, Now: e.clock.Now, Cache: &auth.KeyCache{TTL: time.Hour, Size: 10}}
+			k3, key3, _ := auth.Issue(ctx, e.db.APIKeys, e.orgA, "own")
+			if _, err := direct.Authenticate(ctx, key3); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.db.APIKeys.RevokeAPIKey(ctx, e.orgA, k3.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := direct.Authenticate(ctx, key3); impl.ErrorCode(err) != impl.EUnauthorized {
+				t.Fatalf("right after this process revoked it: %v, want unauthorized", err)
+			}
+
 			// Forget with a purge value drops everything; the size bound holds.
 			for i := range 15 {
 				_, kx, _ := auth.Issue(ctx, e.db.APIKeys, e.orgB, fmt.Sprintf("k%d", i))

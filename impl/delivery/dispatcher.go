@@ -339,6 +339,15 @@ func (d *Dispatcher) send(ctx context.Context, c *impl.ClaimedDelivery, ts int64
 	case impl.EventMessageSent:
 		q := webhooks.MessageSentParams(p)
 		return d.sender.MessageSentWithBody(ctx, c.URL, &q, ct, body)
+	case impl.EventMessageDelivered:
+		q := webhooks.MessageDeliveredParams(p)
+		return d.sender.MessageDeliveredWithBody(ctx, c.URL, &q, ct, body)
+	case impl.EventMessageRead:
+		q := webhooks.MessageReadParams(p)
+		return d.sender.MessageReadWithBody(ctx, c.URL, &q, ct, body)
+	case impl.EventMessageFailed:
+		q := webhooks.MessageFailedParams(p)
+		return d.sender.MessageFailedWithBody(ctx, c.URL, &q, ct, body)
 	case impl.EventHandoffCreated:
 		q := webhooks.HandoffCreatedParams(p)
 		return d.sender.HandoffCreatedWithBody(ctx, c.URL, &q, ct, body)

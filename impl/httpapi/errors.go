@@ -31,6 +31,8 @@ var statusOf = map[string]int{
 
 	impl.EIntegrationNotFound: http.StatusNotFound,
 	impl.ESendFailed:          http.StatusInternalServerError,
+	impl.EOutsideWindow:       http.StatusUnprocessableEntity,
+	impl.ESyncFailed:          http.StatusBadGateway,
 	eForbidden:                http.StatusForbidden,
 }
 

@@ -36,7 +36,7 @@ func newHandlers(cfg Config, spec *openapi3.T) (*handlers, error) {
 		leadHandlers:    leadHandlers{leads: cfg.Leads},
 		handoffHandlers: handoffHandlers{handoffs: cfg.Handoffs},
 		messageHandlers: messageHandlers{messenger: cfg.Messenger, messages: cfg.Messages,
-			templates: cfg.Templates, integrations: cfg.Integrations},
+			templates: cfg.Templates, integrations: cfg.Integrations, templateSync: cfg.TemplateSync},
 		webhookHandlers: webhookHandlers{webhooks: cfg.Webhooks, deliveries: cfg.Deliveries, tester: cfg.WebhookTester,
 			urlMessage: urlMessage},
 		apiKeyHandlers: apiKeyHandlers{keys: cfg.APIKeys},

@@ -24,16 +24,17 @@ const eForbidden = "forbidden"
 func (s *Server) registerInbound(e *echo.Echo) {
 	e.GET(InboundWhatsAppPath, s.verifyWhatsAppSubscription)
 	e.POST(InboundWhatsAppPath, s.receiveWhatsApp)
+	e.POST(InboundRCSPath, s.receiveRCS)
 }
 
-// inboundIntegration finds the active WhatsApp integration the URL names.
+// inboundIntegration finds the active integration of channel the URL names.
 // An address that keeps naming integrations that do not exist, or failing
 // their signatures, is limited like failed API keys.
-func (s *Server) inboundIntegration(c echo.Context) (*impl.Integration, error) {
+func (s *Server) inboundIntegration(c echo.Context, channel string) (*impl.Integration, error) {
 	if err := s.addressGate(c); err != nil {
 		return nil, err
 	}
-	integ, err := s.findInboundIntegration(c)
+	integ, err := s.findInboundIntegration(c, channel)
 	if impl.ErrorCode(err) == impl.EIntegrationNotFound {
 		if limited := s.countAddress(c); limited != nil {
 			return nil, limited
@@ -42,23 +43,31 @@ func (s *Server) inboundIntegration(c echo.Context) (*impl.Integration, error) {
 	return integ, err
 }
 
-func (s *Server) findInboundIntegration(c echo.Context) (*impl.Integration, error) {
+func (s *Server) findInboundIntegration(c echo.Context, channel string) (*impl.Integration, error) {
 	id, err := strconv.ParseInt(c.Param("integration_id"), 10, 64)
-	notFound := impl.Errorf(impl.EIntegrationNotFound, "WhatsApp integration not found or inactive.")
+	notFound := impl.Errorf(impl.EIntegrationNotFound, "%s integration not found or inactive.", impl.ChannelNames[channel])
 	if err != nil || id < 1 {
 		return nil, notFound
 	}
 	integ, err := s.cfg.Integrations.FindIntegrationForInbound(c.Request().Context(), id)
-	if impl.ErrorCode(err) == impl.ENotFound || err == nil && (!integ.Active || integ.Channel != impl.ChannelWhatsApp) {
+	if impl.ErrorCode(err) == impl.ENotFound || err == nil && (!integ.Active || integ.Channel != channel) {
 		return nil, notFound
 	}
 	return integ, err
 }
 
+// inboundResult is what an inbound endpoint answers a provider: how many
+// messages it stored, status reports it applied, and entries it ignored.
+type inboundResult struct {
+	Received int `json:"received"`
+	Statuses int `json:"statuses"`
+	Ignored  int `json:"ignored"`
+}
+
 // verifyWhatsAppSubscription answers Meta's handshake: echo hub.challenge
 // when hub.verify_token is the integration's verify token.
 func (s *Server) verifyWhatsAppSubscription(c echo.Context) error {
-	integ, err := s.inboundIntegration(c)
+	integ, err := s.inboundIntegration(c, impl.ChannelWhatsApp)
 	if err != nil {
 		return err
 	}
@@ -80,11 +89,15 @@ func (s *Server) verifyWhatsAppSubscription(c echo.Context) error {
 	return c.String(http.StatusOK, challenge)
 }
 
-// receiveWhatsApp stores the messages of a signed Meta webhook. Nothing is
-// stored unless X-Hub-Signature-256 is the HMAC-SHA256 of the raw body with
-// the integration's app secret.
+// receiveWhatsApp stores the messages and applies the status reports of a
+// signed Meta webhook. Nothing is read unless X-Hub-Signature-256 is the
+// HMAC-SHA256 of the raw body with the integration's app secret (401
+// otherwise). A signed body that is not JSON is 400: Meta never sends one.
+// Entries this API does not follow (a status of a new kind, a message of
+// another number, a report on a message it did not send) are answered 200
+// and ignored, since Meta would retry the whole payload for days.
 func (s *Server) receiveWhatsApp(c echo.Context) error {
-	integ, err := s.inboundIntegration(c)
+	integ, err := s.inboundIntegration(c, impl.ChannelWhatsApp)
 	if err != nil {
 		return err
 	}
@@ -98,12 +111,18 @@ func (s *Server) receiveWhatsApp(c echo.Context) error {
 		}
 		return impl.Errorf(impl.EUnauthorized, "Missing or invalid X-Hub-Signature-256.")
 	}
-	msgs, err := whatsappcloud.InboundMessages(body, integ, s.leadNameMax, logger(c.Request().Context()).Warn)
+	ctx := c.Request().Context()
+	w, err := whatsappcloud.ParseWebhook(body, integ, s.leadNameMax, logger(ctx).Warn)
 	if err != nil {
 		return impl.Errorf(impl.EBadRequest, "The request body is not a WhatsApp webhook payload.")
 	}
-	if err := s.cfg.Messenger.Receive(c.Request().Context(), integ, msgs); err != nil {
+	if err := s.cfg.Messenger.Receive(ctx, integ, w.Messages); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]int{"received": len(msgs)})
+	applied, err := s.cfg.Messenger.ApplyStatusReports(ctx, integ, w.Statuses)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, inboundResult{Received: len(w.Messages), Statuses: applied,
+		Ignored: w.Ignored + len(w.Statuses) - applied})
 }

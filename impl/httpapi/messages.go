@@ -15,6 +15,7 @@ type messageHandlers struct {
 	messages     impl.MessageStore
 	templates    impl.TemplateStore
 	integrations impl.IntegrationStore
+	templateSync impl.TemplateSyncer
 }
 
 func (h *messageHandlers) SendWhatsAppMessage(ctx context.Context, req api.SendWhatsAppMessageRequestObject) (api.SendWhatsAppMessageResponseObject, error) {
@@ -204,6 +205,18 @@ func (h *messageHandlers) ListWhatsAppTemplates(ctx context.Context, req api.Lis
 		data[i] = wire.Template(t)
 	}
 	return api.ListWhatsAppTemplates200JSONResponse{Body: api.TemplateList{Data: data, Meta: wire.PageMeta(page, perPage, total)}}, nil
+}
+
+func (h *messageHandlers) SyncWhatsAppTemplates(ctx context.Context, req api.SyncWhatsAppTemplatesRequestObject) (api.SyncWhatsAppTemplatesResponseObject, error) {
+	var id *int64
+	if req.Body != nil {
+		id = req.Body.IntegrationId
+	}
+	r, err := h.templateSync.SyncTemplates(ctx, orgID(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	return api.SyncWhatsAppTemplates200JSONResponse{Body: wire.TemplateSyncResult(r)}, nil
 }
 
 func (h *messageHandlers) ListWhatsAppIntegrations(ctx context.Context, _ api.ListWhatsAppIntegrationsRequestObject) (api.ListWhatsAppIntegrationsResponseObject, error) {

@@ -71,6 +71,8 @@ type Config struct {
 	Integrations impl.IntegrationStore
 	Webhooks     impl.WebhookStore
 	Deliveries   impl.DeliveryStore
+	// TemplateSync reads templates from Meta for the sync endpoint.
+	TemplateSync impl.TemplateSyncer
 	// WebhookTester makes the test endpoint's delivery.
 	WebhookTester impl.WebhookTester
 	Auth          Authenticator

@@ -35,6 +35,8 @@ type Messenger struct {
 	// request's own deadline may no longer cover.
 	DBTimeout time.Duration
 	Logger    *slog.Logger
+	// Now is the clock of the 24-hour window; nil means time.Now.
+	Now func() time.Time
 }
 
 var _ impl.Messenger = (*Messenger)(nil)
@@ -63,6 +65,16 @@ func (s *Messenger) SendWhatsApp(ctx context.Context, orgID int64, req *impl.Wha
 			return nil, err
 		}
 		content.TemplateName, content.TemplateLanguage = t.Name, t.Language
+	} else {
+		// Every provider keeps WhatsApp's rule, the sandbox included, so
+		// that what works in the sandbox works against Meta.
+		last, err := s.Messages.LastInbound(ctx, orgID, integ.ID, phone)
+		if err != nil {
+			return nil, err
+		}
+		if err := impl.CheckServiceWindow(content.Type, phone, last, s.now()); err != nil {
+			return nil, err
+		}
 	}
 	provider, ok := s.WhatsApp[integ.Provider]
 	if !ok {
@@ -72,9 +84,16 @@ func (s *Messenger) SendWhatsApp(ctx context.Context, orgID int64, req *impl.Wha
 	if err != nil {
 		return nil, err
 	}
-	return s.send(ctx, integ, leadID, phone, content.Type, body, func(ctx context.Context, _ string) (string, error) {
-		return provider.SendWhatsApp(ctx, integ, phone, &content)
+	return s.send(ctx, integ, leadID, phone, content.Type, body, func(ctx context.Context, ref string) (string, error) {
+		return provider.SendWhatsApp(ctx, integ, phone, ref, &content)
 	})
+}
+
+func (s *Messenger) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // SendRCS implements impl.Messenger.
@@ -137,23 +156,30 @@ func (s *Messenger) send(ctx context.Context, integ *impl.Integration, leadID *i
 	}
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.SendTimeout)
 	defer cancel()
-	providerID, sendErr := call(callCtx, "iagente-"+strconv.FormatInt(m.ID, 10))
+	providerID, sendErr := call(callCtx, impl.MessageReference(m.ID))
 
+	verdict := impl.StatusUpdate{Status: impl.StatusSent, At: s.now(), ProviderMessageID: providerID}
 	if sendErr != nil {
-		reason := providerReason(sendErr)
-		m.Status, m.Error = impl.StatusFailed, &reason
+		verdict = impl.StatusUpdate{Status: impl.StatusFailed, At: s.now(), Error: providerReason(sendErr)}
+		var pe *impl.ProviderError
+		if errors.As(sendErr, &pe) {
+			verdict.ErrorCode = pe.Code
+		}
 		s.logger().Warn("send failed", "message_id", m.ID, "integration_id", integ.ID,
 			"provider", integ.Provider, "err", sendErr.Error())
-	} else {
-		m.Status, m.ProviderMessageID = impl.StatusSent, &providerID
 	}
-	if err := s.finish(ctx, m); err != nil {
+	stored, err := s.finish(ctx, m, verdict)
+	if err != nil {
 		return nil, err
 	}
-	if sendErr != nil {
-		return nil, sendFailed(m)
+	// A provider's report that came before its answer has the last word
+	// over our verdict: a send that timed out but was delivered is no
+	// failure, and one accepted, then reported failed, was accepted (201,
+	// its status failed).
+	if sendErr != nil && stored.Status == impl.StatusFailed {
+		return nil, sendFailed(stored)
 	}
-	return m, nil
+	return stored, nil
 }
 
 // resume answers a retry for a message an earlier request under the same
@@ -161,29 +187,32 @@ func (s *Messenger) send(ctx context.Context, integ *impl.Integration, leadID *i
 // between storing it and learning the provider's verdict, as failed without
 // calling the provider again.
 func (s *Messenger) resume(ctx context.Context, m *impl.Message) (*impl.Message, error) {
-	switch m.Status {
-	case impl.StatusSent:
-		return m, nil
-	case impl.StatusQueued:
-		reason := impl.InterruptedSend
-		m.Status, m.Error = impl.StatusFailed, &reason
-		if err := s.finish(ctx, m); err != nil {
+	if m.Status == impl.StatusQueued {
+		stored, err := s.finish(ctx, m, impl.StatusUpdate{Status: impl.StatusFailed, At: s.now(), Error: impl.InterruptedSend})
+		if err != nil {
 			return nil, err
 		}
-		s.logger().Warn("interrupted send ended as failed", "message_id", m.ID, "integration_id", m.IntegrationID)
+		if stored.Status == impl.StatusFailed {
+			s.logger().Warn("interrupted send ended as failed", "message_id", m.ID, "integration_id", m.IntegrationID)
+		}
+		m = stored
 	}
-	return nil, sendFailed(m)
+	if m.Status == impl.StatusFailed {
+		return nil, sendFailed(m)
+	}
+	return m, nil
 }
 
 // finish records the verdict, with a deadline of its own: the request's may
 // have run out while the provider answered.
-func (s *Messenger) finish(ctx context.Context, m *impl.Message) error {
+func (s *Messenger) finish(ctx context.Context, m *impl.Message, verdict impl.StatusUpdate) (*impl.Message, error) {
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.DBTimeout)
 	defer cancel()
-	if err := s.Messages.FinishMessage(finishCtx, m); err != nil {
-		return fmt.Errorf("record the outcome of message %d: %w", m.ID, err)
+	stored, err := s.Messages.FinishMessage(finishCtx, m.OrganizationID, m.ID, verdict)
+	if err != nil {
+		return nil, fmt.Errorf("record the outcome of message %d: %w", m.ID, err)
 	}
-	return nil
+	return stored, nil
 }
 
 func sendFailed(m *impl.Message) error {
@@ -342,6 +371,7 @@ func (s *Messenger) Receive(ctx context.Context, integ *impl.Integration, msgs [
 			return err
 		}
 		pid := in.ProviderMessageID
+		sentAt := impl.ReportedTime(in.SentAt, s.now())
 		m := &impl.Message{
 			OrganizationID:    integ.OrganizationID,
 			IntegrationID:     integ.ID,
@@ -352,6 +382,7 @@ func (s *Messenger) Receive(ctx context.Context, integ *impl.Integration, msgs [
 			Phone:             impl.NormalizePhone(in.From),
 			Content:           content,
 			ProviderMessageID: &pid,
+			SentAt:            &sentAt,
 		}
 		var name *string
 		if in.ContactName != "" {
@@ -363,4 +394,28 @@ func (s *Messenger) Receive(ctx context.Context, integ *impl.Integration, msgs [
 		}
 	}
 	return nil
+}
+
+// ApplyStatusReports implements impl.Messenger.
+func (s *Messenger) ApplyStatusReports(ctx context.Context, integ *impl.Integration, reports []impl.StatusReport) (int, error) {
+	applied := 0
+	for _, r := range reports {
+		if !impl.KnownStatusUpdate(r.Status) {
+			s.logger().Warn("status report ignored: unknown status", "integration_id", integ.ID, "report", r.String())
+			continue
+		}
+		r.At = impl.ReportedTime(r.At, s.now())
+		_, changed, err := s.Messages.UpdateMessageStatus(ctx, integ.ID, r)
+		switch {
+		case impl.ErrorCode(err) == impl.ENotFound:
+			// Sent by another tool on the same number, or not by this
+			// integration: not ours to follow.
+			s.logger().Debug("status report ignored: no such message", "integration_id", integ.ID, "report", r.String())
+		case err != nil:
+			return applied, fmt.Errorf("apply status report %s: %w", r, err)
+		case changed:
+			applied++
+		}
+	}
+	return applied, nil
 }

@@ -51,7 +51,8 @@ type Client struct {
 	// DefaultBaseURL when empty. Point it at mocks/rbmapi to test.
 	BaseURL string
 	// Token is the OAuth 2 bearer token of the service account that owns
-	// the agents (from configuration).
+	// the agents (from configuration), for integrations without a token of
+	// their own.
 	Token string
 	// HTTP is the client to send with; nil means one with a 15s timeout.
 	// Redirects are never followed, whatever its CheckRedirect says.
@@ -65,15 +66,23 @@ var defaultHTTP = &http.Client{Timeout: DefaultTimeout, CheckRedirect: noRedirec
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // SendRCS sends msg to phone (digits only, with country code) as the
-// integration's agent, with messageID as RBM's messageId. It returns RBM's
-// name for the message ("phones/+5511999999999/agentMessages/{messageID}"),
-// or a *impl.ProviderError.
+// integration's agent, with messageID as RBM's messageId, authenticated
+// with the integration's access token or else Token. It returns RBM's name
+// for the message ("phones/+5511999999999/agentMessages/{messageID}"), or a
+// *impl.ProviderError.
 func (c *Client) SendRCS(ctx context.Context, integ *impl.Integration, phone, messageID string, msg *impl.RCSContent) (string, error) {
 	if integ == nil || integ.AgentID == "" {
 		return "", fail(0, "", "integration misconfigured: no RBM agent id")
 	}
-	if c.Token == "" {
-		return "", fail(0, "", "integration misconfigured: no RBM access token configured")
+	token := integ.AccessToken
+	if token == "" {
+		token = c.Token
+	}
+	if token == "" {
+		return "", fail(0, "", "integration misconfigured: no RBM access token, neither the integration's nor the server's")
+	}
+	if strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "", fail(0, "", "integration misconfigured: the RBM access token contains spaces or control characters")
 	}
 	if messageID == "" {
 		return "", fail(0, "", "no message id")
@@ -104,7 +113,7 @@ func (c *Client) SendRCS(ctx context.Context, integ *impl.Integration, phone, me
 	if err != nil {
 		return "", fail(0, "", "integration misconfigured: invalid RBM base URL")
 	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 

@@ -21,7 +21,7 @@ var (
 
 // SendWhatsApp records nothing itself (the caller stores the message) and
 // answers with a synthetic id shaped like no real provider's.
-func (Provider) SendWhatsApp(ctx context.Context, _ *impl.Integration, _ string, _ *impl.WhatsAppContent) (string, error) {
+func (Provider) SendWhatsApp(ctx context.Context, _ *impl.Integration, _, _ string, _ *impl.WhatsAppContent) (string, error) {
 	return syntheticID(ctx, "sandbox.wa.")
 }
 

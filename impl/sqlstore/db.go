@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -62,6 +63,7 @@ type DB struct {
 	// transactions invalidated, handed on after their commit.
 	keySignal   chan int64
 	changedKeys sync.Map // *sqlx.Tx -> []int64
+	keyGen      atomic.Uint64
 }
 
 // DeliveriesQueued signals, without blocking the writer, that a commit has

@@ -7,8 +7,10 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 )
 
+// The secrets (access_token, app_secret, client_token) are read and
+// written here only: in integrationColumns and CreateIntegration.
 const integrationColumns = `id, organization_id, name, channel, provider, active, phone_number, phone_number_id,
-	access_token, app_secret, verify_token_hash, agent_id, created_at, updated_at`
+	access_token, app_secret, verify_token_hash, waba_id, agent_id, client_token, created_at, updated_at`
 
 // CreateIntegration implements impl.IntegrationStore.
 func (s *IntegrationStore) CreateIntegration(ctx context.Context, in *impl.Integration) error {
@@ -16,10 +18,11 @@ func (s *IntegrationStore) CreateIntegration(ctx context.Context, in *impl.Integ
 	in.UpdatedAt = in.CreatedAt
 	err := s.db.pool.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO integrations
 		(organization_id, name, channel, provider, active, phone_number, phone_number_id,
-		 access_token, app_secret, verify_token_hash, agent_id, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		 access_token, app_secret, verify_token_hash, waba_id, agent_id, client_token, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		in.OrganizationID, in.Name, in.Channel, in.Provider, in.Active, in.PhoneNumber, in.PhoneNumberID,
-		in.AccessToken, in.AppSecret, in.VerifyTokenHash, in.AgentID, in.CreatedAt, in.UpdatedAt).Scan(&in.ID)
+		in.AccessToken, in.AppSecret, in.VerifyTokenHash, in.WABAID, in.AgentID, in.ClientToken,
+		in.CreatedAt, in.UpdatedAt).Scan(&in.ID)
 	if isForeignKeyViolation(err) {
 		return impl.Errorf(impl.ENotFound, "Organization %d not found.", in.OrganizationID)
 	}
@@ -80,6 +83,21 @@ func (s *IntegrationStore) SetIntegrationActive(ctx context.Context, orgID, id i
 		return impl.Errorf(impl.ENotFound, "Integration not found.")
 	}
 	return nil
+}
+
+// FindTemplateSources implements impl.IntegrationStore. It is the one query
+// across organizations: the periodic sync serves all of them.
+func (s *IntegrationStore) FindTemplateSources(ctx context.Context) ([]*impl.Integration, error) {
+	out := []*impl.Integration{}
+	err := s.db.pool.SelectContext(ctx, &out, s.db.rebind(`SELECT `+integrationColumns+` FROM integrations
+		WHERE provider = ? AND active AND waba_id <> '' ORDER BY organization_id, id`), impl.ProviderWhatsAppCloud)
+	if err != nil {
+		return nil, fmt.Errorf("find template sources: %w", err)
+	}
+	for _, in := range out {
+		utcIntegration(in)
+	}
+	return out, nil
 }
 
 func utcIntegration(in *impl.Integration) {

@@ -45,12 +45,19 @@ func (s *DB) pendingKeys(tx *sqlx.Tx) []int64 {
 // arrive through APIKeysChannel instead (PostgreSQL only).
 func (s *DB) KeyChanges() <-chan int64 { return s.keySignal }
 
+// KeysChanged counts this process's commits that invalidated API keys. It
+// moves before the commit's caller hears back, so a cache that compares it
+// with what it saw when it verified a key can never answer for a key this
+// process has just revoked, however the KeyChanges signal is scheduled.
+func (s *APIKeyStore) KeysChanged() uint64 { return s.db.keyGen.Load() }
+
 // signalKeys hands the committed transaction's key changes on.
 func (s *DB) signalKeys(tx *sqlx.Tx) {
 	v, ok := s.changedKeys.LoadAndDelete(tx)
 	if !ok {
 		return
 	}
+	s.keyGen.Add(1)
 	for _, id := range v.([]int64) {
 		select {
 		case s.keySignal <- id:

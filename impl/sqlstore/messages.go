@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -14,7 +15,8 @@ import (
 )
 
 const messageColumns = `id, organization_id, integration_id, channel, direction, type, status, lead_id, phone,
-	content, provider_message_id, error, idempotency_key, created_at, updated_at`
+	content, provider_message_id, error, error_code, error_title, sent_at, delivered_at, read_at, failed_at,
+	idempotency_key, created_at, updated_at`
 
 // messageRow is a message as scanned: the drivers hand TEXT to Go as a
 // string or []byte, which json.RawMessage cannot take directly.
@@ -27,6 +29,12 @@ func (r *messageRow) message() *impl.Message {
 	m := r.Message
 	m.Content = json.RawMessage(r.Content)
 	m.CreatedAt, m.UpdatedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC()
+	for _, ts := range []**time.Time{&m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.FailedAt} {
+		if *ts != nil {
+			u := (*ts).UTC()
+			*ts = &u
+		}
+	}
 	return &m
 }
 
@@ -41,12 +49,20 @@ func (s *MessageStore) insertMessage(ctx context.Context, q sqlx.QueryerContext,
 	if len(m.Content) == 0 {
 		m.Content = json.RawMessage(`{}`)
 	}
+	for _, ts := range []**time.Time{&m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.FailedAt} {
+		if *ts != nil {
+			u := (*ts).UTC().Truncate(time.Microsecond)
+			*ts = &u
+		}
+	}
 	err := q.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO messages
 		(organization_id, integration_id, channel, direction, type, status, lead_id, phone, content,
-		 provider_message_id, error, idempotency_key, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		 provider_message_id, error, error_code, error_title, sent_at, delivered_at, read_at, failed_at,
+		 idempotency_key, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		m.OrganizationID, m.IntegrationID, m.Channel, m.Direction, m.Type, m.Status, m.LeadID, m.Phone,
-		string(m.Content), m.ProviderMessageID, m.Error, m.IdempotencyKey, m.CreatedAt, m.UpdatedAt).Scan(&m.ID)
+		string(m.Content), m.ProviderMessageID, m.Error, m.ErrorCode, m.ErrorTitle, m.SentAt, m.DeliveredAt,
+		m.ReadAt, m.FailedAt, m.IdempotencyKey, m.CreatedAt, m.UpdatedAt).Scan(&m.ID)
 	if err != nil {
 		return fmt.Errorf("create message: %w", err)
 	}
@@ -54,23 +70,111 @@ func (s *MessageStore) insertMessage(ctx context.Context, q sqlx.QueryerContext,
 }
 
 // FinishMessage implements impl.MessageStore.
-func (s *MessageStore) FinishMessage(ctx context.Context, m *impl.Message) error {
-	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		m.UpdatedAt = s.db.timestamp()
-		res, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE messages SET status = ?, provider_message_id = ?, error = ?, updated_at = ?
-			WHERE organization_id = ? AND id = ?`),
-			m.Status, m.ProviderMessageID, m.Error, m.UpdatedAt, m.OrganizationID, m.ID)
+func (s *MessageStore) FinishMessage(ctx context.Context, orgID, id int64, u impl.StatusUpdate) (*impl.Message, error) {
+	var out *impl.Message
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var r messageRow
+		err := tx.GetContext(ctx, &r, s.db.rebind(`SELECT `+messageColumns+` FROM messages
+			WHERE organization_id = ? AND id = ?`+s.db.forUpdate()), orgID, id)
 		if err != nil {
-			return fmt.Errorf("finish message: %w", err)
+			return notFound(err, "Message")
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return impl.Errorf(impl.ENotFound, "Message not found.")
-		}
-		if m.Status == impl.StatusSent {
-			return s.db.appendEvent(ctx, tx, m.OrganizationID, impl.EventMessageSent, m.UpdatedAt, m)
-		}
-		return nil
+		out = r.message()
+		_, err = s.apply(ctx, tx, out, u, out.Settle)
+		return err
 	})
+	return out, err
+}
+
+// UpdateMessageStatus implements impl.MessageStore.
+func (s *MessageStore) UpdateMessageStatus(ctx context.Context, integrationID int64, rep impl.StatusReport) (*impl.Message, bool, error) {
+	var (
+		out     *impl.Message
+		changed bool
+	)
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if out, err = s.reportedMessage(ctx, tx, integrationID, rep); err != nil {
+			return err
+		}
+		changed, err = s.apply(ctx, tx, out, rep.StatusUpdate, out.Advance)
+		return err
+	})
+	return out, changed, err
+}
+
+// reportedMessage finds and locks the outbound message of the integration
+// that a report names: by the provider's id, or else by our reference when
+// the message has no provider id yet or the same one (a reference is a
+// hint, the provider's id is the fact).
+func (s *MessageStore) reportedMessage(ctx context.Context, tx *sqlx.Tx, integrationID int64, rep impl.StatusReport) (*impl.Message, error) {
+	var r messageRow
+	q := `SELECT ` + messageColumns + ` FROM messages WHERE integration_id = ? AND direction = ? AND `
+	err := sql.ErrNoRows
+	if rep.ProviderMessageID != "" {
+		err = tx.GetContext(ctx, &r, s.db.rebind(q+`provider_message_id = ?`+s.db.forUpdate()),
+			integrationID, impl.DirectionOutbound, rep.ProviderMessageID)
+	}
+	if id := impl.ParseMessageReference(rep.Reference); errors.Is(err, sql.ErrNoRows) && id != 0 {
+		err = tx.GetContext(ctx, &r, s.db.rebind(q+`id = ?`+s.db.forUpdate()), integrationID, impl.DirectionOutbound, id)
+		if err == nil && rep.ProviderMessageID != "" && r.ProviderMessageID != nil && *r.ProviderMessageID != rep.ProviderMessageID {
+			err = sql.ErrNoRows
+		}
+	}
+	if err != nil {
+		return nil, notFound(err, "Message")
+	}
+	return r.message(), nil
+}
+
+// apply applies u to m (locked by tx) as impl's rule (Message.Settle or
+// Message.Advance) decides, stores the result and appends the events it
+// causes.
+func (s *MessageStore) apply(ctx context.Context, tx *sqlx.Tx, m *impl.Message, u impl.StatusUpdate,
+	rule func(impl.StatusUpdate) ([]string, bool)) (bool, error) {
+	// At the precision PostgreSQL keeps, so the message returned reads
+	// back the same.
+	if u.At.IsZero() {
+		u.At = s.db.timestamp()
+	}
+	u.At = u.At.UTC().Truncate(time.Microsecond)
+	events, changed := rule(u)
+	if !changed {
+		return false, nil
+	}
+	m.UpdatedAt = s.db.timestamp()
+	_, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE messages SET status = ?, provider_message_id = ?, error = ?,
+		error_code = ?, error_title = ?, sent_at = ?, delivered_at = ?, read_at = ?, failed_at = ?, updated_at = ?
+		WHERE id = ?`),
+		m.Status, m.ProviderMessageID, m.Error, m.ErrorCode, m.ErrorTitle, m.SentAt, m.DeliveredAt, m.ReadAt,
+		m.FailedAt, m.UpdatedAt, m.ID)
+	if err != nil {
+		return false, fmt.Errorf("update message status: %w", err)
+	}
+	for _, ev := range events {
+		if err := s.db.appendEvent(ctx, tx, m.OrganizationID, ev, m.UpdatedAt, m); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// LastInbound implements impl.MessageStore.
+func (s *MessageStore) LastInbound(ctx context.Context, orgID, integrationID int64, phone string) (*time.Time, error) {
+	// dialect: ORDER BY ... LIMIT 1 rather than MAX(), whose result SQLite
+	// hands back as text: only a column keeps its declared type.
+	var at []time.Time
+	err := s.db.pool.SelectContext(ctx, &at, s.db.rebind(`SELECT sent_at FROM messages
+		WHERE integration_id = ? AND phone = ? AND direction = ? AND organization_id = ? AND sent_at IS NOT NULL
+		ORDER BY sent_at DESC LIMIT 1`), integrationID, phone, impl.DirectionInbound, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("last inbound message: %w", err)
+	}
+	if len(at) == 0 {
+		return nil, nil
+	}
+	t := at[0].UTC()
+	return &t, nil
 }
 
 // ReceiveMessage implements impl.MessageStore.

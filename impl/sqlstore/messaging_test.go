@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
@@ -119,41 +120,40 @@ func TestTemplates(t *testing.T) {
 	})
 }
 
-func TestFinishMessageWritesSentEventOnly(t *testing.T) {
+func TestFinishMessage(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		in := f.integration(t, f.org, impl.ChannelWhatsApp)
-		send := func(status string) *impl.Message {
+		send := func(u impl.StatusUpdate) *impl.Message {
 			m := &impl.Message{OrganizationID: f.org, IntegrationID: in.ID, Channel: in.Channel,
 				Direction: impl.DirectionOutbound, Type: "text", Status: impl.StatusQueued, Phone: "5511999999999",
 				Content: json.RawMessage(`{"text":"oi"}`)}
 			if err := f.s.Messages.CreateMessage(ctx, m); err != nil {
 				t.Fatal(err)
 			}
-			m.Status = status
-			if status == impl.StatusSent {
-				m.ProviderMessageID = ptr("wamid.1")
-			} else {
-				m.Error = ptr("refused")
-			}
-			if err := f.s.Messages.FinishMessage(ctx, m); err != nil {
+			got, err := f.s.Messages.FinishMessage(ctx, f.org, m.ID, u)
+			if err != nil {
 				t.Fatal(err)
 			}
-			return m
+			return got
 		}
-		sent := send(impl.StatusSent)
-		failed := send(impl.StatusFailed)
+		sent := send(impl.StatusUpdate{Status: impl.StatusSent, At: f.clock.now(), ProviderMessageID: "wamid.1"})
+		failed := send(impl.StatusUpdate{Status: impl.StatusFailed, At: f.clock.now(), Error: "refused", ErrorCode: "131030"})
+		if sent.Status != impl.StatusSent || sent.SentAt == nil || !sent.SentAt.Equal(t0.Truncate(time.Microsecond)) {
+			t.Errorf("sent message = %+v", sent)
+		}
 
 		got, err := f.s.Messages.FindMessageByID(ctx, f.org, failed.ID)
-		if err != nil || got.Status != impl.StatusFailed || *got.Error != "refused" || string(got.Content) != `{"text":"oi"}` {
+		if err != nil || got.Status != impl.StatusFailed || *got.Error != "refused" || *got.ErrorCode != "131030" ||
+			got.FailedAt == nil || got.SentAt != nil || string(got.Content) != `{"text":"oi"}` {
 			t.Fatalf("failed message = %+v, %v", got, err)
 		}
 		_, err = f.s.Messages.FindMessageByID(ctx, f.other, sent.ID)
 		wantCode(t, err, impl.ENotFound)
 
 		events, err := f.s.Events.FindEvents(ctx, f.org, 0)
-		if err != nil || len(events) != 1 || events[0].Type != impl.EventMessageSent {
-			t.Fatalf("events = %v, %v; want one message.sent", events, err)
+		if err != nil || len(events) != 2 || events[0].Type != impl.EventMessageSent || events[1].Type != impl.EventMessageFailed {
+			t.Fatalf("events = %v, %v; want message.sent and message.failed", events, err)
 		}
 		// The payload is the message as the API returns it (gen/api).
 		var payload api.Message
@@ -164,7 +164,8 @@ func TestFinishMessageWritesSentEventOnly(t *testing.T) {
 		if ev, _ := f.s.Events.FindEvents(ctx, f.other, 0); len(ev) != 0 {
 			t.Errorf("another organization sees %d events", len(ev))
 		}
-		wantCode(t, f.s.Messages.FinishMessage(ctx, &impl.Message{OrganizationID: f.other, ID: sent.ID, Status: impl.StatusFailed}), impl.ENotFound)
+		_, err = f.s.Messages.FinishMessage(ctx, f.other, sent.ID, impl.StatusUpdate{Status: impl.StatusFailed})
+		wantCode(t, err, impl.ENotFound)
 	})
 }
 

@@ -4,20 +4,20 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/iagente/iagente-sdr/impl"
 )
 
-const templateColumns = `id, organization_id, name, language, category, context, meta_approved, body, variables_count, created_at`
+const templateColumns = `id, organization_id, name, language, category, context, status, meta_approved, source,
+	body, variables_count, waba_id, synced_at, removed_at, created_at`
 
 // CreateTemplate implements impl.TemplateStore.
 func (s *TemplateStore) CreateTemplate(ctx context.Context, t *impl.Template) error {
 	t.CreatedAt = s.db.timestamp()
-	err := s.db.pool.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO templates
-		(organization_id, name, language, category, context, meta_approved, body, variables_count, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		t.OrganizationID, t.Name, t.Language, t.Category, t.Context, t.MetaApproved, t.Body, t.VariablesCount,
-		t.CreatedAt).Scan(&t.ID)
+	err := insertTemplate(ctx, s.db, s.db.pool, t)
 	switch {
 	case isUniqueViolation(err):
 		return impl.Errorf(impl.EConflict, "A template named %q in language %q already exists.", t.Name, t.Language)
@@ -29,6 +29,79 @@ func (s *TemplateStore) CreateTemplate(ctx context.Context, t *impl.Template) er
 	return nil
 }
 
+func insertTemplate(ctx context.Context, db *DB, q sqlx.QueryerContext, t *impl.Template) error {
+	if t.Source == "" {
+		t.Source = impl.TemplateSourceLocal
+	}
+	if t.Status == "" {
+		// A local template is approved or not, as its creator says.
+		t.Status = impl.TemplatePending
+		if t.MetaApproved {
+			t.Status = impl.TemplateApproved
+		}
+	}
+	t.MetaApproved = impl.TemplateSendable(t.Status, t.RemovedAt)
+	return q.QueryRowxContext(ctx, db.rebind(`INSERT INTO templates
+		(organization_id, name, language, category, context, status, meta_approved, source, body, variables_count,
+		 waba_id, synced_at, removed_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		t.OrganizationID, t.Name, t.Language, t.Category, t.Context, t.Status, t.MetaApproved, t.Source, t.Body,
+		t.VariablesCount, t.WABAID, t.SyncedAt, t.RemovedAt, t.CreatedAt).Scan(&t.ID)
+}
+
+// ApplyTemplateListing implements impl.TemplateStore.
+func (s *TemplateStore) ApplyTemplateListing(ctx context.Context, orgID int64, wabaID string, listing *impl.TemplateListing) (*impl.TemplateSyncResult, error) {
+	var plan impl.TemplateSyncPlan
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		// dialect: two syncs of one organization queue on its row, so each
+		// plans against what the other committed (locking the templates
+		// would not hold back two first syncs, when there are none).
+		// SQLite's write transaction is already exclusive.
+		if s.db.dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT id FROM organizations WHERE id = $1 FOR UPDATE`, orgID); err != nil {
+				return fmt.Errorf("lock organization: %w", err)
+			}
+		}
+		var stored []*impl.Template
+		if err := tx.SelectContext(ctx, &stored, s.db.rebind(`SELECT `+templateColumns+` FROM templates
+			WHERE organization_id = ? ORDER BY id`), orgID); err != nil {
+			return fmt.Errorf("read templates: %w", err)
+		}
+		plan = impl.PlanTemplateSync(orgID, wabaID, stored, listing, s.db.timestamp())
+		for _, t := range plan.Insert {
+			t.CreatedAt = plan.Result.SyncedAt
+			if err := insertTemplate(ctx, s.db, tx, t); err != nil {
+				return fmt.Errorf("insert template %s (%s): %w", t.Name, t.Language, err)
+			}
+		}
+		for _, t := range plan.Update {
+			_, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE templates SET category = ?, status = ?, meta_approved = ?,
+				source = ?, body = ?, variables_count = ?, waba_id = ?, synced_at = ?, removed_at = ?
+				WHERE organization_id = ? AND id = ?`),
+				t.Category, t.Status, t.MetaApproved, t.Source, t.Body, t.VariablesCount, t.WABAID, t.SyncedAt,
+				t.RemovedAt, orgID, t.ID)
+			if err != nil {
+				return fmt.Errorf("update template %s (%s): %w", t.Name, t.Language, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &plan.Result, nil
+}
+
+func utcTemplate(t *impl.Template) {
+	t.CreatedAt = t.CreatedAt.UTC()
+	for _, ts := range []**time.Time{&t.SyncedAt, &t.RemovedAt} {
+		if *ts != nil {
+			u := (*ts).UTC()
+			*ts = &u
+		}
+	}
+}
+
 // FindTemplateByID implements impl.TemplateStore.
 func (s *TemplateStore) FindTemplateByID(ctx context.Context, orgID, id int64) (*impl.Template, error) {
 	var t impl.Template
@@ -37,7 +110,7 @@ func (s *TemplateStore) FindTemplateByID(ctx context.Context, orgID, id int64) (
 	if err != nil {
 		return nil, notFound(err, "Template")
 	}
-	t.CreatedAt = t.CreatedAt.UTC()
+	utcTemplate(&t)
 	return &t, nil
 }
 
@@ -50,7 +123,7 @@ func (s *TemplateStore) FindTemplatesByName(ctx context.Context, orgID int64, na
 		return nil, fmt.Errorf("find templates: %w", err)
 	}
 	for _, t := range out {
-		t.CreatedAt = t.CreatedAt.UTC()
+		utcTemplate(t)
 	}
 	return out, nil
 }
@@ -74,7 +147,7 @@ func (s *TemplateStore) FindTemplates(ctx context.Context, orgID int64, f impl.T
 		return nil, 0, fmt.Errorf("find templates: %w", err)
 	}
 	for _, t := range out {
-		t.CreatedAt = t.CreatedAt.UTC()
+		utcTemplate(t)
 	}
 	return out, total, nil
 }

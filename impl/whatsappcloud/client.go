@@ -52,23 +52,33 @@ type Client struct {
 	// Version is the Graph API version in the path; empty means
 	// DefaultVersion.
 	Version string
-	// HTTP is the client to send with; nil means one with DefaultTimeout.
-	// Whatever its CheckRedirect, redirects are never followed: a redirect
-	// would resend the request, token included, somewhere Meta did not
-	// choose.
+	// HTTP is the client to send with; nil means one with DefaultTimeout
+	// per request. Whatever its CheckRedirect, redirects are never
+	// followed: a redirect would resend the request, token included,
+	// somewhere Meta did not choose.
 	HTTP *http.Client
+	// MaxTemplatePages bounds a template listing; zero means
+	// DefaultMaxTemplatePages.
+	MaxTemplatePages int
 }
 
 var _ impl.WhatsAppProvider = (*Client)(nil)
 
-var defaultHTTP = &http.Client{Timeout: DefaultTimeout, CheckRedirect: refuseRedirect}
+var (
+	defaultHTTP = &http.Client{Timeout: DefaultTimeout, CheckRedirect: refuseRedirect}
+	// defaultListHTTP bounds each page of a template listing; the caller's
+	// context bounds the whole listing.
+	defaultListHTTP = &http.Client{Timeout: 30 * time.Second, CheckRedirect: refuseRedirect}
+)
 
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // SendWhatsApp sends msg to phone from the integration's phone number and
 // returns Meta's message id (a "wamid."), which is what Meta's status
-// webhooks refer to later.
-func (c *Client) SendWhatsApp(ctx context.Context, integ *impl.Integration, phone string, msg *impl.WhatsAppContent) (string, error) {
+// webhooks refer to later. messageID goes as biz_opaque_callback_data,
+// which Meta echoes in those webhooks, so that a status that arrives before
+// this answer has been stored still finds its message.
+func (c *Client) SendWhatsApp(ctx context.Context, integ *impl.Integration, phone, messageID string, msg *impl.WhatsAppContent) (string, error) {
 	if pe := checkIntegration(integ); pe != nil {
 		return "", pe
 	}
@@ -76,6 +86,7 @@ func (c *Client) SendWhatsApp(ctx context.Context, integ *impl.Integration, phon
 	if pe != nil {
 		return "", pe
 	}
+	body.BizOpaqueCallbackData = messageID
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // message text is not HTML; keep it readable in logs and fakes
@@ -91,7 +102,7 @@ func (c *Client) SendWhatsApp(ctx context.Context, integ *impl.Integration, phon
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.client(defaultHTTP).Do(req)
 	if err != nil {
 		return "", transportError(err, integ.AccessToken)
 	}
@@ -123,6 +134,11 @@ func (c *Client) SendWhatsApp(ctx context.Context, integ *impl.Integration, phon
 }
 
 func (c *Client) endpoint(phoneNumberID string) string {
+	return c.graphURL(phoneNumberID, "messages")
+}
+
+// graphURL is the Graph API URL of node's edge, in the pinned version.
+func (c *Client) graphURL(node, edge string) string {
 	base := c.BaseURL
 	if base == "" {
 		base = DefaultBaseURL
@@ -131,12 +147,13 @@ func (c *Client) endpoint(phoneNumberID string) string {
 	if version == "" {
 		version = DefaultVersion
 	}
-	return strings.TrimRight(base, "/") + "/" + url.PathEscape(version) + "/" + url.PathEscape(phoneNumberID) + "/messages"
+	return strings.TrimRight(base, "/") + "/" + url.PathEscape(version) + "/" + url.PathEscape(node) + "/" + edge
 }
 
-func (c *Client) httpClient() *http.Client {
+// client is c.HTTP, or def when it is nil, never following redirects.
+func (c *Client) client(def *http.Client) *http.Client {
 	if c.HTTP == nil {
-		return defaultHTTP
+		return def
 	}
 	hc := *c.HTTP
 	hc.CheckRedirect = refuseRedirect
@@ -168,16 +185,17 @@ func checkIntegration(integ *impl.Integration) *impl.ProviderError {
 // fields are omitted rather than sent empty: Meta rejects an empty caption
 // or filename on some media types.
 type outMessage struct {
-	MessagingProduct string       `json:"messaging_product"`
-	RecipientType    string       `json:"recipient_type"`
-	To               string       `json:"to"`
-	Type             string       `json:"type"`
-	Text             *outText     `json:"text,omitempty"`
-	Template         *outTemplate `json:"template,omitempty"`
-	Image            *outMedia    `json:"image,omitempty"`
-	Video            *outMedia    `json:"video,omitempty"`
-	Document         *outMedia    `json:"document,omitempty"`
-	Audio            *outMedia    `json:"audio,omitempty"`
+	MessagingProduct      string       `json:"messaging_product"`
+	RecipientType         string       `json:"recipient_type"`
+	To                    string       `json:"to"`
+	BizOpaqueCallbackData string       `json:"biz_opaque_callback_data,omitempty"`
+	Type                  string       `json:"type"`
+	Text                  *outText     `json:"text,omitempty"`
+	Template              *outTemplate `json:"template,omitempty"`
+	Image                 *outMedia    `json:"image,omitempty"`
+	Video                 *outMedia    `json:"video,omitempty"`
+	Document              *outMedia    `json:"document,omitempty"`
+	Audio                 *outMedia    `json:"audio,omitempty"`
 }
 
 type outText struct {

@@ -78,57 +78,57 @@ func TestSendWhatsAppBodies(t *testing.T) {
 		{
 			name: "text",
 			msg:  impl.WhatsAppContent{Type: "text", Text: "Olá, <tudo> bem? & https://example.com"},
-			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","type":"text",
+			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","biz_opaque_callback_data":"iagente-42","type":"text",
 				"text":{"preview_url":false,"body":"Olá, <tudo> bem? & https://example.com"}}`,
 		},
 		{
 			name: "template with two variables",
 			msg:  impl.WhatsAppContent{Type: "template", TemplateName: "order_update", TemplateLanguage: "pt_BR", Variables: []string{"Maria", "#1234"}},
-			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","type":"template",
+			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","biz_opaque_callback_data":"iagente-42","type":"template",
 				"template":{"name":"order_update","language":{"code":"pt_BR"},"components":[
 					{"type":"body","parameters":[{"type":"text","text":"Maria"},{"type":"text","text":"#1234"}]}]}}`,
 		},
 		{
 			name: "template without variables",
 			msg:  impl.WhatsAppContent{Type: "template", TemplateName: "hello_world", TemplateLanguage: "en_US"},
-			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","type":"template",
+			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","biz_opaque_callback_data":"iagente-42","type":"template",
 				"template":{"name":"hello_world","language":{"code":"en_US"}}}`,
 		},
 		{
 			name: "image with caption",
 			msg:  impl.WhatsAppContent{Type: "image", MediaURL: "https://cdn.example.com/a.jpg", Caption: "our catalogue"},
-			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","type":"image",
+			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","biz_opaque_callback_data":"iagente-42","type":"image",
 				"image":{"link":"https://cdn.example.com/a.jpg","caption":"our catalogue"}}`,
 		},
 		{
 			name: "image without caption",
 			msg:  impl.WhatsAppContent{Type: "image", MediaURL: "https://cdn.example.com/a.jpg"},
-			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","type":"image",
+			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","biz_opaque_callback_data":"iagente-42","type":"image",
 				"image":{"link":"https://cdn.example.com/a.jpg"}}`,
 		},
 		{
 			name: "video",
 			msg:  impl.WhatsAppContent{Type: "video", MediaURL: "https://cdn.example.com/v.mp4", Caption: "demo"},
-			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","type":"video",
+			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","biz_opaque_callback_data":"iagente-42","type":"video",
 				"video":{"link":"https://cdn.example.com/v.mp4","caption":"demo"}}`,
 		},
 		{
 			name: "document with filename and caption",
 			msg:  impl.WhatsAppContent{Type: "document", MediaURL: "https://cdn.example.com/p.pdf", Caption: "the proposal", Filename: "proposal.pdf"},
-			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","type":"document",
+			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","biz_opaque_callback_data":"iagente-42","type":"document",
 				"document":{"link":"https://cdn.example.com/p.pdf","caption":"the proposal","filename":"proposal.pdf"}}`,
 		},
 		{
 			name: "audio drops caption and filename",
 			msg:  impl.WhatsAppContent{Type: "audio", MediaURL: "https://cdn.example.com/a.ogg", Caption: "ignored", Filename: "ignored.ogg"},
-			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","type":"audio",
+			want: `{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511987654321","biz_opaque_callback_data":"iagente-42","type":"audio",
 				"audio":{"link":"https://cdn.example.com/a.ogg"}}`,
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			id, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, &tc.msg)
+			id, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &tc.msg)
 			if err != nil {
 				t.Fatalf("SendWhatsApp: %v", err)
 			}
@@ -162,7 +162,7 @@ func TestSendWhatsAppBodies(t *testing.T) {
 func TestSendWhatsAppDefaultsAndTrailingSlash(t *testing.T) {
 	f := newFixture(t)
 	c := &whatsappcloud.Client{BaseURL: f.url + "/"} // no Version
-	if _, err := c.SendWhatsApp(context.Background(), f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"}); err != nil {
+	if _, err := c.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := f.fake.Requests()[0].Path, "/"+whatsappcloud.DefaultVersion+"/"+phoneNumberID+"/messages"; got != want {
@@ -174,7 +174,7 @@ func TestSendWhatsAppIDsAreThoseOfTheAnswers(t *testing.T) {
 	f := newFixture(t)
 	seen := map[string]bool{}
 	for range 3 {
-		id, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+		id, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +190,7 @@ func TestSendWhatsAppMetaError(t *testing.T) {
 	f.fake.FailNext(1, http.StatusBadRequest, graphapi.MetaError(131030, "OAuthException",
 		"(#131030) Recipient phone number not in allowed list",
 		"Recipient phone number not in allowed list: Add recipient phone number to recipient list and try again."))
-	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 	pe := asProviderError(t, err)
 	want := impl.ProviderError{
 		Provider: impl.ProviderWhatsAppCloud, Status: 400, Code: "131030",
@@ -204,7 +204,7 @@ func TestSendWhatsAppMetaError(t *testing.T) {
 func TestSendWhatsAppMetaErrorWithoutDetails(t *testing.T) {
 	f := newFixture(t)
 	f.fake.FailNext(1, http.StatusBadRequest, graphapi.MetaError(132001, "OAuthException", "(#132001) Template name does not exist in the translation", ""))
-	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient,
+	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42",
 		&impl.WhatsAppContent{Type: "template", TemplateName: "nope", TemplateLanguage: "pt_BR"})
 	pe := asProviderError(t, err)
 	if pe.Status != 400 || pe.Code != "132001" || pe.Message != "(#132001) Template name does not exist in the translation" {
@@ -215,7 +215,7 @@ func TestSendWhatsAppMetaErrorWithoutDetails(t *testing.T) {
 func TestSendWhatsAppWrongToken(t *testing.T) {
 	f := newFixture(t)
 	f.fake.SetToken(phoneNumberID, "the-real-token")
-	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 	pe := asProviderError(t, err)
 	if pe.Status != 401 || pe.Code != "190" || !strings.Contains(pe.Message, "Invalid OAuth access token") {
 		t.Errorf("error = %+v", *pe)
@@ -225,7 +225,7 @@ func TestSendWhatsAppWrongToken(t *testing.T) {
 func TestSendWhatsAppRedactsTokenEchoedByMeta(t *testing.T) {
 	f := newFixture(t)
 	f.fake.FailNext(1, http.StatusBadRequest, graphapi.MetaError(190, "OAuthException", "Malformed access token "+token, ""))
-	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 	pe := asProviderError(t, err) // fails if the token is in the message
 	if pe.Message != "Malformed access token [redacted]" {
 		t.Errorf("Message = %q", pe.Message)
@@ -236,7 +236,7 @@ func TestSendWhatsAppServerErrorWithHTML(t *testing.T) {
 	f := newFixture(t)
 	html := []byte("<html><body><h1>502 Bad Gateway</h1>" + strings.Repeat("x", 5000) + "</body></html>")
 	f.fake.FailNext(1, http.StatusBadGateway, html)
-	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 	pe := asProviderError(t, err)
 	want := impl.ProviderError{Provider: impl.ProviderWhatsAppCloud, Status: 502, Message: "HTTP 502 from the WhatsApp Cloud API"}
 	if *pe != want {
@@ -248,7 +248,7 @@ func TestSendWhatsAppServerErrorEmptyAndUnexpectedJSON(t *testing.T) {
 	for _, body := range []string{"", `{"status":"down"}`, `{"error":"oops"}`, `[1,2]`} {
 		f := newFixture(t)
 		f.fake.FailNext(1, http.StatusInternalServerError, []byte(body))
-		_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+		_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 		pe := asProviderError(t, err)
 		if pe.Status != 500 || pe.Code != "" || pe.Message != "HTTP 500 from the WhatsApp Cloud API" {
 			t.Errorf("body %q: error = %+v", body, *pe)
@@ -260,7 +260,7 @@ func TestSendWhatsAppSuccessWithoutID(t *testing.T) {
 	for _, body := range []string{`{"messaging_product":"whatsapp","contacts":[],"messages":[]}`, `{"messages":[{"id":""}]}`, `not json`, ``} {
 		f := newFixture(t)
 		f.fake.FailNext(1, http.StatusOK, []byte(body))
-		id, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+		id, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 		if err == nil {
 			t.Fatalf("body %q: got id %q and no error", body, id)
 		}
@@ -276,7 +276,7 @@ func TestSendWhatsAppContextDeadline(t *testing.T) {
 	f.fake.SetDelay(2 * time.Second) // ended early by the fake when the client leaves
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := f.client.SendWhatsApp(ctx, f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+	_, err := f.client.SendWhatsApp(ctx, f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 	pe := asProviderError(t, err)
 	want := impl.ProviderError{Provider: impl.ProviderWhatsAppCloud, Status: 0, Message: "no answer from the WhatsApp Cloud API within the timeout"}
 	if *pe != want {
@@ -291,7 +291,7 @@ func TestSendWhatsAppClientTimeout(t *testing.T) {
 	f := newFixture(t)
 	f.fake.SetDelay(2 * time.Second)
 	f.client.HTTP = &http.Client{Timeout: 100 * time.Millisecond}
-	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 	pe := asProviderError(t, err)
 	if pe.Status != 0 || pe.Message != "no answer from the WhatsApp Cloud API within the timeout" {
 		t.Errorf("error = %+v", *pe)
@@ -302,7 +302,7 @@ func TestSendWhatsAppCanceled(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := f.client.SendWhatsApp(ctx, f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+	_, err := f.client.SendWhatsApp(ctx, f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 	pe := asProviderError(t, err)
 	if pe.Status != 0 || pe.Message != "the request to the WhatsApp Cloud API was canceled" {
 		t.Errorf("error = %+v", *pe)
@@ -315,7 +315,7 @@ func TestSendWhatsAppConnectionRefused(t *testing.T) {
 	ts.Close()
 	c := &whatsappcloud.Client{BaseURL: base}
 	integ := &impl.Integration{PhoneNumberID: phoneNumberID, AccessToken: token}
-	_, err := c.SendWhatsApp(context.Background(), integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+	_, err := c.SendWhatsApp(context.Background(), integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 	pe := asProviderError(t, err)
 	if pe.Status != 0 || !strings.HasPrefix(pe.Message, "could not reach the WhatsApp Cloud API: ") {
 		t.Errorf("error = %+v", *pe)
@@ -333,7 +333,7 @@ func TestSendWhatsAppDoesNotFollowRedirects(t *testing.T) {
 	defer redirector.Close()
 	for _, hc := range []*http.Client{nil, {}} {
 		c := &whatsappcloud.Client{BaseURL: redirector.URL, HTTP: hc}
-		_, err := c.SendWhatsApp(context.Background(), f.integ, recipient, &impl.WhatsAppContent{Type: "text", Text: "hi"})
+		_, err := c.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 		pe := asProviderError(t, err)
 		if pe.Status != http.StatusTemporaryRedirect || pe.Message != "HTTP 307 from the WhatsApp Cloud API" {
 			t.Errorf("error = %+v", *pe)
@@ -373,7 +373,7 @@ func TestSendWhatsAppRefusesBrokenInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.client.SendWhatsApp(context.Background(), tc.integ, tc.phone, tc.msg)
+			_, err := f.client.SendWhatsApp(context.Background(), tc.integ, tc.phone, "iagente-42", tc.msg)
 			pe := asProviderError(t, err)
 			if pe.Status != 0 || !strings.Contains(pe.Message, tc.message) {
 				t.Errorf("error = %+v, want a message containing %q", *pe, tc.message)

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -50,6 +52,7 @@ type metaWebhook struct {
 					WaID string `json:"wa_id"`
 				} `json:"contacts"`
 				Messages []metaMessage `json:"messages"`
+				Statuses []metaStatus  `json:"statuses"`
 			} `json:"value"`
 		} `json:"changes"`
 	} `json:"entry"`
@@ -63,11 +66,26 @@ type metaMedia struct {
 	Filename string `json:"filename"`
 }
 
+// metaStatus is a status update about a message the business sent.
+type metaStatus struct {
+	ID                    string          `json:"id"`
+	Status                string          `json:"status"`
+	Timestamp             json.RawMessage `json:"timestamp"`
+	BizOpaqueCallbackData string          `json:"biz_opaque_callback_data"`
+	Errors                []struct {
+		Code      json.RawMessage `json:"code"`
+		Title     string          `json:"title"`
+		Message   string          `json:"message"`
+		ErrorData json.RawMessage `json:"error_data"`
+	} `json:"errors"`
+}
+
 type metaMessage struct {
-	From string `json:"from"`
-	ID   string `json:"id"`
-	Type string `json:"type"`
-	Text *struct {
+	From      string          `json:"from"`
+	ID        string          `json:"id"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	Type      string          `json:"type"`
+	Text      *struct {
 		Body string `json:"body"`
 	} `json:"text"`
 	Image    *metaMedia `json:"image"`
@@ -100,28 +118,37 @@ type metaMessage struct {
 // around 60 characters; anything far longer is not one of them.
 const maxMessageID = 512
 
-// InboundMessages reads the messages of a WhatsApp webhook payload that are
-// for integ. It fails only when body is not such a payload. Status updates
-// (delivered, read) carry no messages. A message without an id or with a
-// sender that is not a phone number is skipped and reported to warn;
-// contact names are made to fit a lead's name of at most maxName
+// Webhook is what one of Meta's WhatsApp webhooks says to an integration.
+type Webhook struct {
+	// Messages are the messages contacts sent.
+	Messages []impl.InboundMessage
+	// Statuses are reports on messages the business sent: sent, delivered,
+	// read or failed.
+	Statuses []impl.StatusReport
+	// Ignored counts the entries skipped: another phone number's, a message
+	// without a usable id or a phone, a status this API does not follow
+	// (Meta adds kinds over time; refusing them would make Meta retry the
+	// whole payload for days).
+	Ignored int
+}
+
+// ParseWebhook reads a WhatsApp webhook payload for integ. It fails only
+// when body is not such a payload. Skipped entries are counted and reported
+// to warn; contact names are made to fit a lead's name of at most maxName
 // characters.
-func InboundMessages(body []byte, integ *impl.Integration, maxName int, warn func(msg string, args ...any)) ([]impl.InboundMessage, error) {
+func ParseWebhook(body []byte, integ *impl.Integration, maxName int, warn func(msg string, args ...any)) (*Webhook, error) {
 	var p metaWebhook
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("whatsapp webhook payload: %w", err)
 	}
-	return p.messages(integ, maxName, warn), nil
-}
-
-func (p *metaWebhook) messages(integ *impl.Integration, maxName int, warn func(msg string, args ...any)) []impl.InboundMessage {
-	var out []impl.InboundMessage
+	w := &Webhook{}
 	for _, e := range p.Entry {
 		for _, ch := range e.Changes {
 			// One Meta app can serve several numbers, all signed with the
 			// same app secret: only this integration's number is its own.
 			if got := ch.Value.Metadata.PhoneNumberID; integ.PhoneNumberID != "" && got != "" && got != integ.PhoneNumberID {
 				warn("inbound WhatsApp change skipped: it is for another phone number id", "integration_id", integ.ID)
+				w.Ignored += len(ch.Value.Messages) + len(ch.Value.Statuses)
 				continue
 			}
 			names := map[string]string{}
@@ -133,6 +160,7 @@ func (p *metaWebhook) messages(integ *impl.Integration, maxName int, warn func(m
 				if m.ID == "" || len(m.ID) > maxMessageID || impl.HasControlChars(m.ID) ||
 					len(from) < 10 || len(from) > 15 || from != m.From {
 					warn("inbound WhatsApp message skipped: no usable id or not a phone number", "type", m.Type)
+					w.Ignored++
 					continue
 				}
 				typ, content := m.content()
@@ -143,17 +171,76 @@ func (p *metaWebhook) messages(integ *impl.Integration, maxName int, warn func(m
 						content[k] = impl.StripControlChars(str)
 					}
 				}
-				out = append(out, impl.InboundMessage{
+				w.Messages = append(w.Messages, impl.InboundMessage{
 					ProviderMessageID: m.ID,
 					From:              from,
 					ContactName:       cleanName(names[m.From], maxName),
+					SentAt:            unixTime(m.Timestamp),
 					Type:              typ,
 					Content:           content,
 				})
 			}
+			for _, st := range ch.Value.Statuses {
+				r, ok := st.report()
+				if !ok {
+					warn("WhatsApp status skipped: no message id, or a status not followed", "status", clean(truncate(st.Status)))
+					w.Ignored++
+					continue
+				}
+				w.Statuses = append(w.Statuses, r)
+			}
 		}
 	}
-	return out
+	return w, nil
+}
+
+// report is the status in our terms, or false when it names no message or
+// is not one of the statuses a message's life is made of.
+func (st *metaStatus) report() (impl.StatusReport, bool) {
+	if st.ID == "" && st.BizOpaqueCallbackData == "" {
+		return impl.StatusReport{}, false
+	}
+	for _, id := range []string{st.ID, st.BizOpaqueCallbackData} {
+		if len(id) > maxMessageID || impl.HasControlChars(id) {
+			return impl.StatusReport{}, false
+		}
+	}
+	switch st.Status {
+	case impl.StatusSent, impl.StatusDelivered, impl.StatusRead, impl.StatusFailed:
+	default:
+		return impl.StatusReport{}, false
+	}
+	r := impl.StatusReport{Reference: st.BizOpaqueCallbackData,
+		StatusUpdate: impl.StatusUpdate{Status: st.Status, At: unixTime(st.Timestamp), ProviderMessageID: st.ID}}
+	if st.Status == impl.StatusFailed && len(st.Errors) > 0 {
+		e := st.Errors[0]
+		if code := strings.Trim(string(e.Code), `"`); code != "" && strings.Trim(code, "0123456789") == "" {
+			r.ErrorCode = code
+		}
+		r.ErrorTitle = truncate(clean(e.Title))
+		r.Error = truncate(clean(e.Message))
+		if details := errorDetails(e.ErrorData); details != "" && details != r.Error {
+			r.Error = strings.TrimSpace(r.Error + " (" + details + ")")
+		}
+		if r.Error == "" {
+			r.Error = r.ErrorTitle
+		}
+	}
+	if st.Status == impl.StatusFailed && r.Error == "" {
+		r.Error = "the provider reported the message failed without a reason"
+	}
+	return r, true
+}
+
+// unixTime reads Meta's timestamps, Unix seconds as a string (or, to be
+// lenient, a number); the zero time when it does not parse.
+func unixTime(raw json.RawMessage) time.Time {
+	s := strings.Trim(string(raw), `"`)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
 }
 
 // content maps Meta's message kinds onto the API's message types. Button and

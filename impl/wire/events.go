@@ -70,6 +70,12 @@ func messageEvent(typ, id string, at time.Time, v api.Message) ([]byte, any, err
 		env = webhooks.MessageReceivedEvent{Id: id, Event: webhooks.MessageReceivedEventEvent(typ), CreatedAt: at, Data: v}
 	case impl.EventMessageSent:
 		env = webhooks.MessageSentEvent{Id: id, Event: webhooks.MessageSentEventEvent(typ), CreatedAt: at, Data: v}
+	case impl.EventMessageDelivered:
+		env = webhooks.MessageDeliveredEvent{Id: id, Event: webhooks.MessageDeliveredEventEvent(typ), CreatedAt: at, Data: v}
+	case impl.EventMessageRead:
+		env = webhooks.MessageReadEvent{Id: id, Event: webhooks.MessageReadEventEvent(typ), CreatedAt: at, Data: v}
+	case impl.EventMessageFailed:
+		env = webhooks.MessageFailedEvent{Id: id, Event: webhooks.MessageFailedEventEvent(typ), CreatedAt: at, Data: v}
 	default:
 		return nil, nil, fmt.Errorf("encode %s event: a message is not its data", typ)
 	}

@@ -26,6 +26,12 @@ func Message(m *impl.Message) api.Message {
 		Content:           content,
 		ProviderMessageId: Nullable(m.ProviderMessageID),
 		Error:             Nullable(m.Error),
+		ErrorCode:         Nullable(m.ErrorCode),
+		ErrorTitle:        Nullable(m.ErrorTitle),
+		SentAt:            Nullable(utcPtr(m.SentAt)),
+		DeliveredAt:       Nullable(utcPtr(m.DeliveredAt)),
+		ReadAt:            Nullable(utcPtr(m.ReadAt)),
+		FailedAt:          Nullable(utcPtr(m.FailedAt)),
 		CreatedAt:         m.CreatedAt.UTC(),
 		UpdatedAt:         m.UpdatedAt.UTC(),
 	}

@@ -48,9 +48,17 @@ func Handoff(h *impl.Handoff) api.Handoff {
 func Template(t *impl.Template) api.Template {
 	return api.Template{
 		Id: t.ID, Name: t.Name, Language: t.Language, Category: api.TemplateCategory(t.Category),
-		Context: Nullable(t.Context), MetaApproved: t.MetaApproved, Body: t.Body,
-		VariablesCount: int32(t.VariablesCount), CreatedAt: t.CreatedAt.UTC(),
+		Context: Nullable(t.Context), Status: api.TemplateStatus(t.Status), MetaApproved: t.MetaApproved,
+		Source: api.TemplateSource(t.Source), Body: t.Body, VariablesCount: int32(t.VariablesCount),
+		SyncedAt: Nullable(utcPtr(t.SyncedAt)), RemovedAt: Nullable(utcPtr(t.RemovedAt)), CreatedAt: t.CreatedAt.UTC(),
 	}
+}
+
+// TemplateSyncResult is what a template sync reports.
+func TemplateSyncResult(r *impl.TemplateSyncResult) api.TemplateSyncResult {
+	return api.TemplateSyncResult{IntegrationId: r.IntegrationID, Listed: int32(r.Listed), Created: int32(r.Created),
+		Updated: int32(r.Updated), Unchanged: int32(r.Unchanged), Removed: int32(r.Removed), Skipped: int32(r.Skipped),
+		Pages: int32(r.Pages), SyncedAt: r.SyncedAt.UTC()}
 }
 
 // Integration is an integration as the API lists it: never its secrets.

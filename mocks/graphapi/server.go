@@ -19,9 +19,13 @@
 //
 // The fake checks the basics Meta checks (product, recipient, message type
 // and its object, required and disallowed fields) so that a malformed
-// request fails here before it fails in production. It does not check
-// template approval, media reachability, the 24-hour window or rate limits;
-// program those answers with FailNext.
+// request fails here before it fails in production, and behaves like Meta
+// after the send: it posts signed status webhooks to a callback URL
+// (callbacks.go), fails free-form messages outside the 24-hour window with
+// 131047, refuses sends beyond a number's throughput with 130429, and lists
+// an account's message templates page by page (templates.go). It does not
+// check template approval or media reachability; program those answers
+// with FailNext. Everything is also programmable over HTTP (control.go).
 package graphapi
 
 import (
@@ -81,16 +85,72 @@ type Server struct {
 	failures []programmed
 	delay    time.Duration
 	seq      uint64
+
+	// The webhooks the fake posts: where, signed with what, and how a
+	// send's statuses go (see callbacks.go).
+	callbackURL string
+	appSecret   string
+	script      StatusScript
+	callbacks   []*Callback
+	// windows holds when each contact (phone number id + wa_id) last
+	// wrote; enforceWindow refuses free-form messages outside 24 hours.
+	windows       map[string]time.Time
+	enforceWindow bool
+	// perSecond is each phone number's throughput; sent the recent sends.
+	perSecond int
+	sent      map[string][]time.Time
+	// templates are each WhatsApp Business Account's, paged as paging says.
+	templates map[string][]Template
+	paging    map[string]Paging
+
+	control *http.ServeMux
+	// bg counts callbacks being posted; stop ends them (Close).
+	bg       sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+	now      func() time.Time
 }
 
-// New returns a fake that accepts any non-empty bearer token.
+// DefaultThroughput is Meta's default throughput of a business number, in
+// messages per second.
+const DefaultThroughput = 80
+
+// New returns a fake that accepts any non-empty bearer token, posts no
+// callbacks until SetCallback, enforces the 24-hour window and Meta's
+// default throughput, and has no templates.
 func New() *Server {
-	return &Server{tokens: map[string]string{}}
+	s := &Server{stop: make(chan struct{}), now: time.Now}
+	s.reset()
+	s.control = s.newControlAPI()
+	return s
 }
 
-// SetToken makes the fake require token for phoneNumberID, answering 401
-// with Meta's OAuthException (code 190) otherwise. Other phone number ids
-// keep accepting any non-empty token.
+func (s *Server) reset() {
+	s.tokens = map[string]string{}
+	s.requests = nil
+	s.failures = nil
+	s.delay = 0
+	s.callbackURL, s.appSecret = "", ""
+	s.script = DefaultStatusScript()
+	s.callbacks = nil
+	s.windows = map[string]time.Time{}
+	s.enforceWindow = true
+	s.perSecond = DefaultThroughput
+	s.sent = map[string][]time.Time{}
+	s.templates = map[string][]Template{}
+	s.paging = map[string]Paging{}
+}
+
+// Close stops posting callbacks, waiting for the ones under way to give
+// up. The fake keeps answering requests.
+func (s *Server) Close() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.bg.Wait()
+}
+
+// SetToken makes the fake require token for phoneNumberID (or a business
+// account id, for its templates), answering 401 with Meta's OAuthException
+// (code 190) otherwise. Other ids keep accepting any non-empty token.
 func (s *Server) SetToken(phoneNumberID, token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -129,21 +189,24 @@ func (s *Server) Requests() []Request {
 	return out
 }
 
-// Reset returns the fake to its state after New: no recorded requests, no
-// programmed failures, no delay, no tokens.
+// Reset returns the fake to its state after New: no recorded requests or
+// callbacks, no programmed failures, no delay, no tokens, no callback URL,
+// the default status script, no contact windows, no templates.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tokens = map[string]string{}
-	s.requests = nil
-	s.failures = nil
-	s.delay = 0
+	s.reset()
 }
 
 var versionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
 
-// ServeHTTP answers one Graph API request.
+// ServeHTTP answers one Graph API request, or one of the control API
+// under /_graphapi/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == controlPrefix || strings.HasPrefix(r.URL.Path, controlPrefix+"/") {
+		s.control.ServeHTTP(w, r)
+		return
+	}
 	// Reading the whole body before anything else also lets net/http notice
 	// when the client hangs up, which is what ends a delay early.
 	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -190,29 +253,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if len(parts) != 3 || !versionRE.MatchString(parts[0]) || parts[1] == "" || parts[2] != "messages" {
+	if len(parts) != 3 || !versionRE.MatchString(parts[0]) || parts[1] == "" ||
+		(parts[2] != "messages" && parts[2] != "message_templates") {
 		s.write(w, rec, http.StatusBadRequest, MetaError(2500, "OAuthException", "Unknown path components: "+r.URL.Path, ""), "")
 		return
 	}
-	phoneNumberID := parts[1]
-	if r.Method != http.MethodPost {
-		s.write(w, rec, http.StatusBadRequest, unsupported(r.Method, phoneNumberID), "")
+	node := parts[1]
+	if wantMethod := map[string]string{"messages": http.MethodPost, "message_templates": http.MethodGet}[parts[2]]; r.Method != wantMethod {
+		s.write(w, rec, http.StatusBadRequest, unsupported(r.Method, node), "")
 		return
 	}
-
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	token = strings.TrimSpace(token)
-	if !ok || token == "" {
-		s.write(w, rec, http.StatusUnauthorized, MetaError(104, "OAuthException", "An access token is required to request this resource.", ""), "")
+	if !s.authorized(w, r, rec, node) {
 		return
 	}
-	s.mu.Lock()
-	want, enforced := s.tokens[phoneNumberID]
-	s.mu.Unlock()
-	if enforced && token != want {
-		s.write(w, rec, http.StatusUnauthorized, MetaError(190, "OAuthException", "Invalid OAuth access token - Cannot parse access token", ""), "")
+	if parts[2] == "message_templates" {
+		s.listTemplates(w, r, rec, node)
 		return
 	}
+	phoneNumberID := node
 
 	if rec.JSON == nil {
 		s.write(w, rec, http.StatusBadRequest, MetaError(100, "OAuthException", "(#100) The request body must be a JSON object", ""), "")
@@ -221,6 +279,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	to, typ, problem := validate(rec.JSON)
 	if problem != "" {
 		s.write(w, rec, http.StatusBadRequest, MetaError(100, "OAuthException", "(#100) "+problem, ""), "")
+		return
+	}
+	if !s.takeThroughput(phoneNumberID) {
+		s.write(w, rec, http.StatusBadRequest, MetaError(130429, "OAuthException", "(#130429) Rate limit hit",
+			"Cloud API message throughput has been reached."), "")
 		return
 	}
 
@@ -235,6 +298,59 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"messages":          []any{msg},
 	})
 	s.write(w, rec, http.StatusOK, answer, id)
+	ref, _ := rec.JSON["biz_opaque_callback_data"].(string)
+	s.afterSend(phoneNumberID, digits(to), id, ref, typ)
+}
+
+// authorized checks the bearer token for node (a phone number id or a
+// business account id), answering Meta's 401 when it fails.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, rec *Request, node string) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token = strings.TrimSpace(token)
+	if !ok || token == "" {
+		s.write(w, rec, http.StatusUnauthorized, MetaError(104, "OAuthException", "An access token is required to request this resource.", ""), "")
+		return false
+	}
+	s.mu.Lock()
+	want, enforced := s.tokens[node]
+	s.mu.Unlock()
+	if enforced && token != want {
+		s.write(w, rec, http.StatusUnauthorized, MetaError(190, "OAuthException", "Invalid OAuth access token - Cannot parse access token", ""), "")
+		return false
+	}
+	return true
+}
+
+// SetThroughput sets how many messages per second each business number
+// may send; more within a second are refused with Meta's 130429. Zero
+// or less means no limit.
+func (s *Server) SetThroughput(perSecond int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.perSecond = perSecond
+}
+
+// takeThroughput counts a send of phoneNumberID, or reports that the
+// number is over its throughput in the last second.
+func (s *Server) takeThroughput(phoneNumberID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perSecond <= 0 {
+		return true
+	}
+	now := s.now()
+	recent := s.sent[phoneNumberID][:0]
+	for _, t := range s.sent[phoneNumberID] {
+		if now.Sub(t) < time.Second {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) >= s.perSecond {
+		s.sent[phoneNumberID] = recent
+		return false
+	}
+	s.sent[phoneNumberID] = append(recent, now)
+	return true
 }
 
 func (s *Server) write(w http.ResponseWriter, rec *Request, status int, body []byte, messageID string) {

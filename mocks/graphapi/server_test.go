@@ -26,6 +26,7 @@ func start(t *testing.T) (*graphapi.Server, string) {
 	fake := graphapi.New()
 	ts := httptest.NewServer(fake)
 	t.Cleanup(ts.Close)
+	t.Cleanup(fake.Close) // first: no callback outlives the test
 	return fake, ts.URL
 }
 

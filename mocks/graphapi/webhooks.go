@@ -127,10 +127,84 @@ type Image struct {
 }
 
 type status struct {
-	ID          string `json:"id"`
-	Status      string `json:"status"`
-	Timestamp   string `json:"timestamp"`
-	RecipientID string `json:"recipient_id"`
+	ID                    string        `json:"id"`
+	Status                string        `json:"status"`
+	Timestamp             string        `json:"timestamp"`
+	RecipientID           string        `json:"recipient_id"`
+	BizOpaqueCallbackData string        `json:"biz_opaque_callback_data,omitempty"`
+	Conversation          *conversation `json:"conversation,omitempty"`
+	Pricing               *pricing      `json:"pricing,omitempty"`
+	Errors                []statusError `json:"errors,omitempty"`
+}
+
+// conversation and pricing are what Meta adds to sent and delivered
+// statuses: the billed conversation the message opened or belongs to.
+type conversation struct {
+	ID     string `json:"id"`
+	Origin struct {
+		Type string `json:"type"`
+	} `json:"origin"`
+	ExpirationTimestamp string `json:"expiration_timestamp,omitempty"`
+}
+
+type pricing struct {
+	Billable     bool   `json:"billable"`
+	PricingModel string `json:"pricing_model"`
+	Category     string `json:"category"`
+}
+
+type statusError struct {
+	Code      int    `json:"code"`
+	Title     string `json:"title"`
+	Message   string `json:"message"`
+	ErrorData struct {
+		Details string `json:"details"`
+	} `json:"error_data"`
+	Href string `json:"href"`
+}
+
+// Status is one status of a message the business sent, as a webhook
+// reports it.
+type Status struct {
+	// WAMID is the message's id; State "sent", "delivered", "read" or
+	// "failed" (or anything else, to test a receiver).
+	WAMID     string
+	State     string
+	Recipient string
+	// Reference is the send's biz_opaque_callback_data, echoed.
+	Reference string
+	Time      time.Time
+	// Error is a failed status's error.
+	Error *Error
+}
+
+// StatusesPayload is the webhook Meta sends about messages the business
+// sent from phoneNumberID: one entry per status, with the conversation and
+// pricing Meta adds to sent and delivered ones and the error of a failed
+// one.
+func StatusesPayload(phoneNumberID, displayPhone string, sts ...Status) []byte {
+	out := make([]status, len(sts))
+	for i, st := range sts {
+		s := status{ID: st.WAMID, Status: st.State, Timestamp: unix(st.Time), RecipientID: st.Recipient,
+			BizOpaqueCallbackData: st.Reference}
+		switch {
+		case st.State == "sent" || st.State == "delivered":
+			c := &conversation{ID: "CONVERSATION_" + st.Recipient}
+			c.Origin.Type = "service"
+			if st.State == "sent" {
+				c.ExpirationTimestamp = unix(st.Time.Add(24 * time.Hour))
+			}
+			s.Conversation = c
+			s.Pricing = &pricing{Billable: true, PricingModel: "PMP", Category: "service"}
+		case st.Error != nil:
+			e := statusError{Code: st.Error.Code, Title: st.Error.Title, Message: st.Error.Message,
+				Href: "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"}
+			e.ErrorData.Details = st.Error.Details
+			s.Errors = []statusError{e}
+		}
+		out[i] = s
+	}
+	return envelope(phoneNumberID, displayPhone, value{Statuses: out})
 }
 
 func envelope(phoneNumberID, displayPhone string, v value) []byte {

@@ -81,15 +81,31 @@ type Server struct {
 	requests    []Request
 	failures    []*failure
 	delay       time.Duration
+
+	// The agent's webhook (see webhook.go): where RBM posts user messages
+	// and receipts, the client token that signs them, the receipts each
+	// accepted message gets, and what was posted.
+	webhookURL  string
+	clientToken string
+	receipts    []string
+	pushes      []*Push
+	// perSecond caps each agent's sends per second; sent the recent ones.
+	perSecond int
+	sent      map[string][]time.Time
+
+	bg       sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
 }
 
 // New returns a fake that accepts any non-empty bearer token, reaches every
 // number, and has seen no message.
 func New() *Server {
-	s := &Server{}
+	s := &Server{stop: make(chan struct{})}
 	s.reset()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v1/phones/{msisdn}/agentMessages", s.agentMessages)
+	s.controlAPI(s.mux)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, GoogleError(http.StatusNotFound, "NOT_FOUND",
 			fmt.Sprintf("Method not found: %s %s", r.Method, r.URL.Path)))
@@ -104,6 +120,18 @@ func (s *Server) reset() {
 	s.requests = nil
 	s.failures = nil
 	s.delay = 0
+	s.webhookURL, s.clientToken = "", ""
+	s.receipts = []string{"DELIVERED", "READ"}
+	s.pushes = nil
+	s.perSecond = 0
+	s.sent = map[string][]time.Time{}
+}
+
+// Close stops posting to the webhook, waiting for posts under way to give
+// up. The fake keeps answering requests.
+func (s *Server) Close() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.bg.Wait()
 }
 
 // Reset returns the fake to the state New gives: it forgets the requests,
@@ -284,8 +312,15 @@ func (s *Server) agentMessages(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Message with ID %s already exists.", messageID)))
 		return
 	}
+	if !s.takeQuota(agentID) {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusTooManyRequests, GoogleError(http.StatusTooManyRequests, "RESOURCE_EXHAUSTED",
+			"Quota exceeded for quota metric 'Agent messages' and limit 'Agent messages per second' of service 'rcsbusinessmessaging.googleapis.com'."))
+		return
+	}
 	s.seen[key] = true
 	s.mu.Unlock()
+	defer s.afterSend(agentID, msisdn, messageID)
 
 	// The echo: what was sent, with the output-only fields filled in. It is
 	// decoded afresh so the recorded map stays as received.
@@ -322,14 +357,23 @@ func validMSISDN(s string) bool {
 // listens on and a line per request: method, path and query, status,
 // duration. The Authorization header is never logged.
 func Run(ctx context.Context, addr string, log io.Writer) error {
+	return New().ListenAndServe(ctx, addr, log)
+}
+
+// ListenAndServe serves s on addr until ctx is done, as Run does with a new
+// fake: for a fake configured before it serves (iagente-mock rbm
+// --webhook-url ...).
+func (s *Server) ListenAndServe(ctx context.Context, addr string, log io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	l := &lineLogger{w: log}
 	l.printf("rbmapi: fake Google RBM API listening on http://%s", ln.Addr())
+	return serve(ctx, ln, l, s)
+}
 
-	fake := New()
+func serve(ctx context.Context, ln net.Listener, l *lineLogger, fake *Server) error {
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -353,13 +397,14 @@ func Run(ctx context.Context, addr string, log io.Writer) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
+	err := srv.Shutdown(shutdownCtx)
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = srv.Close()
 	}
+	fake.Close()
 	l.printf("rbmapi: stopped")
 	return err
 }

@@ -153,14 +153,17 @@ func New(path string, secrets ...string) *Receiver {
 	}
 	r.setSecrets(secrets)
 	r.byEvent = map[string]echo.HandlerFunc{
-		string(webhooks.LeadCreated):     webhooks.LeadCreatedWebhookHandler(r),
-		string(webhooks.LeadUpdated):     webhooks.LeadUpdatedWebhookHandler(r),
-		string(webhooks.LeadQualified):   webhooks.LeadQualifiedWebhookHandler(r),
-		string(webhooks.MessageReceived): webhooks.MessageReceivedWebhookHandler(r),
-		string(webhooks.MessageSent):     webhooks.MessageSentWebhookHandler(r),
-		string(webhooks.HandoffCreated):  webhooks.HandoffCreatedWebhookHandler(r),
-		string(webhooks.HandoffClosed):   webhooks.HandoffClosedWebhookHandler(r),
-		string(webhooks.WebhookTest):     webhooks.WebhookTestWebhookHandler(r),
+		string(webhooks.LeadCreated):      webhooks.LeadCreatedWebhookHandler(r),
+		string(webhooks.LeadUpdated):      webhooks.LeadUpdatedWebhookHandler(r),
+		string(webhooks.LeadQualified):    webhooks.LeadQualifiedWebhookHandler(r),
+		string(webhooks.MessageReceived):  webhooks.MessageReceivedWebhookHandler(r),
+		string(webhooks.MessageSent):      webhooks.MessageSentWebhookHandler(r),
+		string(webhooks.MessageDelivered): webhooks.MessageDeliveredWebhookHandler(r),
+		string(webhooks.MessageRead):      webhooks.MessageReadWebhookHandler(r),
+		string(webhooks.MessageFailed):    webhooks.MessageFailedWebhookHandler(r),
+		string(webhooks.HandoffCreated):   webhooks.HandoffCreatedWebhookHandler(r),
+		string(webhooks.HandoffClosed):    webhooks.HandoffClosedWebhookHandler(r),
+		string(webhooks.WebhookTest):      webhooks.WebhookTestWebhookHandler(r),
 	}
 	r.e = newEcho()
 	r.control = r.newControlAPI()
@@ -444,6 +447,21 @@ func (r *Receiver) HandleMessageReceivedWebhook(c echo.Context, p webhooks.Messa
 // HandleMessageSentWebhook implements webhooks.WebhookReceiverInterface.
 func (r *Receiver) HandleMessageSentWebhook(c echo.Context, p webhooks.MessageSentParams) error {
 	return r.deliver(c, deliveryHeaders(p), decode[webhooks.MessageSentEvent])
+}
+
+// HandleMessageDeliveredWebhook implements webhooks.WebhookReceiverInterface.
+func (r *Receiver) HandleMessageDeliveredWebhook(c echo.Context, p webhooks.MessageDeliveredParams) error {
+	return r.deliver(c, deliveryHeaders(p), decode[webhooks.MessageDeliveredEvent])
+}
+
+// HandleMessageReadWebhook implements webhooks.WebhookReceiverInterface.
+func (r *Receiver) HandleMessageReadWebhook(c echo.Context, p webhooks.MessageReadParams) error {
+	return r.deliver(c, deliveryHeaders(p), decode[webhooks.MessageReadEvent])
+}
+
+// HandleMessageFailedWebhook implements webhooks.WebhookReceiverInterface.
+func (r *Receiver) HandleMessageFailedWebhook(c echo.Context, p webhooks.MessageFailedParams) error {
+	return r.deliver(c, deliveryHeaders(p), decode[webhooks.MessageFailedEvent])
 }
 
 // HandleHandoffCreatedWebhook implements webhooks.WebhookReceiverInterface.

@@ -401,7 +401,7 @@ step('06 the webhook URL rules, then saving the receiver\'s URL', async () => {
   assert.equal(await page.inputValue('#webhook-url'), WEBHOOK_URL, 'the saved URL is shown');
   signingSecret = await page.inputValue('#signing-secret');
   assert.match(signingSecret, /^whsec_\S+$/, 'the signing secret is shown once after creating the webhook');
-  await expectText(page, '#webhook-state', 'Ativo: recebe os 7 eventos da organização.');
+  await expectText(page, '#webhook-state', 'Ativo: recebe os 10 eventos da organização.');
   await shot(page, '11-webhook-saved');
 
   // The secret's "Copiar": copied when allowed, the failure when denied.
