@@ -203,8 +203,9 @@ func seedLeads(b *testing.B, a *app.App, orgID int64, n int) {
 // leads to a backward walk of the created_at index), so run ANALYZE now
 // instead of letting autovacuum land in the middle of a measurement. SQLite
 // never analyzes by itself and the service does not ask it to, so a SQLite
-// database is left exactly as the service would leave it.
-func settle(b *testing.B, a *app.App, databaseURL string) {
+// database is left exactly as the service would leave it. It analyzes
+// tables (leads when none is named).
+func settle(b *testing.B, a *app.App, databaseURL string, tables ...string) {
 	b.Helper()
 	if a.Stores.DB.Dialect() != sqlstore.Postgres {
 		return
@@ -214,7 +215,12 @@ func settle(b *testing.B, a *app.App, databaseURL string) {
 		b.Fatalf("open %s: %v", a.Stores.DB.Dialect(), err)
 	}
 	defer db.Close()
-	if _, err := db.Exec("ANALYZE leads"); err != nil {
-		b.Fatalf("analyze leads: %v", err)
+	if len(tables) == 0 {
+		tables = []string{"leads"}
+	}
+	for _, t := range tables {
+		if _, err := db.Exec("ANALYZE " + t); err != nil {
+			b.Fatalf("analyze %s: %v", t, err)
+		}
 	}
 }

@@ -50,8 +50,8 @@ import (
 // running at its default 250 ms poll, leads are created one every
 // latencySpacing, and each sample is the time from CreateLead returning (the
 // commit is its last step) to the receiver getting the request, matched on
-// the envelope's data.id. wakeup=on wires DB.OnDeliveries(d.Wake) as app.Open
-// does; wakeup=off leaves the dispatcher to its poll alone.
+// the envelope's data.id. wakeup=on wires DB.DeliveriesQueued to d.Wake as
+// app.Open does; wakeup=off leaves the dispatcher to its poll alone.
 
 const (
 	// webhookBacklog is how many pending deliveries one iteration of
@@ -201,6 +201,7 @@ func (l *attemptLog) Handle(_ context.Context, r slog.Record) error {
 // is subscribed to lead.created and points at a new receiver.
 type webhookSetup struct {
 	app       *app.App
+	dbURL     string
 	orgID     int64
 	webhookID int64
 	recv      *receiver
@@ -225,33 +226,42 @@ func newWebhookSetup(b *testing.B, db database, recordArrivals bool) *webhookSet
 	if err := a.Stores.Webhooks.CreateWebhook(context.Background(), org.ID, hook); err != nil {
 		b.Fatalf("create webhook: %v", err)
 	}
-	return &webhookSetup{app: a, orgID: org.ID, webhookID: hook.ID, recv: recv}
+	return &webhookSetup{app: a, dbURL: cfg.DatabaseURL, orgID: org.ID, webhookID: hook.ID, recv: recv}
 }
 
-// createLead stores the next lead, with every optional field set (a
-// lead.created body of about 400 bytes), and returns its id.
-func (s *webhookSetup) createLead(b *testing.B) int64 {
+// nextLead is the next lead to store, with every optional field set (a
+// lead.created body of about 400 bytes).
+func (s *webhookSetup) nextLead() *impl.Lead {
 	i := s.leads
 	s.leads++
 	name := firstNames[i%len(firstNames)] + " " + lastNames[i%len(lastNames)]
 	email := seedEmail(i)
 	company := companies[i%len(companies)]
 	deal := float64(1000 * (1 + i%50))
-	lead := &impl.Lead{
+	return &impl.Lead{
 		Phone: fmt.Sprintf("5511%09d", i), Name: &name, Email: &email, CompanyName: &company,
 		Temperature: seedTemperature(i), LeadScore: int32(i % 101), DealValue: &deal,
 	}
+}
+
+// createLead stores the next lead and returns its id.
+func (s *webhookSetup) createLead(b *testing.B) int64 {
+	lead := s.nextLead()
 	if err := s.app.Stores.Leads.CreateLead(context.Background(), s.orgID, lead); err != nil {
-		b.Fatalf("create lead %d: %v", i, err)
+		b.Fatalf("create lead %s: %v", lead.Phone, err)
 	}
 	return lead.ID
 }
 
 // dispatcher starts a dispatcher over the setup's database with log as its
-// logger; stop cancels it and waits until Run has returned.
+// logger, with the service's defaults but for workers (0 keeps the
+// default); stop cancels it and waits until Run has returned.
 func (s *webhookSetup) dispatcher(workers int, log *attemptLog, wakeup bool) (stop func()) {
 	cfg := app.Defaults()
-	cfg.WebhookAllowPrivateTargets, cfg.WebhookWorkers, cfg.Logger = true, workers, slog.New(log)
+	cfg.WebhookAllowPrivateTargets, cfg.Logger = true, slog.New(log)
+	if workers > 0 {
+		cfg.WebhookWorkers = workers
+	}
 	d, err := delivery.New(s.app.Stores.Queue, cfg.DispatcherConfig())
 	if err != nil {
 		panic(err)
@@ -362,42 +372,60 @@ func bareClientRate(b *testing.B, url string, header http.Header, body []byte, w
 
 // BenchmarkWebhookDelivery is the throughput of one dispatcher draining a
 // backlog of webhookBacklog lead.created deliveries to a local receiver,
-// with 16 workers (the default) and 64, against a bare client's rate to the
-// same receiver at the same concurrency. Each iteration writes the backlog
+// with 64 workers (the default) and 16, against a bare client's rate to the
+// same receiver at the same concurrency. The backlog is one webhook's, so
+// the dispatcher sends at most a quarter of its workers' worth at once (its
+// per-webhook share) where the bare client uses them all. Each iteration writes the backlog
 // (not timed), runs a new dispatcher until the last delivery is recorded as
 // succeeded (timed), stops it, and runs the bare client (not timed).
 func BenchmarkWebhookDelivery(b *testing.B) {
 	for _, db := range databases {
 		b.Run(db.name, func(b *testing.B) {
-			for _, workers := range []int{16, 64} {
+			for _, workers := range []int{app.Defaults().WebhookWorkers, 16} {
 				b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 					s := newWebhookSetup(b, db, false)
 					log := &attemptLog{}
 					var delivered, anchored int
 					var deliveryTime, anchorRate float64
+					var ourCPU, ourDBCPU, bareCPU time.Duration
+					meter := newCPUMeter()
 					for b.Loop() {
 						b.StopTimer()
 						for range webhookBacklog {
 							s.createLead(b)
 						}
+						// Autovacuum would have analyzed the deliveries a
+						// minute after such a burst; without statistics the
+						// planner leases a claim's deliveries by scanning every
+						// pending one instead of looking each up by id.
+						settle(b, s.app, s.dbURL, "deliveries", "events")
 						s.recv.requests.Store(0)
 						reached := log.expect(delivered + webhookBacklog)
 						b.StartTimer()
 
 						start := time.Now()
+						self0, db0 := meter.read()
+						stopProfile := profileDrain(b)
 						stop := s.dispatcher(workers, log, false)
 						s.wait(b, reached, log, "drain the backlog")
+						stopProfile()
 						elapsed := time.Since(start)
+						self1, db1 := meter.read()
 
 						b.StopTimer()
 						stop()
+						ourCPU += self1 - self0
+						ourDBCPU += db1 - db0
 						if got := s.recv.requests.Load(); got != webhookBacklog {
 							b.Fatalf("receiver got %d requests for a backlog of %d", got, webhookBacklog)
 						}
 						delivered += webhookBacklog
 						deliveryTime += elapsed.Seconds()
 
+						bare0, _ := meter.read()
 						rate := bareClientRate(b, s.recv.URL+"/webhooks/iagente", s.recv.firstHeader, s.recv.firstBody, workers, anchorRequests)
+						bare1, _ := meter.read()
+						bareCPU += bare1 - bare0
 						anchorRate += rate
 						anchored++
 						b.StartTimer()
@@ -409,6 +437,15 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 					b.ReportMetric(bare, "bare-req/s")
 					b.ReportMetric(ours/bare, "x-of-bare-client")
 					b.ReportMetric(float64(len(s.recv.firstBody)), "body-bytes")
+					// CPU per delivery (this process: dispatcher, receiver and,
+					// on SQLite, the database; then PostgreSQL's processes) and
+					// per bare request (client and receiver).
+					us := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
+					b.ReportMetric(us(ourCPU, delivered), "cpu-µs/delivery")
+					if meter.postmaster != 0 && db.name == "postgres" {
+						b.ReportMetric(us(ourDBCPU, delivered), "db-cpu-µs/delivery")
+					}
+					b.ReportMetric(us(bareCPU, anchored*anchorRequests), "bare-cpu-µs/req")
 				})
 			}
 		})
@@ -417,7 +454,7 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 
 // BenchmarkWebhookLatency is commit-to-delivery latency at a modest rate:
 // one lead every latencySpacing, latencySamples per iteration, with the
-// dispatcher's defaults (250 ms poll, 16 workers), with and without the
+// dispatcher's defaults (250 ms poll, 64 workers), with and without the
 // in-process wake-up after commit.
 func BenchmarkWebhookLatency(b *testing.B) {
 	for _, db := range databases {

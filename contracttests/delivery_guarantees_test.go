@@ -9,11 +9,16 @@ package contracttests
 //   - no double delivery between replicas: two servers dispatching from the
 //     same outbox never deliver one delivery twice, and both take a share.
 //
-// Both need PostgreSQL (TEST_POSTGRES_URL; REQUIRE_POSTGRES=1 turns its
+//   - a commit on any replica wakes every replica's dispatcher at once: a
+//     server that only writes events (WEBHOOK_DISPATCH=off) and one that
+//     only delivers them, polling hourly, deliver each event as it comes.
+//
+// They need PostgreSQL (TEST_POSTGRES_URL; REQUIRE_POSTGRES=1 turns its
 // absence into a failure) and are skipped under -short. The helpers are in
 // guarantees_*_test.go.
 
 import (
+	"database/sql"
 	"fmt"
 	"sort"
 	"testing"
@@ -282,5 +287,84 @@ func TestDeliveryTwoReplicas(t *testing.T) {
 		if len(dups) > 0 {
 			t.Logf("X-Webhook-Ids received more than once (up to 20): %v", dups)
 		}
+	}
+}
+
+// TestDeliveryWakeUpAcrossReplicas: the API replica writes the events and
+// delivers nothing; the dispatching replica polls once an hour, so only the
+// API replica's notification can make it deliver within the test. Each
+// event is written once the previous one has arrived, so no poll or
+// start-up claim can have picked it up, and the third is written after the
+// dispatching replica's listening connection was cut and made again.
+func TestDeliveryWakeUpAcrossReplicas(t *testing.T) {
+	dbURL := guaranteesPostgres(t)
+	bin := guaranteesBinary(t)
+	key := guaranteesCreateOrg(t, bin, guaranteesEnv(dbURL, nil), "Wake-up")
+	rcv := newGuaranteesReceiver(t, 0)
+
+	dispatcher := startGuaranteesServer(t, bin, guaranteesEnv(dbURL, map[string]string{"WEBHOOK_POLL_INTERVAL": "1h"}), "dispatcher")
+	apiOnly := startGuaranteesServer(t, bin, guaranteesEnv(dbURL, map[string]string{"WEBHOOK_DISPATCH": "off"}), "api")
+	api := newGuaranteesAPI(apiOnly, key)
+	hook := api.createWebhook(t, rcv.url(guaranteesPath))
+	rcv.SetSecrets(hook.SigningSecret)
+
+	db, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	listeners := func() int {
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Each replica has one listening connection (the API replica's hears of
+	// revoked API keys).
+	listening := listeners()
+	if listening != 2 {
+		t.Fatalf("%d connections listen for notifications, want one per replica", listening)
+	}
+
+	deliver := func(round int) {
+		t.Helper()
+		if _, err := api.createLeads(guaranteesPhones("55119", round, 1), 1); err != nil {
+			t.Fatal(err)
+		}
+		if !guaranteesWait(20*time.Second, 10*time.Millisecond, func() bool { return guaranteesTally(rcv).events >= round+1 }) {
+			t.Fatalf("round %d: the event written by the API replica did not reach the receiver within 20s; "+
+				"the dispatching replica polls hourly and was not woken", round+1)
+		}
+	}
+	deliver(0)
+	deliver(1)
+
+	var cut int
+	if err := db.QueryRow(`SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN %'`).Scan(&cut); err != nil || cut != listening {
+		t.Fatalf("terminated %d listening connections (%v), want %d", cut, err, listening)
+	}
+	if !guaranteesWait(20*time.Second, 20*time.Millisecond, func() bool { return listeners() == listening }) {
+		t.Fatal("the replicas did not listen again within 20s of losing their connections")
+	}
+	deliver(2)
+
+	got := guaranteesTally(rcv)
+	for _, p := range got.problems {
+		t.Errorf("receiver: %s", p)
+	}
+	if got.events != 3 || got.total != 3 {
+		t.Errorf("the receiver got %d requests for %d distinct events, want 3 and 3", got.total, got.events)
+	}
+	// An attempt is logged once it is recorded, a moment after the
+	// receiver has it.
+	var logged int
+	guaranteesWait(5*time.Second, 20*time.Millisecond, func() bool { logged = len(dispatcher.attemptLogs(t)); return logged >= 3 })
+	if logged != 3 {
+		t.Errorf("the dispatching replica logged %d attempts, want 3", logged)
+	}
+	if n := len(apiOnly.attemptLogs(t)); n != 0 {
+		t.Errorf("the API replica, with WEBHOOK_DISPATCH=off, logged %d attempts", n)
 	}
 }

@@ -98,6 +98,10 @@ func TestRCSLimits(t *testing.T) {
 			key: "cards[9].buttons", msg: "must contain at most 4 buttons"},
 		{name: "carousel bad card_width", typ: "carousel", fields: map[string]any{"cards": cards(2), "card_width": "LARGE"},
 			key: "card_width", msg: "must be one of: SMALL, MEDIUM"},
+		// card_width is optional but not nullable: null is refused rather
+		// than read as the MEDIUM default.
+		{name: "carousel null card_width", typ: "carousel", fields: map[string]any{"cards": cards(2), "card_width": nil},
+			key: "card_width", msg: "must not be null"},
 
 		{name: "quick replies 11", typ: "replyable_text", fields: map[string]any{"text": "Escolha", "quick_replies": quickReplies(11)}},
 		{name: "quick replies 12", typ: "replyable_text", fields: map[string]any{"text": "Escolha", "quick_replies": quickReplies(12)},

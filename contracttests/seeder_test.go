@@ -11,6 +11,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/auth"
+	"github.com/iagente/iagente-sdr/impl/delivery"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
 )
 
@@ -195,6 +196,18 @@ func (s *seeder) EventPayloads(t testing.TB, orgID int64, typ string) []map[stri
 		out = append(out, p)
 	}
 	return out
+}
+
+// SweepDeliveryLogs runs one sweep of the retention job with a retention
+// of keep, as the server runs it every hour, and returns what it deleted.
+func (s *seeder) SweepDeliveryLogs(t testing.TB, keep time.Duration) (deliveries, events int) {
+	t.Helper()
+	job := &delivery.Retention{Store: s.stores.Retention, Keep: keep, Batch: 20}
+	deliveries, events, err := job.Sweep(context.Background())
+	if err != nil {
+		t.Errorf("sweep expired delivery logs: %v", err)
+	}
+	return deliveries, events
 }
 
 // hasEventFor reports whether one of payloads has "id" id.

@@ -1,6 +1,7 @@
 package impl
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -157,4 +158,42 @@ func asError(err error, target **Error) bool {
 		*target = e
 	}
 	return ok
+}
+
+func TestFailureStreaks(t *testing.T) {
+	att := func(webhook int64, outcome string) Attempted {
+		return Attempted{Delivery: &ClaimedDelivery{WebhookID: webhook}, Record: AttemptRecord{Outcome: outcome}}
+	}
+	test := att(1, OutcomeFailed)
+	test.Delivery.Test = true
+	for _, tt := range []struct {
+		what     string
+		attempts []Attempted
+		want     map[int64]FailureStreak
+	}{
+		{"nothing", nil, map[int64]FailureStreak{}},
+		{"a success restarts the count", []Attempted{att(1, OutcomeSucceeded)}, map[int64]FailureStreak{1: {Reset: true}}},
+		{"failures add up", []Attempted{att(1, OutcomeFailed), att(1, OutcomeFailed)}, map[int64]FailureStreak{1: {Failed: 2}}},
+		{"only the failures after the last success count",
+			[]Attempted{att(1, OutcomeFailed), att(1, OutcomeSucceeded), att(1, OutcomeFailed)},
+			map[int64]FailureStreak{1: {Reset: true, Failed: 1}}},
+		{"a success after failures wipes them",
+			[]Attempted{att(1, OutcomeFailed), att(1, OutcomeFailed), att(1, OutcomeSucceeded)},
+			map[int64]FailureStreak{1: {Reset: true}}},
+		{"retries and 410s do not count", []Attempted{att(1, OutcomeRetry), att(1, OutcomeGone)}, map[int64]FailureStreak{}},
+		{"test deliveries do not count", []Attempted{test}, map[int64]FailureStreak{}},
+		{"each webhook its own", []Attempted{att(1, OutcomeFailed), att(2, OutcomeSucceeded), att(1, OutcomeFailed)},
+			map[int64]FailureStreak{1: {Failed: 2}, 2: {Reset: true}}},
+	} {
+		if got := FailureStreaks(tt.attempts); !maps.Equal(got, tt.want) {
+			t.Errorf("%s: FailureStreaks = %v, want %v", tt.what, got, tt.want)
+		}
+	}
+}
+
+func TestRetentionCutoff(t *testing.T) {
+	now := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	if got, want := RetentionCutoff(now, DefaultDeliveryRetention), time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("RetentionCutoff(30 days) = %v, want %v", got, want)
+	}
 }

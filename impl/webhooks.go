@@ -28,6 +28,8 @@ type Webhook struct {
 	PreviousSecretExpiresAt *time.Time
 	CreatedAt               time.Time
 	UpdatedAt               time.Time
+	// Backlog is what waits to be delivered to the webhook, as of the read.
+	Backlog WebhookBacklog
 	// Secret is set only when the webhook is created or its secret rotated,
 	// the one time the API shows it.
 	Secret string
@@ -293,13 +295,20 @@ type AttemptRecord struct {
 // DeliveryQueue is the store side of the dispatcher. Claims are leases: a
 // worker that dies loses its deliveries to another when the lease ends.
 type DeliveryQueue interface {
-	// ClaimDeliveries leases up to limit due deliveries to worker until
-	// leaseUntil. Concurrent callers never get the same delivery.
-	ClaimDeliveries(ctx context.Context, worker string, now, leaseUntil time.Time, limit int) ([]*ClaimedDelivery, error)
-	// RecordAttempt stores the attempt and its consequences for the delivery
-	// and the webhook: the webhook is disabled on OutcomeGone, and when
-	// DisableAfterFailures says so after OutcomeFailed.
-	RecordAttempt(ctx context.Context, worker string, d *ClaimedDelivery, r AttemptRecord, disableAfter int) error
+	// ClaimDeliveries reads the due, unleased deliveries at the head of
+	// every webhook's lane (see ClaimRequest), lets r.Pick choose among them,
+	// and leases the chosen ones that are still due and unleased to r.Worker
+	// until r.LeaseUntil. It returns them in the order Pick chose them.
+	// Concurrent callers never get the same delivery.
+	ClaimDeliveries(ctx context.Context, r ClaimRequest) ([]*ClaimedDelivery, error)
+	// RecordAttempts stores a batch of attempts, in the order they ended,
+	// and their consequences, in one transaction. A delivery moves on only
+	// while the worker still holds its lease; an attempt whose lease ran out
+	// is kept in the log without the last word. The webhooks' failure
+	// counts follow FailureStreaks; a webhook is disabled on OutcomeGone,
+	// and when DisableAfterFailures says so. The attempt of a delivery that
+	// no longer exists (its webhook was deleted meanwhile) is dropped.
+	RecordAttempts(ctx context.Context, worker string, attempts []Attempted, disableAfter int) error
 	// ReleaseDeliveries gives up worker's leases on deliveries it has not
 	// attempted, for another worker to take at once.
 	ReleaseDeliveries(ctx context.Context, worker string, ids []int64) error

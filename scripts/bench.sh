@@ -16,6 +16,9 @@
 #   BENCH_TIME     -benchtime per run (default 1s)
 #   BENCH_PATTERN  -bench regexp (default .)
 #   BENCH_NO_POSTGRES=1  do not start a PostgreSQL cluster
+#   BENCH_WEBHOOK_LOAD=1 also run the webhook load runs (WebhookFairness,
+#                  WebhookSustained), a minute or more each; see
+#                  benchmarks/webhook_load_test.go
 #
 # Timings are never asserted: the numbers are for docs/benchmarks.md.
 set -euo pipefail

@@ -46,6 +46,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "alternations of server and bare handler")
 	workers := flag.Uint64("workers", 32, "concurrent connections of the load generator")
 	conns := flag.Int("conns", 1000, "connections held open for the memory measurement")
+	flag.StringVar(&profileDir, "profile", "", "write the server's CPU and heap profiles (pprof) of the first round to this folder")
 	flag.Parse()
 	if err := run(strings.Split(*dbs, ","), *duration, *rounds, *workers, *conns); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -77,6 +78,10 @@ func bare(args []string) {
 		panic(err)
 	}
 }
+
+// profileDir, when set, receives <db>-cpu.pprof and <db>-heap.pprof of the
+// server under the first round's load, through its PPROF_ADDR listener.
+var profileDir string
 
 type result struct {
 	rps, p50, p99 float64 // req/s, ms
@@ -208,6 +213,15 @@ func freePort() (int, error) {
 func measure(db, dbURL, bin, self, tmp string, duration time.Duration, rounds int, workers uint64, conns int) error {
 	env := []string{"DATABASE_URL=" + dbURL, "RESPONSE_VALIDATION=log", "LOG_LEVEL=info",
 		"RATE_LIMIT_PER_MINUTE=1000000000", "RATE_LIMIT_PER_DAY=1000000000", "SHUTDOWN_DRAIN=0s"}
+	pprofAddr := ""
+	if profileDir != "" {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		env = append(env, "PPROF_ADDR="+pprofAddr)
+	}
 	orgCmd := exec.Command(bin, "orgs", "create", "Load", "--json")
 	orgCmd.Env = append(os.Environ(), env...)
 	out, err := orgCmd.Output()
@@ -248,7 +262,17 @@ func measure(db, dbURL, bin, self, tmp string, duration time.Duration, rounds in
 	header := http.Header{"Authorization": {"Bearer " + org.Key}}
 	var ours, anchor []result
 	for r := 0; r < rounds; r++ {
+		var profiled chan error
+		if r == 0 && pprofAddr != "" {
+			profiled = make(chan error, 1)
+			go func() { profiled <- profile(pprofAddr, db, duration) }()
+		}
 		ours = append(ours, attack(srv.base+leadURL, header, duration, workers))
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				return err
+			}
+		}
 		anchor = append(anchor, attack(bareProc.base+leadURL, header, duration, workers))
 	}
 	fmt.Printf("## %s: GET %s, RESPONSE_VALIDATION=log\n\n", db, leadURL)
@@ -342,6 +366,30 @@ func attack(target string, header http.Header, duration time.Duration, workers u
 		}
 	}
 	return result{rps: m.Throughput, p50: ms(m.Latencies.P50), p99: ms(m.Latencies.P99), errors: errs}
+}
+
+// profile takes a CPU profile over most of an attack, then a heap profile.
+func profile(addr, db string, duration time.Duration) error {
+	secs := max(1, int((duration-time.Second)/time.Second))
+	time.Sleep(500 * time.Millisecond)
+	for name, path := range map[string]string{
+		"cpu":  fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs),
+		"heap": "/debug/pprof/heap",
+	} {
+		res, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(profileDir, db+"-"+name+".pprof"), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

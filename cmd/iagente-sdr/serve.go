@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,26 +61,38 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer cancel()
 		_ = srv.Shutdown(shutdownCtx)
 	}
+	// failEarly stops the listener on a start-up error; a stop signal during
+	// start-up is a clean stop, not a failure of the step it interrupted.
+	failEarly := func(err error) error {
+		closeEarly()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 
+	if addr := getenv("PPROF_ADDR"); addr != "" {
+		startPprof(addr, log)
+	}
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
-		closeEarly()
-		return err
+		return failEarly(err)
 	}
 	defer a.Close()
 	base := baseURL(ln.Addr())
+	// The dev banner (with its key and curl line) is printed only once the
+	// API answers, so whoever copies the line never meets the starting 503.
+	var banner bytes.Buffer
 	if *dev {
-		if err := devBootstrap(ctx, a.Stores, base, stdout); err != nil {
-			closeEarly()
-			return err
+		if err := devBootstrap(ctx, a.Stores, base, &banner); err != nil {
+			return failEarly(err)
 		}
 		if a.Stores.DB.Dialect() == sqlstore.SQLite {
 			// The API reference's WhatsApp text example writes freely to a
 			// contact; under the 24-hour rule, that contact must have
 			// written first (see app.EnsureDevWindow).
 			if err := a.EnsureDevWindow(ctx); err != nil {
-				closeEarly()
-				return err
+				return failEarly(err)
 			}
 			devCtx, stopDev := context.WithCancel(ctx)
 			defer stopDev()
@@ -87,6 +101,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	var h http.Handler = a.Server
 	handler.h.Store(&h)
+	if _, err := banner.WriteTo(stdout); err != nil {
+		return failEarly(err)
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "database", string(a.Stores.DB.Dialect()),
 		"response_validation", orDefault(cfg.ResponseValidation, "log"),
 		"rate_limit_per_minute", cfg.RatePerMinute, "rate_limit_per_day", cfg.RatePerDay)
@@ -115,6 +132,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	return nil
+}
+
+// startPprof serves net/http/pprof on addr, a listener of its own that
+// must never be the public one (say 127.0.0.1:6060): profiles show a
+// running server's costs, and nothing of the API is reachable there.
+func startPprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		log.Info("pprof listening", "addr", addr)
+		if err := srv.ListenAndServe(); err != nil {
+			log.Error("pprof", "err", err.Error())
+		}
+	}()
 }
 
 // swappable serves with whichever handler it holds now: the starting

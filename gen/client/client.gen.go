@@ -1888,6 +1888,14 @@ type Webhook struct {
 	// Example: true
 	Active bool `json:"active"`
 
+	// Backlog What waits to be delivered to the webhook when the response was made: deliveries
+	// that are `pending` (due now, being attempted, or waiting for a retry). A backlog
+	// that grows, or an `oldest_pending_at` that falls behind, means the receiver is
+	// slower than your events or failing; each webhook gets a bounded share of our
+	// delivery capacity, so its backlog does not delay your other webhooks' events
+	// or other customers'.
+	Backlog WebhookBacklog `json:"backlog"`
+
 	// CreatedAt Example: 2026-03-13T14:02:11Z
 	CreatedAt time.Time `json:"created_at"`
 
@@ -1943,6 +1951,22 @@ type Webhook struct {
 	Url WebhookURL `json:"url"`
 }
 
+// WebhookBacklog What waits to be delivered to the webhook when the response was made: deliveries
+// that are `pending` (due now, being attempted, or waiting for a retry). A backlog
+// that grows, or an `oldest_pending_at` that falls behind, means the receiver is
+// slower than your events or failing; each webhook gets a bounded share of our
+// delivery capacity, so its backlog does not delay your other webhooks' events
+// or other customers'.
+type WebhookBacklog struct {
+	// OldestPendingAt When the oldest of them was created; `null` when none is pending.
+	OldestPendingAt nullable.Nullable[time.Time] `json:"oldest_pending_at"`
+
+	// Pending How many deliveries to this webhook are `pending`.
+	//
+	// Example: 0
+	Pending int64 `json:"pending"`
+}
+
 // WebhookCreate A webhook to register. Unknown fields are rejected.
 type WebhookCreate struct {
 	// Events The events to deliver to this webhook.
@@ -1978,6 +2002,14 @@ type WebhookCreated struct {
 	//
 	// Example: true
 	Active bool `json:"active"`
+
+	// Backlog What waits to be delivered to the webhook when the response was made: deliveries
+	// that are `pending` (due now, being attempted, or waiting for a retry). A backlog
+	// that grows, or an `oldest_pending_at` that falls behind, means the receiver is
+	// slower than your events or failing; each webhook gets a bounded share of our
+	// delivery capacity, so its backlog does not delay your other webhooks' events
+	// or other customers'.
+	Backlog WebhookBacklog `json:"backlog"`
 
 	// CreatedAt Example: 2026-03-13T14:02:11Z
 	CreatedAt time.Time `json:"created_at"`
@@ -6032,7 +6064,9 @@ type ClientInterface interface {
 	// ListWebhookDeliveries List deliveries
 	//
 	// The webhook's delivery log, newest first: one delivery per event sent to it,
-	// with every attempt's time, response code, duration and error.
+	// with every attempt's time, response code, duration and error. A delivery is
+	// kept for 30 days after its last change (its last attempt or redelivery), then
+	// deleted; pending deliveries are never deleted.
 	//
 	// Corresponds with GET /webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 	ListWebhookDeliveries(ctx context.Context, id WebhookId, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -6894,7 +6928,9 @@ func (c *Client) UpdateWebhook(ctx context.Context, id WebhookId, body UpdateWeb
 // ListWebhookDeliveries List deliveries
 //
 // The webhook's delivery log, newest first: one delivery per event sent to it,
-// with every attempt's time, response code, duration and error.
+// with every attempt's time, response code, duration and error. A delivery is
+// kept for 30 days after its last change (its last attempt or redelivery), then
+// deleted; pending deliveries are never deleted.
 //
 // Corresponds with GET /webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 func (c *Client) ListWebhookDeliveries(ctx context.Context, id WebhookId, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -9364,7 +9400,9 @@ type ClientWithResponsesInterface interface {
 	// ListWebhookDeliveriesWithResponse List deliveries
 	//
 	// The webhook's delivery log, newest first: one delivery per event sent to it,
-	// with every attempt's time, response code, duration and error.
+	// with every attempt's time, response code, duration and error. A delivery is
+	// kept for 30 days after its last change (its last attempt or redelivery), then
+	// deleted; pending deliveries are never deleted.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -15432,7 +15470,9 @@ func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, id 
 // ListWebhookDeliveriesWithResponse List deliveries
 //
 // The webhook's delivery log, newest first: one delivery per event sent to it,
-// with every attempt's time, response code, duration and error.
+// with every attempt's time, response code, duration and error. A delivery is
+// kept for 30 days after its last change (its last attempt or redelivery), then
+// deleted; pending deliveries are never deleted.
 //
 // Returns a wrapper object for the known response body format(s).
 //

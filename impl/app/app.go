@@ -7,6 +7,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/url"
@@ -84,9 +85,16 @@ type Config struct {
 	WebhookRetrySchedule       []time.Duration
 	WebhookDisableAfter        int
 	WebhookWorkers             int
+	// WebhookWorkersPerWebhook is how many of the workers one webhook may
+	// hold at once; zero means a quarter of WebhookWorkers (at least one),
+	// so that a slow or failing endpoint leaves most of them to the others.
+	WebhookWorkersPerWebhook int
 	// WebhookLease is how long a claim lasts; zero means WebhookTimeout plus
 	// LeaseMargin, so that a lease always outlives its attempt.
 	WebhookLease time.Duration
+	// WebhookRetention is how long a finished delivery's log (the
+	// delivery, its attempts, its event) is kept after its last change.
+	WebhookRetention time.Duration
 	// DashboardSecureCookies marks the dashboard's cookies Secure although
 	// requests arrive over plain HTTP (TLS ends at a proxy in front).
 	DashboardSecureCookies bool
@@ -132,7 +140,8 @@ func Defaults() Config {
 		WebhookPollInterval:  250 * time.Millisecond,
 		WebhookRetrySchedule: delivery.DefaultRetrySchedule,
 		WebhookDisableAfter:  20,
-		WebhookWorkers:       16,
+		WebhookWorkers:       64,
+		WebhookRetention:     impl.DefaultDeliveryRetention,
 	}
 }
 
@@ -169,9 +178,13 @@ func Defaults() Config {
 //	WEBHOOK_RETRY_SCHEDULE comma-separated waits after each failed attempt; the
 //	                       last repeats (default 5s,30s,2m,10m,30m,1h,2h,4h)
 //	WEBHOOK_DISABLE_AFTER  failed deliveries in a row that disable a webhook (default 20)
-//	WEBHOOK_WORKERS        concurrent delivery attempts per process (default 16)
+//	WEBHOOK_WORKERS        concurrent delivery attempts per process (default 64)
+//	WEBHOOK_WORKERS_PER_WEBHOOK  how many of them one webhook may hold at once
+//	                       (default a quarter of WEBHOOK_WORKERS)
 //	WEBHOOK_LEASE          how long a claimed delivery stays with its process
 //	                       before another may take it (default timeout + 20s)
+//	WEBHOOK_RETENTION      how long finished deliveries, their attempts and
+//	                       events are kept, e.g. 30d or 720h (default 30d)
 //	WEBHOOK_DISPATCH       off: this process writes events but does not deliver
 //	DASHBOARD_SECURE_COOKIES  true marks the dashboard's cookies Secure when TLS
 //	                       ends at a proxy (they always are on a TLS connection)
@@ -308,6 +321,13 @@ func webhookFromEnv(getenv func(string) string, c *Config) error {
 			*dst = d
 		}
 	}
+	if v := getenv("WEBHOOK_RETENTION"); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("WEBHOOK_RETENTION must be a positive duration such as 30d or 720h, not %q", v)
+		}
+		c.WebhookRetention = d
+	}
 	if v := getenv("WEBHOOK_RETRY_SCHEDULE"); v != "" {
 		c.WebhookRetrySchedule = nil
 		for _, part := range strings.Split(v, ",") {
@@ -325,7 +345,23 @@ func webhookFromEnv(getenv func(string) string, c *Config) error {
 	if c.WebhookWorkers, err = positiveInt(getenv, "WEBHOOK_WORKERS", c.WebhookWorkers); err != nil {
 		return err
 	}
+	if c.WebhookWorkersPerWebhook, err = positiveInt(getenv, "WEBHOOK_WORKERS_PER_WEBHOOK", c.WebhookWorkersPerWebhook); err != nil {
+		return err
+	}
 	return nil
+}
+
+// parseDays reads a Go duration, or a whole number of days such as "30d",
+// the unit retention periods are thought in.
+func parseDays(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n > 100*365 {
+			return 0, fmt.Errorf("not a number of days: %q", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
 
 func positiveInt(getenv func(string) string, name string, def int) (int, error) {
@@ -346,18 +382,18 @@ type App struct {
 	Stores     *sqlstore.Stores
 	Server     *httpapi.Server
 	Dispatcher *delivery.Dispatcher
+	// Notifier carries notifications between the replicas that share the
+	// database (LISTEN/NOTIFY on PostgreSQL).
+	Notifier *sqlstore.Notifier
 	// Messenger sends and receives; TemplateSync reads templates from Meta.
 	Messenger    *messaging.Messenger
 	TemplateSync *messaging.TemplateSync
 
-	stopDispatch context.CancelFunc
-	dispatchDone chan struct{}
-	stopSync     context.CancelFunc
-	syncDone     chan struct{}
+	logger     *slog.Logger
+	stop       context.CancelFunc
+	background sync.WaitGroup
 
-	auth          *auth.Authenticator
-	stopKeyCache  context.CancelFunc
-	keyCacheWorks sync.WaitGroup
+	auth *auth.Authenticator
 }
 
 // IdempotencyLease is how long a request with an Idempotency-Key may run
@@ -373,12 +409,17 @@ func (cfg Config) DispatcherConfig() delivery.Config {
 	if lease <= 0 {
 		lease = cfg.WebhookTimeout + LeaseMargin
 	}
+	perWebhook := cfg.WebhookWorkersPerWebhook
+	if perWebhook <= 0 {
+		perWebhook = max(1, cfg.WebhookWorkers/4)
+	}
 	return delivery.Config{
 		Timeout:       cfg.WebhookTimeout,
 		PollInterval:  cfg.WebhookPollInterval,
 		RetrySchedule: cfg.WebhookRetrySchedule,
 		DisableAfter:  cfg.WebhookDisableAfter,
 		Workers:       cfg.WebhookWorkers,
+		PerWebhook:    min(perWebhook, cfg.WebhookWorkers),
 		Lease:         lease,
 		AllowPrivate:  cfg.WebhookAllowPrivateTargets,
 		Logger:        cfg.Logger,
@@ -387,6 +428,8 @@ func (cfg Config) DispatcherConfig() delivery.Config {
 
 // Open connects to the database, applies pending migrations and builds the
 // HTTP server and the dispatcher from cfg, which Defaults or FromEnv made.
+// Unless cfg.WebhookDispatchOff, it starts delivering, and deleting expired
+// delivery logs, until Close.
 func Open(ctx context.Context, cfg Config) (*App, error) {
 	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, sqlstore.Options{Timeout: cfg.DBTimeout})
 	if err != nil {
@@ -402,42 +445,84 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	a.syncDone, a.stopSync = make(chan struct{}), func() {}
+	a.Notifier = db.NewNotifier(cfg.Logger)
+	dispatch := !cfg.WebhookDispatchOff
+	var others, keys <-chan sqlstore.Notification
+	if a.Notifier.Shared() {
+		if dispatch {
+			others, _, err = a.Notifier.Subscribe(ctx, sqlstore.DeliveriesChannel)
+		}
+		if err == nil && a.auth.Cache != nil {
+			keys, _, err = a.Notifier.Subscribe(ctx, sqlstore.APIKeysChannel)
+		}
+		if err != nil {
+			a.Notifier.Close()
+			db.Close()
+			return nil, err
+		}
+	}
+	var bg context.Context
+	bg, a.stop = context.WithCancel(context.WithoutCancel(ctx))
 	if cfg.TemplateSyncInterval > 0 {
-		var sctx context.Context
-		sctx, a.stopSync = context.WithCancel(context.WithoutCancel(ctx))
-		go func() {
-			defer close(a.syncDone)
-			a.TemplateSync.RunEvery(sctx, cfg.TemplateSyncInterval)
-		}()
-	} else {
-		close(a.syncDone)
+		a.background.Go(func() { a.TemplateSync.RunEvery(bg, cfg.TemplateSyncInterval) })
 	}
-	a.startKeyCache(ctx, cfg)
-	if cfg.WebhookDispatchOff {
-		close(a.dispatchDone)
-		a.stopDispatch = func() {}
-		return a, nil
+	a.startKeyCache(bg, keys)
+	a.background.Go(func() { a.relayDeliveries(bg, dispatch, others) })
+	if dispatch {
+		a.background.Go(func() { a.Dispatcher.Run(bg) })
+		retention := &delivery.Retention{Store: st.Retention, Keep: cfg.WebhookRetention,
+			Every: delivery.DefaultRetentionEvery, Batch: delivery.DefaultRetentionBatch,
+			Pause: delivery.DefaultRetentionPause, Logger: cfg.Logger}
+		a.background.Go(func() { retention.Run(bg) })
 	}
-	var dctx context.Context
-	dctx, a.stopDispatch = context.WithCancel(context.WithoutCancel(ctx))
-	// The store says when a commit queued deliveries; the dispatcher hears
-	// it here, so neither knows the other.
-	go func() {
-		for {
+	return a, nil
+}
+
+// relayDeliveries passes on the news that deliveries were queued, so that
+// neither the store nor the dispatcher knows the other: a commit in this
+// process wakes its own dispatcher at once and, through the notifier, the
+// dispatchers of the other processes; a notification from another process
+// (others) wakes this one's. The poll stays as the safety net for whatever
+// a notification misses.
+func (a *App) relayDeliveries(ctx context.Context, dispatch bool, others <-chan sqlstore.Notification) {
+	publish := make(chan struct{}, 1)
+	if a.Notifier.Shared() {
+		// One notification at a time: commits during one coalesce into the
+		// next, as DeliveriesQueued's signals do, so a burst of writes costs
+		// the writers nothing and the database a few notifications.
+		a.background.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-publish:
+					if err := a.Notifier.Notify(ctx, sqlstore.DeliveriesChannel, a.Notifier.ID()); err != nil && ctx.Err() == nil {
+						slogOrDiscard(a).Warn("notify other replicas of queued deliveries", "err", err.Error())
+					}
+				}
+			}
+		})
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.Stores.DB.DeliveriesQueued():
+			if dispatch {
+				a.Dispatcher.Wake()
+			}
 			select {
-			case <-dctx.Done():
-				return
-			case <-db.DeliveriesQueued():
+			case publish <- struct{}{}:
+			default:
+			}
+		case n := <-others:
+			// This process's own notifications come back too; its
+			// dispatcher was woken already.
+			if n.Resync || n.Payload != a.Notifier.ID() {
 				a.Dispatcher.Wake()
 			}
 		}
-	}()
-	go func() {
-		defer close(a.dispatchDone)
-		a.Dispatcher.Run(dctx)
-	}()
-	return a, nil
+	}
 }
 
 func (cfg Config) whatsAppClient() *whatsappcloud.Client {
@@ -509,6 +594,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		ResponseValidation:       cfg.ResponseValidation,
 		DisableRequestValidation: cfg.DisableRequestValidation,
 		Ready:                    st.DB.Ping,
+		Backlog:                  st.Queue,
 		DBTimeout:                cfg.DBTimeout,
 		Unavailable:              sqlstore.IsUnavailable,
 		Idempotency:              st.Idempotency,
@@ -521,7 +607,14 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		return nil, err
 	}
 	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, Messenger: messenger, TemplateSync: templateSync,
-		dispatchDone: make(chan struct{}), auth: authn}, nil
+		logger: cfg.Logger, auth: authn}, nil
+}
+
+func slogOrDiscard(a *App) *slog.Logger {
+	if a.logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return a.logger
 }
 
 // limiters returns the per-key and per-address limiters: in Redis when
@@ -556,41 +649,39 @@ func (l debugLogger) Printf(ctx context.Context, format string, v ...any) {
 }
 
 // startKeyCache runs what the key cache needs: the writer of last uses,
-// and forgetting the keys this process's own commits invalidated.
-// (Other replicas' changes arrive as PostgreSQL notifications.)
-func (a *App) startKeyCache(ctx context.Context, cfg Config) {
-	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopKeyCache = stop
+// and forgetting the keys that stopped being valid, by this process's own
+// commits (KeyChanges) or, on PostgreSQL, another replica's (keys, from the
+// notifier; after a reconnection, when some may have been missed, every
+// key).
+func (a *App) startKeyCache(ctx context.Context, keys <-chan sqlstore.Notification) {
 	if a.auth.Cache == nil {
 		return
 	}
-	a.keyCacheWorks.Add(2)
-	go func() {
-		defer a.keyCacheWorks.Done()
-		a.auth.Usage.Run(kctx)
-	}()
-	go func() {
-		defer a.keyCacheWorks.Done()
+	a.background.Go(func() { a.auth.Usage.Run(ctx) })
+	a.background.Go(func() {
 		for {
 			select {
-			case <-kctx.Done():
+			case <-ctx.Done():
 				return
 			case id := <-a.Stores.DB.KeyChanges():
 				a.auth.Cache.Forget(id)
+			case n := <-keys:
+				id, err := strconv.ParseInt(n.Payload, 10, 64)
+				if n.Resync || err != nil {
+					id = sqlstore.KeyChangePurge
+				}
+				a.auth.Cache.Forget(id)
 			}
 		}
-	}()
+	})
 }
 
 // Close stops the periodic template sync and delivering (attempts in
 // flight finish or are released for a retry), and then releases the
 // database.
 func (a *App) Close() error {
-	a.stopSync()
-	<-a.syncDone
-	a.stopDispatch()
-	<-a.dispatchDone
-	a.stopKeyCache()
-	a.keyCacheWorks.Wait()
+	a.stop()
+	a.background.Wait()
+	a.Notifier.Close()
 	return a.Stores.Close()
 }

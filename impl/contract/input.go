@@ -2,10 +2,13 @@ package contract
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
+	"strconv"
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -30,18 +33,20 @@ func ControlCharsText(field string) impl.Text {
 // and no data after the value. Its errors are ones RequestError answers
 // with 400.
 func CheckJSON(data []byte) error {
-	_, err := scanJSON(data, false)
+	_, _, err := decodeJSON(data, false)
 	return err
 }
 
-// ScanBody reads a JSON request body once for the input policy: the error
-// of an unreadable body (CheckJSON's), else the fields with control
-// characters (ControlChars'), as BodyError and the details of a 422.
-func ScanBody(data []byte) (map[string][]string, error) {
-	return scanJSON(data, true)
+// DecodeJSON reads a JSON request body once: the error of an unreadable
+// body (CheckJSON's, answered with BodyError), else the decoded value, as
+// kin-openapi's schemas take it (numbers as json.Number, whole numbers
+// written 50.0 or 1e2 as integers, see checkNumbers), and the fields with
+// control characters (ControlChars'), for the details of a 422.
+func DecodeJSON(data []byte) (any, map[string][]string, error) {
+	return decodeJSON(data, true)
 }
 
-// BodyError is the 400 answer to a body ScanBody found unreadable.
+// BodyError is the 400 answer to a body DecodeJSON found unreadable.
 func BodyError(err error) error {
 	return impl.Errorf(impl.EBadRequest, "%s.", capitalize(err.Error()))
 }
@@ -52,43 +57,118 @@ func BodyError(err error) error {
 // body is not JSON. It complements the schema: a field whose pattern
 // already refuses them reports its own message first.
 func ControlChars(data []byte) map[string][]string {
-	bad, err := scanJSON(data, true)
+	_, bad, err := decodeJSON(data, true)
 	if err != nil {
 		return nil
 	}
 	return bad
 }
 
-func scanJSON(data []byte, controls bool) (map[string][]string, error) {
+// IsJSON reports a JSON media type: the only bodies the API reads.
+func IsJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// container is an object or array being decoded.
+type container struct {
+	obj map[string]any
+	arr []any
+	key string // the member being read, in an object
+	// named is set in an object between a member's name and its value.
+	named bool
+}
+
+// decodeJSON decodes one JSON value token by token with jsontext, which
+// enforces the input policy's syntax (strict UTF-8, no duplicate names),
+// building the value without recursion. controls asks for the paths of
+// strings with control characters.
+func decodeJSON(data []byte, controls bool) (any, map[string][]string, error) {
 	dec := jsontext.NewDecoder(bytes.NewReader(data))
-	var bad map[string][]string
-	for depth := 0; ; {
+	var (
+		bad   map[string][]string
+		root  any
+		stack []container
+	)
+	put := func(v any) {
+		if len(stack) == 0 {
+			root = v
+			return
+		}
+		top := &stack[len(stack)-1]
+		if top.obj != nil {
+			top.obj[top.key] = v
+			top.named = false
+		} else {
+			top.arr = append(top.arr, v)
+		}
+	}
+	for {
 		tok, err := dec.ReadToken()
 		if err != nil {
-			return nil, jsonError(err)
+			return nil, nil, jsonError(err)
 		}
 		switch tok.Kind() {
-		case '{', '[':
-			depth++
+		case '{':
+			stack = append(stack, container{obj: map[string]any{}})
+			continue
+		case '[':
+			stack = append(stack, container{arr: []any{}})
+			continue
 		case '}', ']':
-			depth--
+			done := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if done.obj != nil {
+				put(done.obj)
+			} else {
+				put(done.arr)
+			}
 		case '"':
-			if controls && impl.HasControlChars(tok.String()) {
-				p := FieldPath(string(dec.StackPointer()))
+			s := tok.String()
+			if controls && impl.HasControlChars(s) {
 				if bad == nil {
 					bad = map[string][]string{}
 				}
-				bad[p] = []string{ControlCharsMessage}
+				bad[FieldPath(string(dec.StackPointer()))] = []string{ControlCharsMessage}
 			}
+			if top := len(stack) - 1; top >= 0 && stack[top].obj != nil && !stack[top].named {
+				stack[top].key, stack[top].named = s, true
+				continue
+			}
+			put(s)
+		case '0':
+			n, err := number(tok.String())
+			if err != nil {
+				return nil, nil, err
+			}
+			put(n)
+		case 't':
+			put(true)
+		case 'f':
+			put(false)
+		case 'n':
+			put(nil)
 		}
-		if depth == 0 {
+		if len(stack) == 0 {
 			break
 		}
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {
-		return nil, errTrailingData
+		return nil, nil, errTrailingData
 	}
-	return bad, nil
+	return root, bad, nil
+}
+
+// number is a JSON number as checkNumbers leaves it.
+func number(text string) (json.Number, error) {
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		return "", errNumberInvalid
+	}
+	if _, err := strconv.ParseInt(text, 10, 64); err != nil && f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+		return json.Number(strconv.FormatInt(int64(f), 10)), nil
+	}
+	return json.Number(text), nil
 }
 
 // jsonError turns the decoder's error into one of the policy's.

@@ -9,13 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/big"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iagente/iagente-sdr/gen/webhooks"
@@ -34,7 +35,7 @@ var DefaultRetrySchedule = []time.Duration{
 
 // Config tunes a Dispatcher. Its defaults are the service's (impl/app);
 // New refuses a config without a timeout, a poll interval, a retry
-// schedule, workers or a lease.
+// schedule, workers, a per-webhook share or a lease.
 type Config struct {
 	Timeout       time.Duration // per attempt
 	PollInterval  time.Duration // how often to look for due deliveries
@@ -42,7 +43,10 @@ type Config struct {
 	// DisableAfter is how many deliveries in a row may fail every attempt
 	// before the webhook is disabled; 0 never disables.
 	DisableAfter int
-	Workers      int           // concurrent attempts
+	Workers      int // concurrent attempts
+	// PerWebhook is how many of the workers one webhook may hold at once
+	// (see fairShare).
+	PerWebhook   int
 	Lease        time.Duration // how long a claim lasts; longer than Timeout
 	AllowPrivate bool          // WEBHOOK_ALLOW_PRIVATE_TARGETS
 	// Client replaces the SSRF-guarded client, for tests of the dispatcher
@@ -52,8 +56,9 @@ type Config struct {
 	Now    func() time.Time
 }
 
-// Dispatcher delivers queued deliveries: it claims due ones, POSTs them with
-// their signatures, and records each attempt with its consequence.
+// Dispatcher delivers queued deliveries: it claims due ones in batches,
+// POSTs them concurrently with their signatures, and records the attempts
+// of a batch, with their consequences, in one transaction.
 type Dispatcher struct {
 	queue  impl.DeliveryQueue
 	cfg    Config
@@ -65,15 +70,15 @@ type Dispatcher struct {
 // New returns a dispatcher over queue. Start it with Run.
 func New(queue impl.DeliveryQueue, cfg Config) (*Dispatcher, error) {
 	switch {
-	case cfg.Timeout <= 0, cfg.PollInterval <= 0, len(cfg.RetrySchedule) == 0, cfg.Workers <= 0:
-		return nil, errors.New("delivery: the dispatcher needs a timeout, a poll interval, a retry schedule and workers")
+	case cfg.Timeout <= 0, cfg.PollInterval <= 0, len(cfg.RetrySchedule) == 0, cfg.Workers <= 0, cfg.PerWebhook <= 0:
+		return nil, errors.New("delivery: the dispatcher needs a timeout, a poll interval, a retry schedule, workers and a per-webhook share")
 	case cfg.Lease <= cfg.Timeout:
 		return nil, fmt.Errorf("delivery: a lease (%s) must outlive an attempt's timeout (%s)", cfg.Lease, cfg.Timeout)
 	case cfg.DisableAfter < 0:
 		return nil, errors.New("delivery: DisableAfter cannot be negative")
 	}
 	if cfg.Client == nil {
-		cfg.Client = NewHTTPClient(cfg.Timeout, cfg.AllowPrivate)
+		cfg.Client = NewHTTPClient(cfg.Timeout, cfg.AllowPrivate, cfg.Workers)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -102,52 +107,244 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Run delivers until ctx is done. Then it stops claiming and gives the
-// attempts in flight up to the attempt timeout to finish; any still running
-// after that are abandoned and their deliveries released for a retry.
+// recordTimeout bounds the transaction that records a batch of attempts. A
+// batch not recorded in time is attempted again once its leases run out.
+const recordTimeout = 30 * time.Second
+
+// outcome is an attempt on its way to the recorder.
+type outcome struct {
+	claim     *impl.ClaimedDelivery
+	record    impl.AttemptRecord
+	abandoned bool // ended by shutdown: released, not recorded
+}
+
+// Run delivers until ctx is done. Then it stops claiming, releases what it
+// claimed but had not started, and gives the attempts in flight up to the
+// attempt timeout to finish; any still running after that are abandoned and
+// their deliveries released for a retry.
+//
+// One loop claims, a goroutine per started delivery makes its attempt, and
+// one recorder writes the outcomes: whatever has ended while it wrote the
+// previous batch goes into its next transaction. A webhook has at most
+// PerWebhook attempts running; the loop claims up to as many again ahead,
+// which wait in the process for the webhook's running attempts, so that a
+// webhook whose attempts end one by one is claimed for in batches and never
+// waits for a claim between two attempts. An attempt gives its worker back
+// once its outcome is handed to the recorder, which holds at most a worker's
+// worth of them: a recorder that falls behind keeps the workers waiting, so
+// a process never holds more than twice as many unrecorded attempts as it
+// has workers (what a kill -9 may send again).
 func (d *Dispatcher) Run(ctx context.Context) {
-	var wg sync.WaitGroup
 	// Attempts outlive ctx by the grace period: a shutdown should not turn
 	// a delivery that is about to succeed into a failure.
 	attemptCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
-	slots := make(chan struct{}, d.cfg.Workers)
+	outcomes := make(chan outcome, d.cfg.Workers)
+	ended := make(chan int64, d.cfg.Workers) // the webhook of each attempt handed over
+	var started atomic.Int64                 // attempts started, for the recorder
+	recorderDone := make(chan struct{})
+	go func() {
+		defer close(recorderDone)
+		d.record(outcomes, &started)
+	}()
+
+	// A webhook may hold twice its share: running, and claimed ahead.
+	fair := newFairShare(2 * d.cfg.PerWebhook)
+	waitingToRun := newReadyQueue()
+	running := 0
+	held := 0 // claimed and not ended: waiting to run or running
+	start := func() {
+		for running < d.cfg.Workers {
+			c, ok := waitingToRun.next(d.cfg.PerWebhook)
+			if !ok {
+				return
+			}
+			// A delivery that could not finish within its lease is given
+			// back rather than risk a second worker sending it as well.
+			if d.cfg.Now().Add(d.cfg.Timeout).After(c.leaseUntil) {
+				waitingToRun.done(c.WebhookID)
+				fair.settle(c.WebhookID)
+				held--
+				d.release(c.ClaimedDelivery)
+				continue
+			}
+			running++
+			started.Add(1)
+			go func() {
+				rec, abandoned := d.attempt(attemptCtx, c.ClaimedDelivery)
+				outcomes <- outcome{claim: c.ClaimedDelivery, record: rec, abandoned: abandoned}
+				ended <- c.WebhookID
+			}()
+		}
+	}
+
+	// A claim for less than claimMin waits for more room, unless new work
+	// arrived, so that a busy dispatcher claims in batches rather than one
+	// delivery per finished attempt. A webhook held back at its limit is
+	// claimed for again once it has room for three quarters of its share,
+	// likewise, while the quarter still waiting keeps its workers busy.
+	capacity := 2 * d.cfg.Workers
+	claimMin := max(1, d.cfg.Workers/8)
+	laneMin := max(1, d.cfg.PerWebhook*3/4)
+	claimNow := true
+	limited := false
+	waiting := map[int64]bool{}
+
 	ticker := time.NewTicker(d.cfg.PollInterval)
 	defer ticker.Stop()
 	for ctx.Err() == nil {
-		if free := d.cfg.Workers - len(slots); free > 0 {
+		// Claim before starting what waits, so that a fresh event of an
+		// organization served less recently goes before what was claimed
+		// ahead for a busy webhook.
+		if room := capacity - held; claimNow && room > 0 {
+			claimNow = false
 			now := d.cfg.Now()
-			batch, err := d.queue.ClaimDeliveries(ctx, d.worker, now, now.Add(d.cfg.Lease), free)
-			if err != nil && ctx.Err() == nil {
-				d.cfg.Logger.Error("claim webhook deliveries", "err", err.Error())
-			}
+			batch, left := d.claim(ctx, fair, room, now)
 			for _, c := range batch {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					d.deliver(attemptCtx, c)
-					<-slots
-					d.Wake() // a free slot may take a waiting delivery
-				}()
+				fair.start(c.WebhookID)
+				held++
+				waitingToRun.push(c, now.Add(d.cfg.Lease))
 			}
-			if len(batch) == free {
-				continue // there may be more due
+			limited = left.limited
+			clear(waiting)
+			for _, id := range left.waiting {
+				waiting[id] = true
 			}
+			if limited && capacity-held >= claimMin {
+				claimNow = true
+			}
+		}
+		start()
+		if claimNow && capacity-held > 0 {
+			continue // there is more due than the last claim could take
 		}
 		select {
 		case <-ctx.Done():
 		case <-ticker.C:
+			claimNow = true
 		case <-d.wake:
+			claimNow = true
+		case id := <-ended:
+			running--
+			held--
+			waitingToRun.done(id)
+			n := fair.settle(id)
+			if waiting[id] && 2*d.cfg.PerWebhook-n >= laneMin {
+				delete(waiting, id)
+				claimNow = true
+			}
+			if limited && capacity-held >= claimMin {
+				claimNow = true
+			}
 		}
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(d.cfg.Timeout + time.Second):
-		abandon()
-		<-done
+
+	d.release(waitingToRun.drain()...)
+	grace := time.After(d.cfg.Timeout + time.Second)
+	for running > 0 {
+		select {
+		case <-ended:
+			running--
+		case <-grace:
+			abandon()
+			grace = nil
+		}
+	}
+	close(outcomes)
+	<-recorderDone
+}
+
+// release gives up the leases of deliveries that were not attempted.
+func (d *Dispatcher) release(cs ...*impl.ClaimedDelivery) {
+	if len(cs) == 0 {
+		return
+	}
+	ids := make([]int64, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := d.queue.ReleaseDeliveries(ctx, d.worker, ids); err != nil {
+		d.cfg.Logger.Error("release webhook deliveries", "deliveries", len(ids), "err", err.Error())
+	}
+}
+
+// claim leases up to room due deliveries, chosen by fair.
+func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, room int, now time.Time) ([]*impl.ClaimedDelivery, leftover) {
+	var left leftover
+	batch, err := d.queue.ClaimDeliveries(ctx, impl.ClaimRequest{
+		Worker: d.worker, Now: now, LeaseUntil: now.Add(d.cfg.Lease),
+		// One more than a lane could take, to tell whether it has more.
+		PerWebhook: min(fair.perWebhook, room) + 1,
+		// Enough lanes for every free place to go to a different
+		// organization, and some to spare for the lanes held back.
+		Candidates: 4 * room,
+		Pick: func(cands []impl.ClaimCandidate) []int64 {
+			var ids []int64
+			ids, left = fair.pick(cands, room)
+			return ids
+		},
+	})
+	if err != nil && ctx.Err() == nil {
+		d.cfg.Logger.Error("claim webhook deliveries", "err", err.Error())
+	}
+	return batch, left
+}
+
+// recordLinger is how long the recorder waits for more outcomes before it
+// records a batch, while attempts are still running. Attempts end one by
+// one, and a transaction per attempt is what made the dispatcher slow; a
+// millisecond gathers those of a busy dispatcher into one transaction, and
+// a lone attempt (nothing else running) is recorded at once.
+const recordLinger = time.Millisecond
+
+// record writes the outcomes as they come, in batches, until outcomes is
+// closed. started counts the attempts begun so far.
+func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64) {
+	linger := time.NewTimer(recordLinger)
+	received := int64(0)
+	for first := range outcomes {
+		received++
+		batch := []outcome{first}
+		linger.Reset(recordLinger)
+	more:
+		for len(batch) < d.cfg.Workers && received < started.Load() {
+			select {
+			case o, ok := <-outcomes:
+				if !ok {
+					break more
+				}
+				received++
+				batch = append(batch, o)
+			case <-linger.C:
+				break more
+			}
+		}
+		linger.Stop()
+		var attempts []impl.Attempted
+		var released []int64
+		for _, o := range batch {
+			if o.abandoned {
+				released = append(released, o.claim.ID)
+			} else {
+				attempts = append(attempts, impl.Attempted{Delivery: o.claim, Record: o.record})
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		if err := d.queue.ReleaseDeliveries(ctx, d.worker, released); err != nil {
+			d.cfg.Logger.Error("release webhook deliveries", "deliveries", len(released), "err", err.Error())
+		}
+		if err := d.queue.RecordAttempts(ctx, d.worker, attempts, d.cfg.DisableAfter); err != nil {
+			// The leases run out and the deliveries are attempted again:
+			// at least once.
+			d.cfg.Logger.Error("record webhook attempts", "attempts", len(attempts), "err", err.Error())
+		} else {
+			for _, a := range attempts {
+				d.logAttempt(ctx, a.Delivery, a.Record)
+			}
+		}
+		cancel()
 	}
 }
 
@@ -160,30 +357,22 @@ func (d *Dispatcher) TestWebhook(ctx context.Context, orgID, webhookID int64) (*
 	}
 	// The partner waits for this answer; a hang-up must not leave the
 	// delivery without its attempt.
-	rec, err := d.deliver(context.WithoutCancel(ctx), c)
-	if err != nil {
+	store := context.WithoutCancel(ctx)
+	rec, abandoned := d.attempt(store, c)
+	if abandoned {
+		return nil, errors.New("delivery: test attempt abandoned")
+	}
+	if err := d.queue.RecordAttempts(store, d.worker, []impl.Attempted{{Delivery: c, Record: rec}}, d.cfg.DisableAfter); err != nil {
 		return nil, err
 	}
+	d.logAttempt(ctx, c, rec)
 	return &impl.WebhookTestResult{Delivered: rec.Outcome == impl.OutcomeSucceeded, StatusCode: rec.StatusCode,
 		DurationMS: rec.DurationMS, Error: rec.Error, DeliveryID: c.ID}, nil
 }
 
-// deliver makes one attempt and records it.
-func (d *Dispatcher) deliver(ctx context.Context, c *impl.ClaimedDelivery) (impl.AttemptRecord, error) {
-	rec, abandoned := d.attempt(ctx, c)
-	// Recording must happen even while shutting down.
-	store := context.WithoutCancel(ctx)
-	if abandoned {
-		if err := d.queue.ReleaseDeliveries(store, d.worker, []int64{c.ID}); err != nil {
-			d.cfg.Logger.Error("release webhook delivery", "delivery_id", c.ID, "err", err.Error())
-		}
-		return rec, errors.New("delivery: delivery abandoned at shutdown")
-	}
-	if err := d.queue.RecordAttempt(store, d.worker, c, rec, d.cfg.DisableAfter); err != nil {
-		// The lease runs out and the delivery is attempted again: at least once.
-		d.cfg.Logger.Error("record webhook attempt", "delivery_id", c.ID, "err", err.Error())
-		return rec, err
-	}
+// logAttempt logs a recorded attempt: at info when it succeeded, at warn
+// when it did not.
+func (d *Dispatcher) logAttempt(ctx context.Context, c *impl.ClaimedDelivery, rec impl.AttemptRecord) {
 	level := slog.LevelInfo
 	if rec.Outcome != impl.OutcomeSucceeded {
 		level = slog.LevelWarn
@@ -197,7 +386,6 @@ func (d *Dispatcher) deliver(ctx context.Context, c *impl.ClaimedDelivery) (impl
 		attrs = append(attrs, "error", *rec.Error)
 	}
 	d.cfg.Logger.Log(ctx, level, "webhook attempt", attrs...)
-	return rec, nil
 }
 
 // attempt POSTs the delivery once and classifies the result. abandoned is
@@ -207,19 +395,22 @@ func (d *Dispatcher) attempt(ctx context.Context, c *impl.ClaimedDelivery) (rec 
 	start := d.cfg.Now()
 	rec.AttemptedAt = start
 	resp, err := d.send(ctx, c, start.Unix())
-	rec.DurationMS = time.Since(start).Milliseconds()
 	var retryAfter time.Duration
 	var problem string
 	gone := false
 	if err != nil {
+		rec.DurationMS = time.Since(start).Milliseconds()
 		if ctx.Err() != nil {
 			return rec, true
 		}
 		problem = describe(err, d.cfg.Timeout)
 	} else {
-		// Drain a little so the connection can be reused; the body is not kept.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		// Read a little of the body, within the attempt's timeout, so that
+		// the connection can be reused; it is not kept. A bigger body, or
+		// one that trickles in, costs the connection, not the worker.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 		resp.Body.Close()
+		rec.DurationMS = time.Since(start).Milliseconds()
 		code := int32(resp.StatusCode)
 		rec.StatusCode = &code
 		switch {
@@ -270,12 +461,20 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 	return base
 }
 
-// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or invalid.
+// drainLimit is how much of an answer's body an attempt reads.
+const drainLimit = 64 << 10
+
+// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or
+// invalid. Seconds beyond what a time.Duration holds (about 292 years) read
+// as the most it holds, not as a negative wait.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || n > uint64(math.MaxInt64/time.Second) {
+			return math.MaxInt64
+		}
 		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {

@@ -109,13 +109,16 @@ const fallbackDeliveryTimeout = 30 * time.Second
 
 // NewHTTPClient returns the client deliveries use. timeout bounds the whole
 // request, body included. allowPrivate disables the target check and exists
-// for development, where partner endpoints run on localhost.
+// for development, where partner endpoints run on localhost. idle is how
+// many connections may wait for reuse, per host and in all: at least the
+// number of concurrent attempts, so that a burst to one partner does not
+// close connections only to dial (and handshake) them again.
 //
 // Redirects are not followed: a public endpoint could otherwise bounce the
 // request to an internal one, and a partner's delivery URL should not move
 // silently anyway. No proxy is used: with one, the guarded dial would reach
 // the proxy rather than the target, and the target would go unchecked.
-func NewHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
+func NewHTTPClient(timeout time.Duration, allowPrivate bool, idle int) *http.Client {
 	if timeout <= 0 {
 		timeout = fallbackDeliveryTimeout
 	}
@@ -138,11 +141,9 @@ func NewHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
 		TLSHandshakeTimeout:   phase,
 		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
-		MaxIdleConns:          256,
-		// Outbox bursts go to few hosts; reusing connections spares a TLS
-		// handshake per event without letting one partner hoard the pool.
-		MaxIdleConnsPerHost: 32,
-		IdleConnTimeout:     90 * time.Second,
+		MaxIdleConns:          max(idle, 1),
+		MaxIdleConnsPerHost:   max(idle, 1),
+		IdleConnTimeout:       90 * time.Second,
 		// Partner responses are only logged; huge headers are not worth
 		// buffering.
 		MaxResponseHeaderBytes: 64 << 10,

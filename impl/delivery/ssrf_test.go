@@ -105,7 +105,7 @@ func withHost(t *testing.T, rawURL, host string) string {
 
 func TestGuardedClientRefusesLocalTargets(t *testing.T) {
 	srv, hits := countingServer(t)
-	client := delivery.NewHTTPClient(5*time.Second, false)
+	client := delivery.NewHTTPClient(5*time.Second, false, 4)
 
 	for name, target := range map[string]string{
 		"IP literal": srv.URL + "/hook",
@@ -132,7 +132,7 @@ func TestGuardedClientRefusesLocalTargets(t *testing.T) {
 
 func TestAllowPrivateClientReachesLocalTargets(t *testing.T) {
 	srv, hits := countingServer(t)
-	client := delivery.NewHTTPClient(5*time.Second, true)
+	client := delivery.NewHTTPClient(5*time.Second, true, 4)
 
 	for _, target := range []string{srv.URL + "/hook", withHost(t, srv.URL, "localhost") + "/hook"} {
 		resp, err := client.Post(target, "application/json", strings.NewReader(`{}`))
@@ -161,7 +161,7 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	resp, err := delivery.NewHTTPClient(5*time.Second, true).Post(srv.URL+"/hook", "application/json", strings.NewReader(`{}`))
+	resp, err := delivery.NewHTTPClient(5*time.Second, true, 4).Post(srv.URL+"/hook", "application/json", strings.NewReader(`{}`))
 	if err != nil {
 		t.Fatalf("POST: %v", err)
 	}
@@ -186,7 +186,7 @@ func TestClientIgnoresEnvironmentProxy(t *testing.T) {
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
 
-	client := delivery.NewHTTPClient(5*time.Second, true)
+	client := delivery.NewHTTPClient(5*time.Second, true, 4)
 	if tr, ok := client.Transport.(*http.Transport); !ok || tr.Proxy != nil {
 		t.Fatalf("transport %T has a proxy function; want direct connections", client.Transport)
 	}
@@ -220,7 +220,7 @@ func TestClientIgnoresEnvironmentProxy(t *testing.T) {
 
 func TestNewHTTPClientTimeouts(t *testing.T) {
 	for _, timeout := range []time.Duration{0, -time.Second, 2 * time.Second, 10 * time.Second, time.Minute} {
-		client := delivery.NewHTTPClient(timeout, false)
+		client := delivery.NewHTTPClient(timeout, false, 4)
 		if client.Timeout <= 0 {
 			t.Errorf("timeout %v: client has no overall timeout", timeout)
 		}

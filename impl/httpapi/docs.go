@@ -12,6 +12,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 
+	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/brand"
 	"github.com/iagente/iagente-sdr/impl/reference"
 	"github.com/iagente/iagente-sdr/openapi"
@@ -104,11 +105,59 @@ func (s *Server) ready(ctx context.Context) error {
 	}
 }
 
-// metrics exposes counters in the Prometheus text format.
+// metrics exposes counters and gauges in the Prometheus text format: the
+// responses that broke the spec, and every webhook's backlog (labelled with
+// its organization and id, so /metrics belongs behind the operators' own
+// network, as it tells customers' volumes apart).
 func (s *Server) metrics(c echo.Context) error {
 	var b strings.Builder
 	b.WriteString("# HELP iagente_response_validation_failures_total Responses that did not match the OpenAPI spec.\n")
 	b.WriteString("# TYPE iagente_response_validation_failures_total counter\n")
 	b.WriteString("iagente_response_validation_failures_total " + strconv.FormatInt(s.ResponseViolations(), 10) + "\n")
+	if s.cfg.Backlog != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+		defer cancel()
+		backlogs, err := s.cfg.Backlog.WebhookBacklogs(ctx)
+		if err != nil {
+			// The other metrics still help; the missing series say the rest.
+			logger(ctx).Warn("read webhook backlogs for /metrics", "err", err.Error())
+		} else {
+			writeBacklogMetrics(&b, backlogs, time.Now())
+		}
+	}
 	return c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", []byte(b.String()))
+}
+
+// writeBacklogMetrics writes a series per webhook with pending deliveries,
+// and the totals.
+func writeBacklogMetrics(b *strings.Builder, backlogs []impl.WebhookBacklog, now time.Time) {
+	var pending int64
+	var oldest time.Duration
+	for _, w := range backlogs {
+		pending += w.Pending
+		if w.OldestPendingAt != nil {
+			oldest = max(oldest, now.Sub(*w.OldestPendingAt))
+		}
+	}
+	gauge := func(name, help string) {
+		b.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n")
+	}
+	labels := func(w impl.WebhookBacklog) string {
+		return `{organization_id="` + strconv.FormatInt(w.OrganizationID, 10) + `",webhook_id="` + strconv.FormatInt(w.WebhookID, 10) + `"}`
+	}
+	gauge("iagente_webhook_pending_deliveries", "Deliveries waiting to be delivered (due, being attempted or waiting for a retry), per webhook with any.")
+	for _, w := range backlogs {
+		b.WriteString("iagente_webhook_pending_deliveries" + labels(w) + " " + strconv.FormatInt(w.Pending, 10) + "\n")
+	}
+	gauge("iagente_webhook_oldest_pending_age_seconds", "Age of the oldest pending delivery, per webhook with any.")
+	for _, w := range backlogs {
+		if w.OldestPendingAt != nil {
+			age := max(0, now.Sub(*w.OldestPendingAt)).Seconds()
+			b.WriteString("iagente_webhook_oldest_pending_age_seconds" + labels(w) + " " + strconv.FormatFloat(age, 'f', 3, 64) + "\n")
+		}
+	}
+	gauge("iagente_webhooks_pending_deliveries", "Deliveries waiting to be delivered, all webhooks together.")
+	b.WriteString("iagente_webhooks_pending_deliveries " + strconv.FormatInt(pending, 10) + "\n")
+	gauge("iagente_webhooks_oldest_pending_age_seconds", "Age of the oldest pending delivery of any webhook; 0 without any.")
+	b.WriteString("iagente_webhooks_oldest_pending_age_seconds " + strconv.FormatFloat(max(0, oldest).Seconds(), 'f', 3, 64) + "\n")
 }

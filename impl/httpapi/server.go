@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/labstack/echo/v4"
@@ -59,7 +58,7 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (*impl.APIKey, error)
 }
 
-// Config holds a Server's dependencies; all but Ready and Dashboard are
+// Config holds a Server's dependencies; all but Ready, Backlog and Dashboard are
 // required. Each is the narrow interface of what the server needs.
 type Config struct {
 	APIKeys      impl.APIKeyStore
@@ -84,6 +83,8 @@ type Config struct {
 	DisableRequestValidation bool
 	// Ready reports whether the server can take traffic (the database answers).
 	Ready func(ctx context.Context) error
+	// Backlog, if set, reads the webhooks' backlogs for /metrics.
+	Backlog impl.BacklogReader
 	// DBTimeout is each request's deadline for its database work (0: none).
 	DBTimeout time.Duration
 	// Unavailable reports an error that means the database could not do the
@@ -115,7 +116,8 @@ type Server struct {
 	router routers.Router
 	spec   *openapi3.T
 	// Validation options never change; built once, read by every request.
-	reqOpts, respOpts *openapi3filter.Options
+	// validator checks requests and responses against the spec.
+	validator *contract.Validator
 
 	// leadNameMax is the spec's limit on a lead's name, which inbound
 	// contact names are cut to.
@@ -152,7 +154,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{cfg: cfg, router: router, spec: spec,
-		reqOpts: contract.RequestOptions(), respOpts: contract.ResponseOptions()}
+		validator: contract.NewValidator(spec)}
 	text := spec.Components.Schemas["Text"]
 	if text == nil || text.Value == nil || text.Value.MaxLength == nil {
 		return nil, fmt.Errorf("the embedded spec has no maxLength on schema Text")

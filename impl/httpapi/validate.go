@@ -3,9 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"errors"
-	"io"
 	"maps"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -63,27 +61,17 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		}
-		// The body is read and scanned once: unreadable is answered here,
+		// The body is read and decoded once: unreadable is answered here,
 		// and the strings with control characters join the schema's verdict.
-		var controls map[string][]string
-		if m.route.Operation.RequestBody != nil && req.Body != nil && req.ContentLength != 0 && isJSON(req.Header.Get("Content-Type")) {
-			body, err := io.ReadAll(req.Body)
-			if err != nil {
-				return err
-			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			if controls, err = contract.ScanBody(body); err != nil {
-				return contract.BodyError(err)
-			}
-		}
-		input := &openapi3filter.RequestValidationInput{
+		verdict := s.validator.Request(req.Context(), &openapi3filter.RequestValidationInput{
 			Request:    req,
 			PathParams: m.params,
 			Route:      m.route,
-			Options:    s.reqOpts,
+		})
+		if verdict.Unreadable != nil {
+			return contract.BodyError(verdict.Unreadable)
 		}
-		verr := openapi3filter.ValidateRequest(req.Context(), input)
-		if err := withControlChars(verr, controls); err != nil {
+		if err := withControlChars(verdict.Err, verdict.Controls); err != nil {
 			return err
 		}
 		return next(c)
@@ -138,12 +126,6 @@ func withControlChars(verr error, bad map[string][]string) error {
 		}
 	}
 	return rerr
-}
-
-// isJSON reports a JSON media type: the only bodies the API reads.
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // checkParams refuses query and path parameters with control characters,
@@ -211,14 +193,11 @@ func (s *Server) validateResponse(next echo.HandlerFunc) echo.HandlerFunc {
 				Request:    c.Request(),
 				PathParams: m.params,
 				Route:      m.route,
-				Options:    s.reqOpts,
 			},
-			Status:  rec.status,
-			Header:  rec.header,
-			Body:    io.NopCloser(bytes.NewReader(rec.body.Bytes())),
-			Options: s.respOpts,
+			Status: rec.status,
+			Header: rec.header,
 		}
-		if verr := openapi3filter.ValidateResponse(c.Request().Context(), input); verr != nil {
+		if verr := s.validator.Response(c.Request().Context(), input, rec.body.Bytes()); verr != nil {
 			s.responseViolations.Add(1)
 			logger(c.Request().Context()).Error("response violates the spec",
 				"mode", s.cfg.ResponseValidation, "operation", m.route.Operation.OperationID,

@@ -111,7 +111,7 @@ func (s *APIKeyStore) FindAPIKeys(ctx context.Context, orgID int64, status strin
 // FindAPIKeysByPrefix implements impl.APIKeyStore.
 func (s *APIKeyStore) FindAPIKeysByPrefix(ctx context.Context, prefix string) ([]*impl.APIKey, error) {
 	var keys []*impl.APIKey
-	err := s.db.pool.SelectContext(ctx, &keys, s.db.rebind(`SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = ?`), prefix)
+	err := s.db.selectAll(ctx, &keys, `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = ?`, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("find api keys: %w", err)
 	}

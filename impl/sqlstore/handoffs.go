@@ -52,7 +52,7 @@ func (s *HandoffStore) CreateHandoff(ctx context.Context, orgID int64, h *impl.H
 // FindHandoffByID implements impl.HandoffStore.
 func (s *HandoffStore) FindHandoffByID(ctx context.Context, orgID, id int64) (*impl.Handoff, error) {
 	var h impl.Handoff
-	err := s.db.pool.GetContext(ctx, &h, s.db.rebind(`SELECT `+handoffColumns+` FROM handoffs WHERE organization_id = ? AND id = ?`), orgID, id)
+	err := s.db.get(ctx, &h, `SELECT `+handoffColumns+` FROM handoffs WHERE organization_id = ? AND id = ?`, orgID, id)
 	if err != nil {
 		return nil, notFound(err, "Handoff")
 	}

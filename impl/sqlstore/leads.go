@@ -44,7 +44,13 @@ func insertLead(ctx context.Context, db *DB, tx *sqlx.Tx, lead *impl.Lead) error
 
 // FindLeadByID implements impl.LeadStore.
 func (s *LeadStore) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Lead, error) {
-	return s.findLead(ctx, s.db.pool, orgID, id, "")
+	var lead impl.Lead
+	err := s.db.get(ctx, &lead, `SELECT `+leadColumns+` FROM leads WHERE organization_id = ? AND id = ?`, orgID, id)
+	if err != nil {
+		return nil, notFound(err, "Lead")
+	}
+	utcLead(&lead)
+	return &lead, nil
 }
 
 func (s *LeadStore) findLead(ctx context.Context, q sqlx.QueryerContext, orgID, id int64, suffix string) (*impl.Lead, error) {

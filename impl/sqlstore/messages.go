@@ -244,8 +244,7 @@ func (s *MessageStore) leadForInbound(ctx context.Context, tx *sqlx.Tx, m *impl.
 // FindMessageByID implements impl.MessageStore.
 func (s *MessageStore) FindMessageByID(ctx context.Context, orgID, id int64) (*impl.Message, error) {
 	var r messageRow
-	err := s.db.pool.GetContext(ctx, &r, s.db.rebind(
-		`SELECT `+messageColumns+` FROM messages WHERE organization_id = ? AND id = ?`), orgID, id)
+	err := s.db.get(ctx, &r, `SELECT `+messageColumns+` FROM messages WHERE organization_id = ? AND id = ?`, orgID, id)
 	if err != nil {
 		return nil, notFound(err, "Message")
 	}

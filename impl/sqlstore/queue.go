@@ -5,11 +5,169 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/jmoiron/sqlx"
 )
+
+// The dispatcher's side of the deliveries table. Its statements act on a
+// batch of deliveries at a time and are prepared once (batch.go): a claim
+// is three statements whatever its size, and recording a batch of attempts
+// one transaction of a statement per outcome class.
+
+// candidatesQuery reads the due, unleased deliveries at the head of every
+// lane (a webhook's pending deliveries, by due time): up to ? per lane and ?
+// in all, the first of every lane before the second of any. The lanes are
+// found by walking the distinct webhook ids of the lane index, one probe
+// each (a loose index scan), so the cost follows the number of webhooks
+// with pending deliveries, not the size of anyone's backlog.
+func (s *DB) candidatesQuery() string {
+	if s.dialect == Postgres {
+		// dialect: LATERAL takes the head of each lane.
+		return `WITH RECURSIVE lanes(webhook_id) AS (
+		(SELECT webhook_id FROM deliveries WHERE status = 'pending' ORDER BY webhook_id LIMIT 1)
+		UNION ALL
+		SELECT (SELECT d.webhook_id FROM deliveries d WHERE d.status = 'pending' AND d.webhook_id > l.webhook_id
+			ORDER BY d.webhook_id LIMIT 1)
+		FROM lanes l WHERE l.webhook_id IS NOT NULL
+	), heads AS (
+		SELECT h.id, h.organization_id, h.webhook_id, h.due_ms,
+			row_number() OVER (PARTITION BY h.webhook_id ORDER BY h.due_ms) AS lane_rank
+		FROM lanes l CROSS JOIN LATERAL (
+			SELECT d.id, d.organization_id, d.webhook_id, d.due_ms FROM deliveries d
+			WHERE d.webhook_id = l.webhook_id AND d.status = 'pending' AND d.due_ms <= ?
+				AND (d.locked_until_ms IS NULL OR d.locked_until_ms < ?)
+			ORDER BY d.due_ms LIMIT ?) h
+	)
+	SELECT id, organization_id, webhook_id, due_ms FROM heads ORDER BY lane_rank, due_ms LIMIT ?`
+	}
+	// dialect: SQLite has no LATERAL; a correlated IN list drives the same
+	// index search per lane.
+	return `WITH RECURSIVE lanes(webhook_id) AS (
+		SELECT MIN(webhook_id) FROM deliveries WHERE status = 'pending'
+		UNION ALL
+		SELECT (SELECT MIN(d.webhook_id) FROM deliveries d WHERE d.status = 'pending' AND d.webhook_id > l.webhook_id)
+		FROM lanes l WHERE l.webhook_id IS NOT NULL
+	), heads AS (
+		SELECT d.id, d.organization_id, d.webhook_id, d.due_ms,
+			row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.due_ms) AS lane_rank
+		FROM lanes l JOIN deliveries d ON d.id IN (
+			SELECT x.id FROM deliveries x
+			WHERE x.webhook_id = l.webhook_id AND x.status = 'pending' AND x.due_ms <= ?
+				AND (x.locked_until_ms IS NULL OR x.locked_until_ms < ?)
+			ORDER BY x.due_ms LIMIT ?)
+	)
+	SELECT id, organization_id, webhook_id, due_ms FROM heads ORDER BY lane_rank, due_ms LIMIT ?`
+}
+
+// leaseQuery leases the chosen deliveries that are still due and unleased,
+// and returns the columns named.
+func (s *DB) leaseQuery(returning string) string {
+	pick := `SELECT id FROM deliveries WHERE ` + s.oneOf("id") + ` AND status = 'pending' AND due_ms <= ?
+		AND (locked_until_ms IS NULL OR locked_until_ms < ?)`
+	if s.dialect == Postgres {
+		// dialect: replicas skip each other's claims instead of waiting on
+		// them. SQLite has one writer, which already serializes claims.
+		pick += ` FOR UPDATE SKIP LOCKED`
+	}
+	return `UPDATE deliveries SET locked_by = ?, locked_until_ms = ? WHERE id IN (` + pick + `) RETURNING ` + returning
+}
+
+// ClaimDeliveries implements impl.DeliveryQueue.
+func (s *DeliveryQueue) ClaimDeliveries(ctx context.Context, r impl.ClaimRequest) ([]*impl.ClaimedDelivery, error) {
+	now := r.Now.UnixMilli()
+	st, err := s.db.queueStatement(ctx, s.db.candidatesQuery())
+	if err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		ID             int64 `db:"id"`
+		OrganizationID int64 `db:"organization_id"`
+		WebhookID      int64 `db:"webhook_id"`
+		DueMS          int64 `db:"due_ms"`
+	}
+	if err := st.SelectContext(ctx, &rows, now, now, r.PerWebhook, r.Candidates); err != nil {
+		return nil, fmt.Errorf("find due deliveries: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	cands := make([]impl.ClaimCandidate, len(rows))
+	for i, row := range rows {
+		cands[i] = impl.ClaimCandidate{ID: row.ID, OrganizationID: row.OrganizationID, WebhookID: row.WebhookID,
+			Due: time.UnixMilli(row.DueMS).UTC()}
+	}
+	picked := r.Pick(cands)
+	if len(picked) == 0 {
+		return nil, nil
+	}
+
+	var claims map[int64]*impl.ClaimedDelivery
+	if s.db.dialect == Postgres {
+		claims, err = s.leaseAndRead(ctx, r, picked)
+	} else {
+		claims, err = s.leaseThenRead(ctx, r, picked)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*impl.ClaimedDelivery, 0, len(claims))
+	for _, id := range picked {
+		if c, ok := claims[id]; ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// leaseThenRead leases the picked deliveries that are still free, then
+// reads what their attempts need. The leases are the worker's by then, so
+// the read needs no transaction.
+func (s *DeliveryQueue) leaseThenRead(ctx context.Context, r impl.ClaimRequest, picked []int64) (map[int64]*impl.ClaimedDelivery, error) {
+	lease, err := s.db.queueStatement(ctx, s.db.leaseQuery("id"))
+	if err != nil {
+		return nil, err
+	}
+	done, err := s.db.exclusive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var leased []int64
+	now := r.Now.UnixMilli()
+	err = lease.SelectContext(ctx, &leased, r.Worker, r.LeaseUntil.UnixMilli(), s.db.idsArg(picked), now, now)
+	done()
+	if err != nil {
+		return nil, fmt.Errorf("lease deliveries: %w", err)
+	}
+	if len(leased) == 0 {
+		return nil, nil
+	}
+	return s.db.readClaims(ctx, nil, leased, r.Now)
+}
+
+// leaseAndRead is leaseThenRead in one statement, a round trip less on
+// every claim. dialect: SQLite has no UPDATE in a WITH clause.
+func (s *DeliveryQueue) leaseAndRead(ctx context.Context, r impl.ClaimRequest, picked []int64) (map[int64]*impl.ClaimedDelivery, error) {
+	st, err := s.db.queueStatement(ctx, `WITH d AS (`+
+		s.db.leaseQuery("id, organization_id, webhook_id, event_id, message_id, attempt_count, attempt_limit")+`)
+		SELECT `+claimColumns+` FROM d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id`)
+	if err != nil {
+		return nil, err
+	}
+	var rows []*claimRow
+	now := r.Now.UnixMilli()
+	if err := st.SelectContext(ctx, &rows, r.Worker, r.LeaseUntil.UnixMilli(), s.db.idsArg(picked), now, now); err != nil {
+		return nil, fmt.Errorf("lease deliveries: %w", err)
+	}
+	return claimedFrom(rows, r.Now), nil
+}
+
+// claimColumns are what an attempt needs, of a delivery d, its webhook w and
+// its event e.
+const claimColumns = `d.id, d.organization_id, d.webhook_id, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
+	e.type, e.public_id, d.message_id, e.body, d.attempt_count, d.attempt_limit`
 
 type claimRow struct {
 	ID             int64      `db:"id"`
@@ -27,92 +185,307 @@ type claimRow struct {
 	AttemptLimit   int        `db:"attempt_limit"`
 }
 
-const claimColumns = `d.id, d.organization_id, d.webhook_id, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
-	e.type, e.public_id, d.message_id, e.body, d.attempt_count, d.attempt_limit`
+// readClaims reads what the attempts of leased deliveries need: the URL,
+// the event and its body, and the webhook's signing secrets, in tx (or on
+// the pool when tx is nil).
+func (s *DB) readClaims(ctx context.Context, tx *sqlx.Tx, ids []int64, now time.Time) (map[int64]*impl.ClaimedDelivery, error) {
+	query := `SELECT ` + claimColumns + `
+		FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id
+		WHERE ` + s.oneOf("d.id")
+	var st *sqlx.Stmt
+	var err error
+	if tx != nil {
+		st, err = s.inTxStmt(ctx, tx, query)
+	} else {
+		st, err = s.prepared(ctx, query)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rows []*claimRow
+	if err := st.SelectContext(ctx, &rows, s.idsArg(ids)); err != nil {
+		return nil, fmt.Errorf("read claimed deliveries: %w", err)
+	}
+	return claimedFrom(rows, now), nil
+}
 
-// ClaimDeliveries implements impl.DeliveryQueue.
-func (s *DeliveryQueue) ClaimDeliveries(ctx context.Context, worker string, now, leaseUntil time.Time, limit int) ([]*impl.ClaimedDelivery, error) {
-	var out []*impl.ClaimedDelivery
-	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		pick := `SELECT id FROM deliveries WHERE status = 'pending' AND due_ms <= ?
-			AND (locked_until_ms IS NULL OR locked_until_ms < ?) ORDER BY due_ms LIMIT ?`
-		if s.db.dialect == Postgres {
-			// dialect: replicas skip each other's claims instead of waiting on
-			// them. SQLite has one writer, which already serializes claims.
-			pick += ` FOR UPDATE SKIP LOCKED`
+// claimedFrom turns the rows of claimColumns into claimed deliveries. It is
+// the one place the secrets a delivery is signed with pass through, so that
+// secrets sealed at rest are opened here.
+func claimedFrom(rows []*claimRow, now time.Time) map[int64]*impl.ClaimedDelivery {
+	out := make(map[int64]*impl.ClaimedDelivery, len(rows))
+	for _, r := range rows {
+		c := &impl.ClaimedDelivery{ID: r.ID, OrganizationID: r.OrganizationID, WebhookID: r.WebhookID, URL: r.URL,
+			Secrets: []string{r.Secret}, Event: r.Event, EventID: r.EventID, MessageID: r.MessageID, Body: []byte(r.Body),
+			AttemptCount: r.AttemptCount, AttemptLimit: r.AttemptLimit, Test: r.Event == impl.EventWebhookTest}
+		if r.PreviousSecret != nil && r.PreviousUntil != nil && now.Before(*r.PreviousUntil) {
+			c.Secrets = append(c.Secrets, *r.PreviousSecret)
 		}
-		var ids []int64
-		err := tx.SelectContext(ctx, &ids, s.db.rebind(`UPDATE deliveries SET locked_by = ?, locked_until_ms = ?
-			WHERE id IN (`+pick+`) RETURNING id`),
-			worker, leaseUntil.UnixMilli(), now.UnixMilli(), now.UnixMilli(), limit)
-		if err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
+		out[r.ID] = c
+	}
+	return out
+}
+
+// recordTries bounds how often a batch is recorded again after losing a
+// deadlock to another transaction (say, a partner disabling the webhook
+// while its deliveries are being recorded).
+const recordTries = 3
+
+// RecordAttempts implements impl.DeliveryQueue.
+func (s *DeliveryQueue) RecordAttempts(ctx context.Context, worker string, attempts []impl.Attempted, disableAfter int) error {
+	if len(attempts) == 0 {
+		return nil
+	}
+	fast := s.db.dialect == Postgres
+	for _, a := range attempts {
+		if o := a.Record.Outcome; o != impl.OutcomeSucceeded && o != impl.OutcomeRetry {
+			fast = false // a failure may disable the webhook: see record
 		}
-		if len(ids) == 0 {
-			return nil
+	}
+	var err error
+	for range recordTries {
+		if fast {
+			err = s.recordInOneStatement(ctx, worker, attempts)
+		} else {
+			err = s.db.inQueueTx(ctx, func(tx *sqlx.Tx) error { return s.record(ctx, tx, worker, attempts, disableAfter) })
 		}
-		query, args, err := sqlx.In(`SELECT `+claimColumns+` FROM deliveries d
-			JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id WHERE d.id IN (?) ORDER BY d.due_ms`, ids)
+		if !isRetryable(err) {
+			break
+		}
+	}
+	return err
+}
+
+// recordInOneStatement is record for a batch of successes and retries,
+// the common case, in one statement: a round trip where record's
+// transaction takes six. They touch a webhook only to restart its failure
+// count. dialect: SQLite has no UPDATE in a WITH clause, and its
+// statements cost no round trip anyway.
+func (s *DeliveryQueue) recordInOneStatement(ctx context.Context, worker string, attempts []impl.Attempted) error {
+	db := s.db
+	ids := make([]int64, 0, len(attempts))
+	var succeeded, resets []int64
+	retries, rows := db.newRows(2), db.newRows(5)
+	for _, a := range attempts {
+		id, r := a.Delivery.ID, a.Record
+		ids = append(ids, id)
+		rows.add(id, r.AttemptedAt.UTC().Truncate(time.Microsecond), r.StatusCode, r.DurationMS, r.Error)
+		if r.Outcome == impl.OutcomeRetry {
+			retries.add(id, r.NextAt.UnixMilli())
+			continue
+		}
+		succeeded = append(succeeded, id)
+	}
+	for id, st := range impl.FailureStreaks(attempts) {
+		if st.Reset {
+			resets = append(resets, id)
+		}
+	}
+	slices.Sort(resets)
+	rowArgs, err := rows.args()
+	if err != nil {
+		return err
+	}
+	retryArgs, err := retries.args()
+	if err != nil {
+		return err
+	}
+	// As in record: lock what still exists, in id order; its attempts are
+	// kept, and the lease holder's deliveries move on.
+	st, err := db.queueStatement(ctx, `WITH locked AS (
+			SELECT id FROM deliveries WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE
+		), attempts AS (
+			INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error)
+			SELECT a.delivery_id, a.attempted_at, a.status_code, a.duration_ms, a.error
+			FROM `+db.rowsSource("a", []string{"delivery_id", "attempted_at", "status_code", "duration_ms", "error"},
+		[]string{"bigint", "timestamptz", "integer", "bigint", "text"})+`
+			JOIN locked l ON l.id = a.delivery_id
+		), succeeded AS (
+			UPDATE deliveries d SET status = 'succeeded', attempt_count = d.attempt_count + 1, due_ms = NULL,
+				locked_by = NULL, locked_until_ms = NULL, updated_at = ?
+			FROM locked l WHERE d.id = l.id AND d.id = ANY(?::bigint[]) AND d.locked_by = ?
+		), retried AS (
+			UPDATE deliveries d SET status = 'pending', attempt_count = d.attempt_count + 1, due_ms = r.due_ms,
+				locked_by = NULL, locked_until_ms = NULL, updated_at = ?
+			FROM `+db.rowsSource("r", []string{"id", "due_ms"}, []string{"bigint", "bigint"})+`
+			JOIN locked l ON l.id = r.id
+			WHERE d.id = r.id AND d.locked_by = ?
+		)
+		UPDATE webhooks SET consecutive_failures = 0 WHERE id = ANY(?::bigint[]) AND consecutive_failures <> 0`)
+	if err != nil {
+		return err
+	}
+	now := db.timestamp()
+	args := append([]any{db.idsArg(ids)}, rowArgs...)
+	args = append(args, now, db.idsArg(succeeded), worker, now)
+	args = append(args, retryArgs...)
+	args = append(args, worker, db.idsArg(resets))
+	if _, err := st.ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("record attempts: %w", err)
+	}
+	return nil
+}
+
+func (s *DeliveryQueue) record(ctx context.Context, tx *sqlx.Tx, worker string, attempts []impl.Attempted, disableAfter int) error {
+	db := s.db
+	ids := make([]int64, len(attempts))
+	for i, a := range attempts {
+		ids[i] = a.Delivery.ID
+	}
+	// Lock the deliveries that still exist, in id order: a webhook deleted
+	// meanwhile took its deliveries with it, and their attempts have
+	// nothing left to belong to. Locked, the others cannot go before the
+	// commit.
+	lock := `SELECT id FROM deliveries WHERE ` + db.oneOf("id") + ` ORDER BY id` + db.forUpdate()
+	st, err := db.inTxStmt(ctx, tx, lock)
+	if err != nil {
+		return err
+	}
+	var existing []int64
+	if err := st.SelectContext(ctx, &existing, db.idsArg(ids)); err != nil {
+		return fmt.Errorf("lock attempted deliveries: %w", err)
+	}
+	exists := make(map[int64]bool, len(existing))
+	for _, id := range existing {
+		exists[id] = true
+	}
+
+	var succeeded, failed []int64
+	retries := db.newRows(2)
+	rows := db.newRows(5)
+	kept := attempts[:0:0]
+	for _, a := range attempts {
+		id, r := a.Delivery.ID, a.Record
+		if !exists[id] {
+			continue
+		}
+		kept = append(kept, a)
+		rows.add(id, r.AttemptedAt.UTC().Truncate(time.Microsecond), r.StatusCode, r.DurationMS, r.Error)
+		switch r.Outcome {
+		case impl.OutcomeSucceeded:
+			succeeded = append(succeeded, id)
+		case impl.OutcomeRetry:
+			retries.add(id, r.NextAt.UnixMilli())
+		default:
+			failed = append(failed, id)
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	now := db.timestamp()
+	// Only the lease holder moves a delivery on: a worker whose lease ran
+	// out keeps its attempt in the log but not the last word.
+	finish := `UPDATE deliveries SET status = ?, attempt_count = attempt_count + 1, due_ms = NULL,
+		locked_by = NULL, locked_until_ms = NULL, updated_at = ? WHERE ` + db.oneOf("id") + ` AND locked_by = ?`
+	for _, class := range []struct {
+		status string
+		ids    []int64
+	}{{impl.DeliverySucceeded, succeeded}, {impl.DeliveryFailed, failed}} {
+		if len(class.ids) == 0 {
+			continue
+		}
+		if err := db.execIn(ctx, tx, finish, class.status, now, db.idsArg(class.ids), worker); err != nil {
+			return fmt.Errorf("finish deliveries: %w", err)
+		}
+	}
+	if retries.len() > 0 {
+		args, err := retries.args()
 		if err != nil {
 			return err
 		}
-		var rows []*claimRow
-		if err := tx.SelectContext(ctx, &rows, s.db.rebind(query), args...); err != nil {
-			return fmt.Errorf("read claimed deliveries: %w", err)
+		retry := `UPDATE deliveries SET status = ?, attempt_count = attempt_count + 1, due_ms = r.due_ms,
+			locked_by = NULL, locked_until_ms = NULL, updated_at = ?
+			FROM ` + db.rowsSource("r", []string{"id", "due_ms"}, []string{"bigint", "bigint"}) + `
+			WHERE deliveries.id = r.id AND deliveries.locked_by = ?`
+		if err := db.execIn(ctx, tx, retry, append(append([]any{impl.DeliveryPending, now}, args...), worker)...); err != nil {
+			return fmt.Errorf("schedule retries: %w", err)
 		}
-		for _, r := range rows {
-			out = append(out, r.claimed(now))
-		}
-		return nil
-	})
-	return out, err
+	}
+	args, err := rows.args()
+	if err != nil {
+		return err
+	}
+	insert := `INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error)
+		SELECT a.delivery_id, a.attempted_at, a.status_code, a.duration_ms, a.error FROM ` +
+		db.rowsSource("a", []string{"delivery_id", "attempted_at", "status_code", "duration_ms", "error"},
+			[]string{"bigint", "timestamptz", "integer", "bigint", "text"})
+	if err := db.execIn(ctx, tx, insert, args...); err != nil {
+		return fmt.Errorf("record attempts: %w", err)
+	}
+	return s.applyToWebhooks(ctx, tx, kept, disableAfter)
 }
 
-// RecordAttempt implements impl.DeliveryQueue.
-func (s *DeliveryQueue) RecordAttempt(ctx context.Context, worker string, d *impl.ClaimedDelivery, r impl.AttemptRecord, disableAfter int) error {
-	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, s.db.rebind(`INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error)
-			VALUES (?, ?, ?, ?, ?)`), d.ID, r.AttemptedAt.UTC().Truncate(time.Microsecond), r.StatusCode, r.DurationMS, r.Error)
+// applyToWebhooks moves the webhooks' failure counts as impl.FailureStreaks
+// says and disables the webhooks that a 410 or impl.DisableAfterFailures
+// turns off. Webhooks are locked in id order, as everywhere.
+func (s *DeliveryQueue) applyToWebhooks(ctx context.Context, tx *sqlx.Tx, attempts []impl.Attempted, disableAfter int) error {
+	db := s.db
+	streaks := impl.FailureStreaks(attempts)
+	var resetOnly, counted []int64
+	for id, st := range streaks {
+		if st.Failed == 0 {
+			resetOnly = append(resetOnly, id)
+		} else {
+			counted = append(counted, id)
+		}
+	}
+	slices.Sort(resetOnly)
+	slices.Sort(counted)
+	if len(resetOnly) > 0 {
+		err := db.execIn(ctx, tx, `UPDATE webhooks SET consecutive_failures = 0 WHERE `+db.oneOf("id")+` AND consecutive_failures <> 0`,
+			db.idsArg(resetOnly))
 		if err != nil {
-			return fmt.Errorf("record attempt: %w", err)
+			return fmt.Errorf("reset webhook failures: %w", err)
 		}
-		now := s.db.timestamp()
-		status, due := impl.DeliveryFailed, sql.NullInt64{}
-		switch r.Outcome {
-		case impl.OutcomeSucceeded:
-			status = impl.DeliverySucceeded
-		case impl.OutcomeRetry:
-			status, due = impl.DeliveryPending, sql.NullInt64{Int64: r.NextAt.UnixMilli(), Valid: true}
+	}
+	for _, id := range counted {
+		st := streaks[id]
+		q, arg := `UPDATE webhooks SET consecutive_failures = consecutive_failures + ? WHERE id = ? RETURNING consecutive_failures`, st.Failed
+		if st.Reset {
+			q = `UPDATE webhooks SET consecutive_failures = ? WHERE id = ? RETURNING consecutive_failures`
 		}
-		// Only the lease holder moves the delivery on: a worker whose lease
-		// ran out keeps its attempt in the log but not the last word.
-		_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE deliveries SET status = ?, attempt_count = attempt_count + 1, due_ms = ?,
-			locked_by = NULL, locked_until_ms = NULL, updated_at = ? WHERE id = ? AND locked_by = ?`),
-			status, due, now, d.ID, worker)
+		stmt, err := db.inTxStmt(ctx, tx, q)
 		if err != nil {
-			return fmt.Errorf("update delivery: %w", err)
+			return err
 		}
-		if d.Test {
-			return nil
+		var failures int
+		err = stmt.GetContext(ctx, &failures, arg, id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // the webhook was deleted meanwhile
 		}
-		switch r.Outcome {
-		case impl.OutcomeSucceeded:
-			_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE webhooks SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0`), d.WebhookID)
-		case impl.OutcomeGone:
-			err = disableWebhook(ctx, s.db, tx, d.WebhookID, impl.DisabledGone)
-		case impl.OutcomeFailed:
-			var failures int
-			err = tx.GetContext(ctx, &failures, s.db.rebind(`UPDATE webhooks SET consecutive_failures = consecutive_failures + 1
-				WHERE id = ? RETURNING consecutive_failures`), d.WebhookID)
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil // the webhook was deleted meanwhile
-			}
-			if reason, disable := impl.DisableAfterFailures(failures, disableAfter); err == nil && disable {
-				err = disableWebhook(ctx, s.db, tx, d.WebhookID, reason)
+		if err != nil {
+			return fmt.Errorf("count webhook failures: %w", err)
+		}
+		if reason, disable := impl.DisableAfterFailures(failures, disableAfter); disable {
+			if err := disableWebhook(ctx, db, tx, id, reason); err != nil {
+				return err
 			}
 		}
+	}
+	var gone []int64
+	for _, a := range attempts {
+		if a.Record.Outcome == impl.OutcomeGone && !a.Delivery.Test && !slices.Contains(gone, a.Delivery.WebhookID) {
+			gone = append(gone, a.Delivery.WebhookID)
+		}
+	}
+	slices.Sort(gone)
+	for _, id := range gone {
+		if err := disableWebhook(ctx, db, tx, id, impl.DisabledGone); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execIn runs the prepared query in tx.
+func (s *DB) execIn(ctx context.Context, tx *sqlx.Tx, query string, args ...any) error {
+	st, err := s.inTxStmt(ctx, tx, query)
+	if err != nil {
 		return err
-	})
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
 }
 
 // ReleaseDeliveries implements impl.DeliveryQueue.
@@ -120,12 +493,17 @@ func (s *DeliveryQueue) ReleaseDeliveries(ctx context.Context, worker string, id
 	if len(ids) == 0 {
 		return nil
 	}
-	query, args, err := sqlx.In(`UPDATE deliveries SET locked_by = NULL, locked_until_ms = NULL
-		WHERE locked_by = ? AND status = 'pending' AND id IN (?)`, worker, ids)
+	st, err := s.db.queueStatement(ctx, `UPDATE deliveries SET locked_by = NULL, locked_until_ms = NULL
+		WHERE locked_by = ? AND status = 'pending' AND `+s.db.oneOf("id"))
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.pool.ExecContext(ctx, s.db.rebind(query), args...); err != nil {
+	done, err := s.db.exclusive(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if _, err := st.ExecContext(ctx, worker, s.db.idsArg(ids)); err != nil {
 		return fmt.Errorf("release deliveries: %w", err)
 	}
 	return nil
@@ -134,7 +512,7 @@ func (s *DeliveryQueue) ReleaseDeliveries(ctx context.Context, worker string, id
 // CreateTestDelivery implements impl.DeliveryQueue.
 func (s *DeliveryQueue) CreateTestDelivery(ctx context.Context, orgID, webhookID int64, worker string, leaseUntil time.Time) (*impl.ClaimedDelivery, error) {
 	var out *impl.ClaimedDelivery
-	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.db.inQueueTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := findWebhook(ctx, s.db, tx, orgID, webhookID, ""); err != nil {
 			return err
 		}
@@ -152,24 +530,51 @@ func (s *DeliveryQueue) CreateTestDelivery(ctx context.Context, orgID, webhookID
 		if err != nil {
 			return fmt.Errorf("create test delivery: %w", err)
 		}
-		var r claimRow
-		err = tx.GetContext(ctx, &r, s.db.rebind(`SELECT `+claimColumns+` FROM deliveries d
-			JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id WHERE d.id = ?`), id)
+		claims, err := s.db.readClaims(ctx, tx, []int64{id}, now)
 		if err != nil {
-			return fmt.Errorf("read test delivery: %w", err)
+			return err
 		}
-		out = r.claimed(now)
+		if out = claims[id]; out == nil {
+			return fmt.Errorf("read test delivery %d: not found", id)
+		}
 		return nil
 	})
 	return out, err
 }
 
-func (r *claimRow) claimed(now time.Time) *impl.ClaimedDelivery {
-	c := &impl.ClaimedDelivery{ID: r.ID, OrganizationID: r.OrganizationID, WebhookID: r.WebhookID, URL: r.URL,
-		Secrets: []string{r.Secret}, Event: r.Event, EventID: r.EventID, MessageID: r.MessageID, Body: []byte(r.Body),
-		AttemptCount: r.AttemptCount, AttemptLimit: r.AttemptLimit, Test: r.Event == impl.EventWebhookTest}
-	if r.PreviousSecret != nil && r.PreviousUntil != nil && now.Before(*r.PreviousUntil) {
-		c.Secrets = append(c.Secrets, *r.PreviousSecret)
+// WebhookBacklogs implements impl.BacklogReader.
+func (s *DeliveryQueue) WebhookBacklogs(ctx context.Context) ([]impl.WebhookBacklog, error) {
+	return webhookBacklogs(ctx, s.db, s.db.pool, nil)
+}
+
+// webhookBacklogs reads the backlog of the webhooks ids (of every webhook
+// with one when ids is nil) from the lane index. The oldest pending
+// delivery is the one with the lowest id, since ids grow as they are
+// created.
+func webhookBacklogs(ctx context.Context, db *DB, q sqlx.QueryerContext, ids []int64) ([]impl.WebhookBacklog, error) {
+	cond, args := "status = 'pending'", []any{}
+	if ids != nil {
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		cond, args = cond+" AND "+db.oneOf("webhook_id"), append(args, db.idsArg(ids))
 	}
-	return c
+	var rows []struct {
+		WebhookID      int64     `db:"webhook_id"`
+		OrganizationID int64     `db:"organization_id"`
+		Pending        int64     `db:"pending"`
+		Oldest         time.Time `db:"created_at"`
+	}
+	err := sqlx.SelectContext(ctx, q, &rows, db.rebind(`SELECT b.webhook_id, d.organization_id, b.pending, d.created_at
+		FROM (SELECT webhook_id, COUNT(*) AS pending, MIN(id) AS oldest_id FROM deliveries WHERE `+cond+` GROUP BY webhook_id) b
+		JOIN deliveries d ON d.id = b.oldest_id ORDER BY b.webhook_id`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read webhook backlogs: %w", err)
+	}
+	out := make([]impl.WebhookBacklog, len(rows))
+	for i, r := range rows {
+		oldest := r.Oldest.UTC()
+		out[i] = impl.WebhookBacklog{WebhookID: r.WebhookID, OrganizationID: r.OrganizationID, Pending: r.Pending, OldestPendingAt: &oldest}
+	}
+	return out, nil
 }

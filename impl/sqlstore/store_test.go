@@ -42,10 +42,12 @@ func (c *testClock) advance(d time.Duration) {
 // fixture is a migrated store with two organizations.
 type fixture struct {
 	db    *DB
+	dbURL string
 	s     *Stores
 	clock *testClock
 	org   int64 // the caller's organization
 	other int64 // another organization
+	leads int   // leads queue has created, for distinct phones
 }
 
 func openStore(t *testing.T, url string) *DB {
@@ -65,7 +67,7 @@ func newFixture(t *testing.T, url string) *fixture {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	f := &fixture{db: db, s: NewStores(db), clock: &testClock{t: t0}}
+	f := &fixture{db: db, dbURL: url, s: NewStores(db), clock: &testClock{t: t0}}
 	db.now = f.clock.now
 	for _, id := range []*int64{&f.org, &f.other} {
 		org := &impl.Organization{Name: "Org"}

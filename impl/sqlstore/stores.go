@@ -32,6 +32,9 @@ type (
 	DeliveryStore struct{ db *DB }
 	// DeliveryQueue implements impl.DeliveryQueue: the dispatcher's side.
 	DeliveryQueue struct{ db *DB }
+	// DeliveryLogRetention implements impl.ExpiredLogs: the retention job's
+	// side.
+	DeliveryLogRetention struct{ db *DB }
 	// IdempotencyStore implements impl.IdempotencyStore.
 	IdempotencyStore struct{ db *DB }
 	// EventLog reads the outbox. No production code needs it: the
@@ -54,6 +57,8 @@ var (
 	_ impl.WebhookStore      = (*WebhookStore)(nil)
 	_ impl.DeliveryStore     = (*DeliveryStore)(nil)
 	_ impl.DeliveryQueue     = (*DeliveryQueue)(nil)
+	_ impl.BacklogReader     = (*DeliveryQueue)(nil)
+	_ impl.ExpiredLogs       = (*DeliveryLogRetention)(nil)
 	_ impl.IdempotencyStore  = (*IdempotencyStore)(nil)
 )
 
@@ -73,6 +78,7 @@ type Stores struct {
 	Webhooks      *WebhookStore
 	Deliveries    *DeliveryStore
 	Queue         *DeliveryQueue
+	Retention     *DeliveryLogRetention
 	Idempotency   *IdempotencyStore
 	Events        *EventLog
 }
@@ -94,6 +100,7 @@ func NewStores(db *DB) *Stores {
 		Webhooks:      &WebhookStore{db},
 		Deliveries:    &DeliveryStore{db},
 		Queue:         &DeliveryQueue{db},
+		Retention:     &DeliveryLogRetention{db},
 		Idempotency:   &IdempotencyStore{db},
 		Events:        &EventLog{db},
 	}

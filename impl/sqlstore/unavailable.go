@@ -20,10 +20,16 @@ import (
 // cannot do that: lib/pq reacts to a done context by asking the server to
 // cancel, and a frozen server answers neither the cancel nor the query, so
 // the call would hang until TCP gives up, hours later.
-func pgConnector(dsn string, timeout time.Duration) (*pq.Connector, error) {
+func pgConnector(dsn string, timeout time.Duration, settings map[string]string) (*pq.Connector, error) {
 	cfg, err := pq.NewConfig(dsn)
 	if err != nil {
 		return nil, err
+	}
+	for k, v := range settings {
+		if cfg.Runtime == nil {
+			cfg.Runtime = map[string]string{}
+		}
+		cfg.Runtime[k] = v
 	}
 	if timeout > 0 {
 		if cfg.Runtime == nil {

@@ -156,10 +156,33 @@ func (s *WebhookStore) FindWebhookByID(ctx context.Context, orgID, id int64) (*i
 	var w *impl.Webhook
 	err := s.db.readTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		w, err = findWebhook(ctx, s.db, tx, orgID, id, "")
-		return err
+		if w, err = findWebhook(ctx, s.db, tx, orgID, id, ""); err != nil {
+			return err
+		}
+		return withBacklogs(ctx, s.db, tx, w)
 	})
 	return w, err
+}
+
+// withBacklogs fills in the webhooks' Backlog.
+func withBacklogs(ctx context.Context, db *DB, q sqlx.QueryerContext, hooks ...*impl.Webhook) error {
+	ids := make([]int64, len(hooks))
+	for i, w := range hooks {
+		ids[i] = w.ID
+		w.Backlog = impl.WebhookBacklog{WebhookID: w.ID, OrganizationID: w.OrganizationID}
+	}
+	backlogs, err := webhookBacklogs(ctx, db, q, ids)
+	if err != nil {
+		return err
+	}
+	for _, b := range backlogs {
+		for _, w := range hooks {
+			if w.ID == b.WebhookID {
+				w.Backlog = b
+			}
+		}
+	}
+	return nil
 }
 
 func findWebhook(ctx context.Context, db *DB, q sqlx.QueryerContext, orgID, id int64, suffix string) (*impl.Webhook, error) {
@@ -198,7 +221,7 @@ func (s *WebhookStore) FindWebhooks(ctx context.Context, orgID int64, offset int
 		for i, r := range rows {
 			out[i] = r.webhook(ev[r.ID])
 		}
-		return nil
+		return withBacklogs(ctx, s.db, tx, out...)
 	})
 	return out, total, err
 }
@@ -213,7 +236,7 @@ func (s *WebhookStore) UpdateWebhook(ctx context.Context, orgID, id int64, p imp
 		}
 		change := w.Apply(p, s.db.timestamp())
 		if !change.Changed {
-			return nil // updated_at stays
+			return withBacklogs(ctx, s.db, tx, w) // updated_at stays
 		}
 		_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE webhooks SET name = ?, url = ?, max_attempts = ?, active = ?,
 			disabled_reason = ?, disabled_at = ?, updated_at = ? WHERE organization_id = ? AND id = ?`),
@@ -232,7 +255,10 @@ func (s *WebhookStore) UpdateWebhook(ctx context.Context, orgID, id int64, p imp
 		case change.Disabled:
 			err = failPendingDeliveries(ctx, s.db, tx, id, w.UpdatedAt)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return withBacklogs(ctx, s.db, tx, w)
 	})
 	if err != nil {
 		return nil, err

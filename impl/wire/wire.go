@@ -93,8 +93,13 @@ func Webhook(w *impl.Webhook) api.Webhook {
 	}
 	return api.Webhook{Id: w.ID, Name: w.Name, Url: w.URL, Events: events, Active: w.Active, MaxAttempts: w.MaxAttempts,
 		IsDefault: w.IsDefault, DisabledReason: Nullable(w.DisabledReason), DisabledAt: Nullable(utcPtr(w.DisabledAt)),
-		PreviousSecretExpiresAt: Nullable(utcPtr(w.PreviousSecretExpiresAt)), CreatedAt: w.CreatedAt.UTC(),
-		UpdatedAt: w.UpdatedAt.UTC()}
+		PreviousSecretExpiresAt: Nullable(utcPtr(w.PreviousSecretExpiresAt)), Backlog: WebhookBacklog(w.Backlog),
+		CreatedAt: w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC()}
+}
+
+// WebhookBacklog is what waits for a webhook.
+func WebhookBacklog(b impl.WebhookBacklog) api.WebhookBacklog {
+	return api.WebhookBacklog{Pending: b.Pending, OldestPendingAt: Nullable(utcPtr(b.OldestPendingAt))}
 }
 
 // WebhookCreated is a new webhook with its signing secret, the one time it
@@ -103,7 +108,7 @@ func WebhookCreated(w *impl.Webhook) api.WebhookCreated {
 	v := Webhook(w)
 	return api.WebhookCreated{Id: v.Id, Name: v.Name, Url: v.Url, Events: v.Events, Active: v.Active,
 		MaxAttempts: v.MaxAttempts, DisabledReason: v.DisabledReason, DisabledAt: v.DisabledAt,
-		PreviousSecretExpiresAt: v.PreviousSecretExpiresAt, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
+		PreviousSecretExpiresAt: v.PreviousSecretExpiresAt, Backlog: v.Backlog, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
 		SigningSecret: w.Secret}
 }
 

@@ -1,0 +1,266 @@
+package contract
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+)
+
+// Validator checks requests and responses against the spec with
+// kin-openapi, reading each JSON body once.
+//
+// openapi3filter would decode a body itself, after the server has already
+// read it for the input policy, and it visits schemas "as a request" or "as
+// a response": for readOnly and writeOnly, which also makes kin-openapi
+// deep-copy the value for every branch of a oneOf, visit the branch that
+// matched a second time and sort every object's property names. A spec
+// without readOnly or writeOnly gains nothing from that (it was 60% of
+// validating a carousel), so the Validator leaves the direction out unless
+// the spec has them. Parameters, headers, content types and statuses are
+// still openapi3filter's; the schemas and their verdicts are kin-openapi's.
+//
+// One thing differs on purpose: defaults are not written into the body.
+// openapi3filter does that for a member that is missing or null, so it
+// accepted "card_width": null, which the spec does not allow, as MEDIUM;
+// the handlers apply the spec's defaults themselves.
+type Validator struct {
+	// request and response validate everything; requestParams and
+	// responseHead leave the body to the Validator.
+	request, requestParams, response, responseHead *openapi3filter.Options
+	// requestBody and responseBody are the schema options for bodies.
+	requestBody, responseBody []openapi3.SchemaValidationOption
+}
+
+// NewValidator returns the Validator of doc.
+func NewValidator(doc *openapi3.T) *Validator {
+	v := &Validator{
+		request: RequestOptions(), requestParams: RequestOptions(),
+		response: ResponseOptions(), responseHead: ResponseOptions(),
+	}
+	v.requestParams.ExcludeRequestBody = true
+	v.responseHead.ExcludeResponseBody = true
+	v.requestBody = append([]openapi3.SchemaValidationOption{openapi3.MultiErrors()}, v.request.SchemaValidationOptions...)
+	v.responseBody = append([]openapi3.SchemaValidationOption{openapi3.MultiErrors()}, v.response.SchemaValidationOptions...)
+	if hasReadOrWriteOnly(doc) {
+		v.requestBody = append(v.requestBody, openapi3.VisitAsRequest())
+		v.responseBody = append(v.responseBody, openapi3.VisitAsResponse())
+	}
+	return v
+}
+
+// RequestVerdict is what Request found.
+type RequestVerdict struct {
+	// Unreadable is set when the body is not JSON under the input policy
+	// (answer with BodyError); nothing else was checked.
+	Unreadable error
+	// Controls names the body's strings with control characters.
+	Controls map[string][]string
+	// Err is kin-openapi's verdict on parameters and body (answer with
+	// RequestError, adding Controls).
+	Err error
+}
+
+// Request validates input.Request. A JSON body the operation accepts is
+// read and decoded here, once; when it is valid, the decoded value stays on
+// the request's body for the handler to bind (the generated server binds
+// ValidatedValue instead of decoding again).
+func (v *Validator) Request(ctx context.Context, input *openapi3filter.RequestValidationInput) RequestVerdict {
+	req := input.Request
+	schema := v.jsonBodySchema(input)
+	if schema == nil {
+		input.Options = v.request
+		return RequestVerdict{Err: openapi3filter.ValidateRequest(ctx, input)}
+	}
+	rb := input.Route.Operation.RequestBody.Value
+	data, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return RequestVerdict{Err: &openapi3filter.RequestError{Input: input, RequestBody: rb, Reason: "reading failed", Err: err}}
+	}
+	req.Body = io.NopCloser(bytes.NewReader(data))
+	if len(data) == 0 {
+		// No body after all (a chunked request with nothing in it):
+		// openapi3filter says whether the operation requires one.
+		input.Options = v.request
+		return RequestVerdict{Err: openapi3filter.ValidateRequest(ctx, input)}
+	}
+	value, controls, err := DecodeJSON(data)
+	if err != nil {
+		return RequestVerdict{Unreadable: err}
+	}
+	input.Options = v.requestParams
+	verdict := RequestVerdict{Controls: controls, Err: openapi3filter.ValidateRequest(ctx, input)}
+	if err := schema.VisitJSON(value, v.requestBody...); err != nil {
+		bodyErr := &openapi3filter.RequestError{Input: input, RequestBody: rb, Reason: "doesn't match schema", Err: err}
+		verdict.Err = joinErrors(verdict.Err, bodyErr)
+	}
+	if verdict.Err == nil {
+		req.Body = validatedBody{ReadCloser: req.Body, value: value}
+	}
+	return verdict
+}
+
+// jsonBodySchema is the schema of the request's body when the operation
+// takes it as JSON and the request has one; nil leaves the body to
+// openapi3filter (none, or a content type it will refuse).
+func (v *Validator) jsonBodySchema(input *openapi3filter.RequestValidationInput) *openapi3.Schema {
+	req := input.Request
+	op := input.Route.Operation
+	if op.RequestBody == nil || op.RequestBody.Value == nil || req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
+		return nil
+	}
+	ct := req.Header.Get("Content-Type")
+	if !IsJSON(ct) {
+		return nil
+	}
+	mt := op.RequestBody.Value.Content.Get(ct)
+	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
+		return nil
+	}
+	return mt.Schema.Value
+}
+
+// Response validates a response whose body is body: openapi3filter checks
+// the status and headers, the Validator the JSON body.
+func (v *Validator) Response(ctx context.Context, input *openapi3filter.ResponseValidationInput, body []byte) error {
+	schema, isJSON := v.responseSchema(input)
+	if !isJSON {
+		input.Options = v.response
+		input.SetBodyBytes(body)
+		return openapi3filter.ValidateResponse(ctx, input)
+	}
+	input.Options = v.responseHead
+	if err := openapi3filter.ValidateResponse(ctx, input); err != nil || schema == nil {
+		return err
+	}
+	switch {
+	case input.RequestValidationInput.Request.Method == http.MethodHead:
+		return nil // openapi3filter checks nothing of a HEAD response
+	case input.Status == http.StatusNotModified, input.Status == http.StatusPermanentRedirect,
+		input.Status == http.StatusTemporaryRedirect, input.Status == http.StatusMovedPermanently:
+		return nil // nor the body of these
+	}
+	value, _, err := decodeJSON(body, false)
+	if err != nil {
+		return &openapi3filter.ResponseError{Input: input, Reason: "failed to decode response body", Err: err}
+	}
+	if err := schema.VisitJSON(value, v.responseBody...); err != nil {
+		return &openapi3filter.ResponseError{Input: input, Reason: "response body doesn't match schema", Err: err}
+	}
+	return nil
+}
+
+// responseSchema finds the schema openapi3filter would check a JSON
+// response's body against. isJSON is false when openapi3filter must see
+// the body itself: another media type, or one the operation does not
+// declare for the status (its error names it).
+func (v *Validator) responseSchema(input *openapi3filter.ResponseValidationInput) (schema *openapi3.Schema, isJSON bool) {
+	ct := input.Header.Get("Content-Type")
+	if !IsJSON(ct) {
+		return nil, false
+	}
+	responses := input.RequestValidationInput.Route.Operation.Responses
+	if responses == nil {
+		return nil, true
+	}
+	ref := responses.Status(input.Status)
+	if ref == nil {
+		ref = responses.Default()
+	}
+	if ref == nil || ref.Value == nil || len(ref.Value.Content) == 0 {
+		return nil, true // no body to check, or a status openapi3filter refuses
+	}
+	mt := ref.Value.Content.Get(ct)
+	if mt == nil {
+		return nil, false
+	}
+	if mt.Schema == nil || mt.Schema.Value == nil {
+		return nil, true
+	}
+	return mt.Schema.Value, true
+}
+
+// validatedBody is a request body with the value validated from it, which
+// the generated server binds (it looks for ValidatedValue, as
+// openapi3filter's KeepValidatedValue leaves it).
+type validatedBody struct {
+	io.ReadCloser
+	value any
+}
+
+// ValidatedValue returns the decoded, validated body.
+func (b validatedBody) ValidatedValue() any { return b.value }
+
+// joinErrors adds err to openapi3filter's verdict, as one MultiError.
+func joinErrors(verdict, err error) error {
+	switch v := verdict.(type) {
+	case nil:
+		return openapi3.MultiError{err}
+	case openapi3.MultiError:
+		return append(v, err)
+	default:
+		return openapi3.MultiError{v, err}
+	}
+}
+
+// hasReadOrWriteOnly reports whether any schema of doc, named or inline,
+// says readOnly or writeOnly.
+func hasReadOrWriteOnly(doc *openapi3.T) bool {
+	seen := map[*openapi3.Schema]bool{}
+	var visit func(ref *openapi3.SchemaRef) bool
+	visit = func(ref *openapi3.SchemaRef) bool {
+		if ref == nil || ref.Value == nil || seen[ref.Value] {
+			return false
+		}
+		s := ref.Value
+		seen[s] = true
+		if s.ReadOnly || s.WriteOnly {
+			return true
+		}
+		for _, p := range s.Properties {
+			if visit(p) {
+				return true
+			}
+		}
+		for _, group := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+			for _, x := range group {
+				if visit(x) {
+					return true
+				}
+			}
+		}
+		return visit(s.Items) || visit(s.Not) || visit(s.AdditionalProperties.Schema)
+	}
+	if doc.Components != nil {
+		for _, ref := range doc.Components.Schemas {
+			if visit(ref) {
+				return true
+			}
+		}
+	}
+	content := func(c openapi3.Content) bool {
+		for _, mt := range c {
+			if mt != nil && visit(mt.Schema) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			if op.RequestBody != nil && op.RequestBody.Value != nil && content(op.RequestBody.Value.Content) {
+				return true
+			}
+			for _, r := range op.Responses.Map() {
+				if r.Value != nil && content(r.Value.Content) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,341 @@
+package contract_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/contract"
+)
+
+// The Validator must answer exactly what openapi3filter answers with the
+// same options, on every operation's examples and on mutations of them
+// (each member removed, given the wrong type, null, an unknown member
+// added, at every depth): it reads the body once and leaves out the
+// request/response direction, nothing else.
+func TestValidatorAgreesWithOpenapi3filter(t *testing.T) {
+	doc, router := leadsSpec(t)
+	v := contract.NewValidator(doc)
+	checked, refused := 0, 0
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody == nil || op.RequestBody.Value == nil {
+				continue
+			}
+			mt := op.RequestBody.Value.Content.Get("application/json")
+			if mt == nil {
+				continue
+			}
+			target := "/api/v1" + strings.NewReplacer("{id}", "1", "{webhook_id}", "1", "{delivery_id}", "1").Replace(path)
+			for _, example := range examplesOf(mt) {
+				for _, body := range mutations(example) {
+					data, err := json.Marshal(body)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := fullPath(t, router, method, target, data)
+					got, value := viaValidator(t, v, router, method, target, data)
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("%s %s %s:\nValidator:       %+v\nopenapi3filter:  %+v", method, target, data, got, want)
+					}
+					if got == nil {
+						// What the handler binds is the body as sent.
+						var sent any
+						dec := json.NewDecoder(bytes.NewReader(data))
+						dec.UseNumber()
+						if err := dec.Decode(&sent); err != nil || !reflect.DeepEqual(value, sent) {
+							t.Fatalf("%s %s %s: validated value %v", method, target, data, value)
+						}
+					} else {
+						refused++
+					}
+					checked++
+				}
+			}
+		}
+	}
+	if checked < 200 || refused < checked/2 {
+		t.Fatalf("%d bodies compared, %d refused: the corpus is too thin to mean anything", checked, refused)
+	}
+	t.Logf("%d bodies compared, %d refused", checked, refused)
+}
+
+// Responses: the Validator and openapi3filter agree on every response
+// example of the spec and on its mutations.
+func TestValidatorResponsesAgreeWithOpenapi3filter(t *testing.T) {
+	doc, router := leadsSpec(t)
+	v := contract.NewValidator(doc)
+	checked, violations := 0, 0
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			target := "/api/v1" + strings.NewReplacer("{id}", "1", "{webhook_id}", "1", "{delivery_id}", "1").Replace(path)
+			for code, resp := range op.Responses.Map() {
+				if resp.Value == nil {
+					continue
+				}
+				mt := resp.Value.Content.Get("application/json")
+				if mt == nil {
+					continue
+				}
+				status := 200
+				fmt.Sscan(code, &status)
+				for _, example := range examplesOf(mt) {
+					for _, body := range mutations(example) {
+						data, _ := json.Marshal(body)
+						req := httptest.NewRequest(method, target, nil)
+						route, params, err := router.FindRoute(req)
+						if err != nil {
+							t.Fatal(err)
+						}
+						header := http.Header{"Content-Type": {"application/json"}}
+						input := func() *openapi3filter.ResponseValidationInput {
+							return &openapi3filter.ResponseValidationInput{
+								RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: contract.RequestOptions()},
+								Status:                 status, Header: header,
+							}
+						}
+						full := input()
+						full.Body, full.Options = io.NopCloser(bytes.NewReader(data)), contract.ResponseOptions()
+						want := openapi3filter.ValidateResponse(context.Background(), full)
+						got := v.Response(context.Background(), input(), data)
+						if (got == nil) != (want == nil) || (got != nil && schemaErrorText(got) != schemaErrorText(want)) {
+							t.Fatalf("%s %s %d %s:\nValidator:      %v\nopenapi3filter: %v", method, target, status, data, got, want)
+						}
+						if got != nil {
+							violations++
+						}
+						checked++
+					}
+				}
+			}
+		}
+	}
+	if checked < 200 || violations < checked/3 {
+		t.Fatalf("%d responses compared, %d violations: the corpus is too thin", checked, violations)
+	}
+	t.Logf("%d responses compared, %d violations", checked, violations)
+}
+
+// A spec that has readOnly properties keeps kin-openapi's direction: the
+// Validator refuses a readOnly member in a request, as openapi3filter does.
+func TestValidatorKeepsReadOnly(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData([]byte(`
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /things:
+    post:
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                id: {type: integer, readOnly: true}
+                name: {type: string}
+      responses:
+        '201': {description: created}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := contract.NewValidator(doc)
+	for body, wantErr := range map[string]bool{`{"name":"a"}`: false, `{"id":1,"name":"a"}`: true} {
+		req := httptest.NewRequest("POST", "/things", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verdict := v.Request(context.Background(), &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route})
+		if (verdict.Err != nil) != wantErr {
+			t.Errorf("%s: %v, want an error: %v", body, verdict.Err, wantErr)
+		}
+	}
+}
+
+// fullPath is openapi3filter's own verdict on a request, as RequestError
+// answers it; nil when valid. Defaults are not written into the body, as
+// the Validator does not (see its documentation).
+func fullPath(t *testing.T, router routers.Router, method, target string, data []byte) *impl.Error {
+	t.Helper()
+	req := newRequest(method, target, "application/json", string(data))
+	route, params, err := router.FindRoute(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := contract.RequestOptions()
+	opts.SkipSettingDefaults = true
+	err = openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
+		Request: req, PathParams: params, Route: route, Options: opts,
+	})
+	if err == nil {
+		return nil
+	}
+	return translate(t, err)
+}
+
+// viaValidator is the Validator's verdict on the same request, and the
+// value it leaves for the handler.
+func viaValidator(t *testing.T, v *contract.Validator, router routers.Router, method, target string, data []byte) (*impl.Error, any) {
+	t.Helper()
+	req := newRequest(method, target, "application/json", string(data))
+	route, params, err := router.FindRoute(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verdict := v.Request(context.Background(), &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route})
+	switch {
+	case verdict.Unreadable != nil:
+		t.Fatalf("%s %s: unreadable: %v", method, data, verdict.Unreadable)
+	case verdict.Err != nil:
+		return translate(t, verdict.Err), nil
+	}
+	vb, ok := req.Body.(interface{ ValidatedValue() any })
+	if !ok {
+		t.Fatalf("%s %s: no validated value on the body", method, data)
+	}
+	return nil, vb.ValidatedValue()
+}
+
+// schemaErrorText is an error's text without what the two paths word
+// differently around the same schema errors.
+func schemaErrorText(err error) string {
+	var re *openapi3filter.ResponseError
+	if errors.As(err, &re) {
+		if re.Err != nil {
+			return re.Err.Error()
+		}
+		return re.Reason
+	}
+	return err.Error()
+}
+
+// examplesOf lists a media type's example values.
+func examplesOf(mt *openapi3.MediaType) []any {
+	var out []any
+	if mt.Example != nil {
+		out = append(out, mt.Example)
+	}
+	names := make([]string, 0, len(mt.Examples))
+	for name := range mt.Examples {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if ex := mt.Examples[name]; ex != nil && ex.Value != nil {
+			out = append(out, ex.Value.Value)
+		}
+	}
+	if len(out) == 0 && mt.Schema != nil && mt.Schema.Value != nil && mt.Schema.Value.Example != nil {
+		out = append(out, mt.Schema.Value.Example)
+	}
+	return out
+}
+
+// mutations is the value itself, then for each member of each object in it
+// (at any depth, through arrays): the value without the member, with it
+// null, a number, a string, an object, and with an unknown member added.
+func mutations(value any) []any {
+	out := []any{value}
+	var walk func(path []any)
+	walk = func(path []any) {
+		node := at(value, path)
+		switch n := node.(type) {
+		case map[string]any:
+			out = append(out, replaced(value, path, withMember(n, "zz_unknown", 1)))
+			keys := make([]string, 0, len(n))
+			for k := range n {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				out = append(out, replaced(value, path, withoutMember(n, k)))
+				for _, wrong := range []any{nil, 12345, "x\u00e9", map[string]any{}} {
+					out = append(out, replaced(value, path, withMember(n, k, wrong)))
+				}
+				walk(append(append([]any{}, path...), k))
+			}
+		case []any:
+			for i := range n {
+				walk(append(append([]any{}, path...), i))
+			}
+		}
+	}
+	walk(nil)
+	return out
+}
+
+func at(v any, path []any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			v = v.(map[string]any)[k]
+		case int:
+			v = v.([]any)[k]
+		}
+	}
+	return v
+}
+
+// replaced is a deep copy of v with the node at path replaced.
+func replaced(v any, path []any, node any) any {
+	if len(path) == 0 {
+		return node
+	}
+	switch c := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(c))
+		for k, e := range c {
+			m[k] = e
+		}
+		k := path[0].(string)
+		m[k] = replaced(c[k], path[1:], node)
+		return m
+	case []any:
+		a := append([]any{}, c...)
+		i := path[0].(int)
+		a[i] = replaced(c[i], path[1:], node)
+		return a
+	}
+	return v
+}
+
+func withMember(m map[string]any, k string, v any) map[string]any {
+	out := make(map[string]any, len(m)+1)
+	for key, e := range m {
+		out[key] = e
+	}
+	out[k] = v
+	return out
+}
+
+func withoutMember(m map[string]any, k string) map[string]any {
+	out := make(map[string]any, len(m))
+	for key, e := range m {
+		if key != k {
+			out[key] = e
+		}
+	}
+	return out
+}
