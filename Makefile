@@ -31,8 +31,16 @@ vet: ## go vet and gofmt
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: lint
-lint: ## lint the spec with Spectral (pinned in package.json)
+lint: ## Spectral (pinned in package.json), the samples' drift check and the breaking-change gate
 	scripts/lint.sh
+
+.PHONY: breaking
+breaking: ## print every change of openapi/ that breaks partners, against openapi/published/ (oasdiff)
+	@scripts/breaking.sh
+
+.PHONY: publish-spec
+publish-spec: ## the current specs become the published ones (openapi/published/); empties the acknowledgements
+	@scripts/breaking.sh --publish
 
 .PHONY: test-go
 test-go: ## unit, store and contract tests; on PostgreSQL too when TEST_POSTGRES_URL is set

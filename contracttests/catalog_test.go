@@ -303,7 +303,12 @@ func TestEventCatalogLoadsAndValidates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load webhooks.yaml: %v", err)
 	}
-	if err := doc.Validate(context.Background()); err != nil {
+	// The events' examples are not judged here: in this 3.1 document
+	// kin-openapi reads openapi.yaml's 3.0 schemas as 3.1 ones and ignores
+	// their `nullable`, refusing the null of an open handoff's closed_at.
+	// Spectral validates the examples (make lint), and examples_test.go
+	// compares each with a real delivery.
+	if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
 		t.Fatalf("webhooks.yaml does not validate: %v", err)
 	}
 	if got := slices.Sorted(maps.Keys(doc.Webhooks)); !slices.Equal(got, evAllEvents()) {
@@ -359,8 +364,8 @@ func TestEventCatalogServed(t *testing.T) {
 				}
 			})
 		}
-		t.Run("docs/webhooks.json", func(t *testing.T) {
-			body := get(t, "/docs/webhooks.json")
+		t.Run("docs/reference.json", func(t *testing.T) {
+			body := get(t, "/docs/reference.json")
 			var doc struct {
 				Webhooks map[string]json.RawMessage `json:"webhooks"`
 			}
@@ -370,17 +375,22 @@ func TestEventCatalogServed(t *testing.T) {
 			// The API reference's 7, the 3 of a message's life after the
 			// send, and webhook.test.
 			if got := slices.Sorted(maps.Keys(doc.Webhooks)); !slices.Equal(got, evAllEvents()) || len(got) != 11 {
-				t.Errorf("/docs/webhooks.json lists %v, want the 11 events %v", got, evAllEvents())
+				t.Errorf("/docs/reference.json lists the events %v, want the 11 events %v", got, evAllEvents())
 			}
-			// The browsable copy must stand alone: no $ref may point outside it.
+			// The reference's document must stand alone: no $ref may point
+			// outside it, and every one must resolve in it.
 			var v any
 			_ = json.Unmarshal(body, &v)
-			var walk func(v any)
-			walk = func(v any) {
-				switch x := v.(type) {
+			var walk func(node any)
+			walk = func(node any) {
+				switch x := node.(type) {
 				case map[string]any:
-					if ref, ok := x["$ref"].(string); ok && !strings.HasPrefix(ref, "#/") {
-						t.Errorf("/docs/webhooks.json has an external $ref %q", ref)
+					if ref, ok := x["$ref"].(string); ok {
+						if !strings.HasPrefix(ref, "#/") {
+							t.Errorf("/docs/reference.json has an external $ref %q", ref)
+						} else if _, found := pointer(v, strings.TrimPrefix(ref, "#")); !found {
+							t.Errorf("/docs/reference.json: $ref %q resolves to nothing", ref)
+						}
 					}
 					for _, c := range x {
 						walk(c)

@@ -203,6 +203,9 @@ func (tg *target) client(t testing.TB, key string, style authStyle) *client.Clie
 	c, err := client.NewClientWithResponses(tg.baseURL,
 		client.WithHTTPClient(&http.Client{Transport: newValidatingTransport(t, tg.baseURL)}),
 		client.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
+			// The suite checks the English wording of field messages; the
+			// Portuguese default has tests of its own (language_test.go).
+			req.Header.Set("Accept-Language", "en")
 			switch style {
 			case bearer:
 				req.Header.Set("Authorization", "Bearer "+key)
@@ -231,6 +234,7 @@ func (tg *target) raw(t testing.TB, key, method, path, contentType string, body 
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	req.Header.Set("Accept-Language", "en")
 	res, err := (&http.Client{Transport: newValidatingTransport(t, tg.baseURL)}).Do(req)
 	if err != nil {
 		t.Fatal(err)

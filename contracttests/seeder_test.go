@@ -85,6 +85,13 @@ func (s *seeder) Messaging(t testing.TB, orgID int64) (whatsApp, rcs *impl.Integ
 // push to; a Cloud API integration's tests push Meta's instead.
 func (s *seeder) ContactWrote(t testing.TB, integrationID int64, phone string) {
 	t.Helper()
+	s.ContactWroteAt(t, integrationID, phone, time.Now())
+}
+
+// ContactWroteAt is ContactWrote at another time: before the last 24 hours,
+// the window is closed again.
+func (s *seeder) ContactWroteAt(t testing.TB, integrationID int64, phone string, at time.Time) {
+	t.Helper()
 	ctx := context.Background()
 	integ, err := s.stores.Integrations.FindIntegrationForInbound(ctx, integrationID)
 	if err != nil {
@@ -93,7 +100,7 @@ func (s *seeder) ContactWrote(t testing.TB, integrationID int64, phone string) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	if err := s.app.Messenger.Receive(ctx, integ, []impl.InboundMessage{{ProviderMessageID: fmt.Sprintf("contract.%x", b),
-		From: impl.NormalizePhone(phone), SentAt: time.Now(), Type: "text", Content: map[string]any{"text": "Oi"}}}); err != nil {
+		From: impl.NormalizePhone(phone), SentAt: at, Type: "text", Content: map[string]any{"text": "Oi"}}}); err != nil {
 		t.Fatalf("%s writes to integration %d: %v", phone, integrationID, err)
 	}
 }

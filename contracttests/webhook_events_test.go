@@ -79,6 +79,7 @@ func evNewReceiver(t *testing.T) *receiver {
 			if err := evValidateBody(t, event, a.Body); err != nil {
 				t.Errorf("request %d to the receiver (%s): the body violates the strict catalog: %v\nbody: %s", i+1, event, err, a.Body)
 			}
+			evCompareExample(t, event, a.Body)
 		}
 		if n := r.Rejected(); n != 0 {
 			t.Errorf("the reference receiver refused %d deliveries as invalid (signature, headers or body)", n)

@@ -33,10 +33,23 @@ const (
 
 // Error is an application error: a code, a message safe to show to the
 // caller, and optional per-field details keyed by field path.
+//
+// The details are kept in the two languages the API answers in: English in
+// Details, and Brazilian Portuguese, the API's default, in DetailsPtBR. A
+// detail added with WithDetail alone has no translation and is filed under
+// both in English. Message is English in both languages, as the API
+// reference shows it ("The given data was invalid.").
 type Error struct {
-	Code    string
-	Message string
-	Details map[string][]string
+	Code        string
+	Message     string
+	Details     map[string][]string
+	DetailsPtBR map[string][]string
+}
+
+// Text is one message in the languages the API answers in.
+type Text struct {
+	En   string
+	PtBR string
 }
 
 func (e *Error) Error() string {
@@ -48,14 +61,40 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// WithDetail adds a message about one field and returns the error.
+// WithDetail adds a message about one field, in English only, and returns
+// the error.
 func (e *Error) WithDetail(field, message string) *Error {
+	return e.WithDetailText(field, Text{En: message, PtBR: message})
+}
+
+// WithDetailText adds a message about one field in each language and
+// returns the error.
+func (e *Error) WithDetailText(field string, t Text) *Error {
 	if e.Details == nil {
 		e.Details = map[string][]string{}
 	}
-	e.Details[field] = append(e.Details[field], message)
+	if e.DetailsPtBR == nil {
+		e.DetailsPtBR = map[string][]string{}
+	}
+	e.Details[field] = append(e.Details[field], t.En)
+	e.DetailsPtBR[field] = append(e.DetailsPtBR[field], t.PtBR)
 	return e
 }
+
+// DetailsIn returns the details in the given language: LangEn, or LangPtBR
+// (anything else). Details never translated fall back to English.
+func (e *Error) DetailsIn(lang string) map[string][]string {
+	if lang != LangEn && e.DetailsPtBR != nil {
+		return e.DetailsPtBR
+	}
+	return e.Details
+}
+
+// The languages the API answers in; pt-BR is the default.
+const (
+	LangPtBR = "pt-BR"
+	LangEn   = "en"
+)
 
 // ErrorCode returns the code of the application error in err's chain, or
 // EInternal for any other non-nil error.

@@ -51,5 +51,5 @@ type HandoffStore interface {
 // ErrOpenHandoff is the conflict of a lead that already has an open handoff.
 func ErrOpenHandoff() *Error {
 	return Errorf(EConflict, "This lead already has an open handoff.").
-		WithDetail("lead_id", "the lead already has an open handoff")
+		WithDetailText("lead_id", Text{En: "the lead already has an open handoff", PtBR: "O lead já tem um handoff aberto."})
 }

@@ -31,7 +31,7 @@ func ParseLeadSort(s string) (LeadSort, error) {
 	}
 	sort := LeadSort{Field: strings.TrimPrefix(s, "-"), Desc: strings.HasPrefix(s, "-")}
 	if _, ok := LeadSortColumns[sort.Field]; !ok {
-		return LeadSort{}, Errorf(EBadRequest, "Unknown sort field %q.", sort.Field).WithDetail("sort", "unknown sort field")
+		return LeadSort{}, Errorf(EBadRequest, "Unknown sort field %q.", sort.Field).WithDetailText("sort", Text{En: "unknown sort field", PtBR: "O campo sort não é um campo de ordenação."})
 	}
 	return sort, nil
 }
@@ -151,7 +151,10 @@ func (f LeadFilter) Resolve(key []byte, orgID int64) (LeadQuery, error) {
 	}
 	if f.Sort != "" && f.Sort != c.Sort.String() {
 		return LeadQuery{}, Errorf(EBadRequest, "The request has invalid parameters.").
-			WithDetail("cursor", "was made for sort="+c.Sort.String()+"; leave sort out or give the same")
+			WithDetailText("cursor", Text{
+				En:   "was made for sort=" + c.Sort.String() + "; leave sort out or give the same",
+				PtBR: "O campo cursor foi gerado para sort=" + c.Sort.String() + "; omita sort ou envie o mesmo valor.",
+			})
 	}
 	for _, filter := range []struct {
 		name        string
@@ -159,7 +162,10 @@ func (f LeadFilter) Resolve(key []byte, orgID int64) (LeadQuery, error) {
 	}{{"phone", q.Phone, c.Phone}, {"email", q.Email, c.Email}, {"temperature", q.Temperature, c.Temperature}} {
 		if filter.given != nil && (filter.made == nil || *filter.given != *filter.made) {
 			return LeadQuery{}, Errorf(EBadRequest, "The request has invalid parameters.").
-				WithDetail("cursor", "was made for another "+filter.name+" filter; leave "+filter.name+" out or give the same")
+				WithDetailText("cursor", Text{
+					En:   "was made for another " + filter.name + " filter; leave " + filter.name + " out or give the same",
+					PtBR: "O campo cursor foi gerado para outro filtro " + filter.name + "; omita " + filter.name + " ou envie o mesmo valor.",
+				})
 		}
 	}
 	q.Sort, q.Phone, q.Email, q.Temperature = c.Sort, c.Phone, c.Email, c.Temperature
@@ -189,12 +195,18 @@ func (q LeadQuery) Next(key []byte, orgID int64, last *Lead, returned int) strin
 // at once: a cursor says where the page starts.
 func ErrCursorWithPage() *Error {
 	return Errorf(EBadRequest, "The request has invalid parameters.").
-		WithDetail("cursor", "cannot be combined with page; a cursor says where the page starts")
+		WithDetailText("cursor", Text{
+			En:   "cannot be combined with page; a cursor says where the page starts",
+			PtBR: "O campo cursor não pode ser combinado com page; o cursor já diz onde a página começa.",
+		})
 }
 
 func errBadCursor() *Error {
 	return Errorf(EBadRequest, "The request has invalid parameters.").
-		WithDetail("cursor", "is not a cursor this API gave your organization: pass meta.next_cursor exactly as given")
+		WithDetailText("cursor", Text{
+			En:   "is not a cursor this API gave your organization: pass meta.next_cursor exactly as given",
+			PtBR: "O campo cursor não é um cursor que esta API deu à sua organização: envie meta.next_cursor exatamente como recebido.",
+		})
 }
 
 func ptrTo[T any](v T) *T { return &v }

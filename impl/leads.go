@@ -99,7 +99,7 @@ func NewInboundLead(orgID int64, phone string, contactName *string) *Lead {
 // organization already has.
 func ErrDuplicatePhone() *Error {
 	return Errorf(EConflict, "A lead with this phone already exists.").
-		WithDetail("phone", "a lead with this phone already exists")
+		WithDetailText("phone", Text{En: "a lead with this phone already exists", PtBR: "Já existe um lead com este telefone."})
 }
 
 // NormalizePhone keeps only the digits of a phone number, so that

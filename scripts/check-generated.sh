@@ -18,6 +18,10 @@ pairs=$(sed -n 's|^//go:generate go tool oapi-codegen -config \([^ ]*\) \([^ ]*\
 while read -r cfg spec; do
 	(cd "$tmp/openapi" && "$gen" -config "$cfg" "$spec")
 done <<<"$pairs"
+# The code samples (gen/samples), from the //go:generate line that runs samplegen.
+grep -q '^//go:generate go run ./samplegen ' openapi/generate.go ||
+	{ echo "check-generated: no samplegen line in openapi/generate.go" >&2; exit 1; }
+(cd openapi && go run ./samplegen -spec openapi.yaml -out "$tmp/gen/samples")
 if ! diff -ru gen "$tmp/gen"; then
 	echo "check-generated: gen/ is stale; run 'make generate' and commit the result" >&2
 	exit 1

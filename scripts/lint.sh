@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Lint the specs with Spectral: openapi.yaml and webhooks.yaml with .spectral.yaml,
-# asyncapi.yaml with .spectral-asyncapi.yaml.
+# asyncapi.yaml with .spectral-asyncapi.yaml; check the code samples are
+# generated from the current spec; and run the breaking-change gate against the
+# published specs (scripts/breaking.sh).
 #
 #   scripts/lint.sh [SPEC...]     (default: all three; given files use .spectral.yaml)
 #
@@ -22,6 +24,21 @@ scripts/node-tools.sh
 if [ "${LINT_SKIP_SELFTEST:-0}" != 1 ]; then
 	log "self-testing .spectral.yaml house rules"
 	python3 scripts/spectral/selftest.py
+fi
+
+# The code samples are generated from the spec's examples (make generate);
+# a spec whose examples changed without regenerating them fails here.
+log "code samples (gen/samples) match openapi/openapi.yaml"
+(cd openapi && go run ./samplegen -spec openapi.yaml -out ../gen/samples -check)
+
+# A change that would break partners' integrations fails unless the major
+# version goes up or the change is acknowledged (scripts/breaking.sh).
+if [ "$#" -eq 0 ]; then
+	if [ "${LINT_SKIP_SELFTEST:-0}" != 1 ]; then
+		scripts/breaking.sh --selftest
+	fi
+	log "breaking-change gate (oasdiff) against openapi/published/"
+	scripts/breaking.sh --gate >&2
 fi
 
 if [ "$#" -gt 0 ]; then

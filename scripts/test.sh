@@ -224,8 +224,10 @@ fg "Redis" start_redis || finish
 
 # --- prepare ----------------------------------------------------------------
 
+# The generated code samples run in Python (requests, pinned venv) and PHP
+# (Debian's php-cli and php-curl) besides curl and node; C# is not run.
 python_venvs() {
-	scripts/schemathesis-venv.sh && scripts/seed-snippets-venv.sh
+	scripts/schemathesis-venv.sh && scripts/seed-snippets-venv.sh && scripts/samples-env.sh >"$TMP/samples.env"
 }
 bg "npm tools" scripts/node-tools.sh
 bg "Python venvs" python_venvs
@@ -245,6 +247,9 @@ join || finish
 # above); the Node one needs only node.
 SEED_PYTHON=$(scripts/seed-snippets-venv.sh 2>/dev/null)
 export SEED_PYTHON REQUIRE_SEED_SNIPPETS=1
+# shellcheck source=/dev/null
+. "$TMP/samples.env" # SAMPLES_PYTHON, SAMPLES_PHP
+export REQUIRE_SAMPLES=1
 export GUARANTEES_REPORT=$ART/delivery-guarantees.txt
 : >"$GUARANTEES_REPORT"
 

@@ -934,7 +934,9 @@ type Email = string
 // Error The envelope of every error response.
 type Error struct {
 	Error struct {
-		// Code A stable, machine-readable error code.
+		// Code A stable, machine-readable error code. New codes may be added (the
+		// set is extensible): treat a code you do not know by its HTTP status.
+		//
 		//
 		// Example: validation_error
 		Code ErrorErrorCode `json:"code"`
@@ -943,7 +945,7 @@ type Error struct {
 		// messages about that field. Empty when the error is not about fields.
 		//
 		//
-		// Example: {"phone":["phone is required"]}
+		// Example: {"phone":["O campo phone é obrigatório."]}
 		Details map[string][]string `json:"details"`
 
 		// Message A human-readable summary. Do not parse it; it may change.
@@ -953,7 +955,8 @@ type Error struct {
 	} `json:"error"`
 }
 
-// ErrorErrorCode A stable, machine-readable error code.
+// ErrorErrorCode A stable, machine-readable error code. New codes may be added (the
+// set is extensible): treat a code you do not know by its HTTP status.
 //
 // Example: validation_error
 type ErrorErrorCode string
@@ -2477,11 +2480,44 @@ type PerPage = int32
 // WebhookId defines model for WebhookId.
 type WebhookId = int64
 
+// ApiKeyLimitReached The envelope of every error response.
+type ApiKeyLimitReached = Error
+
+// ApiKeyNotFound The envelope of every error response.
+type ApiKeyNotFound = Error
+
+// ApiKeyRegenerateConflict The envelope of every error response.
+type ApiKeyRegenerateConflict = Error
+
+// ApiKeyRevokeConflict The envelope of every error response.
+type ApiKeyRevokeConflict = Error
+
 // BadRequest The envelope of every error response.
 type BadRequest = Error
 
+// BadRequestBody The envelope of every error response.
+type BadRequestBody = Error
+
+// BadRequestList The envelope of every error response.
+type BadRequestList = Error
+
 // Conflict The envelope of every error response.
 type Conflict = Error
+
+// DeliveryNotFound The envelope of every error response.
+type DeliveryNotFound = Error
+
+// HandoffClosedConflict The envelope of every error response.
+type HandoffClosedConflict = Error
+
+// HandoffClosedOK A lead handed over from automation to a person of your team.
+type HandoffClosedOK = Handoff
+
+// HandoffLeadNotFound The envelope of every error response.
+type HandoffLeadNotFound = Error
+
+// HandoffNotFound The envelope of every error response.
+type HandoffNotFound = Error
 
 // HandoffOK A lead handed over from automation to a person of your team.
 type HandoffOK = Handoff
@@ -2504,23 +2540,41 @@ type IntegrationsOK = IntegrationList
 // InternalError The envelope of every error response.
 type InternalError = Error
 
+// LeadCreateConflict The envelope of every error response.
+type LeadCreateConflict = Error
+
+// LeadCreateValidationError The envelope of every error response.
+type LeadCreateValidationError = Error
+
 // LeadOK A lead, exactly as the API returns it everywhere.
 type LeadOK = Lead
+
+// LeadValidationError The envelope of every error response.
+type LeadValidationError = Error
 
 // MessageCreated A message of the history, outbound or inbound.
 type MessageCreated = Message
 
-// MessageTargetNotFound The envelope of every error response.
-type MessageTargetNotFound = Error
+// MessageNotFound The envelope of every error response.
+type MessageNotFound = Error
 
 // NotFound The envelope of every error response.
 type NotFound = Error
 
+// OpenHandoffConflict The envelope of every error response.
+type OpenHandoffConflict = Error
+
 // PayloadTooLarge The envelope of every error response.
 type PayloadTooLarge = Error
 
+// RCSTargetNotFound The envelope of every error response.
+type RCSTargetNotFound = Error
+
 // RateLimited The envelope of every error response.
 type RateLimited = Error
+
+// RedeliverConflict The envelope of every error response.
+type RedeliverConflict = Error
 
 // SendFailed The envelope of every error response.
 type SendFailed = Error
@@ -2537,11 +2591,17 @@ type UnsupportedMediaType = Error
 // ValidationError The envelope of every error response.
 type ValidationError = Error
 
+// WebhookNotFound The envelope of every error response.
+type WebhookNotFound = Error
+
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
 
 // WhatsAppSendRefused The envelope of every error response.
 type WhatsAppSendRefused = Error
+
+// WhatsAppTargetNotFound The envelope of every error response.
+type WhatsAppTargetNotFound = Error
 
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
@@ -6677,6 +6737,52 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 }
 
+type ApiKeyLimitReachedResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ApiKeyLimitReachedJSONResponse struct {
+	Body Error
+
+	Headers ApiKeyLimitReachedResponseHeaders
+}
+
+type ApiKeyNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ApiKeyNotFoundJSONResponse struct {
+	Body Error
+
+	Headers ApiKeyNotFoundResponseHeaders
+}
+
+type ApiKeyRegenerateConflictResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ApiKeyRegenerateConflictJSONResponse struct {
+	Body Error
+
+	Headers ApiKeyRegenerateConflictResponseHeaders
+}
+
+type ApiKeyRevokeConflictResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type ApiKeyRevokeConflictJSONResponse struct {
+	Body Error
+
+	Headers ApiKeyRevokeConflictResponseHeaders
+}
+
 type BadRequestResponseHeaders struct {
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
@@ -6688,6 +6794,28 @@ type BadRequestJSONResponse struct {
 	Headers BadRequestResponseHeaders
 }
 
+type BadRequestBodyResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type BadRequestBodyJSONResponse struct {
+	Body Error
+
+	Headers BadRequestBodyResponseHeaders
+}
+
+type BadRequestListResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type BadRequestListJSONResponse struct {
+	Body Error
+
+	Headers BadRequestListResponseHeaders
+}
+
 type ConflictResponseHeaders struct {
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
@@ -6697,6 +6825,62 @@ type ConflictJSONResponse struct {
 	Body Error
 
 	Headers ConflictResponseHeaders
+}
+
+type DeliveryNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type DeliveryNotFoundJSONResponse struct {
+	Body Error
+
+	Headers DeliveryNotFoundResponseHeaders
+}
+
+type HandoffClosedConflictResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type HandoffClosedConflictJSONResponse struct {
+	Body Error
+
+	Headers HandoffClosedConflictResponseHeaders
+}
+
+type HandoffClosedOKResponseHeaders struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+type HandoffClosedOKJSONResponse struct {
+	Body Handoff
+
+	Headers HandoffClosedOKResponseHeaders
+}
+
+type HandoffLeadNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type HandoffLeadNotFoundJSONResponse struct {
+	Body Error
+
+	Headers HandoffLeadNotFoundResponseHeaders
+}
+
+type HandoffNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type HandoffNotFoundJSONResponse struct {
+	Body Error
+
+	Headers HandoffNotFoundResponseHeaders
 }
 
 type HandoffOKResponseHeaders struct {
@@ -6769,6 +6953,29 @@ type InternalErrorJSONResponse struct {
 	Headers InternalErrorResponseHeaders
 }
 
+type LeadCreateConflictResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type LeadCreateConflictJSONResponse struct {
+	Body Error
+
+	Headers LeadCreateConflictResponseHeaders
+}
+
+type LeadCreateValidationErrorResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type LeadCreateValidationErrorJSONResponse struct {
+	Body Error
+
+	Headers LeadCreateValidationErrorResponseHeaders
+}
+
 type LeadOKResponseHeaders struct {
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6778,6 +6985,17 @@ type LeadOKJSONResponse struct {
 	Body Lead
 
 	Headers LeadOKResponseHeaders
+}
+
+type LeadValidationErrorResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type LeadValidationErrorJSONResponse struct {
+	Body Error
+
+	Headers LeadValidationErrorResponseHeaders
 }
 
 type MessageCreatedResponseHeaders struct {
@@ -6793,15 +7011,15 @@ type MessageCreatedJSONResponse struct {
 	Headers MessageCreatedResponseHeaders
 }
 
-type MessageTargetNotFoundResponseHeaders struct {
+type MessageNotFoundResponseHeaders struct {
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 }
-type MessageTargetNotFoundJSONResponse struct {
+type MessageNotFoundJSONResponse struct {
 	Body Error
 
-	Headers MessageTargetNotFoundResponseHeaders
+	Headers MessageNotFoundResponseHeaders
 }
 
 type NotFoundResponseHeaders struct {
@@ -6815,6 +7033,18 @@ type NotFoundJSONResponse struct {
 	Headers NotFoundResponseHeaders
 }
 
+type OpenHandoffConflictResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type OpenHandoffConflictJSONResponse struct {
+	Body Error
+
+	Headers OpenHandoffConflictResponseHeaders
+}
+
 type PayloadTooLargeResponseHeaders struct {
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
@@ -6824,6 +7054,17 @@ type PayloadTooLargeJSONResponse struct {
 	Body Error
 
 	Headers PayloadTooLargeResponseHeaders
+}
+
+type RCSTargetNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type RCSTargetNotFoundJSONResponse struct {
+	Body Error
+
+	Headers RCSTargetNotFoundResponseHeaders
 }
 
 type RateLimitedResponseHeaders struct {
@@ -6836,6 +7077,18 @@ type RateLimitedJSONResponse struct {
 	Body Error
 
 	Headers RateLimitedResponseHeaders
+}
+
+type RedeliverConflictResponseHeaders struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type RedeliverConflictJSONResponse struct {
+	Body Error
+
+	Headers RedeliverConflictResponseHeaders
 }
 
 type SendFailedResponseHeaders struct {
@@ -6885,6 +7138,17 @@ type ValidationErrorJSONResponse struct {
 	Headers ValidationErrorResponseHeaders
 }
 
+type WebhookNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type WebhookNotFoundJSONResponse struct {
+	Body Error
+
+	Headers WebhookNotFoundResponseHeaders
+}
+
 type WebhookOKResponseHeaders struct {
 	XRateLimitLimit     int
 	XRateLimitRemaining int
@@ -6905,6 +7169,17 @@ type WhatsAppSendRefusedJSONResponse struct {
 	Body Error
 
 	Headers WhatsAppSendRefusedResponseHeaders
+}
+
+type WhatsAppTargetNotFoundResponseHeaders struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type WhatsAppTargetNotFoundJSONResponse struct {
+	Body Error
+
+	Headers WhatsAppTargetNotFoundResponseHeaders
 }
 
 type ListApiKeysRequestObject struct {
@@ -6941,7 +7216,7 @@ func (response ListApiKeys200JSONResponse) VisitListApiKeysResponse(w http.Respo
 	return err
 }
 
-type ListApiKeys400JSONResponse struct{ BadRequestJSONResponse }
+type ListApiKeys400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListApiKeys400JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
 
@@ -7098,7 +7373,7 @@ func (response CreateApiKey201JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey400JSONResponse struct{ BadRequestJSONResponse }
+type CreateApiKey400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response CreateApiKey400JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -7135,7 +7410,7 @@ func (response CreateApiKey401JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
-type CreateApiKey409JSONResponse struct{ IdempotentConflictJSONResponse }
+type CreateApiKey409JSONResponse struct{ ApiKeyLimitReachedJSONResponse }
 
 func (response CreateApiKey409JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -7376,7 +7651,7 @@ func (response RevokeApiKey401JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 	return err
 }
 
-type RevokeApiKey404JSONResponse struct{ NotFoundJSONResponse }
+type RevokeApiKey404JSONResponse struct{ ApiKeyNotFoundJSONResponse }
 
 func (response RevokeApiKey404JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
 
@@ -7399,7 +7674,9 @@ func (response RevokeApiKey404JSONResponse) VisitRevokeApiKeyResponse(w http.Res
 	return err
 }
 
-type RevokeApiKey409JSONResponse struct{ ConflictJSONResponse }
+type RevokeApiKey409JSONResponse struct {
+	ApiKeyRevokeConflictJSONResponse
+}
 
 func (response RevokeApiKey409JSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
 
@@ -7572,7 +7849,7 @@ func (response GetApiKey401JSONResponse) VisitGetApiKeyResponse(w http.ResponseW
 	return err
 }
 
-type GetApiKey404JSONResponse struct{ NotFoundJSONResponse }
+type GetApiKey404JSONResponse struct{ ApiKeyNotFoundJSONResponse }
 
 func (response GetApiKey404JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
 
@@ -7752,7 +8029,7 @@ func (response RegenerateApiKey401JSONResponse) VisitRegenerateApiKeyResponse(w 
 	return err
 }
 
-type RegenerateApiKey404JSONResponse struct{ NotFoundJSONResponse }
+type RegenerateApiKey404JSONResponse struct{ ApiKeyNotFoundJSONResponse }
 
 func (response RegenerateApiKey404JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -7775,7 +8052,9 @@ func (response RegenerateApiKey404JSONResponse) VisitRegenerateApiKeyResponse(w 
 	return err
 }
 
-type RegenerateApiKey409JSONResponse struct{ IdempotentConflictJSONResponse }
+type RegenerateApiKey409JSONResponse struct {
+	ApiKeyRegenerateConflictJSONResponse
+}
 
 func (response RegenerateApiKey409JSONResponse) VisitRegenerateApiKeyResponse(w http.ResponseWriter) error {
 
@@ -7939,7 +8218,7 @@ func (response ListHandoffs200JSONResponse) VisitListHandoffsResponse(w http.Res
 	return err
 }
 
-type ListHandoffs400JSONResponse struct{ BadRequestJSONResponse }
+type ListHandoffs400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListHandoffs400JSONResponse) VisitListHandoffsResponse(w http.ResponseWriter) error {
 
@@ -8096,7 +8375,7 @@ func (response CreateHandoff201JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff400JSONResponse struct{ BadRequestJSONResponse }
+type CreateHandoff400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response CreateHandoff400JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -8133,7 +8412,9 @@ func (response CreateHandoff401JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff404JSONResponse struct{ NotFoundJSONResponse }
+type CreateHandoff404JSONResponse struct {
+	HandoffLeadNotFoundJSONResponse
+}
 
 func (response CreateHandoff404JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -8156,7 +8437,9 @@ func (response CreateHandoff404JSONResponse) VisitCreateHandoffResponse(w http.R
 	return err
 }
 
-type CreateHandoff409JSONResponse struct{ IdempotentConflictJSONResponse }
+type CreateHandoff409JSONResponse struct {
+	OpenHandoffConflictJSONResponse
+}
 
 func (response CreateHandoff409JSONResponse) VisitCreateHandoffResponse(w http.ResponseWriter) error {
 
@@ -8399,7 +8682,7 @@ func (response GetHandoff401JSONResponse) VisitGetHandoffResponse(w http.Respons
 	return err
 }
 
-type GetHandoff404JSONResponse struct{ NotFoundJSONResponse }
+type GetHandoff404JSONResponse struct{ HandoffNotFoundJSONResponse }
 
 func (response GetHandoff404JSONResponse) VisitGetHandoffResponse(w http.ResponseWriter) error {
 
@@ -8510,7 +8793,7 @@ type CloseHandoffResponseObject interface {
 	VisitCloseHandoffResponse(w http.ResponseWriter) error
 }
 
-type CloseHandoff200JSONResponse struct{ HandoffOKJSONResponse }
+type CloseHandoff200JSONResponse struct{ HandoffClosedOKJSONResponse }
 
 func (response CloseHandoff200JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
 
@@ -8519,9 +8802,6 @@ func (response CloseHandoff200JSONResponse) VisitCloseHandoffResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if response.Headers.IdempotentReplayed != nil {
-		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
-	}
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -8567,7 +8847,7 @@ func (response CloseHandoff401JSONResponse) VisitCloseHandoffResponse(w http.Res
 	return err
 }
 
-type CloseHandoff404JSONResponse struct{ NotFoundJSONResponse }
+type CloseHandoff404JSONResponse struct{ HandoffNotFoundJSONResponse }
 
 func (response CloseHandoff404JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
 
@@ -8590,7 +8870,9 @@ func (response CloseHandoff404JSONResponse) VisitCloseHandoffResponse(w http.Res
 	return err
 }
 
-type CloseHandoff409JSONResponse struct{ IdempotentConflictJSONResponse }
+type CloseHandoff409JSONResponse struct {
+	HandoffClosedConflictJSONResponse
+}
 
 func (response CloseHandoff409JSONResponse) VisitCloseHandoffResponse(w http.ResponseWriter) error {
 
@@ -8754,7 +9036,7 @@ func (response ListLeads200JSONResponse) VisitListLeadsResponse(w http.ResponseW
 	return err
 }
 
-type ListLeads400JSONResponse struct{ BadRequestJSONResponse }
+type ListLeads400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListLeads400JSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error {
 
@@ -8911,7 +9193,7 @@ func (response CreateLead201JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead400JSONResponse struct{ BadRequestJSONResponse }
+type CreateLead400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response CreateLead400JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -8948,7 +9230,7 @@ func (response CreateLead401JSONResponse) VisitCreateLeadResponse(w http.Respons
 	return err
 }
 
-type CreateLead409JSONResponse struct{ IdempotentConflictJSONResponse }
+type CreateLead409JSONResponse struct{ LeadCreateConflictJSONResponse }
 
 func (response CreateLead409JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
 
@@ -9023,7 +9305,7 @@ func (response CreateLead415JSONResponse) VisitCreateLeadResponse(w http.Respons
 }
 
 type CreateLead422JSONResponse struct {
-	IdempotentValidationErrorJSONResponse
+	LeadCreateValidationErrorJSONResponse
 }
 
 func (response CreateLead422JSONResponse) VisitCreateLeadResponse(w http.ResponseWriter) error {
@@ -9481,7 +9763,7 @@ func (response PatchLead200JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 	return err
 }
 
-type PatchLead400JSONResponse struct{ BadRequestJSONResponse }
+type PatchLead400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response PatchLead400JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
 
@@ -9740,7 +10022,7 @@ func (response UpdateLead200JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
-type UpdateLead400JSONResponse struct{ BadRequestJSONResponse }
+type UpdateLead400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response UpdateLead400JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
 
@@ -9871,7 +10153,9 @@ func (response UpdateLead415JSONResponse) VisitUpdateLeadResponse(w http.Respons
 	return err
 }
 
-type UpdateLead422JSONResponse struct{ ValidationErrorJSONResponse }
+type UpdateLead422JSONResponse struct {
+	LeadValidationErrorJSONResponse
+}
 
 func (response UpdateLead422JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
 
@@ -10007,7 +10291,7 @@ func (response ListMessages200JSONResponse) VisitListMessagesResponse(w http.Res
 	return err
 }
 
-type ListMessages400JSONResponse struct{ BadRequestJSONResponse }
+type ListMessages400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListMessages400JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
 
@@ -10194,7 +10478,7 @@ func (response GetMessage401JSONResponse) VisitGetMessageResponse(w http.Respons
 	return err
 }
 
-type GetMessage404JSONResponse struct{ NotFoundJSONResponse }
+type GetMessage404JSONResponse struct{ MessageNotFoundJSONResponse }
 
 func (response GetMessage404JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
 
@@ -10443,7 +10727,7 @@ func (response SendRCSMessage201JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
-type SendRCSMessage400JSONResponse struct{ BadRequestJSONResponse }
+type SendRCSMessage400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response SendRCSMessage400JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
 
@@ -10480,9 +10764,7 @@ func (response SendRCSMessage401JSONResponse) VisitSendRCSMessageResponse(w http
 	return err
 }
 
-type SendRCSMessage404JSONResponse struct {
-	MessageTargetNotFoundJSONResponse
-}
+type SendRCSMessage404JSONResponse struct{ RCSTargetNotFoundJSONResponse }
 
 func (response SendRCSMessage404JSONResponse) VisitSendRCSMessageResponse(w http.ResponseWriter) error {
 
@@ -10717,7 +10999,7 @@ func (response ListWebhooks200JSONResponse) VisitListWebhooksResponse(w http.Res
 	return err
 }
 
-type ListWebhooks400JSONResponse struct{ BadRequestJSONResponse }
+type ListWebhooks400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListWebhooks400JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
@@ -10874,7 +11156,7 @@ func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
-type CreateWebhook400JSONResponse struct{ BadRequestJSONResponse }
+type CreateWebhook400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response CreateWebhook400JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
@@ -11152,7 +11434,7 @@ func (response DeleteWebhook401JSONResponse) VisitDeleteWebhookResponse(w http.R
 	return err
 }
 
-type DeleteWebhook404JSONResponse struct{ NotFoundJSONResponse }
+type DeleteWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response DeleteWebhook404JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 
@@ -11316,7 +11598,7 @@ func (response GetWebhook401JSONResponse) VisitGetWebhookResponse(w http.Respons
 	return err
 }
 
-type GetWebhook404JSONResponse struct{ NotFoundJSONResponse }
+type GetWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response GetWebhook404JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
@@ -11444,7 +11726,7 @@ func (response UpdateWebhook200JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
-type UpdateWebhook400JSONResponse struct{ BadRequestJSONResponse }
+type UpdateWebhook400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response UpdateWebhook400JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
@@ -11481,7 +11763,7 @@ func (response UpdateWebhook401JSONResponse) VisitUpdateWebhookResponse(w http.R
 	return err
 }
 
-type UpdateWebhook404JSONResponse struct{ NotFoundJSONResponse }
+type UpdateWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response UpdateWebhook404JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
@@ -11689,7 +11971,7 @@ func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
-type ListWebhookDeliveries400JSONResponse struct{ BadRequestJSONResponse }
+type ListWebhookDeliveries400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListWebhookDeliveries400JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
@@ -11726,7 +12008,7 @@ func (response ListWebhookDeliveries401JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
-type ListWebhookDeliveries404JSONResponse struct{ NotFoundJSONResponse }
+type ListWebhookDeliveries404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response ListWebhookDeliveries404JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
@@ -11905,7 +12187,7 @@ func (response RedeliverWebhookDelivery401JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
-type RedeliverWebhookDelivery404JSONResponse struct{ NotFoundJSONResponse }
+type RedeliverWebhookDelivery404JSONResponse struct{ DeliveryNotFoundJSONResponse }
 
 func (response RedeliverWebhookDelivery404JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
 
@@ -11928,7 +12210,7 @@ func (response RedeliverWebhookDelivery404JSONResponse) VisitRedeliverWebhookDel
 	return err
 }
 
-type RedeliverWebhookDelivery409JSONResponse struct{ IdempotentConflictJSONResponse }
+type RedeliverWebhookDelivery409JSONResponse struct{ RedeliverConflictJSONResponse }
 
 func (response RedeliverWebhookDelivery409JSONResponse) VisitRedeliverWebhookDeliveryResponse(w http.ResponseWriter) error {
 
@@ -12134,7 +12416,7 @@ func (response RotateWebhookSecret401JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
-type RotateWebhookSecret404JSONResponse struct{ NotFoundJSONResponse }
+type RotateWebhookSecret404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response RotateWebhookSecret404JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
 
@@ -12363,7 +12645,7 @@ func (response TestWebhook401JSONResponse) VisitTestWebhookResponse(w http.Respo
 	return err
 }
 
-type TestWebhook404JSONResponse struct{ NotFoundJSONResponse }
+type TestWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
 
 func (response TestWebhook404JSONResponse) VisitTestWebhookResponse(w http.ResponseWriter) error {
 
@@ -12663,7 +12945,7 @@ func (response SendWhatsAppMessage201JSONResponse) VisitSendWhatsAppMessageRespo
 	return err
 }
 
-type SendWhatsAppMessage400JSONResponse struct{ BadRequestJSONResponse }
+type SendWhatsAppMessage400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response SendWhatsAppMessage400JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
 
@@ -12701,7 +12983,7 @@ func (response SendWhatsAppMessage401JSONResponse) VisitSendWhatsAppMessageRespo
 }
 
 type SendWhatsAppMessage404JSONResponse struct {
-	MessageTargetNotFoundJSONResponse
+	WhatsAppTargetNotFoundJSONResponse
 }
 
 func (response SendWhatsAppMessage404JSONResponse) VisitSendWhatsAppMessageResponse(w http.ResponseWriter) error {
@@ -12937,7 +13219,7 @@ func (response ListWhatsAppTemplates200JSONResponse) VisitListWhatsAppTemplatesR
 	return err
 }
 
-type ListWhatsAppTemplates400JSONResponse struct{ BadRequestJSONResponse }
+type ListWhatsAppTemplates400JSONResponse struct{ BadRequestListJSONResponse }
 
 func (response ListWhatsAppTemplates400JSONResponse) VisitListWhatsAppTemplatesResponse(w http.ResponseWriter) error {
 
@@ -13092,7 +13374,7 @@ func (response SyncWhatsAppTemplates200JSONResponse) VisitSyncWhatsAppTemplatesR
 	return err
 }
 
-type SyncWhatsAppTemplates400JSONResponse struct{ BadRequestJSONResponse }
+type SyncWhatsAppTemplates400JSONResponse struct{ BadRequestBodyJSONResponse }
 
 func (response SyncWhatsAppTemplates400JSONResponse) VisitSyncWhatsAppTemplatesResponse(w http.ResponseWriter) error {
 
@@ -14524,445 +14806,503 @@ func (sh *strictHandler) SyncWhatsAppTemplates(ctx echo.Context, params SyncWhat
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P39dts21iiM3wpG8zwrdkopkmOnibzOmuM4aes2TjK2085MmCNCIiQhpgCVAG1rUj/r99fvAt6LeC/s",
-	"XMm7sDdAghT1ZTtpO3HXmowlkcAGsLG/Pz41BnIylYIJrRrdT40xozFL4c+jmE2mUjOhmydsmtAZi83X",
-	"MVODlE81l6LRbUQ6zVhELsdMED3minBF9JgRpWXKYkKFumQp0ZJQQRhNE85SkrJfM6Y0ueR6jA/TCSNR",
-	"Pt9g1vyJzaJWI2iowZhNqJmWiWzS6L5vmPkaH4KGnk1Zo9tQOuVi1Li+DhpvACaanFDNXvEJ1/DPPMiv",
-	"+Dkj0T+a+XNN+DfaJ9OUKSa0Ww0rIKWK0EyPmdB8QDWLSZ8NZcoI12RIecLiMrATLvjEwNvOAeVCsxFL",
-	"6yE9YRPKhVnIGtDmD/++ECum14NWsd9lb5lOZwdDzdJ5KE/ZQIpYGbS8pFy7CXU642JE6IhysWDOTu2c",
-	"MFdzw8nGjAh2pfN9GFBBVDYYMFyw+Zqn5soZjN8AmDnEngfpBKdUhCaJvGQx4XgkgyxN4Yy4iOUl2Zqy",
-	"lEy4yDQjMiXmU0xnAbkc88GYXbDUXPZBIhXe8DQTBiuJzPT2mitor1zBkpuRryJhQ12/hDsEoxbdf3HI",
-	"XNk5g+taBcSgNnkn+BXRfMIMjAqx4RaAXQeNKU3phGlLpw+m/Cc2O6ohzmdjRg7eHpFzNnugSMRjoKns",
-	"ik6mCWt0HwcNbh6bUj1uBA1BJzBTvBS2oUwnVCNET3YbwSp0fMESfsHShfDF9vc6AJ897dSC6N7p3TGs",
-	"P1ARy+FwEahj/Ll2KztfYi89DvkTm80DeUzPmcG41NAjouiQtcgpEzGh5IImGSOZ4L9mzFxWg7RyylJq",
-	"XiUzmZEJo4JsUfLu3dGLUBhOHjOabLeIWfqQp0qXGTfX5sarfZhvyih+zQXZ2SVjmaUKPociZ/ATpscy",
-	"DojZIkJFTPoynpER0ygx4BRWYAAaHNgRohpJpEtA8AhgICHNxCOAh+hLPmAINUx7zmYIMA1FzIdDBhfV",
-	"LYUrEu3u7JjFuq3tnbNZL2WZYnHkr27MEyDboUBQuSJK8yTJCR+M1X5WGouL3jSVo5QpFbnleOwiapGf",
-	"2EwRmjKiBnLKYnM4M5mlRKYjKvi/4YBaofCxrbE7fDbosB3afNr/Nm7uDvb2ms/Yk05zJ/522KaP+3uD",
-	"TqdhMRIlugInK2JWmc/Rq1dMjPS40d3Z2wN8dJ87huxozVIz5v95/5fm/3zYek+a//PhIfy9/bf/alSF",
-	"sqBx1bTvNCdMKToyP04yZZggmaZcaNpPGDk4PTw6gs2RmSYJozGwkZTolPLE/K2mdMAU3IFXjMaLLqh5",
-	"te52dna+CKk7xjUugs5uQR2Au3s7X4SAvIUjqAJnviUim/RZGpBhKiek0yIHZGq+nlKl4XoaMsIVYZOp",
-	"nrUcbv2asXRWQGveKOFTzIY0SzSA48P6eGcNWFlaD+6RZhMF0oiZbyEsLO0thmdnrw4gemUBardXgvcL",
-	"64+lPF902Jf4c91hf/v5T/raDKWmUigGIsJzGltpyXwaSGFoqfmTTqeJkbq5FI8+KgP9JwcovDgtDkFl",
-	"kwlNZ97WEtqXF0ZOV8RtXdAARgPDpKlMcbrYQNencc9S3UbQiJmmPHFz4El13+fEgWoykUqTTrvd+HAd",
-	"NAryceapDmOqCBcXNOExKWSiltmAa3/z/itlw0a38ddHha77CH9Vj14CmPDC/CnmsrnMEmAzBraU0bhL",
-	"JjQxZ8Ji8uPpm9dki4tBkgHhijPcU2A9BsBQUEFk/yMb6CCH993Zd82nwL0SKRhRWZrKEdVMGSVgbCTH",
-	"KAyz+Gm7HW0HhndFh3hszbPZlEVE6rERu8dUkKh6isAW3Uw+/7SadWCIa/EEgasDIr5hzflOki2DKalM",
-	"QjEY05QOzO4SXCiLt5EpeQaDWs2jbu/tO48WaOzLVICNhiveXCTObziceQtQ5VCKYcIHm16nHDXejqWo",
-	"3KoDgUdqmBhgNphTpvDgkms1cJCU7xSO/75BcTxranEDEpoYLJ4RdsWVVpUrdrDOO3d6y5TM0sH8DF8r",
-	"dlk95M1Pa6DXevtvR1x0Alazqez4AgPgslXVvbLIJrFsnPkXbnps9S/d5MTmX8DDgp/PpHxFU+SUGxAE",
-	"7b228IpbLtRDQHpDzpJY9bSUvQTe9W/+Il75QJF3J6+A39j1gM4BA1g20nlCfuLP75571kyt5YgBsVsI",
-	"Q1XZPQF9bMPdPfffW7i99apfmZ5Wlabu+8YlVcQ8aJVLMqdbzgkuXJHKOGj8tFRv6WAt8k4xQolgl6DR",
-	"Dg0Hh0/ugbs5t2iBItxFTjAnSpCF2xAKJz1tUcvaShYAmYIBYNtZ7hKjaTjbwdcsWxQ09IZSBhdvrcmh",
-	"LGEsMOTAwRqcqho0lokdC2wci2nRQc2k1duQA9BnRpCepnLAlGJxi4DJhNChkUo71oh6VxjvJCjA8YXS",
-	"iMFXbqRfQonSRrrXY6rNPezzWKFdaDCmYsRaJFpkAequdIPVSOtz57JvDXy4HSVzUm5frt6fiotiLdws",
-	"PCg3YeH/CRfwZ6MewUV7WeD/zdhP+RqeW9oPlBNouSWRhYb8NfCroDHhSnExqtGHUOkA347Mlm7IRX5K",
-	"PfypXhXCAbkiuZVl3rIw4hdMkJhqCku1CvJdUZoqoJbigB2cK3LJkqTpGxX6mSb9lNFz61OHCUB3D0U/",
-	"U1wwpUiaJWyfRHbFEZnQqSKMDsZEDodMgEkCREZku1qiwQaXbQjFPcv//SmO0GyEvhh1h1qfN+wrrvQi",
-	"OZ17s99W6f4TKW5md1JBk5uQdm7fXa5Y2IdqqFKJ8JxKc0vMPb0EH3IqxYhIQWSWEsVjdkfkZ+U0xPNS",
-	"kFgyBRbPlF0wmhC3GLVPfs2kxgCG6B9Na1duHsWRVe8wxGMmM2I2lA40Udl0KlP99Rp0XjEar3WvfRxL",
-	"GK1IDgfk14wmfMhZDCY6nykaiKiY9aw74eVkmjJFyauzFweNoDFIGdUs7oELYae986TZftzsPD7r7Hbb",
-	"O91O51+AnTTp2fE6e+12O2iYDUka3cZHSeX/ZjhkayAnjaDBY+tXM4D01ECmrNF9upf7M36UVJJTnlzQ",
-	"RuB4cGNvr9N55v5rBA3NJuCDzszLjbE0bD6bxjWg7p61n3Uft7vt9r8aG1wGs/GLyJ4B/Csid9Y7eYiY",
-	"sCEuKvucj4uaXWkCMV3ygqXklzHV6mA6LSHlmArBDAZdml8p/OpNa4ZodBtvEvoXcignkkylUpLQj1lM",
-	"07+Z1a+HuBAOYp8SWZIEjZinbGAPW2a6LzNhrosl0fgMfOghsfa/0Vwn+VcYguaNbBDf+WtzvtmD62Av",
-	"g/kbn12E99NUXvCYpT1LbeGVxiWd8Lj1w/PR69dn766Oz8733rj/nbw7PHj+8p8vPx6Al5D6AJkjWLo/",
-	"Rl3NVKOLp5i7C2HzF903f4QN7ptFskVXzq2b0MGATTWLgYvYTdgn3AZVYOioIpEBGL1VwyxFg2EixSgU",
-	"W1F+6FFAIrMj0XYRW+jmeaAILp6kzHAgMqATVsQXKhtuMid63p3l+5XEW7UqJODdySsnFY+52YHZ8hCx",
-	"+fDX/1jaFTQSLs7hXL5n2mLY84UBZRGPI7eVzgnuopLhNy3JUCaJvPSRj/Rhw/OQKDN6Y5RP16gG3cGF",
-	"/S83fsuoNX99xGMrqdm3zmg6Yvq11N8B+dlcxLTUpUx5X0tCB5pflAR3z6rG46XWA49oCal7Q0sZF8im",
-	"jqqX5voWBEN4E8xiAuGxKv283PJaolO7KrNUYVsDHsPQi9nvzOhdtylWO/cXngvFYBM0WDYXqhVg7Jzd",
-	"EqBdfWaIlsrD7oCQWdbYIlF1QnC+yhRNikZCSqhm60xNtgorgJHCXFwdS75uZ/0NL+CfD48dfLkJuw5L",
-	"vl4t7C2dJZLGn9NVO8UpNnTO5hbAkiuUHH8Ob+yyub5WxMi/21gvmrL0GBIkljvwqWa9xEzQY1cDxmK2",
-	"hDIYYAg8TNzDZf/X7k6RRXA32CElmVAxcyiiwFoPsoTNHmjd2JnkP/ofHghyykT8HWiLGyJRyob1XqJc",
-	"XbJP+ALrMv6jmIh7qLiWfSG+uvm+sbu3s1PjA8lnjTmyKFTW/Mm7ZOuvnced9uP2NjlhAz7lTGgbJoaB",
-	"xPAiF3mGUcLvLkTBW54VmZZtlBGl8pVgdoHRDviEtULhWzzLqqcdv/DOejplyqiSwgwToR9nPxRO9GoV",
-	"ewyeW6Nl8rhForI1OOoSVW+PDYUzyN7C0voVS3unLL3gA/ZO0AvKE9pPNmX0WfnNJbcMJur5zy/l9vYF",
-	"UEbZZCpTmvJkRrz3y4T+zun8mIFrs09RI85EyuhgDDkYiy8JeW2zay6pciEOMclEwpQilBjlJIWYaKLG",
-	"8tIg/BrxCaHYWpH9G1iX8ds3p2fbtwlnuC0H+vPehHeCZnosU/7vjVmSdcvPqT/nkDC08Epk/owL78Ix",
-	"Dp4LF5ijxrWhuw8O7ACo0T5nNGUpUee9hF+wXqvVemBQ9cE/mgdvjyAiwf/pDu+Jhc1cE7sXAcnEuZCX",
-	"wgCQsgt5zmIIVHwnLNVl8TGLOT0D09xmqibVXHSWUpusmKU3MdP0wAS4vnrhUisw8eDH0zev98lgTFPF",
-	"NMH5zWINAcgnusP9NCA8UKSSxIBWCkoiC0g5rSHTw+bTqEWey5gzjFctgP96tZXbBSV9TQE3ZxsH17Tq",
-	"AmlCsSiSxqxPpmQiU0bG2YSKpmGEwFC9AJuvFlNtjtwdRrTYERcdts26C/JkUiN9Kz6C9FzFBinTX5HH",
-	"19nuDXs9KXTM+wjGrzSCMWgIdsHSX1Kp2fyBOhUSnjHaqF5qY5CZNjpqz2lBWPliWfx37srwFtAlJdc4",
-	"5L0ZEeQy5VozgS4TrvLggjxNWUkiJNnZbY6NtjzIlJYTIyhaFcvW4eCKyCkTdvX45WEiaxHarR+CEmH5",
-	"SNdBFslrGtCRvOWuWDB6UDgF3e7vC7/7zlnnaXe33W3v/WsuK69+Aw3zWrUPgOPlncbpCdWkbu4vEfFa",
-	"H9kK8axEDuF7t2IvvjUURYDrkrBWEtUfhQWgsPmEAnTeYnOpQPORw4dalCy5BR8oZ/RCt3MoSoGt+0Rh",
-	"DQ43RSFktKq4EJGxTGJVRDLgA6Gwx7V18t0hefz48bPtgNB+uaBSzQWupCL4wb2h2DS6t6iZcR+964k5",
-	"+S3xivHMRyYciFyllMMapxxxPJVrxZIhqGJwjlOaavMKB8llmsopSzVH9uwHR33yyoMsiAPKawjEVLOm",
-	"5hM2V7LjGuObPpWKBG1UeyBoGLzoZSqHa0HJJLNYQKFy8S/q0CxwNw0rUO2TSGRJEhE+xJ0p1VSoDxRc",
-	"sGQzDlr3MKpmbgswhHE5zcODfm2evDbnwob8qj4gBasvYeJV5wkpUultJS2iWZJgrQAKp+2EV4y8NaKr",
-	"HrNJeb3O7LHLDh8/++HXV41SeRb36/t289lB81+0+e8Pn55e/1fdcVtLRu1BWV28EPbsw2QLTCAjJlhq",
-	"Dm0by+Tgb+ZZKOoT7bY7EZGCmNOaFVKTt4whTVRxAH0pE0aFB9VqDPKgyjEEK/VwTS5leg4R7TdBg2s/",
-	"/Oo91ucAxMhPuxSdWMH7YmNLiykKF2I9CLNWxCSMywShPI45Epu33m23W1WhKrAHWhIEpEXeWRMV5giD",
-	"ySRlZiIsKlcmH5uieWVH4PVVCwLEoknyZtjovl9nqsZ18KkC53kdQbU3q0VOx2CTEwPWRf8NnPyYpQzJ",
-	"rB+/c87YVFlFUKHdMRRoeIxKhsdujeUxMvJJlFseu6XfqhWaqvdz9vGXFzT9qM86/46n38aDg/5h/HL4",
-	"/fjo40/JsXgz/Xt6uvoK7z6uu8OVYzG7NX8qH+rUZavaBIWTq+BAreIkIXekWz0Vo2JAnJpmE7UeGpkh",
-	"LVw0TSl8njC9Ur58S0fs2DxXXSvAYMdYjImvLZ5X745BYFDrZjIDZmPoMOBMQYyDvBwLyKkzpdkEMz8z",
-	"ZQOsrH+8OPvDk2OsJpTXzrL1hBbU0vo/YXjVbjfD8KrzXRheffvdh4fedztt/K7usY1qbtnyNf2EinOD",
-	"yiAvckFskRePMZmtO3Sh20XpVS+GOx2omiKsQeMFo8nPTjmaRzh2NQVaZMvRWSk/ZjQJnFTpS0UPlC2s",
-	"OJh5xJ0JZ4kvF/nClIWC1MsMPXJ+Wafiv6BUZXEBL0CxvlGUMWTxywsmtDPxz8l4zPxKzNsQ+RdZg1RL",
-	"M6UjG1aR1zzkTBWKjtKEiXgquUAWafcckhQsm2lgbGXLRmy7j3lOSCNXF1spGzB+UfrKBn+7j3n8dOkt",
-	"6n/MIwhceZACjvwbVKaDhr/QBZiBNRvnt+2NYHbfQJ+xZtWSKc+KEAavJ9MaQdj+oOYHf+m/GBCZxGan",
-	"QRiDymHrEC8H+gGOUkfFPoskDpuyJnA+YrpXe3xBiDT8akuTuXuX4wNh4oIlcsrKRI1d6N5O/9vBHmsP",
-	"n8W7dHfQYU+Hj+mT/l68hhoBpTw3VCQEu9I9e3TLJUEopGufNKpTnBX6gvVUR5gIADEZ0RSt+VHrxiqC",
-	"y6lYD3NO8enrcrbFckTZWR9R7F3pVfb824133A3kxwnVxtj/o2kt8RCNQkWck7omz8NTgLqVbu5+4fCX",
-	"AqIEwLEnYpKygiiWEW+iRr29uDNsD76lj9lOf3f4hD4bPI2/ZZ1+Yy2p3dse72a4+1W76vyAg4K2zCNk",
-	"RQHwzrZOGKmSkTmJyo5819gRZzayHSmdVxWzvQxB2nUIkts7qxdxBifrriByjjLP5tqVt0ZdpFgdZmoA",
-	"w0pt9AmLyV778foX0WZxfaqNe8WRHyjyw9nZW5sQNAdbOfqlBOBe+3FNtcgFkPk1In1MLB1uGezyEblN",
-	"XoZCdyCR5/z4S8vkFZo431HAEWerx7v7R1Iw4JEtj+CTqHIlo+2ARDmaRaEweiGpR7Cdq6vAi/MzeFAi",
-	"VhaLAzTpzr8f7Xba5HspGGao6cL/CFaJmCuDHrEVNlA/tFKdXaLBAwdrw6Ua1ktPRTrj3H659MaoiwJU",
-	"f4YKzTiV2QjVuoO3R/sk4sI958RDrPbqGY990dNLm7Rv1oL2EnOE64ThpvmJ0DhOmVKBi67kgiTykqVk",
-	"QBVbLdc3JjTltJJ9nN9GzFAOypWLd1fRDaMljWRzfi315A1kJisVFTwNrmmeYjYvlOa0smK0raVUB4Yu",
-	"9RMWkAkdjLlgRSQBzmNe80+nXE61EnjlJ6BgBQ5Ia7LBuJiD66pG1qUs1Pgj62PY50ocLEovK4ckLwxm",
-	"WugZXlxvanV1vPpAzYWuOjUTg15xFwtErNmVeWZb+Pnq7XgeeZ57uUqHyyjyXeHt2orAFRwFJBrQNFbv",
-	"dz60IGs5Cgj1CrgKOmHb1o4eCuccI7QvM23rV5lBW+TlZKpnhSsJUc6Gg+HTuK8VM9dK3/Qc9c9tEvMX",
-	"oBJAY72zLfJCAhhTmioG0aVckwmdEVttq0QrlnnAV8mKlhcX8fXuLOe5WOXNxQx7HWsBzdkGtgDpm6f6",
-	"jGiJXiF7QYHw0MEY9BuGz8S5xxGHGlBNEzkiW9EjO6ZqzegkMYjyiBrEplOO32yXOdKfw85Qx39cadMa",
-	"jLKldEXMYqxRAOyOZlpO0B6spbkuLFVS5G45zeikxtVWeOsXaqEWWMA6fH7eJZFHJNxU8fwiPr/NdfW8",
-	"8MGnStn9DcfB1IrFGgZWJqbKP9YyCXjLYp6RbEKJOUGpNCUDOWHpgNOkcWNN3mLZTRT5tc+hTnd1+5rv",
-	"jKeZlpTPAkFXKqJ2LTf0ODks1xIxeTOfk4cn9RVZzLhmivmT/WzoxEvYFORmWksYLseSaOiswvVGqFb2",
-	"AKzpAmg/Nf88N/8cmn9eosEfXQLKcwF8WOelz+Qg8MO0Ne1jGXsumI3pmUPlOSxegpZ3oNvm1a6/sGpb",
-	"JhI1mtqUiVytdehlsc/5+QElQecUJMJLHZW0sikT+XWvZYhH5cIR1fs7kEKgLonsD5HA1luFDLcWOdKK",
-	"DFIWM6E5TfBOYzhKynSWirqbjQUP6sz7yaymYIVCaYcJXzLzIgAGhf9p2Vk5N9UX4ow3MGJb52MBz4E2",
-	"2v+ECS3rZgRBumc9T7VkMi/9aKPOcrneEB+QcQIS8xHXikiRVFxnkODBKoRsb6/T2W23d9vtdnsdIcRh",
-	"Sg2OKyrivryKSMoGMo2LkDxCFdonXHiLNTlAyz0xM9rDFjoioEdLKAwZFuyyhDTb+yRybsjeIJEZJlma",
-	"2/rAixI9NL+A1SMU0UjKUcJ6aX8Cz34PHx8ocnJ4Sp67rTx2t6AsFtvVNIJGedZG0CiGrW9HuSh4xCG2",
-	"t4uBuzyV0y/hdB3B8a76onI4fviDlhiK6ExDW4qhcSzhCoPM/K0uM9+NEb9afPJ2JN0nanNkvY5M123X",
-	"K1vRo05PCAi7ogNtaJVyNjNL7QzjR5sPhJXUKAel2nvLF3LGrvRno1Z+Cb9V5l/nqL/Oy/ytCPKFh2pI",
-	"4g3EMr9m4OoCfqfw4JpxeW5/py4efymnh4euK4UIV01QPLqOHrBGQOIaxMP1gbFExJk9S5hXXkZpl0uo",
-	"sZnbypzADVUFQ73BdLBMR4BYfgpZllOWWEMTxuZwBfXS01SmAZqiiOKJ4SGJVOpu7uEXuTJ/KHw/EtNM",
-	"3wbpK/iJMy9CnTug/VjE82ayvHn3xvJ86eW14xiL6eYiGcFbNchStcjLEOGPERpnjYTERWZkJ0ilx2ZM",
-	"WDAQQqeRcbnovVCAZ13JVINGNuSJUdb2XaaA9OL2oXUeeTOlv2asS6ZUKUzADgWYT1EK8hTY3fazJ8sU",
-	"WAxRbDef9ZofvqkPUlwnItEcReFhMWIJdvjEeE4t8y1pkSNBKLmkyTnpz/J9C0IR2V680FMuIgOZCdth",
-	"dApiqI24gjeVJEOaEqptqXPXig7COXME0IPxhqTvzNVdg6JvaKjed9+4hDCIRjWw8BTj4TY0pdxTuy9F",
-	"7WoJA1T5HGzKFDEejcUcW58is5NDgn3a5nHEoMAgYTRl8T16/OmZ4alb9cLetbAvtgtr2xCPTrtdUsSe",
-	"btC5tDaE55heHSwMl/xBXmIpMCOZKkLz9txQtCblpe78XJEJTc9ZnEdRBEUn51Dk8Xi2YSQWt+FMkT4d",
-	"nBM5HBJ2hXvLaZLMUB21cWVqu+JqfLp02XurNA6ozPHu5FWd+jfN+gkfkLHW0+6jR0Sm8Kcyf787eVUu",
-	"MDWggsTyUiSSVqKY3Dvsik2miWwN5OQRn9ARm7Q+TkeVEIX27tMS/4SX/9Z99Khq5cVA7282ba5MxaLl",
-	"NIrytHV7kRfNGvq1iAPigkGw3msfi1bOkZzNbXZeLnotEUUDVE3qBxcxZFUZShjktqUtB+c2JJOqItJl",
-	"y0JdNmusU4J87iZ/JtXdL2K+0MfoVTrD+IlSOmsRxGtz56yN7YHt4dkiB3kYQDECls/O7XLepbdVs8Hj",
-	"XIwsu+b2j5hW2N0dij/Zgmo39mvGfoTTUs6TP7g6HnGuLpxMbVSXv22Qe8C1IpcyjdXSwGFL51rrrMgv",
-	"L/9pSTH0B8oL8cnjEUf0ghEpGLqjLJKRqPO40979NiJbztbZDUVNmrriLu5tPq0drkb0+s1Z77s3716/",
-	"iMjWyeFpFxUIjOIYUIGdP+DukJPD0+18V8Dzc8kVm1MRnuyuvSm2wv6KXVFjg3x5lk4emFLZkhPWZGJk",
-	"CK2hAPZMo7kAT9hQYS7BOofnlf1feBfdRapEu67Am5tdj4rRDRsQbGh1q/YruJVfYw1Hrl9dPS+BXfVG",
-	"1PU7XsPtuyr6dlMDYG1HhhX4yeMcL/MWBjkOaJ6USVDe8qDqRV637cNKHMn7QtyQewAd78+q8aA3TJBw",
-	"XSnm/IGWQ3fn2zXUtoUwmn71BQtdKIDpcx04o31lgWDU2ELPJRYqBDLpSAJNU5ANxixlVXlzI25+R+ki",
-	"Vi4rgky0jRxb4yWX+fMZEkzq7NEVWuK7tQpObkfyQlaKQABn0HYSYP0VdBy+xE3LXKRAtYoQVVwIn5xv",
-	"Zvy2m3sHRsy8M8oXjkko49TC25i7absk+jVjGYsjsoUB22h6nzFdXM9+WbyCoHsmdBSKrWXPFD1byJYU",
-	"dQLqtmvmQrbklAkWh6JMkFB4cUH7W06uq0wWYI1GS+MyYSc2VzQUQAj2iVE2owKrosB9wkBaTGrCojXb",
-	"LeJpRiKZkYm8YApc1Jc0jYNiz/7v////sXuBf3pLhs+wOMwXkMU6jLofCjeI201YajHAvq22atcGSOwk",
-	"9DyO3+2Aq9QKIbxjLkY5GfUc8ikzAKGCFJUd3wiKvVz+zbLXqkhXMJ9tEGhdNIpPnpb1wAGNrpW78Lsk",
-	"MpqZ2QtXNsf8DQq1+cMsUpo/YjnIJtAmKBQRzWIuoxYBgTYfYMiTPFTa/r/MFEuwc9A0mRm86LmnE9ux",
-	"x2zI3JaBpc5AmruI874cExmzxNwZPjiH4h4po0AGVUBardZ2KGC/vdD3KKitLg3Dc0EiSxpbOWE0m1s5",
-	"J9vEye2RocwTWx3c7JA5ObtBjaAB22NOjgPdNPuB/wfbASfp74ah1659USlmv/ag3wiWlwIHfV7MrLOk",
-	"LhLsw3Xwqc5wNu8WeGnd8lBrcUgiO4K9oBgH3yV9if1FBeMQmsYVoaQI2EfFoYWpEVhzvS46zQGByzlz",
-	"m7pwNW7ba1eU/4iFMlavzBvNrq40RLQAfB+IYG5W6HtRuLAqBhvPVbJMH0Br21J9wLlOSsPsbGCsrB1V",
-	"S01rkouODMclE6oHYxc2Z51dAZFQdB6dPdUCARvnO8L8sK66eL4B48kWPEIeEbcB29E+aeexVgAfAFqB",
-	"5smGsFSTFfyT83bfbVkZ9DrBIC9YWKPjgBWAunr4pWiy+cCxUmM7zyXYbj778KnTDjp79ZWHPPt7nVHW",
-	"byaApchSRsFGgi5BcOylM7Sa8KEXHY4d5B3RjoNQsNaoRaJv9vbIVqezTQDapvknapEjm01ig12jb6KA",
-	"qCkdMBWQWGrzL1VjTFMOxZSabR8zxRQkMytm3TBGIoiDvHqc3TFw47rExQ4a9Pe24RXc2zkryuOd0i6G",
-	"4Td/e0+2tlvNDw+3YEvdp+2Fe7vENDymF4w4OCyQAZG2uFkyI4pNKdR0MiJV7TZIqEnmNsEc5Mnh6fNM",
-	"6/pw0z78AreSGIazTyJgY0SxhA20Ipdmi7gGRtoC9cEMMOGCajTtTeh0agu+DWiSLJKQTw5PD2mSWEgs",
-	"L1vy8In5PX86S5cN/C51417nNm9bVgb3/jpoSMHWCA6oDLbyYW9Jazztr+n6g380NeTr3dSgwa49IbV2",
-	"OYziuK8Bc4/wpd15xaYM/2aO0hcQeBz58ZDRvMfB5katAfJbqXSfDs5fUIjMWCPM1tIeLUnMbYGal63O",
-	"k12yFX0TzZGgsl+h8c0SyhiG37zvmJsMFPJJ0Nm9voF/B2FBILvkG9vTEC/ut6ULju7NK73GLp1moxFT",
-	"ZhOcK9WZIJzACVdwZcCr1futFFna6zpeBIiSxhsHmBmCgjK5E2LnUaRf4P9aWK3mMi/XuKRp/MJ7A3T6",
-	"mNMeUJVVdgHrmDR77czia8x3Bs/O7Tt8u2SLX5QXNo/1ZksfKGjuG5AMSMROu932kz+2MISanDw/fqCw",
-	"VVUF+w+lGPKUEiGVokQOWaopYWrKBpwmf6n6Qm+dGrNxlsstMlvynfScqEtxdr2gsZL2NK8qQHq4iGli",
-	"hKKUD8ZwTn8UZJ93LKwYoxy3XvYmLH3VbdErRmN880YX7SbxIZvfzTrimcbrE89Vd/lssRfN3WLzhHeN",
-	"PUSvZLKlMs60JGxCXjCl6a8Zm7ulG5awu8NLWawZaPwXvnmOtRhGs4MhObC/dQHINI17lzzWYzwWyGRp",
-	"dBvHL18cvTtuBDXRNpc8to5aM6TRDPxsr9Pjg1evGoEboM7uAu+tbYZ2nLYkunXwbO2nnXlB7ve84De5",
-	"q/PXDi1c61493NMFV+87nrAvjIJDnjCyBZa9gIBhzyhlaNfbrrOj5zFKNUhqBtuUYP6uFJ5PWE8vtB+b",
-	"5TxQ5Pjo+CUUXiwTNtizRx+nrBKB1dn5tkzBaPPfH755VMQxfyj+/Mtf/yvM2u2dJ/+n1/qmuSFlM8J6",
-	"AVxeTdSD625wHGy66+J3jgL+7i5A9zVyzE4OT5flme27nD4s8IklGG1GaNXbv7NxIMLJ4alrsv+FbyXE",
-	"/7qo+gmdWnM+FblBhSS0X6eT3MF1MgMvsN4ZsB4oCJwpX4aDCyZ4TMlbmiVcod/wNlVq75jFJ1RzncVl",
-	"E3Jz53Fr70lnt7O7tLbrM9+U3HzWrinhenMKlEgxqoFs90nryd7e01Jly5qqs09LoMHHOdjugADkrpp1",
-	"iUC+3f4CFxABe7OKPLC5WjaGBjhXnr3/c6Y+bQM3V5v50niFAHOcV+nJmfvSF0qCo/WALX7BZ/GeE2zx",
-	"C1UKNOdKW2GzMw+esStdvL/iLf/hO7BJlodb+bi/P2sZMYsDW+/x0nGta/isbuIa71XPzRlNS9bCOXQ/",
-	"hTJ7dHBuMH0ms/keLJpOFcQlOdVr9+lmFhTkID1aFzf+57KV/D3jg/MTNMav4Mt3Zdu9obGzSiat8dKC",
-	"sYAy+ib3zcyXp0zEikR2/KiEUDacrZDqi7Kkv/MmzTMedLRsahJeY1er9/kLiXUGQpTk8PJ2OuRXg8PE",
-	"LJQzBfFEaW1Dnj+ZngzL6tllbWJC8O502ZDQ8Q0JnXlDwppItxTVCqa6Ic6Vl7sA8yr4XhNLS1GPcY5N",
-	"CMZKZmQw5lNsgZ1T/b3NaP7PLCXHlKtqOdPf3fBWvxN+8JbvLthtP3uy0NC4KM9mo2TjPyKb+50I1Z+e",
-	"Bt2SImxOBxbc+8IrvxkXfzNlQpEoS5PoD8mdszSpNRtvZABcSlbLM3ibWsGPpSX/0F4kW+R7fsEwFUSm",
-	"JC9zC6XppB7fuiDgKTYDPoUWUAu7SuVFAjAZ9QE2EYaMX1XuOAU5/FwTJScMixQoOmQQVcRVKKLLsWKD",
-	"XlTyzj/eISkVsZyQ/kwzRbggfarYk919v7HCqZsxylsNheJyLBNG8BSdkPjD8cEhtnEyn07BT5jGeSKt",
-	"bcZgm3wMZAxAaFat5dtAUA93vvtZPf/70ThVg8Nx8vej45+/6e+p03+qqex/K188/vuTH//Z/unfHfbu",
-	"f5XDGvD9wmz6zSPoWPW/aoO/zsrp1vN+EShwV6rRqCXpZzPoxA/hztFY6gjDqFP5byZKZfLGEjo70HQC",
-	"OQYSi+UkELcMT9deCj/is0pt8+JiBc+z7TznvbAyXtCxDPkkCJdo/GEx2uvGMoGOGdGnT53r6ygwf+zA",
-	"H63WHAcl8FBAFPtISZ9NmhdcxPIvjVrvkGYjiW13VuW0m8Ucuuddcu5SGcjvSDuUKcTIzPW2fFBNrFxc",
-	"h06KvqSpLY3/xyiFe4P2l2KU1WZXn3k7BhVc8EEX04hl7MBsO19qdKp7z0/q4J0wTXt0Ok3lxaoujvlp",
-	"DaggfQYZ091ynuLB27cnb35++QLjmwAepXmSQCkWBb3ytiIb7Ajtas1LcKrbLYKVHi0o+WzKnw5pzny1",
-	"x/WKO+CArudmAcaCjDdK1EwMCJSgL2/ASAoslAhLrFRphlXDeu0p3DDlS2bpoAYLInNi0IOBev0XcuqS",
-	"VyQ8GEB4GYY3zVc2DIUn6O1j2kISdW0nyNh2gUgJjQ26Kp1S7TJnbVHDUrW/clYBZBOh4bNeelgvn82d",
-	"WJHQZg5kjSODZOWac6O6fGBmNQBkgW2tz5fEd0FTbh5QPTiZJdUzoISKIlH+RkRA0RjQNLVl9hW2AKle",
-	"9KWB96vDwv1Ckzkh8rhAQdS9pLwyCckxN0A+Nr9u/xhL13Blvco5LuMJqscHJz+9PDt6/X0jaLw7O3p1",
-	"dPbPRtA4eHf2w8vXZ0eHB2dHb14vZdp3kKSX8/8vnaVXom01wofHNszpBljaYsSVBhECBAozcRn7+5Kq",
-	"npENaMWmsNfZWaZf20peG5YdcRo0JMhBh5fmgCojv2nMzLAx8YazgAkNat0of/mLshRtfdeUXXB2aTs4",
-	"dX1uteXxmO2ARG9fvn5x9Pr7iGxx4V6DyiWhoNMpo4l56OTljy8Pz16+MNLW24N3pzAQkpRLAt0O9Azz",
-	"DV8cnR48f/XyRSX5ys3fCBp2wkbQcKOaL2HQRtBw7y/F39OZGJzYji6bWcrnVf55wWOeg5Rc9pdjELdz",
-	"nq0lMKh9w0eWeu9dm/jFDIyXC+VsKlFdL7kuuGUKgqxqhVTLTwpeC8wdK8ph2gGmScYLm6vX7Ga+SYJd",
-	"YqEVrsyGLgtkWEnIl5ZnuIEUakjDUuBzMafSjq2zOeQL8qPeupRJe33NZIblmdO4FdPLmc7K9QlJEilG",
-	"LEWBLiACWDQUrQLE9YXZW8Kkzvl0uvaeY2qQQx1XcgXMIFuGxJf1woDQvDsWcdzckCakhdu3Bd0Xy+5I",
-	"kcpsBnIZk59uDJvrQrNkW5F4uW0J7KYExMgvkK/ka9gWKtuzDdKzgCUYPmrlyzuVyKqFEuzNzGWloghB",
-	"w9+0AscLzHI3zT+wemniqjanTnExShgar+WwcHS5auxlu/fC1mwl58TevOD8Zf0T1s5Vt16s3kbzSkaq",
-	"1jgBrZMU9lpSaB60LeKhAxYUD5nSFAuk6/UbHzjVG8eHnL88i75FIuDkdnNnMiv6BXqGR4OkoYBHLhmJ",
-	"edzNK8HWdTSsdCTER3faoRhIodggA57tNZ+2pbDKzZVJ5CDpYbOOiCg6M5eMD8YVm2FJUfLU+T4dnCdy",
-	"tEpctkf33D792UqrufUsrY1T17uxtn8TnnfrFpXOStu7uHqZg4grwgXOugKg1eW3ABfXPJeX+PC8UWzz",
-	"xsJc9fJo+DmDiIG1aI7uVq3M/bO9qakag2HwgSIhJheNspSmhnM6YMMGpHwH5rpw7JKWt1IDD4Nt2mjW",
-	"1CIHokQFoP4U1WQilTZC7T5R9IKLEda3sxWXDTVxRTW4JlsytcYW83EbU3/NRTaqyIQKOoLzAZ9Aws9Z",
-	"KKiYoS+xcousTD9/jSb0que3Nl/qrPHKeq5pULM75+xpU6MnyUz1kPj12NWUp0zV3pp3UN8KCJNHTwyJ",
-	"o4mSQEadhAUdn5Gc2tKheRHqVGpnvvI4jYYtg+aD4hbX7DM06FrLa2Z3tc5v5ltnMPra3kevAUjpzOeJ",
-	"RZmaLT200q0raPJmBZAqJLpey7qkkOsujQY+V4Iyp6uO0LqOqUBpJzRmXQ+HzI2jWPa4aAS8FWfMSO4B",
-	"6TNwfLleysDmzOzmW0NAKDQVn0HBHrtgO+IohcgM84wgEaqxPTsDWLKxHSZNEkX6bMxFHJAJo0KVeS1X",
-	"oVDYvhYCAkCgsBzeFpfkYrSPnRrd0kfM8H8CtWRYTNTYLE8OiczSUOTFNgd0Sgdcz6AhgtlQu4CixEzM",
-	"EmrNuhiT4Jo8PrAghEK6nwaZ0nLCUvUAqU1ZZplb/xLGaFV+dIlOsLshYlDVo4MNQO2gN7+5rjvyYvuq",
-	"R3Oc/u32uoQ5JUG+fbuKG0XP5vnNW3Jzbtg6wy0H7DBo59uw/vcNWX2V56wXq1LiPvOhKq6F95SleXHZ",
-	"ffIU8cbVOm/dkG/djibXkeOVxxmvvzNOPZlvBmF1DUu5Vy2hHLhQXUVlrA/rdVsQ7LLQNIBZG7JT1oFa",
-	"3uJf5ihV0x8baaCW7oCrN7N0F+sbzi7tMPthzfIURcvdJTmO1dBEo3nzXzNmfzaEqVj2HTgWCiz4sn4F",
-	"/6rUKMh5bV1oGC+JZkmC/MVxFkKN6lt2KxyzzEWX3DaDyPtup43f3YnJYL02lt4O3VWXj6VEeh95pPVV",
-	"IO9c357gLAZKy6nyWOA+sRpUylQ2wUihCdYnSRhN1bxCX99x8Y4YxudVUjYn9ovuRBECVonZu70aZFQg",
-	"dPXSInDMr/WHM+QUNqjvG7a5evIZWcpSVWMJ6TljShcumgoJzYtKLo1bmTd07VxdwXZyQTpts41SYKbz",
-	"PFY7cWOhY0wzpR8owqCSjzM4OJk8kaPS8Tx7unml7Diz5t9JDev8zgWAKG1NjLhicAM6FYqJ2P2CWwCB",
-	"VhOeJNxbe2Fj3924zt3COvpGu4Omnak0ao0v7/u1TaE7SLaeDQqt80sK47vzfqDID2dnb605f66ge8xj",
-	"bAqXp8YUzrd2u8Zqv6pmeJW3eiVPfZjLJ1pUKPYxbcmFqG1C8gv2tyrkKMM23r45PWNxFxRW280Da8K6",
-	"fh4R2KTQ+zGWCo2BoQCujoru0duLXULjOGVK5enJM8OGmgenh0dHBTM0svmACd1kAmJEW+SdYqHw5uKC",
-	"TFMZZ1DUtEUOcFRmi9xBi2CpXTOVrUTKqVFgAzJN+QXVRtrUlzI9V0EoEi7Omxi44xLioa0q9P8yMs22",
-	"5ZtY3dcZwG3r4gCct2CXh6BYWG/KlEwuQCGsBra6JUxYprhm0Jnlsk5+mWvL8v6H8Yf3Zxr/93b64f2p",
-	"+gBdWooyAVt/6xafmh8+tYMnnWvv9+2/bf2tG4atjV7ZfhiGLfNi1zxb1AprB4+vf3vfae7Zz7vXvz15",
-	"327u2o+Pr397sud93jGfzRc7+IX59Ph9u7n3YRvAev/ob38FaP7StBUOmv/z4bf/Ns8eNL+jzaEZYvvh",
-	"9t82r3gApVeX9aBx8QIHWczll02cEAQK4ULliKLiMObuEGFYNzwKNQvNg2CQcdYNV9/6tokXf8YSSJXU",
-	"AiwnvLr5cdUDatMHCrBrqaU9lkO6oFgZRuFjLh62C4g5dTlInfbObiUHqaSn7Oz+qfKL3Ga8sDVfvnCi",
-	"kSs1U1Pgwt0VV/cUKtUAQfbToRVjtdWS1qo5VsWEa0zfF7U67VkJBgU4Uu6FFHiNjqa0klICEEqlaWsa",
-	"DyvMYXe5cvsohP9u3bnLA98BqpK89Gq9EvvVkZ68qPlnpj5HE7C8fFnuZOs8Lbprd3mRvjrEwer4nxlr",
-	"VlVLqcklumXFFGTFK869JGp5jQFWvFZlOq7FwIrXSlfH61Cw4jUX1bVeJZTiLb92CrY+WPHKz+ahuyqh",
-	"UgfHqvIji1a87nulDV73pcqq13upigHrvldCOCitsmjNn4O0BisfLsL9a7Or8ccA+kuXejMYHbzcmoFs",
-	"saKZw7al3UZjgEyQUHBRSgaZslJQIkaWKYhXBNOOTGMXJfIH0TFu2FHX9aVYlQsX8Ti6VZR4tfHFhrlk",
-	"82nlFjM+LMsDql+WTf6Rw/pkzvx890n0/kNkwxbyFCcn8/kxqxXX2Y+SypI77M+s2vgeunbVO7YmVy4O",
-	"ZBlXvq9isaaW+SctZfHHr2NRwsQbF7NYdAsWVreo5f1f6GBtsdp7XeYz6DIo5n4WXQYaeA6ylOvZqYHF",
-	"eqan/Cc2+wHqSdSoNYmhShRikUn0j+bB26PmT2zWJeq8l/AL1mu1WhG0jmx0G1iUwoVDdhv54wXFw9kg",
-	"nJzRlKUHGZbVxk/fOenAG32uwPYJG8jJhAnwZ0RmAJnakN8ueQ7jVKGDrQcfIvxcgDPWetq4vgZEG0pA",
-	"VTQomT/tKo4Ovn/5+uwlOX1xkveUcYbvZNq6ZP1pCp3hW/10rvJ+w6EkwxCMw5PjgLw8eQuunEzLCWZq",
-	"F35kbzYjLmgjMHVt6HEoDD6rADOKipZ/Is7bOltPEyRI0sQ18A7F29zJA2VJyLuTV93C51RdxiM65Y8u",
-	"OlGLhI2zdEY4xHKFDetKxTT11OYLxnKgyABiLDEsOEUnDtX4N8YuABR//Ssx58WE5lii0Xz50nYlR+8o",
-	"2n4jBwERjMVmiZBQdc5mLXJqFs8hjtw2WdOX0hZEUV0zYnMdtCBbaYFI2/DSAvQ2Q8KkZjoAAbJK6ATL",
-	"ynCBjeosBFA2gwu2D2DFfDhkKRPaPKogcxU20APZJi3ZEV1hl0s+YOgwyx3kmNu22+6QTFC7PhZHQSiU",
-	"tP66fBvzJBc4gphQ2MNSeDzmp6C7dcKogBP6nplR7LI2DNMnW9Gj/PFHUUDCxvcspWkozuQ5E2FjG5Y6",
-	"oeeMQHtzXNDbN6dnxJx302xRBG05uVJQE8Zlx0FBtgt5zmKETYVi1ba0yE9mx6ErV17bJ8gjlmfwSx7z",
-	"CodiUfecsSn2RSOUjKkat8hrTBjK7OaA7jdIDMdoKh7n1T6cozRlU6m4tul8FCIOyNEQECgxkllglwMN",
-	"i0UcCgSEUOFyCeCyvExTmarikmBL+bGtEQT48uPpm9eEiQuWyCkD7I+i6KMyV+tTiG7ssNEln8KGgdH8",
-	"GTaKFoo9+4A5K0tP8BGD4SN+wQSJqaYQH8wFvNcKG0EoSPFf2IiZpjxRdh5ggubv9/Zvg4yOd4WND9fX",
-	"1wCkgfU3DAb4jUTQrpX8hufzWyh+azab+f/Mg7vttnmuT+OeRXLz+IQmhkKyGDYiwJAGEh1il83m2WzK",
-	"osCBTn7NGB7JlOoxmdKUThjI0XaGjpmhhEVmCoeMbhQPGS1Rcu/vmveF1D0oc2FeFhKd4SnDAgy1xXTg",
-	"WuRPykwzN+CeGXDC9FjGPTMuxYJTZmQIKYFn2RXUNelnqC5YVsIVwRf3SXRgXots/RP0q5lf8nU/wxMQ",
-	"w4QPdD64A5kmKaPxzM2z5Tfqp649n0sKMTiJXX9Lg/OYTaZSMzGY9bjoTVM5SplSZq6CaJVHiY6KdwxR",
-	"hoAULFyTZkJARP4l5RqU7eiE6XTWPBhqlkYueMhC0HlsILBl23payl5C0xEr1omzQ2IpVwR+tEpVhxzz",
-	"526YPcSOvGNqD4UtNO7iWGaMB4pERkVTDEvpmDOJMj1sPo3sSDs7ZqTqLfTHIBBimyRND7nhgFGxw00C",
-	"eXKfRPb6RWRCpwqTFCBOEbF8K6+3Br1y1fudDy3shrxtVGKuVSFJ+OD5J3bOZr2UZarAvPnDMSQCAzuw",
-	"dkDB+dwG29EBH4xE1IN6mT12NWAstkNLickA9h215hE/hptrX+ohD+1hsObCA3+gShzYbMS7k1cB8IUS",
-	"DjwhPzkk2EMiBOKPoElxcEqaK8XFyIusIlIQc9WBQ9jXARUNn+ED1ssEvaAcwpccbIbagoDGFclEag7T",
-	"/Iy9pSVRibxcuSUoD+oUyFIoTkGDwIp0MuZMBZYOmueqhHBCZyWbw+t3r4hLP4GU0/l84jCEFsthKGyD",
-	"2zBMI5s2huXxgJVygViMCo1qOakKeqnmomwcG+ROGbJU1TWMfdcvatHzyOuW2TG/4IWRCzxy7QpapC7Q",
-	"zmbRYFf77YBEBtdlps0J9dypXHIRG2q5RUMx79OBChN4qalnTtaS0NwzfjmWwKSBGqdcayZyyRly5HZ2",
-	"yVhmqdrGDTNYZUT6Xt4C3e8enUdMac+qJVMnuzlJaL/0O1fknE21kftcQ/LtFjmdiQH01s2z7GHDo732",
-	"DtTUcACEYsuWd/g+pdMxsDn8ab9Uu8k1k4XTztPct534AtgJWQd0yJJZIceAzBfZsBuQTOfpCd7NLuo6",
-	"lAxTpsbk3bujF0hgzM0IhYR6g06aNVJs0a0VmAgUM3HZ2HgpjMgFSdQU1COZaRDSQhGncjplsYtIg4C4",
-	"XzAg1R0YMKspo3lQp8IwNSRwkBIGpzzkqXJBjISOoFMsyqn5OnXzhE0TOmNxF8Iso+0uyABwiYGrBkRI",
-	"I5TCF55TEeQHlwoWeC/ZPNhfrLXZwGfVCRoKs3jOYrf3aSYUQtaaU8IeqIIOXcoUkpVdntvWXk5niioy",
-	"2y3iMstCsQYJ86JeodicoYt1RDEUuGk+mQusYmNEczHKUc1Iz8BPUFw2TNAJZ4amgdLxpJ3zFfDWTLjI",
-	"QOiOSacdtNttzGWisxaB/QhBErTaKvTlt0mOA5pCUHj0j+YJFKmacN2Efw0l9L88gTbBkPAIcn7lR5AR",
-	"DCWH/GZYl0UsoyAiJQKNEipnQvqNlX0guSoUb2zAJK49b2CPe6sMgXtGannt/Ma6rXxLR1zk2vkrrjTJ",
-	"r5ki2mxkZNS9iGxB9Z2OpWKuXXVEtjoYrtUO8jJDO3vbuAH21KNPIeS5gJ7QarU+oAaCXxhlxWuFjeqJ",
-	"Gx4/QSNs70/siR02rq/NOg5QH50aWutirbkibDLVs8DGF9vu8Vi7EJvu+aYecvLy9MzsZSNoXLBUoTWn",
-	"02q32uBBnjJBp7zRbTxutVuPsWjqGAxquSprPozqCtKeMJ2l5vohmHJYW8LCoq+RTjBZE4iK4WuDJItt",
-	"i/RQgF0B2FLYSNmICXNULGxABXM6MFc2suqKJTRBXiUHvu1RHW1DOKQZJRQu3V0xSzpBolQaiaOhB1yM",
-	"jJYOmrhWLBkW5gYshBJYlm8u4wVX3Fz/aJqyIb+y1bZyjDqKG92GQbIDsAwq2Eknjiw0VRePQBrVQr+w",
-	"/xxL80cr1Z4NrBEKC5Hb8hSX4DYpMpwE2ymbV0CAKgydedU9lMlL8ZQuB9wOVGfa/WB+RdICSLPTbjtT",
-	"JMOShHQ6TazJ7NFHW1+imGuZtRm3FbLdwM451+/KYqDDNrNEKxaboecI3KL57DuP5l+4Dhq1FHGTkYqX",
-	"5kZTTG82kmJ2K3Zxm+vezI/j0XMau/pt8Epn9SvvPAMCvLTzbPVLOYT2ncdrTIRG+zMpXxl1xby2t86S",
-	"jqz2AtYlfOvx6rdOkT+/K9gzehSyyYSmM3uJczQyRJWOFBbUOwJTXOPDddCYSlVDEA9tyQ1r/gLKYjMY",
-	"q5YS3/hghDvDsdVMaTYxTxcFVFlO0ZB+2fw8Z7gxyoJWRF4KtObmrJ2jcm0ufwjh4TgEmFIhlhy033M2",
-	"i7q+uduzGZpx0Wp4IEJRMrkaIKBbvwtobruie2bP9h3DsoWYcwEpFNFu+xnJDTR1JBS3EG/7xjTUE77B",
-	"O/MBnU1M6ee26vUKWmRPxNbYmwB5yhHjID9PSg5Pjn2NDfz8ScY8d8vhyTFez03om43Kuy67yWzGb4W2",
-	"du6Ytrrs8Rry6irPe+UVDLpx5aMZaCGIUmDhGtuKXB4VrlEaVtG8uleug8arvO3ZpwW54+ds9sBaQpwX",
-	"JpdoHn3i8TXE9JQ32T+seb/lfywPCRoJF+dwQt8zK8A8ny3qihDxOHJelSq5gd+0NBokhoeyGenPWnO3",
-	"fOSmqVzxT1DNySwAx231ZTz76yMeA5QnuVh4FzAWQuZSUNPKpBtCbMj03UALfpblkBaTbQDlFxUh2muI",
-	"EMWVP7ScAl7trMHc36Jx3Bcldjt768CZW8MhDsKVaNjd2dkE3p9zU3guk3wlQhMyDyc21UtN10GjTIFt",
-	"mjWri0PHm6NyhEdj8EReQEWzritOzxWZyAkT2pZQcyasCY2ZqxoSCq5We59zexs6ZivVWUH93G3vRqEA",
-	"o9slTWO1bX2zuYban1WVV6XpzA1AlaeGZZCdD6IeLgsrI2BREmp98wYUdIh79huFD5WWixVazVDWGwva",
-	"7FZZ3NrukkwxXzgF/TAEuprSlFj3dm7jzZ3ghQxKRclQnVd/SuTg3E0rM212YsKVpuesTsg7KVOqimCz",
-	"u7j1DXhgUfItECK+1/U+A6HeXf3Sa6m/k5lYn7KX6PnXQRgR1ZcTxmC5ec1ob84GXGdjK5IGc/IFF3Fe",
-	"QvjeE7s+s6VmkRrhwp/ur+zvf2W/jhv4PdOrrt9mVgZE8KMYs4bKIs2jgvtjj70bDrzIwnSCooaywW02",
-	"RsHouy6G0DnzsBWHDS5Umk27rmBiHnqWs1INQWUgL1TEIpSzhDTjb+ciktWvczU/CAV2xRMMQzXJQSnO",
-	"zRaQB7uV254YJS7BODqzqXDky5XZnJd5nLhTEWzQmtaXerxdL20s1eBuaFb6PW0xdv8DdLc5+VPlBywF",
-	"u7fP/KfaZ16zy9sYFIq9d3ltd2OaMbf9lqDV2DocpfnT2js+hxi9wECyka0CSNkJxMJ9VdJ4bvNbaaoY",
-	"UxHL4fC27m83TGBwOXd/t8h3PIFItYGc9LlgNkTk4PWLRY7lHxw8v5Nn2S3EC8xFf/EG3uRlnM+uz/Xj",
-	"WwUFyDpcQYTRIghc2pQPwmb9nT6nS9sueLVP2635Xmm692nfwqc9LgiII3k5TVns08Ye4tS93c3bHj8w",
-	"tEtcsFShLXBKoeAeKAxFShhGlE5ZCqkcjkZqRidB3lUDK79CaOMIEvQOMBq/0viCyCkTDo59CJqECDJn",
-	"0MS2IzZRA56ts/v6/mfyEgPtIjuoq/m8xDNtd+z3dU1PUz6wt7Q447xjOVVG70I/tXmS+d7pPJMUGpS7",
-	"Li+NtyzmGckm5g0sMmUYE0sHnCabuLHt9vw+fmx3Ngu0JnvI4MU26DFnOP6S6o8FBlWge01nXtM5TKRy",
-	"t+126kTRrd1hQJ02MfDm20j1+Z7pOwHT+cyXATnK57pXeO49wn9okcPgqUurk7blghME6iUQX+nK/cMr",
-	"PSPuutSpX7UekOIC1Un2K7YY333zU+PesP+HMOyP88OsF2k3ktHsq7llv4SMj4BBbG7U9wddGDdqhsbM",
-	"dk/ERVEbb4xhFnHe0diJ4C1i3gQZGLlcHAp3H9aTfUkh+sL79ZLvYtZ4F8bz/5x7d2+8+6wxRiDHLb3x",
-	"5tZCbZFbGu1gjDkbHfFMdDYbGVOGjBycRLbMfDqhCXd5juCKu6QzQhUmoViOyBVR9IJBZE0oor/BaP/r",
-	"v3ee7+3990670/nvnfYz81/T/BORIRexyq99nq2oSLS31+k8s/9h6tPDh2eX0swJnV/MKlsPH7pUp0qG",
-	"k8gmfZt4BYlH0LufJubl/VBEE6ZpC/KS7JvFF5iohGuG8oItcmZmTc6JHqcyG41tRJYBOBRb2OwcWkWz",
-	"KyNXbRv9P0nkpR1VsCvdG2SpkqkRlZVmNO6CUQEyHRWJ7I+hMKA4aRlOyms8C3mphlDOZEYUvQzIWF5C",
-	"2DvkY2P/RpqyUBQNHyc2Tw5RApyPY6pKQ3OdJ8tREvmwYtkSikuHfCNoloFmEDGzW8xiGHy/gBHmwuxa",
-	"gbVtDggOSVI2YeYlqx8omerIL2INOMl13qMQ8BLzJQkNhdsozCWlcAQuvkxmOsDCD5D9Cd/lCa/7frp7",
-	"KOzEMrVzBmbpgDfYqtCB63KJ8xoWAaHmeRZjmZSYhQKsEdZOU0ol4MowpjYp1cOAe2bLARAp8qOHe5cj",
-	"r1kaQo67bU7deYjl0B2JLbBtjszuMnydwuF6GKSKaipFttjU5iDnJpUWOQWdgPRnoYhcvc2iaWVEttAn",
-	"i2lkCN52YE4rtZSnuBY2Uc3Wo7DXxsXxAJRF4c4B84pvOgOZnZfEWYqGsFBQNbDJ6DBAf4b65UBOGBjT",
-	"DM+HYr7KrQOqerPENn23TWRDsRUV3TejgERQSjQg//f/9/9uB46KsZh70+dQQ5NZeVEkLobCoopB4j4j",
-	"ijGBpYGwYog2kNEkWeT6eAUk/cv7PQ6l0FxkzOFShcygbjMEM5vtmmQQpos7iZ15HRUtkQyDbfb+QnGa",
-	"FnktNdFyhH2FUFwDJMcdqfNt4Fgl18YG9R3zhh695k3KwFeXZK8PONVGhthwvdCDg/etcCJhbZ0tn3FK",
-	"EvMRFJ1FGj2hejDmYrS9yNGDBevWNVL6levWBJI1DYt33WrIFkDEYjKgijW5UEworvkFS2YLYQQhod4V",
-	"5X4qNa/frTuUkWzOmQPXWoBmE7hWWcoWAeg9svZWnnnv1IBiiCVSF8NbomZEMHsWqA+U8jDPW4Jladur",
-	"HHLsg2CrFDtnAdIqQ8/wErqyZTFPsdiBsqHcrulzP5XnTDhKCCWvcsksf6lFXmCGd5dEzRI5972224uv",
-	"o1lQadfyluKNZqmncV7sPW4Ejabfdblp/7/0eHNRQ+Sg0Sx9AsO+Gkg4vGbpU8xo0kMPQNBoep/uLIe3",
-	"5JywFTzLngmsJDG1NdCdNwL7VL4340+mVMxsfeTGy8k0ZYqSV2cvDso7srBHtresbmev3W4H9lp1Gx8l",
-	"lf+b4ZCtgZw0sGk8eEC8jeo+3cuP80dJJTnlyQVt5OUwG76s/cyWjXfI322MZeWESv3y2s+6j9vddvtf",
-	"oAG7vpp+eQCg0R5NbXQbBz//+rp9+Pi8M/yxPfu5I8/00x9+3Zl+y2Y//vvoo+Svfnk9+9cv37X/9cvJ",
-	"8J//+Dt/dfhjevRx2j/6eHR5/PGf+vjFsT4+e/3u+OzvT45fHD05PvuOHvHLq+OPr+NXhz9eHH2Us9f/",
-	"aJslWqnKEJ4ASxHANgZ+WYJG98n1Br4gc5FXO7dR1fpKPNuef+M1u0K55vns0J73XFPNGsXI6gTus434",
-	"NM/ksoelbYYioa5kVYagRmHiysopQEzr5K9kgfz1qZGjadXrYMB+5GPy9b1P/zP59BN7Ms4Wgie1Roa6",
-	"NUPUVPFrESwkYQ0cXtFDo3cIdmlVetBzjVouE1eHhZKooKeAnG2SicRITKiOz7B01SVX4OVH0Q+1IKcd",
-	"OqF6Dq68fp9RmqvWzfVTy80O/b7eezrlJwyU7EENozQidOp+fqBckQCfa1aY5RkbjMmhTKfLueCEppxW",
-	"2KAd4dj8RE6p0FJ5/M7ndgb3IFKKJmWYAVnAgGRl8BxMN8w3e3tka6ezTZ49ffr0afPbb7/9trEhG7nr",
-	"eAL/OBRDN39NJIXTr/uzXLu5+dHcUoipOz6UYnbLUkx7k2OtCjHmMi+UYnxYNzzARTEZWHXTKyvw+0Vk",
-	"2Jim+3CMWnHlBeTpmqO8XZQD5vsWpuy6KIc4n2vTQIzbw+fblReFYGwMGTRwvz1sUzPMcuimbqaN4HsH",
-	"1/32ANpElOUgZvlk90UK7kNSfociBQmiXlVkzn2Ha9QmwDoEOZqD+6FGkIYUrCL5LROxFGz+Rrzw6d16",
-	"yfA530QY71Pg78NuvtQtQmxddIvWyGVfqOHVhmvVX4s1lm9evA/U+qMEai1El80UcdfY6EOAok6NhQMd",
-	"mDbl1TkMFDF6ExPaiTBGtmiRSGRJEpFBwmiqch+njecIQhH5+hz6egsVLdonRU16T42ysRKeJSQUBROA",
-	"ucCWIrCQK8G+Rs7zSoTEAuy2/Dlcmzzgq8as8dYT+W5R7c6A9RJ1zU+loBtG0fFSdoH5Sq9VUc1emoP/",
-	"NaMJH87K4/wdv7SGp7mMBM8CP29V31DXhA1Zz1bwH0JGNq698ocVU79e4fQtTTWnSTIjqCAtoZjZssIQ",
-	"XnoWi7mGkuWWBOaxo5b4zVt49wkVs9BaYtHTOpOZDSCSmcYS3kDAunPkklSoJRYK9+gl6TPw2yLVrRJN",
-	"/DE3KM/TUPdAG0LNbOQPkHllRsVFBlDjKnp7cHb4Q60V+J2vft6cXlpVt0zkbHej0rbfxHD7tMbyp9lg",
-	"PJDp1Jr+fKr5ZKXJb7nn8pKmk02JrMW3ezJ7T2b/VGT23VLieh00HrkmLrcMIXaNLsZcaZnOAoxSsT1b",
-	"FBLHucCVpSUCyKoKAccO8t+pQkDe/ibh4hzjuL5Aiv4KWKRAIOzOL4LD/rx24NOhfX7l/NzOX4QaLYAg",
-	"f2BtGF7kb6yE4jPVbLAYl9ds+JzlEuxcqyNK3KLvbWL3oRW3CK2YFNTUsYmcwJY5xfrJinnbqwW1Yhyv",
-	"sJVrFbEBYt6tnTOQuabZn//qLXLi2lXd37d7i+IXtChOcryvuZ6bSkD21Tz1Mx2oR16h49XCYN11Pjk8",
-	"9aslVzog2V5jFDrDQUvsCyOuZBr7MhZd0aPAFfYz77pmgFjmJFMsXiQOnhyeHvlLuIla5g/g1LN7vrGU",
-	"b1RP3UPQk8NTyzoMfvmKRn203imDPpgk5YNxwTsuWAqT2H7pMo2V7SPud060vKRFImjsGgrFEjbI++bi",
-	"Q+dc2DqckO5kPmJ4HfaUcYYj8wA2pdu3X0Epn7ySuHmNpoyk7CMbQHMQTGMwqksmNHkn+EDGzOu3id3L",
-	"+jPNsIPmb8RASX5zM/qdk82vkWZX0NHX/rGFnWd228+eeKPaXr3RkGMnUvijl6VgbJrwCXNNbuGpAU1j",
-	"HBLayLoxd9ptf8iARN6hwEDQLteO2s+0lkIVEG0Xo8tMsQRmgI61EdnawXY5BD5v21a2vUse63FEtqLT",
-	"44NXr9DNcPzyxdG746joPOe+ceOnbJrMDA72ylsTkOjXjA/Oe+YBzgrIOh33amJjoeClhGqus9isv/ms",
-	"bR581jaQJVKM8h86T+GXzlP8ifZhXebgnsP6AUNg2ibARQwomH6R4I2Gnd3zNta2bQXjhyJahmKnvfsU",
-	"UqO+l3KUMENAnx/boDuwLymb3+oRJUhtrZBLLP9kPtGkmyeS2K6CJSoaisplrQ88dXSWPHx4wgZ8ypnQ",
-	"Dx/CAh4+lJkeyAl7+DAU0GOSKii95Dqudr0cPpD7IqvxulxcsMHuk2in3Ykw81AxofdDMd9OFfPCbF5k",
-	"y95hGMp1g682W1V1vMFQlZPD00Ju/IPEwp6xK10JxGRXGpvILgi93K6LN503dppxG28S+hdyKCeSTKVS",
-	"ktCPWUzTvxW5b/Ccoc7mUla8YDS1VRTsfV8fKvsC7KyF5GeWkmPKVTF1liaNAP7tNsZaT1X30SN2xSbT",
-	"RIK916j3sLwephNjVG3tMl/xEU2LkQc0SeCM5jIbhzylREilKJFDlmpKmJqyAafJXxpBIydy9RA94hM6",
-	"YpPWx+lomZnZ9qN8m8o405KwCXnBlKa/QiZSDmEau20Hijm39fDt+jte0NRGt4FUs4GHiqdQcyKHcjJN",
-	"/W1bcSCPaM2evoBPAypJLM1FhCUfrLGX1G5jdbsO4NzvAtz+uuA+XwPc/gJwn6NbfhEu5KeNh2xO3LDn",
-	"ao81+M47TcfCFwAzoJomciRb03gIlkLL5BvdEu3BX1fABlND1KsXLOzDln/vu68NMzS/XjDBY0re0izh",
-	"StNG0HCstdFt7jxu7T3p7HZ2zeCWsTa6zd0nrSd7e0+fdlbClk+N/hbL++dJ5t8NEyaW99+edpZECUBB",
-	"y7Ib3Qby2B71SOzUoBOi7dxz/epzzyvPjbMJFcVD39GEpmQgJ4RqJmImNAMEsz//PaMJkTDQhRwwSCxl",
-	"KfPoeVlC2sTBVXDHjRMPlmsQpVHjP5y3y4J3ZnQpfV+l7Y+ksRqh7TuQA+9OXTVjgiY5b0opNNVL1h9L",
-	"eX5bd5gbpmoDOeUjKOKq2CBlVmXwWzC3ak0bvzigPrun63N6NOwqVns03ObdW1jvPRq3sExdFrfG3fP8",
-	"Ii1OGT1hI3MTjcZO3p28wjyPAeNYUoiwCwMLhglxc6MXtSE2CrBt7VJpQ2zheqBIpJAc9JAcRF1oSEy4",
-	"DmACwVgMirwkgzEbnNvhYpbwCwbFmSC+CMLxM0W2FGMkNOoWH84MkSkeDBskE0ZPdhuw3SJHQ2waD2XG",
-	"zJSp1FSbPxdnk9rX/+QJpXiGBh/AVW9z8WyUUQvjOTl84Vw9FgOgDbwLPWIZKbajLLFPWKa4ZiCx29Pe",
-	"RB6zw/4+VaVLky9MZLSrWqtFcgXJ/wjdeIoreJ//uCT/0eLCnaVAOqxZnAVZT2BWJkLeCaAuF3IZlKN8",
-	"ro1A9IS4FzlRvh20hvtU2InHGOpgT+qA2GgZZ0zdzVZrplbvtS5mu0F6553AaaNuV0Ga+TPep3ne67S/",
-	"Q5rnZY59NcKur9lulO+Z83kXoWNpzIwkctQib20tM4/yGI02TuV0WqfMvqgQ+fWyP31h4z4B9D745ndJ",
-	"AF16v9ZIA3VIvLylsbliqmQjqg2CW3iD1tgm++59rugfJbJrBWZtpmnbV+8yaRSDB7rEaEYRSVmTCbMS",
-	"RWgoHFaDYQLoM1fmxzgg/RkYMWSat8ca0CSZYfwNpqCGInLP97A3U7Tv8xIYFcMByIRRgS2vBlRgb137",
-	"JISErUgvXZwa5V+lm1oknEGh5MgtREf789oWCFuOaN4g8QFNAbj/5elO3LFAUWvcUw+z8pnxMK0ZYWOT",
-	"xN3mmv5JKNF9WtMfNa1pM5n3UUFZFnp3zuoUahB2y9lKXeDp+e9TluIth2gmozlyHdgep1gAnWpt6NMD",
-	"BUaxoNA4BzJmAYkzG5EFwYlms1rkoBifq1Ccs6mGWKvHbRLTWVGqH4tZOl11K//CTon1791Q2xBdK0Jh",
-	"Bel9Mq2X4dEr5cTtBTG3q8wJXywXywP+M+X+2DXOvkjyj5tsta+sWPhXWFT2xKH1d+ZOuk2bv9Uv6WCc",
-	"XybbChxqapLIfdvLa3rZb+oacNufylg/34zbG7PG8hNTTR+1H0ESoHsAWFprSvW49SfoYfcV+RBjn7Ld",
-	"sXi+jEE9+uQh0fWjHPU2b8jlzbiayjqUXtq+6+8Zy6Cm7pALrsYsLvgUHVFutdmiMrNBe4z+tattQpIH",
-	"9EgJhWCXRCHllkOCsdvRhF71LPtSkWNkat/qKqnSxJbjNTNxYcZRbCBFXOKarlOL0jxJHJ+zzVyqMnLg",
-	"19i1nHt1jd2T9UjCXbQN27lz5rLIt+dJHeRXc9Yxnutn89fdW+/uu7f9p3GPnDKsq5xg9EUTjX63IvMf",
-	"Foe2eEVzCi2nbG8ESl0EqxjyLAULoCdTKxTRP5p2quYpHwlbzCZTrHjcjaPxHfKdTMnOLhnLLIVGS657",
-	"kA0I6LGrKU+Z6lEdbcMgp5qKmKZxHq1ScA5VzIkXLxRFo7L8R2RAkOOFcwRE5WE8qXKtn9jgnHCNMTeX",
-	"Mj3nYhRaG9NMZiRm00TOKstqkRNzUFCxzBBFx4HMU26R4P9Q2AnKhv/Zl+tYCJy7Xekpnv5najp5l/Eh",
-	"FtIFLMTfr/qoEK4/fxzIPV+55yv/cXwFg/TKNHtdHqOZ+kysxaXuOkLd0tDZEG1itieh8xUIeRnAAlhM",
-	"En7OrIXMiZ0BdnFBWdyr4mYzDzHiEn+Fdoo77TZkBNpmi5BpizEdSO5DQQcDNtUQS9nNNX4WR0TRmSLQ",
-	"wLBFjjTwAKigM68eEC0lMJGZzKC8pWUfRgm6cn3bDNPI3SOE2+BQZ4bjioAJzzILt9xQJHK0b+mhgT1l",
-	"OuX1JrezhRExX4pH+F6PfCPngzDd3hddS8zwfies4l0MuCvZTJ497QQNZxLtTVSj+3Q3aIBZFOtuBtZ6",
-	"1xvImDW6O+02uiSGQA0Wg+MytlE5deLCAsCGNFHzkO1UIHvcySFr6NqlG7pbAXi33dnc+WJO/4SpLFnI",
-	"du0VcW2SIMrKgX/PZe/C0GjOYLGdEcLKShbFBfFl5mQ8/0KARKjOs/nZrJDer39WO+S9pPE5JQ2D6mt4",
-	"2MZUKzqd3r58jCshsLSGzDvFsO9vXhbGmfOpmq+M4OoLxFyMWsQv7gIurgkVdMTiUGCoQkpoPOGCK51S",
-	"LVOyFXE6YsIo5XFagsqGvP+WcKV/s6JCtL3QSWYXdl+d5svb72uRysdm+3sVm9cvVpPP4IrMuH7wtgAG",
-	"IFYJeeYK2YRiSSUbsmEhm1AUlWxc+RqytHoNVhnJS320Hj4k35vLtU4lD9uGvfgNjB4OzJFkykn/tkgz",
-	"vObechWZtfck1a5Nv5mGq1D45TVdKxBUCqjG8QLCh7bXPcdouy0hbcu/PD/F3M/nUo9BR2AcNgPase/s",
-	"kIs8kqIHslxkN+WMTaYJ1Uwt3BRtnyg2Jv/G1os2X0IuGMiYRiKILmjKIYQqgsgBsMqNDaEzROfTp871",
-	"dRSQ6NOnHfij1WptFyIdDv5AhQLDs868b0nesno6TeUFtnI7ZppCK0M6YVDYBfq7uYUB+imjgdGEJFSM",
-	"Miig6QaCcIb+rLxOtzlg8mqODYIPMqXlhKVE4bUkl1zE8tJsW35BEkh4Jf1MccGUIpcp14wMU8aSWSi0",
-	"JJQY7YMONNqJrGUtt6rZLbDP2B6exbWTiHveVXugLCrtG8lY8Rjz3GBw6m0anaE7yQ1/wVKF5XZCceAX",
-	"MaTCdnTE8k1lkO0MoOnC4rHS+BC3HDTEUEBjfDoYW3Opq1/TRTS0Y/TsJvZwnCjImyQYysDiwPaABITg",
-	"k9Kcg0Sa+QyWuco5+EsPf4Euz3n9HAt8iMEel6nURr/OccOQCZpcQrBJkshLTPJiRFER9+VVUX7nnDE0",
-	"eILHLxRpljBQly8hLhD0ajCXKqhMVP4CEBRR6o3V8R8+JF6lRfThmZUDl0efFJaJE2RMRVxQBwdRKxRv",
-	"BFHZYGAwDZXryCAzXlJdNSF0ohY5GtbWFCIyDcXQ7GRQosFloEpFi/xhHhgkoEqKwM0cCm/q+qpH3jwP",
-	"FOHl8/QqIRkEHWqWXlLDTCrTosZJUjaF7uMTCY3qwb/q2UCAZqWMmg01KzU/O1i2htIcOxwZEOzvX56R",
-	"ch3QaLtFILzCzuZBHgqH6mzCNVZZA4NQl0QusRKOJCg+F4B5XyJ0oci/sPAtqvbkKM4fsOQT3qxq2SdL",
-	"iNYuX1KWc6FO9LLS9zk3anQbfUlV74KLmCq/FJSFy8xhWZORjn6UVKJkdJeFqzaCfsNaVrEcZBN7Ml4I",
-	"v/3Wte0d8oQR237eq6NUiHajjBFq7pKR/WgDS/fYHXTf2hI8NatZVVGoMsKKUjj5ksz6oA5VeXFH5iu3",
-	"MruIAHlTtfdMscTXsI+umlD9Mlytcuwcv2pReWUiWy3J1i2f5IV017R1le/ufUGa/9zkPXfUUKDPmm6/",
-	"plI0Vc1xDbU0F9tvWZ5mXmnNZb4tI46RAU0SBRLmhPxwerwN6RyGAC5t0xCKQnY04nIxz2Eisxi4g19+",
-	"sihfYSbtkujtm9OzUNSs95GaiUFkJCmUcyb4mmE5ZYE/n/G5VTNCcTCAsqy5/AU6itEvEyWJGRd8Pq4G",
-	"rCFEcZagn4mnJELBJgJV1ID5QOFI0YRp2nOaFsSTRpgi43REELOt7Hnw9u3Jm59fvoiMKuaWlUdhE4pi",
-	"sJGiZsrWArJxdFEK+ZgouSsboFGdHH0VoVBWhc47Iaic7blIBw3Lypl0i5xaaV77cn8ovG7gK41jxav4",
-	"1mpjWI4ov1fEuPYxFVtmUM1GEj0ltT0z7O9rh4y7NR66F69XwjKUqQXGSJhGqgJkIhOqB+NtDJq0MhWJ",
-	"pOhLmsZcjKKFMOMwJZAn9ArrFTe6T3ah24j7WPQbKcpdVAFGHO/aUI4ccMDeMVW56WHfqBGJKh4dM9Sd",
-	"Fwbkl1C6UVODoy9lwqj4zLH37tRWx97nq7/PRr4vVHULI7X2aOHaEgBwxMXm6RPglBhZUWXy6/Bmj5WG",
-	"wvFSYllpwbPJFk0SuBBqGxgT5i4qayqYBzvqYsi3LhuZ4tjwO0xhAnOpsiPFZMvR3cDaGAKIKA9C4dlN",
-	"1bZl72WCJCRJpBjZ8nrO65Oes9ia0HzmGlRynuaZLFhDcGio3oWSAQg+c74nQ9RUVUDZ9+tzb8k0/0hh",
-	"TdulmEHr41ohQ1nFb07ucWcVCh4XJb3PyvuDuwISA3AdM7jt3aqMiLplVhH7BmoVhILmrJLI1Bl+uCax",
-	"xIRbci7k5TZsNoBg7ZHqnE+nzJqPfbO1sv4ImCa29llIbsuBNCJSklgT8KSLopX5tTDN8YntJyFTRMh8",
-	"c5mIg6rJb6+9A7JfbneDDmVlO6tLIq61M83E4PayzJ1amqRgnoewbCQw4JYcCCD2+Hj0eJmJ5vEGGrzb",
-	"DTNlzgWsAv+ZWTZOuShCxkcmJIxuM/atMTwTWhFFZ2i2ttToPnDmjx+eusEtEWBs++Tl4mPwlhkkzlvt",
-	"WdwXUveGYIQxyATm90b303VeGLDRbdR5mMm3QAbhTUOOuI1XaNmLsB5WW1FjHpGjWhCjrmF36zENaxYI",
-	"RanxQ5E5y+MAQykFW8lgCLexireRgN/YBhb5a7fD77nhbofkNcN5mH5fV+sPJ5rvbEgUjKD3Ql6KpYTB",
-	"ExdK5GCOW75vPIbU0IJIlKWdgcySmNgG+SmjsS9P/3B29pbstduFgev7lE7H5gpv71dYuPM/poxkImdX",
-	"d0NjfOGo60TeHJQiuhXJg8CiBQGJOa7MiVoiFFjwQKYY/jylIyNhTamtAAgNc1old28Rll1ZcChqV0zO",
-	"XOopMY+lXzM5uiP7NIiLhVXKoecCBdW8ywZZyvUMW44wmrL0INPjRvf9h+sAvKA/sRlecPjug3klvXBy",
-	"chn5oMWGaw5bdjkl09Yl609TcDq1+ukjOuWPLjo1Vr5XckATErMLlsjpBGtzgN13K5rQc0bSTETbpfHN",
-	"8OalsVS6+7T9tJ0P/iFfd3WWY4ghrDWym2tyzmYKW5hZ7yh0fIL4f6rGYL57oEIRYoeaUZbS1DzlQr7D",
-	"BhqbQLOCmxY2vmfmoTN5zkTYAKU3bJywkf9ti/zEZioU5ppAihVk4gWoNTm7LpQFGTFhtBpohV8EEjiD",
-	"HU9JNE3ZkF9ZX7u11JmVmRlqdv0AAjLkcGhuuIK0PBv55QfWIEa5ulBSoLtyylLlNaXSjE5aoXgzZZDq",
-	"YmQRDCSI7BSublK0D2Ev5iGu556BsJcy/D/gb3XwnxVRMTZMVdHEKPKMTvIEkRbB1vcQYdZniRQjiF6b",
-	"w4L90Ebd+V8qiPN2IWiKMSJk6sq3QPXtUDx8+HZsFvz/cXa1PW7jRvivDAIUsR2tst7EQbtBP+zlguSK",
-	"Xi643ftUHUKuxbPZlUmBlNZxk/3vxbyQkmwXLfplYa9li6SG88bnmWH8UlwsSOUNeJPabujAwjWHa1Av",
-	"VAGx1WsTC6h9h3913Bppu93qYFy3NTEH2pTyIHyOerFawWy5nAOdOl/gH3UEbZmcS2fIScoapDEyZGyr",
-	"Hw0suXvaSkbJyp18xXCgejdCdancpjcxmvoarFs3PeGzYLZaUZr7h6D/ZZs5WBIH2NumGWEsBQhIW2tI",
-	"VHlqFcjwQuvQLE0cXM1wwfEjw7f8S645yNK/v9hp24Cu64DDO1p9tDIebdtaRzMRK26rfl6mBNWJwj1N",
-	"ytEBjUBCqcZ4Ad5Nu6fLQRAGpZW7N2vNFA+CfuL4I2NqEpZmgqEh7Ay12BNbXvD3KLeGyohhZCPQE6OF",
-	"0CaPcT0M5amPoTyVm/0/WB44hvLMJwuZO5ueriWdnI4bRMahQ+SMO+nR6xyl8G9Zt5lfc5u+guAfsSDm",
-	"cB0LSD2aYsE9/XI7IeoDKbXERYq5LaSIg5bMFi5N5dilItnac427rVk/ZOwfaHfg5JLlUzkSNhRdVhtZ",
-	"6USTsL1jmpiIiBY5aTtK4Ozl6/SDBSr8gNGf7kC9tO4ew0Lqvflt6qI+KUbr0Ane0K0ksVV+/eHnyq29",
-	"i55QfMzUy7i0aZJ43Vim+D0YN6ezTd22pobYbzYmcrAZKjcs7GGqXXRqcZn2w37rowElznsp/ZKUMGcq",
-	"1/rY3ev1A0qwprlv9OPQtUAk6Nd3t2eNU55pau8gxkaSoLIHzxMUpPUD2+9D5bY4UyfajdEvsr3pMn6A",
-	"NgxdH/Gm+GRyf5OD3jWqcjM0cWhTX5VLzqKrlxr9b91avgZmN/ier7mUXPd98PvIJf+6yqmXtV/HgfCZ",
-	"ULqT2keLhZQ9+vzL7Z3C0aL++NvtL5/AOHKUTFE59a16Zuvq2TVUz8xj96Usy+pZQW9wy9P/x3UL+UN5",
-	"80XLFflb+KDwX9/Ksnx6UkXl9gTVVvhBerAQTPR9WA8Ia1pnyUkHQTWgedCg/s5KRFdOiarAd6DErqs5",
-	"0TlTYQAyfVIuIF5z+1V+B9+BQdkn/Vffsfhd3HEDVVDHEWTqqvpbNOHiZkPI0u+gfrr58P7T3ftUIyG+",
-	"XJaX6dKhcsL7R7k+V4cswJSbknH02a05+d5PdfrSqJiVleQ21drxTsxLMF04XEMfE+azDr6FuudZmHjy",
-	"23d2Z2Kndy3eQgDCJLDMXt3rKJqggN+c/Qpcb+f0d0ZVIb6Dilt9tXrzVwUvYGu+wsefb95d3H68uVq9",
-	"SXDuoPd8noO+8ljP7Le+OSY6y90mdYTyuy7PoDhbMIJX7h8n1SV+n6XgYr/fl1E+zpt07XfzLD2gHpcF",
-	"zuZeR/Pm9fGElK3LPAxi2qmTefFMnkf5iYvaoEtUQ6tDJ8cear+NZv1Fes4uFudaupSLBbzzu7aX3go4",
-	"kiHSGFZ1sD60z8kdjFQHiWyU36F7iJofFX6nUZfbxLI+LcQxlNjQTfRoJaSghgFbs85L078Whsnwnwg7",
-	"HEq31Q5WsLOup3OIhr9IzGocSxt8xyzdhBCno6FDxF0dobH3QdPGfqRlQflGf/Hge1F5N5R7sG6Da3Tj",
-	"DqCuvn5ViU+wvMyyuzPaxex4lXgtm2jTMFdTjpcIoEP74DrzaNJZpIZgahtwojM+P+RjQlOjmqbJ+74j",
-	"ZbX2zhkKa1O2xAf0UcXRzPWqnO+g7e8bu4ZZ432L5q6ANthH3Rn26RvrHi4oWAVnOsHTk2/PfAPdwehu",
-	"OIh55vl0SXxuUm3dccUnIp9LNqV3nW1wfbc6wlbXR4W5Kpdewiz1bf5zgffe+djBciXFJtORa3JBWbj2",
-	"Wjypyq3SEyng1eXw+irJSIEPLb9+NXq9JG4IXsocEVocumdijRBiBm3gH32gBydjFj+YtmXqhP0nCGhB",
-	"dvBP23UmvK2cen31F3afV5evVMqFK1zEwwXFQakQDUQjJC2cGKDcorfG3agrJ8OZl6BeLy/hAxGfhDo4",
-	"LbWf6+YM3gr7RER3ubok0Fiu1Nk06SHaofjy21S0WeD9x0WWKSlAXBhaL/X55u7dR/hWSXVgNNYEsVWQ",
-	"zS65XMSIQSH60OugXWdYjjgY5loPNrOaWQobg6PGCV2nmi85jCJ/jsxWF7SLmoVV8iO59QaKsiahlgFD",
-	"7MMjeWnBSBk4msY6UNBbwo+DlSN94mO09415e2xKO9M0gibUqH0prHdJKBcL57vFYjQdi74ssXWiD0yL",
-	"GpwelQJV6trVeVmp261Omog8sfRIs6eZdosGctdNneJp/wdu4XUfAsVZci4s4MNpPqHTD4YfFQX1GiLG",
-	"ID6QaKA+y0UJaoOKtHKU4UmQx5FRGYTueQSFD73xGyX1oJjMQ9sWd1VOVfw4KpPLS35cqxYjaEkaoEc8",
-	"qVfbu4aVHwoDZeieR+DDdh+iIB5Z57YmWF9jIJcITAODnpRJUkdEHewi8ZowvA5mQHV8/p/r3UoskRnP",
-	"/yEaPQbTRphJoJkzqAUQED4WgFG2pzQNo/p5rLqvrZ+j5mLu6LnwY0qLptg0tQAaASlwI0zYpiiSa+3Q",
-	"Eyzhk9lPuajoH1LDG6F0qZwJkJoEKHhMVc2z0yNUqe+7FLlSSSx3IDomG45T2Gi2gbLtOp9OFk4PLEm4",
-	"UibgTIwM54LdDDg6iXgrN1tLjpW3stxYt+2Qi51Guzz+thWXLTGdMGSyo7MIXHVQMoIcyBbw33mruEUp",
-	"8+nMvnJ4hZB6OckwzpqwiyIVdco0eEnOJNCVrAgxYSvXeU+/RsSvES8r5ozBERfsXLpouhNSzv/p96d/",
-	"BwAA//8=",
+	"7L3bchs5lij6K+jsmbBUlaRJWfKFionesuyqUpVvJclV3W16mGAmSMJKAlkAUhK7yhPn6XzA+YOJHXEm",
+	"5kTM07zNq/9kf8kJLACZyGTyJsmui1UR7RbJTGABWFj3y89BzKcZZ4QpGfR+DiYEJ0TAn0cJmWZcEaZa",
+	"xyRL8Ywk+uuEyFjQTFHOgl4QKZGTCF1MCENqQiWiEqkJQVJxQRKEmbwgAimOMEMEi5QSgQT5KSdSoQuq",
+	"JuZhPCUoKuaLZ63vyCxqB2Eg4wmZYj0tYfk06L0J9HzB2zBQs4wEvUAqQdk4eP8+DF4CTDg9xoo8o1Oq",
+	"4J95kJ/RM4Kiv7aK51rwb7SPMkEkYcqthpSQYolwriaEKRpjRRI0JCMuCKIKjTBNSVIFdkoZnWp4OwWg",
+	"lCkyJqIZ0mMyxZTphawBbfHwrwuxJGo9aCX5VfaWKDE7GCki5qE8ITFnidRoeYGpchMqMaNsjPAYU7Zg",
+	"zm7jnDBXa8PJJgQxcqmKfYgxQzKPY2IWrL+mQl85jfEbADOH2PMgHZspJcJpyi9Igqg5kjgXAs6IsoRf",
+	"oK2MCDSlLFcEcYH0pwTPQnQxofGEnBOhL3uccmluuMiZxkrEc7W95go6K1ew5GYUq0jJSDUv4QbBaET3",
+	"Hx0y13ZO47qSIdKojV4zeokUnRINozTYcA3A3odBhgWeEmXp9EFGvyOzowbifDoh6ODVETojszsSRTQB",
+	"mkou8TRLSdC7FwZUP5ZhNQnCgOEpzJQshW3ExRQrA9H93SBchY5PSErPiVgIX2J/bwLw0cNuI4juncEN",
+	"w/oNZgkfjRaBOjE/N25l91PspcchvyOzeSCf4zOiMU5oeoQkHpE2OiEsQRid4zQnKGf0p5zoy6qRlmdE",
+	"YP0qmvEcTQlmaAuj16+PnvSZ5uQJwel2G+mlj6iQqsq4qdI3Xu7DfBnB5mvK0M4umvBcSPjcZwWDnxI1",
+	"4UmI9BYhzBI05MkMjYkyEoOZwgoMQINDO0LUIIn0EAgeIQzEuJ54DPAgdUFjYqCGac/IzACM+yyhoxGB",
+	"i+qWQiWKdnd29GLd1g7OyGwgSC5JEvmrm9AUyHafGVCpRFLRNC0IH4zVeVQZi7JBJvhYECkjtxyPXURt",
+	"9B2ZSYQFQTLmGUn04cx4LhAXY8zoP+CA2n3mY1uwO3oUd8kObj0cPkhau/HeXusRud9t7SQPRh18b7gX",
+	"d7uBxUgj0ZU4WROzqnwOXz4jbKwmQW9nbw/w0X3uarKjFBF6zH9986fWv73deoNa//b2C/h7+y//FNSF",
+	"sjC4bNl3WlMiJR4TI8kFvWCaS80KUSYoU3iYEnRwcnh0BFvEc4VSghNgJgIpgWmq/5YZjokMwiBTrcfH",
+	"QAfOCVJEIPnhv1GMBY4VEUTaoeg0E3T64b/OCZUhkmSKiMzwh//gEjGOKPvwXzHliOf604hODWl9RnCy",
+	"6P5rmJouf3fnk1DS52YLF0Fnd7gJwN29nU9Cn17ZE64Cp79FLJ8OiQjRSPAp6rbRAcr01xmWCm6/plJU",
+	"IjLN1KztUPennIhZCa1+o4KuCRnhPFUAjg/rvZ01YCWiGdwjRaYShB0930JYiBgshmdnrwkgfGkB6nRW",
+	"gvcjGU44P1t02Bfm56bDfvDxT/q9HkpmnEniSSBWL8DxxCiKMWeaZOs/cZalWrinnN19J/UqfnYAwwCU",
+	"vbJEUn+S+XSKxcwutYH1gKKp6XqdBAdhAIwOxheCCwNHYnagkSoHYZAQhWmqp34fBgWhCg4aJq0RzxKA",
+	"IdEUKhM8JlKSpI2AyCOsiTzqWrGvbfZOcf4cM83Ca8vtdjoIx4qeA9fS4rkgOJktW1XM2SilsVq8DL2H",
+	"Pi9xo6IJlsib0QqKMoT7OOWawxmtZILPiV7QOT8jiDN7JLCY9z4S/ZMgo6AX/PluaVK4a36Vd58C3PDC",
+	"PDbfAHh9Fi1iu70r2B5AAKqg1r6VqsyJVnh4IdQDl/YsKDW9sGl/7NN3G9TWRbrcWsNUbSDLlKqNhivf",
+	"XKQgbTicfguwwtCQF1x9xXO2Kf3A8HL1Mr3gWp2eaKRZdoEYV4MRTLmYEBjUQ/e0oIng4RtCfgejm4Gy",
+	"RbKfh1WfHVIckzFhWlUhh47abYgehqQYCpbMsxjLSoT9/VrktkSWckRQUmLMNPoMCRLFepI2OhQEK4Iw",
+	"YuTC4oBUBDte8XlxRn7B5u6xO6By1ySiSpJ0dFMH5VsfpVmNW593cOX8dvo2ei0Jwlr5JEIPFYK2MiEo",
+	"wXIy5FgkN8gjNagNgJ4TMXPQwvwl1t3yxD8K+dPHeUXSt/xG6YF/rdsE0uRv9iYtBPUz5saPcWJt7hur",
+	"d+c4pdauUuLhAUM0QWqCwZamtxpbO8EyXBziZGCPqYKOWsXtvQleohhPM65HBvOQJALlU8Q+/M+UCI60",
+	"EksFbwdv55Qkh6Va8bAQo9LSfkMIeGDMn8W4buVmui3csCUZlxRUoIsJT0tLChd9ppUxoNr6MARPUTyx",
+	"VjC5XdyhOUKOzGEjPkIYRa9enpxGiGpKHdndjBDDUyAMt+iuUeIxT2YbovwUpyMupiT59uTli3nyq79F",
+	"xLgFOZKcs6ug/EIUBst6BbP0hD2UM3KZkViRBAxufIQoy/KbVOULbybPUzDMG4EXJz1UbIlZ/RZlcZqD",
+	"kTfJzWZaswdlfYYZ4sN3JFZhcRdfn37VegiEOdV4L3Mh+BjoN+hQWKKo38+Th51OtB0i3GfRoTmv1uks",
+	"IxEy3EVNMENR/fiiEGE0pVJqcPTuaQ7gZvY9EPYKweUqn0BgHQQnafV2b9mL2WflzURm4STZvr1dGlee",
+	"0Y0ZSlYab8t75UyyCA/5OfBr5EyuV2EnhYXXYyrFFMBaiFRYIMKUIKiLCOp2Or8iX1mEgj4ZCNGIC2R3",
+	"EkVuOZHdsm6nA2zFuQsXsJY2qjMKgmNvys8Zra8ophcU8NWEM1IXkwzlSglOAIlAXM3gwU1l9sC81nsT",
+	"fPvh3xG5pFIRLR7B2DGfapwmSJGUjDgjdWw+MM+VSj+MVlhsYbgbQ2h/1Xw0bxerbcXnjHQuxuKK1lMX",
+	"TtFsPy1+vZ4R1cFYs6GGgXVlNU/ufrze3NaZ9tHMtxbKRvMtSAqstpcgeX3WwrUNtTlMuSTJ9cy6Zowq",
+	"/pjvbsqBRqWL/dHc1JE7iHz7HO20N6MpLN7RW7vlH+lyv/xuw2sdN9xnD2FCiyb+TTHfDCCCYaezc7/V",
+	"udfq3jvt3u/t7vU6nb8HYRCDn6Xhmd1eZ6fX7epnaGIi+bTMMdAfILJHECxNIAtJaI7yKda3JONSYS0y",
+	"ERFTnAZhIBVWudQkxcGXZ0nznAVcG1wmu6krrlNYkKXrcZb5F66Kd80vXQXl5l/wse0ZwckVBSB93s3y",
+	"B/yysfBRItCb4AVhEydgK2IFbJrURWsN/Y3LJ5GFw6lpjC8Wp2+FkdEVscfevGYEcj9eT4C1AH40Abbg",
+	"xbfxB02IsTEL4xlhNSW+2GMjicATzRyM5Wn6SfmVhWUhtypmvHFuVeNSCzLOlp1e0ytXEbZ+T/wOfj7l",
+	"/BkWxga6AWYq77WFFMkK1gMDyGBESZrIgeJ8kMK76/gg7kj0+vgZmOvteiDIHQawVvjuffQdfXzzzoeG",
+	"qRUfEzAnLYShnl1xDAkAG+7umf/eWnpcmWtQlSDqUfrWCD0kH/4DpxM+p8a9+/DvaMQpyiVOOFjyeK4E",
+	"RxlJaNLg7mzQBCERz2piGiCbNYHmkiasu76IWBpxYT+5B25IfFmQlNEzmuy8X1OvoBHyPnO64paLMqhk",
+	"o3ABTp9tl0WWYqmKPJbPmQGW5PWKNppbu8hGGO+sUYDjmqBJnou4bmK3cV6UIYw0FycmYmDExZAm0uQo",
+	"xRPMxqSNrmFKafB7oltTyq91AX/AKU3goj0t8f9qnGk+FKygnEDLLYks3aKfOSsLg5ydMX7BvtKSUF2w",
+	"B/GollCZcGLcrvq1ZRt4XpzqwPxU2TpyqQT2HdDwBWIf/jdHH/4TZURMqWrcFILG9JwwlGCFYTus5/mm",
+	"CFUdbkuwXODJBUnTlh/tMcwVGgqCz2x5CJgAgij6bJhLyoiUSOQp2fecy1OcWd8yH40Ig1gRs9vAtRU3",
+	"Tn6zbFm3G99KDL8KwWKKjM0tkBvrzRKzZMgv58MEy0HdhrtHvbulcT3ovfk5MClDLstNc0JG0qAXXEyw",
+	"kjjLNjAHd4sMugOlMXBKmOJBaPzoAxut2Av29rrd3U5nt9PpdPSvgp/TBH5xcL5/u8G98zYRomMW6Dve",
+	"tsjPyOCrd0cwnF6FD1L77nIFzT7UQJIrZPaEa5qgqdIFFH8QnI0RZ4jnAkmakBsitiunQV7+b8l6BDkn",
+	"OEVuMXIf/ZRzZSqPRH9t2eir1lFSBIRCbZYZzyHmB8cKyTzLuFDtz5aaPSM4MRk6t4E9t57uTxPGdOv8",
+	"/oOQjFuN7VfU2GwwdwPZNbQNikbxXKEtZaskCQIzxeSOdCGy21dX3Qp6XMQOw7Qf/hPxoaBjrD78t6Cf",
+	"XnE73VhJazcpZH22SCPTi+QCTbkoRBIZaqH9scD/oCnFDL3iQuXjnEiCcpYSKfssOohjkqnWM8zGuYlI",
+	"lmcSDvcpG6dUTtCWJATBuuT2rar3W6F0G6t487EWB+inHKd0REkyF2+hIcJsNrA62NNpJojE6Nnpk4M1",
+	"lbiE4HRgx+vudTqdMNAbotXBdxzz/0XMkO2YT53Kt3PPulRlzAUJeg/3CiXwW445OqHpOXY6oFX+Hrn/",
+	"gjBQZAqGoFy/HEy4Wuhc3T3tPOrd62waCqQ3ftHlTiF3/LPRBfVWXI/P3jKKPzaj+GzJs60XZmTRTT3Z",
+	"0j7nk2lFLhWCIq78nAj04wQreQDWtJJeN9raymn1EEEveJniP6FDPuUo41JyhN/lCRZ/0VuwHk2HMPpK",
+	"vExCBYkt7vJcDW1Alb2L5hn4MDC30v9GUZUWX5mas97Imie4CmqFvW1gjYNF6I15dhFLcAbBgcV0eCW4",
+	"wFOatL95PH7x4vT15fPTs72X7n/Hrw8PHj/929N3B1C3C/sA6SNYuj9FZA+cYlHACzb/huN8LJItoiBu",
+	"3QjDtSXGT2I3YR9RW0XR1IqWKNIAm+TKUS5MwEbK2bjPtqLi0KMQRXpHou2ymLCb545EZvFIkIwLpUkq",
+	"KQsKS1tfco4s3Fzk0TNubtWqIn2vj585gXJC9Q7MlteEna93/Ydl62GQUnYG5/I1URbDHi+sIBvRJHJb",
+	"6crSuTLk8JviaMTTlF/4yIeGsOGFy06PHoyL6YJ6lV24sP/kxm9r1vjnuzSxzNa+dcUIUq845nwE6bQA",
+	"6DoRpBbAjxZB6nb1NoK0yoR/IxHpHz/W3IfvFgtqWPAyI8wlxdzGUa1RB6zcr0Vh1F7aWD2Wej2HiZej",
+	"8dJg7bsP/w4pGvm0mAUPiVDNFkx4xS9WiRlAUsY235getnKqW6fB75xAvMKzlOPkYwZ1Z2aKDcO4CxtA",
+	"JWgaPf8YcdvL5vpcOcfx4cmp3g11RUHCU1nn5AlbWdcPrinpOF0qZfia8BoSx/HhSWWanVL8gFhWZkCx",
+	"1P/3J/xEjfthY+L8hRfBGeBSby4YYJov2C0BXXhItBIsi74NoBhbU0sbRfUJja9ZmDhgRaZZihVZZ2q0",
+	"VS/sYhozkPTzrlVUfLexGS0j4jk00Fmeb4MVGaR6ggG5jAlJyLK7pA8THkbu4aostbtTdpm5GRLNOZpi",
+	"VlRHNOZWoBK27GP7ypzff/QPnrd1TKwJ61YFWEMFsDVVnlCJh2lTEERRdEWixD10/TofDaPuI0mg2Lzl",
+	"l9CbxtkUhTtUysY3KBEVhWKKvcuME6Wo6tgA6K0a8HtnNCeEJV+B/2FD2iDIqDlUqDDA2yd8E+iy6yIJ",
+	"SwbGFVJVm30Hxptgd29np8EzWcyaUCNsGfO/P3kPbf25e6/budfZRsckphklTFnfpwmrhhcpK5rUpfTm",
+	"Mgu95VmhadlG6TtXrMQ0qKIMWrq1+8yPva06M+z45TXzvBQmSVsPE5n8if2y/Gq73GNIuKJKi+NtFFXj",
+	"kqMeks2RwX3mQoOvEfP7Gct7J0Sc05i8Zvgc01TT1g2vY159c8ktg4kG/vNLtXL7Arg3NLEWWNB0hrz3",
+	"q0z1xkVBqMmt8BAbH0vOBMHxBBp4Lb4k6IVt0HaBpctMTKxLH2Gk1RMBRWKRnPALjfBrMJo+21rBv0Ib",
+	"HPjq5cnp9nX40nWF1N/vTXjNcK4mXNB/bMySbFzNnCK/oh9L7s+42J1lS/U6/cO0OdQymkR3DuwAAFsP",
+	"PSZYEIHk2UDLVIN2u31H4+qdv7YOXh1pROlVfrvBm1K0dZGutnCIbCahhsD1aQhgoy3dJclzklB8Cu7e",
+	"zXxGWFHWXUpv8nKWwVRPMwC38vqGQNe2z9Ri/vbk5Yt9KAyrJWQzv6s3W0x0w/FIdySq1XU2lgqMIgtI",
+	"tdJzrkath1EbPeYJJaYGRQn852tXvF7M3G067G2w3B/rPtgSsVe0sv/Ba9jeIsbZxnHujShxwJwRqQEp",
+	"qlnLQxyfpRx2gqcJkWpgLUBeIKD9Juh11g2ctJaiStyk/cqVDbOBked6hzSthYByO3hgnDPtImA/KFC0",
+	"LUhM6DlJgrcmZPJBGFA5KFqijnAqCTRBHWCldRc9+sMisP45ydGPxZ5kgpxTnsuBJLEgakAuMyqI9MBe",
+	"HcQYBrlIg14wUSqTvbt3pySXVJF2zKd33e5vcIF+9F9Z2JA1LBoYa6Vd0jE0hjar+Iyi8l1osJbKj0vT",
+	"1G3226fKfmPknIgfBVdkfv+coQeeQRfw0JIt47mSNCEDZ6u4oCwBIW6hR6BwOdrWX1SQpIcqIdEQxaJZ",
+	"2YWgShFmXJtUFkHlRZsjyRHjaGe3NdFcKc6l4lOtzVlDiIFGz8Qzwv6Q1VrCwCzycEFdZHeekJcGx2nk",
+	"RNB/imb8eMyvecoWjIFXqvJNSXp3TrsPe7udXmfv73PJ5c0Ioc9g1bnCPahiTmxLuyvUNPenqG/TXMcG",
+	"qtcgPoLv3Yq9ajZ9VpazWVLEBkXNR2EBKC3NfWbagxWbi5nBa4cPjVesEo5wRzpTuwmf7rNKbuM+koQl",
+	"3hSl0tKu40KEJjxNZBmRbx7oM3tcW8dfHaJ79+492g4RHkISSfFoA0Gq1S3z8zv7bNMEz8KEcZvAWZNt",
+	"LbH9A0QYFXzDn+vBbZjRbZjR7+U6FugByz4oOprX64kUVuXGKu6o6GcN7UrBGgtkNcNC2bYzJh8tI0JR",
+	"23HBUx2Ly71YrxpxMQW9S6tgLUWnpMwxc/lJRgf0BrvnvUeZur+rVUfKoD1br1u8D1hs3CyaTA9yWcBV",
+	"3YgfHffQiwWK7vd01Vyr6OVq8XkKgVj7KNIaZIToyOyM3o6GJfup2QuWrMcxLj6jss9tgdFtl1922/de",
+	"P/keFN8RvWzOczojszvSRvp073v92EJ0MaHxBCmSpqaDIobTdqqoKQSlFVE1IdPqep3nY5cc3nv0zU/P",
+	"IO9JKSL0rP/qfn3TaT06aP0dt/7x9ueH7/+p6bhF2Vx97qCsOb5U3Vxf9C3wghTd0Lf34djMb/rZMVES",
+	"RbudboQ4Q8Rv0VtZhjUuWKCGnKcEMw+q1RjkQVVgyMWEpgRRhS64OIMCa1dBg/d+Vt+bALgeIEZx2hXb",
+	"TQ3vy42tLOZtMY3pkhkU3aJNui8w7iShhti88m673ap690C9B4ojA0gbvbZeKlP6G7wmgryDzqHz5GNT",
+	"NK/tCLy+akGJafiUvhxBhb/VUwXvw59rcJ41EVR7s9roZAJuORaTngnigJOfEEEMmfX56xkhmbRmHWmc",
+	"j31mvI/RSu9jpJlm1Ox9jAz/W3w/Z+9+fILFO3Xa/UeSPUjig+Fh8nT09eTo3Xfpc/Yy+16crL7Cu/ea",
+	"7nDtWPRuzZ/K2ybjl7VGhGWkS8mB2uVJukaf1VMxVRt/DqgiU7keGukhLVxYCAyfp0StFKxe4TF5rp+r",
+	"rxVgsGMsxsQXFs/rd0cjMFhiZjwHZqPpMOBMSYzDokktqI0zqcjUVG3OpRWAbBxtefaHx88DsJg+I2ys",
+	"JkGv2+kA0yw+V076zb/2+5edTqvfv+x+1e9fPvjq7Rfedzsd813TY/PYEAaXLTt2y0tPJXomcALb1r7D",
+	"FLMzjdCgxFHW0C5U46NqPT7WgvOH/81RxhMt7cVYIDJFQ4FZzBEjU3hVS5z2RSJRQtx4hmwcuvICGhIt",
+	"OLzx6wyIWHqnV7KmJwSnPxRFQuewt2iJbJqeWg0+ITgNncboi1h3JIpzIbTe6XEKwpxnv3KGtuJMyTd4",
+	"bmJ8XGdafablf55I1FnIWGzR0bLvI0menhOmXMjAnMAItnyk3wYxP7K26rYiUkU2lrsIOaVElkYMqRBh",
+	"ScYpM/zW7nmTS8Aa5NfyEJRf2QIF7mOR4195C/sfi5hEl/tWwlF84/pv+QtdgBll58vqtr1kxO4b2Cqs",
+	"C7Zi5bfyiPVmzLPF0s1RH/yp/2KIjH/HSHZ6mLUooQP9wIzSRBI/ilgPm7ImcD5iulcHdEEaP/x6R1bS",
+	"+Qt8QISdk5RnpEohybka7AwfxHukM3qU7OLduEseju7h+8O9ZA2d5NHD7sZaCSOXynmwlouV+kl3yBCm",
+	"nZfKh419i0yxCojyjKw3L2pfWd9wdT/Ww5wT8/T7qjNtOaLsrI8o9q4Manv+YOMddwP5kceNdSD+2rJO",
+	"OohvxSwpSF2LFgGvQN0qN3e/DCHkDOIOIVCIJV5wP5FVxJvK8WAv6Y468QN8j+wMd0f38aP4YfKAdIfB",
+	"WiqAtz3ezXD3q3HVxQGHJW2ZR8iaNuGdbZNkUycjc+KZHfmmsSPJrRlrKiujdnc6yxCk04QghXmufhFn",
+	"cLLuChrOUeXZVGm5zGZRVU7YVBMBhiVsPCtJ0F7n3voX0VYa+rkx49WMfEeib05PX9miNXOwVeNpKwDu",
+	"dWoWlXs7iyErNquGiZXDrYJdPSK3yctQ6AbE+4Iff2oBv0YT586sIM7WKODuHxJgDTS14SzBR1HtSkbb",
+	"IYoKNIv6TCuZqBnBdi4vQy9zQONBhVhZLA6N1XX+/Wi320Ffc0aiuUyhC1ymCllhwyibVqpz0SRhUMAa",
+	"uHJYzdJTWXJrbr9cCa6oZwSo4cxoRxPB87HREQ9eHe2jiDL3nBMP0Ujwqe8Y8kVPr7SXfbMRtKemxGOT",
+	"MNzSPyGcJIJIGbp8DcpQyi9A+5BktVwfTLGguFY8sriNpsBkRXXb2dtdRTe0yjXmrfm1NJM3kJmsVFTy",
+	"NLimRRmkeaG0oJU1C3AjpTrQdGmYkhBNcTyhjLS0MA7B/mYe/VobvSAX8JdEUzzTSiFOEpLAnegzyJ2T",
+	"iFwqwiQdpmS7h5RmUAjDS4AWCS/c7xpTqKqQxSqaDnEyKCM9auHivmfGFHEFP4lNITK16FwaYFNBhAYH",
+	"f3Ny7lyLgEX+qmoi1cIA7IWBKYszMld36WtOL1no6pczFg/K+14ie8OuzKNuecItc1Qax99XAgiaLZIe",
+	"b5jD/ToTqOLnV6UbfSuC1LEoRFGMRSLf7LxtQ1m/KEQYFaW8wFazbT0Cfea87ggPea5sFy09aBs9nWZq",
+	"VvqoDb7b2HbztNnwmsFus3qec3zIM7XUr+Ikn2JWXkDrtWyjJ+buZFhIApkzVME9tA3AKlRrWaTJKqnV",
+	"SgVl7qA72Hl+Wntzseiwjt0CFwwsxgzJfKifGhKkuHF22WsMJBDHE9C0iHkmKeIazFAxVjjlY7QVuQhA",
+	"2Z7haaqx5i7W6I8zar7ZrhKd34fFo4kTemWU6hhl+04wTayhoicwXpwrPjVmbsX13SFCclZ4GxXB0wYP",
+	"YhkTtFAfdjWVNNaZ5+c9LUUc11VV4E/iytzcalAUm6qoOpv7RF2Q7iJdx7TxwNI/1ioJWNEU+Io2BYtl",
+	"VzEprH0OTVq029diZzwduaIGlwi6UiV2hdqu5khzWK64weTNXGkeniwoA6Y4TDF/sh8NnWgFm8LCYGwJ",
+	"w8WEI4XPiLShBWujWtWxsaZno/NQ//NY/3Oo/3lq/BjG0yE9z8bbdV76qH4PPw1N4aExKaWUERtAeDN+",
+	"EYTTD/851d8oPMxT/OE/9FgE/ZSTocD6+5SyCTbhRP79mbs6S+7CDaj2RUPwT6zZVylTg6KaEVZo9Q6n",
+	"Lcq7mAm4B6ByMxQZShJVlFJTgHAJFz6qBsnViUbMGTOqtOG5BvNssRQoGdBGR0qiWJCEMEVxagiJCe0R",
+	"ROWCNZETl1Iy791IZw3BedKIWIT54qAXTRGX7rdlZ+W8dJ+IHV/Bhm8duSU81eZ+czNWu/010eaih6UN",
+	"qC00C03xQLAKUULHWrPlLK15DiFfltSoZ62l4ErJp+w5OIfjtgdhhASJuUjKaGOEpTHPuFAha3HRmIfZ",
+	"TOstW8YPA1k8faZpPyMXFaTZ3keR88IO4pTnpmqFvq13vID+Q/0LGH36LBpzPk7JQAyn8OzX8PGORMeH",
+	"J+ix28rn7hZUZfGy82N11iAMymEbbuGSQByH2N4uhu7y1E6/gtNNBMe76osqVvuhJIqbKGtnGYOETKA5",
+	"VJqAPX+rqxx/Y8Sv95W8Hkn3idocWW8i003b9cxG4TYpJyEilzhWmlZJVHbf0NROSxvG5AUhOg0aSaVz",
+	"zPKFnJJL9dGold+AZpX128UpvC+a1KyIFIaHGkjiFWRBv+PN6vYzJ/DgmjGObn8z12NlKaeHh97X2uis",
+	"mqB8dB3lY43gzjWIh+vUaImIs/pWMK+6jMouV1BjM69d2WNuY/1EU2+wVyxTTCDtCkPRioyk1tRl4pwo",
+	"VB8Gk05ojGFI0lTzkJRLeTP38JNcmd8Uvh+xLFfXQfoafpqZF6HODdB+04LqarK8fvfK8nzl5bVjQsvp",
+	"5qJCwVkX50IucrJE5sfImIe1hERZrmUnqE1kWneanh4Qhm4Yl4uE7DMILJBcKND/RjTVuuG+S4LiXkqS",
+	"HqWNXmb4p5z0UIalNBVt+gxstkYK8rTm3c6j+8u0ZhPu2Wk9GrTeftkc8LlOdKc+itLBpMWSEJZiYmMV",
+	"L7akjY4YwugCp2doOCv2LeyzyETMqUEGVShinjNlOHoGYqgNOIM3JUcjLBBWtpFfRoR5Ta+/QAAVTzYk",
+	"facuxwQSXIx1fN99UzT5OiMk07BQYcIBN7Tf3FK7T0XtGgkDNOKJN2WKJhyPJBScnZbZ8RHCcJfncUSj",
+	"QJwSLEhyix6/e2Z44lbdbHC9IxHsS2i8Ix1NPLqdTkURe7jXEIrjR/iuimB6ji8PFkaLfsMvTPllLZlK",
+	"hCvFYZWgJCkbXEGpMSzOSFIEkYQ2u05I1WdFOCKL07yoHE2JREMcnyE+GiFyafaW4jSdGXXUhtW5CkHl",
+	"upcue2+VxgGFzl4fP2tS/7J8mNIYTZTKenfvIi6Qq+MBnbMqFTtjzFDCL1jKcS2Iy71DLsk0SznU/qBT",
+	"PCbT9rtsXIvQ6Ow+rPBPePkvvbt366ZlEzT/5RWMx0OihecFi/LswQk5h1qPYDzX6y1eyYtXAq/vVNMO",
+	"FrVLR36TsRC5CBqTETs06alzhGpzS5+XMdxIeo3ZqiH5hrIE8to0/QwLi9SWg3MbsutlGR60ZaGuGkPW",
+	"6S04d/8/ksLvdydc6A71Cs6agJBKfn8Z+WyzF61l7o7rE48OivCFcgTTF6+w5nmkwrbDA+d4OTLvaZox",
+	"Jkr2mYlHw4mra3tlF2zih4Ut5VfFg6uDOOfK83JhQ+H8bYOEDaokuuAikUujrS11bK+zIr9v5M9Luhze",
+	"kV5cVBHEOcbnBHFGjOfMIhmKuve6nd0HEdpyFtJenzXU7ZDUBQvO1/mAqxG9eHk6+Orl6xdPIrR1fHjS",
+	"M2qHiTqJMVSJsHcHHR+ebBe7Au6pCyrJnGJxf3ftTbGtM1fsipxo5CvypIqAmtqWHJMWYWNNnjUFsGca",
+	"zUXFwoYyfQnWOTyvn+fCu+guUi1EeAXeXO161Ex1prPohra6eiPSa3lD1vA5+20TiyIBdR+GiyeRViee",
+	"2BNaYZVcFbK8qdmwsdXqCvykSYGXRW/SAgcUTaskqOhlWnd4r9vPdSWOFA1fr8g9gI4PZ/Ug2itmlbh2",
+	"s3NeRMuhe/N9WBv7vbbREau/YKHrM2D6VIXO1F9bIJhCtoy/09SLBjLpSAIWAmSDCRGkLqVuxM1vKMfG",
+	"ymVlPIyyQW5rvOTSpT5CVk6TFbtGS3xnWMnJ7UhedE0ZPuDM4E4CbL6CjsNXuGmVi5SoVhOiygvhk/PN",
+	"TOZ2c2/A9Fm0PP7EkQxVnFp4Gwvnbg9FP+UkJ0mEtkyUuzHYz4gqr+ewKl5BpgJhKuqzrWXPlM2Y0RZn",
+	"TQLqtuvSjLZ4RhhJ+qxKkIzw4jIdtpxcV5ssNIWyLY3LmZ1YX9E+A0Kwj7SKGpVYFYXukwkANplgporX",
+	"dht5mhFLZ2jKz4kEx/YFFklY7tn/+b//H7sX5k9vyfAZFmeSLHi5jpHg0z5zg7jdhKWWA+zbovd2bYDE",
+	"TkIvkh/cDriC+RB6PKFsXJBRz40viAbIKEhR1V1uQLGXy79Z9lqVOR76c1nDc47y+eRpWXNr0OjaheO/",
+	"hyKtmem9cEWC9N+ghus/9CK5/iPhcT6F/t99FuE8oTxqIxBoiwFGNC1CvO3/81yS1LQEz9KZxouBezq1",
+	"rbj1hsxtGdj3NKSFY7moXDTlCUn1naHxGZRXEQQDGZQharfb230G++3F8kdhY5MPGJ4yFFnS2C4Io97c",
+	"2jnZ7uxujzRlntomLXqH9MnZDQrCALZHnxwFuqn3w/wfbAecpL8bml67vuSVJITGg37JSNGRBfR5NrMu",
+	"lqb4sbfvw5+bzG3zzoSn1pkPxaxHKLIj2Atq4vd7aMjVBEGYCYX4OSoRRmUGglEc2ibXw7S+aYppc0CY",
+	"5Zy6TV24GrftjSsqfjSlSlavzBvNrq4yRLQAfB+IcG5WaBNaOr5qBhvPwbJMHzA2uqX6gHO4VIbZ2cDE",
+	"2Tiq4go3ZGQdaY6LpljFExdsZ11kIeLQ+8e4iOpVFTZOEoX5YV1NUYAxoekWPILuIrcB29E+6hQRWgAf",
+	"AFqD5v6GsNTzKvyT83bfbVkV9CbB4JXTjxp0HLACYNeWqBKDNh9uVhTZrJaQedNpPXr7c7cTdveaaz95",
+	"VvsmU67f08nUZhTEJH8ZRyK4A8XMWE3oyAtkN03jHNFOwj4j7XEbRV/u7aGtbncbAbQt/U/URkc28cVG",
+	"5EZfRiGSGY6JDFHClf4Xy4nJ7e6zDOttnxBJJGSAS2KdN1oiSMKinKbdMXD+umzPrnED7G3DK2Zv56wo",
+	"93Yqu9jvf/mXN2hru916+8UWbKn7tL1wb1calCf4nCAHjQU1RNwWmUtnSJIMQ20tLVg1bgaH2nBuK+pG",
+	"aK1pJTAFhhk+/NeYKi5DO3DCJeI5svHLAhGZ4Q//oX/POIPnJh/+a0QYPJVh8eH/Ywqmsb1tH+dKNYfE",
+	"DuEXoAFIs7d9FAHTRJKkJFYSXegDoQrYdtvUNo8FnVKGlTEkTnGW2QJ/MU7TRfL48eHJIU5TC4nlnEse",
+	"Pta/F0+bGuOLnn0t3LjvCwu7LSNkTvp9GHBG1ghgqA228mFvSWs87a/p/Vv/aBqI5etMo9uuPSG5dsWS",
+	"8rjfwz05Mi/tzqtRVfg3c+Y+geDoyI/ZjOb9GzZpbA2QX3Gphjg+e4IhemSNUGBL6RRHCbU1hJ62u/d3",
+	"0Vb0ZTRH8KpejODLJXS43//yTVfTDaDH98Pu7vsr+6AMRAbUHvoSjbjtsjecoQcVctLslkLsw/9MieBm",
+	"ID2CJOOcJlxTiwdVYmH89eCdWbndJ/l4TKTeTec3dpYTJyfDXV4Z3WvNFVb4rRxaEwsFjBPJxtF0mjIZ",
+	"VcLJ3vO4Niwv0lrXQ84luq5x20XyxHsDTBEJxQMgT6vMGdYLq/faWfPXmO8Unp3bd/h2yRY/qS5s/vro",
+	"Lb0jkT65EOVAa3Y6nY6fWLNl4sXR8ePnd6TphVy7RoecjajAiHEpMeIjIhTWzInEFKd/qjt+r518dMU8",
+	"ohvOHbqhPKHiqDzn8tJLsV4IXkWrnFehoNYAS3CqhUVB4wkgwm/lNs07XFaMUc0CqHpZlr7qtugZwYl5",
+	"80o3+SrRNptf/ibqLJL1qfMqYnG62LvoyIR+wqMT3h2qJSMKnuSKIzJFT4hU+KeczJGBDYsr3vit3/xW",
+	"e9cVuM8nvrKO6WkWuGMio+BgmuLAsUgGFzRRE3Oeti1Q8Pzpk6PXz4OwIejpgibW862H1KqWn3R38vzg",
+	"2bMgdAM0GbLgvbXt+k4GqEinXYMU9tPOvKz6a1KGq1zy+ftqTIbr3lmzpwvu7Fc0JZ8YBUc0JWgLTKUh",
+	"Akup1m+NoXS7yTFRhIo1IKkebFNK+6uyBjolA7XQIK+Xc0ei50fPn0L5zypFhD27+y4jtUC47s6DKunD",
+	"rX+8/fJuGU7+tvzzT3/+p37e6ezc/9dB+8vWlUii1kdKEIsyuRXomhQQRTNu3ov5lPvPv7+ZqwG29XWv",
+	"RYE5/qEsuCVrZAgeH54syxLcdxmZpjqtqR9q83nrURc7GweEHB+ePLPegk98mSF62+VETHFm3SqYFSYt",
+	"lOJhk5J1A7dQD7zAiqrBuiMhgKl6hw7OCaMJRq9wnlJp/LfXqdf8WxEpUqyoypOqD6C1c6+9d7+7291d",
+	"WtH4ke8LaD3qNBQuvjrFSzkbN0C2e799f2/vYaWea0Ot5YcV0ODjHGw3QDkKX9u61KPYbn+BC6iHvZJl",
+	"+t9c3SRNPJwv1hKOOeupspG3qy2nIlkhMD0vKkIVwsTSFyqCqnVhLn7BFyk8L+biF+qka84XusIMqh88",
+	"JZeqfH/FW/7DN2DmrQ638nF/f9ayC5cHtt7jleNa15Zc38Q13qufm7NDVwywc+h+AsUlcXymMX3G8/mu",
+	"YgpnEgLLnI64+3AzW5JhPQPclC5wazWqWI2+z2l8dmwcKCskhpuyx1/Rrlynw9ZObMFYQHp9N8lmluIT",
+	"whKJIjt+VMFYG/BYqilltd9feZPmOZtxjm1qfV9jV+sE4xMJnBpCI2Ma6tDtop80DiO9UEokRJyJxqZZ",
+	"vzPFH5Y1sMvaxCbi3emqZaTrW0a685aRNZFuKaqVXHtDnKsudwHm1fC9IdoaGw3LOaMhXC+doXhCMyQn",
+	"/EIWbGVvM6byAxHoOaayXiX492uCbN5CPy7Qd+nsdh7dX2irXZTCtVH2+2fJgH8lEvq7p47XpFWbU6gF",
+	"FKmM8dhMvniZESZRlIs0+k3KDblIGy30G9lalxL86gzeptbwY2llTWNj4230NT0nJo2JC1SUlobaj1xN",
+	"rl1384SOGWXjE2ggt7AnXVEWw6Rf35FI0jGDHHdZ7VcHVSuoQpJPiSnLIfGIQEQclX0WXUwkiQdRJcrj",
+	"3g4SmCV8ioYzRSSiDA2xJPd39/1OKiduxqhoVNZnFxNNmcwpOvH1m+cHh6YJnP50Ar5ckRSp47b7iu3q",
+	"E/MEgFCkXj87MKAe7nz1g3z8/dFEyPhwkn5/9PyHL4d78uRvMuPDB/zJve/vf/u3znf/6JLX/1INkjHv",
+	"lxbqL+9Cv7t/aQxcPK0WGJh3QUFJx0opVMXRMJ9RNrYFAaIJV5FJARD8H4RVCkNOOLRywWIK+THclIdK",
+	"IeYenm68FH60cp3aFuX0SqZqe3PPe8p5sqDfoWHEIPYauxdJjI1zwlNokRP9/HP3/fso1H/swB/t9hyL",
+	"RvBQiCR5h9GQTFvnlCX8T0GjI06RMTd9tlZVcdCLOXTPu8TypdKZ315+xEXY2HT4Tj0peHHlRc6GHAvb",
+	"C+O3UXH6Cs1z2ThvrAxw6u0Y1CwyD7p4XFO40fZlric4Zmrw+LgJ3ilReICzTPDzVT1gi9OKMUNDAtn+",
+	"vWqO7cGrV8cvf3j6xETLATxS0TSF4kMSOm1uRTZQF3rP65fgVLfbyNQ2taAUs0l/OkNz5uubrlfOxAzo",
+	"OvaWYCzI1sRIzlhsu5BXNmDMmSkNCkusFUOHVcN67SlcMV2R5yJuwIJInxg0XcFew5WCuhQ1OA9iCFY0",
+	"MW7ztTz7zBP09k3KTRr1bB/ZxLZ9EQgnGl2lEli5rG9bxrNS37KaEQOZcMbm2yw9rJeL6U6sTMbUB7LG",
+	"kUGifcO5YVU9ML0aALLEtvbHS0A9x4LqB+QATmZJvRgoGiRRVLwRIdBhYiyEbW0hTc+f+kVfmjSyOqXB",
+	"L61aECKPC5RE3UsorZKQAnNDw8fm1+0fY+UarqzQOsdlPEH1+cHxd09Pj158HYTB69OjZ0enfwvC4OD1",
+	"6TdPX5weHR6cHr18sZRp30CCacH/P3WGaYW2NQgfHtvQpxuasixjKhWIECBQ6Imr2D/kWA60bIBr1o69",
+	"7s4yBd7WrrtSoR2nokOKJzR2asVYailOmdwim9Wh+QuY+KDG01yss1XNcUYYlvplgSWaUvbhf2Scp1iP",
+	"Y2OcEUEyH4IuntiI5xrdmdtPWyBZkHNKLmyro57P/LY8lrUdoujV0xdPjl58HaEtytxrUMSnz3CWEZzq",
+	"h46ffvv08PTpEy28vTp4fQIDGQp1gaBHiZqZ1NsnRycHj589fVLLQ3TzB2FgJwzCwI2qv4RBgzBw7y+9",
+	"DiczFh/bbk2buQTmLQjzcsw8Q6pETVxMQHovRADFgd/ta7a0NIDChh0s4Ye0WmlqUwHt/ZLbZ7ZMQnhc",
+	"o8xr2VPJukFWMCUZTU6MyRhuqutUNlOv7WaxSYxcmJpDVOoNXRZLspIvLK1UcgWhVlOapcAXUlOtnWN3",
+	"c8gXpAq+ctnD9vrqyTQH1adxLR5a8LCV62McpZyNiTDyYYgYcHyo+gaI68vG14RJntEsW3vPTZacQx1X",
+	"fQisKluaY1TVzBDhorsecsKBJk2GFm5fF3RfyrshvSy3yfhVTH64MWyud9SSbTXEy21LaDclRFocgqQ9",
+	"X2G3UNmej5CpCCxBs2Urrt6ogFevGWJvZiF6lfU4An/TShwvMcvdNP/AmoWTy8b0UknZOCXGys5HpUfP",
+	"tTOoWugXtnaseGH25uXw34kjxtrbmjbK1E3ERTUw2WgkgU5p0rRWk8ZMiSTYKaH7HRTgybAwrQnU+i1H",
+	"nAnAjA95s0UlijaKQASwpwIdIV2jUs8AqrG7z+CRC4ISmvSKGsxNrVRrrVDNozudPos5kyTOgdl7Xe9t",
+	"OblqV3cUOUgGpk1OhCSe6dtJ40nNdllR2DyzwhDHZykfrxLb7dE9tk9/tPKEbj1L60s1NY1tbNdmzrt9",
+	"jWqBle1dXAHQQUQloszMugKg1SXsABfXPJen5uF549zmHc2pHBQJEHOGGQ1rVJQjc6uGNqq2KT6WEzBQ",
+	"3pGobzLdxrnAQrNcB2w/gLIJob4u1DRFLDongqfDdovVa2qjA1ahAlDDDSs05VJpaXgfSXxO2djUiLS1",
+	"zjU1cYVpqEJbXFijj/64bdLn9UXWOswUMzyG8wHfRErPSJ9hNjPu0totssrA/DWa4ssB9qrkLnUaeQV1",
+	"1zTs2Z1zdr1MK1g8lwND/AbkMqOCyMZb8xpqxAFh8uiJJnE4lRzIqBPNoNW8Iae2aG9R/l1w5cxoHotS",
+	"sGXQeJRd45p9hH58a3nv7K42+e98K5GJnLf30Wu9UznzeWJRpWZLD61y60qavFkRsRqJblbPLjDUi+Ba",
+	"dZ8r41rQVUdoXatmoLRTnJCeh0P6xmFTcLzsQL6V5ESL/CEaEnDAuSbuwOb07PpbTUAwEkSJGRS9sgu2",
+	"I44FxK7oZxiKjP47sDOARd20wsVpKtGQTChLQjQlmMkqr6Wyz6Tpmw0xDyBQWA5vC7RSNt43jVnd0sdE",
+	"838E9ZhIguREL4+PEM9FnxUFa2Oc4ZiqGbQi0RtqF1CWaUpIiq152YRduJ6udywIfcbdT3EuFZ8SIe8Y",
+	"alOVWebWv4QxWluBcc1OTTNTg0F1zxKDa2sHvfrNdW3ZF9t5PZrjFHe31xXMqWgAnetVrSmbxc9v3pKb",
+	"c8WmNW45YMAx9sYNK+9fkdXXec56MTMV7jMfMmN/QhnUVjH4vo8eGrxxXQbaV+Rb16PJTeR45XEm6++M",
+	"U0/m27BYXcNS7lVLqAZQ1FdRG+vten1OGLkoNQ1g1prsVHWgtrf4pwVKNTTmNzRQcXfA9ZtZuYvN/aWX",
+	"NpR+u2bRlbLD9pK01nrwplbZ6U85sT/bRu522Tfg4Cix4NP6N/yr0qAgF/Wptdyqz4ukqeEvjrMgrFXf",
+	"qnvjOcldlMt1s7+873Y65rsbtDWs17X2ZrrS+raIm2rWs5Ti7xuGaz0mhhGvb5xw5gepeCY9frqPrDom",
+	"iMynJvxpakr4pAQLOW8daG6cekPc5+NqPJtzjkUXrIxrqwUiXl+n0vqU8V/jMhrOL75pZijIddjc/m9z",
+	"Xecj8qelessSOnZKpCodRTV6XFR5XRqMM28127m8hO2kDHU7ehs5M5ny81jtZJeF7jlFpLojEYFiV856",
+	"4QT8lI8rx/Po4eal65PcGqGnDXz4KxfVIpW1V5oVgzPS6WOEJe4XswUQPTalaUq9tZeW/t2NC08ubGyh",
+	"VUXovSu41pF85cEvNgxNfvL1DFrGR7CkU4U77zsSfXN6+so6FeY6LCQ0Mb0di0yk0gXY6TT4DlYV8a8z",
+	"aq8GsQ9z9UTLkuE+pi25EI29hH40bepKoUyzjVcvT05J0gPt1/bWMUWaXXedCAxcxgcz4dJYFvsMRASj",
+	"NR+9Ot9FOEkEkbLIU59pNtQ6ODk8Oip5qhb0Y8JUizAIfG2j15L0mTcXZSgTPMmhynAbHZhRia06CZ2+",
+	"uXI9kbZSzjOtDYcoE/QcKy26qgsuzmTYZyllZy0TjeRKKUB3ZGjjpwWkbcs3TbltZ023HchDcCGDkR8i",
+	"fWG9gkienoN2WY/WdUuYklxSRaDB0kWTMDTXXenNN5O3b06V+d+r7O2bE/kWmi2VZSa2/tIrP7Xe/twJ",
+	"73ffe79v/2XrL71+v73RK9tf9Ptt/WJPP1uW0+uE997/8qbb2rOfd9//cv9Np7VrP957/8v9Pe/zjv6s",
+	"v9gxX+hP9950WntvtwGsN3f/8meA5k8tWyGj9W9vf/ln/exB6yvcGukhtr/Y/stVK2ZAReQbaiWFzj/8",
+	"e0oTI1C7mIeDPKH80+aSMAR1raFuSVlA3CRaIaYZPzwKRUH1g2AbcoYWV67+urkov8fKXbVsC1MdfHUH",
+	"9LoX12ZUlGA30lp7LId4QRE/k5hgEidN94+EYpf31e3s7Nbyvioq087ubU6Xn9PldvuJLWn0iZO7XCWl",
+	"hkIs7jK6OslQiAn4hZ99LwlpLAa2Vi2+Oqq9N9UiWKP+flqBQQISVnunhV5jtAzX0ngAQi4VbmfJqMa7",
+	"dpcr8nf78N8N9Qf0FuHAlWlRqnmpwl6pz8qnWthGWPyU03OOpNbesRBYGu19sdr+2ZHLoq/CR6aYR1Mw",
+	"XH1ajmoroy26vjd5Nz87xDENOj4y1qyq99OQEnbNmj9GfFhx7hXx0OtNsuK1Oh9zXU5WvFa5Ol6TlBWv",
+	"uWi69Wr5lG/51X9M95UVr/ygH7qpIkBNcKwqoLNoxeu+V9ngdV+qrXq9l+oYsO57FYSD4kCL1vwxSGu4",
+	"8uEya6MxSd78GEJj/Ep7GC7q3WHQFin7yWxb2q21HEjo6TPKKjk9GakEg5rAPAlxomDM4iJxQTa/Eb3o",
+	"iq3AXWucVSmNEU2ia0Xn13vvbJgSOF8dwGLG22XpXM3LsjlcfNSck1uc7z6K3ryNbNRHkanmBEg/Vrjm",
+	"efyWY17xJt6qY0vUMd+D2ql7L9dk++WJL2P7t+VUfiuq9++0pspvv6BKBdWvXFVl0TVbWGalUXr5RAdr",
+	"C1TfamMfQRszgvpH0cagC3KcC6pmJxoWG02Q0e/I7BsobNKgmKWa7GEIRkfRX1sHr45a35FZD8mzQUrP",
+	"yaDdbkfQfzfoBaY6iouH7QXF4yVJNbNBPgHBgoiD3JTSN5++cvKNN/pcUf1jEvPplDDwQUV6AC5szHcP",
+	"PYZx6tDB1oPfF34uwZkolQXvjb1oxAFVjZVN/2lXcXTw9dMXp0/RyZPjolWW8zmkWfuCDDPB2zGftodi",
+	"rk1H4FCSmBicw+PnIXp6/Arcb7niU1MyoPT9e7NpgUdpka9nY8/7TOMztC2r9E1lSdEb33oHIbUWp0jR",
+	"KWn3WZ+9KhxzUB8HvT5+1iv9hPVl3MUZvXvejdqoH5wSqZBNfu0H1gHeZwevjpAgIyIIiwnaiu4mPJZ3",
+	"o20UQ7itiRAXxgWHlfkbikCgp+A451Cyxsbp98GliCTweoA+zkUaolczNeEsRC94QtrvZIheffMKlnv4",
+	"5xDCjMuiD1ZQ0EJmn0GMmlPm9431tGlAGEuPyZkNdRc5Q3iMKZMKYaRxqM/sOmxPX6X3Q+ZUmY3985+R",
+	"RkHCFDWVX/WXZonOSW+cCJHbVMQISfTUkF14RmZtdKLPk0JuhG2+qS64LTYke3rE1jqYjrZEeTe24aUF",
+	"N1YPCZPq6QAEyJTCU1OyiTLTwNRCACVpKCP7AFZCR3DsSj8qIY0bMMID2Wbw2RFd0aQLGhPjty3iNEyi",
+	"526ni3KG7fpIEoV9Jrl1GxfbWCRuwXkkCMMeVlI+TM6V8fpPCWZwQl8TPYpd1oapJ4DY7vG7UYj6wddE",
+	"YNFnp/yMsH6wDUud4jOCptzF8ESvXp6cIn3eLb1FEbRrplJCvSWXKgplGM/5GUkMbLLPVm1LG32ndxy6",
+	"NRZ1s8IiCn8GvxRx3HAoFnfPCMlMv0yE9YWbtNELkwSX280BhTxONRNsSZoUlXScv16QjEuqbG4rhsAX",
+	"dDQCBEq1GBva5UAje5b0mQEEYebyY+CyPBWCC1leEgiOgFydAl++PXn5AhF2TlKeEcD+KIreSX21fu6b",
+	"aIp+0EM/9wMNo/6zH5StdQf2AX1WlkSaRzSGj+k5YSjBCkPMO2XwXrsfhH2Gyv/6QUIUpqm08wBf13+/",
+	"6QcvUYynGbdtOD78J+JDQcdYffhvQXm7H7x9//49QKwB/+KLZ7ZyiGx/8QXyFB+gcpGdJoKToww9Fvgf",
+	"NKWYoVdcqHycE0lQzlIibdEyexnuSBQdgKu45SaI3D3LgCxL9JSNUyonaKv+ZA8RFpk0xIiw1uuTqHB/",
+	"pfSMhOinllXYJ5zxXJBkG0wwJgkLKlAAtgmCkz6Lavtj9oVK5MQVvSVRG0XQ1byYSfGslZJzkqLI7ojZ",
+	"BIO1Gg0cEXK1V2TPNK5FnPmD2T4LQIv4qNzS0FILjTaQs8KhGBbg4S8mbugXN84v5g790me/tFqt4n/6",
+	"wd1ORz83xMnA7r1+fIpTzZhJAsgamugnFB2aDtmt01lGotChl9bLzLXJsJqgDAs8JaAZ2hm6eobKTddT",
+	"OILhRvEIhmUc7v1d/T7jagBlfvTLjJu4GUFMAZrGYmJAuoonea6IG3BPDzglasKTgR4Xm4J7emSIPoNn",
+	"ySXUdRrmRgG2EgyVyLy4j6ID/Vpk6z8ZJ7r+pVj3I3MCbJTSWBWDO5BxqhFs5uaB8h+Wy2v6Y1rrumQ0",
+	"jTCmY39lcJqQacYVYfFsQNkgE3wsiJR6rpKxVEeJjsp3NOOE2DVTuEvkjEEm0AWmCqxU0TFRYtY6GCki",
+	"IhdnaCHo3tMQ2LKVA8X5IMViTMp1mtkhE55KBD9aM0EXPaeP3TB7BjuKbucDI+Mbr4gZS4+hSUI8wUIS",
+	"U0pMn0mUq1HrYWRH2tnRI9UppT8GgtD+NG15yA0HbCwVZpNAjdn3aNcUZ9IkR0FIs8HyraLeJPS5l292",
+	"3rahzVm0jZTJhSoooQ+ef2JnZDYQJJcl5s0fjibjJgbMFDsppRO3wXZ0wActiA+gkvGAXMaEJHZozk0S",
+	"kn1HrnnE9+Dm2pcGhv4OTFz3wgO/IytSkt6I18fPQiB+FRy4j75zSLBniJBW+gTDaXlwkusrRdnYC8LU",
+	"FFFfdeDi9nVARS0L0JgMcobPMYVIRweb5oigF1CJcib0YeqfQYzjHMmUX6zcEqOGKAFkqc9OQHE1FTl5",
+	"QokMLR3Uz9UJ4RTPKla0F6+fIZf2Bqnu8wUQ+n2lkavfZ7Y5fb8vIpuuasqDgrhDmcFio0fLtpN8oQ96",
+	"oUEliUZuQYzYI3ta+Nr1q/AMPPK6pXfMr9CjZTePXLsKPMLF5NrsvQlmjEB5I43rPFf6hAbuVC4oSzS1",
+	"3MJ9Nu8MhZI45lJjzw+jOMJFlMrFhIMgBdRYUKUIK9Q1yM3d2UUTngu5bTZMY5XWJAemZoBdWCb4OdVy",
+	"hAuuVJ61lgsnXztpdb/yO5XojGRKy+aRHXW7jU5mLIa++EVZENjwaK+zA0WAHAB9tmXr0XwtcDYBNmd+",
+	"2q/UrnON4OG0i7oc207EBOyEbCc8IumslDVBLo9sjB1oD/P0xNzNnlGxMRoJIifo9eujJ4bA6JvRZ6Xy",
+	"qjUOrWmUndaBiUD1JVcFwlwKLRZD8QYMWjnPFQjSfZYInmUkccGrEDv7o4lddwcGzCojuIj/liai1RA4",
+	"SEWFUx5RIV28s1Fj0ZbRJYp1qtYxyVI8I0kPIrKj7R7IAHCJgauGiHGtOMAXnjce5AeXghp6L9n8+x+t",
+	"m0bDZ0VRrAVWJShJ3N6LnEkDWXtOUb4jSzp0wQUUSXD5tVt7BZ0py15tt5HLaO2zNUiYFyAPxTY1XWwi",
+	"in1mNs0nc06c1OqTlSI1qmkNB/iJUWk0E3TCmaZpoBje7xR8BdycU8pyUIwS1O2EnU7H5FDimbWN9EES",
+	"tBYFkpTJ1TEWkD8S/bV1DEX6plS14F9NCf0vj6HFPyRagy5W+xFkBE3JQaQ3YrJBLK3EG0oEWj9UDoa0",
+	"Pyv7QFJnn720sdVm7fCXXrbZW6kJ3CPUyGvnN9Zt5Ss8pqywoDyjUpU2IomU3sgoAzVhC4w+XUvFMiIG",
+	"9vuuic3shEVdtJ29bbMB9tS1sqIRBXSVdrv91miJ5gutUOZCyw4woFEh3fDmk+IKp96f8JPsB+/f63Uc",
+	"GJtBpmmtS8ugEpFppmahTUUwCq+t3Woaw/oWRnT89ORU72UQBudESGNE7LY77Q6EXmSE4YwGveBeu9O+",
+	"Z4pGT8COW5gb9IdxU0HuY6Jyoa+fAZOPGkvnWPTV0olJEgeiovlanObANuG6gb4FbKkfCDImTB8V6QfQ",
+	"WwLH+spGVl2xhCYsynrBtwOsom2Ifdaj9JkrsyGJJZ0gUUpliKOmB1p7QwfGWqIkSUelSchUbgoty9eX",
+	"8ZxKqq9/pNVhemnLAxYYdZQEvUAj2QEYpMEJV4gjCz0k5SOQvrkwoMJ/joji0Vq1ew1rZISFyG25MEtw",
+	"mxSBZbLtDOwgQJX29aLqqJHJK8HTrvaEHajJo/BW/2pICyDNTqfjLODElGTFWZZas+bdd7aujTO06r8d",
+	"usl8OsViZl27vn1N8TNiomuNCc649g+Pn4MLOc1JmXb75udKqaBFRT1oAqEQWqAZaPmk9vDuaedR716n",
+	"1+n8vdwoMNahBNuLZVDCczPsksN7j7756Zm3X85lVmJr0GN5mupzbAazOrMGc7cOph6gAMpswhwsj0bf",
+	"/bTzd/XjOrC8LVONfcpl3N6WcJl+LECtTOvfkm4Fve57cH6U+LPMcWWuCmROw1tzfS8tVXEURKOtVXX0",
+	"0HNMa9F89p278y+8D4NGLrfJSOVLc6NJojYbSRK7Fbvm6jS9WVyxu49xYv0oZg/1a93Vr732DEPw0s6j",
+	"1S8VUNp37q0xkfEBnnL+TKuh+rW9dZZ1ZLVSsOyat+6tfuvEyF2vS7HLOCgLSgISgEMlzSzxWJrKrkdg",
+	"Bg/evg+DjMsGRndoSzhZ03NBeBosYL5RSQvtWhKTM6nIVD9dFgYnBacyfMmmaDuDnFYClUT8ghlPSiGy",
+	"UWM00US9Dzk+ZghwY0BCEFg1zsgs6vk+M89er8c1FvsD1mcVd4cGYoLPSZGV0nHVX/We7TtBxDYYKATf",
+	"Pot2O49QYXhrYo1mC82N35g3ekoVOHvfGt81keqx7eawAY+JxbTKYg6qjMTXxH2m4lHZjWmcDVN+X/W6",
+	"2woSNZ7Zve56XJ+UYkWhy/uAzi0sJv6yNuA9Z2TWwFeG9/46e9aZvniQfS9OHqrX5z92L//2jx38OH5C",
+	"vhp/Q789exZ8bL51tfNImtiO2z2vhJG+glT6Vw80bnPNwJo7seUyPe7UoCCv4gVNr7wPg2dFd9efF9Rn",
+	"OSOzO9bq57zChfR+92eavIfAzyri+Rs2Hxryh+WtYZBSdgYn9DWxwvrj2aIOSBFNIuflrZNg+E1xNCbK",
+	"OYzQcNaeo3xjN02N7P0M10ovwIzbHvJk9ue7NDFdywoV6CZgLBWqpaCK2qQbQqwv5c1AC37f5ZCWk20A",
+	"5RVEK+AwVxatOmuIVk4MnlJ1rGUB+2p3DaHnlXEG+SLWbndvHTgL7w+Em7lSSLs7O2vIZwWZ+qFw/RSy",
+	"2mciTBoG4sTJZmnyfRhUqbCtQEKaEpbM7ZEF0hvnx5SbIKeei0uiEk35lDBlS5U6ky3ELtnqXH1G5eqI",
+	"mMK+bIJFauXTwdyy29mN+gyMzBdYJHLbxosUFpnhrG6skQrP3ABYemaHHArXgAhslmWKBpniX9jGC2lQ",
+	"TJCOZ6+U5qHKck0JdT2UjRAB681WVQzd7qFcEl9oB3tIH2irwALZkJvCp1HYGUrZHLOKY6aospjy+MxN",
+	"y3Old2JKpcJnpEn4Pa5Sq5rAt7u41R1EPRiNoESI5FYPXkSsr0God9cl1C+4+ornbFP6bnDg0CLnZ0Qq",
+	"zcKXk8pwuYFZ67nOC9JkZS5T2AuCBldzXm742hPGrmmrXKBHKlPs1hmStcpzRXXrt6UyLdKVXMzpLU36",
+	"rdCkz4OsfE3UKpqymZHJ7ORRYrJoq5Lb3VLIMa2DrzjwIgPjsZGopHVq2NAjrdq78G3nozcdxmxct1Qk",
+	"67n6y0XUbyExKDD2gFhUk/6MOMm4Hn+7kAStKaGwaIQ28B3MjHRK2uigEmJsG9mA2dJtT2IES0aoiVHB",
+	"RTSlq9o9L9o5qa4mvxlj6pCryXazULVUWb2iVfHmTXF2V69ghNs77WqW4HGFvboR7pufHjybvtjJXr/6",
+	"CT/g3399Oe18+/Tgq4Mj+oqevnt2/4ez4dNvflTxj99fXskI58b/FYxwxb6ZMGHhrohDd87IrWHuj2qY",
+	"e0EurmNJKvfeZb3fjE1OY/w1QWswcjm6++saun7TupMj9VX9aRNjFRD5Ywj+/ayUr8Lwu9JWNcEs4aPR",
+	"deN93DChxusi3qeNvqIphObGfDqkjNiYuIMXTxZF0nzj4PmVQmncQrxMBBMgs0H4zDIuaNfnGjCvggKk",
+	"QCohpHIRBC492Qdhsw6c14/h4RlhdcXYJFdUerBkRMiqg7WM2kl5VUZZO4yn62Vod3fu6bWY9lnBK5LQ",
+	"HKp9uop2GhGJiClOy37LPQN9tTFQ84ybx8p0rxMrY5FldbCMw5dbhfw2WOaawTKTkgA7llHQ5MXBMi8z",
+	"AjzCvm30U30r72jaz86JkMaYnmEo5gyqaJm6blIQDHXoM8djFMHTsGj/Zm41xMKPoZCApTC1Dm1IX2YH",
+	"xz5E2UPIsfMImP54NrsQnm1ynPiBLeipicyO7KCuOcmSkBe7Y79uzEsmaGxvalU5hW3DUmv0liwLWlVN",
+	"r0JPN6drHzNAZuHi7SHC0destL8LDrTxLi9Std1GXGBpN+NX1JktMEZvvlWP59XjQ42c9kSvp4MCmpv8",
+	"GosBTSpo7M23kb78NVE3AqaLsFkG5LiY6zcdDrKGpuwkPYKTjdVlzXsdRfU15dtYkt+wrPWNyWYAVsxt",
+	"UzRPP2oQvXxtvYgsWelBLdhdg97e6CktL1STSrgWFr/8LvitWaIsZJ+py2xSnGmzSL+RjGpfLXxmFZy8",
+	"C3xjc3eZP+jCgHw9tCnX44n4RtUwFwdBwSbmNcECuwnSb4IOYJhf0mfuWqwn+6NS9If3myX/xRzzJtxS",
+	"618/ACT5nVzCdRhcZV23xuANgxZB3FtKAfQthppw1zQCwxhzNl/kmXxtOQ+Tc6vF5TSyLZ3EFKfUFQoA",
+	"p/cFniEsTRanZZRUIonPCYTq9Vn0FxjtX/555/He3j/vdLrdf97pPNL/tfQ/ERpRlsiCDBTp/hJFe3vd",
+	"7iP7n8kd/uKL0wuu54Qui3qV7S++cLnCtRRhlk+HNnMZrHohVBFL9cv7fRZNicJtMPrZN8svjBXQrBkK",
+	"W7fRqZ41PUNqIng+ntgQzxSqIm1hqGwQQsbvpRa3tkM04mnKL+yojFyqQZwLyYWWqKUiOOmBkQVKBUgU",
+	"2R/7TIPihGo4KVtJoGi6rgnnjOdI4osQTfgFhDJBQRPTeB0L0mdlp/apK8KXFbUlJlhWhqaqyDbHKPJh",
+	"NbXZsFk6JOxCYzpjFmIzu8UkgcH3SxhhLlOegpnSeQfIDIkEmRL9klUjJBcq8juyAE5SVTQXB7w0BQcQ",
+	"7jO3UaYYA4YjcAGrPFehqZwE5RPgu6JixL5fL6bP7MRc2DlDvXTAG9Nj3IHrinEURaBChPXzJDG14BLS",
+	"Z2CdsXarSs4WlZpRdVCloBTcM1tPx5S3MiuCe1cgr16agdzstj51F4vBR+5IbLcYfWR2l+FrAYfrYZAs",
+	"S8aV6daZLeJRmJja6ARUBTSc9VnkKr2X5pUIbRl/vwmfM+Bth/q0hKU85bWwmd62oJO9Ni4MEKAsS8bH",
+	"xCv77gyGdl6U5MIYBvsMy9hWc4EBhjOjhsZ8SsC4qGUAaCMh3TqgOQ1JDTQWYtlnW1FpwolCFEER+xD9",
+	"n//r/90OHRUjCfWmL6DWtwBipF3mf59ZVNFIPCRIEsJM/UNTcktpyHCaLnKlPQOS/un9aIecKcpy4nCp",
+	"RmaMyjMCs6PtUJpBPTnYSf3nHemoaIVkaGyz9xcq8LXRC66Q4mPTw9OIb4DkZkeafGVmrIqrbIPC30Xz",
+	"vEHr6j2N6guzlwhctWNNcqha0Mdo7k1yiRWeEqaIRlVNT/UgHCUkB6tfo2/R3NzSvWlK7W35LJijhI6h",
+	"cYKh9lAxj7Lx9iIXpClZvK5h0q9dvCaQpKWFBddjEm0BRCSBOoItyiRhkip6TtLZQhhB3Gh2krqf/EZX",
+	"e7tNxzvmrTn741oLUGQKFzQXZBGA3iNrb+Wp904DKJrsGjqluVTUipAJ9gI6BlW19POW9Fkq+ayA3LQH",
+	"s502nBvGUD1NGc11dgUWEypM3SFps0yoLYY7FFA3wdJUqBBayHjFS230xBRb6aGoVWEMfjzB9uKLrRdU",
+	"2TVbvCXoBd54QVg2LEqCMGjBv7bTf8v+f+Xx6suefT4MWpVP4ACQMYfDa1U+JQSnA+NmCIOW9+mjlNPI",
+	"LNmpuj1MUafM9vGZ977zaYbZzPb4CJ5OM0EkRs9OnxwE6zlCvGX1unudTie016oXvOOY/y9ihmzHfGrd",
+	"JuAp8Taq93CvOM5vOebohKbnOCgKoge+1P7Itj5yyN8LJlwt9KD4ofZLffgedQ16wcEPP73oHN47646+",
+	"7cx+6PJT9fCbn3ayB2T27T+O3nH67McXs7//+FXn7z8ej/721+/ps8NvxdG7bHj07uji+bu/qedPnqvn",
+	"py9ePz/9/v7zJ0f3n59+hY/oxeXzdy+SZ4ffnh+947MXf+0Ei2IH9jq16IH7m0QP6Iu8OnTAKG2fSdyA",
+	"51B5QS6NhPR4dmjPe64VfoOKZbUL99lGaetnCinG0jZNkYzWZZWPsEH1otJKPEBMmyS5dIEk93NQoGnd",
+	"zaHBvutj8vvbiImPGDGR2tNxlhVzWmsUFrFGjYaium1k6jpZc4lXB1lrMYxcWAMBaM1ayeepK4uGUVTS",
+	"VEDQjqv9bJT7makkeUElxFAY8c/oVE7XdCL6HFxFOV2tgtdtp+tXBNE79OvGRuCMHru+A/PMstKW4I50",
+	"tV0qwQJVhnlK4gk65CJbzgmnWFBcY4V2hOf6J3SCmeLS43k+x4OuS5TRKU6rMAOygDnKyuEFmG6YL/f2",
+	"0NZOdxs9evjw4cPWgwcPHgQbspKPGa2x/DgqWrttoHC9I7qmQNN0jEai2a1KNJ1Njrcu0OhLfdMxIXDz",
+	"FgSE2HjNsgLKrxcOYiPHbmNBGkWXJ1BOQB/l9UIsTFmC0kDeFGKRFHNtGgVyffh8a/Wi+I+NIXuFVTy5",
+	"PmwZNBFYCl3mZtoIvtdw3a8PoE2dWg5iXkz2e6+nUnKo30cMTAnvZ19PJTXoVxefC6/kGmVUTMmUAtXB",
+	"sdEgVEPiYJnAmrOEMzJ/K574NG+9uh0F7zQw3lbr+JVCDD7DAB+DrYtu0RpFNhZqe43xYc3XorMexfsN",
+	"BqV8piFhC9FlM6Xctbp8Gxpxp8HaYVyjNlHbORAk0roTYcqJMVq+aKOI5WkaoTglWMjCe2ojRcI+i3yd",
+	"zniRSzUt2kdluxhPlbJRGJ5VpM9KJgBzgV2FmRrryHS6dD5dxLjpjWI7k8C1KULLGkwcrzyx7xoFSzVY",
+	"T42++XMlnIdg44ipusR8xdeqqSY/Pwx+ynFKR7PqON+bL60Rai73w7PIz1vZN9Q3YUPWsxt8TDLy8YO4",
+	"Nw5s+32Iqp+vgPoKC0Vxms6QUZSWUM18WYEXLxmOJFRBRxFLBotIVUsA5y2++wizWd9aZo33dcZzG57E",
+	"c2U6bAAR682RTFSjmKaPh0cz0ZCAL9dQ3jrhND8WBuZ5Ouoe6EAgm40rAlIv9ahmkSGU5IteHZweftNo",
+	"FX7tq6FXp5lW5a0SOtsgsrLtVzHkPmywACoST2IuMmsC9Cnn/ZWmv+XezAssppsSWotvt6T2d0tq9Y5/",
+	"vuT29VIi+z4M7rpea9cMVHb9qCZUKi5moYlgsa3VpCGSc0EtSwtboFV1LZ47yH+luhZFl7qUsjMT4/UJ",
+	"CkusgIXbylh25xfBYX9eOyjq0D6/cn5q5y/DkBZAUDywNgxPijdWQvGRKo1YjCsqjVw/sshel3qdD0Uu",
+	"FQJdDhLZXNvB5jgjezS94EI/huExDwQ9lt6gFP8JHfIpRxmXkiP8Lk+w+IsmNeu57lJ6TkQlmbs8wl7A",
+	"cwUt4YLQNIJ2z8CHQcwTUv3GttgyX5legt7IULlzb6cbBn6rR/AHennh5tlFzN/1SxxYrIBXggs8pUn7",
+	"m8fjFy9OX18+Pz3be+n+d/z68ODx0789fXcAIhP2AdJnsXR/irRz/WQZxgqb/xssg2IxeXUsk7tSt9bX",
+	"26Ceawb1TEt+7QSRgoVXZZH1c3GL/qcLamg5acSWdJfI3i2PL8yZYy1Q169sLO1zG1L2W4L+hyDoGxPj",
+	"RUEkdrm3FPjX8WbY0/lMnRrTghg20OxNFS/7apHnLmJ516MHq3XQJhp/fHji95ao9Ue1nYgx9I3uMzDx",
+	"SbDxRVVKFIWuIq5+17UKNzWtckmSRVro8eHJkb+Eq1iF/AGcdehWmFgqTNRP3UPQ48MTK09o/PLtG83B",
+	"wycEuuQjQeNJKVBo7qwnMT6qmIsEUuWsb61m7mijSPOHqM8kSUls2n4XD51RZst5Qy6n/miifU1nQme3",
+	"1g+YltX79iuo21b0XdGvYUGQIO9IDO3UTGaVRDHPmUKvGdVs2evGb3obD2eKmP76vyANJfrFzfhLn/3S",
+	"arXgf/rXSHO3CBV/bJn+hbudR/e9UbeReXhEUwIP6z8GuQBb95ROyQD2wj4VY5GYIbWAUIy50+n4Q4Yo",
+	"8g4FBiIJxW7UYa4UZ7KEaLscneeSpDCDnko/s2OaLiL4rIfWfwwuaKImEdqKTp4fPHtmPJ3Pnz45ev08",
+	"KvtSu2/c+IJk6Uzj4KC6NSGKfsppfDbQD1BSQtbtuldTG5IJL6VYUZUnev2tRx394KOOhizlbFz80H0I",
+	"v3Qfmp/wENalD+4xrB8wBKZtAVwgTJqMsNTcaNjZPW9j4ZXM2F0lUrzPdjq7DyHv82vOxynRBPTxcxv7",
+	"C+ZtaZP3PaIEefs1cmlq/elPOO0VuW2253iFivZZ7bI2x8E7Oou++OKYxDSjhKkvvoAFfPEFz1XMp+SL",
+	"L/oMOtBjCXX2nPjc8xKUQRmIrEzpCg2AC2gfRTudbmTSqrVYt99n0V6nA7xhYGRW1wndJn23S1nTvgcx",
+	"4VYSRYKMcgk7NscbNFU5PjwplYnfSGj+KWgPlXhwrZJsLYkA324Kf5/3tSzVSqoCtKbO+lLWHPFY2JIx",
+	"9r6vD5V9AXbWQvIDEeg5prKcOhepFt2FVq0mSmWyd/cuuSTTLOXgbnof2uUNTK0EE+TfuMxndIxFOXKM",
+	"0xTOaC5te0QFRoxLiREfEaEwIjIjMcXpn4IwKIhcM0R36RSPybT9Lhsv83LZbvWvBE9yxRGZoidEKvwT",
+	"JEcWEIrEbTtQzLmth2/X3/GSpga9wFDNwByqOYWGEznk00z427biQO7ihj19Ap9izFHC9UWEJR+ssZfY",
+	"bmN9uw7g3G8C3OG64D5eA9zhAnAfm8igRbhQnLY5ZH3imj3XzRD6u9AUSKsHqzhuvgCuGCuc8jFvZ8ko",
+	"qBfpLLh/0KsQJfOs/QHggeh7L2mhUuXafh8WFVwwiidcEraop3DdqLATBsA+9XDnhNEEo1c4T6lUGNp3",
+	"GGYc9Fo799p797u73V0NjWXFQa+1e799f2/v4cPuyp0u1mAcxFZamCey32u2jay0cH1qWxE+AGktk4fC",
+	"p7AP2CPKmUZAg+hzzw3rzz2uPTfJp5iVD32FUyxQzKcIK8ISwhQBlLQ/f5/jFHEY6JzHBLLjiSAeB6jK",
+	"VJsYSkp+unHm1Fo6ftFJ5Tfonj8+PDnV2pfa2E9fpgzd1rK8cR1Xi3lfgeR4cwquHhN0z3njS6nbXpDh",
+	"hPOz6/rt3TB1q8kJHUONb0liQaySYUoJma6k7UZjyI8OqI/ukr++69XfQD/vk7g9afS2GpXGpc0NcXyW",
+	"cjCYmu0bZKbyh2dptt8Evc66lnkqNVJUDfP2K1cF21rez/X+aLyAmAM7uOXKbROkSuELZ0MWJCb0nCTB",
+	"W2OTfxAGVA6Kwh62JdUUXw6wUmSa6dEflmFXJEc/Fpvjag0NDI4MyGWm1UcP7NVW8ro4NSW5pIqApOGO",
+	"4RO7Ru0CV7tGHQLdGuZvXaPXtGZelHTTUfqClC6uenBMxpoWC03jXx8/MymKcL9NNDtQBxPZSjVNP23I",
+	"bYTAUs6I7SoIFF5O+IX51cJ1R6JIGoZgL3vUQ2eEZIiqECZghCRg/OEonpD4zA5nnYxa5IWQWMgiyyXa",
+	"koSgvlbR6Wim2Uz5YD9AOUuIcIRGbrfR0ajPYBlcA65CJLjCSv+5uCCCR6d+xzURrkfhG8n2GgR3Y2L5",
+	"6xUysDC7qjELttQLAJAVwcbf61vWvgFrr5IDiFWQJB4c7nz1g3z8/dFEyPhwkn5/9PyHL4d78uRvMuPD",
+	"B/zJve/vf/u3znf/6JLX/xLcmIBwRXxdWLbBIZVfuWFRi8waXfwtdMssqfZttYcl1R4sLtxYwQeHNYtr",
+	"PjTzpJVlH24EUFf5YRmU42KujUD0NL8nBR+/HrRaYKlJIJ4s0QR72gTEZm1JQaiwY5zAdb5mvQgjpVSX",
+	"UeU/zb1K5wHZaCGnRN4MzigiVyONKme7QlWOG4HTJkmtgjT3Z/y9V+e4ter9bqtzlPalBmXPt+1tVKaj",
+	"EFqcpGsJ5gylfNxGr2xJWo+MYkFQIniWNZnzntQ41npFO3zJ6bZux68at2iP7vMt37H0mq1RxMNTLecs",
+	"56EX8VLn6Y1B5QsvUmftk/wNVvr4fHHsa6JWIdhmdif76k1W/jAGjR7SSl+EBGkRplciEe4zh9xgpgNq",
+	"be0QIRrOwKTHRdFNNsZpOjMRjKaOSJ9FNbtFtO9zFhjVBFShKcHMdIiNMUNDLcUVuQftPltRI2Rxbrt/",
+	"o65qn3NWlkooTClM2p/XtsdZc8a8leatMYyZ/a9Od+yOBXqemD1t8kD51qnNDR43WzDkOgTp43vKm4jS",
+	"bSWQ32pq+mbC8N2SyCx0fJ82mQ1ACq5mnPeAyxe/Z0SYC2/SsxRHVIV9BuK0aZVj7aZ3JJj+wlIdjXlC",
+	"QpTkNrwVIr31ZrXRQTk+lX12RjIFgav3OijBs7KpkylW7hTZreILO6XplOSG2oZUBdZnVsLeR1mzcG8c",
+	"9k4OX5DAsMpo8sny6T3gP1L+tl3j7AYTuK2LoJriJ1V57MZuAaZ5gXAck0xVe2SXoQWFWb78sNg2vgP+",
+	"BItyg6kMeg93a6l6Zndsrt5Op6OXu46XAm5B0HMREm29IPe1Sboj52qwM3wQ75HO6FGyi3fjLvn/2fvW",
+	"7bZtbP9XwV/rf1YkD0XLTpym8poPzqVJpkmT47gz0ykzJiTCEscUoAKUZR3HT3Me5bzYWfsCkNTFl9pt",
+	"Z534w3RiigQBcAP47dtvPzt5LJ8O9jImbv72ma/9wEOpOw9Cbt1sOFQqUzcgZcbxco+O2b/h/2wkBE7c",
+	"6Hgv2znpDb+Rj9Xu4MnJU/nt8Fn2jdoZ/N6xBF7grg8mqIT/Kywccei3tu9gX/aTtrqzv5LDcVhZjxzb",
+	"BrESnr96HLh6+coa86r/qbnzLVYsgrU215gGYd1u97ZzL/BwAyKceCrLcfxrLYd3i5l4UNqujbXI6gfd",
+	"PStuV+GV7YuaPF1uBym8fWXf2huvP3S9dF9ZB/g/Z2qG5TNOcp27scqq80uOZM7mjqoQC6wAyqzh0XYx",
+	"gRKLKyZaq7lwdJCbE0F5UWnd8Zx6XOP2WYu1rhRceQPelGtox6mh0VkDRPkSj67Mi8LDHq4Cuaw9RfVy",
+	"Ggzkri+ncXiz3eE+6g/v3hJr/AJfKVuOK4drK19JSVvkADgYPwLwbGiTXwHWaLxyr9/r9XvNzH4fvnEF",
+	"9qDHeveDPW6PGzYFKNSUCvFLTQJ+s6CDB6v972RR9V/+1lH+Yd96qOZ9O1AQJu6mJghyz3d95NPF3Qy9",
+	"GyI7azSnG2MH4ACuYjXh1DVaRVijN050+vcuv6r7KR9pph+dOVXd7tsp6RnxnbFi94kYm5nFwrubw8DS",
+	"DjbyqZQ6kzYLwZoVIHDVO2n9JboqXB1+pBML0+LpHZFwIYrVOl8KWA1PRV5SyOnc2NNcjxI2Ki/MTGRq",
+	"WpjF0rBigQEdyDMNe6MHFnCXHyS6Px1VBub8B354HTK4NizjPkDBbQ0QJI3ZamRkNRP7PicbDV4EneAL",
+	"UA61n4tG2tkV8X/1EpANwpz1EYHvnul//PLq+6Ne7+/bve9+GL05OHlb/qQOPs6P/nomf/r+jT58+7e3",
+	"/+gV56/+/Csi+fg7bDgn69KwPn4vL3/7iL2Hw/MPdEfeIZbm4fC8/vCkELeVoOobHaSI9X+T89NTuqR1",
+	"tSJl8z4X4vceUG3mEQ5AZaLITxUb+z3EjqjgKOmRNXJxZqSgrAr6FXaSdLfXQ6YI5GzhovJ1G3CivRFY",
+	"5GU/GK5UlgonF05g1f5YvC3xoENC11XVVpTG4Em5MDOsvMBnJCjw577EOJyMwekrck4A8Rph7lAp9C5j",
+	"P9xEF2a0z9si9N2q0ubrvQdHGyP//oiDMEzk6lFY2d99cU1ovm6Dr56lCOmG6Q/Vy1uqv+hXPcHdYHN3",
+	"PJMPGVY8JtrQMQ7gX+rZ7lLPHu+EnrXKtUOH7Xepw096O7c/eeHrHyo3KzaevrxEfG5Gwy/ycNjewV7+",
+	"LnclTP/LhjN09QPAjNddoLnzy329f/SuUdXL5u+oUq5q3V1sCPRtmPA3RPwujSii7XJdZMlvZvav/Xqv",
+	"hv8HaPR/CxqBxN8guoEpXu/Og+i5sK4kQ/zRAVgBDOL5Db0bTbpVii9PlJXlehSLOkshhhdMpJYjlSWa",
+	"IsaskNkk17krrSyNFe00lyOlS9V1mW30ipOqvsDu8oWxTdrZGKDAA3ugWfz9nWVrhaouzZ6/eEmab866",
+	"GN7g2RI95w8zuaFgNYRnhZEx0VdQMopbMjImuqJk9DyM4koaRqLLC5x18daWeA2L6yaUdLH4G7qlwm9o",
+	"ivLdHBnlvLrCxY7wMf+Ur2xU1u6UpSD2MnxN7hJdL0/hy2qSFiNLai8SOUI0i+cs9LetDZfSDxmQsD6f",
+	"m3KMSo3KcTJA4XmyuyvOQhTbMYLPlCflSE2mhSyV2zgpJd9RTUy4wnWX4CImqCMoBmCQnkmbYyRrilFb",
+	"aCsdw0YHm87Fxc7lZRqJ9OJiF/8Rx3GnwqDU+COXaIqSPapdFZOZwwp2cjq15oxKo79XpYzFgYDuIEMh",
+	"1kv3A0Pxc6AyykIUUo9mWIDCN4ShZINFc5x+ctAQ2R2DgA9nrjQTZYWjZSnmuc7MHKYtLJACeVjEYOZy",
+	"rZwTc5uXSpxYpYpFopHLC9QlOSzJvsX2zmDr5Cngex5xhFlYdoZkr7bUHjkWpX2A8i7PKPkeG5e1SZML",
+	"8t365s+UdcQbmeiDOkW71AtBqwh5SJtd5jcgOsXBU8WuE5pyVGkTnYNCKodjNmJ7IsY+iSG3ccyTeEzt",
+	"pFEoOAg7g8rIT0q7BhoBa+8cFgbeB1LmKSDpl2P65ViWNSJI7nxCgXZza0oViyD0uE3IYo6BfkVh5pRG",
+	"rISTOhuY84pH8lQpMkOjez3RdlYo1O/nGJ6NhgA0Yjuk2GxeQAElkfrARomtLVFjDieHOYwcT3lyGBLf",
+	"sRZjqbNqd/A9ihP9QQsMz3KOrQEpCDMt0nLZ5rGTxuLtyVpyTGFsok9gJqPGHtzsVIN9s97MIxAC6YyO",
+	"/JsTXXv1evrO2nseOZE3v2eN0hME9KRUdi7hMFl6LanIwqqpsaUTE3OmmOKibrTBPcsqCRMKI4WffV/a",
+	"JwY+O34y3LBfvzoSzSoHaScWGNbEb6v1PNFe1NUkL4kuGC1YfZH6pH/8JFH1d9Wx2kXqXaLDBe7fJtpS",
+	"v+P8G3KX0spa5i/ljejGrHprahBcVUIunEatfmtgpDs+y3UmXZ3TlPsF7+CjCdDRX4w0hIzuk4H1Vr2/",
+	"JSlrZoazyUrZipd8laRYInsknodNQtAK2o1mSkhYS4D9ZIs4KHkG/VUmkFwzmuuoMZdauIahMQwJxoeE",
+	"qs3BvYVLfmQ8iA3UmNUQf8B59FyYravLWhA15jWDCryaTPvJdb8moTDEDY1zzbX79fEk+gn4SsgS/XCR",
+	"bpoNzl8TTeKy+ngD3TRg9ztSJ65qrgH4tQGTiaEsCocwcyLefHrfwdQ62AWvrHWY6ApAAmau3vOiMLMM",
+	"j4g6mXpFrAUv7Yv044dPR4leM95tt9DDFOAUgZ0JPQbnThP1hzc+Z10j0QdDLDIQQBgqKqBkFs4IaBc9",
+	"Vb6iAexG2awg71huRUroJkV9FLr5yFFL6USV8tirWxjMnVK6olcUEWszAD34+PHww19fvUxBH/PDCmkw",
+	"QhIWBii1cMxTyTGRqcVMeYLvjmNnll9OHpZEO9ajQzlBF84+H4RS4rDCSR2LTwzpyzr4TzTrzuImFrLq",
+	"UXrqeotYEJQ/KmWnrEsq1Z2UpRoZ8u+sLTzJv984Z8eP8YV/8PLavpwYy50BmAnQCoVJTGQ5HHcoTJmB",
+	"lUiNHhhps1yP0o19pmYaXZ7Ic6q+0eo/fYIlO/2fO5i9WyoLLf3z538myXmv102S853vPm/9/+poZ86l",
+	"qHXe5fu7fg8DCAxPoxVBm5L0zFzj/1tT1Ao8wJcvu88PW/2W/p//BoCXkVqqrBjyTcoJvmhNQWBgeQZp",
+	"0fU5MCbMJC6nsXTBILIPyk3hqlvHijT6jSlajTXWWsM9NTCmUFLfSzZWY2uv5WTpyqIzVwXumA3MvpyK",
+	"NUA9BXCzQHNSJJz6lxQDNekC9jf/D6nuWSD7rR+P3r57e/STL9OGmLuSq9bNIqEBKT6OWt6GBEi5PH5+",
+	"2IqWppA91Gv1kWqXC45pM7NDT1Re1KOf/WYK1xZ62HgqaDHHuOu3+ju/c+KUX/XXJ06FT/7AM/JAw3pH",
+	"b0dZO09vjCIRVW32cxwi2qKYomWgeBN8V4NjifZ4TDAcq3CfaMuiwEXhOghuKKXBsc1ptdtpnxJ1yqa1",
+	"MssAM1EeMtrdHbeUibbf8SI2VkWYBxQlumaAdx2GiM0zRBtRGD1i+nDvPrSnKmNbbB2gRUuJy6tADc1q",
+	"1DRy0xK6RPC84sSEjdItg9z9esWitrHhT4lj6jRCgtlZeg0OZwvCCnb23yrReVYVOTpqzg/NCqJORC7Q",
+	"+FBqOPsdqDltGEVW93S4KNEywC1hrLcg5qXIDBFoiFNt5h2cbOwCG7bdaT6dKvZD1P0fjh1b+JqMDf2Y",
+	"oR46CTC7KNiXMOkTPIdfKxtvPuEKe8aSQIbJVTqLlm3He71d1B+CARdLxTcN9p4UZK3BcqGHd8fD92qy",
+	"NFrVXM1NKALdbXiiEDrX5ejxVba+x7/iDIVXhhgTtgTdGmX9mlduig2rCxNtjH4y9tmrMtOlE04uyP/B",
+	"u9FDyNhvDxXuwz53i5Wi0XJ7UePXodBFaCRD+2dN/rUpj0+4JDH7clr9i8vAgNzqt9aFK4hvcCvEJ2FL",
+	"yjn4JW7dBpAy3FgV5nRtF9M+HHk3OzjYvJToRjm8igIjzyIKJNbq2kNG5Bypexck/IHL+oXH7ibjK83d",
+	"TdDXNFeT9gfmzH87eH7bNGcAey/NXF+5MdQgQ2M7WDkxf249xqT+apNoIp6hmRUZ1UlVaBqtY+o3R0cf",
+	"xV6vVxlKX1s5HcMS7uwvHePemW2VmOlwZN3PHlMHSH0Pe0NXqthu2h40sQ9FIstpZB5u6UQTc5GxFPw/",
+	"lSNAWVPJPL9YRjRuxA5USQlLA0702hGLI08aIOA2+zVvR/fk50DIWFk3vXhuUFLhWTWc2bxckC1LSavs",
+	"wawct/o/f76M0KX+vVrQAsdrn+ERe+axclP4sPDgkCvuNf2XxTSeq8HUogczHthtOc23z3bWWIvfmaEs",
+	"RKbOVGGmEyLZQv9BO53IUyXsTKedRvvQPDw0Nq7sP+s964XGP4dxL7/lPQakrnXWwDI5VQtHhZ3Z1Y51",
+	"cDH7RboxmuseuUQnVLdzNLPSwl0+djppkdEJtStcaUnrtYKbjsyp0kkLFd+kdahG9aux+F4tXKJhmWCe",
+	"ISbbRqQ5ef8A8nuNlAbNRmX7pHVRVIq3s+ZWpFOrTvJzDtxgCyCMDN6wZtYPMLrHnJzACneYecthhPUo",
+	"LZIoz/VoNPm+p8q6WqneUslJnOgPU4WJXoBFKCol5Vd4LsR0H2Oo4Ka8XLkHY6ia/X9Dv63r/1EVYsUx",
+	"z04WoMwrOQnpUbF4RfkLsHcPVGH0CEMhV6RgP+EQzvpFh7kDPp7RKSW0sZ6HDevLJHpr6+MYBkzBcG5r",
+	"C7e8Kngpy0fo+NLFoi/SP6WRcFM5VC4SmSnhv9KNlSPFdiqt0uVYuaBso9kDg73SP+3tifbOTkdgCEMX",
+	"/pMuxUk1ghxC/JK3HPg+UvzhWJ4psUM1pfe4l7S5I1a0CySu40SvRI9myjmV9UWuh8UMg/1Ee28P3SXP",
+	"rfyvvOiIHMVBzPOiqAXsclQpLq3KWGWwgDrFquYajqUGwJUUe1r/ZPAntaSLBU/9q+5E5oWQWWahe0uz",
+	"D6eMmaOvw6mGWL1TMtskUxwiDMLdNMyho4/ji7GYSiSMFgNTjlEktCocOxRBMU30QA0lJThhHDGmV1OA",
+	"lg/MagRkYSAWFh7nszyi59C+BpsRxSTWIugo9AzO5HqQGMWFZctxYYlu/5rAMLEcF9ZpTOR7H8q9Opfo",
+	"ga+XzXdV3fw21RfHfwcthdrK9ajTp+LlEcYSuQjJATIXCV+51kVU6TyUTMXq+Fz6hKWYiuWzOEi2bsHU",
+	"JJogFcrWnHhrx2p4GgJJhdQLMjDl5N1FYQPRpW0jbDpO+UDxepIki4hkOZmWaMSZ8+PYYAQbvgXtT5Yi",
+	"3c71ANTCbTt02xdNiHqZUugXeoKriow+A+rw+ftED412BkNCKU81BDk2DcXDIqcE11OlO+gjl9OpyoSb",
+	"jUbKkbJpE11N7KK5u0hf+N+vh/nYOCVSBu8x14RNORsr0VPjyoEcnoIESxz7SJ5VdblYgg5ffFp7OIWR",
+	"+gJmfNiwIZTX4PpsFy5uRuf3ItFjGKnm3Y1CqXh54230AXNb1cKHl8KXCVX8FnJSpIluwxEHZ+rjeIcs",
+	"6em2BPwtpzndI9oH8Dfd02N798CauSMa3zLR6XZmhq5Kd/Yh3w0Cu60t5q77+OHTUQq9hf3jL58+/CCU",
+	"RqCkokSnF0krz5JWXyRIhRTHcdKK8A9Y8ni9zkVMP1YOR7ojPAUfCi5dxHF8eZlGiZ5j3H8KP/gPK6wi",
+	"v2GIwsB5Zru05egYOB6kSN/RJiITnfJWAX+JlM/1tIPJzJ77A48+ZgRxfZiVL/yX+CIowv9Lor90u138",
+	"H/ycviDx6x5hPscXkS5rkKmgG390ynYPRhim/EWkbw9ev/rh6JWnQXHbO3HP31qRo7w64/sD43MkVDyK",
+	"KSkjwJqV595m/qEaI2HOBm5kSTOajxerSrvoi5nzAcSZNVORzWgUyq20fZRPlCvlZAqv4GhzFFjK3Z5L",
+	"xztBJH7U+bkgprTVdmrEL19E6sZyd+/pn1PxJzFW5+LN+4MX3U9vDnb3nvrcACvn5NMBrFzfZ+ZjUyyn",
+	"+fPbGgxw4a8yjCBaywlDM/fzCoHM57ZXLubzeez457BIh2bSCdIj0rOdCEYzkE49fbI8oDTP4tANzN5M",
+	"V8ZFI3nkuIlupgASZWIqbcmuj5R4TFAAYA2vK1oYb22JF2YynXG5H+hJpWlUs1qdPrjOEQ46ZLDDM8pM",
+	"AB4KCvSAsZfoTaFdbZVrp2LRkYUzcEowZ44SeUZ7nh9+n9OVqitOTKAr5VhqsScmuZ6hL6KgB5FXAPoy",
+	"taakHHWfboDuoYWDVe1EkQ+sxIV9htMC8g14cWFmvOUdoO0h1yOYowO9EOnu+Xnqk1N2ekF2J0pqF4BX",
+	"DPfSEa0Kyv9lFxMGeuE66IekLO+PlMKqLLcw0Db5EMlVqDLYpnHwZlbiZjU0WitUa721xFjAqAw0A9Og",
+	"NqWYzgZFPhTtwpgpHHeRmNr8TJaKMH2R69MuKqtCq5KTMxDbU/KKxAAe/zboRCckjZVefA48X349Wxup",
+	"F9iaMtNlXsD8jqUTY5ktUSom2v9TtLnon3gWwbsnxpViZ49Zo73b1UNQEq65ZCSV6D3/RSLxuFf9e9fL",
+	"SAQfLfz7ce3fO5hoBLdSwhFODr7TpyBh5BWcgSczix+O+8w4GJcl8UXu9v5DWDhBJuJfeVkqu5/o9Mnu",
+	"twSf93qPU28LT2ESF13UgzzXlHCKM/5gYALkFtBaG9tONHenE4v0yU5PvMYsOs5DbRbTCdRYFVohTIS5",
+	"U7s9DD4MlNtF4T9iXhVU2PeFGDhXZLlwAhoFMLEK5yv9eHD04o24SJjxHw5rjNdORTh2EXJhehUI0euZ",
+	"tFKXiuSIlGFiOslDpjxJYaGg1zCgvic+CmoU4jk8tkortZMkrGwfCQW2QJQlCjV3WLiZPUOUZhUTeOIw",
+	"hhaV3li8rE453E+Mc/mgUPvLR2mpioKjUiXsvqjWay+UW1valFtbteHkgGUx9csZSzl2FehJvaKKdWlL",
+	"wzP1aSz9ToRIzH/SgDT9apEC4brKvD5tTmAJc+BTotk3zEGsTXtCKU8VfSpU6qVwoIMYi6IB+1mg5MgU",
+	"bKSJRguPD52tHSqV0D1yIuWCpClTvlFmGC5bWFXBVPGyxudAU75MOg8aNBsNABE3iOdnuqDND4QBLXSP",
+	"nCCHu7GOI2dpz50qm5sMFDmfDVexMuBm4rcjzEMtHSbJgXptVRXZ8fHGxPWsS4T0+Q3a6HJQthNtVjSD",
+	"BTUSmFXhIgFatkEzDaWIUF/lLMtNB3YuSkRep340c+xRN/UVC2vBFLAQGqnLIJJDqQEJxuIHNW8mNgM+",
+	"xLJ2nB+YBksA81yA4FHecxidrEUnm1npNVdkvdMLzO2lg2M1/DicgbzsSuM9C6sOSxQubwlYoyOLdcpu",
+	"CDpa0XgT3R6yjZWWMr9YTqeVLbap7VL/p1OGbD5tDlSmvOaLgFkXKfcgKLKRuD4JGpYoWj61mica7uAM",
+	"cTIy1K0mBFGYTyr2nWfjjA+84hnBtOpEl8Zga5hFWEvyc8FisJRYuM5c1FwJ3uZ/+fnyfwMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

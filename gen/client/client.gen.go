@@ -929,7 +929,9 @@ type Email = string
 // Error The envelope of every error response.
 type Error struct {
 	Error struct {
-		// Code A stable, machine-readable error code.
+		// Code A stable, machine-readable error code. New codes may be added (the
+		// set is extensible): treat a code you do not know by its HTTP status.
+		//
 		//
 		// Example: validation_error
 		Code ErrorErrorCode `json:"code"`
@@ -938,7 +940,7 @@ type Error struct {
 		// messages about that field. Empty when the error is not about fields.
 		//
 		//
-		// Example: {"phone":["phone is required"]}
+		// Example: {"phone":["O campo phone é obrigatório."]}
 		Details map[string][]string `json:"details"`
 
 		// Message A human-readable summary. Do not parse it; it may change.
@@ -948,7 +950,8 @@ type Error struct {
 	} `json:"error"`
 }
 
-// ErrorErrorCode A stable, machine-readable error code.
+// ErrorErrorCode A stable, machine-readable error code. New codes may be added (the
+// set is extensible): treat a code you do not know by its HTTP status.
 //
 // Example: validation_error
 type ErrorErrorCode string
@@ -2472,11 +2475,44 @@ type PerPage = int32
 // WebhookId defines model for WebhookId.
 type WebhookId = int64
 
+// ApiKeyLimitReached The envelope of every error response.
+type ApiKeyLimitReached = Error
+
+// ApiKeyNotFound The envelope of every error response.
+type ApiKeyNotFound = Error
+
+// ApiKeyRegenerateConflict The envelope of every error response.
+type ApiKeyRegenerateConflict = Error
+
+// ApiKeyRevokeConflict The envelope of every error response.
+type ApiKeyRevokeConflict = Error
+
 // BadRequest The envelope of every error response.
 type BadRequest = Error
 
+// BadRequestBody The envelope of every error response.
+type BadRequestBody = Error
+
+// BadRequestList The envelope of every error response.
+type BadRequestList = Error
+
 // Conflict The envelope of every error response.
 type Conflict = Error
+
+// DeliveryNotFound The envelope of every error response.
+type DeliveryNotFound = Error
+
+// HandoffClosedConflict The envelope of every error response.
+type HandoffClosedConflict = Error
+
+// HandoffClosedOK A lead handed over from automation to a person of your team.
+type HandoffClosedOK = Handoff
+
+// HandoffLeadNotFound The envelope of every error response.
+type HandoffLeadNotFound = Error
+
+// HandoffNotFound The envelope of every error response.
+type HandoffNotFound = Error
 
 // HandoffOK A lead handed over from automation to a person of your team.
 type HandoffOK = Handoff
@@ -2499,23 +2535,41 @@ type IntegrationsOK = IntegrationList
 // InternalError The envelope of every error response.
 type InternalError = Error
 
+// LeadCreateConflict The envelope of every error response.
+type LeadCreateConflict = Error
+
+// LeadCreateValidationError The envelope of every error response.
+type LeadCreateValidationError = Error
+
 // LeadOK A lead, exactly as the API returns it everywhere.
 type LeadOK = Lead
+
+// LeadValidationError The envelope of every error response.
+type LeadValidationError = Error
 
 // MessageCreated A message of the history, outbound or inbound.
 type MessageCreated = Message
 
-// MessageTargetNotFound The envelope of every error response.
-type MessageTargetNotFound = Error
+// MessageNotFound The envelope of every error response.
+type MessageNotFound = Error
 
 // NotFound The envelope of every error response.
 type NotFound = Error
 
+// OpenHandoffConflict The envelope of every error response.
+type OpenHandoffConflict = Error
+
 // PayloadTooLarge The envelope of every error response.
 type PayloadTooLarge = Error
 
+// RCSTargetNotFound The envelope of every error response.
+type RCSTargetNotFound = Error
+
 // RateLimited The envelope of every error response.
 type RateLimited = Error
+
+// RedeliverConflict The envelope of every error response.
+type RedeliverConflict = Error
 
 // SendFailed The envelope of every error response.
 type SendFailed = Error
@@ -2532,11 +2586,17 @@ type UnsupportedMediaType = Error
 // ValidationError The envelope of every error response.
 type ValidationError = Error
 
+// WebhookNotFound The envelope of every error response.
+type WebhookNotFound = Error
+
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
 
 // WhatsAppSendRefused The envelope of every error response.
 type WhatsAppSendRefused = Error
+
+// WhatsAppTargetNotFound The envelope of every error response.
+type WhatsAppTargetNotFound = Error
 
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
@@ -9687,7 +9747,7 @@ type ListApiKeysResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *ApiKeyList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -9716,7 +9776,7 @@ func (r ListApiKeysResponse) GetJSON200() *ApiKeyList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListApiKeysResponse) GetJSON400() *BadRequest {
+func (r ListApiKeysResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -9848,11 +9908,11 @@ type CreateApiKeyResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *ApiKeyCreated
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *IdempotentConflict
+	JSON409 *ApiKeyLimitReached
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -9893,7 +9953,7 @@ func (r CreateApiKeyResponse) GetJSON201() *ApiKeyCreated {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r CreateApiKeyResponse) GetJSON400() *BadRequest {
+func (r CreateApiKeyResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -9903,7 +9963,7 @@ func (r CreateApiKeyResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r CreateApiKeyResponse) GetJSON409() *IdempotentConflict {
+func (r CreateApiKeyResponse) GetJSON409() *ApiKeyLimitReached {
 	return r.JSON409
 }
 
@@ -10030,9 +10090,9 @@ type RevokeApiKeyResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *ApiKeyNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *Conflict
+	JSON409 *ApiKeyRevokeConflict
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -10068,12 +10128,12 @@ func (r RevokeApiKeyResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r RevokeApiKeyResponse) GetJSON404() *NotFound {
+func (r RevokeApiKeyResponse) GetJSON404() *ApiKeyNotFound {
 	return r.JSON404
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r RevokeApiKeyResponse) GetJSON409() *Conflict {
+func (r RevokeApiKeyResponse) GetJSON409() *ApiKeyRevokeConflict {
 	return r.JSON409
 }
 
@@ -10180,7 +10240,7 @@ type GetApiKeyResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *ApiKeyNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -10219,7 +10279,7 @@ func (r GetApiKeyResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r GetApiKeyResponse) GetJSON404() *NotFound {
+func (r GetApiKeyResponse) GetJSON404() *ApiKeyNotFound {
 	return r.JSON404
 }
 
@@ -10343,9 +10403,9 @@ type RegenerateApiKeyResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *ApiKeyNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *IdempotentConflict
+	JSON409 *ApiKeyRegenerateConflict
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *IdempotencyKeyReused
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -10390,12 +10450,12 @@ func (r RegenerateApiKeyResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r RegenerateApiKeyResponse) GetJSON404() *NotFound {
+func (r RegenerateApiKeyResponse) GetJSON404() *ApiKeyNotFound {
 	return r.JSON404
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r RegenerateApiKeyResponse) GetJSON409() *IdempotentConflict {
+func (r RegenerateApiKeyResponse) GetJSON409() *ApiKeyRegenerateConflict {
 	return r.JSON409
 }
 
@@ -10496,7 +10556,7 @@ type ListHandoffsResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *HandoffList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -10525,7 +10585,7 @@ func (r ListHandoffsResponse) GetJSON200() *HandoffList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListHandoffsResponse) GetJSON400() *BadRequest {
+func (r ListHandoffsResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -10664,13 +10724,13 @@ type CreateHandoffResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *Handoff
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *HandoffLeadNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *IdempotentConflict
+	JSON409 *OpenHandoffConflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -10713,7 +10773,7 @@ func (r CreateHandoffResponse) GetJSON201() *Handoff {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r CreateHandoffResponse) GetJSON400() *BadRequest {
+func (r CreateHandoffResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -10723,12 +10783,12 @@ func (r CreateHandoffResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r CreateHandoffResponse) GetJSON404() *NotFound {
+func (r CreateHandoffResponse) GetJSON404() *HandoffLeadNotFound {
 	return r.JSON404
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r CreateHandoffResponse) GetJSON409() *IdempotentConflict {
+func (r CreateHandoffResponse) GetJSON409() *OpenHandoffConflict {
 	return r.JSON409
 }
 
@@ -10851,7 +10911,7 @@ type GetHandoffResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *HandoffNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -10890,7 +10950,7 @@ func (r GetHandoffResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r GetHandoffResponse) GetJSON404() *NotFound {
+func (r GetHandoffResponse) GetJSON404() *HandoffNotFound {
 	return r.JSON404
 }
 
@@ -10945,7 +11005,6 @@ func (r GetHandoffResponse) ContentType() string {
 
 // CloseHandoffResponse200Headers the declared response headers of an HTTP 200 response for CloseHandoff
 type CloseHandoffResponse200Headers struct {
-	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -11007,15 +11066,15 @@ type CloseHandoffResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *HandoffOK
+	JSON200 *HandoffClosedOK
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *HandoffNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *IdempotentConflict
+	JSON409 *HandoffClosedConflict
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *IdempotencyKeyReused
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -11045,7 +11104,7 @@ type CloseHandoffResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CloseHandoffResponse) GetJSON200() *HandoffOK {
+func (r CloseHandoffResponse) GetJSON200() *HandoffClosedOK {
 	return r.JSON200
 }
 
@@ -11060,12 +11119,12 @@ func (r CloseHandoffResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r CloseHandoffResponse) GetJSON404() *NotFound {
+func (r CloseHandoffResponse) GetJSON404() *HandoffNotFound {
 	return r.JSON404
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r CloseHandoffResponse) GetJSON409() *IdempotentConflict {
+func (r CloseHandoffResponse) GetJSON409() *HandoffClosedConflict {
 	return r.JSON409
 }
 
@@ -11166,7 +11225,7 @@ type ListLeadsResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *LeadList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -11195,7 +11254,7 @@ func (r ListLeadsResponse) GetJSON200() *LeadList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListLeadsResponse) GetJSON400() *BadRequest {
+func (r ListLeadsResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -11327,17 +11386,17 @@ type CreateLeadResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *Lead
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *IdempotentConflict
+	JSON409 *LeadCreateConflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *IdempotentValidationError
+	JSON422 *LeadCreateValidationError
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -11372,7 +11431,7 @@ func (r CreateLeadResponse) GetJSON201() *Lead {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r CreateLeadResponse) GetJSON400() *BadRequest {
+func (r CreateLeadResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -11382,7 +11441,7 @@ func (r CreateLeadResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r CreateLeadResponse) GetJSON409() *IdempotentConflict {
+func (r CreateLeadResponse) GetJSON409() *LeadCreateConflict {
 	return r.JSON409
 }
 
@@ -11397,7 +11456,7 @@ func (r CreateLeadResponse) GetJSON415() *UnsupportedMediaType {
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r CreateLeadResponse) GetJSON422() *IdempotentValidationError {
+func (r CreateLeadResponse) GetJSON422() *LeadCreateValidationError {
 	return r.JSON422
 }
 
@@ -11813,7 +11872,7 @@ type PatchLeadResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *LeadOK
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -11862,7 +11921,7 @@ func (r PatchLeadResponse) GetJSON200() *LeadOK {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r PatchLeadResponse) GetJSON400() *BadRequest {
+func (r PatchLeadResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -12023,7 +12082,7 @@ type UpdateLeadResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *LeadOK
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -12035,7 +12094,7 @@ type UpdateLeadResponse struct {
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *ValidationError
+	JSON422 *LeadValidationError
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -12072,7 +12131,7 @@ func (r UpdateLeadResponse) GetJSON200() *LeadOK {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r UpdateLeadResponse) GetJSON400() *BadRequest {
+func (r UpdateLeadResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -12102,7 +12161,7 @@ func (r UpdateLeadResponse) GetJSON415() *UnsupportedMediaType {
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r UpdateLeadResponse) GetJSON422() *ValidationError {
+func (r UpdateLeadResponse) GetJSON422() *LeadValidationError {
 	return r.JSON422
 }
 
@@ -12198,7 +12257,7 @@ type ListMessagesResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *MessageList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -12227,7 +12286,7 @@ func (r ListMessagesResponse) GetJSON200() *MessageList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListMessagesResponse) GetJSON400() *BadRequest {
+func (r ListMessagesResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -12339,7 +12398,7 @@ type GetMessageResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *MessageNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -12378,7 +12437,7 @@ func (r GetMessageResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r GetMessageResponse) GetJSON404() *NotFound {
+func (r GetMessageResponse) GetJSON404() *MessageNotFound {
 	return r.JSON404
 }
 
@@ -12626,11 +12685,11 @@ type SendRCSMessageResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *MessageCreated
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *MessageTargetNotFound
+	JSON404 *RCSTargetNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *IdempotentConflict
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -12675,7 +12734,7 @@ func (r SendRCSMessageResponse) GetJSON201() *MessageCreated {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r SendRCSMessageResponse) GetJSON400() *BadRequest {
+func (r SendRCSMessageResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -12685,7 +12744,7 @@ func (r SendRCSMessageResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r SendRCSMessageResponse) GetJSON404() *MessageTargetNotFound {
+func (r SendRCSMessageResponse) GetJSON404() *RCSTargetNotFound {
 	return r.JSON404
 }
 
@@ -12801,7 +12860,7 @@ type ListWebhooksResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *WebhookList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -12830,7 +12889,7 @@ func (r ListWebhooksResponse) GetJSON200() *WebhookList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListWebhooksResponse) GetJSON400() *BadRequest {
+func (r ListWebhooksResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -12962,7 +13021,7 @@ type CreateWebhookResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *WebhookCreated
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON409 the response for an HTTP 409 `application/json` response
@@ -13007,7 +13066,7 @@ func (r CreateWebhookResponse) GetJSON201() *WebhookCreated {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r CreateWebhookResponse) GetJSON400() *BadRequest {
+func (r CreateWebhookResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -13137,7 +13196,7 @@ type DeleteWebhookResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -13171,7 +13230,7 @@ func (r DeleteWebhookResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r DeleteWebhookResponse) GetJSON404() *NotFound {
+func (r DeleteWebhookResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -13278,7 +13337,7 @@ type GetWebhookResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -13317,7 +13376,7 @@ func (r GetWebhookResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r GetWebhookResponse) GetJSON404() *NotFound {
+func (r GetWebhookResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -13441,11 +13500,11 @@ type UpdateWebhookResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *WebhookOK
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -13486,7 +13545,7 @@ func (r UpdateWebhookResponse) GetJSON200() *WebhookOK {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r UpdateWebhookResponse) GetJSON400() *BadRequest {
+func (r UpdateWebhookResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -13496,7 +13555,7 @@ func (r UpdateWebhookResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r UpdateWebhookResponse) GetJSON404() *NotFound {
+func (r UpdateWebhookResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -13614,11 +13673,11 @@ type ListWebhookDeliveriesResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *DeliveryList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -13647,7 +13706,7 @@ func (r ListWebhookDeliveriesResponse) GetJSON200() *DeliveryList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListWebhookDeliveriesResponse) GetJSON400() *BadRequest {
+func (r ListWebhookDeliveriesResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -13657,7 +13716,7 @@ func (r ListWebhookDeliveriesResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r ListWebhookDeliveriesResponse) GetJSON404() *NotFound {
+func (r ListWebhookDeliveriesResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -13780,9 +13839,9 @@ type RedeliverWebhookDeliveryResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *DeliveryNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *IdempotentConflict
+	JSON409 *RedeliverConflict
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *IdempotencyKeyReused
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -13827,12 +13886,12 @@ func (r RedeliverWebhookDeliveryResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r RedeliverWebhookDeliveryResponse) GetJSON404() *NotFound {
+func (r RedeliverWebhookDeliveryResponse) GetJSON404() *DeliveryNotFound {
 	return r.JSON404
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r RedeliverWebhookDeliveryResponse) GetJSON409() *IdempotentConflict {
+func (r RedeliverWebhookDeliveryResponse) GetJSON409() *RedeliverConflict {
 	return r.JSON409
 }
 
@@ -13960,7 +14019,7 @@ type RotateWebhookSecretResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *IdempotentConflict
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -14007,7 +14066,7 @@ func (r RotateWebhookSecretResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r RotateWebhookSecretResponse) GetJSON404() *NotFound {
+func (r RotateWebhookSecretResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -14140,7 +14199,7 @@ type TestWebhookResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
+	JSON404 *WebhookNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *IdempotentConflict
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -14187,7 +14246,7 @@ func (r TestWebhookResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r TestWebhookResponse) GetJSON404() *NotFound {
+func (r TestWebhookResponse) GetJSON404() *WebhookNotFound {
 	return r.JSON404
 }
 
@@ -14445,11 +14504,11 @@ type SendWhatsAppMessageResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *MessageCreated
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *MessageTargetNotFound
+	JSON404 *WhatsAppTargetNotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *IdempotentConflict
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -14494,7 +14553,7 @@ func (r SendWhatsAppMessageResponse) GetJSON201() *MessageCreated {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r SendWhatsAppMessageResponse) GetJSON400() *BadRequest {
+func (r SendWhatsAppMessageResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -14504,7 +14563,7 @@ func (r SendWhatsAppMessageResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r SendWhatsAppMessageResponse) GetJSON404() *MessageTargetNotFound {
+func (r SendWhatsAppMessageResponse) GetJSON404() *WhatsAppTargetNotFound {
 	return r.JSON404
 }
 
@@ -14620,7 +14679,7 @@ type ListWhatsAppTemplatesResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *TemplateList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -14649,7 +14708,7 @@ func (r ListWhatsAppTemplatesResponse) GetJSON200() *TemplateList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListWhatsAppTemplatesResponse) GetJSON400() *BadRequest {
+func (r ListWhatsAppTemplatesResponse) GetJSON400() *BadRequestList {
 	return r.JSON400
 }
 
@@ -14794,7 +14853,7 @@ type SyncWhatsAppTemplatesResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *TemplateSyncResult
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *BadRequestBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -14847,7 +14906,7 @@ func (r SyncWhatsAppTemplatesResponse) GetJSON200() *TemplateSyncResult {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r SyncWhatsAppTemplatesResponse) GetJSON400() *BadRequest {
+func (r SyncWhatsAppTemplatesResponse) GetJSON400() *BadRequestBody {
 	return r.JSON400
 }
 
@@ -15816,7 +15875,7 @@ func ParseListApiKeysResponse(rsp *http.Response) (*ListApiKeysResponse, error) 
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16021,7 +16080,7 @@ func ParseCreateApiKeyResponse(rsp *http.Response) (*CreateApiKeyResponse, error
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16035,7 +16094,7 @@ func ParseCreateApiKeyResponse(rsp *http.Response) (*CreateApiKeyResponse, error
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest IdempotentConflict
+		var dest ApiKeyLimitReached
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16381,14 +16440,14 @@ func ParseRevokeApiKeyResponse(rsp *http.Response) (*RevokeApiKeyResponse, error
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest ApiKeyNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest Conflict
+		var dest ApiKeyRevokeConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16648,7 +16707,7 @@ func ParseGetApiKeyResponse(rsp *http.Response) (*GetApiKeyResponse, error) {
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest ApiKeyNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16884,14 +16943,14 @@ func ParseRegenerateApiKeyResponse(rsp *http.Response) (*RegenerateApiKeyRespons
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest ApiKeyNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest IdempotentConflict
+		var dest ApiKeyRegenerateConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17189,7 +17248,7 @@ func ParseListHandoffsResponse(rsp *http.Response) (*ListHandoffsResponse, error
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17394,7 +17453,7 @@ func ParseCreateHandoffResponse(rsp *http.Response) (*CreateHandoffResponse, err
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17408,14 +17467,14 @@ func ParseCreateHandoffResponse(rsp *http.Response) (*CreateHandoffResponse, err
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest HandoffLeadNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest IdempotentConflict
+		var dest OpenHandoffConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17789,7 +17848,7 @@ func ParseGetHandoffResponse(rsp *http.Response) (*GetHandoffResponse, error) {
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest HandoffNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18011,7 +18070,7 @@ func ParseCloseHandoffResponse(rsp *http.Response) (*CloseHandoffResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest HandoffOK
+		var dest HandoffClosedOK
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18032,14 +18091,14 @@ func ParseCloseHandoffResponse(rsp *http.Response) (*CloseHandoffResponse, error
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest HandoffNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest IdempotentConflict
+		var dest HandoffClosedConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18085,13 +18144,6 @@ func ParseCloseHandoffResponse(rsp *http.Response) (*CloseHandoffResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers CloseHandoffResponse200Headers
-		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.IdempotentReplayed = &value
-		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -18330,7 +18382,7 @@ func ParseListLeadsResponse(rsp *http.Response) (*ListLeadsResponse, error) {
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18535,7 +18587,7 @@ func ParseCreateLeadResponse(rsp *http.Response) (*CreateLeadResponse, error) {
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18549,7 +18601,7 @@ func ParseCreateLeadResponse(rsp *http.Response) (*CreateLeadResponse, error) {
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest IdempotentConflict
+		var dest LeadCreateConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18570,7 +18622,7 @@ func ParseCreateLeadResponse(rsp *http.Response) (*CreateLeadResponse, error) {
 		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest IdempotentValidationError
+		var dest LeadCreateValidationError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -19353,7 +19405,7 @@ func ParsePatchLeadResponse(rsp *http.Response) (*PatchLeadResponse, error) {
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -19713,7 +19765,7 @@ func ParseUpdateLeadResponse(rsp *http.Response) (*UpdateLeadResponse, error) {
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -19755,7 +19807,7 @@ func ParseUpdateLeadResponse(rsp *http.Response) (*UpdateLeadResponse, error) {
 		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest ValidationError
+		var dest LeadValidationError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -20073,7 +20125,7 @@ func ParseListMessagesResponse(rsp *http.Response) (*ListMessagesResponse, error
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -20292,7 +20344,7 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest MessageNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -20688,7 +20740,7 @@ func ParseSendRCSMessageResponse(rsp *http.Response) (*SendRCSMessageResponse, e
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -20702,7 +20754,7 @@ func ParseSendRCSMessageResponse(rsp *http.Response) (*SendRCSMessageResponse, e
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest MessageTargetNotFound
+		var dest RCSTargetNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -21069,7 +21121,7 @@ func ParseListWebhooksResponse(rsp *http.Response) (*ListWebhooksResponse, error
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -21274,7 +21326,7 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -21634,7 +21686,7 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -21870,7 +21922,7 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -22092,7 +22144,7 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -22106,7 +22158,7 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -22421,7 +22473,7 @@ func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliver
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -22435,7 +22487,7 @@ func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliver
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -22671,14 +22723,14 @@ func ParseRedeliverWebhookDeliveryResponse(rsp *http.Response) (*RedeliverWebhoo
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest DeliveryNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest IdempotentConflict
+		var dest RedeliverConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -22983,7 +23035,7 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -23295,7 +23347,7 @@ func ParseTestWebhookResponse(rsp *http.Response) (*TestWebhookResponse, error) 
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+		var dest WebhookNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -23767,7 +23819,7 @@ func ParseSendWhatsAppMessageResponse(rsp *http.Response) (*SendWhatsAppMessageR
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -23781,7 +23833,7 @@ func ParseSendWhatsAppMessageResponse(rsp *http.Response) (*SendWhatsAppMessageR
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest MessageTargetNotFound
+		var dest WhatsAppTargetNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -24148,7 +24200,7 @@ func ParseListWhatsAppTemplatesResponse(rsp *http.Response) (*ListWhatsAppTempla
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -24353,7 +24405,7 @@ func ParseSyncWhatsAppTemplatesResponse(rsp *http.Response) (*SyncWhatsAppTempla
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest BadRequestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -270,9 +270,9 @@ func TestRequestErrorPatternMessageIsTheSpecs(t *testing.T) {
 		if s == nil || s.Value == nil {
 			t.Fatalf("spec has no schema %s", name)
 		}
-		want, ok := s.Value.Extensions["x-pattern-message"].(string)
-		if !ok || want == "" {
-			t.Fatalf("schema %s has no x-pattern-message", name)
+		want, wantPt := contract.PatternMessage(s.Value)
+		if want == "" || wantPt == "" {
+			t.Fatalf("schema %s has no x-pattern-message in both languages", name)
 		}
 		body := `{"phone":"12"}`
 		field := "phone"
@@ -282,6 +282,9 @@ func TestRequestErrorPatternMessageIsTheSpecs(t *testing.T) {
 		got := check(t, "POST", "/api/v1/leads", jsonCT, body)
 		if got == nil || !reflect.DeepEqual(got.Details, details{field: {want}}) {
 			t.Errorf("%s: got %+v, want details {%s: [%s]}", name, got, field, want)
+		}
+		if wantPt = "O campo " + field + " " + wantPt + "."; got == nil || !reflect.DeepEqual(got.DetailsPtBR, details{field: {wantPt}}) {
+			t.Errorf("%s: got %+v, want Portuguese details {%s: [%s]}", name, got, field, wantPt)
 		}
 	}
 }
@@ -691,4 +694,76 @@ func TestRequestValidationOfDeepValuesIsLinear(t *testing.T) {
 			t.Errorf("validating a %d-byte body allocated %d MiB", len(body), alloc>>20)
 		}
 	})
+}
+
+// Portuguese is the API's default: every message derived from a schema
+// keyword has a sentence of its own, worded like the API reference's
+// "O campo phone é obrigatório.".
+func TestRequestErrorPortuguese(t *testing.T) {
+	tests := []struct {
+		name, method, target, body string
+		want                       details
+	}{
+		{"the reference's example", "POST", "/api/v1/leads", `{"name":"Maria Santos"}`,
+			details{"phone": {"O campo phone é obrigatório."}}},
+		{"e-mail", "POST", "/api/v1/leads", `{"phone":"11999999999","email":"maria"}`,
+			details{"email": {"O campo email deve ser um endereço de e-mail válido."}}},
+		{"range, enum, unknown field, type", "POST", "/api/v1/leads",
+			`{"phone":"11999999999","lead_score":101,"temperature":"boiling","extra":1,"company_name":5}`,
+			details{
+				"lead_score":   {"O campo lead_score deve estar entre 0 e 100."},
+				"temperature":  {"O campo temperature deve ser um destes valores: hot, warm, cool, cold, frozen."},
+				"extra":        {"O campo extra não é permitido."},
+				"company_name": {"O campo company_name deve ser um texto."},
+			}},
+		{"pattern", "POST", "/api/v1/leads", `{"phone":"12"}`,
+			details{"phone": {"O campo phone deve ter de 10 a 15 dígitos, separados ou não por espaços, pontos, hífens ou parênteses."}}},
+		{"length", "POST", "/api/v1/leads", `{"phone":"11999999999","name":"` + strings.Repeat("a", 256) + `"}`,
+			details{"name": {"O campo name deve ter no máximo 255 caracteres."}}},
+		{"null", "PATCH", "/api/v1/leads/1", `{"phone":null}`,
+			details{"phone": {"O campo phone não pode ser nulo."}}},
+		{"items and nested paths", "POST", "/api/v1/rcs/messages",
+			`{"phone":"5511999999999","type":"carousel","cards":[{"title":"A"}]}`,
+			details{"cards": {"O campo cards deve ter entre 2 e 10 itens."}}},
+		{"nested required", "POST", "/api/v1/rcs/messages",
+			`{"phone":"5511999999999","type":"card","title":"A","buttons":[{"type":"url","text":"Ver"}]}`,
+			details{"buttons[0].url": {"O campo buttons[0].url é obrigatório."}}},
+		{"empty", "POST", "/api/v1/rcs/messages", `{"phone":"5511999999999","type":"text","text":""}`,
+			details{"text": {"O campo text não pode ficar vazio."}}},
+		{"discriminator", "POST", "/api/v1/rcs/messages", `{"phone":"5511999999999","type":"fax"}`,
+			details{"type": {"O campo type deve ser um destes valores: text, file, card, carousel, replyable_text, location."}}},
+		{"one of two fields, neither", "POST", "/api/v1/rcs/messages", `{"type":"text","text":"Oi"}`,
+			details{"lead_id": {"O campo lead_id ou phone é obrigatório."}, "phone": {"O campo lead_id ou phone é obrigatório."}}},
+		{"one of two fields, both", "POST", "/api/v1/rcs/messages", `{"lead_id":1,"phone":"5511999999999","type":"text","text":"Oi"}`,
+			details{"lead_id": {"Os campos lead_id e phone não podem ser enviados juntos."}, "phone": {"Os campos lead_id e phone não podem ser enviados juntos."}}},
+		{"parameters", "GET", "/api/v1/leads?per_page=101&page=abc", "",
+			details{"per_page": {"O campo per_page deve estar entre 1 e 100."}, "page": {"O campo page deve ser um número inteiro."}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ct := jsonCT
+			if tt.body == "" {
+				ct = ""
+			}
+			got := check(t, tt.method, tt.target, ct, tt.body)
+			if got == nil {
+				t.Fatal("valid, want an error")
+			}
+			if !reflect.DeepEqual(got.DetailsPtBR, tt.want) {
+				t.Errorf("Portuguese details =\n  %v\nwant\n  %v", got.DetailsPtBR, tt.want)
+			}
+			if pt := got.DetailsIn(impl.LangPtBR); !reflect.DeepEqual(pt, tt.want) {
+				t.Errorf("DetailsIn(pt-BR) = %v", pt)
+			}
+			// The same fields in both languages, one message for one.
+			if len(got.Details) != len(got.DetailsPtBR) {
+				t.Errorf("English details %v do not match the Portuguese ones", got.Details)
+			}
+			for f, msgs := range got.DetailsPtBR {
+				if len(got.Details[f]) != len(msgs) {
+					t.Errorf("%s: English %v, Portuguese %v", f, got.Details[f], msgs)
+				}
+			}
+		})
+	}
 }

@@ -25,8 +25,8 @@ import (
 func RequestError(err error) error {
 	var (
 		unreadable string
-		params     = map[string][]string{}
-		fields     = map[string][]string{}
+		params     = newDetails()
+		fields     = newDetails()
 	)
 	for _, re := range requestErrors(err) {
 		switch {
@@ -51,12 +51,12 @@ func RequestError(err error) error {
 		}
 	}
 	switch {
-	case len(params) > 0:
-		return &impl.Error{Code: impl.EBadRequest, Message: "The request has invalid parameters.", Details: params}
+	case len(params.en) > 0:
+		return &impl.Error{Code: impl.EBadRequest, Message: "The request has invalid parameters.", Details: params.en, DetailsPtBR: params.pt}
 	case unreadable != "":
 		return impl.Errorf(impl.EBadRequest, "%s", unreadable)
-	case len(fields) > 0:
-		return &impl.Error{Code: impl.EValidation, Message: "The given data was invalid.", Details: fields}
+	case len(fields.en) > 0:
+		return &impl.Error{Code: impl.EValidation, Message: "The given data was invalid.", Details: fields.en, DetailsPtBR: fields.pt}
 	default:
 		return impl.Errorf(impl.EBadRequest, "The request is invalid.")
 	}
@@ -108,35 +108,37 @@ func hasSchemaError(err error) bool {
 
 // collect walks err down to its schema errors and files one message per
 // leaf under its field path, prefixed by root (a parameter name or "").
-func collect(into map[string][]string, root string, err error, hint string) {
+func collect(into *details, root string, err error, hint kind) {
 	walk(err, nil, func(path []string, se *openapi3.SchemaError, other error) {
 		if se == nil {
-			add(into, fieldName(root, path), otherMessage(other, hint))
+			field := fieldName(root, path)
+			into.add(field, otherMessage(field, other, hint))
 			return
 		}
 		if se.SchemaField == "discriminator" && se.Schema != nil && se.Schema.Discriminator != nil {
 			// The message is about the discriminating property, not the object.
-			name := se.Schema.Discriminator.PropertyName
-			add(into, fieldName(root, append(path, name)), describeDiscriminator(name, se))
+			field := fieldName(root, append(path, se.Schema.Discriminator.PropertyName))
+			into.add(field, describeDiscriminator(field, se))
 			return
 		}
 		if fields, msg, ok := exclusiveFields(se); ok {
 			// "exactly one of a and b", stated in the spec as an anyOf of
 			// required lists plus a not: the message goes on each field.
 			for _, f := range fields {
-				add(into, fieldName(root, append(path, f)), msg)
+				into.add(fieldName(root, append(path, f)), msg)
 			}
 			return
 		}
 		if se.SchemaField == "properties" {
 			// An unknown property: kin-openapi names it only in the reason.
 			if name, ok := unsupportedProperty(se.Reason); ok {
-				add(into, fieldName(root, append(path, name)), "is not a known field")
+				field := fieldName(root, append(path, name))
+				into.add(field, say(field, "unknown"))
 				return
 			}
 		}
 		field := fieldName(root, path)
-		add(into, field, describe(field, se))
+		into.add(field, describe(field, se))
 	})
 }
 
@@ -196,36 +198,28 @@ func fieldName(root string, path []string) string {
 	return "body"
 }
 
-// typeHint is what a parameter that failed to parse should have been.
-func typeHint(p *openapi3.Parameter) string {
+// typeHint is what a parameter that failed to parse should have been: a
+// kind of message, or "" when its schema names no type.
+func typeHint(p *openapi3.Parameter) kind {
 	if p.Schema == nil || p.Schema.Value == nil || p.Schema.Value.Type == nil || len(p.Schema.Value.Type.Slice()) == 0 {
 		return ""
 	}
-	return "must be " + article(p.Schema.Value.Type.Slice()[0])
+	return typeKind(p.Schema.Value.Type.Slice()[0])
 }
 
-func otherMessage(err error, hint string) string {
+func otherMessage(field string, err error, hint kind) impl.Text {
 	var pe *openapi3filter.ParseError
 	switch {
 	case errors.As(err, &pe) && hint != "":
-		return hint
+		return say(field, hint)
 	case errors.As(err, &pe):
-		return parseMessage(pe)
+		return say(field, parseKind(pe))
 	case errors.Is(err, openapi3filter.ErrInvalidRequired):
-		return "is required"
+		return say(field, "required")
 	case errors.Is(err, openapi3filter.ErrInvalidEmptyValue):
-		return "must not be empty"
+		return say(field, "empty")
 	}
-	return "is invalid"
-}
-
-func add(into map[string][]string, field, msg string) {
-	for _, m := range into[field] {
-		if m == msg {
-			return
-		}
-	}
-	into[field] = append(into[field], msg)
+	return say(field, "invalid")
 }
 
 // joinPath renders a JSON pointer as a field path: cards[3].title.
@@ -245,160 +239,151 @@ func joinPath(root string, pointer []string) string {
 	return b.String()
 }
 
-func parseMessage(pe *openapi3filter.ParseError) string {
-	switch pe.Kind {
-	case openapi3filter.KindInvalidFormat:
-		return "has an invalid format"
-	default:
-		r := pe.Reason
-		if r == "" && pe.Cause != nil {
-			r = pe.Cause.Error()
-		}
-		if strings.Contains(r, "integer") {
-			return "must be an integer"
-		}
-		if strings.Contains(r, "number") {
-			return "must be a number"
-		}
-		if strings.Contains(r, "boolean") {
-			return "must be true or false"
-		}
-		return "is invalid"
+func parseKind(pe *openapi3filter.ParseError) kind {
+	if pe.Kind == openapi3filter.KindInvalidFormat {
+		return "format"
 	}
+	r := pe.Reason
+	if r == "" && pe.Cause != nil {
+		r = pe.Cause.Error()
+	}
+	for _, t := range []string{"integer", "number", "boolean"} {
+		if strings.Contains(r, t) {
+			return kind(t)
+		}
+	}
+	return "invalid"
 }
 
 // describe turns one schema violation into a sentence a partner can act on.
 // The limits are read from the schema, so the message can never disagree
 // with the spec.
-func describe(field string, se *openapi3.SchemaError) string {
+func describe(field string, se *openapi3.SchemaError) impl.Text {
 	s := se.Schema
-	last := field
-	if i := strings.LastIndexAny(field, ".]"); i >= 0 && i+1 < len(field) {
-		last = field[i+1:]
-	}
 	switch se.SchemaField {
 	case "required":
-		return last + " is required"
+		return say(field, "required")
 	case "additionalProperties":
-		return "is not a known field"
+		return say(field, "unknown")
 	case "nullable":
-		return "must not be null"
+		return say(field, "null")
 	case "type":
 		if se.Value == nil {
-			return "must not be null"
+			return say(field, "null")
 		}
 		if s != nil && s.Type != nil && len(s.Type.Slice()) > 0 {
-			return "must be " + article(s.Type.Slice()[0])
+			return say(field, typeKind(s.Type.Slice()[0]))
 		}
 	case "enum":
 		if se.Value == nil {
-			return "must not be null"
+			return say(field, "null")
 		}
 		if s != nil {
 			vals := make([]string, 0, len(s.Enum))
 			for _, v := range s.Enum {
 				vals = append(vals, fmt.Sprint(v))
 			}
-			return "must be one of: " + strings.Join(vals, ", ")
+			return say(field, "enum", strings.Join(vals, ", "))
 		}
 	case "maxLength":
 		if s != nil && s.MaxLength != nil {
-			return fmt.Sprintf("must be at most %d characters", *s.MaxLength)
+			return say(field, "maxLength", *s.MaxLength)
 		}
 	case "minLength":
 		if s != nil {
 			if s.MinLength == 1 {
-				return "must not be empty"
+				return say(field, "empty")
 			}
-			return fmt.Sprintf("must be at least %d characters", s.MinLength)
+			return say(field, "minLength", s.MinLength)
 		}
 	case "minimum", "maximum":
 		if s != nil && s.Min != nil && s.Max != nil {
-			return fmt.Sprintf("must be between %s and %s", num(*s.Min), num(*s.Max))
+			return say(field, "between", num(*s.Min), num(*s.Max))
 		}
 		if se.SchemaField == "minimum" && s != nil && s.Min != nil {
-			return "must be at least " + num(*s.Min)
+			return say(field, "min", num(*s.Min))
 		}
 		if s != nil && s.Max != nil {
-			return "must be at most " + num(*s.Max)
+			return say(field, "max", num(*s.Max))
 		}
 	case "minItems", "maxItems":
-		noun := strings.ReplaceAll(last, "_", " ")
 		if s != nil && s.MaxItems != nil && s.MinItems > 0 {
-			return fmt.Sprintf("must contain between %d and %d %s", s.MinItems, *s.MaxItems, noun)
+			return say(field, "itemsBetween", s.MinItems, *s.MaxItems)
 		}
 		if se.SchemaField == "maxItems" && s != nil && s.MaxItems != nil {
-			return fmt.Sprintf("must contain at most %d %s", *s.MaxItems, noun)
+			return say(field, "maxItems", *s.MaxItems)
 		}
 		if s != nil {
-			return fmt.Sprintf("must contain at least %d %s", s.MinItems, noun)
+			return say(field, "minItems", s.MinItems)
 		}
 	case "pattern":
 		if s != nil {
-			if m, ok := s.Extensions["x-pattern-message"].(string); ok {
-				return m
+			if t, ok := PatternText(field, s); ok {
+				return t
 			}
 		}
-		return "has an invalid format"
+		return say(field, "format")
 	case "format":
 		if s != nil && (s.Format == "int32" || s.Format == "int64") && s.Min != nil && s.Max != nil {
-			return fmt.Sprintf("must be between %s and %s", num(*s.Min), num(*s.Max))
+			return say(field, "between", num(*s.Min), num(*s.Max))
 		}
 		if s != nil && (s.Format == "int32" || s.Format == "int64") {
-			return "must be a " + s.Format + " integer"
+			return say(field, "intFormat", s.Format)
 		}
 		if s != nil && s.Format == "email" {
-			return "must be a valid e-mail address"
+			return say(field, "email")
 		}
 		if s != nil && s.Format != "" {
-			return "must be a valid " + s.Format
+			return say(field, "namedFormat", s.Format)
 		}
 	case "int32", "int64":
-		return "must be an integer in range"
+		return say(field, "intRange")
 	}
-	r := se.Reason
-	if r == "" {
-		r = "is invalid"
+	t := say(field, "invalid")
+	if se.Reason != "" {
+		// kin-openapi's own words, in English only: a keyword the spec
+		// does not use yet.
+		t.En = se.Reason
 	}
-	return r
+	return t
 }
 
 // exclusiveFields recognises the spec's way of saying "exactly one of these
 // fields": an anyOf whose alternatives only require one field each (none
 // given), or a not that only requires them all (more than one given).
-func exclusiveFields(se *openapi3.SchemaError) ([]string, string, bool) {
+func exclusiveFields(se *openapi3.SchemaError) ([]string, impl.Text, bool) {
 	s := se.Schema
 	if s == nil {
-		return nil, "", false
+		return nil, impl.Text{}, false
 	}
 	switch se.SchemaField {
 	case "anyOf":
 		var fields []string
 		for _, alt := range s.AnyOf {
 			if alt.Value == nil || len(alt.Value.Required) != 1 || len(alt.Value.Properties) > 0 {
-				return nil, "", false
+				return nil, impl.Text{}, false
 			}
 			fields = append(fields, alt.Value.Required[0])
 		}
 		if len(fields) < 2 {
-			return nil, "", false
+			return nil, impl.Text{}, false
 		}
-		return fields, strings.Join(fields, " or ") + " is required", true
+		return fields, sayFields(fields, "oneRequired"), true
 	case "not":
 		if s.Not == nil || s.Not.Value == nil || len(s.Not.Value.Required) < 2 || len(s.Not.Value.Properties) > 0 {
-			return nil, "", false
+			return nil, impl.Text{}, false
 		}
 		fields := s.Not.Value.Required
-		return fields, "give " + strings.Join(fields, " or ") + ", not both", true
+		return fields, sayFields(fields, "notBoth"), true
 	}
-	return nil, "", false
+	return nil, impl.Text{}, false
 }
 
 // describeDiscriminator says what the discriminating property of a oneOf
 // must be: its values, in the order the oneOf lists their schemas.
-func describeDiscriminator(name string, se *openapi3.SchemaError) string {
+func describeDiscriminator(field string, se *openapi3.SchemaError) impl.Text {
 	if strings.Contains(se.Reason, "does not contain") {
-		return name + " is required"
+		return say(field, "required")
 	}
 	d := se.Schema.Discriminator
 	var values []string
@@ -410,20 +395,9 @@ func describeDiscriminator(name string, se *openapi3.SchemaError) string {
 		}
 	}
 	if len(values) == 0 {
-		return "has an invalid value"
+		return say(field, "badValue")
 	}
-	return "must be one of: " + strings.Join(values, ", ")
-}
-
-func article(t string) string {
-	switch t {
-	case "integer", "object", "array":
-		return "an " + t
-	case "boolean":
-		return "true or false"
-	default:
-		return "a " + t
-	}
+	return say(field, "enum", strings.Join(values, ", "))
 }
 
 func num(f float64) string {

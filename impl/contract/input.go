@@ -23,6 +23,11 @@ import (
 // character.
 const ControlCharsMessage = "must not contain control characters"
 
+// ControlCharsText is that detail about field in both languages.
+func ControlCharsText(field string) impl.Text {
+	return impl.Text{En: ControlCharsMessage, PtBR: "O campo " + field + " não pode conter caracteres de controle."}
+}
+
 // CheckJSON reads data as exactly one JSON value under the input policy:
 // valid UTF-8 without lone surrogates, no object with the same key twice,
 // and no data after the value. Its errors are ones RequestError answers

@@ -30,7 +30,7 @@ func CheckSchema(name string, value any) error {
 		return fmt.Errorf("the spec has no schema %s", name)
 	}
 	if err := ref.Value.VisitJSON(value, schemaOptions()...); err != nil {
-		if m, ok := ref.Value.Extensions["x-pattern-message"].(string); ok {
+		if m, _ := PatternMessage(ref.Value); m != "" {
 			return fmt.Errorf("%q %s", value, m)
 		}
 		return fmt.Errorf("%q is not a valid %s", value, name)

@@ -24,6 +24,8 @@ type pageData struct {
 	OtherActive  int
 	TokenMessage string
 	TokenError   string
+	// ConfirmRegenerate shows the question "Regerar Token" asks first.
+	ConfirmRegenerate bool
 
 	// The webhook block.
 	Webhook        *impl.Webhook
@@ -33,6 +35,11 @@ type pageData struct {
 	SigningSecret  string
 	URLPattern     string
 	EventCount     int
+
+	// The help links of the page: the guide's two parts and the reference.
+	HelpHowItWorks string
+	HelpHowTo      string
+	DocsURL        string
 }
 
 // pageData loads what every answer of the page shows.
@@ -43,7 +50,8 @@ func (h *Handler) pageData(r *http.Request) (*pageData, error) {
 		return nil, err
 	}
 	d := &pageData{Title: "Configurar API/Webhook", CSRF: s.session.CSRFToken, Organization: org.Name,
-		UserEmail: s.user.Email, URLPattern: h.urlPattern, EventCount: len(impl.EventTypes)}
+		UserEmail: s.user.Email, URLPattern: h.urlPattern, EventCount: len(impl.EventTypes),
+		HelpHowItWorks: guidePath + "#como-funciona", HelpHowTo: guidePath + "#como-integrar", DocsURL: "/docs/"}
 	if err := h.loadToken(r, d); err != nil {
 		return nil, err
 	}
@@ -74,18 +82,37 @@ func (h *Handler) loadToken(r *http.Request, d *pageData) error {
 	return nil
 }
 
+// apiWebhookPage is the page, with what the POST before it said (its
+// flash), and with the question of "Regerar Token" when ?regerar=1.
 func (h *Handler) apiWebhookPage(w http.ResponseWriter, r *http.Request) {
 	d, err := h.pageData(r)
 	if err != nil {
 		h.internalError(w, r, err)
 		return
 	}
+	f := h.takeFlash(w, r, current(r).token)
+	d.TokenMessage, d.TokenError, d.NewToken = f.TokenMessage, f.TokenError, f.NewToken
+	d.WebhookMessage, d.WebhookError, d.SigningSecret = f.WebhookMessage, f.WebhookError, f.SigningSecret
+	if f.WebhookError != "" {
+		d.WebhookURL = f.WebhookURL
+	}
+	d.ConfirmRegenerate = r.URL.Query().Get("regerar") == "1" && d.CurrentKey != nil && d.NewToken == ""
 	h.render(w, r, http.StatusOK, "api_webhook.html", d)
 }
 
-// generateToken is "Gerar Token" and "Regerar Token". The form names the key
-// it was showing (key_id), so a second click, or a stale tab, cannot revoke
-// a token it never saw.
+// redirectWith ends a POST of the page: the flash for the next page, and a
+// 303 to it, so that reloading the page sends nothing again.
+func (h *Handler) redirectWith(w http.ResponseWriter, r *http.Request, f flash, anchor string) {
+	if err := h.setFlash(w, r, current(r).token, f); err != nil {
+		h.internalError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/dashboard/api-webhook#"+anchor, http.StatusSeeOther)
+}
+
+// generateToken is "Gerar Token" and, once confirmed, "Regerar Token". The
+// form names the key it was showing (key_id), so a second click, or a stale
+// tab, cannot revoke a token it never saw.
 func (h *Handler) generateToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	orgID := current(r).user.OrganizationID
@@ -110,27 +137,16 @@ func (h *Handler) generateToken(w http.ResponseWriter, r *http.Request) {
 			tokenErr = msgTooManyKeys
 		}
 	}
-	status := http.StatusOK
 	switch {
 	case tokenErr != "":
-		status = http.StatusConflict
+		h.redirectWith(w, r, flash{TokenError: tokenErr}, "token")
+		return
 	case err != nil:
 		h.internalError(w, r, err)
 		return
 	}
-	d, err := h.pageData(r)
-	if err != nil {
-		h.internalError(w, r, err)
-		return
-	}
-	if tokenErr != "" {
-		d.TokenError = tokenErr
-	} else {
-		d.NewToken, d.TokenMessage = plain, MsgTokenGenerated
-		h.cfg.Logger.InfoContext(ctx, "dashboard token generated", "organization_id", orgID,
-			"key_id", d.CurrentKey.ID, "user_id", current(r).user.ID)
-	}
-	h.render(w, r, status, "api_webhook.html", d)
+	h.cfg.Logger.InfoContext(ctx, "dashboard token generated", "organization_id", orgID, "user_id", current(r).user.ID)
+	h.redirectWith(w, r, flash{NewToken: plain, TokenMessage: MsgTokenGenerated}, "token")
 }
 
 // webhookURLMessage applies the page's rules to a submitted URL: the
@@ -150,13 +166,12 @@ func (h *Handler) saveWebhook(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	raw := strings.TrimSpace(r.PostFormValue("url"))
 	if msg := h.webhookURLMessage(raw); msg != "" {
-		d, err := h.pageData(r)
-		if err != nil {
-			h.internalError(w, r, err)
-			return
+		// The refused URL comes back to be corrected; a cookie holds at
+		// most about 4 KB, and the longest URL the page takes is 2048.
+		if len(raw) > 2100 {
+			raw = raw[:2100]
 		}
-		d.WebhookURL, d.WebhookError = raw, msg
-		h.render(w, r, http.StatusUnprocessableEntity, "api_webhook.html", d)
+		h.redirectWith(w, r, flash{WebhookError: msg, WebhookURL: raw}, "webhook")
 		return
 	}
 	orgID := current(r).user.OrganizationID
@@ -165,16 +180,11 @@ func (h *Handler) saveWebhook(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, err)
 		return
 	}
-	d, err := h.pageData(r)
-	if err != nil {
-		h.internalError(w, r, err)
-		return
-	}
-	d.WebhookMessage = MsgWebhookSaved
+	f := flash{WebhookMessage: MsgWebhookSaved}
 	if created {
-		d.SigningSecret = wh.Secret
+		f.SigningSecret = wh.Secret
 	}
 	h.cfg.Logger.InfoContext(ctx, "dashboard webhook saved", "organization_id", orgID, "webhook_id", wh.ID,
 		"created", created, "user_id", current(r).user.ID)
-	h.render(w, r, http.StatusOK, "api_webhook.html", d)
+	h.redirectWith(w, r, f, "webhook")
 }

@@ -1,9 +1,11 @@
-// Package dashboard serves the pages under /dashboard/: sign-in, and the
+// Package dashboard serves the pages under /dashboard/: sign-in, the
 // "Configurar API/Webhook" page where a customer gets the API token and sets
-// the webhook URL. The pages are in Portuguese (pt-BR), rendered on the
-// server with html/template; the only script copies the token and runs the
-// webhook URL rules before the form is sent. Every rule the script runs,
-// the server runs again, with the same messages.
+// the webhook URL, and the "Como integrar" guide it links to. The pages are
+// in Portuguese (pt-BR), rendered on the server with html/template; every
+// form posts and redirects (post/redirect/get). The only script copies the
+// token and the signing secret and runs the webhook URL rules before the
+// form is sent. Every rule the script runs, the server runs again, with the
+// same messages.
 package dashboard
 
 import (
@@ -35,6 +37,13 @@ const (
 	MsgURLRequired    = "Favor inserir a Url do webhook!"
 	MsgURLInvalid     = "Favor inserir uma Url válida!"
 	MsgWebhookSaved   = "Dados do usuário salvo com sucesso!"
+)
+
+// The signing secret's copy button answers like the token's, about the
+// secret.
+const (
+	MsgSecretCopied     = "Segredo copiado para a área de transferência!"
+	MsgSecretCopyFailed = "Falha ao copiar o segredo."
 )
 
 // Messages of the dashboard's own (sign-in, sessions, CSRF).
@@ -98,6 +107,7 @@ type Handler struct {
 	// urlPattern is the spec's WebhookURL pattern, handed to the page's
 	// script so that the browser and the server apply one rule.
 	urlPattern string
+	guideData  *guideData
 }
 
 // New builds the dashboard. It fails only on a build defect (a template that
@@ -117,9 +127,13 @@ func New(cfg Config) (*Handler, error) {
 	if ref == nil || ref.Value == nil || ref.Value.Pattern == "" {
 		return nil, fmt.Errorf("the embedded spec has no WebhookURL pattern")
 	}
+	guide, err := loadGuide()
+	if err != nil {
+		return nil, err
+	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{},
-		urlSchema: ref.Value, urlPattern: ref.Value.Pattern}
-	for _, page := range []string{"login.html", "api_webhook.html", "error.html"} {
+		urlSchema: ref.Value, urlPattern: ref.Value.Pattern, guideData: guide}
+	for _, page := range []string{"login.html", "api_webhook.html", "error.html", "guide.html"} {
 		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/"+page)
 		if err != nil {
 			return nil, fmt.Errorf("parse template %s: %w", page, err)
@@ -137,6 +151,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /dashboard/api-webhook", h.requireSession(h.apiWebhookPage))
 	h.mux.HandleFunc("POST /dashboard/api-webhook/token", h.requireSession(h.generateToken))
 	h.mux.HandleFunc("POST /dashboard/api-webhook/webhook", h.requireSession(h.saveWebhook))
+	h.mux.HandleFunc("GET "+guidePath, h.guide)
 	h.mux.HandleFunc("GET /dashboard/{$}", h.home)
 	h.mux.HandleFunc("GET /dashboard", h.home)
 	// Everything else, other methods on known paths included, gets an HTML
@@ -177,6 +192,7 @@ var routes = map[string]string{
 	"/dashboard/api-webhook":         "GET",
 	"/dashboard/api-webhook/token":   "POST",
 	"/dashboard/api-webhook/webhook": "POST",
+	guidePath:                        "GET",
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -209,6 +210,18 @@ func (b *browser) mustLogin(email string) string {
 	return csrf(b.t, pg)
 }
 
+// submit posts a form of the page: the answer must send the browser back to
+// the page (post/redirect/get), whose next view says what happened.
+func (b *browser) submit(path string, form url.Values) page {
+	b.t.Helper()
+	p := b.post(path, form)
+	loc := p.header.Get("Location")
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/dashboard/api-webhook#") {
+		b.t.Fatalf("POST %s: %d %q, want 303 back to the page\n%s", path, p.status, loc, p.body)
+	}
+	return b.get(loc)
+}
+
 func messageOf(t *testing.T, p page, id string) string {
 	t.Helper()
 	re := regexp.MustCompile(`id="` + id + `"[^>]*>([^<]*)<`)
@@ -268,7 +281,7 @@ func TestSignIn(t *testing.T) {
 			t.Errorf("session cookie %q is Secure on a plain-HTTP request without SecureCookies", set)
 		}
 		p := b.get("/dashboard/api-webhook")
-		if p.status != 200 || !strings.Contains(p.body, "Acme · ana@acme.test") {
+		if p.status != 200 || !strings.Contains(p.body, "<b>Acme</b><small>ana@acme.test</small>") {
 			t.Fatalf("page: %d\n%s", p.status, p.body)
 		}
 		for h, want := range map[string]string{"Cache-Control": "no-store", "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"} {
@@ -452,9 +465,9 @@ func TestToken(t *testing.T) {
 			t.Fatalf("a refused form created %d keys", len(keys))
 		}
 
-		p = b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}})
-		if p.status != 200 || messageOf(t, p, "token-message") != "Token gerado com sucesso" {
-			t.Fatalf("generate: %d %q", p.status, messageOf(t, p, "token-message"))
+		p = b.submit("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}})
+		if messageOf(t, p, "token-message") != "Token gerado com sucesso" {
+			t.Fatalf("generate: %q", messageOf(t, p, "token-message"))
 		}
 		m := tokenRe.FindStringSubmatch(p.body)
 		if m == nil {
@@ -469,18 +482,29 @@ func TestToken(t *testing.T) {
 			t.Error("the token reached the log")
 		}
 
-		// Afterwards only the prefix is shown, and the button regenerates.
+		// Afterwards (a reload) only the prefix is shown, and the button
+		// asks before it regenerates.
 		p = b.get("/dashboard/api-webhook")
 		if strings.Contains(p.body, first) || !strings.Contains(p.body, `value="`+first[:16]+`…"`) {
 			t.Fatalf("the page must show only the prefix %s… after the answer that created it", first[:16])
 		}
-		if !strings.Contains(p.body, "Regerar Token<") || !strings.Contains(p.body, `name="key_id" value="`+itoa(k.ID)+`"`) {
-			t.Fatal("with a key the button must read Regerar Token and name the key")
+		if !strings.Contains(p.body, "Regerar Token<") || !strings.Contains(p.body, `name="regerar" value="1"`) ||
+			strings.Contains(p.body, "key_id") {
+			t.Fatal("with a key the button must read Regerar Token and ask first, without a form that revokes")
+		}
+		p = b.get("/dashboard/api-webhook?regerar=1")
+		if !strings.Contains(p.body, `id="regenerate-confirm"`) || !strings.Contains(p.body, first[:16]+"…") ||
+			!strings.Contains(p.body, "deixa de funcionar na mesma hora") ||
+			!strings.Contains(p.body, `name="key_id" value="`+itoa(k.ID)+`"`) {
+			t.Fatalf("the question of Regerar Token must name the current token and say it stops working:\n%s", p.body)
+		}
+		if _, err := f.auth.Authenticate(ctx, first); err != nil {
+			t.Fatalf("asking replaced the token: %v", err)
 		}
 
-		p = b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {itoa(k.ID)}})
-		if p.status != 200 || messageOf(t, p, "token-message") != "Token gerado com sucesso" {
-			t.Fatalf("regenerate: %d", p.status)
+		p = b.submit("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {itoa(k.ID)}})
+		if messageOf(t, p, "token-message") != "Token gerado com sucesso" {
+			t.Fatalf("regenerate: %q", messageOf(t, p, "token-message"))
 		}
 		second := tokenRe.FindStringSubmatch(p.body)[1]
 		if _, err := f.auth.Authenticate(ctx, first); impl.ErrorCode(err) != impl.EUnauthorized {
@@ -491,10 +515,10 @@ func TestToken(t *testing.T) {
 		}
 
 		// A second click on the old form (or a stale tab) revokes nothing.
-		p = b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {itoa(k.ID)}})
-		if p.status != http.StatusConflict || tokenRe.MatchString(p.body) ||
+		p = b.submit("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {itoa(k.ID)}})
+		if tokenRe.MatchString(p.body) ||
 			messageOf(t, p, "token-message") != "Este token já foi substituído. Recarregue a página para ver o token atual." {
-			t.Fatalf("stale regenerate: %d %q", p.status, messageOf(t, p, "token-message"))
+			t.Fatalf("stale regenerate: %q", messageOf(t, p, "token-message"))
 		}
 		if _, err := f.auth.Authenticate(ctx, second); err != nil {
 			t.Errorf("a stale form revoked the current token: %v", err)
@@ -505,15 +529,76 @@ func TestToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p = b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {itoa(kb.ID)}})
-		if p.status != http.StatusConflict || tokenRe.MatchString(p.body) {
-			t.Fatalf("regenerating another organization's key: %d", p.status)
+		p = b.submit("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {itoa(kb.ID)}})
+		if tokenRe.MatchString(p.body) || messageOf(t, p, "token-message") == "Token gerado com sucesso" {
+			t.Fatalf("regenerating another organization's key: %q", messageOf(t, p, "token-message"))
 		}
 		if _, err := f.auth.Authenticate(ctx, keyB); err != nil {
 			t.Errorf("another organization's key was revoked from this dashboard: %v", err)
 		}
 		if p := b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}, "key_id": {"abc"}}); p.status != http.StatusBadRequest {
 			t.Errorf("key_id=abc: %d, want 400", p.status)
+		}
+	})
+}
+
+// The new token crosses the redirect sealed with the session's own token:
+// the flash cookie holds no token in the clear, shows it once, and means
+// nothing to another session.
+func TestFlashIsSealedToTheSession(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		f.org(t, "Acme", "ana@acme.test", false)
+		b := f.browser(t)
+		token := b.mustLogin("ana@acme.test")
+		p := b.post("/dashboard/api-webhook/token", url.Values{"csrf_token": {token}})
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("generate: %d", p.status)
+		}
+		var sealed string
+		for _, c := range strings.Split(strings.Join(p.header.Values("Set-Cookie"), "\n"), "\n") {
+			if strings.HasPrefix(c, "iagente_flash=") {
+				sealed = strings.TrimPrefix(strings.SplitN(c, ";", 2)[0], "iagente_flash=")
+				if !strings.Contains(c, "HttpOnly") || !strings.Contains(c, "Path=/dashboard/api-webhook") {
+					t.Errorf("flash cookie %q", c)
+				}
+			}
+		}
+		if sealed == "" || strings.Contains(sealed, "sk_live_") {
+			t.Fatalf("flash cookie %q", sealed)
+		}
+		// Another signed-in user, handed the cookie, sees no token.
+		f.org(t, "Beta", "bia@beta.test", false)
+		other := f.browser(t)
+		other.mustLogin("bia@beta.test")
+		u, _ := url.Parse(f.srv.URL + "/dashboard/api-webhook")
+		other.client.Jar.SetCookies(u, []*http.Cookie{{Name: "iagente_flash", Value: sealed, Path: "/dashboard/api-webhook"}})
+		if p := other.get("/dashboard/api-webhook"); tokenRe.MatchString(p.body) {
+			t.Fatal("another session opened the flash")
+		}
+		// Its owner sees the token once; a reload, no more.
+		if p := b.get("/dashboard/api-webhook"); !tokenRe.MatchString(p.body) {
+			t.Fatal("the flash did not reach its own session")
+		}
+		if p := b.get("/dashboard/api-webhook"); tokenRe.MatchString(p.body) {
+			t.Fatal("the token was shown twice")
+		}
+	})
+}
+
+// The guide answers without a session, with the reference's own, tested
+// samples.
+func TestGuide(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		b := f.browser(t)
+		p := b.get("/dashboard/como-integrar")
+		if p.status != 200 || !strings.HasPrefix(p.header.Get("Content-Type"), "text/html") {
+			t.Fatalf("guide: %d", p.status)
+		}
+		for _, want := range []string{`id="como-funciona"`, `id="como-integrar"`, `id="assinatura"`,
+			`curl -X GET &#34;https://lp.webpro.com.br/api/v1/leads&#34;`, "Maria Santos", "Entrar no painel"} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("the guide lacks %s", want)
+			}
 		}
 	})
 }
@@ -528,7 +613,7 @@ func TestWebhookURL(t *testing.T) {
 		b := f.browser(t)
 		token := b.mustLogin("ana@acme.test")
 		save := func(u string) page {
-			return b.post("/dashboard/api-webhook/webhook", url.Values{"csrf_token": {token}, "url": {u}})
+			return b.submit("/dashboard/api-webhook/webhook", url.Values{"csrf_token": {token}, "url": {u}})
 		}
 		for _, c := range []struct{ url, msg string }{
 			{"", "Favor inserir a Url do webhook!"},
@@ -546,11 +631,14 @@ func TestWebhookURL(t *testing.T) {
 			{"https://meusite.com/" + strings.Repeat("a", 2048), "Favor inserir uma Url válida!"},
 		} {
 			p := save(c.url)
-			if p.status != http.StatusUnprocessableEntity || messageOf(t, p, "webhook-message") != c.msg {
-				t.Errorf("%q: %d %q, want 422 %q", c.url, p.status, messageOf(t, p, "webhook-message"), c.msg)
+			if messageOf(t, p, "webhook-message") != c.msg {
+				t.Errorf("%q: %q, want %q", c.url, messageOf(t, p, "webhook-message"), c.msg)
 			}
 			if !strings.Contains(p.body, `aria-invalid="true"`) {
 				t.Errorf("%q: the field is not marked invalid", c.url)
+			}
+			if shown := strings.TrimSpace(c.url); len(shown) < 100 && !strings.Contains(p.body, `value="`+html.EscapeString(shown)+`"`) {
+				t.Errorf("%q: the refused URL is not shown back to be corrected", c.url)
 			}
 		}
 		if _, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgA); impl.ErrorCode(err) != impl.ENotFound {
@@ -561,8 +649,11 @@ func TestWebhookURL(t *testing.T) {
 		}
 
 		p := save(" https://meusite.com/webhook ")
-		if p.status != 200 || messageOf(t, p, "webhook-message") != "Dados do usuário salvo com sucesso!" {
-			t.Fatalf("save: %d %q", p.status, messageOf(t, p, "webhook-message"))
+		if messageOf(t, p, "webhook-message") != "Dados do usuário salvo com sucesso!" {
+			t.Fatalf("save: %q", messageOf(t, p, "webhook-message"))
+		}
+		if !strings.Contains(p.body, `id="copy-secret"`) {
+			t.Error("the signing secret has no copy button")
 		}
 		secret := regexp.MustCompile(`id="signing-secret"[^>]*value="(whsec_[^"]+)"`).FindStringSubmatch(p.body)
 		if secret == nil {
@@ -589,8 +680,8 @@ func TestWebhookURL(t *testing.T) {
 			t.Error("the page does not say the webhook is disabled")
 		}
 		p = save("http://crm.acme.test:8080/webhook/receber")
-		if p.status != 200 || strings.Contains(p.body, "signing-secret") {
-			t.Fatalf("second save: %d (a secret must not be shown again)", p.status)
+		if strings.Contains(p.body, `id="signing-secret"`) {
+			t.Fatal("second save: a secret must not be shown again")
 		}
 		w2, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgA)
 		if err != nil {
@@ -608,7 +699,7 @@ func TestWebhookURL(t *testing.T) {
 		// Another organization's user sees none of it.
 		pb := f.browser(t)
 		pb.mustLogin("bia@beta.test")
-		if p := pb.get("/dashboard/api-webhook"); strings.Contains(p.body, "crm.acme.test") || !strings.Contains(p.body, "Beta · bia@beta.test") {
+		if p := pb.get("/dashboard/api-webhook"); strings.Contains(p.body, "crm.acme.test") || !strings.Contains(p.body, "<b>Beta</b><small>bia@beta.test</small>") {
 			t.Error("one organization's page shows another's webhook")
 		}
 	})
@@ -636,7 +727,7 @@ func TestPagesAnswerHTML(t *testing.T) {
 		if p := b.get("/dashboard/"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/dashboard/api-webhook" {
 			t.Errorf("/dashboard/: %d %q", p.status, p.header.Get("Location"))
 		}
-		if p := b.get("/dashboard/static/dashboard.js"); p.status != 200 || !strings.Contains(p.body, "Falha ao copiar o token.") {
+		if p := b.get("/dashboard/static/dashboard.js"); p.status != 200 || !strings.Contains(p.body, "navigator.clipboard.writeText") {
 			t.Errorf("dashboard.js: %d", p.status)
 		}
 	})

@@ -33,6 +33,9 @@ const ctxSession ctxKey = iota
 type signedIn struct {
 	session *impl.Session
 	user    *impl.User
+	// token is the session's own token, from the cookie: the database has
+	// only its hash. It seals the page's flash.
+	token string
 }
 
 func current(r *http.Request) *signedIn {
@@ -116,7 +119,7 @@ func (h *Handler) loadSession(r *http.Request) (*signedIn, error) {
 			return nil, err
 		}
 	}
-	return &signedIn{session: sess, user: user}, nil
+	return &signedIn{session: sess, user: user, token: c.Value}, nil
 }
 
 func equalTokens(a, b string) bool {

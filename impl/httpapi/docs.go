@@ -5,31 +5,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
-	swgui "github.com/swaggest/swgui"
-	"github.com/swaggest/swgui/v5emb"
 
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/brand"
+	"github.com/iagente/iagente-sdr/impl/reference"
 	"github.com/iagente/iagente-sdr/openapi"
 )
 
-// registerDocs serves the spec and the interactive docs. The assets are
-// embedded in the binary: the docs work with no network.
+// registerDocs serves the spec files and the interactive reference
+// (impl/reference), with every asset embedded in the binary: the docs work
+// with no network and load nothing from another host.
 func (s *Server) registerDocs(e *echo.Echo) error {
-	specJSON, err := json.Marshal(s.specForServe(false))
+	specJSON, err := json.Marshal(s.specForServe())
 	if err != nil {
 		return fmt.Errorf("render spec as JSON: %w", err)
-	}
-	docsJSON, err := json.Marshal(s.specForServe(true))
-	if err != nil {
-		return fmt.Errorf("render docs spec: %w", err)
 	}
 	e.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", openapi.YAML)
@@ -37,88 +32,39 @@ func (s *Server) registerDocs(e *echo.Echo) error {
 	e.GET("/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON)
 	})
-	// The docs' copy of the spec lists only this server: "Try it out" from a
-	// browser can only reach the origin that served the page (the API sends
-	// no CORS headers, since keys do not belong in browser code), so other
-	// servers in the dropdown would only fail.
-	e.GET("/docs/openapi.json", func(c echo.Context) error {
-		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, docsJSON)
-	})
-	ui := v5emb.NewWithConfig(swgui.Config{
-		Title:       "IAGENTE SDR API",
-		SwaggerJSON: "/docs/openapi.json",
-		BasePath:    "/docs/",
-		ShowTopBar:  false,
-		SettingsUI: map[string]string{
-			"persistAuthorization":   "true",
-			"tryItOutEnabled":        "true",
-			"displayRequestDuration": "true",
-		},
-	})("IAGENTE SDR API", "/docs/openapi.json", "/docs/")
-	if err := s.registerEventDocs(e); err != nil {
-		return err
-	}
-	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
-	e.GET("/docs/*", echo.WrapHandler(ui))
-	return nil
-}
-
-// registerEventDocs serves the event catalog: webhooks.yaml and asyncapi.yaml
-// verbatim (asyncapi.yaml's $refs to ./webhooks.yaml resolve against this
-// server, and webhooks.yaml's to ./openapi.yaml likewise), and the same
-// catalog browsable at /docs/webhooks/, from a copy with every $ref inlined.
-func (s *Server) registerEventDocs(e *echo.Echo) error {
-	loader := openapi3.NewLoader()
-	loader.IsExternalRefsAllowed = true
-	loader.ReadFromURIFunc = func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
-		switch path.Base(u.Path) {
-		case "webhooks.yaml":
-			return openapi.WebhooksYAML, nil
-		case "openapi.yaml":
-			return openapi.YAML, nil
-		}
-		return nil, fmt.Errorf("the event catalog refers to %s, which is not embedded", u)
-	}
-	doc, err := loader.LoadFromURI(&url.URL{Path: "webhooks.yaml"})
-	if err != nil {
-		return fmt.Errorf("load webhooks.yaml: %w", err)
-	}
-	doc.InternalizeRefs(context.Background(), nil)
-	eventsJSON, err := json.Marshal(doc)
-	if err != nil {
-		return fmt.Errorf("render webhooks.yaml as JSON: %w", err)
-	}
+	// asyncapi.yaml's $refs to ./webhooks.yaml resolve against this server,
+	// and webhooks.yaml's to ./openapi.yaml likewise.
 	e.GET("/webhooks.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", openapi.WebhooksYAML)
 	})
 	e.GET("/asyncapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", openapi.AsyncAPIYAML)
 	})
-	e.GET("/docs/webhooks.json", func(c echo.Context) error {
-		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, eventsJSON)
+	ref, err := reference.New(openapi.YAML, openapi.WebhooksYAML, BasePath)
+	if err != nil {
+		return fmt.Errorf("build the API reference: %w", err)
+	}
+	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
+	e.Any("/docs/*", echo.WrapHandler(ref))
+	e.GET("/favicon.ico", func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "public, max-age=86400")
+		return c.Blob(http.StatusOK, "image/x-icon", brand.FaviconICO())
 	})
-	ui := v5emb.NewWithConfig(swgui.Config{
-		Title:       "IAGENTE SDR webhook events",
-		SwaggerJSON: "/docs/webhooks.json",
-		BasePath:    "/docs/webhooks/",
-		ShowTopBar:  false,
-	})("IAGENTE SDR webhook events", "/docs/webhooks.json", "/docs/webhooks/")
-	e.GET("/docs/webhooks", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/webhooks/") })
-	e.GET("/docs/webhooks/*", echo.WrapHandler(ui))
+	e.GET("/favicon.svg", func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "public, max-age=86400")
+		return c.Blob(http.StatusOK, "image/svg+xml", brand.FaviconSVG)
+	})
 	return nil
 }
 
-// specForServe returns the spec as written, JSON-ready; for the docs, with
-// this server as the only one. It is read from openapi.yaml itself, not from
-// gen/api's copy, in which the generator capitalised every operationId.
-func (s *Server) specForServe(forDocs bool) *openapi3.T {
+// specForServe returns the spec as written, JSON-ready. It is read from
+// openapi.yaml itself, not from gen/api's copy, in which the generator
+// capitalised every operationId.
+func (s *Server) specForServe() *openapi3.T {
 	spec, err := openapi3.NewLoader().LoadFromData(openapi.YAML)
 	if err != nil {
 		// The build embeds the file that generated gen/api.
 		panic(err)
-	}
-	if forDocs {
-		spec.Servers = openapi3.Servers{{URL: BasePath, Description: "This server"}}
 	}
 	return spec
 }

@@ -123,7 +123,7 @@ func (s *Server) writeError(c echo.Context, ae *impl.Error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	details := ae.Details
+	details := ae.DetailsIn(negotiateLanguage(c.Request().Header.Get("Accept-Language")))
 	if details == nil {
 		details = map[string][]string{}
 	}

@@ -1,6 +1,13 @@
 package httpapi
 
-import "github.com/iagente/iagente-sdr/gen/api"
+import (
+	"fmt"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/iagente/iagente-sdr/gen/api"
+	"github.com/iagente/iagente-sdr/impl/contract"
+)
 
 // handlers implements the generated strict server interface, one embedded
 // handler type per resource, each with only the stores it needs. Requests
@@ -16,15 +23,24 @@ type handlers struct {
 
 var _ api.StrictServerInterface = (*handlers)(nil)
 
-func newHandlers(cfg Config) *handlers {
+func newHandlers(cfg Config, spec *openapi3.T) (*handlers, error) {
+	url := spec.Components.Schemas["WebhookURL"]
+	if url == nil || url.Value == nil {
+		return nil, fmt.Errorf("the embedded spec has no WebhookURL schema")
+	}
+	urlMessage, ok := contract.PatternText("url", url.Value)
+	if !ok {
+		return nil, fmt.Errorf("the embedded spec's WebhookURL has no x-pattern-message")
+	}
 	return &handlers{
 		leadHandlers:    leadHandlers{leads: cfg.Leads},
 		handoffHandlers: handoffHandlers{handoffs: cfg.Handoffs},
 		messageHandlers: messageHandlers{messenger: cfg.Messenger, messages: cfg.Messages,
 			templates: cfg.Templates, integrations: cfg.Integrations, templateSync: cfg.TemplateSync},
-		webhookHandlers: webhookHandlers{webhooks: cfg.Webhooks, deliveries: cfg.Deliveries, tester: cfg.WebhookTester},
-		apiKeyHandlers:  apiKeyHandlers{keys: cfg.APIKeys},
-	}
+		webhookHandlers: webhookHandlers{webhooks: cfg.Webhooks, deliveries: cfg.Deliveries, tester: cfg.WebhookTester,
+			urlMessage: urlMessage},
+		apiKeyHandlers: apiKeyHandlers{keys: cfg.APIKeys},
+	}, nil
 }
 
 // Spec defaults for the list parameters; kin-openapi fills in the spec's

@@ -57,5 +57,5 @@ func (h *handoffHandlers) CloseHandoff(ctx context.Context, req api.CloseHandoff
 	if err != nil {
 		return nil, err
 	}
-	return api.CloseHandoff200JSONResponse{HandoffOKJSONResponse: api.HandoffOKJSONResponse{Body: wire.Handoff(x)}}, nil
+	return api.CloseHandoff200JSONResponse{HandoffClosedOKJSONResponse: api.HandoffClosedOKJSONResponse{Body: wire.Handoff(x)}}, nil
 }

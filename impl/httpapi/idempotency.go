@@ -77,16 +77,18 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 // idempotencyKey is the one key the request sends. The spec's schema checks
 // its shape; these checks hold with request validation off too.
 func idempotencyKey(values []string) (string, error) {
-	bad := func(msg string) error {
-		return impl.Errorf(impl.EBadRequest, "The request has invalid parameters.").WithDetail(headerIdempotencyKey, msg)
+	bad := func(en, pt string) error {
+		return impl.Errorf(impl.EBadRequest, "The request has invalid parameters.").
+			WithDetailText(headerIdempotencyKey, impl.Text{En: en, PtBR: "O cabeçalho " + headerIdempotencyKey + " " + pt})
 	}
 	switch {
 	case len(values) > 1:
-		return "", bad("must be sent once")
+		return "", bad("must be sent once", "deve ser enviado uma única vez.")
 	case values[0] == "":
-		return "", bad("must not be empty")
+		return "", bad("must not be empty", "não pode ficar vazio.")
 	case len(values[0]) > maxIdempotencyKeyLength:
-		return "", bad("must be at most " + strconv.Itoa(maxIdempotencyKeyLength) + " characters")
+		return "", bad("must be at most "+strconv.Itoa(maxIdempotencyKeyLength)+" characters",
+			"deve ter no máximo "+strconv.Itoa(maxIdempotencyKeyLength)+" caracteres.")
 	}
 	return values[0], nil
 }
@@ -97,7 +99,8 @@ func (s *Server) answerKnownKey(c echo.Context, rec *impl.IdempotencyRecord, fp 
 	case impl.IdempotencyReused:
 		return impl.Errorf(impl.EIdempotencyKeyReused,
 			"This Idempotency-Key was already used with a different request. Use a new key for a new request.").
-			WithDetail(headerIdempotencyKey, "was used with a different request")
+			WithDetailText(headerIdempotencyKey, impl.Text{En: "was used with a different request",
+				PtBR: "O cabeçalho " + headerIdempotencyKey + " já foi usado com outro pedido."})
 	case impl.IdempotencyInProgress:
 		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterIdempotencyBusy))
 		return impl.Errorf(impl.EIdempotencyInProgress,

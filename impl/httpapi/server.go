@@ -172,7 +172,11 @@ func NewServer(cfg Config) (*Server, error) {
 	// Innermost too: a panic in a handler becomes an ordinary error while the
 	// response-validation layer is still in place to write it.
 	e.Use(s.recoverPanics)
-	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(newHandlers(cfg), nil), BasePath)
+	h, err := newHandlers(cfg, spec)
+	if err != nil {
+		return nil, err
+	}
+	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(h, nil), BasePath)
 	if err := s.registerDocs(e); err != nil {
 		return nil, err
 	}

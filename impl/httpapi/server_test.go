@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -226,10 +227,11 @@ func TestDocsSpecAndProbes(t *testing.T) {
 	}{
 		{"/openapi.yaml", "application/yaml", "openapi: 3.0.3"},
 		{"/openapi.json", "application/json", `"openapi":"3.0.3"`},
-		{"/docs/openapi.json", "application/json", `"url":"/api/v1"`},
-		{"/docs/", "text/html", "swagger"},
+		{"/docs/reference.json", "application/json", `"url":"/api/v1"`},
+		{"/docs/", "text/html", "Referência da API"},
 		{"/healthz", "application/json", `"ok"`},
 		{"/readyz", "application/json", `"ready"`},
+		{"/favicon.svg", "image/svg+xml", "<svg"},
 	} {
 		rec := f.do(t, http.MethodGet, tc.path, "", nil)
 		if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), tc.contentType) ||
@@ -237,24 +239,63 @@ func TestDocsSpecAndProbes(t *testing.T) {
 			t.Errorf("%s: %d %q, body lacks %q", tc.path, rec.Code, rec.Header().Get("Content-Type"), tc.contains)
 		}
 	}
-	// The docs' spec lists only this server, so "Try it out" calls it.
-	rec := f.do(t, http.MethodGet, "/docs/openapi.json", "", nil)
-	var spec struct {
-		Servers []struct{ URL string } `json:"servers"`
+	if rec := f.do(t, http.MethodGet, "/favicon.ico", "", nil); rec.Code != http.StatusOK ||
+		rec.Header().Get("Content-Type") != "image/x-icon" || !bytes.HasPrefix(rec.Body.Bytes(), []byte{0, 0, 1, 0}) {
+		t.Errorf("/favicon.ico: %d %q % x", rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes()[:min(rec.Body.Len(), 4)])
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &spec); err != nil || len(spec.Servers) != 1 || spec.Servers[0].URL != "/api/v1" {
-		t.Errorf("docs servers: %+v (%v)", spec.Servers, err)
+	// The reference's document lists only this server, so "try it" calls it;
+	// it holds the events too, and every operation's code samples.
+	rec := f.do(t, http.MethodGet, "/docs/reference.json", "", nil)
+	var doc struct {
+		Servers  []struct{ URL string }                `json:"servers"`
+		Paths    map[string]map[string]json.RawMessage `json:"paths"`
+		Webhooks map[string]json.RawMessage            `json:"webhooks"`
 	}
-	// Swagger UI's assets are embedded: a script the page loads is served.
-	page := f.do(t, http.MethodGet, "/docs/", "", nil).Body.String()
-	if !strings.Contains(page, "swagger-ui-bundle.js") {
-		t.Fatalf("docs page does not load the bundle: %s", page)
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || len(doc.Servers) != 1 || doc.Servers[0].URL != "/api/v1" {
+		t.Errorf("reference servers: %+v (%v)", doc.Servers, err)
 	}
-	if js := f.do(t, http.MethodGet, "/docs/swagger-ui-bundle.js", "", map[string]string{"Accept-Encoding": "identity"}); js.Code != http.StatusOK || js.Body.Len() < 100_000 {
-		t.Errorf("embedded swagger-ui-bundle.js: %d, %d bytes", js.Code, js.Body.Len())
+	if len(doc.Webhooks) == 0 {
+		t.Error("the reference has no webhook events")
 	}
-	if strings.Contains(page, "cdn") || strings.Contains(page, "unpkg") {
-		t.Errorf("docs page refers to a CDN")
+	for path, ops := range doc.Paths {
+		for method, raw := range ops {
+			if method == "parameters" {
+				continue
+			}
+			var op struct {
+				CodeSamples []struct{ Lang, Label, Source string } `json:"x-codeSamples"`
+			}
+			if err := json.Unmarshal(raw, &op); err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+			if labels := len(op.CodeSamples); labels < 5 {
+				t.Errorf("%s %s: %d code samples, want the five languages", method, path, labels)
+			}
+		}
+	}
+	// The bundle is embedded: the script the page loads is served, gzipped
+	// when asked; the page loads nothing from another host.
+	page := f.do(t, http.MethodGet, "/docs/", "", nil)
+	m := regexp.MustCompile(`src="(/docs/assets/scalar-[0-9.]+/standalone\.js)"`).FindStringSubmatch(page.Body.String())
+	if m == nil {
+		t.Fatalf("docs page does not load the bundle: %s", page.Body)
+	}
+	if js := f.do(t, http.MethodGet, m[1], "", map[string]string{"Accept-Encoding": "identity"}); js.Code != http.StatusOK || js.Body.Len() < 1_000_000 {
+		t.Errorf("embedded bundle: %d, %d bytes", js.Code, js.Body.Len())
+	}
+	if js := f.do(t, http.MethodGet, m[1], "", map[string]string{"Accept-Encoding": "gzip"}); js.Header().Get("Content-Encoding") != "gzip" {
+		t.Errorf("the bundle is not gzipped for a browser that takes gzip")
+	}
+	if strings.Contains(page.Body.String(), "//") && regexp.MustCompile(`(src|href)="(https?:)?//`).MatchString(page.Body.String()) {
+		t.Errorf("docs page loads something from another host")
+	}
+	if csp := page.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "connect-src 'self'") {
+		t.Errorf("docs page CSP: %q", csp)
+	}
+	// The events' old page is now a section of the reference.
+	if rec := f.do(t, http.MethodGet, "/docs/webhooks/", "", nil); rec.Code != http.StatusMovedPermanently ||
+		rec.Header().Get("Location") != "/docs/#tag/webhook-events" {
+		t.Errorf("/docs/webhooks/: %d %q", rec.Code, rec.Header().Get("Location"))
 	}
 }
 

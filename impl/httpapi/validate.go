@@ -3,8 +3,10 @@ package httpapi
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -111,11 +113,15 @@ func withControlChars(verr error, bad map[string][]string) error {
 	var ae *impl.Error
 	switch {
 	case rerr == nil:
-		return &impl.Error{Code: impl.EValidation, Message: "The given data was invalid.", Details: bad}
+		ae = impl.Errorf(impl.EValidation, "The given data was invalid.")
+		for _, path := range slices.Sorted(maps.Keys(bad)) {
+			ae.WithDetailText(path, contract.ControlCharsText(path))
+		}
+		return ae
 	case errors.As(rerr, &ae) && ae.Code == impl.EValidation:
-		for path, msgs := range bad {
+		for _, path := range slices.Sorted(maps.Keys(bad)) {
 			if _, faulted := ae.Details[path]; !faulted {
-				ae.Details[path] = msgs
+				ae.WithDetailText(path, contract.ControlCharsText(path))
 			}
 		}
 	}
@@ -126,24 +132,28 @@ func withControlChars(verr error, bad map[string][]string) error {
 // naming each: the input policy (impl.HasControlChars) applies to every
 // door, and a database would refuse a NUL later, as a 500.
 func checkParams(u *url.URL, path map[string]string) error {
-	bad := map[string][]string{}
+	bad := map[string]bool{}
 	for name, v := range path {
 		if impl.HasControlChars(v) {
-			bad[name] = []string{"must not contain control characters"}
+			bad[name] = true
 		}
 	}
 	q, _ := url.ParseQuery(u.RawQuery) // checkUTF8 has refused what does not parse
 	for name, values := range q {
 		for _, v := range values {
 			if impl.HasControlChars(name) || impl.HasControlChars(v) {
-				bad[sanitizeName(name)] = []string{"must not contain control characters"}
+				bad[sanitizeName(name)] = true
 			}
 		}
 	}
 	if len(bad) == 0 {
 		return nil
 	}
-	return &impl.Error{Code: impl.EBadRequest, Message: "The request has invalid parameters.", Details: bad}
+	ae := impl.Errorf(impl.EBadRequest, "The request has invalid parameters.")
+	for _, name := range slices.Sorted(maps.Keys(bad)) {
+		ae.WithDetailText(name, contract.ControlCharsText(name))
+	}
+	return ae
 }
 
 // sanitizeName keeps a parameter name fit to echo back.

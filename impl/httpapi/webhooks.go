@@ -14,14 +14,16 @@ type webhookHandlers struct {
 	webhooks   impl.WebhookStore
 	deliveries impl.DeliveryStore
 	tester     impl.WebhookTester
+	// urlMessage is the spec's message for a URL its WebhookURL pattern
+	// refuses, said again when the parse check refuses one.
+	urlMessage impl.Text
 }
 
 // checkWebhookURL is the seed's URL rule past what the spec's pattern says:
 // the URL must parse, since the dispatcher will have to use it.
-func checkWebhookURL(raw string) error {
+func (h *webhookHandlers) checkWebhookURL(raw string) error {
 	if !impl.ParsesAsWebhookURL(raw) {
-		return impl.Errorf(impl.EValidation, "The given data was invalid.").
-			WithDetail("url", "must be a valid http:// or https:// URL")
+		return impl.Errorf(impl.EValidation, "The given data was invalid.").WithDetailText("url", h.urlMessage)
 	}
 	return nil
 }
@@ -41,7 +43,7 @@ func (h *webhookHandlers) ListWebhooks(ctx context.Context, req api.ListWebhooks
 
 func (h *webhookHandlers) CreateWebhook(ctx context.Context, req api.CreateWebhookRequestObject) (api.CreateWebhookResponseObject, error) {
 	b := req.Body
-	if err := checkWebhookURL(b.Url); err != nil {
+	if err := h.checkWebhookURL(b.Url); err != nil {
 		return nil, err
 	}
 	w := &impl.Webhook{Name: b.Name, URL: b.Url, Events: wire.WebhookEvents(b.Events)}
@@ -69,7 +71,7 @@ func (h *webhookHandlers) UpdateWebhook(ctx context.Context, req api.UpdateWebho
 	b := req.Body
 	p := impl.WebhookPatch{Name: b.Name, URL: b.Url, Active: b.Active, MaxAttempts: b.MaxAttempts}
 	if b.Url != nil {
-		if err := checkWebhookURL(*b.Url); err != nil {
+		if err := h.checkWebhookURL(*b.Url); err != nil {
 			return nil, err
 		}
 	}

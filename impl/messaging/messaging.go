@@ -41,8 +41,8 @@ type Messenger struct {
 
 var _ impl.Messenger = (*Messenger)(nil)
 
-func validation(field, msg string) *impl.Error {
-	return impl.Errorf(impl.EValidation, "The given data was invalid.").WithDetail(field, msg)
+func validation(field string, msg impl.Text) *impl.Error {
+	return impl.Errorf(impl.EValidation, "The given data was invalid.").WithDetailText(field, msg)
 }
 
 // SendWhatsApp implements impl.Messenger.
@@ -308,7 +308,7 @@ func (s *Messenger) template(ctx context.Context, orgID int64, id *int64, name *
 		var err error
 		t, err = s.Templates.FindTemplateByID(ctx, orgID, *id)
 		if impl.ErrorCode(err) == impl.ENotFound {
-			return nil, impl.Errorf(impl.ENotFound, "Template not found.").WithDetail(field, "no template has this id")
+			return nil, impl.Errorf(impl.ENotFound, "Template not found.").WithDetailText(field, impl.Text{En: "no template has this id", PtBR: "Nenhum template tem este id."})
 		}
 		if err != nil {
 			return nil, err
@@ -321,7 +321,7 @@ func (s *Messenger) template(ctx context.Context, orgID int64, id *int64, name *
 		}
 		switch len(all) {
 		case 0:
-			return nil, impl.Errorf(impl.ENotFound, "Template not found.").WithDetail(field, "no template has this name")
+			return nil, impl.Errorf(impl.ENotFound, "Template not found.").WithDetailText(field, impl.Text{En: "no template has this name", PtBR: "Nenhum template tem este nome."})
 		case 1:
 			t = all[0]
 		default:
@@ -330,15 +330,19 @@ func (s *Messenger) template(ctx context.Context, orgID int64, id *int64, name *
 				langs[i] = x.Language
 			}
 			sort.Strings(langs)
-			return nil, validation(field, fmt.Sprintf(
-				"names templates in several languages (%s); send template_id instead", strings.Join(langs, ", ")))
+			return nil, validation(field, impl.Text{
+				En: fmt.Sprintf("names templates in several languages (%s); send template_id instead", strings.Join(langs, ", ")),
+				PtBR: fmt.Sprintf("O campo %s corresponde a templates em vários idiomas (%s); envie template_id.",
+					field, strings.Join(langs, ", ")),
+			})
 		}
 	} else {
 		// Only reachable with request validation switched off.
 		return nil, impl.Errorf(impl.EBadRequest, "The message names no template.")
 	}
 	if !t.MetaApproved {
-		return nil, validation(field, "is not approved by Meta yet")
+		return nil, validation(field, impl.Text{En: "is not approved by Meta yet",
+			PtBR: "O template de " + field + " ainda não foi aprovado pela Meta."})
 	}
 	return t, nil
 }
@@ -347,12 +351,16 @@ func checkVariables(t *impl.Template, vars []string) error {
 	if len(vars) == t.VariablesCount {
 		return nil
 	}
-	noun := "values"
+	noun, valor := "values", "valores"
 	if t.VariablesCount == 1 {
-		noun = "value"
+		noun, valor = "value", "valor"
 	}
-	return validation("variables", fmt.Sprintf("must contain %d %s, one per placeholder of template %s; got %d",
-		t.VariablesCount, noun, t.Name, len(vars)))
+	return validation("variables", impl.Text{
+		En: fmt.Sprintf("must contain %d %s, one per placeholder of template %s; got %d",
+			t.VariablesCount, noun, t.Name, len(vars)),
+		PtBR: fmt.Sprintf("O campo variables deve ter %d %s, um para cada variável do template %s; recebeu %d.",
+			t.VariablesCount, valor, t.Name, len(vars)),
+	})
 }
 
 // Receive implements impl.Messenger.

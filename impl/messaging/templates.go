@@ -154,11 +154,18 @@ func (s *TemplateSync) source(ctx context.Context, orgID int64, id *int64) (*imp
 	}
 	switch {
 	case in.Provider != impl.ProviderWhatsAppCloud:
-		return nil, validation("integration_id", fmt.Sprintf(
-			"is a %s integration, whose templates are not synced from Meta: create them with `iagente-sdr templates create`", in.Provider))
+		return nil, validation("integration_id", impl.Text{
+			En: fmt.Sprintf("is a %s integration, whose templates are not synced from Meta: create them with `iagente-sdr templates create`",
+				in.Provider),
+			PtBR: fmt.Sprintf("A integração de integration_id é do provedor %s, cujos templates não vêm da Meta: crie-os com `iagente-sdr templates create`.",
+				in.Provider),
+		})
 	case in.WABAID == "":
-		return nil, validation("integration_id",
-			"has no WhatsApp Business Account id to read templates from: set it with `iagente-sdr integrations create ... --waba-id`")
+		return nil, validation("integration_id", impl.Text{
+			En: "has no WhatsApp Business Account id to read templates from: set it with `iagente-sdr integrations create ... --waba-id`",
+			PtBR: "A integração de integration_id não tem o id da conta do WhatsApp Business de onde ler os templates: " +
+				"defina-o com `iagente-sdr integrations create ... --waba-id`.",
+		})
 	}
 	return in, nil
 }

@@ -34,7 +34,7 @@ func (s *HandoffStore) CreateHandoff(ctx context.Context, orgID int64, h *impl.H
 			return fmt.Errorf("find lead for handoff: %w", err)
 		}
 		if n == 0 {
-			return impl.Errorf(impl.ENotFound, "Lead not found.").WithDetail("lead_id", "no lead with this id")
+			return impl.Errorf(impl.ENotFound, "Lead not found.").WithDetailText("lead_id", impl.Text{En: "no lead with this id", PtBR: "Nenhum lead tem este id."})
 		}
 		err = tx.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO handoffs
 			(organization_id, lead_id, reason, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),

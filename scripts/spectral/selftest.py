@@ -91,7 +91,12 @@ GOOD = {
                 "required": ["id", "phone"],
                 "properties": {
                     "id": {"type": "integer", "example": 1},
-                    "phone": {"type": "string", "pattern": "^\\+[1-9][0-9]{7,14}$", "example": "+5511999999999"},
+                    "phone": {
+                        "type": "string",
+                        "pattern": "^\\+[1-9][0-9]{7,14}$",
+                        "x-pattern-message": {"en": "must be an E.164 number", "pt-BR": "deve ser um número E.164"},
+                        "example": "+5511999999999",
+                    },
                 },
             },
             "Error": {
@@ -204,6 +209,23 @@ def m_bad_schema_example(d):
     comp(d)["schemas"]["Lead"]["properties"]["id"]["example"] = "one"
 
 
+def phone(d):
+    return comp(d)["schemas"]["Lead"]["properties"]["phone"]
+
+
+def m_pattern_message_string(d):
+    # The old form: English only.
+    phone(d)["x-pattern-message"] = "must be an E.164 number"
+
+
+def m_pattern_message_no_portuguese(d):
+    del phone(d)["x-pattern-message"]["pt-BR"]
+
+
+def m_pattern_message_blank(d):
+    phone(d)["x-pattern-message"]["pt-BR"] = " "
+
+
 def post_op(params):
     o = {
         "operationId": "createLead",
@@ -281,6 +303,9 @@ CASES = {
     "error_schema_no_envelope": (m_error_schema_no_envelope, {"iagente-error-response-envelope"}),
     "bad_media_example": (m_bad_media_example, {"oas3-valid-media-example"}),
     "bad_schema_example": (m_bad_schema_example, {"oas3-valid-schema-example"}),
+    "pattern_message_string": (m_pattern_message_string, {"iagente-pattern-message-languages"}),
+    "pattern_message_no_pt": (m_pattern_message_no_portuguese, {"iagente-pattern-message-languages"}),
+    "pattern_message_blank": (m_pattern_message_blank, {"iagente-pattern-message-languages"}),
     "warning_only": (m_warning_only, {"info-contact"}),
     "post_with_key": (m_post_with_key, set()),
     "post_without_key": (m_post_without_key, {"iagente-post-idempotency-key"}),
@@ -300,6 +325,7 @@ MUST_BE_ERROR = {
     "iagente-operation-description",
     "iagente-error-response-uses-error-schema",
     "iagente-error-response-envelope",
+    "iagente-pattern-message-languages",
     "iagente-post-idempotency-key",
     "iagente-operation-503",
 }

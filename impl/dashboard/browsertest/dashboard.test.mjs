@@ -19,6 +19,10 @@ const env = readEnv([
 const BASE = env.BASE_URL;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const WEBHOOK_URL = `http://127.0.0.1:${env.RECEIVER_PORT}/webhook`;
+// The reference renders the whole API in the browser: on a busy shared
+// machine that takes far longer than a form page.
+const DOCS_TIMEOUT = 30_000;
+const DOCS_STEP_TIMEOUT = 180_000;
 
 // The page's messages, as impl/dashboard documents them.
 const MSG = {
@@ -30,6 +34,8 @@ const MSG = {
   urlRequired: 'Favor inserir a Url do webhook!',
   urlInvalid: 'Favor inserir uma Url válida!',
   webhookSaved: 'Dados do usuário salvo com sucesso!',
+  secretCopied: 'Segredo copiado para a área de transferência!',
+  secretCopyFailed: 'Falha ao copiar o segredo.',
 };
 
 function readEnv(names) {
@@ -70,8 +76,8 @@ after(async () => {
 
 // step runs fn as a test, unless an earlier blocking step failed: the later
 // steps build on its outcome. A step that nothing builds on is not blocking.
-function step(name, fn, { blocking = true } = {}) {
-  test(name, { timeout: 45_000 }, async (t) => {
+function step(name, fn, { blocking = true, timeout = 45_000 } = {}) {
+  test(name, { timeout }, async (t) => {
     if (broken) {
       t.skip(`needs the outcome of "${broken}", which failed`);
       return;
@@ -91,6 +97,13 @@ function step(name, fn, { blocking = true } = {}) {
 
 async function shot(p, name) {
   await p.screenshot({ path: path.join(env.ARTIFACTS_DIR, `${name}.png`), fullPage: true });
+}
+
+// view pictures what the viewport shows: the reference scrolls inside its
+// own panes, so a full-page picture of it would show only the first screen
+// stretched.
+async function view(p, name) {
+  await p.screenshot({ path: path.join(env.ARTIFACTS_DIR, `${name}.png`) });
 }
 
 // closeUp adds a picture of one part of a long page (the docs run to
@@ -178,6 +191,40 @@ async function showJSON(name, title, value) {
   }
 }
 
+// withClipboardWrite sets Chromium's clipboard-write permission for this
+// origin in the signed-in context (a real denial by the browser, not a
+// stubbed navigator.clipboard), runs fn, and grants it again.
+async function withClipboardWrite(setting, fn) {
+  const pageCDP = await context.newCDPSession(page);
+  const { targetInfo } = await pageCDP.send('Target.getTargetInfo');
+  await pageCDP.detach();
+  const browserCDP = await browser.newBrowserCDPSession();
+  const set = (value) => browserCDP.send('Browser.setPermission', {
+    permission: { name: 'clipboard-write' }, setting: value, origin: BASE,
+    browserContextId: targetInfo.browserContextId,
+  });
+  try {
+    await set(setting);
+    await fn();
+  } finally {
+    await set('granted');
+    await browserCDP.detach();
+  }
+}
+
+// postsDuring counts the POSTs the page sends while fn runs.
+async function postsDuring(p, fn) {
+  let n = 0;
+  const count = (req) => { if (req.method() === 'POST') n++; };
+  p.on('request', count);
+  try {
+    await fn();
+  } finally {
+    p.off('request', count);
+  }
+  return n;
+}
+
 async function clipboardWriteState(p) {
   return p.evaluate(async () => (await navigator.permissions.query({ name: 'clipboard-write' })).state);
 }
@@ -212,7 +259,8 @@ step('02 "Gerar Token" makes a token that the API accepts', async () => {
   expectStatus(first, 401, 'the organization\'s revoked first key');
 
   const r = await submit(page, '#generate-token', '/dashboard/api-webhook/token');
-  assert.equal(r.status(), 200);
+  assert.equal(r.status(), 303, 'the form posts and redirects (post/redirect/get)');
+  assert.equal(new URL(page.url()).pathname, '/dashboard/api-webhook');
   await expectText(page, '#token-message', MSG.tokenGenerated);
   token = await page.getAttribute('#api-token', 'data-token');
   assert.match(token ?? '', /^sk_\w+_\S{20,}$/, `#api-token data-token should hold a full API key, got "${token}"`);
@@ -275,9 +323,28 @@ step('04 "Copiar" reports a failure when the browser denies the clipboard', asyn
   }
 });
 
-step('05 "Regerar Token" replaces the token: the old one gets 401, the new one works', async () => {
-  const r = await submit(page, '#generate-token', '/dashboard/api-webhook/token');
-  assert.equal(r.status(), 200);
+step('05 "Regerar Token" asks first; cancelled it changes nothing, confirmed the old token gets 401', async () => {
+  // The question names the token and says what happens to it.
+  await page.click('#generate-token');
+  await page.locator('#regenerate-confirm').waitFor();
+  const question = norm(await page.textContent('#regenerate-confirm'));
+  assert.ok(question.includes(firstDashboardToken.slice(0, 16)), `the question names the current token: "${question}"`);
+  assert.ok(question.includes('deixa de funcionar na mesma hora') && question.includes('401'),
+    `the question says the current token stops working at once: "${question}"`);
+  await shot(page, '06-regenerate-asks');
+
+  // Cancel: nothing was posted, and the token still works.
+  const cancelled = await postsDuring(page, async () => {
+    await page.click('#cancel-regenerate');
+    await page.waitForLoadState('load');
+  });
+  assert.equal(cancelled, 0, 'asking and cancelling post nothing');
+  assert.equal(await page.locator('#regenerate-confirm').count(), 0);
+  expectStatus(await api('GET', '/leads', firstDashboardToken), 200, 'GET /leads with the token after "Cancelar"');
+
+  await page.click('#generate-token');
+  const r = await submit(page, '#confirm-regenerate', '/dashboard/api-webhook/token');
+  assert.equal(r.status(), 303);
   await expectText(page, '#token-message', MSG.tokenGenerated);
   await expectText(page, '#generate-token', 'Regerar Token');
   const fresh = await page.getAttribute('#api-token', 'data-token');
@@ -287,7 +354,15 @@ step('05 "Regerar Token" replaces the token: the old one gets 401, the new one w
 
   expectStatus(await api('GET', '/leads', firstDashboardToken), 401, 'GET /leads with the replaced token');
   expectStatus(await api('GET', '/leads', token), 200, 'GET /leads with the regenerated token');
-  await shot(page, '06-token-regenerated');
+  await shot(page, '07-token-regenerated');
+
+  // Post/redirect/get: a reload sends nothing again, and the token shown
+  // once is gone.
+  const reloaded = await postsDuring(page, async () => { await page.reload(); });
+  assert.equal(reloaded, 0, 'reloading the page after "Regerar" must not post again');
+  assert.equal(await page.getAttribute('#api-token', 'data-token'), null, 'the new token is shown once, not after a reload');
+  assert.equal(await page.inputValue('#api-token'), `${token.slice(0, 16)}…`);
+  expectStatus(await api('GET', '/leads', token), 200, 'the token still works after the reload');
 });
 
 step('06 the webhook URL rules, then saving the receiver\'s URL', async () => {
@@ -300,9 +375,9 @@ step('06 the webhook URL rules, then saving the receiver\'s URL', async () => {
   page.on('request', count);
   try {
     const cases = [
-      ['', MSG.urlRequired, '07-webhook-empty'],
-      ['ftp://x', MSG.urlInvalid, '08-webhook-ftp'],
-      ['meusite.com', MSG.urlInvalid, '09-webhook-no-scheme'],
+      ['', MSG.urlRequired, '08-webhook-empty'],
+      ['ftp://x', MSG.urlInvalid, '09-webhook-ftp'],
+      ['meusite.com', MSG.urlInvalid, '10-webhook-no-scheme'],
     ];
     for (const [value, message, name] of cases) {
       await page.fill('#webhook-url', value);
@@ -320,13 +395,39 @@ step('06 the webhook URL rules, then saving the receiver\'s URL', async () => {
 
   await page.fill('#webhook-url', WEBHOOK_URL);
   const r = await submit(page, '#save-webhook', '/dashboard/api-webhook/webhook');
-  assert.equal(r.status(), 200, 'saving a valid URL');
+  assert.equal(r.status(), 303, 'saving posts and redirects (post/redirect/get)');
+  // The message survived the redirect.
   await expectText(page, '#webhook-message', MSG.webhookSaved);
   assert.equal(await page.inputValue('#webhook-url'), WEBHOOK_URL, 'the saved URL is shown');
   signingSecret = await page.inputValue('#signing-secret');
   assert.match(signingSecret, /^whsec_\S+$/, 'the signing secret is shown once after creating the webhook');
   await expectText(page, '#webhook-state', 'Ativo: recebe os 10 eventos da organização.');
-  await shot(page, '10-webhook-saved');
+  await shot(page, '11-webhook-saved');
+
+  // The secret's "Copiar": copied when allowed, the failure when denied.
+  // (Step 04's permission changes through CDP leave clipboard-read unset.)
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+  await page.click('#copy-secret');
+  await expectText(page, '#secret-message', MSG.secretCopied);
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), signingSecret, 'the clipboard holds the secret');
+  await shot(page, '12-secret-copied');
+  await withClipboardWrite('denied', async () => {
+    assert.equal(await clipboardWriteState(page), 'denied');
+    await page.click('#copy-secret');
+    await expectText(page, '#secret-message', MSG.secretCopyFailed);
+    const selected = await page.evaluate(() => {
+      const el = document.getElementById('signing-secret');
+      return document.activeElement === el && el.value.slice(el.selectionStart, el.selectionEnd);
+    });
+    assert.equal(selected, signingSecret, 'after a failed copy the secret is selected, ready for Ctrl+C');
+    await shot(page, '13-secret-copy-denied');
+  });
+
+  // A reload does not save again, and the secret is not shown again.
+  const reloaded = await postsDuring(page, async () => { await page.reload(); });
+  assert.equal(reloaded, 0, 'reloading the page after "Salvar" must not post again');
+  assert.equal(await page.locator('#signing-secret').count(), 0, 'the signing secret is shown once');
+  assert.equal(norm(await page.textContent('#webhook-message')), '', 'the message was for that one answer');
 });
 
 step('07 the saved webhook is the default one in the API, and deliveries reach it', async () => {
@@ -342,7 +443,7 @@ step('07 the saved webhook is the default one in the API, and deliveries reach i
   assert.equal(webhook.url, WEBHOOK_URL);
   assert.equal(webhook.active, true);
   assert.deepEqual([...webhook.events].sort(), [...allEvents].sort(), 'subscribed to every event');
-  await showJSON('11-webhook-in-api', 'GET /api/v1/webhooks', list.json);
+  await showJSON('14-webhook-in-api', 'GET /api/v1/webhooks', list.json);
 
   // The receiver verifies signatures: restart it with the secret the
   // dashboard showed, then cause an event.
@@ -365,76 +466,183 @@ step('07 the saved webhook is the default one in the API, and deliveries reach i
   assert.ok(got, `the receiver should have accepted ${delivery.webhook_message_id}; it has ${JSON.stringify(events)}`);
   assert.equal(got.event, 'lead.created');
   assert.equal(got.event_id, delivery.event_id);
-  await showJSON('12-delivery-succeeded', `GET /api/v1/webhooks/${webhook.id}/deliveries ` +
+  await showJSON('15-delivery-succeeded', `GET /api/v1/webhooks/${webhook.id}/deliveries ` +
     `and the receiver's /_receiver/events`, { deliveries: deliveries.data, receiver_events: events });
 }, { blocking: false });
 
-step('08 "Documentacao da API" opens the docs; "Try it out" on GET /leads with the token gets 200', async () => {
+step('08 the help links lead to our own pages: the guide\'s two parts, and the favicon is ours', async () => {
+  await page.goto(`${BASE}/dashboard/api-webhook`);
+  // The page is the product's: its header, and the icon the browser asks for.
+  await page.locator('header.topbar .brand').waitFor();
+  assert.equal(await page.getAttribute('link[rel=icon]', 'href'), '/favicon.svg');
+  const icon = await fetch(`${BASE}/favicon.ico`);
+  assert.equal(icon.status, 200, 'GET /favicon.ico');
+  assert.equal(icon.headers.get('content-type'), 'image/x-icon');
+  assert.deepEqual([...new Uint8Array(await icon.arrayBuffer()).slice(0, 4)], [0, 0, 1, 0], 'an .ico file');
+  await closeUp(page.locator('header.topbar'), '16-product-header');
+
+  await expectText(page, '#help-how-to', 'Wiki (Como integrar)');
+  await page.click('#help-how-to');
+  await page.waitForLoadState('load');
+  const how = new URL(page.url());
+  assert.equal(how.pathname + how.hash, '/dashboard/como-integrar#como-integrar');
+  await expectText(page, 'h1', 'Como integrar');
+  // Its examples are the reference's tested samples.
+  assert.match(norm(await page.textContent('#sample-list-leads')), /^curl -X GET "https:\/\/lp\.webpro\.com\.br\/api\/v1\/leads"/);
+  await shot(page, '17-guide');
+
+  await page.goto(`${BASE}/dashboard/api-webhook`);
+  await expectText(page, '#help-how-it-works', 'API e Webhook (como funciona)');
+  await page.click('#help-how-it-works');
+  await page.waitForLoadState('load');
+  const works = new URL(page.url());
+  assert.equal(works.pathname + works.hash, '/dashboard/como-integrar#como-funciona');
+  await page.locator('#como-funciona').waitFor();
+  // Public: a signed-out browser reads it too.
+  const anon = await browser.newContext();
+  try {
+    const res = await (await anon.newPage()).goto(`${BASE}/dashboard/como-integrar`);
+    assert.equal(res.status(), 200, 'the guide without a session');
+  } finally {
+    await anon.close();
+  }
+}, { blocking: false });
+
+step('09 "Documentacao da API" opens the reference: search, REST and events, samples in five languages, nothing from elsewhere', async () => {
   await page.goto(`${BASE}/dashboard/api-webhook`);
   await expectText(page, '#docs-link', 'Documentacao da API');
   assert.equal(await page.getAttribute('#docs-link', 'target'), '_blank');
-  const [docs] = await Promise.all([context.waitForEvent('page'), page.click('#docs-link')]);
-  current = docs; // left open on a failure, for its screenshot
-  await docs.waitForLoadState('load');
-  assert.equal(new URL(docs.url()).pathname, '/docs/', 'the link opens /docs/ in a new tab');
-  await docs.locator('.swagger-ui .info .title').filter({ hasText: 'IAGENTE SDR' }).waitFor();
-  // GET /leads, found by its path rather than by an operationId.
-  const op = docs.locator('.opblock.opblock-get')
-    .filter({ has: docs.locator('.opblock-summary-path[data-path="/leads"]') });
-  await op.waitFor();
-  await shot(docs, '13-docs-opened');
+  const origin = new URL(BASE).origin;
+  const foreign = [];
+  const watch = (req) => {
+    const u = new URL(req.url());
+    if (!['data:', 'blob:'].includes(u.protocol) && u.origin !== origin) foreign.push(req.url());
+  };
+  context.on('request', watch);
+  try {
+    const [docs] = await Promise.all([context.waitForEvent('page'), page.click('#docs-link')]);
+    current = docs; // left open on a failure, for its screenshot
+    docs.setDefaultTimeout(DOCS_TIMEOUT);
+    await docs.waitForLoadState('load');
+    assert.equal(new URL(docs.url()).pathname, '/docs/', 'the link opens /docs/ in a new tab');
+    await docs.getByRole('heading', { name: 'IAGENTE SDR REST API' }).waitFor();
+    await docs.locator('.references-sidebar').getByText('Webhook events', { exact: true }).first().waitFor();
+    await view(docs, '18-docs-opened');
 
-  await docs.click('.swagger-ui .auth-wrapper button.authorize');
-  const dialog = docs.locator('.dialog-ux .modal-ux');
-  await dialog.waitFor();
-  const bearer = dialog.locator('.auth-container').filter({ hasText: 'bearerAuth' });
-  await bearer.locator('input').fill(token);
-  await bearer.locator('button.authorize').click();
-  // Once the token is taken the section says "Authorized" and offers "Logout".
-  await bearer.locator('button', { hasText: 'Logout' }).waitFor();
-  await bearer.getByText('Authorized', { exact: true }).waitFor();
-  await shot(docs, '14-docs-authorized');
-  await closeUp(dialog, '14-docs-authorized');
-  await dialog.locator('button.close-modal').click();
-  await dialog.waitFor({ state: 'detached' });
+    // Search finds REST operations and events alike.
+    await docs.keyboard.press('Control+k');
+    // (The dialog element itself is a zero-size wrapper: wait for what is in it.)
+    const search = docs.getByRole('dialog', { name: 'Search' });
+    await search.waitFor({ state: 'attached' });
+    await docs.keyboard.type('lead');
+    await search.getByText('Create lead').first().waitFor();
+    await search.getByText('A lead was created').first().waitFor();
+    await view(docs, '19-docs-search');
+    await docs.keyboard.press('Escape');
+    await search.waitFor({ state: 'detached' });
 
-  await op.locator('.opblock-summary').first().click();
-  const tryOut = op.locator('button.try-out__btn');
-  await tryOut.waitFor();
-  // The docs start with "Try it out" on (tryItOutEnabled); click it when off.
-  if (norm(await tryOut.textContent()) === 'Try it out') await tryOut.click();
-  await eventually(() => tryOut.textContent(), (t) => norm(t) === 'Cancel',
-    (t) => `"Try it out" should be on (its button reading "Cancel"), the button reads "${t}"`);
-  const executed = docs.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/leads' &&
-    r.request().method() === 'GET');
-  await op.locator('button.execute').click();
-  const res = await executed;
-  assert.equal(res.request().headers().authorization, `Bearer ${token}`, 'Swagger UI sends the token as a bearer');
-  assert.equal(res.status(), 200, 'GET /leads from the docs');
-  const status = op.locator('.live-responses-table .response .response-col_status').first();
-  await eventually(() => status.textContent(), (t) => norm(t) === '200',
-    (t) => `the docs' response section should show 200, shows "${t}"`);
-  await shot(docs, '15-docs-try-it-out-200');
-  await closeUp(op.locator('.responses-wrapper .live-responses-table').first(), '15-docs-try-it-out-200');
-  await docs.close();
-}, { blocking: false });
+    // An event, with the spec's realistic example.
+    await docs.goto(`${BASE}/docs/webhooks/`);
+    assert.equal(new URL(docs.url()).hash, '#tag/webhook-events', '/docs/webhooks/ leads to the events');
+    const event = docs.locator('section[id$="webhook/POST/lead.created"]');
+    await docs.locator('.references-sidebar').getByText('A lead was created', { exact: true }).first().click();
+    await event.getByText('"Maria Santos"').first().waitFor();
+    assert.ok((await event.textContent()).includes('maria@empresa.com'), 'the event shows the spec\'s example');
+    await event.scrollIntoViewIfNeeded();
+    await view(docs, '20-docs-event');
 
-step('09 "Sair" signs out, and the page asks to sign in again', async () => {
+    // Every operation has the samples, in the reference's five languages.
+    await docs.goto(`${BASE}/docs/#tag/leads/POST/leads`);
+    const op = docs.locator('section[id$="tag/leads/POST/leads"]');
+    const picker = op.locator('[data-testid=client-picker]');
+    await picker.waitFor();
+    assert.equal(norm(await picker.textContent()), 'curl');
+    await picker.click();
+    const options = docs.getByRole('option');
+    await options.first().waitFor();
+    const names = (await options.allTextContents()).map(norm);
+    for (const want of ['curl', 'Python', 'Node.js', 'PHP', 'C#']) {
+      assert.ok(names.includes(want), `the samples' languages ${JSON.stringify(names)} lack ${want}`);
+    }
+    await docs.getByRole('option', { name: 'PHP' }).click();
+    await op.getByText('curl_setopt_array').first().waitFor();
+    await op.locator('.request-card').scrollIntoViewIfNeeded();
+    await view(docs, '21-docs-samples-php');
+    await closeUp(op.locator('.request-card'), '21-docs-samples-php');
+    await docs.close();
+  } finally {
+    context.off('request', watch);
+  }
+  assert.deepEqual(foreign, [], 'the reference loaded something from another host');
+}, { blocking: false, timeout: DOCS_STEP_TIMEOUT });
+
+step('10 the reference\'s "Test Request" calls this server with the token, which lasts as long as the tab', async () => {
+  const docs = await context.newPage();
+  current = docs;
+  docs.setDefaultTimeout(DOCS_TIMEOUT);
+  try {
+    await docs.goto(`${BASE}/docs/`);
+    await docs.getByRole('heading', { name: 'IAGENTE SDR REST API' }).waitFor();
+    await docs.getByPlaceholder('Token').first().fill(token);
+    await docs.goto(`${BASE}/docs/#tag/leads/GET/leads`);
+    const op = docs.locator('section[id$="tag/leads/GET/leads"]');
+    await op.locator('.show-api-client-button').click();
+    const send = docs.getByRole('button', { name: /^Send/ }).first();
+    await send.waitFor();
+    const executed = docs.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/leads' &&
+      r.request().method() === 'GET');
+    await send.click();
+    const res = await executed;
+    assert.equal(new URL(res.url()).origin, new URL(BASE).origin, 'try-it calls this server, no proxy');
+    assert.equal(res.request().headers().authorization, `Bearer ${token}`, 'the token is sent as a bearer');
+    assert.equal(res.status(), 200, 'GET /leads from the reference');
+    await docs.getByText('200 OK').first().waitFor();
+    await view(docs, '22-docs-try-it-200');
+
+    // A reload keeps the token; it is in this tab's sessionStorage and
+    // nowhere that outlives the tab.
+    await docs.goto(`${BASE}/docs/`);
+    await docs.getByRole('heading', { name: 'IAGENTE SDR REST API' }).waitFor();
+    await eventually(() => docs.getByPlaceholder('Token').first().inputValue(), (v) => v === token,
+      (v) => `after a reload the token field holds "${v}"`);
+    const stored = await docs.evaluate(() => ({
+      local: Object.keys(localStorage).filter((k) => k.startsWith('scalar-reference-auth')),
+      session: Object.keys(sessionStorage).filter((k) => k.startsWith('scalar-reference-auth')),
+    }));
+    assert.deepEqual(stored.local, [], 'the token must not be in localStorage');
+    assert.equal(stored.session.length, 1, 'the token is kept in the tab\'s sessionStorage');
+  } finally {
+    await docs.close();
+  }
+  // Another tab starts without it.
+  const other = await context.newPage();
+  current = other;
+  other.setDefaultTimeout(DOCS_TIMEOUT);
+  try {
+    await other.goto(`${BASE}/docs/`);
+    await other.getByRole('heading', { name: 'IAGENTE SDR REST API' }).waitFor();
+    assert.equal(await other.getByPlaceholder('Token').first().inputValue(), '', 'a new tab has no token');
+  } finally {
+    await other.close();
+  }
+}, { blocking: false, timeout: DOCS_STEP_TIMEOUT });
+
+step('11 "Sair" signs out, and the page asks to sign in again', async () => {
   const r = await submit(page, '#logout', '/dashboard/logout');
   assert.equal(r.status(), 303);
   assert.equal(new URL(page.url()).pathname, '/dashboard/login');
   await expectText(page, '#login-notice', MSG.loggedOut);
-  await shot(page, '16-logged-out');
+  await shot(page, '23-logged-out');
 
   const res = await page.goto(`${BASE}/dashboard/api-webhook`);
   assert.equal(new URL(page.url()).pathname, '/dashboard/login', 'the page must send a signed-out browser to sign in');
   assert.equal(res.status(), 200);
   await page.locator('#email').waitFor();
   assert.equal(await page.locator('#token-message, #webhook-form').count(), 0, 'nothing of the page may show');
-  await shot(page, '17-login-required');
+  await shot(page, '24-login-required');
 });
 
-step('10 without JavaScript the server applies the same URL rules', async () => {
+step('12 without JavaScript the server applies the same URL rules', async () => {
   const noJS = await browser.newContext({ javaScriptEnabled: false, locale: 'pt-BR', viewport: { width: 1280, height: 900 } });
   noJS.setDefaultTimeout(10_000);
   const p = await noJS.newPage();
@@ -446,16 +654,16 @@ step('10 without JavaScript the server applies the same URL rules', async () => 
   assert.equal(new URL(p.url()).pathname, '/dashboard/api-webhook');
 
   const cases = [
-    ['', MSG.urlRequired, '18-nojs-webhook-empty'],
-    ['ftp://x', MSG.urlInvalid, '19-nojs-webhook-ftp'],
-    ['meusite.com', MSG.urlInvalid, '20-nojs-webhook-no-scheme'],
+    ['', MSG.urlRequired, '25-nojs-webhook-empty'],
+    ['ftp://x', MSG.urlInvalid, '26-nojs-webhook-ftp'],
+    ['meusite.com', MSG.urlInvalid, '27-nojs-webhook-no-scheme'],
   ];
   for (const [value, message, name] of cases) {
     await p.fill('#webhook-url', value);
     // The form reaching the server at all shows the page's script is off:
     // with it, these values never leave the browser (step 06).
     const r = await submit(p, '#save-webhook', '/dashboard/api-webhook/webhook');
-    assert.equal(r.status(), 422, `the server should refuse "${value}" with 422`);
+    assert.equal(r.status(), 303, `the server refuses "${value}" and redirects back to the page`);
     await expectText(p, '#webhook-message', message);
     assert.equal(await p.inputValue('#webhook-url'), value, 'the refused value is shown back');
     await shot(p, name);

@@ -1,5 +1,6 @@
 // The page works without this script (the server applies every rule); it
-// adds copying the token and checks the webhook URL before the form is sent.
+// adds the copy buttons (the token and the signing secret) and checks the
+// webhook URL before the form is sent.
 (function () {
   "use strict";
 
@@ -9,27 +10,30 @@
     el.classList.add(ok ? "success" : "error");
   }
 
-  var copy = document.getElementById("copy-token");
-  var token = document.getElementById("api-token");
-  var tokenMsg = document.getElementById("token-message");
-  if (copy && token && tokenMsg) {
-    copy.addEventListener("click", function () {
-      var value = token.getAttribute("data-token");
+  // A copy button names the field it copies (data-copy), where it answers
+  // (data-message) and with what (data-ok, data-fail). The token's value is
+  // in data-token: the field shows only a prefix when it is not new.
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var message = document.getElementById(button.getAttribute("data-message"));
+    if (!field || !message) return;
+    button.addEventListener("click", function () {
+      var value = field.hasAttribute("data-token") ? field.getAttribute("data-token") : field.value;
       function failed() {
-        show(tokenMsg, "Falha ao copiar o token.", false);
-        // Leave the token selected, ready for Ctrl+C.
-        token.focus();
-        token.select();
+        show(message, button.getAttribute("data-fail"), false);
+        // Leave the value selected, ready for Ctrl+C.
+        field.focus();
+        field.select();
       }
       if (!value || !navigator.clipboard || !navigator.clipboard.writeText) {
         failed();
         return;
       }
       navigator.clipboard.writeText(value).then(function () {
-        show(tokenMsg, "Token copiado para a área de transferência!", true);
+        show(message, button.getAttribute("data-ok"), true);
       }, failed);
     });
-  }
+  });
 
   var form = document.getElementById("webhook-form");
   var input = document.getElementById("webhook-url");
