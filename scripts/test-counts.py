@@ -2,7 +2,8 @@
 """Print "PASSED FAILED SKIPPED" for one kind of test report, for the summary
 at the end of scripts/test.sh.
 
-    test-counts.py go FILE        gotestsum --jsonfile output (go test -json)
+    test-counts.py go FILE...     gotestsum --jsonfile output (go test -json),
+                                  read in order (a later result of a test wins)
     test-counts.py junit FILE...  JUnit XML (schemathesis), summed
     test-counts.py tap FILE       node --test TAP output (browser tests)
 
@@ -15,35 +16,40 @@ import sys
 import xml.etree.ElementTree as ET
 
 
-def go(path):
+def go(paths):
     # The last pass/fail/skip event of each (package, test) is its result;
     # subtests count as tests, as gotestsum counts them. A test that started
     # and never ended (its package timed out or crashed) failed. A package
     # that fails without a failing test (a build error, a panic in TestMain)
     # counts as one failure, so it can never read as all green.
     results, failed_pkgs = {}, set()
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
-            action, pkg, test = e.get("Action"), e.get("Package", ""), e.get("Test")
-            if action == "run" and test:
-                results.setdefault((pkg, test), "fail")
-                continue
-            if action not in ("pass", "fail", "skip"):
-                continue
-            if test:
-                results[(pkg, test)] = action
-            elif action == "fail":
-                failed_pkgs.add(pkg)
+    for line in lines(paths):
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        action, pkg, test = e.get("Action"), e.get("Package", ""), e.get("Test")
+        if action == "run" and test:
+            results.setdefault((pkg, test), "fail")
+            continue
+        if action not in ("pass", "fail", "skip"):
+            continue
+        if test:
+            results[(pkg, test)] = action
+        elif action == "fail":
+            failed_pkgs.add(pkg)
     counts = {"pass": 0, "fail": 0, "skip": 0}
     for action in results.values():
         counts[action] += 1
     pkgs_with_failed_test = {pkg for (pkg, _), action in results.items() if action == "fail"}
     counts["fail"] += len(failed_pkgs - pkgs_with_failed_test)
     return counts["pass"], counts["fail"], counts["skip"]
+
+
+def lines(paths):
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            yield from f
 
 
 def junit(paths):
@@ -74,7 +80,7 @@ def main():
     kind, paths = sys.argv[1], sys.argv[2:]
     try:
         if kind == "go":
-            counts = go(paths[0])
+            counts = go(paths)
         elif kind == "junit":
             counts = junit(paths)
         elif kind == "tap":
