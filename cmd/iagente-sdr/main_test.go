@@ -165,7 +165,7 @@ func TestServeDev(t *testing.T) {
 	go func() { done <- run(ctx, []string{"serve", "--dev"}, e.get, &out, &logs) }()
 
 	var key string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for key == "" && time.Now().Before(deadline) {
 		key = keyRe.FindString(out.String())
 		time.Sleep(20 * time.Millisecond)
@@ -207,7 +207,7 @@ func TestServeDev(t *testing.T) {
 	var out2, logs2 syncWriter
 	done2 := make(chan error, 1)
 	go func() { done2 <- run(ctx2, []string{"serve", "--dev"}, e.get, &out2, &logs2) }()
-	deadline2 := time.Now().Add(10 * time.Second)
+	deadline2 := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline2) && !strings.Contains(out2.String(), "keys create") {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -104,7 +104,7 @@ func TestServeDevPrintsADashboardUser(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "--dev"}, e.get, &out, &logs) }()
 	var m []string
-	for deadline := time.Now().Add(10 * time.Second); m == nil && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(60 * time.Second); m == nil && time.Now().Before(deadline); {
 		m = passwordRe.FindStringSubmatch(out.String())
 		time.Sleep(20 * time.Millisecond)
 	}
