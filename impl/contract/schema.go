@@ -4,16 +4,14 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/getkin/kin-openapi/openapi3"
-
 	"github.com/iagente/iagente-sdr/gen/api"
 )
 
-var (
-	specOnce sync.Once
-	spec     *openapi3.T
-	specErr  error
-)
+// Spec is the embedded spec (gen/api's copy), parsed once per process and
+// shared: parsing it took 100 ms and several MB each time, and the server,
+// the dashboard and CheckSchema each did. Callers must not modify it; one
+// that needs other servers or the like changes a shallow copy.
+var Spec = sync.OnceValues(api.GetSpec)
 
 // CheckSchema validates value against the spec's component schema name, for
 // values that enter the store other than through a request (the admin CLI,
@@ -21,9 +19,9 @@ var (
 // response that carries it. The error quotes the schema's x-pattern-message
 // when it has one.
 func CheckSchema(name string, value any) error {
-	specOnce.Do(func() { spec, specErr = api.GetSpec() })
-	if specErr != nil {
-		return specErr
+	spec, err := Spec()
+	if err != nil {
+		return err
 	}
 	ref, ok := spec.Components.Schemas[name]
 	if !ok || ref.Value == nil {

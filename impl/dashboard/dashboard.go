@@ -19,8 +19,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/contract"
 )
 
 //go:embed templates/*.html
@@ -119,7 +119,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	spec, err := api.GetSpec()
+	spec, err := contract.Spec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -21,16 +22,31 @@ import (
 // registerDocs serves the spec files and the interactive reference
 // (impl/reference), with every asset embedded in the binary: the docs work
 // with no network and load nothing from another host.
+//
+// The JSON spec and the reference are built on their first request, not at
+// start: each parses the whole spec (the reference with its samples), which
+// took a third of app.Open and stayed in memory in every replica, most of
+// which never serve a page of docs. A build defect there is caught by the
+// tests that fetch them.
 func (s *Server) registerDocs(e *echo.Echo) error {
-	specJSON, err := json.Marshal(s.specForServe())
-	if err != nil {
-		return fmt.Errorf("render spec as JSON: %w", err)
-	}
+	specJSON := sync.OnceValues(func() ([]byte, error) {
+		// Read from openapi.yaml itself, not from gen/api's copy, in which
+		// the generator capitalised every operationId.
+		spec, err := openapi3.NewLoader().LoadFromData(openapi.YAML)
+		if err != nil {
+			return nil, fmt.Errorf("load openapi.yaml: %w", err)
+		}
+		return json.Marshal(spec)
+	})
 	e.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", openapi.YAML)
 	})
 	e.GET("/openapi.json", func(c echo.Context) error {
-		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON)
+		b, err := specJSON()
+		if err != nil {
+			return fmt.Errorf("render spec as JSON: %w", err)
+		}
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
 	})
 	// asyncapi.yaml's $refs to ./webhooks.yaml resolve against this server,
 	// and webhooks.yaml's to ./openapi.yaml likewise.
@@ -40,12 +56,20 @@ func (s *Server) registerDocs(e *echo.Echo) error {
 	e.GET("/asyncapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", openapi.AsyncAPIYAML)
 	})
-	ref, err := reference.New(openapi.YAML, openapi.WebhooksYAML, BasePath)
-	if err != nil {
-		return fmt.Errorf("build the API reference: %w", err)
+	ref := sync.OnceValues(func() (*reference.Handler, error) {
+		return reference.New(openapi.YAML, openapi.WebhooksYAML, BasePath)
+	})
+	docs := func(c echo.Context) error {
+		h, err := ref()
+		if err != nil {
+			// A build defect; the error handler logs it and answers 500.
+			return fmt.Errorf("build the API reference: %w", err)
+		}
+		h.ServeHTTP(c.Response(), c.Request())
+		return nil
 	}
 	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
-	e.Any("/docs/*", echo.WrapHandler(ref))
+	e.Any("/docs/*", docs)
 	e.GET("/favicon.ico", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "public, max-age=86400")
 		return c.Blob(http.StatusOK, "image/x-icon", brand.FaviconICO())
@@ -55,18 +79,6 @@ func (s *Server) registerDocs(e *echo.Echo) error {
 		return c.Blob(http.StatusOK, "image/svg+xml", brand.FaviconSVG)
 	})
 	return nil
-}
-
-// specForServe returns the spec as written, JSON-ready. It is read from
-// openapi.yaml itself, not from gen/api's copy, in which the generator
-// capitalised every operationId.
-func (s *Server) specForServe() *openapi3.T {
-	spec, err := openapi3.NewLoader().LoadFromData(openapi.YAML)
-	if err != nil {
-		// The build embeds the file that generated gen/api.
-		panic(err)
-	}
-	return spec
 }
 
 func (s *Server) healthz(c echo.Context) error {

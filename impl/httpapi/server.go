@@ -141,12 +141,15 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	spec, err := api.GetSpec()
+	shared, err := contract.Spec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
 	// The router matches paths only: requests arrive under BasePath whatever
-	// host the server is reached by.
+	// host the server is reached by. A shallow copy: the parsed spec is the
+	// process's, shared with every server and the dashboard.
+	copied := *shared
+	spec := &copied
 	spec.Servers = openapi3.Servers{{URL: BasePath}}
 	router, err := gorillamux.NewRouter(spec)
 	if err != nil {
