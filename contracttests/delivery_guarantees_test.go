@@ -28,6 +28,9 @@ import (
 )
 
 func TestDeliveryCrashRecovery(t *testing.T) {
+	// Most of its time is spent waiting on child processes: it runs beside
+	// the other tests that do (each has its own database and ports).
+	t.Parallel()
 	dbURL := guaranteesPostgres(t)
 	bin := guaranteesBinary(t)
 	const n = 1000
@@ -134,6 +137,9 @@ func TestDeliveryCrashRecovery(t *testing.T) {
 }
 
 func TestDeliveryTwoReplicas(t *testing.T) {
+	// Most of its time is spent waiting on child processes: it runs beside
+	// the other tests that do (each has its own database and ports).
+	t.Parallel()
 	dbURL := guaranteesPostgres(t)
 	bin := guaranteesBinary(t)
 	const n = 2000
@@ -297,6 +303,9 @@ func TestDeliveryTwoReplicas(t *testing.T) {
 // start-up claim can have picked it up, and the third is written after the
 // dispatching replica's listening connection was cut and made again.
 func TestDeliveryWakeUpAcrossReplicas(t *testing.T) {
+	// Most of its time is spent waiting on child processes: it runs beside
+	// the other tests that do (each has its own database and ports).
+	t.Parallel()
 	dbURL := guaranteesPostgres(t)
 	bin := guaranteesBinary(t)
 	key := guaranteesCreateOrg(t, bin, guaranteesEnv(dbURL, nil), "Wake-up")

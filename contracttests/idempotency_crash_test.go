@@ -24,6 +24,9 @@ import (
 )
 
 func TestIdempotentSendSurvivesKill9(t *testing.T) {
+	// Most of its time is spent waiting on child processes: it runs beside
+	// the other tests that do (each has its own database and ports).
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts and kills real server processes; skipped under -short")
 	}

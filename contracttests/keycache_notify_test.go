@@ -18,6 +18,9 @@ import (
 // 401; and before the connection is cut, the same stale 200 shows that the
 // cache really holds the key (the test could fail).
 func TestRevocationLostWithTheListener(t *testing.T) {
+	// Most of its time is spent waiting on child processes: it runs beside
+	// the other tests that do (each has its own database and ports).
+	t.Parallel()
 	dbURL := guaranteesPostgres(t)
 	bin := guaranteesBinary(t)
 	env := guaranteesEnv(dbURL, map[string]string{"API_KEY_CACHE_TTL": "1h", "WEBHOOK_DISPATCH": "off"})
