@@ -96,6 +96,12 @@ type Config struct {
 	// SecureCookies marks cookies Secure even when the request did not
 	// arrive over TLS itself (TLS ends at a proxy in front of the server).
 	SecureCookies bool
+	// ClientIP is the address a sign-in is counted against by the
+	// throttle; nil means the connection's peer. Behind a load balancer it
+	// must read the proxy's X-Forwarded-For (httpapi.TrustedProxies), or
+	// every sign-in shares the proxy's address and 100 failures from anyone
+	// lock everyone out.
+	ClientIP func(*http.Request) string
 }
 
 // Handler serves /dashboard/.
@@ -118,6 +124,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = clientAddress
 	}
 	spec, err := contract.Spec()
 	if err != nil {

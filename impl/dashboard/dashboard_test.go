@@ -21,6 +21,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/dashboard"
+	"github.com/iagente/iagente-sdr/impl/httpapi"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 )
@@ -78,8 +79,15 @@ func forEachDB(t *testing.T, fn func(t *testing.T, f *fixture)) {
 			}
 			st := sqlstore.NewStores(db)
 			f := &fixture{db: st, clock: &clock{t: time.Now().UTC()}, logs: &syncBuffer{}}
+			// As behind the load balancer of docs/deployment.md: the test's
+			// loopback client is the trusted proxy, and a browser with
+			// forwardedFor is a client behind it.
+			proxies, err := httpapi.ParseTrustedProxies("127.0.0.1/32,::1/128")
+			if err != nil {
+				t.Fatal(err)
+			}
 			h, err := dashboard.New(dashboard.Config{Organizations: st.Organizations, Users: st.Users, Sessions: st.Sessions,
-				Throttle: st.LoginFailures, Keys: st.APIKeys, Webhooks: st.Webhooks, Now: f.clock.now,
+				Throttle: st.LoginFailures, Keys: st.APIKeys, Webhooks: st.Webhooks, Now: f.clock.now, ClientIP: proxies.ClientIP,
 				Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			if err != nil {
 				t.Fatal(err)
@@ -121,7 +129,10 @@ type browser struct {
 	t      *testing.T
 	f      *fixture
 	client *http.Client
-	addr   string // RemoteAddr is always loopback; the throttle keys on it
+	// forwardedFor, when set, is sent as X-Forwarded-For: the browser is a
+	// client behind the trusted proxy. Without it the throttle counts the
+	// loopback address.
+	forwardedFor string
 }
 
 func (f *fixture) browser(t *testing.T) *browser {
@@ -148,6 +159,9 @@ func (b *browser) do(method, path string, form url.Values, hdr map[string]string
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if b.forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", b.forwardedFor)
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
@@ -380,6 +394,37 @@ func TestSignInThrottle(t *testing.T) {
 		}
 		if p := b2.login("ana@acme.test", testPassword); p.status != http.StatusSeeOther {
 			t.Fatalf("4 failures after a success: %d, want 303 (the count was reset)", p.status)
+		}
+	})
+}
+
+// Behind a trusted proxy the throttle counts each client's own address,
+// read from the right of X-Forwarded-For: one client's failures do not lock
+// out another behind the same proxy, and a client cannot pick its address
+// by writing the header itself.
+func TestSignInThrottleBehindAProxy(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		f.org(t, "Acme", "ana@acme.test", true)
+		attacker := f.browser(t)
+		attacker.forwardedFor = "203.0.113.7"
+		for i := range dashboard.LoginLimitPair {
+			if p := attacker.login("ana@acme.test", "wrong password"); p.status != http.StatusUnauthorized {
+				t.Fatalf("failure %d: %d", i+1, p.status)
+			}
+		}
+		if p := attacker.login("ana@acme.test", testPassword); p.status != http.StatusTooManyRequests {
+			t.Fatalf("the same client after %d failures: %d, want 429", dashboard.LoginLimitPair, p.status)
+		}
+		// Forged on the left, appended to by the proxy on the right.
+		forger := f.browser(t)
+		forger.forwardedFor = "198.51.100.9, 203.0.113.7"
+		if p := forger.login("ana@acme.test", testPassword); p.status != http.StatusTooManyRequests {
+			t.Errorf("a forged X-Forwarded-For: %d, want 429 (the address the proxy saw)", p.status)
+		}
+		ana := f.browser(t)
+		ana.forwardedFor = "198.51.100.9"
+		if p := ana.login("ana@acme.test", testPassword); p.status != http.StatusSeeOther {
+			t.Errorf("another client behind the same proxy: %d, want 303", p.status)
 		}
 	})
 }

@@ -196,7 +196,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	now := h.cfg.Now()
-	addr := clientAddress(r)
+	addr := h.cfg.ClientIP(r)
 	keys := []string{"pair:" + email + "|" + addr, "email:" + email, "addr:" + addr}
 	limits := []int{LoginLimitPair, LoginLimitEmail, LoginLimitAddress}
 	for i, k := range keys {
