@@ -23,7 +23,11 @@ func openStore(ctx context.Context, getenv func(string) string) (*sqlstore.Store
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, sqlstore.Options{Timeout: cfg.DBTimeout})
+	opts, err := cfg.StoreOptions()
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +63,11 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, out
 	if err != nil {
 		return err
 	}
-	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, sqlstore.Options{Timeout: cfg.DBTimeout})
+	opts, err := cfg.StoreOptions()
+	if err != nil {
+		return err
+	}
+	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, opts)
 	if err != nil {
 		return err
 	}

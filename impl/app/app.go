@@ -6,11 +6,16 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +68,12 @@ type Config struct {
 	Logger                   *slog.Logger
 	// DBTimeout bounds each request's database work (and every statement).
 	DBTimeout time.Duration
+	// SecretsKey seals webhook signing secrets and provider credentials at
+	// rest (AES-256-GCM, 32 bytes); PreviousSecretsKey only opens, for a
+	// rotation. Without SecretsKey, a SQLite database gets a key file of
+	// its own (StoreOptions) and PostgreSQL stores them as they are.
+	SecretsKey         []byte
+	PreviousSecretsKey []byte
 
 	// Messaging providers.
 	WhatsAppBaseURL    string
@@ -188,6 +199,13 @@ func Defaults() Config {
 //	WEBHOOK_DISPATCH       off: this process writes events but does not deliver
 //	DASHBOARD_SECURE_COOKIES  true marks the dashboard's cookies Secure when TLS
 //	                       ends at a proxy (they always are on a TLS connection)
+//	SECRETS_KEY            32 bytes in base64 (openssl rand -base64 32): seals webhook
+//	                       signing secrets and provider credentials in the database.
+//	                       Unset: SQLite keeps a key file beside the database
+//	                       (PATH.secrets-key); PostgreSQL stores them unsealed, with a
+//	                       warning. Every replica needs the same key.
+//	SECRETS_KEY_PREVIOUS   the key before a rotation: it only opens, and what it
+//	                       sealed is sealed again with SECRETS_KEY at start-up
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Defaults()
 	c.DatabaseURL = getenv("DATABASE_URL")
@@ -260,6 +278,15 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SHUTDOWN_DRAIN must be a duration such as 1s (0 to skip), not %q", v)
 		}
 		c.ShutdownDrain = d
+	}
+	if c.SecretsKey, err = secretsKey(getenv, "SECRETS_KEY"); err != nil {
+		return c, err
+	}
+	if c.PreviousSecretsKey, err = secretsKey(getenv, "SECRETS_KEY_PREVIOUS"); err != nil {
+		return c, err
+	}
+	if c.PreviousSecretsKey != nil && c.SecretsKey == nil {
+		return c, errors.New("SECRETS_KEY_PREVIOUS needs SECRETS_KEY: the key it is rotated to")
 	}
 	if c.TrustedProxies, err = httpapi.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
 		return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
@@ -431,11 +458,19 @@ func (cfg Config) DispatcherConfig() delivery.Config {
 // Unless cfg.WebhookDispatchOff, it starts delivering, and deleting expired
 // delivery logs, until Close.
 func Open(ctx context.Context, cfg Config) (*App, error) {
-	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, sqlstore.Options{Timeout: cfg.DBTimeout})
+	opts, err := cfg.StoreOptions()
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlstore.OpenWith(ctx, cfg.DatabaseURL, opts)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := sealSecrets(ctx, db, cfg.Logger); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -685,4 +720,103 @@ func (a *App) Close() error {
 	a.background.Wait()
 	a.Notifier.Close()
 	return a.Stores.Close()
+}
+
+// secretsKey reads a secrets key from the environment: 32 bytes in base64
+// (standard or URL alphabet, padded or not); unset is nil.
+func secretsKey(getenv func(string) string, name string) ([]byte, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return nil, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(v); err == nil {
+			if len(k) != sqlstore.SecretsKeySize {
+				return nil, fmt.Errorf("%s must be %d bytes in base64 (openssl rand -base64 32), not %d bytes", name, sqlstore.SecretsKeySize, len(k))
+			}
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("%s must be %d bytes in base64 (openssl rand -base64 32)", name, sqlstore.SecretsKeySize)
+}
+
+// StoreOptions are the options the service and its admin commands open the
+// database with: the statement timeout and the secrets keys. On SQLite
+// without SECRETS_KEY the key is a file beside the database file
+// (PATH.secrets-key, mode 0600, made on first use), so the embedded default
+// seals too, and a copy of the database alone gives no secret away.
+func (c Config) StoreOptions() (sqlstore.Options, error) {
+	opts := sqlstore.Options{Timeout: c.DBTimeout, SecretsKey: c.SecretsKey}
+	if c.PreviousSecretsKey != nil {
+		opts.PreviousSecretsKeys = [][]byte{c.PreviousSecretsKey}
+	}
+	if opts.SecretsKey != nil {
+		return opts, nil
+	}
+	path, ok := sqlstore.SQLiteFile(c.DatabaseURL)
+	if !ok {
+		return opts, nil
+	}
+	key, err := keyFile(path + ".secrets-key")
+	if err != nil {
+		return opts, err
+	}
+	opts.SecretsKey = key
+	return opts, nil
+}
+
+// keyFile reads the secrets key kept in path, making it first if there is
+// none. O_EXCL makes two processes starting at once agree on one key.
+func keyFile(path string) ([]byte, error) {
+	read := func() ([]byte, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(k) != sqlstore.SecretsKeySize {
+			return nil, fmt.Errorf("%s does not hold a secrets key (%d bytes in base64)", path, sqlstore.SecretsKeySize)
+		}
+		return k, nil
+	}
+	if k, err := read(); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return k, err
+	}
+	k := make([]byte, sqlstore.SecretsKeySize)
+	_, _ = rand.Read(k) // never fails (crypto/rand panics rather)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return read()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("make the secrets key file: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, base64.StdEncoding.EncodeToString(k)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// sealSecrets seals what is stored unsealed or under the previous key, and
+// says so; without a key it warns that the secrets are stored as they are.
+func sealSecrets(ctx context.Context, db *sqlstore.DB, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	if !db.Sealing() {
+		log.Warn("SECRETS_KEY is not set: webhook signing secrets and provider credentials are stored unsealed in the database")
+		return nil
+	}
+	n, err := db.SealSecrets(ctx)
+	if err != nil {
+		return fmt.Errorf("seal stored secrets: %w", err)
+	}
+	if n > 0 {
+		log.Info("sealed stored secrets with SECRETS_KEY", "values", n)
+	}
+	return nil
 }

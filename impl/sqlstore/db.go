@@ -63,6 +63,10 @@ type DB struct {
 
 	signing signingKeys
 
+	// sealer seals the secrets the service must use (nil: stored as they
+	// are); see seal.go.
+	sealer *sealer
+
 	// writeTurn is held by the process's one SQLite writer at a time (nil on
 	// PostgreSQL); see exclusive.
 	writeTurn chan struct{}
@@ -98,6 +102,12 @@ type Options struct {
 	// context; this bounds what a context cannot reach.
 	Timeout time.Duration
 
+	// SecretsKey (32 bytes) seals the secrets the service must use at rest
+	// (seal.go); nil stores them as they are. PreviousSecretsKeys only open:
+	// what they sealed is sealed again with SecretsKey by SealSecrets.
+	SecretsKey          []byte
+	PreviousSecretsKeys [][]byte
+
 	// settings are more of the session's settings (PostgreSQL).
 	settings map[string]string
 }
@@ -115,6 +125,10 @@ func OpenWith(ctx context.Context, databaseURL string, opts Options) (*DB, error
 	if err != nil {
 		return nil, err
 	}
+	sealer, err := newSealer(opts.SecretsKey, opts.PreviousSecretsKeys)
+	if err != nil {
+		return nil, fmt.Errorf("SECRETS_KEY: %w", err)
+	}
 	db, err := openPool(dialect, dsn, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
@@ -126,7 +140,7 @@ func OpenWith(ctx context.Context, databaseURL string, opts Options) (*DB, error
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
 	out := &DB{pool: db, queuePool: db, dialect: dialect, dsn: dsn, now: func() time.Time { return time.Now() },
-		queuedSignal: make(chan struct{}, 1), keySignal: make(chan int64, 256)}
+		queuedSignal: make(chan struct{}, 1), keySignal: make(chan int64, 256), sealer: sealer}
 	if dialect == SQLite {
 		out.writeTurn = make(chan struct{}, 1)
 		return out, nil
@@ -181,6 +195,22 @@ func openPool(dialect Dialect, dsn string, opts Options) (*sqlx.DB, error) {
 	// under 32 concurrent requests).
 	db.SetMaxIdleConns(8)
 	return db, nil
+}
+
+// SQLiteFile is the file of a SQLite DATABASE_URL ("" is the default
+// file); ok is false for PostgreSQL and for a URL that does not parse.
+func SQLiteFile(databaseURL string) (path string, ok bool) {
+	switch {
+	case databaseURL == "":
+		return DefaultSQLitePath, true
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		path = strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		return path, path != ""
+	}
+	return "", false
 }
 
 func parseURL(databaseURL string) (Dialect, string, error) {

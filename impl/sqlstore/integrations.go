@@ -8,7 +8,9 @@ import (
 )
 
 // The secrets (access_token, app_secret, client_token) are read and
-// written here only: in integrationColumns and CreateIntegration.
+// written here only: in integrationColumns and CreateIntegration, sealed
+// at rest when a secrets key is set (seal.go) and opened by
+// openIntegration.
 const integrationColumns = `id, organization_id, name, channel, provider, active, phone_number, phone_number_id,
 	access_token, app_secret, verify_token_hash, waba_id, agent_id, client_token, created_at, updated_at`
 
@@ -21,7 +23,8 @@ func (s *IntegrationStore) CreateIntegration(ctx context.Context, in *impl.Integ
 		 access_token, app_secret, verify_token_hash, waba_id, agent_id, client_token, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		in.OrganizationID, in.Name, in.Channel, in.Provider, in.Active, in.PhoneNumber, in.PhoneNumberID,
-		in.AccessToken, in.AppSecret, in.VerifyTokenHash, in.WABAID, in.AgentID, in.ClientToken,
+		s.db.seal(purposeAccessToken, in.AccessToken), s.db.seal(purposeAppSecret, in.AppSecret), in.VerifyTokenHash,
+		in.WABAID, in.AgentID, s.db.seal(purposeClientToken, in.ClientToken),
 		in.CreatedAt, in.UpdatedAt).Scan(&in.ID)
 	if isForeignKeyViolation(err) {
 		return impl.Errorf(impl.ENotFound, "Organization %d not found.", in.OrganizationID)
@@ -40,7 +43,9 @@ func (s *IntegrationStore) FindIntegrationByID(ctx context.Context, orgID, id in
 	if err != nil {
 		return nil, notFound(err, "Integration")
 	}
-	utcIntegration(&in)
+	if err := s.openIntegration(&in); err != nil {
+		return nil, err
+	}
 	return &in, nil
 }
 
@@ -51,7 +56,9 @@ func (s *IntegrationStore) FindIntegrationForInbound(ctx context.Context, id int
 	if err != nil {
 		return nil, notFound(err, "Integration")
 	}
-	utcIntegration(&in)
+	if err := s.openIntegration(&in); err != nil {
+		return nil, err
+	}
 	return &in, nil
 }
 
@@ -66,7 +73,9 @@ func (s *IntegrationStore) ListIntegrations(ctx context.Context, orgID int64, ch
 		return nil, fmt.Errorf("list integrations: %w", err)
 	}
 	for _, in := range out {
-		utcIntegration(in)
+		if err := s.openIntegration(in); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -95,11 +104,29 @@ func (s *IntegrationStore) FindTemplateSources(ctx context.Context) ([]*impl.Int
 		return nil, fmt.Errorf("find template sources: %w", err)
 	}
 	for _, in := range out {
-		utcIntegration(in)
+		if err := s.openIntegration(in); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
 
 func utcIntegration(in *impl.Integration) {
 	in.CreatedAt, in.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
+}
+
+// openIntegration finishes an integration read from the database: UTC
+// times, and its secrets opened.
+func (s *IntegrationStore) openIntegration(in *impl.Integration) error {
+	utcIntegration(in)
+	var err error
+	for _, f := range []struct {
+		purpose string
+		value   *string
+	}{{purposeAccessToken, &in.AccessToken}, {purposeAppSecret, &in.AppSecret}, {purposeClientToken, &in.ClientToken}} {
+		if *f.value, err = s.db.opened(f.purpose, *f.value); err != nil {
+			return fmt.Errorf("integration %d: %w", in.ID, err)
+		}
+	}
+	return nil
 }

@@ -161,7 +161,7 @@ func (s *DeliveryQueue) leaseAndRead(ctx context.Context, r impl.ClaimRequest, p
 	if err := st.SelectContext(ctx, &rows, r.Worker, r.LeaseUntil.UnixMilli(), s.db.idsArg(picked), now, now); err != nil {
 		return nil, fmt.Errorf("lease deliveries: %w", err)
 	}
-	return claimedFrom(rows, r.Now), nil
+	return s.db.claimedFrom(rows, r.Now)
 }
 
 // claimColumns are what an attempt needs, of a delivery d, its webhook w and
@@ -206,24 +206,32 @@ func (s *DB) readClaims(ctx context.Context, tx *sqlx.Tx, ids []int64, now time.
 	if err := st.SelectContext(ctx, &rows, s.idsArg(ids)); err != nil {
 		return nil, fmt.Errorf("read claimed deliveries: %w", err)
 	}
-	return claimedFrom(rows, now), nil
+	return s.claimedFrom(rows, now)
 }
 
 // claimedFrom turns the rows of claimColumns into claimed deliveries. It is
 // the one place the secrets a delivery is signed with pass through, so that
 // secrets sealed at rest are opened here.
-func claimedFrom(rows []*claimRow, now time.Time) map[int64]*impl.ClaimedDelivery {
+func (s *DB) claimedFrom(rows []*claimRow, now time.Time) (map[int64]*impl.ClaimedDelivery, error) {
 	out := make(map[int64]*impl.ClaimedDelivery, len(rows))
 	for _, r := range rows {
+		secret, err := s.opened(purposeWebhookSecret, r.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("webhook %d: %w", r.WebhookID, err)
+		}
 		c := &impl.ClaimedDelivery{ID: r.ID, OrganizationID: r.OrganizationID, WebhookID: r.WebhookID, URL: r.URL,
-			Secrets: []string{r.Secret}, Event: r.Event, EventID: r.EventID, MessageID: r.MessageID, Body: []byte(r.Body),
+			Secrets: []string{secret}, Event: r.Event, EventID: r.EventID, MessageID: r.MessageID, Body: []byte(r.Body),
 			AttemptCount: r.AttemptCount, AttemptLimit: r.AttemptLimit, Test: r.Event == impl.EventWebhookTest}
 		if r.PreviousSecret != nil && r.PreviousUntil != nil && now.Before(*r.PreviousUntil) {
-			c.Secrets = append(c.Secrets, *r.PreviousSecret)
+			previous, err := s.opened(purposeWebhookSecret, *r.PreviousSecret)
+			if err != nil {
+				return nil, fmt.Errorf("webhook %d: %w", r.WebhookID, err)
+			}
+			c.Secrets = append(c.Secrets, previous)
 		}
 		out[r.ID] = c
 	}
-	return out
+	return out, nil
 }
 
 // recordTries bounds how often a batch is recorded again after losing a

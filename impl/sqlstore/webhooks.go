@@ -101,7 +101,7 @@ func (s *WebhookStore) CreateWebhook(ctx context.Context, orgID int64, w *impl.W
 		err := tx.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO webhooks
 			(organization_id, name, url, active, max_attempts, is_default, secret, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			orgID, w.Name, w.URL, w.Active, w.MaxAttempts, w.IsDefault, w.Secret, w.CreatedAt, w.UpdatedAt).Scan(&w.ID)
+			orgID, w.Name, w.URL, w.Active, w.MaxAttempts, w.IsDefault, s.db.seal(purposeWebhookSecret, w.Secret), w.CreatedAt, w.UpdatedAt).Scan(&w.ID)
 		if w.IsDefault && isUniqueViolation(err) {
 			return errDefaultExists
 		}
@@ -323,7 +323,7 @@ func (s *WebhookStore) RotateWebhookSecret(ctx context.Context, orgID, id int64)
 		now := s.db.timestamp()
 		res, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE webhooks SET previous_secret = secret, secret = ?,
 			previous_secret_expires_at = ?, updated_at = ? WHERE organization_id = ? AND id = ?`),
-			secret, now.Add(impl.SecretGrace), now, orgID, id)
+			s.db.seal(purposeWebhookSecret, secret), now.Add(impl.SecretGrace), now, orgID, id)
 		if err != nil {
 			return fmt.Errorf("rotate webhook secret: %w", err)
 		}
