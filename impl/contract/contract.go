@@ -13,7 +13,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"regexp"
 	"strconv"
 	"unicode/utf8"
 
@@ -27,16 +26,22 @@ func init() {
 	openapi3filter.RegisterBodyDecoder("application/json", decodeJSONBody)
 }
 
-// emailFormat accepts what the generators of test data and real users mean
-// by an address (anything@domain.tld) and refuses whitespace, control
-// characters and a missing domain.
-var emailFormat = regexp.MustCompile(`^[^@\s\x00-\x1F\x7F]+@[^@\s\x00-\x1F\x7F]+\.[^@\s\x00-\x1F\x7F]+$`)
-
+// The formats every response carries (date-time in each resource, email
+// in each lead) are checked by small functions instead of regexps: the
+// regexps were 5% of a GET /leads/{id} with validation on. formats_test.go
+// proves each function accepts exactly what its regexp does.
 func schemaOptions() []openapi3.SchemaValidationOption {
 	return []openapi3.SchemaValidationOption{
 		openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(func(s string) error {
-			if !emailFormat.MatchString(s) {
+			if !isEmail(s) {
 				return errors.New("not a valid e-mail address")
+			}
+			return nil
+		})),
+		openapi3.WithStringFormatValidator("date-time", openapi3.NewCallbackValidator(func(s string) error {
+			if !isDateTime(s) {
+				// kin-openapi's own words for its regexp's refusal.
+				return fmt.Errorf(`string doesn't match pattern "%s"`, openapi3.FormatOfStringDateTime)
 			}
 			return nil
 		})),
