@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/iagente/iagente-sdr/impl"
 )
@@ -16,10 +17,26 @@ const (
 
 // logger returns the request's logger, which carries the request id.
 func logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(ctxLogger).(*slog.Logger); ok {
-		return l
+	if l, ok := ctx.Value(ctxLogger).(*requestLogger); ok {
+		return l.get()
 	}
 	return slog.Default()
+}
+
+// requestLogger is a request's logger, tagged with its request_id, made
+// when something in the request first logs: most requests log only their
+// access line, and slog's With (which formats the attribute ahead) was 1.6%
+// of the server's CPU under load when made for every request.
+type requestLogger struct {
+	base *slog.Logger
+	id   string
+	once sync.Once
+	log  *slog.Logger
+}
+
+func (l *requestLogger) get() *slog.Logger {
+	l.once.Do(func() { l.log = l.base.With("request_id", l.id) })
+	return l.log
 }
 
 // caller returns the API key that authenticated the request. Handlers behind

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -31,25 +32,29 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			id = newRequestID()
 		}
 		c.Response().Header().Set(headerRequestID, id)
-		log := s.cfg.Logger.With("request_id", id)
-		c.SetRequest(req.WithContext(context.WithValue(req.Context(), ctxLogger, log)))
+		ctx := context.WithValue(req.Context(), ctxLogger, &requestLogger{base: s.cfg.Logger, id: id})
+		c.SetRequest(req.WithContext(ctx))
 
 		start := time.Now()
 		err := next(c)
 		if err != nil {
 			c.Error(err)
 		}
-		attrs := []any{
-			"method", req.Method,
-			"path", req.URL.Path,
-			"status", c.Response().Status,
-			"bytes", c.Response().Size,
-			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+		// LogAttrs, with the attributes in an array: no boxing of each value.
+		attrs := [8]slog.Attr{
+			slog.String("request_id", id),
+			slog.String("method", req.Method),
+			slog.String("path", req.URL.Path),
+			slog.Int("status", c.Response().Status),
+			slog.Int64("bytes", c.Response().Size),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		}
+		n := 6
 		if k := caller(c.Request().Context()); k != nil {
-			attrs = append(attrs, "organization_id", k.OrganizationID, "api_key_id", k.ID)
+			attrs[6], attrs[7] = slog.Int64("organization_id", k.OrganizationID), slog.Int64("api_key_id", k.ID)
+			n = 8
 		}
-		log.Info("request", attrs...)
+		s.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs[:n]...)
 		return nil
 	}
 }
