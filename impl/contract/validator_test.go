@@ -339,3 +339,81 @@ func withoutMember(m map[string]any, k string) map[string]any {
 	}
 	return out
 }
+
+// Response heads: the Validator (which judges simple headers itself) and
+// openapi3filter agree on every declared response's headers, valid, left
+// out, empty, malformed, out of range or repeated.
+func TestValidatorResponseHeadersAgreeWithOpenapi3filter(t *testing.T) {
+	doc, router := leadsSpec(t)
+	v := contract.NewValidator(doc)
+	checked, violations := 0, 0
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			target := "/api/v1" + strings.NewReplacer("{id}", "1", "{webhook_id}", "1", "{delivery_id}", "1").Replace(path)
+			for code, resp := range op.Responses.Map() {
+				if resp.Value == nil || len(resp.Value.Headers) == 0 {
+					continue
+				}
+				status := 200
+				fmt.Sscan(code, &status)
+				body := []byte("{}")
+				if mt := resp.Value.Content.Get("application/json"); mt != nil {
+					if examples := examplesOf(mt); len(examples) > 0 {
+						body, _ = json.Marshal(examples[0])
+					}
+				}
+				valid := http.Header{"Content-Type": {"application/json"}}
+				for name, h := range resp.Value.Headers {
+					value := "5"
+					if s := h.Value.Schema.Value; s.Type.Is("string") {
+						value = "x"
+						if len(s.Enum) > 0 {
+							value = fmt.Sprint(s.Enum[0])
+						}
+					}
+					valid.Set(name, value)
+				}
+				heads := []http.Header{valid}
+				for name := range resp.Value.Headers {
+					for _, bad := range [][]string{nil, {}, {""}, {"abc"}, {"-1"}, {"0"}, {"1.5"}, {" 5"}, {"+5"}, {"99999999999999999999"}, {"5", "x"}, {"x", "5"}} {
+						h := valid.Clone()
+						if bad == nil {
+							h.Del(name)
+						} else {
+							h[http.CanonicalHeaderKey(name)] = bad
+						}
+						heads = append(heads, h)
+					}
+				}
+				for _, header := range heads {
+					req := httptest.NewRequest(method, target, nil)
+					route, params, err := router.FindRoute(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					input := func() *openapi3filter.ResponseValidationInput {
+						return &openapi3filter.ResponseValidationInput{
+							RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: contract.RequestOptions()},
+							Status:                 status, Header: header,
+						}
+					}
+					full := input()
+					full.Body, full.Options = io.NopCloser(bytes.NewReader(body)), contract.ResponseOptions()
+					want := openapi3filter.ValidateResponse(context.Background(), full)
+					got := v.Response(context.Background(), input(), body)
+					if (got == nil) != (want == nil) || (got != nil && schemaErrorText(got) != schemaErrorText(want)) {
+						t.Fatalf("%s %s %d %v:\nValidator:      %v\nopenapi3filter: %v", method, target, status, header, got, want)
+					}
+					if got != nil {
+						violations++
+					}
+					checked++
+				}
+			}
+		}
+	}
+	if checked < 500 || violations < checked/3 || violations == checked {
+		t.Fatalf("%d response heads compared, %d violations: the corpus proves little", checked, violations)
+	}
+	t.Logf("%d response heads compared, %d violations", checked, violations)
+}
