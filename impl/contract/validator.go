@@ -177,14 +177,7 @@ func (v *Validator) responseSchema(input *openapi3filter.ResponseValidationInput
 	if !IsJSON(ct) {
 		return nil, false
 	}
-	responses := input.RequestValidationInput.Route.Operation.Responses
-	if responses == nil {
-		return nil, true
-	}
-	ref := responses.Status(input.Status)
-	if ref == nil {
-		ref = responses.Default()
-	}
+	ref := responseFor(input)
 	if ref == nil || ref.Value == nil || len(ref.Value.Content) == 0 {
 		return nil, true // no body to check, or a status openapi3filter refuses
 	}
@@ -196,6 +189,19 @@ func (v *Validator) responseSchema(input *openapi3filter.ResponseValidationInput
 		return nil, true
 	}
 	return mt.Schema.Value, true
+}
+
+// responseFor is the response the operation declares for the status, or
+// its default, as openapi3filter finds it; nil when there is none.
+func responseFor(input *openapi3filter.ResponseValidationInput) *openapi3.ResponseRef {
+	responses := input.RequestValidationInput.Route.Operation.Responses
+	if responses.Len() == 0 {
+		return nil
+	}
+	if ref := responses.Status(input.Status); ref != nil {
+		return ref
+	}
+	return responses.Default()
 }
 
 // validatedBody is a request body with the value validated from it, which
@@ -301,14 +307,7 @@ type headerCheck struct {
 // which was a fifth of validating a GET /leads/{id} response.
 // TestValidatorResponsesAgreeWithOpenapi3filter holds the two together.
 func (v *Validator) headOK(input *openapi3filter.ResponseValidationInput) bool {
-	responses := input.RequestValidationInput.Route.Operation.Responses
-	if responses.Len() == 0 {
-		return false
-	}
-	ref := responses.Status(input.Status)
-	if ref == nil {
-		ref = responses.Default()
-	}
+	ref := responseFor(input)
 	if ref == nil || ref.Value == nil {
 		return false
 	}

@@ -198,7 +198,8 @@ func openPool(dialect Dialect, dsn string, opts Options) (*sqlx.DB, error) {
 }
 
 // SQLiteFile is the file of a SQLite DATABASE_URL ("" is the default
-// file); ok is false for PostgreSQL and for a URL that does not parse.
+// file); ok is false for PostgreSQL, an in-memory database and a URL that
+// does not parse.
 func SQLiteFile(databaseURL string) (path string, ok bool) {
 	switch {
 	case databaseURL == "":
@@ -208,7 +209,7 @@ func SQLiteFile(databaseURL string) (path string, ok bool) {
 		if i := strings.IndexByte(path, '?'); i >= 0 {
 			path = path[:i]
 		}
-		return path, path != ""
+		return path, path != "" && !strings.HasPrefix(path, ":memory:")
 	}
 	return "", false
 }
