@@ -22,8 +22,11 @@ import (
 // matched a second time and sort every object's property names. A spec
 // without readOnly or writeOnly gains nothing from that (it was 60% of
 // validating a carousel), so the Validator leaves the direction out unless
-// the spec has them. Parameters, headers, content types and statuses are
-// still openapi3filter's; the schemas and their verdicts are kin-openapi's.
+// the spec has them. Parameters, request headers and content types are
+// still openapi3filter's; a response's status and simple headers are passed
+// by a plan (headOK), and anything the plan does not pass is
+// openapi3filter's to judge. The schemas and their verdicts are
+// kin-openapi's throughout.
 //
 // One thing differs on purpose: defaults are not written into the body.
 // openapi3filter does that for a member that is missing or null, so it
