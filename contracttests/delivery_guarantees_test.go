@@ -137,9 +137,9 @@ func TestDeliveryCrashRecovery(t *testing.T) {
 }
 
 func TestDeliveryTwoReplicas(t *testing.T) {
-	// Most of its time is spent waiting on child processes: it runs beside
-	// the other tests that do (each has its own database and ports).
-	t.Parallel()
+	// Not in parallel with the other child-process tests, unlike them: it
+	// asserts no duplicate at all, and its replicas' leases (3 s) must not
+	// run out on a machine the other tests starve.
 	dbURL := guaranteesPostgres(t)
 	bin := guaranteesBinary(t)
 	const n = 2000
