@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -196,6 +197,34 @@ func (r *receiver) latencies(b *testing.B, commits map[int64]time.Time) []time.D
 	return out
 }
 
+// writeTrace writes one line per event, in commit order: milliseconds from
+// the first commit, then commit-to-receiver milliseconds. It shows when in
+// a run the slow deliveries happened.
+func (r *receiver) writeTrace(b *testing.B, path string, commits map[int64]time.Time) {
+	b.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	type sample struct{ at, lat time.Duration }
+	var first time.Time
+	for _, c := range commits {
+		if first.IsZero() || c.Before(first) {
+			first = c
+		}
+	}
+	out := make([]sample, 0, len(commits))
+	for id, c := range commits {
+		out = append(out, sample{c.Sub(first), r.arrivals[id].Sub(c)})
+	}
+	slices.SortFunc(out, func(x, y sample) int { return int(x.at - y.at) })
+	var buf strings.Builder
+	for _, s := range out {
+		fmt.Fprintf(&buf, "%.1f %.2f\n", float64(s.at)/1e6, float64(s.lat)/1e6)
+	}
+	if err := os.WriteFile(path, []byte(buf.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkWebhookSustained: this process is an API-only replica (app.Open
 // with WebhookDispatchOff) that commits lead.created events at a steady
 // rate, 500 a second for 60 s by default (BENCH_SUSTAINED_RATE,
@@ -271,6 +300,9 @@ func BenchmarkWebhookSustained(b *testing.B) {
 		}
 	}
 	delete(commits, warm)
+	if path := os.Getenv("BENCH_SUSTAINED_TRACE"); path != "" {
+		s.recv.writeTrace(b, path, commits)
+	}
 	lat := s.recv.latencies(b, commits)
 	reportLatencies(b, "", lat)
 	b.ReportMetric(float64(len(commits))/elapsed.Seconds(), "events/s")

@@ -177,6 +177,11 @@ max_connections = 200
 shared_buffers = 128MB
 log_min_messages = warning
 EOF
+	# PG_EXTRA_CONF adds settings for a profiling run, e.g.
+	# "shared_preload_libraries = 'pg_stat_statements'".
+	if [ -n "${PG_EXTRA_CONF:-}" ]; then
+		printf '%s\n' "$PG_EXTRA_CONF" >>"$datadir/postgresql.conf"
+	fi
 
 	local attempt
 	for attempt in 1 2 3 4 5; do

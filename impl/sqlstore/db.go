@@ -152,8 +152,17 @@ func OpenWith(ctx context.Context, databaseURL string, opts Options) (*DB, error
 	// and planning a claim's three-table join cost more CPU than running
 	// it. Sessions of their own keep that setting away from the rest of the
 	// service's queries, which are planned for their parameters.
+	//
+	// A generic plan is made at a statement's first execution in a session
+	// and kept until an ANALYZE of its tables. Made while deliveries was
+	// small (a new deployment, a queue the retention job emptied), it scans
+	// the table: the record of a batch of two went from 0.3 to 13 ms as a
+	// fresh queue grew to 30,000 rows within a minute, before autovacuum's
+	// first look (BenchmarkWebhookSustained, auto_explain). Every queue
+	// statement reads its rows by primary key or through the lane index,
+	// so these sessions never plan a sequential scan where an index serves.
 	qopts := opts
-	qopts.settings = map[string]string{"plan_cache_mode": "force_generic_plan"}
+	qopts.settings = map[string]string{"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 	if out.queuePool, err = openPool(dialect, dsn, qopts); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
