@@ -313,6 +313,30 @@ func (s *DB) Ping(ctx context.Context) error { return s.pool.PingContext(ctx) }
 // Migrate applies every pending migration of the store's dialect and returns
 // the versions it applied.
 func (s *DB) Migrate(ctx context.Context) ([]int64, error) {
+	// Migrations get their own pool without the statement timeout: building
+	// an index on a large table may rightly take longer than any request.
+	pool, err := openPool(s.dialect, s.dsn, Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open migration connection: %w", err)
+	}
+	defer pool.Close()
+	p, err := s.migrations(pool)
+	if err != nil {
+		return nil, err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	applied := make([]int64, 0, len(results))
+	for _, r := range results {
+		applied = append(applied, r.Source.Version)
+	}
+	return applied, nil
+}
+
+// migrations is the goose provider of the dialect's migrations over pool.
+func (s *DB) migrations(pool *sqlx.DB) (*goose.Provider, error) {
 	dir, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
 	if err != nil {
 		return nil, err
@@ -330,26 +354,11 @@ func (s *DB) Migrate(ctx context.Context) ([]int64, error) {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	// Migrations get their own pool without the statement timeout: building
-	// an index on a large table may rightly take longer than any request.
-	pool, err := openPool(s.dialect, s.dsn, Options{})
-	if err != nil {
-		return nil, fmt.Errorf("open migration connection: %w", err)
-	}
-	defer pool.Close()
 	p, err := goose.NewProvider(gd, pool.DB, dir, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	applied := make([]int64, 0, len(results))
-	for _, r := range results {
-		applied = append(applied, r.Source.Version)
-	}
-	return applied, nil
+	return p, nil
 }
 
 // timestamp is the store's clock reading: UTC, at the microsecond precision

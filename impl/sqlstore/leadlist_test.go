@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -351,8 +352,10 @@ func countsOf(t *testing.T, f *fixture) (kept, counted []string) {
 		}
 		return out
 	}
-	kept = read(`SELECT organization_id, temperature, total, with_name, with_deal_value FROM lead_counts
-		WHERE total <> 0 OR with_name <> 0 OR with_deal_value <> 0 ORDER BY organization_id, temperature`)
+	// The slots of a counter add up to it (see migration 00010).
+	kept = read(`SELECT organization_id, temperature, SUM(total), SUM(with_name), SUM(with_deal_value) FROM lead_counts
+		GROUP BY organization_id, temperature
+		HAVING SUM(total) <> 0 OR SUM(with_name) <> 0 OR SUM(with_deal_value) <> 0 ORDER BY organization_id, temperature`)
 	counted = read(`SELECT organization_id, temperature, COUNT(*), COUNT(name), COUNT(deal_value) FROM leads
 		GROUP BY organization_id, temperature ORDER BY organization_id, temperature`)
 	return kept, counted
@@ -502,5 +505,117 @@ func TestLeadCountsUnderConcurrentWrites(t *testing.T) {
 		}
 		wg.Wait()
 		f.wantCountsExact(t, "concurrent writers")
+	})
+}
+
+// TestLeadCountsDoNotQueueWriters: on PostgreSQL a transaction that has
+// created a lead and not yet committed does not hold up another session's
+// lead in the same organization and temperature: their counters are in
+// different slots (migration 00010). With one counter row per organization
+// and temperature, the second insert waits for the first to commit. SQLite
+// has one writer at a time and is not concerned.
+func TestLeadCountsDoNotQueueWriters(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		if f.db.dialect != Postgres {
+			t.Skip("SQLite has one writer at a time")
+		}
+		// Two sessions whose backends write to different slots.
+		slotOf := func(c *sql.Conn) int {
+			var s int
+			if err := c.QueryRowContext(ctx, `SELECT pg_backend_pid() % 16`).Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		first, err := f.db.pool.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer first.Close()
+		var second *sql.Conn
+		var held []*sql.Conn
+		for range 64 {
+			c, err := f.db.pool.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slotOf(c) != slotOf(first) {
+				second = c
+				break
+			}
+			held = append(held, c) // kept, so the pool opens another session
+		}
+		for _, c := range held {
+			c.Close()
+		}
+		if second == nil {
+			t.Fatal("no session with another slot among 64")
+		}
+		defer second.Close()
+
+		insert := `INSERT INTO leads (organization_id, phone, temperature, lead_score, created_at, updated_at)
+			VALUES ($1, $2, 'hot', 0, now(), now())`
+		tx, err := first.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, insert, f.org, "5511900000001"); err != nil {
+			t.Fatal(err)
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := second.ExecContext(waitCtx, insert, f.org, "5511900000002"); err != nil {
+			t.Fatalf("a second writer of the organization waited for the first one's commit: %v", err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		f.wantCountsExact(t, "two sessions' creates")
+		var slots int
+		if err := f.db.pool.GetContext(ctx, &slots, `SELECT COUNT(DISTINCT slot) FROM lead_counts WHERE organization_id = $1`, f.org); err != nil {
+			t.Fatal(err)
+		}
+		if slots != 2 {
+			t.Errorf("the organization's counters are in %d slots, want 2", slots)
+		}
+	})
+}
+
+// TestLeadCountSlotsMigrateDownAndUp: migration 00010 undone sums the slots
+// back into one counter per organization and temperature, and done again
+// keeps them exact, on both databases.
+func TestLeadCountSlotsMigrateDownAndUp(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		for i := range 6 {
+			f.mustCreate(t, f.org, &impl.Lead{Phone: fmt.Sprintf("55119000000%02d", i), Temperature: []string{"hot", "cold"}[i%2], Name: ptr("Ana")})
+		}
+		if f.db.dialect == Postgres {
+			// Counters of one temperature spread over two slots, as
+			// concurrent sessions leave them.
+			if _, err := f.db.pool.ExecContext(ctx, `UPDATE lead_counts SET total = total - 1, with_name = with_name - 1
+				WHERE organization_id = $1 AND temperature = 'hot'`, f.org); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.db.pool.ExecContext(ctx, `INSERT INTO lead_counts (organization_id, temperature, slot, total, with_name, with_deal_value)
+				VALUES ($1, 'hot', 15, 1, 1, 0) ON CONFLICT (organization_id, temperature, slot) DO UPDATE SET total = lead_counts.total + 1, with_name = lead_counts.with_name + 1`, f.org); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.wantCountsExact(t, "creates")
+		p := migrationProvider(t, f.db)
+		if _, err := p.DownTo(ctx, 9); err != nil {
+			t.Fatalf("down to 9: %v", err)
+		}
+		f.wantCountsExact(t, "undoing 00010")
+		f.mustCreate(t, f.org, &impl.Lead{Phone: "5511900000099", Temperature: "hot"})
+		f.wantCountsExact(t, "a create under 00009")
+		if _, err := p.Up(ctx); err != nil {
+			t.Fatalf("up: %v", err)
+		}
+		f.mustCreate(t, f.org, &impl.Lead{Phone: "5511900000098", Temperature: "warm"})
+		f.wantCountsExact(t, "00010 again and a create")
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/pressly/goose/v3"
 )
 
 // t0 is the store's clock at the start of every test. Its nanoseconds show
@@ -217,4 +218,20 @@ func TestOrganizations(t *testing.T) {
 			t.Errorf("CountOrganizations = %d, want 3", n)
 		}
 	})
+}
+
+// migrationProvider is db's goose provider, on a pool of its own, for tests
+// that undo and redo migrations.
+func migrationProvider(t *testing.T, db *DB) *goose.Provider {
+	t.Helper()
+	pool, err := openPool(db.dialect, db.dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	p, err := db.migrations(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
