@@ -1,8 +1,10 @@
 package contract
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/iagente/iagente-sdr/impl"
@@ -27,6 +29,9 @@ func TestCheckJSON(t *testing.T) {
 		{"bell in a card title", `{"cards":[{"title":"ok"},{"title":"\u0007"}]}`, nil,
 			map[string][]string{"cards[1].title": {ControlCharsMessage}}},
 		{"escape in a key", `{"a\u001bb":1}`, nil, map[string][]string{"a\x1bb": {ControlCharsMessage}}},
+		{"lone surrogate in a key", `{"x\ud800":1}`, errLoneSurrogate, nil},
+		{"duplicate key, once escaped", `{"phone":"1","ph\u006fne":"2"}`, errDuplicateName, nil},
+		{"invalid UTF-8 in a key", "{\"n\xe3o\":1}", errInvalidUTF8, nil},
 	} {
 		err := CheckJSON([]byte(tt.body))
 		switch {
@@ -67,5 +72,37 @@ func TestFieldPath(t *testing.T) {
 		if got := FieldPath(in); got != want {
 			t.Errorf("FieldPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestDecodeJSONNames: object names the spec knows, unknown ones and
+// escaped ones decode to the same value encoding/json gives, in requests
+// and responses.
+func TestDecodeJSONNames(t *testing.T) {
+	for _, body := range []string{
+		`{"phone":"11999999999","name":"Maria","custom_fields":{"não":"sim","phone":1}}`,
+		`{"ph\u006fne":"1","cards":[{"title":"a","suggestions":[{"type":"url","text":"x"}]}],"\u00e9":null}`,
+		`{"":0,"data":[{"id":1,"tags":[]}],"meta":{"total":1e2,"next_cursor":"\/x"}}`,
+	} {
+		var want any
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(&want); err != nil {
+			t.Fatal(err)
+		}
+		want, err := checkNumbers(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := DecodeJSON([]byte(body))
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("request %s: %#v, %v; want %#v", body, got, err, want)
+		}
+		if got, err := decodeResponse([]byte(body)); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("response %s: %#v, %v; want %#v", body, got, err, want)
+		}
+	}
+	if len(knownNames()) < 50 {
+		t.Errorf("the spec's property names: %d, want the spec's many", len(knownNames()))
 	}
 }

@@ -161,7 +161,7 @@ func (v *Validator) Response(ctx context.Context, input *openapi3filter.Response
 		input.Status == http.StatusTemporaryRedirect, input.Status == http.StatusMovedPermanently:
 		return nil // nor the body of these
 	}
-	value, _, err := decodeJSON(body, false)
+	value, err := decodeResponse(body)
 	if err != nil {
 		return &openapi3filter.ResponseError{Input: input, Reason: "failed to decode response body", Err: err}
 	}
