@@ -13,7 +13,7 @@ import (
 
 // Secrets at rest. The secrets the service must use, not only check (a
 // webhook's signing secrets, a provider's access token, app secret and
-// client token), cannot be hashed like API keys and passwords. With a
+// client token, the key that signs the lead list's cursors), cannot be hashed like API keys and passwords. With a
 // secrets key (Options.SecretsKey) they are sealed with AES-256-GCM before
 // they reach the database and opened only where they are used, so a copy
 // of the database, a backup or a read of the tables gives nothing away.
@@ -176,6 +176,39 @@ func (s *DB) SealSecrets(ctx context.Context) (int, error) {
 			if n, _ := res.RowsAffected(); n == 1 {
 				sealed++
 			}
+		}
+	}
+	n, err := s.sealSigningKeys(ctx)
+	return sealed + n, err
+}
+
+// sealSigningKeys is SealSecrets for the signing keys, which are bytes
+// named rather than numbered. The key itself does not change, so what it
+// signed (a cursor a partner holds) still verifies.
+func (s *DB) sealSigningKeys(ctx context.Context) (int, error) {
+	var keys []struct {
+		Name   string `db:"name"`
+		Secret []byte `db:"secret"`
+	}
+	if err := s.pool.SelectContext(ctx, &keys, `SELECT name, secret FROM signing_keys`); err != nil {
+		return 0, fmt.Errorf("read signing_keys: %w", err)
+	}
+	sealed := 0
+	for _, k := range keys {
+		plain, current, err := s.open(purposeSigningKey(k.Name), string(k.Secret))
+		if err != nil {
+			return sealed, fmt.Errorf("signing key %s: %w", k.Name, err)
+		}
+		if current {
+			continue
+		}
+		res, err := s.pool.ExecContext(ctx, s.rebind(`UPDATE signing_keys SET secret = ? WHERE name = ? AND secret = ?`),
+			[]byte(s.seal(purposeSigningKey(k.Name), plain)), k.Name, k.Secret)
+		if err != nil {
+			return sealed, fmt.Errorf("seal signing key %s: %w", k.Name, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			sealed++
 		}
 	}
 	return sealed, nil

@@ -162,3 +162,70 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		}
 	})
 }
+
+// TestCursorSigningKeySealed: the key that signs the lead list's cursors is
+// sealed like the other secrets, under its own name, and sealing one made
+// before keeps it the same key, so the cursors partners hold still verify.
+func TestCursorSigningKeySealed(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		storedKey := func(name string) []byte {
+			t.Helper()
+			var v []byte
+			if err := f.db.pool.Get(&v, f.db.rebind(`SELECT secret FROM signing_keys WHERE name = ?`), name); err != nil {
+				t.Fatalf("read signing key %s: %v", name, err)
+			}
+			return v
+		}
+		legacy, err := f.db.signingKey(ctx, leadCursorKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := storedKey(leadCursorKey); !bytes.Equal(got, legacy) {
+			t.Fatalf("without a secrets key the signing key is stored as %q, want it as it is", got)
+		}
+
+		// A restart with a secrets key seals it; it is the same key.
+		f.withKeys(t, testKey(1))
+		if n, err := f.db.SealSecrets(ctx); err != nil || n != 1 {
+			t.Fatalf("SealSecrets sealed %d values (%v), want the signing key", n, err)
+		}
+		stored := storedKey(leadCursorKey)
+		if !bytes.HasPrefix(stored, []byte(sealPrefix)) || bytes.Contains(stored, legacy) {
+			t.Fatalf("the signing key is stored as %q, want it sealed", stored)
+		}
+		if key, err := f.db.signingKey(ctx, leadCursorKey); err != nil || !bytes.Equal(key, legacy) {
+			t.Fatalf("after sealing the signing key reads %x (%v), want the same key %x", key, err, legacy)
+		}
+
+		// A key made with a secrets key is stored sealed from the start,
+		// and a sealed key does not open under another name.
+		fresh, err := f.db.signingKey(ctx, "other_cursor")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := storedKey("other_cursor"); !bytes.HasPrefix(got, []byte(sealPrefix)) || bytes.Contains(got, fresh) {
+			t.Errorf("a new signing key is stored as %q, want it sealed", got)
+		}
+		if _, err := f.db.pool.Exec(f.db.rebind(`INSERT INTO signing_keys (name, secret, created_at) VALUES (?, ?, ?)`),
+			"moved", stored, f.db.timestamp()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.db.signingKey(ctx, "moved"); !errors.Is(err, errSecretsKey) {
+			t.Errorf("a signing key moved to another name opened: %v", err)
+		}
+		if _, err := f.db.pool.Exec(f.db.rebind(`DELETE FROM signing_keys WHERE name = ?`), "moved"); err != nil {
+			t.Fatal(err)
+		}
+
+		// A rotation of the secrets key seals both again, keys unchanged.
+		f.withKeys(t, testKey(2), testKey(1))
+		if n, err := f.db.SealSecrets(ctx); err != nil || n != 2 {
+			t.Fatalf("SealSecrets after a key rotation sealed %d values (%v), want 2", n, err)
+		}
+		f.withKeys(t, testKey(2))
+		if key, err := f.db.signingKey(ctx, leadCursorKey); err != nil || !bytes.Equal(key, legacy) {
+			t.Fatalf("after the rotation the signing key reads %x (%v), want %x", key, err, legacy)
+		}
+	})
+}

@@ -20,6 +20,10 @@ type signingKeys struct {
 // leadCursorKey names the key that signs the cursors of the lead list.
 const leadCursorKey = "lead_cursor"
 
+// purposeSigningKey is the additional data of the sealed key called name:
+// its column and its name, so that a key does not open under another name.
+func purposeSigningKey(name string) string { return "signing_keys.secret:" + name }
+
 // signingKey returns the key called name, making it on first use. The row
 // is shared, so every replica, and every restart, uses the same key: the
 // first to insert it wins, and the others read its key back.
@@ -29,10 +33,16 @@ func (s *DB) signingKey(ctx context.Context, name string) ([]byte, error) {
 	if k, ok := s.signing.keys[name]; ok {
 		return k, nil
 	}
+	// Sealed like the other secrets at rest (seal.go), when there is a
+	// secrets key: whoever reads the table cannot forge a cursor.
+	purpose := purposeSigningKey(name)
 	read := func() ([]byte, error) {
-		var key []byte
-		err := s.pool.GetContext(ctx, &key, s.rebind(`SELECT secret FROM signing_keys WHERE name = ?`), name)
-		return key, err
+		var stored []byte
+		if err := s.pool.GetContext(ctx, &stored, s.rebind(`SELECT secret FROM signing_keys WHERE name = ?`), name); err != nil {
+			return nil, err
+		}
+		plain, err := s.opened(purpose, string(stored))
+		return []byte(plain), err
 	}
 	key, err := read()
 	if errors.Is(err, sql.ErrNoRows) {
@@ -40,7 +50,7 @@ func (s *DB) signingKey(ctx context.Context, name string) ([]byte, error) {
 		_, _ = rand.Read(fresh) // never fails (crypto/rand panics rather)
 		_, err = s.pool.ExecContext(ctx, s.rebind(
 			`INSERT INTO signing_keys (name, secret, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`),
-			name, fresh, s.timestamp())
+			name, []byte(s.seal(purpose, string(fresh))), s.timestamp())
 		if err == nil {
 			key, err = read()
 		}
