@@ -296,6 +296,14 @@ func measure(db, dbURL, bin, self, tmp string, duration time.Duration, rounds in
 		return err
 	}
 	fmt.Printf("server RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB)\n", conns, rss[0], rss[1])
+	// The anchor under the same connections: what a net/http server that
+	// does nothing but answer the same JSON holds for them.
+	bareRSS, err := rssUnder(bareProc, leadURL, header, conns)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bare handler RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB); server/bare %.2f\n",
+		conns, bareRSS[0], bareRSS[1], rss[0]/bareRSS[0])
 
 	srv.stop()
 	var live, ready []time.Duration
