@@ -102,8 +102,14 @@ func (v *Validator) Request(ctx context.Context, input *openapi3filter.RequestVa
 	if err != nil {
 		return RequestVerdict{Unreadable: err}
 	}
+	// The parameters and security now, without the body, which is checked
+	// below: openapi3filter's security check would otherwise copy it once
+	// more to hand each authentication function a fresh reader.
 	input.Options = v.requestParams
+	body := req.Body
+	req.Body = http.NoBody
 	verdict := RequestVerdict{Controls: controls, Err: openapi3filter.ValidateRequest(ctx, input)}
+	req.Body = body
 	if err := schema.VisitJSON(value, v.requestBody...); err != nil {
 		bodyErr := &openapi3filter.RequestError{Input: input, RequestBody: rb, Reason: "doesn't match schema", Err: err}
 		verdict.Err = joinErrors(verdict.Err, bodyErr)

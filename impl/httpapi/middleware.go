@@ -138,7 +138,9 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.ContentLength > MaxBodyBytes {
 			return tooLargeError()
 		}
-		if req.Body != nil {
+		// A request without a body keeps http.NoBody, which later readers
+		// (openapi3filter's security check among them) recognize and skip.
+		if req.Body != nil && req.Body != http.NoBody {
 			req.Body = http.MaxBytesReader(c.Response(), req.Body, MaxBodyBytes)
 		}
 		return next(c)
