@@ -114,6 +114,7 @@ type Server struct {
 	cfg    Config
 	echo   *echo.Echo
 	router routers.Router
+	routes specRoutes // the router's answers, found from echo's route
 	spec   *openapi3.T
 	// Validation options never change; built once, read by every request.
 	// validator checks requests and responses against the spec.
@@ -156,7 +157,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("build spec router: %w", err)
 	}
 
-	s := &Server{cfg: cfg, router: router, spec: spec,
+	s := &Server{cfg: cfg, router: router, routes: newSpecRoutes(spec), spec: spec,
 		validator: contract.NewValidator(spec)}
 	text := spec.Components.Schemas["Text"]
 	if text == nil || text.Value == nil || text.Value.MaxLength == nil {

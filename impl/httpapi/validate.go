@@ -30,10 +30,13 @@ func (s *Server) findRoute(c echo.Context) *matchedRoute {
 	if m, ok := c.Get(ctxRouteKey).(*matchedRoute); ok {
 		return m
 	}
-	route, params, err := s.router.FindRoute(c.Request())
-	if err != nil {
-		// Not in the spec: echo has already routed it to 404 or 405.
-		return nil
+	route, params, ok := s.routes.find(c.Path(), c.Request())
+	if !ok {
+		var err error
+		if route, params, err = s.router.FindRoute(c.Request()); err != nil {
+			// Not in the spec: echo has already routed it to 404 or 405.
+			return nil
+		}
 	}
 	m := &matchedRoute{route: route, params: params}
 	c.Set(ctxRouteKey, m)
