@@ -113,3 +113,22 @@ func procCPU(pid int) (ppid int, cpu time.Duration, ok bool) {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return ppid, time.Duration(ut+st) * clockTick, true
 }
+
+// reportCPUPerOp starts counting CPU time and returns the function that
+// reports it per operation, after the benchmark's loop: cpu-µs/op of this
+// process, and db-cpu-µs/op of the throwaway PostgreSQL cluster when there
+// is one. On a shared machine wall-clock time per operation moves with the
+// other sessions' load; CPU time much less, so on/off ratios of the
+// validation benchmarks are steadier read from it.
+func reportCPUPerOp(b *testing.B) func() {
+	meter := newCPUMeter()
+	self0, db0 := meter.read()
+	return func() {
+		self1, db1 := meter.read()
+		n := float64(b.N)
+		b.ReportMetric(float64(self1-self0)/n/1e3, "cpu-µs/op")
+		if meter.postmaster != 0 {
+			b.ReportMetric(float64(db1-db0)/n/1e3, "db-cpu-µs/op")
+		}
+	}
+}

@@ -153,10 +153,12 @@ func BenchmarkSendRCSCarousel(b *testing.B) {
 					n := 1
 
 					b.ReportAllocs()
+					report := reportCPUPerOp(b)
 					for b.Loop() {
 						serve(b, a.Server, newRequest(http.MethodPost, "/api/v1/rcs/messages", key, bytes.NewReader(body)), http.StatusCreated)
 						n++
 					}
+					report()
 					checkSent(b, a, org.ID, n, "sandbox.rcs.")
 				})
 			}
