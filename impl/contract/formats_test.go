@@ -121,3 +121,47 @@ func BenchmarkFormats(b *testing.B) {
 		})
 	}
 }
+
+// TestPlainHeaderSchemas: the spec's integer headers with a minimum are
+// judged by headOK itself; a header with an enum, and any schema with a
+// keyword beyond type and inclusive bounds, is left to VisitJSON.
+func TestPlainHeaderSchemas(t *testing.T) {
+	spec, err := Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, plain := range map[string]bool{
+		"X-RateLimit-Limit": true, "X-RateLimit-Remaining": true, "X-RateLimit-Reset": true, "Retry-After": true,
+		"Idempotent-Replayed": false, // an enum
+	} {
+		h := spec.Components.Headers[name]
+		if h == nil || h.Value == nil || h.Value.Schema == nil {
+			t.Fatalf("the spec has no header %s", name)
+		}
+		s := h.Value.Schema.Value
+		if got := plainSchema(s, s.Type.Is(openapi3.TypeInteger)); got != plain {
+			t.Errorf("%s: plain %v, want %v", name, got, plain)
+		}
+	}
+	one, ten, yes := 1.0, 10.0, true
+	for what, s := range map[string]*openapi3.Schema{
+		"multipleOf":       {Type: &openapi3.Types{"integer"}, Min: &one, MultipleOf: &ten},
+		"exclusiveMinimum": {Type: &openapi3.Types{"integer"}, Min: &one, ExclusiveMin: openapi3.ExclusiveBound{Bool: &yes}},
+		"enum":             {Type: &openapi3.Types{"integer"}, Enum: []any{1, 2}},
+		"not":              {Type: &openapi3.Types{"integer"}, Not: openapi3.NewSchemaRef("", openapi3.NewIntegerSchema())},
+	} {
+		if plainSchema(s, true) {
+			t.Errorf("an integer schema with %s is plain", what)
+		}
+	}
+	for what, s := range map[string]*openapi3.Schema{
+		"pattern":   {Type: &openapi3.Types{"string"}, Pattern: "^a$"},
+		"format":    {Type: &openapi3.Types{"string"}, Format: "date-time"},
+		"minLength": {Type: &openapi3.Types{"string"}, MinLength: 2},
+		"bounds":    {Type: &openapi3.Types{"string"}, Min: &one},
+	} {
+		if plainSchema(s, false) {
+			t.Errorf("a string schema with %s is plain", what)
+		}
+	}
+}

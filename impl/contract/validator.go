@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 
@@ -307,6 +308,30 @@ type headerCheck struct {
 	required bool
 	bits     int // an integer's size (32 or 64); 0 for a string
 	schema   *openapi3.Schema
+	// plain is set when the schema checks nothing but the type and, for an
+	// integer, an inclusive minimum and maximum (see plainSchema): headOK
+	// checks those itself instead of through VisitJSON, which allocated
+	// its settings and the boxed value for each of the rate-limit headers
+	// of every response.
+	plain bool
+}
+
+// plainSchema reports whether s checks nothing but its type and, when
+// bounds is set, an inclusive minimum and maximum. Whatever else it holds
+// (an enum, a pattern, a format of a string, an exclusive bound...) makes it
+// not plain, and VisitJSON judges it. The annotations judge nothing.
+func plainSchema(s *openapi3.Schema, bounds bool) bool {
+	c := *s
+	c.Extensions, c.Origin, c.Type = nil, nil, nil
+	c.Title, c.Description, c.Comment = "", "", ""
+	c.Example, c.Examples, c.Default, c.ExternalDocs, c.XML = nil, nil, nil, nil, nil
+	c.Deprecated, c.Nullable, c.ReadOnly, c.WriteOnly = false, false, false, false
+	if bounds {
+		// An integer's format (int32, int64) is its size, which the
+		// parse already enforces.
+		c.Format, c.Min, c.Max = "", nil, nil
+	}
+	return reflect.DeepEqual(c, openapi3.Schema{})
 }
 
 // headOK reports whether openapi3filter, leaving the body out, would find
@@ -335,11 +360,22 @@ func (v *Validator) headOK(input *openapi3filter.ResponseValidationInput) bool {
 		if len(raw) == 0 || raw[0] == "" {
 			return false
 		}
+		if h.plain && h.bits == 0 {
+			continue // any string, and it is not empty
+		}
 		var value any = raw[0]
 		if h.bits != 0 {
 			n, err := strconv.ParseInt(raw[0], 10, h.bits)
 			if err != nil {
 				return false
+			}
+			if h.plain {
+				// As VisitJSON compares them: as float64.
+				f := float64(n)
+				if (h.schema.Min != nil && f < *h.schema.Min) || (h.schema.Max != nil && f > *h.schema.Max) {
+					return false
+				}
+				continue
 			}
 			if h.bits == 32 {
 				value = int32(n)
@@ -387,6 +423,7 @@ func (v *Validator) headerPlanOf(response *openapi3.Response) *headerPlan {
 		if !plan.simple {
 			break
 		}
+		check.plain = plainSchema(sch, check.bits != 0)
 		plan.headers = append(plan.headers, check)
 	}
 	v.heads.Store(response, plan)
