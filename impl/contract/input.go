@@ -146,6 +146,16 @@ func decodeWith(data []byte, controls bool, opts []jsontext.Options) (any, map[s
 			top.arr = append(top.arr, v)
 		}
 	}
+	// checkControls notes the string just read (a name or a value) when it
+	// holds control characters and the caller asked for them.
+	checkControls := func(s string) {
+		if controls && impl.HasControlChars(s) {
+			if bad == nil {
+				bad = map[string][]string{}
+			}
+			bad[FieldPath(string(dec.StackPointer()))] = []string{ControlCharsMessage}
+		}
+	}
 	names := knownNames()
 	for {
 		// An object's member name is read raw: one the spec knows, written
@@ -164,12 +174,7 @@ func decodeWith(data []byte, controls bool, opts []jsontext.Options) (any, map[s
 				}
 				name = string(unquoted)
 			}
-			if controls && impl.HasControlChars(name) {
-				if bad == nil {
-					bad = map[string][]string{}
-				}
-				bad[FieldPath(string(dec.StackPointer()))] = []string{ControlCharsMessage}
-			}
+			checkControls(name)
 			d.stack[top].key, d.stack[top].named = name, true
 			continue
 		}
@@ -194,12 +199,7 @@ func decodeWith(data []byte, controls bool, opts []jsontext.Options) (any, map[s
 			}
 		case '"':
 			s := tok.String()
-			if controls && impl.HasControlChars(s) {
-				if bad == nil {
-					bad = map[string][]string{}
-				}
-				bad[FieldPath(string(dec.StackPointer()))] = []string{ControlCharsMessage}
-			}
+			checkControls(s)
 			put(s)
 		case '0':
 			n, err := number(tok.String())

@@ -17,6 +17,18 @@ var knownNames = sync.OnceValue(func() map[string]string {
 	if err != nil {
 		return names
 	}
+	eachSchema(spec, func(s *openapi3.Schema) {
+		for name := range s.Properties {
+			names[name] = name
+		}
+	})
+	return names
+})
+
+// eachSchema calls fn once for every schema of doc, named or inline: the
+// components' and those of the operations' request and response bodies,
+// and every schema within them.
+func eachSchema(doc *openapi3.T, fn func(*openapi3.Schema)) {
 	seen := map[*openapi3.Schema]bool{}
 	var walk func(*openapi3.SchemaRef)
 	walk = func(ref *openapi3.SchemaRef) {
@@ -25,45 +37,47 @@ var knownNames = sync.OnceValue(func() map[string]string {
 		}
 		s := ref.Value
 		seen[s] = true
-		for name, p := range s.Properties {
-			names[name] = name
+		fn(s)
+		for _, p := range s.Properties {
 			walk(p)
+		}
+		for _, group := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+			for _, r := range group {
+				walk(r)
+			}
 		}
 		walk(s.Items)
 		walk(s.Not)
 		walk(s.AdditionalProperties.Schema)
-		for _, list := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
-			for _, r := range list {
-				walk(r)
-			}
-		}
 	}
 	content := func(c openapi3.Content) {
 		for _, mt := range c {
-			walk(mt.Schema)
+			if mt != nil {
+				walk(mt.Schema)
+			}
 		}
 	}
-	if spec.Components != nil {
-		for _, r := range spec.Components.Schemas {
+	if doc.Components != nil {
+		for _, r := range doc.Components.Schemas {
 			walk(r)
 		}
 	}
-	if spec.Paths != nil {
-		for _, item := range spec.Paths.Map() {
-			for _, op := range item.Operations() {
-				if op.RequestBody != nil && op.RequestBody.Value != nil {
-					content(op.RequestBody.Value.Content)
-				}
-				if op.Responses == nil {
-					continue
-				}
-				for _, r := range op.Responses.Map() {
-					if r.Value != nil {
-						content(r.Value.Content)
-					}
+	if doc.Paths == nil {
+		return
+	}
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			if op.RequestBody != nil && op.RequestBody.Value != nil {
+				content(op.RequestBody.Value.Content)
+			}
+			if op.Responses == nil {
+				continue
+			}
+			for _, r := range op.Responses.Map() {
+				if r.Value != nil {
+					content(r.Value.Content)
 				}
 			}
 		}
 	}
-	return names
-})
+}

@@ -240,59 +240,11 @@ func joinErrors(verdict, err error) error {
 // hasReadOrWriteOnly reports whether any schema of doc, named or inline,
 // says readOnly or writeOnly.
 func hasReadOrWriteOnly(doc *openapi3.T) bool {
-	seen := map[*openapi3.Schema]bool{}
-	var visit func(ref *openapi3.SchemaRef) bool
-	visit = func(ref *openapi3.SchemaRef) bool {
-		if ref == nil || ref.Value == nil || seen[ref.Value] {
-			return false
-		}
-		s := ref.Value
-		seen[s] = true
-		if s.ReadOnly || s.WriteOnly {
-			return true
-		}
-		for _, p := range s.Properties {
-			if visit(p) {
-				return true
-			}
-		}
-		for _, group := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
-			for _, x := range group {
-				if visit(x) {
-					return true
-				}
-			}
-		}
-		return visit(s.Items) || visit(s.Not) || visit(s.AdditionalProperties.Schema)
-	}
-	if doc.Components != nil {
-		for _, ref := range doc.Components.Schemas {
-			if visit(ref) {
-				return true
-			}
-		}
-	}
-	content := func(c openapi3.Content) bool {
-		for _, mt := range c {
-			if mt != nil && visit(mt.Schema) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, item := range doc.Paths.Map() {
-		for _, op := range item.Operations() {
-			if op.RequestBody != nil && op.RequestBody.Value != nil && content(op.RequestBody.Value.Content) {
-				return true
-			}
-			for _, r := range op.Responses.Map() {
-				if r.Value != nil && content(r.Value.Content) {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	found := false
+	eachSchema(doc, func(s *openapi3.Schema) {
+		found = found || s.ReadOnly || s.WriteOnly
+	})
+	return found
 }
 
 // headerPlan is how headOK checks a response's headers: each is a simple
