@@ -50,8 +50,13 @@ var stringFormats = map[string]openapi3.StringFormatValidator{
 	}),
 }
 
+// schemaOptions are the schema options of every validation: the formats
+// above, and the spec's patterns compiled by compilePattern.
 func schemaOptions() []openapi3.SchemaValidationOption {
-	return []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidators(stringFormats)}
+	return []openapi3.SchemaValidationOption{
+		openapi3.WithStringFormatValidators(stringFormats),
+		openapi3.SetSchemaRegexCompiler(compilePattern),
+	}
 }
 
 // RequestOptions are the options for validating requests. Authentication is
