@@ -132,14 +132,18 @@ func (m *seqMatch) MatchString(s string) bool {
 	for _, it := range m.items {
 		n := 0
 		for i < len(s) && (it.max < 0 || n < it.max) {
-			r, size := rune(s[i]), 1
-			if r >= utf8.RuneSelf {
-				r, size = utf8.DecodeRuneInString(s[i:])
+			if c := s[i]; c < utf8.RuneSelf {
+				if it.class.ascii[c>>6]&(1<<(c&63)) == 0 {
+					break
+				}
+				i++
+			} else {
+				r, size := utf8.DecodeRuneInString(s[i:])
+				if !it.class.has(r) {
+					break
+				}
+				i += size
 			}
-			if !it.class.has(r) {
-				break
-			}
-			i += size
 			n++
 		}
 		if n < it.min {
