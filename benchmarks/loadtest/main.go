@@ -47,6 +47,13 @@ func main() {
 	workers := flag.Uint64("workers", 32, "concurrent connections of the load generator")
 	conns := flag.Int("conns", 1000, "connections held open for the memory measurement")
 	flag.StringVar(&profileDir, "profile", "", "write the server's CPU and heap profiles (pprof) of the first round to this folder")
+	flag.Func("server-env", "KEY=VALUE given to the server only (repeatable), e.g. GOMEMLIMIT=48MiB", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		serverEnv = append(serverEnv, v)
+		return nil
+	})
 	flag.Parse()
 	if err := run(strings.Split(*dbs, ","), *duration, *rounds, *workers, *conns); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -83,6 +90,10 @@ func bare(args []string) {
 // server under the first round's load, through its PPROF_ADDR listener.
 var profileDir string
 
+// serverEnv is added to the server's environment (-server-env), for
+// runtime settings such as GOMEMLIMIT that the load generator must not get.
+var serverEnv []string
+
 type result struct {
 	rps, p50, p99 float64 // req/s, ms
 	errors        uint64
@@ -102,8 +113,12 @@ func run(dbs []string, duration time.Duration, rounds int, workers uint64, conns
 	if err != nil {
 		return err
 	}
-	fmt.Printf("machine: %d cores; load generator: vegeta %d workers, keep-alive; %d rounds of %s, alternated\n\n",
+	fmt.Printf("machine: %d cores; load generator: vegeta %d workers, keep-alive; %d rounds of %s, alternated\n",
 		cpus(), workers, rounds, duration)
+	if len(serverEnv) > 0 {
+		fmt.Printf("server environment: %s\n", strings.Join(serverEnv, " "))
+	}
+	fmt.Println()
 	for _, db := range dbs {
 		dbURL, err := database(db, tmp)
 		if err != nil {
@@ -213,6 +228,7 @@ func freePort() (int, error) {
 func measure(db, dbURL, bin, self, tmp string, duration time.Duration, rounds int, workers uint64, conns int) error {
 	env := []string{"DATABASE_URL=" + dbURL, "RESPONSE_VALIDATION=log", "LOG_LEVEL=info",
 		"RATE_LIMIT_PER_MINUTE=1000000000", "RATE_LIMIT_PER_DAY=1000000000", "SHUTDOWN_DRAIN=0s"}
+	env = append(env, serverEnv...)
 	pprofAddr := ""
 	if profileDir != "" {
 		port, err := freePort()
@@ -295,15 +311,16 @@ func measure(db, dbURL, bin, self, tmp string, duration time.Duration, rounds in
 	if err != nil {
 		return err
 	}
-	fmt.Printf("server RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB)\n", conns, rss[0], rss[1])
+	fmt.Printf("server RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB), %.0f req/s meanwhile\n",
+		conns, rss.rss, rss.hwm, rss.rps)
 	// The anchor under the same connections: what a net/http server that
 	// does nothing but answer the same JSON holds for them.
 	bareRSS, err := rssUnder(bareProc, leadURL, header, conns)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bare handler RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB); server/bare %.2f\n",
-		conns, bareRSS[0], bareRSS[1], rss[0]/bareRSS[0])
+	fmt.Printf("bare handler RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB), %.0f req/s meanwhile; server/bare %.2f\n",
+		conns, bareRSS.rss, bareRSS.hwm, bareRSS.rps, rss.rss/bareRSS.rss)
 
 	srv.stop()
 	var live, ready []time.Duration
@@ -402,25 +419,35 @@ func profile(addr, db string, duration time.Duration) error {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// memory is what rssUnder saw: the largest resident set and the
+// high-water mark, in MB, and the requests answered per second meanwhile
+// (what a memory limit costs shows there).
+type memory struct{ rss, hwm, rps float64 }
+
 // rssUnder holds conns connections to the server, each making requests,
-// for a few seconds, and returns the server's largest resident set seen
-// and its high-water mark, in MB.
-func rssUnder(p *proc, path string, header http.Header, conns int) ([2]float64, error) {
+// for a few seconds, and returns what it saw.
+func rssUnder(p *proc, path string, header http.Header, conns int) (memory, error) {
+	const length = 8 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	var answered int
 	go func() {
 		defer close(done)
 		tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: p.base + path, Header: header})
 		a := vegeta.NewAttacker(vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(conns)),
 			vegeta.Connections(conns), vegeta.KeepAlive(true), vegeta.Timeout(30*time.Second))
-		for range a.Attack(tr, vegeta.Rate{Freq: 0}, 8*time.Second, "rss") {
+		for res := range a.Attack(tr, vegeta.Rate{Freq: 0}, length, "rss") {
+			if res.Code == http.StatusOK {
+				answered++
+			}
 			if ctx.Err() != nil {
 				a.Stop()
 			}
 		}
 	}()
 	var maxRSS float64
-	deadline := time.Now().Add(8 * time.Second)
+	start := time.Now()
+	deadline := start.Add(length)
 	for time.Now().Before(deadline) {
 		if rss, _ := status(p.cmd.Process.Pid, "VmRSS:"); rss > maxRSS {
 			maxRSS = rss
@@ -430,7 +457,7 @@ func rssUnder(p *proc, path string, header http.Header, conns int) ([2]float64, 
 	hwm, err := status(p.cmd.Process.Pid, "VmHWM:")
 	cancel()
 	<-done
-	return [2]float64{maxRSS, hwm}, err
+	return memory{rss: maxRSS, hwm: hwm, rps: float64(answered) / time.Since(start).Seconds()}, err
 }
 
 // status reads a "kB" field of /proc/PID/status, in MB.
