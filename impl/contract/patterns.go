@@ -161,10 +161,15 @@ type someMatch struct{ all, some *runeClass }
 func (m *someMatch) MatchString(s string) bool {
 	found := false
 	for i := 0; i < len(s); {
-		r, size := rune(s[i]), 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRuneInString(s[i:])
+		if c := s[i]; c < utf8.RuneSelf {
+			i++
+			if m.all.ascii[c>>6]&(1<<(c&63)) == 0 {
+				return false
+			}
+			found = found || m.some.ascii[c>>6]&(1<<(c&63)) != 0
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
 		if !m.all.has(r) {
 			return false
