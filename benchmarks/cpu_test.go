@@ -2,13 +2,12 @@ package benchmarks
 
 import (
 	"os"
-	"path/filepath"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/iagente/iagente-sdr/benchmarks/internal/proccpu"
 )
 
 // profileDrain starts a CPU profile of the timed part alone when
@@ -44,25 +43,10 @@ type cpuMeter struct {
 	postmaster int // 0: no cluster of ours to measure
 }
 
-func newCPUMeter() cpuMeter {
-	dir := os.Getenv("PG_THROWAWAY_DIR")
-	if dir == "" {
-		return cpuMeter{}
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
-	if err != nil {
-		return cpuMeter{}
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
-	if err != nil {
-		return cpuMeter{}
-	}
-	return cpuMeter{postmaster: pid}
-}
+func newCPUMeter() cpuMeter { return cpuMeter{postmaster: proccpu.Postmaster()} }
 
 // read returns the CPU time used so far by this process and by the
-// cluster's postmaster and its children (the backends, the WAL writer...).
-// A backend that exits takes its time with it; the pool's connections stay.
+// cluster's postmaster and its children.
 func (m cpuMeter) read() (self, db time.Duration) {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
@@ -71,47 +55,7 @@ func (m cpuMeter) read() (self, db time.Duration) {
 	if m.postmaster == 0 {
 		return self, 0
 	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return self, 0
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		ppid, ticks, ok := procCPU(pid)
-		if ok && (pid == m.postmaster || ppid == m.postmaster) {
-			db += ticks
-		}
-	}
-	return self, db
-}
-
-// clockTick is Linux's USER_HZ, the unit of /proc/PID/stat's times.
-const clockTick = 10 * time.Millisecond
-
-// procCPU reads a process's parent and user+system time from /proc.
-func procCPU(pid int) (ppid int, cpu time.Duration, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	// The command name, field 2, is in parentheses and may hold spaces.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, 0, false
-	}
-	// f[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
-	ppid, _ = strconv.Atoi(f[1])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return ppid, time.Duration(ut+st) * clockTick, true
+	return self, proccpu.Cluster(m.postmaster)
 }
 
 // reportCPUPerOp starts counting CPU time and returns the function that

@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iagente/iagente-sdr/benchmarks/internal/proccpu"
 	_ "github.com/lib/pq"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
@@ -97,6 +98,10 @@ var serverEnv []string
 type result struct {
 	rps, p50, p99 float64 // req/s, ms
 	errors        uint64
+	answered      uint64 // 200s
+	// cpu and db are the CPU time per answered request, in µs, of the
+	// process that answered and of the PostgreSQL cluster behind it.
+	cpu, db float64
 }
 
 func run(dbs []string, duration time.Duration, rounds int, workers uint64, conns int) error {
@@ -277,35 +282,49 @@ func measure(db, dbURL, bin, self, tmp string, duration time.Duration, rounds in
 
 	header := http.Header{"Authorization": {"Bearer " + org.Key}}
 	var ours, anchor []result
+	postmaster := 0
+	if db == "postgres" {
+		postmaster = proccpu.Postmaster()
+	}
 	for r := 0; r < rounds; r++ {
 		var profiled chan error
 		if r == 0 && pprofAddr != "" {
 			profiled = make(chan error, 1)
 			go func() { profiled <- profile(pprofAddr, db, duration) }()
 		}
-		ours = append(ours, attack(srv.base+leadURL, header, duration, workers))
+		ours = append(ours, attackMeasured(srv, postmaster, srv.base+leadURL, header, duration, workers))
 		if profiled != nil {
 			if err := <-profiled; err != nil {
 				return err
 			}
 		}
-		anchor = append(anchor, attack(bareProc.base+leadURL, header, duration, workers))
+		anchor = append(anchor, attackMeasured(bareProc, 0, bareProc.base+leadURL, header, duration, workers))
 	}
 	fmt.Printf("## %s: GET %s, RESPONSE_VALIDATION=log\n\n", db, leadURL)
-	fmt.Println("| round | server req/s | p50 ms | p99 ms | bare req/s | p50 ms | p99 ms | ratio |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
-	var ratios []float64
+	fmt.Println("| round | server req/s | p50 ms | p99 ms | bare req/s | p50 ms | p99 ms | ratio | server CPU µs/req | bare CPU µs/req | CPU ratio |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	var ratios, cpuRatios []float64
 	for i := range ours {
 		ratio := ours[i].rps / anchor[i].rps
 		ratios = append(ratios, ratio)
-		fmt.Printf("| %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.3f |\n", i+1, ours[i].rps, ours[i].p50, ours[i].p99,
-			anchor[i].rps, anchor[i].p50, anchor[i].p99, ratio)
+		// The bare handler's CPU per request over ours (with the
+		// database's): the throughput ratio a machine with nothing else
+		// to do would give, read from what the neighbours disturb least.
+		cpuRatio := anchor[i].cpu / (ours[i].cpu + ours[i].db)
+		cpuRatios = append(cpuRatios, cpuRatio)
+		serverCPU := fmt.Sprintf("%.1f", ours[i].cpu)
+		if postmaster != 0 {
+			serverCPU += fmt.Sprintf(" + %.1f database", ours[i].db)
+		}
+		fmt.Printf("| %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.3f | %s | %.1f | %.3f |\n", i+1, ours[i].rps, ours[i].p50, ours[i].p99,
+			anchor[i].rps, anchor[i].p50, anchor[i].p99, ratio, serverCPU, anchor[i].cpu, cpuRatio)
 		if ours[i].errors > 0 || anchor[i].errors > 0 {
-			fmt.Printf("| | %d errors | | | %d errors | | | |\n", ours[i].errors, anchor[i].errors)
+			fmt.Printf("| | %d errors | | | %d errors | | | | | | |\n", ours[i].errors, anchor[i].errors)
 		}
 	}
 	slices.Sort(ratios)
-	fmt.Printf("\nmedian ratio server/bare: **%.3f**\n\n", ratios[len(ratios)/2])
+	slices.Sort(cpuRatios)
+	fmt.Printf("\nmedian ratio server/bare: **%.3f**; by CPU per request: %.3f\n\n", ratios[len(ratios)/2], cpuRatios[len(cpuRatios)/2])
 
 	rss, err := rssUnder(srv, leadURL, header, conns)
 	if err != nil {
@@ -375,6 +394,26 @@ func createLead(base, key string) (string, []byte, error) {
 	return loc, body, err
 }
 
+// attackMeasured is attack, with the CPU time p (and the cluster of
+// postmaster, when not 0) used per answered request.
+func attackMeasured(p *proc, postmaster int, target string, header http.Header, duration time.Duration, workers uint64) result {
+	cpu := func() (self, db time.Duration) {
+		_, self, _ = proccpu.Of(p.cmd.Process.Pid)
+		if postmaster != 0 {
+			db = proccpu.Cluster(postmaster)
+		}
+		return self, db
+	}
+	self0, db0 := cpu()
+	r := attack(target, header, duration, workers)
+	self1, db1 := cpu()
+	if r.answered > 0 {
+		r.cpu = float64((self1 - self0).Microseconds()) / float64(r.answered)
+		r.db = float64((db1 - db0).Microseconds()) / float64(r.answered)
+	}
+	return r
+}
+
 func attack(target string, header http.Header, duration time.Duration, workers uint64) result {
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: target, Header: header})
 	a := vegeta.NewAttacker(vegeta.Workers(workers), vegeta.MaxWorkers(workers), vegeta.Connections(int(workers)),
@@ -390,7 +429,8 @@ func attack(target string, header http.Header, duration time.Duration, workers u
 			errs += uint64(n)
 		}
 	}
-	return result{rps: m.Throughput, p50: ms(m.Latencies.P50), p99: ms(m.Latencies.P99), errors: errs}
+	return result{rps: m.Throughput, p50: ms(m.Latencies.P50), p99: ms(m.Latencies.P99), errors: errs,
+		answered: uint64(m.StatusCodes["200"])}
 }
 
 // profile takes a CPU profile over most of an attack, then a heap profile.
