@@ -13,11 +13,12 @@ import (
 // (openapi3.SetSchemaRegexCompiler). It compiles what kin-openapi compiles,
 // Go's regexp of the pattern with \uXXXX written as \x{XXXX}, and so refuses
 // the same patterns with the same error. Most of the spec's patterns only
-// say which characters a string may hold ("no control characters", "not
-// blank"); those are matched by classMatch, a scan of the string's runes,
-// instead of the regexp engine, which cost half of the validation of a
-// 10-card carousel. patterns_test.go proves each of the spec's patterns
-// matches the same strings both ways.
+// say which characters a string may hold, in what order ("no control
+// characters", "not blank", "https?:// then no spaces"); classMatcher
+// matches those by one scan of the string's runes instead of the regexp
+// engine, which cost half of the validation of a 10-card carousel.
+// patterns_test.go proves each of the spec's patterns matches the same
+// strings both ways.
 func compilePattern(pattern string) (openapi3.RegexMatcher, error) {
 	expr := goRegexp(pattern)
 	re, err := regexp.Compile(expr)
