@@ -82,6 +82,12 @@ type IdempotencyStore interface {
 	// ReleaseIdempotent forgets a claimed key whose request did not get to
 	// run (the database was unavailable), so that a retry runs it.
 	ReleaseIdempotent(ctx context.Context, orgID int64, key string) error
+	// SweepIdempotent deletes a bounded batch of the organization's keys
+	// created before before, and returns how many it deleted. Each claimed
+	// key sweeps a batch once its answer is kept, so the table stays the
+	// size of a day's traffic without a job of its own, and a slow sweep
+	// never fails the request.
+	SweepIdempotent(ctx context.Context, orgID int64, before time.Time) (int, error)
 }
 
 type ctxIdempotencyKey struct{}

@@ -73,15 +73,6 @@ func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, f
 			if err != nil {
 				return fmt.Errorf("claim idempotency key: %w", err)
 			}
-			// Keys live a day; each new one sweeps a few of the
-			// organization's expired ones, so the table stays the size of
-			// a day's traffic without a job of its own.
-			_, err = tx.ExecContext(ctx, s.db.rebind(`DELETE FROM idempotency_keys WHERE organization_id = ? AND key IN
-				(SELECT key FROM idempotency_keys WHERE organization_id = ? AND created_at < ? LIMIT 100)`),
-				orgID, orgID, now.Add(-impl.IdempotencyTTL))
-			if err != nil {
-				return fmt.Errorf("sweep idempotency keys: %w", err)
-			}
 		} else {
 			// Expired, or abandoned by a process that died: start afresh.
 			if existing.Status == 0 && now.Sub(existing.CreatedAt) < impl.IdempotencyTTL {
@@ -113,6 +104,22 @@ func (s *IdempotencyStore) FinishIdempotent(ctx context.Context, r *impl.Idempot
 		return fmt.Errorf("store idempotent response: %w", err)
 	}
 	return nil
+}
+
+// SweepIdempotent implements impl.IdempotencyStore. It deletes at most 100
+// keys, read through the (organization_id, created_at) index.
+func (s *IdempotencyStore) SweepIdempotent(ctx context.Context, orgID int64, before time.Time) (int, error) {
+	res, err := s.db.pool.ExecContext(ctx, s.db.rebind(`DELETE FROM idempotency_keys WHERE organization_id = ? AND key IN
+		(SELECT key FROM idempotency_keys WHERE organization_id = ? AND created_at < ? LIMIT 100)`),
+		orgID, orgID, before.UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return 0, fmt.Errorf("sweep idempotency keys: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sweep idempotency keys: %w", err)
+	}
+	return int(n), nil
 }
 
 // ReleaseIdempotent implements impl.IdempotencyStore.
