@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/internal/syncbuf"
 	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // Deliveries through the REST API: the test endpoint, the headers and
@@ -710,27 +712,9 @@ func TestWebhookAPIRedeliverPending(t *testing.T) {
 	})
 }
 
-// whLogBuffer is a log sink safe for concurrent use.
-type whLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *whLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *whLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestWebhookAPISecretsNotLogged(t *testing.T) {
 	forEachDatabase(t, needsLoopback, func(t *testing.T, db sqlstoretest.Database) {
-		logs := &whLogBuffer{}
+		logs := &syncbuf.Buffer{}
 		tg := whDeliveryServer(t, db, func(c *app.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
+	"github.com/iagente/iagente-sdr/internal/syncbuf"
 )
 
 // badReceiver misbehaves in one way per path and reports what it saw.
@@ -204,24 +205,6 @@ func TestWebhookBadReceivers(t *testing.T) {
 	})
 }
 
-// syncBuffer is a log sink that tests can read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestWebhookChangedWhileInFlight: deliveries are in flight, held by the
 // receiver, when one webhook is deleted and another disabled. The batch
 // their outcomes are recorded in also holds a third webhook's delivery,
@@ -230,7 +213,7 @@ func (s *syncBuffer) String() string {
 // attempt is kept, and its delivery stays failed, as disabling made it.
 func TestWebhookChangedWhileInFlight(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	evEachDatabase(t, func(c *app.Config) {
 		c.WebhookWorkers, c.WebhookWorkersPerWebhook, c.WebhookTimeout = 8, 4, 30*time.Second
 		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))

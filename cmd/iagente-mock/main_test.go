@@ -14,11 +14,11 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/iagente/iagente-sdr/internal/syncbuf"
 	"github.com/iagente/iagente-sdr/mocks/graphapi"
 )
 
@@ -43,29 +43,12 @@ func newSecret(t *testing.T) string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(key)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 var listeningRe = regexp.MustCompile(`listening on (http://\S+)`)
 
 // started is a fake run in-process by run.
 type started struct {
 	url    string // as printed: the address, and the receiver's path
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -75,8 +58,8 @@ type started struct {
 func start(t *testing.T, e env, args ...string) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	var errOut syncBuffer
+	s := &started{out: &syncbuf.Buffer{}, cancel: cancel, done: make(chan error, 1)}
+	var errOut syncbuf.Buffer
 	go func() { s.done <- run(ctx, args, e.get, s.out, &errOut) }()
 	t.Cleanup(func() {
 		cancel()

@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/iagente/iagente-sdr/internal/syncbuf"
 )
 
 type env map[string]string
@@ -160,7 +161,7 @@ func TestServeDev(t *testing.T) {
 	addr := freePort(t)
 	e["LISTEN_ADDR"] = addr
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, logs syncWriter
+	var out, logs syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "--dev"}, e.get, &out, &logs) }()
 
@@ -204,7 +205,7 @@ func TestServeDev(t *testing.T) {
 
 	// A second start does not mint another key silently, and says how to.
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	var out2, logs2 syncWriter
+	var out2, logs2 syncbuf.Buffer
 	done2 := make(chan error, 1)
 	go func() { done2 <- run(ctx2, []string{"serve", "--dev"}, e.get, &out2, &logs2) }()
 	deadline2 := time.Now().Add(60 * time.Second)
@@ -216,21 +217,4 @@ func TestServeDev(t *testing.T) {
 	if keyRe.MatchString(out2.String()) || !strings.Contains(out2.String(), "keys create") {
 		t.Errorf("second start printed: %s", out2.String())
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
+	"github.com/iagente/iagente-sdr/internal/syncbuf"
 )
 
 var passwordRe = regexp.MustCompile(`password \(shown once, keep it\): (\S+)`)
@@ -100,7 +101,7 @@ func TestServeDevPrintsADashboardUser(t *testing.T) {
 	e := sqliteEnv(t)
 	e["LISTEN_ADDR"] = freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, logs syncWriter
+	var out, logs syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "--dev"}, e.get, &out, &logs) }()
 	var m []string

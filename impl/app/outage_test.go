@@ -31,15 +31,18 @@ import (
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/internal/syncbuf"
 )
 
 // outageDBTimeout keeps the test short; the service's default is 5 s.
 const outageDBTimeout = time.Second
 
 type outageEnv struct {
-	srv *httptest.Server
-	a   *app.App
-	key string
+	srv  *httptest.Server
+	a    *app.App
+	key  string
+	org  int64
+	logs *syncbuf.Buffer // the service's log, as JSON lines
 }
 
 func startOutageApp(t *testing.T, dbURL string) *outageEnv {
@@ -48,7 +51,8 @@ func startOutageApp(t *testing.T, dbURL string) *outageEnv {
 	cfg.DatabaseURL = dbURL
 	cfg.ResponseValidation = "strict"
 	cfg.DBTimeout = outageDBTimeout
-	cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	logs := &syncbuf.Buffer{}
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	cfg.WebhookDispatchOff = true
 	a, err := app.Open(context.Background(), cfg)
 	if err != nil {
@@ -70,7 +74,7 @@ func startOutageApp(t *testing.T, dbURL string) *outageEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &outageEnv{srv: srv, a: a, key: key}
+	return &outageEnv{srv: srv, a: a, key: key, org: org.ID, logs: logs}
 }
 
 // do sends a request with a client that gives up well after the answer is
@@ -182,6 +186,68 @@ func TestLockedDatabase(t *testing.T) {
 				t.Errorf("after the lock: %d %s", res.StatusCode, b)
 			}
 		})
+	}
+}
+
+// TestIdempotencySweepNeverFailsTheRequest: each claimed Idempotency-Key
+// sweeps a batch of the organization's expired keys. Here another session
+// holds one of those expired keys (PostgreSQL row locks let the test stall
+// the sweep alone; SQLite's single writer lock would stall the claim too),
+// so the sweep runs out of DB_TIMEOUT: the request still answers 201, its
+// answer is kept for the retry, and the stalled sweep is only logged. Once
+// the lock goes, the next key sweeps the expired one away.
+func TestIdempotencySweepNeverFailsTheRequest(t *testing.T) {
+	d, ok := sqlstoretest.Postgres(t)
+	if !ok {
+		t.Skip("needs PostgreSQL (TEST_POSTGRES_URL)")
+	}
+	e := startOutageApp(t, d.URL)
+	db, err := sql.Open("postgres", d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `INSERT INTO idempotency_keys (organization_id, key, fingerprint, status, locked_until, created_at)
+		VALUES ($1, 'expired-key', '\x00', 201, now() - interval '2 days', now() - interval '2 days')`, e.org); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // released below, or on a failure
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM idempotency_keys WHERE organization_id = $1 AND key = 'expired-key' FOR UPDATE`, e.org); err != nil {
+		t.Fatal(err)
+	}
+
+	body := `{"phone":"5511999990020"}`
+	first, firstBody, took := e.do(t, "POST", "/api/v1/leads", body, "Idempotency-Key", "sweep-stalled")
+	if first.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /leads with a new key while the sweep is stalled: %d %s after %s; want 201",
+			first.StatusCode, firstBody, took.Round(time.Millisecond))
+	}
+	again, againBody, _ := e.do(t, "POST", "/api/v1/leads", body, "Idempotency-Key", "sweep-stalled")
+	if again.StatusCode != http.StatusCreated || again.Header.Get("Idempotent-Replayed") != "true" || string(againBody) != string(firstBody) {
+		t.Errorf("the retry: %d replayed=%q %s; want the first answer replayed", again.StatusCode,
+			again.Header.Get("Idempotent-Replayed"), againBody)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "sweep expired idempotency keys") {
+		t.Errorf("the stalled sweep was not logged; the log:\n%s", logs)
+	}
+
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if res, b, _ := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990021"}`, "Idempotency-Key", "sweep-free"); res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /leads with another key: %d %s", res.StatusCode, b)
+	}
+	var left int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM idempotency_keys WHERE organization_id = $1 AND key = 'expired-key'`, e.org).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("the expired key is still there after an unhindered sweep")
 	}
 }
 

@@ -1,7 +1,6 @@
 package dashboard_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"html"
@@ -24,6 +23,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/httpapi"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/internal/syncbuf"
 )
 
 // These tests drive the dashboard over real HTTP, on both databases, the way
@@ -42,24 +42,11 @@ func (c *clock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer collects the log so tests can look for leaked secrets.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type fixture struct {
 	db    *sqlstore.Stores
 	srv   *httptest.Server
 	clock *clock
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	auth  *auth.Authenticator
 }
 
@@ -78,7 +65,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, f *fixture)) {
 				t.Fatal(err)
 			}
 			st := sqlstore.NewStores(db)
-			f := &fixture{db: st, clock: &clock{t: time.Now().UTC()}, logs: &syncBuffer{}}
+			f := &fixture{db: st, clock: &clock{t: time.Now().UTC()}, logs: &syncbuf.Buffer{}}
 			// As behind the load balancer of docs/deployment.md: the test's
 			// loopback client is the trusted proxy, and a browser with
 			// forwardedFor is a client behind it.

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/ratelimit"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/internal/syncbuf"
 )
 
 // brokenLeads wraps the real store and corrupts what it returns, to produce
@@ -36,29 +36,12 @@ func (b brokenLeads) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.L
 	return l, err
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	srv  *httpapi.Server
 	db   *sqlstore.DB
 	key  string
 	lead *impl.Lead
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 func newFixture(t *testing.T, mode string, wrap func(impl.LeadStore) impl.LeadStore) *fixture {
@@ -89,7 +72,7 @@ func newFixture(t *testing.T, mode string, wrap func(impl.LeadStore) impl.LeadSt
 	if wrap != nil {
 		leads = wrap(st.Leads)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	srv, err := httpapi.NewServer(httpapi.Config{
 		Leads:              leads,
 		Auth:               &auth.Authenticator{Keys: st.APIKeys, Now: time.Now},
