@@ -15,6 +15,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/rbm"
+	"github.com/iagente/iagente-sdr/internal/testctx"
 	"github.com/iagente/iagente-sdr/mocks/rbmapi"
 )
 
@@ -403,8 +404,8 @@ func TestSendRCSErrors(t *testing.T) {
 func TestSendRCSTimeout(t *testing.T) {
 	fake, client := setup(t)
 	fake.SetDelay(time.Hour) // the fake gives up when the client does
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
+	// The deadline passes once the fake holds the request.
+	ctx := testctx.DeadlineWhen(func() bool { return len(fake.Requests()) > 0 })
 	_, err := client.SendRCS(ctx, integ, phone, "m1", &impl.RCSContent{Type: "text", Text: "oi"})
 	pe := providerError(t, err)
 	if pe.Status != 0 || pe.Code != "" || !strings.Contains(pe.Message, "timed out") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/whatsappcloud"
+	"github.com/iagente/iagente-sdr/internal/testctx"
 	"github.com/iagente/iagente-sdr/mocks/graphapi"
 )
 
@@ -274,8 +275,8 @@ func TestSendWhatsAppSuccessWithoutID(t *testing.T) {
 func TestSendWhatsAppContextDeadline(t *testing.T) {
 	f := newFixture(t)
 	f.fake.SetDelay(2 * time.Second) // ended early by the fake when the client leaves
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
+	// The deadline passes once the fake holds the request.
+	ctx := testctx.DeadlineWhen(func() bool { return len(f.fake.Requests()) > 0 })
 	_, err := f.client.SendWhatsApp(ctx, f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
 	pe := asProviderError(t, err)
 	want := impl.ProviderError{Provider: impl.ProviderWhatsAppCloud, Status: 0, Message: "no answer from the WhatsApp Cloud API within the timeout"}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iagente/iagente-sdr/internal/testctx"
 	"github.com/iagente/iagente-sdr/mocks/graphapi"
 )
 
@@ -289,8 +290,8 @@ func TestMetaErrorShape(t *testing.T) {
 func TestDelayEndsWhenTheClientLeaves(t *testing.T) {
 	fake, url := start(t)
 	fake.SetDelay(time.Hour) // were the delay not cut short, ts.Close in Cleanup would hang the test
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
+	// The deadline passes once the fake holds the request.
+	ctx := testctx.DeadlineWhen(func() bool { return len(fake.Requests()) > 0 })
 	req, _ := http.NewRequestWithContext(ctx, "POST", url+path, strings.NewReader(`{"messaging_product":"whatsapp","to":"1","text":{"body":"x"}}`))
 	req.Header.Set("Authorization", "Bearer t")
 	if resp, err := http.DefaultClient.Do(req); err == nil {

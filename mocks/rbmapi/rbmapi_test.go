@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iagente/iagente-sdr/internal/testctx"
 	"github.com/iagente/iagente-sdr/mocks/rbmapi"
 )
 
@@ -400,8 +401,8 @@ func TestDelayHonoursCancellation(t *testing.T) {
 	fake := rbmapi.New()
 	ts := httptest.NewServer(fake)
 	fake.SetDelay(time.Hour)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
+	// The deadline passes once the fake holds the request.
+	ctx := testctx.DeadlineWhen(func() bool { return len(fake.Requests()) > 0 })
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+okPath, strings.NewReader(`{"contentMessage":{"text":"hi"}}`))
 	req.Header.Set("Authorization", "Bearer tok")
 	_, err := http.DefaultClient.Do(req)
