@@ -17,27 +17,36 @@ import xml.etree.ElementTree as ET
 
 
 def go(paths):
-    # The last pass/fail/skip event of each (package, test) is its result;
-    # subtests count as tests, as gotestsum counts them. A test that started
-    # and never ended (its package timed out or crashed) failed. A package
-    # that fails without a failing test (a build error, a panic in TestMain)
-    # counts as one failure, so it can never read as all green.
+    # Within one report, the last pass/fail/skip event of each (package,
+    # test) is its result; subtests count as tests, as gotestsum counts them.
+    # A test that started and never ended (its package timed out or crashed)
+    # failed. Across reports (a test run in two passes, as the Go tests' race
+    # and SQLite passes run the tests with no database), a failure in either
+    # stands, and a pass stands over a skip. A package that fails without a
+    # failing test (a build error, a panic in TestMain) counts as one
+    # failure, so it can never read as all green.
+    rank = {"skip": 0, "pass": 1, "fail": 2}
     results, failed_pkgs = {}, set()
-    for line in lines(paths):
-        try:
-            e = json.loads(line)
-        except ValueError:
-            continue
-        action, pkg, test = e.get("Action"), e.get("Package", ""), e.get("Test")
-        if action == "run" and test:
-            results.setdefault((pkg, test), "fail")
-            continue
-        if action not in ("pass", "fail", "skip"):
-            continue
-        if test:
-            results[(pkg, test)] = action
-        elif action == "fail":
-            failed_pkgs.add(pkg)
+    for path in paths:
+        report = {}
+        for line in lines([path]):
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            action, pkg, test = e.get("Action"), e.get("Package", ""), e.get("Test")
+            if action == "run" and test:
+                report.setdefault((pkg, test), "fail")
+                continue
+            if action not in ("pass", "fail", "skip"):
+                continue
+            if test:
+                report[(pkg, test)] = action
+            elif action == "fail":
+                failed_pkgs.add(pkg)
+        for key, action in report.items():
+            if key not in results or rank[action] > rank[results[key]]:
+                results[key] = action
     counts = {"pass": 0, "fail": 0, "skip": 0}
     for action in results.values():
         counts[action] += 1
