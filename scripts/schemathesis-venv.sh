@@ -39,6 +39,11 @@ installed_version() {
 	"$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true
 }
 
+# One install at a time: make test starts both schemathesis runs at once,
+# and each makes sure of the venv first. The second waits, then finds it.
+exec 9>"$ROOT/.venv-schemathesis.lock"
+flock 9
+
 if [ -x "$VENV/bin/st" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want_stamp" ] &&
 	[ "$(installed_version)" = "$want_version" ]; then
 	printf '%s\n' "$VENV/bin/st"
