@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/iagente/iagente-sdr/gen/api"
+	"github.com/iagente/iagente-sdr/internal/race"
 )
 
 func isScan(m openapi3.RegexMatcher) bool {
@@ -77,7 +79,7 @@ func TestSpecPatternsMatchAsRegexps(t *testing.T) {
 	alphabet := []rune{'a', 'Z', '0', '1', '9', 'h', 't', 'p', 's', '_', ' ', '_', '-', '+', '.', '/', ':', '=', '\t', '\n', '\r', 0, 0x08, 0x0b,
 		0x0c, 0x0e, 0x1f, 0x20, 0x7e, 0x7f, 0x85, 0xa0, 'é', '日', 0x2028, 0xfffd, 0x1f600}
 	rng := rand.New(rand.NewPCG(1, 2))
-	random := make([]string, 20000)
+	random := make([]string, race.Sample(20000))
 	for i := range random {
 		var b strings.Builder
 		for range rng.IntN(20) {
