@@ -190,8 +190,9 @@ summary() {
 	printf 'load average (1, 5, 15 min): %s at the start, %s at the end\n\n' "$load_start" "$(loadavg)"
 	count go "Go tests (-race)|contract tests" go "$ART/go-test.json" "$ART/go-test-sqlite.json" \
 		"$ART/contract-test.json" "$ART/contract-race-test.json"
-	count schemathesis "schemathesis (SQLite)|schemathesis (PostgreSQL)" \
-		junit "$ART/schemathesis/sqlite/junit.xml" "$ART/schemathesis/postgres/junit.xml"
+	count schemathesis "schemathesis (SQLite)|schemathesis (SQLite, fuzzing)|schemathesis (PostgreSQL)" \
+		junit "$ART/schemathesis/sqlite/junit.xml" "$ART/schemathesis/sqlite-fuzzing/junit.xml" \
+		"$ART/schemathesis/postgres/junit.xml"
 	count browser "browser tests" tap "$ART/browser/results.tap"
 	count replicas "replicas (haproxy, PostgreSQL, Redis)" go "$ART/replicas-test.json"
 	if [ -z "$failed" ]; then
@@ -294,15 +295,20 @@ export IAGENTE_SDR_BIN=$TMP/bin/iagente-sdr
 fg "build the server" go build -o "$IAGENTE_SDR_BIN" ./cmd/iagente-sdr || finish
 
 # Each schemathesis run is ~200 CPU-seconds of Python on one core (the
-# server used 14 of 217 on SQLite), the longest single chain of work here, so
-# the SQLite run starts as soon as the server is built: it installs its venv
-# (scripts/schemathesis-venv.sh, one install at a time) and then runs at full
-# priority. With the same seed the PostgreSQL run sends much the same
-# requests, so it makes 30 examples per operation where the SQLite run makes
-# 100; its coverage phase (every boundary value of every parameter, the part
-# most likely to find a database's limits) does not depend on that number
-# and runs in full.
-bg "schemathesis (SQLite)" env DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite scripts/schemathesis.sh
+# server used 14 of 217 on SQLite), the longest single chain of work here.
+# So the SQLite run is two processes, each with a server of its own, that
+# share the phases (examples and coverage; fuzzing and stateful, about half
+# the CPU each), and they start as soon as the server is built: each
+# installs the venv if it is missing (scripts/schemathesis-venv.sh, one
+# install at a time) and runs at full priority. With the same seed the
+# PostgreSQL run sends much the same requests, so it makes 30 examples per
+# operation where the SQLite run makes 100; its coverage phase (every
+# boundary value of every parameter, the part most likely to find a
+# database's limits) does not depend on that number and runs in full.
+bg "schemathesis (SQLite)" env DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite scripts/schemathesis.sh \
+	--phases examples,coverage
+bg "schemathesis (SQLite, fuzzing)" env DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite-fuzzing scripts/schemathesis.sh \
+	--phases fuzzing,stateful
 
 fg "go vet + gofmt" make --no-print-directory vet
 fg "check-generated" scripts/check-generated.sh
