@@ -297,18 +297,19 @@ fg "build the server" go build -o "$IAGENTE_SDR_BIN" ./cmd/iagente-sdr || finish
 # Each schemathesis run is ~200 CPU-seconds of Python on one core (the
 # server used 14 of 217 on SQLite), the longest single chain of work here.
 # So the SQLite run is two processes, each with a server of its own, that
-# share the phases (examples and coverage; fuzzing and stateful, about half
-# the CPU each), and they start as soon as the server is built: each
+# share the phases: fuzzing in one (at 100 examples per operation, the
+# bigger half), examples, coverage and stateful in the other. They start as
+# soon as the server is built: each
 # installs the venv if it is missing (scripts/schemathesis-venv.sh, one
 # install at a time) and runs at full priority. With the same seed the
 # PostgreSQL run sends much the same requests, so it makes 30 examples per
 # operation where the SQLite run makes 100; its coverage phase (every
 # boundary value of every parameter, the part most likely to find a
 # database's limits) does not depend on that number and runs in full.
-bg "schemathesis (SQLite)" env DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite scripts/schemathesis.sh \
-	--phases examples,coverage
 bg "schemathesis (SQLite, fuzzing)" env DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite-fuzzing scripts/schemathesis.sh \
-	--phases fuzzing,stateful
+	--phases fuzzing
+bg "schemathesis (SQLite)" env DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite scripts/schemathesis.sh \
+	--phases examples,coverage,stateful
 
 fg "go vet + gofmt" make --no-print-directory vet
 fg "check-generated" scripts/check-generated.sh
