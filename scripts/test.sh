@@ -190,9 +190,9 @@ summary() {
 	printf 'load average (1, 5, 15 min): %s at the start, %s at the end\n\n' "$load_start" "$(loadavg)"
 	count go "Go tests (-race)|contract tests" go "$ART/go-test.json" "$ART/go-test-sqlite.json" \
 		"$ART/contract-test.json" "$ART/contract-race-test.json"
-	count schemathesis "schemathesis (SQLite)|schemathesis (SQLite, fuzzing)|schemathesis (PostgreSQL)" \
+	count schemathesis "schemathesis (SQLite)|schemathesis (SQLite, fuzzing leads and webhooks)|schemathesis (SQLite, fuzzing the rest)|schemathesis (PostgreSQL)" \
 		junit "$ART/schemathesis/sqlite/junit.xml" "$ART/schemathesis/sqlite-fuzzing/junit.xml" \
-		"$ART/schemathesis/postgres/junit.xml"
+		"$ART/schemathesis/sqlite-fuzzing-rest/junit.xml" "$ART/schemathesis/postgres/junit.xml"
 	count browser "browser tests" tap "$ART/browser/results.tap"
 	count replicas "replicas (haproxy, PostgreSQL, Redis)" go "$ART/replicas-test.json"
 	if [ -z "$failed" ]; then
@@ -296,18 +296,20 @@ fg "build the server" go build -o "$IAGENTE_SDR_BIN" ./cmd/iagente-sdr || finish
 
 # Each schemathesis run is ~200 CPU-seconds of Python on one core (the
 # server used 14 of 217 on SQLite), the longest single chain of work here.
-# So the SQLite run is two processes, each with a server of its own, that
-# share the phases: fuzzing in one (at 100 examples per operation, the
-# bigger half), examples, coverage and stateful in the other. They start as
-# soon as the server is built: each
+# So the SQLite run is three processes, each with a server of its own:
+# examples, coverage and stateful in one, and fuzzing (at 100 examples per
+# operation, the bigger part) in two, for the leads and webhooks and for the
+# other operations. They start as soon as the server is built: each
 # installs the venv if it is missing (scripts/schemathesis-venv.sh, one
 # install at a time) and runs at full priority. With the same seed the
 # PostgreSQL run sends much the same requests, so it makes 30 examples per
 # operation where the SQLite run makes 100; its coverage phase (every
 # boundary value of every parameter, the part most likely to find a
 # database's limits) does not depend on that number and runs in full.
-bg "schemathesis (SQLite, fuzzing)" env DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite-fuzzing scripts/schemathesis.sh \
-	--phases fuzzing
+bg "schemathesis (SQLite, fuzzing leads and webhooks)" env DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite-fuzzing \
+	scripts/schemathesis.sh --phases fuzzing --include-path-regex '^/(leads|webhooks)'
+bg "schemathesis (SQLite, fuzzing the rest)" env DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite-fuzzing-rest \
+	scripts/schemathesis.sh --phases fuzzing --exclude-path-regex '^/(leads|webhooks)'
 bg "schemathesis (SQLite)" env DATABASE_URL='' SCHEMATHESIS_LABEL=sqlite scripts/schemathesis.sh \
 	--phases examples,coverage,stateful
 
