@@ -171,6 +171,8 @@ func Defaults() Config {
 //	                       before it closes its listener (default 1s)
 //	REDIS_URL              redis://host:port/db: rate-limit counters shared by every replica
 //	                       (default: none; counters in memory, exact for one process)
+//	REDIS_TIMEOUT          how long one rate-limit call to Redis may take before the request
+//	                       is allowed uncounted (default 250ms)
 //	TRUSTED_PROXIES        comma-separated addresses or CIDRs whose X-Forwarded-For names the
 //	                       client (default: none; the connection's address counts)
 //	WHATSAPP_API_BASE_URL  Meta Graph API (default https://graph.facebook.com)
@@ -337,7 +339,7 @@ func webhookFromEnv(getenv func(string) string, c *Config) error {
 		return fmt.Errorf("WEBHOOK_DISPATCH must be on or off, not %q", v)
 	}
 	for name, dst := range map[string]*time.Duration{
-		"DB_TIMEOUT":      &c.DBTimeout,
+		"DB_TIMEOUT": &c.DBTimeout, "REDIS_TIMEOUT": &c.RedisTimeout,
 		"WEBHOOK_TIMEOUT": &c.WebhookTimeout, "WEBHOOK_POLL_INTERVAL": &c.WebhookPollInterval, "WEBHOOK_LEASE": &c.WebhookLease,
 	} {
 		if v := getenv(name); v != "" {
