@@ -27,6 +27,11 @@ type ClaimRequest struct {
 	Now        time.Time
 	LeaseUntil time.Time
 	PerWebhook int
+	// LaneLimit, when set, is how many candidates to read from one
+	// webhook's lane instead of PerWebhook (at most PerWebhook, at least 1):
+	// what the dispatcher could still take from it, plus one to tell whether
+	// more are due. A queue may read PerWebhook from every lane instead.
+	LaneLimit  func(webhookID int64) int
 	Candidates int
 	// Pick returns the ids of the candidates to claim, in the order to
 	// attempt them. The candidates come ordered by their rank in their lane,

@@ -277,6 +277,7 @@ func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, room int, now t
 		Worker: d.worker, Now: now, LeaseUntil: now.Add(d.cfg.Lease),
 		// One more than a lane could take, to tell whether it has more.
 		PerWebhook: min(fair.perWebhook, room) + 1,
+		LaneLimit:  func(webhookID int64) int { return min(fair.room(webhookID), room) + 1 },
 		// Enough lanes for every free place to go to a different
 		// organization, and some to spare for the lanes held back.
 		Candidates: 4 * room,

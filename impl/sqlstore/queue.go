@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -19,7 +20,8 @@ import (
 
 // candidatesQuery reads the due, unleased deliveries at the head of every
 // lane (a webhook's pending deliveries, by due time): up to ? per lane and ?
-// in all, the first of every lane before the second of any. The lanes are
+// in all, the first of every lane before the second of any. On SQLite it
+// reads the lanes only, and sqliteCandidates their heads. The lanes are
 // found by walking the distinct webhook ids of the lane index, one probe
 // each (a loose index scan), so the cost follows the number of webhooks
 // with pending deliveries, not the size of anyone's backlog.
@@ -43,23 +45,85 @@ func (s *DB) candidatesQuery() string {
 	)
 	SELECT id, organization_id, webhook_id, due_ms FROM heads ORDER BY lane_rank, due_ms LIMIT ?`
 	}
-	// dialect: SQLite has no LATERAL; a correlated IN list drives the same
-	// index search per lane.
+	// dialect: SQLite reads the lanes, then the head of each (sqliteCandidates).
 	return `WITH RECURSIVE lanes(webhook_id) AS (
 		SELECT MIN(webhook_id) FROM deliveries WHERE status = 'pending'
 		UNION ALL
 		SELECT (SELECT MIN(d.webhook_id) FROM deliveries d WHERE d.status = 'pending' AND d.webhook_id > l.webhook_id)
 		FROM lanes l WHERE l.webhook_id IS NOT NULL
-	), heads AS (
-		SELECT d.id, d.organization_id, d.webhook_id, d.due_ms,
-			row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.due_ms) AS lane_rank
-		FROM lanes l JOIN deliveries d ON d.id IN (
-			SELECT x.id FROM deliveries x
-			WHERE x.webhook_id = l.webhook_id AND x.status = 'pending' AND x.due_ms <= ?
-				AND (x.locked_until_ms IS NULL OR x.locked_until_ms < ?)
-			ORDER BY x.due_ms LIMIT ?)
 	)
-	SELECT id, organization_id, webhook_id, due_ms FROM heads ORDER BY lane_rank, due_ms LIMIT ?`
+	SELECT webhook_id FROM lanes WHERE webhook_id IS NOT NULL`
+}
+
+// laneHeadQuery reads the due, unleased deliveries at the head of one lane,
+// through the lane index.
+const laneHeadQuery = `SELECT id, organization_id, webhook_id, due_ms FROM deliveries
+	WHERE webhook_id = ? AND status = 'pending' AND due_ms <= ?
+		AND (locked_until_ms IS NULL OR locked_until_ms < ?)
+	ORDER BY due_ms LIMIT ?`
+
+// candidateRow is a due delivery as the candidates queries read it.
+type candidateRow struct {
+	ID             int64 `db:"id"`
+	OrganizationID int64 `db:"organization_id"`
+	WebhookID      int64 `db:"webhook_id"`
+	DueMS          int64 `db:"due_ms"`
+	rank           int
+}
+
+// candidates reads what candidatesQuery promises.
+func (s *DeliveryQueue) candidates(ctx context.Context, r impl.ClaimRequest, now int64) ([]candidateRow, error) {
+	st, err := s.db.queueStatement(ctx, s.db.candidatesQuery())
+	if err != nil {
+		return nil, err
+	}
+	var rows []candidateRow
+	if s.db.dialect == Postgres {
+		if err := st.SelectContext(ctx, &rows, now, now, r.PerWebhook, r.Candidates); err != nil {
+			return nil, fmt.Errorf("find due deliveries: %w", err)
+		}
+		return rows, nil
+	}
+	return s.sqliteCandidates(ctx, st, r, now)
+}
+
+// sqliteCandidates walks the lanes in Go: the one statement that did it in
+// SQLite (a window function over a correlated IN list, and two sorts) cost
+// four times what these simple reads do, about 6 µs for every row it read
+// (measured on 33 rows of one lane). Each lane is read only as deep as
+// LaneLimit says, the rows are ranked in their lane and ordered by rank,
+// then due time, as the statement did.
+func (s *DeliveryQueue) sqliteCandidates(ctx context.Context, lanes *sqlx.Stmt, r impl.ClaimRequest, now int64) ([]candidateRow, error) {
+	var hooks []int64
+	if err := lanes.SelectContext(ctx, &hooks); err != nil {
+		return nil, fmt.Errorf("find due deliveries: %w", err)
+	}
+	head, err := s.db.queueStatement(ctx, laneHeadQuery)
+	if err != nil {
+		return nil, err
+	}
+	var out, lane []candidateRow
+	for _, hook := range hooks {
+		limit := r.PerWebhook
+		if r.LaneLimit != nil {
+			limit = max(1, min(limit, r.LaneLimit(hook)))
+		}
+		// sqlx's Select empties the slice it fills.
+		if err := head.SelectContext(ctx, &lane, hook, now, now, limit); err != nil {
+			return nil, fmt.Errorf("find due deliveries: %w", err)
+		}
+		for i := range lane {
+			lane[i].rank = i
+		}
+		out = append(out, lane...)
+	}
+	slices.SortStableFunc(out, func(a, b candidateRow) int {
+		if a.rank != b.rank {
+			return a.rank - b.rank
+		}
+		return cmp.Compare(a.DueMS, b.DueMS)
+	})
+	return out[:min(len(out), r.Candidates)], nil
 }
 
 // leaseQuery leases the chosen deliveries that are still due and unleased,
@@ -78,18 +142,9 @@ func (s *DB) leaseQuery(returning string) string {
 // ClaimDeliveries implements impl.DeliveryQueue.
 func (s *DeliveryQueue) ClaimDeliveries(ctx context.Context, r impl.ClaimRequest) ([]*impl.ClaimedDelivery, error) {
 	now := r.Now.UnixMilli()
-	st, err := s.db.queueStatement(ctx, s.db.candidatesQuery())
+	rows, err := s.candidates(ctx, r, now)
 	if err != nil {
 		return nil, err
-	}
-	var rows []struct {
-		ID             int64 `db:"id"`
-		OrganizationID int64 `db:"organization_id"`
-		WebhookID      int64 `db:"webhook_id"`
-		DueMS          int64 `db:"due_ms"`
-	}
-	if err := st.SelectContext(ctx, &rows, now, now, r.PerWebhook, r.Candidates); err != nil {
-		return nil, fmt.Errorf("find due deliveries: %w", err)
 	}
 	if len(rows) == 0 {
 		return nil, nil

@@ -144,6 +144,60 @@ func TestClaimDeliveriesTakesTheHeadOfEveryLane(t *testing.T) {
 	})
 }
 
+// LaneLimit reads a lane only as deep as the dispatcher could take from it
+// (clamped to 1..PerWebhook). SQLite honours it; PostgreSQL may read
+// PerWebhook from every lane, which the request allows.
+func TestClaimDeliveriesLaneLimit(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		a, b := f.hook(t, f.org, 0), f.hook(t, f.other, 0)
+		f.queue(t, f.org, 10)
+		f.queue(t, f.other, 10)
+		for _, c := range []struct{ limitA, limitB, wantA, wantB int }{
+			{1, 5, 1, 5}, {0, 3, 1, 3}, {100, -1, 5, 1},
+		} {
+			var seen []impl.ClaimCandidate
+			now := f.clock.now()
+			_, err := f.s.Queue.ClaimDeliveries(context.Background(), impl.ClaimRequest{
+				Worker: "w1", Now: now, LeaseUntil: now.Add(time.Minute), PerWebhook: 5, Candidates: 100,
+				LaneLimit: func(hook int64) int {
+					switch hook {
+					case a.ID:
+						return c.limitA
+					case b.ID:
+						return c.limitB
+					}
+					t.Errorf("LaneLimit asked about webhook %d", hook)
+					return 0
+				},
+				Pick: func(cands []impl.ClaimCandidate) []int64 { seen = cands; return nil },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[int64]int{}
+			prevRank := 0
+			for _, x := range seen {
+				got[x.WebhookID]++
+				// Still the first of every lane before the second of any.
+				if rank := got[x.WebhookID]; rank < prevRank {
+					t.Errorf("limits %d/%d: candidates not in rank order: %+v", c.limitA, c.limitB, seen)
+				} else {
+					prevRank = rank
+				}
+			}
+			if f.db.dialect == Postgres {
+				if got[a.ID] < c.wantA || got[a.ID] > 5 || got[b.ID] < c.wantB || got[b.ID] > 5 {
+					t.Errorf("limits %d/%d: %v candidates, want at least %d/%d and at most 5 each", c.limitA, c.limitB, got, c.wantA, c.wantB)
+				}
+				continue
+			}
+			if got[a.ID] != c.wantA || got[b.ID] != c.wantB {
+				t.Errorf("limits %d/%d: %v candidates, want %d/%d", c.limitA, c.limitB, got, c.wantA, c.wantB)
+			}
+		}
+	})
+}
+
 func TestClaimDeliveriesLeasesOnlyWhatIsStillFree(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		f.hook(t, f.org, 0)
