@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -730,4 +731,51 @@ func TestLeadTimesAreUTCInAnySessionTimeZone(t *testing.T) {
 	if err != nil || org.CreatedAt.Location() != time.UTC || !org.CreatedAt.Equal(t0.Truncate(time.Microsecond)) {
 		t.Errorf("organization %+v, %v", org, err)
 	}
+}
+
+// leadFields names, in leadColumns' order, the fields whose db tags are
+// those columns: a column added to one and not the other fails here, not
+// as a scan into the wrong field.
+func TestLeadFieldsMatchLeadColumns(t *testing.T) {
+	var l impl.Lead
+	v := reflect.ValueOf(&l).Elem()
+	tagOf := map[uintptr]string{}
+	for i := range v.NumField() {
+		tagOf[v.Field(i).Addr().Pointer()] = v.Type().Field(i).Tag.Get("db")
+	}
+	var got []string
+	for _, p := range leadFields(&l) {
+		got = append(got, tagOf[reflect.ValueOf(p).Pointer()])
+	}
+	if want := strings.Split(leadColumns, ", "); !slices.Equal(got, want) {
+		t.Errorf("leadFields are the fields of %v, want %v", got, want)
+	}
+}
+
+// A lead read back with every nullable column null and then set: what
+// leadFields scans is what was stored, on both databases.
+func TestFindLeadByIDScansEveryColumn(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		bare := &impl.Lead{Phone: "5511988887777"}
+		full := &impl.Lead{Phone: "5511988886666", Name: ptr("Ana Souza"), Email: ptr("ana@example.com"),
+			CompanyName: ptr("Tech Solutions Ltda"), Temperature: "hot", LeadScore: 87, DealValue: ptr(15000.5)}
+		for _, want := range []*impl.Lead{bare, full} {
+			f.mustCreate(t, f.org, want)
+			got, err := f.s.Leads.FindLeadByID(ctx, f.org, want.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ID != want.ID || got.OrganizationID != f.org || got.Phone != want.Phone || str(got.Name) != str(want.Name) ||
+				str(got.Email) != str(want.Email) || str(got.CompanyName) != str(want.CompanyName) ||
+				got.Temperature != want.Temperature || got.LeadScore != want.LeadScore ||
+				(got.DealValue == nil) != (want.DealValue == nil) || (got.DealValue != nil && *got.DealValue != *want.DealValue) ||
+				!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) ||
+				got.CreatedAt.Location() != time.UTC {
+				t.Errorf("read back %+v, want %+v", got, want)
+			}
+		}
+		_, err := f.s.Leads.FindLeadByID(ctx, f.other, full.ID)
+		wantCode(t, err, impl.ENotFound)
+	})
 }
