@@ -251,6 +251,47 @@ func TestIdempotencySweepNeverFailsTheRequest(t *testing.T) {
 	}
 }
 
+// A request the database could not serve (503) sweeps nothing: an expired
+// key survives it, and the next request that goes well sweeps it.
+func TestNoIdempotencySweepAfterAnOutage(t *testing.T) {
+	d, ok := sqlstoretest.Postgres(t)
+	if !ok {
+		t.Skip("needs PostgreSQL (TEST_POSTGRES_URL)")
+	}
+	e := startOutageApp(t, d.URL)
+	db, err := sql.Open("postgres", d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `INSERT INTO idempotency_keys (organization_id, key, fingerprint, status, locked_until, created_at)
+		VALUES ($1, 'expired-key', '\x00', 201, now() - interval '2 days', now() - interval '2 days')`, e.org); err != nil {
+		t.Fatal(err)
+	}
+	expired := func() int {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM idempotency_keys WHERE organization_id = $1 AND key = 'expired-key'`, e.org).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	release := holdWriteLock(t, d) // leads only: the key's claim and release still work
+	res, b, _ := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990030"}`, "Idempotency-Key", "outage-1")
+	release()
+	wantUnavailable(t, "POST /leads behind a lock", res, b)
+	if expired() != 1 {
+		t.Errorf("a request answered 503 swept the expired key")
+	}
+	if res, b, _ := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990030"}`, "Idempotency-Key", "outage-1"); res.StatusCode != http.StatusCreated {
+		t.Fatalf("the retry after the lock: %d %s", res.StatusCode, b)
+	}
+	if expired() != 0 {
+		t.Errorf("the request that went well did not sweep the expired key")
+	}
+}
+
 // holdWriteLock takes the database's write lock on leads from another
 // connection and returns its release.
 func holdWriteLock(t *testing.T, d sqlstoretest.Database) func() {

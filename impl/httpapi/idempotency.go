@@ -116,9 +116,9 @@ func (s *Server) answerKnownKey(c echo.Context, rec *impl.IdempotencyRecord, fp 
 
 // keepAnswer stores what the claimed request answered, or gives the key up
 // when the answer says the request could not run (503): a retry should run
-// it then, not replay the outage. Then it sweeps a batch of the
-// organization's expired keys. It has a deadline of its own, since the
-// request's may be spent.
+// it then, not replay the outage. Then, unless the database just failed the
+// request or this, it sweeps a batch of the organization's expired keys. It
+// has a deadline of its own, since the request's may be spent.
 func (s *Server) keepAnswer(ctx context.Context, rec *impl.IdempotencyRecord, status int, h http.Header, body []byte) {
 	ctx = context.WithoutCancel(ctx)
 	if s.cfg.DBTimeout > 0 {
@@ -137,6 +137,9 @@ func (s *Server) keepAnswer(ctx context.Context, rec *impl.IdempotencyRecord, st
 		// The key stays claimed until its lease ends; a retry then runs the
 		// request again, and a message it sent is found, not sent twice.
 		logger(ctx).Error("keep idempotent answer", "err", err.Error())
+	}
+	if status == http.StatusServiceUnavailable || err != nil {
+		return // the database is struggling: housekeeping can wait for a request that went well
 	}
 	// Housekeeping, after the claim's transaction and with the answer kept:
 	// a sweep that fails or runs out of time costs nothing but a log line.
