@@ -202,16 +202,8 @@ func TestIdempotencySweepNeverFailsTheRequest(t *testing.T) {
 		t.Skip("needs PostgreSQL (TEST_POSTGRES_URL)")
 	}
 	e := startOutageApp(t, d.URL)
-	db, err := sql.Open("postgres", d.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, expired := withExpiredKey(t, e, d)
 	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `INSERT INTO idempotency_keys (organization_id, key, fingerprint, status, locked_until, created_at)
-		VALUES ($1, 'expired-key', '\x00', 201, now() - interval '2 days', now() - interval '2 days')`, e.org); err != nil {
-		t.Fatal(err)
-	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -242,12 +234,32 @@ func TestIdempotencySweepNeverFailsTheRequest(t *testing.T) {
 	if res, b, _ := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990021"}`, "Idempotency-Key", "sweep-free"); res.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /leads with another key: %d %s", res.StatusCode, b)
 	}
-	var left int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM idempotency_keys WHERE organization_id = $1 AND key = 'expired-key'`, e.org).Scan(&left); err != nil {
+	if expired() != 0 {
+		t.Errorf("the expired key is still there after an unhindered sweep")
+	}
+}
+
+// withExpiredKey stores an Idempotency-Key of e's organization created two
+// days ago, 'expired-key', and returns a connection to the database and a
+// count of that key (1 until a sweep deletes it).
+func withExpiredKey(t *testing.T, e *outageEnv, d sqlstoretest.Database) (*sql.DB, func() int) {
+	t.Helper()
+	db, err := sql.Open("postgres", d.URL)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if left != 0 {
-		t.Errorf("the expired key is still there after an unhindered sweep")
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `INSERT INTO idempotency_keys (organization_id, key, fingerprint, status, locked_until, created_at)
+		VALUES ($1, 'expired-key', '\x00', 201, now() - interval '2 days', now() - interval '2 days')`, e.org); err != nil {
+		t.Fatal(err)
+	}
+	return db, func() int {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM idempotency_keys WHERE organization_id = $1 AND key = 'expired-key'`, e.org).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 }
 
@@ -259,23 +271,7 @@ func TestNoIdempotencySweepAfterAnOutage(t *testing.T) {
 		t.Skip("needs PostgreSQL (TEST_POSTGRES_URL)")
 	}
 	e := startOutageApp(t, d.URL)
-	db, err := sql.Open("postgres", d.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `INSERT INTO idempotency_keys (organization_id, key, fingerprint, status, locked_until, created_at)
-		VALUES ($1, 'expired-key', '\x00', 201, now() - interval '2 days', now() - interval '2 days')`, e.org); err != nil {
-		t.Fatal(err)
-	}
-	expired := func() int {
-		var n int
-		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM idempotency_keys WHERE organization_id = $1 AND key = 'expired-key'`, e.org).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	_, expired := withExpiredKey(t, e, d)
 
 	release := holdWriteLock(t, d) // leads only: the key's claim and release still work
 	res, b, _ := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990030"}`, "Idempotency-Key", "outage-1")
