@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iagente/iagente-sdr/internal/testctx"
 	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
 )
 
@@ -217,8 +218,8 @@ func TestBehaviorDelay(t *testing.T) {
 	rcv.SetBehavior("/stall", webhookreceiver.Behavior{Delay: time.Hour, Times: 1}, webhookreceiver.Behavior{})
 	rcv.SetBehavior("/slow", webhookreceiver.Behavior{Delay: 100 * time.Millisecond, Status: http.StatusServiceUnavailable})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
+	// The sender's deadline passes once the receiver is in the stall.
+	ctx := testctx.DeadlineWhen(func() bool { return rcv.Delaying() > 0 })
 	req := delivery{event: "lead.created", body: leadCreated, signWith: []string{secret}}.request(t, ts.URL+"/stall").WithContext(ctx)
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()

@@ -185,6 +185,16 @@ func (r *Receiver) SetDelay(d time.Duration) {
 	r.delay = d
 }
 
+// Delaying is how many deliveries are waiting out a delay now (SetDelay's
+// or a Behavior's): a test of
+// the sender's deadline can let it pass once the receiver holds the
+// request, rather than guess how long sending takes.
+func (r *Receiver) Delaying() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.delaying
+}
+
 // SetGone makes valid deliveries to the receiver's path get 410 Gone, which
 // tells the API to disable the webhook, until SetGone(false).
 func (r *Receiver) SetGone(gone bool) {

@@ -114,6 +114,7 @@ type Receiver struct {
 	rejected  int
 	failures  []failure
 	delay     time.Duration
+	delaying  int // deliveries in the delay now
 	gone      bool
 	// changed is closed and replaced whenever an event is accepted or an
 	// attempt is answered, waking WaitForEvents and WaitForAttempts without
@@ -262,7 +263,7 @@ func (r *Receiver) dispatch(c echo.Context, at *Attempt) (text string, err error
 	}
 
 	b, programmed := r.nextBehavior(req.URL.Path)
-	if b.Delay > 0 && !sleep(req.Context(), b.Delay) {
+	if !r.waitOut(req.Context(), b.Delay) {
 		return "abandoned: the sender left during the delay", nil
 	}
 	switch {
@@ -341,7 +342,7 @@ func (r *Receiver) handle(c echo.Context, d *delivery, own bool) (string, error)
 	r.mu.Lock()
 	delay := r.delay
 	r.mu.Unlock()
-	if own && delay > 0 && !sleep(req.Context(), delay) {
+	if own && !r.waitOut(req.Context(), delay) {
 		return "abandoned: the sender left during the delay", nil
 	}
 
@@ -407,6 +408,23 @@ func answerProgrammed(c echo.Context, b Behavior) error {
 
 // sleep waits d, or less if ctx ends first (the sender hung up, or the
 // server is shutting down); it reports whether it waited the whole time.
+// waitOut waits a programmed delay (SetDelay's or a Behavior's), counted
+// in Delaying meanwhile, and reports false if the sender left first.
+func (r *Receiver) waitOut(ctx context.Context, delay time.Duration) bool {
+	if delay <= 0 {
+		return true
+	}
+	r.mu.Lock()
+	r.delaying++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.delaying--
+		r.mu.Unlock()
+	}()
+	return sleep(ctx, delay)
+}
+
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/gen/webhooks"
+	"github.com/iagente/iagente-sdr/internal/testctx"
 	"github.com/iagente/iagente-sdr/mocks/webhookreceiver"
 )
 
@@ -501,8 +502,8 @@ func TestDelayEndsWhenTheSenderLeaves(t *testing.T) {
 	rcv.SetDelay(time.Hour) // were the delay not cut short, ts.Close would hang the test
 	rcv.FailNext(1, http.StatusBadGateway)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
+	// The sender's deadline passes once the receiver is in the delay.
+	ctx := testctx.DeadlineWhen(func() bool { return rcv.Delaying() > 0 })
 	req := delivery{event: "lead.created", body: leadCreated, signWith: []string{secret}}.request(t, ts.URL+path).WithContext(ctx)
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
@@ -516,7 +517,7 @@ func TestDelayEndsWhenTheSenderLeaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway || rcv.Attempts() != 2 || len(rcv.Events()) != 0 {
+	if resp.StatusCode != http.StatusBadGateway || rcv.Attempts() != 2 || len(rcv.Events()) != 0 || rcv.Delaying() != 0 {
 		t.Errorf("status %d attempts %d events %d", resp.StatusCode, rcv.Attempts(), len(rcv.Events()))
 	}
 }
