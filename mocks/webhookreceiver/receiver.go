@@ -406,8 +406,6 @@ func answerProgrammed(c echo.Context, b Behavior) error {
 	return c.JSON(b.Status, map[string]any{"programmed": b.Status})
 }
 
-// sleep waits d, or less if ctx ends first (the sender hung up, or the
-// server is shutting down); it reports whether it waited the whole time.
 // waitOut waits a programmed delay (SetDelay's or a Behavior's), counted
 // in Delaying meanwhile, and reports false if the sender left first.
 func (r *Receiver) waitOut(ctx context.Context, delay time.Duration) bool {
@@ -425,6 +423,8 @@ func (r *Receiver) waitOut(ctx context.Context, delay time.Duration) bool {
 	return sleep(ctx, delay)
 }
 
+// sleep waits d, or less if ctx ends first (the sender hung up, or the
+// server is shutting down); it reports whether it waited the whole time.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
