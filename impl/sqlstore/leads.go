@@ -67,8 +67,8 @@ func leadFields(l *impl.Lead) []any {
 
 func (s *LeadStore) findLead(ctx context.Context, q sqlx.QueryerContext, orgID, id int64, suffix string) (*impl.Lead, error) {
 	var lead impl.Lead
-	err := sqlx.GetContext(ctx, q, &lead, s.db.rebind(
-		`SELECT `+leadColumns+` FROM leads WHERE organization_id = ? AND id = ?`+suffix), orgID, id)
+	err := q.QueryRowxContext(ctx, s.db.rebind(
+		`SELECT `+leadColumns+` FROM leads WHERE organization_id = ? AND id = ?`+suffix), orgID, id).Scan(leadFields(&lead)...)
 	if err != nil {
 		return nil, notFound(err, "Lead")
 	}
