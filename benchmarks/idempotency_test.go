@@ -1,9 +1,7 @@
 package benchmarks
 
 import (
-	"bytes"
 	"fmt"
-	"net/http"
 	"testing"
 )
 
@@ -15,18 +13,7 @@ func BenchmarkCreateLeadIdempotent(b *testing.B) {
 		b.Run(db.name, func(b *testing.B) {
 			a := start(b, freshDatabase(b, db), validations[0])
 			_, key := newOrganization(b, a)
-			b.ReportAllocs()
-			var body []byte
-			n := 0
-			report := reportCPUPerOp(b)
-			for b.Loop() {
-				body = fmt.Appendf(body[:0], createLeadBody, n)
-				req := newRequest(http.MethodPost, "/api/v1/leads", key, bytes.NewReader(body))
-				req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", n))
-				n++
-				serve(b, a.Server, req, http.StatusCreated)
-			}
-			report()
+			createLeads(b, a, key, func(n int) string { return fmt.Sprintf("bench-%d", n) })
 		})
 	}
 }

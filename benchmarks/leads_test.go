@@ -13,11 +13,34 @@ import (
 	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/app"
 )
 
 // createLeadBody is the API reference's example with a distinct phone per
 // request (11 digits), as the phone is unique within an organization.
 const createLeadBody = `{"phone":"11%09d","name":"Maria Santos","email":"maria@empresa.com","company_name":"Tech Corp","deal_value":15000}`
+
+// createLeads is the timed loop of the lead-creating benchmarks: a new lead
+// (a new phone) per iteration, each sent with idempotencyKey(n) as its
+// Idempotency-Key when that is set, and the CPU per request reported. It
+// returns how many leads it created.
+func createLeads(b *testing.B, a *app.App, key string, idempotencyKey func(n int) string) int {
+	b.ReportAllocs()
+	var body []byte
+	n := 0
+	report := reportCPUPerOp(b)
+	for b.Loop() {
+		body = fmt.Appendf(body[:0], createLeadBody, n)
+		req := newRequest(http.MethodPost, "/api/v1/leads", key, bytes.NewReader(body))
+		if idempotencyKey != nil {
+			req.Header.Set("Idempotency-Key", idempotencyKey(n))
+		}
+		n++
+		serve(b, a.Server, req, http.StatusCreated)
+	}
+	report()
+	return n
+}
 
 // BenchmarkCreateLead is POST /leads through the whole stack into an empty
 // database, with validation on and off. Each setting gets its own database so
@@ -29,16 +52,7 @@ func BenchmarkCreateLead(b *testing.B) {
 				b.Run(v.name, func(b *testing.B) {
 					a := start(b, freshDatabase(b, db), v)
 					org, key := newOrganization(b, a)
-					b.ReportAllocs()
-					var body []byte
-					n := 0
-					report := reportCPUPerOp(b)
-					for b.Loop() {
-						body = fmt.Appendf(body[:0], createLeadBody, n)
-						n++
-						serve(b, a.Server, newRequest(http.MethodPost, "/api/v1/leads", key, bytes.NewReader(body)), http.StatusCreated)
-					}
-					report()
+					n := createLeads(b, a, key, nil)
 					// Not timed: every request stored exactly one lead.
 					page, err := a.Stores.Leads.FindLeads(context.Background(), org.ID, impl.LeadFilter{Limit: 1})
 					if err != nil {
