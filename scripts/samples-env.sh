@@ -33,9 +33,7 @@ if ! { [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$w
 	log "installing requests into $VENV"
 	"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' ||
 		{ log "requests needs Python >= 3.9 ($PYTHON is older); set PYTHON="; exit 1; }
-	rm -rf "$VENV"
-	"$PYTHON" -m venv "$VENV"
-	"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQ" >&2
+	"$ROOT/scripts/venv-install.sh" "$VENV" "$REQ"
 	"$VENV/bin/python" -c 'import requests' || { log "requests does not import"; exit 1; }
 	printf '%s\n' "$want_stamp" >"$STAMP"
 fi

@@ -55,11 +55,7 @@ log "installing schemathesis $want_version into $VENV"
 	{ log "schemathesis $want_version needs Python >= 3.11 ($PYTHON is older); set PYTHON="; exit 1; }
 # Rebuild from scratch rather than upgrading in place: leftovers from an older
 # pin set could otherwise mask a missing dependency.
-rm -rf "$VENV"
-"$PYTHON" -m venv "$VENV"
-# The file is a full pip freeze, so the resolver only confirms the pinned set;
-# it still fills in anything a different Python version might additionally need.
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQ" >&2
+"$ROOT/scripts/venv-install.sh" "$VENV" "$REQ"
 
 got=$(installed_version)
 [ "$got" = "$want_version" ] || { log "installed schemathesis '$got', wanted '$want_version'"; exit 1; }
