@@ -3,6 +3,8 @@ package dashboard_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -16,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/argon2"
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/auth"
@@ -51,6 +55,19 @@ type fixture struct {
 }
 
 const testPassword = "correct horse battery"
+
+// testPasswordHash is testPassword as an argon2id PHC string at the lowest
+// cost (64 KiB, one pass), made once. CheckPassword reads the cost from
+// the string, so the fixtures' users sign in without the production cost
+// (19 MiB, two passes), which the race detector makes a second or more per
+// sign-in; these tests are about the sign-in, and impl/auth tests the
+// hashing at its real parameters.
+var testPasswordHash = sync.OnceValue(func() string {
+	salt := []byte("dashboard-tests!")
+	key := argon2.IDKey([]byte(testPassword), salt, 1, 64, 1, 32)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=64,t=1,p=1$%s$%s", argon2.Version, b64.EncodeToString(salt), b64.EncodeToString(key))
+})
 
 func forEachDB(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	for _, d := range sqlstoretest.Databases(t) {
@@ -95,14 +112,11 @@ func (f *fixture) org(t *testing.T, name, email string, withKey bool) (orgID int
 	if err := f.db.Organizations.CreateOrganization(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	hash, err := auth.HashPassword(testPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.db.Users.CreateUser(ctx, &impl.User{OrganizationID: o.ID, Email: email, Name: name, PasswordHash: hash}); err != nil {
+	if err := f.db.Users.CreateUser(ctx, &impl.User{OrganizationID: o.ID, Email: email, Name: name, PasswordHash: testPasswordHash()}); err != nil {
 		t.Fatal(err)
 	}
 	if withKey {
+		var err error
 		if _, key, err = auth.Issue(ctx, f.db.APIKeys, o.ID, "first"); err != nil {
 			t.Fatal(err)
 		}
