@@ -18,5 +18,9 @@ export UV_PYTHON_DOWNLOADS=never
 rm -rf "$VENV"
 "$UV" venv --quiet --python "$PYTHON" "$VENV" >&2
 # The files are full pip freezes: uv installs exactly the pins, and fails
-# rather than resolving something else when one cannot be had.
-"$UV" pip install --quiet --no-progress --python "$VENV/bin/python" -r "$REQ" >&2
+# rather than resolving something else when one cannot be had. Compiled
+# here, as pip does: where PYTHONDONTWRITEBYTECODE is set (this machine
+# sets it) nothing else ever writes the .pyc files, and every Python
+# process then compiles what it imports; a code sample importing requests
+# took 0.31-0.40 CPU-seconds that way, 0.17-0.25 compiled.
+"$UV" pip install --quiet --no-progress --compile-bytecode --python "$VENV/bin/python" -r "$REQ" >&2
