@@ -11,8 +11,10 @@
 #            the server is built; then vet and check-generated, which
 #            nothing waits for, start in the background too
 #   test     the contract suite, schemathesis on SQLite,
-#            schemathesis on PostgreSQL, spec lint, browser tests: all at
-#            once, beside the Go tests if they are still running
+#            schemathesis on PostgreSQL, the replica set (once the venvs
+#            and the server are ready), spec lint and browser tests (once
+#            the npm tools are): all at once, beside the Go tests if they
+#            are still running
 #
 # Why the test stage runs everything at once on 2 cores: no step keeps both
 # busy by itself. The Go tests wait on databases, timers and subprocesses
@@ -23,7 +25,8 @@
 # A failed check does not stop the run: every step that can still run does,
 # and the summary at the end names the failures and counts the tests of each
 # kind. Only a failed setup or prepare step, which later steps need, ends the
-# run early. Each step's output is in artifacts/make-test/<step>.log; a
+# run early (failed npm tools only keep the lint and the browser tests from
+# starting). Each step's output is in artifacts/make-test/<step>.log; a
 # background step's log is also printed, in one piece, when the step ends.
 # shellcheck disable=SC2317 # the functions below run through fg, bg and trap
 set -uo pipefail
@@ -296,7 +299,9 @@ fg "build the server" go build -o "$IAGENTE_SDR_BIN" ./cmd/iagente-sdr
 # does not wait for them: they end beside it, and the summary has them.
 bg "go vet + gofmt" make --no-print-directory vet
 bg "check-generated" scripts/check-generated.sh
-join "npm tools" "Python venvs" || finish
+# The npm tools serve only the lint and the browser tests, which start
+# when they are in (below); everything else needs the venvs and the server.
+join "Python venvs" || finish
 [ "${result["build the server"]}" = ok ] || finish
 
 # --- test -------------------------------------------------------------------
@@ -345,7 +350,6 @@ bg "schemathesis (SQLite)" nice -n 10 env DATABASE_URL='' SCHEMATHESIS_LABEL=sql
 # depend on that number and runs in full.
 bg "schemathesis (PostgreSQL)" nice -n 15 env DATABASE_URL="$DATABASE_URL_POSTGRES" SCHEMATHESIS_LABEL=postgres \
 	SCHEMATHESIS_MAX_EXAMPLES=30 scripts/schemathesis.sh
-bg "spec lint" nice -n 15 scripts/lint.sh
 # Three replicas behind haproxy on PostgreSQL and Redis of their own
 # (docs/deployment.md): shared rate limits, revocation everywhere, a rolling
 # restart that fails no request.
@@ -354,9 +358,13 @@ replicas() {
 		--jsonfile "$ART/replicas-test.json" -- -count=1 -run '^TestReplicas' ./contracttests/
 }
 bg "replicas (haproxy, PostgreSQL, Redis)" replicas
-# The dashboard in a real browser: Debian Chromium (installed when missing)
-# driven by the pinned playwright-core; screenshots go to artifacts/browser/.
-bg "browser tests" scripts/browser-test.sh
+if join "npm tools"; then
+	bg "spec lint" nice -n 15 scripts/lint.sh
+	# The dashboard in a real browser: Debian Chromium (installed when
+	# missing) driven by the pinned playwright-core; screenshots go to
+	# artifacts/browser/.
+	bg "browser tests" scripts/browser-test.sh
+fi
 join
 
 finish
