@@ -59,7 +59,7 @@ const testPassword = "correct horse battery"
 // testPasswordHash is testPassword as an argon2id PHC string at the lowest
 // cost (64 KiB, one pass), made once. CheckPassword reads the cost from
 // the string, so the fixtures' users sign in without the production cost
-// (19 MiB, two passes), which the race detector makes a second or more per
+// (19 MiB, two passes), which the race detector multiplies for every
 // sign-in; these tests are about the sign-in, and impl/auth tests the
 // hashing at its real parameters.
 var testPasswordHash = sync.OnceValue(func() string {
