@@ -11,7 +11,38 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 )
 
+// leadColumns are a lead's columns, in leadFields' order.
 const leadColumns = `id, organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at`
+
+// leadSQL is how a dialect's statements select leadColumns.
+type leadSQL struct {
+	cols     string // leadColumns, to select
+	colsOfL  string // the same, of the table as l
+	findByID string // FindLeadByID's statement
+}
+
+// leadSelects holds each dialect's leadSQL. dialect: SQLite selects the
+// timestamps as expressions, which have no declared type, for storedTime
+// to read their text; a unary + returns its operand unchanged.
+var leadSelects = map[Dialect]leadSQL{Postgres: newLeadSQL(Postgres), SQLite: newLeadSQL(SQLite)}
+
+func newLeadSQL(d Dialect) leadSQL {
+	list := func(prefix string) string {
+		terms := strings.Split(leadColumns, ", ")
+		for i, c := range terms {
+			terms[i] = prefix + c
+			if d == SQLite && (c == "created_at" || c == "updated_at") {
+				terms[i] = "+" + prefix + c + " AS " + c
+			}
+		}
+		return strings.Join(terms, ", ")
+	}
+	cols := list("")
+	return leadSQL{cols: cols, colsOfL: list("l."),
+		findByID: `SELECT ` + cols + ` FROM leads WHERE organization_id = ? AND id = ?`}
+}
+
+func (s *LeadStore) sql() leadSQL { return leadSelects[s.db.dialect] }
 
 // CreateLead implements impl.LeadStore.
 func (s *LeadStore) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead) error {
@@ -45,7 +76,7 @@ func insertLead(ctx context.Context, db *DB, tx *sqlx.Tx, lead *impl.Lead) error
 
 // FindLeadByID implements impl.LeadStore.
 func (s *LeadStore) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Lead, error) {
-	stmt, err := s.db.prepared(ctx, `SELECT `+leadColumns+` FROM leads WHERE organization_id = ? AND id = ?`)
+	stmt, err := s.db.prepared(ctx, s.sql().findByID)
 	if err != nil {
 		return nil, err
 	}
@@ -62,13 +93,13 @@ func (s *LeadStore) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Le
 // every row), 2 % of the CPU of a server answering GET /leads/{id}.
 func leadFields(l *impl.Lead) []any {
 	return []any{&l.ID, &l.OrganizationID, &l.Phone, &l.Name, &l.Email, &l.CompanyName, &l.Temperature,
-		&l.LeadScore, &l.DealValue, &l.CreatedAt, &l.UpdatedAt}
+		&l.LeadScore, &l.DealValue, storedTime{&l.CreatedAt}, storedTime{&l.UpdatedAt}}
 }
 
 func (s *LeadStore) findLead(ctx context.Context, q sqlx.QueryerContext, orgID, id int64, suffix string) (*impl.Lead, error) {
 	var lead impl.Lead
 	err := q.QueryRowxContext(ctx, s.db.rebind(
-		`SELECT `+leadColumns+` FROM leads WHERE organization_id = ? AND id = ?`+suffix), orgID, id).Scan(leadFields(&lead)...)
+		`SELECT `+s.sql().cols+` FROM leads WHERE organization_id = ? AND id = ?`+suffix), orgID, id).Scan(leadFields(&lead)...)
 	if err != nil {
 		return nil, notFound(err, "Lead")
 	}
@@ -318,13 +349,13 @@ func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, args []any, r le
 		// SQLite's planner, which has no statistics, from walking a sort
 		// index through the whole organization instead.
 		return `WITH matched AS MATERIALIZED (SELECT ` + leadColumns + ` FROM leads WHERE ` + cond + `)
-			SELECT ` + leadColumns + ` FROM matched WHERE ` + rs.run + ` ORDER BY ` + rs.order + ` LIMIT ? OFFSET ?`, args
+			SELECT ` + s.sql().cols + ` FROM matched WHERE ` + rs.run + ` ORDER BY ` + rs.order + ` LIMIT ? OFFSET ?`, args
 	}
 	// A deferred join: the offset is walked in the index alone (its entries
 	// hold every column the walk needs; with both e-mail and temperature,
 	// the e-mail's index and the table), and only the page's leads are read
 	// from the table.
-	return `SELECT ` + prefixed("l.", leadColumns) + ` FROM (` + rs.ids() + `) page
+	return `SELECT ` + s.sql().colsOfL + ` FROM (` + rs.ids() + `) page
 		JOIN leads l ON l.id = page.id ORDER BY ` + prefixed("l.", rs.order), args
 }
 
