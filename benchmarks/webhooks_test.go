@@ -374,8 +374,9 @@ func bareClientRate(b *testing.B, url string, header http.Header, body []byte, w
 // backlog of webhookBacklog lead.created deliveries to a local receiver,
 // with 64 workers (the default) and 16, against a bare client's rate to the
 // same receiver at the same concurrency. The backlog is one webhook's, so
-// the dispatcher sends at most a quarter of its workers' worth at once (its
-// per-webhook share) where the bare client uses them all. Each iteration writes the backlog
+// the dispatcher starts at its per-webhook share (a quarter of the workers)
+// and, once its attempts succeed quickly, borrows the idle ones but a
+// share's worth: 48 of 64 at once where the bare client uses them all. Each iteration writes the backlog
 // (not timed), runs a new dispatcher until the last delivery is recorded as
 // succeeded (timed), stops it, and runs the bare client (not timed).
 func BenchmarkWebhookDelivery(b *testing.B) {

@@ -29,6 +29,7 @@ type gateReceiver struct {
 
 	mu       sync.Mutex
 	closed   map[string]chan struct{} // path -> closed while held
+	first    map[string][]int         // path -> statuses of its next requests, answered at once
 	arrivals []string                 // paths, in arrival order
 	inFlight map[string]int
 	maxIn    map[string]int
@@ -36,7 +37,7 @@ type gateReceiver struct {
 
 func newGateReceiver(t *testing.T) *gateReceiver {
 	t.Helper()
-	g := &gateReceiver{closed: map[string]chan struct{}{}, inFlight: map[string]int{}, maxIn: map[string]int{}}
+	g := &gateReceiver{closed: map[string]chan struct{}{}, first: map[string][]int{}, inFlight: map[string]int{}, maxIn: map[string]int{}}
 	g.srv = httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(func() {
 		g.mu.Lock()
@@ -57,6 +58,10 @@ func (g *gateReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	g.inFlight[r.URL.Path]++
 	g.maxIn[r.URL.Path] = max(g.maxIn[r.URL.Path], g.inFlight[r.URL.Path])
 	gate := g.closed[r.URL.Path]
+	status := http.StatusNoContent
+	if codes := g.first[r.URL.Path]; len(codes) > 0 {
+		status, gate, g.first[r.URL.Path] = codes[0], nil, codes[1:]
+	}
 	g.mu.Unlock()
 	if gate != nil {
 		select {
@@ -67,7 +72,15 @@ func (g *gateReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	g.inFlight[r.URL.Path]--
 	g.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
+	w.WriteHeader(status)
+}
+
+// answerFirst answers the next requests to path at once, with these
+// statuses, held or not.
+func (g *gateReceiver) answerFirst(path string, statuses ...int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.first[path] = append(g.first[path], statuses...)
 }
 
 func (g *gateReceiver) url(path string) string { return g.srv.URL + path }
@@ -217,6 +230,84 @@ func TestWebhookSlowReceiverHoldsOnlyItsShare(t *testing.T) {
 		})
 		if m := shareMetrics(t, tg); strings.Contains(m, fmt.Sprintf(`webhook_id="%d"`, hookA)) {
 			t.Errorf("/metrics still lists A's webhook after its backlog emptied:\n%s", m)
+		}
+	})
+}
+
+// lendingCase runs check on each database with 8 workers, a share of 2,
+// and organization A's webhook given a backlog of lendingBacklog: its
+// receiver answers the first two requests at once with status, then holds
+// the rest. Organization B's webhook answers at once; keyB is its key.
+func lendingCase(t *testing.T, status int, check func(t *testing.T, tg *target, g *gateReceiver, keyB string)) {
+	evEachDatabase(t, func(c *app.Config) {
+		c.WebhookWorkers, c.WebhookWorkersPerWebhook, c.WebhookTimeout = 8, 2, 30*time.Second
+	}, func(t *testing.T, tg *target) {
+		keyA, keyB := tg.freshOrg(t), tg.newOrg(t, "B")
+		g := newGateReceiver(t)
+		g.answerFirst("/a", status, status)
+		g.hold("/a")
+		shareHook(t, tg, keyA, g.url("/a"))
+		shareHook(t, tg, keyB, g.url("/b"))
+		for range lendingBacklog {
+			evCreateLead(t, tg, keyA, nil)
+		}
+		check(t, tg, g, keyB)
+	})
+}
+
+const lendingBacklog = 16
+
+// lendingFresh sends organization B's fresh events and waits until its
+// receiver has them all.
+func lendingFresh(t *testing.T, tg *target, g *gateReceiver, keyB string) {
+	t.Helper()
+	const fresh = 3
+	for range fresh {
+		evCreateLead(t, tg, keyB, nil)
+	}
+	evWaitFor(t, func() bool { _, n, _, _ := g.seen("/b"); return n == fresh },
+		func() string { _, n, _, _ := g.seen("/b"); return fmt.Sprintf("B's receiver got %d of %d", n, fresh) })
+}
+
+// TestWebhookQuickReceiverBorrowsIdleWorkers: a webhook whose attempts
+// succeed quickly runs on the workers the others leave idle, up to all but
+// a share's worth, which stay free: another organization's events go out
+// while it holds them. Without lending, A would run 2 at a time (its share)
+// and never reach 6.
+func TestWebhookQuickReceiverBorrowsIdleWorkers(t *testing.T) {
+	t.Parallel()
+	lendingCase(t, http.StatusNoContent, func(t *testing.T, tg *target, g *gateReceiver, keyB string) {
+		const lendable = 6 // 8 workers less a share of 2
+		evWaitFor(t, func() bool { _, _, in, _ := g.seen("/a"); return in == lendable },
+			func() string {
+				_, n, in, _ := g.seen("/a")
+				return fmt.Sprintf("A: %d requests, %d in flight, want %d in flight", n, in, lendable)
+			})
+		lendingFresh(t, tg, g, keyB) // while A holds what it borrowed
+		g.open("/a")
+		evWaitFor(t, func() bool { _, n, _, _ := g.seen("/a"); return n == lendingBacklog },
+			func() string {
+				_, n, _, _ := g.seen("/a")
+				return fmt.Sprintf("A's receiver got %d of %d", n, lendingBacklog)
+			})
+		if _, _, _, most := g.seen("/a"); most != lendable {
+			t.Errorf("A's receiver had at most %d requests in flight, want %d: all workers but a share's worth", most, lendable)
+		}
+	})
+}
+
+// TestWebhookFailingReceiverDoesNotBorrow: a webhook whose last attempt
+// failed keeps to its share even with every other worker idle.
+func TestWebhookFailingReceiverDoesNotBorrow(t *testing.T) {
+	t.Parallel()
+	lendingCase(t, http.StatusInternalServerError, func(t *testing.T, tg *target, g *gateReceiver, keyB string) {
+		evWaitFor(t, func() bool { _, n, in, _ := g.seen("/a"); return n == 4 && in == 2 },
+			func() string { _, n, in, _ := g.seen("/a"); return fmt.Sprintf("A: %d requests, %d in flight", n, in) })
+		// B's events give the dispatcher claims and turns in which A could
+		// have borrowed.
+		lendingFresh(t, tg, g, keyB)
+		if _, n, _, most := g.seen("/a"); n != 4 || most != 2 {
+			t.Errorf("A's receiver got %d requests and had at most %d in flight; want 4 and 2 (its share)", n, most)
 		}
 	})
 }

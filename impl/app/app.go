@@ -99,6 +99,8 @@ type Config struct {
 	// WebhookWorkersPerWebhook is how many of the workers one webhook may
 	// hold at once; zero means a quarter of WebhookWorkers (at least one),
 	// so that a slow or failing endpoint leaves most of them to the others.
+	// A webhook whose last attempt succeeded quickly may borrow idle
+	// workers beyond it, leaving this many free (see delivery.fairShare).
 	WebhookWorkersPerWebhook int
 	// WebhookLease is how long a claim lasts; zero means WebhookTimeout plus
 	// LeaseMargin, so that a lease always outlives its attempt.
@@ -193,7 +195,9 @@ func Defaults() Config {
 //	WEBHOOK_DISABLE_AFTER  failed deliveries in a row that disable a webhook (default 20)
 //	WEBHOOK_WORKERS        concurrent delivery attempts per process (default 64)
 //	WEBHOOK_WORKERS_PER_WEBHOOK  how many of them one webhook may hold at once
-//	                       (default a quarter of WEBHOOK_WORKERS)
+//	                       (default a quarter of WEBHOOK_WORKERS); a quick
+//	                       webhook may borrow idle ones but leaves this many
+//	                       free
 //	WEBHOOK_LEASE          how long a claimed delivery stays with its process
 //	                       before another may take it (default timeout + 20s)
 //	WEBHOOK_RETENTION      how long finished deliveries, their attempts and

@@ -45,7 +45,8 @@ type Config struct {
 	DisableAfter int
 	Workers      int // concurrent attempts
 	// PerWebhook is how many of the workers one webhook may hold at once
-	// (see fairShare).
+	// while it is slow or failing, and how many stay free while a quick
+	// one borrows idle workers (see fairShare).
 	PerWebhook   int
 	Lease        time.Duration // how long a claim lasts; longer than Timeout
 	AllowPrivate bool          // WEBHOOK_ALLOW_PRIVATE_TARGETS
@@ -126,7 +127,9 @@ type outcome struct {
 // One loop claims, a goroutine per started delivery makes its attempt, and
 // one recorder writes the outcomes: whatever has ended while it wrote the
 // previous batch goes into its next transaction. A webhook has at most
-// PerWebhook attempts running; the loop claims up to as many again ahead,
+// PerWebhook attempts running or, while its last attempt was quick, more,
+// as long as PerWebhook workers stay free; the loop claims up to as many
+// again ahead,
 // which wait in the process for the webhook's running attempts, so that a
 // webhook whose attempts end one by one is claimed for in batches and never
 // waits for a claim between two attempts. An attempt gives its worker back
@@ -140,22 +143,32 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	attemptCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
 	outcomes := make(chan outcome, d.cfg.Workers)
-	ended := make(chan int64, d.cfg.Workers) // the webhook of each attempt handed over
-	var started atomic.Int64                 // attempts started, for the recorder
+	ended := make(chan attemptEnd, d.cfg.Workers) // each attempt handed over
+	var started atomic.Int64                      // attempts started, for the recorder
 	recorderDone := make(chan struct{})
 	go func() {
 		defer close(recorderDone)
 		d.record(outcomes, &started)
 	}()
 
-	// A webhook may hold twice its share: running, and claimed ahead.
-	fair := newFairShare(2 * d.cfg.PerWebhook)
+	// A webhook may hold twice what it may run: running, and claimed
+	// ahead. It may run its share; while its last attempt succeeded
+	// quickly, it may also borrow idle workers, up to all but a share's
+	// worth, which stay free for the other webhooks.
+	lendable := max(d.cfg.PerWebhook, d.cfg.Workers-d.cfg.PerWebhook)
+	fair := newFairShare(2*d.cfg.PerWebhook, 2*lendable)
 	waitingToRun := newReadyQueue()
 	running := 0
 	held := 0 // claimed and not ended: waiting to run or running
+	runLimit := func(webhookID int64) int {
+		if fair.quick[webhookID] && running < lendable {
+			return lendable
+		}
+		return d.cfg.PerWebhook
+	}
 	start := func() {
 		for running < d.cfg.Workers {
-			c, ok := waitingToRun.next(d.cfg.PerWebhook)
+			c, ok := waitingToRun.next(runLimit)
 			if !ok {
 				return
 			}
@@ -173,7 +186,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			go func() {
 				rec, abandoned := d.attempt(attemptCtx, c.ClaimedDelivery)
 				outcomes <- outcome{claim: c.ClaimedDelivery, record: rec, abandoned: abandoned}
-				ended <- c.WebhookID
+				ended <- attemptEnd{webhookID: c.WebhookID, quick: !abandoned && quickAttempt(rec)}
 			}()
 		}
 	}
@@ -181,11 +194,12 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	// A claim for less than claimMin waits for more room, unless new work
 	// arrived, so that a busy dispatcher claims in batches rather than one
 	// delivery per finished attempt. A webhook held back at its limit is
-	// claimed for again once it has room for three quarters of its share,
-	// likewise, while the quarter still waiting keeps its workers busy.
+	// claimed for again once three eighths of that limit are free (three
+	// quarters of what it may run), likewise, while the quarter still
+	// waiting keeps its workers busy.
 	capacity := 2 * d.cfg.Workers
 	claimMin := max(1, d.cfg.Workers/8)
-	laneMin := max(1, d.cfg.PerWebhook*3/4)
+	laneMin := func(webhookID int64) int { return max(1, fair.limit(webhookID)*3/8) }
 	claimNow := true
 	limited := false
 	waiting := map[int64]bool{}
@@ -224,12 +238,14 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			claimNow = true
 		case <-d.wake:
 			claimNow = true
-		case id := <-ended:
+		case e := <-ended:
+			id := e.webhookID
 			running--
 			held--
 			waitingToRun.done(id)
+			fair.observe(id, e.quick)
 			n := fair.settle(id)
-			if waiting[id] && 2*d.cfg.PerWebhook-n >= laneMin {
+			if waiting[id] && fair.limit(id)-n >= laneMin(id) {
 				delete(waiting, id)
 				claimNow = true
 			}
@@ -276,7 +292,7 @@ func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, room int, now t
 	batch, err := d.queue.ClaimDeliveries(ctx, impl.ClaimRequest{
 		Worker: d.worker, Now: now, LeaseUntil: now.Add(d.cfg.Lease),
 		// One more than a lane could take, to tell whether it has more.
-		PerWebhook: min(fair.perWebhook, room) + 1,
+		PerWebhook: min(fair.widest(), room) + 1,
 		LaneLimit:  func(webhookID int64) int { return min(fair.room(webhookID), room) + 1 },
 		// Enough lanes for every free place to go to a different
 		// organization, and some to spare for the lanes held back.
@@ -291,6 +307,22 @@ func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, room int, now t
 		d.cfg.Logger.Error("claim webhook deliveries", "err", err.Error())
 	}
 	return batch, left
+}
+
+// attemptEnd is what the loop learns when an attempt has been handed to
+// the recorder.
+type attemptEnd struct {
+	webhookID int64
+	quick     bool // see quickAttempt
+}
+
+// quickAfter is how soon an attempt must succeed for its webhook to borrow
+// idle workers beyond its share (see fairShare).
+const quickAfter = time.Second
+
+// quickAttempt reports whether rec succeeded within quickAfter.
+func quickAttempt(rec impl.AttemptRecord) bool {
+	return rec.Outcome == impl.OutcomeSucceeded && rec.DurationMS < quickAfter.Milliseconds()
 }
 
 // recordLinger is how long the recorder waits for more outcomes before it

@@ -16,6 +16,14 @@ import (
 //     than that however long its backlog, and that backlog waits behind the
 //     webhook's own attempts (retries included), not in front of other
 //     webhooks' fresh events.
+//   - A webhook whose last attempt succeeded quickly (quickAttempt) may
+//     hold up to lent instead, to run on workers the others leave idle:
+//     the dispatcher starts its attempts beyond its share only while a
+//     share's worth of workers stays free (see Run). A lone webhook drains
+//     its backlog on most of the workers; the first slow or failed attempt
+//     brings it back to its share, and a newcomer always finds free
+//     workers. A new webhook starts at its share, and one not served for
+//     forgetAfter turns is new again.
 //   - Organizations take turns. At each claim the organization served least
 //     recently goes first (on a tie, the one whose oldest due delivery has
 //     waited longest), and each takes one delivery per round, so a small
@@ -25,6 +33,8 @@ import (
 // It belongs to one dispatcher loop and is not safe for concurrent use.
 type fairShare struct {
 	perWebhook int
+	lent       int              // what a quick webhook may hold
+	quick      map[int64]bool   // webhooks whose last attempt was quick
 	busy       map[int64]int    // webhook -> attempts in flight
 	turn       uint64           // one per delivery picked
 	orgTurn    map[int64]uint64 // organization -> turn it was last served at
@@ -36,8 +46,34 @@ type fairShare struct {
 // would sort.
 const forgetAfter = 1 << 16
 
-func newFairShare(perWebhook int) *fairShare {
-	return &fairShare{perWebhook: perWebhook, busy: map[int64]int{}, orgTurn: map[int64]uint64{}, hookTurn: map[int64]uint64{}}
+func newFairShare(perWebhook, lent int) *fairShare {
+	return &fairShare{perWebhook: perWebhook, lent: max(perWebhook, lent), quick: map[int64]bool{},
+		busy: map[int64]int{}, orgTurn: map[int64]uint64{}, hookTurn: map[int64]uint64{}}
+}
+
+// limit is how many deliveries the webhook may hold.
+func (f *fairShare) limit(webhookID int64) int {
+	if f.quick[webhookID] {
+		return f.lent
+	}
+	return f.perWebhook
+}
+
+// widest is the most any webhook may hold now.
+func (f *fairShare) widest() int {
+	if len(f.quick) > 0 {
+		return f.lent
+	}
+	return f.perWebhook
+}
+
+// observe notes how the webhook's latest attempt went: quick or not.
+func (f *fairShare) observe(webhookID int64, quick bool) {
+	if quick {
+		f.quick[webhookID] = true
+	} else {
+		delete(f.quick, webhookID)
+	}
 }
 
 // leftover is what a pick left among the candidates.
@@ -99,7 +135,7 @@ func (f *fairShare) pick(cands []impl.ClaimCandidate, limit int) ([]int64, lefto
 			return a.first - b.first
 		})
 	}
-	room := func(l *lane) int { return f.perWebhook - f.busy[l.webhookID] }
+	room := func(l *lane) int { return f.room(l.webhookID) }
 	taken := map[int64]int{} // webhook -> picked in this call
 
 	var out []int64
@@ -163,6 +199,11 @@ func (f *fairShare) forget() {
 			}
 		}
 	}
+	for id := range f.quick {
+		if _, served := f.hookTurn[id]; !served && f.busy[id] == 0 {
+			delete(f.quick, id)
+		}
+	}
 }
 
 // start counts an attempt of the webhook as in flight.
@@ -180,8 +221,8 @@ func (f *fairShare) settle(webhookID int64) int {
 	return n
 }
 
-// room is how many more attempts of the webhook may start.
-func (f *fairShare) room(webhookID int64) int { return f.perWebhook - f.busy[webhookID] }
+// room is how many more deliveries the webhook may hold.
+func (f *fairShare) room(webhookID int64) int { return f.limit(webhookID) - f.busy[webhookID] }
 
 // readyQueue holds the claimed deliveries that wait for a worker, or for
 // one of their webhook's running places, per webhook in claim order, and
@@ -214,11 +255,11 @@ func (q *readyQueue) push(c *impl.ClaimedDelivery, leaseUntil time.Time) {
 }
 
 // next takes the next delivery to start, of a webhook with fewer than
-// perWebhook running, and counts it as running.
-func (q *readyQueue) next(perWebhook int) (readyDelivery, bool) {
+// limit(webhook) running, and counts it as running.
+func (q *readyQueue) next(limit func(webhookID int64) int) (readyDelivery, bool) {
 	best := -1
 	for i, id := range q.turns {
-		if q.running[id] >= perWebhook {
+		if q.running[id] >= limit(id) {
 			continue
 		}
 		if best < 0 || q.started[q.lanes[id][0].OrganizationID] < q.started[q.lanes[q.turns[best]][0].OrganizationID] {

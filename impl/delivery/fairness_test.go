@@ -32,7 +32,7 @@ func lanes(spec ...[3]int64) []impl.ClaimCandidate {
 }
 
 func TestFairShareCapsAWebhook(t *testing.T) {
-	f := newFairShare(3)
+	f := newFairShare(3, 3)
 	got, left := f.pick(lanes([3]int64{1, 7, 10}), 8)
 	if want := []int64{700, 701, 702}; !slices.Equal(got, want) {
 		t.Errorf("picked %v, want the first 3 of webhook 7's lane: %v", got, want)
@@ -57,7 +57,7 @@ func TestFairShareCapsAWebhook(t *testing.T) {
 }
 
 func TestFairShareOrganizationsTakeTurnsWithinAClaim(t *testing.T) {
-	f := newFairShare(10)
+	f := newFairShare(10, 10)
 	// Organization 1's backlog fell due first.
 	got, left := f.pick(lanes([3]int64{1, 7, 5}, [3]int64{2, 8, 2}), 5)
 	if want := []int64{700, 800, 701, 801, 702}; !slices.Equal(got, want) {
@@ -69,7 +69,7 @@ func TestFairShareOrganizationsTakeTurnsWithinAClaim(t *testing.T) {
 }
 
 func TestFairShareOrganizationsTakeTurnsAcrossClaims(t *testing.T) {
-	f := newFairShare(10)
+	f := newFairShare(10, 10)
 	// One free worker at a time, and organization 1's backlog always older:
 	// first come, first served would give every turn to organization 1.
 	var got []int64
@@ -89,7 +89,7 @@ func TestFairShareOrganizationsTakeTurnsAcrossClaims(t *testing.T) {
 }
 
 func TestFairShareCountsOrganizationsNotWebhooks(t *testing.T) {
-	f := newFairShare(10)
+	f := newFairShare(10, 10)
 	// Organization 1 has three webhooks, organization 2 one: per round each
 	// organization takes one delivery, and organization 1's webhooks take
 	// turns among themselves.
@@ -100,7 +100,7 @@ func TestFairShareCountsOrganizationsNotWebhooks(t *testing.T) {
 }
 
 func TestFairShareSkipsAFullWebhookForTheOthers(t *testing.T) {
-	f := newFairShare(2)
+	f := newFairShare(2, 2)
 	f.start(7)
 	f.start(7)
 	got, left := f.pick(lanes([3]int64{1, 7, 20}, [3]int64{2, 8, 1}), 4)
@@ -144,7 +144,7 @@ func TestReadyQueueStartsTheOrganizationLeastRecentlyStarted(t *testing.T) {
 	}
 	next := func(want int64) {
 		t.Helper()
-		got, ok := q.next(1)
+		got, ok := q.next(limitOf(1))
 		if !ok || got.ID != want {
 			t.Fatalf("started %d (%v), want %d", got.ID, ok, want)
 		}
@@ -154,7 +154,7 @@ func TestReadyQueueStartsTheOrganizationLeastRecentlyStarted(t *testing.T) {
 	q.push(d(1, 1, 7), until)
 	q.push(d(2, 1, 7), until)
 	next(1)
-	if got, ok := q.next(1); ok {
+	if got, ok := q.next(limitOf(1)); ok {
 		t.Fatalf("started %d while webhook 7 already runs its one", got.ID)
 	}
 	// A fresh event of organization 2, then two more of organization 1's.
@@ -166,10 +166,71 @@ func TestReadyQueueStartsTheOrganizationLeastRecentlyStarted(t *testing.T) {
 	next(3)
 	next(2)
 	next(4)
-	if _, ok := q.next(1); ok {
+	if _, ok := q.next(limitOf(1)); ok {
 		t.Fatal("started more than was queued")
 	}
 	if left := q.drain(); len(left) != 0 {
 		t.Errorf("drain returned %d", len(left))
 	}
+}
+
+// limitOf is a readyQueue limit of n for every webhook.
+func limitOf(n int) func(int64) int { return func(int64) int { return n } }
+
+// A webhook whose last attempt was quick may hold what it is lent; the
+// first attempt that is not brings it back to its share.
+func TestFairShareLendsToAQuickWebhook(t *testing.T) {
+	f := newFairShare(2, 6)
+	if got, _ := f.pick(lanes([3]int64{1, 7, 10}), 10); len(got) != 2 || f.widest() != 2 {
+		t.Fatalf("a new webhook got %d (widest %d), want its share of 2", len(got), f.widest())
+	}
+	f.start(7)
+	f.start(7)
+	f.observe(7, true)
+	f.settle(7)
+	if f.limit(7) != 6 || f.room(7) != 5 || f.widest() != 6 || f.limit(8) != 2 {
+		t.Errorf("after a quick attempt: limit %d, room %d, widest %d, another's limit %d; want 6, 5, 6, 2",
+			f.limit(7), f.room(7), f.widest(), f.limit(8))
+	}
+	if got, left := f.pick(lanes([3]int64{1, 7, 10}), 10); len(got) != 5 || !slices.Equal(left.waiting, []int64{7}) {
+		t.Errorf("a quick webhook got %d (leftover %+v), want 5 more and waiting at its limit", len(got), left)
+	}
+	f.observe(7, false)
+	if f.limit(7) != 2 || f.widest() != 2 {
+		t.Errorf("after an attempt that was not quick: limit %d, widest %d; want the share, 2", f.limit(7), f.widest())
+	}
+	// A quick webhook not served for forgetAfter turns starts again at its
+	// share.
+	f.observe(7, true)
+	f.settle(7)
+	f.turn += 2 * forgetAfter
+	f.hookTurn[9], f.orgTurn[9] = f.turn, f.turn // served now
+	for id := range int64(forgetAfter) {
+		f.hookTurn[1000+id] = f.turn
+	}
+	f.forget()
+	if f.quick[7] || f.limit(7) != 2 {
+		t.Errorf("a webhook not served for %d turns is still quick", forgetAfter)
+	}
+}
+
+func TestQuickAttempt(t *testing.T) {
+	for _, c := range []struct {
+		rec  impl.AttemptRecord
+		want bool
+	}{
+		{attemptOf(impl.OutcomeSucceeded, 12), true},
+		{attemptOf(impl.OutcomeSucceeded, quickAfter.Milliseconds()), false},
+		{attemptOf(impl.OutcomeRetry, 3), false},
+		{attemptOf(impl.OutcomeGone, 3), false},
+		{attemptOf(impl.OutcomeFailed, 3), false},
+	} {
+		if got := quickAttempt(c.rec); got != c.want {
+			t.Errorf("quickAttempt(%+v) = %v, want %v", c.rec, got, c.want)
+		}
+	}
+}
+
+func attemptOf(outcome string, ms int64) impl.AttemptRecord {
+	return impl.AttemptRecord{DeliveryAttempt: impl.DeliveryAttempt{DurationMS: ms}, Outcome: outcome}
 }
