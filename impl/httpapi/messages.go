@@ -59,83 +59,15 @@ func mediaRequest(integrationID int64, to impl.Recipient, typ, url string, capti
 }
 
 func (h *messageHandlers) SendRCSMessage(ctx context.Context, req api.SendRCSMessageRequestObject) (api.SendRCSMessageResponseObject, error) {
-	v, err := req.Body.ValueByDiscriminator()
+	r, err := rcsRequest(req.Body)
 	if err != nil {
-		return nil, unreadableBody(err)
-	}
-	var r impl.RCSRequest
-	switch b := v.(type) {
-	case api.RCSTextMessage:
-		r = impl.RCSRequest{IntegrationID: b.IntegrationId, Recipient: recipient(b.LeadId, b.Phone),
-			Content: impl.RCSContent{Type: string(b.Type), Text: b.Text}}
-	case api.RCSFileMessage:
-		r = impl.RCSRequest{IntegrationID: b.IntegrationId, Recipient: recipient(b.LeadId, b.Phone),
-			Content: impl.RCSContent{Type: string(b.Type), FileURL: b.FileUrl, MimeType: b.MimeType}}
-	case api.RCSCardMessage:
-		card, err := rcsCard(api.RCSCard{Title: b.Title, Description: b.Description, MediaUrl: b.MediaUrl, Buttons: b.Buttons})
-		if err != nil {
-			return nil, err
-		}
-		r = impl.RCSRequest{IntegrationID: b.IntegrationId, Recipient: recipient(b.LeadId, b.Phone),
-			Content: impl.RCSContent{Type: string(b.Type), Card: &card}}
-	case api.RCSCarouselMessage:
-		cards := make([]impl.RCSCard, len(b.Cards))
-		for i, c := range b.Cards {
-			if cards[i], err = rcsCard(c); err != nil {
-				return nil, err
-			}
-		}
-		width := string(api.MEDIUM)
-		if b.CardWidth != nil {
-			width = string(*b.CardWidth)
-		}
-		r = impl.RCSRequest{IntegrationID: b.IntegrationId, Recipient: recipient(b.LeadId, b.Phone),
-			Content: impl.RCSContent{Type: string(b.Type), Cards: cards, CardWidth: width}}
-	case api.RCSReplyableTextMessage:
-		replies := make([]impl.RCSQuickReply, len(b.QuickReplies))
-		for i, q := range b.QuickReplies {
-			replies[i] = impl.RCSQuickReply{Text: q.Text, Payload: q.Payload}
-		}
-		r = impl.RCSRequest{IntegrationID: b.IntegrationId, Recipient: recipient(b.LeadId, b.Phone),
-			Content: impl.RCSContent{Type: string(b.Type), Text: b.Text, QuickReplies: replies}}
-	case api.RCSLocationMessage:
-		lat, long := b.Latitude, b.Longitude
-		r = impl.RCSRequest{IntegrationID: b.IntegrationId, Recipient: recipient(b.LeadId, b.Phone),
-			Content: impl.RCSContent{Type: string(b.Type), Latitude: &lat, Longitude: &long, Label: deref(b.Label)}}
-	default:
-		return nil, unreadableBody(fmt.Errorf("unexpected RCS message %T", v))
+		return nil, err
 	}
 	m, err := h.messenger.SendRCS(ctx, orgID(ctx), &r)
 	if err != nil {
 		return nil, err
 	}
 	return api.SendRCSMessage201JSONResponse{MessageCreatedJSONResponse: messageCreated(m)}, nil
-}
-
-func rcsCard(c api.RCSCard) (impl.RCSCard, error) {
-	card := impl.RCSCard{Title: c.Title, Description: deref(c.Description), MediaURL: deref(c.MediaUrl)}
-	if c.Buttons == nil {
-		return card, nil
-	}
-	for _, raw := range *c.Buttons {
-		v, err := raw.ValueByDiscriminator()
-		if err != nil {
-			return card, unreadableBody(err)
-		}
-		var b impl.RCSButton
-		switch x := v.(type) {
-		case api.RCSUrlButton:
-			b = impl.RCSButton{Type: impl.ButtonURL, Text: x.Text, URL: x.Url, Payload: deref(x.Payload)}
-		case api.RCSCallButton:
-			b = impl.RCSButton{Type: impl.ButtonCall, Text: x.Text, PhoneNumber: x.PhoneNumber, Payload: deref(x.Payload)}
-		case api.RCSReplyButton:
-			b = impl.RCSButton{Type: impl.ButtonReply, Text: x.Text, Payload: x.Payload}
-		default:
-			return card, unreadableBody(fmt.Errorf("unexpected button %T", v))
-		}
-		card.Buttons = append(card.Buttons, b)
-	}
-	return card, nil
 }
 
 // unreadableBody reports a body the generated types could not take apart.
