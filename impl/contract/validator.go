@@ -116,25 +116,10 @@ func (v *Validator) Request(ctx context.Context, input *openapi3filter.RequestVa
 		verdict.Err = joinErrors(verdict.Err, bodyErr)
 	}
 	if verdict.Err == nil {
-		if len(schema.OneOf)+len(schema.AnyOf) > 0 {
-			value = unionBody{data: data}
-		}
 		req.Body = validatedBody{ReadCloser: req.Body, value: value}
 	}
 	return verdict
 }
-
-// unionBody is the validated value of a body whose schema is a oneOf or an
-// anyOf: oapi-codegen makes a union of it, a type that keeps the JSON text,
-// and runtime.BindJSONValue gives such a type json.Marshal of the value.
-// MarshalJSON hands over the text that was validated instead of encoding
-// the decoded value again (for a 10-card carousel, 4 % of the request). A
-// destination that is not a union cannot bind it, and the generated server
-// then decodes the body itself, as it does without validation.
-type unionBody struct{ data []byte }
-
-// MarshalJSON implements json.Marshaler.
-func (u unionBody) MarshalJSON() ([]byte, error) { return u.data, nil }
 
 // jsonBodySchema is the schema of the request's body when the operation
 // takes it as JSON and the request has one; nil leaves the body to

@@ -54,15 +54,6 @@ func TestValidatorAgreesWithOpenapi3filter(t *testing.T) {
 					if !reflect.DeepEqual(got, want) {
 						t.Fatalf("%s %s %s:\nValidator:       %+v\nopenapi3filter:  %+v", method, target, data, got, want)
 					}
-					if m, ok := value.(json.Marshaler); got == nil && ok {
-						// A union's body is bound from its text, as sent.
-						text, err := m.MarshalJSON()
-						if err != nil || !bytes.Equal(text, data) {
-							t.Fatalf("%s %s %s: validated text %s, %v", method, target, data, text, err)
-						}
-						checked++
-						continue
-					}
 					if got == nil {
 						// What the handler binds is the body as sent.
 						var sent any
