@@ -3,9 +3,9 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/gen/webhooks"
 	"github.com/iagente/iagente-sdr/impl"
 )
@@ -15,84 +15,67 @@ import (
 // as the API returns it, and its body, the envelope webhooks.yaml types for
 // that event. It refuses a resource that is not the event's.
 func Event(typ, id string, at time.Time, resource any) (data, body []byte, err error) {
-	at = at.UTC()
-	var envelope any
+	var v any
 	switch r := resource.(type) {
 	case *impl.Lead:
-		v := Lead(r)
-		data, envelope, err = leadEvent(typ, id, at, v)
+		v, err = Lead(r), eventOf(typ, "a lead", impl.EventLeadCreated, impl.EventLeadUpdated, impl.EventLeadQualified)
 	case *impl.Message:
-		v := Message(r)
-		data, envelope, err = messageEvent(typ, id, at, v)
+		v, err = Message(r), eventOf(typ, "a message", impl.EventMessageReceived, impl.EventMessageSent,
+			impl.EventMessageDelivered, impl.EventMessageRead, impl.EventMessageFailed)
 	case *impl.Handoff:
-		v := Handoff(r)
-		data, envelope, err = handoffEvent(typ, id, at, v)
+		v, err = Handoff(r), eventOf(typ, "a handoff", impl.EventHandoffCreated, impl.EventHandoffClosed)
 	case impl.TestEvent:
-		if typ != impl.EventWebhookTest {
-			return nil, nil, fmt.Errorf("encode %s event: a test event's data", typ)
-		}
-		v := webhooks.WebhookTestData{WebhookId: r.WebhookID, Message: r.Message}
-		envelope = webhooks.WebhookTestEvent{Id: id, Event: webhooks.WebhookTestEventEvent(typ), CreatedAt: at, Data: v}
-		data, err = json.Marshal(v)
+		v, err = webhooks.WebhookTestData{WebhookId: r.WebhookID, Message: r.Message}, eventOf(typ, "a test event's data", impl.EventWebhookTest)
 	default:
 		return nil, nil, fmt.Errorf("encode %s event: no mapping for %T", typ, resource)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	body, err = json.Marshal(envelope)
+	if data, err = json.Marshal(v); err != nil {
+		return nil, nil, fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	body, err = envelope(typ, id, at.UTC(), data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode %s envelope: %w", typ, err)
 	}
 	return data, body, nil
 }
 
-func leadEvent(typ, id string, at time.Time, v api.Lead) ([]byte, any, error) {
-	var env any
-	switch typ {
-	case impl.EventLeadCreated:
-		env = webhooks.LeadCreatedEvent{Id: id, Event: webhooks.LeadCreatedEventEvent(typ), CreatedAt: at, Data: v}
-	case impl.EventLeadUpdated:
-		env = webhooks.LeadUpdatedEvent{Id: id, Event: webhooks.LeadUpdatedEventEvent(typ), CreatedAt: at, Data: v}
-	case impl.EventLeadQualified:
-		env = webhooks.LeadQualifiedEvent{Id: id, Event: webhooks.LeadQualifiedEventEvent(typ), CreatedAt: at, Data: v}
-	default:
-		return nil, nil, fmt.Errorf("encode %s event: a lead is not its data", typ)
+// eventOf refuses typ unless it is one of the events whose data is what.
+func eventOf(typ, what string, events ...string) error {
+	if !slices.Contains(events, typ) {
+		return fmt.Errorf("encode %s event: %s is not its data", typ, what)
 	}
-	data, err := json.Marshal(v)
-	return data, env, err
+	return nil
 }
 
-func messageEvent(typ, id string, at time.Time, v api.Message) ([]byte, any, error) {
-	var env any
-	switch typ {
-	case impl.EventMessageReceived:
-		env = webhooks.MessageReceivedEvent{Id: id, Event: webhooks.MessageReceivedEventEvent(typ), CreatedAt: at, Data: v}
-	case impl.EventMessageSent:
-		env = webhooks.MessageSentEvent{Id: id, Event: webhooks.MessageSentEventEvent(typ), CreatedAt: at, Data: v}
-	case impl.EventMessageDelivered:
-		env = webhooks.MessageDeliveredEvent{Id: id, Event: webhooks.MessageDeliveredEventEvent(typ), CreatedAt: at, Data: v}
-	case impl.EventMessageRead:
-		env = webhooks.MessageReadEvent{Id: id, Event: webhooks.MessageReadEventEvent(typ), CreatedAt: at, Data: v}
-	case impl.EventMessageFailed:
-		env = webhooks.MessageFailedEvent{Id: id, Event: webhooks.MessageFailedEventEvent(typ), CreatedAt: at, Data: v}
-	default:
-		return nil, nil, fmt.Errorf("encode %s event: a message is not its data", typ)
+// envelope writes the body of an event around data, the encoding of its
+// resource, as json.Marshal writes the event types of webhooks.yaml (their
+// members are created_at, data, event and id, in that order; a test holds
+// every event to it). Marshalling the typed envelope encoded the resource
+// a second time: for an RCS carousel's message.sent, 8 % of the send.
+func envelope(typ, id string, at time.Time, data []byte) ([]byte, error) {
+	created, err := at.MarshalJSON()
+	if err != nil {
+		return nil, err
 	}
-	data, err := json.Marshal(v)
-	return data, env, err
-}
-
-func handoffEvent(typ, id string, at time.Time, v api.Handoff) ([]byte, any, error) {
-	var env any
-	switch typ {
-	case impl.EventHandoffCreated:
-		env = webhooks.HandoffCreatedEvent{Id: id, Event: webhooks.HandoffCreatedEventEvent(typ), CreatedAt: at, Data: v}
-	case impl.EventHandoffClosed:
-		env = webhooks.HandoffClosedEvent{Id: id, Event: webhooks.HandoffClosedEventEvent(typ), CreatedAt: at, Data: v}
-	default:
-		return nil, nil, fmt.Errorf("encode %s event: a handoff is not its data", typ)
+	event, err := json.Marshal(typ)
+	if err != nil {
+		return nil, err
 	}
-	data, err := json.Marshal(v)
-	return data, env, err
+	eventID, err := json.Marshal(id)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(created)+len(data)+len(event)+len(eventID)+40)
+	b = append(b, `{"created_at":`...)
+	b = append(b, created...)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	b = append(b, `,"event":`...)
+	b = append(b, event...)
+	b = append(b, `,"id":`...)
+	b = append(b, eventID...)
+	return append(b, '}'), nil
 }

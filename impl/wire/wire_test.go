@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iagente/iagente-sdr/gen/webhooks"
 	"github.com/iagente/iagente-sdr/impl"
 )
 
@@ -67,5 +68,53 @@ func TestEventEnvelope(t *testing.T) {
 	}
 	if _, _, err := Event(impl.EventLeadCreated, "evt_3", at, "not a resource"); err == nil {
 		t.Error("an unknown resource was accepted")
+	}
+}
+
+// The body Event writes around the data is byte for byte what json.Marshal
+// writes for the event's type in webhooks.yaml, for every event.
+func TestEventBodyIsTheTypedEnvelope(t *testing.T) {
+	at := time.Date(2026, 3, 13, 14, 2, 11, 123456000, time.FixedZone("BRT", -3*3600))
+	utc := at.UTC()
+	name := "Maria <M&M>"
+	lead := &impl.Lead{ID: 9, Phone: "5511999999999", Name: &name, Temperature: "hot", CreatedAt: at, UpdatedAt: at}
+	leadID := int64(9)
+	msg := &impl.Message{ID: 4, IntegrationID: 2, Channel: "rcs", Direction: "outbound", Type: "carousel", Status: "sent",
+		LeadID: &leadID, Phone: "5511999999999", CreatedAt: at, UpdatedAt: at, SentAt: &at,
+		Content: json.RawMessage(`{"card_width":"MEDIUM","cards":[{"title":"A <b>","buttons":[{"type":"url","text":"Ver","url":"https://exemplo.com/?a=1&b=2"}]}]}`)}
+	handoff := &impl.Handoff{ID: 3, LeadID: 9, Reason: "quer falar com humano", Status: "open", CreatedAt: at, UpdatedAt: at}
+	test := impl.TestEvent{WebhookID: 5, Message: "This is a test event from IAGENTE SDR."}
+	for _, c := range []struct {
+		typ      string
+		resource any
+		typed    any
+	}{
+		{impl.EventLeadCreated, lead, webhooks.LeadCreatedEvent{Id: "evt_1", Event: impl.EventLeadCreated, CreatedAt: utc, Data: Lead(lead)}},
+		{impl.EventLeadUpdated, lead, webhooks.LeadUpdatedEvent{Id: "evt_1", Event: impl.EventLeadUpdated, CreatedAt: utc, Data: Lead(lead)}},
+		{impl.EventLeadQualified, lead, webhooks.LeadQualifiedEvent{Id: "evt_1", Event: impl.EventLeadQualified, CreatedAt: utc, Data: Lead(lead)}},
+		{impl.EventMessageReceived, msg, webhooks.MessageReceivedEvent{Id: "evt_1", Event: impl.EventMessageReceived, CreatedAt: utc, Data: Message(msg)}},
+		{impl.EventMessageSent, msg, webhooks.MessageSentEvent{Id: "evt_1", Event: impl.EventMessageSent, CreatedAt: utc, Data: Message(msg)}},
+		{impl.EventMessageDelivered, msg, webhooks.MessageDeliveredEvent{Id: "evt_1", Event: impl.EventMessageDelivered, CreatedAt: utc, Data: Message(msg)}},
+		{impl.EventMessageRead, msg, webhooks.MessageReadEvent{Id: "evt_1", Event: impl.EventMessageRead, CreatedAt: utc, Data: Message(msg)}},
+		{impl.EventMessageFailed, msg, webhooks.MessageFailedEvent{Id: "evt_1", Event: impl.EventMessageFailed, CreatedAt: utc, Data: Message(msg)}},
+		{impl.EventHandoffCreated, handoff, webhooks.HandoffCreatedEvent{Id: "evt_1", Event: impl.EventHandoffCreated, CreatedAt: utc, Data: Handoff(handoff)}},
+		{impl.EventHandoffClosed, handoff, webhooks.HandoffClosedEvent{Id: "evt_1", Event: impl.EventHandoffClosed, CreatedAt: utc, Data: Handoff(handoff)}},
+		{impl.EventWebhookTest, test, webhooks.WebhookTestEvent{Id: "evt_1", Event: impl.EventWebhookTest, CreatedAt: utc,
+			Data: webhooks.WebhookTestData{WebhookId: 5, Message: test.Message}}},
+	} {
+		_, body, err := Event(c.typ, "evt_1", at, c.resource)
+		if err != nil {
+			t.Fatalf("%s: %v", c.typ, err)
+		}
+		want, err := json.Marshal(c.typed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(body) != string(want) {
+			t.Errorf("%s:\n body  %s\n typed %s", c.typ, body, want)
+		}
+	}
+	if _, _, err := Event(impl.EventWebhookTest, "evt_1", at, lead); err == nil {
+		t.Error("a lead was accepted as a webhook.test event's data")
 	}
 }
