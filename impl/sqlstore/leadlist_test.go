@@ -619,3 +619,59 @@ func TestLeadCountSlotsMigrateDownAndUp(t *testing.T) {
 		f.wantCountsExact(t, "00010 again and a create")
 	})
 }
+
+// On SQLite the list's statements are prepared once and kept (see
+// readRun): their text must hold no value, or every new filter value or
+// cursor would prepare and keep one more. Walks with every filter and sort,
+// then again with other values, prepare nothing new the second time.
+func TestLeadListStatementsAreBounded(t *testing.T) {
+	f := newFixture(t, sqlstoretest.SQLite(t).URL)
+	ctx := context.Background()
+	for i := range 6 {
+		email := fmt.Sprintf("p%d@example.com", i%2)
+		temp := []string{"cold", "warm", "hot"}[i%3]
+		score := int32(i * 10)
+		f.mustCreate(t, f.org, &impl.Lead{Phone: fmt.Sprintf("551190000%04d", i), Email: &email, Temperature: temp,
+			LeadScore: score, Name: ptr(fmt.Sprintf("Lead %d", i))})
+	}
+	walk := func(phone, email, temp string) {
+		t.Helper()
+		for field := range impl.LeadSortColumns {
+			for _, sort := range []string{field, "-" + field} {
+				for _, filter := range []impl.LeadFilter{
+					{Sort: sort, Limit: 2},
+					{Sort: sort, Limit: 2, Offset: 2},
+					{Sort: sort, Limit: 2, Temperature: &temp},
+					{Sort: sort, Limit: 2, Email: &email},
+					{Sort: sort, Limit: 2, Email: &email, Temperature: &temp},
+					{Sort: sort, Limit: 2, Phone: &phone},
+				} {
+					for range 3 { // the first page, then two by cursor
+						page, err := f.s.Leads.FindLeads(ctx, f.org, filter)
+						if err != nil {
+							t.Fatalf("%+v: %v", filter, err)
+						}
+						if page.Next == "" {
+							break
+						}
+						filter.Cursor, filter.Offset = page.Next, 0
+					}
+				}
+			}
+		}
+	}
+	count := func() (n int) {
+		f.db.stmts.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	walk("5511900000001", "p0@example.com", "hot")
+	first := count()
+	if first < 24 {
+		t.Errorf("%d statements kept after walking every filter and sort: the list does not prepare its statements", first)
+	}
+	t.Logf("%d statements kept", first)
+	walk("5511900000002", "p1@example.com", "cold")
+	if n := count(); n != first {
+		t.Errorf("the second walk, with other values, prepared %d statements more", n-first)
+	}
+}
