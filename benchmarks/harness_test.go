@@ -13,12 +13,13 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	_ "github.com/lib/pq"
+
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
-	_ "github.com/lib/pq"
 )
 
 // Requests are served by calling ServeHTTP with an httptest.ResponseRecorder,

@@ -15,8 +15,9 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/iagente/iagente-sdr/impl"
 	"gopkg.in/yaml.v3"
+
+	"github.com/iagente/iagente-sdr/impl"
 )
 
 // The event catalog is written twice: openapi/webhooks.yaml (OpenAPI 3.1

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"fmt"
-	"github.com/getkin/kin-openapi/openapi3"
 	"net/http"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/iagente/iagente-sdr/gen/samples"
 	"github.com/iagente/iagente-sdr/impl/app"

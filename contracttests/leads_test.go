@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iagente/iagente-sdr/gen/client"
 	"github.com/oapi-codegen/nullable"
+
+	"github.com/iagente/iagente-sdr/gen/client"
 )
 
 // Leads: created with a normalised phone that is unique in the

@@ -32,9 +32,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iagente/iagente-sdr/benchmarks/internal/proccpu"
 	_ "github.com/lib/pq"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/iagente/iagente-sdr/benchmarks/internal/proccpu"
 )
 
 func main() {

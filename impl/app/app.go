@@ -21,12 +21,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/messaging"
 	"github.com/iagente/iagente-sdr/impl/rbm"
 	"github.com/iagente/iagente-sdr/impl/sandbox"
 	"github.com/iagente/iagente-sdr/impl/whatsappcloud"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/dashboard"

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/iagente/iagente-sdr/impl"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/iagente/iagente-sdr/impl"
 )
 
 const apiKeyColumns = `id, organization_id, name, prefix, hash, created_at, last_used_at, revoked_at`

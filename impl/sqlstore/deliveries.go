@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/iagente/iagente-sdr/impl"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/iagente/iagente-sdr/impl"
 )
 
 const deliveryColumns = `d.id, d.organization_id, d.webhook_id, e.public_id, e.type, d.message_id, d.status,

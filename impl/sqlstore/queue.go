@@ -9,8 +9,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/iagente/iagente-sdr/impl"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/iagente/iagente-sdr/impl"
 )
 
 // The dispatcher's side of the deliveries table. Its statements act on a

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
-	"github.com/pressly/goose/v3"
 )
 
 // t0 is the store's clock at the start of every test. Its nanoseconds show
