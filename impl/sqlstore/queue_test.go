@@ -572,3 +572,22 @@ func TestRecordAttemptsWhileTheWebhookIsBeingDeleted(t *testing.T) {
 		}
 	})
 }
+
+// A claim's lease is meant to be a HOT update on PostgreSQL, which needs free
+// space on the deliveries table's pages (migration 00011).
+func TestDeliveriesLeaveRoomForLeases(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		if f.db.Dialect() != Postgres {
+			t.Skip("SQLite updates rows in place")
+		}
+		var got string
+		err := f.db.pool.QueryRowContext(context.Background(),
+			`SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class WHERE oid = 'deliveries'::regclass`).Scan(&got)
+		if err != nil {
+			t.Fatalf("read reloptions: %v", err)
+		}
+		if !slices.Contains(strings.Split(got, ","), "fillfactor=50") {
+			t.Errorf("deliveries reloptions = %q, want fillfactor=50", got)
+		}
+	})
+}
