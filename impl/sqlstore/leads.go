@@ -81,6 +81,9 @@ func (s *LeadStore) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Le
 	if err != nil {
 		return nil, err
 	}
+	if ctx, err = oneRow(ctx); err != nil {
+		return nil, err
+	}
 	var lead impl.Lead
 	if err := stmt.Stmt.QueryRowContext(ctx, orgID, id).Scan(leadFields(&lead)...); err != nil {
 		return nil, notFound(err, "Lead")
