@@ -64,9 +64,13 @@ func (s *LeadStore) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead
 // events of its creation, in tx. A duplicate phone is left as the driver's
 // unique violation, for callers that retry on it.
 func insertLead(ctx context.Context, db *DB, tx *sqlx.Tx, lead *impl.Lead) error {
-	err := tx.QueryRowxContext(ctx, db.rebind(`INSERT INTO leads
+	st, err := db.stmtIn(ctx, tx, `INSERT INTO leads
 		(organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	if err != nil {
+		return fmt.Errorf("create lead: %w", err)
+	}
+	err = st.QueryRowxContext(ctx,
 		lead.OrganizationID, lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore,
 		lead.DealValue, lead.CreatedAt, lead.UpdatedAt).Scan(&lead.ID)
 	if err != nil {

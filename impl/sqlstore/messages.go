@@ -40,10 +40,11 @@ func (r *messageRow) message() *impl.Message {
 
 // CreateMessage implements impl.MessageStore.
 func (s *MessageStore) CreateMessage(ctx context.Context, m *impl.Message) error {
-	return s.insertMessage(ctx, s.db.pool, m)
+	return s.insertMessage(ctx, nil, m)
 }
 
-func (s *MessageStore) insertMessage(ctx context.Context, q sqlx.QueryerContext, m *impl.Message) error {
+// insertMessage stores m in tx, or on the pool when tx is nil.
+func (s *MessageStore) insertMessage(ctx context.Context, tx *sqlx.Tx, m *impl.Message) error {
 	m.CreatedAt = s.db.timestamp()
 	m.UpdatedAt = m.CreatedAt
 	if len(m.Content) == 0 {
@@ -55,11 +56,15 @@ func (s *MessageStore) insertMessage(ctx context.Context, q sqlx.QueryerContext,
 			*ts = &u
 		}
 	}
-	err := q.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO messages
+	st, err := s.db.stmtIn(ctx, tx, `INSERT INTO messages
 		(organization_id, integration_id, channel, direction, type, status, lead_id, phone, content,
 		 provider_message_id, error, error_code, error_title, sent_at, delivered_at, read_at, failed_at,
 		 idempotency_key, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	if err != nil {
+		return fmt.Errorf("create message: %w", err)
+	}
+	err = st.QueryRowxContext(ctx,
 		m.OrganizationID, m.IntegrationID, m.Channel, m.Direction, m.Type, m.Status, m.LeadID, m.Phone,
 		string(m.Content), m.ProviderMessageID, m.Error, m.ErrorCode, m.ErrorTitle, m.SentAt, m.DeliveredAt,
 		m.ReadAt, m.FailedAt, m.IdempotencyKey, m.CreatedAt, m.UpdatedAt).Scan(&m.ID)
@@ -74,9 +79,12 @@ func (s *MessageStore) FinishMessage(ctx context.Context, orgID, id int64, u imp
 	var out *impl.Message
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var r messageRow
-		err := tx.GetContext(ctx, &r, s.db.rebind(`SELECT `+messageColumns+` FROM messages
-			WHERE organization_id = ? AND id = ?`+s.db.forUpdate()), orgID, id)
+		st, err := s.db.stmtIn(ctx, tx, `SELECT `+messageColumns+` FROM messages
+			WHERE organization_id = ? AND id = ?`+s.db.forUpdate())
 		if err != nil {
+			return err
+		}
+		if err := st.GetContext(ctx, &r, orgID, id); err != nil {
 			return notFound(err, "Message")
 		}
 		out = r.message()
@@ -111,12 +119,18 @@ func (s *MessageStore) reportedMessage(ctx context.Context, tx *sqlx.Tx, integra
 	var r messageRow
 	q := `SELECT ` + messageColumns + ` FROM messages WHERE integration_id = ? AND direction = ? AND `
 	err := sql.ErrNoRows
+	get := func(cond string, args ...any) error {
+		st, err := s.db.stmtIn(ctx, tx, q+cond+s.db.forUpdate())
+		if err != nil {
+			return err
+		}
+		return st.GetContext(ctx, &r, args...)
+	}
 	if rep.ProviderMessageID != "" {
-		err = tx.GetContext(ctx, &r, s.db.rebind(q+`provider_message_id = ?`+s.db.forUpdate()),
-			integrationID, impl.DirectionOutbound, rep.ProviderMessageID)
+		err = get(`provider_message_id = ?`, integrationID, impl.DirectionOutbound, rep.ProviderMessageID)
 	}
 	if id := impl.ParseMessageReference(rep.Reference); errors.Is(err, sql.ErrNoRows) && id != 0 {
-		err = tx.GetContext(ctx, &r, s.db.rebind(q+`id = ?`+s.db.forUpdate()), integrationID, impl.DirectionOutbound, id)
+		err = get(`id = ?`, integrationID, impl.DirectionOutbound, id)
 		if err == nil && rep.ProviderMessageID != "" && r.ProviderMessageID != nil && *r.ProviderMessageID != rep.ProviderMessageID {
 			err = sql.ErrNoRows
 		}
@@ -143,9 +157,13 @@ func (s *MessageStore) apply(ctx context.Context, tx *sqlx.Tx, m *impl.Message, 
 		return false, nil
 	}
 	m.UpdatedAt = s.db.timestamp()
-	_, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE messages SET status = ?, provider_message_id = ?, error = ?,
+	st, err := s.db.stmtIn(ctx, tx, `UPDATE messages SET status = ?, provider_message_id = ?, error = ?,
 		error_code = ?, error_title = ?, sent_at = ?, delivered_at = ?, read_at = ?, failed_at = ?, updated_at = ?
-		WHERE id = ?`),
+		WHERE id = ?`)
+	if err != nil {
+		return false, fmt.Errorf("update message status: %w", err)
+	}
+	_, err = st.ExecContext(ctx,
 		m.Status, m.ProviderMessageID, m.Error, m.ErrorCode, m.ErrorTitle, m.SentAt, m.DeliveredAt, m.ReadAt,
 		m.FailedAt, m.UpdatedAt, m.ID)
 	if err != nil {
@@ -224,8 +242,11 @@ func (s *MessageStore) receiveMessage(ctx context.Context, m *impl.Message, cont
 // creating impl.NewInboundLead (and its events) if there is none.
 func (s *MessageStore) leadForInbound(ctx context.Context, tx *sqlx.Tx, m *impl.Message, contactName *string) (int64, error) {
 	var id int64
-	err := tx.GetContext(ctx, &id, s.db.rebind(`SELECT id FROM leads WHERE organization_id = ? AND phone = ?`),
-		m.OrganizationID, m.Phone)
+	st, err := s.db.stmtIn(ctx, tx, `SELECT id FROM leads WHERE organization_id = ? AND phone = ?`)
+	if err != nil {
+		return 0, fmt.Errorf("find lead for inbound message: %w", err)
+	}
+	err = st.GetContext(ctx, &id, m.OrganizationID, m.Phone)
 	if err == nil {
 		return id, nil
 	}

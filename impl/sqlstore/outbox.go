@@ -35,9 +35,12 @@ func (s *DB) appendEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ stri
 		ID          int64 `db:"id"`
 		MaxAttempts int   `db:"max_attempts"`
 	}
-	err = tx.SelectContext(ctx, &hooks, s.rebind(`SELECT w.id, w.max_attempts FROM webhooks w
+	find, err := s.stmtIn(ctx, tx, `SELECT w.id, w.max_attempts FROM webhooks w
 		JOIN webhook_events we ON we.webhook_id = w.id
-		WHERE w.organization_id = ? AND w.active AND we.event = ? ORDER BY w.id`), orgID, typ)
+		WHERE w.organization_id = ? AND w.active AND we.event = ? ORDER BY w.id`)
+	if err == nil {
+		err = find.SelectContext(ctx, &hooks, orgID, typ)
+	}
 	if err != nil {
 		return fmt.Errorf("find webhooks for %s: %w", typ, err)
 	}
@@ -45,10 +48,14 @@ func (s *DB) appendEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ stri
 		return nil
 	}
 	now := s.timestamp()
+	queue, err := s.stmtIn(ctx, tx, `INSERT INTO deliveries
+		(organization_id, webhook_id, event_id, message_id, status, attempt_count, attempt_limit, due_ms, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("queue %s delivery: %w", typ, err)
+	}
 	for _, h := range hooks {
-		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO deliveries
-			(organization_id, webhook_id, event_id, message_id, status, attempt_count, attempt_limit, due_ms, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`),
+		_, err := queue.ExecContext(ctx,
 			orgID, h.ID, ev, randomID("msg_"), impl.DeliveryPending, h.MaxAttempts, now.UnixMilli(), now, now)
 		if err != nil {
 			return fmt.Errorf("queue %s delivery: %w", typ, err)
@@ -68,8 +75,12 @@ func (s *DB) writeEvent(ctx context.Context, tx *sqlx.Tx, orgID int64, typ strin
 		return 0, err
 	}
 	var id int64
-	err = tx.QueryRowxContext(ctx, s.rebind(
-		`INSERT INTO events (organization_id, public_id, type, payload, body, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+	st, err := s.stmtIn(ctx, tx,
+		`INSERT INTO events (organization_id, public_id, type, payload, body, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
+	if err != nil {
+		return 0, fmt.Errorf("write %s event: %w", typ, err)
+	}
+	err = st.QueryRowxContext(ctx,
 		orgID, publicID, typ, string(payload), string(body), at.UTC()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("write %s event: %w", typ, err)
