@@ -591,3 +591,30 @@ func TestDeliveriesLeaveRoomForLeases(t *testing.T) {
 		}
 	})
 }
+
+// The writes every lead makes (the lead, its event, the webhooks to tell
+// and their deliveries) are prepared once, on both databases (stmtIn): the
+// first leads fill the statement cache, and more leads add nothing to it.
+func TestLeadWritesArePreparedOnce(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		w := f.hook(t, f.org, 0)
+		count := func() (n int) {
+			f.db.stmts.Range(func(any, any) bool { n++; return true })
+			return n
+		}
+		before := count()
+		f.queue(t, f.org, 2)
+		first := count()
+		if first-before < 4 {
+			t.Errorf("creating leads kept %d statements; want the lead's, the event's, the webhooks' and the delivery's", first-before)
+		}
+		f.queue(t, f.org, 3)
+		f.queue(t, f.other, 2)
+		if n := count(); n != first {
+			t.Errorf("more leads prepared %d statements more", n-first)
+		}
+		if got := len(f.deliveriesOf(t, f.org, w.ID)); got != 5 {
+			t.Errorf("%d deliveries queued for 5 leads", got)
+		}
+	})
+}
