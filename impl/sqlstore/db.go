@@ -309,6 +309,24 @@ func (s *DB) stmtIn(ctx context.Context, tx *sqlx.Tx, query string) (*sqlx.Stmt,
 	return tx.StmtxContext(ctx, st), nil
 }
 
+// execStmt runs query through stmtIn.
+func (s *DB) execStmt(ctx context.Context, tx *sqlx.Tx, query string, args ...any) (sql.Result, error) {
+	st, err := s.stmtIn(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// getStmt reads one row into dest through stmtIn.
+func (s *DB) getStmt(ctx context.Context, tx *sqlx.Tx, dest any, query string, args ...any) error {
+	st, err := s.stmtIn(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	return st.GetContext(ctx, dest, args...)
+}
+
 // get runs a one-row read through its prepared statement: for the reads
 // every request makes.
 func (s *DB) get(ctx context.Context, dest any, query string, args ...any) error {

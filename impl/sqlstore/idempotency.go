@@ -50,8 +50,8 @@ func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, f
 	claimed := false
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var row idempotencyRow
-		err := tx.GetContext(ctx, &row, s.db.rebind(`SELECT organization_id, key, fingerprint, status, content_type,
-			location, body, locked_until, created_at FROM idempotency_keys WHERE organization_id = ? AND key = ?`+s.db.forUpdate()),
+		err := s.db.getStmt(ctx, tx, &row, `SELECT organization_id, key, fingerprint, status, content_type,
+			location, body, locked_until, created_at FROM idempotency_keys WHERE organization_id = ? AND key = ?`+s.db.forUpdate(),
 			orgID, key)
 		var existing *impl.IdempotencyRecord
 		switch {
@@ -67,8 +67,8 @@ func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, f
 		claim := &impl.IdempotencyRecord{OrganizationID: orgID, Key: key, Fingerprint: fingerprint,
 			LockedUntil: leaseUntil, CreatedAt: now}
 		if existing == nil {
-			_, err = tx.ExecContext(ctx, s.db.rebind(`INSERT INTO idempotency_keys
-				(organization_id, key, fingerprint, locked_until, created_at) VALUES (?, ?, ?, ?, ?)`),
+			_, err = s.db.execStmt(ctx, tx, `INSERT INTO idempotency_keys
+				(organization_id, key, fingerprint, locked_until, created_at) VALUES (?, ?, ?, ?, ?)`,
 				orgID, key, fingerprint, leaseUntil, now)
 			if err != nil {
 				return fmt.Errorf("claim idempotency key: %w", err)
@@ -78,9 +78,9 @@ func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, f
 			if existing.Status == 0 && now.Sub(existing.CreatedAt) < impl.IdempotencyTTL {
 				claim.CreatedAt = existing.CreatedAt // a take-over keeps the key's day
 			}
-			_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE idempotency_keys SET fingerprint = ?, status = NULL,
+			_, err = s.db.execStmt(ctx, tx, `UPDATE idempotency_keys SET fingerprint = ?, status = NULL,
 				content_type = NULL, location = NULL, body = NULL, locked_until = ?, created_at = ?
-				WHERE organization_id = ? AND key = ?`),
+				WHERE organization_id = ? AND key = ?`,
 				fingerprint, leaseUntil, claim.CreatedAt, orgID, key)
 			if err != nil {
 				return fmt.Errorf("take over idempotency key: %w", err)
@@ -97,8 +97,8 @@ func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, f
 
 // FinishIdempotent implements impl.IdempotencyStore.
 func (s *IdempotencyStore) FinishIdempotent(ctx context.Context, r *impl.IdempotencyRecord) error {
-	_, err := s.db.pool.ExecContext(ctx, s.db.rebind(`UPDATE idempotency_keys SET status = ?, content_type = ?,
-		location = ?, body = ? WHERE organization_id = ? AND key = ?`),
+	_, err := s.db.execStmt(ctx, nil, `UPDATE idempotency_keys SET status = ?, content_type = ?,
+		location = ?, body = ? WHERE organization_id = ? AND key = ?`,
 		r.Status, nullString(r.ContentType), nullString(r.Location), r.Body, r.OrganizationID, r.Key)
 	if err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)
@@ -109,8 +109,8 @@ func (s *IdempotencyStore) FinishIdempotent(ctx context.Context, r *impl.Idempot
 // SweepIdempotent implements impl.IdempotencyStore. It deletes at most 100
 // keys, read through the (organization_id, created_at) index.
 func (s *IdempotencyStore) SweepIdempotent(ctx context.Context, orgID int64, before time.Time) (int, error) {
-	res, err := s.db.pool.ExecContext(ctx, s.db.rebind(`DELETE FROM idempotency_keys WHERE organization_id = ? AND key IN
-		(SELECT key FROM idempotency_keys WHERE organization_id = ? AND created_at < ? LIMIT 100)`),
+	res, err := s.db.execStmt(ctx, nil, `DELETE FROM idempotency_keys WHERE organization_id = ? AND key IN
+		(SELECT key FROM idempotency_keys WHERE organization_id = ? AND created_at < ? LIMIT 100)`,
 		orgID, orgID, before.UTC().Truncate(time.Microsecond))
 	if err != nil {
 		return 0, fmt.Errorf("sweep idempotency keys: %w", err)
@@ -124,8 +124,8 @@ func (s *IdempotencyStore) SweepIdempotent(ctx context.Context, orgID int64, bef
 
 // ReleaseIdempotent implements impl.IdempotencyStore.
 func (s *IdempotencyStore) ReleaseIdempotent(ctx context.Context, orgID int64, key string) error {
-	_, err := s.db.pool.ExecContext(ctx, s.db.rebind(`DELETE FROM idempotency_keys
-		WHERE organization_id = ? AND key = ? AND status IS NULL`), orgID, key)
+	_, err := s.db.execStmt(ctx, nil, `DELETE FROM idempotency_keys
+		WHERE organization_id = ? AND key = ? AND status IS NULL`, orgID, key)
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}

@@ -104,11 +104,13 @@ func leadFields(l *impl.Lead) []any {
 		&l.LeadScore, &l.DealValue, storedTime{&l.CreatedAt}, storedTime{&l.UpdatedAt}}
 }
 
-func (s *LeadStore) findLead(ctx context.Context, q sqlx.QueryerContext, orgID, id int64, suffix string) (*impl.Lead, error) {
+func (s *LeadStore) findLead(ctx context.Context, tx *sqlx.Tx, orgID, id int64, suffix string) (*impl.Lead, error) {
 	var lead impl.Lead
-	err := q.QueryRowxContext(ctx, s.db.rebind(
-		`SELECT `+s.sql().cols+` FROM leads WHERE organization_id = ? AND id = ?`+suffix), orgID, id).Scan(leadFields(&lead)...)
+	st, err := s.db.stmtIn(ctx, tx, `SELECT `+s.sql().cols+` FROM leads WHERE organization_id = ? AND id = ?`+suffix)
 	if err != nil {
+		return nil, err
+	}
+	if err := st.QueryRowxContext(ctx, orgID, id).Scan(leadFields(&lead)...); err != nil {
 		return nil, notFound(err, "Lead")
 	}
 	utcLead(&lead)
@@ -492,9 +494,9 @@ func (s *LeadStore) UpdateLead(ctx context.Context, orgID, id int64, update func
 			return nil // a no-op returns the lead exactly as stored
 		}
 		lead.UpdatedAt = s.db.timestamp()
-		_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE leads SET
+		_, err = s.db.execStmt(ctx, tx, `UPDATE leads SET
 			phone = ?, name = ?, email = ?, company_name = ?, temperature = ?, lead_score = ?, deal_value = ?, updated_at = ?
-			WHERE organization_id = ? AND id = ?`),
+			WHERE organization_id = ? AND id = ?`,
 			lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore, lead.DealValue,
 			lead.UpdatedAt, orgID, id)
 		if isUniqueViolation(err) {
@@ -524,7 +526,7 @@ func appendLeadEvents(ctx context.Context, db *DB, tx *sqlx.Tx, before, lead *im
 
 // DeleteLead implements impl.LeadStore.
 func (s *LeadStore) DeleteLead(ctx context.Context, orgID, id int64) error {
-	res, err := s.db.pool.ExecContext(ctx, s.db.rebind(`DELETE FROM leads WHERE organization_id = ? AND id = ?`), orgID, id)
+	res, err := s.db.execStmt(ctx, nil, `DELETE FROM leads WHERE organization_id = ? AND id = ?`, orgID, id)
 	if err != nil {
 		return fmt.Errorf("delete lead: %w", err)
 	}
