@@ -38,8 +38,7 @@ func (s *IntegrationStore) CreateIntegration(ctx context.Context, in *impl.Integ
 // FindIntegrationByID implements impl.IntegrationStore.
 func (s *IntegrationStore) FindIntegrationByID(ctx context.Context, orgID, id int64) (*impl.Integration, error) {
 	var in impl.Integration
-	err := s.db.pool.GetContext(ctx, &in, s.db.rebind(
-		`SELECT `+integrationColumns+` FROM integrations WHERE organization_id = ? AND id = ?`), orgID, id)
+	err := s.db.get(ctx, &in, `SELECT `+integrationColumns+` FROM integrations WHERE organization_id = ? AND id = ?`, orgID, id)
 	if err != nil {
 		return nil, notFound(err, "Integration")
 	}
@@ -52,7 +51,7 @@ func (s *IntegrationStore) FindIntegrationByID(ctx context.Context, orgID, id in
 // FindIntegrationForInbound implements impl.IntegrationStore.
 func (s *IntegrationStore) FindIntegrationForInbound(ctx context.Context, id int64) (*impl.Integration, error) {
 	var in impl.Integration
-	err := s.db.pool.GetContext(ctx, &in, s.db.rebind(`SELECT `+integrationColumns+` FROM integrations WHERE id = ?`), id)
+	err := s.db.get(ctx, &in, `SELECT `+integrationColumns+` FROM integrations WHERE id = ?`, id)
 	if err != nil {
 		return nil, notFound(err, "Integration")
 	}
@@ -69,7 +68,9 @@ func (s *IntegrationStore) ListIntegrations(ctx context.Context, orgID int64, ch
 		q, args = q+` AND channel = ?`, append(args, channel)
 	}
 	out := []*impl.Integration{}
-	if err := s.db.pool.SelectContext(ctx, &out, s.db.rebind(q+` ORDER BY id`), args...); err != nil {
+	// Every send without an integration_id lists them: prepared once (two
+	// texts, with and without the channel).
+	if err := s.db.selectAll(ctx, &out, q+` ORDER BY id`, args...); err != nil {
 		return nil, fmt.Errorf("list integrations: %w", err)
 	}
 	for _, in := range out {
