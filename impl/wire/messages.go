@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -8,12 +9,9 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 )
 
-// Message is a message of the history as the API returns it.
+// Message is a message of the history as the API returns it. Its content
+// is the stored JSON object, written as it is (see openapi/overlay-api.yaml).
 func Message(m *impl.Message) api.Message {
-	content := map[string]any{}
-	// The content was written by us as a JSON object; an unreadable one
-	// would be a defect, shown as an empty object rather than a failed read.
-	_ = json.Unmarshal(m.Content, &content)
 	return api.Message{
 		Id:                m.ID,
 		IntegrationId:     m.IntegrationID,
@@ -23,7 +21,7 @@ func Message(m *impl.Message) api.Message {
 		Status:            api.MessageStatus(m.Status),
 		LeadId:            Nullable(m.LeadID),
 		Phone:             m.Phone,
-		Content:           content,
+		Content:           storedObject(m.Content),
 		ProviderMessageId: Nullable(m.ProviderMessageID),
 		Error:             Nullable(m.Error),
 		ErrorCode:         Nullable(m.ErrorCode),
@@ -35,6 +33,16 @@ func Message(m *impl.Message) api.Message {
 		CreatedAt:         m.CreatedAt.UTC(),
 		UpdatedAt:         m.UpdatedAt.UTC(),
 	}
+}
+
+// storedObject is stored content as the API returns it: a JSON object. The
+// content was written by us as one; anything else would be a defect, shown
+// as an empty object rather than a failed read.
+func storedObject(raw json.RawMessage) json.RawMessage {
+	if b := bytes.TrimLeft(raw, " \t\r\n"); len(b) > 0 && b[0] == '{' && json.Valid(raw) {
+		return raw
+	}
+	return json.RawMessage(`{}`)
 }
 
 // whatsAppContent is a WhatsApp message's content as the history shows it:

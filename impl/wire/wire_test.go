@@ -118,3 +118,28 @@ func TestEventBodyIsTheTypedEnvelope(t *testing.T) {
 		t.Error("a lead was accepted as a webhook.test event's data")
 	}
 }
+
+// A message's stored content is returned as it is when it is a JSON object,
+// and as an empty object otherwise (a defect, not a failed read).
+func TestMessageContentIsTheStoredObject(t *testing.T) {
+	for stored, want := range map[string]string{
+		`{"text":"oi","b":[1,2]}`: `{"text":"oi","b":[1,2]}`,
+		` {"z":1,"a":2}`:          `{"z":1,"a":2}`,
+		``:                        `{}`,
+		`[1,2]`:                   `{}`,
+		`"text"`:                  `{}`,
+		`{"text":`:                `{}`,
+	} {
+		b, err := json.Marshal(Message(&impl.Message{Content: json.RawMessage(stored)}))
+		if err != nil {
+			t.Fatalf("%q: %v", stored, err)
+		}
+		var got struct{ Content json.RawMessage }
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%q: %v", stored, err)
+		}
+		if string(got.Content) != want {
+			t.Errorf("stored %q: content %s, want %s", stored, got.Content, want)
+		}
+	}
+}
