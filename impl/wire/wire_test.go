@@ -2,9 +2,11 @@ package wire
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/gen/webhooks"
 	"github.com/iagente/iagente-sdr/impl"
 )
@@ -141,5 +143,58 @@ func TestMessageContentIsTheStoredObject(t *testing.T) {
 		if string(got.Content) != want {
 			t.Errorf("stored %q: content %s, want %s", stored, got.Content, want)
 		}
+	}
+}
+
+// LeadJSON is written exactly as the generated api.Lead, and has its
+// fields: a field added to the spec's Lead fails here until LeadJSON has it.
+func TestLeadJSONIsTheGeneratedLead(t *testing.T) {
+	same := func(a, b any) {
+		t.Helper()
+		ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+		if ta.NumField() != tb.NumField() {
+			t.Fatalf("%s has %d fields, %s %d", ta, ta.NumField(), tb, tb.NumField())
+		}
+		for i := range ta.NumField() {
+			fa, fb := ta.Field(i), tb.Field(i)
+			if fa.Name != fb.Name || fa.Tag.Get("json") != fb.Tag.Get("json") {
+				t.Errorf("field %d: %s %q in %s, %s %q in %s", i, fa.Name, fa.Tag.Get("json"), ta, fb.Name, fb.Tag.Get("json"), tb)
+			}
+		}
+	}
+	same(api.Lead{}, LeadJSON{})
+	same(api.LeadList{}, LeadListJSON{})
+
+	name, email, company := `Maria <b>"Silva"</b> & Cia`, "maria@empresa.com", "Ação\u2028Ltda"
+	deals := []float64{15000, 0.1, 1e21, 123456789.25}
+	at := time.Date(2026, 3, 13, 14, 2, 11, 500, time.FixedZone("BRT", -3*3600))
+	var leads []*impl.Lead
+	for i := range deals {
+		leads = append(leads,
+			&impl.Lead{ID: int64(i + 1), Phone: "5511999999999", Temperature: "hot", LeadScore: 85, CreatedAt: at, UpdatedAt: at},
+			&impl.Lead{ID: int64(100 + i), Phone: "5511988887777", Name: &name, Email: &email, CompanyName: &company,
+				DealValue: &deals[i], Temperature: "frozen", LeadScore: int32(i), CreatedAt: at, UpdatedAt: at.Add(time.Hour)})
+	}
+	list, mirror := api.LeadList{Meta: api.LeadPageMeta{CurrentPage: 2, PerPage: 25, Total: 51, TotalPages: 3}}, LeadListJSON{}
+	for _, l := range leads {
+		a, err := json.Marshal(Lead(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(LeadForEncoding(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(a) != string(b) {
+			t.Errorf("lead %d:\n generated %s\n LeadJSON  %s", l.ID, a, b)
+		}
+		list.Data = append(list.Data, Lead(l))
+		mirror.Data = append(mirror.Data, LeadForEncoding(l))
+	}
+	mirror.Meta = list.Meta
+	a, _ := json.Marshal(list)
+	b, _ := json.Marshal(mirror)
+	if string(a) != string(b) {
+		t.Errorf("list:\n generated %s\n LeadListJSON %s", a, b)
 	}
 }
