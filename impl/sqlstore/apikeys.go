@@ -179,8 +179,8 @@ func (s *APIKeyStore) DeleteAPIKey(ctx context.Context, orgID, id int64) error {
 // TouchAPIKey implements impl.APIKeyStore.
 func (s *APIKeyStore) TouchAPIKey(ctx context.Context, id int64, t time.Time) error {
 	t = t.UTC().Truncate(time.Microsecond)
-	_, err := s.db.pool.ExecContext(ctx, s.db.rebind(
-		`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`),
+	_, err := s.db.execStmt(ctx, nil,
+		`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
 		t, id, t.Add(-impl.APIKeyTouchInterval))
 	if err != nil {
 		return fmt.Errorf("touch api key: %w", err)

@@ -182,9 +182,9 @@ func (s *MessageStore) LastInbound(ctx context.Context, orgID, integrationID int
 	// dialect: ORDER BY ... LIMIT 1 rather than MAX(), whose result SQLite
 	// hands back as text: only a column keeps its declared type.
 	var at []time.Time
-	err := s.db.pool.SelectContext(ctx, &at, s.db.rebind(`SELECT sent_at FROM messages
+	err := s.db.selectAll(ctx, &at, `SELECT sent_at FROM messages
 		WHERE integration_id = ? AND phone = ? AND direction = ? AND organization_id = ? AND sent_at IS NOT NULL
-		ORDER BY sent_at DESC LIMIT 1`), integrationID, phone, impl.DirectionInbound, orgID)
+		ORDER BY sent_at DESC LIMIT 1`, integrationID, phone, impl.DirectionInbound, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("last inbound message: %w", err)
 	}
@@ -275,8 +275,7 @@ func (s *MessageStore) FindMessageByID(ctx context.Context, orgID, id int64) (*i
 // FindMessageByIdempotencyKey implements impl.MessageStore.
 func (s *MessageStore) FindMessageByIdempotencyKey(ctx context.Context, orgID int64, key string) (*impl.Message, error) {
 	var r messageRow
-	err := s.db.pool.GetContext(ctx, &r, s.db.rebind(
-		`SELECT `+messageColumns+` FROM messages WHERE organization_id = ? AND idempotency_key = ?`), orgID, key)
+	err := s.db.get(ctx, &r, `SELECT `+messageColumns+` FROM messages WHERE organization_id = ? AND idempotency_key = ?`, orgID, key)
 	if err != nil {
 		return nil, notFound(err, "Message")
 	}

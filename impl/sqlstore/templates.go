@@ -105,8 +105,7 @@ func utcTemplate(t *impl.Template) {
 // FindTemplateByID implements impl.TemplateStore.
 func (s *TemplateStore) FindTemplateByID(ctx context.Context, orgID, id int64) (*impl.Template, error) {
 	var t impl.Template
-	err := s.db.pool.GetContext(ctx, &t, s.db.rebind(
-		`SELECT `+templateColumns+` FROM templates WHERE organization_id = ? AND id = ?`), orgID, id)
+	err := s.db.get(ctx, &t, `SELECT `+templateColumns+` FROM templates WHERE organization_id = ? AND id = ?`, orgID, id)
 	if err != nil {
 		return nil, notFound(err, "Template")
 	}
@@ -117,8 +116,8 @@ func (s *TemplateStore) FindTemplateByID(ctx context.Context, orgID, id int64) (
 // FindTemplatesByName implements impl.TemplateStore.
 func (s *TemplateStore) FindTemplatesByName(ctx context.Context, orgID int64, name string) ([]*impl.Template, error) {
 	out := []*impl.Template{}
-	err := s.db.pool.SelectContext(ctx, &out, s.db.rebind(
-		`SELECT `+templateColumns+` FROM templates WHERE organization_id = ? AND name = ? ORDER BY language, id`), orgID, name)
+	err := s.db.selectAll(ctx, &out,
+		`SELECT `+templateColumns+` FROM templates WHERE organization_id = ? AND name = ? ORDER BY language, id`, orgID, name)
 	if err != nil {
 		return nil, fmt.Errorf("find templates: %w", err)
 	}
