@@ -53,16 +53,19 @@ import (
 // the envelope's data.id. wakeup=on wires DB.DeliveriesQueued to d.Wake as
 // app.Open does; wakeup=off leaves the dispatcher to its poll alone.
 
-const (
+var (
 	// webhookBacklog is how many pending deliveries one iteration of
 	// BenchmarkWebhookDelivery drains.
-	webhookBacklog = 10000
+	webhookBacklog = sized(10000, 200)
 	// anchorRequests is how many requests the bare client sends per
 	// iteration.
-	anchorRequests = 50000
+	anchorRequests = sized(50000, 500)
 	// latencySamples leads are created per iteration of
 	// BenchmarkWebhookLatency, one every latencySpacing.
-	latencySamples = 1000
+	latencySamples = sized(1000, 20)
+)
+
+const (
 	latencySpacing = 5 * time.Millisecond
 	// drainTimeout bounds every wait, so that a lost delivery fails the
 	// benchmark instead of hanging it.
@@ -417,7 +420,7 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 						stop()
 						ourCPU += self1 - self0
 						ourDBCPU += db1 - db0
-						if got := s.recv.requests.Load(); got != webhookBacklog {
+						if got := s.recv.requests.Load(); got != int64(webhookBacklog) {
 							b.Fatalf("receiver got %d requests for a backlog of %d", got, webhookBacklog)
 						}
 						delivered += webhookBacklog

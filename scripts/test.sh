@@ -275,6 +275,12 @@ go_tests() {
 	go tool gotestsum --format pkgname --format-hide-empty-pkg \
 		--jsonfile "$ART/go-test-sqlite.json" --junitfile "$ART/go-test-sqlite.junit.xml" \
 		-- -count=1 -timeout=20m $(go list ./... | grep -v '/contracttests$') || rc=$?
+	# Every benchmark once, at smoke size (BENCH_SMOKE: a few hundred
+	# deliveries instead of ten thousand), so that one that stopped working
+	# fails here: the WhatsApp Cloud ones once failed unnoticed.
+	# About 15 s and 10 CPU-seconds; the figures mean nothing.
+	printf '\nevery benchmark once, at smoke size, on SQLite:\n'
+	env BENCH_SMOKE=1 BENCH_NO_POSTGRES=1 go test -count=1 -run '^$' -bench . -benchtime 1x ./benchmarks/ || rc=$?
 	return "$rc"
 }
 # The packages' tests need nothing that the prepare stage makes (the venvs
