@@ -345,8 +345,8 @@ func (s *DB) get(ctx context.Context, dest any, query string, args ...any) error
 // it has already ended. It keeps ctx's values but not its cancellation:
 // for a cancellable context, database/sql and the driver each start a
 // goroutine per query to watch it, and for a read that ends in microseconds
-// that watch cost more than the read (GET /leads/{id} on SQLite: 59-61 ->
-// 50 CPU µs, docs/benchmarks.md). What bounds a read that hangs is
+// that watch cost more than the read (GET /leads/{id} on SQLite: 63-65 ->
+// 53-56 CPU µs, docs/benchmarks.md). What bounds a read that hangs is
 // unchanged: on PostgreSQL, the session's statement_timeout and the
 // connection's deadline (unavailable.go); on SQLite a WAL read does not
 // wait for writers. Reads that may walk many rows keep ctx.

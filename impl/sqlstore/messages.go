@@ -79,12 +79,9 @@ func (s *MessageStore) FinishMessage(ctx context.Context, orgID, id int64, u imp
 	var out *impl.Message
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var r messageRow
-		st, err := s.db.stmtIn(ctx, tx, `SELECT `+messageColumns+` FROM messages
-			WHERE organization_id = ? AND id = ?`+s.db.forUpdate())
+		err := s.db.getStmt(ctx, tx, &r, `SELECT `+messageColumns+` FROM messages
+			WHERE organization_id = ? AND id = ?`+s.db.forUpdate(), orgID, id)
 		if err != nil {
-			return err
-		}
-		if err := st.GetContext(ctx, &r, orgID, id); err != nil {
 			return notFound(err, "Message")
 		}
 		out = r.message()
@@ -119,18 +116,12 @@ func (s *MessageStore) reportedMessage(ctx context.Context, tx *sqlx.Tx, integra
 	var r messageRow
 	q := `SELECT ` + messageColumns + ` FROM messages WHERE integration_id = ? AND direction = ? AND `
 	err := sql.ErrNoRows
-	get := func(cond string, args ...any) error {
-		st, err := s.db.stmtIn(ctx, tx, q+cond+s.db.forUpdate())
-		if err != nil {
-			return err
-		}
-		return st.GetContext(ctx, &r, args...)
-	}
 	if rep.ProviderMessageID != "" {
-		err = get(`provider_message_id = ?`, integrationID, impl.DirectionOutbound, rep.ProviderMessageID)
+		err = s.db.getStmt(ctx, tx, &r, q+`provider_message_id = ?`+s.db.forUpdate(),
+			integrationID, impl.DirectionOutbound, rep.ProviderMessageID)
 	}
 	if id := impl.ParseMessageReference(rep.Reference); errors.Is(err, sql.ErrNoRows) && id != 0 {
-		err = get(`id = ?`, integrationID, impl.DirectionOutbound, id)
+		err = s.db.getStmt(ctx, tx, &r, q+`id = ?`+s.db.forUpdate(), integrationID, impl.DirectionOutbound, id)
 		if err == nil && rep.ProviderMessageID != "" && r.ProviderMessageID != nil && *r.ProviderMessageID != rep.ProviderMessageID {
 			err = sql.ErrNoRows
 		}
@@ -157,13 +148,9 @@ func (s *MessageStore) apply(ctx context.Context, tx *sqlx.Tx, m *impl.Message, 
 		return false, nil
 	}
 	m.UpdatedAt = s.db.timestamp()
-	st, err := s.db.stmtIn(ctx, tx, `UPDATE messages SET status = ?, provider_message_id = ?, error = ?,
+	_, err := s.db.execStmt(ctx, tx, `UPDATE messages SET status = ?, provider_message_id = ?, error = ?,
 		error_code = ?, error_title = ?, sent_at = ?, delivered_at = ?, read_at = ?, failed_at = ?, updated_at = ?
-		WHERE id = ?`)
-	if err != nil {
-		return false, fmt.Errorf("update message status: %w", err)
-	}
-	_, err = st.ExecContext(ctx,
+		WHERE id = ?`,
 		m.Status, m.ProviderMessageID, m.Error, m.ErrorCode, m.ErrorTitle, m.SentAt, m.DeliveredAt, m.ReadAt,
 		m.FailedAt, m.UpdatedAt, m.ID)
 	if err != nil {
@@ -242,11 +229,7 @@ func (s *MessageStore) receiveMessage(ctx context.Context, m *impl.Message, cont
 // creating impl.NewInboundLead (and its events) if there is none.
 func (s *MessageStore) leadForInbound(ctx context.Context, tx *sqlx.Tx, m *impl.Message, contactName *string) (int64, error) {
 	var id int64
-	st, err := s.db.stmtIn(ctx, tx, `SELECT id FROM leads WHERE organization_id = ? AND phone = ?`)
-	if err != nil {
-		return 0, fmt.Errorf("find lead for inbound message: %w", err)
-	}
-	err = st.GetContext(ctx, &id, m.OrganizationID, m.Phone)
+	err := s.db.getStmt(ctx, tx, &id, `SELECT id FROM leads WHERE organization_id = ? AND phone = ?`, m.OrganizationID, m.Phone)
 	if err == nil {
 		return id, nil
 	}

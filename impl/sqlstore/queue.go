@@ -267,7 +267,8 @@ func (s *DB) readClaims(ctx context.Context, tx *sqlx.Tx, ids []int64, now time.
 
 // scanClaims reads the rows of claimColumns. Scanning into the fields
 // directly skips sqlx's reflection, which finds the fields by their tags for
-// every row: 3 % of the CPU of a drain on SQLite.
+// every row (sqlx's scan was 8 % of a SQLite drain's profile, the driver's
+// reading included).
 func scanClaims(rows *sql.Rows, err error) ([]*claimRow, error) {
 	if err != nil {
 		return nil, err
