@@ -327,7 +327,7 @@ func measure(db, dbURL, bin, self, tmp string, duration time.Duration, rounds in
 	slices.Sort(cpuRatios)
 	fmt.Printf("\nmedian ratio server/bare: **%.3f**; by CPU per request: %.3f\n\n", ratios[len(ratios)/2], cpuRatios[len(cpuRatios)/2])
 
-	rss, err := rssUnder(srv, leadURL, header, conns)
+	rss, err := rssUnder(srv, leadURL, header, conns, pprofAddr, db)
 	if err != nil {
 		return err
 	}
@@ -335,7 +335,7 @@ func measure(db, dbURL, bin, self, tmp string, duration time.Duration, rounds in
 		conns, rss.rss, rss.hwm, rss.rps)
 	// The anchor under the same connections: what a net/http server that
 	// does nothing but answer the same JSON holds for them.
-	bareRSS, err := rssUnder(bareProc, leadURL, header, conns)
+	bareRSS, err := rssUnder(bareProc, leadURL, header, conns, "", "")
 	if err != nil {
 		return err
 	}
@@ -442,20 +442,25 @@ func profile(addr, db string, duration time.Duration) error {
 		"cpu":  fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs),
 		"heap": "/debug/pprof/heap",
 	} {
-		res, err := http.Get("http://" + addr + path)
-		if err != nil {
-			return err
-		}
-		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(profileDir, db+"-"+name+".pprof"), b, 0o644); err != nil {
+		if err := fetchTo("http://"+addr+path, filepath.Join(profileDir, db+"-"+name+".pprof")); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// fetchTo writes what url answers to the file.
+func fetchTo(url, file string) error {
+	res, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -466,8 +471,10 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 type memory struct{ rss, hwm, rps float64 }
 
 // rssUnder holds conns connections to the server, each making requests,
-// for a few seconds, and returns what it saw.
-func rssUnder(p *proc, path string, header http.Header, conns int) (memory, error) {
+// for a few seconds, and returns what it saw. With a pprof address, it also
+// writes the server's heap profile and runtime.MemStats (stacks, heap,
+// garbage) from the middle of it to profileDir/<db>-memory.txt.
+func rssUnder(p *proc, path string, header http.Header, conns int, pprofAddr, db string) (memory, error) {
 	const length = 8 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -489,9 +496,19 @@ func rssUnder(p *proc, path string, header http.Header, conns int) (memory, erro
 	var maxRSS float64
 	start := time.Now()
 	deadline := start.Add(length)
+	sampled := pprofAddr == ""
 	for time.Now().Before(deadline) {
 		if rss, _ := status(p.cmd.Process.Pid, "VmRSS:"); rss > maxRSS {
 			maxRSS = rss
+		}
+		if !sampled && time.Since(start) > length/2 {
+			sampled = true
+			if err := fetchTo("http://"+pprofAddr+"/debug/pprof/heap?debug=1", filepath.Join(profileDir, db+"-memory.txt")); err != nil {
+				fmt.Fprintln(os.Stderr, "loadtest: memory profile:", err)
+			}
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", p.cmd.Process.Pid)); err == nil {
+				_ = os.WriteFile(filepath.Join(profileDir, db+"-smaps.txt"), b, 0o644)
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
