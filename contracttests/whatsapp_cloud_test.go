@@ -36,6 +36,13 @@ const cloudSendTimeout = time.Second
 
 func forEachCloudTarget(t *testing.T, fn func(t *testing.T, env *cloudEnv)) {
 	t.Helper()
+	forEachCloudTargetWith(t, nil, fn)
+}
+
+// forEachCloudTargetWith is forEachCloudTarget with the target's Config
+// then changed by set.
+func forEachCloudTargetWith(t *testing.T, set func(*app.Config), fn func(t *testing.T, env *cloudEnv)) {
+	t.Helper()
 	forEachDatabase(t, needsFakes, func(t *testing.T, db sqlstoretest.Database) {
 		fake := graphapi.New()
 		ts := httptest.NewServer(fake)
@@ -44,6 +51,9 @@ func forEachCloudTarget(t *testing.T, fn func(t *testing.T, env *cloudEnv)) {
 			c.WhatsAppBaseURL = ts.URL
 			c.WhatsAppAPIVersion = "v21.0"
 			c.SendTimeout = cloudSendTimeout
+			if set != nil {
+				set(c)
+			}
 		})
 		integ := tg.seed(t).Integration(t, &impl.Integration{OrganizationID: tg.orgID, Name: "WhatsApp Cloud", Channel: impl.ChannelWhatsApp,
 			Provider: impl.ProviderWhatsAppCloud, Active: true, PhoneNumber: "551130030000",

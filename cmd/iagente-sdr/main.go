@@ -77,6 +77,8 @@ Environment:
   UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE  per client address: docs, failed auth, failed callbacks (default 300)
   TRUSTED_PROXIES        proxies (addresses or CIDRs) whose X-Forwarded-For names the client
   DB_TIMEOUT             a request's database work before the answer is 503 (default 5s)
+  MAX_CONCURRENT_REQUESTS  API requests that run at once (default 16 per CPU, at least 32; 0: no bound)
+  REQUEST_QUEUE_TIMEOUT  how long a request past that bound waits before a 503 (default 5s)
   LOG_LEVEL              debug | info | warn | error (default info)
   WHATSAPP_API_BASE_URL  Meta Graph API base URL (default https://graph.facebook.com)
   WHATSAPP_API_VERSION   Graph API version (default v24.0)

@@ -16,6 +16,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +70,10 @@ type Config struct {
 	Logger                   *slog.Logger
 	// DBTimeout bounds each request's database work (and every statement).
 	DBTimeout time.Duration
+	// MaxConcurrentRequests bounds the API requests that run at once (0: no
+	// bound); past it requests wait up to RequestQueueTimeout, then get 503.
+	MaxConcurrentRequests int
+	RequestQueueTimeout   time.Duration
 	// SecretsKey seals webhook signing secrets and provider credentials at
 	// rest (AES-256-GCM, 32 bytes); PreviousSecretsKey only opens, for a
 	// rotation. Without SecretsKey, a SQLite database gets a key file of
@@ -134,30 +139,38 @@ const (
 // the service's defaults live.
 func Defaults() Config {
 	return Config{
-		DatabaseURL:          "", // sqlstore.DefaultSQLitePath
-		ListenAddr:           DefaultListenAddr,
-		ResponseValidation:   httpapi.ValidateLog,
-		RatePerMinute:        DefaultRatePerMinute,
-		RatePerDay:           DefaultRatePerDay,
-		AddressRatePerMinute: 300,
-		RedisTimeout:         250 * time.Millisecond,
-		ShutdownDrain:        time.Second,
-		APIKeyCacheTTL:       time.Second,
-		WhatsAppBaseURL:      whatsappcloud.DefaultBaseURL,
-		WhatsAppAPIVersion:   whatsappcloud.DefaultVersion,
-		RBMBaseURL:           rbm.DefaultBaseURL,
-		SendTimeout:          15 * time.Second,
-		TemplateSyncInterval: time.Hour,
-		TemplateSyncTimeout:  time.Minute,
-		DBTimeout:            5 * time.Second,
-		WebhookTimeout:       10 * time.Second,
-		WebhookPollInterval:  250 * time.Millisecond,
-		WebhookRetrySchedule: delivery.DefaultRetrySchedule,
-		WebhookDisableAfter:  20,
-		WebhookWorkers:       64,
-		WebhookRetention:     impl.DefaultDeliveryRetention,
+		DatabaseURL:           "", // sqlstore.DefaultSQLitePath
+		ListenAddr:            DefaultListenAddr,
+		ResponseValidation:    httpapi.ValidateLog,
+		RatePerMinute:         DefaultRatePerMinute,
+		RatePerDay:            DefaultRatePerDay,
+		AddressRatePerMinute:  300,
+		RedisTimeout:          250 * time.Millisecond,
+		ShutdownDrain:         time.Second,
+		APIKeyCacheTTL:        time.Second,
+		WhatsAppBaseURL:       whatsappcloud.DefaultBaseURL,
+		WhatsAppAPIVersion:    whatsappcloud.DefaultVersion,
+		RBMBaseURL:            rbm.DefaultBaseURL,
+		SendTimeout:           15 * time.Second,
+		TemplateSyncInterval:  time.Hour,
+		TemplateSyncTimeout:   time.Minute,
+		DBTimeout:             5 * time.Second,
+		MaxConcurrentRequests: DefaultMaxConcurrentRequests(),
+		RequestQueueTimeout:   httpapi.DefaultQueueTimeout,
+		WebhookTimeout:        10 * time.Second,
+		WebhookPollInterval:   250 * time.Millisecond,
+		WebhookRetrySchedule:  delivery.DefaultRetrySchedule,
+		WebhookDisableAfter:   20,
+		WebhookWorkers:        64,
+		WebhookRetention:      impl.DefaultDeliveryRetention,
 	}
 }
+
+// DefaultMaxConcurrentRequests is MAX_CONCURRENT_REQUESTS when it is not
+// set: 16 per CPU the process may use, and at least 32. More running at
+// once does not answer faster on so many CPUs (a request that waits for a
+// provider gives its place back); it holds more memory.
+func DefaultMaxConcurrentRequests() int { return max(32, 16*runtime.GOMAXPROCS(0)) }
 
 // FromEnv reads the configuration:
 //
@@ -170,6 +183,9 @@ func Defaults() Config {
 //	                       failed provider callbacks (default 300)
 //	API_KEY_CACHE_TTL      how long a verified API key is trusted without the database
 //	                       (default 1s; 0 turns the cache off)
+//	MAX_CONCURRENT_REQUESTS  API requests that run at once (default 16 per CPU, at least 32;
+//	                       0: no bound); the rest wait, and past REQUEST_QUEUE_TIMEOUT
+//	                       (default 5s) are answered 503 with Retry-After
 //	SHUTDOWN_DRAIN         how long a stopping server keeps serving with /readyz at 503,
 //	                       before it closes its listener (default 1s)
 //	REDIS_URL              redis://host:port/db: rate-limit counters shared by every replica
@@ -278,6 +294,20 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("API_KEY_CACHE_TTL must be a duration such as 1s (0 turns the cache off), not %q", v)
 		}
 		c.APIKeyCacheTTL = d
+	}
+	if v := getenv("MAX_CONCURRENT_REQUESTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("MAX_CONCURRENT_REQUESTS must be a whole number (0: no bound), not %q", v)
+		}
+		c.MaxConcurrentRequests = n
+	}
+	if v := getenv("REQUEST_QUEUE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("REQUEST_QUEUE_TIMEOUT must be a positive duration such as 5s, not %q", v)
+		}
+		c.RequestQueueTimeout = d
 	}
 	if v := getenv("SHUTDOWN_DRAIN"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -639,6 +669,8 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		Ready:                    st.DB.Ping,
 		Backlog:                  st.Queue,
 		DBTimeout:                cfg.DBTimeout,
+		MaxConcurrentRequests:    cfg.MaxConcurrentRequests,
+		QueueTimeout:             cfg.RequestQueueTimeout,
 		Unavailable:              sqlstore.IsUnavailable,
 		Idempotency:              st.Idempotency,
 		AddressLimiter:           addrLimiter,

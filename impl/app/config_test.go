@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,28 @@ func TestTimeoutsFromEnv(t *testing.T) {
 	}
 	for _, name := range []string{"REDIS_TIMEOUT", "DB_TIMEOUT"} {
 		for _, v := range []string{"0", "-1s", "5", "soon"} {
+			if _, err := app.FromEnv(envOf(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%q: %v, want an error naming %s", name, v, err, name)
+			}
+		}
+	}
+}
+
+// The admission bound: 16 per CPU by default and at least 32, 0 for none,
+// and a positive queue timeout.
+func TestAdmissionFromEnv(t *testing.T) {
+	def := app.Defaults()
+	if def.MaxConcurrentRequests != max(32, 16*runtime.GOMAXPROCS(0)) || def.RequestQueueTimeout != 5*time.Second {
+		t.Fatalf("defaults: MAX_CONCURRENT_REQUESTS %d, REQUEST_QUEUE_TIMEOUT %s", def.MaxConcurrentRequests, def.RequestQueueTimeout)
+	}
+	for v, want := range map[string]int{"0": 0, "1": 1, "500": 500} {
+		cfg, err := app.FromEnv(envOf(map[string]string{"MAX_CONCURRENT_REQUESTS": v, "REQUEST_QUEUE_TIMEOUT": "250ms"}))
+		if err != nil || cfg.MaxConcurrentRequests != want || cfg.RequestQueueTimeout != 250*time.Millisecond {
+			t.Errorf("MAX_CONCURRENT_REQUESTS=%s: %d, %s, %v", v, cfg.MaxConcurrentRequests, cfg.RequestQueueTimeout, err)
+		}
+	}
+	for name, bad := range map[string][]string{"MAX_CONCURRENT_REQUESTS": {"-1", "many", "1.5"}, "REQUEST_QUEUE_TIMEOUT": {"0", "-1s", "5"}} {
+		for _, v := range bad {
 			if _, err := app.FromEnv(envOf(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
 				t.Errorf("%s=%q: %v, want an error naming %s", name, v, err, name)
 			}

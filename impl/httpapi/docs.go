@@ -126,6 +126,9 @@ func (s *Server) metrics(c echo.Context) error {
 	b.WriteString("# HELP iagente_response_validation_failures_total Responses that did not match the OpenAPI spec.\n")
 	b.WriteString("# TYPE iagente_response_validation_failures_total counter\n")
 	b.WriteString("iagente_response_validation_failures_total " + strconv.FormatInt(s.ResponseViolations(), 10) + "\n")
+	if a := s.admission; a != nil {
+		a.writeMetrics(&b)
+	}
 	if s.cfg.Backlog != nil {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 		defer cancel()

@@ -46,7 +46,9 @@ func (h *messageHandlers) SendWhatsAppMessage(ctx context.Context, req api.SendW
 	if r.Content.Variables == nil && r.Content.Type == "template" {
 		r.Content.Variables = []string{}
 	}
+	back := outside(ctx) // the provider's time does not hold a place
 	m, err := h.messenger.SendWhatsApp(ctx, orgID(ctx), &r)
+	back()
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +65,9 @@ func (h *messageHandlers) SendRCSMessage(ctx context.Context, req api.SendRCSMes
 	if err != nil {
 		return nil, err
 	}
+	back := outside(ctx) // the provider's time does not hold a place
 	m, err := h.messenger.SendRCS(ctx, orgID(ctx), &r)
+	back()
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +148,9 @@ func (h *messageHandlers) SyncWhatsAppTemplates(ctx context.Context, req api.Syn
 	if req.Body != nil {
 		id = req.Body.IntegrationId
 	}
+	back := outside(ctx) // the provider's time does not hold a place
 	r, err := h.templateSync.SyncTemplates(ctx, orgID(ctx), id)
+	back()
 	if err != nil {
 		return nil, err
 	}

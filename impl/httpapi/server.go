@@ -3,6 +3,7 @@
 // pipeline
 //
 //	request id + access log -> recover -> body limit (1 MiB)
+//	  -> admission (a bounded number at once, on pooled goroutines)
 //	  -> response validation -> auth -> rate limit -> request validation
 //	  -> recover -> strict handler -> impl services
 //
@@ -46,6 +47,10 @@ const (
 	ListenerMaxHeaderBytes = 2 << 20
 )
 
+// DefaultQueueTimeout is how long a request waits for a place under
+// Config.MaxConcurrentRequests when Config.QueueTimeout is not set.
+const DefaultQueueTimeout = 5 * time.Second
+
 // Response validation modes.
 const (
 	ValidateStrict = "strict" // a violating response becomes a 500
@@ -87,6 +92,12 @@ type Config struct {
 	Backlog impl.BacklogReader
 	// DBTimeout is each request's deadline for its database work (0: none).
 	DBTimeout time.Duration
+	// MaxConcurrentRequests bounds the API requests that run at once (0: no
+	// bound); the rest wait, at most QueueTimeout, and are then answered 503
+	// with Retry-After. Calls to providers and partners' servers run
+	// outside the bound. See admission.
+	MaxConcurrentRequests int
+	QueueTimeout          time.Duration
 	// Unavailable reports an error that means the database could not do the
 	// work in time or at all; such errors are answered 503 with Retry-After.
 	Unavailable func(error) bool
@@ -129,6 +140,8 @@ type Server struct {
 	// draining is set when the process is stopping: /readyz answers 503
 	// while requests are still served, so a load balancer moves away first.
 	draining atomic.Bool
+	// admission bounds the requests that run at once; nil when unbounded.
+	admission *admission
 }
 
 // NewServer wires the service. It returns an error if the embedded spec
@@ -167,7 +180,18 @@ func NewServer(cfg Config) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.requestLog, s.recoverPanics, s.limitHeaders, s.limitBody, s.deadline, s.limitDocs)
+	e.Use(s.requestLog, s.recoverPanics, s.limitHeaders, s.limitBody)
+	if cfg.MaxConcurrentRequests > 0 {
+		// Before the deadline: waiting for a place does not eat into the
+		// time the request's database work may take.
+		timeout := cfg.QueueTimeout
+		if timeout <= 0 {
+			timeout = DefaultQueueTimeout
+		}
+		s.admission = newAdmission(cfg.MaxConcurrentRequests, timeout)
+		e.Use(apiOnly(s.admission.middleware))
+	}
+	e.Use(s.deadline, s.limitDocs)
 	e.Use(apiOnly(s.validateResponse), apiOnly(s.authenticate), apiOnly(s.rateLimit))
 	if !cfg.DisableRequestValidation {
 		e.Use(apiOnly(s.validateRequest))

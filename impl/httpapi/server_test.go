@@ -46,6 +46,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, mode string, wrap func(impl.LeadStore) impl.LeadStore) *fixture {
 	t.Helper()
+	return newFixtureWith(t, mode, wrap, nil)
+}
+
+// newFixtureWith is newFixture with the server's Config changed by set.
+func newFixtureWith(t *testing.T, mode string, wrap func(impl.LeadStore) impl.LeadStore, set func(*httpapi.Config)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, sqlstoretest.SQLite(t).URL)
 	if err != nil {
@@ -73,14 +79,18 @@ func newFixture(t *testing.T, mode string, wrap func(impl.LeadStore) impl.LeadSt
 		leads = wrap(st.Leads)
 	}
 	logs := &syncbuf.Buffer{}
-	srv, err := httpapi.NewServer(httpapi.Config{
+	cfg := httpapi.Config{
 		Leads:              leads,
 		Auth:               &auth.Authenticator{Keys: st.APIKeys, Now: time.Now},
 		Limiter:            ratelimit.NewMemory(1000, 1000),
 		Logger:             slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		ResponseValidation: mode,
 		Ready:              db.Ping,
-	})
+	}
+	if set != nil {
+		set(&cfg)
+	}
+	srv, err := httpapi.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

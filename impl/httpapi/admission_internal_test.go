@@ -1,0 +1,131 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// admissionServer serves routes behind an admission bound, with the
+// request state the access log's layer would give them.
+func admissionServer(t *testing.T, a *admission, routes map[string]echo.HandlerFunc) *httptest.Server {
+	t.Helper()
+	e := echo.New()
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			c.SetRequest(req.WithContext(context.WithValue(req.Context(), ctxLogger, &requestLogger{base: slog.Default()})))
+			return next(c)
+		}
+	}, a.middleware)
+	for path, h := range routes {
+		e.GET(path, h)
+	}
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("never: %s", what)
+}
+
+func get(url string) (int, error) {
+	res, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
+// A request waiting for a provider gives its place back: with a bound of
+// one, another request runs meanwhile instead of being shed.
+func TestOutsideGivesThePlaceBack(t *testing.T) {
+	a := newAdmission(1, 200*time.Millisecond)
+	a.inline = 0 // on the pool, where the place is the worker's to give back
+	calling, answer := make(chan struct{}), make(chan struct{})
+	srv := admissionServer(t, a, map[string]echo.HandlerFunc{
+		"/send": func(c echo.Context) error {
+			back := outside(c.Request().Context())
+			close(calling)
+			<-answer // the provider's time
+			back()
+			if a.running.Load() != 1 {
+				return errors.New("back did not take a place again")
+			}
+			return c.NoContent(http.StatusNoContent)
+		},
+		"/read": func(c echo.Context) error { return c.NoContent(http.StatusOK) },
+	})
+	sent := make(chan int)
+	go func() { c, _ := get(srv.URL + "/send"); sent <- c }()
+	<-calling
+	if c, err := get(srv.URL + "/read"); c != http.StatusOK {
+		t.Fatalf("a read while the only place's holder waits for a provider: %d %v", c, err)
+	}
+	close(answer)
+	if c := <-sent; c != http.StatusNoContent {
+		t.Fatalf("the send: %d", c)
+	}
+	waitFor(t, "every place given back", func() bool { return a.running.Load() == 0 && len(a.slots) == 0 })
+	if a.idle.Load() == 0 {
+		t.Errorf("no worker waits for work: the requests did not run on the pool")
+	}
+}
+
+// Requests admitted while more run than there are CPUs run on the pooled
+// workers (here all of them); a panic
+// there reaches net/http on the connection's goroutine as it would without
+// the pool (the connection is dropped, the process goes on), and its place
+// is given back.
+func TestPooledRequestsPanicWhereTheyAlwaysDid(t *testing.T) {
+	a := newAdmission(1, time.Minute)
+	a.inline = 0 // every request on the pool
+	hold := make(chan struct{})
+	srv := admissionServer(t, a, map[string]echo.HandlerFunc{
+		"/hold":  func(c echo.Context) error { <-hold; return c.NoContent(http.StatusOK) },
+		"/panic": func(echo.Context) error { panic(http.ErrAbortHandler) },
+		"/ok":    func(c echo.Context) error { return c.NoContent(http.StatusOK) },
+	})
+	held := make(chan int)
+	go func() { c, _ := get(srv.URL + "/hold"); held <- c }()
+	waitFor(t, "/hold running", func() bool { return a.running.Load() == 1 })
+	panicked := make(chan error, 1)
+	go func() { _, err := get(srv.URL + "/panic"); panicked <- err }()
+	waitFor(t, "/panic queued", func() bool { return a.queued.Load() == 1 })
+	var wg sync.WaitGroup
+	okCode := 0
+	wg.Go(func() { okCode, _ = get(srv.URL + "/ok") })
+	waitFor(t, "/ok queued", func() bool { return a.queued.Load() == 2 })
+
+	close(hold)
+	if c := <-held; c != http.StatusOK {
+		t.Fatalf("/hold: %d", c)
+	}
+	if err := <-panicked; err == nil {
+		t.Errorf("/panic answered: the abort did not reach net/http")
+	}
+	wg.Wait()
+	if okCode != http.StatusOK {
+		t.Errorf("/ok after the panic: %d", okCode)
+	}
+	waitFor(t, "every place given back", func() bool { return a.running.Load() == 0 && len(a.slots) == 0 })
+	if a.idle.Load() == 0 {
+		t.Errorf("no worker waits for work: the requests did not run on the pool")
+	}
+}
