@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"fmt"
 	"os"
 	"runtime/pprof"
 	"syscall"
@@ -13,12 +14,16 @@ import (
 // profileDrain starts a CPU profile of the timed part alone when
 // BENCH_DRAIN_CPUPROFILE names a file (go test's -cpuprofile also covers
 // writing the backlog, which costs more than draining it), and returns the
-// function that stops it.
+// function that stops it. Each drain after the first writes FILE.2, FILE.3
+// and so on (go tool pprof merges the files it is given).
 func profileDrain(b *testing.B) func() {
 	b.Helper()
 	path := os.Getenv("BENCH_DRAIN_CPUPROFILE")
 	if path == "" {
 		return func() {}
+	}
+	if drains++; drains > 1 {
+		path = fmt.Sprintf("%s.%d", path, drains)
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -32,6 +37,9 @@ func profileDrain(b *testing.B) func() {
 		f.Close()
 	}
 }
+
+// drains counts the drains profileDrain has profiled.
+var drains int
 
 // cpuMeter reads how much CPU time this process, and the throwaway
 // PostgreSQL cluster's processes when there is one (PG_THROWAWAY_DIR, set by
