@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"strings"
@@ -47,6 +48,13 @@ type admission struct {
 
 	running, queued atomic.Int64
 	shed            atomic.Int64
+	// logger hears of shed requests, at most once per logEvery: how many
+	// since it last heard.
+	logger   *slog.Logger
+	logEvery time.Duration
+	logMu    sync.Mutex
+	lastLog  time.Time
+	logged   int64 // shed when it last heard
 	// idle counts the workers waiting on work that no request has
 	// reserved yet.
 	idle atomic.Int64
@@ -85,8 +93,11 @@ func ticketOf(ctx context.Context) *ticket {
 	return nil
 }
 
-func newAdmission(limit int, timeout time.Duration) *admission {
-	return &admission{slots: make(chan struct{}, limit), timeout: timeout,
+func newAdmission(limit int, timeout time.Duration, logger *slog.Logger) *admission {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &admission{slots: make(chan struct{}, limit), timeout: timeout, logger: logger, logEvery: 30 * time.Second,
 		work: make(chan *admitted), idleWorker: 30 * time.Second, inline: int64(runtime.GOMAXPROCS(0))}
 }
 
@@ -146,8 +157,24 @@ func (a *admission) acquire(ctx context.Context) error {
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	a.shed.Add(1)
+	a.shedOne(time.Now())
 	return impl.Errorf(impl.EUnavailable, "The server is at capacity. Retry after %d seconds.", retryAfterUnavailable)
+}
+
+// shedOne counts a shed request and tells the log, at most once per
+// logEvery, how many were shed since it last did.
+func (a *admission) shedOne(now time.Time) {
+	total := a.shed.Add(1)
+	a.logMu.Lock()
+	if now.Sub(a.lastLog) < a.logEvery {
+		a.logMu.Unlock()
+		return
+	}
+	n := total - a.logged
+	a.lastLog, a.logged = now, total
+	a.logMu.Unlock()
+	a.logger.Warn("requests shed: the server is at capacity", "shed", n, "limit", cap(a.slots),
+		"queue_timeout", a.timeout.String(), "queued", a.queued.Load())
 }
 
 // worker runs j, then whatever is handed to it, until it has been idle for

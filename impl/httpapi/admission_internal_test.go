@@ -2,15 +2,19 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/iagente/iagente-sdr/internal/syncbuf"
 )
 
 // admissionServer serves routes behind an admission bound, with the
@@ -56,7 +60,7 @@ func get(url string) (int, error) {
 // A request waiting for a provider gives its place back: with a bound of
 // one, another request runs meanwhile instead of being shed.
 func TestOutsideGivesThePlaceBack(t *testing.T) {
-	a := newAdmission(1, 200*time.Millisecond)
+	a := newAdmission(1, 200*time.Millisecond, nil)
 	a.inline = 0 // on the pool, where the place is the worker's to give back
 	calling, answer := make(chan struct{}), make(chan struct{})
 	srv := admissionServer(t, a, map[string]echo.HandlerFunc{
@@ -94,7 +98,7 @@ func TestOutsideGivesThePlaceBack(t *testing.T) {
 // the pool (the connection is dropped, the process goes on), and its place
 // is given back.
 func TestPooledRequestsPanicWhereTheyAlwaysDid(t *testing.T) {
-	a := newAdmission(1, time.Minute)
+	a := newAdmission(1, time.Minute, nil)
 	a.inline = 0 // every request on the pool
 	hold := make(chan struct{})
 	srv := admissionServer(t, a, map[string]echo.HandlerFunc{
@@ -127,5 +131,30 @@ func TestPooledRequestsPanicWhereTheyAlwaysDid(t *testing.T) {
 	waitFor(t, "every place given back", func() bool { return a.running.Load() == 0 && len(a.slots) == 0 })
 	if a.idle.Load() == 0 {
 		t.Errorf("no worker waits for work: the requests did not run on the pool")
+	}
+}
+
+// Shed requests reach the log at most once per logEvery, with how many
+// were shed since the last line.
+func TestShedRequestsAreLoggedOncePerInterval(t *testing.T) {
+	var logs syncbuf.Buffer
+	a := newAdmission(1, time.Second, slog.New(slog.NewJSONHandler(&logs, nil)))
+	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	for _, at := range []time.Duration{0, time.Second, 29 * time.Second, 30 * time.Second, 31 * time.Second} {
+		a.shedOne(t0.Add(at))
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 2 || lines[0]["shed"] != 1.0 || lines[1]["shed"] != 3.0 || lines[0]["level"] != "WARN" {
+		t.Fatalf("want two warnings, of 1 and then 3 shed requests:\n%s", logs.String())
+	}
+	if a.shed.Load() != 5 {
+		t.Errorf("shed_total %d, want 5", a.shed.Load())
 	}
 }

@@ -188,7 +188,7 @@ func NewServer(cfg Config) (*Server, error) {
 		if timeout <= 0 {
 			timeout = DefaultQueueTimeout
 		}
-		s.admission = newAdmission(cfg.MaxConcurrentRequests, timeout)
+		s.admission = newAdmission(cfg.MaxConcurrentRequests, timeout, cfg.Logger)
 		e.Use(apiOnly(s.admission.middleware))
 	}
 	e.Use(s.deadline, s.limitDocs)
