@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -409,4 +410,51 @@ func compareResponse(t *testing.T, v *contract.Validator, router routers.Router,
 		t.Fatalf("%s %s %d %v %s:\nValidator:      %v\nopenapi3filter: %v", method, target, status, header, body, got, want)
 	}
 	return got != nil
+}
+
+// Requests without a body: the Validator's verdict on path parameters
+// (which it checks itself when they are plain, see paramsOK) is
+// openapi3filter's, for every operation of the spec and for values that
+// are valid, out of range, of the wrong size or not numbers at all.
+func TestValidatorParamsAgreeWithOpenapi3filter(t *testing.T) {
+	doc, router := leadsSpec(t)
+	v := contract.NewValidator(doc)
+	values := []string{"1", "123", "0", "-1", "01", "+1", "1.0", "1e3", "%201", "2147483648",
+		"9223372036854775807", "9223372036854775808", "abc", "%20", "msg_1", "x%2Fy"}
+	checked, refused := 0, 0
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody != nil || !strings.Contains(path, "{") {
+				continue
+			}
+			for _, value := range values {
+				target := "/api/v1" + regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllString(path, value)
+				req := newRequest(method, target, "", "")
+				route, params, err := router.FindRoute(req)
+				if err != nil {
+					continue // not a path of the spec with this value
+				}
+				opts := contract.RequestOptions()
+				want := openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
+					Request: req, PathParams: params, Route: route, Options: opts})
+				req = newRequest(method, target, "", "")
+				route, params, _ = router.FindRoute(req)
+				got := v.Request(context.Background(), &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route})
+				if got.Unreadable != nil || (got.Err == nil) != (want == nil) {
+					t.Fatalf("%s %s: Validator %v, openapi3filter %v", method, target, got.Err, want)
+				}
+				if want != nil {
+					if g, w := translate(t, got.Err), translate(t, want); !reflect.DeepEqual(g, w) {
+						t.Fatalf("%s %s:\nValidator:      %+v\nopenapi3filter: %+v", method, target, g, w)
+					}
+					refused++
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 100 || refused < checked/3 || refused == checked {
+		t.Fatalf("%d requests compared, %d refused: the corpus is too thin", checked, refused)
+	}
+	t.Logf("%d requests compared, %d refused", checked, refused)
 }
