@@ -23,12 +23,11 @@ import (
 // While no more requests run than there are CPUs, a request runs on its
 // connection's goroutine, as without the bound. Past that, each one
 // admitted runs on a pooled worker goroutine while its connection's
-// goroutine waits for it.
-// The deep part of a request (validation, the handler, the database
-// driver) grows a goroutine's stack to 16-32 KiB, and the runtime keeps a
-// stack at its largest until a collection finds it mostly unused: with
-// 1,000 busy connections, stacks held 22-25 MB when every connection ran
-// its own requests and 14 MB with the pool. Below that load the handoff
+// goroutine waits for it. The deep part of a request (validation, the
+// handler, the database driver) grows a goroutine's stack to 16-32 KiB,
+// and the runtime keeps a stack at its largest until a collection finds it
+// mostly unused: with 1,000 busy connections, stacks held 22-29 MB when
+// every connection ran its own requests and 15-16 MB with the pool. Below that load the handoff
 // (which wakes another thread, 20-30 µs on an idle machine) buys nothing.
 //
 // The bound is on work the process does, not on waiting for a provider or a
