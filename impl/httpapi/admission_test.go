@@ -81,8 +81,15 @@ func TestAdmissionBoundsTheRequestsRunningAtOnce(t *testing.T) {
 		wg.Go(func() { codes[i] = f.do(t, http.MethodGet, path, "", f.bearer()).Code })
 	}
 	f.waitMetrics(t, 2, 4)
-	if n := held.inside.Load(); n != 2 {
-		t.Fatalf("%d requests inside the store with a bound of 2 and 4 waiting", n)
+	// The two admitted ones reach the store after auth and validation.
+	for i := 0; held.inside.Load() != 2; i++ {
+		if i == 1000 {
+			t.Fatalf("%d requests inside the store with a bound of 2 and 4 waiting", held.inside.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if q := f.metric(t, "iagente_http_requests_queued"); q != 4 {
+		t.Fatalf("%d queued while 2 hold the places", q)
 	}
 	close(held.release)
 	wg.Wait()
@@ -106,6 +113,12 @@ func TestAdmissionShedsWhatWaitsTooLong(t *testing.T) {
 	first := make(chan int)
 	go func() { first <- f.do(t, http.MethodGet, path, "", f.bearer()).Code }()
 	f.waitMetrics(t, 1, 0)
+	for i := 0; held.inside.Load() != 1; i++ {
+		if i == 1000 {
+			t.Fatal("the first request never reached the store")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	rec := f.do(t, http.MethodGet, path, "", f.bearer())
 	if rec.Code != http.StatusServiceUnavailable {
