@@ -45,8 +45,7 @@ type admission struct {
 	// request is handed to a worker: the CPUs the process may use.
 	inline int64
 
-	running, queued atomic.Int64
-	shed            atomic.Int64
+	queued, shed atomic.Int64
 	// logger hears of shed requests, at most once per logEvery: how many
 	// since it last heard.
 	logger   *slog.Logger
@@ -112,7 +111,7 @@ func (a *admission) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			t = &ticket{} // no access log's layer: outside cannot find it
 		}
 		t.a = a
-		if a.running.Load() <= a.inline {
+		if a.running() <= a.inline {
 			// No more requests run than there are CPUs: the handoff to a
 			// worker (which wakes an idle CPU's thread, 20-30 µs) would
 			// buy nothing.
@@ -141,7 +140,6 @@ func (a *admission) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 func (a *admission) acquire(ctx context.Context) error {
 	select {
 	case a.slots <- struct{}{}:
-		a.running.Add(1)
 		return nil
 	default:
 	}
@@ -151,7 +149,6 @@ func (a *admission) acquire(ctx context.Context) error {
 	defer timer.Stop()
 	select {
 	case a.slots <- struct{}{}:
-		a.running.Add(1)
 		return nil
 	case <-timer.C:
 	case <-ctx.Done():
@@ -236,8 +233,10 @@ func (t *ticket) finish() {
 	t.finished = true
 }
 
+// running is how many requests hold a place.
+func (a *admission) running() int64 { return int64(len(a.slots)) }
+
 func (a *admission) release() {
-	a.running.Add(-1)
 	<-a.slots
 }
 
@@ -267,7 +266,6 @@ func outside(ctx context.Context) (back func()) {
 		t.out--
 		if t.out == 0 && !t.finished {
 			t.a.slots <- struct{}{}
-			t.a.running.Add(1)
 		}
 	}
 }
@@ -278,7 +276,7 @@ func (a *admission) writeMetrics(b *strings.Builder) {
 		b.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + kind + "\n")
 		b.WriteString(name + " " + strconv.FormatInt(v, 10) + "\n")
 	}
-	metric("iagente_http_requests_running", "gauge", "API requests running inside the bound (MAX_CONCURRENT_REQUESTS).", a.running.Load())
+	metric("iagente_http_requests_running", "gauge", "API requests running inside the bound (MAX_CONCURRENT_REQUESTS).", a.running())
 	metric("iagente_http_requests_queued", "gauge", "API requests waiting for a place in the bound.", a.queued.Load())
 	metric("iagente_http_requests_limit", "gauge", "MAX_CONCURRENT_REQUESTS.", int64(cap(a.slots)))
 	metric("iagente_http_requests_shed_total", "counter", "API requests answered 503 because no place freed up within REQUEST_QUEUE_TIMEOUT.", a.shed.Load())

@@ -69,7 +69,7 @@ func TestOutsideGivesThePlaceBack(t *testing.T) {
 			close(calling)
 			<-answer // the provider's time
 			back()
-			if a.running.Load() != 1 {
+			if a.running() != 1 {
 				return errors.New("back did not take a place again")
 			}
 			return c.NoContent(http.StatusNoContent)
@@ -86,7 +86,7 @@ func TestOutsideGivesThePlaceBack(t *testing.T) {
 	if c := <-sent; c != http.StatusNoContent {
 		t.Fatalf("the send: %d", c)
 	}
-	waitFor(t, "every place given back", func() bool { return a.running.Load() == 0 && len(a.slots) == 0 })
+	waitFor(t, "every place given back", func() bool { return a.running() == 0 })
 	if a.idle.Load() == 0 {
 		t.Errorf("no worker waits for work: the requests did not run on the pool")
 	}
@@ -108,7 +108,7 @@ func TestPooledRequestsPanicWhereTheyAlwaysDid(t *testing.T) {
 	})
 	held := make(chan int)
 	go func() { c, _ := get(srv.URL + "/hold"); held <- c }()
-	waitFor(t, "/hold running", func() bool { return a.running.Load() == 1 })
+	waitFor(t, "/hold running", func() bool { return a.running() == 1 })
 	panicked := make(chan error, 1)
 	go func() { _, err := get(srv.URL + "/panic"); panicked <- err }()
 	waitFor(t, "/panic queued", func() bool { return a.queued.Load() == 1 })
@@ -128,7 +128,7 @@ func TestPooledRequestsPanicWhereTheyAlwaysDid(t *testing.T) {
 	if okCode != http.StatusOK {
 		t.Errorf("/ok after the panic: %d", okCode)
 	}
-	waitFor(t, "every place given back", func() bool { return a.running.Load() == 0 && len(a.slots) == 0 })
+	waitFor(t, "every place given back", func() bool { return a.running() == 0 })
 	if a.idle.Load() == 0 {
 		t.Errorf("no worker waits for work: the requests did not run on the pool")
 	}
