@@ -356,19 +356,16 @@ func (v *Validator) headerPlanOf(response *openapi3.Response) *headerPlan {
 		if name == "Content-Type" {
 			continue
 		}
-		h := ref.Value
-		if h == nil || h.Content != nil || h.Schema == nil || h.Schema.Value == nil ||
-			(h.Style != "" && h.Style != openapi3.SerializationSimple) {
+		if ref.Value == nil {
 			plan.simple = false
 			break
 		}
-		sch := h.Schema.Value
-		bits, ok := primitive(sch)
+		sch, bits, ok := simplePrimitive(&ref.Value.Parameter)
 		if !ok {
 			plan.simple = false
 			break
 		}
-		check := headerCheck{name: http.CanonicalHeaderKey(name), required: h.Required, schema: sch, bits: bits}
+		check := headerCheck{name: http.CanonicalHeaderKey(name), required: ref.Value.Required, schema: sch, bits: bits}
 		check.plain = plainSchema(sch, check.bits != 0)
 		plan.headers = append(plan.headers, check)
 	}
@@ -440,31 +437,34 @@ func (v *Validator) paramPlanOf(route *routers.Route) *paramPlan {
 	all = append(all, op.Parameters...)
 	for _, ref := range all {
 		p := ref.Value
-		if !plan.simple {
-			break
-		}
-		if p == nil || p.In != openapi3.ParameterInPath || p.Content != nil || p.Schema == nil || p.Schema.Value == nil ||
-			(p.Style != "" && p.Style != openapi3.SerializationSimple) {
+		if !plan.simple || p == nil || p.In != openapi3.ParameterInPath {
 			plan.simple = false
 			break
 		}
-		sch := p.Schema.Value
-		bits, ok := primitive(sch)
-		if !ok {
-			plan.simple = false
-			break
-		}
-		check := paramCheck{name: p.Name, schema: sch, bits: bits}
+		sch, bits, ok := simplePrimitive(p)
 		// Only a schema that checks nothing but the type and, for an
 		// integer, its size and inclusive bounds: an enum, a pattern or an
 		// exclusive bound is openapi3filter's to judge.
-		if plan.simple && (!plainSchema(sch, check.bits != 0) || (check.bits != 0 && sch.Format != "" && sch.Format != "int32" && sch.Format != "int64")) {
+		if !ok || !plainSchema(sch, bits != 0) || (bits != 0 && sch.Format != "" && sch.Format != "int32" && sch.Format != "int64") {
 			plan.simple = false
+			break
 		}
-		plan.params = append(plan.params, check)
+		plan.params = append(plan.params, paramCheck{name: p.Name, schema: sch, bits: bits})
 	}
 	v.params.Store(op, plan)
 	return plan
+}
+
+// simplePrimitive reports whether p (a parameter, or a header's) is
+// serialized in the simple style with a schema of primitive, and returns
+// the schema and its bits.
+func simplePrimitive(p *openapi3.Parameter) (sch *openapi3.Schema, bits int, ok bool) {
+	if p.Content != nil || p.Schema == nil || p.Schema.Value == nil ||
+		(p.Style != "" && p.Style != openapi3.SerializationSimple) {
+		return nil, 0, false
+	}
+	bits, ok = primitive(p.Schema.Value)
+	return p.Schema.Value, bits, ok
 }
 
 // primitive reports whether s is a string or an integer schema of one type
