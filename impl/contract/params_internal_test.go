@@ -2,7 +2,10 @@ package contract
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -79,4 +82,52 @@ func specValidator(tb testing.TB) (*Validator, routers.Router) {
 		tb.Fatal(err)
 	}
 	return NewValidator(&spec), router
+}
+
+// BenchmarkResponse is the Validator's verdict on a lead's 200 and on a
+// 10-card carousel's 201, with the walk (walk=on) and with the decode and
+// full visit it saves (walk=off).
+func BenchmarkResponse(b *testing.B) {
+	v, router := specValidator(b)
+	var cards []string
+	for i := range 10 {
+		cards = append(cards, fmt.Sprintf(`{"title":"Produto %d","description":"Uma descricao do produto numero %d, com detalhes.","media":{"url":"https://cdn.empresa.com/img/%d.png","height":"MEDIUM"},"suggestions":[{"type":"url","text":"Ver","url":"https://empresa.com/p/%d"},{"type":"reply","text":"Quero","payload":"want-%d"}]}`, i, i, i, i, i))
+	}
+	carousel := `{"id":4521,"integration_id":1,"channel":"rcs","direction":"outbound","type":"carousel","status":"sent","lead_id":123,"phone":"5511999999999",` +
+		`"content":{"type":"carousel","card_width":"MEDIUM","cards":[` + strings.Join(cards, ",") + `]},` +
+		`"provider_message_id":"abc","error":null,"error_code":null,"error_title":null,"sent_at":"2026-03-13T14:02:11Z","delivered_at":null,"read_at":null,"failed_at":null,"created_at":"2026-03-13T14:02:11Z","updated_at":"2026-03-13T14:02:11Z"}`
+	rate := http.Header{"Content-Type": {"application/json"}, "X-Ratelimit-Limit": {"60"},
+		"X-Ratelimit-Remaining": {"59"}, "X-Ratelimit-Reset": {"1767225600"}}
+	sent := rate.Clone()
+	sent.Set("Location", "/api/v1/rcs/messages/4521")
+	for _, c := range []struct {
+		name, method, target string
+		status               int
+		header               http.Header
+		body                 string
+	}{
+		{"lead", "GET", "/api/v1/leads/123", 200, rate, `{"id":123,"phone":"5511999999999","name":"Maria Santos","email":"maria@empresa.com","company_name":"Tech Solutions","temperature":"hot","lead_score":85,"deal_value":15000.5,"created_at":"2026-03-13T14:02:11Z","updated_at":"2026-03-14T09:30:00Z"}`},
+		{"carousel", "POST", "/api/v1/rcs/messages", 201, sent, carousel},
+	} {
+		req := httptest.NewRequest(c.method, c.target, nil)
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, walks := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%s/walk=%v", c.name, walks), func(b *testing.B) {
+				v.walks = walks
+				b.ReportAllocs()
+				for b.Loop() {
+					input := &openapi3filter.ResponseValidationInput{
+						RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+						Status:                 c.status, Header: c.header,
+					}
+					if err := v.Response(context.Background(), input, []byte(c.body)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -1,0 +1,466 @@
+package contract
+
+import (
+	"bytes"
+	"io"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// A walk passes a JSON body by reading it token by token against its
+// schema, without building the body as Go maps and slices first.
+//
+// Checking a response used to decode the whole body into maps (our
+// decoder) and hand it to kin-openapi's VisitJSON: for a lead, 13 of the
+// 80 CPU µs of GET /leads/{id}, half of it building the maps. The walk does
+// the structural part of that visit on the tokens: which members an object
+// has, the required ones, additionalProperties, the items of an array and
+// their count, and oneOf/anyOf/allOf over them. Every scalar (a string,
+// number, boolean or null) is still judged by kin-openapi's VisitJSON
+// against its schema: types, formats, patterns, enums, bounds, nullable.
+//
+// A walk's verdict is exact or it is unsure. Anything it does not model
+// (not, enum or a discriminator on an object or array, uniqueItems, the
+// 3.1 keywords, a name given twice, a schema that refers to itself for the
+// same value) makes it unsure, and an unsure or refused body goes through
+// the full visit, which decides and words the error. So the walk can only
+// save time: what it passes, kin-openapi passes
+// (TestWalkAgreesWithVisitJSON and FuzzWalk compare the two).
+type verdict uint8
+
+const (
+	accepted verdict = iota
+	refused
+	unsure
+)
+
+// walkDepth bounds the nesting a walk follows; deeper is unsure.
+const walkDepth = 64
+
+// shape is what a walk needs of a schema it applies to an object or an
+// array, worked out once per schema.
+type shape struct {
+	// empty is kin-openapi's IsEmpty: the schema accepts any value.
+	empty bool
+	// modelled is false when the schema uses a keyword the walk leaves to
+	// the full visit.
+	modelled bool
+	// index numbers the names of properties and required members; props
+	// holds the schema of each (nil for a required name without one), and
+	// required has the bit of each required name.
+	index    map[string]int
+	props    []*openapi3.Schema
+	required uint64
+}
+
+var shapes sync.Map // *openapi3.Schema -> *shape
+
+func shapeOf(s *openapi3.Schema) *shape {
+	if sh, ok := shapes.Load(s); ok {
+		return sh.(*shape)
+	}
+	sh := &shape{empty: s.IsEmpty(), modelled: modelled(s)}
+	if sh.modelled && !sh.empty {
+		sh.index = map[string]int{}
+		for name, ref := range s.Properties {
+			if ref == nil || ref.Value == nil {
+				sh.modelled = false
+				break
+			}
+			sh.index[name] = len(sh.props)
+			sh.props = append(sh.props, ref.Value)
+		}
+		for _, name := range s.Required {
+			if _, ok := sh.index[name]; !ok {
+				sh.index[name] = len(sh.props)
+				sh.props = append(sh.props, nil)
+			}
+			if i := sh.index[name]; i < 64 {
+				sh.required |= 1 << i
+			}
+		}
+		if len(sh.props) > 64 {
+			sh.modelled = false
+		}
+	}
+	actual, _ := shapes.LoadOrStore(s, sh)
+	return actual.(*shape)
+}
+
+// modelled reports whether the walk models every keyword of s that
+// applies to an object or an array.
+func modelled(s *openapi3.Schema) bool {
+	if s.Always != nil || s.Not != nil || len(s.Enum) != 0 || s.Const != nil ||
+		len(s.PrefixItems) != 0 || s.Contains != nil ||
+		s.MinContains != nil || s.MaxContains != nil ||
+		len(s.PatternProperties) != 0 || len(s.DependentSchemas) != 0 ||
+		len(s.DependentRequired) != 0 || s.PropertyNames != nil ||
+		s.UnevaluatedItems.Has != nil || s.UnevaluatedItems.Schema != nil ||
+		s.UnevaluatedProperties.Has != nil || s.UnevaluatedProperties.Schema != nil ||
+		s.ReadOnly || s.WriteOnly {
+		return false
+	}
+	if s.Discriminator != nil && (len(s.OneOf) != 0 || len(s.AnyOf) != 0) {
+		return false
+	}
+	if ap := s.AdditionalProperties.Schema; ap != nil && ap.Value == nil {
+		return false
+	}
+	if s.Items != nil && s.Items.Value == nil {
+		return false
+	}
+	for _, of := range [][]*openapi3.SchemaRef{s.OneOf, s.AnyOf, s.AllOf} {
+		for _, ref := range of {
+			if ref == nil || ref.Value == nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// walker holds the options scalars are visited with.
+type walker struct {
+	leaf []openapi3.SchemaValidationOption
+}
+
+// walking is one body's walk. budget bounds how many times it may read a
+// value again for oneOf, anyOf and allOf (nested ones multiply); past it,
+// the walk is unsure.
+type walking struct {
+	leaf   []openapi3.SchemaValidationOption
+	budget int
+}
+
+// walkBudget is a walk's budget of values read again.
+const walkBudget = 256
+
+// walkers are the tokenizers walks reuse, each over a bytes.Buffer it
+// reads in place.
+type walkDecoder struct {
+	dec  jsontext.Decoder
+	body bytes.Buffer
+}
+
+// walkJSON lets names repeat: the tokenizer would otherwise keep every
+// object's names, down to the members of a free-form object the walk only
+// skips (a carousel's content). The walk notes the names that matter
+// itself, and a repeated one makes it unsure.
+var walkJSON = []jsontext.Options{jsontext.AllowDuplicateNames(true)}
+
+var walkDecoders = sync.Pool{New: func() any { return new(walkDecoder) }}
+
+// body walks data, one JSON value, against s.
+func (w walker) body(data []byte, s *openapi3.Schema) verdict {
+	return (&walking{leaf: w.leaf, budget: walkBudget}).raw(data, s, nil, false, 0)
+}
+
+// raw walks data against s with a tokenizer of its own. same lists the
+// schemas already applied to this value (through oneOf, anyOf or allOf);
+// own leaves out s's oneOf, anyOf and allOf, which the caller applies.
+func (w *walking) raw(data []byte, s *openapi3.Schema, same []*openapi3.Schema, own bool, depth int) verdict {
+	if w.budget--; w.budget < 0 {
+		return unsure
+	}
+	d := walkDecoders.Get().(*walkDecoder)
+	defer func() {
+		d.body = bytes.Buffer{}
+		d.dec.Reset(&d.body)
+		walkDecoders.Put(d)
+	}()
+	d.body = *bytes.NewBuffer(data)
+	d.dec.Reset(&d.body, walkJSON...)
+	v := w.value(&d.dec, s, same, own, depth)
+	if v == accepted {
+		if _, err := d.dec.ReadToken(); err != io.EOF {
+			return unsure // data after the value: the decoder judges that
+		}
+	}
+	// A refusal may come before the end: the value is refused whatever
+	// follows it.
+	return v
+}
+
+// value consumes one value from dec and judges it against s.
+func (w *walking) value(dec *jsontext.Decoder, s *openapi3.Schema, same []*openapi3.Schema, own bool, depth int) verdict {
+	if depth > walkDepth {
+		return unsure
+	}
+	kind := dec.PeekKind()
+	if kind != '{' && kind != '[' {
+		return w.scalar(dec, s)
+	}
+	sh := shapeOf(s)
+	switch {
+	case !sh.modelled:
+		return unsure
+	case sh.empty:
+		if dec.SkipValue() != nil {
+			return unsure
+		}
+		return accepted
+	}
+	if !own && len(s.OneOf)+len(s.AnyOf)+len(s.AllOf) != 0 {
+		for _, t := range same {
+			if t == s {
+				return unsure // kin-openapi passes a schema met again
+			}
+		}
+		// raw stays valid while dec is not read, which it is not until
+		// applied returns.
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return unsure
+		}
+		return w.applied(raw, s, append(same, s), depth)
+	}
+	if kind == '{' {
+		return w.object(dec, s, sh, depth)
+	}
+	return w.array(dec, s, depth)
+}
+
+// applied judges data against s's oneOf, anyOf and allOf and against the
+// rest of s, as kin-openapi does: each of those must pass.
+func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Schema, depth int) verdict {
+	all := w.raw(data, s, same, true, depth)
+	if all == refused {
+		return refused
+	}
+	if len(s.OneOf) != 0 {
+		matched, doubt := 0, false
+		for _, ref := range s.OneOf {
+			switch w.raw(data, ref.Value, same, false, depth) {
+			case accepted:
+				matched++
+			case unsure:
+				doubt = true
+			}
+		}
+		switch {
+		case doubt:
+			all = unsure
+		case matched != 1:
+			return refused
+		}
+	}
+	if len(s.AnyOf) != 0 {
+		matched, doubt := false, false
+		for _, ref := range s.AnyOf {
+			switch w.raw(data, ref.Value, same, false, depth) {
+			case accepted:
+				matched = true
+			case unsure:
+				doubt = true
+			}
+			if matched {
+				break
+			}
+		}
+		switch {
+		case matched:
+		case doubt:
+			all = unsure
+		default:
+			return refused
+		}
+	}
+	for _, ref := range s.AllOf {
+		switch w.raw(data, ref.Value, same, false, depth) {
+		case refused:
+			return refused
+		case unsure:
+			all = unsure
+		}
+	}
+	return all
+}
+
+// scalar judges one string, number, boolean or null with kin-openapi.
+func (w *walking) scalar(dec *jsontext.Decoder, s *openapi3.Schema) verdict {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return unsure
+	}
+	var v any
+	switch tok.Kind() {
+	case '"':
+		v = tok.String()
+	case '0':
+		n, err := number(tok.String())
+		if err != nil {
+			return unsure
+		}
+		v = n
+	case 't':
+		v = true
+	case 'f':
+		v = false
+	case 'n':
+		v = nil
+	default:
+		return unsure
+	}
+	if s.VisitJSON(v, w.leaf...) != nil {
+		return refused
+	}
+	return accepted
+}
+
+// object judges an object's members as kin-openapi's visitJSONObject does.
+func (w *walking) object(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, depth int) verdict {
+	if !s.Type.Permits(openapi3.TypeObject) {
+		return refused
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return unsure
+	}
+	var seen uint64
+	count := 0
+	// others holds the names without a property when they count: for
+	// additionalProperties' schema, or for minProperties and maxProperties.
+	var others []string
+	countOthers := s.MinProps != 0 || s.MaxProps != nil || s.AdditionalProperties.Schema != nil
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadValue()
+		if err != nil {
+			return unsure
+		}
+		inner := name[1 : len(name)-1]
+		if bytes.IndexByte(inner, '\\') >= 0 {
+			unquoted, err := jsontext.AppendUnquote(nil, name)
+			if err != nil {
+				return unsure
+			}
+			inner = unquoted
+		}
+		count++
+		var child *openapi3.Schema
+		i, known := sh.index[string(inner)]
+		switch {
+		case known && seen&(1<<i) != 0:
+			return unsure // a name given twice
+		case known:
+			seen |= 1 << i
+			child = sh.props[i]
+		case countOthers:
+			for _, o := range others {
+				if o == string(inner) {
+					return unsure
+				}
+			}
+			others = append(others, string(inner))
+		}
+		if child == nil {
+			if has := s.AdditionalProperties.Has; has != nil && !*has {
+				return refused
+			}
+			if ap := s.AdditionalProperties.Schema; ap != nil {
+				child = ap.Value
+			}
+		}
+		if child == nil {
+			if dec.SkipValue() != nil {
+				return unsure
+			}
+			continue
+		}
+		if v := w.value(dec, child, nil, false, depth+1); v != accepted {
+			return v
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return unsure // not the end of the object, or a name given twice
+	}
+	if n := s.MinProps; n != 0 && uint64(count) < n {
+		return refused
+	}
+	if n := s.MaxProps; n != nil && uint64(count) > *n {
+		return refused
+	}
+	if seen&sh.required != sh.required {
+		return refused
+	}
+	return accepted
+}
+
+// array judges an array's items as kin-openapi's visitJSONArray does.
+func (w *walking) array(dec *jsontext.Decoder, s *openapi3.Schema, depth int) verdict {
+	if !s.Type.Permits(openapi3.TypeArray) {
+		return refused
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return unsure
+	}
+	var items *openapi3.Schema
+	if s.Items != nil {
+		items = s.Items.Value
+	}
+	count := uint64(0)
+	var distinct map[string]struct{}
+	if s.UniqueItems {
+		distinct = map[string]struct{}{}
+	}
+	for dec.PeekKind() != ']' {
+		if dec.PeekKind() == 0 {
+			return unsure
+		}
+		count++
+		if s.UniqueItems {
+			// kin-openapi compares items by their JSON encoding. Two
+			// strings (valid UTF-8, as the tokenizer insists) encode the
+			// same when they are the same; other items are left to it.
+			if v := w.unique(dec, items, distinct, depth); v != accepted {
+				return v
+			}
+			continue
+		}
+		if items == nil {
+			if dec.SkipValue() != nil {
+				return unsure
+			}
+			continue
+		}
+		if v := w.value(dec, items, nil, false, depth+1); v != accepted {
+			return v
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return unsure
+	}
+	if s.UniqueItems && len(distinct) != int(count) {
+		return refused
+	}
+	if n := s.MinItems; n != 0 && count < n {
+		return refused
+	}
+	if n := s.MaxItems; n != nil && count > *n {
+		return refused
+	}
+	return accepted
+}
+
+// unique consumes an item of an array whose items must be unique: a
+// string, noted in distinct, and judged against items (when there is a
+// schema for them).
+func (w *walking) unique(dec *jsontext.Decoder, items *openapi3.Schema, distinct map[string]struct{}, depth int) verdict {
+	if dec.PeekKind() != '"' {
+		return unsure
+	}
+	raw, err := dec.ReadValue()
+	if err != nil {
+		return unsure
+	}
+	text, err := jsontext.AppendUnquote(nil, raw)
+	if err != nil {
+		return unsure
+	}
+	distinct[string(text)] = struct{}{}
+	if items == nil {
+		return accepted
+	}
+	// raw stays valid until dec is read again.
+	return w.raw(raw, items, nil, false, depth+1)
+}
