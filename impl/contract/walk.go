@@ -21,7 +21,12 @@ import (
 // number, boolean or null) is still judged by kin-openapi's VisitJSON
 // against its schema: types, formats, patterns, enums, bounds, nullable.
 //
-// A walk's verdict is exact or it is unsure. Anything it does not model
+// A walk's verdict is exact or it is unsure, with one exception: a refusal
+// comes as soon as a member's value is refused, so a body that gives that
+// name again, with a value kin-openapi passes (it judges the last), is
+// refused by the walk. A refusal goes through the full visit anyway, and
+// within oneOf and anyOf, where refusals are counted, a value with a
+// repeated name is unsure. Anything it does not model
 // (not, enum or a discriminator on an object or array, uniqueItems, the
 // 3.1 keywords, a name given twice, a schema that refers to itself for the
 // same value) makes it unsure, and an unsure or refused body goes through
@@ -44,6 +49,8 @@ const walkDepth = 64
 type shape struct {
 	// empty is kin-openapi's IsEmpty: the schema accepts any value.
 	empty bool
+	// leaf passes the scalars that plainly meet the schema.
+	leaf *leaf
 	// modelled is false when the schema uses a keyword the walk leaves to
 	// the full visit.
 	modelled bool
@@ -61,7 +68,7 @@ func shapeOf(s *openapi3.Schema) *shape {
 	if sh, ok := shapes.Load(s); ok {
 		return sh.(*shape)
 	}
-	sh := &shape{empty: s.IsEmpty(), modelled: modelled(s)}
+	sh := &shape{empty: s.IsEmpty(), modelled: modelled(s), leaf: leafOf(s)}
 	if sh.modelled && !sh.empty {
 		sh.index = map[string]int{}
 		for name, ref := range s.Properties {
@@ -197,10 +204,7 @@ func (w *walking) value(dec *jsontext.Decoder, s *openapi3.Schema, same []*opena
 	case !sh.modelled:
 		return unsure
 	case sh.empty:
-		if dec.SkipValue() != nil {
-			return unsure
-		}
-		return accepted
+		return w.skip(dec)
 	}
 	if !own && len(s.OneOf)+len(s.AnyOf)+len(s.AllOf) != 0 {
 		for _, t := range same {
@@ -225,6 +229,14 @@ func (w *walking) value(dec *jsontext.Decoder, s *openapi3.Schema, same []*opena
 // applied judges data against s's oneOf, anyOf and allOf and against the
 // rest of s, as kin-openapi does: each of those must pass.
 func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Schema, depth int) verdict {
+	// A branch's refusal must be exact to count the branches that match,
+	// and a walk refuses a member's value as soon as it reads it, before
+	// it could see the same name again with another value, which is the
+	// one kin-openapi would judge (the last). So a value with a name given
+	// twice, at any depth, is left to kin-openapi.
+	if !jsontext.Value(data).IsValid() {
+		return unsure
+	}
 	all := w.raw(data, s, same, true, depth)
 	if all == refused {
 		return refused
@@ -284,21 +296,34 @@ func (w *walking) scalar(dec *jsontext.Decoder, s *openapi3.Schema) verdict {
 	if err != nil {
 		return unsure
 	}
+	l := shapeOf(s).leaf
 	var v any
 	switch tok.Kind() {
 	case '"':
-		v = tok.String()
+		text := tok.String()
+		if l.stringValue(text) {
+			return accepted
+		}
+		v = text
 	case '0':
-		n, err := number(tok.String())
+		text := tok.String()
+		if l.numberValue(text) {
+			return accepted
+		}
+		n, err := number(text)
 		if err != nil {
 			return unsure
 		}
 		v = n
-	case 't':
-		v = true
-	case 'f':
-		v = false
+	case 't', 'f':
+		if l.boolValue() {
+			return accepted
+		}
+		v = tok.Kind() == 't'
 	case 'n':
+		if l.null() {
+			return accepted
+		}
 		v = nil
 	default:
 		return unsure
@@ -362,8 +387,8 @@ func (w *walking) object(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, d
 			}
 		}
 		if child == nil {
-			if dec.SkipValue() != nil {
-				return unsure
+			if v := w.skip(dec); v != accepted {
+				return v
 			}
 			continue
 		}
@@ -418,8 +443,8 @@ func (w *walking) array(dec *jsontext.Decoder, s *openapi3.Schema, depth int) ve
 			continue
 		}
 		if items == nil {
-			if dec.SkipValue() != nil {
-				return unsure
+			if v := w.skip(dec); v != accepted {
+				return v
 			}
 			continue
 		}
@@ -463,4 +488,30 @@ func (w *walking) unique(dec *jsontext.Decoder, items *openapi3.Schema, distinct
 	}
 	// raw stays valid until dec is read again.
 	return w.raw(raw, items, nil, false, depth+1)
+}
+
+// skip consumes a value the schema leaves free. Its numbers are still
+// read: the decoder refuses one a float64 cannot hold (1e400), and so
+// must the walk.
+func (w *walking) skip(dec *jsontext.Decoder) verdict {
+	depth := 0
+	for {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return unsure
+		}
+		switch tok.Kind() {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '0':
+			if _, err := number(tok.String()); err != nil {
+				return unsure
+			}
+		}
+		if depth == 0 {
+			return accepted
+		}
+	}
 }
