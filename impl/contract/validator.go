@@ -123,6 +123,11 @@ func (v *Validator) Request(ctx context.Context, input *openapi3filter.RequestVa
 	req.Body = http.NoBody
 	verdict := RequestVerdict{Controls: controls, Err: openapi3filter.ValidateRequest(ctx, input)}
 	req.Body = body
+	// A request's body is visited as the values decoded for the handler,
+	// not walked: the send bodies are compositions (a discriminated oneOf,
+	// an allOf of anyOf and not) that a walk reads again for each part,
+	// which made a 10-card carousel's request slower to check (Request
+	// 545 against 400 µs in a profile of SendRCSCarousel/sqlite).
 	if err := schema.VisitJSON(value, v.requestBody...); err != nil {
 		bodyErr := &openapi3filter.RequestError{Input: input, RequestBody: rb, Reason: "doesn't match schema", Err: err}
 		verdict.Err = joinErrors(verdict.Err, bodyErr)

@@ -3,6 +3,7 @@ package contract
 import (
 	"bytes"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -99,7 +100,7 @@ func shapeOf(s *openapi3.Schema) *shape {
 // modelled reports whether the walk models every keyword of s that
 // applies to an object or an array.
 func modelled(s *openapi3.Schema) bool {
-	if s.Always != nil || s.Not != nil || len(s.Enum) != 0 || s.Const != nil ||
+	if s.Always != nil || len(s.Enum) != 0 || s.Const != nil ||
 		len(s.PrefixItems) != 0 || s.Contains != nil ||
 		s.MinContains != nil || s.MaxContains != nil ||
 		len(s.PatternProperties) != 0 || len(s.DependentSchemas) != 0 ||
@@ -109,13 +110,13 @@ func modelled(s *openapi3.Schema) bool {
 		s.ReadOnly || s.WriteOnly {
 		return false
 	}
-	if s.Discriminator != nil && (len(s.OneOf) != 0 || len(s.AnyOf) != 0) {
-		return false
-	}
 	if ap := s.AdditionalProperties.Schema; ap != nil && ap.Value == nil {
 		return false
 	}
 	if s.Items != nil && s.Items.Value == nil {
+		return false
+	}
+	if s.Not != nil && s.Not.Value == nil {
 		return false
 	}
 	for _, of := range [][]*openapi3.SchemaRef{s.OneOf, s.AnyOf, s.AllOf} {
@@ -206,7 +207,7 @@ func (w *walking) value(dec *jsontext.Decoder, s *openapi3.Schema, same []*opena
 	case sh.empty:
 		return w.skip(dec)
 	}
-	if !own && len(s.OneOf)+len(s.AnyOf)+len(s.AllOf) != 0 {
+	if !own && (len(s.OneOf)+len(s.AnyOf)+len(s.AllOf) != 0 || s.Not != nil) {
 		for _, t := range same {
 			if t == s {
 				return unsure // kin-openapi passes a schema met again
@@ -226,8 +227,8 @@ func (w *walking) value(dec *jsontext.Decoder, s *openapi3.Schema, same []*opena
 	return w.array(dec, s, depth)
 }
 
-// applied judges data against s's oneOf, anyOf and allOf and against the
-// rest of s, as kin-openapi does: each of those must pass.
+// applied judges data against s's not, oneOf, anyOf and allOf and against
+// the rest of s, as kin-openapi does: each of those must pass.
 func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Schema, depth int) verdict {
 	// A branch's refusal must be exact to count the branches that match,
 	// and a walk refuses a member's value as soon as it reads it, before
@@ -241,9 +242,29 @@ func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Sche
 	if all == refused {
 		return refused
 	}
+	if s.Not != nil {
+		switch w.raw(data, s.Not.Value, same, false, depth) {
+		case accepted:
+			return refused
+		case unsure:
+			all = unsure
+		}
+	}
+	// With a discriminator, kin-openapi visits only the branch it maps
+	// the value to (or refuses the value if it maps it to none).
+	only := ""
+	if s.Discriminator != nil && len(s.OneOf)+len(s.AnyOf) != 0 {
+		var v verdict
+		if only, v = discriminated(data, s.Discriminator); v != accepted {
+			return v
+		}
+	}
 	if len(s.OneOf) != 0 {
 		matched, doubt := 0, false
 		for _, ref := range s.OneOf {
+			if only != "" && ref.Ref != only {
+				continue
+			}
 			switch w.raw(data, ref.Value, same, false, depth) {
 			case accepted:
 				matched++
@@ -261,6 +282,9 @@ func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Sche
 	if len(s.AnyOf) != 0 {
 		matched, doubt := false, false
 		for _, ref := range s.AnyOf {
+			if only != "" && ref.Ref != only {
+				continue
+			}
 			switch w.raw(data, ref.Value, same, false, depth) {
 			case accepted:
 				matched = true
@@ -514,4 +538,50 @@ func (w *walking) skip(dec *jsontext.Decoder) verdict {
 			return accepted
 		}
 	}
+}
+
+// discriminated is the branch kin-openapi's resolveDiscriminatorRef picks
+// for data: "" (every branch) when data is not an object or the mapping
+// is empty; refused when the property is missing, is not a string, or is
+// a value the mapping does not name. data has no repeated names (applied
+// checks that first).
+func discriminated(data []byte, d *openapi3.Discriminator) (string, verdict) {
+	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	if dec.PeekKind() != '{' {
+		return "", accepted
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return "", unsure
+	}
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return "", unsure
+		}
+		if name.String() != d.PropertyName {
+			if dec.SkipValue() != nil {
+				return "", unsure
+			}
+			continue
+		}
+		if dec.PeekKind() != '"' {
+			return "", refused
+		}
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return "", unsure
+		}
+		if len(d.Mapping) == 0 {
+			return "", accepted
+		}
+		m, ok := d.Mapping[tok.String()]
+		switch {
+		case !ok:
+			return "", refused
+		case m.Ref != "" && !strings.Contains(m.Ref, "/"):
+			return "#/components/schemas/" + m.Ref, accepted
+		}
+		return m.Ref, accepted
+	}
+	return "", refused // no such property
 }

@@ -146,6 +146,27 @@ components:
     Guarded:
       type: object
       not: {required: [a, b]}
+    Pet:
+      oneOf:
+        - $ref: '#/components/schemas/Cat'
+        - $ref: '#/components/schemas/Dog'
+      discriminator:
+        propertyName: kind
+        mapping: {cat: '#/components/schemas/Cat', dog: Dog}
+    AnyPet:
+      anyOf:
+        - $ref: '#/components/schemas/Cat'
+        - $ref: '#/components/schemas/Dog'
+      discriminator: {propertyName: kind}
+    Cat:
+      type: object
+      required: [kind]
+      properties: {kind: {type: string}, a: {type: integer}}
+    Dog:
+      type: object
+      required: [kind]
+      properties: {kind: {type: string}, b: {type: string}}
+      additionalProperties: false
     Scalars:
       type: object
       properties:
@@ -174,6 +195,8 @@ components:
 `
 
 var walkSeeds = []string{
+	`{"kind":"cat","a":1}`, `{"kind":"dog","b":"x"}`, `{"kind":"dog","a":1}`, `{"kind":"cow"}`, `{"kind":1}`, `{"a":1}`, `{"k\u0069nd":"cat"}`,
+	`{"kind":"cat","a":"x"}`, `{"b":"x","kind":"dog"}`, `{"kind":"dog","kind":"cat","a":1}`,
 	`{"i32":2147483647}`, `{"i32":2147483648}`, `{"i32":-2147483648}`, `{"i32":-2147483649}`, `{"i32":1.5}`, `{"i32":1e2}`, `{"i32":"1"}`,
 	`{"i64":9223372036854775807}`, `{"i64":9223372036854775808}`, `{"i64":9223372036854777856}`, `{"i64":-9223372036854775808}`, `{"i64":0}`, `{"i64":1e400}`,
 	`{"n":0}`, `{"n":0.1}`, `{"n":10}`, `{"n":9.99}`, `{"m":1.5}`, `{"m":1.25}`, `{"f":1e308}`, `{"f":-0.0}`,
