@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -181,7 +182,9 @@ func (s *Server) validateResponse(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		res := c.Response()
-		rec := &recorder{header: res.Header(), status: http.StatusOK}
+		rec := recorders.Get().(*recorder)
+		rec.header, rec.status = res.Header(), http.StatusOK
+		rec.body.Reset()
 		orig := res.Writer
 		res.Writer = rec
 		restore := func() { res.Writer = orig }
@@ -216,8 +219,29 @@ func (s *Server) validateResponse(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		orig.WriteHeader(rec.status)
 		_, werr := orig.Write(rec.body.Bytes())
+		rec.release()
 		return werr
 	}
+}
+
+// recorders keeps recorders and their buffers from one response to the
+// next: growing a fresh buffer to a lead's size was 7 % of the bytes a
+// GET /leads/{id} allocated.
+var recorders = sync.Pool{New: func() any { return new(recorder) }}
+
+// maxPooledBody is the largest buffer a recorder keeps: one that held a
+// large page goes to the collector rather than stay pinned in the pool.
+const maxPooledBody = 64 << 10
+
+// release returns the recorder to the pool once its body has been written
+// (the connection's writer copies it).
+func (r *recorder) release() {
+	r.header = nil
+	if r.body.Cap() > maxPooledBody {
+		return
+	}
+	r.body.Reset()
+	recorders.Put(r)
 }
 
 // recorder holds a response until it has been validated.
