@@ -27,8 +27,11 @@ import (
 // the spec has them. Parameters, request headers and content types are
 // still openapi3filter's; a response's status and simple headers are passed
 // by a plan (headOK), and anything the plan does not pass is
-// openapi3filter's to judge. The schemas and their verdicts are
-// kin-openapi's throughout.
+// openapi3filter's to judge. A JSON response's body is walked on its tokens
+// (walk.go), with the plain scalars passed by a leaf (leaf.go); what the
+// walk does not pass is decoded and visited by kin-openapi. The plans,
+// the walk and the leaf only ever pass what kin-openapi passes (each has a
+// test comparing the two): every refusal and its words are kin-openapi's.
 //
 // One thing differs on purpose: defaults are not written into the body.
 // openapi3filter does that for a member that is missing or null, so it
