@@ -52,6 +52,9 @@ type shape struct {
 	empty bool
 	// leaf passes the scalars that plainly meet the schema.
 	leaf *leaf
+	// bareObject and bareArray are set when the schema's own keywords
+	// (those but oneOf, anyOf, allOf and not) pass any object or array.
+	bareObject, bareArray bool
 	// modelled is false when the schema uses a keyword the walk leaves to
 	// the full visit.
 	modelled bool
@@ -70,6 +73,9 @@ func shapeOf(s *openapi3.Schema) *shape {
 		return sh.(*shape)
 	}
 	sh := &shape{empty: s.IsEmpty(), modelled: modelled(s), leaf: leafOf(s)}
+	sh.bareObject = s.Type.Permits(openapi3.TypeObject) && len(s.Properties) == 0 && len(s.Required) == 0 &&
+		s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil && s.MinProps == 0 && s.MaxProps == nil
+	sh.bareArray = s.Type.Permits(openapi3.TypeArray) && s.Items == nil && s.MinItems == 0 && s.MaxItems == nil && !s.UniqueItems
 	if sh.modelled && !sh.empty {
 		sh.index = map[string]int{}
 		for name, ref := range s.Properties {
@@ -95,6 +101,13 @@ func shapeOf(s *openapi3.Schema) *shape {
 	}
 	actual, _ := shapes.LoadOrStore(s, sh)
 	return actual.(*shape)
+}
+
+// bare reports whether s checks nothing of its own of a value that begins
+// with first ('{' or '['), beyond its oneOf, anyOf, allOf and not: then
+// applied need not read the value for it.
+func (sh *shape) bare(first byte) bool {
+	return sh.bareObject && first == '{' || sh.bareArray && first == '['
 }
 
 // modelled reports whether the walk models every keyword of s that
@@ -238,7 +251,10 @@ func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Sche
 	if !jsontext.Value(data).IsValid() {
 		return unsure
 	}
-	all := w.raw(data, s, same, true, depth)
+	all := accepted
+	if !shapeOf(s).bare(data[0]) {
+		all = w.raw(data, s, same, true, depth)
+	}
 	if all == refused {
 		return refused
 	}
@@ -546,7 +562,15 @@ func (w *walking) skip(dec *jsontext.Decoder) verdict {
 // a value the mapping does not name. data has no repeated names (applied
 // checks that first).
 func discriminated(data []byte, d *openapi3.Discriminator) (string, verdict) {
-	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	wd := walkDecoders.Get().(*walkDecoder)
+	defer func() {
+		wd.body = bytes.Buffer{}
+		wd.dec.Reset(&wd.body)
+		walkDecoders.Put(wd)
+	}()
+	wd.body = *bytes.NewBuffer(data)
+	wd.dec.Reset(&wd.body, walkJSON...)
+	dec := &wd.dec
 	if dec.PeekKind() != '{' {
 		return "", accepted
 	}
