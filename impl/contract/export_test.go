@@ -34,3 +34,9 @@ func LeafPasses(s *openapi3.Schema, text string) bool {
 	}
 	return l.numberValue(text)
 }
+
+// ValuesVerdict is the walk's verdict on a body as DecodeJSON decodes it.
+func ValuesVerdict(v any, s *openapi3.Schema) string {
+	w := walker{leaf: append([]openapi3.SchemaValidationOption{openapi3.FailFast()}, schemaOptions()...)}
+	return [...]string{accepted: "accepted", refused: "refused", unsure: "unsure"}[w.values(v, s)]
+}

@@ -251,15 +251,27 @@ func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Sche
 	if !jsontext.Value(data).IsValid() {
 		return unsure
 	}
+	return combined(s, data[0],
+		func(t *openapi3.Schema, own bool) verdict { return w.raw(data, t, same, own, depth) },
+		func(d *openapi3.Discriminator) (string, verdict) { return discriminated(data, d) })
+}
+
+// combined judges a value that begins with first ('{' or '[') against s's
+// own keywords, its not, oneOf, anyOf and allOf, as kin-openapi does: each
+// of those must pass. apply judges the value against one schema (against
+// s's own keywords only when own is set); pick is the branch s's
+// discriminator picks for the value.
+func combined(s *openapi3.Schema, first byte, apply func(t *openapi3.Schema, own bool) verdict,
+	pick func(*openapi3.Discriminator) (string, verdict)) verdict {
 	all := accepted
-	if !shapeOf(s).bare(data[0]) {
-		all = w.raw(data, s, same, true, depth)
+	if !shapeOf(s).bare(first) {
+		all = apply(s, true)
 	}
 	if all == refused {
 		return refused
 	}
 	if s.Not != nil {
-		switch w.raw(data, s.Not.Value, same, false, depth) {
+		switch apply(s.Not.Value, false) {
 		case accepted:
 			return refused
 		case unsure:
@@ -271,7 +283,7 @@ func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Sche
 	only := ""
 	if s.Discriminator != nil && len(s.OneOf)+len(s.AnyOf) != 0 {
 		var v verdict
-		if only, v = discriminated(data, s.Discriminator); v != accepted {
+		if only, v = pick(s.Discriminator); v != accepted {
 			return v
 		}
 	}
@@ -281,7 +293,7 @@ func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Sche
 			if only != "" && ref.Ref != only {
 				continue
 			}
-			switch w.raw(data, ref.Value, same, false, depth) {
+			switch apply(ref.Value, false) {
 			case accepted:
 				matched++
 			case unsure:
@@ -301,7 +313,7 @@ func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Sche
 			if only != "" && ref.Ref != only {
 				continue
 			}
-			switch w.raw(data, ref.Value, same, false, depth) {
+			switch apply(ref.Value, false) {
 			case accepted:
 				matched = true
 			case unsure:
@@ -320,7 +332,7 @@ func (w *walking) applied(data []byte, s *openapi3.Schema, same []*openapi3.Sche
 		}
 	}
 	for _, ref := range s.AllOf {
-		switch w.raw(data, ref.Value, same, false, depth) {
+		switch apply(ref.Value, false) {
 		case refused:
 			return refused
 		case unsure:
@@ -419,11 +431,9 @@ func (w *walking) object(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, d
 			others = append(others, string(inner))
 		}
 		if child == nil {
-			if has := s.AdditionalProperties.Has; has != nil && !*has {
-				return refused
-			}
-			if ap := s.AdditionalProperties.Schema; ap != nil {
-				child = ap.Value
+			var v verdict
+			if child, v = additional(s); v != accepted {
+				return v
 			}
 		}
 		if child == nil {
@@ -595,17 +605,37 @@ func discriminated(data []byte, d *openapi3.Discriminator) (string, verdict) {
 		if err != nil {
 			return "", unsure
 		}
-		if len(d.Mapping) == 0 {
-			return "", accepted
-		}
-		m, ok := d.Mapping[tok.String()]
-		switch {
-		case !ok:
-			return "", refused
-		case m.Ref != "" && !strings.Contains(m.Ref, "/"):
-			return "#/components/schemas/" + m.Ref, accepted
-		}
-		return m.Ref, accepted
+		return mapped(d, tok.String())
 	}
 	return "", refused // no such property
+}
+
+// mapped is the branch d maps the discriminating value name to, as
+// kin-openapi resolves it: "" (every branch) without a mapping, refused
+// for a name the mapping does not have.
+func mapped(d *openapi3.Discriminator, name string) (string, verdict) {
+	if len(d.Mapping) == 0 {
+		return "", accepted
+	}
+	m, ok := d.Mapping[name]
+	switch {
+	case !ok:
+		return "", refused
+	case m.Ref != "" && !strings.Contains(m.Ref, "/"):
+		return "#/components/schemas/" + m.Ref, accepted
+	}
+	return m.Ref, accepted
+}
+
+// additional is the schema of a member without a property of its own:
+// additionalProperties' (nil when any value will do), or refused when s
+// allows no such member.
+func additional(s *openapi3.Schema) (*openapi3.Schema, verdict) {
+	if has := s.AdditionalProperties.Has; has != nil && !*has {
+		return nil, refused
+	}
+	if ap := s.AdditionalProperties.Schema; ap != nil {
+		return ap.Value, accepted
+	}
+	return nil, accepted
 }
