@@ -29,7 +29,9 @@ import (
 // by a plan (headOK), and anything the plan does not pass is
 // openapi3filter's to judge. A JSON response's body is walked on its tokens
 // (walk.go), with the plain scalars passed by a leaf (leaf.go); what the
-// walk does not pass is decoded and visited by kin-openapi. The plans,
+// walk does not pass is decoded and visited by kin-openapi. A request's
+// body is decoded once, for the handler, and those values are walked
+// (values.go) before kin-openapi visits what the walk does not pass. The plans,
 // the walk and the leaf only ever pass what kin-openapi passes (each has a
 // test comparing the two): every refusal and its words are kin-openapi's.
 //
