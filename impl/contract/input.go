@@ -67,6 +67,9 @@ func ControlChars(data []byte) map[string][]string {
 
 // IsJSON reports a JSON media type: the only bodies the API reads.
 func IsJSON(contentType string) bool {
+	if contentType == "application/json" {
+		return true // what the server writes: no need to parse it
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }

@@ -16,13 +16,16 @@ import (
 
 // values judges v, a body as DecodeJSON gives it, against s.
 func (w walker) values(v any, s *openapi3.Schema) verdict {
-	return (&walking{leaf: w.leaf, budget: walkBudget}).decoded(v, s, nil, false, 0)
+	return (&walking{leaf: w.leaf, budget: walkBudget}).decoded(v, s, nil, nil, false, 0)
 }
 
 // decoded judges one decoded value against s; same and own as in raw.
-func (w *walking) decoded(v any, s *openapi3.Schema, same []*openapi3.Schema, own bool, depth int) verdict {
+func (w *walking) decoded(v any, s *openapi3.Schema, sh *shape, same []*openapi3.Schema, own bool, depth int) verdict {
 	if depth > walkDepth {
 		return unsure
+	}
+	if sh == nil {
+		sh = shapeOf(s)
 	}
 	var first byte
 	switch v.(type) {
@@ -31,9 +34,8 @@ func (w *walking) decoded(v any, s *openapi3.Schema, same []*openapi3.Schema, ow
 	case []any:
 		first = '['
 	default:
-		return w.decodedScalar(v, s)
+		return w.decodedScalar(v, s, sh.leaf)
 	}
-	sh := shapeOf(s)
 	switch {
 	case !sh.modelled:
 		return unsure
@@ -51,17 +53,16 @@ func (w *walking) decoded(v any, s *openapi3.Schema, same []*openapi3.Schema, ow
 			return unsure
 		}
 		return combined(s, first,
-			func(t *openapi3.Schema, own bool) verdict { return w.decoded(v, t, same, own, depth) },
+			func(t *openapi3.Schema, own bool) verdict { return w.decoded(v, t, nil, same, own, depth) },
 			func(d *openapi3.Discriminator) (string, verdict) { return discriminatedValue(v, d) })
 	}
 	if first == '{' {
 		return w.decodedObject(v.(map[string]any), s, sh, depth)
 	}
-	return w.decodedArray(v.([]any), s, depth)
+	return w.decodedArray(v.([]any), s, sh, depth)
 }
 
-func (w *walking) decodedScalar(v any, s *openapi3.Schema) verdict {
-	l := shapeOf(s).leaf
+func (w *walking) decodedScalar(v any, s *openapi3.Schema, l *leaf) verdict {
 	switch x := v.(type) {
 	case string:
 		if l.stringValue(x) {
@@ -106,19 +107,21 @@ func (w *walking) decodedObject(m map[string]any, s *openapi3.Schema, sh *shape,
 	result := accepted
 	for name, member := range m {
 		var child *openapi3.Schema
+		slot := len(sh.props) + additionalKid
 		if i, known := sh.index[name]; known {
-			child = sh.props[i]
+			child, slot = sh.props[i], i
 		}
 		if child == nil {
 			var v verdict
 			if child, v = additional(s); v != accepted {
 				return v
 			}
+			slot = len(sh.props) + additionalKid
 		}
 		if child == nil {
 			continue // a member the schema leaves free
 		}
-		switch w.decoded(member, child, nil, false, depth+1) {
+		switch w.decoded(member, child, sh.kid(slot, child), nil, false, depth+1) {
 		case refused:
 			return refused
 		case unsure:
@@ -128,7 +131,7 @@ func (w *walking) decodedObject(m map[string]any, s *openapi3.Schema, sh *shape,
 	return result
 }
 
-func (w *walking) decodedArray(items []any, s *openapi3.Schema, depth int) verdict {
+func (w *walking) decodedArray(items []any, s *openapi3.Schema, sh *shape, depth int) verdict {
 	if !s.Type.Permits(openapi3.TypeArray) {
 		return refused
 	}
@@ -156,8 +159,9 @@ func (w *walking) decodedArray(items []any, s *openapi3.Schema, depth int) verdi
 	if s.Items == nil {
 		return result
 	}
+	kid := sh.kid(len(sh.props)+itemsKid, s.Items.Value)
 	for _, item := range items {
-		switch w.decoded(item, s.Items.Value, nil, false, depth+1) {
+		switch w.decoded(item, s.Items.Value, kid, nil, false, depth+1) {
 		case refused:
 			return refused
 		case unsure:

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-json-experiment/json/jsontext"
@@ -64,6 +65,27 @@ type shape struct {
 	index    map[string]int
 	props    []*openapi3.Schema
 	required uint64
+	// kids are the shapes of props, then of items and of
+	// additionalProperties, found on first use: looking each up in shapes
+	// was a tenth of checking a lead's response.
+	kids []atomic.Pointer[shape]
+}
+
+// Slots of kids after the properties'.
+const (
+	itemsKid = iota
+	additionalKid
+	otherKids
+)
+
+// kid is the shape of t, the schema in slot i of kids.
+func (sh *shape) kid(i int, t *openapi3.Schema) *shape {
+	if k := sh.kids[i].Load(); k != nil {
+		return k
+	}
+	k := shapeOf(t)
+	sh.kids[i].Store(k)
+	return k
 }
 
 var shapes sync.Map // *openapi3.Schema -> *shape
@@ -99,6 +121,7 @@ func shapeOf(s *openapi3.Schema) *shape {
 			sh.modelled = false
 		}
 	}
+	sh.kids = make([]atomic.Pointer[shape], len(sh.props)+otherKids)
 	actual, _ := shapes.LoadOrStore(s, sh)
 	return actual.(*shape)
 }
@@ -193,7 +216,7 @@ func (w *walking) raw(data []byte, s *openapi3.Schema, same []*openapi3.Schema, 
 	}()
 	d.body = *bytes.NewBuffer(data)
 	d.dec.Reset(&d.body, walkJSON...)
-	v := w.value(&d.dec, s, same, own, depth)
+	v := w.value(&d.dec, s, nil, same, own, depth)
 	if v == accepted {
 		if _, err := d.dec.ReadToken(); err != io.EOF {
 			return unsure // data after the value: the decoder judges that
@@ -205,15 +228,18 @@ func (w *walking) raw(data []byte, s *openapi3.Schema, same []*openapi3.Schema, 
 }
 
 // value consumes one value from dec and judges it against s.
-func (w *walking) value(dec *jsontext.Decoder, s *openapi3.Schema, same []*openapi3.Schema, own bool, depth int) verdict {
+// sh is s's shape when the caller has it, else nil.
+func (w *walking) value(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, same []*openapi3.Schema, own bool, depth int) verdict {
 	if depth > walkDepth {
 		return unsure
 	}
+	if sh == nil {
+		sh = shapeOf(s)
+	}
 	kind := dec.PeekKind()
 	if kind != '{' && kind != '[' {
-		return w.scalar(dec, s)
+		return w.scalar(dec, s, sh.leaf)
 	}
-	sh := shapeOf(s)
 	switch {
 	case !sh.modelled:
 		return unsure
@@ -237,7 +263,7 @@ func (w *walking) value(dec *jsontext.Decoder, s *openapi3.Schema, same []*opena
 	if kind == '{' {
 		return w.object(dec, s, sh, depth)
 	}
-	return w.array(dec, s, depth)
+	return w.array(dec, s, sh, depth)
 }
 
 // applied judges data against s's not, oneOf, anyOf and allOf and against
@@ -343,12 +369,11 @@ func combined(s *openapi3.Schema, first byte, apply func(t *openapi3.Schema, own
 }
 
 // scalar judges one string, number, boolean or null with kin-openapi.
-func (w *walking) scalar(dec *jsontext.Decoder, s *openapi3.Schema) verdict {
+func (w *walking) scalar(dec *jsontext.Decoder, s *openapi3.Schema, l *leaf) verdict {
 	tok, err := dec.ReadToken()
 	if err != nil {
 		return unsure
 	}
-	l := shapeOf(s).leaf
 	var v any
 	switch tok.Kind() {
 	case '"':
@@ -415,13 +440,14 @@ func (w *walking) object(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, d
 		}
 		count++
 		var child *openapi3.Schema
+		slot := len(sh.props) + additionalKid
 		i, known := sh.index[string(inner)]
 		switch {
 		case known && seen&(1<<i) != 0:
 			return unsure // a name given twice
 		case known:
 			seen |= 1 << i
-			child = sh.props[i]
+			child, slot = sh.props[i], i
 		case countOthers:
 			for _, o := range others {
 				if o == string(inner) {
@@ -435,6 +461,7 @@ func (w *walking) object(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, d
 			if child, v = additional(s); v != accepted {
 				return v
 			}
+			slot = len(sh.props) + additionalKid
 		}
 		if child == nil {
 			if v := w.skip(dec); v != accepted {
@@ -442,7 +469,7 @@ func (w *walking) object(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, d
 			}
 			continue
 		}
-		if v := w.value(dec, child, nil, false, depth+1); v != accepted {
+		if v := w.value(dec, child, sh.kid(slot, child), nil, false, depth+1); v != accepted {
 			return v
 		}
 	}
@@ -462,7 +489,7 @@ func (w *walking) object(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, d
 }
 
 // array judges an array's items as kin-openapi's visitJSONArray does.
-func (w *walking) array(dec *jsontext.Decoder, s *openapi3.Schema, depth int) verdict {
+func (w *walking) array(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, depth int) verdict {
 	if !s.Type.Permits(openapi3.TypeArray) {
 		return refused
 	}
@@ -498,7 +525,7 @@ func (w *walking) array(dec *jsontext.Decoder, s *openapi3.Schema, depth int) ve
 			}
 			continue
 		}
-		if v := w.value(dec, items, nil, false, depth+1); v != accepted {
+		if v := w.value(dec, items, sh.kid(len(sh.props)+itemsKid, items), nil, false, depth+1); v != accepted {
 			return v
 		}
 	}
