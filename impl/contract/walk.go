@@ -18,23 +18,25 @@ import (
 // decoder) and hand it to kin-openapi's VisitJSON: for a lead, 13 of the
 // 80 CPU µs of GET /leads/{id}, half of it building the maps. The walk does
 // the structural part of that visit on the tokens: which members an object
-// has, the required ones, additionalProperties, the items of an array and
-// their count, and oneOf/anyOf/allOf over them. Every scalar (a string,
-// number, boolean or null) is still judged by kin-openapi's VisitJSON
-// against its schema: types, formats, patterns, enums, bounds, nullable.
+// has, the required ones, additionalProperties, the items of an array, their
+// count and (for strings) their uniqueness, and not, oneOf (with its
+// discriminator), anyOf and allOf over them; a value the schema leaves free
+// is skipped. Every scalar (a string, number, boolean or null) goes to its
+// leaf (leaf.go), which passes it when it plainly meets its schema, and
+// otherwise to kin-openapi's VisitJSON.
 //
 // A walk's verdict is exact or it is unsure, with one exception: a refusal
 // comes as soon as a member's value is refused, so a body that gives that
 // name again, with a value kin-openapi passes (it judges the last), is
 // refused by the walk. A refusal goes through the full visit anyway, and
-// within oneOf and anyOf, where refusals are counted, a value with a
-// repeated name is unsure. Anything it does not model
-// (not, enum or a discriminator on an object or array, uniqueItems, the
-// 3.1 keywords, a name given twice, a schema that refers to itself for the
-// same value) makes it unsure, and an unsure or refused body goes through
-// the full visit, which decides and words the error. So the walk can only
-// save time: what it passes, kin-openapi passes
-// (TestWalkAgreesWithVisitJSON and FuzzWalk compare the two).
+// within oneOf, anyOf and not, where refusals are counted, a value with a
+// repeated name is unsure. Anything it does not model (an enum on an
+// object or array, uniqueItems of anything but strings, the 3.1 keywords,
+// readOnly and writeOnly, a schema that refers to itself for the same
+// value) makes it unsure, and an unsure or refused body goes through the
+// full visit, which decides and words the error. So the walk can only save
+// time: what it passes, kin-openapi passes (TestWalkAgreesWithVisitJSON,
+// TestWalkAgreesOnCombinedSchemas and FuzzWalk compare the two).
 type verdict uint8
 
 const (
@@ -202,8 +204,9 @@ func (w walker) body(data []byte, s *openapi3.Schema) verdict {
 }
 
 // raw walks data against s with a tokenizer of its own. same lists the
-// schemas already applied to this value (through oneOf, anyOf or allOf);
-// own leaves out s's oneOf, anyOf and allOf, which the caller applies.
+// schemas already applied to this value (through not, oneOf, anyOf or
+// allOf); own leaves out s's not, oneOf, anyOf and allOf, which the caller
+// applies.
 func (w *walking) raw(data []byte, s *openapi3.Schema, same []*openapi3.Schema, own bool, depth int) verdict {
 	if w.budget--; w.budget < 0 {
 		return unsure
