@@ -24,10 +24,12 @@ import (
 // enum of strings, minLength and maxLength in UTF-16 code units, the
 // pattern (compiled by compilePattern, as the Validator's options have
 // kin-openapi compile it), a string format by the same validators
-// (stringFormats, then kin-openapi's global ones), and minimum, maximum and
-// both forms of exclusive bounds as float64 comparisons. A number format
+// (stringFormats, then kin-openapi's global ones), the ranges of its own
+// int32 and int64 validators, and minimum, maximum and both forms of
+// exclusive bounds as float64 comparisons. Any other number format
 // kin-openapi has a validator for, multipleOf, an enum of anything but
-// strings, and any composition are left to it. TestWalkAgreesWithVisitJSON,
+// strings, and any composition are left to it. Should kin-openapi's rules
+// change in an upgrade, the agreement tests below are the ones to fail. TestWalkAgreesWithVisitJSON,
 // TestLeafAgreesWithVisitJSON and FuzzWalk compare the two.
 type leaf struct {
 	// ok is false when any scalar must be visited by kin-openapi. str,
