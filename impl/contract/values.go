@@ -106,22 +106,15 @@ func (w *walking) decodedObject(m map[string]any, s *openapi3.Schema, sh *shape,
 	}
 	result := accepted
 	for name, member := range m {
-		var child *openapi3.Schema
-		slot := len(sh.props) + additionalKid
-		if i, known := sh.index[name]; known {
-			child, slot = sh.props[i], i
-		}
-		if child == nil {
-			var v verdict
-			if child, v = additional(s); v != accepted {
-				return v
-			}
-			slot = len(sh.props) + additionalKid
-		}
-		if child == nil {
+		i, known := sh.index[name]
+		child, kid, v := sh.member(s, i, known)
+		switch {
+		case v != accepted:
+			return v
+		case child == nil:
 			continue // a member the schema leaves free
 		}
-		switch w.decoded(member, child, sh.kid(slot, child), nil, false, depth+1) {
+		switch w.decoded(member, child, kid, nil, false, depth+1) {
 		case refused:
 			return refused
 		case unsure:

@@ -442,15 +442,12 @@ func (w *walking) object(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, d
 			inner = unquoted
 		}
 		count++
-		var child *openapi3.Schema
-		slot := len(sh.props) + additionalKid
 		i, known := sh.index[string(inner)]
 		switch {
 		case known && seen&(1<<i) != 0:
 			return unsure // a name given twice
 		case known:
 			seen |= 1 << i
-			child, slot = sh.props[i], i
 		case countOthers:
 			for _, o := range others {
 				if o == string(inner) {
@@ -459,12 +456,9 @@ func (w *walking) object(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, d
 			}
 			others = append(others, string(inner))
 		}
-		if child == nil {
-			var v verdict
-			if child, v = additional(s); v != accepted {
-				return v
-			}
-			slot = len(sh.props) + additionalKid
+		child, kid, v := sh.member(s, i, known)
+		if v != accepted {
+			return v
 		}
 		if child == nil {
 			if v := w.skip(dec); v != accepted {
@@ -472,12 +466,12 @@ func (w *walking) object(dec *jsontext.Decoder, s *openapi3.Schema, sh *shape, d
 			}
 			continue
 		}
-		if v := w.value(dec, child, sh.kid(slot, child), nil, false, depth+1); v != accepted {
+		if v := w.value(dec, child, kid, nil, false, depth+1); v != accepted {
 			return v
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return unsure // not the end of the object, or a name given twice
+		return unsure // not the end of the object
 	}
 	if n := s.MinProps; n != 0 && uint64(count) < n {
 		return refused
@@ -657,15 +651,19 @@ func mapped(d *openapi3.Discriminator, name string) (string, verdict) {
 	return m.Ref, accepted
 }
 
-// additional is the schema of a member without a property of its own:
-// additionalProperties' (nil when any value will do), or refused when s
+// member is the schema of an object's member and its shape: its
+// property's when it has one (known, i its index), else
+// additionalProperties' (nil when any value will do); refused when s
 // allows no such member.
-func additional(s *openapi3.Schema) (*openapi3.Schema, verdict) {
+func (sh *shape) member(s *openapi3.Schema, i int, known bool) (*openapi3.Schema, *shape, verdict) {
+	if known && sh.props[i] != nil {
+		return sh.props[i], sh.kid(i, sh.props[i]), accepted
+	}
 	if has := s.AdditionalProperties.Has; has != nil && !*has {
-		return nil, refused
+		return nil, nil, refused
 	}
 	if ap := s.AdditionalProperties.Schema; ap != nil {
-		return ap.Value, accepted
+		return ap.Value, sh.kid(len(sh.props)+additionalKid, ap.Value), accepted
 	}
-	return nil, accepted
+	return nil, nil, accepted
 }
