@@ -62,6 +62,7 @@ func (w *walking) decoded(v any, s *openapi3.Schema, sh *shape, same []*openapi3
 	return w.decodedArray(v.([]any), s, sh, depth)
 }
 
+// decodedScalar is scalar for a decoded string, json.Number, bool or nil.
 func (w *walking) decodedScalar(v any, s *openapi3.Schema, l *leaf) verdict {
 	switch x := v.(type) {
 	case string:
@@ -89,6 +90,7 @@ func (w *walking) decodedScalar(v any, s *openapi3.Schema, l *leaf) verdict {
 	return accepted
 }
 
+// decodedObject is object for a decoded object: its names are distinct.
 func (w *walking) decodedObject(m map[string]any, s *openapi3.Schema, sh *shape, depth int) verdict {
 	if !s.Type.Permits(openapi3.TypeObject) {
 		return refused
@@ -124,6 +126,7 @@ func (w *walking) decodedObject(m map[string]any, s *openapi3.Schema, sh *shape,
 	return result
 }
 
+// decodedArray is array for a decoded array.
 func (w *walking) decodedArray(items []any, s *openapi3.Schema, sh *shape, depth int) verdict {
 	if !s.Type.Permits(openapi3.TypeArray) {
 		return refused
