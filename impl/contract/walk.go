@@ -198,6 +198,21 @@ var walkJSON = []jsontext.Options{jsontext.AllowDuplicateNames(true)}
 
 var walkDecoders = sync.Pool{New: func() any { return new(walkDecoder) }}
 
+// borrowDecoder is a pooled tokenizer over data, with walkJSON's options.
+func borrowDecoder(data []byte) *walkDecoder {
+	d := walkDecoders.Get().(*walkDecoder)
+	d.body = *bytes.NewBuffer(data)
+	d.dec.Reset(&d.body, walkJSON...)
+	return d
+}
+
+// release returns d to the pool, keeping no reference to the data.
+func (d *walkDecoder) release() {
+	d.body = bytes.Buffer{}
+	d.dec.Reset(&d.body)
+	walkDecoders.Put(d)
+}
+
 // body walks data, one JSON value, against s.
 func (w walker) body(data []byte, s *openapi3.Schema) verdict {
 	return (&walking{leaf: w.leaf, budget: walkBudget}).raw(data, s, nil, false, 0)
@@ -211,14 +226,8 @@ func (w *walking) raw(data []byte, s *openapi3.Schema, same []*openapi3.Schema, 
 	if w.budget--; w.budget < 0 {
 		return unsure
 	}
-	d := walkDecoders.Get().(*walkDecoder)
-	defer func() {
-		d.body = bytes.Buffer{}
-		d.dec.Reset(&d.body)
-		walkDecoders.Put(d)
-	}()
-	d.body = *bytes.NewBuffer(data)
-	d.dec.Reset(&d.body, walkJSON...)
+	d := borrowDecoder(data)
+	defer d.release()
 	v := w.value(&d.dec, s, nil, same, own, depth)
 	if v == accepted {
 		if _, err := d.dec.ReadToken(); err != io.EOF {
@@ -596,14 +605,8 @@ func (w *walking) skip(dec *jsontext.Decoder) verdict {
 // a value the mapping does not name. data has no repeated names (applied
 // checks that first).
 func discriminated(data []byte, d *openapi3.Discriminator) (string, verdict) {
-	wd := walkDecoders.Get().(*walkDecoder)
-	defer func() {
-		wd.body = bytes.Buffer{}
-		wd.dec.Reset(&wd.body)
-		walkDecoders.Put(wd)
-	}()
-	wd.body = *bytes.NewBuffer(data)
-	wd.dec.Reset(&wd.body, walkJSON...)
+	wd := borrowDecoder(data)
+	defer wd.release()
 	dec := &wd.dec
 	if dec.PeekKind() != '{' {
 		return "", accepted
