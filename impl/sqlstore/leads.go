@@ -131,7 +131,8 @@ func utcLead(l *impl.Lead) {
 // database keeps (00009), so neither sorts nor counts the organization's
 // leads. An e-mail's leads are counted (through an index that holds what
 // the count needs); the phone filter matches at most one lead, found by its
-// unique index.
+// unique index. A deep numbered page that the server has seen begin, while
+// the list has not changed since, is read from there (pageMarks).
 func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilter) (*impl.LeadPage, error) {
 	var key []byte
 	if f.Cursor != "" {
@@ -154,11 +155,14 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 		return page, nil
 	}
 	// One lead more than the page says whether another page follows.
-	leads, err := s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1)
+	leads, err := s.pageLeads(ctx, orgID, q, cond, args, counts)
 	if err != nil {
 		return nil, err
 	}
 	if len(leads) > q.Limit {
+		if end := q.Offset + int64(q.Limit); s.marks.markable(q, end) {
+			s.marks.leave(orgID, q, end, counts, leads[q.Limit-1])
+		}
 		leads = leads[:q.Limit]
 		if key == nil {
 			if key, err = s.db.signingKey(ctx, leadCursorKey); err != nil {
@@ -172,6 +176,28 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 	}
 	page.Leads = leads
 	return page, nil
+}
+
+// pageLeads reads q's page and the lead after it, if any: after the page's
+// mark when the list has not changed since it was left (see pageMarks), or
+// else from its offset, with the lead before it to leave a mark there.
+func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) ([]*impl.Lead, error) {
+	if !s.marks.markable(q, q.Offset) {
+		return s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1)
+	}
+	if before, ok := s.marks.before(orgID, q, q.Offset, counts); ok {
+		after := q
+		after.After, after.Seen = &before, q.Offset
+		return s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1)
+	}
+	from := q
+	from.Offset--
+	leads, err := s.leadsInOrder(ctx, from, cond, args, counts, q.Limit+2)
+	if err != nil || len(leads) == 0 {
+		return leads, err
+	}
+	s.marks.leave(orgID, q, q.Offset, counts, leads[0])
+	return leads[1:], nil
 }
 
 // leadConditions is the WHERE clause of q's filters and its arguments.
@@ -206,6 +232,9 @@ type leadCounts struct {
 	Total         int64 `db:"total"`
 	WithName      int64 `db:"with_name"`
 	WithDealValue int64 `db:"with_deal_value"`
+	// Revision moves on every write to the counted leads (00012); 0 when
+	// the leads were counted rather than read from the counters.
+	Revision int64 `db:"revision"`
 }
 
 // withValue is how many of the counted leads have a value for sort's field.
@@ -259,7 +288,8 @@ func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, a
 		where, cargs = where+" AND temperature = ?", append(cargs, *q.Temperature)
 	}
 	return `SELECT COALESCE(SUM(total), 0) AS total, COALESCE(SUM(with_name), 0) AS with_name,
-		COALESCE(SUM(with_deal_value), 0) AS with_deal_value FROM lead_counts WHERE ` + where, cargs
+		COALESCE(SUM(with_deal_value), 0) AS with_deal_value, COALESCE(SUM(revision), 0) AS revision
+		FROM lead_counts WHERE ` + where, cargs
 }
 
 // leadRun is a stretch of one order, read by one statement from one index,

@@ -17,7 +17,10 @@ type (
 	// LoginFailureStore implements impl.LoginFailureStore.
 	LoginFailureStore struct{ db *DB }
 	// LeadStore implements impl.LeadStore.
-	LeadStore struct{ db *DB }
+	LeadStore struct {
+		db    *DB
+		marks pageMarks
+	}
 	// HandoffStore implements impl.HandoffStore.
 	HandoffStore struct{ db *DB }
 	// IntegrationStore implements impl.IntegrationStore.
@@ -92,7 +95,7 @@ func NewStores(db *DB) *Stores {
 		Users:         &UserStore{db},
 		Sessions:      &SessionStore{db},
 		LoginFailures: &LoginFailureStore{db},
-		Leads:         &LeadStore{db},
+		Leads:         &LeadStore{db: db},
 		Handoffs:      &HandoffStore{db},
 		Integrations:  &IntegrationStore{db},
 		Templates:     &TemplateStore{db},

@@ -1,0 +1,160 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+// TestLeadPageMarksFollowEveryWrite: a numbered page read after a mark is
+// the page the list has now, after every kind of write, whoever made it: the
+// API's store, or SQL that bypasses it (a bulk import, a manual fix, another
+// replica). Each write moves a lead across the pages' marks; a mark trusted
+// after it would give a page shifted by that lead. The marks are used
+// (counted hits), and the pages are compared with a store that keeps none.
+func TestLeadPageMarksFollowEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		f.s.Leads.marks.from = 1
+		plain := &LeadStore{db: f.db}
+		plain.marks.from = math.MaxInt64
+		var ids []int64
+		for i := range 40 {
+			l := &impl.Lead{
+				Phone: fmt.Sprintf("55119%08d", i), Name: ptr(fmt.Sprintf("lead %02d", i)),
+				LeadScore: int32(i % 7 * 10), Temperature: []string{impl.TemperatureHot, impl.TemperatureCold}[i%2],
+			}
+			if i%3 != 0 {
+				l.DealValue = ptr(float64(i * 100))
+			}
+			if i%8 == 5 {
+				l.Name = nil
+			}
+			ids = append(ids, f.mustCreate(t, f.org, l).ID)
+			f.mustCreate(t, f.other, &impl.Lead{Phone: l.Phone, Name: l.Name, Temperature: l.Temperature})
+		}
+		exec := func(query string, args ...any) {
+			t.Helper()
+			if _, err := f.db.pool.ExecContext(ctx, f.db.rebind(query), args...); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+		}
+		lists := []impl.LeadFilter{
+			{Sort: "name"}, {Sort: "-deal_value"}, {Sort: "lead_score"}, {Sort: "-updated_at"},
+			{Sort: "-name", Temperature: ptr(impl.TemperatureCold)}, {Sort: "deal_value", Temperature: ptr(impl.TemperatureHot)},
+		}
+		// pages reads every page of 6 of each list from store, the last
+		// first when backwards: then each page is read after the mark an
+		// earlier call left, not one this call just left.
+		pages := func(store *LeadStore, backwards bool) [][]int64 {
+			t.Helper()
+			var all [][]int64
+			for _, list := range lists {
+				list.Limit = 6
+				first, err := store.FindLeads(ctx, f.org, list)
+				if err != nil {
+					t.Fatal(err)
+				}
+				offsets := []int64{}
+				for off := int64(0); off < first.Total; off += 6 {
+					offsets = append(offsets, off)
+				}
+				if backwards {
+					slices.Reverse(offsets)
+				}
+				var read [][]int64
+				for _, off := range offsets {
+					list.Offset = off
+					page, err := store.FindLeads(ctx, f.org, list)
+					if err != nil {
+						t.Fatal(err)
+					}
+					read = append(read, idsOf(page.Leads))
+				}
+				if backwards {
+					slices.Reverse(read)
+				}
+				all = append(all, read...)
+			}
+			return all
+		}
+		check := func(after string) {
+			t.Helper()
+			hits := f.s.Leads.marks.hits.Load()
+			want := pages(plain, false)
+			// Backwards, each page is read after the mark the last check
+			// left (stale, were the revision not moved by the write);
+			// forwards, after the mark the page before it just left.
+			for round, backwards := range []bool{true, false} {
+				if got := pages(f.s.Leads, backwards); !slices.EqualFunc(got, want, slices.Equal) {
+					t.Fatalf("after %s, round %d: pages\n %v\nwant\n %v", after, round, got, want)
+				}
+			}
+			if f.s.Leads.marks.hits.Load() == hits {
+				t.Errorf("after %s: no page was read after a mark", after)
+			}
+		}
+		check("the leads were made")
+		writes := []struct {
+			what  string
+			query string
+			args  []any
+		}{
+			{"a name set by SQL", `UPDATE leads SET name = 'a first' WHERE id = ?`, []any{ids[30]}},
+			{"a name removed by SQL", `UPDATE leads SET name = NULL WHERE id = ?`, []any{ids[2]}},
+			{"a score changed by SQL", `UPDATE leads SET lead_score = 99 WHERE id = ?`, []any{ids[0]}},
+			{"a deal value changed by SQL", `UPDATE leads SET deal_value = 1 WHERE id = ?`, []any{ids[38]}},
+			{"a temperature changed by SQL", `UPDATE leads SET temperature = 'cold' WHERE id = ?`, []any{ids[4]}},
+			{"an update time moved by SQL", `UPDATE leads SET updated_at = created_at WHERE id = ?`, []any{ids[39]}},
+			{"a lead deleted by SQL", `DELETE FROM leads WHERE id = ?`, []any{ids[1]}},
+			{"a lead inserted by SQL", `INSERT INTO leads (organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
+				SELECT organization_id, '5511999999999', 'a second', email, company_name, temperature, lead_score, 5, created_at, updated_at FROM leads WHERE id = ?`, []any{ids[3]}},
+			{"two leads swapping names by SQL", `UPDATE leads SET name = CASE WHEN id = ? THEN 'lead 11' ELSE 'lead 10' END WHERE id IN (?, ?)`, []any{ids[10], ids[10], ids[11]}},
+		}
+		for _, w := range writes {
+			exec(w.query, w.args...)
+			check(w.what)
+		}
+		// And through the store.
+		if _, err := f.s.Leads.UpdateLead(ctx, f.org, ids[5], func(l *impl.Lead) error { l.Name = ptr("lead 99"); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		check("a name changed through the store")
+		if err := f.s.Leads.DeleteLead(ctx, f.org, ids[6]); err != nil {
+			t.Fatal(err)
+		}
+		check("a lead deleted through the store")
+		// Another organization's writes leave this one's marks standing.
+		hits := f.s.Leads.marks.hits.Load()
+		pages(f.s.Leads, true)
+		exec(`UPDATE leads SET lead_score = 1 WHERE organization_id = ?`, f.other)
+		before := f.s.Leads.marks.hits.Load()
+		pages(f.s.Leads, true)
+		if f.s.Leads.marks.hits.Load()-before != before-hits {
+			t.Errorf("after another organization's write, %d pages read after a mark; want %d", f.s.Leads.marks.hits.Load()-before, before-hits)
+		}
+	})
+}
+
+// TestLeadPageMarksBounded: the marks a store keeps stay under marksMax
+// however many lists and pages are asked for.
+func TestLeadPageMarksBounded(t *testing.T) {
+	var p pageMarks
+	q := impl.LeadQuery{Sort: impl.LeadSort{Field: "name"}}
+	for i := range marksMax + 100 {
+		p.leave(1, q, int64(i+markFrom), leadCounts{Total: 10}, &impl.Lead{ID: int64(i + 1), Name: ptr("x")})
+	}
+	if len(p.byAt) != marksMax {
+		t.Fatalf("%d marks kept, want %d", len(p.byAt), marksMax)
+	}
+	if _, ok := p.before(1, q, int64(marksMax+99+markFrom), leadCounts{Total: 10}); !ok {
+		t.Errorf("the newest mark was not kept")
+	}
+	if _, ok := p.before(1, q, int64(marksMax+99+markFrom), leadCounts{Total: 10, Revision: 1}); ok {
+		t.Errorf("a mark was taken at another revision")
+	}
+}
