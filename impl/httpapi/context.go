@@ -29,13 +29,17 @@ func logger(ctx context.Context) *slog.Logger {
 // of the server's CPU under load when made for every request.
 //
 // It also holds the request's place under the admission bound, which the
-// request's context carries this way without a context of its own.
+// request's context carries this way without a context of its own, and the
+// spec's route the request matched (findRoute), without echo's per-request
+// map.
 type requestLogger struct {
 	base   *slog.Logger
 	id     string
 	once   sync.Once
 	log    *slog.Logger
 	ticket ticket
+	route  matchedRoute // valid once routed is set
+	routed bool
 }
 
 func (l *requestLogger) get() *slog.Logger {

@@ -26,22 +26,45 @@ type matchedRoute struct {
 	params map[string]string
 }
 
-// findRoute matches the request against the spec once per request.
+// findRoute matches the request against the spec once per request. The
+// match is kept in the request's requestLogger (every API request has one,
+// from requestLog), or else in echo's context.
 func (s *Server) findRoute(c echo.Context) *matchedRoute {
-	if m, ok := c.Get(ctxRouteKey).(*matchedRoute); ok {
-		return m
+	l, _ := c.Request().Context().Value(ctxLogger).(*requestLogger)
+	switch {
+	case l != nil && l.routed:
+		return l.matched()
+	case l == nil:
+		if m, ok := c.Get(ctxRouteKey).(*matchedRoute); ok {
+			return m
+		}
 	}
 	route, params, ok := s.routes.find(c.Path(), c.Request())
 	if !ok {
 		var err error
 		if route, params, err = s.router.FindRoute(c.Request()); err != nil {
 			// Not in the spec: echo has already routed it to 404 or 405.
-			return nil
+			route = nil
 		}
 	}
-	m := &matchedRoute{route: route, params: params}
+	if l != nil {
+		l.route, l.routed = matchedRoute{route: route, params: params}, true
+		return l.matched()
+	}
+	var m *matchedRoute
+	if route != nil {
+		m = &matchedRoute{route: route, params: params}
+	}
 	c.Set(ctxRouteKey, m)
 	return m
+}
+
+// matched is the route findRoute kept, nil when the request matched none.
+func (l *requestLogger) matched() *matchedRoute {
+	if l.route.route == nil {
+		return nil
+	}
+	return &l.route
 }
 
 // validateRequest checks parameters, content type and body against the spec.
