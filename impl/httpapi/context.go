@@ -29,9 +29,9 @@ func logger(ctx context.Context) *slog.Logger {
 // of the server's CPU under load when made for every request.
 //
 // It also holds the request's place under the admission bound, which the
-// request's context carries this way without a context of its own, and the
+// request's context carries this way without a context of its own, the
 // spec's route the request matched (findRoute), without echo's per-request
-// map.
+// map, and the caller's API key (caller), without a copy of the request.
 type requestLogger struct {
 	base   *slog.Logger
 	id     string
@@ -40,6 +40,7 @@ type requestLogger struct {
 	ticket ticket
 	route  matchedRoute // valid once routed is set
 	routed bool
+	key    *impl.APIKey // the caller, once authenticate has found it
 }
 
 func (l *requestLogger) get() *slog.Logger {
@@ -50,6 +51,9 @@ func (l *requestLogger) get() *slog.Logger {
 // caller returns the API key that authenticated the request. Handlers behind
 // the auth middleware can rely on it being there.
 func caller(ctx context.Context) *impl.APIKey {
+	if l, ok := ctx.Value(ctxLogger).(*requestLogger); ok && l.key != nil {
+		return l.key
+	}
 	k, _ := ctx.Value(ctxAPIKey).(*impl.APIKey)
 	return k
 }
