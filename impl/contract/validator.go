@@ -238,10 +238,32 @@ func responseFor(input *openapi3filter.ResponseValidationInput) *openapi3.Respon
 	if responses.Len() == 0 {
 		return nil
 	}
-	if ref := responses.Status(input.Status); ref != nil {
+	if st := input.Status; 99 < st && st < 600 {
+		// What Responses.Status does, without formatting the code anew
+		// for every response (an allocation each time).
+		if ref := responses.Value(statusKeys[st]); ref != nil {
+			return ref
+		}
+		if ref := responses.Value(statusRanges[st/100]); ref != nil {
+			return ref
+		}
+	} else if ref := responses.Status(st); ref != nil {
 		return ref
 	}
 	return responses.Default()
+}
+
+// statusKeys are the status codes as the spec's responses name them, and
+// statusRanges their ranges ("2XX").
+var (
+	statusKeys   [600]string
+	statusRanges = [6]string{"", "1XX", "2XX", "3XX", "4XX", "5XX"}
+)
+
+func init() {
+	for code := 100; code < 600; code++ {
+		statusKeys[code] = strconv.Itoa(code)
+	}
 }
 
 // validatedBody is a request body with the value validated from it, which
