@@ -77,10 +77,11 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		req := c.Request()
-		if err := checkUTF8(req.URL); err != nil {
+		query, err := checkUTF8(req.URL)
+		if err != nil {
 			return err
 		}
-		if err := checkParams(req.URL, m.params); err != nil {
+		if err := checkParams(query, m.params); err != nil {
 			return err
 		}
 		if req.ContentLength != 0 {
@@ -106,23 +107,27 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // checkUTF8 refuses paths and query strings that decode to invalid UTF-8:
-// a database would refuse them later, as a 500.
-func checkUTF8(u *url.URL) error {
+// a database would refuse them later, as a 500. It returns the query,
+// parsed (nil when there is none).
+func checkUTF8(u *url.URL) (url.Values, error) {
 	if !utf8.ValidString(u.Path) {
-		return impl.Errorf(impl.EBadRequest, "The request path is not valid UTF-8.")
+		return nil, impl.Errorf(impl.EBadRequest, "The request path is not valid UTF-8.")
+	}
+	if u.RawQuery == "" {
+		return nil, nil
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return impl.Errorf(impl.EBadRequest, "The query string is malformed.")
+		return nil, impl.Errorf(impl.EBadRequest, "The query string is malformed.")
 	}
 	for name, values := range q {
 		for _, v := range values {
 			if !utf8.ValidString(name) || !utf8.ValidString(v) {
-				return impl.Errorf(impl.EBadRequest, "The query string is not valid UTF-8.")
+				return nil, impl.Errorf(impl.EBadRequest, "The query string is not valid UTF-8.")
 			}
 		}
 	}
-	return nil
+	return q, nil
 }
 
 // withControlChars adds to the schema's verdict on a request the body's
@@ -158,18 +163,23 @@ func withControlChars(verr error, bad map[string][]string) error {
 // checkParams refuses query and path parameters with control characters,
 // naming each: the input policy (impl.HasControlChars) applies to every
 // door, and a database would refuse a NUL later, as a 500.
-func checkParams(u *url.URL, path map[string]string) error {
-	bad := map[string]bool{}
+func checkParams(query url.Values, path map[string]string) error {
+	var bad map[string]bool // made for the first, as most requests have none
+	mark := func(name string) {
+		if bad == nil {
+			bad = map[string]bool{}
+		}
+		bad[name] = true
+	}
 	for name, v := range path {
 		if impl.HasControlChars(v) {
-			bad[name] = true
+			mark(name)
 		}
 	}
-	q, _ := url.ParseQuery(u.RawQuery) // checkUTF8 has refused what does not parse
-	for name, values := range q {
+	for name, values := range query {
 		for _, v := range values {
 			if impl.HasControlChars(name) || impl.HasControlChars(v) {
-				bad[sanitizeName(name)] = true
+				mark(sanitizeName(name))
 			}
 		}
 	}
