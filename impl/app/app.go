@@ -668,6 +668,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		DisableRequestValidation: cfg.DisableRequestValidation,
 		Ready:                    st.DB.Ping,
 		Backlog:                  st.Queue,
+		DeepPages:                st.Leads.DeepPageCounts,
 		DBTimeout:                cfg.DBTimeout,
 		MaxConcurrentRequests:    cfg.MaxConcurrentRequests,
 		QueueTimeout:             cfg.RequestQueueTimeout,

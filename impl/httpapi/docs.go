@@ -129,6 +129,13 @@ func (s *Server) metrics(c echo.Context) error {
 	if a := s.admission; a != nil {
 		a.writeMetrics(&b)
 	}
+	if s.cfg.DeepPages != nil {
+		afterMark, walked := s.cfg.DeepPages()
+		b.WriteString("# HELP iagente_lead_deep_pages_total Numbered pages of GET /leads that start past the 500th lead, by how they were read: after the lead this process last saw just before the page (the list unchanged since), or walked to from the list's start.\n")
+		b.WriteString("# TYPE iagente_lead_deep_pages_total counter\n")
+		b.WriteString(`iagente_lead_deep_pages_total{read="after_mark"} ` + strconv.FormatInt(afterMark, 10) + "\n")
+		b.WriteString(`iagente_lead_deep_pages_total{read="walked"} ` + strconv.FormatInt(walked, 10) + "\n")
+	}
 	if s.cfg.Backlog != nil {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 		defer cancel()

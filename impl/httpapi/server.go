@@ -90,6 +90,9 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Backlog, if set, reads the webhooks' backlogs for /metrics.
 	Backlog impl.BacklogReader
+	// DeepPages, if set, counts the deep numbered pages of GET /leads read
+	// after a mark and walked to, for /metrics.
+	DeepPages func() (afterMark, walked int64)
 	// DBTimeout is each request's deadline for its database work (0: none).
 	DBTimeout time.Duration
 	// MaxConcurrentRequests bounds the API requests that run at once (0: no

@@ -190,6 +190,7 @@ func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery
 		after.After, after.Seen = &before, q.Offset
 		return s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1)
 	}
+	s.marks.walks.Add(1)
 	from := q
 	from.Offset--
 	leads, err := s.leadsInOrder(ctx, from, cond, args, counts, q.Limit+2)

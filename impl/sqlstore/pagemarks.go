@@ -62,7 +62,16 @@ type pageMarks struct {
 	byAt map[markKey]pageMark
 	// from overrides markFrom when not 0 (tests).
 	from int64
-	hits atomic.Int64
+	// hits and walks count the deep pages read after a mark and those
+	// walked to (DeepPageCounts).
+	hits, walks atomic.Int64
+}
+
+// DeepPageCounts reports how many numbered pages of GET /leads from markFrom
+// on this process has read after a mark, and how many it walked to from the
+// list's start: what /metrics shows.
+func (s *LeadStore) DeepPageCounts() (afterMark, walked int64) {
+	return s.marks.hits.Load(), s.marks.walks.Load()
 }
 
 // markable reports whether q's page may be read after a mark, or leave one

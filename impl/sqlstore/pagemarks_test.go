@@ -158,3 +158,35 @@ func TestLeadPageMarksBounded(t *testing.T) {
 		t.Errorf("a mark was taken at another revision")
 	}
 }
+
+// TestLeadDeepPageCounts: DeepPageCounts (what /metrics shows) counts a
+// deep page walked to when no mark holds, and read after a mark when one
+// does: its own from an earlier read, or the one the page before it left.
+func TestLeadDeepPageCounts(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		f.s.Leads.marks.from = 5
+		var ids []int64
+		for i := range 20 {
+			ids = append(ids, f.mustCreate(t, f.org, &impl.Lead{Phone: fmt.Sprintf("55119%08d", i), Temperature: "hot"}).ID)
+		}
+		read := func(offset int64, wantAfter, wantWalked int64) {
+			t.Helper()
+			page, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "id", Offset: offset, Limit: 5})
+			if err != nil || len(page.Leads) != 5 || page.Leads[0].ID != ids[offset] {
+				t.Fatalf("page at %d: %+v, %v", offset, page, err)
+			}
+			if after, walked := f.s.Leads.DeepPageCounts(); after != wantAfter || walked != wantWalked {
+				t.Errorf("after the page at %d: %d after a mark, %d walked; want %d, %d", offset, after, walked, wantAfter, wantWalked)
+			}
+		}
+		read(0, 0, 0)  // not deep
+		read(10, 0, 1) // no mark yet
+		read(10, 1, 1) // its own mark
+		read(15, 2, 1) // the mark the page before it left
+		if _, err := f.s.Leads.UpdateLead(ctx, f.org, ids[3], func(l *impl.Lead) error { l.LeadScore = 7; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		read(15, 2, 2) // a write: walked again
+	})
+}
