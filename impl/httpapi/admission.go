@@ -85,7 +85,7 @@ type ticket struct {
 
 // ticketOf finds the request's ticket, in its requestLogger.
 func ticketOf(ctx context.Context) *ticket {
-	if l, ok := ctx.Value(ctxLogger).(*requestLogger); ok {
+	if l := stateOf(ctx); l != nil {
 		return &l.ticket
 	}
 	return nil

@@ -10,14 +10,11 @@ import (
 
 type ctxKey int
 
-const (
-	ctxLogger ctxKey = iota
-	ctxAPIKey
-)
+const ctxLogger ctxKey = iota
 
 // logger returns the request's logger, which carries the request id.
 func logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(ctxLogger).(*requestLogger); ok {
+	if l := stateOf(ctx); l != nil {
 		return l.get()
 	}
 	return slog.Default()
@@ -51,11 +48,18 @@ func (l *requestLogger) get() *slog.Logger {
 // caller returns the API key that authenticated the request. Handlers behind
 // the auth middleware can rely on it being there.
 func caller(ctx context.Context) *impl.APIKey {
-	if l, ok := ctx.Value(ctxLogger).(*requestLogger); ok && l.key != nil {
+	if l := stateOf(ctx); l != nil {
 		return l.key
 	}
-	k, _ := ctx.Value(ctxAPIKey).(*impl.APIKey)
-	return k
+	return nil
+}
+
+// stateOf is the request's requestLogger, which requestLog, the first
+// middleware of every request, puts in its context; nil only for a context
+// that did not come through it.
+func stateOf(ctx context.Context) *requestLogger {
+	l, _ := ctx.Value(ctxLogger).(*requestLogger)
+	return l
 }
 
 // orgID is the organization every query of the request is scoped to.

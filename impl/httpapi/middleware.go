@@ -164,7 +164,7 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // authenticate resolves the API key from "Authorization: Bearer" or
-// "X-API-Key" and puts it in the request context (in its requestLogger).
+// "X-API-Key" and keeps it in the request's requestLogger, for caller.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
@@ -175,13 +175,13 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err == nil {
 			var k *impl.APIKey
 			if k, err = s.cfg.Auth.Authenticate(req.Context(), key); err == nil {
-				if l, ok := req.Context().Value(ctxLogger).(*requestLogger); ok {
-					// Every API request has one (requestLog): the key goes
-					// there, without a copy of the request and its context.
-					l.key = k
-				} else {
-					c.SetRequest(req.WithContext(context.WithValue(req.Context(), ctxAPIKey, k)))
+				l := stateOf(req.Context())
+				if l == nil {
+					// requestLog runs first for every request; without it
+					// the key would have nowhere to go.
+					return impl.Errorf(impl.EInternal, internalMessage)
 				}
+				l.key = k
 				return next(c)
 			}
 		}

@@ -19,25 +19,18 @@ import (
 	"github.com/iagente/iagente-sdr/impl/contract"
 )
 
-const ctxRouteKey = "oapi.route"
-
 type matchedRoute struct {
 	route  *routers.Route
 	params map[string]string
 }
 
-// findRoute matches the request against the spec once per request. The
-// match is kept in the request's requestLogger (every API request has one,
-// from requestLog), or else in echo's context.
+// findRoute matches the request against the spec once per request, and
+// keeps the match (nil for a request the spec does not know) in the
+// request's requestLogger.
 func (s *Server) findRoute(c echo.Context) *matchedRoute {
-	l, _ := c.Request().Context().Value(ctxLogger).(*requestLogger)
-	switch {
-	case l != nil && l.routed:
+	l := stateOf(c.Request().Context())
+	if l != nil && l.routed {
 		return l.matched()
-	case l == nil:
-		if m, ok := c.Get(ctxRouteKey).(*matchedRoute); ok {
-			return m
-		}
 	}
 	route, params, ok := s.routes.find(c.Path(), c.Request())
 	if !ok {
@@ -47,16 +40,13 @@ func (s *Server) findRoute(c echo.Context) *matchedRoute {
 			route = nil
 		}
 	}
-	if l != nil {
-		l.route, l.routed = matchedRoute{route: route, params: params}, true
-		return l.matched()
+	m := matchedRoute{route: route, params: params}
+	if l == nil {
+		// Not through requestLog: matched again when asked again.
+		l = &requestLogger{}
 	}
-	var m *matchedRoute
-	if route != nil {
-		m = &matchedRoute{route: route, params: params}
-	}
-	c.Set(ctxRouteKey, m)
-	return m
+	l.route, l.routed = m, true
+	return l.matched()
 }
 
 // matched is the route findRoute kept, nil when the request matched none.
