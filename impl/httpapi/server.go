@@ -183,6 +183,7 @@ func NewServer(cfg Config) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.JSONSerializer = jsonBinding{}
 	e.Use(s.requestLog, s.recoverPanics, s.limitHeaders, s.limitBody)
 	if cfg.MaxConcurrentRequests > 0 {
 		// Before the deadline: waiting for a place does not eat into the

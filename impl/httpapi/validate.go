@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
@@ -277,3 +278,21 @@ type recorder struct {
 func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(status int)      { r.status = status }
+
+// jsonBinding is echo's JSON serializer, except that a request body the
+// Validator passed as a union (contract.ValidatedJSON) is bound by handing
+// its bytes to the union type's own UnmarshalJSON, which keeps them: echo
+// would decode them once more only to find the value's end, and the
+// generated server's BindJSONValue would encode the validated value again
+// (see contract.ValidatedJSON). The union then holds what it holds when
+// validation is off: the body as sent.
+type jsonBinding struct{ echo.DefaultJSONSerializer }
+
+func (b jsonBinding) Deserialize(c echo.Context, i any) error {
+	if body, ok := c.Request().Body.(contract.ValidatedJSON); ok {
+		if u, ok := i.(json.Unmarshaler); ok {
+			return u.UnmarshalJSON(body.ValidatedJSON())
+		}
+	}
+	return b.DefaultJSONSerializer.Deserialize(c, i)
+}
