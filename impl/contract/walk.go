@@ -620,36 +620,37 @@ func (w *walking) unique(dec *jsontext.Decoder, items *openapi3.Schema, distinct
 // skip consumes a value the schema leaves free. Its numbers are still
 // read: the decoder refuses one a float64 cannot hold (1e400), and so
 // must the walk.
+//
+// The decoder reads the value whole, checking it as it reads every token;
+// the numbers are then found in its bytes, outside its strings. Reading it
+// token by token was 37 µs of a 10-card carousel's response in a profile
+// of SendRCSCarousel/sqlite.
 func (w *walking) skip(dec *jsontext.Decoder) verdict {
-	depth := 0
-	for {
-		if dec.PeekKind() == '0' {
-			raw, err := dec.ReadValue()
-			if err != nil {
+	raw, err := dec.ReadValue()
+	if err != nil {
+		return unsure
+	}
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '"':
+			// To the closing quote; an escape's next byte is never it.
+			for i++; raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					i++
+				}
+			}
+		case c == '-' || ('0' <= c && c <= '9'):
+			j := i + 1
+			for j < len(raw) && strings.IndexByte("0123456789.eE+-", raw[j]) >= 0 {
+				j++
+			}
+			if _, err := number(borrowed(raw[i:j])); err != nil {
 				return unsure
 			}
-			if _, err := number(borrowed(raw)); err != nil {
-				return unsure
-			}
-			if depth == 0 {
-				return accepted
-			}
-			continue
-		}
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return unsure
-		}
-		switch tok.Kind() {
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-		}
-		if depth == 0 {
-			return accepted
+			i = j - 1
 		}
 	}
+	return accepted
 }
 
 // discriminated is the branch kin-openapi's resolveDiscriminatorRef picks
