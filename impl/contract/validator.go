@@ -274,10 +274,13 @@ func init() {
 type validatedBody struct {
 	io.ReadCloser
 	value any
+	data  []byte
 }
 
 // ValidatedValue returns the decoded, validated body.
 func (b validatedBody) ValidatedValue() any { return b.value }
+
+func (b validatedBody) ValidatedBytes() []byte { return b.data }
 
 // ValidatedJSON is a valid request body whose handler binds its JSON, not a
 // decoded value: a body that is a oneOf or an anyOf, sent as exactly
@@ -303,7 +306,17 @@ type validatedJSON struct {
 	data []byte
 }
 
-func (b validatedJSON) ValidatedJSON() []byte { return b.data }
+func (b validatedJSON) ValidatedJSON() []byte  { return b.data }
+func (b validatedJSON) ValidatedBytes() []byte { return b.data }
+
+// ValidatedBytes is a request body the Validator passed (a ValidatedJSON,
+// or one with a ValidatedValue for the generated server), with the bytes
+// that were sent: a middleware that needs them reads them here and leaves
+// the body as it is, so that the handler still binds what was validated
+// rather than decoding the body again.
+type ValidatedBytes interface {
+	ValidatedBytes() []byte
+}
 
 // validated is the valid body decoded as value from data, as the handler
 // binds it (see ValidatedJSON): its JSON when it is a union that echo's
@@ -312,12 +325,12 @@ func (b validatedJSON) ValidatedJSON() []byte { return b.data }
 // another JSON media type its JSON as the value.
 func validated(body io.ReadCloser, contentType string, schema *openapi3.Schema, value any, data []byte) io.ReadCloser {
 	if len(schema.OneOf) == 0 && len(schema.AnyOf) == 0 {
-		return validatedBody{ReadCloser: body, value: value}
+		return validatedBody{ReadCloser: body, value: value, data: data}
 	}
 	if base, _, _ := strings.Cut(contentType, ";"); strings.TrimSpace(base) == "application/json" {
 		return validatedJSON{ReadCloser: body, data: data}
 	}
-	return validatedBody{ReadCloser: body, value: json.RawMessage(data)}
+	return validatedBody{ReadCloser: body, value: json.RawMessage(data), data: data}
 }
 
 // joinErrors adds err to openapi3filter's verdict, as one MultiError.

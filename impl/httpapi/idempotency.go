@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/contract"
 )
 
 const (
@@ -44,11 +45,10 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		body, err := io.ReadAll(req.Body)
+		body, err := requestBytes(req)
 		if err != nil {
 			return err
 		}
-		req.Body = io.NopCloser(bytes.NewReader(body))
 		ctx := req.Context()
 		org := orgID(ctx)
 		now := s.now()
@@ -164,4 +164,20 @@ type teeWriter struct {
 func (w *teeWriter) Write(b []byte) (int, error) {
 	w.body.Write(b)
 	return w.ResponseWriter.Write(b)
+}
+
+// requestBytes is req's body as sent. A body the Validator passed
+// (contract.ValidatedBytes) is left as it is, for the handler to bind what
+// was validated; any other is read, and replaced with a reader of what was
+// read.
+func requestBytes(req *http.Request) ([]byte, error) {
+	if vb, ok := req.Body.(contract.ValidatedBytes); ok {
+		return vb.ValidatedBytes(), nil
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	return body, nil
 }

@@ -20,6 +20,7 @@ type unreadJSON struct{ data []byte }
 func (b unreadJSON) Read([]byte) (int, error) { return 0, errors.New("the body was read again") }
 func (b unreadJSON) Close() error             { return nil }
 func (b unreadJSON) ValidatedJSON() []byte    { return b.data }
+func (b unreadJSON) ValidatedBytes() []byte   { return b.data }
 
 // TestJSONBindingHandsValidatedJSONToTheUnion: a union bound from a
 // validated body keeps the body's bytes without reading them again, and
@@ -62,5 +63,38 @@ func TestJSONBindingHandsValidatedJSONToTheUnion(t *testing.T) {
 	}
 	if kept, _ := plain.MarshalJSON(); string(kept) != `{"type":"text"}` {
 		t.Fatalf("a union from a plain body keeps %s", kept)
+	}
+}
+
+// validatedLead is a body the Validator passed with a value to bind: its
+// bytes are data, and reading it fails.
+type validatedLead struct{ unreadJSON }
+
+func (b validatedLead) ValidatedValue() any    { return map[string]any{"phone": "+5511999998888"} }
+func (b validatedLead) ValidatedBytes() []byte { return b.data }
+
+// TestRequestBytesLeavesAValidatedBodyAsItIs: the idempotency middleware
+// fingerprints a validated body's bytes without reading it, so the handler
+// still binds what was validated; any other body is read and replaced.
+func TestRequestBytesLeavesAValidatedBodyAsItIs(t *testing.T) {
+	sent := []byte(`{"phone": "+5511999998888"}`)
+	for _, body := range []io.ReadCloser{&unreadJSON{data: sent}, &validatedLead{unreadJSON{data: sent}}} {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/leads", nil)
+		req.Body = body
+		got, err := requestBytes(req)
+		if err != nil || !bytes.Equal(got, sent) {
+			t.Fatalf("%T: %s, %v", body, got, err)
+		}
+		if req.Body != body {
+			t.Fatalf("%T: the body was replaced with %T", body, req.Body)
+		}
+	}
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/leads", bytes.NewReader(sent))
+	got, err := requestBytes(req)
+	if err != nil || !bytes.Equal(got, sent) {
+		t.Fatalf("a plain body: %s, %v", got, err)
+	}
+	if again, _ := io.ReadAll(req.Body); !bytes.Equal(again, sent) {
+		t.Fatalf("a plain body reads %s after, want it again", again)
 	}
 }
