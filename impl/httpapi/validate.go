@@ -218,15 +218,7 @@ func (s *Server) validateResponse(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		restore()
 
-		input := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: &openapi3filter.RequestValidationInput{
-				Request:    c.Request(),
-				PathParams: m.params,
-				Route:      m.route,
-			},
-			Status: rec.status,
-			Header: rec.header,
-		}
+		input := rec.input(c.Request(), m)
 		if verr := s.validator.Response(c.Request().Context(), input, rec.body.Bytes()); verr != nil {
 			s.responseViolations.Add(1)
 			logger(c.Request().Context()).Error("response violates the spec",
@@ -257,10 +249,20 @@ var recorders = sync.Pool{New: func() any { return new(recorder) }}
 // large page goes to the collector rather than stay pinned in the pool.
 const maxPooledBody = 64 << 10
 
+// input is the recorder's response as the Validator's input, for req and
+// its route m: kept in the pooled recorder, as it is used only while the
+// response is validated.
+func (r *recorder) input(req *http.Request, m *matchedRoute) *openapi3filter.ResponseValidationInput {
+	r.request = openapi3filter.RequestValidationInput{Request: req, PathParams: m.params, Route: m.route}
+	r.response = openapi3filter.ResponseValidationInput{RequestValidationInput: &r.request, Status: r.status, Header: r.header}
+	return &r.response
+}
+
 // release returns the recorder to the pool once its body has been written
 // (the connection's writer copies it).
 func (r *recorder) release() {
 	r.header = nil
+	r.request, r.response = openapi3filter.RequestValidationInput{}, openapi3filter.ResponseValidationInput{}
 	if r.body.Cap() > maxPooledBody {
 		return
 	}
@@ -273,6 +275,9 @@ type recorder struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+	// request and response are the Validator's input (see input).
+	request  openapi3filter.RequestValidationInput
+	response openapi3filter.ResponseValidationInput
 }
 
 func (r *recorder) Header() http.Header         { return r.header }
