@@ -129,17 +129,21 @@ func BenchmarkValidationCost(b *testing.B) {
 					self1, db1 := meter.read()
 					cpu[setting] += self1 - self0 + db1 - db0
 					wall[setting] += time.Since(t0)
+					if c.check != nil {
+						c.check(b, services[0], org.ID, n)
+					}
 					if served[0] < c.block || served[1] < c.block {
-						b.Fatalf("%d and %d requests served: run at least %d (-benchtime %dx) for a block of each", served[0], served[1], 2*c.block, 2*c.block)
+						// A smoke run (make test runs every benchmark once):
+						// the requests were served and checked, but there is
+						// no ratio to report without a block of each.
+						b.Logf("%d and %d requests served: no ratios without at least %d (-benchtime %dx)", served[0], served[1], 2*c.block, 2*c.block)
+						return
 					}
 					per := func(d time.Duration, n int) float64 { return float64(d) / float64(n) }
 					b.ReportMetric(per(cpu[0], served[0])/per(cpu[1], served[1]), "on/off-cpu")
 					b.ReportMetric(per(wall[0], served[0])/per(wall[1], served[1]), "on/off-time")
 					b.ReportMetric(per(cpu[0], served[0])/1e3, "on-cpu-µs/op")
 					b.ReportMetric(per(cpu[1], served[1])/1e3, "off-cpu-µs/op")
-					if c.check != nil {
-						c.check(b, services[0], org.ID, n)
-					}
 				})
 			}
 		})
