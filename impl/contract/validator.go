@@ -282,44 +282,38 @@ func (b validatedBody) ValidatedValue() any { return b.value }
 
 func (b validatedBody) ValidatedBytes() []byte { return b.data }
 
-// ValidatedJSON is a valid request body whose handler binds its JSON, not a
-// decoded value: a body that is a oneOf or an anyOf, sent as exactly
-// application/json. httpapi's JSON binding hands ValidatedJSON to the
-// union type's UnmarshalJSON.
+// ValidatedBytes is a request body the Validator passed, with the bytes that
+// were sent: a middleware that needs them reads them here and leaves the
+// body as it is, so that the handler still binds what was validated rather
+// than decoding the body again.
 //
+// A valid body that is a oneOf or an anyOf, sent as exactly
+// application/json, has no ValidatedValue: its handler binds its bytes.
 // oapi-codegen makes such a body a union type, which keeps the body's JSON
 // and decodes it when the handler asks for one of its kinds. The generated
 // server binds a ValidatedValue with BindJSONValue, which gives a
 // json.Unmarshaler the JSON of the value: for a decoded value that means
 // encoding it again (a 10-card carousel: about 380 allocations, a fifth of
 // the request's validation in a profile of SendRCSCarousel/sqlite), and for
-// a json.RawMessage compacting it again (80 µs of the same request). The
-// bytes as sent are that JSON already: valid, with no name twice, and what
-// the union keeps when validation is off.
-type ValidatedJSON interface {
-	ValidatedJSON() []byte
+// a json.RawMessage compacting it again (80 µs of the same request).
+// Without a ValidatedValue, the generated server binds through echo's
+// binder, whose JSON serializer in httpapi hands these bytes to the union's
+// UnmarshalJSON: the bytes as sent are that JSON already (valid, with no
+// name twice) and what the union keeps when validation is off.
+type ValidatedBytes interface {
+	ValidatedBytes() []byte
 }
 
-// validatedJSON is a body that is a union, for httpapi's JSON binding.
+// validatedJSON is a union's body, bound from its bytes (ValidatedBytes).
 type validatedJSON struct {
 	io.ReadCloser
 	data []byte
 }
 
-func (b validatedJSON) ValidatedJSON() []byte  { return b.data }
 func (b validatedJSON) ValidatedBytes() []byte { return b.data }
 
-// ValidatedBytes is a request body the Validator passed (a ValidatedJSON,
-// or one with a ValidatedValue for the generated server), with the bytes
-// that were sent: a middleware that needs them reads them here and leaves
-// the body as it is, so that the handler still binds what was validated
-// rather than decoding the body again.
-type ValidatedBytes interface {
-	ValidatedBytes() []byte
-}
-
 // validated is the valid body decoded as value from data, as the handler
-// binds it (see ValidatedJSON): its JSON when it is a union that echo's
+// binds it (see ValidatedBytes): its JSON when it is a union that echo's
 // binder reads as JSON (it takes only a media type of exactly
 // application/json for JSON), else its value, or for a union sent as
 // another JSON media type its JSON as the value.

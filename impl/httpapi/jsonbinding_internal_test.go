@@ -19,13 +19,12 @@ type unreadJSON struct{ data []byte }
 
 func (b unreadJSON) Read([]byte) (int, error) { return 0, errors.New("the body was read again") }
 func (b unreadJSON) Close() error             { return nil }
-func (b unreadJSON) ValidatedJSON() []byte    { return b.data }
 func (b unreadJSON) ValidatedBytes() []byte   { return b.data }
 
-// TestJSONBindingHandsValidatedJSONToTheUnion: a union bound from a
+// TestJSONBindingHandsValidatedBytesToTheUnion: a union bound from a
 // validated body keeps the body's bytes without reading them again, and
 // everything else is bound as echo binds it.
-func TestJSONBindingHandsValidatedJSONToTheUnion(t *testing.T) {
+func TestJSONBindingHandsValidatedBytesToTheUnion(t *testing.T) {
 	e := echo.New()
 	e.JSONSerializer = jsonBinding{}
 	bind := func(body io.ReadCloser, into any) error {

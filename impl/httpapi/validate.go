@@ -285,18 +285,18 @@ func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(status int)      { r.status = status }
 
 // jsonBinding is echo's JSON serializer, except that a request body the
-// Validator passed as a union (contract.ValidatedJSON) is bound by handing
-// its bytes to the union type's own UnmarshalJSON, which keeps them: echo
-// would decode them once more only to find the value's end, and the
-// generated server's BindJSONValue would encode the validated value again
-// (see contract.ValidatedJSON). The union then holds what it holds when
-// validation is off: the body as sent.
+// Validator passed (contract.ValidatedBytes), bound to a type that decodes
+// itself (a union), is bound by handing its bytes to that type's own
+// UnmarshalJSON, which keeps them: echo would decode them once more only to
+// find the value's end, and the generated server's BindJSONValue would
+// encode the validated value again (see contract.ValidatedBytes). The union
+// then holds what it holds when validation is off: the body as sent.
 type jsonBinding struct{ echo.DefaultJSONSerializer }
 
 func (b jsonBinding) Deserialize(c echo.Context, i any) error {
-	if body, ok := c.Request().Body.(contract.ValidatedJSON); ok {
+	if body, ok := c.Request().Body.(contract.ValidatedBytes); ok {
 		if u, ok := i.(json.Unmarshaler); ok {
-			return u.UnmarshalJSON(body.ValidatedJSON())
+			return u.UnmarshalJSON(body.ValidatedBytes())
 		}
 	}
 	return b.DefaultJSONSerializer.Deserialize(c, i)
