@@ -66,11 +66,10 @@ func TestJSONBindingHandsValidatedBytesToTheUnion(t *testing.T) {
 }
 
 // validatedLead is a body the Validator passed with a value to bind: its
-// bytes are data, and reading it fails.
+// bytes are data (unreadJSON's), and reading it fails.
 type validatedLead struct{ unreadJSON }
 
-func (b validatedLead) ValidatedValue() any    { return map[string]any{"phone": "+5511999998888"} }
-func (b validatedLead) ValidatedBytes() []byte { return b.data }
+func (b validatedLead) ValidatedValue() any { return map[string]any{"phone": "+5511999998888"} }
 
 // TestRequestBytesLeavesAValidatedBodyAsItIs: the idempotency middleware
 // fingerprints a validated body's bytes without reading it, so the handler
