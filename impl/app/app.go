@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -688,7 +687,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 
 func slogOrDiscard(a *App) *slog.Logger {
 	if a.logger == nil {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		return slog.New(slog.DiscardHandler)
 	}
 	return a.logger
 }

@@ -82,7 +82,7 @@ func New(queue impl.DeliveryQueue, cfg Config) (*Dispatcher, error) {
 		cfg.Client = NewHTTPClient(cfg.Timeout, cfg.AllowPrivate, cfg.Workers)
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -409,6 +409,9 @@ func (d *Dispatcher) logAttempt(ctx context.Context, c *impl.ClaimedDelivery, re
 	level := slog.LevelInfo
 	if rec.Outcome != impl.OutcomeSucceeded {
 		level = slog.LevelWarn
+	}
+	if !d.cfg.Logger.Enabled(ctx, level) {
+		return
 	}
 	attrs := []any{"delivery_id", c.ID, "webhook_id", c.WebhookID, "organization_id", c.OrganizationID,
 		"event", c.Event, "attempt", c.AttemptCount + 1, "outcome", rec.Outcome, "duration_ms", rec.DurationMS}

@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"time"
 
@@ -93,7 +92,7 @@ func (r *Retention) walk(ctx context.Context, cutoff time.Time, del deleteFunc) 
 
 func (r *Retention) logger() *slog.Logger {
 	if r.Logger == nil {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		return slog.New(slog.DiscardHandler)
 	}
 	return r.Logger
 }
