@@ -38,7 +38,8 @@ func TestDeliveryCrashRecovery(t *testing.T) {
 	// 4 workers against a receiver that takes 30ms: about 130 deliveries a
 	// second, so delivering 1,000 takes several seconds and the kill lands
 	// mid-delivery.
-	env := guaranteesEnv(dbURL, map[string]string{"WEBHOOK_WORKERS": "4"})
+	const workers = 4
+	env := guaranteesEnv(dbURL, map[string]string{"WEBHOOK_WORKERS": fmt.Sprint(workers)})
 	key := guaranteesCreateOrg(t, bin, env, "Crash recovery")
 	rcv := newGuaranteesReceiver(t, 30*time.Millisecond)
 
@@ -128,6 +129,15 @@ func TestDeliveryCrashRecovery(t *testing.T) {
 				t.Logf("server %s logged: %s", s.name, line)
 			}
 		}
+	}
+	// Only what the dead process had sent and not yet recorded is sent
+	// again: its attempts running (at most one per worker), the outcomes
+	// waiting for the recorder (at most a worker's worth) and the batch
+	// being recorded (as many). More means a recorded attempt was sent
+	// again, or a lease ran out while its holder was alive.
+	if got.dupEvents > 3*workers {
+		t.Errorf("%d events were delivered more than once after the kill, want at most %d (three times the %d workers)",
+			got.dupEvents, 3*workers, workers)
 	}
 	guaranteesReport(t, fmt.Sprintf("crash test: %d events, %d delivered, %d duplicates, killed after %d",
 		n, got.events, got.dupEvents, killedAfter))
