@@ -27,7 +27,10 @@ const signaturePrefix = "sha256="
 func Signature(secret string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
-	return signaturePrefix + hex.EncodeToString(mac.Sum(nil))
+	var sum [sha256.Size]byte
+	out := make([]byte, 0, len(signaturePrefix)+hex.EncodedLen(sha256.Size))
+	out = append(out, signaturePrefix...)
+	return string(hex.AppendEncode(out, mac.Sum(sum[:0])))
 }
 
 // StandardSignature returns the webhook-signature header value: one
@@ -53,24 +56,26 @@ func StandardSignature(msgID string, timestamp int64, body []byte, secrets ...st
 		keys[i] = key
 	}
 
-	content := make([]byte, 0, len(msgID)+1+20+1+len(body))
-	content = append(content, msgID...)
-	content = append(content, '.')
-	content = strconv.AppendInt(content, timestamp, 10)
-	content = append(content, '.')
-	content = append(content, body...)
+	// The signed content is msgID.timestamp.body, written to each HMAC in
+	// its parts rather than copied into one buffer with the body.
+	var prefix [64]byte
+	head := append(append(prefix[:0], msgID...), '.')
+	head = append(strconv.AppendInt(head, timestamp, 10), '.')
 
-	var header strings.Builder
+	const each = len("v1,") + (sha256.Size+2)/3*4 // base64 of a digest
+	header := make([]byte, 0, len(keys)*(each+1))
+	var sum [sha256.Size]byte
 	for i, key := range keys {
 		mac := hmac.New(sha256.New, key)
-		mac.Write(content)
+		mac.Write(head)
+		mac.Write(body)
 		if i > 0 {
-			header.WriteByte(' ')
+			header = append(header, ' ')
 		}
-		header.WriteString("v1,")
-		header.WriteString(base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+		header = append(header, "v1,"...)
+		header = base64.StdEncoding.AppendEncode(header, mac.Sum(sum[:0]))
 	}
-	return header.String(), nil
+	return string(header), nil
 }
 
 // standardKey extracts the Standard Webhooks HMAC key. The prefix is required

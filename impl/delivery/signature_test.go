@@ -188,3 +188,19 @@ func TestNewSecret(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSignatures signs one delivery as the dispatcher does: both
+// headers, with the secret of a webhook not in rotation.
+func BenchmarkSignatures(b *testing.B) {
+	secret := impl.NewWebhookSecret()
+	body := []byte(`{"id":"evt_01JABCDEFGHJKMNPQRSTVWXYZ","type":"lead.created","created_at":"2026-12-03T17:45:00Z",` +
+		`"data":{"id":123456,"name":"Maria Souza","phone":"5511987654321","email":"maria@example.com.br",` +
+		`"temperature":"warm","lead_score":72,"deal_value":15000.5,"status":"new","source":"api"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := delivery.StandardSignature("msg_2Kx9Pq7LmN3vR8sT1wY4zA", 1764783900, body, secret); err != nil {
+			b.Fatal(err)
+		}
+		_ = delivery.Signature(secret, body)
+	}
+}
