@@ -45,8 +45,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	handler := &swappable{}
 	handler.h.Store(&startingHandler)
+	// Counted from the first connection, so that the bound's count is
+	// right once the API serves.
+	conns := &httpapi.Connections{}
+	cfg.Connections = conns
 	srv := &http.Server{
 		Handler:           handler,
+		ConnState:         conns.Track,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -73,6 +73,9 @@ type Config struct {
 	// bound); past it requests wait up to RequestQueueTimeout, then get 503.
 	MaxConcurrentRequests int
 	RequestQueueTimeout   time.Duration
+	// Connections counts the listener's open connections, for the bound
+	// (nil: not known); serve gives it to http.Server.ConnState.
+	Connections *httpapi.Connections
 	// SecretsKey seals webhook signing secrets and provider credentials at
 	// rest (AES-256-GCM, 32 bytes); PreviousSecretsKey only opens, for a
 	// rotation. Without SecretsKey, a SQLite database gets a key file of
@@ -671,6 +674,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		DBTimeout:                cfg.DBTimeout,
 		MaxConcurrentRequests:    cfg.MaxConcurrentRequests,
 		QueueTimeout:             cfg.RequestQueueTimeout,
+		Connections:              cfg.Connections,
 		Unavailable:              sqlstore.IsUnavailable,
 		Idempotency:              st.Idempotency,
 		AddressLimiter:           addrLimiter,

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,15 +22,19 @@ import (
 // waits longer than the queue allows (or whose client leaves) is answered
 // 503 with Retry-After, without having touched anything.
 //
-// While no more requests run than there are CPUs, a request runs on its
-// connection's goroutine, as without the bound. Past that, each one
-// admitted runs on a pooled worker goroutine while its connection's
-// goroutine waits for it. The deep part of a request (validation, the
-// handler, the database driver) grows a goroutine's stack to 16-32 KiB,
-// and the runtime keeps a stack at its largest until a collection finds it
-// mostly unused: with 1,000 busy connections, stacks held 22-29 MB when
-// every connection ran its own requests and 15-16 MB with the pool. Below that load the handoff
-// (which wakes another thread, 20-30 µs on an idle machine) buys nothing.
+// While no more requests run than there are CPUs, and the listener holds
+// few connections, a request runs on its connection's goroutine, as
+// without the bound. Past either, each one admitted runs on a pooled
+// worker goroutine while its connection's goroutine waits for it. The deep
+// part of a request (validation, the handler, the database driver) grows a
+// goroutine's stack to 16-64 KiB, and the runtime keeps a stack at its
+// largest until a collection finds it mostly unused: with 1,000 busy
+// connections, stacks held 22-29 MB when every connection ran its own
+// requests and 13-16 MB with the pool. Counting running requests alone
+// was not enough on SQLite, whose requests never wait: two at a time ran
+// on 1,000 connections' goroutines in turn, and their stacks held 25 MB.
+// With few connections the handoff (which wakes another thread, 20-30 µs
+// on an idle machine) buys nothing.
 //
 // The bound is on work the process does, not on waiting for a provider or a
 // partner: a handler that calls out (a send, a template sync, a webhook
@@ -44,6 +50,12 @@ type admission struct {
 	// inline is how many may run at once (this one included) before a
 	// request is handed to a worker: the CPUs the process may use.
 	inline int64
+	// conns counts the listener's open connections (nil: not known); past
+	// inlineConns, every request is handed to a worker.
+	conns       *Connections
+	inlineConns int64
+	// pooled counts the requests handed to a worker.
+	pooled atomic.Int64
 
 	queued, shed atomic.Int64
 	// logger hears of shed requests, at most once per logEvery: how many
@@ -91,13 +103,40 @@ func ticketOf(ctx context.Context) *ticket {
 	return nil
 }
 
-func newAdmission(limit int, timeout time.Duration, logger *slog.Logger) *admission {
+// newAdmission bounds requests at limit; conns may be nil. Requests run on
+// their connections' goroutines while the listener holds at most twice
+// limit connections: their deep stacks then stay within a few MB.
+func newAdmission(limit int, timeout time.Duration, conns *Connections, logger *slog.Logger) *admission {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	return &admission{slots: make(chan struct{}, limit), timeout: timeout, logger: logger, logEvery: 30 * time.Second,
-		work: make(chan *admitted), idleWorker: 30 * time.Second, inline: int64(runtime.GOMAXPROCS(0))}
+		work: make(chan *admitted), idleWorker: 30 * time.Second, inline: int64(runtime.GOMAXPROCS(0)),
+		conns: conns, inlineConns: 2 * int64(limit)}
 }
+
+// runInline reports whether a request just admitted runs on its
+// connection's goroutine.
+func (a *admission) runInline() bool {
+	return a.running() <= a.inline && (a.conns == nil || a.conns.Open() <= a.inlineConns)
+}
+
+// Connections counts a listener's open connections. Give Track to
+// http.Server.ConnState, and the counter to Config.Connections.
+type Connections struct{ open atomic.Int64 }
+
+// Track is an http.Server.ConnState hook.
+func (c *Connections) Track(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		c.open.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		c.open.Add(-1)
+	}
+}
+
+// Open is how many connections are open.
+func (c *Connections) Open() int64 { return c.open.Load() }
 
 // middleware admits each request, or answers 503 when no place frees up in
 // time.
@@ -111,13 +150,14 @@ func (a *admission) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			t = &ticket{} // no access log's layer: outside cannot find it
 		}
 		t.a = a
-		if a.running() <= a.inline {
-			// No more requests run than there are CPUs: the handoff to a
-			// worker (which wakes an idle CPU's thread, 20-30 µs) would
-			// buy nothing.
+		if a.runInline() {
+			// No more requests run than there are CPUs, on few
+			// connections: the handoff to a worker (which wakes an idle
+			// CPU's thread, 20-30 µs) would buy nothing.
 			defer t.finish()
 			return next(c)
 		}
+		a.pooled.Add(1)
 		j := admittedPool.Get().(*admitted)
 		j.next, j.c, j.t = next, c, t
 		if a.reserveIdle() {
@@ -280,4 +320,8 @@ func (a *admission) writeMetrics(b *strings.Builder) {
 	metric("iagente_http_requests_queued", "gauge", "API requests waiting for a place in the bound.", a.queued.Load())
 	metric("iagente_http_requests_limit", "gauge", "MAX_CONCURRENT_REQUESTS.", int64(cap(a.slots)))
 	metric("iagente_http_requests_shed_total", "counter", "API requests answered 503 because no place freed up within REQUEST_QUEUE_TIMEOUT.", a.shed.Load())
+	metric("iagente_http_requests_pooled_total", "counter", "API requests run on a pooled worker goroutine rather than their connection's.", a.pooled.Load())
+	if a.conns != nil {
+		metric("iagente_http_connections_open", "gauge", "Connections open on the listener.", a.conns.Open())
+	}
 }

@@ -60,7 +60,7 @@ func get(url string) (int, error) {
 // A request waiting for a provider gives its place back: with a bound of
 // one, another request runs meanwhile instead of being shed.
 func TestOutsideGivesThePlaceBack(t *testing.T) {
-	a := newAdmission(1, 200*time.Millisecond, nil)
+	a := newAdmission(1, 200*time.Millisecond, nil, nil)
 	a.inline = 0 // on the pool, where the place is the worker's to give back
 	calling, answer := make(chan struct{}), make(chan struct{})
 	srv := admissionServer(t, a, map[string]echo.HandlerFunc{
@@ -98,7 +98,7 @@ func TestOutsideGivesThePlaceBack(t *testing.T) {
 // the pool (the connection is dropped, the process goes on), and its place
 // is given back.
 func TestPooledRequestsPanicWhereTheyAlwaysDid(t *testing.T) {
-	a := newAdmission(1, time.Minute, nil)
+	a := newAdmission(1, time.Minute, nil, nil)
 	a.inline = 0 // every request on the pool
 	hold := make(chan struct{})
 	srv := admissionServer(t, a, map[string]echo.HandlerFunc{
@@ -134,11 +134,78 @@ func TestPooledRequestsPanicWhereTheyAlwaysDid(t *testing.T) {
 	}
 }
 
+// On many connections every request runs on the pool, whatever the load:
+// each connection's goroutine would otherwise keep the deep stack of the
+// requests it ran. On few, requests run on their connection's goroutine.
+func TestManyConnectionsRunOnThePool(t *testing.T) {
+	conns := &Connections{}
+	a := newAdmission(1, time.Second, conns, nil)
+	if a.inlineConns != 2 {
+		t.Fatalf("inline up to %d connections with a bound of 1, want 2", a.inlineConns)
+	}
+	e := echo.New()
+	e.Use(a.middleware)
+	e.GET("/ok", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	srv := httptest.NewUnstartedServer(e)
+	srv.Config.ConnState = conns.Track
+	srv.Start()
+	t.Cleanup(srv.Close)
+	// A client of its own is a connection of its own, kept alive.
+	client := func() *http.Client { return &http.Client{Transport: &http.Transport{}} }
+	send := func(c *http.Client) {
+		t.Helper()
+		res, err := c.Get(srv.URL + "/ok")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET /ok: %d", res.StatusCode)
+		}
+	}
+	metrics := func() string {
+		var b strings.Builder
+		a.writeMetrics(&b)
+		return b.String()
+	}
+
+	first, second, third := client(), client(), client()
+	for range 3 {
+		send(first)
+	}
+	if n := a.pooled.Load(); n != 0 {
+		t.Fatalf("one connection: %d requests ran on the pool", n)
+	}
+	send(second)
+	send(third)
+	waitFor(t, "three connections open", func() bool { return conns.Open() == 3 })
+	before := a.pooled.Load()
+	send(first)
+	if n := a.pooled.Load() - before; n != 1 {
+		t.Fatalf("three connections over a bound of 1: %d of 1 requests ran on the pool", n)
+	}
+	if m := metrics(); !strings.Contains(m, "\niagente_http_connections_open 3\n") ||
+		!strings.Contains(m, "\niagente_http_requests_pooled_total ") {
+		t.Errorf("metrics:\n%s", m)
+	}
+
+	second.CloseIdleConnections()
+	third.CloseIdleConnections()
+	waitFor(t, "one connection left", func() bool { return conns.Open() == 1 })
+	before = a.pooled.Load()
+	send(first)
+	if n := a.pooled.Load() - before; n != 0 {
+		t.Fatalf("back to one connection: %d requests ran on the pool", n)
+	}
+	first.CloseIdleConnections()
+	waitFor(t, "no connection left", func() bool { return conns.Open() == 0 })
+}
+
 // Shed requests reach the log at most once per logEvery, with how many
 // were shed since the last line.
 func TestShedRequestsAreLoggedOncePerInterval(t *testing.T) {
 	var logs syncbuf.Buffer
-	a := newAdmission(1, time.Second, slog.New(slog.NewJSONHandler(&logs, nil)))
+	a := newAdmission(1, time.Second, nil, slog.New(slog.NewJSONHandler(&logs, nil)))
 	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	for _, at := range []time.Duration{0, time.Second, 29 * time.Second, 30 * time.Second, 31 * time.Second} {
 		a.shedOne(t0.Add(at))

@@ -101,6 +101,10 @@ type Config struct {
 	// outside the bound. See admission.
 	MaxConcurrentRequests int
 	QueueTimeout          time.Duration
+	// Connections counts the listener's open connections (nil: not
+	// known). Past twice MaxConcurrentRequests of them, every request runs
+	// on a pooled goroutine. See admission.
+	Connections *Connections
 	// Unavailable reports an error that means the database could not do the
 	// work in time or at all; such errors are answered 503 with Retry-After.
 	Unavailable func(error) bool
@@ -192,7 +196,7 @@ func NewServer(cfg Config) (*Server, error) {
 		if timeout <= 0 {
 			timeout = DefaultQueueTimeout
 		}
-		s.admission = newAdmission(cfg.MaxConcurrentRequests, timeout, cfg.Logger)
+		s.admission = newAdmission(cfg.MaxConcurrentRequests, timeout, cfg.Connections, cfg.Logger)
 		e.Use(apiOnly(s.admission.middleware))
 	}
 	e.Use(s.deadline, s.limitDocs)
