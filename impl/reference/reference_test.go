@@ -1,11 +1,15 @@
 package reference
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -137,5 +141,48 @@ func TestUnknownPathsAre404(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/docs/assets/scalar-0.0.1/standalone.js", nil))
 	if rec.Code != http.StatusNotFound {
 		t.Errorf("an old bundle's path: %d", rec.Code)
+	}
+}
+
+// The bundle is served byte for byte as embedded, plain and gzipped, from
+// the binary's read-only data (no copy of it is kept on the heap).
+func TestBundleIsServedAsEmbedded(t *testing.T) {
+	h, err := New(openapi.YAML, openapi.WebhooksYAML, "/api/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := assets.ReadFile(bundlePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/docs/assets/scalar-" + h.ScalarVersion() + "/standalone.js"
+	for _, encoding := range []string{"", "gzip", ""} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if encoding != "" {
+			req.Header.Set("Accept-Encoding", encoding)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("Accept-Encoding %q: %d", encoding, rec.Code)
+		}
+		body := rec.Body.Bytes()
+		if got := rec.Header().Get("Content-Encoding"); got != encoding {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q", encoding, got)
+		}
+		if encoding == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		} else if got := rec.Header().Get("Content-Length"); got != strconv.Itoa(len(want)) {
+			t.Errorf("Content-Length %q, want %d", got, len(want))
+		}
+		if !bytes.Equal(body, want) {
+			t.Errorf("Accept-Encoding %q: %d bytes served, not the %d embedded", encoding, len(body), len(want))
+		}
 	}
 }
