@@ -266,7 +266,8 @@ type ClaimedDelivery struct {
 	WebhookID      int64
 	URL            string
 	// Secrets sign the attempt: the current one first, then the previous one
-	// while its grace period lasts.
+	// while its grace period lasts. The deliveries of one webhook in a claim
+	// share the slice: read it, never change it.
 	Secrets      []string
 	Event        string
 	EventID      string
