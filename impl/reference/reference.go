@@ -15,7 +15,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -31,6 +30,7 @@ type Handler struct {
 	document []byte
 	page     []byte
 	version  string // Scalar's, from the manifest
+	static   fs.FS  // assets/
 
 	gzipOnce sync.Once
 	gzipped  []byte
@@ -64,12 +64,12 @@ func New(openapiYAML, webhooksYAML []byte, apiBase string) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{mux: http.NewServeMux(), document: doc, version: version,
-		page: bytes.ReplaceAll(page, []byte("{{SCALAR}}"), []byte("scalar-"+version))}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		return nil, err
 	}
+	h := &Handler{mux: http.NewServeMux(), document: doc, version: version, static: static,
+		page: bytes.ReplaceAll(page, []byte("{{SCALAR}}"), []byte("scalar-"+version))}
 	h.mux.HandleFunc("GET /docs/{$}", h.index)
 	h.mux.HandleFunc("GET /docs/reference.json", h.reference)
 	h.mux.HandleFunc("GET /docs/assets/scalar-"+version+"/standalone.js", h.standalone)
@@ -129,51 +129,42 @@ func (h *Handler) reference(w http.ResponseWriter, _ *http.Request) {
 // bundlePath is Scalar's bundle in assets.
 const bundlePath = "assets/scalar/standalone.js"
 
-// openBundle reads the bundle from the binary's own read-only data: an
-// embedded file read through Open is not copied, where ReadFile would
-// copy its 4.8 MB onto the heap for as long as the process lives.
-func openBundle() (fs.File, error) { return assets.Open(bundlePath) }
-
 // standalone serves the bundle under a path with its version in it, so it
 // can be cached for good, gzipped when the browser takes it (4.8 MB become
-// 1.3 MB; compressed once, on the first request, and kept).
+// 1.3 MB; compressed once, on the first request, and kept). The plain
+// bundle is served from the binary's read-only data: embed.FS.ReadFile
+// would copy its 4.8 MB onto the heap for as long as the process lives.
 func (h *Handler) standalone(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/javascript; charset=utf-8")
 	hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
 	hdr.Add("Vary", "Accept-Encoding")
-	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		f, err := openBundle()
-		if err != nil {
-			http.Error(w, "the reference's bundle is missing", http.StatusInternalServerError)
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		if gz := h.gzippedBundle(); gz != nil {
+			hdr.Set("Content-Encoding", "gzip")
+			_, _ = w.Write(gz)
 			return
 		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil {
-			hdr.Set("Content-Length", strconv.FormatInt(st.Size(), 10))
-		}
-		_, _ = io.Copy(w, f)
-		return
 	}
+	http.ServeFileFS(w, r, h.static, strings.TrimPrefix(bundlePath, "assets/"))
+}
+
+// gzippedBundle is the bundle gzipped, made on the first call; nil if it
+// could not be made, and the bundle is then served as it is.
+func (h *Handler) gzippedBundle() []byte {
 	h.gzipOnce.Do(func() {
-		f, err := openBundle()
+		f, err := assets.Open(bundlePath)
 		if err != nil {
 			return
 		}
 		defer f.Close()
 		var b bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-		if _, err := io.Copy(zw, f); err != nil || zw.Close() != nil {
-			return
+		if _, err := io.Copy(zw, f); err == nil && zw.Close() == nil {
+			h.gzipped = b.Bytes()
 		}
-		h.gzipped = b.Bytes()
 	})
-	if h.gzipped == nil {
-		http.Error(w, "the reference's bundle is missing", http.StatusInternalServerError)
-		return
-	}
-	hdr.Set("Content-Encoding", "gzip")
-	_, _ = w.Write(h.gzipped)
+	return h.gzipped
 }
 
 func acceptsGzip(header string) bool {
