@@ -294,23 +294,20 @@ func scanClaims(rows *sql.Rows, err error) ([]*claimRow, error) {
 // sealed secret (AES-GCM) for each of them cost about 1 µs a delivery.
 func (s *DB) claimedFrom(rows []*claimRow, now time.Time) (map[int64]*impl.ClaimedDelivery, error) {
 	out := make(map[int64]*impl.ClaimedDelivery, len(rows))
-	var lastWebhook int64
-	var lastRow *claimRow
-	var secrets []string
+	// By webhook: the rows come from one statement, which reads one
+	// version of each webhook.
+	secrets := map[int64][]string{}
 	for _, r := range rows {
-		// The same webhook's row can differ only if the webhook's secret
-		// was rotated between the rows' reads, which one statement rules
-		// out; compared anyway, it costs nothing.
-		if lastRow == nil || r.WebhookID != lastWebhook || r.Secret != lastRow.Secret ||
-			!sameSecret(r.PreviousSecret, lastRow.PreviousSecret) || !sameTime(r.PreviousUntil, lastRow.PreviousUntil) {
+		webhookSecrets, ok := secrets[r.WebhookID]
+		if !ok {
 			var err error
-			if secrets, err = s.signingSecrets(r, now); err != nil {
+			if webhookSecrets, err = s.signingSecrets(r, now); err != nil {
 				return nil, fmt.Errorf("webhook %d: %w", r.WebhookID, err)
 			}
-			lastWebhook, lastRow = r.WebhookID, r
+			secrets[r.WebhookID] = webhookSecrets
 		}
 		out[r.ID] = &impl.ClaimedDelivery{ID: r.ID, OrganizationID: r.OrganizationID, WebhookID: r.WebhookID, URL: r.URL,
-			Secrets: secrets, Event: r.Event, EventID: r.EventID, MessageID: r.MessageID, Body: r.Body,
+			Secrets: webhookSecrets, Event: r.Event, EventID: r.EventID, MessageID: r.MessageID, Body: r.Body,
 			AttemptCount: r.AttemptCount, AttemptLimit: r.AttemptLimit, Test: r.Event == impl.EventWebhookTest}
 	}
 	return out, nil
@@ -332,10 +329,6 @@ func (s *DB) signingSecrets(r *claimRow, now time.Time) ([]string, error) {
 	}
 	return []string{secret, previous}, nil
 }
-
-func sameSecret(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-
-func sameTime(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
 
 // recordTries bounds how often a batch is recorded again after losing a
 // deadlock to another transaction (say, a partner disabling the webhook
