@@ -272,15 +272,12 @@ func init() {
 // the generated server binds (it looks for ValidatedValue, as
 // openapi3filter's KeepValidatedValue leaves it).
 type validatedBody struct {
-	io.ReadCloser
+	validatedJSON
 	value any
-	data  []byte
 }
 
 // ValidatedValue returns the decoded, validated body.
 func (b validatedBody) ValidatedValue() any { return b.value }
-
-func (b validatedBody) ValidatedBytes() []byte { return b.data }
 
 // ValidatedBytes is a request body the Validator passed, with the bytes that
 // were sent: a middleware that needs them reads them here and leaves the
@@ -304,7 +301,8 @@ type ValidatedBytes interface {
 	ValidatedBytes() []byte
 }
 
-// validatedJSON is a union's body, bound from its bytes (ValidatedBytes).
+// validatedJSON is a valid body with its bytes (ValidatedBytes): a union's,
+// bound from them, and, within validatedBody, every other one.
 type validatedJSON struct {
 	io.ReadCloser
 	data []byte
@@ -319,12 +317,12 @@ func (b validatedJSON) ValidatedBytes() []byte { return b.data }
 // another JSON media type its JSON as the value.
 func validated(body io.ReadCloser, contentType string, schema *openapi3.Schema, value any, data []byte) io.ReadCloser {
 	if len(schema.OneOf) == 0 && len(schema.AnyOf) == 0 {
-		return validatedBody{ReadCloser: body, value: value, data: data}
+		return validatedBody{validatedJSON: validatedJSON{ReadCloser: body, data: data}, value: value}
 	}
 	if base, _, _ := strings.Cut(contentType, ";"); strings.TrimSpace(base) == "application/json" {
 		return validatedJSON{ReadCloser: body, data: data}
 	}
-	return validatedBody{ReadCloser: body, value: json.RawMessage(data), data: data}
+	return validatedBody{validatedJSON: validatedJSON{ReadCloser: body, data: data}, value: json.RawMessage(data)}
 }
 
 // joinErrors adds err to openapi3filter's verdict, as one MultiError.

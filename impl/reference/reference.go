@@ -57,15 +57,15 @@ func New(openapiYAML, webhooksYAML []byte, apiBase string) (*Handler, error) {
 	if version == "" {
 		return nil, fmt.Errorf("assets/scalar/MANIFEST names no version")
 	}
-	if _, err := fs.Stat(assets, bundlePath); err != nil {
-		return nil, err
-	}
 	page, err := assets.ReadFile("assets/index.html")
 	if err != nil {
 		return nil, err
 	}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
+		return nil, err
+	}
+	if _, err := fs.Stat(static, bundleFile); err != nil {
 		return nil, err
 	}
 	h := &Handler{mux: http.NewServeMux(), document: doc, version: version, static: static,
@@ -126,8 +126,8 @@ func (h *Handler) reference(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(h.document)
 }
 
-// bundlePath is Scalar's bundle in assets.
-const bundlePath = "assets/scalar/standalone.js"
+// bundleFile is Scalar's bundle in Handler.static.
+const bundleFile = "scalar/standalone.js"
 
 // standalone serves the bundle under a path with its version in it, so it
 // can be cached for good, gzipped when the browser takes it (4.8 MB become
@@ -146,14 +146,14 @@ func (h *Handler) standalone(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.ServeFileFS(w, r, h.static, strings.TrimPrefix(bundlePath, "assets/"))
+	http.ServeFileFS(w, r, h.static, bundleFile)
 }
 
 // gzippedBundle is the bundle gzipped, made on the first call; nil if it
 // could not be made, and the bundle is then served as it is.
 func (h *Handler) gzippedBundle() []byte {
 	h.gzipOnce.Do(func() {
-		f, err := assets.Open(bundlePath)
+		f, err := h.static.Open(bundleFile)
 		if err != nil {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -151,7 +152,7 @@ func TestBundleIsServedAsEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := assets.ReadFile(bundlePath)
+	want, err := fs.ReadFile(h.static, bundleFile)
 	if err != nil {
 		t.Fatal(err)
 	}
