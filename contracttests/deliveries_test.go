@@ -479,6 +479,96 @@ func TestWebhookAPIDelivery(t *testing.T) {
 			}
 		})
 
+		t.Run("redeliver failed deliveries", func(t *testing.T) {
+			key := tg.newOrg(t, "wh redeliver failed")
+			rec := startEndpoints(t)
+			h := whCreateHook(t, tg, key, map[string]any{"name": "down", "url": rec.url("/fail"),
+				"events": []string{"lead.created"}, "max_attempts": 1})
+			sibling := whCreateHook(t, tg, key, map[string]any{"name": "also down", "url": rec.url("/fail"),
+				"events": []string{"lead.created"}, "max_attempts": 1})
+			since := time.Now().UTC().Add(-time.Second).Format(time.RFC3339Nano)
+			for i := range 3 {
+				whCreateLead(t, tg, key, fmt.Sprintf("Outage %d", i))
+			}
+			allFailed := func(ds []whDelivery) bool {
+				n := 0
+				for _, d := range ds {
+					if d.Status == "failed" && len(d.Attempts) == 1 {
+						n++
+					}
+				}
+				return n == 3
+			}
+			failed := whWaitDeliveries(t, tg, key, h.ID, "3 failed", allFailed)
+			whWaitDeliveries(t, tg, key, sibling.ID, "3 failed", allFailed)
+
+			path := fmt.Sprintf("/webhooks/%d/deliveries/redeliver", h.ID)
+			redeliver := func(body any) (*http.Response, []byte) {
+				return doJSON(t, tg, key, http.MethodPost, path, body)
+			}
+			var result struct {
+				Queued  *int  `json:"queued"`
+				HasMore *bool `json:"has_more"`
+			}
+			// The endpoint is back: the failed deliveries go again.
+			expectJSON(t, tg, key, http.MethodPatch, whHookPath(h.ID), map[string]any{"url": rec.url("/ok")}, http.StatusOK, nil)
+			raw := expectJSON(t, tg, key, http.MethodPost, path, map[string]any{"since": since}, http.StatusAccepted, &result)
+			if result.Queued == nil || *result.Queued != 3 || result.HasMore == nil || *result.HasMore {
+				t.Fatalf("redeliver failed answered %s, want 3 queued and no more", raw)
+			}
+			again := whWaitDeliveries(t, tg, key, h.ID, "3 succeeded on their second attempt", func(ds []whDelivery) bool {
+				n := 0
+				for _, d := range ds {
+					if d.Status == "succeeded" && len(d.Attempts) == 2 {
+						n++
+					}
+				}
+				return n == 3
+			})
+			for i, d := range again {
+				// The list is newest first, as failed was.
+				if d.ID != failed[i].ID || d.MessageID != failed[i].MessageID || d.EventID != failed[i].EventID {
+					t.Errorf("delivery %d after: id %d, webhook_message_id %s, event_id %s; want %d, %s, %s",
+						i, d.ID, d.MessageID, d.EventID, failed[i].ID, failed[i].MessageID, failed[i].EventID)
+				}
+			}
+			if got := rec.waitAttempts(t, "/ok", 3, whWait); len(got) != 3 {
+				t.Errorf("the endpoint got %d deliveries, want 3", len(got))
+			}
+			// Nothing failed is left: a repeat queues nothing.
+			result.Queued, result.HasMore = nil, nil
+			raw = expectJSON(t, tg, key, http.MethodPost, path, map[string]any{"since": since}, http.StatusAccepted, &result)
+			if result.Queued == nil || *result.Queued != 0 || result.HasMore == nil || *result.HasMore {
+				t.Errorf("a repeat answered %s, want 0 queued and no more", raw)
+			}
+			// The other webhook's deliveries are its own.
+			for _, d := range whWaitDeliveries(t, tg, key, sibling.ID, "3 failed", allFailed) {
+				if d.Status != "failed" || len(d.Attempts) != 1 {
+					t.Errorf("the sibling's delivery %d changed: %+v", d.ID, d)
+				}
+			}
+
+			res, raw := redeliver(map[string]any{"since": since, "until": since})
+			wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error", "until")
+			res, raw = redeliver(map[string]any{})
+			wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error", "since")
+			res, raw = redeliver(map[string]any{"since": "yesterday"})
+			wantError(t, res, raw, http.StatusUnprocessableEntity, "validation_error", "since")
+			res, raw = doJSON(t, tg, key, http.MethodPost, "/webhooks/999999999/deliveries/redeliver", map[string]any{"since": since})
+			wantError(t, res, raw, http.StatusNotFound, "not_found")
+			other := tg.newOrg(t, "wh redeliver failed, another organization")
+			res, raw = doJSON(t, tg, other, http.MethodPost, path, map[string]any{"since": since})
+			wantError(t, res, raw, http.StatusNotFound, "not_found")
+			expectJSON(t, tg, key, http.MethodPatch, whHookPath(sibling.ID), rawJSON(`{"active":false}`), http.StatusOK, nil)
+			res, raw = doJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/webhooks/%d/deliveries/redeliver", sibling.ID), map[string]any{"since": since})
+			wantError(t, res, raw, http.StatusConflict, "conflict")
+			for _, d := range whWaitDeliveries(t, tg, key, sibling.ID, "3 failed", allFailed) {
+				if d.Status != "failed" {
+					t.Errorf("a disabled webhook's delivery %d is %s, want still failed", d.ID, d.Status)
+				}
+			}
+		})
+
 		t.Run("deliveries list", func(t *testing.T) {
 			key := tg.newOrg(t, "wh deliveries")
 			rec := startEndpoints(t)

@@ -152,6 +152,12 @@ func (w *Webhook) CanRedeliver(status string) error {
 	if status == DeliveryPending {
 		return Errorf(EConflict, "This delivery is still pending; it will be attempted again on its own.")
 	}
+	return w.CanReceive()
+}
+
+// CanReceive returns EConflict when w is disabled: it receives nothing,
+// redeliveries included, until it is enabled.
+func (w *Webhook) CanReceive() error {
 	if !w.Active {
 		return Errorf(EConflict, "This webhook is disabled; set it active again before redelivering.")
 	}
@@ -249,7 +255,19 @@ type DeliveryStore interface {
 	// RedeliverDelivery queues a finished delivery for a new series of
 	// attempts. It returns ENotFound, or Webhook.CanRedeliver's error.
 	RedeliverDelivery(ctx context.Context, orgID, webhookID, deliveryID int64) (*Delivery, error)
+	// RedeliverFailed queues again, oldest first, up to limit of the
+	// webhook's failed deliveries created in [since, until), for a new
+	// series of attempts each, and reports how many it queued and whether
+	// failed ones of the period are left. It returns ENotFound for the
+	// webhook, or EConflict when the webhook is disabled.
+	RedeliverFailed(ctx context.Context, orgID, webhookID int64, since, until time.Time, limit int) (queued int, more bool, err error)
 }
+
+// RedeliverFailedMax is how many failed deliveries one call of
+// POST /webhooks/{id}/deliveries/redeliver queues at most: enough to
+// recover from an outage in a few calls, few enough that one call's
+// transaction stays short (on SQLite it holds the one writer).
+const RedeliverFailedMax = 1000
 
 // WebhookTester sends a webhook.test event to one webhook and waits for the
 // outcome. It returns ENotFound for another organization's webhook; a

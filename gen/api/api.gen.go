@@ -965,6 +965,32 @@ type ErrorErrorCode string
 // event catalog (`/webhooks.yaml`, `/asyncapi.yaml`).
 type EventType string
 
+// FailedRedelivery The period whose failed deliveries are queued again, by when their events happened.
+type FailedRedelivery struct {
+	// Since Deliveries of events from this moment on, included.
+	//
+	// Example: 2026-03-13T08:00:00Z
+	Since time.Time `json:"since"`
+
+	// Until Deliveries of events before this moment, not included; now when left out. Must be later than `since`.
+	//
+	// Example: 2026-03-13T12:00:00Z
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// FailedRedeliveryResult defines model for FailedRedeliveryResult.
+type FailedRedeliveryResult struct {
+	// HasMore Whether failed deliveries of the period are left; send the same request again to queue them.
+	//
+	// Example: true
+	HasMore bool `json:"has_more"`
+
+	// Queued How many failed deliveries were queued again by this call.
+	//
+	// Example: 1000
+	Queued int32 `json:"queued"`
+}
+
 // Handoff A lead handed over from automation to a person of your team.
 type Handoff struct {
 	// ClosedAt When the handoff was closed; `null` while it is open.
@@ -2789,6 +2815,18 @@ type ListWebhookDeliveriesParams struct {
 	Status *DeliveryStatus `form:"status,omitempty" json:"status,omitempty"`
 }
 
+// RedeliverFailedWebhookDeliveriesParams defines parameters for RedeliverFailedWebhookDeliveries.
+type RedeliverFailedWebhookDeliveriesParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // RedeliverWebhookDeliveryParams defines parameters for RedeliverWebhookDelivery.
 type RedeliverWebhookDeliveryParams struct {
 	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
@@ -2890,6 +2928,9 @@ type CreateWebhookJSONRequestBody = WebhookCreate
 
 // UpdateWebhookJSONRequestBody defines body for UpdateWebhook for application/json ContentType.
 type UpdateWebhookJSONRequestBody = WebhookPatch
+
+// RedeliverFailedWebhookDeliveriesJSONRequestBody defines body for RedeliverFailedWebhookDeliveries for application/json ContentType.
+type RedeliverFailedWebhookDeliveriesJSONRequestBody = FailedRedelivery
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
@@ -5748,6 +5789,9 @@ type ServerInterface interface {
 	// ListWebhookDeliveries List deliveries
 	// (GET /webhooks/{id}/deliveries)
 	ListWebhookDeliveries(ctx echo.Context, id WebhookId, params ListWebhookDeliveriesParams) error
+	// RedeliverFailedWebhookDeliveries Redeliver failed deliveries
+	// (POST /webhooks/{id}/deliveries/redeliver)
+	RedeliverFailedWebhookDeliveries(ctx echo.Context, id WebhookId, params RedeliverFailedWebhookDeliveriesParams) error
 	// RedeliverWebhookDelivery Redeliver
 	// (POST /webhooks/{id}/deliveries/{delivery_id}/redeliver)
 	RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId, params RedeliverWebhookDeliveryParams) error
@@ -6426,6 +6470,42 @@ func (w *ServerInterfaceWrapper) ListWebhookDeliveries(ctx echo.Context) error {
 	return err
 }
 
+// RedeliverFailedWebhookDeliveries converts echo context to params.
+func (w *ServerInterfaceWrapper) RedeliverFailedWebhookDeliveries(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RedeliverFailedWebhookDeliveriesParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RedeliverFailedWebhookDeliveries(ctx, id, params)
+	return err
+}
+
 // RedeliverWebhookDelivery converts echo context to params.
 func (w *ServerInterfaceWrapper) RedeliverWebhookDelivery(ctx echo.Context) error {
 	var err error
@@ -6728,6 +6808,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PATCH(options.BaseURL+"/webhooks/:id", wrapper.UpdateWebhook, options.OperationMiddlewares["updateWebhook"]...)
 	router.GET(options.BaseURL+"/webhooks/:id/deliveries", wrapper.ListWebhookDeliveries, options.OperationMiddlewares["listWebhookDeliveries"]...)
 	router.POST(options.BaseURL+"/webhooks/:id/deliveries/:delivery_id/redeliver", wrapper.RedeliverWebhookDelivery, options.OperationMiddlewares["redeliverWebhookDelivery"]...)
+	router.POST(options.BaseURL+"/webhooks/:id/deliveries/redeliver", wrapper.RedeliverFailedWebhookDeliveries, options.OperationMiddlewares["redeliverFailedWebhookDeliveries"]...)
 	router.POST(options.BaseURL+"/webhooks/:id/rotate-secret", wrapper.RotateWebhookSecret, options.OperationMiddlewares["rotateWebhookSecret"]...)
 	router.POST(options.BaseURL+"/webhooks/:id/test", wrapper.TestWebhook, options.OperationMiddlewares["testWebhook"]...)
 	router.GET(options.BaseURL+"/whatsapp/integrations", wrapper.ListWhatsAppIntegrations, options.OperationMiddlewares["listWhatsAppIntegrations"]...)
@@ -12110,6 +12191,284 @@ func (response ListWebhookDeliveries503JSONResponse) VisitListWebhookDeliveriesR
 	return err
 }
 
+type RedeliverFailedWebhookDeliveriesRequestObject struct {
+	Id     WebhookId `json:"id"`
+	Params RedeliverFailedWebhookDeliveriesParams
+	Body   *RedeliverFailedWebhookDeliveriesJSONRequestBody
+}
+
+type RedeliverFailedWebhookDeliveriesResponseObject interface {
+	VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type RedeliverFailedWebhookDeliveries202ResponseHeaders struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+type RedeliverFailedWebhookDeliveries202JSONResponse struct {
+	Body    FailedRedeliveryResult
+	Headers RedeliverFailedWebhookDeliveries202ResponseHeaders
+}
+
+func (response RedeliverFailedWebhookDeliveries202JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries400JSONResponse struct{ BadRequestBodyJSONResponse }
+
+func (response RedeliverFailedWebhookDeliveries400JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RedeliverFailedWebhookDeliveries401JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries404JSONResponse struct{ WebhookNotFoundJSONResponse }
+
+func (response RedeliverFailedWebhookDeliveries404JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries409JSONResponse struct{ RedeliverConflictJSONResponse }
+
+func (response RedeliverFailedWebhookDeliveries409JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response RedeliverFailedWebhookDeliveries413JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response RedeliverFailedWebhookDeliveries415JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries422JSONResponse struct {
+	IdempotentValidationErrorJSONResponse
+}
+
+func (response RedeliverFailedWebhookDeliveries422JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response RedeliverFailedWebhookDeliveries429JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries431JSONResponse struct{ HeaderTooLargeJSONResponse }
+
+func (response RedeliverFailedWebhookDeliveries431JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RedeliverFailedWebhookDeliveries500JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverFailedWebhookDeliveries503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RedeliverFailedWebhookDeliveries503JSONResponse) VisitRedeliverFailedWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RedeliverWebhookDeliveryRequestObject struct {
 	Id         WebhookId  `json:"id"`
 	DeliveryId DeliveryId `json:"delivery_id"`
@@ -13730,6 +14089,9 @@ type StrictServerInterface interface {
 	// ListWebhookDeliveries List deliveries
 	// (GET /webhooks/{id}/deliveries)
 	ListWebhookDeliveries(ctx context.Context, request ListWebhookDeliveriesRequestObject) (ListWebhookDeliveriesResponseObject, error)
+	// RedeliverFailedWebhookDeliveries Redeliver failed deliveries
+	// (POST /webhooks/{id}/deliveries/redeliver)
+	RedeliverFailedWebhookDeliveries(ctx context.Context, request RedeliverFailedWebhookDeliveriesRequestObject) (RedeliverFailedWebhookDeliveriesResponseObject, error)
 	// RedeliverWebhookDelivery Redeliver
 	// (POST /webhooks/{id}/deliveries/{delivery_id}/redeliver)
 	RedeliverWebhookDelivery(ctx context.Context, request RedeliverWebhookDeliveryRequestObject) (RedeliverWebhookDeliveryResponseObject, error)
@@ -14575,6 +14937,55 @@ func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id WebhookId, p
 	return nil
 }
 
+// RedeliverFailedWebhookDeliveries operation middleware
+func (sh *strictHandler) RedeliverFailedWebhookDeliveries(ctx echo.Context, id WebhookId, params RedeliverFailedWebhookDeliveriesParams) error {
+	var request RedeliverFailedWebhookDeliveriesRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	var body RedeliverFailedWebhookDeliveriesJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RedeliverFailedWebhookDeliveries(ctx.Request().Context(), request.(RedeliverFailedWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RedeliverFailedWebhookDeliveries")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RedeliverFailedWebhookDeliveriesResponseObject); ok {
+		return validResponse.VisitRedeliverFailedWebhookDeliveriesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // RedeliverWebhookDelivery operation middleware
 func (sh *strictHandler) RedeliverWebhookDelivery(ctx echo.Context, id WebhookId, deliveryId DeliveryId, params RedeliverWebhookDeliveryParams) error {
 	var request RedeliverWebhookDeliveryRequestObject
@@ -14928,383 +15339,395 @@ var swaggerSpec = []string{
 	"iewNuzKPuuUJt8xRaRx/XwkgaLZIerxhDvfrTKCKn1+VbvStCJLaohBFMRaJfLPztg0FB6MQYVQUGQNb",
 	"zbb1CPSZ87ojPOS5sv299KBt9HSaqVnpozb4bmPbzdNmw2sGu80qjc7xIc/UUr+Kk3yKWXkBrdeyjZ6Y",
 	"u5NhIQmkzlAF99C2JqtQrWWRJqukVisVlFmN7mDn+WntzcWiwzp2C1wwsBgzJPOhfmpIkOLG2WWvMZBA",
-	"HE9A0yLmmaSIazBDxVjhlI/RVuQiAGV7hqepxpq7WKM/zqj5ZrtKdH4fFo8mTugVeKpjlO2IwTSxhlqj",
-	"wHhxrvjUmLkV13eHCMlZ4W1UBE8bPIhlTNBCfdhVe4IkMHh+3tNSxHFdVQX+JK7Mza0GRRmsiqqzuU/U",
-	"Beku0nVMgxEs/WOtkoAV7YqvaFOwWHYVk8La59CkRbt9LXbG05EranCJoCtVYldC7mqONIflihtM3syV",
-	"5uHJggJlisMU8yf70dCJVrApLAzGljBcTLjNG6VqI1SrOjbW9Gx0Hup/Hut/DvU/T40fw3g6pOfZeLvO",
-	"Sx/V7+GnoSk8NCallDJiAwhvxi+CcPrhP6f6G4WHeYo//Icei6CfcjIUWH+fUjbBJpzIvz9zV2fJXbgB",
-	"1b5oVf6JNfsqZWpQVDPCCq3e4bRFeRczAfcAVG6GIkNJoopSakojLuHCR9UguTrRiDljRpU2PNdgni3j",
-	"AsUM2uhISRQLkhCmKE4NITGhPYKoXLAmcuJSSua9G+msIThPGhGLMF8c9KIp4tL9tuysnJfuE7HjK9jw",
-	"rSO3hKfadnBuxmofwibaXHTXtAG1hWahKR4IViFK6FhrtpylNc8h5MuSGvWsNTtcKfmU3RDncNx2R4yQ",
-	"IDEXSRltjLA05hkXKmQtLhrzMJtpvWXL+GEgi6fPNO1n5KKCNNv7KHJe2EGc8tzU09C39Y4X0H+ofwGj",
-	"T59FY87HKRmI4RSe/Ro+3pHo+PAEPXZb+dzdgqosXvakrM4ahEE5bMMtXBKI4xDb28XQXZ7a6Vdwuong",
-	"eFd9US1tP5REcRNl7SxjkJAJNIdKE7Dnb3WV42+M+PWOl9cj6T5RmyPrTWS6abue2SjcJuUkROQSx0rT",
-	"KonKviCa2mlpw5i8IESnQSOp9LRZvpBTcqk+GrXyW+Ossn67OIX3RfucFZHC8FADSbyCLOj34lndGOcE",
-	"HlwzxtHtb+a6vyzl9PDQ+1qDn1UTlI+uo3ysEdy5BvFwPSQtEXFW3wrmVZdR2eUKamzmtSu7322sn2jq",
-	"DfaKZYoJpF1hKFqRkdSaukycE4W6yGDSCY0xDEmaah6Scilv5h5+kivzm8L3I5bl6jpIX8NPM/Mi1LkB",
-	"2m+aY11NltfvXlmer7y8dkxoOd1cVCg46+JcyEVOlsj8GBnzsJaQKMu17AS1iUxTUdNtBMLQDeNykZB9",
-	"BoEFkgsF+t+Iplo33HdJUNxLSdKjtNHLDP+Ukx7KsJSmok2fgc3WSEGe1rzbeXR/mdZswj07rUeD1tsv",
-	"mwM+14nu1EdROpi0WBLCUkxsrOLFlrTREUMYXeD0DA1nxb6FfRaZiDk1yKAKRcxzpgxHz0AMtQFn8Kbk",
-	"aIQFwsq2GMyIMK/p9RcIoOLJhqTv1OWYQIKLsY7vu2+K9mNnhGQaFipMOOCG9ptbavepqF0jYYAWQfGm",
-	"TNGE45GEgrPTMjs+Qhju8jyOaBSIU4IFSW7R43fPDE/cqpsNrnckgn0JjXeko4lHt9OpKGIP9xpCcfwI",
-	"31URTM/x5cHCaNFv+IUpDK0lU4lwpWytEpQkZestKDWGxRlJiiCS0GbXCan6rAhHZHGaFzWtKZFoiOMz",
-	"xEcjRC7N3lKcpjOjjtqwOlchqFz30mXvrdI4oNDZ6+NnTepflg9TGqOJUlnv7l3EBXJ1PKCnV6WWaIwZ",
-	"SvgFSzmuBXG5d8glmWYph9ofdIrHZNp+l41rERqd3YcV/gkv/6V3927dtGyC5r+8gvF4SLTwvGBRnj04",
-	"IedQxxGM53q9xSt58UrgdcRq2sGiqurIb38WIhdBYzJihyY9dY5QbW7p8zKGG0mvMVs1JN9QlkBem6af",
-	"YWGR2nJwbkN2vSzDg7Ys1FVjyDpdD6v3vxpv805y1j7GF0WrvY9mDvC7Ki50lnqFck24SCX7v4yLtrmN",
-	"1m53x/W3RwdFcEM5gunnV9j6PEJi2/iB67wcmfc0RRkTJfvMRKvhxNXjvbKDNvGDxpZys+LB1SGec2WF",
-	"ubCBcv62QToHVRJdcJHIpbHYlna211mR3+/y5yXdGe9IL2qqCPEc43OCOCPGr2aRDEXde93O7oMIbTn7",
-	"aa/PGqp6SOpCCeergMDFiV68PB189fL1iycR2jo+POkZpcTEpMQYakjYm4WOD0+2i10B59UFlWRO7bi/",
-	"u/am2JafK3ZFTjTyFVlURbhNbUuOSYuwsSbemj7YM43mYmZhQ5m+BOscnteHdOFddBepFkC8Am+udj1q",
-	"hjzTEXVDS169geq1fCVreKT9do9FCYG6h8NFm0irMU/sCa2wWa4KaN7UqNjYInYFftKkwMuip2qBA4qm",
-	"VRJU9GCtu8PX7UO7EkeKRrVX5B5Ax4ezeojtFXNOXJvcOR+j5d+9+f6xjX1q2+iI1V+w0PUZiARUhc4R",
-	"UFsgGEq2jDfUlJMGMulIAhYCJIcJEaQuw27EzW8oA8fKGGW0jLIhcGu85JKpPkLOTpONu0ZLfFdZycnt",
-	"SF7sTRlc4IzkTj5svoKOw1e4aZWLlKhWE6LKC+GT880M6nZzb8Aw6smPnzTOoYpTC29j4frtoQgqtycR",
-	"2jIx8MacPyOqvJ7DqngFeQyEqajPtpY9UzaRRlucNQmo2667NNriGWEk6bMqQTLCi8uD2HJyXW2y0JTR",
-	"tjQuZ3ZifUX7DAjBPtIKbFRiVRS6TyY82OSJmRpf223k6U0snaEpPycS3N4XWCRhuWf/5//+f+xemD+9",
-	"JcNnWJxJweDlOkaCT/vMDeJ2E5ZaDrBva+LbtQESOwm9SI1wO9BnxpIJgckTysYFGfWc/IJogIz6FFWd",
-	"6QYUe7n8m2WvVZkBoj+XFT7nKJ9PnpY15QZ9r12EBfRQpPU2vReuhJD+G5R0/YdeJNd/JDzOp9C3vM8i",
-	"nCeUR20EAm0xwIimRQC4/X+eS5KaVuZZOtN4MXBPp7aFuN6QuS0D65+GtHA7F3WNpjwhqb4zND6D4iuC",
-	"YCCDMkTtdnu7z2C/vUj/KGxsTgLDU4YiSxrbBWHUm1s7J9tV3u2RpsxT21xG75A+ObtBQRjA9uiTo0A3",
-	"9X6Y/4PtgJP0d0PTa9dPvZKi0HjQLxkpOsmAts9m1gHTFF329n34c5Mxbt7V8NS6+qHU9QhFdgR7QU10",
-	"fw8NuZogCEKhEF1HJcKozE8wikPbZIKYlj1NEW8OCLOcU7epC1fjtr1xRcWPppDJ6pV5o9nVVYaIFoDv",
-	"AxHOzQrtTUu3WM2c47lflukDxoK3VB9w7pjKMDsbGEAbR1Vc4YZ8rSPNcdEUq3jiQvGsAy1EHHoWGQdS",
-	"vebCximkMD+sqylGMCY03YJH0F3kNmA72kedIn4L4ANAa9Dc3xCWetaFf3Le7rstq4LeJBi8cvpRg44D",
-	"VgDs2ilVItTmg9GKEpzVAjNvOq1Hb3/udsLuXnNlKM+m32To9XtRmcqNgpjUMONmBGehmBmrCR15Ye6m",
-	"2Z0j2knYZ6Q9bqPoy709tNXtbiOAtqX/idroyKbF2Hjd6MsoRDLDMZEhSrjS/2I5MZnffZZhve0TIomE",
-	"/HBJrGtHSwRJWBTbtDsGrmGXC9o1ToK9bXjF7O2cFeXeTmUX+/0v//IGbW23W2+/2IItdZ+2F+7tSnPz",
-	"BJ8T5KCxoIaI2xJ06QxJkmGovKUFq8bN4FA5zm1F3UStNa0EpsAww4f/GlPFZWgHTrhEPEc2ulkgIjP8",
-	"4T/07xln8Nzkw3+NCIOnMiw+/H9MwTS2J+/jXKnmgNkh/AI0AGn2to8iYJpIkpTESqILfSBUAdtum8rn",
-	"saBTyrAyhsQpzjJb/i/GabpIHj8+PDnEaWohsZxzycPH+vfiaVOBfNGzr4Ub931hf7dFhsxJvw8Dzsga",
-	"4Q21wVY+7C1pjaf9Nb1/6x9NA7F8nWl027UnJNeuZ1Ie93u4J0fmpd15NaoK/2au3icQOh35EZ3RvPfD",
-	"ppStAfIrLtUQx2dPMMSWrBEobCmd4iihtsLQ03b3/i7air6M5ghe1ccRfLmEDvf7X77paroB9Ph+2N19",
-	"f2UPlYHIgNpDX6IRt90BhzP0oEJOmp1WiH34nykR3AykR5BknNOEa2rxoEosjDcffDcrt/skH4+J1Lvp",
-	"vMrOcuLkZLjLK2N/rbnCCr+VQ2tioYBxItk41k5TJqNKONl7HteG5UVa63rIuTTYNW67SJ54b4ApIqF4",
-	"AORplTnD+mj1Xjtr/hrzncKzc/sO3y7Z4ifVhc1fH72ldyTSJxeiHGjNTqfT8dNutkw0OTp+/PyOND2c",
-	"a9fokLMRFRgxLiVGfESEwpo5kZji9E91t/C1U5OumGV0w5lFN5RFVByV53peeinWC9CraJXzKhRUImAJ",
-	"TrWwKGg8AUT4rdymeYfLijGqOQJVL8vSV90WPSM4MW9e6SZfJRZn88vfRJ1Fsj51XkUsThd7Fx2Z0E94",
-	"dMK7Q7VURcGTXHFEpugJkQr/lJM5MrBh6cUbv/Wb32rvugL3+cRX1jE9zQJ3TNwUHExTlDgWyeCCJmpi",
-	"ztM2DQqeP31y9Pp5EDaERF3QxHq+9ZBa1fJT8k6eHzx7FoRugCZDFry3tl3fyQAV6bRrkMJ+2pmXVX9N",
-	"ynCVSz5/X43JcN07a/Z0wZ39iqbkE6PgiKYEbYGpNERgKdX6rTGUbjc5JopAsgYk1YNtSml/VdZAp2Sg",
-	"Fhrk9XLuSPT86PlTKA5apYiwZ3ffZaQWJtfdeVAlfbj1j7df3i2Dzd+Wf/7pz//Uzzudnfv/Omh/2boS",
-	"SdT6SAliUUS3Al2TAqJoxs17MZ9y//n3N3M1wLa+7rUoMMc/lAW3ZI38wePDk2U5hPsuX9PUrjXVRW22",
-	"bz3qYmfjgJDjw5Nn1lvwiS8zxHa7jIkpzqxbBbPCpIVSPGxSsm7gFuqBF1hRNVh3JAQwVe/QwTlhNMHo",
-	"Fc5TKo3/9jrVnH8rIkWKFVV5UvUBtHbutffud3e7u0vrHT/yfQGtR52GssZXp3gpZ+MGyHbvt+/v7T2s",
-	"VHttqMT8sAIafJyD7QYoR+FrW5d6FNvtL3AB9bBXskwOnKuqpImH88VawjFnPVU2Lne15VQkKwSm50W9",
-	"qEKYWPpCRVC1LszFL/gihefFXPxCnXTN+UJXmEH1g6fkUpXvr3jLf/gGzLzV4VY+7u/PWnbh8sDWe7xy",
-	"XOvakuubuMZ79XNzduiKAXYO3U+g9CSOzzSmz3g+33NM4UxCYJnTEXcfbmZLMqxngJuSCW6tRhWr0fc5",
-	"jc+OjQNlhcRwU/b4K9qV63TY2oktGAtIr+8m2cxSfEJYIlFkx48qGGsDHks1pawF/Ctv0jxnM86xTa3v",
-	"a+xqnWB8IoFTQ2hkTEMdul30k8ZhpBdKiYSIM9HYUut3pvjDsgZ2WZvYRLw7XbWMdH3LSHfeMrIm0i1F",
-	"tZJrb4hz1eUuwLwavjdEW2OjYTlnNITrpTMUT2iG5IRfyIKt7G3GVH4gAj3HVNZrCP9+TZDNW+jHBfou",
-	"nd3Oo/sLbbWLErw2yo3/LBnwr0RCf/fU8Zq0anMKtYAilTEem8kXLzPCJIpykUa/SbkhF2mjhX4jW+tS",
-	"gl+dwdvUGn4srbtpbGy8jb6m58SkMXGBisLTUBmSq8m1q3Ke0DGjbHwC7eUWdqwrimaY5Ow7Ekk6ZpAB",
-	"L6vd7KCmBVVI8ikxRTskHhGIiKOyz6KLiSTxIKpEedzbQQKzhE/RcKaIRJShIZbk/u6+32flxM0YFW3M",
-	"+uxioimTOUUnvn7z/ODQtIjTn07AlyuSIrHc9maxPX9ingAQitSrawcG1MOdr36Qj78/mggZH07S74+e",
-	"//DlcE+e/E1mfPiAP7n3/f1v/9b57h9d8vpfqkEy5v3SQv3lXeiG9y+NgYun1fID8y4oKPhYKZSqOBrm",
-	"M8rGtlxANOEqMikAgv+DsErZyAmHRi9YTCE/hpviUSnE3MPTjZfCj1auU9ui2F7JVG3n7nlPOU8WdEM0",
-	"jBjEXmP3IomxcU54Cg10op9/7r5/H4X6jx34o92eY9EIHgqRJO8wGpJp65yyhP8paHTEKTLmpgvXqhoP",
-	"ejGH7nmXdr5UOvObz4+4CBtbEt+pJwUvrsvI2ZBjYTtl/DbqUV+htS4b5411A069HYOKRuZBF49ryjra",
-	"rs31BMdMDR4fN8E7JQoPcJYJfr6qQ2xxWjFmaEigFkCvmmN78OrV8csfnj4x0XIAj1Q0TaE0kYQ+nFuR",
-	"DdSFzvT6JTjV7TYylU8tKMVs0p/O0Jz56qfrFTsxA7p+viUYC7I1MZIzFtse5ZUNGHNmCofCEmul0mHV",
-	"sF57CldMV+S5iBuwINInBi1ZsNeOpaAuRYXOgxiCFU2M23ylzz7zBL19k3KTRj3bZTaxTWEEwolGV6kE",
-	"Vi7r2xb5rFS/rGbEQCacsfk2Sw/r5WK6EyuTMfWBrHFkkGjfcG5YVQ9MrwaALLGt/fESUM+xoPoBOYCT",
-	"WVJNBkoKSRQVb0QIdJgYC2EbX0jTEah+0ZcmjaxOafALrxaEyOMCJVH3EkqrJKTA3NDwsfl1+8dYuYYr",
-	"67fOcRlPUH1+cPzd09OjF18HYfD69OjZ0enfgjA4eH36zdMXp0eHB6dHL18sZdo3kGBa8P9PnWFaoW0N",
-	"wofHNvTphqZoy5hKBSIECBR64ir2DzmWAy0b4Jq1Y6+7s0yBt5XtrlSGx6nokOIJbZ9aMZZailMmt8hm",
-	"dWj+AiY+qAA1F+tsVXOcEYalfllgiaaUffgfGecp1uPYGGdEkMyHoIsnNuK5Rnfm9tOWTxbknJIL2wip",
-	"5zO/LY9lbYcoevX0xZOjF19HaIsy9xqU+OkznGUEp/qh46ffPj08ffpEC2+vDl6fwECGQl0g6GCiZib1",
-	"9snRycHjZ0+f1PIQ3fxBGNgJgzBwo+ovYdAgDNz7S6/DyYzFx7aX02YugXkLwrwcM8+QKlETFxOQ3gsR",
-	"QHHgd/uaLS0NoLBhB0v4Ia3WodpUQHu/5PaZLZMQHtco81r2VLJukBVMwUaTE2MyhpuqPpWt1mu7WWwS",
-	"Ixem5hCVekOXxZKs5AtLK5VcQajVlGYp8IXUVGv22N0c8gWpgq9c9rC9vnoyzUH1aVyLhxY8bOX6GEcp",
-	"Z2MijHwYIgYcH2rCAeL6svE1YZJnNMvW3nOTJedQx1UfAqvKluYYVTUzRLjovYeccKBJk6GF29cF3Zfy",
-	"bkgvy20yfhWTH24Mm+sstWRbDfFy2xLaTQmRFocgac9X2C1UtiMkZCoCS9Bs2YqrNyrg1WuG2JtZiF5l",
-	"PY7A37QSx0vMcjfNP7Bm4eSyMb1UUjZOibGy81Hp0XPNDqoW+oWNHytemL15Ofx34oix9ramjTJVFXFR",
-	"DUw2Gkmgj5o0jdekMVMiCXZK6I0HBXgyLEzjArV+QxJnAjDjQ95sUYmijSIQAeypQL9I18bUM4Bq7O4z",
-	"eOSCoIQmvaJCc1Oj1VqjVPPoTqfPYs4kiXNg9l5PfFtOrtrzHUUOkoFpohMhiWf6dtJ4UrNdVhQ2z6ww",
-	"xPFZyserxHZ7dI/t0x+tPKFbz9L6Uk0tZRubuZnzbl+jWmBlexdXAHQQUYkoM7OuAGh1CTvAxTXP5al5",
-	"eN44t3m/cyoHRQLEnGFGwxoV5cjcqqHJqm2Zj+UEDJR3JOqbTLdxLrDQLNcB2w+gbEKorws1LROLvorg",
-	"6bC9ZPWa2uiAVagA1HDDCk25VFoa3kcSn1M2NjUibSV0TU1cYRqq0BYX1uijP26b9Hl9kbUOM8UMj+F8",
-	"wDeR0jPSZ5jNjLu0dousMjB/jab4coC9GrpLnUZeud01DXt255xdL9MKFs/lwBC/AbnMqCCy8da8hhpx",
-	"QJg8eqJJHE4lBzLqRDNoRG/IqS3pWxSHF1w5M5rHohRsGbQlZde4Zh+hW99a3ju7q03+O99KZCLn7X30",
-	"GvNUznyeWFSp2dJDq9y6kiZvVkSsRqKb1bMLDPUiuFbd58q4FnTVEVrXyBko7RQnpOfhkL5x2JQjL/uT",
-	"byU50SJ/iIYEHHCuxTuwOT27/lYTEIwEUWIGRa/sgu2IYwGxK/oZhiKj/w7sDGBRN41ycZpKNCQTypIQ",
-	"TQlmssprqewzabpqQ8wDCBSWw9sCrZSN903bVrf0MdH8H0E9JpIgOdHL4yPEc9FnRcHaGGc4pmoGjUr0",
-	"htoFlGWaEpJia142YReu4+sdC0KfcfdTnEvFp0TIO4baVGWWufUvYYzWVmBcs1PT6tRgUN2zxODa2kGv",
-	"fnNd0/bFdl6P5jjF3e11BXMqGkDnelVrylby85u35OZcsaWNWw4YcIy9ccO6/Fdk9XWes17MTIX7zIfM",
-	"2J9QBrVVDL7vo4cGb1wPgvYV+db1aHITOV55nMn6O+PUk/kmLVbXsJR71RKqART1VdTGerteFxRGLkpN",
-	"A5i1JjtVHajtLf5pgVINbfsNDVTcHXD9ZlbuYnP36aXtpt+uWXSl7L+9JK21HrypVXb6U07sz7bNu132",
-	"DTg4Siz4tP4N/6o0KMhFfWott+rzImlq+IvjLAhr1bfq3nhOchflct3sL++7nY757gZtDev1tL2ZnrW+",
-	"LeKmWvkspfj7huFaj4lhxOsbJ5z5QSqeSY+f7iOrjgki86kJf5qaEj4pwULOWwea26reEPf5uBrP5pxj",
-	"0QUr49pqgYjX16m0PmX817iMhvOLb5oZCnIdNjcH3FzX+Yj8aanesoSOnRKpSkdRjR4XVV6XBuPMW812",
-	"Li9hOylD3Y7eRs5Mpvw8VjvZZaF7ThGp7khEoNiVs144AT/l48rxPHq4een6JLdG6GkDH/7KRbVIZe2V",
-	"ZsXgjHT6GGGJ+8VsAUSPTWmaUm/tpaV/d+PCkwsbW2hVETrzCq51JF958IsNQwugfD2DlvERLOlU4c77",
-	"jkTfnJ6+sk6FuQ4LCU1M58ciE6l0AXY6Db6DVUX864zaq0Hsw1w90bJkuI9pSy5EY6ehH00Tu1Io02zj",
-	"1cuTU5L0QPu1nXdMkWbXeycCA5fxwUy4NJbFPgMRwWjNR6/OdxFOEkGkLPLUZ5oNtQ5ODo+OSp6qBf2Y",
-	"MNUiDAJf2+i1JH3mzUUZygRPcqgy3EYHZlRiq05CH3CuXMekrZTzTGvDIcoEPcdKi67qgoszGfZZStlZ",
-	"y0QjuVIK0DsZmvxpAWnb8k1TbttZ021/8hBcyGDkh0hfWK8gkqfnoF3Wo3XdEqYkl1QRaL900SQMzfVe",
-	"evPN5O2bU2X+9yp7++ZEvoVWTGWZia2/9MpPrbc/d8L73ffe79t/2fpLr99vb/TK9hf9flu/2NPPluX0",
-	"OuG997+86bb27Ofd97/cf9Np7dqP997/cn/P+7yjP+svdswX+tO9N53W3tttAOvN3b/8GaD5U8tWyGj9",
-	"29tf/lk/e9D6CrdGeojtL7b/ctWKGVAR+YYaTaHzD/+e0sQI1C7m4SBPKP+0uSQMQV1rqFtSFhA3iVaI",
-	"acYPj0JRUP0g2IacocWVq79uLsrvsXJXLdvCVAdf3R+97sW1GRUl2I201h7LIV5QxM8kJpjESdP9I6HY",
-	"5X11Ozu7tbyvisq0s3ub0+XndLndfmJLGn3i5C5XSamhEIu7jK5OMhRiAn7hZ99LQhqLga1Vi6+Oau9N",
-	"tQjWqL+fVmCQgITV3mmh1xgtw7U0HoCQS4XbWTKq8a7d5Yr83T78d0PdA71FOHBlWpRqXqqwV+qz8qkW",
-	"thEWP+X0nCOptXcsBJZGe1+stn925LLoq/CRKebRFAxXn5aj2spoi67vTd7Nzw5xTIOOj4w1q+r9NKSE",
-	"XbPmjxEfVpx7RTz0epOseK3Ox1yXkxWvVa6O1yRlxWsumm69Wj7lW371H9N9ZcUrP+iHbqoIUBMcqwro",
-	"LFrxuu9VNnjdl2qrXu+lOgas+14F4aA40KI1fwzSGq58uMzaaEySNz+G0Da/0h6Gi3p3GLRFyn4y25Z2",
-	"ay0HEnr6jLJKTk9GKsGgJjBPQpwoGLO4SFyQzW9EL7pio3DXGmdVSmNEk+ha0fn13jsbpgTOVwewmPF2",
-	"WTpX87JsDhcfNefkFue7j6I3byMb9VFkqjkB0o8Vrnkev+WYV7yJt+rYEnXM96B26t7LNdl+eeLL2P5t",
-	"OZXfiur9O62p8tsvqFJB9StXVVl0zRaWWWmUXj7RwdoC1bfa2EfQxoyg/lG0MeiCHOeCqtmJhsVGE2T0",
-	"OzL7BgqbNChmqSZ7GILRUfTX1sGro9Z3ZNZD8myQ0nMyaLfbEfTfDXqBqY7i4mF7QfF4SVLNbJBPQLAg",
-	"4iA3pfTNp6+cfOONPldU/5jEfDolDHxQkR6ACxvz3UOPYZw6dLD14PeFn0twJkplwXtjLxpxQFVjZdN/",
-	"2lUcHXz99MXpU3Ty5LholeV8DmnWviDDTPB2zKftoZhr0xE4lCQmBufw+HmInh6/AvdbrvjUlAwoff/e",
-	"bFrgUVrk69nY8z7T+Axtyyp9U1lS9Ma33kFIrcUpUnRK2n3WZ68KxxzUx0Gvj5/1Sj9hfRl3cUbvnnej",
-	"NuoHp0QqZJNf+4F1gPfZwasjJMiICMJigraiuwmP5d1oG8UQbmsixIVxwWFl/oYiEOgpOM45lKyxcfp9",
-	"cCkiCbweoI9zkYbo1UxNOAvRC56Q9jsZolffvILlHv45hDDjsuiDFRS0kNlnEKPmlPl9Yz1tGhDG0mNy",
-	"ZkPdRc4QHmPKpEIYaRzqM7sO29NX6f2QOVVmY//8Z6RRkDBFTeVX/aVZonPSGydC5DYVMUISPTVkF56R",
-	"WRud6POkkBthm2+qC26LDcmeHrG1DqajLVHejW14acGN1UPCpHo6AAEypfDUlGyizDQwtRBASRrKyD6A",
-	"ldARHLvSj0pI4waM8EC2GXx2RFc06YLGxPhtizgNk+i52+minGG7PpJEYZ9Jbt3GxTYWiVtwHgnCsIeV",
-	"lA+Tc2W8/lOCGZzQ10SPYpe1YeoJILZ7/G4Uon7wNRFY9NkpPyOsH2zDUqf4jKApdzE80auXJ6dIn3dL",
-	"b1EE7ZqplFBvyaWKQhnGc35GEgOb7LNV29JG3+kdh26NRd2ssIjCn8EvRRw3HIrF3TNCMtMvE2F94SZt",
-	"9MIkweV2c0Ahj1PNBFuSJkUlHeevFyTjkiqb24oh8AUdjQCBUi3GhnY50MieJX1mAEGYufwYuCxPheBC",
-	"lpcEgiMgV6fAl29PXr5AhJ2TlGcEsD+KondSX62f+yaaoh/00M/9QMOo/+wHZWvdgX1An5UlkeYRjeFj",
-	"ek4YSrDCEPNOGbzX7gdhn6Hyv36QEIVpKu08wNf132/6wUsU42nGbRuOD/+J+FDQMVYf/ltQ3u4Hb9+/",
-	"fw8Qa8C/+OKZrRwi2198gTzFB6hcZKeJ4OQoQ48F/gdNKWboFRcqH+dEEpSzlEhbtMxehjsSRQfgKm65",
-	"CSJ3zzIgyxI9ZeOUygnaqj/ZQ4RFJg0xIqz1+iQq3F8pPSMh+qllFfYJZzwXJNkGE4xJwoIKFIBtguCk",
-	"z6La/ph9oRI5cUVvSdRGEXQ1L2ZSPGul5JykKLI7YjbBYK1GA0eEXO0V2TONaxFn/mC2zwLQIj4qtzS0",
-	"1EKjDeSscCiGBXj4i4kb+sWN84u5Q7/02S+tVqv4n35wt9PRzw1xMrB7rx+f4lQzZpIAsoYm+glFh6ZD",
-	"dut0lpEodOil9TJzbTKsJijDAk8JaIZ2hq6eoXLT9RSOYLhRPIJhGYd7f1e/z7gaQJkf/TLjJm5GEFOA",
-	"prGYGJCu4kmeK+IG3NMDToma8GSgx8Wm4J4eGaLP4FlyCXWdhrlRgK0EQyUyL+6j6EC/Ftn6T8aJrn8p",
-	"1v3InAAbpTRWxeAOZJxqBJu5eaD8h+Xymv6Y1rouGU0jjOnYXxmcJmSacUVYPBtQNsgEHwsipZ6rZCzV",
-	"UaKj8h3NOCF2zRTuEjljkAl0gakCK1V0TJSYtQ5GiojIxRlaCLr3NAS2bOVAcT5IsRiTcp1mdsiEpxLB",
-	"j9ZM0EXP6WM3zJ7BjqLb+cDI+MYrYsbSY2iSEE+wkMSUEtNnEuVq1HoY2ZF2dvRIdUrpj4EgtD9NWx5y",
-	"wwEbS4XZJFBj9j3aNcWZNMlRENJssHyrqDcJfe7lm523bWhzFm0jZXKhCkrog+ef2BmZDQTJZYl584ej",
-	"ybiJATPFTkrpxG2wHR3wQQviA6hkPCCXMSGJHZpzk4Rk35FrHvE9uLn2pYGhvwMT173wwO/IipSkN+L1",
-	"8bMQiF8FB+6j7xwS7BkipJU+wXBaHpzk+kpRNvaCMDVF1FcduLh9HVBRywI0JoOc4XNMIdLRwaY5IugF",
-	"VKKcCX2Y+mcQ4zhHMuUXK7fEqCFKAFnqsxNQXE1FTp5QIkNLB/VzdUI4xbOKFe3F62fIpb1Bqvt8AYR+",
-	"X2nk6veZbU7f74vIpqua8qAg7lBmsNjo0bLtJF/og15oUEmikVsQI/bInha+dv0qPAOPvG7pHfMr9GjZ",
-	"zSPXrgKPcDG5NntvghkjUN5I4zrPlT6hgTuVC8oSTS23cJ/NO0OhJI651NjzwyiOcBGlcjHhIEgBNRZU",
-	"KcIKdQ1yc3d20YTnQm6bDdNYpTXJgakZYBeWCX5OtRzhgiuVZ63lwsnXTlrdr/xOJTojmdKyeWRH3W6j",
-	"kxmLoS9+URYENjza6+xAESAHQJ9t2Xo0XwucTYDNmZ/2K7XrXCN4OO2iLse2EzEBOyHbCY9IOitlTZDL",
-	"IxtjB9rDPD0xd7NnVGyMRoLICXr9+uiJITD6ZvRZqbxqjUNrGmWndWAiUH3JVYEwl0KLxVC8AYNWznMF",
-	"gnSfJYJnGUlc8CrEzv5oYtfdgQGzyggu4r+liWg1BA5SUeGUR1RIF+9s1Fi0ZXSJYp2qdUyyFM9I0oOI",
-	"7Gi7BzIAXGLgqiFiXCsO8IXnjQf5waWght5LNv/+R+um0fBZURRrgVUJShK39yJn0kDWnlOU78iSDl1w",
-	"AUUSXH7t1l5BZ8qyV9tt5DJa+2wNEuYFyEOxTU0Xm4hin5lN88mcEye1+mSlSI1qWsMBfmJUGs0EnXCm",
-	"aRoohvc7BV8BN+eUshwUowR1O2Gn0zE5lHhmbSN9kAStRYEkZXJ1jAXkj0R/bR1Dkb4pVS34V1NC/8tj",
-	"aPEPidagi9V+BBlBU3IQ6Y2YbBBLK/GGEoHWD5WDIe3Pyj6Q1NlnL21stVk7/KWXbfZWagL3CDXy2vmN",
-	"dVv5Co8pKywoz6hUpY1IIqU3MspATdgCo0/XUrGMiIH9vmtiMzthURdtZ2/bbIA9da2saEQBXaXdbr81",
-	"WqL5QiuUudCyAwxoVEg3vPmkuMKp9yf8JPvB+/d6HQfGZpBpWuvSMqhEZJqpWWhTEYzCa2u3msawvoUR",
-	"HT89OdV7GYTBORHSGBG77U67A6EXGWE4o0EvuNfutO+ZotETsOMW5gb9YdxUkPuYqFzo62fA5KPG0jkW",
-	"fbV0YpLEgahovhanObBNuG6gbwFb6geCjAnTR0X6AfSWwLG+spFVVyyhCYuyXvDtAKtoG2Kf9Sh95sps",
-	"SGJJJ0iUUhniqOmB1t7QgbGWKEnSUWkSMpWbQsvy9WU8p5Lq6x9pdZhe2vKABUYdJUEv0Eh2AAZpcMIV",
-	"4shCD0n5CKRvLgyo8J8joni0Vu1ewxoZYSFyWy7MEtwmRWCZbDsDOwhQpX29qDpqZPJK8LSrPWEHavIo",
-	"vNW/GtICSLPT6TgLODElWXGWpdasefedrWvjDK36b4duMp9OsZhZ165vX1P8jJjoWmOCM679w+Pn4EJO",
-	"c1Km3b75uVIqaFFRD5pAKIQWaAZaPqk9vHvaedS71+l1On8vNwqMdSjB9mIZlPDcDLvk8N6jb3565u2X",
-	"c5mV2Br0WJ6m+hybwazOrMHcrYOpByiAMpswB8uj0Xc/7fxd/bgOLG/LVGOfchm3tyVcph8LUCvT+rek",
-	"W0Gv+x6cHyX+LHNcmasCmdPw1lzfS0tVHAXRaGtVHT30HNNaNJ995+78C+/DoJHLbTJS+dLcaJKozUaS",
-	"xG7Frrk6TW8WV+zuY5xYP4rZQ/1ad/Vrrz3DELy082j1SwWU9p17a0xkfICnnD/Taqh+bW+dZR1ZrRQs",
-	"u+ate6vfOjFy1+tS7DIOyoKSgATgUEkzSzyWprLrEZjBg7fvwyDjsoHRHdoSTtb0XBCeBguYb1TSQruW",
-	"xORMKjLVT5eFwUnBqQxfsinaziCnlUAlEb9gxpNSiGzUGE00Ue9Djo8ZAtwYkBAEVo0zMot6vs/Ms9fr",
-	"cY3F/oD1WcXdoYGY4HNSZKV0XPVXvWf7ThCxDQYKwbfPot3OI1QY3ppYo9lCc+M35o2eUgXO3rfGd02k",
-	"emy7OWzAY2IxrbKYgyoj8TVxn6l4VHZjGmfDlN9Xve62gkSNZ3avux7XJ6VYUejyPqBzC4uJv6wNeM8Z",
-	"mTXwleG9v86edaYvHmTfi5OH6vX5j93Lv/1jBz+On5Cvxt/Qb8+eBR+bb13tPJImtuN2zythpK8glf7V",
-	"A43bXDOw5k5suUyPOzUoyKt4QdMr78PgWdHd9ecF9VnOyOyOtfo5r3Ahvd/9mSbvIfCzinj+hs2Hhvxh",
-	"eWsYpJSdwQl9Tayw/ni2qANSRJPIeXnrJBh+UxyNiXIOIzScteco39hNUyN7P8O10gsw47aHPJn9+S5N",
-	"TNeyQgW6CRhLhWopqKI26YYQ60t5M9CC33c5pOVkG0B5BdEKOMyVRavOGqKVE4OnVB1rWcC+2l1D6Hll",
-	"nEG+iLXb3VsHzsL7A+FmrhTS7s7OGvJZQaZ+KFw/haz2mQiThoE4cbJZmnwfBlUqbCuQkKaEJXN7ZIH0",
-	"xvkx5SbIqefikqhEUz4lTNlSpc5kC7FLtjpXn1G5OiKmsC+bYJFa+XQwt+x2dqM+AyPzBRaJ3LbxIoVF",
-	"ZjirG2ukwjM3AJae2SGHwjUgAptlmaJBpvgXtvFCGhQTpOPZK6V5qLJcU0JdD2UjRMB6s1UVQ7d7KJfE",
-	"F9rBHtIH2iqwQDbkpvBpFHaGUjbHrOKYKaospjw+c9PyXOmdmFKp8BlpEn6Pq9SqJvDtLm51B1EPRiMo",
-	"ESK51YMXEetrEOrddQn1C66+4jnblL4bHDi0yPkZkUqz8OWkMlxuYNZ6rvOCNFmZyxT2gqDB1ZyXG772",
-	"hLFr2ioX6JHKFLt1hmSt8lxR3fptqUyLdCUXc3pLk34rNOnzICtfE7WKpmxmZDI7eZSYLNqq5Ha3FHJM",
-	"6+ArDrzIwHhsJCppnRo29Eir9i582/noTYcxG9ctFcl6rv5yEfVbSAwKjD0gFtWkPyNOMq7H3y4kQWtK",
-	"KCwaoQ18BzMjnZI2OqiEGNtGNmC2dNuTGMGSEWpiVHARTemqds+Ldk6qq8lvxpg65Gqy3SxULVVWr2hV",
-	"vHlTnN3VKxjh9k67miV4XGGvboT75qcHz6YvdrLXr37CD/j3X19OO98+Pfjq4Ii+oqfvnt3/4Wz49Jsf",
-	"Vfzj95dXMsK58X8FI1yxbyZMWLgr4tCdM3JrmPujGuZekIvrWJLKvXdZ7zdjk9MYf03QGoxcju7+uoau",
-	"37Tu5Eh9VX/axFgFRP4Ygn8/K+WrMPyutFVNMEv4aHTdeB83TKjxuoj3aaOvaAqhuTGfDikjNibu4MWT",
-	"RZE03zh4fqVQGrcQLxPBBMhsED6zjAva9bkGzKugACmQSgipXASBS0/2QdisA+f1Y3h4RlhdMTbJFZUe",
-	"LBkRsupgLaN2Ul6VUdYO4+l6GdrdnXt6LaZ9VvCKJDSHap+uop1GRCJiitOy33LPQF9tDNQ84+axMt3r",
-	"xMpYZFkdLOPw5VYhvw2WuWawzKQkwI5lFDR5cbDMy4wAj7BvG/1U38o7mvazcyKkMaZnGIo5gypapq6b",
-	"FARDHfrM8RhF8DQs2r+ZWw2x8GMoJGApTK1DG9KX2cGxD1H2EHLsPAKmP57NLoRnmxwnfmALemoisyM7",
-	"qGtOsiTkxe7Yrxvzkgka25taVU5h27DUGr0ly4JWVdOr0NPN6drHDJBZuHh7iHD0NSvt74IDbbzLi1Rt",
-	"txEXWNrN+BV1ZguM0Ztv1eN59fhQI6c90evpoIDmJr/GYkCTChp7822kL39N1I2A6SJslgE5Lub6TYeD",
-	"rKEpO0mP4GRjdVnzXkdRfU35NpbkNyxrfWOyGYAVc9sUzdOPGkQvX1svIktWelALdtegtzd6SssL1aQS",
-	"roXFL78LfmuWKAvZZ+oymxRn2izSbySj2lcLn1kFJ+8C39jcXeYPujAgXw9tyvV4Ir5RNczFQVCwiXlN",
-	"sMBugvSboAMY5pf0mbsW68n+qBT94f1myX8xx7wJt9T61w8ASX4nl3AdBldZ160xeMOgRRD3llIAfYuh",
-	"Jtw1jcAwxpzNF3kmX1vOw+TcanE5jWxLJzHFKXWFAsDpfYFnCEuTxWkZJZVI4nMCoXp9Fv0FRvuXf955",
-	"vLf3zzudbvefdzqP9H8t/U+ERpQlsiADRbq/RNHeXrf7yP5ncoe/+OL0gus5ocuiXmX7iy9crnAtRZjl",
-	"06HNXAarXghVxFL98n6fRVOicBuMfvbN8gtjBTRrhsLWbXSqZ03PkJoIno8nNsQzhapIWxgqG4SQ8Xup",
-	"xa3tEI14mvILOyojl2oQ50JyoSVqqQhOemBkgVIBEkX2xz7ToDihGk7KVhIomq5rwjnjOZL4IkQTfgGh",
-	"TFDQxDRex4L0WdmpfeqK8GVFbYkJlpWhqSqyzTGKfFhNbTZslg4Ju9CYzpiF2MxuMUlg8P0SRpjLlKdg",
-	"pnTeATJDIkGmRL9k1QjJhYr8jiyAk1QVzcUBL03BAYT7zG2UKcaA4QhcwCrPVWgqJ0H5BPiuqBix79eL",
-	"6TM7MRd2zlAvHfDG9Bh34LpiHEURqBBh/TxJTC24hPQZWGes3aqSs0WlZlQdVCkoBffM1tMx5a3MiuDe",
-	"Fcirl2YgN7utT93FYvCROxLbLUYfmd1l+FrA4XoYJMuScWW6dWaLeBQmpjY6AVUBDWd9FrlK76V5JUJb",
-	"xt9vwucMeNuhPi1hKU95LWymty3oZK+NCwMEKMuS8THxyr47g6GdFyW5MIbBPsMyttVcYIDhzKihMZ8S",
-	"MC5qGQDaSEi3DmhOQ1IDjYVY9tlWVJpwohBFUMQ+RP/n//p/t0NHxUhCvekLqPUtgBhpl/nfZxZVNBIP",
-	"CZKEMFP/0JTcUhoynKaLXGnPgKR/ej/aIWeKspw4XKqRGaPyjMDsaDuUZlBPDnZS/3lHOipaIRka2+z9",
-	"hQp8bfSCK6T42PTwNOIbILnZkSZfmRmr4irboPB30Txv0Lp6T6P6wuwlAlftWJMcqhb0MZp7k1xihaeE",
-	"KaJRVdNTPQhHCcnB6tfoWzQ3t3RvmlJ7Wz4L5iihY2icYKg9VMyjbLy9yAVpShava5j0axevCSRpaWHB",
-	"9ZhEWwARSaCOYIsySZikip6TdLYQRhA3mp2k7ie/0dXebtPxjnlrzv641gIUmcIFzQVZBKD3yNpbeeq9",
-	"0wCKJruGTmkuFbUiZIK9gI5BVS39vCV9lko+KyA37cFspw3nhjFUT1NGc51dgcWEClN3SNosE2qL4Q4F",
-	"1E2wNBUqhBYyXvFSGz0xxVZ6KGpVGIMfT7C9+GLrBVV2zRZvCXqBN14Qlg2LkiAMWvCv7fTfsv9febz6",
-	"smefD4NW5RM4AGTM4fBalU8JwenAuBnCoOV9+ijlNDJLdqpuD1PUKbN9fOa973yaYTazPT6Cp9NMEInR",
-	"s9MnB8F6jhBvWb3uXqfTCe216gXvOOb/i5gh2zGfWrcJeEq8jeo93CuO81uOOTqh6TkOioLogS+1P7Kt",
-	"jxzy94IJVws9KH6o/VIfvkddg15w8MNPLzqH9866o287sx+6/FQ9/OannewBmX37j6N3nD778cXs7z9+",
-	"1fn7j8ejv/31e/rs8Ftx9C4bHr07unj+7m/q+ZPn6vnpi9fPT7+///zJ0f3np1/hI3px+fzdi+TZ4bfn",
-	"R+/47MVfO8Gi2IG9Ti164P4m0QP6Iq8OHTBK22cSN+A5VF6QSyMhPZ4d2vOea4XfoGJZ7cJ9tlHa+plC",
-	"irG0TVMko3VZ5SNsUL2otBIPENMmSS5dIMn9HBRoWndzaLDv+pj8/jZi4iNGTKT2dJxlxZzWGoVFrFGj",
-	"oahuG5m6TtZc4tVB1loMIxfWQABas1byeerKomEUlTQVELTjaj8b5X5mKkleUAkxFEb8MzqV0zWdiD4H",
-	"V1FOV6vgddvp+hVB9A79urEROKPHru/APLOstCW4I11tl0qwQJVhnpJ4gg65yJZzwikWFNdYoR3huf4J",
-	"nWCmuPR4ns/xoOsSZXSK0yrMgCxgjrJyeAGmG+bLvT20tdPdRo8ePnz4sPXgwYMHwYas5GNGayw/jorW",
-	"bhsoXO+IrinQNB2jkWh2qxJNZ5PjrQs0+lLfdEwI3LwFASE2XrOsgPLrhYPYyLHbWJBG0eUJlBPQR3m9",
-	"EAtTlqA0kDeFWCTFXJtGgVwfPt9avSj+Y2PIXmEVT64PWwZNBJZCl7mZNoLvNVz36wNoU6eWg5gXk/3e",
-	"66mUHOr3EQNTwvvZ11NJDfrVxefCK7lGGRVTMqVAdXBsNAjVkDhYJrDmLOGMzN+KJz7NW69uR8E7DYy3",
-	"1Tp+pRCDzzDAx2Drolu0RpGNhdpeY3xY87XorEfxfoNBKZ9pSNhCdNlMKXetLt+GRtxpsHYY16hN1HYO",
-	"BIm07kSYcmKMli/aKGJ5mkYoTgkWsvCe2kiRsM8iX6czXuRSTYv2UdkuxlOlbBSGZxXps5IJwFxgV2Gm",
-	"xjoynS6dTxcxbnqj2M4kcG2K0LIGE8crT+y7RsFSDdZTo2/+XAnnIdg4YqouMV/xtWqqyc8Pg59ynNLR",
-	"rDrO9+ZLa4Say/3wLPLzVvYN9U3YkPXsBh+TjHz8IO6NA9t+H6Lq5yugvsJCUZymM2QUpSVUM19W4MVL",
-	"hiMJVdBRxJLBIlLVEsB5i+8+wmzWt5ZZ432d8dyGJ/FcmQ4bQMR6cyQT1Sim6ePh0Uw0JODLNZS3TjjN",
-	"j4WBeZ6Ougc6EMhm44qA1Es9qllkCCX5olcHp4ffNFqFX/tq6NVpplV5q4TONoisbPtVDLkPGyyAisST",
-	"mIvMmgB9ynl/pelvuTfzAovppoTW4tstqf3dklq9458vuX29lMi+D4O7rtfaNQOVXT+qCZWKi1loIlhs",
-	"azVpiORcUMvSwhZoVV2L5w7yX6muRdGlLqXszMR4fYLCEitg4bYylt35RXDYn9cOijq0z6+cn9r5yzCk",
-	"BRAUD6wNw5PijZVQfKRKIxbjikoj148sstelXudDkUuFQJeDRDbXdrA5zsgeTS+40I9heMwDQY+lNyjF",
-	"f0KHfMpRxqXkCL/LEyz+oknNeq67lJ4TUUnmLo+wF/BcQUu4IDSNoN0z8GEQ84RUv7EttsxXppegNzJU",
-	"7tzb6YaB3+oR/IFeXrh5dhHzd/0SBxYr4JXgAk9p0v7m8fjFi9PXl89Pz/Zeuv8dvz48ePz0b0/fHYDI",
-	"hH2A9Fks3Z8i7Vw/WYaxwub/BsugWExeHcvkrtSt9fU2qOeaQT3Tkl87QaRg4VVZZP1c3KL/6YIaWk4a",
-	"sSXdJbJ3y+MLc+ZYC9T1KxtL+9yGlP2WoP8hCPrGxHhREIld7i0F/nW8GfZ0PlOnxrQghg00e1PFy75a",
-	"5LmLWN716MFqHbSJxh8fnvi9JWr9UW0nYgx9o/sMTHwSbHxRlRJFoauIq991rcJNTatckmSRFnp8eHLk",
-	"L+EqViF/AGcduhUmlgoT9VP3EPT48MTKExq/fPtGc/DwCYEu+UjQeFIKFJo760mMjyrmIoFUOetbq5k7",
-	"2ijS/CHqM0lSEpu238VDZ5TZct6Qy6k/mmhf05nQ2a31A6Zl9b79Cuq2FX1X9GtYECTIOxJDOzWTWSVR",
-	"zHOm0GtGNVv2uvGb3sbDmSKmv/4vSEOJfnEz/tJnv7RaLfif/jXS3C1CxR9bpn/hbufRfW/UbWQeHtGU",
-	"wMP6j0EuwNY9pVMygL2wT8VYJGZILSAUY+50Ov6QIYq8Q4GBSEKxG3WYK8WZLCHaLkfnuSQpzKCn0s/s",
-	"mKaLCD7rofUfgwuaqEmEtqKT5wfPnhlP5/OnT45eP4/KvtTuGze+IFk60zg4qG5NiKKfchqfDfQDlJSQ",
-	"dbvu1dSGZMJLKVZU5Ylef+tRRz/4qKMhSzkbFz90H8Iv3YfmJzyEdemDewzrBwyBaVsAFwiTJiMsNTca",
-	"dnbP21h4JTN2V4kU77Odzu5DyPv8mvNxSjQBffzcxv6CeVva5H2PKEHefo1cmlp/+hNOe0Vum+05XqGi",
-	"fVa7rM1x8I7Ooi++OCYxzShh6osvYAFffMFzFfMp+eKLPoMO9FhCnT0nPve8BGVQBiIrU7pCA+AC2kfR",
-	"TqcbmbRqLdbt91m01+kAbxgYmdV1QrdJ3+1S1rTvQUy4lUSRIKNcwo7N8QZNVY4PT0pl4jcSmn8K2kMl",
-	"HlyrJFtLIsC3m8Lf530tS7WSqgCtqbO+lDVHPBa2ZIy97+tDZV+AnbWQ/EAEeo6pLKfORapFd6FVq4lS",
-	"mezdvUsuyTRLObib3od2eQNTK8EE+Tcu8xkdY1GOHOM0hTOaS9seUYER41JixEdEKIyIzEhMcfqnIAwK",
-	"ItcM0V06xWMybb/Lxsu8XLZb/SvBk1xxRKboCZEK/wTJkQWEInHbDhRzbuvh2/V3vKSpQS8wVDMwh2pO",
-	"oeFEDvk0E/62rTiQu7hhT5/ApxhzlHB9EWHJB2vsJbbbWN+uAzj3mwB3uC64j9cAd7gA3McmMmgRLhSn",
-	"bQ5Zn7hmz3UzhP4uNAXS6sEqjpsvgCvGCqd8zNtZMgrqRToL7h/0KkTJPGt/AHgg+t5LWqhUubbfh0UF",
-	"F4ziCZeELeopXDcq7IQBsE893DlhNMHoFc5TKhWG9h2GGQe91s699t797m53V0NjWXHQa+3eb9/f23v4",
-	"sLtyp4s1GAexlRbmiez3mm0jKy1cn9pWhA9AWsvkofAp7AP2iHKmEdAg+txzw/pzj2vPTfIpZuVDX+EU",
-	"CxTzKcKKsIQwRQAl7c/f5zhFHAY65zGB7HgiiMcBqjLVJoaSkp9unDm1lo5fdFL5Dbrnjw9PTrX2pTb2",
-	"05cpQ7e1LG9cx9Vi3lcgOd6cgqvHBN1z3vhS6rYXZDjh/Oy6fns3TN1qckLHUONbklgQq2SYUkKmK2m7",
-	"0RjyowPqo7vkr+969TfQz/skbk8ava1GpXFpc0Mcn6UcDKZm+waZqfzhWZrtN0Gvs65lnkqNFFXDvP3K",
-	"VcG2lvdzvT8aLyDmwA5uuXLbBKlS+MLZkAWJCT0nSfDW2OQfhAGVg6Kwh21JNcWXA6wUmWZ69Idl2BXJ",
-	"0Y/F5rhaQwODIwNymWn10QN7tZW8Lk5NSS6pIiBpuGP4xK5Ru8DVrlGHQLeG+VvX6DWtmRcl3XSUviCl",
-	"i6seHJOxpsVC0/jXx89MiiLcbxPNDtTBRLZSTdNPG3IbIbCUM2K7CgKFlxN+YX61cN2RKJKGIdjLHvXQ",
-	"GSEZoiqECRghCRh/OIonJD6zw1knoxZ5ISQWsshyibYkIaivVXQ6mmk2Uz7YD1DOEiIcoZHbbXQ06jNY",
-	"BteAqxAJrrDSfy4uiODRqd9xTYTrUfhGsr0Gwd2YWP56hQwszK5qzIIt9QIAZEWw8ff6lrVvwNqr5ABi",
-	"FSSJB4c7X/0gH39/NBEyPpyk3x89/+HL4Z48+ZvM+PABf3Lv+/vf/q3z3T+65PW/BDcmIFwRXxeWbXBI",
-	"5VduWNQis0YXfwvdMkuqfVvtYUm1B4sLN1bwwWHN4poPzTxpZdmHGwHUVX5YBuW4mGsjED3N70nBx68H",
-	"rRZYahKIJ0s0wZ42AbFZW1IQKuwYJ3Cdr1kvwkgp1WVU+U9zr9J5QDZayCmRN4MzisjVSKPK2a5QleNG",
-	"4LRJUqsgzf0Zf+/VOW6ter/b6hylfalB2fNtexuV6SiEFifpWoI5Qykft9ErW5LWI6NYEJQInmVN5rwn",
-	"NY61XtEOX3K6rdvxq8Yt2qP7fMt3LL1maxTx8FTLOct56EW81Hl6Y1D5wovUWfskf4OVPj5fHPuaqFUI",
-	"tpndyb56k5U/jEGjh7TSFyFBWoTplUiE+8whN5jpgFpbO0SIhjMw6XFRdJONcZrOTASjqSPSZ1HNbhHt",
-	"+5wFRjUBVWhKMDMdYmPM0FBLcUXuQbvPVtQIWZzb7t+oq9rnnJWlEgpTCpP257XtcdacMW+leWsMY2b/",
-	"q9Mdu2OBnidmT5s8UL51anODx80WDLkOQfr4nvImonRbCeS3mpq+mTB8tyQyCx3fp01mA5CCqxnnPeDy",
-	"xe8ZEebCm/QsxRFVYZ+BOG1a5Vi76R0Jpr+wVEdjnpAQJbkNb4VIb71ZbXRQjk9ln52RTEHg6r0OSvCs",
-	"bOpkipU7RXar+MJOaToluaG2IVWB9ZmVsPdR9v+zd6XbbdxY+lUwPDPHklKkKNlyHOr0D3mJ7Y4de2yl",
-	"u9MptwpkQWS1igADgKI4sp5mHmVebM5dgKrioiWSkz5t/Ygj1gqgLoDvbt9dDe7JYR9w+JoEhquMJr9b",
-	"Pn2t8V8of5v7OL/DBG52ETRT/JyvPjvZLdA0b4UcDNTEN2tkV6EF0Sxf/VhvG99FfwKL3NHYtXpPHi2k",
-	"6tHocK7ebrcL3b2OlwJnQasXIiQ60KFwmJLu1Kk/2u1/O9hT3ePv8kfy0WBHPTl+KB/393Imbv7uSaj9",
-	"wF2pOw9ibt10MFAqV9cgZcb+couO2L8RfjYSAsdueLSX7xx3B9/Kh2q3/+j4sfxu8CT/Vu30f+9YgiBw",
-	"VwcTVML/FRaO+BCWtu9hXQ6Dtryyv5CDUZxZDxzbBrESXjh6FLl6+cgK82o41Vz55ksWwdozV5gGYd5u",
-	"d7eLIPBwASKczkT6Uee3Wg5vFzNxr7RdGWuR1ze6O1bcLsMr2+c1ebrYjlJ488q+tTdevekG6b60DvB/",
-	"T9UUy2ccF7pwI5VX+5ccyoLNHVUhFpgBlFnDvW1jAiUWV0y1VjPhaCM3x4LyorK64zkLuMbtsxZrnRdc",
-	"eQPeVGh4jlMDo/MGiAolHp0vyjLAHq4Cuag9JfVyGgzkri6n8eF6q8Nd1B/evSHW+BW+Ur4YVw7Hlr6S",
-	"krYsAHAwfgTg2dAmvwKs0XjlXq/b7XWbmf0hfOMS7EG3de8Ge9wcN6wLUKgpFeLXmgR8saCDe6v972RR",
-	"DV/+xlH+cd26r+Z9M1AQB+66Jghyz7dD5NP57Qy9ayI7azSna2MHYAOuYjVh1zVaJVijt5Pq7G9tflX7",
-	"YzHUTD86daq6PDzH0z3ie2PF7iMxMlOLhXfXh4Flm/iQj17qXNo8BmtWgMBV76T5l+qqcHU8STsWpsXT",
-	"OxLhYhSrdaEUsBqciMJTyOnM2JNCD1M2Ks/NVORqUpr5Qrc6AgM6kGca1sYALOCq0El0fzqqDMz5D3zz",
-	"KmRwZVjGXYCCmxogSBrz5cjIaiT2Q042GrwIOsEXoBzqMBaNtLNL4v/qJSAbhDmrIwLfPNF///XFD4fd",
-	"7t+2u9//OHx1cPza/6wO3s8O/3Iqf/7hlf7w+q+v/94tz1786TdE8vF3WLNP1qVhdfxe4b98xN795vkH",
-	"uiNvEUtzv3levXlSiNtSUPW1NlLE+l9k/wyULlldrcjYvM+F+IMHVJtZgh1QuSiLE8XG/gCxEyo4Snpk",
-	"jVycGSkoq4LOwkqS7Xa7yBSBnC1cVL5uA051MAKLwvei4UrlmXBy7gRW7e+I1x43OiR0XVZthTcGd8q5",
-	"mWLlBd4jQYE/CyXGYWeMTl9RcAJI0AgLh0phcBmH7qa6NMN9Xhah7VZ5W6z2Hhyujfz7IzbCOJDLW2Fl",
-	"fw/FNeHxdRt8dS9FSDdMf6he3lD9Rb/qMa4G65sTmHzIsBIw0ZqGcQD/Qst2F1r2cCe2rOVXdh2W34UG",
-	"P+ru3Hznha//QblpuXb35SkScjMafpH7zfYW9vI3hfMw/M8bztDlDwAjXneBFi5M99X+0dtGVS+av5NK",
-	"uao1d74m0Ldhwl8T8bvQo4SWy1WRJV/M7F87e6eG/3to9O8FjUDirxHdwBSvt+dBDFxYl5Ih/uQArAAG",
-	"CfyGwY0m3TLFVyDKygs97Ig6SyGGF4yllkOVp5oixqyQ+bjQhfNWemPFRlbIodJetV1uG63ipKrPsLp8",
-	"ZmyTba4NUOCO3dMs/v7OspVCVZfmwF+8IM3XZ12MbwhsiYHzh5ncULAawrPEyJjqSygZxQ0ZGVNdUTIG",
-	"HkZxKQ0j0eVFzrrO1pZ4CZPrOpR0HfFXdEvFc2iKCs0cGuWCusLFjvC2cFeobORrV0oviL0MX1O4VNfL",
-	"U4SymqTFSE/PS0SBEM3iPgvt3dCGS+nHDEiYn0+NH6FSowocDFB4Hu3uitMYxXaE4DPjQTlU40kpvXJr",
-	"B8XzFdXAxCNcdwkOYoI6gmIABtmptAVGsmYYtYW20hEsdLDonJ/vXFxkicjOz3fxj06ns1lhUHr4A5dq",
-	"ipI9rB0V46nDCnZyMrHmlEqjv1VedsSBgOYgQyHWSw8dQ/FzoDLKUpRSD6dYgCI8CEPJ+vNmP8PgoCGy",
-	"PQIBH0ydN2NlhaNpKWaFzs0Mhi1OkBJ5WER/6gqtnBMzW3gljq1S5TzVyOUF6pIceLJvsb0z2jp5CPia",
-	"BxxhFqedIdmrTbUHjkVpH6C8K3JKvseHy9qgyTn5bsPjT5V1xBuZ6oM6RbvUc0GzCHlIm03mNyA6xc5T",
-	"xa5jGnJUaVNdgEIqByM2Ygcixh6JIT/jiAfxiJ6TJbHgIKwMKic/Ka0aaASsvXNQGngfSFmggKQzR3Tm",
-	"SPoaESQ3PqVAu5k1XnVEFHpcJmQ5w0C/sjQzSiNWwkmd981ZxSN5ohSZodG9nmo7LRXq9zMMz0ZDABqx",
-	"HVJsNg+ggJJIvWOjxNaWqDGHk8Mceo67PDkMie9Yi5HUebU6hBZ1Uv1OCwzPco6tARkIM01Sv2jz2Mk6",
-	"4vXxSnJMYWyqj2Ekk8Ya3GxUg32z/pgHIATSGZ2EN6e69urV9J219zxwomh+zxqlJwjosVd2JmEzWXgt",
-	"qcjCqomx3omxOVVMcVE32uCaZZWEAYWewunQlo1jA58dPxku2C9fHIpmlYNssyMwrInfVmt5qoOoq3Hh",
-	"iS4YLVg9kYWkf/wkSfW7aljtILUu1fEAt28dbWlYcf4FuUtpZi3yl/JCdG1WvRU1CC4rIRd3o1av1TfS",
-	"HZ0WOpeuzmnK7YJ38NYE6OjPRhpCRnfJwHqj1t+QlDU3g+l4qWzFcz5KUiyRPRL3wyYhaAXthlMlJMwl",
-	"wH6yRRyUPILhKBNIrujNVdSYC0+4gqExdgn6h4Sqzc69hkOhZ9yJNdSYVRd/xHEMXJity8taEDXmFZ2K",
-	"vJpM+8l1v8axMMQ1jXPNufv18SSGAfhKyBJDd5Fumg3OXxNN4qL6eA3dNGL3W1InLmuuEfhtACYTA1mW",
-	"DmHmWLz6+HYTU+tgFby01mGqKwAJmLl6z7PSTHPcIupk6hWxFry0J7L37z4epnpFf7fdXA8ygFMEdsZ0",
-	"G+w7TdQf3/iUdY1UHwywyEAEYaiogJJZOiPgueipChUNYDXKpyV5xworMkI3Geqj0MwHjp6UjZWXR0Hd",
-	"wmDujNIVg6KIWJsB6MH79x/e/eXF8wz0sdCtmAYjJGFhgFJzxzyVHBOZWcyUJ/juOHZm8eXkYUm1Yz06",
-	"lhN0ce8LQSgeuxV36o74yJDe18F/qll3FtexkFW30l1XW8SioPxRKTu+LqlUd1J6NTTk31lZeJLPXztn",
-	"J/TxWbjx4sq2HBvLjQGYCdAKhUmMpR+MNilMmYGVyIzuG2nzQg+ztW2mxzSaPJZnVH2j1Xv8CEt2hp87",
-	"mL3rlYUn/eOXf6TpWbfbTtOzne8/bf1ntbUz51LSOmvz9e2whgEEhrvRiqCNJz2z0Ph/a8pagQf48r79",
-	"9EOr19L/978A8HJSS5UVA75IOcEHrSkJDCyOIE26HgfGxJHE6TSSLhpE9kG5KV116UiRRr82Rasxx1or",
-	"uKf6xpRK6jvJxmos7bWcLF1ZdGaqxBWzgdkXU7H6qKcAbhZoTkqEU/+Uoq/GbcD+5j+Q6p4Fstf66fD1",
-	"m9eHP4cybYi5K7lqXS8SGpDiw6QVbEiAlP3R0w+tZGEI2UO9Uh+pVrnomDZTOwhE5WU9+jkspnBsrgeN",
-	"u6IWc4Srfqu38zsnToVZf3XiVPzk9zwj9zSst/R2+Np+em0UiahqvZ/jA6ItiilaBIrXwXc1OJbqgMcE",
-	"w7EK94kNWZY4KdwmghtKaXBsc1pudtajRB3ftFbmOWAmykNGu7vjJ+ViI6x4CRurEswDSlJdM8C7TYaI",
-	"zT1EG1EaPWT68OA+tCcqZ1tsHaAlC4nLy0ANzWr0aOSmJXSJ4HnJiQkLpVsEufv1ikUbxsafEvu02QgJ",
-	"ZmfpFTicLQhL2Dl8q1QXeVXk6LA5PjQqiDoRucDDB1LD3u9AzdmAXuR1T4dLUi0j3BLGBgti4UVuiEBD",
-	"nGgz28TBxiawYdudFJOJYj9E3f/h2LGFr8nZ0I8Z6rGRALPLkn0J4x7Bczhb2XiLMVfYM5YEMg6u0nmy",
-	"aDve6+6i/hANuFgqvmmwD6QgKw2Wcz24PR6+U5Ol0armam5CEWhuwxOF0LkuRw8vs/U9/A17KLwyxpiw",
-	"JejGKOu3vHJdbFhdmGhhDIOxz16VqfZOODkn/wevRvchY18eKtyFfe4GM0Wj5fa8xq9DoYvwkBztnzX5",
-	"18YfHXNJYvbltHrnF5EBudVrrQpXEN/iUoh3wpJUcPBLp3UTQMpwY1mYs5VNzHqw5V1v42DzUqob5fAq",
-	"CowiTyiQWKsrNxlRcKTubZDwOy7rF2+7nYwvPe52gr7icTVpv2fO/JeD5zdNcwaw99zM9KULQw0yNJaD",
-	"pR3zl9ZDTOqvFokm4hmYaZlTnVSFptE6pn51ePhe7HW7laH0pZWTEUzhzf2FbTw4s60SUx23rLtZY+oA",
-	"qRdgb2xKFdtNy4Mm9qFE5AX1LMAtnWpiLjKWgv8ncggoayKZ5xfLiHYasQNVUsJCh1O9ssfiMJAGCLjM",
-	"fs3L0R35ORAyVtbNIJ5rlFS4Vw2mtvBzsmUpaZU9mPpRq/fLp4sEXeo/qDlNcDz2CW6xpwErN4UPCw8O",
-	"uOJe039ZTjoz1Z9Y9GB2+nZbTort050V1uI3ZiBLkatTVZrJmEi20H+wkY3liRJ2qrPNxvPh8XDTyDjf",
-	"e9J90o0P/xT7vfiWtxiQutJZA9PkRM0dFXZmVzvWwcXsF+lGaK574FKdUt3O4dRKC1eF2Om0RUYn1K5w",
-	"pqWtlwouOjQnSqctVHzT1gc1rB/tiB/U3KUapgnmGWKybUKaU/APIL/XUGnQbFS+T1oXRaUEO2thRTax",
-	"6rg448ANtgBCz+ANK0b9AKN7zPExzHCHmbccRliP0iKJClyPRpPve6Ksq5Xq9UqOO6l+N1GY6AVYhKJS",
-	"Mn5F4ELM9jGGCi4q/NI1GEPVbP8rOreq/YdViBXHPDtZgjKv5DimR3XEC8pfgLW7r0qjhxgKuSQF+ymH",
-	"cNYPOswdCPGMTimhjQ08bFhfJtVbW+9H0GEKhnNbW7jkVcFLeTFEx5cu5z2RfZMlwk3kQLlE5MbDv9KN",
-	"lCPFdiKt0n6kXFS20eyBwV7ZN3t7YmNnZ1NgCEMb/skW4qQaQQ4xfilYDkIbKf5wJE+V2KGa0nvcSlrc",
-	"ESvaORLXcaJXqodT5ZzKe6LQg3KKwX5iY28P3SVPrfyfotwUBYqDmBVlWQvY5ahSnFqVscpgAXWKVS00",
-	"bEsNgCsp9rT+yeAnPUmXcx76F+2xLEoh89xC8xZGH3YZM0Nfh1MNsXqjZL5OpjhEGIS7aZhDRx/HF2Mx",
-	"lUQYLfrGj1AktCodOxRBMU11Xw0kJThhHDGmV1OAVgjMagRkYSAWFh7nvTyh+9C+BosRxSTWIugo9Az2",
-	"5HqQGMWF5YtxYane+C2BYWIxLmyzMZBvQyj38liiB75eNt9VdfM3qL44/h21FHpWoYebPSpenmAskUuQ",
-	"HCB3iQiVa11Clc5jyVSsjs+lT1iKqVg+i4Nk6xYMTaoJUqFszYi3dqQGJzGQVEg9JwNTQd5dFDYQXVo2",
-	"4qLjVAgUrydJsohIlpOJRyPOjG/HByaw4FvQ/qQX2Xah+6AWbtuB2z5vQtSLjEK/0BNcVWQMGVAfnr5N",
-	"9cBoZzAklPJUY5Bj01A8KAtKcD1RehN95HIyUblw0+FQOVI2baqrgZ03VxcZCv+H+TAbGadExuC9wzVh",
-	"M87GSvXEON+XgxOQYIl9H8rTqi4XS9CHZx9Xbk6xp6GAGW82bAjlObg624WLm9H+PU/1CHqqeXWjUCqe",
-	"3ngZfcDCVrXw4aXwZWIVv7kcl1mqN2CLgz31YWeHLOnZtgT8LScFXSM2DuA3XdNle3ffmpkjGl+f6mw7",
-	"NwNXpTuHkO8Ggd3WFnPXvX/38TCD1sL68eeP734USiNQUkmqs/O0VeRpqydSpELqdDppK8EfMOXxeJ2L",
-	"mE5WDke6It4FHwoOnXc6nYuLLEn1DOP+MzgRPqywivyGMQoDx5nt0pajY2B7kCJ7Q4uITHXGSwX8Ehnv",
-	"69kmJjMH7g/c+pgRxPVgVD7zL/FZUIT/51R/brfb+B+czp6R+LUPMZ/js8gWNchM0IU/OWXbB0MMU/4s",
-	"stcHL1/8ePgi0KC47Z1ON1xakaO8OOXrI+NzIlRn2KGkjAhrlu57nYebaoyEBRu4kSXNaN5erPJ23hNT",
-	"FwKIc2smIp9SL5RbevZhMVbOy/EEXsHR5iiwlLs9k45XgkT8pIszQUxpy8+pEb98Fpkbyd29x3/KxDdi",
-	"pM7Eq7cHz9ofXx3s7j0OuQFWzsinA1i5vs7MRqZcTPPntzUY4OIvH3uQrOSEoZH7ZYlA5tNGUC5ms1nH",
-	"8ek4SQdmvBmlR2SnOwn0pi+devxosUNZkXdiMzB7M1vqF/XkgeNHtHMFkCgXE2k9uz4y4jFBAYA5vKpo",
-	"YWdrSzwz48mUy/1ASypNoxrVavfBeY5w0CGDHe5RZgzwUFCgB/TdozeFVrVlrp2KRUeWzsAuwZw5ShQ5",
-	"rXmh+z1OV6qOODGGpviR1GJPjAs9RV9ESTcirwC0ZWKNpxz1kG6A7qG5g1ntRFn0rcSJfYrDAvINeHFu",
-	"przkHaDtodBDGKMDPRfZ7tlZFpJTdrpRdsdKaheBVweupS1alZT/yy4mDPTCedCLSVnBHymFVXlhoaMb",
-	"5EMkV6HKYZnGzpupx8VqYLRWqNYGa4mxgFEZaEamQW28mEz7ZTEQG6UxE9juEjGxxan0ijB9WeiTNiqr",
-	"QivPyRmI7Sl5RWIAT3gbNGIzJo35ID4HgS+/nq2N1AtsTZlqX5QwviPpxEjmC5SKqQ5/ig0u+ieeJPDu",
-	"sXFe7Owxa3RwuwYISsI1k4ykUr0XvkgiHnarv3eDjCTw0eLfD2t/72CiEVxKCUc4OPjOkIKEkVewBx5P",
-	"LX44bjPjYJyWxBe52/0vYWEHGYt/Ft4ru5/q7NHudwSf97oPs2ALz2AQ523UgwLXlHCKM/6gYwLkFtDa",
-	"Bj471dyczY7IHu10xUvMouM81GYxnUiNVaEVwkSYO7XbxeDDSLldluEjFlVBhf1QiIFzRRYLJ6BRABOr",
-	"cLyy9weHz16J85QZ/2GzxnjtTMRtFyEXpleBEL2cSiu1VyRHpAwT00kRM+VJCksFrYYO9QLxUVSjEM/h",
-	"tuWt1E6SsLJ9JBbYAlGWKNTcYOGm9hRRmlVM4IndGFhUejviebXL4XpinCv6pdpf3Eq9KkuOSpWw+qJa",
-	"r4NQbm1p47e2at0pAMti6pczlnLsKtCTBUUV69J6wyP1cSTDSoRILHzSiDTDbJEC4brKgz5tjmEKc+BT",
-	"qtk3zEGsTXuClyeKPhUq9VI40EGMRdGA9SxScuQKFtJUo4UnhM7WNpVK6B44kXFB0owp3ygzDKctzKpo",
-	"qnhe43OgIV8knQcNmo0GgIgbxPNTXdLiB8KAFroHTpDD3VjHkbO05k6ULUwOilzIhqtYGXAxCcsR5qF6",
-	"h0lyoF5bVUV2vL82cT3rEjF9fo02uhiU7cQGK5rRgpoIzKpwiQAt26CZhlJEqK1ymhdmE1YuSkRepX40",
-	"c+xRNw0VC2vBFDARGqnLIJIDqQEJdsSPatZMbAZ8iGXtOD8wi5YA5rkAwaO859g7WYtONlMfNFdkvdNz",
-	"zO2ljWM5/DjugTztvAmehWWHJQpXsASs0JHFKmU3Bh0tabyp3hiwjZWmMr9YTiaVLbap7VL7JxOGbCFt",
-	"DlSmouaLgFEXGbcgKrKJuDoJGqYoWj61mqUaruAMcTIy1K0mBFGYT6oTGs/GmRB4xSOCadWp9sbg0zCL",
-	"sJbk56LFYCGxcJW5qDkTgs3/4tPF/wcAAP//",
+	"HE9A0yLmmaSIazBDxVjhlI/RVuQiAGV7hqepxpq7WKM/zqj5ZrtKdH4fFo8mTmgSXYus+NmGngHYYSIo",
+	"T9DFhEti5Q/fWoQFMUlgiUnaDjUJdxeHCnOMEk1wlhHW5D+QlMUNGPCkYpCyo1jZgEo05VMokspCRFmc",
+	"5nMSvKefdB72OktdeXPbljPVJEA0wmST1D2oQptVa8DaR5qvwY64Msdt9Nxm0pjsN5OrAhsRLVxFd2ez",
+	"VdSuodnmpmtYx5FjIiFmty4lTLAcTKFY9yIn3zx2WFuixSFoDEtGyoYWFYq3i9AxWf+K26zCOX9lRW7y",
+	"/HwG/+bh+oZfmKIa84BBAqSPtxpt4QxjnKZVK27ViOuUrYoNd7mSWjsKC25Y7mjTsXi12erMwDazYVrO",
+	"gjLBcC9wrvjUeKgU12yPCMlZESigCJ42OP/LcL6FpixXqA3yN+H5eSdpEYJ5VevVJ4lC2NzgV1Swq1gp",
+	"Ng9ncPH1i8wUpjcQlv6xVknBik7jVzQHWiy7ijWwe0VKRB3TNFYtuzOeeatiwSoRdKU1y1V/vJoP3GG5",
+	"4gaTN/OCe3iyoLag4jDF/Ml+NHSiFWwKC1+PJQwXE25TvqnaCNWqPsk1nZKdh/qfx/qfQ/3PU+OCNE5K",
+	"6Tkl367z0kd1WfoZpAoPjTU4pYzY2N+bcWkinH74z6n+RuFhnuIP/6HHAqY0FFh/n1I2wSYS0L8/c1dn",
+	"yV24Aauc40Of2ihXpUwNNqaMsMIg53DaorwLd4J7ANYyhiJDSaKKPclUNV0iQB9V41vrRCPmjBkrmOG5",
+	"BvNsBSaoQ9JGR0qiWJCEMEVxagiJicoTROWiUSh22WDzjsl01hBXK412RJivyXkCUlx6zpedlXOwfyJ2",
+	"fAX3m43BKOGpdgydm7HaQrSJNheNcW0sfGEU0BQPBKsQJXRMlUScpTWnP6S6kxr1rPUpXSn5lI1M53Dc",
+	"NjaNkCAxF0mZKICwNJZVF+VnjaUa8zCbcUaMUdom4PWZpv2MXFSQZnsfRS6AYhCnPDelcPRtvePl4hzq",
+	"X8Be22fRmPNxSgZiOIVnv4aPdyQ6PjxBj91WPne3oKpGl+1kq7MGYVAO23ALl8TQOcT2djF0l6d2+hWc",
+	"biI43lVfVAbfjwJT3GkxxqgNudRAc6g0sbb+Vlc5/saIX29Wez2S7hO1ObLeRKabtuuZDaBvUk5CRC5x",
+	"rDStkqhs6aOpnZY2jLUaousaNJJKO6rlCzkll+qjUSu/q9Uqx5ULMXpfdL5aEeQPDzWQxCvIgn4brdU9",
+	"rU7gwTXDk93+Zq5x01JODw+9r/XmWjVB+eg6yscacdlrEA/X/tUSEeewqWBedRmVXa6gxmYO97Jx5cb6",
+	"iabeYGpcpphAxiSGejMZSa2V2oQoUihpDtZYY6DCSNJU85CUS3kz9/CTXJnfFL4fsSxX10H6Gn6amReh",
+	"zg3QftPX7mqyvH73yvJ85eW1w7nL6eYCusHPHudCLvKPRubHyHh2tIREWa5lp5ExulKJMtMoCDJIDONy",
+	"Qcx9BqZJyYUC/W9EU60b7rv8Re5lE+pR2uhlhn/KSQ9lWEpTjKrPwN1ipCBPa97tPLq/TGs2kdqd1qNB",
+	"6+2XzbHa6wRm66MofcNaLAlhKSasXfFiS9roiCGMLnB6hoazYt/CPotMsKsaZFBAJuY5U4ajZyCGWvsu",
+	"vCk5GmGBsLLdQTMizGt6/QUCqHhyBSeEJXUaZnBs7btvis6BZ4Rk1uUABGhD+80ttftU1K6RMEB3r3hT",
+	"pmgiaUlCIU7BMjs+Qhju8jyOaBSIU4IFSW7R43fPDE/iRmeUM7jekQj2JTTekY4mHt1Op6KIPdxb4dhZ",
+	"FXz4HF8eLAz0LtxPWjKVCFcqTitBSVJ2zYMqgVickaSI/wptYqyQqs+KSGLn7IQSpJRINMTxGeKjESKX",
+	"Zm8pTtOZUUdtRKwr7lWue+my91ZpHFCj8PXxsyb1L8uHKY3RRKmsd/cu4gK5EjzQjq9SBjjGDCX8gqUc",
+	"17y37h1ySaZZyqFsD53iMZm232XjWnBVZ/dhhX/Cy3/p3b1bNy2bfJcvr2A8HhItPC9YlGcPTsg5lGAF",
+	"47leb/FKXrwSeM3smnawKIg88jsXhsgFv5lk9qHJLJ8jVJtb+rxk/0bSa8xWDXlzlCWQkqrpZ1hYpLYc",
+	"nNtQGEOWkX1bFuqqMWSdhqXV+18NlXsnOWsf44uiS+ZHMwf4DVEXOku9Gtcm0qtSuKNMabBpydZud0ea",
+	"QKE2OijiksoRTCvOwtbnERLbgROiXsqReU9TlDFRss9MoClOXCntKztoEz/ecyk3Kx5cHZ09VxGcF1EE",
+	"3rZBJhZVEl1wkcilaRSWdrbXWZHfqvbnJY1V70gv4LGIzh7jc4I4I8avZpEMRd173c7ugwhtOftpr88a",
+	"CvJAOEal/klZwAcuTvTi5engq5evXzyJ0Nbx4UnPKCUmnCzGUP7F3ix0fHiyXewKOK8uqCRzasf93bU3",
+	"xXbrXbErcqKRr0iALCLlaltyTFqEjTXx1vTBnmk0F+4OG8r0JVjn8LwWwgvvortItdj/FXhztetRM+SZ",
+	"ZsYbWvLqvY+v5StZwyPtd2otqn/UPRwu2kRajXliT2iFzXJVLsKmRsXG7s4r8JMmBV4W7ZALHFA0rZKg",
+	"on1y3R2+bgvplThS9Ji+IvcAOj6c1aPjr5gu5jpcz/kYLf/uzbd+bmwx3UZHrP6Cha7PQCSgKnSOgNoC",
+	"wVCyZbyhXiycIwlYCJAcJkSQugy7ETe/oeQ5K2OU0TLKRq+u8ZLLg/wI6XZNNu4aLfFdZSUntyN5sTdl",
+	"cIEzkjv5sPkKOg5f4aZVLlKiWk2IKi+ET843M6jbzb0Bw6gnP37SOIcqTi28jYXrt4ciE0AYoS2TvmLM",
+	"+TOiyus5rIpXkIJEmIr6bGvZM2X/d7TFWZOAuu0aw6MtDgG9fVYlSEZ4cSlMW06uq00Wmgr4lsblzE6s",
+	"r2ifASHYR1qBjUqsikL3yUT2mxRPU55vu408vYmlMzTl50SC2/sCiyQs9+z//N//j90L86e3ZPgMizPZ",
+	"U7xcx0jwaZ+5QdxuwlLLAfZtOwu7NkBiJ6EXWU1uB/rMWDIhp2BC2bggo56TXxANkFGfoqozvQgitSHl",
+	"fii5DSEvQsf94rxzlM8nT8v66YO+1y7CAnoo0nqb3gtX/Uv/DUq6/kMvkus/Eh7nWvADczLOE8qjNgKB",
+	"thhgRNMid8P+P88lgch8QbJ0pvFi4J5Obfd/vSFzWwbWPw1p4XYuSpJNeUJSfWdofAZ1kwTBQAZliNrt",
+	"9nafwX57STpR2NhXCIanDEWWNLYLwqg3t3ZOoNwai5jeI02Zp7YvlN4hfXJ2g4IwgO3RJ0eBbur9MP8H",
+	"2wEn6e+Gptd2M6rZRY0H/ZKRogkUaPtsZh0wTdFlb9+HPzcZ4+ZdDU+tqx+q1I9QZEewF9Qk5vTQkKsJ",
+	"giAUCtF1VCKMytQiozi0TRKX6bbVFPHmgDDLOXWbunA1btsbV1T8aGoQrV6ZN5pdXWWIaAH4PhDh3KzQ",
+	"mbh0i9XMOZ77ZZk+YCx4S/UB546pDLOzgQG0cVTFFW7IlDjSHBdNsYonLhTPOtBCxKHdmHEg1culbJz9",
+	"DfPDuppiBGNC0y14BN1FbgO2o33UKeK3AD4AtAbN/Q1hqSdM+Sfn7b7bsiroTYLBK6cfNeg4YAXArhNa",
+	"JUJtPhitqJ5brQ31ptN69Pbnbifs7jUXdfNs+k2GXr+NnCm6KojJ6jRuRnAWipmxmtCRF+Zu+lQ6op2E",
+	"fUba4zaKvtzbQ1vd7jYCaFv6n6iNjmxGm43Xjb6MQiQzHBMZooQr/S+WE1O0oc8yrLd9QiSRUNpBEuva",
+	"0RJBEhZ1cu2OgWvYpXF3jZNgbxteMXs7Z0W5t1PZxX7/y7+8QVvb7dbbL7ZgS92n7YV7u9LcPMHnBDlo",
+	"LKgh4rZ6ZDpDkmQYiuZpwapxMzgUfXRbUTdRa00rgSkwzPDhv8ZUcRnagRMuEc+RjW4WiMgMf/gP/XvG",
+	"GTw3+fBfI8LgqQyLD/8fUzCNbaf9OFeqOWB2CL8ADUCave2jCJgmkiQlsZLoQh8IVcC226ZpQSzolDKs",
+	"jCFxirPMVu6McZouksePD08OcZpaSCznXPLwsf69eNo0D1j07Gvhxn1f2N9tfTBz0u/DgDOyRnhDbbCV",
+	"D3tLWuNpf03v3/pH00AsX2ca3XbtCcm1SxGVx/0e7smReWl3Xo2qwr+Zq/cJhE5HfkRnNO/9sNmga4D8",
+	"iks1xPHZEwyxJWsECltKpzhKqC0O9rTdvb+LtqIvozmCV/VxBF8uocP9/pdvuppuAD2+H3Z331/ZQ2Ug",
+	"MqD20JdoxG1jz+EMPaiQk2anFWIf/mdKBDcD6REkGec04ZpaPKgSC+PNB9/Nyu0+ycdjIvVuOq+ys5w4",
+	"ORnu8srYX2uusMJv5dCaWChgnEg2jrXTlMmoEk72nse1YXmR1roeci6DfY3bLpIn3htgikgoHgB5WmXO",
+	"sD5avdfOmr/GfKfw7Ny+w7dLtvhJdWHz10dv6R2J9MmFKAdas9PpdPy0my0TTY6OHz+/I0379do1OuRs",
+	"RAVGjEuJER8RobBmTiSmOP1T3S187dSkK2YZ3XBm0Q1lERVH5bmel16K9QL0KlrlvAoFRURYglMtLAoa",
+	"TwARfiu3ad7hsmKMao5A1cuy9FW3Rc8ITsybV7rJV4nF2fzyN1FnkaxPnVcRi9PF3kVHJvQTHp3w7lAt",
+	"VVHwJFcckSl6QqTCP+VkjgxsWDX1xm/95rfau67AfT7xlXVMT7PAHRM3BQfTFCWORTK4oImamPO0/b6C",
+	"50+fHL1+HoQNIVEXNLGebz2kVrX8lLyT5wfPngWhG6DJkAXvrW3XdzJARTrtGqSwn3bmZdVfkzJc5ZLP",
+	"31djMlz3zpo9XXBnv6Ip+cQoOKIpQVtgKg0RWEq1fmsMpdtNjokikKwBSfVgm1LaX5U10CkZqIUGeb2c",
+	"OxI9P3r+FOr6Viki7Nnddxmphcl1dx5USR9u/ePtl3fLYPO35Z9/+vM/9fNOZ+f+vw7aX7auRBK1PlKC",
+	"WNS/rkDXpIAomnHzXsyn3H/+/c1cDbCtr3stCszxD2XBLVkjf/D48GRZDuG+y9c0ZadNYWCb7VuPutjZ",
+	"OCDk+PDkmfUWfOLLDLHdLmNiijPrVsGsMGmhFA+blKwbuIV64AVWVA3WHQkBTNU7dHBOGE0weoXzlErj",
+	"v71OIfbfikiRYkVVnlR9AK2de+29+93d7u7SUuWPfF9A61GnoSL51Sleytm4AbLd++37e3sPK4WaG4qo",
+	"P6yABh/nYLsBylH42talHsV2+wtcQD3slSyTA+cKomni4XyxlnDMWU+VjctdbTkVyQqB6XlR6q0QJpa+",
+	"UBFUrQtz8Qu+SOF5MRe/UCddc77QFWZQ/eApuVTl+yve8h++ATNvdbiVj/v7s5ZduDyw9R6vHNe6tuT6",
+	"Jq7xXv3cnB26YoCdQ/cTqBqL4zON6TOez7cLVDiTEFjmdMTdh5vZkgzrGeCmZIJbq1HFavR9TuOzY+NA",
+	"WSEx3JQ9/op25TodtnZiC8YC0uu7STazFJ8QlkgU2fGjCsbagMdSTSnLeP/KmzTP2YxzbFPr+xq7WicY",
+	"n0jg1BAaGdNQh24X/aRxGOmFUiIh4kw0dsP7nSn+sKyBXdYmNhHvTlctI13fMtKdt4ysiXRLUa3k2hvi",
+	"XHW5CzCvhu8N0dbYaFjOGQ3heukMxROaITnhF7JgK3ubMZUfiEDPMZX18t+/XxNk8xb6cYG+S2e38+j+",
+	"QlvtogSvjXLjP0sG/CuR0N89dbwmrdqcQi2gSGWMx2byxcuMMImiXKTRb1JuyEXaaKHfyNa6lOBXZ/A2",
+	"tYYfS+tuGhsbb6Ov6bmt1MwFKmrGQ2VIribXrsp5QseMsvEJdIZc2GyyKJphkrPvSCTpmEEGvKw2ooSa",
+	"FlQhyafEFO2QeEQgIo7KPosuJpLEg6gS5XFvBwnMEj5Fw5kiElGGhliS+7v7foukEzdjVHQg7LOLiaZM",
+	"5hSd+PrN84ND091RfzoBX65IisRy21bJtuuKeQJAKFIvjB8YUA93vvpBPv7+aCJkfDhJvz96/sOXwz15",
+	"8jeZ8eED/uTe9/e//Vvnu390yet/qQbJmPdLC/WXd6GR5b80Bi6eVssPzLugoOBjpVCq4miYzygb23IB",
+	"0YSryKQACP4PwiplIyccejRhMYX8GG6KR6UQcw9PN14KP1q5Tm2LYnslU7VN9+c95TxZ0MjUMGIQe43d",
+	"iyTGxjnhKfS+in7+ufv+fRTqP3bgj3Z7jkUjeChEkrzDaEimrXPKEv6noNERp8iYm6ryq2o86MUcuudd",
+	"2vlS6axoKk4lGnERNnYTv1NPCl5cl5GzIcfCNrn5bdSjvkJXbDbOG+sGnHo7BhWNzIMuHteUdbQN1+sJ",
+	"jpkaPD5ugndKFB7gLBP8fFVz5+K0YszQkEAtgF41x/bg1avjlz88fWKi5QAeqWiaQmkiCS10tyIbqDvA",
+	"yrwEp7rdRqbyqQWlmE360xmaM1/9dL1iJ2ZA14q7BGNBtiZGcsZi0+C/ugFjzkzhUFhirVQ6rBrWa0/h",
+	"iumKPBdNXRMifWLQTQl7nZQK6lJU6DyIIVjRxLjNV/rsM0/Q2zcpN2nUsw2iE9vPSSCcaHSVSmDlsr5t",
+	"kc9K9ctqRgxkwhmbb7P0sF4upjuxMhlTH8gaRwaJ9g3nhlX1wPRqAMgS29ofLwH1HAuqH5ADOJkl1WSg",
+	"pJBEUfFGhECHibEQtvWGNM286hd9adLI6pQGv/BqQYg8LlASdS+htEpCCswNDR+bX7d/jJVruLJ+6xyX",
+	"8QTV5wfH3z09PXrxdRAGr0+Pnh2d/i0Ig4PXp988fXF6dHhwevTyxVKmfQMJpgX//9QZphXa1iB8eGxD",
+	"n25oiraMqVQgQoBAoSeuYv+QYznQsgGuWTv2ujvLFHhb2e5KZXicig4pntCxrRVjqaU4ZXKLbFaH5i9g",
+	"4oMKUHOxzlY1xxlhWOqXBZZoStmH/5FxnmI9jo1xRgTJfAi6eGIjnmt0Z24/bflkQc4pubA9zHo+89vy",
+	"WNZ2iKJXT188OXrxdYS2KHOvQYmfPsNZRnCqHzp++u3Tw9OnT7Tw9urg9QkMZCjUBYLmQ2pmUm+fHJ0c",
+	"PH729EktD9HNH4SBnTAIAzeq/hIGDcLAvb/0OpzMWHxs27Bt5hKYtyDMyzHzDKkSNWFaEZUigOLA7/Y1",
+	"W1oaQGHDDpbwQ1qtQ7WpgPZ+ye0zW+Za6zTIvJY9lawbZAVTsNHkxJiM4aaqT7Yn1PxuFpvEyIWpOUSl",
+	"3tBlsSQr+cLSSiVXEGo1pVkKfCE11bo8dTeHfEGq4CuXPWyvr55Mc1B9GtfioQUPW7k+xlHK2ZgIIx+G",
+	"0DfK1oQDxPVl42vCJM9olq295yZLzqGOqz4EVpUtzTGqamaIcNE2EznhQJMmQwu3rwu6L+XdkF6W22T8",
+	"KiY/3Bg21xRuybYa4uW2JbSbEiItDkHSnq+wW6hsM1fIVASWoNmyFVdvVMCr1wyxN7MQvcp6HIG/aSWO",
+	"l5jlbpp/YM3CyWVjeqmkbJwSY2Xno9Kj55odVC30C3u2Vrwwe/Ny+O/EEWPtbU0bZaoq4qIamGw0kphm",
+	"daZnojRmSiTBTgltLaEAT4aFaVyg1m9I4kwAthkeFl6NuzaKQASwpwKtXl0HYs8AqrG7z+CRC4ISmvSK",
+	"Cs1NPZJrPY7NozudPos5kyTOgdl7nd5sOblKH+U2ihwkA9NEJ0ISz/TtpPGkZrtc1HVuiOOzlI9Xie32",
+	"6B7bpz9aeUK3nqX1pZq6QTc2czPn3b5GtcDK9i6uAOggohJRZmZdAdDqEnaAi2uey1Pz8Lxx7sHm5dvk",
+	"oEiAmDPMaFijohyZWzX0RzZHk2A5AQPlHYn6JtNtnAssNMt1wPYDKJsQ6utCTbfToiUqeDpsG2i9pjY6",
+	"YBUqADXcsEJTLpWWhveRxOeUjU2NSFsJXVMTV5iGKrTFhTX66I/bJn1eX2Stw0wxw2M4H/BNpPSM9Blm",
+	"M+Murd0iqwzMX6MpvnTd0lfXaPLK7a5p2LM75+x6mVaweC4HhvgNyGVGBZGNt+Y11IgDwlRreIpTyYGM",
+	"OtEMWlkaclr0A7XF4QVXzozmsSgFWwYdhdk1rtlH6Na3lvfO7mqT/863EpnIeXsfvcY8lTOfJxZVarb0",
+	"0Cq3rqTJmxURq5HoZvXsAkO9CK5V97kyrgVddYTW9WAHSjvFCel5OKRvHDblyCPbdz9CW0lOtMgfoiEB",
+	"B5zZHyv96dn1t5qAYCSIEjMoemUXbEccC4hd0c8wFBn9d2BnAIu66XGN01SiIZlQloRoSjCTVV5LZZ9J",
+	"0xAfYh5AoLAc3hZopWy8bzouu6WPieb/COoxkQTJiV4eHyGeiz4rCtbGOMMxVTNoVKI31C6gLNOUkBRb",
+	"87IJu3DNmu9YEPqMu5/iXCo+JULeMdSmKrPMrX8JY7S2AuOanZpWpwaD6p4lBtfWDnr1m2sHWGLn9WiO",
+	"U9zdXlcwp6IBdK5XtcZBFTZs3pKbc8WWNm45YMAx9sYN6/JfkdXXec56MTMV7jMfMmN/QhnUVjH4vo8e",
+	"1lo/X5FvXY8mN5HjlceZrL8zTj2Zb9JidQ1LuVctoRpAMd/CujLW2/W6oDByUWoawKw12anqQG1v8U8L",
+	"lJofy9JAxd0B129m5S42N45f2in+7ZpFV8rW+UvSWuvBm1plpz/lxP6sCVO57BtwcJRY8Gn9G/5VaVCQ",
+	"i/rUWm7V50XS1PAXx1kQ1qpv1b3xnOQuyuW62V/edzsd890N2hrW62l7Mz1rfVvETbXyWUrx9w3DtR4T",
+	"w4jXN04484NUPJMeP91HVh0TROZTE/40NSV8UoKFnLcONLdVvSHu83E1ns05x6ILVsa11QIRr69TaX3K",
+	"+K9xGQ3nF980MxTkOmxuDri5rvMR+dNSvWUJHTslUpWOoho9Lqq8Lg3Gmbea7VxewnZShrodvY2cmUz5",
+	"eax2sstC95wiUt2RiECxK2e9cAJ+yseV43n0cPPS9UlujdDTBj78lYtqkcraK82KwRnp9DHCEveL2QKI",
+	"HpvSNKXe2ktL/+7GhScXNrbQqiJ05hVc60i+8uAXG4YWQPl6Bi3jI1jSqcKd9x2Jvjk9fWWdCnMdFhKa",
+	"mM6PRSZS6QLsdBp8B6uK+NcZtVeD2Ie5eqJlyXAf05ZciMZOQz+aJnalUKbZxquXJ6ck6YH2azvvmCLN",
+	"rvdOBAYu44OZcGksi30GIoLRmo9ene8inCSCSFnkqc80G2odnBweHZU8VQv6MWGqRRgEvrbRa0n6zJuL",
+	"MpQJnuRQZbiNDsyoxFadhD7gXLmOSVsp55nWhkOUCXqOlRZd1QUXZzLss5Sys5aJRnKlFKB3MjT50wLS",
+	"tuWbpty2s6bb/uQhuJDByA+RvrBeQSRPz0G7rEfruiVMSS6pItB+6aJJGJrrvfTmm8nbN6fK/O9V9vbN",
+	"iXwLrZjKMhNbf+mVn1pvf+6E97vvvd+3/7L1l16/397ole0v+v22frGnny3L6XXCe+9/edNt7dnPu+9/",
+	"uf+m09q1H++9/+X+nvd5R3/WX+yYL/Sne286rb232wDWm7t/+TNA86eWrZDR+re3v/yzfvag9RVujfQQ",
+	"219s/+WqFTOgIvINNZpC5x/+PaWJEahdzMNBnlD+aXNJGIK61lC3pCwgbhKtENOMHx6FoqD6QbANOUOL",
+	"K1d/3VyU32Plrlq2hakOvro/et2LazMqSrAbaa09lkO8oIifSUwwiZOm+0dCscv76nZ2dmt5XxWVaWf3",
+	"NqfLz+lyu/3EljT6xMldrpJSQyEWdxldnWQoxAT8ws++l4Q0FgNbqxZfHdXem2oRrFF/P63AIAEJq73T",
+	"Qq8xWoZraTwAIZcKt7NkVONdu8sV+bt9+O+Gugd6i3DgyrQo1bxUYa/UZ+VTLWwjLH7K6TlHUmvvWAgs",
+	"jfa+WG3/7Mhl0VfhI1PMoykYrj4tR7WV0RZd35u8m58d4pgGHR8Za1bV+2lICbtmzR8jPqw494p46PUm",
+	"WfFanY+5LicrXqtcHa9JyorXXDTderV8yrf86j+m+8qKV37QD91UEaAmOFYV0Fm04nXfq2zwui/VVr3e",
+	"S3UMWPe9CsJBcaBFa/4YpDVc+XCZtdGYJG9+DKFtfqU9DBf17jBoi5T9ZLYt7dZaDiT09BlllZyejFSC",
+	"QU1gnoQ4UTBmcZG4IJvfiF50xUbhrjXOqpTGiCbRtaLz6713NkwJnK8OYDHj7bJ0ruZl2RwuPmrOyS3O",
+	"dx9Fb95GNuqjyFRzAqQfK1zzPH7LMa94E2/VsSXqmO9B7dS9l2uy/fLEl7H923IqvxXV+3daU+W3X1Cl",
+	"gupXrqqy6JotLLPSKL18ooO1BapvtbGPoI0ZQf2jaGPQBTnOBVWzEw2LjSbI6Hdk9g0UNmlQzFJN9jAE",
+	"o6Por62DV0et78ish+TZIKXnZNButyPovxv0AlMdxcXD9oLi8ZKkmtkgn4BgQcRBbkrpm09fOfnGG32u",
+	"qP4xifl0Shj4oCI9ABc25ruHHsM4dehg68HvCz+X4EyUyoL3xl404oCqxsqm/7SrODr4+umL06fo5Mlx",
+	"0SrL+RzSrH1Bhpng7ZhP20Mx16YjcChJTAzO4fHzED09fgXut1zxqSkZUPr+vdm0wKO0yNezsed9pvEZ",
+	"2pZV+qaypOiNb72DkFqLU6TolLT7rM9eFY45qI+DXh8/65V+wvoy7uKM3j3vRm3UD06JVMgmv/YD6wDv",
+	"s4NXR0iQERGExQRtRXcTHsu70TaKIdzWRIgL44LDyvwNRSDQU3CccyhZY+P0++BSRBJ4PUAf5yIN0auZ",
+	"mnAWohc8Ie13MkSvvnkFyz38cwhhxmXRBysoaCGzzyBGzSnz+8Z62jQgjKXH5MyGuoucITzGlEmFMNI4",
+	"1Gd2Hbanr9L7IXOqzMb++c9IoyBhiprKr/pLs0TnpDdOhMhtKmKEJHpqyC48I7M2OtHnSSE3wjbfVBfc",
+	"FhuSPT1iax1MR1uivBvb8NKCG6uHhEn1dAACZErhqSnZRJlpYGohgJI0lJF9ACuhIzh2pR+VkMYNGOGB",
+	"bDP47IiuaNIFjYnx2xZxGibRc7fTRTnDdn0kicI+k9y6jYttLBK34DwShGEPKykfJufKeP2nBDM4oa+J",
+	"HsUua8PUE0Bs9/jdKET94GsisOizU35GWD/YhqVO8RlBU+5ieKJXL09OkT7vlt6iCNo1Uymh3pJLFYUy",
+	"jOf8jCQGNtlnq7aljb7TOw7dGou6WWERhT+DX4o4bjgUi7tnhGSmXybC+sJN2uiFSYLL7eaAQh6nmgm2",
+	"JE2KSjrOXy9IxiVVNrcVQ+ALOhoBAqVajA3tcqCRPUv6zACCMHP5MXBZngrBhSwvCQRHQK5OgS/fnrx8",
+	"gQg7JynPCGB/FEXvpL5aP/dNNEU/6KGf+4GGUf/ZD8rWugP7gD4rSyLNIxrDx/ScMJRghSHmnTJ4r90P",
+	"wj5D5X/9ICEK01TaeYCv67/f9IOXKMbTjNs2HB/+E/GhoGOsPvy3oLzdD96+f/8eINaAf/HFM1s5RLa/",
+	"+AJ5ig9QuchOE8HJUYYeC/wPmlLM0CsuVD7OiSQoZymRtmiZvQx3JIoOwFXcchNE7p5lQJYlesrGKZUT",
+	"tFV/socIi0waYkRY6/VJVLi/UnpGQvRTyyrsE854LkiyDSYYk4QFFSgA2wTBSZ9Ftf0x+0IlcuKK3pKo",
+	"jSLoal7MpHjWSsk5SVFkd8RsgsFajQaOCLnaK7JnGtcizvzBbJ8FoEV8VG5paKmFRhvIWeFQDAvw8BcT",
+	"N/SLG+cXc4d+6bNfWq1W8T/94G6no58b4mRg914/PsWpZswkAWQNTfQTig5Nh+zW6SwjUejQS+tl5tpk",
+	"WE1QhgWeEtAM7QxdPUPlpuspHMFwo3gEwzIO9/6ufp9xNYAyP/plxk3cjCCmAE1jMTEgXcWTPFfEDbin",
+	"B5wSNeHJQI+LTcE9PTJEn8Gz5BLqOg1zowBbCYZKZF7cR9GBfi2y9Z+ME13/Uqz7kTkBNkpprIrBHcg4",
+	"1Qg2c/NA+Q/L5TX9Ma11XTKaRhjTsb8yOE3INOOKsHg2oGyQCT4WREo9V8lYqqNER+U7mnFC7Jop3CVy",
+	"xiAT6AJTBVaq6JgoMWsdjBQRkYsztBB072kIbNnKgeJ8kGIxJuU6zeyQCU8lgh+tmaCLntPHbpg9gx1F",
+	"t/OBkfGNV8SMpcfQJCGeYCGJKSWmzyTK1aj1MLIj7ezokeqU0h8DQWh/mrY85IYDNpYKs0mgxux7tGuK",
+	"M2mSoyCk2WD5VlFvEvrcyzc7b9vQ5izaRsrkQhWU0AfPP7EzMhsIkssS8+YPR5NxEwNmip2U0onbYDs6",
+	"4IMWxAdQyXhALmNCEjs05yYJyb4j1zzie3Bz7UsDQ38HJq574YHfkRUpSW/E6+NnIRC/Cg7cR985JNgz",
+	"REgrfYLhtDw4yfWVomzsBWFqiqivOnBx+zqgopYFaEwGOcPnmEKko4NNc0TQC6hEORP6MPXPIMZxjmTK",
+	"L1ZuiVFDlACy1GcnoLiaipw8oUSGlg7q5+qEcIpnFSvai9fPkEt7g1T3+QII/b7SyNXvM9ucvt8XkU1X",
+	"NeVBQdyhzGCx0aNl20m+0Ae90KCSRCO3IEbskT0tfO36VXgGHnnd0jvmV+jRsptHrl0FHuFicm323gQz",
+	"RqC8kcZ1nit9QgN3KheUJZpabuE+m3eGQkkcc6mx54dRHOEiSuViwkGQAmosqFKEFeoa5Obu7KIJz4Xc",
+	"NhumsUprkgNTM8AuLBP8nGo5wgVXKs9ay4WTr520ul/5nUp0RjKlZfPIjrrdRiczFkNf/KIsCGx4tNfZ",
+	"gSJADoA+27L1aL4WOJsAmzM/7Vdq17lG8HDaRV2ObSdiAnZCthMekXRWypogl0c2xg60h3l6Yu5mz6jY",
+	"GI0EkRP0+vXRE0Ng9M3os1J51RqH1jTKTuvARKD6kqsCYS6FFouheAMGrZznCgTpPksEzzKSuOBViJ39",
+	"0cSuuwMDZpURXMR/SxPRaggcpKLCKY+okC7e2aixaMvoEsU6VeuYZCmekaQHEdnRdg9kALjEwFVDxLhW",
+	"HOALzxsP8oNLQQ29l2z+/Y/WTaPhs6Io1gKrEpQkbu9FzqSBrD2nKN+RJR264AKKJLj82q29gs6UZa+2",
+	"28hltPbZGiTMC5CHYpuaLjYRxT4zm+aTOSdOavXJSpEa1bSGA/zEqDSaCTrhTNM0UAzvdwq+Am7OKWU5",
+	"KEYJ6nbCTqdjcijxzNpG+iAJWosCScrk6hgLyB+J/to6hiJ9U6pa8K+mhP6Xx9DiHxKtQRer/Qgygqbk",
+	"INIbMdkgllbiDSUCrR8qB0Pan5V9IKmzz17a2GqzdvhLL9vsrdQE7hFq5LXzG+u28hUeU1ZYUJ5RqUob",
+	"kURKb2SUgZqwBUafrqViGRED+33XxGZ2wqIu2s7ettkAe+paWdGIArpKu91+a7RE84VWKHOhZQcY0KiQ",
+	"bnjzSXGFU+9P+En2g/fv9ToOjM0g07TWpWVQicg0U7PQpiIYhdfWbjWNYX0LIzp+enKq9zIIg3MipDEi",
+	"dtuddgdCLzLCcEaDXnCv3WnfM0WjJ2DHLcwN+sO4qSD3MVG50NfPgMlHjaVzLPpq6cQkiQNR0XwtTnNg",
+	"m3DdQN8CttQPBBkTpo+K9APoLYFjfWUjq65YQhMWZb3g2wFW0TbEPutR+syV2ZDEkk6QKKUyxFHTA629",
+	"oQNjLVGSpKPSJGQqN4WW5evLeE4l1dc/0uowvbTlAQuMOkqCXqCR7AAM0uCEK8SRhR6S8hFI31wYUOE/",
+	"R0TxaK3avYY1MsJC5LZcmCW4TYrAMtl2BnYQoEr7elF11MjkleBpV3vCDtTkUXirfzWkBZBmp9NxFnBi",
+	"SrLiLEutWfPuO1vXxhla9d8O3WQ+nWIxs65d376m+Bkx0bXGBGdc+4fHz8GFnOakTLt983OlVNCioh40",
+	"gVAILdAMtHxSe3j3tPOod6/T63T+Xm4UGOtQgu3FMijhuRl2yeG9R9/89MzbL+cyK7E16LE8TfU5NoNZ",
+	"nVmDuVsHUw9QAGU2YQ6WR6Pvftr5u/pxHVjelqnGPuUybm9LuEw/FqBWpvVvSbeCXvc9OD9K/FnmuDJX",
+	"BTKn4a25vpeWqjgKotHWqjp66DmmtWg++87d+Rfeh0Ejl9tkpPKludEkUZuNJIndil1zdZreLK7Y3cc4",
+	"sX4Us4f6te7q1157hiF4aefR6pcKKO0799aYyPgATzl/ptVQ/dreOss6slopWHbNW/dWv3Vi5K7Xpdhl",
+	"HJQFJQEJwKGSZpZ4LE1l1yMwgwdv34dBxmUDozu0JZys6bkgPA0WMN+opIV2LYnJmVRkqp8uC4OTglMZ",
+	"vmRTtJ1BTiuBSiJ+wYwnpRDZqDGaaKLehxwfMwS4MSAhCKwaZ2QW9XyfmWev1+Mai/0B67OKu0MDMcHn",
+	"pMhK6bjqr3rP9p0gYhsMFIJvn0W7nUeoMLw1sUazhebGb8wbPaUKnL1vje+aSPXYdnPYgMfEYlplMQdV",
+	"RuJr4j5T8ajsxjTOhim/r3rdbQWJGs/sXnc9rk9KsaLQ5X1A5xYWE39ZG/CeMzJr4CvDe3+dPetMXzzI",
+	"vhcnD9Xr8x+7l3/7xw5+HD8hX42/od+ePQs+Nt+62nkkTWzH7Z5XwkhfQSr9qwcat7lmYM2d2HKZHndq",
+	"UJBX8YKmV96HwbOiu+vPC+qznJHZHWv1c17hQnq/+zNN3kPgZxXx/A2bDw35w/LWMEgpO4MT+ppYYf3x",
+	"bFEHpIgmkfPy1kkw/KY4GhPlHEZoOGvPUb6xm6ZG9n6Ga6UXYMZtD3ky+/NdmpiuZYUKdBMwlgrVUlBF",
+	"bdINIdaX8magBb/vckjLyTaA8gqiFXCYK4tWnTVEKycGT6k61rKAfbW7htDzyjiDfBFrt7u3DpyF9wfC",
+	"zVwppN2dnTXks4JM/VC4fgpZ7TMRJg0DceJkszT5PgyqVNhWICFNCUvm9sgC6Y3zY8pNkFPPxSVRiaZ8",
+	"SpiypUqdyRZil2x1rj6jcnVETGFfNsEitfLpYG7Z7exGfQZG5gssErlt40UKi8xwVjfWSIVnbgAsPbND",
+	"DoVrQAQ2yzJFg0zxL2zjhTQoJkjHs1dK81BluaaEuh7KRoiA9WarKoZu91AuiS+0gz2kD7RVYIFsyE3h",
+	"0yjsDKVsjlnFMVNUWUx5fOam5bnSOzGlUuEz0iT8HlepVU3g213c6g6iHoxGUCJEcqsHLyLW1yDUu+sS",
+	"6hdcfcVztil9NzhwaJHzMyKVZuHLSWW43MCs9VznBWmyMpcp7AVBg6s5Lzd87Qlj17RVLtAjlSl26wzJ",
+	"WuW5orr121KZFulKLub0lib9VmjS50FWviZqFU3ZzMhkdvIoMVm0VcntbinkmNbBVxx4kYHx2EhU0jo1",
+	"bOiRVu1d+Lbz0ZsOYzauWyqS9Vz95SLqt5AYFBh7QCyqSX9GnGRcj79dSILWlFBYNEIb+A5mRjolbXRQ",
+	"CTG2jWzAbOm2JzGCJSPUxKjgIprSVe2eF+2cVFeT34wxdcjVZLtZqFqqrF7Rqnjzpji7q1cwwu2ddjVL",
+	"8LjCXt0I981PD55NX+xkr1/9hB/w77++nHa+fXrw1cERfUVP3z27/8PZ8Ok3P6r4x+8vr2SEc+P/Cka4",
+	"Yt9MmLBwV8ShO2fk1jD3RzXMvSAX17EklXvvst5vxianMf6aoDUYuRzd/XUNXb9p3cmR+qr+tImxCoj8",
+	"MQT/flbKV2H4XWmrmmCW8NHouvE+bphQ43UR79NGX9EUQnNjPh1SRmxM3MGLJ4siab5x8PxKoTRuIV4m",
+	"ggmQ2SB8ZhkXtOtzDZhXQQFSIJUQUrkIApee7IOwWQfO68fw8IywumJskisqPVgyImTVwVpG7aS8KqOs",
+	"HcbT9TK0uzv39FpM+6zgFUloDtU+XUU7jYhExBSnZb/lnoG+2hioecbNY2W614mVsciyOljG4cutQn4b",
+	"LHPNYJlJSYAdyyho8uJgmZcZAR5h3zb6qb6VdzTtZ+dESGNMzzAUcwZVtExdNykIhjr0meMxiuBpWLR/",
+	"M7caYuHHUEjAUphahzakL7ODYx+i7CHk2HkETH88m10IzzY5TvzAFvTURGZHdlDXnGRJyIvdsV835iUT",
+	"NLY3taqcwrZhqTV6S5YFraqmV6Gnm9O1jxkgs3Dx9hDh6GtW2t8FB9p4lxep2m4jLrC0m/Er6swWGKM3",
+	"36rH8+rxoUZOe6LX00EBzU1+jcWAJhU09ubbSF/+mqgbAdNF2CwDclzM9ZsOB1lDU3aSHsHJxuqy5r2O",
+	"ovqa8m0syW9Y1vrGZDMAK+a2KZqnHzWIXr62XkSWrPSgFuyuQW9v9JSWF6pJJVwLi19+F/zWLFEWss/U",
+	"ZTYpzrRZpN9IRrWvFj6zCk7eBb6xubvMH3RhQL4e2pTr8UR8o2qYi4OgYBPzmmCB3QTpN0EHMMwv6TN3",
+	"LdaT/VEp+sP7zZL/Yo55E26p9a8fAJL8Ti7hOgyusq5bY/CGQYsg7i2lAPoWQ024axqBYYw5my/yTL62",
+	"nIfJudXichrZlk5iilPqCgWA0/sCzxCWJovTMkoqkcTnBEL1+iz6C4z2L/+883hv7593Ot3uP+90Hun/",
+	"WvqfCI0oS2RBBop0f4mivb1u95H9z+QOf/HF6QXXc0KXRb3K9hdfuFzhWoowy6dDm7kMVr0Qqoil+uX9",
+	"PoumROE2GP3sm+UXxgpo1gyFrdvoVM+aniE1ETwfT2yIZwpVkbYwVDYIIeP3Uotb2yEa8TTlF3ZURi7V",
+	"IM6F5EJL1FIRnPTAyAKlAiSK7I99pkFxQjWclK0kUDRd14RzxnMk8UWIJvwCQpmgoIlpvI4F6bOyU/vU",
+	"FeHLitoSEywrQ1NVZJtjFPmwmtps2CwdEnahMZ0xC7GZ3WKSwOD7JYwwlylPwUzpvANkhkSCTIl+yaoR",
+	"kgsV+R1ZACepKpqLA16aggMI95nbKFOMAcMRuIBVnqvQVE6C8gnwXVExYt+vF9NndmIu7JyhXjrgjekx",
+	"7sB1xTiKIlAhwvp5kphacAnpM7DOWLtVJWeLSs2oOqhSUAruma2nY8pbmRXBvSuQVy/NQG52W5+6i8Xg",
+	"I3cktluMPjK7y/C1gMP1MEiWJePKdOvMFvEoTExtdAKqAhrO+ixyld5L80qEtoy/34TPGfC2Q31awlKe",
+	"8lrYTG9b0MleGxcGCFCWJeNj4pV9dwZDOy9KcmEMg32GZWyrucAAw5lRQ2M+JWBc1DIAtJGQbh3QnIak",
+	"BhoLseyzrag04UQhiqCIfYj+z//1/26HjoqRhHrTF1DrWwAx0i7zv88sqmgkHhIkCWGm/qEpuaU0ZDhN",
+	"F7nSngFJ//R+tEPOFGU5cbhUIzNG5RmB2dF2KM2gnhzspP7zjnRUtEIyNLbZ+wsV+NroBVdI8bHp4WnE",
+	"N0BysyNNvjIzVsVVtkHh76J53qB19Z5G9YXZSwSu2rEmOVQt6GM09ya5xApPCVNEo6qmp3oQjhKSg9Wv",
+	"0bdobm7p3jSl9rZ8FsxRQsfQOMFQe6iYR9l4e5EL0pQsXtcw6dcuXhNI0tLCgusxibYAIpJAHcEWZZIw",
+	"SRU9J+lsIYwgbjQ7Sd1PfqOrvd2m4x3z1pz9ca0FKDKFC5oLsghA75G1t/LUe6cBFE12DZ3SXCpqRcgE",
+	"ewEdg6pa+nlL+iyVfFZAbtqD2U4bzg1jqJ6mjOY6uwKLCRWm7pC0WSbUFsMdCqibYGkqVAgtZLzipTZ6",
+	"Yoqt9FDUqjAGP55ge/HF1guq7Jot3hL0Am+8ICwbFiVBGLTgX9vpv2X/v/J49WXPPh8GrconcADImMPh",
+	"tSqfEoLTgXEzhEHL+/RRymlkluxU3R6mqFNm+/jMe9/5NMNsZnt8BE+nmSASo2enTw6C9Rwh3rJ63b1O",
+	"pxPaa9UL3nHM/xcxQ7ZjPrVuE/CUeBvVe7hXHOe3HHN0QtNzHBQF0QNfan9kWx855O8FE64WelD8UPul",
+	"PnyPuga94OCHn150Du+ddUffdmY/dPmpevjNTzvZAzL79h9H7zh99uOL2d9//Krz9x+PR3/76/f02eG3",
+	"4uhdNjx6d3Tx/N3f1PMnz9Xz0xevn59+f//5k6P7z0+/wkf04vL5uxfJs8Nvz4/e8dmLv3aCRbEDe51a",
+	"9MD9TaIH9EVeHTpglLbPJG7Ac6i8IJdGQno8O7TnPdcKv0HFstqF+2yjtPUzhRRjaZumSEbrsspH2KB6",
+	"UWklHiCmTZJcukCS+zko0LTu5tBg3/Ux+f1txMRHjJhI7ek4y4o5rTUKi1ijRkNR3TYydZ2sucSrg6y1",
+	"GEYurIEAtGat5PPUlUXDKCppKiBox9V+Nsr9zFSSvKASYiiM+Gd0KqdrOhF9Dq6inK5Wweu20/Urgugd",
+	"+nVjI3BGj13fgXlmWWlLcEe62i6VYIEqwzwl8QQdcpEt54RTLCiusUI7wnP9EzrBTHHp8Tyf40HXJcro",
+	"FKdVmAFZwBxl5fACTDfMl3t7aGunu40ePXz48GHrwYMHD4INWcnHjNZYfhwVrd02ULjeEV1ToGk6RiPR",
+	"7FYlms4mx1sXaPSlvumYELh5CwJCbLxmWQHl1wsHsZFjt7EgjaLLEygnoI/yeiEWpixBaSBvCrFIirk2",
+	"jQK5Pny+tXpR/MfGkL3CKp5cH7YMmggshS5zM20E32u47tcH0KZOLQcxLyb7vddTKTnU7yMGpoT3s6+n",
+	"khr0q4vPhVdyjTIqpmRKgerg2GgQqiFxsExgzVnCGZm/FU98mrde3Y6CdxoYb6t1/EohBp9hgI/B1kW3",
+	"aI0iGwu1vcb4sOZr0VmP4v0Gg1I+05CwheiymVLuWl2+DY2402DtMK5Rm6jtHAgSad2JMOXEGC1ftFHE",
+	"8jSNUJwSLGThPbWRImGfRb5OZ7zIpZoW7aOyXYynStkoDM8q0mclE4C5wK7CTI11ZDpdOp8uYtz0RrGd",
+	"SeDaFKFlDSaOV57Yd42CpRqsp0bf/LkSzkOwccRUXWK+4mvVVJOfHwY/5Tilo1l1nO/Nl9YINZf74Vnk",
+	"563sG+qbsCHr2Q0+Jhn5+EHcGwe2/T5E1c9XQH2FhaI4TWfIKEpLqGa+rMCLlwxHEqqgo4glg0WkqiWA",
+	"8xbffYTZrG8ts8b7OuO5DU/iuTIdNoCI9eZIJqpRTNPHw6OZaEjAl2sob51wmh8LA/M8HXUPdCCQzcYV",
+	"AamXelSzyBBK8kWvDk4Pv2m0Cr/21dCr00yr8lYJnW0QWdn2qxhyHzZYABWJJzEXmTUB+pTz/krT33Jv",
+	"5gUW000JrcW3W1L7uyW1esc/X3L7eimRfR8Gd12vtWsGKrt+VBMqFRez0ESw2NZq0hDJuaCWpYUt0Kq6",
+	"Fs8d5L9SXYuiS11K2ZmJ8foEhSVWwMJtZSy784vgsD+vHRR1aJ9fOT+185dhSAsgKB5YG4YnxRsrofhI",
+	"lUYsxhWVRq4fWWSvS73OhyKXCoEuB4lsru1gc5yRPZpecKEfw/CYB4IeS29Qiv+EDvmUo4xLyRF+lydY",
+	"/EWTmvVcdyk9J6KSzF0eYS/guYKWcEFoGkG7Z+DDIOYJqX5jW2yZr0wvQW9kqNy5t9MNA7/VI/gDvbxw",
+	"8+wi5u/6JQ4sVsArwQWe0qT9zePxixenry+fn57tvXT/O359ePD46d+evjsAkQn7AOmzWLo/Rdq5frIM",
+	"Y4XN/w2WQbGYvDqWyV2pW+vrbVDPNYN6piW/doJIwcKrssj6ubhF/9MFNbScNGJLuktk75bHF+bMsRao",
+	"61c2lva5DSn7LUH/QxD0jYnxoiASu9xbCvzreDPs6XymTo1pQQwbaPamipd9tchzF7G869GD1TpoE40/",
+	"Pjzxe0vU+qPaTsQY+kb3GZj4JNj4oiolikJXEVe/61qFm5pWuSTJIi30+PDkyF/CVaxC/gDOOnQrTCwV",
+	"Juqn7iHo8eGJlSc0fvn2jebg4RMCXfKRoPGkFCg0d9aTGB9VzEUCqXLWt1Yzd7RRpPlD1GeSpCQ2bb+L",
+	"h84os+W8IZdTfzTRvqYzobNb6wdMy+p9+xXUbSv6rujXsCBIkHckhnZqJrNKopjnTKHXjGq27HXjN72N",
+	"hzNFTH/9X5CGEv3iZvylz35ptVrwP/1rpLlbhIo/tkz/wt3Oo/veqNvIPDyiKYGH9R+DXICte0qnZAB7",
+	"YZ+KsUjMkFpAKMbc6XT8IUMUeYcCA5GEYjfqMFeKM1lCtF2OznNJUphBT6Wf2TFNFxF81kPrPwYXNFGT",
+	"CG1FJ88Pnj0zns7nT58cvX4elX2p3TdufEGydKZxcFDdmhBFP+U0PhvoBygpIet23aupDcmEl1KsqMoT",
+	"vf7Wo45+8FFHQ5ZyNi5+6D6EX7oPzU94COvSB/cY1g8YAtO2AC4QJk1GWGpuNOzsnrex8Epm7K4SKd5n",
+	"O53dh5D3+TXn45RoAvr4uY39BfO2tMn7HlGCvP0auTS1/vQnnPaK3Dbbc7xCRfusdlmb4+AdnUVffHFM",
+	"YppRwtQXX8ACvviC5yrmU/LFF30GHeixhDp7TnzueQnKoAxEVqZ0hQbABbSPop1ONzJp1Vqs2++zaK/T",
+	"Ad4wMDKr64Ruk77bpaxp34OYcCuJIkFGuYQdm+MNmqocH56UysRvJDT/FLSHSjy4Vkm2lkSAbzeFv8/7",
+	"WpZqJVUBWlNnfSlrjngsbMkYe9/Xh8q+ADtrIfmBCPQcU1lOnYtUi+5Cq1YTpTLZu3uXXJJplnJwN70P",
+	"7fIGplaCCfJvXOYzOsaiHDnGaQpnNJe2PaICI8alxIiPiFAYEZmRmOL0T0EYFESuGaK7dIrHZNp+l42X",
+	"eblst/pXgie54ohM0RMiFf4JkiMLCEXith0o5tzWw7fr73hJU4NeYKhmYA7VnELDiRzyaSb8bVtxIHdx",
+	"w54+gU8x5ijh+iLCkg/W2Etst7G+XQdw7jcB7nBdcB+vAe5wAbiPTWTQIlwoTtscsj5xzZ7rZgj9XWgK",
+	"pNWDVRw3XwBXjBVO+Zi3s2QU1It0Ftw/6FWIknnW/gDwQPS9l7RQqXJtvw+LCi4YxRMuCVvUU7huVNgJ",
+	"A2CferhzwmiC0Sucp1QqDO07DDMOeq2de+29+93d7q6GxrLioNfavd++v7f38GF35U4XazAOYistzBPZ",
+	"7zXbRlZauD61rQgfgLSWyUPhU9gH7BHlTCOgQfS554b15x7XnpvkU8zKh77CKRYo5lOEFWEJYYoAStqf",
+	"v89xijgMdM5jAtnxRBCPA1Rlqk0MJSU/3Thzai0dv+ik8ht0zx8fnpxq7Utt7KcvU4Zua1neuI6rxbyv",
+	"QHK8OQVXjwm657zxpdRtL8hwwvnZdf32bpi61eSEjqHGtySxIFbJMKWETFfSdqMx5EcH1Ed3yV/f9epv",
+	"oJ/3SdyeNHpbjUrj0uaGOD5LORhMzfYNMlP5w7M022+CXmddyzyVGimqhnn7lauCbS3v53p/NF5AzIEd",
+	"3HLltglSpfCFsyELEhN6TpLgrbHJPwgDKgdFYQ/bkmqKLwdYKTLN9OgPy7ArkqMfi81xtYYGBkcG5DLT",
+	"6qMH9moreV2cmpJcUkVA0nDH8Ildo3aBq12jDoFuDfO3rtFrWjMvSrrpKH1BShdXPTgmY02Lhabxr4+f",
+	"mRRFuN8mmh2og4lspZqmnzbkNkJgKWfEdhUECi8n/ML8auG6I1EkDUOwlz3qoTNCMkRVCBMwQhIw/nAU",
+	"T0h8ZoezTkYt8kJILGSR5RJtSUJQX6vodDTTbKZ8sB+gnCVEOEIjt9voaNRnsAyuAVchElxhpf9cXBDB",
+	"o1O/45oI16PwjWR7DYK7MbH89QoZWJhd1ZgFW+oFAMiKYOPv9S1r34C1V8kBxCpIEg8Od776QT7+/mgi",
+	"ZHw4Sb8/ev7Dl8M9efI3mfHhA/7k3vf3v/1b57t/dMnrfwluTEC4Ir4uLNvgkMqv3LCoRWaNLv4WumWW",
+	"VPu22sOSag8WF26s4IPDmsU1H5p50sqyDzcCqKv8sAzKcTHXRiB6mt+Tgo9fD1otsNQkEE+WaII9bQJi",
+	"w7akdgqjz9/UUoQbtrYe429atSxRBeqaKwSxyY5xAgTrmmszclh1YVUO27yqeUA2WsgpkTdzKxSRq6+F",
+	"Kme7Qt2RG4HTpoGtgjT3Z/y91x+5tVv+buuPlBa0BnXWt15uVIikEMucLG9J4wylfNxGr2zRXY+iYkFQ",
+	"IniWNRksn9R48nplSXzZ8LYyya8amWmP7vMtULL0mq1RpsRTnud8A6EX01Pn6Y1h8wsvUmftk/wN1jL5",
+	"fHHsa6JWIdhmljX76k3WNjEmmx7Sam2EBGkRplciEf7/2bvW7baNJP0qvTy7x6QGokjZShzqzA/F8die",
+	"xLFXUuYWeIQm0CIxArs53aAoru2n2UfZF9tTl24AvEiUJSeZsX5MxiJBoLvRl6+qvvoq1n5yoyMSd2v2",
+	"tERiuECnpbGhXm4qi2JBHE1SSol1suSZSQ7rJwvelSH8RElNNXBTqcVQVZAfacM3qKBszt6vr6hP9UB6",
+	"P1KD7FOBSf56a48jO2xW/VDvyPVH49983LF/LVjVhcZ0XYyt7n+7vUvnfiVR7rIhfX4uwLpN6UHr5Lea",
+	"fH87MLxXbTIbQ/un6xwjiIKbOfUDPOXD91NlacFTAlppRF5GsUY4TcWA2DP8yKFzM6rM0dRkKhLZjAm8",
+	"yGWHweqKo+r+uYv1hZqWSM193BOZXFRlq0iO3Ruy7fABP5JqQflbdTAZQ8eaEfahmK4H90RJ8Dh8Q4rG",
+	"TU6TX0wxoNb4z5Shzn1c3GOKOgdBmkmMrqxeO/ktMPhghUxTNS2bVcAr8kQIPFR/bPb+72PEhKfc2cS1",
+	"Bk+fLCUj0uhwNuJ+rwfd3SYOg6ugNfAckC50yH9MaYXqsjzbH36dHqje+TfZE/kk7aun54/lV8ODjKWp",
+	"v3nqq1twV+rhkZA9OEtTpTK1hew09pdbdMYRHP9nI+Vx4kZnB1n/vJd+LR+r/eGT86/kN+nT7GvVH/7S",
+	"bAk/4W6mS1ST/wssjVH5lmFf9oO2urM/l+k4rKxHjn2DWOvPf3q27Fe+xmnc3PkWKx7B2j3XuAZh3e71",
+	"9nI/4eECRDjdqSzH3U/1HN6NFfJgtN3IJsnqB909G27X4ZW9MO9uX614yTjcwHdJzaWyzte0FGZW1qmN",
+	"SmdTk5ORCMAHjDoEPf2o1+vVhiWKNRf2hN/CpUloeoK/8AujK/57pmYANkYy102SZCQw5SvWdHtmINQo",
+	"Mz6jqH7sj40LzJyxnE6VViyunLhcpyqJNSWSJTNd5kUi2trMKfOoUOcldLkTUR5h0LnD2jiwZCnZiVuw",
+	"m2dJxAUvMSzsqAnmXPAT6lyAxAMxd8hmt3Wl4GIo8KRcg1HtVGp01hUn/lijBLP14AwbXKtniYllmI6b",
+	"jKU7m2A1ldyJBM33SMAHa8JiOLCyhPeSmyzceQCt0bXqtr7kJr4q6OA/4dVVxYSMVq4rcIfFmYEuBrzG",
+	"IdBsmPbwlPACsUCpLMXETJQuI+EM1y2FTuclo1BHeaThXguuLClLLJuJUHnJ/L2pWDb2EbPqOCGZ+kYv",
+	"p013gzacY4FSwNSrr4Jrx40BnedOjM0cxsYP3QTbtrx+nBjK9KKzDlAf3y4g+QsTrnANvcFtYY1mIanO",
+	"1l03eD1ROmgvGaqRbKSW4BVNvNZ7Ouhx4bOPUWue68zMN1SP4ZXOu8zEWE1lD7e7fdTCTWAJLe5XT98a",
+	"ptHLCu9usZ2jZP+2poJ05ZpaM5Lq4OJsw/XWsA78VhAoSnzJYL+/j+V58Lv6TWm/pcsON+0afptY/yji",
+	"wfgn9Xu93h0G81i5WVFuIhOtNu0cQAk2kBpAq/qzEYYe4lG/smtum2B3mE0Pse5/FawdXtnqEr+9r2/v",
+	"fc0W+3hPSPpmh5W3DK/F3R4Ci/Nc525c9XThYfE2UBS9gjLW9w1Fj+qeKCoA78ockT9CIa4Rvwy9ojr2",
+	"YifozcX2jrezrD8R9dzp8PWHWTPrtDpfam9JSVvkygbf64WaNpnQX4CfrvHIA4RUTd0vT+6+xm93UAG1",
+	"u/vtbu9z24Q4ag75B4Txb8V48W/+nuDFrU563KiO1cx9UelZYeC2PdKJ2rrr8yI+jx+sVgRhI+8WDuAq",
+	"kwtOXaNVRK6IWCd/2eVH7Z7kI83FCWZOVZf7+3j3xR+MFftPxNjMrIt1O9mcJJJ08CYnpdSZtFlI5aoA",
+	"gaueSesv1qm0ZLiJ8CWdWOjsomew64ViTeypwXwzkZeUkDY39iLXo5gJGQszE5maFmax1K2uQDI0VqFB",
+	"nwoDC7jKdxKpgzgesWbHH/94HTK4kdJ8H6DgtsE7mo3ZqlFejcShV2xCFwVBJ3gDpLDkx6IhSnFNdlC9",
+	"QHxDTnN9vtAPT/Xf/vn8+9Ne7y97vT/8OHp5dP6q/Ks6ejs//dOl/Ov3L/Xxqz+/+luvuHr++0/I8+H3",
+	"sOGcrM+G9dk9efn583keDs9fkcp3Bx76w+F58+FJ6SErKZdbHaSI9T/L+ekFH5O6WZEwNQarOFTUWG3m",
+	"EXZAZaLILxQTZTzEjmIN5yzZkbXSQ6xXRznX9C1GOvZ7PdSRQ0VHY1Gfsc6fiLUnUIi8HISgr8oS4eTC",
+	"ifk4T8dd8arEgw7LPayatqI0Bk/KhZlhXTY+I8GAvxJDdW4snYyBMClyTg/3FmHu0Cj0dEvf3VgXZnTI",
+	"2yK03arS5uuZN6cbs2Z+jYMwDOTqUVhxV3wkBm5f569UvyW/cSNsjublLc1fdLWf426wuTle55McKx4T",
+	"bWgY+86XWra/1LLH/dCyVrm267D9LjX4Sa9/+5MX3v71fnFeIj5u2uAUPRy2d+Ca/JC7Eob/uwaRcPUF",
+	"wIjX6YO588t9PbfwrjmXy9SRWsZlrbmLDUlyDfrLhmy5pR5FtF2uY2V/NspM7dt7Jc08QKN/L2gEM34L",
+	"ZjAXgLi7SrpXyr1WKv0nB2AFMIhXP/cUNOlWBYC9jG6W61FX1DXMMbY5kVqOVBZryrawQmaTXOeutLI0",
+	"VrSTXI6ULtWuy2yjVSy58AF2lw+MbZLORnIvd+xBhP2XJ5qtnVT12eyrmyzN5u012cMTvJa6VwRlnWec",
+	"WI3Js6LXHutrBNvFLfXaY10JtnuVdnGtSDuJaQdF6+7OjngBi2sbwequ+DOGpcJ36IryzRwZ5by5wqVQ",
+	"8Wf+V77uaVm7UpaCtI3xMbmLdb14nS+6T1aMLOl+kcgRolk8Z6G9bW3oyjzoo8D6/NaUYzRqVI6DAQbP",
+	"k/19cRlCxGcIPhMelFM1mRayVG7joJR8RTUw4ROuygofonwVgmIABsmltDlmgRGVD32lY9joYNN5/77/",
+	"8WMSieT9+338R7fb7VQYlG7+yMWaMsxOa5+KycxhfWs5nVpzqTIxXIjXqpRdcSSgOahfDh/6Xzicfg5M",
+	"RlmIQurRDMvT+RthGsZw0eynHxx0RO6OYYKnM1eaCVLMcFkK4hzBsIUFUqBKoxjOXK6Vc2Ju81KJc6tU",
+	"sYg1Kv2CuSTTkvxb7O8Mvk4eAr7mEWdnhGVnaO7Vltojx1PpEKC8yzOS5sKby9qgyQXFbv3tL5V1pCof",
+	"66N6ASepF4JWEVYpaDaZn4DoFDtP9XzPacjRpI11DgapTMfsxPYy7QOahnyPMx7EM7pPEoVy5LAzqIzi",
+	"pLRroBOw9sy0MPA8mGVeIJ6+OaNvzmRZk4nnxsdED5xbU6quCJMetwlZzDFJpijMnESGlHBSZ0NzVanM",
+	"XyhFbmgMr8fazgqF9v0cUxvREYBObIdUweYHOEFpSr1hp8TOjqjVFaKAOfQcT3kKGFI1FC3GUmfV7uBb",
+	"1I31Gy0wtcE59gYkMJkT5hou+Tz6SVe8Ol8rnS+MjTXSF6PGHtxsVEObv36bRzAJpDPasxxVrGuPXi/u",
+	"X3vOIyfy5vusCf7DBD0vlZ1LOEyWHksmsrBqamzpxMRcKhbAqzttcM+ySsKAQk/ha9+W9rmB146vDDfs",
+	"F89PRbMGWtJhwio/rdbyWPupriZ5SeRP9GANROIlwfCVRNXfVcNqH1LrYh0+4PZtKmrgd5zfYGUDWlnL",
+	"1Q14I9pac3tNhbLrCkyH06g1aA2NdGeXuc6kq1c84HbBM/hoAnT0RyMNIaP7rM9wq9bfsmRDZtLZZKWo",
+	"3Xf8Kc1iidryeB42ywVU0G40U0LCWgLsJ1ukUM8j6D9lefk1vblJOH/pDjfot4cuQf+w3EKzc6/gI98z",
+	"7sQG4fyqiz/iOHql/Nb1Re9IOP+GTgXVfS4KwFWBJ6Fs3JbOueba/fJU1P0AfCFS6r67WIyGHc5fkoj6",
+	"svm4hW0asPsdhdVXLdcA/NqAyTAHxSHMnIiXJ687KEsBu+C1ldBjXQFIwMzVc54VZpbhEVEvtVTJ7sJD",
+	"ByJ5++bkNNZr+rvnFjpNAE4R2JnQz+DcaaL+8MRv2daI9VGKJcgCCENDBYzMwhkB98VIla93BrtRNiso",
+	"OpZbkRC6SdAehWY+4qSVZKJKeebNrVquUDAUEWszAD16+/b4zZ+ef5eAPea7FVLIhSQsDFBq4VjFnjmR",
+	"iUWVKYLvjrkzyw+nCEusHdvRodi4C2efJ6GU2K1wUnfFCUP6sg7+Y822s9jGQ1b9lH51s0csTJRfK929",
+	"rM9UqkovSzUyFN9ZW5aev98639338Zn/4ccb23JuLDcGYCZAK5xMYiLLdNwhmjIDK5EYPTTSZrkeJRvb",
+	"TLdpNHkir6g2X2vw1RMs6O//7KPyTaks3OnvP/89jq96vd04vur/4d3Of1ZHOyuyRq2rXb5+1+9hAIHh",
+	"1+hF0KYkOzPX+P/WFLXyb/Dmy91vj1uDlv6//wWAl5FZqqxI+SLlBH9oTUFgYHkEadENmBgTRhKX01i6",
+	"4BA5BOOmcNWlY0UW/UZ5g8Yaa61Rph0aUyip70XJoLG11/QMdOXRmasCd8wGZl+WMRiinQK4WaA7KRJO",
+	"/UOKoZrsAvY3/4GFsHhCDlo/nb764dXpX30RZ8Tc1bxqbceEBqT4OGp5HxIg5fLs2+NWtDSEHKFea49U",
+	"u1wITJuZTX0Zo6LOfvabKXy20GnjV8GKOcNdvzXo/8KiA37V3yw6EF75g0bfQ5GGO0Y7ytp5ujWKRFS1",
+	"Oc5xjGiLOEXLQHEbfFeDY7H2eEwwHKtwn2hjKjwstQ6CG0ppcOxzWm12MqBEnbLprcwywEyk4YN+d8d3",
+	"ykTb73gRO6sizAOKYl1zwLsOQ8TmGaKNKIwecXEhHz60F5wUHes6QIuWRH9WgRq61ejWWLmC0CWC55Ug",
+	"JmyUbhnkHtbrmbaNDX9K7FOnQQnmYOkNOJw9CCvY2b+rWOdZVQL1tDk+NCqIOhG5wM1TqeHsxzzuNvQi",
+	"q0c6XBRrGeCWMNZ7EPNSZIbE58SFNvMODjY2gR3b7iKfThXHIerxD8eBLXxMxo5+VHcKjQSYXRQ+2XdA",
+	"8By+rXy8+YTrbxtLEzIMrtJZtOw7Pujto/0QHLhSZ7FuOuy9oN5ah+VCp3fHw/fqsjRa1ULNTSgCzW1E",
+	"ohA61+fR4+t8fY8/4QyFRwaOCXuCbo2yPuWRm7hh9clEG6MfjEOOqsx06YSTC4p/8G70QBn710ifvsVK",
+	"0ei5fV/TpiTqItwkQ/9nbf5rU55hYn0LJhTGclqD9x9DfZTWoLWOriC+xq2QUvKNFTmTX7qt2wBShhur",
+	"kzlZ28RkAEfedgcHu5di3SiWXcnH5VlERGKtbjxkRM5M3bsg4Tdc9Dv87G5zfOV2d5voa25Xm+0PqvO/",
+	"OXh+2zRnAHvfmbm+dmOoQYbGdrByYv7ceoyCWNUm0UQ8qZkVGe4QSCCVWR1Tvzw9fSsOer3KUfrCyukY",
+	"lnDncOkY98Fsq8RMhyPrfvaYOkAaeNgbmrIkMCQ1KXdGIsupZx5u6ViT6qexRP6fyhGgrKnkGhkFTJJu",
+	"gztQJSUsdTjWa3ssTr1ogIDL7Je8Hd1TnAMhY+Xd9NNzg5EKv1XpzOblgnxZSlplj2bluDX4+d3HCEPq",
+	"36sFLXD87B38xF56rNycfFiWPOV63M34ZTHtztVwajGC2R3aPTnN9y77a7zFP5hUFiJTl6ow0wkJ1GL8",
+	"oJ1M5IUSdqaTTuP+cHv40di4cvC097QXbv4u9Hv5Ka+RkLo2WAPL5EItnDC+Ts/R21cRa5eJTLoxuuse",
+	"uVjHVNV/NLPSwlWeOx23yOmE1hWutLj1QsFFp+ZC6biFhm/cOlaj+qdd8b1auFjDMsE8Q0y2jchy8vEB",
+	"1MYdKQ2WjcoOyeoiVor3s+ZWJFOrzvMrJm6wBxB6Bk9YM+pHyO4x5+ewwh1m3jKNsM7SYrE91kk3mmLf",
+	"U2VdBU5EqeSkG+s3U4WJXoBFiJWS8CO8jnhyiBwq1k1bvgY5VM32v6Tv1rX/tKJYMefZyQKMeSUnIT2q",
+	"K55T/gLs3UNVGD1CKuTKLDiMmcJZ/9Bh7oDnMzqlhDbWaxhj9clY7+y8HUOHiQzndnZwy6vIS1k+wsCX",
+	"LhYDkfwuiYSbylS5SGSmhP9KN1aODNuptEqXY+WCsY1uDyR7Jb87OBDtfr8jkMKwC/9JlnhSDZJD4C95",
+	"z4FvI/EPx/JSiX4PBqN/wK2kzR2xol2g6DMnesV6NFPOqWwgcp0WMyT7ifbBAYZLvrXyf/KiI3KcDmKe",
+	"F0WNsMusUlxalbPKWHH87IS4qrlGNcc6wJXEPa2/MviT7qSLBQ/9892JzAshs8xC85ZGH04ZM8dYh1ON",
+	"afWDktmmOcUUYZjcTcccBvqYX4ylFiNhtBiacoxTQqvCcUARDNNYD1UqKcEJecSYXk0ELU/MahCykIgF",
+	"a90zxFjnEf1rsBkRJ7HGoCPqGZzJdZIY8cKyZV5YrNufQgwTy7ywTmMgX3sq9+pYYgTe5um4CpXiHDh+",
+	"diLaL4wZFQr/HawUuleuR52BKNUVLI7zvEC5zhQ2u0ik0pqZw3H+5yxPL9AbldPqEQUXRuRZjGjF8XSQ",
+	"7N2CoYk1QSqcW3Oq+TBW6UUgkgqpWSowp+guC1fKkraNsOk45Yni9SRJniKS58mU9P/m/HO8YQQbvkVB",
+	"x1Ike7keglm4Z1O3974JUT8mRP3CSHBVr91nQB1/+zrWqdHOICWU8lQDybHpKE6LnBJcL5TuYIxcTqcq",
+	"E242GilHxqaNdTWwi+buIkUCbyUJ64HETBMG790pmT8JZ2PFempcOZTpBcxgiX0fycuqai/PoONnJ2sP",
+	"p7pEJpY35sOGHaG8Btdnu7DsImuPxpqUVnl3IyoVL2+8jF5gbgV3AZUA8M2EGt8LOSmSWLfhiIMz9XG3",
+	"T570ZE8C/pbTnK4R7SP4m67psb97aM3cUQmMMtbJXmZSV6U7e8p3Q/x5Z4d1n9++OTlNvILkH0/e/CiU",
+	"RqCkolgn7+NWnsWtgYhRCqnb7catCP+AJY+f1+t40JdVwJGuCL+CFwUfve92ux8/JlGs58j7T+AL/2KF",
+	"VRQ3DCwMHGf2S1tmx8DxIEXyA20iMtYJbxXwl0j4XE86mMzstT/w6GNFEDeAUfnAf4kPghj+H2L9YXd3",
+	"F/8HXyfPaPrtnmI+xweRLFuQiaALf3LK7h6NkKb8QSSvjl48//H0uZdBcXv9bs9fWomjPL/k64OaZyRU",
+	"d9SlpIwAa1Z+9yrzP6qpeefs4EaVNKP5eLGqtIuBmDlPIM6smYpsRr1QbuXep/lEuVJOpvAIZpvjhKXc",
+	"7bl0vBNE4iedXwlSSlu9T0345YNI3FjuH3z1+0T8TozVlXj5+ujZ7snLo/2Dr3xugJVziukAVq7vM/Ox",
+	"KZbT/PlpDQW48FcZehCt1YShkft5RUDmXdsbF/P5vOv467BIUzPphNkjkst+BL0ZSqe+erLcoSTPuqEZ",
+	"mL2ZrPSLevLI8S12MwWQKBNTaUsOfSSkY4ITANbwupLm3Z0d8cxMpjMulQktqSyNalSr0wfXOcJBhwp2",
+	"eEaZCcBDQUQP6HuJ0RTa1Va1dioVHVk4A6cEa+YokZNsc+j+gNOVqk8cyaqWY6nFgZjkeoaxiIJ+iLoC",
+	"0JapNSXlqPt0AwwPLRysaieKfGglLuxLHBaY34AXF2bGW94R+h5yPYIxOtILkexfXSU+OaXfC3N3oqR2",
+	"AXh14Vo6olVB+b8cYkKiF66DQUjK8vFIKazKcgsdbVMMkUKFKoNtGjtvZiVuVqnRWqFZ670lxgJGZaAZ",
+	"lAa1KcV0NizyVLQLY6Zw3EViavNLWSrC9EWuL3bRWBValZycgdieklckEnj806ARnZA0Vvrpc7SkMYlH",
+	"M0ovsDcFhYJhfMfSibHMliQVY+3/KdpcElw8jQRqWrtS9A+44ooPu3oISpNrLhlJxfrAv5FIPO5V/973",
+	"cySClxb+/bj27z4mGsGllHCEg4PP9ClIyLyCM/B8ZvHFcZvreuekF7nf+y9h4QSZiH/kZansYayTJ/vf",
+	"EHw+6D1OvC88gUFc7KId5LWmhFOc8QcdE14Kvs1y7tycTlckT/o98QKz6DgPtVmIsqbsHcpCIibC3Kn9",
+	"XkNWXBaFf4l5VYzs0Bcx41yR5aJj6BTAxCocr+Tt0emzl+J9zNWy4LBGvnYiwrGLkAvTq2ASvZhJK3Wp",
+	"aB6RMUxKJ3nIlKdZWCgUatapGnjho2BGIZ7DY6u0UjtJk5X9I6E4LUxliZOaGyzczF4iSrOKBTyxG6lF",
+	"o7crvqtOOdxPjHP5sFCHy0dpqYqCWakSdl8067WflDs72pQ7O7Xu5IBlMfXLGUs5dhXoSbyhqhXmNvFI",
+	"nYyl34kQiflXGpCmXy1SIFxXmbenzTksYSY+xZpjw0xibfoTSnmh6FWhUS+FAxvEkIYs7GdBkiNTsJHG",
+	"Gj08njpbO1SqSffIiQReemFGCUu+UWYYLltYVcFV8V1Nz4GGfLlgE1jQ7DQARNwo2jTTBW1+MBnQQ/fI",
+	"CQq4G+uYOUt7Lon1gyHns+EqVQbcTPx2hHmopcMkOU26+4HZ8Xbrok9sS4T0+Q3W6DIp24k2G5rBgxoJ",
+	"zKpwkQAr26CbhlJEqK1yluWmAzsXJSKvMz+aOfZom/p65jUyBSyERuoyTMlUakCCXfGjmjcTmwEfYklo",
+	"zg9MgieAdS5g4lHec+idrLGTzaz0liuq3ukF5vbSwbFKPw5nIC+70vjIwmrAEieX9wSssZHFOmM3kI5W",
+	"LN5Yt1P2sdJS5gfL6bTyxTatXWr/dMqQzafNgcmU12IRMOoi4RYEQzYSNydBwxJFz6dW81jDFZwhTk6G",
+	"uteEIArrSXV949k544lXPCKYVh3r0hi8G2YR1pL8XPAYLCUWrnMXNVeC9/l/fPfx/wMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -960,6 +960,32 @@ type ErrorErrorCode string
 // event catalog (`/webhooks.yaml`, `/asyncapi.yaml`).
 type EventType string
 
+// FailedRedelivery The period whose failed deliveries are queued again, by when their events happened.
+type FailedRedelivery struct {
+	// Since Deliveries of events from this moment on, included.
+	//
+	// Example: 2026-03-13T08:00:00Z
+	Since time.Time `json:"since"`
+
+	// Until Deliveries of events before this moment, not included; now when left out. Must be later than `since`.
+	//
+	// Example: 2026-03-13T12:00:00Z
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// FailedRedeliveryResult defines model for FailedRedeliveryResult.
+type FailedRedeliveryResult struct {
+	// HasMore Whether failed deliveries of the period are left; send the same request again to queue them.
+	//
+	// Example: true
+	HasMore bool `json:"has_more"`
+
+	// Queued How many failed deliveries were queued again by this call.
+	//
+	// Example: 1000
+	Queued int32 `json:"queued"`
+}
+
 // Handoff A lead handed over from automation to a person of your team.
 type Handoff struct {
 	// ClosedAt When the handoff was closed; `null` while it is open.
@@ -2784,6 +2810,18 @@ type ListWebhookDeliveriesParams struct {
 	Status *DeliveryStatus `form:"status,omitempty" json:"status,omitempty"`
 }
 
+// RedeliverFailedWebhookDeliveriesParams defines parameters for RedeliverFailedWebhookDeliveries.
+type RedeliverFailedWebhookDeliveriesParams struct {
+	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
+	// is ideal). The first request with it runs; a repeat within 24 hours with
+	// the same method, path and body gets the first answer again, with
+	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
+	// different request is `422 idempotency_key_reused`; a repeat while the
+	// first is still running is `409 idempotency_in_progress` with
+	// `Retry-After`. Keys are scoped to your organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // RedeliverWebhookDeliveryParams defines parameters for RedeliverWebhookDelivery.
 type RedeliverWebhookDeliveryParams struct {
 	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
@@ -2885,6 +2923,9 @@ type CreateWebhookJSONRequestBody = WebhookCreate
 
 // UpdateWebhookJSONRequestBody defines body for UpdateWebhook for application/json ContentType.
 type UpdateWebhookJSONRequestBody = WebhookPatch
+
+// RedeliverFailedWebhookDeliveriesJSONRequestBody defines body for RedeliverFailedWebhookDeliveries for application/json ContentType.
+type RedeliverFailedWebhookDeliveriesJSONRequestBody = FailedRedelivery
 
 // SendWhatsAppMessageJSONRequestBody defines body for SendWhatsAppMessage for application/json ContentType.
 type SendWhatsAppMessageJSONRequestBody = WhatsAppMessageCreate
@@ -6123,6 +6164,48 @@ type ClientInterface interface {
 	// Corresponds with GET /webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 	ListWebhookDeliveries(ctx context.Context, id WebhookId, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RedeliverFailedWebhookDeliveriesWithBody Redeliver failed deliveries
+	//
+	// Recovers from an outage of your endpoint in one call per 1,000 deliveries,
+	// instead of one `redeliver` per delivery. Queues again, oldest first, up to
+	// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
+	// up to `until` (now when left out), each with the same body and `webhook-id`,
+	// for a new series of up to `max_attempts` attempts; the first starts within a
+	// second. Succeeded and pending deliveries are left as they are.
+	//
+	// When `has_more` is `true`, more failed deliveries of that period are left:
+	// send the same request again to queue the next ones. Each call only queues
+	// deliveries that are `failed` at that moment, so repeating it never sends a
+	// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+	// set it active again first (disabling fails its pending deliveries, and this
+	// is how to send them once your endpoint is back).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /webhooks/{id}/deliveries/redeliver (the `RedeliverFailedWebhookDeliveries` operationId).
+	RedeliverFailedWebhookDeliveriesWithBody(ctx context.Context, id WebhookId, params *RedeliverFailedWebhookDeliveriesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RedeliverFailedWebhookDeliveries Redeliver failed deliveries
+	//
+	// Recovers from an outage of your endpoint in one call per 1,000 deliveries,
+	// instead of one `redeliver` per delivery. Queues again, oldest first, up to
+	// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
+	// up to `until` (now when left out), each with the same body and `webhook-id`,
+	// for a new series of up to `max_attempts` attempts; the first starts within a
+	// second. Succeeded and pending deliveries are left as they are.
+	//
+	// When `has_more` is `true`, more failed deliveries of that period are left:
+	// send the same request again to queue the next ones. Each call only queues
+	// deliveries that are `failed` at that moment, so repeating it never sends a
+	// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+	// set it active again first (disabling fails its pending deliveries, and this
+	// is how to send them once your endpoint is back).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /webhooks/{id}/deliveries/redeliver (the `RedeliverFailedWebhookDeliveries` operationId).
+	RedeliverFailedWebhookDeliveries(ctx context.Context, id WebhookId, params *RedeliverFailedWebhookDeliveriesParams, body RedeliverFailedWebhookDeliveriesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RedeliverWebhookDelivery Redeliver
 	//
 	// Queues a finished delivery again, with the same body and `webhook-id`, for a
@@ -7007,6 +7090,68 @@ func (c *Client) UpdateWebhook(ctx context.Context, id WebhookId, body UpdateWeb
 // Corresponds with GET /webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 func (c *Client) ListWebhookDeliveries(ctx context.Context, id WebhookId, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListWebhookDeliveriesRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RedeliverFailedWebhookDeliveriesWithBody Redeliver failed deliveries
+//
+// Recovers from an outage of your endpoint in one call per 1,000 deliveries,
+// instead of one `redeliver` per delivery. Queues again, oldest first, up to
+// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
+// up to `until` (now when left out), each with the same body and `webhook-id`,
+// for a new series of up to `max_attempts` attempts; the first starts within a
+// second. Succeeded and pending deliveries are left as they are.
+//
+// When `has_more` is `true`, more failed deliveries of that period are left:
+// send the same request again to queue the next ones. Each call only queues
+// deliveries that are `failed` at that moment, so repeating it never sends a
+// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+// set it active again first (disabling fails its pending deliveries, and this
+// is how to send them once your endpoint is back).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /webhooks/{id}/deliveries/redeliver (the `RedeliverFailedWebhookDeliveries` operationId).
+func (c *Client) RedeliverFailedWebhookDeliveriesWithBody(ctx context.Context, id WebhookId, params *RedeliverFailedWebhookDeliveriesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRedeliverFailedWebhookDeliveriesRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RedeliverFailedWebhookDeliveries Redeliver failed deliveries
+//
+// Recovers from an outage of your endpoint in one call per 1,000 deliveries,
+// instead of one `redeliver` per delivery. Queues again, oldest first, up to
+// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
+// up to `until` (now when left out), each with the same body and `webhook-id`,
+// for a new series of up to `max_attempts` attempts; the first starts within a
+// second. Succeeded and pending deliveries are left as they are.
+//
+// When `has_more` is `true`, more failed deliveries of that period are left:
+// send the same request again to queue the next ones. Each call only queues
+// deliveries that are `failed` at that moment, so repeating it never sends a
+// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+// set it active again first (disabling fails its pending deliveries, and this
+// is how to send them once your endpoint is back).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /webhooks/{id}/deliveries/redeliver (the `RedeliverFailedWebhookDeliveries` operationId).
+func (c *Client) RedeliverFailedWebhookDeliveries(ctx context.Context, id WebhookId, params *RedeliverFailedWebhookDeliveriesParams, body RedeliverFailedWebhookDeliveriesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRedeliverFailedWebhookDeliveriesRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -8659,6 +8804,68 @@ func NewListWebhookDeliveriesRequest(server string, id WebhookId, params *ListWe
 	return req, nil
 }
 
+// NewRedeliverFailedWebhookDeliveriesRequest calls the generic RedeliverFailedWebhookDeliveries builder with application/json body
+func NewRedeliverFailedWebhookDeliveriesRequest(server string, id WebhookId, params *RedeliverFailedWebhookDeliveriesParams, body RedeliverFailedWebhookDeliveriesJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRedeliverFailedWebhookDeliveriesRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewRedeliverFailedWebhookDeliveriesRequestWithBody constructs an http.Request for the RedeliverFailedWebhookDeliveries method, with any body, and a specified content type
+func NewRedeliverFailedWebhookDeliveriesRequestWithBody(server string, id WebhookId, params *RedeliverFailedWebhookDeliveriesParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/webhooks/%s/deliveries/redeliver", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewRedeliverWebhookDeliveryRequest constructs an http.Request for the RedeliverWebhookDelivery method
 func NewRedeliverWebhookDeliveryRequest(server string, id WebhookId, deliveryId DeliveryId, params *RedeliverWebhookDeliveryParams) (*http.Request, error) {
 	var err error
@@ -9512,6 +9719,48 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 	ListWebhookDeliveriesWithResponse(ctx context.Context, id WebhookId, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesResponse, error)
+
+	// RedeliverFailedWebhookDeliveriesWithBodyWithResponse Redeliver failed deliveries
+	//
+	// Recovers from an outage of your endpoint in one call per 1,000 deliveries,
+	// instead of one `redeliver` per delivery. Queues again, oldest first, up to
+	// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
+	// up to `until` (now when left out), each with the same body and `webhook-id`,
+	// for a new series of up to `max_attempts` attempts; the first starts within a
+	// second. Succeeded and pending deliveries are left as they are.
+	//
+	// When `has_more` is `true`, more failed deliveries of that period are left:
+	// send the same request again to queue the next ones. Each call only queues
+	// deliveries that are `failed` at that moment, so repeating it never sends a
+	// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+	// set it active again first (disabling fails its pending deliveries, and this
+	// is how to send them once your endpoint is back).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /webhooks/{id}/deliveries/redeliver (the `RedeliverFailedWebhookDeliveries` operationId).
+	RedeliverFailedWebhookDeliveriesWithBodyWithResponse(ctx context.Context, id WebhookId, params *RedeliverFailedWebhookDeliveriesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RedeliverFailedWebhookDeliveriesResponse, error)
+
+	// RedeliverFailedWebhookDeliveriesWithResponse Redeliver failed deliveries
+	//
+	// Recovers from an outage of your endpoint in one call per 1,000 deliveries,
+	// instead of one `redeliver` per delivery. Queues again, oldest first, up to
+	// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
+	// up to `until` (now when left out), each with the same body and `webhook-id`,
+	// for a new series of up to `max_attempts` attempts; the first starts within a
+	// second. Succeeded and pending deliveries are left as they are.
+	//
+	// When `has_more` is `true`, more failed deliveries of that period are left:
+	// send the same request again to queue the next ones. Each call only queues
+	// deliveries that are `failed` at that moment, so repeating it never sends a
+	// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+	// set it active again first (disabling fails its pending deliveries, and this
+	// is how to send them once your endpoint is back).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /webhooks/{id}/deliveries/redeliver (the `RedeliverFailedWebhookDeliveries` operationId).
+	RedeliverFailedWebhookDeliveriesWithResponse(ctx context.Context, id WebhookId, params *RedeliverFailedWebhookDeliveriesParams, body RedeliverFailedWebhookDeliveriesJSONRequestBody, reqEditors ...RequestEditorFn) (*RedeliverFailedWebhookDeliveriesResponse, error)
 
 	// RedeliverWebhookDeliveryWithResponse Redeliver
 	//
@@ -13769,6 +14018,218 @@ func (r ListWebhookDeliveriesResponse) ContentType() string {
 	return ""
 }
 
+// RedeliverFailedWebhookDeliveriesResponse202Headers the declared response headers of an HTTP 202 response for RedeliverFailedWebhookDeliveries
+type RedeliverFailedWebhookDeliveriesResponse202Headers struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// RedeliverFailedWebhookDeliveriesResponse400Headers the declared response headers of an HTTP 400 response for RedeliverFailedWebhookDeliveries
+type RedeliverFailedWebhookDeliveriesResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// RedeliverFailedWebhookDeliveriesResponse404Headers the declared response headers of an HTTP 404 response for RedeliverFailedWebhookDeliveries
+type RedeliverFailedWebhookDeliveriesResponse404Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// RedeliverFailedWebhookDeliveriesResponse409Headers the declared response headers of an HTTP 409 response for RedeliverFailedWebhookDeliveries
+type RedeliverFailedWebhookDeliveriesResponse409Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// RedeliverFailedWebhookDeliveriesResponse413Headers the declared response headers of an HTTP 413 response for RedeliverFailedWebhookDeliveries
+type RedeliverFailedWebhookDeliveriesResponse413Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// RedeliverFailedWebhookDeliveriesResponse415Headers the declared response headers of an HTTP 415 response for RedeliverFailedWebhookDeliveries
+type RedeliverFailedWebhookDeliveriesResponse415Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// RedeliverFailedWebhookDeliveriesResponse422Headers the declared response headers of an HTTP 422 response for RedeliverFailedWebhookDeliveries
+type RedeliverFailedWebhookDeliveriesResponse422Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// RedeliverFailedWebhookDeliveriesResponse429Headers the declared response headers of an HTTP 429 response for RedeliverFailedWebhookDeliveries
+type RedeliverFailedWebhookDeliveriesResponse429Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// RedeliverFailedWebhookDeliveriesResponse500Headers the declared response headers of an HTTP 500 response for RedeliverFailedWebhookDeliveries
+type RedeliverFailedWebhookDeliveriesResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// RedeliverFailedWebhookDeliveriesResponse503Headers the declared response headers of an HTTP 503 response for RedeliverFailedWebhookDeliveries
+type RedeliverFailedWebhookDeliveriesResponse503Headers struct {
+	RetryAfter          int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type RedeliverFailedWebhookDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *FailedRedeliveryResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequestBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *WebhookNotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RedeliverConflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotentValidationError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeaderTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RedeliverFailedWebhookDeliveriesResponse202Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RedeliverFailedWebhookDeliveriesResponse400Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RedeliverFailedWebhookDeliveriesResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RedeliverFailedWebhookDeliveriesResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RedeliverFailedWebhookDeliveriesResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RedeliverFailedWebhookDeliveriesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RedeliverFailedWebhookDeliveriesResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RedeliverFailedWebhookDeliveriesResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RedeliverFailedWebhookDeliveriesResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RedeliverFailedWebhookDeliveriesResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON202() *FailedRedeliveryResult {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON400() *BadRequestBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON404() *WebhookNotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON409() *RedeliverConflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON422() *IdempotentValidationError {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON431() *HeaderTooLarge {
+	return r.JSON431
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RedeliverFailedWebhookDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RedeliverFailedWebhookDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RedeliverFailedWebhookDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RedeliverFailedWebhookDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // RedeliverWebhookDeliveryResponse202Headers the declared response headers of an HTTP 202 response for RedeliverWebhookDelivery
 type RedeliverWebhookDeliveryResponse202Headers struct {
 	IdempotentReplayed  *string
@@ -15607,6 +16068,60 @@ func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Cont
 		return nil, err
 	}
 	return ParseListWebhookDeliveriesResponse(rsp)
+}
+
+// RedeliverFailedWebhookDeliveriesWithBodyWithResponse Redeliver failed deliveries
+//
+// Recovers from an outage of your endpoint in one call per 1,000 deliveries,
+// instead of one `redeliver` per delivery. Queues again, oldest first, up to
+// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
+// up to `until` (now when left out), each with the same body and `webhook-id`,
+// for a new series of up to `max_attempts` attempts; the first starts within a
+// second. Succeeded and pending deliveries are left as they are.
+//
+// When `has_more` is `true`, more failed deliveries of that period are left:
+// send the same request again to queue the next ones. Each call only queues
+// deliveries that are `failed` at that moment, so repeating it never sends a
+// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+// set it active again first (disabling fails its pending deliveries, and this
+// is how to send them once your endpoint is back).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /webhooks/{id}/deliveries/redeliver (the `RedeliverFailedWebhookDeliveries` operationId).
+func (c *ClientWithResponses) RedeliverFailedWebhookDeliveriesWithBodyWithResponse(ctx context.Context, id WebhookId, params *RedeliverFailedWebhookDeliveriesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RedeliverFailedWebhookDeliveriesResponse, error) {
+	rsp, err := c.RedeliverFailedWebhookDeliveriesWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRedeliverFailedWebhookDeliveriesResponse(rsp)
+}
+
+// RedeliverFailedWebhookDeliveriesWithResponse Redeliver failed deliveries
+//
+// Recovers from an outage of your endpoint in one call per 1,000 deliveries,
+// instead of one `redeliver` per delivery. Queues again, oldest first, up to
+// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
+// up to `until` (now when left out), each with the same body and `webhook-id`,
+// for a new series of up to `max_attempts` attempts; the first starts within a
+// second. Succeeded and pending deliveries are left as they are.
+//
+// When `has_more` is `true`, more failed deliveries of that period are left:
+// send the same request again to queue the next ones. Each call only queues
+// deliveries that are `failed` at that moment, so repeating it never sends a
+// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+// set it active again first (disabling fails its pending deliveries, and this
+// is how to send them once your endpoint is back).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /webhooks/{id}/deliveries/redeliver (the `RedeliverFailedWebhookDeliveries` operationId).
+func (c *ClientWithResponses) RedeliverFailedWebhookDeliveriesWithResponse(ctx context.Context, id WebhookId, params *RedeliverFailedWebhookDeliveriesParams, body RedeliverFailedWebhookDeliveriesJSONRequestBody, reqEditors ...RequestEditorFn) (*RedeliverFailedWebhookDeliveriesResponse, error) {
+	rsp, err := c.RedeliverFailedWebhookDeliveries(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRedeliverFailedWebhookDeliveriesResponse(rsp)
 }
 
 // RedeliverWebhookDeliveryWithResponse Redeliver
@@ -22653,6 +23168,380 @@ func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliver
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListWebhookDeliveriesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRedeliverFailedWebhookDeliveriesResponse parses an HTTP response from a RedeliverFailedWebhookDeliveriesWithResponse call
+func ParseRedeliverFailedWebhookDeliveriesResponse(rsp *http.Response) (*RedeliverFailedWebhookDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RedeliverFailedWebhookDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest FailedRedeliveryResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequestBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest WebhookNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RedeliverConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotentValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers RedeliverFailedWebhookDeliveriesResponse202Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 400:
+		var headers RedeliverFailedWebhookDeliveriesResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 404:
+		var headers RedeliverFailedWebhookDeliveriesResponse404Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers RedeliverFailedWebhookDeliveriesResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers RedeliverFailedWebhookDeliveriesResponse413Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RedeliverFailedWebhookDeliveriesResponse415Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RedeliverFailedWebhookDeliveriesResponse422Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RedeliverFailedWebhookDeliveriesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RedeliverFailedWebhookDeliveriesResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RedeliverFailedWebhookDeliveriesResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

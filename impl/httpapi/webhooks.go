@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
@@ -129,6 +130,26 @@ func (h *webhookHandlers) ListWebhookDeliveries(ctx context.Context, req api.Lis
 	}
 	return api.ListWebhookDeliveries200JSONResponse{Body: api.DeliveryList{Data: data, Meta: wire.PageMeta(page, perPage, total)}}, nil
 }
+
+func (h *webhookHandlers) RedeliverFailedWebhookDeliveries(ctx context.Context, req api.RedeliverFailedWebhookDeliveriesRequestObject) (api.RedeliverFailedWebhookDeliveriesResponseObject, error) {
+	b := req.Body
+	var until time.Time // zero: no end
+	if b.Until != nil {
+		if !b.Until.After(b.Since) {
+			return nil, impl.Errorf(impl.EValidation, "The given data was invalid.").WithDetailText("until", untilAfterSince)
+		}
+		until = *b.Until
+	}
+	queued, more, err := h.deliveries.RedeliverFailed(ctx, orgID(ctx), req.Id, b.Since, until, impl.RedeliverFailedMax)
+	if err != nil {
+		return nil, err
+	}
+	return api.RedeliverFailedWebhookDeliveries202JSONResponse{Body: api.FailedRedeliveryResult{
+		Queued: int32(queued), HasMore: more}}, nil
+}
+
+// untilAfterSince is the message for a period that ends before it begins.
+var untilAfterSince = impl.Text{En: "The until field must be later than since.", PtBR: "O campo until deve ser posterior a since."}
 
 func (h *webhookHandlers) RedeliverWebhookDelivery(ctx context.Context, req api.RedeliverWebhookDeliveryRequestObject) (api.RedeliverWebhookDeliveryResponseObject, error) {
 	d, err := h.deliveries.RedeliverDelivery(ctx, orgID(ctx), req.Id, req.DeliveryId)

@@ -94,6 +94,61 @@ func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*de
 }
 
 // RedeliverDelivery implements impl.WebhookStore.
+// RedeliverFailed implements impl.DeliveryStore. The webhook's row is
+// locked first, as RedeliverDelivery and a change of the webhook lock it,
+// so a webhook disabled meanwhile queues nothing. The picked deliveries are
+// locked too: retention skips what another transaction holds, and none of
+// them can go between the pick and the update.
+func (s *DeliveryStore) RedeliverFailed(ctx context.Context, orgID, webhookID int64, since, until time.Time, limit int) (int, bool, error) {
+	queued, more := 0, false
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		w, err := findWebhook(ctx, s.db, tx, orgID, webhookID, s.db.forUpdate())
+		if err != nil {
+			return err
+		}
+		if err := w.CanReceive(); err != nil {
+			return err
+		}
+		pick := `SELECT id FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND status = ? AND created_at >= ?`
+		args := []any{orgID, webhookID, impl.DeliveryFailed, since.UTC()}
+		if !until.IsZero() {
+			pick += ` AND created_at < ?`
+			args = append(args, until.UTC())
+		}
+		// One more than the limit says whether any are left.
+		pick += ` ORDER BY id LIMIT ?` + s.db.forUpdate()
+		args = append(args, limit+1)
+		var ids []int64
+		if err := tx.SelectContext(ctx, &ids, s.db.rebind(pick), args...); err != nil {
+			return fmt.Errorf("pick failed deliveries: %w", err)
+		}
+		if more = len(ids) > limit; more {
+			ids = ids[:limit]
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		now := s.db.timestamp()
+		res, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE deliveries SET status = ?, attempt_limit = attempt_count + ?, due_ms = ?,
+			locked_by = NULL, locked_until_ms = NULL, updated_at = ? WHERE `+s.db.oneOf("id")+` AND status = ?`),
+			impl.DeliveryPending, w.MaxAttempts, now.UnixMilli(), now, s.db.idsArg(ids), impl.DeliveryFailed)
+		if err != nil {
+			return fmt.Errorf("redeliver failed deliveries: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("redeliver failed deliveries: %w", err)
+		}
+		queued = int(n)
+		s.db.queued.Store(tx, struct{}{})
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return queued, more, nil
+}
+
 func (s *DeliveryStore) RedeliverDelivery(ctx context.Context, orgID, webhookID, deliveryID int64) (*impl.Delivery, error) {
 	var out *impl.Delivery
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {

@@ -73,6 +73,15 @@ func (f *fixture) claim(t *testing.T, worker string, perWebhook, candidates int,
 	return got, seen
 }
 
+// claimedByID indexes claimed deliveries by their ids.
+func claimedByID(cs []*impl.ClaimedDelivery) map[int64]*impl.ClaimedDelivery {
+	out := make(map[int64]*impl.ClaimedDelivery, len(cs))
+	for _, c := range cs {
+		out[c.ID] = c
+	}
+	return out
+}
+
 func claimIDs(cs []*impl.ClaimedDelivery) []int64 {
 	out := make([]int64, len(cs))
 	for i, c := range cs {

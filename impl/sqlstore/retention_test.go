@@ -73,10 +73,7 @@ func TestDeleteExpiredDeliveryLogs(t *testing.T) {
 			}
 		})
 		claimed, _ := f.claim(t, "w1", 10, 100, nil)
-		byID := map[int64]*impl.ClaimedDelivery{}
-		for _, c := range claimed {
-			byID[c.ID] = c
-		}
+		byID := claimedByID(claimed)
 		pick := func(is ...int) []*impl.ClaimedDelivery {
 			var out []*impl.ClaimedDelivery
 			for _, i := range is {
