@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +116,26 @@ func TestRedeliverFailed(t *testing.T) {
 		}
 		if x := f.deliveriesOf(t, f.org, hook.ID)[a]; x.Status != impl.DeliveryFailed {
 			t.Errorf("a disabled webhook's delivery is %s, want still failed", x.Status)
+		}
+	})
+}
+
+// TestFailedDeliveriesReadTheirIndex: picking a webhook's failed
+// deliveries walks deliveries_failed, not every delivery of the webhook.
+func TestFailedDeliveriesReadTheirIndex(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		hook := f.hook(t, f.org, 3)
+		f.queue(t, f.org, 3)
+		now := f.clock.now()
+		for _, until := range []bool{false, true} {
+			args := []any{f.org, hook.ID, now}
+			if until {
+				args = append(args, now)
+			}
+			plan := explain(t, f.db, failedPick(until), append(args, 10))
+			if !strings.Contains(plan, "deliveries_failed") {
+				t.Errorf("the pick (until %v) does not read deliveries_failed:\n%s", until, plan)
+			}
 		}
 	})
 }
