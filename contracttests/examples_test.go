@@ -325,6 +325,12 @@ func (r *exampleRun) provoke(ex responseExample) (int, []byte) {
 			r.t.Fatalf("first %s: %d %s", op.id, status, out)
 		}
 		return r.call(op, b.params, body, "")
+	case "emptyPeriod":
+		// A period that ends where it begins.
+		b, body := valid()
+		obj := exampleObject(r.t, body)
+		obj["until"] = obj["since"]
+		return r.call(op, b.params, mustJSON(obj), "")
 	case "webhookDisabled":
 		b, body := valid()
 		if status, out := r.call(r.ops["updateWebhook"], map[string]string{"id": b.params["id"]},

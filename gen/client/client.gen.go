@@ -2597,6 +2597,9 @@ type RateLimited = Error
 // RedeliverConflict The envelope of every error response.
 type RedeliverConflict = Error
 
+// RedeliverFailedValidationError The envelope of every error response.
+type RedeliverFailedValidationError = Error
+
 // SendFailed The envelope of every error response.
 type SendFailed = Error
 
@@ -14110,7 +14113,7 @@ type RedeliverFailedWebhookDeliveriesResponse struct {
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *IdempotentValidationError
+	JSON422 *RedeliverFailedValidationError
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -14177,7 +14180,7 @@ func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON415() *UnsupportedMedia
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON422() *IdempotentValidationError {
+func (r RedeliverFailedWebhookDeliveriesResponse) GetJSON422() *RedeliverFailedValidationError {
 	return r.JSON422
 }
 
@@ -23266,7 +23269,7 @@ func ParseRedeliverFailedWebhookDeliveriesResponse(rsp *http.Response) (*Redeliv
 		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest IdempotentValidationError
+		var dest RedeliverFailedValidationError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
