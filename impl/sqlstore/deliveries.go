@@ -99,7 +99,6 @@ func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*de
 	return out, nil
 }
 
-// RedeliverDelivery implements impl.WebhookStore.
 // failedPick selects the ids of a webhook's failed deliveries created from
 // a time on (and before another, with until), oldest first, up to a limit:
 // the arguments are the organization, the webhook, the times and the limit.
@@ -167,6 +166,7 @@ func (s *DeliveryStore) RedeliverFailed(ctx context.Context, orgID, webhookID in
 	return queued, more, nil
 }
 
+// RedeliverDelivery implements impl.WebhookStore.
 func (s *DeliveryStore) RedeliverDelivery(ctx context.Context, orgID, webhookID, deliveryID int64) (*impl.Delivery, error) {
 	var out *impl.Delivery
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {

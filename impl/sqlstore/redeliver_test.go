@@ -88,8 +88,8 @@ func TestRedeliverFailed(t *testing.T) {
 				t.Errorf("delivery %d changed: %s at %v, was %s at %v", id, x.Status, x.UpdatedAt, was.Status, was.UpdatedAt)
 			}
 		}
-		// Queued again, they are claimed, and get a new series of attempts:
-		// one failure is not their last.
+		// Queued again, they are claimed again, and the next attempt joins
+		// the earlier one in their log.
 		again, _ := f.claim(t, "w1", 10, 100, nil)
 		if got := claimIDs(again); !slices.Equal(got, []int64{a, b, d, e}) {
 			t.Fatalf("claimed %v after the redelivery, want %v", got, []int64{a, b, d, e})
