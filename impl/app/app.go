@@ -645,7 +645,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	}
 	dash, err := dashboard.New(dashboard.Config{
 		Organizations: st.Organizations, Users: st.Users, Sessions: st.Sessions, Throttle: st.LoginFailures,
-		Keys: st.APIKeys, Webhooks: st.Webhooks, Logger: cfg.Logger, SecureCookies: cfg.DashboardSecureCookies,
+		Keys: st.APIKeys, Webhooks: st.Webhooks, Deliveries: st.Deliveries, Logger: cfg.Logger, SecureCookies: cfg.DashboardSecureCookies,
 		ClientIP: cfg.TrustedProxies.ClientIP,
 	})
 	if err != nil {

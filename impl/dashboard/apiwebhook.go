@@ -1,9 +1,11 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/auth"
@@ -187,4 +189,51 @@ func (h *Handler) saveWebhook(w http.ResponseWriter, r *http.Request) {
 	h.cfg.Logger.InfoContext(ctx, "dashboard webhook saved", "organization_id", orgID, "webhook_id", wh.ID,
 		"created", created, "user_id", current(r).user.ID)
 	h.redirectWith(w, r, f, "webhook")
+}
+
+// redeliverPeriods are the periods "Reenviar" offers, by the form's value:
+// a day, a week, and the 30 days the delivery log keeps.
+var redeliverPeriods = map[string]time.Duration{"24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
+
+// redeliverFailed is "Reenviar": the default webhook's failed deliveries of
+// the period chosen are queued again, as POST
+// /webhooks/{id}/deliveries/redeliver does, up to its 1,000 a click.
+func (h *Handler) redeliverFailed(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	orgID := current(r).user.OrganizationID
+	period, ok := redeliverPeriods[r.PostFormValue("period")]
+	if !ok {
+		h.redirectWith(w, r, flash{WebhookError: MsgRedeliverBadPeriod}, "webhook")
+		return
+	}
+	wh, err := h.cfg.Webhooks.FindDefaultWebhook(ctx, orgID)
+	if impl.ErrorCode(err) == impl.ENotFound {
+		h.redirectWith(w, r, flash{WebhookError: MsgRedeliverNoWebhook}, "webhook")
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, err)
+		return
+	}
+	n, more, err := h.cfg.Deliveries.RedeliverFailed(ctx, orgID, wh.ID, h.cfg.Now().Add(-period), time.Time{}, impl.RedeliverFailedMax)
+	switch {
+	case impl.ErrorCode(err) == impl.EConflict:
+		h.redirectWith(w, r, flash{WebhookError: MsgRedeliverDisabled}, "webhook")
+		return
+	case err != nil:
+		h.internalError(w, r, err)
+		return
+	}
+	msg := MsgRedeliveredNone
+	switch {
+	case more:
+		msg = fmt.Sprintf(MsgRedeliveredMore, n)
+	case n == 1:
+		msg = MsgRedeliveredOne
+	case n > 1:
+		msg = fmt.Sprintf(MsgRedeliveredSome, n)
+	}
+	h.cfg.Logger.InfoContext(ctx, "dashboard failed deliveries redelivered", "organization_id", orgID, "webhook_id", wh.ID,
+		"queued", n, "more", more, "user_id", current(r).user.ID)
+	h.redirectWith(w, r, flash{WebhookMessage: msg}, "webhook")
 }

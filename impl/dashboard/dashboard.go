@@ -39,6 +39,18 @@ const (
 	MsgWebhookSaved   = "Dados do usuário salvo com sucesso!"
 )
 
+// What "Reenviar" answers: the deliveries it queued again, whether more are
+// left, or why it queued none.
+const (
+	MsgRedeliveredNone    = "Nenhuma entrega falhou nesse período."
+	MsgRedeliveredOne     = "1 entrega reenviada."
+	MsgRedeliveredSome    = "%d entregas reenviadas."
+	MsgRedeliveredMore    = "%d entregas reenviadas; ainda há outras: clique em Reenviar de novo para continuar."
+	MsgRedeliverDisabled  = "O webhook está desativado: clique em Salvar para reativá-lo antes de reenviar."
+	MsgRedeliverNoWebhook = "Salve a URL do webhook antes de reenviar."
+	MsgRedeliverBadPeriod = "Escolha um dos períodos da lista."
+)
+
 // The signing secret's copy button answers like the token's, about the
 // secret.
 const (
@@ -91,6 +103,7 @@ type Config struct {
 	Throttle      impl.LoginFailureStore
 	Keys          impl.APIKeyStore
 	Webhooks      impl.WebhookStore
+	Deliveries    impl.DeliveryStore
 	Logger        *slog.Logger
 	Now           func() time.Time
 	// SecureCookies marks cookies Secure even when the request did not
@@ -160,6 +173,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /dashboard/api-webhook", h.requireSession(h.apiWebhookPage))
 	h.mux.HandleFunc("POST /dashboard/api-webhook/token", h.requireSession(h.generateToken))
 	h.mux.HandleFunc("POST /dashboard/api-webhook/webhook", h.requireSession(h.saveWebhook))
+	h.mux.HandleFunc("POST /dashboard/api-webhook/redeliver", h.requireSession(h.redeliverFailed))
 	h.mux.HandleFunc("GET "+guidePath, h.guide)
 	h.mux.HandleFunc("GET /dashboard/{$}", h.home)
 	h.mux.HandleFunc("GET /dashboard", h.home)

@@ -52,6 +52,8 @@ type fixture struct {
 	clock *clock
 	logs  *syncbuf.Buffer
 	auth  *auth.Authenticator
+	// leads numbers the leads failDeliveries makes, for their phones.
+	leads int
 }
 
 const testPassword = "correct horse battery"
@@ -91,7 +93,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, f *fixture)) {
 				t.Fatal(err)
 			}
 			h, err := dashboard.New(dashboard.Config{Organizations: st.Organizations, Users: st.Users, Sessions: st.Sessions,
-				Throttle: st.LoginFailures, Keys: st.APIKeys, Webhooks: st.Webhooks, Now: f.clock.now, ClientIP: proxies.ClientIP,
+				Throttle: st.LoginFailures, Keys: st.APIKeys, Webhooks: st.Webhooks, Deliveries: st.Deliveries, Now: f.clock.now, ClientIP: proxies.ClientIP,
 				Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			if err != nil {
 				t.Fatal(err)
@@ -722,7 +724,7 @@ func TestWebhookURL(t *testing.T) {
 		if _, err := f.db.Webhooks.UpdateWebhook(ctx, orgA, w.ID, impl.WebhookPatch{Active: &off, Events: []string{impl.EventTypes[0]}}); err != nil {
 			t.Fatal(err)
 		}
-		if p := b.get("/dashboard/api-webhook"); !strings.Contains(p.body, "Clique em Salvar para reativar.") {
+		if p := b.get("/dashboard/api-webhook"); !strings.Contains(p.body, "Clique em Salvar para reativar") {
 			t.Error("the page does not say the webhook is disabled")
 		}
 		p = save("http://crm.acme.test:8080/webhook/receber")
@@ -747,6 +749,115 @@ func TestWebhookURL(t *testing.T) {
 		pb.mustLogin("bia@beta.test")
 		if p := pb.get("/dashboard/api-webhook"); strings.Contains(p.body, "crm.acme.test") || !strings.Contains(p.body, "<b>Beta</b><small>bia@beta.test</small>") {
 			t.Error("one organization's page shows another's webhook")
+		}
+	})
+}
+
+// failDeliveries has the org's default webhook fail n fresh deliveries, as
+// an endpoint that is down would: a lead each, every attempt used up.
+func (f *fixture) failDeliveries(t *testing.T, orgID int64, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for range n {
+		f.leads++
+		if err := f.db.Leads.CreateLead(ctx, orgID, &impl.Lead{Phone: fmt.Sprintf("55119%08d", f.leads)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	claimed, err := f.db.Queue.ClaimDeliveries(ctx, impl.ClaimRequest{Worker: "test", Now: now, LeaseUntil: now.Add(time.Minute),
+		PerWebhook: 100, Candidates: 100, Pick: func(cs []impl.ClaimCandidate) []int64 {
+			ids := make([]int64, len(cs))
+			for i, c := range cs {
+				ids[i] = c.ID
+			}
+			return ids
+		}})
+	if err != nil || len(claimed) != n {
+		t.Fatalf("claimed %d deliveries (%v), want %d", len(claimed), err, n)
+	}
+	batch := make([]impl.Attempted, len(claimed))
+	for i, c := range claimed {
+		code := int32(503)
+		batch[i] = impl.Attempted{Delivery: c, Record: impl.AttemptRecord{
+			DeliveryAttempt: impl.DeliveryAttempt{AttemptedAt: now, StatusCode: &code}, Outcome: impl.OutcomeFailed}}
+	}
+	if err := f.db.Queue.RecordAttempts(ctx, "test", batch, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRedeliverFailedFromThePage: "Reenviar" queues the default webhook's
+// failed deliveries of the period chosen, says how many, and refuses what
+// it cannot do with the page's own words.
+func TestRedeliverFailedFromThePage(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		orgA, _ := f.org(t, "Acme", "ana@acme.test", true)
+		b := f.browser(t)
+		token := b.mustLogin("ana@acme.test")
+		redeliver := func(period string) page {
+			return b.submit("/dashboard/api-webhook/redeliver", url.Values{"csrf_token": {token}, "period": {period}})
+		}
+		if p := redeliver("24h"); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverNoWebhook {
+			t.Errorf("without a webhook: %q", messageOf(t, p, "webhook-message"))
+		}
+		if p := b.get("/dashboard/api-webhook"); strings.Contains(p.body, `id="redeliver-form"`) {
+			t.Error("the page offers to redeliver without a webhook")
+		}
+		b.submit("/dashboard/api-webhook/webhook", url.Values{"csrf_token": {token}, "url": {"https://meusite.com/webhook"}})
+		w, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := b.get("/dashboard/api-webhook"); !strings.Contains(p.body, `id="redeliver-form"`) {
+			t.Fatal("an active webhook's page has no Reenviar")
+		}
+		status := func() map[string]int {
+			t.Helper()
+			list, _, err := f.db.Deliveries.FindDeliveries(ctx, orgA, w.ID, impl.DeliveryFilter{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]int{}
+			for _, d := range list {
+				out[d.Status]++
+			}
+			return out
+		}
+		f.failDeliveries(t, orgA, 3)
+
+		if p := redeliver("1h"); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverBadPeriod {
+			t.Errorf("a period the list does not offer: %q", messageOf(t, p, "webhook-message"))
+		}
+		if p := b.post("/dashboard/api-webhook/redeliver", url.Values{"period": {"24h"}}); p.status != http.StatusForbidden {
+			t.Errorf("without the form token: %d, want 403", p.status)
+		}
+		if got := status(); got[impl.DeliveryFailed] != 3 {
+			t.Fatalf("refused clicks moved deliveries: %v", got)
+		}
+		if p := redeliver("24h"); messageOf(t, p, "webhook-message") != "3 entregas reenviadas." {
+			t.Errorf("Reenviar: %q", messageOf(t, p, "webhook-message"))
+		}
+		if got := status(); got[impl.DeliveryPending] != 3 {
+			t.Errorf("after Reenviar: %v, want 3 pending", got)
+		}
+		if p := redeliver("30d"); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliveredNone {
+			t.Errorf("nothing left: %q", messageOf(t, p, "webhook-message"))
+		}
+		if !strings.Contains(f.logs.String(), `"msg":"dashboard failed deliveries redelivered"`) {
+			t.Error("the redelivery is not in the log")
+		}
+
+		off := false
+		if _, err := f.db.Webhooks.UpdateWebhook(ctx, orgA, w.ID, impl.WebhookPatch{Active: &off}); err != nil {
+			t.Fatal(err)
+		}
+		if p := b.get("/dashboard/api-webhook"); strings.Contains(p.body, `id="redeliver-form"`) {
+			t.Error("a disabled webhook's page offers to redeliver")
+		}
+		if p := redeliver("24h"); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverDisabled {
+			t.Errorf("a disabled webhook: %q", messageOf(t, p, "webhook-message"))
 		}
 	})
 }

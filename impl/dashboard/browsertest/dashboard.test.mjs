@@ -471,6 +471,45 @@ step('07 the saved webhook is the default one in the API, and deliveries reach i
     `and the receiver's /_receiver/events`, { deliveries: deliveries.data, receiver_events: events });
 }, { blocking: false });
 
+step('07b "Reenviar" sends again what failed while the receiver was down', async () => {
+  assert.ok(webhook, 'needs the webhook of step 07');
+  // One attempt a delivery, and the receiver answers the next one 503:
+  // the delivery fails for good, as after an outage.
+  expectStatus(await api('PATCH', `/webhooks/${webhook.id}`, token, { max_attempts: 1 }), 200, 'PATCH max_attempts');
+  const program = await fetch(`${env.RECEIVER_URL}/_receiver/program`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ fail_next: 1, status: 503 }),
+  });
+  assert.equal(program.status, 200, 'the receiver takes the program');
+  const lead = await api('POST', '/leads', token, { phone: '5511988886666', name: 'Lead durante a queda' });
+  expectStatus(lead, 201, 'POST /api/v1/leads');
+  const isOurs = (d) => d.event === 'lead.created' && d.attempts.length > 0;
+  const failed = await eventually(
+    async () => (await api('GET', `/webhooks/${webhook.id}/deliveries?status=failed`, token)).json,
+    (j) => j?.data?.some(isOurs),
+    (j) => `no failed lead.created delivery within 20 s: ${JSON.stringify(j)}`,
+    20_000,
+  );
+  const delivery = failed.data.find(isOurs);
+
+  await page.goto(`${BASE}/dashboard/api-webhook`);
+  await page.selectOption('#redeliver-period', '24h');
+  await page.click('#redeliver-failed');
+  await page.waitForURL(/\/dashboard\/api-webhook/);
+  assert.equal(norm(await page.textContent('#webhook-message')), '1 entrega reenviada.');
+  await shot(page, '16-redelivered');
+
+  const again = await eventually(
+    async () => (await api('GET', `/webhooks/${webhook.id}/deliveries`, token)).json,
+    (j) => j?.data?.some((d) => d.id === delivery.id && d.status === 'succeeded' && d.attempts.length === 2),
+    (j) => `delivery ${delivery.id} did not succeed on its second attempt within 20 s: ${JSON.stringify(j)}`,
+    20_000,
+  );
+  const d = again.data.find((x) => x.id === delivery.id);
+  assert.equal(d.webhook_message_id, delivery.webhook_message_id, 'the same webhook-id');
+  assert.equal(d.attempts[1].status_code, 200);
+  expectStatus(await api('PATCH', `/webhooks/${webhook.id}`, token, { max_attempts: 8 }), 200, 'PATCH max_attempts back');
+}, { blocking: false });
+
 step('08 the help links lead to our own pages: the guide\'s two parts, and the favicon is ours', async () => {
   await page.goto(`${BASE}/dashboard/api-webhook`);
   // The page is the product's: its header, and the icon the browser asks for.
