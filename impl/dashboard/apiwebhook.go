@@ -1,11 +1,13 @@
 package dashboard
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/auth"
@@ -191,6 +193,9 @@ func (h *Handler) saveWebhook(w http.ResponseWriter, r *http.Request) {
 	h.redirectWith(w, r, f, "webhook")
 }
 
+// ptBR writes numbers as the page's readers do: 1.000, not 1000.
+var ptBR = message.NewPrinter(language.BrazilianPortuguese)
+
 // redeliverPeriods are the periods "Reenviar" offers, by the form's value:
 // a day, a week, and the 30 days the delivery log keeps.
 var redeliverPeriods = map[string]time.Duration{"24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
@@ -224,16 +229,22 @@ func (h *Handler) redeliverFailed(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, err)
 		return
 	}
-	msg := MsgRedeliveredNone
-	switch {
-	case more:
-		msg = fmt.Sprintf(MsgRedeliveredMore, n)
-	case n == 1:
-		msg = MsgRedeliveredOne
-	case n > 1:
-		msg = fmt.Sprintf(MsgRedeliveredSome, n)
-	}
+	msg := redeliveredMessage(n, more)
 	h.cfg.Logger.InfoContext(ctx, "dashboard failed deliveries redelivered", "organization_id", orgID, "webhook_id", wh.ID,
 		"queued", n, "more", more, "user_id", current(r).user.ID)
 	h.redirectWith(w, r, flash{WebhookMessage: msg}, "webhook")
+}
+
+// redeliveredMessage is what "Reenviar" says after queueing n deliveries,
+// with more failed ones of the period left or not.
+func redeliveredMessage(n int, more bool) string {
+	switch {
+	case more:
+		return ptBR.Sprintf(MsgRedeliveredMore, n)
+	case n == 1:
+		return MsgRedeliveredOne
+	case n > 1:
+		return ptBR.Sprintf(MsgRedeliveredSome, n)
+	}
+	return MsgRedeliveredNone
 }
