@@ -124,7 +124,7 @@ type outcome struct {
 // attempt timeout to finish; any still running after that are abandoned and
 // their deliveries released for a retry.
 //
-// One loop claims, a goroutine per started delivery makes its attempt, and
+// One loop claims, a pool of Workers goroutines makes the attempts, and
 // one recorder writes the outcomes: whatever has ended while it wrote the
 // previous batch goes into its next transaction. A webhook has at most
 // PerWebhook attempts running or, while its last attempt was quick, more,
@@ -150,6 +150,23 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		defer close(recorderDone)
 		d.record(outcomes, &started)
 	}()
+
+	// The attempts run on Workers long-lived goroutines rather than one new
+	// goroutine each: signing and the HTTP client grow a goroutine's stack
+	// past its start, and a new goroutine per attempt paid for copying it
+	// every time (about 6 µs of a SQLite delivery's 150 in a drain profile).
+	// At most Workers attempts run, so a send on jobs never waits.
+	jobs := make(chan readyDelivery, d.cfg.Workers)
+	defer close(jobs)
+	for range d.cfg.Workers {
+		go func() {
+			for c := range jobs {
+				rec, abandoned := d.attempt(attemptCtx, c.ClaimedDelivery)
+				outcomes <- outcome{claim: c.ClaimedDelivery, record: rec, abandoned: abandoned}
+				ended <- attemptEnd{webhookID: c.WebhookID, quick: !abandoned && quickAttempt(rec)}
+			}
+		}()
+	}
 
 	// A webhook may hold twice what it may run: running, and claimed
 	// ahead. It may run its share; while its last attempt succeeded
@@ -183,11 +200,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			}
 			running++
 			started.Add(1)
-			go func() {
-				rec, abandoned := d.attempt(attemptCtx, c.ClaimedDelivery)
-				outcomes <- outcome{claim: c.ClaimedDelivery, record: rec, abandoned: abandoned}
-				ended <- attemptEnd{webhookID: c.WebhookID, quick: !abandoned && quickAttempt(rec)}
-			}()
+			jobs <- c
 		}
 	}
 
