@@ -2,10 +2,10 @@ package sqlstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -13,11 +13,11 @@ import (
 )
 
 // Statements that act on a batch of rows are written so that their text is
-// the same for any number of rows: the rows travel as one argument per
-// column, arrays on PostgreSQL and one JSON array on SQLite. The text is
-// then prepared once (see queueStatement) and every batch costs one round
-// trip per statement, instead of a Parse and a Bind for each one and each
-// row.
+// the same, or one of a few, for any number of rows: the rows travel as
+// one argument per column on PostgreSQL (arrays), and as a VALUES list
+// rounded up in length on SQLite (see rowsArg). The text is then prepared
+// once (see queueStatement) and every batch costs one round trip per
+// statement, instead of a Parse and a Bind for each one and each row.
 
 // queueStatement is prepared for the webhook queue's statements: query,
 // rebound for the dialect, prepared on the queue's pool (see queuePool) the
@@ -83,21 +83,34 @@ func (s *DB) idsArg(ids []int64) any {
 }
 
 // sqliteTimeLayout is how the SQLite driver writes a time.Time under the
-// DSN's _time_format=sqlite, and so how a time inside a JSON argument must
-// be written for a DATETIME column to read back as the same time.
+// DSN's _time_format=sqlite, and so how a time written as text must be
+// for a DATETIME column to read back as the same time.
 const sqliteTimeLayout = "2006-01-02 15:04:05.999999999-07:00"
 
-// rowsArg builds the arguments of a batch of rows with the given columns.
-// On PostgreSQL each column is an array (unnest(?::type[], ...)); on SQLite
-// the rows are one JSON array of arrays (json_each(?)). A nil value is NULL.
+// rowsArg builds a batch of rows with the given columns: the FROM item that
+// reads them (source) and its arguments (args). On PostgreSQL each column
+// is one array argument (unnest(?::type[], ...)), so the text is the same
+// for any number of rows. On SQLite the rows are a VALUES list of bound
+// parameters, its length rounded up (see sqliteRowsFor) and the rows past
+// the batch all NULL, so that a few texts serve every batch: a statement
+// that reads the rows must match them on a column that is never NULL in a
+// real row. (Rows as one JSON array cost SQLite a parse of each row's text
+// per column, and the process the encoding: about a tenth of a delivery's
+// record.) A nil value is NULL.
 type rowsArg struct {
 	dialect Dialect
-	cols    [][]any
-	rows    [][]any
+	width   int
+	cols    [][]any // PostgreSQL: one slice per column
+	flat    []any   // SQLite: the rows one after the other
+	n       int
 }
 
 func (s *DB) newRows(columns int) *rowsArg {
-	return &rowsArg{dialect: s.dialect, cols: make([][]any, columns)}
+	r := &rowsArg{dialect: s.dialect, width: columns}
+	if s.dialect == Postgres {
+		r.cols = make([][]any, columns)
+	}
+	return r
 }
 
 func (r *rowsArg) add(values ...any) {
@@ -109,59 +122,76 @@ func (r *rowsArg) add(values ...any) {
 				v = t.UTC().Format(sqliteTimeLayout)
 			}
 		}
-		values[i] = v
-		r.cols[i] = append(r.cols[i], v)
+		if r.dialect == Postgres {
+			r.cols[i] = append(r.cols[i], v)
+		} else {
+			r.flat = append(r.flat, v)
+		}
 	}
-	r.rows = append(r.rows, values)
+	r.n++
 }
 
-func (r *rowsArg) len() int { return len(r.rows) }
+func (r *rowsArg) len() int { return r.n }
+
+// sqliteRowsFor is how many rows a SQLite batch of n is written with: n
+// rounded up to a multiple of 8 up to 128, to a power of two beyond.
+func sqliteRowsFor(n int) int {
+	if n <= 128 {
+		return max(8, (n+7)/8*8)
+	}
+	p := 256
+	for p < n {
+		p *= 2
+	}
+	return p
+}
 
 // args are the statement's arguments for the rows.
-func (r *rowsArg) args() ([]any, error) {
+func (r *rowsArg) args() []any {
 	if r.dialect == Postgres {
 		out := make([]any, len(r.cols))
 		for i, c := range r.cols {
 			out[i] = pq.GenericArray{A: c}
 		}
-		return out, nil
+		return out
 	}
-	b, err := json.Marshal(r.rows)
-	if err != nil {
-		return nil, fmt.Errorf("encode rows: %w", err)
-	}
-	return []any{string(b)}, nil
+	out := make([]any, sqliteRowsFor(r.n)*r.width)
+	copy(out, r.flat)
+	return out
 }
 
-// rowsSource is the FROM item of a batch of rows of the given columns, each
-// with the PostgreSQL array type of its values ("bigint", "text", ...), as
-// alias(col, ...).
-func (s *DB) rowsSource(alias string, columns []string, pgTypes []string) string {
-	if s.dialect == Postgres {
-		q := "unnest("
+// source is the FROM item of the rows, each column with the PostgreSQL
+// array type of its values ("bigint", "text", ...), as alias(col, ...).
+func (r *rowsArg) source(alias string, columns []string, pgTypes []string) string {
+	var q strings.Builder
+	if r.dialect == Postgres {
+		q.WriteString("unnest(")
 		for i, t := range pgTypes {
 			if i > 0 {
-				q += ", "
+				q.WriteString(", ")
 			}
-			q += "?::" + t + "[]"
+			q.WriteString("?::" + t + "[]")
 		}
-		q += ") AS " + alias + "("
-		for i, c := range columns {
-			if i > 0 {
-				q += ", "
-			}
-			q += c
-		}
-		return q + ")"
+		q.WriteString(") AS " + alias + "(" + strings.Join(columns, ", ") + ")")
+		return q.String()
 	}
-	q := "(SELECT "
+	q.WriteString("(SELECT ")
 	for i, c := range columns {
 		if i > 0 {
-			q += ", "
+			q.WriteString(", ")
 		}
-		q += "json_extract(value, '$[" + strconv.Itoa(i) + "]') AS " + c
+		q.WriteString("column" + strconv.Itoa(i+1) + " AS " + c)
 	}
-	return q + " FROM json_each(?)) AS " + alias
+	q.WriteString(" FROM (VALUES ")
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+	for i := range sqliteRowsFor(r.n) {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(row)
+	}
+	q.WriteString(")) AS " + alias)
+	return q.String()
 }
 
 // isRetryable reports whether a transaction failed only because it lost a

@@ -388,14 +388,7 @@ func (s *DeliveryQueue) recordInOneStatement(ctx context.Context, worker string,
 		}
 	}
 	slices.Sort(resets)
-	rowArgs, err := rows.args()
-	if err != nil {
-		return err
-	}
-	retryArgs, err := retries.args()
-	if err != nil {
-		return err
-	}
+	rowArgs, retryArgs := rows.args(), retries.args()
 	// As in record: lock what still exists, in id order; its attempts are
 	// kept, and the lease holder's deliveries move on.
 	//
@@ -409,7 +402,7 @@ func (s *DeliveryQueue) recordInOneStatement(ctx context.Context, worker string,
 		), attempts AS (
 			INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error)
 			SELECT a.delivery_id, a.attempted_at, a.status_code, a.duration_ms, a.error
-			FROM `+db.rowsSource("a", []string{"delivery_id", "attempted_at", "status_code", "duration_ms", "error"},
+			FROM `+rows.source("a", []string{"delivery_id", "attempted_at", "status_code", "duration_ms", "error"},
 		[]string{"bigint", "timestamptz", "integer", "bigint", "text"})+`
 			WHERE a.delivery_id = ANY((SELECT ids FROM locked)::bigint[])
 		), succeeded AS (
@@ -419,7 +412,7 @@ func (s *DeliveryQueue) recordInOneStatement(ctx context.Context, worker string,
 		), retried AS (
 			UPDATE deliveries d SET status = 'pending', attempt_count = d.attempt_count + 1, due_ms = r.due_ms,
 				locked_by = NULL, locked_until_ms = NULL, updated_at = ?
-			FROM `+db.rowsSource("r", []string{"id", "due_ms"}, []string{"bigint", "bigint"})+`
+			FROM `+retries.source("r", []string{"id", "due_ms"}, []string{"bigint", "bigint"})+`
 			WHERE d.id = r.id AND r.id = ANY((SELECT ids FROM locked)::bigint[]) AND d.locked_by = ?
 		)
 		UPDATE webhooks SET consecutive_failures = 0 WHERE id = ANY(?::bigint[]) AND consecutive_failures <> 0`)
@@ -507,25 +500,19 @@ func (s *DeliveryQueue) record(ctx context.Context, tx *sqlx.Tx, worker string, 
 		}
 	}
 	if retries.len() > 0 {
-		args, err := retries.args()
-		if err != nil {
-			return err
-		}
+		args := retries.args()
 		retry := `UPDATE deliveries SET status = ?, attempt_count = attempt_count + 1, due_ms = r.due_ms,
 			locked_by = NULL, locked_until_ms = NULL, updated_at = ?
-			FROM ` + db.rowsSource("r", []string{"id", "due_ms"}, []string{"bigint", "bigint"}) + `
+			FROM ` + retries.source("r", []string{"id", "due_ms"}, []string{"bigint", "bigint"}) + `
 			WHERE deliveries.id = r.id AND deliveries.locked_by = ?`
 		if err := db.execIn(ctx, tx, retry, append(append([]any{impl.DeliveryPending, now}, args...), worker)...); err != nil {
 			return fmt.Errorf("schedule retries: %w", err)
 		}
 	}
-	args, err := rows.args()
-	if err != nil {
-		return err
-	}
+	args := rows.args()
 	insert := `INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error)
 		SELECT a.delivery_id, a.attempted_at, a.status_code, a.duration_ms, a.error FROM ` +
-		db.rowsSource("a", []string{"delivery_id", "attempted_at", "status_code", "duration_ms", "error"},
+		rows.source("a", []string{"delivery_id", "attempted_at", "status_code", "duration_ms", "error"},
 			[]string{"bigint", "timestamptz", "integer", "bigint", "text"}) + `
 		WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id)`
 	if err := db.execIn(ctx, tx, insert, args...); err != nil {

@@ -627,3 +627,70 @@ func TestLeadWritesArePreparedOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordAttemptsInBatchesOfEverySize records batches whose sizes
+// straddle the lengths SQLite's VALUES lists are rounded to (see
+// sqliteRowsFor), on both of RecordAttempts' paths: every attempt of the
+// batch is stored once with its own values, and the padding rows store
+// nothing and move nothing.
+func TestRecordAttemptsInBatchesOfEverySize(t *testing.T) {
+	for _, withFailure := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failure=%v", withFailure), func(t *testing.T) {
+			forEachDB(t, func(t *testing.T, f *fixture) {
+				ctx := context.Background()
+				hook := f.hook(t, f.org, 0)
+				sizes := []int{1, 7, 8, 9, 129}
+				total := 0
+				for _, n := range sizes {
+					total += n
+				}
+				f.queue(t, f.org, total)
+				claimed, _ := f.claim(t, "w1", total, total, nil)
+				if len(claimed) != total {
+					t.Fatalf("claimed %d of %d", len(claimed), total)
+				}
+				at := f.clock.now().Truncate(time.Microsecond)
+				want := map[int64]int32{} // delivery -> its attempt's status code
+				for _, n := range sizes {
+					var batch []impl.Attempted
+					for i, c := range claimed[:n] {
+						code := int32(200 + i%7)
+						r := impl.AttemptRecord{DeliveryAttempt: impl.DeliveryAttempt{AttemptedAt: at, StatusCode: &code, DurationMS: int64(i)},
+							Outcome: impl.OutcomeSucceeded}
+						switch {
+						case i%3 == 1:
+							r.Outcome, r.NextAt = impl.OutcomeRetry, at.Add(time.Duration(i+1)*time.Second)
+						case withFailure && i == n-1:
+							r.Outcome = impl.OutcomeFailed
+						}
+						batch = append(batch, impl.Attempted{Delivery: c, Record: r})
+						want[c.ID] = code
+					}
+					claimed = claimed[n:]
+					if err := f.s.Queue.RecordAttempts(ctx, "w1", batch, 0); err != nil {
+						t.Fatalf("RecordAttempts of %d: %v", n, err)
+					}
+				}
+				var stored int
+				if err := f.db.pool.Get(&stored, `SELECT COUNT(*) FROM delivery_attempts`); err != nil {
+					t.Fatal(err)
+				}
+				if stored != total {
+					t.Errorf("%d attempts stored for %d recorded", stored, total)
+				}
+				ds := f.deliveriesOf(t, f.org, hook.ID)
+				for id, code := range want {
+					d := ds[id]
+					if d == nil || len(d.Attempts) != 1 || d.Attempts[0].StatusCode == nil || *d.Attempts[0].StatusCode != code ||
+						!d.Attempts[0].AttemptedAt.Equal(at) {
+						t.Errorf("delivery %d: %+v", id, d)
+						continue
+					}
+					if d.Status == impl.DeliveryPending && d.NextAttemptAt == nil {
+						t.Errorf("retried delivery %d has no next attempt", id)
+					}
+				}
+			})
+		})
+	}
+}
