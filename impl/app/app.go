@@ -646,7 +646,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	dash, err := dashboard.New(dashboard.Config{
 		Organizations: st.Organizations, Users: st.Users, Sessions: st.Sessions, Throttle: st.LoginFailures,
 		Keys: st.APIKeys, Webhooks: st.Webhooks, Deliveries: st.Deliveries, Logger: cfg.Logger, SecureCookies: cfg.DashboardSecureCookies,
-		ClientIP: cfg.TrustedProxies.ClientIP,
+		ClientIP: cfg.TrustedProxies.ClientIP, DeliveryRetention: cfg.WebhookRetention,
 	})
 	if err != nil {
 		return nil, err

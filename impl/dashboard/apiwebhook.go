@@ -1,10 +1,12 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // the page's times are Brasília's on any host
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -39,6 +41,11 @@ type pageData struct {
 	SigningSecret  string
 	URLPattern     string
 	EventCount     int
+	// The webhook's "Entregas" block: its queue, how many deliveries
+	// failed within the log's period, and the latest of them.
+	Queue         string
+	FailedSummary string
+	Failed        []failedRow
 
 	// The help links of the page: the guide's two parts and the reference.
 	HelpHowItWorks string
@@ -63,10 +70,89 @@ func (h *Handler) pageData(r *http.Request) (*pageData, error) {
 	switch {
 	case err == nil:
 		d.Webhook, d.WebhookURL = wh, wh.URL
+		if err := h.loadDeliveries(r, d); err != nil {
+			return nil, err
+		}
 	case impl.ErrorCode(err) != impl.ENotFound:
 		return nil, err
 	}
 	return d, nil
+}
+
+// failedRow is one failed delivery in the "Entregas" block's table.
+type failedRow struct {
+	When      string // its last attempt, in Brasília's time
+	Event     string
+	Attempts  int
+	Reason    string // the last attempt's HTTP status, or why there was none
+	MessageID string // X-Webhook-Id, what the partner's own logs show
+}
+
+// brasilia is the time the page shows, as its readers keep it. The zone
+// comes from the tz database embedded in the binary (time/tzdata), so a
+// host without one shows the same.
+var brasilia = func() *time.Location {
+	loc, err := time.LoadLocation("America/Sao_Paulo")
+	if err != nil {
+		panic("dashboard: " + err.Error()) // time/tzdata is linked in
+	}
+	return loc
+}()
+
+// pageTime writes t as the page's readers do: 03/12/2026 às 14:05.
+func pageTime(t time.Time) string {
+	return t.In(brasilia).Format("02/01/2006 às 15:04")
+}
+
+// loadDeliveries fills the "Entregas" block of d.Webhook: its backlog, read
+// with it, and its newest failed deliveries with their count, through the
+// delivery log's own query (GET /webhooks/{id}/deliveries?status=failed).
+func (h *Handler) loadDeliveries(r *http.Request, d *pageData) error {
+	wh := d.Webhook
+	switch b := wh.Backlog; {
+	case b.Pending == 0 || b.OldestPendingAt == nil:
+		d.Queue = MsgQueueEmpty
+	case b.Pending == 1:
+		d.Queue = ptBR.Sprintf(MsgQueueOne, pageTime(*b.OldestPendingAt))
+	default:
+		d.Queue = ptBR.Sprintf(MsgQueueSome, b.Pending, pageTime(*b.OldestPendingAt))
+	}
+	failed := impl.DeliveryFailed
+	list, total, err := h.cfg.Deliveries.FindDeliveries(r.Context(), wh.OrganizationID, wh.ID,
+		impl.DeliveryFilter{Status: &failed, Limit: FailedShown})
+	if err != nil {
+		return err
+	}
+	days := int(h.cfg.DeliveryRetention / (24 * time.Hour))
+	switch {
+	case total == 0:
+		d.FailedSummary = ptBR.Sprintf(MsgFailedNone, days)
+	case total == 1:
+		d.FailedSummary = ptBR.Sprintf(MsgFailedOne, days)
+	default:
+		d.FailedSummary = ptBR.Sprintf(MsgFailedSome, total, days)
+	}
+	d.Failed = make([]failedRow, 0, len(list))
+	for _, dl := range list {
+		row := failedRow{When: pageTime(dl.UpdatedAt), Event: dl.Event, Attempts: len(dl.Attempts), MessageID: dl.MessageID,
+			Reason: "—"}
+		if n := len(dl.Attempts); n > 0 {
+			last := dl.Attempts[n-1]
+			row.When = pageTime(last.AttemptedAt)
+			switch {
+			case last.StatusCode != nil:
+				row.Reason = fmt.Sprintf("HTTP %d", *last.StatusCode)
+			case last.Error != nil:
+				row.Reason = *last.Error
+			}
+		} else {
+			// Failed without an attempt: the webhook was disabled while
+			// the delivery waited.
+			row.Reason = MsgFailedUnsent
+		}
+		d.Failed = append(d.Failed, row)
+	}
+	return nil
 }
 
 func (h *Handler) loadToken(r *http.Request, d *pageData) error {

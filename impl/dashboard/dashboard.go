@@ -51,6 +51,24 @@ const (
 	MsgRedeliverBadPeriod = "Escolha um dos períodos da lista."
 )
 
+// What the webhook's "Entregas" block says: its queue, and the failed
+// deliveries the log still holds.
+const (
+	MsgQueueEmpty  = "Nenhuma entrega na fila."
+	MsgQueueOne    = "1 entrega na fila, esperando desde %s."
+	MsgQueueSome   = "%d entregas na fila; a mais antiga espera desde %s."
+	MsgFailedNone  = "Nenhuma entrega falhou nos últimos %d dias."
+	MsgFailedOne   = "1 entrega falhou nos últimos %d dias:"
+	MsgFailedSome  = "%d entregas falharam nos últimos %d dias. As mais recentes:"
+	// MsgFailedUnsent is the reason of a delivery failed without an
+	// attempt: the webhook was disabled while it waited.
+	MsgFailedUnsent = "não enviada: o webhook foi desativado"
+)
+
+// FailedShown is how many of the failed deliveries the "Entregas" block
+// lists, newest first.
+const FailedShown = 5
+
 // The signing secret's copy button answers like the token's, about the
 // secret.
 const (
@@ -115,6 +133,10 @@ type Config struct {
 	// every sign-in shares the proxy's address and 100 failures from anyone
 	// lock everyone out.
 	ClientIP func(*http.Request) string
+	// DeliveryRetention is how long the delivery log keeps a delivery
+	// (WEBHOOK_RETENTION): the period the page counts failures over. Zero
+	// is impl.DefaultDeliveryRetention.
+	DeliveryRetention time.Duration
 }
 
 // Handler serves /dashboard/.
@@ -134,6 +156,9 @@ type Handler struct {
 func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.DeliveryRetention <= 0 {
+		cfg.DeliveryRetention = impl.DefaultDeliveryRetention
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

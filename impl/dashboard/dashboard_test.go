@@ -889,3 +889,93 @@ func TestPagesAnswerHTML(t *testing.T) {
 		}
 	})
 }
+
+// TestDeliveriesBlock: the webhook card's "Entregas" says what waits in the
+// webhook's queue and since when, how many deliveries failed within the
+// log's period, and lists the newest of them with why, in Brasília's time;
+// another organization's deliveries never show.
+func TestDeliveriesBlock(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		orgA, _ := f.org(t, "Acme", "ana@acme.test", true)
+		orgB, _ := f.org(t, "Beta", "bia@beta.test", true)
+		b := f.browser(t)
+		token := b.mustLogin("ana@acme.test")
+		if p := b.get("/dashboard/api-webhook"); strings.Contains(p.body, `id="deliveries"`) {
+			t.Error("the page shows deliveries without a webhook")
+		}
+		b.submit("/dashboard/api-webhook/webhook", url.Values{"csrf_token": {token}, "url": {"https://meusite.com/webhook"}})
+		p := b.get("/dashboard/api-webhook")
+		if got := messageOf(t, p, "deliveries-queue"); got != dashboard.MsgQueueEmpty {
+			t.Errorf("queue of a new webhook: %q", got)
+		}
+		if got := messageOf(t, p, "deliveries-failed"); got != "Nenhuma entrega falhou nos últimos 30 dias." {
+			t.Errorf("failures of a new webhook: %q", got)
+		}
+		if strings.Contains(p.body, `id="failed-deliveries"`) {
+			t.Error("a table of failures without any")
+		}
+
+		// Organization B's webhook fails too: none of it shows on A's page.
+		bw := &impl.Webhook{Name: "b", URL: "https://b.example/hook", Events: []string{impl.EventLeadCreated}}
+		if err := f.db.Webhooks.CreateWebhook(ctx, orgB, bw); err != nil {
+			t.Fatal(err)
+		}
+		f.failDeliveries(t, orgB, 2)
+		f.failDeliveries(t, orgA, 7)
+		brasilia := func(t time.Time) string { return t.UTC().Add(-3 * time.Hour).Format("02/01/2006 às 15:04") } // UTC-3
+		p = b.get("/dashboard/api-webhook")
+		if got := messageOf(t, p, "deliveries-failed"); got != "7 entregas falharam nos últimos 30 dias. As mais recentes:" {
+			t.Errorf("failures: %q", got)
+		}
+		w, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed := impl.DeliveryFailed
+		newest, _, err := f.db.Deliveries.FindDeliveries(ctx, orgA, w.ID, impl.DeliveryFilter{Status: &failed, Limit: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := regexp.MustCompile(`(?s)<tr><td>([^<]*)</td><td><code>([^<]*)</code></td><td>(\d+)</td><td>([^<]*)</td>\s*<td><code>([^<]*)</code></td></tr>`).
+			FindAllStringSubmatch(p.body, -1)
+		if len(rows) != dashboard.FailedShown {
+			t.Fatalf("%d rows of failures, want %d:\n%s", len(rows), dashboard.FailedShown, p.body)
+		}
+		for i, r := range rows {
+			wantTime := brasilia(newest[i].Attempts[0].AttemptedAt)
+			if r[1] != wantTime || r[2] != impl.EventLeadCreated || r[3] != "1" || r[4] != "HTTP 503" || r[5] != newest[i].MessageID {
+				t.Errorf("row %d: %q, want %s, %s, 1, HTTP 503, %s", i, r[1:], wantTime, impl.EventLeadCreated, newest[i].MessageID)
+			}
+		}
+		if !strings.Contains(p.body, fmt.Sprintf("/api/v1/webhooks/%d/deliveries?status=failed", w.ID)) {
+			t.Error("the block does not point to the whole log")
+		}
+
+		// Two new leads wait in A's queue; the oldest since its creation.
+		for range 2 {
+			f.leads++
+			if err := f.db.Leads.CreateLead(ctx, orgA, &impl.Lead{Phone: fmt.Sprintf("55119%08d", f.leads)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p = b.get("/dashboard/api-webhook")
+		if w, err = f.db.Webhooks.FindDefaultWebhook(ctx, orgA); err != nil || w.Backlog.OldestPendingAt == nil {
+			t.Fatalf("backlog %+v, %v", w.Backlog, err)
+		}
+		queued := brasilia(*w.Backlog.OldestPendingAt)
+		if got, want := messageOf(t, p, "deliveries-queue"), "2 entregas na fila; a mais antiga espera desde "+queued+"."; got != want {
+			t.Errorf("queue: %q, want %q", got, want)
+		}
+
+		// Reenviar takes the failures back into the queue: the block says so.
+		b.submit("/dashboard/api-webhook/redeliver", url.Values{"csrf_token": {token}, "period": {"30d"}})
+		p = b.get("/dashboard/api-webhook")
+		if got := messageOf(t, p, "deliveries-failed"); got != "Nenhuma entrega falhou nos últimos 30 dias." {
+			t.Errorf("failures after Reenviar: %q", got)
+		}
+		if got := messageOf(t, p, "deliveries-queue"); !strings.HasPrefix(got, "9 entregas na fila") {
+			t.Errorf("queue after Reenviar: %q", got)
+		}
+	})
+}

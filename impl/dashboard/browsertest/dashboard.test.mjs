@@ -492,6 +492,15 @@ step('07b "Reenviar" sends again what failed while the receiver was down', async
   const delivery = failed.data.find(isOurs);
 
   await page.goto(`${BASE}/dashboard/api-webhook`);
+  // The card's "Entregas" lists the failure, with why and its webhook-id,
+  // before anything is sent again.
+  assert.equal(norm(await page.textContent('#deliveries-failed')), '1 entrega falhou nos últimos 30 dias:');
+  const row = (await page.$$eval('#failed-deliveries tbody tr', (trs) =>
+    trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim()))))[0];
+  assert.deepEqual(row.slice(1), ['lead.created', '1', 'HTTP 503', delivery.webhook_message_id],
+    `the failure's row: ${JSON.stringify(row)}`);
+  assert.match(row[0], /^\d{2}\/\d{2}\/\d{4} às \d{2}:\d{2}$/, 'its time as the page\'s readers write it');
+  await shot(page, '15b-failed-deliveries');
   await page.selectOption('#redeliver-period', '24h');
   await page.click('#redeliver-failed');
   await page.waitForURL(/\/dashboard\/api-webhook/);
