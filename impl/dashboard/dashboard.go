@@ -54,12 +54,12 @@ const (
 // What the webhook's "Entregas" block says: its queue, and the failed
 // deliveries the log still holds.
 const (
-	MsgQueueEmpty  = "Nenhuma entrega na fila."
-	MsgQueueOne    = "1 entrega na fila, esperando desde %s."
-	MsgQueueSome   = "%d entregas na fila; a mais antiga espera desde %s."
-	MsgFailedNone  = "Nenhuma entrega falhou nos últimos %d dias."
-	MsgFailedOne   = "1 entrega falhou nos últimos %d dias:"
-	MsgFailedSome  = "%d entregas falharam nos últimos %d dias. As mais recentes:"
+	MsgQueueEmpty = "Nenhuma entrega na fila."
+	MsgQueueOne   = "1 entrega na fila, esperando desde %s."
+	MsgQueueSome  = "%d entregas na fila; a mais antiga espera desde %s."
+	MsgFailedNone = "Nenhuma entrega falhou nos últimos %d dias."
+	MsgFailedOne  = "1 entrega falhou nos últimos %d dias:"
+	MsgFailedSome = "%d entregas falharam nos últimos %d dias. As mais recentes:"
 	// MsgFailedUnsent is the reason of a delivery failed without an
 	// attempt: the webhook was disabled while it waited.
 	MsgFailedUnsent = "não enviada: o webhook foi desativado"
