@@ -6174,7 +6174,9 @@ type ClientInterface interface {
 	// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
 	// up to `until` (now when left out), each with the same body and `webhook-id`,
 	// for a new series of up to `max_attempts` attempts; the first starts within a
-	// second. Succeeded and pending deliveries are left as they are.
+	// second. Succeeded and pending deliveries are left as they are, and so are
+	// failed `webhook.test` pings: a test answers when it is sent, and is sent
+	// again by `POST /webhooks/{id}/test` (or by its own `redeliver`).
 	//
 	// When `has_more` is `true`, more failed deliveries of that period are left:
 	// send the same request again to queue the next ones. Each call only queues
@@ -6195,7 +6197,9 @@ type ClientInterface interface {
 	// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
 	// up to `until` (now when left out), each with the same body and `webhook-id`,
 	// for a new series of up to `max_attempts` attempts; the first starts within a
-	// second. Succeeded and pending deliveries are left as they are.
+	// second. Succeeded and pending deliveries are left as they are, and so are
+	// failed `webhook.test` pings: a test answers when it is sent, and is sent
+	// again by `POST /webhooks/{id}/test` (or by its own `redeliver`).
 	//
 	// When `has_more` is `true`, more failed deliveries of that period are left:
 	// send the same request again to queue the next ones. Each call only queues
@@ -7110,7 +7114,9 @@ func (c *Client) ListWebhookDeliveries(ctx context.Context, id WebhookId, params
 // 1,000 of the webhook's `failed` deliveries whose events happened from `since`
 // up to `until` (now when left out), each with the same body and `webhook-id`,
 // for a new series of up to `max_attempts` attempts; the first starts within a
-// second. Succeeded and pending deliveries are left as they are.
+// second. Succeeded and pending deliveries are left as they are, and so are
+// failed `webhook.test` pings: a test answers when it is sent, and is sent
+// again by `POST /webhooks/{id}/test` (or by its own `redeliver`).
 //
 // When `has_more` is `true`, more failed deliveries of that period are left:
 // send the same request again to queue the next ones. Each call only queues
@@ -7141,7 +7147,9 @@ func (c *Client) RedeliverFailedWebhookDeliveriesWithBody(ctx context.Context, i
 // 1,000 of the webhook's `failed` deliveries whose events happened from `since`
 // up to `until` (now when left out), each with the same body and `webhook-id`,
 // for a new series of up to `max_attempts` attempts; the first starts within a
-// second. Succeeded and pending deliveries are left as they are.
+// second. Succeeded and pending deliveries are left as they are, and so are
+// failed `webhook.test` pings: a test answers when it is sent, and is sent
+// again by `POST /webhooks/{id}/test` (or by its own `redeliver`).
 //
 // When `has_more` is `true`, more failed deliveries of that period are left:
 // send the same request again to queue the next ones. Each call only queues
@@ -9730,7 +9738,9 @@ type ClientWithResponsesInterface interface {
 	// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
 	// up to `until` (now when left out), each with the same body and `webhook-id`,
 	// for a new series of up to `max_attempts` attempts; the first starts within a
-	// second. Succeeded and pending deliveries are left as they are.
+	// second. Succeeded and pending deliveries are left as they are, and so are
+	// failed `webhook.test` pings: a test answers when it is sent, and is sent
+	// again by `POST /webhooks/{id}/test` (or by its own `redeliver`).
 	//
 	// When `has_more` is `true`, more failed deliveries of that period are left:
 	// send the same request again to queue the next ones. Each call only queues
@@ -9751,7 +9761,9 @@ type ClientWithResponsesInterface interface {
 	// 1,000 of the webhook's `failed` deliveries whose events happened from `since`
 	// up to `until` (now when left out), each with the same body and `webhook-id`,
 	// for a new series of up to `max_attempts` attempts; the first starts within a
-	// second. Succeeded and pending deliveries are left as they are.
+	// second. Succeeded and pending deliveries are left as they are, and so are
+	// failed `webhook.test` pings: a test answers when it is sent, and is sent
+	// again by `POST /webhooks/{id}/test` (or by its own `redeliver`).
 	//
 	// When `has_more` is `true`, more failed deliveries of that period are left:
 	// send the same request again to queue the next ones. Each call only queues
@@ -16080,7 +16092,9 @@ func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Cont
 // 1,000 of the webhook's `failed` deliveries whose events happened from `since`
 // up to `until` (now when left out), each with the same body and `webhook-id`,
 // for a new series of up to `max_attempts` attempts; the first starts within a
-// second. Succeeded and pending deliveries are left as they are.
+// second. Succeeded and pending deliveries are left as they are, and so are
+// failed `webhook.test` pings: a test answers when it is sent, and is sent
+// again by `POST /webhooks/{id}/test` (or by its own `redeliver`).
 //
 // When `has_more` is `true`, more failed deliveries of that period are left:
 // send the same request again to queue the next ones. Each call only queues
@@ -16107,7 +16121,9 @@ func (c *ClientWithResponses) RedeliverFailedWebhookDeliveriesWithBodyWithRespon
 // 1,000 of the webhook's `failed` deliveries whose events happened from `since`
 // up to `until` (now when left out), each with the same body and `webhook-id`,
 // for a new series of up to `max_attempts` attempts; the first starts within a
-// second. Succeeded and pending deliveries are left as they are.
+// second. Succeeded and pending deliveries are left as they are, and so are
+// failed `webhook.test` pings: a test answers when it is sent, and is sent
+// again by `POST /webhooks/{id}/test` (or by its own `redeliver`).
 //
 // When `has_more` is `true`, more failed deliveries of that period are left:
 // send the same request again to queue the next ones. Each call only queues

@@ -120,6 +120,38 @@ func TestRedeliverFailed(t *testing.T) {
 	})
 }
 
+// TestRedeliverFailedLeavesTestPings: a failed webhook.test ping stays
+// failed when the webhook's failures are queued again in bulk, and the
+// failure beside it is queued.
+func TestRedeliverFailedLeavesTestPings(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		hook := f.hook(t, f.org, 3)
+		since := f.clock.now().Add(-time.Minute)
+		ping, err := f.s.Queue.CreateTestDelivery(ctx, f.org, hook.ID, "w1", f.clock.now().Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.finish(t, []*impl.ClaimedDelivery{ping}, impl.OutcomeFailed)
+		f.queue(t, f.org, 1)
+		claimed, _ := f.claim(t, "w1", 10, 100, nil)
+		if len(claimed) != 1 {
+			t.Fatalf("claimed %d, want the lead's delivery", len(claimed))
+		}
+		f.finish(t, claimed, impl.OutcomeFailed)
+
+		n, more, err := f.s.Deliveries.RedeliverFailed(ctx, f.org, hook.ID, since, time.Time{}, 10)
+		if err != nil || n != 1 || more {
+			t.Fatalf("RedeliverFailed: %d (more %v), %v; want the lead's delivery alone", n, more, err)
+		}
+		got := f.deliveriesOf(t, f.org, hook.ID)
+		if got[ping.ID].Status != impl.DeliveryFailed || got[claimed[0].ID].Status != impl.DeliveryPending {
+			t.Errorf("the ping is %s and the lead's delivery %s; want failed and pending",
+				got[ping.ID].Status, got[claimed[0].ID].Status)
+		}
+	})
+}
+
 // TestFailedDeliveriesReadTheirIndex: picking a webhook's failed
 // deliveries walks deliveries_failed, not every delivery of the webhook.
 func TestFailedDeliveriesReadTheirIndex(t *testing.T) {
