@@ -81,11 +81,13 @@ func (h *Handler) pageData(r *http.Request) (*pageData, error) {
 
 // failedRow is one failed delivery in the "Entregas" block's table.
 type failedRow struct {
-	When      string // its last attempt, in Brasília's time
-	Event     string
-	Attempts  int
-	Reason    string // the last attempt's HTTP status, or why there was none
-	MessageID string // X-Webhook-Id, what the partner's own logs show
+	ID           int64
+	When         string // its last attempt, in Brasília's time
+	Event        string
+	Attempts     int
+	AttemptsText string // "1 tentativa", "8 tentativas"
+	Reason       string // the last attempt's HTTP status, or why there was none
+	MessageID    string // X-Webhook-Id, what the partner's own logs show
 }
 
 // brasilia is the time the page shows, as its readers keep it. The zone
@@ -134,7 +136,7 @@ func (h *Handler) loadDeliveries(r *http.Request, d *pageData) error {
 	}
 	d.Failed = make([]failedRow, 0, len(list))
 	for _, dl := range list {
-		row := failedRow{When: pageTime(dl.UpdatedAt), Event: dl.Event, Attempts: len(dl.Attempts), MessageID: dl.MessageID,
+		row := failedRow{ID: dl.ID, When: pageTime(dl.UpdatedAt), Event: dl.Event, Attempts: len(dl.Attempts), MessageID: dl.MessageID,
 			Reason: "—"}
 		if n := len(dl.Attempts); n > 0 {
 			last := dl.Attempts[n-1]
@@ -149,6 +151,10 @@ func (h *Handler) loadDeliveries(r *http.Request, d *pageData) error {
 			// Failed without an attempt: the webhook was disabled while
 			// the delivery waited.
 			row.Reason = MsgFailedUnsent
+		}
+		row.AttemptsText = ptBR.Sprintf(MsgAttempts, row.Attempts)
+		if row.Attempts == 1 {
+			row.AttemptsText = MsgAttemptOne
 		}
 		d.Failed = append(d.Failed, row)
 	}
@@ -297,13 +303,8 @@ func (h *Handler) redeliverFailed(w http.ResponseWriter, r *http.Request) {
 		h.redirectWith(w, r, flash{WebhookError: MsgRedeliverBadPeriod}, "webhook")
 		return
 	}
-	wh, err := h.cfg.Webhooks.FindDefaultWebhook(ctx, orgID)
-	if impl.ErrorCode(err) == impl.ENotFound {
-		h.redirectWith(w, r, flash{WebhookError: MsgRedeliverNoWebhook}, "webhook")
-		return
-	}
-	if err != nil {
-		h.internalError(w, r, err)
+	wh, ok := h.redeliveryWebhook(w, r)
+	if !ok {
 		return
 	}
 	n, more, err := h.cfg.Deliveries.RedeliverFailed(ctx, orgID, wh.ID, h.cfg.Now().Add(-period), time.Time{}, impl.RedeliverFailedMax)
@@ -319,6 +320,67 @@ func (h *Handler) redeliverFailed(w http.ResponseWriter, r *http.Request) {
 	h.cfg.Logger.InfoContext(ctx, "dashboard failed deliveries redelivered", "organization_id", orgID, "webhook_id", wh.ID,
 		"queued", n, "more", more, "user_id", current(r).user.ID)
 	h.redirectWith(w, r, flash{WebhookMessage: msg}, "webhook")
+}
+
+// redeliveryWebhook is the default webhook a Reenviar acts on. Without
+// one, or when it cannot be read, it answers the request itself and
+// returns false.
+func (h *Handler) redeliveryWebhook(w http.ResponseWriter, r *http.Request) (*impl.Webhook, bool) {
+	wh, err := h.cfg.Webhooks.FindDefaultWebhook(r.Context(), current(r).user.OrganizationID)
+	switch {
+	case impl.ErrorCode(err) == impl.ENotFound:
+		h.redirectWith(w, r, flash{WebhookError: MsgRedeliverNoWebhook}, "webhook")
+		return nil, false
+	case err != nil:
+		h.internalError(w, r, err)
+		return nil, false
+	}
+	return wh, true
+}
+
+// redeliverOne is a failed delivery's own "Reenviar" in the Entregas
+// table: that delivery alone is queued again, as POST
+// /webhooks/{id}/deliveries/{delivery_id}/redeliver does.
+func (h *Handler) redeliverOne(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	orgID := current(r).user.OrganizationID
+	id, err := strconv.ParseInt(r.PostFormValue("delivery_id"), 10, 64)
+	if err != nil || id < 1 {
+		h.errorPage(w, r, http.StatusBadRequest, msgBadForm)
+		return
+	}
+	wh, ok := h.redeliveryWebhook(w, r)
+	if !ok {
+		return
+	}
+	if !wh.Active {
+		h.redirectWith(w, r, flash{WebhookError: MsgRedeliverDisabled}, "webhook")
+		return
+	}
+	_, err = h.cfg.Deliveries.RedeliverDelivery(ctx, orgID, wh.ID, id)
+	switch impl.ErrorCode(err) {
+	case "":
+	case impl.ENotFound:
+		// Another webhook's, another organization's, or gone with the
+		// log's period: the same answer for each.
+		h.redirectWith(w, r, flash{WebhookError: MsgRedeliverOneGone}, "webhook")
+		return
+	case impl.EConflict:
+		// Pending again (a second click, another tab), or the webhook was
+		// disabled since it was read.
+		msg := MsgRedeliverOnePending
+		if wh, err := h.cfg.Webhooks.FindDefaultWebhook(ctx, orgID); err == nil && !wh.Active {
+			msg = MsgRedeliverDisabled
+		}
+		h.redirectWith(w, r, flash{WebhookError: msg}, "webhook")
+		return
+	default:
+		h.internalError(w, r, err)
+		return
+	}
+	h.cfg.Logger.InfoContext(ctx, "dashboard delivery redelivered", "organization_id", orgID, "webhook_id", wh.ID,
+		"delivery_id", id, "user_id", current(r).user.ID)
+	h.redirectWith(w, r, flash{WebhookMessage: MsgRedeliveredOne}, "webhook")
 }
 
 // redeliveredMessage is what "Reenviar" says after queueing n deliveries,

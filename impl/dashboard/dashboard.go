@@ -49,6 +49,9 @@ const (
 	MsgRedeliverDisabled  = "O webhook está desativado: clique em Salvar para reativá-lo antes de reenviar."
 	MsgRedeliverNoWebhook = "Salve a URL do webhook antes de reenviar."
 	MsgRedeliverBadPeriod = "Escolha um dos períodos da lista."
+	// A failed delivery's own Reenviar, when it cannot be sent again.
+	MsgRedeliverOneGone    = "Essa entrega não está mais no registro."
+	MsgRedeliverOnePending = "Essa entrega já está na fila."
 )
 
 // What the webhook's "Entregas" block says: its queue, and the failed
@@ -63,6 +66,9 @@ const (
 	// MsgFailedUnsent is the reason of a delivery failed without an
 	// attempt: the webhook was disabled while it waited.
 	MsgFailedUnsent = "não enviada: o webhook foi desativado"
+	// A failed delivery's attempts, under its reason.
+	MsgAttemptOne = "1 tentativa"
+	MsgAttempts   = "%d tentativas"
 )
 
 // FailedShown is how many of the failed deliveries the "Entregas" block
@@ -199,6 +205,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST /dashboard/api-webhook/token", h.requireSession(h.generateToken))
 	h.mux.HandleFunc("POST /dashboard/api-webhook/webhook", h.requireSession(h.saveWebhook))
 	h.mux.HandleFunc("POST /dashboard/api-webhook/redeliver", h.requireSession(h.redeliverFailed))
+	h.mux.HandleFunc("POST /dashboard/api-webhook/redeliver-one", h.requireSession(h.redeliverOne))
 	h.mux.HandleFunc("GET "+guidePath, h.guide)
 	h.mux.HandleFunc("GET /dashboard/{$}", h.home)
 	h.mux.HandleFunc("GET /dashboard", h.home)

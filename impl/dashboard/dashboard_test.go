@@ -787,6 +787,26 @@ func (f *fixture) failDeliveries(t *testing.T, orgID int64, n int) {
 	}
 }
 
+// disableWebhook turns the webhook off, as the failures or the API may.
+func (f *fixture) disableWebhook(t *testing.T, orgID, id int64) {
+	t.Helper()
+	off := false
+	if _, err := f.db.Webhooks.UpdateWebhook(context.Background(), orgID, id, impl.WebhookPatch{Active: &off}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// leadsWebhook gives the organization a webhook of lead.created, besides
+// any default one.
+func (f *fixture) leadsWebhook(t *testing.T, orgID int64) *impl.Webhook {
+	t.Helper()
+	w := &impl.Webhook{Name: "leads", URL: "https://b.example/hook", Events: []string{impl.EventLeadCreated}}
+	if err := f.db.Webhooks.CreateWebhook(context.Background(), orgID, w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // TestRedeliverFailedFromThePage: "Reenviar" queues the default webhook's
 // failed deliveries of the period chosen, says how many, and refuses what
 // it cannot do with the page's own words.
@@ -849,10 +869,7 @@ func TestRedeliverFailedFromThePage(t *testing.T) {
 			t.Error("the redelivery is not in the log")
 		}
 
-		off := false
-		if _, err := f.db.Webhooks.UpdateWebhook(ctx, orgA, w.ID, impl.WebhookPatch{Active: &off}); err != nil {
-			t.Fatal(err)
-		}
+		f.disableWebhook(t, orgA, w.ID)
 		if p := b.get("/dashboard/api-webhook"); strings.Contains(p.body, `id="redeliver-form"`) {
 			t.Error("a disabled webhook's page offers to redeliver")
 		}
@@ -890,6 +907,114 @@ func TestPagesAnswerHTML(t *testing.T) {
 	})
 }
 
+// failedRows are the rows of the Entregas table: when, event, reason,
+// attempts, X-Webhook-Id and the delivery id its Reenviar sends ("" without
+// the button), each after the whole match.
+func failedRows(p page) [][]string {
+	return regexp.MustCompile(`(?s)<tr><td class="when">([^<]*)</td><td class="event"><code>([^<]*)</code></td><td class="reason">([^<]*)<br><small>(\d+) tentativas?</small></td>\s*<td class="id"><code>([^<]*)</code></td>`+
+		`(?:<td><form[^>]*redeliver-one[^>]*>.*?name="delivery_id" value="(\d+)".*?</form></td>)?</tr>`).
+		FindAllStringSubmatch(p.body, -1)
+}
+
+// TestRedeliverOneFromThePage: a failed delivery's own Reenviar queues that
+// delivery alone, and refuses, with the page's words and nothing moved,
+// what it cannot send: another organization's, one already queued, a
+// disabled webhook's.
+func TestRedeliverOneFromThePage(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		orgA, _ := f.org(t, "Acme", "ana@acme.test", true)
+		orgB, _ := f.org(t, "Beta", "bia@beta.test", true)
+		b := f.browser(t)
+		token := b.mustLogin("ana@acme.test")
+		b.submit("/dashboard/api-webhook/webhook", url.Values{"csrf_token": {token}, "url": {"https://meusite.com/webhook"}})
+		w, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bw := f.leadsWebhook(t, orgB)
+		f.failDeliveries(t, orgB, 1)
+		f.failDeliveries(t, orgA, 2)
+		failed := impl.DeliveryFailed
+		theirs, _, err := f.db.Deliveries.FindDeliveries(ctx, orgB, bw.ID, impl.DeliveryFilter{Status: &failed, Limit: 10})
+		if err != nil || len(theirs) != 1 {
+			t.Fatalf("B's failures: %d, %v", len(theirs), err)
+		}
+		statusOf := func(org, hook, id int64) string {
+			t.Helper()
+			list, _, err := f.db.Deliveries.FindDeliveries(ctx, org, hook, impl.DeliveryFilter{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range list {
+				if d.ID == id {
+					return d.Status
+				}
+			}
+			return "gone"
+		}
+		one := func(id string) page {
+			return b.submit("/dashboard/api-webhook/redeliver-one", url.Values{"csrf_token": {token}, "delivery_id": {id}})
+		}
+
+		rows := failedRows(b.get("/dashboard/api-webhook"))
+		if len(rows) != 2 || rows[0][6] == "" || rows[1][6] == "" {
+			t.Fatalf("rows %q, want two with a Reenviar each", rows)
+		}
+		mine, _ := strconv.ParseInt(rows[1][6], 10, 64)
+		for _, bad := range []string{"", "0", "-3", "x", "99999999999999999999"} {
+			if p := b.post("/dashboard/api-webhook/redeliver-one", url.Values{"csrf_token": {token}, "delivery_id": {bad}}); p.status != http.StatusBadRequest {
+				t.Errorf("delivery_id %q: %d, want 400", bad, p.status)
+			}
+		}
+		if p := b.post("/dashboard/api-webhook/redeliver-one", url.Values{"delivery_id": {rows[1][6]}}); p.status != http.StatusForbidden {
+			t.Errorf("without the form token: %d, want 403", p.status)
+		}
+		if p := one(strconv.FormatInt(theirs[0].ID, 10)); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverOneGone {
+			t.Errorf("another organization's delivery: %q", messageOf(t, p, "webhook-message"))
+		}
+		if got := statusOf(orgB, bw.ID, theirs[0].ID); got != impl.DeliveryFailed {
+			t.Errorf("B's delivery is %s after A's click, want failed", got)
+		}
+		if got := statusOf(orgA, w.ID, mine); got != impl.DeliveryFailed {
+			t.Fatalf("refused clicks moved A's delivery: %s", got)
+		}
+
+		if p := one(rows[1][6]); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliveredOne {
+			t.Errorf("Reenviar of one: %q", messageOf(t, p, "webhook-message"))
+		}
+		if got := statusOf(orgA, w.ID, mine); got != impl.DeliveryPending {
+			t.Errorf("the delivery is %s after its Reenviar, want pending", got)
+		}
+		if got := statusOf(orgA, w.ID, mustID(t, rows[0][6])); got != impl.DeliveryFailed {
+			t.Errorf("the other failure is %s, want failed still", got)
+		}
+		if p := one(rows[1][6]); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverOnePending {
+			t.Errorf("a second click: %q", messageOf(t, p, "webhook-message"))
+		}
+		if !strings.Contains(f.logs.String(), `"msg":"dashboard delivery redelivered"`) {
+			t.Error("the redelivery is not in the log")
+		}
+
+		f.disableWebhook(t, orgA, w.ID)
+		if rows := failedRows(b.get("/dashboard/api-webhook")); len(rows) == 0 || rows[0][6] != "" {
+			t.Errorf("a disabled webhook's failures offer Reenviar: %q", rows)
+		}
+		if p := one(rows[0][6]); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverDisabled {
+			t.Errorf("a disabled webhook: %q", messageOf(t, p, "webhook-message"))
+		}
+	})
+}
+
+func mustID(t *testing.T, s string) int64 {
+	t.Helper()
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // TestDeliveriesBlock: the webhook card's "Entregas" says what waits in the
 // webhook's queue and since when, how many deliveries failed within the
 // log's period, and lists the newest of them with why, in Brasília's time;
@@ -917,10 +1042,7 @@ func TestDeliveriesBlock(t *testing.T) {
 		}
 
 		// Organization B's webhook fails too: none of it shows on A's page.
-		bw := &impl.Webhook{Name: "b", URL: "https://b.example/hook", Events: []string{impl.EventLeadCreated}}
-		if err := f.db.Webhooks.CreateWebhook(ctx, orgB, bw); err != nil {
-			t.Fatal(err)
-		}
+		f.leadsWebhook(t, orgB)
 		f.failDeliveries(t, orgB, 2)
 		f.failDeliveries(t, orgA, 7)
 		brasilia := func(t time.Time) string { return t.UTC().Add(-3 * time.Hour).Format("02/01/2006 às 15:04") } // UTC-3
@@ -937,15 +1059,15 @@ func TestDeliveriesBlock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows := regexp.MustCompile(`(?s)<tr><td>([^<]*)</td><td><code>([^<]*)</code></td><td>(\d+)</td><td>([^<]*)</td>\s*<td><code>([^<]*)</code></td></tr>`).
-			FindAllStringSubmatch(p.body, -1)
+		rows := failedRows(p)
 		if len(rows) != dashboard.FailedShown {
 			t.Fatalf("%d rows of failures, want %d:\n%s", len(rows), dashboard.FailedShown, p.body)
 		}
 		for i, r := range rows {
 			wantTime := brasilia(newest[i].Attempts[0].AttemptedAt)
-			if r[1] != wantTime || r[2] != impl.EventLeadCreated || r[3] != "1" || r[4] != "HTTP 503" || r[5] != newest[i].MessageID {
-				t.Errorf("row %d: %q, want %s, %s, 1, HTTP 503, %s", i, r[1:], wantTime, impl.EventLeadCreated, newest[i].MessageID)
+			if r[1] != wantTime || r[2] != impl.EventLeadCreated || r[3] != "HTTP 503" || r[4] != "1" || r[5] != newest[i].MessageID ||
+				r[6] != strconv.FormatInt(newest[i].ID, 10) {
+				t.Errorf("row %d: %q, want %s, %s, HTTP 503, 1, %s", i, r[1:], wantTime, impl.EventLeadCreated, newest[i].MessageID)
 			}
 		}
 		if !strings.Contains(p.body, fmt.Sprintf("/api/v1/webhooks/%d/deliveries?status=failed", w.ID)) {
