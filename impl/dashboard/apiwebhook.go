@@ -79,12 +79,19 @@ func (h *Handler) pageData(r *http.Request) (*pageData, error) {
 	return d, nil
 }
 
+// retentionDays is the delivery log's period in whole days, rounded up: a
+// log kept 36 hours holds failures of the last 2 days, and one kept 12 hours
+// never reads "0 dias".
+func retentionDays(keep time.Duration) int {
+	const day = 24 * time.Hour
+	return int((keep + day - 1) / day)
+}
+
 // failedRow is one failed delivery in the "Entregas" block's table.
 type failedRow struct {
 	ID           int64
 	When         string // its last attempt, in Brasília's time
 	Event        string
-	Attempts     int
 	AttemptsText string // "1 tentativa", "8 tentativas"
 	Reason       string // the last attempt's HTTP status, or why there was none
 	MessageID    string // X-Webhook-Id, what the partner's own logs show
@@ -125,7 +132,7 @@ func (h *Handler) loadDeliveries(r *http.Request, d *pageData) error {
 	if err != nil {
 		return err
 	}
-	days := int(h.cfg.DeliveryRetention / (24 * time.Hour))
+	days := retentionDays(h.cfg.DeliveryRetention)
 	switch {
 	case total == 0:
 		d.FailedSummary = ptBR.Sprintf(MsgFailedNone, days)
@@ -136,7 +143,7 @@ func (h *Handler) loadDeliveries(r *http.Request, d *pageData) error {
 	}
 	d.Failed = make([]failedRow, 0, len(list))
 	for _, dl := range list {
-		row := failedRow{ID: dl.ID, When: pageTime(dl.UpdatedAt), Event: dl.Event, Attempts: len(dl.Attempts), MessageID: dl.MessageID,
+		row := failedRow{ID: dl.ID, When: pageTime(dl.UpdatedAt), Event: dl.Event, MessageID: dl.MessageID,
 			Reason: "—"}
 		if n := len(dl.Attempts); n > 0 {
 			last := dl.Attempts[n-1]
@@ -152,8 +159,8 @@ func (h *Handler) loadDeliveries(r *http.Request, d *pageData) error {
 			// the delivery waited.
 			row.Reason = MsgFailedUnsent
 		}
-		row.AttemptsText = ptBR.Sprintf(MsgAttempts, row.Attempts)
-		if row.Attempts == 1 {
+		row.AttemptsText = ptBR.Sprintf(MsgAttempts, len(dl.Attempts))
+		if len(dl.Attempts) == 1 {
 			row.AttemptsText = MsgAttemptOne
 		}
 		d.Failed = append(d.Failed, row)

@@ -1,6 +1,9 @@
 package dashboard
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestRedeliveredMessage: what "Reenviar" says for each outcome, with
 // numbers written as the page's readers write them.
@@ -18,6 +21,17 @@ func TestRedeliveredMessage(t *testing.T) {
 	} {
 		if got := redeliveredMessage(c.n, c.more); got != c.want {
 			t.Errorf("%d (more %v): %q, want %q", c.n, c.more, got, c.want)
+		}
+	}
+}
+
+// TestRetentionDays: the Entregas block's period in whole days, never 0.
+func TestRetentionDays(t *testing.T) {
+	for keep, want := range map[time.Duration]int{
+		30 * 24 * time.Hour: 30, 36 * time.Hour: 2, 12 * time.Hour: 1, 24 * time.Hour: 1, 24*time.Hour + time.Second: 2,
+	} {
+		if got := retentionDays(keep); got != want {
+			t.Errorf("retentionDays(%v) = %d, want %d", keep, got, want)
 		}
 	}
 }
