@@ -335,8 +335,21 @@ func (s *DB) signingSecrets(r *claimRow, now time.Time) ([]string, error) {
 // while its deliveries are being recorded).
 const recordTries = 3
 
+// recordBatchMax bounds the attempts recorded in one transaction. A
+// dispatcher's batch is at most WEBHOOK_WORKERS, which has no upper bound;
+// SQLite binds at most 32,766 parameters in a statement, and a batch's rows
+// take five each (see rowsArg). Larger batches are recorded in turn, as if
+// the recorder had received them apart. A variable for the tests.
+var recordBatchMax = 2048
+
 // RecordAttempts implements impl.DeliveryQueue.
 func (s *DeliveryQueue) RecordAttempts(ctx context.Context, worker string, attempts []impl.Attempted, disableAfter int) error {
+	for len(attempts) > recordBatchMax {
+		if err := s.RecordAttempts(ctx, worker, attempts[:recordBatchMax], disableAfter); err != nil {
+			return err
+		}
+		attempts = attempts[recordBatchMax:]
+	}
 	if len(attempts) == 0 {
 		return nil
 	}

@@ -634,12 +634,26 @@ func TestLeadWritesArePreparedOnce(t *testing.T) {
 // batch is stored once with its own values, and the padding rows store
 // nothing and move nothing.
 func TestRecordAttemptsInBatchesOfEverySize(t *testing.T) {
+	recordAttemptsInBatches(t, []int{1, 7, 8, 9, 129})
+}
+
+// TestRecordAttemptsOverTheBatchLimit: a batch larger than one transaction
+// records (recordBatchMax) is recorded whole, in turns.
+func TestRecordAttemptsOverTheBatchLimit(t *testing.T) {
+	defer func(was int) { recordBatchMax = was }(recordBatchMax)
+	recordBatchMax = 4
+	recordAttemptsInBatches(t, []int{9, 4, 3})
+}
+
+// recordAttemptsInBatches records batches of the given sizes on both of
+// RecordAttempts' paths and checks every attempt stored once, with its own
+// values.
+func recordAttemptsInBatches(t *testing.T, sizes []int) {
 	for _, withFailure := range []bool{false, true} {
 		t.Run(fmt.Sprintf("failure=%v", withFailure), func(t *testing.T) {
 			forEachDB(t, func(t *testing.T, f *fixture) {
 				ctx := context.Background()
 				hook := f.hook(t, f.org, 0)
-				sizes := []int{1, 7, 8, 9, 129}
 				total := 0
 				for _, n := range sizes {
 					total += n
