@@ -148,13 +148,17 @@ func TestDeliveryCrashRecovery(t *testing.T) {
 
 func TestDeliveryTwoReplicas(t *testing.T) {
 	// Not in parallel with the other child-process tests, unlike them: it
-	// asserts no duplicate at all, and its replicas' leases (3 s) must not
-	// run out on a machine the other tests starve.
+	// asserts no duplicate at all, and its replicas' leases must not run
+	// out on a machine the other tests starve. What it proves is that two
+	// replicas never claim one delivery together, which needs no lease to
+	// run out: the lease is 15 s rather than the crash test's 3 s, so that
+	// a replica stalled for a second between an attempt and its record (a
+	// lease lost, rightly sent again) is not taken for a double claim.
 	dbURL := guaranteesPostgres(t)
 	bin := guaranteesBinary(t)
 	const n = 2000
 
-	env := guaranteesEnv(dbURL, nil)
+	env := guaranteesEnv(dbURL, map[string]string{"WEBHOOK_LEASE": "15s"})
 	// Creating the organization migrates the database, so the replicas do
 	// not race to migrate it.
 	key := guaranteesCreateOrg(t, bin, env, "Two replicas")
