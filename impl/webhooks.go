@@ -207,8 +207,12 @@ type Delivery struct {
 // DeliveryFilter selects a webhook's deliveries, newest first.
 type DeliveryFilter struct {
 	Status *string
-	Offset int64
-	Limit  int
+	// ExcludeTests leaves out webhook.test pings: the dashboard's
+	// Entregas counts what Reenviar would send again, which they are not
+	// (RedeliverFailed). The API lists them.
+	ExcludeTests bool
+	Offset       int64
+	Limit        int
 }
 
 // WebhookTestResult is the outcome of a test delivery.

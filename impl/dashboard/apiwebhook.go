@@ -126,9 +126,12 @@ func (h *Handler) loadDeliveries(r *http.Request, d *pageData) error {
 	default:
 		d.Queue = ptBR.Sprintf(MsgQueueSome, b.Pending, pageTime(*b.OldestPendingAt))
 	}
+	// Failed webhook.test pings are left out, as Reenviar leaves them: a
+	// test's answer went to whoever sent it, and counting pings here would
+	// offer to send again what Reenviar then says did not fail.
 	failed := impl.DeliveryFailed
 	list, total, err := h.cfg.Deliveries.FindDeliveries(r.Context(), wh.OrganizationID, wh.ID,
-		impl.DeliveryFilter{Status: &failed, Limit: FailedShown})
+		impl.DeliveryFilter{Status: &failed, ExcludeTests: true, Limit: FailedShown})
 	if err != nil {
 		return err
 	}

@@ -755,6 +755,27 @@ func TestWebhookURL(t *testing.T) {
 
 // failDeliveries has the org's default webhook fail n fresh deliveries, as
 // an endpoint that is down would: a lead each, every attempt used up.
+// failTestPing records a failed webhook.test ping of the organization's
+// webhook, as POST /webhooks/{id}/test does when the receiver refuses it.
+func (f *fixture) failTestPing(t *testing.T, orgID int64) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	c, err := f.db.Queue.CreateTestDelivery(ctx, orgID, w.ID, "test", now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := int32(500)
+	rec := impl.AttemptRecord{DeliveryAttempt: impl.DeliveryAttempt{AttemptedAt: now, StatusCode: &code}, Outcome: impl.OutcomeFailed}
+	if err := f.db.Queue.RecordAttempts(ctx, "test", []impl.Attempted{{Delivery: c, Record: rec}}, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (f *fixture) failDeliveries(t *testing.T, orgID int64, n int) {
 	t.Helper()
 	ctx := context.Background()
@@ -1045,6 +1066,9 @@ func TestDeliveriesBlock(t *testing.T) {
 		f.leadsWebhook(t, orgB)
 		f.failDeliveries(t, orgB, 2)
 		f.failDeliveries(t, orgA, 7)
+		// A failed test ping (POST /webhooks/{id}/test) is not among them:
+		// Reenviar would not send it again.
+		f.failTestPing(t, orgA)
 		brasilia := func(t time.Time) string { return t.UTC().Add(-3 * time.Hour).Format("02/01/2006 às 15:04") } // UTC-3
 		p = b.get("/dashboard/api-webhook")
 		if got := messageOf(t, p, "deliveries-failed"); got != "7 entregas falharam nos últimos 30 dias. As mais recentes:" {
@@ -1063,6 +1087,10 @@ func TestDeliveriesBlock(t *testing.T) {
 		if len(rows) != dashboard.FailedShown {
 			t.Fatalf("%d rows of failures, want %d:\n%s", len(rows), dashboard.FailedShown, p.body)
 		}
+		if len(newest) != 7 || newest[0].Event != impl.EventWebhookTest {
+			t.Fatalf("the log's newest failure is %+v, want the test ping, then 6 more", newest[0])
+		}
+		newest = newest[1:] // the page leaves the ping out
 		for i, r := range rows {
 			wantTime := brasilia(newest[i].Attempts[0].AttemptedAt)
 			if r[1] != wantTime || r[2] != impl.EventLeadCreated || r[3] != "HTTP 503" || r[4] != "1" || r[5] != newest[i].MessageID ||

@@ -47,6 +47,9 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		default:
 			cond, args = cond+" AND d.status = ?", append(args, *st)
 		}
+		if f.ExcludeTests {
+			cond += " AND e.type <> '" + impl.EventWebhookTest + "'"
+		}
 		rows := []*deliveryRow{}
 		var err error
 		total, err = s.db.pageIn(ctx, tx, &rows, "deliveries d JOIN events e ON e.id = d.event_id", deliveryColumns, cond, "d.id DESC", args, f.Offset, f.Limit)
