@@ -218,8 +218,8 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	// claimed for again once three eighths of that limit are free (three
 	// quarters of what a slow webhook may run, one and a half times what
 	// a quick one may), likewise, while what still waits keeps its
-	// workers busy. The process holds at most four claims' worth of
-	// workers.
+	// workers busy. The process holds, running and claimed ahead, at most
+	// four times as many deliveries as it has workers.
 	capacity := 4 * d.cfg.Workers
 	claimMin := max(1, d.cfg.Workers/8)
 	laneMin := func(webhookID int64) int { return max(1, fair.limit(webhookID)*3/8) }
