@@ -2,6 +2,7 @@ package contracttests
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -154,3 +155,15 @@ func whDeref[T any](p *T) any {
 	}
 	return *p
 }
+
+// errorRecorder keeps the errors reported to it instead of failing the
+// test, for an attempt that may be run again.
+type errorRecorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *errorRecorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+func (r *errorRecorder) Error(args ...any) { r.errs = append(r.errs, fmt.Sprint(args...)) }

@@ -399,15 +399,3 @@ func addressLimitAttempt(t *testing.T, tg *target, limit int, wrong string, from
 	}
 	return rec.errs
 }
-
-// errorRecorder keeps the errors reported to it instead of failing the
-// test, for an attempt that may be run again.
-type errorRecorder struct {
-	testing.TB
-	errs []string
-}
-
-func (r *errorRecorder) Errorf(format string, args ...any) {
-	r.errs = append(r.errs, fmt.Sprintf(format, args...))
-}
-func (r *errorRecorder) Error(args ...any) { r.errs = append(r.errs, fmt.Sprint(args...)) }

@@ -753,8 +753,6 @@ func TestWebhookURL(t *testing.T) {
 	})
 }
 
-// failDeliveries has the org's default webhook fail n fresh deliveries, as
-// an endpoint that is down would: a lead each, every attempt used up.
 // failTestPing records a failed webhook.test ping of the organization's
 // webhook, as POST /webhooks/{id}/test does when the receiver refuses it.
 func (f *fixture) failTestPing(t *testing.T, orgID int64) {
@@ -776,6 +774,8 @@ func (f *fixture) failTestPing(t *testing.T, orgID int64) {
 	}
 }
 
+// failDeliveries has the org's default webhook fail n fresh deliveries, as
+// an endpoint that is down would: a lead each, every attempt used up.
 func (f *fixture) failDeliveries(t *testing.T, orgID int64, n int) {
 	t.Helper()
 	ctx := context.Background()
