@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"testing"
@@ -92,3 +93,18 @@ func selfCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// heapUse is what the process allocated and how many times the collector
+// ran, from runtime.MemStats.
+type heapUse struct{ bytes, cycles uint64 }
+
+// readHeapUse reads it now (runtime.ReadMemStats stops the world briefly:
+// call it around a measured phase, not inside one).
+func readHeapUse() heapUse {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return heapUse{bytes: m.TotalAlloc, cycles: uint64(m.NumGC)}
+}
+
+func (h heapUse) minus(o heapUse) heapUse { return heapUse{h.bytes - o.bytes, h.cycles - o.cycles} }
+func (h heapUse) plus(o heapUse) heapUse  { return heapUse{h.bytes + o.bytes, h.cycles + o.cycles} }

@@ -392,6 +392,7 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 					var delivered, anchored int
 					var deliveryTime, anchorRate float64
 					var ourCPU, ourDBCPU, bareCPU time.Duration
+					var ourHeap, bareHeap heapUse
 					meter := newCPUMeter()
 					for b.Loop() {
 						b.StopTimer()
@@ -409,12 +410,14 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 
 						start := time.Now()
 						self0, db0 := meter.read()
+						heap0 := readHeapUse()
 						stopProfile := profileDrain(b)
 						stop := s.dispatcher(workers, log, false)
 						s.wait(b, reached, log, "drain the backlog")
 						stopProfile()
 						elapsed := time.Since(start)
 						self1, db1 := meter.read()
+						ourHeap = ourHeap.plus(readHeapUse().minus(heap0))
 
 						b.StopTimer()
 						stop()
@@ -427,8 +430,10 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 						deliveryTime += elapsed.Seconds()
 
 						bare0, _ := meter.read()
+						bareHeap0 := readHeapUse()
 						rate := bareClientRate(b, s.recv.URL+"/webhooks/iagente", s.recv.firstHeader, s.recv.firstBody, workers, anchorRequests)
 						bare1, _ := meter.read()
+						bareHeap = bareHeap.plus(readHeapUse().minus(bareHeap0))
 						bareCPU += bare1 - bare0
 						anchorRate += rate
 						anchored++
@@ -450,6 +455,13 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 						b.ReportMetric(us(ourDBCPU, delivered), "db-cpu-µs/delivery")
 					}
 					b.ReportMetric(us(bareCPU, anchored*anchorRequests), "bare-cpu-µs/req")
+					// What the collector has to do: bytes allocated, and
+					// collections, per delivery and per bare request (both
+					// with the receiver's share).
+					b.ReportMetric(float64(ourHeap.bytes)/float64(delivered), "alloc-B/delivery")
+					b.ReportMetric(float64(bareHeap.bytes)/float64(anchored*anchorRequests), "bare-alloc-B/req")
+					b.ReportMetric(float64(ourHeap.cycles)*1e4/float64(delivered), "gc/10k-deliveries")
+					b.ReportMetric(float64(bareHeap.cycles)*1e4/float64(anchored*anchorRequests), "bare-gc/10k-req")
 				})
 			}
 		})

@@ -360,9 +360,15 @@ const recordLinger = time.Millisecond
 func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64) {
 	linger := time.NewTimer(recordLinger)
 	received := int64(0)
+	// One batch's slices, reused: a busy dispatcher records a few hundred
+	// batches a second, and growing new ones each time was about 500 of the
+	// 17,000 bytes a delivery allocated in a drain.
+	batch := make([]outcome, 0, d.cfg.Workers)
+	attempts := make([]impl.Attempted, 0, d.cfg.Workers)
+	var released []int64
 	for first := range outcomes {
 		received++
-		batch := []outcome{first}
+		batch = append(batch[:0], first)
 		linger.Reset(recordLinger)
 	more:
 		for len(batch) < d.cfg.Workers && received < started.Load() {
@@ -378,8 +384,7 @@ func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64) {
 			}
 		}
 		linger.Stop()
-		var attempts []impl.Attempted
-		var released []int64
+		attempts, released = attempts[:0], released[:0]
 		for _, o := range batch {
 			if o.abandoned {
 				released = append(released, o.claim.ID)
@@ -401,6 +406,8 @@ func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64) {
 			}
 		}
 		cancel()
+		clear(batch) // the claims are not kept alive until the next batch
+		clear(attempts)
 	}
 }
 
@@ -436,15 +443,22 @@ func (d *Dispatcher) logAttempt(ctx context.Context, c *impl.ClaimedDelivery, re
 	if !d.cfg.Logger.Enabled(ctx, level) {
 		return
 	}
-	attrs := []any{"delivery_id", c.ID, "webhook_id", c.WebhookID, "organization_id", c.OrganizationID,
-		"event", c.Event, "attempt", c.AttemptCount + 1, "outcome", rec.Outcome, "duration_ms", rec.DurationMS}
+	// Typed attributes rather than key-value pairs: an int64 boxed in an
+	// interface is an allocation, and this runs once per delivery.
+	attrs := [9]slog.Attr{slog.Int64("delivery_id", c.ID), slog.Int64("webhook_id", c.WebhookID),
+		slog.Int64("organization_id", c.OrganizationID), slog.String("event", c.Event),
+		slog.Int("attempt", c.AttemptCount+1), slog.String("outcome", rec.Outcome),
+		slog.Int64("duration_ms", rec.DurationMS)}
+	n := 7
 	if rec.StatusCode != nil {
-		attrs = append(attrs, "status", *rec.StatusCode)
+		attrs[n] = slog.Int("status", int(*rec.StatusCode))
+		n++
 	}
 	if rec.Error != nil {
-		attrs = append(attrs, "error", *rec.Error)
+		attrs[n] = slog.String("error", *rec.Error)
+		n++
 	}
-	d.cfg.Logger.Log(ctx, level, "webhook attempt", attrs...)
+	d.cfg.Logger.LogAttrs(ctx, level, "webhook attempt", attrs[:n]...)
 }
 
 // attempt POSTs the delivery once and classifies the result. abandoned is
