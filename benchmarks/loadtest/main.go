@@ -331,16 +331,16 @@ func measure(db, dbURL, bin, self, tmp string, duration time.Duration, rounds in
 	if err != nil {
 		return err
 	}
-	fmt.Printf("server RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB), %.0f req/s meanwhile\n",
-		conns, rss.rss, rss.hwm, rss.rps)
+	fmt.Printf("server RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB; at the max %.1f MB anonymous, %.1f MB file pages), %.0f req/s meanwhile\n",
+		conns, rss.rss, rss.hwm, rss.anon, rss.file, rss.rps)
 	// The anchor under the same connections: what a net/http server that
 	// does nothing but answer the same JSON holds for them.
 	bareRSS, err := rssUnder(bareProc, leadURL, header, conns, "", "")
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bare handler RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB), %.0f req/s meanwhile; server/bare %.2f\n",
-		conns, bareRSS.rss, bareRSS.hwm, bareRSS.rps, rss.rss/bareRSS.rss)
+	fmt.Printf("bare handler RSS under %d concurrent connections: max %.1f MB (VmHWM %.1f MB; at the max %.1f MB anonymous, %.1f MB file pages), %.0f req/s meanwhile; server/bare %.2f\n",
+		conns, bareRSS.rss, bareRSS.hwm, bareRSS.anon, bareRSS.file, bareRSS.rps, rss.rss/bareRSS.rss)
 
 	srv.stop()
 	var live, ready []time.Duration
@@ -467,8 +467,11 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // memory is what rssUnder saw: the largest resident set and the
 // high-water mark, in MB, and the requests answered per second meanwhile
-// (what a memory limit costs shows there).
-type memory struct{ rss, hwm, rps float64 }
+// (what a memory limit costs shows there). anon and file split the largest
+// set: the process's own memory (heap, stacks), and the pages of its binary
+// and libraries, which are clean, shared with the page cache and the first
+// the kernel takes back.
+type memory struct{ rss, hwm, anon, file, rps float64 }
 
 // rssUnder holds conns connections to the server, each making requests,
 // for a few seconds, and returns what it saw. With a pprof address, it also
@@ -493,13 +496,15 @@ func rssUnder(p *proc, path string, header http.Header, conns int, pprofAddr, db
 			}
 		}
 	}()
-	var maxRSS float64
+	var maxRSS, anon, file float64
 	start := time.Now()
 	deadline := start.Add(length)
 	sampled := pprofAddr == ""
 	for time.Now().Before(deadline) {
 		if rss, _ := status(p.cmd.Process.Pid, "VmRSS:"); rss > maxRSS {
 			maxRSS = rss
+			anon, _ = status(p.cmd.Process.Pid, "RssAnon:")
+			file, _ = status(p.cmd.Process.Pid, "RssFile:")
 		}
 		if !sampled && time.Since(start) > length/2 {
 			sampled = true
@@ -515,7 +520,7 @@ func rssUnder(p *proc, path string, header http.Header, conns int, pprofAddr, db
 	hwm, err := status(p.cmd.Process.Pid, "VmHWM:")
 	cancel()
 	<-done
-	return memory{rss: maxRSS, hwm: hwm, rps: float64(answered) / time.Since(start).Seconds()}, err
+	return memory{rss: maxRSS, hwm: hwm, anon: anon, file: file, rps: float64(answered) / time.Since(start).Seconds()}, err
 }
 
 // status reads a "kB" field of /proc/PID/status, in MB.
