@@ -25,23 +25,50 @@ import (
 	"time"
 
 	"github.com/iagente/iagente-sdr/gen/api"
+	"github.com/iagente/iagente-sdr/impl/app"
 )
 
 func TestDeliveryCrashRecovery(t *testing.T) {
 	// Most of its time is spent waiting on child processes: it runs beside
 	// the other tests that do (each has its own database and ports).
 	t.Parallel()
+	// 4 workers against a receiver that takes 30ms: about 130 deliveries a
+	// second, so delivering 1,000 takes several seconds and the kill lands
+	// mid-delivery.
+	deliveryCrashRecovery(t, 4, 30*time.Millisecond, 100)
+}
+
+// TestDeliveryCrashRecoveryDefaultWorkers is the same kill with the
+// service's default workers (64, WEBHOOK_WORKERS unset), half-way through
+// the drain. The receiver takes 500ms, which still counts as quick, so the
+// one webhook borrows idle workers, up to 48 attempts at once (about 100
+// deliveries a second): what is in flight when the process dies is what is
+// sent again.
+func TestDeliveryCrashRecoveryDefaultWorkers(t *testing.T) {
+	t.Parallel()
+	deliveryCrashRecovery(t, 0, 500*time.Millisecond, 500)
+}
+
+// deliveryCrashRecovery kills (-9) a server once the receiver, which takes
+// receiverDelay to answer, has seen killAt of 1,000 events; starts another
+// on the same database; and checks that every event arrives, each lead's
+// once as an event, and that no more was sent again than the dead process
+// could have had unrecorded. workers 0 leaves WEBHOOK_WORKERS to its
+// default.
+func deliveryCrashRecovery(t *testing.T, workers int, receiverDelay time.Duration, killAt int) {
 	dbURL := guaranteesPostgres(t)
 	bin := guaranteesBinary(t)
 	const n = 1000
 
-	// 4 workers against a receiver that takes 30ms: about 130 deliveries a
-	// second, so delivering 1,000 takes several seconds and the kill lands
-	// mid-delivery.
-	const workers = 4
-	env := guaranteesEnv(dbURL, map[string]string{"WEBHOOK_WORKERS": fmt.Sprint(workers)})
+	extra := map[string]string{}
+	if workers == 0 {
+		workers = app.Defaults().WebhookWorkers
+	} else {
+		extra["WEBHOOK_WORKERS"] = fmt.Sprint(workers)
+	}
+	env := guaranteesEnv(dbURL, extra)
 	key := guaranteesCreateOrg(t, bin, env, "Crash recovery")
-	rcv := newGuaranteesReceiver(t, 30*time.Millisecond)
+	rcv := newGuaranteesReceiver(t, receiverDelay)
 
 	first := startGuaranteesServer(t, bin, env, "first")
 	apiFirst := newGuaranteesAPI(first, key)
@@ -55,8 +82,8 @@ func TestDeliveryCrashRecovery(t *testing.T) {
 	}
 	t.Logf("created %d leads in %s; %d events received meanwhile", n, time.Since(start).Round(time.Millisecond), guaranteesTally(rcv).events)
 
-	if !guaranteesWait(30*time.Second, 10*time.Millisecond, func() bool { return guaranteesTally(rcv).events >= 100 }) {
-		t.Fatalf("the receiver saw only %d events within 30s of the leads being created", guaranteesTally(rcv).events)
+	if !guaranteesWait(30*time.Second, 10*time.Millisecond, func() bool { return guaranteesTally(rcv).events >= killAt }) {
+		t.Fatalf("the receiver saw only %d events within 30s of the leads being created, want %d", guaranteesTally(rcv).events, killAt)
 	}
 	first.kill9(t)
 	killedAfter := guaranteesTally(rcv).events
@@ -139,8 +166,8 @@ func TestDeliveryCrashRecovery(t *testing.T) {
 		t.Errorf("%d events were delivered more than once after the kill, want at most %d (three times the %d workers)",
 			got.dupEvents, 3*workers, workers)
 	}
-	guaranteesReport(t, fmt.Sprintf("crash test: %d events, %d delivered, %d duplicates, killed after %d",
-		n, got.events, got.dupEvents, killedAfter))
+	guaranteesReport(t, fmt.Sprintf("crash test, %d workers, %s receiver: %d events, %d delivered, %d duplicates (%.1f %%), killed after %d",
+		workers, receiverDelay, n, got.events, got.dupEvents, 100*float64(got.dupEvents)/n, killedAfter))
 	t.Logf("crash test details: %d requests received in total (%d more than events), most repeats of one event %d; "+
 		"attempts recorded %d (logged: first server %d, second server %d)",
 		got.total, got.total-got.events, got.maxEventRepeats, attempts, firstAttempts, secondAttempts)
