@@ -19,8 +19,8 @@ func TestAttemptLog(t *testing.T) {
 	c := &impl.ClaimedDelivery{ID: 9_000_000_001, WebhookID: 7_000_000_002, OrganizationID: 5_000_000_003,
 		Secrets: []string{"whsec_c2VjcmV0LXNpZ25pbmcta2V5"}, Event: impl.EventLeadCreated,
 		MessageID: "msg_1", Body: []byte(`{"body":"not logged"}`), AttemptCount: 2, AttemptLimit: 8}
-	ok := int32(204)
-	failed := int32(503)
+	answered := int32(204)
+	unavailable := int32(503)
 	problem := "the receiver answered 503"
 	for _, tc := range []struct {
 		name      string
@@ -28,9 +28,9 @@ func TestAttemptLog(t *testing.T) {
 		wantLevel string
 		want      map[string]any
 	}{
-		{"succeeded", impl.AttemptRecord{DeliveryAttempt: impl.DeliveryAttempt{StatusCode: &ok, DurationMS: 12}, Outcome: impl.OutcomeSucceeded},
+		{"succeeded", impl.AttemptRecord{DeliveryAttempt: impl.DeliveryAttempt{StatusCode: &answered, DurationMS: 12}, Outcome: impl.OutcomeSucceeded},
 			"INFO", map[string]any{"status": 204.0, "outcome": "succeeded", "duration_ms": 12.0}},
-		{"retry", impl.AttemptRecord{DeliveryAttempt: impl.DeliveryAttempt{StatusCode: &failed, DurationMS: 30, Error: &problem}, Outcome: impl.OutcomeRetry},
+		{"retry", impl.AttemptRecord{DeliveryAttempt: impl.DeliveryAttempt{StatusCode: &unavailable, DurationMS: 30, Error: &problem}, Outcome: impl.OutcomeRetry},
 			"WARN", map[string]any{"status": 503.0, "outcome": "retry", "duration_ms": 30.0, "error": problem}},
 		{"no answer", impl.AttemptRecord{DeliveryAttempt: impl.DeliveryAttempt{DurationMS: 10_000, Error: &problem}, Outcome: impl.OutcomeFailed},
 			"WARN", map[string]any{"outcome": "failed", "duration_ms": 10000.0, "error": problem}},

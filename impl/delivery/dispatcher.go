@@ -445,20 +445,17 @@ func (d *Dispatcher) logAttempt(ctx context.Context, c *impl.ClaimedDelivery, re
 	}
 	// Typed attributes rather than key-value pairs: an int64 boxed in an
 	// interface is an allocation, and this runs once per delivery.
-	attrs := [9]slog.Attr{slog.Int64("delivery_id", c.ID), slog.Int64("webhook_id", c.WebhookID),
+	attrs := append(make([]slog.Attr, 0, 9), slog.Int64("delivery_id", c.ID), slog.Int64("webhook_id", c.WebhookID),
 		slog.Int64("organization_id", c.OrganizationID), slog.String("event", c.Event),
 		slog.Int("attempt", c.AttemptCount+1), slog.String("outcome", rec.Outcome),
-		slog.Int64("duration_ms", rec.DurationMS)}
-	n := 7
+		slog.Int64("duration_ms", rec.DurationMS))
 	if rec.StatusCode != nil {
-		attrs[n] = slog.Int("status", int(*rec.StatusCode))
-		n++
+		attrs = append(attrs, slog.Int("status", int(*rec.StatusCode)))
 	}
 	if rec.Error != nil {
-		attrs[n] = slog.String("error", *rec.Error)
-		n++
+		attrs = append(attrs, slog.String("error", *rec.Error))
 	}
-	d.cfg.Logger.LogAttrs(ctx, level, "webhook attempt", attrs[:n]...)
+	d.cfg.Logger.LogAttrs(ctx, level, "webhook attempt", attrs...)
 }
 
 // attempt POSTs the delivery once and classifies the result. abandoned is
