@@ -233,8 +233,10 @@ type leadCounts struct {
 	Total         int64 `db:"total"`
 	WithName      int64 `db:"with_name"`
 	WithDealValue int64 `db:"with_deal_value"`
-	// Revision moves on every write to the counted leads (00012); 0 when
-	// the leads were counted rather than read from the counters.
+	// Revision moves on every write that adds a lead to the counted
+	// leads, takes one away, or changes the sort's field of one (00012,
+	// 00014; see sortRevision); 0 when the leads were counted rather than
+	// read from the counters.
 	Revision int64 `db:"revision"`
 }
 
@@ -289,8 +291,21 @@ func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, a
 		where, cargs = where+" AND temperature = ?", append(cargs, *q.Temperature)
 	}
 	return `SELECT COALESCE(SUM(total), 0) AS total, COALESCE(SUM(with_name), 0) AS with_name,
-		COALESCE(SUM(with_deal_value), 0) AS with_deal_value, COALESCE(SUM(revision), 0) AS revision
+		COALESCE(SUM(with_deal_value), 0) AS with_deal_value, COALESCE(SUM(` + sortRevision[q.Sort.Field] + `), 0) AS revision
 		FROM lead_counts WHERE ` + where, cargs
+}
+
+// sortRevision is what a list in each sort's order reads as its revision
+// (00014): the list's own, which moves when a lead joins or leaves it, and
+// the sort field's, which moves when a lead's value of it changes. A write
+// that moves neither leaves the list's deep-page marks standing.
+var sortRevision = map[string]string{
+	"id":         "revision",
+	"name":       "revision + name_revision",
+	"created_at": "revision + created_revision",
+	"updated_at": "revision + updated_revision",
+	"lead_score": "revision + score_revision",
+	"deal_value": "revision + deal_revision",
 }
 
 // leadRun is a stretch of one order, read by one statement from one index,

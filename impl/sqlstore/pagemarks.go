@@ -23,13 +23,16 @@ import (
 // reads it after its own mark. A page never asked for before, or asked for
 // after a write to the list, is walked to as before.
 //
-// The revision is the sum of lead_counts.revision over the counted rows,
-// which the database's triggers move on every write to a lead of those rows
-// (00012), whatever made the write, and which never goes back: so a mark
-// read at one revision is never taken for another. It is read with
-// meta.total, in the same statement, so a mark costs no round trip. Marks
-// are the process's own; each replica keeps its own, and all of them check
-// the same revisions.
+// The revision is the sum, over the counted rows of lead_counts, of the
+// list's revision and its sort field's (sortRevision). The database's
+// triggers move the first when a lead joins or leaves the list and the
+// second when a lead's value of that field changes (00012, 00014),
+// whatever made the write, and neither ever goes back: so a mark read at
+// one revision is never taken for another, and a write that changes
+// neither (a new score, for a list by name) leaves the mark standing. It is
+// read with meta.total, in the same statement, so a mark costs no round
+// trip. Marks are the process's own; each replica keeps its own, and all of
+// them check the same revisions.
 //
 // A mark is stored with the revision read before its page was, so a write
 // that commits between the two leaves a mark that no later read matches.

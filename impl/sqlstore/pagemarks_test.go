@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
 )
@@ -34,6 +35,7 @@ func TestLeadPageMarksFollowEveryWrite(t *testing.T) {
 			if i%8 == 5 {
 				l.Name = nil
 			}
+			f.clock.advance(time.Second) // each lead its own times
 			ids = append(ids, f.mustCreate(t, f.org, l).ID)
 			f.mustCreate(t, f.other, &impl.Lead{Phone: l.Phone, Name: l.Name, Temperature: l.Temperature})
 		}
@@ -46,6 +48,7 @@ func TestLeadPageMarksFollowEveryWrite(t *testing.T) {
 		lists := []impl.LeadFilter{
 			{Sort: "name"}, {Sort: "-deal_value"}, {Sort: "lead_score"}, {Sort: "-updated_at"},
 			{Sort: "-name", Temperature: ptr(impl.TemperatureCold)}, {Sort: "deal_value", Temperature: ptr(impl.TemperatureHot)},
+			{Sort: "created_at"}, {Sort: "-id"},
 		}
 		// pages reads every page of 6 of each list from store, the last
 		// first when backwards: then each page is read after the mark an
@@ -109,10 +112,15 @@ func TestLeadPageMarksFollowEveryWrite(t *testing.T) {
 			{"a score changed by SQL", `UPDATE leads SET lead_score = 99 WHERE id = ?`, []any{ids[0]}},
 			{"a deal value changed by SQL", `UPDATE leads SET deal_value = 1 WHERE id = ?`, []any{ids[38]}},
 			{"a temperature changed by SQL", `UPDATE leads SET temperature = 'cold' WHERE id = ?`, []any{ids[4]}},
-			{"an update time moved by SQL", `UPDATE leads SET updated_at = created_at WHERE id = ?`, []any{ids[39]}},
+			{"an update time moved by SQL", `UPDATE leads SET updated_at = (SELECT MIN(created_at) FROM leads) WHERE id = ?`, []any{ids[39]}},
+			{"a creation time moved by SQL", `UPDATE leads SET created_at = (SELECT MIN(created_at) FROM leads) WHERE id = ?`, []any{ids[35]}},
+			{"a company changed by SQL", `UPDATE leads SET company_name = 'Acme' WHERE id = ?`, []any{ids[8]}},
 			{"a lead deleted by SQL", `DELETE FROM leads WHERE id = ?`, []any{ids[1]}},
 			{"a lead inserted by SQL", `INSERT INTO leads (organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
 				SELECT organization_id, '5511999999999', 'a second', email, company_name, temperature, lead_score, 5, created_at, updated_at FROM leads WHERE id = ?`, []any{ids[3]}},
+			{"a lead's id changed by SQL", `UPDATE leads SET id = 0 WHERE phone = '5511999999999'`, nil},
+			{"two leads swapping temperatures by SQL", `UPDATE leads SET temperature = CASE WHEN temperature = 'hot' THEN 'cold' ELSE 'hot' END WHERE id IN (?, ?)`,
+				[]any{ids[2], ids[37]}},
 			{"two leads swapping names by SQL", `UPDATE leads SET name = CASE WHEN id = ? THEN 'lead 11' ELSE 'lead 10' END WHERE id IN (?, ?)`, []any{ids[10], ids[10], ids[11]}},
 		}
 		for _, w := range writes {
@@ -187,6 +195,118 @@ func TestLeadDeepPageCounts(t *testing.T) {
 		if _, err := f.s.Leads.UpdateLead(ctx, f.org, ids[3], func(l *impl.Lead) error { l.LeadScore = 7; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		read(15, 2, 2) // a write: walked again
+		read(15, 3, 1) // a new score leaves the order by id as it was
+		f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999999", Temperature: "hot"})
+		read(15, 3, 2) // a new lead: walked again
+	})
+}
+
+// TestLeadPageMarksOutliveOtherFields: a write leaves standing the marks
+// of every order it cannot have changed, and only those: each sort's deep
+// page is walked to again after a write that changes its field or the
+// list's leads, and read after its mark after any other. Whichever it is,
+// the page is the one a store without marks reads.
+func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		f.s.Leads.marks.from = 1
+		plain := &LeadStore{db: f.db}
+		plain.marks.from = math.MaxInt64
+		var ids []int64
+		for i := range 30 {
+			l := &impl.Lead{Phone: fmt.Sprintf("55119%08d", i), Name: ptr(fmt.Sprintf("lead %02d", 29-i)),
+				LeadScore: int32(i * 3 % 10), Temperature: impl.TemperatureHot, DealValue: ptr(float64(i % 4 * 100))}
+			if i%5 == 2 {
+				l.Name, l.DealValue = nil, nil
+			}
+			f.clock.advance(time.Second)
+			ids = append(ids, f.mustCreate(t, f.org, l).ID)
+		}
+		exec := func(query string, args ...any) {
+			t.Helper()
+			if _, err := f.db.pool.ExecContext(ctx, f.db.rebind(query), args...); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+		}
+		update := func(id int64, change func(*impl.Lead)) func() {
+			return func() {
+				if _, err := f.s.Leads.UpdateLead(ctx, f.org, id, func(l *impl.Lead) error { change(l); return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		sorts := []string{"id", "name", "created_at", "updated_at", "lead_score", "deal_value"}
+		all := map[string]bool{}
+		for _, s := range sorts {
+			all[s] = true
+		}
+		writes := []struct {
+			what  string
+			write func()
+			walks map[string]bool // the sorts whose deep pages walk again
+		}{
+			{"a score through the store", update(ids[4], func(l *impl.Lead) { l.LeadScore = 99 }),
+				map[string]bool{"lead_score": true, "updated_at": true}},
+			{"a name through the store", update(ids[6], func(l *impl.Lead) { l.Name = ptr("a first") }),
+				map[string]bool{"name": true, "updated_at": true}},
+			{"a name given to a lead without one, by SQL", func() { exec(`UPDATE leads SET name = 'zz' WHERE id = ?`, ids[7]) },
+				map[string]bool{"name": true}},
+			{"a deal value by SQL", func() { exec(`UPDATE leads SET deal_value = 5 WHERE id = ?`, ids[9]) },
+				map[string]bool{"deal_value": true}},
+			{"a company by SQL", func() { exec(`UPDATE leads SET company_name = 'Acme' WHERE id = ?`, ids[10]) },
+				map[string]bool{}},
+			{"an update that changes nothing, by SQL", func() { exec(`UPDATE leads SET lead_score = lead_score WHERE organization_id = ?`, f.org) },
+				map[string]bool{}},
+			{"a creation time by SQL", func() {
+				exec(`UPDATE leads SET created_at = (SELECT MIN(created_at) FROM leads) WHERE id = ?`, ids[25])
+			},
+				map[string]bool{"created_at": true}},
+			{"a temperature by SQL", func() { exec(`UPDATE leads SET temperature = 'cold' WHERE id = ?`, ids[11]) }, all},
+			{"a new lead through the store", func() { f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999999", Temperature: "hot"}) }, all},
+			{"a lead deleted by SQL", func() { exec(`DELETE FROM leads WHERE id = ?`, ids[12]) }, all},
+		}
+		// deep reads the page at 10 of each sort from the store, and says
+		// which were walked to.
+		deep := func(after string) map[string]bool {
+			t.Helper()
+			walked := map[string]bool{}
+			for _, sort := range sorts {
+				for _, s := range []string{sort, "-" + sort} {
+					q := impl.LeadFilter{Sort: s, Offset: 10, Limit: 5, Temperature: ptr(impl.TemperatureHot)}
+					_, before := f.s.Leads.DeepPageCounts()
+					got, err := f.s.Leads.FindLeads(ctx, f.org, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, now := f.s.Leads.DeepPageCounts(); now != before {
+						walked[s] = true
+					}
+					want, err := plain.FindLeads(ctx, f.org, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(idsOf(got.Leads), idsOf(want.Leads)) || got.Total != want.Total {
+						t.Fatalf("after %s, sort=%s: page %v of %d, want %v of %d", after, s, idsOf(got.Leads), got.Total, idsOf(want.Leads), want.Total)
+					}
+				}
+			}
+			return walked
+		}
+		deep("the leads were made")
+		if walked := deep("nothing"); len(walked) != 0 {
+			t.Fatalf("with nothing written, pages walked to again: %v", walked)
+		}
+		for _, w := range writes {
+			f.clock.advance(time.Second) // what the store writes, now
+			w.write()
+			walked := deep(w.what)
+			for _, sort := range sorts {
+				for _, s := range []string{sort, "-" + sort} {
+					if walked[s] != w.walks[sort] {
+						t.Errorf("after %s, sort=%s: walked to again %v, want %v", w.what, s, walked[s], w.walks[sort])
+					}
+				}
+			}
+		}
 	})
 }
