@@ -296,16 +296,18 @@ func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, a
 }
 
 // sortRevision is what a list in each sort's order reads as its revision
-// (00014): the list's own, which moves when a lead joins or leaves it, and
-// the sort field's, which moves when a lead's value of it changes. A write
-// that moves neither leaves the list's deep-page marks standing.
+// (00014): the list's own (list_revision), which moves when a lead joins or
+// leaves it, and the sort field's, which moves when a lead's value of it
+// changes. A write that moves neither leaves the list's deep-page marks
+// standing. (lead_counts.revision, which every write moves, is 00012's, for
+// servers of the version before during a rolling restart.)
 var sortRevision = map[string]string{
-	"id":         "revision",
-	"name":       "revision + name_revision",
-	"created_at": "revision + created_revision",
-	"updated_at": "revision + updated_revision",
-	"lead_score": "revision + score_revision",
-	"deal_value": "revision + deal_revision",
+	"id":         "list_revision",
+	"name":       "list_revision + name_revision",
+	"created_at": "list_revision + created_revision",
+	"updated_at": "list_revision + updated_revision",
+	"lead_score": "list_revision + score_revision",
+	"deal_value": "list_revision + deal_revision",
 }
 
 // leadRun is a stretch of one order, read by one statement from one index,

@@ -127,6 +127,11 @@ func TestLeadPageMarksFollowEveryWrite(t *testing.T) {
 			exec(w.query, w.args...)
 			check(w.what)
 		}
+		// One lead gone and another come, with the totals as they were.
+		exec(`DELETE FROM leads WHERE id = ?`, ids[9])
+		exec(`INSERT INTO leads (organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
+			SELECT organization_id, '5511999999998', 'a third', email, company_name, temperature, lead_score, deal_value, created_at, updated_at FROM leads WHERE id = ?`, ids[21])
+		check("a lead deleted and another inserted by SQL")
 		// And through the store.
 		if _, err := f.s.Leads.UpdateLead(ctx, f.org, ids[5], func(l *impl.Lead) error { l.Name = ptr("lead 99"); return nil }); err != nil {
 			t.Fatal(err)
@@ -296,9 +301,23 @@ func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 		if walked := deep("nothing"); len(walked) != 0 {
 			t.Fatalf("with nothing written, pages walked to again: %v", walked)
 		}
+		// revision, 00012's, still moves on every write: the servers of the
+		// version before 00014 read it during a rolling restart.
+		revision := func() int64 {
+			t.Helper()
+			var r int64
+			if err := f.db.pool.GetContext(ctx, &r, f.db.rebind(`SELECT COALESCE(SUM(revision), 0) FROM lead_counts WHERE organization_id = ?`), f.org); err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
 		for _, w := range writes {
 			f.clock.advance(time.Second) // what the store writes, now
+			before := revision()
 			w.write()
+			if revision() == before {
+				t.Errorf("after %s, lead_counts.revision did not move", w.what)
+			}
 			walked := deep(w.what)
 			for _, sort := range sorts {
 				for _, s := range []string{sort, "-" + sort} {
