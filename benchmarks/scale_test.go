@@ -29,8 +29,9 @@ import (
 // writeScaleOrg: an update of a lead's score, after which the orders by
 // score and by update time walk to it again, and a lead added and removed,
 // after which every order does; impl/sqlstore/pagemarks.go) and by cursor
-// to that page; through the store and through the whole HTTP stack. It prints p50 and p99 of each and their ratios, 1M over 10k, and
-// checks meta.total against a COUNT(*) of the leads.
+// to that page; through the store and through the whole HTTP stack. It
+// prints p50 and p99 of each and their ratios, 1M over 10k, and checks
+// meta.total against a COUNT(*) of the leads.
 //
 // It takes minutes and a few GB of disk, so it runs only with BENCH_SCALE=1:
 // make bench-scale (scripts/bench-scale.sh). Settings: BENCH_SCALE_LEADS
@@ -273,7 +274,7 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 		worstAfter := map[string]float64{}
 		for _, f := range filters {
 			for _, sort := range scaleSorts {
-				for _, kind := range []string{"1", "deep", "deep after an update", "deep after an insert", "cursor"} {
+				for _, kind := range []string{"1", "deep", afterWrite + "update", afterWrite + "insert", "cursor"} {
 					times := map[string][]time.Duration{}
 					page := 1
 					if kind != "1" {
@@ -294,7 +295,7 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 							order = []string{"big", "small"}
 						}
 						for _, name := range order {
-							if w, ok := strings.CutPrefix(kind, "deep after an "); ok {
+							if w, ok := strings.CutPrefix(kind, afterWrite); ok {
 								writeScaleOrg(b, a, raw, orgs[name], w)
 							}
 							t0 := time.Now()
@@ -305,11 +306,10 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 						}
 					}
 					label := strconv.Itoa(page)
-					switch kind {
-					case "cursor":
+					if kind == "cursor" {
 						label = "cursor to " + label
-					case "deep after an update", "deep after an insert":
-						label += ", after an " + strings.TrimPrefix(kind, "deep after an ")
+					} else if w, ok := strings.CutPrefix(kind, afterWrite); ok {
+						label += ", after an " + w
 					}
 					p50s, p50b := percentile(times["small"], 50), percentile(times["big"], 50)
 					p99s, p99b := percentile(times["small"], 99), percentile(times["big"], 99)
@@ -317,7 +317,7 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 					switch {
 					case f.name == "email shared by 1%":
 						worstShared = max(worstShared, ratio)
-					case strings.HasPrefix(kind, "deep after"):
+					case strings.HasPrefix(kind, afterWrite):
 						worstAfter[kind] = max(worstAfter[kind], ratio)
 					default:
 						worst = max(worst, ratio)
@@ -328,7 +328,7 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 			}
 		}
 		fmt.Printf("\n%s, %s: the largest p50 ratio, %s over %s: %.2f; of a deep page just after an update: %.2f, just after an insert: %.2f; for the shared e-mail, which matches 100 times as many leads: %.2f\n",
-			db.name, layer, big, small, worst, worstAfter["deep after an update"], worstAfter["deep after an insert"], worstShared)
+			db.name, layer, big, small, worst, worstAfter[afterWrite+"update"], worstAfter[afterWrite+"insert"], worstShared)
 	}
 
 	// How deep a numbered page can go at a million: page 400 of 100 skips
@@ -368,6 +368,10 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 		}
 	}
 }
+
+// afterWrite begins the kinds of query timed just after writeScaleOrg;
+// the write's name follows.
+const afterWrite = "deep after an "
 
 // writeScaleOrg makes one of two writes to o, untimed, before a deep page
 // is read again:

@@ -234,9 +234,9 @@ type leadCounts struct {
 	WithName      int64 `db:"with_name"`
 	WithDealValue int64 `db:"with_deal_value"`
 	// Revision moves on every write that adds a lead to the counted
-	// leads, takes one away, or changes the sort's field of one (00012,
-	// 00014; see sortRevision); 0 when the leads were counted rather than
-	// read from the counters.
+	// leads, takes one away, or changes the sort's field of one (00014;
+	// see sortRevision); 0 when the leads were counted rather than read
+	// from the counters.
 	Revision int64 `db:"revision"`
 }
 

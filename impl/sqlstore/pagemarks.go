@@ -21,13 +21,13 @@ import (
 // 1, 2, 3, ... (a CRM's sync) reads each page after the mark the page
 // before it left; a client asking for the same deep page again (polling)
 // reads it after its own mark. A page never asked for before, or asked for
-// after a write to the list, is walked to as before.
+// after a write that may have moved it (see below), is walked to as before.
 //
 // The revision is the sum, over the counted rows of lead_counts, of the
 // list's revision and its sort field's (sortRevision). The database's
 // triggers move the first when a lead joins or leaves the list and the
-// second when a lead's value of that field changes (00012, 00014),
-// whatever made the write, and neither ever goes back: so a mark read at
+// second when a lead's value of that field changes (00014), whatever made
+// the write, and neither ever goes back: so a mark read at
 // one revision is never taken for another, and a write that changes
 // neither (a new score, for a list by name) leaves the mark standing. It is
 // read with meta.total, in the same statement, so a mark costs no round
