@@ -225,7 +225,8 @@ func DefaultMaxConcurrentRequests() int { return max(32, 16*runtime.GOMAXPROCS(0
 //	DASHBOARD_SECURE_COOKIES  true marks the dashboard's cookies Secure when TLS
 //	                       ends at a proxy (they always are on a TLS connection)
 //	SECRETS_KEY            32 bytes in base64 (openssl rand -base64 32): seals webhook
-//	                       signing secrets and provider credentials in the database.
+//	                       signing secrets, provider credentials and the answers kept
+//	                       for Idempotency-Key replays in the database.
 //	                       Unset: SQLite keeps a key file beside the database
 //	                       (PATH.secrets-key); PostgreSQL stores them unsealed, with a
 //	                       warning. Every replica needs the same key.
@@ -851,7 +852,7 @@ func sealSecrets(ctx context.Context, db *sqlstore.DB, log *slog.Logger) error {
 		log = slog.Default()
 	}
 	if !db.Sealing() {
-		log.Warn("SECRETS_KEY is not set: webhook signing secrets and provider credentials are stored unsealed in the database")
+		log.Warn("SECRETS_KEY is not set: webhook signing secrets, provider credentials and the answers kept for Idempotency-Key replays (a new API key's among them) are stored unsealed in the database")
 		return nil
 	}
 	n, err := db.SealSecrets(ctx)

@@ -1,10 +1,12 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -24,10 +26,48 @@ type idempotencyRow struct {
 	CreatedAt      time.Time      `db:"created_at"`
 }
 
-func (r *idempotencyRow) record() *impl.IdempotencyRecord {
+// record is the row as the service reads it, its kept answer opened.
+func (s *IdempotencyStore) record(r *idempotencyRow) (*impl.IdempotencyRecord, error) {
+	body, err := s.db.openAnswer(r.OrganizationID, r.Key, r.Body)
+	if err != nil {
+		return nil, err
+	}
 	return &impl.IdempotencyRecord{OrganizationID: r.OrganizationID, Key: r.Key, Fingerprint: r.Fingerprint,
-		Status: int(r.Status.Int64), ContentType: r.ContentType.String, Location: r.Location.String, Body: r.Body,
-		LockedUntil: r.LockedUntil.UTC(), CreatedAt: r.CreatedAt.UTC()}
+		Status: int(r.Status.Int64), ContentType: r.ContentType.String, Location: r.Location.String, Body: body,
+		LockedUntil: r.LockedUntil.UTC(), CreatedAt: r.CreatedAt.UTC()}, nil
+}
+
+// A kept answer is sealed like the other secrets (seal.go): the answer to
+// POST /api-keys, to its regeneration, to POST /webhooks and to a secret's
+// rotation holds the one copy of a new API key or signing secret, which
+// the database otherwise keeps only hashed or sealed. Its additional data
+// names the organization and the key as well as the column, so an answer
+// moved to another key's row does not open.
+func answerPurpose(orgID int64, key string) string {
+	return purposeIdempotentAnswer + ":" + strconv.FormatInt(orgID, 10) + ":" + key
+}
+
+// sealAnswer is body as it is stored for the organization's key.
+func (s *DB) sealAnswer(orgID int64, key string, body []byte) []byte {
+	if s.sealer == nil || len(body) == 0 {
+		return body
+	}
+	return []byte(s.seal(answerPurpose(orgID, key), string(body)))
+}
+
+// openAnswer is a stored answer's body; one kept before sealing was
+// configured reads as it is.
+func (s *DB) openAnswer(orgID int64, key string, stored []byte) ([]byte, error) {
+	if !bytes.HasPrefix(stored, []byte(sealPrefix)) {
+		return stored, nil
+	}
+	plain, err := s.opened(answerPurpose(orgID, key), string(stored))
+	if err != nil {
+		// open's error names the purpose, which holds the key: a client's
+		// identifier, kept out of the log.
+		return nil, fmt.Errorf("%w: an answer kept for an Idempotency-Key does not open with SECRETS_KEY or SECRETS_KEY_PREVIOUS", errSecretsKey)
+	}
+	return []byte(plain), nil
 }
 
 // BeginIdempotent implements impl.IdempotencyStore.
@@ -56,7 +96,9 @@ func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, f
 		var existing *impl.IdempotencyRecord
 		switch {
 		case err == nil:
-			existing = row.record()
+			if existing, err = s.record(&row); err != nil {
+				return err
+			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("find idempotency key: %w", err)
 		}
@@ -99,7 +141,8 @@ func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, f
 func (s *IdempotencyStore) FinishIdempotent(ctx context.Context, r *impl.IdempotencyRecord) error {
 	_, err := s.db.execStmt(ctx, nil, `UPDATE idempotency_keys SET status = ?, content_type = ?,
 		location = ?, body = ? WHERE organization_id = ? AND key = ?`,
-		r.Status, nullString(r.ContentType), nullString(r.Location), r.Body, r.OrganizationID, r.Key)
+		r.Status, nullString(r.ContentType), nullString(r.Location), s.db.sealAnswer(r.OrganizationID, r.Key, r.Body),
+		r.OrganizationID, r.Key)
 	if err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)
 	}

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +51,102 @@ func TestSweepIdempotent(t *testing.T) {
 		}
 		if count(f.other) != 1 {
 			t.Errorf("another organization's expired key was swept")
+		}
+	})
+}
+
+// TestIdempotentAnswersSealedAtRest: the answer kept for an Idempotency-Key
+// can hold the one copy of a new API key or signing secret, so with a
+// secrets key it is sealed, and bound to its row; a replay opens it. One
+// kept before the key was configured replays as it is; a rotation of the
+// secrets key seals both again under the new key; the wrong key is an
+// error that names the setting, never a garbled replay.
+func TestIdempotentAnswersSealedAtRest(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		fp := []byte("fingerprint")
+		keep := func(key, body string) {
+			t.Helper()
+			rec, claimed, err := f.s.Idempotency.BeginIdempotent(ctx, f.org, key, fp, t0, t0.Add(time.Minute))
+			if err != nil || !claimed {
+				t.Fatalf("claim %s: claimed=%v err=%v", key, claimed, err)
+			}
+			rec.Status, rec.ContentType, rec.Body = 201, "application/json", []byte(body)
+			if err := f.s.Idempotency.FinishIdempotent(ctx, rec); err != nil {
+				t.Fatalf("keep the answer for %s: %v", key, err)
+			}
+		}
+		replay := func(key string) (string, error) {
+			t.Helper()
+			rec, claimed, err := f.s.Idempotency.BeginIdempotent(ctx, f.org, key, fp, t0.Add(time.Second), t0.Add(time.Minute))
+			if err != nil {
+				return "", err
+			}
+			if claimed || rec.Status != 201 {
+				t.Fatalf("%s: claimed=%v status %d, want the kept 201", key, claimed, rec.Status)
+			}
+			return string(rec.Body), nil
+		}
+		stored := func(key string) string {
+			t.Helper()
+			var body []byte
+			if err := f.db.pool.GetContext(ctx, &body, f.db.rebind(`SELECT body FROM idempotency_keys
+				WHERE organization_id = ? AND key = ?`), f.org, key); err != nil {
+				t.Fatalf("read the stored answer of %s: %v", key, err)
+			}
+			return string(body)
+		}
+		const legacyBody = `{"key":"sk_live_keptBeforeSealing"}`
+		const secretBody = `{"key":"sk_live_Hq7LmN2pUPqa7oQGxm0JEAFAIiPiTjL6VkbEHWtcWQx","name":"ERP"}`
+
+		// Without a key the answer is stored as it is.
+		keep("legacy", legacyBody)
+		if got := stored("legacy"); got != legacyBody {
+			t.Fatalf("without a key the answer is stored as %q", got)
+		}
+
+		f.withKeys(t, testKey(1))
+		keep("sealed", secretBody)
+		if got := stored("sealed"); !strings.HasPrefix(got, sealPrefix) || strings.Contains(got, "sk_live_") {
+			t.Fatalf("the answer is stored as %q, want it sealed", got)
+		}
+		for key, want := range map[string]string{"sealed": secretBody, "legacy": legacyBody} {
+			if got, err := replay(key); err != nil || got != want {
+				t.Fatalf("%s replays %q (%v), want %q", key, got, err, want)
+			}
+		}
+
+		// A rotation: what the old key sealed, and what was kept unsealed,
+		// is sealed again, and replays with the new key alone.
+		f.withKeys(t, testKey(2), testKey(1))
+		if _, err := f.db.SealSecrets(ctx); err != nil {
+			t.Fatalf("SealSecrets during a rotation: %v", err)
+		}
+		f.withKeys(t, testKey(2))
+		for key, want := range map[string]string{"sealed": secretBody, "legacy": legacyBody} {
+			if got := stored(key); !strings.HasPrefix(got, sealPrefix) {
+				t.Errorf("after the rotation %s is stored as %q, want it sealed", key, got)
+			}
+			if got, err := replay(key); err != nil || got != want {
+				t.Fatalf("after the rotation %s replays %q (%v), want %q", key, got, err, want)
+			}
+		}
+
+		// The wrong key is an error naming the setting.
+		f.withKeys(t, testKey(3))
+		if _, err := replay("sealed"); !errors.Is(err, errSecretsKey) || !strings.Contains(err.Error(), "SECRETS_KEY") {
+			t.Errorf("with another key: %v", err)
+		}
+
+		// An answer moved into another key's row does not open there.
+		f.withKeys(t, testKey(2))
+		keep("other", `{"id":7}`)
+		if _, err := f.db.pool.ExecContext(ctx, f.db.rebind(`UPDATE idempotency_keys SET body = ?
+			WHERE organization_id = ? AND key = ?`), []byte(stored("sealed")), f.org, "other"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := replay("other"); !errors.Is(err, errSecretsKey) {
+			t.Errorf("an answer moved to another key replayed (%v)", err)
 		}
 	})
 }

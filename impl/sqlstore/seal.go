@@ -34,6 +34,8 @@ const (
 	purposeAccessToken   = "integrations.access_token"
 	purposeAppSecret     = "integrations.app_secret"
 	purposeClientToken   = "integrations.client_token"
+	// An answer kept for an Idempotency-Key; see answerPurpose.
+	purposeIdempotentAnswer = "idempotency_keys.body"
 )
 
 // sealer holds the current key, which seals and opens, and the previous
@@ -179,7 +181,61 @@ func (s *DB) SealSecrets(ctx context.Context) (int, error) {
 		}
 	}
 	n, err := s.sealSigningKeys(ctx)
+	if sealed += n; err != nil || len(s.sealer.previous) == 0 {
+		return sealed, err
+	}
+	n, err = s.resealAnswers(ctx)
 	return sealed + n, err
+}
+
+// resealAnswers seals again, with the current key, the answers kept for
+// idempotency keys under a previous one, so that they still replay once
+// the previous key is gone, and those kept unsealed. It runs only during a
+// key rotation: a kept answer lives a day (impl.IdempotencyTTL), and there
+// may be many, so unlike the other secrets they are not read at every
+// start (one kept before a key was configured stays unsealed until it
+// expires or a rotation). The rows are read in pages, by primary key.
+func (s *DB) resealAnswers(ctx context.Context) (int, error) {
+	type answer struct {
+		OrganizationID int64  `db:"organization_id"`
+		Key            string `db:"key"`
+		Body           []byte `db:"body"`
+	}
+	const page = 500
+	sealed := 0
+	var lastOrg int64
+	lastKey := ""
+	for {
+		var rows []answer
+		if err := s.pool.SelectContext(ctx, &rows, s.rebind(`SELECT organization_id, key, body FROM idempotency_keys
+			WHERE (organization_id > ? OR organization_id = ? AND key > ?) AND body IS NOT NULL
+			ORDER BY organization_id, key LIMIT ?`), lastOrg, lastOrg, lastKey, page); err != nil {
+			return sealed, fmt.Errorf("read idempotency_keys: %w", err)
+		}
+		for _, a := range rows {
+			purpose := answerPurpose(a.OrganizationID, a.Key)
+			plain, current, err := s.open(purpose, string(a.Body))
+			if err != nil {
+				return sealed, fmt.Errorf("the answer kept for an idempotency key of organization %d: %w", a.OrganizationID, err)
+			}
+			if current || len(a.Body) == 0 {
+				continue
+			}
+			res, err := s.pool.ExecContext(ctx, s.rebind(`UPDATE idempotency_keys SET body = ?
+				WHERE organization_id = ? AND key = ? AND body = ?`),
+				[]byte(s.seal(purpose, plain)), a.OrganizationID, a.Key, a.Body)
+			if err != nil {
+				return sealed, fmt.Errorf("seal idempotency_keys.body: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				sealed++
+			}
+		}
+		if len(rows) < page {
+			return sealed, nil
+		}
+		lastOrg, lastKey = rows[len(rows)-1].OrganizationID, rows[len(rows)-1].Key
+	}
 }
 
 // sealSigningKeys is SealSecrets for the signing keys, which are bytes
