@@ -514,6 +514,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	warnReadableDatabase(cfg.DatabaseURL, cfg.Logger)
 	st := sqlstore.NewStores(db)
 	a, err := build(cfg, st)
 	if err != nil {
@@ -843,6 +844,26 @@ func keyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	return k, nil
+}
+
+// warnReadableDatabase warns when other users of the host may read the
+// SQLite database: it holds the organizations' leads and messages. A new
+// one is created for its owner alone (sqlstore.OpenWith); one made by an
+// earlier version, or given another mode, keeps it, and this says so.
+func warnReadableDatabase(databaseURL string, log *slog.Logger) {
+	path, ok := sqlstore.SQLiteFile(databaseURL)
+	if !ok {
+		return
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("other users of this host may read the SQLite database: restrict it to its owner (chmod 600)",
+		"path", path, "mode", info.Mode().Perm().String())
 }
 
 // sealSecrets seals what is stored unsealed or under the previous key, and

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,6 +129,11 @@ func OpenWith(ctx context.Context, databaseURL string, opts Options) (*DB, error
 	if err != nil {
 		return nil, err
 	}
+	if path, ok := SQLiteFile(databaseURL); ok {
+		if err := createPrivately(path); err != nil {
+			return nil, fmt.Errorf("create the SQLite database: %w", err)
+		}
+	}
 	sealer, err := newSealer(opts.SecretsKey, opts.PreviousSecretsKeys)
 	if err != nil {
 		return nil, fmt.Errorf("SECRETS_KEY: %w", err)
@@ -207,6 +213,24 @@ func openPool(dialect Dialect, dsn string, opts Options) (*sqlx.DB, error) {
 	// under 32 concurrent requests).
 	db.SetMaxIdleConns(8)
 	return db, nil
+}
+
+// createPrivately creates a SQLite database that does not exist yet as an
+// empty file only its owner may read and write. It holds the organizations'
+// leads and messages, and SQLite gives its WAL and shared-memory files the
+// database file's mode; left to SQLite, all three would be readable by
+// every user of the host (0644 under the usual umask). A file that exists
+// keeps the mode it has: its operator chose it (app.Open warns when others
+// can read it).
+func createPrivately(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // SQLiteFile is the file of a SQLite DATABASE_URL ("" is the default
