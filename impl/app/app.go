@@ -51,6 +51,8 @@ type Config struct {
 	AddressRatePerMinute int
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
 	TrustedProxies httpapi.TrustedProxies
+	// MetricsToken, if set, is the bearer token /metrics asks for.
+	MetricsToken string
 	// RedisURL, when set, keeps the rate-limit counters in Redis, shared by
 	// every replica; otherwise they are in this process's memory.
 	RedisURL string
@@ -196,6 +198,8 @@ func DefaultMaxConcurrentRequests() int { return max(32, 16*runtime.GOMAXPROCS(0
 //	                       is allowed uncounted (default 250ms)
 //	TRUSTED_PROXIES        comma-separated addresses or CIDRs whose X-Forwarded-For names the
 //	                       client (default: none; the connection's address counts)
+//	METRICS_TOKEN          bearer token /metrics asks for, 16 characters or more (default:
+//	                       none; /metrics answers anyone, within the address's limit)
 //	WHATSAPP_API_BASE_URL  Meta Graph API (default https://graph.facebook.com)
 //	WHATSAPP_API_VERSION   Graph API version (default v24.0)
 //	RBM_API_BASE_URL       Google RBM API (default https://rcsbusinessmessaging.googleapis.com)
@@ -331,12 +335,37 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.TrustedProxies, err = httpapi.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
 		return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
+	if c.MetricsToken, err = metricsToken(getenv("METRICS_TOKEN")); err != nil {
+		return c, err
+	}
 	switch c.ResponseValidation {
 	case httpapi.ValidateStrict, httpapi.ValidateLog, httpapi.ValidateOff:
 	default:
 		return c, fmt.Errorf("RESPONSE_VALIDATION must be strict, log or off, not %q", c.ResponseValidation)
 	}
 	return c, nil
+}
+
+// metricsMinToken is the shortest METRICS_TOKEN taken: a guessable one
+// would be a lock left open.
+const metricsMinToken = 16
+
+// metricsToken checks METRICS_TOKEN: empty (none), or at least
+// metricsMinToken printable ASCII characters without spaces, as an
+// Authorization header carries it.
+func metricsToken(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	if len(v) < metricsMinToken {
+		return "", fmt.Errorf("METRICS_TOKEN must be at least %d characters (openssl rand -hex 32 makes one)", metricsMinToken)
+	}
+	for _, r := range v {
+		if r <= ' ' || r > '~' {
+			return "", errors.New("METRICS_TOKEN must be printable ASCII without spaces (openssl rand -hex 32 makes one)")
+		}
+	}
+	return v, nil
 }
 
 func templateSyncFromEnv(getenv func(string) string, c *Config) error {
@@ -672,6 +701,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		DisableRequestValidation: cfg.DisableRequestValidation,
 		Ready:                    st.DB.Ping,
 		Backlog:                  st.Queue,
+		MetricsToken:             cfg.MetricsToken,
 		DeepPages:                st.Leads.DeepPageCounts,
 		DBTimeout:                cfg.DBTimeout,
 		MaxConcurrentRequests:    cfg.MaxConcurrentRequests,

@@ -65,3 +65,23 @@ func TestSecretsKeyFile(t *testing.T) {
 		t.Fatalf("PostgreSQL without SECRETS_KEY: key %x, %v", opts.SecretsKey, err)
 	}
 }
+
+// METRICS_TOKEN is optional; a short one, or one a header cannot carry,
+// stops the start with a message that says how to make one.
+func TestMetricsTokenFromEnv(t *testing.T) {
+	for token, wantErr := range map[string]string{
+		"":                                 "",
+		"0123456789abcdef0123456789abcdef": "",
+		"short":                            "at least 16 characters",
+		"with a space in the middle!!":     "printable ASCII without spaces",
+		"ação-ação-ação-ação":              "printable ASCII without spaces",
+	} {
+		cfg, err := app.FromEnv(envOf(map[string]string{"METRICS_TOKEN": token}))
+		switch {
+		case wantErr == "" && (err != nil || cfg.MetricsToken != token):
+			t.Errorf("%q: %q, %v", token, cfg.MetricsToken, err)
+		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr) || !strings.Contains(err.Error(), "openssl")):
+			t.Errorf("%q: %v, want an error saying %q and how to make one", token, err, wantErr)
+		}
+	}
+}

@@ -120,8 +120,12 @@ func (s *Server) ready(ctx context.Context) error {
 // metrics exposes counters and gauges in the Prometheus text format: the
 // responses that broke the spec, and every webhook's backlog (labelled with
 // its organization and id, so /metrics belongs behind the operators' own
-// network, as it tells customers' volumes apart).
+// network or METRICS_TOKEN, as it tells customers' volumes apart; see
+// allowMetrics).
 func (s *Server) metrics(c echo.Context) error {
+	if err := s.allowMetrics(c); err != nil {
+		return err
+	}
 	var b strings.Builder
 	b.WriteString("# HELP iagente_response_validation_failures_total Responses that did not match the OpenAPI spec.\n")
 	b.WriteString("# TYPE iagente_response_validation_failures_total counter\n")
@@ -139,7 +143,7 @@ func (s *Server) metrics(c echo.Context) error {
 	if s.cfg.Backlog != nil {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 		defer cancel()
-		backlogs, err := s.cfg.Backlog.WebhookBacklogs(ctx)
+		backlogs, err := s.backlogs.read(ctx, s.cfg.Backlog, s.now())
 		if err != nil {
 			// The other metrics still help; the missing series say the rest.
 			logger(ctx).Warn("read webhook backlogs for /metrics", "err", err.Error())

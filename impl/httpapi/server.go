@@ -90,6 +90,10 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Backlog, if set, reads the webhooks' backlogs for /metrics.
 	Backlog impl.BacklogReader
+	// MetricsToken, if set, is the bearer token /metrics asks for. Without
+	// it /metrics answers whoever reaches the listener, each request
+	// counted against the address's limit as the docs are.
+	MetricsToken string
 	// DeepPages, if set, counts the deep numbered pages of GET /leads read
 	// after a mark and walked to, for /metrics.
 	DeepPages func() (afterMark, walked int64)
@@ -149,6 +153,8 @@ type Server struct {
 	draining atomic.Bool
 	// admission bounds the requests that run at once; nil when unbounded.
 	admission *admission
+	// backlogs is /metrics' last read of the webhooks' backlogs.
+	backlogs backlogRead
 }
 
 // NewServer wires the service. It returns an error if the embedded spec
