@@ -76,8 +76,12 @@ func TestSQLiteDatabaseFileIsPrivate(t *testing.T) {
 		if !strings.Contains(logs, warning) || !strings.Contains(logs, "-rw-r--r--") {
 			t.Errorf("no warning for a database others may read: %s", logs)
 		}
-		if info, err := os.Stat(path); err != nil || info.Mode().Perm() != fs.FileMode(0o644) {
-			t.Errorf("the existing database's mode changed: %v %v", info.Mode().Perm(), err)
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := info.Mode().Perm(); mode != fs.FileMode(0o644) {
+			t.Errorf("the existing database's mode changed to %v", mode)
 		}
 	})
 }

@@ -148,5 +148,14 @@ func TestIdempotentAnswersSealedAtRest(t *testing.T) {
 		if _, err := replay("other"); !errors.Is(err, errSecretsKey) {
 			t.Errorf("an answer moved to another key replayed (%v)", err)
 		}
+		// Nor does it stop the next rotation, which reseals the rest.
+		f.withKeys(t, testKey(4), testKey(2))
+		if _, err := f.db.SealSecrets(ctx); err != nil {
+			t.Fatalf("an answer that does not open stopped a rotation: %v", err)
+		}
+		f.withKeys(t, testKey(4))
+		if got, err := replay("sealed"); err != nil || got != secretBody {
+			t.Errorf("after the second rotation sealed replays %q (%v)", got, err)
+		}
 	})
 }
