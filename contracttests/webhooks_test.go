@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,7 +22,10 @@ import (
 var whSecretRe = regexp.MustCompile(`^whsec_[A-Za-z0-9+/]{43}=$`)
 
 const (
-	whURLMessage  = "must be a valid http:// or https:// URL"
+	whURLMessage = "must be a valid http:// or https:// URL"
+	// whMaxWebhooks is how many webhooks an organization can have, as
+	// POST /webhooks documents it.
+	whMaxWebhooks = 20
 	whExampleBody = `{"name":"Meu Webhook","url":"https://meusite.com/webhook","events":["lead.created","lead.qualified","message.received"]}`
 )
 
@@ -430,5 +434,70 @@ func TestWebhookAPI(t *testing.T) {
 			res, body := doJSON(t, tg, key, http.MethodPost, "/webhooks/999999999/rotate-secret", nil)
 			wantError(t, res, body, http.StatusNotFound, "not_found")
 		})
+	})
+}
+
+// TestWebhookCap fills an organization to its 20 webhooks: one more is 409
+// conflict and creates nothing, a deletion makes room again, and creates
+// racing for the last places never pass the cap together. It needs
+// organizations of its own, which only in-process targets give.
+func TestWebhookCap(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		total := func(t *testing.T, key string) int64 {
+			t.Helper()
+			var page struct{ Meta struct{ Total int64 } }
+			expectJSON(t, tg, key, http.MethodGet, "/webhooks?per_page=1", nil, http.StatusOK, &page)
+			return page.Meta.Total
+		}
+		body := func(i int) rawJSON {
+			return rawJSON(fmt.Sprintf(`{"name":"cap %d","url":"https://crm.example.com/hooks/%d","events":["lead.created"]}`, i, i))
+		}
+
+		key := tg.freshOrg(t)
+		var ids []int64
+		for i := range whMaxWebhooks {
+			var h whHook
+			expectJSON(t, tg, key, http.MethodPost, "/webhooks", body(i), http.StatusCreated, &h)
+			ids = append(ids, h.ID)
+		}
+		res, raw := doJSON(t, tg, key, http.MethodPost, "/webhooks", body(99))
+		wantError(t, res, raw, http.StatusConflict, "conflict")
+		if bytes.Contains(raw, []byte("whsec_")) || !bytes.Contains(raw, []byte("20 webhooks")) {
+			t.Errorf("the refused create: %s", raw)
+		}
+		if n := total(t, key); n != whMaxWebhooks {
+			t.Fatalf("after the refused create: %d webhooks, want %d", n, whMaxWebhooks)
+		}
+		if res, raw := doJSON(t, tg, key, http.MethodDelete, whHookPath(ids[3]), nil); res.StatusCode != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", res.StatusCode, raw)
+		}
+		expectJSON(t, tg, key, http.MethodPost, "/webhooks", body(100), http.StatusCreated, nil)
+
+		// Thirty creates at once in another organization: exactly twenty.
+		other := tg.freshOrg(t)
+		statuses := make([]int, 30)
+		var wg sync.WaitGroup
+		for i := range statuses {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, _ := doJSON(t, tg, other, http.MethodPost, "/webhooks", body(i))
+				statuses[i] = res.StatusCode
+			}()
+		}
+		wg.Wait()
+		created := 0
+		for _, s := range statuses {
+			switch s {
+			case http.StatusCreated:
+				created++
+			case http.StatusConflict:
+			default:
+				t.Errorf("a racing create answered %d", s)
+			}
+		}
+		if n := total(t, other); created != whMaxWebhooks || n != whMaxWebhooks {
+			t.Errorf("30 racing creates made %d (%d listed), want %d", created, n, whMaxWebhooks)
+		}
 	})
 }

@@ -53,6 +53,21 @@ func CheckAPIKeyCap(active int) error {
 	return nil
 }
 
+// MaxWebhooks is how many webhooks an organization may have, its default
+// webhook included. Every event is queued once for each webhook subscribed
+// to it, in the transaction that wrote it: the cap bounds what one write
+// costs the database.
+const MaxWebhooks = 20
+
+// CheckWebhookCap returns EConflict when an organization that already has
+// count webhooks may not have another.
+func CheckWebhookCap(count int) error {
+	if count >= MaxWebhooks {
+		return Errorf(EConflict, "The organization already has %d webhooks, the most it can have. Delete one first.", count)
+	}
+	return nil
+}
+
 // ErrAPIKeyRevoked is the conflict of regenerating a key that is revoked.
 func ErrAPIKeyRevoked(id int64) *Error {
 	return Errorf(EConflict, "API key %d is revoked and cannot be regenerated. Create a new key instead.", id)

@@ -197,3 +197,12 @@ func TestRetentionCutoff(t *testing.T) {
 		t.Errorf("RetentionCutoff(30 days) = %v, want %v", got, want)
 	}
 }
+
+func TestCheckWebhookCap(t *testing.T) {
+	if err := CheckWebhookCap(MaxWebhooks - 1); err != nil {
+		t.Errorf("one below the cap: %v", err)
+	}
+	if err := CheckWebhookCap(MaxWebhooks); ErrorCode(err) != EConflict {
+		t.Errorf("at the cap: %v, want %s", err, EConflict)
+	}
+}

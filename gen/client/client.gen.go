@@ -2615,6 +2615,9 @@ type UnsupportedMediaType = Error
 // ValidationError The envelope of every error response.
 type ValidationError = Error
 
+// WebhookLimitReached The envelope of every error response.
+type WebhookLimitReached = Error
+
 // WebhookNotFound The envelope of every error response.
 type WebhookNotFound = Error
 
@@ -6102,6 +6105,10 @@ type ClientInterface interface {
 	// that deliveries come from us (see "Verifying deliveries" under Webhooks). If
 	// you lose it, rotate it.
 	//
+	// An organization can have up to 20 webhooks, the dashboard's included (each
+	// event is queued once for every webhook subscribed to it); past that the
+	// answer is `409 conflict`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
@@ -6113,6 +6120,10 @@ type ClientInterface interface {
 	// that ever shows the webhook's `signing_secret`: keep it, you need it to check
 	// that deliveries come from us (see "Verifying deliveries" under Webhooks). If
 	// you lose it, rotate it.
+	//
+	// An organization can have up to 20 webhooks, the dashboard's included (each
+	// event is queued once for every webhook subscribed to it); past that the
+	// answer is `409 conflict`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6972,6 +6983,10 @@ func (c *Client) ListWebhooks(ctx context.Context, params *ListWebhooksParams, r
 // that deliveries come from us (see "Verifying deliveries" under Webhooks). If
 // you lose it, rotate it.
 //
+// An organization can have up to 20 webhooks, the dashboard's included (each
+// event is queued once for every webhook subscribed to it); past that the
+// answer is `409 conflict`.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /webhooks (the `CreateWebhook` operationId).
@@ -6993,6 +7008,10 @@ func (c *Client) CreateWebhookWithBody(ctx context.Context, params *CreateWebhoo
 // that ever shows the webhook's `signing_secret`: keep it, you need it to check
 // that deliveries come from us (see "Verifying deliveries" under Webhooks). If
 // you lose it, rotate it.
+//
+// An organization can have up to 20 webhooks, the dashboard's included (each
+// event is queued once for every webhook subscribed to it); past that the
+// answer is `409 conflict`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -9660,6 +9679,10 @@ type ClientWithResponsesInterface interface {
 	// that deliveries come from us (see "Verifying deliveries" under Webhooks). If
 	// you lose it, rotate it.
 	//
+	// An organization can have up to 20 webhooks, the dashboard's included (each
+	// event is queued once for every webhook subscribed to it); past that the
+	// answer is `409 conflict`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
@@ -9671,6 +9694,10 @@ type ClientWithResponsesInterface interface {
 	// that ever shows the webhook's `signing_secret`: keep it, you need it to check
 	// that deliveries come from us (see "Verifying deliveries" under Webhooks). If
 	// you lose it, rotate it.
+	//
+	// An organization can have up to 20 webhooks, the dashboard's included (each
+	// event is queued once for every webhook subscribed to it); past that the
+	// answer is `409 conflict`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13289,7 +13316,7 @@ type CreateWebhookResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *IdempotentConflict
+	JSON409 *WebhookLimitReached
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -13340,7 +13367,7 @@ func (r CreateWebhookResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r CreateWebhookResponse) GetJSON409() *IdempotentConflict {
+func (r CreateWebhookResponse) GetJSON409() *WebhookLimitReached {
 	return r.JSON409
 }
 
@@ -15972,6 +15999,10 @@ func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, para
 // that deliveries come from us (see "Verifying deliveries" under Webhooks). If
 // you lose it, rotate it.
 //
+// An organization can have up to 20 webhooks, the dashboard's included (each
+// event is queued once for every webhook subscribed to it); past that the
+// answer is `409 conflict`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /webhooks (the `CreateWebhook` operationId).
@@ -15989,6 +16020,10 @@ func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Cont
 // that ever shows the webhook's `signing_secret`: keep it, you need it to check
 // that deliveries come from us (see "Verifying deliveries" under Webhooks). If
 // you lose it, rotate it.
+//
+// An organization can have up to 20 webhooks, the dashboard's included (each
+// event is queued once for every webhook subscribed to it); past that the
+// answer is `409 conflict`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -21874,7 +21909,7 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest IdempotentConflict
+		var dest WebhookLimitReached
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

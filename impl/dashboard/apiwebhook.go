@@ -282,7 +282,13 @@ func (h *Handler) saveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	orgID := current(r).user.OrganizationID
 	wh, created, err := h.cfg.Webhooks.SaveDefaultWebhook(ctx, orgID, raw)
-	if err != nil {
+	switch {
+	case impl.ErrorCode(err) == impl.EConflict:
+		// Only a new default webhook can conflict: the organization has
+		// impl.MaxWebhooks made through the API.
+		h.redirectWith(w, r, flash{WebhookError: msgTooManyHooks, WebhookURL: raw}, "webhook")
+		return
+	case err != nil:
 		h.internalError(w, r, err)
 		return
 	}

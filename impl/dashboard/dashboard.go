@@ -92,6 +92,7 @@ const (
 	msgBadForm       = "O formulário expirou ou não veio desta página. Recarregue a página e tente novamente."
 	msgTokenReplaced = "Este token já foi substituído. Recarregue a página para ver o token atual."
 	msgTooManyKeys   = "Esta organização já tem o máximo de chaves de API ativas. Revogue uma pela API antes de gerar outra."
+	msgTooManyHooks  = "Esta organização já tem o máximo de webhooks. Apague um pela API antes de salvar este."
 	msgNotFound      = "Página não encontrada."
 	msgMethod        = "Esta página não aceita este tipo de pedido."
 	msgInternal      = "Algo deu errado do nosso lado. Tente novamente em instantes."

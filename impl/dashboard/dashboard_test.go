@@ -1129,3 +1129,51 @@ func TestDeliveriesBlock(t *testing.T) {
 		}
 	})
 }
+
+// An organization with as many webhooks as it can have, all made through
+// the API, cannot get a default one from the page: Salvar says why and
+// keeps the URL to try again, and nothing is stored. Once it has one,
+// saving changes it, whatever the count.
+func TestWebhookURLAtTheCap(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		orgA, _ := f.org(t, "Acme", "ana@acme.test", true)
+		for i := range impl.MaxWebhooks {
+			w := &impl.Webhook{Name: fmt.Sprintf("api %d", i), URL: fmt.Sprintf("https://crm.acme.test/hooks/%d", i), Events: []string{impl.EventLeadCreated}}
+			if err := f.db.Webhooks.CreateWebhook(ctx, orgA, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := f.browser(t)
+		token := b.mustLogin("ana@acme.test")
+		p := b.submit("/dashboard/api-webhook/webhook", url.Values{"csrf_token": {token}, "url": {"https://meusite.com/webhook"}})
+		if got := messageOf(t, p, "webhook-message"); !strings.Contains(got, "máximo de webhooks") {
+			t.Errorf("at the cap, Salvar says %q (status %d)", got, p.status)
+		}
+		if !strings.Contains(p.body, `value="https://meusite.com/webhook"`) || strings.Contains(p.body, `id="signing-secret"`) {
+			t.Error("the refused URL is not shown back, or a secret is shown")
+		}
+		if _, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgA); impl.ErrorCode(err) != impl.ENotFound {
+			t.Fatalf("a default webhook was stored past the cap: %v", err)
+		}
+
+		// Room for one: the default takes it, and saving again at the cap
+		// changes it.
+		page, _, err := f.db.Webhooks.FindWebhooks(ctx, orgA, 0, 1)
+		if err != nil || len(page) != 1 {
+			t.Fatalf("find a webhook: %v", err)
+		}
+		if err := f.db.Webhooks.DeleteWebhook(ctx, orgA, page[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{"https://meusite.com/webhook", "https://meusite.com/outro"} {
+			p := b.submit("/dashboard/api-webhook/webhook", url.Values{"csrf_token": {token}, "url": {u}})
+			if got := messageOf(t, p, "webhook-message"); got != dashboard.MsgWebhookSaved {
+				t.Fatalf("saving %s with room for the default: %q", u, got)
+			}
+		}
+		if w, err := f.db.Webhooks.FindDefaultWebhook(ctx, orgA); err != nil || w.URL != "https://meusite.com/outro" {
+			t.Fatalf("the default webhook: %+v, %v", w, err)
+		}
+	})
+}

@@ -15,14 +15,8 @@ const apiKeyColumns = `id, organization_id, name, prefix, hash, created_at, last
 // CreateAPIKey implements impl.APIKeyStore.
 func (s *APIKeyStore) CreateAPIKey(ctx context.Context, key *impl.APIKey) error {
 	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		// Dialect difference: on PostgreSQL concurrent creates would each
-		// count the same keys under READ COMMITTED and pass the cap together,
-		// so they queue on the organization's row. SQLite's write transaction
-		// is already exclusive.
-		if s.db.dialect == Postgres {
-			if _, err := tx.ExecContext(ctx, s.db.rebind(`SELECT id FROM organizations WHERE id = ? FOR UPDATE`), key.OrganizationID); err != nil {
-				return fmt.Errorf("lock organization: %w", err)
-			}
+		if err := s.db.lockOrganization(ctx, tx, key.OrganizationID); err != nil {
+			return err
 		}
 		var active int
 		if err := tx.GetContext(ctx, &active, s.db.rebind(

@@ -479,6 +479,21 @@ func isForeignKeyViolation(err error) bool {
 	return false
 }
 
+// lockOrganization makes tx's count of an organization's rows (API keys,
+// webhooks) hold until it commits, so that a cap checked on it holds.
+// dialect: on PostgreSQL concurrent creates would each count the same rows
+// under READ COMMITTED and pass the cap together, so they queue on the
+// organization's row; SQLite's write transaction is already exclusive.
+func (s *DB) lockOrganization(ctx context.Context, tx *sqlx.Tx, orgID int64) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`SELECT id FROM organizations WHERE id = ? FOR UPDATE`), orgID); err != nil {
+		return fmt.Errorf("lock organization: %w", err)
+	}
+	return nil
+}
+
 // exclusive waits for the process's turn to write and returns the function
 // that ends it. dialect: SQLite has one writer at a time; a writer that
 // finds the lock taken sleeps in SQLite's busy handler (1 ms, then 2, then

@@ -98,6 +98,16 @@ func (s *WebhookStore) CreateWebhook(ctx context.Context, orgID int64, w *impl.W
 	w.PrepareNew(orgID, s.db.timestamp())
 	w.Events = impl.SubscribedEvents(w.Events)
 	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.db.lockOrganization(ctx, tx, orgID); err != nil {
+			return err
+		}
+		var count int
+		if err := tx.GetContext(ctx, &count, s.db.rebind(`SELECT COUNT(*) FROM webhooks WHERE organization_id = ?`), orgID); err != nil {
+			return fmt.Errorf("count webhooks: %w", err)
+		}
+		if err := impl.CheckWebhookCap(count); err != nil {
+			return err
+		}
 		err := tx.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO webhooks
 			(organization_id, name, url, active, max_attempts, is_default, secret, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
