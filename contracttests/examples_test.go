@@ -311,7 +311,8 @@ func (r *exampleRun) provoke(ex responseExample) (int, []byte) {
 	case "ownKey":
 		// The key that authenticates the request names itself.
 		return r.call(op, map[string]string{"id": strconv.FormatInt(r.keyID, 10)}, nil, "")
-	case "tooManyKeys":
+	case "tooManyKeys", "tooManyWebhooks":
+		// Create until the organization's cap refuses.
 		for i := 0; ; i++ {
 			status, out := r.call(op, nil, req.Body, "")
 			if status != http.StatusCreated || i > 200 {
