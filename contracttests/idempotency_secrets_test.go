@@ -108,3 +108,70 @@ func idempotentAnswers(t *testing.T, dbURL string) map[string]string {
 	}
 	return out
 }
+
+// TestIdempotentCreateLeadAfterALostAnswer: a POST /leads whose lead was
+// stored but whose answer never arrived (a commit whose acknowledgement was
+// lost: the server answers 503 and gives the key back, as in any outage)
+// is retried with its Idempotency-Key: the retry answers 201 with that
+// lead, marked replayed, instead of 409 for its own phone; another key, or
+// none, still gets the conflict. The lost answer is made by deleting the
+// key's row, which is what giving it back does.
+func TestIdempotentCreateLeadAfterALostAnswer(t *testing.T) {
+	forEachDatabase(t, "reads and writes the server's database", func(t *testing.T, db sqlstoretest.Database) {
+		tg := startInProcess(t, db.URL, app.DefaultRatePerMinute*1000, app.DefaultRatePerDay*1000)
+		idem, phone := newIdemKey(t), uniquePhone(t)
+		body := []byte(fmt.Sprintf(`{"phone":%q,"name":"Maria Santos"}`, phone))
+		first, firstBody := safetyRequest(t, tg, "POST", "/leads", body, bearerH(tg.key), idemKey(idem))
+		if first.StatusCode != http.StatusCreated {
+			t.Fatalf("first: %d %s", first.StatusCode, firstBody)
+		}
+		giveBack(t, db.URL, idem)
+
+		again, againBody := safetyRequest(t, tg, "POST", "/leads", body, bearerH(tg.key), idemKey(idem))
+		if again.StatusCode != http.StatusCreated || again.Header.Get("Idempotent-Replayed") != "true" ||
+			again.Header.Get("Location") != first.Header.Get("Location") || !bytes.Equal(againBody, firstBody) {
+			t.Fatalf("the retry after a lost answer: %d %s replayed=%q location=%q; want the lead %s again",
+				again.StatusCode, againBody, again.Header.Get("Idempotent-Replayed"), again.Header.Get("Location"), firstBody)
+		}
+		// Its answer is kept for the key from now on, as any other.
+		third, thirdBody := safetyRequest(t, tg, "POST", "/leads", body, bearerH(tg.key), idemKey(idem))
+		if third.StatusCode != http.StatusCreated || third.Header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(thirdBody, firstBody) {
+			t.Errorf("a third try: %d %s", third.StatusCode, thirdBody)
+		}
+		for name, headers := range map[string][][2]string{
+			"another key": {bearerH(tg.key), idemKey(idem + "-other")},
+			"no key":      {bearerH(tg.key)},
+		} {
+			t.Run(name, func(t *testing.T) {
+				res, raw := safetyRequest(t, tg, "POST", "/leads", body, headers...)
+				wantError(t, res, raw, http.StatusConflict, "conflict", "phone")
+			})
+		}
+		res, list := safetyRequest(t, tg, "GET", "/leads?phone="+phone, nil, bearerH(tg.key))
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(list), `"total":1`) {
+			t.Fatalf("leads with the phone: %d %s; want exactly one", res.StatusCode, list)
+		}
+	})
+}
+
+// giveBack deletes an Idempotency-Key's row, as the server does when a
+// request's answer was 503.
+func giveBack(t *testing.T, dbURL, key string) {
+	t.Helper()
+	driver, dsn, param := "postgres", dbURL, "$1"
+	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
+		driver, dsn, param = "sqlite", path, "?"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Exec(`DELETE FROM idempotency_keys WHERE key = `+param, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("gave back %d keys named %s, want 1", n, key)
+	}
+}

@@ -97,6 +97,17 @@ func NewInboundLead(orgID int64, phone string, contactName *string) *Lead {
 
 // ErrDuplicatePhone is the conflict of a phone that another lead of the
 // organization already has.
+// LeadCreatedEarlier is what CreateLead returns when the phone's lead was
+// created, within IdempotencyTTL, by a request with the same
+// Idempotency-Key: that request's answer was lost after the lead was stored
+// (its key given back as in any outage), and Lead is the lead as it is now,
+// for the retry to answer with instead of a conflict.
+type LeadCreatedEarlier struct{ Lead *Lead }
+
+func (e *LeadCreatedEarlier) Error() string {
+	return "the lead was created earlier under this Idempotency-Key"
+}
+
 func ErrDuplicatePhone() *Error {
 	return Errorf(EConflict, "A lead with this phone already exists.").
 		WithDetailText("phone", Text{En: "a lead with this phone already exists", PtBR: "Já existe um lead com este telefone."})

@@ -5933,7 +5933,10 @@ type ClientInterface interface {
 	// Creates a lead in your organization. Only `phone` is required. A new lead
 	// starts `cold` with a `lead_score` of 0 unless you say otherwise. A phone that
 	// another lead of your organization already has is answered with
-	// `409 conflict`.
+	// `409 conflict`, unless that lead was created in the last 24 hours by a
+	// request with the same `Idempotency-Key`: then its first answer was lost
+	// (for example to a network failure as it was stored), and the answer is
+	// `201` with the lead as it is now and `Idempotent-Replayed: true`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5945,7 +5948,10 @@ type ClientInterface interface {
 	// Creates a lead in your organization. Only `phone` is required. A new lead
 	// starts `cold` with a `lead_score` of 0 unless you say otherwise. A phone that
 	// another lead of your organization already has is answered with
-	// `409 conflict`.
+	// `409 conflict`, unless that lead was created in the last 24 hours by a
+	// request with the same `Idempotency-Key`: then its first answer was lost
+	// (for example to a network failure as it was stored), and the answer is
+	// `201` with the lead as it is now and `Idempotent-Replayed: true`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6671,7 +6677,10 @@ func (c *Client) ListLeads(ctx context.Context, params *ListLeadsParams, reqEdit
 // Creates a lead in your organization. Only `phone` is required. A new lead
 // starts `cold` with a `lead_score` of 0 unless you say otherwise. A phone that
 // another lead of your organization already has is answered with
-// `409 conflict`.
+// `409 conflict`, unless that lead was created in the last 24 hours by a
+// request with the same `Idempotency-Key`: then its first answer was lost
+// (for example to a network failure as it was stored), and the answer is
+// `201` with the lead as it is now and `Idempotent-Replayed: true`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6693,7 +6702,10 @@ func (c *Client) CreateLeadWithBody(ctx context.Context, params *CreateLeadParam
 // Creates a lead in your organization. Only `phone` is required. A new lead
 // starts `cold` with a `lead_score` of 0 unless you say otherwise. A phone that
 // another lead of your organization already has is answered with
-// `409 conflict`.
+// `409 conflict`, unless that lead was created in the last 24 hours by a
+// request with the same `Idempotency-Key`: then its first answer was lost
+// (for example to a network failure as it was stored), and the answer is
+// `201` with the lead as it is now and `Idempotent-Replayed: true`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -9495,7 +9507,10 @@ type ClientWithResponsesInterface interface {
 	// Creates a lead in your organization. Only `phone` is required. A new lead
 	// starts `cold` with a `lead_score` of 0 unless you say otherwise. A phone that
 	// another lead of your organization already has is answered with
-	// `409 conflict`.
+	// `409 conflict`, unless that lead was created in the last 24 hours by a
+	// request with the same `Idempotency-Key`: then its first answer was lost
+	// (for example to a network failure as it was stored), and the answer is
+	// `201` with the lead as it is now and `Idempotent-Replayed: true`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9507,7 +9522,10 @@ type ClientWithResponsesInterface interface {
 	// Creates a lead in your organization. Only `phone` is required. A new lead
 	// starts `cold` with a `lead_score` of 0 unless you say otherwise. A phone that
 	// another lead of your organization already has is answered with
-	// `409 conflict`.
+	// `409 conflict`, unless that lead was created in the last 24 hours by a
+	// request with the same `Idempotency-Key`: then its first answer was lost
+	// (for example to a network failure as it was stored), and the answer is
+	// `201` with the lead as it is now and `Idempotent-Replayed: true`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15731,7 +15749,10 @@ func (c *ClientWithResponses) ListLeadsWithResponse(ctx context.Context, params 
 // Creates a lead in your organization. Only `phone` is required. A new lead
 // starts `cold` with a `lead_score` of 0 unless you say otherwise. A phone that
 // another lead of your organization already has is answered with
-// `409 conflict`.
+// `409 conflict`, unless that lead was created in the last 24 hours by a
+// request with the same `Idempotency-Key`: then its first answer was lost
+// (for example to a network failure as it was stored), and the answer is
+// `201` with the lead as it is now and `Idempotent-Replayed: true`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15749,7 +15770,10 @@ func (c *ClientWithResponses) CreateLeadWithBodyWithResponse(ctx context.Context
 // Creates a lead in your organization. Only `phone` is required. A new lead
 // starts `cold` with a `lead_score` of 0 unless you say otherwise. A phone that
 // another lead of your organization already has is answered with
-// `409 conflict`.
+// `409 conflict`, unless that lead was created in the last 24 hours by a
+// request with the same `Idempotency-Key`: then its first answer was lost
+// (for example to a network failure as it was stored), and the answer is
+// `201` with the lead as it is now and `Idempotent-Replayed: true`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

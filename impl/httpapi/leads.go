@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -77,12 +78,21 @@ func (h *leadHandlers) CreateLead(ctx context.Context, req api.CreateLeadRequest
 	b := req.Body
 	lead := &impl.Lead{Phone: b.Phone}
 	applyFields(lead, leadFields{b.Name, b.Email, b.CompanyName, b.DealValue, b.Temperature, b.LeadScore})
+	var replayed *string
 	if err := h.leads.CreateLead(ctx, orgID(ctx), lead); err != nil {
-		return nil, err
+		// The request's first try stored the lead and its answer was lost:
+		// this is its answer, as the key promises.
+		var earlier *impl.LeadCreatedEarlier
+		if !errors.As(err, &earlier) {
+			return nil, err
+		}
+		yes := "true"
+		lead, replayed = earlier.Lead, &yes
 	}
 	return api.CreateLead201JSONResponse{
-		Body:    wire.Lead(lead),
-		Headers: api.CreateLead201ResponseHeaders{Location: fmt.Sprintf("%s/leads/%d", BasePath, lead.ID)},
+		Body: wire.Lead(lead),
+		Headers: api.CreateLead201ResponseHeaders{Location: fmt.Sprintf("%s/leads/%d", BasePath, lead.ID),
+			IdempotentReplayed: replayed},
 	}, nil
 }
 

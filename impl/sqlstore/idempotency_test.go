@@ -159,3 +159,35 @@ func TestIdempotentAnswersSealedAtRest(t *testing.T) {
 		}
 	})
 }
+
+// TestCreateLeadFindsWhatItsKeyCreated: a lead created under an
+// Idempotency-Key is found again by a create with the same key and phone,
+// for a day; after that, with another key or none, the phone is a conflict.
+func TestCreateLeadFindsWhatItsKeyCreated(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		keyed := impl.WithIdempotencyKey(context.Background(), "lost-answer-1")
+		first := &impl.Lead{Phone: "5511987650001"}
+		if err := f.s.Leads.CreateLead(keyed, f.org, first); err != nil {
+			t.Fatal(err)
+		}
+		create := func(ctx context.Context) error {
+			return f.s.Leads.CreateLead(ctx, f.org, &impl.Lead{Phone: "5511987650001", Name: ptr("Maria")})
+		}
+		var earlier *impl.LeadCreatedEarlier
+		if err := create(keyed); !errors.As(err, &earlier) || earlier.Lead.ID != first.ID || earlier.Lead.Name != nil {
+			t.Fatalf("the same key: %v, want the first lead as stored", err)
+		}
+		for name, ctx := range map[string]context.Context{
+			"another key": impl.WithIdempotencyKey(context.Background(), "lost-answer-2"),
+			"no key":      context.Background(),
+		} {
+			if err := create(ctx); impl.ErrorCode(err) != impl.EConflict {
+				t.Errorf("%s: %v, want the phone's conflict", name, err)
+			}
+		}
+		f.clock.advance(impl.IdempotencyTTL + time.Minute)
+		if err := create(keyed); impl.ErrorCode(err) != impl.EConflict {
+			t.Errorf("the same key a day later: %v, want the phone's conflict", err)
+		}
+	})
+}

@@ -3,9 +3,11 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -45,34 +47,80 @@ func newLeadSQL(d Dialect) leadSQL {
 
 func (s *LeadStore) sql() leadSQL { return leadSelects[s.db.dialect] }
 
-// CreateLead implements impl.LeadStore.
+// CreateLead implements impl.LeadStore. A lead created under an
+// Idempotency-Key (impl.IdempotencyKey of ctx) keeps it, and a retry that
+// finds the phone taken by a lead its key created within
+// impl.IdempotencyTTL gets impl.LeadCreatedEarlier instead of the conflict.
 func (s *LeadStore) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead) error {
 	lead.Normalize()
 	lead.OrganizationID = orgID
 	lead.CreatedAt = s.db.timestamp()
 	lead.UpdatedAt = lead.CreatedAt
-	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		err := insertLead(ctx, s.db, tx, lead)
+	key := impl.IdempotencyKey(ctx)
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		err := insertLead(ctx, s.db, tx, lead, key)
 		if isUniqueViolation(err) {
 			return impl.ErrDuplicatePhone()
 		}
 		return err
 	})
+	if key == "" || impl.ErrorCode(err) != impl.EConflict {
+		return err
+	}
+	// After the failed insert: on PostgreSQL its transaction is over.
+	if earlier, ferr := s.createdUnderKey(ctx, orgID, lead.Phone, key, lead.CreatedAt); ferr != nil || earlier != nil {
+		if ferr != nil {
+			return ferr
+		}
+		return &impl.LeadCreatedEarlier{Lead: earlier}
+	}
+	return err
+}
+
+// createdUnderKey is the organization's lead with the phone if a request
+// with the Idempotency-Key created it within impl.IdempotencyTTL of now,
+// and nil otherwise.
+func (s *LeadStore) createdUnderKey(ctx context.Context, orgID int64, phone, key string, now time.Time) (*impl.Lead, error) {
+	var row struct {
+		ID  int64   `db:"id"`
+		Key *string `db:"idempotency_key"`
+	}
+	err := s.db.getStmt(ctx, nil, &row, `SELECT id, idempotency_key FROM leads WHERE organization_id = ? AND phone = ?`, orgID, phone)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil // deleted since the insert failed
+	case err != nil:
+		return nil, fmt.Errorf("find lead by phone: %w", err)
+	case row.Key == nil || *row.Key != key:
+		return nil, nil
+	}
+	lead, err := s.FindLeadByID(ctx, orgID, row.ID)
+	if impl.ErrorCode(err) == impl.ENotFound || err == nil && now.Sub(lead.CreatedAt) > impl.IdempotencyTTL {
+		return nil, nil
+	}
+	return lead, err
 }
 
 // insertLead stores a new lead (normalised, with its timestamps) and the
-// events of its creation, in tx. A duplicate phone is left as the driver's
+// events of its creation, in tx; key is the Idempotency-Key of the request
+// that creates it, if any. A duplicate phone is left as the driver's
 // unique violation, for callers that retry on it.
-func insertLead(ctx context.Context, db *DB, tx *sqlx.Tx, lead *impl.Lead) error {
+func insertLead(ctx context.Context, db *DB, tx *sqlx.Tx, lead *impl.Lead, key string) error {
+	// Without a key the column is left out, not written NULL: the statement
+	// is the one every version before 00015 ran.
+	cols, marks := ``, ``
+	args := []any{lead.OrganizationID, lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore,
+		lead.DealValue, lead.CreatedAt, lead.UpdatedAt}
+	if key != "" {
+		cols, marks, args = `, idempotency_key`, `, ?`, append(args, key)
+	}
 	st, err := db.stmtIn(ctx, tx, `INSERT INTO leads
-		(organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		(organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at`+cols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?`+marks+`) RETURNING id`)
 	if err != nil {
 		return fmt.Errorf("create lead: %w", err)
 	}
-	err = st.QueryRowxContext(ctx,
-		lead.OrganizationID, lead.Phone, lead.Name, lead.Email, lead.CompanyName, lead.Temperature, lead.LeadScore,
-		lead.DealValue, lead.CreatedAt, lead.UpdatedAt).Scan(&lead.ID)
+	err = st.QueryRowxContext(ctx, args...).Scan(&lead.ID)
 	if err != nil {
 		return fmt.Errorf("create lead: %w", err)
 	}

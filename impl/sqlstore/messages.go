@@ -239,7 +239,7 @@ func (s *MessageStore) leadForInbound(ctx context.Context, tx *sqlx.Tx, m *impl.
 	lead := impl.NewInboundLead(m.OrganizationID, m.Phone, contactName)
 	lead.CreatedAt = s.db.timestamp()
 	lead.UpdatedAt = lead.CreatedAt
-	if err := insertLead(ctx, s.db, tx, lead); err != nil {
+	if err := insertLead(ctx, s.db, tx, lead, ""); err != nil {
 		return 0, fmt.Errorf("lead for inbound message: %w", err)
 	}
 	return lead.ID, nil
