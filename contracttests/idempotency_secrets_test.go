@@ -80,15 +80,7 @@ func TestIdempotentAnswersHoldNoSecretAtRest(t *testing.T) {
 // them, by Idempotency-Key.
 func idempotentAnswers(t *testing.T, dbURL string) map[string]string {
 	t.Helper()
-	driver, dsn := "postgres", dbURL
-	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
-		driver, dsn = "sqlite", path
-	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := rawDB(t, dbURL)
 	rows, err := db.Query(`SELECT key, body FROM idempotency_keys WHERE body IS NOT NULL`)
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +150,20 @@ func TestIdempotentCreateLeadAfterALostAnswer(t *testing.T) {
 // request's answer was 503.
 func giveBack(t *testing.T, dbURL, key string) {
 	t.Helper()
+	db, param := rawDB(t, dbURL)
+	res, err := db.Exec(`DELETE FROM idempotency_keys WHERE key = `+param, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("gave back %d keys named %s, want 1", n, key)
+	}
+}
+
+// rawDB opens the server's database itself, closed when the test ends, and
+// says how its statements mark the first parameter.
+func rawDB(t *testing.T, dbURL string) (db *sql.DB, param string) {
+	t.Helper()
 	driver, dsn, param := "postgres", dbURL, "$1"
 	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
 		driver, dsn, param = "sqlite", path, "?"
@@ -166,12 +172,6 @@ func giveBack(t *testing.T, dbURL, key string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	res, err := db.Exec(`DELETE FROM idempotency_keys WHERE key = `+param, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		t.Fatalf("gave back %d keys named %s, want 1", n, key)
-	}
+	t.Cleanup(func() { db.Close() })
+	return db, param
 }

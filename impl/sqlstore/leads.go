@@ -68,10 +68,11 @@ func (s *LeadStore) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead
 		return err
 	}
 	// After the failed insert: on PostgreSQL its transaction is over.
-	if earlier, ferr := s.createdUnderKey(ctx, orgID, lead.Phone, key, lead.CreatedAt); ferr != nil || earlier != nil {
-		if ferr != nil {
-			return ferr
-		}
+	earlier, ferr := s.createdUnderKey(ctx, orgID, lead.Phone, key, lead.CreatedAt)
+	switch {
+	case ferr != nil:
+		return ferr
+	case earlier != nil:
 		return &impl.LeadCreatedEarlier{Lead: earlier}
 	}
 	return err
@@ -81,24 +82,25 @@ func (s *LeadStore) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead
 // with the Idempotency-Key created it within impl.IdempotencyTTL of now,
 // and nil otherwise.
 func (s *LeadStore) createdUnderKey(ctx context.Context, orgID int64, phone, key string, now time.Time) (*impl.Lead, error) {
-	var row struct {
-		ID  int64   `db:"id"`
-		Key *string `db:"idempotency_key"`
-	}
-	err := s.db.getStmt(ctx, nil, &row, `SELECT id, idempotency_key FROM leads WHERE organization_id = ? AND phone = ?`, orgID, phone)
+	var id int64
+	err := s.db.getStmt(ctx, nil, &id, `SELECT id FROM leads WHERE organization_id = ? AND phone = ? AND idempotency_key = ?`,
+		orgID, phone, key)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil // deleted since the insert failed
+		return nil, nil // another key's, or none's, or deleted since
 	case err != nil:
 		return nil, fmt.Errorf("find lead by phone: %w", err)
-	case row.Key == nil || *row.Key != key:
+	}
+	lead, err := s.FindLeadByID(ctx, orgID, id)
+	switch {
+	case impl.ErrorCode(err) == impl.ENotFound:
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case now.Sub(lead.CreatedAt) > impl.IdempotencyTTL:
 		return nil, nil
 	}
-	lead, err := s.FindLeadByID(ctx, orgID, row.ID)
-	if impl.ErrorCode(err) == impl.ENotFound || err == nil && now.Sub(lead.CreatedAt) > impl.IdempotencyTTL {
-		return nil, nil
-	}
-	return lead, err
+	return lead, nil
 }
 
 // insertLead stores a new lead (normalised, with its timestamps) and the
