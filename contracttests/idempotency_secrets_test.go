@@ -175,3 +175,142 @@ func rawDB(t *testing.T, dbURL string) (db *sql.DB, param string) {
 	t.Cleanup(func() { db.Close() })
 	return db, param
 }
+
+// TestIdempotentSecretsAfterALostAnswer: a request that shows a secret once
+// and whose answer was lost after its commit (answered 503, its
+// Idempotency-Key given back, as the server does when the database's
+// acknowledgement never came) is retried with the same key. The retry must
+// not make a second webhook or key, nor rotate a second time (which would
+// drop the secret receivers still check): a webhook's creation and rotation
+// answer what the first try stored; an API key's creation and regeneration
+// answer the key the first try stored, under a new text that replaces the
+// one nobody saw.
+func TestIdempotentSecretsAfterALostAnswer(t *testing.T) {
+	forEachDatabase(t, "reads and writes the server's database", func(t *testing.T, db sqlstoretest.Database) {
+		tg := startInProcess(t, db.URL, app.DefaultRatePerMinute*1000, app.DefaultRatePerDay*1000)
+		// lost sends body to path under a new key, gives the key back, and
+		// sends it again: it returns both answers, the second checked to be
+		// a replay with the first's status, and the key.
+		lost := func(path, body string, want int) (first, retry map[string]any, location, idem string) {
+			t.Helper()
+			idem = newIdemKey(t)
+			res, raw := safetyRequest(t, tg, "POST", path, []byte(body), bearerH(tg.key), idemKey(idem))
+			if res.StatusCode != want {
+				t.Fatalf("POST %s: %d %s, want %d", path, res.StatusCode, raw, want)
+			}
+			location = res.Header.Get("Location")
+			decodeInto(t, raw, &first)
+			giveBack(t, db.URL, idem)
+			res, raw = safetyRequest(t, tg, "POST", path, []byte(body), bearerH(tg.key), idemKey(idem))
+			if res.StatusCode != want || res.Header.Get("Idempotent-Replayed") != "true" || res.Header.Get("Location") != location {
+				t.Fatalf("POST %s retried after a lost answer: %d %s replayed=%q location=%q, want %d replayed at %q",
+					path, res.StatusCode, raw, res.Header.Get("Idempotent-Replayed"), res.Header.Get("Location"), want, location)
+			}
+			decodeInto(t, raw, &retry)
+			return first, retry, location, idem
+		}
+		total := func(path string) float64 {
+			t.Helper()
+			res, raw := safetyRequest(t, tg, "GET", path, nil, bearerH(tg.key))
+			var page struct{ Meta struct{ Total float64 } }
+			decodeInto(t, raw, &page)
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %d %s", path, res.StatusCode, raw)
+			}
+			return page.Meta.Total
+		}
+		status := func(key string) int {
+			t.Helper()
+			res, _ := safetyRequest(t, tg, "GET", "/leads?per_page=1", nil, bearerH(key))
+			return res.StatusCode
+		}
+
+		t.Run("POST /webhooks", func(t *testing.T) {
+			before := total("/webhooks")
+			first, retry, _, _ := lost("/webhooks",
+				`{"name":"CRM","url":"https://crm.example.com/hooks/lost","events":["lead.created"]}`, http.StatusCreated)
+			if retry["id"] != first["id"] || retry["signing_secret"] != first["signing_secret"] || retry["name"] != "CRM" {
+				t.Errorf("the retry answered webhook %v with secret %.12v…, want webhook %v with its secret %.12v…",
+					retry["id"], retry["signing_secret"], first["id"], first["signing_secret"])
+			}
+			if n := total("/webhooks"); n != before+1 {
+				t.Errorf("%v webhooks after the create and its retry, want %v", n, before+1)
+			}
+		})
+
+		t.Run("POST /webhooks/{id}/rotate-secret", func(t *testing.T) {
+			_, hook, _, _ := lost("/webhooks", `{"name":"ERP","url":"https://erp.example.com/hooks/lost","events":["lead.updated"]}`,
+				http.StatusCreated)
+			path := fmt.Sprintf("/webhooks/%v/rotate-secret", hook["id"])
+			first, retry, _, idem := lost(path, ``, http.StatusOK)
+			if retry["signing_secret"] != first["signing_secret"] || retry["previous_secret_expires_at"] != first["previous_secret_expires_at"] {
+				t.Errorf("the retry answered %v, want the first rotation's %v: it rotated again", retry, first)
+			}
+			if first["signing_secret"] == hook["signing_secret"] {
+				t.Fatal("the rotation kept the secret")
+			}
+			// After a rotation without a key, the key's retry is a new
+			// rotation: the secret the key's made is no longer the one to
+			// show.
+			res, raw := safetyRequest(t, tg, "POST", path, nil, bearerH(tg.key))
+			var keyless, late map[string]any
+			decodeInto(t, raw, &keyless)
+			if res.StatusCode != http.StatusOK || keyless["signing_secret"] == first["signing_secret"] {
+				t.Fatalf("a rotation without a key: %d %s", res.StatusCode, raw)
+			}
+			giveBack(t, db.URL, idem)
+			res, raw = safetyRequest(t, tg, "POST", path, nil, bearerH(tg.key), idemKey(idem))
+			decodeInto(t, raw, &late)
+			if res.StatusCode != http.StatusOK || res.Header.Get("Idempotent-Replayed") != "" ||
+				late["signing_secret"] == first["signing_secret"] || late["signing_secret"] == keyless["signing_secret"] {
+				t.Errorf("the key's retry after a rotation without one: %d replayed=%q %s, want a new rotation",
+					res.StatusCode, res.Header.Get("Idempotent-Replayed"), raw)
+			}
+		})
+
+		t.Run("POST /api-keys", func(t *testing.T) {
+			before := total("/api-keys?status=active")
+			first, retry, _, _ := lost("/api-keys", `{"name":"ERP sync"}`, http.StatusCreated)
+			oldText, newText := first["key"].(string), retry["key"].(string)
+			if retry["id"] != first["id"] || retry["name"] != "ERP sync" || retry["created_at"] != first["created_at"] {
+				t.Errorf("the retry answered key %v %v %v, want key %v as created", retry["id"], retry["name"], retry["created_at"], first["id"])
+			}
+			if !strings.HasPrefix(newText, "sk_live_") || newText == oldText {
+				t.Fatalf("the retry's key text %.12q…, want a new one", newText)
+			}
+			if got := status(newText); got != http.StatusOK {
+				t.Errorf("the retry's key: %d, want 200", got)
+			}
+			if got := status(oldText); got != http.StatusUnauthorized {
+				t.Errorf("the unseen first text: %d, want 401", got)
+			}
+			if n := total("/api-keys?status=active"); n != before+1 {
+				t.Errorf("%v active keys after the create and its retry, want %v", n, before+1)
+			}
+		})
+
+		t.Run("POST /api-keys/{id}/regenerate", func(t *testing.T) {
+			_, made, _, _ := lost("/api-keys", `{"name":"Automation"}`, http.StatusCreated)
+			path := fmt.Sprintf("/api-keys/%v/regenerate", made["id"])
+			first, retry, location, _ := lost(path, ``, http.StatusCreated)
+			if retry["id"] != first["id"] || first["id"] == made["id"] || location != fmt.Sprintf("/api/v1/api-keys/%v", first["id"]) {
+				t.Errorf("the retry answered key %v at %s, want the replacement %v (of %v)", retry["id"], location, first["id"], made["id"])
+			}
+			if got := status(retry["key"].(string)); got != http.StatusOK || retry["key"] == first["key"] {
+				t.Errorf("the retry's key: %d, new text %v; want 200 and a new text", got, retry["key"] != first["key"])
+			}
+			for name, text := range map[string]any{"the replaced key": made["key"], "the unseen first text": first["key"]} {
+				if got := status(text.(string)); got != http.StatusUnauthorized {
+					t.Errorf("%s: %d, want 401", name, got)
+				}
+			}
+		})
+	})
+}
+
+func decodeInto(t *testing.T, raw []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%v in %s", err, raw)
+	}
+}

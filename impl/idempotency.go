@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"time"
 )
 
@@ -89,6 +90,15 @@ type IdempotencyStore interface {
 	// never fails the request.
 	SweepIdempotent(ctx context.Context, orgID int64, before time.Time) (int, error)
 }
+
+// ErrDoneEarlier is what a store returns when what it was asked to do (create
+// a webhook or an API key, rotate a secret, regenerate a key) was already
+// done, within IdempotencyTTL, by a request with the same Idempotency-Key
+// whose answer was lost after the commit: its key was given back, as in any
+// outage, and this is its retry. The store has filled in what that request
+// stored, for the retry to answer with, marked Idempotent-Replayed, instead
+// of doing it a second time.
+var ErrDoneEarlier = errors.New("done earlier under this Idempotency-Key")
 
 type ctxIdempotencyKey struct{}
 

@@ -97,17 +97,6 @@ func NewInboundLead(orgID int64, phone string, contactName *string) *Lead {
 
 // ErrDuplicatePhone is the conflict of a phone that another lead of the
 // organization already has.
-// LeadCreatedEarlier is what CreateLead returns when the phone's lead was
-// created, within IdempotencyTTL, by a request with the same
-// Idempotency-Key: that request's answer was lost after the lead was stored
-// (its key given back as in any outage), and Lead is the lead as it is now,
-// for the retry to answer with instead of a conflict.
-type LeadCreatedEarlier struct{ Lead *Lead }
-
-func (e *LeadCreatedEarlier) Error() string {
-	return "the lead was created earlier under this Idempotency-Key"
-}
-
 func ErrDuplicatePhone() *Error {
 	return Errorf(EConflict, "A lead with this phone already exists.").
 		WithDetailText("phone", Text{En: "a lead with this phone already exists", PtBR: "Já existe um lead com este telefone."})
@@ -152,7 +141,9 @@ var LeadSortColumns = map[string]string{
 type LeadStore interface {
 	// CreateLead normalises and stores lead in organization orgID, filling in
 	// its ID and timestamps. It returns EConflict if another lead of the
-	// organization has the same phone.
+	// organization has the same phone, unless a request with ctx's
+	// Idempotency-Key created that lead within IdempotencyTTL: then lead is
+	// filled in as that lead is now, and the error is ErrDoneEarlier.
 	CreateLead(ctx context.Context, orgID int64, lead *Lead) error
 
 	// FindLeadByID returns the lead, or ENotFound.

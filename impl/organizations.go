@@ -84,11 +84,17 @@ type APIKeyStore interface {
 	// CreateAPIKey stores key (its Hash and Prefix already set) and fills in
 	// its ID and CreatedAt. It returns ENotFound if the organization does not
 	// exist and CheckAPIKeyCap's error when it has no room for another key;
-	// concurrent creates cannot pass the cap together.
+	// concurrent creates cannot pass the cap together. If a request with
+	// ctx's Idempotency-Key created (or regenerated) a live key within
+	// IdempotencyTTL that has never authenticated a request, that key takes
+	// key's Hash and Prefix in place, key is filled in as it, and the error
+	// is ErrDoneEarlier: its first text was never shown.
 	CreateAPIKey(ctx context.Context, key *APIKey) error
 	// ReplaceAPIKey revokes the organization's key oldID and stores key (its
 	// Hash and Prefix set) under the old key's name, in one transaction. It
 	// returns ENotFound, or ErrAPIKeyRevoked if oldID is already revoked.
+	// The key a request with ctx's Idempotency-Key stored is found again as
+	// CreateAPIKey finds it, before oldID's revocation is looked at.
 	ReplaceAPIKey(ctx context.Context, orgID, oldID int64, key *APIKey) error
 	// FindAPIKeyByID returns the organization's key, or ENotFound.
 	FindAPIKeyByID(ctx context.Context, orgID, id int64) (*APIKey, error)

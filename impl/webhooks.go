@@ -228,7 +228,10 @@ type WebhookTestResult struct {
 // organization: another organization's webhook is not found.
 type WebhookStore interface {
 	// CreateWebhook stores w as PrepareNew leaves it; w.Secret then holds
-	// the signing secret, the one time it is shown.
+	// the signing secret, the one time it is shown. If a request with ctx's
+	// Idempotency-Key created a webhook within IdempotencyTTL, w is filled
+	// in as that webhook is now, with its current secret, and the error is
+	// ErrDoneEarlier.
 	CreateWebhook(ctx context.Context, orgID int64, w *Webhook) error
 	// FindWebhookByID returns the webhook without its secret, or ENotFound.
 	FindWebhookByID(ctx context.Context, orgID, id int64) (*Webhook, error)
@@ -247,7 +250,10 @@ type WebhookStore interface {
 	// DeleteWebhook removes the webhook and its deliveries, or returns ENotFound.
 	DeleteWebhook(ctx context.Context, orgID, id int64) error
 	// RotateWebhookSecret replaces the secret and keeps the old one for
-	// SecretGrace; the result carries the new secret.
+	// SecretGrace; the result carries the new secret. If the webhook's last
+	// rotation was made within IdempotencyTTL by a request with ctx's
+	// Idempotency-Key, it does not rotate again: the result carries that
+	// rotation's secret, and the error is ErrDoneEarlier.
 	RotateWebhookSecret(ctx context.Context, orgID, id int64) (*Webhook, error)
 }
 

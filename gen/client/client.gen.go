@@ -5805,6 +5805,13 @@ type ClientInterface interface {
 	// organization can have up to 100 active keys; past that the answer is
 	// `409 conflict`.
 	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the key was stored (for example to a network failure at that instant)
+	// finds that key: as its plain text was never shown and is not kept, the
+	// answer is `201` with the same `id` and a new `key` that replaces the
+	// unseen one, and `Idempotent-Replayed: true`. A key that has already
+	// authenticated a request is not replaced this way.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api-keys (the `CreateApiKey` operationId).
@@ -5817,6 +5824,13 @@ type ClientInterface interface {
 	// one that ever shows the `key`: the server keeps only its hash. An
 	// organization can have up to 100 active keys; past that the answer is
 	// `409 conflict`.
+	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the key was stored (for example to a network failure at that instant)
+	// finds that key: as its plain text was never shown and is not kept, the
+	// answer is `201` with the same `id` and a new `key` that replaces the
+	// unseen one, and `Idempotent-Replayed: true`. A key that has already
+	// authenticated a request is not replaced this way.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5848,6 +5862,11 @@ type ClientInterface interface {
 	// revoked at once (`401 unauthorized` from now on) and the new key is shown,
 	// this one time. A revoked key cannot be regenerated, and neither can the key
 	// that authenticates this request (`409 conflict`, for both).
+	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the old key was replaced finds the key that replaced it, as
+	// `POST /api-keys` does: `201` with its `id` and a new `key` in place of the
+	// unseen one, and `Idempotent-Replayed: true`, not `409` for the old key.
 	//
 	// Corresponds with POST /api-keys/{id}/regenerate (the `RegenerateApiKey` operationId).
 	RegenerateApiKey(ctx context.Context, id ApiKeyId, params *RegenerateApiKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -6115,6 +6134,11 @@ type ClientInterface interface {
 	// event is queued once for every webhook subscribed to it); past that the
 	// answer is `409 conflict`.
 	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the webhook was stored (for example to a network failure at that instant)
+	// gets, within 24 hours, that webhook as it is now, with its current
+	// `signing_secret`, and `Idempotent-Replayed: true`: no second webhook.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
@@ -6130,6 +6154,11 @@ type ClientInterface interface {
 	// An organization can have up to 20 webhooks, the dashboard's included (each
 	// event is queued once for every webhook subscribed to it); past that the
 	// answer is `409 conflict`.
+	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the webhook was stored (for example to a network failure at that instant)
+	// gets, within 24 hours, that webhook as it is now, with its current
+	// `signing_secret`, and `Idempotent-Replayed: true`: no second webhook.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6248,6 +6277,11 @@ type ClientInterface interface {
 	// carries a signature with each secret, so receivers that check it keep working
 	// while you deploy the new secret. Rotating again within the 24 hours drops the
 	// oldest secret.
+	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the rotation was stored does not rotate again (which would drop the secret
+	// your receivers still check): within 24 hours it answers the secret that
+	// rotation made, with `Idempotent-Replayed: true`.
 	//
 	// Corresponds with POST /webhooks/{id}/rotate-secret (the `RotateWebhookSecret` operationId).
 	RotateWebhookSecret(ctx context.Context, id WebhookId, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -6439,6 +6473,13 @@ func (c *Client) ListApiKeys(ctx context.Context, params *ListApiKeysParams, req
 // organization can have up to 100 active keys; past that the answer is
 // `409 conflict`.
 //
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the key was stored (for example to a network failure at that instant)
+// finds that key: as its plain text was never shown and is not kept, the
+// answer is `201` with the same `id` and a new `key` that replaces the
+// unseen one, and `Idempotent-Replayed: true`. A key that has already
+// authenticated a request is not replaced this way.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api-keys (the `CreateApiKey` operationId).
@@ -6461,6 +6502,13 @@ func (c *Client) CreateApiKeyWithBody(ctx context.Context, params *CreateApiKeyP
 // one that ever shows the `key`: the server keeps only its hash. An
 // organization can have up to 100 active keys; past that the answer is
 // `409 conflict`.
+//
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the key was stored (for example to a network failure at that instant)
+// finds that key: as its plain text was never shown and is not kept, the
+// answer is `201` with the same `id` and a new `key` that replaces the
+// unseen one, and `Idempotent-Replayed: true`. A key that has already
+// authenticated a request is not replaced this way.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6522,6 +6570,11 @@ func (c *Client) GetApiKey(ctx context.Context, id ApiKeyId, reqEditors ...Reque
 // revoked at once (`401 unauthorized` from now on) and the new key is shown,
 // this one time. A revoked key cannot be regenerated, and neither can the key
 // that authenticates this request (`409 conflict`, for both).
+//
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the old key was replaced finds the key that replaced it, as
+// `POST /api-keys` does: `201` with its `id` and a new `key` in place of the
+// unseen one, and `Idempotent-Replayed: true`, not `409` for the old key.
 //
 // Corresponds with POST /api-keys/{id}/regenerate (the `RegenerateApiKey` operationId).
 func (c *Client) RegenerateApiKey(ctx context.Context, id ApiKeyId, params *RegenerateApiKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6999,6 +7052,11 @@ func (c *Client) ListWebhooks(ctx context.Context, params *ListWebhooksParams, r
 // event is queued once for every webhook subscribed to it); past that the
 // answer is `409 conflict`.
 //
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the webhook was stored (for example to a network failure at that instant)
+// gets, within 24 hours, that webhook as it is now, with its current
+// `signing_secret`, and `Idempotent-Replayed: true`: no second webhook.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /webhooks (the `CreateWebhook` operationId).
@@ -7024,6 +7082,11 @@ func (c *Client) CreateWebhookWithBody(ctx context.Context, params *CreateWebhoo
 // An organization can have up to 20 webhooks, the dashboard's included (each
 // event is queued once for every webhook subscribed to it); past that the
 // answer is `409 conflict`.
+//
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the webhook was stored (for example to a network failure at that instant)
+// gets, within 24 hours, that webhook as it is now, with its current
+// `signing_secret`, and `Idempotent-Replayed: true`: no second webhook.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7232,6 +7295,11 @@ func (c *Client) RedeliverWebhookDelivery(ctx context.Context, id WebhookId, del
 // carries a signature with each secret, so receivers that check it keep working
 // while you deploy the new secret. Rotating again within the 24 hours drops the
 // oldest secret.
+//
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the rotation was stored does not rotate again (which would drop the secret
+// your receivers still check): within 24 hours it answers the secret that
+// rotation made, with `Idempotent-Replayed: true`.
 //
 // Corresponds with POST /webhooks/{id}/rotate-secret (the `RotateWebhookSecret` operationId).
 func (c *Client) RotateWebhookSecret(ctx context.Context, id WebhookId, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -9365,6 +9433,13 @@ type ClientWithResponsesInterface interface {
 	// organization can have up to 100 active keys; past that the answer is
 	// `409 conflict`.
 	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the key was stored (for example to a network failure at that instant)
+	// finds that key: as its plain text was never shown and is not kept, the
+	// answer is `201` with the same `id` and a new `key` that replaces the
+	// unseen one, and `Idempotent-Replayed: true`. A key that has already
+	// authenticated a request is not replaced this way.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api-keys (the `CreateApiKey` operationId).
@@ -9377,6 +9452,13 @@ type ClientWithResponsesInterface interface {
 	// one that ever shows the `key`: the server keeps only its hash. An
 	// organization can have up to 100 active keys; past that the answer is
 	// `409 conflict`.
+	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the key was stored (for example to a network failure at that instant)
+	// finds that key: as its plain text was never shown and is not kept, the
+	// answer is `201` with the same `id` and a new `key` that replaces the
+	// unseen one, and `Idempotent-Replayed: true`. A key that has already
+	// authenticated a request is not replaced this way.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9412,6 +9494,11 @@ type ClientWithResponsesInterface interface {
 	// revoked at once (`401 unauthorized` from now on) and the new key is shown,
 	// this one time. A revoked key cannot be regenerated, and neither can the key
 	// that authenticates this request (`409 conflict`, for both).
+	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the old key was replaced finds the key that replaced it, as
+	// `POST /api-keys` does: `201` with its `id` and a new `key` in place of the
+	// unseen one, and `Idempotent-Replayed: true`, not `409` for the old key.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9701,6 +9788,11 @@ type ClientWithResponsesInterface interface {
 	// event is queued once for every webhook subscribed to it); past that the
 	// answer is `409 conflict`.
 	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the webhook was stored (for example to a network failure at that instant)
+	// gets, within 24 hours, that webhook as it is now, with its current
+	// `signing_secret`, and `Idempotent-Replayed: true`: no second webhook.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
@@ -9716,6 +9808,11 @@ type ClientWithResponsesInterface interface {
 	// An organization can have up to 20 webhooks, the dashboard's included (each
 	// event is queued once for every webhook subscribed to it); past that the
 	// answer is `409 conflict`.
+	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the webhook was stored (for example to a network failure at that instant)
+	// gets, within 24 hours, that webhook as it is now, with its current
+	// `signing_secret`, and `Idempotent-Replayed: true`: no second webhook.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9842,6 +9939,11 @@ type ClientWithResponsesInterface interface {
 	// carries a signature with each secret, so receivers that check it keep working
 	// while you deploy the new secret. Rotating again within the 24 hours drops the
 	// oldest secret.
+	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the rotation was stored does not rotate again (which would drop the secret
+	// your receivers still check): within 24 hours it answers the secret that
+	// rotation made, with `Idempotent-Replayed: true`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -15541,6 +15643,13 @@ func (c *ClientWithResponses) ListApiKeysWithResponse(ctx context.Context, param
 // organization can have up to 100 active keys; past that the answer is
 // `409 conflict`.
 //
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the key was stored (for example to a network failure at that instant)
+// finds that key: as its plain text was never shown and is not kept, the
+// answer is `201` with the same `id` and a new `key` that replaces the
+// unseen one, and `Idempotent-Replayed: true`. A key that has already
+// authenticated a request is not replaced this way.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api-keys (the `CreateApiKey` operationId).
@@ -15559,6 +15668,13 @@ func (c *ClientWithResponses) CreateApiKeyWithBodyWithResponse(ctx context.Conte
 // one that ever shows the `key`: the server keeps only its hash. An
 // organization can have up to 100 active keys; past that the answer is
 // `409 conflict`.
+//
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the key was stored (for example to a network failure at that instant)
+// finds that key: as its plain text was never shown and is not kept, the
+// answer is `201` with the same `id` and a new `key` that replaces the
+// unseen one, and `Idempotent-Replayed: true`. A key that has already
+// authenticated a request is not replaced this way.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15612,6 +15728,11 @@ func (c *ClientWithResponses) GetApiKeyWithResponse(ctx context.Context, id ApiK
 // revoked at once (`401 unauthorized` from now on) and the new key is shown,
 // this one time. A revoked key cannot be regenerated, and neither can the key
 // that authenticates this request (`409 conflict`, for both).
+//
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the old key was replaced finds the key that replaced it, as
+// `POST /api-keys` does: `201` with its `id` and a new `key` in place of the
+// unseen one, and `Idempotent-Replayed: true`, not `409` for the old key.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16027,6 +16148,11 @@ func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, para
 // event is queued once for every webhook subscribed to it); past that the
 // answer is `409 conflict`.
 //
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the webhook was stored (for example to a network failure at that instant)
+// gets, within 24 hours, that webhook as it is now, with its current
+// `signing_secret`, and `Idempotent-Replayed: true`: no second webhook.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /webhooks (the `CreateWebhook` operationId).
@@ -16048,6 +16174,11 @@ func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Cont
 // An organization can have up to 20 webhooks, the dashboard's included (each
 // event is queued once for every webhook subscribed to it); past that the
 // answer is `409 conflict`.
+//
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the webhook was stored (for example to a network failure at that instant)
+// gets, within 24 hours, that webhook as it is now, with its current
+// `signing_secret`, and `Idempotent-Replayed: true`: no second webhook.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16228,6 +16359,11 @@ func (c *ClientWithResponses) RedeliverWebhookDeliveryWithResponse(ctx context.C
 // carries a signature with each secret, so receivers that check it keep working
 // while you deploy the new secret. Rotating again within the 24 hours drops the
 // oldest secret.
+//
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the rotation was stored does not rotate again (which would drop the secret
+// your receivers still check): within 24 hours it answers the secret that
+// rotation made, with `Idempotent-Replayed: true`.
 //
 // Returns a wrapper object for the known response body format(s).
 //

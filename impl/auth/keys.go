@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -88,7 +89,7 @@ func Issue(ctx context.Context, keys impl.APIKeyStore, orgID int64, name string)
 	}
 	k := &impl.APIKey{OrganizationID: orgID, Name: name, Prefix: Prefix(plain), Hash: Hash(plain)}
 	if err := keys.CreateAPIKey(ctx, k); err != nil {
-		return nil, "", err
+		return issued(k, plain, err)
 	}
 	return k, plain, nil
 }
@@ -103,9 +104,20 @@ func Regenerate(ctx context.Context, keys impl.APIKeyStore, orgID, id int64) (*i
 	}
 	k := &impl.APIKey{Prefix: Prefix(plain), Hash: Hash(plain)}
 	if err := keys.ReplaceAPIKey(ctx, orgID, id, k); err != nil {
-		return nil, "", err
+		return issued(k, plain, err)
 	}
 	return k, plain, nil
+}
+
+// issued is what Issue and Regenerate return for the store's err: with
+// impl.ErrDoneEarlier, the key an earlier try of the request stored, now
+// with plain as its text, and the error, for the caller to answer it as a
+// replay; with any other error, nothing.
+func issued(k *impl.APIKey, plain string, err error) (*impl.APIKey, string, error) {
+	if errors.Is(err, impl.ErrDoneEarlier) {
+		return k, plain, err
+	}
+	return nil, "", err
 }
 
 // Authenticator resolves a presented key to the stored key it matches.

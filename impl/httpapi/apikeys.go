@@ -46,11 +46,12 @@ func (h *apiKeyHandlers) ListApiKeys(ctx context.Context, req api.ListApiKeysReq
 
 func (h *apiKeyHandlers) CreateApiKey(ctx context.Context, req api.CreateApiKeyRequestObject) (api.CreateApiKeyResponseObject, error) {
 	k, plain, err := auth.Issue(ctx, h.keys, orgID(ctx), req.Body.Name)
+	replayed, err := doneEarlier(err)
 	if err != nil {
 		return nil, err
 	}
 	return api.CreateApiKey201JSONResponse{Body: wire.APIKeyCreated(k, plain),
-		Headers: api.CreateApiKey201ResponseHeaders{Location: apiKeyLocation(k.ID)}}, nil
+		Headers: api.CreateApiKey201ResponseHeaders{Location: apiKeyLocation(k.ID), IdempotentReplayed: replayed}}, nil
 }
 
 func (h *apiKeyHandlers) GetApiKey(ctx context.Context, req api.GetApiKeyRequestObject) (api.GetApiKeyResponseObject, error) {
@@ -76,9 +77,10 @@ func (h *apiKeyHandlers) RegenerateApiKey(ctx context.Context, req api.Regenerat
 		return nil, err
 	}
 	k, plain, err := auth.Regenerate(ctx, h.keys, orgID(ctx), req.Id)
+	replayed, err := doneEarlier(err)
 	if err != nil {
 		return nil, err
 	}
 	return api.RegenerateApiKey201JSONResponse{Body: wire.APIKeyCreated(k, plain),
-		Headers: api.RegenerateApiKey201ResponseHeaders{Location: apiKeyLocation(k.ID)}}, nil
+		Headers: api.RegenerateApiKey201ResponseHeaders{Location: apiKeyLocation(k.ID), IdempotentReplayed: replayed}}, nil
 }

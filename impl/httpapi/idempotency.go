@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -180,4 +181,16 @@ func requestBytes(req *http.Request) ([]byte, error) {
 	}
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	return body, nil
+}
+
+// doneEarlier turns a store's impl.ErrDoneEarlier into the value of the
+// answer's Idempotent-Replayed header: the store has filled in what the
+// request's first try stored, and that is the answer. Any other error is
+// returned as it is.
+func doneEarlier(err error) (*string, error) {
+	if !errors.Is(err, impl.ErrDoneEarlier) {
+		return nil, err
+	}
+	yes := "true"
+	return &yes, nil
 }

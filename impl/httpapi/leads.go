@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -78,16 +77,11 @@ func (h *leadHandlers) CreateLead(ctx context.Context, req api.CreateLeadRequest
 	b := req.Body
 	lead := &impl.Lead{Phone: b.Phone}
 	applyFields(lead, leadFields{b.Name, b.Email, b.CompanyName, b.DealValue, b.Temperature, b.LeadScore})
-	var replayed *string
-	if err := h.leads.CreateLead(ctx, orgID(ctx), lead); err != nil {
-		// The request's first try stored the lead and its answer was lost:
-		// this is its answer, as the key promises.
-		var earlier *impl.LeadCreatedEarlier
-		if !errors.As(err, &earlier) {
-			return nil, err
-		}
-		yes := "true"
-		lead, replayed = earlier.Lead, &yes
+	// ErrDoneEarlier: the request's first try stored the lead and its answer
+	// was lost; the lead as it is now is the answer, as the key promises.
+	replayed, err := doneEarlier(h.leads.CreateLead(ctx, orgID(ctx), lead))
+	if err != nil {
+		return nil, err
 	}
 	return api.CreateLead201JSONResponse{
 		Body: wire.Lead(lead),

@@ -51,12 +51,14 @@ func (h *webhookHandlers) CreateWebhook(ctx context.Context, req api.CreateWebho
 	if b.MaxAttempts != nil {
 		w.MaxAttempts = *b.MaxAttempts
 	}
-	if err := h.webhooks.CreateWebhook(ctx, orgID(ctx), w); err != nil {
+	replayed, err := doneEarlier(h.webhooks.CreateWebhook(ctx, orgID(ctx), w))
+	if err != nil {
 		return nil, err
 	}
 	return api.CreateWebhook201JSONResponse{
-		Body:    wire.WebhookCreated(w),
-		Headers: api.CreateWebhook201ResponseHeaders{Location: fmt.Sprintf("%s/webhooks/%d", BasePath, w.ID)},
+		Body: wire.WebhookCreated(w),
+		Headers: api.CreateWebhook201ResponseHeaders{Location: fmt.Sprintf("%s/webhooks/%d", BasePath, w.ID),
+			IdempotentReplayed: replayed},
 	}, nil
 }
 
@@ -105,11 +107,13 @@ func (h *webhookHandlers) TestWebhook(ctx context.Context, req api.TestWebhookRe
 
 func (h *webhookHandlers) RotateWebhookSecret(ctx context.Context, req api.RotateWebhookSecretRequestObject) (api.RotateWebhookSecretResponseObject, error) {
 	w, err := h.webhooks.RotateWebhookSecret(ctx, orgID(ctx), req.Id)
+	replayed, err := doneEarlier(err)
 	if err != nil {
 		return nil, err
 	}
 	return api.RotateWebhookSecret200JSONResponse{Body: api.WebhookSecret{SigningSecret: w.Secret,
-		PreviousSecretExpiresAt: *w.PreviousSecretExpiresAt}}, nil
+		PreviousSecretExpiresAt: *w.PreviousSecretExpiresAt}, Headers: api.RotateWebhookSecret200ResponseHeaders{
+		IdempotentReplayed: replayed}}, nil
 }
 
 func (h *webhookHandlers) ListWebhookDeliveries(ctx context.Context, req api.ListWebhookDeliveriesRequestObject) (api.ListWebhookDeliveriesResponseObject, error) {

@@ -12,10 +12,17 @@ import (
 
 const apiKeyColumns = `id, organization_id, name, prefix, hash, created_at, last_used_at, revoked_at`
 
-// CreateAPIKey implements impl.APIKeyStore.
+// CreateAPIKey implements impl.APIKeyStore. A key created under an
+// Idempotency-Key (impl.IdempotencyKey of ctx) keeps it; see reissue for its
+// retry.
 func (s *APIKeyStore) CreateAPIKey(ctx context.Context, key *impl.APIKey) error {
-	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+	var done bool
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := s.db.lockOrganization(ctx, tx, key.OrganizationID); err != nil {
+			return err
+		}
+		var err error
+		if done, err = s.reissue(ctx, tx, key.OrganizationID, key); err != nil || done {
 			return err
 		}
 		var active int
@@ -28,14 +35,50 @@ func (s *APIKeyStore) CreateAPIKey(ctx context.Context, key *impl.APIKey) error 
 		}
 		return s.insertAPIKey(ctx, tx, key)
 	})
+	if err == nil && done {
+		return impl.ErrDoneEarlier
+	}
+	return err
+}
+
+// reissue finds, when ctx carries an Idempotency-Key, the organization's
+// live key that a request with it created (or regenerated) within
+// impl.IdempotencyTTL and that has not been used: that request's answer was
+// lost after its commit, so the key's plain text was never shown, and it is
+// not kept. The key is given key's new Prefix and Hash in place, and key
+// takes its id, name and creation time; reissue then reports true, for the
+// caller to answer impl.ErrDoneEarlier. A key that has authenticated a
+// request was seen, and is left alone.
+func (s *APIKeyStore) reissue(ctx context.Context, tx *sqlx.Tx, orgID int64, key *impl.APIKey) (bool, error) {
+	idem := impl.IdempotencyKey(ctx)
+	if idem == "" {
+		return false, nil
+	}
+	now := s.db.timestamp()
+	id, err := createdUnderKey(ctx, s.db, tx, `api_keys`, orgID, idem, now, `revoked_at IS NULL`, `last_used_at IS NULL`)
+	if err != nil || id == 0 {
+		return false, err
+	}
+	var earlier impl.APIKey
+	if err := tx.GetContext(ctx, &earlier, s.db.rebind(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ?`), id); err != nil {
+		return false, fmt.Errorf("find api key: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE api_keys SET prefix = ?, hash = ? WHERE id = ?`), key.Prefix, key.Hash, id); err != nil {
+		return false, fmt.Errorf("reissue api key: %w", err)
+	}
+	utcKey(&earlier)
+	key.ID, key.OrganizationID, key.Name, key.CreatedAt = id, orgID, earlier.Name, earlier.CreatedAt
+	key.LastUsedAt, key.RevokedAt = nil, nil
+	// Its unseen plain text stops working, on every replica.
+	return true, s.db.keyChanged(ctx, tx, id)
 }
 
 func (s *APIKeyStore) insertAPIKey(ctx context.Context, tx *sqlx.Tx, key *impl.APIKey) error {
 	key.CreatedAt = s.db.timestamp()
 	key.LastUsedAt, key.RevokedAt = nil, nil
 	err := tx.QueryRowxContext(ctx, s.db.rebind(
-		`INSERT INTO api_keys (organization_id, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`),
-		key.OrganizationID, key.Name, key.Prefix, key.Hash, key.CreatedAt).Scan(&key.ID)
+		`INSERT INTO api_keys (organization_id, name, prefix, hash, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+		key.OrganizationID, key.Name, key.Prefix, key.Hash, nullIfEmpty(impl.IdempotencyKey(ctx)), key.CreatedAt).Scan(&key.ID)
 	if isForeignKeyViolation(err) {
 		return impl.Errorf(impl.ENotFound, "Organization %d not found.", key.OrganizationID)
 	}
@@ -45,13 +88,19 @@ func (s *APIKeyStore) insertAPIKey(ctx context.Context, tx *sqlx.Tx, key *impl.A
 	return nil
 }
 
-// ReplaceAPIKey implements impl.APIKeyStore.
+// ReplaceAPIKey implements impl.APIKeyStore. The new key keeps the request's
+// Idempotency-Key, and its retry finds it as CreateAPIKey's does (reissue),
+// rather than ErrAPIKeyRevoked for the key it replaced.
 func (s *APIKeyStore) ReplaceAPIKey(ctx context.Context, orgID, oldID int64, key *impl.APIKey) error {
-	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+	var done bool
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var old impl.APIKey
 		err := tx.GetContext(ctx, &old, s.db.rebind(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ? AND organization_id = ?`), oldID, orgID)
 		if err != nil {
 			return notFound(err, fmt.Sprintf("API key %d", oldID))
+		}
+		if done, err = s.reissue(ctx, tx, orgID, key); err != nil || done {
+			return err
 		}
 		// The conditional update is what decides: of two replacements at
 		// once, one revokes the key and the other finds it revoked.
@@ -70,6 +119,10 @@ func (s *APIKeyStore) ReplaceAPIKey(ctx context.Context, orgID, oldID int64, key
 		}
 		return s.db.keyChanged(ctx, tx, oldID)
 	})
+	if err == nil && done {
+		return impl.ErrDoneEarlier
+	}
+	return err
 }
 
 // FindAPIKeyByID implements impl.APIKeyStore.

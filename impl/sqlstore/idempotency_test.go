@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -173,9 +174,9 @@ func TestCreateLeadFindsWhatItsKeyCreated(t *testing.T) {
 		create := func(ctx context.Context) error {
 			return f.s.Leads.CreateLead(ctx, f.org, &impl.Lead{Phone: "5511987650001", Name: ptr("Maria")})
 		}
-		var earlier *impl.LeadCreatedEarlier
-		if err := create(keyed); !errors.As(err, &earlier) || earlier.Lead.ID != first.ID || earlier.Lead.Name != nil {
-			t.Fatalf("the same key: %v, want the first lead as stored", err)
+		retry := &impl.Lead{Phone: "5511987650001", Name: ptr("Maria")}
+		if err := f.s.Leads.CreateLead(keyed, f.org, retry); !errors.Is(err, impl.ErrDoneEarlier) || retry.ID != first.ID || retry.Name != nil {
+			t.Fatalf("the same key: %v, lead %d named %v, want the first lead (%d) as stored", err, retry.ID, retry.Name, first.ID)
 		}
 		for name, ctx := range map[string]context.Context{
 			"another key": impl.WithIdempotencyKey(context.Background(), "lost-answer-2"),
@@ -188,6 +189,122 @@ func TestCreateLeadFindsWhatItsKeyCreated(t *testing.T) {
 		f.clock.advance(impl.IdempotencyTTL + time.Minute)
 		if err := create(keyed); impl.ErrorCode(err) != impl.EConflict {
 			t.Errorf("the same key a day later: %v, want the phone's conflict", err)
+		}
+	})
+}
+
+// TestAPIKeyReissuedUnderItsKey: a key created or regenerated under an
+// Idempotency-Key is found again by the retry of that request, within a
+// day, and takes the retry's text in place; a key that was used, revoked,
+// created by another organization or more than a day ago is left alone and
+// the retry makes a new key.
+func TestAPIKeyReissuedUnderItsKey(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		keyed := impl.WithIdempotencyKey(context.Background(), "lost-key-1")
+		create := func(org int64, secret string) (*impl.APIKey, error) {
+			k := newKey(org, "ERP sync", secret)
+			return k, f.s.APIKeys.CreateAPIKey(keyed, k)
+		}
+		first, err := create(f.org, "sk_live_first0000000000000000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		retry, err := create(f.org, "sk_live_second000000000000000")
+		if !errors.Is(err, impl.ErrDoneEarlier) || retry.ID != first.ID || !retry.CreatedAt.Equal(first.CreatedAt) {
+			t.Fatalf("the retry: %v, key %s; want key %d again", err, keyString(retry), first.ID)
+		}
+		stored, err := f.s.APIKeys.FindAPIKeyByID(context.Background(), f.org, first.ID)
+		if err != nil || !bytes.Equal(stored.Hash, retry.Hash) || stored.Prefix != retry.Prefix {
+			t.Fatalf("stored %v %v, want the retry's hash and prefix", stored, err)
+		}
+		// newAfter creates under the key and wants a new key, not first's.
+		n := 0
+		newAfter := func(what string, org int64) *impl.APIKey {
+			t.Helper()
+			n++
+			k, err := create(org, fmt.Sprintf("sk_live_new%018d", n))
+			if err != nil || k.ID == first.ID {
+				t.Fatalf("after %s: %v, key %d; want a new key", what, err, k.ID)
+			}
+			return k
+		}
+		newAfter("another organization's", f.other)
+		if err := f.s.APIKeys.TouchAPIKey(context.Background(), first.ID, f.clock.now()); err != nil {
+			t.Fatal(err)
+		}
+		used := newAfter("a use", f.org)
+		if err := f.s.APIKeys.RevokeAPIKey(context.Background(), f.org, used.ID); err != nil {
+			t.Fatal(err)
+		}
+		late := newAfter("a revocation", f.org)
+		f.clock.advance(impl.IdempotencyTTL + time.Minute)
+		newAfter("a day", f.org)
+
+		// A regeneration's retry finds the key it made, not ErrAPIKeyRevoked.
+		f.clock.advance(time.Minute)
+		regen := impl.WithIdempotencyKey(context.Background(), "lost-regenerate-1")
+		made := newKey(0, "", "sk_live_regen00000000000000000")
+		if err := f.s.APIKeys.ReplaceAPIKey(regen, f.org, late.ID, made); err != nil {
+			t.Fatal(err)
+		}
+		again := newKey(0, "", "sk_live_regen11111111111111111")
+		if err := f.s.APIKeys.ReplaceAPIKey(regen, f.org, late.ID, again); !errors.Is(err, impl.ErrDoneEarlier) || again.ID != made.ID || again.Name != "ERP sync" {
+			t.Fatalf("the regeneration's retry: %v, key %s; want key %d", err, keyString(again), made.ID)
+		}
+		if err := f.s.APIKeys.ReplaceAPIKey(context.Background(), f.org, late.ID, newKey(0, "", "sk_live_regen22222222222222222")); impl.ErrorCode(err) != impl.EConflict {
+			t.Errorf("regenerating the replaced key without the key: %v, want its conflict", err)
+		}
+	})
+}
+
+// TestWebhookFoundUnderItsKey: a webhook's creation and its secret's
+// rotation under an Idempotency-Key are found again by their retry within
+// a day, with the secret they made; past the day, or under another key, the
+// request runs again.
+func TestWebhookFoundUnderItsKey(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		keyed := impl.WithIdempotencyKey(context.Background(), "lost-webhook-1")
+		create := func(ctx context.Context) (*impl.Webhook, error) {
+			w := &impl.Webhook{Name: "CRM", URL: "https://crm.example.com/hook", Events: []string{impl.EventLeadCreated}}
+			return w, f.s.Webhooks.CreateWebhook(ctx, f.org, w)
+		}
+		first, err := create(keyed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		retry, err := create(keyed)
+		if !errors.Is(err, impl.ErrDoneEarlier) || retry.ID != first.ID || retry.Secret != first.Secret || len(retry.Events) != 1 {
+			t.Fatalf("the retry: %v, webhook %d %v; want webhook %d with its secret", err, retry.ID, retry.Events, first.ID)
+		}
+		if other, err := create(impl.WithIdempotencyKey(context.Background(), "lost-webhook-2")); err != nil || other.ID == first.ID {
+			t.Fatalf("another key: %v, webhook %d; want a new one", err, other.ID)
+		}
+
+		rotating := impl.WithIdempotencyKey(context.Background(), "lost-rotation-1")
+		rotated, err := f.s.Webhooks.RotateWebhookSecret(rotating, f.org, first.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := f.s.Webhooks.RotateWebhookSecret(rotating, f.org, first.ID)
+		if !errors.Is(err, impl.ErrDoneEarlier) || again.Secret != rotated.Secret ||
+			!again.PreviousSecretExpiresAt.Equal(*rotated.PreviousSecretExpiresAt) {
+			t.Fatalf("the rotation's retry: %v, secret kept %v; want the rotation's secret", err, again.Secret == rotated.Secret)
+		}
+		if _, err := f.s.Webhooks.RotateWebhookSecret(rotating, f.org, first.ID+1000); impl.ErrorCode(err) != impl.ENotFound {
+			t.Errorf("rotating a missing webhook under the key: %v, want not found", err)
+		}
+
+		f.clock.advance(impl.IdempotencyTTL + time.Minute)
+		if late, err := f.s.Webhooks.RotateWebhookSecret(rotating, f.org, first.ID); err != nil || late.Secret == rotated.Secret {
+			t.Errorf("the rotation's key a day later: %v; want a new rotation", err)
+		}
+		if other, err := f.s.Webhooks.RotateWebhookSecret(impl.WithIdempotencyKey(context.Background(), "lost-rotation-2"), f.org, first.ID); err != nil {
+			t.Errorf("a rotation under another key: %v; want a new rotation", err)
+		} else if again, err := f.s.Webhooks.RotateWebhookSecret(rotating, f.org, first.ID); err != nil || again.Secret == other.Secret {
+			t.Errorf("the first key after another's rotation: %v; want a new rotation", err)
+		}
+		if late, err := create(keyed); err != nil || late.ID == first.ID {
+			t.Errorf("the creation's key a day later: %v, webhook %d; want a new one", err, late.ID)
 		}
 	})
 }

@@ -50,7 +50,8 @@ func (s *LeadStore) sql() leadSQL { return leadSelects[s.db.dialect] }
 // CreateLead implements impl.LeadStore. A lead created under an
 // Idempotency-Key (impl.IdempotencyKey of ctx) keeps it, and a retry that
 // finds the phone taken by a lead its key created within
-// impl.IdempotencyTTL gets impl.LeadCreatedEarlier instead of the conflict.
+// impl.IdempotencyTTL gets impl.ErrDoneEarlier instead of the conflict, with
+// lead filled in as that lead is now.
 func (s *LeadStore) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead) error {
 	lead.Normalize()
 	lead.OrganizationID = orgID
@@ -73,7 +74,8 @@ func (s *LeadStore) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead
 	case ferr != nil:
 		return ferr
 	case earlier != nil:
-		return &impl.LeadCreatedEarlier{Lead: earlier}
+		*lead = *earlier
+		return impl.ErrDoneEarlier
 	}
 	return err
 }

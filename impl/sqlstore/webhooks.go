@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -93,13 +94,25 @@ func setWebhookEvents(ctx context.Context, db *DB, tx *sqlx.Tx, id int64, events
 	return nil
 }
 
-// CreateWebhook implements impl.WebhookStore.
+// CreateWebhook implements impl.WebhookStore. A webhook created under an
+// Idempotency-Key (impl.IdempotencyKey of ctx) keeps it; a retry that finds
+// the webhook its key created within impl.IdempotencyTTL fills w with it, its
+// current secret opened, and returns impl.ErrDoneEarlier.
 func (s *WebhookStore) CreateWebhook(ctx context.Context, orgID int64, w *impl.Webhook) error {
 	w.PrepareNew(orgID, s.db.timestamp())
 	w.Events = impl.SubscribedEvents(w.Events)
-	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+	key := impl.IdempotencyKey(ctx)
+	var earlier int64
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := s.db.lockOrganization(ctx, tx, orgID); err != nil {
 			return err
+		}
+		if key != "" {
+			// Before the cap: the retry of a create that filled it is answered.
+			var err error
+			if earlier, err = createdUnderKey(ctx, s.db, tx, `webhooks`, orgID, key, w.CreatedAt); err != nil || earlier != 0 {
+				return err
+			}
 		}
 		var count int
 		if err := tx.GetContext(ctx, &count, s.db.rebind(`SELECT COUNT(*) FROM webhooks WHERE organization_id = ?`), orgID); err != nil {
@@ -109,9 +122,10 @@ func (s *WebhookStore) CreateWebhook(ctx context.Context, orgID int64, w *impl.W
 			return err
 		}
 		err := tx.QueryRowxContext(ctx, s.db.rebind(`INSERT INTO webhooks
-			(organization_id, name, url, active, max_attempts, is_default, secret, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			orgID, w.Name, w.URL, w.Active, w.MaxAttempts, w.IsDefault, s.db.seal(purposeWebhookSecret, w.Secret), w.CreatedAt, w.UpdatedAt).Scan(&w.ID)
+			(organization_id, name, url, active, max_attempts, is_default, secret, idempotency_key, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			orgID, w.Name, w.URL, w.Active, w.MaxAttempts, w.IsDefault, s.db.seal(purposeWebhookSecret, w.Secret),
+			nullIfEmpty(key), w.CreatedAt, w.UpdatedAt).Scan(&w.ID)
 		if w.IsDefault && isUniqueViolation(err) {
 			return errDefaultExists
 		}
@@ -120,6 +134,66 @@ func (s *WebhookStore) CreateWebhook(ctx context.Context, orgID int64, w *impl.W
 		}
 		return setWebhookEvents(ctx, s.db, tx, w.ID, w.Events)
 	})
+	if err != nil || earlier == 0 {
+		return err
+	}
+	found, err := s.withSecret(ctx, orgID, earlier)
+	if err != nil {
+		return err
+	}
+	*w = *found
+	return impl.ErrDoneEarlier
+}
+
+// createdUnderKey is the id of the organization's newest row of table that
+// a request with the Idempotency-Key created within impl.IdempotencyTTL of
+// now, or 0. The age is checked here, not in SQL, so that both databases
+// compare times alike.
+func createdUnderKey(ctx context.Context, db *DB, tx *sqlx.Tx, table string, orgID int64, key string, now time.Time, conds ...string) (int64, error) {
+	var row struct {
+		ID        int64     `db:"id"`
+		CreatedAt time.Time `db:"created_at"`
+	}
+	where := ``
+	for _, c := range conds {
+		where += ` AND ` + c
+	}
+	err := tx.GetContext(ctx, &row, db.rebind(`SELECT id, created_at FROM `+table+`
+		WHERE organization_id = ? AND idempotency_key = ?`+where+` ORDER BY id DESC LIMIT 1`), orgID, key)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("find %s by idempotency key: %w", table, err)
+	case now.Sub(row.CreatedAt) > impl.IdempotencyTTL:
+		return 0, nil
+	}
+	return row.ID, nil
+}
+
+// nullIfEmpty is key, or NULL for a request without one.
+func nullIfEmpty(key string) *string {
+	if key == "" {
+		return nil
+	}
+	return &key
+}
+
+// withSecret is the organization's webhook id as FindWebhookByID reads it,
+// with its current signing secret opened: what a replayed create answers.
+func (s *WebhookStore) withSecret(ctx context.Context, orgID, id int64) (*impl.Webhook, error) {
+	w, err := s.FindWebhookByID(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	var sealed string
+	if err := s.db.get(ctx, &sealed, `SELECT secret FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id); err != nil {
+		return nil, notFound(err, "Webhook")
+	}
+	if w.Secret, err = s.db.opened(purposeWebhookSecret, sealed); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // errDefaultExists says another request created the organization's default
@@ -325,15 +399,27 @@ func (s *WebhookStore) DeleteWebhook(ctx context.Context, orgID, id int64) error
 	})
 }
 
-// RotateWebhookSecret implements impl.WebhookStore.
+// RotateWebhookSecret implements impl.WebhookStore. A rotation under an
+// Idempotency-Key keeps it; a retry that finds the webhook's last rotation
+// made by its key within impl.IdempotencyTTL does not rotate again (that
+// would drop the secret receivers still check): it returns the webhook with
+// that rotation's secret opened, and impl.ErrDoneEarlier.
 func (s *WebhookStore) RotateWebhookSecret(ctx context.Context, orgID, id int64) (*impl.Webhook, error) {
 	secret := impl.NewWebhookSecret()
+	key := impl.IdempotencyKey(ctx)
 	var w *impl.Webhook
+	var done bool
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		now := s.db.timestamp()
+		if key != "" {
+			var err error
+			if done, err = s.rotatedUnderKey(ctx, tx, orgID, id, key, now); err != nil || done {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE webhooks SET previous_secret = secret, secret = ?,
-			previous_secret_expires_at = ?, updated_at = ? WHERE organization_id = ? AND id = ?`),
-			s.db.seal(purposeWebhookSecret, secret), now.Add(impl.SecretGrace), now, orgID, id)
+			previous_secret_expires_at = ?, rotation_idempotency_key = ?, updated_at = ? WHERE organization_id = ? AND id = ?`),
+			s.db.seal(purposeWebhookSecret, secret), now.Add(impl.SecretGrace), nullIfEmpty(key), now, orgID, id)
 		if err != nil {
 			return fmt.Errorf("rotate webhook secret: %w", err)
 		}
@@ -343,9 +429,37 @@ func (s *WebhookStore) RotateWebhookSecret(ctx context.Context, orgID, id int64)
 		w, err = findWebhook(ctx, s.db, tx, orgID, id, "")
 		return err
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case done:
+		if w, err = s.withSecret(ctx, orgID, id); err != nil {
+			return nil, err
+		}
+		return w, impl.ErrDoneEarlier
 	}
 	w.Secret = secret
 	return w, nil
+}
+
+// rotatedUnderKey reports whether the webhook's last rotation was made by a
+// request with the Idempotency-Key within impl.IdempotencyTTL of now. A
+// rotation without a key clears the key of the one before.
+func (s *WebhookStore) rotatedUnderKey(ctx context.Context, tx *sqlx.Tx, orgID, id int64, key string, now time.Time) (bool, error) {
+	var row struct {
+		Key     *string    `db:"rotation_idempotency_key"`
+		Expires *time.Time `db:"previous_secret_expires_at"`
+	}
+	err := tx.GetContext(ctx, &row, s.db.rebind(`SELECT rotation_idempotency_key, previous_secret_expires_at
+		FROM webhooks WHERE organization_id = ? AND id = ?`), orgID, id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, impl.Errorf(impl.ENotFound, "Webhook not found.")
+	case err != nil:
+		return false, fmt.Errorf("find webhook rotation: %w", err)
+	case row.Key == nil || *row.Key != key || row.Expires == nil:
+		return false, nil
+	}
+	// The rotation set the previous secret to expire SecretGrace after it.
+	return now.Sub(row.Expires.Add(-impl.SecretGrace)) <= impl.IdempotencyTTL, nil
 }
