@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -216,5 +218,43 @@ func TestServeDev(t *testing.T) {
 	<-done2
 	if keyRe.MatchString(out2.String()) || !strings.Contains(out2.String(), "keys create") {
 		t.Errorf("second start printed: %s", out2.String())
+	}
+}
+
+// TestPprofOnlyOnLoopback: PPROF_ADDR is bound to loopback or the start is
+// refused, naming the setting; a loopback listener serves the profiles.
+func TestPprofOnlyOnLoopback(t *testing.T) {
+	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0", "6060", "127.0.0.1"} {
+		if ln, err := pprofListen(addr); err == nil {
+			ln.Close()
+			t.Errorf("PPROF_ADDR=%s was accepted, bound to %s", addr, ln.Addr())
+		} else if !strings.Contains(err.Error(), "PPROF_ADDR") {
+			t.Errorf("PPROF_ADDR=%s: %v, want the setting named", addr, err)
+		}
+	}
+	ln, err := pprofListen("localhost:0")
+	if err != nil {
+		t.Fatalf("localhost: %v", err)
+	}
+	servePprof(ln, slog.New(slog.DiscardHandler))
+	defer ln.Close()
+	res, err := http.Get("http://" + ln.Addr().String() + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("the profiles on loopback: %d %.80s", res.StatusCode, body)
+	}
+
+	// serve refuses to start on it, before it opens the database.
+	e := sqliteEnv(t)
+	e["LISTEN_ADDR"], e["PPROF_ADDR"] = freePort(t), ":0"
+	var out, logs bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a serve that started stops
+	defer cancel()
+	if err := run(ctx, []string{"serve"}, e.get, &out, &logs); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("serve with PPROF_ADDR=:0: %v, want it refused", err)
 	}
 }

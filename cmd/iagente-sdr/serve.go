@@ -77,7 +77,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	if addr := getenv("PPROF_ADDR"); addr != "" {
-		startPprof(addr, log)
+		pln, err := pprofListen(addr)
+		if err != nil {
+			return failEarly(err)
+		}
+		defer pln.Close()
+		servePprof(pln, log)
 	}
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
@@ -142,17 +147,42 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 // startPprof serves net/http/pprof on addr, a listener of its own that
 // must never be the public one (say 127.0.0.1:6060): profiles show a
 // running server's costs, and nothing of the API is reachable there.
-func startPprof(addr string, log *slog.Logger) {
+// pprofListen listens on addr for net/http/pprof, which shows the process's
+// memory, goroutines and command line to whoever reaches it: addr must be
+// bound to a loopback address, and is refused (with the start) otherwise.
+// The address is checked where it was bound, so that a name resolving
+// elsewhere, or a host left out (":6060", every interface), is refused too.
+func pprofListen(addr string) (net.Listener, error) {
+	refuse := func(why string) error {
+		return fmt.Errorf("PPROF_ADDR %q %s: net/http/pprof must never be reachable from outside, "+
+			"so it listens only on loopback, e.g. PPROF_ADDR=127.0.0.1:6060 (reach it through an SSH tunnel)", addr, why)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, refuse("is not host:port")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("PPROF_ADDR: %w", err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		ln.Close()
+		return nil, refuse("is not a loopback address")
+	}
+	return ln, nil
+}
+
+// servePprof serves net/http/pprof on ln until ln is closed.
+func servePprof(ln net.Listener, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		log.Info("pprof listening", "addr", addr)
-		if err := srv.ListenAndServe(); err != nil {
+		log.Info("pprof listening", "addr", ln.Addr().String())
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			log.Error("pprof", "err", err.Error())
 		}
 	}()
