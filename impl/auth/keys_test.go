@@ -13,6 +13,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/auth"
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/internal/teststores"
 )
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -109,15 +110,7 @@ type env struct {
 func setup(t *testing.T, url string) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{db: sqlstore.NewStores(db), clock: &fixedClock{t: time.Date(2026, 3, 13, 14, 2, 11, 123456789, time.UTC)}}
+	e := &env{db: teststores.Open(t, url), clock: &fixedClock{t: time.Date(2026, 3, 13, 14, 2, 11, 123456789, time.UTC)}}
 	e.auth = &auth.Authenticator{Keys: e.db.APIKeys, Now: e.clock.Now}
 	for _, id := range []*int64{&e.orgA, &e.orgB} {
 		org := &impl.Organization{Name: "org"}

@@ -28,6 +28,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 	"github.com/iagente/iagente-sdr/internal/syncbuf"
+	"github.com/iagente/iagente-sdr/internal/teststores"
 )
 
 // These tests drive the dashboard over real HTTP, on both databases, the way
@@ -74,16 +75,7 @@ var testPasswordHash = sync.OnceValue(func() string {
 func forEachDB(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	for _, d := range sqlstoretest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
-			ctx := context.Background()
-			db, err := sqlstore.Open(ctx, d.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			st := sqlstore.NewStores(db)
+			st := teststores.Open(t, d.URL)
 			f := &fixture{db: st, clock: &clock{t: time.Now().UTC()}, logs: &syncbuf.Buffer{}}
 			// As behind the load balancer of docs/deployment.md: the test's
 			// loopback client is the trusted proxy, and a browser with

@@ -20,6 +20,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl/sqlstore"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 	"github.com/iagente/iagente-sdr/internal/syncbuf"
+	"github.com/iagente/iagente-sdr/internal/teststores"
 )
 
 // brokenLeads wraps the real store and corrupts what it returns, to produce
@@ -53,15 +54,7 @@ func newFixture(t *testing.T, mode string, wrap func(impl.LeadStore) impl.LeadSt
 func newFixtureWith(t *testing.T, mode string, wrap func(impl.LeadStore) impl.LeadStore, set func(*httpapi.Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, sqlstoretest.SQLite(t).URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st := sqlstore.NewStores(db)
+	st := teststores.Open(t, sqlstoretest.SQLite(t).URL)
 	org := &impl.Organization{Name: "fixture"}
 	if err := st.Organizations.CreateOrganization(ctx, org); err != nil {
 		t.Fatal(err)
@@ -85,7 +78,7 @@ func newFixtureWith(t *testing.T, mode string, wrap func(impl.LeadStore) impl.Le
 		Limiter:            ratelimit.NewMemory(1000, 1000),
 		Logger:             slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		ResponseValidation: mode,
-		Ready:              db.Ping,
+		Ready:              st.DB.Ping,
 	}
 	if set != nil {
 		set(&cfg)
@@ -94,7 +87,7 @@ func newFixtureWith(t *testing.T, mode string, wrap func(impl.LeadStore) impl.Le
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{srv: srv, db: db, key: key, lead: lead, logs: logs}
+	return &fixture{srv: srv, db: st.DB, key: key, lead: lead, logs: logs}
 }
 
 func (f *fixture) do(t *testing.T, method, path, body string, header map[string]string) *httptest.ResponseRecorder {
