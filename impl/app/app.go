@@ -572,6 +572,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.background.Go(func() { a.TemplateSync.RunEvery(bg, cfg.TemplateSyncInterval) })
 	}
 	a.startKeyCache(bg, keys)
+	a.background.Go(func() { a.Server.RetryKeeps(bg) })
 	a.background.Go(func() { a.relayDeliveries(bg, dispatch, others) })
 	if dispatch {
 		a.background.Go(func() { a.Dispatcher.Run(bg) })

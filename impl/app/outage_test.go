@@ -45,12 +45,15 @@ type outageEnv struct {
 	logs *syncbuf.Buffer // the service's log, as JSON lines
 }
 
-func startOutageApp(t *testing.T, dbURL string) *outageEnv {
+func startOutageApp(t *testing.T, dbURL string, options ...func(*app.Config)) *outageEnv {
 	t.Helper()
 	cfg := app.Defaults()
 	cfg.DatabaseURL = dbURL
 	cfg.ResponseValidation = "strict"
 	cfg.DBTimeout = outageDBTimeout
+	for _, o := range options {
+		o(&cfg)
+	}
 	logs := &syncbuf.Buffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	cfg.WebhookDispatchOff = true
@@ -243,6 +246,120 @@ func TestIdempotencySweepNeverFailsTheRequest(t *testing.T) {
 	}
 	if expired() != 0 {
 		t.Errorf("the expired key is still there after an unhindered sweep")
+	}
+}
+
+// TestIdempotencyKeyWritesRetriedAfterAnOutage: when the database fails
+// the write that ends a request's claim on its Idempotency-Key (giving the
+// key back after a 503, or keeping a 201's answer), the write is retried
+// once the database recovers, well within the claim's lease: the key's
+// retry then runs, or replays, instead of answering 409
+// idempotency_in_progress until the lease ends. PostgreSQL only: its row
+// locks let the test fail the claim's write alone. The lease is two minutes
+// here, so only the retried write can end the 409s within the 30 s allowed.
+func TestIdempotencyKeyWritesRetriedAfterAnOutage(t *testing.T) {
+	d, ok := sqlstoretest.Postgres(t)
+	if !ok {
+		t.Skip("needs PostgreSQL (TEST_POSTGRES_URL)")
+	}
+	e := startOutageApp(t, d.URL, func(c *app.Config) {
+		c.SendTimeout = 2 * time.Minute
+		c.RatePerMinute, c.RatePerDay = 10000, 100000 // the retries poll
+	})
+	db, err := sql.Open("postgres", d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	lock := func(t *testing.T, q string, args ...any) *sql.Tx {
+		t.Helper()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tx.Rollback() })
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	post := func(key string) (int, string, string) {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/webhooks",
+			strings.NewReader(`{"name":"CRM","url":"https://crm.example.com/hooks/`+key+`","events":["lead.created"]}`))
+		req.Header.Set("Authorization", "Bearer "+e.key)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			return 0, err.Error(), ""
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b), res.Header.Get("Idempotent-Replayed")
+	}
+	for _, c := range []struct {
+		name string
+		want int // the first answer
+		// unlockFirst lets the request past the organization's lock
+		// before it ends, so that it stores its webhook and answers 201.
+		unlockFirst bool
+		log         string
+	}{
+		{name: "a 503's key given back", want: http.StatusServiceUnavailable, log: "keep idempotent answer"},
+		{name: "a 201's answer kept", want: http.StatusCreated, unlockFirst: true, log: "keep idempotent answer"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			key := strings.ReplaceAll(c.name, " ", "-")
+			logged := strings.Count(e.logs.String(), c.log)
+			// The organization's row, which creating a webhook locks first
+			// (NO KEY: the claim's foreign key check still passes).
+			org := lock(t, `SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE`, e.org)
+			type answer struct {
+				status    int
+				body, rep string
+			}
+			first := make(chan answer, 1)
+			go func() {
+				st, b, rep := post(key)
+				first <- answer{st, b, rep}
+			}()
+			claimed := eventually(10*time.Second, func() bool {
+				var n int
+				_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM idempotency_keys WHERE organization_id = $1 AND key = $2`, e.org, key).Scan(&n)
+				return n == 1
+			})
+			if !claimed {
+				t.Fatal("the request never claimed its key")
+			}
+			claim := lock(t, `SELECT key FROM idempotency_keys WHERE organization_id = $1 AND key = $2 FOR UPDATE`, e.org, key)
+			if c.unlockFirst {
+				_ = org.Rollback()
+			}
+			a := <-first
+			if a.status != c.want {
+				t.Fatalf("the first answer: %d %s, want %d", a.status, a.body, c.want)
+			}
+			if !eventually(10*time.Second, func() bool { return strings.Count(e.logs.String(), c.log) > logged }) {
+				t.Fatalf("the claim's write did not fail; the log:\n%s", e.logs.String())
+			}
+			_ = org.Rollback()
+			_ = claim.Rollback()
+			var last answer
+			if !eventually(30*time.Second, func() bool {
+				st, b, rep := post(key)
+				last = answer{st, b, rep}
+				return st != http.StatusConflict
+			}) {
+				t.Fatalf("the key's retry still answers %d %s 30 s after the database recovered", last.status, last.body)
+			}
+			switch {
+			case c.want == http.StatusCreated && (last.status != http.StatusCreated || last.rep != "true" || last.body != a.body):
+				t.Errorf("the retry: %d replayed=%q %s; want the first answer replayed:\n%s", last.status, last.rep, last.body, a.body)
+			case c.want != http.StatusCreated && (last.status != http.StatusCreated || last.rep != ""):
+				t.Errorf("the retry: %d replayed=%q %s; want it to run", last.status, last.rep, last.body)
+			}
+		})
 	}
 }
 

@@ -135,9 +135,11 @@ func (s *Server) keepAnswer(ctx context.Context, rec *impl.IdempotencyRecord, st
 		err = s.cfg.Idempotency.FinishIdempotent(ctx, rec)
 	}
 	if err != nil {
-		// The key stays claimed until its lease ends; a retry then runs the
-		// request again, and a message it sent is found, not sent twice.
+		// Retried in the background while the lease lasts (RetryKeeps);
+		// past it, a retry runs the request again, and what it stored (a
+		// message sent, a lead, a webhook, a key) is found, not done twice.
 		logger(ctx).Error("keep idempotent answer", "err", err.Error())
+		s.queueKeep(ctx, pendingKeep{rec: rec, release: status == http.StatusServiceUnavailable})
 	}
 	if status == http.StatusServiceUnavailable || err != nil {
 		return // the database is struggling: housekeeping can wait for a request that went well

@@ -155,6 +155,8 @@ type Server struct {
 	admission *admission
 	// backlogs is /metrics' last read of the webhooks' backlogs.
 	backlogs backlogRead
+	// keeps are the Idempotency-Key writes that failed, for RetryKeeps.
+	keeps chan pendingKeep
 }
 
 // NewServer wires the service. It returns an error if the embedded spec
@@ -184,7 +186,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{cfg: cfg, router: router, routes: newSpecRoutes(spec), spec: spec,
-		validator: contract.NewValidator(spec)}
+		validator: contract.NewValidator(spec), keeps: make(chan pendingKeep, keepQueueSize)}
 	text := spec.Components.Schemas["Text"]
 	if text == nil || text.Value == nil || text.Value.MaxLength == nil {
 		return nil, fmt.Errorf("the embedded spec has no maxLength on schema Text")
