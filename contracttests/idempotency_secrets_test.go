@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -166,7 +167,9 @@ func rawDB(t *testing.T, dbURL string) (db *sql.DB, param string) {
 	t.Helper()
 	driver, dsn, param := "postgres", dbURL, "$1"
 	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
-		driver, dsn, param = "sqlite", path, "?"
+		// Waits its turn while the server writes, as the server's own
+		// connections do.
+		driver, dsn, param = "sqlite", "file:"+path+"?_pragma="+url.QueryEscape("busy_timeout(10000)"), "?"
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -188,26 +191,9 @@ func rawDB(t *testing.T, dbURL string) (db *sql.DB, param string) {
 func TestIdempotentSecretsAfterALostAnswer(t *testing.T) {
 	forEachDatabase(t, "reads and writes the server's database", func(t *testing.T, db sqlstoretest.Database) {
 		tg := startInProcess(t, db.URL, app.DefaultRatePerMinute*1000, app.DefaultRatePerDay*1000)
-		// lost sends body to path under a new key, gives the key back, and
-		// sends it again: it returns both answers, the second checked to be
-		// a replay with the first's status, and the key.
 		lost := func(path, body string, want int) (first, retry map[string]any, location, idem string) {
 			t.Helper()
-			idem = newIdemKey(t)
-			res, raw := safetyRequest(t, tg, "POST", path, []byte(body), bearerH(tg.key), idemKey(idem))
-			if res.StatusCode != want {
-				t.Fatalf("POST %s: %d %s, want %d", path, res.StatusCode, raw, want)
-			}
-			location = res.Header.Get("Location")
-			decodeInto(t, raw, &first)
-			giveBack(t, db.URL, idem)
-			res, raw = safetyRequest(t, tg, "POST", path, []byte(body), bearerH(tg.key), idemKey(idem))
-			if res.StatusCode != want || res.Header.Get("Idempotent-Replayed") != "true" || res.Header.Get("Location") != location {
-				t.Fatalf("POST %s retried after a lost answer: %d %s replayed=%q location=%q, want %d replayed at %q",
-					path, res.StatusCode, raw, res.Header.Get("Idempotent-Replayed"), res.Header.Get("Location"), want, location)
-			}
-			decodeInto(t, raw, &retry)
-			return first, retry, location, idem
+			return lostAnswer(t, tg, db.URL, tg.key, path, body, want)
 		}
 		total := func(path string) float64 {
 			t.Helper()
@@ -313,4 +299,96 @@ func decodeInto(t *testing.T, raw []byte, v any) {
 	if err := json.Unmarshal(raw, v); err != nil {
 		t.Fatalf("%v in %s", err, raw)
 	}
+}
+
+// lostAnswer sends body to path with apiKey under a new Idempotency-Key,
+// gives the key back as the server does when a request's answer was 503,
+// and sends it again: it returns both answers, the second checked to be a
+// replay with the first's status and Location, and the key.
+func lostAnswer(t *testing.T, tg *target, dbURL, apiKey, path, body string, want int) (first, retry map[string]any, location, idem string) {
+	t.Helper()
+	idem = newIdemKey(t)
+	res, raw := safetyRequest(t, tg, "POST", path, []byte(body), bearerH(apiKey), idemKey(idem))
+	if res.StatusCode != want {
+		t.Fatalf("POST %s: %d %s, want %d", path, res.StatusCode, raw, want)
+	}
+	location = res.Header.Get("Location")
+	decodeInto(t, raw, &first)
+	giveBack(t, dbURL, idem)
+	res, raw = safetyRequest(t, tg, "POST", path, []byte(body), bearerH(apiKey), idemKey(idem))
+	if res.StatusCode != want || res.Header.Get("Idempotent-Replayed") != "true" || res.Header.Get("Location") != location {
+		t.Fatalf("POST %s retried after a lost answer: %d %s replayed=%q location=%q, want %d replayed at %q",
+			path, res.StatusCode, raw, res.Header.Get("Idempotent-Replayed"), res.Header.Get("Location"), want, location)
+	}
+	decodeInto(t, raw, &retry)
+	return first, retry, location, idem
+}
+
+// TestIdempotentTransitionsAfterALostAnswer: the requests that move a
+// handoff or a delivery from one state to another, retried with their
+// Idempotency-Key after their answer was lost (the key given back), answer
+// what their first try did: the handoff it opened or closed, not 409; the
+// delivery it queued again, as it is now, without queueing it once more.
+func TestIdempotentTransitionsAfterALostAnswer(t *testing.T) {
+	forEachDatabase(t, needsLoopback, func(t *testing.T, db sqlstoretest.Database) {
+		tg := whDeliveryServer(t, db, nil)
+		key := tg.freshOrg(t)
+
+		t.Run("handoffs", func(t *testing.T) {
+			lead := whCreateLead(t, tg, key, "Handoff")
+			opened, retry, location, _ := lostAnswer(t, tg, db.URL, key, "/handoffs",
+				fmt.Sprintf(`{"lead_id":%d,"reason":"Pediu para falar com um humano"}`, lead), http.StatusCreated)
+			if retry["id"] != opened["id"] || retry["status"] != "open" || location == "" {
+				t.Errorf("the retry opened %v (%v), want handoff %v", retry["id"], retry["status"], opened["id"])
+			}
+			res, raw := safetyRequest(t, tg, "GET", fmt.Sprintf("/handoffs?lead_id=%d", lead), nil, bearerH(key))
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"total":1`) {
+				t.Errorf("the lead's handoffs: %d %s, want one", res.StatusCode, raw)
+			}
+			path := fmt.Sprintf("/handoffs/%v/close", opened["id"])
+			closed, again, _, _ := lostAnswer(t, tg, db.URL, key, path, ``, http.StatusOK)
+			if again["status"] != "closed" || again["closed_at"] != closed["closed_at"] {
+				t.Errorf("the close's retry answered %v closed at %v, want it closed at %v", again["status"], again["closed_at"], closed["closed_at"])
+			}
+			for name, headers := range map[string][][2]string{
+				"another key": {bearerH(key), idemKey(newIdemKey(t) + "-other")},
+				"no key":      {bearerH(key)},
+			} {
+				t.Run("closed again with "+name, func(t *testing.T) {
+					res, raw := safetyRequest(t, tg, "POST", path, nil, headers...)
+					wantError(t, res, raw, http.StatusConflict, "conflict")
+				})
+			}
+		})
+
+		t.Run("redelivery", func(t *testing.T) {
+			rec := startEndpoints(t)
+			h := whCreateHook(t, tg, key, map[string]any{"name": "lost answers", "url": rec.url("/ok"), "events": []string{"lead.created"}})
+			whCreateLead(t, tg, key, "Redelivered")
+			d := whWaitOne(t, tg, key, h.ID, "succeeded", 1)
+			path := fmt.Sprintf("/webhooks/%d/deliveries/%d/redeliver", h.ID, d.ID)
+			first, _, _, idem := lostAnswer(t, tg, db.URL, key, path, ``, http.StatusAccepted)
+			if first["status"] != "pending" {
+				t.Fatalf("the redelivery answered %v, want pending", first["status"])
+			}
+			whWaitOne(t, tg, key, h.ID, "succeeded", 2)
+			// Its answer lost once more, after the second delivery: the
+			// retry answers the delivery as it is now and queues nothing.
+			giveBack(t, db.URL, idem)
+			res, raw := safetyRequest(t, tg, "POST", path, nil, bearerH(key), idemKey(idem))
+			var now map[string]any
+			decodeInto(t, raw, &now)
+			if res.StatusCode != http.StatusAccepted || res.Header.Get("Idempotent-Replayed") != "true" || now["status"] != "succeeded" {
+				t.Fatalf("the retry after the second delivery: %d replayed=%q %s, want the delivery as it succeeded",
+					res.StatusCode, res.Header.Get("Idempotent-Replayed"), raw)
+			}
+			if after := whFindDelivery(t, tg, key, h.ID, d.ID); after.Status != "succeeded" || len(after.Attempts) != 2 {
+				t.Errorf("after the retry the delivery is %s with %d attempts, want succeeded with 2", after.Status, len(after.Attempts))
+			}
+			// Without a key, a redelivery queues it again.
+			if res, raw := safetyRequest(t, tg, "POST", path, nil, bearerH(key)); res.StatusCode != http.StatusAccepted || !strings.Contains(string(raw), `"pending"`) {
+				t.Errorf("a redelivery without a key: %d %s, want it queued", res.StatusCode, raw)
+			}
+		})
+	})
 }

@@ -37,14 +37,18 @@ type HandoffStore interface {
 	// CreateHandoff opens h for its lead and writes handoff.created. It
 	// returns ENotFound (detail lead_id) if the lead is not the
 	// organization's, and ErrOpenHandoff if the lead already has an open
-	// handoff (one open handoff per lead).
+	// handoff (one open handoff per lead), unless a request with ctx's
+	// Idempotency-Key opened it within IdempotencyTTL: then h is filled in
+	// as that handoff is now, and the error is ErrDoneEarlier.
 	CreateHandoff(ctx context.Context, orgID int64, h *Handoff) error
 	// FindHandoffByID returns the handoff, or ENotFound.
 	FindHandoffByID(ctx context.Context, orgID, id int64) (*Handoff, error)
 	// FindHandoffs returns one page and the total on all pages.
 	FindHandoffs(ctx context.Context, orgID int64, f HandoffFilter) ([]*Handoff, int64, error)
 	// CloseHandoff closes an open handoff and writes handoff.closed. It
-	// returns ENotFound, or EConflict if the handoff is already closed.
+	// returns ENotFound, or EConflict if the handoff is already closed,
+	// unless a request with ctx's Idempotency-Key closed it within
+	// IdempotencyTTL: then it returns the handoff and ErrDoneEarlier.
 	CloseHandoff(ctx context.Context, orgID, id int64) (*Handoff, error)
 }
 

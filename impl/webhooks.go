@@ -263,7 +263,10 @@ type DeliveryStore interface {
 	// total, or ENotFound for the webhook.
 	FindDeliveries(ctx context.Context, orgID, webhookID int64, f DeliveryFilter) ([]*Delivery, int64, error)
 	// RedeliverDelivery queues a finished delivery for a new series of
-	// attempts. It returns ENotFound, or Webhook.CanRedeliver's error.
+	// attempts. It returns ENotFound, or Webhook.CanRedeliver's error. If a
+	// request with ctx's Idempotency-Key queued it again within
+	// IdempotencyTTL, it queues nothing and returns the delivery as it is
+	// now with ErrDoneEarlier.
 	RedeliverDelivery(ctx context.Context, orgID, webhookID, deliveryID int64) (*Delivery, error)
 	// RedeliverFailed queues again, oldest first, up to limit of the
 	// webhook's failed deliveries created in [since, until), for a new

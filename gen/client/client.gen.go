@@ -5883,8 +5883,11 @@ type ClientInterface interface {
 	//
 	// Opens a handoff: the lead's conversation passes from automation to a person
 	// of your team, for the reason you give. A lead has at most one open handoff;
-	// opening another while one is open is answered with `409 conflict`. Emits
-	// `handoff.created`.
+	// opening another while one is open is answered with `409 conflict`, unless
+	// a request with the same `Idempotency-Key` opened it in the last 24 hours:
+	// then that request's answer was lost (for example to a network failure as
+	// it was stored), and the answer is `201` with the handoff as it is now and
+	// `Idempotent-Replayed: true`. Emits `handoff.created`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5895,8 +5898,11 @@ type ClientInterface interface {
 	//
 	// Opens a handoff: the lead's conversation passes from automation to a person
 	// of your team, for the reason you give. A lead has at most one open handoff;
-	// opening another while one is open is answered with `409 conflict`. Emits
-	// `handoff.created`.
+	// opening another while one is open is answered with `409 conflict`, unless
+	// a request with the same `Idempotency-Key` opened it in the last 24 hours:
+	// then that request's answer was lost (for example to a network failure as
+	// it was stored), and the answer is `201` with the handoff as it is now and
+	// `Idempotent-Replayed: true`. Emits `handoff.created`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5913,7 +5919,10 @@ type ClientInterface interface {
 	// CloseHandoff Close handoff
 	//
 	// Closes an open handoff: the person is done with the lead. Closing a closed
-	// handoff is answered with `409 conflict`. Emits `handoff.closed`.
+	// handoff is answered with `409 conflict`, unless a request with the same
+	// `Idempotency-Key` closed it in the last 24 hours and its answer was lost:
+	// then the answer is `200` with the handoff and `Idempotent-Replayed: true`.
+	// Emits `handoff.closed`.
 	//
 	// Corresponds with POST /handoffs/{id}/close (the `CloseHandoff` operationId).
 	CloseHandoff(ctx context.Context, id HandoffId, params *CloseHandoffParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -6266,6 +6275,12 @@ type ClientInterface interface {
 	// second. A delivery that is still pending, or a disabled webhook, is answered
 	// with `409 conflict`.
 	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the delivery was queued again (for example to a network failure at that
+	// instant) does not queue it a third time: within 24 hours it answers `202`
+	// with the delivery as it is now, pending or already delivered, and
+	// `Idempotent-Replayed: true`.
+	//
 	// Corresponds with POST /webhooks/{id}/deliveries/{delivery_id}/redeliver (the `RedeliverWebhookDelivery` operationId).
 	RedeliverWebhookDelivery(ctx context.Context, id WebhookId, deliveryId DeliveryId, params *RedeliverWebhookDeliveryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -6611,8 +6626,11 @@ func (c *Client) ListHandoffs(ctx context.Context, params *ListHandoffsParams, r
 //
 // Opens a handoff: the lead's conversation passes from automation to a person
 // of your team, for the reason you give. A lead has at most one open handoff;
-// opening another while one is open is answered with `409 conflict`. Emits
-// `handoff.created`.
+// opening another while one is open is answered with `409 conflict`, unless
+// a request with the same `Idempotency-Key` opened it in the last 24 hours:
+// then that request's answer was lost (for example to a network failure as
+// it was stored), and the answer is `201` with the handoff as it is now and
+// `Idempotent-Replayed: true`. Emits `handoff.created`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6633,8 +6651,11 @@ func (c *Client) CreateHandoffWithBody(ctx context.Context, params *CreateHandof
 //
 // Opens a handoff: the lead's conversation passes from automation to a person
 // of your team, for the reason you give. A lead has at most one open handoff;
-// opening another while one is open is answered with `409 conflict`. Emits
-// `handoff.created`.
+// opening another while one is open is answered with `409 conflict`, unless
+// a request with the same `Idempotency-Key` opened it in the last 24 hours:
+// then that request's answer was lost (for example to a network failure as
+// it was stored), and the answer is `201` with the handoff as it is now and
+// `Idempotent-Replayed: true`. Emits `handoff.created`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6671,7 +6692,10 @@ func (c *Client) GetHandoff(ctx context.Context, id HandoffId, reqEditors ...Req
 // CloseHandoff Close handoff
 //
 // Closes an open handoff: the person is done with the lead. Closing a closed
-// handoff is answered with `409 conflict`. Emits `handoff.closed`.
+// handoff is answered with `409 conflict`, unless a request with the same
+// `Idempotency-Key` closed it in the last 24 hours and its answer was lost:
+// then the answer is `200` with the handoff and `Idempotent-Replayed: true`.
+// Emits `handoff.closed`.
 //
 // Corresponds with POST /handoffs/{id}/close (the `CloseHandoff` operationId).
 func (c *Client) CloseHandoff(ctx context.Context, id HandoffId, params *CloseHandoffParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7273,6 +7297,12 @@ func (c *Client) RedeliverFailedWebhookDeliveries(ctx context.Context, id Webhoo
 // new series of up to `max_attempts` attempts; the first starts within a
 // second. A delivery that is still pending, or a disabled webhook, is answered
 // with `409 conflict`.
+//
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the delivery was queued again (for example to a network failure at that
+// instant) does not queue it a third time: within 24 hours it answers `202`
+// with the delivery as it is now, pending or already delivered, and
+// `Idempotent-Replayed: true`.
 //
 // Corresponds with POST /webhooks/{id}/deliveries/{delivery_id}/redeliver (the `RedeliverWebhookDelivery` operationId).
 func (c *Client) RedeliverWebhookDelivery(ctx context.Context, id WebhookId, deliveryId DeliveryId, params *RedeliverWebhookDeliveryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -9519,8 +9549,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// Opens a handoff: the lead's conversation passes from automation to a person
 	// of your team, for the reason you give. A lead has at most one open handoff;
-	// opening another while one is open is answered with `409 conflict`. Emits
-	// `handoff.created`.
+	// opening another while one is open is answered with `409 conflict`, unless
+	// a request with the same `Idempotency-Key` opened it in the last 24 hours:
+	// then that request's answer was lost (for example to a network failure as
+	// it was stored), and the answer is `201` with the handoff as it is now and
+	// `Idempotent-Replayed: true`. Emits `handoff.created`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9531,8 +9564,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// Opens a handoff: the lead's conversation passes from automation to a person
 	// of your team, for the reason you give. A lead has at most one open handoff;
-	// opening another while one is open is answered with `409 conflict`. Emits
-	// `handoff.created`.
+	// opening another while one is open is answered with `409 conflict`, unless
+	// a request with the same `Idempotency-Key` opened it in the last 24 hours:
+	// then that request's answer was lost (for example to a network failure as
+	// it was stored), and the answer is `201` with the handoff as it is now and
+	// `Idempotent-Replayed: true`. Emits `handoff.created`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9551,7 +9587,10 @@ type ClientWithResponsesInterface interface {
 	// CloseHandoffWithResponse Close handoff
 	//
 	// Closes an open handoff: the person is done with the lead. Closing a closed
-	// handoff is answered with `409 conflict`. Emits `handoff.closed`.
+	// handoff is answered with `409 conflict`, unless a request with the same
+	// `Idempotency-Key` closed it in the last 24 hours and its answer was lost:
+	// then the answer is `200` with the handoff and `Idempotent-Replayed: true`.
+	// Emits `handoff.closed`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9925,6 +9964,12 @@ type ClientWithResponsesInterface interface {
 	// new series of up to `max_attempts` attempts; the first starts within a
 	// second. A delivery that is still pending, or a disabled webhook, is answered
 	// with `409 conflict`.
+	//
+	// A retry with the same `Idempotency-Key` whose first answer was lost after
+	// the delivery was queued again (for example to a network failure at that
+	// instant) does not queue it a third time: within 24 hours it answers `202`
+	// with the delivery as it is now, pending or already delivered, and
+	// `Idempotent-Replayed: true`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11416,6 +11461,7 @@ func (r GetHandoffResponse) ContentType() string {
 
 // CloseHandoffResponse200Headers the declared response headers of an HTTP 200 response for CloseHandoff
 type CloseHandoffResponse200Headers struct {
+	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -15765,8 +15811,11 @@ func (c *ClientWithResponses) ListHandoffsWithResponse(ctx context.Context, para
 //
 // Opens a handoff: the lead's conversation passes from automation to a person
 // of your team, for the reason you give. A lead has at most one open handoff;
-// opening another while one is open is answered with `409 conflict`. Emits
-// `handoff.created`.
+// opening another while one is open is answered with `409 conflict`, unless
+// a request with the same `Idempotency-Key` opened it in the last 24 hours:
+// then that request's answer was lost (for example to a network failure as
+// it was stored), and the answer is `201` with the handoff as it is now and
+// `Idempotent-Replayed: true`. Emits `handoff.created`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15783,8 +15832,11 @@ func (c *ClientWithResponses) CreateHandoffWithBodyWithResponse(ctx context.Cont
 //
 // Opens a handoff: the lead's conversation passes from automation to a person
 // of your team, for the reason you give. A lead has at most one open handoff;
-// opening another while one is open is answered with `409 conflict`. Emits
-// `handoff.created`.
+// opening another while one is open is answered with `409 conflict`, unless
+// a request with the same `Idempotency-Key` opened it in the last 24 hours:
+// then that request's answer was lost (for example to a network failure as
+// it was stored), and the answer is `201` with the handoff as it is now and
+// `Idempotent-Replayed: true`. Emits `handoff.created`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15815,7 +15867,10 @@ func (c *ClientWithResponses) GetHandoffWithResponse(ctx context.Context, id Han
 // CloseHandoffWithResponse Close handoff
 //
 // Closes an open handoff: the person is done with the lead. Closing a closed
-// handoff is answered with `409 conflict`. Emits `handoff.closed`.
+// handoff is answered with `409 conflict`, unless a request with the same
+// `Idempotency-Key` closed it in the last 24 hours and its answer was lost:
+// then the answer is `200` with the handoff and `Idempotent-Replayed: true`.
+// Emits `handoff.closed`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16339,6 +16394,12 @@ func (c *ClientWithResponses) RedeliverFailedWebhookDeliveriesWithResponse(ctx c
 // new series of up to `max_attempts` attempts; the first starts within a
 // second. A delivery that is still pending, or a disabled webhook, is answered
 // with `409 conflict`.
+//
+// A retry with the same `Idempotency-Key` whose first answer was lost after
+// the delivery was queued again (for example to a network failure at that
+// instant) does not queue it a third time: within 24 hours it answers `202`
+// with the delivery as it is now, pending or already delivered, and
+// `Idempotent-Replayed: true`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -18873,6 +18934,13 @@ func ParseCloseHandoffResponse(rsp *http.Response) (*CloseHandoffResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers CloseHandoffResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

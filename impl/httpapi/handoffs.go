@@ -35,12 +35,14 @@ func (h *handoffHandlers) ListHandoffs(ctx context.Context, req api.ListHandoffs
 
 func (h *handoffHandlers) CreateHandoff(ctx context.Context, req api.CreateHandoffRequestObject) (api.CreateHandoffResponseObject, error) {
 	x := &impl.Handoff{LeadID: req.Body.LeadId, Reason: req.Body.Reason}
-	if err := h.handoffs.CreateHandoff(ctx, orgID(ctx), x); err != nil {
+	replayed, err := doneEarlier(h.handoffs.CreateHandoff(ctx, orgID(ctx), x))
+	if err != nil {
 		return nil, err
 	}
 	return api.CreateHandoff201JSONResponse{
-		Body:    wire.Handoff(x),
-		Headers: api.CreateHandoff201ResponseHeaders{Location: fmt.Sprintf("%s/handoffs/%d", BasePath, x.ID)},
+		Body: wire.Handoff(x),
+		Headers: api.CreateHandoff201ResponseHeaders{Location: fmt.Sprintf("%s/handoffs/%d", BasePath, x.ID),
+			IdempotentReplayed: replayed},
 	}, nil
 }
 
@@ -54,8 +56,10 @@ func (h *handoffHandlers) GetHandoff(ctx context.Context, req api.GetHandoffRequ
 
 func (h *handoffHandlers) CloseHandoff(ctx context.Context, req api.CloseHandoffRequestObject) (api.CloseHandoffResponseObject, error) {
 	x, err := h.handoffs.CloseHandoff(ctx, orgID(ctx), req.Id)
+	replayed, err := doneEarlier(err)
 	if err != nil {
 		return nil, err
 	}
-	return api.CloseHandoff200JSONResponse{HandoffClosedOKJSONResponse: api.HandoffClosedOKJSONResponse{Body: wire.Handoff(x)}}, nil
+	return api.CloseHandoff200JSONResponse{HandoffClosedOKJSONResponse: api.HandoffClosedOKJSONResponse{Body: wire.Handoff(x),
+		Headers: api.HandoffClosedOKResponseHeaders{IdempotentReplayed: replayed}}}, nil
 }

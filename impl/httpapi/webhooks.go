@@ -157,8 +157,10 @@ var untilAfterSince = impl.Text{En: "The until field must be later than since.",
 
 func (h *webhookHandlers) RedeliverWebhookDelivery(ctx context.Context, req api.RedeliverWebhookDeliveryRequestObject) (api.RedeliverWebhookDeliveryResponseObject, error) {
 	d, err := h.deliveries.RedeliverDelivery(ctx, orgID(ctx), req.Id, req.DeliveryId)
+	replayed, err := doneEarlier(err)
 	if err != nil {
 		return nil, err
 	}
-	return api.RedeliverWebhookDelivery202JSONResponse{Body: wire.Delivery(d)}, nil
+	return api.RedeliverWebhookDelivery202JSONResponse{Body: wire.Delivery(d),
+		Headers: api.RedeliverWebhookDelivery202ResponseHeaders{IdempotentReplayed: replayed}}, nil
 }

@@ -78,7 +78,7 @@ func (s *APIKeyStore) insertAPIKey(ctx context.Context, tx *sqlx.Tx, key *impl.A
 	key.LastUsedAt, key.RevokedAt = nil, nil
 	err := tx.QueryRowxContext(ctx, s.db.rebind(
 		`INSERT INTO api_keys (organization_id, name, prefix, hash, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
-		key.OrganizationID, key.Name, key.Prefix, key.Hash, nullIfEmpty(impl.IdempotencyKey(ctx)), key.CreatedAt).Scan(&key.ID)
+		key.OrganizationID, key.Name, key.Prefix, key.Hash, nullString(impl.IdempotencyKey(ctx)), key.CreatedAt).Scan(&key.ID)
 	if isForeignKeyViolation(err) {
 		return impl.Errorf(impl.ENotFound, "Organization %d not found.", key.OrganizationID)
 	}

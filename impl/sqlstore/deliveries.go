@@ -175,28 +175,38 @@ func (s *DeliveryStore) RedeliverFailed(ctx context.Context, orgID, webhookID in
 // RedeliverDelivery implements impl.WebhookStore.
 func (s *DeliveryStore) RedeliverDelivery(ctx context.Context, orgID, webhookID, deliveryID int64) (*impl.Delivery, error) {
 	var out *impl.Delivery
+	key := impl.IdempotencyKey(ctx)
+	var done bool
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		w, err := findWebhook(ctx, s.db, tx, orgID, webhookID, s.db.forUpdate())
 		if err != nil {
 			return err
 		}
-		var status string
-		err = tx.GetContext(ctx, &status, s.db.rebind(`SELECT status FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND id = ?`),
-			orgID, webhookID, deliveryID)
+		var d struct {
+			Status        string     `db:"status"`
+			RedeliveredBy *string    `db:"redeliver_idempotency_key"`
+			RedeliveredAt *time.Time `db:"redelivered_at"`
+		}
+		err = tx.GetContext(ctx, &d, s.db.rebind(`SELECT status, redeliver_idempotency_key, redelivered_at
+			FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND id = ?`), orgID, webhookID, deliveryID)
 		if err != nil {
 			return notFound(err, "Delivery")
 		}
-		if err := w.CanRedeliver(status); err != nil {
-			return err
-		}
 		now := s.db.timestamp()
-		_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE deliveries SET status = ?, attempt_limit = attempt_count + ?, due_ms = ?,
-			locked_by = NULL, locked_until_ms = NULL, updated_at = ? WHERE id = ?`),
-			impl.DeliveryPending, w.MaxAttempts, now.UnixMilli(), now, deliveryID)
-		if err != nil {
-			return fmt.Errorf("redeliver: %w", err)
+		// The retry of a redelivery whose answer was lost answers it as it
+		// is now; it does not queue the delivery once more.
+		if done = key != "" && doneUnder(d.RedeliveredBy, key, d.RedeliveredAt, now); !done {
+			if err := w.CanRedeliver(d.Status); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE deliveries SET status = ?, attempt_limit = attempt_count + ?, due_ms = ?,
+				locked_by = NULL, locked_until_ms = NULL, redeliver_idempotency_key = ?, redelivered_at = ?, updated_at = ? WHERE id = ?`),
+				impl.DeliveryPending, w.MaxAttempts, now.UnixMilli(), nullString(key), now, now, deliveryID)
+			if err != nil {
+				return fmt.Errorf("redeliver: %w", err)
+			}
+			s.db.queued.Store(tx, struct{}{})
 		}
-		s.db.queued.Store(tx, struct{}{})
 		var rows []*deliveryRow
 		err = tx.SelectContext(ctx, &rows, s.db.rebind(`SELECT `+deliveryColumns+` FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?`), deliveryID)
 		if err != nil || len(rows) != 1 {
@@ -209,8 +219,11 @@ func (s *DeliveryStore) RedeliverDelivery(ctx context.Context, orgID, webhookID,
 		out = list[0]
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case done:
+		return out, impl.ErrDoneEarlier
 	}
 	return out, nil
 }

@@ -176,3 +176,36 @@ func (s *IdempotencyStore) ReleaseIdempotent(ctx context.Context, orgID int64, k
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// createdUnderKey is the id of the organization's newest row of table that
+// a request with the Idempotency-Key created within impl.IdempotencyTTL of
+// now, or 0. The age is checked here, not in SQL, so that both databases
+// compare times alike.
+func createdUnderKey(ctx context.Context, db *DB, tx *sqlx.Tx, table string, orgID int64, key string, now time.Time, conds ...string) (int64, error) {
+	var row struct {
+		ID        int64     `db:"id"`
+		CreatedAt time.Time `db:"created_at"`
+	}
+	where := ``
+	for _, c := range conds {
+		where += ` AND ` + c
+	}
+	err := tx.GetContext(ctx, &row, db.rebind(`SELECT id, created_at FROM `+table+`
+		WHERE organization_id = ? AND idempotency_key = ?`+where+` ORDER BY id DESC LIMIT 1`), orgID, key)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("find %s by idempotency key: %w", table, err)
+	case now.Sub(row.CreatedAt) > impl.IdempotencyTTL:
+		return 0, nil
+	}
+	return row.ID, nil
+}
+
+// doneUnder reports whether a change recorded with stored, the
+// Idempotency-Key of the request that made it, at time at, was made by a
+// request with key within impl.IdempotencyTTL of now.
+func doneUnder(stored *string, key string, at *time.Time, now time.Time) bool {
+	return stored != nil && *stored == key && at != nil && now.Sub(*at) <= impl.IdempotencyTTL
+}

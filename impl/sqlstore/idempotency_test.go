@@ -308,3 +308,47 @@ func TestWebhookFoundUnderItsKey(t *testing.T) {
 		}
 	})
 }
+
+// TestHandoffMovesFoundUnderTheirKey: a handoff opened or closed under an
+// Idempotency-Key is found by the retry within a day; past the day, or with
+// another key, the retry is the conflict it always was.
+func TestHandoffMovesFoundUnderTheirKey(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		lead := &impl.Lead{Phone: "5511987650077"}
+		f.mustCreate(t, f.org, lead)
+		opening := impl.WithIdempotencyKey(context.Background(), "lost-handoff-1")
+		open := func(ctx context.Context) (*impl.Handoff, error) {
+			h := &impl.Handoff{LeadID: lead.ID, Reason: "humano"}
+			return h, f.s.Handoffs.CreateHandoff(ctx, f.org, h)
+		}
+		first, err := open(opening)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := open(opening); !errors.Is(err, impl.ErrDoneEarlier) || again.ID != first.ID || again.Status != impl.HandoffOpen {
+			t.Fatalf("the open's retry: %v, handoff %d; want handoff %d", err, again.ID, first.ID)
+		}
+		if _, err := open(impl.WithIdempotencyKey(context.Background(), "lost-handoff-2")); impl.ErrorCode(err) != impl.EConflict {
+			t.Errorf("another key: %v, want the conflict", err)
+		}
+		closing := impl.WithIdempotencyKey(context.Background(), "lost-close-1")
+		if _, err := f.s.Handoffs.CloseHandoff(closing, f.org, first.ID); err != nil {
+			t.Fatal(err)
+		}
+		if h, err := f.s.Handoffs.CloseHandoff(closing, f.org, first.ID); !errors.Is(err, impl.ErrDoneEarlier) || h.Status != impl.HandoffClosed {
+			t.Fatalf("the close's retry: %v; want the closed handoff", err)
+		}
+		f.clock.advance(impl.IdempotencyTTL + time.Minute)
+		if _, err := f.s.Handoffs.CloseHandoff(closing, f.org, first.ID); impl.ErrorCode(err) != impl.EConflict {
+			t.Errorf("the close's key a day later: %v, want the conflict", err)
+		}
+		second, err := open(opening)
+		if err != nil || second.ID == first.ID {
+			t.Fatalf("a new open under the old key: %v", err)
+		}
+		f.clock.advance(impl.IdempotencyTTL + time.Minute)
+		if _, err := open(opening); impl.ErrorCode(err) != impl.EConflict {
+			t.Errorf("the open's key a day later: %v, want the conflict", err)
+		}
+	})
+}

@@ -125,7 +125,7 @@ func (s *WebhookStore) CreateWebhook(ctx context.Context, orgID int64, w *impl.W
 			(organization_id, name, url, active, max_attempts, is_default, secret, idempotency_key, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 			orgID, w.Name, w.URL, w.Active, w.MaxAttempts, w.IsDefault, s.db.seal(purposeWebhookSecret, w.Secret),
-			nullIfEmpty(key), w.CreatedAt, w.UpdatedAt).Scan(&w.ID)
+			nullString(key), w.CreatedAt, w.UpdatedAt).Scan(&w.ID)
 		if w.IsDefault && isUniqueViolation(err) {
 			return errDefaultExists
 		}
@@ -143,40 +143,6 @@ func (s *WebhookStore) CreateWebhook(ctx context.Context, orgID int64, w *impl.W
 	}
 	*w = *found
 	return impl.ErrDoneEarlier
-}
-
-// createdUnderKey is the id of the organization's newest row of table that
-// a request with the Idempotency-Key created within impl.IdempotencyTTL of
-// now, or 0. The age is checked here, not in SQL, so that both databases
-// compare times alike.
-func createdUnderKey(ctx context.Context, db *DB, tx *sqlx.Tx, table string, orgID int64, key string, now time.Time, conds ...string) (int64, error) {
-	var row struct {
-		ID        int64     `db:"id"`
-		CreatedAt time.Time `db:"created_at"`
-	}
-	where := ``
-	for _, c := range conds {
-		where += ` AND ` + c
-	}
-	err := tx.GetContext(ctx, &row, db.rebind(`SELECT id, created_at FROM `+table+`
-		WHERE organization_id = ? AND idempotency_key = ?`+where+` ORDER BY id DESC LIMIT 1`), orgID, key)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, nil
-	case err != nil:
-		return 0, fmt.Errorf("find %s by idempotency key: %w", table, err)
-	case now.Sub(row.CreatedAt) > impl.IdempotencyTTL:
-		return 0, nil
-	}
-	return row.ID, nil
-}
-
-// nullIfEmpty is key, or NULL for a request without one.
-func nullIfEmpty(key string) *string {
-	if key == "" {
-		return nil
-	}
-	return &key
 }
 
 // withSecret is the organization's webhook id as FindWebhookByID reads it,
@@ -419,7 +385,7 @@ func (s *WebhookStore) RotateWebhookSecret(ctx context.Context, orgID, id int64)
 		}
 		res, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE webhooks SET previous_secret = secret, secret = ?,
 			previous_secret_expires_at = ?, rotation_idempotency_key = ?, updated_at = ? WHERE organization_id = ? AND id = ?`),
-			s.db.seal(purposeWebhookSecret, secret), now.Add(impl.SecretGrace), nullIfEmpty(key), now, orgID, id)
+			s.db.seal(purposeWebhookSecret, secret), now.Add(impl.SecretGrace), nullString(key), now, orgID, id)
 		if err != nil {
 			return fmt.Errorf("rotate webhook secret: %w", err)
 		}
