@@ -69,7 +69,7 @@ func (s *LeadStore) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead
 		return err
 	}
 	// After the failed insert: on PostgreSQL its transaction is over.
-	earlier, ferr := s.createdUnderKey(ctx, orgID, lead.Phone, key, lead.CreatedAt)
+	earlier, ferr := s.leadUnderKey(ctx, orgID, lead.Phone, key, lead.CreatedAt)
 	switch {
 	case ferr != nil:
 		return ferr
@@ -80,10 +80,10 @@ func (s *LeadStore) CreateLead(ctx context.Context, orgID int64, lead *impl.Lead
 	return err
 }
 
-// createdUnderKey is the organization's lead with the phone if a request
+// leadUnderKey is the organization's lead with the phone if a request
 // with the Idempotency-Key created it within impl.IdempotencyTTL of now,
 // and nil otherwise.
-func (s *LeadStore) createdUnderKey(ctx context.Context, orgID int64, phone, key string, now time.Time) (*impl.Lead, error) {
+func (s *LeadStore) leadUnderKey(ctx context.Context, orgID int64, phone, key string, now time.Time) (*impl.Lead, error) {
 	var id int64
 	err := s.db.getStmt(ctx, nil, &id, `SELECT id FROM leads WHERE organization_id = ? AND phone = ? AND idempotency_key = ?`,
 		orgID, phone, key)

@@ -423,9 +423,10 @@ func (s *WebhookStore) rotatedUnderKey(ctx context.Context, tx *sqlx.Tx, orgID, 
 		return false, impl.Errorf(impl.ENotFound, "Webhook not found.")
 	case err != nil:
 		return false, fmt.Errorf("find webhook rotation: %w", err)
-	case row.Key == nil || *row.Key != key || row.Expires == nil:
-		return false, nil
+	case row.Expires == nil:
+		return false, nil // never rotated
 	}
 	// The rotation set the previous secret to expire SecretGrace after it.
-	return now.Sub(row.Expires.Add(-impl.SecretGrace)) <= impl.IdempotencyTTL, nil
+	rotated := row.Expires.Add(-impl.SecretGrace)
+	return doneUnder(row.Key, key, &rotated, now), nil
 }
