@@ -39,20 +39,32 @@ func (s *Server) queueKeep(ctx context.Context, p pendingKeep) {
 // RetryKeeps retries the writes keepAnswer could not do, until each
 // succeeds or comes within DBTimeout of its key's lease end, and until ctx
 // ends. While the database keeps failing, one write is tried per round and
-// the rounds back off, so a recovering database is not met by a crowd.
+// the rounds back off, so a recovering database is not met by a crowd. It
+// holds keepQueueSize writes at most, and sleeps while it holds none.
 func (s *Server) RetryKeeps(ctx context.Context) {
 	var waiting []pendingKeep
 	wait := keepRetryFirst
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
+		in, due := s.keeps, timer.C
+		if len(waiting) >= keepQueueSize {
+			in = nil // full: queueKeep drops what comes
+		}
+		if len(waiting) == 0 {
+			due = nil
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-s.keeps:
+		case p := <-in:
+			if len(waiting) == 0 {
+				wait = keepRetryFirst
+				timer.Reset(wait)
+			}
 			waiting = append(waiting, p)
 			continue
-		case <-timer.C:
+		case <-due:
 		}
 		failed := false
 		kept := waiting[:0]
@@ -68,6 +80,7 @@ func (s *Server) RetryKeeps(ctx context.Context) {
 				kept = append(kept, p)
 			}
 		}
+		clear(waiting[len(kept):]) // the answers written go
 		waiting = kept
 		if failed {
 			wait = min(2*wait, keepRetryLongst)
