@@ -80,8 +80,10 @@ type IdempotencyStore interface {
 	BeginIdempotent(ctx context.Context, orgID int64, key string, fingerprint []byte, now, leaseUntil time.Time) (*IdempotencyRecord, bool, error)
 	// FinishIdempotent stores the answer of the request that claimed key.
 	FinishIdempotent(ctx context.Context, r *IdempotencyRecord) error
-	// ReleaseIdempotent forgets a claimed key whose request did not get to
-	// run (the database was unavailable), so that a retry runs it.
+	// ReleaseIdempotent ends at once the claim of a key whose request could
+	// not run (the database was unavailable), so that a retry of the same
+	// request runs it; the key still names that request, and another
+	// request with it is IdempotencyReused.
 	ReleaseIdempotent(ctx context.Context, orgID int64, key string) error
 	// SweepIdempotent deletes a bounded batch of the organization's keys
 	// created before before, and returns how many it deleted. Each claimed

@@ -2653,7 +2653,8 @@ type CreateApiKeyParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2665,7 +2666,8 @@ type RegenerateApiKeyParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2692,7 +2694,8 @@ type CreateHandoffParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2704,7 +2707,8 @@ type CloseHandoffParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2746,7 +2750,8 @@ type CreateLeadParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2779,7 +2784,8 @@ type SendRCSMessageParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2800,7 +2806,8 @@ type CreateWebhookParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2824,7 +2831,8 @@ type RedeliverFailedWebhookDeliveriesParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2836,7 +2844,8 @@ type RedeliverWebhookDeliveryParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2848,7 +2857,8 @@ type RotateWebhookSecretParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2860,7 +2870,8 @@ type TestWebhookParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2872,7 +2883,8 @@ type SendWhatsAppMessageParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2902,7 +2914,8 @@ type SyncWhatsAppTemplatesParams struct {
 	// `Idempotent-Replayed: true`, and nothing runs twice. The same key with a
 	// different request is `422 idempotency_key_reused`; a repeat while the
 	// first is still running is `409 idempotency_in_progress` with
-	// `Retry-After`. Keys are scoped to your organization.
+	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
+	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 

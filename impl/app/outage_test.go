@@ -284,9 +284,13 @@ func TestIdempotencyKeyWritesRetriedAfterAnOutage(t *testing.T) {
 		}
 		return tx
 	}
-	post := func(key string) (int, string, string) {
+	post := func(key string, other ...string) (int, string, string) {
+		hook := key
+		if len(other) > 0 {
+			hook = other[0] // another request with the same key
+		}
 		req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/webhooks",
-			strings.NewReader(`{"name":"CRM","url":"https://crm.example.com/hooks/`+key+`","events":["lead.created"]}`))
+			strings.NewReader(`{"name":"CRM","url":"https://crm.example.com/hooks/`+hook+`","events":["lead.created"]}`))
 		req.Header.Set("Authorization", "Bearer "+e.key)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", key)
@@ -345,14 +349,22 @@ func TestIdempotencyKeyWritesRetriedAfterAnOutage(t *testing.T) {
 			}
 			_ = org.Rollback()
 			_ = claim.Rollback()
-			var last answer
+			// The claim's write done (given back, or the answer kept), in
+			// the background: another request with the key is refused, the
+			// key being the first's, and the same request runs or replays.
 			if !eventually(30*time.Second, func() bool {
-				st, b, rep := post(key)
-				last = answer{st, b, rep}
-				return st != http.StatusConflict
+				var claimed int
+				_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM idempotency_keys WHERE organization_id = $1 AND key = $2
+					AND status IS NULL AND locked_until > created_at`, e.org, key).Scan(&claimed)
+				return claimed == 0
 			}) {
-				t.Fatalf("the key's retry still answers %d %s 30 s after the database recovered", last.status, last.body)
+				t.Fatal("the claim's write was not done 30 s after the database recovered")
 			}
+			if st, b, _ := post(key, key+"-other"); st != http.StatusUnprocessableEntity || !strings.Contains(b, "idempotency_key_reused") {
+				t.Errorf("another request with the key: %d %s, want 422 idempotency_key_reused", st, b)
+			}
+			st, b, rep := post(key)
+			last := answer{st, b, rep}
 			switch {
 			case c.want == http.StatusCreated && (last.status != http.StatusCreated || last.rep != "true" || last.body != a.body):
 				t.Errorf("the retry: %d replayed=%q %s; want the first answer replayed:\n%s", last.status, last.rep, last.body, a.body)

@@ -165,9 +165,11 @@ func (s *IdempotencyStore) SweepIdempotent(ctx context.Context, orgID int64, bef
 	return int(n), nil
 }
 
-// ReleaseIdempotent implements impl.IdempotencyStore.
+// ReleaseIdempotent implements impl.IdempotencyStore: the claim's lease
+// ends at once (it is set back to when the claim was made), and the record
+// stays, so the key still names its request.
 func (s *IdempotencyStore) ReleaseIdempotent(ctx context.Context, orgID int64, key string) error {
-	_, err := s.db.execStmt(ctx, nil, `DELETE FROM idempotency_keys
+	_, err := s.db.execStmt(ctx, nil, `UPDATE idempotency_keys SET locked_until = created_at
 		WHERE organization_id = ? AND key = ? AND status IS NULL`, orgID, key)
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)

@@ -56,6 +56,53 @@ func TestSweepIdempotent(t *testing.T) {
 	})
 }
 
+// TestReleaseIdempotentKeepsTheRequest: a released claim (its request
+// answered 503) lets a retry of the same request run at once, even with the
+// lease not over, while another request with the key is still refused; an
+// answered key is not released.
+func TestReleaseIdempotentKeepsTheRequest(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		st := f.s.Idempotency
+		now := f.clock.now()
+		begin := func(key string, fp byte) (*impl.IdempotencyRecord, bool) {
+			t.Helper()
+			rec, claimed, err := st.BeginIdempotent(ctx, f.org, key, []byte{fp}, now, now.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rec, claimed
+		}
+		if _, claimed := begin("released", 1); !claimed {
+			t.Fatal("the first claim failed")
+		}
+		if rec, claimed := begin("released", 1); claimed || rec.Decide([]byte{1}, now) != impl.IdempotencyInProgress {
+			t.Fatalf("before the release the same request is %v, want in progress", claimed)
+		}
+		if err := st.ReleaseIdempotent(ctx, f.org, "released"); err != nil {
+			t.Fatal(err)
+		}
+		if rec, claimed := begin("released", 2); claimed || rec.Decide([]byte{2}, now) != impl.IdempotencyReused {
+			t.Errorf("another request with the released key: claimed=%v, want it refused as reused", claimed)
+		}
+		if _, claimed := begin("released", 1); !claimed {
+			t.Error("the same request after the release did not run")
+		}
+
+		rec, _ := begin("answered", 1)
+		rec.Status, rec.ContentType, rec.Body = 201, "application/json", []byte(`{}`)
+		if err := st.FinishIdempotent(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.ReleaseIdempotent(ctx, f.org, "answered"); err != nil {
+			t.Fatal(err)
+		}
+		if rec, claimed := begin("answered", 1); claimed || rec.Decide([]byte{1}, now) != impl.IdempotencyReplay {
+			t.Errorf("an answered key after a release: claimed=%v, want its answer replayed", claimed)
+		}
+	})
+}
+
 // TestIdempotentAnswersSealedAtRest: the answer kept for an Idempotency-Key
 // can hold the one copy of a new API key or signing secret, so with a
 // secrets key it is sealed, and bound to its row; a replay opens it. One
