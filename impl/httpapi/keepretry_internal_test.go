@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -72,5 +73,48 @@ func TestRetryKeepsWithinTheLease(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "did not recover in time") {
 		t.Errorf("the dropped write was not logged: %s", logs.String())
+	}
+}
+
+// TestRetryKeepsIsBounded: RetryKeeps holds keepQueueSize writes at most,
+// and the queue as many again; past that queueKeep drops a write (the key
+// then waits for its lease, as before the retries) and logs it. The
+// database here fails every write: it is closed.
+func TestRetryKeepsIsBounded(t *testing.T) {
+	st := teststores.Open(t, sqlstoretest.SQLite(t).URL)
+	st.Close()
+	logs := &syncbuf.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	s := &Server{cfg: Config{Idempotency: st.Idempotency, DBTimeout: time.Second, Logger: log},
+		keeps: make(chan pendingKeep, keepQueueSize)}
+	// As a request's: queueKeep logs with the request's logger.
+	ctx := context.WithValue(context.Background(), ctxLogger, &requestLogger{base: log, id: "req"})
+	lease := time.Now().Add(time.Hour)
+	queue := func(n int) {
+		for i := range n {
+			s.queueKeep(ctx, pendingKeep{rec: &impl.IdempotencyRecord{OrganizationID: 1, Key: fmt.Sprint(i), LockedUntil: lease}, release: true})
+		}
+	}
+	dropped := func() int { return strings.Count(logs.String(), "too many writes waiting") }
+
+	queue(keepQueueSize + 3)
+	if dropped() != 3 {
+		t.Fatalf("with nothing retrying, %d writes dropped, want the 3 past the queue", dropped())
+	}
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { s.RetryKeeps(run); close(done) }()
+	defer func() { stop(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.keeps) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(s.keeps) > 0 {
+		t.Fatal("RetryKeeps did not take the queued writes")
+	}
+	// It holds keepQueueSize now: the queue fills again, and one more goes.
+	queue(keepQueueSize + 1)
+	if dropped() != 4 {
+		t.Errorf("%d writes dropped in all, want 4: RetryKeeps holds more than %d", dropped(), keepQueueSize)
 	}
 }
