@@ -24,6 +24,7 @@ import (
 	"github.com/iagente/iagente-sdr/gen/client"
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/contract"
+	"github.com/iagente/iagente-sdr/impl/httpapi"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 )
 
@@ -120,7 +121,11 @@ func startInProcessWith(t testing.TB, dbURL string, configure func(*app.Config))
 	if err != nil {
 		t.Fatalf("start service: %v", err)
 	}
-	srv := httptest.NewServer(a.Server)
+	// Served as serve serves it: net/http's own answers to what is not
+	// HTTP leave as the envelope.
+	srv := httptest.NewUnstartedServer(a.Server)
+	srv.Listener = httpapi.EnvelopeProtocolErrors(srv.Listener)
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		if n := a.Server.ResponseViolations(); n != 0 {

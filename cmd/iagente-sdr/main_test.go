@@ -197,6 +197,19 @@ func TestServeDev(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("GET /leads with the printed key: %d", res.StatusCode)
 	}
+	// What net/http refuses before any handler runs leaves as the envelope.
+	if conn, err := net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
+		t.Error(err)
+	} else {
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(conn, "HELLO\r\n\r\n")
+		raw, _ := io.ReadAll(conn)
+		conn.Close()
+		if !bytes.HasPrefix(raw, []byte("HTTP/1.1 400 ")) || !bytes.Contains(raw, []byte("Content-Type: application/json")) ||
+			!bytes.Contains(raw, []byte(`{"error":{"code":"bad_request"`)) {
+			t.Errorf("a request that is not HTTP: %q", raw)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve returned %v after cancel", err)

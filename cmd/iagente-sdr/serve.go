@@ -60,7 +60,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// A request net/http cannot read is answered with the JSON envelope too.
+	go func() { errc <- srv.Serve(httpapi.EnvelopeProtocolErrors(ln)) }()
 	closeEarly := func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

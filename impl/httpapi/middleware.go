@@ -123,11 +123,15 @@ func (s *Server) limitHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		if n > MaxHeaderBytes {
-			return impl.Errorf(impl.EHeaderTooLarge,
-				"The request's URL and headers are larger than %d KiB.", MaxHeaderBytes>>10)
+			return headerTooLargeError()
 		}
 		return next(c)
 	}
+}
+
+func headerTooLargeError() *impl.Error {
+	return impl.Errorf(impl.EHeaderTooLarge,
+		"The request's URL and headers are larger than %d KiB.", MaxHeaderBytes>>10)
 }
 
 // deadline gives the request's context the deadline of its database work.
