@@ -95,7 +95,7 @@ func (c silenceConn) Write(b []byte) (int, error) {
 
 // IsUnavailable reports whether err means the database could not do the
 // work in time or at all (unreachable, frozen, shutting down, too slow,
-// locked), as opposed to a defect: the caller may retry later. The HTTP
+// locked, out of disk or memory), as opposed to a defect: the caller may retry later. The HTTP
 // layer answers these with 503 and Retry-After.
 func IsUnavailable(err error) bool {
 	if err == nil {
@@ -120,7 +120,9 @@ func IsUnavailable(err error) bool {
 			return true
 		case pqErr.Code == "55P03": // lock_not_available
 			return true
-		case pqErr.Code == "53300": // too_many_connections
+		case pqErr.Code.Class() == "53": // insufficient resources: disk full, out of memory, too many connections
+			return true
+		case pqErr.Code == "58030": // io_error: the disk failed a read or write
 			return true
 		case pqErr.Code.Class() == "57": // operator intervention: shutdown, cannot connect now
 			return true
@@ -132,6 +134,11 @@ func IsUnavailable(err error) bool {
 	if errors.As(err, &liteErr) {
 		switch liteErr.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT:
+			return true
+		// The disk is full or failed a read or write, or memory ran out:
+		// SQLite rolled the transaction back, and the same write succeeds
+		// once there is room again.
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOMEM:
 			return true
 		}
 	}
