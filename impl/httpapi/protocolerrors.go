@@ -80,12 +80,14 @@ func envelopeProtocolError(p []byte, now time.Time) ([]byte, bool) {
 	if !bytes.HasPrefix(p, []byte(proto)) {
 		return nil, false
 	}
-	i := bytes.Index(p, []byte(netHTTPErrorHeaders))
-	if i < 0 {
+	// The headers follow the status line at once: a look at the first
+	// line's end, not a scan of every response.
+	i := bytes.IndexByte(p, '\r')
+	if i < 0 || !bytes.HasPrefix(p[i:], []byte(netHTTPErrorHeaders)) {
 		return nil, false
 	}
 	status := string(p[len(proto):i])
-	if len(status) < 4 || status[3] != ' ' || strings.ContainsAny(status, "\r\n") {
+	if len(status) < 4 || status[3] != ' ' || strings.IndexByte(status, '\n') >= 0 {
 		return nil, false
 	}
 	code, err := strconv.Atoi(status[:3])

@@ -106,3 +106,16 @@ func TestEnvelopeProtocolErrorsRewritesOnlyNetHTTPsOwn(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkProtocolErrorConnPassThrough is what the listener's check costs
+// every response: a response's first write, passed through.
+func BenchmarkProtocolErrorConnPassThrough(b *testing.B) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Fri, 04 Dec 2026 12:00:00 GMT\r\n" +
+		"X-Request-Id: 0123456789abcdef01234567\r\nContent-Length: 280\r\n\r\n" + strings.Repeat("x", 280))
+	now := time.Now()
+	for b.Loop() {
+		if _, ok := envelopeProtocolError(resp, now); ok {
+			b.Fatal("rewritten")
+		}
+	}
+}
