@@ -678,7 +678,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 	dash, err := dashboard.New(dashboard.Config{
 		Organizations: st.Organizations, Users: st.Users, Sessions: st.Sessions, Throttle: st.LoginFailures,
 		Keys: st.APIKeys, Webhooks: st.Webhooks, Deliveries: st.Deliveries, Logger: cfg.Logger, SecureCookies: cfg.DashboardSecureCookies,
-		ClientIP: cfg.TrustedProxies.ClientIP, DeliveryRetention: cfg.WebhookRetention,
+		ClientIP: cfg.TrustedProxies.ClientIP, DeliveryRetention: cfg.WebhookRetention, Unavailable: sqlstore.IsUnavailable,
 	})
 	if err != nil {
 		return nil, err

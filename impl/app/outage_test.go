@@ -14,10 +14,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -178,6 +181,55 @@ func TestFrozenPostgres(t *testing.T) {
 	wantUnavailable(t, "GET /leads with the database shut down", res, b)
 	res, b, _ = e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990003"}`)
 	wantUnavailable(t, "POST /leads with the database shut down", res, b)
+}
+
+// TestDashboardDuringAnOutage: a sign-in whose database work cannot be done
+// now (the table it writes is locked past DB_TIMEOUT) gets the dashboard's
+// page that says to come back in a moment, 503 with Retry-After, not the
+// 500 of a defect; and works once the lock goes.
+func TestDashboardDuringAnOutage(t *testing.T) {
+	for _, d := range sqlstoretest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			e := startOutageApp(t, d.URL)
+			jar, _ := cookiejar.New(nil)
+			client := &http.Client{Jar: jar, Timeout: outageDBTimeout + 5*time.Second,
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			signIn := func() (*http.Response, string) {
+				t.Helper()
+				res, err := client.Get(e.srv.URL + "/dashboard/login")
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindSubmatch(b)
+				if res.StatusCode != http.StatusOK || m == nil {
+					t.Fatalf("the sign-in page: %d %s", res.StatusCode, b)
+				}
+				res, err = client.PostForm(e.srv.URL+"/dashboard/login", url.Values{"csrf_token": {string(m[1])},
+					"email": {"ninguem@example.com"}, "password": {"not the password"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ = io.ReadAll(res.Body)
+				res.Body.Close()
+				return res, string(b)
+			}
+			release := holdTableLock(t, d, "login_failures")
+			res, body := signIn()
+			if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" ||
+				!strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "temporariamente indisponível") {
+				t.Errorf("a sign-in behind a lock: %d (Retry-After %q) %s", res.StatusCode, res.Header.Get("Retry-After"), body)
+			}
+			if !strings.Contains(e.logs.String(), `"msg":"database unavailable"`) || strings.Contains(e.logs.String(), `"level":"ERROR"`) {
+				t.Errorf("the log, want a warning and no error: %s", e.logs.String())
+			}
+			release()
+			if res, body := signIn(); res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "E-mail ou senha") {
+				t.Errorf("the sign-in after the lock: %d %s", res.StatusCode, body)
+			}
+		})
+	}
 }
 
 // TestLockedDatabase holds a lock the request needs, on both databases:
@@ -428,7 +480,15 @@ func TestNoIdempotencySweepAfterAnOutage(t *testing.T) {
 // connection and returns its release.
 func holdWriteLock(t *testing.T, d sqlstoretest.Database) func() {
 	t.Helper()
-	driver, dsn, lock := "postgres", d.URL, "LOCK TABLE leads IN ACCESS EXCLUSIVE MODE"
+	return holdTableLock(t, d, "leads")
+}
+
+// holdTableLock takes the database's write lock (SQLite) or an exclusive
+// lock on table (PostgreSQL) from another connection and returns its
+// release.
+func holdTableLock(t *testing.T, d sqlstoretest.Database, table string) func() {
+	t.Helper()
+	driver, dsn, lock := "postgres", d.URL, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"
 	if d.Name == "sqlite" {
 		driver, dsn, lock = "sqlite", "file:"+strings.TrimPrefix(d.URL, "sqlite:"), "INSERT INTO organizations (name, created_at) VALUES ('lock', CURRENT_TIMESTAMP)"
 	}

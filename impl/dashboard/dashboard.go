@@ -9,12 +9,15 @@
 package dashboard
 
 import (
+	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -96,6 +99,7 @@ const (
 	msgNotFound      = "Página não encontrada."
 	msgMethod        = "Esta página não aceita este tipo de pedido."
 	msgInternal      = "Algo deu errado do nosso lado. Tente novamente em instantes."
+	msgUnavailable   = "O serviço está temporariamente indisponível. Tente novamente em alguns segundos."
 )
 
 // Session and sign-in limits.
@@ -140,6 +144,11 @@ type Config struct {
 	// every sign-in shares the proxy's address and 100 failures from anyone
 	// lock everyone out.
 	ClientIP func(*http.Request) string
+	// Unavailable reports whether an error means the database could not do
+	// the work now (down, too slow, locked, out of disk): the page says so
+	// with 503 and Retry-After, as the API does, instead of a 500. A
+	// request that ran out of its deadline is unavailable too.
+	Unavailable func(error) bool
 	// DeliveryRetention is how long the delivery log keeps a delivery
 	// (WEBHOOK_RETENTION): the period the page counts failures over. Zero
 	// is impl.DefaultDeliveryRetention.
@@ -276,8 +285,20 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 }
 
-// internalError logs err and answers with the generic page.
+// internalError logs err and answers with the generic page, or with the
+// page that asks to come back in a moment when the database could not do
+// the work now.
 func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.DeadlineExceeded) || (h.cfg.Unavailable != nil && h.cfg.Unavailable(err)) {
+		h.cfg.Logger.WarnContext(r.Context(), "database unavailable", "path", r.URL.Path, "err", err.Error())
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
+		h.errorPage(w, r, http.StatusServiceUnavailable, msgUnavailable)
+		return
+	}
 	h.cfg.Logger.ErrorContext(r.Context(), "dashboard", "path", r.URL.Path, "err", err.Error())
 	h.errorPage(w, r, http.StatusInternalServerError, msgInternal)
 }
+
+// retryAfterUnavailable is the Retry-After of the unavailable page, in
+// seconds: the API's.
+const retryAfterUnavailable = 2
