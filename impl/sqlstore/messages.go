@@ -280,10 +280,30 @@ func (s *MessageStore) FindMessages(ctx context.Context, orgID int64, f impl.Mes
 	if f.Status != nil {
 		where, args = append(where, "status = ?"), append(args, *f.Status)
 	}
+	cond := strings.Join(where, " AND ")
+	// The total: the counters the database keeps (00018), summed, unless a
+	// lead narrows the list, whose messages are counted through its index.
+	count, countArgs := `SELECT COUNT(*) FROM messages WHERE `+cond, args
+	if f.LeadID == nil {
+		count = `SELECT COALESCE(SUM(total), 0) FROM message_counts WHERE ` + cond
+	}
+	var total int64
+	if err := sqlx.GetContext(ctx, s.db.pool, &total, s.db.rebind(count), countArgs...); err != nil {
+		return nil, 0, fmt.Errorf("count messages: %w", err)
+	}
 	rows := []*messageRow{}
-	total, err := s.db.page(ctx, &rows, "messages", messageColumns, strings.Join(where, " AND "), "id DESC", args, f.Offset, f.Limit)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find messages: %w", err)
+	if total > 0 && f.Offset < total {
+		query := `SELECT ` + messageColumns + ` FROM messages WHERE ` + cond + ` ORDER BY id DESC LIMIT ? OFFSET ?`
+		if f.Offset > 0 {
+			// A deep page skips its offset in the filter's index alone
+			// (every index of messages ends in id), and reads only the
+			// page's rows from the table, not every row it skips.
+			query = `SELECT ` + messageColumns + ` FROM messages WHERE id IN (SELECT id FROM messages WHERE ` + cond +
+				` ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY id DESC`
+		}
+		if err := sqlx.SelectContext(ctx, s.db.pool, &rows, s.db.rebind(query), append(args, f.Limit, f.Offset)...); err != nil {
+			return nil, 0, fmt.Errorf("find messages: %w", err)
+		}
 	}
 	out := make([]*impl.Message, len(rows))
 	for i, r := range rows {
