@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# GET /leads at a million leads against ten thousand, on SQLite and on a
-# throwaway PostgreSQL (benchmarks/scale_test.go, BenchmarkLeadListScale).
+# GET /leads at a million leads against ten thousand, and GET /messages at a
+# million messages against ten thousand, on SQLite and on a throwaway
+# PostgreSQL (benchmarks/scale_test.go, BenchmarkLeadListScale;
+# benchmarks/scale_messages_test.go, BenchmarkMessageListScale).
 #
 #   scripts/bench-scale.sh        (make bench-scale)
 #
@@ -10,7 +12,8 @@
 # and the machine's description to artifacts/bench/scale-machine.txt.
 #
 # Environment (see the benchmark's comment): BENCH_SCALE_LEADS (1000000),
-# BENCH_SCALE_SMALL (10000), BENCH_SCALE_SAMPLES (50), BENCH_SCALE_LAYERS
+# BENCH_SCALE_SMALL (10000), BENCH_SCALE_MESSAGES (1000000),
+# BENCH_SCALE_SAMPLES (50), BENCH_SCALE_LAYERS
 # (store,http), BENCH_SCALE_DB (sqlite|postgres: only that one),
 # BENCH_NO_POSTGRES=1 (SQLite only, no cluster). Needs a few GB of disk in
 # TMPDIR and takes several minutes per database.
@@ -33,7 +36,7 @@ mkdir -p "$out"
 scripts/machine.sh >"$out/scale-machine.txt"
 cat "$out/scale-machine.txt" >&2
 
-pattern='^BenchmarkLeadListScale$'
+pattern='^Benchmark(LeadListScale|MessageListScale)$'
 if [ -n "${BENCH_SCALE_DB:-}" ]; then
 	pattern="$pattern/^${BENCH_SCALE_DB}\$"
 fi
