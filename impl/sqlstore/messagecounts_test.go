@@ -58,6 +58,42 @@ func (f *fixture) wantMessageTotalsExact(t *testing.T, after string, lead *int64
 	}
 }
 
+// wantMessagePagesExact pages through org's messages, three at a time,
+// under a few filters, and compares each page with the messages' ids,
+// newest first: a page past the first, read by its ids from an index,
+// holds exactly the organization's rows it should.
+func (f *fixture) wantMessagePagesExact(t *testing.T, org int64) {
+	t.Helper()
+	ctx := context.Background()
+	for _, filter := range []impl.MessageFilter{{}, {Status: ptr(impl.StatusSent)}, {Channel: ptr(impl.ChannelWhatsApp), Direction: ptr(impl.DirectionOutbound)}} {
+		cond, args := "organization_id = ?", []any{org}
+		if filter.Status != nil {
+			cond, args = cond+" AND status = ?", append(args, *filter.Status)
+		}
+		if filter.Channel != nil {
+			cond, args = cond+" AND channel = ? AND direction = ?", append(args, *filter.Channel, *filter.Direction)
+		}
+		var want []int64
+		if err := f.db.pool.SelectContext(ctx, &want, f.db.rebind(`SELECT id FROM messages WHERE `+cond+` ORDER BY id DESC`), args...); err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for offset := int64(0); offset < int64(len(want))+3; offset += 3 {
+			filter.Offset, filter.Limit = offset, 3
+			page, _, err := f.s.Messages.FindMessages(ctx, org, filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range page {
+				got = append(got, m.ID)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("organization %d, %s %v: pages hold %v, want %v", org, cond, args[1:], got, want)
+		}
+	}
+}
+
 // TestMessageCountsFollowEveryWrite: the counters behind meta.total of GET
 // /messages stay exact through the store's writes and through SQL written by
 // hand (a bulk import, a bulk fix, a move, a bulk delete, an organization's
@@ -113,6 +149,8 @@ func TestMessageCountsFollowEveryWrite(t *testing.T) {
 			}
 		}
 		f.wantMessageTotalsExact(t, "the sends' outcomes", &lead.ID)
+		f.wantMessagePagesExact(t, f.org)
+		f.wantMessagePagesExact(t, f.other)
 
 		for _, step := range []struct{ what, sql string }{
 			{"a bulk import", `INSERT INTO messages (organization_id, integration_id, channel, direction, type, status, phone, content, created_at, updated_at)
