@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/faultlog"
 )
 
 // KeyCache remembers keys verified against the database for a short while,
@@ -112,12 +113,16 @@ type UsageWriter struct {
 	// Timeout bounds each write.
 	Timeout time.Duration
 
-	once sync.Once
-	q    chan usage
+	once  sync.Once
+	q     chan usage
+	fails *faultlog.Log // writes that fail together while the database is away
 }
 
 func (w *UsageWriter) queue() chan usage {
-	w.once.Do(func() { w.q = make(chan usage, 1024) })
+	w.once.Do(func() {
+		w.q = make(chan usage, 1024)
+		w.fails = &faultlog.Log{Logger: w.Logger, Level: slog.LevelWarn, Msg: "record an API key's last use"}
+	})
 	return w.q
 }
 
@@ -137,8 +142,10 @@ func (w *UsageWriter) Run(ctx context.Context) {
 			return
 		case u := <-q:
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Timeout)
-			if err := w.Keys.TouchAPIKey(wctx, u.id, u.at); err != nil && w.Logger != nil {
-				w.Logger.Warn("record an API key's last use", "api_key_id", u.id, "err", err.Error())
+			if err := w.Keys.TouchAPIKey(wctx, u.id, u.at); err != nil {
+				w.fails.Failed(err, "api_key_id", u.id)
+			} else {
+				w.fails.Succeeded()
 			}
 			cancel()
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/webhooks"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/faultlog"
 )
 
 // UserAgent identifies our deliveries.
@@ -66,6 +67,10 @@ type Dispatcher struct {
 	sender *webhooks.WebhookInitiator
 	worker string
 	wake   chan struct{}
+	// The rounds that fail together while the database is away: each
+	// logs the first failure, a line every faultlog.DefaultEvery, and
+	// the first success after them.
+	claimLog, recordLog, releaseLog *faultlog.Log
 }
 
 // New returns a dispatcher over queue. Start it with Run.
@@ -94,8 +99,11 @@ func New(queue impl.DeliveryQueue, cfg Config) (*Dispatcher, error) {
 	return &Dispatcher{
 		queue: queue, cfg: cfg, sender: sender,
 		// Leases name their holder, so a replica only ever settles its own.
-		worker: host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(id[:]),
-		wake:   make(chan struct{}, 1),
+		worker:     host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(id[:]),
+		wake:       make(chan struct{}, 1),
+		claimLog:   &faultlog.Log{Logger: cfg.Logger, Level: slog.LevelError, Msg: "claim webhook deliveries", Now: cfg.Now},
+		recordLog:  &faultlog.Log{Logger: cfg.Logger, Level: slog.LevelError, Msg: "record webhook attempts", Now: cfg.Now},
+		releaseLog: &faultlog.Log{Logger: cfg.Logger, Level: slog.LevelError, Msg: "release webhook deliveries", Now: cfg.Now},
 	}, nil
 }
 
@@ -305,7 +313,9 @@ func (d *Dispatcher) release(cs ...*impl.ClaimedDelivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
 	if err := d.queue.ReleaseDeliveries(ctx, d.worker, ids); err != nil {
-		d.cfg.Logger.Error("release webhook deliveries", "deliveries", len(ids), "err", err.Error())
+		d.releaseLog.Failed(err, "deliveries", len(ids))
+	} else {
+		d.releaseLog.Succeeded()
 	}
 }
 
@@ -326,8 +336,11 @@ func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, room int, now t
 			return ids
 		},
 	})
-	if err != nil && ctx.Err() == nil {
-		d.cfg.Logger.Error("claim webhook deliveries", "err", err.Error())
+	switch {
+	case err == nil:
+		d.claimLog.Succeeded()
+	case ctx.Err() == nil:
+		d.claimLog.Failed(err)
 	}
 	return batch, left
 }
@@ -393,14 +406,21 @@ func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64) {
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
-		if err := d.queue.ReleaseDeliveries(ctx, d.worker, released); err != nil {
-			d.cfg.Logger.Error("release webhook deliveries", "deliveries", len(released), "err", err.Error())
+		if len(released) > 0 {
+			if err := d.queue.ReleaseDeliveries(ctx, d.worker, released); err != nil {
+				d.releaseLog.Failed(err, "deliveries", len(released))
+			} else {
+				d.releaseLog.Succeeded()
+			}
 		}
 		if err := d.queue.RecordAttempts(ctx, d.worker, attempts, d.cfg.DisableAfter); err != nil {
 			// The leases run out and the deliveries are attempted again:
 			// at least once.
-			d.cfg.Logger.Error("record webhook attempts", "attempts", len(attempts), "err", err.Error())
+			d.recordLog.Failed(err, "attempts", len(attempts))
 		} else {
+			if len(attempts) > 0 {
+				d.recordLog.Succeeded()
+			}
 			for _, a := range attempts {
 				d.logAttempt(ctx, a.Delivery, a.Record)
 			}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/iagente/iagente-sdr/impl/faultlog"
 )
 
 // DeliveriesChannel is the notification channel on which a process that
@@ -44,6 +46,10 @@ type Notifier struct {
 	db       *DB
 	logger   *slog.Logger
 	listener *pq.Listener // nil on SQLite
+	// reconnects logs the listener's failed reconnections while the
+	// database is away: the first, one every faultlog.DefaultEvery, and
+	// the reconnection.
+	reconnects *faultlog.Log
 
 	mu     sync.Mutex
 	subs   map[string][]*subscription
@@ -80,6 +86,8 @@ func (s *DB) NewNotifier(logger *slog.Logger) *Notifier {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	n := &Notifier{id: hex.EncodeToString(id[:]), db: s, logger: logger, subs: map[string][]*subscription{},
+		reconnects: &faultlog.Log{Logger: logger, Level: slog.LevelWarn,
+			Msg: "notification listener could not reconnect", Recovered: "notification listener reconnected"},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if s.dialect != Postgres {
 		close(n.done)
@@ -103,9 +111,11 @@ func (n *Notifier) onListenerEvent(ev pq.ListenerEventType, err error) {
 	case pq.ListenerEventDisconnected:
 		n.logger.Warn("notification listener lost its connection; reconnecting", "err", fmt.Sprint(err))
 	case pq.ListenerEventConnectionAttemptFailed:
-		n.logger.Warn("notification listener could not reconnect", "err", fmt.Sprint(err))
+		n.reconnects.Failed(fmt.Errorf("%v", err))
 	case pq.ListenerEventReconnected:
-		n.logger.Info("notification listener reconnected")
+		if !n.reconnects.Succeeded() {
+			n.logger.Info("notification listener reconnected")
+		}
 	}
 }
 
