@@ -54,12 +54,12 @@ func startOutageApp(t *testing.T, dbURL string, options ...func(*app.Config)) *o
 	cfg.DatabaseURL = dbURL
 	cfg.ResponseValidation = "strict"
 	cfg.DBTimeout = outageDBTimeout
+	cfg.WebhookDispatchOff = true
 	for _, o := range options {
 		o(&cfg)
 	}
 	logs := &syncbuf.Buffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	cfg.WebhookDispatchOff = true
 	a, err := app.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
