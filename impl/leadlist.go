@@ -161,11 +161,7 @@ func (f LeadFilter) Resolve(key []byte, orgID int64) (LeadQuery, error) {
 		given, made *string
 	}{{"phone", q.Phone, c.Phone}, {"email", q.Email, c.Email}, {"temperature", q.Temperature, c.Temperature}} {
 		if filter.given != nil && (filter.made == nil || *filter.given != *filter.made) {
-			return LeadQuery{}, Errorf(EBadRequest, "The request has invalid parameters.").
-				WithDetailText("cursor", Text{
-					En:   "was made for another " + filter.name + " filter; leave " + filter.name + " out or give the same",
-					PtBR: "O campo cursor foi gerado para outro filtro " + filter.name + "; omita " + filter.name + " ou envie o mesmo valor.",
-				})
+			return LeadQuery{}, errCursorFilter(filter.name)
 		}
 	}
 	q.Sort, q.Phone, q.Email, q.Temperature = c.Sort, c.Phone, c.Email, c.Temperature
@@ -201,6 +197,16 @@ func ErrCursorWithPage() *Error {
 		})
 }
 
+// errCursorFilter is the error of a filter given with a cursor that was
+// made without it, or with another value.
+func errCursorFilter(name string) *Error {
+	return Errorf(EBadRequest, "The request has invalid parameters.").
+		WithDetailText("cursor", Text{
+			En:   "was made for another " + name + " filter; leave " + name + " out or give the same",
+			PtBR: "O campo cursor foi gerado para outro filtro " + name + "; omita " + name + " ou envie o mesmo valor.",
+		})
+}
+
 func errBadCursor() *Error {
 	return Errorf(EBadRequest, "The request has invalid parameters.").
 		WithDetailText("cursor", Text{
@@ -224,7 +230,7 @@ type leadCursor struct {
 //
 //	version (1 byte) | tag (16 bytes) | body
 //
-// where tag is the first 16 bytes of HMAC-SHA256(key, cursorDomain | the
+// where tag is the first 16 bytes of HMAC-SHA256(key, leadCursorDomain | the
 // organization's id, 8 bytes big-endian | body). The organization is in the
 // tag, not the body, so a cursor of another organization fails like an
 // altered one, and says nothing about whose it was. The body is binary, to
@@ -241,9 +247,9 @@ type leadCursor struct {
 // New sort keys are appended to leadSortKeys, so old cursors keep their
 // meaning; a new layout takes a new version.
 const (
-	cursorVersion = 1
-	cursorTagSize = 16
-	cursorDomain  = "iagente-sdr lead cursor\x00"
+	cursorVersion    = 1
+	cursorTagSize    = 16
+	leadCursorDomain = "iagente-sdr lead cursor\x00"
 
 	cursorPhone       = 1 << 0
 	cursorEmail       = 1 << 1
@@ -261,12 +267,34 @@ var leadSortKeys = []string{
 // (255 characters of up to 4 bytes, 254-character e-mails) are well below.
 const cursorMaxString = 1024
 
-func cursorTag(key []byte, orgID int64, body []byte) []byte {
+// cursorTag signs a cursor's body for organization orgID; domain tells
+// the lists apart, so that one list's cursor is not another's.
+func cursorTag(key []byte, domain string, orgID int64, body []byte) []byte {
 	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(cursorDomain))
+	mac.Write([]byte(domain))
 	mac.Write(binary.BigEndian.AppendUint64(nil, uint64(orgID)))
 	mac.Write(body)
 	return mac.Sum(nil)[:cursorTagSize]
+}
+
+// sealCursor is the cursor of body: version, tag and body, in base64url.
+func sealCursor(key []byte, domain string, orgID int64, body []byte) string {
+	out := append([]byte{cursorVersion}, cursorTag(key, domain, orgID, body)...)
+	return base64.RawURLEncoding.EncodeToString(append(out, body...))
+}
+
+// openCursor returns the body of a cursor that sealCursor made with the
+// same key, domain and organization, or errBadCursor.
+func openCursor(key []byte, domain string, orgID int64, s string) ([]byte, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) < 1+cursorTagSize || raw[0] != cursorVersion {
+		return nil, errBadCursor()
+	}
+	tag, body := raw[1:1+cursorTagSize], raw[1+cursorTagSize:]
+	if !hmac.Equal(tag, cursorTag(key, domain, orgID, body)) {
+		return nil, errBadCursor()
+	}
+	return body, nil
 }
 
 func encodeLeadCursor(key []byte, orgID int64, c leadCursor) string {
@@ -303,8 +331,7 @@ func encodeLeadCursor(key []byte, orgID int64, c leadCursor) string {
 	body = binary.AppendUvarint(body, uint64(c.After.ID))
 	body = binary.AppendUvarint(body, uint64(c.Seen))
 
-	out := append([]byte{cursorVersion}, cursorTag(key, orgID, body)...)
-	return base64.RawURLEncoding.EncodeToString(append(out, body...))
+	return sealCursor(key, leadCursorDomain, orgID, body)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -316,13 +343,9 @@ func appendString(b []byte, s string) []byte {
 // checked before the body is read, so only the server's own bodies are
 // parsed; the parse is strict all the same.
 func decodeLeadCursor(key []byte, orgID int64, s string) (leadCursor, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(raw) < 1+cursorTagSize || raw[0] != cursorVersion {
-		return leadCursor{}, errBadCursor()
-	}
-	tag, body := raw[1:1+cursorTagSize], raw[1+cursorTagSize:]
-	if !hmac.Equal(tag, cursorTag(key, orgID, body)) {
-		return leadCursor{}, errBadCursor()
+	body, err := openCursor(key, leadCursorDomain, orgID, s)
+	if err != nil {
+		return leadCursor{}, err
 	}
 	r := cursorReader{b: body}
 	var c leadCursor

@@ -143,14 +143,7 @@ func TestLeadCursorRules(t *testing.T) {
 			f.Cursor = cursor
 		}
 		_, err := f.Resolve(cursorKey, 9)
-		e, isErr := err.(*Error)
-		if !isErr || e.Code != EBadRequest || len(e.Details["cursor"]) != 1 || len(e.Details) != 1 {
-			t.Errorf("%s: %v, want bad_request with details on cursor alone", what, err)
-			return
-		}
-		if !strings.Contains(e.Details["cursor"][0], detail) {
-			t.Errorf("%s: details %q, want them to say %q", what, e.Details["cursor"][0], detail)
-		}
+		wantCursorError(t, what, err, detail)
 	}
 	ok("nothing repeated", LeadFilter{})
 	ok("sort and filters repeated", LeadFilter{Sort: "-lead_score", Temperature: &hot, Email: &email})
@@ -191,12 +184,26 @@ func TestLeadCursorRules(t *testing.T) {
 	}
 }
 
+// wantCursorError checks that err is bad_request with details on cursor
+// alone, saying detail.
+func wantCursorError(t *testing.T, what string, err error, detail string) {
+	t.Helper()
+	e, isErr := err.(*Error)
+	if !isErr || e.Code != EBadRequest || len(e.Details["cursor"]) != 1 || len(e.Details) != 1 {
+		t.Errorf("%s: %v, want bad_request with details on cursor alone", what, err)
+		return
+	}
+	if !strings.Contains(e.Details["cursor"][0], detail) {
+		t.Errorf("%s: details %q, want them to say %q", what, e.Details["cursor"][0], detail)
+	}
+}
+
 // TestLeadCursorBodies checks the parse of bodies that carry a valid tag,
 // as a leaked key would allow: none may resolve to a query the store
 // cannot run.
 func TestLeadCursorBodies(t *testing.T) {
 	sign := func(body []byte) string {
-		return base64.RawURLEncoding.EncodeToString(append(append([]byte{cursorVersion}, cursorTag(cursorKey, 9, body)...), body...))
+		return base64.RawURLEncoding.EncodeToString(append(append([]byte{cursorVersion}, cursorTag(cursorKey, leadCursorDomain, 9, body)...), body...))
 	}
 	uv := binary.AppendUvarint
 	f64 := func(v float64) []byte { return binary.BigEndian.AppendUint64(nil, math.Float64bits(v)) }
