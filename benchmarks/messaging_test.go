@@ -104,10 +104,11 @@ func newIntegration(b *testing.B, a *app.App, integ *impl.Integration) *impl.Int
 // not timed.
 func checkSent(b *testing.B, a *app.App, orgID int64, n int, idPrefix string) {
 	b.Helper()
-	msgs, total, err := a.Stores.Messages.FindMessages(context.Background(), orgID, impl.MessageFilter{Limit: 1})
+	page, err := a.Stores.Messages.FindMessages(context.Background(), orgID, impl.MessageFilter{Limit: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
+	msgs, total := page.Messages, page.Total
 	if total != int64(n) || len(msgs) != 1 {
 		b.Fatalf("%d messages stored after %d requests", total, n)
 	}

@@ -19,9 +19,10 @@ import (
 // cursor that is not one the API gave this organization for this list is
 // 400 bad_request with details on cursor, never a 500, never other rows.
 
-// cursorPage is one page of a walk, as the API answered it.
-type cursorPage struct {
-	Data []client.Lead `json:"data"`
+// walkPage is one page of a list that can be walked by cursor, as the API
+// answered it.
+type walkPage[T any] struct {
+	Data []T `json:"data"`
 	Meta struct {
 		CurrentPage int32   `json:"current_page"`
 		PerPage     int32   `json:"per_page"`
@@ -31,18 +32,24 @@ type cursorPage struct {
 	} `json:"meta"`
 }
 
-// getLeads is GET /leads?query, which must answer 200.
-func getLeads(t *testing.T, tg *target, key string, query url.Values) cursorPage {
+// getPage is GET path?query, which must answer 200.
+func getPage[T any](t *testing.T, tg *target, key, path string, query url.Values) walkPage[T] {
 	t.Helper()
-	res, body := tg.raw(t, key, http.MethodGet, "/leads?"+query.Encode(), "", nil)
+	res, body := tg.raw(t, key, http.MethodGet, path+"?"+query.Encode(), "", nil)
 	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /leads?%s: %d %s", query.Encode(), res.StatusCode, body)
+		t.Fatalf("GET %s?%s: %d %s", path, query.Encode(), res.StatusCode, body)
 	}
-	var p cursorPage
+	var p walkPage[T]
 	if err := json.Unmarshal(body, &p); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// getLeads is GET /leads?query, which must answer 200.
+func getLeads(t *testing.T, tg *target, key string, query url.Values) walkPage[client.Lead] {
+	t.Helper()
+	return getPage[client.Lead](t, tg, key, "/leads", query)
 }
 
 // walk follows next_cursor from the page query asks for to the last page,

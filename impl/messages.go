@@ -236,6 +236,10 @@ type MessageFilter struct {
 	Status    *string
 	Offset    int64
 	Limit     int
+	// Cursor, when not "", continues a walk after the last message of an
+	// earlier page: that page's MessagePage.Next. The page then holds the
+	// messages older than that one, not those at Offset.
+	Cursor string
 }
 
 // IntegrationStore stores integrations.
@@ -294,9 +298,10 @@ type MessageStore interface {
 	// FindMessageByIdempotencyKey returns the message sent under that
 	// Idempotency-Key, or ENotFound.
 	FindMessageByIdempotencyKey(ctx context.Context, orgID int64, key string) (*Message, error)
-	// FindMessages returns one page of messages, newest first, and the number
-	// on all pages.
-	FindMessages(ctx context.Context, orgID int64, f MessageFilter) ([]*Message, int64, error)
+	// FindMessages returns one page of messages, newest first, with the
+	// number on all pages and the cursor of the next page. A cursor that
+	// MessageFilter.Resolve refuses is EBadRequest.
+	FindMessages(ctx context.Context, orgID int64, f MessageFilter) (*MessagePage, error)
 }
 
 // Recipient says who a message is for: exactly one of LeadID and Phone (the

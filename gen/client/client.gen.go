@@ -1349,7 +1349,35 @@ type Message struct {
 // MessageList defines model for MessageList.
 type MessageList struct {
 	Data []Message `json:"data"`
-	Meta PageMeta  `json:"meta"`
+
+	// Meta The meta of every list, and where to continue. In a walk by `cursor`,
+	// `current_page` counts the pages of the walk so far at this `per_page`.
+	Meta MessagePageMeta `json:"meta"`
+}
+
+// MessagePageMeta The meta of every list, and where to continue. In a walk by `cursor`,
+// `current_page` counts the pages of the walk so far at this `per_page`.
+type MessagePageMeta struct {
+	// CurrentPage Example: 1
+	CurrentPage int32 `json:"current_page"`
+
+	// NextCursor The `cursor` that continues after this page's last message, with
+	// the same filters; absent on the last page. Opaque: pass it as
+	// given.
+	NextCursor *string `json:"next_cursor,omitempty"`
+
+	// PerPage Example: 25
+	PerPage int32 `json:"per_page"`
+
+	// Total Items matching the filters, on all pages.
+	//
+	// Example: 150
+	Total int64 `json:"total"`
+
+	// TotalPages `ceil(total / per_page)`; 0 when nothing matches.
+	//
+	// Example: 6
+	TotalPages int64 `json:"total_pages"`
 }
 
 // MessageStatus Outbound messages: `queued` (stored, not yet accepted by the provider), `sent`
@@ -2762,6 +2790,10 @@ type ListMessagesParams struct {
 
 	// PerPage Items per page.
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Cursor Continue a walk after the last message of a previous page: that page's
+	// `meta.next_cursor`, as it was given. Not together with `page`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// LeadId Only messages linked to this lead.
 	LeadId *int64 `form:"lead_id,omitempty" json:"lead_id,omitempty"`
@@ -6064,6 +6096,25 @@ type ClientInterface interface {
 	// Returns a page of your organization's message history, both channels and
 	// both directions, newest first. Filters combine with AND.
 	//
+	// **Two ways to page.** `page` and `per_page` number the pages, as always;
+	// `meta.total` and `meta.total_pages` are exact. While messages come and go,
+	// a page's number moves with them: a message sent while you read page 2
+	// pushes page 2's last message onto page 3, where you see it again. To walk
+	// through the history (an export, a reconciliation), follow
+	// `meta.next_cursor` instead: pass it as `cursor` and get the messages
+	// older than the last one you saw. Every page that has messages after it
+	// carries a `next_cursor`, so a walk can start from any numbered page; the
+	// last page has none.
+	//
+	// A walk returns every message that exists throughout it exactly once,
+	// newest first; messages that arrive during the walk are newer than where
+	// it is, and are not in it. A cursor remembers the filters it was made
+	// with: with a `cursor` you may leave them out, or repeat them unchanged; a
+	// different filter, a `page`, or a cursor that is malformed, altered, made
+	// for another organization or for another list (a cursor of `GET /leads`)
+	// is `400 bad_request` with details on `cursor`. `per_page` may change from
+	// one request of a walk to the next.
+	//
 	// Corresponds with GET /messages (the `ListMessages` operationId).
 	ListMessages(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -6936,6 +6987,25 @@ func (c *Client) UpdateLead(ctx context.Context, id LeadId, body UpdateLeadJSONR
 //
 // Returns a page of your organization's message history, both channels and
 // both directions, newest first. Filters combine with AND.
+//
+// **Two ways to page.** `page` and `per_page` number the pages, as always;
+// `meta.total` and `meta.total_pages` are exact. While messages come and go,
+// a page's number moves with them: a message sent while you read page 2
+// pushes page 2's last message onto page 3, where you see it again. To walk
+// through the history (an export, a reconciliation), follow
+// `meta.next_cursor` instead: pass it as `cursor` and get the messages
+// older than the last one you saw. Every page that has messages after it
+// carries a `next_cursor`, so a walk can start from any numbered page; the
+// last page has none.
+//
+// A walk returns every message that exists throughout it exactly once,
+// newest first; messages that arrive during the walk are newer than where
+// it is, and are not in it. A cursor remembers the filters it was made
+// with: with a `cursor` you may leave them out, or repeat them unchanged; a
+// different filter, a `page`, or a cursor that is malformed, altered, made
+// for another organization or for another list (a cursor of `GET /leads`)
+// is `400 bad_request` with details on `cursor`. `per_page` may change from
+// one request of a walk to the next.
 //
 // Corresponds with GET /messages (the `ListMessages` operationId).
 func (c *Client) ListMessages(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -8458,6 +8528,18 @@ func NewListMessagesRequest(server string, params *ListMessagesParams) (*http.Re
 
 		}
 
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.LeadId != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "lead_id", *params.LeadId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
@@ -9739,6 +9821,25 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns a page of your organization's message history, both channels and
 	// both directions, newest first. Filters combine with AND.
+	//
+	// **Two ways to page.** `page` and `per_page` number the pages, as always;
+	// `meta.total` and `meta.total_pages` are exact. While messages come and go,
+	// a page's number moves with them: a message sent while you read page 2
+	// pushes page 2's last message onto page 3, where you see it again. To walk
+	// through the history (an export, a reconciliation), follow
+	// `meta.next_cursor` instead: pass it as `cursor` and get the messages
+	// older than the last one you saw. Every page that has messages after it
+	// carries a `next_cursor`, so a walk can start from any numbered page; the
+	// last page has none.
+	//
+	// A walk returns every message that exists throughout it exactly once,
+	// newest first; messages that arrive during the walk are newer than where
+	// it is, and are not in it. A cursor remembers the filters it was made
+	// with: with a `cursor` you may leave them out, or repeat them unchanged; a
+	// different filter, a `page`, or a cursor that is malformed, altered, made
+	// for another organization or for another list (a cursor of `GET /leads`)
+	// is `400 bad_request` with details on `cursor`. `per_page` may change from
+	// one request of a walk to the next.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -16079,6 +16180,25 @@ func (c *ClientWithResponses) UpdateLeadWithResponse(ctx context.Context, id Lea
 //
 // Returns a page of your organization's message history, both channels and
 // both directions, newest first. Filters combine with AND.
+//
+// **Two ways to page.** `page` and `per_page` number the pages, as always;
+// `meta.total` and `meta.total_pages` are exact. While messages come and go,
+// a page's number moves with them: a message sent while you read page 2
+// pushes page 2's last message onto page 3, where you see it again. To walk
+// through the history (an export, a reconciliation), follow
+// `meta.next_cursor` instead: pass it as `cursor` and get the messages
+// older than the last one you saw. Every page that has messages after it
+// carries a `next_cursor`, so a walk can start from any numbered page; the
+// last page has none.
+//
+// A walk returns every message that exists throughout it exactly once,
+// newest first; messages that arrive during the walk are newer than where
+// it is, and are not in it. A cursor remembers the filters it was made
+// with: with a `cursor` you may leave them out, or repeat them unchanged; a
+// different filter, a `page`, or a cursor that is malformed, altered, made
+// for another organization or for another list (a cursor of `GET /leads`)
+// is `400 bad_request` with details on `cursor`. `per_page` may change from
+// one request of a walk to the next.
 //
 // Returns a wrapper object for the known response body format(s).
 //

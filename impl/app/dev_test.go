@@ -41,11 +41,11 @@ func TestEnsureDevWindow(t *testing.T) {
 				t.Fatalf("SeedMessaging: %v, integration %d", err, wa.ID)
 			}
 			inbound := func() []*impl.Message {
-				ms, _, err := a.Stores.Messages.FindMessages(ctx, org.ID, impl.MessageFilter{Direction: ptr(impl.DirectionInbound), Limit: 10})
+				page, err := a.Stores.Messages.FindMessages(ctx, org.ID, impl.MessageFilter{Direction: ptr(impl.DirectionInbound), Limit: 10})
 				if err != nil {
 					t.Fatal(err)
 				}
-				return ms
+				return page.Messages
 			}
 			// Integration 1 switched off is left alone.
 			if err := a.Stores.Integrations.SetIntegrationActive(ctx, org.ID, 1, false); err != nil {

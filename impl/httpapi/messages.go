@@ -102,20 +102,26 @@ func messageCreated(m *impl.Message) api.MessageCreatedJSONResponse {
 
 func (h *messageHandlers) ListMessages(ctx context.Context, req api.ListMessagesRequestObject) (api.ListMessagesResponseObject, error) {
 	p := req.Params
+	if p.Cursor != nil && p.Page != nil {
+		return nil, impl.ErrCursorWithPage()
+	}
 	page, perPage := pageParams(p.Page, p.PerPage)
 	f := impl.MessageFilter{LeadID: p.LeadId, Offset: int64(page-1) * int64(perPage), Limit: int(perPage)}
 	f.Channel = (*string)(p.Channel)
 	f.Direction = (*string)(p.Direction)
 	f.Status = (*string)(p.Status)
-	msgs, total, err := h.messages.FindMessages(ctx, orgID(ctx), f)
+	if p.Cursor != nil {
+		f.Cursor = *p.Cursor
+	}
+	res, err := h.messages.FindMessages(ctx, orgID(ctx), f)
 	if err != nil {
 		return nil, err
 	}
-	data := make([]api.Message, len(msgs))
-	for i, m := range msgs {
+	data := make([]api.Message, len(res.Messages))
+	for i, m := range res.Messages {
 		data[i] = wire.Message(m)
 	}
-	return api.ListMessages200JSONResponse{Body: api.MessageList{Data: data, Meta: wire.PageMeta(page, perPage, total)}}, nil
+	return api.ListMessages200JSONResponse{Body: api.MessageList{Data: data, Meta: wire.MessagePageMeta(res, perPage)}}, nil
 }
 
 func (h *messageHandlers) GetMessage(ctx context.Context, req api.GetMessageRequestObject) (api.GetMessageResponseObject, error) {

@@ -44,7 +44,12 @@ func (f *fixture) wantMessageTotalsExact(t *testing.T, after string, lead *int64
 						if err := f.db.pool.GetContext(ctx, &n, f.db.rebind(`SELECT COUNT(*) FROM messages WHERE `+strings.Join(cond, " AND ")), args...); err != nil {
 							t.Fatal(err)
 						}
-						page, total, err := f.s.Messages.FindMessages(ctx, org, filter)
+						var total int64
+						var page []*impl.Message
+						p, err := f.s.Messages.FindMessages(ctx, org, filter)
+						if err == nil {
+							total, page = p.Total, p.Messages
+						}
 						if err != nil || total != n || (n > 0) != (len(page) == 1) {
 							if wrong++; wrong <= 5 {
 								t.Errorf("after %s, organization %d, %s %v: total %d (page of %d), %v; %d messages counted",
@@ -78,18 +83,43 @@ func (f *fixture) wantMessagePagesExact(t *testing.T, org int64) {
 			t.Fatal(err)
 		}
 		var got []int64
+		var next string // the cursor after page 2
 		for offset := int64(0); offset < int64(len(want))+3; offset += 3 {
 			filter.Offset, filter.Limit = offset, 3
-			page, _, err := f.s.Messages.FindMessages(ctx, org, filter)
+			page, err := f.s.Messages.FindMessages(ctx, org, filter)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range page {
+			if more := offset+3 < int64(len(want)); (page.Next != "") != more {
+				t.Errorf("organization %d, %s %v, offset %d of %d: next cursor %q", org, cond, args[1:], offset, len(want), page.Next)
+			}
+			if offset == 3 {
+				next = page.Next
+			}
+			for _, m := range page.Messages {
 				got = append(got, m.ID)
 			}
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("organization %d, %s %v: pages hold %v, want %v", org, cond, args[1:], got, want)
+		}
+		// A walk by cursor from page 2 on, two at a time, holds the rest.
+		walked := append([]int64(nil), got[:min(6, len(got))]...)
+		for next != "" {
+			page, err := f.s.Messages.FindMessages(ctx, org, impl.MessageFilter{Cursor: next, Limit: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page.Total != int64(len(want)) || page.Offset != int64(len(walked)) {
+				t.Errorf("organization %d, %s %v: a walk's page after %d says total %d, offset %d", org, cond, args[1:], len(walked), page.Total, page.Offset)
+			}
+			for _, m := range page.Messages {
+				walked = append(walked, m.ID)
+			}
+			next = page.Next
+		}
+		if fmt.Sprint(walked) != fmt.Sprint(want) {
+			t.Errorf("organization %d, %s %v: the walk from page 2 holds %v, want %v", org, cond, args[1:], walked, want)
 		}
 	}
 }

@@ -266,48 +266,82 @@ func (s *MessageStore) FindMessageByIdempotencyKey(ctx context.Context, orgID in
 }
 
 // FindMessages implements impl.MessageStore.
-func (s *MessageStore) FindMessages(ctx context.Context, orgID int64, f impl.MessageFilter) ([]*impl.Message, int64, error) {
+//
+// meta.total is the sum of the counters the database keeps (00018), unless
+// a lead narrows the list, whose messages are counted through its index. A
+// page is read from the filter's index, newest first (every index of
+// messages ends in id); a deep numbered page skips its offset in that index
+// alone, and a walk by cursor starts below the last id it returned, so it
+// skips nothing.
+func (s *MessageStore) FindMessages(ctx context.Context, orgID int64, f impl.MessageFilter) (*impl.MessagePage, error) {
+	var key []byte
+	if f.Cursor != "" {
+		var err error
+		if key, err = s.db.signingKey(ctx, messageCursorKey); err != nil {
+			return nil, err
+		}
+	}
+	q, err := f.Resolve(key, orgID)
+	if err != nil {
+		return nil, err
+	}
 	where, args := []string{"organization_id = ?"}, []any{orgID}
-	if f.LeadID != nil {
-		where, args = append(where, "lead_id = ?"), append(args, *f.LeadID)
+	if q.LeadID != nil {
+		where, args = append(where, "lead_id = ?"), append(args, *q.LeadID)
 	}
-	if f.Channel != nil {
-		where, args = append(where, "channel = ?"), append(args, *f.Channel)
+	if q.Channel != nil {
+		where, args = append(where, "channel = ?"), append(args, *q.Channel)
 	}
-	if f.Direction != nil {
-		where, args = append(where, "direction = ?"), append(args, *f.Direction)
+	if q.Direction != nil {
+		where, args = append(where, "direction = ?"), append(args, *q.Direction)
 	}
-	if f.Status != nil {
-		where, args = append(where, "status = ?"), append(args, *f.Status)
+	if q.Status != nil {
+		where, args = append(where, "status = ?"), append(args, *q.Status)
 	}
 	cond := strings.Join(where, " AND ")
-	// The total: the counters the database keeps (00018), summed, unless a
-	// lead narrows the list, whose messages are counted through its index.
-	count, countArgs := `SELECT COUNT(*) FROM messages WHERE `+cond, args
-	if f.LeadID == nil {
+	count := `SELECT COUNT(*) FROM messages WHERE ` + cond
+	if q.LeadID == nil {
 		count = `SELECT COALESCE(SUM(total), 0) FROM message_counts WHERE ` + cond
 	}
-	var total int64
-	if err := sqlx.GetContext(ctx, s.db.pool, &total, s.db.rebind(count), countArgs...); err != nil {
-		return nil, 0, fmt.Errorf("count messages: %w", err)
+	page := &impl.MessagePage{Messages: []*impl.Message{}, Offset: q.Start()}
+	if err := sqlx.GetContext(ctx, s.db.pool, &page.Total, s.db.rebind(count), args...); err != nil {
+		return nil, fmt.Errorf("count messages: %w", err)
+	}
+	if q.Limit <= 0 || page.Total == 0 || (q.Before == 0 && q.Offset >= page.Total) {
+		return page, nil
+	}
+	// One message more than the page says whether another page follows.
+	var query string
+	switch {
+	case q.Before != 0:
+		query = `SELECT ` + messageColumns + ` FROM messages WHERE ` + cond + ` AND id < ? ORDER BY id DESC LIMIT ?`
+		args = append(args, q.Before, q.Limit+1)
+	case q.Offset > 0:
+		// The ids from the filter's index alone, then only the page's
+		// rows from the table, not every row skipped.
+		query = `SELECT ` + messageColumns + ` FROM messages WHERE id IN (SELECT id FROM messages WHERE ` + cond +
+			` ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY id DESC`
+		args = append(args, q.Limit+1, q.Offset)
+	default:
+		query = `SELECT ` + messageColumns + ` FROM messages WHERE ` + cond + ` ORDER BY id DESC LIMIT ?`
+		args = append(args, q.Limit+1)
 	}
 	rows := []*messageRow{}
-	if total > 0 && f.Offset < total {
-		query := `SELECT ` + messageColumns + ` FROM messages WHERE ` + cond + ` ORDER BY id DESC LIMIT ? OFFSET ?`
-		if f.Offset > 0 {
-			// A deep page skips its offset in the filter's index alone
-			// (every index of messages ends in id), and reads only the
-			// page's rows from the table, not every row it skips.
-			query = `SELECT ` + messageColumns + ` FROM messages WHERE id IN (SELECT id FROM messages WHERE ` + cond +
-				` ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY id DESC`
-		}
-		if err := sqlx.SelectContext(ctx, s.db.pool, &rows, s.db.rebind(query), append(args, f.Limit, f.Offset)...); err != nil {
-			return nil, 0, fmt.Errorf("find messages: %w", err)
-		}
+	if err := sqlx.SelectContext(ctx, s.db.pool, &rows, s.db.rebind(query), args...); err != nil {
+		return nil, fmt.Errorf("find messages: %w", err)
 	}
-	out := make([]*impl.Message, len(rows))
+	if len(rows) > q.Limit {
+		rows = rows[:q.Limit]
+		if key == nil {
+			if key, err = s.db.signingKey(ctx, messageCursorKey); err != nil {
+				return nil, err
+			}
+		}
+		page.Next = q.Next(key, orgID, rows[len(rows)-1].ID, len(rows))
+	}
+	page.Messages = make([]*impl.Message, len(rows))
 	for i, r := range rows {
-		out[i] = r.message()
+		page.Messages[i] = r.message()
 	}
-	return out, total, nil
+	return page, nil
 }

@@ -205,9 +205,9 @@ func TestReceiveMessage(t *testing.T) {
 		if dup, err := f.s.Messages.ReceiveMessage(ctx, inbound("wamid.A", known.Phone), nil); err != nil || !dup {
 			t.Errorf("redelivery: duplicate=%v err=%v", dup, err)
 		}
-		msgs, total, err := f.s.Messages.FindMessages(ctx, f.org, impl.MessageFilter{Direction: ptr(impl.DirectionInbound), Limit: 10})
-		if err != nil || total != 2 || msgs[0].ID != n.ID {
-			t.Errorf("inbound messages: %d (%v), want 2, newest first", total, err)
+		page, err := f.s.Messages.FindMessages(ctx, f.org, impl.MessageFilter{Direction: ptr(impl.DirectionInbound), Limit: 10})
+		if err != nil || page.Total != 2 || page.Messages[0].ID != n.ID {
+			t.Fatalf("inbound messages: %+v (%v), want 2, newest first", page, err)
 		}
 
 		var types []string
@@ -258,10 +258,13 @@ func TestReceiveMessageRace(t *testing.T) {
 				t.Errorf("ReceiveMessage: %v", err)
 			}
 		}
-		_, total, _ := f.s.Messages.FindMessages(ctx, f.org, impl.MessageFilter{Limit: 10})
+		page, err := f.s.Messages.FindMessages(ctx, f.org, impl.MessageFilter{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
 		_, leads, _ := f.findLeads(ctx, f.org, impl.LeadFilter{Limit: 10})
-		if total != 1 || leads != 1 {
-			t.Errorf("%d messages and %d leads, want 1 and 1", total, leads)
+		if page.Total != 1 || leads != 1 {
+			t.Errorf("%d messages and %d leads, want 1 and 1", page.Total, leads)
 		}
 	})
 }

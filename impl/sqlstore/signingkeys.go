@@ -20,6 +20,10 @@ type signingKeys struct {
 // leadCursorKey names the key that signs the cursors of the lead list.
 const leadCursorKey = "lead_cursor"
 
+// messageCursorKey names the key that signs the cursors of the message
+// history.
+const messageCursorKey = "message_cursor"
+
 // purposeSigningKey is the additional data of the sealed key called name:
 // its column and its name, so that a key does not open under another name.
 func purposeSigningKey(name string) string { return "signing_keys.secret:" + name }

@@ -150,16 +150,33 @@ func PageMeta(page, perPage int32, total int64) api.PageMeta {
 // is the page the page's first lead is on, so in a walk by cursor it counts
 // the pages of the walk.
 func LeadPageMeta(p *impl.LeadPage, perPage int32) api.LeadPageMeta {
-	page := p.Offset/int64(perPage) + 1
-	if page > math.MaxInt32 {
-		page = math.MaxInt32 // unreachable: page is an int32, a walk returns fewer leads
-	}
-	m := PageMeta(int32(page), perPage, p.Total)
+	m := walkPageMeta(p.Offset, perPage, p.Total)
 	meta := api.LeadPageMeta{CurrentPage: m.CurrentPage, PerPage: m.PerPage, Total: m.Total, TotalPages: m.TotalPages}
 	if p.Next != "" {
 		meta.NextCursor = &p.Next
 	}
 	return meta
+}
+
+// MessagePageMeta is the meta of a page of messages of perPage, counted
+// as LeadPageMeta counts.
+func MessagePageMeta(p *impl.MessagePage, perPage int32) api.MessagePageMeta {
+	m := walkPageMeta(p.Offset, perPage, p.Total)
+	meta := api.MessagePageMeta{CurrentPage: m.CurrentPage, PerPage: m.PerPage, Total: m.Total, TotalPages: m.TotalPages}
+	if p.Next != "" {
+		meta.NextCursor = &p.Next
+	}
+	return meta
+}
+
+// walkPageMeta is the meta of a page whose first item comes after offset
+// others: the page it is on, at perPage.
+func walkPageMeta(offset int64, perPage int32, total int64) api.PageMeta {
+	page := offset/int64(perPage) + 1
+	if page > math.MaxInt32 {
+		page = math.MaxInt32 // unreachable: page is an int32, a walk returns fewer items
+	}
+	return PageMeta(int32(page), perPage, total)
 }
 
 func utcPtr(t *time.Time) *time.Time {
