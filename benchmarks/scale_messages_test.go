@@ -21,7 +21,8 @@ import (
 // messages and one with ten thousand, each seeded by one INSERT ... SELECT,
 // and the same query timed in both, alternating, through the whole HTTP
 // stack, for each filter and combination a partner's screen or automation
-// asks for, on page 1 and on the deepest page both have (up to 400). It
+// asks for, on page 1 and on the deepest page both have (up to 400), by
+// its number and by the cursor of the page before it. It
 // prints p50 and p99 and their ratios, 1M over 10k, and checks meta.total
 // and the page's length against a COUNT(*) of the messages.
 //
@@ -124,14 +125,43 @@ func runMessageScale(b *testing.B, db database, big, small, samples int) {
 			o.truth[f] = n
 		}
 		deep := min(400, int((orgs["small"].truth[f]+24)/25))
-		for _, page := range []int{1, deep} {
-			target := "/api/v1/messages?per_page=25&page=" + strconv.Itoa(page)
-			if f != "" {
-				target += "&" + f
+		filter := ""
+		if f != "" {
+			filter = "&" + f
+		}
+		type probe struct {
+			label   string
+			page    int               // the page it answers
+			targets map[string]string // per organization
+		}
+		numbered := func(page int) probe {
+			t := "/api/v1/messages?per_page=25&page=" + strconv.Itoa(page) + filter
+			return probe{strconv.Itoa(page), page, map[string]string{"small": t, "big": t}}
+		}
+		probes := []probe{numbered(1)}
+		if deep > 1 {
+			// The deepest page again, by the cursor its page before gave.
+			byCursor := probe{strconv.Itoa(deep) + " by cursor", deep, map[string]string{}}
+			for name, o := range orgs {
+				rec := serve(b, a.Server, newRequest(http.MethodGet, "/api/v1/messages?per_page=25&page="+strconv.Itoa(deep-1)+filter, o.key, nil), http.StatusOK)
+				var before struct {
+					Meta struct {
+						NextCursor string `json:"next_cursor"`
+					} `json:"meta"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &before); err != nil || before.Meta.NextCursor == "" {
+					b.Fatalf("page %d (%s) gave no next_cursor: %v", deep-1, name, err)
+				}
+				byCursor.targets[name] = "/api/v1/messages?per_page=25&cursor=" + before.Meta.NextCursor
 			}
+			probes = append(probes, numbered(deep), byCursor)
+		}
+		for _, pr := range probes {
+			page := pr.page
 			times := map[string][]time.Duration{}
 			for _, name := range []string{"small", "big"} {
 				o := orgs[name]
+				target := pr.targets[name]
 				rec := serve(b, a.Server, newRequest(http.MethodGet, target, o.key, nil), http.StatusOK)
 				var body struct {
 					Data []json.RawMessage     `json:"data"`
@@ -146,13 +176,13 @@ func runMessageScale(b *testing.B, db database, big, small, samples int) {
 			}
 			for range samples {
 				for _, name := range []string{"small", "big"} {
-					req := newRequest(http.MethodGet, target, orgs[name].key, nil)
+					req := newRequest(http.MethodGet, pr.targets[name], orgs[name].key, nil)
 					rec := httptest.NewRecorder()
 					t0 := time.Now()
 					a.Server.ServeHTTP(rec, req)
 					times[name] = append(times[name], time.Since(t0))
 					if rec.Code != http.StatusOK {
-						b.Fatalf("GET %s: %d %s", target, rec.Code, rec.Body)
+						b.Fatalf("GET %s: %d %s", pr.targets[name], rec.Code, rec.Body)
 					}
 				}
 			}
@@ -162,12 +192,9 @@ func runMessageScale(b *testing.B, db database, big, small, samples int) {
 			}
 			s50, b50 := percentile(times["small"], 50), percentile(times["big"], 50)
 			s99, b99 := percentile(times["small"], 99), percentile(times["big"], 99)
-			fmt.Printf("| %s | %d | %s | %s | %.2f | %s | %s | %.2f |\n", label, page,
+			fmt.Printf("| %s | %s | %s | %s | %.2f | %s | %s | %.2f |\n", label, pr.label,
 				strings.TrimSuffix(ms(s50), " ms"), strings.TrimSuffix(ms(b50), " ms"), float64(b50)/float64(s50),
 				strings.TrimSuffix(ms(s99), " ms"), strings.TrimSuffix(ms(b99), " ms"), float64(b99)/float64(s99))
-			if deep == 1 {
-				break
-			}
 		}
 	}
 }
