@@ -101,7 +101,7 @@ func (l *Log) now() time.Time {
 	return time.Now()
 }
 
-// seconds rounds d to milliseconds, in seconds.
+// seconds is d in seconds, to the millisecond.
 func seconds(d time.Duration) float64 {
-	return d.Round(time.Millisecond).Seconds()
+	return float64(d.Milliseconds()) / 1000
 }
