@@ -307,6 +307,10 @@ type ClaimedDelivery struct {
 	AttemptCount int // attempts made before this one
 	AttemptLimit int
 	Test         bool // a webhook.test delivery: one attempt, no effect on the webhook
+	// Due is when the delivery fell due: for a first attempt, when its
+	// event was committed; for a retry, when its wait ended. Zero if not
+	// known.
+	Due time.Time
 }
 
 // Attempt outcomes, as the dispatcher decides them.

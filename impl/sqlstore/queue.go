@@ -207,7 +207,7 @@ func (s *DeliveryQueue) leaseThenRead(ctx context.Context, r impl.ClaimRequest, 
 // every claim. dialect: SQLite has no UPDATE in a WITH clause.
 func (s *DeliveryQueue) leaseAndRead(ctx context.Context, r impl.ClaimRequest, picked []int64) (map[int64]*impl.ClaimedDelivery, error) {
 	st, err := s.db.queueStatement(ctx, `WITH d AS (`+
-		s.db.leaseQuery("id, organization_id, webhook_id, event_id, message_id, attempt_count, attempt_limit")+`)
+		s.db.leaseQuery("id, organization_id, webhook_id, event_id, message_id, attempt_count, attempt_limit, due_ms")+`)
 		SELECT `+claimColumns+` FROM d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id`)
 	if err != nil {
 		return nil, err
@@ -223,7 +223,7 @@ func (s *DeliveryQueue) leaseAndRead(ctx context.Context, r impl.ClaimRequest, p
 // claimColumns are what an attempt needs, of a delivery d, its webhook w and
 // its event e.
 const claimColumns = `d.id, d.organization_id, d.webhook_id, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
-	e.type, e.public_id, d.message_id, e.body, d.attempt_count, d.attempt_limit`
+	e.type, e.public_id, d.message_id, e.body, d.attempt_count, d.attempt_limit, d.due_ms`
 
 type claimRow struct {
 	ID             int64
@@ -239,6 +239,7 @@ type claimRow struct {
 	Body           []byte
 	AttemptCount   int
 	AttemptLimit   int
+	DueMS          *int64
 }
 
 // readClaims reads what the attempts of leased deliveries need: the URL,
@@ -278,7 +279,7 @@ func scanClaims(rows *sql.Rows, err error) ([]*claimRow, error) {
 	for rows.Next() {
 		r := new(claimRow)
 		if err := rows.Scan(&r.ID, &r.OrganizationID, &r.WebhookID, &r.URL, &r.Secret, &r.PreviousSecret, &r.PreviousUntil,
-			&r.Event, &r.EventID, &r.MessageID, &r.Body, &r.AttemptCount, &r.AttemptLimit); err != nil {
+			&r.Event, &r.EventID, &r.MessageID, &r.Body, &r.AttemptCount, &r.AttemptLimit, &r.DueMS); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -309,6 +310,9 @@ func (s *DB) claimedFrom(rows []*claimRow, now time.Time) (map[int64]*impl.Claim
 		out[r.ID] = &impl.ClaimedDelivery{ID: r.ID, OrganizationID: r.OrganizationID, WebhookID: r.WebhookID, URL: r.URL,
 			Secrets: webhookSecrets, Event: r.Event, EventID: r.EventID, MessageID: r.MessageID, Body: r.Body,
 			AttemptCount: r.AttemptCount, AttemptLimit: r.AttemptLimit, Test: r.Event == impl.EventWebhookTest}
+		if r.DueMS != nil {
+			out[r.ID].Due = time.UnixMilli(*r.DueMS)
+		}
 	}
 	return out, nil
 }
