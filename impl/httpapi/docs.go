@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 
@@ -151,6 +152,13 @@ func (s *Server) metrics(c echo.Context) error {
 			writeBacklogMetrics(&b, backlogs, time.Now())
 		}
 	}
+	s.requests.write(&b)
+	for _, write := range s.cfg.MetricsWriters {
+		write(&b)
+	}
+	// The Go runtime's (heap, collections, goroutines) and the process's
+	// (CPU, resident memory, open files) own.
+	metrics.WriteProcessMetrics(&b)
 	return c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", []byte(b.String()))
 }
 

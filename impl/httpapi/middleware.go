@@ -48,6 +48,8 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
+		took := time.Since(start)
+		s.requests.observe(c.Path(), req.Method, c.Response().Status, took)
 		// LogAttrs, with the attributes in an array: no boxing of each value.
 		attrs := [8]slog.Attr{
 			slog.String("request_id", id),
@@ -55,7 +57,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.String("path", req.URL.Path),
 			slog.Int("status", c.Response().Status),
 			slog.Int64("bytes", c.Response().Size),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 		}
 		n := 6
 		if k := caller(c.Request().Context()); k != nil {

@@ -15,6 +15,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -97,6 +98,9 @@ type Config struct {
 	// DeepPages, if set, counts the deep numbered pages of GET /leads read
 	// after a mark and walked to, for /metrics.
 	DeepPages func() (afterMark, walked int64)
+	// MetricsWriters write more of /metrics, in Prometheus' text format:
+	// the dispatcher's series, the database pool's, the rate limiter's.
+	MetricsWriters []func(io.Writer)
 	// DBTimeout is each request's deadline for its database work (0: none).
 	DBTimeout time.Duration
 	// MaxConcurrentRequests bounds the API requests that run at once (0: no
@@ -155,6 +159,8 @@ type Server struct {
 	admission *admission
 	// backlogs is /metrics' last read of the webhooks' backlogs.
 	backlogs backlogRead
+	// requests counts and times the requests, for /metrics.
+	requests *httpMetrics
 	// keeps are the Idempotency-Key writes that failed, for RetryKeeps.
 	keeps chan pendingKeep
 }
@@ -186,7 +192,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{cfg: cfg, router: router, routes: newSpecRoutes(spec), spec: spec,
-		validator: contract.NewValidator(spec), keeps: make(chan pendingKeep, keepQueueSize)}
+		validator: contract.NewValidator(spec), keeps: make(chan pendingKeep, keepQueueSize), requests: newHTTPMetrics()}
 	text := spec.Components.Schemas["Text"]
 	if text == nil || text.Value == nil || text.Value.MaxLength == nil {
 		return nil, fmt.Errorf("the embedded spec has no maxLength on schema Text")
