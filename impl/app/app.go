@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -21,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/iagente/iagente-sdr/impl"
@@ -714,12 +716,30 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		TrustedProxies:           cfg.TrustedProxies,
 		IdempotencyLease:         cfg.IdempotencyLease(),
 		Dashboard:                dash,
+		MetricsWriters:           metricsWriters(st.DB, dispatcher, keyLimiter, addrLimiter),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &App{Stores: st, Server: srv, Dispatcher: dispatcher, Messenger: messenger, TemplateSync: templateSync,
 		logger: cfg.Logger, auth: authn}, nil
+}
+
+// metricsWriters are the parts of /metrics beyond the HTTP server's own:
+// the dispatcher's attempts, the database pool, and, with Redis, the
+// requests the limiters allowed uncounted while it was unreachable.
+func metricsWriters(db *sqlstore.DB, dispatcher *delivery.Dispatcher, key, addr any) []func(io.Writer) {
+	out := []func(io.Writer){dispatcher.WriteMetrics, db.WriteMetrics}
+	k, keyRedis := key.(*ratelimit.Redis)
+	a, addrRedis := addr.(*ratelimit.Redis)
+	if keyRedis && addrRedis {
+		out = append(out, func(w io.Writer) {
+			metrics.WriteMetadataIfNeeded(w, "iagente_rate_limit_uncounted_total", "counter")
+			_, _ = io.WriteString(w, `iagente_rate_limit_uncounted_total{limit="api_key"} `+strconv.FormatInt(k.Uncounted(), 10)+"\n"+
+				`iagente_rate_limit_uncounted_total{limit="address"} `+strconv.FormatInt(a.Uncounted(), 10)+"\n")
+		})
+	}
+	return out
 }
 
 func slogOrDiscard(a *App) *slog.Logger {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/internal/promtext"
 )
 
 // TestDispatcherThroughAnOutage: while the database cannot serve the
@@ -102,6 +103,38 @@ func TestDispatcherThroughAnOutage(t *testing.T) {
 				t.Errorf("the end of the outage: %v; want one line at info counting two failed polls or more", recoveries)
 			}
 			t.Logf("%d polls failed over %vs", int(recoveries[0]["failures"].(float64)), recoveries[0]["failed_for_s"])
+
+			// /metrics says the same: two attempts (the failure, then the
+			// retry after the outage), each counted by its outcome and
+			// timed, and as many failed claims as the log counted.
+			_, body, _ := e.do(t, "GET", "/metrics", "")
+			m, err := promtext.Parse(string(body))
+			if err != nil {
+				t.Fatalf("/metrics: %v", err)
+			}
+			for series, want := range map[string]float64{
+				`iagente_webhook_attempts_total{outcome="retry"}`:                               1,
+				`iagente_webhook_attempts_total{outcome="succeeded"}`:                           1,
+				`iagente_webhook_attempts_total{outcome="failed"}`:                              0,
+				`iagente_webhook_attempt_duration_seconds_count`:                                2,
+				`iagente_webhook_delivery_lag_seconds_count`:                                    2,
+				`iagente_webhook_dispatcher_failures_total{round="claim"}`:                      recoveries[0]["failures"].(float64),
+				`iagente_webhook_dispatcher_failures_total{round="record"}`:                     0,
+				`iagente_http_requests_total{route="/api/v1/leads",method="POST",status="201"}`: 1,
+			} {
+				if got, ok := m[series]; !ok || got != want {
+					t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+				}
+			}
+			// The retry waited at least the second of the schedule past its
+			// first attempt, and more for the outage: its lag is in a bucket
+			// above a second (le is cumulative: under 1 s, only the first).
+			if m[`iagente_webhook_delivery_lag_seconds_bucket{le="1"}`] != 1 {
+				t.Errorf("deliveries sent within a second of falling due: %v, want 1 (the first attempt)", m[`iagente_webhook_delivery_lag_seconds_bucket{le="1"}`])
+			}
+			if m["iagente_db_connections_open"] < 1 || m["iagente_db_connections_max"] < 1 {
+				t.Errorf("the pool: %v open of %v", m["iagente_db_connections_open"], m["iagente_db_connections_max"])
+			}
 		})
 	}
 }

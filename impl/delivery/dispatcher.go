@@ -71,6 +71,7 @@ type Dispatcher struct {
 	// logs the first failure, a line every faultlog.DefaultEvery, and
 	// the first success after them.
 	claimLog, recordLog, releaseLog *faultlog.Log
+	metrics                         *dispatchMetrics
 }
 
 // New returns a dispatcher over queue. Start it with Run.
@@ -104,6 +105,7 @@ func New(queue impl.DeliveryQueue, cfg Config) (*Dispatcher, error) {
 		claimLog:   &faultlog.Log{Logger: cfg.Logger, Level: slog.LevelError, Msg: "claim webhook deliveries", Now: cfg.Now},
 		recordLog:  &faultlog.Log{Logger: cfg.Logger, Level: slog.LevelError, Msg: "record webhook attempts", Now: cfg.Now},
 		releaseLog: &faultlog.Log{Logger: cfg.Logger, Level: slog.LevelError, Msg: "release webhook deliveries", Now: cfg.Now},
+		metrics:    newDispatchMetrics(),
 	}, nil
 }
 
@@ -313,6 +315,7 @@ func (d *Dispatcher) release(cs ...*impl.ClaimedDelivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
 	if err := d.queue.ReleaseDeliveries(ctx, d.worker, ids); err != nil {
+		d.metrics.releaseFailures.Inc()
 		d.releaseLog.Failed(err, "deliveries", len(ids))
 	} else {
 		d.releaseLog.Succeeded()
@@ -340,6 +343,7 @@ func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, room int, now t
 	case err == nil:
 		d.claimLog.Succeeded()
 	case ctx.Err() == nil:
+		d.metrics.claimFailures.Inc()
 		d.claimLog.Failed(err)
 	}
 	return batch, left
@@ -399,6 +403,9 @@ func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64) {
 		linger.Stop()
 		attempts, released = attempts[:0], released[:0]
 		for _, o := range batch {
+			// Counted here, on one goroutine, rather than by the workers,
+			// which would contend for the histograms.
+			d.metrics.attempted(o.claim, o.record, o.abandoned)
 			if o.abandoned {
 				released = append(released, o.claim.ID)
 			} else {
@@ -408,6 +415,7 @@ func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64) {
 		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 		if len(released) > 0 {
 			if err := d.queue.ReleaseDeliveries(ctx, d.worker, released); err != nil {
+				d.metrics.releaseFailures.Inc()
 				d.releaseLog.Failed(err, "deliveries", len(released))
 			} else {
 				d.releaseLog.Succeeded()
@@ -416,6 +424,7 @@ func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64) {
 		if err := d.queue.RecordAttempts(ctx, d.worker, attempts, d.cfg.DisableAfter); err != nil {
 			// The leases run out and the deliveries are attempted again:
 			// at least once.
+			d.metrics.recordFailures.Inc()
 			d.recordLog.Failed(err, "attempts", len(attempts))
 		} else {
 			if len(attempts) > 0 {
@@ -442,6 +451,7 @@ func (d *Dispatcher) TestWebhook(ctx context.Context, orgID, webhookID int64) (*
 	// delivery without its attempt.
 	store := context.WithoutCancel(ctx)
 	rec, abandoned := d.attempt(store, c)
+	d.metrics.attempted(c, rec, abandoned)
 	if abandoned {
 		return nil, errors.New("delivery: test attempt abandoned")
 	}
