@@ -171,19 +171,24 @@ if [ "$ready" -ne 1 ]; then
 	exit 1
 fi
 
-# More leads than a page holds, so that a listLeads answer carries a
-# meta.next_cursor and the stateful phase can follow NextLeadsByCursor.
-log "creating 30 leads"
-python3 - "$BASE/api/v1/leads" "$API_KEY" <<'EOF'
+# More leads and messages than a page holds, so that listLeads and
+# listMessages answer with a meta.next_cursor and the stateful phase can
+# follow NextLeadsByCursor and NextMessagesByCursor. The messages are RCS
+# texts through the sandbox integration, to the leads just made.
+log "creating 30 leads and 30 messages"
+python3 - "$BASE/api/v1" "$API_KEY" <<'EOF'
 import json, sys, urllib.request
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-for i in range(30):
-    body = json.dumps({"phone": "55119%08d" % i, "name": "Lead %02d" % i}).encode()
-    req = urllib.request.Request(sys.argv[1], data=body, method="POST",
+def post(path, fields, what):
+    req = urllib.request.Request(sys.argv[1] + path, data=json.dumps(fields).encode(), method="POST",
         headers={"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
     with opener.open(req, timeout=10) as r:
         if r.status != 201:
-            sys.exit("create lead: %d" % r.status)
+            sys.exit("%s: %d" % (what, r.status))
+for i in range(30):
+    post("/leads", {"phone": "55119%08d" % i, "name": "Lead %02d" % i}, "create lead")
+for i in range(30):
+    post("/rcs/messages", {"phone": "55119%08d" % i, "type": "text", "text": "Ola %02d" % i}, "send message")
 EOF
 
 # The server is local: never send its traffic through a proxy from the env.

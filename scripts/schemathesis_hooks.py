@@ -8,13 +8,14 @@ on unrelated requests, which is a client breaking the contract, not the API.
 A valid key is therefore made unique before each call; an invalid one is
 left alone, so the negative tests of the header still run as generated.
 
-GET /leads with a `cursor` (the spec's NextLeadsByCursor link follows
-`meta.next_cursor`) is sent as a client continuing a walk sends it: the
-cursor carries the sort and the filters, so `page`, `sort` and the filters
-drawn beside it are dropped. Otherwise nearly every followed link would be
-refused for a sort or filter the cursor was not made with, and the walk never
-tested. Those refusals, and page with cursor, are the contract tests' job
-(contracttests/leads_cursor_test.go).
+GET /leads and GET /messages with a `cursor` (the spec's NextLeadsByCursor
+and NextMessagesByCursor links follow `meta.next_cursor`) are sent as a
+client continuing a walk sends them: the cursor carries the sort and the
+filters, so `page`, `sort` and the filters drawn beside it are dropped.
+Otherwise nearly every followed link would be refused for a sort or filter
+the cursor was not made with, and the walk never tested. Those refusals, and
+page with cursor, are the contract tests' job
+(contracttests/leads_cursor_test.go, contracttests/messages_cursor_test.go).
 """
 
 import re
@@ -36,15 +37,19 @@ def unique(key: str) -> str:
     return key[: len(key) - len(suffix)] + suffix
 
 
-# What a cursor already says, and page, which a cursor replaces.
-CURSOR_CARRIES = ("page", "sort", "phone", "email", "temperature")
+# What a cursor already says, and page, which a cursor replaces, per list.
+CURSOR_CARRIES = {
+    "/leads": ("page", "sort", "phone", "email", "temperature"),
+    "/messages": ("page", "lead_id", "channel", "direction", "status"),
+}
 
 
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     query = case.query
-    if case.method.upper() == "GET" and case.path == "/leads" and query and "cursor" in query:
-        for name in CURSOR_CARRIES:
+    carried = CURSOR_CARRIES.get(case.path)
+    if case.method.upper() == "GET" and carried and query and "cursor" in query:
+        for name in carried:
             query.pop(name, None)
     headers = case.headers
     if not headers:
