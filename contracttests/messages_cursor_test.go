@@ -22,14 +22,15 @@ func getMessages(t *testing.T, tg *target, key string, query url.Values) walkPag
 	return getPage[client.Message](t, tg, key, "/messages", query)
 }
 
-// walkMessages follows next_cursor from the page query asks for to the
-// last page, checking each page's meta against total (with between, only
-// a bound on the pages), and calls between (if not nil) before each page
-// after the first. It returns the ids in the order seen.
-func walkMessages(t *testing.T, tg *target, key string, query url.Values, perPage int, total int64, between func()) []int64 {
+// walkList follows next_cursor on path, a list that can be walked, from the
+// page query asks for to the last page, checking each page's meta against
+// total (with between, only a bound on the pages), and calls between (if
+// not nil) before each page after the first. It returns the ids (idOf) in
+// the order seen.
+func walkList[T any](t *testing.T, tg *target, key, path string, query url.Values, perPage int, total int64, between func(), idOf func(T) int64) []int64 {
 	t.Helper()
 	var seen []int64
-	p := getMessages(t, tg, key, query)
+	p := getPage[T](t, tg, key, path, query)
 	start := int64(p.Meta.CurrentPage-1) * int64(p.Meta.PerPage)
 	for i := 0; ; i++ {
 		if between == nil && p.Meta.Total != total {
@@ -38,18 +39,26 @@ func walkMessages(t *testing.T, tg *target, key string, query url.Values, perPag
 		if want := int32((start+int64(len(seen)))/int64(perPage)) + 1; i > 0 && p.Meta.CurrentPage != want {
 			t.Errorf("page %d of the walk: current_page %d, want %d", i, p.Meta.CurrentPage, want)
 		}
-		seen = append(seen, messageIDs(p.Data)...)
+		for _, item := range p.Data {
+			seen = append(seen, idOf(item))
+		}
 		if p.Meta.NextCursor == nil {
 			return seen
 		}
 		if len(p.Data) != perPage || i > int(total) {
-			t.Fatalf("page %d of the walk has %d messages and a next_cursor", i, len(p.Data))
+			t.Fatalf("page %d of the walk has %d items and a next_cursor", i, len(p.Data))
 		}
 		if between != nil {
 			between()
 		}
-		p = getMessages(t, tg, key, url.Values{"cursor": {*p.Meta.NextCursor}, "per_page": {fmt.Sprint(perPage)}})
+		p = getPage[T](t, tg, key, path, url.Values{"cursor": {*p.Meta.NextCursor}, "per_page": {fmt.Sprint(perPage)}})
 	}
+}
+
+// walkMessages is walkList over GET /messages.
+func walkMessages(t *testing.T, tg *target, key string, query url.Values, perPage int, total int64, between func()) []int64 {
+	t.Helper()
+	return walkList(t, tg, key, "/messages", query, perPage, total, between, func(m client.Message) int64 { return m.Id })
 }
 
 func TestMessageCursors(t *testing.T) {

@@ -163,14 +163,7 @@ func TestLeadCursorRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every single changed bit, anywhere, is caught.
-	for i := range raw {
-		for bit := range 8 {
-			altered := append([]byte(nil), raw...)
-			altered[i] ^= 1 << bit
-			bad(fmt.Sprintf("bit %d of byte %d flipped", bit, i),
-				LeadFilter{Cursor: base64.RawURLEncoding.EncodeToString(altered)}, "not a cursor")
-		}
-	}
+	flippedBits(raw, func(what, c string) { bad(what, LeadFilter{Cursor: c}, "not a cursor") })
 	for what, c := range map[string]string{
 		"cut short":          cursor[:len(cursor)-3],
 		"one byte more":      base64.RawURLEncoding.EncodeToString(append(raw, 0)),
@@ -181,6 +174,18 @@ func TestLeadCursorRules(t *testing.T) {
 		"empty body":         base64.RawURLEncoding.EncodeToString(raw[:17]),
 	} {
 		bad(what, LeadFilter{Cursor: c}, "not a cursor")
+	}
+}
+
+// flippedBits calls try with raw, base64url-encoded, once for every
+// single bit flipped, anywhere in it.
+func flippedBits(raw []byte, try func(what, cursor string)) {
+	for i := range raw {
+		for bit := range 8 {
+			altered := append([]byte(nil), raw...)
+			altered[i] ^= 1 << bit
+			try(fmt.Sprintf("bit %d of byte %d flipped", bit, i), base64.RawURLEncoding.EncodeToString(altered))
+		}
 	}
 }
 
