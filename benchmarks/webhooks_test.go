@@ -313,15 +313,17 @@ func (s *webhookSetup) wait(b *testing.B, reached <-chan struct{}, log *attemptL
 func (s *webhookSetup) checkDelivered(b *testing.B, n int) {
 	b.Helper()
 	ctx := context.Background()
-	_, total, err := s.app.Stores.Deliveries.FindDeliveries(ctx, s.orgID, s.webhookID, impl.DeliveryFilter{Limit: 1})
+	page, err := s.app.Stores.Deliveries.FindDeliveries(ctx, s.orgID, s.webhookID, impl.DeliveryFilter{Limit: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
+	total := page.Total
 	succeeded := impl.DeliverySucceeded
-	_, ok, err := s.app.Stores.Deliveries.FindDeliveries(ctx, s.orgID, s.webhookID, impl.DeliveryFilter{Status: &succeeded, Limit: 1})
+	okPage, err := s.app.Stores.Deliveries.FindDeliveries(ctx, s.orgID, s.webhookID, impl.DeliveryFilter{Status: &succeeded, Limit: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
+	ok := okPage.Total
 	if total != int64(n) || ok != int64(n) {
 		b.Fatalf("%d deliveries stored, %d succeeded, want %d of each", total, ok, n)
 	}

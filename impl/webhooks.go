@@ -213,6 +213,10 @@ type DeliveryFilter struct {
 	ExcludeTests bool
 	Offset       int64
 	Limit        int
+	// Cursor, when not "", continues a walk after the last delivery of an
+	// earlier page: that page's DeliveryPage.Next. The page then holds the
+	// deliveries older than that one, not those at Offset.
+	Cursor string
 }
 
 // WebhookTestResult is the outcome of a test delivery.
@@ -259,9 +263,10 @@ type WebhookStore interface {
 
 // DeliveryStore is the delivery log of a webhook, as partners read it.
 type DeliveryStore interface {
-	// FindDeliveries returns one page of the webhook's deliveries and the
-	// total, or ENotFound for the webhook.
-	FindDeliveries(ctx context.Context, orgID, webhookID int64, f DeliveryFilter) ([]*Delivery, int64, error)
+	// FindDeliveries returns one page of the webhook's deliveries, newest
+	// first, with the total and the cursor of the next page; ENotFound for
+	// the webhook; EBadRequest for a cursor DeliveryFilter.Resolve refuses.
+	FindDeliveries(ctx context.Context, orgID, webhookID int64, f DeliveryFilter) (*DeliveryPage, error)
 	// RedeliverDelivery queues a finished delivery for a new series of
 	// attempts. It returns ENotFound, or Webhook.CanRedeliver's error. If a
 	// request with ctx's Idempotency-Key queued it again within

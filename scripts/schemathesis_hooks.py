@@ -8,14 +8,16 @@ on unrelated requests, which is a client breaking the contract, not the API.
 A valid key is therefore made unique before each call; an invalid one is
 left alone, so the negative tests of the header still run as generated.
 
-GET /leads and GET /messages with a `cursor` (the spec's NextLeadsByCursor
-and NextMessagesByCursor links follow `meta.next_cursor`) are sent as a
+GET /leads, GET /messages and GET /webhooks/{id}/deliveries with a `cursor`
+(the spec's NextLeadsByCursor, NextMessagesByCursor and
+NextDeliveriesByCursor links follow `meta.next_cursor`) are sent as a
 client continuing a walk sends them: the cursor carries the sort and the
 filters, so `page`, `sort` and the filters drawn beside it are dropped.
 Otherwise nearly every followed link would be refused for a sort or filter
 the cursor was not made with, and the walk never tested. Those refusals, and
 page with cursor, are the contract tests' job
-(contracttests/leads_cursor_test.go, contracttests/messages_cursor_test.go).
+(contracttests/leads_cursor_test.go, messages_cursor_test.go,
+deliveries_cursor_test.go).
 """
 
 import re
@@ -41,6 +43,7 @@ def unique(key: str) -> str:
 CURSOR_CARRIES = {
     "/leads": ("page", "sort", "phone", "email", "temperature"),
     "/messages": ("page", "lead_id", "channel", "direction", "status"),
+    "/webhooks/{id}/deliveries": ("page", "status"),
 }
 
 

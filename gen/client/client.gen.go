@@ -910,7 +910,35 @@ type DeliveryAttempt struct {
 // DeliveryList defines model for DeliveryList.
 type DeliveryList struct {
 	Data []Delivery `json:"data"`
-	Meta PageMeta   `json:"meta"`
+
+	// Meta The meta of every list, and where to continue. In a walk by `cursor`,
+	// `current_page` counts the pages of the walk so far at this `per_page`.
+	Meta DeliveryPageMeta `json:"meta"`
+}
+
+// DeliveryPageMeta The meta of every list, and where to continue. In a walk by `cursor`,
+// `current_page` counts the pages of the walk so far at this `per_page`.
+type DeliveryPageMeta struct {
+	// CurrentPage Example: 1
+	CurrentPage int32 `json:"current_page"`
+
+	// NextCursor The `cursor` that continues after this page's last delivery, with
+	// the same webhook and status; absent on the last page. Opaque: pass
+	// it as given.
+	NextCursor *string `json:"next_cursor,omitempty"`
+
+	// PerPage Example: 25
+	PerPage int32 `json:"per_page"`
+
+	// Total Items matching the filters, on all pages.
+	//
+	// Example: 150
+	Total int64 `json:"total"`
+
+	// TotalPages `ceil(total / per_page)`; 0 when nothing matches.
+	//
+	// Example: 6
+	TotalPages int64 `json:"total_pages"`
 }
 
 // DeliveryStatus `pending` while attempts remain (the next at `next_attempt_at`), `succeeded`
@@ -2850,6 +2878,10 @@ type ListWebhookDeliveriesParams struct {
 
 	// PerPage Items per page.
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Cursor Continue a walk after the last delivery of a previous page: that page's
+	// `meta.next_cursor`, as it was given. Not together with `page`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// Status Only deliveries with this status.
 	Status *DeliveryStatus `form:"status,omitempty" json:"status,omitempty"`
@@ -6283,6 +6315,23 @@ type ClientInterface interface {
 	// kept for 30 days after its last change (its last attempt or redelivery), then
 	// deleted; pending deliveries are never deleted.
 	//
+	// **Two ways to page.** `page` and `per_page` number the pages; while events
+	// keep coming, a page's number moves with them, and a page read after a new
+	// delivery repeats the last delivery of the page before. To walk the log
+	// (an audit, a reconciliation), follow `meta.next_cursor` instead: pass it as
+	// `cursor` and get the deliveries older than the last one you saw. Every page
+	// that has deliveries after it carries a `next_cursor`, so a walk can start
+	// from any numbered page; the last page has none.
+	//
+	// A walk returns every delivery that exists throughout it exactly once,
+	// newest first (with `status`, every one that keeps that status); deliveries
+	// made during the walk are newer than where it is, and are not in it. A
+	// cursor remembers the webhook and the `status` it was made with: with a
+	// `cursor` you may leave `status` out, or repeat it unchanged; another
+	// `status`, a `page`, another webhook's cursor, or a cursor that is
+	// malformed, altered, made for another organization or for another list is
+	// `400 bad_request` with details on `cursor`.
+	//
 	// Corresponds with GET /webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 	ListWebhookDeliveries(ctx context.Context, id WebhookId, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -7294,6 +7343,23 @@ func (c *Client) UpdateWebhook(ctx context.Context, id WebhookId, body UpdateWeb
 // with every attempt's time, response code, duration and error. A delivery is
 // kept for 30 days after its last change (its last attempt or redelivery), then
 // deleted; pending deliveries are never deleted.
+//
+// **Two ways to page.** `page` and `per_page` number the pages; while events
+// keep coming, a page's number moves with them, and a page read after a new
+// delivery repeats the last delivery of the page before. To walk the log
+// (an audit, a reconciliation), follow `meta.next_cursor` instead: pass it as
+// `cursor` and get the deliveries older than the last one you saw. Every page
+// that has deliveries after it carries a `next_cursor`, so a walk can start
+// from any numbered page; the last page has none.
+//
+// A walk returns every delivery that exists throughout it exactly once,
+// newest first (with `status`, every one that keeps that status); deliveries
+// made during the walk are newer than where it is, and are not in it. A
+// cursor remembers the webhook and the `status` it was made with: with a
+// `cursor` you may leave `status` out, or repeat it unchanged; another
+// `status`, a `page`, another webhook's cursor, or a cursor that is
+// malformed, altered, made for another organization or for another list is
+// `400 bad_request` with details on `cursor`.
 //
 // Corresponds with GET /webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 func (c *Client) ListWebhookDeliveries(ctx context.Context, id WebhookId, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -9013,6 +9079,18 @@ func NewListWebhookDeliveriesRequest(server string, id WebhookId, params *ListWe
 
 		}
 
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Status != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -10020,6 +10098,23 @@ type ClientWithResponsesInterface interface {
 	// with every attempt's time, response code, duration and error. A delivery is
 	// kept for 30 days after its last change (its last attempt or redelivery), then
 	// deleted; pending deliveries are never deleted.
+	//
+	// **Two ways to page.** `page` and `per_page` number the pages; while events
+	// keep coming, a page's number moves with them, and a page read after a new
+	// delivery repeats the last delivery of the page before. To walk the log
+	// (an audit, a reconciliation), follow `meta.next_cursor` instead: pass it as
+	// `cursor` and get the deliveries older than the last one you saw. Every page
+	// that has deliveries after it carries a `next_cursor`, so a walk can start
+	// from any numbered page; the last page has none.
+	//
+	// A walk returns every delivery that exists throughout it exactly once,
+	// newest first (with `status`, every one that keeps that status); deliveries
+	// made during the walk are newer than where it is, and are not in it. A
+	// cursor remembers the webhook and the `status` it was made with: with a
+	// `cursor` you may leave `status` out, or repeat it unchanged; another
+	// `status`, a `page`, another webhook's cursor, or a cursor that is
+	// malformed, altered, made for another organization or for another list is
+	// `400 bad_request` with details on `cursor`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -16451,6 +16546,23 @@ func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, id 
 // with every attempt's time, response code, duration and error. A delivery is
 // kept for 30 days after its last change (its last attempt or redelivery), then
 // deleted; pending deliveries are never deleted.
+//
+// **Two ways to page.** `page` and `per_page` number the pages; while events
+// keep coming, a page's number moves with them, and a page read after a new
+// delivery repeats the last delivery of the page before. To walk the log
+// (an audit, a reconciliation), follow `meta.next_cursor` instead: pass it as
+// `cursor` and get the deliveries older than the last one you saw. Every page
+// that has deliveries after it carries a `next_cursor`, so a walk can start
+// from any numbered page; the last page has none.
+//
+// A walk returns every delivery that exists throughout it exactly once,
+// newest first (with `status`, every one that keeps that status); deliveries
+// made during the walk are newer than where it is, and are not in it. A
+// cursor remembers the webhook and the `status` it was made with: with a
+// `cursor` you may leave `status` out, or repeat it unchanged; another
+// `status`, a `page`, another webhook's cursor, or a cursor that is
+// malformed, altered, made for another organization or for another list is
+// `400 bad_request` with details on `cursor`.
 //
 // Returns a wrapper object for the known response body format(s).
 //

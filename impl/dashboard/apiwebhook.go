@@ -130,11 +130,12 @@ func (h *Handler) loadDeliveries(r *http.Request, d *pageData) error {
 	// test's answer went to whoever sent it, and counting pings here would
 	// offer to send again what Reenviar then says did not fail.
 	failed := impl.DeliveryFailed
-	list, total, err := h.cfg.Deliveries.FindDeliveries(r.Context(), wh.OrganizationID, wh.ID,
+	page, err := h.cfg.Deliveries.FindDeliveries(r.Context(), wh.OrganizationID, wh.ID,
 		impl.DeliveryFilter{Status: &failed, ExcludeTests: true, Limit: FailedShown})
 	if err != nil {
 		return err
 	}
+	list, total := page.Deliveries, page.Total
 	days := retentionDays(h.cfg.DeliveryRetention)
 	switch {
 	case total == 0:

@@ -848,12 +848,12 @@ func TestRedeliverFailedFromThePage(t *testing.T) {
 		}
 		status := func() map[string]int {
 			t.Helper()
-			list, _, err := f.db.Deliveries.FindDeliveries(ctx, orgA, w.ID, impl.DeliveryFilter{Limit: 100})
+			page, err := f.db.Deliveries.FindDeliveries(ctx, orgA, w.ID, impl.DeliveryFilter{Limit: 100})
 			if err != nil {
 				t.Fatal(err)
 			}
 			out := map[string]int{}
-			for _, d := range list {
+			for _, d := range page.Deliveries {
 				out[d.Status]++
 			}
 			return out
@@ -949,17 +949,18 @@ func TestRedeliverOneFromThePage(t *testing.T) {
 		f.failDeliveries(t, orgB, 1)
 		f.failDeliveries(t, orgA, 2)
 		failed := impl.DeliveryFailed
-		theirs, _, err := f.db.Deliveries.FindDeliveries(ctx, orgB, bw.ID, impl.DeliveryFilter{Status: &failed, Limit: 10})
-		if err != nil || len(theirs) != 1 {
-			t.Fatalf("B's failures: %d, %v", len(theirs), err)
+		theirsPage, err := f.db.Deliveries.FindDeliveries(ctx, orgB, bw.ID, impl.DeliveryFilter{Status: &failed, Limit: 10})
+		if err != nil || len(theirsPage.Deliveries) != 1 {
+			t.Fatalf("B's failures: %+v, %v", theirsPage, err)
 		}
+		theirs := theirsPage.Deliveries
 		statusOf := func(org, hook, id int64) string {
 			t.Helper()
-			list, _, err := f.db.Deliveries.FindDeliveries(ctx, org, hook, impl.DeliveryFilter{Limit: 100})
+			page, err := f.db.Deliveries.FindDeliveries(ctx, org, hook, impl.DeliveryFilter{Limit: 100})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, d := range list {
+			for _, d := range page.Deliveries {
 				if d.ID == id {
 					return d.Status
 				}
@@ -1071,10 +1072,11 @@ func TestDeliveriesBlock(t *testing.T) {
 			t.Fatal(err)
 		}
 		failed := impl.DeliveryFailed
-		newest, _, err := f.db.Deliveries.FindDeliveries(ctx, orgA, w.ID, impl.DeliveryFilter{Status: &failed, Limit: 7})
+		newestPage, err := f.db.Deliveries.FindDeliveries(ctx, orgA, w.ID, impl.DeliveryFilter{Status: &failed, Limit: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
+		newest := newestPage.Deliveries
 		rows := failedRows(p)
 		if len(rows) != dashboard.FailedShown {
 			t.Fatalf("%d rows of failures, want %d:\n%s", len(rows), dashboard.FailedShown, p.body)

@@ -118,21 +118,27 @@ func (h *webhookHandlers) RotateWebhookSecret(ctx context.Context, req api.Rotat
 
 func (h *webhookHandlers) ListWebhookDeliveries(ctx context.Context, req api.ListWebhookDeliveriesRequestObject) (api.ListWebhookDeliveriesResponseObject, error) {
 	p := req.Params
+	if p.Cursor != nil && p.Page != nil {
+		return nil, impl.ErrCursorWithPage()
+	}
 	page, perPage := pageParams(p.Page, p.PerPage)
 	f := impl.DeliveryFilter{Offset: int64(page-1) * int64(perPage), Limit: int(perPage)}
 	if p.Status != nil {
 		s := string(*p.Status)
 		f.Status = &s
 	}
-	list, total, err := h.deliveries.FindDeliveries(ctx, orgID(ctx), req.Id, f)
+	if p.Cursor != nil {
+		f.Cursor = *p.Cursor
+	}
+	res, err := h.deliveries.FindDeliveries(ctx, orgID(ctx), req.Id, f)
 	if err != nil {
 		return nil, err
 	}
-	data := make([]api.Delivery, len(list))
-	for i, d := range list {
+	data := make([]api.Delivery, len(res.Deliveries))
+	for i, d := range res.Deliveries {
 		data[i] = wire.Delivery(d)
 	}
-	return api.ListWebhookDeliveries200JSONResponse{Body: api.DeliveryList{Data: data, Meta: wire.PageMeta(page, perPage, total)}}, nil
+	return api.ListWebhookDeliveries200JSONResponse{Body: api.DeliveryList{Data: data, Meta: wire.DeliveryPageMeta(res, perPage)}}, nil
 }
 
 func (h *webhookHandlers) RedeliverFailedWebhookDeliveries(ctx context.Context, req api.RedeliverFailedWebhookDeliveriesRequestObject) (api.RedeliverFailedWebhookDeliveriesResponseObject, error) {

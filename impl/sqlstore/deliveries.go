@@ -27,13 +27,24 @@ type deliveryRow struct {
 }
 
 // FindDeliveries implements impl.WebhookStore.
-func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int64, f impl.DeliveryFilter) ([]*impl.Delivery, int64, error) {
-	var out []*impl.Delivery
-	var total int64
+func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int64, f impl.DeliveryFilter) (*impl.DeliveryPage, error) {
+	var key []byte
+	if f.Cursor != "" {
+		var err error
+		if key, err = s.db.signingKey(ctx, deliveryCursorKey); err != nil {
+			return nil, err
+		}
+	}
+	q, err := f.Resolve(key, orgID, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	page := &impl.DeliveryPage{Deliveries: []*impl.Delivery{}, Offset: q.Start()}
+	var more bool
 	// One snapshot: an attempt recorded between reading the deliveries and
 	// their attempts would otherwise show a pending delivery next to the
 	// attempt that finished it.
-	err := s.db.readTx(ctx, func(tx *sqlx.Tx) error {
+	err = s.db.readTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := findWebhook(ctx, s.db, tx, orgID, webhookID, ""); err != nil {
 			return err
 		}
@@ -42,7 +53,7 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		// webhook alone, in its indexes without the table's rows; the
 		// page's rows are read with the organization checked again.
 		cond, args := "d.webhook_id = ?", []any{webhookID}
-		switch st := f.Status; {
+		switch st := q.Status; {
 		case st == nil:
 		case *st == impl.DeliveryPending || *st == impl.DeliverySucceeded || *st == impl.DeliveryFailed:
 			// A literal, as in failedPick, so that status=failed pages
@@ -51,7 +62,7 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		default:
 			cond, args = cond+" AND d.status = ?", append(args, *st)
 		}
-		if f.ExcludeTests {
+		if q.ExcludeTests {
 			cond += " AND e.type <> '" + impl.EventWebhookTest + "'"
 		}
 		// Only the dashboard's list, which leaves test pings out, needs the
@@ -59,26 +70,49 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		// its event, and the API's list counts and skips in the deliveries'
 		// own indexes, then reads the events of the page's rows alone.
 		from := "deliveries d"
-		if f.ExcludeTests {
+		if q.ExcludeTests {
 			from = "deliveries d JOIN events e ON e.id = d.event_id"
 		}
-		if err := sqlx.GetContext(ctx, tx, &total, s.db.rebind(`SELECT COUNT(*) FROM `+from+` WHERE `+cond), args...); err != nil {
+		if err := sqlx.GetContext(ctx, tx, &page.Total, s.db.rebind(`SELECT COUNT(*) FROM `+from+` WHERE `+cond), args...); err != nil {
 			return fmt.Errorf("count deliveries: %w", err)
 		}
+		if q.Limit <= 0 || page.Total == 0 || (q.Before == 0 && q.Offset >= page.Total) {
+			return nil
+		}
+		// The page's ids, and one more to tell whether another page
+		// follows: below the walk's last id, or past the offset.
+		ids := `SELECT d.id FROM ` + from + ` WHERE ` + cond + ` ORDER BY d.id DESC LIMIT ? OFFSET ?`
+		pageArgs := append(append([]any{orgID}, args...), q.Limit+1, q.Offset)
+		if q.Before != 0 {
+			ids = `SELECT d.id FROM ` + from + ` WHERE ` + cond + ` AND d.id < ? ORDER BY d.id DESC LIMIT ?`
+			pageArgs = append(append([]any{orgID}, args...), q.Before, q.Limit+1)
+		}
+		query := `SELECT ` + deliveryColumns + ` FROM deliveries d JOIN events e ON e.id = d.event_id
+			WHERE d.organization_id = ? AND d.id IN (` + ids + `) ORDER BY d.id DESC`
 		rows := []*deliveryRow{}
-		if total > 0 && f.Offset < total {
-			query := `SELECT ` + deliveryColumns + ` FROM deliveries d JOIN events e ON e.id = d.event_id
-				WHERE d.organization_id = ? AND d.id IN (SELECT d.id FROM ` + from + ` WHERE ` + cond + ` ORDER BY d.id DESC LIMIT ? OFFSET ?)
-				ORDER BY d.id DESC`
-			if err := sqlx.SelectContext(ctx, tx, &rows, s.db.rebind(query), append(append([]any{orgID}, args...), f.Limit, f.Offset)...); err != nil {
-				return fmt.Errorf("find deliveries: %w", err)
-			}
+		if err := sqlx.SelectContext(ctx, tx, &rows, s.db.rebind(query), pageArgs...); err != nil {
+			return fmt.Errorf("find deliveries: %w", err)
+		}
+		if more = len(rows) > q.Limit; more {
+			rows = rows[:q.Limit]
 		}
 		var err error
-		out, err = withAttempts(ctx, s.db, tx, rows)
+		page.Deliveries, err = withAttempts(ctx, s.db, tx, rows)
 		return err
 	})
-	return out, total, err
+	if err != nil {
+		return nil, err
+	}
+	// The dashboard's list (ExcludeTests) is never walked.
+	if more && !q.ExcludeTests {
+		if key == nil {
+			if key, err = s.db.signingKey(ctx, deliveryCursorKey); err != nil {
+				return nil, err
+			}
+		}
+		page.Next = q.Next(key, orgID, webhookID, page.Deliveries[len(page.Deliveries)-1].ID, len(page.Deliveries))
+	}
+	return page, nil
 }
 
 func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*deliveryRow) ([]*impl.Delivery, error) {

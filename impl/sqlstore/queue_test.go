@@ -36,12 +36,12 @@ func (f *fixture) queue(t *testing.T, org int64, n int) {
 // deliveriesOf returns the webhook's deliveries by id.
 func (f *fixture) deliveriesOf(t *testing.T, org, hook int64) map[int64]*impl.Delivery {
 	t.Helper()
-	list, _, err := f.s.Deliveries.FindDeliveries(context.Background(), org, hook, impl.DeliveryFilter{Limit: 1000})
+	page, err := f.s.Deliveries.FindDeliveries(context.Background(), org, hook, impl.DeliveryFilter{Limit: 1000})
 	if err != nil {
 		t.Fatalf("FindDeliveries: %v", err)
 	}
 	out := map[int64]*impl.Delivery{}
-	for _, d := range list {
+	for _, d := range page.Deliveries {
 		out[d.ID] = d
 	}
 	return out

@@ -24,6 +24,10 @@ const leadCursorKey = "lead_cursor"
 // history.
 const messageCursorKey = "message_cursor"
 
+// deliveryCursorKey names the key that signs the cursors of webhooks'
+// delivery logs.
+const deliveryCursorKey = "delivery_cursor"
+
 // purposeSigningKey is the additional data of the sealed key called name:
 // its column and its name, so that a key does not open under another name.
 func purposeSigningKey(name string) string { return "signing_keys.secret:" + name }

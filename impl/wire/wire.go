@@ -169,6 +169,17 @@ func MessagePageMeta(p *impl.MessagePage, perPage int32) api.MessagePageMeta {
 	return meta
 }
 
+// DeliveryPageMeta is the meta of a page of a delivery log of perPage,
+// counted as LeadPageMeta counts.
+func DeliveryPageMeta(p *impl.DeliveryPage, perPage int32) api.DeliveryPageMeta {
+	m := walkPageMeta(p.Offset, perPage, p.Total)
+	meta := api.DeliveryPageMeta{CurrentPage: m.CurrentPage, PerPage: m.PerPage, Total: m.Total, TotalPages: m.TotalPages}
+	if p.Next != "" {
+		meta.NextCursor = &p.Next
+	}
+	return meta
+}
+
 // walkPageMeta is the meta of a page whose first item comes after offset
 // others: the page it is on, at perPage.
 func walkPageMeta(offset int64, perPage int32, total int64) api.PageMeta {
