@@ -150,44 +150,37 @@ func PageMeta(page, perPage int32, total int64) api.PageMeta {
 // is the page the page's first lead is on, so in a walk by cursor it counts
 // the pages of the walk.
 func LeadPageMeta(p *impl.LeadPage, perPage int32) api.LeadPageMeta {
-	m := walkPageMeta(p.Offset, perPage, p.Total)
-	meta := api.LeadPageMeta{CurrentPage: m.CurrentPage, PerPage: m.PerPage, Total: m.Total, TotalPages: m.TotalPages}
-	if p.Next != "" {
-		meta.NextCursor = &p.Next
-	}
-	return meta
+	return walkPageMeta(p.Offset, perPage, p.Total, p.Next)
 }
 
-// MessagePageMeta is the meta of a page of messages of perPage, counted
-// as LeadPageMeta counts.
+// MessagePageMeta is the meta of a page of messages, counted as
+// LeadPageMeta counts. The lists' metas are the same fields under the
+// spec's names for each list, so one converts to the other: a field that
+// one list's meta gained alone would stop this compiling.
 func MessagePageMeta(p *impl.MessagePage, perPage int32) api.MessagePageMeta {
-	m := walkPageMeta(p.Offset, perPage, p.Total)
-	meta := api.MessagePageMeta{CurrentPage: m.CurrentPage, PerPage: m.PerPage, Total: m.Total, TotalPages: m.TotalPages}
-	if p.Next != "" {
-		meta.NextCursor = &p.Next
-	}
-	return meta
+	return api.MessagePageMeta(walkPageMeta(p.Offset, perPage, p.Total, p.Next))
 }
 
-// DeliveryPageMeta is the meta of a page of a delivery log of perPage,
-// counted as LeadPageMeta counts.
+// DeliveryPageMeta is the meta of a page of a delivery log, counted as
+// LeadPageMeta counts.
 func DeliveryPageMeta(p *impl.DeliveryPage, perPage int32) api.DeliveryPageMeta {
-	m := walkPageMeta(p.Offset, perPage, p.Total)
-	meta := api.DeliveryPageMeta{CurrentPage: m.CurrentPage, PerPage: m.PerPage, Total: m.Total, TotalPages: m.TotalPages}
-	if p.Next != "" {
-		meta.NextCursor = &p.Next
-	}
-	return meta
+	return api.DeliveryPageMeta(walkPageMeta(p.Offset, perPage, p.Total, p.Next))
 }
 
 // walkPageMeta is the meta of a page whose first item comes after offset
-// others: the page it is on, at perPage.
-func walkPageMeta(offset int64, perPage int32, total int64) api.PageMeta {
+// others (the page it is on, at perPage), and next, the cursor after it
+// ("": none).
+func walkPageMeta(offset int64, perPage int32, total int64, next string) api.LeadPageMeta {
 	page := offset/int64(perPage) + 1
 	if page > math.MaxInt32 {
 		page = math.MaxInt32 // unreachable: page is an int32, a walk returns fewer items
 	}
-	return PageMeta(int32(page), perPage, total)
+	m := PageMeta(int32(page), perPage, total)
+	meta := api.LeadPageMeta{CurrentPage: m.CurrentPage, PerPage: m.PerPage, Total: m.Total, TotalPages: m.TotalPages}
+	if next != "" {
+		meta.NextCursor = &next
+	}
+	return meta
 }
 
 func utcPtr(t *time.Time) *time.Time {
