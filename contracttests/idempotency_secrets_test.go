@@ -391,5 +391,57 @@ func TestIdempotentTransitionsAfterALostAnswer(t *testing.T) {
 				t.Errorf("a redelivery without a key: %d %s, want it queued", res.StatusCode, raw)
 			}
 		})
+
+		t.Run("bulk redelivery", func(t *testing.T) {
+			rec := startEndpoints(t)
+			h := whCreateHook(t, tg, key, map[string]any{"name": "lost bulk", "url": rec.url("/fail"), "events": []string{"lead.created"},
+				"max_attempts": 1})
+			for i := range 3 {
+				whCreateLead(t, tg, key, fmt.Sprintf("Bulk %d", i))
+			}
+			failed := func(attempts int) {
+				t.Helper()
+				whWaitDeliveries(t, tg, key, h.ID, fmt.Sprintf("3 failed after %d attempts", attempts), func(ds []whDelivery) bool {
+					n := 0
+					for _, d := range ds {
+						if d.Status == "failed" && len(d.Attempts) == attempts {
+							n++
+						}
+					}
+					return n == 3
+				})
+			}
+			failed(1)
+			path := fmt.Sprintf("/webhooks/%d/deliveries/redeliver", h.ID)
+			first, retry, _, idem := lostAnswer(t, tg, db.URL, key, path, `{"since":"2000-01-01T00:00:00Z"}`, http.StatusAccepted)
+			// (has_more is what is failed now: the three may have failed
+			// again already.)
+			if first["queued"] != float64(3) || first["has_more"] != false || retry["queued"] != float64(3) {
+				t.Errorf("the bulk redelivery answered %v, its retry %v; want 3 queued both times", first, retry)
+			}
+			// Sent once more each, and failed again. The retry of the same
+			// request, its answer lost once more, answers what it queued and
+			// does not queue them a third time.
+			failed(2)
+			giveBack(t, db.URL, idem)
+			res, raw := safetyRequest(t, tg, "POST", path, []byte(`{"since":"2000-01-01T00:00:00Z"}`), bearerH(key), idemKey(idem))
+			var again map[string]any
+			decodeInto(t, raw, &again)
+			if res.StatusCode != http.StatusAccepted || res.Header.Get("Idempotent-Replayed") != "true" || again["queued"] != float64(3) ||
+				again["has_more"] != true {
+				t.Errorf("the retry after they failed again: %d replayed=%q %s, want 3 queued, replayed, and failed ones left",
+					res.StatusCode, res.Header.Get("Idempotent-Replayed"), raw)
+			}
+			for _, d := range whWaitDeliveries(t, tg, key, h.ID, "listed", func([]whDelivery) bool { return true }) {
+				if d.Status != "failed" || len(d.Attempts) != 2 {
+					t.Errorf("after the retries, delivery %d is %s with %d attempts, want failed with 2", d.ID, d.Status, len(d.Attempts))
+				}
+			}
+			// A new request (a new key) queues them again.
+			res, raw = safetyRequest(t, tg, "POST", path, []byte(`{"since":"2000-01-01T00:00:00Z"}`), bearerH(key), idemKey(newIdemKey(t)))
+			if res.StatusCode != http.StatusAccepted || !strings.Contains(string(raw), `"queued":3`) || res.Header.Get("Idempotent-Replayed") != "" {
+				t.Errorf("a new bulk redelivery: %d %s, want 3 queued", res.StatusCode, raw)
+			}
+		})
 	})
 }

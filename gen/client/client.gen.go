@@ -6349,7 +6349,10 @@ type ClientInterface interface {
 	// When `has_more` is `true`, more failed deliveries of that period are left:
 	// send the same request again to queue the next ones. Each call only queues
 	// deliveries that are `failed` at that moment, so repeating it never sends a
-	// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+	// delivery twice at once. A call retried with its `Idempotency-Key` after its
+	// answer was lost answers how many its first try queued
+	// (`Idempotent-Replayed: true`) and queues nothing, even if some of them have
+	// failed again since. A disabled webhook is answered with `409 conflict`:
 	// set it active again first (disabling fails its pending deliveries, and this
 	// is how to send them once your endpoint is back).
 	//
@@ -6372,7 +6375,10 @@ type ClientInterface interface {
 	// When `has_more` is `true`, more failed deliveries of that period are left:
 	// send the same request again to queue the next ones. Each call only queues
 	// deliveries that are `failed` at that moment, so repeating it never sends a
-	// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+	// delivery twice at once. A call retried with its `Idempotency-Key` after its
+	// answer was lost answers how many its first try queued
+	// (`Idempotent-Replayed: true`) and queues nothing, even if some of them have
+	// failed again since. A disabled webhook is answered with `409 conflict`:
 	// set it active again first (disabling fails its pending deliveries, and this
 	// is how to send them once your endpoint is back).
 	//
@@ -7388,7 +7394,10 @@ func (c *Client) ListWebhookDeliveries(ctx context.Context, id WebhookId, params
 // When `has_more` is `true`, more failed deliveries of that period are left:
 // send the same request again to queue the next ones. Each call only queues
 // deliveries that are `failed` at that moment, so repeating it never sends a
-// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+// delivery twice at once. A call retried with its `Idempotency-Key` after its
+// answer was lost answers how many its first try queued
+// (`Idempotent-Replayed: true`) and queues nothing, even if some of them have
+// failed again since. A disabled webhook is answered with `409 conflict`:
 // set it active again first (disabling fails its pending deliveries, and this
 // is how to send them once your endpoint is back).
 //
@@ -7421,7 +7430,10 @@ func (c *Client) RedeliverFailedWebhookDeliveriesWithBody(ctx context.Context, i
 // When `has_more` is `true`, more failed deliveries of that period are left:
 // send the same request again to queue the next ones. Each call only queues
 // deliveries that are `failed` at that moment, so repeating it never sends a
-// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+// delivery twice at once. A call retried with its `Idempotency-Key` after its
+// answer was lost answers how many its first try queued
+// (`Idempotent-Replayed: true`) and queues nothing, even if some of them have
+// failed again since. A disabled webhook is answered with `409 conflict`:
 // set it active again first (disabling fails its pending deliveries, and this
 // is how to send them once your endpoint is back).
 //
@@ -10135,7 +10147,10 @@ type ClientWithResponsesInterface interface {
 	// When `has_more` is `true`, more failed deliveries of that period are left:
 	// send the same request again to queue the next ones. Each call only queues
 	// deliveries that are `failed` at that moment, so repeating it never sends a
-	// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+	// delivery twice at once. A call retried with its `Idempotency-Key` after its
+	// answer was lost answers how many its first try queued
+	// (`Idempotent-Replayed: true`) and queues nothing, even if some of them have
+	// failed again since. A disabled webhook is answered with `409 conflict`:
 	// set it active again first (disabling fails its pending deliveries, and this
 	// is how to send them once your endpoint is back).
 	//
@@ -10158,7 +10173,10 @@ type ClientWithResponsesInterface interface {
 	// When `has_more` is `true`, more failed deliveries of that period are left:
 	// send the same request again to queue the next ones. Each call only queues
 	// deliveries that are `failed` at that moment, so repeating it never sends a
-	// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+	// delivery twice at once. A call retried with its `Idempotency-Key` after its
+	// answer was lost answers how many its first try queued
+	// (`Idempotent-Replayed: true`) and queues nothing, even if some of them have
+	// failed again since. A disabled webhook is answered with `409 conflict`:
 	// set it active again first (disabling fails its pending deliveries, and this
 	// is how to send them once your endpoint is back).
 	//
@@ -16589,7 +16607,10 @@ func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Cont
 // When `has_more` is `true`, more failed deliveries of that period are left:
 // send the same request again to queue the next ones. Each call only queues
 // deliveries that are `failed` at that moment, so repeating it never sends a
-// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+// delivery twice at once. A call retried with its `Idempotency-Key` after its
+// answer was lost answers how many its first try queued
+// (`Idempotent-Replayed: true`) and queues nothing, even if some of them have
+// failed again since. A disabled webhook is answered with `409 conflict`:
 // set it active again first (disabling fails its pending deliveries, and this
 // is how to send them once your endpoint is back).
 //
@@ -16618,7 +16639,10 @@ func (c *ClientWithResponses) RedeliverFailedWebhookDeliveriesWithBodyWithRespon
 // When `has_more` is `true`, more failed deliveries of that period are left:
 // send the same request again to queue the next ones. Each call only queues
 // deliveries that are `failed` at that moment, so repeating it never sends a
-// delivery twice at once. A disabled webhook is answered with `409 conflict`:
+// delivery twice at once. A call retried with its `Idempotency-Key` after its
+// answer was lost answers how many its first try queued
+// (`Idempotent-Replayed: true`) and queues nothing, even if some of them have
+// failed again since. A disabled webhook is answered with `409 conflict`:
 // set it active again first (disabling fails its pending deliveries, and this
 // is how to send them once your endpoint is back).
 //

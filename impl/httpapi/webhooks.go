@@ -151,11 +151,14 @@ func (h *webhookHandlers) RedeliverFailedWebhookDeliveries(ctx context.Context, 
 		until = *b.Until
 	}
 	queued, more, err := h.deliveries.RedeliverFailed(ctx, orgID(ctx), req.Id, b.Since, until, impl.RedeliverFailedMax)
+	// ErrDoneEarlier: the request's first try queued them and its answer
+	// was lost; queued counts what it queued, as the key promises.
+	replayed, err := doneEarlier(err)
 	if err != nil {
 		return nil, err
 	}
 	return api.RedeliverFailedWebhookDeliveries202JSONResponse{Body: api.FailedRedeliveryResult{
-		Queued: int32(queued), HasMore: more}}, nil
+		Queued: int32(queued), HasMore: more}, Headers: api.RedeliverFailedWebhookDeliveries202ResponseHeaders{IdempotentReplayed: replayed}}, nil
 }
 
 // untilAfterSince is the message for a period that ends before it begins.

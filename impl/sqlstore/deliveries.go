@@ -177,20 +177,43 @@ func failedPick(until bool) string {
 // locked first, as RedeliverDelivery and a change of the webhook lock it,
 // so a webhook disabled meanwhile queues nothing. The picked deliveries are
 // locked too: retention skips what another transaction holds, and none of
-// them can go between the pick and the update.
+// them can go between the pick and the update. The deliveries queued carry
+// ctx's Idempotency-Key: the retry of a request whose answer was lost after
+// the commit counts them (deliveries_redeliver_key, 00019) and answers that
+// count, with impl.ErrDoneEarlier, instead of queueing what failed again.
 func (s *DeliveryStore) RedeliverFailed(ctx context.Context, orgID, webhookID int64, since, until time.Time, limit int) (int, bool, error) {
-	queued, more := 0, false
+	key := impl.IdempotencyKey(ctx)
+	queued, more, done := 0, false, false
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		w, err := findWebhook(ctx, s.db, tx, orgID, webhookID, s.db.forUpdate())
 		if err != nil {
 			return err
 		}
-		if err := w.CanReceive(); err != nil {
-			return err
-		}
+		now := s.db.timestamp()
 		args := []any{orgID, webhookID, since.UTC()}
 		if !until.IsZero() {
 			args = append(args, until.UTC())
+		}
+		if key != "" {
+			err := tx.GetContext(ctx, &queued, s.db.rebind(`SELECT COUNT(*) FROM deliveries
+				WHERE webhook_id = ? AND redeliver_idempotency_key = ? AND redelivered_at >= ?`),
+				webhookID, key, now.Add(-impl.IdempotencyTTL))
+			if err != nil {
+				return fmt.Errorf("find an earlier redelivery: %w", err)
+			}
+			if done = queued > 0; done {
+				// What the first try would have said of the rest: whether
+				// failed deliveries of the period are left now.
+				var left []int64
+				if err := tx.SelectContext(ctx, &left, s.db.rebind(failedPick(!until.IsZero())), append(args, 1)...); err != nil {
+					return fmt.Errorf("pick failed deliveries: %w", err)
+				}
+				more = len(left) > 0
+				return nil
+			}
+		}
+		if err := w.CanReceive(); err != nil {
+			return err
 		}
 		// One more than the limit says whether any are left.
 		args = append(args, limit+1)
@@ -204,10 +227,10 @@ func (s *DeliveryStore) RedeliverFailed(ctx context.Context, orgID, webhookID in
 		if len(ids) == 0 {
 			return nil
 		}
-		now := s.db.timestamp()
 		res, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE deliveries SET status = ?, attempt_limit = attempt_count + ?, due_ms = ?,
-			locked_by = NULL, locked_until_ms = NULL, updated_at = ? WHERE `+s.db.oneOf("id")+` AND status = ?`),
-			impl.DeliveryPending, w.MaxAttempts, now.UnixMilli(), now, s.db.idsArg(ids), impl.DeliveryFailed)
+			locked_by = NULL, locked_until_ms = NULL, redeliver_idempotency_key = ?, redelivered_at = ?, updated_at = ?
+			WHERE `+s.db.oneOf("id")+` AND status = ?`),
+			impl.DeliveryPending, w.MaxAttempts, now.UnixMilli(), nullString(key), now, now, s.db.idsArg(ids), impl.DeliveryFailed)
 		if err != nil {
 			return fmt.Errorf("redeliver failed deliveries: %w", err)
 		}
@@ -219,8 +242,11 @@ func (s *DeliveryStore) RedeliverFailed(ctx context.Context, orgID, webhookID in
 		s.db.queued.Store(tx, struct{}{})
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return 0, false, err
+	case done:
+		return queued, more, impl.ErrDoneEarlier
 	}
 	return queued, more, nil
 }
