@@ -314,6 +314,15 @@ func (d *Dispatcher) release(cs ...*impl.ClaimedDelivery) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
+	d.releaseIDs(ctx, ids)
+}
+
+// releaseIDs gives up the leases of the deliveries ids; a failure is
+// counted for /metrics and logged as part of its run (releaseLog).
+func (d *Dispatcher) releaseIDs(ctx context.Context, ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
 	if err := d.queue.ReleaseDeliveries(ctx, d.worker, ids); err != nil {
 		d.metrics.releaseFailures.Inc()
 		d.releaseLog.Failed(err, "deliveries", len(ids))
@@ -413,14 +422,7 @@ func (d *Dispatcher) record(outcomes <-chan outcome, started *atomic.Int64) {
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
-		if len(released) > 0 {
-			if err := d.queue.ReleaseDeliveries(ctx, d.worker, released); err != nil {
-				d.metrics.releaseFailures.Inc()
-				d.releaseLog.Failed(err, "deliveries", len(released))
-			} else {
-				d.releaseLog.Succeeded()
-			}
-		}
+		d.releaseIDs(ctx, released)
 		if err := d.queue.RecordAttempts(ctx, d.worker, attempts, d.cfg.DisableAfter); err != nil {
 			// The leases run out and the deliveries are attempted again:
 			// at least once.
