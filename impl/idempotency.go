@@ -22,6 +22,7 @@ type IdempotencyRecord struct {
 	Status      int
 	ContentType string
 	Location    string
+	ETag        string
 	Body        []byte
 	// LockedUntil is the running request's lease: past it, the process that
 	// ran it is presumed dead and a retry may take the key over.

@@ -112,6 +112,9 @@ func (s *Server) answerKnownKey(c echo.Context, rec *impl.IdempotencyRecord, fp 
 	if rec.Location != "" {
 		h.Set("Location", rec.Location)
 	}
+	if rec.ETag != "" {
+		h.Set("ETag", rec.ETag)
+	}
 	return c.Blob(rec.Status, rec.ContentType, rec.Body)
 }
 
@@ -131,7 +134,7 @@ func (s *Server) keepAnswer(ctx context.Context, rec *impl.IdempotencyRecord, st
 	if status == http.StatusServiceUnavailable {
 		err = s.cfg.Idempotency.ReleaseIdempotent(ctx, rec.OrganizationID, rec.Key)
 	} else {
-		rec.Status, rec.ContentType, rec.Location, rec.Body = status, h.Get("Content-Type"), h.Get("Location"), body
+		rec.Status, rec.ContentType, rec.Location, rec.ETag, rec.Body = status, h.Get("Content-Type"), h.Get("Location"), h.Get("ETag"), body
 		err = s.cfg.Idempotency.FinishIdempotent(ctx, rec)
 	}
 	if err != nil {

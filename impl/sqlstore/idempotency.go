@@ -21,6 +21,7 @@ type idempotencyRow struct {
 	Status         sql.NullInt64  `db:"status"`
 	ContentType    sql.NullString `db:"content_type"`
 	Location       sql.NullString `db:"location"`
+	ETag           sql.NullString `db:"etag"`
 	Body           []byte         `db:"body"`
 	LockedUntil    time.Time      `db:"locked_until"`
 	CreatedAt      time.Time      `db:"created_at"`
@@ -33,7 +34,7 @@ func (s *IdempotencyStore) record(r *idempotencyRow) (*impl.IdempotencyRecord, e
 		return nil, err
 	}
 	return &impl.IdempotencyRecord{OrganizationID: r.OrganizationID, Key: r.Key, Fingerprint: r.Fingerprint,
-		Status: int(r.Status.Int64), ContentType: r.ContentType.String, Location: r.Location.String, Body: body,
+		Status: int(r.Status.Int64), ContentType: r.ContentType.String, Location: r.Location.String, ETag: r.ETag.String, Body: body,
 		LockedUntil: r.LockedUntil.UTC(), CreatedAt: r.CreatedAt.UTC()}, nil
 }
 
@@ -91,7 +92,7 @@ func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, f
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var row idempotencyRow
 		err := s.db.getStmt(ctx, tx, &row, `SELECT organization_id, key, fingerprint, status, content_type,
-			location, body, locked_until, created_at FROM idempotency_keys WHERE organization_id = ? AND key = ?`+s.db.forUpdate(),
+			location, etag, body, locked_until, created_at FROM idempotency_keys WHERE organization_id = ? AND key = ?`+s.db.forUpdate(),
 			orgID, key)
 		var existing *impl.IdempotencyRecord
 		switch {
@@ -121,7 +122,7 @@ func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, f
 				claim.CreatedAt = existing.CreatedAt // a take-over keeps the key's day
 			}
 			_, err = s.db.execStmt(ctx, tx, `UPDATE idempotency_keys SET fingerprint = ?, status = NULL,
-				content_type = NULL, location = NULL, body = NULL, locked_until = ?, created_at = ?
+				content_type = NULL, location = NULL, etag = NULL, body = NULL, locked_until = ?, created_at = ?
 				WHERE organization_id = ? AND key = ?`,
 				fingerprint, leaseUntil, claim.CreatedAt, orgID, key)
 			if err != nil {
@@ -140,8 +141,8 @@ func (s *IdempotencyStore) begin(ctx context.Context, orgID int64, key string, f
 // FinishIdempotent implements impl.IdempotencyStore.
 func (s *IdempotencyStore) FinishIdempotent(ctx context.Context, r *impl.IdempotencyRecord) error {
 	_, err := s.db.execStmt(ctx, nil, `UPDATE idempotency_keys SET status = ?, content_type = ?,
-		location = ?, body = ? WHERE organization_id = ? AND key = ?`,
-		r.Status, nullString(r.ContentType), nullString(r.Location), s.db.sealAnswer(r.OrganizationID, r.Key, r.Body),
+		location = ?, etag = ?, body = ? WHERE organization_id = ? AND key = ?`,
+		r.Status, nullString(r.ContentType), nullString(r.Location), nullString(r.ETag), s.db.sealAnswer(r.OrganizationID, r.Key, r.Body),
 		r.OrganizationID, r.Key)
 	if err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)
