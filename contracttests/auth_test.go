@@ -23,7 +23,7 @@ func TestAuthentication(t *testing.T) {
 
 		t.Run("both header styles work", func(t *testing.T) {
 			for _, style := range []authStyle{bearer, xAPIKey} {
-				res, err := tg.client(t, tg.key, style).GetLeadWithResponse(ctx, lead.Id)
+				res, err := tg.client(t, tg.key, style).GetLeadWithResponse(ctx, lead.Id, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -53,13 +53,13 @@ func TestAuthentication(t *testing.T) {
 				wantError(t, l.HTTPResponse, l.Body, http.StatusUnauthorized, "unauthorized")
 				cr, _ := c.CreateLeadWithResponse(ctx, nil, client.LeadCreate{Phone: uniquePhone(t)})
 				wantError(t, cr.HTTPResponse, cr.Body, http.StatusUnauthorized, "unauthorized")
-				g, _ := c.GetLeadWithResponse(ctx, lead.Id)
+				g, _ := c.GetLeadWithResponse(ctx, lead.Id, nil)
 				wantError(t, g.HTTPResponse, g.Body, http.StatusUnauthorized, "unauthorized")
-				u, _ := c.UpdateLeadWithResponse(ctx, lead.Id, client.LeadReplace{Phone: uniquePhone(t)})
+				u, _ := c.UpdateLeadWithResponse(ctx, lead.Id, nil, client.LeadReplace{Phone: uniquePhone(t)})
 				wantError(t, u.HTTPResponse, u.Body, http.StatusUnauthorized, "unauthorized")
-				p, _ := c.PatchLeadWithResponse(ctx, lead.Id, client.LeadPatch{})
+				p, _ := c.PatchLeadWithResponse(ctx, lead.Id, nil, client.LeadPatch{})
 				wantError(t, p.HTTPResponse, p.Body, http.StatusUnauthorized, "unauthorized")
-				d, _ := c.DeleteLeadWithResponse(ctx, lead.Id)
+				d, _ := c.DeleteLeadWithResponse(ctx, lead.Id, nil)
 				wantError(t, d.HTTPResponse, d.Body, http.StatusUnauthorized, "unauthorized")
 			})
 		}
@@ -85,13 +85,13 @@ func TestTenantIsolation(t *testing.T) {
 		b := tg.client(t, tg.newOrg(t, "Org B"), bearer)
 		lead := createLead(t, a, client.LeadCreate{Phone: uniquePhone(t)})
 
-		g, _ := b.GetLeadWithResponse(ctx, lead.Id)
+		g, _ := b.GetLeadWithResponse(ctx, lead.Id, nil)
 		wantError(t, g.HTTPResponse, g.Body, http.StatusNotFound, "not_found")
-		u, _ := b.UpdateLeadWithResponse(ctx, lead.Id, client.LeadReplace{Phone: uniquePhone(t)})
+		u, _ := b.UpdateLeadWithResponse(ctx, lead.Id, nil, client.LeadReplace{Phone: uniquePhone(t)})
 		wantError(t, u.HTTPResponse, u.Body, http.StatusNotFound, "not_found")
-		p, _ := b.PatchLeadWithResponse(ctx, lead.Id, client.LeadPatch{LeadScore: ptr(int32(1))})
+		p, _ := b.PatchLeadWithResponse(ctx, lead.Id, nil, client.LeadPatch{LeadScore: ptr(int32(1))})
 		wantError(t, p.HTTPResponse, p.Body, http.StatusNotFound, "not_found")
-		d, _ := b.DeleteLeadWithResponse(ctx, lead.Id)
+		d, _ := b.DeleteLeadWithResponse(ctx, lead.Id, nil)
 		wantError(t, d.HTTPResponse, d.Body, http.StatusNotFound, "not_found")
 
 		for _, params := range []client.ListLeadsParams{{PerPage: ptr(int32(100))}, {Phone: ptr(lead.Phone)}} {

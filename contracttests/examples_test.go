@@ -332,6 +332,10 @@ func (r *exampleRun) provoke(ex responseExample) (int, []byte) {
 		obj := exampleObject(r.t, body)
 		obj["until"] = obj["since"]
 		return r.call(op, b.params, mustJSON(obj), "")
+	case "changedSinceRead":
+		// If-Match names a tag the lead does not have (any more).
+		b, body := valid()
+		return r.sendWith(op.method, fillPath(op.path, b.params), r.key, body, map[string]string{"If-Match": `"read-before-a-change"`})
 	case "webhookDisabled":
 		b, body := valid()
 		if status, out := r.call(r.ops["updateWebhook"], map[string]string{"id": b.params["id"]},

@@ -49,7 +49,7 @@ func whCreateLead(t testing.TB, tg *target, key, name string) int64 {
 // assertUnchanged fails if the lead differs from before.
 func assertUnchanged(t *testing.T, c *client.ClientWithResponses, before client.Lead) {
 	t.Helper()
-	res, err := c.GetLeadWithResponse(context.Background(), before.Id)
+	res, err := c.GetLeadWithResponse(context.Background(), before.Id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestLeads(t *testing.T) {
 			if loc := res.HTTPResponse.Header.Get("Location"); loc != "/api/v1/leads/"+strconv.FormatInt(l.Id, 10) {
 				t.Errorf("Location %q", loc)
 			}
-			got, err := c.GetLeadWithResponse(ctx, l.Id)
+			got, err := c.GetLeadWithResponse(ctx, l.Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +184,7 @@ func TestLeads(t *testing.T) {
 		})
 
 		t.Run("get unknown id is 404", func(t *testing.T) {
-			res, err := c.GetLeadWithResponse(ctx, 9_000_000_000_000)
+			res, err := c.GetLeadWithResponse(ctx, 9_000_000_000_000, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +198,7 @@ func TestLeads(t *testing.T) {
 			})
 			newPhone := uniquePhone(t)
 			time.Sleep(2 * time.Millisecond)
-			res, err := c.UpdateLeadWithResponse(ctx, l.Id, client.LeadReplace{Phone: newPhone, CompanyName: nullable.NewNullableWithValue("New Co")})
+			res, err := c.UpdateLeadWithResponse(ctx, l.Id, nil, client.LeadReplace{Phone: newPhone, CompanyName: nullable.NewNullableWithValue("New Co")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,7 +230,7 @@ func TestLeads(t *testing.T) {
 				Phone: uniquePhone(t), Name: nullable.NewNullableWithValue("Joao"),
 				Email: nullable.NewNullableWithValue("joao@x.com"), DealValue: nullable.NewNullableWithValue(10.0),
 			})
-			res, err := c.PatchLeadWithResponse(ctx, l.Id, client.LeadPatch{
+			res, err := c.PatchLeadWithResponse(ctx, l.Id, nil, client.LeadPatch{
 				Temperature: ptr(client.Hot), LeadScore: ptr(int32(85)), Email: nullable.NewNullNullable[string](),
 			})
 			if err != nil {
@@ -248,7 +248,7 @@ func TestLeads(t *testing.T) {
 
 		t.Run("empty patch changes nothing", func(t *testing.T) {
 			l := createLead(t, c, client.LeadCreate{Phone: uniquePhone(t)})
-			res, err := c.PatchLeadWithResponse(ctx, l.Id, client.LeadPatch{})
+			res, err := c.PatchLeadWithResponse(ctx, l.Id, nil, client.LeadPatch{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,12 +260,12 @@ func TestLeads(t *testing.T) {
 		t.Run("patch or put to another lead's phone is 409 and changes nothing", func(t *testing.T) {
 			a := createLead(t, c, client.LeadCreate{Phone: uniquePhone(t)})
 			b := createLead(t, c, client.LeadCreate{Phone: uniquePhone(t), Name: nullable.NewNullableWithValue("B")})
-			pr, err := c.PatchLeadWithResponse(ctx, b.Id, client.LeadPatch{Phone: ptr(a.Phone), Name: nullable.NewNullableWithValue("changed")})
+			pr, err := c.PatchLeadWithResponse(ctx, b.Id, nil, client.LeadPatch{Phone: ptr(a.Phone), Name: nullable.NewNullableWithValue("changed")})
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantError(t, pr.HTTPResponse, pr.Body, http.StatusConflict, "conflict")
-			ur, err := c.UpdateLeadWithResponse(ctx, b.Id, client.LeadReplace{Phone: a.Phone})
+			ur, err := c.UpdateLeadWithResponse(ctx, b.Id, nil, client.LeadReplace{Phone: a.Phone})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,12 +274,12 @@ func TestLeads(t *testing.T) {
 		})
 
 		t.Run("update or patch unknown id is 404", func(t *testing.T) {
-			ur, err := c.UpdateLeadWithResponse(ctx, 9_000_000_000_001, client.LeadReplace{Phone: uniquePhone(t)})
+			ur, err := c.UpdateLeadWithResponse(ctx, 9_000_000_000_001, nil, client.LeadReplace{Phone: uniquePhone(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantError(t, ur.HTTPResponse, ur.Body, http.StatusNotFound, "not_found")
-			pr, err := c.PatchLeadWithResponse(ctx, 9_000_000_000_001, client.LeadPatch{})
+			pr, err := c.PatchLeadWithResponse(ctx, 9_000_000_000_001, nil, client.LeadPatch{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,18 +288,18 @@ func TestLeads(t *testing.T) {
 
 		t.Run("delete then get, update, delete are 404", func(t *testing.T) {
 			l := createLead(t, c, client.LeadCreate{Phone: uniquePhone(t)})
-			dr, err := c.DeleteLeadWithResponse(ctx, l.Id)
+			dr, err := c.DeleteLeadWithResponse(ctx, l.Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if dr.StatusCode() != http.StatusNoContent || len(dr.Body) != 0 {
 				t.Fatalf("delete: %d %q", dr.StatusCode(), dr.Body)
 			}
-			gr, _ := c.GetLeadWithResponse(ctx, l.Id)
+			gr, _ := c.GetLeadWithResponse(ctx, l.Id, nil)
 			wantError(t, gr.HTTPResponse, gr.Body, http.StatusNotFound, "not_found")
-			pr, _ := c.PatchLeadWithResponse(ctx, l.Id, client.LeadPatch{})
+			pr, _ := c.PatchLeadWithResponse(ctx, l.Id, nil, client.LeadPatch{})
 			wantError(t, pr.HTTPResponse, pr.Body, http.StatusNotFound, "not_found")
-			dr, _ = c.DeleteLeadWithResponse(ctx, l.Id)
+			dr, _ = c.DeleteLeadWithResponse(ctx, l.Id, nil)
 			wantError(t, dr.HTTPResponse, dr.Body, http.StatusNotFound, "not_found")
 			// The phone is free again.
 			createLead(t, c, client.LeadCreate{Phone: l.Phone})
@@ -507,7 +507,7 @@ func TestConcurrentWrites(t *testing.T) {
 						return
 					}
 					record("create shared phone", dup.StatusCode(), dup.Body)
-					pr, err := c.PatchLeadWithResponse(ctx, lead.Id, client.LeadPatch{LeadScore: ptr(int32(i % 101))})
+					pr, err := c.PatchLeadWithResponse(ctx, lead.Id, nil, client.LeadPatch{LeadScore: ptr(int32(i % 101))})
 					if err != nil {
 						t.Error(err)
 						return

@@ -296,7 +296,7 @@ func TestMessageHistory(t *testing.T) {
 		t.Run("deleting a lead keeps its messages, unlinked", func(t *testing.T) {
 			other := createLead(t, o.c, client.LeadCreate{Phone: uniquePhone(t)})
 			id := o.send(t, tg, "/whatsapp/messages", wa(map[string]any{"lead_id": other.Id}), http.StatusCreated)
-			res, err := o.c.DeleteLeadWithResponse(context.Background(), other.Id)
+			res, err := o.c.DeleteLeadWithResponse(context.Background(), other.Id, nil)
 			if err != nil || res.StatusCode() != http.StatusNoContent {
 				t.Fatalf("delete lead: %v %d %s", err, res.StatusCode(), res.Body)
 			}

@@ -62,12 +62,23 @@ func TestIdempotencyKey(t *testing.T) {
 			if first.StatusCode != http.StatusCreated || first.Header.Get("Idempotent-Replayed") != "" {
 				t.Fatalf("first: %d %s (replayed %q)", first.StatusCode, firstBody, first.Header.Get("Idempotent-Replayed"))
 			}
-			for range 2 {
+			for i := range 2 {
+				if i == 1 {
+					// The lead changes; the replay is still the first answer,
+					// its body and its ETag.
+					res, out := safetyRequest(t, tg, "PATCH", strings.TrimPrefix(first.Header.Get("Location"), "/api/v1"),
+						[]byte(`{"lead_score":7}`), bearerH(tg.key))
+					if res.StatusCode != http.StatusOK || res.Header.Get("ETag") == first.Header.Get("ETag") {
+						t.Fatalf("change the lead: %d %s, ETag %q", res.StatusCode, out, res.Header.Get("ETag"))
+					}
+				}
 				again, againBody := safetyRequest(t, tg, "POST", "/leads", body, bearerH(tg.key), idemKey(key))
 				if again.StatusCode != http.StatusCreated || !bytes.Equal(againBody, firstBody) ||
-					again.Header.Get("Idempotent-Replayed") != "true" || again.Header.Get("Location") != first.Header.Get("Location") {
-					t.Fatalf("repeat: %d %s replayed=%q location=%q; want the first answer %s",
-						again.StatusCode, againBody, again.Header.Get("Idempotent-Replayed"), again.Header.Get("Location"), firstBody)
+					again.Header.Get("Idempotent-Replayed") != "true" || again.Header.Get("Location") != first.Header.Get("Location") ||
+					again.Header.Get("ETag") == "" || again.Header.Get("ETag") != first.Header.Get("ETag") {
+					t.Fatalf("repeat: %d %s replayed=%q location=%q etag=%q; want the first answer %s (etag %q)",
+						again.StatusCode, againBody, again.Header.Get("Idempotent-Replayed"), again.Header.Get("Location"),
+						again.Header.Get("ETag"), firstBody, first.Header.Get("ETag"))
 				}
 			}
 			res, list := safetyRequest(t, tg, "GET", "/leads?phone="+phone, nil, bearerH(tg.key))

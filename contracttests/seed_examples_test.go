@@ -48,7 +48,7 @@ func TestSeedExamples(t *testing.T) {
 			// The example's phone may be left from an earlier run.
 			c := tg.client(t, key, bearer)
 			for _, l := range list(t, c, client.ListLeadsParams{Phone: ptr("11999999999")}).Data {
-				if _, err := c.DeleteLeadWithResponse(context.Background(), l.Id); err != nil {
+				if _, err := c.DeleteLeadWithResponse(context.Background(), l.Id, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -91,7 +91,7 @@ func TestSeedExamples(t *testing.T) {
 			t.Errorf("second create: %d %s", status, body)
 		}
 		// And what the examples returned is what the typed client sees.
-		got, err := tg.client(t, key, bearer).GetLeadWithResponse(context.Background(), lead.Id)
+		got, err := tg.client(t, key, bearer).GetLeadWithResponse(context.Background(), lead.Id, nil)
 		if err != nil || got.StatusCode() != http.StatusOK {
 			t.Fatalf("get: %v %d", err, got.StatusCode())
 		}

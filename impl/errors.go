@@ -29,6 +29,10 @@ const (
 	// request with it is still running.
 	EIdempotencyKeyReused  = "idempotency_key_reused"  // 422
 	EIdempotencyInProgress = "idempotency_in_progress" // 409
+
+	// If-Match names none of the resource's current entity tags: it
+	// changed since the caller read it (ChangedError).
+	EPreconditionFailed = "precondition_failed" // 412
 )
 
 // Error is an application error: a code, a message safe to show to the

@@ -163,4 +163,9 @@ type LeadStore interface {
 
 	// DeleteLead removes the lead, or returns ENotFound.
 	DeleteLead(ctx context.Context, orgID, id int64) error
+
+	// DeleteLeadIf removes the lead if check, given the lead as it is in the
+	// deleting transaction, returns nil; otherwise it returns check's error
+	// and the lead stays. It returns ENotFound if there is no such lead.
+	DeleteLeadIf(ctx context.Context, orgID, id int64, check func(*Lead) error) error
 }

@@ -138,6 +138,7 @@ const (
 	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
 	ErrorErrorCodeOutsideServiceWindow        ErrorErrorCode = "outside_service_window"
 	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
+	ErrorErrorCodePreconditionFailed          ErrorErrorCode = "precondition_failed"
 	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
 	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
 	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
@@ -170,6 +171,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeOutsideServiceWindow:
 		return true
 	case ErrorErrorCodePayloadTooLarge:
+		return true
+	case ErrorErrorCodePreconditionFailed:
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
 		return true
@@ -2547,6 +2550,12 @@ type HandoffId = int64
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
 
+// IfMatch defines model for IfMatch.
+type IfMatch = string
+
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
 // LeadId defines model for LeadId.
 type LeadId = int64
 
@@ -2630,6 +2639,9 @@ type LeadCreateValidationError = Error
 
 // LeadOK A lead, exactly as the API returns it everywhere.
 type LeadOK = Lead
+
+// LeadPreconditionFailed The envelope of every error response.
+type LeadPreconditionFailed = Error
 
 // LeadValidationError The envelope of every error response.
 type LeadValidationError = Error
@@ -2814,6 +2826,45 @@ type CreateLeadParams struct {
 	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
 	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// DeleteLeadParams defines parameters for DeleteLead.
+type DeleteLeadParams struct {
+	// IfMatch Change the lead only if it is still as you read it: the `ETag` of your read,
+	// or several separated by commas, or `*` (the lead only has to exist). If the
+	// lead's current `ETag` is not among them, the answer is
+	// `412 precondition_failed` and nothing is stored or emitted. A weak tag
+	// (`W/"..."`) never matches. Without the header the change is unconditional.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// GetLeadParams defines parameters for GetLead.
+type GetLeadParams struct {
+	// IfNoneMatch Read the lead only if it changed: the `ETag` of your last read, or several
+	// separated by commas, or `*`. While the lead's current `ETag` is among them
+	// (a weak `W/"..."` tag matches its strong twin) the answer is
+	// `304 Not Modified`, with the `ETag` and no body.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// PatchLeadParams defines parameters for PatchLead.
+type PatchLeadParams struct {
+	// IfMatch Change the lead only if it is still as you read it: the `ETag` of your read,
+	// or several separated by commas, or `*` (the lead only has to exist). If the
+	// lead's current `ETag` is not among them, the answer is
+	// `412 precondition_failed` and nothing is stored or emitted. A weak tag
+	// (`W/"..."`) never matches. Without the header the change is unconditional.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// UpdateLeadParams defines parameters for UpdateLead.
+type UpdateLeadParams struct {
+	// IfMatch Change the lead only if it is still as you read it: the `ETag` of your read,
+	// or several separated by commas, or `*` (the lead only has to exist). If the
+	// lead's current `ETag` is not among them, the answer is
+	// `412 precondition_failed` and nothing is stored or emitted. A weak tag
+	// (`W/"..."`) never matches. Without the header the change is unconditional.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // ListMessagesParams defines parameters for ListMessages.
@@ -5832,16 +5883,16 @@ type ServerInterface interface {
 	CreateLead(ctx echo.Context, params CreateLeadParams) error
 	// DeleteLead Delete lead
 	// (DELETE /leads/{id})
-	DeleteLead(ctx echo.Context, id LeadId) error
+	DeleteLead(ctx echo.Context, id LeadId, params DeleteLeadParams) error
 	// GetLead Get lead
 	// (GET /leads/{id})
-	GetLead(ctx echo.Context, id LeadId) error
+	GetLead(ctx echo.Context, id LeadId, params GetLeadParams) error
 	// PatchLead Partially update lead
 	// (PATCH /leads/{id})
-	PatchLead(ctx echo.Context, id LeadId) error
+	PatchLead(ctx echo.Context, id LeadId, params PatchLeadParams) error
 	// UpdateLead Update lead
 	// (PUT /leads/{id})
-	UpdateLead(ctx echo.Context, id LeadId) error
+	UpdateLead(ctx echo.Context, id LeadId, params UpdateLeadParams) error
 	// ListMessages List messages
 	// (GET /messages)
 	ListMessages(ctx echo.Context, params ListMessagesParams) error
@@ -6252,8 +6303,28 @@ func (w *ServerInterfaceWrapper) DeleteLead(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteLeadParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DeleteLead(ctx, id)
+	err = w.Handler.DeleteLead(ctx, id, params)
 	return err
 }
 
@@ -6268,8 +6339,28 @@ func (w *ServerInterfaceWrapper) GetLead(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetLeadParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.GetLead(ctx, id)
+	err = w.Handler.GetLead(ctx, id, params)
 	return err
 }
 
@@ -6284,8 +6375,28 @@ func (w *ServerInterfaceWrapper) PatchLead(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params PatchLeadParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.PatchLead(ctx, id)
+	err = w.Handler.PatchLead(ctx, id, params)
 	return err
 }
 
@@ -6300,8 +6411,28 @@ func (w *ServerInterfaceWrapper) UpdateLead(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UpdateLeadParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.UpdateLead(ctx, id)
+	err = w.Handler.UpdateLead(ctx, id, params)
 	return err
 }
 
@@ -7155,7 +7286,18 @@ type LeadCreateValidationErrorJSONResponse struct {
 	Headers LeadCreateValidationErrorResponseHeaders
 }
 
+type LeadNotModifiedResponseHeaders struct {
+	ETag                string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+type LeadNotModifiedResponse struct {
+	Headers LeadNotModifiedResponseHeaders
+}
+
 type LeadOKResponseHeaders struct {
+	ETag                string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -7164,6 +7306,18 @@ type LeadOKJSONResponse struct {
 	Body Lead
 
 	Headers LeadOKResponseHeaders
+}
+
+type LeadPreconditionFailedResponseHeaders struct {
+	ETag                string
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+type LeadPreconditionFailedJSONResponse struct {
+	Body Error
+
+	Headers LeadPreconditionFailedResponseHeaders
 }
 
 type LeadValidationErrorResponseHeaders struct {
@@ -9367,6 +9521,7 @@ type CreateLeadResponseObject interface {
 }
 
 type CreateLead201ResponseHeaders struct {
+	ETag                string
 	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
@@ -9386,6 +9541,7 @@ func (response CreateLead201JSONResponse) VisitCreateLeadResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	if response.Headers.IdempotentReplayed != nil {
 		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
 	}
@@ -9614,7 +9770,8 @@ func (response CreateLead503JSONResponse) VisitCreateLeadResponse(w http.Respons
 }
 
 type DeleteLeadRequestObject struct {
-	Id LeadId `json:"id"`
+	Id     LeadId `json:"id"`
+	Params DeleteLeadParams
 }
 
 type DeleteLeadResponseObject interface {
@@ -9699,6 +9856,32 @@ func (response DeleteLead404JSONResponse) VisitDeleteLeadResponse(w http.Respons
 	return err
 }
 
+type DeleteLead412JSONResponse struct {
+	LeadPreconditionFailedJSONResponse
+}
+
+func (response DeleteLead412JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteLead429JSONResponse struct{ RateLimitedJSONResponse }
 
 func (response DeleteLead429JSONResponse) VisitDeleteLeadResponse(w http.ResponseWriter) error {
@@ -9779,7 +9962,8 @@ func (response DeleteLead503JSONResponse) VisitDeleteLeadResponse(w http.Respons
 }
 
 type GetLeadRequestObject struct {
-	Id LeadId `json:"id"`
+	Id     LeadId `json:"id"`
+	Params GetLeadParams
 }
 
 type GetLeadResponseObject interface {
@@ -9795,12 +9979,24 @@ func (response GetLead200JSONResponse) VisitGetLeadResponse(w http.ResponseWrite
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+type GetLead304Response = LeadNotModifiedResponse
+
+func (response GetLead304Response) VisitGetLeadResponse(w http.ResponseWriter) error {
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
+	w.WriteHeader(304)
+	return nil
 }
 
 type GetLead400JSONResponse struct{ BadRequestJSONResponse }
@@ -9943,8 +10139,9 @@ func (response GetLead503JSONResponse) VisitGetLeadResponse(w http.ResponseWrite
 }
 
 type PatchLeadRequestObject struct {
-	Id   LeadId `json:"id"`
-	Body *PatchLeadJSONRequestBody
+	Id     LeadId `json:"id"`
+	Params PatchLeadParams
+	Body   *PatchLeadJSONRequestBody
 }
 
 type PatchLeadResponseObject interface {
@@ -9960,6 +10157,7 @@ func (response PatchLead200JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10047,6 +10245,32 @@ func (response PatchLead409JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchLead412JSONResponse struct {
+	LeadPreconditionFailedJSONResponse
+}
+
+func (response PatchLead412JSONResponse) VisitPatchLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10202,8 +10426,9 @@ func (response PatchLead503JSONResponse) VisitPatchLeadResponse(w http.ResponseW
 }
 
 type UpdateLeadRequestObject struct {
-	Id   LeadId `json:"id"`
-	Body *UpdateLeadJSONRequestBody
+	Id     LeadId `json:"id"`
+	Params UpdateLeadParams
+	Body   *UpdateLeadJSONRequestBody
 }
 
 type UpdateLeadResponseObject interface {
@@ -10219,6 +10444,7 @@ func (response UpdateLead200JSONResponse) VisitUpdateLeadResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(response.Headers.XRateLimitLimit))
 	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(response.Headers.XRateLimitRemaining))
 	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(response.Headers.XRateLimitReset))
@@ -10306,6 +10532,32 @@ func (response UpdateLead409JSONResponse) VisitUpdateLeadResponse(w http.Respons
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLead412JSONResponse struct {
+	LeadPreconditionFailedJSONResponse
+}
+
+func (response UpdateLead412JSONResponse) VisitUpdateLeadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -14600,10 +14852,11 @@ func (sh *strictHandler) CreateLead(ctx echo.Context, params CreateLeadParams) e
 }
 
 // DeleteLead operation middleware
-func (sh *strictHandler) DeleteLead(ctx echo.Context, id LeadId) error {
+func (sh *strictHandler) DeleteLead(ctx echo.Context, id LeadId, params DeleteLeadParams) error {
 	var request DeleteLeadRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.DeleteLead(ctx.Request().Context(), request.(DeleteLeadRequestObject))
@@ -14625,10 +14878,11 @@ func (sh *strictHandler) DeleteLead(ctx echo.Context, id LeadId) error {
 }
 
 // GetLead operation middleware
-func (sh *strictHandler) GetLead(ctx echo.Context, id LeadId) error {
+func (sh *strictHandler) GetLead(ctx echo.Context, id LeadId, params GetLeadParams) error {
 	var request GetLeadRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.GetLead(ctx.Request().Context(), request.(GetLeadRequestObject))
@@ -14650,10 +14904,11 @@ func (sh *strictHandler) GetLead(ctx echo.Context, id LeadId) error {
 }
 
 // PatchLead operation middleware
-func (sh *strictHandler) PatchLead(ctx echo.Context, id LeadId) error {
+func (sh *strictHandler) PatchLead(ctx echo.Context, id LeadId, params PatchLeadParams) error {
 	var request PatchLeadRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	var body PatchLeadJSONRequestBody
 	var err error
@@ -14698,10 +14953,11 @@ func (sh *strictHandler) PatchLead(ctx echo.Context, id LeadId) error {
 }
 
 // UpdateLead operation middleware
-func (sh *strictHandler) UpdateLead(ctx echo.Context, id LeadId) error {
+func (sh *strictHandler) UpdateLead(ctx echo.Context, id LeadId, params UpdateLeadParams) error {
 	var request UpdateLeadRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	var body UpdateLeadJSONRequestBody
 	var err error
@@ -15343,546 +15599,568 @@ func (sh *strictHandler) SyncWhatsAppTemplates(ctx echo.Context, params SyncWhat
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchs3uij6KhjOWmUpadKkLPlC1a7ZsuwkSnwbSU5mxvRig2yQhNUEOg20JE7iXefXeYDzBqt21Vm1",
-	"TtX6tf/tv36T/SSn8H1AN7rZvEmy48SaqnhEshv4AHz47pdfGkM5TaRgQqtG95fGhNGIpfDnUcSmidRM",
-	"6OYxS2I6Y5H5OmJqmPJEcyka3Uao04yF5GLCBNETrghXRE8YUVqmLCJUqAuWEi0JFYTRNOYsJSn7OWNK",
-	"kwuuJ/gwnTIS5vMNZ80f2CxsNYKGGk7YlJppmcimje6bhpmv8TZo6FnCGt2G0ikX48b790HjJcBE42Oq",
-	"2TM+5Rr+mQf5GT9jJPxbM3+uCf+G+yRJmWJCu9WwAlKqCM30hAnNh1SziAzYSKaMcE1GlMcsKgM75YJP",
-	"DbztHFAuNBuztB7SYzalXJiFrAFt/vBvC7Fiej1oFftN9pbpdHYw0iydh/KEDaWIlEHLC8q1m1CnMy7G",
-	"hI4pFwvm7NTOCXM1N5xswohglzrfhyEVRGXDIcMFm695aq6cwfgNgJlD7HmQjnFKRWgcywsWEY5HMszS",
-	"FM6Ii0hekK2EpWTKRaYZkSkxnyI6C8jFhA8n7Jyl5rIPY6nwhqeZMFhJZKa311xBe+UKltyMfBUxG+n6",
-	"JdwgGLXo/pND5srOGVzXKiAGtclrwS+J5lNmYFSIDdcA7H3QSGhKp0xbOn2Q8B/Y7KiGOJ9OGDl4dUTO",
-	"2OyOIiGPgKaySzpNYtbo3gsa3DyWUD1pBA1BpzBTtBS2kUynVCNE93cbwSp0fMJifs7ShfBF9vc6AB89",
-	"7NSC6N7p3zCs31ERydFoEagT/Ll2KzufYi89DvkDm80D+ZyeMYNxqaFHRNERa5ETJiJCyTmNM0YywX/O",
-	"mLmsBmllwlJqXiUzmZEpo4JsUfL69dGTnjCcPGI03m4Rs/QRT5UuM26uzY1X+zBfwih+zQXZ2SUTmaUK",
-	"PvdEzuCnTE9kFBCzRYSKiAxkNCNjplFiwCmswAA0OLAjhDWSSJeA4BHAQEKaiccAD9EXfMgQapj2jM0Q",
-	"YNoTER+NGFxUtxSuSLi7s2MW67a2f8Zm/ZRlikWhv7oJj4Fs9wSCyhVRmsdxTvhgrPaj0lhc9JNUjlOm",
-	"VOiW47GLsEUOclhw7Swi4V77XkgiDiszw3fzQ5Ujt/FBT5i1m60zS1SazhQZyMx8JwnXLfIDmylCU0bU",
-	"UCYMvp7JLCUyHVPB/wlH3+oJH48bu6NHww7boc2HgwdRc3e4t9d8xO53mjvRg1Gb3hvsDTudhsV1lBUL",
-	"bK8IcGUOSi+fMTHWk0Z3Z28PMN197hiCpjVLzZj/9uZPzf/xdusNaf6Pt1/B39t/+ZdGVdwLGpdN+05z",
-	"ypSiY4YyYqPbmGbKMFmSpFxoOogZOTg5PDqCzZeZJjGjEbCplOiU8tj8rRI6ZKoRNBLdfHwMFOacEc1S",
-	"oj78LzKkKR1qljJlh+LTJOXTD/91zrgKiGJTwlRCP/yHVERIwsWH/xpySWRmPo34FIn2M0ajRZTFwFRH",
-	"Vjo7n4RGP8ctXASd3eE6AHf3dj4J5XtlT7gMnPmWiGw6YGlARqmcko65T4n5OqFKw+Uw9I8rwqaJnrUc",
-	"6v6csXRWQGveKKFrxEY0izWA48N6b2cNWFlaD+6RZlMFYpSZbyEsLO0vhmdnrw4gemkBardXgvcTG0yk",
-	"PFt02Bf4c91hP/j4J/3eDKUSKRTzZBurcdDhBFXQoRSGGZg/aZLERm3gUtx9p8wqfnEAwwBcvLLk13xS",
-	"2XRK05ldag1TAxXWkNMqcW8EDWChMH6ayhThiHAHaul9I2hETFMem6nfB42cUDUOaiatEM8CgAEzFCpJ",
-	"5ZApxaIWAfZBqGEfpGMFyhbunZbyORVGOKgst9NuEzrU/ByYhRH8U0aj2bJVDaUYxXyoFy/D7KHPS9yo",
-	"ZEIV8Wa0IqgK4D5OpeGdqO9M6DkzCzqXZ4xIYY8EFvPeR6J/Sdmo0W38+W5hrLiLv6q7TwFueGEem28A",
-	"vJ4IFzH07hWsGiBalVBr37J2PNGSdJCrC8ClPdtMReOs2x/79N0ahXiRlrjWMGXryjJ1baPhijcXqV4b",
-	"DmfeAqxAGvJC6m+McLQh/aDwcvkyvZBGUZ8YpFl2gYTU/RFMuZgQIOqReyDowcM3hPwORjcDF4tkPw+r",
-	"vjikOGZjJowSxA4dtdsQPZCkIAWL5lmMZSWp/f1a5LZAlmJEUH+GVBj0GTCS5uuJWuQwZVQzQolgFxYH",
-	"lGbU8YovizPKCzF3j90BFbumCNeKxaObOijfrqlwNYWylx9cMb+dvkVeK0aoUWtZaoYKQFuZMBJRNRlI",
-	"mkY3yCMNqDWAnrN05qCF+Qusu+WJfxTyZ47ziqRv+Y0yA/9Wtwmkyc/2Ji0E9Qvmxo9pZK35G6t35zTm",
-	"1q5S4OGBIDwiekLBSme2mlo7wTJcHNCob4+phI5Gxe2+abwkQzpNpBkZzEOKpSSbEvHhf09ZKolRYnkq",
-	"W423c0qSw1KjeFiISWHDvyEEPEDDaj6uWzlOt0VrtiSRioMKdDGRcWFJkWlPGGUMqLY5jFTGZDixVjC1",
-	"nd+hOUJO8LCJHBFKwlcvT05Dwg2lDu1uhkTQKRCGW3Q3KPFYRrMNUX5K45FMpyz6/uTli3nya74lDB2O",
-	"kigpxVVQfiEKg82+hFlmwi7JBLtM2FCzCAxuckS4SLKbVOVzP6nMYjSMg8BLoy7JtwRXv8XFMM7AyBtl",
-	"uJnW7MFFT1BB5OAdG+ogv4uvT79pPgTCHBu8V1mayjHQb9ChqCJhr5dFD9vtcDsgtCfCQzyv5uksYSFB",
-	"7qInVJCwenxhQCiZcqUMOGb3DAdwM/u+DXuF4HIVTxCwDoL7tXy7t+zF7IniZhJcOIu2b2+XwZVnfGOG",
-	"khTG2+JeOZMsoQN5DvyaOJPrVdhJbuH1mEo+BbAWpjRNCRM6ZaRDGOm0278hX1mEgj4ZCMhIpsTuJAnd",
-	"ckK7ZZ12G9iKc0QuYC0tUmUUjA69Kb9ktL6imJ5TwFcTKVhVTELKFTMaARKBuJrAg5vK7A18rfum8f2H",
-	"fyfskivNjHgEYw/l1OA0I5rFbCQFq2LzAT5XKP0wWm6xheFuDKH9VcvRvF2sshVfMtK56I0rWk9doEa9",
-	"/TT/9XpGVAdjxYYaNKwrq35y9+P15rbOtI9mvrVQ1ppvQVIQlb3EAIEvGWVtEM9hLBWLrmfWxTHK+IPf",
-	"3ZQDjSsXVWS4qSN3EFP3Jdppb0ZTWLyjt3bLP9LlfvnDhtd6WHOfPYQJLJr4NwW/6UMEw057536zfa/Z",
-	"uXfaud/d3eu22/9oBI0h+Flqntnttne6nY55hkcYI2hkjr75AJE9KaMKA1lYxDOSTam5JYlUmhqRiaVD",
-	"TuNG0FCa6kwZkuLgy5Kofs4crg0uk93UFdcpyMlSsEaWwLIDrnvlKmg8/8JVMbj+pasg7/wLPt4+YzS6",
-	"oihlMKdekoFfNhZjClR803jBxMSJ6ppZUZ1HVSHdQH/jkk5o4XAKn5CLBfNbsWZ0Reyxd7gegdyP1xOF",
-	"LYAfTRTOufptJEMdYmzMDGXCRMUckO8xyjTwRD0vFFkcf1LOZ2FZyPfyGW+c793yu6vwO/j5VMpnNEVr",
-	"6gaYqb3XFlIkK6L3EZD+iLM4Un0tZT+Gd9fxZtxR5PXxMzD82/VAuDwMYO35nfvkB/745t0YNVNrOWZg",
-	"mFoIQzUD5BiSFDbc3TP/vbU0wiIfoixBVOP9rTl7wD78B40nck4hfPfh38lIcpIpGkmwCcpMp5IkLOJR",
-	"jeO0RqeEZEGr0xmAbGYHmUvssI7/PPZpJFP7yT1wQ+LLgsSRLurE8x5Ss4JayHvCaZ1bLl6hlDEjU3Af",
-	"bbtMt5gqnefafMkMsCCvV7T23FpYNsJ4Z9cCHDcETcksHVaN9TZijAtCieHiDGMPRjId8EhhHtVwQsWY",
-	"tcg1jDI1HlRya5T5rS7gjzTmEVy0pwX+X40zzQeV5ZQTaLklkYWD9QtnZUEjE2dCXohvjCRUFexBPKok",
-	"fUaSoQPXvLZsA8/zU+3jT6WtY5c6pb4rG74g4sP/lOTDf5KEpVOuazeFkTE/Z4JEVFPYDuvDvilCVYXb",
-	"EiwXwnLB4rjpx40MMk0GKaNntoQFTADhGD0xyBQXTCmSZjHb99zUU5pYL7UcjZiAqBPcbeDakIqpXAqd",
-	"qlqgbyWG34RgCc3GeAvUxnqzoiIayMv5gMNiULfh7lHvbhlcb3Tf/NLA5COXL2c4oWBxo9u4mFCtaJJs",
-	"YFju5Ll4B9pg4JQJLRsBeuT7Nu6x29jb63R22+3ddrvdNr+m8pxH8IuD8/3bDe6dt4kQZ7NA3/G2RbWu",
-	"iXG/IwXY7E4qaHwVPsjtu8sVNPtQDUkukdkTaWiCoUoXUKAilWJMpCAyS4niEbshYrtyGuJlEhesJ2Xn",
-	"jMbELUbtk58zqbE6Svi3po3jah5FeWgp1I+ZyQyih+hQE5UliUx164ulZs8YjTDX5zZE6NZn/mkCom7d",
-	"6H8QknGrsf2GGpsNC68hu0jboLCVzDTZ0raSU8pgpiG7o1yw7fbVVbecHudRyDDth/8kcpDyMdUf/lfK",
-	"P73idrqxktaqU8h6YpFGZhYpUzKVaS6SqMAI7Y9T+k8ecyrIK5nqbJwxxUgmYqZUT4QHwyFLdPMZFeMM",
-	"Y5vVmYLDfSrGMVcTsqUYI7AutX2r6n0ulG5jFW8+1uKA/JzRmI84i+biLQxEVMz6Vgd7Ok1Spih5dvrk",
-	"YE0lLmI07tvxOnvtdjtomA0x6uA7SeV/ZzhkayinTuXbuWddqmooU9boPtzLlcDvJZXkhMfn1OmAVvl7",
-	"5P7XCBqaTcEQlJmXGxOpFzpXd0/bj7r32psGFZmNX3S5Y8hC/2J0QbMV1+Ozt4zij80ovljybCuPoSy6",
-	"qSdb2ed8Mq3ZpSZQaFaes5T8NKFaHYA1raDXtba2YlozRKPbeBnTP5FDOZUkkUpJQt9lEU3/YrZgPZoO",
-	"AfmleJmIp2xocVdmemADquxdxGfgQx9vpf+N5jrOv8K6uN7Ihie4Wmy5va1vjYN56A0+u4glOINg32I6",
-	"vNK4oFMetb57PH7x4vT15fPTs72X7r/j14cHj5/+/em7A6gARn2AzBEs3Z88sgdOMS8FBpt/w3E+FskW",
-	"URC3bkLh2jL0k9hN2CfcVnrEetaKhAZgTNMcZSkGbMRSjHtiK8wPPQxIaHYk3C4KHrt57iiCiycpS2Sq",
-	"DUllRdFjZetAzpGFm4s8eibxVq0q9/f6+JkTKCfc7MBsed3a+Zrcf1i2HjRiLs7gXL5l2mLY44VVbkMe",
-	"hW4rXYE7VyodftOSjGQcywsf+cgANjx32ZnRG+N8uka1EjBc2H9x47cMa/zzXR5ZZmvfumIEqVdmcz6C",
-	"dJoDdJ0IUgvgR4sgdbt6G0FaZsKfSUT6x4819+G7xYIKFrxMmHDpNbdxVGtUFCv2a1EYtZeAVo2lXs9h",
-	"4uVovESsfffh3yFFI5vms9ABS3W9BRNe8cteUgGQFLHNN6aHrZzq1mnwOycQr+gsljT6mEHdCU6xYRh3",
-	"bgMoBU2T5x8jbnvZXF8q5zg+PDk1u6GvKEh4KuucPGFr9PrBNQUd50ulDF8TXkPiOD48KU2zU4gfEMsq",
-	"EBRL/X9/wk9Yux82Js5feB6cAS71+tID2CDCbgnowgNmlGCV95YAxdiaWlokrE6IvuYU44A1myYx1Wyd",
-	"qclWtUQMNo9g8Zdd9Sj/bmMzWsLS59DkZ3m+DdWsH5sJ+uxyyFjElt0lc5jwMHEPl2Wp3Z2iE87NkGgp",
-	"yZSKvM4imluBStgCkq0rc37/0T943tYxsyasWxVgDRXAVmd5whUdxHVBEHn5FkUi99D1K4bUjLpPFIOy",
-	"9ZZfQv8cZ1NM3aFyMb5BiSgvOZPvXYJOlLw+ZA2gt2rA757ROGz6BpwQ13NsQleWVyzlsub2JPA9FrMs",
-	"egIO2JgLdXVfZiY0j31fJnxRlHRNpNJm4pRQorgYsg3dmsFtVNRtHssny2OZ83AD8Q0Bp0NXodHI1qiq",
-	"9kQIOB2ul8Jym73yGRLgEyYipL0bEtuUjeqpUu4BtU/4PqhlF0oxEfXRF12+S74H+U1jd29np+bS5LO6",
-	"Rnfof/Un75KtP3fuddr32tvkmA15wg09weATzGuBF7nIO5nG/OZSu73l2Su3bKMMwuYrwS6GBnP5lLV6",
-	"wk9+KHuT7fiFnOO5ibFKhhkmxIu/X1TSbhV7DPfc3FMetUhYTgwJu0TVp2b0hMvNuEbSxRd9DdNzPmSv",
-	"BT2nPDbC7YbXMSu/ueSWwUR9//mlZlH7AviXDTVOacrjGfHeL2s1N66LQ3sFTQcUndyZSA13MRMHC66I",
-	"uTwTCtWfIq7OegI6MmJc28hqE5gtnisXZpVYhJhqMqQJHXI962KsVm4EuGDmk+3PCbZaronGNqmaSDFk",
-	"eRtNriDc64JyzaAQeG7eNVfr54xlDKmMIlsc21YLqXtCaZpqFm23yAvbhtT8hMBGNiaMUMuDjZhE1MQM",
-	"wrXVVHpiiapCtlYoQFh4mfbEq5cnp9vX0Wyua+b4/V7l14JmeiJT/s+NeaqNzJwzBa/oDZb5My4OiLBl",
-	"450FC5v5Gi1fkTsHdgCArUseM5qylKizvlHO+q1W6465KXf+1jx4dWQwpVv67Qavet5iTLk69wGxMryB",
-	"wPUMasBGW8bBoucs4vQUAoY2izqgmovOUoKZFbP0p2aaPgQmre9Kci1ksS/A9ycvX+xDkXLFQJbmouMk",
-	"63yiG45ovaNIpccA2ropCS0g5a4DmR41H4Yt8lhGnGEVowL4L9czdT3jxK0iehtu/ce6D7Zc+W0/3c36",
-	"6dptqyx5p+0M3J+in64326I+uk9YzPQn7qO7Gqxbg/8fg2hcMbjjD96E4ZabnG2cXlmLEgfC+S5rkKJc",
-	"LGdAh2exhJ2QccSU7lvHo5d/Yr9pdNvr5utYB2UpXcd+5arV2nycc7NDRkCDPEY7eANjglp5nmgjR9FW",
-	"yoaMn7Oo8RYzdR4EDa76eU//EY0Vgy7+fao1myZm9Id5PudzlpGf8j1JUnbOZab6ig1TpvvsMuEpUx7Y",
-	"q3NngkaWxo1uY6J1orp3705ZprhmraGc3nW7v8EF+sl/ZZ532BEDoOwy02BPUXwMNhlcxReUDOoy0owq",
-	"f1wY5G+LLnwq96Jg5yz9KZWaze+fM2/DM+QCHlqyZTLTikes7yy0F1xEoPktlFPzSDfbu5anLOqSUiae",
-	"tYNqcpFyrZnAiDqu8lzGvE+nkkRIsrPbnBiuNMyUllOW5uZfhMbMJBMm/pDO1aCBizxc0NjDnSf4DuE4",
-	"UbkEo4nzJRI6ltc8ZQtG36uQ/qYgvTunnYfd3Xa3vfePuZpG9QhhzmDVucI9KGPO0PYm0qRu7t/EHQ3l",
-	"E6FoIpEj+N6t2PNA90Thgl5SO5GE9UdhASj8az2B/W3zzUULf4EPtVesFAV7RzkHI7qfe6Lkf94nionI",
-	"m6KwdLSquBCSiYwjVSSC4gM9YY9r6/ibQ3Lv3r1H2wGhA8hdzh+tIUiVcrm+D74nNnXC51rXrZO9Itta",
-	"YvsHCGzP+YY/14Pb6Pbb6Pbfy3XM0QOWfZBwkD1/mStjl7uiapsHESchY799cOEAWU1oqm3fRCyDkLBU",
-	"c9syzFMd88u9WK8ayXQKepdRwZqaT1lR2sClxaMO6A12z3uPC31/16iOXEB/4W4nfx+wGK1Phkz3M5XD",
-	"Vd6Inxz3MIsFik4zPWFCQ5FHw7Us1Q8cPk8h/n+fhEaDDAkf4c6Y7ahZsl8RaMGSzTgY2IAq+9wWoG67",
-	"/LLjQb8wT74HxXfEL+vT68/Y7I6y9ufOfa+hcEAuJnw4IZrFMbYAp3DaThXF+qMYHMCm5fU6d+kuO7z3",
-	"6Lufn0G6vdYsNbP+m/v1Tbv56KD5D9r859tfHr7/l7rjth7Q2oOyPrxCdbMPky1wnY6ZMJI4i7b34djw",
-	"N/PsmGlFwt12JyRSEAaB2Lmi4y3DGhcsUAMpY0aFB9VqDPKgyjHkYsJjiMa9kOkZ1PW9Chq894tJvGkA",
-	"1wPEyE+7ZLup4H2xsaXFvM2nwTbvZq2ISVhlBhh3FHEkNq+82263qtr+2uyBlgQBaZHX1rWNHWfA1Zqy",
-	"d9D6fp58bIrmlR2B11ctKMKOpfHLERSWXj1V433wSwXOszqCam9Wi5xMwJcvhqyLoWtw8hOWMiSzPn89",
-	"YyxR1qyjMGKhJzBkIVwZshBC8Gp9yEKI/G/x/Zy9++kJTd/p084/o+RBNDwYHEZPR99Ojt79ED8XL5O/",
-	"pierr/Duvbo7XDkWs1vzp/K2zvhlrRFB4dYoOFCrOEnXqb58Klgs/JcG12yq1kMjM6SFi6Yphc9TplcK",
-	"Vq/omD03z1XXCjDYMRZj4guL59W7YxAYLDEzmQGzMXQYcKYgxgFKltSqjTOl2RSbhWTKCkA2fas4+8Pj",
-	"5w2wmD5jYqwnjW6n3QammX8unfSbf+v1LtvtZq932fmm17t88M3br7zvdtr4Xd1j89gQNC6bduymVxWF",
-	"mZkgcsSIeANGBjEVZwahQYnjoqbfvcFH3Xx8bATnD/9TkkRGRtob0pSwKRmkVAwlEWwKrxqJ077IFImY",
-	"Gw/JxqGramUgMYLDG7+8VTpU3ukVrOkJo/GPeW36OexllwkQNtu132rwEaNx4DRGX8S6o8gwS1Ojd3qc",
-	"ggkXDlQ6Q1vosOAbMsPIxim9tKJP2/ufJxK1FzIWW+u+aFzOoqfnTGgXZzQnMIItn5i3MW7e2qpbmikd",
-	"5pGHLn2KqcKIoTRhIkokF8hv7Z7XuQSsQX4tD0Hxla2L5T7mpaVKb1H/Yx6J7UouFHDk37gGsv5CF2BG",
-	"0bq9vG0vBbP7BrYKG7dRsvJbecR6M+bZYuHmqA7+1H8xIOjfce7sYD1K6EA/wFHqSOJHEethU9YEzkdM",
-	"92qfL6geBb/eUaUqUjk+ECbOWSwTVqaQ7Fz3dwYPhnusPXoU7dLdYYc9HN2j9wd70Ro6yaOHnY21EsEu",
-	"tfNgLRcrzZPukCE7MCuUDxsxG2KNNIhtD603L2xdWd9w5ebWw5wTfPp92Zm2HFF21kcUe1f6lT1/sPGO",
-	"u4H8fIva8mN/a1onHUT1UxHlpK7J8zB/oG6lm7tfBGJIAWEWEF0oIi+nlKky4k3VuL8XdUbt4QN6j+0M",
-	"dkf36aPhw+gB6wwaa6kA3vZ4N8Pdr9pV5wccFLRlHiEr2oR3tnWSTZWMzIlnduSbxo4os2asqSqN2tlp",
-	"L0OQdh2C5Oa56kWcwcm6K4ico8yzuTZymU3eL50wFrEDhpXaOH4Wkb32vfUvoi1w+UttoRUc+Y4i352e",
-	"vrK1EudgK+cRlADca1csKvd2FkOWb1YFE0uHWwa7fERuk5eh0A2I9zk/vqKA796/sqA/N8DaWmcx5Zze",
-	"CTd0mKWqDkuBcuGPISoERuLlIjM0aIQpjVyRBItVgqHL5aSjGNITOflyMTyGdjmMss4W6bk+zFgt8jKh",
-	"P2esSxKqlFNewQuJKqinduy2H91fpnegWtluPuo3335dr1iuo0WaQymIc8yVDmAlqINrmW9MixwJQskF",
-	"jc/IYJbvXtATIUrmup9AiOxQZkKjcmW+yAVbeFNJMqIpodomdSYsxdfM+j1UOMmZasUY7/i1tRM5kkxS",
-	"MBBjlWorA5CwQqXD7YCEOeUJe0KKISP1NGfn8jLwUugMaSjxL0vYAjTEz78f7nba5FspWDhXs+CCFkUL",
-	"rPyJ9gcr6LsAo6CRw9pwhXnrBeqi+O/cfrliwGEXZerBDBXmSSqzMZoNDl4d7ZOQC/ec0xjIKJVT31fo",
-	"ayNekWH7Zi1oT7HYfJ1+1DQ/ERpFKVMqcImLXJBYXoBCqthqVa8xpSmnlTL2OYHGUvela7Wzt7uKlRgt",
-	"fCyb82up53ggRltBubhJQLnzgqzzekrOPitOgVrmdWAIC+S4TelwwgVrGv3MfGPnMa+1yAt2AX8pMqUz",
-	"MmBmc1kEd6InoIqHIuxSM6H4IGbbXaKNzEIovARoEck8IsNgCtclTllG0wGN+kXwTyXtyHfWYe41uM5s",
-	"Li1WxXYxy3Wl2WpiPurLBM01K1vkwixnFC9M5FkYq7Q4dHx1v/D6PMuF0R9qJob94r4XyF6zK/OoW5xw",
-	"E4/K4Pj7UkxJvZHaExfmcL8qF5Tx85sismIrhBzqMCDhkKaRerPztgUFxsOAUJIXFQbz3bZ1EvWEC8Qg",
-	"dCAzbfv5mkFb5Ok00bMibAHx3eZI4dO44RUb7madBeZEEs/6Vr2Kk2xKRXEBrSO7RZ7g3UloqhikYHIN",
-	"99C2Ii5RrWXBR6sUGSsoFkn07mDnRavKm4ulyXVMWTRnYEMqiMoG5qmBkRHQ/2mvMZBAOpyA8s3wmSgP",
-	"dcGhhlTTWI7JVuiCQlVrRqexwZq71KA/TTh+s10mOr8PI1gdJ8S6CnmJm9mGziKvas3FRCpm5Q/fgEhT",
-	"hsnEERZpCgwJdxeHp3iMikxokjBR51KC+h3zGPCkZKO0o1jZgCsylVOUdQPCxTDO5pQ6T2VtP+y2l3p3",
-	"57bN1tRZCyZbyceDKrBFHBCsfWL4GuyIa2vSIs9tRmZRyYTYQiYLV9HZ2WwVlWuI21x3Das4cswUhHFX",
-	"pYQJVf0pNOdZ5Pedxw4rhVscMrhi9sBGm+XKjAvawipfWtrs9DkXdklu8ly/iH/zcH0nL7CI3jxgkEjv",
-	"461BWzjDIY3jsmG/bNd3+nfJrL/cblE5CgtuUOxo3bF4tZirzMA2rxRGzoK2IHAvaKblFJ2WWhq2x1Il",
-	"RR47ohmd1sSDFBGeC62brjAz1AGA5+f95nlU7lUNmp8kMGVzG3BesbpkuNo8wsWlXCyyXGEvUKr8Yy2T",
-	"glcs4hnJppSYE5RKGwl6ytIhp3HjyhZii2VXMRB3rkiJuGOaaOi0O+NZPEtGzQJBVxo4XbX3q4VFOCzX",
-	"EjF5s8AID08W1BLXEqaYP9mPhk68hE1B7v6zhOFiIm3pEK43QrWym3pNP3X7ofnnsfnn0PzzFL3S6LdW",
-	"np/67TovfVQvtl+JQNMBOghiLpgNB78ZLzeh8Yf/nJpvNB1kMf3wH2YsYEqDlJrvYy4mFIND/fszd3WW",
-	"3IUbMNQ6PvSpAzHKlKnGxpQwkRvkHE5blHcRcHAPwFomSIiUJCzZk7CLwRIB+qgc8lwlGkMpBFrBkOci",
-	"5tmEbCh71SJHWpFhyiImNKcxEhIM1EyZztJaodglCM77quNZTai1Qu2ICV+T8wSkYRFMseysXMzFJ2LH",
-	"V/DI2rCcAp4DzUTEjdQt62YE7btvwyhqafMgU1wwladH5EYBQ/FAsApIxMdcKyJFXIkDgZIprEI99/Y6",
-	"nd12e7fdbrfXkXwcptTguKIiGsjLkKRsKNOoyB0hVKFl1QV+WmOpwTwqZlIwNErbnMyeMLRfsIsS0mzv",
-	"k9DF1PSHscyw8pq5rXe89KxD8wvYa3siHEs5jlk/HUzh2W/h4x1Fjg9PyGO3lc/dLSir0XY1jaBRnrUR",
-	"NIpha27hkrBKh9jeLgbu8lROv4TTdQTHu+qL2l75gYFaOi0GjdpQkwNoDlcYfu1vdZnjb4z4Hmw3QNJ9",
-	"ojZH1uvIdN12PbM5FXXKSUDYJR1qQ6sUKVp4GmpnpA20VoOzp0YjKbWfXb6QU3apPxq18rvYrvJFuqiz",
-	"93mn2xV5H/BQDUm8gizot81d3cP2BB5cM2Ld7W/iGrUu5fTw0PtKL95VExSPrqN8rBGqvwbxwOXkRMQ5",
-	"bEqYV15GaZdLqLFZDEbRqH5j/cRQbzA1LlNMIImWQt2yhMXWSo1RqxxaGIE1Fg1UlCgeGx4SS6Vu5h5+",
-	"kivzWeH7kUgyfR2kr+AnzrwIdW6A9mMf66vJ8ubdK8vzpZc/x1gLZFwurr0nwDSpZKpB/xvx2OiGa0ZZ",
-	"YFHDnriNsiiiLBAB9HByBSeEJXUGZnBs7btv8k7hZ4wl1uUABGhD+80ttftU1K6WMEA33+GmTBGDq1nE",
-	"IU7BMjs5IhTu8jyOGBQYxoymLLpFj989MzwZ1jqjnMH1jiKwLwF6R9qGeHTa7ZIi9nBvhWNnVTzqc3p5",
-	"sDD2P3c/GclUEVrqMKNTziKvDQhXZErTMxbl8V+BzZVOle6JPLjcOTuhzB9nigzo8IzI0YiwS9xbTuN4",
-	"huqoK/S3XYlTeLh02XurNA6odfv6+Fmd+pdkg5gPyUTrpHv3LtTBtlWZoP12qer8kAoSyQsRS1rx3rp3",
-	"2CWbJrGESk58Ssds2nqXjCvBVe3dhyX+CS//pXv3btW0jClQX1/BeDxgRnhesCjPHpx3XcmmFNabv5Ll",
-	"rzS85tV1O5jX3x/5ncoD4oLfsL7BAIsNzBGqzS19Xv2HWtKLZquaVEouIshSNvQzyC1SWw7ObaiVoorI",
-	"vi0LddkY8gv2yO82Xsb0T+RQTiVJpDJqzLssoulfGnM8oxwq905J0TqmF3lX/I9mDrCxGsudpV5LBYz0",
-	"KtVyKbJcbKa6tdvdURgo1CIHeVxSMQK23s9tfR4hsR33IeqlGFl2DUUZM60wYhiqtNvODVd20EZ+vOdS",
-	"bpY/uDpgf64BhcyjCLxtg+Q8rhW5kGmklmbWWNrZWmdFANuSyH2vc0UR8JgH7I/pOdQmRb+aRTISdu51",
-	"2rsPQrLl7Kfdnqip0QThGKWSOEVNJ7g44YuXp/1vXr5+8SQkW8eHJ11USjCcbEihIpC9WeT48GQ73xVw",
-	"Xl1wxebUjvu7a28KBM+t3BU1MciX58TmkXKVLTlmTSbGhngb+mDPNJzLgIANFeYSrHN4eNDL76K7SJV0",
-	"kBV4c7XrUTHk7e7tbG7l9aNIr+0rWcMj7W1RURCm6uFw0SbKaswTe0IrbJar0lM2NSo6tFuZG+bhJ49y",
-	"vLRveTigeVwmQdiuh0Vz7vALOuVR67vH4xcvTl9fPj8923vp/jt+fXjw+Onfn747WAdHDB2+DvcAOj6Y",
-	"VaPjr5hBaNT6OmBeWv7dLeJf5/fIA6tFjkT1BQtdT4BIwHXgHAGVBYKhZAu9oV4snCMJNE1BcpiwlFVl",
-	"2I24+Q3lU1oZo4iW0TZ6dY2XXGrsR8jArLNxV2iJ7yorOLkdyYu9KYILnJHcyYf1V9Bx+BI3LXORAtUq",
-	"QlRxIXxyvplB3W7uDRhGPfnxKrZR+/qVzaPV9z9HC2kujlWS0W5to9e1jZYJy0KSnPv/uyTEKNKQbGEO",
-	"E/p0ZkwXNHpQlrEhD40JHfbE1rJn8jsaki0p6rQU8xSqJFsSorp7osyVUIJ1eWxbTrivTBZgOx3L6DJh",
-	"JzZ0uieAG+wTxZhtFgekJQzcJ0zvwNRvLNu53SKe8iziGZnKc6Yg9uGCplFQ7Nn/+b//H7sX+Ke3ZPgM",
-	"i8MUOlmsY5TKaU+4QdxuwlKLAfZtbyy7NqBkTk3LU9vcDvQEmrMhsWTCxTjnpV6kR8oMQKhDh+WIijyS",
-	"2OYV+PkENo8gzx/wi3bPsT+fR9VSCrevRulv5bEhXRIa5d3shasKaP4GS435wyxSmj8iOcyM9A/3hmYR",
-	"l2GLgFaTDzDicZ7AY/9fZopBekbKknhm8KLvno4l1qk0GzK3ZWACNpDmsQd5qcKpjFhs7gwfnkE9tZRR",
-	"4IUqIK1Wa7snYL+9TK0wqO1lCMNzQULLH1s5dzSbWzknsHCgWdTskWHPU9uL0uyQOTm7QY2gAdtjTo4D",
-	"8zT7gf8H2wEn6e+GYdp2M8opZrUH/VKwvPEk8BgxszymLsTwreEpNRbZeZr61MZ7QMubEQntCPaCYnZW",
-	"lwwkNkIVjEOIJVeEkiK/DLXHFmbyYYfPurBHBwQu59Rt6sLVuG2vXVH+I9YmW70ybzS7utIQ4QLwfSCC",
-	"uVnfBw2f81dseh6fWaYUohl3qVLo+E5pmJ0NrOC1o2qpaU26zJERu8iU6uHExWNaSSEg0HYlRk5ZLaO0",
-	"cVUImB/WVRcoOmQ83oJHyF3iNmA73CftPIgP4ANAK9Dc3xCWatacf3Le7rstK4NeJxa+ckpyjaILpiDq",
-	"uq+WwhTnIxLzqtrlmnFv2s1Hb3/ptIPOXn2xR8+xU2ft91vXYjHmlGFqL8pTIBWlMzSd8ZGX64C9ixzR",
-	"joKeYK1xi4Rf7+2RrU5nmwC0TfNP2CJHNq3RBm2HX4cBgZ6aKiCR1OZfqiZYzKUnEmq2fcIUU1DyRTHr",
-	"3zMSQRTk9bPtjoH063L5O+gp2tuGV3Bv56TUezulXez1vv7LG7K13Wq+/WoLttR92l64tyt9DhN6zoiD",
-	"xoIaEGmrysYzolhCoZimEaxqN0NCMVi3FVU/hZHxI5iCwgwf/mvMtVSBHTiSisiM2BD3lDCV0A//YX5P",
-	"pIDnJh/+a8QEPJXQ9MP/JzRMA131D08eZ1rXR00P4BegAcSwt30SAtMkisVsqBW5MAfCNbDtFjYzGaZ8",
-	"ygXVqMpMaZLYir5DGseLdKPjw5NDGscWEss5lzx8bH7Pn8amIouefZ26cd/nThhbNxBP+n3QkIKtocFV",
-	"Blv5sLekNZ721/T+rX80NcTydWLQbdeekFq7RFlx3O/hnhzhS7vzunQZ/s38/U8gfj70w3rDeReYTQle",
-	"A+RXUukBHZ49oaA+rxEtbimdliTitmjg01bn/i7ZCr8O5whe2dHV+HoJHe71vn7TMXQD6PH9oLP7/spu",
-	"SoQIQe2Sr8lI2mbigxl5UCIn9Z5LIj787ylLJQ5kRlBsnPFIGmrxoEwsUOEGB97K7T7JxmOmzG660AJn",
-	"PnNyMtzllQHg1mZlhd/SodWxUMC4NNo44NJQJlQlnOw9j2uD4iKtdT3UXBmDNW57Gj3x3gB7VMRpH8jT",
-	"KqOUddSbvXYunTXmO4Vn5/Ydvl2yxU/KC5u/PmZL7yhiTi4gGdCanXa77edebWFKATl+/PyOIlB5o3KN",
-	"DqUY8ZQSIZWiRI5YqqlhTmzIafynamzAtfPTrphqdsPpZTeUSpYflRd/sPRSrGeDLGmV8yoUVJIREY2N",
-	"sJjy4QQQ4XO5TfNetxVjlBNFyq62pa+6LXrGaIRvXukmXyUga/PLX0ed02h96ryKWJwudjE7MmGe8OiE",
-	"d4cq+aqpjDItCZuSJ0xp+nPG5sjAhtWUb/zWb36rvesK3OcTX1nH9AwL3MHgOTiYulQBmkb9Cx7pCZ6n",
-	"7QPYeP70ydHr542gJi7ugkc2/MEMaVQtPy/z5PnBs2eNwA1QZ8iC99Z27jgZoCSddhAp7KedeVn1t6QM",
-	"V7nk8/cVTYbr3lnc0wV39hses0+MgiMeM7IFptKAgKXU6LdoKN2uc0zk0YQ1SGoG25TS/qasgU9ZXy80",
-	"yJvl3FHk+dHzp1Dvu0wRYc/uvktYJVays/OgTPpo859vv75beNXeFn/+6c//0sva7Z37/9Zvfd28Ekk0",
-	"+kgBYl4XvwRdnQKieSLxvaGcSv/59zdzNcC2vu61yDHHP5QFt2SNJNLjw5NliaT7LmkXy9FjwXCb8l0N",
-	"vdnZOCro+PDkmfUWfOLLDAH+zjU8pYl1q1CRm7RITAd1StYN3EIz8AIrqgHrjoIotvIdOjhngkeUvKJZ",
-	"zBV676/ToOFzESliqrnOorIPoLlzr7V3v7Pb2V3awuCR7wtoPmrXdCq4OsWLpRjXQLZ7v3V/b+9hqYB7",
-	"TXOFhyXQ4OMcbDdAOXJf27rUI99uf4ELqIe9kkWG6FxVPEM8nC/WEo4566m2wdmrLadptEJgep7X+8uF",
-	"iaUvlARV68Jc/IIvUnhezMUvVEnXnC90hRnUPHjKLnXx/oq3/IdvwMxbHm7l4/7+rGUXLg5svcdLx7Wu",
-	"Lbm6iWu8Vz03Z4cuGWDn0P0ESgfT4ZnB9JnM5tuIapooiC50OuLuw81sSch6+rQuo+TWalSyGv0148Oz",
-	"Y3SgrJAYbsoef0W7cpUOWzuxBWMB6fXdJJtZik+YiBQJ7fhhCWNt1GuhphTl/X/jTZrnbOgc29T6vsau",
-	"VgnGJxI4DYQoYyJ16HTIzwaHiVkoZwoiztLaLpm/M8UfltW3y9rEJuLd6bJlpONbRjrzlpE1kW4pqhVc",
-	"e0OcKy93AeZV8L0m5J6ihuWc0RCuF8/IcMIToibyQuVsZW8zpvIjS8lzylW1Bvzv1wRZv4V+XKDv0tlt",
-	"P7q/0Fa7KMtvoyDgL5IB/0Yk9HdPHa9JqzanUAsoUhHjsZl88TJhQpEwS+Pws5QbsjSutdBvZGtdSvDL",
-	"M3ibWsGPpcVX0cYmW+Rbfm7LdcuU5I0DoDyo1JNrl2Y94WPBxfgEOsYubEKbZwdghv4dRRQfCyiDoMoN",
-	"aqGwCddEySnD7ARFRwwi4rjqifBiotiwH5aiPO7tkJSKSE7JYKaZIlyQAVXs/u6+3zrtxM0Y5p1Je+Ji",
-	"YigTnqITX797fnCIXV/NpxPw5aZRXl3AtluzbfyGMgIgNKt2R2ggqIc73/yoHv/1aJKq4eEk/uvR8x+/",
-	"Huypk7+rRA4eyCf3/nr/+7+3f/hnh73+b+UgGXy/sFB/fRca3P632sDF03INinkXFFT9LFXL1ZIMshkX",
-	"Y1szIpxIHWIKQCr/yUSpduhEQu82mk4hSUpiBbEYYu7h6dpL4UcrV6ltXnGxYKr4cI2nXEYLGhwjIwax",
-	"F+1eLEIb50TG0BMv/OWXzvv3YWD+2IE/Wq05Fk3goYAo9o6SAZs2z7mI5J8atY44zcYSWwusKvRhFnPo",
-	"nne1B5ZKZ24LzPGMZAoRV3Ot8O9UM8MXF+eUYiBpajsdfR5Fya/QLV+Ms9riEafejkHSFj7o4nGxtieY",
-	"uueLPie6//i4Dt4p07RPkySV56uavuenNaSCDBgUhOiWE60PXr06fvnj0ycYLQfwKM3jGHKwsDvZVmgD",
-	"dftU40twqtstguVvLSj5bMqfDmnOfAnc9Sre4ICuRX8BxoKUXUrUTAwJdPspb8BYCqweC0us1MuHVcN6",
-	"7SlcMWdVZmld64zQnBi01KJeO62cuuRlWg+GEKyIMW7z5V57whP09jHlJg67tnF8ZJt6pYRGBl2VTql2",
-	"qf+20mupBGo5IwbyINHmWy89rJeQ606syMg1B7LGkUFuYs25UV0+MLMaALLAttbHy0I+pyk3D6g+nMyS",
-	"kkJQV0qRMH8jJKDDDGma2v4rCju6VS/60qSR1SkNfvXdnBB5XKAg6l5WcZmE5JgbIB+bX7d/jKVruLKI",
-	"7xyX8QTV5wfHPzw9PXrxbSNovD49enZ0+vdG0Dh4ffrd0xenR4cHp0cvXyxl2jeQZZzz/09dTr1E22qE",
-	"D49tmNMNsHLPmCsNIgQIFGbiMvYPJFV9IxvQirVjr7OzTIG3KbxXqsXkVHRI8YS2fc0hVUaK05hbZLM6",
-	"DH8BEx+UAZuLdbaqOU2YoMq8nFJFplx8+N9qmMXUjGNjnAkjKhuALh7ZiOcK3ZnbT1tDO2XnnF3YRnZd",
-	"n/lteSxrOyDhq6cvnhy9+DYkW1y416DOU0/QJGE0Ng8dP/3+6eHp0ydGeHt18PoEBkIKdUGgA5WeYert",
-	"k6OTg8fPnj6p5CG6+RtBw07YCBpuVPMlDNoIGu79pdfhZCaGx7YX32YugXkLwrwcM8+QSlET2I+qEAG0",
-	"BH63b9jS0gAKG3awhB/ycjGyTQW090tuH26Z669UI/Na9lSwbpAVMDMdc2IwY7iu9JdtDDa/m/kmCXaB",
-	"hae4Mhu6LJZkJV9YWq7mCkKtoTRLgc+lpkqrr87mkC9IFXzlsoft9TWTGQ5qTuNaPDTnYSvXJySJpRiz",
-	"FOXDAJqH2cKAgLi+bHxNmNQZT5K19xyz5BzquBJUYFXZMhyjrGYGhOa9U4kTDgxpQlq4fV3QfSnvhvSy",
-	"zCbjlzH54cawuc6AS7YViZfblsBuSkCMOARJe77CbqGyHX0hUxFYgmHLVly9UQGvWjjG3sxc9CqKsjT8",
-	"TStwvMAsd9P8A6sXTi5r00sVF+OYoZVdjgqPnut4UbbQL2zcW/LC7M3L4b8TR4y1t9VtFJbWpHlJOFVr",
-	"JMGOhdg4U6GZkiiwU0JvU6jClNAUu1fo9bvSOBOA7YhIU6/QYYuEIALYU4F+v64NtWcANdjdE/DIBSMR",
-	"j7p5EZq6RtmVRtf46E67J4ZSKDbMgNl77f5sTcFSM+0WCR0kfeykFBJFZ+Z28uGkYrtc1HpwQIdnsRyv",
-	"Etvt0T22T3+0GpVuPUuLjNW1BK/t6Ifn3bpGycjS9i4uA+kg4opwgbOuAGh1HUPAxTXP5Sk+PG+ce7B5",
-	"DT/VzxMg5gwzBtYwr0nnVg1NsvFoIqomYKC8o0gPM93GWUpTw3IdsL0GlE0IzHXh2PI274sLng7bC9ys",
-	"qUUORIkKQCE/qslUKm2k4X2i6DkXY6zmZIs9GWriCtNwTbZkao0+5uM2ps+bi2x0mCkVdAznA76JmJ+x",
-	"nqBihu7Syi2yysD8NZrSS9cyf3WhLq/m8pqGPbtzzq6XGAVLZqqPxK/PLhOeMlV7a15DoUAgTJWutzRW",
-	"EsioE82gHhaS07wprK2ClUrtzGgei9KwZdBWWlzjmn2Elo1ree/srtb573wrEUbO2/vodWcqnfk8sShT",
-	"s6WHVrp1BU3erJJchUTXq2cXFOpFSKO6z9XyzemqI7SuET9Q2imNWNfDIXPjKNakDxM01YVkK8qYEfkD",
-	"MmDggMP9sdKfmd18awgIJSnT6QyKXtkF2xHHKcSumGcECVH/7dsZwKKOjc5pHCsyYBMuooBMGRWqzGu5",
-	"6gkF5hWMeQCBwnJ4W6WXi/E+tt12Sx8zw/8J1GNiEVETszw5IjJLeyKvWjykCR1yPYNuNWZD7QKKMk0R",
-	"i6k1L2PYhevYfceC0BPS/TTMlJZTlqo7SG3KMsvc+pcwRmsrQNfsFPvdIgZVPUsCrq0d9Oo31w6wxM7r",
-	"0RynuLu9LmFOSQNoX69qjYMqqNm8JTfnin2N3HLAgIP2xg2bM1yR1Vd5znoxMyXuMx8yY38iCdRWQXzf",
-	"Jw8r/b+vyLeuR5PryPHK44zW3xmnnszXobS6hqXcq5ZQDqCY72NeGuvteuUeBbsoNA1g1obslHWglrf4",
-	"pzlKzY9laaCW7oCrN7N0F7Fwmde1Hz6CsXbEK43/iwJ9a/kSAEhXVnZRWms1eNOo7PznjNmfDWEqln0D",
-	"Do4CCz6tf8O/KjUKcl6k3Mit5rxYHCN/cZyFUKP6lt0bz1nmolyum/3lfbfTxu9u0NawXmPjm2lc7Nsi",
-	"bqqf01KKv48M13pMkBGvb5xw5gelZaI8frpPrDqWMpVNMfxpiiV8YkZTNW8dqO+te0Pc5+NqPJtzjkUX",
-	"rIhrqwQiXl+nMvoU+q9pEQ3nF9/EGXJyHdR3iNxc1/mI/Gmp3rKEjp0ypQtHUYUe51VelwbjzFvNdi4v",
-	"YTu5IJ222UYpMFN+Hqud7LLQPaeZ0ncUYVDsylkvnIAfy3HpeB493Lx/QZRZI/S0hg9/46JalLb2Slwx",
-	"OCOdPsZE5H7BLYDosSmPY+6tvbD0725ceHJhdxOjKkJ75lQaHclXHvxiw9AHKlvPoIU+giXtStx531Hk",
-	"u9PTV9apMNdmI+IRtv/MM5EKF2C7XeM7WNXJocqovRrEPszlEy3qxvuYtuRC1Lab+gmrdRdCmWEbr16e",
-	"nLKoC9qvbb+ERZpdA6YQDFzog5lIhZbFngARAbXmo1fnu4RGUcqUyvPUZ4YNNQ9ODo+OCp5qBP0hE7rJ",
-	"BAS+tshrxXrCm4sLkqQyyqDKcIsc4KjMVp2EZvBSu7ZZW7GUidGGA5Kk/JxqI7rqC5meqaAnYi7OmhiN",
-	"5EopQANtqGZuBKRtyzex3Lazptsm9QG4kMHID5G+sN6UKRmfg3ZZjdZ1S5iyTHHNoAfXRZ0wNNeA6813",
-	"k7dvTjX+9yp5++ZEvYV+XEWZia2/dItPzbe/tIP7nffe79t/2fpLt9drbfTK9le9Xsu82DXPFuX02sG9",
-	"97++6TT37Ofd97/ef9Nu7tqP997/en/P+7xjPpsvdvAL8+nem3Zz7+02gPXm7l/+DND8qWkrZDT/x9tf",
-	"/9U8e9D8hjZHZojtr7b/ctWKGVAR+Ya6jZHzD/8e8wgFahfzcJBFXH7aXBJBoK411C0pCohjohURhvHD",
-	"o1AU1DwItiFnaHHl6q+bi/J7rNxVybbA6uCrm+RXvbg2o6IAu5bW2mM5pAuK+GFiAiZOYguYiFOX99Vp",
-	"7+xW8r5KKtPO7m1Ol5/T5Xb7iS1p9ImTu1wlpZpCLO4yujrJUIgJ+IWffa8Yqy0GtlYtviqqvcdqEaJW",
-	"fz8twaAACcsN9AKvO15CK2k8AKFUmraSaFThXbvLFfm7PfjfDbWQ9BbhwFVxXqp5qcJeqs8qp0bYJjT9",
-	"OePnkiijvdM0pQq198Vq+xdHLvO+Ch+ZYh5NwXD1aTmqrYy26Pre5N384hAHG3R8ZKxZVe+nJiXsmjV/",
-	"UHxYce4l8dDrTbLitSofc11OVrxWujpek5QVr7louvVq+RRv+dV/sPvKild+NA/dVBGgOjhWFdBZtOJ1",
-	"3ytt8LovVVa93ktVDFj3vRLCQXGgRWv+GKQ1WPlwkbVRmySPPwbQH6zUHkam1e4wZIsV/WS2Le02Wg4k",
-	"9PQEF6WcnoSVgkExME9BnCgYs2QauSCbz0QvumK3eNcaZ1VKY8ij8FrR+dXeOxumBM5XB7CY8XZZOlf9",
-	"smwOlxzV5+Tm57tPwjdvQxv1kWeqOQHSjxWueB6/l1SWvIm36tgSdcz3oLar3ss12X5x4svY/m05lc9F",
-	"9f6d1lT5/AuqlFD9ylVVFl2zhWVWaqWXT3SwtkD1rTb2EbQxFNQ/ijYGrbCHWcr17MTAYqMJEv4Dm30H",
-	"hU1qFLPYkD0Kwegk/Fvz4NVR8wc26xJ11o/5Oeu3Wq0QmjA3ug2sjuLiYbuN/PGCpOJskE/AaMrSgwxL",
-	"6eOnb5x8440+V1T/mA3ldMoE+KBCM4BMbcx3lzyGcarQwdaD3xd+LsCZaJ003qO9aCQBVdHKBk2FcRVH",
-	"B98+fXH6lJw8Oc5bZTmfQ5y0LtggSWVrKKetQTrXpqPhUJJhDM7h8fOAPD1+Be63TMsplgwofP/ebEbg",
-	"0Ubk69rY854w+Axty0p9U0XkXKLOOwiptTQmmk9Zqyd64lXumIP6OOT18bNu4SesLuMuTfjd807YIr3G",
-	"KVOa2OTXXsM6wHvi4NURSdmIpUwMGdkK70ZyqO6G22QI4bYYIZ6iC45q/BuKQJCn4DiXULLGxun3wKVI",
-	"FPB6gH6YpXFAXs30RIqAvJARa71TAXn13StY7uGfAwgzLoo+WEHBCJk9ATFqTpnfR+tp3YAwlhlTChvq",
-	"nmaC0DHlQmlCicGhnrDrsD19tdkPlXGNG/vnPxODgkxojpVfzZe4ROekRydC6DaVCMYiMzVkF56xWYuc",
-	"mPPkkBthm2/qC2mLDamuGbG5DqaTrbS4G9vw0oIba4aESc10AMKpa3F9xiDKARqYWgigJA0XbB/AivgI",
-	"jl2bRxWkcQNGeCDbDD47oiuadMGHDP22eZwGJnrutjskE9Suj0Vh0BNKWrdxvo154hacR0Qo7GEp5QNz",
-	"rtDrP2VUwAl9y8wodlkbpp4AYrvH74YB6TW+ZSlNe+JUnjHRa2zDUqf0jJGpdDE84auXJ6fEnHfTbFEI",
-	"7Zq5UlBvyaWKQhnGc3nGIoRN9cSqbWmRH8yOQ7fGvG5WkEfhz+CXPI4bDsXi7hljCfbLJNRcuEmLvMAk",
-	"uMxuDijkw9gwwabiUV5Jx/nrU5ZIxbXNbaUQ+EKORoBAsRFjA7scaHouop5AQAgVLj8GLsvTNJWpKi4J",
-	"BEdArk6OL9+fvHxBmDhnsUwYYH8Yhu+UuVq/9DCaotfokl96DQOj+bPXKFrr9u0D5qwsicRHDIZDJ3YS",
-	"UU0h5p0LeK/VawQ9QYr/9RoR05THys4DfN38/abXeEmGdJpI24bjw38SOUj5mOoP/yvlstVrvH3//j1A",
-	"bAD/6qtntnKIan31FfEUH6ByoZ0mhJPjgjxO6T95zKkgr2Sqs3HGFCOZiJmyRcvsZbijSHgAruKmmyB0",
-	"9ywBsqzIUzGOuZqQreqTXcJEiGmIIRPN1ydh7v6K+RkLyM9Nq7BPpJBZyqJtMMFgEhZUoABsSxmNeiKs",
-	"7A/uC1fEiStmS8IWCaGreT6TlkkzZucsJqHdEdwExFqDBo4IudorqouNa4kU/mC2zwLQIjkqtjSw1MKg",
-	"DeSsSCiGBXj4K8YN/erG+RXv0K898Wuz2cz/Mw/uttvmuQGN+nbvzeNTGhvGzCJA1gCjn0h4iB2ym6ez",
-	"hIWBQy+jl+G1SaiekISmdMowjbegbkDsOOaEGODudlodYuhfHJMtrlX+oNEczb20BAXJj4Mm/E4qHZqf",
-	"ERnMX+FpSoUasbT51LBZyL7xVNJwOMnEGXT/tlcVN+ecpYpLAUlwlizZXC8OidlD6EFLUplpAw/kpSKG",
-	"WGelYChvcIUF6CJiN7RjNrRE2MyOOvroNs2jj5ZPuvd3zftC6j5UNTIvC4lhQinDeju1tdOAUudPGrDd",
-	"gHtmwCnTExn1zbgU6wuakSHYDp5ll1DGapChvm8FNq4IvrhPwgPzWmjLXWHMgPlFuWkeIcKJUcyHOh/c",
-	"gUxjc59mbh6odmKFGkNusZOwy70z9wMu2nbOaudzHxUm1lBIbRxS6PjbdvVB7J6qgOy088jw7RKoPGLT",
-	"RGomhrM+F/0kleOUKWUgL/C2DFN4VLxjpA4I/MOqZ2kmBKRRXVCuwcQXHjOdzpoHBnVCF6RpIejcMxDY",
-	"mp99LWU/pumYFbuGs0MZAa4I/GgRukOe88dumD3EtbxVfB8VJHQp4VhmDENPhxOaKoZ12MwJh5keNR+G",
-	"dqSdHTNSlc34YxDIi4jjpkcZAF3QzIObBDrgvkf4pzRRmFkG8eBIIrbyYp0hdKp6s/O2BT3iwm2iMZEs",
-	"ZyM+eP6JnbFZP2WZKvB4/nAMD8QAOqwUU4h2boPt6IAPRovpQxnoPrscMhbZoaVERLPvqDWP+B7QAftS",
-	"H+lVH4PiFx74HVUSMc1GvD5+FgDnKOHAffKDQ4I9pOBGY04FjYuDU9JcUENDiwhWw04M4QARyL4OqGgE",
-	"KT5k/UzQc8ohTNTBZsQJUKq4IpkA0mh+DmBnVCwvAFaZQfRuxNUZtrBeuU2o1+kUCF9PnIAlAEucyogz",
-	"FVjGYp6rcBZoIe6bJV+8fkZcHiHUDpivKNHrGc4R9nrCdvvv9dLQ5v9ivVWQH7lAzEbDhGo5VQIay+cq",
-	"aRQZhE8ZypGqa6TZXb+sUd8j4FtmF/2SR0YY9hiCK2mUuiBnmw45oUIwqBdl8F9m2pxa353UBReRocdb",
-	"tCfmvcseu6WeY0tLQvOwn4uJBEoK9D7lWjOR67+Q7LyzSyYyS9U2bpjBNKOa97EIg11YkspzbgQzF62q",
-	"PfO3TJ3C4sT//dLvXJEzlmhDxEM76naLnMzE0Ox3URQKNjzca+9AVSUHQE9s2QI/36Y0mQDRx5/2S8UA",
-	"XWd9OO280Mm2k9kBOyF9jI5YPCuEd1B0Qhu0COrYPI3B+9pFmwUlo5SpCXn9+ugJEh1zW3qisAYYFc6o",
-	"bkXremAsUM7KldXAS2H0DJA6KJg54H6lhPZElMokYZEng7TIT5gM4A4MGFjCaB5QrzBEGIke5PbCKY94",
-	"qlwAOdoFyBYqZ/k6dfOYJTGdsagLIe7hdhekDLjEwLcDIqTRxOALL7wBJBSX0xt4L9mCBj9Zv5eBz8r2",
-	"1GgAOuVG1MO9TzOhELLWnOXhjipo04VMoeqES1je2svpTFFHbLtFXIpwT6wka7VUzUtCgIKmhnzW0c6e",
-	"wH30KZ8T2Y2KaiV1g31GiwS2g2qj4ZVOIjRkDpTv++2c/YArecpFBspnRDrtoN1uY54qnVn7Uw/ET2u1",
-	"YVGRwD6kKeTohH9rHkMhxCnXTfjXEEf/y2M2pVyAOA36buVHECUMcQehGFURxDV9IQkSJ5ULx5BaaUUk",
-	"SJztiZc2fh3XDn+ZZePeKkPzHpFaljy/sW4rX9ExF7mV6hlXurDDKaLNRoYJqGJbYFjrWMKWsLRvv+9g",
-	"/Gs7yGvP7ext4wbYUzcKocEd0AdbrdZb1MTxC6O0Z6kRMWBAVNPd8PhJS01j70/4SfUa79+bdRygXSah",
-	"SuepL1wRNk30LLDpHmhUsPVxsfmub8Ulx09PTs1eNoKG1XIa3Uan1W61IbwlYYImvNFt3Gu1W/ewMPcE",
-	"bOW5Scd8GNcVPT9mOkvNjUQw5ai2PFEhfNtEfKAzhtUN4ww4KdxA0GmBU/UaKRszYY6K9RrQv4MOzS0O",
-	"rY5kaU+Ql06Db/tUh9sQX25G6QlXykQxS01B8FQa6aUhEUZDJgdokdKKxaPC7IbVsQIrBZjLeM4VH8QG",
-	"Z1I24pe2BGOOUUdRo9swSHYARn9wdOYSykIvVPEIpMguDFrxn2Np/milo4CBNUT5IXRbnuIS3CaFYP1t",
-	"OScGyFSFDyOv7IqieylA3dX3sAPVeW3eml+RtADS7LTbzsvAsOwtTZLYmo7vvrO1g5wx2/zt0E1l0ylN",
-	"Z9Z97tswtTxjGMGMZk4Mnzg8fg5u+jhjRWrzm19K5ZgWFU7hEYSbGBmnb0SWysO7p+1H3Xvtbrv9j2Kj",
-	"wCBKImovFqKE58rZZYf3Hn338zNvv5xbssDWRldkcWzOsR7M8swGzN0qmGaAHCjchDlYHo1++HnnH/qn",
-	"dWB5W6Rz+5QLQwss4cKeN0CtsL1yQbca3c57cDAV+LPMOYhXBbLT4a253qKWqjgKYtDWakRm6DmmtWg+",
-	"+87d+RfeB41aLrfJSMVLc6MppjcbSTG7Fbt4derezK/Y3cc0sr4q3EPzWmf1a689axS8tPNo9Us5lPad",
-	"e2tMhH7WUymfGW3VvLa3zrKOrPIK1nN8697qt05Q7npdiF3oBM4pCUgADpUMs6RjhdVzj8DV0Hj7Pmgk",
-	"UtUwukNbJsvZDB3hqTG7+ZYsI8cbSUzNlGZT83RRfJ3lnAr5kk2Dd1ZAoxdqReSFQG9VLrJxtK0Yot6D",
-	"PCocAlxFkHQFxo8zNgu7vl/S84mYcdErciB6omRJM0BM6DnLM39yC5rZs30niNgmDrng2xPhbvsRya19",
-	"IIEdWM1llc0MEzZLuscFVSSWyqo8aNE2W26+t7pbyWIIeqxNqASVL0uh5DvqvUJpKvS20W9EZEWMMzbr",
-	"oq1QkSQ2mg4WoaS52w1cThTlLSNoGcU0QEnFE/h32p2wukIehZY/CXaBR+GKOIIgY7WtTCjGwAWK2t8S",
-	"JcsJKTAKWDvRfFqV68vuQ6kL0QnrmNBZndCCyI20eGOpxTtOCHV4i5EbTOnHtpfJBtx/mE7LzP+gzOJ9",
-	"s4nP7j3+tzH3sUH678sxJ7Z+SkWa6Vx3Pa5LUL6iwGU9Qd8iMWT+sjaQCs7YrIbjD+79bfasPX3xIPlr",
-	"evJQvz7/qXP593/u0MfDJ+yb8Xf8+7NnjY8tUVztPKI6geDUIwN2bwxx5MonimAesbeOK9zeitxQc9FW",
-	"cem6V94HjWd5b+NfFlQnOmOzO9Zs62Iicr3q7i88eg9hz2XE8zdsPjDqDyv1BI2YizM4oW+ZVaMezxb1",
-	"/wIyyysF+SwewG9akjHTzl1KBrPWHOUbu2kqZO8XuFZmAThuayCj2Z/v8gh79uXK6U3AWKi6S0FNK5Nu",
-	"CLG5lDcDLUQ9LIe0mGwDKK8g9AKHubLQ215D6HUKypTrY3AC46udNcTRV+jN84Xf3c7eOnDm7jsItnSF",
-	"wHZ3dtaQnHMy9WPuu8ul6C9EzEcG4gT9ejn/fdAoU2Fbf4fVpevh7VE50qOnaioxxK/rovK4IlM5ZULb",
-	"Qr1OFIPIPVubrie4Wh0PljsDMFSq0jwADGG77d2wJ0A8vqBppLZttFQu8A1mVTOa0nTmBqDKMwhlULYJ",
-	"lBNcFpbMykVG4vguhqh5EqfCh0rLxQYCZigbHwV2ta2ygrDdJZlivjoFlqoe0NaUpsQGnOUOqNwCVGhN",
-	"VJS8aHmN0VgOz9y0MtNmJ6ZcaXrG6oTf4zK1qgh8u4sbPULMD+pqBUJEtxaKRcT6GoR6d11C/ULqb2Qm",
-	"NqXviAOHFjm/IFKJC19OKoPlpn8p8vdr7f9FAYecoMHVnJcbvvWEsWtakRfokRpLPTsV36g8V1S3Pi+V",
-	"aZGu5CKub2nS50KTvgyy8i3Tq2jKZkYm3MmjCHPIy5Lb3ULIwcbZVxx4ken32Bnt0N1kY8eMau+SF5zh",
-	"D/vr2awGpVnSddXH85j3XGLQYOwBsagi/aE4KaQZfzuXBK0pIbdoBDbtAwzAfMpa5KAUYG/bOIFB2W1P",
-	"hIKlYBwDimgeS+xq1s+Ldk6qq8hvaOYeSD3Z/hi2XrdlF9STaJ311pNF89+4DghVPVHNRQCpsOubablW",
-	"9RZaLjDl2h7pRvZZdMWbLSq6gNg11MucS3X5Kxpdb95SaZHuCjbKvdOO4Zge09yr2ii/+/nBs+mLneT1",
-	"q5/pA/nXby+n7e+fHnxzcMRf8dN3z+7/eDZ4+t1PevjTXy+vZKN04/8GNsp83zBC3Df7A1pIwW7tln9U",
-	"u+ULdnEdQ1ux964kxs2YLA3GXxO0GhugY0u/rR3ws1YtHakvq5eb2PKAyB9DcPsXpZvmdvGVprwJFZEc",
-	"ja4bqOaGCQxe54FqLfINjyHMfCinAy6YDeY8ePFkUQjYdw6e3ygGzC3Ey9vByK4N4r6WcUG7PtedfRUU",
-	"IFFxBeHBiyBwtQt8EDZrz3v94DOZMFG1G2AqUqlBU8JSVfY/F+FmkPrlyShrx591vPINnZ17Zi3YW6/x",
-	"ikU8g1LArtylQUSWDjmNi2bsXYS+3DWsfsbNg7w61wnyssiyOsrL4cutveI2yuuaUV6TggA7lpHT5MVR",
-	"Xi8TBjzCvo3qu7mVdwztF+csVehrSChUegdNvahrgWFISB16wvEYzeg0yLVCvNWQ1zGGKiOWwlTaNxJz",
-	"mR0c+5AxArHyzmGCzTNt6jE8W+dXKinsmFfdE+snM5pxmavUkLc8dEklXVDVhVPEXQpGVatfI05L9QTX",
-	"XmzXduEAWxhpZbfGpnuCj+zCJiYsC6N6OgX9377tujeFi6OiLNb8tmFRScqHllqVFXRAHarOWORYU8rL",
-	"6vlVeMrmtP1jxlAtXLxDAUTTkk3id8GFN97lReYGtxHmBuFm/IZ2AwsM2g5uTQTzJoJDg5z2RK+nhwOa",
-	"l6hhnRo+9ObbyGbwLdM3AqYLwloG5Dif67OOGFrDWuCkXUajjU0GRv5wFNW3FtyGG33G8uZ36EgAVixt",
-	"10hPR6wRP32LRR58tNLJnrO7GttFrTO9uFB1avFaWPzyh8bnZo2zkH2hXtVJfqb1as1GMqp9NXerlnDy",
-	"LvCNzT2q/qALs2nM0FjPzFNzUN3Ci0Ogop3wugSC7YiYN0EPskV2esJdizX1n0W1XHy9wek/to7PAv0H",
-	"c0P0nMZT6EUV9aVdp76syPvoiarGAjDVKyyLGf1NeBTXpxoASPQ7oR3r8OXSum7t+BuG44KUupRwGeID",
-	"tT6vab+HMebM9cSz1ttKQ3jvjJQfh7ZVXzqlMXf1SsAgckGhmhRkjlv+zhVR9JxBEGpPhH+B0f7bv+48",
-	"3tv71512p/OvO+1H5n9N80/oRSzA267qiCLh3l6n88j+D7Plvvrq9EKaOaF7rlll66uvXH2CSlkCkU0H",
-	"tloCGGQDqA4Zm5f3eyKcMk1bYK+1bxZfoAEX1wwNC1rk1MwanxE9SWU2ntjg5Riq3W1RKLASQJWBSyMl",
-	"bgdkJONYXthRBbvU/WGWKpmGkGnHaNQF+xhULFEktD/2hAHF6QJwUragSU5ZDb2fyYwoehGQibyAID2o",
-	"taShHyRNWU/Yqmx6wqauuGqSl7iZUFUaGiqBYYULSkIfVqy5SXHpUCQAGo6iRU/M7BazCAbfL2CEubBK",
-	"jmA29AWHJCmbMvOS1X6UTHXod9oCnLSGrjwmHOueENoTbqOwJgyFI3Ch2DLTAZaIgyou8F1euGbfL2XV",
-	"E3Zimdo5oSge4E2AtSwtuK4mUF5OLyDUPM8iLLIXsZ4Ao5I1OZbyRA1H2223SalQINwzW+oLyxbiiuDe",
-	"5chrloaQ426bU3csWY7ckdguYObI7C7D1ykcrodBqigFWpR4SGwtodwy1iInoOGQwawnQtfBo7AKhWQL",
-	"QzUwMBTB2w6w9h9SnuJa2OoStnKdvTYuwBWgLFqBDJnXzsPZeu28JMpStOn2BFVDW1QKBhjMUHseyikD",
-	"u7CRAaA9kHLrgKZjLEZoLMSqJ7bCwvIUBiSE5iQB+T//1/+7HTgqxiLuTZ9DbW4BRP+7aiM9YVHFIPGA",
-	"EQiHgrq2WFtQ24qNi7ygz4Ckf3oX6KEUmouMOVyqkBnU1EZgLbWdpxOoEwo7af68oxwVLZEMa2w29xcq",
-	"q7bIC6mJlmPszYxSJyA57kidmxPHKnk5N2jokDdF7Tev3quuujB7icDLPjYkh+sF/enm3mSXVNMpE5oZ",
-	"VDX01AwiScQyMFbWuoXx5haeaSyhuuWzYEkiPoaGOEjtoRIqF+PtRd5jLEW/rj3Vr0m/JpCsaYQF1zuY",
-	"bAFELIL6sE0uFBOKa37O4tlCGEHcqPdvu5/8BoZ7u3XHO5bNObPpWgvQbAoXNEvZIgC9R9beylPvnRpQ",
-	"DNlFOmW4VNgMCcbpAR2D4n7meUv6LJV8lkOObR9tByXnQUOqZygjXmdXODfiKZY/U9Z9xG2R80EKtVos",
-	"TYXKz7mMl7/UIk+wwFOXhM0SY/BDQbYXX2yzoNKu2YJRjW7DG68RFI3ookbQaMK/METQaNr/Lz1eftlz",
-	"KwSNZukT+C3UUMLhNUufIkbjPnpHgkbT+/RRSvgkluyUvTUY85vY/mzzgRNymlAxs72bGk+nScoUJc9O",
-	"nxw01vPfeMvqdvba7XZgr1W38U5S+d8ZDtkayqn19oCDx9uo7sO9/Di/l1SSEx6f00be6KLhS+2PbEs7",
-	"h/zdxkTqhY4fP4lkafiFR10b3cbBjz+/aB/eO+uMvm/PfuzIU/3wu593kgds9v0/j95J/uynF7N//PRN",
-	"+x8/HY/+/re/8meH36dH75LB0buji+fv/q6fP3mun5++eP389K/3nz85uv/89Bt6xC8un797ET07/P78",
-	"6J2cvfhbu7Eo7GOvXQn8uL9J4Ie5yKujPlBp+0JCPjw/0At2iRLS49mhPe8q9axTsax24T7b/APzTC7F",
-	"WNpmKBJqXVb5CGpUL66sxAPEtE6SixdIcr80cjStemcM2Hd9TH5/G+zyEYNdYns6zrKCp7VGMSNr1Kip",
-	"Ht4iWEvOmku8+vZGixHswhoIQGs2Sr6MXSlGSsKCpgKCtp3tFZX7GRa0veAKwl9Q/EOdyumaTkSfgyuv",
-	"G25U8KrJt1qFKCh6CVDtAvnyyiH1Rl2jWOV9B1ZFyMBlwzpNtSktPbFO9AtZGfzSE5XoFxv3UQ59WWFI",
-	"XhDgYpDlt41uoQk/dq115uWGUuedO8ptZincoyw7nLLhhBzKNFkuFExpymlFKrAjPDc/kRMqtFQe+/eZ",
-	"PzQW5IJPaVyGGe4NWOasSpKD6Yb5em+PbO10tsmjhw8fPmw+ePDgQWNDrvox422WH0fJgGF7BF3viK4p",
-	"29UdIwp3u2Xhrr3J8VZlO0PfbjqqB27egpCeKrH6DQN6bPzjbTRPrRT3BGqGmKO8XpAM1h4piHtdkEyU",
-	"z7VpHM/14fMN94sieDaG7BXVw8n1YUugT85S6BI300bwvYbrfn0AbQLgchCzfLLfe9GkgkP9PqKYCni/",
-	"+KJJMaJfVZPIHbRr1ErCukg5qoOPp0a/gPTXIks9E5EUbP5WPPFp3nrFeXLeiTDeluT5jaItvsAQLcTW",
-	"RbdojUo6CxXf2gi/+mvRXo/ifYbxOV9oUN9CdNlMKXfdnN8GKO7UGH7QS2zLDThfiiJGd2IiD3Mz8kWL",
-	"hCKL45AMY0ZTlTuSbdBM0BOhr9OhQ71Q08J9UjT18lQpG5DiGYh6omACMBeYmAS2uCDYzNm5t4mQ2MHK",
-	"9oqCa5MHB9aYOF55Yt81qhIbsJ6ivvlLKbKJUfRJlb2DvuJr1VSsMhE0fs5ozEez8jh/xS+tPW4ue8dz",
-	"Tsw7HDbUN2FD1rMbfEwy8vHD8DeO8ft9iKpfroD6iqaa0zieEVSUllDNbFkVJy+lk0Vcm5kcGczNq5YA",
-	"zhu/9wkVs541UqMjeiYzG6klM40NjoCIdedIJqlQTMxW9GgmGTBwayPlrRJO/DG3tc/TUfdAG2L6bIgV",
-	"kHplRsVFBlB3M3x1cHr4Xa1V+LWvhl6dZlqVt0zobA/k0rZfxZD7sMYCqNlwMpRpYk2APuW8v9L0t9yx",
-	"e0HT6aaE1uLbLan93ZJas+NfLrl9vZTIvg8ad133y2vGbLsOgROutExnAQbz2GaXConkXHzP0vIsfrz3",
-	"bxhX/ROk6Oc9QoGyQwi0DHqCOq+7nRKNJo4BTbsQpocbA5I55vtjN0iKQclkpyeSTE2Ysh+tD79otins",
-	"gsk96Jqf2uhqhk3roYmii/7uCRf+DdkpeBZkKw/7DiBvZijFkMccji4PBK8LlVwaCU78QHC3Pz0h48j1",
-	"s62LCK8P9i5asNp4b6NO1Ad8kw3jvW3T07qAbxuK7AcGlzqtzocGc10OCu4JH4X3i3VgHcY05edsLkAX",
-	"EhXYhdslOFIoncBtyBtmMoAex3WLLIhMrwlFx4pG3dyBf41Q9J4o2ipfNQA9WBV+LlPi/xZzpclWPrAc",
-	"kfDbp6cETZbhNhRd3yBcnSyOVseOS6vC1WujoZ87evnZBUTnBOM2Jvq3ionO73/MxRlGQH+CilkrYJG2",
-	"5KdlxovgsD+vHTJ8aJ9fOT+38xdBugsgyB9YG4Yn+RsrofhIJdQsOchLqF0/7tZy7WoBM+hrBkIEZKe7",
-	"3uD1Ubj2aLqNC/MYhcc8EMxYZoNi+idyaJA7kcqw1XdZRNO/GOlzvWiOmJ8bOu9VaCmOsNuQmYa+zY2g",
-	"Aa1t3TPwoT+UESt/Y5ve4lfY8NsbGSq27+10gobfjx1CRLxiL/jsIn3QNTXvW6yAVxoXdMqj1nePxy9e",
-	"nL6+fH56tvfS/Xf8+vDg8dO/P313AFo09QEyZ7F0f/JaMubJgqDB5n+G9d0sJq+O9HVX6gsN9nUCwEeK",
-	"9+2JUphvQcV9uXq9cN8FosptxO/nEvE7LQ7Iqeb5mZW18/Xri3hSYG1tVKef51XULWnx2OKcg9ICdf2G",
-	"Hso+tyFju+Vnfwh+tjEvWhRWaZd7GxHy2/j37el8oW7+aU4Ma2j2pkYB+2peuycdqrsePVhtla2j8ceH",
-	"J35LNRWA8FAYWn/CUhiKiagnwCakwOsVlilRGLhOB+Zd2z/a1irNFIsWWUiOD0+O/CVcxU/iD+D8JbfC",
-	"xFJhonrqHoIeH55YecLgl2/xr88sOmEighJLfDgpBArDnc0kGLUxlGmkvKJKFQdAi4SGP4Q9oVjMhlqV",
-	"HjrjwnaxgUIP5iOmAmGrdOfJNQ/E5mTUvv0K6vHm7Qa5NZam7B0bQhdhNC4pMpSZ0OS14IYtk+GEpnSI",
-	"QjXEqMw0U2AE/pUYKMmvbsZfe+LXZrMJ/5lfQ8PdQpL/sYUN1Xfbj+57o24TfHjEYwYPmz/6WQre3ymf",
-	"sj7shX1qSNMIhzQCQj7mTrvtDxmQ0DsUGIhFnLpRB5nWUqgCou1idJkpFsMMZirzzA52gSfw2Qxt/uhf",
-	"8EhPQrIVnjw/ePYMY3+eP31y9Pp5GBCb95x/48ZPWRLPDA72y1sTkPDnjA/P+uYBzgrIOh33amyTFOCl",
-	"mGqus8isv/mobR581DaQxVKM8x86D+GXzkP8iQ5gXebgHsP6AUNg2ibABcIkpovHeKNhZ/e8jYVXEvRE",
-	"KqJlT+y0dx+CAfRbKcexUaqOHz+32TDg8FXWA+URJXA+Vcgl1nA2n2jczRPfuZ6noj1Ruaz1SXKOzpKv",
-	"vjpmQ55wJvRXX8ECvvpKZnoop+yrr3oCEtGoAlu6E5+7nqMClIHQypTOWwZBEfuuHrPhCEas2++JcK/d",
-	"Bt7QR5nVWthDa2JvFbKmfQ/8bFYSJSkbZQp2bI43GKpyfHhSKBOfSbLaKWgPpQwpo5JsLcmJ2q5LCJuP",
-	"PliqlZQFaEOdzaWshKbR1JbBs/d9fajsC7CzFpIfWUqeU66KqbM0NqJ7alSridaJ6t69yy7ZNIklBGC8",
-	"D+zy+uhYw7S32mU+42OaFiMPaRzDGc25MEY8pURIpSiRI5ZqSphK2JDT+E+NoJETuXqI7vL/n72v3W7b",
-	"xtq9FRytdVYsV5ZlJ05Tec0P56NJpmmT2m779h3mmBAJSxxTgEpQVvQmuZpzKefGztofAEFKsqXYadOJ",
-	"f0wnpkgQADeAZ389eyyHatz992R4VdwHaV6tN4VJp6URaiyeKlvKP5A5wfewSN204465MPV4df0Zr/bU",
-	"Vr9Fu2aLPip9hSVf5IkZT4pw2q75ILtyyZw+xb8SaURqYCHikI/WmEvJ09icriP87rfR3cG63X28RncH",
-	"K7r7mGJlV8mC/9r0keGLw/HcNEPAtQ7l9jbDN91pvqJfiSxlboamO0nPW03icX/6t/q1TYnu5R+wP2ho",
-	"DNL4atVL+HrH07tJkYyMVbXayWGfm0aF/U4Lj09o7lLpLJXijZzmmS0llmWjw7jV39m/3z14uPdg7wH0",
-	"ho/iVn/nwcPuw4ODR4/2rp1pPwYKmWK0sLjJ/gzHtmC0cPPdtgY+UGj5kEcyd5wHGWzKExBAEvSF+wbN",
-	"+x437htNx1JXN30vc1mIxIyFLJVOlS4ViiT//PNU5sJgQ5cmUUidowoVnAB1TLWJoaQ6TzfOJV5Lx/cV",
-	"8r7AgLXjJyenoH2VG0euVUm0d/zct67jAsz7HpHj7Sm40CbqnovGl0q3nanByJiLm0ayuWaaVpOTbIi1",
-	"W6xKCsVKBvEMUjH+7lJjyG+uU589XOTmnudwAkMmBOXmZKmzmVQal0g+kMlFbtBgStN3NiFasMDSzFda",
-	"/d66lvnMglDUDfN8yVX2YMv7JcwPyAWGXHDjfCp3KW0jwwvOhlyoRGWXKm29JZv8t51WZs886xeXGh3L",
-	"d2eyLNV4Aq0/qgKR1VT85ifHBd2ckYycqXcTUB+Dbl9vJW/CqbGa2qxUiDTcZ/iTPcM8wOs9w06A7gzz",
-	"d67RG1ozZ9W+6XZ6v5WupkQ6VkPYiwvY4385fkVJ+7i+Kb8LdwfK9chgTz9dku2PqRZGKy6mjTu8HZkZ",
-	"/cr9umdFbOlA4MUe98WFUhMsYQ0v0Io450sjkpFKLrg5djJmLpQYI1enVmxZpUQEKnp2Podjproxaomp",
-	"TlXhNhrb7oqX55HGYRjoeNkRhSllCf+k2FZdtyQlUouRvFTCmRqDUw5GlUo7GhhZpPesyHSST1OVii0l",
-	"k1GkcdJgcv6YqqlKqeA58iFhxCw3JOx0AF9iQCa3rGwfOgJaySy0AYt+jd/pc1Qed72qCJnWqWDGvc20",
-	"LaUu25EeqtKSqzzTnlyqQ3e5V4T8TYtu9Ug35eTaKuR9oQ2gDKNT95LVvE/B4fM3pn662bG99Cxe4xTd",
-	"+AT86/ianLBx3NCKKQ3Ez9bQajjXd3htA7xWX7sYgGJVcvZk//tf7eOfX44KmzwZ5T+//PHXbwYH9uR3",
-	"OzGDb83T+z8//OfvvR/+Z0/98o/WraG+T5TXlexU4SbpCKpW1bNvbGJfQmn76ii+I7W6gtSKZeHWeK2c",
-	"1Kymtlp+Jl3LbnUrHXUJSVf1cujftVEXA3X+qQdnN+stZrzUYWUAEJf1PV/WiY2Gcaz4FWSkua2hFK7Z",
-	"xnjIiXjdsIp6p244QsTC3MYJblg3HBuB6/rA6ifs8lEtdmSjgZwqezurolT2+mVRVm/7BHq1W+knp2hd",
-	"19Np+Ma/O82at66Ms/IYVC5+9s4a/eXzrFV20SVGitAmvRHhmsdlDszz3jgXuRl2xRuusxBsqbJQIi3M",
-	"ZLLMDP20cSivR78WgsM7Bra/NN6WP93XS8R25TJbg44t0J4XPD6dIFKreagvTYZYuZB6a3/JL5Cz7euV",
-	"seeqvE7ANjOt8aO3yeFGNhu2D4pC7SgNI7FCRtoJNxklYbdmU0tHDOZoijaFkNPSjGWZJTLP52SBJEa4",
-	"SMcN00x8GJ4s2Cpj+LGSmhgsEqnFQFWYH4PBr2F7W81SFK6oTzVBOkNSLYSrQpP889omR7bYLBqi3pLt",
-	"j+a//rpj91mwkB/N6TLPaWiA29ymc7vUbzfZkD5/hMeyTemO0+1LJRnaDAzvVpvMyoCN02WWEUTBde6g",
-	"Pp7y/veJKmjBU1ohuqM6xI3CTis2Dd+zaN3sVPpoYlLVEemUw7IxQwEmqyuOqvYzG+kLNSnRC3a/J1I5",
-	"r5hrmL2HNdktf4FfSZwrrqk2ut90pBlhH4rJcnBPgSYOh9+UEOmQiYhoD4TBqIlIzDjTw464htOIKWrI",
-	"548sRjRyCV8EB0KTRMQytqIn8b+wDwMboMKAYfVaBZ830ltSCzlNs6soi9asXRvUZA0pi4IZ3oCziN24",
-	"I1mz1F1bpnYZa1GkP6lM7RLWIj+1n0RbJLYowJ/yO+MON+rK+aBbm4EA3dIOEUKksQjuOiRH4gqOI1+k",
-	"tE5y5J2sXEvHdXKhAK8jPVpZgNc/2WA+ysoa7xGlFkW6mo2K9cjlHVVbEr1qKR8SzMtyQiSxER8Slg3a",
-	"pEbvVWFoKw2qXwB9Ubg/3PEX/TX8RcGW9pn4clgC57dImMPu6zqnQChQZHFGt3EhZJKoCUH7JbGM3mVc",
-	"/bHab7uPvm7GCmdj2+o/etDgBqDZYXKA/V4PhruOBx1P5lbfhWR2YUDuMmX5q8vybH/wbXKgeuffpQ/k",
-	"g2RPPTq/Lx8ODlKunfTdI1eJkocSOrZ9Mv80SZRK1Rp1kXC83KMz9r27P2sMBGM7PDtI9857ybfyvtof",
-	"PDh/KL9LHqXfqr3Bnx286ATu+ujFSvi/Umab0BX4mbhtwvOcRLBzJRhbj+jmenfh+ow3He8/wqO2O5Hl",
-	"qLvgOgXc5CRrcZKeyWTkt597ll1fiArd1bOm2/QKn2h9ePOFwQVtLhkhbG67vd0svWJof3ok651J8toI",
-	"2DSU5ls2S16lje96uaMq0Dcwfa6I0U3MJeB71n4AkIfpGEqnE5ORCRR0kETmOar0e51erxdMSyfSrO3B",
-	"s3Br7Lse4xNuYXTFz1M1BbVsKDNdT+zoUExspKl53ryCMF+XBR1iIwxC5WjikZxMlFZcIim2mU5UHGmK",
-	"tI2nuszyWGxpM6Ns6VydlzDkdoe4D+oBr7BkSXvnHuxkadxhClWMerK8S55zLG8chrrFzsxgD9moDPod",
-	"V3flMFYZaQou7YoTd/ZTUvxy0wN2mHDoHC6Q/gb6bKEizabhOAQqsZhkemj7QhIQozhdS+OnWFmrdEkN",
-	"8R+Rxm+D5d3fvD45FQ35pHa3TAF3OJqI4Hu3UTtGZpN4JO3ZGKvWZlbEaDPvCLiwJBgFvzfoFqrITOoH",
-	"3IdJYp0TP4zjiqVeloaioauDzmhluwI3fhRYtOvjPdYbRbKKGFhVcuWijsdmjJNiDaum8C2ykk0/lig5",
-	"AgNLOcsSjFkGlR5ZguG9hSqLjAvp4jwthlB7S5UPya4iqPlLjcxMjKWeBzVxy4LHk0Z664ro5TZzMuB6",
-	"Y9M/mhS0yM6phAGtsTFGpHsJoonF1YPGtoYBfaFKcCOIHD8YavNMVEPtsYGDWoMJPUeNGYa1KO6uZC+o",
-	"3BlNQmmEk4MxRb439igrBjK5aC9DJsebxTT9yTHbONOvcetdUt2B6vOEzh+8n6JCab8eqKGspRzjHXXF",
-	"ofeo3+Nq+R87rVmmUzNbUWeXd1Peycem0KQ2r9d8p4UbbUNt2a/evra+QB/Lf7v5eq6W/U11VmnLJVV5",
-	"JbFRo7TRYgtnwO1rPsqZb+nv7+1jIWP8LWyUzjS67XDVFuj2vOWvolBa96a9Xq93g8k8Vnaal6vikRe7",
-	"dg7ADzvIySdEd/+5Yo7vIlr+YufeOvFyXpr+HrnbjVPg6/US+olYXOebuwx33wdK78dbUlmuN247FfxK",
-	"BcfpGuI805kdVSOdO/1jHcxPngD01Nwq5j9qeIvQwJuhioV4iJ0ZTfzVCQEY+1I/fxqf7yr8GB4B62fz",
-	"kZIoddkWqSFIytgdsCKgvSJFL3C/meeHNzAgjvd7+zEPu9axevafw5QwhXmhZOpN6or47iJ9BXS+EkRe",
-	"bQT6RPB4IwzjMEGd1KX6RoGcK1nkmSq8E/xCTeo5aV+B3b32ygNEpnVaXZdmd4Ud/qDCuze3w29uQ18F",
-	"3ILIiDug9h8Veuy+/C2htI3SC3CjOlZT+1WxH/iJWxcUUZLRjstQ/Twm26Dq5soMKDQLeqIEwC1Gqw6Z",
-	"pyId/9cOv2rnJBtqroY5taq63bXjTFrfm8IfxpHeilen68ZtbOSklDqVReqZEipIZat30voLK4z5H+nE",
-	"QrssvYPNceQ7Zusd0jnAqY9hU4A5Mj2MdFXbLVWT3Mwbw+oKTEvDsseIYBhtwF0ecaSFwVAbRXXUAMfR",
-	"w58BW6HcZEaHHAkeIXHGG2Ot2ShLRmJmpnmKXaS3Y8+QhqIIpojAJM5R+0pIVbXBOM13aCxTl8q+KVq6",
-	"NuHuNoDSpgEKNJnpor2nko5DRxKL1i+aQ5BKInV101fjwbsid73CDA/qDP7Ls9lfPdL//cezH057vf/a",
-	"7X3/0/DF0fnL8nd19GZ2+uul/P2HF/r45W8v/7uXv3v2j0/IQufvsAI7hCtkee45eww+a7b5HaD4C/NM",
-	"bkDZdwcorgcUtJUvEIKsBS5Q//ksmMJxzDc8hxS3zXUYne8HdWsYgEpFnl2oRthrJ9IYUurcjO58ZIps",
-	"onkK2If2ez2kruYATDzwwhixSLsgMZGVfR+zodJYWDm3Ao/DrnhZ4uGP8ZeLBhNRGoPoYW6mgDU04wYp",
-	"zrN3HPfMlWBd2kjGjFROS84sKsouF8gNN9K5GR56s0PpfH7LDsTTlTndf8VB6Cdy8Sis4vOckw+aD2P0",
-	"qmfJJVGLekGVe0OTAHpxznE3WN0dV1qA4IrDiSs6xm6ZRs/2Gz27v+d71iqXDh2230aHH/T2Nj954etf",
-	"7XLhJeLCHmpxk3eH7Q3i6V5ltoTpf1rLcln8ADDjYW5LZt1yX574clNGkCuC2oLuzldQONSi11ZwOTRG",
-	"1KHtclnK4GeLeAt+vdWYtzto9J8FjUDi10hb45pzNy/M5IpzXFmd6RcLYAUwiCu45CJIpV2sOeIqd6SZ",
-	"HnZFWDYJ3eZjqeVQpZGmVOBCyHSc6cyWhSxNIbbiTA6VLtWOTYtar5gQ7APsLh8Y28TtleklPLC7uk9/",
-	"fpzoUqEKpdkVVGxI8/ploPwbqur4VISAS8ugYNWEZ6FEFJmcVtSIEhuWiIp0VSPKFYYSV9aFooRJX0Sn",
-	"u70tnsPiWqdGTlf8hpYo/xua51w3h0ZZp67AHfeswMfcU9QGTEJ1pyxdbiUFQEY6LBdO7TgtRpbUXkdk",
-	"CNEKPGehv1va0J2ZZ++D9fnYlCNUalSGk4F0q/v74tIHHpwh+IxdFqkaT3JZKrtyUkq+o5oYf0XLsWJC",
-	"U2TMRVAMwCC+lEWGFAUUiYv24xGF9m/F79/vffwYd0T8/v0+/qPb7bYrDEqN37ORJvqD0+Cq8MlSk0lh",
-	"LlUqBnPxoyplVxwJ6A6WTIKL7gmL4mdBZZS5yKUeTrGgrmsIc4QH8/o43eSgcXZnBAKeTG1pxhiKictS",
-	"UDgbTJtfIDkSw4vB1GZaWStmRVYqcV4olc8jjW5qUJdkUpJ9q2ke5SngezjroVp2hmQvWGo+TfcQoLzN",
-	"UmIDxsZlMGlyThEBrvlLVVgqZBXpo7BmrNRzQasIC6PVu8xvQHSKgwfpYh2KVdpIZ6CQymTEhn1XGapP",
-	"YshtnPEknlE7cceFirIlmsy/tGugETB4Z5IbeB9ImatJRb+c0S9nsgwqU3HnIwqjnRWmVF3hhR63CZlj",
-	"GrXMczMjCkwlrNTpwLyrClu5LFiXyVJMc4X6/Qx5N9AQgOZyi1Go9QsooCRSr9kosb0tglKmFIaBNng4",
-	"5cmJSgUYtRhJnVa7g+tRN9KvtcD0LeuCEGIQ5thny9ZsHntxV7w8X1qtS5iC4nDrRacbnaqVAwubuQdC",
-	"IK3RLoC2Tva8vJ5Y8J57VmT17xnUGAMBPS9VMZNwmDReSyqyKNTEFKXFVHXm3A6NNrhnFUrChMJI4WfX",
-	"ly1OJYdPhhv282enol52OW5zYDe/Leh5pJ2oq3FWUlwxWrD6InaEtfhJOtXfVceCi9Q7TG2lC9y/VXXU",
-	"3I7zBRZTo5XVLKjGG9HaZX6WFEVeXWctOI1a/dbASHt2melU2rDIGvcL3sFHE6CjfxppCBndZkm4jXq/",
-	"YZW41CTT8UId7ad8ldPgsZwVnof1CmUVtBtiIvakMID9ZIuKYvEMuqtc0WrJaK6r1dVo4ZqSUX5IMD6s",
-	"8FYf3Eu45EbGg1hRq6sa4k84j644V+vqOttUq+uaQflCX1yHjDpP/d3EOFdfu19f4SY3AV9J9SY3XKx/",
-	"yQbnr6luU1N9XEM39dj9hrWcFjVXD/y2AJNhzpRFmDkWL05+bCNnGuyCXfF9lmMlkcSMB5nm7efop6eI",
-	"4yoAiWwV/j1PcjNN8YgIq7tWlT7gpX3KcIv0kvHu2rlOYuTVsZQGgo/BuVNH/f6Nj1nXiPRRglWPPQhD",
-	"RQWUzNwaAe2ip8rlzsFulE5z8o5lRcCsYiMN3bzH+VCY8X3m1K0gp84rikFeX3z05s3x61+fPY1BH3PD",
-	"8vxGQhIWBig1t1w4y4V6FEiBSvDdcjxR8+XkYYm0ZT3aATXS4jjpjQJzShyWP6m74oQhfRmC/0iz7izW",
-	"sZBVj9JT11vEvKD8BYQrlFsVSiom1CeyVEND/p2lPCj8+9qcHm6MT9yDH6/tyzkS5UBnAGYCtEJhEmNZ",
-	"JqM2Bb+76O7YaKxNk+lhvLLP1Mwq8paHD66ibvk/UfSu19uJond737/d/gTuFm1K0jMzjf9fmDyoOB0w",
-	"tuj/938B4KWklqpCJHyTsoIvFiZXSwlaYi4OY+ozictpJK03iByCcpPb6taRIo1+JYVLbY21ltRNGBiT",
-	"K6lvha2ltrUHnC26sujMVI47Zg2zN6laBqinAG4WaE7qCKv+LcVAjXcA+5v/hbV3WSD7rV9OX756efo7",
-	"XGRR6bcquWqtFx0OSPF+p+VsSICUy7PHx61OYwrZQ71UH6l2Oe+YNtMicZVT8zAi3G2mcG2uk9pTXos5",
-	"w12/1d/7k4lV3Kq/nljFf/I7Aum7unA39HaUwXm6NopEVLXaz3GMaItiippAcR18F8CxSDs8JhiOVbhP",
-	"bCGTBSw1SpKnNA/LNqfFbsd9Sv8q69bKNAXMxJR1SDzALaViy+14Hc+uA/tkJ9KBAd62GSLWzxBtRG70",
-	"kHnnnPuwuOB8+0iHAK3TYKRcBGpoVqOmsVgeoUsEzwtOTNgobRPkHgbE3Ej84P6UOKZ2LUyanaXX4HC2",
-	"ICxgZ/etIp2hOwVUtNBIjPOTM6si5pVlFhtPpIazHykCtmAUaejpsJ1ISw+3hCmcBTErq0jrC21mbZxs",
-	"7AIbtu1FNpko9kOE/g/Lji18TcqGfiR08J0EmJ3nLo+8T/Acfq1svBnMN8ylKUgg/eQqnXaatuOD3j7q",
-	"D96Ai4lsdYO9Y3tearCc6+TmePhWTZZGq8DVXIci0N2aJwqhcyhH96+y9d3/hDMUXuljTNgStDHK+pRX",
-	"rooNC4WJNkY3GYfsVZnq0gor5+T/4N3oLmTs75GZv8FK0Wi5fR8Qp1PoIjSSov0zkH9tyjPkbGiBQKEv",
-	"p9V//9FX72v1W8vCFcS3uBUS24MpRMbBL93WJoCU4caiMMdLu0h1Ntc7ONi8FOkaXWtFkZmlHQok1ura",
-	"Q0ZkHKl7EyT8Gscmc//YzWR8obmbCfqS5gJpvyvQ/8XB801TvwHsPTUzfeXGEECG2nawcGL+q3Uf+eyq",
-	"TaKOeBJMPIMdYsCU4wGmfnF6+kYc9HqVofR5IScjWMLtw8Yx7pzZhao4n29rjwkBUt/BXt+VBneV1EQr",
-	"3xFpRiNzcEtHmijpTUHB/xM5BJTFtZSVyEFIurXYgSopoTHgSC8dsTh1VBQCbiu+5u3olvwcCBkr66YT",
-	"zxVKKjyrkmmRlXOyZSlZqOJoWo5a/X+9/dhBl/oPak4LHK+9hUeKS4eV68L3pjDpNME/moVk80l3pgaT",
-	"Aj2Y3UGxKyfZ7uXeEmvxK5PIXKTqUuVmMqbqCeg/2IrH8kKJYqrjdq19aB4eGhlb9h/1HvV842/9uJtv",
-	"+REDUpc6a2CZXKi5FcZVkTx687LjKLCDEuWRjlpwLmTDaSELuMvFTkctMjqhdoUrLWo9V3DTqblQOmqh",
-	"4hu1jtUwvNoVP6i5jTQsE8wzJJp80pycfwAp44dKg2aDVPFVVIqzs2aFiCeFOs/eceAGWwBhZPCGJbN+",
-	"hNE95vwcCxZgNjKHEYZRWsyVyUV8jCbf90QVtgInolRy3I3064nCRC/AIhSVEvMrXJGb+BBjqJhfsHkP",
-	"xlDV+/+CflvW/9MqxIpjnq3MQZlXcuzTo1wBBQxXHKjc6CGGQi5IwWG0hBbfYu6Ai2e0SgltCldggwve",
-	"b2+/GcGAKRjObm/jllcFL6XZEB1fOp/3RfxN3BF2IhNlOyI1JfxX2pGypNhOZKF0OVLWK9to9sBgr/ib",
-	"gwOxtbfXFhjCsAP/iRtxUrUgBx+/5Avh+7oaU1tSUf69HkzG3gH3kjZ3xIrFHCuScKJXpIdTZa1K+65I",
-	"P5pGDg7QXfK4kP+T5W2RoTiIWZbnQcAuR5Xi0qqMVaYQx09OKFY100jGGgJcSbGn4SeDP6klnc956p/t",
-	"jGWWC5mmBXSvMftwypgZ+jqsqonVKyXTVTLFIcIg3HXDHDr6OL4YC4F3hNFiYMoRioRWOVfsR8U00gOV",
-	"SEpwwjhiTK+mAC0XmFULyMJALFjrLkKMaVrRvtbBaiKNCDoKPYMzOQwSo7iwtBkXFumtTwkME824sHZt",
-	"In90odyLc4ke+CJLRpWrFGXg+MmJ2HpuzDBX+G+vpVBbmR62+6JU72BxnGc5su0msNl1RCILM7U4z39M",
-	"s+QCrVEZrR6Rc9lulmJEK5bFQbJ1C6Ym0gSpULZmVJBspJILH0gqpGYWSmaIZYJXWdK24Tcdq1ygeJ2Y",
-	"CUVEspxMiFpyxo8T/yxs+AVyhZYi3s30ANTC3SKxu+/rEPVjTKFf6Am+ZytOUgoxPX78Y6QTo63BkFDK",
-	"U/VBjnVDcZJnlOB6oXQbfeRyMlGpsNPhUFmuAhLpamLn9d1Fihi+SuzXA7E9xAzeuxNSfxwre6QnxpYD",
-	"mVyABEscOxeSqEnQ8ZOTpYdTyL4qfjl+5Q4bNoTyGlye7cKMnkwdHGkiSubdjUKpeHnjbfQBs0LwEJAJ",
-	"AL+MS0nuzuU4jyO9BUccnKn3u3tkSY93JeBvOcnoHrF1BH/TPT22dw8KM7NUn62MdLybmsRW6c4u5LvG",
-	"3b69zbTtb16fnMaOnPSfJ69/EkojUFKdSMfvo1aWRq2+iJAeqtvtRq0O/gFLHq+HRebox8rhSHf4p+BD",
-	"waX33W7348e4E2mqnhPDD55uv1DkN/RRGDjPbJd25YHgeJAifkWbiIx0zFsF1bXhcz1uYzKz40PBo49Z",
-	"UmwfZuUD/yU+CIrw/xDpDzs7O/g/+Dl+QuK3c4r5HB9E3NQgY0E3/mJVsXM0xDDlDyJ+efT82U+nzxw1",
-	"jN3d6/bcrRVhzLNLvt8TxXaE6g67lJThYc3Ccy9T91BAxp+xgRvZU4zm4wWpVfpial0AMfKcpFMahbIL",
-	"bZ9mY2VLOZ7AKzjaHAWWcreRVAV3go74RWfvBPHvLbYTkOF8ELEdyf2Dh/+IxTdipN6JFz8ePdk5eXG0",
-	"f/DQ5QYUckY+HcDK4T4zG5m8mebPb6vxCvq/Sj+CzlKeHJq5fy2Q6rzdcsrFbDbrWv7ZL9LEjNteekR8",
-	"udeB0QykVQ8fNAcUZ2nXdwOzN+OFcdFI7lluYidVAIlSMZEF89mImHhMUABgDf+qiux8Xid37m5viydm",
-	"PJlyIXfoSaVpVLNanT64zhEOWiqMBmeUGQM8FBTogbyC6E2hXW2Rf6hiFpK5NXBKXDrum4xY1/3w+5yu",
-	"VF2xxNiLpTAOxDjT05LqY+CDyCsAfZkUpqQcdZdugO6huYVVbUWeDQqJC/sSpwXkG/Di3Ex5yztC20Om",
-	"hzBHR3ou4v1372KXnLLX87I7VlJbD7y6cC8d0Sqn/F9Z0XnTOuj7pCznj5SiUGlWwEC3yIdIrkKVwjaN",
-	"g8cKXRKPVK1QrXXWEiyO5YCm56/UphST6SDPErGVGzOB464jJkV2iRxGgOnzTF/soLLqeCIdtqfkFYkB",
-	"PO5t0Im2TxornfgcNZhL8WgmunWypiAHNczvSFoxkmmDqDPS7p9iK1XncpqX4lFHIPe7LcXeAZcDdG5X",
-	"B0FJuGaSkVSkD9wX6Yj7verf+05GOvDR/L/vB//ew0QjuJUSjnBy8J0uBQkjr+AMPJ8W+OG4z2G5AmIh",
-	"3e/9b1HACTIW/87KUhWHkY4f7H9H8Pmgdz92tvAYJnG+g3qQ498SVnHGHwzM1e0TW1yNgbvT7or4wV5P",
-	"PMcsOs5DbZSGqxjwfc1yxESYO7Xfq9Hvyzx3HzGrKuUeugq7nCvSrIiLRgFMrCIKzzdHp09eiPcRl3KF",
-	"wxrjtWPhj12EXJheBUL0fCoLqUtFckTKMDGdZLZiCIWh5IqKDyaq74iPvBqFeA6PrbKQ2koSVraPJK7Y",
-	"LYiyRKHmDgs7LS4RpRWKaWFxGEmBSm9XPK1OOdxPjLXZIFeHzaO0VHnOUakSdl9U67UTyu1tbcrt7WA4",
-	"GWBZTP2ypqAcuwr0xE5R1Qpzm3imTkbS7USIxNwn9UjTrRYpEK6r1OnT5hyWMAc+RZp9wxzEWrcnlPJC",
-	"0afiwowWdBBDzMSwn3lKjlTBRhpptPC40NngUKmE7p4VMXz03AxjpsGjzDBctrCqvKniacDnQFPerCYK",
-	"GrSrjpcV9YqiU53T5gfCgBa6e1aQw90UliNnac+lohbtPu0qIQ7q4GD8doR5qKXFJDlN9Sl8ZMeb9SqS",
-	"VrqET59foY02g7Kt2GJF01tQOwKzKmxHgJZt0ExDKSLUVzlNM9OGnYsSkZepH/Uce9RNM7ahB8EUsBBq",
-	"qcsgkonUgAS74ic1qyc2Az6kOpQUTBx7SwDzXIDgUd6zH50MopPNtHSaKzIB6jnm9tLBsRh+7M9AXnal",
-	"cZ6FRYclCpezBCzRkcUyZdcHHS1ovJHeStjGSkuZXywnk8oWW9d2qf+TCUM2lzYHKlMW+CJg1kXMPfCK",
-	"bEdcnwQNS5S5nmeRhjs4Q5yMDKHVhCAK80l1XefZOOMCr3hGMK060qUx2BpmEQZJftZbDBqJhcvMRfWV",
-	"4Gz+H99+/P8BAAD//w==",
+	"7L3pchs5ljD6KujsmbBUlaRJWfJCxUR9sqyqUpUXlSSXu9v0MEEmSMJKAlkJpCS2WxP3132A+wYTX8Sd",
+	"mBsxv+bf/PWbfE9yA+cAuTG5SbJrsTqiXSKZieXg4OzLB28gJ7EUTGjldT54Y0ZDlsCfB6d0ZP4bMjVI",
+	"eKy5FF7HOx0zEjEa3lOECc31lGg68gklSidSjMg5jXhItUw6hGsyGFMxYopcjJlg5ywhVEzJkLMoJHLY",
+	"FdoORkLJlE+oCAlXxHyr6IQRKYh5aUoUS85Z0iSnCaPajEsVkTH9JWXmna4we6AJM79cjGXEmuSEmbE0",
+	"6dPBGeGCBIfDxguqB+OAbGhp10VkQkIWMc2IW0lXSBFNCR8SIfsynNonYSzFxYBtmpfsgC+lYMVRE7OV",
+	"2ZEyOISbza7wfI9d0kkcMa/jdb3J31r6p62/nv3y+OJB/+e22N++PH406nqe7yXsl5QnLPQ6OkmZ76nB",
+	"mE2oOZKYas0Scxz/2vXe/unPjX9793XX+yfP9/Q0NuMqnXAx8q6ufO8wZJNYaiZ045jFEZ2aAaunGpgZ",
+	"AjgmosdcZcegZcJCQoW6YAnRklBBGE0izhJilseUJhdcj/MzC7L5BtPGj2waNL3iyplIJ17nrWfm897V",
+	"rfcVrIlGx1Sz53zCNfwzu+Tn/IyR4C+N7LkG/BvskjhhigntdsPylVJFaKrHBnEHVLOQ9NlQIt4MKY9Y",
+	"WF7shAs+MettZQvlQrMRS+pXeswmlAuzkRVWmz38665YMb3aahX7VWDLdDLdG2qWzK7yhA2kCJVBywtq",
+	"7jpOqJMpFyNCR5SLOXO2a+eEuRprTjZmRLBLncFhQAVR6WDAcMPz7/CSxcwg9uySjnFKRWgUyQtDo/BI",
+	"BmmSwBlxEcoLshGzhEy4SDUQPPMppFOfXIz5YAxEmSsyiKTCG56kwmAlkaneXHEHraU7WHAzsl1EbKjr",
+	"t3CLy6hF9zcOmSuQM7iuDV9ShJLXgl8SzSfMrFEhNtxgYVe+F9OETpi27HYv5j+y6WFYz3L3jg7JGZve",
+	"UyTgIdDUjIk88D1uHoupHnu+J+gEZgoXrm0okwnVuKKH256/DB2fsYgbVjxvfaH9vW6BTx63a5fo3und",
+	"8lq/pyKUw+G8pY7x51pQtj8HLAsc8kc2nV3kC3rGDMYlhh4RRYdOnqFGukoZSQU3oo+WgLQyZgk1r5Kp",
+	"TMmEUUE2KHn9+vBZVxhOHjIabTaJ2fqQJ0qXGTfX5sarXZgvNuKV+ZoLsrVNxjJNFHxGUQ0Y/ITpsQx9",
+	"YkAEEhuISSOmUWLAKazAADTYtyMENZJIh4DggaKfkGbiEayH6As+YLhqmPaMTXHBtCtCPhwyuKhuK1yR",
+	"YHtry2zWgbZ3xqa9hKWKhUFxd2MeAdnuClwqV0RpHkUZ4YOxWk9KY3HRixM5SphSgdtOgV0ETbKXrQX3",
+	"zkIS7LQeBCTksDMzfCc7VDl0gPe7wuzdgM5sUWk6VaQvU/OdJFw3yY9sqoiRbtVAxgy+nso0ITIZUcH/",
+	"DkdflSu3h08GbbZFG4/7j8LG9mBnp/GEPWw3tsJHwxZ90N8ZtNuexXUU+XNsrwhwZQ5KL58zMdJjr7O1",
+	"swOY7j63/aJY+vZPjX97t/GWNP7t3Vfw9+Y3s+Kp71027DuNCVOKjhjKiF7Hm6TKMFkSJ1xo2o8Y2TvZ",
+	"PzwE4MtUg4gNbCohOqE8Mn+rmA6Y8nwv1o2nx0BhzhnRLCHq43+TAU3oQLOEKTsUn8QJn3z8r3PGlU8U",
+	"mxCmYvrxP6QiQhIuPv7XgEsiU/NpyCdItA+HIPDP3tp9VCkylaYg/WcoRhXcUdATuO7Aw4HRswKDEXCq",
+	"5je/K2RClOHNNCKKGUYBEtWUDORkQpVvth18ZbSO0nRjCgIKu+RKbzbJ4RAR3eprjrvZGbkCvKQTo7bp",
+	"MZv4sB57dbnqimC7vWUkPsPruNlmDyW5oHRdYXegJsiEsAnXmoXmPlwwemaUw67YCN7c73rNZrPrBZsE",
+	"FcGJgSJTTfLGHqiZG1ERWTGCkyuSimx+Gq2lQNWjt1UE5+F1u7W1XULljW73q39svLm/+Y3Ttb7qehtv",
+	"Sber333l2/9Wf9/8avN6+P6VgSLFc27kRx9xpQ2O/JJK8zFXvVE8MSdKRvycARGeVK+AEe2+MpicTigM",
+	"RX2LViElsUzI+cf/SkZpZDArZDCsmSJhhKrYfDmQE0kkTkMVCT/+u7sNRgeecyOOi+owmdWGa/E/osCh",
+	"aAg4bu9AVyy4BE3yxtF0MhfTcyzvig2KuFnASrNlh5KEa+WsGfqCi82Za/GgtU1eSk1eyJAPOQsDP1eC",
+	"7ZR4QYA33grK5qaGO7y9Bbx9zmg4Tz60ODQjHLa3Pouk/QIBPG91Fv51C9ze2fos8uuRPf/y4sy3RKST",
+	"Pkt8MkzkhLQNF4jN17G51OZ2MLTwsUmsp02H7r+kLJnmqzVvlJA8ZEOaRhqWU1zrg60V1sqS+uUeajZR",
+	"oAyb+eauhSW9+evZ2qlbEL20C2q1li7vDeuPpTybd9gX+HPdYT/69Cd9ZYZSsRSKFTRUazeigzEaEgdS",
+	"GJHe/EnjOOIDEEjvv1dmFx/cgmEALo6sEG0+qXQyocnUbrVGNQFDpBGKqyK653ugCMH4SSITXEeIEKiV",
+	"2j3fC5mmPDJTX/leRsa8vZpJKyJwvoA+MxJPnMgBU8qIOaAEEGqUANK2ZoEmwk5L+YIKo+JVtttutQgd",
+	"aH4OIr8iNDL8brpoVwMphhEf6PnbMDAsagRuVJAJCzNaQ4JCYW8iFdjTB1SQMT1nZkPn8owRKeyRwGau",
+	"ikj0Twkbeh3vz/dzz8F9/FXdP4B1wwuz2HwLy+uKYJ5a1rmGbRoU5BJq7VoFDU+0pONlRh/g5wVHScVu",
+	"WAcf+/T9GrPmPFvfSsOUbeSLjG5rDZe/Oc+AtuZw5i3ACqQhL6X+1qi4a9IPCi+XL9NLSVQ6GBukWXSB",
+	"hNS9IUw5nxAg6pEHoBbBw7eE/G6NbgYu5mnwBaz64pDimI2YYEZs3HfUbk30QJKCFCycZTGWlST29xuR",
+	"2xxZ8hFB6B9QYdCnz0iS7Sdskv2EUc0IJYJdWBxQmlHHK74szigvxMw9dgeUQw0UMRYNb+ugit4phbvJ",
+	"TXbZweXz2+mb5LUy6p/UY5aYoUDvNDwlpGrclzQJb5FHmqXWLBS84Ha1MH+OdXc88Y9C/sxxXpP0Lb5R",
+	"ZuBf6zaBNPmbvUlzl/oFc+OnNLQ+2bXVOwj+Oayw3j1BeEj0mOrM5GztBItwsU/Dnj2mEjoaFbfz1ntF",
+	"BnQSSzNyZilKJ0R8/J8JSyQxSixPZNN7N6MkOSw1ioddMck9sbeEgHvoHsvGdTvH6TZoDUhiqTioQBDB",
+	"lFlSZNIVRhkDqm0OI5ERGYytL0NtZndohpA7a7ocEkqCo1cnpwHhhlIHFpoBEXQChOEO3Q1KPJXhdE2U",
+	"n9BoKJMJC384efVylvyabwnDsBFJlJTiOig/F4XB81rCLDNhh6SCXcZsgAbXEJyNIk5vU5XPol1kGqF7",
+	"EwReGnZIBhLc/QYXgygFV12YIjCt2YOLrqCCyP57NtB+dhdfn37beAyEOTJ4r9IkkSOg36BDUUWCbjcN",
+	"H7dawaZPaFcE+3hejdNpzAKC3EWPqSBB9fgCn1Ay4UqZ5RjoGQ7gZi56qO0VgsuVP0HAOghBNOXbvWEv",
+	"ZlfkN5PgxrOgvy/9dj3nazOUODfe5vfKmWQJ7ctz4NfEmVyvw04yC2+BqWRTAGthStPEuhXahJF2q/Ur",
+	"8pV5KFgkAz4ZyoRYSJLAbSewIGu3WsBWXDjJHNbSJFVGweigMOWXjNbXFNMzCng0loJVxSSkXOAsBUe+",
+	"EVdjeHBdmd3D1zpvvR8+/juGAzAjHsHYAzkxOM2IZhEbSsGq2LyHz+VKP4yWWWxhuFtD6OKunQ+4ZCgu",
+	"g+JLRjoXg3dN66kLt6u3n2a/3syI6tZYsaH6nnVl1U/ufrzZ3NaZ9snMt3aVteZbkBREBZYY5vUlo6wN",
+	"xdyPpGLhzcy6OEYZf/C723KgceViQyFixJI7iIz+Eu20t6MpzIfond3yj3S5X/245rUe1NznAsL4Fk2K",
+	"NwW/6UEEw1Zr62Gj9aDRfnDaftjZ3um0Wn/zfG8AfpaaZ7Y7ra1Ou22e4SFGehuZo2c+QGRPwqjCQBYW",
+	"cow4ihMZS6UhqoklA04jz/eUpjpVhqS49aVxWD9ntq41LpMF6pLr5GdkqYS9c3K9Fh1w3SvXQePZF66L",
+	"wfUvXQd5Z18o4u1zRsNrilIGc+olGfhlbTEmR8W33ksmxk5U18yK6jysCulm9bcu6QR2HU7hE3K+YH4n",
+	"1gyviT32DtcjkPvxZqKwXeAnE4Uzrn4XyVCHGGszQxkzUTEHZDBGmQaeqOeFIo2iz8r57Frm8r1sxlvn",
+	"e3f87jr8Dn4+lfI5TdCaugZm6sJrcymSFdF7uJAeJPirnpayF8G7q3gz7iny+vg5GP7tfiDpCQaw9vz2",
+	"Q/Ijf3r7boyaqbUcMTBMzV1DNY/vGFLN1oTuWfG9lTTCPKutLEFUs7asObvPPv4HjcZyRiF8//HfyVBy",
+	"kioaSrAJylQnksQs5GGN47RGp4SUb6vTmQXZ/Dwyk55nHf9Z7NMQUgXMJ/fALYkvc9L/OqgTz3pIzQ5q",
+	"V94VTuvccPEKpbxHmYD7aNPlK0PWisuY/JIZYE5er2ntubOwrIXxzq4VdGw1BiXTZFA11tuIMS6gTguF",
+	"eifUSIZJn4cKkwQxKatJbmCUqfGgkjujzK91AX/GSjxcioMc/6/HmWaDyjLKCbTcksjcwfqFszLfS8WZ",
+	"kBfiWyMJVQV7rH9UTt0PJUMHrnltEQDPs1Pt4U8l0LFLndCiKxu+IOLj/5bk43+SmCUTrmuBwiANT5CQ",
+	"agrgsD7s2yJU1XVbguVCWC5YFDWKcSP9VJN+wuiZLUQEE0A4Rlf0U8UFU4okacR2C27qCY2tl1oOh0xA",
+	"1AlCG7g2JNQrl0KnqhboO4nhVyFYQrMR3gK1tt6sqAj78nI24DAf1AHcPVq4WwbXvc7bDx4mH7l8OcMJ",
+	"BYu8jncxplrROF7DsNzOcvH2tMHACRNaej565Hs27rHj7ey029ut1nar1WqZXxN5zkP4xa3z6t0a964A",
+	"RIizmaPvFMCimjfEuN+RAmygkwgaXYcPcvvuYgXNPlRDkktk9kQammCo0gWUGYIccymITBOieMhuidgu",
+	"nYYUMolz1pOwc0Yj4jajdjFrG6NL/9KwcVyNwzALLYUqYFOZQvQQHWii0jiWiW5+sdTsOaMh5vrchQjd",
+	"+cw/T0DUnRv9D0Iy7jS2X1Fjs2HhNWQXaRuUJ5SpxppLe0eHJGEw04DdUy7YdvP6qltGj7MoZJj2438S",
+	"2U/4iOqP/53wz6+4na6tpDXrFLKumKeRmU3KhExkkokkyjdC+9OE/p1HnApyJBOdjlKmGElFxJTqimBv",
+	"MGCxbjynYpRibLM6U3C4B2IUcTUmG4oxAvtSm3eq3m+F0r2U2pVNml9+xzIg5HRZTSUjaELx2dnyyx1i",
+	"VLWsuFpXuOKzCn+AImxN8rJYkamm1PWijcEzf3BPoTmgtXXw2WCYPfJLSiM445mAGCjVLaY9qyQfTOKE",
+	"KUqenz7bW1HLDhmNena89k6r1fI9Awujr7+XVP4vhkM2B3LidPKtB9bnrQYyYV7n8U6mpf8gqSQnPDqn",
+	"Tkm32vkT9z/P9zSbgKUuNS97Y6nner+3T1tPOg9a60Z9GcDPo74RlAm4w9c5+HpUqE/4LZQnXDcQEavR",
+	"nXAxYMezuGwpvK1HODBCM2gtizh9Tc3ExT5w1LpsqXmoM18sFHmLrHxhKUjDisExVKiWD4FghVr+dnld",
+	"UVwfeWlrQRqemdWMhwp47BxMEFTlpSHLdQGhRmxXbHBdtyxu69Fj+b17yv2EiLEJs4RswENGLsbgsYeV",
+	"Zedl624aFGDq89L93zefvpkucidM/7GF6S9WhLXVGVFfX5fTKPtcUVLS7FKjVCvPWULejKlWe+BxyEWm",
+	"Wn9EPq0Zwut4ryL6J7IvJ5LEUilJ6Ps0pMk3BgSriVWQtFSKKQx5wgYWd2Wq+zbo1N5FfAY+9PBWFr/R",
+	"XEfZV8gDCyMbsczVq8x8Ej3rQMnCE/HZeVKZc5r0LKbDK94FnfCw+f3T0cuXp68vX5ye7bxy/z9+vb/3",
+	"9OCvB+/3oEoiLS7IHMFC+GTRj3CKWblEAP4tx0JaJJtHQdy+CYVry5CZWiDsZgWnkQsrEpgFYyr7ME0w",
+	"qC2SAuoyZ4ce+CQwEAk289Yebp57iuDmScJimWgUgrL2Ho45z5CF24vOfC7xVi0rifr6+LlTusfcQGC6",
+	"uEPDbPeZP6y07HsRF2dwLt8xbTHs6dx+DgEPAwdKVwTUNQWC37QkQxlF8qKIfKQPAM/CGszo3iibzqv2",
+	"vIAL+09u/KZhjX++z0PLbO1b14yyLxQqno2yn2QLukmUvV3gJ4uyd1C9i7IvM+HfSNbOp8/HKa7vDgsq",
+	"WPAqZsKlIN7Fmq5QdTGH17xUk0KSbjXfZDWnciGP7RVi7fuP/w5pbOkkm4X2WaLrvTxoESiUBqYCVpLn",
+	"f9yqJWThVHeO1d85gTii00jS8FMmvsQ4xZqpLpkNoJRYQl58ityWRXN9qZzjeP/k1EBDX1OQKKisM/KE",
+	"rWNeDEDM6ThfKGUUNeEVJI7j/ZPSNFu5+IE9SnEplvr//oSfoBYeNm64uPEsgA3CjurLs2ArNAsS0IX7",
+	"zCjBKuuilln5BYuaJKhOiPE4CeZKaDaJI6rZKlOTjWoZLWyTxqIvuzJc9t3aZrSYJS+gneXinESqWS8y",
+	"E/TY5YCxcJEPxiyGwMPEPVyWpba38p6Pt0OipSQTKrJatGhuBSphi+w2r835i4/+wT2Ax8yasO5UgBVU",
+	"AFvB6hlXtB/VBYplJa4UCd1DN6+qVDPqLlEMO3kjvwQvoLMpJu5QuRjdokSUleXKYBejEyWroVuz0Ds1",
+	"4HfPaBw2YXTAzRyb0LnqiCVc1tyeGL7Hgr959+s+G3Ghru/LTIXmUdGXCV/kZa9jqbSZOCEUffNrujX9",
+	"u8jRu1y/z5brN+PhxjaOgNNZIIqRrVFV7YoAcDpYLc3vLsPvN0iAT5gIrxWZlbBhPVXKPKD2iaIPatGF",
+	"UkyEdfFYXtGD/Nbb3tnaqrk02ayupTP6X4uTd8jGn9sP2q0HrU1yzAY85oaeYPAJ5v7Bi1xkPfsjfnvl",
+	"Lwrbs1duEaAMwmY7sd1NBXS4b3ZFMUGs7E12LYAzOafgJsZKQhCfixd/N+820MxhjJFdWhEeNklQTp4L",
+	"OkTVp691hctfu0Fi2hd9DZNzPmCvBT2nPDLC7ZrXMS2/ueCWwUS94vMLzaL2BfAvG2qc0IRHU1J4v6zV",
+	"3LouDi1oNO1TZTtOJ4a7mIn9OVfEXJ4xhQp5IVdnXQG9xzGubSiLLawz5cLsEgu1U00GNKYDrqcdjNXK",
+	"jAAXzHyynejBVss10fSMwVtSDFjWMJ4rCPe6oBwa7UqRmXfN1folZSlDKqPIBscQTCF1VyhNE83CzXLU",
+	"povuxJgwQi0PhghPNTaDcG01la5YoKqQjSUKEBanp11x9OrkdPMmms1NzRy/36v8WtBUj2XC/742T7WR",
+	"mTOm4CX9E9PijPMDImxrDWfBIifQ8FcbxnFvzw4Aa+uQp4wmLCHqrGeUs16z2bxnbsq9vzT2jg4NpnRK",
+	"v93iVc/aMCrXC8QnVoY3K3B91TwAtGUcLHzBQk5PIWBovagDqrloLySYaT5Lb2Km6UFg0uquJNeEG3un",
+	"/HDy6uUuNHJQDGRpLtpOss4muuWI1nuKVPqwoK2bksAupNyZJdXDxuOgSZ7KkDOs9JYv/sv1TN3MOHGn",
+	"iN6FW/+x7oNt6XDXc3y9nuMWbJUtb7Wcgftz9BwvzDav1/gzFjH9mXuNL1/WncH/j0E0rhnc8QdvVHPH",
+	"Tc7WznCuRYk94XyXNUhRLijWp4OzSAIkZBQypXvW8VjIP7HfeJ3Wqvk61kFZStexX7mK3jYf59xAyAho",
+	"kEpsB/cwJqiZpWp7GYo2EzZg/JyF3jvM1Hnke1z1QjakaaS9zpBGivnehF72qNZsEpvRH2cp1S9YSt5k",
+	"MIkTds5lqnqKDRKme+wy5glThWUvz53xvTSJvI431jpWnfv3JyxVXLPmQE7uO+ivcYHeFF+Z5R12RB8o",
+	"u0w12FMUH4FNBnfxBRVPcxlpRpU/zg3yd4VpPpd7UbBzlrxJpGaz8HPmbXiGXMBDC0AmU614yHrOQnvB",
+	"RQia31w5NYt0s/29ecLCDill4lk7qCYXCdeaCYyo4yrLZcx6GStJhCRb240xZGinSssJSzLzL67GzCRj",
+	"Jv6QzlXfw03uz2l+5M4TfIdwnKhcgtHE+RIJHckbnrJdRq/QReJtTnq3TtuPO9utTmvnbzN13+oRwpzB",
+	"snOFe1DGnIHt36ZJ3dy/ijsaSsxCYVkih/C923HBA90VuQt6QX1ZEtQfhV1A7l/rCuwBngEXLfw5PtRe",
+	"sVIU7D3lHIzofu6Kkv95lygmwsIUuaWjWcWFgIxlFKo8ERQf6Ap7XBvH3+6TBw8ePNn0Ce1D7nL2aA1B",
+	"qpQUL/rgu2JdJ3ymdd052SuyrSW2f4DA9oxvFOd6dBfdfhfd/nu5jhl6wLb3Yg6y54eZUp+ZK6q2wRpx",
+	"EjLXikWQnYdkNaaJtr1lsQxCzBLNbTWjguqYXe75etVQJhPQu4wK1tB8wvLSBi4tHnXAwmAPCu9xoR9u",
+	"G9WRC+jB3mln7wMWo/XJkOleqrJ1lQHxxnEPs1mg6DTVYyY0FMI1XMtSfd/h8wTi/3dJYDTIgPAhQsaA",
+	"o2bLxaJcc7ZsxsHABlTZZ0CAuu3iy44H/dI8eQWK75Bf1qfXn7HpPWXtz+2HhabrPrkY88GYaBZF5ilF",
+	"KJy2U0WxRjMGB7BJeb/OXbrN9h88+f6X55BurzVLzKz/6n5922o82Wv8jTb+/u7D46t/qjtu6wGtPSjr",
+	"w8tVN/sw2QDX6YgJI4mzcHMXjg1/M8+OmFYk2G61AyIFYRCInSk6hW1Y44JdVF/KiFFRWNVyDCqsKsOQ",
+	"izGPIBr3QiZnUPv8OmhwVSwm8dYDrgeIkZ12yXZTwfscsKXNvMumkf33bADkDTEJq8wA4w6xmBiNjgq3",
+	"3YKqQlUABloSXEiTvLaubezKBa7WhJmJsH1omXysi+YViMDryzYUYlfn6NUQiu8vn8q78j9U1nlWR1Dt",
+	"zWqSkzH48sWAdTB0DU5+zBKGZLbIX88Yi5U16yiMWOgKDFkIloYsBBC8Wh+yECD/m38/p+/fPKPJe33a",
+	"/nsYPwoHe/398GD43fjw/Y/RC/Eq/ik5WX6Ftx/U3eHKsRhozZ7Kuzrjl7VG+LlbI+dAzfwkoctAp3oq",
+	"2FDhg8c1m6jV0MgMaddFk4TC5wnTSwWrIzpiL8xz1b3CGuwY8zHxpcXz6t0RUN9PJhA8aJiNocOAMzkx",
+	"9lGytMVJ1VRpNsG6eamyApBN38rPfv/4hQcW0+dMjPTY67RbLWCa2efSSb/91273stVqdLuX7W+73ctH",
+	"3777qvDdVgu/q3tsFht877Jhx24UqqIwMxNEjhgRr89IP6LizCA0KHFcwH8TGRXYk8FH3Xh6bATnj/9b",
+	"kliGRtob0ISwCeknVAwkEWwCrxqJ077IFAmZGw/Jxr6ramVWYgSHt8XyVslAFU4vZ03PGI1+zvp3zGAv",
+	"u4yBsBGQ950GHzIa+U5jLIpYWSXEwbTAKZhw4UClM7S1RnO+IVOMbJzQSyv6tAr/K4hErbmMxfYDgY3Z",
+	"SkwH50xoF2c0IzBiOUXzNsbNW1t1UzOlgyzy0KVPMZUbMZQmTISx5AL5rYV5nUvAGuRX8hDkX9m6WO5j",
+	"Vlqq9BYtfswisV3JhXwd2TeuyXZxo3MwA7O7ZsH2SjALN7BV2LiNkpXfyiPWmzHLFnM3R3Xwg+KLPkH/",
+	"jnNn+6tRQrf0PRyljiR+ErEegLLi4oqI6V7t8TnVo+DXe6pURSrDB8LEOYtkzMoUkp3r3lb/0WCHtYZP",
+	"wm26PWizx8MH9GF/J1xBJ3nyuL22ViLYpXYerMVipXnSHTJkB6a58mEjZgOskQax7YH15gXNa+sbrtzc",
+	"aphzgk9flZ1pixFla3VEsXelV4H5o7Uh7gYq5lvUlh/7S8M66SCqn4owI3UNnoX5A3Ur3dzdPBBDCgiz",
+	"gOhCERZySpkqI95EjXo7YXvYGjyiD9hWf3v4kD4ZPA4fsXbfW0kFKICncDPc/arddXbAfk5bZhGyok0U",
+	"zrZOsqmSkRnxzI5829gRptaMNVGlUdtbrUUI0qpDkMw8V72IUzhZdwWRc5R5NtdGLrPJ+6UTxiJ2wLAS",
+	"G8fPQrLTerD6RbQFLj/UFlrBke8p8v3p6ZGtlTiztnIeQWmBO62KReXB1vyVZcCqYGLpcMvLLh+RA/Ii",
+	"FLoF8T7jx9cU8N371xb0ZwZYWevMp5zRO+GGDtJE1WEpUC78MUCFwEi8XKSGBg0xpZErEmOxSjB0uZx0",
+	"FEO6IiNfLobH0C6HUdbZIguuDzNWk7yK6S8p65CYKuWUV/BCogpaUDu2W08eLtI7UK1sNZ70Gu++rlcs",
+	"V9EizaHkxDniSvuwE9TBtcwA0ySHglByQaMz0p9m0PO7IrDFwHsxhMgOZCo0Klfmi0ywhTeVJEOaEKpt",
+	"UmfMEnzN7L+ACicZU60Y4x2/tnYiR5JJAgZirFJtZQASVKh0sOmTIKM8QVdIMWCknuZsXV76hRQ6QxpK",
+	"/MsSNh8N8bPvB9vtFvlOChbM1Cy4oHnRAit/ov3BCvouwMj3srV6rjBvvUCdF/+dgZcrBhx0UKbuT1Fh",
+	"HicyHaHZYO/ocJcEXLjnnMZAhomcFH2FRW2kUGTYvlm7tAPs91CnHzXMT4SGYcKU8l3iIhckkhegkCq2",
+	"XNXzJjThtNJJIiPQ2G2idK22draXsRKjhY9kY3Yv9RwPxGgrKOc3CSh3VpB1Vk/J2GfFKVDLvPYMYYEc",
+	"twkdjLlgDaOfmW/sPOa1JnnJLuAvRSZ0SvrMAJeFcCe6Aqp4KMIuNROK9yO22SHayCyEwkuAFqHMIjIM",
+	"pnBd4pRlNO3TsJcH/1TSjorOOsy9BteZzaXFqtguZrmuNFtNzEd9maCZho7zXJjljOK5iTxzY5Xmh47X",
+	"95CwoOmhANxDm25pj/XZl3NjQtRUDHo5FcivQA2sZhE6P/cGHqDB/KtSpEm96bogRMzciKq0UMbab/N4",
+	"i40AMqsDnwQDmoTq7da7JpQdD3xCSVZqGIx6m9Z11BUuPIPQvky17YRuBm2Sg0msp3kwA94CmzmFTyPA",
+	"K5bd9foNzAgqBZtc9YKO0wkV+bW07u0meYY3KqaJYpCYyTXcTtvEvUTLFoUkLVNvrPiYp9a7g50VuCpv",
+	"zpcxVzFw0YytDaggKu2bp/pGckCvqL3cQBjpYAwqOcNnwiwABocaUE0jOSIbgQsVVc0pnUQGa+5Tg/40",
+	"5vjNZpkU/T5MY3X8EastZIVvpmu6kAq1bC7GUjErlRTNijRhmGJsG7j4hrC7i8MTPEZFxjSOmahzNEFV",
+	"j1kMeFayXNpRrMTAFZnICUrAPuFiEKUzql5BkW097rQW+nxnwGYr7ay0Jlvfp7Aq35Z2wGXtEsPtACKu",
+	"2UmTvLB5mnl9E2LLm8zdRXtrvV1UriGCue4aVnHkmCkI7q7KDmOqehPomjXPGzyLHVY2tzhkcMXAwMag",
+	"ZSqOC+XC2l9a2pz1Gcd2SZoqOIQR/2bX9b28wNJ6swuD9Poi3hq0hTMc0Cgqm/vL1n6nlZeM/YutGZWj",
+	"sMv1c4jWHUuhQnOVGdi2v8JIX9AsBO4FTbWcoCtTS8P2WKKkyCJKNKOTmiiRPO5zrs3TlWuG6gDw/Kw3",
+	"PYvVva6Z87OEq6xvGc7qWJfMWevHvbhEjHn2LOyiTFXxWMuk4IiFPCXphBJzglJpI1dPWDLgNPKubTe2",
+	"WHYds3H7mpSIO6aJ5k8LmYIdtGTqzBF0qdnT1YC/XrCEw3ItEZPXC5co4MmcCuNawhSzJ/vJ0ImXsMnP",
+	"nIKWMFyMpS0owvVaqFZ2Xq/ovW49Nv88Nf/sm38O0FeN3mxV8F6/W+WlT+rbLtYn0LSPboOIC2aDxG/H",
+	"901o9PE/J+YbTftpRD/+hxkLmFI/oeb7iIsxxZDR4v2ZuToL7sItmG8dH/rc4RllylRjeYqZyMx0Dqct",
+	"yru4OLgHYEMTJEBKEpSsTNjbYIEAfVgOhK4SjYEUAm1jyHMR82yaNhTDapJDrcggYSETmtMICQmGbyZM",
+	"p0mtUOzSBmc92NG0JgBboXbERFGTKwhIgzzEYtFZuUiMz8SOr+GntcE6+Xr2NBMhN1K3rJsRtO+eDa6o",
+	"pc39VHHBVJY0kRkFDMUDwconIR9xrYgUUSU6BAqpsAr13Nlpt7dbre1Wq9VaRfJxmFKD44qKsC8vA5Kw",
+	"gUzCPKOEUIX2VhcOak2oBvOomErB0FRtMzW7wtB+wS5KSLO5SwIXadMbRDLFemzmtt4rJG3tm1/AitsV",
+	"wUjKUcR6SX8Cz34HH+8pcrx/Qp46UL5wt6CsRtvdeL5XntXzvXzYmlu4INjSIXYBir67PJXTL+F0HcEp",
+	"XPV5zbCK4YJaOi0GTd1QqQNoDlcYlF0EdZnjr434hbXdAkkvErUZsl5HpuvA9dxmWtQpJz5hl3SgDa1S",
+	"JG/saaidkTbQhg0uoBqNpNQXevFGTtml/mTUqtheepmH0sWiXWUtqJdkg8BDNSTxGrJgsZ/18ubSJ/Dg",
+	"inHsDr6xa9+6kNPDQ1eVJtnLJsgfXUX5WCGAfwXigdvJiIhz45Qwr7yNEpRLqLFeZIY5gWvqJ4Z6g6lx",
+	"kWICqbUUqpnFLLJWaoxlhd7JaMlGAxUlikeGh0RSqdu5h5/lyvym8P1QxKm+CdJX8BNnnoc6t0D7scH8",
+	"9WR56LJ+XXm+9PJvMQIDGZeLdu8KME0qmWjQ/4Y8MrrhirEXWOqwK+5iL/LYC0QAPRhfwwlhSZ1ZMzi2",
+	"dt03Wf/wM8Zi63IAArSm/eaO2n0ualdLGKDH72Bdpogh1yzkEL1gmZ0cEgp3eRZHDAoMIkYTFt6hx++e",
+	"GZ4Map1RzuB6TxGAi4/ekZYhHu1Wq6SIPd5Z4thZFqX6gl7uzc0IyNxPRjJVhJb6zuiEs7DQHIQrMqHJ",
+	"GQuzqDDfZlAnSndFFnLunJ1Q/I8zRfp0cEbkcEjYJcKW0yiaojrqyv9tVuIUHi/c9s4yjQMq4L4+fl6n",
+	"/sVpP+IDMtY67ty/D9Wxba0maMpdqkU/oIKE8kJEkla8t+4ddskmcSShvhOf0BGbNN/Ho0rIVWv7cYl/",
+	"wsvfdO7fr5qWMTHq62sYj/vMCM9zNlWwB2e9WNIJhf1mr6TZK16hpXUdBLOq/MNi/3KfuJA4rHrQxxIE",
+	"M4RqfUtfoSpELelFs1VNgiUXIeQuG/rpZxapDbfOTaigovJ4vw276rIx5AN2zu94ryL6J7IvJ5LEUhk1",
+	"5n0a0uQbb4ZnlAPo3ispmsf0IuuV/8nMATZWY7GztNBoAeO/ShVe8twXm79u7Xb3FAYKNcleFpeUj4AN",
+	"+TNbX4GQ2D78EPWSjyw7hqKMmFYYRwy1220/h2s7aMNiFOhCbpY9uDyMf6YthcyiCApgg5Q9rhW5kEmo",
+	"FubbWNrZXGVHsLYF8fyFfhZ5GGQWxj+i51CxFP1qFslI0H7Qbm0/CsiGs592uqKmchOEY5QK5eSVnuDi",
+	"BC9fnfa+ffX65bOAbBzvn3RQKcFwsgGFOkH2ZpHj/ZPNDCrgvLrgis2oHQ+3VwYKBM8thYoaG+TLMmWz",
+	"SLkKSI5Zg4mRId6GPtgzDWbyIgCgwlyCVQ4PD3rxXXQXqZIksgRvrnc9Koa87Z2t9a28xdjSG/tKVvBI",
+	"F0CUl4mpejhctImyGvPYntASm+WypJV1jYoO7ZZmjBXwk4cZXtq3CjigeVQmQdjEh4Uz7vALOuFh8/un",
+	"o5cvT19fvjg923nl/n/8en/v6cFfD97vrYIjhg7fhHsAHe9PqzHz18wrNGp93WJeWf7dyeNfZ2FUWFaT",
+	"HIrqC3Z1XQEiAde+cwRUNgiGkg30hhZi4RxJoEkCksOYJawqw67FzW8py9LKGHm0jLbRqyu85BJmP0Fe",
+	"Zp2Nu0JLiq6ynJPbkQqxN3lwgTOSO/mw/go6Dl/ipmUukqNaRYjKL0SRnK9nULfAvQXDaEF+vI5t1L5+",
+	"bfNo9f3fooU0E8cqKWp3ttGb2kbLhGUuSc78/x0SYBRpQDYwswl9OlOmcxrdL8vYkJ3GhA66YmPRM9kd",
+	"DciGFHVainkKVZINCVHdXVHmSijBuuy2DSfcVybzscmOZXSpsBMbOt0VwA12iWLMtpAD0hL47hOmd2BC",
+	"OBbz3GySgvIsoimZyHOmIPbhgiahn8Ps//zf/4+FBf5Z2DJ8hs1hYp3M9zFM5KQr3CAOmrDVfIBd2zHL",
+	"7g0omVPTsoQ3B4GuQHM2JJaMuRhlvLQQ6ZEwsyDUoYNyREUWSWzzCor5BDaPoJAwlJfynmF/RR5VSykc",
+	"XI3S38xiQzokMMq7gYWrFWj+BkuN+cNsUpo/QjlIjfQP94amIZdBk4BWkw0w5FGWwGP/K1PFID0jYXE0",
+	"NXjRc09HEqtXGoDMgAxMwGalWexBVsBwIkMWmTvDB2dQZS1hFHih8kmz2dzsCoB3IX8r8Gs7HMLwXJDA",
+	"8sdmxh0NcCvnBBYONIsaGBn2PLEdKg2EzMlZAHm+B+AxJ8eBeRp44H8AHHCSRWgYpm2BUU48qz3oV4Jl",
+	"7SiBx4ip5TF1IYbvDE+pscjO0tQDG+8BjXCGJLAj2AuK2Vkd0pfYHlUwDiGWXBFK8vwy1B6bmN+HfT/r",
+	"wh7dInA7pw6oc3fjwF67o+xHrFi2fGeF0ezuSkMEc5ZfXIQ/M+uV7xU5f8WmV+Azi5RCNOMuVAod3ykN",
+	"s7WGFbx2VC01rUmXOTRiF5lQPRi7eEwrKfgEmrFEyCmrxZXWrhUB88O+6gJFB4xHG/AIuU8cADaDXdLK",
+	"gvhgfbDQymoerrmWatZc8eQK0HcgKy+9Tiw8ckpyjaILpiDqerKWwhRnIxKzWtvlSnJvW40n7z60W357",
+	"p74EZMGxU2ftLza0xRLNCcOEX5SnQCpKpmg648NCrgN2NHJEO/S7gjVHTRJ8vbNDNtrtTQKrbZh/giY5",
+	"tGmNNmg7+DrwCXTaVD4JpTb/UjXGEi9dEVMD9jFTTEEhGMWsf89IBKGfVdW2EAPp12X4t9FTtLMJryBs",
+	"Z6TUB1slKHa7X3/zlmxsNhvvvtoAkLpPm3Nhu9TnMKbnjLjV2KX6RNpas9GUKBZTKLFpBKtaYEgoEetA",
+	"UfVTGBk/hCkozPDxv0ZcS+XbgUOpiEyJDXFPCFMx/fgf5vdYCnhu/PG/hkzAUzFNPv5/QsM00Gt//+Rp",
+	"qnV91HQffgEaQAx72yUBME2iWMQGWpELcyBcA9tuYouTQcInXFCNqsyExrGt8zugUTRPNzreP9mnUWRX",
+	"YjnngoePze/Z09hqZN6zrxM37lXmhLHVBPGkr3xPCraCBlcZbOnDhS2t8HRxT1fvikdTQyxfxwbdtu0J",
+	"qZULl+XHfQX35BBf2p7VpcvrX8/f/wzi54NiWG8w6wKzKcErLPlIKt2ng7NnFNTnFaLFLaXTkoTclhI8",
+	"aLYfbpON4OtghuCVHV3e1wvocLf79du2oRtAjx/67e2ra7spcUW41A75mgylbTHen5JHJXJS77kk4uP/",
+	"TFgicSAzgmKjlIfSUItHZWKBCjc48JaC+yQdjZgy0HShBc585uRkuMtLA8CtzcoKv6VDq2OhgHFJuHbA",
+	"paFMqEo42XsW1/r5RVrpeqiZMgYr3PYkfFZ4A+xRIac9IE/LjFLWUW9g7Vw6K8x3Cs/OwB2+XQDiZ+WN",
+	"zV4fA9J7ipiT80kKtGar1WoVc682MKWAHD99cU8RqMdRuUb7Ugx5QomQSlEihyzR1DAnNuA0+lM1NuDG",
+	"+WnXTDW75fSyW0oly46qEH+w8FKsZoMsaZWzKhTUlxEhjYywmPDBGBDht3KbZr1uS8YoJ4qUXW0LX3Ug",
+	"es5oiG9e6yZfJyBr/ctfR52TcHXqvIxYnM53MTsyYZ4o0InCHarkqyYyTLUkbEKeMaXpLymbIQNr1li+",
+	"9Vu//q0uXFfgPp/5yjqmZ1jgFgbPwcHUpQrQJOxd8FCP8Txtd0DvxcGzw9cvPL8mLu6Chzb8wQxpVK1i",
+	"XubJi73nzz3fDVBnyIL3VnbuOBmgJJ22ESnsp61ZWfXXpAzXueSz9xVNhqveWYTpnDv7LY/YZ0bBIY8Y",
+	"2QBTqU/AUmr0WzSUbtY5JrJowhokNYOtS2l/VdbAJ6yn5xrkzXbuKfLi8MUBVAEvU0SA2f33MavESra3",
+	"HpVJH238/d3X93Ov2rv8zz/9+Z+6aau19fBfe82vG9ciiUYfyZeYVcsvra5OAdE8lvjeQE5k8fmr27ka",
+	"YFtf9VpkmFM8lDm3ZIUk0uP9k0WJpLsuaReL1GMZcZvyXQ292Vo7Kuh4/+S59RZ85ssMAf7ONTyhsXWr",
+	"UJGZtEhE+3VK1i3cQjPwHCuqWdY9BVFs5Tu0d84EDyk5omnEFXrvb9K24bciUkRUc52GZR9AY+tBc+dh",
+	"e7u9vbCxwZOiL6DxpFXTv+D6FC+SYlSzsu2HzYc7O49LZd1rWi48Li0NPs6s7RYoR+ZrW5V6ZOAubnAO",
+	"9bBXMs8QnamKZ4iH88VawjFjPdU2OHu55TQJlwhML7J6f5kwsfCFkqBqXZjzXyiKFAUv5vwXqqRrxhe6",
+	"xAxqHjxllzp/f8lbxYdvwcxbHm7p40X4rGQXzg9stcdLx7WqLbkKxBXeq56bs0OXDLAz6H4CBYXp4Mxg",
+	"+lSms81FNY0VRBc6HXH78Xq2JGQ9PVqXUXJnNSpZjX5K+eDsGB0oSySG27LHX9OuXKXD1k5slzGH9Bbd",
+	"JOtZik+YCBUJ7PhBCWNt1GuupuRF/39lIM1yNnSOrWt9XwGqVYLxmQROs0KUMZE6tNvkF4PDxGyUMwUR",
+	"Z0lt78zfmeIP2+rZba1jEync6bJlpF20jLRnLSMrIt1CVMu59po4V97uHMyr4HtNyD1FDcs5oyFcL5qS",
+	"wZjHRI3lhcrYys56TOVnlpAXlKtqZfjfrwmyHoTFuMCiS2e79eThXFvtvCy/tYKAv0gG/CuR0N89dbwh",
+	"rVqfQs2hSHmMx3ryxauYCUWCNImC36TckCZRrYV+LVvrQoJfnqEA1Ap+LCy+ijY22STf8XNbrlsmJGsc",
+	"AOVBpR7fuDTrCR8JLkYn0Ed2bmvaLDsAM/TvKaL4SEAZBFVuWwuFTbgmSk4YZicoOmQQEcdVVwQXY8UG",
+	"vaAU5fFgiyRUhHJC+lPNFOGC9KliD7d3iw3VTtyMQdavtCsuxoYy4Sk68fX7F3v72AvWfDoBX24SZtUF",
+	"bBM229xvIENYhGbV7ggeLnV/69uf1dOfDseJGuyPo58OX/z8dX9HnfxVxbL/SD578NPDH/7a+vHvbfb6",
+	"X8pBMvh+bqH++j60vf2X2sDF03INilkXFFT9LFXL1ZL00ykXI1szIhhLHWAKQCL/zkSpduhYQkc3mkwg",
+	"SUpiBbEIYu7h6dpLUYxWrlLbrOJizlTx4RpPuQzntD1GRgxiL9q9WIg2zrGMoFNe8OFD++oq8M0fW/BH",
+	"sznDogk85BPF3lPSZ5PGOReh/JNX64jTbCSxtcCyQh9mM/vueVd7YKF05kBgjmcoE4i4mmmQf6+aGT6/",
+	"OKcUfUkT2//ot1GU/Bo99MUorS0ecVqAGCRt4YMuHhdre4Kpe7boc6x7T4/r1jthmvZoHCfyfFkr+Oy0",
+	"BlSQPoOCEJ1yovXe0dHxq58PnmG0HKxHaR5FkIOFPcs2Ahuo26MaX4JT3WwSLH9rl5LNporTIc2ZLYG7",
+	"WsUbHNA17s+XMSdllxI1FQMCPYDKABhJgdVjYYuVevmwa9ivPYVr5qzKNKlrnRGYE4NGW7TQZCujLlmZ",
+	"1r0BBCtijNtsudeuKAh6u5hyEwUd204+tK2+EkJDg65KJ1S71H9b6bVUArWcEQN5kGjzrZceVkvIdSeW",
+	"Z+SaA1nhyCA3sebcqC4fmNkNLDLHtuany0I+pwk3D6genMyCkkJQV0qRIHsjIKDDDGiS2P4rCvu8VS/6",
+	"wqSR5SkNxeq7GSEqcIGcqBeyisskJMNcH/nY7L6Lx1i6hkuL+M5wmYKg+mLv+MeD08OX33m+9/r08Pnh",
+	"6V8939t7ffr9wcvTw/2908NXLxcy7VvIMs74/+cup16ibTXCR4FtmNP1sXLPiCsNIgQIFGbiMvb3JVU9",
+	"IxvQirVjp721SIG3KbzXqsXkVHRI8YRmfo0BVUaK05hbZLM6DH8BEx+UAZuJdbaqOY2ZoMq8nFBFJlx8",
+	"/B81SCNqxrExzoQRlfZBFw9txHOF7szA09bQTtg5Zxe2vV2nyPw2Cixr0yfB0cHLZ4cvvwvIBhfuNajz",
+	"1BU0jhmNzEPHBz8c7J8ePDPC29He6xMYCCnUBYEOVHqKqbfPDk/2nj4/eFbJQ3Tze75nJ/R8z41qvoRB",
+	"Pd9z7y+8DidTMTi2HfrWcwnMWhBm5ZhZhlSKmsB+VLkIoCXwu13DlhYGUNiwgwX8kJeLka0roF0tuH0I",
+	"MtdfqUbmtewpZ90gK2BmOubEYMZwXekv2xhsFpoZkAS7wMJTXBmALoolWcoXFparuYZQayjNwsVnUlOl",
+	"1Vd7/ZXPSRU8ctnD9vqayQwHNadxIx6a8bCl+xOSRFKMWILyoQ/Nw2xhQEDcomx8wzWpMx7HK8Mcs+Qc",
+	"6rgSVGBV2TAco6xm+oRmHVWJEw4MaUJauHnTpRelvFvSy1KbjF/G5Mdrr811BlwAViReDiy+BYpPjDgE",
+	"SXtFhd2uyvb5hUxFYAmGLVtx9VYFvGrhGHszM9ErL8riFYGW43iOWe6mFQ+sXji5rE0vVVyMIoZWdjnM",
+	"PXqu40XZQj+3nW/JC7MzK4f/Thwx1t5WBygsrUmzknCq1kiCHQuxcaZCMyVRYKeE3qZQhSmmCXav0Kt3",
+	"pXEmANsRkSaFQodNEoAIYE8FugC75tQFA6jB7q6ARy4YCXnYyYrQ1LXPrrS/xke3Wl0xkEKxQQrMvtDu",
+	"z9YULLXYbpLAraSHnZQCoujU3E4+GFdsl/NaD/bp4CySo2Viuz26p/bpT1aj0u1nYZGxukbhtR398Lyb",
+	"NygZWQLv/DKQbkVcES5w1iULWl7HEHBxxXM5wIdnjXOP1q/hp3pZAsSMYcasNchq0rldQ+tsPJqQqjEY",
+	"KO8p0sVMt1Ga0MSwXLfYrgdlE3xzXTi2vM364oKnw3YIN3tqkj1RogJQyI9qMpFKG2l4lyh6zsUIqznZ",
+	"Yk+GmrjCNFyTDZlYo4/5uInp8+YiGx1mQgUdwfmAbyLiZ6wrqJiiu7Ryi6wyMHuNJvTSNdJfXqirUHN5",
+	"RcOehZyz68VGwZKp6iHx67HLmCdM1d6a11AoEAhTpestjZQEMupEM6iHheQ0awprq2AlUjszWoFFaQAZ",
+	"tJUWN7hmn6Bl40reOwvVOv9d0UqEkfP2Pha6M5XOfJZYlKnZwkMr3bqcJq9XSa5CouvVswsK9SKkUd1n",
+	"avlmdNURWteeHyjthIasU8Ahc+Mo1qQPYjTVBWQjTJkR+X3SZ+CAQ/hY6c/Mbr41BISShOlkCkWv7Ibt",
+	"iKMEYlfMM4IEqP/27AxgUcdG5zSKFOmzMRehTyaMClXmtVx1hQLzCsY8gEBhObyt0svFaBfbbrutj5jh",
+	"/wTqMbGQqLHZnhwSmSZdkVUtHtCYDrieQrcaA1C7gbxMU8gias3LGHbhOnbfs0voCul+GqRKywlL1D2k",
+	"NmWZZWb/CxijtRWga3aC/W4Rg6qeJQHX1g56/ZtrB1hg5y3QHKe4O1iXMKekAbRuVrXGrcqvAd6Cm3PN",
+	"vkZuO2DAQXvjms0ZrsnqqzxntZiZEveZDZmxP5EYaqsgvu+Sx5X+39fkWzejyXXkeOlxhqtDxqkns3Uo",
+	"ra5hKfeyLZQDKGb7mJfGerdauUfBLnJNA5i1ITtlHahZ2PxBhlKzY1kaqKU74OrNLN1FLFxW6NoPH8FY",
+	"O+SVxv95gb6VfAmwSFdWdl5aazV406js/JeU2Z8NYcq3fQsOjhwLPq9/o3hVahTkrEi5kVvNebEoQv7i",
+	"OAuhRvUtuzdesNRFudw0+6vw3VYLv7tFW8NqjY1vp3Fx0RZxW/2cFlL8XWS41mOCjHh144QzPygtY1Xg",
+	"p7vEqmMJU+kEw58mWMInYjRRs9aB+t66t8R9Pq3Gsz7nmHfB8ri2SiDizXUqo0+h/5rm0XDF4ps4Q0au",
+	"/foOkevrOp+QPy3UWxbQsVOmdO4oqtDjrMrrwmCcWavZ1uUlgJML0m4ZMEqBmfKzWO1kl7nuOc2UvqcI",
+	"g2JXznrhBPxIjkrH8+Tx+v0LwtQaoSc1fPhbF9WitLVX4o7BGen0MSZC9wuCAKLHJjyKeGHvuaV/e+3C",
+	"k3O7mxhVEdozJ9LoSEXloVhsGPpApasZtNBHsKBdiTvve4p8f3p6ZJ0KM202Qh5i+88sEyl3AbZaNb6D",
+	"ZZ0cqoy6UIO4uObyieZ144uYtuBC1LabeoPVunOhzLCNo1cnpyzsgPZr2y9hkWbXgCkAAxf6YMZSoWWx",
+	"K0BEQK358Oh8m9AwTJhSWZ761LChxt7J/uFhzlONoD9gQjeYgMDXJnmtWFcU5uKCxIkMU6gy3CR7OCqz",
+	"VSehGbzUrm3WRiRlbLRhn8QJP6faiK76QiZnyu+KiIuzBkYjuVIK0EAbqpkbAWnT8k0st+2s6bZJvQ8u",
+	"ZDDyQ6Qv7DdhSkbnoF1Wo3XdFiYsVVwz6MF1UScMzTTgevv9+N3bU43/P4rfvT1R76AfV15mYuObTv6p",
+	"8e5Dy3/Yvir8vvnNxjedbre51iubX3W7TfNixzybl9Nr+Q+u/vG23dixn7ev/vHwbauxbT8+uPrHw53C",
+	"5y3z2XyxhV+YTw/etho77zZhWW/vf/NnWM2fGrZCRuPf3v3jn82ze41vaWNohtj8avOb61bMgIrIt9Rt",
+	"jJx//PeIhyhQu5iHvTTk8vPmkggCda2hbkleQBwTrYgwjB8ehaKg5kGwDTlDiytXf9NclN9j5a5KtgVW",
+	"B1/eJL/qxbUZFfmya2mtPZZ9OqeIHyYmYOIktoAJOXV5X+3W1nYl76ukMm1t3+V0FXO6HLSf2ZJGnzm5",
+	"y1VSqinE4i6jq5MMhZiAXxSz7xVjtcXAVqrFV0W1K6wWIWr199PSGhQgYbmBnl/ojhfTShoPrFAqTZtx",
+	"OKzwru3Fivz9LvzvllpIFjbhlquirFTzQoW9VJ9VToywTWjyS8rPJVFGe6dJQhVq7/PV9i+OXGZ9FT4x",
+	"xTycgOHq83JUWxlt3vW9zbv5xSEONuj4xFizrN5PTUrYDWv+oPiw5NxL4mGhN8mS16p8zHU5WfJa6eoU",
+	"mqQsec1F061Wyyd/q1j9B7uvLHnlZ/PQbRUBqlvHsgI683a86nslAK/6UmXXq71UxYBV3yshHBQHmrfn",
+	"T0Fa/aUP51kbtUny+KMP/cFK7WFkUu0OQzZY3k9m09Juo+VAQk9XcFHK6YlZKRgUA/MUxImCMUsmoQuy",
+	"+Y3oRdfsFu9a4yxLaQx4GNwoOr/ae2fNlMDZ6gAWM94tSueq35bN4ZLD+pzc7Hx3SfD2XWCjPrJMNSdA",
+	"FmOFK57HHySVJW/inTq2QB0relBbVe/limw/P/FFbP+unMpvRfX+ndZU+e0XVCmh+rWrqsy7ZnPLrNRK",
+	"L5/pYG2B6jtt7BNoYyiofxJtDFphD9KE6+mJWYuNJoj5j2z6PRQ2qVHMIkP2KASjk+Avjb2jw8aPbNoh",
+	"6qwX8XPWazabATRh9joeVkdx8bAdL3s8J6k4G+QTMJqwZC/FUvr46Vsn3xRGnymqf8wGcjJhAnxQgRlA",
+	"Jjbmu0OewjjV1QHowe8LP+fLGWsde1doLxpKQFW0skFTYdzF4d53By9PD8jJs+OsVZbzOURx84L140Q2",
+	"B3LS7CczbTo8h5IMY3D2j1/45OD4CNxvqZYTLBmQ+/4LsxmBRxuRr2Njz7vC4DO0LSv1TRWhc4k67yCk",
+	"1tKIaD5hza7oiqPMMQf1ccjr4+ed3E9Y3cZ9GvP75+2gSbreKVOa2OTXrmcd4F2xd3RIEjZkCRMDRjaC",
+	"+6EcqPvBJhlAuC1GiCfogqMa/4YiEOQAHOcSStbYOP0uuBSJAl4Pqx+kSeSTo6keS+GTlzJkzffKJ0ff",
+	"H8F29//sQ5hxXvTBCgpGyOwKiFFzyvwuWk/rBoSxzJhS2FD3JBWEjigXShNKDA51hd2H7emrDTxUyjUC",
+	"9s9/JgYFmdAcK7+aL3GLzkmPToTAAZUIxkIzNWQXnrFpk5yY8+SQG2Gbb+oLaYsNqY4ZsbEKppONJL8b",
+	"m/DSnBtrhoRJzXSwhFPX4vqMQZQDNDC1K4CSNFywXVhWyIdw7No8qiCNGzCisGSbwWdHdEWTLviAod82",
+	"i9PARM/tVpukgtr9sTDwu0JJ6zbOwJglbsF5hIQCDEspH5hzhV7/CaMCTug7Zkax21oz9QQQ2z1+P/BJ",
+	"1/uOJTTpilN5xkTX24StTugZIxPpYniCo1cnp8Scd8OAKIB2zVwpqLfkUkWhDOO5PGMhrk11xTKwNMmP",
+	"BuLQrTGrm+VnUfhT+CWL44ZDsbh7xliM/TIJNRdu3CQvMQkutcABhXwQGSbYUDzMKuk4f33CYqm4trmt",
+	"FAJfyOEQECgyYqxvtwNNz0XYFbgQQoXLj4HLcpAkMlH5JYHgCMjVyfDlh5NXLwkT5yySMQPsD4LgvTJX",
+	"60MXoym6Xod86HpmjebPrpe31u3ZB8xZWRKJjxgMh07sJKSaQsw7F/Bes+v5XUHy/3W9kGnKI2XnAb5u",
+	"/n7b9V6RAZ3E0rbh+PifRPYTPqL6438nXDa73rurqytYsVn4V189t5VDVPOrr0hB8QEqF9hpAjg5LsjT",
+	"hP6dR5wKciQTnY5SphhJRcSULVpmL8M9RYI9cBU33ASBu2cxkGVFDsQo4mpMNqpPdggTAaYhBkw0Xp8E",
+	"mfsr4mfMJ780rMI+lkKmCQs3wQSDSVhQgQKwLWE07IqgAh+EC1fEiSsGJEGTBNDVPJtJy7gRsXMWkcBC",
+	"BIGAWGvQwBEhV3tFdbBxLZGiOJjtswC0SA5zkPqWWhi0gZwVCcWwAA//gXFD/3Dj/APv0D+64h+NRiP7",
+	"v3lwu9Uyz/Vp2LOwN49PaGQYMwsBWX2MfiLBPnbIbpxOYxb4Dr2MXobXJqZ6TGKa0AnDNN6cugGx45gT",
+	"YhZ3v91sE0P/oohscK2yB43maO6lJShIftxqgu+l0oH5GZHB/BWcJlSoIUsaB4bNQvZNQSUNBuNUnEH3",
+	"b3tVETjnLFFcCkiCs2TJ5npxSMweQA9akshUm/VAXipiiHVWCobyBldYgC4kFqBtA9ASYTMQdfTRAa1A",
+	"Hy2fdO9vm/eF1D2oamReFhLDhBKG9XZqa6cBpc6eNMt2A+6YASdMj2XYM+NSrC9oRoZgO3iWXUIZq36K",
+	"+r4V2Lgi+OIuCfbMa4Etd4UxA+YX5aZ5gggnhhEf6Gxwt2Qamfs0dfNAtRMr1Bhyi52EXe6duR9w0TYz",
+	"Vjub+6gwsYZCauOAQsfflqsPYmGqfLLVyiLDN0tL5SGbxFIzMZj2uOjFiRwlTCmz8hxvy2sKDvN3jNQB",
+	"gX9Y9SxJhYA0qgvKNZj4gmOmk2ljz6BO4II07QraW2YFcQJfgkLbw8xmM3twOGy8MKQgsBXehJOaCgC9",
+	"p4htSk2Cg1M6ClSnUFSEKG7kViMwQAUSrjHZ07XIvsi6TbsFPYAFYRHSnpayF9FkxPJjRHBAXQOuCPxo",
+	"b1ibvOBP3TA7iPxZ7/oeamzo48KxzBiGwA/GNFEMC8MZlAtSPWw8DuxIWwChKt8rjkEgUSOKGgVSBfiL",
+	"dic8NVBKdwucaEJjhaluEKCONGsjqx4aQOust1vvmtC0LtgkGjPbMr5WXF4Rhc7YtJewVOUXaxZbDNgx",
+	"og9L1+SypgOwHR0Q1KhVPahL3WOXA8ZCO7SUiPn2HbUizj0AwmRf6iEB7WGU/twDv6dKMq8BxOvj5z6w",
+	"shIOPCQ/OiTYQZZiVPhE0Cg/OCUNxQD0y0JqDX8zlAxkMvs6oKKR7PiA9VJBzymHuFW3NiPfgJbHFUkF",
+	"0Grzsw+QUZG8gLXKFMKJQ67OsKf2UjChoqkToMRdcQKmCay5KkPOlG85nXmuwuqgp3nRTvry9XPiEhuh",
+	"mMFsiYtu17CyoNsVyOmDbjcJbEIyFoAFgZYLxGy0lKim022g032mI4ehQfiEoWCrOka83i7WWeoVOMqG",
+	"gWKxBpORzgscytVYShzRsfmZYyoEgwJWBv9lqs2p9dxJXXARGgaxQbti1t1d4P+04GnTktAsDuliLIG0",
+	"AwNKuNZMZAo5ZF9vbZOxTBO1iQAzmKaYCDPauYHpBfKcG0nRhc/qgj1eJk6DcvrIbul3rsgZi7XhKoEd",
+	"dbNJTqZiYOCdV6kCgAc7rS0o8+QW0BUbtuLQdwmNx8CF8KfdUnXCjPia084qr2w6JQKwE/LZ6JBF01yb",
+	"AM0rsFGUoB/O0hi8rx00olAyTJgak9evD58h0TG3pSty84RhEUaXzHvpA6eD+lquzgdeCqP4gBhEwe4C",
+	"9yshtCvCRMYxCwtCUZO8wewEd2DAUWNGswh/hTHLSPQg2RhOecgT5SLa0VBBNlBbzPapG8csjuiUhR2I",
+	"uQ82OyD2wCUGQcInQhrVEL4oxFuAyOSSjP3CS7bCwhvriDPrs8oGNSqJTriRPRH2SSoUrqw5Ywq5p3La",
+	"dCETKIPhMqg3djI6kxc222wSl7PcFUvJWi1VK2RFQIVVQz7raGdXIByLlM/pEEZntqrDn/9M9s0HoNLm",
+	"zjoRwvy4B+DNmp8ol+QjrAhixHFNR3jZXd0Jg0U4i5g6tzdyna4IJVNNcnohSwVG8X0Wcp2jCp4rqObB",
+	"0WtzDvZYECUNazE6mmCRAtEIJvfJhUyjEMnXBVeMyHOWGMrCUASwKen23IXU3Fxza7BCqw8dFaQoUZTN",
+	"rC3k9SlW8Tvd/x7jBJ4dPD84PQg6hA/zotRoBSwKZ3715IxQWCsRFgU37kjHrsFMGuYz4G0xz4ZswEPW",
+	"zNfaIV8FyEys0qpcDTB8tytQKgcMOJUkllHkhPLBmNE4mvqutSGDE7aQeCkFK4Pju4PToGNLvSDdtiW5",
+	"MypX3faD1jZ5KTV5IUNIpA2KEaBGzsuoItUM23SgfcUcoFOdDPsFK9XDViYWQczFhIsUrDQhabf8VquF",
+	"Cd10ag21XdDTrHmThXmlB4PanCkS/KVxDBVDJ1w34F9z3MUvj9mEcgF6JxiGKj+CiGuEDtAeUWdHxNAX",
+	"kiDTVJkWCTnIVpeADPOueGUTPXDv8JfZtruDgZEWa0XF2QvvQHlER1xk5tznXOncYK2INoAMYrBZbIAF",
+	"um0ZbsySnv2+jYHiLT8r0ri1s4kAsIcbfOhCsi8YTprN5js0WeEXH7qeVV9gQLRnueHxk5aaRoU/4SfV",
+	"9a6uzD720IAZU6WzHDGuCJvEeurbvCi0vtlC0tiluujuIMcHJ6cGlp7vWXOA1/HazVazBXFgMRM05l7H",
+	"e9BsNR9gBfsxOJUy26f5MKrrDnDMdJoYToHLlMPaOl65lmorVgD/MyLYIEpBwoM7BMYfuLFdL2EjJsxR",
+	"sa4HjW7owHCXwBoTLE/0sxqD8G2P6mATEjHMKF3hav4oZrk8UEOlkY8b1gVkcA9Nt1qxaJjbp7GMnG+l",
+	"U3MZz7ni/YiBQjvkl7ZWaYZRh6HX8QyS7YF3DCICMsl5rrs2fwRyyedGdxWfY0n2aKX1hllrgHJt4ECe",
+	"4BYckAJwkzSdtw9k/dzZl5VARpWylMnhCuHYgercm+/Mr0haAGm2Wi3njmNYH5rGcWR9LPff2yJbzutj",
+	"/nboptLJhCZTG2dSNPZrecaQA6A/AOOM9o9fQDxLlLK8BsDbD6W6ZfMqDPEQ4rKM7N0zonTl4e3T1pPO",
+	"g1an1fpbDijwHJCQ2ouFKFHweW6z/QdPvv/leQFezn+fY6vXEWkUmXOsX2Z5ZrPM7eoyzQDZohAIM2t5",
+	"Mvzxl62/6TerrOVdXvegSLkwBscSLmwOBdQK+5DndMvrtK/AE5vjzyIvOl4VKOMAb8004bVUxVEQg7ZW",
+	"UzdDzzCtefPZd+7PvnDle7Vcbp2R8pdmRlNMrzeSYhYU23h16t7Mrtj9pzS0Tl2EoXmtvfy11wWzLby0",
+	"9WT5S9kq7TsPVpgIAxJOpXxOE4xG3lllW4fWqAJuJnzrwfK3TlAfeJ2rAxgtkVESkAAcKhlmSUcKy0wf",
+	"gk/Oe3fle7FUNYxu39aTc8Z1R3hq7NNFk6/RL40kpqZKs4l5Ou9SwDJOhXzJ1otw5nIpQIeQFwLdupnI",
+	"xtHmZ4h6F0ymOAT4VCE7EYxyZ2wadIoO/ILz0IyL7sM90RUlk7NZxJiesyxFLjM1G5jtOkHEStWZfNsV",
+	"wXbrCcnM4k3Uo1CjXmZcxszmkk58QRWJpLKqOLp+DMgLBt2SaR3sKzbzGEwRaQK9EdAeI5SmQm8avVuE",
+	"VsQ4Y9MOGtUViSOjU2C1Vpr5p8E3S1HeMoLWGYu1j5JKQa7farWD6g651WYo1PGBo3DVTkGQsVaAVCjG",
+	"IFYArRILlH8npMAo4BZAP0NVri/72aXORScs+EOndUILIjfS4rWllsJxQkzQOwxxYko/tU1/1uD+g2RS",
+	"Zv57ZRZfVKCL7L7A/9bmPjab5aocnGULDVWkmfZN9+PaaWU78l16IDT4EgNW3NYaUsEZm9Zw/P6Dv0yf",
+	"tyYvH8U/JSeP9evzN+3Lv/59iz4dPGPfjr7nP5w99z61RHG98wjrBILTAhmwsDHEkasiUQSznb11XCF4",
+	"K3JDzUVbxqXrXrnyvedZE/APc8p4nbHpPetOcMFDmV51/wMPryA/oIx4RYDNRhD+YaUe34u4OIMT+o5Z",
+	"NerpdF6jPCCzvFK50uIB/KYlGTHt4gpIf9qcoXwjN02F7H2Aa2U2gOM2+zKc/vk+D7G5Zaac3sYac1V3",
+	"4VKTyqRrrthcyttZLYQHLV5pPtkaq7yG0Asc5tpCb2sFodcpKBOujyFaAl9tryCOHqGXuSj8brd3Vlln",
+	"5laGqGRXMW97a2sFyTkjUz9nPuVMiv5CxHxkIE7Qr5fzr3yvTIVtoSpWl9eKt0dlSI8e1InEWNiOC1/l",
+	"ikzkhAltK1o7UQxCXG0Rx67ganngZOakwpjCSpcNMIRtt7aDrgDx+IImodq0YYWZwNefVs1oStOpG4Cq",
+	"gkEohfpmoJzgtrC2XCYyEsd3MZazIHEqfKi0Xey0YYaygYRgV9soKwibHZIqVlSnwFLVBdqa0ITYyMzM",
+	"MZpZgHKtiYqSdzcrxhvJwZmbVqbaQGLClaZnrE74PS5Tq4rAtz2/IyoEx6GuliNEeGehmEesb0Cot1cl",
+	"1C+l/lamYl36jjiwb5HzCyKVuPHFpNJfbPqXInu/1v6f+7kyggZXc1Zu+K4gjN3QijxHj9RYE92p+Ebl",
+	"uaa69dtSmebpSi414Y4m/VZo0pdBVr5jehlNWc/IhJA8DLHYQllyu58LOdhh/poDzzP9HjujHbqbbEyj",
+	"Ue0L8apg+MNGlDb9R2kWd1yZ/iw5JJMYNBh7QCyqSH8oTgppxt/MJEFrSsgsGr7NjwIDMJ+wJtkrZaLY",
+	"fmdgUHbgCW10LOMY6EazoHvX3GFWtHNSXUV+QzN3X+rx5qew9TqQXdCCROustwVZNPsNIn9VV1STdkAq",
+	"7BTNtFyregstF1ibwB7pWvZZdMUbEOXtcuwe6mXOhbr8NY2ut2+ptEh3DRvlzmnbcMwC09yp2ii//+XR",
+	"88nLrfj10S/0kfzpu8tJ64eDvW/3DvkRP33//OHPZ/2D79/owZufLq9lo3Tj/wo2ygxumEpRNPsDWkjB",
+	"7uyWf1S75Ut2cRNDWw57VzvmdkyWBuNvuLQaG6BjS7+uHfA3rVo6Ul9WL9ex5QGRP4akiy9KN83s4ktN",
+	"eWMqQjkc3jRQzQ3jG7zOAtWa5FseQfrDQE76XDAbZLz38tm8ELDv3Xp+pRgwt5FCghtGdq0R97WIC9r9",
+	"2XbiV8tWARIVVxBqO28FrshHcQnr9bG+efCZjJmo2g0wZ6/UySxmiSr7n/NwM8iRLMgoK8eftQt1Ttpb",
+	"D8xesAmld8RCnkLNbFcX1iAiSwacRlnReq+Dqy+316ufcf0gr/ZNgrwssiyP8nL4cmevuIvyumGU1zgn",
+	"wI5lZDR5fpTXq5gBj7Bvd7LUgXuG9otzlij0NcQUWiKApp4XgMEwJKQOXeF4jGZ04mdaId5qSLYYQTme",
+	"vSxzotjnlJjL7NaxC5lMECvvHCaYemBz9OHZOr9SSWHHAgRdsXrWrxmXuZImWW9Ql+zUAVVdOEXcpQZV",
+	"tfoV4rRUV3BdiO3azB1gcyOtLGhsXjT4yC5sYsKiMKqDCej/9m3X5iyYHxVlsebXDYuKE8jYmVXQMSVG",
+	"nbHQsaaEl9Xz6/CU9Wn7p4yhmrt5hwKIpiWbxO+CC68N5XnmBgcIc4MQGL+i3cAuBm0HdyaCWRPBvkFO",
+	"e6I308MBzUvUsE4NHxTmW8tm8B3Tt7JMF4S1aJGjbK7fdMTQCtYCJ+0yGq5tMjDyh6OoRWvBXbjRb1je",
+	"/B4dCcCKpW2vWtARa8TPosUiCz5a6mTP2F2N7aLWmZ5fqDq1eCUsfvWj91uzxtmVfaFe1XF2pvVqzVoy",
+	"qn01c6uWcPI+8I31ParFQedm05ihsfBfQc1BdQsvDoHSj6LQThNsR8S8CXqQrUbVFe5arKj/zCt6VNQb",
+	"nP5jC17N0X8wN0TPaDy5XlRRX1p16suSvI+uqGossKZ6hWU+o78Nj+LqVAMWEv5OaMcqfLm0rzs7/prh",
+	"uCClLiRchvhAUdwb2u9hjBlzPSlY620FLLx3RsqPAtvTMpnQiLs6OmAQuaBQdg0yxy1/54ooes4gCLUr",
+	"gm9gtH/5562nOzv/vNVqt/95q/XE/K9h/gkKEQvwtquGo0iws9NuP7H/w2y5r746vZBmTmgzbXbZ/Oor",
+	"V5+gUpZApJO+rZYABlkfyqhG5uXdrggmTNMm2Gvtm/kXaMDFPUNnjyY5NbNGZ0SPE5mOxjZ4GQtmbFAo",
+	"/ONDlYFLIyVu+mQoo0he2FEFu9S9QZoomQSQacdo2AH7GFTSUSSwP3aFWYrTBeCkbFWTjLIaej+VKVH0",
+	"widjeQFBelADTEPjVJqwrrDlC/WYTVwV4jgrvTSmqjQ0lMzDCheUBMW1YnFailuHIgHQmRctemJqQcxC",
+	"GHw3XyPMhdWbBLOhLzgkSdiEmZes9qNkooNiSzrASWvoymLCsR4PoV3hAIW1iigcgQvFlqn2sZYiVBeC",
+	"77JSI7vFEmtdYSeWiZ0TqkcC3tjKMna5rlZVVnfSJ9Q8z0KsRhmyrgCjkjU5lvJEoZJLq0VKFTXhntkS",
+	"dFjfE3cE9y5DXrM1XDlC25y6Y8ly6I7EtsszR2ahDF8ncLgFDFJ5zdy8xENsa1xllrEmOQENh/SnXRG4",
+	"Vje5VSggGxiqgYGhuLxNH4tkIuXJr4WtLmFLPNpr4wJcYZV5z5wBK/S9cbZeOy8J0wRtul1B1cAWO4MB",
+	"+lPUngdywsAubGQA6KOl3D6gOx+LwlIZoq7YCHLLU+CTALr4+OT//F//76bvqBgLeWH6bNXmFkD0v6s2",
+	"0hUWVQwS9xmBcCgoAI1FOLUtbTrPC/ocSPrnd4HuS6G5SJnDpQqZQU1tCNZS26I9hoK6AEnz5z3lqGiJ",
+	"ZFhjs7m/UIK4CRV9tByxrMCSvWkIkTo3J45V8nKu0fkk6x7ca1y/qWN1Y/YSgZd9ZEgO13MaOc68yS6p",
+	"phMmNDOoauipGUSSkKVgrKx1C+PNzT3TWGt4o8iCJQn5CDpHIbWHksFcjDbneY+xZ8Oq9tRi84YVF8ka",
+	"RlhwTbbJBqyIhVBIucGFYkJxzc9ZNJ27RhA36v3b7qdip8+d7brjHcnGjNl0pQ1oNoELmiZs3gILj6wM",
+	"ytPCOzVLMWQX6ZThUkEjIBinB3QMik6a5y3ps1TyebZyrI5lW405DxpSPUMZ8Tq7CtMhT7Asn7LuI267",
+	"AfQTqNViaSqUSM9kvOylJnmGBZ46JGiUGEMxFGRz/sU2GypBzRaM8jpeYTzPzzs2hp7vNeBfGML3Gva/",
+	"pcfLLxfcCr7XKH0Cv4UaSDi8RulTyGjUQ++I7zUKnz5JCZ/Ykp2ytwZjfmPbyHA2cEJOYiqmtsmZdzCJ",
+	"E6YoeX76bM9bzX9T2FanvdNqtXx7rTree0nl/2I4ZHMgJ9bbAw6eAqA6j3ey4/xBUklOeHROvawjjFeU",
+	"2p/Y3o8O+TveWOq5jp9iEsnC8IsCdfU63t7Pv7xs7T84aw9/aE1/bstT/fj7X7biR2z6w98P30v+/M3L",
+	"6d/efNv625vj4V//8hN/vv9Dcvg+7h++P7x48f6v+sWzF/rF6cvXL05/evji2eHDF6ff0kN+cfni/cvw",
+	"+f4P54fv5fTlX1revLCPnVYl8OPhOoEf5iIvj/pApe0LCfko+IFeskuUkJ5O9+15V6lnnYpltQv32eYf",
+	"mGcyKcbSNkORUOuyyodfo3pxZSUeIKZ1klw0R5L74GVoWvXOmGXfL2Ly1V2wyycMdons6TjLCp7WCsWM",
+	"rFGjpsx+k2AtOWsuKTSCMFqMYBfWQABas1HyZeRKMVIS5DQVELTlbK+o3E/zSqVmMBT/UKdyuqYT0WfW",
+	"lRXYNyp41eRbrULk5003qHaBfFnlkHqjrlGssgYdyyJk4LIJW+u1JqWlK1aJfiFLg1+6ohL9YuM+yqEv",
+	"SwzJcwJcDLL8utEtNObHrgfVrNxQalF1TzlglsI9yrLDKRuMyb5M4sVCwYQmnFakAjvCC/MTOaFCS1Vg",
+	"/0XmDx04ueATGpXXDPcGLHNWJcmW6Yb5emeHbGy1N8mTx48fP248evTokbcmV/2U8TaLj6NkwLDNtG52",
+	"RDeU7eqOEYW77bJw11rneKuynaFvtx3VAzdvTkhPlVhV5KODU7pUkIFnrvzPGvxjYyXvIn9qJb5nUF/E",
+	"HPvNAmqwTknOCOoCasJsrnVjfm6+vqKRf160z9orO6J6ML752mJoPrVwdbGbaa31vQbScPMF2mTBxUtM",
+	"s8l+7wWWcm72+4h4ytf7xRdYihD9qlpH5sxdoa4S1lDKUB38QTW6CKTK5hntqQghg/YNyvxZr4Jcv0WF",
+	"BQry2JKnQyMrYw8r16YQuzlkfQ92uyLvoLC4TUHBo0unqk62fjaP/K4gWw9hN3UhGHOqEWXCAgL6rgbR",
+	"rxReUooraa9ITI4KSPYt4NgXREnwmsyjJCtUHpprKPAL1R7gnhfJRbGhh6AT9IJSTTQdQahD3sXDEZPZ",
+	"/h2YBFrq31EXhHlNEmBWOJcMtFbDLAzAerAK5tpoZbc57zd9s76caM+592I9dHL98N/5KNvWWARtFyPp",
+	"jBfYushwQMVEFv8IeE4CkUZRQAYRo4nKIgxsNJXfFUFR2cdIi1x/D3ZJ3oWwoGPbSKWC5bArco4Pc4Ht",
+	"UWDvE4Lt8LP2S65xkG1uB/Qhixrtiq54g+216kUFd9tXEBWwH9EuWUFUqKMIR3N0i3XFgmsX2DaAPEDT",
+	"yYdSkB6j6F4tO7qLNhxrccGCKb73S0ojPpyWx/kJv7Sm5ZlEtIKfbdZ3tqbp5AjBsYoJbC2C+ZvLKFk7",
+	"XLWsSd1MDvnNKmJfrvp1RBPNaRRNCZoBFrCJdFE9s0JyMwu5NjM5up85GizFn3UD7RIqplZjsiEZRpHC",
+	"mEUjFUGrL6DanRkeQSosAvN2C0yC9BkEeCCrqXIK/DHzOs0yDvdAC6JbbbAhEHdlRsVN+lCB1ra0W84j",
+	"slJjn55JvJ5n3flcXMLutUzabaf/EqZcxwvzuMZ8r9lgPJBJbO33RV7xcKndfnFUxgVNJuuyFntF7pjL",
+	"l8pczJq/XAbzeiFbufK9+64j8w3zNVzX2jFXWiZTHwP5bANmhWxhJrZvYWmmYq7Hr5hT8QbKc2R9q4GX",
+	"QfqD9LuCuogbOyUaQR3LnXQgRBcBA8oX1vrI2rMCQLe6Ik7VmCn70cbv5A2ghd0weeCTC8iegOALxiAt",
+	"Axr7usyP/5+9b19u40b6fRV8rDplUUtRlGw5DlVbp2TZsb2xY0eSky+7k6MBZyAS0RBgBkPR/Gw/zXmU",
+	"82Kn0N3AYIZDkbTk2LvWH07EuWBwaTT6+utIudQPyEzDtWBbPuWjAzlziVaJzCQsnU8CaQqTvjYLhIVJ",
+	"IG5+IqWz1NVYb8oGaU70KMuCU66H1Ribkz3YhrkeVIi7KdmD0hDCpIBK9e/FtABZVBMCIhWS8GE5DsRg",
+	"zXN5JRaC8yFJSczcLMGSAmyKpHBXzGICVV0WXbYkK6UhDQUNWX0fvHODNJRIlaX+PzX5pLMq9UTnLLyX",
+	"SVOwLd+wvoDqvAxdEHEbCi5skKrClmeqYLW1VakqjZkQrxy//OqSITzDuMuH+FL5EH7/Z1JdYvbDX4CW",
+	"t6IvmuB+6TBe1g+6vXa6wDE9v/L7kr5fBugv6YF/YO0+PPFvrOzFZ4JPJHbg4RNvHnNPp3YdvBBqGoIQ",
+	"AcgUv454YY4mk+YIfFqafmtmH+PwWNAF25adoIz/Fzu2xD3Rxh6rf0xTnv9vK32uF8mVySvL5wN0pnIJ",
+	"+y09LQagj3RaUNbaPQM/zhOdiuoVKniNl1CnDlqGag0H+3udVlApBsGdAqAnfHaZOjnJ9ZVMRX5OVAGv",
+	"tGZ8LNPu88fDn346e/vu1dnlwWv37+Tt8dHjp789/eMIYqB42CG7FtfOj8eRsk+WDA0m/yvEdiRKXh3l",
+	"77bUNxro7wSAzxTrH6lKiH/JxUO5er1Q/yWiyl20/9cS7T8uF8ip5n7Nqtr5+thCgRTYiIvs9HPvUyfW",
+	"EhyLC55v6tTNi/kYem7Dg+3uPPuPOM82PouWhVTTcO+Co75MCAetzjcayTH2zLCBZ29qFKBXPW5Xnpjd",
+	"gB+stso28fiT49OwnKLpgPBQGlp/RRgcI1QaKbAJGfDzxVVORF4zepdqxxNO8dSIdJmF5OT49EU4hE9x",
+	"s4QNOHfLnTBxrTBRX/WAQE+OT0mesPQVWvybswpPhUoBXk0mo1KgsKez/QgG5iQ6T00AqFZzAHRZbM+H",
+	"OFJGZCIpTOWhS6moghWAvNifmAZYGKZnyvmu7QOZXRlzSJcAi9uXGpVkLM3FHyKBCuJoXDIs0VNVsLdK",
+	"2mOZJSOe8wSFaghDmhfCgBH4A7O9ZB/cFz9E6sPOzg78s3dje7rFzP+xNZ2wQrMHve8fBq22GT58ITMB",
+	"D9s/zqc5+LvHcizOYS7oqYTnKTZpBQTf5n6vFzbZYXGwKNCQSCV3rQ6mRaGVKXvULlvXUyMy+IL9lH1m",
+	"3z6y12Pw2zZt/zifybQYxWwrPn119PIlhne9evrkxdtXcYcR5oG/4trPxSSbWxo8r05Nh8V/TmVyeW4f",
+	"kKLs2d6eezWjpCN4KeOFLKapHf/O9z374Pc927NMq6G/sfcI7uw9wlt8AOOyC/cYxg8UAp/dgX6BMIlQ",
+	"ERnuaJjZg2Bi4ZUJeiINK3Sk9nsPHoEB9JnWw8wqVSePX1EmHPiLDXmgAqYEzqcau0T8dvuLZ30PeiGL",
+	"RS4aqdpmbU6QdXyWbW+fiEROpFDF9jYMYHtbT4tEj8X2dqQgCZUbsKU78bkfOCpAGYhJpnTeMggDOXRY",
+	"7PZEsGLdYaTig14PzgYfJ4/WXzKxd0tZk94DPxtJoiwXF1MjGgPpLVc5OT4tlYmvJFH1DLSHSnakVUm2",
+	"rsmHbDclgy4GL1yrlVQFaMud7aasxfLxnCAwab+v3yt6AWaWevKLyNkrLk356WmeWdE9t6rVqCgmpr+7",
+	"K96J8STTEL/xsUPDO0fHGqa8Ng7zpRzyvGw54VkGa7TgwriQOWdKG8OZvhB5wZkwE5FInv1Xq9PyTK65",
+	"R7tyzIdi3P1jMrwubAQ1r9abXKfTQjMxZk+EKfifgJrie5inbtqBYy5MPVxdf8ZLntrqt5BrtnBRcRUa",
+	"VuRYjyd5OG0rFmSXN8zpE/iVcM1SbTciDPlojbnkNI316TqCdb+N7g7W7e7jNbo7WNLdxxgOvYwW/Grj",
+	"ItsVt8dz3Qxhr3Uwr78e7+pO8yX9SnjBMz3U3Ul60aoXHfCnf6tfYUr4LN2A/oChMUjLrVQuousdD+3I",
+	"WTLSRlTqpod9rhsV9jstOD5tc1dCyZSzN3yaSVNwKMmIh3Grv7N/v3vwcO/B3gPbGzqKW/2dBw+7Dw8O",
+	"Hj3aWznTfgwYcUXSwiKT/dke24ykhZtz24rwAURLhzwUcoB54AFTnlgCREJfeG5Qf+5x7bnRdMxV+dAP",
+	"POM5S/SY8UKoVKhCAEnS7Z+nPGMaGrrSiQDYLJGL4ASoylSbGErK83RjHIG1dHxfHfMrjHc7OT49s9pX",
+	"sXHgW5kUf4fNf+s6rhXzysDA21FwbZugey4aX0rddiYGI60vbxrJ5pqpW01O5RDqNhmR5IKUDMQYtVwU",
+	"UzUXjSG/uk599nCRm3uewwkMUVCEm5NGZzOqNA4YYsCTy0yDwRSn73yCkICBpZmutPq9dS3z0liiqBrm",
+	"6ZKr6kOW9ys7P5YuIOSCGqdTuYt5LhIuOBtyLhIhr0Ta+h1t8t91WtKce8Q/KjM85u/OeVGI8cS2/qiM",
+	"YxZT9qufHBd0c440ci7eTaz6GHR7tZW8Lk6NxdTIQoCk4ZbhL/YM0wBXe4YdAd0Z5u9coze0Zs5Kvuk4",
+	"vWely+HQTsTQ8uLc8vi3Jy8RhAP2NybEAXfA7BZpefpZA3oHJIVoJaiQPnB4M9IzvEv9umdYbPBAoM0e",
+	"99mlEBMoX28/oATWmyg0S0YiuaTmyMkoXSgxRK5ODdsyQrDIqujyYm6PmfLBqMWmKhW5YzSm3WUvLiIF",
+	"w9C240WH5brghf0TY1tV1ZKUcMVG/EowZ2oMTjk7qpSb0UDzPL1nmFRJNk1FyrYET0aRgkmzk/PnVEwh",
+	"aSYRYGrCiFlqiJnpwK7EAE1usmgfOvBpTgjUQQWNCrYbRePmorDNrShkOLNaTzNEG8ZDQskO36sSjG2d",
+	"6oXUW6lMwVXRjtRQFAZd5VJ5YLkOPuU+EWK3LbrVI1Wnk84qgLc+U9pKGVql7iPLMd+Cw+ffGPbtZsd2",
+	"41m8xim68Qn45bDaHLFR3NCSKQ3Iz1Sk1XCu7+S1DeS16t6FABQjkvPj/R9+MY9/fjHKTXI8yn5+8eqX",
+	"vw0OzOlvZqIH3+kn939++I/fej/+z554+/fWrUl9n0ivS5HpQibpwOkQoCc8CgtpGXGNiUH5lJGeqS9Y",
+	"nrI8iu9A6q4BqSNauDWcOkc1y6Hqms+klWh1t9JRl5B0XS+H/lsbdTFQ55944exmvYWMl6pYGQiITX3P",
+	"mjqx0TBOBH0CjTS3NZTcNVsbDzoRVw0rr3bqhiMEWZjaOAWGdcOxoXBdHVj1hG0e1WJHNhrImTC3sysK",
+	"YVZvi6L82ifAJd5KPylFa1VPp+EX/91hE711ZSyLE6tyfe0Z1XeVYj1uYmkXbTBShDbpjQAUvVzmhHni",
+	"jXOW6WGXvaEaKwFL5blgaa4nkyYz9JPaobweEmEoHN6BEX7ReFtaum8w3pZABa/dZmtACwba8xJ0QYzU",
+	"qh/qjckQSzdSb+2V/ArrqX67NPZMFKsIbDPTGr16mzB9aLMh+yDLxY5QdiSG8Ug54kajpOXWZGrpsMEc",
+	"TNE6Z3xa6DEvZMKzbI4WSAT9i1RcM83Eh+HJAq2SDD8WXCGCRcIVG4hS5odg8BWAfsvhkcId9akmSGdI",
+	"qoRwldIk3V7b5EgWm0VD1O9o+8P5r37uxC0LFPHEOW3ynIYGuM1tOreLlXcThvT5IzyamNIdit3XCjK0",
+	"mTC8WzKZpQEbZ02WEZCCq9hBfTjl/f2JyHHDY1ohuKM6iI1CTisyDd8zYN3slPpoolPRYemUwrIhQ8FO",
+	"Vpcdle1LE6lLMSnAC3a/x1I+L5FrCL2HNNktf4E+iZgrrqk2uN9UpEjCPmSTZuEeA02cHH5TQKRDAiJC",
+	"HmgHIyYs0WOphh22AtOIIGrQ5w8oRjhyblcEBoKThMAypoQn8XfIhwENYFHQsHK1sMsbqS2uGJ+m8jrI",
+	"ojXrVgf1mEPIomCGN8AsIjfuiFcsdStLVDehFkXqk0pUN6AW+an9JNgitoUB/pjfGXeoUVfKC9zaJAjg",
+	"I+1QQogUFMBeB+SIXYNx5AsUV0GOvJOVoPpdJxeKbzvQo6XFt/2bNeQjWVRwjzC1KFLlbJSoRy7vqGRJ",
+	"+KlGPCQ7L82ASGwjPCQoGbZJfe7rwtCWGlS/AviikD/c4Rd9GfyigKV9JrwcosD5LQLmkPu6iikQEhRa",
+	"nMFtnDOeJGKCon1DLKN3GZc/lvtt98HXTbLC+di0+o8e1LABcHYIHGC/17PDXceDDidzq+9CMrt2QO4y",
+	"ZvmLq+J8f/BdciB6F9+nD/iDZE88urjPHw4OUqqb9v0jV4WWhhI6tn0y/zRJhEjFGjXRYLzUo3Pyvbuf",
+	"FQSCsRmeH6R7F73kO35f7A8eXDzk3yeP0u/E3uCvDl50BLc6erEk/m8U2SZ0BX4mbJvwPEcS7FwrjK0H",
+	"dLPaXbg+4k3H+4/gqO1OeDHqLrhOrdzkKGtxkp7yZOTZzz1Dri+QCt3V87rb9BqfaHV484XBBW02jNAy",
+	"t93erkyvGdpfHsl6Z5JcGQGbhtR8y2bJ67TxXU93WAH+BqbPJTG6ib6y8j1pP1YgD9MxhEonWqIJ1Oog",
+	"Cc8yUOn3Or1eL5iWTqRI27Pv2kdj3/UY3nAbo8t+noqpVcuGXKpqYkcHY2Ijhc0T8wrCfF0WdCgbQRAq",
+	"RROP+GQilKCSZ7GRKhFxpDDSNp6qQmYx21J6htnSmbgo7JDbHcQ+qAa82i2L2jv1YEemcYcgVCHqyRCX",
+	"vKBY3jgMdYudmcEcklHZ6ndU2ZnCWHmkMLi0y07d2Y9J8c2mB+gwyqFzewH1N6vP5iJSZBqOQ0ElZhOp",
+	"hqbPOApiGKdrcPwYK2uEKrAh+hEpWBs2mLP4zevTM1ajT2x3S+f2CQcTEax3G2H/7RfiETfnY6hYLQ2L",
+	"wWbeYfZCQzAKrLfVLUQudeoH3LeTRDonLIzDisVeFhqjocuDTithugwYPxAs2PXhGeONIrIEBhYlXbmo",
+	"47Eew6QYTaqpXQtZkOnHICRHYGApZjKBmGWr0gNKsP1uLopcUhFtLJm1EELtLVU+JLuMoKaVGukZG3M1",
+	"D+phFzmNJ43U1jXRy23CZID9RqZ/MCkoJi+waAPusTFEpHsKwomF3QPGtpoBfaFCeC2IHBYMtHkCqsH2",
+	"yMCBrdkJvQCN2Q5rkdxduW6rckuchEIzRwdjjHyv8SjDBjy5bDdJJiebxTT9xTHbMNOvgfU2FIfAEkyh",
+	"8weex6hQ5NcDMeSVlGN4oqo49B71e71+r/dPOOBmUqV6tqTGNnFT4uRjnStUm9drvtMCRltTW/bLr6+t",
+	"L+Bi+bWbr+dq2d9UZ+WmaKjIzRGNGqgNN1s4A46v+ShneqS/v7cPRczhXtgonmn42OEyFuh4XvOnMJTW",
+	"fWmv1+vdYDJPhJlmxbJ45MWuXVjBDzpIyScId/+5Yo7vIlq+sHNvnXg5T03/HrnbtVPg2/US+olY3Oeb",
+	"uwx33wdK78dbUllWG7edCn6tguN0DXYhlTSjcqRzp3+sI/OjJwA8Nbcq8x/VvEVg4JWgYoE8RM6MuvzV",
+	"CQUw8qV+/jQ+31V7MzwC1s/mQyWRq6LNUo0iKcnuVla00l6eghe4X8/zgwdIII73e/tUJ5ZVOlbN/nMy",
+	"pZ3CLBc89SZ1gXh3kbpGdL5WiLzeCPSJwuONZBgnE1RBXco1Cuhc8DyTIvdO8EsxqeakfQN298onD0Ay",
+	"rcLqujS7a+zwB6W8e3M7/OY29GWCWxAZcSeo/UeFHruVvyUpbaP0AmBUJ2Jqvin0Az9x6wpFmGS04zJU",
+	"P4/JNqgzujQDCsyCHijByi1aiQ6apyIV//cOfWrnVA4V1f+cGlE+7tpxJq0fdO4P40htxcvTdeM2NHJa",
+	"cJXyPPVICaVIZcpv4v4LK4z5m3higV0Wv0HmOPQdk/UO4BzsqQ9hU1bmkGoYqbK2WyommZ7XhtVlkJYG",
+	"la1BgiFpwz7lJY401xBqI7COmpXj8OXPIFsB3UitQowELyFRxhvJWrORTEZspqdZCl3Er0PPAIYiD6YI",
+	"hUmYo/a1IlXZBslpvkNjnrpU9k2lpZUJd7chKG0aoICTmS7ae0rqOHQgsWD9wjm0VImgrm76Kjh41+Su",
+	"lzLDgyqCf3M2+8tH6p9/Pv3xrNf7793eDz8Nnx9dvCh+E0dvZme/XPHffnyuTl78+uKfvezd079/QhY6",
+	"rcMS2SHcIc255+Qx+KzZ5ncCxRfMM7kBZN+dQLFaoEBWvgAIspZwAfrPZ5EpHMZ8zXOIcdtUh9H5fkC3",
+	"tgMQKcvkpaiFvXYiBSGlzs3ozkeCyEaYpwB9aL/XA+hqCsCEAy+MEYuUCxJjsuj7mA2RxszwuWFwHHbZ",
+	"iwIOf4i/XDSYsEJrkB6giHjCFckNnF3IdxT3TJVgXdqIJEQqpyVLA4qyywVyw41UpoeH3uxQOJ9f04F4",
+	"tjSn+0schH4iF4/CMj7POfls82GMXvkuuiQqUS+gcm9oEgAvzgVwg+XdcaUFUFxxcuKSjpFbptaz/VrP",
+	"7u/5nrWKxqFb9lvr8IPe3uYnr139610utEVc2EMlbvLusL1BPN1LaQo7/U8qWS6LC2BnPMxtkcZt9+bE",
+	"l5siglwT1BZ0d74EwqESvbYEy6E2og6yy6aUwc8W8RbcvdWYtzvR6D9LNLIUv0baGtWcu3lhJlec49rq",
+	"TG+NFVasDOIKLrkIUm4Wa464yh2pVMMuC8smgdt8zBUfijRSmAqcM56OpZKmyHmhc7YVSz4UqhA7Js0r",
+	"vSJAsA+Wu3wg2SZuL00voYHd1X366+NEG4kqpGZXULFGzeuXgfJfKKvjYxECKi0DhFUhnoUSUWhyWlIj",
+	"im1YIipSZY0oVxiKXVsXChMmfRGd7vY2e2Y31zo1crrsV7BE+XtgnnPdHGphnLpin7hnGLzm3sI27CSU",
+	"T/LC5VZiAGSkwnLh2I7TYniB7XWYBBEth3PW9ndLaXxSevQ+uz8f62IESo2QMBkAt7q/z6584ME5CJ+x",
+	"yyIV40nGC2GWTkpBT5QT468oPhYEaAqIuSAUW8EgvuK5BIgCjMQF+/EIQ/u34vfv9z5+jDssfv9+H/7o",
+	"drvtUgbFxu+ZSCH8wVlwlflkqckk11ciZYM5eyUK3mVHzHYHSibZi+4NA+RnrMrIM5ZxNZxCQV3XEOQI",
+	"D+bVcbrJAePszsgSeDI1hR5DKCZsS4bhbHba/AbJABieDaZGKmEMm+WyEOwiFyKbRwrc1FZd4kmB9q26",
+	"eZSmgJ6hrIdy22mkvWCr+TTdQyvKG5kiGjA0zoNJ43OMCHDNX4ncYCGrSB2FNWO5mjPcRVAYrdpl+gJI",
+	"pzB4S12kQ5FKGylpFVKejMiw7ypD9ZEMqY1zmsRzbCfuuFBRskSj+Re5BhgBg28mmbbfs1TmalLhnXO8",
+	"c86LoDIVdT7CMNpZrgvRZZ7ogU3wDNKoeZbpGUJgCma4Sgf6XVnYymXBukyWfJoJ0O9ngLsBhgAwlxuI",
+	"Qq1eAAJFknpNRontbRaUMsUwDLDB21MenahYgFGxEVdpyR1cj7qReq0YpG8ZF4QQW2KOfbZsxeaxF3fZ",
+	"i4vGal1M5xiHWy06XetUpRxY2Mw9SwTcaOUCaKtgz831xILv3DNMVtczqDFmCfSiEPmM28Ok9llUkVku",
+	"JjovDKSqE+Z2aLQBnpULbifUjtTedn3ZolRyu2TAsJ89PWPVsstxmwK76WtBzyPlSF2MZYFxxWDB6rPY",
+	"AdbCknTK32XHgovYO0htxQvUv2V11BzH+QqLqeHOqhdUI0a0dpmfhqLIy+usBadRq98aaG7Or6RKuQmL",
+	"rFG/7DfoaLLS0T801ygZ3WZJuI16v2GVuFQn0/FCHe0ndJXS4KGcFZyH1QplpWg3hETsSa6t7MdbWBSL",
+	"ZtBdpYpWDaNZVaur1sKKklF+SHZ8UOGtOrgX9pIbGQ1iSa2ucog/wTy64lyt6+tsY62uFYPyhb6oDhl2",
+	"Hvu7iXGuune/vcJNbgK+kepNbrhQ/5IMzt9S3aa6+riGbupl9xvWclrUXL3gt2VlMsiZMiBmjtnz01dt",
+	"wEyzXLDLfpAZVBJJ9HggFbGfo5+egBxXCpCAVuG/c5zpaQpHRFjdtaz0YT/axwy3SDWMd9fMVRIDro7B",
+	"NBB4zZ47Vanff/Ex6RqROkqg6rEXwkBRsUpmZjSz7YKnyuXOWW6UTjP0jsk8QFYxkbLdvEf5UJDxfe7U",
+	"rSCnziuKQV5ffPTmzcnrX54+ia0+5obl8Y0YR1nYilJzQ4WzXKhHDhCoKL4biieqfxw9LJEypEc7QQ21",
+	"OEp6w8CcAoblT+ouOyWRvgiF/0iR7szWsZCVr+Jbqy1inlC+AOAK5laFlAoJ9QkvxFCjf6cRB4Xur43p",
+	"4cZ47F78uLIvFwCUYztjxUwrWgExsTEvklEbg99ddHesFdSmkWoYL+0zNrMMvOXhg+ugW/5PFL3r9Xai",
+	"6N3eD79vfwJ2i9IF6plSwf9znQUVpwPEFvX//q8V8FJUS0XOEnpIGEYXc52JRoCWmIrD6OpMwnYaceMN",
+	"IodWuclM+ehIoEa/FMKlssdaDXUTBlpngqtbQWupsPYAs0WVFp2ZyIBjVmT2OlTLAPQUKzczMCd1mBF/",
+	"cDYQ4x0r++v/gtq7RJD91tuzFy9fnP1mLxKp9FslXbXWiw63kuL9TsvZkKykXJw/Pml1alNIHupGfaTk",
+	"ct4xrad54iqnZmFEuGOm9tpcJZW3vBZzDly/1d/7i4FV3K5fDazil/wOQPquLtwNvR1FcJ6uLUWCVLXc",
+	"z3EC0hbGFNUFxXXku0Aci5STxxiJY6Xcx7YAycJuNUySxzQPQzanxW7HfUz/KqrWyjS1MhNB1gHwALWU",
+	"si3H8ToeXcfyyU6kAgO8aZOIWD1DlGaZVkPCnXPuw/yS8u0jFQponRoi5aKgBmY1bBqK5aF0CcLzghPT",
+	"MkpTF3IPA2BuAH5wPzmMqV0JkyZn6Qo5nCwIC7KzW6tISXCnWBUtNBLD/GSEqgh5ZdJA4wlX9uwHiIAt",
+	"O4o09HSYTqS4F7eYzp0FURZlpPWl0rM2TDZ0gQzb5lJOJoL8EKH/w5BjCz6TkqEfAB18J62YnWUuj7yP",
+	"4rm9W9p4pZ1vO5c6R4L0kytU2qnbjg96+6A/eAMuJLJVDfYO7bnRYDlXyc3l4Vs1WWolAldzVRSx3a14",
+	"okB0Duno/nW2vvufcIbaT/oYE7IEbSxlfconl8WGhcSEjNFNxiF5VaaqMMzwOfo/iBvdhYz9e2Tmb7BT",
+	"FFhu3wfA6Ri6aBtJwf4Z0L/SxTlgNrQsQYEvp9V//9FX72v1W03hCuw7YIWI9qBzJin4pdvaRCAlcWOR",
+	"mOPGLmKdzfUODjIvRaoC11pCZMq0g4HESqw8ZJikSN2bSMKvYWw886/djMYXmrsZoTc0F1D7XYH+r048",
+	"3zT12wp7T/RMXcsYApGhwg4WTsx/te4Dnl3JJKoSTwKJZ5ZDDAhyPJCpn5+dvWEHvV5pKH2W88nIbuH2",
+	"Ye0Yd87sXJSYz7fFY0IBqe/EXt+VGnYVVwgr32GpxJE5cUtFCiHpdY7B/xM+tFIW1VIWLLNE0q3EDpRJ",
+	"CbUBR6pxxOzMQVEw+1j+LbOjW/JzgMhYWjcdeS5RUu27IpnmspijLUvwXORH02LU6v/r948dcKn/KOa4",
+	"weHa7/aV/MrJylXie5PrdJrAj3oh2WzSnYnBJAcPZneQ7/KJ3L3aa7AWv9QJz1gqrkSmJ2OsngD+g614",
+	"zC8Fy6cqblfat83bl0baFP1HvUc93/jvftz1r7yCgNRGZ43dJpdibph2VSSP3rzoOAjsoER5pKKWPRfk",
+	"cJrz3D7lYqejFhqdQLuCnRa1ngn70Jm+FCpqgeIbtU7EMLzaZT+KuYmU3SaQZ4gw+ag5Of8AQMYPhbKa",
+	"DUDFl1Epzs4qcxZPcnEh31HgBlkA7cjsFxpm/Qiie/TFBRQsgGxkCiMMo7QIK5OK+GiFvu+JyE0pnLBC",
+	"8HE3Uq8nAhK9rCyCUSkxfcIVuYkPIYaK8AXrz0AMVbX/z/FeU//PyhArink2PLPKvOBjnx7lCihAuOJA",
+	"ZFoNIRRygQoOowZYfAO5Ay6e0QjBlM5dgQ0qeL+9/WZkB4zBcGZ7G1heGbyUyiE4vlQ277P4b3GHmQlP",
+	"hOmwVBf2v9yMhEHFdsJzoYqRMF7ZBrMHBHvFfzs4YFt7e20GIQw79j9xLU6qEuTg45d8IXxfV2NqCizK",
+	"v9ezk7F3QL1E5g6yYj6HiiSU6BWp4VQYI9K+K9IPppGDA3CXPM75/8iszSSQA5vJLAsCdimqFLZWaazS",
+	"OTs5PsVYVakAjDUUcDnGnoZLZn9iSyqb09Q/3RlzmTGeprntXm327SmjZ+DrMKJCVi8FT5fRFIUIW+Ku",
+	"GubA0UfxxVAIvMO0YgNdjIAklMioYj8oppEaiIRjghPEEUN6NQZoucCsSkAWBGLZve4ixAimFexrHagm",
+	"Uougw9AzeyaHQWIYF5bW48IitfUpgWGsHhfWrkzkKxfKvTiX4IHPZTIqXaVAAyfHp2zrmdbDTMDfXkvB",
+	"tqQatvusEO/s5riQGaDtJpbZdVjCcz01MM9/TmVyCdYoibuHZVS2m6gYpBVD5MDJumWnJlIoUgFtzbAg",
+	"2Ugklz6QlHFFKJSEEEsAr7xAtuGZjhEuULwKzAQkwolOJggtOaPXEX/WMvwcsEILFu9KNbBq4W6emN33",
+	"VRH1Y4yhX+AJvmdKTFIMMT15/CpSiVZGQ0go5qn6IMeqoTjJJCa4XgrVBh85n0xEysx0OBSGqoBEqpzY",
+	"eZW7cBbbVYn9fkC0h5iE9+4E1R+Hyh6piTbFgCeXloI5jJ0KSVQo6OT4tPFwCtFX2duTl+6wIUMo7cHm",
+	"bBdC9CTo4EghUDJxNwylou0Nj+ECypzREAAJAFbGpSR353ycxZHaskecPVPvd/fQkh7vcit/84nEZ9jW",
+	"kf2Nz/TI3j3I9cxgfbYiUvFuqhNTpju7kO8Kdvv2NsG2v3l9ehY7cNJ/nL7+iQkFgpLoRCp+H7VkGrX6",
+	"LAJ4qG63G7U68MNuebgeFpnDm6XDEZ/wb9mFspfed7vdjx/jTqSwek5sb3i4/Vyg39BHYcA8k13alQey",
+	"xwNn8UtkIjxSMbEKrGtD53rchmRmh4cCRx+hpJi+nZUP9It9YBjh/yFSH3Z2duCfvR0fI/ntnEE+xwcW",
+	"1zXImOGDb43Id46GEKb8gcUvjp49/ensqYOGMbt73Z57tASMeXpFz3ug2A4T3WEXkzK8WLPw3ovUvRSA",
+	"8UsycAN6ilZ0vAC0Sp9NjQsgBpyTdIqjEGah7TM5Fqbg44n9BEWbA8Fi7jaAqgAn6LC3Sr5jiL+32E4A",
+	"hvOBxWbE9w8e/j1mf2Mj8Y49f3V0vHP6/Gj/4KHLDcj5DH06VlYO+cxspLN6mj99rYIr6H8VfgSdRpwc",
+	"nLl/LYDq/L7llIvZbNY1dNtv0kSP2556WHy117GjGXAjHj6oDyiWadd3A7I344Vx4UjuGWpiJxVWJErZ",
+	"hOeEZ8NixDEBArB7+BeRy4t5Fdy5u73NjvV4MqVC7rYnpaZRzmp5+sA+B3HQYGE0e0bpsRUPGQZ6AK4g",
+	"eFOQqy3iD5XIQjwz2p4SVw77RiLquh9+n9KVyisGEXuhFMYBG0s1LbA+BrwIuAK2L5NcF5ij7tINwD00",
+	"N3ZXG5bJQc5hY1/BtFj6tvLiXE+J5R2B7UGqoZ2jIzVn8f67d7FLTtnredodC66MF7y69lk8okWG+b+8",
+	"hPPGfdD3SVnOH8lZLlKZ24FuoQ8RXYUitWwaBg8VujgcqUqAWuusJVAcywmaHr9S6YJNpoNMJmwr03pi",
+	"j7sOm+TyCjCMrEyfSXW5A8qqw4l0sj0mr3AI4HFfs51o+6SxwpHPUQ25FI5mhFtHawpgUNv5HXHDRjyt",
+	"AXVGyv3JtlJxwadZwR51GGC/m4LtHVA5QOd2dSIoEteMkyQVqQO3Ih12v1f+ve9opGMXzf99P/h7DxKN",
+	"7KOYcASTA990KUgQeWXPwItpDgtHfQ7LFSAK6X7vf7HcniBj9ocsCpEfRip+sP89is8Hvfuxs4XHdhLn",
+	"O6AHOfwtZgRl/NmBubp9bIuqMVB32l0WP9jrsWeQRUd5qLXScCUCvq9ZDjIR5E7t9yrw+zzL3CLKslLu",
+	"oauwS7ki9Yq4YBSAxCqE8HxzdHb8nL2PqJSrPawhXjtm/tgFkQvSqywRPZvynKtCIB2hMoxIJ9KUCKF2",
+	"KJnA4oOJ6DvgI69GgTwHx1aRc2U4EivZRxJX7NaSMgeipg4zM82vQErLBcHCwjCSHJTeLntSnnLAT7Qx",
+	"cpCJw/pRWogso6hUbrkvqPXKEeX2ttLF9nYwHGllWUj9MjrHHLtS6ImdoqoE5DbRTJ2OuONEIIm5JfWS",
+	"ptstnIG4LlKnT+sLu4Up8ClS5BumINaqPaHglwKXigozGquDaEQmtvzMQ3KkwjLSSIGFx4XOBodKSXT3",
+	"DIvtomd6GBMMHmaGwba1u8qbKp4EeA445fVqolaDdtXxZF6tKDpVGTI/SwxgobtnGDrcdW4ochZ5Lha1",
+	"aPeRq4RyUAcG49kR5KEWBpLkFNan8JEdb9arSFrqEj59fok2Wg/KNmyLFE1vQe0wyKowHWa1bA1mGkwR",
+	"wb7yaSp123IuTERuUj+qOfagm0qyoQfBFHYjVFKXLUkmXFlJsMt+ErNqYrOVD7EOJQYTx94SQDgXlvAw",
+	"79mPjgfRyXpaOM0VkADVHHJ78eBYDD/2ZyBtu0I7z8KiwxKIy1kCGnRk1qTs+qCjBY03UlsJ2VhxK9OH",
+	"+WRS2mKr2i72fzIhkc2lzVmVSQa+CDvrLKYeeEW2w1YnQdstSljPs0jZJyhDHI0ModUERRTCk+q6zpNx",
+	"xgVe0YxAWnWkCq2hNcgiDJL8jLcY1BILm8xF1Z3gbP4ff//4/wMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

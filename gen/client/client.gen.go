@@ -133,6 +133,7 @@ const (
 	ErrorErrorCodeNotFound                    ErrorErrorCode = "not_found"
 	ErrorErrorCodeOutsideServiceWindow        ErrorErrorCode = "outside_service_window"
 	ErrorErrorCodePayloadTooLarge             ErrorErrorCode = "payload_too_large"
+	ErrorErrorCodePreconditionFailed          ErrorErrorCode = "precondition_failed"
 	ErrorErrorCodeRateLimitExceeded           ErrorErrorCode = "rate_limit_exceeded"
 	ErrorErrorCodeRequestHeaderFieldsTooLarge ErrorErrorCode = "request_header_fields_too_large"
 	ErrorErrorCodeSendFailed                  ErrorErrorCode = "send_failed"
@@ -165,6 +166,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeOutsideServiceWindow:
 		return true
 	case ErrorErrorCodePayloadTooLarge:
+		return true
+	case ErrorErrorCodePreconditionFailed:
 		return true
 	case ErrorErrorCodeRateLimitExceeded:
 		return true
@@ -2542,6 +2545,12 @@ type HandoffId = int64
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
 
+// IfMatch defines model for IfMatch.
+type IfMatch = string
+
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
 // LeadId defines model for LeadId.
 type LeadId = int64
 
@@ -2625,6 +2634,9 @@ type LeadCreateValidationError = Error
 
 // LeadOK A lead, exactly as the API returns it everywhere.
 type LeadOK = Lead
+
+// LeadPreconditionFailed The envelope of every error response.
+type LeadPreconditionFailed = Error
 
 // LeadValidationError The envelope of every error response.
 type LeadValidationError = Error
@@ -2809,6 +2821,45 @@ type CreateLeadParams struct {
 	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
 	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// DeleteLeadParams defines parameters for DeleteLead.
+type DeleteLeadParams struct {
+	// IfMatch Change the lead only if it is still as you read it: the `ETag` of your read,
+	// or several separated by commas, or `*` (the lead only has to exist). If the
+	// lead's current `ETag` is not among them, the answer is
+	// `412 precondition_failed` and nothing is stored or emitted. A weak tag
+	// (`W/"..."`) never matches. Without the header the change is unconditional.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// GetLeadParams defines parameters for GetLead.
+type GetLeadParams struct {
+	// IfNoneMatch Read the lead only if it changed: the `ETag` of your last read, or several
+	// separated by commas, or `*`. While the lead's current `ETag` is among them
+	// (a weak `W/"..."` tag matches its strong twin) the answer is
+	// `304 Not Modified`, with the `ETag` and no body.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// PatchLeadParams defines parameters for PatchLead.
+type PatchLeadParams struct {
+	// IfMatch Change the lead only if it is still as you read it: the `ETag` of your read,
+	// or several separated by commas, or `*` (the lead only has to exist). If the
+	// lead's current `ETag` is not among them, the answer is
+	// `412 precondition_failed` and nothing is stored or emitted. A weak tag
+	// (`W/"..."`) never matches. Without the header the change is unconditional.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// UpdateLeadParams defines parameters for UpdateLead.
+type UpdateLeadParams struct {
+	// IfMatch Change the lead only if it is still as you read it: the `ETag` of your read,
+	// or several separated by commas, or `*` (the lead only has to exist). If the
+	// lead's current `ETag` is not among them, the answer is
+	// `412 precondition_failed` and nothing is stored or emitted. A weak tag
+	// (`W/"..."`) never matches. Without the header the change is unconditional.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // ListMessagesParams defines parameters for ListMessages.
@@ -6065,17 +6116,21 @@ type ClientInterface interface {
 
 	// DeleteLead Delete lead
 	//
-	// Removes the lead from your organization. This cannot be undone.
+	// Removes the lead from your organization. This cannot be undone. With
+	// `If-Match`, the lead is removed only if it still has the `ETag` you read;
+	// otherwise `412 precondition_failed` and the lead stays.
 	//
 	// Corresponds with DELETE /leads/{id} (the `DeleteLead` operationId).
-	DeleteLead(ctx context.Context, id LeadId, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteLead(ctx context.Context, id LeadId, params *DeleteLeadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetLead Get lead
 	//
-	// Returns one lead of your organization.
+	// Returns one lead of your organization, with its `ETag`. With
+	// `If-None-Match` naming that tag, an unchanged lead is `304 Not Modified`
+	// without a body.
 	//
 	// Corresponds with GET /leads/{id} (the `GetLead` operationId).
-	GetLead(ctx context.Context, id LeadId, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetLead(ctx context.Context, id LeadId, params *GetLeadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PatchLeadWithBody Partially update lead
 	//
@@ -6083,10 +6138,13 @@ type ClientInterface interface {
 	// `company_name` or `deal_value`; `phone`, `temperature` and `lead_score`
 	// cannot be cleared. An empty object changes nothing and returns the lead.
 	//
+	// With `If-Match`, the lead is changed only if it still has the `ETag` you
+	// read; otherwise `412 precondition_failed`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /leads/{id} (the `PatchLead` operationId).
-	PatchLeadWithBody(ctx context.Context, id LeadId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PatchLeadWithBody(ctx context.Context, id LeadId, params *PatchLeadParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PatchLead Partially update lead
 	//
@@ -6094,10 +6152,13 @@ type ClientInterface interface {
 	// `company_name` or `deal_value`; `phone`, `temperature` and `lead_score`
 	// cannot be cleared. An empty object changes nothing and returns the lead.
 	//
+	// With `If-Match`, the lead is changed only if it still has the `ETag` you
+	// read; otherwise `412 precondition_failed`.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /leads/{id} (the `PatchLead` operationId).
-	PatchLead(ctx context.Context, id LeadId, body PatchLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PatchLead(ctx context.Context, id LeadId, params *PatchLeadParams, body PatchLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateLeadWithBody Update lead
 	//
@@ -6106,10 +6167,13 @@ type ClientInterface interface {
 	// `deal_value` become `null`, `temperature` becomes `cold` and `lead_score`
 	// becomes 0. To change only some fields, use `PATCH`.
 	//
+	// With `If-Match`, the lead is replaced only if it still has the `ETag` you
+	// read; otherwise `412 precondition_failed`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
-	UpdateLeadWithBody(ctx context.Context, id LeadId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateLeadWithBody(ctx context.Context, id LeadId, params *UpdateLeadParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateLead Update lead
 	//
@@ -6118,10 +6182,13 @@ type ClientInterface interface {
 	// `deal_value` become `null`, `temperature` becomes `cold` and `lead_score`
 	// becomes 0. To change only some fields, use `PATCH`.
 	//
+	// With `If-Match`, the lead is replaced only if it still has the `ETag` you
+	// read; otherwise `412 precondition_failed`.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
-	UpdateLead(ctx context.Context, id LeadId, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateLead(ctx context.Context, id LeadId, params *UpdateLeadParams, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListMessages List messages
 	//
@@ -6920,11 +6987,13 @@ func (c *Client) CreateLead(ctx context.Context, params *CreateLeadParams, body 
 
 // DeleteLead Delete lead
 //
-// Removes the lead from your organization. This cannot be undone.
+// Removes the lead from your organization. This cannot be undone. With
+// `If-Match`, the lead is removed only if it still has the `ETag` you read;
+// otherwise `412 precondition_failed` and the lead stays.
 //
 // Corresponds with DELETE /leads/{id} (the `DeleteLead` operationId).
-func (c *Client) DeleteLead(ctx context.Context, id LeadId, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteLeadRequest(c.Server, id)
+func (c *Client) DeleteLead(ctx context.Context, id LeadId, params *DeleteLeadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteLeadRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6937,11 +7006,13 @@ func (c *Client) DeleteLead(ctx context.Context, id LeadId, reqEditors ...Reques
 
 // GetLead Get lead
 //
-// Returns one lead of your organization.
+// Returns one lead of your organization, with its `ETag`. With
+// `If-None-Match` naming that tag, an unchanged lead is `304 Not Modified`
+// without a body.
 //
 // Corresponds with GET /leads/{id} (the `GetLead` operationId).
-func (c *Client) GetLead(ctx context.Context, id LeadId, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetLeadRequest(c.Server, id)
+func (c *Client) GetLead(ctx context.Context, id LeadId, params *GetLeadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLeadRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6958,11 +7029,14 @@ func (c *Client) GetLead(ctx context.Context, id LeadId, reqEditors ...RequestEd
 // `company_name` or `deal_value`; `phone`, `temperature` and `lead_score`
 // cannot be cleared. An empty object changes nothing and returns the lead.
 //
+// With `If-Match`, the lead is changed only if it still has the `ETag` you
+// read; otherwise `412 precondition_failed`.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /leads/{id} (the `PatchLead` operationId).
-func (c *Client) PatchLeadWithBody(ctx context.Context, id LeadId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPatchLeadRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) PatchLeadWithBody(ctx context.Context, id LeadId, params *PatchLeadParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchLeadRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6979,11 +7053,14 @@ func (c *Client) PatchLeadWithBody(ctx context.Context, id LeadId, contentType s
 // `company_name` or `deal_value`; `phone`, `temperature` and `lead_score`
 // cannot be cleared. An empty object changes nothing and returns the lead.
 //
+// With `If-Match`, the lead is changed only if it still has the `ETag` you
+// read; otherwise `412 precondition_failed`.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /leads/{id} (the `PatchLead` operationId).
-func (c *Client) PatchLead(ctx context.Context, id LeadId, body PatchLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPatchLeadRequest(c.Server, id, body)
+func (c *Client) PatchLead(ctx context.Context, id LeadId, params *PatchLeadParams, body PatchLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchLeadRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7001,11 +7078,14 @@ func (c *Client) PatchLead(ctx context.Context, id LeadId, body PatchLeadJSONReq
 // `deal_value` become `null`, `temperature` becomes `cold` and `lead_score`
 // becomes 0. To change only some fields, use `PATCH`.
 //
+// With `If-Match`, the lead is replaced only if it still has the `ETag` you
+// read; otherwise `412 precondition_failed`.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
-func (c *Client) UpdateLeadWithBody(ctx context.Context, id LeadId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateLeadRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) UpdateLeadWithBody(ctx context.Context, id LeadId, params *UpdateLeadParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateLeadRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7023,11 +7103,14 @@ func (c *Client) UpdateLeadWithBody(ctx context.Context, id LeadId, contentType 
 // `deal_value` become `null`, `temperature` becomes `cold` and `lead_score`
 // becomes 0. To change only some fields, use `PATCH`.
 //
+// With `If-Match`, the lead is replaced only if it still has the `ETag` you
+// read; otherwise `412 precondition_failed`.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
-func (c *Client) UpdateLead(ctx context.Context, id LeadId, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateLeadRequest(c.Server, id, body)
+func (c *Client) UpdateLead(ctx context.Context, id LeadId, params *UpdateLeadParams, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateLeadRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -8393,7 +8476,7 @@ func NewCreateLeadRequestWithBody(server string, params *CreateLeadParams, conte
 }
 
 // NewDeleteLeadRequest constructs an http.Request for the DeleteLead method
-func NewDeleteLeadRequest(server string, id LeadId) (*http.Request, error) {
+func NewDeleteLeadRequest(server string, id LeadId, params *DeleteLeadParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8423,11 +8506,26 @@ func NewDeleteLeadRequest(server string, id LeadId) (*http.Request, error) {
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewGetLeadRequest constructs an http.Request for the GetLead method
-func NewGetLeadRequest(server string, id LeadId) (*http.Request, error) {
+func NewGetLeadRequest(server string, id LeadId, params *GetLeadParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8457,22 +8555,37 @@ func NewGetLeadRequest(server string, id LeadId) (*http.Request, error) {
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewPatchLeadRequest calls the generic PatchLead builder with application/json body
-func NewPatchLeadRequest(server string, id LeadId, body PatchLeadJSONRequestBody) (*http.Request, error) {
+func NewPatchLeadRequest(server string, id LeadId, params *PatchLeadParams, body PatchLeadJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewPatchLeadRequestWithBody(server, id, "application/json", bodyReader)
+	return NewPatchLeadRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewPatchLeadRequestWithBody constructs an http.Request for the PatchLead method, with any body, and a specified content type
-func NewPatchLeadRequestWithBody(server string, id LeadId, contentType string, body io.Reader) (*http.Request, error) {
+func NewPatchLeadRequestWithBody(server string, id LeadId, params *PatchLeadParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8504,22 +8617,37 @@ func NewPatchLeadRequestWithBody(server string, id LeadId, contentType string, b
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewUpdateLeadRequest calls the generic UpdateLead builder with application/json body
-func NewUpdateLeadRequest(server string, id LeadId, body UpdateLeadJSONRequestBody) (*http.Request, error) {
+func NewUpdateLeadRequest(server string, id LeadId, params *UpdateLeadParams, body UpdateLeadJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateLeadRequestWithBody(server, id, "application/json", bodyReader)
+	return NewUpdateLeadRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewUpdateLeadRequestWithBody constructs an http.Request for the UpdateLead method, with any body, and a specified content type
-func NewUpdateLeadRequestWithBody(server string, id LeadId, contentType string, body io.Reader) (*http.Request, error) {
+func NewUpdateLeadRequestWithBody(server string, id LeadId, params *UpdateLeadParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8550,6 +8678,21 @@ func NewUpdateLeadRequestWithBody(server string, id LeadId, contentType string, 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -9845,21 +9988,25 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteLeadWithResponse Delete lead
 	//
-	// Removes the lead from your organization. This cannot be undone.
+	// Removes the lead from your organization. This cannot be undone. With
+	// `If-Match`, the lead is removed only if it still has the `ETag` you read;
+	// otherwise `412 precondition_failed` and the lead stays.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /leads/{id} (the `DeleteLead` operationId).
-	DeleteLeadWithResponse(ctx context.Context, id LeadId, reqEditors ...RequestEditorFn) (*DeleteLeadResponse, error)
+	DeleteLeadWithResponse(ctx context.Context, id LeadId, params *DeleteLeadParams, reqEditors ...RequestEditorFn) (*DeleteLeadResponse, error)
 
 	// GetLeadWithResponse Get lead
 	//
-	// Returns one lead of your organization.
+	// Returns one lead of your organization, with its `ETag`. With
+	// `If-None-Match` naming that tag, an unchanged lead is `304 Not Modified`
+	// without a body.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /leads/{id} (the `GetLead` operationId).
-	GetLeadWithResponse(ctx context.Context, id LeadId, reqEditors ...RequestEditorFn) (*GetLeadResponse, error)
+	GetLeadWithResponse(ctx context.Context, id LeadId, params *GetLeadParams, reqEditors ...RequestEditorFn) (*GetLeadResponse, error)
 
 	// PatchLeadWithBodyWithResponse Partially update lead
 	//
@@ -9867,10 +10014,13 @@ type ClientWithResponsesInterface interface {
 	// `company_name` or `deal_value`; `phone`, `temperature` and `lead_score`
 	// cannot be cleared. An empty object changes nothing and returns the lead.
 	//
+	// With `If-Match`, the lead is changed only if it still has the `ETag` you
+	// read; otherwise `412 precondition_failed`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /leads/{id} (the `PatchLead` operationId).
-	PatchLeadWithBodyWithResponse(ctx context.Context, id LeadId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchLeadResponse, error)
+	PatchLeadWithBodyWithResponse(ctx context.Context, id LeadId, params *PatchLeadParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchLeadResponse, error)
 
 	// PatchLeadWithResponse Partially update lead
 	//
@@ -9878,10 +10028,13 @@ type ClientWithResponsesInterface interface {
 	// `company_name` or `deal_value`; `phone`, `temperature` and `lead_score`
 	// cannot be cleared. An empty object changes nothing and returns the lead.
 	//
+	// With `If-Match`, the lead is changed only if it still has the `ETag` you
+	// read; otherwise `412 precondition_failed`.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /leads/{id} (the `PatchLead` operationId).
-	PatchLeadWithResponse(ctx context.Context, id LeadId, body PatchLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchLeadResponse, error)
+	PatchLeadWithResponse(ctx context.Context, id LeadId, params *PatchLeadParams, body PatchLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchLeadResponse, error)
 
 	// UpdateLeadWithBodyWithResponse Update lead
 	//
@@ -9890,10 +10043,13 @@ type ClientWithResponsesInterface interface {
 	// `deal_value` become `null`, `temperature` becomes `cold` and `lead_score`
 	// becomes 0. To change only some fields, use `PATCH`.
 	//
+	// With `If-Match`, the lead is replaced only if it still has the `ETag` you
+	// read; otherwise `412 precondition_failed`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
-	UpdateLeadWithBodyWithResponse(ctx context.Context, id LeadId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateLeadResponse, error)
+	UpdateLeadWithBodyWithResponse(ctx context.Context, id LeadId, params *UpdateLeadParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateLeadResponse, error)
 
 	// UpdateLeadWithResponse Update lead
 	//
@@ -9902,10 +10058,13 @@ type ClientWithResponsesInterface interface {
 	// `deal_value` become `null`, `temperature` becomes `cold` and `lead_score`
 	// becomes 0. To change only some fields, use `PATCH`.
 	//
+	// With `If-Match`, the lead is replaced only if it still has the `ETag` you
+	// read; otherwise `412 precondition_failed`.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
-	UpdateLeadWithResponse(ctx context.Context, id LeadId, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLeadResponse, error)
+	UpdateLeadWithResponse(ctx context.Context, id LeadId, params *UpdateLeadParams, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLeadResponse, error)
 
 	// ListMessagesWithResponse List messages
 	//
@@ -11998,6 +12157,7 @@ func (r ListLeadsResponse) ContentType() string {
 
 // CreateLeadResponse201Headers the declared response headers of an HTTP 201 response for CreateLead
 type CreateLeadResponse201Headers struct {
+	ETag                string
 	IdempotentReplayed  *string
 	Location            string
 	XRateLimitLimit     int
@@ -12214,6 +12374,14 @@ type DeleteLeadResponse404Headers struct {
 	XRateLimitReset     *int
 }
 
+// DeleteLeadResponse412Headers the declared response headers of an HTTP 412 response for DeleteLead
+type DeleteLeadResponse412Headers struct {
+	ETag                string
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
 // DeleteLeadResponse429Headers the declared response headers of an HTTP 429 response for DeleteLead
 type DeleteLeadResponse429Headers struct {
 	RetryAfter          int
@@ -12246,6 +12414,8 @@ type DeleteLeadResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *LeadPreconditionFailed
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON431 the response for an HTTP 431 `application/json` response
@@ -12260,6 +12430,8 @@ type DeleteLeadResponse struct {
 	Headers400 *DeleteLeadResponse400Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DeleteLeadResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *DeleteLeadResponse412Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteLeadResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -12281,6 +12453,11 @@ func (r DeleteLeadResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteLeadResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r DeleteLeadResponse) GetJSON412() *LeadPreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -12334,6 +12511,15 @@ func (r DeleteLeadResponse) ContentType() string {
 
 // GetLeadResponse200Headers the declared response headers of an HTTP 200 response for GetLead
 type GetLeadResponse200Headers struct {
+	ETag                string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// GetLeadResponse304Headers the declared response headers of an HTTP 304 response for GetLead
+type GetLeadResponse304Headers struct {
+	ETag                string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -12397,6 +12583,8 @@ type GetLeadResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetLeadResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetLeadResponse304Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *GetLeadResponse400Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
@@ -12480,6 +12668,7 @@ func (r GetLeadResponse) ContentType() string {
 
 // PatchLeadResponse200Headers the declared response headers of an HTTP 200 response for PatchLead
 type PatchLeadResponse200Headers struct {
+	ETag                string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -12501,6 +12690,14 @@ type PatchLeadResponse404Headers struct {
 
 // PatchLeadResponse409Headers the declared response headers of an HTTP 409 response for PatchLead
 type PatchLeadResponse409Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// PatchLeadResponse412Headers the declared response headers of an HTTP 412 response for PatchLead
+type PatchLeadResponse412Headers struct {
+	ETag                string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -12563,6 +12760,8 @@ type PatchLeadResponse struct {
 	JSON404 *NotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *LeadPreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -12585,6 +12784,8 @@ type PatchLeadResponse struct {
 	Headers404 *PatchLeadResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *PatchLeadResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *PatchLeadResponse412Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *PatchLeadResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -12622,6 +12823,11 @@ func (r PatchLeadResponse) GetJSON404() *NotFound {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r PatchLeadResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r PatchLeadResponse) GetJSON412() *LeadPreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -12690,6 +12896,7 @@ func (r PatchLeadResponse) ContentType() string {
 
 // UpdateLeadResponse200Headers the declared response headers of an HTTP 200 response for UpdateLead
 type UpdateLeadResponse200Headers struct {
+	ETag                string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -12711,6 +12918,14 @@ type UpdateLeadResponse404Headers struct {
 
 // UpdateLeadResponse409Headers the declared response headers of an HTTP 409 response for UpdateLead
 type UpdateLeadResponse409Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// UpdateLeadResponse412Headers the declared response headers of an HTTP 412 response for UpdateLead
+type UpdateLeadResponse412Headers struct {
+	ETag                string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -12773,6 +12988,8 @@ type UpdateLeadResponse struct {
 	JSON404 *NotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *LeadPreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -12795,6 +13012,8 @@ type UpdateLeadResponse struct {
 	Headers404 *UpdateLeadResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *UpdateLeadResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *UpdateLeadResponse412Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *UpdateLeadResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -12832,6 +13051,11 @@ func (r UpdateLeadResponse) GetJSON404() *NotFound {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r UpdateLeadResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r UpdateLeadResponse) GetJSON412() *LeadPreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -16191,13 +16415,15 @@ func (c *ClientWithResponses) CreateLeadWithResponse(ctx context.Context, params
 
 // DeleteLeadWithResponse Delete lead
 //
-// Removes the lead from your organization. This cannot be undone.
+// Removes the lead from your organization. This cannot be undone. With
+// `If-Match`, the lead is removed only if it still has the `ETag` you read;
+// otherwise `412 precondition_failed` and the lead stays.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /leads/{id} (the `DeleteLead` operationId).
-func (c *ClientWithResponses) DeleteLeadWithResponse(ctx context.Context, id LeadId, reqEditors ...RequestEditorFn) (*DeleteLeadResponse, error) {
-	rsp, err := c.DeleteLead(ctx, id, reqEditors...)
+func (c *ClientWithResponses) DeleteLeadWithResponse(ctx context.Context, id LeadId, params *DeleteLeadParams, reqEditors ...RequestEditorFn) (*DeleteLeadResponse, error) {
+	rsp, err := c.DeleteLead(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16206,13 +16432,15 @@ func (c *ClientWithResponses) DeleteLeadWithResponse(ctx context.Context, id Lea
 
 // GetLeadWithResponse Get lead
 //
-// Returns one lead of your organization.
+// Returns one lead of your organization, with its `ETag`. With
+// `If-None-Match` naming that tag, an unchanged lead is `304 Not Modified`
+// without a body.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /leads/{id} (the `GetLead` operationId).
-func (c *ClientWithResponses) GetLeadWithResponse(ctx context.Context, id LeadId, reqEditors ...RequestEditorFn) (*GetLeadResponse, error) {
-	rsp, err := c.GetLead(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetLeadWithResponse(ctx context.Context, id LeadId, params *GetLeadParams, reqEditors ...RequestEditorFn) (*GetLeadResponse, error) {
+	rsp, err := c.GetLead(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16225,11 +16453,14 @@ func (c *ClientWithResponses) GetLeadWithResponse(ctx context.Context, id LeadId
 // `company_name` or `deal_value`; `phone`, `temperature` and `lead_score`
 // cannot be cleared. An empty object changes nothing and returns the lead.
 //
+// With `If-Match`, the lead is changed only if it still has the `ETag` you
+// read; otherwise `412 precondition_failed`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /leads/{id} (the `PatchLead` operationId).
-func (c *ClientWithResponses) PatchLeadWithBodyWithResponse(ctx context.Context, id LeadId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchLeadResponse, error) {
-	rsp, err := c.PatchLeadWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) PatchLeadWithBodyWithResponse(ctx context.Context, id LeadId, params *PatchLeadParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchLeadResponse, error) {
+	rsp, err := c.PatchLeadWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16242,11 +16473,14 @@ func (c *ClientWithResponses) PatchLeadWithBodyWithResponse(ctx context.Context,
 // `company_name` or `deal_value`; `phone`, `temperature` and `lead_score`
 // cannot be cleared. An empty object changes nothing and returns the lead.
 //
+// With `If-Match`, the lead is changed only if it still has the `ETag` you
+// read; otherwise `412 precondition_failed`.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /leads/{id} (the `PatchLead` operationId).
-func (c *ClientWithResponses) PatchLeadWithResponse(ctx context.Context, id LeadId, body PatchLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchLeadResponse, error) {
-	rsp, err := c.PatchLead(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) PatchLeadWithResponse(ctx context.Context, id LeadId, params *PatchLeadParams, body PatchLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchLeadResponse, error) {
+	rsp, err := c.PatchLead(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16260,11 +16494,14 @@ func (c *ClientWithResponses) PatchLeadWithResponse(ctx context.Context, id Lead
 // `deal_value` become `null`, `temperature` becomes `cold` and `lead_score`
 // becomes 0. To change only some fields, use `PATCH`.
 //
+// With `If-Match`, the lead is replaced only if it still has the `ETag` you
+// read; otherwise `412 precondition_failed`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
-func (c *ClientWithResponses) UpdateLeadWithBodyWithResponse(ctx context.Context, id LeadId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateLeadResponse, error) {
-	rsp, err := c.UpdateLeadWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UpdateLeadWithBodyWithResponse(ctx context.Context, id LeadId, params *UpdateLeadParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateLeadResponse, error) {
+	rsp, err := c.UpdateLeadWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16278,11 +16515,14 @@ func (c *ClientWithResponses) UpdateLeadWithBodyWithResponse(ctx context.Context
 // `deal_value` become `null`, `temperature` becomes `cold` and `lead_score`
 // becomes 0. To change only some fields, use `PATCH`.
 //
+// With `If-Match`, the lead is replaced only if it still has the `ETag` you
+// read; otherwise `412 precondition_failed`.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /leads/{id} (the `UpdateLead` operationId).
-func (c *ClientWithResponses) UpdateLeadWithResponse(ctx context.Context, id LeadId, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLeadResponse, error) {
-	rsp, err := c.UpdateLead(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) UpdateLeadWithResponse(ctx context.Context, id LeadId, params *UpdateLeadParams, body UpdateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLeadResponse, error) {
+	rsp, err := c.UpdateLead(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -19727,6 +19967,13 @@ func ParseCreateLeadResponse(rsp *http.Response) (*CreateLeadResponse, error) {
 	switch {
 	case rsp.StatusCode == 201:
 		var headers CreateLeadResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -20019,6 +20266,13 @@ func ParseDeleteLeadResponse(rsp *http.Response) (*DeleteLeadResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest LeadPreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -20122,6 +20376,37 @@ func ParseDeleteLeadResponse(rsp *http.Response) (*DeleteLeadResponse, error) {
 			headers.XRateLimitReset = &value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers DeleteLeadResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 429:
 		var headers DeleteLeadResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -20234,6 +20519,9 @@ func ParseGetLeadResponse(rsp *http.Response) (*GetLeadResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -20288,6 +20576,13 @@ func ParseGetLeadResponse(rsp *http.Response) (*GetLeadResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetLeadResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -20310,6 +20605,37 @@ func ParseGetLeadResponse(rsp *http.Response) (*GetLeadResponse, error) {
 			headers.XRateLimitReset = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetLeadResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetLeadResponse400Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -20498,6 +20824,13 @@ func ParsePatchLeadResponse(rsp *http.Response) (*PatchLeadResponse, error) {
 		}
 		response.JSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest LeadPreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -20552,6 +20885,13 @@ func ParsePatchLeadResponse(rsp *http.Response) (*PatchLeadResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PatchLeadResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -20646,6 +20986,37 @@ func ParsePatchLeadResponse(rsp *http.Response) (*PatchLeadResponse, error) {
 			headers.XRateLimitReset = &value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers PatchLeadResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
 		var headers PatchLeadResponse413Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -20858,6 +21229,13 @@ func ParseUpdateLeadResponse(rsp *http.Response) (*UpdateLeadResponse, error) {
 		}
 		response.JSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest LeadPreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -20912,6 +21290,13 @@ func ParseUpdateLeadResponse(rsp *http.Response) (*UpdateLeadResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers UpdateLeadResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -21006,6 +21391,37 @@ func ParseUpdateLeadResponse(rsp *http.Response) (*UpdateLeadResponse, error) {
 			headers.XRateLimitReset = &value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers UpdateLeadResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
 		var headers UpdateLeadResponse413Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {

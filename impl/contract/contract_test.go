@@ -595,24 +595,40 @@ func TestResponseOptions(t *testing.T) {
 	validLead := `{"id":1,"phone":"5511999999999","name":null,"email":null,"company_name":null,` +
 		`"temperature":"cold","lead_score":0,"deal_value":null,` +
 		`"created_at":"2026-03-13T14:02:11Z","updated_at":"2026-03-13T14:02:11Z"}`
-	rateHeaders := http.Header{
+	leadHeaders := http.Header{
 		"Content-Type":          {jsonCT},
+		"Etag":                  {`"GojDmyqkrSRdO-rOW1z5aA"`},
 		"X-Ratelimit-Limit":     {"60"},
 		"X-Ratelimit-Remaining": {"59"},
 		"X-Ratelimit-Reset":     {"1773410580"},
+	}
+	without := func(name string) http.Header {
+		h := leadHeaders.Clone()
+		h.Del(name)
+		return h
+	}
+	with := func(name, value string) http.Header {
+		h := leadHeaders.Clone()
+		h.Set(name, value)
+		return h
 	}
 	tests := []struct {
 		name   string
 		status int
 		body   string
 		valid  bool
+		header http.Header // leadHeaders when nil
 	}{
-		{"valid lead", 200, validLead, true},
-		{"status the spec does not list", 418, validLead, false},
-		{"undocumented 201 on get", 201, validLead, false},
-		{"invalid e-mail in a response", 200, strings.Replace(validLead, `"email":null`, `"email":"not-an-address"`, 1), false},
-		{"missing required field", 200, strings.Replace(validLead, `"deal_value":null,`, ``, 1), false},
-		{"phone not normalised", 200, strings.Replace(validLead, `"5511999999999"`, `"+55 11 99999-9999"`, 1), false},
+		{"a lead without its ETag", 200, validLead, false, without("ETag")},
+		{"an ETag that is not a quoted tag", 200, validLead, false, with("ETag", "GojDmyqkrSRdO")},
+		{"a weak ETag", 200, validLead, false, with("ETag", `W/"GojDmyqkrSRdO"`)},
+		{"304 without a body", 304, "", true, without("Content-Type")},
+		{"valid lead", 200, validLead, true, nil},
+		{"status the spec does not list", 418, validLead, false, nil},
+		{"undocumented 201 on get", 201, validLead, false, nil},
+		{"invalid e-mail in a response", 200, strings.Replace(validLead, `"email":null`, `"email":"not-an-address"`, 1), false, nil},
+		{"missing required field", 200, strings.Replace(validLead, `"deal_value":null,`, ``, 1), false, nil},
+		{"phone not normalised", 200, strings.Replace(validLead, `"5511999999999"`, `"+55 11 99999-9999"`, 1), false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -621,12 +637,16 @@ func TestResponseOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			header := tt.header
+			if header == nil {
+				header = leadHeaders
+			}
 			err = openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
 				RequestValidationInput: &openapi3filter.RequestValidationInput{
 					Request: req, PathParams: params, Route: route, Options: contract.RequestOptions(),
 				},
 				Status:  tt.status,
-				Header:  rateHeaders,
+				Header:  header,
 				Body:    io.NopCloser(strings.NewReader(tt.body)),
 				Options: contract.ResponseOptions(),
 			})

@@ -167,3 +167,35 @@ func TestPlainHeaderSchemas(t *testing.T) {
 		}
 	}
 }
+
+// A lead's ETag (a string with only a pattern) is matched by headOK itself,
+// by the pattern's compiled matcher, not visited by VisitJSON.
+func TestETagHeaderMatchedByItsPattern(t *testing.T) {
+	spec, err := Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := spec.Components.Responses["LeadOK"]
+	if ok == nil || ok.Value == nil {
+		t.Fatal("the spec has no LeadOK response")
+	}
+	plan := NewValidator(spec).headerPlanOf(ok.Value)
+	if !plan.simple {
+		t.Fatal("LeadOK's headers are not judged by headOK")
+	}
+	for _, h := range plan.headers {
+		if h.name != "Etag" {
+			continue
+		}
+		if h.pattern == nil || !h.required {
+			t.Fatalf("ETag: pattern %v, required %v", h.pattern, h.required)
+		}
+		for value, want := range map[string]bool{`"GojDmyqkrSRdO-rOW1z5aA"`: true, `W/"a"`: false, `a`: false, `""`: false} {
+			if got := h.pattern.MatchString(value); got != want {
+				t.Errorf("ETag %s: match %v, want %v", value, got, want)
+			}
+		}
+		return
+	}
+	t.Fatal("LeadOK has no ETag header")
+}

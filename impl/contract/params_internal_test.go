@@ -41,6 +41,23 @@ func TestParamsOKTakesTheLeadsID(t *testing.T) {
 			t.Errorf("%s: verdict %v", target, verdict.Err)
 		}
 	}
+	// A request that sends the optional If-None-Match is openapi3filter's
+	// to judge, which checks the header's pattern.
+	for value, valid := range map[string]bool{`"abc"`: true, `abc`: false} {
+		req := httptest.NewRequest("GET", "/api/v1/leads/1", nil)
+		req.Header.Set("If-None-Match", value)
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+		if v.paramsOK(input) {
+			t.Errorf("If-None-Match: %s: paramsOK passed a request that sends it", value)
+		}
+		if verdict := v.Request(context.Background(), input); (verdict.Err == nil) != valid {
+			t.Errorf("If-None-Match: %s: verdict %v", value, verdict.Err)
+		}
+	}
 	// A list's query parameters are openapi3filter's.
 	req := httptest.NewRequest("GET", "/api/v1/leads?temperature=hot", nil)
 	route, _, err := router.FindRoute(req)

@@ -366,6 +366,10 @@ type headerCheck struct {
 	// its settings and the boxed value for each of the rate-limit headers
 	// of every response.
 	plain bool
+	// pattern is set when a string's schema checks nothing but its type
+	// and a pattern (a lead's ETag): headOK matches it itself, by the
+	// matcher validation compiles patterns with.
+	pattern openapi3.RegexMatcher
 }
 
 // plainSchema reports whether s checks nothing but its type and, when
@@ -414,6 +418,12 @@ func (v *Validator) headOK(input *openapi3filter.ResponseValidationInput) bool {
 		}
 		if h.plain && h.bits == 0 {
 			continue // any string, and it is not empty
+		}
+		if h.pattern != nil {
+			if !h.pattern.MatchString(raw[0]) {
+				return false
+			}
+			continue
 		}
 		// Boxed only here, past the plain checks: boxing first was three
 		// allocations of every response (the rate-limit headers).
@@ -466,6 +476,17 @@ func (v *Validator) headerPlanOf(response *openapi3.Response) *headerPlan {
 		}
 		check := headerCheck{name: http.CanonicalHeaderKey(name), required: ref.Value.Required, schema: sch, bits: bits}
 		check.plain = plainSchema(sch, check.bits != 0)
+		if !check.plain && check.bits == 0 && sch.Pattern != "" {
+			bare := *sch
+			bare.Pattern = ""
+			if plainSchema(&bare, false) {
+				// As kin-openapi would compile it; a pattern it cannot
+				// compile stays VisitJSON's to refuse.
+				if m, err := compilePattern(sch.Pattern); err == nil {
+					check.pattern = m
+				}
+			}
+		}
 		plan.headers = append(plan.headers, check)
 	}
 	v.heads.Store(response, plan)
@@ -473,12 +494,16 @@ func (v *Validator) headerPlanOf(response *openapi3.Response) *headerPlan {
 }
 
 // paramPlan is how paramsOK checks an operation's parameters: each is a
-// path parameter with a plain integer or string schema. simple is false
-// when one is not, or when the operation takes a body; then
-// openapi3filter judges the request.
+// path parameter with a plain integer or string schema, or an optional
+// header (If-None-Match on GET /leads/{id}) that paramsOK only passes
+// when the request leaves it out. simple is false when one is neither, or
+// when the operation takes a body; then openapi3filter judges the request.
 type paramPlan struct {
 	simple bool
 	params []paramCheck
+	// optionalHeaders are canonical names: a request that sends one is
+	// openapi3filter's to judge.
+	optionalHeaders []string
 }
 
 type paramCheck struct {
@@ -501,6 +526,11 @@ func (v *Validator) paramsOK(input *openapi3filter.RequestValidationInput) bool 
 	plan := v.paramPlanOf(input.Route)
 	if !plan.simple {
 		return false
+	}
+	for _, h := range plan.optionalHeaders {
+		if _, sent := input.Request.Header[h]; sent {
+			return false
+		}
 	}
 	for _, p := range plan.params {
 		raw := input.PathParams[p.name]
@@ -536,6 +566,10 @@ func (v *Validator) paramPlanOf(route *routers.Route) *paramPlan {
 	all = append(all, op.Parameters...)
 	for _, ref := range all {
 		p := ref.Value
+		if plan.simple && p != nil && p.In == openapi3.ParameterInHeader && !p.Required {
+			plan.optionalHeaders = append(plan.optionalHeaders, http.CanonicalHeaderKey(p.Name))
+			continue
+		}
 		if !plan.simple || p == nil || p.In != openapi3.ParameterInPath {
 			plan.simple = false
 			break

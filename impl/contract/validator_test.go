@@ -381,12 +381,16 @@ func TestValidatorResponseHeadersAgreeWithOpenapi3filter(t *testing.T) {
 						if len(s.Enum) > 0 {
 							value = fmt.Sprint(s.Enum[0])
 						}
+						if s.Pattern != "" {
+							value = `"x"` // an entity tag, the one string header with a pattern
+						}
 					}
 					valid.Set(name, value)
 				}
 				heads := []http.Header{valid}
 				for name := range resp.Value.Headers {
-					for _, bad := range [][]string{nil, {}, {""}, {"abc"}, {"-1"}, {"0"}, {"1.5"}, {" 5"}, {"+5"}, {"99999999999999999999"}, {"5", "x"}, {"x", "5"}} {
+					for _, bad := range [][]string{nil, {}, {""}, {"abc"}, {"-1"}, {"0"}, {"1.5"}, {" 5"}, {"+5"}, {"99999999999999999999"}, {"5", "x"}, {"x", "5"},
+						{`"abc"`}, {`W/"abc"`}, {`""`}, {`"a b"`}, {`"abc`}, {`"abc"x`}} {
 						h := valid.Clone()
 						if bad == nil {
 							h.Del(name)
@@ -452,17 +456,27 @@ func TestValidatorParamsAgreeWithOpenapi3filter(t *testing.T) {
 			if op.RequestBody != nil || !strings.Contains(path, "{") {
 				continue
 			}
-			for _, value := range values {
+			// The optional conditional headers (If-Match, If-None-Match),
+			// left out, well-formed and malformed.
+			for i, value := range values {
 				target := "/api/v1" + regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllString(path, value)
+				tag := []string{"", `"abc"`, `abc`}[i%3]
 				req := newRequest(method, target, "", "")
 				route, params, err := router.FindRoute(req)
 				if err != nil {
 					continue // not a path of the spec with this value
 				}
+				withTag := func(r *http.Request) *http.Request {
+					if tag != "" {
+						r.Header.Set("If-Match", tag)
+						r.Header.Set("If-None-Match", tag)
+					}
+					return r
+				}
 				opts := contract.RequestOptions()
 				want := openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
-					Request: req, PathParams: params, Route: route, Options: opts})
-				req = newRequest(method, target, "", "")
+					Request: withTag(req), PathParams: params, Route: route, Options: opts})
+				req = withTag(newRequest(method, target, "", ""))
 				route, params, _ = router.FindRoute(req)
 				got := v.Request(context.Background(), &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route})
 				if got.Unreadable != nil || (got.Err == nil) != (want == nil) {

@@ -28,6 +28,7 @@ var statusOf = map[string]int{
 	impl.EUnavailable:           http.StatusServiceUnavailable,
 	impl.EIdempotencyKeyReused:  http.StatusUnprocessableEntity,
 	impl.EIdempotencyInProgress: http.StatusConflict,
+	impl.EPreconditionFailed:    http.StatusPreconditionFailed,
 
 	impl.EIntegrationNotFound: http.StatusNotFound,
 	impl.ESendFailed:          http.StatusInternalServerError,
@@ -111,6 +112,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if ae.Code == impl.EUnavailable {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
+	}
+	if etag, ok := impl.CurrentETag(err); ok {
+		c.Response().Header().Set("ETag", etag)
 	}
 	if !known {
 		logger(c.Request().Context()).Error("internal error", "err", err.Error())

@@ -49,15 +49,19 @@ func (h *leadHandlers) ListLeads(ctx context.Context, req api.ListLeadsRequestOb
 	for i, l := range res.Leads {
 		data[i] = wire.LeadForEncoding(l)
 	}
-	return leadJSONResponse{wire.LeadListJSON{Data: data, Meta: wire.LeadPageMeta(res, perPage)}}, nil
+	return leadJSONResponse{body: wire.LeadListJSON{Data: data, Meta: wire.LeadPageMeta(res, perPage)}}, nil
 }
 
 // leadJSONResponse is a 200 answer of the reads of leads, written from the
 // encoding-only types of package wire (wire.LeadJSON): the generated
 // answers' bytes, encoded in less than half the time (25 leads a page).
 // As the generated answers do, it sets the content type and the status;
-// the X-RateLimit-* headers are the rateLimit middleware's.
-type leadJSONResponse struct{ body any }
+// the X-RateLimit-* headers are the rateLimit middleware's. A single
+// lead's answer also carries its ETag.
+type leadJSONResponse struct {
+	body any
+	etag string
+}
 
 func (r leadJSONResponse) write(w http.ResponseWriter) error {
 	var buf bytes.Buffer
@@ -65,6 +69,9 @@ func (r leadJSONResponse) write(w http.ResponseWriter) error {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if r.etag != "" {
+		w.Header().Set("ETag", r.etag)
+	}
 	w.WriteHeader(http.StatusOK)
 	_, err := buf.WriteTo(w)
 	return err
@@ -86,7 +93,7 @@ func (h *leadHandlers) CreateLead(ctx context.Context, req api.CreateLeadRequest
 	return api.CreateLead201JSONResponse{
 		Body: wire.Lead(lead),
 		Headers: api.CreateLead201ResponseHeaders{Location: fmt.Sprintf("%s/leads/%d", BasePath, lead.ID),
-			IdempotentReplayed: replayed},
+			ETag: lead.ETag(), IdempotentReplayed: replayed},
 	}, nil
 }
 
@@ -95,42 +102,84 @@ func (h *leadHandlers) GetLead(ctx context.Context, req api.GetLeadRequestObject
 	if err != nil {
 		return nil, err
 	}
-	return leadJSONResponse{wire.LeadForEncoding(lead)}, nil
+	etag := lead.ETag()
+	if req.Params.IfNoneMatch != nil && impl.MatchesIfNoneMatch(*req.Params.IfNoneMatch, etag) {
+		return api.GetLead304Response{Headers: api.LeadNotModifiedResponseHeaders{ETag: etag}}, nil
+	}
+	return leadJSONResponse{body: wire.LeadForEncoding(lead), etag: etag}, nil
+}
+
+// ifMatch is the check of a change made with an If-Match header (nil
+// without one): the lead as the changing transaction read it must still
+// have one of the tags the header names.
+func ifMatch(header *string) func(*impl.Lead) error {
+	if header == nil {
+		return nil
+	}
+	return func(l *impl.Lead) error {
+		if etag := l.ETag(); !impl.MatchesIfMatch(*header, etag) {
+			return impl.ErrLeadChanged(etag)
+		}
+		return nil
+	}
+}
+
+// updateIf is the update func of UpdateLead that first checks If-Match.
+func updateIf(header *string, update func(*impl.Lead)) func(*impl.Lead) error {
+	check := ifMatch(header)
+	return func(l *impl.Lead) error {
+		if check != nil {
+			if err := check(l); err != nil {
+				return err
+			}
+		}
+		update(l)
+		return nil
+	}
+}
+
+// leadOK is the 200 answer of a change to a lead: the lead and its ETag.
+func leadOK(lead *impl.Lead) api.LeadOKJSONResponse {
+	return api.LeadOKJSONResponse{Body: wire.Lead(lead), Headers: api.LeadOKResponseHeaders{ETag: lead.ETag()}}
 }
 
 func (h *leadHandlers) UpdateLead(ctx context.Context, req api.UpdateLeadRequestObject) (api.UpdateLeadResponseObject, error) {
 	b := req.Body
-	lead, err := h.leads.UpdateLead(ctx, orgID(ctx), req.Id, func(l *impl.Lead) error {
+	lead, err := h.leads.UpdateLead(ctx, orgID(ctx), req.Id, updateIf(req.Params.IfMatch, func(l *impl.Lead) {
 		// PUT replaces: what the body leaves out goes back to its default.
 		l.Phone = b.Phone
 		l.Name, l.Email, l.CompanyName, l.DealValue = nil, nil, nil, nil
 		l.Temperature, l.LeadScore = impl.DefaultTemperature, impl.DefaultLeadScore
 		applyFields(l, leadFields{b.Name, b.Email, b.CompanyName, b.DealValue, b.Temperature, b.LeadScore})
-		return nil
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
-	return api.UpdateLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: wire.Lead(lead)}}, nil
+	return api.UpdateLead200JSONResponse{LeadOKJSONResponse: leadOK(lead)}, nil
 }
 
 func (h *leadHandlers) PatchLead(ctx context.Context, req api.PatchLeadRequestObject) (api.PatchLeadResponseObject, error) {
 	b := req.Body
-	lead, err := h.leads.UpdateLead(ctx, orgID(ctx), req.Id, func(l *impl.Lead) error {
+	lead, err := h.leads.UpdateLead(ctx, orgID(ctx), req.Id, updateIf(req.Params.IfMatch, func(l *impl.Lead) {
 		if b.Phone != nil {
 			l.Phone = *b.Phone
 		}
 		applyFields(l, leadFields{b.Name, b.Email, b.CompanyName, b.DealValue, b.Temperature, b.LeadScore})
-		return nil
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
-	return api.PatchLead200JSONResponse{LeadOKJSONResponse: api.LeadOKJSONResponse{Body: wire.Lead(lead)}}, nil
+	return api.PatchLead200JSONResponse{LeadOKJSONResponse: leadOK(lead)}, nil
 }
 
 func (h *leadHandlers) DeleteLead(ctx context.Context, req api.DeleteLeadRequestObject) (api.DeleteLeadResponseObject, error) {
-	if err := h.leads.DeleteLead(ctx, orgID(ctx), req.Id); err != nil {
+	var err error
+	if check := ifMatch(req.Params.IfMatch); check != nil {
+		err = h.leads.DeleteLeadIf(ctx, orgID(ctx), req.Id, check)
+	} else {
+		err = h.leads.DeleteLead(ctx, orgID(ctx), req.Id)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return api.DeleteLead204Response{}, nil

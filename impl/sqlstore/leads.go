@@ -571,13 +571,8 @@ func prefixed(prefix, list string) string {
 func (s *LeadStore) UpdateLead(ctx context.Context, orgID, id int64, update func(*impl.Lead) error) (*impl.Lead, error) {
 	var lead *impl.Lead
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		lockSuffix := ""
-		if s.db.dialect == Postgres {
-			// dialect: SQLite's BEGIN IMMEDIATE already holds the write lock.
-			lockSuffix = " FOR UPDATE"
-		}
 		var err error
-		lead, err = s.findLead(ctx, tx, orgID, id, lockSuffix)
+		lead, err = s.findLead(ctx, tx, orgID, id, s.lockSuffix())
 		if err != nil {
 			return err
 		}
@@ -622,6 +617,34 @@ func appendLeadEvents(ctx context.Context, db *DB, tx *sqlx.Tx, before, lead *im
 		}
 	}
 	return nil
+}
+
+// DeleteLeadIf implements impl.LeadStore: the lead is read and locked in
+// the transaction that deletes it, so no change can come between the check
+// and the delete.
+func (s *LeadStore) DeleteLeadIf(ctx context.Context, orgID, id int64, check func(*impl.Lead) error) error {
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		lead, err := s.findLead(ctx, tx, orgID, id, s.lockSuffix())
+		if err != nil {
+			return err
+		}
+		if err := check(lead); err != nil {
+			return err
+		}
+		if _, err := s.db.execStmt(ctx, tx, `DELETE FROM leads WHERE organization_id = ? AND id = ?`, orgID, id); err != nil {
+			return fmt.Errorf("delete lead: %w", err)
+		}
+		return nil
+	})
+}
+
+// lockSuffix locks the row a transaction reads before it changes it.
+func (s *LeadStore) lockSuffix() string {
+	if s.db.dialect == Postgres {
+		// dialect: SQLite's BEGIN IMMEDIATE already holds the write lock.
+		return " FOR UPDATE"
+	}
+	return ""
 }
 
 // DeleteLead implements impl.LeadStore.

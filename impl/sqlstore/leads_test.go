@@ -697,6 +697,35 @@ func TestDeleteLead(t *testing.T) {
 	})
 }
 
+// DeleteLeadIf checks the lead as the deleting transaction sees it: a
+// refusal keeps the lead, a missing lead is ENotFound before any check, and
+// another organization's lead is not found.
+func TestDeleteLeadIf(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		a := f.mustCreate(t, f.org, &impl.Lead{Phone: "11999999999"})
+		refused := impl.ErrLeadChanged(`"now"`)
+		var checked *impl.Lead
+		err := f.s.Leads.DeleteLeadIf(ctx, f.org, a.ID, func(l *impl.Lead) error { checked = l; return refused })
+		if !errors.Is(err, refused) {
+			t.Fatalf("a refused check gave %v", err)
+		}
+		sameLead(t, "the lead the check saw", checked, a)
+		sameLead(t, "the lead after a refusal", f.mustFind(t, f.org, a.ID), a)
+
+		err = f.s.Leads.DeleteLeadIf(ctx, f.other, a.ID, func(*impl.Lead) error { t.Error("checked another organization's lead"); return nil })
+		wantCode(t, err, impl.ENotFound)
+
+		if err := f.s.Leads.DeleteLeadIf(ctx, f.org, a.ID, func(*impl.Lead) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.s.Leads.FindLeadByID(ctx, f.org, a.ID)
+		wantCode(t, err, impl.ENotFound)
+		err = f.s.Leads.DeleteLeadIf(ctx, f.org, a.ID, func(*impl.Lead) error { t.Error("checked a deleted lead"); return nil })
+		wantCode(t, err, impl.ENotFound)
+	})
+}
+
 // Times come back in UTC whatever the database session's time zone.
 func TestLeadTimesAreUTCInAnySessionTimeZone(t *testing.T) {
 	pg, ok := sqlstoretest.Postgres(t)

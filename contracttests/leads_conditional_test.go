@@ -1,0 +1,244 @@
+package contracttests
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/oapi-codegen/nullable"
+
+	"github.com/iagente/iagente-sdr/gen/client"
+)
+
+// Conditional requests on a lead: every answer that shows a lead carries its
+// ETag; If-None-Match on GET answers 304 while the lead is unchanged;
+// If-Match on PUT, PATCH and DELETE lets the change through only if the
+// lead still has a tag the caller read, and otherwise answers 412
+// precondition_failed with the current tag, storing and emitting nothing.
+// Of concurrent changes made with the same tag, exactly one wins.
+
+// etagOf returns the ETag header of an answer, failing the test without one.
+func etagOf(t *testing.T, res *http.Response) string {
+	t.Helper()
+	tag := res.Header.Get("ETag")
+	if tag == "" {
+		t.Fatalf("%s %s: %d without an ETag", res.Request.Method, res.Request.URL.Path, res.StatusCode)
+	}
+	return tag
+}
+
+// getLeadIfNoneMatch is GET /leads/{id} with If-None-Match (none when nil).
+func getLeadIfNoneMatch(t *testing.T, c *client.ClientWithResponses, id int64, inm *string) *client.GetLeadResponse {
+	t.Helper()
+	res, err := c.GetLeadWithResponse(context.Background(), id, &client.GetLeadParams{IfNoneMatch: inm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// leadEvents counts the deliveries of the webhook by event type.
+func leadEvents(t *testing.T, tg *target, key string, hookID int64) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	for _, d := range evDeliveries(t, tg, key, hookID) {
+		n[d.Event]++
+	}
+	return n
+}
+
+// conditionalOrg is an organization with a webhook of lead.updated and a
+// lead named Ana, created through the API, with the tag its creation gave.
+type conditionalOrg struct {
+	key  string
+	c    *client.ClientWithResponses
+	hook evHook
+	lead client.Lead
+	tag  string
+}
+
+func newConditionalOrg(t *testing.T, tg *target, name string) conditionalOrg {
+	t.Helper()
+	o := conditionalOrg{key: tg.newOrg(t, name)}
+	o.c = tg.client(t, o.key, bearer)
+	o.hook = evCreateHook(t, tg, o.key, "lead changes", startReceiver(t, "/hook"), []string{"lead.updated"}, 0)
+	created, err := o.c.CreateLeadWithResponse(context.Background(), nil,
+		client.LeadCreate{Phone: uniquePhone(t), Name: nullable.NewNullableWithValue("Ana")})
+	if err != nil || created.JSON201 == nil {
+		t.Fatalf("create: %v %s", err, created.Body)
+	}
+	o.lead, o.tag = *created.JSON201, etagOf(t, created.HTTPResponse)
+	return o
+}
+
+func TestLeadConditionalRequests(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		ctx := context.Background()
+		o := newConditionalOrg(t, tg, "conditional requests")
+		key, c, hook, lead, tag := o.key, o.c, o.hook, o.lead, o.tag
+
+		t.Run("every answer that shows the lead has its tag, which moves with a change only", func(t *testing.T) {
+			got := getLeadIfNoneMatch(t, c, lead.Id, nil)
+			if got.StatusCode() != http.StatusOK || etagOf(t, got.HTTPResponse) != tag {
+				t.Fatalf("GET: %d, ETag %q, want 200 and the create's %s", got.StatusCode(), got.HTTPResponse.Header.Get("ETag"), tag)
+			}
+			noop, err := c.PatchLeadWithResponse(ctx, lead.Id, nil, client.LeadPatch{})
+			if err != nil || noop.StatusCode() != http.StatusOK || etagOf(t, noop.HTTPResponse) != tag {
+				t.Errorf("a PATCH that changes nothing: %v %d, ETag %q, want %s", err, noop.StatusCode(), noop.HTTPResponse.Header.Get("ETag"), tag)
+			}
+			changed, err := c.PatchLeadWithResponse(ctx, lead.Id, nil, client.LeadPatch{LeadScore: ptr(int32(10))})
+			if err != nil || changed.JSON200 == nil {
+				t.Fatalf("PATCH: %v %s", err, changed.Body)
+			}
+			newTag := etagOf(t, changed.HTTPResponse)
+			if newTag == tag {
+				t.Errorf("a change kept the tag %s", tag)
+			}
+			if again := getLeadIfNoneMatch(t, c, lead.Id, nil); etagOf(t, again.HTTPResponse) != newTag {
+				t.Errorf("GET after the change: ETag %s, the change answered %s", again.HTTPResponse.Header.Get("ETag"), newTag)
+			}
+			lead, tag = *changed.JSON200, newTag
+		})
+
+		t.Run("If-None-Match answers 304 while the lead is unchanged", func(t *testing.T) {
+			for _, inm := range []string{tag, "W/" + tag, `"other", ` + tag, "*"} {
+				res := getLeadIfNoneMatch(t, c, lead.Id, &inm)
+				if res.StatusCode() != http.StatusNotModified || len(res.Body) != 0 || etagOf(t, res.HTTPResponse) != tag {
+					t.Errorf("If-None-Match: %s: %d with %d bytes, ETag %q; want 304, no body, %s",
+						inm, res.StatusCode(), len(res.Body), res.HTTPResponse.Header.Get("ETag"), tag)
+				}
+			}
+			other := `"other"`
+			if res := getLeadIfNoneMatch(t, c, lead.Id, &other); res.StatusCode() != http.StatusOK || res.JSON200 == nil {
+				t.Errorf("If-None-Match with another tag: %d %s, want 200 and the lead", res.StatusCode(), res.Body)
+			}
+		})
+
+		t.Run("a stale If-Match is 412 with the current tag; nothing stored or emitted", func(t *testing.T) {
+			before := leadEvents(t, tg, key, hook.ID)
+			for _, stale := range []string{`"stale"`, "W/" + tag, `"a", "b"`} {
+				put, err := c.UpdateLeadWithResponse(ctx, lead.Id, &client.UpdateLeadParams{IfMatch: &stale}, client.LeadReplace{Phone: uniquePhone(t)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantError(t, put.HTTPResponse, put.Body, http.StatusPreconditionFailed, "precondition_failed")
+				if got := etagOf(t, put.HTTPResponse); got != tag {
+					t.Errorf("412 of PUT: ETag %s, want the current %s", got, tag)
+				}
+				patch, err := c.PatchLeadWithResponse(ctx, lead.Id, &client.PatchLeadParams{IfMatch: &stale}, client.LeadPatch{Name: nullable.NewNullNullable[string]()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantError(t, patch.HTTPResponse, patch.Body, http.StatusPreconditionFailed, "precondition_failed")
+				del, err := c.DeleteLeadWithResponse(ctx, lead.Id, &client.DeleteLeadParams{IfMatch: &stale})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantError(t, del.HTTPResponse, del.Body, http.StatusPreconditionFailed, "precondition_failed")
+				assertUnchanged(t, c, lead)
+			}
+			if after := leadEvents(t, tg, key, hook.ID); after["lead.updated"] != before["lead.updated"] {
+				t.Errorf("refused changes emitted lead.updated: %d deliveries, %d before", after["lead.updated"], before["lead.updated"])
+			}
+		})
+
+		t.Run("a malformed If-Match is 400 on the header; nothing stored", func(t *testing.T) {
+			for _, bad := range []string{"stale", `"open`, `"a" "b"`, `W/stale`} {
+				res, err := c.PatchLeadWithResponse(ctx, lead.Id, &client.PatchLeadParams{IfMatch: &bad}, client.LeadPatch{LeadScore: ptr(int32(99))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantError(t, res.HTTPResponse, res.Body, http.StatusBadRequest, "bad_request", "If-Match")
+			}
+			assertUnchanged(t, c, lead)
+		})
+
+		t.Run("a missing lead is 404 whatever If-Match says", func(t *testing.T) {
+			star := "*"
+			res, err := c.DeleteLeadWithResponse(ctx, 9_000_000_000_002, &client.DeleteLeadParams{IfMatch: &star})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantError(t, res.HTTPResponse, res.Body, http.StatusNotFound, "not_found")
+		})
+
+		t.Run("a matching If-Match lets PUT, PATCH and DELETE through", func(t *testing.T) {
+			before := leadEvents(t, tg, key, hook.ID)["lead.updated"]
+			list := `"x", ` + tag
+			put, err := c.UpdateLeadWithResponse(ctx, lead.Id, &client.UpdateLeadParams{IfMatch: &list},
+				client.LeadReplace{Phone: lead.Phone, Name: nullable.NewNullableWithValue("Bia")})
+			if err != nil || put.JSON200 == nil {
+				t.Fatalf("PUT with a matching If-Match: %v %s", err, put.Body)
+			}
+			tag = etagOf(t, put.HTTPResponse)
+			patch, err := c.PatchLeadWithResponse(ctx, lead.Id, &client.PatchLeadParams{IfMatch: &tag}, client.LeadPatch{LeadScore: ptr(int32(20))})
+			if err != nil || patch.JSON200 == nil || patch.JSON200.LeadScore != 20 || patch.JSON200.Name.MustGet() != "Bia" {
+				t.Fatalf("PATCH with the PUT's tag: %v %s", err, patch.Body)
+			}
+			if n := leadEvents(t, tg, key, hook.ID)["lead.updated"]; n != before+2 {
+				t.Errorf("two changes emitted %d lead.updated, want 2", n-before)
+			}
+			star := "*"
+			del, err := c.DeleteLeadWithResponse(ctx, lead.Id, &client.DeleteLeadParams{IfMatch: &star})
+			if err != nil || del.StatusCode() != http.StatusNoContent {
+				t.Fatalf("DELETE with If-Match: *: %v %d %s", err, del.StatusCode(), del.Body)
+			}
+			if res := getLeadIfNoneMatch(t, c, lead.Id, nil); res.StatusCode() != http.StatusNotFound {
+				t.Errorf("GET after the delete: %d", res.StatusCode())
+			}
+		})
+	})
+}
+
+// Writers that read the same tag and change the lead at once: one change
+// wins, every other is 412, and only the winner's change is stored and
+// emitted. Without the check inside the changing transaction, several
+// would win and the last would silently undo the others.
+func TestLeadIfMatchRace(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		ctx := context.Background()
+		o := newConditionalOrg(t, tg, "if-match race")
+		key, c, hook, id, tag := o.key, o.c, o.hook, o.lead.Id, o.tag
+
+		const writers = 8
+		statuses := make([]int, writers)
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := c.PatchLeadWithResponse(ctx, id, &client.PatchLeadParams{IfMatch: &tag},
+					client.LeadPatch{Name: nullable.NewNullableWithValue(fmt.Sprintf("writer %d", i))})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				statuses[i] = res.StatusCode()
+			}()
+		}
+		wg.Wait()
+		winner := -1
+		for i, s := range statuses {
+			switch {
+			case s == http.StatusOK && winner < 0:
+				winner = i
+			case s == http.StatusOK:
+				t.Errorf("writers %d and %d both changed the lead with the same If-Match", winner, i)
+			case s != http.StatusPreconditionFailed:
+				t.Errorf("writer %d: %d, want 200 or 412", i, s)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("no writer changed the lead: %v", statuses)
+		}
+		got := getLeadIfNoneMatch(t, c, id, nil)
+		if got.JSON200 == nil || got.JSON200.Name.MustGet() != fmt.Sprintf("writer %d", winner) {
+			t.Errorf("the lead is %s, want the name of writer %d", got.Body, winner)
+		}
+		if n := leadEvents(t, tg, key, hook.ID)["lead.updated"]; n != 1 {
+			t.Errorf("%d lead.updated deliveries, want the winner's 1", n)
+		}
+	})
+}
