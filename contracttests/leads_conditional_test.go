@@ -242,3 +242,105 @@ func TestLeadIfMatchRace(t *testing.T) {
 		}
 	})
 }
+
+// The polled lists, GET /leads and GET /messages: each page carries the
+// digest of its body as its ETag, so If-None-Match answers 304 while the
+// page is the same and 200 with a new tag once anything on it (or its
+// meta) moved; a change off the page leaves it 304.
+func TestListConditionalRequests(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		ctx := context.Background()
+
+		t.Run("GET /leads", func(t *testing.T) {
+			o := newConditionalOrg(t, tg, "conditional lists")
+			hot := client.Hot
+			for range 3 {
+				createLead(t, o.c, client.LeadCreate{Phone: uniquePhone(t), Temperature: &hot})
+			}
+			hotPage := func(inm *string) *client.ListLeadsResponse {
+				t.Helper()
+				res, err := o.c.ListLeadsWithResponse(ctx, &client.ListLeadsParams{Temperature: &hot, PerPage: ptr(int32(2)), IfNoneMatch: inm})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res
+			}
+			first := hotPage(nil)
+			if first.JSON200 == nil {
+				t.Fatalf("the hot leads: %d %s", first.StatusCode(), first.Body)
+			}
+			tag := etagOf(t, first.HTTPResponse)
+			r := hotPage(&tag)
+			wantListNotModified(t, "the same page", r.HTTPResponse, r.Body, tag)
+			r = hotPage(ptr(`"x", W/` + tag))
+			wantListNotModified(t, "the page's tag among others", r.HTTPResponse, r.Body, tag)
+
+			// A change to the cold lead, which is not on the hot page.
+			if res, err := o.c.PatchLeadWithResponse(ctx, o.lead.Id, nil, client.LeadPatch{LeadScore: ptr(int32(3))}); err != nil || res.StatusCode() != http.StatusOK {
+				t.Fatalf("patch the cold lead: %v %d", err, res.StatusCode())
+			}
+			r = hotPage(&tag)
+			wantListNotModified(t, "after a change off the page", r.HTTPResponse, r.Body, tag)
+
+			// A change to a lead on the page moves its tag.
+			onPage := first.JSON200.Data[0]
+			if res, err := o.c.PatchLeadWithResponse(ctx, onPage.Id, nil, client.LeadPatch{Name: nullable.NewNullableWithValue("Bia")}); err != nil || res.StatusCode() != http.StatusOK {
+				t.Fatalf("patch a lead on the page: %v %d", err, res.StatusCode())
+			}
+			tag = wantListChanged(t, "after a change on the page", hotPage(&tag).HTTPResponse, tag)
+
+			// A new hot lead moves meta.total, and so the tag of page 1.
+			createLead(t, o.c, client.LeadCreate{Phone: uniquePhone(t), Temperature: &hot})
+			wantListChanged(t, "after a lead joined the list", hotPage(&tag).HTTPResponse, tag)
+		})
+
+		t.Run("GET /messages", func(t *testing.T) {
+			skipRemote(t, "seeds an organization's messaging integrations")
+			o := newMessagingOrg(t, tg, "conditional history")
+			send := func() {
+				o.send(t, tg, "/rcs/messages", map[string]any{"phone": uniquePhone(t), "type": "text", "text": "Oi"}, http.StatusCreated)
+			}
+			send()
+			history := func(inm *string) *client.ListMessagesResponse {
+				t.Helper()
+				res, err := o.c.ListMessagesWithResponse(ctx, &client.ListMessagesParams{IfNoneMatch: inm})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res
+			}
+			first := history(nil)
+			if first.JSON200 == nil {
+				t.Fatalf("the history: %d %s", first.StatusCode(), first.Body)
+			}
+			tag := etagOf(t, first.HTTPResponse)
+			r := history(&tag)
+			wantListNotModified(t, "the same history", r.HTTPResponse, r.Body, tag)
+			send()
+			wantListChanged(t, "after a message was sent", history(&tag).HTTPResponse, tag)
+		})
+	})
+}
+
+// wantListNotModified fails unless the answer is 304 with no body and the
+// tag.
+func wantListNotModified(t *testing.T, what string, hr *http.Response, body []byte, tag string) {
+	t.Helper()
+	if hr.StatusCode != http.StatusNotModified || len(body) != 0 || hr.Header.Get("ETag") != tag {
+		t.Errorf("%s: %d with %d bytes, ETag %q; want 304, no body, %s", what, hr.StatusCode, len(body), hr.Header.Get("ETag"), tag)
+	}
+}
+
+// wantListChanged fails unless res is 200 with a tag other than old, and
+// returns the new tag.
+func wantListChanged(t *testing.T, what string, res *http.Response, old string) string {
+	t.Helper()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %d, want 200", what, res.StatusCode)
+	}
+	tag := etagOf(t, res)
+	if tag == old {
+		t.Errorf("%s: the tag stayed %s", what, tag)
+	}
+	return tag
+}

@@ -31,6 +31,14 @@ func (l *Lead) ETag() string {
 	}
 	b = binary.AppendVarint(b, l.CreatedAt.UnixMicro())
 	b = binary.AppendVarint(b, l.UpdatedAt.UnixMicro())
+	return DigestETag(b)
+}
+
+// DigestETag is the strong entity tag of a representation whose bytes (or
+// canonical input) are b: SHA-256 cut to 128 bits, in URL-safe base64,
+// quoted as the ETag header carries it. A page of a list is tagged by its
+// body's bytes.
+func DigestETag(b []byte) string {
 	sum := sha256.Sum256(b)
 	var tag [24]byte
 	tag[0], tag[23] = '"', '"'

@@ -19,14 +19,15 @@ page with cursor, are the contract tests' job
 (contracttests/leads_cursor_test.go, messages_cursor_test.go,
 deliveries_cursor_test.go).
 
-If-Match and If-None-Match (on /leads/{id}) take entity tags, which are
+If-Match and If-None-Match (/leads/{id}, and If-None-Match on the lists
+GET /leads and GET /messages) take entity tags, which are
 quoted. Schemathesis' coverage phase makes no value for a header whose
 pattern requires a character other than a letter or a digit (its
 HEADER_ALLOWED_CHARS in specs/openapi/coverage); it then seeds the optional
 header with one of its negative values ("0") and keeps that seed in the
 cases it labels positive, expecting the 400 that value rightly gets to be a
 2xx. In a positive case, such a value is replaced by a well-formed tag that
-names no lead: what a client holding an old ETag sends. Negative cases keep
+names nothing: what a client holding an old ETag sends. Negative cases keep
 what was generated, so the header's refusals are still tested.
 """
 

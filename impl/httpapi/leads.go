@@ -49,36 +49,58 @@ func (h *leadHandlers) ListLeads(ctx context.Context, req api.ListLeadsRequestOb
 	for i, l := range res.Leads {
 		data[i] = wire.LeadForEncoding(l)
 	}
-	return leadJSONResponse{body: wire.LeadListJSON{Data: data, Meta: wire.LeadPageMeta(res, perPage)}}, nil
+	return jsonAnswer{body: wire.LeadListJSON{Data: data, Meta: wire.LeadPageMeta(res, perPage)}, ifNoneMatch: p.IfNoneMatch}, nil
 }
 
-// leadJSONResponse is a 200 answer of the reads of leads, written from the
-// encoding-only types of package wire (wire.LeadJSON): the generated
-// answers' bytes, encoded in less than half the time (25 leads a page).
-// As the generated answers do, it sets the content type and the status;
-// the X-RateLimit-* headers are the rateLimit middleware's. A single
-// lead's answer also carries its ETag.
-type leadJSONResponse struct {
-	body any
-	etag string
+// jsonAnswer is the 200 answer of a read that has an ETag and takes
+// If-None-Match, or its 304. The body is encoded as the generated answers
+// encode theirs; the reads of leads give the encoding-only types of package
+// wire (wire.LeadJSON): the generated answers' bytes, encoded in less than
+// half the time (25 leads a page). etag is the resource's own (a lead's),
+// known before encoding; without one, the page's tag is the digest of the
+// body's bytes. As the generated answers do, it sets the content type and
+// the status; the X-RateLimit-* headers are the rateLimit middleware's.
+type jsonAnswer struct {
+	body        any
+	etag        string
+	ifNoneMatch *string
 }
 
-func (r leadJSONResponse) write(w http.ResponseWriter) error {
+func (r jsonAnswer) write(w http.ResponseWriter) error {
+	if r.etag != "" && r.notModified(w, r.etag) {
+		return nil
+	}
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(r.body); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/json")
-	if r.etag != "" {
-		w.Header().Set("ETag", r.etag)
+	tag := r.etag
+	if tag == "" {
+		if tag = impl.DigestETag(buf.Bytes()); r.notModified(w, tag) {
+			return nil
+		}
 	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("ETag", tag)
 	w.WriteHeader(http.StatusOK)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-func (r leadJSONResponse) VisitGetLeadResponse(w http.ResponseWriter) error   { return r.write(w) }
-func (r leadJSONResponse) VisitListLeadsResponse(w http.ResponseWriter) error { return r.write(w) }
+// notModified answers 304 with the tag when If-None-Match names it.
+func (r jsonAnswer) notModified(w http.ResponseWriter, tag string) bool {
+	if r.ifNoneMatch == nil || !impl.MatchesIfNoneMatch(*r.ifNoneMatch, tag) {
+		return false
+	}
+	w.Header().Set("ETag", tag)
+	w.WriteHeader(http.StatusNotModified)
+	return true
+}
+
+func (r jsonAnswer) VisitGetLeadResponse(w http.ResponseWriter) error      { return r.write(w) }
+func (r jsonAnswer) VisitListLeadsResponse(w http.ResponseWriter) error    { return r.write(w) }
+func (r jsonAnswer) VisitListMessagesResponse(w http.ResponseWriter) error { return r.write(w) }
 
 func (h *leadHandlers) CreateLead(ctx context.Context, req api.CreateLeadRequestObject) (api.CreateLeadResponseObject, error) {
 	b := req.Body
@@ -102,11 +124,7 @@ func (h *leadHandlers) GetLead(ctx context.Context, req api.GetLeadRequestObject
 	if err != nil {
 		return nil, err
 	}
-	etag := lead.ETag()
-	if req.Params.IfNoneMatch != nil && impl.MatchesIfNoneMatch(*req.Params.IfNoneMatch, etag) {
-		return api.GetLead304Response{Headers: api.LeadNotModifiedResponseHeaders{ETag: etag}}, nil
-	}
-	return leadJSONResponse{body: wire.LeadForEncoding(lead), etag: etag}, nil
+	return jsonAnswer{body: wire.LeadForEncoding(lead), etag: lead.ETag(), ifNoneMatch: req.Params.IfNoneMatch}, nil
 }
 
 // ifMatch is the check of a change made with an If-Match header (nil

@@ -121,7 +121,7 @@ func (h *messageHandlers) ListMessages(ctx context.Context, req api.ListMessages
 	for i, m := range res.Messages {
 		data[i] = wire.Message(m)
 	}
-	return api.ListMessages200JSONResponse{Body: api.MessageList{Data: data, Meta: wire.MessagePageMeta(res, perPage)}}, nil
+	return jsonAnswer{body: api.MessageList{Data: data, Meta: wire.MessagePageMeta(res, perPage)}, ifNoneMatch: p.IfNoneMatch}, nil
 }
 
 func (h *messageHandlers) GetMessage(ctx context.Context, req api.GetMessageRequestObject) (api.GetMessageResponseObject, error) {
