@@ -129,9 +129,7 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 		if f.db.dialect == Postgres {
-			if _, err := f.db.pool.ExecContext(ctx, `VACUUM ANALYZE leads`); err != nil {
-				t.Fatal(err)
-			}
+			vacuumAllVisible(ctx, t, f.db, "leads")
 		}
 		store := f.s.Leads
 		hot, shared := ptr("hot"), ptr("compras@x.com")
@@ -225,4 +223,28 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 			t.Errorf("the phone filter does not use the phone's unique index:\n%s", plan)
 		}
 	})
+}
+
+// vacuumAllVisible runs VACUUM ANALYZE on a PostgreSQL table until the
+// visibility map covers all its pages, or five times. The plans checked
+// here read index-only scans, which the planner prices by the share of the
+// table's pages that VACUUM marked all-visible. A VACUUM that leaves pages
+// unmarked (it skips a page it cannot lock at once) makes the primary key
+// look cheaper for sort=id: the plan this test got once, under a whole
+// go test ./... against one cluster, and never when run alone.
+func vacuumAllVisible(ctx context.Context, t *testing.T, db *DB, table string) {
+	t.Helper()
+	var pages, visible int64
+	for range 5 {
+		if _, err := db.pool.ExecContext(ctx, `VACUUM ANALYZE `+table); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.pool.QueryRowContext(ctx, `SELECT relpages, relallvisible FROM pg_class WHERE relname = $1`, table).Scan(&pages, &visible); err != nil {
+			t.Fatal(err)
+		}
+		if visible >= pages {
+			return
+		}
+	}
+	t.Logf("%s: %d of %d pages all-visible after five VACUUMs; the plans may prefer another index", table, visible, pages)
 }
