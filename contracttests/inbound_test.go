@@ -611,7 +611,7 @@ func TestInboundWhatsAppMessages(t *testing.T) {
 			if l := list(t, c, client.ListLeadsParams{Phone: &phone}); len(l.Data) != 0 {
 				t.Errorf("B's inbound message created a lead in A: %+v", l.Data)
 			}
-			res, err := c.GetMessageWithResponse(context.Background(), got[0].Id)
+			res, err := c.GetMessageWithResponse(context.Background(), got[0].Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path"
 	"sync"
 	"testing"
 
@@ -271,27 +272,27 @@ func TestListConditionalRequests(t *testing.T) {
 			}
 			tag := etagOf(t, first.HTTPResponse)
 			r := hotPage(&tag)
-			wantListNotModified(t, "the same page", r.HTTPResponse, r.Body, tag)
+			wantNotModified(t, "the same page", r.HTTPResponse, r.Body, tag)
 			r = hotPage(ptr(`"x", W/` + tag))
-			wantListNotModified(t, "the page's tag among others", r.HTTPResponse, r.Body, tag)
+			wantNotModified(t, "the page's tag among others", r.HTTPResponse, r.Body, tag)
 
 			// A change to the cold lead, which is not on the hot page.
 			if res, err := o.c.PatchLeadWithResponse(ctx, o.lead.Id, nil, client.LeadPatch{LeadScore: ptr(int32(3))}); err != nil || res.StatusCode() != http.StatusOK {
 				t.Fatalf("patch the cold lead: %v %d", err, res.StatusCode())
 			}
 			r = hotPage(&tag)
-			wantListNotModified(t, "after a change off the page", r.HTTPResponse, r.Body, tag)
+			wantNotModified(t, "after a change off the page", r.HTTPResponse, r.Body, tag)
 
 			// A change to a lead on the page moves its tag.
 			onPage := first.JSON200.Data[0]
 			if res, err := o.c.PatchLeadWithResponse(ctx, onPage.Id, nil, client.LeadPatch{Name: nullable.NewNullableWithValue("Bia")}); err != nil || res.StatusCode() != http.StatusOK {
 				t.Fatalf("patch a lead on the page: %v %d", err, res.StatusCode())
 			}
-			tag = wantListChanged(t, "after a change on the page", hotPage(&tag).HTTPResponse, tag)
+			tag = wantChanged(t, "after a change on the page", hotPage(&tag).HTTPResponse, tag)
 
 			// A new hot lead moves meta.total, and so the tag of page 1.
 			createLead(t, o.c, client.LeadCreate{Phone: uniquePhone(t), Temperature: &hot})
-			wantListChanged(t, "after a lead joined the list", hotPage(&tag).HTTPResponse, tag)
+			wantChanged(t, "after a lead joined the list", hotPage(&tag).HTTPResponse, tag)
 		})
 
 		t.Run("GET /messages", func(t *testing.T) {
@@ -315,25 +316,25 @@ func TestListConditionalRequests(t *testing.T) {
 			}
 			tag := etagOf(t, first.HTTPResponse)
 			r := history(&tag)
-			wantListNotModified(t, "the same history", r.HTTPResponse, r.Body, tag)
+			wantNotModified(t, "the same history", r.HTTPResponse, r.Body, tag)
 			send()
-			wantListChanged(t, "after a message was sent", history(&tag).HTTPResponse, tag)
+			wantChanged(t, "after a message was sent", history(&tag).HTTPResponse, tag)
 		})
 	})
 }
 
-// wantListNotModified fails unless the answer is 304 with no body and the
+// wantNotModified fails unless the answer is 304 with no body and the
 // tag.
-func wantListNotModified(t *testing.T, what string, hr *http.Response, body []byte, tag string) {
+func wantNotModified(t *testing.T, what string, hr *http.Response, body []byte, tag string) {
 	t.Helper()
 	if hr.StatusCode != http.StatusNotModified || len(body) != 0 || hr.Header.Get("ETag") != tag {
 		t.Errorf("%s: %d with %d bytes, ETag %q; want 304, no body, %s", what, hr.StatusCode, len(body), hr.Header.Get("ETag"), tag)
 	}
 }
 
-// wantListChanged fails unless res is 200 with a tag other than old, and
+// wantChanged fails unless res is 200 with a tag other than old, and
 // returns the new tag.
-func wantListChanged(t *testing.T, what string, res *http.Response, old string) string {
+func wantChanged(t *testing.T, what string, res *http.Response, old string) string {
 	t.Helper()
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("%s: %d, want 200", what, res.StatusCode)
@@ -343,4 +344,45 @@ func wantListChanged(t *testing.T, what string, res *http.Response, old string) 
 		t.Errorf("%s: the tag stayed %s", what, tag)
 	}
 	return tag
+}
+
+// GET /messages/{id}, which an integration polls to follow a message's
+// status: 304 while the status has not moved, 200 with a new tag once a
+// receipt moved it. The fake RBM API posts no receipt of its own here; the
+// test posts DELIVERED itself.
+func TestMessageConditionalRead(t *testing.T) {
+	forEachRCSTarget(t, func(t *testing.T, env *rcsEnv) {
+		tg := env.tg
+		env.fake.SetReceipts(nil)
+		phone := uniquePhone(t)
+		var sent client.Message
+		expectJSON(t, tg, tg.key, http.MethodPost, "/rcs/messages", map[string]any{"integration_id": env.integ.ID,
+			"phone": phone, "type": "text", "text": "Oi"}, http.StatusCreated, &sent)
+		c := tg.client(t, tg.key, bearer)
+		get := func(inm *string) *client.GetMessageResponse {
+			t.Helper()
+			res, err := c.GetMessageWithResponse(context.Background(), sent.Id, &client.GetMessageParams{IfNoneMatch: inm})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		first := get(nil)
+		if first.JSON200 == nil || first.JSON200.Status != client.MessageStatusSent {
+			t.Fatalf("the message: %d %s, want 200 and sent", first.StatusCode(), first.Body)
+		}
+		tag := etagOf(t, first.HTTPResponse)
+		r := get(&tag)
+		wantNotModified(t, "a message whose status did not move", r.HTTPResponse, r.Body, tag)
+
+		receipt := mustJSON(map[string]any{"senderPhoneNumber": "+" + phone, "eventType": "DELIVERED", "eventId": "EvD" + phone,
+			"messageId": path.Base(sent.ProviderMessageId.MustGet()), "agentId": rcsAgent}) // ".../agentMessages/ID"
+		if res, out := rbmPush(t, tg, env.integ.ID, rcsClientToken, receipt); res.StatusCode != http.StatusOK {
+			t.Fatalf("the DELIVERED receipt: %d %s", res.StatusCode, out)
+		}
+		// A receipt is applied after its answer, as RBM's retries expect.
+		waitMessage(t, tg, sent.Id, "delivered", func(m client.Message) bool { return m.Status == client.MessageStatusDelivered })
+		r = get(&tag)
+		wantChanged(t, "after DELIVERED", r.HTTPResponse, tag)
+	})
 }

@@ -68,7 +68,7 @@ func mustCreated(t *testing.T, tg *target, key string, res *http.Response, body 
 // fetchMessage is GET /messages/{id}, which must succeed.
 func fetchMessage(t *testing.T, tg *target, key string, id int64) client.Message {
 	t.Helper()
-	res, err := tg.client(t, key, bearer).GetMessageWithResponse(context.Background(), id)
+	res, err := tg.client(t, key, bearer).GetMessageWithResponse(context.Background(), id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestMessageNotFound(t *testing.T) {
 		ctx := context.Background()
 		a := tg.client(t, tg.key, bearer)
 		t.Run("unknown id", func(t *testing.T) {
-			res, err := a.GetMessageWithResponse(ctx, 987654321)
+			res, err := a.GetMessageWithResponse(ctx, 987654321, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -334,7 +334,7 @@ func TestMessageNotFound(t *testing.T) {
 				"integration_id": seededWhatsAppID, "phone": uniquePhone(t), "type": "template", "template_name": "boas_vindas",
 				"variables": []any{"A"}})
 			m := mustCreated(t, tg, tg.key, res, out)
-			g, err := b.GetMessageWithResponse(ctx, m.Id)
+			g, err := b.GetMessageWithResponse(ctx, m.Id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -385,7 +385,7 @@ func TestOrganizationsSeeNothingOfEachOther(t *testing.T) {
 		if l := listMessages(t, b.c, client.ListMessagesParams{}); l.Meta.Total != 0 || len(l.Data) != 0 {
 			t.Errorf("B's history: %+v", l)
 		}
-		g, _ := b.c.GetMessageWithResponse(ctx, msg)
+		g, _ := b.c.GetMessageWithResponse(ctx, msg, nil)
 		wantError(t, g.HTTPResponse, g.Body, http.StatusNotFound, "not_found")
 		// Nor can B send through A's integrations.
 		res, out := postJSON(t, tg, b.key, "/whatsapp/messages", map[string]any{"integration_id": a.whatsApp.ID,

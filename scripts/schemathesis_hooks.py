@@ -20,7 +20,7 @@ page with cursor, are the contract tests' job
 deliveries_cursor_test.go).
 
 If-Match and If-None-Match (/leads/{id}, and If-None-Match on the lists
-GET /leads and GET /messages) take entity tags, which are
+GET /leads and GET /messages and on GET /messages/{id}) take entity tags, which are
 quoted. Schemathesis' coverage phase makes no value for a header whose
 pattern requires a character other than a letter or a digit (its
 HEADER_ALLOWED_CHARS in specs/openapi/coverage); it then seeds the optional

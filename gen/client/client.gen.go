@@ -2899,6 +2899,15 @@ type ListMessagesParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// GetMessageParams defines parameters for GetMessage.
+type GetMessageParams struct {
+	// IfNoneMatch Read only if it changed: the `ETag` of your last read, or several separated
+	// by commas, or `*`. While the current `ETag` is among them (a weak `W/"..."`
+	// tag matches its strong twin) the answer is `304 Not Modified`, with the
+	// `ETag` and no body.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
 // SendRCSMessageParams defines parameters for SendRCSMessage.
 type SendRCSMessageParams struct {
 	// IdempotencyKey Makes a retry safe. Send a value unique to the operation you mean (a UUID
@@ -6231,10 +6240,12 @@ type ClientInterface interface {
 
 	// GetMessage Get message
 	//
-	// Returns one message of your organization's history, with its current status.
+	// Returns one message of your organization's history, with its current status
+	// and its `ETag`. With `If-None-Match` naming that tag, a message whose status
+	// has not moved is `304 Not Modified` without a body.
 	//
 	// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
-	GetMessage(ctx context.Context, id MessageId, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetMessage(ctx context.Context, id MessageId, params *GetMessageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListRCSIntegrations List RCS integrations
 	//
@@ -7172,11 +7183,13 @@ func (c *Client) ListMessages(ctx context.Context, params *ListMessagesParams, r
 
 // GetMessage Get message
 //
-// Returns one message of your organization's history, with its current status.
+// Returns one message of your organization's history, with its current status
+// and its `ETag`. With `If-None-Match` naming that tag, a message whose status
+// has not moved is `304 Not Modified` without a body.
 //
 // Corresponds with GET /messages/{id} (the `GetMessage` operationId).
-func (c *Client) GetMessage(ctx context.Context, id MessageId, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetMessageRequest(c.Server, id)
+func (c *Client) GetMessage(ctx context.Context, id MessageId, params *GetMessageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMessageRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -8866,7 +8879,7 @@ func NewListMessagesRequest(server string, params *ListMessagesParams) (*http.Re
 }
 
 // NewGetMessageRequest constructs an http.Request for the GetMessage method
-func NewGetMessageRequest(server string, id MessageId) (*http.Request, error) {
+func NewGetMessageRequest(server string, id MessageId, params *GetMessageParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8894,6 +8907,21 @@ func NewGetMessageRequest(server string, id MessageId) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -10139,12 +10167,14 @@ type ClientWithResponsesInterface interface {
 
 	// GetMessageWithResponse Get message
 	//
-	// Returns one message of your organization's history, with its current status.
+	// Returns one message of your organization's history, with its current status
+	// and its `ETag`. With `If-None-Match` naming that tag, a message whose status
+	// has not moved is `304 Not Modified` without a body.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
-	GetMessageWithResponse(ctx context.Context, id MessageId, reqEditors ...RequestEditorFn) (*GetMessageResponse, error)
+	GetMessageWithResponse(ctx context.Context, id MessageId, params *GetMessageParams, reqEditors ...RequestEditorFn) (*GetMessageResponse, error)
 
 	// ListRCSIntegrationsWithResponse List RCS integrations
 	//
@@ -13318,6 +13348,15 @@ func (r ListMessagesResponse) ContentType() string {
 
 // GetMessageResponse200Headers the declared response headers of an HTTP 200 response for GetMessage
 type GetMessageResponse200Headers struct {
+	ETag                string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// GetMessageResponse304Headers the declared response headers of an HTTP 304 response for GetMessage
+type GetMessageResponse304Headers struct {
+	ETag                string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -13381,6 +13420,8 @@ type GetMessageResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetMessageResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetMessageResponse304Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *GetMessageResponse400Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
@@ -16630,13 +16671,15 @@ func (c *ClientWithResponses) ListMessagesWithResponse(ctx context.Context, para
 
 // GetMessageWithResponse Get message
 //
-// Returns one message of your organization's history, with its current status.
+// Returns one message of your organization's history, with its current status
+// and its `ETag`. With `If-None-Match` naming that tag, a message whose status
+// has not moved is `304 Not Modified` without a body.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /messages/{id} (the `GetMessage` operationId).
-func (c *ClientWithResponses) GetMessageWithResponse(ctx context.Context, id MessageId, reqEditors ...RequestEditorFn) (*GetMessageResponse, error) {
-	rsp, err := c.GetMessage(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetMessageWithResponse(ctx context.Context, id MessageId, params *GetMessageParams, reqEditors ...RequestEditorFn) (*GetMessageResponse, error) {
+	rsp, err := c.GetMessage(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21957,6 +22000,9 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -22011,6 +22057,13 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetMessageResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -22033,6 +22086,37 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 			headers.XRateLimitReset = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetMessageResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetMessageResponse400Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {

@@ -101,6 +101,7 @@ func (r jsonAnswer) notModified(w http.ResponseWriter, tag string) bool {
 func (r jsonAnswer) VisitGetLeadResponse(w http.ResponseWriter) error      { return r.write(w) }
 func (r jsonAnswer) VisitListLeadsResponse(w http.ResponseWriter) error    { return r.write(w) }
 func (r jsonAnswer) VisitListMessagesResponse(w http.ResponseWriter) error { return r.write(w) }
+func (r jsonAnswer) VisitGetMessageResponse(w http.ResponseWriter) error   { return r.write(w) }
 
 func (h *leadHandlers) CreateLead(ctx context.Context, req api.CreateLeadRequestObject) (api.CreateLeadResponseObject, error) {
 	b := req.Body

@@ -129,7 +129,7 @@ func (h *messageHandlers) GetMessage(ctx context.Context, req api.GetMessageRequ
 	if err != nil {
 		return nil, err
 	}
-	return api.GetMessage200JSONResponse{Body: wire.Message(m)}, nil
+	return jsonAnswer{body: wire.Message(m), ifNoneMatch: req.Params.IfNoneMatch}, nil
 }
 
 func (h *messageHandlers) ListWhatsAppTemplates(ctx context.Context, req api.ListWhatsAppTemplatesRequestObject) (api.ListWhatsAppTemplatesResponseObject, error) {
