@@ -295,6 +295,18 @@ func TestListConditionalRequests(t *testing.T) {
 			wantChanged(t, "after a lead joined the list", hotPage(&tag).HTTPResponse, tag)
 		})
 
+		t.Run("GET /handoffs", func(t *testing.T) {
+			o := newConditionalOrg(t, tg, "conditional handoffs")
+			var h struct {
+				ID int64 `json:"id"`
+			}
+			expectJSON(t, tg, o.key, http.MethodPost, "/handoffs", map[string]any{"lead_id": o.lead.Id, "reason": "Pediu uma proposta"}, http.StatusCreated, &h)
+			tag := wantRawChanged(t, tg, o.key, "/handoffs", "", "the handoffs")
+			wantRawNotModified(t, tg, o.key, "/handoffs", tag, "the same handoffs")
+			expectJSON(t, tg, o.key, http.MethodPost, fmt.Sprintf("/handoffs/%d/close", h.ID), nil, http.StatusOK, nil)
+			wantRawChanged(t, tg, o.key, "/handoffs", tag, "after the handoff was closed")
+		})
+
 		t.Run("GET /messages", func(t *testing.T) {
 			skipRemote(t, "seeds an organization's messaging integrations")
 			o := newMessagingOrg(t, tg, "conditional history")
@@ -320,6 +332,38 @@ func TestListConditionalRequests(t *testing.T) {
 			send()
 			wantChanged(t, "after a message was sent", history(&tag).HTTPResponse, tag)
 		})
+	})
+}
+
+// A webhook's delivery log, polled to watch the deliveries' outcomes: 304
+// while nothing on the page moved, 200 with a new tag after a new
+// delivery. On a server that delivers to this machine's receivers, so
+// that every delivery reaches its outcome and the log stops moving.
+func TestDeliveryLogConditionalRequests(t *testing.T) {
+	evEachDatabase(t, nil, func(t *testing.T, tg *target) {
+		ctx := context.Background()
+		o := newConditionalOrg(t, tg, "conditional delivery log")
+		log := fmt.Sprintf("/webhooks/%d/deliveries", o.hook.ID)
+		change := func(score int32) {
+			if res, err := o.c.PatchLeadWithResponse(ctx, o.lead.Id, nil, client.LeadPatch{LeadScore: ptr(score)}); err != nil || res.StatusCode() != http.StatusOK {
+				t.Fatalf("patch the lead: %v %d", err, res.StatusCode())
+			}
+			// The log moves while a delivery is attempted: wait until
+			// every one has its outcome.
+			evWaitFor(t, func() bool {
+				for _, d := range evDeliveries(t, tg, o.key, o.hook.ID) {
+					if d.Status == "pending" {
+						return false
+					}
+				}
+				return true
+			}, func() string { return "a delivery is still pending" })
+		}
+		change(1)
+		tag := wantRawChanged(t, tg, o.key, log, "", "the delivery log")
+		wantRawNotModified(t, tg, o.key, log, tag, "the same log")
+		change(2)
+		wantRawChanged(t, tg, o.key, log, tag, "after another delivery")
 	})
 }
 
@@ -385,4 +429,29 @@ func TestMessageConditionalRead(t *testing.T) {
 		r = get(&tag)
 		wantChanged(t, "after DELIVERED", r.HTTPResponse, tag)
 	})
+}
+
+// conditionalGet is GET path with If-None-Match (none when inm is empty).
+func conditionalGet(t *testing.T, tg *target, key, path, inm string) (*http.Response, []byte) {
+	t.Helper()
+	headers := [][2]string{bearerH(key)}
+	if inm != "" {
+		headers = append(headers, [2]string{"If-None-Match", inm})
+	}
+	return safetyRequest(t, tg, http.MethodGet, path, nil, headers...)
+}
+
+// wantRawNotModified is wantNotModified of GET path with If-None-Match: tag.
+func wantRawNotModified(t *testing.T, tg *target, key, path, tag, what string) {
+	t.Helper()
+	res, body := conditionalGet(t, tg, key, path, tag)
+	wantNotModified(t, what, res, body, tag)
+}
+
+// wantRawChanged is wantChanged of GET path with If-None-Match: old (none
+// when empty), returning the page's tag.
+func wantRawChanged(t *testing.T, tg *target, key, path, old, what string) string {
+	t.Helper()
+	res, _ := conditionalGet(t, tg, key, path, old)
+	return wantChanged(t, what, res, old)
 }

@@ -58,3 +58,7 @@ func (r jsonAnswer) VisitGetLeadResponse(w http.ResponseWriter) error      { ret
 func (r jsonAnswer) VisitListLeadsResponse(w http.ResponseWriter) error    { return r.write(w) }
 func (r jsonAnswer) VisitListMessagesResponse(w http.ResponseWriter) error { return r.write(w) }
 func (r jsonAnswer) VisitGetMessageResponse(w http.ResponseWriter) error   { return r.write(w) }
+func (r jsonAnswer) VisitListHandoffsResponse(w http.ResponseWriter) error { return r.write(w) }
+func (r jsonAnswer) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+	return r.write(w)
+}

@@ -30,7 +30,7 @@ func (h *handoffHandlers) ListHandoffs(ctx context.Context, req api.ListHandoffs
 	for i, x := range list {
 		data[i] = wire.Handoff(x)
 	}
-	return api.ListHandoffs200JSONResponse{Body: api.HandoffList{Data: data, Meta: wire.PageMeta(page, perPage, total)}}, nil
+	return jsonAnswer{body: api.HandoffList{Data: data, Meta: wire.PageMeta(page, perPage, total)}, ifNoneMatch: p.IfNoneMatch}, nil
 }
 
 func (h *handoffHandlers) CreateHandoff(ctx context.Context, req api.CreateHandoffRequestObject) (api.CreateHandoffResponseObject, error) {

@@ -138,7 +138,7 @@ func (h *webhookHandlers) ListWebhookDeliveries(ctx context.Context, req api.Lis
 	for i, d := range res.Deliveries {
 		data[i] = wire.Delivery(d)
 	}
-	return api.ListWebhookDeliveries200JSONResponse{Body: api.DeliveryList{Data: data, Meta: wire.DeliveryPageMeta(res, perPage)}}, nil
+	return jsonAnswer{body: api.DeliveryList{Data: data, Meta: wire.DeliveryPageMeta(res, perPage)}, ifNoneMatch: p.IfNoneMatch}, nil
 }
 
 func (h *webhookHandlers) RedeliverFailedWebhookDeliveries(ctx context.Context, req api.RedeliverFailedWebhookDeliveriesRequestObject) (api.RedeliverFailedWebhookDeliveriesResponseObject, error) {
