@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -163,6 +164,38 @@ func TestLeadConditionalRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantError(t, res.HTTPResponse, res.Body, http.StatusNotFound, "not_found")
+		})
+
+		t.Run("a retry whose first answer was lost gets the lead, not 412", func(t *testing.T) {
+			before := leadEvents(t, tg, key, hook.ID)["lead.updated"]
+			read := tag
+			patch := client.LeadPatch{CompanyName: nullable.NewNullableWithValue("Retry Ltda")}
+			first, err := c.PatchLeadWithResponse(ctx, lead.Id, &client.PatchLeadParams{IfMatch: &read}, patch)
+			if err != nil || first.JSON200 == nil {
+				t.Fatalf("PATCH: %v %s", err, first.Body)
+			}
+			tag, lead = etagOf(t, first.HTTPResponse), *first.JSON200
+			// The answer was lost; the retry carries the tag its first try
+			// moved, and the lead already shows its change.
+			retry, err := c.PatchLeadWithResponse(ctx, lead.Id, &client.PatchLeadParams{IfMatch: &read}, patch)
+			if err != nil || retry.JSON200 == nil || etagOf(t, retry.HTTPResponse) != tag || !reflect.DeepEqual(*retry.JSON200, lead) {
+				t.Fatalf("the PATCH's retry: %v %d %s, ETag %q; want 200 with the lead as the first try left it (%s)",
+					err, retry.StatusCode(), retry.Body, retry.HTTPResponse.Header.Get("ETag"), tag)
+			}
+			put := client.LeadReplace{Phone: lead.Phone, Name: lead.Name, CompanyName: lead.CompanyName, LeadScore: &lead.LeadScore, Temperature: &lead.Temperature}
+			if res, err := c.UpdateLeadWithResponse(ctx, lead.Id, &client.UpdateLeadParams{IfMatch: &read}, put); err != nil || res.JSON200 == nil || etagOf(t, res.HTTPResponse) != tag {
+				t.Fatalf("a PUT of the lead as it is, with the old tag: %v %d %s", err, res.StatusCode(), res.Body)
+			}
+			if n := leadEvents(t, tg, key, hook.ID)["lead.updated"]; n != before+1 {
+				t.Errorf("%d lead.updated for one change and its retries, want 1", n-before)
+			}
+			// Another change with the old tag is still refused.
+			res, err := c.PatchLeadWithResponse(ctx, lead.Id, &client.PatchLeadParams{IfMatch: &read}, client.LeadPatch{LeadScore: ptr(int32(77))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantError(t, res.HTTPResponse, res.Body, http.StatusPreconditionFailed, "precondition_failed")
+			assertUnchanged(t, c, lead)
 		})
 
 		t.Run("a matching If-Match lets PUT, PATCH and DELETE through", func(t *testing.T) {

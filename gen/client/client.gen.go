@@ -2840,8 +2840,11 @@ type DeleteLeadParams struct {
 	// IfMatch Change the lead only if it is still as you read it: the `ETag` of your read,
 	// or several separated by commas, or `*` (the lead only has to exist). If the
 	// lead's current `ETag` is not among them, the answer is
-	// `412 precondition_failed` and nothing is stored or emitted. A weak tag
-	// (`W/"..."`) never matches. Without the header the change is unconditional.
+	// `412 precondition_failed` and nothing is stored or emitted, unless the lead
+	// already is as the `PUT` or `PATCH` would make it (a retry whose first try's
+	// answer was lost): that is `200` with the lead, and nothing changes. A weak
+	// tag (`W/"..."`) never matches. Without the header the change is
+	// unconditional.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -2859,8 +2862,11 @@ type PatchLeadParams struct {
 	// IfMatch Change the lead only if it is still as you read it: the `ETag` of your read,
 	// or several separated by commas, or `*` (the lead only has to exist). If the
 	// lead's current `ETag` is not among them, the answer is
-	// `412 precondition_failed` and nothing is stored or emitted. A weak tag
-	// (`W/"..."`) never matches. Without the header the change is unconditional.
+	// `412 precondition_failed` and nothing is stored or emitted, unless the lead
+	// already is as the `PUT` or `PATCH` would make it (a retry whose first try's
+	// answer was lost): that is `200` with the lead, and nothing changes. A weak
+	// tag (`W/"..."`) never matches. Without the header the change is
+	// unconditional.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -2869,8 +2875,11 @@ type UpdateLeadParams struct {
 	// IfMatch Change the lead only if it is still as you read it: the `ETag` of your read,
 	// or several separated by commas, or `*` (the lead only has to exist). If the
 	// lead's current `ETag` is not among them, the answer is
-	// `412 precondition_failed` and nothing is stored or emitted. A weak tag
-	// (`W/"..."`) never matches. Without the header the change is unconditional.
+	// `412 precondition_failed` and nothing is stored or emitted, unless the lead
+	// already is as the `PUT` or `PATCH` would make it (a retry whose first try's
+	// answer was lost): that is `200` with the lead, and nothing changes. A weak
+	// tag (`W/"..."`) never matches. Without the header the change is
+	// unconditional.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 

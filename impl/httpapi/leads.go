@@ -89,13 +89,23 @@ func ifMatch(header *string) func(*impl.Lead) error {
 	}
 }
 
-// updateIf is the update func of UpdateLead that first checks If-Match.
+// updateIf is the update func of UpdateLead that first checks If-Match. A
+// change the lead already shows passes whatever the tag (RFC 9110, 13.1.1:
+// a state-changing request that appears to have been applied may be
+// answered 2xx): the retry of a PUT or PATCH whose answer was lost finds
+// the tag its first try moved, and gets the lead instead of a 412. The
+// store then sees no change, so nothing is written or emitted again.
 func updateIf(header *string, update func(*impl.Lead)) func(*impl.Lead) error {
 	check := ifMatch(header)
 	return func(l *impl.Lead) error {
 		if check != nil {
 			if err := check(l); err != nil {
-				return err
+				applied := *l
+				update(&applied)
+				applied.Normalize()
+				if !l.SameFields(&applied) {
+					return err
+				}
 			}
 		}
 		update(l)
