@@ -48,6 +48,13 @@ func replicas(t *testing.T) *replicaSet {
 
 func (r *replicaSet) do(t *testing.T, method, base, path, key string, body []byte, header ...string) (int, []byte) {
 	t.Helper()
+	status, b, _ := r.doHeader(t, method, base, path, key, body, header...)
+	return status, b
+}
+
+// doHeader is do that also returns the answer's headers.
+func (r *replicaSet) doHeader(t *testing.T, method, base, path, key string, body []byte, header ...string) (int, []byte, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(method, base+"/api/v1"+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -61,11 +68,11 @@ func (r *replicaSet) do(t *testing.T, method, base, path, key string, body []byt
 	}
 	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
-		return 0, []byte(err.Error())
+		return 0, []byte(err.Error()), nil
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
+	return res.StatusCode, b, res.Header
 }
 
 // uncounted returns the replicas' log lines saying a request was allowed
@@ -167,6 +174,47 @@ func TestReplicasRevokeEverywhere(t *testing.T) {
 			}
 			time.Sleep(25 * time.Millisecond)
 		}
+	}
+}
+
+// A tag one replica gave is the tag on the others: a lead read through
+// replica 1 is 304 on replica 2 and changed with If-Match on replica 3,
+// after which replica 1 refuses the old tag with the new one; and a page
+// tagged by one replica is 304 on another.
+func TestReplicasShareETags(t *testing.T) {
+	r := replicas(t)
+	key, _ := r.newKey(t, "etags")
+	phone := fmt.Sprintf("55119%08d", time.Now().UnixNano()%100_000_000)
+	status, body, h := r.doHeader(t, "POST", r.urls[0], "/leads", key, []byte(fmt.Sprintf(`{"phone":%q,"name":"Ana"}`, phone)))
+	if status != http.StatusCreated || h.Get("ETag") == "" {
+		t.Fatalf("create through replica 1: %d %s, ETag %q", status, body, h.Get("ETag"))
+	}
+	var lead struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal(body, &lead); err != nil {
+		t.Fatal(err)
+	}
+	path, tag := fmt.Sprintf("/leads/%d", lead.ID), h.Get("ETag")
+	if status, body, _ := r.doHeader(t, "GET", r.urls[1], path, key, nil, "If-None-Match", tag); status != http.StatusNotModified {
+		t.Fatalf("replica 2 with replica 1's tag: %d %s, want 304", status, body)
+	}
+	status, body, h = r.doHeader(t, "PATCH", r.urls[2], path, key, []byte(`{"lead_score":40}`), "If-Match", tag)
+	if status != http.StatusOK || h.Get("ETag") == "" || h.Get("ETag") == tag {
+		t.Fatalf("replica 3 with replica 1's tag: %d %s, ETag %q", status, body, h.Get("ETag"))
+	}
+	now := h.Get("ETag")
+	status, body, h = r.doHeader(t, "PATCH", r.urls[0], path, key, []byte(`{"lead_score":41}`), "If-Match", tag)
+	if status != http.StatusPreconditionFailed || h.Get("ETag") != now {
+		t.Fatalf("replica 1 with the old tag: %d %s, ETag %q; want 412 with replica 3's %s", status, body, h.Get("ETag"), now)
+	}
+	list := "/leads?phone=" + phone
+	status, body, h = r.doHeader(t, "GET", r.urls[1], list, key, nil)
+	if status != http.StatusOK || h.Get("ETag") == "" {
+		t.Fatalf("the page through replica 2: %d %s", status, body)
+	}
+	if status, body, _ := r.doHeader(t, "GET", r.urls[2], list, key, nil, "If-None-Match", h.Get("ETag")); status != http.StatusNotModified {
+		t.Fatalf("replica 3 with replica 2's page tag: %d %s, want 304", status, body)
 	}
 }
 
