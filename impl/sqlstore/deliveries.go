@@ -73,7 +73,11 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		if q.ExcludeTests {
 			from = "deliveries d JOIN events e ON e.id = d.event_id"
 		}
-		if err := sqlx.GetContext(ctx, tx, &page.Total, s.db.rebind(`SELECT COUNT(*) FROM `+from+` WHERE `+cond), args...); err != nil {
+		count, countArgs := `SELECT COUNT(*) FROM `+from+` WHERE `+cond, args
+		if !q.ExcludeTests {
+			count, countArgs = deliveryCount(q.Status, webhookID)
+		}
+		if err := sqlx.GetContext(ctx, tx, &page.Total, s.db.rebind(count), countArgs...); err != nil {
 			return fmt.Errorf("count deliveries: %w", err)
 		}
 		if q.Limit <= 0 || page.Total == 0 || (q.Before == 0 && q.Offset >= page.Total) {
@@ -81,10 +85,21 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		}
 		// The page's ids, and one more to tell whether another page
 		// follows: below the walk's last id, or past the offset.
-		ids := `SELECT d.id FROM ` + from + ` WHERE ` + cond + ` ORDER BY d.id DESC LIMIT ? OFFSET ?`
+		order := "d.id DESC"
+		if q.Status != nil && *q.Status == impl.DeliveryPending {
+			// The backlog has its own index (deliveries_lane), in the
+			// order of due time: read it there and sort, which costs what
+			// its count costs, in proportion to the backlog. Walking the
+			// log in the order of deliveries_webhook and checking each
+			// row's status, as SQLite chose, costs in proportion to the log
+			// when the pending are a few retries spread through it (17 ms
+			// at 20,000 deliveries, one in a thousand pending).
+			order = "d.id + 0 DESC"
+		}
+		ids := `SELECT d.id FROM ` + from + ` WHERE ` + cond + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 		pageArgs := append(append([]any{orgID}, args...), q.Limit+1, q.Offset)
 		if q.Before != 0 {
-			ids = `SELECT d.id FROM ` + from + ` WHERE ` + cond + ` AND d.id < ? ORDER BY d.id DESC LIMIT ?`
+			ids = `SELECT d.id FROM ` + from + ` WHERE ` + cond + ` AND d.id < ? ORDER BY ` + order + ` LIMIT ?`
 			pageArgs = append(append([]any{orgID}, args...), q.Before, q.Limit+1)
 		}
 		query := `SELECT ` + deliveryColumns + ` FROM deliveries d JOIN events e ON e.id = d.event_id
@@ -113,6 +128,31 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		page.Next = q.Next(key, orgID, webhookID, page.Deliveries[len(page.Deliveries)-1].ID, len(page.Deliveries))
 	}
 	return page, nil
+}
+
+// deliveryCount is the statement that counts a webhook's deliveries of
+// status (nil: all) for the API's list, and its arguments. The webhook's
+// counters (delivery_counts, 00021) hold how many it has; pending and
+// failed, which stay few (a backlog, an outage's failures), are counted
+// through their partial indexes, and succeeded is the rest, so no count
+// reads more than those.
+func deliveryCount(status *string, webhookID int64) (string, []any) {
+	const (
+		all    = `(SELECT COALESCE(SUM(total), 0) FROM delivery_counts WHERE webhook_id = ?)`
+		counts = `(SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND status = '`
+	)
+	switch {
+	case status == nil:
+		return `SELECT ` + all, []any{webhookID}
+	case *status == impl.DeliverySucceeded:
+		return `SELECT ` + all + ` - ` + counts + impl.DeliveryPending + `') - ` + counts + impl.DeliveryFailed + `')`,
+			[]any{webhookID, webhookID, webhookID}
+	case *status == impl.DeliveryPending || *status == impl.DeliveryFailed:
+		// A literal, so that the count reads the status's partial index.
+		return `SELECT ` + counts + *status + `')`, []any{webhookID}
+	default: // Resolve admits no other status; counted as it asks
+		return `SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND status = ?`, []any{webhookID, *status}
+	}
 }
 
 func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*deliveryRow) ([]*impl.Delivery, error) {
