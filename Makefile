@@ -63,7 +63,7 @@ bench: ## benchmarks on SQLite and a throwaway PostgreSQL; see docs/benchmarks.m
 	scripts/bench.sh
 
 .PHONY: bench-scale
-bench-scale: ## GET /leads at 1M leads and GET /messages at 1M messages against 10k, SQLite and PostgreSQL; see docs/benchmarks.md
+bench-scale: ## GET /leads, GET /messages and a webhook's deliveries at 1M against 10k, SQLite and PostgreSQL; see docs/benchmarks.md
 	scripts/bench-scale.sh
 
 .PHONY: loadtest

@@ -2,11 +2,7 @@ package benchmarks
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,32 +26,13 @@ import (
 // BENCH_SCALE_MESSAGES (1000000), BENCH_SCALE_SMALL (10000) and
 // BENCH_SCALE_SAMPLES (50).
 func BenchmarkMessageListScale(b *testing.B) {
-	if os.Getenv("BENCH_SCALE") != "1" {
-		b.Skip("seeds a million messages per database: run it with make bench-scale")
-	}
-	big := scaleEnv(b, "BENCH_SCALE_MESSAGES", 1_000_000)
-	small := scaleEnv(b, "BENCH_SCALE_SMALL", 10_000)
-	samples := scaleEnv(b, "BENCH_SCALE_SAMPLES", 50)
-	for _, db := range databases {
-		b.Run(db.name, func(b *testing.B) {
-			for b.Loop() {
-				runMessageScale(b, db, big, small, samples)
-			}
-		})
-	}
+	benchListScale(b, "messages", "BENCH_SCALE_MESSAGES", runMessageScale)
 }
 
 // messageScaleSeed inserts $2 messages into organization $1 through
 // integration $3: a quarter RCS, a third inbound, the five statuses in turn.
 func messageScaleSeed(dialect sqlstore.Dialect) string {
-	rows, prefix := `generate_series(1::bigint, $2) AS i`, ""
-	created := `to_timestamp(1735689600 + i)`
-	if dialect == sqlstore.SQLite {
-		prefix = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2) `
-		rows = `n`
-		created = `strftime('%Y-%m-%d %H:%M:%S', 1735689600 + i, 'unixepoch') || '+00:00'`
-	}
-	q := prefix + `INSERT INTO messages (organization_id, integration_id, channel, direction, type, status, phone, content, created_at, updated_at)
+	return seriesInsert(dialect, `INSERT INTO messages (organization_id, integration_id, channel, direction, type, status, phone, content, created_at, updated_at)
 		SELECT $1, $3,
 			CASE WHEN i % 4 = 0 THEN 'rcs' ELSE 'whatsapp' END,
 			CASE WHEN i % 3 = 0 THEN 'inbound' ELSE 'outbound' END,
@@ -63,12 +40,7 @@ func messageScaleSeed(dialect sqlstore.Dialect) string {
 			CASE i % 5 WHEN 0 THEN 'queued' WHEN 1 THEN 'sent' WHEN 2 THEN 'delivered' WHEN 3 THEN 'read' ELSE 'failed' END,
 			'5511' || (900000000 + i % 100000),
 			'{"text":"Olá! Sua proposta está pronta."}',
-			` + created + `, ` + created + `
-		FROM ` + rows
-	if dialect == sqlstore.SQLite {
-		q = strings.NewReplacer("$1", "?1", "$2", "?2", "$3", "?3").Replace(q)
-	}
-	return q
+			{created}, {created}`)
 }
 
 func runMessageScale(b *testing.B, db database, big, small, samples int) {
@@ -129,72 +101,24 @@ func runMessageScale(b *testing.B, db database, big, small, samples int) {
 		if f != "" {
 			filter = "&" + f
 		}
-		type probe struct {
-			label   string
-			page    int               // the page it answers
-			targets map[string]string // per organization
+		keys, want := map[string]string{}, map[string]int64{}
+		for name, o := range orgs {
+			keys[name], want[name] = o.key, o.truth[f]
 		}
-		numbered := func(page int) probe {
+		numbered := func(page int) listProbe {
 			t := "/api/v1/messages?per_page=25&page=" + strconv.Itoa(page) + filter
-			return probe{strconv.Itoa(page), page, map[string]string{"small": t, "big": t}}
+			return listProbe{strconv.Itoa(page), page, map[string]string{"small": t, "big": t}}
 		}
-		probes := []probe{numbered(1)}
+		probes := []listProbe{numbered(1)}
 		if deep > 1 {
 			// The deepest page again, by the cursor its page before gave.
-			byCursor := probe{strconv.Itoa(deep) + " by cursor", deep, map[string]string{}}
-			for name, o := range orgs {
-				rec := serve(b, a.Server, newRequest(http.MethodGet, "/api/v1/messages?per_page=25&page="+strconv.Itoa(deep-1)+filter, o.key, nil), http.StatusOK)
-				var before struct {
-					Meta struct {
-						NextCursor string `json:"next_cursor"`
-					} `json:"meta"`
-				}
-				if err := json.Unmarshal(rec.Body.Bytes(), &before); err != nil || before.Meta.NextCursor == "" {
-					b.Fatalf("page %d (%s) gave no next_cursor: %v", deep-1, name, err)
-				}
-				byCursor.targets[name] = "/api/v1/messages?per_page=25&cursor=" + before.Meta.NextCursor
-			}
-			probes = append(probes, numbered(deep), byCursor)
+			probes = append(probes, numbered(deep), cursorProbe(b, a.Server, keys, deep, numbered(deep-1).targets,
+				func(_, cursor string) string { return "/api/v1/messages?per_page=25&cursor=" + cursor }))
 		}
-		for _, pr := range probes {
-			page := pr.page
-			times := map[string][]time.Duration{}
-			for _, name := range []string{"small", "big"} {
-				o := orgs[name]
-				target := pr.targets[name]
-				rec := serve(b, a.Server, newRequest(http.MethodGet, target, o.key, nil), http.StatusOK)
-				var body struct {
-					Data []json.RawMessage     `json:"data"`
-					Meta struct{ Total int64 } `json:"meta"`
-				}
-				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-					b.Fatal(err)
-				}
-				if want := o.truth[f]; body.Meta.Total != want || len(body.Data) != scalePageLen(want, page, 25) {
-					b.Fatalf("GET %s (%s): total %d, %d messages; want %d, %d", target, name, body.Meta.Total, len(body.Data), want, scalePageLen(want, page, 25))
-				}
-			}
-			for range samples {
-				for _, name := range []string{"small", "big"} {
-					req := newRequest(http.MethodGet, pr.targets[name], orgs[name].key, nil)
-					rec := httptest.NewRecorder()
-					t0 := time.Now()
-					a.Server.ServeHTTP(rec, req)
-					times[name] = append(times[name], time.Since(t0))
-					if rec.Code != http.StatusOK {
-						b.Fatalf("GET %s: %d %s", pr.targets[name], rec.Code, rec.Body)
-					}
-				}
-			}
-			label := f
-			if label == "" {
-				label = "none"
-			}
-			s50, b50 := percentile(times["small"], 50), percentile(times["big"], 50)
-			s99, b99 := percentile(times["small"], 99), percentile(times["big"], 99)
-			fmt.Printf("| %s | %s | %s | %s | %.2f | %s | %s | %.2f |\n", label, pr.label,
-				strings.TrimSuffix(ms(s50), " ms"), strings.TrimSuffix(ms(b50), " ms"), float64(b50)/float64(s50),
-				strings.TrimSuffix(ms(s99), " ms"), strings.TrimSuffix(ms(b99), " ms"), float64(b99)/float64(s99))
+		label := f
+		if label == "" {
+			label = "none"
 		}
+		timeListProbes(b, a.Server, label, probes, keys, want, samples)
 	}
 }

@@ -36,7 +36,7 @@ mkdir -p "$out"
 scripts/machine.sh >"$out/scale-machine.txt"
 cat "$out/scale-machine.txt" >&2
 
-pattern='^Benchmark(LeadListScale|MessageListScale)$'
+pattern='^Benchmark(LeadListScale|MessageListScale|DeliveryListScale)$'
 if [ -n "${BENCH_SCALE_DB:-}" ]; then
 	pattern="$pattern/^${BENCH_SCALE_DB}\$"
 fi
