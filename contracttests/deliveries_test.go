@@ -48,6 +48,8 @@ type whAttempt struct {
 	StatusCode  *int      `json:"status_code"`
 	DurationMS  int64     `json:"duration_ms"`
 	Error       *string   `json:"error"`
+	// ResponseBody is the start of a non-2xx answer.
+	ResponseBody *string `json:"response_body"`
 }
 
 type whDelivery struct {
@@ -90,8 +92,9 @@ type whTestResult struct {
 	Delivered  bool    `json:"delivered"`
 	StatusCode *int    `json:"status_code"`
 	DurationMS int64   `json:"duration_ms"`
-	Error      *string `json:"error"`
-	DeliveryID int64   `json:"delivery_id"`
+	Error        *string `json:"error"`
+	ResponseBody *string `json:"response_body"`
+	DeliveryID   int64   `json:"delivery_id"`
 }
 
 func whDeliveries(t testing.TB, tg *target, key string, hookID int64, query string) (whDeliveryPage, []byte) {

@@ -337,3 +337,82 @@ func TestWebhookRetentionDuringADrain(t *testing.T) {
 		})
 	})
 }
+
+// TestWebhookRefusalBodies: the delivery log keeps the start of an answer
+// that was not 2xx, so that a partner sees why the receiver refused (its
+// signature check, its validation): up to 1,024 bytes as text, a character
+// cut at the end left out, bytes that are not UTF-8 and NUL as U+FFFD
+// (PostgreSQL's text takes no NUL), and nothing of a 2xx or an empty
+// answer. A test ping answers with it too.
+func TestWebhookRefusalBodies(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", 1022) + "€" + strings.Repeat("b", 4000) // the euro sign's 3 bytes straddle byte 1024
+	answers := map[string]struct {
+		status int
+		body   string
+		want   *string
+	}{
+		"/json":   {http.StatusBadRequest, `{"error":"invalid signature"}`, ptrTo(`{"error":"invalid signature"}`)},
+		"/long":   {http.StatusUnprocessableEntity, long, ptrTo(strings.Repeat("a", 1022))},
+		"/binary": {http.StatusInternalServerError, "\x00\xff\xfe ok \xe2\x82", ptrTo("\uFFFD\uFFFD ok ")},
+		"/empty":  {http.StatusServiceUnavailable, "", nil},
+		"/ok":     {http.StatusOK, "thanks, got it", nil},
+	}
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		a := answers[r.URL.Path]
+		w.WriteHeader(a.status)
+		_, _ = io.WriteString(w, a.body)
+	}))
+	t.Cleanup(recv.Close)
+	evEachDatabase(t, func(c *app.Config) {
+		c.WebhookRetrySchedule = []time.Duration{time.Hour}
+	}, func(t *testing.T, tg *target) {
+		key := tg.freshOrg(t)
+		hooks := map[string]int64{}
+		for path := range answers {
+			var w struct {
+				ID int64 `json:"id"`
+			}
+			expectJSON(t, tg, key, http.MethodPost, "/webhooks", map[string]any{"name": path, "url": recv.URL + path,
+				"events": []string{"lead.created"}, "max_attempts": 1}, http.StatusCreated, &w)
+			hooks[path] = w.ID
+		}
+		evCreateLead(t, tg, key, nil)
+		for path, a := range answers {
+			var d whDelivery
+			evWaitFor(t, func() bool {
+				if ds := evDeliveries(t, tg, key, hooks[path]); len(ds) == 1 {
+					d = ds[0]
+				}
+				return len(d.Attempts) == 1
+			}, func() string { return fmt.Sprintf("%s: delivery %s", path, d) })
+			got := d.Attempts[0].ResponseBody
+			if (got == nil) != (a.want == nil) || (got != nil && *got != *a.want) {
+				t.Errorf("%s (%d): response_body %s, want %s", path, a.status, quoteOrNull(got), quoteOrNull(a.want))
+			}
+			if got != nil && len(*got) > 1024 {
+				t.Errorf("%s: response_body of %d bytes", path, len(*got))
+			}
+		}
+
+		var res whTestResult
+		expectJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/webhooks/%d/test", hooks["/json"]), nil, http.StatusOK, &res)
+		if res.Delivered || res.ResponseBody == nil || *res.ResponseBody != `{"error":"invalid signature"}` {
+			t.Errorf("test ping to a refusing receiver: delivered %v, response_body %s", res.Delivered, quoteOrNull(res.ResponseBody))
+		}
+		expectJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/webhooks/%d/test", hooks["/ok"]), nil, http.StatusOK, &res)
+		if !res.Delivered || res.ResponseBody != nil {
+			t.Errorf("test ping to an accepting receiver: delivered %v, response_body %s", res.Delivered, quoteOrNull(res.ResponseBody))
+		}
+	})
+}
+
+func ptrTo(s string) *string { return &s }
+
+func quoteOrNull(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return fmt.Sprintf("%q", *s)
+}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Webhook is a partner URL that receives the organization's events.
@@ -181,12 +182,43 @@ const (
 	DeliveryFailed    = "failed"
 )
 
+// ResponseExcerptBytes is how much of a non-2xx answer's body an attempt
+// keeps (the spec's ResponseBodyExcerpt): enough for the error a receiver
+// explains itself with, little enough for a log kept 30 days.
+const ResponseExcerptBytes = 1024
+
+// ResponseExcerpt is the text an attempt keeps of the start of an answer's
+// body: at most ResponseExcerptBytes of it, a character cut at the end left
+// out, each run of bytes that are not UTF-8 and each NUL (which
+// PostgreSQL's text refuses) read as U+FFFD; nil when nothing is left.
+func ResponseExcerpt(b []byte) *string {
+	if len(b) > ResponseExcerptBytes {
+		b = b[:ResponseExcerptBytes]
+	}
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				b = b[:i]
+			}
+			break
+		}
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	s := strings.ReplaceAll(strings.ToValidUTF8(string(b), "\uFFFD"), "\x00", "\uFFFD")
+	return &s
+}
+
 // DeliveryAttempt is one HTTP request of a delivery.
 type DeliveryAttempt struct {
 	AttemptedAt time.Time
 	StatusCode  *int32 // nil when the receiver did not answer
 	DurationMS  int64
 	Error       *string // nil when the attempt succeeded
+	// ResponseBody is the start of a non-2xx answer's body (see
+	// ResponseExcerpt); nil for a 2xx, no answer or an empty body.
+	ResponseBody *string
 }
 
 // Delivery is one event sent to one webhook, with its attempts.
@@ -225,7 +257,9 @@ type WebhookTestResult struct {
 	StatusCode *int32
 	DurationMS int64
 	Error      *string
-	DeliveryID int64
+	// ResponseBody is as DeliveryAttempt's.
+	ResponseBody *string
+	DeliveryID   int64
 }
 
 // WebhookStore stores webhooks. Every method is scoped to one

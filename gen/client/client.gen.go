@@ -904,6 +904,16 @@ type DeliveryAttempt struct {
 	// Example: the receiver answered 503
 	Error nullable.Nullable[string] `json:"error"`
 
+	// ResponseBody The start of the receiver's answer when it was not 2xx, to see why it
+	// refused: up to its first 1,024 bytes, as text (each run of bytes
+	// that are not UTF-8, and each NUL, reads as U+FFFD; a character cut
+	// at the end is left out). `null` when the receiver answered 2xx, did not answer, or
+	// answered without a body. It is kept, and deleted, with the attempt.
+	//
+	//
+	// Example: {"error":"invalid signature"}
+	ResponseBody nullable.Nullable[ResponseBodyExcerpt] `json:"response_body"`
+
 	// StatusCode The receiver's HTTP status; `null` when it did not answer.
 	//
 	// Example: 503
@@ -1851,6 +1861,15 @@ type RCSUrlButtonType string
 // Example: 123
 type RecipientLeadId = int64
 
+// ResponseBodyExcerpt The start of the receiver's answer when it was not 2xx, to see why it
+// refused: up to its first 1,024 bytes, as text (each run of bytes
+// that are not UTF-8, and each NUL, reads as U+FFFD; a character cut
+// at the end is left out). `null` when the receiver answered 2xx, did not answer, or
+// answered without a body. It is kept, and deleted, with the attempt.
+//
+// Example: {"error":"invalid signature"}
+type ResponseBodyExcerpt = string
+
 // SigningSecret The key of the webhook's signatures. Shown once: keep it somewhere safe. It is
 // `whsec_` followed by 32 random bytes in base64; `X-Webhook-Signature` uses the
 // whole string as the HMAC key, the Standard Webhooks header the decoded bytes.
@@ -2269,6 +2288,16 @@ type WebhookTestResult struct {
 
 	// Error What went wrong; `null` when `delivered` is true.
 	Error nullable.Nullable[string] `json:"error"`
+
+	// ResponseBody The start of the receiver's answer when it was not 2xx, to see why it
+	// refused: up to its first 1,024 bytes, as text (each run of bytes
+	// that are not UTF-8, and each NUL, reads as U+FFFD; a character cut
+	// at the end is left out). `null` when the receiver answered 2xx, did not answer, or
+	// answered without a body. It is kept, and deleted, with the attempt.
+	//
+	//
+	// Example: {"error":"invalid signature"}
+	ResponseBody nullable.Nullable[ResponseBodyExcerpt] `json:"response_body"`
 
 	// StatusCode The receiver's HTTP status; `null` when it did not answer.
 	//

@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	_ "time/tzdata" // the page's times are Brasília's on any host
+	_ "time/tzdata"
+	"unicode/utf8" // the page's times are Brasília's on any host
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -94,7 +95,24 @@ type failedRow struct {
 	Event        string
 	AttemptsText string // "1 tentativa", "8 tentativas"
 	Reason       string // the last attempt's HTTP status, or why there was none
+	Answer       string // the start of the receiver's answer to it (AnswerShown), if any
 	MessageID    string // X-Webhook-Id, what the partner's own logs show
+}
+
+// answerShownRunes is how much of a receiver's answer a row of failures
+// shows; the API's delivery log has all it keeps.
+const answerShownRunes = 160
+
+// AnswerShown is the start of a receiver's answer as a row of failures
+// shows it: its runs of spaces, tabs and line breaks as one space, at most
+// answerShownRunes characters, "…" when there was more.
+func AnswerShown(body string) string {
+	s := strings.Join(strings.Fields(body), " ")
+	if utf8.RuneCountInString(s) <= answerShownRunes {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimRight(string(r[:answerShownRunes-1]), " ") + "…"
 }
 
 // brasilia is the time the page shows, as its readers keep it. The zone
@@ -155,6 +173,9 @@ func (h *Handler) loadDeliveries(r *http.Request, d *pageData) error {
 			switch {
 			case last.StatusCode != nil:
 				row.Reason = fmt.Sprintf("HTTP %d", *last.StatusCode)
+				if last.ResponseBody != nil {
+					row.Answer = AnswerShown(*last.ResponseBody)
+				}
 			case last.Error != nil:
 				row.Reason = *last.Error
 			}

@@ -794,6 +794,10 @@ func (f *fixture) failDeliveries(t *testing.T, orgID int64, n int) {
 		code := int32(503)
 		batch[i] = impl.Attempted{Delivery: c, Record: impl.AttemptRecord{
 			DeliveryAttempt: impl.DeliveryAttempt{AttemptedAt: now, StatusCode: &code}, Outcome: impl.OutcomeFailed}}
+		if i%2 == 0 { // half of them explain themselves, at length and in markup
+			batch[i].Record.ResponseBody = impl.ResponseExcerpt([]byte(`<h1>Manutenção</h1> <script>alert(1)</script>` +
+				"\n\t" + strings.Repeat("volte em breve ", 40)))
+		}
 	}
 	if err := f.db.Queue.RecordAttempts(ctx, "test", batch, 0); err != nil {
 		t.Fatal(err)
@@ -921,10 +925,11 @@ func TestPagesAnswerHTML(t *testing.T) {
 }
 
 // failedRows are the rows of the Entregas table: when, event, reason,
-// attempts, X-Webhook-Id and the delivery id its Reenviar sends ("" without
-// the button), each after the whole match.
+// attempts, the start of the receiver's answer ("" without one),
+// X-Webhook-Id and the delivery id its Reenviar sends ("" without the
+// button), each after the whole match.
 func failedRows(p page) [][]string {
-	return regexp.MustCompile(`(?s)<tr><td class="when">([^<]*)</td><td class="event"><code>([^<]*)</code></td><td class="reason">([^<]*)<br><small>(\d+) tentativas?</small></td>\s*<td class="id"><code>([^<]*)</code></td>`+
+	return regexp.MustCompile(`(?s)<tr><td class="when">([^<]*)</td><td class="event"><code>([^<]*)</code></td><td class="reason">([^<]*)<br><small>(\d+) tentativas?</small>(?:<br><small class="answer"><code>([^<]*)</code></small>)?</td>\s*<td class="id"><code>([^<]*)</code></td>`+
 		`(?:<td><form[^>]*redeliver-one[^>]*>.*?name="delivery_id" value="(\d+)".*?</form></td>)?</tr>`).
 		FindAllStringSubmatch(p.body, -1)
 }
@@ -972,16 +977,16 @@ func TestRedeliverOneFromThePage(t *testing.T) {
 		}
 
 		rows := failedRows(b.get("/dashboard/api-webhook"))
-		if len(rows) != 2 || rows[0][6] == "" || rows[1][6] == "" {
+		if len(rows) != 2 || rows[0][7] == "" || rows[1][7] == "" {
 			t.Fatalf("rows %q, want two with a Reenviar each", rows)
 		}
-		mine, _ := strconv.ParseInt(rows[1][6], 10, 64)
+		mine, _ := strconv.ParseInt(rows[1][7], 10, 64)
 		for _, bad := range []string{"", "0", "-3", "x", "99999999999999999999"} {
 			if p := b.post("/dashboard/api-webhook/redeliver-one", url.Values{"csrf_token": {token}, "delivery_id": {bad}}); p.status != http.StatusBadRequest {
 				t.Errorf("delivery_id %q: %d, want 400", bad, p.status)
 			}
 		}
-		if p := b.post("/dashboard/api-webhook/redeliver-one", url.Values{"delivery_id": {rows[1][6]}}); p.status != http.StatusForbidden {
+		if p := b.post("/dashboard/api-webhook/redeliver-one", url.Values{"delivery_id": {rows[1][7]}}); p.status != http.StatusForbidden {
 			t.Errorf("without the form token: %d, want 403", p.status)
 		}
 		if p := one(strconv.FormatInt(theirs[0].ID, 10)); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverOneGone {
@@ -994,16 +999,16 @@ func TestRedeliverOneFromThePage(t *testing.T) {
 			t.Fatalf("refused clicks moved A's delivery: %s", got)
 		}
 
-		if p := one(rows[1][6]); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliveredOne {
+		if p := one(rows[1][7]); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliveredOne {
 			t.Errorf("Reenviar of one: %q", messageOf(t, p, "webhook-message"))
 		}
 		if got := statusOf(orgA, w.ID, mine); got != impl.DeliveryPending {
 			t.Errorf("the delivery is %s after its Reenviar, want pending", got)
 		}
-		if got := statusOf(orgA, w.ID, mustID(t, rows[0][6])); got != impl.DeliveryFailed {
+		if got := statusOf(orgA, w.ID, mustID(t, rows[0][7])); got != impl.DeliveryFailed {
 			t.Errorf("the other failure is %s, want failed still", got)
 		}
-		if p := one(rows[1][6]); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverOnePending {
+		if p := one(rows[1][7]); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverOnePending {
 			t.Errorf("a second click: %q", messageOf(t, p, "webhook-message"))
 		}
 		if !strings.Contains(f.logs.String(), `"msg":"dashboard delivery redelivered"`) {
@@ -1011,10 +1016,10 @@ func TestRedeliverOneFromThePage(t *testing.T) {
 		}
 
 		f.disableWebhook(t, orgA, w.ID)
-		if rows := failedRows(b.get("/dashboard/api-webhook")); len(rows) == 0 || rows[0][6] != "" {
+		if rows := failedRows(b.get("/dashboard/api-webhook")); len(rows) == 0 || rows[0][7] != "" {
 			t.Errorf("a disabled webhook's failures offer Reenviar: %q", rows)
 		}
-		if p := one(rows[0][6]); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverDisabled {
+		if p := one(rows[0][7]); messageOf(t, p, "webhook-message") != dashboard.MsgRedeliverDisabled {
 			t.Errorf("a disabled webhook: %q", messageOf(t, p, "webhook-message"))
 		}
 	})
@@ -1087,9 +1092,13 @@ func TestDeliveriesBlock(t *testing.T) {
 		newest = newest[1:] // the page leaves the ping out
 		for i, r := range rows {
 			wantTime := brasilia(newest[i].Attempts[0].AttemptedAt)
-			if r[1] != wantTime || r[2] != impl.EventLeadCreated || r[3] != "HTTP 503" || r[4] != "1" || r[5] != newest[i].MessageID ||
-				r[6] != strconv.FormatInt(newest[i].ID, 10) {
-				t.Errorf("row %d: %q, want %s, %s, HTTP 503, 1, %s", i, r[1:], wantTime, impl.EventLeadCreated, newest[i].MessageID)
+			wantAnswer := ""
+			if a := newest[i].Attempts[0].ResponseBody; a != nil {
+				wantAnswer = html.EscapeString(dashboard.AnswerShown(*a))
+			}
+			if r[1] != wantTime || r[2] != impl.EventLeadCreated || r[3] != "HTTP 503" || r[4] != "1" || r[5] != wantAnswer ||
+				r[6] != newest[i].MessageID || r[7] != strconv.FormatInt(newest[i].ID, 10) {
+				t.Errorf("row %d: %q, want %s, %s, HTTP 503, 1, %q, %s", i, r[1:], wantTime, impl.EventLeadCreated, wantAnswer, newest[i].MessageID)
 			}
 		}
 		if !strings.Contains(p.body, fmt.Sprintf("/api/v1/webhooks/%d/deliveries?status=failed", w.ID)) {

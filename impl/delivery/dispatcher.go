@@ -462,7 +462,7 @@ func (d *Dispatcher) TestWebhook(ctx context.Context, orgID, webhookID int64) (*
 	}
 	d.logAttempt(ctx, c, rec)
 	return &impl.WebhookTestResult{Delivered: rec.Outcome == impl.OutcomeSucceeded, StatusCode: rec.StatusCode,
-		DurationMS: rec.DurationMS, Error: rec.Error, DeliveryID: c.ID}, nil
+		DurationMS: rec.DurationMS, Error: rec.Error, ResponseBody: rec.ResponseBody, DeliveryID: c.ID}, nil
 }
 
 // logAttempt logs a recorded attempt: at info when it succeeded, at warn
@@ -508,12 +508,20 @@ func (d *Dispatcher) attempt(ctx context.Context, c *impl.ClaimedDelivery) (rec 
 		problem = describe(err, d.cfg.Timeout)
 	} else {
 		// Read a little of the body, within the attempt's timeout, so that
-		// the connection can be reused; it is not kept. A bigger body, or
-		// one that trickles in, costs the connection, not the worker.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+		// the connection can be reused; of an answer that is not 2xx, the
+		// start is kept for the log (impl.ResponseExcerpt), the rest is
+		// not. A bigger body, or one that trickles in, costs the
+		// connection, not the worker.
+		code := int32(resp.StatusCode)
+		read := int64(0)
+		if code < 200 || code >= 300 {
+			excerpt := make([]byte, impl.ResponseExcerptBytes)
+			n, _ := io.ReadFull(resp.Body, excerpt)
+			rec.ResponseBody, read = impl.ResponseExcerpt(excerpt[:n]), int64(n)
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit-read))
 		resp.Body.Close()
 		rec.DurationMS = time.Since(start).Milliseconds()
-		code := int32(resp.StatusCode)
 		rec.StatusCode = &code
 		switch {
 		case code >= 200 && code < 300:

@@ -172,7 +172,7 @@ func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*de
 	if len(ids) == 0 {
 		return out, nil
 	}
-	query, args, err := sqlx.In(`SELECT delivery_id, attempted_at, status_code, duration_ms, error FROM delivery_attempts
+	query, args, err := sqlx.In(`SELECT delivery_id, attempted_at, status_code, duration_ms, error, response_body FROM delivery_attempts
 		WHERE delivery_id IN (?) ORDER BY id`, ids)
 	if err != nil {
 		return nil, err
@@ -183,6 +183,7 @@ func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*de
 		StatusCode  *int32    `db:"status_code"`
 		DurationMS  int64     `db:"duration_ms"`
 		Error       *string   `db:"error"`
+		Response    *string   `db:"response_body"`
 	}
 	if err := sqlx.SelectContext(ctx, q, &attempts, db.rebind(query), args...); err != nil {
 		return nil, fmt.Errorf("find delivery attempts: %w", err)
@@ -190,7 +191,7 @@ func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*de
 	for _, a := range attempts {
 		d := byID[a.DeliveryID]
 		d.Attempts = append(d.Attempts, impl.DeliveryAttempt{AttemptedAt: a.AttemptedAt.UTC(), StatusCode: a.StatusCode,
-			DurationMS: a.DurationMS, Error: a.Error})
+			DurationMS: a.DurationMS, Error: a.Error, ResponseBody: a.Response})
 	}
 	return out, nil
 }

@@ -19,6 +19,13 @@ import (
 // is three statements whatever its size, and recording a batch of attempts
 // one transaction of a statement per outcome class.
 
+// attemptColumns are the columns of an attempt's row in a batch that
+// records attempts (see rowsArg), and attemptTypes their PostgreSQL types.
+var (
+	attemptColumns = []string{"delivery_id", "attempted_at", "status_code", "duration_ms", "error", "response_body"}
+	attemptTypes   = []string{"bigint", "timestamptz", "integer", "bigint", "text", "text"}
+)
+
 // candidatesQuery reads the due, unleased deliveries at the head of every
 // lane (a webhook's pending deliveries, by due time): up to ? per lane and ?
 // in all, the first of every lane before the second of any. On SQLite it
@@ -388,11 +395,11 @@ func (s *DeliveryQueue) recordInOneStatement(ctx context.Context, worker string,
 	db := s.db
 	ids := make([]int64, 0, len(attempts))
 	var succeeded, resets []int64
-	retries, rows := db.newRows(2), db.newRows(5)
+	retries, rows := db.newRows(2), db.newRows(6)
 	for _, a := range attempts {
 		id, r := a.Delivery.ID, a.Record
 		ids = append(ids, id)
-		rows.add(id, r.AttemptedAt.UTC().Truncate(time.Microsecond), r.StatusCode, r.DurationMS, r.Error)
+		rows.add(id, r.AttemptedAt.UTC().Truncate(time.Microsecond), r.StatusCode, r.DurationMS, r.Error, r.ResponseBody)
 		if r.Outcome == impl.OutcomeRetry {
 			retries.add(id, r.NextAt.UnixMilli())
 			continue
@@ -417,10 +424,9 @@ func (s *DeliveryQueue) recordInOneStatement(ctx context.Context, worker string,
 			SELECT array_agg(id) AS ids FROM (
 				SELECT id FROM deliveries WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE) l
 		), attempts AS (
-			INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error)
-			SELECT a.delivery_id, a.attempted_at, a.status_code, a.duration_ms, a.error
-			FROM `+rows.source("a", []string{"delivery_id", "attempted_at", "status_code", "duration_ms", "error"},
-		[]string{"bigint", "timestamptz", "integer", "bigint", "text"})+`
+			INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
+			SELECT a.delivery_id, a.attempted_at, a.status_code, a.duration_ms, a.error, a.response_body
+			FROM `+rows.source("a", attemptColumns, attemptTypes)+`
 			WHERE a.delivery_id = ANY((SELECT ids FROM locked)::bigint[])
 		), succeeded AS (
 			UPDATE deliveries d SET status = 'succeeded', attempt_count = d.attempt_count + 1, due_ms = NULL,
@@ -479,7 +485,7 @@ func (s *DeliveryQueue) record(ctx context.Context, tx *sqlx.Tx, worker string, 
 
 	var succeeded, failed []int64
 	retries := db.newRows(2)
-	rows := db.newRows(5)
+	rows := db.newRows(6)
 	kept := attempts[:0:0]
 	for _, a := range attempts {
 		id, r := a.Delivery.ID, a.Record
@@ -487,7 +493,7 @@ func (s *DeliveryQueue) record(ctx context.Context, tx *sqlx.Tx, worker string, 
 			continue
 		}
 		kept = append(kept, a)
-		rows.add(id, r.AttemptedAt.UTC().Truncate(time.Microsecond), r.StatusCode, r.DurationMS, r.Error)
+		rows.add(id, r.AttemptedAt.UTC().Truncate(time.Microsecond), r.StatusCode, r.DurationMS, r.Error, r.ResponseBody)
 		switch r.Outcome {
 		case impl.OutcomeSucceeded:
 			succeeded = append(succeeded, id)
@@ -527,10 +533,9 @@ func (s *DeliveryQueue) record(ctx context.Context, tx *sqlx.Tx, worker string, 
 		}
 	}
 	args := rows.args()
-	insert := `INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error)
-		SELECT a.delivery_id, a.attempted_at, a.status_code, a.duration_ms, a.error FROM ` +
-		rows.source("a", []string{"delivery_id", "attempted_at", "status_code", "duration_ms", "error"},
-			[]string{"bigint", "timestamptz", "integer", "bigint", "text"}) + `
+	insert := `INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
+		SELECT a.delivery_id, a.attempted_at, a.status_code, a.duration_ms, a.error, a.response_body FROM ` +
+		rows.source("a", attemptColumns, attemptTypes) + `
 		WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id)`
 	if err := db.execIn(ctx, tx, insert, args...); err != nil {
 		return fmt.Errorf("record attempts: %w", err)

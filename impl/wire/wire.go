@@ -127,7 +127,7 @@ func Delivery(d *impl.Delivery) api.Delivery {
 	attempts := make([]api.DeliveryAttempt, len(d.Attempts))
 	for i, a := range d.Attempts {
 		attempts[i] = api.DeliveryAttempt{AttemptedAt: a.AttemptedAt.UTC(), StatusCode: Nullable(a.StatusCode),
-			DurationMs: a.DurationMS, Error: Nullable(a.Error)}
+			DurationMs: a.DurationMS, Error: Nullable(a.Error), ResponseBody: Nullable(a.ResponseBody)}
 	}
 	return api.Delivery{Id: d.ID, WebhookId: d.WebhookID, EventId: d.EventID, Event: api.DeliveredEventType(d.Event),
 		WebhookMessageId: d.MessageID, Status: api.DeliveryStatus(d.Status), Attempts: attempts,
@@ -137,7 +137,7 @@ func Delivery(d *impl.Delivery) api.Delivery {
 // WebhookTestResult is the outcome of a test delivery.
 func WebhookTestResult(r *impl.WebhookTestResult) api.WebhookTestResult {
 	return api.WebhookTestResult{Delivered: r.Delivered, StatusCode: Nullable(r.StatusCode), DurationMs: r.DurationMS,
-		Error: Nullable(r.Error), DeliveryId: r.DeliveryID}
+		Error: Nullable(r.Error), ResponseBody: Nullable(r.ResponseBody), DeliveryId: r.DeliveryID}
 }
 
 // PageMeta is the meta of a page of a list.
