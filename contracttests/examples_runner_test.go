@@ -115,7 +115,8 @@ func specOps(t testing.TB) map[string]*specOp {
 // do (read templates from Meta).
 type exampleServer struct {
 	tg *target
-	// receiverBase is the receiver's root: /webhook answers 200, /refuse 401.
+	// receiverBase is the receiver's root: /webhook answers 200, /refuse 401
+	// with the reason a receiver would give.
 	receiverBase string
 	graph        *graphapi.Server
 }
@@ -135,6 +136,7 @@ func forEachExampleServer(t *testing.T, fn func(t *testing.T, s *exampleServer))
 				_, _ = io.Copy(io.Discard, r.Body)
 				if r.URL.Path == "/refuse" {
 					w.WriteHeader(http.StatusUnauthorized)
+					_, _ = io.WriteString(w, `{"error":"invalid signature"}`)
 					return
 				}
 				w.WriteHeader(http.StatusOK)

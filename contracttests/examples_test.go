@@ -201,7 +201,7 @@ func (r *exampleRun) provoke(ex responseExample) (int, []byte) {
 	// Success: the example request, made true, and a list with something
 	// in it.
 	if ex.status < 300 {
-		if ex.name == "refused" {
+		if ex.name == "rejected" {
 			r.receiver = r.s.receiverBase + "/refuse"
 		}
 		b := r.prepare(op, req.Body)
