@@ -89,9 +89,9 @@ type whDeliveryPage struct {
 }
 
 type whTestResult struct {
-	Delivered  bool    `json:"delivered"`
-	StatusCode *int    `json:"status_code"`
-	DurationMS int64   `json:"duration_ms"`
+	Delivered    bool    `json:"delivered"`
+	StatusCode   *int    `json:"status_code"`
+	DurationMS   int64   `json:"duration_ms"`
 	Error        *string `json:"error"`
 	ResponseBody *string `json:"response_body"`
 	DeliveryID   int64   `json:"delivery_id"`

@@ -396,6 +396,24 @@ func TestWebhookRefusalBodies(t *testing.T) {
 			}
 		}
 
+		// The reference receiver, holding a secret that is not the
+		// webhook's, says which check failed; the log shows it.
+		ref := startReceiver(t, "/hook", "whsec_"+strings.Repeat("A", 43)+"=")
+		refHook := shareHook(t, tg, key, ref.url("/hook"))
+		evCreateLead(t, tg, key, nil)
+		var d whDelivery
+		evWaitFor(t, func() bool {
+			if ds := evDeliveries(t, tg, key, refHook); len(ds) > 0 {
+				d = ds[0]
+			}
+			return len(d.Attempts) > 0
+		}, func() string { return fmt.Sprintf("the reference receiver's delivery: %s", d) })
+		a := d.Attempts[0]
+		if a.StatusCode == nil || *a.StatusCode != http.StatusUnauthorized || a.ResponseBody == nil ||
+			!strings.Contains(*a.ResponseBody, `"check":"`) || !strings.Contains(*a.ResponseBody, "X-Webhook-Signature") {
+			t.Errorf("the reference receiver's refusal: %s, want 401 with its explanation of the signature", d)
+		}
+
 		var res whTestResult
 		expectJSON(t, tg, key, http.MethodPost, fmt.Sprintf("/webhooks/%d/test", hooks["/json"]), nil, http.StatusOK, &res)
 		if res.Delivered || res.ResponseBody == nil || *res.ResponseBody != `{"error":"invalid signature"}` {
