@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
@@ -433,4 +435,55 @@ func quoteOrNull(s *string) string {
 		return "null"
 	}
 	return fmt.Sprintf("%q", *s)
+}
+
+// TestWebhookMalformedAnswers: a receiver whose answer is not HTTP that Go
+// reads (a header line with NUL and bytes that are not UTF-8) fails its
+// own attempt with a readable reason, which both databases keep as text,
+// and the other deliveries recorded with it are recorded as usual: no
+// receiver's bytes can make a batch's record fail.
+func TestWebhookMalformedAnswers(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 64<<10)
+				_, _ = conn.Read(buf) // the request, or enough of it
+				_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nX-Bad\x00\xff\xfe: y\r\nContent-Length: 0\r\n\r\n"))
+			}()
+		}
+	}()
+	evEachDatabase(t, func(c *app.Config) {
+		c.WebhookRetrySchedule = []time.Duration{time.Hour}
+	}, func(t *testing.T, tg *target) {
+		key := tg.freshOrg(t)
+		bad := shareHook(t, tg, key, "http://"+ln.Addr().String()+"/hook")
+		ok := startReceiver(t, "/hook", "whsec_"+strings.Repeat("A", 43)+"=")
+		good := shareHook(t, tg, key, ok.url("/other")) // answers 404: recorded all the same
+		evCreateLead(t, tg, key, nil)
+		for name, hook := range map[string]int64{"malformed": bad, "well-formed": good} {
+			var d whDelivery
+			evWaitFor(t, func() bool {
+				if ds := evDeliveries(t, tg, key, hook); len(ds) == 1 {
+					d = ds[0]
+				}
+				return len(d.Attempts) == 1
+			}, func() string { return fmt.Sprintf("the %s receiver's delivery: %s", name, d) })
+			a := d.Attempts[0]
+			if a.Error == nil || !utf8.ValidString(*a.Error) || strings.ContainsRune(*a.Error, 0) {
+				t.Errorf("the %s receiver's attempt: %s, want an error as text", name, d)
+			}
+		}
+	})
 }

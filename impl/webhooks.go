@@ -206,8 +206,17 @@ func ResponseExcerpt(b []byte) *string {
 	if len(b) == 0 {
 		return nil
 	}
-	s := strings.ReplaceAll(strings.ToValidUTF8(string(b), "\uFFFD"), "\x00", "\uFFFD")
+	s := PlainText(string(b))
 	return &s
+}
+
+// PlainText is s as text every store keeps and every JSON encoder writes
+// as it is: each run of bytes that are not UTF-8, and each NUL (which
+// PostgreSQL's text refuses), as U+FFFD. What a receiver sends, or an error
+// that quotes it, goes through it before it is stored, so that no answer
+// can make the record of a batch of attempts fail.
+func PlainText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // DeliveryAttempt is one HTTP request of a delivery.

@@ -608,7 +608,8 @@ func describe(err error, timeout time.Duration) string {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return "request failed: " + err.Error()
+	// The transport's errors may quote what the receiver sent.
+	return "request failed: " + impl.PlainText(err.Error())
 }
 
 // send POSTs the body through the generated sender, with the headers
