@@ -492,13 +492,18 @@ step('07b "Reenviar" sends again what failed while the receiver was down', async
   const delivery = failed.data.find(isOurs);
 
   await page.goto(`${BASE}/dashboard/api-webhook`);
-  // The card's "Entregas" lists the failure, with why and its webhook-id,
+  // The card's "Entregas" lists the failure, with why (and what the
+  // receiver answered, as the API's log keeps it) and its webhook-id,
   // before anything is sent again.
   assert.equal(norm(await page.textContent('#deliveries-failed')), '1 entrega falhou nos últimos 30 dias:');
   const row = (await page.$$eval('#failed-deliveries tbody tr', (trs) =>
     trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim()))))[0];
-  assert.deepEqual(row.slice(1), ['lead.created', 'HTTP 5031 tentativa', delivery.webhook_message_id, 'Reenviar'],
-    `the failure's row (its reason, then its attempts): ${JSON.stringify(row)}`);
+  const answer = delivery.attempts.at(-1).response_body;
+  assert.ok(answer && answer.includes('failing on purpose'), `the log keeps the receiver's answer: ${JSON.stringify(delivery)}`);
+  assert.deepEqual(row.slice(1), ['lead.created', `HTTP 5031 tentativa${norm(answer)}`, delivery.webhook_message_id, 'Reenviar'],
+    `the failure's row (its reason, its attempts, the receiver's answer): ${JSON.stringify(row)}`);
+  assert.equal(norm(await page.textContent('#failed-deliveries tbody tr td.reason .answer')), norm(answer),
+    'the answer in its own line');
   assert.match(row[0], /^\d{2}\/\d{2}\/\d{4} às \d{2}:\d{2}$/, 'its time as the page\'s readers write it');
   await shot(page, '15b-failed-deliveries');
   await page.selectOption('#redeliver-period', '24h');
