@@ -3,15 +3,19 @@ package contracttests
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path"
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/oapi-codegen/nullable"
 
 	"github.com/iagente/iagente-sdr/gen/client"
+	"github.com/iagente/iagente-sdr/impl/app"
 )
 
 // Conditional requests on a lead: every answer that shows a lead carries its
@@ -487,4 +491,64 @@ func wantRawChanged(t *testing.T, tg *target, key, path, old, what string) strin
 	t.Helper()
 	res, _ := conditionalGet(t, tg, key, path, old)
 	return wantChanged(t, what, res, old)
+}
+
+// TestSingleReadsConditional: a webhook and a handoff, polled by a monitor
+// or a CRM, answer 304 while nothing in them moved. A webhook's tag covers
+// its backlog: a delivery that starts to wait moves it, as a change of
+// its settings does; a handoff's moves when it is closed.
+func TestSingleReadsConditional(t *testing.T) {
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(refuse.Close)
+	evEachDatabase(t, func(c *app.Config) {
+		c.WebhookRetrySchedule = []time.Duration{time.Hour}
+	}, func(t *testing.T, tg *target) {
+		key := tg.freshOrg(t)
+
+		t.Run("GET /webhooks/{id}", func(t *testing.T) {
+			var hook struct {
+				ID int64 `json:"id"`
+			}
+			expectJSON(t, tg, key, http.MethodPost, "/webhooks", map[string]any{"name": "monitored", "url": refuse.URL + "/hook",
+				"events": []string{"lead.created"}}, http.StatusCreated, &hook)
+			path := fmt.Sprintf("/webhooks/%d", hook.ID)
+			tag := wantRawChanged(t, tg, key, path, "", "the webhook")
+			wantRawNotModified(t, tg, key, path, tag, "the same webhook")
+			res, body := conditionalGet(t, tg, key, path, `"other", `+tag)
+			wantNotModified(t, "a list of tags naming it", res, body, tag)
+
+			evCreateLead(t, tg, key, nil)
+			var w struct {
+				Backlog struct {
+					Pending int64 `json:"pending"`
+				} `json:"backlog"`
+			}
+			evWaitFor(t, func() bool {
+				expectJSON(t, tg, key, http.MethodGet, path, nil, http.StatusOK, &w)
+				return w.Backlog.Pending == 1
+			}, func() string { return fmt.Sprintf("backlog %d, want 1", w.Backlog.Pending) })
+			tag = wantRawChanged(t, tg, key, path, tag, "a delivery waiting")
+			wantRawNotModified(t, tg, key, path, tag, "the same backlog")
+			expectJSON(t, tg, key, http.MethodPatch, path, map[string]any{"name": "renamed"}, http.StatusOK, nil)
+			wantRawChanged(t, tg, key, path, tag, "a new name")
+		})
+
+		t.Run("GET /handoffs/{id}", func(t *testing.T) {
+			lead, _ := evCreateLead(t, tg, key, nil)
+			var h struct {
+				ID int64 `json:"id"`
+			}
+			expectJSON(t, tg, key, http.MethodPost, "/handoffs", map[string]any{"lead_id": lead, "reason": "Quer falar com alguém"},
+				http.StatusCreated, &h)
+			path := fmt.Sprintf("/handoffs/%d", h.ID)
+			tag := wantRawChanged(t, tg, key, path, "", "the handoff")
+			wantRawNotModified(t, tg, key, path, tag, "the same handoff")
+			expectJSON(t, tg, key, http.MethodPost, path+"/close", nil, http.StatusOK, nil)
+			tag = wantRawChanged(t, tg, key, path, tag, "closed")
+			wantRawNotModified(t, tg, key, path, tag, "still closed")
+		})
+	})
 }

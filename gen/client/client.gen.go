@@ -2721,6 +2721,9 @@ type WebhookNotFound = Error
 // WebhookOK A URL that receives your organization's events. The signing secret is never part of it.
 type WebhookOK = Webhook
 
+// WebhookRead A URL that receives your organization's events. The signing secret is never part of it.
+type WebhookRead = Webhook
+
 // WhatsAppSendRefused The envelope of every error response.
 type WhatsAppSendRefused = Error
 
@@ -2800,6 +2803,15 @@ type CreateHandoffParams struct {
 	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
 	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// GetHandoffParams defines parameters for GetHandoff.
+type GetHandoffParams struct {
+	// IfNoneMatch Read only if it changed: the `ETag` of your last read, or several separated
+	// by commas, or `*`. While the current `ETag` is among them (a weak `W/"..."`
+	// tag matches its strong twin) the answer is `304 Not Modified`, with the
+	// `ETag` and no body.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
 // CloseHandoffParams defines parameters for CloseHandoff.
@@ -2985,6 +2997,15 @@ type CreateWebhookParams struct {
 	// `Retry-After`. A request answered `503` did not run: a retry of it runs,
 	// and the key stays bound to it. Keys are scoped to your organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// GetWebhookParams defines parameters for GetWebhook.
+type GetWebhookParams struct {
+	// IfNoneMatch Read only if it changed: the `ETag` of your last read, or several separated
+	// by commas, or `*`. While the current `ETag` is among them (a weak `W/"..."`
+	// tag matches its strong twin) the answer is `304 Not Modified`, with the
+	// `ETag` and no body.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
@@ -6110,10 +6131,12 @@ type ClientInterface interface {
 
 	// GetHandoff Get handoff
 	//
-	// Returns one handoff of your organization.
+	// Returns one handoff of your organization, with an `ETag`. With
+	// `If-None-Match` naming that tag, a handoff that has not moved (still open,
+	// say) is `304 Not Modified` without a body.
 	//
 	// Corresponds with GET /handoffs/{id} (the `GetHandoff` operationId).
-	GetHandoff(ctx context.Context, id HandoffId, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetHandoff(ctx context.Context, id HandoffId, params *GetHandoffParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CloseHandoff Close handoff
 	//
@@ -6419,10 +6442,13 @@ type ClientInterface interface {
 
 	// GetWebhook Get webhook
 	//
-	// Returns one webhook of your organization, without its signing secret.
+	// Returns one webhook of your organization, without its signing secret, with
+	// its `backlog` as it is now and an `ETag`. With `If-None-Match` naming that
+	// tag, a webhook whose settings and backlog have not moved is
+	// `304 Not Modified` without a body: a monitor can poll it cheaply.
 	//
 	// Corresponds with GET /webhooks/{id} (the `GetWebhook` operationId).
-	GetWebhook(ctx context.Context, id WebhookId, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetWebhook(ctx context.Context, id WebhookId, params *GetWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateWebhookWithBody Update webhook
 	//
@@ -6933,11 +6959,13 @@ func (c *Client) CreateHandoff(ctx context.Context, params *CreateHandoffParams,
 
 // GetHandoff Get handoff
 //
-// Returns one handoff of your organization.
+// Returns one handoff of your organization, with an `ETag`. With
+// `If-None-Match` naming that tag, a handoff that has not moved (still open,
+// say) is `304 Not Modified` without a body.
 //
 // Corresponds with GET /handoffs/{id} (the `GetHandoff` operationId).
-func (c *Client) GetHandoff(ctx context.Context, id HandoffId, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetHandoffRequest(c.Server, id)
+func (c *Client) GetHandoff(ctx context.Context, id HandoffId, params *GetHandoffParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetHandoffRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -7442,11 +7470,14 @@ func (c *Client) DeleteWebhook(ctx context.Context, id WebhookId, reqEditors ...
 
 // GetWebhook Get webhook
 //
-// Returns one webhook of your organization, without its signing secret.
+// Returns one webhook of your organization, without its signing secret, with
+// its `backlog` as it is now and an `ETag`. With `If-None-Match` naming that
+// tag, a webhook whose settings and backlog have not moved is
+// `304 Not Modified` without a body: a monitor can poll it cheaply.
 //
 // Corresponds with GET /webhooks/{id} (the `GetWebhook` operationId).
-func (c *Client) GetWebhook(ctx context.Context, id WebhookId, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetWebhookRequest(c.Server, id)
+func (c *Client) GetWebhook(ctx context.Context, id WebhookId, params *GetWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetWebhookRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -8302,7 +8333,7 @@ func NewCreateHandoffRequestWithBody(server string, params *CreateHandoffParams,
 }
 
 // NewGetHandoffRequest constructs an http.Request for the GetHandoff method
-func NewGetHandoffRequest(server string, id HandoffId) (*http.Request, error) {
+func NewGetHandoffRequest(server string, id HandoffId, params *GetHandoffParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8330,6 +8361,21 @@ func NewGetHandoffRequest(server string, id HandoffId) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -9230,7 +9276,7 @@ func NewDeleteWebhookRequest(server string, id WebhookId) (*http.Request, error)
 }
 
 // NewGetWebhookRequest constructs an http.Request for the GetWebhook method
-func NewGetWebhookRequest(server string, id WebhookId) (*http.Request, error) {
+func NewGetWebhookRequest(server string, id WebhookId, params *GetWebhookParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -9258,6 +9304,21 @@ func NewGetWebhookRequest(server string, id WebhookId) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -10055,12 +10116,14 @@ type ClientWithResponsesInterface interface {
 
 	// GetHandoffWithResponse Get handoff
 	//
-	// Returns one handoff of your organization.
+	// Returns one handoff of your organization, with an `ETag`. With
+	// `If-None-Match` naming that tag, a handoff that has not moved (still open,
+	// say) is `304 Not Modified` without a body.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /handoffs/{id} (the `GetHandoff` operationId).
-	GetHandoffWithResponse(ctx context.Context, id HandoffId, reqEditors ...RequestEditorFn) (*GetHandoffResponse, error)
+	GetHandoffWithResponse(ctx context.Context, id HandoffId, params *GetHandoffParams, reqEditors ...RequestEditorFn) (*GetHandoffResponse, error)
 
 	// CloseHandoffWithResponse Close handoff
 	//
@@ -10384,12 +10447,15 @@ type ClientWithResponsesInterface interface {
 
 	// GetWebhookWithResponse Get webhook
 	//
-	// Returns one webhook of your organization, without its signing secret.
+	// Returns one webhook of your organization, without its signing secret, with
+	// its `backlog` as it is now and an `ETag`. With `If-None-Match` naming that
+	// tag, a webhook whose settings and backlog have not moved is
+	// `304 Not Modified` without a body: a monitor can poll it cheaply.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /webhooks/{id} (the `GetWebhook` operationId).
-	GetWebhookWithResponse(ctx context.Context, id WebhookId, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error)
+	GetWebhookWithResponse(ctx context.Context, id WebhookId, params *GetWebhookParams, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error)
 
 	// UpdateWebhookWithBodyWithResponse Update webhook
 	//
@@ -11863,7 +11929,16 @@ func (r CreateHandoffResponse) ContentType() string {
 
 // GetHandoffResponse200Headers the declared response headers of an HTTP 200 response for GetHandoff
 type GetHandoffResponse200Headers struct {
+	ETag                string
 	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// GetHandoffResponse304Headers the declared response headers of an HTTP 304 response for GetHandoff
+type GetHandoffResponse304Headers struct {
+	ETag                string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -11927,6 +12002,8 @@ type GetHandoffResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetHandoffResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetHandoffResponse304Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *GetHandoffResponse400Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
@@ -14389,6 +14466,15 @@ func (r DeleteWebhookResponse) ContentType() string {
 
 // GetWebhookResponse200Headers the declared response headers of an HTTP 200 response for GetWebhook
 type GetWebhookResponse200Headers struct {
+	ETag                string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+
+// GetWebhookResponse304Headers the declared response headers of an HTTP 304 response for GetWebhook
+type GetWebhookResponse304Headers struct {
+	ETag                string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -14435,7 +14521,7 @@ type GetWebhookResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *WebhookOK
+	JSON200 *WebhookRead
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -14452,6 +14538,8 @@ type GetWebhookResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetWebhookResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetWebhookResponse304Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *GetWebhookResponse400Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
@@ -14465,7 +14553,7 @@ type GetWebhookResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetWebhookResponse) GetJSON200() *WebhookOK {
+func (r GetWebhookResponse) GetJSON200() *WebhookRead {
 	return r.JSON200
 }
 
@@ -16509,13 +16597,15 @@ func (c *ClientWithResponses) CreateHandoffWithResponse(ctx context.Context, par
 
 // GetHandoffWithResponse Get handoff
 //
-// Returns one handoff of your organization.
+// Returns one handoff of your organization, with an `ETag`. With
+// `If-None-Match` naming that tag, a handoff that has not moved (still open,
+// say) is `304 Not Modified` without a body.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /handoffs/{id} (the `GetHandoff` operationId).
-func (c *ClientWithResponses) GetHandoffWithResponse(ctx context.Context, id HandoffId, reqEditors ...RequestEditorFn) (*GetHandoffResponse, error) {
-	rsp, err := c.GetHandoff(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetHandoffWithResponse(ctx context.Context, id HandoffId, params *GetHandoffParams, reqEditors ...RequestEditorFn) (*GetHandoffResponse, error) {
+	rsp, err := c.GetHandoff(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16958,13 +17048,16 @@ func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id 
 
 // GetWebhookWithResponse Get webhook
 //
-// Returns one webhook of your organization, without its signing secret.
+// Returns one webhook of your organization, without its signing secret, with
+// its `backlog` as it is now and an `ETag`. With `If-None-Match` naming that
+// tag, a webhook whose settings and backlog have not moved is
+// `304 Not Modified` without a body: a monitor can poll it cheaply.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /webhooks/{id} (the `GetWebhook` operationId).
-func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id WebhookId, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error) {
-	rsp, err := c.GetWebhook(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id WebhookId, params *GetWebhookParams, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error) {
+	rsp, err := c.GetWebhook(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -19382,6 +19475,9 @@ func ParseGetHandoffResponse(rsp *http.Response) (*GetHandoffResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -19436,6 +19532,13 @@ func ParseGetHandoffResponse(rsp *http.Response) (*GetHandoffResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetHandoffResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -19465,6 +19568,37 @@ func ParseGetHandoffResponse(rsp *http.Response) (*GetHandoffResponse, error) {
 			headers.XRateLimitReset = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetHandoffResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetHandoffResponse400Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -23756,11 +23890,14 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest WebhookOK
+		var dest WebhookRead
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case rsp.StatusCode == 304:
+		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -23816,6 +23953,13 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetWebhookResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -23838,6 +23982,37 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 			headers.XRateLimitReset = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetWebhookResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetWebhookResponse400Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {

@@ -51,7 +51,7 @@ func (h *handoffHandlers) GetHandoff(ctx context.Context, req api.GetHandoffRequ
 	if err != nil {
 		return nil, err
 	}
-	return api.GetHandoff200JSONResponse{HandoffOKJSONResponse: api.HandoffOKJSONResponse{Body: wire.Handoff(x)}}, nil
+	return jsonAnswer{body: wire.Handoff(x), ifNoneMatch: req.Params.IfNoneMatch}, nil
 }
 
 func (h *handoffHandlers) CloseHandoff(ctx context.Context, req api.CloseHandoffRequestObject) (api.CloseHandoffResponseObject, error) {

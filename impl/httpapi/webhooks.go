@@ -67,7 +67,9 @@ func (h *webhookHandlers) GetWebhook(ctx context.Context, req api.GetWebhookRequ
 	if err != nil {
 		return nil, err
 	}
-	return api.GetWebhook200JSONResponse{WebhookOKJSONResponse: api.WebhookOKJSONResponse{Body: wire.Webhook(w)}}, nil
+	// Its tag is the digest of the body: the backlog in it moves with every
+	// delivery, so no revision of the settings alone could stand for it.
+	return jsonAnswer{body: wire.Webhook(w), ifNoneMatch: req.Params.IfNoneMatch}, nil
 }
 
 func (h *webhookHandlers) UpdateWebhook(ctx context.Context, req api.UpdateWebhookRequestObject) (api.UpdateWebhookResponseObject, error) {
