@@ -331,7 +331,7 @@ func TestWebhookOrganizationsTakeTurns(t *testing.T) {
 		g := newGateReceiver(t)
 		g.hold("/a")
 		shareHook(t, tg, keyA, g.url("/a"))
-		shareHook(t, tg, keyB, g.url("/b"))
+		hookB := shareHook(t, tg, keyB, g.url("/b"))
 
 		const nA, nB = 8, 3
 		for range nA {
@@ -343,6 +343,20 @@ func TestWebhookOrganizationsTakeTurns(t *testing.T) {
 		for range nB {
 			evCreateLead(t, tg, keyB, nil)
 		}
+		// The turn is decided among what the dispatcher holds when A's
+		// first attempt ends: wait until it holds B's first delivery, which
+		// the commit's wake-up makes it claim (on a loaded machine the
+		// gate could otherwise open first, and A's next, claimed ahead,
+		// would rightly go before a B not yet claimed). Grey-box: a lease
+		// shows in the database alone.
+		db, param := rawDB(t, tg.dbURL)
+		leasedB := func() (n int) {
+			if err := db.QueryRow(`SELECT COUNT(*) FROM deliveries WHERE webhook_id = `+param+` AND locked_by IS NOT NULL`, hookB).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		evWaitFor(t, func() bool { return leasedB() > 0 }, func() string { return "the dispatcher holds none of B's deliveries" })
 		g.open("/a")
 		evWaitFor(t, func() bool { a, _, _, _ := g.seen("/a"); return len(a) == nA+nB },
 			func() string { a, _, _, _ := g.seen("/a"); return fmt.Sprintf("arrivals so far: %v", a) })

@@ -493,10 +493,11 @@ func wantRawChanged(t *testing.T, tg *target, key, path, old, what string) strin
 	return wantChanged(t, what, res, old)
 }
 
-// TestSingleReadsConditional: a webhook and a handoff, polled by a monitor
-// or a CRM, answer 304 while nothing in them moved. A webhook's tag covers
-// its backlog: a delivery that starts to wait moves it, as a change of
-// its settings does; a handoff's moves when it is closed.
+// TestSingleReadsConditional: a webhook (and the list of them) and a
+// handoff, polled by a monitor or a CRM, answer 304 while nothing in them
+// moved. A webhook's tag covers its backlog: a delivery that starts to wait
+// moves it, as a change of its settings does; a handoff's moves when it is
+// closed.
 func TestSingleReadsConditional(t *testing.T) {
 	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -516,6 +517,8 @@ func TestSingleReadsConditional(t *testing.T) {
 				"events": []string{"lead.created"}}, http.StatusCreated, &hook)
 			path := fmt.Sprintf("/webhooks/%d", hook.ID)
 			tag := wantRawChanged(t, tg, key, path, "", "the webhook")
+			listTag := wantRawChanged(t, tg, key, "/webhooks", "", "the list of webhooks")
+			wantRawNotModified(t, tg, key, "/webhooks", listTag, "the same list")
 			wantRawNotModified(t, tg, key, path, tag, "the same webhook")
 			res, body := conditionalGet(t, tg, key, path, `"other", `+tag)
 			wantNotModified(t, "a list of tags naming it", res, body, tag)
@@ -531,9 +534,11 @@ func TestSingleReadsConditional(t *testing.T) {
 				return w.Backlog.Pending == 1
 			}, func() string { return fmt.Sprintf("backlog %d, want 1", w.Backlog.Pending) })
 			tag = wantRawChanged(t, tg, key, path, tag, "a delivery waiting")
+			listTag = wantRawChanged(t, tg, key, "/webhooks", listTag, "the list, a delivery waiting")
 			wantRawNotModified(t, tg, key, path, tag, "the same backlog")
 			expectJSON(t, tg, key, http.MethodPatch, path, map[string]any{"name": "renamed"}, http.StatusOK, nil)
 			wantRawChanged(t, tg, key, path, tag, "a new name")
+			wantRawChanged(t, tg, key, "/webhooks", listTag, "the list, a new name")
 		})
 
 		t.Run("GET /handoffs/{id}", func(t *testing.T) {

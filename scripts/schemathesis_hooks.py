@@ -21,7 +21,8 @@ deliveries_cursor_test.go).
 
 If-Match and If-None-Match (/leads/{id}, and If-None-Match on the polled
 reads: the lists of leads, messages, handoffs and deliveries, and
-GET /messages/{id}, /handoffs/{id} and /webhooks/{id}) take entity tags, which are quoted. Schemathesis' coverage phase makes no value for a header whose
+GET /messages/{id}, /handoffs/{id}, /webhooks and /webhooks/{id}) take
+entity tags, which are quoted. Schemathesis' coverage phase makes no value for a header whose
 pattern requires a character other than a letter or a digit (its
 HEADER_ALLOWED_CHARS in specs/openapi/coverage); it then seeds the optional
 header with one of its negative values ("0") and keeps that seed in the

@@ -61,6 +61,7 @@ func (r jsonAnswer) VisitGetMessageResponse(w http.ResponseWriter) error   { ret
 func (r jsonAnswer) VisitListHandoffsResponse(w http.ResponseWriter) error { return r.write(w) }
 func (r jsonAnswer) VisitGetHandoffResponse(w http.ResponseWriter) error   { return r.write(w) }
 func (r jsonAnswer) VisitGetWebhookResponse(w http.ResponseWriter) error   { return r.write(w) }
+func (r jsonAnswer) VisitListWebhooksResponse(w http.ResponseWriter) error { return r.write(w) }
 func (r jsonAnswer) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 	return r.write(w)
 }

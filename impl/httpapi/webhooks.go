@@ -39,7 +39,7 @@ func (h *webhookHandlers) ListWebhooks(ctx context.Context, req api.ListWebhooks
 	for i, w := range list {
 		data[i] = wire.Webhook(w)
 	}
-	return api.ListWebhooks200JSONResponse{Body: api.WebhookList{Data: data, Meta: wire.PageMeta(page, perPage, total)}}, nil
+	return jsonAnswer{body: api.WebhookList{Data: data, Meta: wire.PageMeta(page, perPage, total)}, ifNoneMatch: req.Params.IfNoneMatch}, nil
 }
 
 func (h *webhookHandlers) CreateWebhook(ctx context.Context, req api.CreateWebhookRequestObject) (api.CreateWebhookResponseObject, error) {
