@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	_ "time/tzdata"
-	"unicode/utf8" // the page's times are Brasília's on any host
+	_ "time/tzdata" // the page's times are Brasília's on any host
+	"unicode/utf8"
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
