@@ -395,7 +395,7 @@ func (s *DeliveryQueue) recordInOneStatement(ctx context.Context, worker string,
 	db := s.db
 	ids := make([]int64, 0, len(attempts))
 	var succeeded, resets []int64
-	retries, rows := db.newRows(2), db.newRows(6)
+	retries, rows := db.newRows(2), db.newRows(len(attemptColumns))
 	for _, a := range attempts {
 		id, r := a.Delivery.ID, a.Record
 		ids = append(ids, id)
@@ -485,7 +485,7 @@ func (s *DeliveryQueue) record(ctx context.Context, tx *sqlx.Tx, worker string, 
 
 	var succeeded, failed []int64
 	retries := db.newRows(2)
-	rows := db.newRows(6)
+	rows := db.newRows(len(attemptColumns))
 	kept := attempts[:0:0]
 	for _, a := range attempts {
 		id, r := a.Delivery.ID, a.Record
