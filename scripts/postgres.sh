@@ -29,6 +29,8 @@ usage() {
 usage: $PROG run -- CMD [ARGS...]
        $PROG start            (prints export lines; use with eval)
        $PROG stop DIR
+       $PROG restart DIR      (a fast shutdown and a start, same port: every
+                               client connection is cut, the data stays)
 EOF
 	exit 2
 }
@@ -271,6 +273,20 @@ cmd_stop() {
 	log "stopped and removed $1"
 }
 
+# cmd_restart restarts a throwaway cluster as an operator's restart or a
+# failover would: every session ends, the data and the port stay. pg_ctl
+# starts it again with the options of its last start (postmaster.opts).
+cmd_restart() {
+	[ "$#" -eq 1 ] || usage
+	[ -e "$1/$MARKER" ] || die "$1 is not a throwaway cluster dir (no $MARKER)"
+	local bin
+	bin=$(find_pg_bin)
+	[ -n "$bin" ] || die "no PostgreSQL binaries"
+	as_pg "$1" "$bin/pg_ctl" -D "$1/data" -l "$1/server.log" -m fast -w -t 60 restart >/dev/null 2>>"$1/pg_ctl.log" ||
+		die "pg_ctl restart failed (see $1/pg_ctl.log)"
+	log "restarted $1"
+}
+
 [ "$#" -gt 0 ] || usage
 sub=$1
 shift
@@ -278,6 +294,7 @@ case $sub in
 run) cmd_run "$@" ;;
 start) cmd_start "$@" ;;
 stop) cmd_stop "$@" ;;
+restart) cmd_restart "$@" ;;
 -h | --help | help) usage ;;
 *) usage ;;
 esac

@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -181,6 +182,111 @@ func TestFrozenPostgres(t *testing.T) {
 	wantUnavailable(t, "GET /leads with the database shut down", res, b)
 	res, b, _ = e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990003"}`)
 	wantUnavailable(t, "POST /leads with the database shut down", res, b)
+}
+
+// TestPostgresRestart restarts the cluster under a running service, as an
+// operator's restart or a failover does: every pooled connection, the
+// dispatcher's and the notification listener's, is cut at once. No request
+// may get a 500 (a request caught by the restart gets 503 and may be sent
+// again); reads and writes work again on new connections, the dispatcher
+// delivers what is committed after it, and an API key revoked after it is
+// refused.
+func TestPostgresRestart(t *testing.T) {
+	cluster := startPrivateCluster(t)
+	var delivered atomic.Int64
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		delivered.Add(1)
+	}))
+	t.Cleanup(recv.Close)
+	e := startOutageApp(t, cluster.url, func(c *app.Config) {
+		c.WebhookDispatchOff, c.WebhookAllowPrivateTargets = false, true
+	})
+	var hook struct{ ID int64 }
+	res, b, _ := e.do(t, "POST", "/api/v1/webhooks", `{"name":"restart","url":"`+recv.URL+`/hook","events":["lead.created"]}`)
+	if res.StatusCode != http.StatusCreated || json.Unmarshal(b, &hook) != nil {
+		t.Fatalf("create the webhook: %d %s", res.StatusCode, b)
+	}
+	if res, b, _ := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990101"}`); res.StatusCode != http.StatusCreated {
+		t.Fatalf("before the restart: %d %s", res.StatusCode, b)
+	}
+	if !eventually(15*time.Second, func() bool { return delivered.Load() == 1 }) {
+		t.Fatalf("before the restart: %d deliveries, want 1", delivered.Load())
+	}
+	for range 8 { // connections in the pool, to be cut
+		e.do(t, "GET", "/api/v1/leads", "")
+	}
+
+	script, err := filepath.Abs("../../scripts/postgres.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(script, "restart", cluster.dir).CombinedOutput(); err != nil {
+		t.Fatalf("scripts/postgres.sh restart: %v\n%s", err, out)
+	}
+
+	// Every answer from here on is a success or a 503, never a 500.
+	answered := func(what string, res *http.Response, b []byte, want int) bool {
+		t.Helper()
+		switch res.StatusCode {
+		case want:
+			return true
+		case http.StatusServiceUnavailable:
+			wantUnavailable(t, what, res, b)
+			return false
+		default:
+			t.Fatalf("%s after the restart: %d %s", what, res.StatusCode, b)
+			return false
+		}
+	}
+	ok := 0
+	for range 20 {
+		res, b, _ := e.do(t, "GET", "/api/v1/leads", "")
+		if answered("GET /leads", res, b, http.StatusOK) {
+			ok++
+		}
+	}
+	if ok == 0 {
+		t.Fatal("no GET /leads succeeded after the restart")
+	}
+	t.Logf("after the restart: %d of 20 GET /leads answered 200, the rest 503", ok)
+	if !eventually(15*time.Second, func() bool {
+		res, b, _ := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511999990102"}`, "Idempotency-Key", "after-restart")
+		return answered("POST /leads", res, b, http.StatusCreated)
+	}) {
+		t.Fatal("POST /leads did not succeed within 15s of the restart")
+	}
+	// The dispatcher's own connections were cut too: it delivers the new
+	// lead's event.
+	if !eventually(15*time.Second, func() bool { return delivered.Load() == 2 }) {
+		t.Errorf("after the restart: %d deliveries, want 2", delivered.Load())
+	}
+	// A key made and revoked after the restart is refused.
+	var made struct {
+		ID  int64  `json:"id"`
+		Key string `json:"key"`
+	}
+	res, b, _ = e.do(t, "POST", "/api/v1/api-keys", `{"name":"after the restart"}`)
+	if !answered("POST /api-keys", res, b, http.StatusCreated) || json.Unmarshal(b, &made) != nil || made.Key == "" {
+		t.Fatalf("create a key: %d %s", res.StatusCode, b)
+	}
+	other := &outageEnv{srv: e.srv, key: made.Key}
+	if res, b, _ := other.do(t, "GET", "/api/v1/leads", ""); res.StatusCode != http.StatusOK {
+		t.Fatalf("the new key: %d %s", res.StatusCode, b)
+	}
+	if res, b, _ := e.do(t, "DELETE", fmt.Sprintf("/api/v1/api-keys/%d", made.ID), ""); !answered("DELETE /api-keys", res, b, http.StatusNoContent) {
+		t.Fatalf("revoke the key: %d %s", res.StatusCode, b)
+	}
+	if !eventually(time.Second, func() bool {
+		res, _, _ := other.do(t, "GET", "/api/v1/leads", "")
+		return res.StatusCode == http.StatusUnauthorized
+	}) {
+		t.Error("the key revoked after the restart is still accepted after 1s")
+	}
+	// The restart did cut the service's connections: the listener saw it.
+	if !strings.Contains(e.logs.String(), "notification listener lost its connection") {
+		t.Error("the service's log does not show the listener losing its connection: was the cluster restarted under it?")
+	}
 }
 
 // TestDashboardDuringAnOutage: a sign-in whose database work cannot be done
