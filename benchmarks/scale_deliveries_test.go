@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -51,12 +50,6 @@ func runDeliveryScale(b *testing.B, db database, big, small, samples int) {
 	a := start(b, dbURL, validations[0])
 	dialect := a.Stores.DB.Dialect()
 	raw := rawDB(b, dialect, dbURL)
-	rebind := func(q string) string {
-		if dialect == sqlstore.Postgres {
-			return q
-		}
-		return strings.NewReplacer("$1", "?1", "$2", "?2", "$3", "?3").Replace(q)
-	}
 	type org struct {
 		key   string
 		hook  int64
@@ -73,7 +66,7 @@ func runDeliveryScale(b *testing.B, db database, big, small, samples int) {
 			b.Fatal(err)
 		}
 		var event int64
-		if err := raw.QueryRowContext(ctx, rebind(`INSERT INTO events (organization_id, type, payload, created_at, public_id, body)
+		if err := raw.QueryRowContext(ctx, numbered(dialect, `INSERT INTO events (organization_id, type, payload, created_at, public_id, body)
 			VALUES ($1, 'lead.created', '{}', $2, $3, '{}') RETURNING id`), o2.ID, time.Now().UTC(), fmt.Sprintf("evt_scale_%d", o2.ID)).Scan(&event); err != nil {
 			b.Fatalf("seed the event: %v", err)
 		}

@@ -42,14 +42,21 @@ func benchListScale(b *testing.B, what, bigEnv string, run func(b *testing.B, db
 // 2025-01-01, in the dialect's timestamp.
 func seriesInsert(dialect sqlstore.Dialect, insert string) string {
 	if dialect == sqlstore.SQLite {
-		q := `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) ` +
-			strings.ReplaceAll(insert, "{created}", `strftime('%Y-%m-%d %H:%M:%S', 1735689600 + i, 'unixepoch') || '+00:00'`) + ` FROM n`
+		return numbered(dialect, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) `+
+			strings.ReplaceAll(insert, "{created}", `strftime('%Y-%m-%d %H:%M:%S', 1735689600 + i, 'unixepoch') || '+00:00'`)+` FROM n`)
+	}
+	return strings.ReplaceAll(insert, "{created}", `to_timestamp(1735689600 + i)`) + ` FROM generate_series(1::bigint, $2) AS i`
+}
+
+// numbered is q, whose parameters are written $1 to $9, in the dialect:
+// ?1 to ?9 on SQLite.
+func numbered(dialect sqlstore.Dialect, q string) string {
+	if dialect == sqlstore.SQLite {
 		for n := 9; n >= 1; n-- {
 			q = strings.ReplaceAll(q, fmt.Sprintf("$%d", n), fmt.Sprintf("?%d", n))
 		}
-		return q
 	}
-	return strings.ReplaceAll(insert, "{created}", `to_timestamp(1735689600 + i)`) + ` FROM generate_series(1::bigint, $2) AS i`
+	return q
 }
 
 // scaleOrgs are the two sides of a comparison, in the order they are timed.
