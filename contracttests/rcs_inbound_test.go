@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/iagente/iagente-sdr/gen/client"
 	"github.com/iagente/iagente-sdr/impl"
@@ -313,4 +314,54 @@ func TestRCSInboundBadInput(t *testing.T) {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// A provider's refusal is kept and shown in its own words, but as one line
+// of text of bounded length: a NUL in Google's (or a proxy's) answer made
+// the record of the send fail on PostgreSQL, where SQLite kept it, and the
+// message stayed queued behind a 500.
+func TestRCSRefusalTextKeptPlain(t *testing.T) {
+	forEachRCSTarget(t, func(t *testing.T, env *rcsEnv) {
+		tg := env.tg
+		refuse := func(t *testing.T, status, message string) (client.Message, string) {
+			t.Helper()
+			env.fake.FailNext(1, http.StatusBadRequest, rbmapi.GoogleError(400, status, message))
+			res, out := postJSON(t, tg, tg.key, "/rcs/messages", map[string]any{"integration_id": env.integ.ID,
+				"phone": uniquePhone(t), "type": "text", "text": "Oi"})
+			e := wantError(t, res, out, http.StatusInternalServerError, "send_failed")
+			var id int64
+			if _, err := fmt.Sscan(e.Error.Details["message_id"][0], &id); err != nil {
+				t.Fatalf("no message id in %s", out)
+			}
+			m := fetchMessage(t, tg, tg.key, id)
+			if m.Status != "failed" || m.FailedAt.IsNull() {
+				t.Errorf("refused message %+v", m)
+			}
+			reason := m.Error.MustGet()
+			if want := "The provider did not accept the message: " + reason; e.Error.Message != want {
+				t.Errorf("the answer says %.200q, the message %.200q", e.Error.Message, reason)
+			}
+			env.messageEvents(t, id, []string{impl.EventMessageFailed})
+			return m, reason
+		}
+
+		t.Run("control characters and a NUL", func(t *testing.T) {
+			m, reason := refuse(t, "INVALID_ARGUMENT", "Invalid value\u0000 at\nline 2\u001b[31m\u0085 ")
+			if reason != "Invalid value  at line 2 [31m (HTTP 400)" || m.ErrorCode.MustGet() != "INVALID_ARGUMENT" {
+				t.Errorf("kept %q, code %v", reason, m.ErrorCode)
+			}
+		})
+		t.Run("a code that is no code", func(t *testing.T) {
+			m, reason := refuse(t, "INVALID\u0000ARGUMENT", "Invalid value")
+			if reason != "Invalid value (HTTP 400)" || !m.ErrorCode.IsNull() {
+				t.Errorf("kept %q, code %v", reason, m.ErrorCode)
+			}
+		})
+		t.Run("50,000 characters", func(t *testing.T) {
+			_, reason := refuse(t, "INVALID_ARGUMENT", strings.Repeat("é", 50_000))
+			if n := utf8.RuneCountInString(reason); n != impl.MaxProviderText || !strings.HasSuffix(reason, "é… (HTTP 400)") {
+				t.Errorf("kept %d characters, ending %q", n, reason[len(reason)-20:])
+			}
+		})
+	})
 }

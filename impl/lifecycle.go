@@ -103,7 +103,8 @@ func (m *Message) Advance(u StatusUpdate) (events []string, changed bool) {
 			return nil, changed
 		}
 		m.Status, m.FailedAt = StatusFailed, &at
-		m.Error, m.ErrorCode, m.ErrorTitle = optional(u.Error), optional(u.ErrorCode), optional(u.ErrorTitle)
+		// Every provider's words pass here, whichever adapter read them.
+		m.Error, m.ErrorCode, m.ErrorTitle = optional(ProviderText(u.Error)), optional(ProviderCode(u.ErrorCode)), optional(ProviderText(u.ErrorTitle))
 		return []string{EventMessageFailed}, true
 	}
 	target := rank(u.Status)

@@ -1323,15 +1323,21 @@ type Message struct {
 	// Direction `outbound`: sent by you through the API; `inbound`: received from the contact.
 	Direction Direction `json:"direction"`
 
-	// Error Why the provider refused or failed the message, in its words; `null` unless `status` is `failed`.
+	// Error Why the provider refused or failed the message, in its words; `null` unless
+	// `status` is `failed`. A refusal at send time ends with the provider's HTTP
+	// status, for example `(HTTP 400)`. The provider's words are kept on one line:
+	// each control character (a line break included) reads as a space, and text
+	// past 1,000 characters is cut, the last one then an ellipsis (`…`).
 	Error nullable.Nullable[string] `json:"error"`
 
 	// ErrorCode The provider's error code when it gave one, for example `131047` (WhatsApp:
 	// more than 24 hours since the contact last wrote) or `NOT_FOUND` (RCS: the
-	// phone cannot receive RCS); `null` otherwise.
+	// phone cannot receive RCS); `null` otherwise, and when the provider's code is
+	// not up to 64 letters, digits, `_`, `.` and `-`.
 	ErrorCode nullable.Nullable[string] `json:"error_code"`
 
-	// ErrorTitle The provider's short name for the error, for example `Re-engagement message`; `null` when it gave none.
+	// ErrorTitle The provider's short name for the error, for example `Re-engagement message`;
+	// `null` when it gave none. Kept on one line and cut as `error` is.
 	ErrorTitle nullable.Nullable[string] `json:"error_title"`
 
 	// FailedAt When the message failed; `null` unless `status` is `failed`.

@@ -232,12 +232,14 @@ func sendFailed(m *impl.Message) error {
 func providerReason(err error) string {
 	var pe *impl.ProviderError
 	if errors.As(err, &pe) {
-		msg := pe.Message
+		msg := impl.ProviderText(pe.Message)
 		if msg == "" {
 			msg = "no reason given"
 		}
 		if pe.Status != 0 && !strings.Contains(msg, "HTTP "+strconv.Itoa(pe.Status)) {
-			return fmt.Sprintf("%s (HTTP %d)", msg, pe.Status)
+			// The status is kept whole, however long the words before it.
+			status := fmt.Sprintf(" (HTTP %d)", pe.Status)
+			return impl.ProviderTextMax(msg, impl.MaxProviderText-len(status)) + status
 		}
 		return msg
 	}

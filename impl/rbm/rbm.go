@@ -138,7 +138,7 @@ func (c *Client) SendRCS(ctx context.Context, integ *impl.Integration, phone, me
 		}
 		return messageID, nil
 	}
-	return "", answerError(resp.StatusCode, raw)
+	return "", answerError(resp.StatusCode, raw, token)
 }
 
 func (c *Client) httpClient() *http.Client {
@@ -175,7 +175,7 @@ func toMSISDN(phone string) (string, bool) {
 // Notably RBM answers 404 NOT_FOUND when the user's device is not
 // RCS-capable (or not reachable for this agent): the "entity" is the
 // phone, not anything of ours.
-func answerError(status int, raw []byte) *impl.ProviderError {
+func answerError(status int, raw []byte, token string) *impl.ProviderError {
 	var ge struct {
 		Error struct {
 			Code    int    `json:"code"`
@@ -184,11 +184,17 @@ func answerError(status int, raw []byte) *impl.ProviderError {
 		} `json:"error"`
 	}
 	if json.Unmarshal(raw, &ge) == nil && (ge.Error.Message != "" || ge.Error.Status != "") {
+		// Google's words are kept and shown to the partner, so they get
+		// the same treatment as Meta's: the token redacted (Google does not
+		// echo it, but a proxy might), then one line of bounded length.
 		msg := ge.Error.Message
 		if msg == "" {
 			msg = ge.Error.Status
 		}
-		return fail(status, ge.Error.Status, msg)
+		if token != "" {
+			msg = strings.ReplaceAll(msg, token, "[redacted]")
+		}
+		return fail(status, impl.ProviderCode(ge.Error.Status), impl.ProviderText(msg))
 	}
 	// Not Google's error JSON: an HTML page from a proxy or load balancer,
 	// say. The body is not echoed: it is noise at best.

@@ -321,6 +321,16 @@ func TestSendRCSErrors(t *testing.T) {
 		}
 	})
 
+	t.Run("the token echoed, and words that are not one line", func(t *testing.T) {
+		fake, client := setup(t)
+		fake.FailNext(1, 400, rbmapi.GoogleError(400, "INVALID_ARGUMENT", "bad token "+token+"\n\u0000end"))
+		_, err := client.SendRCS(context.Background(), integ, phone, "m1", text)
+		pe := providerError(t, err)
+		if pe.Status != 400 || pe.Code != "INVALID_ARGUMENT" || pe.Message != "bad token [redacted]  end" {
+			t.Errorf("got %+v", pe)
+		}
+	})
+
 	t.Run("500 with an HTML body", func(t *testing.T) {
 		fake, client := setup(t)
 		html := "<!DOCTYPE html><html><body><h1>Error 500 (Server Error)!!1</h1></body></html>"

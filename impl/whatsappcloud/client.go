@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/iagente/iagente-sdr/impl"
 )
@@ -39,10 +38,6 @@ const (
 // maxResponseBytes caps what is read of an answer: Meta's answers are a few
 // hundred bytes, and a misbehaving proxy must not make us buffer gigabytes.
 const maxResponseBytes = 1 << 20
-
-// maxMessageLen caps the length of a provider message we pass on, since it
-// ends up stored on every failed message row and shown to partners.
-const maxMessageLen = 1000
 
 // Client is the WhatsApp Cloud API adapter. The zero value talks to Meta;
 // tests and sandboxes point BaseURL at a fake (see mocks/graphapi).
@@ -313,7 +308,7 @@ func apiError(status int, body []byte, token string) *impl.ProviderError {
 	if _, err := strconv.ParseInt(code, 10, 64); err != nil {
 		code = ""
 	}
-	message := clean(me.Error.Message)
+	message := impl.OneLine(me.Error.Message)
 	if details := errorDetails(me.Error.ErrorData); details != "" && details != message {
 		if message == "" {
 			message = details
@@ -324,7 +319,7 @@ func apiError(status int, body []byte, token string) *impl.ProviderError {
 	if message == "" {
 		message = generic
 	}
-	return providerError(status, code, truncate(redact(message, token)))
+	return providerError(status, code, impl.ProviderText(redact(message, token)))
 }
 
 // errorDetails reads error_data.details, where Meta puts the actionable
@@ -337,7 +332,7 @@ func errorDetails(raw json.RawMessage) string {
 	if len(raw) == 0 || json.Unmarshal(raw, &data) != nil {
 		return ""
 	}
-	return clean(data.Details)
+	return impl.OneLine(data.Details)
 }
 
 // transportError describes a request that got no answer. The *url.Error
@@ -355,7 +350,7 @@ func transportError(err error, token string) *impl.ProviderError {
 	if errors.As(err, &urlErr) {
 		inner = urlErr.Err
 	}
-	return providerError(0, "", truncate(redact("could not reach the WhatsApp Cloud API: "+clean(inner.Error()), token)))
+	return providerError(0, "", impl.ProviderText(redact("could not reach the WhatsApp Cloud API: "+impl.OneLine(inner.Error()), token)))
 }
 
 // redact removes the token from text that did not come from us. Meta does
@@ -366,23 +361,4 @@ func redact(s, token string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, token, "[redacted]")
-}
-
-// clean keeps text from the wire printable and on one line.
-func clean(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.TrimSpace(s)
-}
-
-func truncate(s string) string {
-	if utf8.RuneCountInString(s) <= maxMessageLen {
-		return s
-	}
-	return string([]rune(s)[:maxMessageLen]) + "…"
 }

@@ -233,6 +233,19 @@ func TestSendWhatsAppRedactsTokenEchoedByMeta(t *testing.T) {
 	}
 }
 
+// The token is redacted before the message is cut to its length, so a
+// token that straddles the cut leaves no part of itself behind.
+func TestSendWhatsAppRedactsTokenAtTheCut(t *testing.T) {
+	f := newFixture(t)
+	f.fake.FailNext(1, http.StatusBadRequest, graphapi.MetaError(190, "OAuthException",
+		strings.Repeat("a", impl.MaxProviderText-4)+token+" and more", ""))
+	_, err := f.client.SendWhatsApp(context.Background(), f.integ, recipient, "iagente-42", &impl.WhatsAppContent{Type: "text", Text: "hi"})
+	pe := asProviderError(t, err)
+	if want := strings.Repeat("a", impl.MaxProviderText-4) + "[re…"; pe.Message != want {
+		t.Errorf("Message ends %q, want %q", pe.Message[len(pe.Message)-12:], want[len(want)-12:])
+	}
+}
+
 func TestSendWhatsAppServerErrorWithHTML(t *testing.T) {
 	f := newFixture(t)
 	html := []byte("<html><body><h1>502 Bad Gateway</h1>" + strings.Repeat("x", 5000) + "</body></html>")

@@ -183,7 +183,7 @@ func ParseWebhook(body []byte, integ *impl.Integration, maxName int, warn func(m
 			for _, st := range ch.Value.Statuses {
 				r, ok := st.report()
 				if !ok {
-					warn("WhatsApp status skipped: no message id, or a status not followed", "status", clean(truncate(st.Status)))
+					warn("WhatsApp status skipped: no message id, or a status not followed", "status", impl.ProviderText(st.Status))
 					w.Ignored++
 					continue
 				}
@@ -217,8 +217,8 @@ func (st *metaStatus) report() (impl.StatusReport, bool) {
 		if code := strings.Trim(string(e.Code), `"`); code != "" && strings.Trim(code, "0123456789") == "" {
 			r.ErrorCode = code
 		}
-		r.ErrorTitle = truncate(clean(e.Title))
-		r.Error = truncate(clean(e.Message))
+		r.ErrorTitle = impl.ProviderText(e.Title)
+		r.Error = impl.ProviderText(e.Message)
 		if details := errorDetails(e.ErrorData); details != "" && details != r.Error {
 			r.Error = strings.TrimSpace(r.Error + " (" + details + ")")
 		}
