@@ -11963,7 +11963,6 @@ func (r CreateHandoffResponse) ContentType() string {
 // GetHandoffResponse200Headers the declared response headers of an HTTP 200 response for GetHandoff
 type GetHandoffResponse200Headers struct {
 	ETag                string
-	IdempotentReplayed  *string
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
@@ -19584,13 +19583,6 @@ func ParseGetHandoffResponse(rsp *http.Response) (*GetHandoffResponse, error) {
 				return nil, err
 			}
 			headers.ETag = value
-		}
-		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.IdempotentReplayed = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int

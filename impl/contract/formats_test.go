@@ -199,3 +199,37 @@ func TestETagHeaderMatchedByItsPattern(t *testing.T) {
 	}
 	t.Fatal("LeadOK has no ETag header")
 }
+
+// TestReplayHeaderWhereKeysAreTaken: `Idempotent-Replayed` is documented
+// on every success of an operation that takes an `Idempotency-Key`, and on
+// no other: a read that named it (the handoff's did) tells a client that a
+// GET may be a replay, which it never is.
+func TestReplayHeaderWhereKeysAreTaken(t *testing.T) {
+	spec, err := Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			takesKey := false
+			for _, p := range append(append(openapi3.Parameters{}, item.Parameters...), op.Parameters...) {
+				if p.Value != nil && p.Value.In == openapi3.ParameterInHeader && p.Value.Name == "Idempotency-Key" {
+					takesKey = true
+				}
+			}
+			for code, resp := range op.Responses.Map() {
+				if resp.Value == nil || len(code) != 3 || code[0] != '2' {
+					continue
+				}
+				if named := resp.Value.Headers["Idempotent-Replayed"] != nil; named != takesKey {
+					t.Errorf("%s %s %s: Idempotent-Replayed documented %v, Idempotency-Key taken %v", method, path, code, named, takesKey)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 25 {
+		t.Fatalf("%d successes checked: the spec was not read", checked)
+	}
+}
