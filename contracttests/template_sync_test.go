@@ -245,3 +245,39 @@ func TestTemplateSyncRefusals(t *testing.T) {
 		}
 	})
 }
+
+// A template's text from Meta (or from a proxy posing as it) is kept
+// without the control characters no text may hold, and a template whose
+// language is no language code is skipped: a NUL in either made the whole
+// sync a 500 on PostgreSQL, where SQLite stored it.
+func TestTemplateSyncKeepsTextPlain(t *testing.T) {
+	forEachLifecycleTarget(t, func(c *app.Config) { c.TemplateSyncTimeout = syncTimeout }, func(t *testing.T, env *lifecycleEnv) {
+		tg, fake := env.tg, env.fake
+		body := func(text string) []graphapi.Component { return []graphapi.Component{{Type: "BODY", Text: text}} }
+		fake.SetTemplates(lcWABA, []graphapi.Template{
+			{ID: "2000000000000001", Name: "corpo_com_nul", Language: "pt_BR", Category: "UTILITY", Status: "APPROVED",
+				ParameterFormat: "POSITIONAL", Components: body("Ola\u0000 {{1}},\n\tseja\u001b bem-vindo!\xff")},
+			{ID: "2000000000000002", Name: "idioma_com_nul", Language: "pt\u0000BR", Category: "UTILITY", Status: "APPROVED",
+				ParameterFormat: "POSITIONAL", Components: body("Ola")},
+			{ID: "2000000000000003", Name: "idioma_regional", Language: "es_419", Category: "UTILITY", Status: "APPROVED",
+				ParameterFormat: "POSITIONAL", Components: body("Hola {{1}}")},
+		})
+		r := evDecode[syncResult](t, expectJSON(t, tg, tg.key, http.MethodPost, "/whatsapp/templates/sync",
+			map[string]any{"integration_id": env.integ.ID}, http.StatusOK, nil))
+		if r.Listed != 3 || r.Created != 2 || r.Skipped != 1 {
+			t.Errorf("sync result %+v", r)
+		}
+		got := templatesBy(t, tg, tg.key, "")
+		if tpl, ok := got["corpo_com_nul/pt_BR"]; !ok || tpl.Body != "Ola {{1}},\n\tseja bem-vindo!\uFFFD" || tpl.VariablesCount != 1 {
+			t.Errorf("corpo_com_nul: %+v", tpl)
+		}
+		if _, ok := got["idioma_regional/es_419"]; !ok {
+			t.Errorf("es_419 was not kept: %v", keysOf(got))
+		}
+		for k := range got {
+			if strings.HasPrefix(k, "idioma_com_nul/") {
+				t.Errorf("a template with no language code was kept: %q", k)
+			}
+		}
+	})
+}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
@@ -381,8 +382,14 @@ func prepareTemplate(t *impl.Template, context string) error {
 	if err := checkSpec("TemplateCategory", t.Category); err != nil {
 		return usagef("templates create: --category: %v", err)
 	}
-	if strings.TrimSpace(t.Language) == "" || strings.TrimSpace(t.Body) == "" {
-		return usagef("templates create: --language and --body are required")
+	if strings.TrimSpace(t.Body) == "" {
+		return usagef("templates create: --body is required")
+	}
+	if err := checkSpec("TemplateLanguage", t.Language); err != nil {
+		return usagef("templates create: --language: %v", err)
+	}
+	if !utf8.ValidString(t.Body) || impl.HasControlChars(t.Body) {
+		return usagef("templates create: --body: must be UTF-8 text without control characters other than tab and line breaks")
 	}
 	if context != "" {
 		t.Context = &context

@@ -94,6 +94,18 @@ func TestIntegrationsAndTemplates(t *testing.T) {
 	if _, err := runCmd(t, e, "templates", "create", "--org", "1", "--name", "lembrete", "--body", "x"); err == nil {
 		t.Error("a duplicate template was created")
 	}
+	for _, bad := range [][]string{
+		{"--language", "pt BR", "--body", "Oi"},
+		{"--language", "pt\x00BR", "--body", "Oi"},
+		{"--language", "", "--body", "Oi"},
+		{"--body", "Oi\x00 {{1}}"},
+		{"--body", "Oi \xff"},
+	} {
+		args := append([]string{"templates", "create", "--org", "1", "--name", "outro"}, bad...)
+		if _, err := runCmd(t, e, args...); !isUsage(err) {
+			t.Errorf("%q: err %v, want a usage error", bad, err)
+		}
+	}
 	if out, err = runCmd(t, e, "templates", "list", "--org", "1"); err != nil || !strings.Contains(out, "lembrete") {
 		t.Errorf("templates list: %v %q", err, out)
 	}

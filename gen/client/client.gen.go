@@ -1888,7 +1888,10 @@ type Temperature string
 
 // Template A WhatsApp message template.
 type Template struct {
-	// Body The text, with numbered placeholders `{{1}}`, `{{2}}`, ...
+	// Body The text, with numbered placeholders `{{1}}`, `{{2}}`, ... A synced
+	// template's text is Meta's, without the control characters other than tab
+	// and line breaks, which no text here holds.
+	//
 	//
 	// Example: Ola {{1}}, seja bem-vindo!
 	Body     string           `json:"body"`
@@ -1905,10 +1908,13 @@ type Template struct {
 	// Id Example: 3
 	Id int64 `json:"id"`
 
-	// Language The template's language code, as Meta names it.
+	// Language A template's language code, as Meta names it: a language (`pt`, `fil`),
+	// with a region when the template has one (`pt_BR`, `es_419`). A template
+	// Meta lists under anything else is skipped by a sync.
+	//
 	//
 	// Example: pt_BR
-	Language string `json:"language"`
+	Language TemplateLanguage `json:"language"`
 
 	// MetaApproved Whether the template can be sent: `status` is `APPROVED` and Meta still lists
 	// it (`removed_at` is `null`). Only approved templates can be sent.
@@ -1947,6 +1953,13 @@ type TemplateSource string
 
 // TemplateCategory defines model for TemplateCategory.
 type TemplateCategory string
+
+// TemplateLanguage A template's language code, as Meta names it: a language (`pt`, `fil`),
+// with a region when the template has one (`pt_BR`, `es_419`). A template
+// Meta lists under anything else is skipped by a sync.
+//
+// Example: pt_BR
+type TemplateLanguage = string
 
 // TemplateList defines model for TemplateList.
 type TemplateList struct {

@@ -119,7 +119,7 @@ func unusable(lt *impl.ListedTemplate) string {
 		return "no language"
 	}
 	for _, c := range []struct{ schema, value string }{
-		{"TemplateName", lt.Name}, {"TemplateCategory", lt.Category}, {"TemplateStatus", lt.Status},
+		{"TemplateName", lt.Name}, {"TemplateLanguage", lt.Language}, {"TemplateCategory", lt.Category}, {"TemplateStatus", lt.Status},
 	} {
 		if err := contract.CheckSchema(c.schema, c.value); err != nil {
 			return err.Error()

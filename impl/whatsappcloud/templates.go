@@ -160,7 +160,9 @@ func listed(t metaTemplate) (impl.ListedTemplate, bool) {
 	lt := impl.ListedTemplate{Name: t.Name, Language: t.Language, Category: t.Category, Status: status}
 	for _, comp := range t.Components {
 		if strings.EqualFold(comp.Type, "BODY") {
-			lt.Body = comp.Text
+			// Kept, as a contact's text is: only what no text may hold
+			// goes (a NUL failed the whole sync on PostgreSQL).
+			lt.Body = impl.StripControlChars(strings.ToValidUTF8(comp.Text, "\uFFFD"))
 		}
 	}
 	if strings.EqualFold(t.ParameterFormat, "NAMED") {
