@@ -365,3 +365,23 @@ func TestRCSRefusalTextKeptPlain(t *testing.T) {
 		})
 	})
 }
+
+// RBM's answer names the message; a name that cannot be an id (a NUL in
+// it, kilobytes of it) is not kept, and the message keeps the reference
+// the send chose, which is RBM's own id for it. A NUL failed the record
+// on PostgreSQL after the message went out: a 500, and a retry would have
+// sent it twice.
+func TestRCSAcceptedWithANameThatIsNoID(t *testing.T) {
+	forEachRCSTarget(t, func(t *testing.T, env *rcsEnv) {
+		tg := env.tg
+		for _, name := range []string{`phones/x/agentMessages/a\u0000b`, `phones/x/agentMessages/a\tb`, strings.Repeat("n", impl.MaxProviderID+1)} {
+			env.fake.FailNext(1, http.StatusOK, []byte(`{"name":"`+name+`"}`))
+			res, out := postJSON(t, tg, tg.key, "/rcs/messages", map[string]any{"integration_id": env.integ.ID,
+				"phone": uniquePhone(t), "type": "text", "text": "Oi"})
+			m := mustCreated(t, tg, tg.key, res, out)
+			if got := m.ProviderMessageId.MustGet(); got != impl.MessageReference(m.Id) {
+				t.Errorf("provider_message_id %.60q, want the send's reference %q", got, impl.MessageReference(m.Id))
+			}
+		}
+	})
+}

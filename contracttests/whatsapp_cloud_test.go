@@ -298,6 +298,17 @@ func TestWhatsAppCloudAPI(t *testing.T) {
 			fake.FailNext(1, http.StatusOK, []byte(`{"messaging_product":"whatsapp","contacts":[],"messages":[]}`))
 			sendFails(t, "without a message id")
 		})
+		// An id that is no wamid counts as none: a NUL in it failed the
+		// record on PostgreSQL after the message went out, and a retry
+		// of the 500 would have sent it twice.
+		t.Run("Meta answers 200 with an id that is no id", func(t *testing.T) {
+			for _, id := range []string{`wamid.A\u0000B`, `wamid.A\nB`, strings.Repeat("w", 513)} {
+				fake.FailNext(1, http.StatusOK, []byte(`{"messaging_product":"whatsapp","messages":[{"id":"`+id+`"}]}`))
+				if m := sendFails(t, "without a message id"); !m.ProviderMessageId.IsNull() {
+					t.Errorf("provider_message_id %v kept", m.ProviderMessageId)
+				}
+			}
+		})
 		t.Run("Meta's message quotes the token", func(t *testing.T) {
 			fake.FailNext(1, http.StatusUnauthorized, graphapi.MetaError(190, "OAuthException",
 				"Error validating access token: token "+integ.AccessToken+" has expired", ""))

@@ -92,7 +92,9 @@ func (m *Message) Advance(u StatusUpdate) (events []string, changed bool) {
 	if m.Direction != DirectionOutbound {
 		return nil, false
 	}
-	if u.ProviderMessageID != "" && (m.ProviderMessageID == nil || *m.ProviderMessageID == "") {
+	// An id no provider gives (the adapters refuse them) is never kept:
+	// PostgreSQL would refuse a NUL in it after the message went out.
+	if u.ProviderMessageID != "" && ProviderIDOK(u.ProviderMessageID) && (m.ProviderMessageID == nil || *m.ProviderMessageID == "") {
 		pid := u.ProviderMessageID
 		m.ProviderMessageID, changed = &pid, true
 	}

@@ -116,6 +116,24 @@ func TestAdvanceProviderID(t *testing.T) {
 	}
 }
 
+// Whatever adapter read them, a provider's words reach the store as text
+// both databases keep, and an id that is no id is not kept.
+func TestAdvanceKeepsProviderWordsPlain(t *testing.T) {
+	m := outbound(StatusQueued)
+	m.Advance(StatusUpdate{Status: StatusSent, At: at(1), ProviderMessageID: "wamid.A\x00B"})
+	if m.ProviderMessageID != nil {
+		t.Errorf("provider id %q kept", *m.ProviderMessageID)
+	}
+	m.Advance(StatusUpdate{Status: StatusSent, At: at(1), ProviderMessageID: strings.Repeat("w", MaxProviderID+1)})
+	if m.ProviderMessageID != nil {
+		t.Errorf("a provider id of %d bytes kept", len(*m.ProviderMessageID))
+	}
+	m.Advance(StatusUpdate{Status: StatusFailed, At: at(2), Error: "bad\x00\nthing", ErrorCode: "13\x001", ErrorTitle: " Title\r\n"})
+	if m.Status != StatusFailed || *m.Error != "bad  thing" || m.ErrorCode != nil || *m.ErrorTitle != "Title" {
+		t.Errorf("failed with error %q, code %v, title %q", *m.Error, m.ErrorCode, *m.ErrorTitle)
+	}
+}
+
 func TestMessageReference(t *testing.T) {
 	if got := MessageReference(42); got != "iagente-42" {
 		t.Errorf("MessageReference(42) = %q", got)

@@ -104,5 +104,17 @@ func maxInt(a, b int) int {
 	return b
 }
 
+// MaxProviderID bounds the provider ids a message keeps or looks up. Meta's
+// wamid values and RBM's names are tens of characters; anything far longer
+// is not one of them.
+const MaxProviderID = 512
+
+// ProviderIDOK reports whether id can be kept as a provider's id for a
+// message (or looked up as one): at most MaxProviderID bytes of UTF-8
+// without control characters. The empty id, none, is OK.
+func ProviderIDOK(id string) bool {
+	return len(id) <= MaxProviderID && utf8.ValidString(id) && strings.IndexFunc(id, isControl) < 0
+}
+
 // isControl is a C0 or C1 control character, or DEL.
 func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }

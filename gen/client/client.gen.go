@@ -1359,7 +1359,11 @@ type Message struct {
 	// Example: 5511999999999
 	Phone Phone `json:"phone"`
 
-	// ProviderMessageId The provider's id for the message; `null` until the provider accepted it.
+	// ProviderMessageId The provider's id for the message; `null` until the provider accepted it. An
+	// id the provider gives that holds a control character or is over 512 bytes
+	// is not kept: WhatsApp's send then fails (without an id the message cannot be
+	// followed), and an RCS message keeps the id the send chose, which is RBM's.
+	//
 	//
 	// Example: wamid.HBgNNTUxMTk5OTk5OTk5ORUCABEYEjA
 	ProviderMessageId nullable.Nullable[string] `json:"provider_message_id"`

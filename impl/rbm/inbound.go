@@ -21,10 +21,6 @@ import (
 // verifies the webhook with a POST of {"clientToken": "...", "secret": "..."}
 // that must be answered 200 with the secret.
 
-// maxMessageID bounds the ids we keep or look up: RBM's are tens of
-// characters; anything far longer is not one of them.
-const maxMessageID = 512
-
 // Verification is RBM's webhook verification request.
 type Verification struct {
 	ClientToken string
@@ -140,7 +136,7 @@ func ParseEvent(event []byte, integ *impl.Integration) (*Event, error) {
 		return &Event{Ignored: "for another agent"}, nil
 	}
 	at, _ := time.Parse(time.RFC3339Nano, e.SendTime)
-	if len(e.MessageID) > maxMessageID || impl.HasControlChars(e.MessageID) {
+	if !impl.ProviderIDOK(e.MessageID) {
 		return &Event{Ignored: "a message id that is no RBM id"}, nil
 	}
 	if e.EventType != "" {

@@ -133,7 +133,9 @@ func (c *Client) SendRCS(ctx context.Context, integ *impl.Integration, phone, me
 		var echoed struct {
 			Name string `json:"name"`
 		}
-		if json.Unmarshal(raw, &echoed) == nil && echoed.Name != "" {
+		// RBM names the message after the messageId we chose; a name that
+		// cannot be an id (a proxy's answer, say) is not kept.
+		if json.Unmarshal(raw, &echoed) == nil && echoed.Name != "" && impl.ProviderIDOK(echoed.Name) {
 			return echoed.Name, nil
 		}
 		return messageID, nil

@@ -119,9 +119,10 @@ func (c *Client) SendWhatsApp(ctx context.Context, integ *impl.Integration, phon
 			ID string `json:"id"`
 		} `json:"messages"`
 	}
-	if err := json.Unmarshal(data, &ok); err != nil || len(ok.Messages) == 0 || ok.Messages[0].ID == "" {
+	if err := json.Unmarshal(data, &ok); err != nil || len(ok.Messages) == 0 || ok.Messages[0].ID == "" || !impl.ProviderIDOK(ok.Messages[0].ID) {
 		// Meta may or may not have accepted the message; without an id we
-		// cannot follow it, so it must not be recorded as sent.
+		// cannot follow it, so it must not be recorded as sent. An id
+		// that is no wamid (kilobytes of it, a NUL) counts as none.
 		return "", providerError(resp.StatusCode, "",
 			fmt.Sprintf("HTTP %d from the WhatsApp Cloud API without a message id", resp.StatusCode))
 	}

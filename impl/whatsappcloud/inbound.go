@@ -114,10 +114,6 @@ type metaMessage struct {
 	} `json:"interactive"`
 }
 
-// maxMessageID bounds the provider ids we keep. Meta's wamid values are
-// around 60 characters; anything far longer is not one of them.
-const maxMessageID = 512
-
 // Webhook is what one of Meta's WhatsApp webhooks says to an integration.
 type Webhook struct {
 	// Messages are the messages contacts sent.
@@ -157,7 +153,7 @@ func ParseWebhook(body []byte, integ *impl.Integration, maxName int, warn func(m
 			}
 			for _, m := range ch.Value.Messages {
 				from := impl.NormalizePhone(m.From)
-				if m.ID == "" || len(m.ID) > maxMessageID || impl.HasControlChars(m.ID) ||
+				if m.ID == "" || !impl.ProviderIDOK(m.ID) ||
 					len(from) < 10 || len(from) > 15 || from != m.From {
 					warn("inbound WhatsApp message skipped: no usable id or not a phone number", "type", m.Type)
 					w.Ignored++
@@ -201,7 +197,7 @@ func (st *metaStatus) report() (impl.StatusReport, bool) {
 		return impl.StatusReport{}, false
 	}
 	for _, id := range []string{st.ID, st.BizOpaqueCallbackData} {
-		if len(id) > maxMessageID || impl.HasControlChars(id) {
+		if !impl.ProviderIDOK(id) {
 			return impl.StatusReport{}, false
 		}
 	}
