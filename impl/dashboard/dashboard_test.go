@@ -393,6 +393,33 @@ func TestSignInThrottle(t *testing.T) {
 	})
 }
 
+// An e-mail no account can have (a NUL or another control character in
+// it, more than 254 bytes) is a failed sign-in like any other, on both
+// databases: a NUL made PostgreSQL refuse the lookup, a 500. It is not
+// shown back, and it counts against the address alone.
+func TestSignInWithAnEmailNoAccountHas(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		f.org(t, "Acme", "ana@acme.test", true)
+		b := f.browser(t)
+		bad := []string{"ana\x00@acme.test", "ana@acme.test\x1b[31m", strings.Repeat("a", 250) + "@acme.test"}
+		for _, email := range bad {
+			p := b.login(email, testPassword)
+			if p.status != http.StatusUnauthorized || messageOf(t, p, "login-error") != "E-mail ou senha inválidos." {
+				t.Fatalf("%.20q: %d %q", email, p.status, messageOf(t, p, "login-error"))
+			}
+			if strings.Contains(p.body, "ana\x00") || strings.Contains(p.body, "[31m") || strings.Contains(p.body, strings.Repeat("a", 250)) {
+				t.Errorf("%.20q was shown back", email)
+			}
+		}
+		for i := len(bad); i < dashboard.LoginLimitAddress; i++ {
+			b.login(bad[i%len(bad)], testPassword)
+		}
+		if p := b.login("ana@acme.test", testPassword); p.status != http.StatusTooManyRequests {
+			t.Errorf("after %d failures from one address: %d, want 429", dashboard.LoginLimitAddress, p.status)
+		}
+	})
+}
+
 // Behind a trusted proxy the throttle counts each client's own address,
 // read from the right of X-Forwarded-For: one client's failures do not lock
 // out another behind the same proxy, and a client cannot pick its address

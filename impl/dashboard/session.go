@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/auth"
@@ -180,6 +182,12 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
+// plausibleEmail is an e-mail some user may have: at most 254 bytes (the
+// longest address SMTP carries) of UTF-8 without control characters.
+func plausibleEmail(email string) bool {
+	return len(email) <= 254 && utf8.ValidString(email) && !strings.ContainsFunc(email, unicode.IsControl)
+}
+
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie(loginCSRFCookie)
 	if err != nil || !sameOrigin(r) || !equalTokens(r.PostFormValue(csrfField), c.Value) {
@@ -199,6 +207,15 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	addr := h.cfg.ClientIP(r)
 	keys := []string{"pair:" + email + "|" + addr, "email:" + email, "addr:" + addr}
 	limits := []int{LoginLimitPair, LoginLimitEmail, LoginLimitAddress}
+	plausible := plausibleEmail(email)
+	if !plausible {
+		// No account has such an e-mail, so it is a failed sign-in like
+		// any other, counted for the address only: a NUL in it made
+		// PostgreSQL refuse the lookup (a 500), and kilobytes of it would
+		// have been kept in the throttle's keys. It is not shown back.
+		data["Email"] = ""
+		keys, limits = keys[2:], limits[2:]
+	}
 	for i, k := range keys {
 		n, oldest, err := h.cfg.Throttle.CountLoginFailures(ctx, k, now.Add(-LoginWindow))
 		if err != nil {
@@ -214,11 +231,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	user, err := h.cfg.Users.FindUserByEmail(ctx, email)
-	switch {
-	case impl.ErrorCode(err) == impl.ENotFound:
+	var user *impl.User
+	if !plausible {
 		auth.CheckPasswordAgainstNothing(password)
-	case err != nil:
+	} else if user, err = h.cfg.Users.FindUserByEmail(ctx, email); impl.ErrorCode(err) == impl.ENotFound {
+		auth.CheckPasswordAgainstNothing(password)
+	} else if err != nil {
 		h.internalError(w, r, err)
 		return
 	}
