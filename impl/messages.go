@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Messaging error codes, on top of the generic ones.
@@ -404,6 +405,18 @@ func (in *Integration) Validate() error {
 	}
 	if in.Name == "" {
 		in.Name = ChannelNames[in.Channel] + " " + in.Provider
+	}
+	if !PlainLineOK(in.Name) {
+		return invalid("name", "must be one line of text without control characters")
+	}
+	// Ids and credentials go into URLs and headers as they are.
+	for _, f := range []struct{ name, value string }{
+		{"phone_number_id", in.PhoneNumberID}, {"agent_id", in.AgentID}, {"waba_id", in.WABAID},
+		{"access_token", in.AccessToken}, {"app_secret", in.AppSecret}, {"client_token", in.ClientToken},
+	} {
+		if !PlainLineOK(f.value) || strings.ContainsFunc(f.value, unicode.IsSpace) {
+			return invalid(f.name, "must not hold spaces or control characters")
+		}
 	}
 	switch in.Provider {
 	case ProviderWhatsAppCloud:

@@ -134,6 +134,12 @@ func TestIntegrationValidate(t *testing.T) {
 		{Integration{Channel: ChannelWhatsApp, Provider: ProviderWhatsAppCloud, PhoneNumberID: "1", AccessToken: "t", AppSecret: "s"}, ""},
 		{Integration{Channel: ChannelRCS, Provider: ProviderGoogleRBM}, "agent_id"},
 		{Integration{Channel: ChannelRCS, Provider: ProviderGoogleRBM, AgentID: "a"}, ""},
+		{Integration{Channel: ChannelRCS, Provider: ProviderGoogleRBM, AgentID: "a", Name: "RCS\x00"}, "name"},
+		{Integration{Channel: ChannelRCS, Provider: ProviderGoogleRBM, AgentID: "a", Name: "two\nlines"}, "name"},
+		{Integration{Channel: ChannelRCS, Provider: ProviderGoogleRBM, AgentID: "a\x00b"}, "agent_id"},
+		{Integration{Channel: ChannelRCS, Provider: ProviderGoogleRBM, AgentID: "a", ClientToken: "to ken"}, "client_token"},
+		{Integration{Channel: ChannelWhatsApp, Provider: ProviderWhatsAppCloud, PhoneNumberID: "1\t", AccessToken: "t", AppSecret: "s"}, "phone_number_id"},
+		{Integration{Channel: ChannelWhatsApp, Provider: ProviderWhatsAppCloud, PhoneNumberID: "1", AccessToken: "t\xff", AppSecret: "s"}, "access_token"},
 	} {
 		in := tt.in
 		err := in.Validate()

@@ -113,7 +113,14 @@ const MaxProviderID = 512
 // message (or looked up as one): at most MaxProviderID bytes of UTF-8
 // without control characters. The empty id, none, is OK.
 func ProviderIDOK(id string) bool {
-	return len(id) <= MaxProviderID && utf8.ValidString(id) && strings.IndexFunc(id, isControl) < 0
+	return len(id) <= MaxProviderID && PlainLineOK(id)
+}
+
+// PlainLineOK reports whether s is one line of UTF-8 without control
+// characters: what a name or an id from any door (the CLI included) must
+// be, so that both databases keep it alike.
+func PlainLineOK(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, isControl) < 0
 }
 
 // isControl is a C0 or C1 control character, or DEL.

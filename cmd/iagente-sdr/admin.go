@@ -98,6 +98,9 @@ func orgs(ctx context.Context, args []string, getenv func(string) string, out io
 	if name == "" {
 		return usagef("orgs create: NAME is required")
 	}
+	if !impl.PlainLineOK(name) {
+		return usagef("orgs create: NAME must be one line of text without control characters")
+	}
 	db, err := openStore(ctx, getenv)
 	if err != nil {
 		return err
@@ -144,6 +147,9 @@ func keys(ctx context.Context, args []string, getenv func(string) string, out io
 	case "create", "list":
 		if len(pos) > 0 {
 			return usagef("keys %s: unexpected argument %q", sub, pos[0])
+		}
+		if err := checkSpec("ApiKeyName", *name); sub == "create" && err != nil {
+			return usagef("keys create: --name: %v", err)
 		}
 	case "revoke":
 		if len(pos) != 1 {

@@ -114,6 +114,11 @@ func TestUsageErrors(t *testing.T) {
 		{"keys", "create"},
 		{"keys", "revoke", "--org", "1"},
 		{"keys", "explode", "--org", "1"},
+		// Text no database keeps alike (a NUL: PostgreSQL refuses it).
+		{"orgs", "create", "Acme\x00"},
+		{"orgs", "create", "Acme\x1b[0m"},
+		{"keys", "create", "--org", "1", "--name", "crm\x00"},
+		{"keys", "create", "--org", "1", "--name", " "},
 		{"migrate", "extra"},
 	} {
 		_, err := runCmd(t, e, args...)

@@ -392,6 +392,9 @@ func prepareTemplate(t *impl.Template, context string) error {
 		return usagef("templates create: --body: must be UTF-8 text without control characters other than tab and line breaks")
 	}
 	if context != "" {
+		if !impl.PlainLineOK(context) {
+			return usagef("templates create: --context must be one line of text without control characters")
+		}
 		t.Context = &context
 	}
 	n, err := impl.TemplateVariables(t.Body)

@@ -79,6 +79,10 @@ func TestUsersCreate(t *testing.T) {
 		{"users", "create", "--org", "1", "--email", "not an e-mail"},
 		{"users", "create", "--org", "1"},
 		{"users", "delete", "--org", "1"},
+		// Text no database keeps alike (a NUL: PostgreSQL refuses it).
+		{"users", "create", "--org", "1", "--email", "dan@acme.test", "--name", "Dan\x00"},
+		{"users", "create", "--org", "1", "--email", "dan@acme.test", "--name", "Dan\nSilva"},
+		{"users", "create", "--org", "1", "--email", strings.Repeat("d", 250) + "@acme.test"},
 	} {
 		if _, err := runCmd(t, e, args...); !errors.As(err, &ue) {
 			t.Errorf("%v: %v, want a usage error", args, err)
