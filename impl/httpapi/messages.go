@@ -117,11 +117,11 @@ func (h *messageHandlers) ListMessages(ctx context.Context, req api.ListMessages
 	if err != nil {
 		return nil, err
 	}
-	data := make([]api.Message, len(res.Messages))
+	data := make([]wire.MessageJSON, len(res.Messages))
 	for i, m := range res.Messages {
-		data[i] = wire.Message(m)
+		data[i] = wire.MessageForEncoding(m)
 	}
-	return jsonAnswer{body: api.MessageList{Data: data, Meta: wire.MessagePageMeta(res, perPage)}, ifNoneMatch: p.IfNoneMatch}, nil
+	return jsonAnswer{body: wire.MessageListJSON{Data: data, Meta: wire.MessagePageMeta(res, perPage)}, ifNoneMatch: p.IfNoneMatch}, nil
 }
 
 func (h *messageHandlers) GetMessage(ctx context.Context, req api.GetMessageRequestObject) (api.GetMessageResponseObject, error) {
@@ -129,7 +129,7 @@ func (h *messageHandlers) GetMessage(ctx context.Context, req api.GetMessageRequ
 	if err != nil {
 		return nil, err
 	}
-	return jsonAnswer{body: wire.Message(m), ifNoneMatch: req.Params.IfNoneMatch}, nil
+	return jsonAnswer{body: wire.MessageForEncoding(m), ifNoneMatch: req.Params.IfNoneMatch}, nil
 }
 
 func (h *messageHandlers) ListWhatsAppTemplates(ctx context.Context, req api.ListWhatsAppTemplatesRequestObject) (api.ListWhatsAppTemplatesResponseObject, error) {

@@ -149,21 +149,8 @@ func TestMessageContentIsTheStoredObject(t *testing.T) {
 // LeadJSON is written exactly as the generated api.Lead, and has its
 // fields: a field added to the spec's Lead fails here until LeadJSON has it.
 func TestLeadJSONIsTheGeneratedLead(t *testing.T) {
-	same := func(a, b any) {
-		t.Helper()
-		ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
-		if ta.NumField() != tb.NumField() {
-			t.Fatalf("%s has %d fields, %s %d", ta, ta.NumField(), tb, tb.NumField())
-		}
-		for i := range ta.NumField() {
-			fa, fb := ta.Field(i), tb.Field(i)
-			if fa.Name != fb.Name || fa.Tag.Get("json") != fb.Tag.Get("json") {
-				t.Errorf("field %d: %s %q in %s, %s %q in %s", i, fa.Name, fa.Tag.Get("json"), ta, fb.Name, fb.Tag.Get("json"), tb)
-			}
-		}
-	}
-	same(api.Lead{}, LeadJSON{})
-	same(api.LeadList{}, LeadListJSON{})
+	sameFields(t, api.Lead{}, LeadJSON{})
+	sameFields(t, api.LeadList{}, LeadListJSON{})
 
 	name, email, company := `Maria <b>"Silva"</b> & Cia`, "maria@empresa.com", "Ação\u2028Ltda"
 	deals := []float64{15000, 0.1, 1e21, 123456789.25}
@@ -196,5 +183,64 @@ func TestLeadJSONIsTheGeneratedLead(t *testing.T) {
 	b, _ := json.Marshal(mirror)
 	if string(a) != string(b) {
 		t.Errorf("list:\n generated %s\n LeadListJSON %s", a, b)
+	}
+}
+
+// MessageJSON is written exactly as the generated api.Message, whatever
+// its nullable fields hold, and has its fields.
+func TestMessageJSONIsTheGeneratedMessage(t *testing.T) {
+	sameFields(t, api.Message{}, MessageJSON{})
+	sameFields(t, api.MessageList{}, MessageListJSON{})
+
+	at := time.Date(2026, 3, 13, 14, 2, 11, 123456789, time.FixedZone("BRT", -3*3600))
+	later := at.Add(90 * time.Second)
+	lead, pid := int64(7), "wamid.HBgN<&>\u2028"
+	reason, code, title := `Re-engagement "message" <b>`, "131047", "Ação & fim"
+	msgs := []*impl.Message{
+		{ID: 1, IntegrationID: 2, Channel: "whatsapp", Direction: "outbound", Type: "text", Status: "queued",
+			Phone: "5511999999999", Content: json.RawMessage(`{"text": "Oi <b>\u00e9</b>"}`), CreatedAt: at, UpdatedAt: at},
+		{ID: 2, IntegrationID: 2, Channel: "rcs", Direction: "outbound", Type: "card", Status: "failed", LeadID: &lead,
+			Phone: "5511999999999", Content: json.RawMessage(`{"title":"x"}`), ProviderMessageID: &pid, Error: &reason,
+			ErrorCode: &code, ErrorTitle: &title, SentAt: &at, DeliveredAt: &later, ReadAt: &later, FailedAt: &later,
+			CreatedAt: at, UpdatedAt: later},
+		{ID: 3, IntegrationID: 2, Channel: "whatsapp", Direction: "inbound", Type: "text", Status: "received",
+			Phone: "5511999999999", Content: json.RawMessage(`not an object`), CreatedAt: at, UpdatedAt: at},
+	}
+	list, mirror := api.MessageList{}, MessageListJSON{}
+	for _, m := range msgs {
+		a, err := json.Marshal(Message(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(MessageForEncoding(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(a) != string(b) {
+			t.Errorf("message %d:\n generated   %s\n MessageJSON %s", m.ID, a, b)
+		}
+		list.Data = append(list.Data, Message(m))
+		mirror.Data = append(mirror.Data, MessageForEncoding(m))
+	}
+	a, _ := json.Marshal(list)
+	b, _ := json.Marshal(mirror)
+	if string(a) != string(b) {
+		t.Errorf("list:\n generated %s\n MessageListJSON %s", a, b)
+	}
+}
+
+// sameFields fails unless structs a and b have the same fields, by name
+// and JSON name, in the same order.
+func sameFields(t *testing.T, a, b any) {
+	t.Helper()
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	if ta.NumField() != tb.NumField() {
+		t.Fatalf("%s has %d fields, %s %d", ta, ta.NumField(), tb, tb.NumField())
+	}
+	for i := range ta.NumField() {
+		fa, fb := ta.Field(i), tb.Field(i)
+		if fa.Name != fb.Name || fa.Tag.Get("json") != fb.Tag.Get("json") {
+			t.Errorf("field %d: %s %q in %s, %s %q in %s", i, fa.Name, fa.Tag.Get("json"), ta, fb.Name, fb.Tag.Get("json"), tb)
+		}
 	}
 }
