@@ -342,3 +342,41 @@ func BenchmarkSendWhatsAppCloud(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkListMessages is GET /messages, 25 per page, with validation on
+// and off, in an organization of 1,000 messages seeded by one INSERT ...
+// SELECT (messageScaleSeed). Its cost is mostly the page's encoding and
+// validation: a message has eight nullable fields and its content.
+func BenchmarkListMessages(b *testing.B) {
+	const seeded = 1000
+	for _, db := range databases {
+		b.Run(db.name, func(b *testing.B) {
+			ctx := context.Background()
+			dbURL := freshDatabase(b, db)
+			seeder := start(b, dbURL, validations[0])
+			org, key := newOrganization(b, seeder)
+			in := &impl.Integration{OrganizationID: org.ID, Name: "bench", Channel: impl.ChannelWhatsApp, Provider: impl.ProviderSandbox, Active: true}
+			if err := seeder.Stores.Integrations.CreateIntegration(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+			dialect := seeder.Stores.DB.Dialect()
+			if _, err := rawDB(b, dialect, dbURL).ExecContext(ctx, messageScaleSeed(dialect), org.ID, seeded, in.ID); err != nil {
+				b.Fatal(err)
+			}
+			settle(b, seeder, dbURL)
+			const target = "/api/v1/messages?per_page=25"
+			for _, v := range validations {
+				b.Run(v.name, func(b *testing.B) {
+					a := start(b, dbURL, v)
+					if total, page := listTotal(b, serve(b, a.Server, newRequest(http.MethodGet, target, key, nil), http.StatusOK)); total != seeded || page != 25 {
+						b.Fatalf("GET %s: total %d and %d on the page", target, total, page)
+					}
+					b.ReportAllocs()
+					for b.Loop() {
+						serve(b, a.Server, newRequest(http.MethodGet, target, key, nil), http.StatusOK)
+					}
+				})
+			}
+		})
+	}
+}

@@ -315,6 +315,39 @@ func (s *DB) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	return stmt, nil
 }
 
+// listGet and listSelect run one of a list's reads (a count, a page),
+// written with "?", into dst.
+//
+// dialect: on SQLite through the prepared-statement cache (prepared), as
+// the lead list's reads are (see readRun): parsing a page's two statements
+// again was a quarter of GET /messages (BenchmarkListMessages profile). The
+// text must hold only placeholders, columns and fixed conditions, so that
+// there are a bounded number of them (TestMessageListStatementsAreBounded).
+// PostgreSQL plans an unnamed statement for its arguments, as for the
+// leads: the right index can depend on the organization's share.
+func (s *DB) listGet(ctx context.Context, dst any, query string, args ...any) error {
+	if s.dialect != SQLite {
+		return sqlx.GetContext(ctx, s.pool, dst, s.rebind(query), args...)
+	}
+	stmt, err := s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	return stmt.GetContext(ctx, dst, args...)
+}
+
+// listSelect is listGet for a page of rows.
+func (s *DB) listSelect(ctx context.Context, dst any, query string, args ...any) error {
+	if s.dialect != SQLite {
+		return sqlx.SelectContext(ctx, s.pool, dst, s.rebind(query), args...)
+	}
+	stmt, err := s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	return stmt.SelectContext(ctx, dst, args...)
+}
+
 // stmtIn is query's statement (written with "?"), prepared once for the
 // pool (see prepared), for use in tx; on the pool itself when tx is nil.
 // database/sql prepares it once on each connection and keeps it there, so

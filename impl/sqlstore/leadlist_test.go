@@ -654,6 +654,28 @@ func TestLeadCountSlotsMigrateDownAndUp(t *testing.T) {
 // readRun): their text must hold no value, or every new filter value or
 // cursor would prepare and keep one more. Walks with every filter and sort,
 // then again with other values, prepare nothing new the second time.
+// statementsBounded runs a walk of a list and then another with other
+// values, and fails unless the first kept at least min statements in the
+// prepared-statement cache (the list prepares them) and the second kept
+// none more (their text holds no value).
+func (f *fixture) statementsBounded(t *testing.T, min int, first, again func()) {
+	t.Helper()
+	count := func() (n int) {
+		f.db.stmts.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	first()
+	kept := count()
+	if kept < min {
+		t.Errorf("%d statements kept after the walk: the list does not prepare its statements", kept)
+	}
+	t.Logf("%d statements kept", kept)
+	again()
+	if n := count(); n != kept {
+		t.Errorf("the second walk, with other values, prepared %d statements more", n-kept)
+	}
+}
+
 func TestLeadListStatementsAreBounded(t *testing.T) {
 	f := newFixture(t, sqlstoretest.SQLite(t).URL)
 	ctx := context.Background()
@@ -690,18 +712,6 @@ func TestLeadListStatementsAreBounded(t *testing.T) {
 			}
 		}
 	}
-	count := func() (n int) {
-		f.db.stmts.Range(func(any, any) bool { n++; return true })
-		return n
-	}
-	walk("5511900000001", "p0@example.com", "hot")
-	first := count()
-	if first < 24 {
-		t.Errorf("%d statements kept after walking every filter and sort: the list does not prepare its statements", first)
-	}
-	t.Logf("%d statements kept", first)
-	walk("5511900000002", "p1@example.com", "cold")
-	if n := count(); n != first {
-		t.Errorf("the second walk, with other values, prepared %d statements more", n-first)
-	}
+	f.statementsBounded(t, 24, func() { walk("5511900000001", "p0@example.com", "hot") },
+		func() { walk("5511900000002", "p1@example.com", "cold") })
 }

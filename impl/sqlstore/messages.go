@@ -304,7 +304,7 @@ func (s *MessageStore) FindMessages(ctx context.Context, orgID int64, f impl.Mes
 		count = `SELECT COALESCE(SUM(total), 0) FROM message_counts WHERE ` + cond
 	}
 	page := &impl.MessagePage{Messages: []*impl.Message{}, Offset: q.Start()}
-	if err := sqlx.GetContext(ctx, s.db.pool, &page.Total, s.db.rebind(count), args...); err != nil {
+	if err := s.db.listGet(ctx, &page.Total, count, args...); err != nil {
 		return nil, fmt.Errorf("count messages: %w", err)
 	}
 	if q.Limit <= 0 || page.Total == 0 || (q.Before == 0 && q.Offset >= page.Total) {
@@ -327,7 +327,7 @@ func (s *MessageStore) FindMessages(ctx context.Context, orgID int64, f impl.Mes
 		args = append(args, q.Limit+1)
 	}
 	rows := []*messageRow{}
-	if err := sqlx.SelectContext(ctx, s.db.pool, &rows, s.db.rebind(query), args...); err != nil {
+	if err := s.db.listSelect(ctx, &rows, query, args...); err != nil {
 		return nil, fmt.Errorf("find messages: %w", err)
 	}
 	if len(rows) > q.Limit {

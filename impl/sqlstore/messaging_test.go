@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 )
 
 func (f *fixture) integration(t *testing.T, org int64, channel string) *impl.Integration {
@@ -272,4 +274,62 @@ func TestReceiveMessageRace(t *testing.T) {
 func providerID(m api.Message) string {
 	v, _ := m.ProviderMessageId.Get()
 	return v
+}
+
+// On SQLite the message list's count and page are prepared once and kept
+// (listGet, listSelect): their text must hold no value, or every filter
+// value or cursor would prepare and keep one more. Walks with every
+// combination of filters, by number and by cursor, then again with other
+// values, prepare nothing new the second time.
+func TestMessageListStatementsAreBounded(t *testing.T) {
+	f := newFixture(t, sqlstoretest.SQLite(t).URL)
+	ctx := context.Background()
+	in := f.integration(t, f.org, impl.ChannelWhatsApp)
+	leads := [2]int64{}
+	for i := range leads {
+		l := &impl.Lead{Phone: fmt.Sprintf("55119000000%02d", i), Temperature: "warm"}
+		f.mustCreate(t, f.org, l)
+		leads[i] = l.ID
+	}
+	for i := range 12 {
+		m := &impl.Message{OrganizationID: f.org, IntegrationID: in.ID, Channel: []string{"whatsapp", "rcs"}[i%2],
+			Direction: []string{"outbound", "inbound"}[i%3/2], Type: "text", Status: []string{"queued", "sent", "failed"}[i%3],
+			LeadID: &leads[i%2], Phone: "5511999999999", Content: json.RawMessage(`{"text":"oi"}`)}
+		if err := f.s.Messages.CreateMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	walk := func(lead int64, channel, direction, status string) {
+		t.Helper()
+		for mask := range 16 {
+			var filter impl.MessageFilter
+			if mask&1 != 0 {
+				filter.LeadID = &lead
+			}
+			if mask&2 != 0 {
+				filter.Channel = &channel
+			}
+			if mask&4 != 0 {
+				filter.Direction = &direction
+			}
+			if mask&8 != 0 {
+				filter.Status = &status
+			}
+			for _, offset := range []int64{0, 1} {
+				filter.Limit, filter.Offset, filter.Cursor = 1, offset, ""
+				for range 3 { // the page, then two by cursor
+					page, err := f.s.Messages.FindMessages(ctx, f.org, filter)
+					if err != nil {
+						t.Fatalf("%+v: %v", filter, err)
+					}
+					if page.Next == "" {
+						break
+					}
+					filter.Cursor, filter.Offset = page.Next, 0
+				}
+			}
+		}
+	}
+	f.statementsBounded(t, 40, func() { walk(leads[0], "whatsapp", "outbound", "queued") },
+		func() { walk(leads[1], "rcs", "inbound", "failed") })
 }
