@@ -315,7 +315,7 @@ func (s *DB) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	return stmt, nil
 }
 
-// listGet and listSelect run one of a list's reads (a count, a page),
+// listGet and listRows run one of a list's reads (a count, a page),
 // written with "?", into dst.
 //
 // dialect: on SQLite through the prepared-statement cache (prepared), as
@@ -336,16 +336,16 @@ func (s *DB) listGet(ctx context.Context, dst any, query string, args ...any) er
 	return stmt.GetContext(ctx, dst, args...)
 }
 
-// listSelect is listGet for a page of rows.
-func (s *DB) listSelect(ctx context.Context, dst any, query string, args ...any) error {
+// listRows is listGet for a page of rows, to scan.
+func (s *DB) listRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if s.dialect != SQLite {
-		return sqlx.SelectContext(ctx, s.pool, dst, s.rebind(query), args...)
+		return s.pool.QueryContext(ctx, s.rebind(query), args...)
 	}
 	stmt, err := s.prepared(ctx, query)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return stmt.SelectContext(ctx, dst, args...)
+	return stmt.QueryContext(ctx, args...)
 }
 
 // stmtIn is query's statement (written with "?"), prepared once for the

@@ -30,16 +30,7 @@ type leadSQL struct {
 var leadSelects = map[Dialect]leadSQL{Postgres: newLeadSQL(Postgres), SQLite: newLeadSQL(SQLite)}
 
 func newLeadSQL(d Dialect) leadSQL {
-	list := func(prefix string) string {
-		terms := strings.Split(leadColumns, ", ")
-		for i, c := range terms {
-			terms[i] = prefix + c
-			if d == SQLite && (c == "created_at" || c == "updated_at") {
-				terms[i] = "+" + prefix + c + " AS " + c
-			}
-		}
-		return strings.Join(terms, ", ")
-	}
+	list := func(prefix string) string { return selectList(d, leadColumns, prefix, "created_at", "updated_at") }
 	cols := list("")
 	return leadSQL{cols: cols, colsOfL: list("l."),
 		findByID: `SELECT ` + cols + ` FROM leads WHERE organization_id = ? AND id = ?`}

@@ -25,6 +25,25 @@ type messageRow struct {
 	Content string `db:"content"`
 }
 
+// messageListColumns is messageColumns as each dialect's list selects
+// them (selectList): on SQLite a page of 25 messages has 150 timestamps,
+// which modernc's driver would parse twice each.
+var messageListColumns = map[Dialect]string{
+	Postgres: messageColumns,
+	SQLite: selectList(SQLite, strings.Join(strings.Fields(messageColumns), " "), "",
+		"sent_at", "delivered_at", "read_at", "failed_at", "created_at", "updated_at"),
+}
+
+// fields are the destinations of messageColumns, in their order. Scanning
+// into them skips sqlx's reflection, as leadFields does.
+func (r *messageRow) fields() []any {
+	m := &r.Message
+	return []any{&m.ID, &m.OrganizationID, &m.IntegrationID, &m.Channel, &m.Direction, &m.Type, &m.Status,
+		&m.LeadID, &m.Phone, &r.Content, &m.ProviderMessageID, &m.Error, &m.ErrorCode, &m.ErrorTitle,
+		storedNullTime{&m.SentAt}, storedNullTime{&m.DeliveredAt}, storedNullTime{&m.ReadAt}, storedNullTime{&m.FailedAt},
+		&m.IdempotencyKey, storedTime{&m.CreatedAt}, storedTime{&m.UpdatedAt}}
+}
+
 func (r *messageRow) message() *impl.Message {
 	m := r.Message
 	m.Content = json.RawMessage(r.Content)
@@ -273,6 +292,24 @@ func (s *MessageStore) FindMessageByIdempotencyKey(ctx context.Context, orgID in
 // messages ends in id); a deep numbered page skips its offset in that index
 // alone, and a walk by cursor starts below the last id it returned, so it
 // skips nothing.
+// findRows reads the rows of one of the list's pages.
+func (s *MessageStore) findRows(ctx context.Context, query string, args []any) ([]*messageRow, error) {
+	rows, err := s.db.listRows(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*messageRow{}
+	for rows.Next() {
+		r := &messageRow{}
+		if err := rows.Scan(r.fields()...); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 func (s *MessageStore) FindMessages(ctx context.Context, orgID int64, f impl.MessageFilter) (*impl.MessagePage, error) {
 	var key []byte
 	if f.Cursor != "" {
@@ -312,22 +349,23 @@ func (s *MessageStore) FindMessages(ctx context.Context, orgID int64, f impl.Mes
 	}
 	// One message more than the page says whether another page follows.
 	var query string
+	cols := messageListColumns[s.db.dialect]
 	switch {
 	case q.Before != 0:
-		query = `SELECT ` + messageColumns + ` FROM messages WHERE ` + cond + ` AND id < ? ORDER BY id DESC LIMIT ?`
+		query = `SELECT ` + cols + ` FROM messages WHERE ` + cond + ` AND id < ? ORDER BY id DESC LIMIT ?`
 		args = append(args, q.Before, q.Limit+1)
 	case q.Offset > 0:
 		// The ids from the filter's index alone, then only the page's
 		// rows from the table, not every row skipped.
-		query = `SELECT ` + messageColumns + ` FROM messages WHERE id IN (SELECT id FROM messages WHERE ` + cond +
+		query = `SELECT ` + cols + ` FROM messages WHERE id IN (SELECT id FROM messages WHERE ` + cond +
 			` ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY id DESC`
 		args = append(args, q.Limit+1, q.Offset)
 	default:
-		query = `SELECT ` + messageColumns + ` FROM messages WHERE ` + cond + ` ORDER BY id DESC LIMIT ?`
+		query = `SELECT ` + cols + ` FROM messages WHERE ` + cond + ` ORDER BY id DESC LIMIT ?`
 		args = append(args, q.Limit+1)
 	}
-	rows := []*messageRow{}
-	if err := s.db.listSelect(ctx, &rows, query, args...); err != nil {
+	rows, err := s.findRows(ctx, query, args)
+	if err != nil {
 		return nil, fmt.Errorf("find messages: %w", err)
 	}
 	if len(rows) > q.Limit {

@@ -277,7 +277,7 @@ func providerID(m api.Message) string {
 }
 
 // On SQLite the message list's count and page are prepared once and kept
-// (listGet, listSelect): their text must hold no value, or every filter
+// (listGet, listRows): their text must hold no value, or every filter
 // value or cursor would prepare and keep one more. Walks with every
 // combination of filters, by number and by cursor, then again with other
 // values, prepare nothing new the second time.

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,6 +36,39 @@ func (s storedTime) Scan(src any) error {
 	default:
 		return fmt.Errorf("sqlstore: cannot read a %T as a time", src)
 	}
+}
+
+// storedNullTime is storedTime for a nullable column: NULL is a nil *t.
+type storedNullTime struct{ t **time.Time }
+
+// Scan implements sql.Scanner.
+func (s storedNullTime) Scan(src any) error {
+	if src == nil {
+		*s.t = nil
+		return nil
+	}
+	var t time.Time
+	if err := (storedTime{&t}).Scan(src); err != nil {
+		return err
+	}
+	*s.t = &t
+	return nil
+}
+
+// selectList is columns (comma-separated) as a statement of dialect d
+// selects them, each prefixed with prefix. dialect: on SQLite the
+// timestamps among them, named in times, are selected as expressions,
+// which have no declared type, for storedTime to read their text; a unary
+// + returns its operand unchanged.
+func selectList(d Dialect, columns, prefix string, times ...string) string {
+	terms := strings.Split(columns, ", ")
+	for i, c := range terms {
+		terms[i] = prefix + c
+		if d == SQLite && slices.Contains(times, c) {
+			terms[i] = "+" + prefix + c + " AS " + c
+		}
+	}
+	return strings.Join(terms, ", ")
 }
 
 // storedTimeLayouts are the text forms a time may have in SQLite besides
