@@ -136,11 +136,11 @@ func (h *webhookHandlers) ListWebhookDeliveries(ctx context.Context, req api.Lis
 	if err != nil {
 		return nil, err
 	}
-	data := make([]api.Delivery, len(res.Deliveries))
+	data := make([]wire.DeliveryJSON, len(res.Deliveries))
 	for i, d := range res.Deliveries {
-		data[i] = wire.Delivery(d)
+		data[i] = wire.DeliveryForEncoding(d)
 	}
-	return jsonAnswer{body: api.DeliveryList{Data: data, Meta: wire.DeliveryPageMeta(res, perPage)}, ifNoneMatch: p.IfNoneMatch}, nil
+	return jsonAnswer{body: wire.DeliveryListJSON{Data: data, Meta: wire.DeliveryPageMeta(res, perPage)}, ifNoneMatch: p.IfNoneMatch}, nil
 }
 
 func (h *webhookHandlers) RedeliverFailedWebhookDeliveries(ctx context.Context, req api.RedeliverFailedWebhookDeliveriesRequestObject) (api.RedeliverFailedWebhookDeliveriesResponseObject, error) {

@@ -112,3 +112,46 @@ func jsonTime(t *time.Time) *JSONTime {
 	u := JSONTime(t.UTC())
 	return &u
 }
+
+// DeliveryJSON is api.Delivery for encoding alone, as LeadJSON is
+// api.Lead: a delivery and each of its attempts carry nullable fields.
+// TestDeliveryJSONIsTheGeneratedDelivery compares the bytes.
+type DeliveryJSON struct {
+	Attempts         []DeliveryAttemptJSON  `json:"attempts"`
+	CreatedAt        JSONTime               `json:"created_at"`
+	Event            api.DeliveredEventType `json:"event"`
+	EventId          string                 `json:"event_id"`
+	Id               int64                  `json:"id"`
+	NextAttemptAt    *JSONTime              `json:"next_attempt_at"`
+	Status           api.DeliveryStatus     `json:"status"`
+	UpdatedAt        JSONTime               `json:"updated_at"`
+	WebhookId        int64                  `json:"webhook_id"`
+	WebhookMessageId string                 `json:"webhook_message_id"`
+}
+
+// DeliveryAttemptJSON is api.DeliveryAttempt for encoding alone.
+type DeliveryAttemptJSON struct {
+	AttemptedAt  JSONTime `json:"attempted_at"`
+	DurationMs   int64    `json:"duration_ms"`
+	Error        *string  `json:"error"`
+	ResponseBody *string  `json:"response_body"`
+	StatusCode   *int32   `json:"status_code"`
+}
+
+// DeliveryListJSON is api.DeliveryList with DeliveryJSON for its deliveries.
+type DeliveryListJSON struct {
+	Data []DeliveryJSON       `json:"data"`
+	Meta api.DeliveryPageMeta `json:"meta"`
+}
+
+// DeliveryForEncoding is Delivery(d) as a DeliveryJSON.
+func DeliveryForEncoding(d *impl.Delivery) DeliveryJSON {
+	attempts := make([]DeliveryAttemptJSON, len(d.Attempts))
+	for i, a := range d.Attempts {
+		attempts[i] = DeliveryAttemptJSON{AttemptedAt: JSONTime(a.AttemptedAt.UTC()), DurationMs: a.DurationMS,
+			Error: a.Error, ResponseBody: a.ResponseBody, StatusCode: a.StatusCode}
+	}
+	return DeliveryJSON{Attempts: attempts, CreatedAt: JSONTime(d.CreatedAt.UTC()), Event: api.DeliveredEventType(d.Event),
+		EventId: d.EventID, Id: d.ID, NextAttemptAt: jsonTime(d.NextAttemptAt), Status: api.DeliveryStatus(d.Status),
+		UpdatedAt: JSONTime(d.UpdatedAt.UTC()), WebhookId: d.WebhookID, WebhookMessageId: d.MessageID}
+}

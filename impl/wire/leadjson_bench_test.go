@@ -57,3 +57,27 @@ func benchEncode(b *testing.B, v any) {
 		}
 	}
 }
+
+// BenchmarkDeliveryListEncoding encodes a page of 25 deliveries, each with
+// one attempt (a fifth refused, with the receiver's answer), as GET
+// /webhooks/{id}/deliveries does (mirror) and as the generated
+// api.DeliveryList did (generated).
+func BenchmarkDeliveryListEncoding(b *testing.B) {
+	at := time.Date(2026, 3, 13, 14, 2, 11, 500, time.UTC)
+	ok, refused, why, answer := int32(200), int32(400), "HTTP 400", `{"error":"invalid signature"}`
+	var mirror DeliveryListJSON
+	var generated api.DeliveryList
+	for i := range 25 {
+		d := &impl.Delivery{ID: int64(i + 1), WebhookID: 2, EventID: "evt_01JPA1", Event: impl.EventLeadCreated,
+			MessageID: "msg_01JPA1", Status: impl.DeliverySucceeded, CreatedAt: at, UpdatedAt: at,
+			Attempts: []impl.DeliveryAttempt{{AttemptedAt: at, StatusCode: &ok, DurationMS: 42}}}
+		if i%5 == 0 {
+			d.Status, d.Attempts[0].StatusCode, d.Attempts[0].Error, d.Attempts[0].ResponseBody = impl.DeliveryFailed, &refused, &why, &answer
+		}
+		mirror.Data = append(mirror.Data, DeliveryForEncoding(d))
+		generated.Data = append(generated.Data, Delivery(d))
+	}
+	for name, page := range map[string]any{"mirror": mirror, "generated": generated} {
+		b.Run(name, func(b *testing.B) { benchEncode(b, page) })
+	}
+}

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -164,26 +165,12 @@ func TestLeadJSONIsTheGeneratedLead(t *testing.T) {
 	}
 	list, mirror := api.LeadList{Meta: api.LeadPageMeta{CurrentPage: 2, PerPage: 25, Total: 51, TotalPages: 3}}, LeadListJSON{}
 	for _, l := range leads {
-		a, err := json.Marshal(Lead(l))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := json.Marshal(LeadForEncoding(l))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(a) != string(b) {
-			t.Errorf("lead %d:\n generated %s\n LeadJSON  %s", l.ID, a, b)
-		}
+		sameJSON(t, fmt.Sprintf("lead %d", l.ID), Lead(l), LeadForEncoding(l))
 		list.Data = append(list.Data, Lead(l))
 		mirror.Data = append(mirror.Data, LeadForEncoding(l))
 	}
 	mirror.Meta = list.Meta
-	a, _ := json.Marshal(list)
-	b, _ := json.Marshal(mirror)
-	if string(a) != string(b) {
-		t.Errorf("list:\n generated %s\n LeadListJSON %s", a, b)
-	}
+	sameJSON(t, "the list", list, mirror)
 }
 
 // MessageJSON is written exactly as the generated api.Message, whatever
@@ -208,25 +195,11 @@ func TestMessageJSONIsTheGeneratedMessage(t *testing.T) {
 	}
 	list, mirror := api.MessageList{}, MessageListJSON{}
 	for _, m := range msgs {
-		a, err := json.Marshal(Message(m))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := json.Marshal(MessageForEncoding(m))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(a) != string(b) {
-			t.Errorf("message %d:\n generated   %s\n MessageJSON %s", m.ID, a, b)
-		}
+		sameJSON(t, fmt.Sprintf("message %d", m.ID), Message(m), MessageForEncoding(m))
 		list.Data = append(list.Data, Message(m))
 		mirror.Data = append(mirror.Data, MessageForEncoding(m))
 	}
-	a, _ := json.Marshal(list)
-	b, _ := json.Marshal(mirror)
-	if string(a) != string(b) {
-		t.Errorf("list:\n generated %s\n MessageListJSON %s", a, b)
-	}
+	sameJSON(t, "the list", list, mirror)
 }
 
 // sameFields fails unless structs a and b have the same fields, by name
@@ -242,5 +215,51 @@ func sameFields(t *testing.T, a, b any) {
 		if fa.Name != fb.Name || fa.Tag.Get("json") != fb.Tag.Get("json") {
 			t.Errorf("field %d: %s %q in %s, %s %q in %s", i, fa.Name, fa.Tag.Get("json"), ta, fb.Name, fb.Tag.Get("json"), tb)
 		}
+	}
+}
+
+// DeliveryJSON is written exactly as the generated api.Delivery, with and
+// without attempts, and has its fields, as have its attempts.
+func TestDeliveryJSONIsTheGeneratedDelivery(t *testing.T) {
+	sameFields(t, api.Delivery{}, DeliveryJSON{})
+	sameFields(t, api.DeliveryAttempt{}, DeliveryAttemptJSON{})
+	sameFields(t, api.DeliveryList{}, DeliveryListJSON{})
+
+	at := time.Date(2026, 3, 13, 14, 2, 11, 987654321, time.FixedZone("BRT", -3*3600))
+	next := at.Add(time.Minute)
+	code, refused := int32(400), int32(500)
+	why, body := "HTTP 400", `{"erro":"assinatura <inválida> & \u2028"}`
+	deliveries := []*impl.Delivery{
+		{ID: 1, WebhookID: 2, EventID: "evt_1", Event: impl.EventLeadCreated, MessageID: "msg_1", Status: impl.DeliveryPending,
+			Attempts: []impl.DeliveryAttempt{}, NextAttemptAt: &next, CreatedAt: at, UpdatedAt: at},
+		{ID: 2, WebhookID: 2, EventID: "evt_2", Event: impl.EventLeadUpdated, MessageID: "msg_2", Status: impl.DeliveryFailed,
+			Attempts: []impl.DeliveryAttempt{
+				{AttemptedAt: at, StatusCode: &code, DurationMS: 12, Error: &why, ResponseBody: &body},
+				{AttemptedAt: next, DurationMS: 10000, Error: &why},
+				{AttemptedAt: next, StatusCode: &refused, DurationMS: 3},
+			}, CreatedAt: at, UpdatedAt: next},
+	}
+	list, mirror := api.DeliveryList{}, DeliveryListJSON{}
+	for _, d := range deliveries {
+		sameJSON(t, fmt.Sprintf("delivery %d", d.ID), Delivery(d), DeliveryForEncoding(d))
+		list.Data = append(list.Data, Delivery(d))
+		mirror.Data = append(mirror.Data, DeliveryForEncoding(d))
+	}
+	sameJSON(t, "the list", list, mirror)
+}
+
+// sameJSON fails unless generated and mirror encode to the same bytes.
+func sameJSON(t *testing.T, what string, generated, mirror any) {
+	t.Helper()
+	a, err := json.Marshal(generated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(mirror)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a) != string(b) {
+		t.Errorf("%s:\n generated %s\n mirror    %s", what, a, b)
 	}
 }
