@@ -348,28 +348,37 @@ func BenchmarkSendWhatsAppCloud(b *testing.B) {
 // SELECT (messageScaleSeed). Its cost is mostly the page's encoding and
 // validation: a message has eight nullable fields and its content.
 func BenchmarkListMessages(b *testing.B) {
-	const seeded = 1000
+	benchPages(b, 1000, func(b *testing.B, a *app.App, dbURL string, orgID int64) string {
+		ctx := context.Background()
+		in := &impl.Integration{OrganizationID: orgID, Name: "bench", Channel: impl.ChannelWhatsApp, Provider: impl.ProviderSandbox, Active: true}
+		if err := a.Stores.Integrations.CreateIntegration(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		dialect := a.Stores.DB.Dialect()
+		if _, err := rawDB(b, dialect, dbURL).ExecContext(ctx, messageScaleSeed(dialect), orgID, 1000, in.ID); err != nil {
+			b.Fatal(err)
+		}
+		return "/api/v1/messages?per_page=25"
+	})
+}
+
+// benchPages times GET of the first page (25) of a list of total items,
+// with validation on and off, on every database: seed fills a fresh
+// organization of a fresh database and returns the page's path. The page
+// and its total are checked before timing.
+func benchPages(b *testing.B, total int64, seed func(b *testing.B, a *app.App, dbURL string, orgID int64) string) {
 	for _, db := range databases {
 		b.Run(db.name, func(b *testing.B) {
-			ctx := context.Background()
 			dbURL := freshDatabase(b, db)
 			seeder := start(b, dbURL, validations[0])
 			org, key := newOrganization(b, seeder)
-			in := &impl.Integration{OrganizationID: org.ID, Name: "bench", Channel: impl.ChannelWhatsApp, Provider: impl.ProviderSandbox, Active: true}
-			if err := seeder.Stores.Integrations.CreateIntegration(ctx, in); err != nil {
-				b.Fatal(err)
-			}
-			dialect := seeder.Stores.DB.Dialect()
-			if _, err := rawDB(b, dialect, dbURL).ExecContext(ctx, messageScaleSeed(dialect), org.ID, seeded, in.ID); err != nil {
-				b.Fatal(err)
-			}
+			target := seed(b, seeder, dbURL, org.ID)
 			settle(b, seeder, dbURL)
-			const target = "/api/v1/messages?per_page=25"
 			for _, v := range validations {
 				b.Run(v.name, func(b *testing.B) {
 					a := start(b, dbURL, v)
-					if total, page := listTotal(b, serve(b, a.Server, newRequest(http.MethodGet, target, key, nil), http.StatusOK)); total != seeded || page != 25 {
-						b.Fatalf("GET %s: total %d and %d on the page", target, total, page)
+					if got, page := listTotal(b, serve(b, a.Server, newRequest(http.MethodGet, target, key, nil), http.StatusOK)); got != total || page != 25 {
+						b.Fatalf("GET %s: total %d and %d on the page", target, got, page)
 					}
 					b.ReportAllocs()
 					for b.Loop() {

@@ -535,3 +535,40 @@ func BenchmarkWebhookLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkListDeliveries is GET /webhooks/{id}/deliveries, 25 a page,
+// with validation on and off, for a webhook of 1,000 deliveries (one in 50
+// failed, a few pending), each with one attempt, seeded by two INSERT ...
+// SELECT (deliveryScaleSeed, then the attempts from the deliveries),
+// dated now so that the app's retention job leaves them.
+func BenchmarkListDeliveries(b *testing.B) {
+	benchPages(b, 1000, func(b *testing.B, a *app.App, dbURL string, orgID int64) string {
+		ctx := context.Background()
+		w := &impl.Webhook{Name: "bench", URL: "https://example.com/hook", Events: []string{impl.EventLeadCreated}, MaxAttempts: 8}
+		if err := a.Stores.Webhooks.CreateWebhook(ctx, orgID, w); err != nil {
+			b.Fatal(err)
+		}
+		dialect := a.Stores.DB.Dialect()
+		raw := rawDB(b, dialect, dbURL)
+		var event int64
+		if err := raw.QueryRowContext(ctx, numbered(dialect, `INSERT INTO events (organization_id, type, payload, created_at, public_id, body)
+			VALUES ($1, 'lead.created', '{}', $2, 'evt_bench', '{}') RETURNING id`), orgID, time.Now().UTC()).Scan(&event); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := raw.ExecContext(ctx, deliveryScaleSeed(dialect), orgID, 1000, event, w.ID, "msg_bench_"); err != nil {
+			b.Fatal(err)
+		}
+		// Dated now, or the app's retention job would take them.
+		if _, err := raw.ExecContext(ctx, numbered(dialect, `UPDATE deliveries SET created_at = $2, updated_at = $2 WHERE webhook_id = $1`),
+			w.ID, time.Now().UTC()); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := raw.ExecContext(ctx, numbered(dialect, `INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
+			SELECT id, created_at, CASE status WHEN 'failed' THEN 400 ELSE 200 END, 42,
+				CASE status WHEN 'failed' THEN 'HTTP 400' END, CASE status WHEN 'failed' THEN '{"error":"invalid signature"}' END
+			FROM deliveries WHERE webhook_id = $1 AND status <> 'pending'`), w.ID); err != nil {
+			b.Fatal(err)
+		}
+		return fmt.Sprintf("/api/v1/webhooks/%d/deliveries?per_page=25", w.ID)
+	})
+}

@@ -348,6 +348,49 @@ func (s *DB) listRows(ctx context.Context, query string, args ...any) (*sql.Rows
 	return stmt.QueryContext(ctx, args...)
 }
 
+// listQueryer is tx for a list's reads. dialect: on SQLite each of its
+// statements goes through the prepared-statement cache (stmtIn), as
+// listGet's do; on PostgreSQL it is tx itself (unnamed statements, planned
+// for their arguments). Only for reads whose text holds no value.
+func (s *DB) listQueryer(tx *sqlx.Tx) sqlx.QueryerContext {
+	if s.dialect != SQLite {
+		return tx
+	}
+	return preparedQueryer{db: s, tx: tx}
+}
+
+// preparedQueryer runs the statements of a read-only transaction through
+// their prepared statements (stmtIn).
+type preparedQueryer struct {
+	db *DB
+	tx *sqlx.Tx
+}
+
+func (p preparedQueryer) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := p.db.stmtIn(ctx, p.tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (p preparedQueryer) QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
+	st, err := p.db.stmtIn(ctx, p.tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryxContext(ctx, args...)
+}
+
+func (p preparedQueryer) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
+	st, err := p.db.stmtIn(ctx, p.tx, query)
+	if err != nil {
+		// A statement that does not prepare fails the same way unprepared.
+		return p.tx.QueryRowxContext(ctx, query, args...)
+	}
+	return st.QueryRowxContext(ctx, args...)
+}
+
 // stmtIn is query's statement (written with "?"), prepared once for the
 // pool (see prepared), for use in tx; on the pool itself when tx is nil.
 // database/sql prepares it once on each connection and keeps it there, so

@@ -45,7 +45,10 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 	// their attempts would otherwise show a pending delivery next to the
 	// attempt that finished it.
 	err = s.db.readTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := findWebhook(ctx, s.db, tx, orgID, webhookID, ""); err != nil {
+		// Its statements prepared once on SQLite: parsing them again was
+		// a third of a page's time (BenchmarkListDeliveries profile).
+		rq := s.db.listQueryer(tx)
+		if _, err := findWebhook(ctx, s.db, rq, orgID, webhookID, ""); err != nil {
 			return err
 		}
 		// The webhook is the organization's (findWebhook, in this
@@ -77,7 +80,7 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		if !q.ExcludeTests {
 			count, countArgs = deliveryCount(q.Status, webhookID)
 		}
-		if err := sqlx.GetContext(ctx, tx, &page.Total, s.db.rebind(count), countArgs...); err != nil {
+		if err := sqlx.GetContext(ctx, rq, &page.Total, s.db.rebind(count), countArgs...); err != nil {
 			return fmt.Errorf("count deliveries: %w", err)
 		}
 		if q.Limit <= 0 || page.Total == 0 || (q.Before == 0 && q.Offset >= page.Total) {
@@ -108,14 +111,14 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		query := `SELECT ` + deliveryColumns + ` FROM deliveries d JOIN events e ON e.id = d.event_id
 			WHERE d.organization_id = ? AND d.id IN (` + ids + `) ORDER BY d.id DESC`
 		rows := []*deliveryRow{}
-		if err := sqlx.SelectContext(ctx, tx, &rows, s.db.rebind(query), pageArgs...); err != nil {
+		if err := sqlx.SelectContext(ctx, rq, &rows, s.db.rebind(query), pageArgs...); err != nil {
 			return fmt.Errorf("find deliveries: %w", err)
 		}
 		if more = len(rows) > q.Limit; more {
 			rows = rows[:q.Limit]
 		}
 		var err error
-		page.Deliveries, err = withAttempts(ctx, s.db, tx, rows)
+		page.Deliveries, err = withAttempts(ctx, s.db, rq, rows)
 		return err
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 )
 
 // hook creates a webhook of org subscribed to lead.created.
@@ -707,4 +708,46 @@ func recordAttemptsInBatches(t *testing.T, sizes []int) {
 			})
 		})
 	}
+}
+
+// On SQLite a webhook's delivery log reads through prepared statements
+// (listQueryer): their text must hold no value, or every status, page or
+// cursor would prepare and keep one more. Walks of every status, by
+// number and by cursor, for two webhooks, then again for a third,
+// prepare nothing new the second time.
+func TestDeliveryListStatementsAreBounded(t *testing.T) {
+	f := newFixture(t, sqlstoretest.SQLite(t).URL)
+	ctx := context.Background()
+	hooks := []*impl.Webhook{f.hook(t, f.org, 8), f.hook(t, f.org, 8)}
+	f.queue(t, f.org, 6)
+	claimed, _ := f.claim(t, "w1", 100, 100, nil)
+	f.finish(t, claimed[:len(claimed)/2], impl.OutcomeSucceeded)
+	f.finish(t, claimed[len(claimed)/2:], impl.OutcomeFailed)
+	f.queue(t, f.org, 2) // pending
+	walk := func(hook int64) {
+		t.Helper()
+		for _, status := range []string{"", impl.DeliveryPending, impl.DeliverySucceeded, impl.DeliveryFailed} {
+			for _, offset := range []int64{0, 1} {
+				filter := impl.DeliveryFilter{Limit: 1, Offset: offset}
+				if status != "" {
+					filter.Status = &status
+				}
+				for range 3 { // the page, then two by cursor
+					page, err := f.s.Deliveries.FindDeliveries(ctx, f.org, hook, filter)
+					if err != nil {
+						t.Fatalf("%+v: %v", filter, err)
+					}
+					if page.Next == "" {
+						break
+					}
+					filter.Cursor, filter.Offset = page.Next, 0
+				}
+			}
+		}
+	}
+	f.statementsBounded(t, 15, func() { walk(hooks[0].ID); walk(hooks[1].ID) }, func() {
+		third := f.hook(t, f.org, 8)
+		f.queue(t, f.org, 2)
+		walk(third.ID)
+	})
 }
