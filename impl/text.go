@@ -47,17 +47,17 @@ const MaxProviderText = 1000
 // back in every read of the message.
 func ProviderText(s string) string { return ProviderTextMax(s, MaxProviderText) }
 
-// ProviderTextMax is ProviderText with room for at most max characters
+// ProviderTextMax is ProviderText with room for at most limit characters
 // (at least 1), for words that something else will follow.
-func ProviderTextMax(s string, max int) string {
+func ProviderTextMax(s string, limit int) string {
 	s = OneLine(s)
-	max = maxInt(max, 1)
-	if utf8.RuneCountInString(s) <= max {
+	limit = max(limit, 1)
+	if utf8.RuneCountInString(s) <= limit {
 		return s
 	}
 	cut, n := 0, 0
 	for i := range s {
-		if n == max-1 {
+		if n == limit-1 {
 			cut = i
 			break
 		}
@@ -95,13 +95,6 @@ func ProviderCode(s string) string {
 		}
 	}
 	return s
-}
-
-func maxInt(a, b int) int {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // MaxProviderID bounds the provider ids a message keeps or looks up. Meta's

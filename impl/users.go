@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// MaxEmailBytes is the longest e-mail a user may have: the longest address
+// SMTP carries, and the spec's maxLength for a lead's e-mail.
+const MaxEmailBytes = 254
+
 // User is a person who signs in to the dashboard. A user belongs to exactly
 // one organization and acts for it.
 type User struct {

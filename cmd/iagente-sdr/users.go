@@ -43,7 +43,7 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdin
 	switch sub {
 	case "create":
 		addr, err := mail.ParseAddress(*email)
-		if err != nil || addr.Address != strings.TrimSpace(*email) || len(addr.Address) > 254 || !impl.PlainLineOK(addr.Address) {
+		if err != nil || addr.Address != strings.TrimSpace(*email) || len(addr.Address) > impl.MaxEmailBytes || !impl.PlainLineOK(addr.Address) {
 			return usagef("users create: --email must be an e-mail address such as ana@example.com")
 		}
 		if !impl.PlainLineOK(*name) {

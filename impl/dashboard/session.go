@@ -12,8 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/auth"
@@ -182,10 +180,10 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
-// plausibleEmail is an e-mail some user may have: at most 254 bytes (the
-// longest address SMTP carries) of UTF-8 without control characters.
+// plausibleEmail is an e-mail some user may have: at most
+// impl.MaxEmailBytes of one line of text, as `users create` requires.
 func plausibleEmail(email string) bool {
-	return len(email) <= 254 && utf8.ValidString(email) && !strings.ContainsFunc(email, unicode.IsControl)
+	return len(email) <= impl.MaxEmailBytes && impl.PlainLineOK(email)
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {

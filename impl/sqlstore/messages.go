@@ -30,8 +30,7 @@ type messageRow struct {
 // which modernc's driver would parse twice each.
 var messageListColumns = map[Dialect]string{
 	Postgres: messageColumns,
-	SQLite: selectList(SQLite, strings.Join(strings.Fields(messageColumns), " "), "",
-		"sent_at", "delivered_at", "read_at", "failed_at", "created_at", "updated_at"),
+	SQLite:   selectList(SQLite, messageColumns, "", "sent_at", "delivered_at", "read_at", "failed_at", "created_at", "updated_at"),
 }
 
 // fields are the destinations of messageColumns, in their order. Scanning

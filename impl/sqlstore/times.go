@@ -61,8 +61,9 @@ func (s storedNullTime) Scan(src any) error {
 // which have no declared type, for storedTime to read their text; a unary
 // + returns its operand unchanged.
 func selectList(d Dialect, columns, prefix string, times ...string) string {
-	terms := strings.Split(columns, ", ")
+	terms := strings.Split(columns, ",")
 	for i, c := range terms {
+		c = strings.TrimSpace(c)
 		terms[i] = prefix + c
 		if d == SQLite && slices.Contains(times, c) {
 			terms[i] = "+" + prefix + c + " AS " + c
