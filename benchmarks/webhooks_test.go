@@ -20,6 +20,7 @@ import (
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/delivery"
+	"github.com/iagente/iagente-sdr/impl/sqlstore"
 )
 
 // The webhook delivery benchmarks. One process writes lead.created events
@@ -558,9 +559,15 @@ func BenchmarkListDeliveries(b *testing.B) {
 		if _, err := raw.ExecContext(ctx, deliveryScaleSeed(dialect), orgID, 1000, event, w.ID, "msg_bench_"); err != nil {
 			b.Fatal(err)
 		}
-		// Dated now, or the app's retention job would take them.
+		// Dated now, or the app's retention job would take them; on SQLite
+		// written as the stores write times (_time_format=sqlite), not as
+		// this raw connection would.
+		var now any = time.Now().UTC()
+		if dialect == sqlstore.SQLite {
+			now = time.Now().UTC().Format("2006-01-02 15:04:05.999999999-07:00")
+		}
 		if _, err := raw.ExecContext(ctx, numbered(dialect, `UPDATE deliveries SET created_at = $2, updated_at = $2 WHERE webhook_id = $1`),
-			w.ID, time.Now().UTC()); err != nil {
+			w.ID, now); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := raw.ExecContext(ctx, numbered(dialect, `INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
