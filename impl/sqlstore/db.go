@@ -348,6 +348,25 @@ func (s *DB) listRows(ctx context.Context, query string, args ...any) (*sql.Rows
 	return stmt.QueryContext(ctx, args...)
 }
 
+// scanEach reads every row of rows (or returns err, the query's) into a
+// new T through the destinations fields gives, in the statement's column
+// order: without sqlx's reflection over each row.
+func scanEach[T any](rows *sql.Rows, err error, fields func(*T) []any) ([]*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*T{}
+	for rows.Next() {
+		r := new(T)
+		if err := rows.Scan(fields(r)...); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // listQueryer is tx for a list's reads. dialect: on SQLite each of its
 // statements goes through the prepared-statement cache (stmtIn), as
 // listGet's do; on PostgreSQL it is tx itself (unnamed statements, planned

@@ -13,6 +13,41 @@ import (
 const deliveryColumns = `d.id, d.organization_id, d.webhook_id, e.public_id, e.type, d.message_id, d.status,
 	d.due_ms, d.created_at, d.updated_at`
 
+// deliveryListColumns is deliveryColumns as each dialect's delivery log
+// selects them, and attemptReadColumns an attempt's, in the order of the
+// rows' fields. dialect: on SQLite the timestamps as expressions, for
+// storedTime to read their text once (see selectList).
+var (
+	deliveryListColumns = map[Dialect]string{
+		Postgres: deliveryColumns,
+		SQLite:   selectList(SQLite, deliveryColumns, "", "d.created_at", "d.updated_at"),
+	}
+	attemptReadColumns = map[Dialect]string{
+		Postgres: attemptRead,
+		SQLite:   selectList(SQLite, attemptRead, "", "attempted_at"),
+	}
+)
+
+const attemptRead = `delivery_id, attempted_at, status_code, duration_ms, error, response_body`
+
+// fields are the destinations of deliveryColumns, in their order. Scanning
+// into them skips sqlx's reflection, as messageRow.fields does.
+func (r *deliveryRow) fields() []any {
+	return []any{&r.ID, &r.OrganizationID, &r.WebhookID, &r.EventID, &r.Event, &r.MessageID, &r.Status,
+		&r.DueMS, storedTime{&r.CreatedAt}, storedTime{&r.UpdatedAt}}
+}
+
+// attemptRow is an attempt as the log reads it, with its delivery.
+type attemptRow struct {
+	deliveryID int64
+	impl.DeliveryAttempt
+}
+
+// fields are the destinations of attemptRead, in their order.
+func (a *attemptRow) fields() []any {
+	return []any{&a.deliveryID, storedTime{&a.AttemptedAt}, &a.StatusCode, &a.DurationMS, &a.Error, &a.ResponseBody}
+}
+
 type deliveryRow struct {
 	ID             int64     `db:"id"`
 	OrganizationID int64     `db:"organization_id"`
@@ -108,16 +143,16 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 			ids = `SELECT d.id FROM ` + from + ` WHERE ` + cond + ` AND d.id < ? ORDER BY ` + order + ` LIMIT ?`
 			pageArgs = append(append([]any{orgID}, args...), q.Before, q.Limit+1)
 		}
-		query := `SELECT ` + deliveryColumns + ` FROM deliveries d JOIN events e ON e.id = d.event_id
+		query := `SELECT ` + deliveryListColumns[s.db.dialect] + ` FROM deliveries d JOIN events e ON e.id = d.event_id
 			WHERE d.organization_id = ? AND d.id IN (` + ids + `) ORDER BY d.id DESC`
-		rows := []*deliveryRow{}
-		if err := sqlx.SelectContext(ctx, rq, &rows, s.db.rebind(query), pageArgs...); err != nil {
+		read, err := rq.QueryContext(ctx, s.db.rebind(query), pageArgs...)
+		rows, err := scanEach(read, err, (*deliveryRow).fields)
+		if err != nil {
 			return fmt.Errorf("find deliveries: %w", err)
 		}
 		if more = len(rows) > q.Limit; more {
 			rows = rows[:q.Limit]
 		}
-		var err error
 		page.Deliveries, err = withAttempts(ctx, s.db, rq, rows)
 		return err
 	})
@@ -178,26 +213,20 @@ func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*de
 	if len(ids) == 0 {
 		return out, nil
 	}
-	query, args, err := sqlx.In(`SELECT delivery_id, attempted_at, status_code, duration_ms, error, response_body FROM delivery_attempts
+	query, args, err := sqlx.In(`SELECT `+attemptReadColumns[db.dialect]+` FROM delivery_attempts
 		WHERE delivery_id IN (?) ORDER BY id`, ids)
 	if err != nil {
 		return nil, err
 	}
-	var attempts []struct {
-		DeliveryID  int64     `db:"delivery_id"`
-		AttemptedAt time.Time `db:"attempted_at"`
-		StatusCode  *int32    `db:"status_code"`
-		DurationMS  int64     `db:"duration_ms"`
-		Error       *string   `db:"error"`
-		Response    *string   `db:"response_body"`
-	}
-	if err := sqlx.SelectContext(ctx, q, &attempts, db.rebind(query), args...); err != nil {
+	read, err := q.QueryContext(ctx, db.rebind(query), args...)
+	attempts, err := scanEach(read, err, (*attemptRow).fields)
+	if err != nil {
 		return nil, fmt.Errorf("find delivery attempts: %w", err)
 	}
 	for _, a := range attempts {
-		d := byID[a.DeliveryID]
-		d.Attempts = append(d.Attempts, impl.DeliveryAttempt{AttemptedAt: a.AttemptedAt.UTC(), StatusCode: a.StatusCode,
-			DurationMS: a.DurationMS, Error: a.Error, ResponseBody: a.Response})
+		a.AttemptedAt = a.AttemptedAt.UTC()
+		d := byID[a.deliveryID]
+		d.Attempts = append(d.Attempts, a.DeliveryAttempt)
 	}
 	return out, nil
 }

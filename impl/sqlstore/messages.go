@@ -291,24 +291,6 @@ func (s *MessageStore) FindMessageByIdempotencyKey(ctx context.Context, orgID in
 // messages ends in id); a deep numbered page skips its offset in that index
 // alone, and a walk by cursor starts below the last id it returned, so it
 // skips nothing.
-// findRows reads the rows of one of the list's pages.
-func (s *MessageStore) findRows(ctx context.Context, query string, args []any) ([]*messageRow, error) {
-	rows, err := s.db.listRows(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*messageRow{}
-	for rows.Next() {
-		r := &messageRow{}
-		if err := rows.Scan(r.fields()...); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 func (s *MessageStore) FindMessages(ctx context.Context, orgID int64, f impl.MessageFilter) (*impl.MessagePage, error) {
 	var key []byte
 	if f.Cursor != "" {
@@ -363,7 +345,8 @@ func (s *MessageStore) FindMessages(ctx context.Context, orgID int64, f impl.Mes
 		query = `SELECT ` + cols + ` FROM messages WHERE ` + cond + ` ORDER BY id DESC LIMIT ?`
 		args = append(args, q.Limit+1)
 	}
-	rows, err := s.findRows(ctx, query, args)
+	read, err := s.db.listRows(ctx, query, args...)
+	rows, err := scanEach(read, err, (*messageRow).fields)
 	if err != nil {
 		return nil, fmt.Errorf("find messages: %w", err)
 	}

@@ -66,7 +66,8 @@ func selectList(d Dialect, columns, prefix string, times ...string) string {
 		c = strings.TrimSpace(c)
 		terms[i] = prefix + c
 		if d == SQLite && slices.Contains(times, c) {
-			terms[i] = "+" + prefix + c + " AS " + c
+			// Named as the column, without its table's qualifier.
+			terms[i] = "+" + prefix + c + " AS " + c[strings.LastIndexByte(c, '.')+1:]
 		}
 	}
 	return strings.Join(terms, ", ")
