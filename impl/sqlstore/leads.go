@@ -122,8 +122,20 @@ func insertLead(ctx context.Context, db *DB, tx *sqlx.Tx, lead *impl.Lead, key s
 	return appendLeadEvents(ctx, db, tx, nil, lead)
 }
 
-// FindLeadByID implements impl.LeadStore.
+// FindLeadByID implements impl.LeadStore. On PostgreSQL, reads that
+// arrive together go to the database together (leadReads).
 func (s *LeadStore) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Lead, error) {
+	if s.reads != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return s.reads.find(ctx, orgID, id)
+	}
+	return s.findOne(ctx, orgID, id)
+}
+
+// findOne reads one lead with its own statement.
+func (s *LeadStore) findOne(ctx context.Context, orgID, id int64) (*impl.Lead, error) {
 	stmt, err := s.db.prepared(ctx, s.sql().findByID)
 	if err != nil {
 		return nil, err

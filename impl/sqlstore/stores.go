@@ -20,6 +20,7 @@ type (
 	LeadStore struct {
 		db    *DB
 		marks pageMarks
+		reads *leadReads
 	}
 	// HandoffStore implements impl.HandoffStore.
 	HandoffStore struct{ db *DB }
@@ -95,7 +96,7 @@ func NewStores(db *DB) *Stores {
 		Users:         &UserStore{db},
 		Sessions:      &SessionStore{db},
 		LoginFailures: &LoginFailureStore{db},
-		Leads:         &LeadStore{db: db},
+		Leads:         newLeadStore(db),
 		Handoffs:      &HandoffStore{db},
 		Integrations:  &IntegrationStore{db},
 		Templates:     &TemplateStore{db},

@@ -1,0 +1,226 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+// waitingReads waits until r holds n waiting reads.
+func waitingReads(t *testing.T, r *leadReads, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		got := len(r.waiting)
+		r.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reads waiting, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestLeadReadsGatheredStayPerOrganization: reads of single leads that
+// arrive while a statement runs go to PostgreSQL in one statement, and
+// each still answers as FindLeadByID alone would: its own organization's
+// lead, 404 for another organization's id or one that does not exist, and
+// a lead of its own when two read the same one. SQLite reads one at a time.
+func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		if f.db.dialect != Postgres {
+			if f.s.Leads.reads != nil {
+				t.Fatal("SQLite gathers lead reads; it has no round trip to save")
+			}
+			return
+		}
+		var mine, theirs []*impl.Lead
+		for i := range 3 {
+			mine = append(mine, f.mustCreate(t, f.org, &impl.Lead{Phone: fmt.Sprintf("5511900000%02d", i), Name: ptr(fmt.Sprintf("mine %d", i))}))
+			theirs = append(theirs, f.mustCreate(t, f.other, &impl.Lead{Phone: fmt.Sprintf("5511900000%02d", i), Name: ptr(fmt.Sprintf("theirs %d", i))}))
+		}
+
+		// One statement at a time, the first held until the others wait.
+		store := f.s.Leads
+		var mu sync.Mutex
+		var batches []int
+		started, release := make(chan struct{}), make(chan struct{})
+		store.reads = newLeadReads(1, func(ctx context.Context, reads []*leadRead) {
+			mu.Lock()
+			batches = append(batches, len(reads))
+			first := len(batches) == 1
+			mu.Unlock()
+			if first {
+				close(started)
+				<-release
+			}
+			store.readLeads(ctx, reads)
+		})
+
+		type ask struct {
+			org, id int64
+			want    *impl.Lead // nil: not found
+		}
+		asks := []ask{
+			{f.org, mine[1].ID, mine[1]},
+			{f.other, theirs[0].ID, theirs[0]},
+			{f.org, theirs[2].ID, nil},   // another organization's lead
+			{f.other, mine[2].ID, nil},   // and the other way round
+			{f.org, mine[2].ID, mine[2]}, // twice, in one batch
+			{f.org, mine[2].ID, mine[2]},
+			{f.org, mine[0].ID + 1_000_000, nil}, // no such lead
+			{f.other, theirs[1].ID, theirs[1]},
+		}
+		type answer struct {
+			lead *impl.Lead
+			err  error
+		}
+		first := make(chan answer, 1)
+		go func() {
+			l, err := store.FindLeadByID(ctx, f.org, mine[0].ID)
+			first <- answer{l, err}
+		}()
+		<-started
+		answers := make([]answer, len(asks))
+		var wg sync.WaitGroup
+		for i, a := range asks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l, err := store.FindLeadByID(ctx, a.org, a.id)
+				answers[i] = answer{l, err}
+			}()
+		}
+		waitingReads(t, store.reads, len(asks))
+		close(release)
+		wg.Wait()
+
+		if a := <-first; a.err != nil || a.lead.ID != mine[0].ID || a.lead.OrganizationID != f.org {
+			t.Fatalf("the first read: %+v, %v", a.lead, a.err)
+		}
+		if fmt.Sprint(batches) != fmt.Sprint([]int{1, len(asks)}) {
+			t.Fatalf("statements read %v leads, want [1 %d]: the reads that waited were not gathered", batches, len(asks))
+		}
+		for i, a := range asks {
+			got := answers[i]
+			if a.want == nil {
+				if impl.ErrorCode(got.err) != impl.ENotFound {
+					t.Errorf("read %d (org %d, lead %d): %+v, %v; want not found", i, a.org, a.id, got.lead, got.err)
+				}
+				continue
+			}
+			if got.err != nil || got.lead.ID != a.want.ID || got.lead.OrganizationID != a.org ||
+				*got.lead.Name != *a.want.Name || !got.lead.UpdatedAt.Equal(a.want.UpdatedAt) || got.lead.ETag() != a.want.ETag() {
+				t.Errorf("read %d (org %d, lead %d): %+v, %v; want %+v", i, a.org, a.id, got.lead, got.err, a.want)
+			}
+		}
+		if answers[4].lead == answers[5].lead {
+			t.Error("two reads of one lead share it: a change by one would show in the other's answer")
+		}
+		store.reads.mu.Lock()
+		running, waiting := store.reads.running, len(store.reads.waiting)
+		store.reads.mu.Unlock()
+		if running != 0 || waiting != 0 {
+			t.Errorf("after the reads: %d statements running, %d reads waiting", running, waiting)
+		}
+
+		// Many readers at once, two statements at a time as shipped: each
+		// gets its own lead, or 404 for the other organization's.
+		store.reads = newLeadReads(leadReadsRunning, store.readLeads)
+		errs := make(chan error, 64)
+		for g := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 30 {
+					org, lead, other := f.org, mine[(g+i)%3], theirs[(g+i)%3]
+					if g%2 == 1 {
+						org, lead, other = f.other, theirs[(g+i)%3], mine[(g+i)%3]
+					}
+					if l, err := store.FindLeadByID(ctx, org, lead.ID); err != nil || l.ID != lead.ID || *l.Name != *lead.Name {
+						errs <- fmt.Errorf("org %d lead %d: %+v, %v", org, lead.ID, l, err)
+						return
+					}
+					if l, err := store.FindLeadByID(ctx, org, other.ID); impl.ErrorCode(err) != impl.ENotFound {
+						errs <- fmt.Errorf("org %d read the other organization's lead %d: %+v, %v", org, other.ID, l, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+}
+
+// TestLeadReadsHandOnWhatWaits: when a statement ends, the reads that
+// waited meanwhile are read by one of them, a statement's error reaches
+// each of its reads, and no read is left waiting.
+func TestLeadReadsHandOnWhatWaits(t *testing.T) {
+	ctx := context.Background()
+	failing := errors.New("connection lost")
+	var mu sync.Mutex
+	var batches [][]int64
+	started, release := make(chan struct{}), make(chan struct{})
+	r := newLeadReads(1, func(_ context.Context, reads []*leadRead) {
+		mu.Lock()
+		ids := []int64{}
+		for _, x := range reads {
+			ids = append(ids, x.id)
+		}
+		batches = append(batches, ids)
+		n := len(batches)
+		mu.Unlock()
+		if n == 1 {
+			close(started)
+			<-release
+		}
+		for _, x := range reads {
+			if n == 2 {
+				x.err = failing
+			} else {
+				x.lead = &impl.Lead{ID: x.id, OrganizationID: x.org}
+			}
+		}
+	})
+	go func() { _, _ = r.find(ctx, 1, 100) }()
+	<-started
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for i := range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = r.find(ctx, 1, int64(i+1))
+		}()
+	}
+	waitingReads(t, r, 5)
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, failing) {
+			t.Errorf("read %d of the failed statement: %v, want its error", i, err)
+		}
+	}
+	if l, err := r.find(ctx, 2, 7); err != nil || l.ID != 7 || l.OrganizationID != 2 {
+		t.Errorf("a read after the failed statement: %+v, %v", l, err)
+	}
+	if len(batches) != 3 || len(batches[1]) != 5 || len(batches[2]) != 1 {
+		t.Errorf("statements read %v", batches)
+	}
+	if r.running != 0 || len(r.waiting) != 0 {
+		t.Errorf("%d statements running, %d reads waiting", r.running, len(r.waiting))
+	}
+}
