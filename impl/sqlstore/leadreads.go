@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 
 	"github.com/lib/pq"
@@ -83,11 +84,26 @@ func (r *leadReads) find(ctx context.Context, org, id int64) (*impl.Lead, error)
 
 // read reads batch, whose first read is the caller's, answers the others,
 // then hands the reads that waited meanwhile to the first of them, to read
-// in its own goroutine.
+// in its own goroutine. A panic in readMany still answers every read (those
+// it left without an answer with errLeadReadFailed) and hands on, before it
+// goes on up the caller's stack: otherwise the reads waiting, and every
+// read after them, would wait for ever.
 func (r *leadReads) read(ctx context.Context, batch []*leadRead) {
+	defer r.handOn(batch)
 	r.readMany(context.WithoutCancel(ctx), batch)
-	for _, b := range batch[1:] {
-		close(b.done)
+}
+
+// errLeadReadFailed answers the reads of a batch whose reading panicked.
+var errLeadReadFailed = errors.New("sqlstore: the statement reading leads failed")
+
+func (r *leadReads) handOn(batch []*leadRead) {
+	for i, b := range batch {
+		if b.lead == nil && b.err == nil {
+			b.err = errLeadReadFailed
+		}
+		if i > 0 {
+			close(b.done)
+		}
 	}
 	r.mu.Lock()
 	next := r.waiting

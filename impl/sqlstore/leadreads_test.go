@@ -29,6 +29,19 @@ func waitingReads(t *testing.T, r *leadReads, n int) {
 	}
 }
 
+// waitReads waits for wg, failing the test when reads are still waiting
+// after 10 seconds.
+func waitReads(t *testing.T, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("reads still wait for an answer after 10 s")
+	}
+}
+
 // TestLeadReadsGatheredStayPerOrganization: reads of single leads that
 // arrive while a statement runs go to PostgreSQL in one statement, and
 // each still answers as FindLeadByID alone would: its own organization's
@@ -102,7 +115,7 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 		}
 		waitingReads(t, store.reads, len(asks))
 		close(release)
-		wg.Wait()
+		waitReads(t, &wg)
 
 		if a := <-first; a.err != nil || a.lead.ID != mine[0].ID || a.lead.OrganizationID != f.org {
 			t.Fatalf("the first read: %+v, %v", a.lead, a.err)
@@ -157,7 +170,7 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 				}
 			}()
 		}
-		wg.Wait()
+		waitReads(t, &wg)
 		close(errs)
 		for err := range errs {
 			t.Error(err)
@@ -208,7 +221,7 @@ func TestLeadReadsHandOnWhatWaits(t *testing.T) {
 	}
 	waitingReads(t, r, 5)
 	close(release)
-	wg.Wait()
+	waitReads(t, &wg)
 	for i, err := range errs {
 		if !errors.Is(err, failing) {
 			t.Errorf("read %d of the failed statement: %v, want its error", i, err)
@@ -219,6 +232,71 @@ func TestLeadReadsHandOnWhatWaits(t *testing.T) {
 	}
 	if len(batches) != 3 || len(batches[1]) != 5 || len(batches[2]) != 1 {
 		t.Errorf("statements read %v", batches)
+	}
+	if r.running != 0 || len(r.waiting) != 0 {
+		t.Errorf("%d statements running, %d reads waiting", r.running, len(r.waiting))
+	}
+}
+
+// TestLeadReadsSurviveAPanic: when reading a batch panics, the panic
+// reaches the reader that ran it (for the server's recovery to answer its
+// request), each other read of the batch gets an error, and the reads after
+// it still run.
+func TestLeadReadsSurviveAPanic(t *testing.T) {
+	ctx := context.Background()
+	var calls int
+	var mu sync.Mutex
+	started, release := make(chan struct{}), make(chan struct{})
+	r := newLeadReads(1, func(_ context.Context, reads []*leadRead) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			close(started)
+			<-release
+		}
+		if n == 2 {
+			reads[0].lead = &impl.Lead{ID: reads[0].id} // answered, then the panic
+			panic("a driver's bug")
+		}
+		for _, x := range reads {
+			x.lead = &impl.Lead{ID: x.id, OrganizationID: x.org}
+		}
+	})
+	go func() { _, _ = r.find(ctx, 1, 1) }()
+	<-started
+	type outcome struct {
+		err      error
+		panicked any
+	}
+	var wg sync.WaitGroup
+	outcomes := make([]outcome, 3)
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { outcomes[i].panicked = recover() }()
+			_, outcomes[i].err = r.find(ctx, 1, int64(10+i))
+		}()
+	}
+	waitingReads(t, r, 3)
+	close(release)
+	waitReads(t, &wg)
+	panics, failed := 0, 0
+	for _, o := range outcomes {
+		switch {
+		case o.panicked == "a driver's bug":
+			panics++
+		case errors.Is(o.err, errLeadReadFailed):
+			failed++
+		}
+	}
+	if panics != 1 || failed != 2 {
+		t.Errorf("the batch that panicked: %+v; want the panic in the reader that ran it and errors for the other two", outcomes)
+	}
+	if l, err := r.find(ctx, 2, 5); err != nil || l.ID != 5 {
+		t.Errorf("a read after the panic: %+v, %v", l, err)
 	}
 	if r.running != 0 || len(r.waiting) != 0 {
 		t.Errorf("%d statements running, %d reads waiting", r.running, len(r.waiting))
