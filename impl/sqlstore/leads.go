@@ -123,15 +123,24 @@ func insertLead(ctx context.Context, db *DB, tx *sqlx.Tx, lead *impl.Lead, key s
 }
 
 // FindLeadByID implements impl.LeadStore. On PostgreSQL, reads that
-// arrive together go to the database together (leadReads).
+// arrive together go to the database together (pointReads).
 func (s *LeadStore) FindLeadByID(ctx context.Context, orgID, id int64) (*impl.Lead, error) {
 	if s.reads != nil {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 		return s.reads.find(ctx, orgID, id)
 	}
 	return s.findOne(ctx, orgID, id)
+}
+
+// readLeads answers a batch of FindLeadByID's reads (pointReads).
+func (s *LeadStore) readLeads(ctx context.Context, reads []*pointRead[impl.Lead]) {
+	if len(reads) == 1 {
+		reads[0].got, reads[0].err = s.findOne(ctx, reads[0].org, reads[0].id)
+		return
+	}
+	readPairs(ctx, s.db, reads, `SELECT `+s.sql().colsOfL+` FROM leads l
+		JOIN unnest(?::bigint[], ?::bigint[]) AS k(org, id) ON l.organization_id = k.org AND l.id = k.id`,
+		leadFields, func(l *impl.Lead) [2]int64 { return [2]int64{l.OrganizationID, l.ID} },
+		func(l *impl.Lead) *impl.Lead { c := *l; utcLead(&c); return &c }, "Lead")
 }
 
 // findOne reads one lead with its own statement.

@@ -263,14 +263,43 @@ func (s *MessageStore) leadForInbound(ctx context.Context, tx *sqlx.Tx, m *impl.
 	return lead.ID, nil
 }
 
-// FindMessageByID implements impl.MessageStore.
+// FindMessageByID implements impl.MessageStore. On PostgreSQL, reads that
+// arrive together go to the database together (pointReads): an automation
+// polling its messages' statuses reads many at once.
 func (s *MessageStore) FindMessageByID(ctx context.Context, orgID, id int64) (*impl.Message, error) {
-	var r messageRow
-	err := s.db.get(ctx, &r, `SELECT `+messageColumns+` FROM messages WHERE organization_id = ? AND id = ?`, orgID, id)
+	if s.reads != nil {
+		return s.reads.find(ctx, orgID, id)
+	}
+	return s.findOne(ctx, orgID, id)
+}
+
+// findOne reads one message with its own statement, prepared once and
+// scanned without sqlx, as a page of them is.
+func (s *MessageStore) findOne(ctx context.Context, orgID, id int64) (*impl.Message, error) {
+	stmt, err := s.db.prepared(ctx, `SELECT `+messageListColumns[s.db.dialect]+` FROM messages WHERE organization_id = ? AND id = ?`)
 	if err != nil {
+		return nil, err
+	}
+	if ctx, err = oneRow(ctx); err != nil {
+		return nil, err
+	}
+	var r messageRow
+	if err := stmt.Stmt.QueryRowContext(ctx, orgID, id).Scan(r.fields()...); err != nil {
 		return nil, notFound(err, "Message")
 	}
 	return r.message(), nil
+}
+
+// readMessages answers a batch of FindMessageByID's reads (pointReads).
+func (s *MessageStore) readMessages(ctx context.Context, reads []*pointRead[impl.Message]) {
+	if len(reads) == 1 {
+		reads[0].got, reads[0].err = s.findOne(ctx, reads[0].org, reads[0].id)
+		return
+	}
+	readPairs(ctx, s.db, reads, `SELECT `+selectList(s.db.dialect, messageColumns, "m.")+` FROM messages m
+		JOIN unnest(?::bigint[], ?::bigint[]) AS k(org, id) ON m.organization_id = k.org AND m.id = k.id`,
+		(*messageRow).fields, func(r *messageRow) [2]int64 { return [2]int64{r.OrganizationID, r.ID} },
+		(*messageRow).message, "Message")
 }
 
 // FindMessageByIdempotencyKey implements impl.MessageStore.

@@ -20,7 +20,7 @@ type (
 	LeadStore struct {
 		db    *DB
 		marks pageMarks
-		reads *leadReads
+		reads *pointReads[impl.Lead] // nil on SQLite
 	}
 	// HandoffStore implements impl.HandoffStore.
 	HandoffStore struct{ db *DB }
@@ -29,7 +29,10 @@ type (
 	// TemplateStore implements impl.TemplateStore.
 	TemplateStore struct{ db *DB }
 	// MessageStore implements impl.MessageStore.
-	MessageStore struct{ db *DB }
+	MessageStore struct {
+		db    *DB
+		reads *pointReads[impl.Message] // nil on SQLite
+	}
 	// WebhookStore implements impl.WebhookStore.
 	WebhookStore struct{ db *DB }
 	// DeliveryStore implements impl.DeliveryStore: the delivery log.
@@ -87,6 +90,22 @@ type Stores struct {
 	Events        *EventLog
 }
 
+func newLeadStore(db *DB) *LeadStore {
+	s := &LeadStore{db: db}
+	if db.dialect == Postgres {
+		s.reads = newPointReads(pointReadsRunning, s.readLeads)
+	}
+	return s
+}
+
+func newMessageStore(db *DB) *MessageStore {
+	s := &MessageStore{db: db}
+	if db.dialect == Postgres {
+		s.reads = newPointReads(pointReadsRunning, s.readMessages)
+	}
+	return s
+}
+
 // NewStores returns every store over db.
 func NewStores(db *DB) *Stores {
 	return &Stores{
@@ -100,7 +119,7 @@ func NewStores(db *DB) *Stores {
 		Handoffs:      &HandoffStore{db},
 		Integrations:  &IntegrationStore{db},
 		Templates:     &TemplateStore{db},
-		Messages:      &MessageStore{db},
+		Messages:      newMessageStore(db),
 		Webhooks:      &WebhookStore{db},
 		Deliveries:    &DeliveryStore{db},
 		Queue:         &DeliveryQueue{db},

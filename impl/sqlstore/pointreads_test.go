@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 )
 
 // waitingReads waits until r holds n waiting reads.
-func waitingReads(t *testing.T, r *leadReads, n int) {
+func waitingReads[T any](t *testing.T, r *pointReads[T], n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -42,6 +43,42 @@ func waitReads(t *testing.T, wg *sync.WaitGroup) {
 	}
 }
 
+// heldReads are pointReads of one statement at a time over readMany,
+// whose first statement waits for release: the reads made meanwhile wait,
+// and go together in the next.
+type heldReads[T any] struct {
+	*pointReads[T]
+	started, release chan struct{} // started: the first statement runs
+	mu               sync.Mutex
+	batches          []int // the number of reads of each statement
+}
+
+func holdFirst[T any](readMany func(ctx context.Context, reads []*pointRead[T])) *heldReads[T] {
+	h := &heldReads[T]{started: make(chan struct{}), release: make(chan struct{})}
+	h.pointReads = newPointReads(1, func(ctx context.Context, reads []*pointRead[T]) {
+		h.mu.Lock()
+		h.batches = append(h.batches, len(reads))
+		first := len(h.batches) == 1
+		h.mu.Unlock()
+		if first {
+			close(h.started)
+			<-h.release
+		}
+		readMany(ctx, reads)
+	})
+	return h
+}
+
+// gathered fails t unless the statements read one, then n reads.
+func (h *heldReads[T]) gathered(t *testing.T, n int) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if fmt.Sprint(h.batches) != fmt.Sprint([]int{1, n}) {
+		t.Fatalf("statements read %v, want [1 %d]: the reads that waited were not gathered", h.batches, n)
+	}
+}
+
 // TestLeadReadsGatheredStayPerOrganization: reads of single leads that
 // arrive while a statement runs go to PostgreSQL in one statement, and
 // each still answers as FindLeadByID alone would: its own organization's
@@ -64,20 +101,8 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 
 		// One statement at a time, the first held until the others wait.
 		store := f.s.Leads
-		var mu sync.Mutex
-		var batches []int
-		started, release := make(chan struct{}), make(chan struct{})
-		store.reads = newLeadReads(1, func(ctx context.Context, reads []*leadRead) {
-			mu.Lock()
-			batches = append(batches, len(reads))
-			first := len(batches) == 1
-			mu.Unlock()
-			if first {
-				close(started)
-				<-release
-			}
-			store.readLeads(ctx, reads)
-		})
+		held := holdFirst(store.readLeads)
+		store.reads = held.pointReads
 
 		type ask struct {
 			org, id int64
@@ -102,7 +127,7 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 			l, err := store.FindLeadByID(ctx, f.org, mine[0].ID)
 			first <- answer{l, err}
 		}()
-		<-started
+		<-held.started
 		answers := make([]answer, len(asks))
 		var wg sync.WaitGroup
 		for i, a := range asks {
@@ -114,15 +139,13 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 			}()
 		}
 		waitingReads(t, store.reads, len(asks))
-		close(release)
+		close(held.release)
 		waitReads(t, &wg)
 
 		if a := <-first; a.err != nil || a.lead.ID != mine[0].ID || a.lead.OrganizationID != f.org {
 			t.Fatalf("the first read: %+v, %v", a.lead, a.err)
 		}
-		if fmt.Sprint(batches) != fmt.Sprint([]int{1, len(asks)}) {
-			t.Fatalf("statements read %v leads, want [1 %d]: the reads that waited were not gathered", batches, len(asks))
-		}
+		held.gathered(t, len(asks))
 		for i, a := range asks {
 			got := answers[i]
 			if a.want == nil {
@@ -148,7 +171,7 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 
 		// Many readers at once, two statements at a time as shipped: each
 		// gets its own lead, or 404 for the other organization's.
-		store.reads = newLeadReads(leadReadsRunning, store.readLeads)
+		store.reads = newPointReads(pointReadsRunning, store.readLeads)
 		errs := make(chan error, 64)
 		for g := range 32 {
 			wg.Add(1)
@@ -178,16 +201,16 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 	})
 }
 
-// TestLeadReadsHandOnWhatWaits: when a statement ends, the reads that
+// TestPointReadsHandOnWhatWaits: when a statement ends, the reads that
 // waited meanwhile are read by one of them, a statement's error reaches
 // each of its reads, and no read is left waiting.
-func TestLeadReadsHandOnWhatWaits(t *testing.T) {
+func TestPointReadsHandOnWhatWaits(t *testing.T) {
 	ctx := context.Background()
 	failing := errors.New("connection lost")
 	var mu sync.Mutex
 	var batches [][]int64
 	started, release := make(chan struct{}), make(chan struct{})
-	r := newLeadReads(1, func(_ context.Context, reads []*leadRead) {
+	r := newPointReads(1, func(_ context.Context, reads []*pointRead[impl.Lead]) {
 		mu.Lock()
 		ids := []int64{}
 		for _, x := range reads {
@@ -204,7 +227,7 @@ func TestLeadReadsHandOnWhatWaits(t *testing.T) {
 			if n == 2 {
 				x.err = failing
 			} else {
-				x.lead = &impl.Lead{ID: x.id, OrganizationID: x.org}
+				x.got = &impl.Lead{ID: x.id, OrganizationID: x.org}
 			}
 		}
 	})
@@ -238,16 +261,16 @@ func TestLeadReadsHandOnWhatWaits(t *testing.T) {
 	}
 }
 
-// TestLeadReadsSurviveAPanic: when reading a batch panics, the panic
+// TestPointReadsSurviveAPanic: when reading a batch panics, the panic
 // reaches the reader that ran it (for the server's recovery to answer its
 // request), each other read of the batch gets an error, and the reads after
 // it still run.
-func TestLeadReadsSurviveAPanic(t *testing.T) {
+func TestPointReadsSurviveAPanic(t *testing.T) {
 	ctx := context.Background()
 	var calls int
 	var mu sync.Mutex
 	started, release := make(chan struct{}), make(chan struct{})
-	r := newLeadReads(1, func(_ context.Context, reads []*leadRead) {
+	r := newPointReads(1, func(_ context.Context, reads []*pointRead[impl.Lead]) {
 		mu.Lock()
 		calls++
 		n := calls
@@ -257,11 +280,11 @@ func TestLeadReadsSurviveAPanic(t *testing.T) {
 			<-release
 		}
 		if n == 2 {
-			reads[0].lead = &impl.Lead{ID: reads[0].id} // answered, then the panic
+			reads[0].got = &impl.Lead{ID: reads[0].id} // answered, then the panic
 			panic("a driver's bug")
 		}
 		for _, x := range reads {
-			x.lead = &impl.Lead{ID: x.id, OrganizationID: x.org}
+			x.got = &impl.Lead{ID: x.id, OrganizationID: x.org}
 		}
 	})
 	go func() { _, _ = r.find(ctx, 1, 1) }()
@@ -288,7 +311,7 @@ func TestLeadReadsSurviveAPanic(t *testing.T) {
 		switch {
 		case o.panicked == "a driver's bug":
 			panics++
-		case errors.Is(o.err, errLeadReadFailed):
+		case errors.Is(o.err, errPointReadFailed):
 			failed++
 		}
 	}
@@ -301,4 +324,60 @@ func TestLeadReadsSurviveAPanic(t *testing.T) {
 	if r.running != 0 || len(r.waiting) != 0 {
 		t.Errorf("%d statements running, %d reads waiting", r.running, len(r.waiting))
 	}
+}
+
+// TestMessageReadsGatheredStayPerOrganization: reads of single messages
+// gathered into one statement on PostgreSQL answer each as the one-message
+// statement does, field for field, and never with another organization's
+// message.
+func TestMessageReadsGatheredStayPerOrganization(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		if f.db.dialect != Postgres {
+			if f.s.Messages.reads != nil {
+				t.Fatal("SQLite gathers message reads; it has no round trip to save")
+			}
+			return
+		}
+		mine, theirs := f.integration(t, f.org, impl.ChannelWhatsApp), f.integration(t, f.other, impl.ChannelWhatsApp)
+		m1, m2, o1 := f.queued(t, mine), f.queued(t, mine), f.queued(t, theirs)
+		wamid := "wamid.HBgN"
+		if _, err := f.s.Messages.FinishMessage(ctx, f.org, m2.ID, impl.StatusUpdate{Status: impl.StatusSent,
+			At: f.clock.now(), ProviderMessageID: wamid}); err != nil {
+			t.Fatal(err)
+		}
+
+		store := f.s.Messages
+		held := holdFirst(store.readMessages)
+		store.reads = held.pointReads
+		asks := [][2]int64{{f.org, m1.ID}, {f.org, m2.ID}, {f.other, o1.ID}, {f.org, o1.ID}, {f.other, m1.ID}, {f.org, m2.ID}}
+		go func() { _, _ = store.FindMessageByID(ctx, f.org, m1.ID) }()
+		<-held.started
+		got := make([]*impl.Message, len(asks))
+		errs := make([]error, len(asks))
+		var wg sync.WaitGroup
+		for i, a := range asks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i], errs[i] = store.FindMessageByID(ctx, a[0], a[1])
+			}()
+		}
+		waitingReads(t, store.reads, len(asks))
+		close(held.release)
+		waitReads(t, &wg)
+		held.gathered(t, len(asks))
+		for i, a := range asks {
+			want, wantErr := store.findOne(ctx, a[0], a[1])
+			if impl.ErrorCode(errs[i]) != impl.ErrorCode(wantErr) || !reflect.DeepEqual(got[i], want) {
+				t.Errorf("read %d (org %d, message %d): %+v, %v; alone: %+v, %v", i, a[0], a[1], got[i], errs[i], want, wantErr)
+			}
+		}
+		if got[1].ProviderMessageID == nil || *got[1].ProviderMessageID != wamid || got[1].SentAt == nil {
+			t.Errorf("the sent message read in a batch: %+v", got[1])
+		}
+		if got[1] == got[5] {
+			t.Error("two reads of one message share it")
+		}
+	})
 }
