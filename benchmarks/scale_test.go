@@ -383,24 +383,35 @@ const afterWrite = "deep after an "
 //   - "insert": a lead added to each temperature and removed again (so
 //     that meta.total stays what the queries check), by SQL. Every order
 //     walks to a deep page again after it.
+// int64s is the one integer column of query's rows.
+func int64s(b *testing.B, raw *sql.DB, query string) []int64 {
+	b.Helper()
+	rows, err := raw.Query(query)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
 func writeScaleOrg(b *testing.B, a *app.App, raw *sql.DB, o *scaleOrg, write string) {
 	b.Helper()
 	ctx := context.Background()
 	if o.touch == nil {
 		// One lead of each temperature: the revisions are per temperature.
-		rows, err := raw.Query(`SELECT MIN(id) FROM leads WHERE organization_id = ` + strconv.FormatInt(o.id, 10) + ` GROUP BY temperature`)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				b.Fatal(err)
-			}
-			o.touch = append(o.touch, id)
-		}
-		if err := rows.Close(); err != nil || len(o.touch) == 0 {
-			b.Fatalf("the leads to write to: %v", err)
+		o.touch = int64s(b, raw, `SELECT MIN(id) FROM leads WHERE organization_id = `+strconv.FormatInt(o.id, 10)+` GROUP BY temperature`)
+		if len(o.touch) == 0 {
+			b.Fatal("no leads to write to")
 		}
 	}
 	switch write {

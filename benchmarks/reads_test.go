@@ -1,0 +1,68 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/iagente/iagente-sdr/impl"
+)
+
+// BenchmarkConcurrentReads: GET /leads/{id} and GET /messages/{id} from 32
+// goroutines at once (as the loadtest's 32 connections, without the HTTP
+// transport), each walking its own order through 500 leads or messages of
+// one organization, with validation on. On PostgreSQL the reads that
+// arrive together go to the database together; the CPU a read costs the
+// process and the cluster shows what that saves.
+func BenchmarkConcurrentReads(b *testing.B) {
+	n := sized(500, 50)
+	for _, db := range databases {
+		b.Run(db.name, func(b *testing.B) {
+			ctx := context.Background()
+			dbURL := freshDatabase(b, db)
+			a := start(b, dbURL, validations[0])
+			org, key := newOrganization(b, a)
+			seedLeads(b, a, org.ID, n)
+			in := &impl.Integration{OrganizationID: org.ID, Name: "bench", Channel: impl.ChannelWhatsApp, Provider: impl.ProviderSandbox, Active: true}
+			if err := a.Stores.Integrations.CreateIntegration(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+			dialect := a.Stores.DB.Dialect()
+			raw := rawDB(b, dialect, dbURL)
+			if _, err := raw.ExecContext(ctx, messageScaleSeed(dialect), org.ID, n, in.ID); err != nil {
+				b.Fatal(err)
+			}
+			settle(b, a, dbURL)
+			for _, kind := range []string{"leads", "messages"} {
+				b.Run(kind, func(b *testing.B) {
+					var paths []string
+					for _, id := range int64s(b, raw, fmt.Sprintf(`SELECT id FROM %s WHERE organization_id = %d ORDER BY id`, kind, org.ID)) {
+						paths = append(paths, fmt.Sprintf("/api/v1/%s/%d", kind, id))
+					}
+					if len(paths) != n {
+						b.Fatalf("%d %s seeded, want %d", len(paths), kind, n)
+					}
+					var next, failed atomic.Int64
+					b.SetParallelism(16) // 32 goroutines on 2 CPUs
+					b.ReportAllocs()
+					report := reportCPUPerOp(b)
+					b.RunParallel(func(pb *testing.PB) {
+						i := int(next.Add(97))
+						for pb.Next() {
+							i++
+							rec := httptest.NewRecorder()
+							a.Server.ServeHTTP(rec, newRequest(http.MethodGet, paths[i%n], key, nil))
+							if rec.Code != http.StatusOK && failed.Add(1) == 1 {
+								b.Errorf("GET %s: %d %s", paths[i%n], rec.Code, rec.Body)
+							}
+						}
+					})
+					report()
+				})
+			}
+		})
+	}
+}
