@@ -373,16 +373,6 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 // the write's name follows.
 const afterWrite = "deep after an "
 
-// writeScaleOrg makes one of two writes to o, untimed, before a deep page
-// is read again:
-//
-//   - "update": a new score for one lead of each temperature, through the
-//     store, as PATCH /leads/{id} makes it (its updated_at moves too). The
-//     orders by score and by update time walk to a deep page again after
-//     it; the others read it after their marks (00014).
-//   - "insert": a lead added to each temperature and removed again (so
-//     that meta.total stays what the queries check), by SQL. Every order
-//     walks to a deep page again after it.
 // int64s is the one integer column of query's rows.
 func int64s(b *testing.B, raw *sql.DB, query string) []int64 {
 	b.Helper()
@@ -404,6 +394,16 @@ func int64s(b *testing.B, raw *sql.DB, query string) []int64 {
 	return out
 }
 
+// writeScaleOrg makes one of two writes to o, untimed, before a deep page
+// is read again:
+//
+//   - "update": a new score for one lead of each temperature, through the
+//     store, as PATCH /leads/{id} makes it (its updated_at moves too). The
+//     orders by score and by update time walk to a deep page again after
+//     it; the others read it after their marks (00014).
+//   - "insert": a lead added to each temperature and removed again (so
+//     that meta.total stays what the queries check), by SQL. Every order
+//     walks to a deep page again after it.
 func writeScaleOrg(b *testing.B, a *app.App, raw *sql.DB, o *scaleOrg, write string) {
 	b.Helper()
 	ctx := context.Background()
