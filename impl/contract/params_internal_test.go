@@ -119,13 +119,15 @@ func BenchmarkResponse(b *testing.B) {
 		"X-Ratelimit-Remaining": {"59"}, "X-Ratelimit-Reset": {"1767225600"}}
 	sent := rate.Clone()
 	sent.Set("Location", "/api/v1/rcs/messages/4521")
+	lead := rate.Clone()
+	lead.Set("ETag", `"l123-5f2b9c1e"`)
 	for _, c := range []struct {
 		name, method, target string
 		status               int
 		header               http.Header
 		body                 string
 	}{
-		{"lead", "GET", "/api/v1/leads/123", 200, rate, `{"id":123,"phone":"5511999999999","name":"Maria Santos","email":"maria@empresa.com","company_name":"Tech Solutions","temperature":"hot","lead_score":85,"deal_value":15000.5,"created_at":"2026-03-13T14:02:11Z","updated_at":"2026-03-14T09:30:00Z"}`},
+		{"lead", "GET", "/api/v1/leads/123", 200, lead, `{"id":123,"phone":"5511999999999","name":"Maria Santos","email":"maria@empresa.com","company_name":"Tech Solutions","temperature":"hot","lead_score":85,"deal_value":15000.5,"created_at":"2026-03-13T14:02:11Z","updated_at":"2026-03-14T09:30:00Z"}`},
 		{"carousel", "POST", "/api/v1/rcs/messages", 201, sent, carousel},
 	} {
 		req := httptest.NewRequest(c.method, c.target, nil)
