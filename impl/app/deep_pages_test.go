@@ -9,6 +9,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
+	"github.com/iagente/iagente-sdr/internal/promtext"
 )
 
 // TestDeepPagesInMetrics: /metrics shows how the server read the deep
@@ -48,6 +49,48 @@ func TestDeepPagesInMetrics(t *testing.T) {
 				m := regexp.MustCompile(`(?m)^iagente_lead_deep_pages_total\{read="` + read + `"\} (\d+)$`).FindSubmatch(b)
 				if m == nil || string(m[1]) != want {
 					t.Errorf("iagente_lead_deep_pages_total{read=%q}: %q, want %s, in\n%s", read, m, want, b)
+				}
+			}
+		})
+	}
+}
+
+// TestPointReadsInMetrics: /metrics counts the reads of single leads and
+// messages by how they reached PostgreSQL (impl/sqlstore/pointreads.go);
+// SQLite, which gathers none, has no such series.
+func TestPointReadsInMetrics(t *testing.T) {
+	for _, d := range sqlstoretest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			e := startOutageApp(t, d.URL)
+			lead := &impl.Lead{Phone: "5511999990000"}
+			if err := e.a.Stores.Leads.CreateLead(context.Background(), e.org, lead); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if res, b, _ := e.do(t, "GET", fmt.Sprintf("/api/v1/leads/%d", lead.ID), ""); res.StatusCode != 200 {
+					t.Fatalf("GET the lead: %d %s", res.StatusCode, b)
+				}
+			}
+			_, b, _ := e.do(t, "GET", "/metrics", "")
+			m, err := promtext.Parse(string(b))
+			if err != nil {
+				t.Fatalf("/metrics: %v", err)
+			}
+			want := map[string]float64{
+				`iagente_db_point_reads_total{kind="lead",read="alone"}`:       2,
+				`iagente_db_point_reads_total{kind="lead",read="gathered"}`:    0,
+				`iagente_db_point_read_gatherings_total{kind="lead"}`:          0,
+				`iagente_db_point_reads_total{kind="message",read="alone"}`:    0,
+				`iagente_db_point_reads_total{kind="message",read="gathered"}`: 0,
+				`iagente_db_point_read_gatherings_total{kind="message"}`:       0,
+			}
+			for series, n := range want {
+				got, ok := m[series]
+				switch {
+				case d.Name != "postgres" && ok:
+					t.Errorf("%s = %v on %s, which gathers no reads", series, got, d.Name)
+				case d.Name == "postgres" && (!ok || got != n):
+					t.Errorf("%s = %v (present %v), want %v", series, got, ok, n)
 				}
 			}
 		})

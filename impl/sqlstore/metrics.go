@@ -27,4 +27,12 @@ func (s *DB) WriteMetrics(w io.Writer) {
 	}{{"max_idle", st.MaxIdleClosed}, {"max_idle_time", st.MaxIdleTimeClosed}, {"max_lifetime", st.MaxLifetimeClosed}} {
 		_, _ = io.WriteString(w, `iagente_db_connections_closed_total{reason="`+c.reason+`"} `+strconv.FormatInt(c.n, 10)+"\n")
 	}
+	// dialect: reads of single leads and messages are gathered on
+	// PostgreSQL only (pointReads).
+	if l, m := s.stores.leads, s.stores.messages; l != nil && l.reads != nil && m.reads != nil {
+		metrics.WriteMetadataIfNeeded(w, "iagente_db_point_reads_total", "counter")
+		metrics.WriteMetadataIfNeeded(w, "iagente_db_point_read_gatherings_total", "counter")
+		l.reads.writeMetrics(w, "lead")
+		m.reads.writeMetrics(w, "message")
+	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lib/pq"
 )
@@ -39,6 +42,10 @@ type pointReads[T any] struct {
 	mu      sync.Mutex
 	running int             // statements running
 	waiting []*pointRead[T] // reads for the next statement
+
+	// For /metrics: reads that ran their own statement, reads that went
+	// in a gathered one, and those statements.
+	alone, gathered, gatherings atomic.Int64
 }
 
 // pointRead is one read of a row, waiting for its answer.
@@ -98,6 +105,12 @@ func (r *pointReads[T]) read(ctx context.Context, batch []*pointRead[T]) {
 var errPointReadFailed = errors.New("sqlstore: the statement reading the batch failed")
 
 func (r *pointReads[T]) handOn(batch []*pointRead[T]) {
+	if len(batch) == 1 {
+		r.alone.Add(1)
+	} else {
+		r.gathered.Add(int64(len(batch)))
+		r.gatherings.Add(1)
+	}
 	for i, b := range batch {
 		if b.got == nil && b.err == nil {
 			b.err = errPointReadFailed
@@ -151,4 +164,12 @@ func readPairs[T, R any](ctx context.Context, db *DB, reads []*pointRead[T], que
 			r.got = answer(row) // reads of the same row get one each
 		}
 	}
+}
+
+// writeMetrics writes r's counts for /metrics, labelled with kind.
+func (r *pointReads[T]) writeMetrics(w io.Writer, kind string) {
+	k := `kind="` + kind + `"`
+	_, _ = io.WriteString(w, `iagente_db_point_reads_total{`+k+`,read="alone"} `+strconv.FormatInt(r.alone.Load(), 10)+"\n"+
+		`iagente_db_point_reads_total{`+k+`,read="gathered"} `+strconv.FormatInt(r.gathered.Load(), 10)+"\n"+
+		`iagente_db_point_read_gatherings_total{`+k+`} `+strconv.FormatInt(r.gatherings.Load(), 10)+"\n")
 }

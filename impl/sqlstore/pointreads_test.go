@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,6 +92,11 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 			if f.s.Leads.reads != nil {
 				t.Fatal("SQLite gathers lead reads; it has no round trip to save")
 			}
+			var metrics strings.Builder
+			f.db.WriteMetrics(&metrics)
+			if strings.Contains(metrics.String(), "point_read") {
+				t.Errorf("SQLite's /metrics counts gathered reads:\n%s", metrics.String())
+			}
 			return
 		}
 		var mine, theirs []*impl.Lead
@@ -146,6 +152,17 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 			t.Fatalf("the first read: %+v, %v", a.lead, a.err)
 		}
 		held.gathered(t, len(asks))
+		var metrics strings.Builder
+		f.db.WriteMetrics(&metrics)
+		for _, line := range []string{
+			`iagente_db_point_reads_total{kind="lead",read="alone"} 1`,
+			fmt.Sprintf(`iagente_db_point_reads_total{kind="lead",read="gathered"} %d`, len(asks)),
+			`iagente_db_point_read_gatherings_total{kind="lead"} 1`,
+		} {
+			if !strings.Contains(metrics.String(), line+"\n") {
+				t.Errorf("/metrics of the store lacks %s:\n%s", line, metrics.String())
+			}
+		}
 		for i, a := range asks {
 			got := answers[i]
 			if a.want == nil {
