@@ -134,10 +134,12 @@ func (r *pointReads[T]) handOn(batch []*pointRead[T]) {
 
 // readPairs answers a batch of reads (more than one) with one statement,
 // query: its arguments are the arrays of the reads' organizations and ids,
-// and it joins its table (as t) to unnest(?::bigint[], ?::bigint[]) AS
-// k(org, id) on t.organization_id = k.org AND t.id = k.id. scan reads a
-// row of it, key says whose it is, and answer makes each read's own T of
-// it; what no row answers is not found, as what.
+// and it joins its table to unnest(?::bigint[], ?::bigint[]) AS k(org, id)
+// on the table's organization_id = k.org AND its id = k.id. scan reads a
+// row of it, key says whose it is (organization, id), and answer makes
+// each read's own T of it; a read no row answers is not found, as what. A
+// row goes only to the reads of its own pair, whatever the statement
+// returns.
 func readPairs[T, R any](ctx context.Context, db *DB, reads []*pointRead[T], query string,
 	scan func(*R) []any, key func(*R) [2]int64, answer func(*R) *T, what string) {
 	orgs, ids := make([]int64, len(reads)), make([]int64, len(reads))
