@@ -14,7 +14,8 @@ import (
 // BenchmarkConcurrentReads: GET /leads/{id} and GET /messages/{id} from 32
 // goroutines at once (as the loadtest's 32 connections, without the HTTP
 // transport), each walking its own order through 500 leads or messages of
-// one organization, with validation on. On PostgreSQL the reads that
+// one organization, with validation on; and pages of GET /leads
+// (lead-pages), by the default order and by a temperature's score. On PostgreSQL the reads that
 // arrive together go to the database together; the CPU a read costs the
 // process and the cluster shows what that saves.
 func BenchmarkConcurrentReads(b *testing.B) {
@@ -36,14 +37,23 @@ func BenchmarkConcurrentReads(b *testing.B) {
 				b.Fatal(err)
 			}
 			settle(b, a, dbURL)
-			for _, kind := range []string{"leads", "messages"} {
+			for _, kind := range []string{"leads", "messages", "lead-pages"} {
 				b.Run(kind, func(b *testing.B) {
 					var paths []string
-					for _, id := range int64s(b, raw, fmt.Sprintf(`SELECT id FROM %s WHERE organization_id = %d ORDER BY id`, kind, org.ID)) {
-						paths = append(paths, fmt.Sprintf("/api/v1/%s/%d", kind, id))
-					}
-					if len(paths) != n {
-						b.Fatalf("%d %s seeded, want %d", len(paths), kind, n)
+					if kind == "lead-pages" {
+						// The pages of 25 a CRM walks, by the default order
+						// and by a filter's.
+						for page := 1; page <= n/25; page++ {
+							paths = append(paths, fmt.Sprintf("/api/v1/leads?per_page=25&page=%d", page),
+								fmt.Sprintf("/api/v1/leads?per_page=25&page=%d&temperature=%s&sort=-lead_score", page%3+1, seedTemperature(page)))
+						}
+					} else {
+						for _, id := range int64s(b, raw, fmt.Sprintf(`SELECT id FROM %s WHERE organization_id = %d ORDER BY id`, kind, org.ID)) {
+							paths = append(paths, fmt.Sprintf("/api/v1/%s/%d", kind, id))
+						}
+						if len(paths) != n {
+							b.Fatalf("%d %s seeded, want %d", len(paths), kind, n)
+						}
 					}
 					var next, failed atomic.Int64
 					b.SetParallelism(16) // 32 goroutines on 2 CPUs
@@ -54,9 +64,9 @@ func BenchmarkConcurrentReads(b *testing.B) {
 						for pb.Next() {
 							i++
 							rec := httptest.NewRecorder()
-							a.Server.ServeHTTP(rec, newRequest(http.MethodGet, paths[i%n], key, nil))
+							a.Server.ServeHTTP(rec, newRequest(http.MethodGet, paths[i%len(paths)], key, nil))
 							if rec.Code != http.StatusOK && failed.Add(1) == 1 {
-								b.Errorf("GET %s: %d %s", paths[i%n], rec.Code, rec.Body)
+								b.Errorf("GET %s: %d %s", paths[i%len(paths)], rec.Code, rec.Body)
 							}
 						}
 					})
