@@ -676,8 +676,14 @@ func (f *fixture) statementsBounded(t *testing.T, min int, first, again func()) 
 	}
 }
 
+// TestLeadListStatementsAreBounded: a list's pages are read through
+// statements prepared once, on both databases, and reading other values
+// prepares no more of them.
 func TestLeadListStatementsAreBounded(t *testing.T) {
-	f := newFixture(t, sqlstoretest.SQLite(t).URL)
+	forEachDB(t, func(t *testing.T, f *fixture) { leadListStatementsAreBounded(t, f) })
+}
+
+func leadListStatementsAreBounded(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	for i := range 6 {
 		email := fmt.Sprintf("p%d@example.com", i%2)

@@ -438,29 +438,29 @@ func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond str
 	return leads, nil
 }
 
-// readRun reads one run of q's order.
+// readRun reads one run of q's order, through a statement prepared once
+// (per connection, as database/sql prepares it).
 //
-// dialect: on PostgreSQL not through a prepared statement: it plans an
-// unnamed statement for its arguments, and the right index for an
-// organization's page depends on how much of the table is that
-// organization's, which a generic plan cannot know. SQLite's plan does not
-// depend on them (the runs name their index where it would, and a build
-// whose planner reads bound values re-prepares by itself), so there the
-// statement is prepared once: parsing it was half of the store's time for
-// a page (`ListLeads` profile). The statements' text holds only
-// placeholders, columns and index names, so there are a bounded number of
-// them.
+// dialect: on SQLite, parsing the statement was half of the store's time
+// for a page (`ListLeads` profile). On PostgreSQL, planning it for its
+// arguments was most of a page's cost to the cluster: with the leads' 20
+// indexes to weigh, 32 concurrent pages cost it 532-544 CPU µs each,
+// prepared 181-184 (docs/benchmarks.md, "Pages of leads on prepared
+// statements"). Prepared, PostgreSQL plans for the first five arguments,
+// then keeps a generic plan where its cost is no worse. Every run reads
+// the index of its organization, filter and order, so the generic plan is
+// the custom one; at a million leads beside an organization of 10,000 in
+// the same table, no page was more than 15 % slower at p50 and most were
+// faster. An operator who meets a plan that is not can set
+// plan_cache_mode = force_custom_plan on the database. The statements'
+// text holds only placeholders, columns and index names, so there are a
+// bounded number of them (TestLeadListStatementsAreBounded).
 func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) ([]*impl.Lead, error) {
 	query, args := s.runStatement(q, cond, args, r)
 	var rows *sql.Rows
-	var err error
-	if s.db.dialect == SQLite {
-		var stmt *sqlx.Stmt
-		if stmt, err = s.db.prepared(ctx, query); err == nil {
-			rows, err = stmt.QueryContext(ctx, args...)
-		}
-	} else {
-		rows, err = s.db.pool.QueryContext(ctx, s.db.rebind(query), args...)
+	stmt, err := s.db.prepared(ctx, query)
+	if err == nil {
+		rows, err = stmt.QueryContext(ctx, args...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find leads: %w", err)
