@@ -15,7 +15,8 @@ import (
 // goroutines at once (as the loadtest's 32 connections, without the HTTP
 // transport), each walking its own order through 500 leads or messages of
 // one organization, with validation on; and pages of GET /leads
-// (lead-pages), by the default order and by a temperature's score. On PostgreSQL the reads that
+// (lead-pages), by the default order and by a temperature's score, and of
+// GET /messages (message-pages), all and by status. On PostgreSQL the reads that
 // arrive together go to the database together; the CPU a read costs the
 // process and the cluster shows what that saves.
 func BenchmarkConcurrentReads(b *testing.B) {
@@ -37,17 +38,24 @@ func BenchmarkConcurrentReads(b *testing.B) {
 				b.Fatal(err)
 			}
 			settle(b, a, dbURL)
-			for _, kind := range []string{"leads", "messages", "lead-pages"} {
+			for _, kind := range []string{"leads", "messages", "lead-pages", "message-pages"} {
 				b.Run(kind, func(b *testing.B) {
 					var paths []string
-					if kind == "lead-pages" {
+					switch kind {
+					case "lead-pages":
 						// The pages of 25 a CRM walks, by the default order
 						// and by a filter's.
 						for page := 1; page <= n/25; page++ {
 							paths = append(paths, fmt.Sprintf("/api/v1/leads?per_page=25&page=%d", page),
 								fmt.Sprintf("/api/v1/leads?per_page=25&page=%d&temperature=%s&sort=-lead_score", page%3+1, seedTemperature(page)))
 						}
-					} else {
+					case "message-pages":
+						// The pages an automation polls: all, and by status.
+						for page := 1; page <= n/25; page++ {
+							paths = append(paths, fmt.Sprintf("/api/v1/messages?per_page=25&page=%d", page),
+								fmt.Sprintf("/api/v1/messages?per_page=25&page=%d&status=%s", page%4+1, []string{"queued", "sent", "delivered", "read", "failed"}[page%5]))
+						}
+					default:
 						for _, id := range int64s(b, raw, fmt.Sprintf(`SELECT id FROM %s WHERE organization_id = %d ORDER BY id`, kind, org.ID)) {
 							paths = append(paths, fmt.Sprintf("/api/v1/%s/%d", kind, id))
 						}
