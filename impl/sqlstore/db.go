@@ -323,19 +323,17 @@ func (s *DB) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
 }
 
 // listGet and listRows run one of a list's reads (a count, a page),
-// written with "?", into dst.
+// written with "?", into dst, through the prepared-statement cache
+// (prepared), as the lead list's reads are (see readRun).
 //
-// dialect: on SQLite through the prepared-statement cache (prepared), as
-// the lead list's reads are (see readRun): parsing a page's two statements
-// again was a quarter of GET /messages (BenchmarkListMessages profile). The
-// text must hold only placeholders, columns and fixed conditions, so that
-// there are a bounded number of them (TestMessageListStatementsAreBounded).
-// PostgreSQL plans an unnamed statement for its arguments, as for the
-// leads: the right index can depend on the organization's share.
+// dialect: on SQLite, parsing a page's two statements again was a quarter
+// of GET /messages (BenchmarkListMessages profile); on PostgreSQL, planning
+// them for their arguments was most of what a page cost the cluster, as
+// for the leads (docs/benchmarks.md, "Pages of leads on prepared
+// statements"). The text must hold only placeholders, columns and fixed
+// conditions, so that there are a bounded number of them
+// (TestMessageListStatementsAreBounded).
 func (s *DB) listGet(ctx context.Context, dst any, query string, args ...any) error {
-	if s.dialect != SQLite {
-		return sqlx.GetContext(ctx, s.pool, dst, s.rebind(query), args...)
-	}
 	stmt, err := s.prepared(ctx, query)
 	if err != nil {
 		return err
@@ -345,9 +343,6 @@ func (s *DB) listGet(ctx context.Context, dst any, query string, args ...any) er
 
 // listRows is listGet for a page of rows, to scan.
 func (s *DB) listRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s.dialect != SQLite {
-		return s.pool.QueryContext(ctx, s.rebind(query), args...)
-	}
 	stmt, err := s.prepared(ctx, query)
 	if err != nil {
 		return nil, err
@@ -377,7 +372,11 @@ func scanEach[T any](rows *sql.Rows, err error, fields func(*T) []any) ([]*T, er
 // listQueryer is tx for a list's reads. dialect: on SQLite each of its
 // statements goes through the prepared-statement cache (stmtIn), as
 // listGet's do; on PostgreSQL it is tx itself (unnamed statements, planned
-// for their arguments). Only for reads whose text holds no value.
+// for their arguments). A webhook's delivery log, its only user, was not
+// better prepared there: at a million deliveries beside 10,000, pages
+// filtered by status were 8-15 % slower on generic plans, though its pages
+// at 10,000 were faster (docs/benchmarks.md, "Pages of leads on prepared
+// statements"). Only for reads whose text holds no value.
 func (s *DB) listQueryer(tx *sqlx.Tx) sqlx.QueryerContext {
 	if s.dialect != SQLite {
 		return tx

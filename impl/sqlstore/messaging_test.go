@@ -11,7 +11,6 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
-	"github.com/iagente/iagente-sdr/impl/sqlstore/sqlstoretest"
 )
 
 func (f *fixture) integration(t *testing.T, org int64, channel string) *impl.Integration {
@@ -276,13 +275,16 @@ func providerID(m api.Message) string {
 	return v
 }
 
-// On SQLite the message list's count and page are prepared once and kept
-// (listGet, listRows): their text must hold no value, or every filter
-// value or cursor would prepare and keep one more. Walks with every
+// On both databases the message list's count and page are prepared once
+// and kept (listGet, listRows): their text must hold no value, or every
+// filter value or cursor would prepare and keep one more. Walks with every
 // combination of filters, by number and by cursor, then again with other
 // values, prepare nothing new the second time.
 func TestMessageListStatementsAreBounded(t *testing.T) {
-	f := newFixture(t, sqlstoretest.SQLite(t).URL)
+	forEachDB(t, func(t *testing.T, f *fixture) { messageListStatementsAreBounded(t, f) })
+}
+
+func messageListStatementsAreBounded(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	in := f.integration(t, f.org, impl.ChannelWhatsApp)
 	leads := [2]int64{}
