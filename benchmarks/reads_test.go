@@ -16,9 +16,10 @@ import (
 // transport), each walking its own order through 500 leads or messages of
 // one organization, with validation on; and pages of GET /leads
 // (lead-pages), by the default order and by a temperature's score, and of
-// GET /messages (message-pages), all and by status. On PostgreSQL the reads that
-// arrive together go to the database together; the CPU a read costs the
-// process and the cluster shows what that saves.
+// GET /messages (message-pages), all and by status. On PostgreSQL the
+// single reads that arrive together go to the database together, and the
+// pages run on prepared statements; the CPU a request costs the process
+// and the cluster shows what each saves.
 func BenchmarkConcurrentReads(b *testing.B) {
 	n := sized(500, 50)
 	for _, db := range databases {
