@@ -716,7 +716,7 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 		TrustedProxies:           cfg.TrustedProxies,
 		IdempotencyLease:         cfg.IdempotencyLease(),
 		Dashboard:                dash,
-		MetricsWriters:           metricsWriters(st.DB, dispatcher, keyLimiter, addrLimiter),
+		MetricsWriters:           metricsWriters(st, dispatcher, keyLimiter, addrLimiter),
 	})
 	if err != nil {
 		return nil, err
@@ -726,10 +726,11 @@ func build(cfg Config, st *sqlstore.Stores) (*App, error) {
 }
 
 // metricsWriters are the parts of /metrics beyond the HTTP server's own:
-// the dispatcher's attempts, the database pool, and, with Redis, the
-// requests the limiters allowed uncounted while it was unreachable.
-func metricsWriters(db *sqlstore.DB, dispatcher *delivery.Dispatcher, key, addr any) []func(io.Writer) {
-	out := []func(io.Writer){dispatcher.WriteMetrics, db.WriteMetrics}
+// the dispatcher's attempts, the database pool and the reads gathered on
+// PostgreSQL, and, with Redis, the requests the limiters allowed uncounted
+// while it was unreachable.
+func metricsWriters(st *sqlstore.Stores, dispatcher *delivery.Dispatcher, key, addr any) []func(io.Writer) {
+	out := []func(io.Writer){dispatcher.WriteMetrics, st.WriteMetrics}
 	k, keyRedis := key.(*ratelimit.Redis)
 	a, addrRedis := addr.(*ratelimit.Redis)
 	if keyRedis && addrRedis {

@@ -67,13 +67,6 @@ type DB struct {
 
 	signing signingKeys
 
-	// stores are the stores NewStores made last over this DB, whose
-	// counts WriteMetrics writes.
-	stores struct {
-		leads    *LeadStore
-		messages *MessageStore
-	}
-
 	// sealer seals the secrets the service must use (nil: stored as they
 	// are); see seal.go.
 	sealer *sealer

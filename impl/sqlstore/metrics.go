@@ -27,12 +27,17 @@ func (s *DB) WriteMetrics(w io.Writer) {
 	}{{"max_idle", st.MaxIdleClosed}, {"max_idle_time", st.MaxIdleTimeClosed}, {"max_lifetime", st.MaxLifetimeClosed}} {
 		_, _ = io.WriteString(w, `iagente_db_connections_closed_total{reason="`+c.reason+`"} `+strconv.FormatInt(c.n, 10)+"\n")
 	}
-	// dialect: reads of single leads and messages are gathered on
-	// PostgreSQL only (pointReads).
-	if l, m := s.stores.leads, s.stores.messages; l != nil && l.reads != nil && m.reads != nil {
+}
+
+// WriteMetrics writes the database's metrics (DB.WriteMetrics), then how
+// the reads of single leads and messages reached it. dialect: those are
+// gathered on PostgreSQL only (pointReads), so SQLite has no such series.
+func (st *Stores) WriteMetrics(w io.Writer) {
+	st.DB.WriteMetrics(w)
+	if l, m := st.Leads.reads, st.Messages.reads; l != nil && m != nil {
 		metrics.WriteMetadataIfNeeded(w, "iagente_db_point_reads_total", "counter")
 		metrics.WriteMetadataIfNeeded(w, "iagente_db_point_read_gatherings_total", "counter")
-		l.reads.writeMetrics(w, "lead")
-		m.reads.writeMetrics(w, "message")
+		l.writeMetrics(w, "lead")
+		m.writeMetrics(w, "message")
 	}
 }

@@ -93,7 +93,7 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 				t.Fatal("SQLite gathers lead reads; it has no round trip to save")
 			}
 			var metrics strings.Builder
-			f.db.WriteMetrics(&metrics)
+			f.s.WriteMetrics(&metrics)
 			if strings.Contains(metrics.String(), "point_read") {
 				t.Errorf("SQLite's /metrics counts gathered reads:\n%s", metrics.String())
 			}
@@ -153,7 +153,7 @@ func TestLeadReadsGatheredStayPerOrganization(t *testing.T) {
 		}
 		held.gathered(t, len(asks))
 		var metrics strings.Builder
-		f.db.WriteMetrics(&metrics)
+		f.s.WriteMetrics(&metrics)
 		for _, line := range []string{
 			`iagente_db_point_reads_total{kind="lead",read="alone"} 1`,
 			fmt.Sprintf(`iagente_db_point_reads_total{kind="lead",read="gathered"} %d`, len(asks)),

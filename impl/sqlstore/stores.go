@@ -108,7 +108,7 @@ func newMessageStore(db *DB) *MessageStore {
 
 // NewStores returns every store over db.
 func NewStores(db *DB) *Stores {
-	st := &Stores{
+	return &Stores{
 		DB:            db,
 		Organizations: &OrganizationStore{db},
 		APIKeys:       &APIKeyStore{db},
@@ -127,8 +127,6 @@ func NewStores(db *DB) *Stores {
 		Idempotency:   &IdempotencyStore{db},
 		Events:        &EventLog{db},
 	}
-	db.stores.leads, db.stores.messages = st.Leads, st.Messages
-	return st
 }
 
 // Close closes the database.
