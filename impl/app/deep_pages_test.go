@@ -15,7 +15,8 @@ import (
 // TestDeepPagesInMetrics: /metrics shows how the server read the deep
 // numbered pages of GET /leads (impl/sqlstore/pagemarks.go), on both
 // databases: a first visit walked to, the same page again read after its
-// mark, with the same leads.
+// mark, with the same leads, and after a new lead, read after the mark
+// mended past it.
 func TestDeepPagesInMetrics(t *testing.T) {
 	for _, d := range sqlstoretest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
@@ -44,8 +45,17 @@ func TestDeepPagesInMetrics(t *testing.T) {
 			if fmt.Sprint(first) != fmt.Sprint(again) {
 				t.Errorf("page 21 gave %v, then %v", first, again)
 			}
+			// A new lead before every other in the order by name (the
+			// others have none): the mark is mended past it, and the page
+			// begins one lead earlier.
+			if res, b, _ := e.do(t, "POST", "/api/v1/leads", `{"phone":"5511988887777","name":"Ana"}`); res.StatusCode != 201 {
+				t.Fatalf("create a lead: %d %s", res.StatusCode, b)
+			}
+			if moved := page(); fmt.Sprint(moved[1:]) != fmt.Sprint(first[:24]) || moved[0] == first[0] {
+				t.Errorf("after a new first lead, page 21 gave %v; it was %v", moved, first)
+			}
 			_, b, _ := e.do(t, "GET", "/metrics", "")
-			for read, want := range map[string]string{"walked": "1", "after_mark": "1"} {
+			for read, want := range map[string]string{"walked": "1", "after_mark": "1", "mended": "1"} {
 				m := regexp.MustCompile(`(?m)^iagente_lead_deep_pages_total\{read="` + read + `"\} (\d+)$`).FindSubmatch(b)
 				if m == nil || string(m[1]) != want {
 					t.Errorf("iagente_lead_deep_pages_total{read=%q}: %q, want %s, in\n%s", read, m, want, b)

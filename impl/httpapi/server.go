@@ -96,8 +96,8 @@ type Config struct {
 	// counted against the address's limit as the docs are.
 	MetricsToken string
 	// DeepPages, if set, counts the deep numbered pages of GET /leads read
-	// after a mark and walked to, for /metrics.
-	DeepPages func() (afterMark, walked int64)
+	// after a mark, after a mended mark and walked to, for /metrics.
+	DeepPages func() (afterMark, mended, walked int64)
 	// MetricsWriters write more of /metrics, in Prometheus' text format:
 	// the dispatcher's series, the database pool's, the rate limiter's.
 	MetricsWriters []func(io.Writer)

@@ -210,7 +210,7 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 		return nil, err
 	}
 	cond, args := s.leadConditions(orgID, q)
-	counts, err := s.countLeads(ctx, orgID, q, cond, args)
+	counts, err := s.countLeads(ctx, orgID, q, cond, args, s.marks.markable(q, q.Offset+int64(q.Limit)))
 	if err != nil {
 		return nil, err
 	}
@@ -218,15 +218,23 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 	if q.Limit <= 0 || (q.After == nil && q.Offset >= counts.Total) {
 		return page, nil
 	}
+	if s.marks.reading != nil {
+		s.marks.reading()
+	}
 	// One lead more than the page says whether another page follows.
-	leads, err := s.pageLeads(ctx, orgID, q, cond, args, counts)
+	leads, marks, err := s.pageLeads(ctx, orgID, q, cond, args, counts)
 	if err != nil {
 		return nil, err
 	}
 	if len(leads) > q.Limit {
 		if end := q.Offset + int64(q.Limit); s.marks.markable(q, end) {
-			s.marks.leave(orgID, q, end, counts, leads[q.Limit-1])
+			marks = append(marks, markAt{end, keyOf(q.Sort, leads[q.Limit-1])})
 		}
+	}
+	if err := s.leaveMarks(ctx, orgID, q, cond, args, counts, marks); err != nil {
+		return nil, err
+	}
+	if len(leads) > q.Limit {
 		leads = leads[:q.Limit]
 		if key == nil {
 			if key, err = s.db.signingKey(ctx, leadCursorKey); err != nil {
@@ -243,26 +251,67 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 }
 
 // pageLeads reads q's page and the lead after it, if any: after the page's
-// mark when the list has not changed since it was left (see pageMarks), or
-// else from its offset, with the lead before it to leave a mark there.
-func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) ([]*impl.Lead, error) {
+// mark when the list has not changed since it was left, or only by leads
+// arriving (see pageMarks), or else from its offset, with the lead before
+// it to leave a mark there (marks).
+func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) (leads []*impl.Lead, marks []markAt, err error) {
 	if !s.marks.markable(q, q.Offset) {
-		return s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1)
+		leads, err = s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1)
+		return leads, nil, err
 	}
-	if before, ok := s.marks.before(orgID, q, q.Offset, counts); ok {
+	before, ok := s.marks.before(orgID, q, q.Offset, counts)
+	if !ok {
+		if before, ok, err = s.mendMark(ctx, orgID, q, cond, args, counts); err != nil {
+			return nil, nil, err
+		}
+	}
+	if ok {
 		after := q
 		after.After, after.Seen = &before, q.Offset
-		return s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1)
+		leads, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1)
+		return leads, nil, err
 	}
 	s.marks.walks.Add(1)
 	from := q
 	from.Offset--
-	leads, err := s.leadsInOrder(ctx, from, cond, args, counts, q.Limit+2)
-	if err != nil || len(leads) == 0 {
-		return leads, err
+	if leads, err = s.leadsInOrder(ctx, from, cond, args, counts, q.Limit+2); err != nil || len(leads) == 0 {
+		return leads, nil, err
 	}
-	s.marks.leave(orgID, q, q.Offset, counts, leads[0])
-	return leads[1:], nil
+	return leads[1:], []markAt{{q.Offset, keyOf(q.Sort, leads[0])}}, nil
+}
+
+// markAt is a mark to leave: the lead just before offset.
+type markAt struct {
+	offset int64
+	before impl.LeadKey
+}
+
+// leaveMarks leaves marks in q's list at counts' revision if the list is
+// still at it, counted again after the page was read: then no write came
+// between the two, and each mark's lead is where the list had it at that
+// revision, which mending a mark relies on (a lead read after a write
+// would otherwise be moved again past arrivals it already follows).
+func (s *LeadStore) leaveMarks(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts, marks []markAt) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	again, err := s.countLeads(ctx, orgID, q, cond, args, false)
+	if err != nil {
+		return err
+	}
+	if !sameRevision(again, counts) {
+		return nil
+	}
+	for _, m := range marks {
+		s.marks.leaveKey(orgID, q, m.offset, counts, m.before)
+	}
+	return nil
+}
+
+// sameRevision reports whether two counts of one list saw it at one
+// revision: revisions only grow, so no write to the list came between.
+func sameRevision(a, b leadCounts) bool {
+	return a.Revision == b.Revision && a.ListRevision == b.ListRevision && a.Total == b.Total
 }
 
 // leadConditions is the WHERE clause of q's filters and its arguments.
@@ -302,6 +351,11 @@ type leadCounts struct {
 	// see sortRevision); 0 when the leads were counted rather than read
 	// from the counters.
 	Revision int64 `db:"revision"`
+	// ListRevision is the part of Revision that moves when a lead joins
+	// or leaves the counted leads, and MaxID their largest id, read when
+	// the page may leave a mark (pageMarks); both 0 when not read.
+	ListRevision int64 `db:"list_revision"`
+	MaxID        int64 `db:"max_id"`
 }
 
 // withValue is how many of the counted leads have a value for sort's field.
@@ -315,9 +369,11 @@ func (c leadCounts) withValue(sort impl.LeadSort) int64 {
 	return c.Total
 }
 
-func (s *LeadStore) countLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any) (leadCounts, error) {
+// countLeads counts q's leads; marking, it also reads what a mark keeps
+// (leadCounts.MaxID).
+func (s *LeadStore) countLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, marking bool) (leadCounts, error) {
 	var c leadCounts
-	query, args := s.countStatement(orgID, q, cond, args)
+	query, args := s.countStatement(orgID, q, cond, args, marking)
 	var err error
 	if (q.Phone == nil && q.Email == nil) || s.db.dialect == SQLite {
 		// The counters' lookup, which every list without those filters
@@ -337,7 +393,7 @@ func (s *LeadStore) countLeads(ctx context.Context, orgID int64, q impl.LeadQuer
 }
 
 // countStatement is the statement that counts q's leads, and its arguments.
-func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, args []any) (string, []any) {
+func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, args []any, marking bool) (string, []any) {
 	if q.Phone != nil || q.Email != nil {
 		// Counted: a phone is one lead's, an e-mail usually a handful's.
 		// Only what the page needs, so that one index holds it all.
@@ -354,9 +410,162 @@ func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, a
 	if q.Temperature != nil {
 		where, cargs = where+" AND temperature = ?", append(cargs, *q.Temperature)
 	}
+	maxID := "0"
+	if marking {
+		// The list's largest id, in the same snapshot as its revision: the
+		// last entry of the (organization, [temperature,] id) index.
+		maxID = `(SELECT COALESCE(MAX(id), 0) FROM leads WHERE ` + where + `)`
+		cargs = append(slices.Clone(cargs), cargs...)
+	}
 	return `SELECT COALESCE(SUM(total), 0) AS total, COALESCE(SUM(with_name), 0) AS with_name,
-		COALESCE(SUM(with_deal_value), 0) AS with_deal_value, COALESCE(SUM(` + sortRevision[q.Sort.Field] + `), 0) AS revision
+		COALESCE(SUM(with_deal_value), 0) AS with_deal_value, COALESCE(SUM(` + sortRevision[q.Sort.Field] + `), 0) AS revision,
+		COALESCE(SUM(list_revision), 0) AS list_revision, ` + maxID + ` AS max_id
 		FROM lead_counts WHERE ` + where, cargs
+}
+
+// mendMark is the lead just before q's offset, from the mark there, if the
+// only writes to the list since the mark were leads arriving (pageMarks):
+// the lead the mark holds, or the one as many places before it as the
+// arrivals that sort before it. The mark is left again at counts'
+// revision. Every read it makes is checked to have seen the list at that
+// revision, by counting it again at the end; revisions only grow, so an
+// equal count means that no write came between.
+func (s *LeadStore) mendMark(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) (impl.LeadKey, bool, error) {
+	m, ok := s.marks.at(orgID, q, q.Offset)
+	if !ok {
+		return impl.LeadKey{}, false, nil
+	}
+	d, ok := m.arrivals(counts, q.Offset)
+	if !ok {
+		return impl.LeadKey{}, false, nil
+	}
+	query, qargs := s.arrivalsStatement(q, cond, args, m, d)
+	var a struct {
+		Arrived int64 `db:"arrived"`
+		Before  int64 `db:"before"`
+	}
+	if err := s.db.get(ctx, &a, query, qargs...); err != nil {
+		return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
+	}
+	if a.Arrived != d {
+		// Some of the writes were not arrivals: a lead left, changed
+		// lists or came in with an older id.
+		return impl.LeadKey{}, false, nil
+	}
+	key := m.before
+	if a.Before > 0 {
+		id, ok, err := s.idBefore(ctx, q, cond, args, m.before, a.Before)
+		if err != nil || !ok {
+			return impl.LeadKey{}, false, err
+		}
+		lead, err := s.findOne(ctx, orgID, id)
+		if impl.ErrorCode(err) == impl.ENotFound {
+			return impl.LeadKey{}, false, nil
+		}
+		if err != nil {
+			return impl.LeadKey{}, false, err
+		}
+		key = keyOf(q.Sort, lead)
+	}
+	if s.marks.mending != nil {
+		s.marks.mending()
+	}
+	again, err := s.countLeads(ctx, orgID, q, cond, args, false)
+	if err != nil {
+		return impl.LeadKey{}, false, err
+	}
+	if !sameRevision(again, counts) {
+		return impl.LeadKey{}, false, nil
+	}
+	s.marks.leaveKey(orgID, q, q.Offset, counts, key)
+	s.marks.mends.Add(1)
+	return key, true, nil
+}
+
+// arrivalsStatement counts the leads of q's list above the largest id it
+// had at m (at most d+1 of them, read by the list's id index), and how many
+// of them sort before m's lead.
+func (s *LeadStore) arrivalsStatement(q impl.LeadQuery, cond string, args []any, m pageMark, d int64) (string, []any) {
+	col := impl.LeadSortColumns[q.Sort.Field]
+	expr := col
+	if col == "name" && s.db.dialect == Postgres {
+		expr = `name COLLATE "C"` // as runSQL orders it
+	}
+	cmp := "<"
+	if q.Sort.Desc {
+		cmp = ">"
+	}
+	b := m.before
+	var before string
+	var bargs []any
+	switch {
+	case col == "id":
+		before, bargs = "id "+cmp+" ?", []any{b.ID}
+	case !q.Sort.Nullable():
+		before, bargs = "("+expr+", id) "+cmp+" (?, ?)", []any{b.Value, b.ID}
+	case b.Value != nil:
+		// The leads without a value come after every lead with one.
+		before, bargs = col+" IS NOT NULL AND ("+expr+", id) "+cmp+" (?, ?)", []any{b.Value, b.ID}
+	default:
+		before, bargs = "("+col+" IS NOT NULL OR id "+cmp+" ?)", []any{b.ID}
+	}
+	cols := "id"
+	if col != "id" {
+		cols += ", " + col
+	}
+	qargs := append(bargs, slices.Clone(args)...)
+	qargs = append(qargs, m.maxID, d+1)
+	return `SELECT COUNT(*) AS arrived, COALESCE(SUM(CASE WHEN ` + before + ` THEN 1 ELSE 0 END), 0) AS before
+		FROM (SELECT ` + cols + ` FROM leads WHERE ` + cond + ` AND id > ? ORDER BY id LIMIT ?) arrivals`, qargs
+}
+
+// idBefore is the id of the lead n places before key in q's order (n ≥ 1),
+// read backwards from key in the order's indexes: at most n entries.
+func (s *LeadStore) idBefore(ctx context.Context, q impl.LeadQuery, cond string, args []any, key impl.LeadKey, n int64) (int64, bool, error) {
+	back := q
+	back.Sort.Desc = !q.Sort.Desc
+	back.After, back.Offset = &key, 0
+	var runs []leadRun
+	switch {
+	case !q.Sort.Nullable():
+		runs = s.runs(back, leadCounts{})
+	case key.Value == nil:
+		// Back through the leads without a value, then from the last lead
+		// with one.
+		runs = []leadRun{{missing: true, after: &key}, {}}
+	default:
+		runs = s.runs(back, leadCounts{})
+		runs = runs[:len(runs)-1] // not into the leads without a value
+	}
+	for _, r := range runs {
+		r.limit = int(n)
+		rs := s.runSQL(back, cond, args, r)
+		stmt, err := s.db.prepared(ctx, rs.ids())
+		if err != nil {
+			return 0, false, fmt.Errorf("find leads: %w", err)
+		}
+		rows, err := stmt.QueryContext(ctx, append(rs.args, r.limit, 0)...)
+		if err != nil {
+			return 0, false, fmt.Errorf("find leads: %w", err)
+		}
+		var id int64
+		for rows.Next() {
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return 0, false, fmt.Errorf("find leads: %w", err)
+			}
+			n--
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return 0, false, fmt.Errorf("find leads: %w", err)
+		}
+		if n == 0 {
+			return id, true, nil
+		}
+	}
+	return 0, false, nil
 }
 
 // sortRevision is what a list in each sort's order reads as its revision

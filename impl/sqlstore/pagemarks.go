@@ -34,8 +34,22 @@ import (
 // trip. Marks are the process's own; each replica keeps its own, and all of
 // them check the same revisions.
 //
-// A mark is stored with the revision read before its page was, so a write
-// that commits between the two leaves a mark that no later read matches.
+// A mark is stored with the revision read before its page was, and only if
+// the list is counted at that same revision after the page was read
+// (LeadStore.leaveMarks): no write came between, so the mark's lead is
+// where the list had it at its revision.
+//
+// A lead that joins the list (a new lead, the busiest write of all) moves
+// the list's revision and with it every mark of every order. But a mark
+// need not walk again: when the only writes since it were leads arriving,
+// the lead it holds is still in its order, only further on by the arrivals
+// that sort before it. The mark also keeps the largest id the list had,
+// read with its revision; the leads above that id are the arrivals (ids
+// only grow), and when there are exactly as many of them as the list's
+// revision moved, nothing else happened (each other write moves it too,
+// and revisions never go back). The mark is then mended: moved back by the
+// arrivals before it, a read of at most that many index entries where the
+// walk reads the whole offset (LeadStore.mendMark).
 
 // markFrom is the smallest offset a mark is kept for: a shallower page
 // costs less to walk to than a mark costs to keep.
@@ -56,6 +70,27 @@ type markKey struct {
 type pageMark struct {
 	revision, total int64
 	before          impl.LeadKey
+	// listRevision is the part of revision that moves when a lead joins or
+	// leaves the list, and maxID the list's largest id then (leadCounts).
+	listRevision, maxID int64
+}
+
+// mendMax bounds the arrivals a mark is mended past; with more, or more
+// than an eighth of its offset, walking costs less.
+const mendMax = 1000
+
+// holds reports whether m is where the list is now.
+func (m pageMark) holds(now leadCounts) bool {
+	return m.revision == now.Revision && m.total == now.Total
+}
+
+// arrivals is how many leads joined the list since m, if the counts say
+// that arrivals may be all that happened: the list's revision moved as
+// often as its total, and its order's field of no lead changed.
+func (m pageMark) arrivals(now leadCounts, offset int64) (int64, bool) {
+	d := now.ListRevision - m.listRevision
+	return d, m.maxID > 0 && d > 0 && d <= mendMax && d*8 <= offset && now.Total-m.total == d &&
+		now.Revision-now.ListRevision == m.revision-m.listRevision
 }
 
 // pageMarks are the marks a LeadStore keeps. The zero value is empty and
@@ -65,16 +100,24 @@ type pageMarks struct {
 	byAt map[markKey]pageMark
 	// from overrides markFrom when not 0 (tests).
 	from int64
-	// hits and walks count the deep pages read after a mark and those
-	// walked to (DeepPageCounts).
-	hits, walks atomic.Int64
+	// mending, when not nil, runs as a mark is mended, before the list is
+	// counted again (tests: a write that comes between).
+	mending func()
+	// reading, when not nil, runs after a list is counted, before its page
+	// is read (tests).
+	reading func()
+	// hits, mends and walks count the deep pages read after a mark, those
+	// read after a mark mended past arrivals, and those walked to
+	// (DeepPageCounts).
+	hits, mends, walks atomic.Int64
 }
 
 // DeepPageCounts reports how many numbered pages of GET /leads from markFrom
-// on this process has read after a mark, and how many it walked to from the
-// list's start: what /metrics shows.
-func (s *LeadStore) DeepPageCounts() (afterMark, walked int64) {
-	return s.marks.hits.Load(), s.marks.walks.Load()
+// on this process has read after a mark, how many after a mark mended past
+// the leads that arrived since, and how many it walked to from the list's
+// start: what /metrics shows.
+func (s *LeadStore) DeepPageCounts() (afterMark, mended, walked int64) {
+	return s.marks.hits.Load(), s.marks.mends.Load(), s.marks.walks.Load()
 }
 
 // markable reports whether q's page may be read after a mark, or leave one
@@ -95,27 +138,38 @@ func marksKey(orgID int64, q impl.LeadQuery, offset int64) markKey {
 	return k
 }
 
+// at is the mark at offset in q's list, if there is one.
+func (p *pageMarks) at(orgID int64, q impl.LeadQuery, offset int64) (pageMark, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, ok := p.byAt[marksKey(orgID, q, offset)]
+	return m, ok
+}
+
 // before is the lead just before offset in q's list, if a mark there was
 // left at counts' revision.
 func (p *pageMarks) before(orgID int64, q impl.LeadQuery, offset int64, counts leadCounts) (impl.LeadKey, bool) {
-	p.mu.Lock()
-	m, ok := p.byAt[marksKey(orgID, q, offset)]
-	p.mu.Unlock()
-	if !ok || m.revision != counts.Revision || m.total != counts.Total {
+	m, ok := p.at(orgID, q, offset)
+	if !ok || !m.holds(counts) {
 		return impl.LeadKey{}, false
 	}
 	p.hits.Add(1)
 	return m.before, true
 }
 
-// leave marks offset in q's list: lead is just before it at counts'
-// revision.
-func (p *pageMarks) leave(orgID int64, q impl.LeadQuery, offset int64, counts leadCounts, lead *impl.Lead) {
-	k := q.Sort.KeyOf(lead)
+// keyOf is lead's place in sort, as a mark keeps it.
+func keyOf(sort impl.LeadSort, lead *impl.Lead) impl.LeadKey {
+	k := sort.KeyOf(lead)
 	if t, ok := k.Value.(time.Time); ok {
 		// As a cursor carries it: to the nanosecond, in UTC.
 		k.Value = time.Unix(0, t.UnixNano()).UTC()
 	}
+	return k
+}
+
+// leaveKey marks offset in q's list: the lead at k is just before it at
+// counts' revision.
+func (p *pageMarks) leaveKey(orgID int64, q impl.LeadQuery, offset int64, counts leadCounts, k impl.LeadKey) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.byAt == nil {
@@ -128,5 +182,6 @@ func (p *pageMarks) leave(orgID int64, q impl.LeadQuery, offset int64, counts le
 			break
 		}
 	}
-	p.byAt[at] = pageMark{revision: counts.Revision, total: counts.Total, before: k}
+	p.byAt[at] = pageMark{revision: counts.Revision, total: counts.Total, before: k,
+		listRevision: counts.ListRevision, maxID: counts.MaxID}
 }

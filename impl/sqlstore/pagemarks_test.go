@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"testing"
@@ -20,9 +21,7 @@ import (
 func TestLeadPageMarksFollowEveryWrite(t *testing.T) {
 	ctx := context.Background()
 	forEachDB(t, func(t *testing.T, f *fixture) {
-		f.s.Leads.marks.from = 1
-		plain := &LeadStore{db: f.db}
-		plain.marks.from = math.MaxInt64
+		plain := marksFromTheStart(f)
 		var ids []int64
 		for i := range 40 {
 			l := &impl.Lead{
@@ -87,7 +86,7 @@ func TestLeadPageMarksFollowEveryWrite(t *testing.T) {
 		}
 		check := func(after string) {
 			t.Helper()
-			hits := f.s.Leads.marks.hits.Load()
+			hits := f.s.Leads.marks.hits.Load() + f.s.Leads.marks.mends.Load()
 			want := pages(plain, false)
 			// Backwards, each page is read after the mark the last check
 			// left (stale, were the revision not moved by the write);
@@ -97,7 +96,7 @@ func TestLeadPageMarksFollowEveryWrite(t *testing.T) {
 					t.Fatalf("after %s, round %d: pages\n %v\nwant\n %v", after, round, got, want)
 				}
 			}
-			if f.s.Leads.marks.hits.Load() == hits {
+			if f.s.Leads.marks.hits.Load()+f.s.Leads.marks.mends.Load() == hits {
 				t.Errorf("after %s: no page was read after a mark", after)
 			}
 		}
@@ -118,6 +117,9 @@ func TestLeadPageMarksFollowEveryWrite(t *testing.T) {
 			{"a lead deleted by SQL", `DELETE FROM leads WHERE id = ?`, []any{ids[1]}},
 			{"a lead inserted by SQL", `INSERT INTO leads (organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
 				SELECT organization_id, '5511999999999', 'a second', email, company_name, temperature, lead_score, 5, created_at, updated_at FROM leads WHERE id = ?`, []any{ids[3]}},
+			{"three leads inserted by SQL, at the start, in the middle and at the end of each order", `INSERT INTO leads (organization_id, phone, name, email, company_name, temperature, lead_score, deal_value, created_at, updated_at)
+				SELECT organization_id, '55' || phone, CASE WHEN id = ? THEN NULL ELSE name || ' b' END, email, company_name, temperature, 6 - lead_score, deal_value + 1, created_at, updated_at
+				FROM leads WHERE id IN (?, ?, ?)`, []any{ids[20], ids[0], ids[20], ids[39]}},
 			{"a lead's id changed by SQL", `UPDATE leads SET id = 0 WHERE phone = '5511999999999'`, nil},
 			{"two leads swapping temperatures by SQL", `UPDATE leads SET temperature = CASE WHEN temperature = 'hot' THEN 'cold' ELSE 'hot' END WHERE id IN (?, ?)`,
 				[]any{ids[2], ids[37]}},
@@ -159,7 +161,7 @@ func TestLeadPageMarksBounded(t *testing.T) {
 	var p pageMarks
 	q := impl.LeadQuery{Sort: impl.LeadSort{Field: "name"}}
 	for i := range marksMax + 100 {
-		p.leave(1, q, int64(i+markFrom), leadCounts{Total: 10}, &impl.Lead{ID: int64(i + 1), Name: ptr("x")})
+		p.leaveKey(1, q, int64(i+markFrom), leadCounts{Total: 10}, impl.LeadKey{ID: int64(i + 1), Value: "x"})
 	}
 	if len(p.byAt) != marksMax {
 		t.Fatalf("%d marks kept, want %d", len(p.byAt), marksMax)
@@ -183,26 +185,32 @@ func TestLeadDeepPageCounts(t *testing.T) {
 		for i := range 20 {
 			ids = append(ids, f.mustCreate(t, f.org, &impl.Lead{Phone: fmt.Sprintf("55119%08d", i), Temperature: "hot"}).ID)
 		}
-		read := func(offset int64, wantAfter, wantWalked int64) {
+		read := func(offset int64, wantAfter, wantMended, wantWalked int64) {
 			t.Helper()
 			page, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: "id", Offset: offset, Limit: 5})
 			if err != nil || len(page.Leads) != 5 || page.Leads[0].ID != ids[offset] {
 				t.Fatalf("page at %d: %+v, %v", offset, page, err)
 			}
-			if after, walked := f.s.Leads.DeepPageCounts(); after != wantAfter || walked != wantWalked {
-				t.Errorf("after the page at %d: %d after a mark, %d walked; want %d, %d", offset, after, walked, wantAfter, wantWalked)
+			if after, mended, walked := f.s.Leads.DeepPageCounts(); after != wantAfter || mended != wantMended || walked != wantWalked {
+				t.Errorf("after the page at %d: %d after a mark, %d after a mended one, %d walked; want %d, %d, %d",
+					offset, after, mended, walked, wantAfter, wantMended, wantWalked)
 			}
 		}
-		read(0, 0, 0)  // not deep
-		read(10, 0, 1) // no mark yet
-		read(10, 1, 1) // its own mark
-		read(15, 2, 1) // the mark the page before it left
+		read(0, 0, 0, 0)  // not deep
+		read(10, 0, 0, 1) // no mark yet
+		read(10, 1, 0, 1) // its own mark
+		read(15, 2, 0, 1) // the mark the page before it left
 		if _, err := f.s.Leads.UpdateLead(ctx, f.org, ids[3], func(l *impl.Lead) error { l.LeadScore = 7; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		read(15, 3, 1) // a new score leaves the order by id as it was
-		f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999999", Temperature: "hot"})
-		read(15, 3, 2) // a new lead: walked again
+		read(15, 3, 0, 1) // a new score leaves the order by id as it was
+		last := f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999999", Temperature: "hot"})
+		read(15, 3, 1, 1) // a new lead: the mark mended past it
+		read(15, 4, 1, 1) // and left again
+		if err := f.s.Leads.DeleteLead(ctx, f.org, last.ID); err != nil {
+			t.Fatal(err)
+		}
+		read(15, 4, 1, 2) // a lead gone: walked again
 	})
 }
 
@@ -214,9 +222,7 @@ func TestLeadDeepPageCounts(t *testing.T) {
 func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 	ctx := context.Background()
 	forEachDB(t, func(t *testing.T, f *fixture) {
-		f.s.Leads.marks.from = 1
-		plain := &LeadStore{db: f.db}
-		plain.marks.from = math.MaxInt64
+		plain := marksFromTheStart(f)
 		var ids []int64
 		for i := range 30 {
 			l := &impl.Lead{Phone: fmt.Sprintf("55119%08d", i), Name: ptr(fmt.Sprintf("lead %02d", 29-i)),
@@ -245,47 +251,72 @@ func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 		for _, s := range sorts {
 			all[s] = true
 		}
+		none := map[string]bool{}
 		writes := []struct {
 			what  string
 			write func()
 			walks map[string]bool // the sorts whose deep pages walk again
+			mends map[string]bool // those whose marks are mended past new leads
 		}{
 			{"a score through the store", update(ids[4], func(l *impl.Lead) { l.LeadScore = 99 }),
-				map[string]bool{"lead_score": true, "updated_at": true}},
+				map[string]bool{"lead_score": true, "updated_at": true}, none},
 			{"a name through the store", update(ids[6], func(l *impl.Lead) { l.Name = ptr("a first") }),
-				map[string]bool{"name": true, "updated_at": true}},
+				map[string]bool{"name": true, "updated_at": true}, none},
 			{"a name given to a lead without one, by SQL", func() { exec(`UPDATE leads SET name = 'zz' WHERE id = ?`, ids[7]) },
-				map[string]bool{"name": true}},
+				map[string]bool{"name": true}, none},
 			{"a deal value by SQL", func() { exec(`UPDATE leads SET deal_value = 5 WHERE id = ?`, ids[9]) },
-				map[string]bool{"deal_value": true}},
+				map[string]bool{"deal_value": true}, none},
 			{"a company by SQL", func() { exec(`UPDATE leads SET company_name = 'Acme' WHERE id = ?`, ids[10]) },
-				map[string]bool{}},
+				map[string]bool{}, none},
 			{"an update that changes nothing, by SQL", func() { exec(`UPDATE leads SET lead_score = lead_score WHERE organization_id = ?`, f.org) },
-				map[string]bool{}},
+				map[string]bool{}, none},
 			{"a creation time by SQL", func() {
 				exec(`UPDATE leads SET created_at = (SELECT MIN(created_at) FROM leads) WHERE id = ?`, ids[25])
 			},
-				map[string]bool{"created_at": true}},
-			{"a temperature by SQL", func() { exec(`UPDATE leads SET temperature = 'cold' WHERE id = ?`, ids[11]) }, all},
-			{"a new lead through the store", func() { f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999999", Temperature: "hot"}) }, all},
-			{"a lead deleted by SQL", func() { exec(`DELETE FROM leads WHERE id = ?`, ids[12]) }, all},
+				map[string]bool{"created_at": true}, none},
+			{"a temperature by SQL", func() { exec(`UPDATE leads SET temperature = 'cold' WHERE id = ?`, ids[11]) }, all, none},
+			{"a new lead through the store", func() { f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999999", Temperature: "hot"}) }, none, all},
+			{"a new lead of another list", func() { f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999998", Temperature: "cold"}) }, none, none},
+			{"three new leads by SQL", func() {
+				exec(`INSERT INTO leads (organization_id, phone, name, temperature, lead_score, deal_value, created_at, updated_at)
+					SELECT organization_id, '55' || phone, name, temperature, lead_score + 1, deal_value, created_at, updated_at
+					FROM leads WHERE id IN (?, ?, ?)`, ids[1], ids[2], ids[20])
+			}, none, all},
+			{"a new lead and a new score, through the store", func() {
+				f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999990", Temperature: "hot"})
+				update(ids[15], func(l *impl.Lead) { l.LeadScore = 77 })()
+			},
+				map[string]bool{"lead_score": true, "updated_at": true},
+				map[string]bool{"id": true, "name": true, "created_at": true, "deal_value": true}},
+			{"a lead deleted by SQL", func() { exec(`DELETE FROM leads WHERE id = ?`, ids[12]) }, all, none},
+			{"a new lead by SQL under an id older than the newest", func() {
+				// As a transaction that took its id before another's and
+				// committed after it would: it is not taken for one that
+				// arrived since.
+				exec(`INSERT INTO leads (id, organization_id, phone, temperature, lead_score, created_at, updated_at)
+					SELECT ?, organization_id, '5511999999997', temperature, 0, created_at, updated_at FROM leads WHERE id = ?`, ids[12], ids[13])
+			}, all, none},
+			{"a new lead and a lead gone, by SQL", func() {
+				f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999996", Temperature: "hot"})
+				exec(`DELETE FROM leads WHERE id = ?`, ids[14])
+			}, all, none},
 		}
-		// deep reads the page at 10 of each sort from the store, and says
-		// which were walked to.
-		deep := func(after string) map[string]bool {
+		// deep reads the page at 24 of each sort from the store, and says
+		// which were walked to and which read after a mended mark.
+		deep := func(after string) (walked, mended map[string]bool) {
 			t.Helper()
-			walked := map[string]bool{}
+			walked, mended = map[string]bool{}, map[string]bool{}
 			for _, sort := range sorts {
 				for _, s := range []string{sort, "-" + sort} {
-					q := impl.LeadFilter{Sort: s, Offset: 10, Limit: 5, Temperature: ptr(impl.TemperatureHot)}
-					_, before := f.s.Leads.DeepPageCounts()
+					// Deep enough for three arrivals' mending (mendMax).
+					q := impl.LeadFilter{Sort: s, Offset: 24, Limit: 5, Temperature: ptr(impl.TemperatureHot)}
+					_, mendedBefore, before := f.s.Leads.DeepPageCounts()
 					got, err := f.s.Leads.FindLeads(ctx, f.org, q)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if _, now := f.s.Leads.DeepPageCounts(); now != before {
-						walked[s] = true
-					}
+					_, mendedNow, now := f.s.Leads.DeepPageCounts()
+					walked[s], mended[s] = now != before, mendedNow != mendedBefore
 					want, err := plain.FindLeads(ctx, f.org, q)
 					if err != nil {
 						t.Fatal(err)
@@ -295,11 +326,11 @@ func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 					}
 				}
 			}
-			return walked
+			return walked, mended
 		}
 		deep("the leads were made")
-		if walked := deep("nothing"); len(walked) != 0 {
-			t.Fatalf("with nothing written, pages walked to again: %v", walked)
+		if walked, mended := deep("nothing"); slices.Contains(slices.Collect(maps.Values(walked)), true) || slices.Contains(slices.Collect(maps.Values(mended)), true) {
+			t.Fatalf("with nothing written, pages walked to again: %v, mended: %v", walked, mended)
 		}
 		// revision, 00012's, still moves on every write: the servers of the
 		// version before 00014 read it during a rolling restart.
@@ -318,14 +349,79 @@ func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 			if revision() == before {
 				t.Errorf("after %s, lead_counts.revision did not move", w.what)
 			}
-			walked := deep(w.what)
+			walked, mended := deep(w.what)
 			for _, sort := range sorts {
 				for _, s := range []string{sort, "-" + sort} {
-					if walked[s] != w.walks[sort] {
-						t.Errorf("after %s, sort=%s: walked to again %v, want %v", w.what, s, walked[s], w.walks[sort])
+					if walked[s] != w.walks[sort] || mended[s] != w.mends[sort] {
+						t.Errorf("after %s, sort=%s: walked to again %v, mended %v; want %v, %v", w.what, s, walked[s], mended[s], w.walks[sort], w.mends[sort])
 					}
 				}
 			}
 		}
 	})
+}
+
+// TestLeadPageMarkMendedOnlyOverOneState: a mark is mended past the leads
+// that arrived since it from reads of one state of the list. A write that
+// commits while it is being mended (here another lead, arriving before the
+// page) makes the page walked to instead, and the page is the list's as it
+// is after that write; the next read finds the mark the walk left.
+func TestLeadPageMarkMendedOnlyOverOneState(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		plain := marksFromTheStart(f)
+		for i := range 40 {
+			f.clock.advance(time.Second)
+			f.mustCreate(t, f.org, &impl.Lead{Phone: fmt.Sprintf("55119%08d", i), Temperature: impl.TemperatureHot})
+		}
+		q := impl.LeadFilter{Offset: 24, Limit: 5} // newest first: arrivals come before the page
+		read := func(what string, want [3]int64) {
+			t.Helper()
+			got, err := f.s.Leads.FindLeads(ctx, f.org, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plainPage, err := plain.FindLeads(ctx, f.org, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(idsOf(got.Leads), idsOf(plainPage.Leads)) {
+				t.Fatalf("%s: page %v, want %v", what, idsOf(got.Leads), idsOf(plainPage.Leads))
+			}
+			if after, mended, walked := f.s.Leads.DeepPageCounts(); [3]int64{after, mended, walked} != want {
+				t.Errorf("%s: %d after a mark, %d mended, %d walked; want %v", what, after, mended, walked, want)
+			}
+		}
+		arrive := func(phone string) {
+			t.Helper()
+			f.clock.advance(time.Second)
+			f.mustCreate(t, f.org, &impl.Lead{Phone: phone, Temperature: impl.TemperatureHot})
+		}
+		read("the first read", [3]int64{0, 0, 1})
+		arrive("5511999999999")
+		read("a lead arrived", [3]int64{0, 1, 1})
+		arrive("5511999999998")
+		f.s.Leads.marks.mending = func() { f.s.Leads.marks.mending = nil; arrive("5511999999997") }
+		read("another arrived while the mark was mended past the one before", [3]int64{0, 1, 2})
+		// The walk read the list after that write, so it left no mark at
+		// the revision counted before it: the mark mended the read before
+		// is mended again, past both.
+		read("nothing since", [3]int64{0, 2, 2})
+		read("nothing since, again", [3]int64{1, 2, 2})
+		// The same when the write comes between the count and the page.
+		arrive("5511999999996")
+		f.s.Leads.marks.reading = func() { f.s.Leads.marks.reading = nil; arrive("5511999999995") }
+		read("another arrived after the list was counted", [3]int64{1, 2, 3})
+		read("nothing since that", [3]int64{1, 3, 3})
+		read("nothing since that, again", [3]int64{2, 3, 3})
+	})
+}
+
+// marksFromTheStart makes f's lead store keep marks from the first lead on,
+// and returns a store of the same database that keeps none.
+func marksFromTheStart(f *fixture) *LeadStore {
+	f.s.Leads.marks.from = 1
+	plain := &LeadStore{db: f.db}
+	plain.marks.from = math.MaxInt64
+	return plain
 }
