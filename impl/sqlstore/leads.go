@@ -227,12 +227,14 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 		return nil, err
 	}
 	if len(leads) > q.Limit {
-		if end := q.Offset + int64(q.Limit); s.marks.markable(q, end) {
-			marks = append(marks, markAt{end, keyOf(q.Sort, leads[q.Limit-1])})
+		if end := q.Offset + int64(q.Limit); marks != nil && s.marks.markable(q, end) {
+			*marks = append(*marks, markAt{end, keyOf(q.Sort, leads[q.Limit-1])})
 		}
 	}
-	if err := s.leaveMarks(ctx, orgID, q, cond, args, counts, marks); err != nil {
-		return nil, err
+	if marks != nil {
+		for _, m := range *marks {
+			s.marks.leaveKey(orgID, q, m.offset, counts, m.before)
+		}
 	}
 	if len(leads) > q.Limit {
 		leads = leads[:q.Limit]
@@ -254,30 +256,52 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 // mark when the list has not changed since it was left, or only by leads
 // arriving (see pageMarks), or else from its offset, with the lead before
 // it to leave a mark there (marks).
-func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) (leads []*impl.Lead, marks []markAt, err error) {
+//
+// marks is nil unless the page's statements saw the list at counts'
+// revision: no write came between the count and the page, so a lead of
+// the page is where the list had it at that revision, and a mark may hold
+// it. Mending a mark relies on that: a lead read after a write would
+// otherwise be moved again past arrivals it already follows.
+func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) (leads []*impl.Lead, marks *[]markAt, err error) {
+	var seen bool
 	if !s.marks.markable(q, q.Offset) {
-		leads, err = s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1)
-		return leads, nil, err
+		leads, seen, err = s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1)
+		return leads, atRevision(seen), err
 	}
-	before, ok := s.marks.before(orgID, q, q.Offset, counts)
-	if !ok {
-		if before, ok, err = s.mendMark(ctx, orgID, q, cond, args, counts); err != nil {
-			return nil, nil, err
-		}
+	after := q
+	after.Seen = q.Offset
+	if before, ok := s.marks.before(orgID, q, q.Offset, counts); ok {
+		after.After = &before
+		leads, seen, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1)
+		return leads, atRevision(seen), err
+	}
+	before, ok, err := s.mendMark(ctx, orgID, q, cond, args, counts)
+	if err != nil {
+		return nil, nil, err
 	}
 	if ok {
-		after := q
-		after.After, after.Seen = &before, q.Offset
-		leads, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1)
-		return leads, nil, err
+		after.After = &before
+		if leads, seen, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1); err != nil {
+			return nil, nil, err
+		}
+		if seen {
+			s.marks.mends.Add(1)
+			return leads, &[]markAt{{q.Offset, before}}, nil
+		}
+		// A write came while the mark was mended: the lead it found may be
+		// off by that write, so the page is walked to instead.
 	}
 	s.marks.walks.Add(1)
 	from := q
 	from.Offset--
-	if leads, err = s.leadsInOrder(ctx, from, cond, args, counts, q.Limit+2); err != nil || len(leads) == 0 {
+	if leads, seen, err = s.leadsInOrder(ctx, from, cond, args, counts, q.Limit+2); err != nil || len(leads) == 0 {
 		return leads, nil, err
 	}
-	return leads[1:], []markAt{{q.Offset, keyOf(q.Sort, leads[0])}}, nil
+	marks = atRevision(seen)
+	if marks != nil {
+		*marks = append(*marks, markAt{q.Offset, keyOf(q.Sort, leads[0])})
+	}
+	return leads[1:], marks, nil
 }
 
 // markAt is a mark to leave: the lead just before offset.
@@ -286,32 +310,13 @@ type markAt struct {
 	before impl.LeadKey
 }
 
-// leaveMarks leaves marks in q's list at counts' revision if the list is
-// still at it, counted again after the page was read: then no write came
-// between the two, and each mark's lead is where the list had it at that
-// revision, which mending a mark relies on (a lead read after a write
-// would otherwise be moved again past arrivals it already follows).
-func (s *LeadStore) leaveMarks(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts, marks []markAt) error {
-	if len(marks) == 0 {
+// atRevision is where pageLeads collects marks, if its page was read at
+// the counted revision.
+func atRevision(seen bool) *[]markAt {
+	if !seen {
 		return nil
 	}
-	again, err := s.countLeads(ctx, orgID, q, cond, args, false)
-	if err != nil {
-		return err
-	}
-	if !sameRevision(again, counts) {
-		return nil
-	}
-	for _, m := range marks {
-		s.marks.leaveKey(orgID, q, m.offset, counts, m.before)
-	}
-	return nil
-}
-
-// sameRevision reports whether two counts of one list saw it at one
-// revision: revisions only grow, so no write to the list came between.
-func sameRevision(a, b leadCounts) bool {
-	return a.Revision == b.Revision && a.ListRevision == b.ListRevision && a.Total == b.Total
+	return &[]markAt{}
 }
 
 // leadConditions is the WHERE clause of q's filters and its arguments.
@@ -426,10 +431,10 @@ func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, a
 // mendMark is the lead just before q's offset, from the mark there, if the
 // only writes to the list since the mark were leads arriving (pageMarks):
 // the lead the mark holds, or the one as many places before it as the
-// arrivals that sort before it. The mark is left again at counts'
-// revision. Every read it makes is checked to have seen the list at that
-// revision, by counting it again at the end; revisions only grow, so an
-// equal count means that no write came between.
+// arrivals that sort before it. The caller reads the page after it and
+// leaves it as the mark at counts' revision only if the page's statement
+// saw that revision: revisions only grow, so then no write came between
+// the count and the page, and the reads in between saw one state.
 func (s *LeadStore) mendMark(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) (impl.LeadKey, bool, error) {
 	m, ok := s.marks.at(orgID, q, q.Offset)
 	if !ok {
@@ -454,31 +459,14 @@ func (s *LeadStore) mendMark(ctx context.Context, orgID int64, q impl.LeadQuery,
 	}
 	key := m.before
 	if a.Before > 0 {
-		id, ok, err := s.idBefore(ctx, q, cond, args, m.before, a.Before)
-		if err != nil || !ok {
+		var err error
+		if key, ok, err = s.keyBefore(ctx, q, cond, args, m.before, a.Before); err != nil || !ok {
 			return impl.LeadKey{}, false, err
 		}
-		lead, err := s.findOne(ctx, orgID, id)
-		if impl.ErrorCode(err) == impl.ENotFound {
-			return impl.LeadKey{}, false, nil
-		}
-		if err != nil {
-			return impl.LeadKey{}, false, err
-		}
-		key = keyOf(q.Sort, lead)
 	}
 	if s.marks.mending != nil {
 		s.marks.mending()
 	}
-	again, err := s.countLeads(ctx, orgID, q, cond, args, false)
-	if err != nil {
-		return impl.LeadKey{}, false, err
-	}
-	if !sameRevision(again, counts) {
-		return impl.LeadKey{}, false, nil
-	}
-	s.marks.leaveKey(orgID, q, q.Offset, counts, key)
-	s.marks.mends.Add(1)
 	return key, true, nil
 }
 
@@ -519,9 +507,54 @@ func (s *LeadStore) arrivalsStatement(q impl.LeadQuery, cond string, args []any,
 		FROM (SELECT ` + cols + ` FROM leads WHERE ` + cond + ` AND id > ? ORDER BY id LIMIT ?) arrivals`, qargs
 }
 
-// idBefore is the id of the lead n places before key in q's order (n ≥ 1),
-// read backwards from key in the order's indexes: at most n entries.
-func (s *LeadStore) idBefore(ctx context.Context, q impl.LeadQuery, cond string, args []any, key impl.LeadKey, n int64) (int64, bool, error) {
+// keyBefore is the place of the lead n places before key in q's order
+// (n ≥ 1), read backwards from key in the order's indexes: at most n
+// entries.
+func (s *LeadStore) keyBefore(ctx context.Context, q impl.LeadQuery, cond string, args []any, key impl.LeadKey, n int64) (impl.LeadKey, bool, error) {
+	col := impl.LeadSortColumns[q.Sort.Field]
+	var lead impl.Lead
+	dest := []any{&lead.ID}
+	if col != "id" {
+		dest = append(dest, sortDest(&lead, col))
+	}
+	for _, st := range s.keysBefore(q, cond, args, key) {
+		stmt, err := s.db.prepared(ctx, st.query)
+		if err != nil {
+			return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
+		}
+		rows, err := stmt.QueryContext(ctx, append(st.args, n)...)
+		if err != nil {
+			return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
+		}
+		for rows.Next() {
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
+			}
+			n--
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
+		}
+		if n == 0 {
+			return keyOf(q.Sort, &lead), true, nil
+		}
+	}
+	return impl.LeadKey{}, false, nil
+}
+
+// statement is a statement and its arguments.
+type statement struct {
+	query string
+	args  []any
+}
+
+// keysBefore are the statements that read the places of the leads before
+// key in q's order, nearest first, one run after the other; each takes a
+// LIMIT after its arguments.
+func (s *LeadStore) keysBefore(q impl.LeadQuery, cond string, args []any, key impl.LeadKey) []statement {
 	back := q
 	back.Sort.Desc = !q.Sort.Desc
 	back.After, back.Offset = &key, 0
@@ -537,35 +570,34 @@ func (s *LeadStore) idBefore(ctx context.Context, q impl.LeadQuery, cond string,
 		runs = s.runs(back, leadCounts{})
 		runs = runs[:len(runs)-1] // not into the leads without a value
 	}
-	for _, r := range runs {
-		r.limit = int(n)
-		rs := s.runSQL(back, cond, args, r)
-		stmt, err := s.db.prepared(ctx, rs.ids())
-		if err != nil {
-			return 0, false, fmt.Errorf("find leads: %w", err)
-		}
-		rows, err := stmt.QueryContext(ctx, append(rs.args, r.limit, 0)...)
-		if err != nil {
-			return 0, false, fmt.Errorf("find leads: %w", err)
-		}
-		var id int64
-		for rows.Next() {
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return 0, false, fmt.Errorf("find leads: %w", err)
-			}
-			n--
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return 0, false, fmt.Errorf("find leads: %w", err)
-		}
-		if n == 0 {
-			return id, true, nil
-		}
+	cols := "id"
+	if col := impl.LeadSortColumns[q.Sort.Field]; col != "id" {
+		cols += ", " + col
 	}
-	return 0, false, nil
+	var sts []statement
+	for _, r := range runs {
+		rs := s.runSQL(back, cond, args, r)
+		// From the order's index alone, as a page's ids are read.
+		sts = append(sts, statement{`SELECT ` + cols + ` FROM ` + rs.from + ` WHERE ` + rs.cond + ` AND ` + rs.run + ` ORDER BY ` + rs.order + ` LIMIT ?`, rs.args})
+	}
+	return sts
+}
+
+// sortDest is where a lead's column col scans to, as leadFields has it.
+func sortDest(l *impl.Lead, col string) any {
+	switch col {
+	case "name":
+		return &l.Name
+	case "deal_value":
+		return &l.DealValue
+	case "lead_score":
+		return &l.LeadScore
+	case "created_at":
+		return storedTime{&l.CreatedAt}
+	case "updated_at":
+		return storedTime{&l.UpdatedAt}
+	}
+	return &l.ID
 }
 
 // sortRevision is what a list in each sort's order reads as its revision
@@ -631,21 +663,29 @@ func (s *LeadStore) runs(q impl.LeadQuery, counts leadCounts) []leadRun {
 }
 
 // leadsInOrder reads up to limit leads of q's order, starting at q's offset
-// or after its cursor.
-func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond string, args []any, counts leadCounts, limit int) ([]*impl.Lead, error) {
-	leads := []*impl.Lead{}
+// or after its cursor. seen reports whether every statement that read
+// some of them saw the list at counts' revision (runStatement).
+func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond string, args []any, counts leadCounts, limit int) (leads []*impl.Lead, seen bool, err error) {
+	leads, seen = []*impl.Lead{}, fromCounters(q)
 	for _, r := range s.runs(q, counts) {
 		r.limit = limit - len(leads)
-		more, err := s.readRun(ctx, q, cond, args, r)
+		more, revision, err := s.readRun(ctx, q, cond, args, r)
 		if err != nil {
-			return nil, err
+			return nil, false, err
+		}
+		if len(more) > 0 && revision != counts.Revision {
+			seen = false
 		}
 		if leads = append(leads, more...); len(leads) == limit {
 			break
 		}
 	}
-	return leads, nil
+	return leads, seen, nil
 }
+
+// fromCounters reports whether q's list is counted by lead_counts (and
+// so has a revision) rather than counted on each read.
+func fromCounters(q impl.LeadQuery) bool { return q.Phone == nil && q.Email == nil }
 
 // readRun reads one run of q's order, through a statement prepared once
 // (per connection, as database/sql prepares it).
@@ -664,7 +704,10 @@ func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond str
 // plan_cache_mode = force_custom_plan on the database. The statements'
 // text holds only placeholders, columns and index names, so there are a
 // bounded number of them (TestLeadListStatementsAreBounded).
-func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) ([]*impl.Lead, error) {
+//
+// revision is the list's, as the statement saw it (fromCounters lists
+// only; see runStatement).
+func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) (leads []*impl.Lead, revision int64, err error) {
 	query, args := s.runStatement(q, cond, args, r)
 	var rows *sql.Rows
 	stmt, err := s.db.prepared(ctx, query)
@@ -672,27 +715,31 @@ func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, 
 		rows, err = stmt.QueryContext(ctx, args...)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find leads: %w", err)
+		return nil, 0, fmt.Errorf("find leads: %w", err)
 	}
 	defer rows.Close()
-	leads := []*impl.Lead{}
+	leads = []*impl.Lead{}
 	for rows.Next() {
 		lead := new(impl.Lead)
-		if err := rows.Scan(leadFields(lead)...); err != nil {
-			return nil, fmt.Errorf("find leads: %w", err)
+		fields := leadFields(lead)
+		if fromCounters(q) {
+			fields = append(fields, &revision)
+		}
+		if err := rows.Scan(fields...); err != nil {
+			return nil, 0, fmt.Errorf("find leads: %w", err)
 		}
 		leads = append(leads, lead)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find leads: %w", err)
+		return nil, 0, fmt.Errorf("find leads: %w", err)
 	}
-	return leads, nil
+	return leads, revision, nil
 }
 
 // runStatement is the statement that reads a run, and its arguments.
-func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, args []any, r leadRun) (string, []any) {
-	rs := s.runSQL(q, cond, args, r)
-	args = append(rs.args, r.limit, r.offset)
+func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, condArgs []any, r leadRun) (string, []any) {
+	rs := s.runSQL(q, cond, condArgs, r)
+	args := append(rs.args, r.limit, r.offset)
 	if oneLead(q) {
 		// The phone's unique index finds the lead; MATERIALIZED keeps
 		// SQLite's planner, which has no statistics, from walking a sort
@@ -704,7 +751,15 @@ func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, args []any, r le
 	// hold every column the walk needs; with both e-mail and temperature,
 	// the e-mail's index and the table), and only the page's leads are read
 	// from the table.
-	return `SELECT ` + s.sql().colsOfL + ` FROM (` + rs.ids() + `) page
+	cols := s.sql().colsOfL
+	if fromCounters(q) {
+		// The list's revision, as countStatement reads it, in the page's own
+		// snapshot: pageLeads leaves marks only when it is the one counted.
+		// The conditions of such a list are lead_counts' columns too.
+		cols += `, (SELECT COALESCE(SUM(` + sortRevision[q.Sort.Field] + `), 0) FROM lead_counts WHERE ` + cond + `) AS revision`
+		args = append(slices.Clone(condArgs), args...)
+	}
+	return `SELECT ` + cols + ` FROM (` + rs.ids() + `) page
 		JOIN leads l ON l.id = page.id ORDER BY ` + prefixed("l.", rs.order), args
 }
 

@@ -35,9 +35,9 @@ import (
 // them check the same revisions.
 //
 // A mark is stored with the revision read before its page was, and only if
-// the list is counted at that same revision after the page was read
-// (LeadStore.leaveMarks): no write came between, so the mark's lead is
-// where the list had it at its revision.
+// the page's own statements saw that same revision (LeadStore.pageLeads):
+// no write came between, so the mark's lead is where the list had it at
+// its revision.
 //
 // A lead that joins the list (a new lead, the busiest write of all) moves
 // the list's revision and with it every mark of every order. But a mark
@@ -100,8 +100,8 @@ type pageMarks struct {
 	byAt map[markKey]pageMark
 	// from overrides markFrom when not 0 (tests).
 	from int64
-	// mending, when not nil, runs as a mark is mended, before the list is
-	// counted again (tests: a write that comes between).
+	// mending, when not nil, runs as a mark is mended, before the page is
+	// read after it (tests: a write that comes between).
 	mending func()
 	// reading, when not nil, runs after a list is counted, before its page
 	// is read (tests).

@@ -362,10 +362,13 @@ func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 }
 
 // TestLeadPageMarkMendedOnlyOverOneState: a mark is mended past the leads
-// that arrived since it from reads of one state of the list. A write that
-// commits while it is being mended (here another lead, arriving before the
-// page) makes the page walked to instead, and the page is the list's as it
-// is after that write; the next read finds the mark the walk left.
+// that arrived since it from reads of one state of the list, and left only
+// from a page read at the revision counted before it. A write that commits
+// while a mark is mended, or between the count and the page (here another
+// lead, arriving before the page), makes the page walked to instead, the
+// list's as it is after that write, and the walk leaves no mark at the
+// revision counted before the write (a mark whose lead already follows an
+// arrival would be moved past it again).
 func TestLeadPageMarkMendedOnlyOverOneState(t *testing.T) {
 	ctx := context.Background()
 	forEachDB(t, func(t *testing.T, f *fixture) {
