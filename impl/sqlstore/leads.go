@@ -265,14 +265,16 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) (leads []*impl.Lead, marks *[]markAt, err error) {
 	var seen bool
 	if !s.marks.markable(q, q.Offset) {
-		leads, seen, err = s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1)
+		// A page that ends past markFrom leaves a mark there.
+		marking := s.marks.markable(q, q.Offset+int64(q.Limit))
+		leads, seen, err = s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1, marking)
 		return leads, atRevision(seen), err
 	}
 	after := q
 	after.Seen = q.Offset
 	if before, ok := s.marks.before(orgID, q, q.Offset, counts); ok {
 		after.After = &before
-		leads, seen, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1)
+		leads, seen, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1, true)
 		return leads, atRevision(seen), err
 	}
 	before, ok, err := s.mendMark(ctx, orgID, q, cond, args, counts)
@@ -281,7 +283,7 @@ func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery
 	}
 	if ok {
 		after.After = &before
-		if leads, seen, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1); err != nil {
+		if leads, seen, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1, true); err != nil {
 			return nil, nil, err
 		}
 		if seen {
@@ -294,7 +296,7 @@ func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery
 	s.marks.walks.Add(1)
 	from := q
 	from.Offset--
-	if leads, seen, err = s.leadsInOrder(ctx, from, cond, args, counts, q.Limit+2); err != nil || len(leads) == 0 {
+	if leads, seen, err = s.leadsInOrder(ctx, from, cond, args, counts, q.Limit+2, true); err != nil || len(leads) == 0 {
 		return leads, nil, err
 	}
 	marks = atRevision(seen)
@@ -357,8 +359,8 @@ type leadCounts struct {
 	// from the counters.
 	Revision int64 `db:"revision"`
 	// ListRevision is the part of Revision that moves when a lead joins
-	// or leaves the counted leads, and MaxID their largest id, read when
-	// the page may leave a mark (pageMarks); both 0 when not read.
+	// or leaves the counted leads, and MaxID their largest id, read only
+	// when the page may leave a mark (pageMarks); both 0 when not read.
 	ListRevision int64 `db:"list_revision"`
 	MaxID        int64 `db:"max_id"`
 }
@@ -415,16 +417,19 @@ func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, a
 	if q.Temperature != nil {
 		where, cargs = where+" AND temperature = ?", append(cargs, *q.Temperature)
 	}
-	maxID := "0"
+	marks := ""
 	if marking {
-		// The list's largest id, in the same snapshot as its revision: the
-		// last entry of the (organization, [temperature,] id) index.
-		maxID = `(SELECT COALESCE(MAX(id), 0) FROM leads WHERE ` + where + `)`
+		// What a mark keeps: the part of the revision that moves when a lead
+		// joins or leaves the list, and the list's largest id, in the same
+		// snapshot (the last entry of the (organization, [temperature,] id)
+		// index). A page that leaves no mark does not read them: on
+		// PostgreSQL each term is planned again with its arguments.
+		marks = `, COALESCE(SUM(list_revision), 0) AS list_revision,
+			(SELECT COALESCE(MAX(id), 0) FROM leads WHERE ` + where + `) AS max_id`
 		cargs = append(slices.Clone(cargs), cargs...)
 	}
 	return `SELECT COALESCE(SUM(total), 0) AS total, COALESCE(SUM(with_name), 0) AS with_name,
-		COALESCE(SUM(with_deal_value), 0) AS with_deal_value, COALESCE(SUM(` + sortRevision[q.Sort.Field] + `), 0) AS revision,
-		COALESCE(SUM(list_revision), 0) AS list_revision, ` + maxID + ` AS max_id
+		COALESCE(SUM(with_deal_value), 0) AS with_deal_value, COALESCE(SUM(` + sortRevision[q.Sort.Field] + `), 0) AS revision` + marks + `
 		FROM lead_counts WHERE ` + where, cargs
 }
 
@@ -628,6 +633,8 @@ type leadRun struct {
 	ties, beyond bool
 	offset       int64
 	limit        int
+	// revision: read the list's revision with the run (leadsInOrder).
+	revision bool
 }
 
 // runs are the runs q's page is read from, in order, until it is full.
@@ -663,12 +670,13 @@ func (s *LeadStore) runs(q impl.LeadQuery, counts leadCounts) []leadRun {
 }
 
 // leadsInOrder reads up to limit leads of q's order, starting at q's offset
-// or after its cursor. seen reports whether every statement that read
-// some of them saw the list at counts' revision (runStatement).
-func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond string, args []any, counts leadCounts, limit int) (leads []*impl.Lead, seen bool, err error) {
-	leads, seen = []*impl.Lead{}, fromCounters(q)
+// or after its cursor. Marking (a list with a revision, whose page may
+// leave marks), seen reports whether every statement that read some of
+// them saw the list at counts' revision (runStatement).
+func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond string, args []any, counts leadCounts, limit int, marking bool) (leads []*impl.Lead, seen bool, err error) {
+	leads, seen = []*impl.Lead{}, marking
 	for _, r := range s.runs(q, counts) {
-		r.limit = limit - len(leads)
+		r.limit, r.revision = limit-len(leads), marking
 		more, revision, err := s.readRun(ctx, q, cond, args, r)
 		if err != nil {
 			return nil, false, err
@@ -682,10 +690,6 @@ func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond str
 	}
 	return leads, seen, nil
 }
-
-// fromCounters reports whether q's list is counted by lead_counts (and
-// so has a revision) rather than counted on each read.
-func fromCounters(q impl.LeadQuery) bool { return q.Phone == nil && q.Email == nil }
 
 // readRun reads one run of q's order, through a statement prepared once
 // (per connection, as database/sql prepares it).
@@ -705,8 +709,7 @@ func fromCounters(q impl.LeadQuery) bool { return q.Phone == nil && q.Email == n
 // text holds only placeholders, columns and index names, so there are a
 // bounded number of them (TestLeadListStatementsAreBounded).
 //
-// revision is the list's, as the statement saw it (fromCounters lists
-// only; see runStatement).
+// revision is the list's, as the statement saw it, when r.revision.
 func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) (leads []*impl.Lead, revision int64, err error) {
 	query, args := s.runStatement(q, cond, args, r)
 	var rows *sql.Rows
@@ -722,7 +725,7 @@ func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, 
 	for rows.Next() {
 		lead := new(impl.Lead)
 		fields := leadFields(lead)
-		if fromCounters(q) {
+		if r.revision {
 			fields = append(fields, &revision)
 		}
 		if err := rows.Scan(fields...); err != nil {
@@ -752,10 +755,12 @@ func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, condArgs []any, 
 	// the e-mail's index and the table), and only the page's leads are read
 	// from the table.
 	cols := s.sql().colsOfL
-	if fromCounters(q) {
+	if r.revision {
 		// The list's revision, as countStatement reads it, in the page's own
 		// snapshot: pageLeads leaves marks only when it is the one counted.
-		// The conditions of such a list are lead_counts' columns too.
+		// Only deep pages read it: on PostgreSQL, planning the subquery
+		// cost a page more than reading it. The conditions of such a list
+		// (no phone, no e-mail) are lead_counts' columns too.
 		cols += `, (SELECT COALESCE(SUM(` + sortRevision[q.Sort.Field] + `), 0) FROM lead_counts WHERE ` + cond + `) AS revision`
 		args = append(slices.Clone(condArgs), args...)
 	}
