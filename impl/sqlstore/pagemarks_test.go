@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -427,4 +428,93 @@ func marksFromTheStart(f *fixture) *LeadStore {
 	plain := &LeadStore{db: f.db}
 	plain.marks.from = math.MaxInt64
 	return plain
+}
+
+// TestLeadPageMarksUnderConcurrentArrivals: deep pages read while new
+// leads arrive from several writers leave only marks that hold the list as
+// it was at their revision. Once the writers stop, every page read after
+// those marks, as they stand and mended past one more lead, is the page a
+// store without marks reads.
+func TestLeadPageMarksUnderConcurrentArrivals(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		plain := marksFromTheStart(f)
+		lead := func(i int) *impl.Lead {
+			l := &impl.Lead{Phone: fmt.Sprintf("55119%08d", i), Name: ptr(fmt.Sprintf("lead %03d", i*37%101)),
+				LeadScore: int32(i * 13 % 100), Temperature: impl.TemperatureHot}
+			if i%4 == 0 {
+				l.Name = nil
+			}
+			if i%3 != 0 {
+				l.DealValue = ptr(float64(i * 7 % 50 * 10))
+			}
+			return l
+		}
+		for i := range 150 {
+			f.clock.advance(time.Millisecond)
+			f.mustCreate(t, f.org, lead(i))
+		}
+		var lists []impl.LeadFilter
+		for _, sort := range []string{"-created_at", "name", "-lead_score", "deal_value", "id"} {
+			for _, offset := range []int64{40, 64, 96} {
+				lists = append(lists, impl.LeadFilter{Sort: sort, Offset: offset, Limit: 8})
+			}
+		}
+		var wg sync.WaitGroup
+		for w := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 20 {
+					f.clock.advance(time.Millisecond)
+					if err := f.s.Leads.CreateLead(ctx, f.org, lead(1000+w*100+i)); err != nil {
+						t.Errorf("CreateLead: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		for r := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 60 {
+					list := lists[(r*7+i)%len(lists)]
+					page, err := f.s.Leads.FindLeads(ctx, f.org, list)
+					if err != nil || len(page.Leads) != list.Limit {
+						t.Errorf("sort=%s offset %d: %d leads, %v", list.Sort, list.Offset, len(page.Leads), err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		compare := func(after string) {
+			t.Helper()
+			for _, list := range lists {
+				got, err := f.s.Leads.FindLeads(ctx, f.org, list)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := plain.FindLeads(ctx, f.org, list)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(idsOf(got.Leads), idsOf(want.Leads)) {
+					t.Errorf("%s, sort=%s offset %d: page %v, want %v", after, list.Sort, list.Offset, idsOf(got.Leads), idsOf(want.Leads))
+				}
+			}
+		}
+		compare("the writers stopped")
+		f.clock.advance(time.Millisecond)
+		f.mustCreate(t, f.org, lead(9999))
+		before := f.s.Leads.marks.mends.Load()
+		compare("one more lead")
+		if f.s.Leads.marks.mends.Load() == before {
+			t.Errorf("no mark was mended past the last lead")
+		}
+	})
 }
