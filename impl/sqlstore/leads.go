@@ -699,15 +699,18 @@ func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond str
 // arguments was most of a page's cost to the cluster: with the leads' 20
 // indexes to weigh, 32 concurrent pages cost it 532-544 CPU µs each,
 // prepared 181-184 (docs/benchmarks.md, "Pages of leads on prepared
-// statements"). Prepared, PostgreSQL plans for the first five arguments,
-// then keeps a generic plan where its cost is no worse. Every run reads
-// the index of its organization, filter and order, so the generic plan is
-// the custom one; at a million leads beside an organization of 10,000 in
-// the same table, no page was more than 15 % slower at p50 and most were
-// faster. An operator who meets a plan that is not can set
-// plan_cache_mode = force_custom_plan on the database. The statements'
-// text holds only placeholders, columns and index names, so there are a
-// bounded number of them (TestLeadListStatementsAreBounded).
+// statements"). Prepared, a statement is parsed once. PostgreSQL still
+// plans it for its arguments on every run: it costs a generic plan of a
+// LIMIT and an OFFSET that are parameters at a tenth of the rows, which
+// makes that plan a hash join over the table at 10,000 leads, and there it
+// keeps choosing the custom one (pg_prepared_statements showed 0 generic
+// plans of 8 for a page's statement prepared by hand). So a run's plan is
+// the one for its organization, filter and order; at a million
+// leads beside an organization of 10,000 in the same table, no page was
+// more than 15 % slower at p50 than unnamed and most were faster. An
+// operator must not set plan_cache_mode = force_generic_plan for these.
+// The statements' text holds only placeholders, columns and index names,
+// so there are a bounded number of them (TestLeadListStatementsAreBounded).
 //
 // revision is the list's, as the statement saw it, when r.revision.
 func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) (leads []*impl.Lead, revision int64, err error) {
