@@ -713,7 +713,7 @@ func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond str
 // so there are a bounded number of them (TestLeadListStatementsAreBounded).
 //
 // revision is the list's, as the statement saw it, when r.revision.
-func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) (leads []*impl.Lead, revision int64, err error) {
+func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) ([]*impl.Lead, int64, error) {
 	query, args := s.runStatement(q, cond, args, r)
 	var rows *sql.Rows
 	stmt, err := s.db.prepared(ctx, query)
@@ -724,14 +724,18 @@ func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, 
 		return nil, 0, fmt.Errorf("find leads: %w", err)
 	}
 	defer rows.Close()
-	leads = []*impl.Lead{}
+	leads := make([]*impl.Lead, 0, min(r.limit, 128))
+	var revision int64
 	for rows.Next() {
 		lead := new(impl.Lead)
-		fields := leadFields(lead)
 		if r.revision {
-			fields = append(fields, &revision)
+			var seen int64
+			err = rows.Scan(append(leadFields(lead), &seen)...)
+			revision = seen
+		} else {
+			err = rows.Scan(leadFields(lead)...)
 		}
-		if err := rows.Scan(fields...); err != nil {
+		if err != nil {
 			return nil, 0, fmt.Errorf("find leads: %w", err)
 		}
 		leads = append(leads, lead)
