@@ -222,17 +222,15 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 		s.marks.reading()
 	}
 	// One lead more than the page says whether another page follows.
-	leads, marks, err := s.pageLeads(ctx, orgID, q, cond, args, counts)
+	leads, marks, seen, err := s.pageLeads(ctx, orgID, q, cond, args, counts)
 	if err != nil {
 		return nil, err
 	}
-	if len(leads) > q.Limit {
-		if end := q.Offset + int64(q.Limit); marks != nil && s.marks.markable(q, end) {
-			*marks = append(*marks, markAt{end, keyOf(q.Sort, leads[q.Limit-1])})
+	if seen {
+		if end := q.Offset + int64(q.Limit); len(leads) > q.Limit && s.marks.markable(q, end) {
+			marks = append(marks, markAt{end, keyOf(q.Sort, leads[q.Limit-1])})
 		}
-	}
-	if marks != nil {
-		for _, m := range *marks {
+		for _, m := range marks {
 			s.marks.leaveKey(orgID, q, m.offset, counts, m.before)
 		}
 	}
@@ -257,38 +255,37 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 // arriving (see pageMarks), or else from its offset, with the lead before
 // it to leave a mark there (marks).
 //
-// marks is nil unless the page's statements saw the list at counts'
-// revision: no write came between the count and the page, so a lead of
-// the page is where the list had it at that revision, and a mark may hold
-// it. Mending a mark relies on that: a lead read after a write would
+// seen reports whether the page's statements saw the list at counts'
+// revision: then no write came between the count and the page, so a lead
+// of the page is where the list had it at that revision, and a mark may
+// hold it. Mending a mark relies on that: a lead read after a write would
 // otherwise be moved again past arrivals it already follows.
-func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) (leads []*impl.Lead, marks *[]markAt, err error) {
-	var seen bool
+func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) (leads []*impl.Lead, marks []markAt, seen bool, err error) {
 	if !s.marks.markable(q, q.Offset) {
 		// A page that ends past markFrom leaves a mark there.
 		marking := s.marks.markable(q, q.Offset+int64(q.Limit))
 		leads, seen, err = s.leadsInOrder(ctx, q, cond, args, counts, q.Limit+1, marking)
-		return leads, atRevision(seen), err
+		return leads, nil, seen, err
 	}
 	after := q
 	after.Seen = q.Offset
 	if before, ok := s.marks.before(orgID, q, q.Offset, counts); ok {
 		after.After = &before
 		leads, seen, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1, true)
-		return leads, atRevision(seen), err
+		return leads, nil, seen, err
 	}
 	before, ok, err := s.mendMark(ctx, orgID, q, cond, args, counts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if ok {
 		after.After = &before
 		if leads, seen, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1, true); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		if seen {
 			s.marks.mends.Add(1)
-			return leads, &[]markAt{{q.Offset, before}}, nil
+			return leads, []markAt{{q.Offset, before}}, true, nil
 		}
 		// A write came while the mark was mended: the lead it found may be
 		// off by that write, so the page is walked to instead.
@@ -297,28 +294,15 @@ func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery
 	from := q
 	from.Offset--
 	if leads, seen, err = s.leadsInOrder(ctx, from, cond, args, counts, q.Limit+2, true); err != nil || len(leads) == 0 {
-		return leads, nil, err
+		return leads, nil, false, err
 	}
-	marks = atRevision(seen)
-	if marks != nil {
-		*marks = append(*marks, markAt{q.Offset, keyOf(q.Sort, leads[0])})
-	}
-	return leads[1:], marks, nil
+	return leads[1:], []markAt{{q.Offset, keyOf(q.Sort, leads[0])}}, seen, nil
 }
 
 // markAt is a mark to leave: the lead just before offset.
 type markAt struct {
 	offset int64
 	before impl.LeadKey
-}
-
-// atRevision is where pageLeads collects marks, if its page was read at
-// the counted revision.
-func atRevision(seen bool) *[]markAt {
-	if !seen {
-		return nil
-	}
-	return &[]markAt{}
 }
 
 // leadConditions is the WHERE clause of q's filters and its arguments.
