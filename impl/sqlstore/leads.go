@@ -269,14 +269,19 @@ func (s *LeadStore) pageLeads(ctx context.Context, orgID int64, q impl.LeadQuery
 	}
 	after := q
 	after.Seen = q.Offset
-	if before, ok := s.marks.before(orgID, q, q.Offset, counts); ok {
-		after.After = &before
+	m, marked := s.marks.at(orgID, q, q.Offset)
+	if marked && m.holds(counts) {
+		s.marks.hits.Add(1)
+		after.After = &m.before
 		leads, seen, err = s.leadsInOrder(ctx, after, cond, args, counts, q.Limit+1, true)
 		return leads, nil, seen, err
 	}
-	before, ok, err := s.mendMark(ctx, orgID, q, cond, args, counts)
-	if err != nil {
-		return nil, nil, false, err
+	var before impl.LeadKey
+	var ok bool
+	if marked {
+		if before, ok, err = s.mendMark(ctx, q, cond, args, counts, m); err != nil {
+			return nil, nil, false, err
+		}
 	}
 	if ok {
 		after.After = &before
@@ -417,18 +422,14 @@ func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, a
 		FROM lead_counts WHERE ` + where, cargs
 }
 
-// mendMark is the lead just before q's offset, from the mark there, if the
+// mendMark is the lead just before q's offset, from m, the mark there, if the
 // only writes to the list since the mark were leads arriving (pageMarks):
 // the lead the mark holds, or the one as many places before it as the
 // arrivals that sort before it. The caller reads the page after it and
 // leaves it as the mark at counts' revision only if the page's statement
 // saw that revision: revisions only grow, so then no write came between
 // the count and the page, and the reads in between saw one state.
-func (s *LeadStore) mendMark(ctx context.Context, orgID int64, q impl.LeadQuery, cond string, args []any, counts leadCounts) (impl.LeadKey, bool, error) {
-	m, ok := s.marks.at(orgID, q, q.Offset)
-	if !ok {
-		return impl.LeadKey{}, false, nil
-	}
+func (s *LeadStore) mendMark(ctx context.Context, q impl.LeadQuery, cond string, args []any, counts leadCounts, m pageMark) (impl.LeadKey, bool, error) {
 	d, ok := m.arrivals(counts, q.Offset)
 	if !ok {
 		return impl.LeadKey{}, false, nil

@@ -146,17 +146,6 @@ func (p *pageMarks) at(orgID int64, q impl.LeadQuery, offset int64) (pageMark, b
 	return m, ok
 }
 
-// before is the lead just before offset in q's list, if a mark there was
-// left at counts' revision.
-func (p *pageMarks) before(orgID int64, q impl.LeadQuery, offset int64, counts leadCounts) (impl.LeadKey, bool) {
-	m, ok := p.at(orgID, q, offset)
-	if !ok || !m.holds(counts) {
-		return impl.LeadKey{}, false
-	}
-	p.hits.Add(1)
-	return m.before, true
-}
-
 // keyOf is lead's place in sort, as a mark keeps it.
 func keyOf(sort impl.LeadSort, lead *impl.Lead) impl.LeadKey {
 	k := sort.KeyOf(lead)

@@ -167,10 +167,11 @@ func TestLeadPageMarksBounded(t *testing.T) {
 	if len(p.byAt) != marksMax {
 		t.Fatalf("%d marks kept, want %d", len(p.byAt), marksMax)
 	}
-	if _, ok := p.before(1, q, int64(marksMax+99+markFrom), leadCounts{Total: 10}); !ok {
+	m, ok := p.at(1, q, int64(marksMax+99+markFrom))
+	if !ok || !m.holds(leadCounts{Total: 10}) {
 		t.Errorf("the newest mark was not kept")
 	}
-	if _, ok := p.before(1, q, int64(marksMax+99+markFrom), leadCounts{Total: 10, Revision: 1}); ok {
+	if m.holds(leadCounts{Total: 10, Revision: 1}) {
 		t.Errorf("a mark was taken at another revision")
 	}
 }
