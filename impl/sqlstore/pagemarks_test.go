@@ -372,7 +372,6 @@ func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 // revision counted before the write (a mark whose lead already follows an
 // arrival would be moved past it again).
 func TestLeadPageMarkMendedOnlyOverOneState(t *testing.T) {
-	ctx := context.Background()
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		plain := marksFromTheStart(f)
 		for i := range 40 {
@@ -382,16 +381,8 @@ func TestLeadPageMarkMendedOnlyOverOneState(t *testing.T) {
 		q := impl.LeadFilter{Offset: 24, Limit: 5} // newest first: arrivals come before the page
 		read := func(what string, want [3]int64) {
 			t.Helper()
-			got, err := f.s.Leads.FindLeads(ctx, f.org, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plainPage, err := plain.FindLeads(ctx, f.org, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(idsOf(got.Leads), idsOf(plainPage.Leads)) {
-				t.Fatalf("%s: page %v, want %v", what, idsOf(got.Leads), idsOf(plainPage.Leads))
+			if got, want := bothPages(t, f.s.Leads, plain, f.org, q); !slices.Equal(got, want) {
+				t.Fatalf("%s: page %v, want %v", what, got, want)
 			}
 			if after, mended, walked := f.s.Leads.DeepPageCounts(); [3]int64{after, mended, walked} != want {
 				t.Errorf("%s: %d after a mark, %d mended, %d walked; want %v", what, after, mended, walked, want)
@@ -496,16 +487,8 @@ func TestLeadPageMarksUnderConcurrentArrivals(t *testing.T) {
 		compare := func(after string) {
 			t.Helper()
 			for _, list := range lists {
-				got, err := f.s.Leads.FindLeads(ctx, f.org, list)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := plain.FindLeads(ctx, f.org, list)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Equal(idsOf(got.Leads), idsOf(want.Leads)) {
-					t.Errorf("%s, sort=%s offset %d: page %v, want %v", after, list.Sort, list.Offset, idsOf(got.Leads), idsOf(want.Leads))
+				if got, want := bothPages(t, f.s.Leads, plain, f.org, list); !slices.Equal(got, want) {
+					t.Errorf("%s, sort=%s offset %d: page %v, want %v", after, list.Sort, list.Offset, got, want)
 				}
 			}
 		}
@@ -518,4 +501,20 @@ func TestLeadPageMarksUnderConcurrentArrivals(t *testing.T) {
 			t.Errorf("no mark was mended past the last lead")
 		}
 	})
+}
+
+// bothPages is the page q gives in store and in plain, as ids.
+func bothPages(t *testing.T, store, plain *LeadStore, org int64, q impl.LeadFilter) (got, want []int64) {
+	t.Helper()
+	for _, p := range []struct {
+		from *LeadStore
+		ids  *[]int64
+	}{{store, &got}, {plain, &want}} {
+		page, err := p.from.FindLeads(context.Background(), org, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*p.ids = idsOf(page.Leads)
+	}
+	return got, want
 }
