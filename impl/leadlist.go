@@ -1,6 +1,7 @@
 package impl
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -68,6 +69,38 @@ func (s LeadSort) KeyOf(l *Lead) LeadKey {
 		k.Value = l.UpdatedAt
 	}
 	return k
+}
+
+// Compare orders two places in this order as the databases order them:
+// values in the order's direction (names byte by byte, as both compare
+// them), places without a value after every place with one, ties by id in
+// the same direction. It is negative when a comes first, 0 for the same
+// place. Both keys are of this order (KeyOf).
+func (s LeadSort) Compare(a, b LeadKey) int {
+	if (a.Value == nil) != (b.Value == nil) {
+		if a.Value == nil {
+			return 1 // no value: last, whatever the direction
+		}
+		return -1
+	}
+	c := 0
+	switch av := a.Value.(type) {
+	case string:
+		c = strings.Compare(av, b.Value.(string))
+	case float64:
+		c = cmp.Compare(av, b.Value.(float64))
+	case int32:
+		c = cmp.Compare(av, b.Value.(int32))
+	case time.Time:
+		c = av.Compare(b.Value.(time.Time))
+	}
+	if c == 0 {
+		c = cmp.Compare(a.ID, b.ID)
+	}
+	if s.Desc {
+		return -c
+	}
+	return c
 }
 
 // LeadKey is a lead's place in a LeadSort: the value of the sort field and
