@@ -136,7 +136,7 @@ func (s *Server) metrics(c echo.Context) error {
 	}
 	if s.cfg.DeepPages != nil {
 		afterMark, mended, walked := s.cfg.DeepPages()
-		b.WriteString("# HELP iagente_lead_deep_pages_total Numbered pages of GET /leads that start past the 500th lead, by how they were read: after the lead this process last saw just before the page (the list unchanged since), after that lead moved back past the leads that arrived since (the list changed by new leads alone), or walked to from the list's start.\n")
+		b.WriteString("# HELP iagente_lead_deep_pages_total Numbered pages of GET /leads that start past the 500th lead, by how they were read: after the lead this process last saw just before the page (the list unchanged since), after that lead moved past the leads that arrived since and the leads this process's own writes moved across it (the list changed by those alone), or walked to from the list's start.\n")
 		b.WriteString("# TYPE iagente_lead_deep_pages_total counter\n")
 		b.WriteString(`iagente_lead_deep_pages_total{read="after_mark"} ` + strconv.FormatInt(afterMark, 10) + "\n")
 		b.WriteString(`iagente_lead_deep_pages_total{read="mended"} ` + strconv.FormatInt(mended, 10) + "\n")

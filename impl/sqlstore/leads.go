@@ -252,8 +252,8 @@ func (s *LeadStore) FindLeads(ctx context.Context, orgID int64, f impl.LeadFilte
 
 // pageLeads reads q's page and the lead after it, if any: after the page's
 // mark when the list has not changed since it was left, or only by leads
-// arriving (see pageMarks), or else from its offset, with the lead before
-// it to leave a mark there (marks).
+// arriving and by writes the mark followed (see pageMarks), or else from
+// its offset, with the lead before it to leave a mark there (marks).
 //
 // seen reports whether the page's statements saw the list at counts'
 // revision: then no write came between the count and the page, so a lead
@@ -422,35 +422,52 @@ func (s *LeadStore) countStatement(orgID int64, q impl.LeadQuery, cond string, a
 		FROM lead_counts WHERE ` + where, cargs
 }
 
-// mendMark is the lead just before q's offset, from m, the mark there, if the
-// only writes to the list since the mark were leads arriving (pageMarks):
-// the lead the mark holds, or the one as many places before it as the
-// arrivals that sort before it. The caller reads the page after it and
-// leaves it as the mark at counts' revision only if the page's statement
-// saw that revision: revisions only grow, so then no write came between
-// the count and the page, and the reads in between saw one state.
+// mendMark is the lead just before q's offset, from m, the mark there, if
+// the only writes to the list since the mark were leads arriving and the
+// writes m followed (pageMarks, followmarks.go): the place m holds, moved
+// by those writes and by the arrivals that sort before it. The caller
+// reads the page after it and leaves it as the mark at counts' revision
+// only if the page's statement saw that revision: revisions only grow, so
+// then no write came between the count and the page, and the reads in
+// between saw one state.
 func (s *LeadStore) mendMark(ctx context.Context, q impl.LeadQuery, cond string, args []any, counts leadCounts, m pageMark) (impl.LeadKey, bool, error) {
 	d, ok := m.arrivals(counts, q.Offset)
 	if !ok {
 		return impl.LeadKey{}, false, nil
 	}
-	query, qargs := s.arrivalsStatement(q, cond, args, m, d)
-	var a struct {
-		Arrived int64 `db:"arrived"`
-		Before  int64 `db:"before"`
+	shift := m.shift
+	if d > 0 {
+		query, qargs := s.arrivalsStatement(q, cond, args, m, d)
+		var a struct {
+			Arrived int64 `db:"arrived"`
+			Before  int64 `db:"before"`
+		}
+		if err := s.db.get(ctx, &a, query, qargs...); err != nil {
+			return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
+		}
+		if a.Arrived != d {
+			// Some of the writes were not arrivals: a lead left, changed
+			// lists or came in with an older id.
+			return impl.LeadKey{}, false, nil
+		}
+		shift -= a.Before
 	}
-	if err := s.db.get(ctx, &a, query, qargs...); err != nil {
-		return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
+	// The page begins shift leads after m's place: the shift-th lead after
+	// it is the one before the page. Or it begins -shift leads before it:
+	// counting back from the place, the lead there first if it is still
+	// there.
+	key, n, forward := m.before, -shift, false
+	if shift > 0 {
+		n, forward = shift, true
+	} else if m.gone {
+		n++
 	}
-	if a.Arrived != d {
-		// Some of the writes were not arrivals: a lead left, changed
-		// lists or came in with an older id.
+	if !mendable(n, q.Offset) {
 		return impl.LeadKey{}, false, nil
 	}
-	key := m.before
-	if a.Before > 0 {
+	if n > 0 {
 		var err error
-		if key, ok, err = s.keyBefore(ctx, q, cond, args, m.before, a.Before); err != nil || !ok {
+		if key, ok, err = s.keyFrom(ctx, q, cond, args, m.before, n, forward); err != nil || !ok {
 			return impl.LeadKey{}, false, err
 		}
 	}
@@ -497,17 +514,17 @@ func (s *LeadStore) arrivalsStatement(q impl.LeadQuery, cond string, args []any,
 		FROM (SELECT ` + cols + ` FROM leads WHERE ` + cond + ` AND id > ? ORDER BY id LIMIT ?) arrivals`, qargs
 }
 
-// keyBefore is the place of the lead n places before key in q's order
-// (n ≥ 1), read backwards from key in the order's indexes: at most n
-// entries.
-func (s *LeadStore) keyBefore(ctx context.Context, q impl.LeadQuery, cond string, args []any, key impl.LeadKey, n int64) (impl.LeadKey, bool, error) {
+// keyFrom is the place of the lead n places before key in q's order (n ≥
+// 1), or after it when forward, read from key in the order's indexes: at
+// most n entries.
+func (s *LeadStore) keyFrom(ctx context.Context, q impl.LeadQuery, cond string, args []any, key impl.LeadKey, n int64, forward bool) (impl.LeadKey, bool, error) {
 	col := impl.LeadSortColumns[q.Sort.Field]
 	var lead impl.Lead
 	dest := []any{&lead.ID}
 	if col != "id" {
 		dest = append(dest, sortDest(&lead, col))
 	}
-	for _, st := range s.keysBefore(q, cond, args, key) {
+	for _, st := range s.keysFrom(q, cond, args, key, forward) {
 		stmt, err := s.db.prepared(ctx, st.query)
 		if err != nil {
 			return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
@@ -541,23 +558,27 @@ type statement struct {
 	args  []any
 }
 
-// keysBefore are the statements that read the places of the leads before
-// key in q's order, nearest first, one run after the other; each takes a
-// LIMIT after its arguments.
-func (s *LeadStore) keysBefore(q impl.LeadQuery, cond string, args []any, key impl.LeadKey) []statement {
-	back := q
-	back.Sort.Desc = !q.Sort.Desc
-	back.After, back.Offset = &key, 0
+// keysFrom are the statements that read the places of the leads before key
+// in q's order (after it, when forward), nearest first, one run after the
+// other; each takes a LIMIT after its arguments.
+func (s *LeadStore) keysFrom(q impl.LeadQuery, cond string, args []any, key impl.LeadKey, forward bool) []statement {
+	from := q
+	from.After, from.Offset = &key, 0
 	var runs []leadRun
 	switch {
+	case forward:
+		runs = s.runs(from, leadCounts{})
 	case !q.Sort.Nullable():
-		runs = s.runs(back, leadCounts{})
+		from.Sort.Desc = !q.Sort.Desc
+		runs = s.runs(from, leadCounts{})
 	case key.Value == nil:
 		// Back through the leads without a value, then from the last lead
 		// with one.
+		from.Sort.Desc = !q.Sort.Desc
 		runs = []leadRun{{missing: true, after: &key}, {}}
 	default:
-		runs = s.runs(back, leadCounts{})
+		from.Sort.Desc = !q.Sort.Desc
+		runs = s.runs(from, leadCounts{})
 		runs = runs[:len(runs)-1] // not into the leads without a value
 	}
 	cols := "id"
@@ -566,7 +587,7 @@ func (s *LeadStore) keysBefore(q impl.LeadQuery, cond string, args []any, key im
 	}
 	var sts []statement
 	for _, r := range runs {
-		rs := s.runSQL(back, cond, args, r)
+		rs := s.runSQL(from, cond, args, r)
 		// From the order's index alone, as a page's ids are read.
 		sts = append(sts, statement{`SELECT ` + cols + ` FROM ` + rs.from + ` WHERE ` + rs.cond + ` AND ` + rs.run + ` ORDER BY ` + rs.order + ` LIMIT ?`, rs.args})
 	}
@@ -843,6 +864,7 @@ func prefixed(prefix, list string) string {
 // UpdateLead implements impl.LeadStore.
 func (s *LeadStore) UpdateLead(ctx context.Context, orgID, id int64, update func(*impl.Lead) error) (*impl.Lead, error) {
 	var lead *impl.Lead
+	var w *leadWrite
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		lead, err = s.findLead(ctx, tx, orgID, id, s.lockSuffix())
@@ -862,6 +884,9 @@ func (s *LeadStore) UpdateLead(ctx context.Context, orgID, id int64, update func
 			return nil // a no-op returns the lead exactly as stored
 		}
 		lead.UpdatedAt = s.db.timestamp()
+		if w, err = s.beginFollow(ctx, tx, orgID, &before, before.Temperature, lead.Temperature); err != nil {
+			return err
+		}
 		_, err = s.db.execStmt(ctx, tx, `UPDATE leads SET
 			phone = ?, name = ?, email = ?, company_name = ?, temperature = ?, lead_score = ?, deal_value = ?, updated_at = ?
 			WHERE organization_id = ? AND id = ?`,
@@ -873,11 +898,15 @@ func (s *LeadStore) UpdateLead(ctx context.Context, orgID, id int64, update func
 		if err != nil {
 			return fmt.Errorf("update lead: %w", err)
 		}
+		if err := s.endFollow(ctx, tx, w, lead); err != nil {
+			return err
+		}
 		return appendLeadEvents(ctx, s.db, tx, &before, lead)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.marks.follow(w)
 	return lead, nil
 }
 
@@ -896,19 +925,29 @@ func appendLeadEvents(ctx context.Context, db *DB, tx *sqlx.Tx, before, lead *im
 // the transaction that deletes it, so no change can come between the check
 // and the delete.
 func (s *LeadStore) DeleteLeadIf(ctx context.Context, orgID, id int64, check func(*impl.Lead) error) error {
-	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+	var w *leadWrite
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		lead, err := s.findLead(ctx, tx, orgID, id, s.lockSuffix())
 		if err != nil {
 			return err
 		}
-		if err := check(lead); err != nil {
+		if check != nil {
+			if err := check(lead); err != nil {
+				return err
+			}
+		}
+		if w, err = s.beginFollow(ctx, tx, orgID, lead, lead.Temperature); err != nil {
 			return err
 		}
 		if _, err := s.db.execStmt(ctx, tx, `DELETE FROM leads WHERE organization_id = ? AND id = ?`, orgID, id); err != nil {
 			return fmt.Errorf("delete lead: %w", err)
 		}
-		return nil
+		return s.endFollow(ctx, tx, w, nil)
 	})
+	if err == nil {
+		s.marks.follow(w)
+	}
+	return err
 }
 
 // lockSuffix locks the row a transaction reads before it changes it.
@@ -922,6 +961,10 @@ func (s *LeadStore) lockSuffix() string {
 
 // DeleteLead implements impl.LeadStore.
 func (s *LeadStore) DeleteLead(ctx context.Context, orgID, id int64) error {
+	if s.marks.inOrg(orgID) {
+		// The lead as it was, for the marks to follow (followmarks.go).
+		return s.DeleteLeadIf(ctx, orgID, id, nil)
+	}
 	res, err := s.db.execStmt(ctx, nil, `DELETE FROM leads WHERE organization_id = ? AND id = ?`, orgID, id)
 	if err != nil {
 		return fmt.Errorf("delete lead: %w", err)

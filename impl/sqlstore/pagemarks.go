@@ -50,6 +50,11 @@ import (
 // and revisions never go back). The mark is then mended: moved back by the
 // arrivals before it, a read of at most that many index entries where the
 // walk reads the whole offset (LeadStore.mendMark).
+//
+// A lead that leaves the list or moves in its order leaves no trace in
+// the database of where it was; but when this process's store made the
+// write, the marks follow it (followmarks.go), and are mended past it as
+// past the arrivals, in the same read.
 
 // markFrom is the smallest offset a mark is kept for: a shallower page
 // costs less to walk to than a mark costs to keep.
@@ -73,24 +78,39 @@ type pageMark struct {
 	// listRevision is the part of revision that moves when a lead joins or
 	// leaves the list, and maxID the list's largest id then (leadCounts).
 	listRevision, maxID int64
+	// What the writes this process made since the mark moved (see
+	// followmarks.go): followed sums what they added to the revisions and
+	// the total; the page now begins shift leads after the place before
+	// holds (before it, when negative), and gone says that the lead at
+	// that place has left it.
+	followed markMoves
+	shift    int64
+	gone     bool
 }
 
-// mendMax bounds the arrivals a mark is mended past; with more, or more
-// than an eighth of its offset, walking costs less.
+// mendMax bounds the leads a mark is mended past; with more, or more than
+// an eighth of its offset, walking costs less.
 const mendMax = 1000
 
-// holds reports whether m is where the list is now.
+// mendable reports whether a mark at offset is mended past n leads rather
+// than walked to.
+func mendable(n, offset int64) bool { return n <= mendMax && n*8 <= offset }
+
+// holds reports whether m is where the list is now: nothing but the writes
+// it followed moved the list since, and they left the page where it began.
 func (m pageMark) holds(now leadCounts) bool {
-	return m.revision == now.Revision && m.total == now.Total
+	return m.revision+m.followed.revision == now.Revision && m.total+m.followed.total == now.Total &&
+		m.shift == 0 && !m.gone
 }
 
 // arrivals is how many leads joined the list since m, if the counts say
-// that arrivals may be all that happened: the list's revision moved as
-// often as its total, and its order's field of no lead changed.
+// that arrivals may be all that happened besides the writes m followed: the
+// list's revision moved as often as its total, and its order's field of no
+// lead changed. 0 arrivals: the followed writes are all that happened.
 func (m pageMark) arrivals(now leadCounts, offset int64) (int64, bool) {
-	d := now.ListRevision - m.listRevision
-	return d, m.maxID > 0 && d > 0 && d <= mendMax && d*8 <= offset && now.Total-m.total == d &&
-		now.Revision-now.ListRevision == m.revision-m.listRevision
+	d := now.ListRevision - m.listRevision - m.followed.list
+	return d, m.maxID > 0 && d >= 0 && mendable(d, offset) && now.Total-m.total-m.followed.total == d &&
+		now.Revision-now.ListRevision == m.revision-m.listRevision+m.followed.revision-m.followed.list
 }
 
 // pageMarks are the marks a LeadStore keeps. The zero value is empty and
@@ -98,6 +118,8 @@ func (m pageMark) arrivals(now leadCounts, offset int64) (int64, bool) {
 type pageMarks struct {
 	mu   sync.Mutex
 	byAt map[markKey]pageMark
+	// perOrg counts the marks of each organization in byAt.
+	perOrg map[int64]int
 	// from overrides markFrom when not 0 (tests).
 	from int64
 	// mending, when not nil, runs as a mark is mended, before the page is
@@ -106,6 +128,9 @@ type pageMarks struct {
 	// reading, when not nil, runs after a list is counted, before its page
 	// is read (tests).
 	reading func()
+	// following, when not nil, runs after a write this store made
+	// committed, before the marks follow it (tests: a page read between).
+	following func()
 	// hits, mends and walks count the deep pages read after a mark, those
 	// read after a mark mended past arrivals, and those walked to
 	// (DeepPageCounts).
@@ -162,15 +187,29 @@ func (p *pageMarks) leaveKey(orgID int64, q impl.LeadQuery, offset int64, counts
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.byAt == nil {
-		p.byAt = make(map[markKey]pageMark)
+		p.byAt, p.perOrg = make(map[markKey]pageMark), make(map[int64]int)
 	}
 	at := marksKey(orgID, q, offset)
-	if _, ok := p.byAt[at]; !ok && len(p.byAt) >= marksMax {
-		for old := range p.byAt {
-			delete(p.byAt, old) // any one: a mark is only a shortcut
-			break
+	if _, ok := p.byAt[at]; !ok {
+		if len(p.byAt) >= marksMax {
+			for old := range p.byAt {
+				p.drop(old) // any one: a mark is only a shortcut
+				break
+			}
 		}
+		p.perOrg[orgID]++
 	}
 	p.byAt[at] = pageMark{revision: counts.Revision, total: counts.Total, before: k,
 		listRevision: counts.ListRevision, maxID: counts.MaxID}
+}
+
+// drop forgets the mark at k; p.mu is held.
+func (p *pageMarks) drop(k markKey) {
+	if _, ok := p.byAt[k]; !ok {
+		return
+	}
+	delete(p.byAt, k)
+	if p.perOrg[k.org]--; p.perOrg[k.org] == 0 {
+		delete(p.perOrg, k.org)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -184,7 +185,7 @@ func TestLeadDeepPageCounts(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		f.s.Leads.marks.from = 5
 		var ids []int64
-		for i := range 20 {
+		for i := range 25 {
 			ids = append(ids, f.mustCreate(t, f.org, &impl.Lead{Phone: fmt.Sprintf("55119%08d", i), Temperature: "hot"}).ID)
 		}
 		read := func(offset int64, wantAfter, wantMended, wantWalked int64) {
@@ -212,7 +213,17 @@ func TestLeadDeepPageCounts(t *testing.T) {
 		if err := f.s.Leads.DeleteLead(ctx, f.org, last.ID); err != nil {
 			t.Fatal(err)
 		}
-		read(15, 4, 1, 2) // a lead gone: walked again
+		read(15, 5, 1, 1) // a lead gone through this store, after the page: the mark followed it
+		if err := f.s.Leads.DeleteLead(ctx, f.org, ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		ids = ids[1:]
+		read(15, 5, 2, 1) // one before the page: the mark moved on past it
+		if _, err := f.db.pool.ExecContext(ctx, f.db.rebind(`DELETE FROM leads WHERE id = ?`), ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		ids = ids[1:]
+		read(15, 5, 2, 2) // a lead gone by SQL: walked again
 	})
 }
 
@@ -254,16 +265,25 @@ func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 			all[s] = true
 		}
 		none := map[string]bool{}
+		// Another replica's store, whose writes this one's marks do not
+		// follow.
+		replica := &LeadStore{db: f.db}
 		writes := []struct {
 			what  string
 			write func()
 			walks map[string]bool // the sorts whose deep pages walk again
-			mends map[string]bool // those whose marks are mended past new leads
+			// those whose marks are mended (past new leads, or by the writes
+			// they followed); nil: either mended or read after the mark, as
+			// the write's lead falls before or after the page
+			mends map[string]bool
 		}{
-			{"a score through the store", update(ids[4], func(l *impl.Lead) { l.LeadScore = 99 }),
-				map[string]bool{"lead_score": true, "updated_at": true}, none},
-			{"a name through the store", update(ids[6], func(l *impl.Lead) { l.Name = ptr("a first") }),
-				map[string]bool{"name": true, "updated_at": true}, none},
+			{"a score through the store", update(ids[4], func(l *impl.Lead) { l.LeadScore = 99 }), none, nil},
+			{"a name through the store", update(ids[6], func(l *impl.Lead) { l.Name = ptr("a first") }), none, nil},
+			{"a score through another replica", func() {
+				if _, err := replica.UpdateLead(ctx, f.org, ids[3], func(l *impl.Lead) error { l.LeadScore = 98; return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}, map[string]bool{"lead_score": true, "updated_at": true}, none},
 			{"a name given to a lead without one, by SQL", func() { exec(`UPDATE leads SET name = 'zz' WHERE id = ?`, ids[7]) },
 				map[string]bool{"name": true}, none},
 			{"a deal value by SQL", func() { exec(`UPDATE leads SET deal_value = 5 WHERE id = ?`, ids[9]) },
@@ -287,9 +307,33 @@ func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 			{"a new lead and a new score, through the store", func() {
 				f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999990", Temperature: "hot"})
 				update(ids[15], func(l *impl.Lead) { l.LeadScore = 77 })()
-			},
-				map[string]bool{"lead_score": true, "updated_at": true},
-				map[string]bool{"id": true, "name": true, "created_at": true, "deal_value": true}},
+			}, none, all},
+			{"a new lead, then the lead before every page deleted, through the store", func() {
+				f.mustCreate(t, f.org, &impl.Lead{Phone: "5511999999989", Temperature: "hot"})
+				if err := f.s.Leads.DeleteLead(ctx, f.org, ids[16]); err != nil {
+					t.Fatal(err)
+				}
+			}, none, all},
+			{"a lead deleted through the store, checked as If-Match does", func() {
+				if err := f.s.Leads.DeleteLeadIf(ctx, f.org, ids[17], func(*impl.Lead) error { return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}, none, nil},
+			{"a temperature through the store", update(ids[18], func(l *impl.Lead) { l.Temperature = impl.TemperatureWarm }), none, nil},
+			{"a temperature back, a name and a score, through the store", update(ids[18], func(l *impl.Lead) {
+				l.Temperature, l.Name, l.LeadScore = impl.TemperatureHot, nil, 1
+			}), none, nil},
+			{"a lead deleted through another replica", func() {
+				if err := replica.DeleteLead(ctx, f.org, ids[19]); err != nil {
+					t.Fatal(err)
+				}
+			}, all, none},
+			{"a lead deleted through the store, then another by SQL", func() {
+				if err := f.s.Leads.DeleteLead(ctx, f.org, ids[21]); err != nil {
+					t.Fatal(err)
+				}
+				exec(`DELETE FROM leads WHERE id = ?`, ids[22])
+			}, all, none},
 			{"a lead deleted by SQL", func() { exec(`DELETE FROM leads WHERE id = ?`, ids[12]) }, all, none},
 			{"a new lead by SQL under an id older than the newest", func() {
 				// As a transaction that took its id before another's and
@@ -354,7 +398,7 @@ func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 			walked, mended := deep(w.what)
 			for _, sort := range sorts {
 				for _, s := range []string{sort, "-" + sort} {
-					if walked[s] != w.walks[sort] || mended[s] != w.mends[sort] {
+					if walked[s] != w.walks[sort] || w.mends != nil && mended[s] != w.mends[sort] {
 						t.Errorf("after %s, sort=%s: walked to again %v, mended %v; want %v, %v", w.what, s, walked[s], mended[s], w.walks[sort], w.mends[sort])
 					}
 				}
@@ -374,10 +418,7 @@ func TestLeadPageMarksOutliveOtherFields(t *testing.T) {
 func TestLeadPageMarkMendedOnlyOverOneState(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		plain := marksFromTheStart(f)
-		for i := range 40 {
-			f.clock.advance(time.Second)
-			f.mustCreate(t, f.org, &impl.Lead{Phone: fmt.Sprintf("55119%08d", i), Temperature: impl.TemperatureHot})
-		}
+		hotLeads(t, f, 40)
 		q := impl.LeadFilter{Offset: 24, Limit: 5} // newest first: arrivals come before the page
 		read := func(what string, want [3]int64) {
 			t.Helper()
@@ -413,6 +454,54 @@ func TestLeadPageMarkMendedOnlyOverOneState(t *testing.T) {
 	})
 }
 
+// TestLeadPageMarkFollowsAWriteOnce: a mark left by a page read after a
+// write committed, before the marks followed it, holds that write already,
+// and is not moved by it again; a mark read before it is.
+func TestLeadPageMarkFollowsAWriteOnce(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		plain := marksFromTheStart(f)
+		ids := hotLeads(t, f, 40)
+		early, late := impl.LeadFilter{Sort: "id", Offset: 20, Limit: 5}, impl.LeadFilter{Sort: "id", Offset: 30, Limit: 5}
+		read := func(what string, qs ...impl.LeadFilter) {
+			t.Helper()
+			for _, q := range qs {
+				if got, want := bothPages(t, f.s.Leads, plain, f.org, q); !slices.Equal(got, want) {
+					t.Fatalf("%s, offset %d: page %v, want %v", what, q.Offset, got, want)
+				}
+			}
+		}
+		read("the first read", early, late)
+		// A lead before both pages goes; the page at 30 is read again after
+		// the delete's commit, before the marks follow it, and leaves a
+		// mark that holds the delete.
+		f.s.Leads.marks.following = func() {
+			f.s.Leads.marks.following = nil
+			read("between the commit and the marks", late)
+		}
+		if err := f.s.Leads.DeleteLead(ctx, f.org, ids[3]); err != nil {
+			t.Fatal(err)
+		}
+		hits, mended, walked := f.s.Leads.DeepPageCounts()
+		read("after the marks followed the delete", early, late)
+		if h, m, w := f.s.Leads.DeepPageCounts(); h != hits+1 || m != mended+1 || w != walked {
+			t.Errorf("after the delete, %d pages read after a mark, %d after a mended one, %d walked; want 1, 1, 0", h-hits, m-mended, w-walked)
+		}
+	})
+}
+
+// hotLeads makes n hot leads in f's organization, a second apart, and
+// returns their ids.
+func hotLeads(t *testing.T, f *fixture, n int) []int64 {
+	t.Helper()
+	var ids []int64
+	for i := range n {
+		f.clock.advance(time.Second)
+		ids = append(ids, f.mustCreate(t, f.org, &impl.Lead{Phone: fmt.Sprintf("55119%08d", i), Temperature: impl.TemperatureHot}).ID)
+	}
+	return ids
+}
+
 // marksFromTheStart makes f's lead store keep marks from the first lead on,
 // and returns a store of the same database that keeps none.
 func marksFromTheStart(f *fixture) *LeadStore {
@@ -426,8 +515,17 @@ func marksFromTheStart(f *fixture) *LeadStore {
 // leads arrive from several writers leave only marks that hold the list as
 // it was at their revision. Once the writers stop, every page read after
 // those marks, as they stand and mended past one more lead, is the page a
-// store without marks reads.
+// store without marks reads. The same while the writers change and delete
+// leads through the store, whose marks follow those writes
+// (followmarks.go): a mark read after a write's commit and before the
+// marks followed it must not be moved by it again.
 func TestLeadPageMarksUnderConcurrentArrivals(t *testing.T) {
+	for _, writes := range []string{"arrivals", "changes and deletes"} {
+		t.Run(writes, func(t *testing.T) { leadPageMarksUnderConcurrentWrites(t, writes) })
+	}
+}
+
+func leadPageMarksUnderConcurrentWrites(t *testing.T, writes string) {
 	ctx := context.Background()
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		plain := marksFromTheStart(f)
@@ -442,9 +540,10 @@ func TestLeadPageMarksUnderConcurrentArrivals(t *testing.T) {
 			}
 			return l
 		}
+		var ids []int64
 		for i := range 150 {
 			f.clock.advance(time.Millisecond)
-			f.mustCreate(t, f.org, lead(i))
+			ids = append(ids, f.mustCreate(t, f.org, lead(i)).ID)
 		}
 		var lists []impl.LeadFilter
 		for _, sort := range []string{"-created_at", "name", "-lead_score", "deal_value", "id"} {
@@ -452,15 +551,30 @@ func TestLeadPageMarksUnderConcurrentArrivals(t *testing.T) {
 				lists = append(lists, impl.LeadFilter{Sort: sort, Offset: offset, Limit: 8})
 			}
 		}
+		// write is writer w's i-th write.
+		write := func(w, i int) error {
+			f.clock.advance(time.Millisecond)
+			if writes == "arrivals" {
+				return f.s.Leads.CreateLead(ctx, f.org, lead(1000+w*100+i))
+			}
+			id := ids[w*40+i]
+			if i%3 == 2 {
+				return f.s.Leads.DeleteLead(ctx, f.org, id)
+			}
+			_, err := f.s.Leads.UpdateLead(ctx, f.org, id, func(l *impl.Lead) error {
+				l.LeadScore, l.Name = int32((i*31+w)%100), lead(i*7+w).Name
+				return nil
+			})
+			return err
+		}
 		var wg sync.WaitGroup
 		for w := range 3 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := range 20 {
-					f.clock.advance(time.Millisecond)
-					if err := f.s.Leads.CreateLead(ctx, f.org, lead(1000+w*100+i)); err != nil {
-						t.Errorf("CreateLead: %v", err)
+					if err := write(w, i); err != nil {
+						t.Errorf("write %d of writer %d: %v", i, w, err)
 						return
 					}
 				}
@@ -493,12 +607,13 @@ func TestLeadPageMarksUnderConcurrentArrivals(t *testing.T) {
 			}
 		}
 		compare("the writers stopped")
-		f.clock.advance(time.Millisecond)
-		f.mustCreate(t, f.org, lead(9999))
 		before := f.s.Leads.marks.mends.Load()
-		compare("one more lead")
+		if err := write(2, 20); err != nil {
+			t.Fatal(err)
+		}
+		compare("one more write")
 		if f.s.Leads.marks.mends.Load() == before {
-			t.Errorf("no mark was mended past the last lead")
+			t.Errorf("no mark was mended past the last write")
 		}
 	})
 }
@@ -517,4 +632,188 @@ func bothPages(t *testing.T, store, plain *LeadStore, org int64, q impl.LeadFilt
 		*p.ids = idsOf(page.Leads)
 	}
 	return got, want
+}
+
+// TestLeadPageMarksFollowThisStoresWrites: deep pages read after marks
+// that followed this store's own writes (followmarks.go) are the pages a
+// store without marks reads: new scores, names, deal values and
+// temperatures, leads deleted, among them the leads the marks hold, with
+// new leads through the store and by SQL between them. While only this
+// store writes, and every list is read after each write, no page is walked
+// to again: each mark follows each write.
+func TestLeadPageMarksFollowThisStoresWrites(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		plain := marksFromTheStart(f)
+		rng := rand.New(rand.NewPCG(7, 13))
+		temperatures := []string{impl.TemperatureHot, impl.TemperatureCold}
+		n := 0
+		lead := func() *impl.Lead {
+			n++
+			l := &impl.Lead{Phone: fmt.Sprintf("55119%08d", n), Name: ptr(fmt.Sprintf("lead %02d", rng.IntN(40))),
+				LeadScore: int32(rng.IntN(10)), Temperature: temperatures[rng.IntN(2)], DealValue: ptr(float64(rng.IntN(8) * 50))}
+			if rng.IntN(5) == 0 {
+				l.Name = nil
+			}
+			if rng.IntN(4) == 0 {
+				l.DealValue = nil
+			}
+			return l
+		}
+		for range 70 {
+			f.clock.advance(time.Second)
+			f.mustCreate(t, f.org, lead())
+		}
+		var lists []impl.LeadFilter
+		for _, sort := range []string{"name", "-name", "lead_score", "-updated_at", "deal_value", "-deal_value", "id", "-created_at"} {
+			lists = append(lists, impl.LeadFilter{Sort: sort, Offset: 18, Limit: 6},
+				impl.LeadFilter{Sort: sort, Offset: 12, Limit: 6, Temperature: ptr(impl.TemperatureHot)})
+		}
+		ids := func() []int64 {
+			var all []int64
+			if err := f.db.pool.SelectContext(ctx, &all, f.db.rebind(`SELECT id FROM leads WHERE organization_id = ? ORDER BY id`), f.org); err != nil {
+				t.Fatal(err)
+			}
+			return all
+		}
+		// held is a lead a mark holds: the one just before a list's page.
+		held := func() int64 {
+			list := lists[rng.IntN(len(lists))]
+			list.Offset--
+			list.Limit = 1
+			page, err := plain.FindLeads(ctx, f.org, list)
+			if err != nil || len(page.Leads) == 0 {
+				t.Fatalf("the lead before sort=%s offset %d: %v", list.Sort, list.Offset+1, err)
+			}
+			return page.Leads[0].ID
+		}
+		update := func(id int64, change func(*impl.Lead)) {
+			t.Helper()
+			if _, err := f.s.Leads.UpdateLead(ctx, f.org, id, func(l *impl.Lead) error { change(l); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writes := []func(id int64) string{
+			func(id int64) string {
+				update(id, func(l *impl.Lead) { l.LeadScore = int32(rng.IntN(10)) })
+				return "a score"
+			},
+			func(id int64) string {
+				update(id, func(l *impl.Lead) { l.Name = lead().Name })
+				return "a name"
+			},
+			func(id int64) string {
+				update(id, func(l *impl.Lead) { l.DealValue = lead().DealValue })
+				return "a deal value"
+			},
+			func(id int64) string {
+				update(id, func(l *impl.Lead) { l.Temperature = temperatures[rng.IntN(2)] })
+				return "a temperature"
+			},
+			func(id int64) string {
+				update(id, func(l *impl.Lead) {
+					m := lead()
+					l.Name, l.LeadScore, l.Temperature, l.DealValue = m.Name, m.LeadScore, m.Temperature, m.DealValue
+				})
+				return "every field"
+			},
+			func(id int64) string {
+				if err := f.s.Leads.DeleteLead(ctx, f.org, id); err != nil {
+					t.Fatal(err)
+				}
+				return "a lead deleted"
+			},
+		}
+		compare := func(after string, each func(list impl.LeadFilter) bool) {
+			t.Helper()
+			for _, list := range lists {
+				if !each(list) {
+					continue
+				}
+				if got, want := bothPages(t, f.s.Leads, plain, f.org, list); !slices.Equal(got, want) {
+					t.Fatalf("after %s, sort=%s temperature %v: page %v, want %v", after, list.Sort, list.Temperature != nil, got, want)
+				}
+			}
+		}
+		every := func(impl.LeadFilter) bool { return true }
+		compare("the leads were made", every)
+		compare("nothing", every)
+		_, mended, walked := f.s.Leads.DeepPageCounts()
+		for i := range 60 {
+			id := held()
+			if i%3 == 0 {
+				all := ids()
+				id = all[rng.IntN(len(all))]
+			}
+			f.clock.advance(time.Second)
+			what := writes[rng.IntN(len(writes))](id)
+			compare(fmt.Sprintf("write %d, %s", i, what), every)
+		}
+		_, mendedNow, walkedNow := f.s.Leads.DeepPageCounts()
+		if walkedNow != walked {
+			t.Errorf("%d pages walked to again after this store's writes alone", walkedNow-walked)
+		}
+		if mendedNow-mended < 60 {
+			t.Errorf("%d pages read after a mark that followed a write, of 60 writes", mendedNow-mended)
+		}
+		// With new leads between (through the store and by SQL), and only
+		// some lists read after each write: marks follow several writes,
+		// or are mended past arrivals as well.
+		for i := range 80 {
+			f.clock.advance(time.Second)
+			what := ""
+			switch r := rng.IntN(10); {
+			case r < 2:
+				f.mustCreate(t, f.org, lead())
+				what = "a new lead"
+			case r == 2:
+				if _, err := f.db.pool.ExecContext(ctx, f.db.rebind(`INSERT INTO leads (organization_id, phone, name, temperature, lead_score, deal_value, created_at, updated_at)
+					SELECT organization_id, ? || phone, name, temperature, lead_score + 1, deal_value, created_at, updated_at FROM leads WHERE id = ?`), fmt.Sprintf("%03d", i), held()); err != nil {
+					t.Fatal(err)
+				}
+				what = "a new lead by SQL"
+			default:
+				id := held()
+				if r < 5 {
+					all := ids()
+					id = all[len(all)-1-rng.IntN(3)] // perhaps one that arrived since a mark
+				}
+				what = writes[rng.IntN(len(writes))](id)
+			}
+			compare(fmt.Sprintf("write %d, %s", i, what), func(impl.LeadFilter) bool { return rng.IntN(3) == 0 })
+		}
+		compare("the last write", every)
+		if _, mendedNow, _ := f.s.Leads.DeepPageCounts(); mendedNow == mended {
+			t.Errorf("no page was read after a mended mark")
+		}
+	})
+}
+
+// TestLeadSortCompareIsTheDatabasesOrder: impl.LeadSort.Compare, by which
+// marks follow a write, orders leads as each database does, in every
+// order: values that collations disagree on, ties, leads without a value.
+func TestLeadSortCompareIsTheDatabasesOrder(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		listFixture(t, f)
+		for _, s := range allLeadSorts {
+			page, err := f.s.Leads.FindLeads(ctx, f.org, impl.LeadFilter{Sort: s, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sort, _ := impl.ParseLeadSort(s)
+			for i, l := range page.Leads {
+				if c := sort.Compare(keyOf(sort, l), keyOf(sort, l)); c != 0 {
+					t.Errorf("sort=%s: lead %d compares %d with itself", s, l.ID, c)
+				}
+				if i == 0 {
+					continue
+				}
+				a, b := keyOf(sort, page.Leads[i-1]), keyOf(sort, l)
+				if sort.Compare(a, b) >= 0 || sort.Compare(b, a) <= 0 {
+					t.Errorf("sort=%s: %v before %v in the database, not by Compare", s, a, b)
+				}
+			}
+		}
+	})
 }
