@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,9 +28,9 @@ import (
 // times the same query in both, alternating, for every filter and every
 // documented sort, on page 1, on the deepest page both have (up to 400), on
 // that page again just after a write to the organization (see
-// writeScaleOrg: an update of a lead's score, after which the orders by
-// score and by update time walk to it again; a new lead, past which every
-// order's mark is mended; and a lead added and removed, after which every
+// writeScaleOrg: an update of a lead's score and a lead replaced, through
+// the store, which the marks follow; a new lead, past which every order's
+// mark is mended; and a lead added and removed by SQL, after which every
 // order walks; impl/sqlstore/pagemarks.go) and by cursor
 // to that page; through the store and through the whole HTTP stack. It
 // prints p50 and p99 of each and their ratios, 1M over 10k, and checks
@@ -94,6 +96,13 @@ type scaleOrg struct {
 	// added ("arrival") and has not yet taken away (removeArrivals).
 	filters []scaleFilter
 	arrived []int64
+	// What "replacement" picks from: the organization's seeded ids, a
+	// generator, the lead the phone filter picks, and how many leads it
+	// replaced.
+	ids       [2]int64
+	rng       *rand.Rand
+	phoneLead int64
+	replaced  int64
 }
 
 // scaleFilter is a filter of the benchmark, as the store and the API take it.
@@ -278,10 +287,12 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 		fmt.Println("|---|---|---|---:|---:|---:|---:|---:|---:|")
 		worst, worstShared := 0.0, 0.0
 		worstAfter := map[string]float64{}
+		walkedAfter := map[string]int64{} // deep pages walked to, by the write before them
 		for _, f := range filters {
 			for _, sort := range scaleSorts {
-				for _, kind := range []string{"1", "deep", afterWrite + "update", afterWrite + "arrival", afterWrite + "insert and a delete", "cursor"} {
+				for _, kind := range []string{"1", "deep", afterWrite + "update", afterWrite + "arrival", afterWrite + "replacement", afterWrite + "insert and a delete", "cursor"} {
 					times := map[string][]time.Duration{}
+					_, _, walked := a.Stores.Leads.DeepPageCounts()
 					page := 1
 					if kind != "1" {
 						total := orgs["small"].truth[f.name]
@@ -311,6 +322,8 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 							times[name] = append(times[name], time.Since(t0))
 						}
 					}
+					_, _, walkedNow := a.Stores.Leads.DeepPageCounts()
+					walkedAfter[kind] += walkedNow - walked
 					for _, o := range orgs {
 						removeArrivals(b, raw, o)
 					}
@@ -318,7 +331,7 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 					if kind == "cursor" {
 						label = "cursor to " + label
 					} else if w, ok := strings.CutPrefix(kind, afterWrite); ok {
-						label += ", after an " + w
+						label += ", after " + article(w) + w
 					}
 					p50s, p50b := percentile(times["small"], 50), percentile(times["big"], 50)
 					p99s, p99b := percentile(times["small"], 99), percentile(times["big"], 99)
@@ -336,15 +349,17 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 				}
 			}
 		}
-		fmt.Printf("\n%s, %s: the largest p50 ratio, %s over %s: %.2f; of a deep page just after an update: %.2f, just after a new lead: %.2f, just after an insert and a delete: %.2f; for the shared e-mail, which matches 100 times as many leads: %.2f\n",
-			db.name, layer, big, small, worst, worstAfter[afterWrite+"update"], worstAfter[afterWrite+"arrival"], worstAfter[afterWrite+"insert and a delete"], worstShared)
+		fmt.Printf("\n%s, %s: the largest p50 ratio, %s over %s: %.2f; of a deep page just after an update: %.2f, just after a new lead: %.2f, just after a lead replaced: %.2f, just after an insert and a delete: %.2f; for the shared e-mail, which matches 100 times as many leads: %.2f\n",
+			db.name, layer, big, small, worst, worstAfter[afterWrite+"update"], worstAfter[afterWrite+"arrival"], worstAfter[afterWrite+"replacement"], worstAfter[afterWrite+"insert and a delete"], worstShared)
+		fmt.Printf("%s, %s: deep pages walked to from the list's start (of %d samples a query), by the write before them: none %d, an update %d, a new lead %d, a lead replaced %d, an insert and a delete %d\n",
+			db.name, layer, 2*cfg.samples, walkedAfter["deep"], walkedAfter[afterWrite+"update"], walkedAfter[afterWrite+"arrival"], walkedAfter[afterWrite+"replacement"], walkedAfter[afterWrite+"insert and a delete"])
 	}
 
 	// How deep a numbered page can go at a million: page 400 of 100 skips
 	// 39,900 leads; a cursor there skips none.
 	fmt.Printf("\n%s, through the store, %s leads, 100 per page: page 400 and a cursor there against page 1\n\n", db.name, size(cfg.big))
-	fmt.Println("| filter | sort | p50 page 1 | p50 page 400 | × | after an update | × | after a new lead | × | after an insert and a delete | × | p50 cursor to 400 | × |")
-	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| filter | sort | p50 page 1 | p50 page 400 | × | after an update | × | after a new lead | × | after a lead replaced | × | after an insert and a delete | × | p50 cursor to 400 | × |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, f := range filters[:2] {
 		o := orgs["big"]
 		if o.truth[f.name] < 400*100 {
@@ -354,13 +369,13 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 			q1 := scaleStoreQuery(b, a, o, f, sort, 1, 100, false)
 			q400 := scaleStoreQuery(b, a, o, f, sort, 400, 100, false)
 			qc := scaleStoreQuery(b, a, o, f, sort, 400, 100, true)
-			var t1, t400, tu, ta, ti, tc []time.Duration
+			var t1, t400, tu, ta, tr, ti, tc []time.Duration
 			for range cfg.samples {
 				for _, q := range []struct {
 					run   func() error
 					to    *[]time.Duration
 					write string
-				}{{q1, &t1, ""}, {q400, &t400, ""}, {q400, &tu, "update"}, {q400, &ta, "arrival"}, {q400, &ti, "insert and a delete"}, {qc, &tc, ""}} {
+				}{{q1, &t1, ""}, {q400, &t400, ""}, {q400, &tu, "update"}, {q400, &ta, "arrival"}, {q400, &tr, "replacement"}, {q400, &ti, "insert and a delete"}, {qc, &tc, ""}} {
 					if q.write != "" {
 						writeScaleOrg(b, a, raw, o, q.write)
 					}
@@ -372,11 +387,20 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 				}
 			}
 			removeArrivals(b, raw, o)
-			p1, p400, pu, pa, pi, pc := percentile(t1, 50), percentile(t400, 50), percentile(tu, 50), percentile(ta, 50), percentile(ti, 50), percentile(tc, 50)
-			fmt.Printf("| %s | %s | %s | %s | %.1f | %s | %.1f | %s | %.1f | %s | %.1f | %s | %.1f |\n", f.name, sort, ms(p1), ms(p400),
-				float64(p400)/float64(p1), ms(pu), float64(pu)/float64(p1), ms(pa), float64(pa)/float64(p1), ms(pi), float64(pi)/float64(p1), ms(pc), float64(pc)/float64(p1))
+			p1, p400, pu, pa, pr, pi, pc := percentile(t1, 50), percentile(t400, 50), percentile(tu, 50), percentile(ta, 50), percentile(tr, 50), percentile(ti, 50), percentile(tc, 50)
+			fmt.Printf("| %s | %s | %s | %s | %.1f | %s | %.1f | %s | %.1f | %s | %.1f | %s | %.1f | %s | %.1f |\n", f.name, sort, ms(p1), ms(p400),
+				float64(p400)/float64(p1), ms(pu), float64(pu)/float64(p1), ms(pa), float64(pa)/float64(p1), ms(pr), float64(pr)/float64(p1),
+				ms(pi), float64(pi)/float64(p1), ms(pc), float64(pc)/float64(p1))
 		}
 	}
+}
+
+// article is the one a write's name takes.
+func article(write string) string {
+	if strings.HasPrefix(write, "r") {
+		return "a "
+	}
+	return "an "
 }
 
 // afterWrite begins the kinds of query timed just after writeScaleOrg;
@@ -404,18 +428,25 @@ func int64s(b *testing.B, raw *sql.DB, query string) []int64 {
 	return out
 }
 
-// writeScaleOrg makes one of two writes to o, untimed, before a deep page
-// is read again:
+// writeScaleOrg makes one of these writes to o, untimed, before a deep
+// page is read again:
 //
 //   - "update": a new score for one lead of each temperature, through the
 //     store, as PATCH /leads/{id} makes it (its updated_at moves too). The
-//     orders by score and by update time walk to a deep page again after
-//     it; the others read it after their marks (00014).
+//     orders by score and by update time move; their marks follow the
+//     write (impl/sqlstore/followmarks.go); the others' stand (00014).
 //   - "arrival": a new lead in each temperature, through the store, as
 //     POST /leads makes it (the newest, so first in the default order).
 //     Every order's mark is mended past it (impl/sqlstore/pagemarks.go).
 //     The new leads stay until removeArrivals, and the totals the queries
 //     check count them.
+//   - "replacement": in each temperature, a lead picked at random is
+//     replaced: a copy of it (same temperature, name, e-mail, score and
+//     deal value, so that every total stays what the queries check) made
+//     through the store as POST /leads makes it, then the lead deleted
+//     through the store as DELETE /leads/{id} makes it. The marks are
+//     mended past the copy and follow the delete. The copies stay: over a
+//     run, leads of the seed give way to newer ones.
 //   - "insert and a delete": a lead added to each temperature and removed
 //     again (so that meta.total stays what the queries check), by SQL.
 //     Every order walks to a deep page again after it.
@@ -453,6 +484,8 @@ func writeScaleOrg(b *testing.B, a *app.App, raw *sql.DB, o *scaleOrg, write str
 			o.arrived = append(o.arrived, lead.ID)
 			countArrival(b, raw, o, lead.ID, 1)
 		}
+	case "replacement":
+		replaceScaleLeads(b, a, raw, o)
 	case "insert and a delete":
 		org := strconv.FormatInt(o.id, 10)
 		for _, id := range o.touch {
@@ -468,6 +501,51 @@ func writeScaleOrg(b *testing.B, a *app.App, raw *sql.DB, o *scaleOrg, write str
 		}
 	default:
 		b.Fatalf("no write %q", write)
+	}
+}
+
+// replaceScaleLeads replaces a lead of each of o's temperatures, picked at
+// random, by a copy, through the store (writeScaleOrg's "replacement").
+func replaceScaleLeads(b *testing.B, a *app.App, raw *sql.DB, o *scaleOrg) {
+	b.Helper()
+	ctx := context.Background()
+	org := strconv.FormatInt(o.id, 10)
+	if o.rng == nil {
+		o.rng = rand.New(rand.NewPCG(uint64(o.id), 1))
+		if err := raw.QueryRow(`SELECT MIN(id), MAX(id) FROM leads WHERE organization_id = `+org).Scan(&o.ids[0], &o.ids[1]); err != nil {
+			b.Fatal(err)
+		}
+		if err := raw.QueryRow(`SELECT id FROM leads WHERE organization_id = ` + org + ` AND phone = '` + *o.filters[2].filter.Phone + `'`).Scan(&o.phoneLead); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, id := range o.touch {
+		like, err := a.Stores.Leads.FindLeadByID(ctx, o.id, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var x int64
+		for x == 0 || x == o.phoneLead || slices.Contains(o.touch, x) {
+			from := o.ids[0] + o.rng.Int64N(o.ids[1]-o.ids[0])
+			err := raw.QueryRow(`SELECT id FROM leads WHERE organization_id = ` + org + ` AND temperature = '` + like.Temperature +
+				`' AND id > ` + strconv.FormatInt(from, 10) + ` ORDER BY id LIMIT 1`).Scan(&x)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				b.Fatal(err)
+			}
+		}
+		old, err := a.Stores.Leads.FindLeadByID(ctx, o.id, x)
+		if err != nil {
+			b.Fatal(err)
+		}
+		o.replaced++
+		lead := &impl.Lead{Phone: fmt.Sprintf("97%011d", o.id*1_000_000+o.replaced), Name: old.Name, Email: old.Email,
+			CompanyName: old.CompanyName, Temperature: old.Temperature, LeadScore: old.LeadScore, DealValue: old.DealValue}
+		if err := a.Stores.Leads.CreateLead(ctx, o.id, lead); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Stores.Leads.DeleteLead(ctx, o.id, x); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
