@@ -207,6 +207,28 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 				if filter.email != nil {
 					continue // no marks: counted, not read from the counters
 				}
+				if f.db.dialect == Postgres {
+					// A page from the start or after a cursor, its LIMIT written
+					// in (literalLimits): PostgreSQL settles on a generic plan,
+					// and that plan reads the index in order too.
+					for what, q := range map[string]impl.LeadQuery{"from the start": {Sort: sort}, "after a cursor": {Sort: sort, After: after}} {
+						q.Temperature = filter.temperature
+						r := store.runs(q, counts)[0]
+						r.limit = 26
+						query, qargs := store.runStatement(q, cond, args, r)
+						plan, generic := genericPlan(t, f.db, query, qargs)
+						if generic == 0 {
+							t.Errorf("sort=%s%s, %s: planned again on every run:\n%s", key, filter.name, what, query)
+						}
+						// Sorting the page's 26 leads after the join is no cost;
+						// under the LIMIT, nothing is sorted, hashed or scanned
+						// whole.
+						_, underLimit, _ := strings.Cut(plan, "Limit")
+						if regexp.MustCompile(`(?m)^\s*(->\s*)?((Incremental )?Sort|Seq Scan|Hash)\b`).MatchString(underLimit) || !want.MatchString(underLimit) {
+							t.Errorf("sort=%s%s, %s: the generic plan does not read %s in order:\n%s", key, filter.name, what, index, plan)
+						}
+					}
+				}
 				// What a deep page's mark keeps and mends by: the list's
 				// largest id, and the leads above one, read from the list's
 				// id index, not from the organization's leads. (PostgreSQL
@@ -261,6 +283,53 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 			t.Errorf("the phone filter does not use the phone's unique index:\n%s", plan)
 		}
 	})
+}
+
+// genericPlan prepares query on a connection of its own, runs it six times
+// with args as PostgreSQL's plan cache would, and returns the generic plan
+// (EXPLAIN EXECUTE under force_generic_plan) and how many runs used one.
+func genericPlan(t *testing.T, db *DB, query string, args []any) (string, int64) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.pool.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	values := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			values[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		case time.Time:
+			values[i] = "'" + v.UTC().Format(time.RFC3339Nano) + "'"
+		default:
+			values[i] = fmt.Sprint(v)
+		}
+	}
+	execute := "EXECUTE page_plan(" + strings.Join(values, ", ") + ")"
+	if _, err := conn.ExecContext(ctx, "PREPARE page_plan AS "+db.rebind(query)); err != nil {
+		t.Fatalf("prepare %s: %v", query, err)
+	}
+	defer conn.ExecContext(ctx, "DEALLOCATE page_plan") //nolint:errcheck // the connection goes back clean or not at all
+	for range 6 {
+		if _, err := conn.ExecContext(ctx, execute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var generic int64
+	if err := conn.GetContext(ctx, &generic, `SELECT generic_plans FROM pg_prepared_statements WHERE name = 'page_plan'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, `RESET plan_cache_mode`) //nolint:errcheck // as above
+	var lines []string
+	if err := conn.SelectContext(ctx, &lines, "EXPLAIN (COSTS OFF) "+execute); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n"), generic
 }
 
 // vacuumAllVisible runs VACUUM ANALYZE on a PostgreSQL table until the

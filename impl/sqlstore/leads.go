@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -706,17 +707,20 @@ func (s *LeadStore) leadsInOrder(ctx context.Context, q impl.LeadQuery, cond str
 // indexes to weigh, 32 concurrent pages cost it 532-544 CPU µs each,
 // prepared 181-184 (docs/benchmarks.md, "Pages of leads on prepared
 // statements"). Prepared, a statement is parsed once. PostgreSQL still
-// plans it for its arguments on every run: it costs a generic plan of a
-// LIMIT and an OFFSET that are parameters at a tenth of the rows, which
-// makes that plan a hash join over the table at 10,000 leads, and there it
-// keeps choosing the custom one (pg_prepared_statements showed 0 generic
-// plans of 8 for a page's statement prepared by hand). So a run's plan is
-// the one for its organization, filter and order; at a million
-// leads beside an organization of 10,000 in the same table, no page was
-// more than 15 % slower at p50 than unnamed and most were faster. An
-// operator must not set plan_cache_mode = force_generic_plan for these.
-// The statements' text holds only placeholders, columns and index names,
-// so there are a bounded number of them (TestLeadListStatementsAreBounded).
+// plans a run that skips leads for its arguments on every run: it costs a
+// generic plan of a LIMIT and an OFFSET that are parameters at a tenth of
+// the rows, which makes that plan a hash join over the table at 10,000
+// leads, and there it keeps choosing the custom one (pg_prepared_statements
+// showed 0 generic plans of 8 for a page's statement prepared by hand). So
+// such a run's plan is the one for its organization, filter and order; at
+// a million leads beside an organization of 10,000 in the same table, no
+// page was more than 15 % slower at p50 than unnamed and most were faster.
+// A run that skips nothing (a first page, or one after a mark or a
+// cursor) has its LIMIT written in instead (literalLimits), and is planned
+// once. An operator must not set plan_cache_mode = force_generic_plan for
+// these. The statements' text holds only placeholders, columns, index
+// names and those few LIMITs, so there are a bounded number of them
+// (TestLeadListStatementsAreBounded).
 //
 // revision is the list's, as the statement saw it, when r.revision.
 func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, args []any, r leadRun) ([]*impl.Lead, int64, error) {
@@ -755,7 +759,12 @@ func (s *LeadStore) readRun(ctx context.Context, q impl.LeadQuery, cond string, 
 // runStatement is the statement that reads a run, and its arguments.
 func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, condArgs []any, r leadRun) (string, []any) {
 	rs := s.runSQL(q, cond, condArgs, r)
+	ids := rs.ids()
 	args := append(rs.args, r.limit, r.offset)
+	if s.db.dialect == Postgres && r.offset == 0 && literalLimits[r.limit] && q.Phone == nil && q.Email == nil {
+		ids = rs.idsUpTo(r.limit)
+		args = rs.args
+	}
 	if oneLead(q) {
 		// The phone's unique index finds the lead; MATERIALIZED keeps
 		// SQLite's planner, which has no statistics, from walking a sort
@@ -777,8 +786,29 @@ func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, condArgs []any, 
 		cols += `, (SELECT COALESCE(SUM(` + sortRevision[q.Sort.Field] + `), 0) FROM lead_counts WHERE ` + cond + `) AS revision`
 		args = append(slices.Clone(condArgs), args...)
 	}
-	return `SELECT ` + cols + ` FROM (` + rs.ids() + `) page
+	return `SELECT ` + cols + ` FROM (` + ids + `) page
 		JOIN leads l ON l.id = page.id ORDER BY ` + prefixed("l.", rs.order), args
+}
+
+// literalLimits are the run limits that PostgreSQL reads with a LIMIT
+// written in the statement, when the run skips nothing: a page of the
+// usual sizes (10, 20, 25, 50, 100) and the lead after it, of a list
+// without a phone or an e-mail.
+//
+// dialect: PostgreSQL prices a generic plan's LIMIT parameter at a tenth of
+// the rows, so a page whose LIMIT is a parameter is planned again for its
+// arguments on every run; with the LIMIT written in, it settles on one
+// generic plan after five runs, and a page read from the start or after a
+// mark or a cursor is not planned again (TestLeadPagesReadAnIndex checks
+// that it does, and the plan it keeps). One statement per size: a bounded
+// number. Not for an e-mail, whose leads may be one or thousands: those
+// are planned for their arguments, as their counts are (countLeads).
+var literalLimits = map[int]bool{11: true, 21: true, 26: true, 51: true, 101: true}
+
+// idsUpTo is ids with the LIMIT limit written in and no OFFSET; its
+// arguments are the run's alone.
+func (r runSQL) idsUpTo(limit int) string {
+	return `SELECT id FROM ` + r.from + ` WHERE ` + r.cond + ` AND ` + r.run + ` ORDER BY ` + r.order + ` LIMIT ` + strconv.Itoa(limit)
 }
 
 // runSQL is how a run of a query reads in SQL.
