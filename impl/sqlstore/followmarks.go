@@ -238,23 +238,45 @@ func (p *pageMarks) follow(w *leadWrite) {
 	if p.following != nil {
 		p.following()
 	}
+	// What the write added to each list and where each list is after it
+	// (the organization's, and each temperature's), and the lead's places
+	// in each order, before and after: worked out once, not per mark.
+	type sums struct{ added, after counters }
+	lists := map[string]sums{"": {}}
+	for t, c := range w.after {
+		all := lists[""]
+		all.after = all.after.plus(c)
+		lists[""] = all
+		lists[t] = sums{after: c}
+	}
+	for t, c := range w.added {
+		all, one := lists[""], lists[t]
+		all.added, one.added = all.added.plus(c), one.added.plus(c)
+		lists[""], lists[t] = all, one
+	}
+	type places struct{ was, is impl.LeadKey }
+	keys := map[impl.LeadSort]places{}
+	placesIn := func(sort impl.LeadSort) places {
+		k, ok := keys[sort]
+		if !ok {
+			if w.was != nil {
+				k.was = keyOf(sort, w.was)
+			}
+			if w.is != nil {
+				k.is = keyOf(sort, w.is)
+			}
+			keys[sort] = k
+		}
+		return k
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for k, m := range p.byAt {
 		if k.org != w.org {
 			continue
 		}
-		var added, after counters
-		for t, c := range w.after {
-			if k.temperature == "" || k.temperature == t {
-				after = after.plus(c)
-			}
-		}
-		for t, c := range w.added {
-			if k.temperature == "" || k.temperature == t {
-				added = added.plus(c)
-			}
-		}
+		list := lists[k.temperature]
+		added, after := list.added, list.after
 		moved := added.revision(k.sort.Field)
 		if moved == 0 || m.revision > after.revision(k.sort.Field)-moved {
 			// The write left this order as it was, or the mark was read
@@ -276,8 +298,9 @@ func (p *pageMarks) follow(w *leadWrite) {
 			}
 			continue
 		}
+		at := placesIn(k.sort)
 		if in(w.was) {
-			switch c := k.sort.Compare(keyOf(k.sort, w.was), m.before); {
+			switch c := k.sort.Compare(at.was, m.before); {
 			case c == 0:
 				m.shift, m.gone = m.shift+1, true
 			case c < 0:
@@ -285,7 +308,7 @@ func (p *pageMarks) follow(w *leadWrite) {
 			}
 		}
 		if in(w.is) {
-			switch c := k.sort.Compare(keyOf(k.sort, w.is), m.before); {
+			switch c := k.sort.Compare(at.is, m.before); {
 			case c == 0:
 				m.shift, m.gone = m.shift-1, false
 			case c < 0:
