@@ -565,20 +565,18 @@ type statement struct {
 func (s *LeadStore) keysFrom(q impl.LeadQuery, cond string, args []any, key impl.LeadKey, forward bool) []statement {
 	from := q
 	from.After, from.Offset = &key, 0
+	if !forward {
+		from.Sort.Desc = !q.Sort.Desc
+	}
 	var runs []leadRun
 	switch {
-	case forward:
-		runs = s.runs(from, leadCounts{})
-	case !q.Sort.Nullable():
-		from.Sort.Desc = !q.Sort.Desc
+	case forward || !q.Sort.Nullable():
 		runs = s.runs(from, leadCounts{})
 	case key.Value == nil:
 		// Back through the leads without a value, then from the last lead
 		// with one.
-		from.Sort.Desc = !q.Sort.Desc
 		runs = []leadRun{{missing: true, after: &key}, {}}
 	default:
-		from.Sort.Desc = !q.Sort.Desc
 		runs = s.runs(from, leadCounts{})
 		runs = runs[:len(runs)-1] // not into the leads without a value
 	}

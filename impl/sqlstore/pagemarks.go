@@ -132,8 +132,8 @@ type pageMarks struct {
 	// committed, before the marks follow it (tests: a page read between).
 	following func()
 	// hits, mends and walks count the deep pages read after a mark, those
-	// read after a mark mended past arrivals, and those walked to
-	// (DeepPageCounts).
+	// read after a mark mended past arrivals or the writes it followed, and
+	// those walked to (DeepPageCounts).
 	hits, mends, walks atomic.Int64
 }
 
