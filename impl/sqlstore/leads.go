@@ -795,10 +795,14 @@ func (s *LeadStore) runStatement(q impl.LeadQuery, cond string, condArgs []any, 
 //
 // dialect: PostgreSQL prices a generic plan's LIMIT parameter at a tenth of
 // the rows, so a page whose LIMIT is a parameter is planned again for its
-// arguments on every run; with the LIMIT written in, it settles on one
+// arguments on every run; with the LIMIT written in, it can settle on one
 // generic plan after five runs, and a page read from the start or after a
 // mark or a cursor is not planned again (TestLeadPagesReadAnIndex checks
-// that it does, and the plan it keeps). One statement per size: a bounded
+// that it does, and the plan it keeps). It keeps that plan only while it
+// costs less than the first custom plans did on average: a statement run
+// mostly for cursors at the end of small lists, whose custom plans are
+// cheap, stays custom (docs/benchmarks.md, "First pages of leads planned
+// once"). One statement per size: a bounded
 // number. Not for an e-mail, whose leads may be one or thousands: those
 // are planned for their arguments, as their counts are (countLeads).
 var literalLimits = map[int]bool{11: true, 21: true, 26: true, 51: true, 101: true}
