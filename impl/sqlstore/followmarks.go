@@ -52,45 +52,75 @@ import (
 // revision that no followed write accounts for, and the marks it may have
 // moved are walked to again, as before.
 
-// counters are one temperature's lead counters, or a sum of them: the total
-// and the revisions a mark reads (00014).
-type counters struct {
-	Total   int64 `db:"total"`
-	List    int64 `db:"list_revision"`
-	Name    int64 `db:"name_revision"`
-	Created int64 `db:"created_revision"`
-	Updated int64 `db:"updated_revision"`
-	Score   int64 `db:"score_revision"`
-	Deal    int64 `db:"deal_revision"`
-}
+// The lead_counts columns a followed write reads, and their places in
+// counters: the total and the revisions a mark reads (00014).
+const (
+	cTotal = iota
+	cList
+	cName
+	cCreated
+	cUpdated
+	cScore
+	cDeal
+	nCounters
+)
 
-const countersCols = `total, list_revision, name_revision, created_revision, updated_revision, score_revision, deal_revision`
+var countersColumns = [nCounters]string{"total", "list_revision", "name_revision", "created_revision",
+	"updated_revision", "score_revision", "deal_revision"}
+
+// counters are one temperature's lead counters, or a sum of them, in the
+// order of countersColumns.
+type counters [nCounters]int64
+
+// revisionOf is the place in counters of the revision that moves when a
+// lead's value of a sort field changes; -1 for the order by id, which has
+// none but the list's own.
+func revisionOf(field string) int {
+	switch field {
+	case "name":
+		return cName
+	case "created_at":
+		return cCreated
+	case "updated_at":
+		return cUpdated
+	case "lead_score":
+		return cScore
+	case "deal_value":
+		return cDeal
+	}
+	return -1
+}
 
 // revision is the revision a list in field's order reads (sortRevision).
 func (c counters) revision(field string) int64 {
-	switch field {
-	case "name":
-		return c.List + c.Name
-	case "created_at":
-		return c.List + c.Created
-	case "updated_at":
-		return c.List + c.Updated
-	case "lead_score":
-		return c.List + c.Score
-	case "deal_value":
-		return c.List + c.Deal
+	if i := revisionOf(field); i >= 0 {
+		return c[cList] + c[i]
 	}
-	return c.List
+	return c[cList]
 }
 
 func (c counters) plus(o counters) counters {
-	return counters{Total: c.Total + o.Total, List: c.List + o.List, Name: c.Name + o.Name, Created: c.Created + o.Created,
-		Updated: c.Updated + o.Updated, Score: c.Score + o.Score, Deal: c.Deal + o.Deal}
+	for i := range c {
+		c[i] += o[i]
+	}
+	return c
 }
 
 func (c counters) minus(o counters) counters {
-	return c.plus(counters{Total: -o.Total, List: -o.List, Name: -o.Name, Created: -o.Created,
-		Updated: -o.Updated, Score: -o.Score, Deal: -o.Deal})
+	for i := range c {
+		c[i] -= o[i]
+	}
+	return c
+}
+
+// countersRow scans a row of temperature, then the columns of extra, then
+// countersColumns.
+func countersRow(rows *sqlx.Rows, temperature *string, c *counters, extra ...any) error {
+	dest := append([]any{temperature}, extra...)
+	for i := range c {
+		dest = append(dest, &c[i])
+	}
+	return rows.Scan(dest...)
 }
 
 // markMoves is what a mark has followed since it was read: the sums of
@@ -154,11 +184,11 @@ func (s *LeadStore) beginFollow(ctx context.Context, tx *sqlx.Tx, org int64, was
 		query = `INSERT INTO lead_counts AS c (organization_id, temperature, slot, total, with_name, with_deal_value)
 			VALUES ` + strings.Join(values, ", ") + `
 			ON CONFLICT (organization_id, temperature, slot) DO UPDATE SET total = c.total
-			RETURNING temperature, ` + countersCols
+			RETURNING temperature, ` + strings.Join(countersColumns[:], ", ")
 	} else {
 		// dialect: a SQLite transaction is the only writer, and a row it
 		// does not find is at zero.
-		query = `SELECT temperature, ` + countersCols + ` FROM lead_counts
+		query = `SELECT temperature, ` + strings.Join(countersColumns[:], ", ") + ` FROM lead_counts
 			WHERE organization_id = ? AND temperature IN (?` + strings.Repeat(", ?", len(temperatures)-1) + `) AND slot = 0`
 		args = append(args, org)
 		for _, t := range temperatures {
@@ -175,14 +205,12 @@ func (s *LeadStore) beginFollow(ctx context.Context, tx *sqlx.Tx, org int64, was
 		w.added[t] = counters{}
 	}
 	for rows.Next() {
-		var c struct {
-			Temperature string `db:"temperature"`
-			counters
-		}
-		if err := rows.StructScan(&c); err != nil {
+		var t string
+		var c counters
+		if err := countersRow(rows, &t, &c); err != nil {
 			return nil, fmt.Errorf("read lead counts: %w", err)
 		}
-		w.added[c.Temperature] = counters{}.minus(c.counters)
+		w.added[t] = counters{}.minus(c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read lead counts: %w", err)
@@ -198,25 +226,23 @@ func (s *LeadStore) endFollow(ctx context.Context, tx *sqlx.Tx, w *leadWrite, is
 		return nil
 	}
 	w.is = is
-	rows, err := tx.QueryxContext(ctx, s.db.rebind(`SELECT temperature, slot = `+s.countersSlot()+` AS mine, `+countersCols+`
-		FROM lead_counts WHERE organization_id = ?`), w.org)
+	rows, err := tx.QueryxContext(ctx, s.db.rebind(`SELECT temperature, slot = `+s.countersSlot()+` AS mine, `+
+		strings.Join(countersColumns[:], ", ")+` FROM lead_counts WHERE organization_id = ?`), w.org)
 	if err != nil {
 		return fmt.Errorf("read lead counts: %w", err)
 	}
 	defer rows.Close()
 	w.after = map[string]counters{}
 	for rows.Next() {
-		var c struct {
-			Temperature string `db:"temperature"`
-			Mine        bool   `db:"mine"`
-			counters
-		}
-		if err := rows.StructScan(&c); err != nil {
+		var t string
+		var mine bool
+		var c counters
+		if err := countersRow(rows, &t, &c, &mine); err != nil {
 			return fmt.Errorf("read lead counts: %w", err)
 		}
-		w.after[c.Temperature] = w.after[c.Temperature].plus(c.counters)
-		if before, ok := w.added[c.Temperature]; ok && c.Mine {
-			w.added[c.Temperature] = before.plus(c.counters)
+		w.after[t] = w.after[t].plus(c)
+		if before, ok := w.added[t]; ok && mine {
+			w.added[t] = before.plus(c)
 		}
 	}
 	return rows.Err()
@@ -320,8 +346,8 @@ func (p *pageMarks) follow(w *leadWrite) {
 			continue
 		}
 		m.followed.revision += moved
-		m.followed.list += added.List
-		m.followed.total += added.Total
+		m.followed.list += added[cList]
+		m.followed.total += added[cTotal]
 		p.byAt[k] = m
 	}
 }

@@ -25,8 +25,8 @@ func BenchmarkFollowMarks(b *testing.B) {
 	is := *was
 	is.LeadScore, is.UpdatedAt = 90, time.Unix(9000, 0)
 	w := &leadWrite{org: 1, was: was, is: &is,
-		after: map[string]counters{"hot": {Total: 100000, List: 1, Score: 1 << 30, Updated: 1 << 30}},
-		added: map[string]counters{"hot": {Score: 1, Updated: 1}}}
+		after: map[string]counters{"hot": {cTotal: 100000, cList: 1, cScore: 1 << 30, cUpdated: 1 << 30}},
+		added: map[string]counters{"hot": {cScore: 1, cUpdated: 1}}}
 	b.ReportAllocs()
 	for b.Loop() {
 		p.follow(w)

@@ -612,18 +612,21 @@ func sortDest(l *impl.Lead, col string) any {
 
 // sortRevision is what a list in each sort's order reads as its revision
 // (00014): the list's own (list_revision), which moves when a lead joins or
-// leaves it, and the sort field's, which moves when a lead's value of it
-// changes. A write that moves neither leaves the list's deep-page marks
-// standing. (lead_counts.revision, which every write moves, is 00012's, for
-// servers of the version before during a rolling restart.)
-var sortRevision = map[string]string{
-	"id":         "list_revision",
-	"name":       "list_revision + name_revision",
-	"created_at": "list_revision + created_revision",
-	"updated_at": "list_revision + updated_revision",
-	"lead_score": "list_revision + score_revision",
-	"deal_value": "list_revision + deal_revision",
-}
+// leaves it, and the sort field's (revisionOf), which moves when a lead's
+// value of it changes. A write that moves neither leaves the list's
+// deep-page marks standing. (lead_counts.revision, which every write
+// moves, is 00012's, for servers of the version before during a rolling
+// restart.)
+var sortRevision = func() map[string]string {
+	m := map[string]string{}
+	for field := range impl.LeadSortColumns {
+		m[field] = countersColumns[cList]
+		if c := revisionOf(field); c >= 0 {
+			m[field] += " + " + countersColumns[c]
+		}
+	}
+	return m
+}()
 
 // leadRun is a stretch of one order, read by one statement from one index,
 // in the index's order: the leads after a place (or from the start),
