@@ -647,19 +647,7 @@ func TestLeadPageMarksFollowThisStoresWrites(t *testing.T) {
 		plain := marksFromTheStart(f)
 		rng := rand.New(rand.NewPCG(7, 13))
 		temperatures := []string{impl.TemperatureHot, impl.TemperatureCold}
-		n := 0
-		lead := func() *impl.Lead {
-			n++
-			l := &impl.Lead{Phone: fmt.Sprintf("55119%08d", n), Name: ptr(fmt.Sprintf("lead %02d", rng.IntN(40))),
-				LeadScore: int32(rng.IntN(10)), Temperature: temperatures[rng.IntN(2)], DealValue: ptr(float64(rng.IntN(8) * 50))}
-			if rng.IntN(5) == 0 {
-				l.Name = nil
-			}
-			if rng.IntN(4) == 0 {
-				l.DealValue = nil
-			}
-			return l
-		}
+		lead := randomLeads(rng, "55119", 40, 10, 8, temperatures)
 		for range 70 {
 			f.clock.advance(time.Second)
 			f.mustCreate(t, f.org, lead())
@@ -816,4 +804,155 @@ func TestLeadSortCompareIsTheDatabasesOrder(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLeadPageMarksTwoReplicasRandom: two stores that keep marks on one
+// database (two replicas) write leads of two organizations in a random
+// order, mostly through the first, with SQL now and then: new leads,
+// changes of one field or of all, deletes. Between the writes, each reads
+// deep pages of a fixed set of lists (sorts both ways, with and without a
+// temperature), and every page and total is checked against a store
+// without marks at that moment. The first replica's marks follow its own
+// writes and are mended past arrivals; the second's walk after most
+// writes, and the first's after the second's and SQL's. Three seeds, the
+// same on both databases.
+func TestLeadPageMarksTwoReplicasRandom(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		plain := marksFromTheStart(f)
+		other := &LeadStore{db: f.db}
+		other.marks.from = 1
+		replicas := []*LeadStore{f.s.Leads, other}
+		otherOrg := f.other
+		for seed := range uint64(3) {
+			rng := rand.New(rand.NewPCG(seed, 99))
+			temperatures := []string{impl.TemperatureHot, impl.TemperatureCold, impl.TemperatureWarm}
+			lead := randomLeads(rng, fmt.Sprintf("55%d9", seed), 12, 5, 4, temperatures)
+			for range 240 {
+				f.clock.advance(time.Millisecond * time.Duration(rng.IntN(3)))
+				org := f.org
+				if rng.IntN(4) == 0 {
+					org = otherOrg
+				}
+				if err := replicas[rng.IntN(2)].CreateLead(ctx, org, lead()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sorts := []string{"name", "-name", "lead_score", "-lead_score", "updated_at", "-updated_at", "deal_value", "-deal_value", "id", "-id", "created_at", "-created_at"}
+			// A fixed set of lists, so that their marks are read again.
+			var lists []impl.LeadFilter
+			for range 20 {
+				l := impl.LeadFilter{Sort: sorts[rng.IntN(len(sorts))], Offset: int64(40 + rng.IntN(120)), Limit: 1 + rng.IntN(8)}
+				if rng.IntN(3) == 0 {
+					l.Temperature = ptr(temperatures[rng.IntN(3)])
+					l.Offset /= 3
+				}
+				lists = append(lists, l)
+			}
+			list := func() impl.LeadFilter { return lists[rng.IntN(len(lists))] }
+			ids := func(org int64) []int64 {
+				var all []int64
+				if err := f.db.pool.SelectContext(ctx, &all, f.db.rebind(`SELECT id FROM leads WHERE organization_id = ? ORDER BY id`), org); err != nil {
+					t.Fatal(err)
+				}
+				return all
+			}
+			for i := range 400 {
+				// A few reads, from either replica, each checked.
+				for range rng.IntN(7) {
+					r := rng.IntN(2)
+					l := list()
+					got, err := replicas[r].FindLeads(ctx, f.org, l)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := plain.FindLeads(ctx, f.org, l)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(idsOf(got.Leads), idsOf(want.Leads)) || got.Total != want.Total {
+						t.Fatalf("seed %d step %d replica %d sort=%s offset %d limit %d temperature %v: page %v (%d), want %v (%d)",
+							seed, i, r, l.Sort, l.Offset, l.Limit, l.Temperature, idsOf(got.Leads), got.Total, idsOf(want.Leads), want.Total)
+					}
+				}
+				f.clock.advance(time.Millisecond * time.Duration(rng.IntN(3)))
+				org := f.org
+				if rng.IntN(6) == 0 {
+					org = otherOrg
+				}
+				all := ids(org)
+				id := all[rng.IntN(len(all))]
+				// Mostly the first replica, so that its marks follow writes.
+				w := replicas[0]
+				if rng.IntN(20) == 0 {
+					w = replicas[1]
+				}
+				switch op := rng.IntN(20); {
+				case op < 4:
+					if err := w.CreateLead(ctx, org, lead()); err != nil {
+						t.Fatal(err)
+					}
+				case op < 6 && len(all) > 100:
+					if err := w.DeleteLead(ctx, org, id); err != nil {
+						t.Fatal(err)
+					}
+				case op == 6 && rng.IntN(3) == 0:
+					if _, err := f.db.pool.ExecContext(ctx, f.db.rebind(`UPDATE leads SET lead_score = ? WHERE id = ?`), rng.IntN(5), id); err != nil {
+						t.Fatal(err)
+					}
+				case op == 7 && len(all) > 100 && rng.IntN(3) == 0:
+					if _, err := f.db.pool.ExecContext(ctx, f.db.rebind(`DELETE FROM leads WHERE id = ?`), id); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					m := lead()
+					if _, err := w.UpdateLead(ctx, org, id, func(l *impl.Lead) error {
+						switch rng.IntN(5) {
+						case 0:
+							l.LeadScore = m.LeadScore
+						case 1:
+							l.Name = m.Name
+						case 2:
+							l.DealValue = m.DealValue
+						case 3:
+							l.Temperature = m.Temperature
+						default:
+							l.Name, l.LeadScore, l.Temperature, l.DealValue = m.Name, m.LeadScore, m.Temperature, m.DealValue
+						}
+						return nil
+					}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		// The walk of every page would pass the checks above: the first
+		// replica must have read many after marks it followed or mended.
+		_, mended, _ := replicas[0].DeepPageCounts()
+		_, otherMended, _ := replicas[1].DeepPageCounts()
+		if mended < 300 || mended < 3*otherMended {
+			t.Errorf("the first replica read %d pages after a mended mark, the second %d", mended, otherMended)
+		}
+	})
+}
+
+// randomLeads makes leads with values drawn from rng, phones from prefix
+// on: one of names names (none for a fifth), one of scores scores, one of
+// deals deal values (none for a quarter), one of temperatures. Few values
+// of each make ties, which the orders break by id.
+func randomLeads(rng *rand.Rand, prefix string, names, scores, deals int, temperatures []string) func() *impl.Lead {
+	n := 0
+	return func() *impl.Lead {
+		n++
+		l := &impl.Lead{Phone: fmt.Sprintf("%s%08d", prefix, n), Name: ptr(fmt.Sprintf("lead %02d", rng.IntN(names))),
+			LeadScore: int32(rng.IntN(scores)), Temperature: temperatures[rng.IntN(len(temperatures))],
+			DealValue: ptr(float64(rng.IntN(deals) * 50))}
+		if rng.IntN(5) == 0 {
+			l.Name = nil
+		}
+		if rng.IntN(4) == 0 {
+			l.DealValue = nil
+		}
+		return l
+	}
 }
