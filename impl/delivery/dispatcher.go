@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -134,7 +135,8 @@ type outcome struct {
 // attempt timeout to finish; any still running after that are abandoned and
 // their deliveries released for a retry.
 //
-// One loop claims, a pool of Workers goroutines makes the attempts, and
+// One loop starts the attempts and claims, a claim at a time, on a
+// goroutine beside it; a pool of Workers goroutines makes the attempts, and
 // one recorder writes the outcomes: whatever has ended while it wrote the
 // previous batch goes into its next transaction. A webhook has at most
 // PerWebhook attempts running or, while its last attempt was quick, more,
@@ -237,41 +239,69 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	limited := false
 	waiting := map[int64]bool{}
 
+	// A claim runs on a goroutine of its own, so that the loop goes on
+	// starting attempts meanwhile: an attempt that ended during a claim
+	// used to leave its worker idle until the claim returned, and with
+	// claims a third of the loop's time, a drain left a tenth of the CPU
+	// idle (docs/benchmarks.md, "Claims beside the loop"). One claim runs
+	// at a time. The claim reads fair (its share of each webhook, the
+	// turns) while it picks; the loop holds mu whenever it is not waiting
+	// in its select, so the two never touch fair at once.
+	var mu sync.Mutex
+	mu.Lock()
+	claims := make(chan claimed, 1)
+	claiming := false
+	applyClaim := func(r claimed) {
+		claiming = false
+		for _, c := range r.batch {
+			fair.start(c.WebhookID)
+			held++
+			waitingToRun.push(c, r.leaseUntil)
+		}
+		limited = r.left.limited
+		clear(waiting)
+		for _, id := range r.left.waiting {
+			// Attempts that ended while it claimed may have made the room
+			// they would have asked for again.
+			if fair.room(id) >= laneMin(id) {
+				claimNow = true
+			} else {
+				waiting[id] = true
+			}
+		}
+		if limited && capacity-held >= claimMin {
+			claimNow = true
+		}
+	}
+
 	ticker := time.NewTicker(d.cfg.PollInterval)
 	defer ticker.Stop()
 	for ctx.Err() == nil {
 		// Claim before starting what waits, so that a fresh event of an
 		// organization served less recently goes before what was claimed
-		// ahead for a busy webhook.
-		if room := capacity - held; claimNow && room > 0 {
-			claimNow = false
+		// ahead for a busy webhook once the claim is in.
+		if room := capacity - held; claimNow && room > 0 && !claiming {
+			claimNow, claiming = false, true
 			now := d.cfg.Now()
-			batch, left := d.claim(ctx, fair, room, now)
-			for _, c := range batch {
-				fair.start(c.WebhookID)
-				held++
-				waitingToRun.push(c, now.Add(d.cfg.Lease))
-			}
-			limited = left.limited
-			clear(waiting)
-			for _, id := range left.waiting {
-				waiting[id] = true
-			}
-			if limited && capacity-held >= claimMin {
-				claimNow = true
-			}
+			perWebhook := min(fair.widest(), room) + 1
+			go func() { claims <- d.claim(ctx, fair, &mu, perWebhook, room, now) }()
 		}
 		start()
-		if claimNow && capacity-held > 0 {
-			continue // there is more due than the last claim could take
-		}
+		mu.Unlock()
 		select {
 		case <-ctx.Done():
+			mu.Lock()
+		case r := <-claims:
+			mu.Lock()
+			applyClaim(r)
 		case <-ticker.C:
+			mu.Lock()
 			claimNow = true
 		case <-d.wake:
+			mu.Lock()
 			claimNow = true
 		case e := <-ended:
+			mu.Lock()
 			id := e.webhookID
 			running--
 			held--
@@ -286,6 +316,11 @@ func (d *Dispatcher) Run(ctx context.Context) {
 				claimNow = true
 			}
 		}
+	}
+	mu.Unlock()
+	if claiming {
+		// It ends soon: ctx is done. What it leased is given back.
+		d.release((<-claims).batch...)
 	}
 
 	d.release(waitingToRun.drain()...)
@@ -331,23 +366,48 @@ func (d *Dispatcher) releaseIDs(ctx context.Context, ids []int64) {
 	}
 }
 
-// claim leases up to room due deliveries, chosen by fair.
-func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, room int, now time.Time) ([]*impl.ClaimedDelivery, leftover) {
-	var left leftover
+// claimed is what a claim leased, and what it left due.
+type claimed struct {
+	batch      []*impl.ClaimedDelivery
+	left       leftover
+	leaseUntil time.Time
+}
+
+// claim leases up to room due deliveries, chosen by fair, which it reads
+// under mu; perWebhook is the most it may take of one webhook (the widest
+// share when the claim began). It runs beside the loop (see Run).
+func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, mu *sync.Mutex, perWebhook, room int, now time.Time) claimed {
+	r := claimed{leaseUntil: now.Add(d.cfg.Lease)}
+	// How deep each lane was read: one more than the webhook could take
+	// then, to tell whether it has more.
+	asked := map[int64]int{}
 	batch, err := d.queue.ClaimDeliveries(ctx, impl.ClaimRequest{
-		Worker: d.worker, Now: now, LeaseUntil: now.Add(d.cfg.Lease),
-		// One more than a lane could take, to tell whether it has more.
-		PerWebhook: min(fair.widest(), room) + 1,
-		LaneLimit:  func(webhookID int64) int { return min(fair.room(webhookID), room) + 1 },
+		Worker: d.worker, Now: now, LeaseUntil: r.leaseUntil,
+		PerWebhook: perWebhook,
+		LaneLimit: func(webhookID int64) int {
+			mu.Lock()
+			defer mu.Unlock()
+			n := min(fair.room(webhookID), room) + 1
+			asked[webhookID] = n
+			return n
+		},
 		// Enough lanes for every free place to go to a different
 		// organization, and some to spare for the lanes held back.
 		Candidates: 4 * room,
 		Pick: func(cands []impl.ClaimCandidate) []int64 {
+			mu.Lock()
+			defer mu.Unlock()
 			var ids []int64
-			ids, left = fair.pick(cands, room)
+			ids, r.left = fair.pick(cands, room, func(webhookID int64) int {
+				if n, ok := asked[webhookID]; ok {
+					return n
+				}
+				return perWebhook
+			})
 			return ids
 		},
 	})
+	r.batch = batch
 	switch {
 	case err == nil:
 		d.claimLog.Succeeded()
@@ -355,7 +415,7 @@ func (d *Dispatcher) claim(ctx context.Context, fair *fairShare, room int, now t
 		d.metrics.claimFailures.Inc()
 		d.claimLog.Failed(err)
 	}
-	return batch, left
+	return r
 }
 
 // attemptEnd is what the loop learns when an attempt has been handed to

@@ -30,7 +30,8 @@ import (
 //     customer is served between a big customer's deliveries rather than
 //     after them. An organization's webhooks take turns the same way.
 //
-// It belongs to one dispatcher loop and is not safe for concurrent use.
+// It belongs to one dispatcher loop, and its claims beside the loop, which
+// share it under the loop's lock (see Run).
 type fairShare struct {
 	perWebhook int
 	lent       int              // what a quick webhook may hold
@@ -102,7 +103,13 @@ type orgLanes struct {
 // then by due time, as impl.ClaimRequest promises) and returns their ids in
 // the order to attempt them. It counts them as served but not as busy: the
 // claim may lose some to another worker, so start counts the ones it got.
-func (f *fairShare) pick(cands []impl.ClaimCandidate, limit int) ([]int64, leftover) {
+//
+// asked is how many candidates the claim read of each webhook's lane: one
+// more than it could take when the lane was read, to tell whether the lane
+// has more. pick takes no more than that one less, even if the webhook's
+// attempts that ended since (the claim runs beside the loop) would make
+// room: a lane read to its end would otherwise look emptied.
+func (f *fairShare) pick(cands []impl.ClaimCandidate, limit int, asked func(webhookID int64) int) ([]int64, leftover) {
 	var orgs []*orgLanes
 	byOrg := map[int64]*orgLanes{}
 	byHook := map[int64]*lane{}
@@ -135,7 +142,7 @@ func (f *fairShare) pick(cands []impl.ClaimCandidate, limit int) ([]int64, lefto
 			return a.first - b.first
 		})
 	}
-	room := func(l *lane) int { return f.room(l.webhookID) }
+	room := func(l *lane) int { return min(f.room(l.webhookID), asked(l.webhookID)-1) }
 	taken := map[int64]int{} // webhook -> picked in this call
 
 	var out []int64

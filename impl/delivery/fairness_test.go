@@ -33,7 +33,7 @@ func lanes(spec ...[3]int64) []impl.ClaimCandidate {
 
 func TestFairShareCapsAWebhook(t *testing.T) {
 	f := newFairShare(3, 3)
-	got, left := f.pick(lanes([3]int64{1, 7, 10}), 8)
+	got, left := f.pick(lanes([3]int64{1, 7, 10}), 8, readWhole)
 	if want := []int64{700, 701, 702}; !slices.Equal(got, want) {
 		t.Errorf("picked %v, want the first 3 of webhook 7's lane: %v", got, want)
 	}
@@ -44,7 +44,7 @@ func TestFairShareCapsAWebhook(t *testing.T) {
 	// Two in flight leave room for one more.
 	f.start(7)
 	f.start(7)
-	if got, _ := f.pick(lanes([3]int64{1, 7, 10}), 8); len(got) != 1 {
+	if got, _ := f.pick(lanes([3]int64{1, 7, 10}), 8, readWhole); len(got) != 1 {
 		t.Errorf("with 2 of 3 in flight the webhook got %d more, want 1", len(got))
 	}
 	if n := f.settle(7); n != 1 || f.room(7) != 2 {
@@ -59,7 +59,7 @@ func TestFairShareCapsAWebhook(t *testing.T) {
 func TestFairShareOrganizationsTakeTurnsWithinAClaim(t *testing.T) {
 	f := newFairShare(10, 10)
 	// Organization 1's backlog fell due first.
-	got, left := f.pick(lanes([3]int64{1, 7, 5}, [3]int64{2, 8, 2}), 5)
+	got, left := f.pick(lanes([3]int64{1, 7, 5}, [3]int64{2, 8, 2}), 5, readWhole)
 	if want := []int64{700, 800, 701, 801, 702}; !slices.Equal(got, want) {
 		t.Errorf("picked %v, want the organizations alternating: %v", got, want)
 	}
@@ -74,7 +74,7 @@ func TestFairShareOrganizationsTakeTurnsAcrossClaims(t *testing.T) {
 	// first come, first served would give every turn to organization 1.
 	var got []int64
 	for range 6 {
-		ids, _ := f.pick(lanes([3]int64{1, 7, 50}, [3]int64{2, 8, 50}), 1)
+		ids, _ := f.pick(lanes([3]int64{1, 7, 50}, [3]int64{2, 8, 50}), 1, readWhole)
 		got = append(got, ids...)
 		// The lanes' heads stay the same candidates: the picked ones would
 		// be leased, but this test only looks at whose turn it is.
@@ -93,7 +93,7 @@ func TestFairShareCountsOrganizationsNotWebhooks(t *testing.T) {
 	// Organization 1 has three webhooks, organization 2 one: per round each
 	// organization takes one delivery, and organization 1's webhooks take
 	// turns among themselves.
-	got, _ := f.pick(lanes([3]int64{1, 3, 5}, [3]int64{1, 4, 5}, [3]int64{1, 5, 5}, [3]int64{2, 9, 5}), 6)
+	got, _ := f.pick(lanes([3]int64{1, 3, 5}, [3]int64{1, 4, 5}, [3]int64{1, 5, 5}, [3]int64{2, 9, 5}), 6, readWhole)
 	if want := []int64{300, 900, 400, 901, 500, 902}; !slices.Equal(got, want) {
 		t.Errorf("picked %v, want %v", got, want)
 	}
@@ -103,7 +103,7 @@ func TestFairShareSkipsAFullWebhookForTheOthers(t *testing.T) {
 	f := newFairShare(2, 2)
 	f.start(7)
 	f.start(7)
-	got, left := f.pick(lanes([3]int64{1, 7, 20}, [3]int64{2, 8, 1}), 4)
+	got, left := f.pick(lanes([3]int64{1, 7, 20}, [3]int64{2, 8, 1}), 4, readWhole)
 	if !slices.Equal(got, []int64{800}) {
 		t.Errorf("picked %v, want only organization 2's delivery while webhook 7 is full", got)
 	}
@@ -181,7 +181,7 @@ func limitOf(n int) func(int64) int { return func(int64) int { return n } }
 // first attempt that is not brings it back to its share.
 func TestFairShareLendsToAQuickWebhook(t *testing.T) {
 	f := newFairShare(2, 6)
-	if got, _ := f.pick(lanes([3]int64{1, 7, 10}), 10); len(got) != 2 || f.widest() != 2 {
+	if got, _ := f.pick(lanes([3]int64{1, 7, 10}), 10, readWhole); len(got) != 2 || f.widest() != 2 {
 		t.Fatalf("a new webhook got %d (widest %d), want its share of 2", len(got), f.widest())
 	}
 	f.start(7)
@@ -192,7 +192,7 @@ func TestFairShareLendsToAQuickWebhook(t *testing.T) {
 		t.Errorf("after a quick attempt: limit %d, room %d, widest %d, another's limit %d; want 6, 5, 6, 2",
 			f.limit(7), f.room(7), f.widest(), f.limit(8))
 	}
-	if got, left := f.pick(lanes([3]int64{1, 7, 10}), 10); len(got) != 5 || !slices.Equal(left.waiting, []int64{7}) {
+	if got, left := f.pick(lanes([3]int64{1, 7, 10}), 10, readWhole); len(got) != 5 || !slices.Equal(left.waiting, []int64{7}) {
 		t.Errorf("a quick webhook got %d (leftover %+v), want 5 more and waiting at its limit", len(got), left)
 	}
 	f.observe(7, false)
@@ -233,4 +233,27 @@ func TestQuickAttempt(t *testing.T) {
 
 func attemptOf(outcome string, ms int64) impl.AttemptRecord {
 	return impl.AttemptRecord{DeliveryAttempt: impl.DeliveryAttempt{DurationMS: ms}, Outcome: outcome}
+}
+
+// readWhole is a claim's asked for tests whose lanes were read whole.
+func readWhole(int64) int { return 1 << 30 }
+
+// TestPickLeavesTheSentinel: a claim beside the loop reads a lane as deep
+// as its webhook had room then, plus one to tell whether there is more.
+// When attempts of that webhook end before the pick, so that it has more
+// room, the pick still leaves that last candidate, and says the webhook
+// waits with more due rather than that its lane was emptied.
+func TestPickLeavesTheSentinel(t *testing.T) {
+	f := newFairShare(4, 4)
+	// The lane was read with room for 2: 3 asked, 3 found.
+	asked := func(int64) int { return 3 }
+	got, left := f.pick(lanes([3]int64{1, 7, 3}), 10, asked)
+	if len(got) != 2 || !slices.Equal(left.waiting, []int64{7}) || left.limited {
+		t.Fatalf("picked %v, left %+v; want 2 picked and webhook 7 waiting", got, left)
+	}
+	// A lane that had fewer than asked was read to its end.
+	got, left = f.pick(lanes([3]int64{2, 8, 2}), 10, asked)
+	if len(got) != 2 || len(left.waiting) != 0 || left.limited {
+		t.Fatalf("picked %v, left %+v; want both picked and nothing left", got, left)
+	}
 }
