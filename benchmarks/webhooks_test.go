@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iagente/iagente-sdr/benchmarks/internal/proccpu"
 	"github.com/iagente/iagente-sdr/impl"
 	"github.com/iagente/iagente-sdr/impl/app"
 	"github.com/iagente/iagente-sdr/impl/delivery"
@@ -46,6 +47,9 @@ import (
 // request (the same headers and body as a real delivery) to the same
 // receiver from as many goroutines as the dispatcher has workers, which is
 // the ceiling: deliveries/s as a fraction of it is x-of-bare-client.
+// idle-cores and bare-idle-cores are how many of the machine's cores sat
+// idle (or waiting for I/O) during each, from /proc/stat: what the CPU per
+// delivery leaves out when the dispatcher waits on itself.
 //
 // BenchmarkWebhookLatency is commit-to-delivery latency: with the dispatcher
 // running at its default 250 ms poll, leads are created one every
@@ -396,6 +400,9 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 					var deliveryTime, anchorRate float64
 					var ourCPU, ourDBCPU, bareCPU time.Duration
 					var ourHeap, bareHeap heapUse
+					// The cores the machine left idle: a drain that waits on
+					// itself leaves them, which its CPU a delivery does not show.
+					var ourIdle, bareIdle, bareWall time.Duration
 					meter := newCPUMeter()
 					for b.Loop() {
 						b.StopTimer()
@@ -414,12 +421,15 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 						start := time.Now()
 						self0, db0 := meter.read()
 						heap0 := readHeapUse()
+						idle0, _ := proccpu.Idle()
 						stopProfile := profileDrain(b)
 						stop := s.dispatcher(workers, log, false)
 						s.wait(b, reached, log, "drain the backlog")
 						stopProfile()
 						elapsed := time.Since(start)
 						self1, db1 := meter.read()
+						idle1, _ := proccpu.Idle()
+						ourIdle += idle1 - idle0
 						ourHeap = ourHeap.plus(readHeapUse().minus(heap0))
 
 						b.StopTimer()
@@ -434,7 +444,12 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 
 						bare0, _ := meter.read()
 						bareHeap0 := readHeapUse()
+						bareIdle0, _ := proccpu.Idle()
+						bareStart := time.Now()
 						rate := bareClientRate(b, s.recv.URL+"/webhooks/iagente", s.recv.firstHeader, s.recv.firstBody, workers, anchorRequests)
+						bareWall += time.Since(bareStart)
+						bareIdle1, _ := proccpu.Idle()
+						bareIdle += bareIdle1 - bareIdle0
 						bare1, _ := meter.read()
 						bareHeap = bareHeap.plus(readHeapUse().minus(bareHeap0))
 						bareCPU += bare1 - bare0
@@ -458,6 +473,8 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 						b.ReportMetric(us(ourDBCPU, delivered), "db-cpu-µs/delivery")
 					}
 					b.ReportMetric(us(bareCPU, anchored*anchorRequests), "bare-cpu-µs/req")
+					b.ReportMetric(ourIdle.Seconds()/deliveryTime, "idle-cores")
+					b.ReportMetric(bareIdle.Seconds()/bareWall.Seconds(), "bare-idle-cores")
 					// What the collector has to do: bytes allocated, and
 					// collections, per delivery and per bare request (both
 					// with the receiver's share).

@@ -76,3 +76,27 @@ func Cluster(postmaster int) time.Duration {
 	}
 	return total
 }
+
+// Idle is the time the machine's CPUs have spent idle or waiting for I/O
+// since boot, summed over the CPUs (/proc/stat's first line). Read around
+// a run and divided by its wall time, it is how many cores the run left
+// unused: what a pipeline that waits on itself leaves, which the CPU a
+// request costs does not show.
+func Idle() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	// cpu user nice system idle iowait ...
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, false
+	}
+	idle, err1 := strconv.ParseInt(f[4], 10, 64)
+	iowait, err2 := strconv.ParseInt(f[5], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(idle+iowait) * clockTick, true
+}

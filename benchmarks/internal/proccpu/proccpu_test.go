@@ -2,6 +2,7 @@ package proccpu
 
 import (
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -44,5 +45,24 @@ func TestOfThisProcess(t *testing.T) {
 	}
 	if Postmaster() == 0 && os.Getenv("PG_THROWAWAY_DIR") != "" {
 		t.Error("PG_THROWAWAY_DIR is set but its postmaster.pid was not read")
+	}
+}
+
+// TestIdleWhileAsleep: while this process sleeps for 300 ms, the machine's
+// idle time grows, by no more than that much a CPU (not at all if other
+// work kept every CPU busy).
+func TestIdleWhileAsleep(t *testing.T) {
+	before, ok := Idle()
+	if !ok {
+		t.Fatal("/proc/stat's idle time was not read")
+	}
+	const nap = 300 * time.Millisecond
+	start := time.Now()
+	time.Sleep(nap)
+	after, _ := Idle()
+	wall := time.Since(start)
+	cpus := time.Duration(runtime.NumCPU())
+	if d := after - before; d < 0 || d > cpus*(wall+2*clockTick) {
+		t.Errorf("idle grew by %s over %s on %d CPUs", d, wall, cpus)
 	}
 }
