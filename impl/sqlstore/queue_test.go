@@ -208,6 +208,23 @@ func TestClaimDeliveriesLaneLimit(t *testing.T) {
 	})
 }
 
+// TestLaneHeadReadsTheLaneIndex: a lane's head is read in due order from
+// the lane index, without a sort, so that closing its rows after the few a
+// claim wants stops the walk there (laneHeadQuery has no LIMIT).
+func TestLaneHeadReadsTheLaneIndex(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		if f.db.dialect != SQLite {
+			t.Skip("dialect: PostgreSQL reads the lanes' heads in candidatesQuery")
+		}
+		hook := f.hook(t, f.org, 0)
+		f.queue(t, f.org, 3)
+		plan := explain(t, f.db, laneHeadQuery, []any{hook.ID, f.clock.now().UnixMilli(), f.clock.now().UnixMilli()})
+		if !strings.Contains(plan, "deliveries_lane") || strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("the lane's head is not read in the lane index's order:\n%s", plan)
+		}
+	})
+}
+
 func TestClaimDeliveriesLeasesOnlyWhatIsStillFree(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		f.hook(t, f.org, 0)
