@@ -235,6 +235,8 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	capacity := 4 * d.cfg.Workers
 	claimMin := max(1, d.cfg.Workers/8)
 	laneMin := func(webhookID int64) int { return max(1, fair.limit(webhookID)*3/8) }
+	// roomAgain: the webhook, held back at its limit, has room for a claim.
+	roomAgain := func(webhookID int64) bool { return fair.room(webhookID) >= laneMin(webhookID) }
 	claimNow := true
 	limited := false
 	waiting := map[int64]bool{}
@@ -263,7 +265,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		for _, id := range r.left.waiting {
 			// Attempts that ended while it claimed may have made the room
 			// they would have asked for again.
-			if fair.room(id) >= laneMin(id) {
+			if roomAgain(id) {
 				claimNow = true
 			} else {
 				waiting[id] = true
@@ -307,8 +309,8 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			held--
 			waitingToRun.done(id)
 			fair.observe(id, e.quick)
-			n := fair.settle(id)
-			if waiting[id] && fair.limit(id)-n >= laneMin(id) {
+			fair.settle(id)
+			if waiting[id] && roomAgain(id) {
 				delete(waiting, id)
 				claimNow = true
 			}
