@@ -102,23 +102,25 @@ func guardDial(_ context.Context, _, address string, _ syscall.RawConn) error {
 	return CheckTarget(ap.Addr())
 }
 
-// fallbackDeliveryTimeout replaces a non-positive timeout: http.Client reads
+// fallbackDeliveryTimeout replaces a non-positive timeout: a transport reads
 // zero as "wait forever", which would let one stalled partner pin a delivery
 // worker indefinitely.
 const fallbackDeliveryTimeout = 30 * time.Second
 
-// NewHTTPClient returns the client deliveries use. timeout bounds the whole
-// request, body included. allowPrivate disables the target check and exists
-// for development, where partner endpoints run on localhost. idle is how
-// many connections may wait for reuse, per host and in all: at least the
-// number of concurrent attempts, so that a burst to one partner does not
-// close connections only to dial (and handshake) them again.
+// NewTransport returns the transport deliveries are sent on. timeout bounds
+// the wait for an answer's headers; the attempt bounds the whole of it,
+// body included, with its context. allowPrivate disables the target check
+// and exists for development, where partner endpoints run on localhost.
+// idle is how many connections may wait for reuse, per host and in all: at
+// least the number of concurrent attempts, so that a burst to one partner
+// does not close connections only to dial (and handshake) them again.
 //
-// Redirects are not followed: a public endpoint could otherwise bounce the
-// request to an internal one, and a partner's delivery URL should not move
-// silently anyway. No proxy is used: with one, the guarded dial would reach
-// the proxy rather than the target, and the target would go unchecked.
-func NewHTTPClient(timeout time.Duration, allowPrivate bool, idle int) *http.Client {
+// A transport follows no redirect: a public endpoint could otherwise
+// bounce the request to an internal one, and a partner's delivery URL
+// should not move silently anyway. No proxy is used: with one, the guarded
+// dial would reach the proxy rather than the target, and the target would
+// go unchecked.
+func NewTransport(timeout time.Duration, allowPrivate bool, idle int) *http.Transport {
 	if timeout <= 0 {
 		timeout = fallbackDeliveryTimeout
 	}
@@ -134,7 +136,7 @@ func NewHTTPClient(timeout time.Duration, allowPrivate bool, idle int) *http.Cli
 		dialer.ControlContext = guardDial
 	}
 
-	transport := &http.Transport{
+	return &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true, // a custom DialContext turns HTTP/2 off unless asked
@@ -147,13 +149,5 @@ func NewHTTPClient(timeout time.Duration, allowPrivate bool, idle int) *http.Cli
 		// Partner responses are only logged; huge headers are not worth
 		// buffering.
 		MaxResponseHeaderBytes: 64 << 10,
-	}
-
-	return &http.Client{
-		Transport: transport,
-		Timeout:   timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
 	}
 }

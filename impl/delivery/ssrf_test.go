@@ -105,7 +105,7 @@ func withHost(t *testing.T, rawURL, host string) string {
 
 func TestGuardedClientRefusesLocalTargets(t *testing.T) {
 	srv, hits := countingServer(t)
-	client := delivery.NewHTTPClient(5*time.Second, false, 4)
+	client := &http.Client{Transport: delivery.NewTransport(5*time.Second, false, 4)}
 
 	for name, target := range map[string]string{
 		"IP literal": srv.URL + "/hook",
@@ -132,7 +132,7 @@ func TestGuardedClientRefusesLocalTargets(t *testing.T) {
 
 func TestAllowPrivateClientReachesLocalTargets(t *testing.T) {
 	srv, hits := countingServer(t)
-	client := delivery.NewHTTPClient(5*time.Second, true, 4)
+	client := &http.Client{Transport: delivery.NewTransport(5*time.Second, true, 4)}
 
 	for _, target := range []string{srv.URL + "/hook", withHost(t, srv.URL, "localhost") + "/hook"} {
 		resp, err := client.Post(target, "application/json", strings.NewReader(`{}`))
@@ -149,7 +149,9 @@ func TestAllowPrivateClientReachesLocalTargets(t *testing.T) {
 	}
 }
 
-func TestClientDoesNotFollowRedirects(t *testing.T) {
+// Deliveries are sent on the transport itself (no http.Client, which
+// would follow the redirect), so the 302 is the answer.
+func TestTransportDoesNotFollowRedirects(t *testing.T) {
 	var targetHits atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
@@ -161,7 +163,11 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	resp, err := delivery.NewHTTPClient(5*time.Second, true, 4).Post(srv.URL+"/hook", "application/json", strings.NewReader(`{}`))
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/hook", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := delivery.NewTransport(5*time.Second, true, 4).RoundTrip(req)
 	if err != nil {
 		t.Fatalf("POST: %v", err)
 	}
@@ -177,7 +183,7 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
-func TestClientIgnoresEnvironmentProxy(t *testing.T) {
+func TestTransportIgnoresEnvironmentProxy(t *testing.T) {
 	proxy, proxyHits := countingServer(t)
 	target, targetHits := countingServer(t)
 	for _, k := range []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"} {
@@ -186,7 +192,7 @@ func TestClientIgnoresEnvironmentProxy(t *testing.T) {
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
 
-	client := delivery.NewHTTPClient(5*time.Second, true, 4)
+	client := &http.Client{Transport: delivery.NewTransport(5*time.Second, true, 4)}
 	if tr, ok := client.Transport.(*http.Transport); !ok || tr.Proxy != nil {
 		t.Fatalf("transport %T has a proxy function; want direct connections", client.Transport)
 	}
@@ -218,23 +224,18 @@ func TestClientIgnoresEnvironmentProxy(t *testing.T) {
 	}
 }
 
-func TestNewHTTPClientTimeouts(t *testing.T) {
+func TestNewTransportTimeouts(t *testing.T) {
 	for _, timeout := range []time.Duration{0, -time.Second, 2 * time.Second, 10 * time.Second, time.Minute} {
-		client := delivery.NewHTTPClient(timeout, false, 4)
-		if client.Timeout <= 0 {
-			t.Errorf("timeout %v: client has no overall timeout", timeout)
+		tr := delivery.NewTransport(timeout, false, 4)
+		limit := timeout
+		if limit <= 0 {
+			limit = 30 * time.Second // the fallback: never "wait forever"
 		}
-		if timeout > 0 && client.Timeout != timeout {
-			t.Errorf("timeout %v: client.Timeout = %v", timeout, client.Timeout)
+		if tr.ResponseHeaderTimeout != limit {
+			t.Errorf("timeout %v: ResponseHeaderTimeout = %v, want %v", timeout, tr.ResponseHeaderTimeout, limit)
 		}
-		tr := client.Transport.(*http.Transport)
-		for name, d := range map[string]time.Duration{
-			"ResponseHeaderTimeout": tr.ResponseHeaderTimeout,
-			"TLSHandshakeTimeout":   tr.TLSHandshakeTimeout,
-		} {
-			if d <= 0 || d > client.Timeout {
-				t.Errorf("timeout %v: %s = %v, want within (0, %v]", timeout, name, d, client.Timeout)
-			}
+		if d := tr.TLSHandshakeTimeout; d <= 0 || d > limit {
+			t.Errorf("timeout %v: TLSHandshakeTimeout = %v, want within (0, %v]", timeout, d, limit)
 		}
 		if tr.MaxIdleConnsPerHost < 2 {
 			t.Errorf("MaxIdleConnsPerHost = %d; connections would not be reused", tr.MaxIdleConnsPerHost)
