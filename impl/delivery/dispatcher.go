@@ -172,8 +172,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer close(jobs)
 	for range d.cfg.Workers {
 		go func() {
+			var sg signer // this worker's
 			for c := range jobs {
-				rec, abandoned := d.attempt(attemptCtx, c.ClaimedDelivery)
+				rec, abandoned := d.attempt(attemptCtx, &sg, c.ClaimedDelivery)
 				outcomes <- outcome{claim: c.ClaimedDelivery, record: rec, abandoned: abandoned}
 				ended <- attemptEnd{webhookID: c.WebhookID, quick: !abandoned && quickAttempt(rec)}
 			}
@@ -514,7 +515,7 @@ func (d *Dispatcher) TestWebhook(ctx context.Context, orgID, webhookID int64) (*
 	// The partner waits for this answer; a hang-up must not leave the
 	// delivery without its attempt.
 	store := context.WithoutCancel(ctx)
-	rec, abandoned := d.attempt(store, c)
+	rec, abandoned := d.attempt(store, nil, c)
 	d.metrics.attempted(c, rec, abandoned)
 	if abandoned {
 		return nil, errors.New("delivery: test attempt abandoned")
@@ -555,14 +556,14 @@ func (d *Dispatcher) logAttempt(ctx context.Context, c *impl.ClaimedDelivery, re
 // attempt POSTs the delivery once and classifies the result. abandoned is
 // true when ctx ended the attempt (shutdown), which is not the receiver's
 // failure and is not recorded.
-func (d *Dispatcher) attempt(ctx context.Context, c *impl.ClaimedDelivery) (rec impl.AttemptRecord, abandoned bool) {
+func (d *Dispatcher) attempt(ctx context.Context, sg *signer, c *impl.ClaimedDelivery) (rec impl.AttemptRecord, abandoned bool) {
 	start := d.cfg.Now()
 	rec.AttemptedAt = start
 	// The timeout bounds the whole attempt, the answer's body included:
 	// the body is read below, before the deadline is cancelled.
 	limited, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
-	resp, err := d.send(limited, c, start.Unix())
+	resp, err := d.send(limited, sg, c, start.Unix())
 	var retryAfter time.Duration
 	var problem string
 	gone := false
@@ -692,9 +693,9 @@ func describe(err error, timeout time.Duration) string {
 }
 
 // send POSTs the body through the generated sender, with the headers
-// webhooks.yaml documents.
-func (d *Dispatcher) send(ctx context.Context, c *impl.ClaimedDelivery, ts int64) (*http.Response, error) {
-	std, err := StandardSignature(c.MessageID, ts, c.Body, c.Secrets...)
+// webhooks.yaml documents, signed by sg (nil: a signer of its own).
+func (d *Dispatcher) send(ctx context.Context, sg *signer, c *impl.ClaimedDelivery, ts int64) (*http.Response, error) {
+	std, err := sg.standard(c.MessageID, ts, c.Body, c.Secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -704,7 +705,7 @@ func (d *Dispatcher) send(ctx context.Context, c *impl.ClaimedDelivery, ts int64
 		XWebhookEvent:     c.Event,
 		XWebhookId:        c.MessageID,
 		XWebhookTimestamp: stamp,
-		XWebhookSignature: Signature(c.Secrets[0], c.Body),
+		XWebhookSignature: sg.legacy(c.Secrets[0], c.Body),
 		WebhookId:         c.MessageID,
 		WebhookTimestamp:  stamp,
 		WebhookSignature:  std,
