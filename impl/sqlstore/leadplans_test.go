@@ -257,7 +257,8 @@ func TestLeadPagesReadAnIndex(t *testing.T) {
 					// order.
 					for _, forward := range []bool{false, true} {
 						for i, st := range store.keysFrom(q, cond, args, before, forward) {
-							plan := explain(t, f.db, st.query, append(st.args, 10))
+							limit, largs := store.limitOf(10)
+							plan := explain(t, f.db, st.query+limit, append(st.args, largs...))
 							if !want.MatchString(plan) || strings.Contains(plan, "TEMP B-TREE") || regexp.MustCompile(`(?m)^\s*(->\s*)?(Incremental )?Sort\b`).MatchString(plan) {
 								t.Errorf("sort=%s%s, from %v (forward %v), run %d: not read in %s alone:\n%s", key, filter.name, before, forward, i+1, index, plan)
 							}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -510,9 +511,32 @@ func (s *LeadStore) arrivalsStatement(q impl.LeadQuery, cond string, args []any,
 		cols += ", " + col
 	}
 	qargs := append(bargs, slices.Clone(args)...)
-	qargs = append(qargs, m.maxID, d+1)
+	qargs = append(qargs, m.maxID)
+	// At most d+1 arrivals or more: more than d is all the caller needs to
+	// know, and of exactly d, all are read.
+	limit, largs := s.limitOf(d + 1)
+	qargs = append(qargs, largs...)
 	return `SELECT COUNT(*) AS arrived, COALESCE(SUM(CASE WHEN ` + before + ` THEN 1 ELSE 0 END), 0) AS before
-		FROM (SELECT ` + cols + ` FROM leads WHERE ` + cond + ` AND id > ? ORDER BY id LIMIT ?) arrivals`, qargs
+		FROM (SELECT ` + cols + ` FROM leads WHERE ` + cond + ` AND id > ? ORDER BY id ` + limit + `) arrivals`, qargs
+}
+
+// limitOf is a LIMIT of at least n rows, and its arguments.
+//
+// dialect: SQLite plans a statement again whenever the value bound to its
+// LIMIT differs from its last run's, and a mended mark's reads are for as
+// many leads as arrived or moved: a new plan nearly every time. A
+// throwaway program on a mended page's count of arrivals took 6.6-7.0 µs
+// a run with the LIMIT's value unchanged and 37.4-37.9 µs with it varied
+// (docs/benchmarks.md, "A lane's head read without a LIMIT"). So SQLite
+// reads up to the power of two at or above n, written in: at most
+// eleven statements for the mendMax leads a mark is mended past, each
+// planned once. The caller stops at n. PostgreSQL plans a prepared
+// statement's LIMIT parameter alike for every value.
+func (s *LeadStore) limitOf(n int64) (string, []any) {
+	if s.db.dialect == Postgres {
+		return "LIMIT ?", []any{n}
+	}
+	return "LIMIT " + strconv.FormatInt(int64(1)<<bits.Len64(uint64(max(n, 1)-1)), 10), nil
 }
 
 // keyFrom is the place of the lead n places before key in q's order (n ≥
@@ -526,15 +550,16 @@ func (s *LeadStore) keyFrom(ctx context.Context, q impl.LeadQuery, cond string, 
 		dest = append(dest, sortDest(&lead, col))
 	}
 	for _, st := range s.keysFrom(q, cond, args, key, forward) {
-		stmt, err := s.db.prepared(ctx, st.query)
+		limit, largs := s.limitOf(n)
+		stmt, err := s.db.prepared(ctx, st.query+limit)
 		if err != nil {
 			return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
 		}
-		rows, err := stmt.QueryContext(ctx, append(st.args, n)...)
+		rows, err := stmt.QueryContext(ctx, append(st.args, largs...)...)
 		if err != nil {
 			return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
 		}
-		for rows.Next() {
+		for n > 0 && rows.Next() {
 			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
 				return impl.LeadKey{}, false, fmt.Errorf("find leads: %w", err)
@@ -561,7 +586,7 @@ type statement struct {
 
 // keysFrom are the statements that read the places of the leads before key
 // in q's order (after it, when forward), nearest first, one run after the
-// other; each takes a LIMIT after its arguments.
+// other; each ends where its LIMIT (limitOf) is to be added.
 func (s *LeadStore) keysFrom(q impl.LeadQuery, cond string, args []any, key impl.LeadKey, forward bool) []statement {
 	from := q
 	from.After, from.Offset = &key, 0
@@ -588,7 +613,7 @@ func (s *LeadStore) keysFrom(q impl.LeadQuery, cond string, args []any, key impl
 	for _, r := range runs {
 		rs := s.runSQL(from, cond, args, r)
 		// From the order's index alone, as a page's ids are read.
-		sts = append(sts, statement{`SELECT ` + cols + ` FROM ` + rs.from + ` WHERE ` + rs.cond + ` AND ` + rs.run + ` ORDER BY ` + rs.order + ` LIMIT ?`, rs.args})
+		sts = append(sts, statement{`SELECT ` + cols + ` FROM ` + rs.from + ` WHERE ` + rs.cond + ` AND ` + rs.run + ` ORDER BY ` + rs.order + ` `, rs.args})
 	}
 	return sts
 }
