@@ -42,8 +42,8 @@ func StandardSignature(msgID string, timestamp int64, body []byte, secrets ...st
 // signer makes both signatures of a delivery. One worker owns it, and it
 // keeps the keyed HMAC of each secret it signed with last: a worker mostly
 // signs one webhook's deliveries in a row, and keying an HMAC anew (the
-// key decoded, two SHA-256 blocks, five allocations) was about a third of
-// what signing a delivery cost. A keyed HMAC is Reset to its keyed state,
+// key decoded, two SHA-256 blocks, five allocations) was about half of
+// what signing a delivery cost (BenchmarkSigner). A keyed HMAC is Reset to its keyed state,
 // which it keeps after its first Reset. The nil signer keys every HMAC
 // anew and keeps nothing.
 type signer struct {
