@@ -351,7 +351,7 @@ func TestWebhookOrganizationsTakeTurns(t *testing.T) {
 		// shows in the database alone.
 		db, param := rawDB(t, tg.dbURL)
 		leasedB := func() (n int) {
-			if err := db.QueryRow(`SELECT COUNT(*) FROM deliveries WHERE webhook_id = `+param+` AND locked_by IS NOT NULL`, hookB).Scan(&n); err != nil {
+			if err := db.QueryRow(`SELECT COUNT(*) FROM delivery_queue WHERE webhook_id = `+param+` AND locked_by IS NOT NULL`, hookB).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
 			return n

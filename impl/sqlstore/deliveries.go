@@ -94,9 +94,17 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		switch st := q.Status; {
 		case st == nil:
 		case *st == impl.DeliveryPending || *st == impl.DeliverySucceeded || *st == impl.DeliveryFailed:
-			// A literal, as in failedPick, so that status=failed pages
-			// through deliveries_failed.
+			// A literal, as in failedPick.
 			cond += " AND d.status = '" + *st + "'"
+			switch *st {
+			case impl.DeliveryFailed:
+				// deliveries_failed's predicate (00023), which the
+				// failed deliveries' failed_at meets.
+				cond += " AND d.failed_at IS NOT NULL"
+			case impl.DeliveryPending:
+				// The webhook's lane (delivery_queue, 00023).
+				cond, args = cond+" AND d.id IN (SELECT delivery_id FROM delivery_queue WHERE webhook_id = ?)", append(args, webhookID)
+			}
 		default:
 			cond, args = cond+" AND d.status = ?", append(args, *st)
 		}
@@ -125,7 +133,7 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		// follows: below the walk's last id, or past the offset.
 		order := "d.id DESC"
 		if q.Status != nil && *q.Status == impl.DeliveryPending && s.db.dialect == SQLite {
-			// dialect: the backlog has its own index (deliveries_lane), in
+			// dialect: the backlog has its own table (delivery_queue), in
 			// the order of due time. SQLite, which keeps no statistics
 			// here, walks the log in the order of deliveries_webhook and
 			// checks each row's status, in proportion to the log when the
@@ -175,22 +183,24 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 // status (nil: all) for the API's list, and its arguments. The webhook's
 // counters (delivery_counts, 00021) hold how many it has; pending and
 // failed, which stay few (a backlog, an outage's failures), are counted
-// through their partial indexes, and succeeded is the rest, so no count
-// reads more than those.
+// through the lanes (delivery_queue) and deliveries_failed, and succeeded
+// is the rest, so no count reads more than those.
 func deliveryCount(status *string, webhookID int64) (string, []any) {
 	const (
-		all    = `(SELECT COALESCE(SUM(total), 0) FROM delivery_counts WHERE webhook_id = ?)`
-		counts = `(SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND status = '`
+		all     = `(SELECT COALESCE(SUM(total), 0) FROM delivery_counts WHERE webhook_id = ?)`
+		pending = `(SELECT COUNT(*) FROM delivery_queue WHERE webhook_id = ?)`
+		// Literals, so that the count reads deliveries_failed (00023).
+		failed = `(SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND status = '` + impl.DeliveryFailed + `' AND failed_at IS NOT NULL)`
 	)
 	switch {
 	case status == nil:
 		return `SELECT ` + all, []any{webhookID}
 	case *status == impl.DeliverySucceeded:
-		return `SELECT ` + all + ` - ` + counts + impl.DeliveryPending + `') - ` + counts + impl.DeliveryFailed + `')`,
-			[]any{webhookID, webhookID, webhookID}
-	case *status == impl.DeliveryPending || *status == impl.DeliveryFailed:
-		// A literal, so that the count reads the status's partial index.
-		return `SELECT ` + counts + *status + `')`, []any{webhookID}
+		return `SELECT ` + all + ` - ` + pending + ` - ` + failed, []any{webhookID, webhookID, webhookID}
+	case *status == impl.DeliveryPending:
+		return `SELECT ` + pending, []any{webhookID}
+	case *status == impl.DeliveryFailed:
+		return `SELECT ` + failed, []any{webhookID}
 	default: // Resolve admits no other status; counted as it asks
 		return `SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND status = ?`, []any{webhookID, *status}
 	}
@@ -241,7 +251,7 @@ func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*de
 // can see that the condition implies the index's.
 func failedPick(until bool) string {
 	q := `SELECT id FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND status = '` + impl.DeliveryFailed + `'
-		AND created_at >= ?
+		AND failed_at IS NOT NULL AND created_at >= ?
 		AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = deliveries.event_id AND e.type = '` + impl.EventWebhookTest + `')`
 	if until {
 		q += ` AND created_at < ?`
@@ -304,7 +314,7 @@ func (s *DeliveryStore) RedeliverFailed(ctx context.Context, orgID, webhookID in
 			return nil
 		}
 		res, err := tx.ExecContext(ctx, s.db.rebind(`UPDATE deliveries SET status = ?, attempt_limit = attempt_count + ?, due_ms = ?,
-			locked_by = NULL, locked_until_ms = NULL, redeliver_idempotency_key = ?, redelivered_at = ?, updated_at = ?
+			redeliver_idempotency_key = ?, redelivered_at = ?, updated_at = ?
 			WHERE `+s.db.oneOf("id")+` AND status = ?`),
 			impl.DeliveryPending, w.MaxAttempts, now.UnixMilli(), nullString(key), now, now, s.db.idsArg(ids), impl.DeliveryFailed)
 		if err != nil {
@@ -355,7 +365,7 @@ func (s *DeliveryStore) RedeliverDelivery(ctx context.Context, orgID, webhookID,
 				return err
 			}
 			_, err = tx.ExecContext(ctx, s.db.rebind(`UPDATE deliveries SET status = ?, attempt_limit = attempt_count + ?, due_ms = ?,
-				locked_by = NULL, locked_until_ms = NULL, redeliver_idempotency_key = ?, redelivered_at = ?, updated_at = ? WHERE id = ?`),
+				redeliver_idempotency_key = ?, redelivered_at = ?, updated_at = ? WHERE id = ?`),
 				impl.DeliveryPending, w.MaxAttempts, now.UnixMilli(), nullString(key), now, now, deliveryID)
 			if err != nil {
 				return fmt.Errorf("redeliver: %w", err)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -219,7 +220,7 @@ func TestLaneHeadReadsTheLaneIndex(t *testing.T) {
 		hook := f.hook(t, f.org, 0)
 		f.queue(t, f.org, 3)
 		plan := explain(t, f.db, laneHeadQuery, []any{hook.ID, f.clock.now().UnixMilli(), f.clock.now().UnixMilli()})
-		if !strings.Contains(plan, "deliveries_lane") || strings.Contains(plan, "TEMP B-TREE") {
+		if !strings.Contains(plan, "delivery_queue_lane") || strings.Contains(plan, "TEMP B-TREE") {
 			t.Errorf("the lane's head is not read in the lane index's order:\n%s", plan)
 		}
 	})
@@ -766,5 +767,98 @@ func TestDeliveryListStatementsAreBounded(t *testing.T) {
 		third := f.hook(t, f.org, 8)
 		f.queue(t, f.org, 2)
 		walk(third.ID)
+	})
+}
+
+// TestLanesFollowWritesBySQL: delivery_queue is the database's, kept in
+// step with deliveries by triggers (00023), so a status or a due time
+// written by SQL (an operator's fix, a bulk import) moves a delivery into
+// or out of its lane, and failed_at follows the status, as the
+// dispatcher's and the redeliveries' own writes do.
+func TestLanesFollowWritesBySQL(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		hook := f.hook(t, f.org, 0)
+		f.queue(t, f.org, 3)
+		var ids []int64
+		if err := f.db.pool.Select(&ids, f.db.rebind(`SELECT id FROM deliveries WHERE webhook_id = ? ORDER BY id`), hook.ID); err != nil || len(ids) != 3 {
+			t.Fatalf("the queued deliveries: %v %v", ids, err)
+		}
+		exec := func(query string, args ...any) {
+			t.Helper()
+			if _, err := f.db.pool.Exec(f.db.rebind(query), args...); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+		}
+		lane := func() []int64 {
+			t.Helper()
+			var got []int64
+			if err := f.db.pool.Select(&got, f.db.rebind(`SELECT delivery_id FROM delivery_queue WHERE webhook_id = ? ORDER BY delivery_id`), hook.ID); err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		failedAt := func(id int64) bool {
+			t.Helper()
+			return f.count(t, fmt.Sprintf(`SELECT COUNT(*) FROM deliveries WHERE id = %d AND failed_at IS NOT NULL`, id)) == 1
+		}
+		if got := lane(); !slices.Equal(got, ids) {
+			t.Fatalf("lane after the fan-out: %v, want %v", got, ids)
+		}
+		// Failed by SQL: out of the lane, failed_at set.
+		exec(`UPDATE deliveries SET status = 'failed', due_ms = NULL WHERE id = ?`, ids[0])
+		if got := lane(); !slices.Equal(got, ids[1:]) || !failedAt(ids[0]) {
+			t.Errorf("after a failure by SQL: lane %v (want %v), failed_at set %v", got, ids[1:], failedAt(ids[0]))
+		}
+		// A lease, then a new due time by SQL: the lease ends with it.
+		claimed, _ := f.claim(t, "w1", 10, 10, func(c []impl.ClaimCandidate) []int64 { return []int64{ids[1]} })
+		if len(claimed) != 1 {
+			t.Fatalf("claimed %d, want %d", len(claimed), ids[1])
+		}
+		exec(`UPDATE deliveries SET due_ms = ? WHERE id = ?`, f.clock.now().UnixMilli()-1, ids[1])
+		if n := f.count(t, fmt.Sprintf(`SELECT COUNT(*) FROM delivery_queue WHERE delivery_id = %d AND locked_by IS NULL`, ids[1])); n != 1 {
+			t.Errorf("a new due time by SQL left delivery %d leased", ids[1])
+		}
+		// Queued again by SQL: back in the lane, claimable, failed_at gone.
+		exec(`UPDATE deliveries SET status = 'pending', due_ms = ? WHERE id = ?`, f.clock.now().UnixMilli()-1, ids[0])
+		if failedAt(ids[0]) {
+			t.Errorf("delivery %d is pending again but keeps its failed_at", ids[0])
+		}
+		claimed, _ = f.claim(t, "w1", 10, 10, nil) // f.finish records as w1
+		if got := claimIDs(claimed); !slices.Contains(got, ids[0]) || !slices.Contains(got, ids[1]) {
+			t.Errorf("claimed %v after the writes by SQL, want %d and %d among them", got, ids[0], ids[1])
+		}
+		// Succeeded: out of the lane for good.
+		f.finish(t, claimed, impl.OutcomeSucceeded)
+		exec(`UPDATE deliveries SET status = 'succeeded', due_ms = NULL WHERE id = ?`, ids[2])
+		if got := lane(); len(got) != 0 {
+			t.Errorf("lane after every delivery succeeded: %v", got)
+		}
+	})
+}
+
+// TestFinishingADeliveryChangesNoIndexedColumn: on PostgreSQL an update
+// that changes no column an index names (key, expression or predicate)
+// can be HOT, a new version of the row on its own page without a new
+// entry in every index; the record's update of a finished delivery
+// changes these columns, so no index of deliveries may name them
+// (00023 moved the lane, whose predicate named status, to its own table).
+func TestFinishingADeliveryChangesNoIndexedColumn(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		if f.db.dialect != Postgres {
+			t.Skip("dialect: HOT updates are PostgreSQL's")
+		}
+		var defs []string
+		if err := f.db.pool.Select(&defs, `SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'deliveries'::regclass`); err != nil {
+			t.Fatal(err)
+		}
+		if len(defs) < 4 {
+			t.Fatalf("deliveries has %d indexes: %v", len(defs), defs)
+		}
+		changed := regexp.MustCompile(`\b(status|attempt_count|due_ms|updated_at)\b`)
+		for _, def := range defs {
+			if m := changed.FindString(def); m != "" {
+				t.Errorf("an index names %s, which finishing a delivery changes: %s", m, def)
+			}
+		}
 	})
 }

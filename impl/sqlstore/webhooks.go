@@ -331,8 +331,11 @@ func disableWebhook(ctx context.Context, db *DB, tx *sqlx.Tx, id int64, reason s
 // failPendingDeliveries ends the pending deliveries of a webhook that has
 // been disabled (see impl.WebhookChange).
 func failPendingDeliveries(ctx context.Context, db *DB, tx *sqlx.Tx, id int64, now time.Time) error {
-	_, err := tx.ExecContext(ctx, db.rebind(`UPDATE deliveries SET status = ?, due_ms = NULL, locked_by = NULL, locked_until_ms = NULL, updated_at = ?
-		WHERE webhook_id = ? AND status = ?`), impl.DeliveryFailed, now, id, impl.DeliveryPending)
+	// The webhook's lane (delivery_queue, 00023) finds them; its trigger
+	// takes them out of it.
+	_, err := tx.ExecContext(ctx, db.rebind(`UPDATE deliveries SET status = ?, due_ms = NULL, updated_at = ?
+		WHERE id IN (SELECT delivery_id FROM delivery_queue WHERE webhook_id = ?) AND status = ?`),
+		impl.DeliveryFailed, now, id, impl.DeliveryPending)
 	if err != nil {
 		return fmt.Errorf("fail pending deliveries: %w", err)
 	}
