@@ -205,6 +205,24 @@ func rawDB(b *testing.B, dialect sqlstore.Dialect, dbURL string) *sql.DB {
 	return db
 }
 
+// seedTx begins the transaction of a bulk seed. On PostgreSQL it commits
+// synchronously: the throwaway cluster commits asynchronously, and VACUUM
+// cannot mark pages all-visible (for index-only scans) before the
+// inserting commit is flushed.
+func seedTx(b *testing.B, raw *sql.DB, dialect sqlstore.Dialect) *sql.Tx {
+	b.Helper()
+	tx, err := raw.BeginTx(context.Background(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if dialect == sqlstore.Postgres {
+		if _, err := tx.Exec(`SET LOCAL synchronous_commit = on`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return tx
+}
+
 func runScale(b *testing.B, db database, cfg scaleConfig) {
 	ctx := context.Background()
 	dbURL := freshDatabase(b, db)
@@ -223,18 +241,7 @@ func runScale(b *testing.B, db database, cfg scaleConfig) {
 	}{{"small", cfg.small}, {"big", cfg.big}} {
 		org, key := newOrganization(b, a)
 		t0 := time.Now()
-		tx, err := raw.BeginTx(ctx, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if dialect == sqlstore.Postgres {
-			// The throwaway cluster commits asynchronously, and VACUUM cannot
-			// mark pages all-visible (for index-only scans) before the
-			// inserting commit is flushed.
-			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = on`); err != nil {
-				b.Fatal(err)
-			}
-		}
+		tx := seedTx(b, raw, dialect)
 		if _, err := tx.ExecContext(ctx, seed, org.ID, o.leads); err != nil {
 			b.Fatalf("seed %d leads: %v", o.leads, err)
 		}

@@ -91,20 +91,22 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		// webhook alone, in its indexes without the table's rows; the
 		// page's rows are read with the organization checked again.
 		cond, args := "d.webhook_id = ?", []any{webhookID}
+		// The API's pending page is chosen in the webhook's lane alone.
+		lane := q.Status != nil && *q.Status == impl.DeliveryPending && !q.ExcludeTests
 		switch st := q.Status; {
 		case st == nil:
-		case *st == impl.DeliveryPending || *st == impl.DeliverySucceeded || *st == impl.DeliveryFailed:
-			// A literal, as in failedPick.
+		case *st == impl.DeliveryFailed:
+			// deliveries_failed's predicate (00023): a trigger keeps
+			// failed_at set on the failed deliveries alone, so the
+			// count and the skip read that index without the rows.
+			cond += " AND " + failedOnly("d")
+		case *st == impl.DeliveryPending:
+			// The webhook's lane (delivery_queue, 00023), which a
+			// trigger keeps to the pending deliveries.
+			cond, args = cond+" AND d.id IN (SELECT delivery_id FROM delivery_queue WHERE webhook_id = ?)", append(args, webhookID)
+		case *st == impl.DeliverySucceeded:
+			// A literal, as failedOnly is.
 			cond += " AND d.status = '" + *st + "'"
-			switch *st {
-			case impl.DeliveryFailed:
-				// deliveries_failed's predicate (00023), which the
-				// failed deliveries' failed_at meets.
-				cond += " AND d.failed_at IS NOT NULL"
-			case impl.DeliveryPending:
-				// The webhook's lane (delivery_queue, 00023).
-				cond, args = cond+" AND d.id IN (SELECT delivery_id FROM delivery_queue WHERE webhook_id = ?)", append(args, webhookID)
-			}
 		default:
 			cond, args = cond+" AND d.status = ?", append(args, *st)
 		}
@@ -132,23 +134,25 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 		// The page's ids, and one more to tell whether another page
 		// follows: below the walk's last id, or past the offset.
 		order := "d.id DESC"
-		if q.Status != nil && *q.Status == impl.DeliveryPending && s.db.dialect == SQLite {
-			// dialect: the backlog has its own table (delivery_queue), in
-			// the order of due time. SQLite, which keeps no statistics
-			// here, walks the log in the order of deliveries_webhook and
-			// checks each row's status, in proportion to the log when the
-			// pending are a few retries spread through it (13 ms at a
-			// million deliveries, one in a thousand pending); read from
-			// the lane and sorted, a page costs what its count costs, in
-			// proportion to the backlog. PostgreSQL's statistics choose
-			// between the two: the walk for a backlog of the newest
-			// deliveries (a dead receiver's), the lane for scattered ones.
+		idsFrom, idsCond, idsCol := from, cond, "d.id"
+		if lane {
+			// In proportion to the backlog, whatever the log's size, and
+			// without a row of deliveries but the page's.
+			idsFrom, idsCond, idsCol, order = "delivery_queue q", "q.webhook_id = ?", "q.delivery_id", "q.delivery_id DESC"
+			args = args[:1]
+		} else if q.Status != nil && *q.Status == impl.DeliveryPending && s.db.dialect == SQLite {
+			// dialect: the dashboard's pending page, which needs the
+			// events, is chosen from the lane and sorted: SQLite, which
+			// keeps no statistics here, would walk the log in the order
+			// of deliveries_webhook and probe the lane for each row, in
+			// proportion to the log (13 ms at a million deliveries, one
+			// in a thousand pending). PostgreSQL's statistics choose.
 			order = "d.id + 0 DESC"
 		}
-		ids := `SELECT d.id FROM ` + from + ` WHERE ` + cond + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+		ids := `SELECT ` + idsCol + ` FROM ` + idsFrom + ` WHERE ` + idsCond + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 		pageArgs := append(append([]any{orgID}, args...), q.Limit+1, q.Offset)
 		if q.Before != 0 {
-			ids = `SELECT d.id FROM ` + from + ` WHERE ` + cond + ` AND d.id < ? ORDER BY ` + order + ` LIMIT ?`
+			ids = `SELECT ` + idsCol + ` FROM ` + idsFrom + ` WHERE ` + idsCond + ` AND ` + idsCol + ` < ? ORDER BY ` + order + ` LIMIT ?`
 			pageArgs = append(append([]any{orgID}, args...), q.Before, q.Limit+1)
 		}
 		query := `SELECT ` + deliveryListColumns[s.db.dialect] + ` FROM deliveries d JOIN events e ON e.id = d.event_id
@@ -189,9 +193,8 @@ func deliveryCount(status *string, webhookID int64) (string, []any) {
 	const (
 		all     = `(SELECT COALESCE(SUM(total), 0) FROM delivery_counts WHERE webhook_id = ?)`
 		pending = `(SELECT COUNT(*) FROM delivery_queue WHERE webhook_id = ?)`
-		// Literals, so that the count reads deliveries_failed (00023).
-		failed = `(SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND status = '` + impl.DeliveryFailed + `' AND failed_at IS NOT NULL)`
 	)
+	failed := `(SELECT COUNT(*) FROM deliveries d WHERE d.webhook_id = ? AND ` + failedOnly("d") + `)`
 	switch {
 	case status == nil:
 		return `SELECT ` + all, []any{webhookID}
@@ -241,17 +244,23 @@ func withAttempts(ctx context.Context, db *DB, q sqlx.QueryerContext, rows []*de
 	return out, nil
 }
 
+// failedOnly is the condition that a delivery (of table alias t) failed,
+// as deliveries_failed's predicate says it (00023): a planner serves a
+// condition from a partial index only when it can see that the condition
+// implies the index's, and a trigger keeps failed_at set on the failed
+// deliveries alone. Naming status as well would read every row the index
+// finds.
+func failedOnly(t string) string { return t + ".failed_at IS NOT NULL" }
+
 // failedPick selects the ids of a webhook's failed deliveries created from
 // a time on (and before another, with until), oldest first, up to a limit:
 // the arguments are the organization, the webhook, the times and the limit.
 // Failed webhook.test pings are left out: a test answers when it is sent,
 // and sending an old one again after an outage would only be noise at the
-// receiver. The status is a literal, not a parameter, because a planner serves a
-// condition from a partial index (deliveries_failed, 00013) only when it
-// can see that the condition implies the index's.
+// receiver. The pick reads deliveries_failed (see failedOnly).
 func failedPick(until bool) string {
-	q := `SELECT id FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND status = '` + impl.DeliveryFailed + `'
-		AND failed_at IS NOT NULL AND created_at >= ?
+	q := `SELECT id FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND ` + failedOnly("deliveries") + `
+		AND created_at >= ?
 		AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = deliveries.event_id AND e.type = '` + impl.EventWebhookTest + `')`
 	if until {
 		q += ` AND created_at < ?`
