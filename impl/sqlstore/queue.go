@@ -155,7 +155,7 @@ func laneHead(ctx context.Context, head *sqlx.Stmt, out []candidateRow, hook, no
 }
 
 // leaseQuery leases the chosen deliveries that are still due and unleased,
-// and returns the columns named.
+// in their lane rows (delivery_queue, 00023), and returns their ids.
 func (s *DB) leaseQuery() string {
 	pick := `SELECT delivery_id FROM delivery_queue WHERE ` + s.oneOf("delivery_id") + ` AND due_ms <= ?
 		AND (locked_until_ms IS NULL OR locked_until_ms < ?)`
