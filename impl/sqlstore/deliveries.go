@@ -105,7 +105,6 @@ func (s *DeliveryStore) FindDeliveries(ctx context.Context, orgID, webhookID int
 			// trigger keeps to the pending deliveries.
 			cond, args = cond+" AND d.id IN (SELECT delivery_id FROM delivery_queue WHERE webhook_id = ?)", append(args, webhookID)
 		case *st == impl.DeliverySucceeded:
-			// A literal, as failedOnly is.
 			cond += " AND d.status = '" + *st + "'"
 		default:
 			cond, args = cond+" AND d.status = ?", append(args, *st)
