@@ -449,8 +449,12 @@ func (s *DeliveryQueue) recordInOneStatement(ctx context.Context, worker string,
 			FROM `+rows.source("a", attemptColumns, attemptTypes)+`
 			WHERE a.delivery_id = ANY((SELECT ids FROM locked)::bigint[])
 		), held AS (
-			SELECT array_agg(delivery_id) AS ids FROM delivery_queue
-			WHERE delivery_id = ANY((SELECT ids FROM locked)::bigint[]) AND locked_by = ?
+			-- The lane rows hold the leases: locked, as the deliveries
+			-- are, so that no claim re-leases one before the commit.
+			SELECT array_agg(delivery_id) AS ids FROM (
+				SELECT delivery_id FROM delivery_queue
+				WHERE delivery_id = ANY((SELECT ids FROM locked)::bigint[]) AND locked_by = ?
+				ORDER BY delivery_id FOR UPDATE) h
 		), succeeded AS (
 			UPDATE deliveries d SET status = 'succeeded', attempt_count = d.attempt_count + 1, due_ms = NULL,
 				updated_at = ?
@@ -503,6 +507,19 @@ func (s *DeliveryQueue) record(ctx context.Context, tx *sqlx.Tx, worker string, 
 		exists = make(map[int64]bool, len(existing))
 		for _, id := range existing {
 			exists[id] = true
+		}
+		if db.dialect == Postgres {
+			// dialect: their lane rows too, which hold the leases, so no
+			// claim re-leases one between the check of its holder below
+			// and the commit. SQLite's one writer already excludes it.
+			lanes, err := db.inTxStmt(ctx, tx, `SELECT delivery_id FROM delivery_queue WHERE `+db.oneOf("delivery_id")+` ORDER BY delivery_id FOR UPDATE`)
+			if err != nil {
+				return err
+			}
+			var held []int64
+			if err := lanes.SelectContext(ctx, &held, db.idsArg(ids)); err != nil {
+				return fmt.Errorf("lock attempted deliveries' lanes: %w", err)
+			}
 		}
 	}
 
