@@ -205,6 +205,18 @@ func TestRCSIntegrationChoice(t *testing.T) {
 
 		t.Run("the oldest active one by default", func(t *testing.T) { sentThrough(t, nil, o.rcs.ID) })
 		t.Run("an explicit one", func(t *testing.T) { sentThrough(t, map[string]any{"integration_id": second.ID}, second.ID) })
+		t.Run("an id written as a whole number with a fraction or an exponent", func(t *testing.T) {
+			// JSON Schema counts 2.0 and 2e0 as the integer 2, so the
+			// spec's integer ids take them, as the leads' integers do.
+			for _, id := range []string{fmt.Sprintf("%d.0", second.ID), fmt.Sprintf("%de0", second.ID)} {
+				res, out := tg.raw(t, o.key, http.MethodPost, "/rcs/messages", "application/json",
+					[]byte(fmt.Sprintf(`{"phone":%q,"type":"text","text":"Oi","integration_id":%s}`, uniquePhone(t), id)))
+				m := mustCreated(t, tg, o.key, res, out)
+				if m.IntegrationId != second.ID {
+					t.Errorf("integration_id %s: sent through %d, want %d", id, m.IntegrationId, second.ID)
+				}
+			}
+		})
 		t.Run("the WhatsApp integration", func(t *testing.T) {
 			res, out := send(t, map[string]any{"integration_id": o.whatsApp.ID})
 			wantError(t, res, out, http.StatusNotFound, "integration_not_found")

@@ -194,6 +194,18 @@ func TestWhatsAppTargets(t *testing.T) {
 				t.Errorf("phone %q lead_id %v, want the lead's %q and %d", m.Phone, m.LeadId, lead.Phone, lead.Id)
 			}
 		})
+		t.Run("ids written as whole numbers with a fraction or an exponent", func(t *testing.T) {
+			// JSON Schema counts 2.0 and 2e0 as the integer 2, so the
+			// spec's integer ids take them, as the leads' integers do.
+			lead := createLead(t, tg.client(t, tg.key, bearer), client.LeadCreate{Phone: uniquePhone(t)})
+			res, out := tg.raw(t, tg.key, http.MethodPost, "/whatsapp/messages", "application/json", []byte(fmt.Sprintf(
+				`{"integration_id":%d.0,"type":"template","template_name":"boas_vindas","variables":["Joao"],"lead_id":%de0}`,
+				seededWhatsAppID, lead.Id)))
+			m := mustCreated(t, tg, tg.key, res, out)
+			if m.IntegrationId != seededWhatsAppID || m.LeadId.MustGet() != lead.Id {
+				t.Errorf("integration %d lead_id %v, want %d and %d", m.IntegrationId, m.LeadId, seededWhatsAppID, lead.Id)
+			}
+		})
 		t.Run("to a lead's phone", func(t *testing.T) {
 			lead := createLead(t, tg.client(t, tg.key, bearer), client.LeadCreate{Phone: uniquePhone(t)})
 			p := lead.Phone

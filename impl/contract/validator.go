@@ -301,14 +301,30 @@ type ValidatedBytes interface {
 	ValidatedBytes() []byte
 }
 
+// ValidatedTree is a valid union body's value as the Validator decoded and
+// visited it: objects as map[string]any, arrays as []any, numbers as
+// json.Number (a whole number written as 2.0 or 2e0 as "2"), strings,
+// booleans and nil. A handler that takes such a body apart reads this tree
+// rather than decoding the bytes once more: the body is then decoded once,
+// for the validation and for the handler alike. It is not ValidatedValue,
+// which the generated server would bind by encoding it again (see
+// ValidatedBytes).
+type ValidatedTree interface {
+	ValidatedTree() any
+}
+
 // validatedJSON is a valid body with its bytes (ValidatedBytes): a union's,
-// bound from them, and, within validatedBody, every other one.
+// bound from them, and, within validatedBody, every other one. tree is a
+// union's decoded value (ValidatedTree), nil for the others.
 type validatedJSON struct {
 	io.ReadCloser
 	data []byte
+	tree any
 }
 
 func (b validatedJSON) ValidatedBytes() []byte { return b.data }
+
+func (b validatedJSON) ValidatedTree() any { return b.tree }
 
 // validated is the valid body decoded as value from data, as the handler
 // binds it (see ValidatedBytes): its JSON when it is a union that echo's
@@ -320,7 +336,7 @@ func validated(body io.ReadCloser, contentType string, schema *openapi3.Schema, 
 		return validatedBody{validatedJSON: validatedJSON{ReadCloser: body, data: data}, value: value}
 	}
 	if base, _, _ := strings.Cut(contentType, ";"); strings.TrimSpace(base) == "application/json" {
-		return validatedJSON{ReadCloser: body, data: data}
+		return validatedJSON{ReadCloser: body, data: data, tree: value}
 	}
 	return validatedBody{validatedJSON: validatedJSON{ReadCloser: body, data: data}, value: json.RawMessage(data)}
 }

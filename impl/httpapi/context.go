@@ -28,7 +28,8 @@ func logger(ctx context.Context) *slog.Logger {
 // It also holds the request's place under the admission bound, which the
 // request's context carries this way without a context of its own, the
 // spec's route the request matched (findRoute), without echo's per-request
-// map, and the caller's API key (caller), without a copy of the request.
+// map, the caller's API key (caller), without a copy of the request, and a
+// union body's validated tree (validatedTree).
 type requestLogger struct {
 	base   *slog.Logger
 	id     string
@@ -38,6 +39,9 @@ type requestLogger struct {
 	route  matchedRoute // valid once routed is set
 	routed bool
 	key    *impl.APIKey // the caller, once authenticate has found it
+	// tree is a valid union body as request validation decoded it
+	// (contract.ValidatedTree), for the handler that takes it apart.
+	tree any
 }
 
 func (l *requestLogger) get() *slog.Logger {
@@ -50,6 +54,16 @@ func (l *requestLogger) get() *slog.Logger {
 func caller(ctx context.Context) *impl.APIKey {
 	if l := stateOf(ctx); l != nil {
 		return l.key
+	}
+	return nil
+}
+
+// validatedTree is the request's body as request validation decoded it,
+// when it was a valid union (see contract.ValidatedTree); nil otherwise,
+// and when validation is off.
+func validatedTree(ctx context.Context) any {
+	if l := stateOf(ctx); l != nil {
+		return l.tree
 	}
 	return nil
 }

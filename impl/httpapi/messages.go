@@ -19,32 +19,9 @@ type messageHandlers struct {
 }
 
 func (h *messageHandlers) SendWhatsAppMessage(ctx context.Context, req api.SendWhatsAppMessageRequestObject) (api.SendWhatsAppMessageResponseObject, error) {
-	v, err := req.Body.ValueByDiscriminator()
+	r, err := whatsAppRequest(ctx, req.Body)
 	if err != nil {
-		return nil, unreadableBody(err)
-	}
-	var r impl.WhatsAppRequest
-	switch b := v.(type) {
-	case api.WhatsAppTextMessage:
-		r = impl.WhatsAppRequest{IntegrationID: b.IntegrationId, Recipient: recipient(b.LeadId, b.Phone),
-			Content: impl.WhatsAppContent{Type: string(b.Type), Text: b.Text}}
-	case api.WhatsAppTemplateMessage:
-		r = impl.WhatsAppRequest{IntegrationID: b.IntegrationId, Recipient: recipient(b.LeadId, b.Phone),
-			Content:    impl.WhatsAppContent{Type: string(b.Type), Variables: b.Variables},
-			TemplateID: b.TemplateId, TemplateName: b.TemplateName}
-	case api.WhatsAppImageMessage:
-		r = mediaRequest(b.IntegrationId, recipient(b.LeadId, b.Phone), string(b.Type), b.MediaUrl, b.Caption, nil)
-	case api.WhatsAppVideoMessage:
-		r = mediaRequest(b.IntegrationId, recipient(b.LeadId, b.Phone), string(b.Type), b.MediaUrl, b.Caption, nil)
-	case api.WhatsAppDocumentMessage:
-		r = mediaRequest(b.IntegrationId, recipient(b.LeadId, b.Phone), string(b.Type), b.MediaUrl, b.Caption, b.Filename)
-	case api.WhatsAppAudioMessage:
-		r = mediaRequest(b.IntegrationId, recipient(b.LeadId, b.Phone), string(b.Type), b.MediaUrl, nil, nil)
-	default:
-		return nil, unreadableBody(fmt.Errorf("unexpected WhatsApp message %T", v))
-	}
-	if r.Content.Variables == nil && r.Content.Type == "template" {
-		r.Content.Variables = []string{}
+		return nil, err
 	}
 	back := outside(ctx) // the provider's time does not hold a place
 	m, err := h.messenger.SendWhatsApp(ctx, orgID(ctx), &r)
@@ -55,13 +32,92 @@ func (h *messageHandlers) SendWhatsAppMessage(ctx context.Context, req api.SendW
 	return api.SendWhatsAppMessage201JSONResponse{MessageCreatedJSONResponse: messageCreated(m)}, nil
 }
 
+// whatsAppRequest reads the body of POST /whatsapp/messages: from the tree
+// request validation decoded, when there is one (validatedTree), else from
+// its bytes.
+func whatsAppRequest(ctx context.Context, body *api.SendWhatsAppMessageJSONRequestBody) (impl.WhatsAppRequest, error) {
+	r, ok := whatsAppRequestOf(validatedTree(ctx))
+	if !ok {
+		var err error
+		if r, err = whatsAppRequestFromBytes(body); err != nil {
+			return r, err
+		}
+	}
+	if r.Content.Variables == nil && r.Content.Type == "template" {
+		r.Content.Variables = []string{}
+	}
+	return r, nil
+}
+
+// whatsAppRequestFromBytes reads the body's bytes through the generated
+// oneOf types.
+func whatsAppRequestFromBytes(body *api.SendWhatsAppMessageJSONRequestBody) (impl.WhatsAppRequest, error) {
+	v, err := body.ValueByDiscriminator()
+	if err != nil {
+		return impl.WhatsAppRequest{}, unreadableBody(err)
+	}
+	switch b := v.(type) {
+	case api.WhatsAppTextMessage:
+		return impl.WhatsAppRequest{IntegrationID: b.IntegrationId, Recipient: recipient(b.LeadId, b.Phone),
+			Content: impl.WhatsAppContent{Type: string(b.Type), Text: b.Text}}, nil
+	case api.WhatsAppTemplateMessage:
+		return impl.WhatsAppRequest{IntegrationID: b.IntegrationId, Recipient: recipient(b.LeadId, b.Phone),
+			Content:    impl.WhatsAppContent{Type: string(b.Type), Variables: b.Variables},
+			TemplateID: b.TemplateId, TemplateName: b.TemplateName}, nil
+	case api.WhatsAppImageMessage:
+		return mediaRequest(b.IntegrationId, recipient(b.LeadId, b.Phone), string(b.Type), b.MediaUrl, b.Caption, nil), nil
+	case api.WhatsAppVideoMessage:
+		return mediaRequest(b.IntegrationId, recipient(b.LeadId, b.Phone), string(b.Type), b.MediaUrl, b.Caption, nil), nil
+	case api.WhatsAppDocumentMessage:
+		return mediaRequest(b.IntegrationId, recipient(b.LeadId, b.Phone), string(b.Type), b.MediaUrl, b.Caption, b.Filename), nil
+	case api.WhatsAppAudioMessage:
+		return mediaRequest(b.IntegrationId, recipient(b.LeadId, b.Phone), string(b.Type), b.MediaUrl, nil, nil), nil
+	}
+	return impl.WhatsAppRequest{}, unreadableBody(fmt.Errorf("unexpected WhatsApp message %T", v))
+}
+
+// whatsAppRequestOf reads a WhatsApp message from the tree request
+// validation decoded (see treeReader), as whatsAppRequestFromBytes reads
+// its bytes:
+// the body is decoded once, and an id written as 2.0, which the spec's
+// integers take, reads as 2 (the generated types refuse it). ok is false
+// when there is no tree or it is not what validation passes.
+func whatsAppRequestOf(tree any) (r impl.WhatsAppRequest, ok bool) {
+	m, isObject := tree.(map[string]any)
+	if !isObject {
+		return r, false
+	}
+	t := treeReader{ok: true}
+	if id := t.int64Ptr(m["integration_id"]); id != nil {
+		r.IntegrationID = *id
+	}
+	r.Recipient = recipient(t.int64Ptr(m["lead_id"]), t.strPtr(m["phone"]))
+	typ := t.str(m["type"])
+	switch typ {
+	case "text":
+		r.Content = impl.WhatsAppContent{Type: typ, Text: t.str(m["text"])}
+	case "template":
+		r.Content = impl.WhatsAppContent{Type: typ, Variables: t.strings(m["variables"])}
+		r.TemplateID, r.TemplateName = t.int64Ptr(m["template_id"]), t.strPtr(m["template_name"])
+	case "image", "video":
+		r = mediaRequest(r.IntegrationID, r.Recipient, typ, t.str(m["media_url"]), t.strPtr(m["caption"]), nil)
+	case "document":
+		r = mediaRequest(r.IntegrationID, r.Recipient, typ, t.str(m["media_url"]), t.strPtr(m["caption"]), t.strPtr(m["filename"]))
+	case "audio":
+		r = mediaRequest(r.IntegrationID, r.Recipient, typ, t.str(m["media_url"]), nil, nil)
+	default:
+		return r, false
+	}
+	return r, t.ok
+}
+
 func mediaRequest(integrationID int64, to impl.Recipient, typ, url string, caption, filename *string) impl.WhatsAppRequest {
 	return impl.WhatsAppRequest{IntegrationID: integrationID, Recipient: to,
 		Content: impl.WhatsAppContent{Type: typ, MediaURL: url, Caption: deref(caption), Filename: deref(filename)}}
 }
 
 func (h *messageHandlers) SendRCSMessage(ctx context.Context, req api.SendRCSMessageRequestObject) (api.SendRCSMessageResponseObject, error) {
-	r, err := rcsRequest(req.Body)
+	r, err := rcsRequest(ctx, req.Body)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/iagente/iagente-sdr/gen/api"
 	"github.com/iagente/iagente-sdr/impl"
+	"github.com/iagente/iagente-sdr/impl/contract"
 )
 
 // generatedRCSRequest reads the body through the generated oneOf types, as
@@ -110,13 +112,78 @@ func TestRCSBodyReadsAsTheGeneratedTypes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: the generated types: %v", text, err)
 		}
-		got, err := rcsRequest(&body)
+		// From its bytes (validation off), and from the tree request
+		// validation decoded.
+		for _, ctx := range []context.Context{context.Background(), withTree(t, text)} {
+			got, err := rcsRequest(ctx, &body)
+			if err != nil {
+				t.Errorf("%s: %v", text, err)
+				continue
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s (tree %v):\n got  %+v\n want %+v", text, validatedTree(ctx) != nil, got, want)
+			}
+		}
+	}
+}
+
+// withTree is a request's context as validateRequest leaves it for a valid
+// union body: with the tree contract.DecodeJSON makes of text.
+func withTree(t *testing.T, text string) context.Context {
+	t.Helper()
+	tree, _, err := contract.DecodeJSON([]byte(text))
+	if err != nil {
+		t.Fatalf("%s: %v", text, err)
+	}
+	return context.WithValue(context.Background(), ctxLogger, &requestLogger{tree: tree})
+}
+
+// With a tree, rcsRequest reads the tree and not the bytes: the body is
+// decoded once, for the validation and the handler. Each tree here is
+// another body's than the union's bytes, which would give another request.
+// A tree it cannot read as the bytes would be read (a member of another
+// type: not what validation passes) sends it back to the bytes.
+func TestRCSBodyFromTheTree(t *testing.T) {
+	var union api.RCSMessageCreate
+	if err := json.Unmarshal([]byte(`{"type":"text","lead_id":9,"text":"from the bytes"}`), &union); err != nil {
+		t.Fatal(err)
+	}
+	fromBytes, err := rcsRequest(context.Background(), &union)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		tree string
+		want impl.RCSRequest
+	}{
+		{`{"type":"text","lead_id":1,"text":"from the tree"}`,
+			impl.RCSRequest{Recipient: impl.Recipient{LeadID: ptr(int64(1))}, Content: impl.RCSContent{Type: "text", Text: "from the tree"}}},
+		// A whole number written as 2.0 is an integer to JSON Schema, and
+		// the tree holds it as 2; the bytes cannot give it to an int64.
+		{`{"type":"text","lead_id":2.0,"integration_id":3e0,"text":"x"}`,
+			impl.RCSRequest{IntegrationID: ptr(int64(3)), Recipient: impl.Recipient{LeadID: ptr(int64(2))}, Content: impl.RCSContent{Type: "text", Text: "x"}}},
+		{`{"type":"text","lead_id":9223372036854775807,"text":"x"}`,
+			impl.RCSRequest{Recipient: impl.Recipient{LeadID: ptr(int64(9223372036854775807))}, Content: impl.RCSContent{Type: "text", Text: "x"}}},
+		{`{"type":"location","phone":"11999999999","latitude":-23.5505,"longitude":1e2,"label":null}`,
+			impl.RCSRequest{Recipient: impl.Recipient{Phone: ptr("11999999999")},
+				Content: impl.RCSContent{Type: "location", Latitude: ptr(-23.5505), Longitude: ptr(100.0)}}},
+		{`{"type":"carousel","lead_id":1,"card_width":"SMALL","cards":[{"title":"A","description":null,"buttons":[{"type":"call","text":"Ligar","phone_number":"+5511999999999"}]}]}`,
+			impl.RCSRequest{Recipient: impl.Recipient{LeadID: ptr(int64(1))}, Content: impl.RCSContent{Type: "carousel", CardWidth: "SMALL",
+				Cards: []impl.RCSCard{{Title: "A", Buttons: []impl.RCSButton{{Type: impl.ButtonCall, Text: "Ligar", PhoneNumber: "+5511999999999"}}}}}}},
+		// Not what validation passes: read from the bytes.
+		{`{"type":"text","lead_id":"one","text":"x"}`, fromBytes},
+		{`{"type":"text","lead_id":1.5,"text":"x"}`, fromBytes},
+		{`{"type":"carousel","lead_id":1,"cards":[1]}`, fromBytes},
+		{`{"type":"carousel","lead_id":1,"cards":{"title":"A"}}`, fromBytes},
+		{`["text"]`, fromBytes},
+	} {
+		got, err := rcsRequest(withTree(t, c.tree), &union)
 		if err != nil {
-			t.Errorf("%s: %v", text, err)
+			t.Errorf("%s: %v", c.tree, err)
 			continue
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s:\n got  %+v\n want %+v", text, got, want)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s:\n got  %+v\n want %+v", c.tree, got, c.want)
 		}
 	}
 }
@@ -135,8 +202,10 @@ func TestRCSBodyUnreadable(t *testing.T) {
 		if err := json.Unmarshal([]byte(text), &body); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := rcsRequest(&body); impl.ErrorCode(err) != impl.EBadRequest {
+		if _, err := rcsRequest(context.Background(), &body); impl.ErrorCode(err) != impl.EBadRequest {
 			t.Errorf("%s: %v, want a %s error", text, err, impl.EBadRequest)
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -93,6 +93,13 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := withControlChars(verdict.Err, verdict.Controls); err != nil {
 			return err
 		}
+		// A union body's handler takes it apart from the tree the
+		// validation decoded, not from its bytes again.
+		if vt, ok := req.Body.(contract.ValidatedTree); ok {
+			if l := stateOf(req.Context()); l != nil {
+				l.tree = vt.ValidatedTree()
+			}
+		}
 		return next(c)
 	}
 }
