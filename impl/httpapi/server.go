@@ -202,7 +202,9 @@ func NewServer(cfg Config) (*Server, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonBinding{}
-	e.Use(s.requestLog, s.recoverPanics, s.limitHeaders, s.limitBody)
+	// The layers, outermost first, applied to each route's handler once
+	// (see chains) rather than by echo on every request.
+	layers := []echo.MiddlewareFunc{s.requestLog, s.recoverPanics, s.limitHeaders, s.limitBody}
 	if cfg.MaxConcurrentRequests > 0 {
 		// Before the deadline: waiting for a place does not eat into the
 		// time the request's database work may take.
@@ -211,17 +213,18 @@ func NewServer(cfg Config) (*Server, error) {
 			timeout = DefaultQueueTimeout
 		}
 		s.admission = newAdmission(cfg.MaxConcurrentRequests, timeout, cfg.Connections, cfg.Logger)
-		e.Use(apiOnly(s.admission.middleware))
+		layers = append(layers, apiOnly(s.admission.middleware))
 	}
-	e.Use(s.deadline, s.limitDocs)
-	e.Use(apiOnly(s.validateResponse), apiOnly(s.authenticate), apiOnly(s.rateLimit))
+	layers = append(layers, s.deadline, s.limitDocs)
+	layers = append(layers, apiOnly(s.validateResponse), apiOnly(s.authenticate), apiOnly(s.rateLimit))
 	if !cfg.DisableRequestValidation {
-		e.Use(apiOnly(s.validateRequest))
+		layers = append(layers, apiOnly(s.validateRequest))
 	}
-	e.Use(apiOnly(s.idempotency))
+	layers = append(layers, apiOnly(s.idempotency))
 	// Innermost too: a panic in a handler becomes an ordinary error while the
 	// response-validation layer is still in place to write it.
-	e.Use(s.recoverPanics)
+	layers = append(layers, s.recoverPanics)
+	e.Use(newChains(layers...).middleware)
 	h, err := newHandlers(cfg, spec)
 	if err != nil {
 		return nil, err
