@@ -112,6 +112,25 @@ func TestBadInput(t *testing.T) {
 			wantError(t, res, body, http.StatusNotFound, "not_found")
 		})
 
+		t.Run("a path past a resource's id is 404, and changes nothing", func(t *testing.T) {
+			// The spec's {id} is one path segment: /leads/{id}/more is no
+			// route, whichever method.
+			for _, tc := range []struct{ method, path string }{
+				{http.MethodGet, fmt.Sprintf("/leads/%d/more", victim.Id)},
+				{http.MethodGet, fmt.Sprintf("/leads/%d/", victim.Id)},
+				{http.MethodPatch, fmt.Sprintf("/leads/%d/x/y", victim.Id)},
+				{http.MethodDelete, fmt.Sprintf("/leads/%d/x", victim.Id)},
+				{http.MethodGet, "/messages/1/x"},
+			} {
+				res, body := tg.raw(t, key, tc.method, tc.path, "application/json", []byte(`{"name":"changed"}`))
+				wantError(t, res, body, http.StatusNotFound, "not_found")
+			}
+			res, body := tg.raw(t, key, http.MethodGet, fmt.Sprintf("/leads/%d", victim.Id), "", nil)
+			if res.StatusCode != http.StatusOK || strings.Contains(string(body), `"changed"`) {
+				t.Errorf("the lead after those requests: %d %s", res.StatusCode, body)
+			}
+		})
+
 		t.Run("wrong method is 405 with Allow", func(t *testing.T) {
 			for _, tc := range []struct{ method, path, allow string }{
 				{http.MethodDelete, "/leads", "GET"},

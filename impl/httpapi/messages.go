@@ -78,10 +78,10 @@ func whatsAppRequestFromBytes(body *api.SendWhatsAppMessageJSONRequestBody) (imp
 
 // whatsAppRequestOf reads a WhatsApp message from the tree request
 // validation decoded (see treeReader), as whatsAppRequestFromBytes reads
-// its bytes:
-// the body is decoded once, and an id written as 2.0, which the spec's
-// integers take, reads as 2 (the generated types refuse it). ok is false
-// when there is no tree or it is not what validation passes.
+// its bytes, so that the body is decoded once; except that an id written
+// as 2.0, which the spec's integers take, reads as 2 (the generated types
+// refuse it). ok is false when there is no tree or it is not what
+// validation passes.
 func whatsAppRequestOf(tree any) (r impl.WhatsAppRequest, ok bool) {
 	m, isObject := tree.(map[string]any)
 	if !isObject {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/labstack/echo/v4"
 )
 
 // specRoutes finds the spec's operation of a request from the route echo
@@ -79,4 +80,64 @@ func (r specRoutes) find(echoPath string, req *http.Request) (*routers.Route, ma
 		path = rest
 	}
 	return sr.route, params, true
+}
+
+// oneSegmentRouter registers the API's operations on echo, each handler of
+// a path that ends with a parameter guarded so that the parameter is one
+// path segment, as in the spec's templates. Echo lets a route's last
+// parameter take the rest of the path, slashes and all: GET
+// /api/v1/leads/2/more reached GET /leads/{id} with id "2/more", and
+// answered 400 for a path the API does not have. Such a request is now
+// echo's 404, like any other path outside the spec. The guard is applied
+// once, at registration.
+type oneSegmentRouter struct{ e *echo.Echo }
+
+func (r oneSegmentRouter) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) *echo.Route {
+	last := path[strings.LastIndexByte(path, '/')+1:]
+	if name, isParam := strings.CutPrefix(last, ":"); isParam {
+		next := h
+		h = func(c echo.Context) error {
+			if strings.Contains(c.Param(name), "/") {
+				return echo.ErrNotFound
+			}
+			return next(c)
+		}
+	}
+	return r.e.Add(method, path, h, m...)
+}
+
+func (r oneSegmentRouter) CONNECT(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodConnect, path, h, m)
+}
+
+func (r oneSegmentRouter) DELETE(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodDelete, path, h, m)
+}
+
+func (r oneSegmentRouter) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodGet, path, h, m)
+}
+
+func (r oneSegmentRouter) HEAD(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodHead, path, h, m)
+}
+
+func (r oneSegmentRouter) OPTIONS(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodOptions, path, h, m)
+}
+
+func (r oneSegmentRouter) PATCH(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPatch, path, h, m)
+}
+
+func (r oneSegmentRouter) POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPost, path, h, m)
+}
+
+func (r oneSegmentRouter) PUT(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPut, path, h, m)
+}
+
+func (r oneSegmentRouter) TRACE(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodTrace, path, h, m)
 }

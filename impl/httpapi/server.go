@@ -229,7 +229,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	api.RegisterHandlersWithBaseURL(e, api.NewStrictHandler(h, nil), BasePath)
+	api.RegisterHandlersWithBaseURL(oneSegmentRouter{e}, api.NewStrictHandler(h, nil), BasePath)
 	if err := s.registerDocs(e); err != nil {
 		return nil, err
 	}
