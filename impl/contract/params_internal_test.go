@@ -188,3 +188,76 @@ func BenchmarkRequestCarousel(b *testing.B) {
 		})
 	}
 }
+
+// For an operation that takes a body, onlyParamsOK passes only parameters
+// openapi3filter passes too, its body aside: every path-parameter
+// operation with a body, every value of TestValidatorParamsAgreeWithOpenapi3filter,
+// with and without its optional headers. And it takes its way for the
+// common requests: a lead's PATCH with a plain id, POST /leads without an
+// Idempotency-Key (with one, openapi3filter checks its pattern).
+func TestOnlyParamsOKAgreesWithOpenapi3filterOnBodyOperations(t *testing.T) {
+	v, router := specValidator(t)
+	doc, err := api.GetSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	paramsOnly := RequestOptions()
+	paramsOnly.ExcludeRequestBody = true
+	values := []string{"1", "123", "0", "-1", "01", "+1", "1.0", "1e3", "%201", "2147483648",
+		"9223372036854775807", "9223372036854775808", "abc", "%20", "msg_1", "x%2Fy"}
+	headers := []map[string]string{nil, {"Idempotency-Key": "k-1", "If-Match": `"abc"`}, {"Idempotency-Key": " bad ", "If-Match": "abc"}}
+	passed, compared := 0, 0
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody == nil {
+				continue
+			}
+			for i, value := range values {
+				target := "/api/v1" + strings.NewReplacer("{id}", value, "{webhook_id}", value, "{delivery_id}", value).Replace(path)
+				req := httptest.NewRequest(method, target, http.NoBody)
+				for name, h := range headers[i%len(headers)] {
+					req.Header.Set(name, h)
+				}
+				route, params, err := router.FindRoute(req)
+				if err != nil {
+					continue
+				}
+				input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+				fast := v.onlyParamsOK(input)
+				want := openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
+					Request: req, PathParams: params, Route: route, Options: paramsOnly})
+				if fast && want != nil {
+					t.Errorf("%s %s %v: onlyParamsOK passed what openapi3filter refuses: %v", method, target, req.Header, want)
+				}
+				compared++
+				if fast {
+					passed++
+				}
+			}
+		}
+	}
+	if compared < 50 || passed == 0 {
+		t.Fatalf("%d requests compared, %d passed by onlyParamsOK: the corpus is too thin", compared, passed)
+	}
+	for _, c := range []struct {
+		method, target, key string
+		want                bool
+	}{
+		{"PATCH", "/api/v1/leads/123", "", true},
+		{"POST", "/api/v1/leads", "", true},
+		{"POST", "/api/v1/leads", "k-1", false},
+		{"PATCH", "/api/v1/leads/abc", "", false},
+	} {
+		req := httptest.NewRequest(c.method, c.target, http.NoBody)
+		if c.key != "" {
+			req.Header.Set("Idempotency-Key", c.key)
+		}
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.onlyParamsOK(&openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}); got != c.want {
+			t.Errorf("%s %s (Idempotency-Key %q): onlyParamsOK %v, want %v", c.method, c.target, c.key, got, c.want)
+		}
+	}
+}

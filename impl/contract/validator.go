@@ -125,12 +125,16 @@ func (v *Validator) Request(ctx context.Context, input *openapi3filter.RequestVa
 	}
 	// The parameters and security now, without the body, which is checked
 	// below: openapi3filter's security check would otherwise copy it once
-	// more to hand each authentication function a fresh reader.
-	input.Options = v.requestParams
-	body := req.Body
-	req.Body = http.NoBody
-	verdict := RequestVerdict{Controls: controls, Err: openapi3filter.ValidateRequest(ctx, input)}
-	req.Body = body
+	// more to hand each authentication function a fresh reader. Plain
+	// path parameters need no openapi3filter (onlyParamsOK).
+	verdict := RequestVerdict{Controls: controls}
+	if !v.onlyParamsOK(input) {
+		input.Options = v.requestParams
+		body := req.Body
+		req.Body = http.NoBody
+		verdict.Err = openapi3filter.ValidateRequest(ctx, input)
+		req.Body = body
+	}
 	// A request's body is visited as the values decoded for the handler,
 	// not walked: the send bodies are compositions (a discriminated oneOf,
 	// an allOf of anyOf and not) that a walk reads again for each part,
@@ -511,12 +515,15 @@ func (v *Validator) headerPlanOf(response *openapi3.Response) *headerPlan {
 
 // paramPlan is how paramsOK checks an operation's parameters: each is a
 // path parameter with a plain integer or string schema, or an optional
-// header (If-None-Match on GET /leads/{id}) that paramsOK only passes
-// when the request leaves it out. simple is false when one is neither, or
-// when the operation takes a body; then openapi3filter judges the request.
+// header (If-None-Match on GET /leads/{id}, Idempotency-Key on POST
+// /leads) that paramsOK only passes when the request leaves it out.
+// simpleParams is false when one is neither; then openapi3filter judges
+// the parameters. simple is simpleParams for an operation without a body:
+// paramsOK then judges the whole request.
 type paramPlan struct {
-	simple bool
-	params []paramCheck
+	simple       bool
+	simpleParams bool
+	params       []paramCheck
 	// optionalHeaders are canonical names: a request that sends one is
 	// openapi3filter's to judge.
 	optionalHeaders []string
@@ -539,8 +546,18 @@ type paramCheck struct {
 // passes every declared scheme. TestValidatorParamsAgreeWithOpenapi3filter
 // holds the two together.
 func (v *Validator) paramsOK(input *openapi3filter.RequestValidationInput) bool {
+	return v.paramPlanOf(input.Route).simple && v.onlyParamsOK(input)
+}
+
+// onlyParamsOK reports whether openapi3filter would find nothing wrong with
+// the request's parameters and security, its body aside (ExcludeRequestBody,
+// as the Validator checks a body on its own). It is paramsOK for an
+// operation that takes a body: POST /leads paid openapi3filter's 16 µs a
+// request (0.13 of 0.23 s of Validator.Request in a profile of
+// CreateLead/sqlite/validation=on) for a request without parameters.
+func (v *Validator) onlyParamsOK(input *openapi3filter.RequestValidationInput) bool {
 	plan := v.paramPlanOf(input.Route)
-	if !plan.simple {
+	if !plan.simpleParams {
 		return false
 	}
 	for _, h := range plan.optionalHeaders {
@@ -574,7 +591,7 @@ func (v *Validator) paramPlanOf(route *routers.Route) *paramPlan {
 	if p, ok := v.params.Load(op); ok {
 		return p.(*paramPlan)
 	}
-	plan := &paramPlan{simple: op.RequestBody == nil}
+	plan := &paramPlan{simpleParams: true}
 	var all openapi3.Parameters
 	if route.PathItem != nil {
 		all = append(all, route.PathItem.Parameters...)
@@ -582,12 +599,12 @@ func (v *Validator) paramPlanOf(route *routers.Route) *paramPlan {
 	all = append(all, op.Parameters...)
 	for _, ref := range all {
 		p := ref.Value
-		if plan.simple && p != nil && p.In == openapi3.ParameterInHeader && !p.Required {
+		if p != nil && p.In == openapi3.ParameterInHeader && !p.Required {
 			plan.optionalHeaders = append(plan.optionalHeaders, http.CanonicalHeaderKey(p.Name))
 			continue
 		}
-		if !plan.simple || p == nil || p.In != openapi3.ParameterInPath {
-			plan.simple = false
+		if p == nil || p.In != openapi3.ParameterInPath {
+			plan.simpleParams = false
 			break
 		}
 		sch, bits, ok := simplePrimitive(p)
@@ -595,11 +612,12 @@ func (v *Validator) paramPlanOf(route *routers.Route) *paramPlan {
 		// integer, its size and inclusive bounds: an enum, a pattern or an
 		// exclusive bound is openapi3filter's to judge.
 		if !ok || !plainSchema(sch, bits != 0) || (bits != 0 && sch.Format != "" && sch.Format != "int32" && sch.Format != "int64") {
-			plan.simple = false
+			plan.simpleParams = false
 			break
 		}
 		plan.params = append(plan.params, paramCheck{name: p.Name, schema: sch, bits: bits})
 	}
+	plan.simple = plan.simpleParams && op.RequestBody == nil
 	v.params.Store(op, plan)
 	return plan
 }
