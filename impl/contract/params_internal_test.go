@@ -41,9 +41,10 @@ func TestParamsOKTakesTheLeadsID(t *testing.T) {
 			t.Errorf("%s: verdict %v", target, verdict.Err)
 		}
 	}
-	// A request that sends the optional If-None-Match is openapi3filter's
-	// to judge, which checks the header's pattern.
-	for value, valid := range map[string]bool{`"abc"`: true, `abc`: false} {
+	// A request that sends the optional If-None-Match has it checked
+	// against the header's pattern, as openapi3filter would: a malformed
+	// one is openapi3filter's to word.
+	for value, valid := range map[string]bool{`"abc"`: true, `W/"abc"`: true, `abc`: false, `"a`: false} {
 		req := httptest.NewRequest("GET", "/api/v1/leads/1", nil)
 		req.Header.Set("If-None-Match", value)
 		route, params, err := router.FindRoute(req)
@@ -51,8 +52,8 @@ func TestParamsOKTakesTheLeadsID(t *testing.T) {
 			t.Fatal(err)
 		}
 		input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
-		if v.paramsOK(input) {
-			t.Errorf("If-None-Match: %s: paramsOK passed a request that sends it", value)
+		if v.paramsOK(input) != valid {
+			t.Errorf("If-None-Match: %s: paramsOK %v, want %v", value, !valid, valid)
 		}
 		if verdict := v.Request(context.Background(), input); (verdict.Err == nil) != valid {
 			t.Errorf("If-None-Match: %s: verdict %v", value, verdict.Err)
@@ -69,20 +70,31 @@ func TestParamsOKTakesTheLeadsID(t *testing.T) {
 	}
 }
 
-// BenchmarkRequestGetLead is the Validator's verdict on GET /leads/{id}.
+// BenchmarkRequestGetLead is the Validator's verdict on GET /leads/{id},
+// plain and conditional (If-None-Match, as a client polling with the
+// lead's ETag sends it).
 func BenchmarkRequestGetLead(b *testing.B) {
 	v, router := specValidator(b)
-	req := httptest.NewRequest("GET", "/api/v1/leads/123", nil)
-	route, params, err := router.FindRoute(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
-		if verdict := v.Request(context.Background(), input); verdict.Err != nil {
-			b.Fatal(verdict.Err)
+	for _, tag := range []string{"", `"l123-5f2b9c1e"`} {
+		name := "plain"
+		req := httptest.NewRequest("GET", "/api/v1/leads/123", nil)
+		if tag != "" {
+			name = "if-none-match"
+			req.Header.Set("If-None-Match", tag)
 		}
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+				if verdict := v.Request(context.Background(), input); verdict.Err != nil {
+					b.Fatal(verdict.Err)
+				}
+			}
+		})
 	}
 }
 
@@ -190,11 +202,12 @@ func BenchmarkRequestCarousel(b *testing.B) {
 }
 
 // For an operation that takes a body, onlyParamsOK passes only parameters
-// openapi3filter passes too, its body aside: every path-parameter
-// operation with a body, every value of TestValidatorParamsAgreeWithOpenapi3filter,
-// with and without its optional headers. And it takes its way for the
-// common requests: a lead's PATCH with a plain id, POST /leads without an
-// Idempotency-Key (with one, openapi3filter checks its pattern).
+// openapi3filter passes too, its body aside: every operation with a body,
+// the path values of TestValidatorParamsAgreeWithOpenapi3filter, with
+// optional headers left out, well-formed and malformed (Idempotency-Key's
+// length and pattern, If-Match's pattern). And it takes its way for the
+// common requests: a lead's PATCH with a plain id, POST /leads with or
+// without an Idempotency-Key.
 func TestOnlyParamsOKAgreesWithOpenapi3filterOnBodyOperations(t *testing.T) {
 	v, router := specValidator(t)
 	doc, err := api.GetSpec()
@@ -205,38 +218,57 @@ func TestOnlyParamsOKAgreesWithOpenapi3filterOnBodyOperations(t *testing.T) {
 	paramsOnly.ExcludeRequestBody = true
 	values := []string{"1", "123", "0", "-1", "01", "+1", "1.0", "1e3", "%201", "2147483648",
 		"9223372036854775807", "9223372036854775808", "abc", "%20", "msg_1", "x%2Fy"}
-	headers := []map[string]string{nil, {"Idempotency-Key": "k-1", "If-Match": `"abc"`}, {"Idempotency-Key": " bad ", "If-Match": "abc"}}
-	passed, compared := 0, 0
+	keys := []string{"k-1", "4f9c1e2a-8b7d-4c55-9e61-2d7f0a3b5c11", "", " bad ", "bad key", "chave-ção", "a\tb",
+		strings.Repeat("a", 255), strings.Repeat("a", 256), "~!", `"x"`}
+	tags := []string{`"abc"`, `W/"abc"`, `abc`, `*`, `"a", "b"`, "", `"`}
+	var headers []map[string]string
+	headers = append(headers, nil)
+	for i, key := range keys {
+		headers = append(headers, map[string]string{"Idempotency-Key": key}, map[string]string{"Idempotency-Key": key, "If-Match": tags[i%len(tags)]})
+	}
+	for _, tag := range tags {
+		headers = append(headers, map[string]string{"If-Match": tag})
+	}
+	passed, passedWithHeaders, compared := 0, 0, 0
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			if op.RequestBody == nil {
 				continue
 			}
 			for i, value := range values {
-				target := "/api/v1" + strings.NewReplacer("{id}", value, "{webhook_id}", value, "{delivery_id}", value).Replace(path)
-				req := httptest.NewRequest(method, target, http.NoBody)
-				for name, h := range headers[i%len(headers)] {
-					req.Header.Set(name, h)
-				}
-				route, params, err := router.FindRoute(req)
-				if err != nil {
-					continue
-				}
-				input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
-				fast := v.onlyParamsOK(input)
-				want := openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
-					Request: req, PathParams: params, Route: route, Options: paramsOnly})
-				if fast && want != nil {
-					t.Errorf("%s %s %v: onlyParamsOK passed what openapi3filter refuses: %v", method, target, req.Header, want)
-				}
-				compared++
-				if fast {
-					passed++
+				for j, sent := range headers {
+					if i%4 != 0 && j%5 != i%5 {
+						continue // every header set with the plain ids, a fifth of them with the others
+					}
+					target := "/api/v1" + strings.NewReplacer("{id}", value, "{webhook_id}", value, "{delivery_id}", value).Replace(path)
+					req := httptest.NewRequest(method, target, http.NoBody)
+					for name, h := range sent {
+						req.Header[name] = []string{h}
+					}
+					route, params, err := router.FindRoute(req)
+					if err != nil {
+						continue
+					}
+					input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+					fast := v.onlyParamsOK(input)
+					want := openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
+						Request: req, PathParams: params, Route: route, Options: paramsOnly})
+					if fast && want != nil {
+						t.Errorf("%s %s %v: onlyParamsOK passed what openapi3filter refuses: %v", method, target, req.Header, want)
+					}
+					compared++
+					if fast {
+						passed++
+						if len(sent) > 0 {
+							passedWithHeaders++
+						}
+					}
 				}
 			}
 		}
 	}
-	if compared < 50 || passed == 0 {
+	t.Logf("%d requests compared, %d passed by onlyParamsOK (%d sending an optional header)", compared, passed, passedWithHeaders)
+	if compared < 500 || passed == 0 || passedWithHeaders == 0 {
 		t.Fatalf("%d requests compared, %d passed by onlyParamsOK: the corpus is too thin", compared, passed)
 	}
 	for _, c := range []struct {
@@ -245,7 +277,8 @@ func TestOnlyParamsOKAgreesWithOpenapi3filterOnBodyOperations(t *testing.T) {
 	}{
 		{"PATCH", "/api/v1/leads/123", "", true},
 		{"POST", "/api/v1/leads", "", true},
-		{"POST", "/api/v1/leads", "k-1", false},
+		{"POST", "/api/v1/leads", "k-1", true},
+		{"POST", "/api/v1/leads", "chave-ção", false},
 		{"PATCH", "/api/v1/leads/abc", "", false},
 	} {
 		req := httptest.NewRequest(c.method, c.target, http.NoBody)

@@ -50,8 +50,11 @@ type Validator struct {
 	// headerOptions are the schema options openapi3filter checks response
 	// headers with; heads caches each response's headerPlan.
 	headerOptions []openapi3.SchemaValidationOption
-	heads         sync.Map // *openapi3.Response -> *headerPlan
-	params        sync.Map // *openapi3.Operation -> *paramPlan
+	// paramOptions are the schema options openapi3filter checks request
+	// parameters with (onlyParamsOK).
+	paramOptions []openapi3.SchemaValidationOption
+	heads        sync.Map // *openapi3.Response -> *headerPlan
+	params       sync.Map // *openapi3.Operation -> *paramPlan
 	// walk passes a JSON response's body without decoding it, and a
 	// request's decoded body without kin-openapi's visit (see verdict);
 	// walks is false when the spec has readOnly or writeOnly, which the
@@ -71,6 +74,7 @@ func NewValidator(doc *openapi3.T) *Validator {
 	v.requestBody = append([]openapi3.SchemaValidationOption{openapi3.MultiErrors()}, v.request.SchemaValidationOptions...)
 	v.responseBody = append([]openapi3.SchemaValidationOption{openapi3.MultiErrors()}, v.response.SchemaValidationOptions...)
 	v.headerOptions = append([]openapi3.SchemaValidationOption{openapi3.MultiErrors()}, v.response.SchemaValidationOptions...)
+	v.paramOptions = append([]openapi3.SchemaValidationOption{openapi3.MultiErrors()}, v.requestParams.SchemaValidationOptions...)
 	v.walk.leaf = append([]openapi3.SchemaValidationOption{openapi3.FailFast()}, v.response.SchemaValidationOptions...)
 	v.walks = !hasReadOrWriteOnly(doc)
 	if !v.walks {
@@ -524,9 +528,19 @@ type paramPlan struct {
 	simple       bool
 	simpleParams bool
 	params       []paramCheck
-	// optionalHeaders are canonical names: a request that sends one is
-	// openapi3filter's to judge.
-	optionalHeaders []string
+	// optionalHeaders are the optional headers: a request that leaves one
+	// out passes it; one it sends is checked against its schema as
+	// openapi3filter would, or left to openapi3filter.
+	optionalHeaders []optionalHeader
+}
+
+// optionalHeader is an optional header parameter of an operation.
+type optionalHeader struct {
+	name string // canonical
+	// schema is set for a string in the simple style, without
+	// allowEmptyValue: the value sent is the string openapi3filter checks
+	// against it. Nil leaves any value sent to openapi3filter.
+	schema *openapi3.Schema
 }
 
 type paramCheck struct {
@@ -561,7 +575,13 @@ func (v *Validator) onlyParamsOK(input *openapi3filter.RequestValidationInput) b
 		return false
 	}
 	for _, h := range plan.optionalHeaders {
-		if _, sent := input.Request.Header[h]; sent {
+		values, sent := input.Request.Header[h.name]
+		if !sent {
+			continue
+		}
+		// As openapi3filter reads it: the first value, a string. An empty
+		// one is its to word.
+		if h.schema == nil || len(values) == 0 || values[0] == "" || h.schema.VisitJSON(values[0], v.paramOptions...) != nil {
 			return false
 		}
 	}
@@ -600,7 +620,11 @@ func (v *Validator) paramPlanOf(route *routers.Route) *paramPlan {
 	for _, ref := range all {
 		p := ref.Value
 		if p != nil && p.In == openapi3.ParameterInHeader && !p.Required {
-			plan.optionalHeaders = append(plan.optionalHeaders, http.CanonicalHeaderKey(p.Name))
+			h := optionalHeader{name: http.CanonicalHeaderKey(p.Name)}
+			if sch, bits, ok := simplePrimitive(p); ok && bits == 0 && !p.AllowEmptyValue && !route.Spec.IsOpenAPI31OrLater() {
+				h.schema = sch
+			}
+			plan.optionalHeaders = append(plan.optionalHeaders, h)
 			continue
 		}
 		if p == nil || p.In != openapi3.ParameterInPath {
